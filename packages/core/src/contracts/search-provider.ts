@@ -1,0 +1,70 @@
+/** A memory as a search provider sees it: what it indexes and filters on. */
+export interface SearchDocument {
+  /** The memory id; unique in the store. */
+  readonly id: number;
+  /** Full text to index. Never empty. */
+  readonly text: string;
+  /** Exact-match labels. Not tokenized: `'project:alpha'` is one tag. */
+  readonly tags: readonly string[];
+  /** Namespace the memory lives in (`'default'` unless the caller chose one). */
+  readonly namespace: string;
+}
+
+/** One search request, already validated by the store. */
+export interface SearchRequest {
+  /** The user's query text, trimmed and non-empty. Any characters may appear: never throw on it. */
+  readonly text: string;
+  /** Maximum number of hits to return (1 or more). */
+  readonly limit: number;
+  /** Every one of these tags must be on a hit (AND). Empty or absent: no tag filter. */
+  readonly tags?: readonly string[];
+  /** Only hits in this namespace. Absent: every namespace. */
+  readonly namespace?: string;
+}
+
+/** One search hit: the id of a matching memory and how well it matched. */
+export interface SearchHit {
+  readonly id: number;
+  /** Higher is better. Comparable only within one result list. */
+  readonly score: number;
+}
+
+/** What a provider can do beyond the required members; the testkit skips suites by it. */
+export interface SearchProviderSupports {
+  /** `exportSnapshot` / `importSnapshot` are implemented. */
+  readonly snapshot: boolean;
+  /** A query matches words by their beginning (`'mem'` finds `'memory'`). */
+  readonly prefix: boolean;
+}
+
+/**
+ * A full-text index over memories. The store owns the truth (the WAL); a provider holds derived
+ * data the store rebuilds at will: it calls `add` for every live memory and `remove` for every
+ * deleted one, in log order, and may call `clear` and start over at any time.
+ *
+ * Contract, checked by `searchProviderSuite` in `@memmapfs/testkit`:
+ * - `add` with an id already present replaces that document (text, tags and namespace).
+ * - `remove` of an unknown id is a no-op.
+ * - `search` honours `tags` (AND) and `namespace` exactly, returns at most `limit` hits sorted by
+ *   descending score, never returns a removed id, and never throws on any query text.
+ */
+export interface SearchProvider {
+  /** Provider name, e.g. `'flexsearch'`; recorded with index snapshots. */
+  readonly name: string;
+  /** Optional capabilities. */
+  readonly supports: SearchProviderSupports;
+  /** Indexes a document, replacing any document with the same id. */
+  add(doc: SearchDocument): void | Promise<void>;
+  /** Removes a document by id; unknown ids are ignored. */
+  remove(id: number): void | Promise<void>;
+  /** Finds documents matching `request`. */
+  search(request: SearchRequest): SearchHit[] | Promise<SearchHit[]>;
+  /** Drops every document. */
+  clear(): void | Promise<void>;
+  /** Serializes the whole index (when `supports.snapshot`). */
+  exportSnapshot?(): Promise<Uint8Array>;
+  /** Replaces the index with one produced by `exportSnapshot` of the same provider and version. */
+  importSnapshot?(snapshot: Uint8Array): Promise<void>;
+  /** Releases resources. The provider is not used afterwards. */
+  close?(): void | Promise<void>;
+}

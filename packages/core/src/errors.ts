@@ -1,0 +1,64 @@
+/**
+ * Every error code MemMapFS raises, with what it means. The codes are stable: match on
+ * `error.code`, never on the message. Core's README lists them with what to do about each.
+ */
+export const errorCodes = {
+  INVALID_ARGUMENT: 'An argument has the wrong type, is empty, or is out of range.',
+  TEXT_TOO_LARGE: 'A memory text or stream chunk is larger than the configured maximum.',
+  STORE_CLOSED: 'The store was closed; open it again with MemMapFS.init.',
+  MEMORY_NOT_FOUND: 'No live memory has that id.',
+  ADAPTER_NOT_INSTALLED: 'A named codec or search provider needs a package that is not installed.',
+  PROVIDER_UNKNOWN: 'A codec or search provider name is neither built in nor registered.',
+  PROVIDER_FAILED: 'A codec or search provider threw or returned something invalid.',
+  CODEC_MISMATCH: 'The store was created with a different codec than the one requested.',
+  WAL_HEADER_INVALID: 'The WAL file does not start with a valid MemMapFS header.',
+  WAL_FORMAT_UNSUPPORTED: 'The WAL was written in a format version this release cannot read.',
+  WAL_CORRUPT: 'A record in the middle of the WAL fails its checksum or sequence check.',
+  WAL_RECORD_INVALID: 'A WAL record decodes, but not into a record this release understands.',
+  WAL_FAILED: 'A write or fsync of the WAL failed; the store refuses further writes until reopened.',
+  BLOCK_CORRUPT: 'Bytes read from a chunk file do not match the checksum recorded in the WAL.',
+  BLOCK_MISSING: 'A chunk file, or a range in it, that the WAL points to does not exist.',
+  IO_ERROR: 'The file system refused an operation (permissions, disk full, I/O error).',
+} as const;
+
+/** A stable MemMapFS error code. */
+export type MemMapErrorCode = keyof typeof errorCodes;
+
+/** Where an error comes from; shown in the message as `[memmapfs] [subsystem]`. */
+export type Subsystem = 'core' | 'wal' | 'blocks' | 'codec' | 'search' | 'registry' | 'state' | 'kv' | 'stream';
+
+/** Options of the MemMapError constructor. */
+export interface MemMapErrorOptions {
+  /** The error that caused this one. */
+  cause?: unknown;
+  /** Where it comes from. Default `'core'`. */
+  subsystem?: Subsystem;
+}
+
+/**
+ * The one error class of MemMapFS. Every failure a caller can cause or meet is a MemMapError with a
+ * stable `code`, a message that says what to do, and the underlying error as `cause`.
+ *
+ * @example
+ * try { await fs.updateMemory(42, { text: 'x' }) }
+ * catch (e) { if (e instanceof MemMapError && e.code === 'MEMORY_NOT_FOUND') … }
+ */
+export class MemMapError extends Error {
+  override readonly name = 'MemMapError';
+  /** Stable code; see `errorCodes`. */
+  readonly code: MemMapErrorCode;
+  /** The subsystem that raised it. */
+  readonly subsystem: Subsystem;
+
+  constructor(code: MemMapErrorCode, message: string, options: MemMapErrorOptions = {}) {
+    const subsystem = options.subsystem ?? 'core';
+    super(`[memmapfs] [${subsystem}] ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.subsystem = subsystem;
+  }
+
+  /** True when `value` is a MemMapError, optionally with the given code. */
+  static is(value: unknown, code?: MemMapErrorCode): value is MemMapError {
+    return value instanceof MemMapError && (code === undefined || value.code === code);
+  }
+}

@@ -1,0 +1,12 @@
+export { MemMapFS } from './memmapfs.js';
+export { MemMapError, errorCodes } from './errors.js';
+export type { MemMapErrorCode, MemMapErrorOptions, Subsystem } from './errors.js';
+export type { Codec } from './contracts/codec.js';
+export type { SearchDocument, SearchHit, SearchProvider, SearchProviderSupports, SearchRequest } from './contracts/search-provider.js';
+export { registerCodec, registerSearchProvider, resolveCodec, resolveSearchProvider } from './registry/provider-registry.js';
+export type {
+  AdapterOptions, CodecFactory, CodecName, CodecOption, Codecs, SearchOption, SearchProviderFactory, SearchProviderName, SearchProviders,
+} from './registry/provider-registry.js';
+export type {
+  AgentState, AppendMemoryOptions, Durability, Memory, MemoryHit, MemoryUpdate, MemMapFSOptions, QueryMemoryOptions, StoreStats,
+} from './types.js';

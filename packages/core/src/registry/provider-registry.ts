@@ -1,0 +1,177 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Codec } from '../contracts/codec.js';
+import type { SearchProvider } from '../contracts/search-provider.js';
+import { MemMapError } from '../errors.js';
+
+/** Options an adapter accepts when it is chosen by name. */
+export type AdapterOptions = Record<string, unknown>;
+
+/**
+ * Search providers that can be chosen by name, mapped to the options they take. Custom backends add
+ * themselves by declaration merging and register a factory under the same name:
+ *
+ * @example
+ * declare module '@memmapfs/core' { interface SearchProviders { mine: { stemming: boolean } } }
+ * registerSearchProvider('mine', (options) => new MySearch(options));
+ * await MemMapFS.init(root, { search: { provider: 'mine', options: { stemming: true } } });
+ */
+export interface SearchProviders {
+  /** `@memmapfs/search-flexsearch` (the default). */
+  flexsearch: AdapterOptions;
+  /** `@memmapfs/search-orama`. */
+  orama: AdapterOptions;
+}
+
+/** Codecs that can be chosen by name, mapped to the options they take. Extend like `SearchProviders`. */
+export interface Codecs {
+  /** `@memmapfs/codec-msgpack` (the default). */
+  msgpack: AdapterOptions;
+  /** `@memmapfs/codec-cbor`. */
+  cbor: AdapterOptions;
+}
+
+export type SearchProviderName = Extract<keyof SearchProviders, string>;
+export type CodecName = Extract<keyof Codecs, string>;
+
+/** Creates a search provider from its options. An adapter package's default export is one. */
+export type SearchProviderFactory<Options = AdapterOptions> = (options?: Options) => SearchProvider | Promise<SearchProvider>;
+/** Creates a codec from its options. An adapter package's default export is one. */
+export type CodecFactory<Options = AdapterOptions> = (options?: Options) => Codec | Promise<Codec>;
+
+/** How `MemMapFS.init` is told which search provider to use: a name, a name with options, or an instance. */
+export type SearchOption =
+  | SearchProviderName
+  | { [K in SearchProviderName]: { provider: K; options?: SearchProviders[K] } }[SearchProviderName]
+  | SearchProvider;
+
+/** How `MemMapFS.init` is told which codec to use: a name, a name with options, or an instance. */
+export type CodecOption =
+  | CodecName
+  | { [K in CodecName]: { codec: K; options?: Codecs[K] } }[CodecName]
+  | Codec;
+
+/** The packages that provide the built-in names; loaded on first use, never imported by core. */
+const builtinPackages: Record<string, string> = {
+  flexsearch: '@memmapfs/search-flexsearch',
+  orama: '@memmapfs/search-orama',
+  msgpack: '@memmapfs/codec-msgpack',
+  cbor: '@memmapfs/codec-cbor',
+};
+
+const searchFactories = new Map<string, SearchProviderFactory<never>>();
+const codecFactories = new Map<string, CodecFactory<never>>();
+
+/** Makes a search provider available by name to every store opened afterwards in this process. */
+export function registerSearchProvider<K extends SearchProviderName>(name: K, factory: SearchProviderFactory<SearchProviders[K]>): void {
+  assertRegistrationName(name, 'search provider');
+  searchFactories.set(name, factory as SearchProviderFactory<never>);
+}
+
+/** Makes a codec available by name to every store opened afterwards in this process. */
+export function registerCodec<K extends CodecName>(name: K, factory: CodecFactory<Codecs[K]>): void {
+  assertRegistrationName(name, 'codec');
+  codecFactories.set(name, factory as CodecFactory<never>);
+}
+
+function assertRegistrationName(name: unknown, kind: string): void {
+  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,47}$/i.test(name)) {
+    throw new MemMapError('INVALID_ARGUMENT', `A ${kind} name must be 1 to 48 letters, digits, '.', '_' or '-'; got ${JSON.stringify(name)}.`, { subsystem: 'registry' });
+  }
+}
+
+/** Turns a `search` option into a provider instance. */
+export async function resolveSearchProvider(option: SearchOption | undefined): Promise<SearchProvider> {
+  const chosen = option ?? 'flexsearch';
+  if (typeof chosen === 'object' && chosen !== null && !('provider' in chosen && typeof chosen.provider === 'string')) {
+    return checkSearchProvider(chosen as SearchProvider);
+  }
+  const [name, options] = typeof chosen === 'string' ? [chosen, undefined] : [chosen.provider, chosen.options];
+  const factory = searchFactories.get(name) ?? (await loadBuiltinFactory(name, 'search provider'));
+  const provider = await callFactory(() => (factory as SearchProviderFactory)(options), name, 'search provider');
+  return checkSearchProvider(provider as SearchProvider);
+}
+
+/** Turns a `codec` option into a codec instance; `fallback` is used when the option is absent. */
+export async function resolveCodec(option: CodecOption | undefined, fallback: string = 'msgpack'): Promise<Codec> {
+  const chosen = option ?? fallback;
+  if (typeof chosen === 'object' && chosen !== null && !('codec' in chosen && typeof chosen.codec === 'string')) {
+    return checkCodec(chosen as Codec);
+  }
+  const [name, options] = typeof chosen === 'string' ? [chosen, undefined] : [chosen.codec, chosen.options];
+  const factory = codecFactories.get(name) ?? (await loadBuiltinFactory(name, 'codec'));
+  const codec = await callFactory(() => (factory as CodecFactory)(options), name, 'codec');
+  return checkCodec(codec as Codec);
+}
+
+async function callFactory<T>(create: () => T | Promise<T>, name: string, kind: string): Promise<T> {
+  try {
+    return await create();
+  } catch (cause) {
+    if (cause instanceof MemMapError) throw cause;
+    throw new MemMapError('PROVIDER_FAILED', `The ${kind} '${name}' could not be created: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'registry' });
+  }
+}
+
+async function loadBuiltinFactory(name: string, kind: string): Promise<(options?: unknown) => unknown> {
+  const pkg = builtinPackages[name];
+  if (pkg === undefined) {
+    const known = kind === 'codec' ? [...new Set([...codecFactories.keys(), 'msgpack', 'cbor'])] : [...new Set([...searchFactories.keys(), 'flexsearch', 'orama'])];
+    throw new MemMapError('PROVIDER_UNKNOWN', `Unknown ${kind} '${name}'. Use one of ${known.map((k) => `'${k}'`).join(', ')}, pass an instance, or register '${name}' first with ${kind === 'codec' ? 'registerCodec' : 'registerSearchProvider'}().`, { subsystem: 'registry' });
+  }
+  const mod = await importAdapter(pkg, name, kind);
+  const factory = (mod as { default?: unknown }).default;
+  if (typeof factory !== 'function') {
+    throw new MemMapError('PROVIDER_FAILED', `${pkg} does not export a factory as its default export; is it a MemMapFS adapter of a matching version?`, { subsystem: 'registry' });
+  }
+  return factory as (options?: unknown) => unknown;
+}
+
+/**
+ * Loads an adapter package. First as a plain import (hoisted installs, or an adapter declared next to
+ * core), then from the application's own folder (strict layouts such as pnpm's, where core cannot see
+ * its siblings).
+ */
+async function importAdapter(pkg: string, name: string, kind: string): Promise<unknown> {
+  try {
+    return await import(pkg);
+  } catch (first) {
+    if (!isModuleNotFound(first, pkg)) throw wrapLoadError(first, pkg);
+  }
+  try {
+    const resolved = createRequire(join(process.cwd(), 'package.json')).resolve(pkg);
+    return await import(pathToFileURL(resolved).href);
+  } catch (second) {
+    if (!isModuleNotFound(second, pkg)) throw wrapLoadError(second, pkg);
+    throw new MemMapError('ADAPTER_NOT_INSTALLED', `The ${kind} '${name}' needs ${pkg}, which is not installed. Install it (npm install ${pkg}) or pass another ${kind}.`, { cause: second, subsystem: 'registry' });
+  }
+}
+
+function isModuleNotFound(error: unknown, pkg: string): boolean {
+  const code = (error as { code?: string })?.code;
+  const message = String((error as Error)?.message ?? '');
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (module|package)|Failed to load url/.test(message)) && message.includes(pkg);
+}
+
+function wrapLoadError(cause: unknown, pkg: string): MemMapError {
+  return new MemMapError('PROVIDER_FAILED', `${pkg} is installed but failed to load: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'registry' });
+}
+
+function checkSearchProvider(provider: SearchProvider): SearchProvider {
+  const ok = provider !== null && typeof provider === 'object' && typeof provider.name === 'string' &&
+    ['add', 'remove', 'search', 'clear'].every((m) => typeof (provider as unknown as Record<string, unknown>)[m] === 'function');
+  if (!ok) {
+    throw new MemMapError('INVALID_ARGUMENT', 'The search option must be a provider name or an object implementing SearchProvider (name, supports, add, remove, search, clear).', { subsystem: 'registry' });
+  }
+  return provider;
+}
+
+function checkCodec(codec: Codec): Codec {
+  const ok = codec !== null && typeof codec === 'object' && typeof codec.name === 'string' && /^[\x21-\x7e]{1,48}$/.test(codec.name) &&
+    typeof codec.encode === 'function' && typeof codec.decode === 'function';
+  if (!ok) {
+    throw new MemMapError('INVALID_ARGUMENT', 'The codec option must be a codec name or an object implementing Codec (name of 1 to 48 printable ASCII characters, encode, decode).', { subsystem: 'registry' });
+  }
+  return codec;
+}

@@ -1,0 +1,115 @@
+import type { CodecOption, SearchOption } from './registry/provider-registry.js';
+
+/**
+ * When an acknowledged write is durable.
+ * - `'sync'` (default): a write's promise resolves after its WAL record and block bytes are fsynced.
+ *   Concurrent writes share one fsync (group commit).
+ * - `'batch'`: a write resolves after it is written to the OS; fsync follows within
+ *   `batchIntervalMs` and on `flush()`/`close()`. A power loss can lose that window; kill -9 cannot.
+ * - `'none'`: never fsync until `flush()`/`close()`. For tests and bulk imports.
+ */
+export type Durability = 'sync' | 'batch' | 'none';
+
+/** The agent state every subscriber sees. Widen it with the `MemMapFS` type parameter. */
+export interface AgentState {
+  /** Free-form status, e.g. `'idle'`, `'running'`. */
+  status: string;
+  /** Number of memories the agent considers active (the agent's own count). */
+  activeMemoryCount: number;
+  /** Id of the memory the agent last touched. */
+  lastUpdatedId: number;
+  /** Anything else, as long as the codec can encode it. */
+  extra: Record<string, unknown>;
+}
+
+/** Options of `MemMapFS.init`. */
+export interface MemMapFSOptions {
+  /** Search provider: `'flexsearch'` (default), `'orama'`, a registered name, or an instance. */
+  search?: SearchOption;
+  /**
+   * Record codec: `'msgpack'` (default for new stores), `'cbor'`, a registered name, or an instance.
+   * Absent: an existing store opens with the codec it was created with.
+   */
+  codec?: CodecOption;
+  /** When writes are durable. Default `'sync'`. */
+  durability?: Durability;
+  /** Upper bound on the time between a write and its fsync under `'batch'`. Default 50 ms. */
+  batchIntervalMs?: number;
+  /** Largest memory text or stream chunk, in UTF-8 bytes. Default 16 MiB. */
+  maxTextBytes?: number;
+  /** Size at which a chunk file is sealed and a new one started. Default 64 MiB (max 1 GiB). */
+  chunkSizeBytes?: number;
+  /** How chunk bytes are read: `'auto'` (mmap when mmap-io loads, default), `'mmap'`, or `'read'`. */
+  reader?: 'auto' | 'mmap' | 'read';
+  /** Create the folder and files when absent. Default `true`; `false` makes a missing store an error. */
+  create?: boolean;
+}
+
+/** Options of `appendMemory`. */
+export interface AppendMemoryOptions {
+  /** Namespace the memory belongs to. Default `'default'`. */
+  namespace?: string;
+  /** Caller data kept with the memory and returned with it; not searched. */
+  meta?: Record<string, unknown>;
+  /** Milliseconds after which the memory expires: it is no longer returned by get or query. */
+  ttlMs?: number;
+}
+
+/** A stored memory. */
+export interface Memory {
+  id: number;
+  text: string;
+  tags: string[];
+  namespace: string;
+  meta: Record<string, unknown>;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  /** Milliseconds since the epoch; equals `createdAt` until the memory is updated. */
+  updatedAt: number;
+  /** Milliseconds since the epoch after which the memory is gone, if it has a TTL. */
+  expiresAt?: number;
+}
+
+/** A memory returned by `queryMemory`, with its relevance. */
+export interface MemoryHit extends Memory {
+  /** Higher is better; comparable within one result list. */
+  score: number;
+}
+
+/** Options of `queryMemory`. */
+export interface QueryMemoryOptions {
+  /** Maximum number of hits. Default 10, at most 1000. */
+  limit?: number;
+  /** Only memories that carry every one of these tags. */
+  tags?: string[];
+  /** Only memories in this namespace. */
+  namespace?: string;
+}
+
+/** What `updateMemory` may change; absent fields are kept. */
+export interface MemoryUpdate {
+  text?: string;
+  tags?: string[];
+  meta?: Record<string, unknown>;
+}
+
+/** A snapshot of the store's size and configuration, from `stats()`. */
+export interface StoreStats {
+  root: string;
+  /** Live memories (not deleted, not expired). */
+  memories: number;
+  kvKeys: number;
+  streams: number;
+  /** Last log sequence number written. */
+  lastLsn: number;
+  walBytes: number;
+  chunkFiles: number;
+  blockBytes: number;
+  /** How chunk bytes are read: `'mmap'` (zero-copy) or `'read'` (the fallback). */
+  reader: 'mmap' | 'read';
+  codec: string;
+  search: string;
+  durability: Durability;
+  /** The WAL format version. */
+  formatVersion: number;
+}
