@@ -1,0 +1,49 @@
+/** Where a block's bytes live, and their checksum. Stored in the WAL record that owns the block. */
+export interface BlockRef {
+  /** Chunk file number: `blocks/chunk_0003.bin` is chunk 3. */
+  readonly chunk: number;
+  /** Byte offset of the block in its chunk file. */
+  readonly offset: number;
+  /** Length of the block in bytes. */
+  readonly length: number;
+  /** CRC32C of the block's bytes. */
+  readonly crc: number;
+}
+
+/** How a block store reads bytes back: zero-copy views into a memory mapping, or copies read from the file. */
+export type BlockReader = 'mmap' | 'read';
+
+/** Size of a block store on disk. */
+export interface BlockStoreStats {
+  /** Number of chunk files. */
+  readonly chunkFiles: number;
+  /** Total bytes in chunk files. */
+  readonly bytes: number;
+}
+
+/**
+ * Append-only storage for raw bytes (memory texts, stream chunks) in chunk files. A block, once
+ * written, is never changed in place; reads verify the checksum the caller recorded.
+ */
+export interface BlockStore {
+  /** How `read` gets its bytes. */
+  readonly reader: BlockReader;
+  /**
+   * Writes `bytes` as a new block and returns where it is. The bytes are written but not durable
+   * until `sync` resolves.
+   */
+  append(bytes: Uint8Array): Promise<BlockRef>;
+  /** Makes every block whose `append` has resolved durable (fdatasync of the chunk files touched). */
+  sync(): Promise<void>;
+  /**
+   * Returns a block's bytes after checking them against `ref.crc`. Under `'mmap'` the result is a
+   * view into the mapping (no copy): treat it as read-only, and copy what you keep for long.
+   * Throws `BlockError` `BLOCK_CORRUPT` on a checksum mismatch, `BLOCK_MISSING` when the range
+   * is not in the chunk files.
+   */
+  read(ref: BlockRef): Uint8Array;
+  /** Sizes on disk. */
+  stats(): BlockStoreStats;
+  /** Syncs and closes the files. Views already returned stay readable until garbage-collected. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,101 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BlockError, chunkFileName, openChunkStore, type BlockRef } from '@memmapfs/blocks';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'memmapfs-blocks-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const text = (s: string) => Buffer.from(s, 'utf8');
+
+for (const reader of ['mmap', 'read'] as const) {
+  describe(`ChunkBlockStore (reader: ${reader})`, () => {
+    it('reads back exactly what was appended, across a reopen', async () => {
+      const store = await openChunkStore({ dir, reader });
+      expect(store.reader).toBe(reader);
+      const refs: BlockRef[] = [];
+      for (const s of ['hello', '', 'wörld 🌍', 'x'.repeat(100_000)]) refs.push(await store.append(text(s)));
+      expect(Buffer.from(store.read(refs[2]!)).toString()).toBe('wörld 🌍');
+      await store.close();
+      const reopened = await openChunkStore({ dir, reader });
+      expect(refs.map((r) => Buffer.from(reopened.read(r)).toString())).toEqual(['hello', '', 'wörld 🌍', 'x'.repeat(100_000)]);
+      const next = await reopened.append(text('after reopen'));
+      expect(next.offset).toBe(refs[3]!.offset + refs[3]!.length);
+      expect(Buffer.from(reopened.read(next)).toString()).toBe('after reopen');
+      await reopened.close();
+    });
+
+    it('rolls over to a new chunk file at the size cap', async () => {
+      const store = await openChunkStore({ dir, reader, chunkSize: 4096 });
+      const refs = await Promise.all(Array.from({ length: 10 }, (_, i) => store.append(Buffer.alloc(1000, i))));
+      expect(new Set(refs.map((r) => r.chunk)).size).toBeGreaterThanOrEqual(3);
+      for (const ref of refs) expect(ref.offset + ref.length).toBeLessThanOrEqual(4096);
+      expect(store.stats()).toEqual({ chunkFiles: refs.at(-1)!.chunk + 1, bytes: 10_000 });
+      refs.forEach((ref, i) => expect(Buffer.from(store.read(ref)).equals(Buffer.alloc(1000, i))).toBe(true));
+      await store.close();
+      expect((await readdir(dir)).sort()).toEqual(Array.from({ length: refs.at(-1)!.chunk + 1 }, (_, i) => chunkFileName(i)));
+    });
+
+    it('detects a flipped byte as BLOCK_CORRUPT and never returns the bytes', async () => {
+      const store = await openChunkStore({ dir, reader });
+      const ref = await store.append(text('precious memory'));
+      await store.close();
+      const file = join(dir, chunkFileName(0));
+      const bytes = await readFile(file);
+      bytes[3]! ^= 0x20;
+      await writeFile(file, bytes);
+      const reopened = await openChunkStore({ dir, reader });
+      expect(() => reopened.read(ref)).toThrow(expect.objectContaining({ code: 'BLOCK_CORRUPT' }));
+      await reopened.close();
+    });
+
+    it('reports ranges that are not on disk as BLOCK_MISSING', async () => {
+      const store = await openChunkStore({ dir, reader });
+      const ref = await store.append(text('abc'));
+      expect(() => store.read({ ...ref, chunk: 7 })).toThrow(expect.objectContaining({ code: 'BLOCK_MISSING' }));
+      expect(() => store.read({ ...ref, offset: 1_000_000 })).toThrow(BlockError);
+      await store.close();
+      expect(() => store.read(ref)).toThrow(expect.objectContaining({ code: 'BLOCK_STORE_CLOSED' }));
+    });
+  });
+}
+
+describe('zero-copy reads', () => {
+  it('returns views into one mapping under mmap, copies under read', async () => {
+    const mapped = await openChunkStore({ dir, reader: 'mmap' });
+    const a = await mapped.append(text('first block'));
+    const b = await mapped.append(text('second block'));
+    const viewA = mapped.read(a);
+    const viewB = mapped.read(b);
+    expect(viewA.buffer).toBe(viewB.buffer);
+    expect(viewB.byteOffset - viewA.byteOffset).toBe(b.offset - a.offset);
+    await mapped.close();
+    const plain = await openChunkStore({ dir, reader: 'read' });
+    expect(plain.read(a).buffer).not.toBe(plain.read(b).buffer);
+    await plain.close();
+  });
+
+  it('sees blocks appended after the chunk was first mapped', async () => {
+    const store = await openChunkStore({ dir, reader: 'mmap' });
+    const refs: BlockRef[] = [];
+    for (let i = 0; i < 50; i++) {
+      refs.push(await store.append(text(`block ${i}`)));
+      expect(Buffer.from(store.read(refs[i]!)).toString()).toBe(`block ${i}`);
+    }
+    expect(Buffer.from(store.read(refs[0]!)).toString()).toBe('block 0');
+    await store.close();
+  });
+});
+
+describe('options', () => {
+  it('rejects chunk sizes out of range', async () => {
+    await expect(openChunkStore({ dir, chunkSize: 10 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(openChunkStore({ dir, chunkSize: 2 ** 31 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});

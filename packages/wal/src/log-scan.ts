@@ -1,0 +1,60 @@
+import { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, readFrame } from './wal-frame.js';
+import { WalError } from './wal-error.js';
+import type { WalRecord } from './write-ahead-log.js';
+
+/** Result of scanning the records of a log image. */
+export interface LogScan {
+  /** Every whole, valid record, in LSN order. Payloads are views into the scanned buffer. */
+  readonly records: WalRecord[];
+  /** Offset just past the last valid record. */
+  readonly end: number;
+  /** Bytes after `end` that form no valid record: a torn tail (a write cut short, or zeroes). */
+  readonly tornBytes: number;
+  /** LSN of the last valid record (`firstLsn - 1` when there is none). */
+  readonly lastLsn: number;
+}
+
+/**
+ * Reads every record of `buf` from `start`, the first expected to carry `firstLsn`.
+ *
+ * The scan stops at the first frame that is cut short or fails its checks. If no valid frame with a
+ * later LSN follows anywhere after it, the rest is a torn tail (reported in `tornBytes`, for the
+ * writer to truncate). If one does, records after damage would be lost silently, so the scan throws
+ * `WAL_CORRUPT` naming the LSN and offset of the damaged record instead of guessing.
+ */
+export function scanLog(buf: Buffer, start: number, firstLsn: number, path: string): LogScan {
+  const records: WalRecord[] = [];
+  let offset = start;
+  let lsn = firstLsn;
+  while (offset < buf.length) {
+    const frame = readFrame(buf, offset, lsn);
+    if (frame.kind !== 'record') {
+      const later = findLaterRecord(buf, offset + 1, lsn);
+      if (later !== undefined) {
+        const why = frame.kind === 'invalid' ? frame.reason : 'its length runs past the end of the record that follows';
+        throw new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${why}), and valid records follow it (LSN ${later.lsn} at byte ${later.offset}). The store will not guess: run \`memmapfs verify\` to see the damage, or restore the file from a backup.`, { lsn, offset });
+      }
+      break;
+    }
+    records.push(frame.record);
+    offset = frame.end;
+    lsn += 1;
+  }
+  return { records, end: offset, tornBytes: buf.length - offset, lastLsn: lsn - 1 };
+}
+
+/** Looks for any valid frame at or after `from` whose LSN is at least `minLsn`. */
+function findLaterRecord(buf: Buffer, from: number, minLsn: number): { lsn: number; offset: number } | undefined {
+  const maxLsn = minLsn + Math.ceil((buf.length - from) / FRAME_HEADER_SIZE);
+  for (let p = from; p + FRAME_HEADER_SIZE <= buf.length; p++) {
+    const length = buf.readUInt32LE(p);
+    if (length > MAX_PAYLOAD_SIZE || p + FRAME_HEADER_SIZE + length > buf.length) continue;
+    const high = buf.readUInt32LE(p + 12);
+    if (high !== Math.floor(minLsn / 0x1_0000_0000) && high !== Math.floor(maxLsn / 0x1_0000_0000)) continue;
+    const lsn = buf.readUInt32LE(p + 8) + high * 0x1_0000_0000;
+    if (lsn < minLsn || lsn > maxLsn || buf.readUInt8(p + 16) === 0) continue;
+    const frame = readFrame(buf, p, lsn);
+    if (frame.kind === 'record') return { lsn, offset: p };
+  }
+  return undefined;
+}

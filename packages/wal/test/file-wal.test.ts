@@ -1,0 +1,170 @@
+import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, openFileWal } from '@memmapfs/wal';
+
+let dir: string;
+let path: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'memmapfs-wal-'));
+  path = join(dir, 'state.wal');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const entry = (text: string, type = 1) => ({ type, payload: Buffer.from(text) });
+
+async function writeLog(texts: string[]): Promise<number[]> {
+  const { wal } = await openFileWal({ path, codec: 'msgpack' });
+  const lsns: number[] = [];
+  for (const t of texts) lsns.push(...(await wal.append([entry(t)])));
+  await wal.close();
+  return lsns;
+}
+
+async function reopen() {
+  const { wal, recovery } = await openFileWal({ path, codec: 'msgpack' });
+  await wal.close();
+  return recovery;
+}
+
+describe('FileWal', () => {
+  it('creates a log with a header naming the codec, and reads records back in LSN order', async () => {
+    const lsns = await writeLog(['one', 'two', 'three']);
+    expect(lsns).toEqual([1, 2, 3]);
+    const { wal, recovery } = await openFileWal({ path, codec: 'cbor' });
+    expect(wal.header).toEqual({ formatVersion: 1, codec: 'msgpack' });
+    expect(recovery.created).toBe(false);
+    expect(recovery.records.map((r) => [r.lsn, Buffer.from(r.payload).toString()])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);
+    expect(await wal.append([entry('four'), entry('five', 7)])).toEqual([4, 5]);
+    await wal.close();
+    const again = await reopen();
+    expect(again.records.map((r) => r.type)).toEqual([1, 1, 1, 1, 7]);
+  });
+
+  it('shares one fsync among appends issued together (group commit)', async () => {
+    let syncs = 0;
+    const { wal } = await openFileWal({ path, codec: 'msgpack', beforeSync: async () => { syncs++; } });
+    await wal.append([entry('warm-up')]);
+    syncs = 0;
+    const lsns = await Promise.all(Array.from({ length: 64 }, (_, i) => wal.append([entry(`m${i}`)])));
+    expect(lsns.flat()).toEqual(Array.from({ length: 64 }, (_, i) => i + 2));
+    expect(syncs).toBeGreaterThanOrEqual(1);
+    expect(syncs).toBeLessThanOrEqual(2);
+    await wal.close();
+    expect((await reopen()).records).toHaveLength(65);
+  });
+
+  it('truncates a torn tail at every byte offset of the last record, keeping every whole record', async () => {
+    await writeLog(['alpha', 'beta', 'a longer last record payload']);
+    const full = await readFile(path);
+    const lastStart = full.length - (FRAME_HEADER_SIZE + 'a longer last record payload'.length);
+    for (let cut = lastStart; cut < full.length; cut++) {
+      await writeFile(path, full.subarray(0, cut));
+      const recovery = await reopen();
+      expect(recovery.records.map((r) => Buffer.from(r.payload).toString())).toEqual(['alpha', 'beta']);
+      expect(recovery.truncatedBytes).toBe(cut - lastStart);
+      expect((await stat(path)).size).toBe(lastStart);
+    }
+  });
+
+  it('treats zeroes or junk appended after the last record as a torn tail', async () => {
+    await writeLog(['alpha', 'beta']);
+    const size = (await stat(path)).size;
+    await appendFile(path, Buffer.alloc(4096));
+    expect((await reopen()).records).toHaveLength(2);
+    await appendFile(path, Buffer.from('not a frame at all, just junk'));
+    const recovery = await reopen();
+    expect(recovery.records).toHaveLength(2);
+    expect((await stat(path)).size).toBe(size);
+  });
+
+  it('reports a damaged record followed by valid ones as WAL_CORRUPT with its LSN and offset', async () => {
+    await writeLog(['first', 'second', 'third', 'fourth']);
+    const image = await readFile(path);
+    const secondOffset = WAL_HEADER_SIZE + FRAME_HEADER_SIZE + 'first'.length;
+    for (const target of [secondOffset + FRAME_HEADER_SIZE + 2, secondOffset + 9, secondOffset + 1, secondOffset + 16]) {
+      const damaged = Buffer.from(image);
+      damaged[target]! ^= 0x40;
+      await writeFile(path, damaged);
+      const error = await openFileWal({ path, codec: 'msgpack' }).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(WalError);
+      expect((error as WalError).code).toBe('WAL_CORRUPT');
+      expect((error as WalError).lsn).toBe(2);
+      expect((error as WalError).offset).toBe(secondOffset);
+      expect((await readFile(path)).equals(damaged)).toBe(true);
+    }
+  });
+
+  it('never returns a record whose bytes were changed', async () => {
+    await writeLog(['only record']);
+    const image = await readFile(path);
+    for (let i = WAL_HEADER_SIZE; i < image.length; i++) {
+      const damaged = Buffer.from(image);
+      damaged[i]! ^= 0x01;
+      await writeFile(path, damaged);
+      const recovery = await reopen();
+      expect(recovery.records).toHaveLength(0);
+    }
+  });
+
+  it('refuses a file that is not a MemMapFS log, and a damaged header', async () => {
+    await writeFile(path, Buffer.from('{"this": "is json, not a log"}'.padEnd(80)));
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_HEADER_INVALID' });
+    await rm(path);
+    await writeLog(['x']);
+    const image = await readFile(path);
+    image[20]! ^= 0xff;
+    await writeFile(path, image);
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_HEADER_INVALID' });
+  });
+
+  it('refuses a future format version', async () => {
+    await writeLog([]);
+    const image = await readFile(path);
+    image.writeUInt16LE(99, 8);
+    const { crc32c } = await import('@node-rs/crc32');
+    image.writeUInt32LE(crc32c(image.subarray(0, 60)), 60);
+    await writeFile(path, image);
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_FORMAT_UNSUPPORTED' });
+  });
+
+  it('does not create a missing log when create is false', async () => {
+    await expect(openFileWal({ path, codec: 'msgpack', create: false })).rejects.toBeInstanceOf(WalError);
+    await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('rejects bad record types and use after close', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await expect(wal.append([{ type: 0, payload: Buffer.alloc(1) }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(wal.append([{ type: 256, payload: Buffer.alloc(1) }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await wal.close();
+    await expect(wal.append([entry('late')])).rejects.toMatchObject({ code: 'WAL_CLOSED' });
+  });
+
+  it('under batch durability, resolves before fsync and still persists on close', async () => {
+    let syncs = 0;
+    const { wal } = await openFileWal({ path, codec: 'msgpack', durability: 'batch', batchIntervalMs: 10_000, beforeSync: async () => { syncs++; } });
+    await wal.append([entry('a')]);
+    await wal.append([entry('b')]);
+    expect(syncs).toBe(0);
+    await wal.close();
+    expect(syncs).toBe(1);
+    expect((await reopen()).records).toHaveLength(2);
+  });
+
+  it('refuses every append after a failed commit', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack', beforeSync: async () => { throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }); } });
+    await expect(wal.append([entry('a')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    await expect(wal.append([entry('b')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    await wal.close().catch(() => undefined);
+  });
+
+  it('opens a log cut inside its first record as empty', async () => {
+    await writeLog(['x', 'y']);
+    await truncate(path, WAL_HEADER_SIZE + 3);
+    expect((await reopen()).records).toHaveLength(0);
+  });
+});
