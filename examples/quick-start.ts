@@ -1,0 +1,20 @@
+// The quick start: open a store on the embedded defaults (FlexSearch search, msgpack records),
+// remember something, find it again, and record what the agent is doing.
+import { MemMapFS } from '@memmapfs/core';
+
+const root = process.argv[2] ?? '.memmap_fs_root';
+const fs = await MemMapFS.init(root);
+
+const id = await fs.appendMemory('Hello from MemMapFS!', ['demo']);
+console.log(`appended memory #${id}`);
+
+const hits = await fs.queryMemory('MemMapFS', { tags: ['demo'] });
+console.log(`query "MemMapFS" found ${hits.length} memor${hits.length === 1 ? 'y' : 'ies'}:`);
+for (const hit of hits.slice(0, 5)) console.log(`  #${hit.id} (score ${hit.score.toFixed(3)}) [${hit.tags.join(', ')}] ${hit.text}`);
+
+await fs.updateState({ status: 'ready', activeMemoryCount: fs.stats().memories, lastUpdatedId: id, extra: { demo: true } });
+console.log('state:', JSON.stringify(fs.getState()));
+
+const { memories, reader, search, codec, walBytes } = fs.stats();
+console.log(`stats: ${memories} memories, reader=${reader}, search=${search}, codec=${codec}, wal=${walBytes} bytes, root=${fs.root}`);
+await fs.close();

@@ -1,0 +1,30 @@
+import { BlockError } from '@memmapfs/blocks';
+import { WalError } from '@memmapfs/wal';
+import { MemMapError, type MemMapErrorCode } from '../errors.js';
+
+const walCodes: Record<WalError['code'], MemMapErrorCode> = {
+  WAL_HEADER_INVALID: 'WAL_HEADER_INVALID',
+  WAL_FORMAT_UNSUPPORTED: 'WAL_FORMAT_UNSUPPORTED',
+  WAL_CORRUPT: 'WAL_CORRUPT',
+  WAL_FAILED: 'WAL_FAILED',
+  WAL_CLOSED: 'STORE_CLOSED',
+  WAL_RECORD_TOO_LARGE: 'TEXT_TOO_LARGE',
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+};
+
+const blockCodes: Record<BlockError['code'], MemMapErrorCode> = {
+  BLOCK_CORRUPT: 'BLOCK_CORRUPT',
+  BLOCK_MISSING: 'BLOCK_MISSING',
+  BLOCK_STORE_CLOSED: 'STORE_CLOSED',
+  IO_ERROR: 'IO_ERROR',
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+};
+
+/** Re-raises an error from the WAL, the block store or the file system as a `MemMapError`. */
+export function toMemMapError(error: unknown): MemMapError {
+  if (error instanceof MemMapError) return error;
+  if (error instanceof WalError) return new MemMapError(walCodes[error.code], error.message, { cause: error, subsystem: 'wal' });
+  if (error instanceof BlockError) return new MemMapError(blockCodes[error.code], error.message, { cause: error, subsystem: 'blocks' });
+  const message = (error as Error)?.message ?? String(error);
+  return new MemMapError('IO_ERROR', `${message}`, { cause: error });
+}

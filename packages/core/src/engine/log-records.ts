@@ -1,0 +1,117 @@
+import type { BlockRef } from '@memmapfs/blocks';
+import type { Codec } from '../contracts/codec.js';
+import { MemMapError } from '../errors.js';
+
+/** WAL record types. The numbers are part of the on-disk format (docs/FORMAT.md). */
+export const RecordType = {
+  MemoryPut: 1,
+  MemoryDelete: 2,
+  StateSet: 3,
+  KvSet: 4,
+  KvDelete: 5,
+  StreamAppend: 6,
+} as const;
+
+/** A memory as the log stores it: everything but the text, which lives in a block. */
+export interface MemoryRecord {
+  readonly id: number;
+  readonly ref: BlockRef;
+  readonly tags: string[];
+  readonly namespace: string;
+  readonly meta: Record<string, unknown>;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly expiresAt: number | undefined;
+}
+
+/** One decoded WAL record. */
+export type LogRecord =
+  | { readonly type: typeof RecordType.MemoryPut; readonly memory: MemoryRecord }
+  | { readonly type: typeof RecordType.MemoryDelete; readonly id: number }
+  | { readonly type: typeof RecordType.StateSet; readonly state: Record<string, unknown> }
+  | { readonly type: typeof RecordType.KvSet; readonly key: string; readonly value: Uint8Array }
+  | { readonly type: typeof RecordType.KvDelete; readonly key: string }
+  | { readonly type: typeof RecordType.StreamAppend; readonly key: string; readonly ref: BlockRef };
+
+type Wire = Record<string, unknown>;
+
+const refToWire = (ref: BlockRef) => [ref.chunk, ref.offset, ref.length, ref.crc];
+
+/** Encodes a record's payload with the store's codec. Short keys keep records small. */
+export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
+  let wire: Wire;
+  switch (record.type) {
+    case RecordType.MemoryPut: {
+      const m = record.memory;
+      wire = { id: m.id, ref: refToWire(m.ref), tags: m.tags, ns: m.namespace, meta: m.meta, at: m.createdAt, up: m.updatedAt };
+      if (m.expiresAt !== undefined) wire.exp = m.expiresAt;
+      break;
+    }
+    case RecordType.MemoryDelete: wire = { id: record.id }; break;
+    case RecordType.StateSet: wire = { state: record.state }; break;
+    case RecordType.KvSet: wire = { key: record.key, value: record.value }; break;
+    case RecordType.KvDelete: wire = { key: record.key }; break;
+    case RecordType.StreamAppend: wire = { key: record.key, ref: refToWire(record.ref) }; break;
+  }
+  try {
+    return codec.encode(wire);
+  } catch (cause) {
+    throw new MemMapError('INVALID_ARGUMENT', `The ${codec.name} codec cannot encode this value: ${(cause as Error)?.message ?? cause}. Use plain objects, arrays, strings, numbers, booleans, null and Uint8Array.`, { cause, subsystem: 'codec' });
+  }
+}
+
+/** Decodes and checks one record payload; anything unexpected is `WAL_RECORD_INVALID`. */
+export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, lsn: number): LogRecord {
+  let wire: unknown;
+  try {
+    wire = codec.decode(payload);
+  } catch (cause) {
+    throw invalid(lsn, `the ${codec.name} codec cannot decode it (${(cause as Error)?.message ?? cause})`, cause);
+  }
+  if (!isObject(wire)) throw invalid(lsn, 'its payload is not a map');
+  switch (type) {
+    case RecordType.MemoryPut: {
+      const { id, ref, tags, ns, meta, at, up, exp } = wire;
+      if (!isId(id) || !Array.isArray(tags) || !tags.every((t) => typeof t === 'string') || typeof ns !== 'string' ||
+        !isObject(meta) || typeof at !== 'number' || typeof up !== 'number' || (exp !== undefined && typeof exp !== 'number')) {
+        throw invalid(lsn, 'a memory record is missing fields');
+      }
+      return { type, memory: { id, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined } };
+    }
+    case RecordType.MemoryDelete:
+      if (!isId(wire.id)) throw invalid(lsn, 'a delete record has no id');
+      return { type, id: wire.id };
+    case RecordType.StateSet:
+      if (!isObject(wire.state)) throw invalid(lsn, 'a state record has no state');
+      return { type, state: wire.state };
+    case RecordType.KvSet:
+      if (typeof wire.key !== 'string' || !(wire.value instanceof Uint8Array)) throw invalid(lsn, 'a KV record is malformed');
+      return { type, key: wire.key, value: wire.value };
+    case RecordType.KvDelete:
+      if (typeof wire.key !== 'string') throw invalid(lsn, 'a KV delete record has no key');
+      return { type, key: wire.key };
+    case RecordType.StreamAppend:
+      if (typeof wire.key !== 'string') throw invalid(lsn, 'a stream record has no key');
+      return { type, key: wire.key, ref: refFromWire(wire.ref, lsn) };
+    default:
+      throw invalid(lsn, `record type ${type} is unknown to this release; upgrade MemMapFS`);
+  }
+}
+
+function refFromWire(value: unknown, lsn: number): BlockRef {
+  if (!Array.isArray(value) || value.length !== 4 || !value.every((n) => Number.isInteger(n) && n >= 0)) throw invalid(lsn, 'a block reference is malformed');
+  const [chunk, offset, length, crc] = value as number[];
+  return { chunk: chunk!, offset: offset!, length: length!, crc: crc! };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function isId(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0;
+}
+
+function invalid(lsn: number, why: string, cause?: unknown): MemMapError {
+  return new MemMapError('WAL_RECORD_INVALID', `WAL record ${lsn} cannot be read: ${why}.`, { subsystem: 'wal', cause });
+}

@@ -1,0 +1,57 @@
+/**
+ * Delivers each new agent state to callbacks (`subscribeState`) and async iterators (`watchState`).
+ * A slow iterator never blocks the store: each iterator buffers the states it has not consumed.
+ */
+export class StateChannel<S> {
+  private readonly listeners = new Set<(state: S) => void>();
+  private readonly watchers = new Set<{ queue: S[]; wake: (() => void) | undefined }>();
+  private ended = false;
+
+  /** Calls `listener` with every later state; returns a function that stops it. */
+  subscribe(listener: (state: S) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Yields every later state until the store closes or the loop breaks. */
+  async *watch(): AsyncGenerator<S, void, undefined> {
+    const watcher: { queue: S[]; wake: (() => void) | undefined } = { queue: [], wake: undefined };
+    this.watchers.add(watcher);
+    try {
+      while (true) {
+        while (watcher.queue.length > 0) yield watcher.queue.shift()!;
+        if (this.ended) return;
+        await new Promise<void>((resolve) => {
+          watcher.wake = resolve;
+        });
+        watcher.wake = undefined;
+      }
+    } finally {
+      this.watchers.delete(watcher);
+    }
+  }
+
+  /** Announces a new state. A listener that throws is reported as a process warning, not to the writer. */
+  publish(state: S): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(state);
+      } catch (error) {
+        process.emitWarning(`A state subscriber threw: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SUBSCRIBER_ERROR' });
+      }
+    }
+    for (const watcher of this.watchers) {
+      watcher.queue.push(state);
+      watcher.wake?.();
+    }
+  }
+
+  /** Ends every watcher (after it has drained what it was sent) and drops every listener. */
+  end(): void {
+    this.ended = true;
+    this.listeners.clear();
+    for (const watcher of this.watchers) watcher.wake?.();
+  }
+}

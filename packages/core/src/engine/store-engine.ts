@@ -1,0 +1,372 @@
+import { mkdir, open, stat } from 'node:fs/promises';
+import { openChunkStore, type BlockRef, type ChunkBlockStore } from '@memmapfs/blocks';
+import { decodeWalHeader, FRAME_HEADER_SIZE, openFileWal, WAL_HEADER_SIZE, type FileWal, type WalRecord } from '@memmapfs/wal';
+import type { Codec } from '../contracts/codec.js';
+import type { SearchProvider } from '../contracts/search-provider.js';
+import { MemMapError } from '../errors.js';
+import { resolveCodec, resolveSearchProvider } from '../registry/provider-registry.js';
+import type { AgentState, Durability, Memory, MemMapFSOptions, StoreStats } from '../types.js';
+import { toMemMapError } from './error-mapping.js';
+import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
+import { readSearchSnapshot, writeSearchSnapshot } from './search-snapshot.js';
+import { StateChannel } from './state-channel.js';
+import { storeLayout, type StoreLayout } from './store-layout.js';
+
+const textDecoder = new TextDecoder('utf-8', { fatal: false });
+
+/** The default agent state of a new store. */
+export const initialAgentState: AgentState = { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} };
+
+/**
+ * The store's moving parts: the WAL (truth), the block store (texts and stream bytes), the in-memory
+ * tables rebuilt from the WAL, and the search index derived from them. Every change is written to
+ * the WAL first and applied to the tables only once its append resolved, so readers never see a
+ * change that is not durable.
+ */
+export class StoreEngine<S extends AgentState> {
+  readonly memories = new Map<number, MemoryRecord>();
+  readonly kv = new Map<string, Uint8Array>();
+  readonly streams = new Map<string, BlockRef[]>();
+  readonly stateChannel = new StateChannel<S>();
+  state: S;
+  private lastMemoryId = 0;
+  private snapshotLsn = 0;
+  private indexedLsn = 0;
+  private readonly expiring = new Set<number>();
+
+  private constructor(
+    readonly layout: StoreLayout,
+    readonly wal: FileWal,
+    readonly blocks: ChunkBlockStore,
+    readonly codec: Codec,
+    readonly search: SearchProvider,
+    readonly durability: Durability,
+    initialState: S,
+  ) {
+    this.state = initialState;
+  }
+
+  /** Opens or creates the store at `root`, replays the WAL and brings the search index up to date. */
+  static async open<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
+    const layout = storeLayout(root);
+    const exists = await stat(layout.wal).then(() => true, () => false);
+    if (!exists && options.create === false) {
+      throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
+    }
+    const codec = await resolveCodec(options.codec, exists ? await peekCodecName(layout.wal) : 'msgpack');
+    const search = await resolveSearchProvider(options.search);
+    const durability = options.durability ?? 'sync';
+    let blocks: ChunkBlockStore | undefined;
+    let wal: FileWal | undefined;
+    try {
+      await createFolders(layout);
+      blocks = await openChunkStore({ dir: layout.blocks, reader: options.reader ?? 'auto', ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
+      const opened = await openFileWal({
+        path: layout.wal,
+        codec: codec.name,
+        durability,
+        ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
+        beforeSync: () => blocks!.sync(),
+      });
+      wal = opened.wal;
+      if (wal.header.codec !== codec.name) {
+        throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${wal.header.codec}' codec, not '${codec.name}'. Open it with codec: '${wal.header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
+      }
+      const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState);
+      for (const record of opened.recovery.records) engine.apply(engine.decode(record), record.lsn, false);
+      await engine.loadSearchIndex(opened.recovery.records);
+      return engine;
+    } catch (error) {
+      await wal?.close().catch(() => undefined);
+      await blocks?.close().catch(() => undefined);
+      await search.close?.();
+      throw toMemMapError(error);
+    }
+  }
+
+  /** The id the next memory gets. Ids are never reused. */
+  allocateMemoryId(): number {
+    return ++this.lastMemoryId;
+  }
+
+  /** Writes `bytes` to a block; durable with the WAL record that points at it. */
+  async writeBlock(bytes: Uint8Array): Promise<BlockRef> {
+    try {
+      return await this.blocks.append(bytes);
+    } catch (error) {
+      throw toMemMapError(error);
+    }
+  }
+
+  /** Appends records to the WAL and, once they are durable, applies them. */
+  async commit(records: LogRecord[]): Promise<void> {
+    const entries = records.map((record) => ({ type: record.type, payload: encodeRecord(this.codec, record) }));
+    let lsns: number[];
+    try {
+      lsns = await this.wal.append(entries);
+    } catch (error) {
+      throw toMemMapError(error);
+    }
+    for (let i = 0; i < records.length; i++) this.apply(records[i]!, lsns[i]!, true);
+    await this.indexPending();
+  }
+
+  /** The text of a memory, checked against its block checksum. */
+  readText(memory: MemoryRecord): string {
+    return textDecoder.decode(this.readBlock(memory.ref));
+  }
+
+  /** A block's bytes, checked against their checksum (a view into the mapping under mmap). */
+  readBlock(ref: BlockRef): Uint8Array {
+    try {
+      return this.blocks.read(ref);
+    } catch (error) {
+      throw toMemMapError(error);
+    }
+  }
+
+  /** The live memory with `id`, or undefined (deleted, expired or never written). */
+  liveMemory(id: number): MemoryRecord | undefined {
+    const memory = this.memories.get(id);
+    if (!memory) return undefined;
+    if (memory.expiresAt !== undefined && memory.expiresAt <= Date.now()) return undefined;
+    return memory;
+  }
+
+  /** A memory as the public API returns it. */
+  toMemory(record: MemoryRecord): Memory {
+    const memory: Memory = { id: record.id, text: this.readText(record), tags: [...record.tags], namespace: record.namespace, meta: structuredClone(record.meta), createdAt: record.createdAt, updatedAt: record.updatedAt };
+    if (record.expiresAt !== undefined) memory.expiresAt = record.expiresAt;
+    return memory;
+  }
+
+  /** Drops expired memories from the search index (they stay in the WAL until compaction). */
+  async dropExpired(): Promise<void> {
+    const now = Date.now();
+    for (const id of this.expiring) {
+      const memory = this.memories.get(id);
+      if (memory?.expiresAt !== undefined && memory.expiresAt > now) continue;
+      this.expiring.delete(id);
+      this.memories.delete(id);
+      await this.searchCall(() => this.search.remove(id));
+    }
+  }
+
+  /** Runs a search provider call, turning its failures into `PROVIDER_FAILED`. */
+  async searchCall<T>(call: () => T | Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (cause) {
+      throw new MemMapError('PROVIDER_FAILED', `The '${this.search.name}' search provider failed: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'search' });
+    }
+  }
+
+  decodeKvValue(bytes: Uint8Array): unknown {
+    try {
+      return this.codec.decode(bytes);
+    } catch (cause) {
+      throw new MemMapError('PROVIDER_FAILED', `The ${this.codec.name} codec cannot decode a stored KV value: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'codec' });
+    }
+  }
+
+  encodeValue(value: unknown, what: string): Uint8Array {
+    try {
+      return this.codec.encode(value);
+    } catch (cause) {
+      throw new MemMapError('INVALID_ARGUMENT', `${what} cannot be encoded by the ${this.codec.name} codec: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'codec' });
+    }
+  }
+
+  stats(): StoreStats {
+    const now = Date.now();
+    let memories = 0;
+    for (const m of this.memories.values()) if (m.expiresAt === undefined || m.expiresAt > now) memories++;
+    const blockStats = this.blocks.stats();
+    return {
+      root: this.layout.root,
+      memories,
+      kvKeys: this.kv.size,
+      streams: this.streams.size,
+      lastLsn: this.wal.lastLsn,
+      walBytes: this.wal.size,
+      chunkFiles: blockStats.chunkFiles,
+      blockBytes: blockStats.bytes,
+      reader: this.blocks.reader,
+      codec: this.codec.name,
+      search: this.search.name,
+      durability: this.durability,
+      formatVersion: this.wal.header.formatVersion,
+    };
+  }
+
+  /** Makes everything written so far durable. */
+  async flush(): Promise<void> {
+    try {
+      await this.wal.flush();
+    } catch (error) {
+      throw toMemMapError(error);
+    }
+  }
+
+  /** Saves the search index if it moved, then closes the WAL, the blocks and the provider. */
+  async close(): Promise<void> {
+    this.stateChannel.end();
+    let failure: unknown;
+    try {
+      await this.wal.flush();
+      await this.saveSearchSnapshot();
+    } catch (error) {
+      failure = error;
+    }
+    await this.wal.close().catch((error: unknown) => { failure ??= error; });
+    await this.blocks.close().catch((error: unknown) => { failure ??= error; });
+    await Promise.resolve(this.search.close?.()).catch(() => undefined);
+    if (failure) throw toMemMapError(failure);
+  }
+
+  private decode(record: WalRecord): LogRecord {
+    return decodeRecord(this.codec, record.type, record.payload, record.lsn);
+  }
+
+  private readonly pendingIndex: LogRecord[] = [];
+
+  /** Applies a durable record to the tables. `live`: it was just written by this process (not replayed). */
+  private apply(record: LogRecord, lsn: number, live: boolean): void {
+    switch (record.type) {
+      case RecordType.MemoryPut: {
+        const m = record.memory;
+        this.memories.set(m.id, m);
+        if (m.expiresAt !== undefined) this.expiring.add(m.id);
+        if (m.id > this.lastMemoryId) this.lastMemoryId = m.id;
+        break;
+      }
+      case RecordType.MemoryDelete:
+        this.memories.delete(record.id);
+        this.expiring.delete(record.id);
+        if (record.id > this.lastMemoryId) this.lastMemoryId = record.id;
+        break;
+      case RecordType.StateSet:
+        this.state = record.state as S;
+        if (live) this.stateChannel.publish(structuredClone(this.state));
+        break;
+      case RecordType.KvSet:
+        this.kv.set(record.key, record.value);
+        break;
+      case RecordType.KvDelete:
+        this.kv.delete(record.key);
+        break;
+      case RecordType.StreamAppend: {
+        const refs = this.streams.get(record.key);
+        if (refs) refs.push(record.ref);
+        else this.streams.set(record.key, [record.ref]);
+        break;
+      }
+    }
+    if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.pendingIndex.push(record);
+    if (live) this.indexedLsn = lsn;
+  }
+
+  /** Feeds memory changes applied since the last call to the search provider, in log order. */
+  private async indexPending(): Promise<void> {
+    while (this.pendingIndex.length > 0) {
+      const record = this.pendingIndex.shift()!;
+      if (record.type === RecordType.MemoryPut) {
+        const m = record.memory;
+        if (this.memories.get(m.id) === m) await this.indexMemory(m);
+      } else if (record.type === RecordType.MemoryDelete) {
+        await this.searchCall(() => this.search.remove(record.id));
+      }
+    }
+  }
+
+  /** Adds a memory to the search index; one whose bytes fail their checksum is left out, with a warning. */
+  private async indexMemory(m: MemoryRecord): Promise<void> {
+    let text: string;
+    try {
+      text = this.readText(m);
+    } catch (error) {
+      if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
+      process.emitWarning(`Memory ${m.id} is not searchable: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
+      return;
+    }
+    await this.searchCall(() => this.search.add({ id: m.id, text, tags: m.tags, namespace: m.namespace }));
+  }
+
+  /**
+   * Loads the saved search index when it belongs to this log and provider, then replays the records
+   * after it; otherwise rebuilds the index from the live memories.
+   */
+  private async loadSearchIndex(records: WalRecord[]): Promise<void> {
+    const lastLsn = records.at(-1)?.lsn ?? 0;
+    const snapshot = this.search.supports.snapshot && this.search.importSnapshot ? await readSearchSnapshot(this.layout.searchSnapshot) : undefined;
+    const usable = snapshot && snapshot.provider === this.search.name && snapshot.lsn <= lastLsn &&
+      snapshot.walOffset === recordEnd(records, snapshot.lsn);
+    if (usable) {
+      try {
+        await this.search.importSnapshot!(snapshot.data);
+        const touched = new Set<number>();
+        for (const record of records.slice(snapshot.lsn)) {
+          if (record.type !== RecordType.MemoryPut && record.type !== RecordType.MemoryDelete) continue;
+          const decoded = this.decode(record);
+          touched.add(decoded.type === RecordType.MemoryPut ? decoded.memory.id : (decoded as { id: number }).id);
+        }
+        for (const id of touched) {
+          const m = this.memories.get(id);
+          if (m) await this.indexMemory(m);
+          else await this.searchCall(() => this.search.remove(id));
+        }
+        this.snapshotLsn = snapshot.lsn;
+        this.indexedLsn = lastLsn;
+        await this.dropExpired();
+        return;
+      } catch {
+        this.pendingIndex.length = 0;
+      }
+    }
+    await this.searchCall(() => this.search.clear());
+    for (const m of this.memories.values()) await this.indexMemory(m);
+    this.indexedLsn = lastLsn;
+    this.snapshotLsn = -1;
+    await this.dropExpired();
+  }
+
+  private async saveSearchSnapshot(): Promise<void> {
+    if (!this.search.supports.snapshot || !this.search.exportSnapshot || this.indexedLsn === this.snapshotLsn) return;
+    const lsn = this.wal.lastLsn;
+    const walOffset = this.wal.size;
+    const data = await this.searchCall(() => this.search.exportSnapshot!());
+    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, lsn, walOffset, data });
+    this.snapshotLsn = lsn;
+  }
+}
+
+/** Offset just past record `lsn` (the header's end for 0): identifies a position in this very log. */
+function recordEnd(records: WalRecord[], lsn: number): number {
+  const record = records[lsn - 1];
+  return lsn === 0 ? WAL_HEADER_SIZE : record ? record.offset + FRAME_HEADER_SIZE + record.payload.byteLength : -1;
+}
+
+async function peekCodecName(path: string): Promise<string> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+    const header = Buffer.alloc(WAL_HEADER_SIZE);
+    await handle.read(header, 0, WAL_HEADER_SIZE, 0);
+    return decodeWalHeader(header, path).codec;
+  } catch (error) {
+    throw toMemMapError(error);
+  } finally {
+    await handle?.close();
+  }
+}
+
+async function createFolders(layout: StoreLayout): Promise<void> {
+  await mkdir(layout.index, { recursive: true });
+  await mkdir(layout.blocks, { recursive: true });
+  const folder = await open(layout.root, 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}

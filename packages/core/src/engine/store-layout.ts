@@ -1,0 +1,21 @@
+import { join } from 'node:path';
+
+/** Where each part of a store lives under its root (docs/FORMAT.md). */
+export interface StoreLayout {
+  readonly root: string;
+  readonly wal: string;
+  readonly index: string;
+  readonly searchSnapshot: string;
+  readonly blocks: string;
+}
+
+/** The layout of the store at `root`. */
+export function storeLayout(root: string): StoreLayout {
+  return {
+    root,
+    wal: join(root, 'state.wal'),
+    index: join(root, 'index'),
+    searchSnapshot: join(root, 'index', 'search.snapshot'),
+    blocks: join(root, 'blocks'),
+  };
+}

@@ -1,0 +1,290 @@
+import { resolve } from 'node:path';
+import { MemMapError } from './errors.js';
+import { StoreEngine, initialAgentState } from './engine/store-engine.js';
+import { RecordType, type MemoryRecord } from './engine/log-records.js';
+import type { AgentState, AppendMemoryOptions, Memory, MemoryHit, MemoryUpdate, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
+import {
+  checkAgentState, checkDuration, checkId, checkKey, checkLimit, checkNamespace, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
+} from './validation.js';
+
+/** Options of `MemMapFS.init`, with the initial agent state of a new store. */
+export type InitOptions<S extends AgentState> = MemMapFSOptions & {
+  /** State of a store that has none yet. Default `{ status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} }`. */
+  initialState?: S;
+};
+
+const DEFAULT_NAMESPACE = 'default';
+
+/**
+ * A MemMapFS store: durable memories with full-text search, a KV store, append-only byte streams and
+ * a typed agent state, all in one folder. Open one with `MemMapFS.init(root)`; close it with `close()`.
+ *
+ * @typeParam S - the agent state type; widen `AgentState` to carry your own fields.
+ * @example
+ * const fs = await MemMapFS.init('.memmap_fs_root');
+ * const id = await fs.appendMemory('The user prefers dark mode', ['preference']);
+ * const hits = await fs.queryMemory('dark mode', { tags: ['preference'] });
+ * await fs.close();
+ */
+export class MemMapFS<S extends AgentState = AgentState> {
+  private closing: Promise<void> | undefined;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly maxTextBytes: number;
+
+  private constructor(private readonly engine: StoreEngine<S>, options: MemMapFSOptions) {
+    this.maxTextBytes = options.maxTextBytes ?? limits.defaultTextBytes;
+  }
+
+  /**
+   * Opens the store at `root`, creating it when absent, or recovering it after a crash: the WAL is
+   * replayed (a torn tail is cut off), and the search index is loaded or rebuilt from it.
+   * Fails with `WAL_CORRUPT` when the log is damaged in the middle, `CODEC_MISMATCH` when `codec`
+   * differs from the store's, `ADAPTER_NOT_INSTALLED` when a named adapter's package is missing.
+   */
+  static async init<S extends AgentState = AgentState>(root: string, options?: InitOptions<S>): Promise<MemMapFS<S>> {
+    if (typeof root !== 'string' || root.length === 0) {
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: root must be a folder path, got ${root === '' ? 'an empty string' : typeof root}.`);
+    }
+    const opts = checkOptions<InitOptions<S>>(options, 'MemMapFS.init') as InitOptions<S>;
+    if (opts.durability !== undefined && !['sync', 'batch', 'none'].includes(opts.durability)) {
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: durability must be 'sync', 'batch' or 'none', got ${JSON.stringify(opts.durability)}.`);
+    }
+    if (opts.reader !== undefined && !['auto', 'mmap', 'read'].includes(opts.reader)) {
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: reader must be 'auto', 'mmap' or 'read', got ${JSON.stringify(opts.reader)}.`);
+    }
+    if (opts.maxTextBytes !== undefined && (!Number.isInteger(opts.maxTextBytes) || opts.maxTextBytes < 1 || opts.maxTextBytes > 256 * 1024 * 1024)) {
+      throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: maxTextBytes must be an integer from 1 to 268435456.');
+    }
+    if (opts.batchIntervalMs !== undefined) checkDuration(opts.batchIntervalMs, 'batchIntervalMs', 'MemMapFS.init');
+    const initial = opts.initialState === undefined ? (structuredClone(initialAgentState) as S) : (checkAgentState(opts.initialState, 'MemMapFS.init') as S);
+    const engine = await StoreEngine.open<S>(resolve(root), opts, initial);
+    return new MemMapFS<S>(engine, opts);
+  }
+
+  /** Absolute path of the store's folder. */
+  get root(): string {
+    return this.engine.layout.root;
+  }
+
+  /**
+   * Appends a memory and returns its id (ids increase and are never reused). Resolves once the
+   * memory is durable (under the default `'sync'` durability). `tags` are exact-match labels for
+   * filtering; `namespace` separates tenants or agents; `ttlMs` makes it expire.
+   */
+  async appendMemory(text: string, tags?: string[], options?: AppendMemoryOptions): Promise<number> {
+    this.assertOpen('appendMemory');
+    const bytes = checkText(text, 'appendMemory', this.maxTextBytes);
+    const checkedTags = checkTags(tags, 'appendMemory');
+    const opts = checkOptions<AppendMemoryOptions>(options, 'appendMemory');
+    const namespace = opts.namespace === undefined ? DEFAULT_NAMESPACE : checkNamespace(opts.namespace, 'appendMemory');
+    const meta = opts.meta === undefined ? {} : checkPlainObject(opts.meta, 'meta', 'appendMemory');
+    const ttl = opts.ttlMs === undefined ? undefined : checkDuration(opts.ttlMs, 'ttlMs', 'appendMemory');
+    return this.track(async () => {
+      const id = this.engine.allocateMemoryId();
+      const ref = await this.engine.writeBlock(bytes);
+      const now = Date.now();
+      const memory: MemoryRecord = { id, ref, tags: checkedTags, namespace, meta, createdAt: now, updatedAt: now, expiresAt: ttl === undefined ? undefined : now + ttl };
+      await this.engine.commit([{ type: RecordType.MemoryPut, memory }]);
+      return id;
+    });
+  }
+
+  /**
+   * Full-text search over live memories, best first. `tags` keeps only memories that carry every
+   * tag given; `namespace` only those in it. Any query string is safe; an empty one lists the newest
+   * memories that pass the filters (score 0). A memory whose bytes fail their checksum is left out
+   * (with a process warning), never returned.
+   */
+  async queryMemory(query: string, options?: QueryMemoryOptions): Promise<MemoryHit[]> {
+    this.assertOpen('queryMemory');
+    if (typeof query !== 'string') throw new MemMapError('INVALID_ARGUMENT', `queryMemory: query must be a string, got ${query === null ? 'null' : typeof query}.`);
+    const opts = checkOptions<QueryMemoryOptions>(options, 'queryMemory');
+    const limit = checkLimit(opts.limit, 'queryMemory');
+    const tags = checkTags(opts.tags, 'queryMemory');
+    const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
+    const text = query.slice(0, limits.maxQueryLength).trim();
+    await this.engine.dropExpired();
+    const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));
+    let candidates: Array<{ record: MemoryRecord; score: number }>;
+    if (text.length === 0) {
+      candidates = [...this.engine.memories.values()].filter(matches).sort((a, b) => b.id - a.id).slice(0, limit).map((record) => ({ record, score: 0 }));
+    } else {
+      const hits = await this.engine.searchCall(() => this.engine.search.search({ text, limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
+      candidates = [];
+      for (const hit of hits) {
+        const record = this.engine.liveMemory(hit.id);
+        if (record && matches(record)) candidates.push({ record, score: hit.score });
+      }
+    }
+    const results: MemoryHit[] = [];
+    for (const { record, score } of candidates.slice(0, limit)) {
+      try {
+        results.push({ ...this.engine.toMemory(record), score });
+      } catch (error) {
+        if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
+        process.emitWarning(`Memory ${record.id} was left out of the results: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
+      }
+    }
+    return results;
+  }
+
+  /**
+   * The memory with `id`, or `undefined` when there is none (never written, deleted or expired).
+   * Fails with `BLOCK_CORRUPT` when its bytes do not match their checksum.
+   */
+  async getMemory(id: number): Promise<Memory | undefined> {
+    this.assertOpen('getMemory');
+    checkId(id, 'getMemory');
+    const record = this.engine.liveMemory(id);
+    return record ? this.engine.toMemory(record) : undefined;
+  }
+
+  /**
+   * Changes a memory's text, tags or meta (absent fields are kept) and returns the updated memory.
+   * Fails with `MEMORY_NOT_FOUND` when there is no live memory with `id`.
+   */
+  async updateMemory(id: number, update: MemoryUpdate): Promise<Memory> {
+    this.assertOpen('updateMemory');
+    checkId(id, 'updateMemory');
+    const changes = checkPlainObject(update, 'update', 'updateMemory') as MemoryUpdate;
+    const bytes = changes.text === undefined ? undefined : checkText(changes.text, 'updateMemory', this.maxTextBytes);
+    const tags = changes.tags === undefined ? undefined : checkTags(changes.tags, 'updateMemory');
+    const meta = changes.meta === undefined ? undefined : checkPlainObject(changes.meta, 'meta', 'updateMemory');
+    return this.track(async () => {
+      const current = this.engine.liveMemory(id);
+      if (!current) throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
+      const ref = bytes === undefined ? current.ref : await this.engine.writeBlock(bytes);
+      const memory: MemoryRecord = { ...current, ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
+      await this.engine.commit([{ type: RecordType.MemoryPut, memory }]);
+      return this.engine.toMemory(memory);
+    });
+  }
+
+  /** Forgets a memory. Resolves `true` when it existed, `false` when there was nothing to delete. */
+  async deleteMemory(id: number): Promise<boolean> {
+    this.assertOpen('deleteMemory');
+    checkId(id, 'deleteMemory');
+    return this.track(async () => {
+      if (!this.engine.liveMemory(id)) return false;
+      await this.engine.commit([{ type: RecordType.MemoryDelete, id }]);
+      return true;
+    });
+  }
+
+  /** Replaces the agent state; subscribers are told once it is durable. */
+  async updateState(state: S): Promise<void> {
+    this.assertOpen('updateState');
+    const checked = checkAgentState(state, 'updateState');
+    this.engine.encodeValue(checked, 'updateState: the state');
+    await this.track(() => this.engine.commit([{ type: RecordType.StateSet, state: structuredClone(checked) }]));
+  }
+
+  /** The current agent state (a copy: changing it changes nothing until `updateState`). */
+  getState(): S {
+    this.assertOpen('getState');
+    return structuredClone(this.engine.state);
+  }
+
+  /** Calls `listener` with each new state; returns a function that unsubscribes. */
+  subscribeState(listener: (state: S) => void): () => void {
+    this.assertOpen('subscribeState');
+    if (typeof listener !== 'function') throw new MemMapError('INVALID_ARGUMENT', `subscribeState: listener must be a function, got ${typeof listener}.`);
+    return this.engine.stateChannel.subscribe(listener);
+  }
+
+  /** Yields each new state as it is written, until the store closes or the loop breaks. */
+  watchState(): AsyncGenerator<S, void, undefined> {
+    this.assertOpen('watchState');
+    return this.engine.stateChannel.watch();
+  }
+
+  /** Sets a KV value (anything the codec encodes: objects, arrays, strings, numbers, booleans, null, bytes). */
+  async setKv(key: string, value: unknown): Promise<void> {
+    this.assertOpen('setKv');
+    checkKey(key, 'setKv');
+    if (value === undefined) throw new MemMapError('INVALID_ARGUMENT', 'setKv: value must not be undefined; use deleteKv to remove a key.');
+    const bytes = this.engine.encodeValue(value, 'setKv: the value');
+    await this.track(() => this.engine.commit([{ type: RecordType.KvSet, key, value: bytes }]));
+  }
+
+  /** A KV value (a fresh copy), or `undefined` when the key is not set. */
+  getKv<T = unknown>(key: string): T | undefined {
+    this.assertOpen('getKv');
+    checkKey(key, 'getKv');
+    const bytes = this.engine.kv.get(key);
+    return bytes === undefined ? undefined : (this.engine.decodeKvValue(bytes) as T);
+  }
+
+  /** Removes a KV key. Resolves `true` when it was set. */
+  async deleteKv(key: string): Promise<boolean> {
+    this.assertOpen('deleteKv');
+    checkKey(key, 'deleteKv');
+    return this.track(async () => {
+      if (!this.engine.kv.has(key)) return false;
+      await this.engine.commit([{ type: RecordType.KvDelete, key }]);
+      return true;
+    });
+  }
+
+  /** Appends bytes (or a string, as UTF-8) to the stream `key`, creating it on first use. */
+  async appendStream(key: string, data: Uint8Array | string): Promise<void> {
+    this.assertOpen('appendStream');
+    checkKey(key, 'appendStream');
+    const bytes = checkStreamData(data, 'appendStream', this.maxTextBytes);
+    await this.track(async () => {
+      const ref = await this.engine.writeBlock(bytes);
+      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref }]);
+    });
+  }
+
+  /**
+   * Reads the stream `key` chunk by chunk, as appended up to the call. Under mmap each chunk is a
+   * read-only view into the mapped file (no copy). An unknown key yields nothing.
+   */
+  async *openRead(key: string): AsyncGenerator<Uint8Array, void, undefined> {
+    this.assertOpen('openRead');
+    checkKey(key, 'openRead');
+    const refs = [...(this.engine.streams.get(key) ?? [])];
+    for (const ref of refs) {
+      this.assertOpen('openRead');
+      yield this.engine.readBlock(ref);
+    }
+  }
+
+  /** Sizes, counts and configuration of the store. */
+  stats(): StoreStats {
+    this.assertOpen('stats');
+    return this.engine.stats();
+  }
+
+  /** Makes every write so far durable, whatever the durability mode. */
+  async flush(): Promise<void> {
+    this.assertOpen('flush');
+    await Promise.allSettled([...this.inflight]);
+    await this.engine.flush();
+  }
+
+  /**
+   * Waits for writes in flight, saves the search index, and closes the files. Watchers end. Any later
+   * call fails with `STORE_CLOSED`. Closing twice is fine.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.inflight]);
+      await this.engine.close();
+    })();
+    return this.closing;
+  }
+
+  private track<T>(operation: () => Promise<T>): Promise<T> {
+    const promise = operation();
+    this.inflight.add(promise);
+    const forget = () => this.inflight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  private assertOpen(method: string): void {
+    if (this.closing) throw new MemMapError('STORE_CLOSED', `${method}: the store at ${this.engine.layout.root} is closed. Open it again with MemMapFS.init.`);
+  }
+}

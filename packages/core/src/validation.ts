@@ -1,0 +1,122 @@
+import { MemMapError } from './errors.js';
+
+/** Limits on caller input; documented in core's README. */
+export const limits = {
+  maxTags: 64,
+  maxTagLength: 256,
+  maxNamespaceLength: 256,
+  maxKeyLength: 1024,
+  maxQueryLength: 4096,
+  maxQueryLimit: 1000,
+  defaultTextBytes: 16 * 1024 * 1024,
+} as const;
+
+const describe = (value: unknown): string => {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+};
+
+function invalid(message: string): MemMapError {
+  return new MemMapError('INVALID_ARGUMENT', message);
+}
+
+/** A memory id: a positive safe integer. */
+export function checkId(id: unknown, method: string): number {
+  if (!Number.isSafeInteger(id) || (id as number) < 1) throw invalid(`${method}: id must be a positive integer, got ${describe(id)}.`);
+  return id as number;
+}
+
+/** A memory text: a non-empty string within the byte limit; returns its UTF-8 bytes. */
+export function checkText(text: unknown, method: string, maxBytes: number): Uint8Array {
+  if (typeof text !== 'string') throw invalid(`${method}: text must be a string, got ${describe(text)}.`);
+  if (text.trim().length === 0) throw invalid(`${method}: text must not be empty or only whitespace.`);
+  if (text.length > maxBytes) throw tooLarge(method, text.length, maxBytes);
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length > maxBytes) throw tooLarge(method, bytes.length, maxBytes);
+  return bytes;
+}
+
+function tooLarge(method: string, size: number, maxBytes: number): MemMapError {
+  return new MemMapError('TEXT_TOO_LARGE', `${method}: text is at least ${size} bytes; the limit is ${maxBytes} (option maxTextBytes). Split it, or store it with appendStream.`);
+}
+
+/** Tags: an array of distinct non-empty strings; duplicates are dropped, order kept. */
+export function checkTags(tags: unknown, method: string): string[] {
+  if (tags === undefined) return [];
+  if (!Array.isArray(tags)) throw invalid(`${method}: tags must be an array of strings, got ${describe(tags)}.`);
+  if (tags.length > limits.maxTags) throw invalid(`${method}: at most ${limits.maxTags} tags, got ${tags.length}.`);
+  for (const tag of tags) {
+    if (typeof tag !== 'string' || tag.length === 0 || tag.length > limits.maxTagLength) {
+      throw invalid(`${method}: each tag must be a non-empty string of at most ${limits.maxTagLength} characters, got ${describe(tag)}.`);
+    }
+  }
+  return [...new Set(tags as string[])];
+}
+
+/** A namespace: a non-empty string. */
+export function checkNamespace(namespace: unknown, method: string): string {
+  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.length > limits.maxNamespaceLength) {
+    throw invalid(`${method}: namespace must be a non-empty string of at most ${limits.maxNamespaceLength} characters, got ${describe(namespace)}.`);
+  }
+  return namespace;
+}
+
+/** A plain object (not an array, not null). */
+export function checkPlainObject(value: unknown, what: string, method: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw invalid(`${method}: ${what} must be a plain object, got ${describe(value)}.`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** An options argument: absent, or an object. */
+export function checkOptions<T extends object>(options: unknown, method: string): Partial<T> {
+  if (options === undefined) return {};
+  return checkPlainObject(options, 'options', method) as Partial<T>;
+}
+
+/** A KV key or stream key: a non-empty string. */
+export function checkKey(key: unknown, method: string): string {
+  if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key) > limits.maxKeyLength) {
+    throw invalid(`${method}: key must be a non-empty string of at most ${limits.maxKeyLength} bytes, got ${describe(key)}.`);
+  }
+  return key;
+}
+
+/** A positive, finite duration in milliseconds. */
+export function checkDuration(value: unknown, what: string, method: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalid(`${method}: ${what} must be a positive number of milliseconds, got ${describe(value)}.`);
+  return value;
+}
+
+/** A query limit: an integer from 1 to the maximum. */
+export function checkLimit(limit: unknown, method: string): number {
+  if (limit === undefined) return 10;
+  if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > limits.maxQueryLimit) {
+    throw invalid(`${method}: limit must be an integer from 1 to ${limits.maxQueryLimit}, got ${describe(limit)}.`);
+  }
+  return limit as number;
+}
+
+/** An agent state: the four fields of AgentState with the right types (more fields are allowed). */
+export function checkAgentState(state: unknown, method: string): Record<string, unknown> {
+  const s = checkPlainObject(state, 'state', method);
+  if (typeof s.status !== 'string') throw invalid(`${method}: state.status must be a string, got ${describe(s.status)}.`);
+  if (typeof s.activeMemoryCount !== 'number' || !Number.isFinite(s.activeMemoryCount)) throw invalid(`${method}: state.activeMemoryCount must be a finite number, got ${describe(s.activeMemoryCount)}.`);
+  if (typeof s.lastUpdatedId !== 'number' || !Number.isFinite(s.lastUpdatedId)) throw invalid(`${method}: state.lastUpdatedId must be a finite number, got ${describe(s.lastUpdatedId)}.`);
+  checkPlainObject(s.extra, 'state.extra', method);
+  return s;
+}
+
+/** Stream data: bytes, or a string written as UTF-8. */
+export function checkStreamData(data: unknown, method: string, maxBytes: number): Uint8Array {
+  let bytes: Uint8Array;
+  if (typeof data === 'string') bytes = Buffer.from(data, 'utf8');
+  else if (data instanceof Uint8Array) bytes = data;
+  else throw invalid(`${method}: data must be a Uint8Array or a string, got ${describe(data)}.`);
+  if (bytes.byteLength === 0) throw invalid(`${method}: data must not be empty.`);
+  if (bytes.byteLength > maxBytes) throw new MemMapError('TEXT_TOO_LARGE', `${method}: ${bytes.byteLength} bytes exceed the ${maxBytes}-byte limit (option maxTextBytes); append it in smaller chunks.`);
+  return bytes;
+}

@@ -1,0 +1,70 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
+import type { Codec, SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+
+/** A codec over Node's structured-clone serializer: enough for core's own tests, no adapter needed. */
+export function v8Codec(name = 'v8-test'): Codec {
+  return {
+    name,
+    encode: (value) => serialize(value),
+    decode: (bytes) => {
+      const value = deserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as unknown;
+      return reviveBytes(value);
+    },
+  };
+}
+
+function reviveBytes(value: unknown): unknown {
+  if (value instanceof Uint8Array) return value;
+  if (Array.isArray(value)) return value.map(reviveBytes);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reviveBytes(v)]));
+  return value;
+}
+
+/** A search provider that matches documents containing every query word; records each call. */
+export class WordSearch implements SearchProvider {
+  readonly name = 'word-test';
+  readonly supports = { snapshot: true, prefix: false };
+  readonly docs = new Map<number, SearchDocument>();
+  adds = 0;
+  imports = 0;
+
+  add(doc: SearchDocument): void {
+    this.adds++;
+    this.docs.set(doc.id, { ...doc, tags: [...doc.tags] });
+  }
+  remove(id: number): void {
+    this.docs.delete(id);
+  }
+  clear(): void {
+    this.docs.clear();
+  }
+  search(request: SearchRequest): SearchHit[] {
+    const words = request.text.toLowerCase().split(/\W+/u).filter(Boolean);
+    const hits: SearchHit[] = [];
+    for (const doc of this.docs.values()) {
+      if (request.namespace !== undefined && doc.namespace !== request.namespace) continue;
+      if (!(request.tags ?? []).every((t) => doc.tags.includes(t))) continue;
+      const text = doc.text.toLowerCase();
+      const found = words.filter((w) => text.includes(w)).length;
+      if (words.length > 0 && found === words.length) hits.push({ id: doc.id, score: found / (1 + text.length / 1000) });
+    }
+    return hits.sort((a, b) => b.score - a.score).slice(0, request.limit);
+  }
+  async exportSnapshot(): Promise<Uint8Array> {
+    return Buffer.from(JSON.stringify([...this.docs.values()]));
+  }
+  async importSnapshot(snapshot: Uint8Array): Promise<void> {
+    this.imports++;
+    this.docs.clear();
+    for (const doc of JSON.parse(Buffer.from(snapshot).toString()) as SearchDocument[]) this.docs.set(doc.id, doc);
+  }
+}
+
+/** A fresh temporary folder per test; removed by `cleanup`. */
+export async function tempRoot(): Promise<{ root: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'memmapfs-core-'));
+  return { root: join(dir, 'store'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}

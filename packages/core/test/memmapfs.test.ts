@@ -1,0 +1,316 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemMapError, MemMapFS, type AgentState, type MemMapErrorCode } from '@memmapfs/core';
+import { tempRoot, v8Codec, WordSearch } from './fixtures.js';
+
+let root: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ root, cleanup } = await tempRoot());
+});
+afterEach(async () => {
+  await cleanup();
+});
+
+const open = (search = new WordSearch(), extra: Parameters<typeof MemMapFS.init>[1] = {}) => MemMapFS.init(root, { codec: v8Codec(), search, ...extra });
+
+async function expectCode(action: () => unknown, code: MemMapErrorCode): Promise<MemMapError> {
+  let caught: unknown;
+  try {
+    await action();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, `expected a MemMapError ${code}`).toBeInstanceOf(MemMapError);
+  expect((caught as MemMapError).code).toBe(code);
+  return caught as MemMapError;
+}
+
+describe('memories', () => {
+  it('appends, reads, finds, updates and deletes', async () => {
+    const fs = await open();
+    const a = await fs.appendMemory('The user prefers dark mode', ['pref', 'ui'], { meta: { source: 'chat' } });
+    const b = await fs.appendMemory('Deploys happen on Fridays', ['ops']);
+    expect(b).toBe(a + 1);
+    const got = await fs.getMemory(a);
+    expect(got).toMatchObject({ id: a, text: 'The user prefers dark mode', tags: ['pref', 'ui'], namespace: 'default', meta: { source: 'chat' } });
+    expect(got!.createdAt).toBeGreaterThan(Date.now() - 60_000);
+    expect((await fs.queryMemory('dark mode')).map((h) => h.id)).toEqual([a]);
+    const updated = await fs.updateMemory(a, { text: 'The user prefers light mode', tags: ['pref'] });
+    expect(updated).toMatchObject({ id: a, text: 'The user prefers light mode', tags: ['pref'], meta: { source: 'chat' } });
+    expect(updated.updatedAt).toBeGreaterThanOrEqual(updated.createdAt);
+    expect(await fs.queryMemory('dark')).toEqual([]);
+    expect((await fs.queryMemory('light mode'))[0]?.id).toBe(a);
+    expect(await fs.deleteMemory(a)).toBe(true);
+    expect(await fs.deleteMemory(a)).toBe(false);
+    expect(await fs.getMemory(a)).toBeUndefined();
+    expect(await fs.queryMemory('light')).toEqual([]);
+    expect(fs.stats().memories).toBe(1);
+    await fs.close();
+  });
+
+  it('filters by every tag given (AND) and by namespace', async () => {
+    const fs = await open();
+    const both = await fs.appendMemory('alpha report', ['x', 'y']);
+    await fs.appendMemory('alpha notes', ['x']);
+    const other = await fs.appendMemory('alpha elsewhere', ['x', 'y'], { namespace: 'agent-2' });
+    expect((await fs.queryMemory('alpha', { tags: ['x', 'y'] })).map((h) => h.id).sort()).toEqual([both, other]);
+    expect((await fs.queryMemory('alpha', { tags: ['x', 'y'], namespace: 'default' })).map((h) => h.id)).toEqual([both]);
+    expect((await fs.queryMemory('alpha', { tags: ['x', 'z'] }))).toEqual([]);
+    expect((await fs.queryMemory('alpha', { limit: 2 }))).toHaveLength(2);
+    await fs.close();
+  });
+
+  it('lists the newest memories for an empty query', async () => {
+    const fs = await open();
+    const ids = [];
+    for (const text of ['one', 'two', 'three']) ids.push(await fs.appendMemory(text, ['t']));
+    const hits = await fs.queryMemory('   ', { limit: 2 });
+    expect(hits.map((h) => h.id)).toEqual([ids[2], ids[1]]);
+    expect(hits.every((h) => h.score === 0)).toBe(true);
+    await fs.close();
+  });
+
+  it('hides memories once their TTL has passed', async () => {
+    const fs = await open();
+    const id = await fs.appendMemory('short-lived fact', [], { ttlMs: 30 });
+    expect((await fs.getMemory(id))?.expiresAt).toBeGreaterThan(Date.now() - 1);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await fs.getMemory(id)).toBeUndefined();
+    expect(await fs.queryMemory('short-lived')).toEqual([]);
+    await expectCode(() => fs.updateMemory(id, { text: 'x' }), 'MEMORY_NOT_FOUND');
+    await fs.close();
+  });
+
+  it('gives concurrent appends distinct, increasing ids', async () => {
+    const fs = await open();
+    const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => fs.appendMemory(`memory number ${i}`)));
+    expect(new Set(ids).size).toBe(100);
+    expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+    await fs.close();
+  });
+});
+
+describe('persistence', () => {
+  it('keeps memories, state, KV and streams across a reopen', async () => {
+    const fs = await open();
+    const id = await fs.appendMemory('remember the milk', ['todo'], { namespace: 'home', meta: { n: 1 } });
+    await fs.appendMemory('gone soon');
+    await fs.deleteMemory(id + 1);
+    await fs.updateState({ status: 'working', activeMemoryCount: 1, lastUpdatedId: id, extra: { step: 3 } });
+    await fs.setKv('config', { model: 'x', temperature: 0.2, bytes: new Uint8Array([1, 2, 3]) });
+    await fs.setKv('doomed', 1);
+    await fs.deleteKv('doomed');
+    await fs.appendStream('transcript', 'hello ');
+    await fs.appendStream('transcript', Buffer.from('world'));
+    await fs.close();
+
+    const search = new WordSearch();
+    const again = await open(search);
+    expect(await again.getMemory(id)).toMatchObject({ text: 'remember the milk', tags: ['todo'], namespace: 'home', meta: { n: 1 } });
+    expect(await again.getMemory(id + 1)).toBeUndefined();
+    expect(again.getState()).toEqual({ status: 'working', activeMemoryCount: 1, lastUpdatedId: id, extra: { step: 3 } });
+    expect(again.getKv('config')).toEqual({ model: 'x', temperature: 0.2, bytes: new Uint8Array([1, 2, 3]) });
+    expect(again.getKv('doomed')).toBeUndefined();
+    const chunks: string[] = [];
+    for await (const chunk of again.openRead('transcript')) chunks.push(Buffer.from(chunk).toString());
+    expect(chunks.join('')).toBe('hello world');
+    expect((await again.queryMemory('milk')).map((h) => h.id)).toEqual([id]);
+    expect(search.imports).toBe(1);
+    expect(search.adds).toBe(0);
+    const next = await again.appendMemory('after reopen');
+    expect(next).toBe(id + 2);
+    await again.close();
+  });
+
+  it('rebuilds the search index from the WAL when the snapshot is missing or damaged', async () => {
+    const fs = await open();
+    await fs.appendMemory('the index is derived data');
+    await fs.close();
+    const { rm, writeFile } = await import('node:fs/promises');
+    await rm(`${root}/index/search.snapshot`);
+    let search = new WordSearch();
+    let again = await open(search);
+    expect(search.imports).toBe(0);
+    expect(await again.queryMemory('derived')).toHaveLength(1);
+    await again.appendMemory('second memory is derived too');
+    await again.close();
+    await writeFile(`${root}/index/search.snapshot`, 'garbage');
+    search = new WordSearch();
+    again = await open(search);
+    expect(search.imports).toBe(0);
+    expect(await again.queryMemory('derived')).toHaveLength(2);
+    await again.close();
+  });
+
+  it('catches the index up when the snapshot is behind the WAL', async () => {
+    const fs = await open();
+    await fs.appendMemory('before the snapshot');
+    await fs.close();
+    const { copyFile } = await import('node:fs/promises');
+    await copyFile(`${root}/index/search.snapshot`, `${root}/old.snapshot`);
+    const second = await open();
+    const later = await second.appendMemory('after the snapshot');
+    await second.close();
+    await copyFile(`${root}/old.snapshot`, `${root}/index/search.snapshot`);
+    const search = new WordSearch();
+    const third = await open(search);
+    expect(search.imports).toBe(1);
+    expect((await third.queryMemory('after')).map((h) => h.id)).toEqual([later]);
+    await third.close();
+  });
+
+  it('refuses to open a store under a different codec', async () => {
+    const fs = await open();
+    await fs.close();
+    const error = await expectCode(() => MemMapFS.init(root, { codec: v8Codec('other'), search: new WordSearch() }), 'CODEC_MISMATCH');
+    expect(error.message).toContain("'v8-test'");
+  });
+
+  it('refuses to create a store when create is false', async () => {
+    await expectCode(() => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), create: false }), 'STORE_NOT_FOUND');
+  });
+});
+
+describe('state', () => {
+  interface MyState extends AgentState { extra: { plan: string[] } }
+
+  it('tells subscribers and watchers of each update, typed by the state parameter', async () => {
+    const fs = await MemMapFS.init<MyState>(root, { codec: v8Codec(), search: new WordSearch(), initialState: { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: { plan: [] } } });
+    expect(fs.getState().extra.plan).toEqual([]);
+    const seen: string[] = [];
+    const off = fs.subscribeState((s) => seen.push(s.status));
+    const watched: string[] = [];
+    const watching = (async () => {
+      for await (const s of fs.watchState()) watched.push(`${s.status}:${s.extra.plan.length}`);
+    })();
+    await fs.updateState({ status: 'planning', activeMemoryCount: 0, lastUpdatedId: 0, extra: { plan: ['a'] } });
+    await fs.updateState({ status: 'acting', activeMemoryCount: 0, lastUpdatedId: 0, extra: { plan: ['a', 'b'] } });
+    off();
+    await fs.updateState({ status: 'done', activeMemoryCount: 0, lastUpdatedId: 0, extra: { plan: [] } });
+    await fs.close();
+    await watching;
+    expect(seen).toEqual(['planning', 'acting']);
+    expect(watched).toEqual(['planning:1', 'acting:2', 'done:0']);
+  });
+
+  it('returns copies: mutating what getState returned changes nothing', async () => {
+    const fs = await open();
+    const state = fs.getState();
+    state.status = 'mutated';
+    expect(fs.getState().status).toBe('idle');
+    await fs.close();
+  });
+});
+
+describe('streams and KV', () => {
+  it('streams bytes back in order, large chunks included', async () => {
+    const fs = await open(new WordSearch(), { chunkSizeBytes: 64 * 1024 });
+    const parts = Array.from({ length: 20 }, (_, i) => Buffer.alloc(10_000 + i, i));
+    for (const part of parts) await fs.appendStream('tool-output', part);
+    const read: Buffer[] = [];
+    for await (const chunk of fs.openRead('tool-output')) read.push(Buffer.from(chunk));
+    expect(Buffer.concat(read).equals(Buffer.concat(parts))).toBe(true);
+    expect(fs.stats().chunkFiles).toBeGreaterThan(1);
+    const none: Uint8Array[] = [];
+    for await (const chunk of fs.openRead('never-written')) none.push(chunk);
+    expect(none).toEqual([]);
+    await fs.close();
+  });
+
+  it('returns fresh copies of KV values', async () => {
+    const fs = await open();
+    await fs.setKv('obj', { list: [1] });
+    (fs.getKv<{ list: number[] }>('obj')!).list.push(2);
+    expect(fs.getKv('obj')).toEqual({ list: [1] });
+    expect(await fs.deleteKv('obj')).toBe(true);
+    expect(await fs.deleteKv('obj')).toBe(false);
+    await fs.close();
+  });
+});
+
+describe('bad input', () => {
+  it('rejects wrong types, empty or huge text and unknown ids with INVALID_ARGUMENT, TEXT_TOO_LARGE or MEMORY_NOT_FOUND', async () => {
+    const fs = await open(new WordSearch(), { maxTextBytes: 1024 });
+    const bad = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
+    await expectCode(() => bad.appendMemory!(42), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.appendMemory(''), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.appendMemory(' \n\t '), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.appendMemory('x'.repeat(1025)), 'TEXT_TOO_LARGE');
+    await expectCode(() => fs.appendMemory('é'.repeat(600)), 'TEXT_TOO_LARGE');
+    await expectCode(() => bad.appendMemory!('ok', 'not-an-array'), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.appendMemory!('ok', [1]), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.appendMemory!('ok', [''], undefined), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.appendMemory('ok', [], { ttlMs: -5 }), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.appendMemory('ok', [], { namespace: '' }), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.appendMemory!('ok', [], { meta: [1] }), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.queryMemory!(undefined), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.queryMemory('x', { limit: 0 }), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.queryMemory('x', { limit: 1.5 }), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.getMemory!('1'), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.getMemory(-1), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.updateMemory(999, { text: 'x' }), 'MEMORY_NOT_FOUND');
+    await expectCode(() => bad.updateMemory!(1, null), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.deleteMemory!(Number.NaN), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.updateState!({ status: 1 }), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.updateState!({ status: 'x', activeMemoryCount: 0, lastUpdatedId: 0, extra: null }), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.setKv!('', 1), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.setKv('k', undefined), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.setKv('k', () => 1), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.getKv!(5), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.appendStream!('s', 42), 'INVALID_ARGUMENT');
+    await expectCode(() => fs.appendStream('s', ''), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.subscribeState!('not a function'), 'INVALID_ARGUMENT');
+    expect(await fs.deleteMemory(12345)).toBe(false);
+    expect(await fs.getMemory(12345)).toBeUndefined();
+    expect(fs.stats().memories).toBe(0);
+    await fs.close();
+  });
+
+  it('answers any query string without throwing', async () => {
+    const fs = await open();
+    await fs.appendMemory('some (text) [with] *symbols* and "quotes"');
+    for (const q of ['(', ')', '"', '*', '\\', 'a AND OR NOT', '\u0000', '🦄', 'x'.repeat(100_000), '%s%n', '[[[', '-']) {
+      expect(Array.isArray(await fs.queryMemory(q))).toBe(true);
+    }
+    await fs.close();
+  });
+
+  it('fails every call after close with STORE_CLOSED, and close twice is fine', async () => {
+    const fs = await open();
+    await fs.close();
+    await fs.close();
+    await expectCode(() => fs.appendMemory('x'), 'STORE_CLOSED');
+    await expectCode(() => fs.queryMemory('x'), 'STORE_CLOSED');
+    await expectCode(() => fs.getMemory(1), 'STORE_CLOSED');
+    await expectCode(() => fs.updateMemory(1, {}), 'STORE_CLOSED');
+    await expectCode(() => fs.deleteMemory(1), 'STORE_CLOSED');
+    await expectCode(() => fs.updateState(fs as never), 'STORE_CLOSED');
+    await expectCode(() => fs.getState(), 'STORE_CLOSED');
+    await expectCode(() => fs.subscribeState(() => undefined), 'STORE_CLOSED');
+    await expectCode(() => fs.watchState(), 'STORE_CLOSED');
+    await expectCode(() => fs.setKv('k', 1), 'STORE_CLOSED');
+    await expectCode(() => fs.getKv('k'), 'STORE_CLOSED');
+    await expectCode(() => fs.deleteKv('k'), 'STORE_CLOSED');
+    await expectCode(() => fs.appendStream('k', 'x'), 'STORE_CLOSED');
+    await expectCode(() => fs.openRead('k').next(), 'STORE_CLOSED');
+    await expectCode(() => fs.stats(), 'STORE_CLOSED');
+    await expectCode(() => fs.flush(), 'STORE_CLOSED');
+  });
+
+  it('rejects bad init arguments', async () => {
+    await expectCode(() => MemMapFS.init(''), 'INVALID_ARGUMENT');
+    await expectCode(() => MemMapFS.init(root, { durability: 'always' as never }), 'INVALID_ARGUMENT');
+    await expectCode(() => MemMapFS.init(root, { codec: v8Codec(), search: { name: 'broken' } as never }), 'INVALID_ARGUMENT');
+    await expectCode(() => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), maxTextBytes: 0 }), 'INVALID_ARGUMENT');
+  });
+
+  it('waits for writes in flight before closing', async () => {
+    const fs = await open();
+    const pending = Array.from({ length: 20 }, (_, i) => fs.appendMemory(`in flight ${i}`));
+    await fs.close();
+    const ids = await Promise.all(pending);
+    const again = await open();
+    for (const id of ids) expect(await again.getMemory(id)).toBeDefined();
+    await again.close();
+  });
+});

@@ -1,0 +1,100 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemMapError, MemMapFS, registerCodec, registerSearchProvider, resolveCodec, resolveSearchProvider } from '@memmapfs/core';
+import { tempRoot, v8Codec, WordSearch } from './fixtures.js';
+
+declare module '@memmapfs/core' {
+  interface SearchProviders {
+    'word-test': { minScore?: number };
+  }
+  interface Codecs {
+    'v8-test': Record<string, never>;
+  }
+}
+
+let root: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ root, cleanup } = await tempRoot());
+});
+afterEach(async () => {
+  await cleanup();
+});
+
+describe('provider registry', () => {
+  it('opens a store with providers registered under their own names', async () => {
+    let seenOptions: unknown;
+    registerSearchProvider('word-test', (options) => {
+      seenOptions = options;
+      return new WordSearch();
+    });
+    registerCodec('v8-test', () => v8Codec());
+    const fs = await MemMapFS.init(root, { search: { provider: 'word-test', options: { minScore: 0.5 } }, codec: 'v8-test' });
+    expect(seenOptions).toEqual({ minScore: 0.5 });
+    expect(fs.stats()).toMatchObject({ search: 'word-test', codec: 'v8-test' });
+    await fs.appendMemory('registered by name');
+    await fs.close();
+    const again = await MemMapFS.init(root, { search: 'word-test' });
+    expect(again.stats().codec).toBe('v8-test');
+    expect(await again.queryMemory('registered')).toHaveLength(1);
+    await again.close();
+  });
+
+  it('names the package to install when a built-in adapter is missing', async () => {
+    // A real process whose folder has no adapters installed: resolution must fail the way it does for users.
+    const dir = await mkdtemp(join(tmpdir(), 'memmapfs-no-adapters-'));
+    const script = join(dir, 'open.mts');
+    const core = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+    await writeFile(script, `
+      const { resolveSearchProvider, resolveCodec } = await import(${JSON.stringify(pathToFileURL(core).href)});
+      const out = [];
+      for (const attempt of [() => resolveSearchProvider('orama'), () => resolveCodec('cbor')]) {
+        try { await attempt(); out.push('resolved'); } catch (e) { out.push({ code: e.code, message: e.message }); }
+      }
+      console.log(JSON.stringify(out));
+    `);
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    const result = spawnSync(process.execPath, ['--conditions=dev-source', '--import', pathToFileURL(tsx).href, script], { cwd: dir, encoding: 'utf8', env: withoutNodePath() });
+    await rm(dir, { recursive: true, force: true });
+    expect(result.status, result.stderr).toBe(0);
+    const [search, codec] = JSON.parse(result.stdout) as Array<{ code: string; message: string }>;
+    expect(search).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
+    expect(search!.message).toContain('npm install @memmapfs/search-orama');
+    expect(codec).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
+    expect(codec!.message).toContain('@memmapfs/codec-cbor');
+  });
+
+  it('says which names exist when a name is unknown', async () => {
+    const error = await resolveSearchProvider('elastic' as never).catch((e: unknown) => e);
+    expect(MemMapError.is(error, 'PROVIDER_UNKNOWN')).toBe(true);
+    expect((error as Error).message).toMatch(/'flexsearch'.*'orama'/);
+  });
+
+  it('wraps a failing factory as PROVIDER_FAILED and refuses bad names', async () => {
+    registerSearchProvider('word-test', () => {
+      throw new Error('backend offline');
+    });
+    const error = await resolveSearchProvider('word-test').catch((e: unknown) => e);
+    expect(MemMapError.is(error, 'PROVIDER_FAILED')).toBe(true);
+    expect((error as Error).cause).toBeInstanceOf(Error);
+    expect(() => registerSearchProvider('' as never, () => new WordSearch())).toThrow(MemMapError);
+    expect(() => registerCodec('has space' as never, () => v8Codec())).toThrow(MemMapError);
+  });
+
+  it('rejects objects that are not codecs', async () => {
+    const error = await resolveCodec({ name: 'x', encode: () => new Uint8Array() } as never).catch((e: unknown) => e);
+    expect(MemMapError.is(error, 'INVALID_ARGUMENT')).toBe(true);
+  });
+});
+
+/** The environment without NODE_PATH, which package-manager shims set to their own hoisted folders. */
+function withoutNodePath(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_PATH;
+  return env;
+}

@@ -1,0 +1,461 @@
+import type { Codec } from '@memmapfs/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+/** Options of `codecSuite`. */
+export interface CodecSuiteOptions {
+  /**
+   * Titles of checks to leave out, exactly as the suite prints them, for what a codec knowingly does
+   * not do. A title the suite does not have is an error, so a renamed check is not skipped silently.
+   */
+  skip?: string[];
+}
+
+/** A value a codec must round-trip: what the store writes, nested to any depth. */
+type StoredValue = null | boolean | number | string | Uint8Array | StoredValue[] | { [key: string]: StoredValue };
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const integers = [
+  0, 1, -1, 23, 24, 31, -32, -33, 127, 128, -128, -129, 255, 256, 32767, 32768, -32768, -32769, 65535, 65536,
+  2 ** 31 - 1, 2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 2 ** 32 - 1, 2 ** 32, -(2 ** 32), 2 ** 53 - 1, -(2 ** 53 - 1),
+];
+
+const floats = [0.5, -1.25, 0.1, Math.PI, -Math.E, 1e-300, 1e300, Number.MIN_VALUE, Number.MAX_VALUE, Number.EPSILON, 3.4028234663852886e38, 1.1754943508222875e-38];
+
+const unicodeStrings = [
+  '',
+  'a',
+  'memory',
+  'é',
+  'Grüße aus Köln',
+  '記憶の地図',
+  '内存映射文件系统',
+  '기억',
+  'مرحبا بالعالم',
+  'שלום',
+  '👩‍👩‍👧‍👦',
+  '🇺🇳🏳️‍🌈',
+  'e\u0301',
+  '\u0000',
+  'nul\u0000inside',
+  '\uFEFFbom',
+  '\u200B\u200D\u2060',
+  '\uFFFD',
+  '\uFFFE\uFFFF',
+  '\u{10FFFF}',
+  '\u{1F600}\u{1F601}',
+  '\r\n\t\b\f\v',
+  '\u007F\u0080\u00FF',
+];
+
+/** Lengths where binary and string headers change size in MessagePack and CBOR. */
+const headerBoundaries = [0, 1, 23, 24, 31, 32, 255, 256, 65535, 65536];
+
+/** A record as the store writes it to the WAL. */
+const storeRecords: Record<string, StoredValue>[] = [
+  { t: 1, id: 5, ref: [0, 128, 42, 3735928559], tags: ['a', 'b'], ns: 'default', meta: { k: 'v' }, at: 1700000000000 },
+  { t: 1, id: 6, ref: [3, 0, 11, 12345678], tags: [], ns: 'agent-7', meta: {}, at: 1700000000001, exp: 1700003600001 },
+  { t: 2, id: 5, text: 'updated', ref: [1, 4096, 7, 1], at: 1700000000500 },
+  { t: 3, id: 5, at: 1700000000900 },
+  { t: 4, key: 'agent/state', value: { status: 'running', activeMemoryCount: 12, lastUpdatedId: 6, extra: { step: 3 } }, at: 1700000001000 },
+  { t: 5, stream: 'transcript', seq: 18, chunk: new Uint8Array([1, 2, 3, 254, 255]), at: 1700000002000 },
+  { t: 6, key: 'blob', value: new Uint8Array(300).fill(7), at: 1700000003000 },
+];
+
+/** Keys of generated objects; `__proto__` has its own checks. */
+const objectKey = fc.string({ unit: 'binary', maxLength: 12 }).filter((key) => key !== '__proto__');
+
+const scalar: fc.Arbitrary<StoredValue> = fc.oneof(
+  fc.constant(null),
+  fc.boolean(),
+  fc.integer(),
+  fc.maxSafeInteger(),
+  fc.double(),
+  fc.string({ unit: 'binary' }),
+  fc.string({ unit: 'grapheme' }),
+  fc.uint8Array({ maxLength: 64 }),
+);
+
+const { storedValue } = fc.letrec<{ storedValue: StoredValue; list: StoredValue[]; record: { [key: string]: StoredValue } }>((tie) => ({
+  storedValue: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('list'), tie('record')),
+  list: fc.array(tie('storedValue'), { maxLength: 6 }),
+  record: fc.dictionary(objectKey, tie('storedValue'), { maxKeys: 6, noNullPrototype: true }),
+}));
+
+/**
+ * The form values are compared in: `-0` as `0` (codecs may drop the sign of zero) and every binary
+ * value as a plain `Uint8Array` (a `Buffer` is fine).
+ */
+function comparable(value: unknown): unknown {
+  if (Object.is(value, -0)) return 0;
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (Array.isArray(value)) return value.map(comparable);
+  if (value !== null && typeof value === 'object' && isPlainObject(value)) {
+    const copy: Record<string, unknown> = {};
+    for (const [key, inner] of Object.entries(value)) copy[key] = comparable(inner);
+    return copy;
+  }
+  return value;
+}
+
+function isPlainObject(value: object): boolean {
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Decoders replace an invalid UTF-8 sequence with one U+FFFD or with one per byte. */
+function collapseReplacements(text: string): string {
+  return text.replace(/\uFFFD+/g, '\uFFFD');
+}
+
+function containsKey(value: unknown, key: string): boolean {
+  if (Array.isArray(value)) return value.some((item) => containsKey(item, key));
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return false;
+  return Object.prototype.hasOwnProperty.call(value, key) || Object.values(value).some((item) => containsKey(item, key));
+}
+
+function encodeChecked(codec: Codec, value: unknown): Uint8Array {
+  const bytes = codec.encode(value);
+  expect(bytes).toBeInstanceOf(Uint8Array);
+  return bytes;
+}
+
+function expectRoundTrip(codec: Codec, value: unknown): void {
+  expect(comparable(codec.decode(encodeChecked(codec, value)))).toEqual(comparable(value));
+}
+
+function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
+  expect(actual.byteLength).toBe(expected.byteLength);
+  expect(Buffer.compare(actual, expected)).toBe(0);
+}
+
+/** Decodes input that may be malformed: a thrown value must be an Error; a returned value is fine. */
+function decodeUntrusted(codec: Codec, bytes: Uint8Array): void {
+  try {
+    codec.decode(bytes);
+  } catch (error) {
+    expect(error).toBeInstanceOf(Error);
+  }
+}
+
+function nestedLists(depth: number): StoredValue {
+  let value: StoredValue = ['leaf', depth];
+  for (let level = depth - 1; level > 0; level--) value = [level, value];
+  return value;
+}
+
+function nestedRecords(depth: number): StoredValue {
+  let value: StoredValue = { leaf: true };
+  for (let level = depth - 1; level > 0; level--) value = { level, child: value, list: [level, { at: level }] };
+  return value;
+}
+
+function randomBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0;
+  for (let index = 0; index < length; index++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    bytes[index] = state >>> 24;
+  }
+  return bytes;
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Registers a vitest `describe` block that checks a codec against the `Codec` contract of
+ * `@memmapfs/core`: the name, round trips of every kind of value the store writes, deterministic
+ * output, tolerance of truncated and random bytes, and independence of instances. Checks that
+ * generate values use fast-check.
+ *
+ * @param name Title of the `describe` block.
+ * @param createCodec Returns a fresh codec; called for every check (twice where instances are compared).
+ * @param options `skip`: titles of checks to leave out.
+ *
+ * @example
+ * import { codecSuite } from '@memmapfs/testkit';
+ * import { msgpack } from '@memmapfs/codec-msgpack';
+ * codecSuite('msgpack', () => msgpack());
+ */
+export function codecSuite(name: string, createCodec: () => Codec | Promise<Codec>, options: CodecSuiteOptions = {}): void {
+  const skipped = new Set(options.skip ?? []);
+  const titles = new Set<string>();
+
+  describe(name, () => {
+    const check = (title: string, body: (codec: Codec) => void | Promise<void>): void => {
+      titles.add(title);
+      it.skipIf(skipped.has(title))(title, async () => body(await createCodec()));
+    };
+
+    check('has a name of 1 to 48 printable ASCII characters', (codec) => {
+      expect(typeof codec.name).toBe('string');
+      expect(codec.name).toMatch(/^[\x21-\x7e]{1,48}$/);
+    });
+
+    check('every instance has the same name', async (codec) => {
+      expect((await createCodec()).name).toBe(codec.name);
+    });
+
+    check('encode returns a Uint8Array', (codec) => {
+      for (const value of [null, 0, 'x', [], {}, new Uint8Array(1), storeRecords[0]]) encodeChecked(codec, value);
+    });
+
+    check('round-trips null and booleans', (codec) => {
+      for (const value of [null, true, false]) expect(codec.decode(encodeChecked(codec, value))).toBe(value);
+    });
+
+    check('round-trips integers at every encoding boundary', (codec) => {
+      for (const value of integers) expect(codec.decode(encodeChecked(codec, value))).toBe(value);
+    });
+
+    check('round-trips negative zero as zero', (codec) => {
+      expect(codec.decode(encodeChecked(codec, -0))).toBe(0);
+    });
+
+    check('round-trips floats exactly', (codec) => {
+      for (const value of floats) expect(codec.decode(encodeChecked(codec, value))).toBe(value);
+    });
+
+    check('round-trips NaN and the infinities', (codec) => {
+      for (const value of [NaN, Infinity, -Infinity]) expect(codec.decode(encodeChecked(codec, value))).toBe(value);
+    });
+
+    check('round-trips any double and any safe integer', (codec) => {
+      fc.assert(
+        fc.property(fc.oneof(fc.double(), fc.maxSafeInteger()), (value) => {
+          expect(comparable(codec.decode(encodeChecked(codec, value)))).toBe(comparable(value));
+        }),
+      );
+    });
+
+    check('round-trips strings in any script, emoji and special code points', (codec) => {
+      for (const value of unicodeStrings) expect(codec.decode(encodeChecked(codec, value))).toBe(value);
+    });
+
+    check('round-trips strings at every header boundary, in one- to four-byte UTF-8', (codec) => {
+      for (const byteLength of headerBoundaries) {
+        for (const unit of ['a', 'é', '€', '😀']) {
+          const unitBytes = Buffer.byteLength(unit);
+          const value = unit.repeat(Math.floor(byteLength / unitBytes)) + 'a'.repeat(byteLength % unitBytes);
+          const decoded = codec.decode(encodeChecked(codec, value));
+          expect(decoded === value, `${unit} × ${byteLength} bytes`).toBe(true);
+        }
+      }
+    });
+
+    check('round-trips 1 MiB strings', (codec) => {
+      for (const value of ['m'.repeat(MiB), '記'.repeat(MiB / 2), '🧠'.repeat(MiB / 4)]) {
+        const decoded = codec.decode(encodeChecked(codec, value));
+        expect(typeof decoded).toBe('string');
+        expect((decoded as string).length).toBe(value.length);
+        expect(decoded === value).toBe(true);
+      }
+    });
+
+    check('round-trips any string of code points', (codec) => {
+      fc.assert(
+        fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (value) => {
+          expect(codec.decode(encodeChecked(codec, value))).toBe(value);
+        }),
+      );
+    });
+
+    check('encodes lone surrogates; they decode as themselves or as U+FFFD', (codec) => {
+      for (const value of ['\uD800', 'a\uDC00b', '\uDBFF\uDBFF', 'x\uD83D', `${'\uD800'.repeat(100)}🧠`]) {
+        const decoded = codec.decode(encodeChecked(codec, value));
+        expect(typeof decoded).toBe('string');
+        if (decoded !== value) expect(collapseReplacements(decoded as string)).toBe(collapseReplacements(value.replace(loneSurrogate, '\uFFFD')));
+      }
+    });
+
+    check('round-trips Uint8Array as Uint8Array with the same bytes', (codec) => {
+      for (const length of [...headerBoundaries, 64 * KiB]) {
+        const value = randomBytes(length, length + 1);
+        const decoded = codec.decode(encodeChecked(codec, value));
+        expect(decoded).toBeInstanceOf(Uint8Array);
+        expectSameBytes(decoded as Uint8Array, value);
+      }
+    });
+
+    check('encodes only the viewed range of a Uint8Array that is a view into a larger buffer', (codec) => {
+      const backing = randomBytes(4 * KiB, 99);
+      const view = backing.subarray(1000, 1500);
+      const decoded = codec.decode(encodeChecked(codec, { view }));
+      expectSameBytes((decoded as { view: Uint8Array }).view, view);
+    });
+
+    check('decodes bytes that are a view into a larger buffer', (codec) => {
+      const value = storeRecords[0];
+      const bytes = encodeChecked(codec, value);
+      const backing = new Uint8Array(bytes.byteLength + 64).fill(0xc1);
+      backing.set(bytes, 13);
+      const view = backing.subarray(13, 13 + bytes.byteLength);
+      expect(comparable(codec.decode(view))).toEqual(comparable(value));
+      const buffer = Buffer.from(backing.buffer, backing.byteOffset + 13, bytes.byteLength);
+      expect(comparable(codec.decode(buffer))).toEqual(comparable(value));
+    });
+
+    check('decoded binary does not change when the input bytes are overwritten', (codec) => {
+      const chunk = randomBytes(200, 5);
+      const bytes = encodeChecked(codec, { chunk });
+      const decoded = codec.decode(bytes) as { chunk: Uint8Array };
+      bytes.fill(0);
+      expectSameBytes(decoded.chunk, chunk);
+    });
+
+    check('round-trips empty and nested arrays and objects', (codec) => {
+      for (const value of [[], {}, [[]], [{}], { a: [] }, { a: {} }, [null, true, 1, 'x', [2], { b: 3 }]]) expectRoundTrip(codec, value);
+    });
+
+    check('round-trips arrays and objects nested 20 deep', (codec) => {
+      expectRoundTrip(codec, nestedLists(20));
+      expectRoundTrip(codec, nestedRecords(20));
+      expectRoundTrip(codec, { outer: [nestedRecords(20), nestedLists(20)] });
+    });
+
+    check('round-trips objects with unusual keys', (codec) => {
+      expectRoundTrip(codec, { '': 1, ' ': 2, '0': 3, '01': 4, '-1': 5, '1.5': 6, 'constructor': 7, 'toString': 8, 'hasOwnProperty': 9, '記': 10, '😀': 11, 'a\u0000b': 12 });
+    });
+
+    check('round-trips objects with many keys (70,000) and long arrays (100,000)', (codec) => {
+      const record: Record<string, number> = {};
+      for (let index = 0; index < 70_000; index++) record[`key${index}`] = index;
+      const decoded = codec.decode(encodeChecked(codec, record)) as Record<string, number>;
+      expect(Object.keys(decoded).length).toBe(70_000);
+      expect(decoded).toEqual(record);
+      const list = Array.from({ length: 100_000 }, (_, index) => index % 3 === 0 ? index : `item${index}`);
+      expect(codec.decode(encodeChecked(codec, list))).toEqual(list);
+    });
+
+    check('round-trips the records the store writes', (codec) => {
+      for (const record of storeRecords) expectRoundTrip(codec, record);
+      expectRoundTrip(codec, storeRecords);
+    });
+
+    check('encodes an object property set to undefined; it decodes as undefined, null or absent', (codec) => {
+      const decoded = codec.decode(encodeChecked(codec, { id: 1, expiresAt: undefined })) as Record<string, unknown>;
+      expect(decoded.id).toBe(1);
+      expect([undefined, null]).toContain(decoded.expiresAt);
+    });
+
+    check('decoding a key named __proto__ never changes a prototype', (codec) => {
+      const value = JSON.parse('{"__proto__": {"polluted": true}, "nested": {"__proto__": {"polluted": true}}}');
+      const decoded = codec.decode(encodeChecked(codec, value)) as Record<string, unknown>;
+      expect(isPlainObject(decoded)).toBe(true);
+      expect(decoded.polluted).toBeUndefined();
+      expect(isPlainObject(decoded.nested as object)).toBe(true);
+      expect((decoded.nested as Record<string, unknown>).polluted).toBeUndefined();
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
+    check('round-trips a key named __proto__ as an own property', (codec) => {
+      const value = JSON.parse('{"__proto__": {"x": 1}, "y": 2}');
+      const decoded = codec.decode(encodeChecked(codec, value)) as Record<string, unknown>;
+      expect(Object.prototype.hasOwnProperty.call(decoded, '__proto__')).toBe(true);
+      expect(Object.getOwnPropertyDescriptor(decoded, '__proto__')?.value).toEqual({ x: 1 });
+      expect(decoded.y).toBe(2);
+    });
+
+    check('round-trips any JSON value', (codec) => {
+      fc.assert(
+        fc.property(fc.jsonValue().filter((value) => !containsKey(value, '__proto__')), (value) => {
+          expectRoundTrip(codec, value);
+        }),
+      );
+    });
+
+    check('round-trips any value the store may write', (codec) => {
+      fc.assert(
+        fc.property(storedValue, (value) => {
+          expectRoundTrip(codec, value);
+        }),
+      );
+    });
+
+    check('encoding is deterministic, across instances too', async (codec) => {
+      const other = await createCodec();
+      fc.assert(
+        fc.property(storedValue, (value) => {
+          const bytes = encodeChecked(codec, value);
+          expectSameBytes(encodeChecked(codec, value), bytes);
+          expectSameBytes(encodeChecked(codec, structuredClone(value)), bytes);
+          expectSameBytes(encodeChecked(other, value), bytes);
+        }),
+      );
+    });
+
+    check('decoding empty bytes throws an Error', (codec) => {
+      expect(() => codec.decode(new Uint8Array(0))).toThrow(Error);
+    });
+
+    check('decoding truncated bytes throws an Error or returns a value', (codec) => {
+      fc.assert(
+        fc.property(storedValue, fc.nat(), (value, cut) => {
+          const bytes = encodeChecked(codec, value);
+          fc.pre(bytes.byteLength > 1);
+          decodeUntrusted(codec, bytes.slice(0, cut % bytes.byteLength));
+        }),
+        { numRuns: 500 },
+      );
+    });
+
+    check('decoding random bytes throws an Error or returns a value', (codec) => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
+          decodeUntrusted(codec, bytes);
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    check('decoding corrupted bytes throws an Error or returns a value', (codec) => {
+      fc.assert(
+        fc.property(storedValue, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (value, flips) => {
+          const bytes = encodeChecked(codec, value).slice();
+          for (const [at, byte] of flips) bytes[at % bytes.byteLength] = byte;
+          decodeUntrusted(codec, bytes);
+        }),
+        { numRuns: 1000 },
+      );
+    });
+
+    check('returned bytes are not reused by later calls', (codec) => {
+      const first = encodeChecked(codec, storeRecords[0]);
+      const firstCopy = first.slice();
+      for (const record of storeRecords) encodeChecked(codec, record);
+      codec.decode(encodeChecked(codec, 'x'.repeat(20 * KiB)));
+      expectSameBytes(first, firstCopy);
+      first.fill(0xff);
+      expect(comparable(codec.decode(encodeChecked(codec, storeRecords[1])))).toEqual(comparable(storeRecords[1]));
+      expectSameBytes(encodeChecked(codec, storeRecords[0]), firstCopy);
+    });
+
+    check('two instances work independently, interleaved, and read each other\'s bytes', async (codec) => {
+      const other = await createCodec();
+      const run = async (own: Codec, peer: Codec, offset: number): Promise<void> => {
+        const kept: [Uint8Array, Uint8Array, StoredValue][] = [];
+        for (let step = 0; step < 50; step++) {
+          const value: StoredValue = { ...storeRecords[(step + offset) % storeRecords.length], id: step + offset * 1000, text: `${offset}:${step}` };
+          const bytes = encodeChecked(own, value);
+          kept.push([bytes, bytes.slice(), value]);
+          await nextTurn();
+          expect(comparable(own.decode(bytes))).toEqual(comparable(value));
+          expect(comparable(peer.decode(bytes))).toEqual(comparable(value));
+        }
+        for (const [bytes, copy] of kept) expectSameBytes(bytes, copy);
+      };
+      await Promise.all([run(codec, other, 0), run(other, codec, 3)]);
+    });
+
+    const unknown = [...skipped].filter((title) => !titles.has(title));
+    if (unknown.length > 0) {
+      throw new Error(`[memmapfs] [testkit] codecSuite('${name}') was asked to skip checks it does not have: ${unknown.map((title) => JSON.stringify(title)).join(', ')}.`);
+    }
+  });
+}
