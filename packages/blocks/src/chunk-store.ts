@@ -144,7 +144,7 @@ export class ChunkBlockStore implements BlockStore {
     }
     const bytes = this.mmap ? this.mappedRange(chunk, ref.offset, end) : this.readRange(chunk, ref.offset, ref.length);
     if (crc32c(bytes) !== ref.crc >>> 0) {
-      throw new BlockError('BLOCK_CORRUPT', `Block ${describe(ref)} fails its checksum: ${chunkFileName(ref.chunk)} is damaged at that range. Run \`memmapfs verify\`.`);
+      throw new BlockError('BLOCK_CORRUPT', `Block ${describe(ref)} fails its checksum: ${chunkFileName(ref.chunk)} is damaged at that range. Restore the file from a backup, or delete what refers to this block.`);
     }
     return bytes;
   }

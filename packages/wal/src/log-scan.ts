@@ -32,7 +32,7 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
       const later = findLaterRecord(buf, offset + 1, lsn);
       if (later !== undefined) {
         const why = frame.kind === 'invalid' ? frame.reason : 'its length runs past the end of the record that follows';
-        throw new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${why}), and valid records follow it (LSN ${later.lsn} at byte ${later.offset}). The store will not guess: run \`memmapfs verify\` to see the damage, or restore the file from a backup.`, { lsn, offset });
+        throw new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${why}), and valid records follow it (LSN ${later.lsn} at byte ${later.offset}). The store will not guess: restore the file from a backup, or keep a copy and cut the log at byte ${offset} to open it with the records before the damage.`, { lsn, offset });
       }
       break;
     }
