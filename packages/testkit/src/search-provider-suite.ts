@@ -1,0 +1,514 @@
+import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+/** Groups of checks in `searchProviderSuite`, each of which can be skipped as a whole. */
+export type SearchProviderSuiteSection = 'contract' | 'ranking' | 'hostile' | 'unicode' | 'scale' | 'model' | 'prefix' | 'snapshot';
+
+/** Options of `searchProviderSuite`. */
+export interface SearchProviderSuiteOptions {
+  /**
+   * Sections (`'snapshot'`, `'prefix'`, …) or exact check titles to leave out, for what a provider
+   * knowingly does not do. Snapshot and prefix checks already skip themselves when `supports` says
+   * so. A name the suite does not have is an error, so a renamed check is not skipped silently.
+   */
+  skip?: Array<SearchProviderSuiteSection | (string & {})>;
+}
+
+/** Query texts a provider must survive: syntax of other engines, huge, control and unpaired characters. */
+const hostileQueries = [
+  '!!!',
+  '...',
+  '.*+?^${}()|[]\\',
+  '\\',
+  '"unterminated',
+  "'; DROP TABLE memories; --",
+  '* OR 1=1',
+  'AND OR NOT',
+  'title:alpha',
+  '~alpha^2',
+  '%s %d %n',
+  '${constructor}',
+  '<script>alert(1)</script>',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'NaN',
+  'undefined',
+  '-1',
+  '0',
+  '\u0000',
+  'alpha\u0000beta',
+  '\uD800',
+  '\uDFFFalpha',
+  '\uFFFE\uFFFF',
+  '\u200B\u200D\u2060',
+  '\u202Ealpha',
+  'שלום עולם',
+  'مرحبا بالعالم',
+  '東京タワー',
+  '😀',
+  '👩‍👩‍👧‍👦 🇺🇳',
+  'e\u0301',
+  'a'.repeat(100_000),
+  'alpha '.repeat(20_000).trim(),
+  '😀'.repeat(25_000),
+];
+
+/** Words no one of which begins, ends or contains another, so prefix and substring matching agree. */
+const vocabulary = ['apple', 'banana', 'cherry', 'damson', 'elder'] as const;
+const modelTags = ['red', 'green', 'blue'] as const;
+const modelNamespaces = ['one', 'two'] as const;
+
+/**
+ * Registers a vitest `describe` block that checks a search provider against the `SearchProvider`
+ * contract of `@memmapfs/core`: upserts, removes, exact AND tag and namespace filters, limits and
+ * ordering, ranking of multi-word queries, hostile and unicode text, filtered queries over 2,000
+ * memories, a model-based property over random operations, and (when `supports` says so) prefix
+ * matching and snapshot round trips. Every check runs on a fresh provider from `createProvider`.
+ *
+ * @param name Title of the `describe` block.
+ * @param createProvider Returns a fresh, empty provider; called for every check (twice for snapshots).
+ * @param options `skip`: sections or check titles to leave out.
+ *
+ * @example
+ * import { searchProviderSuite } from '@memmapfs/testkit';
+ * import { flexsearch } from '@memmapfs/search-flexsearch';
+ * searchProviderSuite('flexsearch', () => flexsearch());
+ */
+export function searchProviderSuite(
+  name: string,
+  createProvider: () => SearchProvider | Promise<SearchProvider>,
+  options: SearchProviderSuiteOptions = {},
+): void {
+  const skipped = new Set<string>(options.skip ?? []);
+  const known = new Set<string>();
+
+  describe(name, () => {
+    const check = (section: SearchProviderSuiteSection, title: string, body: (provider: SearchProvider) => Promise<void>): void => {
+      known.add(section).add(title);
+      it.skipIf(skipped.has(section) || skipped.has(title))(title, async (context) => {
+        const provider = await createProvider();
+        try {
+          if (section === 'prefix' && !provider.supports.prefix) context.skip('supports.prefix is false');
+          if (section === 'snapshot' && !provider.supports.snapshot) context.skip('supports.snapshot is false');
+          await body(provider);
+        } finally {
+          await provider.close?.();
+        }
+      });
+    };
+
+    check('contract', 'has a name and declares its capabilities', async (provider) => {
+      expect(typeof provider.name).toBe('string');
+      expect(provider.name.length).toBeGreaterThan(0);
+      expect(typeof provider.supports.snapshot).toBe('boolean');
+      expect(typeof provider.supports.prefix).toBe('boolean');
+      if (provider.supports.snapshot) {
+        expect(typeof provider.exportSnapshot).toBe('function');
+        expect(typeof provider.importSnapshot).toBe('function');
+      }
+    });
+
+    check('contract', 'finds a memory by a word of its text', async (provider) => {
+      await addAll(provider, [memory(1, 'The deploy script lives in the tools folder'), memory(2, 'Lunch with the design team on Friday')]);
+      expect(await idsOf(provider, { text: 'deploy', limit: 10 })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'lunch', limit: 10 })).toEqual([2]);
+    });
+
+    check('contract', 'matches words case-insensitively', async (provider) => {
+      await addAll(provider, [memory(1, 'Deploy the Kubernetes cluster'), memory(2, 'water the plants')]);
+      for (const text of ['kubernetes', 'KUBERNETES', 'KuBeRnEtEs']) expect(await idsOf(provider, { text, limit: 10 })).toEqual([1]);
+    });
+
+    check('contract', 'finds nothing for a word no memory holds', async (provider) => {
+      await addAll(provider, [memory(1, 'alpha beta'), memory(2, 'gamma delta')]);
+      expect(await searchChecked(provider, { text: 'zeppelin', limit: 10 })).toEqual([]);
+    });
+
+    check('contract', 'add with a known id replaces the text', async (provider) => {
+      await provider.add(memory(1, 'the zebra grazes'));
+      await provider.add(memory(1, 'the giraffe stretches'));
+      expect(await idsOf(provider, { text: 'zebra', limit: 10 })).toEqual([]);
+      expect(await idsOf(provider, { text: 'giraffe', limit: 10 })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'the', limit: 10 })).toEqual([1]);
+    });
+
+    check('contract', 'add with a known id replaces tags and namespace', async (provider) => {
+      await provider.add(memory(1, 'quarterly report', ['old', 'shared'], 'first'));
+      await provider.add(memory(1, 'quarterly report', ['new', 'shared'], 'second'));
+      expect(await idsOf(provider, { text: 'quarterly', limit: 10, tags: ['old'] })).toEqual([]);
+      expect(await idsOf(provider, { text: 'quarterly', limit: 10, tags: ['new'] })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'quarterly', limit: 10, tags: ['shared'] })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'quarterly', limit: 10, namespace: 'first' })).toEqual([]);
+      expect(await idsOf(provider, { text: 'quarterly', limit: 10, namespace: 'second' })).toEqual([1]);
+    });
+
+    check('contract', 'remove hides a memory', async (provider) => {
+      await addAll(provider, [memory(1, 'alpha one', ['t']), memory(2, 'alpha two', ['t'])]);
+      await provider.remove(1);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10 })).toEqual([2]);
+      expect(await idsOf(provider, { text: 'one', limit: 10 })).toEqual([]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['t'] })).toEqual([2]);
+      await provider.remove(1);
+      await provider.remove(2);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10 })).toEqual([]);
+    });
+
+    check('contract', 'remove of an unknown id is a no-op', async (provider) => {
+      await provider.remove(404);
+      await provider.add(memory(1, 'alpha'));
+      await provider.remove(404);
+      await provider.remove(0);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10 })).toEqual([1]);
+    });
+
+    check('contract', 'a tags filter requires every tag (AND)', async (provider) => {
+      await addAll(provider, [memory(1, 'alpha', ['a', 'b']), memory(2, 'alpha', ['a', 'c']), memory(3, 'alpha', ['b']), memory(4, 'alpha')]);
+      expect(sorted(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['a', 'b'] }))).toEqual([1]);
+      expect(sorted(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['a'] }))).toEqual([1, 2]);
+      expect(sorted(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['b'] }))).toEqual([1, 3]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['a', 'c', 'b'] })).toEqual([]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['a', 'missing'] })).toEqual([]);
+    });
+
+    check('contract', 'an empty tags list does not filter', async (provider) => {
+      await addAll(provider, [memory(1, 'alpha', ['a']), memory(2, 'alpha')]);
+      expect(sorted(await idsOf(provider, { text: 'alpha', limit: 10, tags: [] }))).toEqual([1, 2]);
+    });
+
+    check('contract', 'tags are exact, case-sensitive labels', async (provider) => {
+      await addAll(provider, [
+        memory(1, 'alpha', ['project:alpha']),
+        memory(2, 'alpha', ['project']),
+        memory(3, 'alpha', ['Red']),
+        memory(4, 'alpha', ['red']),
+        memory(5, 'alpha', ['two words']),
+      ]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['project:alpha'] })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['project'] })).toEqual([2]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['alpha'] })).toEqual([]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['Red'] })).toEqual([3]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['red'] })).toEqual([4]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['two words'] })).toEqual([5]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['two'] })).toEqual([]);
+    });
+
+    check('contract', 'a namespace filter is exact', async (provider) => {
+      await addAll(provider, [memory(1, 'alpha', [], 'work'), memory(2, 'alpha', [], 'work2'), memory(3, 'alpha', [], 'Work'), memory(4, 'alpha')]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, namespace: 'work' })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, namespace: 'Work' })).toEqual([3]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, namespace: 'default' })).toEqual([4]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, namespace: 'wor' })).toEqual([]);
+      expect(sorted(await idsOf(provider, { text: 'alpha', limit: 10 }))).toEqual([1, 2, 3, 4]);
+    });
+
+    check('contract', 'tags and namespace filters combine', async (provider) => {
+      await addAll(provider, [memory(1, 'alpha', ['a'], 'x'), memory(2, 'alpha', ['a'], 'y'), memory(3, 'alpha', [], 'x')]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['a'], namespace: 'x' })).toEqual([1]);
+    });
+
+    check('contract', 'returns at most limit hits, by descending score, each id once', async (provider) => {
+      await addAll(provider, Array.from({ length: 30 }, (_, i) => memory(i + 1, `alpha entry ${i} ${i % 3 === 0 ? 'alpha beta' : 'gamma'}`)));
+      for (const limit of [1, 2, 7, 30, 100]) {
+        const hits = await searchChecked(provider, { text: 'alpha', limit });
+        expect(hits.length).toBe(Math.min(limit, 30));
+      }
+      await searchChecked(provider, { text: 'alpha beta gamma', limit: 5 });
+    });
+
+    check('ranking', 'ranks a memory holding every query word above those holding one', async (provider) => {
+      await addAll(provider, [
+        memory(1, 'alpha notes about the weekly sync'),
+        memory(2, 'notes about the weekly sync beta'),
+        memory(3, 'alpha beta notes about the weekly sync'),
+        memory(4, 'unrelated words entirely here'),
+      ]);
+      for (const text of ['alpha beta', 'beta alpha']) {
+        const ids = await idsOf(provider, { text, limit: 10 });
+        expect(ids[0]).toBe(3);
+        expect(ids).not.toContain(4);
+      }
+    });
+
+    check('hostile', 'never throws on hostile query text', async (provider) => {
+      await addAll(provider, [memory(1, 'alpha beta', ['a']), memory(2, 'constructor prototype __proto__ toString'), memory(3, '東京タワー 😀 שלום')]);
+      for (const text of hostileQueries) {
+        await searchChecked(provider, { text, limit: 10 });
+        await searchChecked(provider, { text, limit: 1, tags: ['a', text], namespace: text });
+      }
+    });
+
+    check('hostile', 'never throws on arbitrary query text (property)', async (provider) => {
+      await addAll(provider, [memory(1, 'alpha beta gamma'), memory(2, 'Ünïcödé text 東京 😀'), memory(3, 'punctuation: a.b-c_d/e\\f')]);
+      const queryText = fc
+        .oneof(
+          fc.string(),
+          fc.string({ unit: 'binary' }),
+          fc.string({ unit: 'grapheme' }),
+          fc.string({ unit: fc.constantFrom('\u0000', '\uD800', '\uDC00', '*', '?', '(', '[', '\\', '"', ':', '~', '^', '-', ' ', 'a', 'é', '😀') }),
+        )
+        .map((text) => text.trim())
+        .filter((text) => text.length > 0);
+      await fc.assert(
+        fc.asyncProperty(queryText, fc.integer({ min: 1, max: 20 }), async (text, limit) => {
+          await searchChecked(provider, { text, limit });
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    check('hostile', 'indexes hostile document text without throwing', async (provider) => {
+      for (const [i, text] of hostileQueries.entries()) await provider.add(memory(i + 1, text, [text], text));
+      await provider.add(memory(1_000, 'alpha'));
+      expect(await idsOf(provider, { text: 'alpha', limit: 100, namespace: 'default' })).toEqual([1_000]);
+      for (const text of hostileQueries) await searchChecked(provider, { text, limit: 5 });
+      for (let i = 1; i <= hostileQueries.length; i++) await provider.remove(i);
+    });
+
+    check('unicode', 'indexes unicode text and finds it by an accented word', async (provider) => {
+      await addAll(provider, [
+        memory(1, 'Le café du coin sert un résumé des nouvelles'),
+        memory(2, '東京タワーの夜景はきれいです'),
+        memory(3, 'Party time 🎉 with friends 👩‍👩‍👧‍👦'),
+        memory(4, 'Ελληνικά και Русский текст'),
+        memory(5, 'plain cafe without accents'),
+        memory(6, 'Grüße aus Köln, eine naïve Frage'),
+      ]);
+      expect(await idsOf(provider, { text: 'café', limit: 10 })).toContain(1);
+      expect(await idsOf(provider, { text: 'résumé', limit: 10 })).toContain(1);
+      for (const text of ['Grüße', 'köln', 'naïve']) expect(await idsOf(provider, { text, limit: 10 }), text).toEqual([6]);
+      expect(await idsOf(provider, { text: 'friends', limit: 10 })).toEqual([3]);
+      for (const text of ['東京', '🎉', 'Русский', 'Ελληνικά']) await searchChecked(provider, { text, limit: 10 });
+    });
+
+    check('scale', 'filtered queries over 2,000 memories still fill the limit', async (provider) => {
+      const memories = Array.from({ length: 2_000 }, (_, i) => {
+        const id = i + 1;
+        const signal = id % 20 === 1;
+        return memory(id, `alpha memory number ${id}`, signal ? ['signal', 'shared'] : ['noise', 'shared'], id <= 1_000 ? 'early' : 'late');
+      });
+      await addAll(provider, memories);
+      const isSignal = (id: number): boolean => id % 20 === 1;
+
+      const signals = await idsOf(provider, { text: 'alpha', limit: 50, tags: ['signal'] });
+      expect(signals).toHaveLength(50);
+      expect(signals.every(isSignal)).toBe(true);
+
+      const lateSignals = await idsOf(provider, { text: 'alpha', limit: 80, tags: ['signal', 'shared'], namespace: 'late' });
+      expect(sorted(lateSignals)).toEqual(memories.filter((m) => isSignal(m.id) && m.namespace === 'late').map((m) => m.id));
+
+      const late = await idsOf(provider, { text: 'alpha', limit: 300, namespace: 'late' });
+      expect(late).toHaveLength(300);
+      expect(late.every((id) => id > 1_000)).toBe(true);
+
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['signal', 'noise'] })).toEqual([]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 2_000 })).toHaveLength(2_000);
+    });
+
+    check('model', 'search agrees with a model after random adds, replaces and removes (property)', async (provider) => {
+      const operation = fc.oneof(
+        {
+          arbitrary: fc.record({
+            kind: fc.constant('add' as const),
+            id: fc.integer({ min: 1, max: 8 }),
+            words: fc.subarray([...vocabulary], { minLength: 1 }),
+            tags: fc.subarray([...modelTags]),
+            namespace: fc.constantFrom(...modelNamespaces),
+          }),
+          weight: 24,
+        },
+        { arbitrary: fc.record({ kind: fc.constant('remove' as const), id: fc.integer({ min: 1, max: 8 }) }), weight: 8 },
+        { arbitrary: fc.record({ kind: fc.constant('clear' as const) }), weight: 1 },
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(operation, { maxLength: 25 }), async (operations) => {
+          await provider.clear();
+          const model = new Map<number, SearchDocument>();
+          for (const op of operations) {
+            if (op.kind === 'add') {
+              const doc = memory(op.id, op.words.join(' '), op.tags, op.namespace);
+              model.set(op.id, doc);
+              await provider.add(doc);
+            } else if (op.kind === 'remove') {
+              model.delete(op.id);
+              await provider.remove(op.id);
+            } else {
+              model.clear();
+              await provider.clear();
+            }
+          }
+          const filters: Array<Pick<SearchRequest, 'tags' | 'namespace'>> = [{}, { tags: ['red'] }, { tags: ['red', 'green'] }, { namespace: 'one' }, { tags: ['blue'], namespace: 'two' }];
+          for (const word of vocabulary) {
+            for (const filter of filters) {
+              const request: SearchRequest = { text: word, limit: 20, ...filter };
+              const passes = (doc: SearchDocument): boolean =>
+                (request.namespace === undefined || doc.namespace === request.namespace) && (request.tags ?? []).every((tag) => doc.tags.includes(tag));
+              const expected = [...model.values()].filter((doc) => passes(doc) && doc.text.split(' ').includes(word)).map((doc) => doc.id);
+              const ids = await idsOf(provider, request);
+              for (const id of ids) {
+                const doc = model.get(id);
+                expect(doc, `hit ${id} for ${JSON.stringify(request)} is not a live memory`).toBeDefined();
+                expect(passes(doc!), `hit ${id} for ${JSON.stringify(request)} fails the filters`).toBe(true);
+              }
+              expect(sorted(ids.filter((id) => expected.includes(id))), `search ${JSON.stringify(request)}`).toEqual(sorted(expected));
+            }
+          }
+        }),
+        { numRuns: 40 },
+      );
+    });
+
+    check('prefix', 'finds a memory by the beginning of a word', async (provider) => {
+      await addAll(provider, [memory(1, 'Remember the memorandum'), memory(2, 'nothing to see')]);
+      expect(await idsOf(provider, { text: 'memo', limit: 10 })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'rem', limit: 10 })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'MEMORAND', limit: 10 })).toEqual([1]);
+    });
+
+    check('snapshot', 'a snapshot imported into a fresh provider gives the same results', async (provider) => {
+      await addAll(provider, snapshotMemories());
+      await provider.remove(4);
+      await provider.add(memory(5, 'ordered replacement text for five', ['b'], 'other'));
+      const snapshot = await provider.exportSnapshot!();
+      expect(snapshot).toBeInstanceOf(Uint8Array);
+      const restored = await createProvider();
+      try {
+        await restored.importSnapshot!(snapshot);
+        for (const request of snapshotRequests) {
+          expect(await idsOf(restored, request), JSON.stringify(request)).toEqual(await idsOf(provider, request));
+        }
+        expect(await idsOf(restored, { text: 'kiwi', limit: 10, tags: ['c'] })).toEqual([6]);
+      } finally {
+        await restored.close?.();
+      }
+    });
+
+    check('snapshot', 'importing a snapshot replaces what the provider held', async (provider) => {
+      await addAll(provider, snapshotMemories());
+      const snapshot = await provider.exportSnapshot!();
+      const restored = await createProvider();
+      try {
+        await addAll(restored, [memory(100, 'stale alpha text', ['a']), memory(1, 'stale banana text')]);
+        await restored.importSnapshot!(snapshot);
+        expect(await idsOf(restored, { text: 'stale', limit: 10 })).toEqual([]);
+        expect(await idsOf(restored, { text: 'alpha', limit: 10, tags: ['a'] })).not.toContain(100);
+        for (const request of snapshotRequests) {
+          expect(await idsOf(restored, request), JSON.stringify(request)).toEqual(await idsOf(provider, request));
+        }
+      } finally {
+        await restored.close?.();
+      }
+    });
+
+    check('snapshot', 'an imported index accepts adds, replaces and removes', async (provider) => {
+      await addAll(provider, snapshotMemories());
+      const restored = await createProvider();
+      try {
+        await restored.importSnapshot!(await provider.exportSnapshot!());
+        await restored.remove(1);
+        await restored.add(memory(2, 'walrus now', ['z'], 'elsewhere'));
+        await restored.add(memory(10, 'alpha newcomer', ['a']));
+        expect(await idsOf(restored, { text: 'walrus', limit: 10, tags: ['z'], namespace: 'elsewhere' })).toEqual([2]);
+        const alphas = await idsOf(restored, { text: 'alpha', limit: 10 });
+        expect(alphas).toContain(10);
+        expect(alphas).not.toContain(1);
+        expect(alphas).not.toContain(2);
+        expect(await idsOf(restored, { text: 'alpha', limit: 10, tags: ['b'] })).not.toContain(2);
+        const empty = await createProvider();
+        try {
+          await empty.importSnapshot!(await restored.exportSnapshot!());
+          expect(sorted(await idsOf(empty, { text: 'alpha', limit: 10 }))).toEqual(sorted(alphas));
+        } finally {
+          await empty.close?.();
+        }
+      } finally {
+        await restored.close?.();
+      }
+    });
+
+    check('snapshot', 'an empty index round-trips', async (provider) => {
+      const restored = await createProvider();
+      try {
+        await restored.add(memory(1, 'alpha'));
+        await restored.importSnapshot!(await provider.exportSnapshot!());
+        expect(await idsOf(restored, { text: 'alpha', limit: 10 })).toEqual([]);
+      } finally {
+        await restored.close?.();
+      }
+    });
+
+    check('contract', 'clear drops every memory and the provider stays usable', async (provider) => {
+      await addAll(provider, [memory(1, 'alpha', ['a'], 'x'), memory(2, 'alpha beta')]);
+      await provider.clear();
+      expect(await idsOf(provider, { text: 'alpha', limit: 10 })).toEqual([]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, tags: ['a'], namespace: 'x' })).toEqual([]);
+      await provider.remove(1);
+      await provider.add(memory(1, 'beta', ['a'], 'x'));
+      expect(await idsOf(provider, { text: 'beta', limit: 10, tags: ['a'], namespace: 'x' })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10 })).toEqual([]);
+    });
+
+    const unknown = [...skipped].filter((entry) => !known.has(entry));
+    if (unknown.length > 0) {
+      throw new Error(`[memmapfs] [testkit] searchProviderSuite('${name}') was asked to skip checks it does not have: ${unknown.map((entry) => JSON.stringify(entry)).join(', ')}.`);
+    }
+  });
+}
+
+const snapshotRequests: SearchRequest[] = [
+  { text: 'alpha', limit: 10 },
+  { text: 'alpha', limit: 2 },
+  { text: 'banana', limit: 10 },
+  { text: 'alpha banana', limit: 10 },
+  { text: 'café', limit: 10 },
+  { text: 'alpha', limit: 10, tags: ['a'] },
+  { text: 'alpha', limit: 10, tags: ['a', 'b'] },
+  { text: 'alpha', limit: 10, namespace: 'other' },
+  { text: 'text', limit: 10, tags: ['b'], namespace: 'other' },
+];
+
+function snapshotMemories(): SearchDocument[] {
+  return [
+    memory(1, 'alpha banana first text', ['a', 'b']),
+    memory(2, 'alpha second text', ['a']),
+    memory(3, 'banana third text café', ['b'], 'other'),
+    memory(4, 'alpha fourth text', ['a', 'b'], 'other'),
+    memory(5, 'alpha banana fifth text', [], 'other'),
+    memory(6, 'kiwi sixth text', ['c']),
+  ];
+}
+
+function memory(id: number, text: string, tags: readonly string[] = [], namespace = 'default'): SearchDocument {
+  return { id, text, tags, namespace };
+}
+
+async function addAll(provider: SearchProvider, docs: readonly SearchDocument[]): Promise<void> {
+  for (const doc of docs) await provider.add(doc);
+}
+
+/** Searches and checks the shape every result must have, whatever the query. */
+async function searchChecked(provider: SearchProvider, request: SearchRequest): Promise<SearchHit[]> {
+  const hits = await provider.search(request);
+  expect(Array.isArray(hits), `search ${JSON.stringify(request.text.slice(0, 40))} returns an array`).toBe(true);
+  expect(hits.length).toBeLessThanOrEqual(request.limit);
+  const ids = new Set<number>();
+  for (const [i, hit] of hits.entries()) {
+    expect(Number.isInteger(hit.id), `hit id ${String(hit.id)} is an integer`).toBe(true);
+    expect(Number.isFinite(hit.score), `hit score ${String(hit.score)} is finite`).toBe(true);
+    expect(ids.has(hit.id), `hit id ${hit.id} appears once`).toBe(false);
+    ids.add(hit.id);
+    if (i > 0) expect(hit.score, 'hits are sorted by descending score').toBeLessThanOrEqual(hits[i - 1]!.score);
+  }
+  return hits;
+}
+
+async function idsOf(provider: SearchProvider, request: SearchRequest): Promise<number[]> {
+  return (await searchChecked(provider, request)).map((hit) => hit.id);
+}
+
+function sorted(ids: readonly number[]): number[] {
+  return [...ids].sort((a, b) => a - b);
+}
