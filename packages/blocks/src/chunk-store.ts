@@ -1,5 +1,6 @@
 import { fstatSync, readSync } from 'node:fs';
-import { mkdir, open, readdir, rename, type FileHandle } from 'node:fs/promises';
+import * as nodeFileSystem from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { BlockError } from './block-error.js';
@@ -17,7 +18,12 @@ export interface ChunkStoreOptions {
    * not load. `'read'`: always plain reads.
    */
   reader?: 'auto' | BlockReader;
+  /** The file operations the store uses. Default `node:fs/promises`; tests pass one that injects faults. */
+  fileSystem?: BlockFileSystem;
 }
+
+/** The subset of `node:fs/promises` the block store uses: a seam for fault injection. */
+export type BlockFileSystem = Pick<typeof nodeFileSystem, 'open' | 'rename' | 'mkdir' | 'readdir'>;
 
 const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
 const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
@@ -56,21 +62,22 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
     throw new BlockError('IO_ERROR', `reader 'mmap' was requested but mmap-io could not be loaded: ${(mmapLoadError() as Error)?.message}. Install mmap-io (it builds with node-gyp) or use reader 'auto'.`, { cause: mmapLoadError() });
   }
   const chunks = new Map<number, Chunk>();
+  const files = options.fileSystem ?? nodeFileSystem;
   try {
-    await mkdir(options.dir, { recursive: true });
-    const indexes = (await readdir(options.dir)).flatMap((name) => {
+    await files.mkdir(options.dir, { recursive: true });
+    const indexes = (await files.readdir(options.dir)).flatMap((name) => {
       const match = CHUNK_NAME.exec(name);
       return match ? [Number(match[1])] : [];
     }).sort((a, b) => a - b);
     for (const index of indexes) {
-      const handle = await open(join(options.dir, chunkFileName(index)), 'r+');
+      const handle = await files.open(join(options.dir, chunkFileName(index)), 'r+');
       chunks.set(index, { index, handle, size: (await handle.stat()).size, dirty: false, mapping: undefined });
     }
   } catch (error) {
     for (const chunk of chunks.values()) await chunk.handle.close().catch(() => undefined);
     throw new BlockError('IO_ERROR', `Cannot open the chunk files in ${options.dir}: ${(error as Error).message}`, { cause: error });
   }
-  return new ChunkBlockStore(options.dir, chunkSize, mmap, chunks);
+  return new ChunkBlockStore(options.dir, chunkSize, mmap, chunks, files);
 }
 
 /**
@@ -89,6 +96,7 @@ export class ChunkBlockStore implements BlockStore {
     private readonly chunkSize: number,
     private readonly mmap: MmapBinding | null,
     private readonly chunks: Map<number, Chunk>,
+    private readonly files: BlockFileSystem,
   ) {
     this.reader = mmap ? 'mmap' : 'read';
     const last = [...chunks.values()].at(-1);
@@ -107,7 +115,10 @@ export class ChunkBlockStore implements BlockStore {
     const offset = target.size;
     target.size += length;
     const crc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, length));
-    const chunk = await target.ready;
+    const chunk = await target.ready.catch((error: unknown) => {
+      if (this.active === target) this.active = undefined;
+      throw error;
+    });
     try {
       let written = 0;
       while (written < length) {
@@ -195,14 +206,14 @@ export class ChunkBlockStore implements BlockStore {
     const path = join(this.dir, chunkFileName(index));
     const temp = `${path}.${process.pid}.tmp`;
     try {
-      const created = await open(temp, 'wx');
+      const created = await this.files.open(temp, 'w');
       await created.sync();
       await created.close();
-      await rename(temp, path);
-      const folder = await open(this.dir, 'r');
+      await this.files.rename(temp, path);
+      const folder = await this.files.open(this.dir, 'r');
       await folder.sync();
       await folder.close();
-      const chunk: Chunk = { index, handle: await open(path, 'r+'), size: 0, dirty: false, mapping: undefined };
+      const chunk: Chunk = { index, handle: await this.files.open(path, 'r+'), size: 0, dirty: false, mapping: undefined };
       this.chunks.set(index, chunk);
       return chunk;
     } catch (error) {

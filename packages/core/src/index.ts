@@ -8,5 +8,5 @@ export type {
   AdapterOptions, CodecFactory, CodecName, CodecOption, Codecs, SearchOption, SearchProviderFactory, SearchProviderName, SearchProviders,
 } from './registry/provider-registry.js';
 export type {
-  AgentState, AppendMemoryOptions, Durability, Memory, MemoryHit, MemoryUpdate, MemMapFSOptions, QueryMemoryOptions, StoreStats,
+  AgentState, AppendMemoryOptions, Durability, Memory, NewMemory, MemoryHit, MemoryUpdate, MemMapFSOptions, QueryMemoryOptions, StoreFileSystem, StoreStats,
 } from './types.js';

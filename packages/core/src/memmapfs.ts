@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { MemMapError } from './errors.js';
 import { StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
-import type { AgentState, AppendMemoryOptions, Memory, MemoryHit, MemoryUpdate, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
+import type { AgentState, AppendMemoryOptions, Memory, NewMemory, MemoryHit, MemoryUpdate, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
 import {
   checkAgentState, checkDuration, checkId, checkKey, checkLimit, checkNamespace, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
 } from './validation.js';
@@ -74,11 +74,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
   async appendMemory(text: string, tags?: string[], options?: AppendMemoryOptions): Promise<number> {
     this.assertOpen('appendMemory');
     const bytes = checkText(text, 'appendMemory', this.maxTextBytes);
-    const checkedTags = checkTags(tags, 'appendMemory');
-    const opts = checkOptions<AppendMemoryOptions>(options, 'appendMemory');
-    const namespace = opts.namespace === undefined ? DEFAULT_NAMESPACE : checkNamespace(opts.namespace, 'appendMemory');
-    const meta = opts.meta === undefined ? {} : checkPlainObject(opts.meta, 'meta', 'appendMemory');
-    const ttl = opts.ttlMs === undefined ? undefined : checkDuration(opts.ttlMs, 'ttlMs', 'appendMemory');
+    const { tags: checkedTags, namespace, meta, ttl } = this.checkAppendOptions(tags, options, 'appendMemory');
     return this.track(async () => {
       const id = this.engine.allocateMemoryId();
       const ref = await this.engine.writeBlock(bytes);
@@ -86,6 +82,31 @@ export class MemMapFS<S extends AgentState = AgentState> {
       const memory: MemoryRecord = { id, ref, tags: checkedTags, namespace, meta, createdAt: now, updatedAt: now, expiresAt: ttl === undefined ? undefined : now + ttl };
       await this.engine.commit([{ type: RecordType.MemoryPut, memory }]);
       return id;
+    });
+  }
+
+  /**
+   * Appends many memories in one commit (one WAL write and one fsync) and returns their ids in
+   * order. Every item is validated before anything is written: one bad item fails the whole call.
+   */
+  async appendMemories(items: readonly NewMemory[]): Promise<number[]> {
+    this.assertOpen('appendMemories');
+    if (!Array.isArray(items)) throw new MemMapError('INVALID_ARGUMENT', `appendMemories: items must be an array of { text, tags?, namespace?, meta?, ttlMs? }, got ${items === null ? 'null' : typeof items}.`);
+    const prepared = items.map((item, index) => {
+      const method = `appendMemories: item ${index}`;
+      const { text, tags, ...options } = checkPlainObject(item, 'the item', method) as unknown as NewMemory;
+      return { bytes: checkText(text, method, this.maxTextBytes), ...this.checkAppendOptions(tags, options, method) };
+    });
+    if (prepared.length === 0) return [];
+    return this.track(async () => {
+      const ids = prepared.map(() => this.engine.allocateMemoryId());
+      const refs = await Promise.all(prepared.map((item) => this.engine.writeBlock(item.bytes)));
+      const now = Date.now();
+      await this.engine.commit(prepared.map((item, i) => ({
+        type: RecordType.MemoryPut,
+        memory: { id: ids[i]!, ref: refs[i]!, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
+      })));
+      return ids;
     });
   }
 
@@ -274,6 +295,16 @@ export class MemMapFS<S extends AgentState = AgentState> {
       await this.engine.close();
     })();
     return this.closing;
+  }
+
+  private checkAppendOptions(tags: unknown, options: unknown, method: string) {
+    const opts = checkOptions<AppendMemoryOptions>(options, method);
+    return {
+      tags: checkTags(tags, method),
+      namespace: opts.namespace === undefined ? DEFAULT_NAMESPACE : checkNamespace(opts.namespace, method),
+      meta: opts.meta === undefined ? {} : checkPlainObject(opts.meta, 'meta', method),
+      ttl: opts.ttlMs === undefined ? undefined : checkDuration(opts.ttlMs, 'ttlMs', method),
+    };
   }
 
   private track<T>(operation: () => Promise<T>): Promise<T> {

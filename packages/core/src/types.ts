@@ -1,4 +1,8 @@
+import type * as nodeFileSystem from 'node:fs/promises';
 import type { CodecOption, SearchOption } from './registry/provider-registry.js';
+
+/** The file operations a store uses (a subset of `node:fs/promises`). */
+export type StoreFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename' | 'mkdir' | 'readdir'>;
 
 /**
  * When an acknowledged write is durable.
@@ -43,6 +47,11 @@ export interface MemMapFSOptions {
   reader?: 'auto' | 'mmap' | 'read';
   /** Create the folder and files when absent. Default `true`; `false` makes a missing store an error. */
   create?: boolean;
+  /**
+   * The file operations the store uses. Default `node:fs/promises`. For tests: pass one that fails
+   * chosen operations to see how an application copes with EIO or ENOSPC.
+   */
+  fileSystem?: StoreFileSystem;
 }
 
 /** Options of `appendMemory`. */
@@ -53,6 +62,12 @@ export interface AppendMemoryOptions {
   meta?: Record<string, unknown>;
   /** Milliseconds after which the memory expires: it is no longer returned by get or query. */
   ttlMs?: number;
+}
+
+/** One memory for `appendMemories`. */
+export interface NewMemory extends AppendMemoryOptions {
+  text: string;
+  tags?: string[];
 }
 
 /** A stored memory. */

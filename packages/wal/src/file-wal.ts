@@ -1,4 +1,5 @@
-import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import * as nodeFileSystem from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader } from './wal-header.js';
 import { frameSize, writeFrame, MAX_PAYLOAD_SIZE } from './wal-frame.js';
@@ -23,7 +24,12 @@ export interface FileWalOptions {
    * those bytes are durable before the records that reference them.
    */
   beforeSync?: () => Promise<void>;
+  /** The file operations the log uses. Default `node:fs/promises`; tests pass one that injects faults. */
+  fileSystem?: WalFileSystem;
 }
+
+/** The subset of `node:fs/promises` the log uses: a seam for fault injection. */
+export type WalFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename'>;
 
 /** What `openFileWal` found on disk. */
 export interface WalRecovery {
@@ -48,14 +54,15 @@ interface PendingAppend {
  */
 export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileWal; recovery: WalRecovery }> {
   const { path } = options;
+  const files = options.fileSystem ?? nodeFileSystem;
   let created = false;
   let image: Buffer;
   try {
-    image = await readFile(path);
+    image = await files.readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || options.create === false) throw ioError(`Cannot read ${path}`, error);
     const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec });
-    await createFileDurably(path, header);
+    await createFileDurably(path, header, files);
     image = header;
     created = true;
   }
@@ -63,7 +70,7 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
   const scan = scanLog(image, WAL_HEADER_SIZE, 1, path);
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r+');
+    handle = await files.open(path, 'r+');
     if (scan.tornBytes > 0) {
       await handle.truncate(scan.end);
       await handle.datasync();
@@ -215,18 +222,18 @@ export class FileWal implements WriteAheadLog {
 }
 
 /** Creates `path` holding `bytes`: write to a temporary file, fsync it, rename it into place, fsync the folder. */
-export async function createFileDurably(path: string, bytes: Uint8Array): Promise<void> {
+export async function createFileDurably(path: string, bytes: Uint8Array, files: WalFileSystem = nodeFileSystem): Promise<void> {
   const temp = `${dirname(path)}/.${basename(path)}.${process.pid}.tmp`;
   try {
-    const handle = await open(temp, 'w');
+    const handle = await files.open(temp, 'w');
     try {
       await handle.writeFile(bytes);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(temp, path);
-    const dir = await open(dirname(path), 'r');
+    await files.rename(temp, path);
+    const dir = await files.open(dirname(path), 'r');
     try {
       await dir.sync();
     } finally {

@@ -1,6 +1,6 @@
 export type { Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 export { FileWal, openFileWal, createFileDurably } from './file-wal.js';
-export type { FileWalOptions, WalRecovery } from './file-wal.js';
+export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';
 export { WalError } from './wal-error.js';
 export type { WalErrorCode } from './wal-error.js';
 export { scanLog } from './log-scan.js';

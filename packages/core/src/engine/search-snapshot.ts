@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import type { StoreFileSystem } from '../types.js';
 import { crc32c } from '@node-rs/crc32';
 import { createFileDurably } from '@memmapfs/wal';
 
@@ -21,7 +21,7 @@ export interface SearchSnapshot {
  * Layout: magic "MMFS-IDX" | version u32 | CRC32C of the rest u32 | lsn f64 | walOffset f64 |
  * provider name length u8 | provider name | provider data.
  */
-export async function writeSearchSnapshot(path: string, snapshot: SearchSnapshot): Promise<void> {
+export async function writeSearchSnapshot(path: string, snapshot: SearchSnapshot, files: StoreFileSystem): Promise<void> {
   const name = Buffer.from(snapshot.provider, 'utf8');
   const buf = Buffer.alloc(FIXED_SIZE + name.length + snapshot.data.byteLength);
   MAGIC.copy(buf, 0);
@@ -32,14 +32,14 @@ export async function writeSearchSnapshot(path: string, snapshot: SearchSnapshot
   name.copy(buf, FIXED_SIZE);
   buf.set(snapshot.data, FIXED_SIZE + name.length);
   buf.writeUInt32LE(crc32c(buf.subarray(16)), 12);
-  await createFileDurably(path, buf);
+  await createFileDurably(path, buf, files);
 }
 
 /** Reads a snapshot; `undefined` when it is missing, damaged or of another version (it is then rebuilt). */
-export async function readSearchSnapshot(path: string): Promise<SearchSnapshot | undefined> {
+export async function readSearchSnapshot(path: string, files: StoreFileSystem): Promise<SearchSnapshot | undefined> {
   let buf: Buffer;
   try {
-    buf = await readFile(path);
+    buf = await files.readFile(path);
   } catch {
     return undefined;
   }

@@ -1,11 +1,11 @@
-import { mkdir, open, stat } from 'node:fs/promises';
+import * as nodeFileSystem from 'node:fs/promises';
 import { openChunkStore, type BlockRef, type ChunkBlockStore } from '@memmapfs/blocks';
 import { decodeWalHeader, FRAME_HEADER_SIZE, openFileWal, WAL_HEADER_SIZE, type FileWal, type WalRecord } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { resolveCodec, resolveSearchProvider } from '../registry/provider-registry.js';
-import type { AgentState, Durability, Memory, MemMapFSOptions, StoreStats } from '../types.js';
+import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
 import { readSearchSnapshot, writeSearchSnapshot } from './search-snapshot.js';
@@ -42,6 +42,7 @@ export class StoreEngine<S extends AgentState> {
     readonly search: SearchProvider,
     readonly durability: Durability,
     initialState: S,
+    private readonly files: StoreFileSystem,
   ) {
     this.state = initialState;
   }
@@ -49,21 +50,23 @@ export class StoreEngine<S extends AgentState> {
   /** Opens or creates the store at `root`, replays the WAL and brings the search index up to date. */
   static async open<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
     const layout = storeLayout(root);
-    const exists = await stat(layout.wal).then(() => true, () => false);
+    const files = options.fileSystem ?? nodeFileSystem;
+    const exists = await nodeFileSystem.stat(layout.wal).then(() => true, () => false);
     if (!exists && options.create === false) {
       throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
     }
-    const codec = await resolveCodec(options.codec, exists ? await peekCodecName(layout.wal) : 'msgpack');
+    const codec = await resolveCodec(options.codec, exists ? await peekCodecName(layout.wal, files) : 'msgpack');
     const search = await resolveSearchProvider(options.search);
     const durability = options.durability ?? 'sync';
     let blocks: ChunkBlockStore | undefined;
     let wal: FileWal | undefined;
     try {
-      await createFolders(layout);
-      blocks = await openChunkStore({ dir: layout.blocks, reader: options.reader ?? 'auto', ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
+      await createFolders(layout, files);
+      blocks = await openChunkStore({ dir: layout.blocks, fileSystem: files, reader: options.reader ?? 'auto', ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
       const opened = await openFileWal({
         path: layout.wal,
         codec: codec.name,
+        fileSystem: files,
         durability,
         ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
         beforeSync: () => blocks!.sync(),
@@ -72,7 +75,7 @@ export class StoreEngine<S extends AgentState> {
       if (wal.header.codec !== codec.name) {
         throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${wal.header.codec}' codec, not '${codec.name}'. Open it with codec: '${wal.header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
       }
-      const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState);
+      const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState, files);
       for (const record of opened.recovery.records) engine.apply(engine.decode(record), record.lsn, false);
       await engine.loadSearchIndex(opened.recovery.records);
       return engine;
@@ -214,9 +217,13 @@ export class StoreEngine<S extends AgentState> {
     let failure: unknown;
     try {
       await this.wal.flush();
-      await this.saveSearchSnapshot();
     } catch (error) {
       failure = error;
+    }
+    if (!failure) {
+      await this.saveSearchSnapshot().catch((error: unknown) => {
+        process.emitWarning(`The search index was not saved (it is rebuilt from the log on the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+      });
     }
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
@@ -298,7 +305,7 @@ export class StoreEngine<S extends AgentState> {
    */
   private async loadSearchIndex(records: WalRecord[]): Promise<void> {
     const lastLsn = records.at(-1)?.lsn ?? 0;
-    const snapshot = this.search.supports.snapshot && this.search.importSnapshot ? await readSearchSnapshot(this.layout.searchSnapshot) : undefined;
+    const snapshot = this.search.supports.snapshot && this.search.importSnapshot ? await readSearchSnapshot(this.layout.searchSnapshot, this.files) : undefined;
     const usable = snapshot && snapshot.provider === this.search.name && snapshot.lsn <= lastLsn &&
       snapshot.walOffset === recordEnd(records, snapshot.lsn);
     if (usable) {
@@ -335,7 +342,7 @@ export class StoreEngine<S extends AgentState> {
     const lsn = this.wal.lastLsn;
     const walOffset = this.wal.size;
     const data = await this.searchCall(() => this.search.exportSnapshot!());
-    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, lsn, walOffset, data });
+    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, lsn, walOffset, data }, this.files);
     this.snapshotLsn = lsn;
   }
 }
@@ -346,10 +353,10 @@ function recordEnd(records: WalRecord[], lsn: number): number {
   return lsn === 0 ? WAL_HEADER_SIZE : record ? record.offset + FRAME_HEADER_SIZE + record.payload.byteLength : -1;
 }
 
-async function peekCodecName(path: string): Promise<string> {
+async function peekCodecName(path: string, files: StoreFileSystem): Promise<string> {
   let handle;
   try {
-    handle = await open(path, 'r');
+    handle = await files.open(path, 'r');
     const header = Buffer.alloc(WAL_HEADER_SIZE);
     await handle.read(header, 0, WAL_HEADER_SIZE, 0);
     return decodeWalHeader(header, path).codec;
@@ -360,10 +367,10 @@ async function peekCodecName(path: string): Promise<string> {
   }
 }
 
-async function createFolders(layout: StoreLayout): Promise<void> {
-  await mkdir(layout.index, { recursive: true });
-  await mkdir(layout.blocks, { recursive: true });
-  const folder = await open(layout.root, 'r');
+async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promise<void> {
+  await files.mkdir(layout.index, { recursive: true });
+  await files.mkdir(layout.blocks, { recursive: true });
+  const folder = await files.open(layout.root, 'r');
   try {
     await folder.sync();
   } finally {

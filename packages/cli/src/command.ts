@@ -1,0 +1,57 @@
+import type { MemMapFS } from '@memmapfs/core';
+import type { Output } from './output.js';
+
+/** An option of the command line, as `--name VALUE` or a `--name` flag. */
+export interface OptionSpec {
+  /** `'string'` takes a value, `'boolean'` is a flag. */
+  readonly type: 'string' | 'boolean';
+  /** May be given more than once; the values are collected in order. */
+  readonly multiple?: boolean;
+  /** One-letter alias, e.g. `'h'` for `-h`. */
+  readonly short?: string;
+  /** Placeholder of the value in help, e.g. `'DIR'`. */
+  readonly valueName?: string;
+  /** One line of help. */
+  readonly description: string;
+}
+
+/** A positional argument of a command; every one is required. */
+export interface ArgumentSpec {
+  /** Placeholder in help, e.g. `'TEXT'`. */
+  readonly name: string;
+  /** One line of help. */
+  readonly description: string;
+}
+
+/** The option values of a parsed command line, by option name. */
+export type OptionValues = Readonly<Record<string, string | boolean | Array<string | boolean> | undefined>>;
+
+/** What a command receives from the command line: its positionals and the values of its options. */
+export interface CommandArguments {
+  /** Positionals after the command's words, one per `ArgumentSpec`. */
+  readonly positionals: readonly string[];
+  readonly options: OptionValues;
+}
+
+/** The work of a command, once its arguments are checked: it runs against the open store. */
+export type CommandAction = (store: MemMapFS, output: Output) => Promise<void>;
+
+/** A `memmapfs` command: what it accepts, for parsing and help, and what it does. */
+export interface Command {
+  /** The words that name it: `['append']`, `['state', 'set']`. */
+  readonly path: readonly string[];
+  /** One line of help. */
+  readonly summary: string;
+  readonly arguments: readonly ArgumentSpec[];
+  /** Its own options, besides the global ones. */
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  /** `'create'` opens the store or creates it; `'existing'` fails with `STORE_NOT_FOUND` when there is none. */
+  readonly store: 'create' | 'existing';
+  /** Checks the arguments, throwing `UsageError`, before the store is opened. */
+  prepare(args: CommandArguments): CommandAction;
+}
+
+/** The command's name as typed: `'append'`, `'state set'`. */
+export function commandName(command: Command): string {
+  return command.path.join(' ');
+}

@@ -1,0 +1,31 @@
+import type { Memory } from '@memmapfs/core';
+import { positiveInteger } from '../arguments.js';
+import type { Command } from '../command.js';
+import { CommandFailure } from '../failures.js';
+
+/** `memmapfs get ID`: prints a memory's text and a line of its metadata. */
+export const getCommand: Command = {
+  path: ['get'],
+  summary: 'Print a memory: its text, then a line of metadata',
+  arguments: [{ name: 'ID', description: 'The memory id, as printed by append' }],
+  options: {},
+  store: 'existing',
+  prepare(args) {
+    const id = positiveInteger(args.positionals[0]!, 'ID');
+    return async (store, output) => {
+      const memory = await store.getMemory(id);
+      if (!memory) throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id}`);
+      output.result(memory, () => [memory.text, metadataLine(memory)]);
+    };
+  },
+};
+
+const time = (ms: number): string => new Date(ms).toISOString();
+
+function metadataLine(memory: Memory): string {
+  const fields = [`#${memory.id}`, `namespace ${memory.namespace}`, `tags [${memory.tags.join(', ')}]`, `created ${time(memory.createdAt)}`];
+  if (memory.updatedAt !== memory.createdAt) fields.push(`updated ${time(memory.updatedAt)}`);
+  if (memory.expiresAt !== undefined) fields.push(`expires ${time(memory.expiresAt)}`);
+  if (Object.keys(memory.meta).length > 0) fields.push(`meta ${JSON.stringify(memory.meta)}`);
+  return fields.join('  ');
+}

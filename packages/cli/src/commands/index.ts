@@ -1,0 +1,20 @@
+import type { Command } from '../command.js';
+import { appendCommand } from './append.js';
+import { deleteCommand } from './delete.js';
+import { getCommand } from './get.js';
+import { initCommand } from './init.js';
+import { queryCommand } from './query.js';
+import { stateGetCommand, stateSetCommand } from './state.js';
+import { statsCommand } from './stats.js';
+
+/** Every `memmapfs` command, in the order help lists them. */
+export const commands: readonly Command[] = [
+  initCommand,
+  appendCommand,
+  queryCommand,
+  getCommand,
+  deleteCommand,
+  stateGetCommand,
+  stateSetCommand,
+  statsCommand,
+];

@@ -1,0 +1,31 @@
+import type { QueryMemoryOptions } from '@memmapfs/core';
+import { positiveInteger, stringListOption, stringOption } from '../arguments.js';
+import type { Command } from '../command.js';
+
+/** `memmapfs query Q`: full-text search, best first, one line per hit. */
+export const queryCommand: Command = {
+  path: ['query'],
+  summary: 'Search memories, best first: one line per hit (#id  score  [tags]  text)',
+  arguments: [{ name: 'Q', description: 'Search text; "" lists the newest memories' }],
+  options: {
+    tag: { type: 'string', multiple: true, valueName: 'T', description: 'Only memories that carry this tag' },
+    namespace: { type: 'string', valueName: 'NS', description: 'Only memories in this namespace' },
+    limit: { type: 'string', valueName: 'N', description: 'At most N hits (1 to 1000). Default: 10' },
+  },
+  store: 'existing',
+  prepare(args) {
+    const text = args.positionals[0]!;
+    const tags = stringListOption(args, 'tag');
+    const namespace = stringOption(args, 'namespace');
+    const limit = stringOption(args, 'limit');
+    const options: QueryMemoryOptions = {
+      ...(tags.length > 0 ? { tags } : {}),
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(limit !== undefined ? { limit: positiveInteger(limit, '--limit') } : {}),
+    };
+    return async (store, output) => {
+      const hits = await store.queryMemory(text, options);
+      output.result(hits, () => hits.map((hit) => output.listingLine(`#${hit.id}  ${hit.score.toFixed(3)}  [${hit.tags.join(', ')}]  `, hit.text)));
+    };
+  },
+};

@@ -1,0 +1,15 @@
+import type { Command } from '../command.js';
+import { keyValueLines } from '../output.js';
+
+/** `memmapfs stats`: prints the store's sizes, counts and configuration. */
+export const statsCommand: Command = {
+  path: ['stats'],
+  summary: "Print the store's sizes, counts and configuration",
+  arguments: [],
+  options: {},
+  store: 'existing',
+  prepare: () => async (store, output) => {
+    const stats = store.stats();
+    output.result(stats, () => keyValueLines(stats));
+  },
+};

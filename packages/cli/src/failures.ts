@@ -1,0 +1,53 @@
+import { MemMapError } from '@memmapfs/core';
+
+/** A command line the CLI cannot run: unknown command or option, missing argument, bad value. Exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+
+  /** `command` names the command whose `--help` the hint points to. */
+  constructor(message: string, readonly command?: string) {
+    super(message);
+  }
+}
+
+/** A failure the CLI itself detects while running a command, with a stable code. Exit code 1. */
+export class CommandFailure extends Error {
+  override readonly name = 'CommandFailure';
+
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** Where a failure comes from, which decides how it is shown. */
+export type FailureOrigin = 'usage' | 'store' | 'command' | 'unexpected';
+
+/** A failure as the CLI reports it. */
+export interface FailureReport {
+  readonly origin: FailureOrigin;
+  /** `USAGE_ERROR`, a `MemMapError` code, a `CommandFailure` code, or `UNEXPECTED_ERROR`. */
+  readonly code: string;
+  /** One line, without the `memmapfs: ` prefix. */
+  readonly message: string;
+  /** `memmapfs --help` or `memmapfs <command> --help`, for usage errors. */
+  readonly helpCommand?: string;
+  readonly exitCode: 1 | 2;
+}
+
+const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
+
+/** Classifies anything thrown while running the CLI. */
+export function describeFailure(error: unknown): FailureReport {
+  if (error instanceof UsageError) {
+    const helpCommand = error.command === undefined ? 'memmapfs --help' : `memmapfs ${error.command} --help`;
+    return { origin: 'usage', code: 'USAGE_ERROR', message: oneLine(error.message), helpCommand, exitCode: 2 };
+  }
+  if (MemMapError.is(error)) {
+    return { origin: 'store', code: error.code, message: oneLine(error.message.replace(/^\[memmapfs\] /, '')), exitCode: 1 };
+  }
+  if (error instanceof CommandFailure) {
+    return { origin: 'command', code: error.code, message: oneLine(error.message), exitCode: 1 };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { origin: 'unexpected', code: 'UNEXPECTED_ERROR', message: oneLine(message), exitCode: 1 };
+}

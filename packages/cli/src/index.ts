@@ -1,0 +1,4 @@
+export { runCli } from './run-cli.js';
+export type { CliIo } from './run-cli.js';
+export type { TextSink } from './output.js';
+export { defaultRoot } from './open-store.js';

@@ -1,0 +1,27 @@
+import { resolve } from 'node:path';
+import { MemMapFS } from '@memmapfs/core';
+import { codecs, searchProviders } from './adapters.js';
+import type { GlobalOptions } from './arguments.js';
+import type { Command } from './command.js';
+
+/** The store folder used when neither `--root` nor `MEMMAPFS_ROOT` is given, relative to the current folder. */
+export const defaultRoot = '.memmap_fs_root';
+
+/** The absolute store folder: `--root`, else `$MEMMAPFS_ROOT`, else `.memmap_fs_root`, resolved against `cwd`. */
+export function storeRoot(globals: GlobalOptions, env: Readonly<Record<string, string | undefined>>, cwd: string): string {
+  const fromEnv = env.MEMMAPFS_ROOT?.trim() ? env.MEMMAPFS_ROOT : undefined;
+  return resolve(cwd, globals.root ?? fromEnv ?? defaultRoot);
+}
+
+/**
+ * Opens the store at `root` with adapter instances, never by name: the search provider of `--search`
+ * (default flexsearch), and a codec only when `--codec` is given, so an existing store keeps its own.
+ */
+export function openStore(root: string, globals: GlobalOptions, mode: Command['store']): Promise<MemMapFS> {
+  const search = globals.search === undefined ? Object.values(searchProviders)[0]! : searchProviders[globals.search];
+  return MemMapFS.init(root, {
+    search: search(),
+    ...(globals.codec !== undefined ? { codec: codecs[globals.codec]() } : {}),
+    create: mode === 'create',
+  });
+}

@@ -1,0 +1,85 @@
+import { registerBundledAdapters } from './adapters.js';
+import { parseCommandLine, type CommandLine, type GlobalOptions } from './arguments.js';
+import { commandName, type Command, type CommandAction, type CommandArguments } from './command.js';
+import { commands } from './commands/index.js';
+import { describeFailure, UsageError } from './failures.js';
+import { commandHelp, generalHelp } from './help.js';
+import { openStore, storeRoot } from './open-store.js';
+import { Output, type TextSink } from './output.js';
+import { cliVersion } from './version.js';
+
+/** Where `runCli` writes, and what it reads from its environment. */
+export interface CliIo {
+  /** Results, help and the version. */
+  readonly stdout: TextSink;
+  /** Failures, one line each. */
+  readonly stderr: TextSink;
+  /** Variables read for `MEMMAPFS_ROOT`. Default: `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Folder a relative root is resolved against. Default: `process.cwd()`. */
+  readonly cwd?: string;
+}
+
+/**
+ * Runs the `memmapfs` command line `argv` (without the node and script paths) and resolves its exit
+ * code: 0 success, 1 runtime error, 2 usage error. Never rejects; failures are written to `io.stderr`.
+ *
+ * @example
+ * const code = await runCli(['--root', dir, 'append', 'The user prefers dark mode', '--tag', 'preference']);
+ */
+export async function runCli(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  registerBundledAdapters();
+  let commandLine: CommandLine;
+  try {
+    commandLine = parseCommandLine(argv, commands);
+  } catch (error) {
+    return reportFailure(new Output(io.stdout, io.stderr, asksForJson(argv)), error);
+  }
+  const { globals, request } = commandLine;
+  const output = new Output(io.stdout, io.stderr, globals.json);
+  if (request.kind === 'help') {
+    output.text(request.commands ? commandHelp(request.commands) : generalHelp(commands));
+    return 0;
+  }
+  if (request.kind === 'version') {
+    output.text(cliVersion);
+    return 0;
+  }
+  try {
+    const action = prepareCommand(request.command, request.args);
+    await runOnStore(action, request.command, globals, io, output);
+    return 0;
+  } catch (error) {
+    return reportFailure(output, error);
+  }
+}
+
+function prepareCommand(command: Command, args: CommandArguments): CommandAction {
+  try {
+    return command.prepare(args);
+  } catch (error) {
+    if (error instanceof UsageError && error.command === undefined) throw new UsageError(error.message, commandName(command));
+    throw error;
+  }
+}
+
+async function runOnStore(action: CommandAction, command: Command, globals: GlobalOptions, io: CliIo, output: Output): Promise<void> {
+  const root = storeRoot(globals, io.env ?? process.env, io.cwd ?? process.cwd());
+  const store = await openStore(root, globals, command.store);
+  try {
+    await action(store, output);
+  } finally {
+    await store.close();
+  }
+}
+
+function reportFailure(output: Output, error: unknown): number {
+  const report = describeFailure(error);
+  output.failure(report);
+  return report.exitCode;
+}
+
+function asksForJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}

@@ -1,0 +1,360 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { AgentState, Memory, MemoryHit, StoreStats } from '@memmapfs/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli, type CliIo } from '../src/index.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+interface Terminal {
+  columns: number;
+}
+
+let dir: string;
+let root: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'memmapfs-cli-'));
+  root = join(dir, 'store');
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs the CLI in this process, capturing what it writes. */
+async function cli(args: string[], options: { env?: CliIo['env']; cwd?: string; terminal?: Terminal } = {}): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: { write: (chunk: string) => (stdout += chunk), ...(options.terminal ? { isTTY: true, columns: options.terminal.columns } : {}) },
+    stderr: { write: (chunk: string) => (stderr += chunk) },
+    env: options.env ?? {},
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+  };
+  const code = await runCli(args, io);
+  return { code, stdout, stderr };
+}
+
+/** Runs the CLI against the test's store, which `init` created. */
+async function inStore(...args: string[]): Promise<Run> {
+  return cli(['--root', root, ...args]);
+}
+
+async function initStore(...globals: string[]): Promise<void> {
+  const run = await cli(['--root', root, ...globals, 'init']);
+  expect(run).toMatchObject({ code: 0, stderr: '' });
+}
+
+describe('append and query', () => {
+  beforeEach(() => initStore());
+
+  it('finds an appended memory by text and tag, and leaves out memories without the tag', async () => {
+    const first = await inStore('append', 'The user prefers dark mode', '--tag', 'preference', '--tag', 'ui');
+    const second = await inStore('append', 'Dark chocolate is on the shopping list', '--tag', 'shopping');
+    expect(first).toEqual({ code: 0, stdout: '1\n', stderr: '' });
+    expect(second.stdout).toBe('2\n');
+
+    const tagged = await inStore('query', 'dark', '--tag', 'preference');
+    expect(tagged.code).toBe(0);
+    const lines = tagged.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^#1 {2}\d+\.\d{3} {2}\[preference, ui\] {2}The user prefers dark mode$/);
+
+    const untagged = await inStore('query', 'dark');
+    expect(untagged.stdout.trimEnd().split('\n').map((line) => line.split(' ')[0]).sort()).toEqual(['#1', '#2']);
+  });
+
+  it('prints JSON that parses: the id of append, the hits of query', async () => {
+    const appended = await inStore('--json', 'append', 'Deploys go out on Thursdays', '--tag', 'ops', '--namespace', 'team', '--meta', '{"source":"standup"}');
+    expect(JSON.parse(appended.stdout)).toEqual({ id: 1 });
+
+    const queried = await inStore('query', 'deploys', '--json', '--namespace', 'team', '--tag', 'ops');
+    const hits = JSON.parse(queried.stdout) as MemoryHit[];
+    expect(hits).toHaveLength(1);
+    expect(hits[0]).toMatchObject({ id: 1, text: 'Deploys go out on Thursdays', tags: ['ops'], namespace: 'team', meta: { source: 'standup' } });
+    expect(hits[0]!.score).toBeGreaterThan(0);
+
+    const otherNamespace = await inStore('query', 'deploys', '--json', '--namespace', 'elsewhere');
+    expect(JSON.parse(otherNamespace.stdout)).toEqual([]);
+  });
+
+  it('honours --limit and lists the newest memories for an empty query', async () => {
+    for (const text of ['alpha note', 'beta note', 'gamma note']) await inStore('append', text);
+    const run = await inStore('query', '', '--limit', '2', '--json');
+    expect((JSON.parse(run.stdout) as MemoryHit[]).map((hit) => hit.id)).toEqual([3, 2]);
+  });
+
+  it('cuts long texts to 100 characters off a terminal and to the terminal width on one', async () => {
+    const text = `${'lorem ipsum '.repeat(20)}\nsecond line`;
+    await inStore('append', text, '--tag', 'long');
+    const piped = await inStore('query', 'lorem');
+    const pipedText = piped.stdout.trimEnd().split('  ').at(-1)!;
+    expect([...pipedText]).toHaveLength(100);
+    expect(pipedText.endsWith('…')).toBe(true);
+    expect(piped.stdout).not.toContain('second line');
+
+    const narrow = await cli(['--root', root, 'query', 'lorem'], { terminal: { columns: 40 } });
+    const line = narrow.stdout.trimEnd();
+    expect([...line]).toHaveLength(40);
+    expect(line.startsWith('#1  ')).toBe(true);
+  });
+
+  it('keeps a TTL as the expiry time of the memory', async () => {
+    const before = Date.now();
+    await inStore('append', 'Short-lived reminder', '--ttl', '60000');
+    const memory = JSON.parse((await inStore('get', '1', '--json')).stdout) as Memory;
+    expect(memory.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+    expect(memory.expiresAt! - memory.createdAt).toBe(60_000);
+  });
+});
+
+describe('get and delete', () => {
+  beforeEach(() => initStore());
+
+  it('prints the text and a metadata line, or the memory as JSON', async () => {
+    await inStore('append', 'Ship the CLI', '--tag', 'todo', '--meta', '{"priority":1}');
+    const human = await inStore('get', '1');
+    const [text, metadata] = human.stdout.trimEnd().split('\n');
+    expect(text).toBe('Ship the CLI');
+    expect(metadata).toMatch(/^#1 {2}namespace default {2}tags \[todo\] {2}created \d{4}-\d\d-\d\dT.*Z {2}meta \{"priority":1\}$/);
+
+    const json = JSON.parse((await inStore('--json', 'get', '1')).stdout) as Memory;
+    expect(json).toMatchObject({ id: 1, text: 'Ship the CLI', tags: ['todo'], namespace: 'default', meta: { priority: 1 } });
+  });
+
+  it('fails with exit code 1 for an unknown id, and keeps stdout clean', async () => {
+    expect(await inStore('get', '42')).toEqual({ code: 1, stdout: '', stderr: 'memmapfs: no memory with id 42\n' });
+    const json = await inStore('get', '42', '--json');
+    expect(json.code).toBe(1);
+    expect(json.stdout).toBe('');
+    expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'MEMORY_NOT_FOUND', message: 'no memory with id 42' } });
+  });
+
+  it('deletes a memory once; the second delete fails with exit code 1', async () => {
+    await inStore('append', 'Temporary note');
+    expect(await inStore('delete', '1')).toEqual({ code: 0, stdout: 'deleted memory 1\n', stderr: '' });
+    expect((await inStore('get', '1')).code).toBe(1);
+    expect(await inStore('delete', '1')).toEqual({ code: 1, stdout: '', stderr: 'memmapfs: no memory with id 1\n' });
+
+    await inStore('append', 'Another note');
+    expect(JSON.parse((await inStore('--json', 'delete', '2')).stdout)).toEqual({ deleted: true });
+    const missing = await inStore('--json', 'delete', '2');
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout)).toEqual({ deleted: false });
+  });
+});
+
+describe('state', () => {
+  beforeEach(() => initStore());
+
+  it('round-trips through separate invocations, filling missing fields from the current state', async () => {
+    const initial = JSON.parse((await inStore('state', 'get', '--json')).stdout) as AgentState;
+    expect(initial).toEqual({ status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} });
+
+    const full = { status: 'running', activeMemoryCount: 3, lastUpdatedId: 7, extra: { task: 'summarise' } };
+    expect((await inStore('state', 'set', JSON.stringify(full))).code).toBe(0);
+    expect(JSON.parse((await inStore('--json', 'state', 'get')).stdout)).toEqual(full);
+
+    const set = await inStore('--json', 'state', 'set', '{"status":"done"}');
+    expect(JSON.parse(set.stdout)).toEqual({ ...full, status: 'done' });
+    const human = await inStore('state', 'get');
+    expect(human.stdout).toBe('status: done\nactiveMemoryCount: 3\nlastUpdatedId: 7\nextra: {"task":"summarise"}\n');
+  });
+
+  it('rejects a state the store refuses (exit 1, with the code) and JSON that is not an object (exit 2)', async () => {
+    const wrongType = await inStore('state', 'set', '{"status":5}');
+    expect(wrongType.code).toBe(1);
+    expect(wrongType.stderr).toMatch(/^memmapfs: .*state\.status must be a string.* \(INVALID_ARGUMENT\)\n$/);
+
+    const notObject = await inStore('state', 'set', '[1,2]');
+    expect(notObject.code).toBe(2);
+    expect(notObject.stderr).toContain("run 'memmapfs state set --help'");
+    expect(JSON.parse((await inStore('state', 'get', '--json')).stdout)).toMatchObject({ status: 'idle' });
+  });
+});
+
+describe('stats and init', () => {
+  it('reports the number of live memories as JSON and as key: value lines', async () => {
+    await initStore();
+    await inStore('append', 'one');
+    await inStore('append', 'two');
+    await inStore('delete', '1');
+    const stats = JSON.parse((await inStore('stats', '--json')).stdout) as StoreStats;
+    expect(stats).toMatchObject({ root, memories: 1, codec: 'msgpack', search: 'flexsearch' });
+    const human = (await inStore('stats')).stdout.split('\n');
+    expect(human).toContain('memories: 1');
+    expect(human).toContain(`root: ${root}`);
+  });
+
+  it('creates the store only with init; other commands fail with STORE_NOT_FOUND and create nothing', async () => {
+    const missing = await inStore('stats');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/\(STORE_NOT_FOUND\)\n$/);
+    expect(existsSync(root)).toBe(false);
+
+    const created = await inStore('init');
+    expect(created).toMatchObject({ code: 0, stderr: '' });
+    expect(created.stdout).toContain(root);
+    expect(JSON.parse((await inStore('init', '--json')).stdout)).toEqual({ root, memories: 0, codec: 'msgpack', search: 'flexsearch' });
+  });
+
+  it('takes the root from MEMMAPFS_ROOT, else .memmap_fs_root in the working folder', async () => {
+    const fromEnv = join(dir, 'env-store');
+    await cli(['init'], { env: { MEMMAPFS_ROOT: fromEnv }, cwd: dir });
+    expect(existsSync(fromEnv)).toBe(true);
+
+    const byDefault = await cli(['init', '--json'], { cwd: dir });
+    expect(JSON.parse(byDefault.stdout).root).toBe(join(dir, '.memmap_fs_root'));
+
+    await cli(['append', 'explicit root wins'], { env: { MEMMAPFS_ROOT: fromEnv }, cwd: dir });
+    expect(JSON.parse((await cli(['stats', '--json', '--root', fromEnv])).stdout).memories).toBe(1);
+    expect(JSON.parse((await cli(['stats', '--json'], { cwd: dir })).stdout).memories).toBe(0);
+  });
+
+  it('creates a store with --codec, reopens it with its own codec, and refuses another', async () => {
+    await initStore('--codec', 'cbor');
+    await inStore('append', 'encoded with cbor');
+    expect(JSON.parse((await inStore('stats', '--json')).stdout)).toMatchObject({ codec: 'cbor', memories: 1 });
+    const mismatch = await inStore('--codec', 'msgpack', 'stats');
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr).toMatch(/\(CODEC_MISMATCH\)\n$/);
+  });
+
+  it('searches with orama when asked to', async () => {
+    await initStore();
+    await inStore('append', 'Orama indexes this sentence', '--tag', 'search');
+    const hits = JSON.parse((await inStore('--search', 'orama', 'query', 'sentence', '--json')).stdout) as MemoryHit[];
+    expect(hits.map((hit) => hit.id)).toEqual([1]);
+    expect(JSON.parse((await inStore('--search', 'orama', 'stats', '--json')).stdout).search).toBe('orama');
+  });
+});
+
+describe('usage errors', () => {
+  beforeEach(() => initStore());
+
+  it.each([
+    ['an unknown command', ['frobnicate'], "unknown command 'frobnicate'", 'memmapfs --help'],
+    ['an unknown option', ['query', 'x', '--fuzzy'], "Unknown option '--fuzzy'", 'memmapfs --help'],
+    ["another command's option", ['append', 'x', '--limit', '3'], "option '--limit' does not apply to 'append'", 'memmapfs append --help'],
+    ['a missing argument', ['get'], 'get: missing ID', 'memmapfs get --help'],
+    ['an extra argument', ['append', 'two', 'words'], "unexpected argument 'words'", 'memmapfs append --help'],
+    ['a bad number', ['get', 'seven'], "ID must be a positive integer, got 'seven'", 'memmapfs get --help'],
+    ['a bad limit', ['query', 'x', '--limit', '-1'], '--limit', 'memmapfs --help'],
+    ['bad --meta JSON', ['append', 'x', '--meta', '{oops'], '--meta is not valid JSON', 'memmapfs append --help'],
+    ['an unknown search provider', ['--search', 'lucene', 'stats'], "--search must be flexsearch or orama, got 'lucene'", 'memmapfs --help'],
+    ['a group without subcommand', ['state'], "'state' needs a subcommand: get or set", 'memmapfs state --help'],
+    ['no command', [], 'missing command', 'memmapfs --help'],
+  ])('exits with 2 for %s, with a hint to run --help', async (_case, args, message, help) => {
+    const run = await inStore(...args);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.split('\n')).toHaveLength(2);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).toContain(`(run '${help}' for usage)`);
+  });
+
+  it('writes usage errors as a JSON error object under --json', async () => {
+    const run = await inStore('--json', 'frobnicate');
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(JSON.parse(run.stderr)).toEqual({ error: { code: 'USAGE_ERROR', message: "unknown command 'frobnicate'" } });
+  });
+
+  it('checks arguments before touching the store', async () => {
+    await inStore('append', 'kept');
+    expect((await inStore('append', 'x', '--ttl', 'soon')).code).toBe(2);
+    expect(JSON.parse((await inStore('stats', '--json')).stdout).memories).toBe(1);
+  });
+
+  it('takes text after -- even when it starts with a dash', async () => {
+    expect((await inStore('append', '--', '-5 degrees tonight')).stdout).toBe('1\n');
+    expect(JSON.parse((await inStore('get', '1', '--json')).stdout).text).toBe('-5 degrees tonight');
+  });
+});
+
+describe('help and version', () => {
+  it('prints general usage with every command and global option', async () => {
+    for (const flag of ['--help', '-h']) {
+      const run = await cli([flag]);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toMatch(/^memmapfs: /);
+      for (const command of ['init', 'append TEXT', 'query Q', 'get ID', 'delete ID', 'state get', 'state set JSON', 'stats']) {
+        expect(run.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+      }
+      for (const option of ['--root DIR', '--search NAME', '--codec NAME', '--json', '--help', '--version']) expect(run.stdout).toContain(option);
+    }
+  });
+
+  it("prints a command's usage with each of its options, without opening a store", async () => {
+    const run = await cli(['--root', root, 'query', '--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Usage: memmapfs query Q [--tag T]... [--namespace NS] [--limit N]');
+    for (const option of ['--tag T', '--namespace NS', '--limit N', '--root DIR']) expect(run.stdout).toContain(option);
+    expect(run.stdout).not.toContain('--meta');
+    expect(existsSync(root)).toBe(false);
+
+    const append = await cli(['append', '-h']);
+    for (const option of ['--tag T', '--namespace NS', '--meta JSON', '--ttl MS']) expect(append.stdout).toContain(option);
+  });
+
+  it('prints the version of the package', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(await cli(['--version'])).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+  });
+});
+
+describe('the memmapfs binary', () => {
+  const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+  /**
+   * Runs `src/bin.ts` in a child node, from source: workspace packages resolve to `src` by `dev-source`.
+   * Without vitest's NODE_PATH, which would let core find adapters a real install does not show it.
+   */
+  function memmapfs(args: string[], cwd: string): Promise<Run> {
+    const env = { ...process.env };
+    delete env.MEMMAPFS_ROOT;
+    delete env.NODE_PATH;
+    return new Promise((resolve) => {
+      execFile(process.execPath, ['--conditions=dev-source', '--import', tsx, bin, ...args], { cwd, env }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  it('runs init, append and query in separate processes against .memmap_fs_root in the working folder', async () => {
+    const init = await memmapfs(['init'], dir);
+    expect(init).toMatchObject({ code: 0, stderr: '' });
+    expect(init.stdout).toContain(join(dir, '.memmap_fs_root'));
+
+    expect(await memmapfs(['append', 'Standup moved to 10:30', '--tag', 'calendar'], dir)).toEqual({ code: 0, stdout: '1\n', stderr: '' });
+    const query = await memmapfs(['query', 'standup', '--json', '--tag', 'calendar'], dir);
+    expect(query.code).toBe(0);
+    expect((JSON.parse(query.stdout) as MemoryHit[]).map((hit) => [hit.id, hit.text])).toEqual([[1, 'Standup moved to 10:30']]);
+
+    expect(await memmapfs(['get', '9'], dir)).toEqual({ code: 1, stdout: '', stderr: 'memmapfs: no memory with id 9\n' });
+    const usage = await memmapfs(['get', '--bogus'], dir);
+    expect(usage.code).toBe(2);
+    expect(usage.stdout).toBe('');
+  });
+
+  it('keeps the agent state from one process to the next', async () => {
+    expect((await memmapfs(['--root', root, 'init'], dir)).code).toBe(0);
+    const set = await memmapfs(['state', 'set', '{"status":"waiting","extra":{"step":2}}', '--root', root], dir);
+    expect(set.code).toBe(0);
+    const get = await memmapfs(['--json', '--root', root, 'state', 'get'], dir);
+    expect(get.code).toBe(0);
+    expect(JSON.parse(get.stdout)).toEqual({ status: 'waiting', activeMemoryCount: 0, lastUpdatedId: 0, extra: { step: 2 } });
+  });
+});

@@ -1,0 +1,130 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MemMapError, MemMapFS, type AgentState } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+import { FaultyFileSystem } from './support/faulty-file-system.js';
+
+interface Acknowledged {
+  memories: Map<number, string>;
+  deleted: Set<number>;
+  /** Deletes that failed: a failed write may or may not have reached the disk. */
+  maybeDeleted: Set<number>;
+  kv: unknown;
+  state: AgentState | undefined;
+  stream: string[];
+  errors: unknown[];
+}
+
+const busyState: AgentState = { status: 'busy', activeMemoryCount: 7, lastUpdatedId: 3, extra: { step: 'write' } };
+
+/** A workload touching every kind of write; records what was acknowledged and every error met. */
+async function runWorkload(root: string, fileSystem: FaultyFileSystem | undefined): Promise<Acknowledged> {
+  const acked: Acknowledged = { memories: new Map(), deleted: new Set(), maybeDeleted: new Set(), kv: undefined, state: undefined, stream: [], errors: [] };
+  const attempt = async (action: () => Promise<void>) => {
+    try {
+      await action();
+    } catch (error) {
+      acked.errors.push(error);
+    }
+  };
+  let fs: MemMapFS | undefined;
+  await attempt(async () => {
+    fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), chunkSizeBytes: 4096, ...(fileSystem ? { fileSystem } : {}) });
+  });
+  if (!fs) return acked;
+  const store = fs;
+  for (let i = 0; i < 4; i++) {
+    const text = `memory ${i} ${'x'.repeat(1500)}`;
+    await attempt(async () => {
+      acked.memories.set(await store.appendMemory(text, ['w']), text);
+    });
+  }
+  await attempt(async () => {
+    const texts = ['bulk one', 'bulk two', 'bulk three'];
+    const ids = await store.appendMemories(texts.map((text) => ({ text, tags: ['bulk'] })));
+    ids.forEach((id, i) => acked.memories.set(id, texts[i]!));
+  });
+  await attempt(async () => {
+    await store.setKv('config', { retries: 3 });
+    acked.kv = { retries: 3 };
+  });
+  await attempt(async () => {
+    await store.updateState(busyState);
+    acked.state = busyState;
+  });
+  for (const piece of ['first piece;', 'second piece;']) {
+    await attempt(async () => {
+      await store.appendStream('transcript', piece);
+      acked.stream.push(piece);
+    });
+  }
+  const victim = [...acked.memories.keys()][0];
+  if (victim !== undefined) {
+    acked.maybeDeleted.add(victim);
+    await attempt(async () => {
+      if (await store.deleteMemory(victim)) acked.deleted.add(victim);
+      acked.maybeDeleted.delete(victim);
+    });
+  }
+  await attempt(() => store.close());
+  return acked;
+}
+
+async function checkSurvivors(root: string, acked: Acknowledged, label: string): Promise<void> {
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+  try {
+    for (const [id, text] of acked.memories) {
+      const memory = await fs.getMemory(id);
+      if (acked.deleted.has(id)) expect(memory, `${label}: memory ${id} was deleted`).toBeUndefined();
+      else if (acked.maybeDeleted.has(id)) expect([undefined, text], label).toContain(memory?.text);
+      else expect(memory?.text, `${label}: memory ${id}`).toBe(text);
+    }
+    if (acked.kv !== undefined) expect(fs.getKv('config'), label).toEqual(acked.kv);
+    if (acked.state !== undefined) expect(fs.getState(), label).toEqual(acked.state);
+    const chunks: string[] = [];
+    for await (const chunk of fs.openRead('transcript')) chunks.push(Buffer.from(chunk).toString());
+    expect(chunks.join('').startsWith(acked.stream.join('')), `${label}: stream`).toBe(true);
+    for (const hit of await fs.queryMemory('memory', { limit: 100 })) {
+      expect(hit.text.startsWith('memory '), label).toBe(true);
+    }
+  } finally {
+    await fs.close();
+  }
+}
+
+describe('I/O fault injection', () => {
+  for (const code of ['EIO', 'ENOSPC'] as const) {
+    it(`fails the Nth file operation with ${code}, for every N: errors are MemMapErrors, nothing acknowledged is lost, the store reopens`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'memmapfs-faults-'));
+      try {
+        const dryRun = new FaultyFileSystem(Number.POSITIVE_INFINITY, code);
+        const clean = await runWorkload(join(dir, 'dry'), dryRun);
+        expect(clean.errors).toEqual([]);
+        const total = dryRun.operations;
+        expect(total).toBeGreaterThan(30);
+        const injectedInto = new Set<string>();
+        for (let n = 1; n <= total; n++) {
+          const root = join(dir, `run-${n}`);
+          const faulty = new FaultyFileSystem(n, code);
+          const acked = await runWorkload(root, faulty);
+          const label = `${code} at operation ${n} (${faulty.injected})`;
+          if (faulty.injected) injectedInto.add(faulty.injected);
+          for (const error of acked.errors) {
+            expect(error, label).toBeInstanceOf(MemMapError);
+            expect(['IO_ERROR', 'WAL_FAILED', 'STORE_CLOSED'], `${label}: ${(error as MemMapError).message}`).toContain((error as MemMapError).code);
+          }
+          await checkSurvivors(root, acked, label);
+          await rm(root, { recursive: true, force: true });
+        }
+        expect(injectedInto).toContain('handle.datasync');
+        expect(injectedInto).toContain('handle.write');
+        expect(injectedInto).toContain('rename');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});

@@ -1,0 +1,30 @@
+// A child process for crash tests: appends memories forever, one at a time and in concurrent bursts,
+// and reports on stdout each text before it is written ("try") and each acknowledged id ("ack").
+// stdout is written synchronously so that a line printed is a line the parent will read, even if
+// the process is killed right after.
+import { writeSync } from 'node:fs';
+import { MemMapFS } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+
+const [root, tag = 'child'] = process.argv.slice(2);
+if (!root) throw new Error('usage: append-forever.ts ROOT [TAG]');
+
+const report = (line: string) => writeSync(1, `${line}\n`);
+const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), chunkSizeBytes: 64 * 1024 });
+report('ready');
+
+let sequence = 0;
+const nextText = () => `${tag}-${process.pid}-${sequence++} ${'payload '.repeat(1 + (sequence % 40))}`.trim();
+
+async function appendOne(): Promise<void> {
+  const text = nextText();
+  report(`try\t${JSON.stringify(text)}`);
+  const id = await fs.appendMemory(text, [tag]);
+  report(`ack\t${id}\t${JSON.stringify(text)}`);
+}
+
+for (;;) {
+  if (sequence % 3 === 0) await Promise.all(Array.from({ length: 8 }, appendOne));
+  else await appendOne();
+}
