@@ -36,6 +36,11 @@ export interface BlockStore {
   /** Makes every block whose `append` has resolved durable (fdatasync of the chunk files touched). */
   sync(): Promise<void>;
   /**
+   * Writes a block's bytes back at the place `ref` names, after a crash lost them (the WAL kept a
+   * copy). Checks `bytes` against `ref` first. Durable after the next `sync`.
+   */
+  restore(ref: BlockRef, bytes: Uint8Array): Promise<void>;
+  /**
    * Returns a block's bytes after checking them against `ref.crc`. Under `'mmap'` the result is a
    * view into the mapping (no copy): treat it as read-only, and copy what you keep for long.
    * Throws `BlockError` `BLOCK_CORRUPT` on a checksum mismatch, `BLOCK_MISSING` when the range

@@ -40,6 +40,8 @@ interface Chunk {
   /** Bytes on disk or being written. */
   size: number;
   dirty: boolean;
+  /** The fdatasync in flight, if any: a later sync waits for it before deciding it has nothing to do. */
+  syncing: Promise<void> | undefined;
   mapping: Buffer | undefined;
 }
 
@@ -71,7 +73,7 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
     }).sort((a, b) => a - b);
     for (const index of indexes) {
       const handle = await files.open(join(options.dir, chunkFileName(index)), 'r+');
-      chunks.set(index, { index, handle, size: (await handle.stat()).size, dirty: false, mapping: undefined });
+      chunks.set(index, { index, handle, size: (await handle.stat()).size, dirty: false, syncing: undefined, mapping: undefined });
     }
   } catch (error) {
     for (const chunk of chunks.values()) await chunk.handle.close().catch(() => undefined);
@@ -135,15 +137,40 @@ export class ChunkBlockStore implements BlockStore {
 
   async sync(): Promise<void> {
     for (const chunk of this.chunks.values()) {
+      while (chunk.syncing) await chunk.syncing.catch(() => undefined);
       if (!chunk.dirty) continue;
       chunk.dirty = false;
+      chunk.syncing = chunk.handle.datasync().finally(() => {
+        chunk.syncing = undefined;
+      });
       try {
-        await chunk.handle.datasync();
+        await chunk.syncing;
       } catch (error) {
         chunk.dirty = true;
         throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(chunk.index)} failed: ${(error as Error).message}`, { cause: error });
       }
     }
+  }
+
+  async restore(ref: BlockRef, bytes: Uint8Array): Promise<void> {
+    this.assertOpen();
+    if (bytes.byteLength !== ref.length || crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) !== ref.crc >>> 0) {
+      throw new BlockError('INVALID_ARGUMENT', `The bytes given to restore block ${describe(ref)} do not match its length and checksum.`);
+    }
+    const chunk = this.chunks.get(ref.chunk) ?? (await this.createChunk(ref.chunk));
+    try {
+      let written = 0;
+      while (written < bytes.byteLength) {
+        const { bytesWritten } = await chunk.handle.write(bytes, written, bytes.byteLength - written, ref.offset + written);
+        written += bytesWritten;
+      }
+    } catch (error) {
+      throw new BlockError('IO_ERROR', `Restoring block ${describe(ref)} failed: ${(error as Error).message}`, { cause: error });
+    }
+    chunk.size = Math.max(chunk.size, ref.offset + ref.length);
+    chunk.dirty = true;
+    if (this.active?.index === chunk.index) this.active.size = Math.max(this.active.size, chunk.size);
+    else if (!this.active || chunk.index > this.active.index) this.active = { index: chunk.index, size: chunk.size, ready: Promise.resolve(chunk) };
   }
 
   read(ref: BlockRef): Uint8Array {
@@ -213,7 +240,7 @@ export class ChunkBlockStore implements BlockStore {
       const folder = await this.files.open(this.dir, 'r');
       await folder.sync();
       await folder.close();
-      const chunk: Chunk = { index, handle: await this.files.open(path, 'r+'), size: 0, dirty: false, mapping: undefined };
+      const chunk: Chunk = { index, handle: await this.files.open(path, 'r+'), size: 0, dirty: false, syncing: undefined, mapping: undefined };
       this.chunks.set(index, chunk);
       return chunk;
     } catch (error) {

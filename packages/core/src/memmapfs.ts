@@ -77,10 +77,10 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const { tags: checkedTags, namespace, meta, ttl } = this.checkAppendOptions(tags, options, 'appendMemory');
     return this.track(async () => {
       const id = this.engine.allocateMemoryId();
-      const ref = await this.engine.writeBlock(bytes);
+      const { ref, copy } = await this.engine.writeBlock(bytes);
       const now = Date.now();
       const memory: MemoryRecord = { id, ref, tags: checkedTags, namespace, meta, createdAt: now, updatedAt: now, expiresAt: ttl === undefined ? undefined : now + ttl };
-      await this.engine.commit([{ type: RecordType.MemoryPut, memory }]);
+      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy }]);
       return id;
     });
   }
@@ -100,11 +100,12 @@ export class MemMapFS<S extends AgentState = AgentState> {
     if (prepared.length === 0) return [];
     return this.track(async () => {
       const ids = prepared.map(() => this.engine.allocateMemoryId());
-      const refs = await Promise.all(prepared.map((item) => this.engine.writeBlock(item.bytes)));
+      const blocks = await Promise.all(prepared.map((item) => this.engine.writeBlock(item.bytes)));
       const now = Date.now();
       await this.engine.commit(prepared.map((item, i) => ({
         type: RecordType.MemoryPut,
-        memory: { id: ids[i]!, ref: refs[i]!, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
+        copy: blocks[i]!.copy,
+        memory: { id: ids[i]!, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
       })));
       return ids;
     });
@@ -174,9 +175,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
     return this.track(async () => {
       const current = this.engine.liveMemory(id);
       if (!current) throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
-      const ref = bytes === undefined ? current.ref : await this.engine.writeBlock(bytes);
-      const memory: MemoryRecord = { ...current, ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
-      await this.engine.commit([{ type: RecordType.MemoryPut, memory }]);
+      const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
+      const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
+      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy }]);
       return this.engine.toMemory(memory);
     });
   }
@@ -253,8 +254,8 @@ export class MemMapFS<S extends AgentState = AgentState> {
     checkKey(key, 'appendStream');
     const bytes = checkStreamData(data, 'appendStream', this.maxTextBytes);
     await this.track(async () => {
-      const ref = await this.engine.writeBlock(bytes);
-      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref }]);
+      const { ref, copy } = await this.engine.writeBlock(bytes);
+      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref, copy }]);
     });
   }
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemMapError, MemMapFS, type CodecOption, type SearchOption } from '@memmapfs/core';
+import { scanLog, WAL_HEADER_SIZE } from '@memmapfs/wal';
 import { cbor } from '@memmapfs/codec-cbor';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
@@ -71,7 +72,9 @@ describe('crash damage', () => {
     const ids = await seed(5);
     await rm(join(root, 'index'), { recursive: true });
     const wal = join(root, 'state.wal');
-    const size = (await stat(wal)).size;
+    const image = await readFile(wal);
+    const lastMemory = scanLog(image, WAL_HEADER_SIZE, 1, wal).records.filter((r) => r.type === 1).at(-1)!;
+    const size = lastMemory.offset + 7 + 7;
     await truncate(wal, size - 7);
     const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
     expect(fs.stats().memories).toBe(4);

@@ -10,6 +10,7 @@ export const RecordType = {
   KvSet: 4,
   KvDelete: 5,
   StreamAppend: 6,
+  Checkpoint: 7,
 } as const;
 
 /** A memory as the log stores it: everything but the text, which lives in a block. */
@@ -26,12 +27,13 @@ export interface MemoryRecord {
 
 /** One decoded WAL record. */
 export type LogRecord =
-  | { readonly type: typeof RecordType.MemoryPut; readonly memory: MemoryRecord }
+  | { readonly type: typeof RecordType.MemoryPut; readonly memory: MemoryRecord; readonly copy?: Uint8Array | undefined }
   | { readonly type: typeof RecordType.MemoryDelete; readonly id: number }
   | { readonly type: typeof RecordType.StateSet; readonly state: Record<string, unknown> }
   | { readonly type: typeof RecordType.KvSet; readonly key: string; readonly value: Uint8Array }
   | { readonly type: typeof RecordType.KvDelete; readonly key: string }
-  | { readonly type: typeof RecordType.StreamAppend; readonly key: string; readonly ref: BlockRef };
+  | { readonly type: typeof RecordType.StreamAppend; readonly key: string; readonly ref: BlockRef; readonly copy?: Uint8Array | undefined }
+  | { readonly type: typeof RecordType.Checkpoint; readonly upTo: number };
 
 type Wire = Record<string, unknown>;
 
@@ -45,13 +47,18 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
       const m = record.memory;
       wire = { id: m.id, ref: refToWire(m.ref), tags: m.tags, ns: m.namespace, meta: m.meta, at: m.createdAt, up: m.updatedAt };
       if (m.expiresAt !== undefined) wire.exp = m.expiresAt;
+      if (record.copy) wire.blk = record.copy;
       break;
     }
     case RecordType.MemoryDelete: wire = { id: record.id }; break;
     case RecordType.StateSet: wire = { state: record.state }; break;
     case RecordType.KvSet: wire = { key: record.key, value: record.value }; break;
     case RecordType.KvDelete: wire = { key: record.key }; break;
-    case RecordType.StreamAppend: wire = { key: record.key, ref: refToWire(record.ref) }; break;
+    case RecordType.StreamAppend:
+      wire = { key: record.key, ref: refToWire(record.ref) };
+      if (record.copy) wire.blk = record.copy;
+      break;
+    case RecordType.Checkpoint: wire = { upTo: record.upTo }; break;
   }
   try {
     return codec.encode(wire);
@@ -71,12 +78,12 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
   if (!isObject(wire)) throw invalid(lsn, 'its payload is not a map');
   switch (type) {
     case RecordType.MemoryPut: {
-      const { id, ref, tags, ns, meta, at, up, exp } = wire;
+      const { id, ref, tags, ns, meta, at, up, exp, blk } = wire;
       if (!isId(id) || !Array.isArray(tags) || !tags.every((t) => typeof t === 'string') || typeof ns !== 'string' ||
         !isObject(meta) || typeof at !== 'number' || typeof up !== 'number' || (exp !== undefined && typeof exp !== 'number')) {
         throw invalid(lsn, 'a memory record is missing fields');
       }
-      return { type, memory: { id, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined } };
+      return { type, memory: { id, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy: blockCopy(blk, lsn) };
     }
     case RecordType.MemoryDelete:
       if (!isId(wire.id)) throw invalid(lsn, 'a delete record has no id');
@@ -92,7 +99,10 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       return { type, key: wire.key };
     case RecordType.StreamAppend:
       if (typeof wire.key !== 'string') throw invalid(lsn, 'a stream record has no key');
-      return { type, key: wire.key, ref: refFromWire(wire.ref, lsn) };
+      return { type, key: wire.key, ref: refFromWire(wire.ref, lsn), copy: blockCopy(wire.blk, lsn) };
+    case RecordType.Checkpoint:
+      if (!Number.isSafeInteger(wire.upTo) || (wire.upTo as number) < 0) throw invalid(lsn, 'a checkpoint record has no LSN');
+      return { type, upTo: wire.upTo as number };
     default:
       throw invalid(lsn, `record type ${type} is unknown to this release; upgrade MemMapFS`);
   }
@@ -102,6 +112,12 @@ function refFromWire(value: unknown, lsn: number): BlockRef {
   if (!Array.isArray(value) || value.length !== 4 || !value.every((n) => Number.isInteger(n) && n >= 0)) throw invalid(lsn, 'a block reference is malformed');
   const [chunk, offset, length, crc] = value as number[];
   return { chunk: chunk!, offset: offset!, length: length!, crc: crc! };
+}
+
+function blockCopy(value: unknown, lsn: number): Uint8Array | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof Uint8Array)) throw invalid(lsn, 'a block copy is not bytes');
+  return value;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

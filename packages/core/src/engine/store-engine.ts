@@ -14,6 +14,25 @@ import { storeLayout, type StoreLayout } from './store-layout.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
+/**
+ * Blocks up to this size travel in their WAL record too, so one fsync (the log's) makes an append
+ * durable; the chunk file is fsynced later, at a checkpoint. Larger blocks are fsynced before the log.
+ */
+export const BLOCK_COPY_LIMIT = 64 * 1024;
+/** A checkpoint is taken once this many bytes of block copies were logged since the last one. */
+const CHECKPOINT_AFTER_BYTES = 8 * 1024 * 1024;
+
+/** A block just written, with the copy its WAL record carries when it is small enough. */
+export interface WrittenBlock {
+  readonly ref: BlockRef;
+  readonly copy: Uint8Array | undefined;
+}
+
+/** Whether the chunk files must be fsynced before the next fsync of the log. */
+interface BlockSyncDemand {
+  needed: boolean;
+}
+
 /** The default agent state of a new store. */
 export const initialAgentState: AgentState = { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} };
 
@@ -33,6 +52,8 @@ export class StoreEngine<S extends AgentState> {
   private snapshotLsn = 0;
   private indexedLsn = 0;
   private readonly expiring = new Set<number>();
+  private copiedBytesSinceCheckpoint = 0;
+  private checkpointing: Promise<void> | undefined;
 
   private constructor(
     readonly layout: StoreLayout,
@@ -43,6 +64,7 @@ export class StoreEngine<S extends AgentState> {
     readonly durability: Durability,
     initialState: S,
     private readonly files: StoreFileSystem,
+    private readonly blockSync: BlockSyncDemand,
   ) {
     this.state = initialState;
   }
@@ -60,6 +82,7 @@ export class StoreEngine<S extends AgentState> {
     const durability = options.durability ?? 'sync';
     let blocks: ChunkBlockStore | undefined;
     let wal: FileWal | undefined;
+    const blockSync: BlockSyncDemand = { needed: false };
     try {
       await createFolders(layout, files);
       blocks = await openChunkStore({ dir: layout.blocks, fileSystem: files, reader: options.reader ?? 'auto', ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
@@ -69,14 +92,27 @@ export class StoreEngine<S extends AgentState> {
         fileSystem: files,
         durability,
         ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
-        beforeSync: () => blocks!.sync(),
+        beforeSync: async () => {
+          if (!blockSync.needed) return;
+          blockSync.needed = false;
+          await blocks!.sync();
+        },
       });
       wal = opened.wal;
       if (wal.header.codec !== codec.name) {
         throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${wal.header.codec}' codec, not '${codec.name}'. Open it with codec: '${wal.header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
       }
-      const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState, files);
-      for (const record of opened.recovery.records) engine.apply(engine.decode(record), record.lsn, false);
+      const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState, files, blockSync);
+      const uncheckpointed: Array<{ ref: BlockRef; copy: Uint8Array }> = [];
+      for (const walRecord of opened.recovery.records) {
+        const record = engine.decode(walRecord);
+        if (record.type === RecordType.Checkpoint) uncheckpointed.length = 0;
+        else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
+          uncheckpointed.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: record.copy });
+        }
+        engine.apply(record, walRecord.lsn, false);
+      }
+      await engine.restoreBlocks(uncheckpointed);
       await engine.loadSearchIndex(opened.recovery.records);
       return engine;
     } catch (error) {
@@ -92,13 +128,20 @@ export class StoreEngine<S extends AgentState> {
     return ++this.lastMemoryId;
   }
 
-  /** Writes `bytes` to a block; durable with the WAL record that points at it. */
-  async writeBlock(bytes: Uint8Array): Promise<BlockRef> {
+  /**
+   * Writes `bytes` to a block. A small block is made durable by the copy its WAL record carries; a
+   * large one is fsynced before the log's next fsync.
+   */
+  async writeBlock(bytes: Uint8Array): Promise<WrittenBlock> {
+    let ref: BlockRef;
     try {
-      return await this.blocks.append(bytes);
+      ref = await this.blocks.append(bytes);
     } catch (error) {
       throw toMemMapError(error);
     }
+    if (bytes.byteLength <= BLOCK_COPY_LIMIT) return { ref, copy: bytes };
+    this.blockSync.needed = true;
+    return { ref, copy: undefined };
   }
 
   /** Appends records to the WAL and, once they are durable, applies them. */
@@ -110,8 +153,47 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       throw toMemMapError(error);
     }
-    for (let i = 0; i < records.length; i++) this.apply(records[i]!, lsns[i]!, true);
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) this.copiedBytesSinceCheckpoint += record.copy.byteLength;
+      this.apply(record, lsns[i]!, true);
+    }
+    if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().finally(() => (this.checkpointing = undefined));
     await this.indexPending();
+  }
+
+  /**
+   * Makes the chunk files durable, then logs that every block of the records so far is on disk: their
+   * copies in the log are no longer needed for recovery.
+   */
+  async checkpoint(): Promise<void> {
+    const upTo = this.wal.lastLsn;
+    const copied = this.copiedBytesSinceCheckpoint;
+    try {
+      await this.blocks.sync();
+      await this.wal.append([{ type: RecordType.Checkpoint, payload: encodeRecord(this.codec, { type: RecordType.Checkpoint, upTo }) }]);
+    } catch (error) {
+      throw toMemMapError(error);
+    }
+    this.copiedBytesSinceCheckpoint -= copied;
+  }
+
+  /**
+   * After a crash, blocks written since the last checkpoint may be missing from the chunk files even
+   * though their records are durable: their copies in the log put them back.
+   */
+  private async restoreBlocks(blocks: Array<{ ref: BlockRef; copy: Uint8Array }>): Promise<void> {
+    if (blocks.length === 0) return;
+    for (const { ref, copy } of blocks) {
+      try {
+        this.blocks.read(ref);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code !== 'BLOCK_CORRUPT' && code !== 'BLOCK_MISSING') throw error;
+        await this.blocks.restore(ref, copy);
+      }
+    }
+    await this.checkpoint();
   }
 
   /** The text of a memory, checked against its block checksum. */
@@ -216,6 +298,8 @@ export class StoreEngine<S extends AgentState> {
     this.stateChannel.end();
     let failure: unknown;
     try {
+      await this.checkpointing;
+      if (this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
       await this.wal.flush();
     } catch (error) {
       failure = error;
@@ -268,6 +352,8 @@ export class StoreEngine<S extends AgentState> {
         else this.streams.set(record.key, [record.ref]);
         break;
       }
+      case RecordType.Checkpoint:
+        break;
     }
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.pendingIndex.push(record);
     if (live) this.indexedLsn = lsn;

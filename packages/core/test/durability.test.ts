@@ -1,0 +1,124 @@
+import * as nodeFileSystem from 'node:fs/promises';
+import { cp, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, type StoreFileSystem } from '@memmapfs/core';
+import { tempRoot, v8Codec, WordSearch } from './fixtures.js';
+
+let root: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ root, cleanup } = await tempRoot());
+});
+afterEach(async () => {
+  await cleanup();
+});
+
+/** `node:fs/promises` that records every fdatasync and fsync, by file name. */
+function syncRecorder(): StoreFileSystem & { syncs: string[] } {
+  const syncs: string[] = [];
+  return {
+    syncs,
+    readFile: nodeFileSystem.readFile,
+    rename: nodeFileSystem.rename,
+    mkdir: nodeFileSystem.mkdir,
+    readdir: nodeFileSystem.readdir,
+    open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
+      const handle = await nodeFileSystem.open(...args);
+      const name = basename(String(args[0]));
+      return new Proxy(handle, {
+        get: (target, property) => {
+          const value = Reflect.get(target, property) as unknown;
+          if (typeof value !== 'function') return value;
+          if (property === 'datasync' || property === 'sync') {
+            return async () => {
+              syncs.push(name);
+              return (value as () => Promise<void>).call(target);
+            };
+          }
+          return (value as (...a: unknown[]) => unknown).bind(target);
+        },
+      });
+    }) as typeof nodeFileSystem.open,
+  };
+}
+
+describe('durable appends', () => {
+  it('costs one fdatasync, of the log alone, for a small awaited append', async () => {
+    const files = syncRecorder();
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), fileSystem: files });
+    await fs.appendMemory('warm-up');
+    files.syncs.length = 0;
+    for (let i = 0; i < 20; i++) await fs.appendMemory(`memory ${i}`);
+    expect(files.syncs).toEqual(Array(20).fill('state.wal'));
+    await fs.close();
+  });
+
+  it('shares one fdatasync among concurrent appends and among the items of appendMemories', async () => {
+    const files = syncRecorder();
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), fileSystem: files });
+    await fs.appendMemory('warm-up');
+    files.syncs.length = 0;
+    await Promise.all(Array.from({ length: 50 }, (_, i) => fs.appendMemory(`concurrent ${i}`)));
+    expect(files.syncs.length).toBeLessThanOrEqual(2);
+    files.syncs.length = 0;
+    const ids = await fs.appendMemories(Array.from({ length: 100 }, (_, i) => ({ text: `bulk ${i}`, tags: ['bulk'] })));
+    expect(ids).toEqual(Array.from({ length: 100 }, (_, i) => ids[0]! + i));
+    expect(files.syncs).toEqual(['state.wal']);
+    expect(await fs.queryMemory('', { tags: ['bulk'], limit: 1000 })).toHaveLength(100);
+    await fs.close();
+  });
+
+  it('fsyncs a large block before the log record that points at it', async () => {
+    const files = syncRecorder();
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), fileSystem: files });
+    await fs.appendMemory('warm-up');
+    files.syncs.length = 0;
+    await fs.appendMemory('large '.repeat(20_000));
+    expect(files.syncs).toEqual(['chunk_0000.bin', 'state.wal']);
+    await fs.close();
+  });
+});
+
+describe('block copies in the log', () => {
+  it('puts back block bytes lost since the last checkpoint (a power loss before the chunk file was synced)', async () => {
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+    await fs.appendMemory('before the checkpoint');
+    await fs.close();
+    const chunk = join(root, 'blocks', 'chunk_0000.bin');
+    const checkpointed = (await stat(chunk)).size;
+
+    const again = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+    const texts = ['lost one', 'lost two ✓', 'lost three'];
+    const ids = [];
+    for (const text of texts) ids.push(await again.appendMemory(text, ['lost']));
+    await again.appendStream('tool-output', 'streamed bytes');
+    // The records are durable; copy the store as a power loss would leave it, minus the unsynced chunk tail.
+    const crashed = `${root}-crashed`;
+    await cp(root, crashed, { recursive: true });
+    await again.close();
+    await truncate(join(crashed, 'blocks', 'chunk_0000.bin'), checkpointed);
+
+    const recovered = await MemMapFS.init(crashed, { codec: v8Codec(), search: new WordSearch() });
+    for (let i = 0; i < ids.length; i++) expect((await recovered.getMemory(ids[i]!))?.text).toBe(texts[i]);
+    const chunks: string[] = [];
+    for await (const part of recovered.openRead('tool-output')) chunks.push(Buffer.from(part).toString());
+    expect(chunks).toEqual(['streamed bytes']);
+    expect((await recovered.queryMemory('lost', { tags: ['lost'] })).length).toBe(3);
+    await recovered.close();
+    expect((await stat(join(crashed, 'blocks', 'chunk_0000.bin'))).size).toBeGreaterThan(checkpointed);
+  });
+
+  it('puts back block bytes that were overwritten with zeroes', async () => {
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+    const id = await fs.appendMemory('zeroed by the crash');
+    const crashed = `${root}-crashed`;
+    await cp(root, crashed, { recursive: true });
+    await fs.close();
+    const chunk = join(crashed, 'blocks', 'chunk_0000.bin');
+    await writeFile(chunk, Buffer.alloc((await readFile(chunk)).length));
+    const recovered = await MemMapFS.init(crashed, { codec: v8Codec(), search: new WordSearch() });
+    expect((await recovered.getMemory(id))?.text).toBe('zeroed by the crash');
+    await recovered.close();
+  });
+});
