@@ -10,6 +10,14 @@ export interface BlockRef {
   readonly crc: number;
 }
 
+/** A block whose place is chosen and whose write is under way. */
+export interface PlacedBlock {
+  /** Where the block will be; valid at once. */
+  readonly ref: BlockRef;
+  /** Resolves when the bytes are written (not yet durable), rejects with a `BlockError` when they cannot be. */
+  readonly written: Promise<void>;
+}
+
 /** How a block store reads bytes back: zero-copy views into a memory mapping, or copies read from the file. */
 export type BlockReader = 'mmap' | 'read';
 
@@ -33,6 +41,12 @@ export interface BlockStore {
    * until `sync` resolves.
    */
   append(bytes: Uint8Array): Promise<BlockRef>;
+  /**
+   * Like `append`, but returns the block's place at once, with the write still under way: lets a
+   * caller log the reference while the bytes are being written. `read` of the block is valid once
+   * `written` resolves.
+   */
+  place(bytes: Uint8Array): PlacedBlock;
   /** Makes every block whose `append` has resolved durable (fdatasync of the chunk files touched). */
   sync(): Promise<void>;
   /**

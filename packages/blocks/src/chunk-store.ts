@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { BlockError } from './block-error.js';
-import type { BlockReader, BlockRef, BlockStore, BlockStoreStats } from './block-store.js';
+import type { BlockReader, BlockRef, BlockStore, BlockStoreStats, PlacedBlock } from './block-store.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapLoadError, type MmapBinding } from './mmap-binding.js';
 
 /** Options of `openChunkStore`. */
@@ -106,6 +106,12 @@ export class ChunkBlockStore implements BlockStore {
   }
 
   async append(bytes: Uint8Array): Promise<BlockRef> {
+    const placed = this.place(bytes);
+    await placed.written;
+    return placed.ref;
+  }
+
+  place(bytes: Uint8Array): PlacedBlock {
     this.assertOpen();
     const length = bytes.byteLength;
     if (length > MAX_MAPPING_SIZE) throw new BlockError('INVALID_ARGUMENT', `A block of ${length} bytes is larger than the ${MAX_MAPPING_SIZE}-byte maximum.`);
@@ -116,7 +122,12 @@ export class ChunkBlockStore implements BlockStore {
     const target = this.active;
     const offset = target.size;
     target.size += length;
-    const crc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, length));
+    const ref = { chunk: target.index, offset, length, crc: crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, length)) };
+    return { ref, written: this.writeAt(target, bytes, offset) };
+  }
+
+  private async writeAt(target: ActiveChunk, bytes: Uint8Array, offset: number): Promise<void> {
+    const length = bytes.byteLength;
     const chunk = await target.ready.catch((error: unknown) => {
       if (this.active === target) this.active = undefined;
       throw error;
@@ -132,7 +143,6 @@ export class ChunkBlockStore implements BlockStore {
     }
     chunk.size = Math.max(chunk.size, offset + length);
     chunk.dirty = true;
-    return { chunk: chunk.index, offset, length, crc };
   }
 
   async sync(): Promise<void> {

@@ -1,4 +1,4 @@
-export type { BlockReader, BlockRef, BlockStore, BlockStoreStats } from './block-store.js';
+export type { BlockReader, BlockRef, BlockStore, BlockStoreStats, PlacedBlock } from './block-store.js';
 export { ChunkBlockStore, chunkFileName, openChunkStore } from './chunk-store.js';
 export type { BlockFileSystem, ChunkStoreOptions } from './chunk-store.js';
 export { BlockError } from './block-error.js';

@@ -77,10 +77,10 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const { tags: checkedTags, namespace, meta, ttl } = this.checkAppendOptions(tags, options, 'appendMemory');
     return this.track(async () => {
       const id = this.engine.allocateMemoryId();
-      const { ref, copy } = await this.engine.writeBlock(bytes);
+      const block = await this.engine.writeBlock(bytes);
       const now = Date.now();
-      const memory: MemoryRecord = { id, ref, tags: checkedTags, namespace, meta, createdAt: now, updatedAt: now, expiresAt: ttl === undefined ? undefined : now + ttl };
-      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy }]);
+      const memory: MemoryRecord = { id, ref: block.ref, tags: checkedTags, namespace, meta, createdAt: now, updatedAt: now, expiresAt: ttl === undefined ? undefined : now + ttl };
+      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: block.copy }], [block]);
       return id;
     });
   }
@@ -106,7 +106,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
         type: RecordType.MemoryPut,
         copy: blocks[i]!.copy,
         memory: { id: ids[i]!, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
-      })));
+      })), blocks);
       return ids;
     });
   }
@@ -125,6 +125,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const tags = checkTags(opts.tags, 'queryMemory');
     const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
     const text = query.slice(0, limits.maxQueryLength).trim();
+    await this.engine.drainIndex();
     await this.engine.dropExpired();
     const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));
     let candidates: Array<{ record: MemoryRecord; score: number }>;
@@ -177,7 +178,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
       if (!current) throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
       const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
       const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
-      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy }]);
+      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy }], written ? [written] : []);
       return this.engine.toMemory(memory);
     });
   }
@@ -254,8 +255,8 @@ export class MemMapFS<S extends AgentState = AgentState> {
     checkKey(key, 'appendStream');
     const bytes = checkStreamData(data, 'appendStream', this.maxTextBytes);
     await this.track(async () => {
-      const { ref, copy } = await this.engine.writeBlock(bytes);
-      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref, copy }]);
+      const block = await this.engine.writeBlock(bytes);
+      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], [block]);
     });
   }
 

@@ -86,7 +86,10 @@ async function checkSurvivors(root: string, acked: Acknowledged, label: string):
     if (acked.state !== undefined) expect(fs.getState(), label).toEqual(acked.state);
     const chunks: string[] = [];
     for await (const chunk of fs.openRead('transcript')) chunks.push(Buffer.from(chunk).toString());
-    expect(chunks.join('').startsWith(acked.stream.join('')), `${label}: stream`).toBe(true);
+    // A failed append may or may not have landed; an acknowledged one must have, in order.
+    const pieces = ['first piece;', 'second piece;'];
+    const possible = [[], [0], [1], [0, 1]].filter((kept) => acked.stream.every((p) => kept.some((i) => pieces[i] === p))).map((kept) => kept.map((i) => pieces[i]).join(''));
+    expect(possible, `${label}: stream`).toContain(chunks.join(''));
     for (const hit of await fs.queryMemory('memory', { limit: 100 })) {
       expect(hit.text.startsWith('memory '), label).toBe(true);
     }

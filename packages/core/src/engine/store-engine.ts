@@ -26,6 +26,8 @@ const CHECKPOINT_AFTER_BYTES = 8 * 1024 * 1024;
 export interface WrittenBlock {
   readonly ref: BlockRef;
   readonly copy: Uint8Array | undefined;
+  /** The write to the chunk file; a small block's may still be under way (its record carries the copy). */
+  readonly written: Promise<void>;
 }
 
 /** Whether the chunk files must be fsynced before the next fsync of the log. */
@@ -54,6 +56,7 @@ export class StoreEngine<S extends AgentState> {
   private readonly expiring = new Set<number>();
   private copiedBytesSinceCheckpoint = 0;
   private checkpointing: Promise<void> | undefined;
+  private checkpointsBlocked = false;
 
   private constructor(
     readonly layout: StoreLayout,
@@ -133,23 +136,33 @@ export class StoreEngine<S extends AgentState> {
    * large one is fsynced before the log's next fsync.
    */
   async writeBlock(bytes: Uint8Array): Promise<WrittenBlock> {
-    let ref: BlockRef;
     try {
-      ref = await this.blocks.append(bytes);
+      if (bytes.byteLength <= BLOCK_COPY_LIMIT) {
+        const placed = this.blocks.place(bytes);
+        // A failed chunk write whose record still became durable leaves the copy in the log as the only
+        // good one: no checkpoint may claim the chunk files are complete until a reopen restores it.
+        placed.written.catch(() => {
+          this.checkpointsBlocked = true;
+        });
+        return { ref: placed.ref, copy: bytes, written: placed.written };
+      }
+      const ref = await this.blocks.append(bytes);
+      this.blockSync.needed = true;
+      return { ref, copy: undefined, written: Promise.resolve() };
     } catch (error) {
       throw toMemMapError(error);
     }
-    if (bytes.byteLength <= BLOCK_COPY_LIMIT) return { ref, copy: bytes };
-    this.blockSync.needed = true;
-    return { ref, copy: undefined };
   }
 
-  /** Appends records to the WAL and, once they are durable, applies them. */
-  async commit(records: LogRecord[]): Promise<void> {
+  /**
+   * Appends records to the WAL and, once they are durable and the chunk writes of `blocks` are done,
+   * applies them. The search index catches up in the background (`drainIndex` before a search).
+   */
+  async commit(records: LogRecord[], blocks: readonly WrittenBlock[] = []): Promise<void> {
     const entries = records.map((record) => ({ type: record.type, payload: encodeRecord(this.codec, record) }));
     let lsns: number[];
     try {
-      lsns = await this.wal.append(entries);
+      [lsns] = await Promise.all([this.wal.append(entries), ...blocks.map((block) => block.written)]);
     } catch (error) {
       throw toMemMapError(error);
     }
@@ -159,7 +172,27 @@ export class StoreEngine<S extends AgentState> {
       this.apply(record, lsns[i]!, true);
     }
     if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().finally(() => (this.checkpointing = undefined));
-    await this.indexPending();
+    this.scheduleIndexing();
+  }
+
+  private indexing: Promise<void> | undefined;
+  private indexScheduled = false;
+
+  private scheduleIndexing(): void {
+    if (this.indexScheduled || this.pendingIndex.length === 0) return;
+    this.indexScheduled = true;
+    setImmediate(() => {
+      this.indexScheduled = false;
+      this.drainIndex().catch(() => undefined);
+    });
+  }
+
+  /** Brings the search index up to date with every applied change; a provider failure surfaces here. */
+  drainIndex(): Promise<void> {
+    this.indexing ??= this.indexPending().finally(() => {
+      this.indexing = undefined;
+    });
+    return this.indexing;
   }
 
   /**
@@ -167,6 +200,7 @@ export class StoreEngine<S extends AgentState> {
    * copies in the log are no longer needed for recovery.
    */
   async checkpoint(): Promise<void> {
+    if (this.checkpointsBlocked) return;
     const upTo = this.wal.lastLsn;
     const copied = this.copiedBytesSinceCheckpoint;
     try {
@@ -298,6 +332,7 @@ export class StoreEngine<S extends AgentState> {
     this.stateChannel.end();
     let failure: unknown;
     try {
+      await this.drainIndex().catch(() => undefined);
       await this.checkpointing;
       if (this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
       await this.wal.flush();
@@ -365,7 +400,7 @@ export class StoreEngine<S extends AgentState> {
       const record = this.pendingIndex.shift()!;
       if (record.type === RecordType.MemoryPut) {
         const m = record.memory;
-        if (this.memories.get(m.id) === m) await this.indexMemory(m);
+        if (this.memories.get(m.id) === m) await this.indexMemory(m, record.copy);
       } else if (record.type === RecordType.MemoryDelete) {
         await this.searchCall(() => this.search.remove(record.id));
       }
@@ -373,10 +408,10 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /** Adds a memory to the search index; one whose bytes fail their checksum is left out, with a warning. */
-  private async indexMemory(m: MemoryRecord): Promise<void> {
+  private async indexMemory(m: MemoryRecord, copy?: Uint8Array): Promise<void> {
     let text: string;
     try {
-      text = this.readText(m);
+      text = copy ? textDecoder.decode(copy) : this.readText(m);
     } catch (error) {
       if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
       process.emitWarning(`Memory ${m.id} is not searchable: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });

@@ -1,0 +1,118 @@
+// pnpm bench: durable append throughput, each figure next to its physical bound measured in the same
+// run on the same disk. Writes bench-results/append.json and bench-results/append.md.
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemMapFS } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+
+interface Measurement {
+  name: string;
+  operations: number;
+  seconds: number;
+  perSecond: number;
+}
+
+const ONE_AT_A_TIME = Number(process.env.BENCH_SEQUENTIAL ?? 3000);
+const IN_FLIGHT_TOTAL = Number(process.env.BENCH_CONCURRENT ?? 30_000);
+const IN_FLIGHT = 64;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+const text = (i: number) => `memory ${i}: the user asked to keep the deployment window on Fridays and to page the on-call engineer first`;
+
+async function measure(name: string, operations: number, body: () => Promise<void>): Promise<Measurement> {
+  const started = process.hrtime.bigint();
+  await body();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { name, operations, seconds, perSecond: operations / seconds };
+}
+
+/** The bound for one-at-a-time durable commits: write a record-sized buffer, fdatasync, repeat. */
+async function rawWriteFdatasync(dir: string): Promise<Measurement> {
+  const handle = await open(join(dir, 'raw.bin'), 'w');
+  const record = Buffer.alloc(Buffer.byteLength(text(0)) + 80, 7);
+  let position = 0;
+  try {
+    return await measure('raw write + fdatasync', ONE_AT_A_TIME, async () => {
+      for (let i = 0; i < ONE_AT_A_TIME; i++) {
+        await handle.write(record, 0, record.length, position);
+        position += record.length;
+        await handle.datasync();
+      }
+    });
+  } finally {
+    await handle.close();
+  }
+}
+
+async function withStore<T>(dir: string, name: string, body: (fs: MemMapFS) => Promise<T>): Promise<T> {
+  const fs = await MemMapFS.init(join(dir, name), { search: flexsearch(), codec: msgpack() });
+  try {
+    await fs.appendMemory('warm-up');
+    return await body(fs);
+  } finally {
+    await fs.close();
+  }
+}
+
+function oneAtATime(dir: string, round: number): Promise<Measurement> {
+  return withStore(dir, `sequential-${round}`, (fs) =>
+    measure('appendMemory, one at a time (awaited)', ONE_AT_A_TIME, async () => {
+      for (let i = 0; i < ONE_AT_A_TIME; i++) await fs.appendMemory(text(i), ['bench']);
+    }));
+}
+
+function inFlight(dir: string, round: number): Promise<Measurement> {
+  return withStore(dir, `concurrent-${round}`, (fs) =>
+    measure(`appendMemory, ${IN_FLIGHT} in flight (each awaited)`, IN_FLIGHT_TOTAL, async () => {
+      let next = 0;
+      const worker = async () => {
+        while (next < IN_FLIGHT_TOTAL) await fs.appendMemory(text(next++), ['bench']);
+      };
+      await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+    }));
+}
+
+function median(values: Measurement[]): Measurement {
+  return [...values].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(values.length / 2)]!;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'memmapfs-bench-'));
+try {
+  const raw: Measurement[] = [];
+  const sequential: Measurement[] = [];
+  const concurrent: Measurement[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Interleaved so that the disk's mood affects every figure alike.
+    raw.push(await rawWriteFdatasync(dir));
+    sequential.push(await oneAtATime(dir, round));
+    concurrent.push(await inFlight(dir, round));
+    process.stderr.write(`round ${round + 1}/${ROUNDS}: raw ${raw.at(-1)!.perSecond.toFixed(0)}/s, one at a time ${sequential.at(-1)!.perSecond.toFixed(0)}/s, ${IN_FLIGHT} in flight ${concurrent.at(-1)!.perSecond.toFixed(0)}/s\n`);
+  }
+  const bound = median(raw);
+  const rows = [bound, median(sequential), median(concurrent)].map((m) => ({ ...m, ratioToBound: m.perSecond / bound.perSecond }));
+  const targets = { oneAtATime: 0.9, inFlight: 5 };
+  const result = {
+    benchmark: 'durable appends',
+    date: new Date().toISOString(),
+    node: process.version,
+    rounds: ROUNDS,
+    rows,
+    targets,
+    met: { oneAtATime: rows[1]!.ratioToBound >= targets.oneAtATime, inFlight: rows[2]!.ratioToBound >= targets.inFlight },
+  };
+  const table = [
+    '| workload | operations | ops/s (median of rounds) | × raw write + fdatasync |',
+    '|---|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.name} | ${r.operations} | ${r.perSecond.toFixed(0)} | ${r.ratioToBound.toFixed(2)} |`),
+    '',
+    `Targets: one at a time ≥ ${targets.oneAtATime}× (${result.met.oneAtATime ? 'met' : 'NOT met'}), ${IN_FLIGHT} in flight ≥ ${targets.inFlight}× (${result.met.inFlight ? 'met' : 'NOT met'}).`,
+  ].join('\n');
+  await mkdir('bench-results', { recursive: true });
+  await writeFile('bench-results/append.json', `${JSON.stringify(result, null, 2)}\n`);
+  await writeFile('bench-results/append.md', `${table}\n`);
+  console.log(table);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
