@@ -10,3 +10,7 @@ export type {
 export type {
   AgentState, AppendMemoryOptions, Durability, Memory, NewMemory, MemoryHit, MemoryUpdate, MemMapFSOptions, QueryMemoryOptions, StoreFileSystem, StoreStats,
 } from './types.js';
+export { verifyStore } from './maintenance/store-check.js';
+export type { StoreCheckOptions, StoreProblem, StoreProblemKind, VerifyReport } from './maintenance/store-check.js';
+export { repairStore } from './maintenance/store-repair.js';
+export type { RepairReport } from './maintenance/store-repair.js';

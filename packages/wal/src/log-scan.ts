@@ -12,6 +12,20 @@ export interface LogScan {
   readonly tornBytes: number;
   /** LSN of the last valid record (`firstLsn - 1` when there is none). */
   readonly lastLsn: number;
+  /** In `'report'` mode: damage followed by valid records (in `'throw'` mode that throws instead). */
+  readonly damage?: LogDamage;
+}
+
+/** A damaged record with valid records after it. */
+export interface LogDamage {
+  /** The LSN the damaged record should carry. */
+  readonly lsn: number;
+  /** Byte offset of the damaged record. */
+  readonly offset: number;
+  /** What is wrong with it. */
+  readonly reason: string;
+  /** The first valid record found after it. */
+  readonly next: { readonly lsn: number; readonly offset: number };
 }
 
 /**
@@ -22,7 +36,7 @@ export interface LogScan {
  * writer to truncate). If one does, records after damage would be lost silently, so the scan throws
  * `WAL_CORRUPT` naming the LSN and offset of the damaged record instead of guessing.
  */
-export function scanLog(buf: Buffer, start: number, firstLsn: number, path: string): LogScan {
+export function scanLog(buf: Buffer, start: number, firstLsn: number, path: string, onDamage: 'throw' | 'report' = 'throw'): LogScan {
   const records: WalRecord[] = [];
   let offset = start;
   let lsn = firstLsn;
@@ -32,6 +46,9 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
       const later = findLaterRecord(buf, offset + 1, lsn);
       if (later !== undefined) {
         const why = frame.kind === 'invalid' ? frame.reason : 'its length runs past the end of the record that follows';
+        if (onDamage === 'report') {
+          return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage: { lsn, offset, reason: why, next: later } };
+        }
         throw new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${why}), and valid records follow it (LSN ${later.lsn} at byte ${later.offset}). The store will not guess: restore the file from a backup, or keep a copy and cut the log at byte ${offset} to open it with the records before the damage.`, { lsn, offset });
       }
       break;

@@ -1,0 +1,181 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
+import { decodeWalHeader, scanLog, WAL_HEADER_SIZE, type LogScan } from '@memmapfs/wal';
+import { MemMapError } from '../errors.js';
+import { RecordType, decodeRecord } from '../engine/log-records.js';
+import { toMemMapError } from '../engine/error-mapping.js';
+import { readSearchSnapshot } from '../engine/search-snapshot.js';
+import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
+import { resolveCodec, type CodecOption } from '../registry/provider-registry.js';
+import * as nodeFileSystem from 'node:fs/promises';
+
+/** Kinds of problem `verifyStore` reports. */
+export type StoreProblemKind =
+  | 'wal-damaged'
+  | 'wal-torn-tail'
+  | 'record-invalid'
+  | 'block-corrupt'
+  | 'block-missing'
+  | 'search-snapshot-unusable';
+
+/** One problem found in a store. */
+export interface StoreProblem {
+  /** `'error'`: data is unreadable or the store will not open. `'warning'`: the store opens and repairs it, or it is derived data. */
+  readonly severity: 'error' | 'warning';
+  readonly kind: StoreProblemKind;
+  readonly message: string;
+  /** The WAL record concerned, when there is one. */
+  readonly lsn?: number;
+  /** Byte offset in the file concerned. */
+  readonly offset?: number;
+  /** The file concerned, relative to the root. */
+  readonly file?: string;
+  /** `repairStore` can fix it (from the log's own copies, or by keeping the valid prefix of the log). */
+  readonly repairable: boolean;
+}
+
+/** What `verifyStore` found. */
+export interface VerifyReport {
+  readonly root: string;
+  /** No problem of severity `'error'`. */
+  readonly ok: boolean;
+  readonly codec: string;
+  /** Whole, valid WAL records. */
+  readonly records: number;
+  readonly lastLsn: number;
+  readonly walBytes: number;
+  /** Live memory texts and stream chunks whose bytes were read and checked. */
+  readonly blocksChecked: number;
+  readonly problems: StoreProblem[];
+}
+
+/** Options of `verifyStore` and `repairStore`. */
+export interface StoreCheckOptions {
+  /** The codec to decode records with. Default: the one the WAL header names, resolved by name. */
+  codec?: CodecOption;
+  /** Called as blocks are checked: `done` of `total`. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A live block: the latest version of a memory, or a stream chunk, with the copy its record carries. */
+export interface LiveBlock {
+  readonly ref: BlockRef;
+  readonly lsn: number;
+  readonly copy: Uint8Array | undefined;
+  /** After the last checkpoint: opening the store puts it back from the copy by itself. */
+  readonly afterCheckpoint: boolean;
+}
+
+/** The result of reading a store without changing it. */
+export interface StoreExamination {
+  readonly layout: StoreLayout;
+  readonly image: Buffer;
+  readonly scan: LogScan;
+  readonly report: VerifyReport;
+  /** Live blocks whose bytes failed their check. */
+  readonly badBlocks: LiveBlock[];
+}
+
+/** Reads the whole store and checks every record and every live block. Changes nothing. */
+export async function examineStore(root: string, options: StoreCheckOptions = {}): Promise<StoreExamination> {
+  const layout = storeLayout(root);
+  let image: Buffer;
+  try {
+    image = await readFile(layout.wal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
+    throw toMemMapError(error);
+  }
+  let header;
+  try {
+    header = decodeWalHeader(image, layout.wal);
+  } catch (error) {
+    throw toMemMapError(error);
+  }
+  const codec = await resolveCodec(options.codec, header.codec);
+  const scan = scanLog(image, WAL_HEADER_SIZE, 1, layout.wal, 'report');
+  const problems: StoreProblem[] = [];
+  if (scan.damage) {
+    const { lsn, offset, reason, next } = scan.damage;
+    problems.push({ severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: true,
+      message: `Record ${lsn} at byte ${offset} is damaged (${reason}); valid records follow (LSN ${next.lsn} at byte ${next.offset}). The store will not open. \`memmapfs repair\` keeps the ${lsn - 1} records before it and backs up the rest.` });
+  } else if (scan.tornBytes > 0) {
+    problems.push({ severity: 'warning', kind: 'wal-torn-tail', offset: scan.end, file: 'state.wal', repairable: true,
+      message: `${scan.tornBytes} bytes after the last whole record (byte ${scan.end}) are a torn write; opening the store cuts them off.` });
+  }
+
+  const memories = new Map<number, LiveBlock>();
+  const streams: LiveBlock[] = [];
+  let lastCheckpoint = 0;
+  const pending: Array<{ id?: number; block: Omit<LiveBlock, 'afterCheckpoint'> }> = [];
+  for (const walRecord of scan.records) {
+    let record;
+    try {
+      record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn);
+    } catch (error) {
+      problems.push({ severity: 'error', kind: 'record-invalid', lsn: walRecord.lsn, offset: walRecord.offset, file: 'state.wal', repairable: false, message: (error as Error).message });
+      continue;
+    }
+    if (record.type === RecordType.MemoryPut) pending.push({ id: record.memory.id, block: { ref: record.memory.ref, lsn: walRecord.lsn, copy: record.copy } });
+    else if (record.type === RecordType.StreamAppend) pending.push({ block: { ref: record.ref, lsn: walRecord.lsn, copy: record.copy } });
+    else if (record.type === RecordType.MemoryDelete) pending.push({ id: record.id, block: undefined as never });
+    else if (record.type === RecordType.Checkpoint) lastCheckpoint = walRecord.lsn;
+  }
+  for (const { id, block } of pending) {
+    if (block === undefined) {
+      memories.delete(id!);
+      continue;
+    }
+    const live = { ...block, afterCheckpoint: block.lsn > lastCheckpoint };
+    if (id === undefined) streams.push(live);
+    else memories.set(id, live);
+  }
+
+  const live = [...memories.values(), ...streams].sort((a, b) => a.ref.chunk - b.ref.chunk || a.ref.offset - b.ref.offset);
+  const badBlocks: LiveBlock[] = [];
+  let cached: { chunk: number; bytes: Buffer | undefined } | undefined;
+  for (let i = 0; i < live.length; i++) {
+    const block = live[i]!;
+    const { ref } = block;
+    if (cached?.chunk !== ref.chunk) {
+      cached = { chunk: ref.chunk, bytes: await readFile(join(layout.blocks, chunkFileName(ref.chunk))).catch(() => undefined) };
+    }
+    const file = `blocks/${chunkFileName(ref.chunk)}`;
+    const where = `${file} bytes ${ref.offset}–${ref.offset + ref.length}`;
+    const fix = block.copy ? (block.afterCheckpoint ? 'Opening the store puts it back from the copy in its WAL record.' : '`memmapfs repair` puts it back from the copy in its WAL record.') : 'No copy exists: restore the chunk file from a backup.';
+    if (!cached.bytes || ref.offset + ref.length > cached.bytes.length) {
+      badBlocks.push(block);
+      problems.push({ severity: block.copy && block.afterCheckpoint ? 'warning' : 'error', kind: 'block-missing', lsn: block.lsn, offset: ref.offset, file, repairable: block.copy !== undefined, message: `The block of record ${block.lsn} (${where}) is missing. ${fix}` });
+    } else if (crc32c(cached.bytes.subarray(ref.offset, ref.offset + ref.length)) !== ref.crc >>> 0) {
+      badBlocks.push(block);
+      problems.push({ severity: block.copy && block.afterCheckpoint ? 'warning' : 'error', kind: 'block-corrupt', lsn: block.lsn, offset: ref.offset, file, repairable: block.copy !== undefined, message: `The block of record ${block.lsn} (${where}) fails its checksum. ${fix}` });
+    }
+    if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
+  }
+
+  const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);
+  if (snapshotExists && !(await readSearchSnapshot(layout.searchSnapshot, nodeFileSystem))) {
+    problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: 'The saved search index is damaged or of another version; opening the store rebuilds it from the log.' });
+  }
+  const report: VerifyReport = {
+    root: layout.root,
+    ok: problems.every((p) => p.severity !== 'error'),
+    codec: codec.name,
+    records: scan.records.length,
+    lastLsn: scan.lastLsn,
+    walBytes: image.length,
+    blocksChecked: live.length,
+    problems,
+  };
+  return { layout, image, scan, report, badBlocks };
+}
+
+/**
+ * Checks a store without changing anything: every WAL record (frame, checksum, sequence, payload) and
+ * the bytes of every live memory and stream chunk. Run it on a store no process is writing to.
+ */
+export async function verifyStore(root: string, options: StoreCheckOptions = {}): Promise<VerifyReport> {
+  return (await examineStore(root, options)).report;
+}

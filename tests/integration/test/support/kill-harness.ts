@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MemMapFS } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+
+const childScript = fileURLToPath(new URL('./append-forever.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** What one appending child reported before it was killed. */
+export interface KillRound {
+  acknowledged: Map<number, string>;
+  attempted: Set<string>;
+}
+
+/** Everything all children of a run have reported. */
+export interface KillLedger {
+  acknowledged: Map<number, string>;
+  attempted: Set<string>;
+}
+
+/** Starts the appending child, lets it run for `runMs` after it is ready, then SIGKILLs it. */
+export async function appendThenKill(root: string, runMs: number): Promise<KillRound> {
+  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, childScript, root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const round: KillRound = { acknowledged: new Map(), attempted: new Set() };
+  let buffered = '';
+  let stderr = '';
+  let ready: () => void;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  child.stdout.setEncoding('utf8').on('data', (data: string) => {
+    buffered += data;
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines) {
+      const [kind, a, b] = line.split('\t');
+      if (kind === 'ready') ready();
+      else if (kind === 'try') round.attempted.add(JSON.parse(a!) as string);
+      else if (kind === 'ack') round.acknowledged.set(Number(a), JSON.parse(b!) as string);
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (data: string) => (stderr += data));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  await Promise.race([isReady, exited]);
+  if (child.exitCode !== null) throw new Error(`the appending child exited early (${child.exitCode}): ${stderr}`);
+  await new Promise((resolve) => setTimeout(resolve, runMs));
+  child.kill('SIGKILL');
+  await exited;
+  if (child.signalCode !== 'SIGKILL') throw new Error(`the child ended by ${child.signalCode ?? child.exitCode}, not SIGKILL: ${stderr}`);
+  return round;
+}
+
+/** Adds a round to the ledger; an id acknowledged twice is a failure. */
+export function record(ledger: KillLedger, round: KillRound): void {
+  for (const [id, text] of round.acknowledged) {
+    if (ledger.acknowledged.has(id)) throw new Error(`id ${id} was acknowledged twice`);
+    ledger.acknowledged.set(id, text);
+  }
+  for (const text of round.attempted) ledger.attempted.add(text);
+}
+
+/**
+ * Opens the store after a kill and checks it against everything ever acknowledged: each acknowledged
+ * memory present byte for byte, no memory holding a text nobody wrote, search answering. Returns the
+ * number of memories in the store; throws on any violation.
+ */
+export async function checkAfterKill(root: string, ledger: KillLedger): Promise<number> {
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+  try {
+    for (const [id, text] of ledger.acknowledged) {
+      const memory = await fs.getMemory(id);
+      if (memory?.text !== text) throw new Error(`acknowledged memory ${id} is ${memory ? `"${memory.text.slice(0, 60)}"` : 'missing'}, expected "${text.slice(0, 60)}"`);
+    }
+    const stats = fs.stats();
+    if (stats.memories < ledger.acknowledged.size) throw new Error(`${stats.memories} memories, fewer than the ${ledger.acknowledged.size} acknowledged`);
+    for (const hit of await fs.queryMemory('', { limit: 1000 })) {
+      if (!ledger.attempted.has(hit.text)) throw new Error(`memory ${hit.id} holds a text nobody wrote: "${hit.text.slice(0, 60)}"`);
+    }
+    const found = await fs.queryMemory('payload', { limit: 5 });
+    if (found.length !== Math.min(5, stats.memories)) throw new Error(`search found ${found.length} of ${stats.memories} memories`);
+    return stats.memories;
+  } finally {
+    await fs.close();
+  }
+}

@@ -1,0 +1,121 @@
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemMapError, MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+
+let dir: string;
+let root: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'memmapfs-verify-'));
+  root = join(dir, 'store');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const open = () => MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+
+async function seed(count: number): Promise<number[]> {
+  const fs = await open();
+  const ids: number[] = [];
+  for (let i = 0; i < count; i++) ids.push(await fs.appendMemory(`seeded memory ${i}`, ['seed']));
+  await fs.appendStream('log', 'stream bytes');
+  await fs.close();
+  return ids;
+}
+
+describe('verifyStore', () => {
+  it('finds nothing wrong with a healthy store and reports its size', async () => {
+    await seed(10);
+    const report = await verifyStore(root, { codec: msgpack() });
+    expect(report).toMatchObject({ ok: true, codec: 'msgpack', blocksChecked: 11, problems: [] });
+    expect(report.records).toBeGreaterThanOrEqual(11);
+  });
+
+  it('reports damage in the middle of the WAL without changing the file', async () => {
+    await seed(10);
+    const wal = join(root, 'state.wal');
+    const image = await readFile(wal);
+    image[Math.floor(image.length / 2)]! ^= 0x08;
+    await writeFile(wal, image);
+    const report = await verifyStore(root, { codec: msgpack() });
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.objectContaining({ severity: 'error', kind: 'wal-damaged', repairable: true, file: 'state.wal' })]);
+    expect((await readFile(wal)).equals(image)).toBe(true);
+  });
+
+  it('reports a torn tail as a warning and a corrupt block as an error', async () => {
+    await seed(3);
+    await appendFile(join(root, 'state.wal'), Buffer.from([1, 2, 3]));
+    const chunk = join(root, 'blocks', 'chunk_0000.bin');
+    const bytes = await readFile(chunk);
+    bytes[bytes.indexOf('memory 1')]! ^= 0x02;
+    await writeFile(chunk, bytes);
+    const report = await verifyStore(root, { codec: msgpack() });
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => [p.kind, p.severity])).toEqual([['wal-torn-tail', 'warning'], ['block-corrupt', 'error']]);
+  });
+
+  it('fails clearly on a folder that is not a store', async () => {
+    const error = await verifyStore(join(dir, 'nothing-here')).catch((e: unknown) => e);
+    expect(MemMapError.is(error, 'STORE_NOT_FOUND')).toBe(true);
+  });
+});
+
+describe('repairStore', () => {
+  it('keeps the valid prefix of a WAL damaged in the middle, backs up the original, and the store opens again', async () => {
+    const ids = await seed(10);
+    const wal = join(root, 'state.wal');
+    const original = await readFile(wal);
+    const damaged = Buffer.from(original);
+    damaged[Math.floor(original.length / 2)]! ^= 0x08;
+    await writeFile(wal, damaged);
+    expect(MemMapError.is(await open().catch((e: unknown) => e), 'WAL_CORRUPT')).toBe(true);
+
+    const result = await repairStore(root, { codec: msgpack() });
+    expect(result.after.ok).toBe(true);
+    expect(result.actions[0]).toMatch(/Kept the \d+ valid records/);
+    expect(result.backup).toBeDefined();
+    expect((await readFile(join(result.backup!, 'state.wal'))).equals(damaged)).toBe(true);
+    expect((await readdir(root)).some((name) => name.startsWith('repair-backup-'))).toBe(true);
+
+    const fs = await open();
+    const present = [];
+    for (const id of ids) {
+      const memory = await fs.getMemory(id);
+      if (memory) {
+        expect(memory.text).toBe(`seeded memory ${id - 1}`);
+        present.push(id);
+      }
+    }
+    expect(present).toEqual(ids.slice(0, present.length));
+    expect(present.length).toBeGreaterThan(0);
+    await fs.close();
+  });
+
+  it('puts back a damaged block from the copy in its record', async () => {
+    const ids = await seed(3);
+    const chunk = join(root, 'blocks', 'chunk_0000.bin');
+    const bytes = await readFile(chunk);
+    bytes[bytes.indexOf('memory 1')]! ^= 0x02;
+    await writeFile(chunk, bytes);
+    const result = await repairStore(root, { codec: msgpack() });
+    expect(result.actions.some((a) => a.startsWith('Put back the block'))).toBe(true);
+    expect(result.after).toMatchObject({ ok: true, problems: [] });
+    const fs = await open();
+    expect((await fs.getMemory(ids[1]!))?.text).toBe('seeded memory 1');
+    await fs.close();
+  });
+
+  it('does nothing to a healthy store', async () => {
+    await seed(2);
+    const before = await readFile(join(root, 'state.wal'));
+    const result = await repairStore(root, { codec: msgpack() });
+    expect(result.actions).toEqual([]);
+    expect(result.backup).toBeUndefined();
+    expect((await readFile(join(root, 'state.wal'))).equals(before)).toBe(true);
+  });
+});
