@@ -42,11 +42,13 @@ export interface BlockStore {
    */
   append(bytes: Uint8Array): Promise<BlockRef>;
   /**
-   * Like `append`, but returns the block's place at once, with the write still under way: lets a
-   * caller log the reference while the bytes are being written. `read` of the block is valid once
-   * `written` resolves.
+   * Like `append`, but resolves as soon as the block's place is chosen, with the write still under
+   * way: lets a caller log the reference while the bytes are being written. `read` of the block is
+   * valid once `written` resolves.
    */
-  place(bytes: Uint8Array): PlacedBlock;
+  place(bytes: Uint8Array): Promise<PlacedBlock>;
+  /** Chunk files this store has appended to since it was opened (and so syncs). */
+  ownedChunks(): number[];
   /** Makes every block whose `append` has resolved durable (fdatasync of the chunk files touched). */
   sync(): Promise<void>;
   /**

@@ -1,10 +1,11 @@
-import { fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { BlockError } from './block-error.js';
 import type { BlockReader, BlockRef, BlockStore, BlockStoreStats, PlacedBlock } from './block-store.js';
+import { loadFlock } from './flock-binding.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapLoadError, type MmapBinding } from './mmap-binding.js';
 
 /** Options of `openChunkStore`. */
@@ -23,7 +24,7 @@ export interface ChunkStoreOptions {
 }
 
 /** The subset of `node:fs/promises` the block store uses: a seam for fault injection. */
-export type BlockFileSystem = Pick<typeof nodeFileSystem, 'open' | 'rename' | 'mkdir' | 'readdir'>;
+export type BlockFileSystem = Pick<typeof nodeFileSystem, 'open' | 'rename' | 'mkdir' | 'readdir' | 'link' | 'unlink'>;
 
 const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
 const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
@@ -34,22 +35,25 @@ export function chunkFileName(index: number): string {
   return `chunk_${String(index).padStart(4, '0')}.bin`;
 }
 
+/** A chunk file this store reads; `writer` is set for the ones it owns and appends to. */
 interface Chunk {
   readonly index: number;
-  readonly handle: FileHandle;
-  /** Bytes on disk or being written. */
+  /** Read-only descriptor for reads and mappings (never the writer's: see `tryOwn`). */
+  readonly fd: number;
+  /** Bytes known to be in the file. */
   size: number;
+  mapping: Buffer | undefined;
+  writer: ChunkWriter | undefined;
+}
+
+/** Write state of a chunk this process owns (holds its flock). */
+interface ChunkWriter {
+  readonly handle: FileHandle;
+  /** Next free offset: blocks are placed synchronously, written asynchronously. */
+  tail: number;
   dirty: boolean;
   /** The fdatasync in flight, if any: a later sync waits for it before deciding it has nothing to do. */
   syncing: Promise<void> | undefined;
-  mapping: Buffer | undefined;
-}
-
-interface ActiveChunk {
-  readonly index: number;
-  /** Next free offset: blocks are placed when `append` is called, written when the file is ready. */
-  size: number;
-  readonly ready: Promise<Chunk>;
 }
 
 /** Opens the chunk files in `dir` (creating the folder when needed) as a `BlockStore`. */
@@ -63,33 +67,29 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
   if (requested === 'mmap' && mmap === null) {
     throw new BlockError('IO_ERROR', `reader 'mmap' was requested but mmap-io could not be loaded: ${(mmapLoadError() as Error)?.message}. Install mmap-io (it builds with node-gyp) or use reader 'auto'.`, { cause: mmapLoadError() });
   }
-  const chunks = new Map<number, Chunk>();
   const files = options.fileSystem ?? nodeFileSystem;
   try {
     await files.mkdir(options.dir, { recursive: true });
-    const indexes = (await files.readdir(options.dir)).flatMap((name) => {
-      const match = CHUNK_NAME.exec(name);
-      return match ? [Number(match[1])] : [];
-    }).sort((a, b) => a - b);
-    for (const index of indexes) {
-      const handle = await files.open(join(options.dir, chunkFileName(index)), 'r+');
-      chunks.set(index, { index, handle, size: (await handle.stat()).size, dirty: false, syncing: undefined, mapping: undefined });
-    }
   } catch (error) {
-    for (const chunk of chunks.values()) await chunk.handle.close().catch(() => undefined);
-    throw new BlockError('IO_ERROR', `Cannot open the chunk files in ${options.dir}: ${(error as Error).message}`, { cause: error });
+    throw new BlockError('IO_ERROR', `Cannot create ${options.dir}: ${(error as Error).message}`, { cause: error });
   }
-  return new ChunkBlockStore(options.dir, chunkSize, mmap, chunks, files);
+  return new ChunkBlockStore(options.dir, chunkSize, mmap, files);
 }
 
 /**
- * Blocks appended to numbered chunk files (`chunk_0000.bin`, …). A chunk is only ever appended to,
- * never truncated or rewritten, so a mapping of it can never point past the end of its file. Under
- * mmap, reads return views into a shared read-only mapping of the chunk, remapped as the chunk grows.
+ * Blocks appended to numbered chunk files (`chunk_0000.bin`, …), shared by every process that opens the
+ * folder. A process appends only to chunks it owns: it holds an exclusive `flock` on each, taken when it
+ * adopts a chunk with room left (whose owner is gone) or creates a new one, so two processes never
+ * write the same file, and a dead owner's lock goes with it. A chunk is only ever appended to, never
+ * truncated or rewritten, so a mapping can never point past the end of its file. Chunks written by
+ * other processes are opened on first read. Under mmap, reads return views into a shared read-only
+ * mapping of the chunk, remapped as the chunk grows.
  */
 export class ChunkBlockStore implements BlockStore {
   readonly reader: BlockReader;
-  private active: ActiveChunk | undefined;
+  private readonly chunks = new Map<number, Chunk>();
+  private active: Chunk | undefined;
+  private acquiring: Promise<Chunk> | undefined;
   private closed = false;
 
   /** @internal Use `openChunkStore`. */
@@ -97,69 +97,51 @@ export class ChunkBlockStore implements BlockStore {
     private readonly dir: string,
     private readonly chunkSize: number,
     private readonly mmap: MmapBinding | null,
-    private readonly chunks: Map<number, Chunk>,
     private readonly files: BlockFileSystem,
   ) {
     this.reader = mmap ? 'mmap' : 'read';
-    const last = [...chunks.values()].at(-1);
-    if (last && last.size < chunkSize) this.active = { index: last.index, size: last.size, ready: Promise.resolve(last) };
   }
 
   async append(bytes: Uint8Array): Promise<BlockRef> {
-    const placed = this.place(bytes);
+    const placed = await this.place(bytes);
     await placed.written;
     return placed.ref;
   }
 
-  place(bytes: Uint8Array): PlacedBlock {
+  async place(bytes: Uint8Array): Promise<PlacedBlock> {
     this.assertOpen();
     const length = bytes.byteLength;
     if (length > MAX_MAPPING_SIZE) throw new BlockError('INVALID_ARGUMENT', `A block of ${length} bytes is larger than the ${MAX_MAPPING_SIZE}-byte maximum.`);
-    if (!this.active || (this.active.size > 0 && this.active.size + length > this.chunkSize)) {
-      const index = this.active ? this.active.index + 1 : Math.max(-1, ...this.chunks.keys()) + 1;
-      this.active = { index, size: 0, ready: this.createChunk(index) };
-    }
-    const target = this.active;
-    const offset = target.size;
-    target.size += length;
-    const ref = { chunk: target.index, offset, length, crc: crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, length)) };
-    return { ref, written: this.writeAt(target, bytes, offset) };
-  }
-
-  private async writeAt(target: ActiveChunk, bytes: Uint8Array, offset: number): Promise<void> {
-    const length = bytes.byteLength;
-    const chunk = await target.ready.catch((error: unknown) => {
-      if (this.active === target) this.active = undefined;
-      throw error;
-    });
-    try {
-      let written = 0;
-      while (written < length) {
-        const { bytesWritten } = await chunk.handle.write(bytes, written, length - written, offset + written);
-        written += bytesWritten;
-      }
-    } catch (error) {
-      throw new BlockError('IO_ERROR', `Writing ${length} bytes to ${chunkFileName(chunk.index)} failed: ${(error as Error).message}`, { cause: error });
-    }
-    chunk.size = Math.max(chunk.size, offset + length);
-    chunk.dirty = true;
+    let chunk = this.active;
+    while (!chunk || !this.hasRoom(chunk, length)) chunk = await this.acquireChunk(length);
+    const writer = chunk.writer!;
+    const offset = writer.tail;
+    writer.tail += length;
+    const ref = { chunk: chunk.index, offset, length, crc: crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, length)) };
+    return { ref, written: this.writeAt(chunk, bytes, offset) };
   }
 
   async sync(): Promise<void> {
     for (const chunk of this.chunks.values()) {
-      while (chunk.syncing) await chunk.syncing.catch(() => undefined);
-      if (!chunk.dirty) continue;
-      chunk.dirty = false;
-      chunk.syncing = chunk.handle.datasync().finally(() => {
-        chunk.syncing = undefined;
+      const writer = chunk.writer;
+      if (!writer) continue;
+      while (writer.syncing) await writer.syncing.catch(() => undefined);
+      if (!writer.dirty) continue;
+      writer.dirty = false;
+      writer.syncing = writer.handle.datasync().finally(() => {
+        writer.syncing = undefined;
       });
       try {
-        await chunk.syncing;
+        await writer.syncing;
       } catch (error) {
-        chunk.dirty = true;
+        writer.dirty = true;
         throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(chunk.index)} failed: ${(error as Error).message}`, { cause: error });
       }
     }
+  }
+
+  ownedChunks(): number[] {
+    return [...this.chunks.values()].filter((chunk) => chunk.writer).map((chunk) => chunk.index);
   }
 
   async restore(ref: BlockRef, bytes: Uint8Array): Promise<void> {
@@ -167,29 +149,36 @@ export class ChunkBlockStore implements BlockStore {
     if (bytes.byteLength !== ref.length || crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) !== ref.crc >>> 0) {
       throw new BlockError('INVALID_ARGUMENT', `The bytes given to restore block ${describe(ref)} do not match its length and checksum.`);
     }
-    const chunk = this.chunks.get(ref.chunk) ?? (await this.createChunk(ref.chunk));
+    const path = join(this.dir, chunkFileName(ref.chunk));
+    let handle: FileHandle | undefined;
     try {
+      await this.createEmptyChunk(ref.chunk).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      handle = await this.files.open(path, 'r+');
       let written = 0;
       while (written < bytes.byteLength) {
-        const { bytesWritten } = await chunk.handle.write(bytes, written, bytes.byteLength - written, ref.offset + written);
+        const { bytesWritten } = await handle.write(bytes, written, bytes.byteLength - written, ref.offset + written);
         written += bytesWritten;
       }
+      await handle.datasync();
     } catch (error) {
       throw new BlockError('IO_ERROR', `Restoring block ${describe(ref)} failed: ${(error as Error).message}`, { cause: error });
+    } finally {
+      await handle?.close();
     }
-    chunk.size = Math.max(chunk.size, ref.offset + ref.length);
-    chunk.dirty = true;
-    if (this.active?.index === chunk.index) this.active.size = Math.max(this.active.size, chunk.size);
-    else if (!this.active || chunk.index > this.active.index) this.active = { index: chunk.index, size: chunk.size, ready: Promise.resolve(chunk) };
+    const known = this.chunks.get(ref.chunk);
+    if (known) known.size = Math.max(known.size, ref.offset + ref.length);
   }
 
   read(ref: BlockRef): Uint8Array {
     this.assertOpen();
-    const chunk = this.chunks.get(ref.chunk);
     const end = ref.offset + ref.length;
-    if (!chunk || !Number.isInteger(ref.offset) || ref.offset < 0 || !Number.isInteger(ref.length) || ref.length < 0) {
-      throw new BlockError('BLOCK_MISSING', `Block ${describe(ref)} is not in ${this.dir}: ${chunk ? 'its range is invalid' : `${chunkFileName(ref.chunk)} does not exist`}.`);
+    if (!Number.isInteger(ref.offset) || ref.offset < 0 || !Number.isInteger(ref.length) || ref.length < 0 || !Number.isInteger(ref.chunk) || ref.chunk < 0) {
+      throw new BlockError('BLOCK_MISSING', `Block ${describe(ref)} is not in ${this.dir}: its range is invalid.`);
     }
+    const chunk = this.chunks.get(ref.chunk) ?? this.discoverChunk(ref.chunk);
+    if (!chunk) throw new BlockError('BLOCK_MISSING', `Block ${describe(ref)} is not in ${this.dir}: ${chunkFileName(ref.chunk)} does not exist.`);
     const bytes = this.mmap ? this.mappedRange(chunk, ref.offset, end) : this.readRange(chunk, ref.offset, ref.length);
     if (crc32c(bytes) !== ref.crc >>> 0) {
       throw new BlockError('BLOCK_CORRUPT', `Block ${describe(ref)} fails its checksum: ${chunkFileName(ref.chunk)} is damaged at that range. Restore the file from a backup, or delete what refers to this block.`);
@@ -198,31 +187,161 @@ export class ChunkBlockStore implements BlockStore {
   }
 
   stats(): BlockStoreStats {
+    let chunkFiles = 0;
     let bytes = 0;
-    for (const chunk of this.chunks.values()) bytes += chunk.size;
-    return { chunkFiles: this.chunks.size, bytes };
+    for (const name of readdirSync(this.dir)) {
+      const match = CHUNK_NAME.exec(name);
+      if (!match) continue;
+      chunkFiles++;
+      const chunk = this.chunks.get(Number(match[1]));
+      bytes += chunk?.writer ? Math.max(chunk.size, chunk.writer.tail) : statSync(join(this.dir, name), { throwIfNoEntry: false })?.size ?? 0;
+    }
+    return { chunkFiles, bytes };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.active?.ready.catch(() => undefined);
+      await this.acquiring?.catch(() => undefined);
       await this.sync();
     } finally {
       this.closed = true;
       for (const chunk of this.chunks.values()) {
         chunk.mapping = undefined;
-        await chunk.handle.close().catch(() => undefined);
+        if (chunk.writer) await chunk.writer.handle.close().catch(() => undefined);
+        closeSync(chunk.fd);
       }
+      this.chunks.clear();
     }
+  }
+
+  private hasRoom(chunk: Chunk, length: number): boolean {
+    const tail = chunk.writer!.tail;
+    return tail === 0 || tail + length <= this.chunkSize;
+  }
+
+  private async writeAt(chunk: Chunk, bytes: Uint8Array, offset: number): Promise<void> {
+    const writer = chunk.writer!;
+    const length = bytes.byteLength;
+    try {
+      let written = 0;
+      while (written < length) {
+        const { bytesWritten } = await writer.handle.write(bytes, written, length - written, offset + written);
+        written += bytesWritten;
+      }
+    } catch (error) {
+      throw new BlockError('IO_ERROR', `Writing ${length} bytes to ${chunkFileName(chunk.index)} failed: ${(error as Error).message}`, { cause: error });
+    }
+    chunk.size = Math.max(chunk.size, offset + length);
+    writer.dirty = true;
+  }
+
+  /** Finds a chunk to append to: adopts the last chunk if it has room and nobody owns it, else creates one. */
+  private async acquireChunk(length: number): Promise<Chunk> {
+    while (this.acquiring) await this.acquiring.catch(() => undefined);
+    if (this.active && this.hasRoom(this.active, length)) return this.active;
+    this.acquiring = this.startChunk(length);
+    try {
+      return (this.active = await this.acquiring);
+    } finally {
+      this.acquiring = undefined;
+    }
+  }
+
+  private async startChunk(length: number): Promise<Chunk> {
+    try {
+      const existing = await this.chunkIndexes();
+      const last = existing.at(-1);
+      if (last !== undefined && last !== this.active?.index) {
+        const adopted = await this.tryOwn(last, length);
+        if (adopted) return adopted;
+      }
+      for (let index = Math.max(last ?? -1, this.active?.index ?? -1) + 1; ; index++) {
+        try {
+          await this.createEmptyChunk(index);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+          throw error;
+        }
+        const created = await this.tryOwn(index, length);
+        if (created) return created;
+      }
+    } catch (error) {
+      throw error instanceof BlockError ? error : new BlockError('IO_ERROR', `Cannot start a chunk file in ${this.dir}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Takes ownership of chunk `index` if no other process holds it and it has room for `length` bytes. */
+  private async tryOwn(index: number, length: number): Promise<Chunk | undefined> {
+    const handle = await this.files.open(join(this.dir, chunkFileName(index)), 'r+');
+    try {
+      loadFlock().flockSync(handle.fd, 'exnb');
+    } catch (error) {
+      await handle.close();
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return undefined;
+      throw error;
+    }
+    const size = (await handle.stat()).size;
+    if (size > 0 && size + length > this.chunkSize) {
+      await handle.close();
+      return undefined;
+    }
+    // Reads and mappings use a descriptor of their own: a mapping keeps its open file alive, and with
+    // it any flock taken through it, so mapping the writer's descriptor would outlive the ownership.
+    const chunk = this.chunks.get(index) ?? this.discoverChunk(index);
+    if (!chunk) {
+      await handle.close();
+      return undefined;
+    }
+    chunk.size = Math.max(chunk.size, size);
+    chunk.writer = { handle, tail: size, dirty: false, syncing: undefined };
+    return chunk;
+  }
+
+  /**
+   * Creates chunk `index` empty and whole: written under a temporary name, fsynced, linked into place
+   * (which fails with EEXIST when another process got there first, unlike a rename), folder fsynced.
+   */
+  private async createEmptyChunk(index: number): Promise<void> {
+    const path = join(this.dir, chunkFileName(index));
+    const temp = `${path}.${process.pid}.tmp`;
+    await syncAndClose(await this.files.open(temp, 'w'));
+    try {
+      await this.files.link(temp, path);
+    } finally {
+      await this.files.unlink(temp).catch(() => undefined);
+    }
+    await syncAndClose(await this.files.open(this.dir, 'r'));
+  }
+
+  private async chunkIndexes(): Promise<number[]> {
+    return (await this.files.readdir(this.dir)).flatMap((name) => {
+      const match = CHUNK_NAME.exec(name);
+      return match ? [Number(match[1])] : [];
+    }).sort((a, b) => a - b);
+  }
+
+  /** Opens, for reading, a chunk another process wrote. */
+  private discoverChunk(index: number): Chunk | undefined {
+    let fd: number;
+    try {
+      fd = openSync(join(this.dir, chunkFileName(index)), 'r');
+    } catch {
+      return undefined;
+    }
+    const chunk: Chunk = { index, fd, size: fstatSync(fd).size, mapping: undefined, writer: undefined };
+    this.chunks.set(index, chunk);
+    return chunk;
   }
 
   private mappedRange(chunk: Chunk, start: number, end: number): Buffer {
     if (!chunk.mapping || chunk.mapping.length < end) {
-      const fileSize = fstatSync(chunk.handle.fd).size;
+      const fileSize = fstatSync(chunk.fd).size;
+      chunk.size = Math.max(chunk.size, fileSize);
       if (fileSize < end) throw new BlockError('BLOCK_MISSING', `Block ${chunk.index}:${start}+${end - start} runs past the end of ${chunkFileName(chunk.index)} (${fileSize} bytes).`);
       const mmap = this.mmap!;
-      chunk.mapping = mmap.map(fileSize, mmap.PROT_READ, mmap.MAP_SHARED, chunk.handle.fd, 0);
+      chunk.mapping = mmap.map(fileSize, mmap.PROT_READ, mmap.MAP_SHARED, chunk.fd, 0);
     }
     return chunk.mapping.subarray(start, end);
   }
@@ -231,35 +350,23 @@ export class ChunkBlockStore implements BlockStore {
     const target = Buffer.allocUnsafeSlow(length);
     let done = 0;
     while (done < length) {
-      const n = readSync(chunk.handle.fd, target, done, length - done, start + done);
+      const n = readSync(chunk.fd, target, done, length - done, start + done);
       if (n === 0) throw new BlockError('BLOCK_MISSING', `Block ${chunk.index}:${start}+${length} runs past the end of ${chunkFileName(chunk.index)}.`);
       done += n;
     }
     return target;
   }
 
-  /** New chunk files appear whole: created under a temporary name, fsynced, renamed, folder fsynced. */
-  private async createChunk(index: number): Promise<Chunk> {
-    const path = join(this.dir, chunkFileName(index));
-    const temp = `${path}.${process.pid}.tmp`;
-    try {
-      const created = await this.files.open(temp, 'w');
-      await created.sync();
-      await created.close();
-      await this.files.rename(temp, path);
-      const folder = await this.files.open(this.dir, 'r');
-      await folder.sync();
-      await folder.close();
-      const chunk: Chunk = { index, handle: await this.files.open(path, 'r+'), size: 0, dirty: false, syncing: undefined, mapping: undefined };
-      this.chunks.set(index, chunk);
-      return chunk;
-    } catch (error) {
-      throw new BlockError('IO_ERROR', `Cannot create ${path}: ${(error as Error).message}`, { cause: error });
-    }
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new BlockError('BLOCK_STORE_CLOSED', `The block store in ${this.dir} is closed.`);
+  }
+}
+
+async function syncAndClose(handle: FileHandle): Promise<void> {
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -72,7 +72,7 @@ export function parseCommandLine(argv: readonly string[], commands: readonly Com
 
   const positionals = words.slice(command.path.length);
   const missing = command.arguments[positionals.length];
-  if (missing) throw new UsageError(`${name}: missing ${missing.name}`, name);
+  if (missing && !missing.optional) throw new UsageError(`${name}: missing ${missing.name}`, name);
   const extra = positionals[command.arguments.length];
   if (extra !== undefined) throw new UsageError(`${name}: unexpected argument '${extra}' (quote text that has spaces)`, name);
   return { globals, request: { kind: 'run', command, args: { positionals, options: values } } };

@@ -1,4 +1,5 @@
 import type { MemMapFS } from '@memmapfs/core';
+import type { GlobalOptions } from './arguments.js';
 import type { Output } from './output.js';
 
 /** An option of the command line, as `--name VALUE` or a `--name` flag. */
@@ -15,12 +16,14 @@ export interface OptionSpec {
   readonly description: string;
 }
 
-/** A positional argument of a command; every one is required. */
+/** A positional argument of a command: required, unless `optional` (only the last ones may be). */
 export interface ArgumentSpec {
   /** Placeholder in help, e.g. `'TEXT'`. */
   readonly name: string;
   /** One line of help. */
   readonly description: string;
+  /** May be left out; help shows it as `[NAME]`. */
+  readonly optional?: boolean;
 }
 
 /** The option values of a parsed command line, by option name. */
@@ -33,11 +36,30 @@ export interface CommandArguments {
   readonly options: OptionValues;
 }
 
-/** The work of a command, once its arguments are checked: it runs against the open store. */
-export type CommandAction = (store: MemMapFS, output: Output) => Promise<void>;
+/** Standard input, or a stand-in for it in tests. */
+export type InputStream = NodeJS.ReadableStream & {
+  /** True for a terminal: someone can answer a question there. */
+  readonly isTTY?: boolean;
+};
 
-/** A `memmapfs` command: what it accepts, for parsing and help, and what it does. */
-export interface Command {
+/** What a command may use besides its arguments and the store. */
+export interface CommandContext {
+  /** The absolute store folder. */
+  readonly root: string;
+  readonly globals: GlobalOptions;
+  /** The folder a relative file argument is resolved against. */
+  readonly cwd: string;
+  /** Standard input; only touched when a command reads it. */
+  stdin(): InputStream;
+}
+
+/** The work of a command, once its arguments are checked: it runs against the open store. */
+export type CommandAction = (store: MemMapFS, output: Output, context: CommandContext) => Promise<void>;
+
+/** The work of a command that reads or mends the store's files itself, with the store closed. */
+export type ClosedStoreAction = (output: Output, context: CommandContext) => Promise<void>;
+
+interface CommandBase {
   /** The words that name it: `['append']`, `['state', 'set']`. */
   readonly path: readonly string[];
   /** One line of help. */
@@ -45,11 +67,25 @@ export interface Command {
   readonly arguments: readonly ArgumentSpec[];
   /** Its own options, besides the global ones. */
   readonly options: Readonly<Record<string, OptionSpec>>;
+}
+
+/** A command that runs against the open store. */
+export interface StoreCommand extends CommandBase {
   /** `'create'` opens the store or creates it; `'existing'` fails with `STORE_NOT_FOUND` when there is none. */
   readonly store: 'create' | 'existing';
   /** Checks the arguments, throwing `UsageError`, before the store is opened. */
   prepare(args: CommandArguments): CommandAction;
 }
+
+/** A command that works on the store's files without opening the store (`verify`, `repair`). */
+export interface ClosedStoreCommand extends CommandBase {
+  readonly store: 'closed';
+  /** Checks the arguments, throwing `UsageError`, before any file is read. */
+  prepare(args: CommandArguments): ClosedStoreAction;
+}
+
+/** A `memmapfs` command: what it accepts, for parsing and help, and what it does. */
+export type Command = StoreCommand | ClosedStoreCommand;
 
 /** The command's name as typed: `'append'`, `'state set'`. */
 export function commandName(command: Command): string {

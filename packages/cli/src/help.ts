@@ -1,5 +1,5 @@
 import { globalOptions } from './arguments.js';
-import { commandName, type Command, type OptionSpec } from './command.js';
+import { commandName, type ArgumentSpec, type Command, type OptionSpec } from './command.js';
 
 const column = 24;
 
@@ -25,9 +25,11 @@ const globalSynopsis = Object.entries(globalOptions)
   .map(([name, spec]) => optionSynopsis(name, spec))
   .join(' ');
 
+const argumentLabel = (argument: ArgumentSpec): string => (argument.optional ? `[${argument.name}]` : argument.name);
+
 /** `memmapfs append TEXT [--tag T]... …`: a command's synopsis. */
 export function commandSynopsis(command: Command): string {
-  const parts = [commandName(command), ...command.arguments.map((argument) => argument.name)];
+  const parts = [commandName(command), ...command.arguments.map(argumentLabel)];
   parts.push(...Object.entries(command.options).map(([name, spec]) => optionSynopsis(name, spec)));
   return `memmapfs ${parts.join(' ')}`;
 }
@@ -40,7 +42,7 @@ export function generalHelp(commands: readonly Command[]): string {
     `Usage: memmapfs ${globalSynopsis} <command> [arguments]`,
     '',
     'Commands:',
-    ...commands.map((command) => row([commandName(command), ...command.arguments.map((argument) => argument.name)].join(' '), command.summary)),
+    ...commands.map((command) => row([commandName(command), ...command.arguments.map(argumentLabel)].join(' '), command.summary)),
     '',
     'Global options (anywhere on the line):',
     ...optionRows(globalOptions),
@@ -55,7 +57,7 @@ export function commandHelp(commands: readonly Command[]): string {
   const lines: string[] = [];
   for (const command of commands) {
     lines.push(`Usage: ${commandSynopsis(command)}`, '', `${command.summary}.`, '');
-    if (command.arguments.length > 0) lines.push('Arguments:', ...command.arguments.map((argument) => row(argument.name, argument.description)), '');
+    if (command.arguments.length > 0) lines.push('Arguments:', ...command.arguments.map((argument) => row(argumentLabel(argument), argument.description)), '');
     if (Object.keys(command.options).length > 0) lines.push('Options:', ...optionRows(command.options), '');
   }
   lines.push('Global options (anywhere on the line):', ...optionRows(globalOptions));

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { MemMapFS } from '@memmapfs/core';
 import { codecs, searchProviders } from './adapters.js';
 import type { GlobalOptions } from './arguments.js';
-import type { Command } from './command.js';
+import type { StoreCommand } from './command.js';
 
 /** The store folder used when neither `--root` nor `MEMMAPFS_ROOT` is given, relative to the current folder. */
 export const defaultRoot = '.memmap_fs_root';
@@ -17,7 +17,7 @@ export function storeRoot(globals: GlobalOptions, env: Readonly<Record<string, s
  * Opens the store at `root` with adapter instances, never by name: the search provider of `--search`
  * (default flexsearch), and a codec only when `--codec` is given, so an existing store keeps its own.
  */
-export function openStore(root: string, globals: GlobalOptions, mode: Command['store']): Promise<MemMapFS> {
+export function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store']): Promise<MemMapFS> {
   const search = globals.search === undefined ? Object.values(searchProviders)[0]! : searchProviders[globals.search];
   return MemMapFS.init(root, {
     search: search(),

@@ -37,6 +37,28 @@ export class Output {
     this.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   }
 
+  /**
+   * Writes lines for the person at the terminal to stderr, such as a question's context; never with
+   * `--json`, whose stderr carries failures only.
+   */
+  note(lines: readonly string[]): void {
+    if (this.json) return;
+    for (const line of lines) this.stderr.write(`${line}\n`);
+  }
+
+  /** Writes a question to stderr, leaving the cursor after it; never with `--json`. */
+  prompt(question: string): void {
+    if (!this.json) this.stderr.write(question);
+  }
+
+  /**
+   * A progress line on stderr, rewritten in place. It shows only when stderr is a terminal and
+   * without `--json`; otherwise its methods do nothing, so stdout and piped stderr stay clean.
+   */
+  progress(): Progress {
+    return new Progress(this.json || !this.stderr.isTTY ? undefined : this.stderr);
+  }
+
   /** Writes a failure to stderr: `memmapfs: <message>` with its code or help hint, or a JSON error object. */
   failure(report: FailureReport): void {
     if (this.json) {
@@ -55,6 +77,34 @@ export class Output {
     const flat = text.replace(/\s+/g, ' ').trim();
     const width = this.terminalWidth;
     return width === undefined ? prefix + truncate(flat, listingTextLength) : truncate(prefix + flat, width);
+  }
+}
+
+/** Milliseconds between two redraws of a progress line. */
+export const progressInterval = 100;
+
+/** A line of progress on a terminal: `update` redraws it (at most every `progressInterval` ms), `end` erases it. */
+export class Progress {
+  private shown = false;
+  private last = 0;
+
+  constructor(private readonly sink: TextSink | undefined) {}
+
+  /** Shows `text` in place of the previous one; the first update always shows. */
+  update(text: string): void {
+    if (!this.sink) return;
+    const now = Date.now();
+    if (this.shown && now - this.last < progressInterval) return;
+    this.sink.write(`\r${text}\x1b[K`);
+    this.shown = true;
+    this.last = now;
+  }
+
+  /** Erases the line, if anything was shown, so what follows starts at the left margin. */
+  end(): void {
+    if (!this.sink || !this.shown) return;
+    this.sink.write('\r\x1b[K');
+    this.shown = false;
   }
 }
 

@@ -1,6 +1,6 @@
 import { registerBundledAdapters } from './adapters.js';
 import { parseCommandLine, type CommandLine, type GlobalOptions } from './arguments.js';
-import { commandName, type Command, type CommandAction, type CommandArguments } from './command.js';
+import { commandName, type ClosedStoreAction, type Command, type CommandAction, type CommandArguments, type CommandContext, type InputStream } from './command.js';
 import { commands } from './commands/index.js';
 import { describeFailure, UsageError } from './failures.js';
 import { commandHelp, generalHelp } from './help.js';
@@ -16,8 +16,13 @@ export interface CliIo {
   readonly stderr: TextSink;
   /** Variables read for `MEMMAPFS_ROOT`. Default: `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Folder a relative root is resolved against. Default: `process.cwd()`. */
+  /** Folder a relative root or file is resolved against. Default: `process.cwd()`. */
   readonly cwd?: string;
+  /**
+   * What `import` reads when it has no FILE, and where `repair` asks for confirmation (only when
+   * `isTTY` is true). Default: `process.stdin`.
+   */
+  readonly stdin?: InputStream;
 }
 
 /**
@@ -46,28 +51,39 @@ export async function runCli(argv: readonly string[], io: CliIo = { stdout: proc
     return 0;
   }
   try {
-    const action = prepareCommand(request.command, request.args);
-    await runOnStore(action, request.command, globals, io, output);
+    await runCommand(request.command, request.args, globals, io, output);
     return 0;
   } catch (error) {
     return reportFailure(output, error);
   }
 }
 
-function prepareCommand(command: Command, args: CommandArguments): CommandAction {
+function prepareCommand<Action>(command: Command, prepare: () => Action): Action {
   try {
-    return command.prepare(args);
+    return prepare();
   } catch (error) {
     if (error instanceof UsageError && error.command === undefined) throw new UsageError(error.message, commandName(command));
     throw error;
   }
 }
 
-async function runOnStore(action: CommandAction, command: Command, globals: GlobalOptions, io: CliIo, output: Output): Promise<void> {
-  const root = storeRoot(globals, io.env ?? process.env, io.cwd ?? process.cwd());
-  const store = await openStore(root, globals, command.store);
+async function runCommand(command: Command, args: CommandArguments, globals: GlobalOptions, io: CliIo, output: Output): Promise<void> {
+  const cwd = io.cwd ?? process.cwd();
+  const context: CommandContext = {
+    root: storeRoot(globals, io.env ?? process.env, cwd),
+    globals,
+    cwd,
+    stdin: () => io.stdin ?? process.stdin,
+  };
+  if (command.store === 'closed') {
+    const action: ClosedStoreAction = prepareCommand(command, () => command.prepare(args));
+    await action(output, context);
+    return;
+  }
+  const action: CommandAction = prepareCommand(command, () => command.prepare(args));
+  const store = await openStore(context.root, globals, command.store);
   try {
-    await action(store, output);
+    await action(store, output, context);
   } finally {
     await store.close();
   }

@@ -61,17 +61,19 @@ describe('append and query', () => {
   it('finds an appended memory by text and tag, and leaves out memories without the tag', async () => {
     const first = await inStore('append', 'The user prefers dark mode', '--tag', 'preference', '--tag', 'ui');
     const second = await inStore('append', 'Dark chocolate is on the shopping list', '--tag', 'shopping');
-    expect(first).toEqual({ code: 0, stdout: '1\n', stderr: '' });
-    expect(second.stdout).toBe('2\n');
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(first.stdout).toMatch(/^\d+\n$/);
+    const [firstId, secondId] = [Number(first.stdout), Number(second.stdout)];
+    expect(secondId).toBeGreaterThan(firstId);
 
     const tagged = await inStore('query', 'dark', '--tag', 'preference');
     expect(tagged.code).toBe(0);
     const lines = tagged.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^#1 {2}\d+\.\d{3} {2}\[preference, ui\] {2}The user prefers dark mode$/);
+    expect(lines[0]).toMatch(new RegExp(`^#${firstId} {2}\\d+\\.\\d{3} {2}\\[preference, ui\\] {2}The user prefers dark mode$`));
 
     const untagged = await inStore('query', 'dark');
-    expect(untagged.stdout.trimEnd().split('\n').map((line) => line.split(' ')[0]).sort()).toEqual(['#1', '#2']);
+    expect(untagged.stdout.trimEnd().split('\n').map((line) => line.split(' ')[0]).sort()).toEqual([`#${firstId}`, `#${secondId}`].sort());
   });
 
   it('prints JSON that parses: the id of append, the hits of query', async () => {
@@ -89,9 +91,10 @@ describe('append and query', () => {
   });
 
   it('honours --limit and lists the newest memories for an empty query', async () => {
-    for (const text of ['alpha note', 'beta note', 'gamma note']) await inStore('append', text);
+    const ids: number[] = [];
+    for (const text of ['alpha note', 'beta note', 'gamma note']) ids.push(Number((await inStore('append', text)).stdout));
     const run = await inStore('query', '', '--limit', '2', '--json');
-    expect((JSON.parse(run.stdout) as MemoryHit[]).map((hit) => hit.id)).toEqual([3, 2]);
+    expect((JSON.parse(run.stdout) as MemoryHit[]).map((hit) => hit.id)).toEqual([ids[2], ids[1]]);
   });
 
   it('cuts long texts to 100 characters off a terminal and to the terminal width on one', async () => {
@@ -141,14 +144,14 @@ describe('get and delete', () => {
   });
 
   it('deletes a memory once; the second delete fails with exit code 1', async () => {
-    await inStore('append', 'Temporary note');
-    expect(await inStore('delete', '1')).toEqual({ code: 0, stdout: 'deleted memory 1\n', stderr: '' });
-    expect((await inStore('get', '1')).code).toBe(1);
-    expect(await inStore('delete', '1')).toEqual({ code: 1, stdout: '', stderr: 'memmapfs: no memory with id 1\n' });
+    const id = (await inStore('append', 'Temporary note')).stdout.trim();
+    expect(await inStore('delete', id)).toEqual({ code: 0, stdout: `deleted memory ${id}\n`, stderr: '' });
+    expect((await inStore('get', id)).code).toBe(1);
+    expect(await inStore('delete', id)).toEqual({ code: 1, stdout: '', stderr: `memmapfs: no memory with id ${id}\n` });
 
-    await inStore('append', 'Another note');
-    expect(JSON.parse((await inStore('--json', 'delete', '2')).stdout)).toEqual({ deleted: true });
-    const missing = await inStore('--json', 'delete', '2');
+    const another = (await inStore('append', 'Another note')).stdout.trim();
+    expect(JSON.parse((await inStore('--json', 'delete', another)).stdout)).toEqual({ deleted: true });
+    const missing = await inStore('--json', 'delete', another);
     expect(missing.code).toBe(1);
     expect(JSON.parse(missing.stdout)).toEqual({ deleted: false });
   });

@@ -76,12 +76,11 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const bytes = checkText(text, 'appendMemory', this.maxTextBytes);
     const { tags: checkedTags, namespace, meta, ttl } = this.checkAppendOptions(tags, options, 'appendMemory');
     return this.track(async () => {
-      const id = this.engine.allocateMemoryId();
       const block = await this.engine.writeBlock(bytes);
       const now = Date.now();
-      const memory: MemoryRecord = { id, ref: block.ref, tags: checkedTags, namespace, meta, createdAt: now, updatedAt: now, expiresAt: ttl === undefined ? undefined : now + ttl };
-      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: block.copy }], [block]);
-      return id;
+      const memory: MemoryRecord = { id: 0, ref: block.ref, tags: checkedTags, namespace, meta, createdAt: now, updatedAt: now, expiresAt: ttl === undefined ? undefined : now + ttl };
+      const [id] = await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: block.copy }], block.written);
+      return id!;
     });
   }
 
@@ -99,15 +98,13 @@ export class MemMapFS<S extends AgentState = AgentState> {
     });
     if (prepared.length === 0) return [];
     return this.track(async () => {
-      const ids = prepared.map(() => this.engine.allocateMemoryId());
       const blocks = await Promise.all(prepared.map((item) => this.engine.writeBlock(item.bytes)));
       const now = Date.now();
-      await this.engine.commit(prepared.map((item, i) => ({
+      return this.engine.commit(prepared.map((item, i) => ({
         type: RecordType.MemoryPut,
         copy: blocks[i]!.copy,
-        memory: { id: ids[i]!, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
-      })), blocks);
-      return ids;
+        memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
+      })), Promise.all(blocks.map((block) => block.written)));
     });
   }
 
@@ -125,6 +122,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const tags = checkTags(opts.tags, 'queryMemory');
     const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
     const text = query.slice(0, limits.maxQueryLength).trim();
+    this.engine.refresh();
     await this.engine.drainIndex();
     await this.engine.dropExpired();
     const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));
@@ -158,6 +156,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
   async getMemory(id: number): Promise<Memory | undefined> {
     this.assertOpen('getMemory');
     checkId(id, 'getMemory');
+    this.engine.refresh();
     const record = this.engine.liveMemory(id);
     return record ? this.engine.toMemory(record) : undefined;
   }
@@ -174,11 +173,12 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const tags = changes.tags === undefined ? undefined : checkTags(changes.tags, 'updateMemory');
     const meta = changes.meta === undefined ? undefined : checkPlainObject(changes.meta, 'meta', 'updateMemory');
     return this.track(async () => {
+      this.engine.refresh();
       const current = this.engine.liveMemory(id);
       if (!current) throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
       const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
       const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
-      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy }], written ? [written] : []);
+      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy }], written?.written);
       return this.engine.toMemory(memory);
     });
   }
@@ -188,6 +188,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     this.assertOpen('deleteMemory');
     checkId(id, 'deleteMemory');
     return this.track(async () => {
+      this.engine.refresh();
       if (!this.engine.liveMemory(id)) return false;
       await this.engine.commit([{ type: RecordType.MemoryDelete, id }]);
       return true;
@@ -205,19 +206,25 @@ export class MemMapFS<S extends AgentState = AgentState> {
   /** The current agent state (a copy: changing it changes nothing until `updateState`). */
   getState(): S {
     this.assertOpen('getState');
+    this.engine.refresh();
     return structuredClone(this.engine.state);
   }
 
-  /** Calls `listener` with each new state; returns a function that unsubscribes. */
+  /**
+   * Calls `listener` with each new state, whichever process wrote it (other processes' changes arrive
+   * within about 100 ms); returns a function that unsubscribes.
+   */
   subscribeState(listener: (state: S) => void): () => void {
     this.assertOpen('subscribeState');
     if (typeof listener !== 'function') throw new MemMapError('INVALID_ARGUMENT', `subscribeState: listener must be a function, got ${typeof listener}.`);
+    this.engine.followOtherProcesses();
     return this.engine.stateChannel.subscribe(listener);
   }
 
-  /** Yields each new state as it is written, until the store closes or the loop breaks. */
+  /** Yields each new state, whichever process wrote it, until the store closes or the loop breaks. */
   watchState(): AsyncGenerator<S, void, undefined> {
     this.assertOpen('watchState');
+    this.engine.followOtherProcesses();
     return this.engine.stateChannel.watch();
   }
 
@@ -234,6 +241,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
   getKv<T = unknown>(key: string): T | undefined {
     this.assertOpen('getKv');
     checkKey(key, 'getKv');
+    this.engine.refresh();
     const bytes = this.engine.kv.get(key);
     return bytes === undefined ? undefined : (this.engine.decodeKvValue(bytes) as T);
   }
@@ -243,6 +251,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     this.assertOpen('deleteKv');
     checkKey(key, 'deleteKv');
     return this.track(async () => {
+      this.engine.refresh();
       if (!this.engine.kv.has(key)) return false;
       await this.engine.commit([{ type: RecordType.KvDelete, key }]);
       return true;
@@ -256,7 +265,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const bytes = checkStreamData(data, 'appendStream', this.maxTextBytes);
     await this.track(async () => {
       const block = await this.engine.writeBlock(bytes);
-      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], [block]);
+      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], block.written);
     });
   }
 
@@ -267,6 +276,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
   async *openRead(key: string): AsyncGenerator<Uint8Array, void, undefined> {
     this.assertOpen('openRead');
     checkKey(key, 'openRead');
+    this.engine.refresh();
     const refs = [...(this.engine.streams.get(key) ?? [])];
     for (const ref of refs) {
       this.assertOpen('openRead');
@@ -277,6 +287,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
   /** Sizes, counts and configuration of the store. */
   stats(): StoreStats {
     this.assertOpen('stats');
+    this.engine.refresh();
     return this.engine.stats();
   }
 

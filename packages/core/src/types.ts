@@ -2,7 +2,7 @@ import type * as nodeFileSystem from 'node:fs/promises';
 import type { CodecOption, SearchOption } from './registry/provider-registry.js';
 
 /** The file operations a store uses (a subset of `node:fs/promises`). */
-export type StoreFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename' | 'mkdir' | 'readdir'>;
+export type StoreFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename' | 'mkdir' | 'readdir' | 'link' | 'unlink'>;
 
 /**
  * When an acknowledged write is durable.

@@ -27,6 +27,8 @@ function syncRecorder(): StoreFileSystem & { syncs: string[] } {
     rename: nodeFileSystem.rename,
     mkdir: nodeFileSystem.mkdir,
     readdir: nodeFileSystem.readdir,
+    link: nodeFileSystem.link,
+    unlink: nodeFileSystem.unlink,
     open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
       const handle = await nodeFileSystem.open(...args);
       const name = basename(String(args[0]));
@@ -66,7 +68,7 @@ describe('durable appends', () => {
     expect(files.syncs.length).toBeLessThanOrEqual(2);
     files.syncs.length = 0;
     const ids = await fs.appendMemories(Array.from({ length: 100 }, (_, i) => ({ text: `bulk ${i}`, tags: ['bulk'] })));
-    expect(ids).toEqual(Array.from({ length: 100 }, (_, i) => ids[0]! + i));
+    expect(ids).toEqual(Array.from({ length: 100 }, (_, i) => ids[0]! + i)); // one commit: consecutive LSNs
     expect(files.syncs).toEqual(['dsync-write:state.wal']);
     expect(await fs.queryMemory('', { tags: ['bulk'], limit: 1000 })).toHaveLength(100);
     await fs.close();

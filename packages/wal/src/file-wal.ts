@@ -1,12 +1,13 @@
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, fstatSync, readSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader } from './wal-header.js';
 import { frameSize, writeFrame, MAX_PAYLOAD_SIZE } from './wal-frame.js';
 import { scanLog } from './log-scan.js';
 import { WalError } from './wal-error.js';
-import type { Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
+import type { CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 
 /** Options of `openFileWal`. */
 export interface FileWalOptions {
@@ -25,6 +26,13 @@ export interface FileWalOptions {
    * those bytes are durable before the records that reference them.
    */
   beforeSync?: () => Promise<void>;
+  /**
+   * Called synchronously with every record committed after the open, in LSN order: this log's own
+   * (once written; durable under `'sync'`) and other processes' (when this log catches up with them).
+   */
+  onCommit?: (records: CommittedRecord[]) => void;
+  /** The head file: writer lock and commit marker. Default `<folder>/state.head` beside the log. */
+  headPath?: string;
   /** The file operations the log uses. Default `node:fs/promises`; tests pass one that injects faults. */
   fileSystem?: WalFileSystem;
 }
@@ -34,7 +42,7 @@ export type WalFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'r
 
 /** What `openFileWal` found on disk. */
 export interface WalRecovery {
-  /** Every valid record, in LSN order; payloads are views into one buffer holding the log. */
+  /** Every committed record, in LSN order; payloads are views into one buffer holding the log. */
   readonly records: WalRecord[];
   /** True when the file did not exist and was created. */
   readonly created: boolean;
@@ -43,59 +51,80 @@ export interface WalRecovery {
 }
 
 interface PendingAppend {
-  readonly frames: Buffer;
-  readonly lsns: number[];
+  readonly entries: readonly WalEntry[];
   readonly resolve: (lsns: number[]) => void;
   readonly reject: (error: unknown) => void;
 }
 
 /**
- * Opens (or creates) a log file, recovers it and returns it ready for appends, with every valid
- * record. A torn tail is truncated; damage followed by valid records fails with `WAL_CORRUPT`.
+ * Opens (or creates) a log file, recovers it and returns it ready for appends, with every committed
+ * record. Recovery runs under the writer lock: records another writer left unmarked are made durable
+ * and kept, a torn tail is truncated, and damage followed by valid records fails with `WAL_CORRUPT`.
  */
 export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileWal; recovery: WalRecovery }> {
   const { path } = options;
   const files = options.fileSystem ?? nodeFileSystem;
-  let created = false;
-  let image: Buffer;
+  const durability = options.durability ?? 'sync';
+  const head = await HeadFile.open(options.headPath ?? join(dirname(path), 'state.head'), files);
+  let handle: FileHandle | undefined;
   try {
-    image = await files.readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || options.create === false) throw ioError(`Cannot read ${path}`, error);
-    const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec });
-    await createFileDurably(path, header, files);
-    image = header;
-    created = true;
-  }
-  const header = decodeWalHeader(image, path);
-  const scan = scanLog(image, WAL_HEADER_SIZE, 1, path);
-  let handle: FileHandle;
-  try {
-    handle = await files.open(path, writeFlags(options.durability ?? 'sync'));
-    if (scan.tornBytes > 0) {
-      await handle.truncate(scan.end);
-      await handle.datasync();
+    await head.lock();
+    let created = false;
+    let image: Buffer;
+    try {
+      image = await files.readFile(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || options.create === false) throw ioError(`Cannot read ${path}`, error);
+      const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec });
+      await createFileDurably(path, header, files);
+      image = header;
+      created = true;
+    }
+    const header = decodeWalHeader(image, path);
+    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path);
+    try {
+      handle = await files.open(path, writeFlags(durability));
+      const marker = head.readMarker();
+      const generation = fstatSync(handle.fd).ino % 0x1_0000_0000;
+      if (!marker || marker.offset < scan.end || marker.generation !== generation) {
+        // Records past the marker were written by a writer that died before marking them: make them durable.
+        await handle.datasync();
+      }
+      if (scan.tornBytes > 0) {
+        await handle.truncate(scan.end);
+        await handle.datasync();
+      }
+      await head.writeMarker({ offset: scan.end, lsn: scan.lastLsn, generation });
+      const wal = new FileWal(handle, head, header, scan.end, scan.lastLsn, generation, options);
+      return { wal, recovery: { records: scan.records, created, truncatedBytes: scan.tornBytes } };
+    } catch (error) {
+      throw error instanceof WalError ? error : ioError(`Cannot open ${path} for writing`, error);
     }
   } catch (error) {
-    throw ioError(`Cannot open ${path} for writing`, error);
+    await handle?.close().catch(() => undefined);
+    await head.close();
+    throw error;
+  } finally {
+    head.unlock();
   }
-  const wal = new FileWal(handle, header, scan.end, scan.lastLsn, options);
-  return { wal, recovery: { records: scan.records, created, truncatedBytes: scan.tornBytes } };
 }
 
 /**
- * The write-ahead log in one file. Appends are queued; one commit at a time writes every queued
- * frame with a single write and (under `'sync'`) a single fdatasync, so concurrent appends share
- * the cost: group commit.
+ * The write-ahead log in one file, shared by every process that opens it. Appends are queued; one
+ * commit at a time takes the writer lock, reads what other processes committed since (reporting it
+ * through `onCommit`), numbers the queued records, writes them with a single write and (under `'sync'`)
+ * makes them durable, advances the commit marker, and releases the lock: group commit per process,
+ * serialized across processes.
  */
 export class FileWal implements WriteAheadLog {
   readonly header: WalHeader;
-  private writtenSize: number;
-  private writtenLsn: number;
-  private nextLsn: number;
+  /** Offset just past the last record this process has seen committed (its own or others'). */
+  private committedEnd: number;
+  private committedLsn: number;
+  /** Offset up to which this process has made the log durable. */
+  private durableEnd: number;
   private queue: PendingAppend[] = [];
   private committing: Promise<void> | undefined;
-  private unsynced = false;
   private batchTimer: NodeJS.Timeout | undefined;
   private failure: WalError | undefined;
   private closed = false;
@@ -105,31 +134,32 @@ export class FileWal implements WriteAheadLog {
   /** @internal Use `openFileWal`. */
   constructor(
     private readonly handle: FileHandle,
+    private readonly head: HeadFile,
     header: WalHeader,
-    size: number,
+    end: number,
     lastLsn: number,
+    private readonly generation: number,
     private readonly options: FileWalOptions,
   ) {
     this.header = header;
-    this.writtenSize = size;
-    this.writtenLsn = lastLsn;
-    this.nextLsn = lastLsn + 1;
+    this.committedEnd = end;
+    this.durableEnd = end;
+    this.committedLsn = lastLsn;
     this.durability = options.durability ?? 'sync';
     this.batchIntervalMs = options.batchIntervalMs ?? 50;
   }
 
   get lastLsn(): number {
-    return this.writtenLsn;
+    return this.committedLsn;
   }
 
   get size(): number {
-    return this.writtenSize;
+    return this.committedEnd;
   }
 
   append(entries: readonly WalEntry[]): Promise<number[]> {
     if (this.closed) return Promise.reject(new WalError('WAL_CLOSED', `${this.options.path} is closed.`));
     if (this.failure) return Promise.reject(this.failure);
-    let total = 0;
     for (const entry of entries) {
       if (!Number.isInteger(entry.type) || entry.type < 1 || entry.type > 255) {
         return Promise.reject(new WalError('INVALID_ARGUMENT', `Record type must be an integer from 1 to 255; got ${entry.type}.`));
@@ -137,27 +167,40 @@ export class FileWal implements WriteAheadLog {
       if (entry.payload.byteLength > MAX_PAYLOAD_SIZE) {
         return Promise.reject(new WalError('WAL_RECORD_TOO_LARGE', `A record of ${entry.payload.byteLength} bytes exceeds the ${MAX_PAYLOAD_SIZE}-byte maximum.`));
       }
-      total += frameSize(entry);
-    }
-    const frames = Buffer.allocUnsafe(total);
-    const lsns: number[] = [];
-    let offset = 0;
-    for (const entry of entries) {
-      const lsn = this.nextLsn++;
-      offset = writeFrame(frames, offset, lsn, entry);
-      lsns.push(lsn);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ frames, lsns, resolve, reject });
+      this.queue.push({ entries, resolve, reject });
       this.committing ??= this.commitQueued();
     });
+  }
+
+  refresh(): number {
+    if (this.closed || this.failure) return 0;
+    const marker = this.head.readMarker();
+    if (!marker || marker.generation !== this.generation || marker.offset <= this.committedEnd) return 0;
+    const length = marker.offset - this.committedEnd;
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(this.handle.fd, buf, done, length - done, this.committedEnd + done);
+      if (n === 0) return 0;
+      done += n;
+    }
+    return this.takeForeign(buf, 'report');
   }
 
   async flush(): Promise<void> {
     if (this.failure) throw this.failure;
     while (this.committing) await this.committing;
     if (this.failure) throw this.failure;
-    if (this.unsynced) await this.syncNow();
+    if (this.durableEnd < this.committedEnd) {
+      await this.head.lock();
+      try {
+        await this.syncNow();
+      } finally {
+        this.head.unlock();
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -168,33 +211,122 @@ export class FileWal implements WriteAheadLog {
       this.closed = true;
       clearTimeout(this.batchTimer);
       await this.handle.close().catch(() => undefined);
+      await this.head.close();
     }
   }
 
   private async commitQueued(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch = this.queue;
+      let batch = this.queue;
       this.queue = [];
       try {
         if (this.failure) throw this.failure;
-        const bytes = batch.length === 1 ? batch[0]!.frames : Buffer.concat(batch.map((p) => p.frames));
-        const durableWrite = writesAreDurable(this.durability);
-        if (durableWrite) await this.runBeforeSync();
-        await this.writeAll(bytes, this.writtenSize);
-        this.writtenSize += bytes.length;
-        this.writtenLsn = batch.at(-1)!.lsns.at(-1) ?? this.writtenLsn;
-        if (!durableWrite) {
-          this.unsynced = true;
-          if (this.durability === 'sync') await this.syncNow();
-          else if (this.durability === 'batch') this.scheduleBatchSync();
+        batch = await this.dropFailedDependencies(batch);
+        if (batch.length === 0) continue;
+        await this.head.lock();
+        try {
+          await this.catchUpLocked();
+          const lsns = await this.writeLocked(batch);
+          batch.forEach((pending, i) => pending.resolve(lsns[i]!));
+        } finally {
+          this.head.unlock();
         }
-        for (const pending of batch) pending.resolve(pending.lsns);
       } catch (error) {
         this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing ${this.options.path} failed: ${(error as Error).message}. Records from the failed commit may be lost; reopen the store to recover.`, { cause: error });
         for (const pending of batch) pending.reject(this.failure);
       }
     }
     this.committing = undefined;
+  }
+
+  /** Waits for what each entry depends on; appends whose dependency failed are rejected and left out. */
+  private async dropFailedDependencies(batch: PendingAppend[]): Promise<PendingAppend[]> {
+    const outcomes = await Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e.after)).then(() => undefined, (error: unknown) => error ?? new Error('dependency failed'))));
+    return batch.filter((pending, i) => {
+      if (outcomes[i] === undefined) return true;
+      pending.reject(outcomes[i]);
+      return false;
+    });
+  }
+
+  /** Numbers, writes and (under `'sync'`) makes durable the batch; reports it; advances the marker. */
+  private async writeLocked(batch: PendingAppend[]): Promise<number[][]> {
+    let total = 0;
+    for (const pending of batch) for (const entry of pending.entries) total += frameSize(entry);
+    const bytes = Buffer.allocUnsafe(total);
+    const committed: CommittedRecord[] = [];
+    const lsns: number[][] = [];
+    let offset = 0;
+    let lsn = this.committedLsn;
+    for (const pending of batch) {
+      const own: number[] = [];
+      for (const entry of pending.entries) {
+        lsn += 1;
+        const start = offset;
+        offset = writeFrame(bytes, offset, lsn, entry);
+        committed.push({ lsn, type: entry.type, payload: entry.payload, offset: this.committedEnd + start, context: entry.context });
+        own.push(lsn);
+      }
+      lsns.push(own);
+    }
+    const durableWrite = writesAreDurable(this.durability);
+    if (durableWrite) await this.runBeforeSync();
+    await this.writeAll(bytes, this.committedEnd);
+    this.committedEnd += total;
+    this.committedLsn = lsn;
+    if (durableWrite) this.durableEnd = this.committedEnd;
+    else if (this.durability === 'sync') await this.syncNow();
+    if (this.durableEnd === this.committedEnd) await this.head.writeMarker(this.marker());
+    else if (this.durability === 'batch') this.scheduleBatchSync();
+    this.options.onCommit?.(committed);
+    return lsns;
+  }
+
+  /**
+   * Under the lock: reads what other writers appended since this process last looked. Whole records
+   * are made durable if the marker does not cover them yet (their writer died, or writes under
+   * `'batch'`), then reported; a torn tail is truncated.
+   */
+  private async catchUpLocked(): Promise<void> {
+    for (;;) {
+      const start = this.committedEnd;
+      const size = fstatSync(this.handle.fd).size;
+      if (size <= start) return;
+      const buf = Buffer.allocUnsafe(size - start);
+      const { bytesRead } = await this.handle.read(buf, 0, buf.length, start);
+      const image = buf.subarray(0, bytesRead);
+      const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path);
+      if (this.committedEnd !== start) continue; // a refresh took some of it meanwhile: look again
+      if (scan.records.length > 0) {
+        const marker = this.head.readMarker();
+        if (!marker || marker.generation !== this.generation || marker.offset < start + scan.end) await this.handle.datasync();
+        if (this.committedEnd !== start) continue;
+        this.takeForeign(image.subarray(0, scan.end), 'throw');
+        this.durableEnd = Math.max(this.durableEnd, this.committedEnd);
+        await this.head.writeMarker(this.marker());
+      }
+      if (scan.tornBytes > 0) {
+        await this.handle.truncate(this.committedEnd);
+        await this.handle.datasync();
+      }
+      return;
+    }
+  }
+
+  /** Reports the whole records of `image` (the log from `committedEnd` on) as other processes' records. */
+  private takeForeign(image: Buffer, onDamage: 'throw' | 'report'): number {
+    const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, onDamage);
+    if (scan.records.length === 0) return 0;
+    const base = this.committedEnd;
+    const records = scan.records.map((r) => ({ ...r, offset: base + r.offset, context: undefined }));
+    this.committedEnd = base + scan.end;
+    this.committedLsn = scan.lastLsn;
+    this.options.onCommit?.(records);
+    return records.length;
+  }
+
+  private marker(): CommitMarker {
+    return { offset: this.committedEnd, lsn: this.committedLsn, generation: this.generation };
   }
 
   private async writeAll(bytes: Buffer, position: number): Promise<void> {
@@ -205,8 +337,9 @@ export class FileWal implements WriteAheadLog {
     }
   }
 
+  /** Under the lock: fsyncs the log (after `beforeSync`) and advances the marker over what it covers. */
   private async syncNow(): Promise<void> {
-    this.unsynced = false;
+    const end = this.committedEnd;
     await this.runBeforeSync();
     try {
       await this.handle.datasync();
@@ -214,6 +347,9 @@ export class FileWal implements WriteAheadLog {
       this.failure ??= new WalError('WAL_FAILED', `fsync of ${this.options.path} failed: ${(error as Error).message}. Reopen the store to recover.`, { cause: error });
       throw this.failure;
     }
+    this.durableEnd = Math.max(this.durableEnd, end);
+    const marker = this.head.readMarker();
+    if (!marker || marker.generation !== this.generation || marker.offset <= end) await this.head.writeMarker(this.marker());
   }
 
   private async runBeforeSync(): Promise<void> {

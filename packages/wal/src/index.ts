@@ -1,4 +1,6 @@
-export type { Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
+export type { CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
+export { HeadFile } from './head-file.js';
+export type { CommitMarker } from './head-file.js';
 export { FileWal, openFileWal, createFileDurably } from './file-wal.js';
 export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';
 export { WalError } from './wal-error.js';

@@ -12,10 +12,27 @@ export interface WalEntry {
   readonly type: number;
   /** Payload bytes; the log copies them before `append` returns. */
   readonly payload: Uint8Array;
+  /**
+   * Work the record depends on (e.g. writing the data it points to). The record is written only after
+   * it resolves; if it rejects, the record is not written and its `append` rejects with that error.
+   */
+  readonly after?: Promise<unknown>;
+  /** Anything the caller wants handed back with the record when it is committed (`onCommit`). */
+  readonly context?: unknown;
+}
+
+/** A record as `onCommit` reports it: read back or just written, with the caller's context for its own. */
+export interface CommittedRecord extends WalRecord {
+  /** The `context` of the entry, for records this log appended; `undefined` for other processes' records. */
+  readonly context: unknown;
 }
 
 /** A record read back from the log. */
-export interface WalRecord extends WalEntry {
+export interface WalRecord {
+  /** Record type, 1 to 255. */
+  readonly type: number;
+  /** Payload bytes. */
+  readonly payload: Uint8Array;
   /** Log sequence number: 1 for the first record, +1 for each record after. */
   readonly lsn: number;
   /** Byte offset of the record's frame in the log file. */
@@ -31,9 +48,11 @@ export interface WalHeader {
 }
 
 /**
- * An append-only log of typed, checksummed, numbered records. Payloads are bytes: the log is
- * codec-agnostic. Appends are serialized in LSN order; concurrent appends share one write and one
- * fsync (group commit).
+ * An append-only log of typed, checksummed, numbered records, shared by every process that opens it.
+ * Payloads are bytes: the log is codec-agnostic. Appends from all processes are serialized by a
+ * writer lock and numbered in order; concurrent appends of one process share one write and one fsync
+ * (group commit). Every committed record, this process's or another's, is reported once, in LSN order,
+ * through `onCommit`.
  */
 export interface WriteAheadLog {
   /** The header read or written when the log was opened. */
@@ -50,6 +69,12 @@ export interface WriteAheadLog {
   append(entries: readonly WalEntry[]): Promise<number[]>;
   /** Makes every record appended so far durable, whatever the durability mode. */
   flush(): Promise<void>;
+  /**
+   * Reads records other processes have committed since the last look and reports them through
+   * `onCommit`, without taking the lock. Synchronous: a stat-sized read when nothing changed.
+   * Returns how many records it reported.
+   */
+  refresh(): number;
   /** Flushes and closes the file. Further calls fail with `WAL_CLOSED`. */
   close(): Promise<void>;
 }

@@ -2,10 +2,13 @@ import type { Command } from '../command.js';
 import { appendCommand } from './append.js';
 import { deleteCommand } from './delete.js';
 import { getCommand } from './get.js';
+import { importCommand } from './import.js';
 import { initCommand } from './init.js';
 import { queryCommand } from './query.js';
+import { repairCommand } from './repair.js';
 import { stateGetCommand, stateSetCommand } from './state.js';
 import { statsCommand } from './stats.js';
+import { verifyCommand } from './verify.js';
 
 /** Every `memmapfs` command, in the order help lists them. */
 export const commands: readonly Command[] = [
@@ -17,4 +20,7 @@ export const commands: readonly Command[] = [
   stateGetCommand,
   stateSetCommand,
   statsCommand,
+  importCommand,
+  verifyCommand,
+  repairCommand,
 ];

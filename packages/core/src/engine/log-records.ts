@@ -15,6 +15,7 @@ export const RecordType = {
 
 /** A memory as the log stores it: everything but the text, which lives in a block. */
 export interface MemoryRecord {
+  /** The memory id: the LSN of the record that created it (0 in a record not yet written). */
   readonly id: number;
   readonly ref: BlockRef;
   readonly tags: string[];
@@ -33,7 +34,7 @@ export type LogRecord =
   | { readonly type: typeof RecordType.KvSet; readonly key: string; readonly value: Uint8Array }
   | { readonly type: typeof RecordType.KvDelete; readonly key: string }
   | { readonly type: typeof RecordType.StreamAppend; readonly key: string; readonly ref: BlockRef; readonly copy?: Uint8Array | undefined }
-  | { readonly type: typeof RecordType.Checkpoint; readonly upTo: number };
+  | { readonly type: typeof RecordType.Checkpoint; readonly upTo: number; readonly chunks: readonly number[] };
 
 type Wire = Record<string, unknown>;
 
@@ -45,7 +46,8 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
   switch (record.type) {
     case RecordType.MemoryPut: {
       const m = record.memory;
-      wire = { id: m.id, ref: refToWire(m.ref), tags: m.tags, ns: m.namespace, meta: m.meta, at: m.createdAt, up: m.updatedAt };
+      wire = { ref: refToWire(m.ref), tags: m.tags, ns: m.namespace, meta: m.meta, at: m.createdAt, up: m.updatedAt };
+      if (m.id !== 0) wire.id = m.id;
       if (m.expiresAt !== undefined) wire.exp = m.expiresAt;
       if (record.copy) wire.blk = record.copy;
       break;
@@ -58,7 +60,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
       wire = { key: record.key, ref: refToWire(record.ref) };
       if (record.copy) wire.blk = record.copy;
       break;
-    case RecordType.Checkpoint: wire = { upTo: record.upTo }; break;
+    case RecordType.Checkpoint: wire = { upTo: record.upTo, chunks: record.chunks }; break;
   }
   try {
     return codec.encode(wire);
@@ -79,11 +81,11 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
   switch (type) {
     case RecordType.MemoryPut: {
       const { id, ref, tags, ns, meta, at, up, exp, blk } = wire;
-      if (!isId(id) || !Array.isArray(tags) || !tags.every((t) => typeof t === 'string') || typeof ns !== 'string' ||
+      if ((id !== undefined && !isId(id)) || !Array.isArray(tags) || !tags.every((t) => typeof t === 'string') || typeof ns !== 'string' ||
         !isObject(meta) || typeof at !== 'number' || typeof up !== 'number' || (exp !== undefined && typeof exp !== 'number')) {
         throw invalid(lsn, 'a memory record is missing fields');
       }
-      return { type, memory: { id, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy: blockCopy(blk, lsn) };
+      return { type, memory: { id: (id as number | undefined) ?? lsn, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy: blockCopy(blk, lsn) };
     }
     case RecordType.MemoryDelete:
       if (!isId(wire.id)) throw invalid(lsn, 'a delete record has no id');
@@ -101,8 +103,10 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       if (typeof wire.key !== 'string') throw invalid(lsn, 'a stream record has no key');
       return { type, key: wire.key, ref: refFromWire(wire.ref, lsn), copy: blockCopy(wire.blk, lsn) };
     case RecordType.Checkpoint:
-      if (!Number.isSafeInteger(wire.upTo) || (wire.upTo as number) < 0) throw invalid(lsn, 'a checkpoint record has no LSN');
-      return { type, upTo: wire.upTo as number };
+      if (!Number.isSafeInteger(wire.upTo) || (wire.upTo as number) < 0 || !Array.isArray(wire.chunks) || !wire.chunks.every((c) => Number.isSafeInteger(c) && c >= 0)) {
+        throw invalid(lsn, 'a checkpoint record is malformed');
+      }
+      return { type, upTo: wire.upTo as number, chunks: wire.chunks as number[] };
     default:
       throw invalid(lsn, `record type ${type} is unknown to this release; upgrade MemMapFS`);
   }

@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { openChunkStore, type BlockRef, type ChunkBlockStore } from '@memmapfs/blocks';
-import { decodeWalHeader, FRAME_HEADER_SIZE, openFileWal, WAL_HEADER_SIZE, type FileWal, type WalRecord } from '@memmapfs/wal';
+import { decodeWalHeader, FRAME_HEADER_SIZE, openFileWal, WAL_HEADER_SIZE, type CommittedRecord, type FileWal, type WalRecord } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
@@ -9,6 +9,7 @@ import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, 
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
 import { readSearchSnapshot, writeSearchSnapshot } from './search-snapshot.js';
+import { LogFollower } from './log-follower.js';
 import { StateChannel } from './state-channel.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 
@@ -50,11 +51,11 @@ export class StoreEngine<S extends AgentState> {
   readonly streams = new Map<string, BlockRef[]>();
   readonly stateChannel = new StateChannel<S>();
   state: S;
-  private lastMemoryId = 0;
   private snapshotLsn = 0;
   private indexedLsn = 0;
   private readonly expiring = new Set<number>();
   private copiedBytesSinceCheckpoint = 0;
+  private readonly follower: LogFollower;
   private checkpointing: Promise<void> | undefined;
   private checkpointsBlocked = false;
 
@@ -70,6 +71,7 @@ export class StoreEngine<S extends AgentState> {
     private readonly blockSync: BlockSyncDemand,
   ) {
     this.state = initialState;
+    this.follower = new LogFollower(layout.root, () => this.refresh());
   }
 
   /** Opens or creates the store at `root`, replays the WAL and brings the search index up to date. */
@@ -86,6 +88,7 @@ export class StoreEngine<S extends AgentState> {
     let blocks: ChunkBlockStore | undefined;
     let wal: FileWal | undefined;
     const blockSync: BlockSyncDemand = { needed: false };
+    const opened_: { engine?: StoreEngine<S> } = {};
     try {
       await createFolders(layout, files);
       blocks = await openChunkStore({ dir: layout.blocks, fileSystem: files, reader: options.reader ?? 'auto', ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
@@ -100,23 +103,29 @@ export class StoreEngine<S extends AgentState> {
           blockSync.needed = false;
           await blocks!.sync();
         },
+        onCommit: (records) => opened_.engine?.applyCommitted(records),
       });
       wal = opened.wal;
       if (wal.header.codec !== codec.name) {
         throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${wal.header.codec}' codec, not '${codec.name}'. Open it with codec: '${wal.header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
       }
       const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState, files, blockSync);
-      const uncheckpointed: Array<{ ref: BlockRef; copy: Uint8Array }> = [];
+      opened_.engine = engine;
+      const uncheckpointed: Array<{ ref: BlockRef; copy: Uint8Array; lsn: number }> = [];
       for (const walRecord of opened.recovery.records) {
         const record = engine.decode(walRecord);
-        if (record.type === RecordType.Checkpoint) uncheckpointed.length = 0;
-        else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
-          uncheckpointed.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: record.copy });
+        if (record.type === RecordType.Checkpoint) {
+          const synced = new Set(record.chunks);
+          uncheckpointed.splice(0, uncheckpointed.length, ...uncheckpointed.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo)));
+        } else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
+          uncheckpointed.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: record.copy, lsn: walRecord.lsn });
         }
         engine.apply(record, walRecord.lsn, false);
       }
       await engine.restoreBlocks(uncheckpointed);
       await engine.loadSearchIndex(opened.recovery.records);
+      engine.indexLoaded = true;
+      await engine.drainIndex();
       return engine;
     } catch (error) {
       await wal?.close().catch(() => undefined);
@@ -126,11 +135,6 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
-  /** The id the next memory gets. Ids are never reused. */
-  allocateMemoryId(): number {
-    return ++this.lastMemoryId;
-  }
-
   /**
    * Writes `bytes` to a block. A small block is made durable by the copy its WAL record carries; a
    * large one is fsynced before the log's next fsync.
@@ -138,7 +142,7 @@ export class StoreEngine<S extends AgentState> {
   async writeBlock(bytes: Uint8Array): Promise<WrittenBlock> {
     try {
       if (bytes.byteLength <= BLOCK_COPY_LIMIT) {
-        const placed = this.blocks.place(bytes);
+        const placed = await this.blocks.place(bytes);
         // A failed chunk write whose record still became durable leaves the copy in the log as the only
         // good one: no checkpoint may claim the chunk files are complete until a reopen restores it.
         placed.written.catch(() => {
@@ -155,31 +159,58 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /**
-   * Appends records to the WAL and, once they are durable and the chunk writes of `blocks` are done,
-   * applies them. The search index catches up in the background (`drainIndex` before a search).
+   * Appends records to the WAL and resolves with their LSNs once they are durable (under `'sync'`).
+   * They are applied to the tables as they commit, in LSN order with every other process's records
+   * (`applyCommitted`). `after`: what the records depend on (their blocks' writes). A new memory has
+   * id 0 in its record: its id is the LSN of that record.
    */
-  async commit(records: LogRecord[], blocks: readonly WrittenBlock[] = []): Promise<void> {
-    const entries = records.map((record) => ({ type: record.type, payload: encodeRecord(this.codec, record) }));
-    let lsns: number[];
+  async commit(records: LogRecord[], after?: Promise<unknown>): Promise<number[]> {
+    const entries = records.map((record, i) => ({
+      type: record.type,
+      payload: encodeRecord(this.codec, record),
+      context: record,
+      ...(i === 0 && after ? { after } : {}),
+    }));
     try {
-      [lsns] = await Promise.all([this.wal.append(entries), ...blocks.map((block) => block.written)]);
+      return await this.wal.append(entries);
     } catch (error) {
       throw toMemMapError(error);
     }
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) this.copiedBytesSinceCheckpoint += record.copy.byteLength;
-      this.apply(record, lsns[i]!, true);
+  }
+
+  /** Keeps up with other processes' commits on its own, so state subscribers hear of them. */
+  followOtherProcesses(): void {
+    this.follower.start();
+  }
+
+  /** Catches up with what other processes committed; cheap (one small read) when nothing changed. */
+  refresh(): void {
+    try {
+      this.wal.refresh();
+    } catch (error) {
+      throw toMemMapError(error);
     }
-    if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().finally(() => (this.checkpointing = undefined));
+  }
+
+  /** Applies committed records, this process's (with their `LogRecord` as context) and others'. */
+  applyCommitted(records: CommittedRecord[]): void {
+    for (const committed of records) {
+      let record = (committed.context as LogRecord | undefined) ?? this.decode(committed);
+      if (record.type === RecordType.MemoryPut && record.memory.id === 0) record = { ...record, memory: { ...record.memory, id: committed.lsn } };
+      if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy && committed.context) this.copiedBytesSinceCheckpoint += record.copy.byteLength;
+      this.apply(record, committed.lsn, true);
+    }
+    if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
     this.scheduleIndexing();
   }
 
   private indexing: Promise<void> | undefined;
   private indexScheduled = false;
+  /** Until the index is loaded or rebuilt on open, changes wait in `pendingIndex` (a load would wipe them). */
+  private indexLoaded = false;
 
   private scheduleIndexing(): void {
-    if (this.indexScheduled || this.pendingIndex.length === 0) return;
+    if (!this.indexLoaded || this.indexScheduled || this.pendingIndex.length === 0) return;
     this.indexScheduled = true;
     setImmediate(() => {
       this.indexScheduled = false;
@@ -189,6 +220,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** Brings the search index up to date with every applied change; a provider failure surfaces here. */
   drainIndex(): Promise<void> {
+    if (!this.indexLoaded) return Promise.resolve();
     this.indexing ??= this.indexPending().finally(() => {
       this.indexing = undefined;
     });
@@ -205,7 +237,8 @@ export class StoreEngine<S extends AgentState> {
     const copied = this.copiedBytesSinceCheckpoint;
     try {
       await this.blocks.sync();
-      await this.wal.append([{ type: RecordType.Checkpoint, payload: encodeRecord(this.codec, { type: RecordType.Checkpoint, upTo }) }]);
+      const chunks = this.blocks.ownedChunks();
+      await this.wal.append([{ type: RecordType.Checkpoint, payload: encodeRecord(this.codec, { type: RecordType.Checkpoint, upTo, chunks }) }]);
     } catch (error) {
       throw toMemMapError(error);
     }
@@ -216,7 +249,7 @@ export class StoreEngine<S extends AgentState> {
    * After a crash, blocks written since the last checkpoint may be missing from the chunk files even
    * though their records are durable: their copies in the log put them back.
    */
-  private async restoreBlocks(blocks: Array<{ ref: BlockRef; copy: Uint8Array }>): Promise<void> {
+  private async restoreBlocks(blocks: Array<{ ref: BlockRef; copy: Uint8Array; lsn: number }>): Promise<void> {
     if (blocks.length === 0) return;
     for (const { ref, copy } of blocks) {
       try {
@@ -329,6 +362,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** Saves the search index if it moved, then closes the WAL, the blocks and the provider. */
   async close(): Promise<void> {
+    this.follower.stop();
     this.stateChannel.end();
     let failure: unknown;
     try {
@@ -363,13 +397,11 @@ export class StoreEngine<S extends AgentState> {
         const m = record.memory;
         this.memories.set(m.id, m);
         if (m.expiresAt !== undefined) this.expiring.add(m.id);
-        if (m.id > this.lastMemoryId) this.lastMemoryId = m.id;
         break;
       }
       case RecordType.MemoryDelete:
         this.memories.delete(record.id);
         this.expiring.delete(record.id);
-        if (record.id > this.lastMemoryId) this.lastMemoryId = record.id;
         break;
       case RecordType.StateSet:
         this.state = record.state as S;
@@ -448,7 +480,7 @@ export class StoreEngine<S extends AgentState> {
         await this.dropExpired();
         return;
       } catch {
-        this.pendingIndex.length = 0;
+        // An unreadable snapshot: fall through to a rebuild.
       }
     }
     await this.searchCall(() => this.search.clear());

@@ -108,7 +108,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
 
   const memories = new Map<number, LiveBlock>();
   const streams: LiveBlock[] = [];
-  let lastCheckpoint = 0;
+  const checkpoints: Array<{ upTo: number; chunks: Set<number> }> = [];
   const pending: Array<{ id?: number; block: Omit<LiveBlock, 'afterCheckpoint'> }> = [];
   for (const walRecord of scan.records) {
     let record;
@@ -121,14 +121,14 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if (record.type === RecordType.MemoryPut) pending.push({ id: record.memory.id, block: { ref: record.memory.ref, lsn: walRecord.lsn, copy: record.copy } });
     else if (record.type === RecordType.StreamAppend) pending.push({ block: { ref: record.ref, lsn: walRecord.lsn, copy: record.copy } });
     else if (record.type === RecordType.MemoryDelete) pending.push({ id: record.id, block: undefined as never });
-    else if (record.type === RecordType.Checkpoint) lastCheckpoint = walRecord.lsn;
+    else if (record.type === RecordType.Checkpoint) checkpoints.push({ upTo: record.upTo, chunks: new Set(record.chunks) });
   }
   for (const { id, block } of pending) {
     if (block === undefined) {
       memories.delete(id!);
       continue;
     }
-    const live = { ...block, afterCheckpoint: block.lsn > lastCheckpoint };
+    const live = { ...block, afterCheckpoint: !checkpoints.some((c) => c.upTo >= block.lsn && c.chunks.has(block.ref.chunk)) };
     if (id === undefined) streams.push(live);
     else memories.set(id, live);
   }

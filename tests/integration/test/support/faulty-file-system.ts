@@ -50,6 +50,16 @@ export class FaultyFileSystem implements StoreFileSystem {
     return nodeFileSystem.readdir(...args);
   }) as typeof nodeFileSystem.readdir;
 
+  link = (async (...args: Parameters<typeof nodeFileSystem.link>) => {
+    this.step('link');
+    return nodeFileSystem.link(...args);
+  }) as typeof nodeFileSystem.link;
+
+  unlink = (async (...args: Parameters<typeof nodeFileSystem.unlink>) => {
+    this.step('unlink');
+    return nodeFileSystem.unlink(...args);
+  }) as typeof nodeFileSystem.unlink;
+
   private wrap(handle: FileHandle): FileHandle {
     return new Proxy(handle, {
       get: (target, property) => {

@@ -1,0 +1,21 @@
+import { verifyStore } from '@memmapfs/core';
+import type { ClosedStoreCommand } from '../command.js';
+import { checkCodec, damagedFailure, reportLines } from './check-report.js';
+
+/** `memmapfs verify`: checks every WAL record and live block, read-only; exit code 1 when there are errors. */
+export const verifyCommand: ClosedStoreCommand = {
+  path: ['verify'],
+  summary: "Check the store's log and blocks without changing anything (exit code 1 on errors)",
+  arguments: [],
+  options: {},
+  store: 'closed',
+  prepare: () => async (output, context) => {
+    const progress = output.progress();
+    const report = await verifyStore(context.root, {
+      ...checkCodec(context.globals),
+      onProgress: (done, total) => progress.update(`checked ${done}/${total} blocks`),
+    }).finally(() => progress.end());
+    output.result(report, () => reportLines(report));
+    if (!report.ok) throw damagedFailure(report);
+  },
+};

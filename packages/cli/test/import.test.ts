@@ -1,0 +1,178 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Memory, MemoryHit } from '@memmapfs/core';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { initStore, inStore, memoryCount, paths, useTempStore } from './harness.js';
+
+useTempStore();
+
+async function writeLines(name: string, lines: readonly string[]): Promise<string> {
+  const file = join(paths.dir, name);
+  await writeFile(file, lines.map((line) => `${line}\n`).join(''));
+  return file;
+}
+
+/** `import --json` output, with something imported. */
+interface ImportResult {
+  imported: number;
+  firstId: number;
+  lastId: number;
+}
+
+const get = async (id: number): Promise<Memory> => JSON.parse((await inStore(['get', String(id), '--json'])).stdout) as Memory;
+
+describe('import', () => {
+  beforeEach(() => initStore());
+
+  it('imports a JSONL file of 2500 memories in batches, with the tags of the line and of --tag', async () => {
+    const items = Array.from({ length: 2500 }, (_, i) => (i % 5 === 4 ? JSON.stringify(`plain string memory ${i}`) : JSON.stringify({ text: `memory ${i} about tea`, tags: [`n${i % 3}`] })));
+    items[1234] = JSON.stringify({ text: 'The kettle whistles at dawn', tags: ['kitchen'] });
+    const file = await writeLines('memories.jsonl', items);
+
+    const run = await inStore(['import', file, '--tag', 'imported'], { stderrIsTTY: true });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe('imported 2500 memories (ids 1–2500)\n');
+    expect(run.stderr.startsWith('\rimported 1000\x1b[K')).toBe(true);
+    expect(run.stderr.endsWith('\r\x1b[K')).toBe(true);
+    expect(await memoryCount()).toBe(2500);
+
+    const hits = JSON.parse((await inStore(['query', 'kettle', '--json'])).stdout) as MemoryHit[];
+    expect(hits.map((hit) => [hit.id, hit.text, hit.tags])).toEqual([[1235, 'The kettle whistles at dawn', ['kitchen', 'imported']]]);
+    expect(await get(2500)).toMatchObject({ text: 'plain string memory 2499', tags: ['imported'], namespace: 'default' });
+    const tagged = JSON.parse((await inStore(['query', 'tea', '--tag', 'n2', '--tag', 'imported', '--json', '--limit', '5'])).stdout) as MemoryHit[];
+    expect(tagged).toHaveLength(5);
+    for (const hit of tagged) expect(hit.tags).toEqual(['n2', 'imported']);
+  });
+
+  it('prints {"imported","firstId","lastId"} under --json, and keeps meta, ttlMs and namespace', async () => {
+    const existing = (JSON.parse((await inStore(['--json', 'append', 'already here'])).stdout) as { id: number }).id;
+    const file = await writeLines('items.jsonl', [
+      JSON.stringify({ text: 'with meta', meta: { source: 'wiki' }, namespace: 'docs' }),
+      JSON.stringify({ text: 'short-lived', ttlMs: 60_000, tags: ['x', 'y'] }),
+    ]);
+    const run = await inStore(['--json', 'import', file, '--tag', 'y']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const result = JSON.parse(run.stdout) as ImportResult;
+    expect(result).toEqual({ imported: 2, firstId: expect.any(Number), lastId: result.firstId + 1 });
+    expect(result.firstId).toBeGreaterThan(existing);
+    expect(await get(result.firstId)).toMatchObject({ text: 'with meta', meta: { source: 'wiki' }, namespace: 'docs', tags: ['y'] });
+    const shortLived = await get(result.lastId);
+    expect(shortLived.tags).toEqual(['x', 'y']);
+    expect(shortLived.expiresAt! - shortLived.createdAt).toBe(60_000);
+
+    const renamed = await writeLines('renamed.jsonl', [JSON.stringify({ text: 'moved', namespace: 'docs' })]);
+    const moved = await inStore(['import', renamed, '--namespace', 'archive']);
+    const id = Number(/^imported 1 memory \(id (\d+)\)\n$/.exec(moved.stdout)?.[1]);
+    expect(id).toBeGreaterThan(result.lastId);
+    expect((await get(id)).namespace).toBe('archive');
+  });
+
+  it('reads --format lines from stdin, skipping blank lines, with --namespace and --tag on every memory', async () => {
+    const stdin = 'first line of text\r\n\r\n  \nsecond line\nthird line without newline';
+    const results: ImportResult[] = [];
+    for (const args of [['import'], ['import', '-']]) {
+      const run = await inStore([...args, '--format', 'lines', '--namespace', 'notes', '--tag', 'stdin', '--json'], { stdin });
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      results.push(JSON.parse(run.stdout) as ImportResult);
+    }
+    expect(results.map((result) => [result.imported, result.lastId - result.firstId])).toEqual([[3, 2], [3, 2]]);
+    expect(await memoryCount()).toBe(6);
+    expect(await get(results[0]!.firstId)).toMatchObject({ text: 'first line of text', namespace: 'notes', tags: ['stdin'] });
+    expect(await get(results[0]!.lastId)).toMatchObject({ text: 'third line without newline' });
+    const hits = JSON.parse((await inStore(['query', 'second', '--namespace', 'notes', '--json'])).stdout) as MemoryHit[];
+    expect(hits.map((hit) => hit.id).sort((a, b) => a - b)).toEqual(results.map((result) => result.firstId + 1));
+  });
+
+  it('takes a JSON line that is not an object as text in --format lines', async () => {
+    const run = await inStore(['import', '--format', 'lines', '--json'], { stdin: ['{"text": "kept as it is"}'] });
+    expect(run.code).toBe(0);
+    expect((await get((JSON.parse(run.stdout) as ImportResult).firstId)).text).toBe('{"text": "kept as it is"}');
+  });
+
+  it('stops at a bad line 3 before writing its batch: nothing with the default batch of 1000', async () => {
+    const file = await writeLines('bad.jsonl', ['{"text":"one"}', '"two"', '{"text": oops}', '{"text":"four"}']);
+    const run = await inStore(['import', file]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^memmapfs: line 3: not valid JSON \(.+\); nothing imported\n$/);
+    expect(await memoryCount()).toBe(0);
+  });
+
+  it('stops at a bad line 3 before writing its batch: the 2 memories of the batch before it with --batch 2', async () => {
+    const file = await writeLines('bad.jsonl', ['{"text":"one"}', '', '"two"', '{"text": oops}', '{"text":"four"}']);
+    const run = await inStore(['import', file, '--batch', '2']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^memmapfs: line 4: not valid JSON \(.+\); imported 2 memories \(input lines 1–3\) before it\n$/);
+    expect(await memoryCount()).toBe(2);
+
+    const json = await inStore(['import', file, '--batch', '2', '--json']);
+    expect(json.code).toBe(1);
+    const partial = JSON.parse(json.stdout) as ImportResult;
+    expect(partial).toEqual({ imported: 2, firstId: expect.any(Number), lastId: partial.firstId + 1 });
+    expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'INVALID_INPUT', message: expect.stringMatching(/^line 4: not valid JSON/) } });
+    expect(await memoryCount()).toBe(4);
+  });
+
+  it.each([
+    ['an array', '[1,2]', 'expected a JSON object {"text": …} or a JSON string, got an array'],
+    ['null', 'null', 'got null'],
+    ['an unknown field', '{"text":"x","tag":"oops"}', 'unknown field "tag"'],
+    ['no text', '{"tags":["a"]}', '"text" must be a string, got none'],
+    ['tags that are not an array', '{"text":"x","tags":"a"}', '"tags" must be an array of strings'],
+    ['meta that is not an object', '{"text":"x","meta":[1]}', '"meta" must be a JSON object'],
+    ['an empty text (refused by the store)', '{"text":"   "}', 'text must not be empty'],
+    ['a negative ttlMs (refused by the store)', '{"text":"x","ttlMs":-5}', 'ttlMs must be a positive number'],
+  ])('names the line of %s', async (_case, bad, message) => {
+    const run = await inStore(['import', '--batch', '2'], { stdin: ['"fine"', '"also fine"', '"third"', bad] });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^memmapfs: line 4: /);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).toContain('; imported 2 memories (input lines 1–2) before it\n');
+    expect(await memoryCount()).toBe(2);
+  });
+
+  it('imports nothing from empty input', async () => {
+    expect(await inStore(['import'], { stdin: '\n\n' })).toEqual({ code: 0, stdout: 'imported 0 memories\n', stderr: '' });
+    expect(JSON.parse((await inStore(['import', '--json'], { stdin: '' })).stdout)).toEqual({ imported: 0, firstId: null, lastId: null });
+  });
+
+  it('resolves FILE against the working folder, and fails with exit code 1 when it cannot be read', async () => {
+    await writeLines('relative.jsonl', ['"from a relative path"']);
+    const relative = await inStore(['import', 'relative.jsonl', '--json'], { cwd: paths.dir });
+    expect(relative.code).toBe(0);
+    expect((await get((JSON.parse(relative.stdout) as ImportResult).firstId)).text).toBe('from a relative path');
+
+    const missing = await inStore(['import', 'nope.jsonl', '--json'], { cwd: paths.dir });
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(JSON.parse(missing.stderr).error.code).toBe('INPUT_UNREADABLE');
+    expect(JSON.parse(missing.stderr).error.message).toContain('nope.jsonl');
+
+    const folder = await inStore(['import', paths.dir]);
+    expect(folder.code).toBe(1);
+    expect(folder.stderr).toMatch(/^memmapfs: cannot read .*EISDIR/);
+  });
+
+  it.each([
+    ['an unknown format', ['--format', 'csv'], "--format must be jsonl or lines, got 'csv'"],
+    ['a batch of 0', ['--batch', '0'], "--batch must be a positive integer, got '0'"],
+    ['an empty tag', ['--tag', ''], '--tag must not be empty'],
+    ['two files', ['a.jsonl', 'b.jsonl'], "unexpected argument 'b.jsonl'"],
+  ])('exits with 2 for %s', async (_case, args, message) => {
+    const run = await inStore(['import', ...args], { stdin: ['"never read"'] });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).toContain("(run 'memmapfs import --help' for usage)");
+    expect(await memoryCount()).toBe(0);
+  });
+});
+
+describe('import without a store', () => {
+  it('fails with STORE_NOT_FOUND, like append, and creates nothing', async () => {
+    const run = await inStore(['import'], { stdin: ['"text"'] });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/\(STORE_NOT_FOUND\)\n$/);
+    expect(existsSync(paths.root)).toBe(false);
+  });
+});

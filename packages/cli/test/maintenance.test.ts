@@ -1,0 +1,231 @@
+import { existsSync } from 'node:fs';
+import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { MemoryHit, RepairReport, VerifyReport } from '@memmapfs/core';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { initStore, inStore, paths, useTempStore } from './harness.js';
+
+useTempStore();
+
+const walPath = () => join(paths.root, 'state.wal');
+
+/** Appends `count` memories, one command (one commit) each, and returns their ids. */
+async function appendMemories(count: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 1; i <= count; i++) {
+    const run = await inStore(['--json', 'append', `memory number ${i} about tea`, '--tag', 'seed']);
+    expect(run.code).toBe(0);
+    ids.push((JSON.parse(run.stdout) as { id: number }).id);
+  }
+  return ids;
+}
+
+/** Flips one byte of a file at `at` (default: the middle); returns the file as it was. */
+async function flipByte(file: string, at?: number): Promise<Buffer> {
+  const original = await readFile(file);
+  const damaged = Buffer.from(original);
+  const offset = at ?? Math.floor(original.length / 2);
+  damaged[offset] = damaged[offset]! ^ 0xff;
+  await writeFile(file, damaged);
+  return original;
+}
+
+const backups = async (): Promise<string[]> => (await readdir(paths.root)).filter((name) => name.startsWith('repair-backup-'));
+
+describe('verify', () => {
+  beforeEach(() => initStore());
+
+  it('passes a healthy store: exit 0, a summary line, and the report as JSON', async () => {
+    await appendMemories(3);
+    const human = await inStore(['verify']);
+    expect(human).toMatchObject({ code: 0, stderr: '' });
+    expect(human.stdout).toMatch(/^ok: \d+ records, 3 blocks checked\n$/);
+
+    const json = await inStore(['verify', '--json']);
+    expect(json).toMatchObject({ code: 0, stderr: '' });
+    const report = JSON.parse(json.stdout) as VerifyReport;
+    expect(report).toMatchObject({ root: paths.root, ok: true, codec: 'msgpack', blocksChecked: 3, problems: [] });
+    expect(report.records).toBeGreaterThanOrEqual(3);
+  });
+
+  it('passes a fresh store with nothing in it', async () => {
+    const run = await inStore(['--json', 'verify']);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, blocksChecked: 0, problems: [] });
+  });
+
+  it('finds a byte flipped in the middle of state.wal: exit 1, a wal-damaged error, stdout only the report', async () => {
+    await appendMemories(10);
+    await flipByte(walPath());
+
+    const human = await inStore(['verify']);
+    expect(human.code).toBe(1);
+    const lines = human.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^error {2}wal-damaged {2}Record \d+ at byte \d+ is damaged/);
+    expect(lines.at(-1)).toMatch(/^1 problem \(1 error\); \d+ records, \d+ blocks checked$/);
+    expect(human.stderr).toBe(`memmapfs: the store at ${paths.root} has 1 error; 'memmapfs repair' can fix it\n`);
+
+    const json = await inStore(['verify', '--json']);
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as VerifyReport;
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.objectContaining({ severity: 'error', kind: 'wal-damaged', file: 'state.wal', repairable: true })]);
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: 'STORE_DAMAGED' } });
+  });
+
+  it('exits 0 for warnings alone: torn bytes after the last record', async () => {
+    await appendMemories(3);
+    await appendFile(walPath(), Buffer.from([1, 2, 3, 4, 5]));
+    const run = await inStore(['verify', '--json']);
+    const report = JSON.parse(run.stdout) as VerifyReport;
+    expect(report.problems).toEqual([expect.objectContaining({ severity: 'warning', kind: 'wal-torn-tail' })]);
+    expect(report.ok).toBe(true);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect((await inStore(['verify'])).stdout).toMatch(/^warning {2}wal-torn-tail {2}5 bytes after the last whole record.*\n1 problem \(0 errors\); /);
+  });
+
+  it('finds a damaged block of a closed store (exit 1), which repair puts back from the log', async () => {
+    const [first] = await appendMemories(3);
+    const [chunk] = await readdir(join(paths.root, 'blocks'));
+    await flipByte(join(paths.root, 'blocks', chunk!), 0);
+    const run = await inStore(['verify', '--json']);
+    expect(run.code).toBe(1);
+    expect((JSON.parse(run.stdout) as VerifyReport).problems).toEqual([expect.objectContaining({ severity: 'error', kind: 'block-corrupt', lsn: 1, repairable: true })]);
+
+    const repair = await inStore(['repair', '--yes', '--json']);
+    expect(repair.code).toBe(0);
+    const report = JSON.parse(repair.stdout) as RepairReport;
+    expect(report.actions[0]).toMatch(/^Put back the block of record 1 /);
+    expect(report.backup).toBeUndefined();
+    expect(JSON.parse((await inStore(['get', String(first), '--json'])).stdout)).toMatchObject({ text: 'memory number 1 about tea' });
+  });
+
+  it('shows progress on a terminal stderr only, and erases it', async () => {
+    await appendMemories(2);
+    const terminal = await inStore(['verify'], { stderrIsTTY: true });
+    expect(terminal.code).toBe(0);
+    expect(terminal.stderr).toBe('\rchecked 2/2 blocks\x1b[K\r\x1b[K');
+    expect(terminal.stdout).toMatch(/^ok: /);
+    expect((await inStore(['verify', '--json'], { stderrIsTTY: true })).stderr).toBe('');
+    expect((await inStore(['verify'])).stderr).toBe('');
+  });
+});
+
+describe('verify without a store', () => {
+  it('fails with STORE_NOT_FOUND and creates nothing', async () => {
+    const run = await inStore(['verify']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/\(STORE_NOT_FOUND\)\n$/);
+    expect(existsSync(paths.root)).toBe(false);
+  });
+});
+
+describe('repair', () => {
+  beforeEach(() => initStore());
+
+  it('with --yes, makes a store with a damaged WAL open again and backs up the original', async () => {
+    const appended = await appendMemories(10);
+    const original = await readFile(walPath());
+    await flipByte(walPath());
+    const damaged = await readFile(walPath());
+    const broken = await inStore(['query', 'tea']);
+    expect(broken.code).toBe(1);
+
+    const run = await inStore(['repair', '--yes', '--json']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const report = JSON.parse(run.stdout) as RepairReport;
+    expect(report.after).toMatchObject({ ok: true, problems: [] });
+    expect(report.actions.length).toBeGreaterThan(0);
+    expect(report.backup).toBeDefined();
+    expect(await readFile(join(report.backup!, 'state.wal'))).toEqual(damaged);
+    expect((await stat(walPath())).size).toBeLessThan(original.length);
+
+    expect((await inStore(['verify'])).code).toBe(0);
+    const query = await inStore(['query', 'tea', '--json', '--limit', '20']);
+    expect(query.code).toBe(0);
+    const ids = (JSON.parse(query.stdout) as MemoryHit[]).map((hit) => hit.id).sort((a, b) => a - b);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(ids.length).toBeLessThan(10);
+    expect(ids).toEqual(appended.slice(0, ids.length));
+    expect((await inStore(['append', 'written after the repair'])).code).toBe(0);
+  });
+
+  it('prints each action, the backup folder and the check after it', async () => {
+    await appendMemories(10);
+    await flipByte(walPath());
+    const run = await inStore(['repair', '-y']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^Kept the \d+ valid records of state\.wal/);
+    expect(lines).toContain(`backup: ${join(paths.root, (await backups())[0]!)}`);
+    expect(lines.at(-1)).toMatch(/^after: ok: \d+ records, \d+ blocks checked$/);
+  });
+
+  it('refuses without --yes when stdin is not a terminal (exit 2), and changes nothing', async () => {
+    await appendMemories(10);
+    await flipByte(walPath());
+    const damaged = await readFile(walPath());
+    const run = await inStore(['repair']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('pass --yes to repair');
+    expect(run.stderr).toContain("(run 'memmapfs repair --help' for usage)");
+    expect(await readFile(walPath())).toEqual(damaged);
+    expect(await backups()).toEqual([]);
+
+    const json = await inStore(['repair', '--json'], { stdinIsTTY: true });
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: 'USAGE_ERROR' } });
+  });
+
+  it('asks at a terminal: no leaves the store as it was (exit 1), yes repairs it', async () => {
+    await appendMemories(10);
+    await flipByte(walPath());
+    const damaged = await readFile(walPath());
+
+    const declined = await inStore(['repair'], { stdin: ['n'], stdinIsTTY: true });
+    expect(declined.code).toBe(1);
+    expect(declined.stdout).toBe('');
+    expect(declined.stderr).toContain('repair would fix:\n  error  wal-damaged  ');
+    expect(declined.stderr).toContain(`Repair the store at ${paths.root}? [y/N] `);
+    expect(declined.stderr).toMatch(/memmapfs: repair cancelled; nothing was changed\n$/);
+    expect(await readFile(walPath())).toEqual(damaged);
+
+    const accepted = await inStore(['repair'], { stdin: ['yes'], stdinIsTTY: true });
+    expect(accepted.code).toBe(0);
+    expect(accepted.stdout).toMatch(/after: ok: /);
+    expect((await inStore(['verify'])).code).toBe(0);
+  });
+
+  it('needs no --yes when only the saved search index is damaged: that is derived data', async () => {
+    await appendMemories(2);
+    await writeFile(join(paths.root, 'index', 'search.snapshot'), 'garbage');
+    const verify = JSON.parse((await inStore(['verify', '--json'])).stdout) as VerifyReport;
+    expect(verify.problems).toEqual([expect.objectContaining({ severity: 'warning', kind: 'search-snapshot-unusable', repairable: true })]);
+    const run = await inStore(['repair', '--json']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect((JSON.parse(run.stdout) as RepairReport).after.ok).toBe(true);
+    expect((await inStore(['query', 'tea', '--json'])).code).toBe(0);
+  });
+
+  it('has nothing to do on a healthy store, and then needs no --yes', async () => {
+    await appendMemories(2);
+    const run = await inStore(['repair']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/^nothing to repair\nafter: ok: /);
+    expect(JSON.parse((await inStore(['repair', '--json'])).stdout)).toMatchObject({ actions: [], after: { ok: true } });
+    expect(await backups()).toEqual([]);
+  });
+});
+
+describe('help', () => {
+  it('lists verify, repair and import, and says repair needs the store closed', async () => {
+    const general = await inStore(['--help']);
+    for (const command of ['verify', 'repair', 'import \\[FILE\\]']) expect(general.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    const repair = await inStore(['repair', '--help']);
+    expect(repair.stdout).toContain('Usage: memmapfs repair [--yes]');
+    expect(repair.stdout).toContain('-y, --yes');
+    expect(repair.stdout).toContain('no process has the store open');
+    expect(existsSync(paths.root)).toBe(false);
+  });
+});

@@ -1,0 +1,136 @@
+import { constants as fsConstants, readSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { crc32c } from '@node-rs/crc32';
+import { loadFlock, type FlockBinding } from './flock-binding.js';
+import { WalError } from './wal-error.js';
+import type { WalFileSystem } from './file-wal.js';
+
+const MAGIC = Buffer.from('MMFSHEAD', 'ascii');
+const MARKER_SIZE = 32;
+
+/** How far the log is committed: every record up to here is durable and may be shown to readers. */
+export interface CommitMarker {
+  /** Offset just past the last committed record. */
+  readonly offset: number;
+  /** LSN of the last committed record. */
+  readonly lsn: number;
+  /** Identity of the log file; changes when the log is replaced by a new file (compaction, repair). */
+  readonly generation: number;
+}
+
+/**
+ * The head file (`state.head`) beside the log: the writer lock and the commit marker in one file that
+ * is never replaced.
+ *
+ * - Lock: an exclusive `flock` on the file. The kernel releases it when its holder exits or is killed,
+ *   so a crashed writer never leaves the store locked.
+ * - Commit marker (32 bytes, little-endian): magic "MMFSHEAD" | committed offset f64 | committed LSN
+ *   f64 | generation u32 | CRC32C of bytes 0–27. Written by the writer, under the lock, after the records
+ *   up to it are durable; read by every process before it shows records to its readers. It is a hint:
+ *   when missing or damaged, a writer rebuilds it from the log under the lock.
+ */
+export class HeadFile {
+  private readonly flock: FlockBinding;
+  private held = false;
+  private readonly queue: Array<() => void> = [];
+
+  private constructor(private readonly handle: FileHandle, readonly path: string) {
+    this.flock = loadFlock();
+  }
+
+  /** Opens (creating when needed, never truncating) the head file at `path`. */
+  static async open(path: string, files: WalFileSystem): Promise<HeadFile> {
+    let loadError: unknown;
+    try {
+      loadFlock();
+    } catch (error) {
+      loadError = error;
+    }
+    if (loadError) {
+      throw new WalError('WAL_FAILED', `The writer lock needs the fs-ext native addon, which did not load (${(loadError as Error).message}). Reinstall with build tools available (python3, make, a C++ compiler).`, { cause: loadError });
+    }
+    try {
+      return new HeadFile(await files.open(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644), path);
+    } catch (error) {
+      throw new WalError('WAL_FAILED', `Cannot open ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * Takes the writer lock, waiting for the holder to release it (or die). Callers in this process queue
+   * first (a flock is shared by everything using this descriptor); then a non-blocking attempt, and
+   * only a contended lock costs a thread-pool wait.
+   */
+  async lock(): Promise<void> {
+    if (this.held) await new Promise<void>((resolve) => this.queue.push(resolve));
+    this.held = true;
+    const fd = this.handle.fd;
+    try {
+      try {
+        this.flock.flockSync(fd, 'exnb');
+        return;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') throw this.lockError(error);
+      }
+      await new Promise<void>((resolve, reject) => {
+        this.flock.flock(fd, 'ex', (error) => (error ? reject(this.lockError(error)) : resolve()));
+      });
+    } catch (error) {
+      this.handOver();
+      throw error;
+    }
+  }
+
+  /** Releases the writer lock, to the next caller in this process if one waits. */
+  unlock(): void {
+    try {
+      this.flock.flockSync(this.handle.fd, 'un');
+    } catch {
+      // Closing the file releases it too; an unlock can only fail on a closed descriptor.
+    }
+    this.handOver();
+  }
+
+  private handOver(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.held = false;
+  }
+
+  /** Reads the commit marker; `undefined` when the file is empty or the marker is damaged or torn. */
+  readMarker(): CommitMarker | undefined {
+    const buf = Buffer.alloc(MARKER_SIZE);
+    let read: number;
+    try {
+      read = readSync(this.handle.fd, buf, 0, MARKER_SIZE, 0);
+    } catch {
+      return undefined;
+    }
+    if (read < MARKER_SIZE || !buf.subarray(0, 8).equals(MAGIC) || buf.readUInt32LE(28) !== crc32c(buf.subarray(0, 28))) return undefined;
+    return { offset: buf.readDoubleLE(8), lsn: buf.readDoubleLE(16), generation: buf.readUInt32LE(24) };
+  }
+
+  /** Writes the commit marker (under the lock). Not fsynced: after a crash the log itself is the truth. */
+  async writeMarker(marker: CommitMarker): Promise<void> {
+    const buf = Buffer.alloc(MARKER_SIZE);
+    MAGIC.copy(buf, 0);
+    buf.writeDoubleLE(marker.offset, 8);
+    buf.writeDoubleLE(marker.lsn, 16);
+    buf.writeUInt32LE(marker.generation >>> 0, 24);
+    buf.writeUInt32LE(crc32c(buf.subarray(0, 28)), 28);
+    try {
+      await this.handle.write(buf, 0, MARKER_SIZE, 0);
+    } catch (error) {
+      throw new WalError('WAL_FAILED', `Writing the commit marker ${this.path} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+  }
+
+  private lockError(error: unknown): WalError {
+    return new WalError('WAL_FAILED', `Cannot take the writer lock on ${this.path}: ${(error as Error).message}`, { cause: error });
+  }
+}

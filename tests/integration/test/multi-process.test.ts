@@ -1,0 +1,139 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, type AgentState } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+import { appendThenKill, checkAfterKill, record, type KillLedger } from './support/kill-harness.js';
+
+const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+let dir: string;
+let root: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'memmapfs-multi-'));
+  root = join(dir, 'store');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A worker process with its stdout read as JSON lines. */
+function startWorker(...args: string[]): { child: ChildProcessWithoutNullStreams; next: () => Promise<Record<string, unknown>>; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, ...args], { stdio: 'pipe' });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    next: async () => {
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`worker ${args.join(' ')} ended early: ${stderr}`);
+      return JSON.parse(value as string) as Record<string, unknown>;
+    },
+  };
+}
+
+const open = () => MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+
+describe('many processes, one folder', () => {
+  it('N processes × M concurrent appends give N×M distinct memories, searchable from every process', async () => {
+    const setup = await open();
+    await setup.close();
+    const tags = ['alpha', 'beta', 'gamma', 'delta'];
+    const perProcess = 60;
+    const workers = tags.map((tag) => startWorker('append', root, tag, String(perProcess)));
+    const ids = (await Promise.all(workers.map((w) => w.next()))).flatMap((out) => out.ids as number[]);
+    expect(ids).toHaveLength(tags.length * perProcess);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const w of workers) w.child.stdin.write(`count ${tags.join(' ')}\n`);
+    const views = await Promise.all(workers.map((w) => w.next()));
+    for (const view of views) {
+      expect(view.total).toBe(tags.length * perProcess);
+      expect(view.counts).toEqual(Object.fromEntries(tags.map((t) => [t, perProcess])));
+    }
+    for (const w of workers) w.child.stdin.end();
+    expect(await Promise.all(workers.map((w) => w.exited))).toEqual(tags.map(() => 0));
+    const fs = await open();
+    expect(fs.stats().memories).toBe(tags.length * perProcess);
+    for (const id of ids) expect((await fs.getMemory(id))?.text).toMatch(/^(alpha|beta|gamma|delta) memory \d+ shared folder$/);
+    await fs.close();
+  }, 60_000);
+
+  it('a read in one process sees an append another process has had acknowledged', async () => {
+    const reader = await open();
+    const before = reader.stats().memories;
+    const writer = startWorker('append', root, 'late', '5');
+    const { ids } = (await writer.next()) as { ids: number[] };
+    for (const id of ids) expect((await reader.getMemory(id))?.text).toMatch(/^late memory/);
+    expect(reader.stats().memories).toBe(before + 5);
+    expect(await reader.queryMemory('shared', { tags: ['late'] })).toHaveLength(5);
+    writer.child.stdin.end();
+    await writer.exited;
+    await reader.close();
+  }, 30_000);
+
+  it('keeps the other writers going, and loses nothing acknowledged, when one writer is killed -9', async () => {
+    const ledger: KillLedger = { acknowledged: new Map(), attempted: new Set() };
+    const survivors = startWorker('append', root, 'survivor', '400');
+    const killed = await appendThenKill(root, 150);
+    record(ledger, killed);
+    expect(killed.acknowledged.size).toBeGreaterThan(0);
+    const { ids } = (await survivors.next()) as { ids: number[] };
+    expect(ids).toHaveLength(400);
+    survivors.child.stdin.end();
+    expect(await survivors.exited).toBe(0);
+    for (let i = 0; i < 400; i++) ledger.attempted.add(`survivor memory ${i} shared folder`);
+    await checkAfterKill(root, ledger);
+    const fs = await open();
+    for (const id of ids) expect(await fs.getMemory(id)).toBeDefined();
+    await fs.close();
+  }, 60_000);
+
+  it('tells state subscribers in other processes of each change', async () => {
+    const fs = await open();
+    const seen: Array<{ state: AgentState; at: number }> = [];
+    const off = fs.subscribeState((state) => seen.push({ state, at: Date.now() }));
+    const watched: string[] = [];
+    const watching = (async () => {
+      for await (const state of fs.watchState()) {
+        watched.push(state.status);
+        if (state.status === 'step-3') break;
+      }
+    })();
+    const writer = startWorker('state', root, '3', '150');
+    const writes: Array<{ wrote: number; at: number }> = [];
+    for (let i = 0; i < 3; i++) writes.push((await writer.next()) as { wrote: number; at: number });
+    expect(await writer.exited).toBe(0);
+    await watching;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    off();
+    expect(seen.map((s) => s.state.status)).toEqual(['step-1', 'step-2', 'step-3']);
+    expect(watched).toEqual(['step-1', 'step-2', 'step-3']);
+    const delays = writes.map((w, i) => seen[i]!.at - w.at);
+    console.log(`cross-process state delays (ms): ${delays.join(', ')}`);
+    for (const delay of delays) expect(delay).toBeLessThan(1000);
+    expect(fs.getState().status).toBe('step-3');
+    await fs.close();
+  }, 30_000);
+
+  it('shows other processes nothing that is not yet durable', async () => {
+    const writer = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), durability: 'none' });
+    const reader = await open();
+    const id = await writer.appendMemory('written, not yet flushed');
+    expect(await reader.getMemory(id)).toBeUndefined();
+    expect(reader.stats().memories).toBe(0);
+    await writer.flush();
+    expect((await reader.getMemory(id))?.text).toBe('written, not yet flushed');
+    await writer.close();
+    await reader.close();
+  });
+});

@@ -1,0 +1,40 @@
+// A child process for multi-process tests, driven by its arguments and stdin:
+//   append ROOT TAG COUNT  appends COUNT memories tagged TAG (bursts of 8 and single ones), prints
+//                          {"ids":[…]}, then on each stdin line "count TAG…" prints {"counts":{TAG:n…},"total":n}.
+//   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
+import { createInterface } from 'node:readline';
+import { MemMapFS } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+
+const [command, root, ...rest] = process.argv.slice(2);
+const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
+const fs = await MemMapFS.init(root!, { search: flexsearch(), codec: msgpack() });
+
+if (command === 'append') {
+  const [tag, count] = [rest[0]!, Number(rest[1])];
+  const ids: number[] = [];
+  let i = 0;
+  while (i < count) {
+    const burst = Math.min(i % 3 === 0 ? 8 : 1, count - i);
+    const texts = Array.from({ length: burst }, (_, k) => `${tag} memory ${i + k} shared folder`);
+    i += burst;
+    ids.push(...(await Promise.all(texts.map((text) => fs.appendMemory(text, [tag])))));
+  }
+  print({ ids });
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [verb, ...tags] = line.trim().split(/\s+/);
+    if (verb !== 'count') break;
+    const counts: Record<string, number> = {};
+    for (const t of tags) counts[t] = (await fs.queryMemory('shared folder', { tags: [t], limit: 1000 })).length;
+    print({ counts, total: fs.stats().memories });
+  }
+} else if (command === 'state') {
+  const [n, gap] = [Number(rest[0]), Number(rest[1])];
+  for (let i = 1; i <= n; i++) {
+    await new Promise((resolve) => setTimeout(resolve, gap));
+    await fs.updateState({ status: `step-${i}`, activeMemoryCount: i, lastUpdatedId: 0, extra: { pid: process.pid } });
+    print({ wrote: i, at: Date.now() });
+  }
+}
+await fs.close();
