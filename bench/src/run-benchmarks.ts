@@ -1,6 +1,9 @@
 // pnpm bench: durable append throughput, each figure next to its physical bound measured in the same
-// run on the same disk. Writes bench-results/append.json and bench-results/append.md.
+// run on the same disk, and what sharing a store between processes costs. Writes bench-results/append.json and bench-results/append.md.
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemMapFS } from '@memmapfs/core';
@@ -74,6 +77,26 @@ function inFlight(dir: string, round: number): Promise<Measurement> {
     }));
 }
 
+/** PROCESSES processes, each appending one at a time to one store: what crossing processes costs. */
+async function acrossProcesses(dir: string, round: number, processes: number): Promise<Measurement> {
+  const root = join(dir, `processes-${processes}-${round}`);
+  const setup = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+  await setup.close();
+  const perProcess = Math.ceil(ONE_AT_A_TIME / processes);
+  const workerScript = fileURLToPath(new URL('./append-worker.ts', import.meta.url));
+  const children = Array.from({ length: processes }, () =>
+    spawn(process.execPath, ['--import', 'tsx', workerScript, root, String(perProcess)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const lines = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
+  await Promise.all(lines.map((l) => l.next()));
+  const started = process.hrtime.bigint();
+  for (const child of children) child.stdin.end('go\n');
+  await Promise.all(lines.map((l) => l.next()));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', resolve))));
+  const operations = perProcess * processes;
+  return { name: `appendMemory, one at a time in each of ${processes} processes`, operations, seconds, perSecond: operations / seconds };
+}
+
 function median(values: Measurement[]): Measurement {
   return [...values].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(values.length / 2)]!;
 }
@@ -83,6 +106,7 @@ try {
   const raw: Measurement[] = [];
   const sequential: Measurement[] = [];
   const concurrent: Measurement[] = [];
+  const twoProcesses: Measurement[] = [];
   // Warm-up, not counted: the JIT compiles the hot paths and the disk settles.
   await rawWriteFdatasync(dir);
   await oneAtATime(dir, -1);
@@ -91,10 +115,11 @@ try {
     raw.push(await rawWriteFdatasync(dir));
     sequential.push(await oneAtATime(dir, round));
     concurrent.push(await inFlight(dir, round));
-    process.stderr.write(`round ${round + 1}/${ROUNDS}: raw ${raw.at(-1)!.perSecond.toFixed(0)}/s, one at a time ${sequential.at(-1)!.perSecond.toFixed(0)}/s, ${IN_FLIGHT} in flight ${concurrent.at(-1)!.perSecond.toFixed(0)}/s\n`);
+    twoProcesses.push(await acrossProcesses(dir, round, 2));
+    process.stderr.write(`round ${round + 1}/${ROUNDS}: raw ${raw.at(-1)!.perSecond.toFixed(0)}/s, one at a time ${sequential.at(-1)!.perSecond.toFixed(0)}/s, ${IN_FLIGHT} in flight ${concurrent.at(-1)!.perSecond.toFixed(0)}/s, 2 processes ${twoProcesses.at(-1)!.perSecond.toFixed(0)}/s\n`);
   }
   const bound = median(raw);
-  const rows = [bound, median(sequential), median(concurrent)].map((m) => ({ ...m, ratioToBound: m.perSecond / bound.perSecond }));
+  const rows = [bound, median(sequential), median(concurrent), median(twoProcesses)].map((m) => ({ ...m, ratioToBound: m.perSecond / bound.perSecond }));
   // One at a time: about 0.9× the bound (counted as met from 0.85×); 64 in flight: many times it.
   const targets = { oneAtATime: 0.85, inFlight: 5 };
   const result = {

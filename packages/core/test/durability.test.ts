@@ -2,17 +2,14 @@ import { constants } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import { cp, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, type StoreFileSystem } from '@memmapfs/core';
-import { tempRoot, v8Codec, WordSearch } from './fixtures.js';
+import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
+const rootOf = useTempRoot();
 let root: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ root, cleanup } = await tempRoot());
-});
-afterEach(async () => {
-  await cleanup();
+beforeEach(() => {
+  root = rootOf();
 });
 
 /**

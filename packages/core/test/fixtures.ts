@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
+import { afterEach, beforeEach } from 'vitest';
 import type { Codec, SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
 
 /** A codec over Node's structured-clone serializer: enough for core's own tests, no adapter needed. */
@@ -63,7 +64,22 @@ export class WordSearch implements SearchProvider {
   }
 }
 
-/** A fresh temporary folder per test; removed by `cleanup`. */
+/**
+ * A fresh store folder for every test of the calling file: `root()` is the current test's path; the
+ * folder is removed after each test.
+ */
+export function useTempRoot(): () => string {
+  let current: { root: string; cleanup: () => Promise<void> } | undefined;
+  beforeEach(async () => {
+    current = await tempRoot();
+  });
+  afterEach(async () => {
+    await current?.cleanup();
+  });
+  return () => current!.root;
+}
+
+/** A fresh temporary folder; removed by `cleanup`. */
 export async function tempRoot(): Promise<{ root: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'memmapfs-core-'));
   return { root: join(dir, 'store'), cleanup: () => rm(dir, { recursive: true, force: true }) };

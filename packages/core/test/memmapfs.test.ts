@@ -1,14 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapError, MemMapFS, type AgentState, type MemMapErrorCode } from '@memmapfs/core';
-import { tempRoot, v8Codec, WordSearch } from './fixtures.js';
+import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
+const rootOf = useTempRoot();
 let root: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ root, cleanup } = await tempRoot());
-});
-afterEach(async () => {
-  await cleanup();
+beforeEach(() => {
+  root = rootOf();
 });
 
 const open = (search = new WordSearch(), extra: Parameters<typeof MemMapFS.init>[1] = {}) => MemMapFS.init(root, { codec: v8Codec(), search, ...extra });

@@ -4,9 +4,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapError, MemMapFS, registerCodec, registerSearchProvider, resolveCodec, resolveSearchProvider } from '@memmapfs/core';
-import { tempRoot, v8Codec, WordSearch } from './fixtures.js';
+import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
 declare module '@memmapfs/core' {
   interface SearchProviders {
@@ -17,13 +17,10 @@ declare module '@memmapfs/core' {
   }
 }
 
+const rootOf = useTempRoot();
 let root: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ root, cleanup } = await tempRoot());
-});
-afterEach(async () => {
-  await cleanup();
+beforeEach(() => {
+  root = rootOf();
 });
 
 describe('provider registry', () => {
