@@ -96,12 +96,17 @@ function findCommand(words: readonly string[], commands: readonly Command[], hel
   const command = group.find((candidate) => candidate.path.every((word, i) => words[i] === word));
   if (command) return { command };
   const groupName = words[0]!;
-  const choices = group.map((candidate) => candidate.path.slice(1).join(' ')).join(' or ');
+  const choices = alternatives(group.map((candidate) => candidate.path.slice(1).join(' ')));
   if (words.length === 1) {
     if (help) return { group };
     throw new UsageError(`'${groupName}' needs a subcommand: ${choices}`, groupName);
   }
   throw new UsageError(`unknown command '${groupName} ${words[1]}'; use ${choices}`, groupName);
+}
+
+/** `a`, `a or b`, `a, b or c`. */
+function alternatives(words: readonly string[]): string {
+  return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`;
 }
 
 function readGlobalOptions(values: OptionValues): GlobalOptions {

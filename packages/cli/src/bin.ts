@@ -1,7 +1,31 @@
 #!/usr/bin/env node
+import { getEventListeners } from 'node:events';
 import { runCli } from './run-cli.js';
 
+/** Aborted to stop a command that runs until interrupted (`state watch`), which then closes the store and exits 0. */
+const stop = new AbortController();
+
+/**
+ * SIGINT and SIGTERM abort `stop` while a command listens to it. Otherwise (any other command, or a
+ * second Ctrl-C while the watch closes the store) the signal ends the process as node does by default.
+ */
+function stopOn(signal: NodeJS.Signals): void {
+  const handler = (): void => {
+    if (getEventListeners(stop.signal, 'abort').length > 0) {
+      stop.abort();
+      return;
+    }
+    process.off(signal, handler);
+    process.kill(process.pid, signal);
+  };
+  process.on(signal, handler);
+}
+stopOn('SIGINT');
+stopOn('SIGTERM');
+
+// A closed stdout (`memmapfs state watch | head -1`) is no failure: the command stops, exit code 0.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code !== 'EPIPE') throw error;
+  stop.abort();
 });
-process.exitCode = await runCli(process.argv.slice(2));
+process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: stop.signal });

@@ -51,6 +51,11 @@ export interface CommandContext {
   readonly cwd: string;
   /** Standard input; only touched when a command reads it. */
   stdin(): InputStream;
+  /**
+   * Aborted when the command should stop (Ctrl-C, SIGTERM, stdout closed, or `CliIo.signal`). Only a
+   * command that waits without end (`state watch`) listens to it; it then returns normally.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** The work of a command, once its arguments are checked: it runs against the open store. */

@@ -23,6 +23,12 @@ export interface CliIo {
    * `isTTY` is true). Default: `process.stdin`.
    */
   readonly stdin?: InputStream;
+  /**
+   * Stops a command that runs until interrupted (`state watch`): once aborted, it closes the store and
+   * `runCli` resolves 0. Other commands ignore it. The `memmapfs` binary aborts it on SIGINT, SIGTERM
+   * and a closed stdout.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -74,6 +80,7 @@ async function runCommand(command: Command, args: CommandArguments, globals: Glo
     globals,
     cwd,
     stdin: () => io.stdin ?? process.stdin,
+    signal: io.signal ?? new AbortController().signal,
   };
   if (command.store === 'closed') {
     const action: ClosedStoreAction = prepareCommand(command, () => command.prepare(args));

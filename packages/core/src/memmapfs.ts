@@ -221,7 +221,11 @@ export class MemMapFS<S extends AgentState = AgentState> {
     return this.engine.stateChannel.subscribe(listener);
   }
 
-  /** Yields each new state, whichever process wrote it, until the store closes or the loop breaks. */
+  /**
+   * Yields each new state, whichever process wrote it, from the moment of the call until the store
+   * closes or the loop breaks. While a loop is waiting on it, the process stays alive (as with a server
+   * socket); `subscribeState` listeners alone do not keep it alive.
+   */
   watchState(): AsyncGenerator<S, void, undefined> {
     this.assertOpen('watchState');
     this.engine.followOtherProcesses();

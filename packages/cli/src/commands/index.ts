@@ -6,7 +6,7 @@ import { importCommand } from './import.js';
 import { initCommand } from './init.js';
 import { queryCommand } from './query.js';
 import { repairCommand } from './repair.js';
-import { stateGetCommand, stateSetCommand } from './state.js';
+import { stateGetCommand, stateSetCommand, stateWatchCommand } from './state.js';
 import { statsCommand } from './stats.js';
 import { verifyCommand } from './verify.js';
 
@@ -19,6 +19,7 @@ export const commands: readonly Command[] = [
   deleteCommand,
   stateGetCommand,
   stateSetCommand,
+  stateWatchCommand,
   statsCommand,
   importCommand,
   verifyCommand,

@@ -1,5 +1,6 @@
-import { jsonObject } from '../arguments.js';
-import type { Command } from '../command.js';
+import type { AgentState } from '@memmapfs/core';
+import { jsonObject, positiveInteger, stringOption } from '../arguments.js';
+import type { Command, StoreCommand } from '../command.js';
 import { keyValueLines } from '../output.js';
 
 /** `memmapfs state get`: prints the agent state. */
@@ -31,3 +32,59 @@ export const stateSetCommand: Command = {
     };
   },
 };
+
+/**
+ * `memmapfs state watch`: prints each new agent state, whichever process wrote it, until the signal
+ * of the context aborts (Ctrl-C, SIGTERM, stdout closed) or `--count` changes were printed.
+ */
+export const stateWatchCommand: StoreCommand = {
+  path: ['state', 'watch'],
+  summary: 'Print each change of the agent state, from any process, until interrupted (Ctrl-C)',
+  arguments: [],
+  options: {
+    initial: { type: 'boolean', description: 'Print the current state first, then each change' },
+    count: { type: 'string', valueName: 'N', description: 'Exit after N changes (the --initial state is not one). Default: until interrupted' },
+  },
+  store: 'existing',
+  prepare(args) {
+    const countOption = stringOption(args, 'count');
+    const count = countOption === undefined ? Infinity : positiveInteger(countOption, '--count');
+    const initial = args.options.initial === true;
+    return async (store, output, { signal }) => {
+      if (signal.aborted) return;
+      const print = (state: AgentState): void => output.result(state, () => [stateLine(state, new Date())]);
+      // Read the current state before the watch starts (nothing is awaited in between): what other
+      // processes committed until now is in it, and every later change is watched, none twice.
+      const current = store.getState();
+      const states = store.watchState();
+      // Closing ends the watch (core ends its iterators on close); runCommand closes it again, which
+      // waits for the same close and reports its failure, if any.
+      const stop = (): void => void store.close().catch(() => undefined);
+      signal.addEventListener('abort', stop, { once: true });
+      // Core follows other processes with an unref'd timer and file watcher, which do not keep the
+      // process alive; without this, node would exit while the watch waits.
+      const keepAlive = setInterval(() => undefined, 1 << 30);
+      try {
+        if (initial) print(current);
+        let changes = 0;
+        for await (const state of states) {
+          print(state);
+          if (++changes >= count) break;
+        }
+      } finally {
+        clearInterval(keepAlive);
+        signal.removeEventListener('abort', stop);
+      }
+    };
+  },
+};
+
+/** `<time>  status=running  activeMemoryCount=3  …`: a state on one line, stamped with when it was seen. */
+function stateLine(state: AgentState, seenAt: Date): string {
+  return [seenAt.toISOString(), ...Object.entries(state).map(([key, value]) => `${key}=${fieldValue(value)}`)].join('  ');
+}
+
+/** A string as it is when it is one plain word, anything else as JSON, so the line stays one line. */
+function fieldValue(value: unknown): string {
+  return typeof value === 'string' && /^[^\s"=\\]+$/u.test(value) ? value : JSON.stringify(value);
+}

@@ -19,7 +19,7 @@ export class LogFollower {
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => this.notify(), POLL_INTERVAL_MS);
-    this.timer.unref();
+    if (!this.keepingAlive) this.timer.unref();
     try {
       this.watcher = watch(this.folder, { persistent: false }, (_event, name) => {
         if (name === null || name === 'state.head') this.notify();
@@ -28,6 +28,18 @@ export class LogFollower {
     } catch {
       this.watcher = undefined;
     }
+  }
+
+  private keepingAlive = false;
+
+  /**
+   * Whether following keeps the process alive (while someone is iterating `watchState`, as a server
+   * socket would); otherwise it does not hold the process open, like an event listener.
+   */
+  keepAlive(on: boolean): void {
+    this.keepingAlive = on;
+    if (on) this.timer?.ref();
+    else this.timer?.unref();
   }
 
   stop(): void {

@@ -15,10 +15,21 @@ export class StateChannel<S> {
     };
   }
 
-  /** Yields every later state until the store closes or the loop breaks. */
-  async *watch(): AsyncGenerator<S, void, undefined> {
+  /**
+   * Yields every state published after this call (the watcher is registered at once, not at the first
+   * `next()`), until the store closes or the loop breaks.
+   */
+  watch(): AsyncGenerator<S, void, undefined> {
     const watcher: { queue: S[]; wake: (() => void) | undefined } = { queue: [], wake: undefined };
     this.watchers.add(watcher);
+    this.onWatchersChanged?.(this.watchers.size);
+    return this.drain(watcher);
+  }
+
+  /** Called with the number of active watchers whenever it changes. */
+  onWatchersChanged: ((count: number) => void) | undefined;
+
+  private async *drain(watcher: { queue: S[]; wake: (() => void) | undefined }): AsyncGenerator<S, void, undefined> {
     try {
       while (true) {
         while (watcher.queue.length > 0) yield watcher.queue.shift()!;
@@ -30,6 +41,7 @@ export class StateChannel<S> {
       }
     } finally {
       this.watchers.delete(watcher);
+      this.onWatchersChanged?.(this.watchers.size);
     }
   }
 

@@ -72,6 +72,7 @@ export class StoreEngine<S extends AgentState> {
   ) {
     this.state = initialState;
     this.follower = new LogFollower(layout.root, () => this.refresh());
+    this.stateChannel.onWatchersChanged = (count) => this.follower.keepAlive(count > 0);
   }
 
   /** Opens or creates the store at `root`, replays the WAL and brings the search index up to date. */

@@ -10,7 +10,19 @@ import { flexsearch } from '@memmapfs/search-flexsearch';
 const [root, tag = 'child'] = process.argv.slice(2);
 if (!root) throw new Error('usage: append-forever.ts ROOT [TAG]');
 
-const report = (line: string) => writeSync(1, `${line}\n`);
+/** Writes a line to stdout before returning, waiting out a full pipe (EAGAIN) rather than failing. */
+function report(line: string): void {
+  const bytes = Buffer.from(`${line}\n`);
+  let written = 0;
+  while (written < bytes.length) {
+    try {
+      written += writeSync(1, bytes, written);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
 const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), chunkSizeBytes: 64 * 1024 });
 report('ready');
 
