@@ -59,6 +59,13 @@ describe('verifyStore', () => {
     expect(report.problems.map((p) => [p.kind, p.severity])).toEqual([['wal-torn-tail', 'warning'], ['block-corrupt', 'error']]);
   });
 
+  it('refuses to check a store under another codec', async () => {
+    await seed(2);
+    const { cbor } = await import('@memmapfs/codec-cbor');
+    const error = await verifyStore(root, { codec: cbor() }).catch((e: unknown) => e);
+    expect(MemMapError.is(error, 'CODEC_MISMATCH')).toBe(true);
+  });
+
   it('fails clearly on a folder that is not a store', async () => {
     const error = await verifyStore(join(dir, 'nothing-here')).catch((e: unknown) => e);
     expect(MemMapError.is(error, 'STORE_NOT_FOUND')).toBe(true);
@@ -108,6 +115,15 @@ describe('repairStore', () => {
     const fs = await open();
     expect((await fs.getMemory(ids[1]!))?.text).toBe('seeded memory 1');
     await fs.close();
+  });
+
+  it('removes a damaged search snapshot even when nothing else is wrong', async () => {
+    await seed(2);
+    await writeFile(join(root, 'index', 'search.snapshot'), 'not a snapshot');
+    expect((await verifyStore(root, { codec: msgpack() })).problems.map((p) => p.kind)).toEqual(['search-snapshot-unusable']);
+    const result = await repairStore(root, { codec: msgpack() });
+    expect(result.actions).toEqual(['Removed the saved search index; it is rebuilt from the log on the next open.']);
+    expect(result.after.problems).toEqual([]);
   });
 
   it('does nothing to a healthy store', async () => {

@@ -76,6 +76,8 @@ export interface StoreExamination {
   readonly report: VerifyReport;
   /** Live blocks whose bytes failed their check. */
   readonly badBlocks: LiveBlock[];
+  /** The saved search index exists but cannot be used. */
+  readonly snapshotUnusable: boolean;
 }
 
 /** Reads the whole store and checks every record and every live block. Changes nothing. */
@@ -95,6 +97,9 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     throw toMemMapError(error);
   }
   const codec = await resolveCodec(options.codec, header.codec);
+  if (codec.name !== header.codec) {
+    throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${header.codec}' codec, not '${codec.name}'. Check it with codec: '${header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
+  }
   const scan = scanLog(image, WAL_HEADER_SIZE, 1, layout.wal, 'report');
   const problems: StoreProblem[] = [];
   if (scan.damage) {
@@ -156,7 +161,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
 
   const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);
-  if (snapshotExists && !(await readSearchSnapshot(layout.searchSnapshot, nodeFileSystem))) {
+  const snapshotUnusable = snapshotExists && !(await readSearchSnapshot(layout.searchSnapshot, nodeFileSystem));
+  if (snapshotUnusable) {
     problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: 'The saved search index is damaged or of another version; opening the store rebuilds it from the log.' });
   }
   const report: VerifyReport = {
@@ -169,7 +175,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, report, badBlocks };
+  return { layout, image, scan, report, badBlocks, snapshotUnusable };
 }
 
 /**

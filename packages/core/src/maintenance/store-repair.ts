@@ -21,7 +21,7 @@ export interface RepairReport {
  * records carry, and drops the derived search snapshot. Run it on a store no process has open.
  */
 export async function repairStore(root: string, options: StoreCheckOptions = {}): Promise<RepairReport> {
-  const { layout, image, scan, badBlocks } = await examineStore(resolve(root), options);
+  const { layout, image, scan, badBlocks, snapshotUnusable } = await examineStore(resolve(root), options);
   const actions: string[] = [];
   let backup: string | undefined;
   try {
@@ -49,7 +49,7 @@ export async function repairStore(root: string, options: StoreCheckOptions = {})
         await blocks.close();
       }
     }
-    if (actions.length > 0) {
+    if (actions.length > 0 || snapshotUnusable) {
       await rm(layout.searchSnapshot, { force: true });
       actions.push('Removed the saved search index; it is rebuilt from the log on the next open.');
     }
