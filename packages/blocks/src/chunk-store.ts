@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { BlockError } from './block-error.js';
@@ -152,10 +153,13 @@ export class ChunkBlockStore implements BlockStore {
     const path = join(this.dir, chunkFileName(ref.chunk));
     let handle: FileHandle | undefined;
     try {
-      await this.createEmptyChunk(ref.chunk).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EEXIST') throw error;
+      handle = await this.files.open(path, 'r+').catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+        await this.createEmptyChunk(ref.chunk).catch((created: NodeJS.ErrnoException) => {
+          if (created.code !== 'EEXIST') throw created;
+        });
+        return this.files.open(path, 'r+');
       });
-      handle = await this.files.open(path, 'r+');
       let written = 0;
       while (written < bytes.byteLength) {
         const { bytesWritten } = await handle.write(bytes, written, bytes.byteLength - written, ref.offset + written);
@@ -282,7 +286,13 @@ export class ChunkBlockStore implements BlockStore {
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return undefined;
       throw error;
     }
-    const size = (await handle.stat()).size;
+    let size: number;
+    try {
+      size = (await handle.stat()).size;
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
     if (size > 0 && size + length > this.chunkSize) {
       await handle.close();
       return undefined;
@@ -295,7 +305,9 @@ export class ChunkBlockStore implements BlockStore {
       return undefined;
     }
     chunk.size = Math.max(chunk.size, size);
-    chunk.writer = { handle, tail: size, dirty: false, syncing: undefined };
+    // A chunk taken over from a process that died may hold bytes that were never fsynced: the next
+    // sync (and so the next checkpoint naming this chunk) must cover them.
+    chunk.writer = { handle, tail: size, dirty: size > 0, syncing: undefined };
     return chunk;
   }
 
@@ -305,8 +317,9 @@ export class ChunkBlockStore implements BlockStore {
    */
   private async createEmptyChunk(index: number): Promise<void> {
     const path = join(this.dir, chunkFileName(index));
-    const temp = `${path}.${process.pid}.tmp`;
-    await syncAndClose(await this.files.open(temp, 'w'));
+    // A fresh name, created exclusively: a leftover temp name may still be linked to a live chunk.
+    const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+    await syncAndClose(await this.files.open(temp, 'wx'));
     try {
       await this.files.link(temp, path);
     } finally {

@@ -6,6 +6,7 @@ export const errorCodes = {
   INVALID_ARGUMENT: 'An argument has the wrong type, is empty, or is out of range.',
   TEXT_TOO_LARGE: 'A memory text or stream chunk is larger than the configured maximum.',
   STORE_CLOSED: 'The store was closed; open it again with MemMapFS.init.',
+  STORE_IN_USE: 'Another process has the store open, and the operation (repair) needs it to itself.',
   STORE_NOT_FOUND: 'No store exists at the root and `create: false` was given.',
   MEMORY_NOT_FOUND: 'No live memory has that id.',
   ADAPTER_NOT_INSTALLED: 'A named codec or search provider needs a package that is not installed.',

@@ -178,7 +178,10 @@ export class MemMapFS<S extends AgentState = AgentState> {
       if (!current) throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
       const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
       const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
-      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy }], written?.written);
+      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written?.written);
+      if (this.engine.memories.get(id) !== memory) {
+        throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: memory ${id} was deleted (by this or another process) before the update was written; the update was not applied.`);
+      }
       return this.engine.toMemory(memory);
     });
   }
@@ -266,7 +269,8 @@ export class MemMapFS<S extends AgentState = AgentState> {
   async appendStream(key: string, data: Uint8Array | string): Promise<void> {
     this.assertOpen('appendStream');
     checkKey(key, 'appendStream');
-    const bytes = checkStreamData(data, 'appendStream', this.maxTextBytes);
+    // A copy: the bytes are written after this call returns, and must not change meanwhile.
+    const bytes = Uint8Array.from(checkStreamData(data, 'appendStream', this.maxTextBytes));
     await this.track(async () => {
       const block = await this.engine.writeBlock(bytes);
       await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], block.written);

@@ -78,6 +78,20 @@ describe('memories', () => {
     await fs.close();
   });
 
+  it('does not bring back a memory deleted while an update of it was on its way', async () => {
+    const fs = await open();
+    const id = await fs.appendMemory('soon deleted');
+    const [deleted, updated] = await Promise.allSettled([fs.deleteMemory(id), fs.updateMemory(id, { text: 'too late' })]);
+    expect(deleted).toEqual({ status: 'fulfilled', value: true });
+    expect(updated.status).toBe('rejected');
+    expect((updated as PromiseRejectedResult).reason).toMatchObject({ code: 'MEMORY_NOT_FOUND' });
+    expect(await fs.getMemory(id)).toBeUndefined();
+    await fs.close();
+    const again = await open();
+    expect(await again.getMemory(id)).toBeUndefined();
+    await again.close();
+  });
+
   it('gives concurrent appends distinct, increasing ids', async () => {
     const fs = await open();
     const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => fs.appendMemory(`memory number ${i}`)));
@@ -211,6 +225,16 @@ describe('streams and KV', () => {
     const none: Uint8Array[] = [];
     for await (const chunk of fs.openRead('never-written')) none.push(chunk);
     expect(none).toEqual([]);
+    await fs.close();
+  });
+
+  it('keeps stream chunks in call order, a large chunk followed by a small one included', async () => {
+    const fs = await open();
+    const large = Buffer.alloc(100 * 1024, 7);
+    await Promise.all([fs.appendStream('s', large), fs.appendStream('s', 'small')]);
+    const lengths: number[] = [];
+    for await (const chunk of fs.openRead('s')) lengths.push(chunk.byteLength);
+    expect(lengths).toEqual([large.length, 5]);
     await fs.close();
   });
 

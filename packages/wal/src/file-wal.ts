@@ -2,6 +2,7 @@ import { constants as fsConstants, fstatSync, readSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader } from './wal-header.js';
 import { frameSize, writeFrame, MAX_PAYLOAD_SIZE } from './wal-frame.js';
@@ -81,12 +82,18 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
       created = true;
     }
     const header = decodeWalHeader(image, path);
-    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path);
     try {
       handle = await files.open(path, writeFlags(durability));
-      const marker = head.readMarker();
-      const generation = fstatSync(handle.fd).ino % 0x1_0000_0000;
-      if (!marker || marker.offset < scan.end || marker.generation !== generation) {
+    } catch (error) {
+      throw ioError(`Cannot open ${path} for writing`, error);
+    }
+    shareLog(handle, path);
+    const generation = fstatSync(handle.fd).ino % 0x1_0000_0000;
+    const marker = head.readMarker();
+    const trusted = marker && marker.generation === generation ? marker : undefined;
+    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, trusted ? { committedEnd: trusted.offset } : {});
+    try {
+      if (!trusted || trusted.offset < scan.end) {
         // Records past the marker were written by a writer that died before marking them: make them durable.
         await handle.datasync();
       }
@@ -98,7 +105,7 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
       const wal = new FileWal(handle, head, header, scan.end, scan.lastLsn, generation, options);
       return { wal, recovery: { records: scan.records, created, truncatedBytes: scan.tornBytes } };
     } catch (error) {
-      throw error instanceof WalError ? error : ioError(`Cannot open ${path} for writing`, error);
+      throw error instanceof WalError ? error : ioError(`Cannot recover ${path}`, error);
     }
   } catch (error) {
     await handle?.close().catch(() => undefined);
@@ -270,15 +277,27 @@ export class FileWal implements WriteAheadLog {
       lsns.push(own);
     }
     const durableWrite = writesAreDurable(this.durability);
-    if (durableWrite) await this.runBeforeSync();
-    await this.writeAll(bytes, this.committedEnd);
+    // Under every mode: data the records point to without a copy must be durable before they are.
+    await this.runBeforeSync();
+    try {
+      await this.writeAll(bytes, this.committedEnd);
+    } catch (error) {
+      // Leave no part of a failed batch for the next writer to find and keep.
+      await this.handle.truncate(this.committedEnd).catch(() => undefined);
+      throw error;
+    }
     this.committedEnd += total;
     this.committedLsn = lsn;
     if (durableWrite) this.durableEnd = this.committedEnd;
     else if (this.durability === 'sync') await this.syncNow();
     if (this.durableEnd === this.committedEnd) await this.head.writeMarker(this.marker());
     else if (this.durability === 'batch') this.scheduleBatchSync();
-    this.options.onCommit?.(committed);
+    try {
+      this.options.onCommit?.(committed);
+    } catch (error) {
+      this.failure ??= new WalError('WAL_FAILED', `Records were written but could not be applied: ${(error as Error)?.message ?? error}. Reopen the store.`, { cause: error });
+      throw this.failure;
+    }
     return lsns;
   }
 
@@ -295,11 +314,11 @@ export class FileWal implements WriteAheadLog {
       const buf = Buffer.allocUnsafe(size - start);
       const { bytesRead } = await this.handle.read(buf, 0, buf.length, start);
       const image = buf.subarray(0, bytesRead);
-      const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path);
+      const marker = this.trustedMarker();
+      const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, marker && marker.offset > start ? { committedEnd: marker.offset - start } : {});
       if (this.committedEnd !== start) continue; // a refresh took some of it meanwhile: look again
       if (scan.records.length > 0) {
-        const marker = this.head.readMarker();
-        if (!marker || marker.generation !== this.generation || marker.offset < start + scan.end) await this.handle.datasync();
+        if (!marker || marker.offset < start + scan.end) await this.handle.datasync();
         if (this.committedEnd !== start) continue;
         this.takeForeign(image.subarray(0, scan.end), 'throw');
         this.durableEnd = Math.max(this.durableEnd, this.committedEnd);
@@ -313,16 +332,31 @@ export class FileWal implements WriteAheadLog {
     }
   }
 
-  /** Reports the whole records of `image` (the log from `committedEnd` on) as other processes' records. */
+  /**
+   * Reports the whole records of `image` (the log from `committedEnd` on, every byte of it committed)
+   * as other processes' records. A record the caller cannot apply stops the log: skipping it would
+   * leave this process's view silently behind.
+   */
   private takeForeign(image: Buffer, onDamage: 'throw' | 'report'): number {
-    const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, onDamage);
+    const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, { onDamage, committedEnd: image.length });
     if (scan.records.length === 0) return 0;
     const base = this.committedEnd;
     const records = scan.records.map((r) => ({ ...r, offset: base + r.offset, context: undefined }));
+    try {
+      this.options.onCommit?.(records);
+    } catch (error) {
+      this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Records from other processes could not be applied: ${(error as Error)?.message ?? error}. Reopen the store.`, { cause: error });
+      throw error;
+    }
     this.committedEnd = base + scan.end;
     this.committedLsn = scan.lastLsn;
-    this.options.onCommit?.(records);
     return records.length;
+  }
+
+  /** The commit marker, if it describes this log. */
+  private trustedMarker(): CommitMarker | undefined {
+    const marker = this.head.readMarker();
+    return marker && marker.generation === this.generation ? marker : undefined;
   }
 
   private marker(): CommitMarker {
@@ -383,6 +417,40 @@ function writeFlags(durability: Durability): string | number {
 /** Whether writes through a handle opened by `openFileWal` are durable when they return. */
 function writesAreDurable(durability: Durability): boolean {
   return typeof writeFlags(durability) === 'number';
+}
+
+/**
+ * Every process that has the log open holds a shared `flock` on it, so that maintenance which replaces
+ * the file (repair, and compaction later) can tell that nobody has it open. A process that finds an
+ * exclusive holder (maintenance under way) refuses to open.
+ */
+function shareLog(handle: FileHandle, path: string): void {
+  try {
+    loadFlock().flockSync(handle.fd, 'shnb');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const busy = code === 'EAGAIN' || code === 'EWOULDBLOCK';
+    throw new WalError(busy ? 'WAL_IN_USE' : 'WAL_FAILED', busy ? `${path} is being repaired or rewritten by another process; open the store again when that is done.` : `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Takes the log for maintenance that replaces it: an exclusive `flock`, granted only while no process
+ * has the store open. Returns the function that releases it; fails with `WAL_IN_USE` otherwise.
+ */
+export async function lockLogForMaintenance(path: string): Promise<() => Promise<void>> {
+  const handle = await nodeFileSystem.open(path, 'r');
+  try {
+    loadFlock().flockSync(handle.fd, 'exnb');
+  } catch (error) {
+    await handle.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+      throw new WalError('WAL_IN_USE', `${path} is open in another process. Close every process that uses the store, then try again.`, { cause: error });
+    }
+    throw new WalError('WAL_FAILED', `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  return () => handle.close();
 }
 
 /** Creates `path` holding `bytes`: write to a temporary file, fsync it, rename it into place, fsync the folder. */

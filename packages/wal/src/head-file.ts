@@ -1,12 +1,30 @@
 import { constants as fsConstants, readSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { loadFlock, type FlockBinding } from './flock-binding.js';
 import { WalError } from './wal-error.js';
 import type { WalFileSystem } from './file-wal.js';
 
 const MAGIC = Buffer.from('MMFSHEAD', 'ascii');
+/** Head files open in this process, by absolute path. */
+const openHeads = new Map<string, Promise<HeadFile>>();
 const MARKER_SIZE = 32;
+
+function parseMarker(buf: Buffer): CommitMarker | undefined {
+  if (buf.length < MARKER_SIZE || !buf.subarray(0, 8).equals(MAGIC) || buf.readUInt32LE(28) !== crc32c(buf.subarray(0, 28))) return undefined;
+  return { offset: buf.readDoubleLE(8), lsn: buf.readDoubleLE(16), generation: buf.readUInt32LE(24) };
+}
+
+/** Reads the commit marker of the head file at `path` without creating or locking anything. */
+export async function readCommitMarker(path: string): Promise<CommitMarker | undefined> {
+  try {
+    return parseMarker(await readFile(path));
+  } catch {
+    return undefined;
+  }
+}
 
 /** How far the log is committed: every record up to here is durable and may be shown to readers. */
 export interface CommitMarker {
@@ -32,14 +50,37 @@ export interface CommitMarker {
 export class HeadFile {
   private readonly flock: FlockBinding;
   private held = false;
+  private users = 1;
   private readonly queue: Array<() => void> = [];
 
   private constructor(private readonly handle: FileHandle, readonly path: string) {
     this.flock = loadFlock();
   }
 
-  /** Opens (creating when needed, never truncating) the head file at `path`. */
+  /**
+   * Opens (creating when needed, never truncating) the head file at `path`. Stores of one process on the
+   * same folder share one head file: one descriptor, one queue in front of the flock, and so at most one
+   * blocking flock per process (each blocking flock holds one of libuv's few pool threads).
+   */
   static async open(path: string, files: WalFileSystem): Promise<HeadFile> {
+    const key = resolve(path);
+    const shared = openHeads.get(key);
+    if (shared) {
+      const head = await shared;
+      head.users++;
+      return head;
+    }
+    const opening = HeadFile.openFile(key, files);
+    openHeads.set(key, opening);
+    try {
+      return await opening;
+    } catch (error) {
+      openHeads.delete(key);
+      throw error;
+    }
+  }
+
+  private static async openFile(path: string, files: WalFileSystem): Promise<HeadFile> {
     let loadError: unknown;
     try {
       loadFlock();
@@ -107,8 +148,7 @@ export class HeadFile {
     } catch {
       return undefined;
     }
-    if (read < MARKER_SIZE || !buf.subarray(0, 8).equals(MAGIC) || buf.readUInt32LE(28) !== crc32c(buf.subarray(0, 28))) return undefined;
-    return { offset: buf.readDoubleLE(8), lsn: buf.readDoubleLE(16), generation: buf.readUInt32LE(24) };
+    return read < MARKER_SIZE ? undefined : parseMarker(buf);
   }
 
   /**
@@ -130,7 +170,10 @@ export class HeadFile {
     }
   }
 
+  /** Lets go of this user's share; the file is closed when the last store of the process closes it. */
   async close(): Promise<void> {
+    if (--this.users > 0) return;
+    openHeads.delete(this.path);
     await this.handle.close().catch(() => undefined);
   }
 

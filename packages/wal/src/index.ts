@@ -1,11 +1,11 @@
 export type { CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
-export { HeadFile } from './head-file.js';
+export { HeadFile, readCommitMarker } from './head-file.js';
 export type { CommitMarker } from './head-file.js';
-export { FileWal, openFileWal, createFileDurably } from './file-wal.js';
+export { FileWal, openFileWal, createFileDurably, lockLogForMaintenance } from './file-wal.js';
 export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';
 export { WalError } from './wal-error.js';
 export type { WalErrorCode } from './wal-error.js';
 export { scanLog } from './log-scan.js';
-export type { LogDamage, LogScan } from './log-scan.js';
+export type { LogDamage, LogScan, ScanOptions } from './log-scan.js';
 export { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, WAL_MAGIC, decodeWalHeader, encodeWalHeader } from './wal-header.js';
 export { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE } from './wal-frame.js';

@@ -24,8 +24,22 @@ export interface LogDamage {
   readonly offset: number;
   /** What is wrong with it. */
   readonly reason: string;
-  /** The first valid record found after it. */
+  /** The first valid record found after it, or (when the commit marker vouches for more) the end of what was committed. */
   readonly next: { readonly lsn: number; readonly offset: number };
+}
+
+/** Options of `scanLog`. */
+export interface ScanOptions {
+  /** `'throw'` (default): damage is a `WalError` `WAL_CORRUPT`. `'report'`: returned in `damage`. */
+  onDamage?: 'throw' | 'report';
+  /**
+   * Offset (in `buf`) up to which the records are known committed, from a commit marker that belongs to
+   * this log. A bad frame before it is damage, whatever follows; a bad frame at or after it ends a
+   * torn tail, whatever follows (block copies in records carry arbitrary user bytes, so a search for
+   * later valid frames could be fooled). Without it, damage is told from a torn tail by whether a
+   * valid frame with a later LSN follows.
+   */
+  committedEnd?: number;
 }
 
 /**
@@ -36,26 +50,35 @@ export interface LogDamage {
  * writer to truncate). If one does, records after damage would be lost silently, so the scan throws
  * `WAL_CORRUPT` naming the LSN and offset of the damaged record instead of guessing.
  */
-export function scanLog(buf: Buffer, start: number, firstLsn: number, path: string, onDamage: 'throw' | 'report' = 'throw'): LogScan {
+export function scanLog(buf: Buffer, start: number, firstLsn: number, path: string, options: ScanOptions = {}): LogScan {
+  const onDamage = options.onDamage ?? 'throw';
+  const committedEnd = options.committedEnd;
   const records: WalRecord[] = [];
   let offset = start;
   let lsn = firstLsn;
   while (offset < buf.length) {
     const frame = readFrame(buf, offset, lsn);
     if (frame.kind !== 'record') {
-      const later = findLaterRecord(buf, offset + 1, lsn);
+      if (committedEnd !== undefined && offset >= committedEnd) break;
+      const later = committedEnd !== undefined ? { lsn, offset: committedEnd } : findLaterRecord(buf, offset + 1, lsn);
       if (later !== undefined) {
-        const why = frame.kind === 'invalid' ? frame.reason : 'its length runs past the end of the record that follows';
+        const why = frame.kind === 'invalid' ? frame.reason : committedEnd !== undefined ? 'it is cut short' : 'its length runs past the end of the record that follows';
         if (onDamage === 'report') {
           return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage: { lsn, offset, reason: why, next: later } };
         }
-        throw new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${why}), and valid records follow it (LSN ${later.lsn} at byte ${later.offset}). The store will not guess: restore the file from a backup, or keep a copy and cut the log at byte ${offset} to open it with the records before the damage.`, { lsn, offset });
+        const evidence = committedEnd !== undefined ? `but the commit marker says records up to byte ${committedEnd} were committed` : `and valid records follow it (LSN ${later.lsn} at byte ${later.offset})`;
+        throw new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${why}), ${evidence}. The store will not guess: restore the file from a backup, or keep a copy and cut the log at byte ${offset} to open it with the records before the damage.`, { lsn, offset });
       }
       break;
     }
     records.push(frame.record);
     offset = frame.end;
     lsn += 1;
+  }
+  if (committedEnd !== undefined && offset < committedEnd && offset >= buf.length) {
+    const damage = { lsn, offset, reason: 'the log ends there', next: { lsn, offset: committedEnd } };
+    if (onDamage === 'report') return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage };
+    throw new WalError('WAL_CORRUPT', `${path}: the log ends at byte ${offset}, record ${lsn}, but the commit marker says records up to byte ${committedEnd} were committed. Records are missing: restore the file from a backup.`, { lsn, offset });
   }
   return { records, end: offset, tornBytes: buf.length - offset, lastLsn: lsn - 1 };
 }

@@ -6,6 +6,7 @@ export type WalErrorCode =
   | 'WAL_FAILED'
   | 'WAL_CLOSED'
   | 'WAL_RECORD_TOO_LARGE'
+  | 'WAL_IN_USE'
   | 'INVALID_ARGUMENT';
 
 /** An error of the write-ahead log, with a stable `code`. */

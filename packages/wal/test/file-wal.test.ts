@@ -1,3 +1,4 @@
+import * as fileSystem from 'node:fs/promises';
 import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+const headPath = () => join(dir, 'state.head');
 const entry = (text: string, type = 1) => ({ type, payload: Buffer.from(text) });
 
 async function writeLog(texts: string[]): Promise<number[]> {
@@ -57,17 +59,39 @@ describe('FileWal', () => {
     expect((await reopen()).records).toHaveLength(65);
   });
 
-  it('truncates a torn tail at every byte offset of the last record, keeping every whole record', async () => {
-    await writeLog(['alpha', 'beta', 'a longer last record payload']);
+  it('truncates a torn tail at every byte offset of a record the commit marker does not cover', async () => {
+    await writeLog(['alpha', 'beta']);
+    const markerBeforeCrash = await readFile(headPath());
+    const lastStart = (await stat(path)).size;
+    await writeLog(['a longer last record payload']);
     const full = await readFile(path);
-    const lastStart = full.length - (FRAME_HEADER_SIZE + 'a longer last record payload'.length);
     for (let cut = lastStart; cut < full.length; cut++) {
+      // A crash while the last record was being written: its bytes cut short, the marker not yet moved.
       await writeFile(path, full.subarray(0, cut));
+      await writeFile(headPath(), markerBeforeCrash);
       const recovery = await reopen();
       expect(recovery.records.map((r) => Buffer.from(r.payload).toString())).toEqual(['alpha', 'beta']);
       expect(recovery.truncatedBytes).toBe(cut - lastStart);
       expect((await stat(path)).size).toBe(lastStart);
     }
+  });
+
+  it('refuses a log cut short inside records the commit marker says were committed', async () => {
+    await writeLog(['alpha', 'beta', 'gamma']);
+    const size = (await stat(path)).size;
+    await truncate(path, size - 3);
+    const error = await openFileWal({ path, codec: 'msgpack' }).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'WAL_CORRUPT', lsn: 3 });
+    expect((await stat(path)).size).toBe(size - 3);
+  });
+
+  it('without a commit marker, tells a torn tail from damage by what follows', async () => {
+    await writeLog(['alpha', 'beta', 'gamma']);
+    const size = (await stat(path)).size;
+    await rm(headPath());
+    await truncate(path, size - 3);
+    const recovery = await reopen();
+    expect(recovery.records).toHaveLength(2);
   });
 
   it('treats zeroes or junk appended after the last record as a torn tail', async () => {
@@ -105,9 +129,14 @@ describe('FileWal', () => {
       const damaged = Buffer.from(image);
       damaged[i]! ^= 0x01;
       await writeFile(path, damaged);
-      const recovery = await reopen();
-      expect(recovery.records).toHaveLength(0);
+      // The marker says the record was committed: damage, not a torn write.
+      await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_CORRUPT', lsn: 1 });
     }
+    await rm(headPath());
+    const damaged = Buffer.from(image);
+    damaged[image.length - 1]! ^= 0x01;
+    await writeFile(path, damaged);
+    expect((await reopen()).records).toHaveLength(0);
   });
 
   it('refuses a file that is not a MemMapFS log, and a damaged header', async () => {
@@ -145,13 +174,26 @@ describe('FileWal', () => {
   });
 
   it('under batch durability, resolves before fsync and still persists on close', async () => {
-    let syncs = 0;
-    const { wal } = await openFileWal({ path, codec: 'msgpack', durability: 'batch', batchIntervalMs: 10_000, beforeSync: async () => { syncs++; } });
+    let datasyncs = 0;
+    const counting = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        const datasync = handle.datasync.bind(handle);
+        handle.datasync = async () => {
+          datasyncs++;
+          return datasync();
+        };
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    const { wal } = await openFileWal({ path, codec: 'msgpack', durability: 'batch', batchIntervalMs: 10_000, fileSystem: counting });
+    datasyncs = 0;
     await wal.append([entry('a')]);
     await wal.append([entry('b')]);
-    expect(syncs).toBe(0);
+    expect(datasyncs).toBe(0);
     await wal.close();
-    expect(syncs).toBe(1);
+    expect(datasyncs).toBe(1);
     expect((await reopen()).records).toHaveLength(2);
   });
 
@@ -162,8 +204,9 @@ describe('FileWal', () => {
     await wal.close().catch(() => undefined);
   });
 
-  it('opens a log cut inside its first record as empty', async () => {
+  it('opens a log cut inside its first record, with no commit marker, as empty', async () => {
     await writeLog(['x', 'y']);
+    await rm(headPath());
     await truncate(path, WAL_HEADER_SIZE + 3);
     expect((await reopen()).records).toHaveLength(0);
   });

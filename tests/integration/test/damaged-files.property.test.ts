@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fileSystem from 'node:fs/promises';
 import { MemMapError, MemMapFS } from '@memmapfs/core';
+import { HeadFile } from '@memmapfs/wal';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 
@@ -33,9 +35,17 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * A copy of the fixture, damaged. The commit marker names the inode of the log it describes, so after
+ * the copy it is re-pointed at the copy's log, as if the damage had happened to the original.
+ */
 async function damagedCopy(damage: (root: string) => Promise<void>): Promise<string> {
   const root = join(dir, `case-${caseNumber++}`);
   await cp(fixture, root, { recursive: true });
+  const head = await HeadFile.open(join(root, 'state.head'), fileSystem);
+  const marker = head.readMarker()!;
+  await head.writeMarker({ ...marker, generation: (await stat(join(root, 'state.wal'))).ino % 0x1_0000_0000 });
+  await head.close();
   await damage(root);
   return root;
 }
@@ -61,10 +71,13 @@ async function expectOnlyTrueMemories(fs: MemMapFS): Promise<number[]> {
 }
 
 describe('damaged files (property-based)', () => {
-  it('a WAL cut at any byte opens to a prefix of what was written', async () => {
+  it('a WAL cut at any byte, with its commit marker lost, opens to a prefix of what was written', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 64, max: walSize }), async (cut) => {
-        const root = await damagedCopy((r) => truncate(join(r, 'state.wal'), cut));
+        const root = await damagedCopy(async (r) => {
+          await truncate(join(r, 'state.wal'), cut);
+          await rm(join(r, 'state.head'));
+        });
         const fs = await open(root);
         const present = await expectOnlyTrueMemories(fs);
         expect(present).toEqual(written.slice(0, present.length).map((w) => w.id));
@@ -73,6 +86,19 @@ describe('damaged files (property-based)', () => {
         await rm(root, { recursive: true });
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it('a WAL cut short of its commit marker is refused as WAL_CORRUPT, and left as it is', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 65, max: walSize - 1 }), async (cut) => {
+        const root = await damagedCopy((r) => truncate(join(r, 'state.wal'), cut));
+        const error = await open(root).catch((e: unknown) => e);
+        expect(MemMapError.is(error, 'WAL_CORRUPT'), String(error)).toBe(true);
+        expect((await stat(join(root, 'state.wal'))).size).toBe(cut);
+        await rm(root, { recursive: true });
+      }),
+      { numRuns: 30 },
     );
   });
 

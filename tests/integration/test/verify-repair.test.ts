@@ -126,6 +126,15 @@ describe('repairStore', () => {
     expect(result.after.problems).toEqual([]);
   });
 
+  it('refuses to repair a store that a process has open (STORE_IN_USE), and works once it is closed', async () => {
+    await seed(2);
+    const fs = await open();
+    const error = await repairStore(root, { codec: msgpack() }).catch((e: unknown) => e);
+    expect(MemMapError.is(error, 'STORE_IN_USE')).toBe(true);
+    await fs.close();
+    expect((await repairStore(root, { codec: msgpack() })).after.ok).toBe(true);
+  });
+
   it('does nothing to a healthy store', async () => {
     await seed(2);
     const before = await readFile(join(root, 'state.wal'));

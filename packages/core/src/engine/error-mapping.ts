@@ -9,6 +9,7 @@ const walCodes: Record<WalError['code'], MemMapErrorCode> = {
   WAL_FAILED: 'WAL_FAILED',
   WAL_CLOSED: 'STORE_CLOSED',
   WAL_RECORD_TOO_LARGE: 'TEXT_TOO_LARGE',
+  WAL_IN_USE: 'STORE_IN_USE',
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
 };
 

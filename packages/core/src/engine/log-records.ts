@@ -28,7 +28,13 @@ export interface MemoryRecord {
 
 /** One decoded WAL record. */
 export type LogRecord =
-  | { readonly type: typeof RecordType.MemoryPut; readonly memory: MemoryRecord; readonly copy?: Uint8Array | undefined }
+  | {
+      readonly type: typeof RecordType.MemoryPut;
+      readonly memory: MemoryRecord;
+      readonly copy?: Uint8Array | undefined;
+      /** Replaces an existing memory (the record names its id); applies only while that memory is live. */
+      readonly update?: boolean;
+    }
   | { readonly type: typeof RecordType.MemoryDelete; readonly id: number }
   | { readonly type: typeof RecordType.StateSet; readonly state: Record<string, unknown> }
   | { readonly type: typeof RecordType.KvSet; readonly key: string; readonly value: Uint8Array }
@@ -47,7 +53,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
     case RecordType.MemoryPut: {
       const m = record.memory;
       wire = { ref: refToWire(m.ref), tags: m.tags, ns: m.namespace, meta: m.meta, at: m.createdAt, up: m.updatedAt };
-      if (m.id !== 0) wire.id = m.id;
+      if (record.update) wire.id = m.id;
       if (m.expiresAt !== undefined) wire.exp = m.expiresAt;
       if (record.copy) wire.blk = record.copy;
       break;
@@ -85,7 +91,7 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
         !isObject(meta) || typeof at !== 'number' || typeof up !== 'number' || (exp !== undefined && typeof exp !== 'number')) {
         throw invalid(lsn, 'a memory record is missing fields');
       }
-      return { type, memory: { id: (id as number | undefined) ?? lsn, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy: blockCopy(blk, lsn) };
+      return { type, update: id !== undefined, memory: { id: (id as number | undefined) ?? lsn, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy: blockCopy(blk, lsn) };
     }
     case RecordType.MemoryDelete:
       if (!isId(wire.id)) throw invalid(lsn, 'a delete record has no id');

@@ -151,9 +151,14 @@ export class StoreEngine<S extends AgentState> {
         });
         return { ref: placed.ref, copy: bytes, written: placed.written };
       }
-      const ref = await this.blocks.append(bytes);
-      this.blockSync.needed = true;
-      return { ref, copy: undefined, written: Promise.resolve() };
+      // No copy travels with a large block: the log's next pre-sync hook must fsync it first. The demand
+      // is raised when the write has finished, so that the sync it triggers covers these bytes.
+      const placed = await this.blocks.place(bytes);
+      const written = placed.written.then(() => {
+        this.blockSync.needed = true;
+      });
+      written.catch(() => undefined);
+      return { ref: placed.ref, copy: undefined, written };
     } catch (error) {
       throw toMemMapError(error);
     }
@@ -396,6 +401,8 @@ export class StoreEngine<S extends AgentState> {
     switch (record.type) {
       case RecordType.MemoryPut: {
         const m = record.memory;
+        // An update of a memory deleted meanwhile (by this process or another) does not bring it back.
+        if (record.update && !this.memories.has(m.id)) return;
         this.memories.set(m.id, m);
         if (m.expiresAt !== undefined) this.expiring.add(m.id);
         break;
@@ -430,13 +437,16 @@ export class StoreEngine<S extends AgentState> {
   /** Feeds memory changes applied since the last call to the search provider, in log order. */
   private async indexPending(): Promise<void> {
     while (this.pendingIndex.length > 0) {
-      const record = this.pendingIndex.shift()!;
+      const record = this.pendingIndex[0]!;
       if (record.type === RecordType.MemoryPut) {
         const m = record.memory;
         if (this.memories.get(m.id) === m) await this.indexMemory(m, record.copy);
       } else if (record.type === RecordType.MemoryDelete) {
         await this.searchCall(() => this.search.remove(record.id));
       }
+      // Taken off the queue only once the provider has it: a failure leaves it for the next try, and
+      // the snapshot is not saved as covering it.
+      this.pendingIndex.shift();
     }
   }
 
@@ -492,7 +502,7 @@ export class StoreEngine<S extends AgentState> {
   }
 
   private async saveSearchSnapshot(): Promise<void> {
-    if (!this.search.supports.snapshot || !this.search.exportSnapshot || this.indexedLsn === this.snapshotLsn) return;
+    if (!this.search.supports.snapshot || !this.search.exportSnapshot || this.indexedLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
     const lsn = this.wal.lastLsn;
     const walOffset = this.wal.size;
     const data = await this.searchCall(() => this.search.exportSnapshot!());

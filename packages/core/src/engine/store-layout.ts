@@ -4,6 +4,7 @@ import { join } from 'node:path';
 export interface StoreLayout {
   readonly root: string;
   readonly wal: string;
+  readonly head: string;
   readonly index: string;
   readonly searchSnapshot: string;
   readonly blocks: string;
@@ -14,6 +15,7 @@ export function storeLayout(root: string): StoreLayout {
   return {
     root,
     wal: join(root, 'state.wal'),
+    head: join(root, 'state.head'),
     index: join(root, 'index'),
     searchSnapshot: join(root, 'index', 'search.snapshot'),
     blocks: join(root, 'blocks'),

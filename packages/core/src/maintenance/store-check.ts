@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
-import { decodeWalHeader, scanLog, WAL_HEADER_SIZE, type LogScan } from '@memmapfs/wal';
+import { decodeWalHeader, readCommitMarker, scanLog, WAL_HEADER_SIZE, type LogScan } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
@@ -100,12 +100,15 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   if (codec.name !== header.codec) {
     throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${header.codec}' codec, not '${codec.name}'. Check it with codec: '${header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
   }
-  const scan = scanLog(image, WAL_HEADER_SIZE, 1, layout.wal, 'report');
+  const marker = await readCommitMarker(layout.head);
+  const inode = (await stat(layout.wal)).ino % 0x1_0000_0000;
+  const committedEnd = marker && marker.generation === inode ? marker.offset : undefined;
+  const scan = scanLog(image, WAL_HEADER_SIZE, 1, layout.wal, { onDamage: 'report', ...(committedEnd !== undefined ? { committedEnd } : {}) });
   const problems: StoreProblem[] = [];
   if (scan.damage) {
     const { lsn, offset, reason, next } = scan.damage;
     problems.push({ severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: true,
-      message: `Record ${lsn} at byte ${offset} is damaged (${reason}); valid records follow (LSN ${next.lsn} at byte ${next.offset}). The store will not open. \`memmapfs repair\` keeps the ${lsn - 1} records before it and backs up the rest.` });
+      message: `Record ${lsn} at byte ${offset} is damaged (${reason}); ${committedEnd !== undefined ? `the commit marker says records up to byte ${committedEnd} were committed` : `valid records follow (LSN ${next.lsn} at byte ${next.offset})`}. The store will not open. \`memmapfs repair\` keeps the ${lsn - 1} records before it and backs up the rest.` });
   } else if (scan.tornBytes > 0) {
     problems.push({ severity: 'warning', kind: 'wal-torn-tail', offset: scan.end, file: 'state.wal', repairable: true,
       message: `${scan.tornBytes} bytes after the last whole record (byte ${scan.end}) are a torn write; opening the store cuts them off.` });

@@ -1,7 +1,9 @@
 import { copyFile, mkdir, open, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openChunkStore } from '@memmapfs/blocks';
-import { createFileDurably } from '@memmapfs/wal';
+import { createFileDurably, lockLogForMaintenance } from '@memmapfs/wal';
+import { MemMapError } from '../errors.js';
+import { storeLayout } from '../engine/store-layout.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { examineStore, type StoreCheckOptions, type VerifyReport } from './store-check.js';
 
@@ -21,6 +23,22 @@ export interface RepairReport {
  * records carry, and drops the derived search snapshot. Run it on a store no process has open.
  */
 export async function repairStore(root: string, options: StoreCheckOptions = {}): Promise<RepairReport> {
+  let release: () => Promise<void>;
+  try {
+    release = await lockLogForMaintenance(storeLayout(resolve(root)).wal);
+  } catch (error) {
+    const mapped = toMemMapError(error);
+    if ((error as { code?: string }).code === 'ENOENT') throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
+    throw mapped;
+  }
+  try {
+    return await repairLocked(root, options);
+  } finally {
+    await release();
+  }
+}
+
+async function repairLocked(root: string, options: StoreCheckOptions): Promise<RepairReport> {
   const { layout, image, scan, badBlocks, snapshotUnusable } = await examineStore(resolve(root), options);
   const actions: string[] = [];
   let backup: string | undefined;
@@ -33,6 +51,8 @@ export async function repairStore(root: string, options: StoreCheckOptions = {})
       await copied.sync();
       await copied.close();
       await createFileDurably(layout.wal, image.subarray(0, scan.end));
+      // The new log is another file: the old marker (and its generation) no longer describes it.
+      await rm(layout.head, { force: true });
       actions.push(`Kept the ${scan.records.length} valid records of state.wal (up to byte ${scan.end}) and dropped ${image.length - scan.end} bytes after them; the original is in ${backup}.`);
     }
     const restorable = badBlocks.filter((block) => block.copy !== undefined);
