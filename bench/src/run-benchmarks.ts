@@ -86,13 +86,14 @@ async function acrossProcesses(dir: string, round: number, processes: number): P
   const workerScript = fileURLToPath(new URL('./append-worker.ts', import.meta.url));
   const children = Array.from({ length: processes }, () =>
     spawn(process.execPath, ['--import', 'tsx', workerScript, root, String(perProcess)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const exits = children.map((child) => new Promise((resolve) => child.on('exit', resolve)));
   const lines = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
   await Promise.all(lines.map((l) => l.next()));
   const started = process.hrtime.bigint();
   for (const child of children) child.stdin.end('go\n');
   await Promise.all(lines.map((l) => l.next()));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', resolve))));
+  await Promise.all(exits);
   const operations = perProcess * processes;
   return { name: `appendMemory, one at a time in each of ${processes} processes`, operations, seconds, perSecond: operations / seconds };
 }

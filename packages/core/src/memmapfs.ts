@@ -79,7 +79,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
       const block = await this.engine.writeBlock(bytes);
       const now = Date.now();
       const memory: MemoryRecord = { id: 0, ref: block.ref, tags: checkedTags, namespace, meta, createdAt: now, updatedAt: now, expiresAt: ttl === undefined ? undefined : now + ttl };
-      const [id] = await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: block.copy }], block.written);
+      const [id] = await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: block.copy }], block);
       return id!;
     });
   }
@@ -104,7 +104,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
         type: RecordType.MemoryPut,
         copy: blocks[i]!.copy,
         memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
-      })), Promise.all(blocks.map((block) => block.written)));
+      })), blocks);
     });
   }
 
@@ -178,7 +178,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
       if (!current) throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
       const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
       const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
-      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written?.written);
+      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written);
       if (this.engine.memories.get(id) !== memory) {
         throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: memory ${id} was deleted (by this or another process) before the update was written; the update was not applied.`);
       }
@@ -273,7 +273,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const bytes = Uint8Array.from(checkStreamData(data, 'appendStream', this.maxTextBytes));
     await this.track(async () => {
       const block = await this.engine.writeBlock(bytes);
-      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], block.written);
+      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], block);
     });
   }
 

@@ -233,8 +233,12 @@ export class FileWal implements WriteAheadLog {
         await this.head.lock();
         try {
           await this.catchUpLocked();
-          const lsns = await this.writeLocked(batch);
-          batch.forEach((pending, i) => pending.resolve(lsns[i]!));
+          const outcomes = await this.writeLocked(batch);
+          batch.forEach((pending, i) => {
+            const outcome = outcomes[i]!;
+            if ('lsns' in outcome) pending.resolve(outcome.lsns);
+            else pending.reject(outcome.error);
+          });
         } finally {
           this.head.unlock();
         }
@@ -256,8 +260,11 @@ export class FileWal implements WriteAheadLog {
     });
   }
 
-  /** Numbers, writes and (under `'sync'`) makes durable the batch; reports it; advances the marker. */
-  private async writeLocked(batch: PendingAppend[]): Promise<number[][]> {
+  /**
+   * Numbers, writes and (under `'sync'`) makes durable the batch; advances the marker; waits for the
+   * work done alongside; reports it. Returns each append's LSNs, or the error of its work alongside.
+   */
+  private async writeLocked(batch: PendingAppend[]): Promise<Array<{ lsns: number[] } | { error: unknown }>> {
     let total = 0;
     for (const pending of batch) for (const entry of pending.entries) total += frameSize(entry);
     const bytes = Buffer.allocUnsafe(total);
@@ -292,13 +299,14 @@ export class FileWal implements WriteAheadLog {
     else if (this.durability === 'sync') await this.syncNow();
     if (this.durableEnd === this.committedEnd) await this.head.writeMarker(this.marker());
     else if (this.durability === 'batch') this.scheduleBatchSync();
+    const sideFailures = await Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e.alongside)).then(() => undefined, (error: unknown) => error ?? new Error('failed'))));
     try {
       this.options.onCommit?.(committed);
     } catch (error) {
       this.failure ??= new WalError('WAL_FAILED', `Records were written but could not be applied: ${(error as Error)?.message ?? error}. Reopen the store.`, { cause: error });
       throw this.failure;
     }
-    return lsns;
+    return batch.map((_, i) => (sideFailures[i] === undefined ? { lsns: lsns[i]! } : { error: sideFailures[i] }));
   }
 
   /**

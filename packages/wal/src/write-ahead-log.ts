@@ -17,6 +17,12 @@ export interface WalEntry {
    * it resolves; if it rejects, the record is not written and its `append` rejects with that error.
    */
   readonly after?: Promise<unknown>;
+  /**
+   * Work that may run while the record is written but must finish before the record is reported
+   * (`onCommit`) and its append resolves, e.g. writing data whose copy the record carries. If it rejects,
+   * the record stays written and the append rejects with that error.
+   */
+  readonly alongside?: Promise<unknown>;
   /** Anything the caller wants handed back with the record when it is committed (`onCommit`). */
   readonly context?: unknown;
 }

@@ -167,15 +167,21 @@ export class StoreEngine<S extends AgentState> {
   /**
    * Appends records to the WAL and resolves with their LSNs once they are durable (under `'sync'`).
    * They are applied to the tables as they commit, in LSN order with every other process's records
-   * (`applyCommitted`). `after`: what the records depend on (their blocks' writes). A new memory has
-   * id 0 in its record: its id is the LSN of that record.
+   * (`applyCommitted`). `blocks`: the blocks the records point to, whose writes must finish first. A new
+   * memory has id 0 in its record: its id is the LSN of that record.
    */
-  async commit(records: LogRecord[], after?: Promise<unknown>): Promise<number[]> {
+  async commit(records: LogRecord[], blocks?: WrittenBlock | readonly WrittenBlock[]): Promise<number[]> {
+    const list = blocks === undefined ? [] : Array.isArray(blocks) ? blocks : [blocks as WrittenBlock];
+    // A block without a copy must be written before its record (its fsync precedes the log's); one
+    // with a copy in the record may be written while the record is.
+    const after = list.filter((b) => !b.copy).map((b) => b.written);
+    const alongside = list.filter((b) => b.copy).map((b) => b.written);
     const entries = records.map((record, i) => ({
       type: record.type,
       payload: encodeRecord(this.codec, record),
       context: record,
-      ...(i === 0 && after ? { after } : {}),
+      ...(i === 0 && after.length > 0 ? { after: Promise.all(after) } : {}),
+      ...(i === 0 && alongside.length > 0 ? { alongside: Promise.all(alongside) } : {}),
     }));
     try {
       return await this.wal.append(entries);
