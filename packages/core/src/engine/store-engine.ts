@@ -174,14 +174,14 @@ export class StoreEngine<S extends AgentState> {
     const list = blocks === undefined ? [] : Array.isArray(blocks) ? blocks : [blocks as WrittenBlock];
     // A block without a copy must be written before its record (its fsync precedes the log's); one
     // with a copy in the record may be written while the record is.
-    const after = list.filter((b) => !b.copy).map((b) => b.written);
-    const alongside = list.filter((b) => b.copy).map((b) => b.written);
+    const after = settledLater(list.filter((b) => !b.copy).map((b) => b.written));
+    const alongside = settledLater(list.filter((b) => b.copy).map((b) => b.written));
     const entries = records.map((record, i) => ({
       type: record.type,
       payload: encodeRecord(this.codec, record),
       context: record,
-      ...(i === 0 && after.length > 0 ? { after: Promise.all(after) } : {}),
-      ...(i === 0 && alongside.length > 0 ? { alongside: Promise.all(alongside) } : {}),
+      ...(i === 0 && after ? { after } : {}),
+      ...(i === 0 && alongside ? { alongside } : {}),
     }));
     try {
       return await this.wal.append(entries);
@@ -515,6 +515,17 @@ export class StoreEngine<S extends AgentState> {
     await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, lsn, walOffset, data }, this.files);
     this.snapshotLsn = lsn;
   }
+}
+
+/**
+ * All of `writes`, as one promise the log awaits, or `undefined` for none. Marked as handled: if the
+ * log refuses the append before it gets to await it, its failure is already reported by the append.
+ */
+function settledLater(writes: Promise<void>[]): Promise<unknown> | undefined {
+  if (writes.length === 0) return undefined;
+  const all = Promise.all(writes);
+  all.catch(() => undefined);
+  return all;
 }
 
 /** Offset just past record `lsn` (the header's end for 0): identifies a position in this very log. */
