@@ -1,3 +1,4 @@
+import * as fileSystem from 'node:fs/promises';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,5 +98,34 @@ describe('options', () => {
   it('rejects chunk sizes out of range', async () => {
     await expect(openChunkStore({ dir, chunkSize: 10 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(openChunkStore({ dir, chunkSize: 2 ** 31 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('taking over a chunk', () => {
+  it('fsyncs bytes a previous owner left unsynced before a sync can report the chunk clean', async () => {
+    const first = await openChunkStore({ dir, reader: 'read' });
+    await first.append(text('left behind by an owner that is gone'));
+    await first.close();
+    let datasyncs = 0;
+    const counting = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        const datasync = handle.datasync.bind(handle);
+        handle.datasync = async () => {
+          datasyncs++;
+          return datasync();
+        };
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    const second = await openChunkStore({ dir, reader: 'read', fileSystem: counting });
+    const placed = await second.place(text('first block of the new owner'));
+    expect(placed.ref.chunk).toBe(0);
+    await second.sync();
+    expect(datasyncs).toBe(1);
+    expect(second.ownedChunks()).toEqual([0]);
+    await placed.written;
+    await second.close();
   });
 });
