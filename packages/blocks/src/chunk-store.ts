@@ -57,6 +57,15 @@ interface ChunkWriter {
   syncing: Promise<void> | undefined;
 }
 
+/** A placed block waiting to be written. */
+interface PendingWrite {
+  readonly chunk: Chunk;
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /** Opens the chunk files in `dir` (creating the folder when needed) as a `BlockStore`. */
 export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkBlockStore> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -91,6 +100,7 @@ export class ChunkBlockStore implements BlockStore {
   private readonly chunks = new Map<number, Chunk>();
   private active: Chunk | undefined;
   private acquiring: Promise<Chunk> | undefined;
+  private pendingWrites: PendingWrite[] = [];
   private closed = false;
 
   /** @internal Use `openChunkStore`. */
@@ -119,7 +129,11 @@ export class ChunkBlockStore implements BlockStore {
     const offset = writer.tail;
     writer.tail += length;
     const ref = { chunk: chunk.index, offset, length, crc: crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, length)) };
-    return { ref, written: this.writeAt(chunk, bytes, offset) };
+    const written = new Promise<void>((resolve, reject) => {
+      this.pendingWrites.push({ chunk, offset, bytes, resolve, reject });
+      if (this.pendingWrites.length === 1) queueMicrotask(() => this.flushWrites());
+    });
+    return { ref, written };
   }
 
   async sync(): Promise<void> {
@@ -224,8 +238,29 @@ export class ChunkBlockStore implements BlockStore {
     return tail === 0 || tail + length <= this.chunkSize;
   }
 
-  private async writeAt(chunk: Chunk, bytes: Uint8Array, offset: number): Promise<void> {
+  /**
+   * Writes the blocks placed since the last flush: each run of adjacent blocks in one chunk with one
+   * write, so that a burst of appends costs one trip to the I/O thread pool, not one per block.
+   */
+  private flushWrites(): void {
+    const writes = this.pendingWrites.splice(0);
+    writes.sort((a, b) => a.chunk.index - b.chunk.index || a.offset - b.offset);
+    let run: PendingWrite[] = [];
+    for (const write of writes) {
+      const last = run.at(-1);
+      if (last && (last.chunk !== write.chunk || last.offset + last.bytes.byteLength !== write.offset)) {
+        void this.writeRun(run);
+        run = [];
+      }
+      run.push(write);
+    }
+    if (run.length > 0) void this.writeRun(run);
+  }
+
+  private async writeRun(run: PendingWrite[]): Promise<void> {
+    const { chunk, offset } = run[0]!;
     const writer = chunk.writer!;
+    const bytes = run.length === 1 ? run[0]!.bytes : Buffer.concat(run.map((w) => w.bytes));
     const length = bytes.byteLength;
     try {
       let written = 0;
@@ -234,10 +269,13 @@ export class ChunkBlockStore implements BlockStore {
         written += bytesWritten;
       }
     } catch (error) {
-      throw new BlockError('IO_ERROR', `Writing ${length} bytes to ${chunkFileName(chunk.index)} failed: ${(error as Error).message}`, { cause: error });
+      const failure = new BlockError('IO_ERROR', `Writing ${length} bytes to ${chunkFileName(chunk.index)} failed: ${(error as Error).message}`, { cause: error });
+      for (const write of run) write.reject(failure);
+      return;
     }
     chunk.size = Math.max(chunk.size, offset + length);
     writer.dirty = true;
+    for (const write of run) write.resolve();
   }
 
   /** Finds a chunk to append to: adopts the last chunk if it has room and nobody owns it, else creates one. */
