@@ -73,15 +73,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
    */
   async appendMemory(text: string, tags?: string[], options?: AppendMemoryOptions): Promise<number> {
     this.assertOpen('appendMemory');
-    const bytes = checkText(text, 'appendMemory', this.maxTextBytes);
-    const { tags: checkedTags, namespace, meta, ttl } = this.checkAppendOptions(tags, options, 'appendMemory');
-    return this.track(async () => {
-      const block = await this.engine.writeBlock(bytes);
-      const now = Date.now();
-      const memory: MemoryRecord = { id: 0, ref: block.ref, tags: checkedTags, namespace, meta, createdAt: now, updatedAt: now, expiresAt: ttl === undefined ? undefined : now + ttl };
-      const [id] = await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: block.copy }], block);
-      return id!;
-    });
+    const prepared = { bytes: checkText(text, 'appendMemory', this.maxTextBytes), ...this.checkAppendOptions(tags, options, 'appendMemory') };
+    const [id] = await this.track(() => this.appendPrepared([prepared]));
+    return id!;
   }
 
   /**
@@ -97,15 +91,18 @@ export class MemMapFS<S extends AgentState = AgentState> {
       return { bytes: checkText(text, method, this.maxTextBytes), ...this.checkAppendOptions(tags, options, method) };
     });
     if (prepared.length === 0) return [];
-    return this.track(async () => {
-      const blocks = await Promise.all(prepared.map((item) => this.engine.writeBlock(item.bytes)));
-      const now = Date.now();
-      return this.engine.commit(prepared.map((item, i) => ({
-        type: RecordType.MemoryPut,
-        copy: blocks[i]!.copy,
-        memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
-      })), blocks);
-    });
+    return this.track(() => this.appendPrepared(prepared));
+  }
+
+  /** Writes checked new memories in one commit; their ids are the LSNs of their records. */
+  private async appendPrepared(items: ReadonlyArray<{ bytes: Uint8Array } & ReturnType<MemMapFS['checkAppendOptions']>>): Promise<number[]> {
+    const blocks = await Promise.all(items.map((item) => this.engine.writeBlock(item.bytes)));
+    const now = Date.now();
+    return this.engine.commit(items.map((item, i) => ({
+      type: RecordType.MemoryPut,
+      copy: blocks[i]!.copy,
+      memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
+    })), blocks);
   }
 
   /**

@@ -70,6 +70,11 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
   let handle: FileHandle | undefined;
   try {
     await head.lock();
+  } catch (error) {
+    await head.close();
+    throw error;
+  }
+  try {
     let created = false;
     let image: Buffer;
     try {
@@ -103,16 +108,16 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
       }
       await head.writeMarker({ offset: scan.end, lsn: scan.lastLsn, generation });
       const wal = new FileWal(handle, head, header, scan.end, scan.lastLsn, generation, options);
+      head.unlock();
       return { wal, recovery: { records: scan.records, created, truncatedBytes: scan.tornBytes } };
     } catch (error) {
       throw error instanceof WalError ? error : ioError(`Cannot recover ${path}`, error);
     }
   } catch (error) {
+    head.unlock();
     await handle?.close().catch(() => undefined);
     await head.close();
     throw error;
-  } finally {
-    head.unlock();
   }
 }
 

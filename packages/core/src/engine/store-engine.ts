@@ -51,8 +51,8 @@ export class StoreEngine<S extends AgentState> {
   readonly streams = new Map<string, BlockRef[]>();
   readonly stateChannel = new StateChannel<S>();
   state: S;
+  /** LSN the saved search snapshot covers; -1 when there is none worth keeping. */
   private snapshotLsn = 0;
-  private indexedLsn = 0;
   private readonly expiring = new Set<number>();
   private copiedBytesSinceCheckpoint = 0;
   private readonly follower: LogFollower;
@@ -83,13 +83,13 @@ export class StoreEngine<S extends AgentState> {
     if (!exists && options.create === false) {
       throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
     }
-    const codec = await resolveCodec(options.codec, exists ? await peekCodecName(layout.wal, files) : 'msgpack');
+    const codec = await resolveCodec(options.codec, options.codec === undefined && exists ? await peekCodecName(layout.wal, files) : 'msgpack');
     const search = await resolveSearchProvider(options.search);
     const durability = options.durability ?? 'sync';
     let blocks: ChunkBlockStore | undefined;
     let wal: FileWal | undefined;
     const blockSync: BlockSyncDemand = { needed: false };
-    const opened_: { engine?: StoreEngine<S> } = {};
+    const target: { engine?: StoreEngine<S> } = {};
     try {
       await createFolders(layout, files);
       blocks = await openChunkStore({ dir: layout.blocks, fileSystem: files, reader: options.reader ?? 'auto', ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
@@ -104,17 +104,20 @@ export class StoreEngine<S extends AgentState> {
           blockSync.needed = false;
           await blocks!.sync();
         },
-        onCommit: (records) => opened_.engine?.applyCommitted(records),
+        onCommit: (records) => target.engine?.applyCommitted(records),
       });
       wal = opened.wal;
       if (wal.header.codec !== codec.name) {
         throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${wal.header.codec}' codec, not '${codec.name}'. Open it with codec: '${wal.header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
       }
       const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState, files, blockSync);
-      opened_.engine = engine;
+      target.engine = engine;
       const uncheckpointed: Array<{ ref: BlockRef; copy: Uint8Array; lsn: number }> = [];
+      const memoryChanges: Array<{ lsn: number; id: number }> = [];
       for (const walRecord of opened.recovery.records) {
         const record = engine.decode(walRecord);
+        if (record.type === RecordType.MemoryPut) memoryChanges.push({ lsn: walRecord.lsn, id: record.memory.id });
+        else if (record.type === RecordType.MemoryDelete) memoryChanges.push({ lsn: walRecord.lsn, id: record.id });
         if (record.type === RecordType.Checkpoint) {
           const synced = new Set(record.chunks);
           uncheckpointed.splice(0, uncheckpointed.length, ...uncheckpointed.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo)));
@@ -124,7 +127,7 @@ export class StoreEngine<S extends AgentState> {
         engine.apply(record, walRecord.lsn, false);
       }
       await engine.restoreBlocks(uncheckpointed);
-      await engine.loadSearchIndex(opened.recovery.records);
+      await engine.loadSearchIndex(opened.recovery.records, memoryChanges);
       engine.indexLoaded = true;
       await engine.drainIndex();
       return engine;
@@ -141,27 +144,27 @@ export class StoreEngine<S extends AgentState> {
    * large one is fsynced before the log's next fsync.
    */
   async writeBlock(bytes: Uint8Array): Promise<WrittenBlock> {
+    let placed;
     try {
-      if (bytes.byteLength <= BLOCK_COPY_LIMIT) {
-        const placed = await this.blocks.place(bytes);
-        // A failed chunk write whose record still became durable leaves the copy in the log as the only
-        // good one: no checkpoint may claim the chunk files are complete until a reopen restores it.
-        placed.written.catch(() => {
-          this.checkpointsBlocked = true;
-        });
-        return { ref: placed.ref, copy: bytes, written: placed.written };
-      }
-      // No copy travels with a large block: the log's next pre-sync hook must fsync it first. The demand
-      // is raised when the write has finished, so that the sync it triggers covers these bytes.
-      const placed = await this.blocks.place(bytes);
-      const written = placed.written.then(() => {
-        this.blockSync.needed = true;
-      });
-      written.catch(() => undefined);
-      return { ref: placed.ref, copy: undefined, written };
+      placed = await this.blocks.place(bytes);
     } catch (error) {
       throw toMemMapError(error);
     }
+    if (bytes.byteLength <= BLOCK_COPY_LIMIT) {
+      // A failed chunk write whose record still became durable leaves the copy in the log as the only
+      // good one: no checkpoint may claim the chunk files are complete until a reopen restores it.
+      placed.written.catch(() => {
+        this.checkpointsBlocked = true;
+      });
+      return { ref: placed.ref, copy: bytes, written: placed.written };
+    }
+    // No copy travels with a large block: the log's next pre-sync hook must fsync it first. The demand
+    // is raised when the write has finished, so that the sync it triggers covers these bytes.
+    const written = placed.written.then(() => {
+      this.blockSync.needed = true;
+    });
+    written.catch(() => undefined);
+    return { ref: placed.ref, copy: undefined, written };
   }
 
   /**
@@ -437,7 +440,6 @@ export class StoreEngine<S extends AgentState> {
         break;
     }
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.pendingIndex.push(record);
-    if (live) this.indexedLsn = lsn;
   }
 
   /** Feeds memory changes applied since the last call to the search provider, in log order. */
@@ -473,7 +475,7 @@ export class StoreEngine<S extends AgentState> {
    * Loads the saved search index when it belongs to this log and provider, then replays the records
    * after it; otherwise rebuilds the index from the live memories.
    */
-  private async loadSearchIndex(records: WalRecord[]): Promise<void> {
+  private async loadSearchIndex(records: WalRecord[], memoryChanges: ReadonlyArray<{ lsn: number; id: number }>): Promise<void> {
     const lastLsn = records.at(-1)?.lsn ?? 0;
     const snapshot = this.search.supports.snapshot && this.search.importSnapshot ? await readSearchSnapshot(this.layout.searchSnapshot, this.files) : undefined;
     const usable = snapshot && snapshot.provider === this.search.name && snapshot.lsn <= lastLsn &&
@@ -481,19 +483,13 @@ export class StoreEngine<S extends AgentState> {
     if (usable) {
       try {
         await this.search.importSnapshot!(snapshot.data);
-        const touched = new Set<number>();
-        for (const record of records.slice(snapshot.lsn)) {
-          if (record.type !== RecordType.MemoryPut && record.type !== RecordType.MemoryDelete) continue;
-          const decoded = this.decode(record);
-          touched.add(decoded.type === RecordType.MemoryPut ? decoded.memory.id : (decoded as { id: number }).id);
-        }
+        const touched = new Set(memoryChanges.filter((change) => change.lsn > snapshot.lsn).map((change) => change.id));
         for (const id of touched) {
           const m = this.memories.get(id);
           if (m) await this.indexMemory(m);
           else await this.searchCall(() => this.search.remove(id));
         }
         this.snapshotLsn = snapshot.lsn;
-        this.indexedLsn = lastLsn;
         await this.dropExpired();
         return;
       } catch {
@@ -502,13 +498,12 @@ export class StoreEngine<S extends AgentState> {
     }
     await this.searchCall(() => this.search.clear());
     for (const m of this.memories.values()) await this.indexMemory(m);
-    this.indexedLsn = lastLsn;
     this.snapshotLsn = -1;
     await this.dropExpired();
   }
 
   private async saveSearchSnapshot(): Promise<void> {
-    if (!this.search.supports.snapshot || !this.search.exportSnapshot || this.indexedLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
+    if (!this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
     const lsn = this.wal.lastLsn;
     const walOffset = this.wal.size;
     const data = await this.searchCall(() => this.search.exportSnapshot!());

@@ -60,7 +60,6 @@ async function repairLocked(root: string, options: StoreCheckOptions): Promise<R
       const blocks = await openChunkStore({ dir: layout.blocks, reader: 'read' });
       try {
         for (const block of restorable) {
-          if (block.lsn > scan.lastLsn) continue;
           await blocks.restore(block.ref, block.copy!);
           actions.push(`Put back the block of record ${block.lsn} (chunk ${block.ref.chunk}, bytes ${block.ref.offset}–${block.ref.offset + block.ref.length}) from its copy in the log.`);
         }
