@@ -1,4 +1,5 @@
 import * as fileSystem from 'node:fs/promises';
+import { writeSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,5 +128,53 @@ describe('taking over a chunk', () => {
     expect(second.ownedChunks()).toEqual([0]);
     await placed.written;
     await second.close();
+  });
+});
+
+describe('writing', () => {
+  /** A seam that counts the writes made through `writeSync` and through handles, failing `writeSync` on demand. */
+  function countingWrites(failSync = false) {
+    const counts = { sync: 0, handle: 0 };
+    const seam = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        const write = handle.write.bind(handle) as (...a: unknown[]) => Promise<unknown>;
+        (handle as { write: unknown }).write = (...a: unknown[]) => {
+          counts.handle++;
+          return write(...a);
+        };
+        return handle;
+      }) as typeof fileSystem.open,
+      writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => {
+        counts.sync++;
+        if (failSync) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        return writeSync(fd, buffer, offset, length, position);
+      },
+    };
+    return { seam, counts };
+  }
+
+  it('writes blocks placed together with one synchronous write, and runs over 64 KiB through the handle', async () => {
+    const { seam, counts } = countingWrites();
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
+    await store.append(text('zero')); // creates the chunk, so that the next three are placed in one turn
+    expect(counts).toEqual({ sync: 1, handle: 0 });
+    const small = await Promise.all(['one', 'two', 'three'].map((s) => store.place(text(s))));
+    await Promise.all(small.map((p) => p.written));
+    expect(counts).toEqual({ sync: 2, handle: 0 });
+    const large = await store.append(Buffer.alloc(65 * 1024, 7));
+    expect(counts).toEqual({ sync: 2, handle: 1 });
+    expect(small.map((p) => Buffer.from(store.read(p.ref)).toString())).toEqual(['one', 'two', 'three']);
+    expect(store.read(large).every((byte) => byte === 7)).toBe(true);
+    await store.close();
+  });
+
+  it('rejects the blocks of a failed synchronous write with IO_ERROR', async () => {
+    const { seam } = countingWrites(true);
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
+    const placed = await store.place(text('never written'));
+    await expect(placed.written).rejects.toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining('ENOSPC') });
+    await store.close();
   });
 });

@@ -1,8 +1,11 @@
 import type * as nodeFileSystem from 'node:fs/promises';
 import type { CodecOption, SearchOption } from './registry/provider-registry.js';
 
-/** The file operations a store uses (a subset of `node:fs/promises`). */
-export type StoreFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename' | 'mkdir' | 'readdir' | 'link' | 'unlink'>;
+/** The file operations a store uses: a subset of `node:fs/promises`, and optionally `writeSync`. A seam for tests that inject faults. */
+export type StoreFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename' | 'mkdir' | 'readdir' | 'link' | 'unlink'> & {
+  /** `writeSync` of `node:fs`, used for small block writes; without it a custom seam has them go through its handles. */
+  writeSync?: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number;
+};
 
 /**
  * When an acknowledged write is durable.

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemMapError, MemMapFS, type AgentState, type MemMapErrorCode } from '@memmapfs/core';
 import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
@@ -97,6 +97,43 @@ describe('memories', () => {
     const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => fs.appendMemory(`memory number ${i}`)));
     expect(new Set(ids).size).toBe(100);
     expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+    await fs.close();
+  });
+});
+
+describe('search index upkeep', () => {
+  /** A provider that logs every change it is given, in order. */
+  class LoggingSearch extends WordSearch {
+    readonly calls: string[] = [];
+    override add(doc: Parameters<WordSearch['add']>[0]): void {
+      this.calls.push(`add ${doc.id}`);
+      super.add(doc);
+    }
+    override remove(id: number): void {
+      this.calls.push(`remove ${id}`);
+      super.remove(id);
+    }
+  }
+
+  it('indexes a change shortly after it commits, without waiting for a search', async () => {
+    const search = new LoggingSearch();
+    const fs = await open(search);
+    const id = await fs.appendMemory('indexed in the background');
+    // Handed over in a batch a moment later, not on the commit path.
+    expect(search.calls).toEqual([]);
+    await vi.waitFor(() => expect(search.calls).toEqual([`add ${id}`]), { timeout: 2000, interval: 5 });
+    await fs.close();
+  });
+
+  it('hands a large backlog to the provider in log order, and a search sees all of it', async () => {
+    const search = new LoggingSearch();
+    const fs = await open(search);
+    const ids = await fs.appendMemories(Array.from({ length: 600 }, (_, i) => ({ text: `backlog item ${i}` })));
+    expect(await fs.queryMemory('backlog', { limit: 1000 })).toHaveLength(600);
+    const deleted = [ids[5]!, ids[599]!, ids[300]!];
+    for (const id of deleted) await fs.deleteMemory(id);
+    expect(await fs.queryMemory('backlog', { limit: 1000 })).toHaveLength(597);
+    expect(search.calls).toEqual([...ids.map((id) => `add ${id}`), ...deleted.map((id) => `remove ${id}`)]);
     await fs.close();
   });
 });

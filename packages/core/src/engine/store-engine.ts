@@ -22,6 +22,16 @@ const textDecoder = new TextDecoder('utf-8', { fatal: false });
 export const BLOCK_COPY_LIMIT = 64 * 1024;
 /** A checkpoint is taken once this many bytes of block copies were logged since the last one. */
 const CHECKPOINT_AFTER_BYTES = 8 * 1024 * 1024;
+/**
+ * Memory changes are handed to the search provider in batches, at most this long after they commit:
+ * indexing one change per commit costs several times the CPU of indexing the same changes together.
+ * A search first indexes whatever is still waiting, so it always sees every acknowledged change.
+ */
+const INDEX_DELAY_MS = 5;
+/** …or at the next turn of the event loop once this many changes wait. */
+const INDEX_BATCH = 256;
+/** Changes indexed per turn of the event loop, so that indexing a long backlog never stalls timers. */
+const INDEX_SLICE = 128;
 
 /** A block just written, with the copy its WAL record carries when it is small enough. */
 export interface WrittenBlock {
@@ -220,25 +230,49 @@ export class StoreEngine<S extends AgentState> {
   }
 
   private indexing: Promise<void> | undefined;
-  private indexScheduled = false;
+  private indexTimer: NodeJS.Timeout | undefined;
+  private indexImmediate: NodeJS.Immediate | undefined;
   /** Until the index is loaded or rebuilt on open, changes wait in `pendingIndex` (a load would wipe them). */
   private indexLoaded = false;
 
+  /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
   private scheduleIndexing(): void {
-    if (!this.indexLoaded || this.indexScheduled || this.pendingIndex.length === 0) return;
-    this.indexScheduled = true;
-    setImmediate(() => {
-      this.indexScheduled = false;
-      this.drainIndex().catch(() => undefined);
-    });
+    if (!this.indexLoaded || this.pendingIndex.length === 0 || this.indexing || this.indexImmediate) return;
+    if (this.pendingIndex.length >= INDEX_BATCH) {
+      this.cancelScheduledIndexing();
+      this.indexImmediate = setImmediate(() => this.runScheduledIndexing());
+    } else {
+      // Unreferenced: waiting changes are in the log, and an open indexes them, so they never hold the process.
+      this.indexTimer ??= setTimeout(() => this.runScheduledIndexing(), INDEX_DELAY_MS).unref();
+    }
+  }
+
+  private runScheduledIndexing(): void {
+    this.cancelScheduledIndexing();
+    this.drainIndex().catch(() => undefined);
+  }
+
+  private cancelScheduledIndexing(): void {
+    clearTimeout(this.indexTimer);
+    clearImmediate(this.indexImmediate);
+    this.indexTimer = undefined;
+    this.indexImmediate = undefined;
   }
 
   /** Brings the search index up to date with every applied change; a provider failure surfaces here. */
   drainIndex(): Promise<void> {
     if (!this.indexLoaded) return Promise.resolve();
-    this.indexing ??= this.indexPending().finally(() => {
-      this.indexing = undefined;
-    });
+    this.indexing ??= this.indexPending().then(
+      () => {
+        this.indexing = undefined;
+        // Changes applied while the last batch was finishing. (After a failure, the next commit or search retries.)
+        this.scheduleIndexing();
+      },
+      (error: unknown) => {
+        this.indexing = undefined;
+        throw error;
+      },
+    );
     return this.indexing;
   }
 
@@ -324,8 +358,27 @@ export class StoreEngine<S extends AgentState> {
     try {
       return await call();
     } catch (cause) {
-      throw new MemMapError('PROVIDER_FAILED', `The '${this.search.name}' search provider failed: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'search' });
+      throw this.providerFailure(cause);
     }
+  }
+
+  /** Like `searchCall` for `add` and `remove`, but synchronous when the provider is (no promise, no microtask). */
+  private providerUpdate(call: () => void | Promise<void>): void | Promise<void> {
+    let result: void | Promise<void>;
+    try {
+      result = call();
+    } catch (cause) {
+      throw this.providerFailure(cause);
+    }
+    if (result instanceof Promise) {
+      return result.catch((cause: unknown) => {
+        throw this.providerFailure(cause);
+      });
+    }
+  }
+
+  private providerFailure(cause: unknown): MemMapError {
+    return new MemMapError('PROVIDER_FAILED', `The '${this.search.name}' search provider failed: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'search' });
   }
 
   decodeKvValue(bytes: Uint8Array): unknown {
@@ -378,6 +431,7 @@ export class StoreEngine<S extends AgentState> {
   /** Saves the search index if it moved, then closes the WAL, the blocks and the provider. */
   async close(): Promise<void> {
     this.follower.stop();
+    this.cancelScheduledIndexing();
     this.stateChannel.end();
     let failure: unknown;
     try {
@@ -442,24 +496,41 @@ export class StoreEngine<S extends AgentState> {
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.pendingIndex.push(record);
   }
 
-  /** Feeds memory changes applied since the last call to the search provider, in log order. */
+  /**
+   * Feeds memory changes applied since the last call to the search provider, in log order,
+   * `INDEX_SLICE` per turn of the event loop.
+   */
   private async indexPending(): Promise<void> {
     while (this.pendingIndex.length > 0) {
-      const record = this.pendingIndex[0]!;
-      if (record.type === RecordType.MemoryPut) {
-        const m = record.memory;
-        if (this.memories.get(m.id) === m) await this.indexMemory(m, record.copy);
-      } else if (record.type === RecordType.MemoryDelete) {
-        await this.searchCall(() => this.search.remove(record.id));
+      const slice = Math.min(this.pendingIndex.length, INDEX_SLICE);
+      let done = 0;
+      try {
+        while (done < slice) {
+          const update = this.indexChange(this.pendingIndex[done]!);
+          if (update) await update;
+          done++;
+        }
+      } finally {
+        // Taken off the queue only once the provider has them: a failure leaves the failed change for
+        // the next try, and the snapshot is not saved as covering it.
+        this.pendingIndex.splice(0, done);
       }
-      // Taken off the queue only once the provider has it: a failure leaves it for the next try, and
-      // the snapshot is not saved as covering it.
-      this.pendingIndex.shift();
+      if (this.pendingIndex.length > 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Hands one memory change to the search provider. */
+  private indexChange(record: LogRecord): void | Promise<void> {
+    if (record.type === RecordType.MemoryPut) {
+      const m = record.memory;
+      if (this.memories.get(m.id) === m) return this.indexMemory(m, record.copy);
+    } else if (record.type === RecordType.MemoryDelete) {
+      return this.providerUpdate(() => this.search.remove(record.id));
     }
   }
 
   /** Adds a memory to the search index; one whose bytes fail their checksum is left out, with a warning. */
-  private async indexMemory(m: MemoryRecord, copy?: Uint8Array): Promise<void> {
+  private indexMemory(m: MemoryRecord, copy?: Uint8Array): void | Promise<void> {
     let text: string;
     try {
       text = copy ? textDecoder.decode(copy) : this.readText(m);
@@ -468,7 +539,7 @@ export class StoreEngine<S extends AgentState> {
       process.emitWarning(`Memory ${m.id} is not searchable: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
       return;
     }
-    await this.searchCall(() => this.search.add({ id: m.id, text, tags: m.tags, namespace: m.namespace }));
+    return this.providerUpdate(() => this.search.add({ id: m.id, text, tags: m.tags, namespace: m.namespace }));
   }
 
   /**

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { StoreFileSystem } from '@memmapfs/core';
@@ -6,8 +7,8 @@ const handleOperations = new Set(['write', 'writeFile', 'read', 'datasync', 'syn
 
 /**
  * `node:fs/promises` with a fault at the Nth operation: that one operation fails with `code`
- * (EIO, ENOSPC, …) instead of running. Every open, rename, mkdir, readdir, readFile and every write,
- * read, fsync, truncate and stat on a handle counts as one operation.
+ * (EIO, ENOSPC, …) instead of running. Every open, rename, mkdir, readdir, readFile, writeSync and every
+ * write, read, fsync, truncate and stat on a handle counts as one operation.
  */
 export class FaultyFileSystem implements StoreFileSystem {
   operations = 0;
@@ -59,6 +60,11 @@ export class FaultyFileSystem implements StoreFileSystem {
     this.step('unlink');
     return nodeFileSystem.unlink(...args);
   }) as typeof nodeFileSystem.unlink;
+
+  writeSync = (fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number => {
+    this.step('writeSync');
+    return writeSync(fd, buffer, offset, length, position);
+  };
 
   private wrap(handle: FileHandle): FileHandle {
     return new Proxy(handle, {
