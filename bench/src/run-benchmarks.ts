@@ -25,24 +25,53 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const text = (i: number) => `memory ${i}: the user asked to keep the deployment window on Fridays and to page the on-call engineer first`;
 
 async function measure(name: string, operations: number, body: () => Promise<void>): Promise<Measurement> {
-  const started = process.hrtime.bigint();
-  await body();
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { name, operations, seconds, perSecond: operations / seconds };
+  return measurement(name, operations, await seconds(body));
 }
 
-/** The bound for one-at-a-time durable commits: write a record-sized buffer, fdatasync, repeat. */
-async function rawWriteFdatasync(dir: string): Promise<Measurement> {
-  const handle = await open(join(dir, 'raw.bin'), 'w');
+/** One-at-a-time appends are timed in slices of this many, alternating with slices of the raw loop. */
+const SLICE = 250;
+
+async function seconds(body: () => Promise<void>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await body();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+function measurement(name: string, operations: number, elapsed: number): Measurement {
+  return { name, operations, seconds: elapsed, perSecond: operations / elapsed };
+}
+
+/**
+ * One-at-a-time durable appends next to their bound, a raw loop (write a record-sized buffer,
+ * fdatasync, repeat) on the same disk. The two alternate in slices of `SLICE` operations, so that both
+ * meet the disk in the same mood, which drifts from one second to the next.
+ */
+async function oneAtATimeAgainstRaw(dir: string, round: number): Promise<{ raw: Measurement; store: Measurement }> {
+  const handle = await open(join(dir, `raw-${round}.bin`), 'w');
   const record = Buffer.alloc(Buffer.byteLength(text(0)) + 80, 7);
   let position = 0;
   try {
-    return await measure('raw write + fdatasync', ONE_AT_A_TIME, async () => {
-      for (let i = 0; i < ONE_AT_A_TIME; i++) {
-        await handle.write(record, 0, record.length, position);
-        position += record.length;
-        await handle.datasync();
+    return await withStore(dir, `sequential-${round}`, async (fs) => {
+      let rawSeconds = 0;
+      let storeSeconds = 0;
+      for (let done = 0; done < ONE_AT_A_TIME; done += SLICE) {
+        const count = Math.min(SLICE, ONE_AT_A_TIME - done);
+        rawSeconds += await seconds(async () => {
+          for (let i = 0; i < count; i++) {
+            await handle.write(record, 0, record.length, position);
+            position += record.length;
+            await handle.datasync();
+          }
+        });
+        storeSeconds += await seconds(async () => {
+          for (let i = done; i < done + count; i++) await fs.appendMemory(text(i), ['bench']);
+        });
       }
+      storeSeconds += await seconds(() => searchable(fs));
+      return {
+        raw: measurement('raw write + fdatasync', ONE_AT_A_TIME, rawSeconds),
+        store: measurement('appendMemory, one at a time (awaited)', ONE_AT_A_TIME, storeSeconds),
+      };
     });
   } finally {
     await handle.close();
@@ -65,14 +94,6 @@ async function withStore<T>(dir: string, name: string, body: (fs: MemMapFS) => P
  */
 async function searchable(fs: MemMapFS): Promise<void> {
   if ((await fs.queryMemory('deployment', { limit: 1 })).length !== 1) throw new Error('The appended memories are not searchable.');
-}
-
-function oneAtATime(dir: string, round: number): Promise<Measurement> {
-  return withStore(dir, `sequential-${round}`, (fs) =>
-    measure('appendMemory, one at a time (awaited)', ONE_AT_A_TIME, async () => {
-      for (let i = 0; i < ONE_AT_A_TIME; i++) await fs.appendMemory(text(i), ['bench']);
-      await searchable(fs);
-    }));
 }
 
 function inFlight(dir: string, round: number): Promise<Measurement> {
@@ -123,12 +144,12 @@ try {
   const concurrent: Measurement[] = [];
   const twoProcesses: Measurement[] = [];
   // Warm-up, not counted: the JIT compiles the hot paths and the disk settles.
-  await rawWriteFdatasync(dir);
-  await oneAtATime(dir, -1);
+  await oneAtATimeAgainstRaw(dir, -1);
   for (let round = 0; round < ROUNDS; round++) {
     // Interleaved so that the disk's mood affects every figure alike.
-    raw.push(await rawWriteFdatasync(dir));
-    sequential.push(await oneAtATime(dir, round));
+    const paired = await oneAtATimeAgainstRaw(dir, round);
+    raw.push(paired.raw);
+    sequential.push(paired.store);
     concurrent.push(await inFlight(dir, round));
     twoProcesses.push(await acrossProcesses(dir, round, 2));
     process.stderr.write(`round ${round + 1}/${ROUNDS}: raw ${raw.at(-1)!.perSecond.toFixed(0)}/s, one at a time ${sequential.at(-1)!.perSecond.toFixed(0)}/s, ${IN_FLIGHT} in flight ${concurrent.at(-1)!.perSecond.toFixed(0)}/s, 2 processes ${twoProcesses.at(-1)!.perSecond.toFixed(0)}/s\n`);

@@ -96,7 +96,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
 
   /** Writes checked new memories in one commit; their ids are the LSNs of their records. */
   private async appendPrepared(items: ReadonlyArray<{ bytes: Uint8Array } & ReturnType<MemMapFS['checkAppendOptions']>>): Promise<number[]> {
-    const blocks = await Promise.all(items.map((item) => this.engine.writeBlock(item.bytes)));
+    const blocks = items.length === 1 ? [await this.engine.writeBlock(items[0]!.bytes)] : await Promise.all(items.map((item) => this.engine.writeBlock(item.bytes)));
     const now = Date.now();
     return this.engine.commit(items.map((item, i) => ({
       type: RecordType.MemoryPut,

@@ -26,7 +26,7 @@ export interface FileWalOptions {
    * Called before each fsync of the log, e.g. to fsync the data files its records point to, so that
    * those bytes are durable before the records that reference them.
    */
-  beforeSync?: () => Promise<void>;
+  beforeSync?: () => Promise<void> | void;
   /**
    * Called synchronously with every record committed after the open, in LSN order: this log's own
    * (once written; durable under `'sync'`) and other processes' (when this log catches up with them).
@@ -106,7 +106,7 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
         await handle.truncate(scan.end);
         await handle.datasync();
       }
-      await head.writeMarker({ offset: scan.end, lsn: scan.lastLsn, generation });
+      head.writeMarker({ offset: scan.end, lsn: scan.lastLsn, generation });
       const wal = new FileWal(handle, head, header, scan.end, scan.lastLsn, generation, options);
       head.unlock();
       return { wal, recovery: { records: scan.records, created, truncatedBytes: scan.tornBytes } };
@@ -233,11 +233,12 @@ export class FileWal implements WriteAheadLog {
       this.queue = [];
       try {
         if (this.failure) throw this.failure;
-        batch = await this.dropFailedDependencies(batch);
+        if (batch.some((pending) => pending.entries.some((e) => e.after))) batch = await this.dropFailedDependencies(batch);
         if (batch.length === 0) continue;
-        await this.head.lock();
+        if (!this.head.tryLock()) await this.head.lock();
         try {
-          await this.catchUpLocked();
+          // Only when the file grew past what this process has seen: another process committed.
+          if (fstatSync(this.handle.fd).size > this.committedEnd) await this.catchUpLocked();
           const outcomes = await this.writeLocked(batch);
           batch.forEach((pending, i) => {
             const outcome = outcomes[i]!;
@@ -290,9 +291,11 @@ export class FileWal implements WriteAheadLog {
     }
     const durableWrite = writesAreDurable(this.durability);
     // Under every mode: data the records point to without a copy must be durable before they are.
-    await this.runBeforeSync();
+    const syncing = this.runBeforeSync();
+    if (syncing) await syncing;
     try {
-      await this.writeAll(bytes, this.committedEnd);
+      const { bytesWritten } = await this.handle.write(bytes, 0, total, this.committedEnd);
+      if (bytesWritten < total) await this.writeAll(bytes.subarray(bytesWritten), this.committedEnd + bytesWritten);
     } catch (error) {
       // Leave no part of a failed batch for the next writer to find and keep.
       await this.handle.truncate(this.committedEnd).catch(() => undefined);
@@ -302,9 +305,11 @@ export class FileWal implements WriteAheadLog {
     this.committedLsn = lsn;
     if (durableWrite) this.durableEnd = this.committedEnd;
     else if (this.durability === 'sync') await this.syncNow();
-    if (this.durableEnd === this.committedEnd) await this.head.writeMarker(this.marker());
+    if (this.durableEnd === this.committedEnd) this.head.writeMarker(this.marker());
     else if (this.durability === 'batch') this.scheduleBatchSync();
-    const sideFailures = await Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e.alongside)).then(() => undefined, (error: unknown) => error ?? new Error('failed'))));
+    const sideFailures = batch.some((pending) => pending.entries.some((e) => e.alongside))
+      ? await Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e.alongside)).then(() => undefined, (error: unknown) => error ?? new Error('failed'))))
+      : [];
     try {
       this.options.onCommit?.(committed);
     } catch (error) {
@@ -335,7 +340,7 @@ export class FileWal implements WriteAheadLog {
         if (this.committedEnd !== start) continue;
         this.takeForeign(image.subarray(0, scan.end), 'throw');
         this.durableEnd = Math.max(this.durableEnd, this.committedEnd);
-        await this.head.writeMarker(this.marker());
+        this.head.writeMarker(this.marker());
       }
       if (scan.tornBytes > 0) {
         await this.handle.truncate(this.committedEnd);
@@ -396,15 +401,25 @@ export class FileWal implements WriteAheadLog {
     }
     this.durableEnd = Math.max(this.durableEnd, end);
     const marker = this.head.readMarker();
-    if (!marker || marker.generation !== this.generation || marker.offset <= end) await this.head.writeMarker(this.marker());
+    if (!marker || marker.generation !== this.generation || marker.offset <= end) this.head.writeMarker(this.marker());
   }
 
-  private async runBeforeSync(): Promise<void> {
-    try {
-      if (this.options.beforeSync) await this.options.beforeSync();
-    } catch (error) {
+  /** Runs the `beforeSync` hook; a promise only when the hook has work under way. */
+  private runBeforeSync(): Promise<void> | void {
+    const failed = (error: unknown): WalError => {
       this.failure ??= new WalError('WAL_FAILED', `Syncing the data of ${this.options.path} failed: ${(error as Error).message}. Reopen the store to recover.`, { cause: error });
-      throw this.failure;
+      return this.failure;
+    };
+    let syncing: Promise<void> | void;
+    try {
+      syncing = this.options.beforeSync?.();
+    } catch (error) {
+      throw failed(error);
+    }
+    if (syncing) {
+      return syncing.catch((error: unknown) => {
+        throw failed(error);
+      });
     }
   }
 

@@ -52,6 +52,8 @@ export class HeadFile {
   private held = false;
   private users = 1;
   private readonly queue: Array<() => void> = [];
+  /** Reused by every marker write (each is one synchronous write, under the lock); the magic never changes. */
+  private readonly markerBuffer = Buffer.concat([MAGIC, Buffer.alloc(MARKER_SIZE - MAGIC.length)]);
 
   private constructor(private readonly handle: FileHandle, readonly path: string) {
     this.flock = loadFlock();
@@ -95,6 +97,23 @@ export class HeadFile {
     } catch (error) {
       throw new WalError('WAL_FAILED', `Cannot open ${path}: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /**
+   * Takes the writer lock if it is free at once (no caller in this process holds it, and no other
+   * process does); returns whether it did. Saves the commit of an uncontended lock a promise.
+   */
+  tryLock(): boolean {
+    if (this.held) return false;
+    try {
+      this.flock.flockSync(this.handle.fd, 'exnb');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+      throw this.lockError(error);
+    }
+    this.held = true;
+    return true;
   }
 
   /**
@@ -156,9 +175,8 @@ export class HeadFile {
    * A synchronous 32-byte write into the page cache (about a microsecond) rather than a trip to the
    * I/O thread pool on every commit: it never waits for the disk.
    */
-  async writeMarker(marker: CommitMarker): Promise<void> {
-    const buf = Buffer.alloc(MARKER_SIZE);
-    MAGIC.copy(buf, 0);
+  writeMarker(marker: CommitMarker): void {
+    const buf = this.markerBuffer;
     buf.writeDoubleLE(marker.offset, 8);
     buf.writeDoubleLE(marker.lsn, 16);
     buf.writeUInt32LE(marker.generation >>> 0, 24);

@@ -44,7 +44,7 @@ async function damagedCopy(damage: (root: string) => Promise<void>): Promise<str
   await cp(fixture, root, { recursive: true });
   const head = await HeadFile.open(join(root, 'state.head'), fileSystem);
   const marker = head.readMarker()!;
-  await head.writeMarker({ ...marker, generation: (await stat(join(root, 'state.wal'))).ino % 0x1_0000_0000 });
+  head.writeMarker({ ...marker, generation: (await stat(join(root, 'state.wal'))).ino % 0x1_0000_0000 });
   await head.close();
   await damage(root);
   return root;

@@ -30,8 +30,12 @@ const CHECKPOINT_AFTER_BYTES = 8 * 1024 * 1024;
 const INDEX_DELAY_MS = 5;
 /** …or at the next turn of the event loop once this many changes wait. */
 const INDEX_BATCH = 256;
-/** Changes indexed per turn of the event loop, so that indexing a long backlog never stalls timers. */
-const INDEX_SLICE = 128;
+/**
+ * Longest stretch of indexing before the event loop gets a turn: short enough that a commit finishing
+ * meanwhile is taken up at once (the indexing fills the time commits wait for the disk) and that a long
+ * backlog never stalls timers.
+ */
+const INDEX_TURN_MS = 0.25;
 
 /** A block just written, with the copy its WAL record carries when it is small enough. */
 export interface WrittenBlock {
@@ -109,10 +113,10 @@ export class StoreEngine<S extends AgentState> {
         fileSystem: files,
         durability,
         ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
-        beforeSync: async () => {
+        beforeSync: () => {
           if (!blockSync.needed) return;
           blockSync.needed = false;
-          await blocks!.sync();
+          return blocks!.sync();
         },
         onCommit: (records) => target.engine?.applyCommitted(records),
       });
@@ -497,19 +501,19 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /**
-   * Feeds memory changes applied since the last call to the search provider, in log order,
-   * `INDEX_SLICE` per turn of the event loop.
+   * Feeds memory changes applied since the last call to the search provider, in log order, for at most
+   * about `INDEX_TURN_MS` per turn of the event loop.
    */
   private async indexPending(): Promise<void> {
     while (this.pendingIndex.length > 0) {
-      const slice = Math.min(this.pendingIndex.length, INDEX_SLICE);
+      const turnEnds = performance.now() + INDEX_TURN_MS;
       let done = 0;
       try {
-        while (done < slice) {
+        do {
           const update = this.indexChange(this.pendingIndex[done]!);
           if (update) await update;
           done++;
-        }
+        } while (done < this.pendingIndex.length && performance.now() < turnEnds);
       } finally {
         // Taken off the queue only once the provider has them: a failure leaves the failed change for
         // the next try, and the snapshot is not saved as covering it.
@@ -589,7 +593,7 @@ export class StoreEngine<S extends AgentState> {
  */
 function settledLater(writes: Promise<void>[]): Promise<unknown> | undefined {
   if (writes.length === 0) return undefined;
-  const all = Promise.all(writes);
+  const all = writes.length === 1 ? writes[0]! : Promise.all(writes);
   all.catch(() => undefined);
   return all;
 }
