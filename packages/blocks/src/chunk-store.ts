@@ -20,7 +20,7 @@ export interface ChunkStoreOptions {
    * not load. `'read'`: always plain reads.
    */
   reader?: 'auto' | BlockReader;
-  /** The file operations the store uses. Default `node:fs/promises`; tests pass one that injects faults. */
+  /** The file operations the store uses. Default `node:fs/promises` and `writeSync` of `node:fs`; tests pass one that injects faults. */
   fileSystem?: BlockFileSystem;
 }
 
@@ -125,7 +125,7 @@ export class ChunkBlockStore implements BlockStore {
     private readonly files: BlockFileSystem,
   ) {
     this.reader = mmap ? 'mmap' : 'read';
-    this.writeSync = files.writeSync ?? (files === nodeFileSystem ? writeSync : undefined);
+    this.writeSync = files.writeSync?.bind(files) ?? (files === nodeFileSystem ? writeSync : undefined);
   }
 
   async append(bytes: Uint8Array): Promise<BlockRef> {
@@ -279,7 +279,9 @@ export class ChunkBlockStore implements BlockStore {
     const length = bytes.byteLength;
     try {
       let written = 0;
-      const writeNow = length <= SYNC_WRITE_LIMIT ? this.writeSync : undefined;
+      // Not while the chunk is being fsynced: on a device that needs stable pages, a write to a page under
+      // writeback waits for the disk, and it must not wait on the event loop.
+      const writeNow = length <= SYNC_WRITE_LIMIT && !writer.syncing ? this.writeSync : undefined;
       while (written < length) {
         written += writeNow
           ? writeNow(writer.handle.fd, bytes, written, length - written, offset + written)

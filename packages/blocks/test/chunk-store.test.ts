@@ -170,6 +170,35 @@ describe('writing', () => {
     await store.close();
   });
 
+  it('writes through the handle while the chunk is being fsynced', async () => {
+    const { seam, counts } = countingWrites();
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
+    await store.append(text('dirty'));
+    const syncing = store.sync();
+    const placed = await store.place(text('placed during the fsync'));
+    await placed.written;
+    await syncing;
+    expect(counts).toEqual({ sync: 1, handle: 1 });
+    expect(Buffer.from(store.read(placed.ref)).toString()).toBe('placed during the fsync');
+    await store.close();
+  });
+
+  it("calls a seam's writeSync as a method of the seam", async () => {
+    const seam = {
+      ...fileSystem,
+      writes: 0,
+      writeSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number {
+        this.writes++;
+        return writeSync(fd, buffer, offset, length, position);
+      },
+    };
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
+    const ref = await store.append(text('through a method'));
+    expect(seam.writes).toBe(1);
+    expect(Buffer.from(store.read(ref)).toString()).toBe('through a method');
+    await store.close();
+  });
+
   it('rejects the blocks of a failed synchronous write with IO_ERROR', async () => {
     const { seam } = countingWrites(true);
     const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });

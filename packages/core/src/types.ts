@@ -51,8 +51,9 @@ export interface MemMapFSOptions {
   /** Create the folder and files when absent. Default `true`; `false` makes a missing store an error. */
   create?: boolean;
   /**
-   * The file operations the store uses. Default `node:fs/promises`. For tests: pass one that fails
-   * chosen operations to see how an application copes with EIO or ENOSPC.
+   * The file operations the store uses. Default `node:fs/promises` (and `writeSync` of `node:fs`). For
+   * tests: pass one that fails chosen operations to see how an application copes with EIO or ENOSPC;
+   * give it a `writeSync` too, or small block writes go through its handles instead.
    */
   fileSystem?: StoreFileSystem;
 }

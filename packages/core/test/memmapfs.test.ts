@@ -125,6 +125,26 @@ describe('search index upkeep', () => {
     await fs.close();
   });
 
+  it('on close, indexes what it caught up with from another store, saves the index, and calls the provider no more', async () => {
+    const search = new LoggingSearch();
+    const a = await open(search);
+    const b = await open();
+    const own = await a.appendMemory('written by a');
+    const other = await b.appendMemory('written by b');
+    await a.close();
+    expect(search.calls).toEqual([`add ${own}`, `add ${other}`]);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(search.calls).toHaveLength(2);
+    await b.close();
+    const reopened = new LoggingSearch();
+    const c = await open(reopened);
+    // Loaded from the snapshot a saved (b's close saved it again), not rebuilt memory by memory.
+    expect(reopened.imports).toBe(1);
+    expect(reopened.calls).toEqual([]);
+    expect((await c.queryMemory('written')).map((hit) => hit.id).sort((x, y) => x - y)).toEqual([own, other]);
+    await c.close();
+  });
+
   it('hands a large backlog to the provider in log order, and a search sees all of it', async () => {
     const search = new LoggingSearch();
     const fs = await open(search);

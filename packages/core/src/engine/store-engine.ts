@@ -72,6 +72,8 @@ export class StoreEngine<S extends AgentState> {
   private readonly follower: LogFollower;
   private checkpointing: Promise<void> | undefined;
   private checkpointsBlocked = false;
+  /** Set by `close()`: from then on the index is only drained by `close()` itself, never on a timer. */
+  private closing = false;
 
   private constructor(
     readonly layout: StoreLayout,
@@ -241,7 +243,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
   private scheduleIndexing(): void {
-    if (!this.indexLoaded || this.pendingIndex.length === 0 || this.indexing || this.indexImmediate) return;
+    if (this.closing || !this.indexLoaded || this.pendingIndex.length === 0 || this.indexing || this.indexImmediate) return;
     if (this.pendingIndex.length >= INDEX_BATCH) {
       this.cancelScheduledIndexing();
       this.indexImmediate = setImmediate(() => this.runScheduledIndexing());
@@ -434,15 +436,17 @@ export class StoreEngine<S extends AgentState> {
 
   /** Saves the search index if it moved, then closes the WAL, the blocks and the provider. */
   async close(): Promise<void> {
+    this.closing = true;
     this.follower.stop();
     this.cancelScheduledIndexing();
     this.stateChannel.end();
     let failure: unknown;
     try {
-      await this.drainIndex().catch(() => undefined);
       await this.checkpointing;
       if (this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
       await this.wal.flush();
+      // Last, so that it also covers other processes' changes the checkpoint caught up with.
+      await this.drainIndex().catch(() => undefined);
     } catch (error) {
       failure = error;
     }
