@@ -80,7 +80,8 @@ export class MemMapFS<S extends AgentState = AgentState> {
 
   /**
    * Appends many memories in one commit (one WAL write and one fsync) and returns their ids in
-   * order. Every item is validated before anything is written: one bad item fails the whole call.
+   * order. All or none: after a crash, either every one of them is in the store or none is. Every
+   * item is validated before anything is written: one bad item fails the whole call.
    */
   async appendMemories(items: readonly NewMemory[]): Promise<number[]> {
     this.assertOpen('appendMemories');

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader } from './wal-header.js';
-import { frameSize, writeFrame, MAX_PAYLOAD_SIZE } from './wal-frame.js';
+import { frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { scanLog } from './log-scan.js';
 import { WalError } from './wal-error.js';
 import type { CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
@@ -173,8 +173,8 @@ export class FileWal implements WriteAheadLog {
     if (this.closed) return Promise.reject(new WalError('WAL_CLOSED', `${this.options.path} is closed.`));
     if (this.failure) return Promise.reject(this.failure);
     for (const entry of entries) {
-      if (!Number.isInteger(entry.type) || entry.type < 1 || entry.type > 255) {
-        return Promise.reject(new WalError('INVALID_ARGUMENT', `Record type must be an integer from 1 to 255; got ${entry.type}.`));
+      if (!Number.isInteger(entry.type) || entry.type < 1 || entry.type > MAX_RECORD_TYPE) {
+        return Promise.reject(new WalError('INVALID_ARGUMENT', `Record type must be an integer from 1 to ${MAX_RECORD_TYPE}; got ${entry.type}.`));
       }
       if (entry.payload.byteLength > MAX_PAYLOAD_SIZE) {
         return Promise.reject(new WalError('WAL_RECORD_TOO_LARGE', `A record of ${entry.payload.byteLength} bytes exceeds the ${MAX_PAYLOAD_SIZE}-byte maximum.`));
@@ -280,10 +280,10 @@ export class FileWal implements WriteAheadLog {
     let lsn = this.committedLsn;
     for (const pending of batch) {
       const own: number[] = [];
-      for (const entry of pending.entries) {
+      for (const [i, entry] of pending.entries.entries()) {
         lsn += 1;
         const start = offset;
-        offset = writeFrame(bytes, offset, lsn, entry);
+        offset = writeFrame(bytes, offset, lsn, entry, i < pending.entries.length - 1);
         committed.push({ lsn, type: entry.type, payload: entry.payload, offset: this.committedEnd + start, context: entry.context });
         own.push(lsn);
       }

@@ -8,4 +8,4 @@ export type { WalErrorCode } from './wal-error.js';
 export { scanLog } from './log-scan.js';
 export type { LogDamage, LogScan, ScanOptions } from './log-scan.js';
 export { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, WAL_MAGIC, decodeWalHeader, encodeWalHeader } from './wal-header.js';
-export { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE } from './wal-frame.js';
+export { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';

@@ -4,9 +4,12 @@ import type { WalRecord } from './write-ahead-log.js';
 
 /** Result of scanning the records of a log image. */
 export interface LogScan {
-  /** Every whole, valid record, in LSN order. Payloads are views into the scanned buffer. */
+  /**
+   * Every whole, valid record, in LSN order, of appends whose records are all there. Payloads are views
+   * into the scanned buffer.
+   */
   readonly records: WalRecord[];
-  /** Offset just past the last valid record. */
+  /** Offset just past the last record kept. */
   readonly end: number;
   /** Bytes after `end` that form no valid record: a torn tail (a write cut short, or zeroes). */
   readonly tornBytes: number;
@@ -49,6 +52,10 @@ export interface ScanOptions {
  * later LSN follows anywhere after it, the rest is a torn tail (reported in `tornBytes`, for the
  * writer to truncate). If one does, records after damage would be lost silently, so the scan throws
  * `WAL_CORRUPT` naming the LSN and offset of the damaged record instead of guessing.
+ *
+ * The records of one append stand or fall together: when the scan stops inside an append (its last
+ * record still says another follows) that was not committed, that append's records are left out and
+ * counted as torn bytes. Records the commit marker covers are never left out.
  */
 export function scanLog(buf: Buffer, start: number, firstLsn: number, path: string, options: ScanOptions = {}): LogScan {
   const onDamage = options.onDamage ?? 'throw';
@@ -56,6 +63,14 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
   const records: WalRecord[] = [];
   let offset = start;
   let lsn = firstLsn;
+  // Where the append being read began: the scan may only stop at such a place, unless committed.
+  let appendStart = { offset, records: 0, lsn };
+  const toAppendStart = () => {
+    if (appendStart.offset === offset || (committedEnd !== undefined && appendStart.offset < committedEnd)) return;
+    records.length = appendStart.records;
+    offset = appendStart.offset;
+    lsn = appendStart.lsn;
+  };
   while (offset < buf.length) {
     const frame = readFrame(buf, offset, lsn);
     if (frame.kind !== 'record') {
@@ -64,7 +79,9 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
       if (later !== undefined) {
         const why = frame.kind === 'invalid' ? frame.reason : committedEnd !== undefined ? 'it is cut short' : 'its length runs past the end of the record that follows';
         if (onDamage === 'report') {
-          return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage: { lsn, offset, reason: why, next: later } };
+          const damage = { lsn, offset, reason: why, next: later };
+          toAppendStart();
+          return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage };
         }
         const evidence = committedEnd !== undefined ? `but the commit marker says records up to byte ${committedEnd} were committed` : `and valid records follow it (LSN ${later.lsn} at byte ${later.offset})`;
         throw new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${why}), ${evidence}. The store will not guess: restore the file from a backup, or keep a copy and cut the log at byte ${offset} to open it with the records before the damage.`, { lsn, offset });
@@ -74,12 +91,14 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
     records.push(frame.record);
     offset = frame.end;
     lsn += 1;
+    if (!frame.continues) appendStart = { offset, records: records.length, lsn };
   }
   if (committedEnd !== undefined && offset < committedEnd && offset >= buf.length) {
     const damage = { lsn, offset, reason: 'the log ends there', next: { lsn, offset: committedEnd } };
     if (onDamage === 'report') return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage };
     throw new WalError('WAL_CORRUPT', `${path}: the log ends at byte ${offset}, record ${lsn}, but the commit marker says records up to byte ${committedEnd} were committed. Records are missing: restore the file from a backup.`, { lsn, offset });
   }
+  toAppendStart();
   return { records, end: offset, tornBytes: buf.length - offset, lastLsn: lsn - 1 };
 }
 

@@ -8,7 +8,7 @@ export type Durability = 'sync' | 'batch' | 'none';
 
 /** A record to append: a type tag chosen by the caller and opaque payload bytes. */
 export interface WalEntry {
-  /** Record type, 1 to 255. The log does not interpret it. */
+  /** Record type, 1 to 127. The log does not interpret it. */
   readonly type: number;
   /** Payload bytes; the log copies them before `append` returns. */
   readonly payload: Uint8Array;
@@ -35,7 +35,7 @@ export interface CommittedRecord extends WalRecord {
 
 /** A record read back from the log. */
 export interface WalRecord {
-  /** Record type, 1 to 255. */
+  /** Record type, 1 to 127. */
   readonly type: number;
   /** Payload bytes. */
   readonly payload: Uint8Array;
@@ -69,7 +69,8 @@ export interface WriteAheadLog {
   readonly size: number;
   /**
    * Appends records in order and returns their LSNs. Under `'sync'` the promise resolves only when the
-   * records are durable. Rejects with a `WalError` (code `WAL_FAILED`) when the write or fsync fails;
+   * records are durable. The records of one call are all or nothing: after a crash in the middle of
+   * writing them, recovery keeps none of them. Rejects with a `WalError` (code `WAL_FAILED`) when the write or fsync fails;
    * the log then refuses every further append.
    */
   append(entries: readonly WalEntry[]): Promise<number[]>;

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, openFileWal } from '@memmapfs/wal';
+import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, openFileWal, scanLog } from '@memmapfs/wal';
 
 let dir: string;
 let path: string;
@@ -74,6 +74,44 @@ describe('FileWal', () => {
       expect(recovery.truncatedBytes).toBe(cut - lastStart);
       expect((await stat(path)).size).toBe(lastStart);
     }
+  });
+
+  it('keeps the records of one append all or none, wherever a crash cuts them', async () => {
+    await writeLog(['alpha']);
+    const markerBeforeCrash = await readFile(headPath());
+    const appendStart = (await stat(path)).size;
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([entry('one of three'), entry('two of three'), entry('three of three')]);
+    await wal.close();
+    const full = await readFile(path);
+    for (let cut = appendStart; cut <= full.length; cut++) {
+      for (const marker of ['moved before the crash', 'lost'] as const) {
+        // A crash while the append was being written: cut short, the marker not yet moved (or gone).
+        await writeFile(path, full.subarray(0, cut));
+        if (marker === 'lost') await rm(headPath());
+        else await writeFile(headPath(), markerBeforeCrash);
+        const recovery = await reopen();
+        const whole = cut === full.length;
+        expect(recovery.records.map((r) => Buffer.from(r.payload).toString()), `cut at ${cut}, marker ${marker}`).toEqual(whole ? ['alpha', 'one of three', 'two of three', 'three of three'] : ['alpha']);
+        expect((await stat(path)).size).toBe(whole ? full.length : appendStart);
+      }
+    }
+  });
+
+  it('reports damage inside an append with the records before that append, for repair to keep', async () => {
+    await writeLog(['alpha']);
+    const appendStart = (await stat(path)).size;
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([entry('one of three'), entry('two of three'), entry('three of three')]);
+    await wal.append([entry('omega')]);
+    await wal.close();
+    const image = await readFile(path);
+    const second = image.indexOf('two of three');
+    image[second] = image[second]! ^ 0xff;
+    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { onDamage: 'report' });
+    expect(scan.records.map((r) => Buffer.from(r.payload).toString())).toEqual(['alpha']);
+    expect(scan.end).toBe(appendStart);
+    expect(scan.damage).toMatchObject({ lsn: 3, offset: second - FRAME_HEADER_SIZE, next: { lsn: 4 } });
   });
 
   it('refuses a log cut short inside records the commit marker says were committed', async () => {
@@ -168,7 +206,7 @@ describe('FileWal', () => {
   it('rejects bad record types and use after close', async () => {
     const { wal } = await openFileWal({ path, codec: 'msgpack' });
     await expect(wal.append([{ type: 0, payload: Buffer.alloc(1) }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(wal.append([{ type: 256, payload: Buffer.alloc(1) }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(wal.append([{ type: 128, payload: Buffer.alloc(1) }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await wal.close();
     await expect(wal.append([entry('late')])).rejects.toMatchObject({ code: 'WAL_CLOSED' });
   });

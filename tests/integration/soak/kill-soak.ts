@@ -3,13 +3,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendThenKill, checkAfterKill, record, type KillLedger } from '../test/support/kill-harness.js';
+import { appendThenKill, checkAfterKill, newLedger, record, type KillLedger } from '../test/support/kill-harness.js';
 
 const kills = Number(process.argv[2] ?? process.env.MEMMAPFS_KILLS ?? 1000);
 /** Each store takes this many kills, then a fresh one starts, so that checking every memory stays quick. */
 const KILLS_PER_STORE = 100;
 const dir = await mkdtemp(join(tmpdir(), 'memmapfs-soak-'));
-let ledger: KillLedger = { acknowledged: new Map(), attempted: new Set() };
+let ledger: KillLedger = newLedger();
 let totalAcknowledged = 0;
 let totalUnacknowledged = 0;
 const started = Date.now();
@@ -24,7 +24,7 @@ try {
     if (round % KILLS_PER_STORE === 0 || round === kills) {
       totalUnacknowledged += memories - ledger.acknowledged.size;
       console.log(`kills ${round}/${kills}: ${totalAcknowledged} acknowledged memories, all intact; ${totalUnacknowledged} more written but never acknowledged; ${((Date.now() - started) / 1000).toFixed(0)} s`);
-      ledger = { acknowledged: new Map(), attempted: new Set() };
+      ledger = newLedger();
       await rm(root, { recursive: true, force: true });
     }
   }

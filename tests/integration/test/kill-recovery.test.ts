@@ -2,13 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appendThenKill, checkAfterKill, record, type KillLedger } from './support/kill-harness.js';
+import { appendThenKill, checkAfterKill, newLedger, record } from './support/kill-harness.js';
 
 describe('kill -9 while appending', () => {
   it('keeps every acknowledged memory, byte for byte, across repeated SIGKILLs', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'memmapfs-kill-'));
     const root = join(dir, 'store');
-    const ledger: KillLedger = { acknowledged: new Map(), attempted: new Set() };
+    const ledger = newLedger();
     const kills = Number(process.env.MEMMAPFS_KILLS ?? 12);
     try {
       for (let round = 0; round < kills; round++) {

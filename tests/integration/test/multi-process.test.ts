@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, type AgentState } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
-import { appendThenKill, checkAfterKill, record, type KillLedger } from './support/kill-harness.js';
+import { appendThenKill, checkAfterKill, newLedger, record } from './support/kill-harness.js';
 
 const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -82,7 +82,7 @@ describe('many processes, one folder', () => {
   }, 30_000);
 
   it('keeps the other writers going, and loses nothing acknowledged, when one writer is killed -9', async () => {
-    const ledger: KillLedger = { acknowledged: new Map(), attempted: new Set() };
+    const ledger = newLedger();
     const survivors = startWorker('append', root, 'survivor', '400');
     const killed = await appendThenKill(root, 150);
     record(ledger, killed);

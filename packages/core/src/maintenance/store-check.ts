@@ -108,10 +108,10 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   if (scan.damage) {
     const { lsn, offset, reason, next } = scan.damage;
     problems.push({ severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: true,
-      message: `Record ${lsn} at byte ${offset} is damaged (${reason}); ${committedEnd !== undefined ? `the commit marker says records up to byte ${committedEnd} were committed` : `valid records follow (LSN ${next.lsn} at byte ${next.offset})`}. The store will not open. \`memmapfs repair\` keeps the ${lsn - 1} records before it and backs up the rest.` });
+      message: `Record ${lsn} at byte ${offset} is damaged (${reason}); ${committedEnd !== undefined ? `the commit marker says records up to byte ${committedEnd} were committed` : `valid records follow (LSN ${next.lsn} at byte ${next.offset})`}. The store will not open. \`memmapfs repair\` keeps the ${scan.records.length} records before it and backs up the rest.` });
   } else if (scan.tornBytes > 0) {
     problems.push({ severity: 'warning', kind: 'wal-torn-tail', offset: scan.end, file: 'state.wal', repairable: true,
-      message: `${scan.tornBytes} bytes after the last whole record (byte ${scan.end}) are a torn write; opening the store cuts them off.` });
+      message: `${scan.tornBytes} bytes after the last whole record (byte ${scan.end}) are a torn write (a record cut short, or the first records of an append that did not finish); opening the store cuts them off.` });
   }
 
   const memories = new Map<number, LiveBlock>();

@@ -1,5 +1,6 @@
-// A child process for crash tests: appends memories forever, one at a time and in concurrent bursts,
-// and reports on stdout each text before it is written ("try") and each acknowledged id ("ack").
+// A child process for crash tests: appends memories forever, one at a time, in concurrent bursts and in
+// batches (appendMemories), and reports on stdout each batch ("batch") and each text before it is
+// written ("try"), and each acknowledged id ("ack").
 // stdout is written synchronously so that a line printed is a line the parent will read, even if
 // the process is killed right after.
 import { writeSync } from 'node:fs';
@@ -36,7 +37,20 @@ async function appendOne(): Promise<void> {
   report(`ack\t${id}\t${JSON.stringify(text)}`);
 }
 
-for (;;) {
-  if (sequence % 3 === 0) await Promise.all(Array.from({ length: 8 }, appendOne));
+let batches = 0;
+/** Four memories in one call, which must survive a kill all together or not at all. */
+async function appendBatch(): Promise<void> {
+  // One search term per batch, ended by a letter so that no other batch's term starts with it.
+  const term = `batch${process.pid}x${batches++}y`;
+  const texts = Array.from({ length: 4 }, (_, i) => `${term} ${i + 1} of 4 ${nextText()}`);
+  report(`batch\t${JSON.stringify(texts)}`);
+  for (const text of texts) report(`try\t${JSON.stringify(text)}`);
+  const ids = await fs.appendMemories(texts.map((text) => ({ text, tags: [tag, 'batch'] })));
+  ids.forEach((id, i) => report(`ack\t${id}\t${JSON.stringify(texts[i])}`));
+}
+
+for (let step = 0; ; step++) {
+  if (step % 3 === 0) await Promise.all(Array.from({ length: 8 }, appendOne));
+  else if (step % 4 === 1) await appendBatch();
   else await appendOne();
 }

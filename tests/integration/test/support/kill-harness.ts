@@ -12,18 +12,27 @@ const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 export interface KillRound {
   acknowledged: Map<number, string>;
   attempted: Set<string>;
+  /** The texts of each batch (one `appendMemories` call) the child started. */
+  batches: string[][];
 }
 
 /** Everything all children of a run have reported. */
 export interface KillLedger {
   acknowledged: Map<number, string>;
   attempted: Set<string>;
+  /** Batches started but not acknowledged since the last check: each must be in the store whole or not at all. */
+  unsettledBatches: string[][];
+}
+
+/** An empty ledger. */
+export function newLedger(): KillLedger {
+  return { acknowledged: new Map(), attempted: new Set(), unsettledBatches: [] };
 }
 
 /** Starts the appending child, lets it run for `runMs` after it is ready, then SIGKILLs it. */
 export async function appendThenKill(root: string, runMs: number): Promise<KillRound> {
   const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, childScript, root], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const round: KillRound = { acknowledged: new Map(), attempted: new Set() };
+  const round: KillRound = { acknowledged: new Map(), attempted: new Set(), batches: [] };
   let buffered = '';
   let stderr = '';
   let ready: () => void;
@@ -36,6 +45,7 @@ export async function appendThenKill(root: string, runMs: number): Promise<KillR
       const [kind, a, b] = line.split('\t');
       if (kind === 'ready') ready();
       else if (kind === 'try') round.attempted.add(JSON.parse(a!) as string);
+      else if (kind === 'batch') round.batches.push(JSON.parse(a!) as string[]);
       else if (kind === 'ack') round.acknowledged.set(Number(a), JSON.parse(b!) as string);
     }
   });
@@ -57,12 +67,15 @@ export function record(ledger: KillLedger, round: KillRound): void {
     ledger.acknowledged.set(id, text);
   }
   for (const text of round.attempted) ledger.attempted.add(text);
+  const acknowledgedTexts = new Set(round.acknowledged.values());
+  for (const batch of round.batches) if (!batch.every((text) => acknowledgedTexts.has(text))) ledger.unsettledBatches.push(batch);
 }
 
 /**
  * Opens the store after a kill and checks it against everything ever acknowledged: each acknowledged
- * memory present byte for byte, no memory holding a text nobody wrote, search answering. Returns the
- * number of memories in the store; throws on any violation.
+ * memory present byte for byte, no memory holding a text nobody wrote, each batch the kill interrupted
+ * there whole or not at all, search answering. Returns the number of memories in the store; throws on
+ * any violation.
  */
 export async function checkAfterKill(root: string, ledger: KillLedger): Promise<number> {
   const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
@@ -76,6 +89,13 @@ export async function checkAfterKill(root: string, ledger: KillLedger): Promise<
     for (const hit of await fs.queryMemory('', { limit: 1000 })) {
       if (!ledger.attempted.has(hit.text)) throw new Error(`memory ${hit.id} holds a text nobody wrote: "${hit.text.slice(0, 60)}"`);
     }
+    for (const batch of ledger.unsettledBatches) {
+      const term = batch[0]!.split(' ')[0]!;
+      const present = (await fs.queryMemory(term, { limit: 20, tags: ['batch'] })).filter((hit) => hit.text.startsWith(`${term} `));
+      if (present.length !== 0 && present.length !== batch.length) throw new Error(`${present.length} of the ${batch.length} memories of an interrupted batch (${term}) are in the store: a batch must be whole or absent`);
+      if (present.length > 0 && !batch.every((text) => present.some((hit) => hit.text === text))) throw new Error(`the batch ${term} holds other texts than were written`);
+    }
+    ledger.unsettledBatches = [];
     const found = await fs.queryMemory('payload', { limit: 5 });
     if (found.length !== Math.min(5, stats.memories)) throw new Error(`search found ${found.length} of ${stats.memories} memories`);
     return stats.memories;
