@@ -65,8 +65,9 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
   let lsn = firstLsn;
   // Where the append being read began: the scan may only stop at such a place, unless committed.
   let appendStart = { offset, records: 0, lsn };
-  const toAppendStart = () => {
-    if (appendStart.offset === offset || (committedEnd !== undefined && appendStart.offset < committedEnd)) return;
+  // Damage ends the scan for repair, which drops everything after `end`: an append cut by it goes whole.
+  const toAppendStart = (evenIfCommitted = false) => {
+    if (appendStart.offset === offset || (!evenIfCommitted && committedEnd !== undefined && appendStart.offset < committedEnd)) return;
     records.length = appendStart.records;
     offset = appendStart.offset;
     lsn = appendStart.lsn;
@@ -80,7 +81,7 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
         const why = frame.kind === 'invalid' ? frame.reason : committedEnd !== undefined ? 'it is cut short' : 'its length runs past the end of the record that follows';
         if (onDamage === 'report') {
           const damage = { lsn, offset, reason: why, next: later };
-          toAppendStart();
+          toAppendStart(true);
           return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage };
         }
         const evidence = committedEnd !== undefined ? `but the commit marker says records up to byte ${committedEnd} were committed` : `and valid records follow it (LSN ${later.lsn} at byte ${later.offset})`;
@@ -95,7 +96,10 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
   }
   if (committedEnd !== undefined && offset < committedEnd && offset >= buf.length) {
     const damage = { lsn, offset, reason: 'the log ends there', next: { lsn, offset: committedEnd } };
-    if (onDamage === 'report') return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage };
+    if (onDamage === 'report') {
+      toAppendStart(true);
+      return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage };
+    }
     throw new WalError('WAL_CORRUPT', `${path}: the log ends at byte ${offset}, record ${lsn}, but the commit marker says records up to byte ${committedEnd} were committed. Records are missing: restore the file from a backup.`, { lsn, offset });
   }
   toAppendStart();

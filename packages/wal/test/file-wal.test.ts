@@ -106,12 +106,20 @@ describe('FileWal', () => {
     await wal.append([entry('omega')]);
     await wal.close();
     const image = await readFile(path);
+    const committedEnd = image.length;
     const second = image.indexOf('two of three');
     image[second] = image[second]! ^ 0xff;
-    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { onDamage: 'report' });
-    expect(scan.records.map((r) => Buffer.from(r.payload).toString())).toEqual(['alpha']);
-    expect(scan.end).toBe(appendStart);
-    expect(scan.damage).toMatchObject({ lsn: 3, offset: second - FRAME_HEADER_SIZE, next: { lsn: 4 } });
+    for (const options of [{}, { committedEnd }]) {
+      const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { onDamage: 'report', ...options });
+      expect(scan.records.map((r) => Buffer.from(r.payload).toString())).toEqual(['alpha']);
+      expect(scan.end).toBe(appendStart);
+      expect(scan.lastLsn).toBe(1);
+      expect(scan.damage).toMatchObject({ lsn: 3, offset: second - FRAME_HEADER_SIZE });
+    }
+    // Cut inside the append, short of what the commit marker says was committed.
+    const cut = scanLog(image.subarray(0, second), WAL_HEADER_SIZE, 1, path, { onDamage: 'report', committedEnd });
+    expect(cut.records).toHaveLength(1);
+    expect(cut.end).toBe(appendStart);
   });
 
   it('refuses a log cut short inside records the commit marker says were committed', async () => {

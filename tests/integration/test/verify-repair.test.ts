@@ -73,6 +73,26 @@ describe('verifyStore', () => {
 });
 
 describe('repairStore', () => {
+  it('keeps none of an appendMemories batch that damage cuts through', async () => {
+    const fs = await open();
+    const kept = await fs.appendMemory('before the batch');
+    await fs.appendMemories(['batch one', 'batch two', 'batch three'].map((text) => ({ text })));
+    await fs.close();
+    const wal = join(root, 'state.wal');
+    const image = await readFile(wal);
+    image[image.lastIndexOf('batch three')]! ^= 0x04;
+    await writeFile(wal, image);
+    const report = await verifyStore(root, { codec: msgpack() });
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'wal-damaged', message: expect.stringContaining('keeps the 1 records before it') })]);
+    const result = await repairStore(root, { codec: msgpack() });
+    expect(result.after.ok).toBe(true);
+    expect(result.after.problems).toEqual([]);
+    const reopened = await open();
+    expect(reopened.stats().memories).toBe(1);
+    expect((await reopened.getMemory(kept))?.text).toBe('before the batch');
+    await reopened.close();
+  });
+
   it('keeps the valid prefix of a WAL damaged in the middle, backs up the original, and the store opens again', async () => {
     const ids = await seed(10);
     const wal = join(root, 'state.wal');

@@ -3,6 +3,7 @@
 // written ("try"), and each acknowledged id ("ack").
 // stdout is written synchronously so that a line printed is a line the parent will read, even if
 // the process is killed right after.
+import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
@@ -38,11 +39,11 @@ async function appendOne(): Promise<void> {
 }
 
 let batches = 0;
+const run = randomBytes(4).toString('hex');
 /** Four memories in one call, which must survive a kill all together or not at all. */
 async function appendBatch(): Promise<void> {
-  // One search term per batch, ended by a letter so that no other batch's term starts with it.
-  const term = `batch${process.pid}x${batches++}y`;
-  const texts = Array.from({ length: 4 }, (_, i) => `${term} ${i + 1} of 4 ${nextText()}`);
+  const name = `batch-${run}-${batches++}`;
+  const texts = Array.from({ length: 4 }, (_, i) => `${name} ${i + 1} of 4 ${nextText()}`);
   report(`batch\t${JSON.stringify(texts)}`);
   for (const text of texts) report(`try\t${JSON.stringify(text)}`);
   const ids = await fs.appendMemories(texts.map((text) => ({ text, tags: [tag, 'batch'] })));

@@ -89,13 +89,17 @@ export async function checkAfterKill(root: string, ledger: KillLedger): Promise<
     for (const hit of await fs.queryMemory('', { limit: 1000 })) {
       if (!ledger.attempted.has(hit.text)) throw new Error(`memory ${hit.id} holds a text nobody wrote: "${hit.text.slice(0, 60)}"`);
     }
-    for (const batch of ledger.unsettledBatches) {
-      const term = batch[0]!.split(' ')[0]!;
-      const present = (await fs.queryMemory(term, { limit: 20, tags: ['batch'] })).filter((hit) => hit.text.startsWith(`${term} `));
-      if (present.length !== 0 && present.length !== batch.length) throw new Error(`${present.length} of the ${batch.length} memories of an interrupted batch (${term}) are in the store: a batch must be whole or absent`);
-      if (present.length > 0 && !batch.every((text) => present.some((hit) => hit.text === text))) throw new Error(`the batch ${term} holds other texts than were written`);
+    if (ledger.unsettledBatches.length > 0) {
+      // The child awaits each batch, so a kill interrupts at most its newest one: among the newest batch
+      // memories (listed, not searched, so that every text is matched exactly).
+      const newest = await fs.queryMemory('', { limit: 1000, tags: ['batch'] });
+      const texts = new Set(newest.map((hit) => hit.text));
+      for (const batch of ledger.unsettledBatches) {
+        const present = batch.filter((text) => texts.has(text)).length;
+        if (present !== 0 && present !== batch.length) throw new Error(`${present} of the ${batch.length} memories of an interrupted batch ("${batch[0]!.slice(0, 40)}…") are in the store: a batch must be whole or absent`);
+      }
+      ledger.unsettledBatches = [];
     }
-    ledger.unsettledBatches = [];
     const found = await fs.queryMemory('payload', { limit: 5 });
     if (found.length !== Math.min(5, stats.memories)) throw new Error(`search found ${found.length} of ${stats.memories} memories`);
     return stats.memories;
