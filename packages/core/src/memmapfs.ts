@@ -126,7 +126,8 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));
     let candidates: Array<{ record: MemoryRecord; score: number }>;
     if (text.length === 0) {
-      candidates = [...this.engine.memories.values()].filter(matches).sort((a, b) => b.id - a.id).slice(0, limit).map((record) => ({ record, score: 0 }));
+      const now = Date.now();
+      candidates = this.engine.memories.newest(limit, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
     } else {
       const hits = await this.engine.searchCall(() => this.engine.search.search({ text, limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
       candidates = [];

@@ -10,6 +10,7 @@ import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
 import { readSearchSnapshot, writeSearchSnapshot } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
+import { MemoryTable } from './memory-table.js';
 import { StateChannel } from './state-channel.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 
@@ -60,7 +61,7 @@ export const initialAgentState: AgentState = { status: 'idle', activeMemoryCount
  * change that is not durable.
  */
 export class StoreEngine<S extends AgentState> {
-  readonly memories = new Map<number, MemoryRecord>();
+  readonly memories = new MemoryTable();
   readonly kv = new Map<string, Uint8Array>();
   readonly streams = new Map<string, BlockRef[]>();
   readonly stateChannel = new StateChannel<S>();

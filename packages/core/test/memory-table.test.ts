@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryTable } from '../src/engine/memory-table.js';
+import type { MemoryRecord } from '../src/engine/log-records.js';
+
+const memory = (id: number, tags: string[] = []): MemoryRecord => ({ id, ref: { chunk: 0, offset: id, length: 1, crc: 0 }, tags, namespace: 'default', meta: {}, createdAt: id, updatedAt: id, expiresAt: undefined });
+const ids = (records: MemoryRecord[]) => records.map((m) => m.id);
+const all = () => true;
+
+describe('MemoryTable', () => {
+  it('lists the newest first, up to the limit, keeping only what passes the filter', () => {
+    const table = new MemoryTable();
+    for (let id = 1; id <= 10; id++) table.set(id, memory(id, id % 2 === 0 ? ['even'] : []));
+    expect(ids(table.newest(3, all))).toEqual([10, 9, 8]);
+    expect(ids(table.newest(3, (m) => m.tags.includes('even')))).toEqual([10, 8, 6]);
+    expect(ids(table.newest(100, all))).toHaveLength(10);
+  });
+
+  it('keeps an id its place when the memory is replaced, and leaves deleted ones out', () => {
+    const table = new MemoryTable();
+    for (let id = 1; id <= 5; id++) table.set(id, memory(id));
+    table.set(2, { ...memory(2), tags: ['updated'] });
+    expect(table.delete(4)).toBe(true);
+    expect(table.delete(4)).toBe(false);
+    expect(ids(table.newest(10, all))).toEqual([5, 3, 2, 1]);
+    expect(table.newest(10, all).find((m) => m.id === 2)?.tags).toEqual(['updated']);
+  });
+
+  it('stays right across the compaction of many deletes', () => {
+    const table = new MemoryTable();
+    for (let id = 1; id <= 5000; id++) table.set(id, memory(id));
+    for (let id = 1; id <= 5000; id++) if (id % 5 !== 0) table.delete(id);
+    expect(ids(table.newest(3, all))).toEqual([5000, 4995, 4990]);
+    expect(table.newest(5000, all)).toHaveLength(1000);
+    table.set(5001, memory(5001));
+    expect(ids(table.newest(2, all))).toEqual([5001, 5000]);
+  });
+
+  it('puts an id that arrives out of order in its place, and a deleted id that returns only once', () => {
+    const table = new MemoryTable();
+    for (const id of [1, 5, 9]) table.set(id, memory(id));
+    table.set(3, memory(3));
+    table.delete(5);
+    table.set(5, memory(5));
+    expect(ids(table.newest(10, all))).toEqual([9, 5, 3, 1]);
+  });
+});
