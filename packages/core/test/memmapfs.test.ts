@@ -78,6 +78,22 @@ describe('memories', () => {
     await fs.close();
   });
 
+  it('drops expired memories from listings and the index, updated ones included, and only those', async () => {
+    const search = new WordSearch();
+    const fs = await open(search);
+    const soon = await fs.appendMemory('expires soon', ['t'], { ttlMs: 40 });
+    const later = await fs.appendMemory('expires later', ['t'], { ttlMs: 60_000 });
+    const deleted = await fs.appendMemory('deleted before it expires', ['t'], { ttlMs: 20 });
+    const kept = await fs.appendMemory('never expires', ['t']);
+    await fs.updateMemory(soon, { text: 'expires soon, updated' });
+    await fs.deleteMemory(deleted);
+    await new Promise((r) => setTimeout(r, 80));
+    expect((await fs.queryMemory('', { tags: ['t'] })).map((hit) => hit.id)).toEqual([kept, later]);
+    expect([...search.docs.keys()].sort((a, b) => a - b)).toEqual([later, kept]);
+    expect(fs.stats().memories).toBe(2);
+    await fs.close();
+  });
+
   it('does not bring back a memory deleted while an update of it was on its way', async () => {
     const fs = await open();
     const id = await fs.appendMemory('soon deleted');

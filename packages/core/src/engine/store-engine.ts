@@ -11,6 +11,7 @@ import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryReco
 import { readSearchSnapshot, writeSearchSnapshot } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
 import { MemoryTable } from './memory-table.js';
+import { ExpiryQueue } from './expiry-queue.js';
 import { StateChannel } from './state-channel.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 
@@ -68,7 +69,7 @@ export class StoreEngine<S extends AgentState> {
   state: S;
   /** LSN the saved search snapshot covers; -1 when there is none worth keeping. */
   private snapshotLsn = 0;
-  private readonly expiring = new Set<number>();
+  private readonly expiring = new ExpiryQueue();
   private copiedBytesSinceCheckpoint = 0;
   private readonly follower: LogFollower;
   private checkpointing: Promise<void> | undefined;
@@ -351,10 +352,10 @@ export class StoreEngine<S extends AgentState> {
   /** Drops expired memories from the search index (they stay in the WAL until compaction). */
   async dropExpired(): Promise<void> {
     const now = Date.now();
-    for (const id of this.expiring) {
+    for (const id of this.expiring.takeDue(now)) {
       const memory = this.memories.get(id);
-      if (memory?.expiresAt !== undefined && memory.expiresAt > now) continue;
-      this.expiring.delete(id);
+      // Deleted meanwhile, or (a TTL is kept by updates, so only in theory) given a later expiry.
+      if (memory?.expiresAt === undefined || memory.expiresAt > now) continue;
       this.memories.delete(id);
       await this.searchCall(() => this.search.remove(id));
     }
@@ -474,14 +475,14 @@ export class StoreEngine<S extends AgentState> {
       case RecordType.MemoryPut: {
         const m = record.memory;
         // An update of a memory deleted meanwhile (by this process or another) does not bring it back.
-        if (record.update && !this.memories.has(m.id)) return;
+        const previous = this.memories.get(m.id);
+        if (record.update && !previous) return;
         this.memories.set(m.id, m);
-        if (m.expiresAt !== undefined) this.expiring.add(m.id);
+        if (m.expiresAt !== undefined && m.expiresAt !== previous?.expiresAt) this.expiring.add(m.id, m.expiresAt);
         break;
       }
       case RecordType.MemoryDelete:
         this.memories.delete(record.id);
-        this.expiring.delete(record.id);
         break;
       case RecordType.StateSet:
         this.state = record.state as S;
