@@ -190,14 +190,8 @@ export class FileWal implements WriteAheadLog {
     if (this.closed || this.failure) return 0;
     const marker = this.head.readMarker();
     if (!marker || marker.generation !== this.generation || marker.offset <= this.committedEnd) return 0;
-    const length = marker.offset - this.committedEnd;
-    const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(this.handle.fd, buf, done, length - done, this.committedEnd + done);
-      if (n === 0) return 0;
-      done += n;
-    }
+    const buf = Buffer.allocUnsafe(marker.offset - this.committedEnd);
+    if (readAtOnce(this.handle.fd, buf, this.committedEnd) < buf.length) return 0;
     return this.takeForeign(buf, 'report');
   }
 
@@ -330,7 +324,9 @@ export class FileWal implements WriteAheadLog {
       const size = fstatSync(this.handle.fd).size;
       if (size <= start) return;
       const buf = Buffer.allocUnsafe(size - start);
-      const { bytesRead } = await this.handle.read(buf, 0, buf.length, start);
+      // What another process just wrote is in the page cache: a small read is cheaper done at once than
+      // through the I/O thread pool, and it is on the path of every commit that follows another process's.
+      const bytesRead = buf.length <= SYNC_READ_LIMIT ? readAtOnce(this.handle.fd, buf, start) : (await this.handle.read(buf, 0, buf.length, start)).bytesRead;
       const image = buf.subarray(0, bytesRead);
       const marker = this.trustedMarker();
       const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, marker && marker.offset > start ? { committedEnd: marker.offset - start } : {});
@@ -431,6 +427,20 @@ export class FileWal implements WriteAheadLog {
     }, this.batchIntervalMs);
     this.batchTimer.unref();
   }
+}
+
+/** Catch-up reads up to this size are synchronous (see `catchUpLocked`). */
+const SYNC_READ_LIMIT = 256 * 1024;
+
+/** Reads into all of `buf` from `position`, synchronously; returns the bytes read (fewer at the end of the file). */
+function readAtOnce(fd: number, buf: Buffer, position: number): number {
+  let done = 0;
+  while (done < buf.length) {
+    const n = readSync(fd, buf, done, buf.length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
 
 /**
