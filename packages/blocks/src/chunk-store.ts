@@ -85,6 +85,9 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
     throw new BlockError('INVALID_ARGUMENT', `chunkSize must be an integer from 4096 to ${MAX_CHUNK_SIZE}; got ${chunkSize}.`);
   }
   const requested = options.reader ?? 'auto';
+  if (!['auto', 'mmap', 'read'].includes(requested)) {
+    throw new BlockError('INVALID_ARGUMENT', `reader must be 'auto', 'mmap' or 'read'; got ${JSON.stringify(requested)}.`);
+  }
   const mmap = requested === 'read' ? null : loadMmap();
   if (requested === 'mmap' && mmap === null) {
     throw new BlockError('IO_ERROR', `reader 'mmap' was requested but mmap-io could not be loaded: ${(mmapLoadError() as Error)?.message}. Install mmap-io (it builds with node-gyp) or use reader 'auto'.`, { cause: mmapLoadError() });

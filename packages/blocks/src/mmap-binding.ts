@@ -4,7 +4,6 @@ import { createRequire } from 'node:module';
 export interface MmapBinding {
   readonly PROT_READ: number;
   readonly MAP_SHARED: number;
-  readonly MADV_RANDOM: number;
   map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
 }
 

@@ -100,6 +100,10 @@ describe('options', () => {
     await expect(openChunkStore({ dir, chunkSize: 10 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(openChunkStore({ dir, chunkSize: 2 ** 31 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
+
+  it('rejects an unknown reader', async () => {
+    await expect(openChunkStore({ dir, reader: 'fast' as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining("'auto', 'mmap' or 'read'") });
+  });
 });
 
 describe('taking over a chunk', () => {

@@ -142,10 +142,21 @@ export function stringListOption(args: CommandArguments, name: string): string[]
 }
 
 /** `text` as a positive integer (digits only); `what` names it in the error, e.g. `'ID'`. */
-export function positiveInteger(text: string, what: string): number {
+export function positiveInteger(text: string, what: string, max = Number.MAX_SAFE_INTEGER): number {
   const value = /^[0-9]+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`${what} must be a positive integer, got '${text}'`);
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new UsageError(`${what} must be ${max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : `an integer from 1 to ${max}`}, got '${text}'`);
+  }
   return value;
+}
+
+/** The `--tag` values and the `--namespace` of a command: a usage error when one is empty. */
+export function labelOptions(args: CommandArguments): { tags: string[]; namespace: string | undefined } {
+  const tags = stringListOption(args, 'tag');
+  if (tags.some((tag) => tag === '')) throw new UsageError('--tag must not be empty');
+  const namespace = stringOption(args, 'namespace');
+  if (namespace === '') throw new UsageError('--namespace must not be empty');
+  return { tags, namespace };
 }
 
 /** `text` parsed as a JSON object (not an array, not null); `what` names it in the error. */

@@ -276,6 +276,11 @@ describe('usage errors', () => {
   it('checks arguments before touching the store', async () => {
     await inStore('append', 'kept');
     expect((await inStore('append', 'x', '--ttl', 'soon')).code).toBe(2);
+    for (const args of [['append', ' '], ['append', 'x', '--tag', ''], ['append', 'x', '--namespace', ''], ['query', 'x', '--tag', ''], ['query', 'x', '--limit', '5000']]) {
+      const run = await inStore(...args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(/must (not be empty|be an integer from 1 to 1000)/);
+    }
     expect(JSON.parse((await inStore('stats', '--json')).stdout).memories).toBe(1);
   });
 

@@ -55,6 +55,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
     if (opts.maxTextBytes !== undefined && (!Number.isInteger(opts.maxTextBytes) || opts.maxTextBytes < 1 || opts.maxTextBytes > 256 * 1024 * 1024)) {
       throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: maxTextBytes must be an integer from 1 to 268435456.');
     }
+    if (opts.chunkSizeBytes !== undefined && (!Number.isInteger(opts.chunkSizeBytes) || opts.chunkSizeBytes < 4096 || opts.chunkSizeBytes > 1024 * 1024 * 1024)) {
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: chunkSizeBytes must be an integer from 4096 to 1073741824, got ${JSON.stringify(opts.chunkSizeBytes)}.`);
+    }
     if (opts.batchIntervalMs !== undefined) checkDuration(opts.batchIntervalMs, 'batchIntervalMs', 'MemMapFS.init');
     const initial = opts.initialState === undefined ? (structuredClone(initialAgentState) as S) : (checkAgentState(opts.initialState, 'MemMapFS.init') as S);
     const engine = await StoreEngine.open<S>(resolve(root), opts, initial);
@@ -178,7 +181,8 @@ export class MemMapFS<S extends AgentState = AgentState> {
       const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
       const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
       await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written);
-      if (this.engine.memories.get(id) !== memory) {
+      // Ids are never reused: gone means deleted (a concurrent update may have replaced this one, which is fine).
+      if (!this.engine.memories.has(id)) {
         throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: memory ${id} was deleted (by this or another process) before the update was written; the update was not applied.`);
       }
       return this.engine.toMemory(memory);

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { MemMapError, MemMapFS, type AgentState, type MemMapErrorCode } from '@memmapfs/core';
 import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
@@ -69,9 +69,15 @@ describe('memories', () => {
 
   it('hides memories once their TTL has passed', async () => {
     const fs = await open();
+    // The clock is moved by hand: a slow commit on a busy machine must not expire the memory early.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const id = await fs.appendMemory('short-lived fact', [], { ttlMs: 30 });
-    expect((await fs.getMemory(id))?.expiresAt).toBeGreaterThan(Date.now() - 1);
-    await new Promise((r) => setTimeout(r, 60));
+    const stored = await fs.getMemory(id);
+    expect(stored?.expiresAt).toBe(stored!.createdAt + 30);
+    vi.setSystemTime(Date.now() + 31);
     expect(await fs.getMemory(id)).toBeUndefined();
     expect(await fs.queryMemory('short-lived')).toEqual([]);
     await expectCode(() => fs.updateMemory(id, { text: 'x' }), 'MEMORY_NOT_FOUND');
@@ -81,16 +87,30 @@ describe('memories', () => {
   it('drops expired memories from listings and the index, updated ones included, and only those', async () => {
     const search = new WordSearch();
     const fs = await open(search);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const soon = await fs.appendMemory('expires soon', ['t'], { ttlMs: 40 });
     const later = await fs.appendMemory('expires later', ['t'], { ttlMs: 60_000 });
     const deleted = await fs.appendMemory('deleted before it expires', ['t'], { ttlMs: 20 });
     const kept = await fs.appendMemory('never expires', ['t']);
     await fs.updateMemory(soon, { text: 'expires soon, updated' });
     await fs.deleteMemory(deleted);
-    await new Promise((r) => setTimeout(r, 80));
+    vi.setSystemTime(Date.now() + 41);
     expect((await fs.queryMemory('', { tags: ['t'] })).map((hit) => hit.id)).toEqual([kept, later]);
     expect([...search.docs.keys()].sort((a, b) => a - b)).toEqual([later, kept]);
     expect(fs.stats().memories).toBe(2);
+    await fs.close();
+  });
+
+  it('resolves two concurrent updates of one memory, the later one winning', async () => {
+    const fs = await open();
+    const id = await fs.appendMemory('first version');
+    // The first append holds the log while both updates queue up, so they share the next commit.
+    const [, a, b] = await Promise.all([fs.appendMemory('another memory'), fs.updateMemory(id, { text: 'second version' }), fs.updateMemory(id, { text: 'third version' })]);
+    expect([a.text, b.text]).toEqual(['second version', 'third version']);
+    expect((await fs.getMemory(id))?.text).toBe('third version');
     await fs.close();
   });
 
@@ -396,6 +416,9 @@ describe('bad input', () => {
     await expectCode(() => MemMapFS.init(root, { durability: 'always' as never }), 'INVALID_ARGUMENT');
     await expectCode(() => MemMapFS.init(root, { codec: v8Codec(), search: { name: 'broken' } as never }), 'INVALID_ARGUMENT');
     await expectCode(() => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), maxTextBytes: 0 }), 'INVALID_ARGUMENT');
+    for (const chunkSizeBytes of [0, -5, 1.5, 2 ** 31]) {
+      await expectCode(() => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), chunkSizeBytes }), 'INVALID_ARGUMENT');
+    }
   });
 
   it('waits for writes in flight before closing', async () => {

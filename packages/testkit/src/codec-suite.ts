@@ -394,12 +394,13 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
       expect(() => codec.decode(new Uint8Array(0))).toThrow(Error);
     });
 
-    check('decoding truncated bytes throws an Error or returns a value', (codec) => {
+    check('decoding truncated bytes throws an Error', (codec) => {
       fc.assert(
         fc.property(storedValue, fc.nat(), (value, cut) => {
           const bytes = encodeChecked(codec, value);
           fc.pre(bytes.byteLength > 1);
-          decodeUntrusted(codec, bytes.slice(0, cut % bytes.byteLength));
+          // An encoded value says where it ends, so any shorter prefix of it is malformed.
+          expect(() => codec.decode(bytes.slice(0, cut % bytes.byteLength))).toThrow(Error);
         }),
         { numRuns: 500 },
       );

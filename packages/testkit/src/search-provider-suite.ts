@@ -266,6 +266,8 @@ export function searchProviderSuite(
       expect(await idsOf(provider, { text: 'alpha', limit: 100, namespace: 'default' })).toEqual([1_000]);
       for (const text of hostileQueries) await searchChecked(provider, { text, limit: 5 });
       for (let i = 1; i <= hostileQueries.length; i++) await provider.remove(i);
+      expect(await idsOf(provider, { text: 'alpha', limit: 100 })).toEqual([1_000]);
+      for (const text of hostileQueries) expect(await idsOf(provider, { text, limit: 5, namespace: text })).toEqual([]);
     });
 
     check('unicode', 'indexes unicode text and finds it by an accented word', async (provider) => {

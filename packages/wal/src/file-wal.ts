@@ -6,7 +6,7 @@ import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader } from './wal-header.js';
 import { frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
-import { scanLog } from './log-scan.js';
+import { scanLog, type LogScan } from './log-scan.js';
 import { WalError } from './wal-error.js';
 import type { CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 
@@ -66,6 +66,13 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
   const { path } = options;
   const files = options.fileSystem ?? nodeFileSystem;
   const durability = options.durability ?? 'sync';
+  if (!['sync', 'batch', 'none'].includes(durability)) {
+    throw new WalError('INVALID_ARGUMENT', `durability must be 'sync', 'batch' or 'none'; got ${JSON.stringify(durability)}.`);
+  }
+  const interval = options.batchIntervalMs;
+  if (interval !== undefined && (!Number.isFinite(interval) || interval <= 0)) {
+    throw new WalError('INVALID_ARGUMENT', `batchIntervalMs must be a positive number of milliseconds; got ${JSON.stringify(interval)}.`);
+  }
   const head = await HeadFile.open(options.headPath ?? join(dirname(path), 'state.head'), files);
   let handle: FileHandle | undefined;
   try {
@@ -176,6 +183,9 @@ export class FileWal implements WriteAheadLog {
       if (!Number.isInteger(entry.type) || entry.type < 1 || entry.type > MAX_RECORD_TYPE) {
         return Promise.reject(new WalError('INVALID_ARGUMENT', `Record type must be an integer from 1 to ${MAX_RECORD_TYPE}; got ${entry.type}.`));
       }
+      if (!(entry.payload instanceof Uint8Array)) {
+        return Promise.reject(new WalError('INVALID_ARGUMENT', `A record payload must be a Uint8Array (e.g. a Buffer); got ${entry.payload === null ? 'null' : typeof entry.payload}.`));
+      }
       if (entry.payload.byteLength > MAX_PAYLOAD_SIZE) {
         return Promise.reject(new WalError('WAL_RECORD_TOO_LARGE', `A record of ${entry.payload.byteLength} bytes exceeds the ${MAX_PAYLOAD_SIZE}-byte maximum.`));
       }
@@ -188,11 +198,11 @@ export class FileWal implements WriteAheadLog {
 
   refresh(): number {
     if (this.closed || this.failure) return 0;
-    const marker = this.head.readMarker();
-    if (!marker || marker.generation !== this.generation || marker.offset <= this.committedEnd) return 0;
+    const marker = this.trustedMarker();
+    if (!marker || marker.offset <= this.committedEnd) return 0;
     const buf = Buffer.allocUnsafe(marker.offset - this.committedEnd);
     if (readAtOnce(this.handle.fd, buf, this.committedEnd) < buf.length) return 0;
-    return this.takeForeign(buf, 'report');
+    return this.acceptForeign(scanLog(buf, 0, this.committedLsn + 1, this.options.path, { onDamage: 'report', committedEnd: buf.length }));
   }
 
   async flush(): Promise<void> {
@@ -227,7 +237,7 @@ export class FileWal implements WriteAheadLog {
       this.queue = [];
       try {
         if (this.failure) throw this.failure;
-        if (batch.some((pending) => pending.entries.some((e) => e.after))) batch = await this.dropFailedDependencies(batch);
+        if (batch.some((pending) => pending.entries.some((e) => e.after))) batch = await dropFailedDependencies(batch);
         if (batch.length === 0) continue;
         if (!this.head.tryLock()) await this.head.lock();
         try {
@@ -248,16 +258,6 @@ export class FileWal implements WriteAheadLog {
       }
     }
     this.committing = undefined;
-  }
-
-  /** Waits for what each entry depends on; appends whose dependency failed are rejected and left out. */
-  private async dropFailedDependencies(batch: PendingAppend[]): Promise<PendingAppend[]> {
-    const outcomes = await Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e.after)).then(() => undefined, (error: unknown) => error ?? new Error('dependency failed'))));
-    return batch.filter((pending, i) => {
-      if (outcomes[i] === undefined) return true;
-      pending.reject(outcomes[i]);
-      return false;
-    });
   }
 
   /**
@@ -288,8 +288,7 @@ export class FileWal implements WriteAheadLog {
     const syncing = this.runBeforeSync();
     if (syncing) await syncing;
     try {
-      const { bytesWritten } = await this.handle.write(bytes, 0, total, this.committedEnd);
-      if (bytesWritten < total) await this.writeAll(bytes.subarray(bytesWritten), this.committedEnd + bytesWritten);
+      await this.writeAll(bytes, this.committedEnd);
     } catch (error) {
       // Leave no part of a failed batch for the next writer to find and keep.
       await this.handle.truncate(this.committedEnd).catch(() => undefined);
@@ -301,9 +300,7 @@ export class FileWal implements WriteAheadLog {
     else if (this.durability === 'sync') await this.syncNow();
     if (this.durableEnd === this.committedEnd) this.head.writeMarker(this.marker());
     else if (this.durability === 'batch') this.scheduleBatchSync();
-    const sideFailures = batch.some((pending) => pending.entries.some((e) => e.alongside))
-      ? await Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e.alongside)).then(() => undefined, (error: unknown) => error ?? new Error('failed'))))
-      : [];
+    const sideFailures = batch.some((pending) => pending.entries.some((e) => e.alongside)) ? await failuresOf(batch, 'alongside') : [];
     try {
       this.options.onCommit?.(committed);
     } catch (error) {
@@ -334,7 +331,7 @@ export class FileWal implements WriteAheadLog {
       if (scan.records.length > 0) {
         if (!marker || marker.offset < start + scan.end) await this.handle.datasync();
         if (this.committedEnd !== start) continue;
-        this.takeForeign(image.subarray(0, scan.end), 'throw');
+        this.acceptForeign(scan);
         this.durableEnd = Math.max(this.durableEnd, this.committedEnd);
         this.head.writeMarker(this.marker());
       }
@@ -347,12 +344,11 @@ export class FileWal implements WriteAheadLog {
   }
 
   /**
-   * Reports the whole records of `image` (the log from `committedEnd` on, every byte of it committed)
-   * as other processes' records. A record the caller cannot apply stops the log: skipping it would
-   * leave this process's view silently behind.
+   * Reports the records of `scan` (of the log from `committedEnd` on, all committed) as other
+   * processes' records, and moves past them. A record the caller cannot apply stops the log: skipping
+   * it would leave this process's view silently behind.
    */
-  private takeForeign(image: Buffer, onDamage: 'throw' | 'report'): number {
-    const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, { onDamage, committedEnd: image.length });
+  private acceptForeign(scan: LogScan): number {
     if (scan.records.length === 0) return 0;
     const base = this.committedEnd;
     const records = scan.records.map((r) => ({ ...r, offset: base + r.offset, context: undefined }));
@@ -396,8 +392,8 @@ export class FileWal implements WriteAheadLog {
       throw this.failure;
     }
     this.durableEnd = Math.max(this.durableEnd, end);
-    const marker = this.head.readMarker();
-    if (!marker || marker.generation !== this.generation || marker.offset <= end) this.head.writeMarker(this.marker());
+    const marker = this.trustedMarker();
+    if (!marker || marker.offset <= end) this.head.writeMarker(this.marker());
   }
 
   /** Runs the `beforeSync` hook; a promise only when the hook has work under way. */
@@ -427,6 +423,21 @@ export class FileWal implements WriteAheadLog {
     }, this.batchIntervalMs);
     this.batchTimer.unref();
   }
+}
+
+/** For each append, the first failure among its entries' `after` or `alongside` work, or `undefined`. */
+function failuresOf(batch: PendingAppend[], work: 'after' | 'alongside'): Promise<unknown[]> {
+  return Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e[work])).then(() => undefined, (error: unknown) => error ?? new Error(`${work} failed`))));
+}
+
+/** Waits for what each entry depends on; appends whose dependency failed are rejected and left out. */
+async function dropFailedDependencies(batch: PendingAppend[]): Promise<PendingAppend[]> {
+  const failures = await failuresOf(batch, 'after');
+  return batch.filter((pending, i) => {
+    if (failures[i] === undefined) return true;
+    pending.reject(failures[i]);
+    return false;
+  });
 }
 
 /** Catch-up reads up to this size are synchronous (see `catchUpLocked`). */

@@ -104,14 +104,7 @@ export class HeadFile {
    * process does); returns whether it did. Saves the commit of an uncontended lock a promise.
    */
   tryLock(): boolean {
-    if (this.held) return false;
-    try {
-      this.flock.flockSync(this.handle.fd, 'exnb');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
-      throw this.lockError(error);
-    }
+    if (this.held || !this.flockAtOnce()) return false;
     this.held = true;
     return true;
   }
@@ -126,19 +119,25 @@ export class HeadFile {
     this.held = true;
     const fd = this.handle.fd;
     try {
-      try {
-        this.flock.flockSync(fd, 'exnb');
-        return;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') throw this.lockError(error);
-      }
+      if (this.flockAtOnce()) return;
       await new Promise<void>((resolve, reject) => {
         this.flock.flock(fd, 'ex', (error) => (error ? reject(this.lockError(error)) : resolve()));
       });
     } catch (error) {
       this.handOver();
       throw error;
+    }
+  }
+
+  /** A non-blocking exclusive flock: false when another process holds it. */
+  private flockAtOnce(): boolean {
+    try {
+      this.flock.flockSync(this.handle.fd, 'exnb');
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+      throw this.lockError(error);
     }
   }
 

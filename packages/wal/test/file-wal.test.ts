@@ -206,6 +206,12 @@ describe('FileWal', () => {
     await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_FORMAT_UNSUPPORTED' });
   });
 
+  it('rejects an unknown durability and a bad batch interval before touching the disk', async () => {
+    await expect(openFileWal({ path, codec: 'msgpack', durability: 'always' as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(openFileWal({ path, codec: 'msgpack', durability: 'batch', batchIntervalMs: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('does not create a missing log when create is false', async () => {
     await expect(openFileWal({ path, codec: 'msgpack', create: false })).rejects.toBeInstanceOf(WalError);
     await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
@@ -215,6 +221,9 @@ describe('FileWal', () => {
     const { wal } = await openFileWal({ path, codec: 'msgpack' });
     await expect(wal.append([{ type: 0, payload: Buffer.alloc(1) }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(wal.append([{ type: 128, payload: Buffer.alloc(1) }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(wal.append([{ type: 1, payload: 'text' as never }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('Uint8Array') });
+    // Refused appends leave the log working.
+    expect(await wal.append([entry('still fine')])).toEqual([1]);
     await wal.close();
     await expect(wal.append([entry('late')])).rejects.toMatchObject({ code: 'WAL_CLOSED' });
   });

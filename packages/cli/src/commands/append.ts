@@ -1,6 +1,7 @@
 import type { AppendMemoryOptions } from '@memmapfs/core';
-import { jsonObject, positiveInteger, stringListOption, stringOption } from '../arguments.js';
+import { jsonObject, labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { Command } from '../command.js';
+import { UsageError } from '../failures.js';
 
 /** `memmapfs append TEXT`: appends a memory and prints its id. */
 export const appendCommand: Command = {
@@ -16,8 +17,8 @@ export const appendCommand: Command = {
   store: 'existing',
   prepare(args) {
     const text = args.positionals[0]!;
-    const tags = stringListOption(args, 'tag');
-    const namespace = stringOption(args, 'namespace');
+    if (text.trim() === '') throw new UsageError('TEXT must not be empty or only whitespace');
+    const { tags, namespace } = labelOptions(args);
     const meta = stringOption(args, 'meta');
     const ttl = stringOption(args, 'ttl');
     const options: AppendMemoryOptions = {

@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MemMapError, type NewMemory } from '@memmapfs/core';
-import { positiveInteger, stringListOption, stringOption } from '../arguments.js';
+import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { InputStream, StoreCommand } from '../command.js';
 import { CommandFailure, UsageError } from '../failures.js';
 
@@ -58,10 +58,7 @@ export const importCommand: StoreCommand = {
     const file = args.positionals[0];
     const format = stringOption(args, 'format') ?? 'jsonl';
     if (!(formats as readonly string[]).includes(format)) throw new UsageError(`--format must be ${formats.join(' or ')}, got '${format}'`);
-    const tags = stringListOption(args, 'tag');
-    if (tags.some((tag) => tag === '')) throw new UsageError('--tag must not be empty');
-    const namespace = stringOption(args, 'namespace');
-    if (namespace === '') throw new UsageError('--namespace must not be empty');
+    const { tags, namespace } = labelOptions(args);
     const batchOption = stringOption(args, 'batch');
     const batchSize = batchOption === undefined ? defaultImportBatch : positiveInteger(batchOption, '--batch');
     const overrides: Overrides = { tags, namespace };

@@ -1,5 +1,5 @@
 import type { QueryMemoryOptions } from '@memmapfs/core';
-import { positiveInteger, stringListOption, stringOption } from '../arguments.js';
+import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { Command } from '../command.js';
 
 /** `memmapfs query Q`: full-text search, best first, one line per hit. */
@@ -15,13 +15,12 @@ export const queryCommand: Command = {
   store: 'existing',
   prepare(args) {
     const text = args.positionals[0]!;
-    const tags = stringListOption(args, 'tag');
-    const namespace = stringOption(args, 'namespace');
+    const { tags, namespace } = labelOptions(args);
     const limit = stringOption(args, 'limit');
     const options: QueryMemoryOptions = {
       ...(tags.length > 0 ? { tags } : {}),
       ...(namespace !== undefined ? { namespace } : {}),
-      ...(limit !== undefined ? { limit: positiveInteger(limit, '--limit') } : {}),
+      ...(limit !== undefined ? { limit: positiveInteger(limit, '--limit', 1000) } : {}),
     };
     return async (store, output) => {
       const hits = await store.queryMemory(text, options);

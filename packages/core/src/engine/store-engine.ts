@@ -130,7 +130,7 @@ export class StoreEngine<S extends AgentState> {
       }
       const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState, files, blockSync);
       target.engine = engine;
-      const uncheckpointed: Array<{ ref: BlockRef; copy: Uint8Array; lsn: number }> = [];
+      let uncheckpointed: Array<{ ref: BlockRef; copy: Uint8Array; lsn: number }> = [];
       const memoryChanges: Array<{ lsn: number; id: number }> = [];
       for (const walRecord of opened.recovery.records) {
         const record = engine.decode(walRecord);
@@ -138,7 +138,7 @@ export class StoreEngine<S extends AgentState> {
         else if (record.type === RecordType.MemoryDelete) memoryChanges.push({ lsn: walRecord.lsn, id: record.id });
         if (record.type === RecordType.Checkpoint) {
           const synced = new Set(record.chunks);
-          uncheckpointed.splice(0, uncheckpointed.length, ...uncheckpointed.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo)));
+          uncheckpointed = uncheckpointed.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo));
         } else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
           uncheckpointed.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: record.copy, lsn: walRecord.lsn });
         }
@@ -295,7 +295,8 @@ export class StoreEngine<S extends AgentState> {
     try {
       await this.blocks.sync();
       const chunks = this.blocks.ownedChunks();
-      await this.wal.append([{ type: RecordType.Checkpoint, payload: encodeRecord(this.codec, { type: RecordType.Checkpoint, upTo, chunks }) }]);
+      // A checkpoint naming no chunk would retire no copy (as on an open after a crash, owning nothing yet).
+      if (chunks.length > 0) await this.wal.append([{ type: RecordType.Checkpoint, payload: encodeRecord(this.codec, { type: RecordType.Checkpoint, upTo, chunks }) }]);
     } catch (error) {
       throw toMemMapError(error);
     }
