@@ -22,6 +22,21 @@ export interface ChunkStoreOptions {
   reader?: 'auto' | BlockReader;
   /** The file operations the store uses. Default `node:fs/promises` and `writeSync` of `node:fs`; tests pass one that injects faults. */
   fileSystem?: BlockFileSystem;
+  /**
+   * Where durable records point, as the caller (which reads the log) knows it. New blocks are never
+   * placed there: a chunk shorter than the ranges its records reference (a crash took bytes that a copy
+   * will put back) is not appended to, and new chunks are numbered above every referenced one (in case
+   * chunk files were lost). Asked whenever a chunk is chosen for new blocks.
+   */
+  referenced?: ReferencedRanges;
+}
+
+/** Where durable records point in the chunk files (see `ChunkStoreOptions.referenced`). */
+export interface ReferencedRanges {
+  /** End of the highest range any durable record references in chunk `chunk` (0 when none). */
+  end(chunk: number): number;
+  /** The highest chunk number any durable record references (-1 when none). */
+  lastChunk(): number;
 }
 
 /**
@@ -98,7 +113,7 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
   } catch (error) {
     throw new BlockError('IO_ERROR', `Cannot create ${options.dir}: ${(error as Error).message}`, { cause: error });
   }
-  return new ChunkBlockStore(options.dir, chunkSize, mmap, files);
+  return new ChunkBlockStore(options.dir, chunkSize, mmap, files, options.referenced);
 }
 
 /**
@@ -126,6 +141,7 @@ export class ChunkBlockStore implements BlockStore {
     private readonly chunkSize: number,
     private readonly mmap: MmapBinding | null,
     private readonly files: BlockFileSystem,
+    private readonly referenced: ReferencedRanges | undefined = undefined,
   ) {
     this.reader = mmap ? 'mmap' : 'read';
     this.writeSync = files.writeSync?.bind(files) ?? (files === nodeFileSystem ? writeSync : undefined);
@@ -320,7 +336,7 @@ export class ChunkBlockStore implements BlockStore {
         const adopted = await this.tryOwn(last, length);
         if (adopted) return adopted;
       }
-      for (let index = Math.max(last ?? -1, this.active?.index ?? -1) + 1; ; index++) {
+      for (let index = Math.max(last ?? -1, this.active?.index ?? -1, this.referenced?.lastChunk() ?? -1) + 1; ; index++) {
         try {
           await this.createEmptyChunk(index);
         } catch (error) {
@@ -347,13 +363,17 @@ export class ChunkBlockStore implements BlockStore {
       throw error;
     }
     let size: number;
+    let referencedEnd: number;
     try {
       size = (await handle.stat()).size;
+      referencedEnd = this.referenced?.end(index) ?? 0;
     } catch (error) {
       await handle.close();
       throw error;
     }
-    if (size > 0 && size + length > this.chunkSize) {
+    // Too full; or shorter than what durable records reference in it (a crash took bytes that their
+    // copies will put back): appending there would write into their ranges.
+    if ((size > 0 && size + length > this.chunkSize) || size < referencedEnd) {
       await handle.close();
       return undefined;
     }

@@ -4,8 +4,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
-import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader } from './wal-header.js';
-import { frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
+import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
+import { frameSeed, frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { scanLog, type LogScan } from './log-scan.js';
 import { WalError } from './wal-error.js';
 import type { CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
@@ -32,6 +32,12 @@ export interface FileWalOptions {
    * (once written; durable under `'sync'`) and other processes' (when this log catches up with them).
    */
   onCommit?: (records: CommittedRecord[]) => void;
+  /**
+   * Called once on open, under the writer lock, with every committed record and the header, before any other process
+   * may commit: the place to repair what the records point to (e.g. put back block bytes a power loss
+   * took) before anyone can write next to it. A rejection fails the open.
+   */
+  recover?: (records: readonly WalRecord[], header: WalHeader) => Promise<void> | void;
   /** The head file: writer lock and commit marker. Default `<folder>/state.head` beside the log. */
   headPath?: string;
   /** The file operations the log uses. Default `node:fs/promises`; tests pass one that injects faults. */
@@ -83,27 +89,28 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
   }
   try {
     let created = false;
-    let image: Buffer;
-    try {
-      image = await files.readFile(path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || options.create === false) throw ioError(`Cannot read ${path}`, error);
-      const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec });
+    handle = await openLogFile(path, durability, files);
+    if (!handle) {
+      if (options.create === false) throw new WalError('WAL_FAILED', `There is no log at ${path}.`);
+      // Created under the writer lock: an opener waiting for the lock finds the log whole.
+      const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec, logId: newLogId() });
       await createFileDurably(path, header, files);
-      image = header;
+      await head.writeHeaderCopy(header);
+      handle = await openLogFile(path, durability, files);
+      if (!handle) throw new WalError('WAL_FAILED', `${path} vanished as it was created.`);
       created = true;
     }
-    const header = decodeWalHeader(image, path);
-    try {
-      handle = await files.open(path, writeFlags(durability));
-    } catch (error) {
-      throw ioError(`Cannot open ${path} for writing`, error);
-    }
     shareLog(handle, path);
-    const generation = fstatSync(handle.fd).ino % 0x1_0000_0000;
+    // Read through the descriptor just locked and shared, never by path again: the file the path names
+    // can only be replaced by maintenance holding the writer lock, which this process holds.
+    const image = await readWholeFile(handle, path);
+    const header = decodeWalHeader(image, path);
+    const headerBytes = image.subarray(0, WAL_HEADER_SIZE);
+    if (!head.readHeaderCopy()?.equals(headerBytes)) await head.writeHeaderCopy(headerBytes);
+    const seed = frameSeed(header.logId);
     const marker = head.readMarker();
-    const trusted = marker && marker.generation === generation ? marker : undefined;
-    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, trusted ? { committedEnd: trusted.offset } : {});
+    const trusted = marker && marker.logId === header.logId ? marker : undefined;
+    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { seed, ...(trusted ? { committedEnd: trusted.offset } : {}) });
     try {
       if (!trusted || trusted.offset < scan.end) {
         // Records past the marker were written by a writer that died before marking them: make them durable.
@@ -113,18 +120,46 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
         await handle.truncate(scan.end);
         await handle.datasync();
       }
-      head.writeMarker({ offset: scan.end, lsn: scan.lastLsn, generation });
-      const wal = new FileWal(handle, head, header, scan.end, scan.lastLsn, generation, options);
-      head.unlock();
-      return { wal, recovery: { records: scan.records, created, truncatedBytes: scan.tornBytes } };
     } catch (error) {
-      throw error instanceof WalError ? error : ioError(`Cannot recover ${path}`, error);
+      throw ioError(`Cannot recover ${path}`, error);
     }
+    await options.recover?.(scan.records, header);
+    head.writeMarker({ offset: scan.end, lsn: scan.lastLsn, logId: header.logId });
+    const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options);
+    head.unlock();
+    return { wal, recovery: { records: scan.records, created, truncatedBytes: scan.tornBytes } };
   } catch (error) {
     head.unlock();
     await handle?.close().catch(() => undefined);
     await head.close();
     throw error;
+  }
+}
+
+/** Opens the log for reading and appending; `undefined` when it does not exist. */
+async function openLogFile(path: string, durability: Durability, files: WalFileSystem): Promise<FileHandle | undefined> {
+  try {
+    return await files.open(path, writeFlags(durability));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError(`Cannot open ${path} for writing`, error);
+  }
+}
+
+/** Reads all of the file behind `handle`. */
+async function readWholeFile(handle: FileHandle, path: string): Promise<Buffer> {
+  try {
+    const { size } = await handle.stat();
+    const image = Buffer.allocUnsafe(size);
+    let done = 0;
+    while (done < size) {
+      const { bytesRead } = await handle.read(image, done, size - done, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return image.subarray(0, done);
+  } catch (error) {
+    throw ioError(`Cannot read ${path}`, error);
   }
 }
 
@@ -155,9 +190,9 @@ export class FileWal implements WriteAheadLog {
     private readonly handle: FileHandle,
     private readonly head: HeadFile,
     header: WalHeader,
+    private readonly seed: number,
     end: number,
     lastLsn: number,
-    private readonly generation: number,
     private readonly options: FileWalOptions,
   ) {
     this.header = header;
@@ -202,7 +237,7 @@ export class FileWal implements WriteAheadLog {
     if (!marker || marker.offset <= this.committedEnd) return 0;
     const buf = Buffer.allocUnsafe(marker.offset - this.committedEnd);
     if (readAtOnce(this.handle.fd, buf, this.committedEnd) < buf.length) return 0;
-    return this.acceptForeign(scanLog(buf, 0, this.committedLsn + 1, this.options.path, { onDamage: 'report', committedEnd: buf.length }));
+    return this.acceptForeign(scanLog(buf, 0, this.committedLsn + 1, this.options.path, { seed: this.seed, onDamage: 'report', committedEnd: buf.length }));
   }
 
   async flush(): Promise<void> {
@@ -239,16 +274,16 @@ export class FileWal implements WriteAheadLog {
         if (this.failure) throw this.failure;
         if (batch.some((pending) => pending.entries.some((e) => e.after))) batch = await dropFailedDependencies(batch);
         if (batch.length === 0) continue;
+        // Under every mode, data the records point to without a copy is made durable before they are;
+        // outside the lock, so that other processes' commits do not wait for it.
+        const syncing = this.runBeforeSync();
+        if (syncing) await syncing;
         if (!this.head.tryLock()) await this.head.lock();
         try {
           // Only when the file grew past what this process has seen: another process committed.
           if (fstatSync(this.handle.fd).size > this.committedEnd) await this.catchUpLocked();
-          const outcomes = await this.writeLocked(batch);
-          batch.forEach((pending, i) => {
-            const outcome = outcomes[i]!;
-            if ('lsns' in outcome) pending.resolve(outcome.lsns);
-            else pending.reject(outcome.error);
-          });
+          const lsns = await this.writeLocked(batch);
+          batch.forEach((pending, i) => pending.resolve(lsns[i]!));
         } finally {
           this.head.unlock();
         }
@@ -261,32 +296,35 @@ export class FileWal implements WriteAheadLog {
   }
 
   /**
-   * Numbers, writes and (under `'sync'`) makes durable the batch; advances the marker; waits for the
-   * work done alongside; reports it. Returns each append's LSNs, or the error of its work alongside.
+   * Numbers, writes and (under `'sync'`) makes durable the batch as one commit; advances the marker;
+   * reports it. Returns each append's LSNs.
    */
-  private async writeLocked(batch: PendingAppend[]): Promise<Array<{ lsns: number[] } | { error: unknown }>> {
+  private async writeLocked(batch: PendingAppend[]): Promise<number[][]> {
     let total = 0;
-    for (const pending of batch) for (const entry of pending.entries) total += frameSize(entry);
+    let count = 0;
+    for (const pending of batch) {
+      for (const entry of pending.entries) total += frameSize(entry);
+      count += pending.entries.length;
+    }
     const bytes = Buffer.allocUnsafe(total);
     const committed: CommittedRecord[] = [];
     const lsns: number[][] = [];
     let offset = 0;
     let lsn = this.committedLsn;
+    let position = 0;
     for (const pending of batch) {
       const own: number[] = [];
-      for (const [i, entry] of pending.entries.entries()) {
+      for (const entry of pending.entries) {
         lsn += 1;
         const start = offset;
-        offset = writeFrame(bytes, offset, lsn, entry, i < pending.entries.length - 1);
+        offset = writeFrame(bytes, offset, this.seed, lsn, entry, position, position < count - 1);
+        position += 1;
         committed.push({ lsn, type: entry.type, payload: entry.payload, offset: this.committedEnd + start, context: entry.context });
         own.push(lsn);
       }
       lsns.push(own);
     }
     const durableWrite = writesAreDurable(this.durability);
-    // Under every mode: data the records point to without a copy must be durable before they are.
-    const syncing = this.runBeforeSync();
-    if (syncing) await syncing;
     try {
       await this.writeAll(bytes, this.committedEnd);
     } catch (error) {
@@ -300,14 +338,13 @@ export class FileWal implements WriteAheadLog {
     else if (this.durability === 'sync') await this.syncNow();
     if (this.durableEnd === this.committedEnd) this.head.writeMarker(this.marker());
     else if (this.durability === 'batch') this.scheduleBatchSync();
-    const sideFailures = batch.some((pending) => pending.entries.some((e) => e.alongside)) ? await failuresOf(batch, 'alongside') : [];
     try {
       this.options.onCommit?.(committed);
     } catch (error) {
       this.failure ??= new WalError('WAL_FAILED', `Records were written but could not be applied: ${(error as Error)?.message ?? error}. Reopen the store.`, { cause: error });
       throw this.failure;
     }
-    return batch.map((_, i) => (sideFailures[i] === undefined ? { lsns: lsns[i]! } : { error: sideFailures[i] }));
+    return lsns;
   }
 
   /**
@@ -326,7 +363,7 @@ export class FileWal implements WriteAheadLog {
       const bytesRead = buf.length <= SYNC_READ_LIMIT ? readAtOnce(this.handle.fd, buf, start) : (await this.handle.read(buf, 0, buf.length, start)).bytesRead;
       const image = buf.subarray(0, bytesRead);
       const marker = this.trustedMarker();
-      const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, marker && marker.offset > start ? { committedEnd: marker.offset - start } : {});
+      const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, { seed: this.seed, ...(marker && marker.offset > start ? { committedEnd: marker.offset - start } : {}) });
       if (this.committedEnd !== start) continue; // a refresh took some of it meanwhile: look again
       if (scan.records.length > 0) {
         if (!marker || marker.offset < start + scan.end) await this.handle.datasync();
@@ -366,11 +403,11 @@ export class FileWal implements WriteAheadLog {
   /** The commit marker, if it describes this log. */
   private trustedMarker(): CommitMarker | undefined {
     const marker = this.head.readMarker();
-    return marker && marker.generation === this.generation ? marker : undefined;
+    return marker && marker.logId === this.header.logId ? marker : undefined;
   }
 
   private marker(): CommitMarker {
-    return { offset: this.committedEnd, lsn: this.committedLsn, generation: this.generation };
+    return { offset: this.committedEnd, lsn: this.committedLsn, logId: this.header.logId };
   }
 
   private async writeAll(bytes: Buffer, position: number): Promise<void> {
@@ -425,14 +462,14 @@ export class FileWal implements WriteAheadLog {
   }
 }
 
-/** For each append, the first failure among its entries' `after` or `alongside` work, or `undefined`. */
-function failuresOf(batch: PendingAppend[], work: 'after' | 'alongside'): Promise<unknown[]> {
-  return Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e[work])).then(() => undefined, (error: unknown) => error ?? new Error(`${work} failed`))));
+/** For each append, the first failure among its entries' `after` work, or `undefined`. */
+function failuresOf(batch: PendingAppend[]): Promise<unknown[]> {
+  return Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e.after)).then(() => undefined, (error: unknown) => error ?? new Error('after failed'))));
 }
 
 /** Waits for what each entry depends on; appends whose dependency failed are rejected and left out. */
 async function dropFailedDependencies(batch: PendingAppend[]): Promise<PendingAppend[]> {
-  const failures = await failuresOf(batch, 'after');
+  const failures = await failuresOf(batch);
   return batch.filter((pending, i) => {
     if (failures[i] === undefined) return true;
     pending.reject(failures[i]);

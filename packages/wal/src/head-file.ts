@@ -6,34 +6,47 @@ import { crc32c } from '@node-rs/crc32';
 import { loadFlock, type FlockBinding } from './flock-binding.js';
 import { WalError } from './wal-error.js';
 import type { WalFileSystem } from './file-wal.js';
+import { LOG_ID_SIZE, WAL_HEADER_SIZE, isIntactWalHeader } from './wal-header.js';
 
 const MAGIC = Buffer.from('MMFSHEAD', 'ascii');
 /** Head files open in this process, by absolute path. */
 const openHeads = new Map<string, Promise<HeadFile>>();
-const MARKER_SIZE = 32;
+const MARKER_SIZE = 44;
+const MARKER_CRC_OFFSET = 40;
+/** Where the copy of the log's header lives in the head file. */
+const HEADER_COPY_OFFSET = 64;
 
 function parseMarker(buf: Buffer): CommitMarker | undefined {
-  if (buf.length < MARKER_SIZE || !buf.subarray(0, 8).equals(MAGIC) || buf.readUInt32LE(28) !== crc32c(buf.subarray(0, 28))) return undefined;
-  return { offset: buf.readDoubleLE(8), lsn: buf.readDoubleLE(16), generation: buf.readUInt32LE(24) };
+  if (buf.length < MARKER_SIZE || !buf.subarray(0, 8).equals(MAGIC) || buf.readUInt32LE(MARKER_CRC_OFFSET) !== crc32c(buf.subarray(0, MARKER_CRC_OFFSET))) return undefined;
+  return { offset: buf.readDoubleLE(8), lsn: buf.readDoubleLE(16), logId: buf.toString('hex', 24, 24 + LOG_ID_SIZE) };
 }
 
-/** Reads the commit marker of the head file at `path` without creating or locking anything. */
-export async function readCommitMarker(path: string): Promise<CommitMarker | undefined> {
+function parseHeaderCopy(buf: Buffer): Buffer | undefined {
+  const copy = buf.subarray(HEADER_COPY_OFFSET, HEADER_COPY_OFFSET + WAL_HEADER_SIZE);
+  return isIntactWalHeader(copy) ? Buffer.from(copy) : undefined;
+}
+
+/** What the head file at `path` holds, read without creating or locking anything: the commit marker and the copy of the log's header. */
+export async function readHeadFile(path: string): Promise<{ marker: CommitMarker | undefined; headerCopy: Buffer | undefined }> {
   try {
-    return parseMarker(await readFile(path));
+    const buf = await readFile(path);
+    return { marker: parseMarker(buf), headerCopy: parseHeaderCopy(buf) };
   } catch {
-    return undefined;
+    return { marker: undefined, headerCopy: undefined };
   }
 }
 
-/** How far the log is committed: every record up to here is durable and may be shown to readers. */
+/**
+ * How far the log is committed: every record up to here is durable and may be shown to readers. A
+ * lower bound: the marker is not fsynced, so after a power loss it may name an earlier point.
+ */
 export interface CommitMarker {
   /** Offset just past the last committed record. */
   readonly offset: number;
   /** LSN of the last committed record. */
   readonly lsn: number;
-  /** Identity of the log file; changes when the log is replaced by a new file (compaction, repair). */
-  readonly generation: number;
+  /** Identity of the log it describes (its header's log id); a new log (repair, compaction) has another. */
+  readonly logId: string;
 }
 
 /**
@@ -42,10 +55,12 @@ export interface CommitMarker {
  *
  * - Lock: an exclusive `flock` on the file. The kernel releases it when its holder exits or is killed,
  *   so a crashed writer never leaves the store locked.
- * - Commit marker (32 bytes, little-endian): magic "MMFSHEAD" | committed offset f64 | committed LSN
- *   f64 | generation u32 | CRC32C of bytes 0–27. Written by the writer, under the lock, after the records
- *   up to it are durable; read by every process before it shows records to its readers. It is a hint:
- *   when missing or damaged, a writer rebuilds it from the log under the lock.
+ * - Commit marker (44 bytes, little-endian): magic "MMFSHEAD" | committed offset f64 | committed LSN
+ *   f64 | log id (16 bytes) | CRC32C of bytes 0–39. Written by the writer, under the lock, after the
+ *   records up to it are durable; read by every process before it shows records to its readers. A lower
+ *   bound: when missing, damaged or stale, a writer rebuilds it from the log under the lock.
+ * - Header copy (64 bytes at offset 64): the log's header, written durably when the log is created or
+ *   replaced, so that a log whose header was damaged can be rebuilt by repair.
  */
 export class HeadFile {
   private readonly flock: FlockBinding;
@@ -54,6 +69,7 @@ export class HeadFile {
   private readonly queue: Array<() => void> = [];
   /** Reused by every marker write (each is one synchronous write, under the lock); the magic never changes. */
   private readonly markerBuffer = Buffer.concat([MAGIC, Buffer.alloc(MARKER_SIZE - MAGIC.length)]);
+  private markerLogId: string | undefined;
 
   private constructor(private readonly handle: FileHandle, readonly path: string) {
     this.flock = loadFlock();
@@ -178,12 +194,39 @@ export class HeadFile {
     const buf = this.markerBuffer;
     buf.writeDoubleLE(marker.offset, 8);
     buf.writeDoubleLE(marker.lsn, 16);
-    buf.writeUInt32LE(marker.generation >>> 0, 24);
-    buf.writeUInt32LE(crc32c(buf.subarray(0, 28)), 28);
+    if (this.markerLogId !== marker.logId) {
+      buf.write(marker.logId, 24, LOG_ID_SIZE, 'hex');
+      this.markerLogId = marker.logId;
+    }
+    buf.writeUInt32LE(crc32c(buf.subarray(0, MARKER_CRC_OFFSET)), MARKER_CRC_OFFSET);
     try {
       writeSync(this.handle.fd, buf, 0, MARKER_SIZE, 0);
     } catch (error) {
       throw new WalError('WAL_FAILED', `Writing the commit marker ${this.path} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** The copy of the log's header kept in this file, if it is there and intact. */
+  readHeaderCopy(): Buffer | undefined {
+    const buf = Buffer.alloc(HEADER_COPY_OFFSET + WAL_HEADER_SIZE);
+    try {
+      readSync(this.handle.fd, buf, 0, buf.length, 0);
+    } catch {
+      return undefined;
+    }
+    return parseHeaderCopy(buf);
+  }
+
+  /** Keeps a copy of the log's header (under the lock), durably: written, then fdatasynced. */
+  async writeHeaderCopy(header: Uint8Array): Promise<void> {
+    try {
+      let written = 0;
+      while (written < header.byteLength) {
+        written += (await this.handle.write(header, written, header.byteLength - written, HEADER_COPY_OFFSET + written)).bytesWritten;
+      }
+      await this.handle.datasync();
+    } catch (error) {
+      throw new WalError('WAL_FAILED', `Writing the header copy in ${this.path} failed: ${(error as Error).message}`, { cause: error });
     }
   }
 

@@ -1,5 +1,5 @@
 export type { CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
-export { HeadFile, readCommitMarker } from './head-file.js';
+export { HeadFile, readHeadFile } from './head-file.js';
 export type { CommitMarker } from './head-file.js';
 export { FileWal, openFileWal, createFileDurably, lockLogForMaintenance } from './file-wal.js';
 export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';
@@ -7,5 +7,6 @@ export { WalError } from './wal-error.js';
 export type { WalErrorCode } from './wal-error.js';
 export { scanLog } from './log-scan.js';
 export type { LogDamage, LogScan, ScanOptions } from './log-scan.js';
-export { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, WAL_MAGIC, decodeWalHeader, encodeWalHeader } from './wal-header.js';
-export { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
+export { LOG_ID_SIZE, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, WAL_MAGIC, decodeWalHeader, encodeWalHeader, isIntactWalHeader, newLogId } from './wal-header.js';
+export { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE, frameSeed } from './wal-frame.js';
+export { encodeLogImage } from './log-image.js';

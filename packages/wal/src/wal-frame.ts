@@ -2,32 +2,43 @@ import { crc32c } from '@node-rs/crc32';
 import type { WalEntry, WalRecord } from './write-ahead-log.js';
 
 /**
- * Frame layout (little-endian): payload length u32 | CRC32C u32 | LSN u64 | type u8 | payload.
- * The CRC covers everything after itself (LSN, type, payload), so a frame with a stale LSN fails too.
- * The type byte holds the record type (1–127) in its low 7 bits; its high bit (`CONTINUES`) says that
- * the next record belongs to the same append: the records of one append stand or fall together.
+ * Frame layout (little-endian): payload length u32 | CRC32C u32 | LSN u64 | type u8 | position u32 | payload.
+ *
+ * - The CRC covers everything after itself (LSN, type, position, payload) and starts from the log's
+ *   seed (the CRC32C of its log id): a frame of another log, or bytes of a record that happen to look
+ *   like a frame, never pass; nor does a frame with a stale LSN.
+ * - The type byte holds the record type (1–127) in its low 7 bits; its high bit (`CONTINUES`) says that
+ *   the next record belongs to the same commit. A commit's records stand or fall together.
+ * - `position` is the record's index in its commit (0 for the first): a frame found after damage tells
+ *   whether it was written by the same commit (a torn write) or by a later one (damage).
  */
-export const FRAME_HEADER_SIZE = 17;
+export const FRAME_HEADER_SIZE = 21;
 /** Largest record type: the type byte's high bit is the `CONTINUES` flag. */
 export const MAX_RECORD_TYPE = 127;
-/** High bit of the type byte: the next record belongs to the same append. */
+/** High bit of the type byte: the next record belongs to the same commit. */
 const CONTINUES = 0x80;
 /** Largest payload a frame may carry. Larger length fields are treated as damage. */
 export const MAX_PAYLOAD_SIZE = 256 * 1024 * 1024;
 
+/** The CRC32C state every frame checksum of the log with `logId` (hex) starts from. */
+export function frameSeed(logId: string): number {
+  return crc32c(Buffer.from(logId, 'hex'));
+}
+
 /**
  * Writes one frame for `entry` with `lsn` into `target` at `offset`; returns the offset after it.
- * `continues`: the next record belongs to the same append.
+ * `position`: index of the record in its commit; `continues`: the next record belongs to the same commit.
  */
-export function writeFrame(target: Buffer, offset: number, lsn: number, entry: WalEntry, continues = false): number {
+export function writeFrame(target: Buffer, offset: number, seed: number, lsn: number, entry: WalEntry, position: number, continues: boolean): number {
   const length = entry.payload.byteLength;
   target.writeUInt32LE(length, offset);
   target.writeUInt32LE(lsn % 0x1_0000_0000, offset + 8);
   target.writeUInt32LE(Math.floor(lsn / 0x1_0000_0000), offset + 12);
   target.writeUInt8(continues ? entry.type | CONTINUES : entry.type, offset + 16);
+  target.writeUInt32LE(position, offset + 17);
   target.set(entry.payload, offset + FRAME_HEADER_SIZE);
   const end = offset + FRAME_HEADER_SIZE + length;
-  target.writeUInt32LE(crc32c(target.subarray(offset + 8, end)), offset + 4);
+  target.writeUInt32LE(crc32c(target.subarray(offset + 8, end), seed), offset + 4);
   return end;
 }
 
@@ -38,22 +49,38 @@ export function frameSize(entry: WalEntry): number {
 
 /** Outcome of reading the frame at one offset. */
 export type FrameRead =
-  | { readonly kind: 'record'; readonly record: WalRecord; readonly end: number; readonly continues: boolean }
+  | {
+      readonly kind: 'record';
+      readonly record: WalRecord;
+      readonly end: number;
+      /** The next record belongs to the same commit. */
+      readonly continues: boolean;
+      /** LSN of the first record of this record's commit. */
+      readonly commitLsn: number;
+    }
   | { readonly kind: 'incomplete' }
   | { readonly kind: 'invalid'; readonly reason: string };
 
-/** Reads the frame at `offset`, expecting LSN `expectedLsn`. Never throws. */
-export function readFrame(buf: Buffer, offset: number, expectedLsn: number): FrameRead {
+/** Reads the frame at `offset`, expecting LSN `expectedLsn` (any LSN when `undefined`). Never throws. */
+export function readFrame(buf: Buffer, offset: number, seed: number, expectedLsn: number | undefined): FrameRead {
   if (offset + FRAME_HEADER_SIZE > buf.length) return { kind: 'incomplete' };
   const length = buf.readUInt32LE(offset);
   if (length > MAX_PAYLOAD_SIZE) return { kind: 'invalid', reason: `length field ${length} exceeds the maximum record size` };
   const end = offset + FRAME_HEADER_SIZE + length;
   if (end > buf.length) return { kind: 'incomplete' };
-  if (buf.readUInt32LE(offset + 4) !== crc32c(buf.subarray(offset + 8, end))) return { kind: 'invalid', reason: 'checksum mismatch' };
+  if (buf.readUInt32LE(offset + 4) !== crc32c(buf.subarray(offset + 8, end), seed)) return { kind: 'invalid', reason: 'checksum mismatch' };
   const lsn = buf.readUInt32LE(offset + 8) + buf.readUInt32LE(offset + 12) * 0x1_0000_0000;
-  if (lsn !== expectedLsn) return { kind: 'invalid', reason: `sequence break: LSN ${lsn} where ${expectedLsn} was expected` };
+  if (expectedLsn !== undefined && lsn !== expectedLsn) return { kind: 'invalid', reason: `sequence break: LSN ${lsn} where ${expectedLsn} was expected` };
   const typeByte = buf.readUInt8(offset + 16);
   const type = typeByte & ~CONTINUES;
   if (type === 0) return { kind: 'invalid', reason: 'record type 0' };
-  return { kind: 'record', record: { lsn, type, offset, payload: buf.subarray(offset + FRAME_HEADER_SIZE, end) }, end, continues: typeByte !== type };
+  const position = buf.readUInt32LE(offset + 17);
+  if (position >= lsn) return { kind: 'invalid', reason: `position ${position} in its commit is impossible for LSN ${lsn}` };
+  return {
+    kind: 'record',
+    record: { lsn, type, offset, payload: buf.subarray(offset + FRAME_HEADER_SIZE, end) },
+    end,
+    continues: typeByte !== type,
+    commitLsn: lsn - position,
+  };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { crc32c } from '@node-rs/crc32';
 import type { WalHeader } from './write-ahead-log.js';
 import { WalError } from './wal-error.js';
@@ -5,39 +6,58 @@ import { WalError } from './wal-error.js';
 /** First 8 bytes of every log file. */
 export const WAL_MAGIC = Buffer.from('MMFS-WAL', 'ascii');
 /** The format version this release writes and reads. */
-export const WAL_FORMAT_VERSION = 1;
+export const WAL_FORMAT_VERSION = 2;
 /** Size of the fixed header at the start of the log; the first record follows it. */
 export const WAL_HEADER_SIZE = 64;
-const CODEC_NAME_MAX = 48;
+/** Size of a log's identity in bytes (shown as 32 hex digits). */
+export const LOG_ID_SIZE = 16;
+const CODEC_NAME_MAX = 32;
+const LOG_ID_OFFSET = 44;
 const CRC_OFFSET = WAL_HEADER_SIZE - 4;
+
+/** A fresh random log identity, as 32 lowercase hex digits. */
+export function newLogId(): string {
+  return randomBytes(LOG_ID_SIZE).toString('hex');
+}
 
 /**
  * Header layout (64 bytes, little-endian):
- * magic "MMFS-WAL" (8) | format version u16 | codec name length u8 | codec name (≤ 48, ASCII) |
- * zero padding | CRC32C of bytes 0..59 (u32 at 60).
+ * magic "MMFS-WAL" (8) | format version u16 | codec name length u8 | codec name (≤ 32, ASCII) |
+ * zero padding | log id (16 bytes at 44) | CRC32C of bytes 0..59 (u32 at 60).
  */
 export function encodeWalHeader(header: WalHeader): Buffer {
   const name = Buffer.from(header.codec, 'ascii');
   if (name.length === 0 || name.length > CODEC_NAME_MAX || name.toString('ascii') !== header.codec) {
     throw new WalError('INVALID_ARGUMENT', `Codec name must be 1 to ${CODEC_NAME_MAX} ASCII characters; got ${JSON.stringify(header.codec)}.`);
   }
+  const logId = Buffer.from(header.logId, 'hex');
+  if (logId.length !== LOG_ID_SIZE || logId.toString('hex') !== header.logId.toLowerCase()) {
+    throw new WalError('INVALID_ARGUMENT', `A log id must be ${LOG_ID_SIZE * 2} hex digits; got ${JSON.stringify(header.logId)}.`);
+  }
   const buf = Buffer.alloc(WAL_HEADER_SIZE);
   WAL_MAGIC.copy(buf, 0);
   buf.writeUInt16LE(header.formatVersion, 8);
   buf.writeUInt8(name.length, 10);
   name.copy(buf, 11);
+  logId.copy(buf, LOG_ID_OFFSET);
   buf.writeUInt32LE(crc32c(buf.subarray(0, CRC_OFFSET)), CRC_OFFSET);
   return buf;
+}
+
+/** Whether `bytes` start with a header whose magic and checksum are intact (of any version). */
+export function isIntactWalHeader(bytes: Uint8Array): boolean {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return buf.length >= WAL_HEADER_SIZE && buf.subarray(0, 8).equals(WAL_MAGIC) && buf.readUInt32LE(CRC_OFFSET) === crc32c(buf.subarray(0, CRC_OFFSET));
 }
 
 /** Reads and checks the header at the start of `bytes`. */
 export function decodeWalHeader(bytes: Uint8Array, path: string): WalHeader {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < WAL_HEADER_SIZE || !buf.subarray(0, 8).equals(WAL_MAGIC)) {
-    throw new WalError('WAL_HEADER_INVALID', `${path} is not a MemMapFS log (no "MMFS-WAL" header). Point the store at its own folder, or move this file away.`);
+    throw new WalError('WAL_HEADER_INVALID', `${path} has no valid MemMapFS header (no "MMFS-WAL" magic). If this is a store whose header was damaged, \`memmapfs repair\` rebuilds it from the copy in state.head; otherwise point the store at its own folder.`);
   }
   if (buf.readUInt32LE(CRC_OFFSET) !== crc32c(buf.subarray(0, CRC_OFFSET))) {
-    throw new WalError('WAL_HEADER_INVALID', `The header of ${path} fails its checksum: the file is damaged. Restore it from a backup.`);
+    throw new WalError('WAL_HEADER_INVALID', `The header of ${path} fails its checksum: the file is damaged. \`memmapfs repair\` rebuilds it from the copy in state.head.`);
   }
   const formatVersion = buf.readUInt16LE(8);
   if (formatVersion !== WAL_FORMAT_VERSION) {
@@ -47,5 +67,5 @@ export function decodeWalHeader(bytes: Uint8Array, path: string): WalHeader {
   if (length === 0 || length > CODEC_NAME_MAX) {
     throw new WalError('WAL_HEADER_INVALID', `The header of ${path} names no valid codec.`);
   }
-  return { formatVersion, codec: buf.toString('ascii', 11, 11 + length) };
+  return { formatVersion, codec: buf.toString('ascii', 11, 11 + length), logId: buf.toString('hex', LOG_ID_OFFSET, LOG_ID_OFFSET + LOG_ID_SIZE) };
 }

@@ -14,15 +14,10 @@ export interface WalEntry {
   readonly payload: Uint8Array;
   /**
    * Work the record depends on (e.g. writing the data it points to). The record is written only after
-   * it resolves; if it rejects, the record is not written and its `append` rejects with that error.
+   * it resolves, and outside the writer lock; if it rejects, nothing of the append is written and it
+   * rejects with that error.
    */
   readonly after?: Promise<unknown>;
-  /**
-   * Work that may run while the record is written but must finish before the record is reported
-   * (`onCommit`) and its append resolves, e.g. writing data whose copy the record carries. If it rejects,
-   * the record stays written and the append rejects with that error.
-   */
-  readonly alongside?: Promise<unknown>;
   /** Anything the caller wants handed back with the record when it is committed (`onCommit`). */
   readonly context?: unknown;
 }
@@ -51,6 +46,12 @@ export interface WalHeader {
   readonly formatVersion: number;
   /** Name of the codec the payloads were written with (the log itself never decodes them). */
   readonly codec: string;
+  /**
+   * The log's identity: 32 hex digits, random, chosen when the log is created (a rewritten log gets a
+   * new one). Everything derived from the log (a search snapshot, a checkpoint) records it, and so is
+   * never used with another log.
+   */
+  readonly logId: string;
 }
 
 /**

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, openFileWal, scanLog } from '@memmapfs/wal';
+import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, decodeWalHeader, frameSeed, openFileWal, scanLog } from '@memmapfs/wal';
 
 let dir: string;
 let path: string;
@@ -26,6 +26,9 @@ async function writeLog(texts: string[]): Promise<number[]> {
   return lsns;
 }
 
+/** The frame checksum seed of the log at `path`, read from its header. */
+const seedOf = (image: Buffer) => frameSeed(decodeWalHeader(image, path).logId);
+
 async function reopen() {
   const { wal, recovery } = await openFileWal({ path, codec: 'msgpack' });
   await wal.close();
@@ -37,7 +40,7 @@ describe('FileWal', () => {
     const lsns = await writeLog(['one', 'two', 'three']);
     expect(lsns).toEqual([1, 2, 3]);
     const { wal, recovery } = await openFileWal({ path, codec: 'cbor' });
-    expect(wal.header).toEqual({ formatVersion: 1, codec: 'msgpack' });
+    expect(wal.header).toEqual({ formatVersion: 2, codec: 'msgpack', logId: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(recovery.created).toBe(false);
     expect(recovery.records.map((r) => [r.lsn, Buffer.from(r.payload).toString()])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);
     expect(await wal.append([entry('four'), entry('five', 7)])).toEqual([4, 5]);
@@ -110,14 +113,14 @@ describe('FileWal', () => {
     const second = image.indexOf('two of three');
     image[second] = image[second]! ^ 0xff;
     for (const options of [{}, { committedEnd }]) {
-      const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { onDamage: 'report', ...options });
+      const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { seed: seedOf(image), onDamage: 'report', ...options });
       expect(scan.records.map((r) => Buffer.from(r.payload).toString())).toEqual(['alpha']);
       expect(scan.end).toBe(appendStart);
       expect(scan.lastLsn).toBe(1);
       expect(scan.damage).toMatchObject({ lsn: 3, offset: second - FRAME_HEADER_SIZE });
     }
     // Cut inside the append, short of what the commit marker says was committed.
-    const cut = scanLog(image.subarray(0, second), WAL_HEADER_SIZE, 1, path, { onDamage: 'report', committedEnd });
+    const cut = scanLog(image.subarray(0, second), WAL_HEADER_SIZE, 1, path, { seed: seedOf(image), onDamage: 'report', committedEnd });
     expect(cut.records).toHaveLength(1);
     expect(cut.end).toBe(appendStart);
   });
@@ -155,7 +158,7 @@ describe('FileWal', () => {
     await writeLog(['first', 'second', 'third', 'fourth']);
     const image = await readFile(path);
     const secondOffset = WAL_HEADER_SIZE + FRAME_HEADER_SIZE + 'first'.length;
-    for (const target of [secondOffset + FRAME_HEADER_SIZE + 2, secondOffset + 9, secondOffset + 1, secondOffset + 16]) {
+    for (const target of [secondOffset + FRAME_HEADER_SIZE + 2, secondOffset + 9, secondOffset + 1, secondOffset + 16, secondOffset + 17]) {
       const damaged = Buffer.from(image);
       damaged[target]! ^= 0x40;
       await writeFile(path, damaged);
@@ -264,5 +267,119 @@ describe('FileWal', () => {
     await rm(headPath());
     await truncate(path, WAL_HEADER_SIZE + 3);
     expect((await reopen()).records).toHaveLength(0);
+  });
+});
+
+describe('FileWal: telling damage from a torn write', () => {
+  it('refuses damage followed by later commits even when the commit marker is stale (it is only a lower bound)', async () => {
+    const texts = Array.from({ length: 50 }, (_, i) => `acknowledged memory number ${i + 1}`);
+    await writeLog(texts.slice(0, 12));
+    const staleMarker = await readFile(headPath());
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    for (const t of texts.slice(12)) await wal.append([entry(t)]);
+    await wal.close();
+    // A power loss kept the log (written with O_DSYNC) but not the marker's last writes; then a bit flips.
+    await writeFile(headPath(), staleMarker);
+    const image = await readFile(path);
+    const at = image.indexOf('acknowledged memory number 20');
+    image[at + 3]! ^= 0x01;
+    await writeFile(path, image);
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_CORRUPT', lsn: 20 });
+    expect((await readFile(path)).equals(image)).toBe(true);
+    // The same without any marker at all.
+    await rm(headPath());
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_CORRUPT', lsn: 20 });
+  });
+
+  it('cuts a commit whose write was torn out of order (a later page kept, an earlier one lost) as a torn tail', async () => {
+    await writeLog(['alpha']);
+    const markerBefore = await readFile(headPath());
+    const commitStart = (await stat(path)).size;
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([entry('x'.repeat(5000)), entry('y'.repeat(5000)), entry('z'.repeat(100))]);
+    await wal.close();
+    const image = await readFile(path);
+    // The first page of the commit's write never reached the disk; the pages after it did.
+    image.fill(0, commitStart, commitStart + 4096);
+    await writeFile(path, image);
+    await writeFile(headPath(), markerBefore);
+    const recovery = await reopen();
+    expect(recovery.records.map((r) => Buffer.from(r.payload).toString())).toEqual(['alpha']);
+    expect(recovery.truncatedBytes).toBe(image.length - commitStart);
+  });
+
+  it('never takes bytes inside a record for a frame: a frame-shaped payload in a torn record is still a torn tail', async () => {
+    await writeLog(['alpha']);
+    // A payload that carries a well-formed frame for LSN 3 (as a stored copy of another log would).
+    const other = join(dir, 'other.wal');
+    const { wal: otherWal } = await openFileWal({ path: other, codec: 'msgpack', headPath: join(dir, 'other.head') });
+    await otherWal.append([entry('one'), entry('two')]);
+    await otherWal.append([entry('three: looks like the next record')]);
+    await otherWal.close();
+    const foreign = (await readFile(other)).subarray(WAL_HEADER_SIZE);
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([{ type: 6, payload: Buffer.concat([Buffer.from('stream bytes: '), foreign, Buffer.from('end')]) }]);
+    await wal.close();
+    // A crash cut the record short after the embedded frames; the marker is lost.
+    await truncate(path, (await stat(path)).size - 2);
+    await rm(headPath());
+    const recovery = await reopen();
+    expect(recovery.records.map((r) => Buffer.from(r.payload).toString())).toEqual(['alpha']);
+  });
+
+  it('keeps a copy of the log header in state.head', async () => {
+    await writeLog(['alpha']);
+    const head = await readFile(headPath());
+    expect(head.subarray(64, 128).equals((await readFile(path)).subarray(0, 64))).toBe(true);
+  });
+});
+
+describe('FileWal: several writers on one log', () => {
+  const open = (options: Partial<Parameters<typeof openFileWal>[0]> = {}) => openFileWal({ path, codec: 'msgpack', ...options });
+  const texts = (records: Array<{ payload: Uint8Array }>) => records.map((r) => Buffer.from(r.payload).toString());
+
+  it('a writer catches up with what another committed, numbers after it, and reports it once, in order', async () => {
+    const seenByB: string[] = [];
+    const { wal: a } = await open();
+    const { wal: b } = await open({ onCommit: (records) => seenByB.push(...texts(records)) });
+    expect(await a.append([entry('a1'), entry('a2')])).toEqual([1, 2]);
+    expect(await b.append([entry('b1')])).toEqual([3]);
+    expect(await a.append([entry('a3')])).toEqual([4]);
+    expect(b.refresh()).toBe(1);
+    expect(seenByB).toEqual(['a1', 'a2', 'b1', 'a3']);
+    await a.close();
+    await b.close();
+    expect(texts((await reopen()).records)).toEqual(['a1', 'a2', 'b1', 'a3']);
+  });
+
+  it('a second writer cuts a dead writer\'s torn write before appending its own', async () => {
+    const { wal: a } = await open();
+    await a.append([entry('kept')]);
+    const { wal: b } = await open();
+    // A writer died in the middle of its write: half a frame after the last record, marker not moved.
+    await appendFile(path, Buffer.from([9, 0, 0, 0, 1, 2, 3, 4, 5, 0, 0]));
+    expect(await b.append([entry('after the tear')])).toEqual([2]);
+    expect(a.refresh()).toBe(1);
+    await a.close();
+    await b.close();
+    expect(texts((await reopen()).records)).toEqual(['kept', 'after the tear']);
+  });
+
+  it('under batch durability the marker moves only once the records are fsynced; another writer makes them durable and keeps them', async () => {
+    const seenByB: string[] = [];
+    const { wal: a } = await open({ durability: 'batch', batchIntervalMs: 60_000 });
+    const { wal: b } = await open({ onCommit: (records) => seenByB.push(...texts(records)) });
+    await a.append([entry('batched')]);
+    // Written, not yet durable: no reader is shown it.
+    expect(b.refresh()).toBe(0);
+    await a.flush();
+    expect(b.refresh()).toBe(1);
+    await a.append([entry('batched again')]);
+    expect(b.refresh()).toBe(0);
+    // A commit of B's, under the lock, fsyncs A's whole records and keeps them.
+    expect(await b.append([entry('synced')])).toEqual([3]);
+    expect(seenByB).toEqual(['batched', 'batched again', 'synced']);
+    await a.close();
+    await b.close();
   });
 });

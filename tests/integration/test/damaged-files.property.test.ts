@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as fileSystem from 'node:fs/promises';
 import { MemMapError, MemMapFS } from '@memmapfs/core';
-import { HeadFile, WAL_HEADER_SIZE } from '@memmapfs/wal';
+import { WAL_HEADER_SIZE } from '@memmapfs/wal';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 
@@ -35,17 +34,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/**
- * A copy of the fixture, damaged. The commit marker names the inode of the log it describes, so after
- * the copy it is re-pointed at the copy's log, as if the damage had happened to the original.
- */
+/** A copy of the fixture, damaged. The copy keeps the log's identity, so its commit marker still applies. */
 async function damagedCopy(damage: (root: string) => Promise<void>): Promise<string> {
   const root = join(dir, `case-${caseNumber++}`);
   await cp(fixture, root, { recursive: true });
-  const head = await HeadFile.open(join(root, 'state.head'), fileSystem);
-  const marker = head.readMarker()!;
-  head.writeMarker({ ...marker, generation: (await stat(join(root, 'state.wal'))).ino % 0x1_0000_0000 });
-  await head.close();
   await damage(root);
   return root;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemMapError, MemMapFS, type CodecOption, type SearchOption } from '@memmapfs/core';
-import { scanLog, WAL_HEADER_SIZE } from '@memmapfs/wal';
+import { decodeWalHeader, frameSeed, scanLog, WAL_HEADER_SIZE } from '@memmapfs/wal';
 import { cbor } from '@memmapfs/codec-cbor';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
@@ -73,7 +73,7 @@ describe('crash damage', () => {
     await rm(join(root, 'index'), { recursive: true });
     const wal = join(root, 'state.wal');
     const image = await readFile(wal);
-    const lastMemory = scanLog(image, WAL_HEADER_SIZE, 1, wal).records.filter((r) => r.type === 1).at(-1)!;
+    const lastMemory = scanLog(image, WAL_HEADER_SIZE, 1, wal, { seed: frameSeed(decodeWalHeader(image, wal).logId) }).records.filter((r) => r.type === 1).at(-1)!;
     const size = lastMemory.offset + 7 + 7;
     await truncate(wal, size - 7);
     await rm(join(root, 'state.head')); // the crash lost the commit marker too: recovery must tell by itself
@@ -133,7 +133,7 @@ describe('crash damage', () => {
 describe('defaults', () => {
   it('opens on the embedded defaults (FlexSearch, msgpack) loaded by name', async () => {
     const fs = await MemMapFS.init(root);
-    expect(fs.stats()).toMatchObject({ search: 'flexsearch', codec: 'msgpack', durability: 'sync', formatVersion: 1 });
+    expect(fs.stats()).toMatchObject({ search: 'flexsearch', codec: 'msgpack', durability: 'sync', formatVersion: 2 });
     expect(['mmap', 'read']).toContain(fs.stats().reader);
     await fs.appendMemory('Hello from MemMapFS!', ['demo']);
     expect((await fs.queryMemory('MemMapFS', { tags: ['demo'] }))[0]?.text).toBe('Hello from MemMapFS!');

@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { openChunkStore, type BlockRef, type ChunkBlockStore } from '@memmapfs/blocks';
-import { decodeWalHeader, FRAME_HEADER_SIZE, openFileWal, WAL_HEADER_SIZE, type CommittedRecord, type FileWal, type WalRecord } from '@memmapfs/wal';
+import { decodeWalHeader, openFileWal, WAL_HEADER_SIZE, type CommittedRecord, type FileWal } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
@@ -13,6 +13,8 @@ import { LogFollower } from './log-follower.js';
 import { MemoryTable } from './memory-table.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { StateChannel } from './state-channel.js';
+import { BlockReferences } from './block-references.js';
+import { restoreLostBlocks, uncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
@@ -73,7 +75,8 @@ export class StoreEngine<S extends AgentState> {
   private copiedBytesSinceCheckpoint = 0;
   private readonly follower: LogFollower;
   private checkpointing: Promise<void> | undefined;
-  private checkpointsBlocked = false;
+  /** Where the records applied so far point in the chunk files: new blocks are never placed there. */
+  readonly references = new BlockReferences();
   /** Set by `close()`: from then on the index is only drained by `close()` itself, never on a timer. */
   private closing = false;
 
@@ -110,7 +113,18 @@ export class StoreEngine<S extends AgentState> {
     const target: { engine?: StoreEngine<S> } = {};
     try {
       await createFolders(layout, files);
-      blocks = await openChunkStore({ dir: layout.blocks, fileSystem: files, reader: options.reader ?? 'auto', ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
+      blocks = await openChunkStore({
+        dir: layout.blocks,
+        fileSystem: files,
+        reader: options.reader ?? 'auto',
+        ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}),
+        // Asked when a chunk is chosen for new blocks: first catch up, so that every durable record counts.
+        referenced: {
+          end: (chunk) => target.engine!.caughtUp().references.end(chunk),
+          lastChunk: () => target.engine!.caughtUp().references.lastChunk(),
+        },
+      });
+      let replay: Array<{ record: LogRecord; lsn: number }> = [];
       const opened = await openFileWal({
         path: layout.wal,
         codec: codec.name,
@@ -123,29 +137,24 @@ export class StoreEngine<S extends AgentState> {
           return blocks!.sync();
         },
         onCommit: (records) => target.engine?.applyCommitted(records),
+        // Under the writer lock: blocks a power loss took are put back before anyone places new ones.
+        recover: async (records, header) => {
+          if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
+          replay = records.map((r) => ({ record: decodeRecord(codec, r.type, r.payload, r.lsn), lsn: r.lsn }));
+          await restoreLostBlocks(blocks!, uncheckpointedCopies(replay), () => replay.flatMap(({ record }) => blockRefsOf(record)));
+        },
       });
       wal = opened.wal;
-      if (wal.header.codec !== codec.name) {
-        throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${wal.header.codec}' codec, not '${codec.name}'. Open it with codec: '${wal.header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
-      }
       const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState, files, blockSync);
       target.engine = engine;
-      let uncheckpointed: Array<{ ref: BlockRef; copy: Uint8Array; lsn: number }> = [];
       const memoryChanges: Array<{ lsn: number; id: number }> = [];
-      for (const walRecord of opened.recovery.records) {
-        const record = engine.decode(walRecord);
-        if (record.type === RecordType.MemoryPut) memoryChanges.push({ lsn: walRecord.lsn, id: record.memory.id });
-        else if (record.type === RecordType.MemoryDelete) memoryChanges.push({ lsn: walRecord.lsn, id: record.id });
-        if (record.type === RecordType.Checkpoint) {
-          const synced = new Set(record.chunks);
-          uncheckpointed = uncheckpointed.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo));
-        } else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
-          uncheckpointed.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: record.copy, lsn: walRecord.lsn });
-        }
-        engine.apply(record, walRecord.lsn, false);
+      for (const { record, lsn } of replay) {
+        if (record.type === RecordType.MemoryPut) memoryChanges.push({ lsn, id: record.memory.id });
+        else if (record.type === RecordType.MemoryDelete) memoryChanges.push({ lsn, id: record.id });
+        engine.apply(record, lsn, false);
       }
-      await engine.restoreBlocks(uncheckpointed);
-      await engine.loadSearchIndex(opened.recovery.records, memoryChanges);
+      await engine.loadSearchIndex(replay.at(-1)?.lsn ?? 0, memoryChanges);
+      replay = [];
       engine.indexLoaded = true;
       await engine.drainIndex();
       return engine;
@@ -168,14 +177,7 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       throw toMemMapError(error);
     }
-    if (bytes.byteLength <= BLOCK_COPY_LIMIT) {
-      // A failed chunk write whose record still became durable leaves the copy in the log as the only
-      // good one: no checkpoint may claim the chunk files are complete until a reopen restores it.
-      placed.written.catch(() => {
-        this.checkpointsBlocked = true;
-      });
-      return { ref: placed.ref, copy: bytes, written: placed.written };
-    }
+    if (bytes.byteLength <= BLOCK_COPY_LIMIT) return { ref: placed.ref, copy: bytes, written: placed.written };
     // No copy travels with a large block: the log's next pre-sync hook must fsync it first. The demand
     // is raised when the write has finished, so that the sync it triggers covers these bytes.
     const written = placed.written.then(() => {
@@ -193,16 +195,15 @@ export class StoreEngine<S extends AgentState> {
    */
   async commit(records: LogRecord[], blocks?: WrittenBlock | readonly WrittenBlock[]): Promise<number[]> {
     const list = blocks === undefined ? [] : Array.isArray(blocks) ? blocks : [blocks as WrittenBlock];
-    // A block without a copy must be written before its record (its fsync precedes the log's); one
-    // with a copy in the record may be written while the record is.
-    const after = settledLater(list.filter((b) => !b.copy).map((b) => b.written));
-    const alongside = settledLater(list.filter((b) => b.copy).map((b) => b.written));
+    // Every block is in its chunk file (the page cache) before the record that points at it is written:
+    // a process that reads the record can read the block, and a writer killed between the two leaves
+    // no durable record without its bytes. A failed block write fails the append with nothing written.
+    const after = settledLater(list.map((b) => b.written));
     const entries = records.map((record, i) => ({
       type: record.type,
       payload: encodeRecord(this.codec, record),
       context: record,
       ...(i === 0 && after ? { after } : {}),
-      ...(i === 0 && alongside ? { alongside } : {}),
     }));
     try {
       return await this.wal.append(entries);
@@ -214,6 +215,12 @@ export class StoreEngine<S extends AgentState> {
   /** Keeps up with other processes' commits on its own, so state subscribers hear of them. */
   followOtherProcesses(): void {
     this.follower.start();
+  }
+
+  /** Catches up (see `refresh`) and returns this engine. */
+  caughtUp(): this {
+    this.refresh();
+    return this;
   }
 
   /** Catches up with what other processes committed; cheap (one small read) when nothing changed. */
@@ -289,7 +296,6 @@ export class StoreEngine<S extends AgentState> {
    * copies in the log are no longer needed for recovery.
    */
   async checkpoint(): Promise<void> {
-    if (this.checkpointsBlocked) return;
     const upTo = this.wal.lastLsn;
     const copied = this.copiedBytesSinceCheckpoint;
     try {
@@ -301,24 +307,6 @@ export class StoreEngine<S extends AgentState> {
       throw toMemMapError(error);
     }
     this.copiedBytesSinceCheckpoint -= copied;
-  }
-
-  /**
-   * After a crash, blocks written since the last checkpoint may be missing from the chunk files even
-   * though their records are durable: their copies in the log put them back.
-   */
-  private async restoreBlocks(blocks: Array<{ ref: BlockRef; copy: Uint8Array; lsn: number }>): Promise<void> {
-    if (blocks.length === 0) return;
-    for (const { ref, copy } of blocks) {
-      try {
-        this.blocks.read(ref);
-      } catch (error) {
-        const code = (error as { code?: string }).code;
-        if (code !== 'BLOCK_CORRUPT' && code !== 'BLOCK_MISSING') throw error;
-        await this.blocks.restore(ref, copy);
-      }
-    }
-    await this.checkpoint();
   }
 
   /** The text of a memory, checked against its block checksum. */
@@ -464,7 +452,7 @@ export class StoreEngine<S extends AgentState> {
     if (failure) throw toMemMapError(failure);
   }
 
-  private decode(record: WalRecord): LogRecord {
+  private decode(record: { type: number; payload: Uint8Array; lsn: number }): LogRecord {
     return decodeRecord(this.codec, record.type, record.payload, record.lsn);
   }
 
@@ -472,6 +460,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** Applies a durable record to the tables. `live`: it was just written by this process (not replayed). */
   private apply(record: LogRecord, lsn: number, live: boolean): void {
+    for (const ref of blockRefsOf(record)) this.references.note(ref);
     switch (record.type) {
       case RecordType.MemoryPut: {
         const m = record.memory;
@@ -557,11 +546,9 @@ export class StoreEngine<S extends AgentState> {
    * Loads the saved search index when it belongs to this log and provider, then replays the records
    * after it; otherwise rebuilds the index from the live memories.
    */
-  private async loadSearchIndex(records: WalRecord[], memoryChanges: ReadonlyArray<{ lsn: number; id: number }>): Promise<void> {
-    const lastLsn = records.at(-1)?.lsn ?? 0;
+  private async loadSearchIndex(lastLsn: number, memoryChanges: ReadonlyArray<{ lsn: number; id: number }>): Promise<void> {
     const snapshot = this.search.supports.snapshot && this.search.importSnapshot ? await readSearchSnapshot(this.layout.searchSnapshot, this.files) : undefined;
-    const usable = snapshot && snapshot.provider === this.search.name && snapshot.lsn <= lastLsn &&
-      snapshot.walOffset === recordEnd(records, snapshot.lsn);
+    const usable = snapshot && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId && snapshot.lsn <= lastLsn;
     if (usable) {
       try {
         await this.search.importSnapshot!(snapshot.data);
@@ -587,9 +574,8 @@ export class StoreEngine<S extends AgentState> {
   private async saveSearchSnapshot(): Promise<void> {
     if (!this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
     const lsn = this.wal.lastLsn;
-    const walOffset = this.wal.size;
     const data = await this.searchCall(() => this.search.exportSnapshot!());
-    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, lsn, walOffset, data }, this.files);
+    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, data }, this.files);
     this.snapshotLsn = lsn;
   }
 }
@@ -605,10 +591,15 @@ function settledLater(writes: Promise<void>[]): Promise<unknown> | undefined {
   return all;
 }
 
-/** Offset just past record `lsn` (the header's end for 0): identifies a position in this very log. */
-function recordEnd(records: WalRecord[], lsn: number): number {
-  const record = records[lsn - 1];
-  return lsn === 0 ? WAL_HEADER_SIZE : record ? record.offset + FRAME_HEADER_SIZE + record.payload.byteLength : -1;
+function codecMismatch(root: string, stored: string, requested: string): MemMapError {
+  return new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${stored}' codec, not '${requested}'. Open it with codec: '${stored}' (or leave the codec option out).`, { subsystem: 'codec' });
+}
+
+/** The block references a record carries. */
+function blockRefsOf(record: LogRecord): BlockRef[] {
+  if (record.type === RecordType.MemoryPut) return [record.memory.ref];
+  if (record.type === RecordType.StreamAppend) return [record.ref];
+  return [];
 }
 
 async function peekCodecName(path: string, files: StoreFileSystem): Promise<string> {

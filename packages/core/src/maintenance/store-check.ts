@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
-import { decodeWalHeader, readCommitMarker, scanLog, WAL_HEADER_SIZE, type LogScan } from '@memmapfs/wal';
+import { decodeWalHeader, frameSeed, readHeadFile, scanLog, WAL_HEADER_SIZE, type LogScan, type WalHeader } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
@@ -13,11 +13,13 @@ import * as nodeFileSystem from 'node:fs/promises';
 
 /** Kinds of problem `verifyStore` reports. */
 export type StoreProblemKind =
+  | 'wal-header-damaged'
   | 'wal-damaged'
   | 'wal-torn-tail'
   | 'record-invalid'
   | 'block-corrupt'
   | 'block-missing'
+  | 'block-overlap'
   | 'search-snapshot-unusable';
 
 /** One problem found in a store. */
@@ -74,8 +76,14 @@ export interface StoreExamination {
   readonly image: Buffer;
   readonly scan: LogScan;
   readonly report: VerifyReport;
+  /** The log's header: read from the log, or from its copy in state.head when the log's own is damaged. */
+  readonly header: WalHeader;
+  /** The log's own header is damaged and the copy in state.head stands in for it. */
+  readonly headerDamaged: boolean;
   /** Live blocks whose bytes failed their check. */
   readonly badBlocks: LiveBlock[];
+  /** Whether `ref`'s range overlaps a different range that another record references (it must then not be written). */
+  readonly overlapsAnother: (ref: BlockRef) => boolean;
   /** The saved search index exists but cannot be used. */
   readonly snapshotUnusable: boolean;
 }
@@ -90,21 +98,28 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
     throw toMemMapError(error);
   }
-  let header;
+  const { marker, headerCopy } = await readHeadFile(layout.head);
+  let header: WalHeader;
+  let headerDamaged = false;
   try {
     header = decodeWalHeader(image, layout.wal);
   } catch (error) {
-    throw toMemMapError(error);
+    // A damaged header is rebuilt from its copy in state.head, if the frames after it agree with it.
+    if ((error as { code?: string }).code !== 'WAL_HEADER_INVALID' || !headerCopy) throw toMemMapError(error);
+    header = decodeWalHeader(headerCopy, layout.head);
+    headerDamaged = true;
   }
   const codec = await resolveCodec(options.codec, header.codec);
   if (codec.name !== header.codec) {
     throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${header.codec}' codec, not '${codec.name}'. Check it with codec: '${header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
   }
-  const marker = await readCommitMarker(layout.head);
-  const inode = (await stat(layout.wal)).ino % 0x1_0000_0000;
-  const committedEnd = marker && marker.generation === inode ? marker.offset : undefined;
-  const scan = scanLog(image, WAL_HEADER_SIZE, 1, layout.wal, { onDamage: 'report', ...(committedEnd !== undefined ? { committedEnd } : {}) });
+  const committedEnd = marker && marker.logId === header.logId ? marker.offset : undefined;
+  const scan = scanLog(image, WAL_HEADER_SIZE, 1, layout.wal, { seed: frameSeed(header.logId), onDamage: 'report', ...(committedEnd !== undefined ? { committedEnd } : {}) });
   const problems: StoreProblem[] = [];
+  if (headerDamaged) {
+    problems.push({ severity: 'error', kind: 'wal-header-damaged', offset: 0, file: 'state.wal', repairable: true,
+      message: `The header of state.wal is damaged; the store will not open. The copy in state.head is intact: \`memmapfs repair\` writes it back.` });
+  }
   if (scan.damage) {
     const { lsn, offset, reason, next } = scan.damage;
     problems.push({ severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: true,
@@ -118,6 +133,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const streams: LiveBlock[] = [];
   const checkpoints: Array<{ upTo: number; chunks: Set<number> }> = [];
   const pending: Array<{ id?: number; block: Omit<LiveBlock, 'afterCheckpoint'> }> = [];
+  const allRefs: Array<{ ref: BlockRef; lsn: number }> = [];
   for (const walRecord of scan.records) {
     let record;
     try {
@@ -126,8 +142,13 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
       problems.push({ severity: 'error', kind: 'record-invalid', lsn: walRecord.lsn, offset: walRecord.offset, file: 'state.wal', repairable: false, message: (error as Error).message });
       continue;
     }
-    if (record.type === RecordType.MemoryPut) pending.push({ id: record.memory.id, block: { ref: record.memory.ref, lsn: walRecord.lsn, copy: record.copy } });
-    else if (record.type === RecordType.StreamAppend) pending.push({ block: { ref: record.ref, lsn: walRecord.lsn, copy: record.copy } });
+    if (record.type === RecordType.MemoryPut) {
+      pending.push({ id: record.memory.id, block: { ref: record.memory.ref, lsn: walRecord.lsn, copy: record.copy } });
+      allRefs.push({ ref: record.memory.ref, lsn: walRecord.lsn });
+    } else if (record.type === RecordType.StreamAppend) {
+      pending.push({ block: { ref: record.ref, lsn: walRecord.lsn, copy: record.copy } });
+      allRefs.push({ ref: record.ref, lsn: walRecord.lsn });
+    }
     else if (record.type === RecordType.MemoryDelete) pending.push({ id: record.id, block: undefined as never });
     else if (record.type === RecordType.Checkpoint) checkpoints.push({ upTo: record.upTo, chunks: new Set(record.chunks) });
   }
@@ -140,6 +161,22 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if (id === undefined) streams.push(live);
     else memories.set(id, live);
   }
+
+  // Two records whose different ranges share bytes: one of them was written over the other.
+  allRefs.sort((a, b) => a.ref.chunk - b.ref.chunk || a.ref.offset - b.ref.offset);
+  const overlapping = new Set<BlockRef>();
+  for (let i = 1, reach = allRefs[0]; i < allRefs.length; i++) {
+    const { ref, lsn } = allRefs[i]!;
+    const previous = reach!;
+    const same = previous.ref.chunk === ref.chunk && previous.ref.offset === ref.offset && previous.ref.length === ref.length;
+    if (!same && previous.ref.chunk === ref.chunk && ref.offset < previous.ref.offset + previous.ref.length) {
+      overlapping.add(ref).add(previous.ref);
+      problems.push({ severity: 'error', kind: 'block-overlap', lsn, offset: ref.offset, file: `blocks/${chunkFileName(ref.chunk)}`, repairable: false,
+        message: `Record ${lsn} and record ${previous.lsn} reference overlapping bytes of blocks/${chunkFileName(ref.chunk)} (${ref.offset}–${ref.offset + ref.length} and ${previous.ref.offset}–${previous.ref.offset + previous.ref.length}): at most one of them reads back. Repair leaves both ranges alone.` });
+    }
+    if (previous.ref.chunk !== ref.chunk || ref.offset + ref.length > previous.ref.offset + previous.ref.length) reach = allRefs[i];
+  }
+  const overlapsAnother = (ref: BlockRef) => [...overlapping].some((o) => o.chunk === ref.chunk && o.offset === ref.offset && o.length === ref.length);
 
   const live = [...memories.values(), ...streams].sort((a, b) => a.ref.chunk - b.ref.chunk || a.ref.offset - b.ref.offset);
   const badBlocks: LiveBlock[] = [];
@@ -164,9 +201,15 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
 
   const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);
-  const snapshotUnusable = snapshotExists && !(await readSearchSnapshot(layout.searchSnapshot, nodeFileSystem));
-  if (snapshotUnusable) {
-    problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: 'The saved search index is damaged or of another version; opening the store rebuilds it from the log.' });
+  const snapshot = snapshotExists ? await readSearchSnapshot(layout.searchSnapshot, nodeFileSystem) : undefined;
+  const snapshotProblem = !snapshotExists ? undefined
+    : !snapshot ? 'is damaged or of another version'
+    : snapshot.logId !== header.logId ? 'was built from another log (copied from another store, or from before a repair)'
+    : snapshot.lsn > scan.lastLsn && !scan.damage ? `covers records up to ${snapshot.lsn}, past the end of the log (${scan.lastLsn})`
+    : undefined;
+  const snapshotUnusable = snapshotProblem !== undefined;
+  if (snapshotProblem) {
+    problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: `The saved search index ${snapshotProblem}; opening the store ignores it and rebuilds the index from the log.` });
   }
   const report: VerifyReport = {
     root: layout.root,
@@ -178,7 +221,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, report, badBlocks, snapshotUnusable };
+  return { layout, image, scan, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable };
 }
 
 /**

@@ -1,7 +1,8 @@
-import { copyFile, mkdir, open, rm } from 'node:fs/promises';
+import { copyFile, mkdir, open, rm, stat } from 'node:fs/promises';
+import * as nodeFileSystem from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openChunkStore } from '@memmapfs/blocks';
-import { createFileDurably, lockLogForMaintenance } from '@memmapfs/wal';
+import { createFileDurably, encodeLogImage, encodeWalHeader, HeadFile, lockLogForMaintenance, newLogId, WAL_HEADER_SIZE } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { storeLayout } from '../engine/store-layout.js';
 import { toMemMapError } from '../engine/error-mapping.js';
@@ -19,61 +20,83 @@ export interface RepairReport {
 
 /**
  * Makes a store open again, losing as little as possible: keeps the longest valid prefix of the WAL
- * (the rest is backed up first, never just deleted), puts back damaged blocks from the copies their
- * records carry, and drops the derived search snapshot. Run it on a store no process has open.
+ * (the rest is backed up first, never just deleted), rebuilds a damaged log header from its copy in
+ * state.head, puts back damaged blocks from the copies their records carry (never into a range another
+ * record uses), and drops the derived search snapshot. It holds the writer lock throughout, so no
+ * process can open the store meanwhile, and refuses (`STORE_IN_USE`) while any process has it open.
  */
 export async function repairStore(root: string, options: StoreCheckOptions = {}): Promise<RepairReport> {
-  let release: () => Promise<void>;
+  const layout = storeLayout(resolve(root));
+  if (!(await stat(layout.wal).then(() => true, () => false))) throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
+  let head: HeadFile;
   try {
-    release = await lockLogForMaintenance(storeLayout(resolve(root)).wal);
+    head = await HeadFile.open(layout.head, nodeFileSystem);
   } catch (error) {
-    const mapped = toMemMapError(error);
-    if ((error as { code?: string }).code === 'ENOENT') throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
-    throw mapped;
+    throw toMemMapError(error);
   }
   try {
-    return await repairLocked(root, options);
-  } finally {
-    await release();
-  }
-}
-
-async function repairLocked(root: string, options: StoreCheckOptions): Promise<RepairReport> {
-  const { layout, image, scan, badBlocks, snapshotUnusable } = await examineStore(resolve(root), options);
-  const actions: string[] = [];
-  let backup: string | undefined;
-  try {
-    if (scan.damage || scan.tornBytes > 0) {
-      backup = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-      await mkdir(backup, { recursive: true });
-      await copyFile(layout.wal, join(backup, 'state.wal'));
-      const copied = await open(join(backup, 'state.wal'), 'r');
-      await copied.sync();
-      await copied.close();
-      await createFileDurably(layout.wal, image.subarray(0, scan.end));
-      // The new log is another file: the old marker (and its generation) no longer describes it.
-      await rm(layout.head, { force: true });
-      actions.push(`Kept the ${scan.records.length} valid records of state.wal (up to byte ${scan.end}) and dropped ${image.length - scan.end} bytes after them; the original is in ${backup}.`);
-    }
-    const restorable = badBlocks.filter((block) => block.copy !== undefined);
-    if (restorable.length > 0) {
-      const blocks = await openChunkStore({ dir: layout.blocks, reader: 'read' });
+    await head.lock();
+    try {
+      const release = await lockLogForMaintenance(layout.wal);
       try {
-        for (const block of restorable) {
-          await blocks.restore(block.ref, block.copy!);
-          actions.push(`Put back the block of record ${block.lsn} (chunk ${block.ref.chunk}, bytes ${block.ref.offset}–${block.ref.offset + block.ref.length}) from its copy in the log.`);
-        }
-        await blocks.sync();
+        return await repairLocked(layout.root, options, head);
       } finally {
-        await blocks.close();
+        await release();
       }
-    }
-    if (actions.length > 0 || snapshotUnusable) {
-      await rm(layout.searchSnapshot, { force: true });
-      actions.push('Removed the saved search index; it is rebuilt from the log on the next open.');
+    } finally {
+      head.unlock();
     }
   } catch (error) {
     throw toMemMapError(error);
+  } finally {
+    await head.close();
+  }
+}
+
+async function repairLocked(root: string, options: StoreCheckOptions, head: HeadFile): Promise<RepairReport> {
+  const exam = await examineStore(root, options);
+  const { layout, image, scan, header } = exam;
+  const actions: string[] = [];
+  let backup: string | undefined;
+  if (scan.damage || scan.tornBytes > 0 || exam.headerDamaged) {
+    backup = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    await mkdir(backup, { recursive: true });
+    await copyFile(layout.wal, join(backup, 'state.wal'));
+    const copied = await open(join(backup, 'state.wal'), 'r');
+    await copied.sync();
+    await copied.close();
+    let rewritten: Buffer;
+    let logId = header.logId;
+    if (scan.damage) {
+      // Records were dropped: the log gets a new identity, so nothing derived from the old one is used with it.
+      logId = newLogId();
+      rewritten = encodeLogImage({ ...header, logId }, scan.records);
+      actions.push(`Kept the ${scan.records.length} valid records of state.wal before the damage at byte ${scan.damage.offset} and dropped the ${image.length - scan.end} bytes from there on; the original is in ${backup}.`);
+    } else {
+      rewritten = Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end)]);
+      if (exam.headerDamaged) actions.push(`Rebuilt the damaged header of state.wal from its copy in state.head; the original is in ${backup}.`);
+      if (scan.tornBytes > 0) actions.push(`Cut the ${scan.tornBytes} bytes of torn write after the last whole record (byte ${scan.end}); the original is in ${backup}.`);
+    }
+    await createFileDurably(layout.wal, rewritten);
+    await head.writeHeaderCopy(rewritten.subarray(0, WAL_HEADER_SIZE));
+    head.writeMarker({ offset: rewritten.length, lsn: scan.lastLsn, logId });
+  }
+  const restorable = exam.badBlocks.filter((block) => block.copy !== undefined && !exam.overlapsAnother(block.ref));
+  if (restorable.length > 0) {
+    const blocks = await openChunkStore({ dir: layout.blocks, reader: 'read' });
+    try {
+      for (const block of restorable) {
+        await blocks.restore(block.ref, block.copy!);
+        actions.push(`Put back the block of record ${block.lsn} (chunk ${block.ref.chunk}, bytes ${block.ref.offset}–${block.ref.offset + block.ref.length}) from its copy in the log.`);
+      }
+      await blocks.sync();
+    } finally {
+      await blocks.close();
+    }
+  }
+  if (actions.length > 0 || exam.snapshotUnusable) {
+    await rm(layout.searchSnapshot, { force: true });
+    actions.push('Removed the saved search index; it is rebuilt from the log on the next open.');
   }
   const after = (await examineStore(layout.root, { ...(options.codec ? { codec: options.codec } : {}) })).report;
   return { actions, backup, after };

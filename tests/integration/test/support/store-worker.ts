@@ -2,6 +2,7 @@
 //   append ROOT TAG COUNT  appends COUNT memories tagged TAG (bursts of 8 and single ones), prints
 //                          {"ids":[…]}, then on each stdin line "count TAG…" prints {"counts":{TAG:n…},"total":n}.
 //   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
+//   hold ROOT TEXT         appends one memory, prints {"id":n}, then waits (to be killed) until stdin ends.
 import { createInterface } from 'node:readline';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
@@ -29,6 +30,9 @@ if (command === 'append') {
     for (const t of tags) counts[t] = (await fs.queryMemory('shared folder', { tags: [t], limit: 1000 })).length;
     print({ counts, total: fs.stats().memories });
   }
+} else if (command === 'hold') {
+  print({ id: await fs.appendMemory(rest[0]!) });
+  for await (const _line of createInterface({ input: process.stdin }));
 } else if (command === 'state') {
   const [n, gap] = [Number(rest[0]), Number(rest[1])];
   for (let i = 1; i <= n; i++) {

@@ -1,0 +1,63 @@
+import type { BlockRef, BlockStore } from '@memmapfs/blocks';
+import { RecordType, type LogRecord } from './log-records.js';
+
+/** A block whose record carries a copy of its bytes. */
+interface CopiedBlock {
+  readonly ref: BlockRef;
+  readonly copy: Uint8Array;
+  readonly lsn: number;
+}
+
+/**
+ * The blocks whose bytes a crash may have taken from the chunk files: those whose records carry a copy
+ * and that no later checkpoint covers (a checkpoint lists the chunks it fsynced up to an LSN).
+ */
+export function uncheckpointedCopies(records: ReadonlyArray<{ readonly record: LogRecord; readonly lsn: number }>): CopiedBlock[] {
+  let pending: CopiedBlock[] = [];
+  for (const { record, lsn } of records) {
+    if (record.type === RecordType.Checkpoint) {
+      const synced = new Set(record.chunks);
+      pending = pending.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo));
+    } else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
+      pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: record.copy, lsn });
+    }
+  }
+  return pending;
+}
+
+/** Whether two different ranges of the same chunk share a byte (records of one block, e.g. an update that kept the text, share its range). */
+function overlaps(a: BlockRef, b: BlockRef): boolean {
+  if (a.chunk !== b.chunk || (a.offset === b.offset && a.length === b.length)) return false;
+  return a.offset < b.offset + b.length && b.offset < a.offset + a.length;
+}
+
+/**
+ * Puts back, from the copies in their records, the blocks a crash took from the chunk files (a power
+ * loss before the chunk was fsynced). Runs under the writer lock, before any process can place a new
+ * block: the same bytes go back to the same place, and no range another record uses is ever written (a
+ * block whose range overlaps another record's is left alone and reported). Returns how many it put back.
+ */
+export async function restoreLostBlocks(blocks: BlockStore, candidates: readonly CopiedBlock[], allRefs: () => readonly BlockRef[]): Promise<number> {
+  const lost = candidates.filter(({ ref }) => {
+    try {
+      blocks.read(ref);
+      return false;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== 'BLOCK_CORRUPT' && code !== 'BLOCK_MISSING') throw error;
+      return true;
+    }
+  });
+  if (lost.length === 0) return 0;
+  const refs = allRefs();
+  let restored = 0;
+  for (const { ref, copy, lsn } of lost) {
+    if (refs.some((other) => overlaps(other, ref))) {
+      process.emitWarning(`The block of record ${lsn} (chunk ${ref.chunk}, bytes ${ref.offset}–${ref.offset + ref.length}) was not put back: another record uses an overlapping range. Run \`memmapfs verify\`.`, { code: 'MEMMAPFS_BLOCK_OVERLAP' });
+      continue;
+    }
+    await blocks.restore(ref, copy);
+    restored++;
+  }
+  return restored;
+}

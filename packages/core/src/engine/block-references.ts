@@ -1,0 +1,28 @@
+import type { BlockRef } from '@memmapfs/blocks';
+
+/**
+ * Where the records applied so far point in the chunk files: the highest chunk number and, per chunk,
+ * the end of the highest range. The block store never places a new block below these (a record whose
+ * block a crash lost still owns its range: its copy is put back there).
+ */
+export class BlockReferences {
+  private readonly ends = new Map<number, number>();
+  private highest = -1;
+
+  /** Notes a range a durable record references (live or not: a deleted memory's range is not reused either). */
+  note(ref: BlockRef): void {
+    const end = ref.offset + ref.length;
+    if (end > (this.ends.get(ref.chunk) ?? 0)) this.ends.set(ref.chunk, end);
+    if (ref.chunk > this.highest) this.highest = ref.chunk;
+  }
+
+  /** End of the highest range referenced in `chunk` (0 when none). */
+  end(chunk: number): number {
+    return this.ends.get(chunk) ?? 0;
+  }
+
+  /** The highest chunk number referenced, or -1. */
+  lastChunk(): number {
+    return this.highest;
+  }
+}

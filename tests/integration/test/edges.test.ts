@@ -1,0 +1,177 @@
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as nodeFileSystem from 'node:fs/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, repairStore, verifyStore, type StoreFileSystem } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+
+const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+let dir: string;
+let root: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'memmapfs-edges-'));
+  root = join(dir, 'store');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const open = (at = root, options: { fileSystem?: StoreFileSystem } = {}) => MemMapFS.init(at, { search: flexsearch(), codec: msgpack(), ...options });
+
+/** Starts a process that appends `text`, reports its id, and then waits to be killed. */
+async function appendAndHold(text: string): Promise<{ id: number; kill: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'hold', root, text], { stdio: 'pipe' });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const { value, done } = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
+  if (done) throw new Error(`the holding writer ended early: ${stderr}`);
+  return {
+    id: (JSON.parse(value as string) as { id: number }).id,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+describe('no block is written into a range a durable record references', () => {
+  it('a process already open does not append into the range of a dead writer whose block a crash took', async () => {
+    const setup = await open();
+    const first = await setup.appendMemory('written before anything went wrong');
+    await setup.close();
+    const chunk = join(root, 'blocks', (await readdir(join(root, 'blocks'))).filter((n) => n.endsWith('.bin')).sort().at(-1)!);
+    const sizeBefore = (await stat(chunk)).size;
+
+    const survivor = await open();
+    const dead = await appendAndHold('the dead writer wrote this, and its record is durable');
+    await dead.kill();
+    // The dead writer's block never reached the chunk file (a power loss before the chunk was fsynced).
+    await truncate(chunk, sizeBefore);
+
+    const mine = await survivor.appendMemory('the survivor appends after the crash');
+    expect((await survivor.getMemory(mine))?.text).toBe('the survivor appends after the crash');
+    expect((await survivor.getMemory(first))?.text).toBe('written before anything went wrong');
+    await survivor.close();
+
+    const reopened = await open();
+    expect((await reopened.getMemory(dead.id))?.text).toBe('the dead writer wrote this, and its record is durable');
+    expect((await reopened.getMemory(mine))?.text).toBe('the survivor appends after the crash');
+    await reopened.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+    expect((await repairStore(root)).actions).toEqual([]);
+    const again = await open();
+    expect((await again.getMemory(dead.id))?.text).toBe('the dead writer wrote this, and its record is durable');
+    expect((await again.getMemory(mine))?.text).toBe('the survivor appends after the crash');
+    await again.close();
+  });
+
+  it('a process that opens after such a crash puts the lost block back before it appends', async () => {
+    const setup = await open();
+    await setup.appendMemory('written before anything went wrong');
+    await setup.close();
+    const chunk = join(root, 'blocks', (await readdir(join(root, 'blocks'))).filter((n) => n.endsWith('.bin')).sort().at(-1)!);
+    const sizeBefore = (await stat(chunk)).size;
+    const dead = await appendAndHold('the dead writer wrote this too');
+    await dead.kill();
+    await truncate(chunk, sizeBefore);
+    const next = await open();
+    expect((await next.getMemory(dead.id))?.text).toBe('the dead writer wrote this too');
+    const mine = await next.appendMemory('appended after the lost block came back');
+    expect((await next.getMemory(mine))?.text).toBe('appended after the lost block came back');
+    await next.close();
+    expect((await verifyStore(root)).ok).toBe(true);
+  });
+
+  it('numbers new chunk files above every chunk a record references, even when the blocks folder was lost', async () => {
+    const setup = await open();
+    const lost = await setup.appendMemory('its chunk file is lost with the blocks folder');
+    await setup.close();
+    await rm(join(root, 'blocks'), { recursive: true });
+    // A crash took the folder; the block copy is gone too once a checkpoint retired it (close wrote one).
+    const fs = await open();
+    const mine = await fs.appendMemory('a new memory after the loss');
+    expect((await fs.getMemory(mine))?.text).toBe('a new memory after the loss');
+    await expect(fs.getMemory(lost)).rejects.toMatchObject({ code: 'BLOCK_MISSING' });
+    expect((await readdir(join(root, 'blocks'))).filter((n) => n.endsWith('.bin'))).toEqual(['chunk_0001.bin']);
+    await fs.close();
+  });
+});
+
+describe('other processes never see a record before its block', () => {
+  it('a record is written only after its block is in the chunk file', async () => {
+    let releaseBlockWrites!: () => void;
+    const blockWritesHeld = new Promise<void>((resolve) => (releaseBlockWrites = resolve));
+    // Block writes of more than 64 KiB go through the handle's asynchronous write: hold those back.
+    const slowBlocks: StoreFileSystem = {
+      ...nodeFileSystem,
+      open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
+        const handle = await nodeFileSystem.open(...args);
+        if (String(args[0]).includes(`${join('blocks', 'chunk_')}`)) {
+          const write = handle.write.bind(handle) as (...a: unknown[]) => Promise<unknown>;
+          (handle as { write: unknown }).write = async (...a: unknown[]) => {
+            await blockWritesHeld;
+            return write(...a);
+          };
+        }
+        return handle;
+      }) as typeof nodeFileSystem.open,
+    };
+    const reader = await open();
+    const writer = await open(root, { fileSystem: slowBlocks });
+    const texts = Array.from({ length: 200 }, (_, i) => `memory ${i} of a bulk import, long enough to need a large write: ${'x'.repeat(600)}`);
+    const appending = writer.appendMemories(texts.map((text) => ({ text })));
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 20; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        // Nothing of the append is visible while its blocks are not written.
+        expect(reader.stats().memories).toBe(0);
+        expect(await reader.queryMemory('', { limit: 1000 })).toEqual([]);
+      }
+      releaseBlockWrites();
+      const ids = await appending;
+      const listed = await reader.queryMemory('', { limit: 1000 });
+      expect(listed).toHaveLength(200);
+      expect((await reader.getMemory(ids[199]!))?.text).toBe(texts[199]);
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      releaseBlockWrites();
+      await writer.close();
+      await reader.close();
+    }
+  });
+});
+
+describe('derived files belong to one log', () => {
+  it('ignores a search snapshot copied from another store with a log of the same shape', async () => {
+    const other = join(dir, 'other');
+    const a = await open(other);
+    await a.appendMemory('apple pie recipe');
+    await a.appendMemory('apple cider');
+    await a.close();
+    const b = await open();
+    await b.appendMemory('grape juice notes');
+    await b.appendMemory('grape harvest');
+    await b.close();
+    await rm(join(root, 'index'), { recursive: true });
+    await cp(join(other, 'index'), join(root, 'index'), { recursive: true });
+    const report = await verifyStore(root);
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'search-snapshot-unusable', severity: 'warning' })]);
+    const fs = await open();
+    expect(await fs.queryMemory('apple')).toEqual([]);
+    expect((await fs.queryMemory('grape')).map((h) => h.text).sort()).toEqual(['grape harvest', 'grape juice notes']);
+    await fs.close();
+  });
+});
