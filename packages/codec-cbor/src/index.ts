@@ -14,7 +14,7 @@ export type CborCodecOptions = {
  * Creates the CBOR codec (`name: 'cbor'`) over cbor-x. It writes plain CBOR (RFC 8949) that any
  * decoder reads: objects as maps with string keys sized to fit, `Uint8Array` as a byte string
  * without tags, `undefined` as simple value 23; no records, packing or structured-clone tags.
- * Binary decodes as `Uint8Array`.
+ * Binary decodes as a plain `Uint8Array`, never a `Buffer`.
  *
  * @example
  * await MemMapFS.init(root, { codec: cbor() });
@@ -41,12 +41,21 @@ export function cbor(options: CborCodecOptions = {}): Codec {
     },
     decode(bytes) {
       try {
-        return encoder.decode(bytes);
+        return encoder.decode(plainBytes(bytes));
       } catch (cause) {
         throw new Error(`[memmapfs] [codec] cbor cannot decode ${bytes?.byteLength} bytes: ${describeCause(cause)}`, { cause });
       }
     },
   };
+}
+
+/**
+ * The bytes as a plain `Uint8Array` over the same memory (no copy). The decoder makes binary values of
+ * the type of its input, so given a `Buffer` it would return `Buffer`s; a store's values read back as
+ * plain `Uint8Array`s whatever the path the bytes took.
+ */
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function describeCause(cause: unknown): string {

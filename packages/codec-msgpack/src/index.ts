@@ -13,8 +13,8 @@ export type MsgpackCodecOptions = {
 /**
  * Creates the MessagePack codec (`name: 'msgpack'`, the store's default) over msgpackr. It writes
  * plain MessagePack that any decoder reads: objects as maps with string keys, `Uint8Array` as bin,
- * no record or structured-clone extensions. `undefined` is written as msgpackr's fixext 0 (type 0)
- * and decodes as `undefined`. Binary decodes as `Buffer`.
+ * no record or structured-clone extensions. `undefined` is written as fixext 1 of type 0 (msgpackr's
+ * convention) and decodes as `undefined`. Binary decodes as a plain `Uint8Array`, never a `Buffer`.
  *
  * @example
  * await MemMapFS.init(root, { codec: msgpack() });
@@ -40,12 +40,21 @@ export function msgpack(options: MsgpackCodecOptions = {}): Codec {
     },
     decode(bytes) {
       try {
-        return packr.unpack(bytes);
+        return packr.unpack(plainBytes(bytes));
       } catch (cause) {
         throw new Error(`[memmapfs] [codec] msgpack cannot decode ${bytes?.byteLength} bytes: ${describeCause(cause)}`, { cause });
       }
     },
   };
+}
+
+/**
+ * The bytes as a plain `Uint8Array` over the same memory (no copy). The decoder makes binary values of
+ * the type of its input, so given a `Buffer` it would return `Buffer`s; a store's values read back as
+ * plain `Uint8Array`s whatever the path the bytes took.
+ */
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function describeCause(cause: unknown): string {

@@ -2,6 +2,8 @@ export { MemMapFS } from './memmapfs.js';
 export { MemMapError, errorCodes } from './errors.js';
 export type { MemMapErrorCode, MemMapErrorOptions, Subsystem } from './errors.js';
 export type { Codec } from './contracts/codec.js';
+export { maxStorableDepth } from './storable-value.js';
+export type { StorableValue } from './storable-value.js';
 export type { SearchDocument, SearchHit, SearchProvider, SearchProviderSupports, SearchRequest } from './contracts/search-provider.js';
 export { registerCodec, registerSearchProvider, resolveCodec, resolveSearchProvider } from './registry/provider-registry.js';
 export type {

@@ -4,7 +4,7 @@ import { StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
 import type { AgentState, AppendMemoryOptions, Memory, NewMemory, MemoryHit, MemoryUpdate, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
 import {
-  checkAgentState, checkDuration, checkId, checkKey, checkLimit, checkNamespace, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
+  checkAgentState, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkNamespace, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -59,7 +59,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: chunkSizeBytes must be an integer from 4096 to 1073741824, got ${JSON.stringify(opts.chunkSizeBytes)}.`);
     }
     if (opts.batchIntervalMs !== undefined) checkDuration(opts.batchIntervalMs, 'batchIntervalMs', 'MemMapFS.init');
-    const initial = opts.initialState === undefined ? (structuredClone(initialAgentState) as S) : (checkAgentState(opts.initialState, 'MemMapFS.init') as S);
+    const initial = checkAgentState(opts.initialState ?? initialAgentState, 'MemMapFS.init') as unknown as S;
     const engine = await StoreEngine.open<S>(resolve(root), opts, initial);
     return new MemMapFS<S>(engine, opts);
   }
@@ -72,7 +72,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
   /**
    * Appends a memory and returns its id (ids increase and are never reused). Resolves once the
    * memory is durable (under the default `'sync'` durability). `tags` are exact-match labels for
-   * filtering; `namespace` separates tenants or agents; `ttlMs` makes it expire.
+   * filtering; `namespace` separates tenants or agents; `meta` is plain data (`StorableValue`) returned
+   * with the memory exactly; `ttlMs` makes it expire. Text, tags and namespace must be well-formed
+   * strings (no lone UTF-16 surrogate). A call that fails has written nothing.
    */
   async appendMemory(text: string, tags?: string[], options?: AppendMemoryOptions): Promise<number> {
     this.assertOpen('appendMemory');
@@ -173,7 +175,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const changes = checkPlainObject(update, 'update', 'updateMemory') as MemoryUpdate;
     const bytes = changes.text === undefined ? undefined : checkText(changes.text, 'updateMemory', this.maxTextBytes);
     const tags = changes.tags === undefined ? undefined : checkTags(changes.tags, 'updateMemory');
-    const meta = changes.meta === undefined ? undefined : checkPlainObject(changes.meta, 'meta', 'updateMemory');
+    const meta = changes.meta === undefined ? undefined : checkMeta(changes.meta, 'updateMemory');
     return this.track(async () => {
       this.engine.refresh();
       const current = this.engine.liveMemory(id);
@@ -201,12 +203,14 @@ export class MemMapFS<S extends AgentState = AgentState> {
     });
   }
 
-  /** Replaces the agent state; subscribers are told once it is durable. */
+  /**
+   * Replaces the agent state; subscribers are told once it is durable. The state is plain data that
+   * reads back exactly (`StorableValue`); anything else is `INVALID_ARGUMENT`, and nothing is written.
+   */
   async updateState(state: S): Promise<void> {
     this.assertOpen('updateState');
     const checked = checkAgentState(state, 'updateState');
-    this.engine.encodeValue(checked, 'updateState: the state');
-    await this.track(() => this.engine.commit([{ type: RecordType.StateSet, state: structuredClone(checked) }]));
+    await this.track(() => this.engine.commit([{ type: RecordType.StateSet, state: checked }]));
   }
 
   /** The current agent state (a copy: changing it changes nothing until `updateState`). */
@@ -238,12 +242,14 @@ export class MemMapFS<S extends AgentState = AgentState> {
     return this.engine.stateChannel.watch();
   }
 
-  /** Sets a KV value (anything the codec encodes: objects, arrays, strings, numbers, booleans, null, bytes). */
+  /**
+   * Sets a KV value: plain data (null, booleans, numbers, strings, Uint8Array, arrays and plain objects;
+   * see the README) that reads back exactly. Anything else is `INVALID_ARGUMENT`, and nothing is written.
+   */
   async setKv(key: string, value: unknown): Promise<void> {
     this.assertOpen('setKv');
     checkKey(key, 'setKv');
-    if (value === undefined) throw new MemMapError('INVALID_ARGUMENT', 'setKv: value must not be undefined; use deleteKv to remove a key.');
-    const bytes = this.engine.encodeValue(value, 'setKv: the value');
+    const bytes = this.engine.encodeValue(checkKvValue(value, 'setKv'), 'setKv: the value');
     await this.track(() => this.engine.commit([{ type: RecordType.KvSet, key, value: bytes }]));
   }
 
@@ -326,7 +332,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     return {
       tags: checkTags(tags, method),
       namespace: opts.namespace === undefined ? DEFAULT_NAMESPACE : checkNamespace(opts.namespace, method),
-      meta: opts.meta === undefined ? {} : checkPlainObject(opts.meta, 'meta', method),
+      meta: opts.meta === undefined ? {} : checkMeta(opts.meta, method),
       ttl: opts.ttlMs === undefined ? undefined : checkDuration(opts.ttlMs, 'ttlMs', method),
     };
   }

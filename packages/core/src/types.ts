@@ -25,7 +25,7 @@ export interface AgentState {
   activeMemoryCount: number;
   /** Id of the memory the agent last touched. */
   lastUpdatedId: number;
-  /** Anything else, as long as the codec can encode it. */
+  /** Anything else: plain data that reads back exactly (`StorableValue`), like every field of the state. */
   extra: Record<string, unknown>;
 }
 
@@ -62,7 +62,7 @@ export interface MemMapFSOptions {
 export interface AppendMemoryOptions {
   /** Namespace the memory belongs to. Default `'default'`. */
   namespace?: string;
-  /** Caller data kept with the memory and returned with it; not searched. */
+  /** Caller data kept with the memory and returned with it, exactly; not searched. Plain data only (`StorableValue`). */
   meta?: Record<string, unknown>;
   /** Milliseconds after which the memory expires: it is no longer returned by get or query. */
   ttlMs?: number;
@@ -109,6 +109,7 @@ export interface QueryMemoryOptions {
 export interface MemoryUpdate {
   text?: string;
   tags?: string[];
+  /** Replaces the whole meta. Plain data only (`StorableValue`). */
   meta?: Record<string, unknown>;
 }
 

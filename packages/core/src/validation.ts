@@ -1,4 +1,5 @@
 import { MemMapError } from './errors.js';
+import { isWellFormedText, toStorableValue, type StorableValue } from './storable-value.js';
 
 /** Limits on caller input; documented in core's README. */
 export const limits = {
@@ -28,10 +29,11 @@ export function checkId(id: unknown, method: string): number {
   return id as number;
 }
 
-/** A memory text: a non-empty string within the byte limit; returns its UTF-8 bytes. */
+/** A memory text: a non-empty, well-formed string within the byte limit; returns its UTF-8 bytes. */
 export function checkText(text: unknown, method: string, maxBytes: number): Uint8Array {
   if (typeof text !== 'string') throw invalid(`${method}: text must be a string, got ${describe(text)}.`);
   if (text.trim().length === 0) throw invalid(`${method}: text must not be empty or only whitespace.`);
+  if (!isWellFormedText(text)) throw notWellFormed(method, 'text');
   if (text.length > maxBytes) throw tooLarge(method, text.length, maxBytes);
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length > maxBytes) throw tooLarge(method, bytes.length, maxBytes);
@@ -42,7 +44,12 @@ function tooLarge(method: string, size: number, maxBytes: number): MemMapError {
   return new MemMapError('TEXT_TOO_LARGE', `${method}: text is at least ${size} bytes; the limit is ${maxBytes} (option maxTextBytes). Split it, or store it with appendStream.`);
 }
 
-/** Tags: an array of distinct non-empty strings; duplicates are dropped, order kept. */
+/** A string with a lone UTF-16 surrogate, which UTF-8 (and so every other process) cannot carry. */
+function notWellFormed(method: string, what: string): MemMapError {
+  return invalid(`${method}: ${what} has a lone UTF-16 surrogate, which UTF-8 cannot carry; remove it (String.prototype.toWellFormed() replaces it with U+FFFD).`);
+}
+
+/** Tags: an array of distinct, non-empty, well-formed strings; duplicates are dropped, order kept. */
 export function checkTags(tags: unknown, method: string): string[] {
   if (tags === undefined) return [];
   if (!Array.isArray(tags)) throw invalid(`${method}: tags must be an array of strings, got ${describe(tags)}.`);
@@ -51,15 +58,17 @@ export function checkTags(tags: unknown, method: string): string[] {
     if (typeof tag !== 'string' || tag.length === 0 || tag.length > limits.maxTagLength) {
       throw invalid(`${method}: each tag must be a non-empty string of at most ${limits.maxTagLength} characters, got ${describe(tag)}.`);
     }
+    if (!isWellFormedText(tag)) throw notWellFormed(method, `the tag ${describe(tag)}`);
   }
   return [...new Set(tags as string[])];
 }
 
-/** A namespace: a non-empty string. */
+/** A namespace: a non-empty, well-formed string. */
 export function checkNamespace(namespace: unknown, method: string): string {
   if (typeof namespace !== 'string' || namespace.length === 0 || namespace.length > limits.maxNamespaceLength) {
     throw invalid(`${method}: namespace must be a non-empty string of at most ${limits.maxNamespaceLength} characters, got ${describe(namespace)}.`);
   }
+  if (!isWellFormedText(namespace)) throw notWellFormed(method, 'namespace');
   return namespace;
 }
 
@@ -77,11 +86,12 @@ export function checkOptions<T extends object>(options: unknown, method: string)
   return checkPlainObject(options, 'options', method) as Partial<T>;
 }
 
-/** A KV key or stream key: a non-empty string. */
+/** A KV key or stream key: a non-empty, well-formed string. */
 export function checkKey(key: unknown, method: string): string {
   if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key) > limits.maxKeyLength) {
     throw invalid(`${method}: key must be a non-empty string of at most ${limits.maxKeyLength} bytes, got ${describe(key)}.`);
   }
+  if (!isWellFormedText(key)) throw notWellFormed(method, 'key');
   return key;
 }
 
@@ -100,21 +110,38 @@ export function checkLimit(limit: unknown, method: string): number {
   return limit as number;
 }
 
-/** An agent state: the four fields of AgentState with the right types (more fields are allowed). */
-export function checkAgentState(state: unknown, method: string): Record<string, unknown> {
+/**
+ * An agent state: the four fields of AgentState with the right types (more fields are allowed), all
+ * of it storable exactly; returns the copy to store.
+ */
+export function checkAgentState(state: unknown, method: string): Record<string, StorableValue> {
   const s = checkPlainObject(state, 'state', method);
   if (typeof s.status !== 'string') throw invalid(`${method}: state.status must be a string, got ${describe(s.status)}.`);
   if (typeof s.activeMemoryCount !== 'number' || !Number.isFinite(s.activeMemoryCount)) throw invalid(`${method}: state.activeMemoryCount must be a finite number, got ${describe(s.activeMemoryCount)}.`);
   if (typeof s.lastUpdatedId !== 'number' || !Number.isFinite(s.lastUpdatedId)) throw invalid(`${method}: state.lastUpdatedId must be a finite number, got ${describe(s.lastUpdatedId)}.`);
   checkPlainObject(s.extra, 'state.extra', method);
-  return s;
+  return toStorableValue(s, method, 'state') as Record<string, StorableValue>;
 }
 
-/** Stream data: bytes, or a string written as UTF-8. */
+/** Memory meta: a plain object, storable exactly; returns the copy to store. */
+export function checkMeta(meta: unknown, method: string): Record<string, StorableValue> {
+  checkPlainObject(meta, 'meta', method);
+  return toStorableValue(meta, method, 'meta') as Record<string, StorableValue>;
+}
+
+/** A KV value: anything storable exactly but `undefined` itself; returns the copy to store. */
+export function checkKvValue(value: unknown, method: string): StorableValue {
+  if (value === undefined) throw invalid(`${method}: value must not be undefined; use deleteKv to remove a key.`);
+  return toStorableValue(value, method, '');
+}
+
+/** Stream data: bytes, or a well-formed string written as UTF-8. */
 export function checkStreamData(data: unknown, method: string, maxBytes: number): Uint8Array {
   let bytes: Uint8Array;
-  if (typeof data === 'string') bytes = Buffer.from(data, 'utf8');
-  else if (data instanceof Uint8Array) bytes = data;
+  if (typeof data === 'string') {
+    if (!isWellFormedText(data)) throw notWellFormed(method, 'the text of data');
+    bytes = Buffer.from(data, 'utf8');
+  } else if (data instanceof Uint8Array) bytes = data;
   else throw invalid(`${method}: data must be a Uint8Array or a string, got ${describe(data)}.`);
   if (bytes.byteLength === 0) throw invalid(`${method}: data must not be empty.`);
   if (bytes.byteLength > maxBytes) throw new MemMapError('TEXT_TOO_LARGE', `${method}: ${bytes.byteLength} bytes exceed the ${maxBytes}-byte limit (option maxTextBytes); append it in smaller chunks.`);

@@ -17,6 +17,22 @@ export function v8Codec(name = 'v8-test'): Codec {
   };
 }
 
+/**
+ * A `v8Codec` that, as msgpackr does, writes a function as `undefined` instead of refusing it: what a
+ * store does with values a codec would silently change must not depend on the codec.
+ */
+export function functionDroppingCodec(name = 'v8-test'): Codec {
+  const codec = v8Codec(name);
+  return { ...codec, encode: (value) => codec.encode(dropFunctions(value)) };
+}
+
+function dropFunctions(value: unknown): unknown {
+  if (typeof value === 'function') return undefined;
+  if (value instanceof Uint8Array || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(dropFunctions);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, dropFunctions(v)]));
+}
+
 function reviveBytes(value: unknown): unknown {
   if (value instanceof Uint8Array) return value;
   if (Array.isArray(value)) return value.map(reviveBytes);

@@ -1,4 +1,4 @@
-import type { Codec } from '@memmapfs/core';
+import { maxStorableDepth, type Codec } from '@memmapfs/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -11,8 +11,11 @@ export interface CodecSuiteOptions {
   skip?: string[];
 }
 
-/** A value a codec must round-trip: what the store writes, nested to any depth. */
-type StoredValue = null | boolean | number | string | Uint8Array | StoredValue[] | { [key: string]: StoredValue };
+/**
+ * A value a codec must round-trip exactly: what a store accepts from callers (core's `StorableValue`)
+ * and what it writes itself. `-0`, lone surrogates and `__proto__` keys are refused by the store.
+ */
+type StoredValue = null | undefined | boolean | number | string | Uint8Array | StoredValue[] | { [key: string]: StoredValue };
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -64,15 +67,22 @@ const storeRecords: Record<string, StoredValue>[] = [
   { t: 6, key: 'blob', value: new Uint8Array(300).fill(7), at: 1700000003000 },
 ];
 
-/** Keys of generated objects; `__proto__` has its own checks. */
-const objectKey = fc.string({ unit: 'binary', maxLength: 12 }).filter((key) => key !== '__proto__');
+/** Keys an object may have in a store that are also names on `Object.prototype`, or close to them. */
+const prototypeLikeKeys = [
+  'constructor', 'toString', 'toLocaleString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable',
+  '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__', '__proto_', '___proto__', 'prototype',
+];
+
+/** Keys of generated objects: any code points (never a lone surrogate), names like Object.prototype's; never `__proto__`. */
+const objectKey = fc
+  .oneof(fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom(...prototypeLikeKeys, '', '0', '-1', '4294967295'))
+  .filter((key) => key !== '__proto__');
 
 const scalar: fc.Arbitrary<StoredValue> = fc.oneof(
-  fc.constant(null),
-  fc.boolean(),
+  fc.constantFrom(null, undefined, true, false, NaN, Infinity, -Infinity),
   fc.integer(),
   fc.maxSafeInteger(),
-  fc.double(),
+  fc.double().filter((value) => !Object.is(value, -0)),
   fc.string({ unit: 'binary' }),
   fc.string({ unit: 'grapheme' }),
   fc.uint8Array({ maxLength: 64 }),
@@ -81,23 +91,85 @@ const scalar: fc.Arbitrary<StoredValue> = fc.oneof(
 const { storedValue } = fc.letrec<{ storedValue: StoredValue; list: StoredValue[]; record: { [key: string]: StoredValue } }>((tie) => ({
   storedValue: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('list'), tie('record')),
   list: fc.array(tie('storedValue'), { maxLength: 6 }),
-  record: fc.dictionary(objectKey, tie('storedValue'), { maxKeys: 6, noNullPrototype: true }),
+  // Null-prototype objects too: a store accepts them, and they read back as plain objects.
+  record: fc.dictionary(objectKey, tie('storedValue'), { maxKeys: 6 }),
 }));
 
+const astral = '\u{1F600}\u{10FFFF}\u{1D11E}';
+
+/** Values at the edges of what a store accepts from callers, each with a title that says what it is. */
+function acceptedValues(): Array<[string, StoredValue]> {
+  const bytes = new Uint8Array([0, 1, 127, 128, 255]);
+  const backing = new Uint8Array([9, 8, 7, 6, 5, 4, 3]);
+  const nullPrototype = Object.assign(Object.create(null) as Record<string, StoredValue>, { a: 1, toString: 'not a method', nested: Object.create(null) as Record<string, StoredValue> });
+  return [
+    ['keys named like members of Object.prototype', Object.fromEntries(prototypeLikeKeys.map((key, index) => [key, index % 2 === 0 ? key : { [key]: [key] }]))],
+    ['a key named constructor whose value is an object', { constructor: { name: 'Object', prototype: { constructor: null } } }],
+    ['empty, blank and index-like keys', { '': '', ' ': [''], '0': 'zero', '1': 'one', '-1': 'minus one', '01': 'leading zero', '1.5': 'fraction', '4294967295': 'past the last index' }],
+    ['strings and keys in any script, with astral characters', { 'Grüße': 'é e\u0301 記憶の地図 기억 مرحبا', [astral]: astral, '👩‍👩‍👧‍👦': '🇺🇳🏳️‍🌈', 'nul\u0000key': 'nul\u0000value', '\uFEFF': '\uFFFD\uFFFE\uFFFF' }],
+    ['empty strings, lists, objects and bytes', { text: '', list: [], record: {}, bytes: new Uint8Array(0), all: ['', [], {}, new Uint8Array(0)] }],
+    ['undefined as a property and as array items', { set: undefined, list: [undefined, null, undefined], nested: { deeper: { unset: undefined } } }],
+    ['NaN, the infinities and numbers at the edges', { nan: NaN, list: [Infinity, -Infinity, 0, -1, 1.5, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 64, Number.MAX_VALUE, Number.MIN_VALUE, Number.EPSILON] }],
+    ['binary alone, in lists, in objects, from a Buffer and from a view', { bytes, list: [bytes, [bytes]], buffer: Buffer.from('a Buffer'), view: backing.subarray(2, 5) }],
+    ['a null-prototype object', nullPrototype],
+    ['nested lists and objects', { lists: [[[]], [1, [2, [3, [4]]]]], records: [{ a: [{ b: [{ c: {} }] }] }] }],
+    ['the same object twice', (() => { const shared = { shared: [1] }; return { first: shared, second: shared, list: [shared, shared] }; })()],
+    [`lists nested ${maxStorableDepth} deep`, nestedLists(maxStorableDepth)],
+    [`objects nested ${maxStorableDepth} deep`, nestedObjects(maxStorableDepth)],
+  ];
+}
+
 /**
- * The form values are compared in: `-0` as `0` (codecs may drop the sign of zero) and every binary
- * value as a plain `Uint8Array` (a `Buffer` is fine).
+ * Where `actual` differs from `value` as a store reads values back, or `undefined` when it does not:
+ * every number the same (`NaN` included), every string the same, binary as a plain `Uint8Array` (never
+ * a `Buffer`) with the same bytes, arrays as plain arrays of the same length without holes, and objects
+ * (null-prototype ones too) as objects with prototype `Object.prototype` and the same keys, in the same
+ * order, a key set to `undefined` included.
  */
-function comparable(value: unknown): unknown {
-  if (Object.is(value, -0)) return 0;
-  if (value instanceof Uint8Array) return new Uint8Array(value);
-  if (Array.isArray(value)) return value.map(comparable);
-  if (value !== null && typeof value === 'object' && isPlainObject(value)) {
-    const copy: Record<string, unknown> = {};
-    for (const [key, inner] of Object.entries(value)) copy[key] = comparable(inner);
-    return copy;
+function exactDifference(actual: unknown, value: unknown, path = 'value'): string | undefined {
+  if (value instanceof Uint8Array) {
+    if (!(actual instanceof Uint8Array)) return `${path} is ${describeValue(actual)}, not a Uint8Array`;
+    if (Object.getPrototypeOf(actual) !== Uint8Array.prototype) return `${path} is a ${actual.constructor.name}, not a plain Uint8Array`;
+    if (actual.byteLength !== value.byteLength || Buffer.compare(actual, value) !== 0) return `${path} has other bytes`;
+    return undefined;
   }
-  return value;
+  if (Array.isArray(value)) {
+    if (!Array.isArray(actual) || Object.getPrototypeOf(actual) !== Array.prototype) return `${path} is ${describeValue(actual)}, not an array`;
+    if (actual.length !== value.length) return `${path} has ${actual.length} items, not ${value.length}`;
+    for (let index = 0; index < value.length; index++) {
+      if (!(index in actual)) return `${path}[${index}] is a hole`;
+      const difference = exactDifference(actual[index], value[index], `${path}[${index}]`);
+      if (difference) return difference;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    if (actual === null || typeof actual !== 'object' || Object.getPrototypeOf(actual) !== Object.prototype) return `${path} is ${describeValue(actual)}, not a plain object`;
+    const keys = Object.keys(value);
+    const actualKeys = Object.keys(actual);
+    if (keys.length !== actualKeys.length || keys.some((key, index) => key !== actualKeys[index])) return `${path} has keys ${JSON.stringify(actualKeys)}, not ${JSON.stringify(keys)}`;
+    for (const key of keys) {
+      const difference = exactDifference((actual as Record<string, unknown>)[key], (value as Record<string, unknown>)[key], `${path}[${JSON.stringify(key)}]`);
+      if (difference) return difference;
+    }
+    return undefined;
+  }
+  return Object.is(actual, value) ? undefined : `${path} is ${describeValue(actual)}, not ${describeValue(value)}`;
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || typeof value !== 'object') return Object.is(value, -0) ? '-0' : String(value);
+  return Array.isArray(value) ? 'an array' : `an object (${(Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'null prototype'})`;
+}
+
+function expectRoundTrip(codec: Codec, value: unknown): void {
+  expectDecodesTo(codec, encodeChecked(codec, value), value);
+}
+
+function expectDecodesTo(codec: Codec, bytes: Uint8Array, value: unknown): void {
+  expect(exactDifference(codec.decode(bytes), value), 'reads back exactly').toBeUndefined();
 }
 
 function isPlainObject(value: object): boolean {
@@ -124,10 +196,6 @@ function encodeChecked(codec: Codec, value: unknown): Uint8Array {
   return bytes;
 }
 
-function expectRoundTrip(codec: Codec, value: unknown): void {
-  expect(comparable(codec.decode(encodeChecked(codec, value)))).toEqual(comparable(value));
-}
-
 function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
   expect(actual.byteLength).toBe(expected.byteLength);
   expect(Buffer.compare(actual, expected)).toBe(0);
@@ -151,6 +219,12 @@ function nestedLists(depth: number): StoredValue {
 function nestedRecords(depth: number): StoredValue {
   let value: StoredValue = { leaf: true };
   for (let level = depth - 1; level > 0; level--) value = { level, child: value, list: [level, { at: level }] };
+  return value;
+}
+
+function nestedObjects(depth: number): StoredValue {
+  let value: StoredValue = { leaf: true };
+  for (let level = depth - 1; level > 0; level--) value = { level, child: value };
   return value;
 }
 
@@ -214,8 +288,9 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
       for (const value of integers) expect(codec.decode(encodeChecked(codec, value))).toBe(value);
     });
 
-    check('round-trips negative zero as zero', (codec) => {
-      expect(codec.decode(encodeChecked(codec, -0))).toBe(0);
+    check('encodes negative zero; it decodes as 0 or -0', (codec) => {
+      // A store refuses -0 (MessagePack and CBOR codecs write it as 0); a codec that keeps it is fine.
+      expect([0, -0]).toContain(codec.decode(encodeChecked(codec, -0)));
     });
 
     check('round-trips floats exactly', (codec) => {
@@ -229,7 +304,10 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
     check('round-trips any double and any safe integer', (codec) => {
       fc.assert(
         fc.property(fc.oneof(fc.double(), fc.maxSafeInteger()), (value) => {
-          expect(comparable(codec.decode(encodeChecked(codec, value)))).toBe(comparable(value));
+          const decoded = codec.decode(encodeChecked(codec, value));
+          // -0 may come back as 0: a store refuses it.
+          if (Object.is(value, -0)) expect(decoded === 0).toBe(true);
+          else expect(decoded).toBe(value);
         }),
       );
     });
@@ -296,9 +374,9 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
       const backing = new Uint8Array(bytes.byteLength + 64).fill(0xc1);
       backing.set(bytes, 13);
       const view = backing.subarray(13, 13 + bytes.byteLength);
-      expect(comparable(codec.decode(view))).toEqual(comparable(value));
+      expectDecodesTo(codec, view, value);
       const buffer = Buffer.from(backing.buffer, backing.byteOffset + 13, bytes.byteLength);
-      expect(comparable(codec.decode(buffer))).toEqual(comparable(value));
+      expectDecodesTo(codec, buffer, value);
     });
 
     check('decoded binary does not change when the input bytes are overwritten', (codec) => {
@@ -338,10 +416,31 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
       expectRoundTrip(codec, storeRecords);
     });
 
-    check('encodes an object property set to undefined; it decodes as undefined, null or absent', (codec) => {
+    check('round-trips undefined as an object property (the key kept) and as an array item', (codec) => {
       const decoded = codec.decode(encodeChecked(codec, { id: 1, expiresAt: undefined })) as Record<string, unknown>;
-      expect(decoded.id).toBe(1);
-      expect([undefined, null]).toContain(decoded.expiresAt);
+      expect(Object.keys(decoded)).toEqual(['id', 'expiresAt']);
+      expect(decoded.expiresAt).toBeUndefined();
+      expect(codec.decode(encodeChecked(codec, [undefined, 1, undefined]))).toEqual([undefined, 1, undefined]);
+      expect(codec.decode(encodeChecked(codec, undefined))).toBeUndefined();
+    });
+
+    for (const [what, value] of acceptedValues()) {
+      check(`round-trips exactly what a store accepts: ${what}`, (codec) => {
+        expectRoundTrip(codec, value);
+      });
+    }
+
+    check('decodes binary as a plain Uint8Array, never a Buffer, whatever the bytes it is given', (codec) => {
+      const chunk = randomBytes(300, 11);
+      for (const value of [chunk, Buffer.from(chunk), { chunk }, [chunk], { nested: [{ chunk: Buffer.from(chunk) }] }]) {
+        const bytes = encodeChecked(codec, value);
+        const pool = Buffer.alloc(bytes.byteLength + 32, 0xc1);
+        pool.set(bytes, 16);
+        const inputs = [bytes, Buffer.from(bytes), pool.subarray(16, 16 + bytes.byteLength), new Uint8Array(pool.buffer, pool.byteOffset + 16, bytes.byteLength)];
+        for (const input of inputs) {
+          expect(exactDifference(codec.decode(input), value), `decoding a ${input.constructor.name}`).toBeUndefined();
+        }
+      }
     });
 
     check('decoding a key named __proto__ never changes a prototype', (codec) => {
@@ -354,23 +453,16 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     });
 
-    check('round-trips a key named __proto__ as an own property', (codec) => {
-      const value = JSON.parse('{"__proto__": {"x": 1}, "y": 2}');
-      const decoded = codec.decode(encodeChecked(codec, value)) as Record<string, unknown>;
-      expect(Object.prototype.hasOwnProperty.call(decoded, '__proto__')).toBe(true);
-      expect(Object.getOwnPropertyDescriptor(decoded, '__proto__')?.value).toEqual({ x: 1 });
-      expect(decoded.y).toBe(2);
-    });
-
     check('round-trips any JSON value', (codec) => {
       fc.assert(
-        fc.property(fc.jsonValue().filter((value) => !containsKey(value, '__proto__')), (value) => {
+        // As JSON.parse returns it (so no -0, which a store refuses), without __proto__ keys (refused too).
+        fc.property(fc.jsonValue().map((value) => JSON.parse(JSON.stringify(value)) as unknown).filter((value) => !containsKey(value, '__proto__')), (value) => {
           expectRoundTrip(codec, value);
         }),
       );
     });
 
-    check('round-trips any value the store may write', (codec) => {
+    check('round-trips any value a store accepts, exactly', (codec) => {
       fc.assert(
         fc.property(storedValue, (value) => {
           expectRoundTrip(codec, value);
@@ -433,7 +525,7 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
       codec.decode(encodeChecked(codec, 'x'.repeat(20 * KiB)));
       expectSameBytes(first, firstCopy);
       first.fill(0xff);
-      expect(comparable(codec.decode(encodeChecked(codec, storeRecords[1])))).toEqual(comparable(storeRecords[1]));
+      expectRoundTrip(codec, storeRecords[1]);
       expectSameBytes(encodeChecked(codec, storeRecords[0]), firstCopy);
     });
 
@@ -446,8 +538,8 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
           const bytes = encodeChecked(own, value);
           kept.push([bytes, bytes.slice(), value]);
           await nextTurn();
-          expect(comparable(own.decode(bytes))).toEqual(comparable(value));
-          expect(comparable(peer.decode(bytes))).toEqual(comparable(value));
+          expectDecodesTo(own, bytes, value);
+          expectDecodesTo(peer, bytes, value);
         }
         for (const [bytes, copy] of kept) expectSameBytes(bytes, copy);
       };

@@ -2,9 +2,12 @@
  * Turns the store's records into bytes and back. A codec is chosen when a store is created; its
  * `name` is written into the WAL header, and a store refuses to open under a different codec.
  *
- * Implementations must round-trip every value the store writes: `null`, booleans, finite and
- * non-finite numbers, strings (any Unicode), `Uint8Array`, arrays, and plain objects with string keys
- * (nested to any depth). Run `codecSuite` from `@memmapfs/testkit` to check a codec.
+ * Implementations must round-trip exactly every value the store writes: its own records, and what
+ * callers store (`StorableValue`): `null`, booleans, `undefined` (an object property keeps its key),
+ * numbers (`NaN` and the infinities too; `-0` never reaches a codec), well-formed strings, `Uint8Array`,
+ * arrays, and objects with string keys other than `__proto__`, nested `maxStorableDepth` levels deep.
+ * Decoded objects are plain (prototype `Object.prototype`), with the keys in the order written.
+ * Run `codecSuite` from `@memmapfs/testkit` to check a codec.
  */
 export interface Codec {
   /** Stable name recorded in the store header, e.g. `'msgpack'`. ASCII, at most 48 bytes. */
@@ -13,7 +16,8 @@ export interface Codec {
   encode(value: unknown): Uint8Array;
   /**
    * Decodes bytes produced by `encode` (of this codec, possibly in another process or version).
-   * Binary values come back as `Uint8Array` (a `Buffer` is fine). Throws on malformed input.
+   * Binary values come back as plain `Uint8Array`s, never `Buffer`s, whatever the type of `bytes`: a
+   * value must read back the same in every process. Throws on malformed input.
    */
   decode(bytes: Uint8Array): unknown;
 }
