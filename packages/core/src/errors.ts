@@ -7,6 +7,8 @@ export const errorCodes = {
   TEXT_TOO_LARGE: 'A memory text or stream chunk is larger than the configured maximum.',
   STORE_CLOSED: 'The store was closed; open it again with MemMapFS.init.',
   STORE_IN_USE: 'Another process has the store open, and the operation (repair) needs it to itself.',
+  LOCK_TIMEOUT: 'Another process held the writer lock longer than lockTimeoutMs (it may be stopped or stuck); nothing was written.',
+  STORE_REPLACED: 'Another log took the place of the one this process has open (a repair or a compaction elsewhere); close the store and open it again.',
   STORE_NOT_FOUND: 'No store exists at the root and `create: false` was given.',
   MEMORY_NOT_FOUND: 'No live memory has that id.',
   ADAPTER_NOT_INSTALLED: 'A named codec or search provider needs a package that is not installed.',

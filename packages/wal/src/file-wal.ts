@@ -1,6 +1,7 @@
 import { constants as fsConstants, fstatSync, readSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
@@ -8,7 +9,7 @@ import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, 
 import { frameSeed, frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { scanLog, type LogScan } from './log-scan.js';
 import { WalError } from './wal-error.js';
-import type { CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
+import type { AppendOptions, CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 
 /** Options of `openFileWal`. */
 export interface FileWalOptions {
@@ -20,6 +21,11 @@ export interface FileWalOptions {
   create?: boolean;
   /** When appends are durable. Default `'sync'`. */
   durability?: Durability;
+  /**
+   * Longest wait for the writer lock, in milliseconds, before an open, a commit or a flush fails with
+   * `LOCK_TIMEOUT` (nothing written; the log stays usable). Default 10,000.
+   */
+  lockTimeoutMs?: number;
   /** Under `'batch'`: the longest time between a write and its fsync. Default 50 ms. */
   batchIntervalMs?: number;
   /**
@@ -59,6 +65,7 @@ export interface WalRecovery {
 
 interface PendingAppend {
   readonly entries: readonly WalEntry[];
+  readonly check: (() => void) | undefined;
   readonly resolve: (lsns: number[]) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -75,6 +82,10 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
   if (!['sync', 'batch', 'none'].includes(durability)) {
     throw new WalError('INVALID_ARGUMENT', `durability must be 'sync', 'batch' or 'none'; got ${JSON.stringify(durability)}.`);
   }
+  const lockTimeout = options.lockTimeoutMs;
+  if (lockTimeout !== undefined && (!Number.isFinite(lockTimeout) || lockTimeout < 0)) {
+    throw new WalError('INVALID_ARGUMENT', `lockTimeoutMs must be a non-negative number of milliseconds; got ${JSON.stringify(lockTimeout)}.`);
+  }
   const interval = options.batchIntervalMs;
   if (interval !== undefined && (!Number.isFinite(interval) || interval <= 0)) {
     throw new WalError('INVALID_ARGUMENT', `batchIntervalMs must be a positive number of milliseconds; got ${JSON.stringify(interval)}.`);
@@ -82,7 +93,7 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
   const head = await HeadFile.open(options.headPath ?? join(dirname(path), 'state.head'), files);
   let handle: FileHandle | undefined;
   try {
-    await head.lock();
+    await head.lock(options.lockTimeoutMs);
   } catch (error) {
     await head.close();
     throw error;
@@ -211,7 +222,7 @@ export class FileWal implements WriteAheadLog {
     return this.committedEnd;
   }
 
-  append(entries: readonly WalEntry[]): Promise<number[]> {
+  append(entries: readonly WalEntry[], options: AppendOptions = {}): Promise<number[]> {
     if (this.closed) return Promise.reject(new WalError('WAL_CLOSED', `${this.options.path} is closed.`));
     if (this.failure) return Promise.reject(this.failure);
     for (const entry of entries) {
@@ -226,18 +237,29 @@ export class FileWal implements WriteAheadLog {
       }
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ entries, resolve, reject });
+      this.queue.push({ entries, check: options.check, resolve, reject });
       this.committing ??= this.commitQueued();
     });
   }
 
   refresh(): number {
-    if (this.closed || this.failure) return 0;
-    const marker = this.trustedMarker();
-    if (!marker || marker.offset <= this.committedEnd) return 0;
+    if (this.closed) return 0;
+    if (this.failure) throw this.failure;
+    const marker = this.head.readMarker();
+    if (!marker) return 0;
+    if (marker.logId !== this.header.logId) {
+      throw new WalError('WAL_REPLACED', `${this.options.path} was replaced by another log (log ${marker.logId}, this process has ${this.header.logId} open): what this process reads is no longer current. Close the store and open it again.`);
+    }
+    if (marker.offset <= this.committedEnd) return 0;
     const buf = Buffer.allocUnsafe(marker.offset - this.committedEnd);
-    if (readAtOnce(this.handle.fd, buf, this.committedEnd) < buf.length) return 0;
-    return this.acceptForeign(scanLog(buf, 0, this.committedLsn + 1, this.options.path, { seed: this.seed, onDamage: 'report', committedEnd: buf.length }));
+    const read = readAtOnce(this.handle.fd, buf, this.committedEnd);
+    const scan = scanLog(buf.subarray(0, read), 0, this.committedLsn + 1, this.options.path, { seed: this.seed, onDamage: 'report', committedEnd: buf.length });
+    const accepted = this.acceptForeign(scan);
+    if (scan.damage) {
+      const { lsn, offset, reason } = scan.damage;
+      throw new WalError('WAL_CORRUPT', `${this.options.path}: record ${lsn} at byte ${this.committedEnd - scan.end + offset} is damaged (${reason}), though the commit marker says it was committed. Close every process using the store and run \`memmapfs verify\`.`, { lsn, offset: this.committedEnd - scan.end + offset });
+    }
+    return accepted;
   }
 
   async flush(): Promise<void> {
@@ -245,7 +267,7 @@ export class FileWal implements WriteAheadLog {
     while (this.committing) await this.committing;
     if (this.failure) throw this.failure;
     if (this.durableEnd < this.committedEnd) {
-      await this.head.lock();
+      await this.head.lock(this.options.lockTimeoutMs);
       try {
         await this.syncNow();
       } finally {
@@ -268,8 +290,10 @@ export class FileWal implements WriteAheadLog {
 
   private async commitQueued(): Promise<void> {
     while (this.queue.length > 0) {
-      let batch = this.queue;
-      this.queue = [];
+      // An append with a precondition is committed on its own, so that its check sees every append made
+      // before it (in this process and others) applied, and nothing after it.
+      const conditional = this.queue.findIndex((pending) => pending.check);
+      let batch = this.queue.splice(0, conditional === 0 ? 1 : conditional === -1 ? this.queue.length : conditional);
       try {
         if (this.failure) throw this.failure;
         if (batch.some((pending) => pending.entries.some((e) => e.after))) batch = await dropFailedDependencies(batch);
@@ -278,10 +302,26 @@ export class FileWal implements WriteAheadLog {
         // outside the lock, so that other processes' commits do not wait for it.
         const syncing = this.runBeforeSync();
         if (syncing) await syncing;
-        if (!this.head.tryLock()) await this.head.lock();
+        try {
+          if (!this.head.tryLock()) await this.head.lock(this.options.lockTimeoutMs);
+        } catch (error) {
+          // Nothing was written: the appends fail, the log stays usable.
+          if (!(error instanceof WalError && error.code === 'LOCK_TIMEOUT')) throw error;
+          for (const pending of batch) pending.reject(error);
+          continue;
+        }
         try {
           // Only when the file grew past what this process has seen: another process committed.
           if (fstatSync(this.handle.fd).size > this.committedEnd) await this.catchUpLocked();
+          const check = batch[0]!.check;
+          if (check) {
+            try {
+              check();
+            } catch (refusal) {
+              batch[0]!.reject(refusal);
+              continue;
+            }
+          }
           const lsns = await this.writeLocked(batch);
           batch.forEach((pending, i) => pending.resolve(lsns[i]!));
         } finally {
@@ -541,7 +581,8 @@ export async function lockLogForMaintenance(path: string): Promise<() => Promise
 
 /** Creates `path` holding `bytes`: write to a temporary file, fsync it, rename it into place, fsync the folder. */
 export async function createFileDurably(path: string, bytes: Uint8Array, files: WalFileSystem = nodeFileSystem): Promise<void> {
-  const temp = `${dirname(path)}/.${basename(path)}.${process.pid}.tmp`;
+  // A fresh name each time: two stores of one process may write the same file at once.
+  const temp = `${dirname(path)}/.${basename(path)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
   try {
     const handle = await files.open(temp, 'w');
     try {

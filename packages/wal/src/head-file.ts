@@ -9,6 +9,21 @@ import type { WalFileSystem } from './file-wal.js';
 import { LOG_ID_SIZE, WAL_HEADER_SIZE, isIntactWalHeader } from './wal-header.js';
 
 const MAGIC = Buffer.from('MMFSHEAD', 'ascii');
+/** How long a writer waits for the lock by default before `LOCK_TIMEOUT`. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+/** Whether `promise` settles (resolving) before `deadline` (a `performance.now()` time); rejects with its error. */
+async function withinDeadline(promise: Promise<void>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 /** Head files open in this process, by absolute path. */
 const openHeads = new Map<string, Promise<HeadFile>>();
 const MARKER_SIZE = 44;
@@ -126,23 +141,62 @@ export class HeadFile {
   }
 
   /**
-   * Takes the writer lock, waiting for the holder to release it (or die). Callers in this process queue
-   * first (a flock is shared by everything using this descriptor); then a non-blocking attempt, and
-   * only a contended lock costs a thread-pool wait.
+   * Takes the writer lock, waiting for the holder to release it (or die), for at most `timeoutMs`
+   * (then `LOCK_TIMEOUT`: a holder that is stopped or stuck must not block everyone forever). Callers
+   * in this process queue first (a flock is shared by everything using this descriptor); then a
+   * non-blocking attempt, and only a contended lock costs a thread-pool wait.
    */
-  async lock(): Promise<void> {
-    if (this.held) await new Promise<void>((resolve) => this.queue.push(resolve));
+  async lock(timeoutMs: number = DEFAULT_LOCK_TIMEOUT_MS): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    if (this.held) {
+      const turn = new Promise<void>((resolve) => this.queue.push(resolve));
+      if (!(await withinDeadline(turn, deadline))) {
+        // Our turn may still come: pass it straight on.
+        void turn.then(() => this.handOver());
+        throw this.timeoutError(timeoutMs);
+      }
+    }
     this.held = true;
-    const fd = this.handle.fd;
     try {
       if (this.flockAtOnce()) return;
-      await new Promise<void>((resolve, reject) => {
-        this.flock.flock(fd, 'ex', (error) => (error ? reject(this.lockError(error)) : resolve()));
-      });
+      this.waitingForGrant++;
+      try {
+        if (!(await withinDeadline(this.requestGrant(), deadline))) throw this.timeoutError(timeoutMs);
+      } finally {
+        this.waitingForGrant--;
+      }
     } catch (error) {
       this.handOver();
       throw error;
     }
+  }
+
+  /** The blocking flock request with the kernel (one per process at a time: each holds a pool thread). */
+  private grant: Promise<void> | undefined;
+  /** Callers waiting for `grant`; when it comes with none left (they timed out), it is let go at once. */
+  private waitingForGrant = 0;
+
+  private requestGrant(): Promise<void> {
+    this.grant ??= new Promise<void>((resolve, reject) => {
+      this.flock.flock(this.handle.fd, 'ex', (error) => {
+        this.grant = undefined;
+        if (error) return reject(this.lockError(error));
+        if (this.waitingForGrant === 0) {
+          try {
+            this.flock.flockSync(this.handle.fd, 'un');
+          } catch {
+            // Closing the file releases it too.
+          }
+        }
+        resolve();
+      });
+    });
+    this.grant.catch(() => undefined);
+    return this.grant;
+  }
+
+  private timeoutError(timeoutMs: number): WalError {
+    return new WalError('LOCK_TIMEOUT', `Waited ${timeoutMs} ms for the writer lock on ${this.path}: another process holds it and does not let go (it may be stopped or stuck). Reads keep working. Find it with \`fuser ${this.path}\`, or raise lockTimeoutMs.`);
   }
 
   /** A non-blocking exclusive flock: false when another process holds it. */

@@ -1,5 +1,5 @@
-export type { CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
-export { HeadFile, readHeadFile } from './head-file.js';
+export type { AppendOptions, CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
+export { DEFAULT_LOCK_TIMEOUT_MS, HeadFile, readHeadFile } from './head-file.js';
 export type { CommitMarker } from './head-file.js';
 export { FileWal, openFileWal, createFileDurably, lockLogForMaintenance } from './file-wal.js';
 export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';

@@ -7,6 +7,8 @@ export type WalErrorCode =
   | 'WAL_CLOSED'
   | 'WAL_RECORD_TOO_LARGE'
   | 'WAL_IN_USE'
+  | 'WAL_REPLACED'
+  | 'LOCK_TIMEOUT'
   | 'INVALID_ARGUMENT';
 
 /** An error of the write-ahead log, with a stable `code`. */

@@ -22,6 +22,17 @@ export interface WalEntry {
   readonly context?: unknown;
 }
 
+/** Options of `WriteAheadLog.append`. */
+export interface AppendOptions {
+  /**
+   * A precondition, checked under the writer lock once every record committed before this append (by
+   * any process) has been reported through `onCommit`, and before anything of it is written. If it
+   * throws, nothing is written and `append` rejects with what it threw (the log stays usable). An
+   * append with a check is committed on its own, not grouped with others.
+   */
+  readonly check?: () => void;
+}
+
 /** A record as `onCommit` reports it: read back or just written, with the caller's context for its own. */
 export interface CommittedRecord extends WalRecord {
   /** The `context` of the entry, for records this log appended; `undefined` for other processes' records. */
@@ -74,13 +85,15 @@ export interface WriteAheadLog {
    * writing them, recovery keeps none of them. Rejects with a `WalError` (code `WAL_FAILED`) when the write or fsync fails;
    * the log then refuses every further append.
    */
-  append(entries: readonly WalEntry[]): Promise<number[]>;
+  append(entries: readonly WalEntry[], options?: AppendOptions): Promise<number[]>;
   /** Makes every record appended so far durable, whatever the durability mode. */
   flush(): Promise<void>;
   /**
    * Reads records other processes have committed since the last look and reports them through
    * `onCommit`, without taking the lock. Synchronous: a stat-sized read when nothing changed.
-   * Returns how many records it reported.
+   * Returns how many records it reported. Throws rather than go stale without a word: `WAL_FAILED`
+   * after a failed write, `WAL_REPLACED` when another log took this one's place, `WAL_CORRUPT` when
+   * committed records cannot be read.
    */
   refresh(): number;
   /** Flushes and closes the file. Further calls fail with `WAL_CLOSED`. */

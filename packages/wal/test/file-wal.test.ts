@@ -383,3 +383,80 @@ describe('FileWal: several writers on one log', () => {
     await b.close();
   });
 });
+
+describe('FileWal: preconditions and stale followers', () => {
+  const texts = (records: Array<{ payload: Uint8Array }>) => records.map((r) => Buffer.from(r.payload).toString());
+
+  it('checks a precondition under the lock after every earlier append is applied, and writes nothing when it throws', async () => {
+    const applied: string[] = [];
+    const { wal } = await openFileWal({ path, codec: 'msgpack', onCommit: (records) => applied.push(...texts(records)) });
+    const { wal: other } = await openFileWal({ path, codec: 'msgpack' });
+    await other.append([entry('from another process')]);
+    const seenByCheck: string[][] = [];
+    // Issued together: the plain appends before the conditional one are applied when its check runs.
+    const results = await Promise.allSettled([
+      wal.append([entry('first')]),
+      wal.append([entry('second')]),
+      wal.append([entry('refused')], { check: () => { seenByCheck.push([...applied]); throw new Error('precondition failed'); } }),
+      wal.append([entry('accepted')], { check: () => { seenByCheck.push([...applied]); } }),
+      wal.append([entry('last')]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ message: 'precondition failed' });
+    expect(seenByCheck).toEqual([['from another process', 'first', 'second'], ['from another process', 'first', 'second']]);
+    expect(await wal.append([entry('still usable')])).toEqual([6]);
+    await wal.close();
+    await other.close();
+    expect(texts((await reopen()).records)).toEqual(['from another process', 'first', 'second', 'accepted', 'last', 'still usable']);
+  });
+
+  it('a follower whose committed records cannot be read says so instead of going stale', async () => {
+    const { wal: follower } = await openFileWal({ path, codec: 'msgpack' });
+    const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
+    await writer.append([entry('one')]);
+    expect(follower.refresh()).toBe(1);
+    await writer.append([entry('two'), entry('three')]);
+    // The log is cut short under the marker (a file restored from an old backup, say).
+    await truncate(path, (await stat(path)).size - 4);
+    expect(() => follower.refresh()).toThrow(expect.objectContaining({ code: 'WAL_CORRUPT' }));
+    await writer.close();
+    await follower.close();
+  });
+
+  it('a follower whose log was replaced by another says so', async () => {
+    const { wal: follower } = await openFileWal({ path, codec: 'msgpack' });
+    expect(follower.refresh()).toBe(0);
+    // A new log takes the old one's place and marks its records, as a repair or compaction would.
+    await rm(path);
+    await writeLog(['in a new log']);
+    expect(() => follower.refresh()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED' }));
+    await follower.close();
+  });
+});
+
+describe('FileWal: a writer lock that is never let go', () => {
+  it('gives up after lockTimeoutMs with LOCK_TIMEOUT, writes nothing, and lets go of the lock it was granted late', async () => {
+    const { createRequire } = await import('node:module');
+    const flock = createRequire(import.meta.url)('fs-ext') as { flockSync(fd: number, op: string): void };
+    const { wal } = await openFileWal({ path, codec: 'msgpack', lockTimeoutMs: 150 });
+    await wal.append([entry('before')]);
+    // Another process takes the writer lock and stops (SIGSTOP) while holding it.
+    const stranger = await fileSystem.open(headPath(), 'r+');
+    flock.flockSync(stranger.fd, 'exnb');
+    const started = performance.now();
+    await expect(wal.append([entry('blocked')])).rejects.toMatchObject({ code: 'LOCK_TIMEOUT', message: expect.stringContaining('lockTimeoutMs') });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    await expect(openFileWal({ path, codec: 'msgpack', lockTimeoutMs: 50 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    // Reads do not need the lock.
+    expect(wal.refresh()).toBe(0);
+    flock.flockSync(stranger.fd, 'un');
+    // The blocking request the timed-out append left with the kernel is granted now, and let go at once.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    flock.flockSync(stranger.fd, 'exnb');
+    flock.flockSync(stranger.fd, 'un');
+    await stranger.close();
+    expect(await wal.append([entry('after')])).toEqual([2]);
+    await wal.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['before', 'after']);
+  });
+});

@@ -175,3 +175,27 @@ describe('derived files belong to one log', () => {
     await fs.close();
   });
 });
+
+describe('a damaged log header', () => {
+  it('is rebuilt by repair from its copy in state.head, and every memory comes back', async () => {
+    const fs = await open();
+    const ids = [await fs.appendMemory('first memory behind a header'), await fs.appendMemory('second memory behind a header')];
+    await fs.close();
+    const wal = join(root, 'state.wal');
+    const handle = await nodeFileSystem.open(wal, 'r+');
+    await handle.write(Buffer.alloc(64), 0, 64, 0);
+    await handle.close();
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_HEADER_INVALID', message: expect.stringContaining('memmapfs repair') });
+    const report = await verifyStore(root);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'wal-header-damaged', repairable: true })]);
+    const repaired = await repairStore(root);
+    expect(repaired.after.ok).toBe(true);
+    expect(repaired.backup).toBeDefined();
+    const again = await open();
+    expect((await again.getMemory(ids[0]!))?.text).toBe('first memory behind a header');
+    expect((await again.getMemory(ids[1]!))?.text).toBe('second memory behind a header');
+    await again.close();
+    expect((await repairStore(root)).actions).toEqual([]);
+  });
+});

@@ -191,9 +191,11 @@ export class StoreEngine<S extends AgentState> {
    * Appends records to the WAL and resolves with their LSNs once they are durable (under `'sync'`).
    * They are applied to the tables as they commit, in LSN order with every other process's records
    * (`applyCommitted`). `blocks`: the blocks the records point to, whose writes must finish first. A new
-   * memory has id 0 in its record: its id is the LSN of that record.
+   * memory has id 0 in its record: its id is the LSN of that record. `check`: a precondition run under
+   * the writer lock with every earlier change applied (see `AppendOptions.check`); when it throws,
+   * nothing is written and the commit rejects with what it threw.
    */
-  async commit(records: LogRecord[], blocks?: WrittenBlock | readonly WrittenBlock[]): Promise<number[]> {
+  async commit(records: LogRecord[], blocks?: WrittenBlock | readonly WrittenBlock[], check?: () => void): Promise<number[]> {
     const list = blocks === undefined ? [] : Array.isArray(blocks) ? blocks : [blocks as WrittenBlock];
     // Every block is in its chunk file (the page cache) before the record that points at it is written:
     // a process that reads the record can read the block, and a writer killed between the two leaves
@@ -206,7 +208,7 @@ export class StoreEngine<S extends AgentState> {
       ...(i === 0 && after ? { after } : {}),
     }));
     try {
-      return await this.wal.append(entries);
+      return await this.wal.append(entries, check ? { check } : {});
     } catch (error) {
       throw toMemMapError(error);
     }
@@ -338,17 +340,40 @@ export class StoreEngine<S extends AgentState> {
     return memory;
   }
 
-  /** Drops expired memories from the search index (they stay in the WAL until compaction). */
+  /**
+   * Takes expired memories out of the search index. Whether a memory is live is a function of its
+   * expiry and the clock alone, asked afresh at every read, so every process and every reopen agree;
+   * nothing is dropped from the tables on one process's say-so (expired memories stay in the tables
+   * and the log until compaction). If the clock steps back across an expiry, the memory is live again
+   * everywhere, and is put back in the index here.
+   */
   async dropExpired(): Promise<void> {
     const now = Date.now();
+    if (now < this.lastExpiryCheck) {
+      for (const [id, expiresAt] of this.expiredOutOfIndex) {
+        const memory = this.memories.get(id);
+        if (memory?.expiresAt !== expiresAt) {
+          this.expiredOutOfIndex.delete(id);
+        } else if (expiresAt > now) {
+          this.expiredOutOfIndex.delete(id);
+          this.expiring.add(id, expiresAt);
+          await this.indexMemory(memory);
+        }
+      }
+    }
+    this.lastExpiryCheck = now;
     for (const id of this.expiring.takeDue(now)) {
       const memory = this.memories.get(id);
       // Deleted meanwhile, or (a TTL is kept by updates, so only in theory) given a later expiry.
       if (memory?.expiresAt === undefined || memory.expiresAt > now) continue;
-      this.memories.delete(id);
+      this.expiredOutOfIndex.set(id, memory.expiresAt);
       await this.searchCall(() => this.search.remove(id));
     }
   }
+
+  private lastExpiryCheck = 0;
+  /** Expired memories taken out of the index, with their expiry: put back if the clock steps back. */
+  private readonly expiredOutOfIndex = new Map<number, number>();
 
   /** Runs a search provider call, turning its failures into `PROVIDER_FAILED`. */
   async searchCall<T>(call: () => T | Promise<T>): Promise<T> {
@@ -473,6 +498,7 @@ export class StoreEngine<S extends AgentState> {
       }
       case RecordType.MemoryDelete:
         this.memories.delete(record.id);
+        this.expiredOutOfIndex.delete(record.id);
         break;
       case RecordType.StateSet:
         this.state = record.state as S;

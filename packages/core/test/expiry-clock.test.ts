@@ -1,0 +1,44 @@
+import { beforeEach, expect, it, onTestFinished, vi } from 'vitest';
+import { MemMapFS } from '@memmapfs/core';
+import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
+
+const rootOf = useTempRoot();
+let root: string;
+beforeEach(() => {
+  root = rootOf();
+});
+
+const open = () => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+
+it('every process and every reopen agree on whether a memory has expired, even when the clock steps back', async () => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  const start = Date.now();
+  const a = await open();
+  const id = await a.appendMemory('a fact with a lifetime', ['ttl'], { ttlMs: 1_000 });
+  const b = await open();
+  const seen = async (fs: MemMapFS) => [(await fs.getMemory(id))?.id, (await fs.queryMemory('lifetime')).map((h) => h.id), (await fs.queryMemory('', { tags: ['ttl'] })).map((h) => h.id), fs.stats().memories];
+  const live = [id, [id], [id], 1];
+  const expired = [undefined, [], [], 0];
+
+  vi.setSystemTime(start + 2_000);
+  // Process A looks after the expiry; B does not look yet.
+  expect(await seen(a)).toEqual(expired);
+  // The clock steps back across the expiry (an NTP correction, say).
+  vi.setSystemTime(start + 500);
+  expect(await seen(b)).toEqual(live);
+  expect(await seen(a)).toEqual(live);
+  const c = await open();
+  expect(await seen(c)).toEqual(live);
+  // And forward again.
+  vi.setSystemTime(start + 3_000);
+  for (const fs of [a, b, c]) expect(await seen(fs)).toEqual(expired);
+  await Promise.all([a.close(), b.close(), c.close()]);
+  const reopened = await open();
+  expect(await seen(reopened)).toEqual(expired);
+  vi.setSystemTime(start + 500);
+  expect(await seen(reopened)).toEqual(live);
+  await reopened.close();
+});
