@@ -14,6 +14,8 @@ export type InitOptions<S extends AgentState> = MemMapFSOptions & {
 };
 
 const DEFAULT_NAMESPACE = 'default';
+/** The fields `updateMemory` may change. */
+const updatableFields = new Set(['text', 'tags', 'meta']);
 
 /**
  * A MemMapFS store: durable memories with full-text search, a KV store, append-only byte streams and
@@ -45,6 +47,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     if (typeof root !== 'string' || root.length === 0) {
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: root must be a folder path, got ${root === '' ? 'an empty string' : typeof root}.`);
     }
+    if (root.includes('\0')) throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: root must not contain a NUL character.');
     const opts = checkOptions<InitOptions<S>>(options, 'MemMapFS.init') as InitOptions<S>;
     if (opts.durability !== undefined && !['sync', 'batch', 'none'].includes(opts.durability)) {
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: durability must be 'sync', 'batch' or 'none', got ${JSON.stringify(opts.durability)}.`);
@@ -59,6 +62,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: chunkSizeBytes must be an integer from 4096 to 1073741824, got ${JSON.stringify(opts.chunkSizeBytes)}.`);
     }
     if (opts.batchIntervalMs !== undefined) checkDuration(opts.batchIntervalMs, 'batchIntervalMs', 'MemMapFS.init');
+    if (opts.lockTimeoutMs !== undefined && (typeof opts.lockTimeoutMs !== 'number' || !Number.isFinite(opts.lockTimeoutMs) || opts.lockTimeoutMs < 0)) {
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: lockTimeoutMs must be a non-negative number of milliseconds, got ${JSON.stringify(opts.lockTimeoutMs)}.`);
+    }
     const initial = checkAgentState(opts.initialState ?? initialAgentState, 'MemMapFS.init') as unknown as S;
     const engine = await StoreEngine.open<S>(resolve(root), opts, initial);
     return new MemMapFS<S>(engine, opts);
@@ -173,33 +179,45 @@ export class MemMapFS<S extends AgentState = AgentState> {
     this.assertOpen('updateMemory');
     checkId(id, 'updateMemory');
     const changes = checkPlainObject(update, 'update', 'updateMemory') as MemoryUpdate;
+    const unknown = Object.keys(changes).filter((key) => !updatableFields.has(key));
+    if (unknown.length > 0) {
+      throw new MemMapError('INVALID_ARGUMENT', `updateMemory: ${unknown.map((key) => JSON.stringify(key)).join(', ')} cannot be updated; an update may change text, tags and meta${unknown.includes('namespace') ? ' (a memory keeps its namespace: append it anew in another)' : ''}.`);
+    }
     const bytes = changes.text === undefined ? undefined : checkText(changes.text, 'updateMemory', this.maxTextBytes);
     const tags = changes.tags === undefined ? undefined : checkTags(changes.tags, 'updateMemory');
     const meta = changes.meta === undefined ? undefined : checkMeta(changes.meta, 'updateMemory');
+    const notFound = () => new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
     return this.track(async () => {
       this.engine.refresh();
-      const current = this.engine.liveMemory(id);
-      if (!current) throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
+      if (!this.engine.liveMemory(id)) throw notFound();
       const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
-      const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
-      await this.engine.commit([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written);
-      // Ids are never reused: gone means deleted (a concurrent update may have replaced this one, which is fine).
-      if (!this.engine.memories.has(id)) {
-        throw new MemMapError('MEMORY_NOT_FOUND', `updateMemory: memory ${id} was deleted (by this or another process) before the update was written; the update was not applied.`);
+      // The record carries the whole memory: it is built from the latest version and written only if that
+      // is still the latest under the writer lock, so concurrent updates of other fields are never lost.
+      for (;;) {
+        const current = this.engine.liveMemory(id);
+        if (!current) throw notFound();
+        const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
+        const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {
+          const latest = this.engine.liveMemory(id);
+          if (!latest) throw notFound();
+          return latest === current;
+        });
+        if (outcome === 'written') return this.engine.toMemory(memory);
       }
-      return this.engine.toMemory(memory);
     });
   }
 
-  /** Forgets a memory. Resolves `true` when it existed, `false` when there was nothing to delete. */
+  /**
+   * Forgets a memory. Resolves `true` when this call deleted it, `false` when there was nothing to
+   * delete (never written, already deleted by this or another process, or expired).
+   */
   async deleteMemory(id: number): Promise<boolean> {
     this.assertOpen('deleteMemory');
     checkId(id, 'deleteMemory');
     return this.track(async () => {
       this.engine.refresh();
       if (!this.engine.liveMemory(id)) return false;
-      await this.engine.commit([{ type: RecordType.MemoryDelete, id }]);
-      return true;
+      return (await this.engine.commitIf([{ type: RecordType.MemoryDelete, id }], undefined, () => this.engine.liveMemory(id) !== undefined)) === 'written';
     });
   }
 
@@ -262,15 +280,14 @@ export class MemMapFS<S extends AgentState = AgentState> {
     return bytes === undefined ? undefined : (this.engine.decodeKvValue(bytes) as T);
   }
 
-  /** Removes a KV key. Resolves `true` when it was set. */
+  /** Removes a KV key. Resolves `true` when this call removed it, `false` when it was not set (in any process). */
   async deleteKv(key: string): Promise<boolean> {
     this.assertOpen('deleteKv');
     checkKey(key, 'deleteKv');
     return this.track(async () => {
       this.engine.refresh();
       if (!this.engine.kv.has(key)) return false;
-      await this.engine.commit([{ type: RecordType.KvDelete, key }]);
-      return true;
+      return (await this.engine.commitIf([{ type: RecordType.KvDelete, key }], undefined, () => this.engine.kv.has(key))) === 'written';
     });
   }
 
@@ -320,7 +337,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
    * call fails with `STORE_CLOSED`. Closing twice is fine.
    */
   close(): Promise<void> {
-    this.closing ??= (async () => {
+    // Only the first call reports a failure to close (e.g. after WAL_FAILED); later calls just wait for it.
+    if (this.closing) return this.closing.catch(() => undefined);
+    this.closing = (async () => {
       await Promise.allSettled([...this.inflight]);
       await this.engine.close();
     })();

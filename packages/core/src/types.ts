@@ -42,6 +42,12 @@ export interface MemMapFSOptions {
   durability?: Durability;
   /** Upper bound on the time between a write and its fsync under `'batch'`. Default 50 ms. */
   batchIntervalMs?: number;
+  /**
+   * Longest wait for the writer lock, in milliseconds, before an open or a write fails with
+   * `LOCK_TIMEOUT` (nothing written; reads keep working). Another process holds the lock only for the
+   * length of a commit, unless it is stopped or stuck. Default 10,000.
+   */
+  lockTimeoutMs?: number;
   /** Largest memory text or stream chunk, in UTF-8 bytes. Default 16 MiB. */
   maxTextBytes?: number;
   /** Size at which a chunk file is sealed and a new one started. Default 64 MiB (max 1 GiB). */

@@ -186,8 +186,9 @@ export class FileWal implements WriteAheadLog {
   /** Offset just past the last record this process has seen committed (its own or others'). */
   private committedEnd: number;
   private committedLsn: number;
-  /** Offset up to which this process has made the log durable. */
+  /** Offset up to which this process has made the log durable, and the LSN of the record that ends there. */
   private durableEnd: number;
+  private durableLsn: number;
   private queue: PendingAppend[] = [];
   private committing: Promise<void> | undefined;
   private batchTimer: NodeJS.Timeout | undefined;
@@ -209,6 +210,7 @@ export class FileWal implements WriteAheadLog {
     this.header = header;
     this.committedEnd = end;
     this.durableEnd = end;
+    this.durableLsn = lastLsn;
     this.committedLsn = lastLsn;
     this.durability = options.durability ?? 'sync';
     this.batchIntervalMs = options.batchIntervalMs ?? 50;
@@ -357,9 +359,9 @@ export class FileWal implements WriteAheadLog {
       for (const entry of pending.entries) {
         lsn += 1;
         const start = offset;
-        offset = writeFrame(bytes, offset, this.seed, lsn, entry, position, position < count - 1);
+        offset = writeFrame(bytes, offset, this.seed, lsn, entry, this.durableLsn, position < count - 1);
         position += 1;
-        committed.push({ lsn, type: entry.type, payload: entry.payload, offset: this.committedEnd + start, context: entry.context });
+        committed.push({ lsn, type: entry.type, payload: entry.payload, offset: this.committedEnd + start, checksum: bytes.readUInt32LE(start + 4), context: entry.context });
         own.push(lsn);
       }
       lsns.push(own);
@@ -374,7 +376,10 @@ export class FileWal implements WriteAheadLog {
     }
     this.committedEnd += total;
     this.committedLsn = lsn;
-    if (durableWrite) this.durableEnd = this.committedEnd;
+    if (durableWrite) {
+      this.durableEnd = this.committedEnd;
+      this.durableLsn = this.committedLsn;
+    }
     else if (this.durability === 'sync') await this.syncNow();
     if (this.durableEnd === this.committedEnd) this.head.writeMarker(this.marker());
     else if (this.durability === 'batch') this.scheduleBatchSync();
@@ -410,6 +415,7 @@ export class FileWal implements WriteAheadLog {
         if (this.committedEnd !== start) continue;
         this.acceptForeign(scan);
         this.durableEnd = Math.max(this.durableEnd, this.committedEnd);
+        this.durableLsn = Math.max(this.durableLsn, this.committedLsn);
         this.head.writeMarker(this.marker());
       }
       if (scan.tornBytes > 0) {
@@ -461,6 +467,7 @@ export class FileWal implements WriteAheadLog {
   /** Under the lock: fsyncs the log (after `beforeSync`) and advances the marker over what it covers. */
   private async syncNow(): Promise<void> {
     const end = this.committedEnd;
+    const lsn = this.committedLsn;
     await this.runBeforeSync();
     try {
       await this.handle.datasync();
@@ -469,6 +476,7 @@ export class FileWal implements WriteAheadLog {
       throw this.failure;
     }
     this.durableEnd = Math.max(this.durableEnd, end);
+    this.durableLsn = Math.max(this.durableLsn, lsn);
     const marker = this.trustedMarker();
     if (!marker || marker.offset <= end) this.head.writeMarker(this.marker());
   }

@@ -5,7 +5,7 @@ export { FileWal, openFileWal, createFileDurably, lockLogForMaintenance } from '
 export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';
 export { WalError } from './wal-error.js';
 export type { WalErrorCode } from './wal-error.js';
-export { scanLog } from './log-scan.js';
+export { recordsBelongTo, scanLog } from './log-scan.js';
 export type { LogDamage, LogScan, ScanOptions } from './log-scan.js';
 export { LOG_ID_SIZE, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, WAL_MAGIC, decodeWalHeader, encodeWalHeader, isIntactWalHeader, newLogId } from './wal-header.js';
 export { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE, frameSeed } from './wal-frame.js';

@@ -14,6 +14,6 @@ export function encodeLogImage(header: WalHeader, records: ReadonlyArray<Pick<Wa
   encodeWalHeader(header).copy(image, 0);
   const seed = frameSeed(header.logId);
   let offset = WAL_HEADER_SIZE;
-  for (const record of records) offset = writeFrame(image, offset, seed, record.lsn, record, 0, false);
+  for (const record of records) offset = writeFrame(image, offset, seed, record.lsn, record, record.lsn - 1, false);
   return image;
 }

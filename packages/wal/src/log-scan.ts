@@ -1,4 +1,5 @@
-import { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, readFrame } from './wal-frame.js';
+import { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, frameSeed, readFrame } from './wal-frame.js';
+import { WAL_HEADER_SIZE } from './wal-header.js';
 import { WalError } from './wal-error.js';
 import type { WalRecord } from './write-ahead-log.js';
 
@@ -27,7 +28,7 @@ export interface LogDamage {
   readonly offset: number;
   /** What is wrong with it. */
   readonly reason: string;
-  /** The first valid record of a later commit found after it, or (when only the commit marker vouches for more) the end of what was committed. */
+  /** The first valid record found after it that was written once it was durable, or (when only the commit marker vouches for more) the end of what was committed. */
   readonly next: { readonly lsn: number; readonly offset: number };
 }
 
@@ -40,8 +41,8 @@ export interface ScanOptions {
   /**
    * Offset (in `buf`) up to which records are known committed, from a commit marker of this log. It is a
    * lower bound (the marker is not fsynced, so after a power loss it may be older than the log): a bad
-   * frame before it is damage, whatever follows; after it, valid frames of a later commit still make a
-   * bad frame damage.
+   * frame before it is damage, whatever follows; after it, a valid frame written once the bad record was
+   * durable still makes it damage.
    */
   committedEnd?: number;
 }
@@ -50,9 +51,9 @@ export interface ScanOptions {
  * Reads every record of `buf` from `start`, the first expected to carry `firstLsn`.
  *
  * The scan stops at the first frame that is cut short or fails its checks. That frame is damage, and
- * the scan throws `WAL_CORRUPT` naming its LSN and offset (it never guesses), when a valid frame of a
- * later commit follows anywhere after it, or when the commit marker says records past it were
- * committed. Otherwise the rest is a torn tail: a write cut short, which no acknowledged append
+ * the scan throws `WAL_CORRUPT` naming its LSN and offset (it never guesses), when a valid frame
+ * written after that record had been made durable follows anywhere after it, or when the commit marker
+ * says records past it were committed. Otherwise the rest is a torn tail: a write cut short, which no acknowledged append
  * depends on (reported in `tornBytes`, for the writer to truncate). Because every frame's checksum is
  * seeded with the log's identity, bytes inside a record (a block copy, a stored file) can never pass
  * for a frame.
@@ -85,8 +86,8 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
     const frame = readFrame(buf, offset, seed, lsn);
     if (frame.kind !== 'record') {
       const reason = frame.kind === 'invalid' ? frame.reason : 'it is cut short';
-      const later = findLaterCommit(buf, offset + 1, lsn, commitStart.lsn, seed);
-      if (later) return damaged(reason, later, `and records of a later commit follow it (LSN ${later.lsn} at byte ${later.offset})`);
+      const later = findProofOfDamage(buf, offset + 1, lsn, seed);
+      if (later) return damaged(reason, later, `and record ${later.lsn} (at byte ${later.offset}) was written after it had been made durable`);
       if (committedEnd !== undefined && offset < committedEnd) return damaged(reason, { lsn, offset: committedEnd }, `but the commit marker says records up to byte ${committedEnd} were committed`);
       break;
     }
@@ -103,21 +104,38 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
 }
 
 /**
- * Looks, at every offset from `from` on, for a valid frame with an LSN of at least `minLsn` written by a
- * commit after the one that began at `commitLsn`.
+ * Looks, at every offset from `from` on, for a valid frame written when the log was already durable
+ * past `lsn` (so the record `lsn` had been made durable before, and its loss is damage, not a torn
+ * write). Cheap checks come first (length, LSN range, and that the frame ends where the log ends or
+ * where the next record's frame begins), so that payload bytes rarely cost a checksum.
  */
-function findLaterCommit(buf: Buffer, from: number, minLsn: number, commitLsn: number, seed: number): { lsn: number; offset: number } | undefined {
-  const maxLsn = minLsn + Math.ceil((buf.length - from) / FRAME_HEADER_SIZE);
-  const highs = new Set([Math.floor(minLsn / 0x1_0000_0000), Math.floor(maxLsn / 0x1_0000_0000)]);
+function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: number): { lsn: number; offset: number } | undefined {
+  const maxLsn = lsn + Math.ceil((buf.length - from) / FRAME_HEADER_SIZE);
+  const highs = new Set([Math.floor(lsn / 0x1_0000_0000), Math.floor(maxLsn / 0x1_0000_0000)]);
+  const lsnAt = (p: number) => buf.readUInt32LE(p + 8) + buf.readUInt32LE(p + 12) * 0x1_0000_0000;
   for (let p = from; p + FRAME_HEADER_SIZE <= buf.length; p++) {
     const length = buf.readUInt32LE(p);
-    if (length > MAX_PAYLOAD_SIZE || p + FRAME_HEADER_SIZE + length > buf.length) continue;
+    const end = p + FRAME_HEADER_SIZE + length;
+    if (length > MAX_PAYLOAD_SIZE || end > buf.length) continue;
     const high = buf.readUInt32LE(p + 12);
     if (!highs.has(high)) continue;
-    const lsn = buf.readUInt32LE(p + 8) + high * 0x1_0000_0000;
-    if (lsn < minLsn || lsn > maxLsn || buf.readUInt8(p + 16) === 0) continue;
-    const frame = readFrame(buf, p, seed, undefined);
-    if (frame.kind === 'record' && frame.commitLsn > commitLsn) return { lsn, offset: p };
+    const found = lsnAt(p);
+    if (found <= lsn || found > maxLsn || buf.readUInt8(p + 16) === 0) continue;
+    const lag = buf.readUInt32LE(p + 17);
+    if (lag < 1 || found - lag < lsn) continue;
+    // A real frame is followed by the end of the log, a header cut short, or the next record's frame.
+    if (end + FRAME_HEADER_SIZE <= buf.length && lsnAt(end) !== found + 1) continue;
+    if (readFrame(buf, p, seed, found).kind === 'record') return { lsn: found, offset: p };
   }
   return undefined;
+}
+
+/**
+ * Whether the records of a log image were written for the log id `logId`: its first record (after the
+ * header) passes its checks with that id's seed, or there is no record at all. Lets maintenance tell
+ * which of several copies of a damaged header belongs to the records.
+ */
+export function recordsBelongTo(image: Buffer, logId: string): boolean {
+  if (image.length <= WAL_HEADER_SIZE) return true;
+  return readFrame(image, WAL_HEADER_SIZE, frameSeed(logId), 1).kind === 'record';
 }

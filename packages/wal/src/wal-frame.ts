@@ -2,15 +2,17 @@ import { crc32c } from '@node-rs/crc32';
 import type { WalEntry, WalRecord } from './write-ahead-log.js';
 
 /**
- * Frame layout (little-endian): payload length u32 | CRC32C u32 | LSN u64 | type u8 | position u32 | payload.
+ * Frame layout (little-endian): payload length u32 | CRC32C u32 | LSN u64 | type u8 | lag u32 | payload.
  *
- * - The CRC covers everything after itself (LSN, type, position, payload) and starts from the log's
+ * - The CRC covers everything after itself (LSN, type, lag, payload) and starts from the log's
  *   seed (the CRC32C of its log id): a frame of another log, or bytes of a record that happen to look
  *   like a frame, never pass; nor does a frame with a stale LSN.
  * - The type byte holds the record type (1–127) in its low 7 bits; its high bit (`CONTINUES`) says that
  *   the next record belongs to the same commit. A commit's records stand or fall together.
- * - `position` is the record's index in its commit (0 for the first): a frame found after damage tells
- *   whether it was written by the same commit (a torn write) or by a later one (damage).
+ * - `lag` is this record's LSN minus the LSN up to which the log was durable when it was written (1 for
+ *   the first record of a commit written after an fsync). A frame found after a bad one proves the bad
+ *   one is damage only if the bad record was already durable when the frame was written; otherwise the
+ *   two may have been in the page cache together when power was lost (a torn write).
  */
 export const FRAME_HEADER_SIZE = 21;
 /** Largest record type: the type byte's high bit is the `CONTINUES` flag. */
@@ -27,15 +29,16 @@ export function frameSeed(logId: string): number {
 
 /**
  * Writes one frame for `entry` with `lsn` into `target` at `offset`; returns the offset after it.
- * `position`: index of the record in its commit; `continues`: the next record belongs to the same commit.
+ * `durableLsn`: the LSN up to which the log is durable as this record is written; `continues`: the next
+ * record belongs to the same commit.
  */
-export function writeFrame(target: Buffer, offset: number, seed: number, lsn: number, entry: WalEntry, position: number, continues: boolean): number {
+export function writeFrame(target: Buffer, offset: number, seed: number, lsn: number, entry: Pick<WalEntry, 'type' | 'payload'>, durableLsn: number, continues: boolean): number {
   const length = entry.payload.byteLength;
   target.writeUInt32LE(length, offset);
   target.writeUInt32LE(lsn % 0x1_0000_0000, offset + 8);
   target.writeUInt32LE(Math.floor(lsn / 0x1_0000_0000), offset + 12);
   target.writeUInt8(continues ? entry.type | CONTINUES : entry.type, offset + 16);
-  target.writeUInt32LE(position, offset + 17);
+  target.writeUInt32LE(Math.min(lsn - durableLsn, 0xffff_ffff), offset + 17);
   target.set(entry.payload, offset + FRAME_HEADER_SIZE);
   const end = offset + FRAME_HEADER_SIZE + length;
   target.writeUInt32LE(crc32c(target.subarray(offset + 8, end), seed), offset + 4);
@@ -55,8 +58,8 @@ export type FrameRead =
       readonly end: number;
       /** The next record belongs to the same commit. */
       readonly continues: boolean;
-      /** LSN of the first record of this record's commit. */
-      readonly commitLsn: number;
+      /** The LSN up to which the log was durable when this record was written. */
+      readonly durableLsn: number;
     }
   | { readonly kind: 'incomplete' }
   | { readonly kind: 'invalid'; readonly reason: string };
@@ -74,13 +77,13 @@ export function readFrame(buf: Buffer, offset: number, seed: number, expectedLsn
   const typeByte = buf.readUInt8(offset + 16);
   const type = typeByte & ~CONTINUES;
   if (type === 0) return { kind: 'invalid', reason: 'record type 0' };
-  const position = buf.readUInt32LE(offset + 17);
-  if (position >= lsn) return { kind: 'invalid', reason: `position ${position} in its commit is impossible for LSN ${lsn}` };
+  const lag = buf.readUInt32LE(offset + 17);
+  if (lag < 1 || lag > lsn) return { kind: 'invalid', reason: `lag ${lag} is impossible for LSN ${lsn}` };
   return {
     kind: 'record',
-    record: { lsn, type, offset, payload: buf.subarray(offset + FRAME_HEADER_SIZE, end) },
+    record: { lsn, type, offset, checksum: buf.readUInt32LE(offset + 4), payload: buf.subarray(offset + FRAME_HEADER_SIZE, end) },
     end,
     continues: typeByte !== type,
-    commitLsn: lsn - position,
+    durableLsn: lsn - lag,
   };
 }

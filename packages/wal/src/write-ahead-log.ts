@@ -49,6 +49,11 @@ export interface WalRecord {
   readonly lsn: number;
   /** Byte offset of the record's frame in the log file. */
   readonly offset: number;
+  /**
+   * The checksum of the record's frame. With the log's id and the LSN it tells this very record from
+   * one that took its LSN after a crash cut the log (e.g. to key a snapshot of derived data).
+   */
+  readonly checksum: number;
 }
 
 /** What the log's header says. */

@@ -308,6 +308,24 @@ describe('FileWal: telling damage from a torn write', () => {
     expect(recovery.truncatedBytes).toBe(image.length - commitStart);
   });
 
+  it('under batch durability, a later commit written before the fsync does not make a lost earlier page damage', async () => {
+    await writeLog(['alpha']);
+    const markerBefore = await readFile(headPath());
+    const firstStart = (await stat(path)).size;
+    const { wal } = await openFileWal({ path, codec: 'msgpack', durability: 'batch', batchIntervalMs: 60_000 });
+    // Two commits in the page cache, neither fsynced yet.
+    await wal.append([entry('c'.repeat(6000))]);
+    await wal.append([entry('the second commit')]);
+    await wal.close();
+    const image = await readFile(path);
+    // A power loss kept the second commit's page but not the first one's.
+    image.fill(0, firstStart, firstStart + 4096);
+    await writeFile(path, image);
+    await writeFile(headPath(), markerBefore);
+    const recovery = await reopen();
+    expect(recovery.records.map((r) => Buffer.from(r.payload).toString())).toEqual(['alpha']);
+  });
+
   it('never takes bytes inside a record for a frame: a frame-shaped payload in a torn record is still a torn tail', async () => {
     await writeLog(['alpha']);
     // A payload that carries a well-formed frame for LSN 3 (as a stored copy of another log would).

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, repairStore, verifyStore, type StoreFileSystem } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { encodeWalHeader, newLogId, WAL_FORMAT_VERSION } from '@memmapfs/wal';
 
 const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -176,6 +177,31 @@ describe('derived files belong to one log', () => {
   });
 });
 
+describe('the search snapshot after a crash cut the records it covers', () => {
+  it('is not used once new records take the LSNs of the ones cut', async () => {
+    const fs = await open();
+    await fs.appendMemory('kept: a note about bananas');
+    await fs.close();
+    const keptSize = (await stat(join(root, 'state.wal'))).size;
+    const fs2 = await open();
+    await fs2.appendMemory('cut: a note about cherries');
+    await fs2.close(); // saves a snapshot that covers the cherries note (and the checkpoint after it)
+    // A power loss cut the log back (the last commits were not durable after all), marker and all.
+    await truncate(join(root, 'state.wal'), keptSize);
+    await rm(join(root, 'state.head'));
+    const writer = await open();
+    // New records take the LSNs of the ones cut; the writer is killed before it saves a snapshot.
+    await writer.appendMemory('new: a note about dates');
+    await writer.appendMemory('new: a note about figs');
+    await writer.appendMemory('new: a note about grapes');
+    const reader = await open();
+    expect(await reader.queryMemory('cherries')).toEqual([]);
+    expect((await reader.queryMemory('figs')).map((h) => h.text)).toEqual(['new: a note about figs']);
+    await reader.close();
+    await writer.close();
+  });
+});
+
 describe('a damaged log header', () => {
   it('is rebuilt by repair from its copy in state.head, and every memory comes back', async () => {
     const fs = await open();
@@ -197,5 +223,46 @@ describe('a damaged log header', () => {
     expect((await again.getMemory(ids[1]!))?.text).toBe('second memory behind a header');
     await again.close();
     expect((await repairStore(root)).actions).toEqual([]);
+  });
+});
+
+describe('a damaged log header with a stale copy', () => {
+  async function storeWithZeroedHeader(): Promise<number[]> {
+    const fs = await open();
+    const ids = [await fs.appendMemory('first memory behind a header'), await fs.appendMemory('second memory behind a header')];
+    await fs.close();
+    const handle = await nodeFileSystem.open(join(root, 'state.wal'), 'r+');
+    await handle.write(Buffer.alloc(64), 0, 64, 0);
+    await handle.close();
+    return ids;
+  }
+
+  /** Puts the header of another log where state.head keeps its copy (a repair interrupted after it rewrote the log). */
+  async function staleHeaderCopy(): Promise<void> {
+    const head = await nodeFileSystem.open(join(root, 'state.head'), 'r+');
+    await head.write(encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: 'msgpack', logId: newLogId() }), 0, 64, 64);
+    await head.close();
+  }
+
+  it('takes the log id the records verify with (here the commit marker\'s), not the stale copy', async () => {
+    const ids = await storeWithZeroedHeader();
+    await staleHeaderCopy();
+    const repaired = await repairStore(root);
+    expect(repaired.after.ok).toBe(true);
+    const fs = await open();
+    expect((await fs.getMemory(ids[1]!))?.text).toBe('second memory behind a header');
+    await fs.close();
+  });
+
+  it('refuses, changing nothing, when no copy matches the records', async () => {
+    await storeWithZeroedHeader();
+    await staleHeaderCopy();
+    await rm(join(root, 'index'), { recursive: true });
+    const head = await nodeFileSystem.open(join(root, 'state.head'), 'r+');
+    await head.write(Buffer.alloc(44), 0, 44, 0); // the marker is gone too
+    await head.close();
+    const before = await nodeFileSystem.readFile(join(root, 'state.wal'));
+    await expect(repairStore(root)).rejects.toMatchObject({ code: 'WAL_HEADER_INVALID', message: expect.stringContaining('no copy') });
+    expect((await nodeFileSystem.readFile(join(root, 'state.wal'))).equals(before)).toBe(true);
   });
 });

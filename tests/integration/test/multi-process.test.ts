@@ -136,4 +136,48 @@ describe('many processes, one folder', () => {
     await writer.close();
     await reader.close();
   });
+
+  it('keeps both of two processes\' updates of different fields of one memory, and tells exactly one delete it deleted', async () => {
+    const setup = await open();
+    const id = await setup.appendMemory('updated from two processes', ['round-0'], { meta: { round: 0 } });
+    const doomed = await setup.appendMemories(Array.from({ length: 30 }, (_, i) => ({ text: `doomed ${i}` })));
+    await setup.close();
+    const tagger = startWorker('update', root, String(id), 'tags', '40');
+    const annotator = startWorker('update', root, String(id), 'meta', '40');
+    const deleters = [startWorker('delete', root, ...doomed.map(String)), startWorker('delete', root, ...doomed.map(String))];
+    expect(await tagger.next()).toEqual({ done: 40 });
+    expect(await annotator.next()).toEqual({ done: 40 });
+    const [first, second] = (await Promise.all(deleters.map((d) => d.next()))).map((r) => r.deleted as boolean[]);
+    doomed.forEach((_, i) => expect([first![i], second![i]].filter(Boolean), `memory ${doomed[i]}`).toHaveLength(1));
+    await Promise.all([tagger, annotator, ...deleters].map((w) => w.exited));
+    const fs = await open();
+    expect(await fs.getMemory(id)).toMatchObject({ tags: ['round-40'], meta: { round: 40 } });
+    expect(fs.stats().memories).toBe(1);
+    await fs.close();
+  });
+
+  it('gives up on a writer lock held by a stopped process after lockTimeoutMs, while reads keep working', async () => {
+    const setup = await open();
+    const id = await setup.appendMemory('readable while the lock is held');
+    await setup.close();
+    const reader = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), lockTimeoutMs: 300 });
+    const holder = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, fileURLToPath(new URL('./support/hold-lock.ts', import.meta.url)), root], { stdio: 'pipe' });
+    const exited = new Promise((resolve) => holder.on('exit', resolve));
+    try {
+      const [line] = await Promise.all([createInterface({ input: holder.stdout })[Symbol.asyncIterator]().next()]);
+      expect(line.value).toBe('locked');
+      holder.kill('SIGSTOP');
+      await expect(reader.appendMemory('blocked')).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+      await expect(MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), lockTimeoutMs: 200 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+      expect((await reader.getMemory(id))?.text).toBe('readable while the lock is held');
+      expect((await reader.queryMemory('readable')).map((h) => h.id)).toEqual([id]);
+      expect(reader.getState().status).toBe('idle');
+    } finally {
+      holder.kill('SIGKILL');
+      await exited;
+    }
+    const after = await reader.appendMemory('written once the holder is gone');
+    expect((await reader.getMemory(after))?.text).toBe('written once the holder is gone');
+    await reader.close();
+  });
 });

@@ -5,7 +5,8 @@ import { createFileDurably, LOG_ID_SIZE } from '@memmapfs/wal';
 const MAGIC = Buffer.from('MMFS-IDX', 'ascii');
 const VERSION = 2;
 const LOG_ID_OFFSET = 24;
-const NAME_LENGTH_OFFSET = LOG_ID_OFFSET + LOG_ID_SIZE;
+const CHECKSUM_OFFSET = LOG_ID_OFFSET + LOG_ID_SIZE;
+const NAME_LENGTH_OFFSET = CHECKSUM_OFFSET + 4;
 const FIXED_SIZE = NAME_LENGTH_OFFSET + 1;
 
 /** A saved search index and the log position it covers. */
@@ -16,12 +17,14 @@ export interface SearchSnapshot {
   readonly logId: string;
   /** Every record of that log up to this LSN is in the index. */
   readonly lsn: number;
+  /** The frame checksum of the record at `lsn` (0 for LSN 0): tells it from a record that took its LSN after a crash cut the log. */
+  readonly checksum: number;
   readonly data: Uint8Array;
 }
 
 /**
  * Layout: magic "MMFS-IDX" | version u32 | CRC32C of the rest u32 | lsn f64 | log id (16 bytes) |
- * provider name length u8 | provider name | provider data.
+ * checksum of the record at lsn u32 | provider name length u8 | provider name | provider data.
  */
 export async function writeSearchSnapshot(path: string, snapshot: SearchSnapshot, files: StoreFileSystem): Promise<void> {
   const name = Buffer.from(snapshot.provider, 'utf8');
@@ -30,6 +33,7 @@ export async function writeSearchSnapshot(path: string, snapshot: SearchSnapshot
   buf.writeUInt32LE(VERSION, 8);
   buf.writeDoubleLE(snapshot.lsn, 16);
   buf.write(snapshot.logId, LOG_ID_OFFSET, LOG_ID_SIZE, 'hex');
+  buf.writeUInt32LE(snapshot.checksum >>> 0, CHECKSUM_OFFSET);
   buf.writeUInt8(name.length, NAME_LENGTH_OFFSET);
   name.copy(buf, FIXED_SIZE);
   buf.set(snapshot.data, FIXED_SIZE + name.length);
@@ -51,7 +55,8 @@ export async function readSearchSnapshot(path: string, files: Pick<StoreFileSyst
   if (FIXED_SIZE + nameLength > buf.length) return undefined;
   return {
     lsn: buf.readDoubleLE(16),
-    logId: buf.toString('hex', LOG_ID_OFFSET, NAME_LENGTH_OFFSET),
+    logId: buf.toString('hex', LOG_ID_OFFSET, CHECKSUM_OFFSET),
+    checksum: buf.readUInt32LE(CHECKSUM_OFFSET),
     provider: buf.toString('utf8', FIXED_SIZE, FIXED_SIZE + nameLength),
     data: buf.subarray(FIXED_SIZE + nameLength),
   };

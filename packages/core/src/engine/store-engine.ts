@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { openChunkStore, type BlockRef, type ChunkBlockStore } from '@memmapfs/blocks';
-import { decodeWalHeader, openFileWal, WAL_HEADER_SIZE, type CommittedRecord, type FileWal } from '@memmapfs/wal';
+import { openFileWal, type CommittedRecord, type FileWal } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
@@ -77,6 +77,8 @@ export class StoreEngine<S extends AgentState> {
   private checkpointing: Promise<void> | undefined;
   /** Where the records applied so far point in the chunk files: new blocks are never placed there. */
   readonly references = new BlockReferences();
+  /** The frame checksum of the last record applied (the one at `wal.lastLsn`): keys the search snapshot. */
+  private lastChecksum = 0;
   /** Set by `close()`: from then on the index is only drained by `close()` itself, never on a timer. */
   private closing = false;
 
@@ -104,7 +106,9 @@ export class StoreEngine<S extends AgentState> {
     if (!exists && options.create === false) {
       throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
     }
-    const codec = await resolveCodec(options.codec, options.codec === undefined && exists ? await peekCodecName(layout.wal, files) : 'msgpack');
+    // With no codec option, an existing store's codec is read from its log's header, under the writer
+    // lock (recover, below): a header being rewritten by repair is never read half-way.
+    let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
     const search = await resolveSearchProvider(options.search);
     const durability = options.durability ?? 'sync';
     let blocks: ChunkBlockStore | undefined;
@@ -124,13 +128,14 @@ export class StoreEngine<S extends AgentState> {
           lastChunk: () => target.engine!.caughtUp().references.lastChunk(),
         },
       });
-      let replay: Array<{ record: LogRecord; lsn: number }> = [];
+      let replay: Array<{ record: LogRecord; lsn: number; checksum: number }> = [];
       const opened = await openFileWal({
         path: layout.wal,
-        codec: codec.name,
+        codec: codec?.name ?? 'msgpack',
         fileSystem: files,
         durability,
         ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
+        ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
         beforeSync: () => {
           if (!blockSync.needed) return;
           blockSync.needed = false;
@@ -139,13 +144,15 @@ export class StoreEngine<S extends AgentState> {
         onCommit: (records) => target.engine?.applyCommitted(records),
         // Under the writer lock: blocks a power loss took are put back before anyone places new ones.
         recover: async (records, header) => {
+          codec ??= await resolveCodec(undefined, header.codec);
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
-          replay = records.map((r) => ({ record: decodeRecord(codec, r.type, r.payload, r.lsn), lsn: r.lsn }));
+          const decoder = codec;
+          replay = records.map((r) => ({ record: decodeRecord(decoder, r.type, r.payload, r.lsn), lsn: r.lsn, checksum: r.checksum }));
           await restoreLostBlocks(blocks!, uncheckpointedCopies(replay), () => replay.flatMap(({ record }) => blockRefsOf(record)));
         },
       });
       wal = opened.wal;
-      const engine = new StoreEngine<S>(layout, wal, blocks, codec, search, durability, initialState, files, blockSync);
+      const engine = new StoreEngine<S>(layout, wal, blocks, codec!, search, durability, initialState, files, blockSync);
       target.engine = engine;
       const memoryChanges: Array<{ lsn: number; id: number }> = [];
       for (const { record, lsn } of replay) {
@@ -153,7 +160,9 @@ export class StoreEngine<S extends AgentState> {
         else if (record.type === RecordType.MemoryDelete) memoryChanges.push({ lsn, id: record.id });
         engine.apply(record, lsn, false);
       }
-      await engine.loadSearchIndex(replay.at(-1)?.lsn ?? 0, memoryChanges);
+      engine.lastChecksum = replay.at(-1)?.checksum ?? 0;
+      const checksums = replay;
+      await engine.loadSearchIndex(replay.at(-1)?.lsn ?? 0, memoryChanges, (lsn) => (lsn === 0 ? 0 : checksums[lsn - 1]?.checksum));
       replay = [];
       engine.indexLoaded = true;
       await engine.drainIndex();
@@ -214,6 +223,24 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
+  /**
+   * Commits `records` only if `holds()` returns true when checked under the writer lock, with every
+   * earlier change (of this process and the others) applied: `'written'`, or `'refused'` with nothing
+   * written. What `holds` throws rejects the commit, also with nothing written.
+   */
+  async commitIf(records: LogRecord[], blocks: WrittenBlock | readonly WrittenBlock[] | undefined, holds: () => boolean): Promise<'written' | 'refused'> {
+    const refused = new Error('precondition does not hold');
+    try {
+      await this.commit(records, blocks, () => {
+        if (!holds()) throw refused;
+      });
+      return 'written';
+    } catch (error) {
+      if ((error as MemMapError).cause === refused) return 'refused';
+      throw error;
+    }
+  }
+
   /** Keeps up with other processes' commits on its own, so state subscribers hear of them. */
   followOtherProcesses(): void {
     this.follower.start();
@@ -237,6 +264,7 @@ export class StoreEngine<S extends AgentState> {
   /** Applies committed records, this process's (with their `LogRecord` as context) and others'. */
   applyCommitted(records: CommittedRecord[]): void {
     for (const committed of records) {
+      this.lastChecksum = committed.checksum;
       let record = (committed.context as LogRecord | undefined) ?? this.decode(committed);
       if (record.type === RecordType.MemoryPut && record.memory.id === 0) record = { ...record, memory: { ...record.memory, id: committed.lsn } };
       if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy && committed.context) this.copiedBytesSinceCheckpoint += record.copy.byteLength;
@@ -572,9 +600,12 @@ export class StoreEngine<S extends AgentState> {
    * Loads the saved search index when it belongs to this log and provider, then replays the records
    * after it; otherwise rebuilds the index from the live memories.
    */
-  private async loadSearchIndex(lastLsn: number, memoryChanges: ReadonlyArray<{ lsn: number; id: number }>): Promise<void> {
+  private async loadSearchIndex(lastLsn: number, memoryChanges: ReadonlyArray<{ lsn: number; id: number }>, checksumAt: (lsn: number) => number | undefined): Promise<void> {
     const snapshot = this.search.supports.snapshot && this.search.importSnapshot ? await readSearchSnapshot(this.layout.searchSnapshot, this.files) : undefined;
-    const usable = snapshot && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId && snapshot.lsn <= lastLsn;
+    // Of this very log, and of the very record it ends with (a crash may have cut that record and another taken its LSN).
+    const usable = snapshot && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId && snapshot.lsn <= lastLsn && checksumAt(snapshot.lsn) === snapshot.checksum;
+    // A snapshot of another log or another past is of no use later either: gone, it can never be mistaken.
+    if (snapshot && !usable && snapshot.provider === this.search.name) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
     if (usable) {
       try {
         await this.search.importSnapshot!(snapshot.data);
@@ -601,7 +632,7 @@ export class StoreEngine<S extends AgentState> {
     if (!this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
     const lsn = this.wal.lastLsn;
     const data = await this.searchCall(() => this.search.exportSnapshot!());
-    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, data }, this.files);
+    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum: this.lastChecksum, data }, this.files);
     this.snapshotLsn = lsn;
   }
 }
@@ -626,20 +657,6 @@ function blockRefsOf(record: LogRecord): BlockRef[] {
   if (record.type === RecordType.MemoryPut) return [record.memory.ref];
   if (record.type === RecordType.StreamAppend) return [record.ref];
   return [];
-}
-
-async function peekCodecName(path: string, files: StoreFileSystem): Promise<string> {
-  let handle;
-  try {
-    handle = await files.open(path, 'r');
-    const header = Buffer.alloc(WAL_HEADER_SIZE);
-    await handle.read(header, 0, WAL_HEADER_SIZE, 0);
-    return decodeWalHeader(header, path).codec;
-  } catch (error) {
-    throw toMemMapError(error);
-  } finally {
-    await handle?.close();
-  }
 }
 
 async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promise<void> {

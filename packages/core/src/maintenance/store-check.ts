@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
-import { decodeWalHeader, frameSeed, readHeadFile, scanLog, WAL_HEADER_SIZE, type LogScan, type WalHeader } from '@memmapfs/wal';
+import { decodeWalHeader, frameSeed, readHeadFile, recordsBelongTo, scanLog, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogScan, type WalHeader } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
@@ -104,9 +104,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   try {
     header = decodeWalHeader(image, layout.wal);
   } catch (error) {
-    // A damaged header is rebuilt from its copy in state.head, if the frames after it agree with it.
-    if ((error as { code?: string }).code !== 'WAL_HEADER_INVALID' || !headerCopy) throw toMemMapError(error);
-    header = decodeWalHeader(headerCopy, layout.head);
+    if ((error as { code?: string }).code !== 'WAL_HEADER_INVALID') throw toMemMapError(error);
+    header = await rebuildHeader(image, layout, headerCopy, marker?.logId, options.codec);
     headerDamaged = true;
   }
   const codec = await resolveCodec(options.codec, header.codec);
@@ -118,7 +117,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const problems: StoreProblem[] = [];
   if (headerDamaged) {
     problems.push({ severity: 'error', kind: 'wal-header-damaged', offset: 0, file: 'state.wal', repairable: true,
-      message: `The header of state.wal is damaged; the store will not open. The copy in state.head is intact: \`memmapfs repair\` writes it back.` });
+      message: `The header of state.wal is damaged; the store will not open. A copy that matches the records was found: \`memmapfs repair\` writes it back.` });
   }
   if (scan.damage) {
     const { lsn, offset, reason, next } = scan.damage;
@@ -206,6 +205,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     : !snapshot ? 'is damaged or of another version'
     : snapshot.logId !== header.logId ? 'was built from another log (copied from another store, or from before a repair)'
     : snapshot.lsn > scan.lastLsn && !scan.damage ? `covers records up to ${snapshot.lsn}, past the end of the log (${scan.lastLsn})`
+    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && scan.records[snapshot.lsn - 1]?.checksum !== snapshot.checksum ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, and another took its place)`
     : undefined;
   const snapshotUnusable = snapshotProblem !== undefined;
   if (snapshotProblem) {
@@ -222,6 +222,23 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     problems,
   };
   return { layout, image, scan, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable };
+}
+
+/**
+ * A damaged log header, rebuilt from what else knows the log: the copy in state.head, the commit
+ * marker's log id and the search snapshot's. Only a log id whose seed the records verify with is taken
+ * (a copy left behind by an interrupted repair names another log); none: `WAL_HEADER_INVALID`.
+ */
+async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buffer | undefined, markerLogId: string | undefined, codecOption: CodecOption | undefined): Promise<WalHeader> {
+  const copy = headerCopy ? decodeWalHeader(headerCopy, layout.head) : undefined;
+  const snapshot = await readSearchSnapshot(layout.searchSnapshot, nodeFileSystem);
+  const candidates = [copy?.logId, markerLogId, snapshot?.logId].filter((id): id is string => id !== undefined);
+  const logId = candidates.find((id) => recordsBelongTo(image, id));
+  const codec = copy?.codec ?? (codecOption === undefined ? undefined : (await resolveCodec(codecOption, 'msgpack')).name);
+  if (logId === undefined || codec === undefined) {
+    throw new MemMapError('WAL_HEADER_INVALID', `The header of ${layout.wal} is damaged, and ${logId === undefined ? 'no copy of it (in state.head, the commit marker or the search snapshot) matches the records' : 'no copy names its codec (pass the codec option)'}. Restore the file from a backup.`, { subsystem: 'wal' });
+  }
+  return { formatVersion: WAL_FORMAT_VERSION, codec, logId };
 }
 
 /**

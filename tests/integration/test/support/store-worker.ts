@@ -3,6 +3,8 @@
 //                          {"ids":[…]}, then on each stdin line "count TAG…" prints {"counts":{TAG:n…},"total":n}.
 //   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
 //   hold ROOT TEXT         appends one memory, prints {"id":n}, then waits (to be killed) until stdin ends.
+//   update ROOT ID FIELD N updates FIELD ('tags' or 'meta') of memory ID N times (to round i), prints {"done":N}.
+//   delete ROOT ID…        deletes each memory, all at once, prints {"deleted":[true|false…]}.
 import { createInterface } from 'node:readline';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
@@ -33,6 +35,12 @@ if (command === 'append') {
 } else if (command === 'hold') {
   print({ id: await fs.appendMemory(rest[0]!) });
   for await (const _line of createInterface({ input: process.stdin }));
+} else if (command === 'update') {
+  const [id, field, n] = [Number(rest[0]), rest[1]!, Number(rest[2])];
+  for (let i = 1; i <= n; i++) await fs.updateMemory(id, field === 'tags' ? { tags: [`round-${i}`] } : { meta: { round: i } });
+  print({ done: n });
+} else if (command === 'delete') {
+  print({ deleted: await Promise.all(rest.map((id) => fs.deleteMemory(Number(id)))) });
 } else if (command === 'state') {
   const [n, gap] = [Number(rest[0]), Number(rest[1])];
   for (let i = 1; i <= n; i++) {
