@@ -29,6 +29,8 @@ export interface ChunkStoreOptions {
    * chunk files were lost). Asked whenever a chunk is chosen for new blocks.
    */
   referenced?: ReferencedRanges;
+  /** Read only: nothing is created or written (the folder may be on a read-only file system); writes fail with `READ_ONLY`. */
+  readOnly?: boolean;
 }
 
 /** Where durable records point in the chunk files (see `ChunkStoreOptions.referenced`). */
@@ -105,15 +107,17 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
   }
   const mmap = requested === 'read' ? null : loadMmap();
   if (requested === 'mmap' && mmap === null) {
-    throw new BlockError('IO_ERROR', `reader 'mmap' was requested but mmap-io could not be loaded: ${(mmapLoadError() as Error)?.message}. Install mmap-io (it builds with node-gyp) or use reader 'auto'.`, { cause: mmapLoadError() });
+    throw new BlockError('ADDON_MISSING', `reader 'mmap' was requested but the native addon of the package mmap-io did not load: ${(mmapLoadError() as Error)?.message}. Reinstall mmap-io (npm rebuild mmap-io; it builds with node-gyp), or use reader 'auto'.`, { cause: mmapLoadError() });
   }
   const files = options.fileSystem ?? nodeFileSystem;
-  try {
-    await files.mkdir(options.dir, { recursive: true });
-  } catch (error) {
-    throw new BlockError('IO_ERROR', `Cannot create ${options.dir}: ${(error as Error).message}`, { cause: error });
+  if (!options.readOnly) {
+    try {
+      await files.mkdir(options.dir, { recursive: true });
+    } catch (error) {
+      throw new BlockError('IO_ERROR', `Cannot create ${options.dir}: ${(error as Error).message}`, { cause: error });
+    }
   }
-  return new ChunkBlockStore(options.dir, chunkSize, mmap, files, options.referenced);
+  return new ChunkBlockStore(options.dir, chunkSize, mmap, files, options.referenced, options.readOnly ?? false);
 }
 
 /**
@@ -142,6 +146,7 @@ export class ChunkBlockStore implements BlockStore {
     private readonly mmap: MmapBinding | null,
     private readonly files: BlockFileSystem,
     private readonly referenced: ReferencedRanges | undefined = undefined,
+    private readonly readOnly = false,
   ) {
     this.reader = mmap ? 'mmap' : 'read';
     this.writeSync = files.writeSync?.bind(files) ?? (files === nodeFileSystem ? writeSync : undefined);
@@ -155,6 +160,7 @@ export class ChunkBlockStore implements BlockStore {
 
   async place(bytes: Uint8Array): Promise<PlacedBlock> {
     this.assertOpen();
+    this.assertWritable();
     const length = bytes.byteLength;
     if (length > MAX_MAPPING_SIZE) throw new BlockError('INVALID_ARGUMENT', `A block of ${length} bytes is larger than the ${MAX_MAPPING_SIZE}-byte maximum.`);
     let chunk = this.active;
@@ -195,6 +201,7 @@ export class ChunkBlockStore implements BlockStore {
 
   async restore(ref: BlockRef, bytes: Uint8Array): Promise<void> {
     this.assertOpen();
+    this.assertWritable();
     if (bytes.byteLength !== ref.length || crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) !== ref.crc >>> 0) {
       throw new BlockError('INVALID_ARGUMENT', `The bytes given to restore block ${describe(ref)} do not match its length and checksum.`);
     }
@@ -241,7 +248,13 @@ export class ChunkBlockStore implements BlockStore {
   stats(): BlockStoreStats {
     let chunkFiles = 0;
     let bytes = 0;
-    for (const name of readdirSync(this.dir)) {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      names = [];
+    }
+    for (const name of names) {
       const match = CHUNK_NAME.exec(name);
       if (!match) continue;
       chunkFiles++;
@@ -448,6 +461,10 @@ export class ChunkBlockStore implements BlockStore {
       done += n;
     }
     return target;
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new BlockError('READ_ONLY', `The block store in ${this.dir} was opened read-only.`);
   }
 
   private assertOpen(): void {

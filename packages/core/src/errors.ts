@@ -22,7 +22,9 @@ export const errorCodes = {
   WAL_FAILED: 'A write or fsync of the WAL failed; the store refuses further writes until reopened.',
   BLOCK_CORRUPT: 'Bytes read from a chunk file do not match the checksum recorded in the WAL.',
   BLOCK_MISSING: 'A chunk file, or a range in it, that the WAL points to does not exist.',
-  IO_ERROR: 'The file system refused an operation (permissions, disk full, I/O error).',
+  IO_ERROR: 'The file system refused an operation (permissions, a read-only file system, too many open files, disk full, I/O error).',
+  NATIVE_ADDON_MISSING: 'A native addon MemMapFS needs (fs-ext for the writer lock, mmap-io for reader: \'mmap\') did not load; the message names the package to reinstall.',
+  READ_ONLY: 'A write was asked of a store opened with { readOnly: true }.',
 } as const;
 
 /** A stable MemMapFS error code. */

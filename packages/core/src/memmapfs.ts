@@ -33,8 +33,11 @@ export class MemMapFS<S extends AgentState = AgentState> {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly maxTextBytes: number;
 
+  private readonly readOnly: boolean;
+
   private constructor(private readonly engine: StoreEngine<S>, options: MemMapFSOptions) {
     this.maxTextBytes = options.maxTextBytes ?? limits.defaultTextBytes;
+    this.readOnly = options.readOnly === true;
   }
 
   /**
@@ -83,7 +86,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
    * strings (no lone UTF-16 surrogate). A call that fails has written nothing.
    */
   async appendMemory(text: string, tags?: string[], options?: AppendMemoryOptions): Promise<number> {
-    this.assertOpen('appendMemory');
+    this.assertWritable('appendMemory');
     const prepared = { bytes: checkText(text, 'appendMemory', this.maxTextBytes), ...this.checkAppendOptions(tags, options, 'appendMemory') };
     const [id] = await this.track(() => this.appendPrepared([prepared]));
     return id!;
@@ -95,7 +98,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
    * item is validated before anything is written: one bad item fails the whole call.
    */
   async appendMemories(items: readonly NewMemory[]): Promise<number[]> {
-    this.assertOpen('appendMemories');
+    this.assertWritable('appendMemories');
     if (!Array.isArray(items)) throw new MemMapError('INVALID_ARGUMENT', `appendMemories: items must be an array of { text, tags?, namespace?, meta?, ttlMs? }, got ${items === null ? 'null' : typeof items}.`);
     const prepared = items.map((item, index) => {
       const method = `appendMemories: item ${index}`;
@@ -176,7 +179,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
    * Fails with `MEMORY_NOT_FOUND` when there is no live memory with `id`.
    */
   async updateMemory(id: number, update: MemoryUpdate): Promise<Memory> {
-    this.assertOpen('updateMemory');
+    this.assertWritable('updateMemory');
     checkId(id, 'updateMemory');
     const changes = checkPlainObject(update, 'update', 'updateMemory') as MemoryUpdate;
     const unknown = Object.keys(changes).filter((key) => !updatableFields.has(key));
@@ -212,7 +215,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
    * delete (never written, already deleted by this or another process, or expired).
    */
   async deleteMemory(id: number): Promise<boolean> {
-    this.assertOpen('deleteMemory');
+    this.assertWritable('deleteMemory');
     checkId(id, 'deleteMemory');
     return this.track(async () => {
       this.engine.refresh();
@@ -226,7 +229,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
    * reads back exactly (`StorableValue`); anything else is `INVALID_ARGUMENT`, and nothing is written.
    */
   async updateState(state: S): Promise<void> {
-    this.assertOpen('updateState');
+    this.assertWritable('updateState');
     const checked = checkAgentState(state, 'updateState');
     await this.track(() => this.engine.commit([{ type: RecordType.StateSet, state: checked }]));
   }
@@ -265,7 +268,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
    * see the README) that reads back exactly. Anything else is `INVALID_ARGUMENT`, and nothing is written.
    */
   async setKv(key: string, value: unknown): Promise<void> {
-    this.assertOpen('setKv');
+    this.assertWritable('setKv');
     checkKey(key, 'setKv');
     const bytes = this.engine.encodeValue(checkKvValue(value, 'setKv'), 'setKv: the value');
     await this.track(() => this.engine.commit([{ type: RecordType.KvSet, key, value: bytes }]));
@@ -282,7 +285,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
 
   /** Removes a KV key. Resolves `true` when this call removed it, `false` when it was not set (in any process). */
   async deleteKv(key: string): Promise<boolean> {
-    this.assertOpen('deleteKv');
+    this.assertWritable('deleteKv');
     checkKey(key, 'deleteKv');
     return this.track(async () => {
       this.engine.refresh();
@@ -293,7 +296,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
 
   /** Appends bytes (or a string, as UTF-8) to the stream `key`, creating it on first use. */
   async appendStream(key: string, data: Uint8Array | string): Promise<void> {
-    this.assertOpen('appendStream');
+    this.assertWritable('appendStream');
     checkKey(key, 'appendStream');
     // A copy: the bytes are written after this call returns, and must not change meanwhile.
     const bytes = Uint8Array.from(checkStreamData(data, 'appendStream', this.maxTextBytes));
@@ -362,6 +365,11 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const forget = () => this.inflight.delete(promise);
     promise.then(forget, forget);
     return promise;
+  }
+
+  private assertWritable(method: string): void {
+    this.assertOpen(method);
+    if (this.readOnly) throw new MemMapError('READ_ONLY', `${method}: the store at ${this.engine.layout.root} was opened with { readOnly: true }. Open it without readOnly to write.`);
   }
 
   private assertOpen(method: string): void {

@@ -57,6 +57,12 @@ export interface MemMapFSOptions {
   /** Create the folder and files when absent. Default `true`; `false` makes a missing store an error. */
   create?: boolean;
   /**
+   * Open an existing store to read it and follow other processes' writes, writing nothing at all (no
+   * lock file is created, no recovery writes, no index snapshot saved), so that it works on a read-only
+   * file system. Every write method fails with `READ_ONLY`. Default `false`.
+   */
+  readOnly?: boolean;
+  /**
    * The file operations the store uses. Default `node:fs/promises` (and `writeSync` of `node:fs`). For
    * tests: pass one that fails chosen operations to see how an application copes with EIO or ENOSPC;
    * give it a `writeSync` too, or small block writes go through its handles instead.

@@ -6,9 +6,9 @@ import { basename, dirname, join } from 'node:path';
 import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
-import { frameSeed, frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
+import { FRAME_HEADER_SIZE, frameSeed, frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { scanLog, type LogScan } from './log-scan.js';
-import { WalError } from './wal-error.js';
+import { WalError, ioError } from './wal-error.js';
 import type { AppendOptions, CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 
 /** Options of `openFileWal`. */
@@ -19,6 +19,11 @@ export interface FileWalOptions {
   codec: string;
   /** Create the file when it does not exist. Default `true`. */
   create?: boolean;
+  /**
+   * Open to read and follow only: nothing is written anywhere (no lock file is created, a torn tail
+   * is not cut), so it works on a read-only file system; `append` fails with `READ_ONLY`.
+   */
+  readOnly?: boolean;
   /** When appends are durable. Default `'sync'`. */
   durability?: Durability;
   /**
@@ -90,6 +95,7 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
   if (interval !== undefined && (!Number.isFinite(interval) || interval <= 0)) {
     throw new WalError('INVALID_ARGUMENT', `batchIntervalMs must be a positive number of milliseconds; got ${JSON.stringify(interval)}.`);
   }
+  if (options.readOnly) return openReadOnly(options, files);
   const head = await HeadFile.open(options.headPath ?? join(dirname(path), 'state.head'), files);
   let handle: FileHandle | undefined;
   try {
@@ -102,13 +108,13 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     let created = false;
     handle = await openLogFile(path, durability, files);
     if (!handle) {
-      if (options.create === false) throw new WalError('WAL_FAILED', `There is no log at ${path}.`);
+      if (options.create === false) throw new WalError('IO_ERROR', `There is no log at ${path}.`);
       // Created under the writer lock: an opener waiting for the lock finds the log whole.
       const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec, logId: newLogId() });
       await createFileDurably(path, header, files);
       await head.writeHeaderCopy(header);
       handle = await openLogFile(path, durability, files);
-      if (!handle) throw new WalError('WAL_FAILED', `${path} vanished as it was created.`);
+      if (!handle) throw new WalError('IO_ERROR', `${path} vanished as it was created.`);
       created = true;
     }
     shareLog(handle, path);
@@ -141,6 +147,41 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     return { wal, recovery: { records: scan.records, created, truncatedBytes: scan.tornBytes } };
   } catch (error) {
     head.unlock();
+    await handle?.close().catch(() => undefined);
+    await head.close();
+    throw error;
+  }
+}
+
+/**
+ * Opens a log to read and follow it, writing nothing anywhere (no lock file, no recovery writes), e.g.
+ * on a read-only file system. Only committed records are shown: up to the commit marker when there is
+ * one for this log, else every whole record (a torn tail is left as it is, for a writer to cut).
+ */
+async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Promise<{ wal: FileWal; recovery: WalRecovery }> {
+  const { path } = options;
+  const head = await HeadFile.openForReading(options.headPath ?? join(dirname(path), 'state.head'), files);
+  let handle: FileHandle | undefined;
+  try {
+    try {
+      handle = await files.open(path, 'r');
+    } catch (error) {
+      throw ioError(`Cannot open ${path}`, error);
+    }
+    shareLog(handle, path);
+    const image = await readWholeFile(handle, path);
+    const header = decodeWalHeader(image, path);
+    const seed = frameSeed(header.logId);
+    const marker = head.readMarker();
+    const trusted = marker && marker.logId === header.logId ? marker : undefined;
+    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { seed, ...(trusted ? { committedEnd: trusted.offset } : {}) });
+    const records = trusted ? scan.records.filter((r) => r.offset + FRAME_HEADER_SIZE + r.payload.byteLength <= trusted.offset) : scan.records;
+    const last = records.at(-1);
+    const end = last ? last.offset + FRAME_HEADER_SIZE + last.payload.byteLength : WAL_HEADER_SIZE;
+    await options.recover?.(records, header);
+    const wal = new FileWal(handle, head, header, seed, end, last?.lsn ?? 0, options);
+    return { wal, recovery: { records, created: false, truncatedBytes: 0 } };
+  } catch (error) {
     await handle?.close().catch(() => undefined);
     await head.close();
     throw error;
@@ -220,12 +261,18 @@ export class FileWal implements WriteAheadLog {
     return this.committedLsn;
   }
 
+  /** Whether the log was opened read-only (see `FileWalOptions.readOnly`). */
+  get readOnly(): boolean {
+    return this.options.readOnly === true;
+  }
+
   get size(): number {
     return this.committedEnd;
   }
 
   append(entries: readonly WalEntry[], options: AppendOptions = {}): Promise<number[]> {
     if (this.closed) return Promise.reject(new WalError('WAL_CLOSED', `${this.options.path} is closed.`));
+    if (this.options.readOnly) return Promise.reject(new WalError('READ_ONLY', `${this.options.path} was opened read-only; open the store without readOnly to write.`));
     if (this.failure) return Promise.reject(this.failure);
     for (const entry of entries) {
       if (!Number.isInteger(entry.type) || entry.type < 1 || entry.type > MAX_RECORD_TYPE) {
@@ -265,6 +312,7 @@ export class FileWal implements WriteAheadLog {
   }
 
   async flush(): Promise<void> {
+    if (this.options.readOnly) return;
     if (this.failure) throw this.failure;
     while (this.committing) await this.committing;
     if (this.failure) throw this.failure;
@@ -564,7 +612,7 @@ function shareLog(handle: FileHandle, path: string): void {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const busy = code === 'EAGAIN' || code === 'EWOULDBLOCK';
-    throw new WalError(busy ? 'WAL_IN_USE' : 'WAL_FAILED', busy ? `${path} is being repaired or rewritten by another process; open the store again when that is done.` : `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
+    throw new WalError(busy ? 'WAL_IN_USE' : 'IO_ERROR', busy ? `${path} is being repaired or rewritten by another process; open the store again when that is done.` : `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -582,7 +630,7 @@ export async function lockLogForMaintenance(path: string): Promise<() => Promise
     if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
       throw new WalError('WAL_IN_USE', `${path} is open in another process. Close every process that uses the store, then try again.`, { cause: error });
     }
-    throw new WalError('WAL_FAILED', `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
+    throw new WalError('IO_ERROR', `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
   }
   return () => handle.close();
 }
@@ -611,6 +659,3 @@ export async function createFileDurably(path: string, bytes: Uint8Array, files: 
   }
 }
 
-function ioError(message: string, cause: unknown): WalError {
-  return new WalError('WAL_FAILED', `${message}: ${(cause as Error).message}`, { cause });
-}

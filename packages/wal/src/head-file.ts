@@ -4,13 +4,17 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { loadFlock, type FlockBinding } from './flock-binding.js';
-import { WalError } from './wal-error.js';
+import { WalError, ioError } from './wal-error.js';
 import type { WalFileSystem } from './file-wal.js';
 import { LOG_ID_SIZE, WAL_HEADER_SIZE, isIntactWalHeader } from './wal-header.js';
 
 const MAGIC = Buffer.from('MMFSHEAD', 'ascii');
 /** How long a writer waits for the lock by default before `LOCK_TIMEOUT`. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+function addonMissing(cause: unknown): WalError {
+  return new WalError('ADDON_MISSING', `The writer lock needs the native addon of the package fs-ext, which did not load (${(cause as Error).message}). Reinstall fs-ext (npm rebuild fs-ext) with build tools available (python3, make, a C++ compiler).`, { cause });
+}
 
 /** Whether `promise` settles (resolving) before `deadline` (a `performance.now()` time); rejects with its error. */
 async function withinDeadline(promise: Promise<void>, deadline: number): Promise<boolean> {
@@ -86,8 +90,32 @@ export class HeadFile {
   private readonly markerBuffer = Buffer.concat([MAGIC, Buffer.alloc(MARKER_SIZE - MAGIC.length)]);
   private markerLogId: string | undefined;
 
-  private constructor(private readonly handle: FileHandle, readonly path: string) {
+  private constructor(private readonly handle: FileHandle | undefined, readonly path: string, private readonly readOnly = false) {
     this.flock = loadFlock();
+  }
+
+  /**
+   * Opens the head file only to read the commit marker, creating nothing (for a store opened read-only,
+   * maybe on a read-only file system); a missing file reads as no marker. Such a head cannot lock.
+   */
+  static async openForReading(path: string, files: WalFileSystem): Promise<HeadFile> {
+    try {
+      loadFlock();
+    } catch (error) {
+      throw addonMissing(error);
+    }
+    try {
+      return new HeadFile(await files.open(path, 'r'), path, true);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new HeadFile(undefined, path, true);
+      throw ioError(`Cannot open ${path}`, error);
+    }
+  }
+
+  /** The descriptor, for the operations only a writer does. */
+  private get fd(): number {
+    if (this.readOnly || !this.handle) throw new WalError('READ_ONLY', `${this.path} was opened read-only: this process cannot take the writer lock.`);
+    return this.handle.fd;
   }
 
   /**
@@ -120,13 +148,11 @@ export class HeadFile {
     } catch (error) {
       loadError = error;
     }
-    if (loadError) {
-      throw new WalError('WAL_FAILED', `The writer lock needs the fs-ext native addon, which did not load (${(loadError as Error).message}). Reinstall with build tools available (python3, make, a C++ compiler).`, { cause: loadError });
-    }
+    if (loadError) throw addonMissing(loadError);
     try {
       return new HeadFile(await files.open(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644), path);
     } catch (error) {
-      throw new WalError('WAL_FAILED', `Cannot open ${path}: ${(error as Error).message}`, { cause: error });
+      throw ioError(`Cannot open ${path}`, error);
     }
   }
 
@@ -178,12 +204,12 @@ export class HeadFile {
 
   private requestGrant(): Promise<void> {
     this.grant ??= new Promise<void>((resolve, reject) => {
-      this.flock.flock(this.handle.fd, 'ex', (error) => {
+      this.flock.flock(this.fd, 'ex', (error) => {
         this.grant = undefined;
         if (error) return reject(this.lockError(error));
         if (this.waitingForGrant === 0) {
           try {
-            this.flock.flockSync(this.handle.fd, 'un');
+            this.flock.flockSync(this.fd, 'un');
           } catch {
             // Closing the file releases it too.
           }
@@ -202,7 +228,7 @@ export class HeadFile {
   /** A non-blocking exclusive flock: false when another process holds it. */
   private flockAtOnce(): boolean {
     try {
-      this.flock.flockSync(this.handle.fd, 'exnb');
+      this.flock.flockSync(this.fd, 'exnb');
       return true;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -214,7 +240,7 @@ export class HeadFile {
   /** Releases the writer lock, to the next caller in this process if one waits. */
   unlock(): void {
     try {
-      this.flock.flockSync(this.handle.fd, 'un');
+      this.flock.flockSync(this.fd, 'un');
     } catch {
       // Closing the file releases it too; an unlock can only fail on a closed descriptor.
     }
@@ -232,6 +258,7 @@ export class HeadFile {
     const buf = Buffer.alloc(MARKER_SIZE);
     let read: number;
     try {
+      if (!this.handle) return undefined;
       read = readSync(this.handle.fd, buf, 0, MARKER_SIZE, 0);
     } catch {
       return undefined;
@@ -254,7 +281,7 @@ export class HeadFile {
     }
     buf.writeUInt32LE(crc32c(buf.subarray(0, MARKER_CRC_OFFSET)), MARKER_CRC_OFFSET);
     try {
-      writeSync(this.handle.fd, buf, 0, MARKER_SIZE, 0);
+      writeSync(this.fd, buf, 0, MARKER_SIZE, 0);
     } catch (error) {
       throw new WalError('WAL_FAILED', `Writing the commit marker ${this.path} failed: ${(error as Error).message}`, { cause: error });
     }
@@ -264,6 +291,7 @@ export class HeadFile {
   readHeaderCopy(): Buffer | undefined {
     const buf = Buffer.alloc(HEADER_COPY_OFFSET + WAL_HEADER_SIZE);
     try {
+      if (!this.handle) return undefined;
       readSync(this.handle.fd, buf, 0, buf.length, 0);
     } catch {
       return undefined;
@@ -273,22 +301,24 @@ export class HeadFile {
 
   /** Keeps a copy of the log's header (under the lock), durably: written, then fdatasynced. */
   async writeHeaderCopy(header: Uint8Array): Promise<void> {
+    const handle = this.handle;
+    if (this.readOnly || !handle) throw new WalError('READ_ONLY', `${this.path} was opened read-only.`);
     try {
       let written = 0;
       while (written < header.byteLength) {
-        written += (await this.handle.write(header, written, header.byteLength - written, HEADER_COPY_OFFSET + written)).bytesWritten;
+        written += (await handle.write(header, written, header.byteLength - written, HEADER_COPY_OFFSET + written)).bytesWritten;
       }
-      await this.handle.datasync();
+      await handle.datasync();
     } catch (error) {
-      throw new WalError('WAL_FAILED', `Writing the header copy in ${this.path} failed: ${(error as Error).message}`, { cause: error });
+      throw ioError(`Writing the header copy in ${this.path} failed`, error);
     }
   }
 
   /** Lets go of this user's share; the file is closed when the last store of the process closes it. */
   async close(): Promise<void> {
     if (--this.users > 0) return;
-    openHeads.delete(this.path);
-    await this.handle.close().catch(() => undefined);
+    if (!this.readOnly) openHeads.delete(this.path);
+    await this.handle?.close().catch(() => undefined);
   }
 
   private lockError(error: unknown): WalError {

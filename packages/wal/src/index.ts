@@ -3,7 +3,7 @@ export { DEFAULT_LOCK_TIMEOUT_MS, HeadFile, readHeadFile } from './head-file.js'
 export type { CommitMarker } from './head-file.js';
 export { FileWal, openFileWal, createFileDurably, lockLogForMaintenance } from './file-wal.js';
 export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';
-export { WalError } from './wal-error.js';
+export { WalError, ioAdvice } from './wal-error.js';
 export type { WalErrorCode } from './wal-error.js';
 export { recordsBelongTo, scanLog } from './log-scan.js';
 export type { LogDamage, LogScan, ScanOptions } from './log-scan.js';

@@ -84,6 +84,8 @@ export interface WriteAheadLog {
   readonly lastLsn: number;
   /** Size of the log file in bytes, up to the end of the last written record. */
   readonly size: number;
+  /** Opened to read and follow only: `append` fails with `READ_ONLY`. */
+  readonly readOnly: boolean;
   /**
    * Appends records in order and returns their LSNs. Under `'sync'` the promise resolves only when the
    * records are durable. The records of one call are all or nothing: after a crash in the middle of

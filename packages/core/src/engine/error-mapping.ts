@@ -1,5 +1,5 @@
 import { BlockError } from '@memmapfs/blocks';
-import { WalError } from '@memmapfs/wal';
+import { ioAdvice, WalError } from '@memmapfs/wal';
 import { MemMapError, type MemMapErrorCode } from '../errors.js';
 
 const walCodes: Record<WalError['code'], MemMapErrorCode> = {
@@ -12,6 +12,9 @@ const walCodes: Record<WalError['code'], MemMapErrorCode> = {
   WAL_IN_USE: 'STORE_IN_USE',
   WAL_REPLACED: 'STORE_REPLACED',
   LOCK_TIMEOUT: 'LOCK_TIMEOUT',
+  IO_ERROR: 'IO_ERROR',
+  ADDON_MISSING: 'NATIVE_ADDON_MISSING',
+  READ_ONLY: 'READ_ONLY',
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
 };
 
@@ -21,6 +24,8 @@ const blockCodes: Record<BlockError['code'], MemMapErrorCode> = {
   BLOCK_STORE_CLOSED: 'STORE_CLOSED',
   IO_ERROR: 'IO_ERROR',
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  ADDON_MISSING: 'NATIVE_ADDON_MISSING',
+  READ_ONLY: 'READ_ONLY',
 };
 
 /** Re-raises an error from the WAL, the block store or the file system as a `MemMapError`. */
@@ -29,5 +34,5 @@ export function toMemMapError(error: unknown): MemMapError {
   if (error instanceof WalError) return new MemMapError(walCodes[error.code], error.message, { cause: error, subsystem: 'wal' });
   if (error instanceof BlockError) return new MemMapError(blockCodes[error.code], error.message, { cause: error, subsystem: 'blocks' });
   const message = (error as Error)?.message ?? String(error);
-  return new MemMapError('IO_ERROR', `${message}`, { cause: error });
+  return new MemMapError('IO_ERROR', `${message}${ioAdvice(error)}`, { cause: error });
 }

@@ -103,7 +103,8 @@ export class StoreEngine<S extends AgentState> {
     const layout = storeLayout(root);
     const files = options.fileSystem ?? nodeFileSystem;
     const exists = await nodeFileSystem.stat(layout.wal).then(() => true, () => false);
-    if (!exists && options.create === false) {
+    const readOnly = options.readOnly === true;
+    if (!exists && (options.create === false || readOnly)) {
       throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
     }
     // With no codec option, an existing store's codec is read from its log's header, under the writer
@@ -116,8 +117,9 @@ export class StoreEngine<S extends AgentState> {
     const blockSync: BlockSyncDemand = { needed: false };
     const target: { engine?: StoreEngine<S> } = {};
     try {
-      await createFolders(layout, files);
+      if (!readOnly) await createFolders(layout, files);
       blocks = await openChunkStore({
+        readOnly,
         dir: layout.blocks,
         fileSystem: files,
         reader: options.reader ?? 'auto',
@@ -130,6 +132,7 @@ export class StoreEngine<S extends AgentState> {
       });
       let replay: Array<{ record: LogRecord; lsn: number; checksum: number }> = [];
       const opened = await openFileWal({
+        readOnly,
         path: layout.wal,
         codec: codec?.name ?? 'msgpack',
         fileSystem: files,
@@ -148,7 +151,8 @@ export class StoreEngine<S extends AgentState> {
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
           const decoder = codec;
           replay = records.map((r) => ({ record: decodeRecord(decoder, r.type, r.payload, r.lsn), lsn: r.lsn, checksum: r.checksum }));
-          await restoreLostBlocks(blocks!, uncheckpointedCopies(replay), () => replay.flatMap(({ record }) => blockRefsOf(record)));
+          // (Read-only, nothing is written: blocks a power loss took stay missing until a writer opens the store.)
+          if (!readOnly) await restoreLostBlocks(blocks!, uncheckpointedCopies(replay), () => replay.flatMap(({ record }) => blockRefsOf(record)));
         },
       });
       wal = opened.wal;
@@ -605,7 +609,7 @@ export class StoreEngine<S extends AgentState> {
     // Of this very log, and of the very record it ends with (a crash may have cut that record and another taken its LSN).
     const usable = snapshot && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId && snapshot.lsn <= lastLsn && checksumAt(snapshot.lsn) === snapshot.checksum;
     // A snapshot of another log or another past is of no use later either: gone, it can never be mistaken.
-    if (snapshot && !usable && snapshot.provider === this.search.name) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+    if (snapshot && !usable && snapshot.provider === this.search.name && !this.wal.readOnly) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
     if (usable) {
       try {
         await this.search.importSnapshot!(snapshot.data);
@@ -629,7 +633,7 @@ export class StoreEngine<S extends AgentState> {
   }
 
   private async saveSearchSnapshot(): Promise<void> {
-    if (!this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
+    if (this.wal.readOnly || !this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
     const lsn = this.wal.lastLsn;
     const data = await this.searchCall(() => this.search.exportSnapshot!());
     await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum: this.lastChecksum, data }, this.files);

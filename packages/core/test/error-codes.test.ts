@@ -1,0 +1,35 @@
+import * as nodeFileSystem from 'node:fs/promises';
+import { beforeEach, expect, it } from 'vitest';
+import { MemMapFS, type StoreFileSystem } from '@memmapfs/core';
+import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
+
+const rootOf = useTempRoot();
+let root: string;
+beforeEach(() => {
+  root = rootOf();
+});
+
+/** File operations whose opens of `name` fail with `code`, as the file system would. */
+function failingOpens(name: string, code: string): StoreFileSystem {
+  return {
+    ...nodeFileSystem,
+    open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
+      if (String(args[0]).endsWith(name)) throw Object.assign(new Error(`${code}: refused, open '${String(args[0])}'`), { code });
+      return nodeFileSystem.open(...args);
+    }) as typeof nodeFileSystem.open,
+  };
+}
+
+it.each([
+  ['EROFS', 'state.head', 'readOnly: true'],
+  ['EACCES', 'state.wal', 'permissions'],
+  ['EMFILE', 'state.wal', 'ulimit -n'],
+  ['EMFILE', 'state.head', 'ulimit -n'],
+])('an open refused with %s (%s) is IO_ERROR saying what to do, not WAL_FAILED', async (code, name, advice) => {
+  const setup = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+  await setup.close();
+  const error = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), fileSystem: failingOpens(name, code) }).catch((e: unknown) => e);
+  expect(error).toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining(advice) });
+  const again = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+  await again.close();
+});

@@ -1,0 +1,128 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, MemMapError, type AgentState } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+
+let dir: string;
+let root: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'memmapfs-readonly-'));
+  root = join(dir, 'store');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const open = (at = root, readOnly = false) => MemMapFS.init(at, { search: flexsearch(), codec: msgpack(), ...(readOnly ? { readOnly } : {}) });
+
+/** Every file below `folder`: its size, modification time and a hash of its bytes. */
+async function snapshotTree(folder: string): Promise<Record<string, string>> {
+  const tree: Record<string, string> = {};
+  for (const entry of await readdir(folder, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
+    const info = await stat(path);
+    tree[path.slice(folder.length)] = entry.isFile() ? `${info.size} ${info.mtimeMs} ${createHash('sha256').update(await readFile(path)).digest('hex')}` : `dir ${info.mtimeMs}`;
+  }
+  return tree;
+}
+
+async function seed(): Promise<number> {
+  const fs = await open();
+  const id = await fs.appendMemory('the user likes tea', ['pref'], { meta: { source: 'chat' } });
+  await fs.setKv('mode', { dark: true });
+  await fs.appendStream('transcript', 'hello ');
+  await fs.updateState({ status: 'seeded', activeMemoryCount: 1, lastUpdatedId: id, extra: {} });
+  await fs.close();
+  return id;
+}
+
+async function expectReadsAndRefusedWrites(fs: MemMapFS, id: number): Promise<void> {
+  expect((await fs.getMemory(id))?.text).toBe('the user likes tea');
+  expect((await fs.queryMemory('tea')).map((h) => h.id)).toEqual([id]);
+  expect(fs.getKv('mode')).toEqual({ dark: true });
+  expect(fs.getState().status).toBe('seeded');
+  const chunks: string[] = [];
+  for await (const chunk of fs.openRead('transcript')) chunks.push(Buffer.from(chunk).toString());
+  expect(chunks).toEqual(['hello ']);
+  expect(fs.stats().memories).toBe(1);
+  const writes: Array<() => Promise<unknown>> = [
+    () => fs.appendMemory('no'),
+    () => fs.appendMemories([{ text: 'no' }]),
+    () => fs.updateMemory(id, { text: 'no' }),
+    () => fs.deleteMemory(id),
+    () => fs.updateState({ status: 'no', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} }),
+    () => fs.setKv('k', 1),
+    () => fs.deleteKv('mode'),
+    () => fs.appendStream('transcript', 'no'),
+  ];
+  for (const write of writes) await expect(write()).rejects.toMatchObject({ code: 'READ_ONLY' });
+}
+
+describe('readOnly', () => {
+  it('opens without writing anything (no lock file, no recovery writes), reads everything, and refuses writes', async () => {
+    const id = await seed();
+    // No commit marker and no lock file: a read-only open must not create them.
+    await rm(join(root, 'state.head'));
+    await rm(join(root, 'index'), { recursive: true });
+    const before = await snapshotTree(root);
+    const fs = await open(root, true);
+    await expectReadsAndRefusedWrites(fs, id);
+    await fs.flush();
+    await fs.close();
+    expect(await snapshotTree(root)).toEqual(before);
+  });
+
+  it('refuses a missing store instead of creating one', async () => {
+    await expect(open(join(dir, 'nothing-here'), true)).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
+    await expect(stat(join(dir, 'nothing-here'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('follows what other processes write', async () => {
+    const id = await seed();
+    const reader = await open(root, true);
+    const writer = await open();
+    const states: string[] = [];
+    const off = reader.subscribeState((state: AgentState) => states.push(state.status));
+    const next = await writer.appendMemory('written after the reader opened');
+    await writer.updateState({ status: 'moved on', activeMemoryCount: 2, lastUpdatedId: next, extra: {} });
+    expect((await reader.getMemory(next))?.text).toBe('written after the reader opened');
+    expect(reader.getState().status).toBe('moved on');
+    for (let i = 0; i < 50 && states.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(states).toContain('moved on');
+    off();
+    expect((await reader.getMemory(id))?.text).toBe('the user likes tea');
+    await writer.close();
+    await reader.close();
+  });
+
+  it('works on a read-only mount; a writable open there fails with IO_ERROR saying what to do', async (context) => {
+    const id = await seed();
+    const mount = join(dir, 'mounted');
+    await mkdir(mount);
+    try {
+      execFileSync('mount', ['--bind', root, mount], { stdio: 'pipe' });
+      execFileSync('mount', ['-o', 'remount,bind,ro', mount], { stdio: 'pipe' });
+    } catch (error) {
+      try { execFileSync('umount', [mount], { stdio: 'pipe' }); } catch { /* not mounted */ }
+      console.warn(`Skipped: a read-only bind mount needs root and mount(8) here (${(error as Error).message.split('\n')[0]}).`);
+      context.skip();
+      return;
+    }
+    try {
+      const fs = await open(mount, true);
+      await expectReadsAndRefusedWrites(fs, id);
+      await fs.close();
+      const refused = await open(mount).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(MemMapError);
+      expect(refused).toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining('readOnly: true') });
+    } finally {
+      // Lazily: mappings of chunk files go only when garbage-collected, and keep the mount busy till then.
+      execFileSync('umount', ['--lazy', mount], { stdio: 'pipe' });
+    }
+  });
+});
