@@ -55,8 +55,14 @@ export interface FileWalOptions {
   fileSystem?: WalFileSystem;
 }
 
-/** The subset of `node:fs/promises` the log uses: a seam for fault injection. */
-export type WalFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename'>;
+/**
+ * The file operations the log uses: a seam for fault injection and crash simulation. The subset of
+ * `node:fs/promises`, plus, optionally, `writeSync` of `node:fs` for the commit marker (a 32-byte write
+ * into the page cache on every commit); a seam without it has the marker written by `node:fs` directly.
+ */
+export type WalFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename'> & {
+  writeSync?: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number;
+};
 
 /** What `openFileWal` found on disk. */
 export interface WalRecovery {
@@ -429,8 +435,15 @@ export class FileWal implements WriteAheadLog {
       this.durableLsn = this.committedLsn;
     }
     else if (this.durability === 'sync') await this.syncNow();
-    if (this.durableEnd === this.committedEnd) this.head.writeMarker(this.marker());
-    else if (this.durability === 'batch') this.scheduleBatchSync();
+    if (this.durableEnd === this.committedEnd) {
+      try {
+        this.head.writeMarker(this.marker());
+      } catch (error) {
+        // The records are durable: their appends resolve. The marker is only a lower bound (the next
+        // writer marks them), but a head file that cannot be written leaves this log unusable.
+        this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing the commit marker failed: ${(error as Error).message}. Reopen the store.`, { cause: error });
+      }
+    } else if (this.durability === 'batch') this.scheduleBatchSync();
     try {
       this.options.onCommit?.(committed);
     } catch (error) {
@@ -620,8 +633,8 @@ function shareLog(handle: FileHandle, path: string): void {
  * Takes the log for maintenance that replaces it: an exclusive `flock`, granted only while no process
  * has the store open. Returns the function that releases it; fails with `WAL_IN_USE` otherwise.
  */
-export async function lockLogForMaintenance(path: string): Promise<() => Promise<void>> {
-  const handle = await nodeFileSystem.open(path, 'r');
+export async function lockLogForMaintenance(path: string, files: WalFileSystem = nodeFileSystem): Promise<() => Promise<void>> {
+  const handle = await files.open(path, 'r');
   try {
     loadFlock().flockSync(handle.fd, 'exnb');
   } catch (error) {

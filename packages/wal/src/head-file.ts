@@ -46,9 +46,9 @@ function parseHeaderCopy(buf: Buffer): Buffer | undefined {
 }
 
 /** What the head file at `path` holds, read without creating or locking anything: the commit marker and the copy of the log's header. */
-export async function readHeadFile(path: string): Promise<{ marker: CommitMarker | undefined; headerCopy: Buffer | undefined }> {
+export async function readHeadFile(path: string, files: Pick<WalFileSystem, 'readFile'> = { readFile }): Promise<{ marker: CommitMarker | undefined; headerCopy: Buffer | undefined }> {
   try {
-    const buf = await readFile(path);
+    const buf = await files.readFile(path);
     return { marker: parseMarker(buf), headerCopy: parseHeaderCopy(buf) };
   } catch {
     return { marker: undefined, headerCopy: undefined };
@@ -90,9 +90,13 @@ export class HeadFile {
   private readonly markerBuffer = Buffer.concat([MAGIC, Buffer.alloc(MARKER_SIZE - MAGIC.length)]);
   private markerLogId: string | undefined;
 
-  private constructor(private readonly handle: FileHandle | undefined, readonly path: string, private readonly readOnly = false) {
+  private constructor(private readonly handle: FileHandle | undefined, readonly path: string, files: WalFileSystem, private readonly readOnly = false) {
     this.flock = loadFlock();
+    this.writeSync = files.writeSync?.bind(files) ?? writeSync;
   }
+
+  /** Writes the marker: the seam's `writeSync` when it has one. */
+  private readonly writeSync: NonNullable<WalFileSystem['writeSync']>;
 
   /**
    * Opens the head file only to read the commit marker, creating nothing (for a store opened read-only,
@@ -105,9 +109,9 @@ export class HeadFile {
       throw addonMissing(error);
     }
     try {
-      return new HeadFile(await files.open(path, 'r'), path, true);
+      return new HeadFile(await files.open(path, 'r'), path, files, true);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new HeadFile(undefined, path, true);
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new HeadFile(undefined, path, files, true);
       throw ioError(`Cannot open ${path}`, error);
     }
   }
@@ -150,7 +154,7 @@ export class HeadFile {
     }
     if (loadError) throw addonMissing(loadError);
     try {
-      return new HeadFile(await files.open(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644), path);
+      return new HeadFile(await files.open(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644), path, files);
     } catch (error) {
       throw ioError(`Cannot open ${path}`, error);
     }
@@ -281,7 +285,7 @@ export class HeadFile {
     }
     buf.writeUInt32LE(crc32c(buf.subarray(0, MARKER_CRC_OFFSET)), MARKER_CRC_OFFSET);
     try {
-      writeSync(this.fd, buf, 0, MARKER_SIZE, 0);
+      this.writeSync(this.fd, buf, 0, MARKER_SIZE, 0);
     } catch (error) {
       throw new WalError('WAL_FAILED', `Writing the commit marker ${this.path} failed: ${(error as Error).message}`, { cause: error });
     }

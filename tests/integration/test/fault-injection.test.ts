@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MemMapError, MemMapFS, type AgentState } from '@memmapfs/core';
+import { MemMapError, MemMapFS, repairStore, type AgentState } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { FaultyFileSystem } from './support/faulty-file-system.js';
@@ -125,9 +125,56 @@ describe('I/O fault injection', () => {
         expect(injectedInto).toContain('handle.datasync');
         expect(injectedInto).toContain('handle.write');
         expect(injectedInto).toContain('rename');
+        expect(injectedInto).toContain('writeSync');
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
     });
   }
+});
+
+describe('I/O fault injection in maintenance', () => {
+  it('fails the Nth file operation of a repair, for every N: the original log is never lost, and a repair run again succeeds', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'memmapfs-repair-faults-'));
+    try {
+      const fixture = join(dir, 'fixture');
+      const fs = await MemMapFS.init(fixture, { search: flexsearch(), codec: msgpack() });
+      const written: Array<[number, string]> = [];
+      for (let i = 0; i < 10; i++) written.push([await fs.appendMemory(`repaired memory ${i}`), `repaired memory ${i}`]);
+      await fs.close();
+      const wal = join(fixture, 'state.wal');
+      const original = await readFile(wal);
+      const damageAt = original.indexOf('repaired memory 6');
+      original[damageAt]! ^= 0x20;
+      await writeFile(wal, original);
+      const dryRun = new FaultyFileSystem(Number.POSITIVE_INFINITY, 'EIO');
+      await cp(fixture, join(dir, 'dry'), { recursive: true });
+      expect((await repairStore(join(dir, 'dry'), { fileSystem: dryRun })).after.ok).toBe(true);
+      const total = dryRun.operations;
+      expect(total).toBeGreaterThan(10);
+      for (let n = 1; n <= total; n++) {
+        const root = join(dir, `run-${n}`);
+        await cp(fixture, root, { recursive: true });
+        const faulty = new FaultyFileSystem(n, 'EIO');
+        const label = `EIO at operation ${n} of ${total} (${faulty.injected ?? 'pending'})`;
+        const failed = await repairStore(root, { fileSystem: faulty }).then(() => undefined, (error: unknown) => error);
+        if (failed) expect(failed, `${label}: ${String(failed)}`).toBeInstanceOf(MemMapError);
+        // The damaged original is always somewhere: still in place, or in a backup.
+        const copies = [await readFile(join(root, 'state.wal'))];
+        for (const name of await readdir(root)) if (name.startsWith('repair-backup-')) copies.push(await readFile(join(root, name, 'state.wal')).catch(() => Buffer.alloc(0)));
+        expect(copies.some((copy) => copy.equals(original)), label).toBe(true);
+        expect((await repairStore(root)).after.ok, label).toBe(true);
+        const reopened = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+        for (const [id, text] of written) {
+          const memory = await reopened.getMemory(id);
+          if (text < 'repaired memory 6') expect(memory?.text, label).toBe(text);
+          else expect(memory, label).toBeUndefined();
+        }
+        await reopened.close();
+        await rm(root, { recursive: true, force: true });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

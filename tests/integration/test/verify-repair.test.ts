@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -101,9 +101,12 @@ describe('repairStore', () => {
     damaged[Math.floor(original.length / 2)]! ^= 0x08;
     await writeFile(wal, damaged);
     expect(MemMapError.is(await open().catch((e: unknown) => e), 'WAL_CORRUPT')).toBe(true);
+    const lockFile = (await stat(join(root, 'state.head'))).ino;
 
     const result = await repairStore(root, { codec: msgpack() });
     expect(result.after.ok).toBe(true);
+    // The lock file is never replaced or deleted: an opener waiting on it holds the one lock there is.
+    expect((await stat(join(root, 'state.head'))).ino).toBe(lockFile);
     expect(result.actions[0]).toMatch(/Kept the \d+ valid records/);
     expect(result.backup).toBeDefined();
     expect((await readFile(join(result.backup!, 'state.wal'))).equals(damaged)).toBe(true);

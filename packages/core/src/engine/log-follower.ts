@@ -53,7 +53,10 @@ export class LogFollower {
     try {
       this.onChange();
     } catch (error) {
-      process.emitWarning(`Following the log failed: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_FOLLOW_FAILED' });
+      // Said once, then no more following: the failure lasts (a failed log, a replaced one, damage), and
+      // every read says it too.
+      this.stop();
+      process.emitWarning(`Following the log failed, and has stopped: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_FOLLOW_FAILED' });
     }
   }
 }

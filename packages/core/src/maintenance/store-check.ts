@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
@@ -9,6 +9,7 @@ import { toMemMapError } from '../engine/error-mapping.js';
 import { readSearchSnapshot } from '../engine/search-snapshot.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
 import { resolveCodec, type CodecOption } from '../registry/provider-registry.js';
+import type { StoreFileSystem } from '../types.js';
 import * as nodeFileSystem from 'node:fs/promises';
 
 /** Kinds of problem `verifyStore` reports. */
@@ -59,6 +60,8 @@ export interface StoreCheckOptions {
   codec?: CodecOption;
   /** Called as blocks are checked: `done` of `total`. */
   onProgress?: (done: number, total: number) => void;
+  /** The file operations to use, as `MemMapFSOptions.fileSystem` (a seam for fault-injection tests). */
+  fileSystem?: StoreFileSystem;
 }
 
 /** A live block: the latest version of a memory, or a stream chunk, with the copy its record carries. */
@@ -91,21 +94,22 @@ export interface StoreExamination {
 /** Reads the whole store and checks every record and every live block. Changes nothing. */
 export async function examineStore(root: string, options: StoreCheckOptions = {}): Promise<StoreExamination> {
   const layout = storeLayout(root);
+  const files = options.fileSystem ?? nodeFileSystem;
   let image: Buffer;
   try {
-    image = await readFile(layout.wal);
+    image = await files.readFile(layout.wal);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
     throw toMemMapError(error);
   }
-  const { marker, headerCopy } = await readHeadFile(layout.head);
+  const { marker, headerCopy } = await readHeadFile(layout.head, files);
   let header: WalHeader;
   let headerDamaged = false;
   try {
     header = decodeWalHeader(image, layout.wal);
   } catch (error) {
     if ((error as { code?: string }).code !== 'WAL_HEADER_INVALID') throw toMemMapError(error);
-    header = await rebuildHeader(image, layout, headerCopy, marker?.logId, options.codec);
+    header = await rebuildHeader(image, layout, headerCopy, marker?.logId, options.codec, files);
     headerDamaged = true;
   }
   const codec = await resolveCodec(options.codec, header.codec);
@@ -184,7 +188,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     const block = live[i]!;
     const { ref } = block;
     if (cached?.chunk !== ref.chunk) {
-      cached = { chunk: ref.chunk, bytes: await readFile(join(layout.blocks, chunkFileName(ref.chunk))).catch(() => undefined) };
+      cached = { chunk: ref.chunk, bytes: await files.readFile(join(layout.blocks, chunkFileName(ref.chunk))).catch(() => undefined) };
     }
     const file = `blocks/${chunkFileName(ref.chunk)}`;
     const where = `${file} bytes ${ref.offset}–${ref.offset + ref.length}`;
@@ -200,7 +204,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
 
   const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);
-  const snapshot = snapshotExists ? await readSearchSnapshot(layout.searchSnapshot, nodeFileSystem) : undefined;
+  const snapshot = snapshotExists ? await readSearchSnapshot(layout.searchSnapshot, files) : undefined;
   const snapshotProblem = !snapshotExists ? undefined
     : !snapshot ? 'is damaged or of another version'
     : snapshot.logId !== header.logId ? 'was built from another log (copied from another store, or from before a repair)'
@@ -229,9 +233,9 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
  * marker's log id and the search snapshot's. Only a log id whose seed the records verify with is taken
  * (a copy left behind by an interrupted repair names another log); none: `WAL_HEADER_INVALID`.
  */
-async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buffer | undefined, markerLogId: string | undefined, codecOption: CodecOption | undefined): Promise<WalHeader> {
+async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buffer | undefined, markerLogId: string | undefined, codecOption: CodecOption | undefined, files: StoreFileSystem): Promise<WalHeader> {
   const copy = headerCopy ? decodeWalHeader(headerCopy, layout.head) : undefined;
-  const snapshot = await readSearchSnapshot(layout.searchSnapshot, nodeFileSystem);
+  const snapshot = await readSearchSnapshot(layout.searchSnapshot, files);
   const candidates = [copy?.logId, markerLogId, snapshot?.logId].filter((id): id is string => id !== undefined);
   const logId = candidates.find((id) => recordsBelongTo(image, id));
   const codec = copy?.codec ?? (codecOption === undefined ? undefined : (await resolveCodec(codecOption, 'msgpack')).name);

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, open, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import * as nodeFileSystem from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openChunkStore } from '@memmapfs/blocks';
@@ -30,14 +30,14 @@ export async function repairStore(root: string, options: StoreCheckOptions = {})
   if (!(await stat(layout.wal).then(() => true, () => false))) throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
   let head: HeadFile;
   try {
-    head = await HeadFile.open(layout.head, nodeFileSystem);
+    head = await HeadFile.open(layout.head, options.fileSystem ?? nodeFileSystem);
   } catch (error) {
     throw toMemMapError(error);
   }
   try {
     await head.lock();
     try {
-      const release = await lockLogForMaintenance(layout.wal);
+      const release = await lockLogForMaintenance(layout.wal, options.fileSystem ?? nodeFileSystem);
       try {
         return await repairLocked(layout.root, options, head);
       } finally {
@@ -56,15 +56,14 @@ export async function repairStore(root: string, options: StoreCheckOptions = {})
 async function repairLocked(root: string, options: StoreCheckOptions, head: HeadFile): Promise<RepairReport> {
   const exam = await examineStore(root, options);
   const { layout, image, scan, header } = exam;
+  const files = options.fileSystem ?? nodeFileSystem;
   const actions: string[] = [];
   let backup: string | undefined;
   if (scan.damage || scan.tornBytes > 0 || exam.headerDamaged) {
     backup = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    await mkdir(backup, { recursive: true });
-    await copyFile(layout.wal, join(backup, 'state.wal'));
-    const copied = await open(join(backup, 'state.wal'), 'r');
-    await copied.sync();
-    await copied.close();
+    await files.mkdir(backup, { recursive: true });
+    // The backup is durable before the log it keeps is replaced.
+    await createFileDurably(join(backup, 'state.wal'), image, files);
     let rewritten: Buffer;
     let logId = header.logId;
     if (scan.damage) {
@@ -77,13 +76,13 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
       if (exam.headerDamaged) actions.push(`Rebuilt the damaged header of state.wal from its copy in state.head; the original is in ${backup}.`);
       if (scan.tornBytes > 0) actions.push(`Cut the ${scan.tornBytes} bytes of torn write after the last whole record (byte ${scan.end}); the original is in ${backup}.`);
     }
-    await createFileDurably(layout.wal, rewritten);
+    await createFileDurably(layout.wal, rewritten, files);
     await head.writeHeaderCopy(rewritten.subarray(0, WAL_HEADER_SIZE));
     head.writeMarker({ offset: rewritten.length, lsn: scan.lastLsn, logId });
   }
   const restorable = exam.badBlocks.filter((block) => block.copy !== undefined && !exam.overlapsAnother(block.ref));
   if (restorable.length > 0) {
-    const blocks = await openChunkStore({ dir: layout.blocks, reader: 'read' });
+    const blocks = await openChunkStore({ dir: layout.blocks, reader: 'read', fileSystem: files });
     try {
       for (const block of restorable) {
         await blocks.restore(block.ref, block.copy!);
@@ -95,9 +94,11 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
     }
   }
   if (actions.length > 0 || exam.snapshotUnusable) {
-    await rm(layout.searchSnapshot, { force: true });
+    await files.unlink(layout.searchSnapshot).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
     actions.push('Removed the saved search index; it is rebuilt from the log on the next open.');
   }
-  const after = (await examineStore(layout.root, { ...(options.codec ? { codec: options.codec } : {}) })).report;
+  const after = (await examineStore(layout.root, { ...(options.codec ? { codec: options.codec } : {}), ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}) })).report;
   return { actions, backup, after };
 }

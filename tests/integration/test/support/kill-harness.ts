@@ -22,11 +22,13 @@ export interface KillLedger {
   attempted: Set<string>;
   /** Batches started but not acknowledged since the last check: each must be in the store whole or not at all. */
   unsettledBatches: string[][];
+  /** Every memory with an id up to this was checked to hold a text that was written. */
+  checkedUpTo: number;
 }
 
 /** An empty ledger. */
 export function newLedger(): KillLedger {
-  return { acknowledged: new Map(), attempted: new Set(), unsettledBatches: [] };
+  return { acknowledged: new Map(), attempted: new Set(), unsettledBatches: [], checkedUpTo: 0 };
 }
 
 /** Starts the appending child, lets it run for `runMs` after it is ready, then SIGKILLs it. */
@@ -86,14 +88,18 @@ export async function checkAfterKill(root: string, ledger: KillLedger): Promise<
     }
     const stats = fs.stats();
     if (stats.memories < ledger.acknowledged.size) throw new Error(`${stats.memories} memories, fewer than the ${ledger.acknowledged.size} acknowledged`);
-    for (const hit of await fs.queryMemory('', { limit: 1000 })) {
-      if (!ledger.attempted.has(hit.text)) throw new Error(`memory ${hit.id} holds a text nobody wrote: "${hit.text.slice(0, 60)}"`);
+    // Every memory written since the last check (ids are LSNs), not only the newest: each holds a text
+    // that was written; and the texts present, for the batch check.
+    const texts = new Set<string>();
+    for (let id = ledger.checkedUpTo + 1; id <= stats.lastLsn; id++) {
+      const memory = await fs.getMemory(id);
+      if (!memory) continue;
+      if (!ledger.attempted.has(memory.text)) throw new Error(`memory ${id} holds a text nobody wrote: "${memory.text.slice(0, 60)}"`);
+      texts.add(memory.text);
     }
+    ledger.checkedUpTo = stats.lastLsn;
     if (ledger.unsettledBatches.length > 0) {
-      // The child awaits each batch, so a kill interrupts at most its newest one: among the newest batch
-      // memories (listed, not searched, so that every text is matched exactly).
-      const newest = await fs.queryMemory('', { limit: 1000, tags: ['batch'] });
-      const texts = new Set(newest.map((hit) => hit.text));
+      // A kill interrupts at most the child's newest batch, which was written after the last check.
       for (const batch of ledger.unsettledBatches) {
         const present = batch.filter((text) => texts.has(text)).length;
         if (present !== 0 && present !== batch.length) throw new Error(`${present} of the ${batch.length} memories of an interrupted batch ("${batch[0]!.slice(0, 40)}…") are in the store: a batch must be whole or absent`);

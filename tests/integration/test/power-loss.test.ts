@@ -1,0 +1,139 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MemMapFS, verifyStore } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+import { PowerLossFileSystem, seededRandom, type CrashState } from './support/power-loss-file-system.js';
+
+/** What the workload had been told was done, as of some operation. */
+interface Acknowledged {
+  memories: Map<number, string>;
+  deleted: Set<number>;
+  /** Changes under way (not acknowledged): they may or may not have reached the disk. */
+  maybe: Map<number, Set<string | undefined>>;
+  kv: Map<string, unknown>;
+  state: string | undefined;
+}
+
+/** A crash: what the disk would hold, and what had been acknowledged by then. */
+interface Crash {
+  label: string;
+  state: CrashState;
+  acked: Acknowledged;
+}
+
+const copy = (acked: Acknowledged): Acknowledged => ({ memories: new Map(acked.memories), deleted: new Set(acked.deleted), maybe: new Map([...acked.maybe].map(([id, values]) => [id, new Set(values)])), kv: new Map(acked.kv), state: acked.state });
+
+/**
+ * Runs a workload touching every kind of write (small and large blocks, a batch, updates, deletes, KV,
+ * state, streams, a checkpoint and a reopen) on a file system that models a disk, and takes, before
+ * every operation that changes a file, what a power loss at that moment would leave: once between
+ * operations, and once more in the middle of each write (torn page by page).
+ */
+async function runWorkload(root: string, seed: number): Promise<{ crashes: Crash[]; attempted: Set<string> }> {
+  const files = new PowerLossFileSystem(root);
+  const acked: Acknowledged = { memories: new Map(), deleted: new Set(), maybe: new Map(), kv: new Map(), state: undefined };
+  const attempted = new Set<string>();
+  const crashes: Crash[] = [];
+  const random = seededRandom(seed);
+  files.onOperation = (tearing) => {
+    const at = files.operations;
+    crashes.push({ label: `seed ${seed}, before operation ${at}`, state: files.crashState(random), acked: copy(acked) });
+    if (tearing) crashes.push({ label: `seed ${seed}, during operation ${at} (a torn write)`, state: files.crashState(random, tearing), acked: copy(acked) });
+  };
+  const open = () => MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files });
+  const append = async (fs: MemMapFS, text: string) => {
+    attempted.add(text);
+    acked.memories.set(await fs.appendMemory(text, ['w']), text);
+  };
+  let fs = await open();
+  for (let i = 0; i < 4; i++) await append(fs, `small memory ${i}`);
+  const batch = Array.from({ length: 5 }, (_, i) => `batch memory ${i}`);
+  batch.forEach((text) => attempted.add(text));
+  (await fs.appendMemories(batch.map((text) => ({ text })))).forEach((id, i) => acked.memories.set(id, batch[i]!));
+  await append(fs, `large memory ${'L'.repeat(70_000)}`);
+  const [first] = acked.memories.keys();
+  const updated = 'small memory 0, updated';
+  attempted.add(updated);
+  acked.maybe.set(first!, new Set([updated]));
+  await fs.updateMemory(first!, { text: updated });
+  acked.memories.set(first!, updated);
+  const victim = [...acked.memories.keys()][2]!;
+  acked.maybe.set(victim, new Set([undefined]));
+  if (await fs.deleteMemory(victim)) acked.deleted.add(victim);
+  await fs.setKv('config', { retries: 3 });
+  acked.kv.set('config', { retries: 3 });
+  await fs.updateState({ status: 'working', activeMemoryCount: 9, lastUpdatedId: victim, extra: {} });
+  acked.state = 'working';
+  await fs.appendStream('transcript', 'a short piece;');
+  await fs.close();
+  fs = await open();
+  await append(fs, 'after the reopen');
+  await fs.setKv('config', { retries: 4 });
+  acked.kv.set('config', { retries: 4 });
+  await append(fs, 'the last memory');
+  await fs.close();
+  return { crashes, attempted };
+}
+
+async function materialize(into: string, state: CrashState): Promise<void> {
+  for (const folder of state.folders) await mkdir(join(into, folder), { recursive: true });
+  for (const [name, bytes] of state.files) await writeFile(join(into, name), bytes);
+}
+
+/** Opens the crash image: it must open, and hold every acknowledged write. */
+async function checkCrash(root: string, crash: Crash, attempted: Set<string>): Promise<void> {
+  const { label, acked } = crash;
+  if (!crash.state.files.has('state.wal')) {
+    // The store was not created yet (or its creation not made durable): nothing can have been acknowledged.
+    expect(acked.memories.size, label).toBe(0);
+    return;
+  }
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() }).catch((error: unknown) => {
+    throw new Error(`${label}: the store does not open after the crash: ${(error as Error).message}`);
+  });
+  try {
+    for (const [id, text] of acked.memories) {
+      const memory = await fs.getMemory(id);
+      if (acked.deleted.has(id)) expect(memory, `${label}: memory ${id} was deleted`).toBeUndefined();
+      else if (memory?.text !== text) expect([...(acked.maybe.get(id) ?? [])], `${label}: memory ${id} should be "${text.slice(0, 40)}"`).toContain(memory?.text);
+    }
+    for (let id = 1; id <= fs.stats().lastLsn; id++) {
+      const memory = await fs.getMemory(id);
+      if (memory) expect(attempted.has(memory.text), `${label}: memory ${id} holds a text nobody wrote`).toBe(true);
+    }
+    // Later writes may have reached the disk before their acknowledgement; earlier ones may not be lost.
+    if (acked.kv.has('config')) expect([{ retries: 3 }, { retries: 4 }], `${label}: KV`).toContainEqual(fs.getKv('config'));
+    if (acked.kv.get('config') && (acked.kv.get('config') as { retries: number }).retries === 4) expect(fs.getKv('config'), label).toEqual({ retries: 4 });
+    if (acked.state) expect(fs.getState().status, `${label}: state`).toBe(acked.state);
+  } finally {
+    await fs.close();
+  }
+  const report = await verifyStore(root);
+  expect(report.problems.filter((p) => p.severity === 'error'), `${label}: verify after reopening`).toEqual([]);
+}
+
+describe('power loss, simulated', () => {
+  it('at every operation of a workload, and in the middle of every write, the store opens with every acknowledged write', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'memmapfs-power-'));
+    try {
+      let checked = 0;
+      for (const seed of [1, 2]) {
+        const { crashes, attempted } = await runWorkload(join(dir, `live-${seed}`), seed);
+        expect(crashes.length).toBeGreaterThan(60);
+        for (const [i, crash] of crashes.entries()) {
+          const root = join(dir, `crash-${seed}-${i}`);
+          await materialize(root, crash.state);
+          await checkCrash(root, crash, attempted);
+          await rm(root, { recursive: true, force: true });
+          checked++;
+        }
+      }
+      expect(checked).toBeGreaterThan(120);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
+});
