@@ -1,28 +1,25 @@
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { cp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as nodeFileSystem from 'node:fs/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, repairStore, verifyStore, type StoreFileSystem } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { encodeWalHeader, newLogId, WAL_FORMAT_VERSION } from '@memmapfs/wal';
+import { useTempStore } from './support/temp-store.js';
 
 const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
+const tempStore = useTempStore('edges');
 let dir: string;
 let root: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'memmapfs-edges-'));
-  root = join(dir, 'store');
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+beforeEach(() => {
+  ({ dir, root } = tempStore());
 });
 
 const open = (at = root, options: { fileSystem?: StoreFileSystem } = {}) => MemMapFS.init(at, { search: flexsearch(), codec: msgpack(), ...options });

@@ -1,27 +1,23 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, type AgentState } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { appendThenKill, checkAfterKill, newLedger, record } from './support/kill-harness.js';
+import { useTempStore } from './support/temp-store.js';
 
 const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
+const tempStore = useTempStore('multi');
 let dir: string;
 let root: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'memmapfs-multi-'));
-  root = join(dir, 'store');
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+beforeEach(() => {
+  ({ dir, root } = tempStore());
 });
 
 /** A worker process with its stdout read as JSON lines. */

@@ -1,21 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, MemMapError, type AgentState } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { useTempStore } from './support/temp-store.js';
 
+const tempStore = useTempStore('readonly');
 let dir: string;
 let root: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'memmapfs-readonly-'));
-  root = join(dir, 'store');
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+beforeEach(() => {
+  ({ dir, root } = tempStore());
 });
 
 const open = (at = root, readOnly = false) => MemMapFS.init(at, { search: flexsearch(), codec: msgpack(), ...(readOnly ? { readOnly } : {}) });

@@ -1,22 +1,19 @@
-import { appendFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapError, MemMapFS, type CodecOption, type SearchOption } from '@memmapfs/core';
 import { decodeWalHeader, frameSeed, scanLog, WAL_HEADER_SIZE } from '@memmapfs/wal';
 import { cbor } from '@memmapfs/codec-cbor';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { orama } from '@memmapfs/search-orama';
+import { useTempStore } from './support/temp-store.js';
 
+const tempStore = useTempStore('it');
 let dir: string;
 let root: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'memmapfs-it-'));
-  root = join(dir, 'store');
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+beforeEach(() => {
+  ({ dir, root } = tempStore());
 });
 
 const combinations: Array<[string, () => SearchOption, () => CodecOption]> = [

@@ -1,19 +1,16 @@
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapError, MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { useTempStore } from './support/temp-store.js';
 
+const tempStore = useTempStore('verify');
 let dir: string;
 let root: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'memmapfs-verify-'));
-  root = join(dir, 'store');
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+beforeEach(() => {
+  ({ dir, root } = tempStore());
 });
 
 const open = () => MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
