@@ -175,10 +175,13 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
       throw ioError(`Cannot open ${path}`, error);
     }
     shareLog(handle, path);
+    // The marker first, then the log: a writer moves the marker only over records already written, so
+    // everything it names is in the image read after it (read the other way round, a commit in between
+    // would look like missing records).
+    const marker = head.readMarker();
     const image = await readWholeFile(handle, path);
     const header = decodeWalHeader(image, path);
     const seed = frameSeed(header.logId);
-    const marker = head.readMarker();
     const trusted = marker && marker.logId === header.logId ? marker : undefined;
     const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { seed, ...(trusted ? { committedEnd: trusted.offset } : {}) });
     const records = trusted ? scan.records.filter((r) => r.offset + FRAME_HEADER_SIZE + r.payload.byteLength <= trusted.offset) : scan.records;
@@ -233,6 +236,8 @@ export class FileWal implements WriteAheadLog {
   /** Offset just past the last record this process has seen committed (its own or others'). */
   private committedEnd: number;
   private committedLsn: number;
+  /** Whether the marker has named this log since it was opened (see `refresh`). */
+  private sawOwnMarker: boolean;
   /** Offset up to which this process has made the log durable, and the LSN of the record that ends there. */
   private durableEnd: number;
   private durableLsn: number;
@@ -258,6 +263,7 @@ export class FileWal implements WriteAheadLog {
     this.committedEnd = end;
     this.durableEnd = end;
     this.durableLsn = lastLsn;
+    this.sawOwnMarker = head.readMarker()?.logId === header.logId;
     this.committedLsn = lastLsn;
     this.durability = options.durability ?? 'sync';
     this.batchIntervalMs = options.batchIntervalMs ?? 50;
@@ -303,13 +309,21 @@ export class FileWal implements WriteAheadLog {
     const marker = this.head.readMarker();
     if (!marker) return 0;
     if (marker.logId !== this.header.logId) {
+      // A marker of another log from before this process opened (a repair's marker lost with a power
+      // loss, say) is no marker; one that took the place of this log's own means the log was replaced.
+      if (!this.sawOwnMarker) return 0;
       throw new WalError('WAL_REPLACED', `${this.options.path} was replaced by another log (log ${marker.logId}, this process has ${this.header.logId} open): what this process reads is no longer current. Close the store and open it again.`);
     }
+    this.sawOwnMarker = true;
     if (marker.offset <= this.committedEnd) return 0;
     const buf = Buffer.allocUnsafe(marker.offset - this.committedEnd);
     const read = readAtOnce(this.handle.fd, buf, this.committedEnd);
     const scan = scanLog(buf.subarray(0, read), 0, this.committedLsn + 1, this.options.path, { seed: this.seed, onDamage: 'report', committedEnd: buf.length });
     const accepted = this.acceptForeign(scan);
+    // Everything up to a marker is durable (a writer moves it only then): the next frames this process
+    // writes say so, and prove damage to these records if they are ever lost.
+    this.durableEnd = Math.max(this.durableEnd, this.committedEnd);
+    this.durableLsn = Math.max(this.durableLsn, this.committedLsn);
     if (scan.damage) {
       const { lsn, offset, reason } = scan.damage;
       throw new WalError('WAL_CORRUPT', `${this.options.path}: record ${lsn} at byte ${this.committedEnd - scan.end + offset} is damaged (${reason}), though the commit marker says it was committed. Close every process using the store and run \`memmapfs verify\`.`, { lsn, offset: this.committedEnd - scan.end + offset });
@@ -539,7 +553,14 @@ export class FileWal implements WriteAheadLog {
     this.durableEnd = Math.max(this.durableEnd, end);
     this.durableLsn = Math.max(this.durableLsn, lsn);
     const marker = this.trustedMarker();
-    if (!marker || marker.offset <= end) this.head.writeMarker(this.marker());
+    if (!marker || marker.offset <= end) {
+      try {
+        this.head.writeMarker(this.marker());
+      } catch (error) {
+        // The records are durable; only the lower bound did not move (see writeLocked).
+        this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing the commit marker failed: ${(error as Error).message}. Reopen the store.`, { cause: error });
+      }
+    }
   }
 
   /** Runs the `beforeSync` hook; a promise only when the hook has work under way. */
@@ -565,7 +586,10 @@ export class FileWal implements WriteAheadLog {
     if (this.batchTimer) return;
     this.batchTimer = setTimeout(() => {
       this.batchTimer = undefined;
-      this.flush().catch(() => undefined);
+      this.flush().catch((error: unknown) => {
+        // Another process held the lock too long: the records still wait for their fsync, so try again.
+        if (error instanceof WalError && error.code === 'LOCK_TIMEOUT') this.scheduleBatchSync();
+      });
     }, this.batchIntervalMs);
     this.batchTimer.unref();
   }

@@ -1,4 +1,4 @@
-import { constants as fsConstants, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -165,7 +165,9 @@ export class HeadFile {
    * process does); returns whether it did. Saves the commit of an uncontended lock a promise.
    */
   tryLock(): boolean {
-    if (this.held || !this.flockAtOnce()) return false;
+    // Not while a blocking request is with the kernel: it may already be granted to this descriptor, with
+    // its callback (which lets go of a grant nobody waits for) still to run.
+    if (this.held || this.grant || !this.flockAtOnce()) return false;
     this.held = true;
     return true;
   }
@@ -188,7 +190,7 @@ export class HeadFile {
     }
     this.held = true;
     try {
-      if (this.flockAtOnce()) return;
+      if (!this.grant && this.flockAtOnce()) return;
       this.waitingForGrant++;
       try {
         if (!(await withinDeadline(this.requestGrant(), deadline))) throw this.timeoutError(timeoutMs);
@@ -211,7 +213,7 @@ export class HeadFile {
       this.flock.flock(this.fd, 'ex', (error) => {
         this.grant = undefined;
         if (error) return reject(this.lockError(error));
-        if (this.waitingForGrant === 0) {
+        if (this.waitingForGrant === 0 && !this.held) {
           try {
             this.flock.flockSync(this.fd, 'un');
           } catch {
@@ -262,12 +264,27 @@ export class HeadFile {
     const buf = Buffer.alloc(MARKER_SIZE);
     let read: number;
     try {
-      if (!this.handle) return undefined;
-      read = readSync(this.handle.fd, buf, 0, MARKER_SIZE, 0);
+      const fd = this.handle?.fd ?? this.lateDescriptor();
+      if (fd === undefined) return undefined;
+      read = readSync(fd, buf, 0, MARKER_SIZE, 0);
     } catch {
       return undefined;
     }
     return read < MARKER_SIZE ? undefined : parseMarker(buf);
+  }
+
+  /** A head file missing when a reader opened the store may be created by a writer later: look again. */
+  private lateFd: number | undefined;
+
+  private lateDescriptor(): number | undefined {
+    if (this.lateFd === undefined && this.readOnly) {
+      try {
+        this.lateFd = openSync(this.path, 'r');
+      } catch {
+        return undefined;
+      }
+    }
+    return this.lateFd;
   }
 
   /**
@@ -323,6 +340,7 @@ export class HeadFile {
     if (--this.users > 0) return;
     if (!this.readOnly) openHeads.delete(this.path);
     await this.handle?.close().catch(() => undefined);
+    if (this.lateFd !== undefined) closeSync(this.lateFd);
   }
 
   private lockError(error: unknown): WalError {

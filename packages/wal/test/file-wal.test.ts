@@ -478,3 +478,55 @@ describe('FileWal: a writer lock that is never let go', () => {
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['before', 'after']);
   });
 });
+
+describe('FileWal: found in review', () => {
+  it('does not lose the lock when a blocking request given up on is granted while the next commit starts', async () => {
+    const { createRequire } = await import('node:module');
+    const flock = createRequire(import.meta.url)('fs-ext') as { flockSync(fd: number, op: string): void };
+    // Log writes take a while, as on a slow disk: the next commit is still writing when it is checked.
+    const slowLog = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        if (String(args[0]) === path) {
+          const write = handle.write.bind(handle) as (...a: unknown[]) => Promise<unknown>;
+          (handle as { write: unknown }).write = async (...a: unknown[]) => {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            return write(...a);
+          };
+        }
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    const { wal } = await openFileWal({ path, codec: 'msgpack', lockTimeoutMs: 100, fileSystem: slowLog });
+    const stranger = await fileSystem.open(headPath(), 'r+');
+    flock.flockSync(stranger.fd, 'exnb');
+    await expect(wal.append([entry('given up')])).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    flock.flockSync(stranger.fd, 'un');
+    // At once: the kernel grants the abandoned request to this process while this commit begins.
+    const committing = wal.append([entry('mid-commit')]);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    // Mid-commit, this process must hold the writer lock: another may not take it.
+    expect(() => flock.flockSync(stranger.fd, 'exnb')).toThrow(expect.objectContaining({ code: expect.stringMatching(/EAGAIN|EWOULDBLOCK/) }));
+    expect(await committing).toEqual([1]);
+    await stranger.close();
+    await wal.close();
+  });
+
+  it('a record written after reading other writers\' records says they were durable, so their loss is damage', async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
+    for (let i = 1; i <= 20; i++) await a.append([entry(`record ${i} from a`)]);
+    const staleMarker = await readFile(headPath());
+    expect(b.refresh()).toBe(20);
+    // B writes right after a read: no catch-up under the lock, as the file did not grow.
+    await b.append([entry('record 21 from b')]);
+    await a.close();
+    await b.close();
+    const image = await readFile(path);
+    image[image.indexOf('record 20 from a') + 2]! ^= 0x01;
+    await writeFile(path, image);
+    await writeFile(headPath(), staleMarker.subarray(0, 0)); // the marker lost altogether
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_CORRUPT', lsn: 20 });
+  });
+});

@@ -1,11 +1,15 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
+import * as nodeFileSystem from 'node:fs/promises';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, MemMapError, type AgentState } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { HeadFile, newLogId } from '@memmapfs/wal';
 import { useTempStore } from './support/temp-store.js';
 
 const tempStore = useTempStore('readonly');
@@ -14,6 +18,9 @@ let root: string;
 beforeEach(() => {
   ({ dir, root } = tempStore());
 });
+
+const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 const open = (at = root, readOnly = false) => MemMapFS.init(at, { search: flexsearch(), codec: msgpack(), ...(readOnly ? { readOnly } : {}) });
 
@@ -121,5 +128,40 @@ describe('readOnly', () => {
       // Lazily: mappings of chunk files go only when garbage-collected, and keep the mount busy till then.
       execFileSync('umount', ['--lazy', mount], { stdio: 'pipe' });
     }
+  });
+
+  it('opens while another process commits, never mistaking records written meanwhile for missing ones', async () => {
+    await seed();
+    const writer = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'append', root, 'busy', '400'], { stdio: 'pipe' });
+    const finished = new Promise((resolve) => writer.on('exit', resolve));
+    let done = false;
+    void finished.then(() => (done = true));
+    try {
+      let opens = 0;
+      while (!done || opens < 20) {
+        const fs = await open(root, true);
+        expect(fs.stats().memories).toBeGreaterThanOrEqual(1);
+        await fs.close();
+        opens++;
+        if (done && opens >= 20) break;
+        if (opens > 2000) break;
+      }
+      expect(opens).toBeGreaterThanOrEqual(20);
+    } finally {
+      writer.stdin.end();
+      await finished;
+    }
+  });
+
+  it('reads a store whose head file names another log (the marker of a repair, lost) as having no marker', async () => {
+    const id = await seed();
+    const head = await HeadFile.open(join(root, 'state.head'), nodeFileSystem);
+    const marker = head.readMarker()!;
+    head.writeMarker({ ...marker, logId: newLogId() });
+    await head.close();
+    const fs = await open(root, true);
+    expect((await fs.getMemory(id))?.text).toBe('the user likes tea');
+    expect(fs.getState().status).toBe('seeded');
+    await fs.close();
   });
 });

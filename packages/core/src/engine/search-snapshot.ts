@@ -6,7 +6,8 @@ const MAGIC = Buffer.from('MMFS-IDX', 'ascii');
 const VERSION = 2;
 const LOG_ID_OFFSET = 24;
 const CHECKSUM_OFFSET = LOG_ID_OFFSET + LOG_ID_SIZE;
-const NAME_LENGTH_OFFSET = CHECKSUM_OFFSET + 4;
+const SAVED_AT_OFFSET = CHECKSUM_OFFSET + 4;
+const NAME_LENGTH_OFFSET = SAVED_AT_OFFSET + 8;
 const FIXED_SIZE = NAME_LENGTH_OFFSET + 1;
 
 /** A saved search index and the log position it covers. */
@@ -19,12 +20,15 @@ export interface SearchSnapshot {
   readonly lsn: number;
   /** The frame checksum of the record at `lsn` (0 for LSN 0): tells it from a record that took its LSN after a crash cut the log. */
   readonly checksum: number;
+  /** The clock when it was saved (ms): memories that had expired by then are not in it. */
+  readonly savedAt: number;
   readonly data: Uint8Array;
 }
 
 /**
  * Layout: magic "MMFS-IDX" | version u32 | CRC32C of the rest u32 | lsn f64 | log id (16 bytes) |
- * checksum of the record at lsn u32 | provider name length u8 | provider name | provider data.
+ * checksum of the record at lsn u32 | saved at f64 (ms) | provider name length u8 | provider name |
+ * provider data.
  */
 export async function writeSearchSnapshot(path: string, snapshot: SearchSnapshot, files: StoreFileSystem): Promise<void> {
   const name = Buffer.from(snapshot.provider, 'utf8');
@@ -34,6 +38,7 @@ export async function writeSearchSnapshot(path: string, snapshot: SearchSnapshot
   buf.writeDoubleLE(snapshot.lsn, 16);
   buf.write(snapshot.logId, LOG_ID_OFFSET, LOG_ID_SIZE, 'hex');
   buf.writeUInt32LE(snapshot.checksum >>> 0, CHECKSUM_OFFSET);
+  buf.writeDoubleLE(snapshot.savedAt, SAVED_AT_OFFSET);
   buf.writeUInt8(name.length, NAME_LENGTH_OFFSET);
   name.copy(buf, FIXED_SIZE);
   buf.set(snapshot.data, FIXED_SIZE + name.length);
@@ -57,6 +62,7 @@ export async function readSearchSnapshot(path: string, files: Pick<StoreFileSyst
     lsn: buf.readDoubleLE(16),
     logId: buf.toString('hex', LOG_ID_OFFSET, CHECKSUM_OFFSET),
     checksum: buf.readUInt32LE(CHECKSUM_OFFSET),
+    savedAt: buf.readDoubleLE(SAVED_AT_OFFSET),
     provider: buf.toString('utf8', FIXED_SIZE, FIXED_SIZE + nameLength),
     data: buf.subarray(FIXED_SIZE + nameLength),
   };

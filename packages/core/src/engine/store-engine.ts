@@ -620,6 +620,10 @@ export class StoreEngine<S extends AgentState> {
           else await this.searchCall(() => this.search.remove(id));
         }
         this.snapshotLsn = snapshot.lsn;
+        // The memories that had expired when the snapshot was saved are not in it: should the clock now
+        // be earlier, dropExpired puts back those that are live again.
+        this.lastExpiryCheck = snapshot.savedAt;
+        for (const m of this.memories.values()) if (m.expiresAt !== undefined && m.expiresAt <= snapshot.savedAt) this.expiredOutOfIndex.set(m.id, m.expiresAt);
         await this.dropExpired();
         return;
       } catch {
@@ -636,7 +640,7 @@ export class StoreEngine<S extends AgentState> {
     if (this.wal.readOnly || !this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
     const lsn = this.wal.lastLsn;
     const data = await this.searchCall(() => this.search.exportSnapshot!());
-    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum: this.lastChecksum, data }, this.files);
+    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum: this.lastChecksum, savedAt: this.lastExpiryCheck, data }, this.files);
     this.snapshotLsn = lsn;
   }
 }

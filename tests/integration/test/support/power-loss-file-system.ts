@@ -112,6 +112,9 @@ export class PowerLossFileSystem implements StoreFileSystem {
   open = (async (path: Parameters<typeof nodeFileSystem.open>[0], flags?: string | number, mode?: number) => {
     const file = String(path);
     const numeric = typeof flags === 'number' ? flags : undefined;
+    // Modelled flags only: anything else could write behind the model's back.
+    if (typeof flags === 'string' && !['r', 'r+', 'w', 'wx', 'a'].includes(flags)) throw new Error(`PowerLossFileSystem: open flags ${flags} are not modelled`);
+    const writes = numeric !== undefined ? (numeric & (constants.O_WRONLY | constants.O_RDWR)) !== 0 : flags !== undefined && flags !== 'r';
     const creates = numeric !== undefined ? (numeric & constants.O_CREAT) !== 0 : flags === 'w' || flags === 'wx' || flags === 'a';
     const truncates = numeric !== undefined ? (numeric & constants.O_TRUNC) !== 0 : flags === 'w';
     const dsync = numeric !== undefined && (numeric & constants.O_DSYNC) !== 0;
@@ -127,7 +130,13 @@ export class PowerLossFileSystem implements StoreFileSystem {
       this.step();
       model.truncate(0);
     }
-    if (!model) return handle;
+    if (!model) {
+      if (writes) {
+        await handle.close();
+        throw new Error(`PowerLossFileSystem: ${file} is opened for writing but was not created through the model`);
+      }
+      return handle;
+    }
     this.byFd.set(handle.fd, { model, dsync });
     return this.wrapFile(handle, file, model, dsync);
   }) as typeof nodeFileSystem.open;
