@@ -68,3 +68,28 @@ export interface BlockStore {
   /** Syncs and closes the files. Views already returned stay readable until garbage-collected. */
   close(): Promise<void>;
 }
+
+/** Where durable records point in the block store, as the caller (which reads the log) knows it. */
+export interface ReferencedRanges {
+  /** End of the highest range any durable record references in chunk `chunk` (0 when none). */
+  end(chunk: number): number;
+  /** The highest chunk number any durable record references (-1 when none). */
+  lastChunk(): number;
+}
+
+/** What every kind of block store is opened with. An implementation adds where it lives when it makes its `BlockStoreOpener`. */
+export interface BlockStoreOpenOptions {
+  /** Read only: nothing is created or written; writes fail with `READ_ONLY`. */
+  readOnly?: boolean;
+  /** `'auto'` (default): zero-copy reads when the store can; `'mmap'`: fail if it cannot; `'read'`: copies. */
+  reader?: 'auto' | BlockReader;
+  /**
+   * Where durable records point: new blocks are never placed in those ranges (a record whose block a
+   * crash took still owns its range: its copy is put back there). Asked whenever room is chosen.
+   */
+  referenced?: ReferencedRanges;
+}
+
+/** Opens one block store: how a store is given the blocks it runs on. */
+export type BlockStoreOpener = (options: BlockStoreOpenOptions) => Promise<BlockStore>;
+

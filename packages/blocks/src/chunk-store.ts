@@ -5,40 +5,23 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { BlockError } from './block-error.js';
-import type { BlockReader, BlockRef, BlockStore, BlockStoreStats, PlacedBlock } from './block-store.js';
+import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, PlacedBlock, ReferencedRanges } from './block-store.js';
 import { loadFlock } from './flock-binding.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapLoadError, type MmapBinding } from './mmap-binding.js';
 
-/** Options of `openChunkStore`. */
-export interface ChunkStoreOptions {
-  /** Folder of the chunk files, e.g. `<root>/blocks`. Created when missing. */
+/** Options of `openChunkStore`: those of every block store, and where this one lives. */
+export interface ChunkStoreOptions extends BlockStoreOpenOptions {
+  /** Folder of the chunk files, e.g. `<root>/blocks`. Created when missing (unless read-only). */
   dir: string;
   /** A chunk file is sealed once the next block would take it past this size. Default 64 MiB, at most 1 GiB. */
   chunkSize?: number;
-  /**
-   * `'auto'` (default): mmap when mmap-io loads, plain reads otherwise. `'mmap'`: fail if mmap-io does
-   * not load. `'read'`: always plain reads.
-   */
-  reader?: 'auto' | BlockReader;
   /** The file operations the store uses. Default `node:fs/promises` and `writeSync` of `node:fs`; tests pass one that injects faults. */
   fileSystem?: BlockFileSystem;
-  /**
-   * Where durable records point, as the caller (which reads the log) knows it. New blocks are never
-   * placed there: a chunk shorter than the ranges its records reference (a crash took bytes that a copy
-   * will put back) is not appended to, and new chunks are numbered above every referenced one (in case
-   * chunk files were lost). Asked whenever a chunk is chosen for new blocks.
-   */
-  referenced?: ReferencedRanges;
-  /** Read only: nothing is created or written (the folder may be on a read-only file system); writes fail with `READ_ONLY`. */
-  readOnly?: boolean;
 }
 
-/** Where durable records point in the chunk files (see `ChunkStoreOptions.referenced`). */
-export interface ReferencedRanges {
-  /** End of the highest range any durable record references in chunk `chunk` (0 when none). */
-  end(chunk: number): number;
-  /** The highest chunk number any durable record references (-1 when none). */
-  lastChunk(): number;
+/** The chunk files in `dir`, as a `BlockStoreOpener` for a store. */
+export function chunkStore(dir: string, extra: Pick<ChunkStoreOptions, 'chunkSize' | 'fileSystem'> = {}): BlockStoreOpener {
+  return (options) => openChunkStore({ ...options, ...extra, dir });
 }
 
 /**

@@ -7,52 +7,24 @@ import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
 import { FRAME_HEADER_SIZE, frameSeed, frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
+import { readLogRecords } from './log-reader.js';
 import { scanLog, type LogScan } from './log-scan.js';
 import { WalError, ioError } from './wal-error.js';
-import type { AppendOptions, CommittedRecord, Durability, WalEntry, WalHeader, WalRecord, WriteAheadLog } from './write-ahead-log.js';
+import type { AppendOptions, CommittedRecord, Durability, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 
-/** Options of `openFileWal`. */
-export interface FileWalOptions {
+/** Options of `openFileWal`: those of every log, and where this one lives. */
+export interface FileWalOptions extends WalOpenOptions {
   /** Path of the log file, e.g. `<root>/state.wal`. */
   path: string;
-  /** Codec name written into the header of a new log. An existing log keeps its own (see `header`). */
-  codec: string;
-  /** Create the file when it does not exist. Default `true`. */
-  create?: boolean;
-  /**
-   * Open to read and follow only: nothing is written anywhere (no lock file is created, a torn tail
-   * is not cut), so it works on a read-only file system; `append` fails with `READ_ONLY`.
-   */
-  readOnly?: boolean;
-  /** When appends are durable. Default `'sync'`. */
-  durability?: Durability;
-  /**
-   * Longest wait for the writer lock, in milliseconds, before an open, a commit or a flush fails with
-   * `LOCK_TIMEOUT` (nothing written; the log stays usable). Default 10,000.
-   */
-  lockTimeoutMs?: number;
-  /** Under `'batch'`: the longest time between a write and its fsync. Default 50 ms. */
-  batchIntervalMs?: number;
-  /**
-   * Called before each fsync of the log, e.g. to fsync the data files its records point to, so that
-   * those bytes are durable before the records that reference them.
-   */
-  beforeSync?: () => Promise<void> | void;
-  /**
-   * Called synchronously with every record committed after the open, in LSN order: this log's own
-   * (once written; durable under `'sync'`) and other processes' (when this log catches up with them).
-   */
-  onCommit?: (records: CommittedRecord[]) => void;
-  /**
-   * Called once on open, under the writer lock, with every committed record and the header, before any other process
-   * may commit: the place to repair what the records point to (e.g. put back block bytes a power loss
-   * took) before anyone can write next to it. A rejection fails the open.
-   */
-  recover?: (records: readonly WalRecord[], header: WalHeader) => Promise<void> | void;
   /** The head file: writer lock and commit marker. Default `<folder>/state.head` beside the log. */
   headPath?: string;
   /** The file operations the log uses. Default `node:fs/promises`; tests pass one that injects faults. */
   fileSystem?: WalFileSystem;
+}
+
+/** The log in the file at `path` (and its head file beside it), as a `WalOpener` for a store. */
+export function fileWal(path: string, extra: Pick<FileWalOptions, 'headPath' | 'fileSystem'> = {}): WalOpener {
+  return async (options) => (await openFileWal({ ...options, ...extra, path })).wal;
 }
 
 /**
@@ -329,6 +301,23 @@ export class FileWal implements WriteAheadLog {
       throw new WalError('WAL_CORRUPT', `${this.options.path}: record ${lsn} at byte ${this.committedEnd - scan.end + offset} is damaged (${reason}), though the commit marker says it was committed. Close every process using the store and run \`memmapfs verify\`.`, { lsn, offset: this.committedEnd - scan.end + offset });
     }
     return accepted;
+  }
+
+  async fence(): Promise<number> {
+    if (this.closed) throw new WalError('WAL_CLOSED', `${this.options.path} is closed.`);
+    this.refresh();
+    return this.committedLsn;
+  }
+
+  async *readFrom(lsn: number): AsyncIterableIterator<WalRecord> {
+    if (this.closed) throw new WalError('WAL_CLOSED', `${this.options.path} is closed.`);
+    if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `readFrom: lsn must be a positive integer; got ${lsn}.`);
+    const end = this.committedEnd;
+    const lastLsn = this.committedLsn;
+    for await (const record of readLogRecords(this.handle, WAL_HEADER_SIZE, end, 1, this.seed, this.options.path)) {
+      if (record.lsn > lastLsn) return;
+      if (record.lsn >= lsn) yield record;
+    }
   }
 
   async flush(): Promise<void> {

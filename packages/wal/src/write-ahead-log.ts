@@ -103,6 +103,56 @@ export interface WriteAheadLog {
    * committed records cannot be read.
    */
   refresh(): number;
-  /** Flushes and closes the file. Further calls fail with `WAL_CLOSED`. */
+  /**
+   * A fence for read-your-writes: resolves once every record committed (by any process) before the
+   * call has been reported through `onCommit`, with the LSN of the last one. For a log in a local file
+   * this is `refresh()`; a log on a server reads up to the position the server had reached.
+   */
+  fence(): Promise<number>;
+  /**
+   * Reads the committed records with an LSN of at least `lsn`, in order, up to the last one committed
+   * when the call was made. Records are read a window at a time, never the whole log at once; each
+   * record's payload is its own copy.
+   */
+  readFrom(lsn: number): AsyncIterableIterator<WalRecord>;
+  /** Flushes and closes the log. Further calls fail with `WAL_CLOSED`. */
   close(): Promise<void>;
 }
+
+/**
+ * What every kind of log is opened with. An implementation adds where it lives (a file path, a
+ * connection string) when it makes its `WalOpener`.
+ */
+export interface WalOpenOptions {
+  /** Codec name written into the header of a new log; an existing log keeps its own (see `header`). */
+  codec: string;
+  /** Create the log when it does not exist. Default `true`. */
+  create?: boolean;
+  /** Open to read and follow only; nothing is written anywhere, and `append` fails with `READ_ONLY`. */
+  readOnly?: boolean;
+  /** When appends are durable. Default `'sync'`. */
+  durability?: Durability;
+  /** Under `'batch'`: the longest time between a write and its fsync. Default 50 ms. */
+  batchIntervalMs?: number;
+  /** Longest wait for the writer lock before `LOCK_TIMEOUT`. Default 10,000 ms. */
+  lockTimeoutMs?: number;
+  /**
+   * Called before each fsync of the log, e.g. to fsync the data files its records point to, so that
+   * those bytes are durable before the records that reference them.
+   */
+  beforeSync?: () => Promise<void> | void;
+  /**
+   * Called synchronously with every record committed after the open, in LSN order: this log's own
+   * (once written; durable under `'sync'`) and other processes' (as this log catches up with them).
+   */
+  onCommit?: (records: CommittedRecord[]) => void;
+  /**
+   * Called once on open, under the writer lock (read-only: without it), with every committed record
+   * and the header, before any other process may commit: where to repair what the records point to
+   * before anyone can write next to it. A rejection fails the open.
+   */
+  recover?: (records: readonly WalRecord[], header: WalHeader) => Promise<void> | void;
+}
+
+/** Opens (or creates) one log: how a store is given the log it runs on. */
+export type WalOpener = (options: WalOpenOptions) => Promise<WriteAheadLog>;

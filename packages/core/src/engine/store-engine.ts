@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
-import { openChunkStore, type BlockRef, type ChunkBlockStore } from '@memmapfs/blocks';
-import { openFileWal, type CommittedRecord, type FileWal } from '@memmapfs/wal';
+import { chunkStore, type BlockRef, type BlockStore } from '@memmapfs/blocks';
+import { fileWal, type CommittedRecord, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
@@ -84,8 +84,8 @@ export class StoreEngine<S extends AgentState> {
 
   private constructor(
     readonly layout: StoreLayout,
-    readonly wal: FileWal,
-    readonly blocks: ChunkBlockStore,
+    readonly wal: WriteAheadLog,
+    readonly blocks: BlockStore,
     readonly codec: Codec,
     readonly search: SearchProvider,
     readonly durability: Durability,
@@ -112,18 +112,18 @@ export class StoreEngine<S extends AgentState> {
     let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
     const search = await resolveSearchProvider(options.search);
     const durability = options.durability ?? 'sync';
-    let blocks: ChunkBlockStore | undefined;
-    let wal: FileWal | undefined;
+    let blocks: BlockStore | undefined;
+    let wal: WriteAheadLog | undefined;
     const blockSync: BlockSyncDemand = { needed: false };
     const target: { engine?: StoreEngine<S> } = {};
     try {
       if (!readOnly) await createFolders(layout, files);
-      blocks = await openChunkStore({
+      // Core talks to the log and the blocks through their contracts only; these are the local files.
+      const openBlocks = chunkStore(layout.blocks, { fileSystem: files, ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
+      const openLog = fileWal(layout.wal, { fileSystem: files });
+      blocks = await openBlocks({
         readOnly,
-        dir: layout.blocks,
-        fileSystem: files,
         reader: options.reader ?? 'auto',
-        ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}),
         // Asked when a chunk is chosen for new blocks: first catch up, so that every durable record counts.
         referenced: {
           end: (chunk) => target.engine!.caughtUp().references.end(chunk),
@@ -131,11 +131,9 @@ export class StoreEngine<S extends AgentState> {
         },
       });
       let replay: Array<{ record: LogRecord; lsn: number; checksum: number }> = [];
-      const opened = await openFileWal({
+      wal = await openLog({
         readOnly,
-        path: layout.wal,
         codec: codec?.name ?? 'msgpack',
-        fileSystem: files,
         durability,
         ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
         ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
@@ -155,7 +153,6 @@ export class StoreEngine<S extends AgentState> {
           if (!readOnly) await restoreLostBlocks(blocks!, uncheckpointedCopies(replay), () => replay.flatMap(({ record }) => blockRefsOf(record)));
         },
       });
-      wal = opened.wal;
       const engine = new StoreEngine<S>(layout, wal, blocks, codec!, search, durability, initialState, files, blockSync);
       target.engine = engine;
       const memoryChanges: Array<{ lsn: number; id: number }> = [];

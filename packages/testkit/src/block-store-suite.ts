@@ -1,0 +1,169 @@
+import type { BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions } from '@memmapfs/blocks';
+import { describe, expect, it } from 'vitest';
+
+/** A fresh, empty place for blocks (a folder, a bucket) and how to remove it. */
+export interface BlockPlace {
+  /** Opens the block store of this place; called several times per check (two writers, a reopen). */
+  readonly open: BlockStoreOpener;
+  /** Removes the place and everything in it. */
+  cleanup(): Promise<void>;
+}
+
+/** Options of `blockStoreSuite`. */
+export interface BlockStoreSuiteOptions {
+  /** Exact check titles to leave out. A title the suite does not have is an error. */
+  skip?: string[];
+}
+
+const bytes = (value: string): Uint8Array => new Uint8Array(Buffer.from(value));
+const text = (value: Uint8Array): string => Buffer.from(value).toString();
+
+function codeOf(action: () => unknown): string | undefined {
+  try {
+    action();
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+  return undefined;
+}
+
+async function rejectionCode(promise: Promise<unknown>): Promise<string | undefined> {
+  return promise.then(() => undefined, (error: unknown) => (error as { code?: string }).code);
+}
+
+/** Two ranges of one chunk that share a byte. */
+function overlap(a: BlockRef, b: BlockRef): boolean {
+  return a.chunk === b.chunk && a.offset < b.offset + b.length && b.offset < a.offset + a.length;
+}
+
+/**
+ * Registers a vitest `describe` block that checks an implementation of the `BlockStore` contract of
+ * `@memmapfs/blocks`: blocks read back exactly and checked against their checksum, placed before
+ * they are written, never overlapping (also across writers, and never in a range `referenced` says a
+ * durable record uses), restored from a copy, read-only opens, reopening and closing. Every check
+ * runs in a fresh place from `newPlace`.
+ *
+ * @param name Title of the `describe` block.
+ * @param newPlace Returns a fresh, empty place for blocks, with the opener of its store.
+ * @param options `skip`: check titles to leave out.
+ */
+export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace>, options: BlockStoreSuiteOptions = {}): void {
+  const skipped = new Set(options.skip ?? []);
+  const known = new Set<string>();
+
+  describe(name, () => {
+    const check = (title: string, body: (place: BlockPlace, open: (extra?: BlockStoreOpenOptions) => Promise<BlockStore>) => Promise<void>): void => {
+      known.add(title);
+      it.skipIf(skipped.has(title))(title, async () => {
+        const place = await newPlace();
+        const opened: BlockStore[] = [];
+        const open = async (extra: BlockStoreOpenOptions = {}) => {
+          const store = await place.open({ reader: 'read', ...extra });
+          opened.push(store);
+          return store;
+        };
+        try {
+          await body(place, open);
+        } finally {
+          for (const store of opened) await store.close().catch(() => undefined);
+          await place.cleanup();
+        }
+      });
+    };
+
+    check('appends blocks that read back exactly, as Uint8Array, after a reopen too', async (_place, open) => {
+      const store = await open();
+      const values = ['first block', '', 'x'.repeat(200_000), 'ünïcödé 😀'];
+      const refs = [];
+      for (const value of values) refs.push(await store.append(bytes(value)));
+      for (const [i, ref] of refs.entries()) {
+        const read = store.read(ref);
+        expect(read).toBeInstanceOf(Uint8Array);
+        expect(text(read)).toBe(values[i]);
+        expect(ref.length).toBe(Buffer.byteLength(values[i]!));
+      }
+      for (const [i, a] of refs.entries()) for (const b of refs.slice(i + 1)) if (a.length > 0 && b.length > 0) expect(overlap(a, b)).toBe(false);
+      await store.sync();
+      await store.close();
+      const again = await open();
+      for (const [i, ref] of refs.entries()) expect(text(again.read(ref))).toBe(values[i]);
+    });
+
+    check('places a block at once and makes it readable once written', async (_place, open) => {
+      const store = await open();
+      const placed = await Promise.all(Array.from({ length: 50 }, (_, i) => store.place(bytes(`placed ${i}`))));
+      await Promise.all(placed.map((p) => p.written));
+      placed.forEach((p, i) => expect(text(store.read(p.ref))).toBe(`placed ${i}`));
+      expect(new Set(placed.map((p) => `${p.ref.chunk}:${p.ref.offset}`)).size).toBe(50);
+    });
+
+    check('never returns bytes that fail their checksum, nor a range it does not have', async (_place, open) => {
+      const store = await open();
+      const ref = await store.append(bytes('checked bytes'));
+      expect(codeOf(() => store.read({ ...ref, crc: (ref.crc + 1) >>> 0 }))).toBe('BLOCK_CORRUPT');
+      expect(codeOf(() => store.read({ ...ref, offset: ref.offset + 1_000_000 }))).toBe('BLOCK_MISSING');
+      expect(codeOf(() => store.read({ ...ref, chunk: ref.chunk + 1000 }))).toBe('BLOCK_MISSING');
+      expect(codeOf(() => store.read({ ...ref, offset: -1 }))).toBe('BLOCK_MISSING');
+    });
+
+    check('restores a block from a copy only when the copy matches its reference', async (_place, open) => {
+      const store = await open();
+      const ref = await store.append(bytes('the original bytes'));
+      expect(await rejectionCode(store.restore(ref, bytes('other bytes of length')))).toBe('INVALID_ARGUMENT');
+      await store.restore(ref, bytes('the original bytes'));
+      expect(text(store.read(ref))).toBe('the original bytes');
+    });
+
+    check('two writers on one place never place blocks over each other, and read each other\'s', async (_place, open) => {
+      const a = await open();
+      const b = await open();
+      const refs = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).append(bytes(`writer ${i % 2} block ${i}`))));
+      for (const [i, ref] of refs.entries()) {
+        expect(text(a.read(ref))).toBe(`writer ${i % 2} block ${i}`);
+        expect(text(b.read(ref))).toBe(`writer ${i % 2} block ${i}`);
+        for (const other of refs.slice(i + 1)) expect(overlap(ref, other)).toBe(false);
+      }
+    });
+
+    check('never places a new block in a range that referenced says a durable record uses', async (_place, open) => {
+      const first = await open();
+      const kept = await first.append(bytes('a block whose record is durable'));
+      await first.close();
+      // A durable record points past what the store holds (its bytes were lost with a power loss).
+      const lost: BlockRef = { chunk: kept.chunk, offset: kept.offset + kept.length, length: 4096, crc: 0 };
+      const store = await open({ referenced: { end: (chunk) => (chunk === lost.chunk ? lost.offset + lost.length : 0), lastChunk: () => lost.chunk } });
+      for (let i = 0; i < 20; i++) {
+        const ref = await store.append(bytes(`new block ${i}`));
+        expect(overlap(ref, lost), `block ${i} at ${ref.chunk}:${ref.offset}`).toBe(false);
+        expect(overlap(ref, kept)).toBe(false);
+      }
+    });
+
+    check('a read-only open reads, and refuses to write with READ_ONLY', async (_place, open) => {
+      const writer = await open();
+      const ref = await writer.append(bytes('written before'));
+      await writer.sync();
+      const reader = await open({ readOnly: true });
+      expect(text(reader.read(ref))).toBe('written before');
+      expect(await rejectionCode(reader.append(bytes('no')))).toBe('READ_ONLY');
+      expect(await rejectionCode(reader.restore(ref, bytes('written before')))).toBe('READ_ONLY');
+    });
+
+    check('counts what it holds, and refuses reads after close', async (_place, open) => {
+      const store = await open();
+      await store.append(bytes('12345'));
+      await store.append(bytes('678'));
+      expect(store.stats().bytes).toBeGreaterThanOrEqual(8);
+      expect(store.stats().chunkFiles).toBeGreaterThanOrEqual(1);
+      const ref = await store.append(bytes('last'));
+      await store.close();
+      expect(codeOf(() => store.read(ref))).toBe('BLOCK_STORE_CLOSED');
+      await store.close();
+    });
+
+    const unknown = [...skipped].filter((title) => !known.has(title));
+    if (unknown.length > 0) {
+      throw new Error(`[memmapfs] [testkit] blockStoreSuite('${name}') was asked to skip checks it does not have: ${unknown.map((title) => JSON.stringify(title)).join(', ')}.`);
+    }
+  });
+}

@@ -1,0 +1,230 @@
+import type { CommittedRecord, WalOpener, WalOpenOptions, WalRecord, WriteAheadLog } from '@memmapfs/wal';
+import { describe, expect, it } from 'vitest';
+
+/** A fresh, empty place for a log (a folder, a database schema) and how to remove it. */
+export interface WalPlace {
+  /** Opens the log of this place; called several times per check (two writers, a reopen). */
+  readonly open: WalOpener;
+  /** Removes the place and everything in it. */
+  cleanup(): Promise<void>;
+}
+
+/** Options of `writeAheadLogSuite`. */
+export interface WriteAheadLogSuiteOptions {
+  /** Exact check titles to leave out. A title the suite does not have is an error. */
+  skip?: string[];
+}
+
+const text = (record: Pick<WalRecord, 'payload'>): string => Buffer.from(record.payload).toString();
+const entry = (value: string, type = 1) => ({ type, payload: Buffer.from(value) });
+
+/** One log under test: its instance, the records it reported through `onCommit`, and what `recover` saw. */
+interface Opened {
+  readonly wal: WriteAheadLog;
+  readonly committed: string[];
+  readonly recovered: string[];
+}
+
+async function openLog(place: WalPlace, options: Partial<WalOpenOptions> = {}): Promise<Opened> {
+  const committed: string[] = [];
+  const recovered: string[] = [];
+  const wal = await place.open({
+    codec: 'msgpack',
+    ...options,
+    onCommit: (records: CommittedRecord[]) => {
+      committed.push(...records.map(text));
+      options.onCommit?.(records);
+    },
+    recover: (records) => {
+      recovered.push(...records.map(text));
+    },
+  });
+  return { wal, committed, recovered };
+}
+
+async function collect(records: AsyncIterable<WalRecord>): Promise<Array<{ lsn: number; type: number; text: string }>> {
+  const out: Array<{ lsn: number; type: number; text: string }> = [];
+  for await (const record of records) out.push({ lsn: record.lsn, type: record.type, text: text(record) });
+  return out;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message?: string } | undefined> {
+  return promise.then(() => undefined, (error: unknown) => error as { code?: string });
+}
+
+/**
+ * Registers a vitest `describe` block that checks an implementation of the `WriteAheadLog` contract
+ * of `@memmapfs/wal`: numbering and order, what `onCommit`, `recover`, `readFrom` and `fence` report,
+ * preconditions (`check`), several writers on one log, reopening, read-only opens and closing. Every
+ * check runs in a fresh place from `newPlace`.
+ *
+ * @param name Title of the `describe` block.
+ * @param newPlace Returns a fresh, empty place for a log, with the opener of its log.
+ * @param options `skip`: check titles to leave out.
+ *
+ * @example
+ * import { fileWal } from '@memmapfs/wal';
+ * writeAheadLogSuite('file log', async () => {
+ *   const dir = await mkdtemp(join(tmpdir(), 'wal-'));
+ *   return { open: fileWal(join(dir, 'state.wal')), cleanup: () => rm(dir, { recursive: true }) };
+ * });
+ */
+export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlace>, options: WriteAheadLogSuiteOptions = {}): void {
+  const skipped = new Set(options.skip ?? []);
+  const known = new Set<string>();
+
+  describe(name, () => {
+    const check = (title: string, body: (place: WalPlace) => Promise<void>): void => {
+      known.add(title);
+      it.skipIf(skipped.has(title))(title, async () => {
+        const place = await newPlace();
+        try {
+          await body(place);
+        } finally {
+          await place.cleanup();
+        }
+      });
+    };
+
+    check('a new log has a header naming its codec and a 32-hex-digit id, kept when it is reopened', async (place) => {
+      const first = await openLog(place, { codec: 'cbor' });
+      expect(first.wal.header.codec).toBe('cbor');
+      expect(first.wal.header.logId).toMatch(/^[0-9a-f]{32}$/);
+      expect(first.wal.lastLsn).toBe(0);
+      await first.wal.close();
+      const again = await openLog(place, { codec: 'msgpack' });
+      expect(again.wal.header).toEqual(first.wal.header);
+      await again.wal.close();
+    });
+
+    check('numbers records from 1 in the order of the appends and reports each once through onCommit', async (place) => {
+      const { wal, committed } = await openLog(place);
+      expect(await wal.append([entry('one')])).toEqual([1]);
+      expect(await wal.append([entry('two'), entry('three', 7)])).toEqual([2, 3]);
+      const together = await Promise.all([wal.append([entry('four')]), wal.append([entry('five')]), wal.append([entry('six')])]);
+      expect(together).toEqual([[4], [5], [6]]);
+      expect(committed).toEqual(['one', 'two', 'three', 'four', 'five', 'six']);
+      expect(wal.lastLsn).toBe(6);
+      await wal.close();
+    });
+
+    check('hands every record back on reopen, to recover and through readFrom', async (place) => {
+      const first = await openLog(place);
+      await first.wal.append([entry('alpha')]);
+      await first.wal.append([entry('beta', 3), entry('gamma', 127)]);
+      await first.wal.close();
+      const again = await openLog(place);
+      expect(again.recovered).toEqual(['alpha', 'beta', 'gamma']);
+      expect(again.wal.lastLsn).toBe(3);
+      expect(await collect(again.wal.readFrom(1))).toEqual([{ lsn: 1, type: 1, text: 'alpha' }, { lsn: 2, type: 3, text: 'beta' }, { lsn: 3, type: 127, text: 'gamma' }]);
+      expect((await collect(again.wal.readFrom(3))).map((r) => r.text)).toEqual(['gamma']);
+      expect(await collect(again.wal.readFrom(4))).toEqual([]);
+      expect(await again.wal.append([entry('delta')])).toEqual([4]);
+      await again.wal.close();
+    });
+
+    check('readFrom reads many and large records, each with its own bytes', async (place) => {
+      const { wal } = await openLog(place);
+      const big = 'x'.repeat(3 * 1024 * 1024);
+      for (let i = 0; i < 200; i++) await wal.append([entry(i === 100 ? big : `record ${i}`)]);
+      const read = await collect(wal.readFrom(1));
+      expect(read).toHaveLength(200);
+      expect(read.map((r) => r.lsn)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(read[100]!.text).toBe(big);
+      expect(read[199]!.text).toBe('record 199');
+      await wal.close();
+    });
+
+    check('a precondition that throws writes nothing and leaves the log usable; one that holds sees every earlier append', async (place) => {
+      const { wal, committed } = await openLog(place);
+      await wal.append([entry('before')]);
+      const seen: string[][] = [];
+      const results = await Promise.allSettled([
+        wal.append([entry('first')]),
+        wal.append([entry('refused')], { check: () => { seen.push([...committed]); throw new Error('does not hold'); } }),
+        wal.append([entry('accepted')], { check: () => { seen.push([...committed]); } }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ message: 'does not hold' });
+      expect(seen).toEqual([['before', 'first'], ['before', 'first']]);
+      expect(await wal.append([entry('after')])).toEqual([4]);
+      await wal.close();
+      const again = await openLog(place);
+      expect(again.recovered).toEqual(['before', 'first', 'accepted', 'after']);
+      await again.wal.close();
+    });
+
+    check('two writers on one log: each numbers after the other, and refresh and fence report the other\'s records once, in order', async (place) => {
+      const a = await openLog(place);
+      const b = await openLog(place);
+      expect(await a.wal.append([entry('a1'), entry('a2')])).toEqual([1, 2]);
+      expect(await b.wal.append([entry('b1')])).toEqual([3]);
+      expect(await a.wal.append([entry('a3')])).toEqual([4]);
+      expect(b.wal.refresh()).toBe(1);
+      expect(b.committed).toEqual(['a1', 'a2', 'b1', 'a3']);
+      expect(await b.wal.append([entry('b2')])).toEqual([5]);
+      expect(await a.wal.fence()).toBe(5);
+      expect(a.committed).toEqual(['a1', 'a2', 'b1', 'a3', 'b2']);
+      expect(a.wal.refresh()).toBe(0);
+      await a.wal.close();
+      await b.wal.close();
+      const again = await openLog(place);
+      expect(again.recovered).toEqual(['a1', 'a2', 'b1', 'a3', 'b2']);
+      await again.wal.close();
+    });
+
+    check('writes from several writers at once all land, with distinct, gapless LSNs', async (place) => {
+      const writers = await Promise.all([openLog(place), openLog(place), openLog(place)]);
+      const lsns = (await Promise.all(writers.flatMap(({ wal }, w) => Array.from({ length: 20 }, (_, i) => wal.append([entry(`w${w}-${i}`)]))))).flat();
+      expect([...lsns].sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      for (const { wal } of writers) await wal.close();
+      const again = await openLog(place);
+      expect(again.recovered).toHaveLength(60);
+      expect(new Set(again.recovered).size).toBe(60);
+      await again.wal.close();
+    });
+
+    check('a read-only open writes nothing, follows other writers, and refuses appends with READ_ONLY', async (place) => {
+      const writer = await openLog(place);
+      await writer.wal.append([entry('before')]);
+      const reader = await openLog(place, { readOnly: true });
+      expect(reader.wal.readOnly).toBe(true);
+      expect(reader.recovered).toEqual(['before']);
+      expect((await rejection(reader.wal.append([entry('no')])))?.code).toBe('READ_ONLY');
+      await writer.wal.append([entry('after')]);
+      expect(await reader.wal.fence()).toBe(2);
+      expect(reader.committed).toEqual(['after']);
+      await reader.wal.flush();
+      await reader.wal.close();
+      await writer.wal.close();
+    });
+
+    check('refuses a bad record type or payload, and every call after close', async (place) => {
+      const { wal } = await openLog(place);
+      for (const bad of [{ type: 0, payload: Buffer.alloc(1) }, { type: 128, payload: Buffer.alloc(1) }, { type: 1.5, payload: Buffer.alloc(1) }, { type: 1, payload: 'text' as never }]) {
+        expect((await rejection(wal.append([bad])))?.code).toBe('INVALID_ARGUMENT');
+      }
+      expect(await wal.append([entry('still fine')])).toEqual([1]);
+      await wal.close();
+      expect((await rejection(wal.append([entry('late')])))?.code).toBe('WAL_CLOSED');
+      await wal.close();
+    });
+
+    check('makes every record durable on flush, whatever the durability, and keeps records appended under none', async (place) => {
+      for (const durability of ['batch', 'none'] as const) {
+        const { wal } = await openLog(place, { durability, batchIntervalMs: 60_000 });
+        await wal.append([entry(`under ${durability}`)]);
+        await wal.flush();
+        await wal.close();
+      }
+      const again = await openLog(place);
+      expect(again.recovered).toEqual(['under batch', 'under none']);
+      await again.wal.close();
+    });
+
+    const unknown = [...skipped].filter((title) => !known.has(title));
+    if (unknown.length > 0) {
+      throw new Error(`[memmapfs] [testkit] writeAheadLogSuite('${name}') was asked to skip checks it does not have: ${unknown.map((title) => JSON.stringify(title)).join(', ')}.`);
+    }
+  });
+}
