@@ -35,8 +35,8 @@ async function openLog(place: WalPlace, options: Partial<WalOpenOptions> = {}): 
       committed.push(...records.map(text));
       options.onCommit?.(records);
     },
-    recover: (records) => {
-      recovered.push(...records.map(text));
+    recover: async (records) => {
+      for await (const record of records) recovered.push(text(record));
     },
   });
   return { wal, committed, recovered };

@@ -8,6 +8,7 @@ import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
 import { FRAME_HEADER_SIZE, frameSeed, frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { readLogRecords } from './log-reader.js';
+import { LogFileScan } from './log-file-scan.js';
 import { scanLog, type LogScan } from './log-scan.js';
 import { WalError, ioError } from './wal-error.js';
 import type { AppendOptions, CommittedRecord, Durability, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalRecord, WriteAheadLog } from './write-ahead-log.js';
@@ -36,10 +37,8 @@ export type WalFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'r
   writeSync?: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number;
 };
 
-/** What `openFileWal` found on disk. */
+/** What `openFileWal` found on disk. (The records themselves go to `recover`, as they are read.) */
 export interface WalRecovery {
-  /** Every committed record, in LSN order; payloads are views into one buffer holding the log. */
-  readonly records: WalRecord[];
   /** True when the file did not exist and was created. */
   readonly created: boolean;
   /** Bytes of torn tail that were cut off the end of the log. */
@@ -98,14 +97,15 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     shareLog(handle, path);
     // Read through the descriptor just locked and shared, never by path again: the file the path names
     // can only be replaced by maintenance holding the writer lock, which this process holds.
-    const image = await readWholeFile(handle, path);
-    const header = decodeWalHeader(image, path);
-    const headerBytes = image.subarray(0, WAL_HEADER_SIZE);
+    const { size, headerBytes } = await readHeader(handle, path);
+    const header = decodeWalHeader(headerBytes, path);
     if (!head.readHeaderCopy()?.equals(headerBytes)) await head.writeHeaderCopy(headerBytes);
     const seed = frameSeed(header.logId);
     const marker = head.readMarker();
     const trusted = marker && marker.logId === header.logId ? marker : undefined;
-    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { seed, ...(trusted ? { committedEnd: trusted.offset } : {}) });
+    // Read a window at a time, the records going to `recover` as they come: never the whole log at once.
+    const scan = new LogFileScan(handle, size, seed, path, trusted?.offset);
+    await handOver(scan.records(), header, options.recover);
     try {
       if (!trusted || trusted.offset < scan.end) {
         // Records past the marker were written by a writer that died before marking them: make them durable.
@@ -118,11 +118,10 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     } catch (error) {
       throw ioError(`Cannot recover ${path}`, error);
     }
-    await options.recover?.(scan.records, header);
     head.writeMarker({ offset: scan.end, lsn: scan.lastLsn, logId: header.logId });
     const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options);
     head.unlock();
-    return { wal, recovery: { records: scan.records, created, truncatedBytes: scan.tornBytes } };
+    return { wal, recovery: { created, truncatedBytes: scan.tornBytes } };
   } catch (error) {
     head.unlock();
     await handle?.close().catch(() => undefined);
@@ -151,17 +150,14 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
     // everything it names is in the image read after it (read the other way round, a commit in between
     // would look like missing records).
     const marker = head.readMarker();
-    const image = await readWholeFile(handle, path);
-    const header = decodeWalHeader(image, path);
+    const { size, headerBytes } = await readHeader(handle, path);
+    const header = decodeWalHeader(headerBytes, path);
     const seed = frameSeed(header.logId);
     const trusted = marker && marker.logId === header.logId ? marker : undefined;
-    const scan = scanLog(image, WAL_HEADER_SIZE, 1, path, { seed, ...(trusted ? { committedEnd: trusted.offset } : {}) });
-    const records = trusted ? scan.records.filter((r) => r.offset + FRAME_HEADER_SIZE + r.payload.byteLength <= trusted.offset) : scan.records;
-    const last = records.at(-1);
-    const end = last ? last.offset + FRAME_HEADER_SIZE + last.payload.byteLength : WAL_HEADER_SIZE;
-    await options.recover?.(records, header);
-    const wal = new FileWal(handle, head, header, seed, end, last?.lsn ?? 0, options);
-    return { wal, recovery: { records, created: false, truncatedBytes: 0 } };
+    const scan = new LogFileScan(handle, size, seed, path, trusted?.offset, trusted?.offset);
+    await handOver(scan.records(), header, options.recover);
+    const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options);
+    return { wal, recovery: { created: false, truncatedBytes: 0 } };
   } catch (error) {
     await handle?.close().catch(() => undefined);
     await head.close();
@@ -179,20 +175,28 @@ async function openLogFile(path: string, durability: Durability, files: WalFileS
   }
 }
 
-/** Reads all of the file behind `handle`. */
-async function readWholeFile(handle: FileHandle, path: string): Promise<Buffer> {
+/** The size of the file behind `handle` and its first `WAL_HEADER_SIZE` bytes (fewer if it is shorter). */
+async function readHeader(handle: FileHandle, path: string): Promise<{ size: number; headerBytes: Buffer }> {
   try {
     const { size } = await handle.stat();
-    const image = Buffer.allocUnsafe(size);
+    const headerBytes = Buffer.alloc(Math.min(size, WAL_HEADER_SIZE));
     let done = 0;
-    while (done < size) {
-      const { bytesRead } = await handle.read(image, done, size - done, done);
+    while (done < headerBytes.length) {
+      const { bytesRead } = await handle.read(headerBytes, done, headerBytes.length - done, done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
-    return image.subarray(0, done);
+    return { size, headerBytes: headerBytes.subarray(0, done) };
   } catch (error) {
     throw ioError(`Cannot read ${path}`, error);
+  }
+}
+
+/** Gives the records to `recover` as they are read, then reads whatever it left, so that the scan reaches its end. */
+async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover']): Promise<void> {
+  await recover?.(records, header);
+  for await (const _record of records) {
+    // The scan must reach the end of the log: that is where a torn tail is told from damage.
   }
 }
 

@@ -76,9 +76,7 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
   };
   const damaged = (reason: string, next: { lsn: number; offset: number }, evidence: string): LogScan => {
     const at = { lsn, offset };
-    if (onDamage === 'throw') {
-      throw new WalError('WAL_CORRUPT', `${path}: record ${at.lsn} at byte ${at.offset} is damaged (${reason}), ${evidence}. The store will not guess: run \`memmapfs repair\` (it keeps the records before the damage and backs up the rest), or restore the file from a backup.`, at);
-    }
+    if (onDamage === 'throw') throw damageError(path, at.lsn, at.offset, reason, evidence);
     toCommitStart();
     return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage: { ...at, reason, next } };
   };
@@ -103,13 +101,18 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
   return { records, end: offset, tornBytes: buf.length - offset, lastLsn: lsn - 1 };
 }
 
+/** The `WAL_CORRUPT` error for damage to record `lsn` at byte `offset`, with what shows it is damage. */
+export function damageError(path: string, lsn: number, offset: number, reason: string, evidence: string): WalError {
+  return new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${reason}), ${evidence}. The store will not guess: run \`memmapfs repair\` (it keeps the records before the damage and backs up the rest), or restore the file from a backup.`, { lsn, offset });
+}
+
 /**
  * Looks, at every offset from `from` on, for a valid frame written when the log was already durable
  * past `lsn` (so the record `lsn` had been made durable before, and its loss is damage, not a torn
  * write). Cheap checks come first (length, LSN range, and that the frame ends where the log ends or
  * where the next record's frame begins), so that payload bytes rarely cost a checksum.
  */
-function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: number): { lsn: number; offset: number } | undefined {
+export function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: number): { lsn: number; offset: number } | undefined {
   const maxLsn = lsn + Math.ceil((buf.length - from) / FRAME_HEADER_SIZE);
   const highs = new Set([Math.floor(lsn / 0x1_0000_0000), Math.floor(maxLsn / 0x1_0000_0000)]);
   const lsnAt = (p: number) => buf.readUInt32LE(p + 8) + buf.readUInt32LE(p + 12) * 0x1_0000_0000;

@@ -148,10 +148,13 @@ export interface WalOpenOptions {
   onCommit?: (records: CommittedRecord[]) => void;
   /**
    * Called once on open, under the writer lock (read-only: without it), with every committed record
-   * and the header, before any other process may commit: where to repair what the records point to
-   * before anyone can write next to it. A rejection fails the open.
+   * and the header, before any other process may commit: where to rebuild what is derived from the
+   * records, and to repair what they point to before anyone can write next to it. The records are read
+   * a window at a time as the hook consumes them (never all in memory at once); a commit torn by a
+   * crash is never among them, and damage rejects the iteration with `WAL_CORRUPT`. A rejection fails
+   * the open.
    */
-  recover?: (records: readonly WalRecord[], header: WalHeader) => Promise<void> | void;
+  recover?: (records: AsyncIterable<WalRecord>, header: WalHeader) => Promise<void> | void;
 }
 
 /** Opens (or creates) one log: how a store is given the log it runs on. */

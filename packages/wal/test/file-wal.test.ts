@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, decodeWalHeader, frameSeed, openFileWal, scanLog } from '@memmapfs/wal';
+import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, decodeWalHeader, frameSeed, openFileWal, scanLog, type WalRecord } from '@memmapfs/wal';
 
 let dir: string;
 let path: string;
@@ -29,8 +29,22 @@ async function writeLog(texts: string[]): Promise<number[]> {
 /** The frame checksum seed of the log at `path`, read from its header. */
 const seedOf = (image: Buffer) => frameSeed(decodeWalHeader(image, path).logId);
 
+/** Opens the log, collecting the records recovery hands to `recover`. */
+async function openCollecting(options: Partial<Parameters<typeof openFileWal>[0]> = {}) {
+  const records: WalRecord[] = [];
+  const { wal, recovery } = await openFileWal({
+    path,
+    codec: 'msgpack',
+    ...options,
+    recover: async (recovered) => {
+      for await (const record of recovered) records.push(record);
+    },
+  });
+  return { wal, recovery: { ...recovery, records } };
+}
+
 async function reopen() {
-  const { wal, recovery } = await openFileWal({ path, codec: 'msgpack' });
+  const { wal, recovery } = await openCollecting();
   await wal.close();
   return recovery;
 }
@@ -39,7 +53,7 @@ describe('FileWal', () => {
   it('creates a log with a header naming the codec, and reads records back in LSN order', async () => {
     const lsns = await writeLog(['one', 'two', 'three']);
     expect(lsns).toEqual([1, 2, 3]);
-    const { wal, recovery } = await openFileWal({ path, codec: 'cbor' });
+    const { wal, recovery } = await openCollecting({ codec: 'cbor' });
     expect(wal.header).toEqual({ formatVersion: 2, codec: 'msgpack', logId: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(recovery.created).toBe(false);
     expect(recovery.records.map((r) => [r.lsn, Buffer.from(r.payload).toString()])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);

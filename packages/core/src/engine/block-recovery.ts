@@ -9,20 +9,52 @@ interface CopiedBlock {
 }
 
 /**
- * The blocks whose bytes a crash may have taken from the chunk files: those whose records carry a copy
- * and that no later checkpoint covers (a checkpoint lists the chunks it fsynced up to an LSN).
+ * The blocks whose bytes a crash may have taken from the chunk files, gathered as the log is replayed:
+ * those whose records carry a copy and that no later checkpoint covers (a checkpoint lists the chunks
+ * it fsynced up to an LSN). Only these copies are kept, never the log.
  */
-export function uncheckpointedCopies(records: ReadonlyArray<{ readonly record: LogRecord; readonly lsn: number }>): CopiedBlock[] {
-  let pending: CopiedBlock[] = [];
-  for (const { record, lsn } of records) {
+export class UncheckpointedCopies {
+  private pending: CopiedBlock[] = [];
+
+  /** Takes the next record of the log, in order. */
+  note(record: LogRecord, lsn: number): void {
     if (record.type === RecordType.Checkpoint) {
       const synced = new Set(record.chunks);
-      pending = pending.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo));
+      this.pending = this.pending.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo));
     } else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
-      pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: record.copy, lsn });
+      this.pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: record.copy, lsn });
     }
   }
-  return pending;
+
+  get blocks(): readonly CopiedBlock[] {
+    return this.pending;
+  }
+}
+
+/**
+ * Every block range the log references, kept compactly (three numbers each) as the log is replayed,
+ * for the rare restore that must check a range is no other record's.
+ */
+export class ReferencedRangeLog {
+  private data = new Float64Array(3 * 1024);
+  private count = 0;
+
+  note(ref: BlockRef): void {
+    if ((this.count + 1) * 3 > this.data.length) {
+      const grown = new Float64Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data.set([ref.chunk, ref.offset, ref.length], this.count * 3);
+    this.count++;
+  }
+
+  /** Every range noted, as block references (without checksums). */
+  all(): BlockRef[] {
+    const refs: BlockRef[] = [];
+    for (let i = 0; i < this.count; i++) refs.push({ chunk: this.data[i * 3]!, offset: this.data[i * 3 + 1]!, length: this.data[i * 3 + 2]!, crc: 0 });
+    return refs;
+  }
 }
 
 /** Whether two different ranges of the same chunk share a byte (records of one block, e.g. an update that kept the text, share its range). */

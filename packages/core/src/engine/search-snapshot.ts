@@ -67,3 +67,25 @@ export async function readSearchSnapshot(path: string, files: Pick<StoreFileSyst
     data: buf.subarray(FIXED_SIZE + nameLength),
   };
 }
+
+/** Where a saved search index stands, read from the start of its file alone (not checked: `readSearchSnapshot` checks it all). */
+export interface SearchSnapshotMark {
+  readonly lsn: number;
+  readonly logId: string;
+}
+
+/** Reads the LSN and log id a snapshot covers from its first bytes; `undefined` when there is none of this version. */
+export async function readSearchSnapshotMark(path: string, files: Pick<StoreFileSystem, 'open'>): Promise<SearchSnapshotMark | undefined> {
+  let handle;
+  try {
+    handle = await files.open(path, 'r');
+    const head = Buffer.alloc(NAME_LENGTH_OFFSET);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    if (bytesRead < head.length || !head.subarray(0, 8).equals(MAGIC) || head.readUInt32LE(8) !== VERSION) return undefined;
+    return { lsn: head.readDoubleLE(16), logId: head.toString('hex', LOG_ID_OFFSET, CHECKSUM_OFFSET) };
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}

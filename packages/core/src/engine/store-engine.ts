@@ -8,13 +8,13 @@ import { resolveCodec, resolveSearchProvider } from '../registry/provider-regist
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
-import { readSearchSnapshot, writeSearchSnapshot } from './search-snapshot.js';
+import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
 import { MemoryTable } from './memory-table.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { StateChannel } from './state-channel.js';
 import { BlockReferences } from './block-references.js';
-import { restoreLostBlocks, uncheckpointedCopies } from './block-recovery.js';
+import { ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
@@ -82,9 +82,11 @@ export class StoreEngine<S extends AgentState> {
   /** Set by `close()`: from then on the index is only drained by `close()` itself, never on a timer. */
   private closing = false;
 
+  /** The log; set as soon as it is open (the tables are built while it opens). */
+  wal!: WriteAheadLog;
+
   private constructor(
     readonly layout: StoreLayout,
-    readonly wal: WriteAheadLog,
     readonly blocks: BlockStore,
     readonly codec: Codec,
     readonly search: SearchProvider,
@@ -130,7 +132,13 @@ export class StoreEngine<S extends AgentState> {
           lastChunk: () => target.engine!.caughtUp().references.lastChunk(),
         },
       });
-      let replay: Array<{ record: LogRecord; lsn: number; checksum: number }> = [];
+      // What the saved search index covers, read before the log: only the memory changes after it are kept.
+      const snapshotMark = await readSearchSnapshotMark(layout.searchSnapshot, files);
+      let engine: StoreEngine<S> | undefined;
+      const memoryChanges: Array<{ lsn: number; id: number }> = [];
+      let lastLsn = 0;
+      let lastChecksum = 0;
+      let checksumAtSnapshot: number | undefined;
       wal = await openLog({
         readOnly,
         codec: codec?.name ?? 'msgpack',
@@ -143,28 +151,37 @@ export class StoreEngine<S extends AgentState> {
           return blocks!.sync();
         },
         onCommit: (records) => target.engine?.applyCommitted(records),
-        // Under the writer lock: blocks a power loss took are put back before anyone places new ones.
+        // Under the writer lock: the tables are built from the records as they are read (never all in
+        // memory), and blocks a power loss took are put back before anyone places new ones.
         recover: async (records, header) => {
           codec ??= await resolveCodec(undefined, header.codec);
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
-          const decoder = codec;
-          replay = records.map((r) => ({ record: decodeRecord(decoder, r.type, r.payload, r.lsn), lsn: r.lsn, checksum: r.checksum }));
+          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync);
+          const copies = new UncheckpointedCopies();
+          const ranges = new ReferencedRangeLog();
+          for await (const walRecord of records) {
+            const { lsn } = walRecord;
+            const record = decodeRecord(codec, walRecord.type, walRecord.payload, lsn);
+            copies.note(record, lsn);
+            for (const ref of blockRefsOf(record)) ranges.note(ref);
+            if (snapshotMark && lsn > snapshotMark.lsn) {
+              if (record.type === RecordType.MemoryPut) memoryChanges.push({ lsn, id: record.memory.id });
+              else if (record.type === RecordType.MemoryDelete) memoryChanges.push({ lsn, id: record.id });
+            }
+            if (lsn === snapshotMark?.lsn) checksumAtSnapshot = walRecord.checksum;
+            lastLsn = lsn;
+            lastChecksum = walRecord.checksum;
+            engine.apply(record, lsn, false);
+          }
           // (Read-only, nothing is written: blocks a power loss took stay missing until a writer opens the store.)
-          if (!readOnly) await restoreLostBlocks(blocks!, uncheckpointedCopies(replay), () => replay.flatMap(({ record }) => blockRefsOf(record)));
+          if (!readOnly) await restoreLostBlocks(blocks!, copies.blocks, () => ranges.all());
         },
       });
-      const engine = new StoreEngine<S>(layout, wal, blocks, codec!, search, durability, initialState, files, blockSync);
+      if (!engine) throw new MemMapError('WAL_FAILED', `The log at ${layout.wal} opened without handing over its records.`, { subsystem: 'wal' });
+      engine.wal = wal;
       target.engine = engine;
-      const memoryChanges: Array<{ lsn: number; id: number }> = [];
-      for (const { record, lsn } of replay) {
-        if (record.type === RecordType.MemoryPut) memoryChanges.push({ lsn, id: record.memory.id });
-        else if (record.type === RecordType.MemoryDelete) memoryChanges.push({ lsn, id: record.id });
-        engine.apply(record, lsn, false);
-      }
-      engine.lastChecksum = replay.at(-1)?.checksum ?? 0;
-      const checksums = replay;
-      await engine.loadSearchIndex(replay.at(-1)?.lsn ?? 0, memoryChanges, (lsn) => (lsn === 0 ? 0 : checksums[lsn - 1]?.checksum));
-      replay = [];
+      engine.lastChecksum = lastChecksum;
+      await engine.loadSearchIndex(lastLsn, memoryChanges, (lsn) => (lsn === 0 ? 0 : lsn === snapshotMark?.lsn ? checksumAtSnapshot : undefined));
       engine.indexLoaded = true;
       await engine.drainIndex();
       return engine;

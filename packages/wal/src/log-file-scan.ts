@@ -1,0 +1,114 @@
+import type { FileHandle } from 'node:fs/promises';
+import { damageError, findProofOfDamage } from './log-scan.js';
+import { FRAME_HEADER_SIZE, readFrame } from './wal-frame.js';
+import { WAL_HEADER_SIZE } from './wal-header.js';
+import type { WalRecord } from './write-ahead-log.js';
+
+/** How much of the log is read at a time. */
+const WINDOW = 1024 * 1024;
+
+/**
+ * Recovery's reading of a log file, from the header on, a window at a time: the log is never held in
+ * memory whole, and each record handed out has a payload of its own. It follows the rules of `scanLog`
+ * (see there): a commit is handed out only once its last record has been read, so a commit torn at
+ * the end of the file is never seen; damage (a bad frame followed by a record written after it was
+ * durable, or before the end the commit marker vouches for) is `WAL_CORRUPT`. Once `records()` has
+ * been read to its end, `end`, `lastLsn` and `tornBytes` say where the valid log ends.
+ */
+export class LogFileScan {
+  /** Offset just past the last whole commit. */
+  end = WAL_HEADER_SIZE;
+  /** LSN of its last record (0 for none). */
+  lastLsn = 0;
+  /** Bytes after `end`: a torn tail, for a writer to cut. */
+  tornBytes = 0;
+
+  /**
+   * @param size The file's size. @param committedEnd The commit marker's offset, if it names this log.
+   * @param stopAt Read no further than this offset (a reader shows nothing past the marker).
+   */
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly size: number,
+    private readonly seed: number,
+    private readonly path: string,
+    private readonly committedEnd: number | undefined,
+    private readonly stopAt: number = Number.POSITIVE_INFINITY,
+  ) {}
+
+  async *records(): AsyncGenerator<WalRecord> {
+    const limit = Math.min(this.size, this.stopAt);
+    let window = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(limit - WAL_HEADER_SIZE, FRAME_HEADER_SIZE)));
+    let windowStart = WAL_HEADER_SIZE;
+    let windowLength = 0;
+    let offset = WAL_HEADER_SIZE;
+    let lsn = 1;
+    let commit: WalRecord[] = [];
+    let commitStart = offset;
+    /** Makes `needed` bytes from `offset` available in the window, if the file has them; returns how many it has. */
+    const fill = async (needed: number): Promise<number> => {
+      let available = windowStart + windowLength - offset;
+      if (available >= needed) return available;
+      const keep = window.subarray(offset - windowStart, windowLength);
+      const next = needed > window.length ? Buffer.allocUnsafe(needed) : window;
+      keep.copy(next, 0);
+      window = next;
+      windowStart = offset;
+      windowLength = keep.length;
+      while (windowLength < window.length && windowStart + windowLength < limit) {
+        const want = Math.min(window.length - windowLength, limit - (windowStart + windowLength));
+        const { bytesRead } = await this.handle.read(window, windowLength, want, windowStart + windowLength);
+        if (bytesRead === 0) break;
+        windowLength += bytesRead;
+      }
+      available = windowLength;
+      return available;
+    };
+    let bad: string | undefined;
+    while (offset < limit) {
+      if ((await fill(FRAME_HEADER_SIZE)) < FRAME_HEADER_SIZE) {
+        bad = 'it is cut short';
+        break;
+      }
+      const length = window.readUInt32LE(offset - windowStart);
+      const frameSize = FRAME_HEADER_SIZE + length;
+      const whole = offset + frameSize <= limit && (await fill(frameSize)) >= frameSize;
+      const frame = whole ? readFrame(window.subarray(0, windowLength), offset - windowStart, this.seed, lsn) : undefined;
+      if (!frame || frame.kind !== 'record') {
+        bad = frame?.kind === 'invalid' ? frame.reason : 'it is cut short';
+        break;
+      }
+      commit.push({ ...frame.record, offset, payload: Buffer.from(frame.record.payload) });
+      offset += frameSize;
+      lsn += 1;
+      if (!frame.continues) {
+        yield* commit;
+        commit = [];
+        commitStart = offset;
+        this.end = offset;
+        this.lastLsn = lsn - 1;
+      }
+    }
+    if (limit < this.size) {
+      // A reader stops at the marker: what lies beyond is not its to judge; before it, nothing may be bad.
+      if (bad !== undefined) throw damageError(this.path, lsn, offset, bad, `but the commit marker says records up to byte ${limit} were committed`);
+      return;
+    }
+    if (bad !== undefined) {
+      const rest = Buffer.allocUnsafe(this.size - offset);
+      let read = 0;
+      while (read < rest.length) {
+        const { bytesRead } = await this.handle.read(rest, read, rest.length - read, offset + read);
+        if (bytesRead === 0) break;
+        read += bytesRead;
+      }
+      const proof = findProofOfDamage(rest.subarray(0, read), 1, lsn, this.seed);
+      if (proof) throw damageError(this.path, lsn, offset, bad, `and record ${proof.lsn} (at byte ${offset + proof.offset}) was written after it had been made durable`);
+      if (this.committedEnd !== undefined && offset < this.committedEnd) throw damageError(this.path, lsn, offset, bad, `but the commit marker says records up to byte ${this.committedEnd} were committed`);
+    } else if (this.committedEnd !== undefined && this.end < this.committedEnd) {
+      throw damageError(this.path, lsn, offset, 'the log ends there', `but the commit marker says records up to byte ${this.committedEnd} were committed: records are missing`);
+    }
+    // What follows the last whole commit (a commit cut short, junk) is a torn tail.
+    this.tornBytes = this.size - commitStart;
+  }
+}

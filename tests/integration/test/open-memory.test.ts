@@ -1,0 +1,32 @@
+import { execFileSync } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { beforeEach, expect, it } from 'vitest';
+import { MemMapFS } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+import { useTempStore } from './support/temp-store.js';
+
+const measure = fileURLToPath(new URL('./support/open-and-measure.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const tempStore = useTempStore('open-memory');
+let root: string;
+beforeEach(() => {
+  ({ root } = tempStore());
+});
+
+it('does not hold the log in memory once it is open', async () => {
+  // 12 MB of log, almost all of it block copies of stream chunks that no table keeps.
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), durability: 'none' });
+  const chunk = 'transcript line '.repeat(256);
+  for (let i = 0; i < 3000; i++) await fs.appendStream(`log-${i % 10}`, chunk);
+  await fs.appendMemory('one memory among the streams');
+  await fs.close();
+  const walBytes = (await stat(join(root, 'state.wal'))).size;
+  expect(walBytes).toBeGreaterThan(10_000_000);
+  const output = execFileSync(process.execPath, ['--expose-gc', '--conditions=dev-source', '--import', tsx, measure, root], { encoding: 'utf8' });
+  const { arrayBuffers } = JSON.parse(output.trim().split('\n').at(-1)!) as { arrayBuffers: number };
+  expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after opening a ${walBytes}-byte log`).toBeLessThan(walBytes / 4);
+}, 120_000);
