@@ -135,6 +135,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
     const text = query.slice(0, limits.maxQueryLength).trim();
     this.engine.refresh();
+    await this.engine.ensureIndex();
     await this.engine.drainIndex();
     await this.engine.dropExpired();
     const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));

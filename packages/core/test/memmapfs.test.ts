@@ -174,10 +174,14 @@ describe('search index upkeep', () => {
     await b.close();
     const reopened = new LoggingSearch();
     const c = await open(reopened);
-    // Loaded from the snapshot a saved (b's close saved it again), not rebuilt memory by memory.
+    // Loaded when a query first needs it, from the snapshot a saved (b's close saved it again), not
+    // rebuilt memory by memory.
+    expect(reopened.imports).toBe(0);
+    expect((await c.getMemory(own))?.text).toBe('written by a');
+    expect(reopened.imports).toBe(0);
+    expect((await c.queryMemory('written')).map((hit) => hit.id).sort((x, y) => x - y)).toEqual([own, other]);
     expect(reopened.imports).toBe(1);
     expect(reopened.calls).toEqual([]);
-    expect((await c.queryMemory('written')).map((hit) => hit.id).sort((x, y) => x - y)).toEqual([own, other]);
     await c.close();
   });
 
@@ -258,8 +262,8 @@ describe('persistence', () => {
     await copyFile(`${root}/old.snapshot`, `${root}/index/search.snapshot`);
     const search = new WordSearch();
     const third = await open(search);
-    expect(search.imports).toBe(1);
     expect((await third.queryMemory('after')).map((h) => h.id)).toEqual([later]);
+    expect(search.imports).toBe(1);
     await third.close();
   });
 
@@ -429,5 +433,57 @@ describe('bad input', () => {
     const again = await open();
     for (const id of ids) expect(await again.getMemory(id)).toBeDefined();
     await again.close();
+  });
+});
+
+describe('the search index, loaded when a query needs it', () => {
+  it('is not loaded for reads by id, state, KV, streams, stats or writes; a query loads it and sees every change', async () => {
+    const setup = await open();
+    const first = await setup.appendMemory('indexed before the reopen');
+    await setup.close();
+    const search = new WordSearch();
+    const fs = await open(search);
+    expect((await fs.getMemory(first))?.text).toBe('indexed before the reopen');
+    fs.getState();
+    fs.getKv('absent');
+    fs.stats();
+    for await (const _chunk of fs.openRead('absent')) { /* nothing */ }
+    const second = await fs.appendMemory('appended before any query');
+    await fs.updateMemory(first, { text: 'indexed before the reopen, then updated' });
+    await fs.setKv('k', 1);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(search.imports).toBe(0);
+    expect(search.docs.size).toBe(0);
+    expect((await fs.queryMemory('updated')).map((h) => h.id)).toEqual([first]);
+    expect((await fs.queryMemory('appended')).map((h) => h.id)).toEqual([second]);
+    expect(search.imports).toBe(1);
+    await fs.close();
+  });
+
+  it('closing a store whose index was never loaded leaves the saved snapshot as it was, and the next query still finds everything', async () => {
+    const setup = await open();
+    await setup.appendMemory('in the snapshot');
+    await setup.close();
+    const { readFile } = await import('node:fs/promises');
+    const saved = await readFile(`${root}/index/search.snapshot`);
+    const writer = await open();
+    const later = await writer.appendMemory('written by a process that never queried');
+    await writer.close();
+    expect((await readFile(`${root}/index/search.snapshot`)).equals(saved)).toBe(true);
+    const reader = await open();
+    expect((await reader.queryMemory('never queried')).map((h) => h.id)).toEqual([later]);
+    await reader.close();
+  });
+
+  it('is loaded to take the changes of a process that writes many and never queries', async () => {
+    const setup = await open();
+    await setup.appendMemory('before');
+    await setup.close();
+    const search = new WordSearch();
+    const fs = await open(search, { durability: 'none' });
+    for (let i = 0; i < 9; i++) await fs.appendMemories(Array.from({ length: 500 }, (_, k) => ({ text: `bulk ${i * 500 + k}` })));
+    await vi.waitFor(() => expect(search.docs.size).toBe(4501), { timeout: 5000, interval: 20 });
+    expect(search.imports).toBe(1);
+    await fs.close();
   });
 });

@@ -40,6 +40,11 @@ const INDEX_BATCH = 256;
  * backlog never stalls timers.
  */
 const INDEX_TURN_MS = 0.25;
+/**
+ * The index is loaded on the first query; a process that writes and never queries has its changes
+ * waiting in memory until this many wait, and then loads it to take them.
+ */
+const LOAD_INDEX_AFTER_CHANGES = 4096;
 
 /** A block just written, with the copy its WAL record carries when it is small enough. */
 export interface WrittenBlock {
@@ -181,9 +186,11 @@ export class StoreEngine<S extends AgentState> {
       engine.wal = wal;
       target.engine = engine;
       engine.lastChecksum = lastChecksum;
-      await engine.loadSearchIndex(lastLsn, memoryChanges, (lsn) => (lsn === 0 ? 0 : lsn === snapshotMark?.lsn ? checksumAtSnapshot : undefined));
-      engine.indexLoaded = true;
-      await engine.drainIndex();
+      // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
+      // state, KV or stats: opening costs what the tables cost.
+      engine.indexLoader = () => engine!.loadSearchIndex(lastLsn, memoryChanges, (lsn) => (lsn === 0 ? 0 : lsn === snapshotMark?.lsn ? checksumAtSnapshot : undefined));
+      // (A new, empty store has nothing to load: its index is ready at once.)
+      if (lastLsn === 0) await engine.ensureIndex();
       return engine;
     } catch (error) {
       await wal?.close().catch(() => undefined);
@@ -295,11 +302,38 @@ export class StoreEngine<S extends AgentState> {
   private indexing: Promise<void> | undefined;
   private indexTimer: NodeJS.Timeout | undefined;
   private indexImmediate: NodeJS.Immediate | undefined;
-  /** Until the index is loaded or rebuilt on open, changes wait in `pendingIndex` (a load would wipe them). */
+  /** Until the index is loaded or rebuilt, changes wait in `pendingIndex` (a load would wipe them). */
   private indexLoaded = false;
+  /** Loads the saved index (or rebuilds it) the first time a query needs it; set by `open`. */
+  private indexLoader: (() => Promise<void>) | undefined;
+  private loadingIndex: Promise<void> | undefined;
+
+  /**
+   * Loads the search index if it is not loaded yet: the saved snapshot with the changes after it, or a
+   * rebuild from the tables. Queries call it; nothing else needs the index.
+   */
+  ensureIndex(): Promise<void> {
+    if (this.indexLoaded) return Promise.resolve();
+    this.loadingIndex ??= (async () => {
+      await this.indexLoader?.();
+      this.indexLoaded = true;
+      this.indexLoader = undefined;
+      this.scheduleIndexing();
+    })().finally(() => {
+      this.loadingIndex = undefined;
+    });
+    return this.loadingIndex;
+  }
 
   /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
   private scheduleIndexing(): void {
+    if (!this.indexLoaded && !this.closing && this.pendingIndex.length >= LOAD_INDEX_AFTER_CHANGES) {
+      // Changes wait for the index in memory: past this many, it is loaded to take them, query or not.
+      void this.ensureIndex().catch((error: unknown) => {
+        process.emitWarning(`The search index could not be loaded (queries will try again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_INDEX_FAILED' });
+      });
+      return;
+    }
     if (this.closing || !this.indexLoaded || this.pendingIndex.length === 0 || this.indexing || this.indexImmediate) return;
     if (this.pendingIndex.length >= INDEX_BATCH) {
       this.cancelScheduledIndexing();
@@ -394,6 +428,7 @@ export class StoreEngine<S extends AgentState> {
    * everywhere, and is put back in the index here.
    */
   async dropExpired(): Promise<void> {
+    if (!this.indexLoaded && !this.loadingIndex) return;
     const now = Date.now();
     if (now < this.lastExpiryCheck) {
       for (const [id, expiresAt] of this.expiredOutOfIndex) {
@@ -507,6 +542,7 @@ export class StoreEngine<S extends AgentState> {
       await this.checkpointing;
       if (this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
       await this.wal.flush();
+      await this.loadingIndex?.catch(() => undefined);
       // Last, so that it also covers other processes' changes the checkpoint caught up with.
       await this.drainIndex().catch(() => undefined);
     } catch (error) {
@@ -651,7 +687,8 @@ export class StoreEngine<S extends AgentState> {
   }
 
   private async saveSearchSnapshot(): Promise<void> {
-    if (this.wal.readOnly || !this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
+    // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
+    if (!this.indexLoaded || this.wal.readOnly || !this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
     const lsn = this.wal.lastLsn;
     const data = await this.searchCall(() => this.search.exportSnapshot!());
     await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum: this.lastChecksum, savedAt: this.lastExpiryCheck, data }, this.files);
