@@ -425,12 +425,16 @@ export class ChunkBlockStore implements BlockStore {
   }
 
   private mappedRange(chunk: Chunk, start: number, end: number): Buffer {
-    if (!chunk.mapping || chunk.mapping.length < end) {
+    if (end > chunk.size) {
       const fileSize = fstatSync(chunk.fd).size;
       chunk.size = Math.max(chunk.size, fileSize);
       if (fileSize < end) throw new BlockError('BLOCK_MISSING', `Block ${chunk.index}:${start}+${end - start} runs past the end of ${chunkFileName(chunk.index)} (${fileSize} bytes).`);
+    }
+    if (!chunk.mapping || chunk.mapping.length < end) {
+      // The chunk's whole room at once: a growing chunk is then not mapped again for every block written
+      // to it. Mapping past the end of a file is allowed; only bytes within it (checked above) are read.
       const mmap = this.mmap!;
-      chunk.mapping = mmap.map(fileSize, mmap.PROT_READ, mmap.MAP_SHARED, chunk.fd, 0);
+      chunk.mapping = mmap.map(Math.max(chunk.size, Math.min(this.chunkSize, MAX_MAPPING_SIZE)), mmap.PROT_READ, mmap.MAP_SHARED, chunk.fd, 0);
     }
     return chunk.mapping.subarray(start, end);
   }

@@ -134,33 +134,36 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const tags = checkTags(opts.tags, 'queryMemory');
     const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
     const text = query.slice(0, limits.maxQueryLength).trim();
-    this.engine.refresh();
-    await this.engine.ensureIndex();
-    await this.engine.drainIndex();
-    await this.engine.dropExpired();
-    const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));
-    let candidates: Array<{ record: MemoryRecord; score: number }>;
-    if (text.length === 0) {
-      const now = Date.now();
-      candidates = this.engine.memories.newest(limit, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
-    } else {
-      const hits = await this.engine.searchCall(() => this.engine.search.search({ text, limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
-      candidates = [];
-      for (const hit of hits) {
-        const record = this.engine.liveMemory(hit.id);
-        if (record && matches(record)) candidates.push({ record, score: hit.score });
+    // Tracked as writes are: close waits for it (it may be loading the index).
+    return this.track(async () => {
+      this.engine.refresh();
+      await this.engine.ensureIndex();
+      await this.engine.drainIndex();
+      await this.engine.dropExpired();
+      const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));
+      let candidates: Array<{ record: MemoryRecord; score: number }>;
+      if (text.length === 0) {
+        const now = Date.now();
+        candidates = this.engine.memories.newest(limit, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
+      } else {
+        const hits = await this.engine.searchCall(() => this.engine.search.search({ text, limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
+        candidates = [];
+        for (const hit of hits) {
+          const record = this.engine.liveMemory(hit.id);
+          if (record && matches(record)) candidates.push({ record, score: hit.score });
+        }
       }
-    }
-    const results: MemoryHit[] = [];
-    for (const { record, score } of candidates.slice(0, limit)) {
-      try {
-        results.push({ ...this.engine.toMemory(record), score });
-      } catch (error) {
-        if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
-        process.emitWarning(`Memory ${record.id} was left out of the results: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
+      const results: MemoryHit[] = [];
+      for (const { record, score } of candidates.slice(0, limit)) {
+        try {
+          results.push({ ...this.engine.toMemory(record), score });
+        } catch (error) {
+          if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
+          process.emitWarning(`Memory ${record.id} was left out of the results: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
+        }
       }
-    }
-    return results;
+      return results;
+    });
   }
 
   /**

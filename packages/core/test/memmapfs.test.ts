@@ -487,3 +487,20 @@ describe('the search index, loaded when a query needs it', () => {
     await fs.close();
   });
 });
+
+describe('the search snapshot, shared by processes that open and close at different times', () => {
+  it('a query finds every memory though another process saved an older or newer index after this one opened', async () => {
+    const early = await open();
+    const writer = await open();
+    const ids = [await writer.appendMemory('shared apple one'), await writer.appendMemory('shared apple two'), await writer.appendMemory('shared apple three')];
+    await writer.close();
+    const reader = await open();
+    // The process that opened the store empty, and never looked at it since, closes last.
+    await early.close();
+    expect((await reader.queryMemory('apple', { limit: 10 })).map((h) => h.id).sort((a, b) => a - b)).toEqual(ids);
+    await reader.close();
+    const fresh = await open();
+    expect((await fresh.queryMemory('apple', { limit: 10 })).map((h) => h.id).sort((a, b) => a - b)).toEqual(ids);
+    await fresh.close();
+  });
+});

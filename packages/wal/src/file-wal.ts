@@ -194,7 +194,8 @@ async function readHeader(handle: FileHandle, path: string): Promise<{ size: num
 
 /** Gives the records to `recover` as they are read, then reads whatever it left, so that the scan reaches its end. */
 async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover']): Promise<void> {
-  await recover?.(records, header);
+  // A hook that stops early (a `break`) must not end the scan: it is only given `next`, never `return`.
+  await recover?.({ [Symbol.asyncIterator]: () => ({ next: () => records.next() }) }, header);
   for await (const _record of records) {
     // The scan must reach the end of the log: that is where a torn tail is told from damage.
   }
@@ -313,15 +314,22 @@ export class FileWal implements WriteAheadLog {
     return this.committedLsn;
   }
 
-  async *readFrom(lsn: number): AsyncIterableIterator<WalRecord> {
-    if (this.closed) throw new WalError('WAL_CLOSED', `${this.options.path} is closed.`);
-    if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `readFrom: lsn must be a positive integer; got ${lsn}.`);
+  readFrom(lsn: number): AsyncIterableIterator<WalRecord> {
+    // Up to what is committed now, at the call (not at the first read).
     const end = this.committedEnd;
     const lastLsn = this.committedLsn;
-    for await (const record of readLogRecords(this.handle, WAL_HEADER_SIZE, end, 1, this.seed, this.options.path)) {
-      if (record.lsn > lastLsn) return;
-      if (record.lsn >= lsn) yield record;
-    }
+    const closed = () => new WalError('WAL_CLOSED', `${this.options.path} is closed.`);
+    const read = async function* (this: FileWal): AsyncGenerator<WalRecord> {
+      if (this.closed) throw closed();
+      if (this.failure) throw this.failure;
+      if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `readFrom: lsn must be a positive integer; got ${lsn}.`);
+      for await (const record of readLogRecords(this.handle, WAL_HEADER_SIZE, end, 1, this.seed, this.options.path)) {
+        if (this.closed) throw closed();
+        if (record.lsn > lastLsn) return;
+        if (record.lsn >= lsn) yield record;
+      }
+    };
+    return read.call(this);
   }
 
   async flush(): Promise<void> {

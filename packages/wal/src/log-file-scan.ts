@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { damageError, findProofOfDamage } from './log-scan.js';
-import { FRAME_HEADER_SIZE, readFrame } from './wal-frame.js';
+import { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, readFrame } from './wal-frame.js';
 import { WAL_HEADER_SIZE } from './wal-header.js';
 import type { WalRecord } from './write-ahead-log.js';
 
@@ -71,6 +71,11 @@ export class LogFileScan {
         break;
       }
       const length = window.readUInt32LE(offset - windowStart);
+      if (length > MAX_PAYLOAD_SIZE) {
+        // Not read in: a garbage length must not make the scan take most of the file at once.
+        bad = `length field ${length} exceeds the maximum record size`;
+        break;
+      }
       const frameSize = FRAME_HEADER_SIZE + length;
       const whole = offset + frameSize <= limit && (await fill(frameSize)) >= frameSize;
       const frame = whole ? readFrame(window.subarray(0, windowLength), offset - windowStart, this.seed, lsn) : undefined;

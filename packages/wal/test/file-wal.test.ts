@@ -544,3 +544,36 @@ describe('FileWal: found in review', () => {
     await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_CORRUPT', lsn: 20 });
   });
 });
+
+describe('FileWal: found in the third review', () => {
+  it('scans to the end of the log even when recover stops reading early', async () => {
+    await writeLog(['one', 'two', 'three']);
+    const reported: string[] = [];
+    const { wal } = await openFileWal({
+      path,
+      codec: 'msgpack',
+      onCommit: (records) => reported.push(...records.map((r) => Buffer.from(r.payload).toString())),
+      recover: async (records) => {
+        for await (const _record of records) break;
+      },
+    });
+    expect(wal.lastLsn).toBe(3);
+    expect(await wal.append([entry('four')])).toEqual([4]);
+    expect(reported).toEqual(['four']);
+    await wal.close();
+  });
+
+  it('readFrom reads what was committed at the call, not at the first read', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([entry('one')]);
+    await wal.append([entry('two')]);
+    const reading = wal.readFrom(1);
+    await wal.append([entry('three')]);
+    const texts: string[] = [];
+    for await (const record of reading) texts.push(Buffer.from(record.payload).toString());
+    expect(texts).toEqual(['one', 'two']);
+    const late = wal.readFrom(1);
+    await wal.close();
+    await expect(late.next()).rejects.toMatchObject({ code: 'WAL_CLOSED' });
+  });
+});

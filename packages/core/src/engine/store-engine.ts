@@ -8,7 +8,7 @@ import { resolveCodec, resolveSearchProvider } from '../registry/provider-regist
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
-import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
+import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot, type SearchSnapshotMark } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
 import { MemoryTable } from './memory-table.js';
 import { ExpiryQueue } from './expiry-queue.js';
@@ -188,7 +188,7 @@ export class StoreEngine<S extends AgentState> {
       engine.lastChecksum = lastChecksum;
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
-      engine.indexLoader = () => engine!.loadSearchIndex(lastLsn, memoryChanges, (lsn) => (lsn === 0 ? 0 : lsn === snapshotMark?.lsn ? checksumAtSnapshot : undefined));
+      engine.indexLoader = () => engine!.loadSearchIndex(lastLsn, snapshotMark, memoryChanges, (lsn) => (lsn === 0 ? 0 : lsn === snapshotMark?.lsn ? checksumAtSnapshot : undefined));
       // (A new, empty store has nothing to load: its index is ready at once.)
       if (lastLsn === 0) await engine.ensureIndex();
       return engine;
@@ -307,6 +307,8 @@ export class StoreEngine<S extends AgentState> {
   /** Loads the saved index (or rebuilds it) the first time a query needs it; set by `open`. */
   private indexLoader: (() => Promise<void>) | undefined;
   private loadingIndex: Promise<void> | undefined;
+  /** After a failed load on its own (not for a query), the next is not tried before this time. */
+  private retryIndexLoadAt = 0;
 
   /**
    * Loads the search index if it is not loaded yet: the saved snapshot with the changes after it, or a
@@ -327,9 +329,10 @@ export class StoreEngine<S extends AgentState> {
 
   /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
   private scheduleIndexing(): void {
-    if (!this.indexLoaded && !this.closing && this.pendingIndex.length >= LOAD_INDEX_AFTER_CHANGES) {
+    if (!this.indexLoaded && !this.closing && !this.loadingIndex && this.pendingIndex.length >= LOAD_INDEX_AFTER_CHANGES && performance.now() >= this.retryIndexLoadAt) {
       // Changes wait for the index in memory: past this many, it is loaded to take them, query or not.
       void this.ensureIndex().catch((error: unknown) => {
+        this.retryIndexLoadAt = performance.now() + 5_000;
         process.emitWarning(`The search index could not be loaded (queries will try again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_INDEX_FAILED' });
       });
       return;
@@ -543,6 +546,8 @@ export class StoreEngine<S extends AgentState> {
       if (this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
       await this.wal.flush();
       await this.loadingIndex?.catch(() => undefined);
+      // Caught up with every process first, so that the index saved covers all the log holds.
+      if (this.indexLoaded) this.refresh();
       // Last, so that it also covers other processes' changes the checkpoint caught up with.
       await this.drainIndex().catch(() => undefined);
     } catch (error) {
@@ -601,7 +606,11 @@ export class StoreEngine<S extends AgentState> {
       case RecordType.Checkpoint:
         break;
     }
-    if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.pendingIndex.push(record);
+    if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) {
+      // While the index is not loaded, changes may wait long: without the block copy, which the text is
+      // read back from when they are indexed.
+      this.pendingIndex.push(!this.indexLoaded && record.type === RecordType.MemoryPut && record.copy ? { ...record, copy: undefined } : record);
+    }
   }
 
   /**
@@ -654,12 +663,17 @@ export class StoreEngine<S extends AgentState> {
    * Loads the saved search index when it belongs to this log and provider, then replays the records
    * after it; otherwise rebuilds the index from the live memories.
    */
-  private async loadSearchIndex(lastLsn: number, memoryChanges: ReadonlyArray<{ lsn: number; id: number }>, checksumAt: (lsn: number) => number | undefined): Promise<void> {
+  private async loadSearchIndex(lastLsn: number, mark: SearchSnapshotMark | undefined, memoryChanges: ReadonlyArray<{ lsn: number; id: number }>, checksumAt: (lsn: number) => number | undefined): Promise<void> {
     const snapshot = this.search.supports.snapshot && this.search.importSnapshot ? await readSearchSnapshot(this.layout.searchSnapshot, this.files) : undefined;
-    // Of this very log, and of the very record it ends with (a crash may have cut that record and another taken its LSN).
-    const usable = snapshot && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId && snapshot.lsn <= lastLsn && checksumAt(snapshot.lsn) === snapshot.checksum;
-    // A snapshot of another log or another past is of no use later either: gone, it can never be mistaken.
-    if (snapshot && !usable && snapshot.provider === this.search.name && !this.wal.readOnly) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+    // Of this very log, of the very record it ends with (a crash may have cut that record and another taken
+    // its LSN), and the one whose place open noted: the changes kept since are those after it. (Another
+    // process may have saved another snapshot since this one opened.)
+    const sameLog = snapshot !== undefined && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId;
+    const usable = sameLog && snapshot.lsn === mark?.lsn && snapshot.lsn <= lastLsn && checksumAt(snapshot.lsn) === snapshot.checksum;
+    // A snapshot of another log, or of a past a crash cut, is of no use later either: gone, it can never be
+    // mistaken. One this process cannot judge (saved since it opened) is left for others.
+    const stale = snapshot !== undefined && snapshot.provider === this.search.name && (!sameLog || (snapshot.lsn <= lastLsn && snapshot.lsn === mark?.lsn && !usable));
+    if (stale && !this.wal.readOnly) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
     if (usable) {
       try {
         await this.search.importSnapshot!(snapshot.data);
@@ -690,6 +704,9 @@ export class StoreEngine<S extends AgentState> {
     // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
     if (!this.indexLoaded || this.wal.readOnly || !this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
     const lsn = this.wal.lastLsn;
+    // Never over one that covers more (another process's, saved meanwhile).
+    const onDisk = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
+    if (onDisk && onDisk.logId === this.wal.header.logId && onDisk.lsn > lsn) return;
     const data = await this.searchCall(() => this.search.exportSnapshot!());
     await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum: this.lastChecksum, savedAt: this.lastExpiryCheck, data }, this.files);
     this.snapshotLsn = lsn;

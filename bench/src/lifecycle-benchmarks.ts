@@ -1,0 +1,212 @@
+// The lifecycle figures (opening a large store, its private memory, its size on disk, durable updates
+// and deletes), each against SQLite (better-sqlite3: WAL mode, FTS5, synchronous=FULL for durable
+// figures) holding the same synthetic memories, measured in the same run. Sizes: BENCH_LIFECYCLE_SIZES
+// (default 100000,1000000). Writes bench-results/lifecycle.{json,md}; RESULTS.md is written from them.
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cpus, totalmem, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MemMapFS, type SearchProvider } from '@memmapfs/core';
+import { loadSqlite, peerFolder, type SqliteDatabase } from './sqlite-peer.js';
+import { syntheticMemories } from './synthetic-memories.js';
+
+const SIZES = (process.env.BENCH_LIFECYCLE_SIZES ?? '100000,1000000').split(',').map(Number);
+const OPEN_ROUNDS = Number(process.env.BENCH_OPEN_ROUNDS ?? 5);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 1000);
+const openChild = fileURLToPath(new URL('./open-child.mjs', import.meta.url));
+
+/** A search provider that indexes nothing: building a million-memory store should not wait for an index the figures never use. */
+function noIndex(): SearchProvider {
+  return { name: 'bench-no-index', supports: { snapshot: false, prefix: false }, add: () => undefined, remove: () => undefined, search: () => [], clear: () => undefined };
+}
+
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
+}
+
+async function seconds<T>(body: () => Promise<T> | T): Promise<{ seconds: number; value: T }> {
+  const started = process.hrtime.bigint();
+  const value = await body();
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, value };
+}
+
+async function folderBytes(path: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    const full = join(path, entry.name);
+    total += entry.isDirectory() ? await folderBytes(full) : (await stat(full)).size;
+  }
+  return total;
+}
+
+/** Writes the memories; returns their ids (log positions: checkpoint records take some LSNs too). */
+async function buildMemMapFS(root: string, size: number): Promise<number[]> {
+  const fs = await MemMapFS.init(root, { durability: 'none', search: noIndex() });
+  const ids: number[] = [];
+  let batch = [];
+  for (const memory of syntheticMemories(size)) {
+    batch.push(memory);
+    if (batch.length === 2000) {
+      ids.push(...(await fs.appendMemories(batch)));
+      batch = [];
+    }
+  }
+  if (batch.length > 0) ids.push(...(await fs.appendMemories(batch)));
+  await fs.close();
+  return ids;
+}
+
+function buildSqlite(db: SqliteDatabase, size: number): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  db.exec(`CREATE TABLE memories (id INTEGER PRIMARY KEY, text TEXT NOT NULL, tags TEXT NOT NULL, namespace TEXT NOT NULL, meta TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL);
+    CREATE INDEX memories_namespace ON memories(namespace);
+    CREATE VIRTUAL TABLE memories_fts USING fts5(text, content='memories', content_rowid='id');`);
+  const insert = db.prepare('INSERT INTO memories (id, text, tags, namespace, meta, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const index = db.prepare('INSERT INTO memories_fts (rowid, text) VALUES (?, ?)');
+  const now = Date.now();
+  const load = db.transaction((memories: Array<ReturnType<typeof syntheticMemories> extends Generator<infer M> ? M : never>, first: number) => {
+    memories.forEach((m, i) => {
+      insert.run(first + i, m.text, JSON.stringify(m.tags), m.namespace, JSON.stringify(m.meta), now, now);
+      index.run(first + i, m.text);
+    });
+  });
+  let batch = [];
+  let next = 1;
+  for (const memory of syntheticMemories(size)) {
+    batch.push(memory);
+    if (batch.length === 10_000) {
+      load(batch as never, next);
+      next += batch.length;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) load(batch as never, next);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+}
+
+/** Opens the store in a fresh process, reads one memory: milliseconds, and RssAnon in KiB. */
+function openInFreshProcess(args: string[]): Promise<{ ms: number; rssAnonKiB: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [openChild, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as { ms: number; rssAnonKiB: number }) : reject(new Error(`open-child ${args[0]} exited ${code}`))));
+  });
+}
+
+const Database = await loadSqlite();
+const dir = await mkdtemp(join(tmpdir(), 'memmapfs-lifecycle-'));
+const results: Array<Record<string, unknown>> = [];
+try {
+  for (const size of SIZES) {
+    const root = join(dir, `memmapfs-${size}`);
+    const sqliteFile = join(dir, `sqlite-${size}.db`);
+    const built = await seconds(() => buildMemMapFS(root, size));
+    const sqliteBuilt = await seconds(() => {
+      const db = new Database(sqliteFile);
+      buildSqlite(db, size);
+      db.close();
+    });
+    // MemMapFS numbers a memory by its log position, SQLite by insertion order: the same memory either way.
+    const ids = built.value;
+    const someId = ids[Math.floor(size / 2) - 1]!;
+    const opens = { memmapfs: [] as Array<{ ms: number; rssAnonKiB: number }>, sqlite: [] as Array<{ ms: number; rssAnonKiB: number }> };
+    // Alternate the two, so both meet the machine in the same state.
+    for (let round = 0; round < OPEN_ROUNDS; round++) {
+      opens.memmapfs.push(await openInFreshProcess(['memmapfs', root, String(someId)]));
+      opens.sqlite.push(await openInFreshProcess(['sqlite', sqliteFile, String(Math.floor(size / 2)), peerFolder]));
+    }
+    const diskMemMapFS = await folderBytes(root);
+    const diskSqlite = (await stat(sqliteFile)).size + ((await stat(`${sqliteFile}-wal`).catch(() => undefined))?.size ?? 0);
+
+    // Durable updates and deletes, one at a time (one transaction each for SQLite).
+    const fs = await MemMapFS.init(root);
+    const updated = await seconds(async () => {
+      for (let i = 0; i < CHANGES; i++) await fs.updateMemory(ids[size - 1 - i]!, { text: `updated memory ${i}: the deployment moved to Thursday` });
+    });
+    const deleted = await seconds(async () => {
+      for (let i = 0; i < CHANGES; i++) if (!(await fs.deleteMemory(ids[size - 1 - CHANGES - i]!))) throw new Error('a memory to delete was not there');
+    });
+    await fs.close();
+    const db = new Database(sqliteFile);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    const read = db.prepare('SELECT text FROM memories WHERE id = ?');
+    const unindex = db.prepare("INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', ?, ?)");
+    const reindex = db.prepare('INSERT INTO memories_fts (rowid, text) VALUES (?, ?)');
+    const update = db.prepare('UPDATE memories SET text = ?, updated = ? WHERE id = ?');
+    const remove = db.prepare('DELETE FROM memories WHERE id = ?');
+    const updateOne = db.transaction((id: number, text: string) => {
+      const old = read.get(id) as { text: string };
+      unindex.run(id, old.text);
+      update.run(text, Date.now(), id);
+      reindex.run(id, text);
+    });
+    const deleteOne = db.transaction((id: number) => {
+      const old = read.get(id) as { text: string } | undefined;
+      if (!old) return;
+      unindex.run(id, old.text);
+      remove.run(id);
+    });
+    const sqliteUpdated = await seconds(() => {
+      for (let i = 0; i < CHANGES; i++) updateOne(size - i, `updated memory ${i}: the deployment moved to Thursday`);
+    });
+    const sqliteDeleted = await seconds(() => {
+      for (let i = 0; i < CHANGES; i++) deleteOne(size - CHANGES - i);
+    });
+    db.close();
+
+    const memOpen = spread(opens.memmapfs.map((o) => o.ms));
+    const sqlOpen = spread(opens.sqlite.map((o) => o.ms));
+    const memRss = spread(opens.memmapfs.map((o) => o.rssAnonKiB));
+    const sqlRss = spread(opens.sqlite.map((o) => o.rssAnonKiB));
+    results.push({
+      size,
+      buildSeconds: { memmapfs: built.seconds, sqlite: sqliteBuilt.seconds },
+      openMs: { memmapfs: memOpen, sqlite: sqlOpen, ratio: memOpen.median / sqlOpen.median },
+      rssAnonKiB: { memmapfs: memRss, sqlite: sqlRss, ratio: memRss.median / sqlRss.median },
+      diskBytes: { memmapfs: diskMemMapFS, sqlite: diskSqlite, ratio: diskMemMapFS / diskSqlite },
+      updatesPerSecond: { memmapfs: CHANGES / updated.seconds, sqlite: CHANGES / sqliteUpdated.seconds, ratio: (CHANGES / updated.seconds) / (CHANGES / sqliteUpdated.seconds) },
+      deletesPerSecond: { memmapfs: CHANGES / deleted.seconds, sqlite: CHANGES / sqliteDeleted.seconds, ratio: (CHANGES / deleted.seconds) / (CHANGES / sqliteDeleted.seconds) },
+    });
+    process.stderr.write(`${size}: ${JSON.stringify(results.at(-1))}\n`);
+    await rm(root, { recursive: true, force: true });
+    await rm(sqliteFile, { force: true });
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const s = (x: Spread, digits = 0) => `${fmt(x.median, digits)} (${fmt(x.min, digits)}–${fmt(x.max, digits)})`;
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.versions.node}`;
+const rows = results.flatMap((r) => {
+  const x = r as { size: number; openMs: { memmapfs: Spread; sqlite: Spread; ratio: number }; rssAnonKiB: { memmapfs: Spread; sqlite: Spread; ratio: number }; diskBytes: { memmapfs: number; sqlite: number; ratio: number }; updatesPerSecond: { memmapfs: number; sqlite: number; ratio: number }; deletesPerSecond: { memmapfs: number; sqlite: number; ratio: number } };
+  return [
+    `| ${fmt(x.size)} | open + first getMemory, fresh process (ms) | ${s(x.openMs.memmapfs, 1)} | ${s(x.openMs.sqlite, 1)} | ${fmt(x.openMs.ratio, 2)} | ≤ 2 |`,
+    `| ${fmt(x.size)} | private memory after it, RssAnon (MiB) | ${s({ median: x.rssAnonKiB.memmapfs.median / 1024, min: x.rssAnonKiB.memmapfs.min / 1024, max: x.rssAnonKiB.memmapfs.max / 1024 }, 1)} | ${s({ median: x.rssAnonKiB.sqlite.median / 1024, min: x.rssAnonKiB.sqlite.min / 1024, max: x.rssAnonKiB.sqlite.max / 1024 }, 1)} | ${fmt(x.rssAnonKiB.ratio, 2)} | ≤ 2 |`,
+    `| ${fmt(x.size)} | disk, all files (MB, no compaction yet) | ${fmt(x.diskBytes.memmapfs / 1e6, 1)} | ${fmt(x.diskBytes.sqlite / 1e6, 1)} | ${fmt(x.diskBytes.ratio, 2)} | ≤ 1.5 after compaction |`,
+    `| ${fmt(x.size)} | durable updates, one at a time (/s) | ${fmt(x.updatesPerSecond.memmapfs)} | ${fmt(x.updatesPerSecond.sqlite)} | ${fmt(x.updatesPerSecond.ratio, 2)} | ≥ 1 |`,
+    `| ${fmt(x.size)} | durable deletes, one at a time (/s) | ${fmt(x.deletesPerSecond.memmapfs)} | ${fmt(x.deletesPerSecond.sqlite)} | ${fmt(x.deletesPerSecond.ratio, 2)} | ≥ 1 |`,
+  ];
+});
+const table = [
+  `Machine: ${machine}. ${OPEN_ROUNDS} opens of each, alternating; median (min–max). ${fmt(CHANGES)} updates and ${fmt(CHANGES)} deletes each.`,
+  '',
+  '| memories | figure | MemMapFS | SQLite | × SQLite | target |',
+  '|---:|---|---:|---:|---:|---|',
+  ...rows,
+].join('\n');
+process.stdout.write(`${table}\n`);
+await mkdir('bench-results', { recursive: true });
+await writeFile('bench-results/lifecycle.json', `${JSON.stringify({ machine, results }, null, 2)}\n`);
+await writeFile('bench-results/lifecycle.md', `${table}\n`);
