@@ -2,7 +2,9 @@ import { resolve } from 'node:path';
 import { MemMapError } from './errors.js';
 import { StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
-import type { AgentState, AppendMemoryOptions, Memory, NewMemory, MemoryHit, MemoryUpdate, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
+import type { AgentState, AppendMemoryOptions, Memory, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
+import { memoryHistory } from './engine/memory-history.js';
+import { toMemMapError } from './engine/error-mapping.js';
 import {
   checkAgentState, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkNamespace, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
 } from './validation.js';
@@ -215,6 +217,25 @@ export class MemMapFS<S extends AgentState = AgentState> {
   }
 
   /**
+   * The versions of a memory the log still holds, oldest first: as it was created, as each update left
+   * it, and its deletion, each with its time. Deleted and expired memories have a history too, until
+   * compaction drops their records. `[]` when there never was a memory with `id`. Reads the log from
+   * the memory's creation on, so it costs in proportion to the log after it.
+   */
+  async memoryHistory(id: number): Promise<MemoryVersion[]> {
+    this.assertOpen('memoryHistory');
+    checkId(id, 'memoryHistory');
+    return this.track(async () => {
+      this.engine.refresh();
+      try {
+        return await memoryHistory(this.engine.wal, this.engine.codec, id, (memory) => this.engine.readTextIfPresent(memory));
+      } catch (error) {
+        throw toMemMapError(error);
+      }
+    });
+  }
+
+  /**
    * Forgets a memory. Resolves `true` when this call deleted it, `false` when there was nothing to
    * delete (never written, already deleted by this or another process, or expired).
    */
@@ -224,7 +245,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     return this.track(async () => {
       this.engine.refresh();
       if (!this.engine.liveMemory(id)) return false;
-      return (await this.engine.commitIf([{ type: RecordType.MemoryDelete, id }], undefined, () => this.engine.liveMemory(id) !== undefined)) === 'written';
+      return (await this.engine.commitIf([{ type: RecordType.MemoryDelete, id, at: Date.now() }], undefined, () => this.engine.liveMemory(id) !== undefined)) === 'written';
     });
   }
 

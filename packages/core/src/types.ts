@@ -107,6 +107,18 @@ export interface MemoryHit extends Memory {
   score: number;
 }
 
+/** One version of a memory in its history (`memoryHistory`): as created, as each update left it, or its deletion. */
+export interface MemoryVersion {
+  /** What made this version. */
+  event: 'created' | 'updated' | 'deleted';
+  /** Its place in the log: later versions have higher LSNs. */
+  lsn: number;
+  /** When (ms since the epoch): `createdAt`, `updatedAt`, or the time of the delete. */
+  at: number | undefined;
+  /** The memory as this version left it; absent for `'deleted'`. Its `text` is `undefined` if its bytes are gone (compacted away, or damaged). */
+  memory?: Omit<Memory, 'text'> & { text: string | undefined };
+}
+
 /** Options of `queryMemory`. */
 export interface QueryMemoryOptions {
   /** Maximum number of hits. Default 10, at most 1000. */

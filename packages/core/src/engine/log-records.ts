@@ -35,7 +35,12 @@ export type LogRecord =
       /** Replaces an existing memory (the record names its id); applies only while that memory is live. */
       readonly update?: boolean;
     }
-  | { readonly type: typeof RecordType.MemoryDelete; readonly id: number }
+  | {
+      readonly type: typeof RecordType.MemoryDelete;
+      readonly id: number;
+      /** When it was deleted (ms); absent in records written before it was recorded. */
+      readonly at?: number | undefined;
+    }
   | { readonly type: typeof RecordType.StateSet; readonly state: Record<string, unknown> }
   | { readonly type: typeof RecordType.KvSet; readonly key: string; readonly value: Uint8Array }
   | { readonly type: typeof RecordType.KvDelete; readonly key: string }
@@ -58,7 +63,10 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
       if (record.copy) wire.blk = record.copy;
       break;
     }
-    case RecordType.MemoryDelete: wire = { id: record.id }; break;
+    case RecordType.MemoryDelete:
+      wire = { id: record.id };
+      if (record.at !== undefined) wire.at = record.at;
+      break;
     case RecordType.StateSet: wire = { state: record.state }; break;
     case RecordType.KvSet: wire = { key: record.key, value: record.value }; break;
     case RecordType.KvDelete: wire = { key: record.key }; break;
@@ -94,8 +102,8 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       return { type, update: id !== undefined, memory: { id: (id as number | undefined) ?? lsn, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy: blockCopy(blk, lsn) };
     }
     case RecordType.MemoryDelete:
-      if (!isId(wire.id)) throw invalid(lsn, 'a delete record has no id');
-      return { type, id: wire.id };
+      if (!isId(wire.id) || (wire.at !== undefined && typeof wire.at !== 'number')) throw invalid(lsn, 'a delete record has no id');
+      return { type, id: wire.id, at: wire.at as number | undefined };
     case RecordType.StateSet:
       if (!isObject(wire.state)) throw invalid(lsn, 'a state record has no state');
       return { type, state: wire.state };

@@ -399,6 +399,16 @@ export class StoreEngine<S extends AgentState> {
     return textDecoder.decode(this.readBlock(memory.ref));
   }
 
+  /** The text of a memory, or `undefined` when its bytes are missing or damaged (an old version's, say). */
+  readTextIfPresent(memory: MemoryRecord): string | undefined {
+    try {
+      return this.readText(memory);
+    } catch (error) {
+      if (MemMapError.is(error, 'BLOCK_CORRUPT') || MemMapError.is(error, 'BLOCK_MISSING')) return undefined;
+      throw error;
+    }
+  }
+
   /** A block's bytes, checked against their checksum (a view into the mapping under mmap). */
   readBlock(ref: BlockRef): Uint8Array {
     try {

@@ -1,0 +1,37 @@
+import type { WriteAheadLog } from '@memmapfs/wal';
+import type { Codec } from '../contracts/codec.js';
+import type { MemoryVersion } from '../types.js';
+import { RecordType, decodeRecord, type MemoryRecord } from './log-records.js';
+
+/**
+ * The versions of memory `id` the log still holds, oldest first: its creation (the record at LSN `id`),
+ * each update applied to it, and its deletion. Read from the log from LSN `id` on (until compaction
+ * drops old records); updates written after the deletion (ignored by every process) are not versions.
+ * `text` reads a version's bytes, `undefined` when they are gone.
+ */
+export async function memoryHistory(wal: WriteAheadLog, codec: Codec, id: number, text: (memory: MemoryRecord) => string | undefined): Promise<MemoryVersion[]> {
+  const versions: MemoryVersion[] = [];
+  for await (const walRecord of wal.readFrom(id)) {
+    // The record at `id` made the memory, or there is none with this id.
+    if (walRecord.lsn === id && walRecord.type !== RecordType.MemoryPut) break;
+    // Only memory records can concern it: others are not decoded.
+    if (walRecord.type !== RecordType.MemoryPut && walRecord.type !== RecordType.MemoryDelete) continue;
+    const record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn);
+    if (record.type === RecordType.MemoryDelete) {
+      if (record.id !== id || versions.length === 0) continue;
+      versions.push({ event: 'deleted', lsn: walRecord.lsn, at: record.at });
+      break;
+    }
+    if (record.type !== RecordType.MemoryPut) continue;
+    const created = walRecord.lsn === id && !record.update;
+    if (!created && !(record.update && record.memory.id === id && versions.length > 0)) {
+      if (walRecord.lsn === id) break; // the record at `id` made no memory: there is none with this id
+      continue;
+    }
+    const m = { ...record.memory, id };
+    const memory: NonNullable<MemoryVersion['memory']> = { id, text: text(m), tags: [...m.tags], namespace: m.namespace, meta: structuredClone(m.meta), createdAt: m.createdAt, updatedAt: m.updatedAt };
+    if (m.expiresAt !== undefined) memory.expiresAt = m.expiresAt;
+    versions.push({ event: created ? 'created' : 'updated', lsn: walRecord.lsn, at: created ? m.createdAt : m.updatedAt, memory });
+  }
+  return versions;
+}
