@@ -157,6 +157,25 @@ describe('get and delete', () => {
   });
 });
 
+describe('history', () => {
+  beforeEach(() => initStore());
+
+  it("lists a memory's versions, oldest first, as lines and as JSON; none is exit code 1", async () => {
+    const id = (await inStore('append', 'first words', '--tag', 'draft')).stdout.trim();
+    await inStore('delete', id);
+    const human = await inStore('history', id);
+    expect(human.code).toBe(0);
+    const lines = human.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^created  \\d{4}-\\d\\d-\\d\\dT.*Z  lsn ${id}  tags \\[draft\\]  "first words"$`));
+    expect(lines[1]).toMatch(/^deleted  \d{4}-.*Z  lsn \d+$/);
+    const json = JSON.parse((await inStore('--json', 'history', id)).stdout) as Array<{ event: string; memory?: { text: string } }>;
+    expect(json.map((v) => v.event)).toEqual(['created', 'deleted']);
+    expect(json[0]!.memory!.text).toBe('first words');
+    expect(await inStore('history', '999')).toEqual({ code: 1, stdout: '', stderr: 'memmapfs: no memory with id 999 in the log\n' });
+  });
+});
+
 describe('state', () => {
   beforeEach(() => initStore());
 

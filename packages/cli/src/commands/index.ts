@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { appendCommand } from './append.js';
 import { deleteCommand } from './delete.js';
 import { getCommand } from './get.js';
+import { historyCommand } from './history.js';
 import { importCommand } from './import.js';
 import { initCommand } from './init.js';
 import { queryCommand } from './query.js';
@@ -16,6 +17,7 @@ export const commands: readonly Command[] = [
   appendCommand,
   queryCommand,
   getCommand,
+  historyCommand,
   deleteCommand,
   stateGetCommand,
   stateSetCommand,
