@@ -9,7 +9,9 @@ const WINDOW = 1024 * 1024;
 
 /**
  * Recovery's reading of a log file, from the header on, a window at a time: the log is never held in
- * memory whole, and each record handed out has a payload of its own. It follows the rules of `scanLog`
+ * memory whole. Each record's payload is a view into its window, which is never written again (a new
+ * window is read for what follows): what a consumer keeps of it for long, it copies, or it keeps that
+ * window alive. It follows the rules of `scanLog`
  * (see there): a commit is handed out only once its last record has been read, so a commit torn at
  * the end of the file is never seen; damage (a bad frame followed by a record written after it was
  * durable, or before the end the commit marker vouches for) is `WAL_CORRUPT`. Once `records()` has
@@ -49,8 +51,9 @@ export class LogFileScan {
     const fill = async (needed: number): Promise<number> => {
       let available = windowStart + windowLength - offset;
       if (available >= needed) return available;
+      // Always a new window: the records handed out are views into the old one, which must not change.
       const keep = window.subarray(offset - windowStart, windowLength);
-      const next = needed > window.length ? Buffer.allocUnsafe(needed) : window;
+      const next = Buffer.allocUnsafe(Math.max(WINDOW, needed));
       keep.copy(next, 0);
       window = next;
       windowStart = offset;
@@ -83,7 +86,7 @@ export class LogFileScan {
         bad = frame?.kind === 'invalid' ? frame.reason : 'it is cut short';
         break;
       }
-      commit.push({ ...frame.record, offset, payload: Buffer.from(frame.record.payload) });
+      commit.push({ ...frame.record, offset });
       offset += frameSize;
       lsn += 1;
       if (!frame.continues) {

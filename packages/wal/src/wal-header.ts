@@ -6,7 +6,7 @@ import { WalError } from './wal-error.js';
 /** First 8 bytes of every log file. */
 export const WAL_MAGIC = Buffer.from('MMFS-WAL', 'ascii');
 /** The format version this release writes and reads. */
-export const WAL_FORMAT_VERSION = 2;
+export const WAL_FORMAT_VERSION = 3;
 /** Size of the fixed header at the start of the log; the first record follows it. */
 export const WAL_HEADER_SIZE = 64;
 /** Size of a log's identity in bytes (shown as 32 hex digits). */

@@ -151,8 +151,9 @@ export interface WalOpenOptions {
    * and the header, before any other process may commit: where to rebuild what is derived from the
    * records, and to repair what they point to before anyone can write next to it. The records are read
    * a window at a time as the hook consumes them (never all in memory at once); a commit torn by a
-   * crash is never among them, and damage rejects the iteration with `WAL_CORRUPT`. A rejection fails
-   * the open.
+   * crash is never among them, and damage rejects the iteration with `WAL_CORRUPT`. A record's payload
+   * may be a view into memory shared with the other records read with it: copy what you keep for long.
+   * A rejection fails the open.
    */
   recover?: (records: AsyncIterable<WalRecord>, header: WalHeader) => Promise<void> | void;
 }

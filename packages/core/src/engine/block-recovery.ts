@@ -11,7 +11,8 @@ interface CopiedBlock {
 /**
  * The blocks whose bytes a crash may have taken from the chunk files, gathered as the log is replayed:
  * those whose records carry a copy and that no later checkpoint covers (a checkpoint lists the chunks
- * it fsynced up to an LSN). Only these copies are kept, never the log.
+ * it fsynced up to an LSN). Only these copies are kept, never the log (they are views into the windows
+ * of the log read, held until a checkpoint retires them or the open ends: a few megabytes at most).
  */
 export class UncheckpointedCopies {
   private pending: CopiedBlock[] = [];
@@ -45,7 +46,10 @@ export class ReferencedRangeLog {
       grown.set(this.data);
       this.data = grown;
     }
-    this.data.set([ref.chunk, ref.offset, ref.length], this.count * 3);
+    const at = this.count * 3;
+    this.data[at] = ref.chunk;
+    this.data[at + 1] = ref.offset;
+    this.data[at + 2] = ref.length;
     this.count++;
   }
 

@@ -60,8 +60,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
       wire = { ref: refToWire(m.ref), tags: m.tags, ns: m.namespace, meta: m.meta, at: m.createdAt, up: m.updatedAt };
       if (record.update) wire.id = m.id;
       if (m.expiresAt !== undefined) wire.exp = m.expiresAt;
-      if (record.copy) wire.blk = record.copy;
-      break;
+      return withBlockCopy(encodeWire(codec, wire), record.copy);
     }
     case RecordType.MemoryDelete:
       wire = { id: record.id };
@@ -71,11 +70,26 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
     case RecordType.KvSet: wire = { key: record.key, value: record.value }; break;
     case RecordType.KvDelete: wire = { key: record.key }; break;
     case RecordType.StreamAppend:
-      wire = { key: record.key, ref: refToWire(record.ref) };
-      if (record.copy) wire.blk = record.copy;
-      break;
+      return withBlockCopy(encodeWire(codec, { key: record.key, ref: refToWire(record.ref) }), record.copy);
     case RecordType.Checkpoint: wire = { upTo: record.upTo, chunks: record.chunks }; break;
   }
+  return encodeWire(codec, wire);
+}
+
+/**
+ * The payload of a record that points at a block (memory put, stream append): the length of the codec's
+ * map (u32), the map, then the block's bytes when the record carries a copy of them. The copy stays out
+ * of the codec: reading the log never decodes or copies it, and it is read in place when needed.
+ */
+function withBlockCopy(map: Uint8Array, copy: Uint8Array | undefined): Uint8Array {
+  const payload = Buffer.allocUnsafe(4 + map.byteLength + (copy?.byteLength ?? 0));
+  payload.writeUInt32LE(map.byteLength, 0);
+  payload.set(map, 4);
+  if (copy) payload.set(copy, 4 + map.byteLength);
+  return payload;
+}
+
+function encodeWire(codec: Codec, wire: Wire): Uint8Array {
   try {
     return codec.encode(wire);
   } catch (cause) {
@@ -86,20 +100,28 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
 /** Decodes and checks one record payload; anything unexpected is `WAL_RECORD_INVALID`. */
 export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, lsn: number): LogRecord {
   let wire: unknown;
+  let copy: Uint8Array | undefined;
+  let map = payload;
+  if (type === RecordType.MemoryPut || type === RecordType.StreamAppend) {
+    const mapLength = payload.byteLength >= 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true) : -1;
+    if (mapLength < 0 || 4 + mapLength > payload.byteLength) throw invalid(lsn, 'its payload is cut short');
+    map = payload.subarray(4, 4 + mapLength);
+    if (4 + mapLength < payload.byteLength) copy = payload.subarray(4 + mapLength);
+  }
   try {
-    wire = codec.decode(payload);
+    wire = codec.decode(map);
   } catch (cause) {
     throw invalid(lsn, `the ${codec.name} codec cannot decode it (${(cause as Error)?.message ?? cause})`, cause);
   }
   if (!isObject(wire)) throw invalid(lsn, 'its payload is not a map');
   switch (type) {
     case RecordType.MemoryPut: {
-      const { id, ref, tags, ns, meta, at, up, exp, blk } = wire;
+      const { id, ref, tags, ns, meta, at, up, exp } = wire;
       if ((id !== undefined && !isId(id)) || !Array.isArray(tags) || !tags.every((t) => typeof t === 'string') || typeof ns !== 'string' ||
         !isObject(meta) || typeof at !== 'number' || typeof up !== 'number' || (exp !== undefined && typeof exp !== 'number')) {
         throw invalid(lsn, 'a memory record is missing fields');
       }
-      return { type, update: id !== undefined, memory: { id: (id as number | undefined) ?? lsn, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy: blockCopy(blk, lsn) };
+      return { type, update: id !== undefined, memory: { id: (id as number | undefined) ?? lsn, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy };
     }
     case RecordType.MemoryDelete:
       if (!isId(wire.id) || (wire.at !== undefined && typeof wire.at !== 'number')) throw invalid(lsn, 'a delete record has no id');
@@ -115,7 +137,7 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       return { type, key: wire.key };
     case RecordType.StreamAppend:
       if (typeof wire.key !== 'string') throw invalid(lsn, 'a stream record has no key');
-      return { type, key: wire.key, ref: refFromWire(wire.ref, lsn), copy: blockCopy(wire.blk, lsn) };
+      return { type, key: wire.key, ref: refFromWire(wire.ref, lsn), copy };
     case RecordType.Checkpoint:
       if (!Number.isSafeInteger(wire.upTo) || (wire.upTo as number) < 0 || !Array.isArray(wire.chunks) || !wire.chunks.every((c) => Number.isSafeInteger(c) && c >= 0)) {
         throw invalid(lsn, 'a checkpoint record is malformed');
@@ -132,11 +154,6 @@ function refFromWire(value: unknown, lsn: number): BlockRef {
   return { chunk: chunk!, offset: offset!, length: length!, crc: crc! };
 }
 
-function blockCopy(value: unknown, lsn: number): Uint8Array | undefined {
-  if (value === undefined) return undefined;
-  if (!(value instanceof Uint8Array)) throw invalid(lsn, 'a block copy is not bytes');
-  return value;
-}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);

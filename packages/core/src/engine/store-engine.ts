@@ -602,7 +602,8 @@ export class StoreEngine<S extends AgentState> {
         if (live) this.stateChannel.publish(structuredClone(this.state));
         break;
       case RecordType.KvSet:
-        this.kv.set(record.key, record.value);
+        // Replayed on open, the bytes may be a view into a window of the log read: kept, they are copied.
+        this.kv.set(record.key, live ? record.value : Uint8Array.prototype.slice.call(record.value));
         break;
       case RecordType.KvDelete:
         this.kv.delete(record.key);
