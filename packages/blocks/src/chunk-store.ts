@@ -431,10 +431,10 @@ export class ChunkBlockStore implements BlockStore {
       if (fileSize < end) throw new BlockError('BLOCK_MISSING', `Block ${chunk.index}:${start}+${end - start} runs past the end of ${chunkFileName(chunk.index)} (${fileSize} bytes).`);
     }
     if (!chunk.mapping || chunk.mapping.length < end) {
-      // The chunk's whole room at once: a growing chunk is then not mapped again for every block written
-      // to it. Mapping past the end of a file is allowed; only bytes within it (checked above) are read.
+      // Exactly what the file holds, never past its end: the views handed out share the mapping as their
+      // `buffer`, and a caller touching any byte of it past the end of the file would die of SIGBUS.
       const mmap = this.mmap!;
-      chunk.mapping = mmap.map(Math.max(chunk.size, Math.min(this.chunkSize, MAX_MAPPING_SIZE)), mmap.PROT_READ, mmap.MAP_SHARED, chunk.fd, 0);
+      chunk.mapping = mmap.map(chunk.size, mmap.PROT_READ, mmap.MAP_SHARED, chunk.fd, 0);
     }
     return chunk.mapping.subarray(start, end);
   }

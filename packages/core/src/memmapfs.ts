@@ -211,7 +211,8 @@ export class MemMapFS<S extends AgentState = AgentState> {
           if (!latest) throw notFound();
           return latest === current;
         });
-        if (outcome === 'written') return this.engine.toMemory(memory);
+        // The new text is at hand: reading back the block just written would map its chunk again.
+        if (outcome === 'written') return this.engine.toMemory(memory, changes.text);
       }
     });
   }

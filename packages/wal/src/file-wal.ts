@@ -105,7 +105,8 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     const trusted = marker && marker.logId === header.logId ? marker : undefined;
     // Read a window at a time, the records going to `recover` as they come: never the whole log at once.
     const scan = new LogFileScan(handle, size, seed, path, trusted?.offset);
-    await handOver(scan.records(), header, options.recover);
+    const positions = new LogPositions();
+    await handOver(scan.records(), header, options.recover, positions);
     try {
       if (!trusted || trusted.offset < scan.end) {
         // Records past the marker were written by a writer that died before marking them: make them durable.
@@ -119,7 +120,7 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
       throw ioError(`Cannot recover ${path}`, error);
     }
     head.writeMarker({ offset: scan.end, lsn: scan.lastLsn, logId: header.logId });
-    const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options);
+    const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options, positions);
     head.unlock();
     return { wal, recovery: { created, truncatedBytes: scan.tornBytes } };
   } catch (error) {
@@ -155,8 +156,9 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
     const seed = frameSeed(header.logId);
     const trusted = marker && marker.logId === header.logId ? marker : undefined;
     const scan = new LogFileScan(handle, size, seed, path, trusted?.offset, trusted?.offset);
-    await handOver(scan.records(), header, options.recover);
-    const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options);
+    const positions = new LogPositions();
+    await handOver(scan.records(), header, options.recover, positions);
+    const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options, positions);
     return { wal, recovery: { created: false, truncatedBytes: 0 } };
   } catch (error) {
     await handle?.close().catch(() => undefined);
@@ -193,11 +195,43 @@ async function readHeader(handle: FileHandle, path: string): Promise<{ size: num
 }
 
 /** Gives the records to `recover` as they are read, then reads whatever it left, so that the scan reaches its end. */
-async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover']): Promise<void> {
+async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover'], positions: LogPositions): Promise<void> {
+  const next = async () => {
+    const step = await records.next();
+    if (!step.done) positions.note(step.value.lsn, step.value.offset);
+    return step;
+  };
   // A hook that stops early (a `break`) must not end the scan: it is only given `next`, never `return`.
-  await recover?.({ [Symbol.asyncIterator]: () => ({ next: () => records.next() }) }, header);
-  for await (const _record of records) {
+  await recover?.({ [Symbol.asyncIterator]: () => ({ next }) }, header);
+  while (!(await next()).done) {
     // The scan must reach the end of the log: that is where a torn tail is told from damage.
+  }
+}
+
+/** Where every `EVERY`-th record begins: `readFrom` starts reading at the nearest one, not at the header. */
+class LogPositions {
+  static readonly EVERY = 1024;
+  private readonly lsns: number[] = [];
+  private readonly offsets: number[] = [];
+
+  /** Notes a committed record (they come in LSN order). */
+  note(lsn: number, offset: number): void {
+    if (lsn % LogPositions.EVERY === 1 && (this.lsns.length === 0 || lsn > this.lsns.at(-1)!)) {
+      this.lsns.push(lsn);
+      this.offsets.push(offset);
+    }
+  }
+
+  /** The latest noted record at or before `lsn`: its LSN and offset (the first record's, when none is). */
+  before(lsn: number): { lsn: number; offset: number } {
+    let low = 0;
+    let high = this.lsns.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.lsns[middle]! <= lsn) low = middle + 1;
+      else high = middle;
+    }
+    return low === 0 ? { lsn: 1, offset: WAL_HEADER_SIZE } : { lsn: this.lsns[low - 1]!, offset: this.offsets[low - 1]! };
   }
 }
 
@@ -235,6 +269,7 @@ export class FileWal implements WriteAheadLog {
     end: number,
     lastLsn: number,
     private readonly options: FileWalOptions,
+    private readonly positions: LogPositions = new LogPositions(),
   ) {
     this.header = header;
     this.committedEnd = end;
@@ -323,7 +358,8 @@ export class FileWal implements WriteAheadLog {
       if (this.closed) throw closed();
       if (this.failure) throw this.failure;
       if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `readFrom: lsn must be a positive integer; got ${lsn}.`);
-      for await (const record of readLogRecords(this.handle, WAL_HEADER_SIZE, end, 1, this.seed, this.options.path)) {
+      const start = this.positions.before(lsn);
+      for await (const record of readLogRecords(this.handle, start.offset, end, start.lsn, this.seed, this.options.path)) {
         if (this.closed) throw closed();
         if (record.lsn > lastLsn) return;
         if (record.lsn >= lsn) yield record;
@@ -431,6 +467,7 @@ export class FileWal implements WriteAheadLog {
         offset = writeFrame(bytes, offset, this.seed, lsn, entry, this.durableLsn, position < count - 1);
         position += 1;
         committed.push({ lsn, type: entry.type, payload: entry.payload, offset: this.committedEnd + start, checksum: bytes.readUInt32LE(start + 4), context: entry.context });
+        this.positions.note(lsn, this.committedEnd + start);
         own.push(lsn);
       }
       lsns.push(own);
@@ -511,6 +548,7 @@ export class FileWal implements WriteAheadLog {
     if (scan.records.length === 0) return 0;
     const base = this.committedEnd;
     const records = scan.records.map((r) => ({ ...r, offset: base + r.offset, context: undefined }));
+    for (const record of records) this.positions.note(record.lsn, record.offset);
     try {
       this.options.onCommit?.(records);
     } catch (error) {

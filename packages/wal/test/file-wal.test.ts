@@ -577,3 +577,24 @@ describe('FileWal: found in the third review', () => {
     await expect(late.next()).rejects.toMatchObject({ code: 'WAL_CLOSED' });
   });
 });
+
+describe('FileWal: readFrom starts near the LSN asked for', () => {
+  it('reads from any LSN, across the positions it keeps, after a reopen and after appends', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack', durability: 'none' });
+    for (let i = 1; i <= 3000; i += 100) await wal.append(Array.from({ length: 100 }, (_, k) => entry(`r${i + k}`)));
+    await wal.close();
+    const { wal: again } = await openCollecting({ durability: 'none' });
+    await again.append([entry('r3001')]);
+    for (const from of [1, 2, 1023, 1024, 1025, 2049, 2500, 3001, 3002]) {
+      const lsns: number[] = [];
+      let first = '';
+      for await (const record of again.readFrom(from)) {
+        if (lsns.length === 0) first = Buffer.from(record.payload).toString();
+        lsns.push(record.lsn);
+      }
+      expect(lsns, `from ${from}`).toEqual(Array.from({ length: Math.max(0, 3001 - from + 1) }, (_, i) => from + i));
+      if (from <= 3001) expect(first).toBe(`r${from}`);
+    }
+    await again.close();
+  });
+});

@@ -30,3 +30,9 @@ it('does not hold the log in memory once it is open', async () => {
   const { arrayBuffers } = JSON.parse(output.trim().split('\n').at(-1)!) as { arrayBuffers: number };
   expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after opening a ${walBytes}-byte log`).toBeLessThan(walBytes / 4);
 }, 120_000);
+
+it('hands out stream views whose whole backing buffer is readable (no mapping past the end of a chunk file)', () => {
+  const script = fileURLToPath(new URL('./support/touch-stream-views.ts', import.meta.url));
+  const output = execFileSync(process.execPath, ['--conditions=dev-source', '--import', tsx, script, root], { encoding: 'utf8' });
+  expect(output.trim()).toBe('ok');
+});

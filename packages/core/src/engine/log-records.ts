@@ -124,7 +124,8 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       return { type, update: id !== undefined, memory: { id: (id as number | undefined) ?? lsn, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy };
     }
     case RecordType.MemoryDelete:
-      if (!isId(wire.id) || (wire.at !== undefined && typeof wire.at !== 'number')) throw invalid(lsn, 'a delete record has no id');
+      if (!isId(wire.id)) throw invalid(lsn, 'a delete record has no id');
+      if (wire.at !== undefined && typeof wire.at !== 'number') throw invalid(lsn, 'a delete record has a time that is not a number');
       return { type, id: wire.id, at: wire.at as number | undefined };
     case RecordType.StateSet:
       if (!isObject(wire.state)) throw invalid(lsn, 'a state record has no state');

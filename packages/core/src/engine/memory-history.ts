@@ -29,7 +29,9 @@ export async function memoryHistory(wal: WriteAheadLog, codec: Codec, id: number
       continue;
     }
     const m = { ...record.memory, id };
-    const memory: NonNullable<MemoryVersion['memory']> = { id, text: text(m), tags: [...m.tags], namespace: m.namespace, meta: structuredClone(m.meta), createdAt: m.createdAt, updatedAt: m.updatedAt };
+    // The chunk's bytes, else the copy the record carries (bytes a crash took, not yet put back).
+    const versionText = text(m) ?? (record.copy ? new TextDecoder().decode(record.copy) : undefined);
+    const memory: NonNullable<MemoryVersion['memory']> = { id, text: versionText, tags: [...m.tags], namespace: m.namespace, meta: structuredClone(m.meta), createdAt: m.createdAt, updatedAt: m.updatedAt };
     if (m.expiresAt !== undefined) memory.expiresAt = m.expiresAt;
     versions.push({ event: created ? 'created' : 'updated', lsn: walRecord.lsn, at: created ? m.createdAt : m.updatedAt, memory });
   }

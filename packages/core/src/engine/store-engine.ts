@@ -8,7 +8,7 @@ import { resolveCodec, resolveSearchProvider } from '../registry/provider-regist
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
-import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot, type SearchSnapshotMark } from './search-snapshot.js';
+import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
 import { MemoryTable } from './memory-table.js';
 import { ExpiryQueue } from './expiry-queue.js';
@@ -137,13 +137,9 @@ export class StoreEngine<S extends AgentState> {
           lastChunk: () => target.engine!.caughtUp().references.lastChunk(),
         },
       });
-      // What the saved search index covers, read before the log: only the memory changes after it are kept.
-      const snapshotMark = await readSearchSnapshotMark(layout.searchSnapshot, files);
       let engine: StoreEngine<S> | undefined;
-      const memoryChanges: Array<{ lsn: number; id: number }> = [];
       let lastLsn = 0;
       let lastChecksum = 0;
-      let checksumAtSnapshot: number | undefined;
       wal = await openLog({
         readOnly,
         codec: codec?.name ?? 'msgpack',
@@ -169,11 +165,6 @@ export class StoreEngine<S extends AgentState> {
             const record = decodeRecord(codec, walRecord.type, walRecord.payload, lsn);
             copies.note(record, lsn);
             for (const ref of blockRefsOf(record)) ranges.note(ref);
-            if (snapshotMark && lsn > snapshotMark.lsn) {
-              if (record.type === RecordType.MemoryPut) memoryChanges.push({ lsn, id: record.memory.id });
-              else if (record.type === RecordType.MemoryDelete) memoryChanges.push({ lsn, id: record.id });
-            }
-            if (lsn === snapshotMark?.lsn) checksumAtSnapshot = walRecord.checksum;
             lastLsn = lsn;
             lastChecksum = walRecord.checksum;
             engine.apply(record, lsn, false);
@@ -188,7 +179,7 @@ export class StoreEngine<S extends AgentState> {
       engine.lastChecksum = lastChecksum;
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
-      engine.indexLoader = () => engine!.loadSearchIndex(lastLsn, snapshotMark, memoryChanges, (lsn) => (lsn === 0 ? 0 : lsn === snapshotMark?.lsn ? checksumAtSnapshot : undefined));
+      engine.indexLoader = () => engine!.loadSearchIndex();
       // (A new, empty store has nothing to load: its index is ready at once.)
       if (lastLsn === 0) await engine.ensureIndex();
       return engine;
@@ -426,9 +417,9 @@ export class StoreEngine<S extends AgentState> {
     return memory;
   }
 
-  /** A memory as the public API returns it. */
-  toMemory(record: MemoryRecord): Memory {
-    const memory: Memory = { id: record.id, text: this.readText(record), tags: [...record.tags], namespace: record.namespace, meta: structuredClone(record.meta), createdAt: record.createdAt, updatedAt: record.updatedAt };
+  /** A memory as the public API returns it; `text` when the caller has it already (no read of the block). */
+  toMemory(record: MemoryRecord, text?: string): Memory {
+    const memory: Memory = { id: record.id, text: text ?? this.readText(record), tags: [...record.tags], namespace: record.namespace, meta: structuredClone(record.meta), createdAt: record.createdAt, updatedAt: record.updatedAt };
     if (record.expiresAt !== undefined) memory.expiresAt = record.expiresAt;
     return memory;
   }
@@ -674,31 +665,45 @@ export class StoreEngine<S extends AgentState> {
    * Loads the saved search index when it belongs to this log and provider, then replays the records
    * after it; otherwise rebuilds the index from the live memories.
    */
-  private async loadSearchIndex(lastLsn: number, mark: SearchSnapshotMark | undefined, memoryChanges: ReadonlyArray<{ lsn: number; id: number }>, checksumAt: (lsn: number) => number | undefined): Promise<void> {
+  private async loadSearchIndex(): Promise<void> {
     const snapshot = this.search.supports.snapshot && this.search.importSnapshot ? await readSearchSnapshot(this.layout.searchSnapshot, this.files) : undefined;
-    // Of this very log, of the very record it ends with (a crash may have cut that record and another taken
-    // its LSN), and the one whose place open noted: the changes kept since are those after it. (Another
-    // process may have saved another snapshot since this one opened.)
     const sameLog = snapshot !== undefined && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId;
-    const usable = sameLog && snapshot.lsn === mark?.lsn && snapshot.lsn <= lastLsn && checksumAt(snapshot.lsn) === snapshot.checksum;
+    // The log from the snapshot's record on: its checksum says it is the very record the snapshot ended
+    // with (a crash may have cut that one and another taken its LSN); the memories changed after it are
+    // what the index lacks. (Read when the index is loaded, whichever process saved the snapshot.)
+    let usable = false;
+    const touched = new Set<number>();
+    if (sameLog && snapshot.lsn <= this.wal.lastLsn) {
+      usable = snapshot.lsn === 0 && snapshot.checksum === 0;
+      for await (const walRecord of this.wal.readFrom(Math.max(1, snapshot.lsn))) {
+        if (walRecord.lsn === snapshot.lsn) {
+          usable = walRecord.checksum === snapshot.checksum;
+          if (!usable) break;
+          continue;
+        }
+        if (walRecord.type !== RecordType.MemoryPut && walRecord.type !== RecordType.MemoryDelete) continue;
+        const record = this.decode(walRecord);
+        if (record.type === RecordType.MemoryPut) touched.add(record.update ? record.memory.id : walRecord.lsn);
+        else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
+      }
+    }
     // A snapshot of another log, or of a past a crash cut, is of no use later either: gone, it can never be
-    // mistaken. One this process cannot judge (saved since it opened) is left for others.
-    const stale = snapshot !== undefined && snapshot.provider === this.search.name && (!sameLog || (snapshot.lsn <= lastLsn && snapshot.lsn === mark?.lsn && !usable));
+    // mistaken. One ahead of this process's log is left for others.
+    const stale = snapshot !== undefined && snapshot.provider === this.search.name && (!sameLog || (snapshot.lsn <= this.wal.lastLsn && !usable));
     if (stale && !this.wal.readOnly) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
     if (usable) {
       try {
-        await this.search.importSnapshot!(snapshot.data);
-        const touched = new Set(memoryChanges.filter((change) => change.lsn > snapshot.lsn).map((change) => change.id));
+        await this.search.importSnapshot!(snapshot!.data);
         for (const id of touched) {
           const m = this.memories.get(id);
           if (m) await this.indexMemory(m);
           else await this.searchCall(() => this.search.remove(id));
         }
-        this.snapshotLsn = snapshot.lsn;
+        this.snapshotLsn = snapshot!.lsn;
         // The memories that had expired when the snapshot was saved are not in it: should the clock now
         // be earlier, dropExpired puts back those that are live again.
-        this.lastExpiryCheck = snapshot.savedAt;
-        for (const m of this.memories.values()) if (m.expiresAt !== undefined && m.expiresAt <= snapshot.savedAt) this.expiredOutOfIndex.set(m.id, m.expiresAt);
+        this.lastExpiryCheck = snapshot!.savedAt;
+        for (const m of this.memories.values()) if (m.expiresAt !== undefined && m.expiresAt <= snapshot!.savedAt) this.expiredOutOfIndex.set(m.id, m.expiresAt);
         await this.dropExpired();
         return;
       } catch {
