@@ -49,3 +49,31 @@ it('every process and every reopen agree on whether a memory has expired, even w
   expect(await seen(later)).toEqual(live);
   await later.close();
 });
+
+it('a memory whose expiry the index failed to take in is taken out at the next try', async () => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  let failRemoves = 0;
+  class FlakySearch extends WordSearch {
+    override remove(id: number): void {
+      if (failRemoves > 0) {
+        failRemoves--;
+        throw new Error('the index is busy');
+      }
+      super.remove(id);
+    }
+  }
+  const search = new FlakySearch();
+  const fs = await MemMapFS.init(root, { codec: v8Codec(), search });
+  const id = await fs.appendMemory('short-lived words', [], { ttlMs: 1_000 });
+  await fs.appendMemory('long-lived words');
+  vi.setSystemTime(Date.now() + 2_000);
+  failRemoves = 1;
+  await expect(fs.queryMemory('words')).rejects.toMatchObject({ code: 'PROVIDER_FAILED' });
+  expect(search.docs.has(id)).toBe(true);
+  expect((await fs.queryMemory('words')).map((h) => h.text)).toEqual(['long-lived words']);
+  expect(search.docs.has(id)).toBe(false);
+  await fs.close();
+});

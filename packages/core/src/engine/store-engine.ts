@@ -447,12 +447,22 @@ export class StoreEngine<S extends AgentState> {
       }
     }
     this.lastExpiryCheck = now;
-    for (const id of this.expiring.takeDue(now)) {
+    const due = this.expiring.takeDue(now);
+    for (const [i, id] of due.entries()) {
       const memory = this.memories.get(id);
       // Deleted meanwhile, or (a TTL is kept by updates, so only in theory) given a later expiry.
       if (memory?.expiresAt === undefined || memory.expiresAt > now) continue;
+      try {
+        await this.searchCall(() => this.search.remove(id));
+      } catch (error) {
+        // Not taken out: this one and those after it stay due, for the next try.
+        for (const left of due.slice(i)) {
+          const m = this.memories.get(left);
+          if (m?.expiresAt !== undefined) this.expiring.add(left, m.expiresAt);
+        }
+        throw error;
+      }
       this.expiredOutOfIndex.set(id, memory.expiresAt);
-      await this.searchCall(() => this.search.remove(id));
     }
   }
 
