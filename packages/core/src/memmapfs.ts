@@ -192,7 +192,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
     if (unknown.length > 0) {
       throw new MemMapError('INVALID_ARGUMENT', `updateMemory: ${unknown.map((key) => JSON.stringify(key)).join(', ')} cannot be updated; an update may change text, tags and meta${unknown.includes('namespace') ? ' (a memory keeps its namespace: append it anew in another)' : ''}.`);
     }
-    const bytes = changes.text === undefined ? undefined : checkText(changes.text, 'updateMemory', this.maxTextBytes);
+    // Read once: the caller's object is not read again after the awaits below.
+    const newText = changes.text;
+    const bytes = newText === undefined ? undefined : checkText(newText, 'updateMemory', this.maxTextBytes);
     const tags = changes.tags === undefined ? undefined : checkTags(changes.tags, 'updateMemory');
     const meta = changes.meta === undefined ? undefined : checkMeta(changes.meta, 'updateMemory');
     const notFound = () => new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
@@ -212,7 +214,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
           return latest === current;
         });
         // The new text is at hand: reading back the block just written would map its chunk again.
-        if (outcome === 'written') return this.engine.toMemory(memory, changes.text);
+        if (outcome === 'written') return this.engine.toMemory(memory, newText);
       }
     });
   }

@@ -92,3 +92,14 @@ describe('calls that are refused', () => {
     await expect(fs.close()).resolves.toBeUndefined();
   });
 });
+
+it('returns the text it stored, whatever the caller does to its update object meanwhile', async () => {
+  const fs = await open();
+  const id = await fs.appendMemory('first text');
+  let reads = 0;
+  const update = { get text() { return reads++ === 0 ? 'second text' : 'changed after the call'; } };
+  const returned = await fs.updateMemory(id, update);
+  expect(returned.text).toBe((await fs.getMemory(id))!.text);
+  expect(returned.text).toBe('second text');
+  await fs.close();
+});

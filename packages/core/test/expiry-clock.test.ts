@@ -69,11 +69,31 @@ it('a memory whose expiry the index failed to take in is taken out at the next t
   const fs = await MemMapFS.init(root, { codec: v8Codec(), search });
   const id = await fs.appendMemory('short-lived words', [], { ttlMs: 1_000 });
   await fs.appendMemory('long-lived words');
+  // Indexed while it is live.
+  expect(await fs.queryMemory('words')).toHaveLength(2);
   vi.setSystemTime(Date.now() + 2_000);
   failRemoves = 1;
   await expect(fs.queryMemory('words')).rejects.toMatchObject({ code: 'PROVIDER_FAILED' });
   expect(search.docs.has(id)).toBe(true);
   expect((await fs.queryMemory('words')).map((h) => h.text)).toEqual(['long-lived words']);
   expect(search.docs.has(id)).toBe(false);
+  await fs.close();
+});
+
+it('a memory that expires while it waits for the index to load is not indexed and takes no result slot', async () => {
+  const setup = await open();
+  await setup.appendMemory('banana bread, live');
+  await setup.close();
+  vi.useFakeTimers({ toFake: ['Date'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  const search = new WordSearch();
+  const fs = await MemMapFS.init(root, { codec: v8Codec(), search });
+  // Reopened, the index is not loaded: this change waits for it.
+  const shortLived = await fs.appendMemory('banana banana banana, short-lived', [], { ttlMs: 1_000 });
+  vi.setSystemTime(Date.now() + 2_000);
+  expect((await fs.queryMemory('banana', { limit: 1 })).map((h) => h.text)).toEqual(['banana bread, live']);
+  expect(search.docs.has(shortLived)).toBe(false);
   await fs.close();
 });

@@ -36,3 +36,17 @@ it('hands out stream views whose whole backing buffer is readable (no mapping pa
   const output = execFileSync(process.execPath, ['--conditions=dev-source', '--import', tsx, script, root], { encoding: 'utf8' });
   expect(output.trim()).toBe('ok');
 });
+
+it('keeps no window of the log alive through binary values in meta, even with a codec that decodes views', async () => {
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack({ copyBinary: false }), durability: 'none' });
+  for (let i = 0; i < 40; i++) {
+    await fs.appendMemory(`memory ${i} with a binary in its meta`, [], { meta: { mark: new Uint8Array([i]) } });
+    await fs.setKv(`padding-${i % 4}`, new Uint8Array(256 * 1024).fill(i));
+  }
+  await fs.close();
+  const walBytes = (await stat(join(root, 'state.wal'))).size;
+  expect(walBytes).toBeGreaterThan(10_000_000);
+  const output = execFileSync(process.execPath, ['--expose-gc', '--conditions=dev-source', '--import', tsx, measure, root, 'views'], { encoding: 'utf8' });
+  const { arrayBuffers } = JSON.parse(output.trim().split('\n').at(-1)!) as { arrayBuffers: number };
+  expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after opening a ${walBytes}-byte log`).toBeLessThan(walBytes / 4);
+}, 120_000);

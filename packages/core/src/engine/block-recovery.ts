@@ -11,8 +11,7 @@ interface CopiedBlock {
 /**
  * The blocks whose bytes a crash may have taken from the chunk files, gathered as the log is replayed:
  * those whose records carry a copy and that no later checkpoint covers (a checkpoint lists the chunks
- * it fsynced up to an LSN). Only these copies are kept, never the log (they are views into the windows
- * of the log read, held until a checkpoint retires them or the open ends: a few megabytes at most).
+ * it fsynced up to an LSN). Only these copies are kept (copied out of the log's windows), never the log.
  */
 export class UncheckpointedCopies {
   private pending: CopiedBlock[] = [];
@@ -23,7 +22,8 @@ export class UncheckpointedCopies {
       const synced = new Set(record.chunks);
       this.pending = this.pending.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo));
     } else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
-      this.pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: record.copy, lsn });
+      // A copy of its own: a view would keep the whole window of the log it was read in alive.
+      this.pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: Uint8Array.prototype.slice.call(record.copy), lsn });
     }
   }
 

@@ -97,8 +97,12 @@ function encodeWire(codec: Codec, wire: Wire): Uint8Array {
   }
 }
 
-/** Decodes and checks one record payload; anything unexpected is `WAL_RECORD_INVALID`. */
-export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, lsn: number): LogRecord {
+/**
+ * Decodes and checks one record payload; anything unexpected is `WAL_RECORD_INVALID`. `detach`: decode a
+ * copy of the codec's map, so that nothing decoded (a binary value, with a codec that hands out views)
+ * shares memory with `payload` (a window of the log read at open, say); a block copy stays a view.
+ */
+export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, lsn: number, detach = false): LogRecord {
   let wire: unknown;
   let copy: Uint8Array | undefined;
   let map = payload;
@@ -109,7 +113,8 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
     if (4 + mapLength < payload.byteLength) copy = payload.subarray(4 + mapLength);
   }
   try {
-    wire = codec.decode(map);
+    // (Uint8Array's slice, which copies: a Buffer's `slice` is a view.)
+    wire = codec.decode(detach ? Uint8Array.prototype.slice.call(map) : map);
   } catch (cause) {
     throw invalid(lsn, `the ${codec.name} codec cannot decode it (${(cause as Error)?.message ?? cause})`, cause);
   }

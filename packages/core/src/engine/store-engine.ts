@@ -162,8 +162,9 @@ export class StoreEngine<S extends AgentState> {
           const ranges = new ReferencedRangeLog();
           for await (const walRecord of records) {
             const { lsn } = walRecord;
-            const record = decodeRecord(codec, walRecord.type, walRecord.payload, lsn);
-            copies.note(record, lsn);
+            // Detached from the window it was read in: what the tables keep must not keep the log alive.
+            const record = decodeRecord(codec, walRecord.type, walRecord.payload, lsn, true);
+            if (!readOnly) copies.note(record, lsn);
             for (const ref of blockRefsOf(record)) ranges.note(ref);
             lastLsn = lsn;
             lastChecksum = walRecord.checksum;
@@ -603,8 +604,7 @@ export class StoreEngine<S extends AgentState> {
         if (live) this.stateChannel.publish(structuredClone(this.state));
         break;
       case RecordType.KvSet:
-        // Replayed on open, the bytes may be a view into a window of the log read: kept, they are copied.
-        this.kv.set(record.key, live ? record.value : Uint8Array.prototype.slice.call(record.value));
+        this.kv.set(record.key, record.value);
         break;
       case RecordType.KvDelete:
         this.kv.delete(record.key);
@@ -652,7 +652,13 @@ export class StoreEngine<S extends AgentState> {
   private indexChange(record: LogRecord): void | Promise<void> {
     if (record.type === RecordType.MemoryPut) {
       const m = record.memory;
-      if (this.memories.get(m.id) === m) return this.indexMemory(m, record.copy);
+      if (this.memories.get(m.id) !== m) return;
+      // Expired while it waited (the index loads lazily): left out, as dropExpired would take it out.
+      if (m.expiresAt !== undefined && m.expiresAt <= Date.now()) {
+        this.expiredOutOfIndex.set(m.id, m.expiresAt);
+        return;
+      }
+      return this.indexMemory(m, record.copy);
     } else if (record.type === RecordType.MemoryDelete) {
       return this.providerUpdate(() => this.search.remove(record.id));
     }

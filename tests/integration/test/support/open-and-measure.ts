@@ -6,7 +6,8 @@ import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 
-const fs = await MemMapFS.init(process.argv[2]!, { search: flexsearch(), codec: msgpack(), reader: 'read' });
+// argv[3] 'views': a codec that decodes binary values as views into its input, not copies.
+const fs = await MemMapFS.init(process.argv[2]!, { search: flexsearch(), codec: msgpack(process.argv[3] === 'views' ? { copyBinary: false } : {}), reader: 'read' });
 fs.stats();
 // Collected, and given a moment: V8 frees the memory of collected ArrayBuffers in a task of its own.
 const gc = (globalThis as { gc?: () => void }).gc;
