@@ -23,7 +23,7 @@ export class UncheckpointedCopies {
       this.pending = this.pending.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo));
     } else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
       // A copy of its own: a view would keep the whole window of the log it was read in alive.
-      this.pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: Uint8Array.prototype.slice.call(record.copy), lsn });
+      this.pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: Buffer.from(record.copy), lsn });
     }
   }
 
