@@ -504,3 +504,15 @@ describe('the search snapshot, shared by processes that open and close at differ
     await fresh.close();
   });
 });
+
+describe('records that decode but do not add up', () => {
+  it('refuses a block copy whose length is not its reference\'s', async () => {
+    const { decodeRecord, encodeRecord, RecordType } = await import('../src/engine/log-records.js');
+    const codec = v8Codec();
+    const ref = { chunk: 0, offset: 0, length: 5, crc: 0 };
+    const good = encodeRecord(codec, { type: RecordType.StreamAppend, key: 'k', ref, copy: new Uint8Array(5) });
+    expect(decodeRecord(codec, RecordType.StreamAppend, good, 1)).toMatchObject({ key: 'k', ref });
+    const bad = encodeRecord(codec, { type: RecordType.StreamAppend, key: 'k', ref, copy: new Uint8Array(4) });
+    expect(() => decodeRecord(codec, RecordType.StreamAppend, bad, 1)).toThrow(expect.objectContaining({ code: 'WAL_RECORD_INVALID' }));
+  });
+});

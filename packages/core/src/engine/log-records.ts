@@ -126,7 +126,9 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
         !isObject(meta) || typeof at !== 'number' || typeof up !== 'number' || (exp !== undefined && typeof exp !== 'number')) {
         throw invalid(lsn, 'a memory record is missing fields');
       }
-      return { type, update: id !== undefined, memory: { id: (id as number | undefined) ?? lsn, ref: refFromWire(ref, lsn), tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy };
+      const memoryRef = refFromWire(ref, lsn);
+      checkCopy(copy, memoryRef, lsn);
+      return { type, update: id !== undefined, memory: { id: (id as number | undefined) ?? lsn, ref: memoryRef, tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy };
     }
     case RecordType.MemoryDelete:
       if (!isId(wire.id)) throw invalid(lsn, 'a delete record has no id');
@@ -143,7 +145,9 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       return { type, key: wire.key };
     case RecordType.StreamAppend:
       if (typeof wire.key !== 'string') throw invalid(lsn, 'a stream record has no key');
-      return { type, key: wire.key, ref: refFromWire(wire.ref, lsn), copy };
+      const streamRef = refFromWire(wire.ref, lsn);
+      checkCopy(copy, streamRef, lsn);
+      return { type, key: wire.key, ref: streamRef, copy };
     case RecordType.Checkpoint:
       if (!Number.isSafeInteger(wire.upTo) || (wire.upTo as number) < 0 || !Array.isArray(wire.chunks) || !wire.chunks.every((c) => Number.isSafeInteger(c) && c >= 0)) {
         throw invalid(lsn, 'a checkpoint record is malformed');
@@ -160,6 +164,11 @@ function refFromWire(value: unknown, lsn: number): BlockRef {
   return { chunk: chunk!, offset: offset!, length: length!, crc: crc! };
 }
 
+
+/** A block copy is the block's bytes: as long as its reference says. */
+function checkCopy(copy: Uint8Array | undefined, ref: BlockRef, lsn: number): void {
+  if (copy && copy.byteLength !== ref.length) throw invalid(lsn, `its block copy has ${copy.byteLength} bytes where its reference says ${ref.length}`);
+}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
