@@ -97,3 +97,32 @@ it('a memory that expires while it waits for the index to load is not indexed an
   expect(search.docs.has(shortLived)).toBe(false);
   await fs.close();
 });
+
+it('a memory live again after the clock stepped back, which the index failed to take back, is taken back at the next try', async () => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  let failAdds = 0;
+  class FlakySearch extends WordSearch {
+    override add(doc: Parameters<WordSearch['add']>[0]): void {
+      if (failAdds > 0) {
+        failAdds--;
+        throw new Error('the index is busy');
+      }
+      super.add(doc);
+    }
+  }
+  const start = Date.now();
+  const search = new FlakySearch();
+  const fs = await MemMapFS.init(root, { codec: v8Codec(), search });
+  const id = await fs.appendMemory('returning words', [], { ttlMs: 1_000 });
+  expect(await fs.queryMemory('returning')).toHaveLength(1);
+  vi.setSystemTime(start + 2_000);
+  expect(await fs.queryMemory('returning')).toEqual([]);
+  vi.setSystemTime(start + 500);
+  failAdds = 1;
+  await expect(fs.queryMemory('returning')).rejects.toMatchObject({ code: 'PROVIDER_FAILED' });
+  expect((await fs.queryMemory('returning')).map((h) => h.id)).toEqual([id]);
+  await fs.close();
+});

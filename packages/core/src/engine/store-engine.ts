@@ -441,9 +441,10 @@ export class StoreEngine<S extends AgentState> {
         if (memory?.expiresAt !== expiresAt) {
           this.expiredOutOfIndex.delete(id);
         } else if (expiresAt > now) {
+          // Back in the index first: should that fail, it is still noted as out, for the next try.
+          await this.indexMemory(memory);
           this.expiredOutOfIndex.delete(id);
           this.expiring.add(id, expiresAt);
-          await this.indexMemory(memory);
         }
       }
     }
