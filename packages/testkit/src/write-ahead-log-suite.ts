@@ -123,7 +123,7 @@ export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlac
       await again.wal.close();
     });
 
-    check('readFrom reads many and large records, each with its own bytes', async (place) => {
+    check('readFrom reads many and large records, each whole', async (place) => {
       const { wal } = await openLog(place);
       const big = 'x'.repeat(3 * 1024 * 1024);
       for (let i = 0; i < 200; i++) await wal.append([entry(i === 100 ? big : `record ${i}`)]);

@@ -6,8 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
-import { FRAME_HEADER_SIZE, frameSeed, frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
-import { readLogRecords } from './log-reader.js';
+import { frameSeed, frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { LogFileScan } from './log-file-scan.js';
 import { scanLog, type LogScan } from './log-scan.js';
 import { WalError, ioError } from './wal-error.js';
@@ -97,16 +96,8 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     shareLog(handle, path);
     // Read through the descriptor just locked and shared, never by path again: the file the path names
     // can only be replaced by maintenance holding the writer lock, which this process holds.
-    const { size, headerBytes } = await readHeader(handle, path);
-    const header = decodeWalHeader(headerBytes, path);
+    const { header, headerBytes, seed, trusted, scan, positions } = await readLog(handle, head, path, options.recover, false);
     if (!head.readHeaderCopy()?.equals(headerBytes)) await head.writeHeaderCopy(headerBytes);
-    const seed = frameSeed(header.logId);
-    const marker = head.readMarker();
-    const trusted = marker && marker.logId === header.logId ? marker : undefined;
-    // Read a window at a time, the records going to `recover` as they come: never the whole log at once.
-    const scan = new LogFileScan(handle, size, seed, path, trusted?.offset);
-    const positions = new LogPositions();
-    await handOver(scan.records(), header, options.recover, positions);
     try {
       if (!trusted || trusted.offset < scan.end) {
         // Records past the marker were written by a writer that died before marking them: make them durable.
@@ -147,17 +138,7 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
       throw ioError(`Cannot open ${path}`, error);
     }
     shareLog(handle, path);
-    // The marker first, then the log: a writer moves the marker only over records already written, so
-    // everything it names is in the image read after it (read the other way round, a commit in between
-    // would look like missing records).
-    const marker = head.readMarker();
-    const { size, headerBytes } = await readHeader(handle, path);
-    const header = decodeWalHeader(headerBytes, path);
-    const seed = frameSeed(header.logId);
-    const trusted = marker && marker.logId === header.logId ? marker : undefined;
-    const scan = new LogFileScan(handle, size, seed, path, trusted?.offset, trusted?.offset);
-    const positions = new LogPositions();
-    await handOver(scan.records(), header, options.recover, positions);
+    const { header, seed, scan, positions } = await readLog(handle, head, path, options.recover, true);
     const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options, positions);
     return { wal, recovery: { created: false, truncatedBytes: 0 } };
   } catch (error) {
@@ -192,6 +173,26 @@ async function readHeader(handle: FileHandle, path: string): Promise<{ size: num
   } catch (error) {
     throw ioError(`Cannot read ${path}`, error);
   }
+}
+
+/**
+ * Reads the log's header and records through `handle`, a window at a time, the records going to
+ * `recover` as they come. A writer (holding the lock) reads every whole commit; a reader stops at the
+ * commit marker, when it names this log.
+ */
+async function readLog(handle: FileHandle, head: HeadFile, path: string, recover: WalOpenOptions['recover'], toMarker: boolean) {
+  // The marker first, then the log: a writer moves the marker only over records already written, so
+  // everything it names is in the image read after it (read the other way round, a commit in between
+  // would look like missing records).
+  const marker = head.readMarker();
+  const { size, headerBytes } = await readHeader(handle, path);
+  const header = decodeWalHeader(headerBytes, path);
+  const seed = frameSeed(header.logId);
+  const trusted = marker && marker.logId === header.logId ? marker : undefined;
+  const scan = new LogFileScan(handle, size, seed, path, trusted?.offset, toMarker ? trusted?.offset : undefined);
+  const positions = new LogPositions();
+  await handOver(scan.records(), header, recover, positions);
+  return { header, headerBytes, seed, trusted, scan, positions };
 }
 
 /** Gives the records to `recover` as they are read, then reads whatever it left, so that the scan reaches its end. */
@@ -358,8 +359,9 @@ export class FileWal implements WriteAheadLog {
       if (this.closed) throw closed();
       if (this.failure) throw this.failure;
       if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `readFrom: lsn must be a positive integer; got ${lsn}.`);
-      const start = this.positions.before(lsn);
-      for await (const record of readLogRecords(this.handle, start.offset, end, start.lsn, this.seed, this.options.path)) {
+      // Every record up to `end` was committed: one that cannot be read back now is damage (WAL_CORRUPT).
+      const scan = new LogFileScan(this.handle, end, this.seed, this.options.path, end, end, this.positions.before(lsn));
+      for await (const record of scan.records()) {
         if (this.closed) throw closed();
         if (record.lsn > lastLsn) return;
         if (record.lsn >= lsn) yield record;
@@ -488,13 +490,7 @@ export class FileWal implements WriteAheadLog {
     }
     else if (this.durability === 'sync') await this.syncNow();
     if (this.durableEnd === this.committedEnd) {
-      try {
-        this.head.writeMarker(this.marker());
-      } catch (error) {
-        // The records are durable: their appends resolve. The marker is only a lower bound (the next
-        // writer marks them), but a head file that cannot be written leaves this log unusable.
-        this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing the commit marker failed: ${(error as Error).message}. Reopen the store.`, { cause: error });
-      }
+      this.markDurable();
     } else if (this.durability === 'batch') this.scheduleBatchSync();
     try {
       this.options.onCommit?.(committed);
@@ -592,13 +588,17 @@ export class FileWal implements WriteAheadLog {
     this.durableEnd = Math.max(this.durableEnd, end);
     this.durableLsn = Math.max(this.durableLsn, lsn);
     const marker = this.trustedMarker();
-    if (!marker || marker.offset <= end) {
-      try {
-        this.head.writeMarker(this.marker());
-      } catch (error) {
-        // The records are durable; only the lower bound did not move (see writeLocked).
-        this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing the commit marker failed: ${(error as Error).message}. Reopen the store.`, { cause: error });
-      }
+    if (!marker || marker.offset <= end) this.markDurable();
+  }
+
+  /** Moves the commit marker over the records just made durable. */
+  private markDurable(): void {
+    try {
+      this.head.writeMarker(this.marker());
+    } catch (error) {
+      // The records are durable: their appends resolve. The marker is only a lower bound (the next
+      // writer marks them), but a head file that cannot be written leaves this log unusable.
+      this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing the commit marker failed: ${(error as Error).message}. Reopen the store.`, { cause: error });
     }
   }
 

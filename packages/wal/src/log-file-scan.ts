@@ -8,7 +8,7 @@ import type { WalRecord } from './write-ahead-log.js';
 const WINDOW = 1024 * 1024;
 
 /**
- * Recovery's reading of a log file, from the header on, a window at a time: the log is never held in
+ * A reading of a log file's committed records, a window at a time: the log is never held in
  * memory whole. Each record's payload is a view into its window, which is never written again (a new
  * window is read for what follows): what a consumer keeps of it for long, it copies, or it keeps that
  * window alive. It follows the rules of `scanLog`
@@ -19,15 +19,16 @@ const WINDOW = 1024 * 1024;
  */
 export class LogFileScan {
   /** Offset just past the last whole commit. */
-  end = WAL_HEADER_SIZE;
+  end: number;
   /** LSN of its last record (0 for none). */
-  lastLsn = 0;
+  lastLsn: number;
   /** Bytes after `end`: a torn tail, for a writer to cut. */
   tornBytes = 0;
 
   /**
    * @param size The file's size. @param committedEnd The commit marker's offset, if it names this log.
    * @param stopAt Read no further than this offset (a reader shows nothing past the marker).
+   * @param start Where to begin: a record's offset and LSN (by default the first record's).
    */
   constructor(
     private readonly handle: FileHandle,
@@ -36,15 +37,19 @@ export class LogFileScan {
     private readonly path: string,
     private readonly committedEnd: number | undefined,
     private readonly stopAt: number = Number.POSITIVE_INFINITY,
-  ) {}
+    private readonly start: { offset: number; lsn: number } = { offset: WAL_HEADER_SIZE, lsn: 1 },
+  ) {
+    this.end = start.offset;
+    this.lastLsn = start.lsn - 1;
+  }
 
   async *records(): AsyncGenerator<WalRecord> {
     const limit = Math.min(this.size, this.stopAt);
-    let window = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(limit - WAL_HEADER_SIZE, FRAME_HEADER_SIZE)));
-    let windowStart = WAL_HEADER_SIZE;
+    let window = Buffer.alloc(0);
+    let windowStart = this.start.offset;
     let windowLength = 0;
-    let offset = WAL_HEADER_SIZE;
-    let lsn = 1;
+    let offset = this.start.offset;
+    let lsn = this.start.lsn;
     let commit: WalRecord[] = [];
     let commitStart = offset;
     /** Makes `needed` bytes from `offset` available in the window, if the file has them; returns how many it has. */
@@ -53,7 +58,7 @@ export class LogFileScan {
       if (available >= needed) return available;
       // Always a new window: the records handed out are views into the old one, which must not change.
       const keep = window.subarray(offset - windowStart, windowLength);
-      const next = Buffer.allocUnsafe(Math.max(WINDOW, needed));
+      const next = Buffer.allocUnsafe(Math.max(Math.min(WINDOW, limit - offset), needed));
       keep.copy(next, 0);
       window = next;
       windowStart = offset;

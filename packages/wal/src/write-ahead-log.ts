@@ -111,8 +111,8 @@ export interface WriteAheadLog {
   fence(): Promise<number>;
   /**
    * Reads the committed records with an LSN of at least `lsn`, in order, up to the last one committed
-   * when the call was made. Records are read a window at a time, never the whole log at once; each
-   * record's payload is its own copy.
+   * when the call was made. Records are read a window at a time, never the whole log at once; a
+   * record's payload may be a view into its window: copy what you keep for long.
    */
   readFrom(lsn: number): AsyncIterableIterator<WalRecord>;
   /** Flushes and closes the log. Further calls fail with `WAL_CLOSED`. */

@@ -700,7 +700,7 @@ export class StoreEngine<S extends AgentState> {
         }
         if (walRecord.type !== RecordType.MemoryPut && walRecord.type !== RecordType.MemoryDelete) continue;
         const record = this.decode(walRecord);
-        if (record.type === RecordType.MemoryPut) touched.add(record.update ? record.memory.id : walRecord.lsn);
+        if (record.type === RecordType.MemoryPut) touched.add(record.memory.id);
         else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
       }
     }
