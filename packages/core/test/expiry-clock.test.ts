@@ -126,3 +126,28 @@ it('a memory live again after the clock stepped back, which the index failed to 
   expect((await fs.queryMemory('returning')).map((h) => h.id)).toEqual([id]);
   await fs.close();
 });
+
+it('a memory left out of the index as it expired, before any query looked, is back once the clock steps back, and after a reopen', async () => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  const start = Date.now();
+  const search = new WordSearch();
+  const fs = await MemMapFS.init(root, { codec: v8Codec(), search });
+  // A query looks at the expiries now, at `start`.
+  expect(await fs.queryMemory('fleeting')).toEqual([]);
+  const id = await fs.appendMemory('a fleeting fact', [], { ttlMs: 1_000 });
+  // Past its expiry before the change reaches the index, which therefore leaves it out.
+  vi.setSystemTime(start + 2_000);
+  // (Timers are real: the change reaches the index in the background, no query asking.)
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(search.docs.has(id)).toBe(false);
+  // The clock steps back to before its expiry, though after the last query's look.
+  vi.setSystemTime(start + 500);
+  expect((await fs.queryMemory('fleeting')).map((h) => h.id)).toEqual([id]);
+  await fs.close();
+  const reopened = await open();
+  expect((await reopened.queryMemory('fleeting')).map((h) => h.id)).toEqual([id]);
+  await reopened.close();
+});

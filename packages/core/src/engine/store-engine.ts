@@ -654,9 +654,12 @@ export class StoreEngine<S extends AgentState> {
     if (record.type === RecordType.MemoryPut) {
       const m = record.memory;
       if (this.memories.get(m.id) !== m) return;
-      // Expired while it waited (the index loads lazily): left out, as dropExpired would take it out.
-      if (m.expiresAt !== undefined && m.expiresAt <= Date.now()) {
+      // Expired while it waited (the index loads lazily): left out, as dropExpired would take it out,
+      // and as if dropExpired had looked now: should the clock step back, it is put back.
+      const now = Date.now();
+      if (m.expiresAt !== undefined && m.expiresAt <= now) {
         this.expiredOutOfIndex.set(m.id, m.expiresAt);
+        this.lastExpiryCheck = Math.max(this.lastExpiryCheck, now);
         return;
       }
       return this.indexMemory(m, record.copy);
