@@ -282,7 +282,8 @@ export class StoreEngine<S extends AgentState> {
   applyCommitted(records: CommittedRecord[]): void {
     for (const committed of records) {
       this.lastChecksum = committed.checksum;
-      let record = (committed.context as LogRecord | undefined) ?? this.decode(committed);
+      // Another process's record is a view into one read of all that was new: what the tables keep of it is detached.
+      let record = (committed.context as LogRecord | undefined) ?? this.decode(committed, true);
       if (record.type === RecordType.MemoryPut && record.memory.id === 0) record = { ...record, memory: { ...record.memory, id: committed.lsn } };
       if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy && committed.context) this.copiedBytesSinceCheckpoint += record.copy.byteLength;
       this.apply(record, committed.lsn, true);
@@ -577,8 +578,8 @@ export class StoreEngine<S extends AgentState> {
     if (failure) throw toMemMapError(failure);
   }
 
-  private decode(record: { type: number; payload: Uint8Array; lsn: number }): LogRecord {
-    return decodeRecord(this.codec, record.type, record.payload, record.lsn);
+  private decode(record: { type: number; payload: Uint8Array; lsn: number }, detach = false): LogRecord {
+    return decodeRecord(this.codec, record.type, record.payload, record.lsn, detach);
   }
 
   private readonly pendingIndex: LogRecord[] = [];
@@ -605,7 +606,8 @@ export class StoreEngine<S extends AgentState> {
         if (live) this.stateChannel.publish(structuredClone(this.state));
         break;
       case RecordType.KvSet:
-        this.kv.set(record.key, record.value);
+        // Bytes of its own: decoded, the value may be a view into memory it shares with other records.
+        this.kv.set(record.key, new Uint8Array(record.value));
         break;
       case RecordType.KvDelete:
         this.kv.delete(record.key);
