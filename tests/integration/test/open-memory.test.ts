@@ -12,6 +12,18 @@ import { useTempStore } from './support/temp-store.js';
 const measure = fileURLToPath(new URL('./support/open-and-measure.ts', import.meta.url));
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const tempStore = useTempStore('open-memory');
+
+/** Runs a measuring script in a fresh process (with --expose-gc) and returns the JSON of its last line. */
+function runMeasured(script: string, args: string[]): Record<string, number> {
+  const output = execFileSync(process.execPath, ['--expose-gc', '--conditions=dev-source', '--import', tsx, script, ...args], { encoding: 'utf8' });
+  return JSON.parse(output.trim().split('\n').at(-1)!) as Record<string, number>;
+}
+
+/** Opens the store in a fresh process and expects it to hold under a quarter of the log's bytes in ArrayBuffers. */
+function expectOpenHoldsLittle(walBytes: number, codec?: 'views'): void {
+  const { arrayBuffers } = runMeasured(measure, codec ? [root, codec] : [root]);
+  expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after opening a ${walBytes}-byte log`).toBeLessThan(walBytes / 4);
+}
 let root: string;
 beforeEach(() => {
   ({ root } = tempStore());
@@ -26,9 +38,7 @@ it('does not hold the log in memory once it is open', async () => {
   await fs.close();
   const walBytes = (await stat(join(root, 'state.wal'))).size;
   expect(walBytes).toBeGreaterThan(10_000_000);
-  const output = execFileSync(process.execPath, ['--expose-gc', '--conditions=dev-source', '--import', tsx, measure, root], { encoding: 'utf8' });
-  const { arrayBuffers } = JSON.parse(output.trim().split('\n').at(-1)!) as { arrayBuffers: number };
-  expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after opening a ${walBytes}-byte log`).toBeLessThan(walBytes / 4);
+  expectOpenHoldsLittle(walBytes);
 }, 120_000);
 
 it('hands out stream views whose whole backing buffer is readable (no mapping past the end of a chunk file)', () => {
@@ -46,9 +56,7 @@ it('keeps no window of the log alive through binary values in meta, even with a 
   await fs.close();
   const walBytes = (await stat(join(root, 'state.wal'))).size;
   expect(walBytes).toBeGreaterThan(10_000_000);
-  const output = execFileSync(process.execPath, ['--expose-gc', '--conditions=dev-source', '--import', tsx, measure, root, 'views'], { encoding: 'utf8' });
-  const { arrayBuffers } = JSON.parse(output.trim().split('\n').at(-1)!) as { arrayBuffers: number };
-  expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after opening a ${walBytes}-byte log`).toBeLessThan(walBytes / 4);
+  expectOpenHoldsLittle(walBytes, 'views');
 }, 120_000);
 
 it('keeps each small KV value in bytes of its own after an open, even with a codec that decodes views', async () => {
@@ -61,15 +69,12 @@ it('keeps each small KV value in bytes of its own after an open, even with a cod
   await fs.close();
   const walBytes = (await stat(join(root, 'state.wal'))).size;
   expect(walBytes).toBeGreaterThan(16_000_000);
-  const output = execFileSync(process.execPath, ['--expose-gc', '--conditions=dev-source', '--import', tsx, measure, root, 'views'], { encoding: 'utf8' });
-  const { arrayBuffers } = JSON.parse(output.trim().split('\n').at(-1)!) as { arrayBuffers: number };
-  expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after opening a ${walBytes}-byte log`).toBeLessThan(walBytes / 4);
+  expectOpenHoldsLittle(walBytes, 'views');
 }, 120_000);
 
 it("keeps no read of the log alive through another process's records, even with a codec that decodes views", () => {
   const script = fileURLToPath(new URL('./support/follow-and-measure.ts', import.meta.url));
-  const output = execFileSync(process.execPath, ['--expose-gc', '--conditions=dev-source', '--import', tsx, script, root], { encoding: 'utf8' });
-  const { arrayBuffers, logBytes } = JSON.parse(output.trim().split('\n').at(-1)!) as { arrayBuffers: number; logBytes: number };
+  const { arrayBuffers, logBytes } = runMeasured(script, [root]) as { arrayBuffers: number; logBytes: number };
   expect(logBytes).toBeGreaterThan(10_000_000);
   // (The writer, closed, shared the process: what it leaves behind makes the bound looser than at an open.)
   expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after following a ${logBytes}-byte log`).toBeLessThan(logBytes / 2);
