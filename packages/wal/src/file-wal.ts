@@ -96,8 +96,11 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     shareLog(handle, path);
     // Read through the descriptor just locked and shared, never by path again: the file the path names
     // can only be replaced by maintenance holding the writer lock, which this process holds.
-    const { header, headerBytes, seed, trusted, scan, positions } = await readLog(handle, head, path, options.recover, false);
-    if (!head.readHeaderCopy()?.equals(headerBytes)) await head.writeHeaderCopy(headerBytes);
+    // The header's copy is kept before the records are read: should they be damaged, verify and repair have it.
+    const keepHeaderCopy = async (headerBytes: Buffer) => {
+      if (!head.readHeaderCopy()?.equals(headerBytes)) await head.writeHeaderCopy(headerBytes);
+    };
+    const { header, seed, trusted, scan, positions } = await readLog(handle, head, path, options.recover, { toMarker: false, onHeader: keepHeaderCopy });
     try {
       if (!trusted || trusted.offset < scan.end) {
         // Records past the marker were written by a writer that died before marking them: make them durable.
@@ -138,7 +141,7 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
       throw ioError(`Cannot open ${path}`, error);
     }
     shareLog(handle, path);
-    const { header, seed, scan, positions } = await readLog(handle, head, path, options.recover, true);
+    const { header, seed, scan, positions } = await readLog(handle, head, path, options.recover, { toMarker: true });
     const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options, positions);
     return { wal, recovery: { created: false, truncatedBytes: 0 } };
   } catch (error) {
@@ -178,21 +181,22 @@ async function readHeader(handle: FileHandle, path: string): Promise<{ size: num
 /**
  * Reads the log's header and records through `handle`, a window at a time, the records going to
  * `recover` as they come. A writer (holding the lock) reads every whole commit; a reader stops at the
- * commit marker, when it names this log.
+ * commit marker (`toMarker`), when it names this log. `onHeader` runs once the header is read and checked.
  */
-async function readLog(handle: FileHandle, head: HeadFile, path: string, recover: WalOpenOptions['recover'], toMarker: boolean) {
+async function readLog(handle: FileHandle, head: HeadFile, path: string, recover: WalOpenOptions['recover'], how: { toMarker: boolean; onHeader?: (headerBytes: Buffer) => Promise<void> }) {
   // The marker first, then the log: a writer moves the marker only over records already written, so
   // everything it names is in the image read after it (read the other way round, a commit in between
   // would look like missing records).
   const marker = head.readMarker();
   const { size, headerBytes } = await readHeader(handle, path);
   const header = decodeWalHeader(headerBytes, path);
+  await how.onHeader?.(headerBytes);
   const seed = frameSeed(header.logId);
   const trusted = marker && marker.logId === header.logId ? marker : undefined;
-  const scan = new LogFileScan(handle, size, seed, path, trusted?.offset, toMarker ? trusted?.offset : undefined);
+  const scan = new LogFileScan(handle, size, seed, path, trusted?.offset, how.toMarker ? trusted?.offset : undefined);
   const positions = new LogPositions();
   await handOver(scan.records(), header, recover, positions);
-  return { header, headerBytes, seed, trusted, scan, positions };
+  return { header, seed, trusted, scan, positions };
 }
 
 /** Gives the records to `recover` as they are read, then reads whatever it left, so that the scan reaches its end. */

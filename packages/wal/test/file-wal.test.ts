@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, decodeWalHeader, frameSeed, openFileWal, scanLog, type WalRecord } from '@memmapfs/wal';
+import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, decodeWalHeader, frameSeed, openFileWal, readHeadFile, scanLog, type WalRecord } from '@memmapfs/wal';
 
 let dir: string;
 let path: string;
@@ -183,6 +183,21 @@ describe('FileWal', () => {
       expect((error as WalError).offset).toBe(secondOffset);
       expect((await readFile(path)).equals(damaged)).toBe(true);
     }
+  });
+
+  it('keeps a copy of an intact header in the head file even when an open finds damaged records', async () => {
+    await writeLog(['first', 'second', 'third']);
+    const image = await readFile(path);
+    // No copy yet (a head file from before copies were kept, say), and record 2 damaged.
+    const head = await readFile(headPath());
+    head.fill(0, 64, 64 + WAL_HEADER_SIZE);
+    await writeFile(headPath(), head);
+    expect((await readHeadFile(headPath())).headerCopy).toBeUndefined();
+    const damaged = Buffer.from(image);
+    damaged[WAL_HEADER_SIZE + FRAME_HEADER_SIZE + 'first'.length + FRAME_HEADER_SIZE]! ^= 0x40;
+    await writeFile(path, damaged);
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_CORRUPT', lsn: 2 });
+    expect((await readHeadFile(headPath())).headerCopy).toEqual(image.subarray(0, WAL_HEADER_SIZE));
   });
 
   it('never returns a record whose bytes were changed', async () => {

@@ -79,3 +79,20 @@ it("keeps no read of the log alive through another process's records, even with 
   // (The writer, closed, shared the process: what it leaves behind makes the bound looser than at an open.)
   expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after following a ${logBytes}-byte log`).toBeLessThan(logBytes / 2);
 }, 120_000);
+
+it('hands out versions from memoryHistory whose binaries keep no window of the log, even with a codec that decodes views', async () => {
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack({ copyBinary: false }), durability: 'none' });
+  const id = await fs.appendMemory('a memory with a binary in its meta', [], { meta: { mark: new Uint8Array([0]) } });
+  for (let i = 1; i <= 5; i++) {
+    await fs.setKv('padding', new Uint8Array(256 * 1024).fill(i));
+    await fs.updateMemory(id, { meta: { mark: new Uint8Array([i]) } });
+  }
+  const versions = await fs.memoryHistory(id);
+  expect(versions).toHaveLength(6);
+  for (const [i, version] of versions.entries()) {
+    const mark = version.memory!.meta.mark as Uint8Array;
+    expect([...mark]).toEqual([i]);
+    expect(mark.buffer.byteLength, `version ${i}'s binary keeps ${mark.buffer.byteLength} bytes alive`).toBeLessThan(64 * 1024);
+  }
+  await fs.close();
+});

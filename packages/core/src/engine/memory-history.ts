@@ -16,7 +16,8 @@ export async function memoryHistory(wal: WriteAheadLog, codec: Codec, id: number
     if (walRecord.lsn === id && walRecord.type !== RecordType.MemoryPut) break;
     // Only memory records can concern it: others are not decoded.
     if (walRecord.type !== RecordType.MemoryPut && walRecord.type !== RecordType.MemoryDelete) continue;
-    const record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn);
+    // Detached: a version's binaries must not keep the log's window alive.
+    const record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn, true);
     if (record.type === RecordType.MemoryDelete) {
       if (record.id !== id || versions.length === 0) continue;
       versions.push({ event: 'deleted', lsn: walRecord.lsn, at: record.at });
