@@ -52,6 +52,11 @@ export interface BlockStore {
   /** Makes every block whose `append` has resolved durable (fdatasync of the chunk files touched). */
   sync(): Promise<void>;
   /**
+   * Makes every block written so far durable, whichever process wrote it (e.g. before a checkpoint of
+   * the records that point at them). Fails with `READ_ONLY` on a read-only store.
+   */
+  syncAll(): Promise<void>;
+  /**
    * Writes a block's bytes back at the place `ref` names, after a crash lost them (the WAL kept a
    * copy). Checks `bytes` against `ref` first. Durable after the next `sync`.
    */

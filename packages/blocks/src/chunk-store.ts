@@ -178,6 +178,27 @@ export class ChunkBlockStore implements BlockStore {
     }
   }
 
+  async syncAll(): Promise<void> {
+    this.assertWritable();
+    await this.sync();
+    for (const index of await this.chunkIndexes()) {
+      if (this.chunks.get(index)?.writer) continue;
+      // Another process's chunk (or a dead one's): an fdatasync through any descriptor flushes the
+      // file's pages, whoever wrote them.
+      const path = join(this.dir, chunkFileName(index));
+      try {
+        const handle = await this.files.open(path, 'r');
+        try {
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      } catch (error) {
+        throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(index)} failed: ${(error as Error).message}`, { cause: error });
+      }
+    }
+  }
+
   ownedChunks(): number[] {
     return [...this.chunks.values()].filter((chunk) => chunk.writer).map((chunk) => chunk.index);
   }

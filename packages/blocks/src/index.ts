@@ -3,3 +3,5 @@ export { ChunkBlockStore, chunkFileName, chunkStore, openChunkStore } from './ch
 export type { BlockFileSystem, ChunkStoreOptions } from './chunk-store.js';
 export { BlockError } from './block-error.js';
 export type { BlockErrorCode } from './block-error.js';
+export { mapFile } from './mapped-file.js';
+export type { MappedFile } from './mapped-file.js';

@@ -22,6 +22,7 @@ export const errorCodes = {
   WAL_FAILED: 'A write or fsync of the WAL failed; the store refuses further writes until reopened.',
   BLOCK_CORRUPT: 'Bytes read from a chunk file do not match the checksum recorded in the WAL.',
   BLOCK_MISSING: 'A chunk file, or a range in it, that the WAL points to does not exist.',
+  CHECKPOINT_CORRUPT: 'A row of a checkpoint file cannot be read back (the file was damaged after it was written); `memmapfs verify` checks every checkpoint.',
   IO_ERROR: 'The file system refused an operation (permissions, a read-only file system, too many open files, disk full, I/O error).',
   NATIVE_ADDON_MISSING: 'A native addon MemMapFS needs (fs-ext for the writer lock, mmap-io for reader: \'mmap\') did not load; the message names the package to reinstall.',
   READ_ONLY: 'A write was asked of a store opened with { readOnly: true }.',
@@ -31,7 +32,7 @@ export const errorCodes = {
 export type MemMapErrorCode = keyof typeof errorCodes;
 
 /** Where an error comes from; shown in the message as `[memmapfs] [subsystem]`. */
-export type Subsystem = 'core' | 'wal' | 'blocks' | 'codec' | 'search' | 'registry' | 'state' | 'kv' | 'stream';
+export type Subsystem = 'core' | 'wal' | 'blocks' | 'checkpoint' | 'codec' | 'search' | 'registry' | 'state' | 'kv' | 'stream';
 
 /** Options of the MemMapError constructor. */
 export interface MemMapErrorOptions {

@@ -211,7 +211,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
         const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {
           const latest = this.engine.liveMemory(id);
           if (!latest) throw notFound();
-          return latest === current;
+          return latest.version === current.version;
         });
         // The new text is at hand: reading back the block just written would map its chunk again.
         if (outcome === 'written') return this.engine.toMemory(memory, newText);
@@ -361,6 +361,18 @@ export class MemMapFS<S extends AgentState = AgentState> {
     this.assertOpen('flush');
     await Promise.allSettled([...this.inflight]);
     await this.engine.flush();
+  }
+
+  /**
+   * Writes a checkpoint of the tables now: the memories, KV, streams and state as they stand after
+   * every change applied so far, in a file the next open reads in place instead of replaying the log
+   * before it. The store writes one on its own as the log grows and on `close()`; call this before
+   * handing the folder to processes that must open it fast. Resolves once it is durable.
+   */
+  async checkpoint(): Promise<void> {
+    this.assertWritable('checkpoint');
+    await Promise.allSettled([...this.inflight]);
+    await this.engine.checkpointTables();
   }
 
   /**

@@ -147,6 +147,17 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect(text(reader.read(ref))).toBe('written before');
       expect(await rejectionCode(reader.append(bytes('no')))).toBe('READ_ONLY');
       expect(await rejectionCode(reader.restore(ref, bytes('written before')))).toBe('READ_ONLY');
+      expect(await rejectionCode(reader.syncAll())).toBe('READ_ONLY');
+    });
+
+    check('syncAll covers blocks another writer wrote and leaves them readable', async (_place, open) => {
+      const a = await open();
+      const b = await open();
+      const ref = await a.append(bytes('written by a, synced by b'));
+      await b.syncAll();
+      expect(text(b.read(ref))).toBe('written by a, synced by b');
+      await a.append(bytes('a writes on'));
+      await a.syncAll();
     });
 
     check('counts what it holds, and refuses reads after close', async (_place, open) => {

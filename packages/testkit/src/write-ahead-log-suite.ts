@@ -23,11 +23,14 @@ interface Opened {
   readonly wal: WriteAheadLog;
   readonly committed: string[];
   readonly recovered: string[];
+  /** What `recover` was told its records start after (`RecoveryStart.after`). */
+  readonly resumedAfter: number | undefined;
 }
 
 async function openLog(place: WalPlace, options: Partial<WalOpenOptions> = {}): Promise<Opened> {
   const committed: string[] = [];
   const recovered: string[] = [];
+  let resumedAfter: number | undefined;
   const wal = await place.open({
     codec: 'msgpack',
     ...options,
@@ -35,11 +38,12 @@ async function openLog(place: WalPlace, options: Partial<WalOpenOptions> = {}): 
       committed.push(...records.map(text));
       options.onCommit?.(records);
     },
-    recover: async (records) => {
+    recover: async (records, _header, start) => {
+      resumedAfter = start.after;
       for await (const record of records) recovered.push(text(record));
     },
   });
-  return { wal, committed, recovered };
+  return { wal, committed, recovered, resumedAfter };
 }
 
 async function collect(records: AsyncIterable<WalRecord>): Promise<Array<{ lsn: number; type: number; text: string }>> {
@@ -123,6 +127,35 @@ export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlac
       await again.wal.close();
     });
 
+    check('resumes after a record named by its position: recover gets only the records after it; a position that names no record gets them all', async (place) => {
+      const first = await openLog(place);
+      await first.wal.append([entry('alpha')]);
+      await first.wal.append([entry('beta'), entry('gamma')]);
+      await first.wal.append([entry('delta')]);
+      const records: WalRecord[] = [];
+      for await (const record of first.wal.readFrom(1)) records.push({ ...record, payload: Buffer.from(record.payload) });
+      await first.wal.close();
+      const gamma = records[2]!;
+      const resumed = await openLog(place, { resumeAfter: { lsn: gamma.lsn, offset: gamma.offset, checksum: gamma.checksum } });
+      expect(resumed.resumedAfter).toBe(3);
+      expect(resumed.recovered).toEqual(['delta']);
+      expect(resumed.wal.lastLsn).toBe(4);
+      expect(await resumed.wal.append([entry('epsilon')])).toEqual([5]);
+      expect((await collect(resumed.wal.readFrom(1))).map((r) => r.text)).toEqual(['alpha', 'beta', 'gamma', 'delta', 'epsilon']);
+      expect((await collect(resumed.wal.readFrom(4))).map((r) => r.text)).toEqual(['delta', 'epsilon']);
+      await resumed.wal.close();
+      const last = await openLog(place, { resumeAfter: { lsn: 5, offset: records[3]!.offset, checksum: records[3]!.checksum }, readOnly: true });
+      expect(last.resumedAfter).toBe(0);
+      expect(last.recovered).toEqual(['alpha', 'beta', 'gamma', 'delta', 'epsilon']);
+      await last.wal.close();
+      for (const wrong of [{ ...gamma, checksum: (gamma.checksum + 1) >>> 0 }, { ...gamma, lsn: 2 }, { ...gamma, offset: gamma.offset + 1 }, records[1]!]) {
+        const again = await openLog(place, { resumeAfter: { lsn: wrong.lsn, offset: wrong.offset, checksum: wrong.checksum } });
+        expect(again.resumedAfter).toBe(0);
+        expect(again.recovered).toEqual(['alpha', 'beta', 'gamma', 'delta', 'epsilon']);
+        await again.wal.close();
+      }
+    });
+
     check('readFrom reads many and large records, each whole', async (place) => {
       const { wal } = await openLog(place);
       const big = 'x'.repeat(3 * 1024 * 1024);
@@ -152,6 +185,17 @@ export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlac
       const again = await openLog(place);
       expect(again.recovered).toEqual(['before', 'first', 'accepted', 'after']);
       await again.wal.close();
+    });
+
+    check('a lone append refused by its precondition leaves the log usable: later appends, flush and close complete', async (place) => {
+      const { wal } = await openLog(place);
+      await wal.append([entry('before')]);
+      // Without a wait of 5 s: a log that stops committing would have this check hang, not fail.
+      const outcome = (promise: Promise<unknown>) => Promise.race([promise.then(() => 'done', (error: Error) => error.message), new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5_000).unref())]);
+      for (let i = 0; i < 3; i++) expect(await outcome(wal.append([entry('refused')], { check: () => { throw new Error('does not hold'); } }))).toBe('does not hold');
+      expect(await outcome(wal.append([entry('after')]))).toBe('done');
+      expect(await outcome(wal.flush())).toBe('done');
+      expect(await outcome(wal.close())).toBe('done');
     });
 
     check('two writers on one log: each numbers after the other, and refresh and fence report the other\'s records once, in order', async (place) => {

@@ -6,11 +6,11 @@ import { basename, dirname, join } from 'node:path';
 import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
-import { frameSeed, frameSize, writeFrame, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
+import { frameSeed, frameSize, readFrame, writeFrame, FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { LogFileScan } from './log-file-scan.js';
 import { scanLog, type LogScan } from './log-scan.js';
 import { WalError, ioError } from './wal-error.js';
-import type { AppendOptions, CommittedRecord, Durability, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalRecord, WriteAheadLog } from './write-ahead-log.js';
+import type { AppendOptions, CommittedRecord, Durability, RecoveryStart, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalPosition, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 
 /** Options of `openFileWal`: those of every log, and where this one lives. */
 export interface FileWalOptions extends WalOpenOptions {
@@ -100,7 +100,7 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     const keepHeaderCopy = async (headerBytes: Buffer) => {
       if (!head.readHeaderCopy()?.equals(headerBytes)) await head.writeHeaderCopy(headerBytes);
     };
-    const { header, seed, trusted, scan, positions } = await readLog(handle, head, path, options.recover, { toMarker: false, onHeader: keepHeaderCopy });
+    const { header, seed, trusted, scan, positions } = await readLog(handle, head, path, options.recover, { toMarker: false, resumeAfter: options.resumeAfter, onHeader: keepHeaderCopy });
     try {
       if (!trusted || trusted.offset < scan.end) {
         // Records past the marker were written by a writer that died before marking them: make them durable.
@@ -141,7 +141,7 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
       throw ioError(`Cannot open ${path}`, error);
     }
     shareLog(handle, path);
-    const { header, seed, scan, positions } = await readLog(handle, head, path, options.recover, { toMarker: true });
+    const { header, seed, scan, positions } = await readLog(handle, head, path, options.recover, { toMarker: true, resumeAfter: options.resumeAfter });
     const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options, positions);
     return { wal, recovery: { created: false, truncatedBytes: 0 } };
   } catch (error) {
@@ -183,7 +183,7 @@ async function readHeader(handle: FileHandle, path: string): Promise<{ size: num
  * `recover` as they come. A writer (holding the lock) reads every whole commit; a reader stops at the
  * commit marker (`toMarker`), when it names this log. `onHeader` runs once the header is read and checked.
  */
-async function readLog(handle: FileHandle, head: HeadFile, path: string, recover: WalOpenOptions['recover'], how: { toMarker: boolean; onHeader?: (headerBytes: Buffer) => Promise<void> }) {
+async function readLog(handle: FileHandle, head: HeadFile, path: string, recover: WalOpenOptions['recover'], how: { toMarker: boolean; resumeAfter: WalPosition | undefined; onHeader?: (headerBytes: Buffer) => Promise<void> }) {
   // The marker first, then the log: a writer moves the marker only over records already written, so
   // everything it names is in the image read after it (read the other way round, a commit in between
   // would look like missing records).
@@ -193,21 +193,51 @@ async function readLog(handle: FileHandle, head: HeadFile, path: string, recover
   await how.onHeader?.(headerBytes);
   const seed = frameSeed(header.logId);
   const trusted = marker && marker.logId === header.logId ? marker : undefined;
-  const scan = new LogFileScan(handle, size, seed, path, trusted?.offset, how.toMarker ? trusted?.offset : undefined);
+  const stopAt = how.toMarker ? trusted?.offset : undefined;
+  const resume = how.resumeAfter && (await findRecord(handle, Math.min(size, stopAt ?? size), seed, how.resumeAfter));
   const positions = new LogPositions();
-  await handOver(scan.records(), header, recover, positions);
+  if (resume) positions.note(resume.lsn, resume.offset, true);
+  const scan = new LogFileScan(handle, size, seed, path, trusted?.offset, stopAt, resume || undefined);
+  await handOver(scan.records(), header, recover, positions, { after: resume ? resume.lsn - 1 : 0 });
   return { header, seed, trusted, scan, positions };
 }
 
+/**
+ * Where the records after `position` begin, when the log holds that very record (same LSN and frame
+ * checksum at that offset, the last record of its commit, within the first `limit` bytes): the offset
+ * and LSN of the next one. `undefined` otherwise (the log was cut back, or replaced).
+ */
+async function findRecord(handle: FileHandle, limit: number, seed: number, position: WalPosition): Promise<{ offset: number; lsn: number } | undefined> {
+  const { lsn, offset, checksum } = position;
+  if (!Number.isSafeInteger(lsn) || lsn < 1 || !Number.isSafeInteger(offset) || offset < WAL_HEADER_SIZE || offset + FRAME_HEADER_SIZE > limit) return undefined;
+  const read = async (length: number) => {
+    const buf = Buffer.alloc(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await handle.read(buf, done, length - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return buf.subarray(0, done);
+  };
+  const frameHeader = await read(FRAME_HEADER_SIZE);
+  if (frameHeader.length < FRAME_HEADER_SIZE) return undefined;
+  const length = frameHeader.readUInt32LE(0);
+  if (length > MAX_PAYLOAD_SIZE || offset + FRAME_HEADER_SIZE + length > limit) return undefined;
+  const frame = readFrame(await read(FRAME_HEADER_SIZE + length), 0, seed, lsn);
+  if (frame.kind !== 'record' || frame.continues || frame.record.checksum !== checksum >>> 0) return undefined;
+  return { offset: offset + frame.end, lsn: lsn + 1 };
+}
+
 /** Gives the records to `recover` as they are read, then reads whatever it left, so that the scan reaches its end. */
-async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover'], positions: LogPositions): Promise<void> {
+async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover'], positions: LogPositions, start: RecoveryStart): Promise<void> {
   const next = async () => {
     const step = await records.next();
     if (!step.done) positions.note(step.value.lsn, step.value.offset);
     return step;
   };
   // A hook that stops early (a `break`) must not end the scan: it is only given `next`, never `return`.
-  await recover?.({ [Symbol.asyncIterator]: () => ({ next }) }, header);
+  await recover?.({ [Symbol.asyncIterator]: () => ({ next }) }, header, start);
   while (!(await next()).done) {
     // The scan must reach the end of the log: that is where a torn tail is told from damage.
   }
@@ -219,9 +249,9 @@ class LogPositions {
   private readonly lsns: number[] = [];
   private readonly offsets: number[] = [];
 
-  /** Notes a committed record (they come in LSN order). */
-  note(lsn: number, offset: number): void {
-    if (lsn % LogPositions.EVERY === 1 && (this.lsns.length === 0 || lsn > this.lsns.at(-1)!)) {
+  /** Notes a committed record (they come in LSN order); `always`: even when it is not an `EVERY`-th one. */
+  note(lsn: number, offset: number, always = false): void {
+    if ((always || lsn % LogPositions.EVERY === 1) && (this.lsns.length === 0 || lsn > this.lsns.at(-1)!)) {
       this.lsns.push(lsn);
       this.offsets.push(offset);
     }
@@ -402,6 +432,10 @@ export class FileWal implements WriteAheadLog {
   }
 
   private async commitQueued(): Promise<void> {
+    // Never done before `append` has stored the promise in `committing`: a commit that ends without
+    // awaiting anything (a refused precondition, the lock free) would clear `committing` first and then
+    // have it set for good to a settled promise, and no append after it would ever be committed.
+    await null;
     while (this.queue.length > 0) {
       // An append with a precondition is committed on its own, so that its check sees every append made
       // before it (in this process and others) applied, and nothing after it.

@@ -47,13 +47,35 @@ export interface WalRecord {
   readonly payload: Uint8Array;
   /** Log sequence number: 1 for the first record, +1 for each record after. */
   readonly lsn: number;
-  /** Byte offset of the record's frame in the log file. */
+  /**
+   * Where the log finds the record again: for a log in a file, the byte offset of its frame. Opaque to
+   * callers, which only hand it back (`WalOpenOptions.resumeAfter`).
+   */
   readonly offset: number;
   /**
    * The checksum of the record's frame. With the log's id and the LSN it tells this very record from
    * one that took its LSN after a crash cut the log (e.g. to key a snapshot of derived data).
    */
   readonly checksum: number;
+}
+
+/**
+ * A record named so that the log can find it again and tell it from one that took its place: its LSN,
+ * its position (`WalRecord.offset`) and its frame checksum.
+ */
+export interface WalPosition {
+  readonly lsn: number;
+  readonly offset: number;
+  readonly checksum: number;
+}
+
+/** Where the records handed to `recover` begin. */
+export interface RecoveryStart {
+  /**
+   * The LSN of the record `resumeAfter` named, when the log holds that very record and `recover` is
+   * handed only the records after it; 0 when it is handed every record.
+   */
+  readonly after: number;
 }
 
 /** What the log's header says. */
@@ -155,7 +177,15 @@ export interface WalOpenOptions {
    * may be a view into memory shared with the other records read with it: copy what you keep for long.
    * A rejection fails the open.
    */
-  recover?: (records: AsyncIterable<WalRecord>, header: WalHeader) => Promise<void> | void;
+  recover?: (records: AsyncIterable<WalRecord>, header: WalHeader, start: RecoveryStart) => Promise<void> | void;
+  /**
+   * A record the caller has everything up to (e.g. the last record a checkpoint of derived tables
+   * covers). When the log holds that very record, `recover` is handed only the records after it
+   * (`start.after` is its LSN) and open reads only those; otherwise every record (`start.after` is 0).
+   * Records before it are not read at open, so damage to them is not looked for there: a full
+   * verification reads every record.
+   */
+  resumeAfter?: WalPosition;
 }
 
 /** Opens (or creates) one log: how a store is given the log it runs on. */

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -19,8 +19,14 @@ function runMeasured(script: string, args: string[]): Record<string, number> {
   return JSON.parse(output.trim().split('\n').at(-1)!) as Record<string, number>;
 }
 
-/** Opens the store in a fresh process and expects it to hold under a quarter of the log's bytes in ArrayBuffers. */
-function expectOpenHoldsLittle(walBytes: number, codec?: 'views'): void {
+/**
+ * Opens the store in a fresh process and expects it to hold under a quarter of the log's bytes in
+ * ArrayBuffers. The checkpoint is removed first: the open replays the whole log, which it must do
+ * without keeping it.
+ */
+async function expectOpenHoldsLittle(walBytes: number, codec?: 'views'): Promise<void> {
+  await rm(join(root, 'checkpoints'), { recursive: true, force: true });
+  await rm(join(root, 'state.manifest'), { force: true });
   const { arrayBuffers } = runMeasured(measure, codec ? [root, codec] : [root]);
   expect(arrayBuffers, `${arrayBuffers} bytes in ArrayBuffers after opening a ${walBytes}-byte log`).toBeLessThan(walBytes / 4);
 }
@@ -38,7 +44,21 @@ it('does not hold the log in memory once it is open', async () => {
   await fs.close();
   const walBytes = (await stat(join(root, 'state.wal'))).size;
   expect(walBytes).toBeGreaterThan(10_000_000);
-  expectOpenHoldsLittle(walBytes);
+  await expectOpenHoldsLittle(walBytes);
+}, 120_000);
+
+it('keeps the memories of a checkpoint in its file, not in the heap, after an open', async () => {
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), durability: 'none' });
+  for (let i = 0; i < 20; i++) {
+    await fs.appendMemories(Array.from({ length: 1000 }, (_, j) => ({ text: `memory ${i}-${j}`, tags: ['work', `t${j % 7}`], meta: { source: 'chat', turn: j } })));
+  }
+  await fs.close();
+  const fromCheckpoint = runMeasured(measure, [root]);
+  await rm(join(root, 'checkpoints'), { recursive: true, force: true });
+  await rm(join(root, 'state.manifest'), { force: true });
+  const replayed = runMeasured(measure, [root]);
+  // 20,000 memories as objects take megabytes of heap; read in place from their rows, next to none.
+  expect(replayed.heapUsed! - fromCheckpoint.heapUsed!, `heap after a replay ${replayed.heapUsed}, from a checkpoint ${fromCheckpoint.heapUsed}`).toBeGreaterThan(5_000_000);
 }, 120_000);
 
 it('hands out stream views whose whole backing buffer is readable (no mapping past the end of a chunk file)', () => {
@@ -56,7 +76,7 @@ it('keeps no window of the log alive through binary values in meta, even with a 
   await fs.close();
   const walBytes = (await stat(join(root, 'state.wal'))).size;
   expect(walBytes).toBeGreaterThan(10_000_000);
-  expectOpenHoldsLittle(walBytes, 'views');
+  await expectOpenHoldsLittle(walBytes, 'views');
 }, 120_000);
 
 it('keeps each small KV value in bytes of its own after an open, even with a codec that decodes views', async () => {
@@ -69,7 +89,7 @@ it('keeps each small KV value in bytes of its own after an open, even with a cod
   await fs.close();
   const walBytes = (await stat(join(root, 'state.wal'))).size;
   expect(walBytes).toBeGreaterThan(16_000_000);
-  expectOpenHoldsLittle(walBytes, 'views');
+  await expectOpenHoldsLittle(walBytes, 'views');
 }, 120_000);
 
 it("keeps no read of the log alive through another process's records, even with a codec that decodes views", () => {

@@ -16,6 +16,16 @@ export class BlockReferences {
     if (ref.chunk > this.highest) this.highest = ref.chunk;
   }
 
+  /** Takes the ends a checkpoint recorded (before any record after it is noted). */
+  load(ends: ReadonlyMap<number, number>): void {
+    for (const [chunk, end] of ends) this.note({ chunk, offset: 0, length: end, crc: 0 });
+  }
+
+  /** The end of the highest range per chunk, as a checkpoint records them. */
+  snapshot(): Map<number, number> {
+    return new Map(this.ends);
+  }
+
   /** End of the highest range referenced in `chunk` (0 when none). */
   end(chunk: number): number {
     return this.ends.get(chunk) ?? 0;

@@ -24,6 +24,11 @@ export interface MemoryRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly expiresAt: number | undefined;
+  /**
+   * The LSN of the record that wrote this version, set when the record is applied to the tables (not
+   * part of the record itself): tells one version from the next, whatever the clock said.
+   */
+  readonly version?: number;
 }
 
 /** One decoded WAL record. */

@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { chunkStore, type BlockRef, type BlockStore } from '@memmapfs/blocks';
-import { fileWal, type CommittedRecord, type WriteAheadLog } from '@memmapfs/wal';
+import { fileWal, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
@@ -16,6 +16,8 @@ import { StateChannel } from './state-channel.js';
 import { BlockReferences } from './block-references.js';
 import { ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
+import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import type { CheckpointFile } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -45,6 +47,14 @@ const INDEX_TURN_MS = 0.25;
  * waiting in memory until this many wait, and then loads it to take them.
  */
 const LOAD_INDEX_AFTER_CHANGES = 4096;
+/**
+ * A checkpoint of the tables is written in the background once this many records (or a quarter of
+ * the memories the last one holds, if more) were applied after the last one: writing one costs in
+ * proportion to the tables, replaying records in proportion to their number.
+ */
+const CHECKPOINT_AFTER_RECORDS = 16_384;
+/** …and on `close()` once this many were: so that the next open replays little. */
+const CHECKPOINT_ON_CLOSE_AFTER_RECORDS = 1_024;
 
 /** A block just written, with the copy its WAL record carries when it is small enough. */
 export interface WrittenBlock {
@@ -70,8 +80,8 @@ export const initialAgentState: AgentState = { status: 'idle', activeMemoryCount
  */
 export class StoreEngine<S extends AgentState> {
   readonly memories = new MemoryTable();
-  readonly kv = new Map<string, Uint8Array>();
-  readonly streams = new Map<string, BlockRef[]>();
+  kv = new Map<string, Uint8Array>();
+  streams = new Map<string, BlockRef[]>();
   readonly stateChannel = new StateChannel<S>();
   state: S;
   /** LSN the saved search snapshot covers; -1 when there is none worth keeping. */
@@ -82,8 +92,19 @@ export class StoreEngine<S extends AgentState> {
   private checkpointing: Promise<void> | undefined;
   /** Where the records applied so far point in the chunk files: new blocks are never placed there. */
   readonly references = new BlockReferences();
-  /** The frame checksum of the last record applied (the one at `wal.lastLsn`): keys the search snapshot. */
-  private lastChecksum = 0;
+  /** The last record applied (the one at `wal.lastLsn`): its checksum keys the search snapshot, and a checkpoint names it. */
+  private lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
+  private get lastChecksum(): number {
+    return this.lastApplied.checksum;
+  }
+  /** The checkpoint files and the manifest. */
+  private readonly checkpoints: CheckpointStore;
+  /** LSN of the last record the tables' checkpoint covers (0: none), and how many memories it holds. */
+  private checkpointLsn = 0;
+  private checkpointMemories = 0;
+  private writingCheckpoint: Promise<void> | undefined;
+  /** After a failed checkpoint in the background, the next is not tried before this time. */
+  private retryCheckpointAt = 0;
   /** Set by `close()`: from then on the index is only drained by `close()` itself, never on a timer. */
   private closing = false;
 
@@ -99,8 +120,10 @@ export class StoreEngine<S extends AgentState> {
     initialState: S,
     private readonly files: StoreFileSystem,
     private readonly blockSync: BlockSyncDemand,
+    reader: 'auto' | 'mmap' | 'read',
   ) {
     this.state = initialState;
+    this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
     this.follower = new LogFollower(layout.root, () => this.refresh());
     this.stateChannel.onWatchersChanged = (count) => this.follower.keepAlive(count > 0);
   }
@@ -138,8 +161,9 @@ export class StoreEngine<S extends AgentState> {
         },
       });
       let engine: StoreEngine<S> | undefined;
-      let lastLsn = 0;
-      let lastChecksum = 0;
+      let lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
+      // The tables as a checkpoint left them, read in place; the log is read from the record after it.
+      const checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current();
       wal = await openLog({
         readOnly,
         codec: codec?.name ?? 'msgpack',
@@ -154,10 +178,18 @@ export class StoreEngine<S extends AgentState> {
         onCommit: (records) => target.engine?.applyCommitted(records),
         // Under the writer lock: the tables are built from the records as they are read (never all in
         // memory), and blocks a power loss took are put back before anyone places new ones.
-        recover: async (records, header) => {
+        ...(checkpoint ? { resumeAfter: checkpoint.position } : {}),
+        recover: async (records, header, start) => {
           codec ??= await resolveCodec(undefined, header.codec);
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
-          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync);
+          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto');
+          if (checkpoint && start.after > 0) {
+            if (start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId) {
+              throw new MemMapError('WAL_CORRUPT', `The log at ${layout.wal} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId}.`, { subsystem: 'wal' });
+            }
+            engine.loadCheckpoint(checkpoint);
+            lastApplied = checkpoint.position;
+          }
           const copies = new UncheckpointedCopies();
           const ranges = new ReferencedRangeLog();
           for await (const walRecord of records) {
@@ -166,23 +198,22 @@ export class StoreEngine<S extends AgentState> {
             const record = decodeRecord(codec, walRecord.type, walRecord.payload, lsn, true);
             if (!readOnly) copies.note(record, lsn);
             for (const ref of blockRefsOf(record)) ranges.note(ref);
-            lastLsn = lsn;
-            lastChecksum = walRecord.checksum;
+            lastApplied = { lsn, offset: walRecord.offset, checksum: walRecord.checksum };
             engine.apply(record, lsn, false);
           }
           // (Read-only, nothing is written: blocks a power loss took stay missing until a writer opens the store.)
-          if (!readOnly) await restoreLostBlocks(blocks!, copies.blocks, () => ranges.all());
+          if (!readOnly) await restoreLostBlocks(blocks!, copies.blocks, () => [...ranges.all(), ...engine!.checkpointRefs()]);
         },
       });
       if (!engine) throw new MemMapError('WAL_FAILED', `The log at ${layout.wal} opened without handing over its records.`, { subsystem: 'wal' });
       engine.wal = wal;
       target.engine = engine;
-      engine.lastChecksum = lastChecksum;
+      engine.lastApplied = lastApplied;
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
       engine.indexLoader = () => engine!.loadSearchIndex();
       // (A new, empty store has nothing to load: its index is ready at once.)
-      if (lastLsn === 0) await engine.ensureIndex();
+      if (lastApplied.lsn === 0) await engine.ensureIndex();
       return engine;
     } catch (error) {
       await wal?.close().catch(() => undefined);
@@ -281,7 +312,7 @@ export class StoreEngine<S extends AgentState> {
   /** Applies committed records, this process's (with their `LogRecord` as context) and others'. */
   applyCommitted(records: CommittedRecord[]): void {
     for (const committed of records) {
-      this.lastChecksum = committed.checksum;
+      this.lastApplied = { lsn: committed.lsn, offset: committed.offset, checksum: committed.checksum };
       // Another process's record is a view into one read of all that was new: what the tables keep of it is detached.
       let record = (committed.context as LogRecord | undefined) ?? this.decode(committed, true);
       if (record.type === RecordType.MemoryPut && record.memory.id === 0) record = { ...record, memory: { ...record.memory, id: committed.lsn } };
@@ -289,6 +320,12 @@ export class StoreEngine<S extends AgentState> {
       this.apply(record, committed.lsn, true);
     }
     if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
+    if (!this.closing && !this.wal.readOnly && !this.writingCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.checkpointMemories / 4) && performance.now() >= this.retryCheckpointAt) {
+      this.writingCheckpoint = this.writeCheckpoint().catch((error: unknown) => {
+        this.retryCheckpointAt = performance.now() + 60_000;
+        process.emitWarning(`A checkpoint of the tables was not written (the log still holds everything; it is tried again later): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
+      }).finally(() => (this.writingCheckpoint = undefined));
+    }
     this.scheduleIndexing();
   }
 
@@ -385,6 +422,75 @@ export class StoreEngine<S extends AgentState> {
       throw toMemMapError(error);
     }
     this.copiedBytesSinceCheckpoint -= copied;
+  }
+
+  /** Takes the tables from a checkpoint (on open, before any record is applied): its memories stay in its mapping. */
+  private loadCheckpoint(file: CheckpointFile): void {
+    const tables = file.tables(this.codec);
+    const memories = file.memories(this.codec);
+    this.memories.setBase(memories, tables.expiring);
+    this.kv = tables.kv;
+    this.streams = tables.streams;
+    this.state = tables.state as S;
+    this.references.load(tables.chunkEnds);
+    for (const [expiresAt, id] of tables.expiring) this.expiring.add(id, expiresAt);
+    this.checkpointLsn = file.position.lsn;
+    this.checkpointMemories = memories.count;
+  }
+
+  /** The block references of the checkpoint the tables start from, and of every stream. */
+  private *checkpointRefs(): IterableIterator<BlockRef> {
+    yield* this.memories.baseRefs();
+    for (const refs of this.streams.values()) yield* refs;
+  }
+
+  /** Writes a checkpoint of the tables now, after the one being written (if any), covering every change applied. */
+  async checkpointTables(): Promise<void> {
+    while (this.writingCheckpoint) await this.writingCheckpoint;
+    this.refresh();
+    const writing = this.writeCheckpoint();
+    const tracked: Promise<void> = writing.then(() => undefined, () => undefined).finally(() => {
+      if (this.writingCheckpoint === tracked) this.writingCheckpoint = undefined;
+    });
+    this.writingCheckpoint = tracked;
+    await writing;
+  }
+
+  /**
+   * Writes the tables as they stand after the last record applied into a new checkpoint file, names
+   * it in the manifest, and from then on reads the memories it holds from it. The records it covers
+   * are made durable first, and every chunk file is fsynced, so that nothing before it is ever
+   * replayed or restored again.
+   */
+  async writeCheckpoint(): Promise<void> {
+    const position = this.lastApplied;
+    if (this.wal.readOnly || position.lsn === this.checkpointLsn) return;
+    const frozen = this.memories.freeze();
+    const copied = this.copiedBytesSinceCheckpoint;
+    let file: CheckpointFile;
+    try {
+      const contents = {
+        logId: this.wal.header.logId,
+        position,
+        memoryCount: frozen.count,
+        memories: frozen.entries,
+        kv: new Map(this.kv),
+        streams: new Map([...this.streams].map(([key, refs]) => [key, refs.slice()] as const)),
+        state: this.state as unknown as Record<string, unknown>,
+        chunkEnds: this.references.snapshot(),
+      };
+      await this.wal.flush();
+      await this.blocks.syncAll();
+      file = await this.checkpoints.write(contents, this.codec);
+      this.memories.rebase(file.memories(this.codec), file.tables(this.codec).expiring);
+    } catch (error) {
+      this.memories.thaw();
+      throw toMemMapError(error);
+    }
+    this.checkpointLsn = position.lsn;
+    this.checkpointMemories = frozen.count;
+    this.copiedBytesSinceCheckpoint -= copied;
+    await this.checkpoints.publish(file);
   }
 
   /** The text of a memory, checked against its block checksum. */
@@ -519,8 +625,7 @@ export class StoreEngine<S extends AgentState> {
 
   stats(): StoreStats {
     const now = Date.now();
-    let memories = 0;
-    for (const m of this.memories.values()) if (m.expiresAt === undefined || m.expiresAt > now) memories++;
+    const memories = this.memories.countLive(now);
     const blockStats = this.blocks.stats();
     return {
       root: this.layout.root,
@@ -557,7 +662,17 @@ export class StoreEngine<S extends AgentState> {
     let failure: unknown;
     try {
       await this.checkpointing;
-      if (this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
+      await this.writingCheckpoint;
+      let written = false;
+      if (!this.wal.readOnly && this.lastApplied.lsn - this.checkpointLsn >= CHECKPOINT_ON_CLOSE_AFTER_RECORDS) {
+        // Derived from the log: should it fail, the next open replays more, and nothing is lost.
+        written = await this.writeCheckpoint().then(() => true, (error: unknown) => {
+          process.emitWarning(`A checkpoint of the tables was not written on close (the next open replays the log instead): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
+          return false;
+        });
+      }
+      // (A checkpoint of the tables fsynced every chunk file: it retires the block copies too.)
+      if (!written && this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
       await this.wal.flush();
       await this.loadingIndex?.catch(() => undefined);
       // Caught up with every process first, so that the index saved covers all the log holds.
@@ -589,11 +704,12 @@ export class StoreEngine<S extends AgentState> {
     for (const ref of blockRefsOf(record)) this.references.note(ref);
     switch (record.type) {
       case RecordType.MemoryPut: {
-        const m = record.memory;
+        const m: MemoryRecord = { ...record.memory, version: lsn };
         // An update of a memory deleted meanwhile (by this process or another) does not bring it back.
         const previous = this.memories.get(m.id);
         if (record.update && !previous) return;
         this.memories.set(m.id, m);
+        record = { ...record, memory: m };
         if (m.expiresAt !== undefined && m.expiresAt !== previous?.expiresAt) this.expiring.add(m.id, m.expiresAt);
         break;
       }
@@ -654,8 +770,10 @@ export class StoreEngine<S extends AgentState> {
   /** Hands one memory change to the search provider. */
   private indexChange(record: LogRecord): void | Promise<void> {
     if (record.type === RecordType.MemoryPut) {
-      const m = record.memory;
-      if (this.memories.get(m.id) !== m) return;
+      // Only if it is still the latest version: a later change is queued and indexes its own. (Compared
+      // by version: a checkpoint written meanwhile holds the same version, decoded afresh from its row.)
+      const m = this.memories.get(record.memory.id);
+      if (!m || m.version !== record.memory.version) return;
       // Expired while it waited (the index loads lazily): left out, as dropExpired would take it out,
       // and as if dropExpired had looked now: should the clock step back, it is put back.
       const now = Date.now();
@@ -725,7 +843,7 @@ export class StoreEngine<S extends AgentState> {
         // The memories that had expired when the snapshot was saved are not in it: should the clock now
         // be earlier, dropExpired puts back those that are live again.
         this.lastExpiryCheck = snapshot!.savedAt;
-        for (const m of this.memories.values()) if (m.expiresAt !== undefined && m.expiresAt <= snapshot!.savedAt) this.expiredOutOfIndex.set(m.id, m.expiresAt);
+        for (const [id, expiresAt] of this.memories.withExpiry()) if (expiresAt <= snapshot!.savedAt) this.expiredOutOfIndex.set(id, expiresAt);
         await this.dropExpired();
         return;
       } catch {
@@ -776,6 +894,7 @@ function blockRefsOf(record: LogRecord): BlockRef[] {
 async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promise<void> {
   await files.mkdir(layout.index, { recursive: true });
   await files.mkdir(layout.blocks, { recursive: true });
+  await files.mkdir(layout.checkpoints, { recursive: true });
   const folder = await files.open(layout.root, 'r');
   try {
     await folder.sync();

@@ -8,6 +8,10 @@ export interface StoreLayout {
   readonly index: string;
   readonly searchSnapshot: string;
   readonly blocks: string;
+  /** Checkpoint files of the tables. */
+  readonly checkpoints: string;
+  /** The manifest naming the current checkpoint. */
+  readonly manifest: string;
 }
 
 /** The layout of the store at `root`. */
@@ -19,5 +23,7 @@ export function storeLayout(root: string): StoreLayout {
     index: join(root, 'index'),
     searchSnapshot: join(root, 'index', 'search.snapshot'),
     blocks: join(root, 'blocks'),
+    checkpoints: join(root, 'checkpoints'),
+    manifest: join(root, 'state.manifest'),
   };
 }

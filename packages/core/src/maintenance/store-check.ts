@@ -7,6 +7,8 @@ import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { readSearchSnapshot } from '../engine/search-snapshot.js';
+import { openCheckpointFile } from '../checkpoint/checkpoint-file.js';
+import { readManifest } from '../checkpoint/checkpoint-manifest.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
 import { resolveCodec, type CodecOption } from '../registry/provider-registry.js';
 import type { StoreFileSystem } from '../types.js';
@@ -21,7 +23,9 @@ export type StoreProblemKind =
   | 'block-corrupt'
   | 'block-missing'
   | 'block-overlap'
-  | 'search-snapshot-unusable';
+  | 'search-snapshot-unusable'
+  | 'checkpoint-damaged'
+  | 'checkpoint-unusable';
 
 /** One problem found in a store. */
 export interface StoreProblem {
@@ -89,6 +93,8 @@ export interface StoreExamination {
   readonly overlapsAnother: (ref: BlockRef) => boolean;
   /** The saved search index exists but cannot be used. */
   readonly snapshotUnusable: boolean;
+  /** The checkpoint the manifest names is damaged or of no use: repair removes it. */
+  readonly checkpointUnusable: boolean;
 }
 
 /** Reads the whole store and checks every record and every live block. Changes nothing. */
@@ -215,6 +221,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   if (snapshotProblem) {
     problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: `The saved search index ${snapshotProblem}; opening the store ignores it and rebuilds the index from the log.` });
   }
+  const checkpointProblem = await examineCheckpoint(layout, header.logId, scan, files);
+  if (checkpointProblem) problems.push(checkpointProblem);
   const report: VerifyReport = {
     root: layout.root,
     ok: problems.every((p) => p.severity !== 'error'),
@@ -225,7 +233,34 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable };
+  return { layout, image, scan, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointProblem !== undefined };
+}
+
+/**
+ * Checks the checkpoint the manifest names: whole (every section's checksum), of this log, and ending at
+ * a record the log still holds. A damaged one is an error (an open would read its rows); one an open
+ * ignores (another log's, or past a record the log no longer has) is a warning.
+ */
+async function examineCheckpoint(layout: StoreLayout, logId: string, scan: LogScan, files: StoreFileSystem): Promise<StoreProblem | undefined> {
+  const manifest = await readManifest(layout.manifest, files);
+  if (!manifest) return undefined;
+  const file = `checkpoints/${manifest.checkpoint}`;
+  const problem = (severity: 'error' | 'warning', kind: StoreProblemKind, why: string): StoreProblem => ({
+    severity, kind, file, repairable: true,
+    message: `The checkpoint ${file} ${why}. \`memmapfs repair\` removes it; the next open then replays the whole log.`,
+  });
+  let checkpoint;
+  try {
+    checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? problem('warning', 'checkpoint-unusable', 'named by state.manifest is missing (an open replays the whole log)') : problem('error', 'checkpoint-damaged', `is damaged: ${(error as Error).message}`);
+  }
+  const damage = checkpoint.verify();
+  if (damage) return problem('error', 'checkpoint-damaged', `is damaged: ${damage}`);
+  if (checkpoint.logId !== logId) return problem('warning', 'checkpoint-unusable', 'belongs to another log (an open ignores it)');
+  const { lsn, checksum } = checkpoint.position;
+  if (lsn > scan.lastLsn || scan.records[lsn - 1]?.checksum !== checksum) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
+  return undefined;
 }
 
 /**

@@ -59,6 +59,7 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
   const files = options.fileSystem ?? nodeFileSystem;
   const actions: string[] = [];
   let backup: string | undefined;
+  let logReplaced = false;
   if (scan.damage || scan.tornBytes > 0 || exam.headerDamaged) {
     backup = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     await files.mkdir(backup, { recursive: true });
@@ -69,6 +70,7 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
     if (scan.damage) {
       // Records were dropped: the log gets a new identity, so nothing derived from the old one is used with it.
       logId = newLogId();
+      logReplaced = true;
       rewritten = encodeLogImage({ ...header, logId }, scan.records);
       actions.push(`Kept the ${scan.records.length} valid records of state.wal before the damage at byte ${scan.damage.offset} and dropped the ${image.length - scan.end} bytes from there on; the original is in ${backup}.`);
     } else {
@@ -92,6 +94,14 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
     } finally {
       await blocks.close();
     }
+  }
+  if (exam.checkpointUnusable || logReplaced) {
+    // The manifest first: without it, no open looks at the files.
+    await files.unlink(layout.manifest).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
+    actions.push('Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.');
   }
   if (actions.length > 0 || exam.snapshotUnusable) {
     await files.unlink(layout.searchSnapshot).catch((error: NodeJS.ErrnoException) => {

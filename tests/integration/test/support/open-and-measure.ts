@@ -1,5 +1,6 @@
 // Opens the store at ROOT (argv[2]) in this fresh process and prints, after a garbage collection, the
-// bytes held in ArrayBuffers (where a log read whole would be) as {"arrayBuffers":n}. Run with --expose-gc.
+// bytes held in ArrayBuffers (where a log read whole would be) and the JavaScript heap in use as
+// {"arrayBuffers":n,"heapUsed":n}. Run with --expose-gc.
 // Blocks are read with plain reads: a mapping of a chunk file counts as an ArrayBuffer too, though it is
 // the page cache, shared, and not the log.
 import { MemMapFS } from '@memmapfs/core';
@@ -14,5 +15,6 @@ const gc = (globalThis as { gc?: () => void }).gc;
 gc?.();
 await new Promise((resolve) => setTimeout(resolve, 200));
 gc?.();
-process.stdout.write(`${JSON.stringify({ arrayBuffers: process.memoryUsage().arrayBuffers })}\n`);
+const { arrayBuffers, heapUsed } = process.memoryUsage();
+process.stdout.write(`${JSON.stringify({ arrayBuffers, heapUsed })}\n`);
 await fs.close();

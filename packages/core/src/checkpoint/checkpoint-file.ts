@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import { mapFile, type BlockRef } from '@memmapfs/blocks';
+import { LOG_ID_SIZE, type WalPosition } from '@memmapfs/wal';
+import type { Codec } from '../contracts/codec.js';
+import { MemMapError } from '../errors.js';
+import type { MemoryRecord } from '../engine/log-records.js';
+import type { StoreFileSystem } from '../types.js';
+import { CheckpointMemories, copyRow, encodeLabels, ROW_SIZE, writeRow } from './checkpoint-rows.js';
+
+/**
+ * A checkpoint file: the store's tables as they stood after one record of the log (docs/FORMAT.md).
+ * Layout: a 128-byte header, the memory rows (sorted by id, `ROW_SIZE` each), the labels section, and
+ * the tables section (KV, streams, state, where records point in the chunk files, the memories with a
+ * TTL: the codec's encoding of one map). Written once under a temporary name and renamed into place;
+ * never changed after, so every process maps it read-only and shares its pages.
+ */
+const MAGIC = Buffer.from('MMFS-CKP', 'ascii');
+const VERSION = 1;
+export const CHECKPOINT_HEADER_SIZE = 128;
+const H_CRC = 12;
+const H_LSN = 16;
+const H_OFFSET = 24;
+const H_CHECKSUM = 32;
+const H_LOG_ID = 40;
+const H_WRITTEN_AT = H_LOG_ID + LOG_ID_SIZE;
+const H_ROWS = 64;
+const H_LABELS_OFFSET = 72;
+const H_LABELS_LENGTH = 80;
+const H_TABLES_OFFSET = 88;
+const H_TABLES_LENGTH = 96;
+const H_ROWS_CRC = 104;
+const H_LABELS_CRC = 108;
+const H_TABLES_CRC = 112;
+/** Size of the buffer each section is written through. */
+const WRITE_BUFFER = 1024 * 1024;
+
+/** A memory to write: a record in the heap, or a row of an older checkpoint copied as it is. */
+export type CheckpointEntry = MemoryRecord | { readonly base: CheckpointMemories; readonly index: number };
+
+/** What a checkpoint holds, as handed to `writeCheckpointFile`. */
+export interface CheckpointContents {
+  /** The log it belongs to, and the last record it covers. */
+  readonly logId: string;
+  readonly position: WalPosition;
+  /** How many memories `memories()` yields. */
+  readonly memoryCount: number;
+  /** Every live memory, in increasing id order. */
+  memories(): Iterable<CheckpointEntry>;
+  readonly kv: ReadonlyMap<string, Uint8Array>;
+  readonly streams: ReadonlyMap<string, readonly BlockRef[]>;
+  readonly state: Record<string, unknown>;
+  /** Per chunk, the end of the highest range any record up to `position` references. */
+  readonly chunkEnds: ReadonlyMap<number, number>;
+}
+
+/** The small tables of a checkpoint, decoded into the heap at open. */
+export interface CheckpointTables {
+  readonly kv: Map<string, Uint8Array>;
+  readonly streams: Map<string, BlockRef[]>;
+  readonly state: Record<string, unknown>;
+  readonly chunkEnds: Map<number, number>;
+  /** `[expiresAt, id]` of every memory with a TTL. */
+  readonly expiring: Array<readonly [number, number]>;
+}
+
+/** A checkpoint file opened (mapped) and its header checked; its sections are read when asked for. */
+export interface CheckpointFile {
+  readonly path: string;
+  readonly logId: string;
+  readonly position: WalPosition;
+  readonly writtenAt: number;
+  /** The memory rows, read in place. */
+  memories(codec: Codec): CheckpointMemories;
+  /** Decodes the tables section (its checksum checked). */
+  tables(codec: Codec): CheckpointTables;
+  /** Checks the rows' and labels' checksums too (reads the whole file): what `memmapfs verify` does. */
+  verify(): string | undefined;
+}
+
+/** Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced. */
+export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await files.open(temp, 'w');
+  try {
+    const rowsEnd = CHECKPOINT_HEADER_SIZE + contents.memoryCount * ROW_SIZE;
+    const rows = new SectionWriter(handle, CHECKPOINT_HEADER_SIZE);
+    const labels = new SectionWriter(handle, rowsEnd);
+    const expiring: number[] = [];
+    const row = Buffer.alloc(ROW_SIZE);
+    let count = 0;
+    let lastId = 0;
+    for (const entry of contents.memories()) {
+      let id: number;
+      if ('base' in entry) {
+        const raw = entry.base.rawRow(entry.index);
+        copyRow(row, 0, raw.row, labels.written);
+        await labels.write(raw.labels);
+        id = entry.base.idAt(entry.index);
+        const expiresAt = entry.base.expiresAt(entry.index);
+        if (expiresAt !== undefined) expiring.push(expiresAt, id);
+      } else {
+        const encoded = encodeLabels(codec, entry);
+        writeRow(row, 0, entry, labels.written, encoded.byteLength);
+        await labels.write(encoded);
+        id = entry.id;
+        if (entry.expiresAt !== undefined) expiring.push(entry.expiresAt, id);
+      }
+      if (id <= lastId) throw new Error(`checkpoint rows out of order: ${id} after ${lastId}`);
+      lastId = id;
+      await rows.write(row);
+      count++;
+    }
+    if (count !== contents.memoryCount) throw new Error(`checkpoint expected ${contents.memoryCount} memories, got ${count}`);
+    await rows.flush();
+    await labels.flush();
+    const tablesOffset = rowsEnd + labels.written;
+    const tables = Buffer.from(codec.encode({
+      kv: [...contents.kv].map(([key, value]) => [key, value]),
+      streams: [...contents.streams].map(([key, refs]) => [key, refs.flatMap((r) => [r.chunk, r.offset, r.length, r.crc])]),
+      state: contents.state,
+      ends: [...contents.chunkEnds].flat(),
+      expiring,
+    }));
+    await handle.write(tables, 0, tables.length, tablesOffset);
+    const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
+    MAGIC.copy(header, 0);
+    header.writeUInt32LE(VERSION, 8);
+    header.writeDoubleLE(contents.position.lsn, H_LSN);
+    header.writeDoubleLE(contents.position.offset, H_OFFSET);
+    header.writeUInt32LE(contents.position.checksum >>> 0, H_CHECKSUM);
+    header.write(contents.logId, H_LOG_ID, LOG_ID_SIZE, 'hex');
+    header.writeDoubleLE(Date.now(), H_WRITTEN_AT);
+    header.writeDoubleLE(count, H_ROWS);
+    header.writeDoubleLE(rowsEnd, H_LABELS_OFFSET);
+    header.writeDoubleLE(labels.written, H_LABELS_LENGTH);
+    header.writeDoubleLE(tablesOffset, H_TABLES_OFFSET);
+    header.writeDoubleLE(tables.length, H_TABLES_LENGTH);
+    header.writeUInt32LE(rows.crc, H_ROWS_CRC);
+    header.writeUInt32LE(labels.crc, H_LABELS_CRC);
+    header.writeUInt32LE(crc32c(tables), H_TABLES_CRC);
+    header.writeUInt32LE(crc32c(header.subarray(16)), H_CRC);
+    await handle.write(header, 0, header.length, 0);
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await files.unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+  await files.rename(temp, path);
+  const folder = await files.open(dirname(path), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
+/**
+ * Opens (maps) the checkpoint at `path` and checks its header. Throws the file system's error when the
+ * file cannot be opened (ENOENT when another process removed it), `CHECKPOINT_CORRUPT` when it is not
+ * a whole checkpoint of this version.
+ */
+export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read' = 'auto'): CheckpointFile {
+  const { bytes } = mapFile(path, reader === 'mmap' ? 'auto' : reader);
+  const bad = (why: string) => new MemMapError('CHECKPOINT_CORRUPT', `${path} is not a usable checkpoint: ${why}.`, { subsystem: 'checkpoint' });
+  if (bytes.length < CHECKPOINT_HEADER_SIZE || !bytes.subarray(0, 8).equals(MAGIC)) throw bad('it does not start with a checkpoint header');
+  if (bytes.readUInt32LE(8) !== VERSION) throw bad(`format version ${bytes.readUInt32LE(8)} is not ${VERSION}`);
+  if (bytes.readUInt32LE(H_CRC) !== crc32c(bytes.subarray(16, CHECKPOINT_HEADER_SIZE))) throw bad('its header fails its checksum');
+  const count = bytes.readDoubleLE(H_ROWS);
+  const labelsOffset = bytes.readDoubleLE(H_LABELS_OFFSET);
+  const labelsLength = bytes.readDoubleLE(H_LABELS_LENGTH);
+  const tablesOffset = bytes.readDoubleLE(H_TABLES_OFFSET);
+  const tablesLength = bytes.readDoubleLE(H_TABLES_LENGTH);
+  if (labelsOffset !== CHECKPOINT_HEADER_SIZE + count * ROW_SIZE || tablesOffset !== labelsOffset + labelsLength || tablesOffset + tablesLength !== bytes.length) throw bad('its sections do not add up to its size');
+  const rows = bytes.subarray(CHECKPOINT_HEADER_SIZE, labelsOffset);
+  const labels = bytes.subarray(labelsOffset, tablesOffset);
+  const tablesBytes = bytes.subarray(tablesOffset);
+  return {
+    path,
+    logId: bytes.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE),
+    position: { lsn: bytes.readDoubleLE(H_LSN), offset: bytes.readDoubleLE(H_OFFSET), checksum: bytes.readUInt32LE(H_CHECKSUM) },
+    writtenAt: bytes.readDoubleLE(H_WRITTEN_AT),
+    memories: (codec) => new CheckpointMemories(rows, labels, codec, path),
+    tables: (codec) => {
+      if (crc32c(tablesBytes) !== bytes.readUInt32LE(H_TABLES_CRC)) throw bad('its tables section fails its checksum');
+      return decodeTables(codec, tablesBytes, bad);
+    },
+    verify: () => {
+      if (crc32c(rows) !== bytes.readUInt32LE(H_ROWS_CRC)) return 'its memory rows fail their checksum';
+      if (crc32c(labels) !== bytes.readUInt32LE(H_LABELS_CRC)) return 'its labels fail their checksum';
+      if (crc32c(tablesBytes) !== bytes.readUInt32LE(H_TABLES_CRC)) return 'its tables section fails its checksum';
+      return undefined;
+    },
+  };
+}
+
+/** The log id in a checkpoint's header (its first bytes alone), or `undefined` when it has no valid header. */
+export async function checkpointLogId(path: string, files: Pick<StoreFileSystem, 'open'>): Promise<string | undefined> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await files.open(path, 'r');
+    const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
+    const { bytesRead } = await handle.read(header, 0, header.length, 0);
+    if (bytesRead < header.length || !header.subarray(0, 8).equals(MAGIC) || header.readUInt32LE(H_CRC) !== crc32c(header.subarray(16))) return undefined;
+    return header.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE);
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+function decodeTables(codec: Codec, bytes: Uint8Array, bad: (why: string) => MemMapError): CheckpointTables {
+  let wire: Record<string, unknown>;
+  try {
+    wire = codec.decode(Buffer.from(bytes)) as Record<string, unknown>;
+  } catch (cause) {
+    throw new MemMapError('CHECKPOINT_CORRUPT', `A checkpoint's tables cannot be decoded by the ${codec.name} codec: ${(cause as Error)?.message ?? cause}.`, { cause, subsystem: 'checkpoint' });
+  }
+  const { kv, streams, state, ends, expiring } = wire ?? {};
+  const isNumbers = (value: unknown): value is number[] => Array.isArray(value) && value.every((n) => typeof n === 'number');
+  if (!Array.isArray(kv) || !Array.isArray(streams) || typeof state !== 'object' || state === null || !isNumbers(ends) || !isNumbers(expiring)) throw bad('its tables are malformed');
+  const tables: CheckpointTables = { kv: new Map(), streams: new Map(), state: state as Record<string, unknown>, chunkEnds: new Map(), expiring: [] };
+  for (const pair of kv) {
+    if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !(pair[1] instanceof Uint8Array)) throw bad('a KV entry is malformed');
+    tables.kv.set(pair[0], new Uint8Array(pair[1]));
+  }
+  for (const pair of streams) {
+    if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !isNumbers(pair[1]) || pair[1].length % 4 !== 0) throw bad('a stream entry is malformed');
+    const flat = pair[1];
+    const refs: BlockRef[] = [];
+    for (let i = 0; i < flat.length; i += 4) refs.push({ chunk: flat[i]!, offset: flat[i + 1]!, length: flat[i + 2]!, crc: flat[i + 3]! });
+    tables.streams.set(pair[0], refs);
+  }
+  for (let i = 0; i + 1 < ends.length; i += 2) tables.chunkEnds.set(ends[i]!, ends[i + 1]!);
+  for (let i = 0; i + 1 < expiring.length; i += 2) tables.expiring.push([expiring[i]!, expiring[i + 1]!]);
+  return tables;
+}
+
+/** Writes one section of a file sequentially from `start`, through a buffer, keeping its CRC32C. */
+class SectionWriter {
+  private readonly buffer = Buffer.allocUnsafe(WRITE_BUFFER);
+  private buffered = 0;
+  /** Where the next bytes go out in the file. */
+  private position: number;
+  /** Bytes written to the section so far (buffered included). */
+  written = 0;
+  crc = 0;
+
+  constructor(private readonly handle: FileHandle, start: number) {
+    this.position = start;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.buffered + bytes.byteLength > this.buffer.length) await this.flush();
+    if (bytes.byteLength > this.buffer.length) {
+      await this.writeOut(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } else {
+      this.buffer.set(bytes, this.buffered);
+      this.buffered += bytes.byteLength;
+    }
+    this.written += bytes.byteLength;
+  }
+
+  async flush(): Promise<void> {
+    if (this.buffered === 0) return;
+    const part = this.buffer.subarray(0, this.buffered);
+    this.buffered = 0;
+    await this.writeOut(part);
+  }
+
+  private async writeOut(bytes: Buffer): Promise<void> {
+    this.crc = crc32c(bytes, this.crc);
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, this.position + done);
+      done += bytesWritten;
+    }
+    this.position += bytes.length;
+  }
+}

@@ -1,0 +1,61 @@
+import { crc32c } from '@node-rs/crc32';
+import { createFileDurably } from '@memmapfs/wal';
+import type { StoreFileSystem } from '../types.js';
+
+const FORMAT = 1;
+
+/**
+ * The store's manifest (`<root>/state.manifest`): which checkpoint file is current, for which log, up
+ * to which LSN. Replaced whole and atomically (write-temp, fsync, rename, fsync of the folder), so it
+ * is always one version or the next. Text: the CRC32C of the second line (8 hex digits), a newline,
+ * then JSON.
+ */
+export interface StoreManifest {
+  /** The log the checkpoint belongs to. */
+  readonly logId: string;
+  /** The checkpoint's file name, in `<root>/checkpoints/`. */
+  readonly checkpoint: string;
+  /** The last LSN the checkpoint covers. */
+  readonly lsn: number;
+}
+
+/** The name of the checkpoint file covering the log up to `lsn`. */
+export function checkpointFileName(lsn: number): string {
+  return `checkpoint-${String(lsn).padStart(16, '0')}.bin`;
+}
+
+/** The LSN a checkpoint file's name says it covers, or `undefined` for another file. */
+export function checkpointFileLsn(name: string): number | undefined {
+  const match = /^checkpoint-(\d{16})\.bin$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Reads the manifest; `undefined` when there is none or it is damaged (the log alone is then the truth). */
+export async function readManifest(path: string, files: Pick<StoreFileSystem, 'readFile'>): Promise<StoreManifest | undefined> {
+  let text: string;
+  try {
+    text = (await files.readFile(path)).toString('utf8');
+  } catch {
+    return undefined;
+  }
+  const newline = text.indexOf('\n');
+  if (newline !== 8) return undefined;
+  const body = text.slice(newline + 1);
+  if (Number.parseInt(text.slice(0, 8), 16) !== crc32c(Buffer.from(body, 'utf8'))) return undefined;
+  try {
+    const parsed = JSON.parse(body) as { format?: unknown; logId?: unknown; checkpoint?: { file?: unknown; lsn?: unknown } };
+    const file = parsed.checkpoint?.file;
+    const lsn = parsed.checkpoint?.lsn;
+    if (parsed.format !== FORMAT || typeof parsed.logId !== 'string' || typeof file !== 'string' || checkpointFileLsn(file) !== lsn || typeof lsn !== 'number') return undefined;
+    return { logId: parsed.logId, checkpoint: file, lsn };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Replaces the manifest atomically. */
+export async function writeManifest(path: string, manifest: StoreManifest, files: StoreFileSystem): Promise<void> {
+  const body = JSON.stringify({ format: FORMAT, logId: manifest.logId, checkpoint: { file: manifest.checkpoint, lsn: manifest.lsn } });
+  const crc = crc32c(Buffer.from(body, 'utf8')).toString(16).padStart(8, '0');
+  await createFileDurably(path, Buffer.from(`${crc}\n${body}`, 'utf8'), files);
+}

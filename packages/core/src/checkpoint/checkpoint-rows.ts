@@ -1,0 +1,143 @@
+import type { BlockRef } from '@memmapfs/blocks';
+import type { Codec } from '../contracts/codec.js';
+import { MemMapError } from '../errors.js';
+import type { MemoryRecord } from '../engine/log-records.js';
+
+/**
+ * One memory row of a checkpoint file (docs/FORMAT.md), 72 bytes, little-endian:
+ * id f64 | createdAt f64 | updatedAt f64 | expiresAt f64 (NaN: none) | block offset f64 |
+ * labels offset f64 | chunk u32 | block length u32 | block CRC32C u32 | labels length u32 |
+ * version f64 (the LSN of the record that wrote this version of the memory).
+ * The labels (tags, namespace, meta) are the codec's encoding of `[tags, namespace, meta]` in the
+ * labels section; rows are sorted by id.
+ */
+export const ROW_SIZE = 72;
+const ID = 0;
+const CREATED_AT = 8;
+const UPDATED_AT = 16;
+const EXPIRES_AT = 24;
+const BLOCK_OFFSET = 32;
+const LABELS_OFFSET = 40;
+const CHUNK = 48;
+const BLOCK_LENGTH = 52;
+const BLOCK_CRC = 56;
+const LABELS_LENGTH = 60;
+const VERSION = 64;
+
+/**
+ * The memories of a checkpoint, read in place: rows sorted by id in a mapping of the file, looked up
+ * by binary search and decoded one at a time when asked for. Nothing is copied into the heap up front.
+ */
+export class CheckpointMemories {
+  /** Number of memories (rows). */
+  readonly count: number;
+
+  constructor(
+    private readonly rows: Buffer,
+    private readonly labels: Buffer,
+    private readonly codec: Codec,
+    private readonly source: string,
+  ) {
+    this.count = rows.length / ROW_SIZE;
+  }
+
+  /** The id of row `index`. */
+  idAt(index: number): number {
+    return this.rows.readDoubleLE(index * ROW_SIZE + ID);
+  }
+
+  /** The expiry of row `index`, if it has one. */
+  expiresAt(index: number): number | undefined {
+    const value = this.rows.readDoubleLE(index * ROW_SIZE + EXPIRES_AT);
+    return Number.isNaN(value) ? undefined : value;
+  }
+
+  /** Row index of `id`, or -1. */
+  indexOf(id: number): number {
+    let low = 0;
+    let high = this.count - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const at = this.idAt(middle);
+      if (at < id) low = middle + 1;
+      else if (at > id) high = middle - 1;
+      else return middle;
+    }
+    return -1;
+  }
+
+  /** The memory `id`, decoded from its row, or `undefined`. */
+  get(id: number): MemoryRecord | undefined {
+    const index = this.indexOf(id);
+    return index < 0 ? undefined : this.record(index);
+  }
+
+  /** The block reference of row `index` (no labels decoded). */
+  refAt(index: number): BlockRef {
+    const at = index * ROW_SIZE;
+    return { chunk: this.rows.readUInt32LE(at + CHUNK), offset: this.rows.readDoubleLE(at + BLOCK_OFFSET), length: this.rows.readUInt32LE(at + BLOCK_LENGTH), crc: this.rows.readUInt32LE(at + BLOCK_CRC) };
+  }
+
+  /** Row `index` as a memory record. */
+  record(index: number): MemoryRecord {
+    const at = index * ROW_SIZE;
+    const rows = this.rows;
+    const id = rows.readDoubleLE(at + ID);
+    const labelsOffset = rows.readDoubleLE(at + LABELS_OFFSET);
+    const labelsLength = rows.readUInt32LE(at + LABELS_LENGTH);
+    const { tags, namespace, meta } = decodeLabels(this.codec, this.labels.subarray(labelsOffset, labelsOffset + labelsLength), () => `memory ${id} in ${this.source}`);
+    return { id, ref: this.refAt(index), tags, namespace, meta, createdAt: rows.readDoubleLE(at + CREATED_AT), updatedAt: rows.readDoubleLE(at + UPDATED_AT), expiresAt: this.expiresAt(index), version: rows.readDoubleLE(at + VERSION) };
+  }
+
+  /** The bytes of row `index` and of its labels, to copy into another checkpoint as they are. */
+  rawRow(index: number): { row: Buffer; labels: Buffer } {
+    const row = this.rows.subarray(index * ROW_SIZE, (index + 1) * ROW_SIZE);
+    const labelsOffset = row.readDoubleLE(LABELS_OFFSET);
+    return { row, labels: this.labels.subarray(labelsOffset, labelsOffset + row.readUInt32LE(LABELS_LENGTH)) };
+  }
+}
+
+/** Writes the row of `memory` into `target` at `at`, its labels being at `labelsOffset` (`labelsLength` bytes). */
+export function writeRow(target: Buffer, at: number, memory: MemoryRecord, labelsOffset: number, labelsLength: number): void {
+  target.writeDoubleLE(memory.id, at + ID);
+  target.writeDoubleLE(memory.createdAt, at + CREATED_AT);
+  target.writeDoubleLE(memory.updatedAt, at + UPDATED_AT);
+  target.writeDoubleLE(memory.expiresAt ?? Number.NaN, at + EXPIRES_AT);
+  target.writeDoubleLE(memory.ref.offset, at + BLOCK_OFFSET);
+  target.writeDoubleLE(labelsOffset, at + LABELS_OFFSET);
+  target.writeUInt32LE(memory.ref.chunk, at + CHUNK);
+  target.writeUInt32LE(memory.ref.length, at + BLOCK_LENGTH);
+  target.writeUInt32LE(memory.ref.crc >>> 0, at + BLOCK_CRC);
+  target.writeUInt32LE(labelsLength, at + LABELS_LENGTH);
+  target.writeDoubleLE(memory.version ?? memory.id, at + VERSION);
+}
+
+/** Copies a row as it is into `target` at `at`, with its labels moved to `labelsOffset`. */
+export function copyRow(target: Buffer, at: number, row: Buffer, labelsOffset: number): void {
+  row.copy(target, at);
+  target.writeDoubleLE(labelsOffset, at + LABELS_OFFSET);
+}
+
+/** The labels of a memory as a checkpoint stores them. */
+export function encodeLabels(codec: Codec, memory: MemoryRecord): Uint8Array {
+  return codec.encode([memory.tags, memory.namespace, memory.meta]);
+}
+
+function decodeLabels(codec: Codec, bytes: Uint8Array, what: () => string): Pick<MemoryRecord, 'tags' | 'namespace' | 'meta'> {
+  let value: unknown;
+  try {
+    value = codec.decode(bytes);
+  } catch (cause) {
+    throw damaged(what(), `the ${codec.name} codec cannot decode its labels`, cause);
+  }
+  if (!Array.isArray(value) || value.length !== 3) throw damaged(what(), 'its labels are malformed');
+  const [tags, namespace, meta] = value as [unknown, unknown, unknown];
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string') || typeof namespace !== 'string' || typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw damaged(what(), 'its labels are malformed');
+  }
+  return { tags: tags as string[], namespace, meta: meta as Record<string, unknown> };
+}
+
+function damaged(what: string, why: string, cause?: unknown): MemMapError {
+  return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`; deleting the store's checkpoints folder makes the next open rebuild everything from the log.`, { cause, subsystem: 'checkpoint' });
+}
