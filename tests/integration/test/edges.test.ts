@@ -1,9 +1,5 @@
-import { spawn } from 'node:child_process';
 import { cp, readdir, rm, stat, truncate } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as nodeFileSystem from 'node:fs/promises';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, repairStore, verifyStore, type StoreFileSystem } from '@memmapfs/core';
@@ -11,9 +7,8 @@ import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { encodeWalHeader, newLogId, WAL_FORMAT_VERSION } from '@memmapfs/wal';
 import { useTempStore } from './support/temp-store.js';
+import { appendAndHold as holdWriter } from './support/hold-writer.js';
 
-const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 const tempStore = useTempStore('edges');
 let dir: string;
@@ -24,22 +19,7 @@ beforeEach(() => {
 
 const open = (at = root, options: { fileSystem?: StoreFileSystem } = {}) => MemMapFS.init(at, { search: flexsearch(), codec: msgpack(), ...options });
 
-/** Starts a process that appends `text`, reports its id, and then waits to be killed. */
-async function appendAndHold(text: string): Promise<{ id: number; kill: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'hold', root, text], { stdio: 'pipe' });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const { value, done } = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
-  if (done) throw new Error(`the holding writer ended early: ${stderr}`);
-  return {
-    id: (JSON.parse(value as string) as { id: number }).id,
-    kill: async () => {
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
+const appendAndHold = (text: string) => holdWriter(root, text);
 
 describe('no block is written into a range a durable record references', () => {
   it('a process already open does not append into the range of a dead writer whose block a crash took', async () => {

@@ -12,14 +12,14 @@ import { CheckpointMemories, copyRow, encodeLabels, ROW_SIZE, writeRow } from '.
 
 /**
  * A checkpoint file: the store's tables as they stood after one record of the log (docs/FORMAT.md).
- * Layout: a 128-byte header, the memory rows (sorted by id, `ROW_SIZE` each), the labels section, and
+ * Layout: a 160-byte header, the memory rows (sorted by id, `ROW_SIZE` each), the labels section, and
  * the tables section (KV, streams, state, where records point in the chunk files, the memories with a
  * TTL: the codec's encoding of one map). Written once under a temporary name and renamed into place;
  * never changed after, so every process maps it read-only and shares its pages.
  */
 const MAGIC = Buffer.from('MMFS-CKP', 'ascii');
 const VERSION = 1;
-export const CHECKPOINT_HEADER_SIZE = 128;
+export const CHECKPOINT_HEADER_SIZE = 160;
 const H_CRC = 12;
 const H_LSN = 16;
 const H_OFFSET = 24;
@@ -34,6 +34,9 @@ const H_TABLES_LENGTH = 96;
 const H_ROWS_CRC = 104;
 const H_LABELS_CRC = 108;
 const H_TABLES_CRC = 112;
+const H_CODEC_LENGTH = 116;
+const H_CODEC = 120;
+const MAX_CODEC_NAME = 32;
 /** Size of the buffer each section is written through. */
 const WRITE_BUFFER = 1024 * 1024;
 
@@ -44,6 +47,8 @@ export type CheckpointEntry = MemoryRecord | { readonly base: CheckpointMemories
 export interface CheckpointContents {
   /** The log it belongs to, and the last record it covers. */
   readonly logId: string;
+  /** The codec the log's payloads (and so the labels and tables) are encoded with. */
+  readonly codec: string;
   readonly position: WalPosition;
   /** How many memories `memories()` yields. */
   readonly memoryCount: number;
@@ -51,7 +56,8 @@ export interface CheckpointContents {
   memories(): Iterable<CheckpointEntry>;
   readonly kv: ReadonlyMap<string, Uint8Array>;
   readonly streams: ReadonlyMap<string, readonly BlockRef[]>;
-  readonly state: Record<string, unknown>;
+  /** The agent state, or `null` while no state was ever written (each opener then starts from its own initial state). */
+  readonly state: Record<string, unknown> | null;
   /** Per chunk, the end of the highest range any record up to `position` references. */
   readonly chunkEnds: ReadonlyMap<number, number>;
 }
@@ -60,7 +66,7 @@ export interface CheckpointContents {
 export interface CheckpointTables {
   readonly kv: Map<string, Uint8Array>;
   readonly streams: Map<string, BlockRef[]>;
-  readonly state: Record<string, unknown>;
+  readonly state: Record<string, unknown> | null;
   readonly chunkEnds: Map<number, number>;
   /** `[expiresAt, id]` of every memory with a TTL. */
   readonly expiring: Array<readonly [number, number]>;
@@ -70,11 +76,13 @@ export interface CheckpointTables {
 export interface CheckpointFile {
   readonly path: string;
   readonly logId: string;
+  /** The name of the codec its labels and tables are encoded with. */
+  readonly codec: string;
   readonly position: WalPosition;
   readonly writtenAt: number;
   /** The memory rows, read in place. */
   memories(codec: Codec): CheckpointMemories;
-  /** Decodes the tables section (its checksum checked). */
+  /** Decodes the tables section (its checksum was checked when the file was opened). */
   tables(codec: Codec): CheckpointTables;
   /** Checks the rows' and labels' checksums too (reads the whole file): what `memmapfs verify` does. */
   verify(): string | undefined;
@@ -132,6 +140,10 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     header.writeDoubleLE(contents.position.offset, H_OFFSET);
     header.writeUInt32LE(contents.position.checksum >>> 0, H_CHECKSUM);
     header.write(contents.logId, H_LOG_ID, LOG_ID_SIZE, 'hex');
+    const codecName = Buffer.from(contents.codec, 'utf8');
+    if (codecName.length > MAX_CODEC_NAME) throw new Error(`codec name ${contents.codec} is longer than ${MAX_CODEC_NAME} bytes`);
+    header.writeUInt8(codecName.length, H_CODEC_LENGTH);
+    codecName.copy(header, H_CODEC);
     header.writeDoubleLE(Date.now(), H_WRITTEN_AT);
     header.writeDoubleLE(count, H_ROWS);
     header.writeDoubleLE(rowsEnd, H_LABELS_OFFSET);
@@ -179,16 +191,18 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
   const rows = bytes.subarray(CHECKPOINT_HEADER_SIZE, labelsOffset);
   const labels = bytes.subarray(labelsOffset, tablesOffset);
   const tablesBytes = bytes.subarray(tablesOffset);
+  // Small, and decoded whole at open: checked here, so that a damaged one is never used.
+  if (crc32c(tablesBytes) !== bytes.readUInt32LE(H_TABLES_CRC)) throw bad('its tables section fails its checksum');
+  const codecLength = bytes.readUInt8(H_CODEC_LENGTH);
+  if (codecLength > MAX_CODEC_NAME) throw bad('its codec name is too long');
   return {
     path,
     logId: bytes.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE),
+    codec: bytes.toString('utf8', H_CODEC, H_CODEC + codecLength),
     position: { lsn: bytes.readDoubleLE(H_LSN), offset: bytes.readDoubleLE(H_OFFSET), checksum: bytes.readUInt32LE(H_CHECKSUM) },
     writtenAt: bytes.readDoubleLE(H_WRITTEN_AT),
     memories: (codec) => new CheckpointMemories(rows, labels, codec, path),
-    tables: (codec) => {
-      if (crc32c(tablesBytes) !== bytes.readUInt32LE(H_TABLES_CRC)) throw bad('its tables section fails its checksum');
-      return decodeTables(codec, tablesBytes, bad);
-    },
+    tables: (codec) => decodeTables(codec, tablesBytes, bad),
     verify: () => {
       if (crc32c(rows) !== bytes.readUInt32LE(H_ROWS_CRC)) return 'its memory rows fail their checksum';
       if (crc32c(labels) !== bytes.readUInt32LE(H_LABELS_CRC)) return 'its labels fail their checksum';
@@ -223,8 +237,8 @@ function decodeTables(codec: Codec, bytes: Uint8Array, bad: (why: string) => Mem
   }
   const { kv, streams, state, ends, expiring } = wire ?? {};
   const isNumbers = (value: unknown): value is number[] => Array.isArray(value) && value.every((n) => typeof n === 'number');
-  if (!Array.isArray(kv) || !Array.isArray(streams) || typeof state !== 'object' || state === null || !isNumbers(ends) || !isNumbers(expiring)) throw bad('its tables are malformed');
-  const tables: CheckpointTables = { kv: new Map(), streams: new Map(), state: state as Record<string, unknown>, chunkEnds: new Map(), expiring: [] };
+  if (!Array.isArray(kv) || !Array.isArray(streams) || typeof state !== 'object' || !isNumbers(ends) || !isNumbers(expiring)) throw bad('its tables are malformed');
+  const tables: CheckpointTables = { kv: new Map(), streams: new Map(), state: state as Record<string, unknown> | null, chunkEnds: new Map(), expiring: [] };
   for (const pair of kv) {
     if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !(pair[1] instanceof Uint8Array)) throw bad('a KV entry is malformed');
     tables.kv.set(pair[0], new Uint8Array(pair[1]));

@@ -20,23 +20,38 @@ export class CheckpointStore {
     private readonly reader: 'auto' | 'mmap' | 'read',
   ) {}
 
-  /** The checkpoint the manifest names, mapped; `undefined` when there is none or it cannot be used. */
+  /**
+   * The checkpoint the manifest names, mapped; when that one is gone or unusable, the newest other
+   * checkpoint of the same log in the folder (two writers publishing at once can leave the manifest
+   * naming one the other removed). `undefined` when there is none: the open replays the whole log.
+   * Whatever is taken, the log checks it ends at a record it holds before it is used.
+   */
   async current(): Promise<CheckpointFile | undefined> {
-    // A writer may remove the file between the reading of the manifest and its opening: the manifest
-    // then names a newer one.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const manifest = await readManifest(this.manifestPath, this.files);
-      if (!manifest) return undefined;
+    const manifest = await readManifest(this.manifestPath, this.files);
+    if (!manifest) return undefined;
+    const others = (await this.files.readdir(this.folder).catch(() => [] as string[]))
+      .filter((name) => name !== manifest.checkpoint && checkpointFileLsn(name) !== undefined)
+      .sort()
+      .reverse();
+    for (const name of [manifest.checkpoint, ...others]) {
       try {
-        const file = openCheckpointFile(join(this.folder, manifest.checkpoint), this.reader);
-        return file.logId === manifest.logId && file.position.lsn === manifest.lsn ? file : undefined;
+        const file = openCheckpointFile(join(this.folder, name), this.reader);
+        if (file.logId === manifest.logId && file.position.lsn === checkpointFileLsn(name)) return file;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        process.emitWarning(`The checkpoint ${manifest.checkpoint} is not used (the tables are rebuilt from the log): ${(error as Error).message}`, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
-        return undefined;
+        // Removed by another writer meanwhile: the next one. Damaged: said, then the next one.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          process.emitWarning(`The checkpoint ${name} is not used: ${(error as Error).message}`, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
+        }
       }
     }
     return undefined;
+  }
+
+  /** Removes a checkpoint found damaged, and the manifest if it names it: opens then replay the log. */
+  async discard(file: CheckpointFile): Promise<void> {
+    const manifest = await readManifest(this.manifestPath, this.files);
+    if (manifest && join(this.folder, manifest.checkpoint) === file.path) await this.files.unlink(this.manifestPath).catch(() => undefined);
+    await this.files.unlink(file.path).catch(() => undefined);
   }
 
   /** Writes a checkpoint file (not yet published) and returns it mapped. */
@@ -75,11 +90,26 @@ export class CheckpointStore {
         if (fileLsn < lsn || (fileLsn > lsn && (await checkpointLogId(path, this.files)) !== logId)) await this.files.unlink(path).catch(() => undefined);
         continue;
       }
+      // A writer's temporary file, left by a writer that died: its process is gone, and it is an hour old
+      // (a process id alone may be another's, in another PID namespace or reused).
       const temp = /^\.checkpoint-\d{16}\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
-      if (temp && !processAlive(Number(temp[1]))) await this.files.unlink(path).catch(() => undefined);
+      if (temp && !processAlive(Number(temp[1])) && (await ageMs(path, this.files)) > 3_600_000) await this.files.unlink(path).catch(() => undefined);
     }
   }
 
+}
+
+async function ageMs(path: string, files: Pick<StoreFileSystem, 'open'>): Promise<number> {
+  try {
+    const handle = await files.open(path, 'r');
+    try {
+      return Date.now() - (await handle.stat()).mtimeMs;
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return 0;
+  }
 }
 
 function processAlive(pid: number): boolean {

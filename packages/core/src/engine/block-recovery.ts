@@ -61,6 +61,46 @@ export class ReferencedRangeLog {
   }
 }
 
+/**
+ * The blocks of the records applied since the last checkpoint whose records carry a copy (a range and
+ * the record's LSN, five numbers each): before the next checkpoint is written, each is read back, since
+ * an open that starts from it never replays those copies again.
+ */
+export class CopiedBlockLog {
+  private data = new Float64Array(5 * 256);
+  private count = 0;
+
+  note(ref: BlockRef, lsn: number): void {
+    if ((this.count + 1) * 5 > this.data.length) {
+      const grown = new Float64Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data.set([ref.chunk, ref.offset, ref.length, ref.crc, lsn], this.count * 5);
+    this.count++;
+  }
+
+  /** The blocks of records up to `lsn`. */
+  *upTo(lsn: number): IterableIterator<{ ref: BlockRef; lsn: number }> {
+    for (let i = 0; i < this.count; i++) {
+      const at = i * 5;
+      if (this.data[at + 4]! > lsn) continue;
+      yield { ref: { chunk: this.data[at]!, offset: this.data[at + 1]!, length: this.data[at + 2]!, crc: this.data[at + 3]! }, lsn: this.data[at + 4]! };
+    }
+  }
+
+  /** Forgets the blocks of records up to `lsn` (a checkpoint covers them). */
+  dropUpTo(lsn: number): void {
+    let kept = 0;
+    for (let i = 0; i < this.count; i++) {
+      if (this.data[i * 5 + 4]! <= lsn) continue;
+      this.data.copyWithin(kept * 5, i * 5, i * 5 + 5);
+      kept++;
+    }
+    this.count = kept;
+  }
+}
+
 /** Whether two different ranges of the same chunk share a byte (records of one block, e.g. an update that kept the text, share its range). */
 function overlaps(a: BlockRef, b: BlockRef): boolean {
   if (a.chunk !== b.chunk || (a.offset === b.offset && a.length === b.length)) return false;

@@ -14,10 +14,10 @@ import { MemoryTable } from './memory-table.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { StateChannel } from './state-channel.js';
 import { BlockReferences } from './block-references.js';
-import { ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
+import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import type { CheckpointFile } from '../checkpoint/checkpoint-file.js';
+import type { CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -84,6 +84,8 @@ export class StoreEngine<S extends AgentState> {
   streams = new Map<string, BlockRef[]>();
   readonly stateChannel = new StateChannel<S>();
   state: S;
+  /** Whether `state` was written to the store (else it is this opener's initial state, not for a checkpoint). */
+  private stateRecorded = false;
   /** LSN the saved search snapshot covers; -1 when there is none worth keeping. */
   private snapshotLsn = 0;
   private readonly expiring = new ExpiryQueue();
@@ -97,12 +99,19 @@ export class StoreEngine<S extends AgentState> {
   private get lastChecksum(): number {
     return this.lastApplied.checksum;
   }
+  /** The checkpoint the memory table reads its base rows from. */
+  private checkpointFile: CheckpointFile | undefined;
   /** The checkpoint files and the manifest. */
   private readonly checkpoints: CheckpointStore;
   /** LSN of the last record the tables' checkpoint covers (0: none), and how many memories it holds. */
   private checkpointLsn = 0;
   private checkpointMemories = 0;
-  private writingCheckpoint: Promise<void> | undefined;
+  /** The checkpoint writes, one after the other (a write's failure does not stop the next). */
+  private checkpointQueue: Promise<void> = Promise.resolve();
+  /** A checkpoint in the background is queued or being written. */
+  private backgroundCheckpoint = false;
+  /** Blocks of the records applied since the last checkpoint whose records carry a copy: read back before the next one. */
+  private readonly copiedSinceCheckpoint = new CopiedBlockLog();
   /** After a failed checkpoint in the background, the next is not tried before this time. */
   private retryCheckpointAt = 0;
   /** Set by `close()`: from then on the index is only drained by `close()` itself, never on a timer. */
@@ -163,7 +172,17 @@ export class StoreEngine<S extends AgentState> {
       let engine: StoreEngine<S> | undefined;
       let lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
       // The tables as a checkpoint left them, read in place; the log is read from the record after it.
-      const checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current();
+      let checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current();
+      // Its tables are decoded before the log is read after it: one that cannot be is not used, and the
+      // log is replayed whole instead.
+      let tables: CheckpointTables | undefined;
+      try {
+        if (checkpoint) tables = checkpoint.tables(codec ?? (await resolveCodec(undefined, checkpoint.codec)));
+      } catch (error) {
+        if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
+        process.emitWarning(`The checkpoint ${checkpoint!.path} is not used (the open replays the whole log): ${error.message}`, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
+        checkpoint = undefined;
+      }
       wal = await openLog({
         readOnly,
         codec: codec?.name ?? 'msgpack',
@@ -184,10 +203,10 @@ export class StoreEngine<S extends AgentState> {
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
           engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto');
           if (checkpoint && start.after > 0) {
-            if (start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId) {
-              throw new MemMapError('WAL_CORRUPT', `The log at ${layout.wal} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId}.`, { subsystem: 'wal' });
+            if (start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
+              throw new MemMapError('WAL_CORRUPT', `The log at ${layout.wal} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId} (codec ${checkpoint.codec}).`, { subsystem: 'wal' });
             }
-            engine.loadCheckpoint(checkpoint);
+            engine.loadCheckpoint(checkpoint, tables!);
             lastApplied = checkpoint.position;
           }
           const copies = new UncheckpointedCopies();
@@ -320,11 +339,12 @@ export class StoreEngine<S extends AgentState> {
       this.apply(record, committed.lsn, true);
     }
     if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
-    if (!this.closing && !this.wal.readOnly && !this.writingCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.checkpointMemories / 4) && performance.now() >= this.retryCheckpointAt) {
-      this.writingCheckpoint = this.writeCheckpoint().catch((error: unknown) => {
+    if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.checkpointMemories / 4) && performance.now() >= this.retryCheckpointAt) {
+      this.backgroundCheckpoint = true;
+      this.queueCheckpoint().catch((error: unknown) => {
         this.retryCheckpointAt = performance.now() + 60_000;
         process.emitWarning(`A checkpoint of the tables was not written (the log still holds everything; it is tried again later): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
-      }).finally(() => (this.writingCheckpoint = undefined));
+      }).finally(() => (this.backgroundCheckpoint = false));
     }
     this.scheduleIndexing();
   }
@@ -425,17 +445,20 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /** Takes the tables from a checkpoint (on open, before any record is applied): its memories stay in its mapping. */
-  private loadCheckpoint(file: CheckpointFile): void {
-    const tables = file.tables(this.codec);
+  private loadCheckpoint(file: CheckpointFile, tables: CheckpointTables): void {
     const memories = file.memories(this.codec);
     this.memories.setBase(memories, tables.expiring);
     this.kv = tables.kv;
     this.streams = tables.streams;
-    this.state = tables.state as S;
+    if (tables.state !== null) {
+      this.state = tables.state as S;
+      this.stateRecorded = true;
+    }
     this.references.load(tables.chunkEnds);
     for (const [expiresAt, id] of tables.expiring) this.expiring.add(id, expiresAt);
     this.checkpointLsn = file.position.lsn;
     this.checkpointMemories = memories.count;
+    this.checkpointFile = file;
   }
 
   /** The block references of the checkpoint the tables start from, and of every stream. */
@@ -446,14 +469,15 @@ export class StoreEngine<S extends AgentState> {
 
   /** Writes a checkpoint of the tables now, after the one being written (if any), covering every change applied. */
   async checkpointTables(): Promise<void> {
-    while (this.writingCheckpoint) await this.writingCheckpoint;
     this.refresh();
-    const writing = this.writeCheckpoint();
-    const tracked: Promise<void> = writing.then(() => undefined, () => undefined).finally(() => {
-      if (this.writingCheckpoint === tracked) this.writingCheckpoint = undefined;
-    });
-    this.writingCheckpoint = tracked;
-    await writing;
+    await this.queueCheckpoint();
+  }
+
+  /** Writes a checkpoint once those queued before it are done: never two at once. */
+  private queueCheckpoint(): Promise<void> {
+    const write = this.checkpointQueue.then(() => this.writeCheckpoint());
+    this.checkpointQueue = write.catch(() => undefined);
+    return write;
   }
 
   /**
@@ -462,27 +486,45 @@ export class StoreEngine<S extends AgentState> {
    * are made durable first, and every chunk file is fsynced, so that nothing before it is ever
    * replayed or restored again.
    */
-  async writeCheckpoint(): Promise<void> {
+  private async writeCheckpoint(): Promise<void> {
     const position = this.lastApplied;
     if (this.wal.readOnly || position.lsn === this.checkpointLsn) return;
+    // Rows are copied from the last checkpoint as they are: damage there must not pass on under a new checksum.
+    const damage = this.checkpointFile?.verify();
+    if (damage && this.checkpointFile) {
+      await this.checkpoints.discard(this.checkpointFile);
+      throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${this.checkpointFile.path} is damaged (${damage}); it was removed, and the next open replays the whole log. Run \`memmapfs verify\`.`, { subsystem: 'checkpoint' });
+    }
     const frozen = this.memories.freeze();
     const copied = this.copiedBytesSinceCheckpoint;
     let file: CheckpointFile;
     try {
       const contents = {
         logId: this.wal.header.logId,
+        codec: this.codec.name,
         position,
         memoryCount: frozen.count,
         memories: frozen.entries,
         kv: new Map(this.kv),
         streams: new Map([...this.streams].map(([key, refs]) => [key, refs.slice()] as const)),
-        state: this.state as unknown as Record<string, unknown>,
+        state: this.stateRecorded ? (this.state as unknown as Record<string, unknown>) : null,
         chunkEnds: this.references.snapshot(),
       };
       await this.wal.flush();
       await this.blocks.syncAll();
+      // A block whose copy no open will replay again must be in its chunk file now (a writer that died
+      // before its chunk was fsynced may have lost it): else no checkpoint, and the next open puts it back.
+      for (const { ref, lsn } of this.copiedSinceCheckpoint.upTo(position.lsn)) {
+        try {
+          this.blocks.read(ref);
+        } catch (error) {
+          throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: the block of record ${lsn} (chunk ${ref.chunk}, bytes ${ref.offset}–${ref.offset + ref.length}) is not in its chunk file; the next open of the store puts it back from the copy in its record.`, { cause: error, subsystem: 'checkpoint' });
+        }
+      }
       file = await this.checkpoints.write(contents, this.codec);
       this.memories.rebase(file.memories(this.codec), file.tables(this.codec).expiring);
+      this.copiedSinceCheckpoint.dropUpTo(position.lsn);
+      this.checkpointFile = file;
     } catch (error) {
       this.memories.thaw();
       throw toMemMapError(error);
@@ -662,11 +704,11 @@ export class StoreEngine<S extends AgentState> {
     let failure: unknown;
     try {
       await this.checkpointing;
-      await this.writingCheckpoint;
+      await this.checkpointQueue;
       let written = false;
       if (!this.wal.readOnly && this.lastApplied.lsn - this.checkpointLsn >= CHECKPOINT_ON_CLOSE_AFTER_RECORDS) {
         // Derived from the log: should it fail, the next open replays more, and nothing is lost.
-        written = await this.writeCheckpoint().then(() => true, (error: unknown) => {
+        written = await this.queueCheckpoint().then(() => true, (error: unknown) => {
           process.emitWarning(`A checkpoint of the tables was not written on close (the next open replays the log instead): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
           return false;
         });
@@ -702,6 +744,9 @@ export class StoreEngine<S extends AgentState> {
   /** Applies a durable record to the tables. `live`: it was just written by this process (not replayed). */
   private apply(record: LogRecord, lsn: number, live: boolean): void {
     for (const ref of blockRefsOf(record)) this.references.note(ref);
+    if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
+      this.copiedSinceCheckpoint.note(record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, lsn);
+    }
     switch (record.type) {
       case RecordType.MemoryPut: {
         const m: MemoryRecord = { ...record.memory, version: lsn };
@@ -719,6 +764,7 @@ export class StoreEngine<S extends AgentState> {
         break;
       case RecordType.StateSet:
         this.state = record.state as S;
+        this.stateRecorded = true;
         if (live) this.stateChannel.publish(structuredClone(this.state));
         break;
       case RecordType.KvSet:

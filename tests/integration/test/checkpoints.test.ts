@@ -1,0 +1,156 @@
+import { open as openFile, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, verifyStore } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+import { useTempStore } from './support/temp-store.js';
+import { appendAndHold } from './support/hold-writer.js';
+
+const tempStore = useTempStore('checkpoints');
+let root: string;
+beforeEach(() => {
+  ({ root } = tempStore());
+});
+
+const open = (options: Parameters<typeof MemMapFS.init>[1] = {}) => MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), ...options });
+const checkpointFiles = async () => (await readdir(join(root, 'checkpoints'))).filter((name) => name.endsWith('.bin')).sort();
+const manifest = async () => JSON.parse((await readFile(join(root, 'state.manifest'), 'utf8')).split('\n')[1]!) as { checkpoint: { file: string; lsn: number } };
+
+/** Flips a byte of the log inside record `lsn`'s payload: a full replay of the log then fails with WAL_CORRUPT. */
+async function damageRecord(lsn: number): Promise<void> {
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), readOnly: true });
+  let offset = -1;
+  for await (const record of (fs as unknown as { engine: { wal: { readFrom(lsn: number): AsyncIterable<{ lsn: number; offset: number }> } } }).engine.wal.readFrom(lsn)) {
+    offset = record.offset;
+    break;
+  }
+  await fs.close();
+  const file = await openFile(join(root, 'state.wal'), 'r+');
+  const byte = Buffer.alloc(1);
+  await file.read(byte, 0, 1, offset + 30);
+  byte[0]! ^= 0xff;
+  await file.write(byte, 0, 1, offset + 30);
+  await file.close();
+}
+
+describe('checkpoints of the tables', () => {
+  it('keep no state an opener started from: a store whose state was never written gives each opener its own initial state', async () => {
+    const a = await open({ initialState: { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: { who: 'a' } } });
+    await a.appendMemory('a memory, and no state written');
+    await a.checkpoint();
+    await a.close();
+    const b = await open({ initialState: { status: 'busy', activeMemoryCount: 0, lastUpdatedId: 0, extra: { who: 'b' } } });
+    expect(b.getState().extra).toEqual({ who: 'b' });
+    await b.updateState({ ...b.getState(), extra: { who: 'written by b' } });
+    await b.checkpoint();
+    await b.close();
+    const c = await open({ initialState: { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: { who: 'c' } } });
+    expect(c.getState().extra).toEqual({ who: 'written by b' });
+    await c.close();
+  });
+
+  it('open without the log before the checkpoint: damage there goes unread, and a whole replay finds it', async () => {
+    const fs = await open();
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.checkpoint();
+    await fs.appendMemory('after the checkpoint');
+    await fs.close();
+    await damageRecord(2);
+    const resumed = await open();
+    expect((await resumed.getMemory(6))?.text).toBe('after the checkpoint');
+    await resumed.close();
+    await rm(join(root, 'state.manifest'));
+    await rm(join(root, 'checkpoints'), { recursive: true });
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+  });
+
+  it('an open whose manifest names a checkpoint another writer removed uses the newest checkpoint left', async () => {
+    const fs = await open();
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.checkpoint();
+    const olderManifest = await readFile(join(root, 'state.manifest'));
+    await fs.appendMemory('after the first checkpoint');
+    await fs.checkpoint();
+    await fs.close();
+    expect(await checkpointFiles()).toHaveLength(1);
+    // Two writers published at once: the older one's manifest landed last, after the newer one removed its file.
+    await writeFile(join(root, 'state.manifest'), olderManifest);
+    await damageRecord(2);
+    const again = await open();
+    expect((await again.getMemory(6))?.text).toBe('after the first checkpoint');
+    await again.close();
+  });
+
+  it('a damaged tables section is not used: the open replays the log instead', async () => {
+    const fs = await open();
+    await fs.setKv('key', { value: 1 });
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.checkpoint();
+    await fs.close();
+    const [file] = await checkpointFiles();
+    const path = join(root, 'checkpoints', file!);
+    const bytes = await readFile(path);
+    bytes[bytes.readDoubleLE(88) + 3]! ^= 0xff;
+    await writeFile(path, bytes);
+    expect((await verifyStore(root)).problems.map((p) => p.kind)).toEqual(['checkpoint-damaged']);
+    const again = await open();
+    expect(again.getKv('key')).toEqual({ value: 1 });
+    expect((await again.getMemory(6))?.text).toBe('memory 4');
+    await again.close();
+  });
+
+  it('a damaged row is never copied into the next checkpoint under a fresh checksum', async () => {
+    const fs = await open();
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`memory ${i}`));
+    await fs.checkpoint();
+    await fs.close();
+    const [file] = await checkpointFiles();
+    const path = join(root, 'checkpoints', file!);
+    const bytes = await readFile(path);
+    // Row 2's expiry: the memory looks expired.
+    bytes.writeDoubleLE(Date.now() - 1000, 160 + 72 + 24);
+    await writeFile(path, bytes);
+    const again = await open();
+    await again.appendMemory('one more');
+    await again.checkpoint().catch(() => undefined);
+    await again.close();
+    // Either the damage is still reported, or nothing damaged is left to read.
+    const report = await verifyStore(root);
+    const reopened = await open();
+    const second = await reopened.getMemory(ids[1]!);
+    await reopened.close();
+    expect(report.ok === false || second?.text === 'memory 1').toBe(true);
+  });
+
+  it('a checkpoint asked for while one starts in the background waits for it, and both are written', async () => {
+    const idle = await open();
+    const busy = await open();
+    for (let i = 0; i < 9; i++) await busy.appendMemories(Array.from({ length: 2000 }, (_, j) => ({ text: `memory ${i}-${j}` })));
+    await busy.close();
+    // The idle process catches up with 18,000 records: enough to start a checkpoint of its own.
+    await expect(idle.checkpoint()).resolves.toBeUndefined();
+    await idle.close();
+    expect(await checkpointFiles()).toHaveLength(1);
+    expect((await manifest()).checkpoint.lsn).toBeGreaterThanOrEqual(18_000);
+  }, 60_000);
+
+  it('a block a crash took from another writer is not left behind by a checkpoint: it is still put back from its copy', async () => {
+    const setup = await open();
+    await setup.appendMemory('written before anything went wrong');
+    await setup.close();
+    const chunk = join(root, 'blocks', (await readdir(join(root, 'blocks'))).filter((n) => n.endsWith('.bin')).sort().at(-1)!);
+    const sizeBefore = (await stat(chunk)).size;
+    const survivor = await open();
+    const dead = await appendAndHold(root, 'the dead writer wrote this, and its record is durable');
+    await dead.kill();
+    // Its block never reached the disk (a power loss before the chunk was fsynced).
+    await truncate(chunk, sizeBefore);
+    await survivor.checkpoint().catch(() => undefined);
+    await survivor.close();
+    const reopened = await open();
+    expect((await reopened.getMemory(dead.id))?.text).toBe('the dead writer wrote this, and its record is durable');
+    await reopened.close();
+  });
+});

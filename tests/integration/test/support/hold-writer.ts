@@ -1,0 +1,24 @@
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const worker = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** Starts a process that appends `text` to the store at `root`, reports its id, and then waits to be killed. */
+export async function appendAndHold(root: string, text: string): Promise<{ id: number; kill: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'hold', root, text], { stdio: 'pipe' });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const { value, done } = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
+  if (done) throw new Error(`the holding writer ended early: ${stderr}`);
+  return {
+    id: (JSON.parse(value as string) as { id: number }).id,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
