@@ -1,9 +1,8 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from './crc32c.js';
 import { BlockError } from './block-error.js';
 import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, PlacedBlock, ReferencedRanges } from './block-store.js';
 import { loadFlock } from './flock-binding.js';
@@ -415,7 +414,7 @@ export class ChunkBlockStore implements BlockStore {
   private async createEmptyChunk(index: number): Promise<void> {
     const path = join(this.dir, chunkFileName(index));
     // A fresh name, created exclusively: a leftover temp name may still be linked to a live chunk.
-    const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+    const temp = `${path}.${process.pid}-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex')}.tmp`;
     await syncAndClose(await this.files.open(temp, 'wx'));
     try {
       await this.files.link(temp, path);

@@ -1,5 +1,7 @@
 import type { Codec } from '@memmapfs/core';
-import { Packr } from 'msgpackr';
+// The entry without msgpackr's optional native string decoder and its streams: loading them cost every
+// open more than the decoding they speed up saves on a store's small records.
+import { Packr } from 'msgpackr/pack';
 
 /** Options of the `msgpack` codec. None of them changes the bytes it writes. */
 export type MsgpackCodecOptions = {

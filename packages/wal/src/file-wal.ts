@@ -1,7 +1,6 @@
 import { constants as fsConstants, fstatSync, readSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
@@ -752,7 +751,7 @@ export async function lockLogForMaintenance(path: string, files: WalFileSystem =
 /** Creates `path` holding `bytes`: write to a temporary file, fsync it, rename it into place, fsync the folder. */
 export async function createFileDurably(path: string, bytes: Uint8Array, files: WalFileSystem = nodeFileSystem): Promise<void> {
   // A fresh name each time: two stores of one process may write the same file at once.
-  const temp = `${dirname(path)}/.${basename(path)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+  const temp = `${dirname(path)}/.${basename(path)}.${process.pid}-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex')}.tmp`;
   try {
     const handle = await files.open(temp, 'w');
     try {

@@ -2,7 +2,7 @@ import { closeSync, constants as fsConstants, openSync, readSync, writeSync } fr
 import type { FileHandle } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from './crc32c.js';
 import { loadFlock, type FlockBinding } from './flock-binding.js';
 import { WalError, ioError } from './wal-error.js';
 import type { WalFileSystem } from './file-wal.js';

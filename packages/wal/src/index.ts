@@ -10,3 +10,4 @@ export type { LogDamage, LogScan, ScanOptions } from './log-scan.js';
 export { LOG_ID_SIZE, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, WAL_MAGIC, decodeWalHeader, encodeWalHeader, isIntactWalHeader, newLogId } from './wal-header.js';
 export { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE, frameSeed } from './wal-frame.js';
 export { encodeLogImage } from './log-image.js';
+export { crc32c } from './crc32c.js';

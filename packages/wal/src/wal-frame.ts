@@ -1,4 +1,4 @@
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from './crc32c.js';
 import type { WalEntry, WalRecord } from './write-ahead-log.js';
 
 /**

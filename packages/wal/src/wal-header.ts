@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from './crc32c.js';
 import type { WalHeader } from './write-ahead-log.js';
 import { WalError } from './wal-error.js';
 
@@ -17,7 +16,8 @@ const CRC_OFFSET = WAL_HEADER_SIZE - 4;
 
 /** A fresh random log identity, as 32 lowercase hex digits. */
 export function newLogId(): string {
-  return randomBytes(LOG_ID_SIZE).toString('hex');
+  // The global Web Crypto, loaded on first use: node:crypto would cost every open its loading time.
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(LOG_ID_SIZE))).toString('hex');
 }
 
 /**

@@ -232,7 +232,7 @@ describe('FileWal', () => {
     await writeLog([]);
     const image = await readFile(path);
     image.writeUInt16LE(99, 8);
-    const { crc32c } = await import('@node-rs/crc32');
+    const { crc32c } = await import('../src/crc32c.js');
     image.writeUInt32LE(crc32c(image.subarray(0, 60)), 60);
     await writeFile(path, image);
     await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_FORMAT_UNSUPPORTED' });

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from '@memmapfs/wal';
 import { mapFile, type BlockRef } from '@memmapfs/blocks';
 import { LOG_ID_SIZE, type WalPosition } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
@@ -90,7 +89,7 @@ export interface CheckpointFile {
 
 /** Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced. */
 export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex')}.tmp`);
   const handle = await files.open(temp, 'w');
   try {
     const rowsEnd = CHECKPOINT_HEADER_SIZE + contents.memoryCount * ROW_SIZE;

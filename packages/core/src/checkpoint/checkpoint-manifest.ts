@@ -1,4 +1,4 @@
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from '@memmapfs/wal';
 import { createFileDurably } from '@memmapfs/wal';
 import type { StoreFileSystem } from '../types.js';
 

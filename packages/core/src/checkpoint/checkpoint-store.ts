@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
@@ -29,14 +29,19 @@ export class CheckpointStore {
   async current(): Promise<CheckpointFile | undefined> {
     const manifest = await readManifest(this.manifestPath, this.files);
     if (!manifest) return undefined;
-    const others = (await this.files.readdir(this.folder).catch(() => [] as string[]))
+    const others = async () => (await this.files.readdir(this.folder).catch(() => [] as string[]))
       .filter((name) => name !== manifest.checkpoint && checkpointFileLsn(name) !== undefined)
       .sort()
       .reverse();
-    for (const name of [manifest.checkpoint, ...others]) {
+    return this.openFirstUsable([manifest.checkpoint], manifest.logId) ?? this.openFirstUsable(await others(), manifest.logId);
+  }
+
+  /** The first of `names` that opens as a checkpoint of log `logId`, named for the LSN it covers. */
+  private openFirstUsable(names: readonly string[], logId: string): CheckpointFile | undefined {
+    for (const name of names) {
       try {
         const file = openCheckpointFile(join(this.folder, name), this.reader);
-        if (file.logId === manifest.logId && file.position.lsn === checkpointFileLsn(name)) return file;
+        if (file.logId === logId && file.position.lsn === checkpointFileLsn(name)) return file;
       } catch (error) {
         // Removed by another writer meanwhile: the next one. Damaged: said, then the next one.
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
@@ -58,11 +63,24 @@ export class CheckpointStore {
   async write(contents: CheckpointContents, codec: Codec): Promise<CheckpointFile> {
     const path = join(this.folder, checkpointFileName(contents.position.lsn));
     try {
+      await this.ensureFolder();
       await writeCheckpointFile(path, contents, codec, this.files);
     } catch (error) {
       throw MemMapError.is(error) ? error : new MemMapError('IO_ERROR', `Cannot write the checkpoint ${path}: ${(error as Error).message}`, { cause: error, subsystem: 'checkpoint' });
     }
     return openCheckpointFile(path, this.reader);
+  }
+
+  /** Creates the checkpoints folder when it is missing (made durable in its parent). */
+  private async ensureFolder(): Promise<void> {
+    if (await this.files.mkdir(this.folder, { recursive: true })) {
+      const parent = await this.files.open(dirname(this.folder), 'r');
+      try {
+        await parent.sync();
+      } finally {
+        await parent.close();
+      }
+    }
   }
 
   /**

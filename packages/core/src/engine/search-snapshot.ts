@@ -1,5 +1,5 @@
 import type { StoreFileSystem } from '../types.js';
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from '@memmapfs/wal';
 import { createFileDurably, LOG_ID_SIZE } from '@memmapfs/wal';
 
 const MAGIC = Buffer.from('MMFS-IDX', 'ascii');

@@ -156,7 +156,9 @@ export class StoreEngine<S extends AgentState> {
     const blockSync: BlockSyncDemand = { needed: false };
     const target: { engine?: StoreEngine<S> } = {};
     try {
-      if (!readOnly) await createFolders(layout, files);
+      // (An existing store has its folders: an open then spends no fsync on them. Derived data's
+      // folders are made again by whoever writes there.)
+      if (!readOnly && !exists) await createFolders(layout, files);
       // Core talks to the log and the blocks through their contracts only; these are the local files.
       const openBlocks = chunkStore(layout.blocks, { fileSystem: files, ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
       const openLog = fileWal(layout.wal, { fileSystem: files });
@@ -910,6 +912,7 @@ export class StoreEngine<S extends AgentState> {
     const onDisk = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
     if (onDisk && onDisk.logId === this.wal.header.logId && onDisk.lsn > lsn) return;
     const data = await this.searchCall(() => this.search.exportSnapshot!());
+    await this.files.mkdir(this.layout.index, { recursive: true });
     await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum: this.lastChecksum, savedAt: this.lastExpiryCheck, data }, this.files);
     this.snapshotLsn = lsn;
   }

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from '@memmapfs/wal';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
 import { decodeWalHeader, frameSeed, readHeadFile, recordsBelongTo, scanLog, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogScan, type WalHeader } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
