@@ -1,6 +1,7 @@
 // A child process for crash tests: appends memories forever, one at a time, in concurrent bursts and in
 // batches (appendMemories), and reports on stdout each batch ("batch") and each text before it is
-// written ("try"), and each acknowledged id ("ack").
+// written ("try"), and each acknowledged id ("ack"). With a third argument `checkpoints`, it also
+// writes a checkpoint of the tables every few steps, while the appends go on.
 // stdout is written synchronously so that a line printed is a line the parent will read, even if
 // the process is killed right after.
 import { randomBytes } from 'node:crypto';
@@ -9,8 +10,8 @@ import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 
-const [root, tag = 'child'] = process.argv.slice(2);
-if (!root) throw new Error('usage: append-forever.ts ROOT [TAG]');
+const [root, tag = 'child', mode] = process.argv.slice(2);
+if (!root) throw new Error('usage: append-forever.ts ROOT [TAG] [checkpoints]');
 
 /** Writes a line to stdout before returning, waiting out a full pipe (EAGAIN) rather than failing. */
 function report(line: string): void {
@@ -51,6 +52,8 @@ async function appendBatch(): Promise<void> {
 }
 
 for (let step = 0; ; step++) {
+  // Not awaited: the checkpoint is written while appends commit.
+  if (mode === 'checkpoints' && step % 7 === 0) fs.checkpoint().catch((error: unknown) => report(`checkpoint-failed\t${JSON.stringify(String(error))}`));
   if (step % 3 === 0) await Promise.all(Array.from({ length: 8 }, appendOne));
   else if (step % 4 === 1) await appendBatch();
   else await appendOne();
