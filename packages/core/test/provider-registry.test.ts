@@ -48,9 +48,15 @@ describe('provider registry', () => {
     const script = join(dir, 'open.mts');
     const core = fileURLToPath(new URL('../src/index.ts', import.meta.url));
     await writeFile(script, `
-      const { resolveSearchProvider, resolveCodec } = await import(${JSON.stringify(pathToFileURL(core).href)});
+      const { resolveSearchProvider, resolveCodec, MemMapFS } = await import(${JSON.stringify(pathToFileURL(core).href)});
+      const json = { name: 'json', encode: (v) => Buffer.from(JSON.stringify(v)), decode: (b) => JSON.parse(Buffer.from(b).toString()) };
+      const none = { name: 'none', supports: { snapshot: false, prefix: false }, add() {}, remove() {}, search: () => [], clear() {} };
+      const existing = await MemMapFS.init(${JSON.stringify(join('x', 'store'))}, { search: none, codec: json });
+      await existing.appendMemory('a store that exists');
+      await existing.close();
       const out = [];
-      for (const attempt of [() => resolveSearchProvider('orama'), () => resolveCodec('cbor')]) {
+      // (Opening an existing store loads a search adapter only when a query needs it, but says at once that it is missing.)
+      for (const attempt of [() => resolveSearchProvider('orama'), () => resolveCodec('cbor'), () => MemMapFS.init(${JSON.stringify(join('x', 'store'))}, { search: 'orama', codec: json })]) {
         try { await attempt(); out.push('resolved'); } catch (e) { out.push({ code: e.code, message: e.message }); }
       }
       console.log(JSON.stringify(out));
@@ -59,11 +65,13 @@ describe('provider registry', () => {
     const result = spawnSync(process.execPath, ['--conditions=dev-source', '--import', pathToFileURL(tsx).href, script], { cwd: dir, encoding: 'utf8', env: withoutNodePath() });
     await rm(dir, { recursive: true, force: true });
     expect(result.status, result.stderr).toBe(0);
-    const [search, codec] = JSON.parse(result.stdout) as Array<{ code: string; message: string }>;
+    const [search, codec, opened] = JSON.parse(result.stdout) as Array<{ code: string; message: string }>;
     expect(search).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(search!.message).toContain('npm install @memmapfs/search-orama');
     expect(codec).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(codec!.message).toContain('@memmapfs/codec-cbor');
+    expect(opened).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
+    expect(opened!.message).toContain('npm install @memmapfs/search-orama');
   });
 
   it('says which names exist when a name is unknown', async () => {

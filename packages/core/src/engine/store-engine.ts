@@ -4,7 +4,7 @@ import { fileWal, type CommittedRecord, type WalPosition, type WriteAheadLog } f
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
-import { resolveCodec, resolveSearchProvider } from '../registry/provider-registry.js';
+import { deferSearchProvider, resolveCodec, type DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
@@ -124,7 +124,7 @@ export class StoreEngine<S extends AgentState> {
     readonly layout: StoreLayout,
     readonly blocks: BlockStore,
     readonly codec: Codec,
-    readonly search: SearchProvider,
+    private readonly searchSource: DeferredSearchProvider,
     readonly durability: Durability,
     initialState: S,
     private readonly files: StoreFileSystem,
@@ -149,7 +149,8 @@ export class StoreEngine<S extends AgentState> {
     // With no codec option, an existing store's codec is read from its log's header, under the writer
     // lock (recover, below): a header being rewritten by repair is never read half-way.
     let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
-    const search = await resolveSearchProvider(options.search);
+    // The adapter is imported when the index is first needed, not here: only checked to be installed.
+    const search = await deferSearchProvider(options.search);
     const durability = options.durability ?? 'sync';
     let blocks: BlockStore | undefined;
     let wal: WriteAheadLog | undefined;
@@ -239,7 +240,7 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       await wal?.close().catch(() => undefined);
       await blocks?.close().catch(() => undefined);
-      await search.close?.();
+      await target.engine?.closeSearch();
       throw toMemMapError(error);
     }
   }
@@ -369,6 +370,7 @@ export class StoreEngine<S extends AgentState> {
   ensureIndex(): Promise<void> {
     if (this.indexLoaded) return Promise.resolve();
     this.loadingIndex ??= (async () => {
+      this.provider ??= await this.searchSource.load();
       await this.indexLoader?.();
       this.indexLoaded = true;
       this.indexLoader = undefined;
@@ -623,6 +625,19 @@ export class StoreEngine<S extends AgentState> {
   /** Expired memories taken out of the index, with their expiry: put back if the clock steps back. */
   private readonly expiredOutOfIndex = new Map<number, number>();
 
+  /** The search provider, once loaded (by `ensureIndex`); only called where the index is loaded. */
+  get search(): SearchProvider {
+    if (!this.provider) throw new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider was used before it was loaded.`, { subsystem: 'search' });
+    return this.provider;
+  }
+
+  private provider: SearchProvider | undefined;
+
+  /** Closes the search provider if it was loaded. */
+  async closeSearch(): Promise<void> {
+    await Promise.resolve(this.provider?.close?.()).catch(() => undefined);
+  }
+
   /** Runs a search provider call, turning its failures into `PROVIDER_FAILED`. */
   async searchCall<T>(call: () => T | Promise<T>): Promise<T> {
     try {
@@ -648,7 +663,7 @@ export class StoreEngine<S extends AgentState> {
   }
 
   private providerFailure(cause: unknown): MemMapError {
-    return new MemMapError('PROVIDER_FAILED', `The '${this.search.name}' search provider failed: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'search' });
+    return new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider failed: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'search' });
   }
 
   decodeKvValue(bytes: Uint8Array): unknown {
@@ -682,7 +697,7 @@ export class StoreEngine<S extends AgentState> {
       blockBytes: blockStats.bytes,
       reader: this.blocks.reader,
       codec: this.codec.name,
-      search: this.search.name,
+      search: this.provider?.name ?? this.searchSource.name,
       durability: this.durability,
       formatVersion: this.wal.header.formatVersion,
     };
@@ -733,7 +748,7 @@ export class StoreEngine<S extends AgentState> {
     }
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
-    await Promise.resolve(this.search.close?.()).catch(() => undefined);
+    await this.closeSearch();
     if (failure) throw toMemMapError(failure);
   }
 

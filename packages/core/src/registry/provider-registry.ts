@@ -60,6 +60,9 @@ const builtinPackages: Record<string, string> = {
   cbor: '@memmapfs/codec-cbor',
 };
 
+/** The built-in names that are search providers (the others in `builtinPackages` are codecs). */
+const builtinSearchProviders = new Set(['flexsearch', 'orama']);
+
 const searchFactories = new Map<string, SearchProviderFactory<never>>();
 const codecFactories = new Map<string, CodecFactory<never>>();
 
@@ -91,6 +94,50 @@ export async function resolveSearchProvider(option: SearchOption | undefined): P
   const factory = searchFactories.get(name) ?? (await loadBuiltinFactory(name, 'search provider'));
   const provider = await callFactory(() => (factory as SearchProviderFactory)(options), name, 'search provider');
   return checkSearchProvider(provider as SearchProvider);
+}
+
+/** A search provider chosen by the `search` option, loaded when first needed. */
+export interface DeferredSearchProvider {
+  /** Its name (a built-in's, before it is loaded). */
+  readonly name: string;
+  /** Loads (once) and returns the provider. */
+  load(): Promise<SearchProvider>;
+}
+
+/**
+ * Like `resolveSearchProvider`, but a built-in adapter chosen by name is only checked to be installed
+ * here, and imported (with its search library) when `load` is first called: a process that never
+ * queries never pays for loading it. An instance or a registered factory is resolved at once.
+ */
+export async function deferSearchProvider(option: SearchOption | undefined): Promise<DeferredSearchProvider> {
+  const chosen = option ?? 'flexsearch';
+  const name = typeof chosen === 'string' ? chosen : typeof chosen === 'object' && chosen !== null && 'provider' in chosen && typeof chosen.provider === 'string' ? chosen.provider : undefined;
+  if (name === undefined || searchFactories.has(name) || !builtinSearchProviders.has(name)) {
+    const provider = await resolveSearchProvider(option);
+    return { name: provider.name, load: async () => provider };
+  }
+  assertInstalled(builtinPackages[name]!, name, 'search provider');
+  let loading: Promise<SearchProvider> | undefined;
+  return { name, load: () => (loading ??= resolveSearchProvider(option)) };
+}
+
+/** Throws `ADAPTER_NOT_INSTALLED` when `pkg` cannot be found from core or from the application's folder (nothing is loaded). */
+function assertInstalled(pkg: string, name: string, kind: string): void {
+  try {
+    // (Absent where modules are not loaded by Node itself, e.g. under a test runner's transform.)
+    if (typeof import.meta.resolve === 'function') {
+      import.meta.resolve(pkg);
+      return;
+    }
+  } catch {
+    // Not visible from core (strict layouts): from the application's folder, as importAdapter does.
+  }
+  try {
+    createRequire(join(process.cwd(), 'package.json')).resolve(pkg);
+  } catch (error) {
+    if (!isModuleNotFound(error, pkg)) return;
+    throw new MemMapError('ADAPTER_NOT_INSTALLED', `The ${kind} '${name}' needs ${pkg}, which is not installed. Install it (npm install ${pkg}) or pass another ${kind}.`, { cause: error, subsystem: 'registry' });
+  }
 }
 
 /** Turns a `codec` option into a codec instance; `fallback` is used when the option is absent. */
