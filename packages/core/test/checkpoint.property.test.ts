@@ -2,7 +2,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MemMapFS } from '@memmapfs/core';
+import { MemMapFS, verifyStore } from '@memmapfs/core';
 import { tempRoot, v8Codec, WordSearch } from './fixtures.js';
 
 type Op =
@@ -101,6 +101,8 @@ describe('checkpoints', () => {
           fs = await open();
           expect(await readBack(fs)).toEqual(live);
           await fs.close();
+          // verify replays the log on its own and finds the checkpoint holds what it says.
+          expect((await verifyStore(root, { codec: v8Codec() })).problems).toEqual([]);
           // One checkpoint file is left, the one the manifest names (none when nothing was ever written).
           expect((await readdir(join(root, 'checkpoints'))).filter((name) => name.endsWith('.bin'))).toHaveLength(live.lastLsn > 0 ? 1 : 0);
           // …and replayed from the whole log, with no checkpoint at all.

@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { crc32c } from '@memmapfs/wal';
 import { useTempStore } from './support/temp-store.js';
 import { appendAndHold } from './support/hold-writer.js';
 
@@ -98,6 +99,28 @@ describe('checkpoints of the tables', () => {
     expect(again.getKv('key')).toEqual({ value: 1 });
     expect((await again.getMemory(6))?.text).toBe('memory 4');
     await again.close();
+  });
+
+  it('verify compares a checkpoint with the log it covers: a row that disagrees, checksums intact, is reported', async () => {
+    const fs = await open();
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`, ['t']);
+    await fs.updateMemory(3, { tags: ['changed'] });
+    await fs.setKv('k', [1, 2]);
+    await fs.checkpoint();
+    await fs.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+    const [file] = await checkpointFiles();
+    const path = join(root, 'checkpoints', file!);
+    const bytes = await readFile(path);
+    // Row 1's updatedAt, one millisecond later, with every checksum made to match.
+    bytes.writeDoubleLE(bytes.readDoubleLE(160 + 72 + 16) + 1, 160 + 72 + 16);
+    const labelsAt = bytes.readDoubleLE(72);
+    bytes.writeUInt32LE(crc32c(bytes.subarray(160, labelsAt)), 104);
+    bytes.writeUInt32LE(crc32c(bytes.subarray(16, 160)), 12);
+    await writeFile(path, bytes);
+    const report = await verifyStore(root);
+    expect(report.problems.map((p) => [p.kind, p.severity])).toEqual([['checkpoint-damaged', 'error']]);
+    expect(report.problems[0]!.message).toContain('memory 2 differs');
   });
 
   it('a damaged row is never copied into the next checkpoint under a fresh checksum', async () => {

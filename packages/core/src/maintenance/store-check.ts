@@ -7,7 +7,10 @@ import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { readSearchSnapshot } from '../engine/search-snapshot.js';
-import { openCheckpointFile } from '../checkpoint/checkpoint-file.js';
+import { isDeepStrictEqual } from 'node:util';
+import { openCheckpointFile, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
+import type { Codec } from '../contracts/codec.js';
+import type { MemoryRecord } from '../engine/log-records.js';
 import { readManifest } from '../checkpoint/checkpoint-manifest.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
 import { resolveCodec, type CodecOption } from '../registry/provider-registry.js';
@@ -221,7 +224,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   if (snapshotProblem) {
     problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: `The saved search index ${snapshotProblem}; opening the store ignores it and rebuilds the index from the log.` });
   }
-  const checkpointProblem = await examineCheckpoint(layout, header.logId, scan, files);
+  const checkpointProblem = await examineCheckpoint(layout, header.logId, scan, codec, files);
   if (checkpointProblem) problems.push(checkpointProblem);
   const report: VerifyReport = {
     root: layout.root,
@@ -241,7 +244,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
  * a record the log still holds. A damaged one is an error (an open would read its rows); one an open
  * ignores (another log's, or past a record the log no longer has) is a warning.
  */
-async function examineCheckpoint(layout: StoreLayout, logId: string, scan: LogScan, files: StoreFileSystem): Promise<StoreProblem | undefined> {
+async function examineCheckpoint(layout: StoreLayout, logId: string, scan: LogScan, codec: Codec, files: StoreFileSystem): Promise<StoreProblem | undefined> {
   const manifest = await readManifest(layout.manifest, files);
   if (!manifest) return undefined;
   const file = `checkpoints/${manifest.checkpoint}`;
@@ -260,6 +263,53 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, scan: LogSc
   if (checkpoint.logId !== logId) return problem('warning', 'checkpoint-unusable', 'belongs to another log (an open ignores it)');
   const { lsn, checksum } = checkpoint.position;
   if (lsn > scan.lastLsn || scan.records[lsn - 1]?.checksum !== checksum) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
+  if (checkpoint.codec !== codec.name) return problem('error', 'checkpoint-damaged', `names the codec '${checkpoint.codec}', not the log's '${codec.name}'`);
+  let mismatch: string | undefined;
+  try {
+    mismatch = compareWithLog(checkpoint, scan, codec);
+  } catch (error) {
+    mismatch = (error as Error).message;
+  }
+  return mismatch ? problem('error', 'checkpoint-damaged', `does not hold what the log says up to record ${lsn}: ${mismatch}`) : undefined;
+}
+
+/**
+ * Replays the log up to the checkpoint's record, independently of the engine, and compares every
+ * memory (each field and version), KV value, stream and the state with the checkpoint's. Returns the
+ * first difference, or `undefined`.
+ */
+function compareWithLog(checkpoint: CheckpointFile, scan: LogScan, codec: Codec): string | undefined {
+  const upTo = checkpoint.position.lsn;
+  const memories = new Map<number, MemoryRecord>();
+  const kv = new Map<string, Uint8Array>();
+  const streams = new Map<string, BlockRef[]>();
+  let state: Record<string, unknown> | null = null;
+  for (const walRecord of scan.records) {
+    if (walRecord.lsn > upTo) break;
+    const record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn, true);
+    switch (record.type) {
+      case RecordType.MemoryPut:
+        if (!record.update || memories.has(record.memory.id)) memories.set(record.memory.id, { ...record.memory, version: walRecord.lsn });
+        break;
+      case RecordType.MemoryDelete: memories.delete(record.id); break;
+      case RecordType.StateSet: state = record.state; break;
+      case RecordType.KvSet: kv.set(record.key, record.value); break;
+      case RecordType.KvDelete: kv.delete(record.key); break;
+      case RecordType.StreamAppend: streams.set(record.key, [...(streams.get(record.key) ?? []), record.ref]); break;
+    }
+  }
+  const rows = checkpoint.memories(codec);
+  if (rows.count !== memories.size) return `it has ${rows.count} memories where the log has ${memories.size}`;
+  const ids = [...memories.keys()].sort((a, b) => a - b);
+  for (let i = 0; i < rows.count; i++) {
+    const row = rows.record(i);
+    const expected = memories.get(ids[i]!)!;
+    if (!isDeepStrictEqual({ ...row }, { ...expected })) return `memory ${expected.id} differs`;
+  }
+  const tables = checkpoint.tables(codec);
+  if (!isDeepStrictEqual(new Map([...tables.kv].map(([k, v]) => [k, Buffer.from(v)])), new Map([...kv].map(([k, v]) => [k, Buffer.from(v)])))) return 'its KV values differ';
+  if (!isDeepStrictEqual(tables.streams, streams)) return 'its streams differ';
+  if (!isDeepStrictEqual(tables.state, state)) return 'its agent state differs';
   return undefined;
 }
 
