@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { BlockError } from './block-error.js';
 import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, PlacedBlock, ReferencedRanges } from './block-store.js';
@@ -94,7 +94,8 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
   const files = options.fileSystem ?? nodeFileSystem;
   if (!options.readOnly) {
     try {
-      await files.mkdir(options.dir, { recursive: true });
+      // A folder made here is made durable in its parent: chunk files over 64 KiB have no copy in the log.
+      if (await files.mkdir(options.dir, { recursive: true })) await syncAndClose(await files.open(dirname(options.dir), 'r'));
     } catch (error) {
       throw new BlockError('IO_ERROR', `Cannot create ${options.dir}: ${(error as Error).message}`, { cause: error });
     }

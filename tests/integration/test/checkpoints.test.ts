@@ -123,6 +123,39 @@ describe('checkpoints of the tables', () => {
     expect(report.problems[0]!.message).toContain('memory 2 differs');
   });
 
+  it('a damaged block whose chunk a checkpoint record says was fsynced does not stop checkpoints (an open would not restore it either)', async () => {
+    const first = await open();
+    const id = await first.appendMemory('its chunk is fsynced when this process closes');
+    await first.close();
+    const chunk = join(root, 'blocks', (await readdir(join(root, 'blocks'))).filter((n) => n.endsWith('.bin')).sort()[0]!);
+    const bytes = await readFile(chunk);
+    bytes[bytes.length - 3]! ^= 0xff;
+    await writeFile(chunk, bytes);
+    const next = await open();
+    await next.appendMemory('another');
+    await expect(next.checkpoint()).resolves.toBeUndefined();
+    await expect(next.getMemory(id)).rejects.toMatchObject({ code: 'BLOCK_CORRUPT' });
+    await next.close();
+  });
+
+  it('closes a search provider given as an instance when the store closes, queried or not, and when an open fails', async () => {
+    let closed = 0;
+    const provider = { name: 'counting', supports: { snapshot: false, prefix: false }, add() {}, remove() {}, search: () => [], clear() {}, close: () => void closed++ };
+    const fs = await MemMapFS.init(root, { search: provider, codec: msgpack() });
+    await fs.appendMemory('never queried');
+    await fs.close();
+    expect(closed).toBe(1);
+    await expect(MemMapFS.init(root, { search: provider, codec: { name: 'other', encode: () => new Uint8Array(), decode: () => ({}) } })).rejects.toMatchObject({ code: 'CODEC_MISMATCH' });
+    expect(closed).toBe(2);
+  });
+
+  it('refuses bad options of a built-in search adapter at open, not at the first query', async () => {
+    const fs = await open();
+    await fs.appendMemory('an existing store: its index is not loaded at open');
+    await fs.close();
+    await expect(MemMapFS.init(root, { search: { provider: 'flexsearch', options: { tokenize: 'sideways' } }, codec: msgpack() })).rejects.toMatchObject({ code: 'PROVIDER_FAILED' });
+  });
+
   it('a damaged row is never copied into the next checkpoint under a fresh checksum', async () => {
     const fs = await open();
     const ids = [];

@@ -17,7 +17,7 @@ import { CheckpointMemories, copyRow, encodeLabels, ROW_SIZE, writeRow } from '.
  * never changed after, so every process maps it read-only and shares its pages.
  */
 const MAGIC = Buffer.from('MMFS-CKP', 'ascii');
-const VERSION = 1;
+const VERSION = 2;
 export const CHECKPOINT_HEADER_SIZE = 160;
 const H_CRC = 12;
 const H_LSN = 16;

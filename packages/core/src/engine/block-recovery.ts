@@ -62,9 +62,10 @@ export class ReferencedRangeLog {
 }
 
 /**
- * The blocks of the records applied since the last checkpoint whose records carry a copy (a range and
- * the record's LSN, five numbers each): before the next checkpoint is written, each is read back, since
- * an open that starts from it never replays those copies again.
+ * The blocks of the records applied since the last checkpoint whose records carry a copy that an open
+ * would still restore (no checkpoint record says their chunk was fsynced since): a range and the
+ * record's LSN, five numbers each. Before the next checkpoint of the tables is written, each is read
+ * back, since an open that starts from it never replays those copies again.
  */
 export class CopiedBlockLog {
   private data = new Float64Array(5 * 256);
@@ -89,11 +90,23 @@ export class CopiedBlockLog {
     }
   }
 
-  /** Forgets the blocks of records up to `lsn` (a checkpoint covers them). */
+  /** Forgets the blocks of records up to `lsn` (a checkpoint of the tables covers them). */
   dropUpTo(lsn: number): void {
+    this.dropWhere((chunk, blockLsn) => blockLsn <= lsn);
+  }
+
+  /**
+   * Forgets the blocks of records up to `upTo` in `chunks`: a checkpoint record says those chunk files
+   * were fsynced (an open no longer restores them from their copies either).
+   */
+  dropSynced(chunks: ReadonlySet<number>, upTo: number): void {
+    this.dropWhere((chunk, blockLsn) => blockLsn <= upTo && chunks.has(chunk));
+  }
+
+  private dropWhere(covered: (chunk: number, lsn: number) => boolean): void {
     let kept = 0;
     for (let i = 0; i < this.count; i++) {
-      if (this.data[i * 5 + 4]! <= lsn) continue;
+      if (covered(this.data[i * 5]!, this.data[i * 5 + 4]!)) continue;
       this.data.copyWithin(kept * 5, i * 5, i * 5 + 5);
       kept++;
     }

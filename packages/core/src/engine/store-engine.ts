@@ -240,7 +240,7 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       await wal?.close().catch(() => undefined);
       await blocks?.close().catch(() => undefined);
-      await target.engine?.closeSearch();
+      await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
       throw toMemMapError(error);
     }
   }
@@ -518,7 +518,11 @@ export class StoreEngine<S extends AgentState> {
       await this.blocks.syncAll();
       // A block whose copy no open will replay again must be in its chunk file now (a writer that died
       // before its chunk was fsynced may have lost it): else no checkpoint, and the next open puts it back.
-      for (const { ref, lsn } of this.copiedSinceCheckpoint.upTo(position.lsn)) {
+      let checked = 0;
+      // (A list of its own: records applied meanwhile change the log's.)
+      for (const { ref, lsn } of [...this.copiedSinceCheckpoint.upTo(position.lsn)]) {
+        // (Each read checks a checksum: the event loop gets a turn now and then.)
+        if (++checked % 1024 === 0) await new Promise((resolve) => setImmediate(resolve));
         try {
           this.blocks.read(ref);
         } catch (error) {
@@ -633,9 +637,9 @@ export class StoreEngine<S extends AgentState> {
 
   private provider: SearchProvider | undefined;
 
-  /** Closes the search provider if it was loaded. */
+  /** Closes the search provider if it was created (an instance given, or an adapter loaded). */
   async closeSearch(): Promise<void> {
-    await Promise.resolve(this.provider?.close?.()).catch(() => undefined);
+    await Promise.resolve(this.searchSource.created()?.close?.()).catch(() => undefined);
   }
 
   /** Runs a search provider call, turning its failures into `PROVIDER_FAILED`. */
@@ -798,6 +802,7 @@ export class StoreEngine<S extends AgentState> {
         break;
       }
       case RecordType.Checkpoint:
+        this.copiedSinceCheckpoint.dropSynced(new Set(record.chunks), record.upTo);
         break;
     }
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) {

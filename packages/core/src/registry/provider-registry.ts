@@ -100,25 +100,39 @@ export async function resolveSearchProvider(option: SearchOption | undefined): P
 export interface DeferredSearchProvider {
   /** Its name (a built-in's, before it is loaded). */
   readonly name: string;
-  /** Loads (once) and returns the provider. */
+  /** Loads (once; again after a failure) and returns the provider. */
   load(): Promise<SearchProvider>;
+  /** The provider, if it was created (to close it). */
+  created(): SearchProvider | undefined;
 }
 
 /**
- * Like `resolveSearchProvider`, but a built-in adapter chosen by name is only checked to be installed
- * here, and imported (with its search library) when `load` is first called: a process that never
- * queries never pays for loading it. An instance or a registered factory is resolved at once.
+ * Like `resolveSearchProvider`, but a built-in adapter chosen by its bare name is only checked to be
+ * installed here, and imported (with its search library) when `load` is first called: a process that
+ * never queries never pays for loading it. An instance, a registered factory, or a name given with
+ * options is resolved at once (so bad options fail the open).
  */
 export async function deferSearchProvider(option: SearchOption | undefined): Promise<DeferredSearchProvider> {
   const chosen = option ?? 'flexsearch';
-  const name = typeof chosen === 'string' ? chosen : typeof chosen === 'object' && chosen !== null && 'provider' in chosen && typeof chosen.provider === 'string' ? chosen.provider : undefined;
-  if (name === undefined || searchFactories.has(name) || !builtinSearchProviders.has(name)) {
+  // Only a built-in chosen by its bare name is deferred: options given with it are checked at open.
+  if (typeof chosen !== 'string' || searchFactories.has(chosen) || !builtinSearchProviders.has(chosen)) {
     const provider = await resolveSearchProvider(option);
-    return { name: provider.name, load: async () => provider };
+    return { name: provider.name, load: async () => provider, created: () => provider };
   }
-  assertInstalled(builtinPackages[name]!, name, 'search provider');
+  assertInstalled(builtinPackages[chosen]!, chosen, 'search provider');
   let loading: Promise<SearchProvider> | undefined;
-  return { name, load: () => (loading ??= resolveSearchProvider(option)) };
+  let provider: SearchProvider | undefined;
+  return {
+    name: chosen,
+    load: () => (loading ??= resolveSearchProvider(chosen).then(
+      (made) => (provider = made),
+      (error: unknown) => {
+        loading = undefined;
+        throw error;
+      },
+    )),
+    created: () => provider,
+  };
 }
 
 /** Throws `ADAPTER_NOT_INSTALLED` when `pkg` cannot be found from core or from the application's folder (nothing is loaded). */
