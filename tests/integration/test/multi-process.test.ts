@@ -1,10 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MemMapFS, type AgentState } from '@memmapfs/core';
+import { MemMapFS, verifyStore, type AgentState } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { appendThenKill, checkAfterKill, newLedger, record } from './support/kill-harness.js';
@@ -41,6 +42,39 @@ function startWorker(...args: string[]): { child: ChildProcessWithoutNullStreams
 const open = () => MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
 
 describe('many processes, one folder', () => {
+  it('three processes appending, updating, deleting and writing checkpoints at once, opened meanwhile: every open reads what was acknowledged, and the end agrees with the log', async () => {
+    const setup = await open();
+    await setup.close();
+    const workers = ['a', 'b', 'c'].map((tag) => startWorker('churn', root, tag, '240', '20'));
+    let opens = 0;
+    let done = false;
+    const results = Promise.all(workers.map((w) => w.next())).finally(() => (done = true));
+    // Meanwhile, fresh opens (from whatever checkpoint is current, and the log after it) never see less
+    // than an earlier open saw.
+    let seen = 0;
+    while (!done) {
+      const reader = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), readOnly: true });
+      const { lastLsn } = reader.stats();
+      expect(lastLsn).toBeGreaterThanOrEqual(seen);
+      seen = lastLsn;
+      await reader.close();
+      opens++;
+    }
+    const outcomes = (await results) as Array<{ kept: Record<string, string>; deleted: number[]; updated: number[] }>;
+    for (const w of workers) expect(await w.exited).toBe(0);
+    expect(opens).toBeGreaterThan(0);
+    const fs = await open();
+    for (const [i, { kept, deleted, updated }] of outcomes.entries()) {
+      for (const [id, text] of Object.entries(kept)) expect((await fs.getMemory(Number(id)))?.text).toBe(text);
+      for (const id of deleted) expect(await fs.getMemory(id)).toBeUndefined();
+      for (const id of updated) expect((await fs.getMemory(id))?.meta).toEqual({ by: ['a', 'b', 'c'][i] });
+    }
+    expect(fs.stats().memories).toBe(outcomes.reduce((sum, o) => sum + Object.keys(o.kept).length, 0));
+    await fs.close();
+    expect((await readdir(join(root, 'checkpoints'))).some((name) => name.endsWith('.bin'))).toBe(true);
+    expect((await verifyStore(root)).problems).toEqual([]);
+  }, 120_000);
+
   it('N processes × M concurrent appends give N×M distinct memories, searchable from every process', async () => {
     const setup = await open();
     await setup.close();

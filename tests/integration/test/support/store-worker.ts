@@ -5,6 +5,9 @@
 //   hold ROOT TEXT         appends one memory, prints {"id":n}, then waits (to be killed) until stdin ends.
 //   update ROOT ID FIELD N updates FIELD ('tags' or 'meta') of memory ID N times (to round i), prints {"done":N}.
 //   delete ROOT ID…        deletes each memory, all at once, prints {"deleted":[true|false…]}.
+//   churn ROOT TAG N EVERY appends N memories tagged TAG (in pairs), deletes every fifth and updates the
+//                          meta of every third of its own, writes a checkpoint every EVERY appends (not
+//                          awaited), prints {"kept":{id:text…},"deleted":[id…],"updated":[id…]}.
 import { createInterface } from 'node:readline';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
@@ -41,6 +44,30 @@ if (command === 'append') {
   print({ done: n });
 } else if (command === 'delete') {
   print({ deleted: await Promise.all(rest.map((id) => fs.deleteMemory(Number(id)))) });
+} else if (command === 'churn') {
+  const [tag, n, every] = [rest[0]!, Number(rest[1]), Number(rest[2])];
+  const kept: Record<number, string> = {};
+  const deleted: number[] = [];
+  const updated: number[] = [];
+  const checkpoints: Promise<void>[] = [];
+  for (let i = 0; i < n; i += 2) {
+    const texts = [`${tag} churn ${i}`, `${tag} churn ${i + 1}`];
+    const ids = await Promise.all(texts.map((text) => fs.appendMemory(text, [tag])));
+    ids.forEach((id, k) => (kept[id] = texts[k]!));
+    for (const [k, id] of ids.entries()) {
+      if ((i + k) % 5 === 4) {
+        await fs.deleteMemory(id);
+        delete kept[id];
+        deleted.push(id);
+      } else if ((i + k) % 3 === 2) {
+        await fs.updateMemory(id, { meta: { by: tag } });
+        updated.push(id);
+      }
+    }
+    if (i % every === 0) checkpoints.push(fs.checkpoint());
+  }
+  await Promise.all(checkpoints);
+  print({ kept, deleted, updated });
 } else if (command === 'state') {
   const [n, gap] = [Number(rest[0]), Number(rest[1])];
   for (let i = 1; i <= n; i++) {
