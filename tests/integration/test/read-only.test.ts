@@ -134,7 +134,9 @@ describe('readOnly', () => {
     await seed();
     const writer = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'append', root, 'busy', '400'], { stdio: 'pipe' });
     const finished = new Promise((resolve) => writer.on('exit', resolve));
+    // Done committing once it prints its ids (it then waits for its input to end).
     let done = false;
+    writer.stdout.once('data', () => (done = true));
     void finished.then(() => (done = true));
     try {
       let opens = 0;

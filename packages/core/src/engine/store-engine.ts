@@ -219,7 +219,8 @@ export class StoreEngine<S extends AgentState> {
             // Detached from the window it was read in: what the tables keep must not keep the log alive.
             const record = decodeRecord(codec, walRecord.type, walRecord.payload, lsn, true);
             if (!readOnly) copies.note(record, lsn);
-            for (const ref of blockRefsOf(record)) ranges.note(ref);
+            // (Only a writer restores blocks, and only then needs every range.)
+            if (!readOnly) for (const ref of blockRefsOf(record)) ranges.note(ref);
             lastApplied = { lsn, offset: walRecord.offset, checksum: walRecord.checksum };
             engine.apply(record, lsn, false);
           }
