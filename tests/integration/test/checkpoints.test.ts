@@ -115,7 +115,10 @@ describe('checkpoints of the tables', () => {
     // Row 1's updatedAt, one millisecond later, with every checksum made to match.
     bytes.writeDoubleLE(bytes.readDoubleLE(160 + 72 + 16) + 1, 160 + 72 + 16);
     const labelsAt = bytes.readDoubleLE(72);
+    const tablesAt = bytes.readDoubleLE(88);
     bytes.writeUInt32LE(crc32c(bytes.subarray(160, labelsAt)), 104);
+    // (All five rows are in the first group of the row checks: their rows, then their labels.)
+    bytes.writeUInt32LE(crc32c(bytes.subarray(labelsAt, tablesAt), crc32c(bytes.subarray(160, labelsAt))), bytes.readDoubleLE(152));
     bytes.writeUInt32LE(crc32c(bytes.subarray(16, 160)), 12);
     await writeFile(path, bytes);
     const report = await verifyStore(root);
@@ -169,6 +172,8 @@ describe('checkpoints of the tables', () => {
     bytes.writeDoubleLE(Date.now() - 1000, 160 + 72 + 24);
     await writeFile(path, bytes);
     const again = await open();
+    // Read, the row fails its group's check: never a wrong answer.
+    await expect(again.getMemory(ids[1]!)).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT' });
     await again.appendMemory('one more');
     await again.checkpoint().catch(() => undefined);
     await again.close();

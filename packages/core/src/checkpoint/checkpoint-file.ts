@@ -7,17 +7,18 @@ import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import type { StoreFileSystem } from '../types.js';
-import { CheckpointMemories, copyRow, encodeLabels, ROW_SIZE, writeRow } from './checkpoint-rows.js';
+import { CheckpointMemories, copyRow, encodeLabels, ROW_SIZE, ROWS_PER_CHECK, writeRow } from './checkpoint-rows.js';
 
 /**
  * A checkpoint file: the store's tables as they stood after one record of the log (docs/FORMAT.md).
- * Layout: a 160-byte header, the memory rows (sorted by id, `ROW_SIZE` each), the labels section, and
- * the tables section (KV, streams, state, where records point in the chunk files, the memories with a
- * TTL: the codec's encoding of one map). Written once under a temporary name and renamed into place;
+ * Layout: a 160-byte header, the memory rows (sorted by id, `ROW_SIZE` each), the labels section, the
+ * tables section (KV, streams, state, where records point in the chunk files, the memories with a
+ * TTL: the codec's encoding of one map), and the row checks (a CRC32C per group of `ROWS_PER_CHECK`
+ * rows with their labels, checked before a row is first used). Written once under a temporary name and renamed into place;
  * never changed after, so every process maps it read-only and shares its pages.
  */
 const MAGIC = Buffer.from('MMFS-CKP', 'ascii');
-const VERSION = 2;
+const VERSION = 3;
 export const CHECKPOINT_HEADER_SIZE = 160;
 const H_CRC = 12;
 const H_LSN = 16;
@@ -36,6 +37,7 @@ const H_TABLES_CRC = 112;
 const H_CODEC_LENGTH = 116;
 const H_CODEC = 120;
 const MAX_CODEC_NAME = 32;
+const H_CHECKS_OFFSET = 152;
 /** Size of the buffer each section is written through. */
 const WRITE_BUFFER = 1024 * 1024;
 
@@ -99,11 +101,17 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     const row = Buffer.alloc(ROW_SIZE);
     let count = 0;
     let lastId = 0;
+    // The CRC32C of each group of rows with their labels, so that a reader checks a row before it uses it.
+    const checks = Buffer.alloc(4 * Math.ceil(contents.memoryCount / ROWS_PER_CHECK));
+    let groupRows = 0;
+    let groupLabels: Uint8Array[] = [];
     for (const entry of contents.memories()) {
       let id: number;
+      let labelBytes: Uint8Array;
       if ('base' in entry) {
         const raw = entry.base.rawRow(entry.index);
         copyRow(row, 0, raw.row, labels.written);
+        labelBytes = raw.labels;
         await labels.write(raw.labels);
         id = entry.base.idAt(entry.index);
         const expiresAt = entry.base.expiresAt(entry.index);
@@ -111,6 +119,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
       } else {
         const encoded = encodeLabels(codec, entry);
         writeRow(row, 0, entry, labels.written, encoded.byteLength);
+        labelBytes = encoded;
         await labels.write(encoded);
         id = entry.id;
         if (entry.expiresAt !== undefined) expiring.push(entry.expiresAt, id);
@@ -118,7 +127,16 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
       if (id <= lastId) throw new Error(`checkpoint rows out of order: ${id} after ${lastId}`);
       lastId = id;
       await rows.write(row);
+      groupRows = crc32c(row, groupRows);
+      groupLabels.push(labelBytes);
       count++;
+      if (count % ROWS_PER_CHECK === 0 || count === contents.memoryCount) {
+        let crc = groupRows;
+        for (const bytes of groupLabels) crc = crc32c(bytes, crc);
+        checks.writeUInt32LE(crc, 4 * Math.floor((count - 1) / ROWS_PER_CHECK));
+        groupRows = 0;
+        groupLabels = [];
+      }
     }
     if (count !== contents.memoryCount) throw new Error(`checkpoint expected ${contents.memoryCount} memories, got ${count}`);
     await rows.flush();
@@ -132,6 +150,8 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
       expiring,
     }));
     await handle.write(tables, 0, tables.length, tablesOffset);
+    const checksOffset = tablesOffset + tables.length;
+    await handle.write(checks, 0, checks.length, checksOffset);
     const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
     MAGIC.copy(header, 0);
     header.writeUInt32LE(VERSION, 8);
@@ -143,6 +163,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     if (codecName.length > MAX_CODEC_NAME) throw new Error(`codec name ${contents.codec} is longer than ${MAX_CODEC_NAME} bytes`);
     header.writeUInt8(codecName.length, H_CODEC_LENGTH);
     codecName.copy(header, H_CODEC);
+    header.writeDoubleLE(checksOffset, H_CHECKS_OFFSET);
     header.writeDoubleLE(Date.now(), H_WRITTEN_AT);
     header.writeDoubleLE(count, H_ROWS);
     header.writeDoubleLE(rowsEnd, H_LABELS_OFFSET);
@@ -186,10 +207,14 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
   const labelsLength = bytes.readDoubleLE(H_LABELS_LENGTH);
   const tablesOffset = bytes.readDoubleLE(H_TABLES_OFFSET);
   const tablesLength = bytes.readDoubleLE(H_TABLES_LENGTH);
-  if (labelsOffset !== CHECKPOINT_HEADER_SIZE + count * ROW_SIZE || tablesOffset !== labelsOffset + labelsLength || tablesOffset + tablesLength !== bytes.length) throw bad('its sections do not add up to its size');
+  const checksOffset = bytes.readDoubleLE(H_CHECKS_OFFSET);
+  if (labelsOffset !== CHECKPOINT_HEADER_SIZE + count * ROW_SIZE || tablesOffset !== labelsOffset + labelsLength || checksOffset !== tablesOffset + tablesLength || checksOffset + 4 * Math.ceil(count / ROWS_PER_CHECK) !== bytes.length) {
+    throw bad('its sections do not add up to its size');
+  }
   const rows = bytes.subarray(CHECKPOINT_HEADER_SIZE, labelsOffset);
   const labels = bytes.subarray(labelsOffset, tablesOffset);
-  const tablesBytes = bytes.subarray(tablesOffset);
+  const tablesBytes = bytes.subarray(tablesOffset, checksOffset);
+  const checks = bytes.subarray(checksOffset);
   // Small, and decoded whole at open: checked here, so that a damaged one is never used.
   if (crc32c(tablesBytes) !== bytes.readUInt32LE(H_TABLES_CRC)) throw bad('its tables section fails its checksum');
   const codecLength = bytes.readUInt8(H_CODEC_LENGTH);
@@ -200,7 +225,7 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
     codec: bytes.toString('utf8', H_CODEC, H_CODEC + codecLength),
     position: { lsn: bytes.readDoubleLE(H_LSN), offset: bytes.readDoubleLE(H_OFFSET), checksum: bytes.readUInt32LE(H_CHECKSUM) },
     writtenAt: bytes.readDoubleLE(H_WRITTEN_AT),
-    memories: (codec) => new CheckpointMemories(rows, labels, codec, path),
+    memories: (codec) => new CheckpointMemories(rows, labels, checks, codec, path),
     tables: (codec) => decodeTables(codec, tablesBytes, bad),
     verify: () => {
       if (crc32c(rows) !== bytes.readUInt32LE(H_ROWS_CRC)) return 'its memory rows fail their checksum';

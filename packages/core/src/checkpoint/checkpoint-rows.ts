@@ -1,4 +1,5 @@
 import type { BlockRef } from '@memmapfs/blocks';
+import { crc32c } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
@@ -12,6 +13,8 @@ import type { MemoryRecord } from '../engine/log-records.js';
  * labels section; rows are sorted by id.
  */
 export const ROW_SIZE = 72;
+/** Rows per row check: the CRC32C of that many rows followed by their labels. */
+export const ROWS_PER_CHECK = 64;
 const ID = 0;
 const CREATED_AT = 8;
 const UPDATED_AT = 16;
@@ -27,38 +30,69 @@ const VERSION = 64;
 /**
  * The memories of a checkpoint, read in place: rows sorted by id in a mapping of the file, looked up
  * by binary search and decoded one at a time when asked for. Nothing is copied into the heap up front.
+ * Every row is checked before it is first used: the group of rows it belongs to, with their labels,
+ * against that group's CRC32C (`CHECKPOINT_CORRUPT` when it fails).
  */
 export class CheckpointMemories {
   /** Number of memories (rows). */
   readonly count: number;
+  /** One bit per group of rows: checked already. */
+  private readonly checked: Uint8Array;
 
   constructor(
     private readonly rows: Buffer,
     private readonly labels: Buffer,
+    private readonly checks: Buffer,
     private readonly codec: Codec,
     private readonly source: string,
   ) {
     this.count = rows.length / ROW_SIZE;
+    this.checked = new Uint8Array(Math.ceil(Math.ceil(this.count / ROWS_PER_CHECK) / 8));
+  }
+
+  /** Checks the group of rows `index` belongs to, once. */
+  private check(index: number): void {
+    const group = Math.floor(index / ROWS_PER_CHECK);
+    const bit = 1 << (group & 7);
+    if ((this.checked[group >> 3]! & bit) !== 0) return;
+    const first = group * ROWS_PER_CHECK;
+    const end = Math.min(first + ROWS_PER_CHECK, this.count);
+    const rows = this.rows.subarray(first * ROW_SIZE, end * ROW_SIZE);
+    let crc = crc32c(rows);
+    // The group's labels are contiguous (written in row order); an offset out of range fails below.
+    const from = rows.readDoubleLE(LABELS_OFFSET);
+    const last = (end - first - 1) * ROW_SIZE;
+    const to = rows.readDoubleLE(last + LABELS_OFFSET) + rows.readUInt32LE(last + LABELS_LENGTH);
+    if (!(from >= 0 && to >= from && to <= this.labels.length)) throw damaged(`rows ${first}–${end - 1} in ${this.source}`, 'their labels are out of range');
+    crc = crc32c(this.labels.subarray(from, to), crc);
+    if (4 * group + 4 > this.checks.length || crc !== this.checks.readUInt32LE(4 * group)) throw damaged(`rows ${first}–${end - 1} in ${this.source}`, 'they fail their checksum');
+    this.checked[group >> 3]! |= bit;
   }
 
   /** The id of row `index`. */
   idAt(index: number): number {
+    this.check(index);
     return this.rows.readDoubleLE(index * ROW_SIZE + ID);
   }
 
-  /** The expiry of row `index`, if it has one. */
-  expiresAt(index: number): number | undefined {
+  /** The expiry of row `index`, if it has one (`checked: false`: as `indexOf`). */
+  expiresAt(index: number, checked = true): number | undefined {
+    if (checked) this.check(index);
     const value = this.rows.readDoubleLE(index * ROW_SIZE + EXPIRES_AT);
     return Number.isNaN(value) ? undefined : value;
   }
 
-  /** Row index of `id`, or -1. */
-  indexOf(id: number): number {
+  /**
+   * Row index of `id`, or -1. `checked: false` reads the ids without checking their rows: for the
+   * bookkeeping of changes applied over the rows, which must never fail on a damaged checkpoint (what a
+   * caller reads of a row is checked).
+   */
+  indexOf(id: number, checked = true): number {
     let low = 0;
     let high = this.count - 1;
     while (low <= high) {
       const middle = (low + high) >>> 1;
-      const at = this.idAt(middle);
+      const at = checked ? this.idAt(middle) : this.rows.readDoubleLE(middle * ROW_SIZE + ID);
       if (at < id) low = middle + 1;
       else if (at > id) high = middle - 1;
       else return middle;
@@ -74,12 +108,14 @@ export class CheckpointMemories {
 
   /** The block reference of row `index` (no labels decoded). */
   refAt(index: number): BlockRef {
+    this.check(index);
     const at = index * ROW_SIZE;
     return { chunk: this.rows.readUInt32LE(at + CHUNK), offset: this.rows.readDoubleLE(at + BLOCK_OFFSET), length: this.rows.readUInt32LE(at + BLOCK_LENGTH), crc: this.rows.readUInt32LE(at + BLOCK_CRC) };
   }
 
   /** Row `index` as a memory record. */
   record(index: number): MemoryRecord {
+    this.check(index);
     const at = index * ROW_SIZE;
     const rows = this.rows;
     const id = rows.readDoubleLE(at + ID);
@@ -91,6 +127,7 @@ export class CheckpointMemories {
 
   /** The bytes of row `index` and of its labels, to copy into another checkpoint as they are. */
   rawRow(index: number): { row: Buffer; labels: Buffer } {
+    this.check(index);
     const row = this.rows.subarray(index * ROW_SIZE, (index + 1) * ROW_SIZE);
     const labelsOffset = row.readDoubleLE(LABELS_OFFSET);
     return { row, labels: this.labels.subarray(labelsOffset, labelsOffset + row.readUInt32LE(LABELS_LENGTH)) };

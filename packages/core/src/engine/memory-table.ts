@@ -51,17 +51,26 @@ export class MemoryTable {
     return this.#base?.get(id);
   }
 
+  /** Whether `id` is live. Never fails on a damaged checkpoint (its rows are not checked here). */
   has(id: number): boolean {
     const current = this.#current.changes.get(id);
     if (current !== undefined) return current !== null;
     const frozen = this.#frozen?.changes.get(id);
     if (frozen !== undefined) return frozen !== null;
-    return (this.#base?.indexOf(id) ?? -1) >= 0;
+    return (this.#base?.indexOf(id, false) ?? -1) >= 0;
+  }
+
+  /** The expiry of live memory `id`, if it has one; like `has`, never fails on a damaged checkpoint. */
+  expiryOf(id: number): number | undefined {
+    const above = this.#above(id);
+    if (above !== undefined) return above?.expiresAt;
+    const index = this.#base?.indexOf(id, false) ?? -1;
+    return index < 0 ? undefined : this.#base!.expiresAt(index, false);
   }
 
   /** Whether `id` has an entry below the current layer (live or deleted there). */
   #below(id: number): boolean {
-    return this.#frozen?.changes.has(id) === true || (this.#base?.indexOf(id) ?? -1) >= 0;
+    return this.#frozen?.changes.has(id) === true || (this.#base?.indexOf(id, false) ?? -1) >= 0;
   }
 
   /** Adds or replaces a memory. */
@@ -143,7 +152,7 @@ export class MemoryTable {
     const overridden = new Set<number>();
     for (const layer of this.#layers()) {
       for (const id of layer.changes.keys()) {
-        if (base && base.indexOf(id) >= 0 && !overridden.has(id)) {
+        if (base && base.indexOf(id, false) >= 0 && !overridden.has(id)) {
           overridden.add(id);
           count -= 1;
           if (live(this.get(id))) count += 1;

@@ -773,11 +773,13 @@ export class StoreEngine<S extends AgentState> {
       case RecordType.MemoryPut: {
         const m: MemoryRecord = { ...record.memory, version: lsn };
         // An update of a memory deleted meanwhile (by this process or another) does not bring it back.
-        const previous = this.memories.get(m.id);
-        if (record.update && !previous) return;
+        // (Bookkeeping that reads no row of the checkpoint: applying a durable record must never fail.)
+        const existed = this.memories.has(m.id);
+        if (record.update && !existed) return;
+        const previousExpiry = existed ? this.memories.expiryOf(m.id) : undefined;
         this.memories.set(m.id, m);
         record = { ...record, memory: m };
-        if (m.expiresAt !== undefined && m.expiresAt !== previous?.expiresAt) this.expiring.add(m.id, m.expiresAt);
+        if (m.expiresAt !== undefined && m.expiresAt !== previousExpiry) this.expiring.add(m.id, m.expiresAt);
         break;
       }
       case RecordType.MemoryDelete:
