@@ -761,14 +761,19 @@ export async function createFileDurably(path: string, bytes: Uint8Array, files: 
       await handle.close();
     }
     await files.rename(temp, path);
-    const dir = await files.open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await syncFolder(dirname(path), files);
   } catch (error) {
     throw ioError(`Cannot create ${path}`, error);
+  }
+}
+
+/** fsyncs the folder at `path`: makes the names created, renamed or removed in it durable. */
+export async function syncFolder(path: string, files: Pick<WalFileSystem, 'open'> = nodeFileSystem): Promise<void> {
+  const folder = await files.open(path, 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
   }
 }
 

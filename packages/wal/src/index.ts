@@ -1,7 +1,7 @@
 export type { AppendOptions, CommittedRecord, Durability, RecoveryStart, WalPosition, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 export { DEFAULT_LOCK_TIMEOUT_MS, HeadFile, readHeadFile } from './head-file.js';
 export type { CommitMarker } from './head-file.js';
-export { FileWal, fileWal, openFileWal, createFileDurably, lockLogForMaintenance } from './file-wal.js';
+export { FileWal, fileWal, openFileWal, createFileDurably, lockLogForMaintenance, syncFolder } from './file-wal.js';
 export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';
 export { WalError, ioAdvice } from './wal-error.js';
 export type { WalErrorCode } from './wal-error.js';

@@ -1,8 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { crc32c } from '@memmapfs/wal';
 import { mapFile, type BlockRef } from '@memmapfs/blocks';
-import { LOG_ID_SIZE, type WalPosition } from '@memmapfs/wal';
+import { crc32c, LOG_ID_SIZE, syncFolder, type WalPosition } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
@@ -183,12 +182,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
   }
   await handle.close();
   await files.rename(temp, path);
-  const folder = await files.open(dirname(path), 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+  await syncFolder(dirname(path), files);
 }
 
 /**

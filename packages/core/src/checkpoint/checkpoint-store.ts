@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { syncFolder } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
@@ -73,14 +74,7 @@ export class CheckpointStore {
 
   /** Creates the checkpoints folder when it is missing (made durable in its parent). */
   private async ensureFolder(): Promise<void> {
-    if (await this.files.mkdir(this.folder, { recursive: true })) {
-      const parent = await this.files.open(dirname(this.folder), 'r');
-      try {
-        await parent.sync();
-      } finally {
-        await parent.close();
-      }
-    }
+    if (await this.files.mkdir(this.folder, { recursive: true })) await syncFolder(dirname(this.folder), this.files);
   }
 
   /**

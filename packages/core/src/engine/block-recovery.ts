@@ -77,7 +77,13 @@ export class CopiedBlockLog {
       grown.set(this.data);
       this.data = grown;
     }
-    this.data.set([ref.chunk, ref.offset, ref.length, ref.crc, lsn], this.count * 5);
+    // (On the append path: five stores, no array.)
+    const at = this.count * 5;
+    this.data[at] = ref.chunk;
+    this.data[at + 1] = ref.offset;
+    this.data[at + 2] = ref.length;
+    this.data[at + 3] = ref.crc;
+    this.data[at + 4] = lsn;
     this.count++;
   }
 

@@ -1,3 +1,4 @@
+import type { BlockRef } from '@memmapfs/blocks';
 import type { CheckpointMemories } from '../checkpoint/checkpoint-rows.js';
 import type { CheckpointEntry } from '../checkpoint/checkpoint-file.js';
 import type { MemoryRecord } from './log-records.js';
@@ -41,6 +42,11 @@ export class MemoryTable {
   setBase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>): void {
     this.#base = base;
     this.#baseExpiring = expiring;
+  }
+
+  /** How many memories the base (the checkpoint the table starts from) holds. */
+  get baseCount(): number {
+    return this.#base?.count ?? 0;
   }
 
   get(id: number): MemoryRecord | undefined {
@@ -165,7 +171,7 @@ export class MemoryTable {
   }
 
   /** The block references of the base's rows (live or not), without decoding them. */
-  *baseRefs(): IterableIterator<import('@memmapfs/blocks').BlockRef> {
+  *baseRefs(): IterableIterator<BlockRef> {
     const base = this.#base;
     if (base) for (let i = 0; i < base.count; i++) yield base.refAt(i);
   }

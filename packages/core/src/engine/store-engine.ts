@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { chunkStore, type BlockRef, type BlockStore } from '@memmapfs/blocks';
-import { fileWal, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
+import { fileWal, syncFolder, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
@@ -103,9 +103,10 @@ export class StoreEngine<S extends AgentState> {
   private checkpointFile: CheckpointFile | undefined;
   /** The checkpoint files and the manifest. */
   private readonly checkpoints: CheckpointStore;
-  /** LSN of the last record the tables' checkpoint covers (0: none), and how many memories it holds. */
-  private checkpointLsn = 0;
-  private checkpointMemories = 0;
+  /** LSN of the last record the tables' checkpoint covers (0: none). */
+  private get checkpointLsn(): number {
+    return this.checkpointFile?.position.lsn ?? 0;
+  }
   /** The checkpoint writes, one after the other (a write's failure does not stop the next). */
   private checkpointQueue: Promise<void> = Promise.resolve();
   /** A checkpoint in the background is queued or being written. */
@@ -179,8 +180,12 @@ export class StoreEngine<S extends AgentState> {
       // Its tables are decoded before the log is read after it: one that cannot be is not used, and the
       // log is replayed whole instead.
       let tables: CheckpointTables | undefined;
+      let checkpointCodec: Codec | undefined;
       try {
-        if (checkpoint) tables = checkpoint.tables(codec ?? (await resolveCodec(undefined, checkpoint.codec)));
+        if (checkpoint) {
+          checkpointCodec = codec ?? (await resolveCodec(undefined, checkpoint.codec));
+          tables = checkpoint.tables(checkpointCodec);
+        }
       } catch (error) {
         if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
         process.emitWarning(`The checkpoint ${checkpoint!.path} is not used (the open replays the whole log): ${error.message}`, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
@@ -202,7 +207,8 @@ export class StoreEngine<S extends AgentState> {
         // memory), and blocks a power loss took are put back before anyone places new ones.
         ...(checkpoint ? { resumeAfter: checkpoint.position } : {}),
         recover: async (records, header, start) => {
-          codec ??= await resolveCodec(undefined, header.codec);
+          // (The codec the checkpoint was read with, when it is the log's: not resolved twice.)
+          codec ??= checkpointCodec?.name === header.codec ? checkpointCodec : await resolveCodec(undefined, header.codec);
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
           engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto');
           if (checkpoint && start.after > 0) {
@@ -343,7 +349,7 @@ export class StoreEngine<S extends AgentState> {
       this.apply(record, committed.lsn, true);
     }
     if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
-    if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.checkpointMemories / 4) && performance.now() >= this.retryCheckpointAt) {
+    if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
       this.backgroundCheckpoint = true;
       this.queueCheckpoint().catch((error: unknown) => {
         this.retryCheckpointAt = performance.now() + 60_000;
@@ -461,8 +467,6 @@ export class StoreEngine<S extends AgentState> {
     }
     this.references.load(tables.chunkEnds);
     for (const [expiresAt, id] of tables.expiring) this.expiring.add(id, expiresAt);
-    this.checkpointLsn = file.position.lsn;
-    this.checkpointMemories = memories.count;
     this.checkpointFile = file;
   }
 
@@ -538,8 +542,6 @@ export class StoreEngine<S extends AgentState> {
       this.memories.thaw();
       throw toMemMapError(error);
     }
-    this.checkpointLsn = position.lsn;
-    this.checkpointMemories = frozen.count;
     this.copiedBytesSinceCheckpoint -= copied;
     await this.checkpoints.publish(file);
   }
@@ -967,10 +969,5 @@ async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promi
   await files.mkdir(layout.index, { recursive: true });
   await files.mkdir(layout.blocks, { recursive: true });
   await files.mkdir(layout.checkpoints, { recursive: true });
-  const folder = await files.open(layout.root, 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+  await syncFolder(layout.root, files);
 }

@@ -295,7 +295,12 @@ function compareWithLog(checkpoint: CheckpointFile, scan: LogScan, codec: Codec)
       case RecordType.StateSet: state = record.state; break;
       case RecordType.KvSet: kv.set(record.key, record.value); break;
       case RecordType.KvDelete: kv.delete(record.key); break;
-      case RecordType.StreamAppend: streams.set(record.key, [...(streams.get(record.key) ?? []), record.ref]); break;
+      case RecordType.StreamAppend: {
+        const refs = streams.get(record.key);
+        if (refs) refs.push(record.ref);
+        else streams.set(record.key, [record.ref]);
+        break;
+      }
     }
   }
   const rows = checkpoint.memories(codec);
