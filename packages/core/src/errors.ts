@@ -19,6 +19,7 @@ export const errorCodes = {
   WAL_FORMAT_UNSUPPORTED: 'The WAL was written in a format version this release cannot read.',
   WAL_CORRUPT: 'A record in the middle of the WAL fails its checksum or sequence check.',
   WAL_RECORD_INVALID: 'A WAL record decodes, but not into a record this release understands.',
+  WAL_TRUNCATED: 'Records the operation needs were dropped from the log after a checkpoint covered them (retention, compaction); open the store again.',
   WAL_FAILED: 'A write or fsync of the WAL failed; the store refuses further writes until reopened.',
   BLOCK_CORRUPT: 'Bytes read from a chunk file do not match the checksum recorded in the WAL.',
   BLOCK_MISSING: 'A chunk file, or a range in it, that the WAL points to does not exist.',

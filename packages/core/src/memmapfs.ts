@@ -70,6 +70,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
     if (opts.lockTimeoutMs !== undefined && (typeof opts.lockTimeoutMs !== 'number' || !Number.isFinite(opts.lockTimeoutMs) || opts.lockTimeoutMs < 0)) {
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: lockTimeoutMs must be a non-negative number of milliseconds, got ${JSON.stringify(opts.lockTimeoutMs)}.`);
     }
+    if (opts.historyRetentionMs !== undefined && (typeof opts.historyRetentionMs !== 'number' || Number.isNaN(opts.historyRetentionMs) || opts.historyRetentionMs < 0)) {
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: historyRetentionMs must be a non-negative number of milliseconds (Infinity to keep history until a compaction), got ${JSON.stringify(opts.historyRetentionMs)}.`);
+    }
     const initial = checkAgentState(opts.initialState ?? initialAgentState, 'MemMapFS.init') as unknown as S;
     const engine = await StoreEngine.open<S>(resolve(root), opts, initial);
     return new MemMapFS<S>(engine, opts);

@@ -50,6 +50,12 @@ export interface MemMapFSOptions {
   lockTimeoutMs?: number;
   /** Largest memory text or stream chunk, in UTF-8 bytes. Default 16 MiB. */
   maxTextBytes?: number;
+  /**
+   * How long the log keeps records after a checkpoint covers them, in milliseconds: until then
+   * `memoryHistory` can show the versions they hold. `0` lets every checkpoint drop the log before it
+   * (disk follows the live data); the default, `Infinity`, keeps them until a compaction drops them.
+   */
+  historyRetentionMs?: number;
   /** Size at which a chunk file is sealed and a new one started. Default 64 MiB (max 1 GiB). */
   chunkSizeBytes?: number;
   /** How chunk bytes are read: `'auto'` (mmap when mmap-io loads, default), `'mmap'`, or `'read'`. */

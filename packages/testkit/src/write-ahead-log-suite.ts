@@ -59,7 +59,8 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: string; me
 /**
  * Registers a vitest `describe` block that checks an implementation of the `WriteAheadLog` contract
  * of `@memmapfs/wal`: numbering and order, what `onCommit`, `recover`, `readFrom` and `fence` report,
- * preconditions (`check`), several writers on one log, reopening, read-only opens and closing. Every
+ * preconditions (`check`), several writers on one log, reopening, read-only opens, retention
+ * (`truncateBefore`) and closing. Every
  * check runs in a fresh place from `newPlace`.
  *
  * @param name Title of the `describe` block.
@@ -264,6 +265,59 @@ export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlac
       const again = await openLog(place);
       expect(again.recovered).toEqual(['under batch', 'under none']);
       await again.wal.close();
+    });
+
+    check('truncateBefore keeps every record from its LSN on: reads, follows, resumes and appends go on across it', async (place) => {
+      const writer = await openLog(place);
+      const follower = await openLog(place);
+      for (let i = 1; i <= 6; i++) await writer.wal.append([entry(`r${i}`)]);
+      const kept: WalRecord[] = [];
+      for await (const record of writer.wal.readFrom(1)) kept.push({ ...record, payload: Buffer.from(record.payload) });
+      const oldest = await writer.wal.truncateBefore(5);
+      expect(oldest).toBeGreaterThanOrEqual(1);
+      expect(oldest).toBeLessThanOrEqual(5);
+      expect(await writer.wal.append([entry('r7')])).toEqual([7]);
+      // Whatever it dropped, what it holds runs on without a gap to the end, and holds 5 onwards.
+      const held = await collect(writer.wal.readFrom(1));
+      expect(held[0]!.lsn).toBe(oldest);
+      expect(held.map((r) => r.lsn)).toEqual(Array.from({ length: 8 - oldest }, (_, i) => oldest + i));
+      expect((await collect(writer.wal.readFrom(5))).map((r) => r.text)).toEqual(['r5', 'r6', 'r7']);
+      // A follower that has not read since sees every record, in order, once.
+      follower.wal.refresh();
+      expect(follower.committed).toEqual(['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7']);
+      expect(await follower.wal.append([entry('r8')])).toEqual([8]);
+      writer.wal.refresh();
+      await follower.wal.close();
+      await writer.wal.close();
+      // Resuming after the last record before the truncation point works, whether or not that record is still held.
+      const four = kept[3]!;
+      const resumed = await openLog(place, { resumeAfter: { lsn: four.lsn, offset: four.offset, checksum: four.checksum } });
+      expect(resumed.resumedAfter).toBe(4);
+      expect(resumed.recovered).toEqual(['r5', 'r6', 'r7', 'r8']);
+      expect(await resumed.wal.append([entry('r9')])).toEqual([9]);
+      await resumed.wal.close();
+    });
+
+    check('truncateBefore drops nothing a reader still reads, and what it drops is gone for good', async (place) => {
+      const writer = await openLog(place);
+      const reader = await openLog(place, { readOnly: true });
+      for (let i = 1; i <= 4; i++) await writer.wal.append([entry(`a${i}`)]);
+      reader.wal.refresh();
+      await writer.wal.truncateBefore(5);
+      for (let i = 5; i <= 8; i++) await writer.wal.append([entry(`b${i}`)]);
+      await writer.wal.truncateBefore(9);
+      await writer.wal.append([entry('c9')]);
+      // The reader is still on records 1–4 and reads on without a gap.
+      reader.wal.refresh();
+      expect(reader.committed).toEqual(['a1', 'a2', 'a3', 'a4', 'b5', 'b6', 'b7', 'b8', 'c9']);
+      await reader.wal.close();
+      const oldest = await writer.wal.truncateBefore(9);
+      const reopened = await openLog(place);
+      expect(reopened.resumedAfter).toBe(oldest - 1);
+      expect(reopened.recovered).toEqual(['a1', 'a2', 'a3', 'a4', 'b5', 'b6', 'b7', 'b8', 'c9'].slice(oldest - 1));
+      expect(reopened.wal.lastLsn).toBe(9);
+      await reopened.wal.close();
+      await writer.wal.close();
     });
 
     const unknown = [...skipped].filter((title) => !known.has(title));

@@ -1,20 +1,22 @@
-import { constants as fsConstants, fstatSync, readSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { loadFlock } from './flock-binding.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
 import { frameSeed, frameSize, readFrame, writeFrame, FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { LogFileScan } from './log-file-scan.js';
+import { fdReader, listSealedSegments, openSegmentSync, sealedSegmentPath, shareSegment, tryTakeSegment, type PositionedReader } from './log-segments.js';
 import { scanLog, type LogScan } from './log-scan.js';
 import { WalError, ioError } from './wal-error.js';
 import type { AppendOptions, CommittedRecord, Durability, RecoveryStart, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalPosition, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 
 /** Options of `openFileWal`: those of every log, and where this one lives. */
 export interface FileWalOptions extends WalOpenOptions {
-  /** Path of the log file, e.g. `<root>/state.wal`. */
+  /** Path of the segment appended to, e.g. `<root>/state.wal`. */
   path: string;
+  /** Folder of the sealed segments. Default `<folder>/wal` beside `path`. */
+  segmentsFolder?: string;
   /** The head file: writer lock and commit marker. Default `<folder>/state.head` beside the log. */
   headPath?: string;
   /** The file operations the log uses. Default `node:fs/promises`; tests pass one that injects faults. */
@@ -51,7 +53,28 @@ interface PendingAppend {
 }
 
 /**
- * Opens (or creates) a log file, recovers it and returns it ready for appends, with every committed
+ * The segment a log reads and appends to: `state.wal`, or, for a process that has not caught up with a
+ * roll yet, a segment sealed since.
+ */
+interface CurrentSegment {
+  /** LSN of its first record. */
+  readonly first: number;
+  /** Descriptor for synchronous reads (the handle's, when there is one). */
+  readonly fd: number;
+  /**
+   * For writes, fsyncs and truncation. A segment `refresh` stepped into (synchronously) has none until
+   * the next commit opens one.
+   */
+  readonly handle: FileHandle | undefined;
+}
+
+/** Where the sealed segments of the log at `options.path` live. */
+function segmentsFolderOf(options: FileWalOptions): string {
+  return options.segmentsFolder ?? join(dirname(options.path), 'wal');
+}
+
+/**
+ * Opens (or creates) a log, recovers it and returns it ready for appends, with every committed
  * record. Recovery runs under the writer lock: records another writer left unmarked are made durable
  * and kept, a torn tail is truncated, and damage followed by valid records fails with `WAL_CORRUPT`.
  */
@@ -84,22 +107,26 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     handle = await openLogFile(path, durability, files);
     if (!handle) {
       if (options.create === false) throw new WalError('IO_ERROR', `There is no log at ${path}.`);
+      const folder = segmentsFolderOf(options);
+      if ((await listSealedSegments(folder)).length > 0) {
+        throw new WalError('WAL_CORRUPT', `${path} is missing, though sealed segments of its log are in ${folder}. Run \`memmapfs verify\`; do not write to the store before it is repaired.`);
+      }
       // Created under the writer lock: an opener waiting for the lock finds the log whole.
-      const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec, logId: newLogId() });
+      const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec, logId: newLogId(), firstLsn: 1 });
       await createFileDurably(path, header, files);
       await head.writeHeaderCopy(header);
       handle = await openLogFile(path, durability, files);
       if (!handle) throw new WalError('IO_ERROR', `${path} vanished as it was created.`);
       created = true;
     }
-    shareLog(handle, path);
+    shareSegment(handle.fd, path);
     // Read through the descriptor just locked and shared, never by path again: the file the path names
-    // can only be replaced by maintenance holding the writer lock, which this process holds.
+    // can only be replaced under the writer lock, which this process holds.
     // The header's copy is kept before the records are read: should they be damaged, verify and repair have it.
     const keepHeaderCopy = async (headerBytes: Buffer) => {
       if (!head.readHeaderCopy()?.equals(headerBytes)) await head.writeHeaderCopy(headerBytes);
     };
-    const { header, seed, trusted, scan, positions } = await readLog(handle, head, path, options.recover, { toMarker: false, resumeAfter: options.resumeAfter, onHeader: keepHeaderCopy });
+    const { header, seed, trusted, scan, positions, first } = await readLog(handle, head, options, { toMarker: false, onHeader: keepHeaderCopy });
     try {
       if (!trusted || trusted.offset < scan.end) {
         // Records past the marker were written by a writer that died before marking them: make them durable.
@@ -112,8 +139,8 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     } catch (error) {
       throw ioError(`Cannot recover ${path}`, error);
     }
-    head.writeMarker({ offset: scan.end, lsn: scan.lastLsn, logId: header.logId });
-    const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options, positions);
+    head.writeMarker({ segment: first, offset: scan.end, lsn: scan.lastLsn, logId: header.logId });
+    const wal = new FileWal({ first, fd: handle.fd, handle }, head, header, seed, scan.end, scan.lastLsn, options, positions);
     head.unlock();
     return { wal, recovery: { created, truncatedBytes: scan.tornBytes } };
   } catch (error) {
@@ -139,9 +166,9 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
     } catch (error) {
       throw ioError(`Cannot open ${path}`, error);
     }
-    shareLog(handle, path);
-    const { header, seed, scan, positions } = await readLog(handle, head, path, options.recover, { toMarker: true, resumeAfter: options.resumeAfter });
-    const wal = new FileWal(handle, head, header, seed, scan.end, scan.lastLsn, options, positions);
+    shareSegment(handle.fd, path);
+    const { header, seed, scan, positions, first } = await readLog(handle, head, options, { toMarker: true });
+    const wal = new FileWal({ first, fd: handle.fd, handle }, head, header, seed, scan.end, scan.lastLsn, options, positions);
     return { wal, recovery: { created: false, truncatedBytes: 0 } };
   } catch (error) {
     await handle?.close().catch(() => undefined);
@@ -177,28 +204,103 @@ async function readHeader(handle: FileHandle, path: string): Promise<{ size: num
   }
 }
 
+/** Where a reading of the log begins: a segment, and a record's offset in it and LSN. */
+interface ReadStart {
+  readonly first: number;
+  readonly offset: number;
+  readonly lsn: number;
+}
+
 /**
- * Reads the log's header and records through `handle`, a window at a time, the records going to
- * `recover` as they come. A writer (holding the lock) reads every whole commit; a reader stops at the
- * commit marker (`toMarker`), when it names this log. `onHeader` runs once the header is read and checked.
+ * Reads the log's header and records, the records going to `recover` as they come, a window at a time:
+ * the sealed segments from the one where reading begins, then the current one through `handle`. A
+ * writer (holding the lock) reads every whole commit of the current segment; a reader stops at the
+ * commit marker (`toMarker`), when it names this log and segment. `onHeader` runs once the header of
+ * the current segment is read and checked.
  */
-async function readLog(handle: FileHandle, head: HeadFile, path: string, recover: WalOpenOptions['recover'], how: { toMarker: boolean; resumeAfter: WalPosition | undefined; onHeader?: (headerBytes: Buffer) => Promise<void> }) {
+async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptions, how: { toMarker: boolean; onHeader?: (headerBytes: Buffer) => Promise<void> }) {
+  const { path, recover, resumeAfter } = options;
+  const folder = segmentsFolderOf(options);
   // The marker first, then the log: a writer moves the marker only over records already written, so
   // everything it names is in the image read after it (read the other way round, a commit in between
   // would look like missing records).
   const marker = head.readMarker();
   const { size, headerBytes } = await readHeader(handle, path);
-  const header = decodeWalHeader(headerBytes, path);
+  const current = decodeWalHeader(headerBytes, path);
   await how.onHeader?.(headerBytes);
+  const header: WalHeader = { formatVersion: current.formatVersion, codec: current.codec, logId: current.logId };
   const seed = frameSeed(header.logId);
-  const trusted = marker && marker.logId === header.logId ? marker : undefined;
+  const trusted = marker && marker.logId === header.logId && marker.segment === current.firstLsn ? marker : undefined;
   const stopAt = how.toMarker ? trusted?.offset : undefined;
-  const resume = how.resumeAfter && (await findRecord(handle, Math.min(size, stopAt ?? size), seed, how.resumeAfter));
+  const limit = Math.min(size, stopAt ?? size);
+  const sealed = (await listSealedSegments(folder)).filter((first) => first < current.firstLsn);
+  const firsts = [...sealed, current.firstLsn];
+  let start: ReadStart | undefined;
+  if (resumeAfter) {
+    const holder = firsts.filter((first) => first <= resumeAfter.lsn).at(-1);
+    if (holder === current.firstLsn) {
+      const found = await findRecord(handle, limit, seed, resumeAfter);
+      if (found) start = { first: holder, ...found };
+    } else if (holder !== undefined) {
+      const file = openSegmentSync(sealedSegmentPath(folder, holder), header.logId);
+      if (file) {
+        try {
+          const found = await findRecord(fdReader(file.fd), file.size, seed, resumeAfter);
+          if (found) start = { first: holder, ...found };
+        } finally {
+          closeSync(file.fd);
+        }
+      }
+    }
+    // The record itself may be gone with its segment: the next segment beginning right after it will do.
+    if (!start && firsts.includes(resumeAfter.lsn + 1)) start = { first: resumeAfter.lsn + 1, offset: WAL_HEADER_SIZE, lsn: resumeAfter.lsn + 1 };
+  }
+  start ??= { first: firsts[0]!, offset: WAL_HEADER_SIZE, lsn: firsts[0]! };
   const positions = new LogPositions();
-  if (resume) positions.note(resume.lsn, resume.offset, true);
-  const scan = new LogFileScan(handle, size, seed, path, trusted?.offset, stopAt, resume || undefined);
-  await handOver(scan.records(), header, recover, positions, { after: resume ? resume.lsn - 1 : 0 });
-  return { header, seed, trusted, scan, positions };
+  if (start.offset > WAL_HEADER_SIZE) positions.note(start.lsn, start.first, start.offset, true);
+  let scan: LogFileScan | undefined;
+  const from = start;
+  const records = async function* (): AsyncGenerator<WalRecord> {
+    let next: ReadStart = from;
+    // The segment read before is closed only once the next is open (and so locked): retention never
+    // removes a segment after one a process still reads.
+    let previous: number | undefined;
+    try {
+      for (const first of sealed) {
+        if (first < from.first) continue;
+        const segmentPath = sealedSegmentPath(folder, first);
+        if (first !== next.first) throw missingRecords(segmentPath, next.lsn, first);
+        const file = openSegmentSync(segmentPath, header.logId);
+        if (!file) throw new WalError('WAL_TRUNCATED', `${segmentPath} was removed while it was being read (a checkpoint let the log drop it). Open the store again.`);
+        if (previous !== undefined) closeSync(previous);
+        previous = file.fd;
+        if (file.header.firstLsn !== first) throw new WalError('WAL_CORRUPT', `${segmentPath} says its first record is ${file.header.firstLsn}, not ${first} as its name does. Run \`memmapfs verify\`.`);
+        // A sealed segment was durable before the next one began: all of it is committed.
+        const segmentScan = new LogFileScan(fdReader(file.fd), file.size, seed, segmentPath, file.size, undefined, { offset: next.offset, lsn: next.lsn });
+        for await (const record of segmentScan.records()) {
+          positions.note(record.lsn, first, record.offset);
+          yield record;
+        }
+        next = { first: segmentScan.lastLsn + 1, offset: WAL_HEADER_SIZE, lsn: segmentScan.lastLsn + 1 };
+      }
+      if (next.first !== current.firstLsn) throw missingRecords(path, next.lsn, current.firstLsn);
+      scan = new LogFileScan(handle, size, seed, path, trusted?.offset, stopAt, { offset: next.offset, lsn: next.lsn });
+      for await (const record of scan.records()) {
+        positions.note(record.lsn, current.firstLsn, record.offset);
+        yield record;
+      }
+    } finally {
+      if (previous !== undefined) closeSync(previous);
+    }
+  };
+  await handOver(records(), header, recover, { after: start.lsn - 1 });
+  return { header, seed, trusted, scan: scan!, positions, first: current.firstLsn };
+}
+
+function missingRecords(path: string, from: number, to: number): WalError {
+  return to > from
+    ? new WalError('WAL_CORRUPT', `Records ${from} to ${to - 1} of the log are missing: no segment holds them before ${path}. Run \`memmapfs verify\`.`, { lsn: from })
+    : new WalError('WAL_CORRUPT', `${path} begins at record ${to}, though the segment before it ends at record ${from - 1}. Run \`memmapfs verify\`.`, { lsn: to });
 }
 
 /**
@@ -206,14 +308,14 @@ async function readLog(handle: FileHandle, head: HeadFile, path: string, recover
  * checksum at that offset, the last record of its commit, within the first `limit` bytes): the offset
  * and LSN of the next one. `undefined` otherwise (the log was cut back, or replaced).
  */
-async function findRecord(handle: FileHandle, limit: number, seed: number, position: WalPosition): Promise<{ offset: number; lsn: number } | undefined> {
+async function findRecord(file: PositionedReader, limit: number, seed: number, position: WalPosition): Promise<{ offset: number; lsn: number } | undefined> {
   const { lsn, offset, checksum } = position;
   if (!Number.isSafeInteger(lsn) || lsn < 1 || !Number.isSafeInteger(offset) || offset < WAL_HEADER_SIZE || offset + FRAME_HEADER_SIZE > limit) return undefined;
   const read = async (length: number) => {
     const buf = Buffer.alloc(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await handle.read(buf, done, length - done, offset + done);
+      const { bytesRead } = await file.read(buf, done, length - done, offset + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
@@ -229,12 +331,8 @@ async function findRecord(handle: FileHandle, limit: number, seed: number, posit
 }
 
 /** Gives the records to `recover` as they are read, then reads whatever it left, so that the scan reaches its end. */
-async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover'], positions: LogPositions, start: RecoveryStart): Promise<void> {
-  const next = async () => {
-    const step = await records.next();
-    if (!step.done) positions.note(step.value.lsn, step.value.offset);
-    return step;
-  };
+async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover'], start: RecoveryStart): Promise<void> {
+  const next = () => records.next();
   // A hook that stops early (a `break`) must not end the scan: it is only given `next`, never `return`.
   await recover?.({ [Symbol.asyncIterator]: () => ({ next }) }, header, start);
   while (!(await next()).done) {
@@ -246,18 +344,20 @@ async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, r
 class LogPositions {
   static readonly EVERY = 1024;
   private readonly lsns: number[] = [];
+  private readonly segments: number[] = [];
   private readonly offsets: number[] = [];
 
   /** Notes a committed record (they come in LSN order); `always`: even when it is not an `EVERY`-th one. */
-  note(lsn: number, offset: number, always = false): void {
+  note(lsn: number, segment: number, offset: number, always = false): void {
     if ((always || lsn % LogPositions.EVERY === 1) && (this.lsns.length === 0 || lsn > this.lsns.at(-1)!)) {
       this.lsns.push(lsn);
+      this.segments.push(segment);
       this.offsets.push(offset);
     }
   }
 
-  /** The latest noted record at or before `lsn`: its LSN and offset (the first record's, when none is). */
-  before(lsn: number): { lsn: number; offset: number } {
+  /** The latest noted record at or before `lsn`: its LSN, segment and offset; `undefined` when none is. */
+  before(lsn: number): ReadStart | undefined {
     let low = 0;
     let high = this.lsns.length;
     while (low < high) {
@@ -265,25 +365,25 @@ class LogPositions {
       if (this.lsns[middle]! <= lsn) low = middle + 1;
       else high = middle;
     }
-    return low === 0 ? { lsn: 1, offset: WAL_HEADER_SIZE } : { lsn: this.lsns[low - 1]!, offset: this.offsets[low - 1]! };
+    return low === 0 ? undefined : { lsn: this.lsns[low - 1]!, first: this.segments[low - 1]!, offset: this.offsets[low - 1]! };
   }
 }
 
 /**
- * The write-ahead log in one file, shared by every process that opens it. Appends are queued; one
+ * The write-ahead log in segment files, shared by every process that opens it. Appends are queued; one
  * commit at a time takes the writer lock, reads what other processes committed since (reporting it
  * through `onCommit`), numbers the queued records, writes them with a single write and (under `'sync'`)
  * makes them durable, advances the commit marker, and releases the lock: group commit per process,
- * serialized across processes.
+ * serialized across processes. `truncateBefore` seals the current segment and removes old ones.
  */
 export class FileWal implements WriteAheadLog {
   readonly header: WalHeader;
-  /** Offset just past the last record this process has seen committed (its own or others'). */
+  /** Offset, in the current segment, just past the last record this process has seen committed (its own or others'). */
   private committedEnd: number;
   private committedLsn: number;
   /** Whether the marker has named this log since it was opened (see `refresh`). */
   private sawOwnMarker: boolean;
-  /** Offset up to which this process has made the log durable, and the LSN of the record that ends there. */
+  /** Offset (in the current segment) up to which this process has made the log durable, and the LSN of the record that ends there. */
   private durableEnd: number;
   private durableLsn: number;
   private queue: PendingAppend[] = [];
@@ -293,10 +393,12 @@ export class FileWal implements WriteAheadLog {
   private closed = false;
   private readonly durability: Durability;
   private readonly batchIntervalMs: number;
+  private readonly files: WalFileSystem;
+  private readonly segmentsFolder: string;
 
   /** @internal Use `openFileWal`. */
   constructor(
-    private readonly handle: FileHandle,
+    private segment: CurrentSegment,
     private readonly head: HeadFile,
     header: WalHeader,
     private readonly seed: number,
@@ -313,6 +415,8 @@ export class FileWal implements WriteAheadLog {
     this.committedLsn = lastLsn;
     this.durability = options.durability ?? 'sync';
     this.batchIntervalMs = options.batchIntervalMs ?? 50;
+    this.files = options.fileSystem ?? nodeFileSystem;
+    this.segmentsFolder = segmentsFolderOf(options);
   }
 
   get lastLsn(): number {
@@ -326,6 +430,11 @@ export class FileWal implements WriteAheadLog {
 
   get size(): number {
     return this.committedEnd;
+  }
+
+  /** The LSN of the first record of the segment this process reads and appends to. */
+  get segmentFirstLsn(): number {
+    return this.segment.first;
   }
 
   append(entries: readonly WalEntry[], options: AppendOptions = {}): Promise<number[]> {
@@ -361,11 +470,18 @@ export class FileWal implements WriteAheadLog {
       throw new WalError('WAL_REPLACED', `${this.options.path} was replaced by another log (log ${marker.logId}, this process has ${this.header.logId} open): what this process reads is no longer current. Close the store and open it again.`);
     }
     this.sawOwnMarker = true;
-    if (marker.offset <= this.committedEnd) return 0;
+    let accepted = 0;
+    if (marker.segment > this.segment.first) {
+      accepted += this.followRolls(marker.segment);
+      if (marker.segment !== this.segment.first) return accepted;
+    } else if (marker.segment < this.segment.first) {
+      return 0;
+    }
+    if (marker.offset <= this.committedEnd) return accepted;
     const buf = Buffer.allocUnsafe(marker.offset - this.committedEnd);
-    const read = readAtOnce(this.handle.fd, buf, this.committedEnd);
+    const read = readAtOnce(this.segment.fd, buf, this.committedEnd);
     const scan = scanLog(buf.subarray(0, read), 0, this.committedLsn + 1, this.options.path, { seed: this.seed, onDamage: 'report', committedEnd: buf.length });
-    const accepted = this.acceptForeign(scan);
+    accepted += this.acceptForeign(scan);
     // Everything up to a marker is durable (a writer moves it only then): the next frames this process
     // writes say so, and prove damage to these records if they are ever lost.
     this.durableEnd = Math.max(this.durableEnd, this.committedEnd);
@@ -377,6 +493,101 @@ export class FileWal implements WriteAheadLog {
     return accepted;
   }
 
+  /**
+   * Another process sealed the segment this process is in (and maybe more): reads the rest of each and
+   * steps into the next, up to segment `target`, or as far as the next one is in place.
+   */
+  private followRolls(target: number): number {
+    let accepted = 0;
+    while (this.segment.first < target) {
+      accepted += this.readRestOfSealed();
+      const next = this.openNext();
+      if (!next) break;
+      this.switchTo(next);
+    }
+    return accepted;
+  }
+
+  /** Reads the current segment to its end: it is sealed, so every record in it is committed. */
+  private readRestOfSealed(): number {
+    const size = fstatSync(this.segment.fd).size;
+    if (size <= this.committedEnd) return 0;
+    const buf = Buffer.allocUnsafe(size - this.committedEnd);
+    const read = readAtOnce(this.segment.fd, buf, this.committedEnd);
+    const scan = scanLog(buf.subarray(0, read), 0, this.committedLsn + 1, this.options.path, { seed: this.seed, onDamage: 'report', committedEnd: read });
+    const at = this.committedEnd;
+    const accepted = this.acceptForeign(scan);
+    this.durableEnd = this.committedEnd;
+    this.durableLsn = this.committedLsn;
+    if (scan.damage || scan.end < read) {
+      const lsn = scan.damage?.lsn ?? this.committedLsn + 1;
+      const offset = at + (scan.damage?.offset ?? scan.end);
+      throw new WalError('WAL_CORRUPT', `${this.options.path}: record ${lsn} at byte ${offset} of sealed segment ${this.segment.first} is damaged (${scan.damage?.reason ?? 'it is cut short'}). Close every process using the store and run \`memmapfs verify\`.`, { lsn, offset });
+    }
+    return accepted;
+  }
+
+  /**
+   * The segment after the current one (which is sealed and read to its end), when it is in place:
+   * `state.wal`, or a sealed segment when `state.wal` has moved on further. `undefined` while the
+   * process sealing the current one has not put the next in place yet.
+   */
+  private openNext(): CurrentSegment | undefined {
+    const first = this.committedLsn + 1;
+    const live = openSegmentSync(this.options.path, this.header.logId);
+    if (live) {
+      if (live.header.firstLsn === first) return { first, fd: live.fd, handle: undefined };
+      closeSync(live.fd);
+      if (live.header.firstLsn === this.segment.first) return undefined;
+      if (live.header.firstLsn < first) throw missingRecords(this.options.path, first, live.header.firstLsn);
+    }
+    const sealedPath = sealedSegmentPath(this.segmentsFolder, first);
+    const sealed = openSegmentSync(sealedPath, this.header.logId);
+    if (sealed) {
+      if (sealed.header.firstLsn === first) return { first, fd: sealed.fd, handle: undefined };
+      closeSync(sealed.fd);
+      throw new WalError('WAL_CORRUPT', `${sealedPath} says its first record is ${sealed.header.firstLsn}, not ${first} as its name does. Run \`memmapfs verify\`.`);
+    }
+    if (live) throw new WalError('WAL_TRUNCATED', `Records from ${first} on were removed from the log before this process read them (a checkpoint let the log drop them). Close the store and open it again.`, { lsn: first });
+    return undefined;
+  }
+
+  /** Moves to the next segment: everything before it is committed and durable. */
+  private switchTo(next: CurrentSegment): void {
+    const old = this.segment;
+    this.segment = next;
+    this.committedEnd = WAL_HEADER_SIZE;
+    this.durableEnd = WAL_HEADER_SIZE;
+    this.durableLsn = this.committedLsn;
+    if (old.handle) void old.handle.close().catch(() => undefined);
+    else closeSync(old.fd);
+  }
+
+  /**
+   * Under the lock: a handle to write the current segment through, which must be `state.wal`. A
+   * segment stepped into by `refresh` was opened to read only: it is opened again by path.
+   */
+  private async writableHandle(): Promise<FileHandle> {
+    const current = this.segment;
+    if (current.handle) return current.handle;
+    const handle = await openLogFile(this.options.path, this.durability, this.files);
+    if (!handle) throw new WalError('WAL_FAILED', `${this.options.path} is missing. Reopen the store.`);
+    try {
+      const named = await handle.stat();
+      const mine = fstatSync(current.fd);
+      if (named.ino !== mine.ino || named.dev !== mine.dev || this.segment !== current) {
+        throw new WalError('WAL_FAILED', `${this.options.path} is not the segment the commit marker names (${current.first}). Reopen the store.`);
+      }
+      shareSegment(handle.fd, this.options.path);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+    closeSync(current.fd);
+    this.segment = { first: current.first, fd: handle.fd, handle };
+    return handle;
+  }
+
   async fence(): Promise<number> {
     if (this.closed) throw new WalError('WAL_CLOSED', `${this.options.path} is closed.`);
     this.refresh();
@@ -385,6 +596,7 @@ export class FileWal implements WriteAheadLog {
 
   readFrom(lsn: number): AsyncIterableIterator<WalRecord> {
     // Up to what is committed now, at the call (not at the first read).
+    const endFirst = this.segment.first;
     const end = this.committedEnd;
     const lastLsn = this.committedLsn;
     const closed = () => new WalError('WAL_CLOSED', `${this.options.path} is closed.`);
@@ -392,15 +604,145 @@ export class FileWal implements WriteAheadLog {
       if (this.closed) throw closed();
       if (this.failure) throw this.failure;
       if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `readFrom: lsn must be a positive integer; got ${lsn}.`);
-      // Every record up to `end` was committed: one that cannot be read back now is damage (WAL_CORRUPT).
-      const scan = new LogFileScan(this.handle, end, this.seed, this.options.path, end, end, this.positions.before(lsn));
-      for await (const record of scan.records()) {
-        if (this.closed) throw closed();
-        if (record.lsn > lastLsn) return;
-        if (record.lsn >= lsn) yield record;
+      const sealed = (await listSealedSegments(this.segmentsFolder)).filter((first) => first < endFirst);
+      const oldest = sealed[0] ?? endFirst;
+      const noted = this.positions.before(lsn);
+      let at: ReadStart = noted && noted.first >= oldest ? noted : { first: Math.max(oldest, sealed.filter((first) => first <= lsn).at(-1) ?? oldest), offset: WAL_HEADER_SIZE, lsn: 0 };
+      if (at.lsn === 0) at = { ...at, lsn: at.first };
+      // Each segment through a descriptor of its own, locked: the current one may be sealed and this
+      // process move on while the reading goes on. The one before is closed once the next is open.
+      let previous: number | undefined;
+      try {
+        for (;;) {
+          if (this.closed) throw closed();
+          const last = at.first === endFirst;
+          const file = last ? this.openSegmentAt(endFirst) : openSegmentSync(sealedSegmentPath(this.segmentsFolder, at.first), this.header.logId);
+          if (!file) throw new WalError('WAL_TRUNCATED', `Records from ${at.lsn} on were removed from the log while they were being read (a checkpoint let the log drop them). Read again.`, { lsn: at.lsn });
+          if (previous !== undefined) closeSync(previous);
+          previous = file.fd;
+          // Every record up to `end` was committed: one that cannot be read back now is damage (WAL_CORRUPT).
+          const limit = last ? end : file.size;
+          const scan = new LogFileScan(fdReader(file.fd), limit, this.seed, this.options.path, limit, limit, { offset: at.offset, lsn: at.lsn });
+          for await (const record of scan.records()) {
+            if (this.closed) throw closed();
+            if (record.lsn > lastLsn) return;
+            if (record.lsn >= lsn) yield record;
+          }
+          if (last) return;
+          at = { first: scan.lastLsn + 1, offset: WAL_HEADER_SIZE, lsn: scan.lastLsn + 1 };
+        }
+      } finally {
+        if (previous !== undefined) closeSync(previous);
       }
     };
     return read.call(this);
+  }
+
+  /** Opens the segment beginning at `first`, which was current a moment ago: `state.wal`, or sealed since. */
+  private openSegmentAt(first: number): { fd: number; size: number } | undefined {
+    const live = openSegmentSync(this.options.path, this.header.logId);
+    if (live?.header.firstLsn === first) return live;
+    if (live) closeSync(live.fd);
+    return openSegmentSync(sealedSegmentPath(this.segmentsFolder, first), this.header.logId);
+  }
+
+  /**
+   * Lets the log drop the records before `lsn`: seals the current segment if it holds any of them (new
+   * records go to a new one), then removes the sealed segments that hold only such records, oldest
+   * first, stopping at one that a process still reads. Returns the LSN of the oldest record the log
+   * still holds.
+   */
+  async truncateBefore(lsn: number): Promise<number> {
+    if (this.closed) throw new WalError('WAL_CLOSED', `${this.options.path} is closed.`);
+    if (this.options.readOnly) throw new WalError('READ_ONLY', `${this.options.path} was opened read-only; open the store without readOnly to write.`);
+    if (this.failure) throw this.failure;
+    if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `truncateBefore: lsn must be a positive integer; got ${lsn}.`);
+    await this.head.lock(this.options.lockTimeoutMs);
+    try {
+      await this.catchUpLocked();
+      if (this.segment.first < lsn && this.committedLsn >= this.segment.first) await this.rollLocked();
+      return await this.removeSealedBefore(lsn);
+    } finally {
+      this.head.unlock();
+    }
+  }
+
+  /**
+   * Under the lock, caught up: seals the current segment and makes a new, empty one `state.wal`. In this
+   * order, so that a crash anywhere leaves a log every process reads right:
+   * 1. the segment is made durable and linked as `wal/<first>.seg` (the folder fsynced);
+   * 2. the marker names the new segment: a writer that takes the lock after a crash here finishes the roll;
+   * 3. the new segment is written under a temporary name, fsynced, renamed over `state.wal`, the folder fsynced.
+   */
+  private async rollLocked(): Promise<void> {
+    const current = this.segment;
+    const handle = await this.writableHandle();
+    if (this.durableEnd < this.committedEnd) await this.syncNow();
+    const next = this.committedLsn + 1;
+    try {
+      const made = await nodeFileSystem.mkdir(this.segmentsFolder, { recursive: true });
+      if (made) await syncFolder(dirname(this.segmentsFolder), this.files);
+      const sealedPath = sealedSegmentPath(this.segmentsFolder, current.first);
+      try {
+        await nodeFileSystem.link(this.options.path, sealedPath);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        // Linked already, by a roll that did not finish; anything else by that name is no segment of this log's chain.
+        const [there, mine] = [await nodeFileSystem.stat(sealedPath), await handle.stat()];
+        if (there.ino !== mine.ino || there.dev !== mine.dev) {
+          await nodeFileSystem.unlink(sealedPath);
+          await nodeFileSystem.link(this.options.path, sealedPath);
+        }
+      }
+      await syncFolder(this.segmentsFolder, this.files);
+    } catch (error) {
+      throw ioError(`Cannot seal the log segment ${this.options.path}`, error);
+    }
+    this.head.writeMarker({ segment: next, offset: WAL_HEADER_SIZE, lsn: this.committedLsn, logId: this.header.logId });
+    const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: this.header.codec, logId: this.header.logId, firstLsn: next });
+    await createFileDurably(this.options.path, header, this.files);
+    await this.head.writeHeaderCopy(header);
+    const opened = await openLogFile(this.options.path, this.durability, this.files);
+    if (!opened) throw new WalError('WAL_FAILED', `${this.options.path} vanished as it was created.`);
+    try {
+      shareSegment(opened.fd, this.options.path);
+    } catch (error) {
+      await opened.close().catch(() => undefined);
+      throw error;
+    }
+    this.switchTo({ first: next, fd: opened.fd, handle: opened });
+  }
+
+  /** Under the lock: removes the sealed segments that hold only records before `lsn` and that no process reads. */
+  private async removeSealedBefore(lsn: number): Promise<number> {
+    const firsts = (await listSealedSegments(this.segmentsFolder)).filter((first) => first < this.segment.first);
+    let oldest = firsts[0] ?? this.segment.first;
+    let removed = false;
+    for (let i = 0; i < firsts.length; i++) {
+      const first = firsts[i]!;
+      const after = firsts[i + 1] ?? this.segment.first;
+      if (after > lsn) break;
+      const path = sealedSegmentPath(this.segmentsFolder, first);
+      let fd: number;
+      try {
+        fd = openSync(path, 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`Cannot open ${path}`, error);
+        oldest = after;
+        continue;
+      }
+      try {
+        // A process reading this segment needs every one after it too: stop here.
+        if (!tryTakeSegment(fd)) break;
+        await nodeFileSystem.unlink(path);
+        removed = true;
+        oldest = after;
+      } finally {
+        closeSync(fd);
+      }
+    }
+    if (removed) await syncFolder(this.segmentsFolder, this.files);
+    return oldest;
   }
 
   async flush(): Promise<void> {
@@ -425,7 +767,8 @@ export class FileWal implements WriteAheadLog {
     } finally {
       this.closed = true;
       clearTimeout(this.batchTimer);
-      await this.handle.close().catch(() => undefined);
+      if (this.segment.handle) await this.segment.handle.close().catch(() => undefined);
+      else closeSync(this.segment.fd);
       await this.head.close();
     }
   }
@@ -457,8 +800,7 @@ export class FileWal implements WriteAheadLog {
           continue;
         }
         try {
-          // Only when the file grew past what this process has seen: another process committed.
-          if (fstatSync(this.handle.fd).size > this.committedEnd) await this.catchUpLocked();
+          await this.catchUpLocked();
           const check = batch[0]!.check;
           if (check) {
             try {
@@ -486,6 +828,7 @@ export class FileWal implements WriteAheadLog {
    * reports it. Returns each append's LSNs.
    */
   private async writeLocked(batch: PendingAppend[]): Promise<number[][]> {
+    const handle = await this.writableHandle();
     let total = 0;
     let count = 0;
     for (const pending of batch) {
@@ -506,17 +849,17 @@ export class FileWal implements WriteAheadLog {
         offset = writeFrame(bytes, offset, this.seed, lsn, entry, this.durableLsn, position < count - 1);
         position += 1;
         committed.push({ lsn, type: entry.type, payload: entry.payload, offset: this.committedEnd + start, checksum: bytes.readUInt32LE(start + 4), context: entry.context });
-        this.positions.note(lsn, this.committedEnd + start);
+        this.positions.note(lsn, this.segment.first, this.committedEnd + start);
         own.push(lsn);
       }
       lsns.push(own);
     }
     const durableWrite = writesAreDurable(this.durability);
     try {
-      await this.writeAll(bytes, this.committedEnd);
+      await writeAll(handle, bytes, this.committedEnd);
     } catch (error) {
       // Leave no part of a failed batch for the next writer to find and keep.
-      await this.handle.truncate(this.committedEnd).catch(() => undefined);
+      await handle.truncate(this.committedEnd).catch(() => undefined);
       throw error;
     }
     this.committedEnd += total;
@@ -539,25 +882,37 @@ export class FileWal implements WriteAheadLog {
   }
 
   /**
-   * Under the lock: reads what other writers appended since this process last looked. Whole records
-   * are made durable if the marker does not cover them yet (their writer died, or writes under
-   * `'batch'`), then reported; a torn tail is truncated.
+   * Under the lock: reads what other writers appended since this process last looked. Segments they
+   * sealed are read to their end and the next one stepped into (a roll a writer began and did not
+   * finish is finished). In the current segment, whole records are made durable if the marker does not
+   * cover them yet (their writer died, or writes under `'batch'`), then reported; a torn tail is truncated.
    */
   private async catchUpLocked(): Promise<void> {
     for (;;) {
+      const marker = this.trustedMarker();
+      if (!marker || marker.segment <= this.segment.first) break;
+      this.readRestOfSealed();
+      const next = this.openNext();
+      if (next) this.switchTo(next);
+      // The writer that sealed this segment died before the next one took its place: finish its roll.
+      else await this.rollLocked();
+    }
+    for (;;) {
       const start = this.committedEnd;
-      const size = fstatSync(this.handle.fd).size;
+      const size = fstatSync(this.segment.fd).size;
       if (size <= start) return;
+      const handle = await this.writableHandle();
       const buf = Buffer.allocUnsafe(size - start);
       // What another process just wrote is in the page cache: a small read is cheaper done at once than
       // through the I/O thread pool, and it is on the path of every commit that follows another process's.
-      const bytesRead = buf.length <= SYNC_READ_LIMIT ? readAtOnce(this.handle.fd, buf, start) : (await this.handle.read(buf, 0, buf.length, start)).bytesRead;
+      const bytesRead = buf.length <= SYNC_READ_LIMIT ? readAtOnce(handle.fd, buf, start) : (await handle.read(buf, 0, buf.length, start)).bytesRead;
       const image = buf.subarray(0, bytesRead);
       const marker = this.trustedMarker();
-      const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, { seed: this.seed, ...(marker && marker.offset > start ? { committedEnd: marker.offset - start } : {}) });
+      const covered = marker && marker.segment === this.segment.first && marker.offset > start ? marker.offset - start : undefined;
+      const scan = scanLog(image, 0, this.committedLsn + 1, this.options.path, { seed: this.seed, ...(covered !== undefined ? { committedEnd: covered } : {}) });
       if (this.committedEnd !== start) continue; // a refresh took some of it meanwhile: look again
       if (scan.records.length > 0) {
-        if (!marker || marker.offset < start + scan.end) await this.handle.datasync();
+        if (covered === undefined || covered < scan.end) await handle.datasync();
         if (this.committedEnd !== start) continue;
         this.acceptForeign(scan);
         this.durableEnd = Math.max(this.durableEnd, this.committedEnd);
@@ -565,15 +920,15 @@ export class FileWal implements WriteAheadLog {
         this.head.writeMarker(this.marker());
       }
       if (scan.tornBytes > 0) {
-        await this.handle.truncate(this.committedEnd);
-        await this.handle.datasync();
+        await handle.truncate(this.committedEnd);
+        await handle.datasync();
       }
       return;
     }
   }
 
   /**
-   * Reports the records of `scan` (of the log from `committedEnd` on, all committed) as other
+   * Reports the records of `scan` (of the current segment from `committedEnd` on, all committed) as other
    * processes' records, and moves past them. A record the caller cannot apply stops the log: skipping
    * it would leave this process's view silently behind.
    */
@@ -581,7 +936,7 @@ export class FileWal implements WriteAheadLog {
     if (scan.records.length === 0) return 0;
     const base = this.committedEnd;
     const records = scan.records.map((r) => ({ ...r, offset: base + r.offset, context: undefined }));
-    for (const record of records) this.positions.note(record.lsn, record.offset);
+    for (const record of records) this.positions.note(record.lsn, this.segment.first, record.offset);
     try {
       this.options.onCommit?.(records);
     } catch (error) {
@@ -600,24 +955,16 @@ export class FileWal implements WriteAheadLog {
   }
 
   private marker(): CommitMarker {
-    return { offset: this.committedEnd, lsn: this.committedLsn, logId: this.header.logId };
+    return { segment: this.segment.first, offset: this.committedEnd, lsn: this.committedLsn, logId: this.header.logId };
   }
 
-  private async writeAll(bytes: Buffer, position: number): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, written, bytes.length - written, position + written);
-      written += bytesWritten;
-    }
-  }
-
-  /** Under the lock: fsyncs the log (after `beforeSync`) and advances the marker over what it covers. */
+  /** Under the lock: fsyncs the current segment (after `beforeSync`) and advances the marker over what it covers. */
   private async syncNow(): Promise<void> {
     const end = this.committedEnd;
     const lsn = this.committedLsn;
     await this.runBeforeSync();
     try {
-      await this.handle.datasync();
+      await (await this.writableHandle()).datasync();
     } catch (error) {
       this.failure ??= new WalError('WAL_FAILED', `fsync of ${this.options.path} failed: ${(error as Error).message}. Reopen the store to recover.`, { cause: error });
       throw this.failure;
@@ -625,7 +972,7 @@ export class FileWal implements WriteAheadLog {
     this.durableEnd = Math.max(this.durableEnd, end);
     this.durableLsn = Math.max(this.durableLsn, lsn);
     const marker = this.trustedMarker();
-    if (!marker || marker.offset <= end) this.markDurable();
+    if (!marker || marker.segment < this.segment.first || (marker.segment === this.segment.first && marker.offset <= end)) this.markDurable();
   }
 
   /** Moves the commit marker over the records just made durable. */
@@ -668,6 +1015,14 @@ export class FileWal implements WriteAheadLog {
       });
     }, this.batchIntervalMs);
     this.batchTimer.unref();
+  }
+}
+
+async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
+    written += bytesWritten;
   }
 }
 
@@ -715,37 +1070,37 @@ function writesAreDurable(durability: Durability): boolean {
 }
 
 /**
- * Every process that has the log open holds a shared `flock` on it, so that maintenance which replaces
- * the file (repair, and compaction later) can tell that nobody has it open. A process that finds an
- * exclusive holder (maintenance under way) refuses to open.
+ * Takes the log for maintenance that replaces it: an exclusive `flock` on every segment (`state.wal`
+ * and the sealed ones in `segmentsFolder`), granted only while no process has the store open (each
+ * holds a shared one on the segment it reads). Returns the function that releases them; fails with
+ * `WAL_IN_USE` otherwise.
  */
-function shareLog(handle: FileHandle, path: string): void {
+export async function lockLogForMaintenance(path: string, files: WalFileSystem = nodeFileSystem, segmentsFolder = join(dirname(path), 'wal')): Promise<() => Promise<void>> {
+  const held: FileHandle[] = [];
+  const release = async () => {
+    for (const handle of held) await handle.close().catch(() => undefined);
+  };
   try {
-    loadFlock().flockSync(handle.fd, 'shnb');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const busy = code === 'EAGAIN' || code === 'EWOULDBLOCK';
-    throw new WalError(busy ? 'WAL_IN_USE' : 'IO_ERROR', busy ? `${path} is being repaired or rewritten by another process; open the store again when that is done.` : `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-/**
- * Takes the log for maintenance that replaces it: an exclusive `flock`, granted only while no process
- * has the store open. Returns the function that releases it; fails with `WAL_IN_USE` otherwise.
- */
-export async function lockLogForMaintenance(path: string, files: WalFileSystem = nodeFileSystem): Promise<() => Promise<void>> {
-  const handle = await files.open(path, 'r');
-  try {
-    loadFlock().flockSync(handle.fd, 'exnb');
-  } catch (error) {
-    await handle.close();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
-      throw new WalError('WAL_IN_USE', `${path} is open in another process. Close every process that uses the store, then try again.`, { cause: error });
+    const paths = [path, ...(await listSealedSegments(segmentsFolder)).map((first) => sealedSegmentPath(segmentsFolder, first))];
+    for (const segmentPath of paths) {
+      let handle: FileHandle;
+      try {
+        handle = await files.open(segmentPath, 'r');
+      } catch (error) {
+        if (segmentPath !== path && (error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      held.push(handle);
+      if (!tryTakeSegment(handle.fd)) {
+        throw new WalError('WAL_IN_USE', `${segmentPath} is open in another process. Close every process that uses the store, then try again.`);
+      }
     }
+  } catch (error) {
+    await release();
+    if (error instanceof WalError) throw error;
     throw new WalError('IO_ERROR', `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
   }
-  return () => handle.close();
+  return release;
 }
 
 /** Creates `path` holding `bytes`: write to a temporary file, fsync it, rename it into place, fsync the folder. */

@@ -30,14 +30,15 @@ async function withinDeadline(promise: Promise<void>, deadline: number): Promise
 }
 /** Head files open in this process, by absolute path. */
 const openHeads = new Map<string, Promise<HeadFile>>();
-const MARKER_SIZE = 44;
-const MARKER_CRC_OFFSET = 40;
+const MARKER_SIZE = 52;
+const MARKER_SEGMENT_OFFSET = 40;
+const MARKER_CRC_OFFSET = 48;
 /** Where the copy of the log's header lives in the head file. */
 const HEADER_COPY_OFFSET = 64;
 
 function parseMarker(buf: Buffer): CommitMarker | undefined {
   if (buf.length < MARKER_SIZE || !buf.subarray(0, 8).equals(MAGIC) || buf.readUInt32LE(MARKER_CRC_OFFSET) !== crc32c(buf.subarray(0, MARKER_CRC_OFFSET))) return undefined;
-  return { offset: buf.readDoubleLE(8), lsn: buf.readDoubleLE(16), logId: buf.toString('hex', 24, 24 + LOG_ID_SIZE) };
+  return { offset: buf.readDoubleLE(8), lsn: buf.readDoubleLE(16), logId: buf.toString('hex', 24, 24 + LOG_ID_SIZE), segment: buf.readDoubleLE(MARKER_SEGMENT_OFFSET) };
 }
 
 function parseHeaderCopy(buf: Buffer): Buffer | undefined {
@@ -60,7 +61,9 @@ export async function readHeadFile(path: string, files: Pick<WalFileSystem, 'rea
  * lower bound: the marker is not fsynced, so after a power loss it may name an earlier point.
  */
 export interface CommitMarker {
-  /** Offset just past the last committed record. */
+  /** The segment `offset` is in: the LSN of its first record. Every record of earlier segments is committed. */
+  readonly segment: number;
+  /** Offset, in that segment's file, just past the last committed record. */
   readonly offset: number;
   /** LSN of the last committed record. */
   readonly lsn: number;
@@ -74,8 +77,8 @@ export interface CommitMarker {
  *
  * - Lock: an exclusive `flock` on the file. The kernel releases it when its holder exits or is killed,
  *   so a crashed writer never leaves the store locked.
- * - Commit marker (44 bytes, little-endian): magic "MMFSHEAD" | committed offset f64 | committed LSN
- *   f64 | log id (16 bytes) | CRC32C of bytes 0–39. Written by the writer, under the lock, after the
+ * - Commit marker (52 bytes, little-endian): magic "MMFSHEAD" | committed offset f64 | committed LSN
+ *   f64 | log id (16 bytes) | segment (first LSN) f64 | CRC32C of bytes 0–47. Written by the writer, under the lock, after the
  *   records up to it are durable; read by every process before it shows records to its readers. A lower
  *   bound: when missing, damaged or stale, a writer rebuilds it from the log under the lock.
  * - Header copy (64 bytes at offset 64): the log's header, written durably when the log is created or
@@ -289,13 +292,14 @@ export class HeadFile {
 
   /**
    * Writes the commit marker (under the lock). Not fsynced: after a crash the log itself is the truth.
-   * A synchronous 32-byte write into the page cache (about a microsecond) rather than a trip to the
+   * A synchronous 52-byte write into the page cache (about a microsecond) rather than a trip to the
    * I/O thread pool on every commit: it never waits for the disk.
    */
   writeMarker(marker: CommitMarker): void {
     const buf = this.markerBuffer;
     buf.writeDoubleLE(marker.offset, 8);
     buf.writeDoubleLE(marker.lsn, 16);
+    buf.writeDoubleLE(marker.segment, MARKER_SEGMENT_OFFSET);
     if (this.markerLogId !== marker.logId) {
       buf.write(marker.logId, 24, LOG_ID_SIZE, 'hex');
       this.markerLogId = marker.logId;

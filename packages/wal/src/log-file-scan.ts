@@ -1,5 +1,5 @@
-import type { FileHandle } from 'node:fs/promises';
 import { damageError, findProofOfDamage } from './log-scan.js';
+import type { PositionedReader } from './log-segments.js';
 import { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, readFrame } from './wal-frame.js';
 import { WAL_HEADER_SIZE } from './wal-header.js';
 import type { WalRecord } from './write-ahead-log.js';
@@ -31,7 +31,7 @@ export class LogFileScan {
    * @param start Where to begin: a record's offset and LSN (by default the first record's).
    */
   constructor(
-    private readonly handle: FileHandle,
+    private readonly handle: PositionedReader,
     private readonly size: number,
     private readonly seed: number,
     private readonly path: string,

@@ -135,10 +135,10 @@ export function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: 
 
 /**
  * Whether the records of a log image were written for the log id `logId`: its first record (after the
- * header) passes its checks with that id's seed, or there is no record at all. Lets maintenance tell
+ * header) passes its checks with that id's seed (and carries `firstLsn`, when given), or there is no record at all. Lets maintenance tell
  * which of several copies of a damaged header belongs to the records.
  */
-export function recordsBelongTo(image: Buffer, logId: string): boolean {
+export function recordsBelongTo(image: Buffer, logId: string, firstLsn?: number): boolean {
   if (image.length <= WAL_HEADER_SIZE) return true;
-  return readFrame(image, WAL_HEADER_SIZE, frameSeed(logId), 1).kind === 'record';
+  return readFrame(image, WAL_HEADER_SIZE, frameSeed(logId), firstLsn).kind === 'record';
 }

@@ -8,6 +8,7 @@ export type WalErrorCode =
   | 'WAL_RECORD_TOO_LARGE'
   | 'WAL_IN_USE'
   | 'WAL_REPLACED'
+  | 'WAL_TRUNCATED'
   | 'LOCK_TIMEOUT'
   | 'IO_ERROR'
   | 'ADDON_MISSING'

@@ -72,8 +72,9 @@ export interface WalPosition {
 /** Where the records handed to `recover` begin. */
 export interface RecoveryStart {
   /**
-   * The LSN of the record `resumeAfter` named, when the log holds that very record and `recover` is
-   * handed only the records after it; 0 when it is handed every record.
+   * The LSN of the record before the first one `recover` is handed: the record `resumeAfter` named when
+   * the log resumed after it; otherwise 0 when it is handed every record, or the LSN before the oldest
+   * record the log still holds when retention dropped older ones.
    */
   readonly after: number;
 }
@@ -104,7 +105,7 @@ export interface WriteAheadLog {
   readonly header: WalHeader;
   /** LSN of the last record written to the file (durable under `'sync'` once its append resolved). */
   readonly lastLsn: number;
-  /** Size of the log file in bytes, up to the end of the last written record. */
+  /** Size in bytes of the part of the log appended to now (for a log in files, its current segment), up to the end of its last record. */
   readonly size: number;
   /** Opened to read and follow only: `append` fails with `READ_ONLY`. */
   readonly readOnly: boolean;
@@ -133,10 +134,20 @@ export interface WriteAheadLog {
   fence(): Promise<number>;
   /**
    * Reads the committed records with an LSN of at least `lsn`, in order, up to the last one committed
-   * when the call was made. Records are read a window at a time, never the whole log at once; a
-   * record's payload may be a view into its window: copy what you keep for long.
+   * when the call was made; when retention removed records from `lsn` on, from the oldest one the log
+   * still holds. Records are read a window at a time, never the whole log at once; a record's payload
+   * may be a view into its window: copy what you keep for long. Fails with `WAL_TRUNCATED` when records
+   * are removed while they are being read.
    */
   readFrom(lsn: number): AsyncIterableIterator<WalRecord>;
+  /**
+   * Retention: lets the log drop the records before `lsn` (e.g. everything a checkpoint of the tables
+   * covers). It keeps what it must: for a log in files, a segment some process still reads, and the
+   * segment records are appended to (which it seals, so that new records start a new one). Returns the
+   * LSN of the oldest record it still holds. An open whose `resumeAfter` names a dropped record still
+   * resumes when the log holds the record right after it.
+   */
+  truncateBefore(lsn: number): Promise<number>;
   /** Flushes and closes the log. Further calls fail with `WAL_CLOSED`. */
   close(): Promise<void>;
 }
@@ -183,7 +194,9 @@ export interface WalOpenOptions {
    * covers). When the log holds that very record, `recover` is handed only the records after it
    * (`start.after` is its LSN) and open reads only those; otherwise every record (`start.after` is 0).
    * Records before it are not read at open, so damage to them is not looked for there: a full
-   * verification reads every record.
+   * verification reads every record. When the log no longer holds it (retention dropped it), the open
+   * resumes at the record right after it if the log holds that one; otherwise at the oldest record it
+   * holds (`start.after` says which).
    */
   resumeAfter?: WalPosition;
 }

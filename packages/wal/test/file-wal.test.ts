@@ -54,7 +54,7 @@ describe('FileWal', () => {
     const lsns = await writeLog(['one', 'two', 'three']);
     expect(lsns).toEqual([1, 2, 3]);
     const { wal, recovery } = await openCollecting({ codec: 'cbor' });
-    expect(wal.header).toEqual({ formatVersion: 3, codec: 'msgpack', logId: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(wal.header).toEqual({ formatVersion: 4, codec: 'msgpack', logId: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(recovery.created).toBe(false);
     expect(recovery.records.map((r) => [r.lsn, Buffer.from(r.payload).toString()])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);
     expect(await wal.append([entry('four'), entry('five', 7)])).toEqual([4, 5]);

@@ -89,7 +89,7 @@ export interface CheckpointFile {
 }
 
 /** Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced. */
-export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem): Promise<void> {
+export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read' = 'auto'): Promise<CheckpointFile> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex')}.tmp`);
   const handle = await files.open(temp, 'w');
   try {
@@ -181,17 +181,27 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     throw error;
   }
   await handle.close();
+  // Mapped before it takes its name: a writer that publishes a newer checkpoint may remove it by name
+  // at once, and the mapping keeps it readable.
+  let file: CheckpointFile;
+  try {
+    file = openCheckpointFile(path, reader, temp);
+  } catch (error) {
+    await files.unlink(temp).catch(() => undefined);
+    throw error;
+  }
   await files.rename(temp, path);
   await syncFolder(dirname(path), files);
+  return file;
 }
 
 /**
- * Opens (maps) the checkpoint at `path` and checks its header. Throws the file system's error when the
- * file cannot be opened (ENOENT when another process removed it), `CHECKPOINT_CORRUPT` when it is not
- * a whole checkpoint of this version.
+ * Opens (maps) the checkpoint at `path` (read from `mapFrom`, when it is still under another name) and
+ * checks its header. Throws the file system's error when the file cannot be opened (ENOENT when another
+ * process removed it), `CHECKPOINT_CORRUPT` when it is not a whole checkpoint of this version.
  */
-export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read' = 'auto'): CheckpointFile {
-  const { bytes } = mapFile(path, reader === 'mmap' ? 'auto' : reader);
+export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read' = 'auto', mapFrom: string = path): CheckpointFile {
+  const { bytes } = mapFile(mapFrom, reader === 'mmap' ? 'auto' : reader);
   const bad = (why: string) => new MemMapError('CHECKPOINT_CORRUPT', `${path} is not a usable checkpoint: ${why}.`, { subsystem: 'checkpoint' });
   if (bytes.length < CHECKPOINT_HEADER_SIZE || !bytes.subarray(0, 8).equals(MAGIC)) throw bad('it does not start with a checkpoint header');
   if (bytes.readUInt32LE(8) !== VERSION) throw bad(`format version ${bytes.readUInt32LE(8)} is not ${VERSION}`);

@@ -65,11 +65,10 @@ export class CheckpointStore {
     const path = join(this.folder, checkpointFileName(contents.position.lsn));
     try {
       await this.ensureFolder();
-      await writeCheckpointFile(path, contents, codec, this.files);
+      return await writeCheckpointFile(path, contents, codec, this.files, this.reader);
     } catch (error) {
       throw MemMapError.is(error) ? error : new MemMapError('IO_ERROR', `Cannot write the checkpoint ${path}: ${(error as Error).message}`, { cause: error, subsystem: 'checkpoint' });
     }
-    return openCheckpointFile(path, this.reader);
   }
 
   /** Creates the checkpoints folder when it is missing (made durable in its parent). */

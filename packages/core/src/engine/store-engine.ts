@@ -131,6 +131,7 @@ export class StoreEngine<S extends AgentState> {
     private readonly files: StoreFileSystem,
     private readonly blockSync: BlockSyncDemand,
     reader: 'auto' | 'mmap' | 'read',
+    private readonly historyRetentionMs: number,
   ) {
     this.state = initialState;
     this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
@@ -138,8 +139,22 @@ export class StoreEngine<S extends AgentState> {
     this.stateChannel.onWatchersChanged = (count) => this.follower.keepAlive(count > 0);
   }
 
-  /** Opens or creates the store at `root`, replays the WAL and brings the search index up to date. */
+  /**
+   * Opens or creates the store at `root`: maps the last checkpoint and replays the log after it. Should
+   * another process publish a newer checkpoint and drop the log the older one needed while this one
+   * opens, it opens again from the newer one.
+   */
   static async open<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await StoreEngine.openOnce(root, options, initialState);
+      } catch (error) {
+        if (!(error instanceof CheckpointOvertaken) || attempt >= 5) throw error instanceof CheckpointOvertaken ? error.reason : error;
+      }
+    }
+  }
+
+  private static async openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
     const layout = storeLayout(root);
     const files = options.fileSystem ?? nodeFileSystem;
     const exists = await nodeFileSystem.stat(layout.wal).then(() => true, () => false);
@@ -210,10 +225,18 @@ export class StoreEngine<S extends AgentState> {
           // (The codec the checkpoint was read with, when it is the log's: not resolved twice.)
           codec ??= checkpointCodec?.name === header.codec ? checkpointCodec : await resolveCodec(undefined, header.codec);
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
-          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto');
-          if (checkpoint && start.after > 0) {
-            if (start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
-              throw new MemMapError('WAL_CORRUPT', `The log at ${layout.wal} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId} (codec ${checkpoint.codec}).`, { subsystem: 'wal' });
+          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto', options.historyRetentionMs ?? Number.POSITIVE_INFINITY);
+          if (start.after > 0) {
+            if (!checkpoint || start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
+              const reason = checkpoint && start.after > checkpoint.position.lsn
+                ? new MemMapError('WAL_TRUNCATED', `The log at ${layout.wal} no longer holds records ${checkpoint.position.lsn + 1} to ${start.after}, which come after the checkpoint ${checkpoint.path}.`, { subsystem: 'wal' })
+                : checkpoint
+                  ? new MemMapError('WAL_CORRUPT', `The log at ${layout.wal} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId} (codec ${checkpoint.codec}).`, { subsystem: 'wal' })
+                  : new MemMapError('WAL_TRUNCATED', `The log at ${layout.wal} holds records from ${start.after + 1} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers them. Run \`memmapfs verify\`; restore the store from a backup if the checkpoint is lost.`, { subsystem: 'wal' });
+              // A newer checkpoint was published meanwhile (and the log dropped what the older one needed): open from it.
+              const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
+              const overtaken = now !== undefined && now.position.lsn > (checkpoint?.position.lsn ?? 0);
+              throw overtaken ? new CheckpointOvertaken(reason) : reason;
             }
             engine.loadCheckpoint(checkpoint, tables!);
             lastApplied = checkpoint.position;
@@ -544,6 +567,34 @@ export class StoreEngine<S extends AgentState> {
     }
     this.copiedBytesSinceCheckpoint -= copied;
     await this.checkpoints.publish(file);
+    await this.dropCoveredHistory(position.lsn);
+  }
+
+  /** Published checkpoints of this process (LSN and when), for `historyRetentionMs`. */
+  private readonly publishedCheckpoints: Array<{ lsn: number; at: number }> = [];
+
+  /**
+   * Lets the log drop the records the checkpoints published by this process cover, once they are older
+   * than `historyRetentionMs`. (Another process's checkpoints are not known here: history is kept
+   * longer, never shorter.)
+   */
+  private async dropCoveredHistory(lsn: number): Promise<void> {
+    if (this.historyRetentionMs === Number.POSITIVE_INFINITY) return;
+    const now = Date.now();
+    this.publishedCheckpoints.push({ lsn, at: now });
+    let covered = 0;
+    while (this.publishedCheckpoints.length > 0 && this.publishedCheckpoints[0]!.at <= now - this.historyRetentionMs) covered = this.publishedCheckpoints.shift()!.lsn;
+    if (covered === 0) return;
+    try {
+      await this.wal.truncateBefore(covered + 1);
+      // A saved search index older than that can no longer be brought up to date from the log: gone, the
+      // next load rebuilds the index from the tables rather than find it stale.
+      const snapshot = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
+      if (snapshot && snapshot.logId === this.wal.header.logId && snapshot.lsn < covered) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+    } catch (error) {
+      // The checkpoint stands; the history it covers is dropped by a later one.
+      process.emitWarning(`The log was not shortened after the checkpoint of record ${covered}: ${(error as Error).message}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
+    }
   }
 
   /** The text of a memory, checked against its block checksum. */
@@ -888,7 +939,14 @@ export class StoreEngine<S extends AgentState> {
     const touched = new Set<number>();
     if (sameLog && snapshot.lsn <= this.wal.lastLsn) {
       usable = snapshot.lsn === 0 && snapshot.checksum === 0;
+      let first = true;
       for await (const walRecord of this.wal.readFrom(Math.max(1, snapshot.lsn))) {
+        if (first && walRecord.lsn > Math.max(1, snapshot.lsn)) {
+          // The log no longer holds what came after the snapshot: it cannot be brought up to date.
+          usable = false;
+          break;
+        }
+        first = false;
         if (walRecord.lsn === snapshot.lsn) {
           usable = walRecord.checksum === snapshot.checksum;
           if (!usable) break;
@@ -970,4 +1028,11 @@ async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promi
   await files.mkdir(layout.blocks, { recursive: true });
   await files.mkdir(layout.checkpoints, { recursive: true });
   await syncFolder(layout.root, files);
+}
+
+/** An open met a log that dropped what its checkpoint needed, because a newer checkpoint took its place: it opens again. */
+class CheckpointOvertaken extends Error {
+  constructor(readonly reason: MemMapError) {
+    super(reason.message);
+  }
 }

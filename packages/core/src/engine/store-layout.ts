@@ -3,7 +3,10 @@ import { join } from 'node:path';
 /** Where each part of a store lives under its root (docs/FORMAT.md). */
 export interface StoreLayout {
   readonly root: string;
+  /** The log segment appended to. */
   readonly wal: string;
+  /** Sealed log segments. */
+  readonly segments: string;
   readonly head: string;
   readonly index: string;
   readonly searchSnapshot: string;
@@ -19,6 +22,7 @@ export function storeLayout(root: string): StoreLayout {
   return {
     root,
     wal: join(root, 'state.wal'),
+    segments: join(root, 'wal'),
     head: join(root, 'state.head'),
     index: join(root, 'index'),
     searchSnapshot: join(root, 'index', 'search.snapshot'),

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
-import { decodeWalHeader, frameSeed, readHeadFile, recordsBelongTo, scanLog, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogScan, type WalHeader } from '@memmapfs/wal';
+import { decodeWalHeader, frameSeed, listSealedSegments, readHeadFile, recordsBelongTo, scanLog, sealedSegmentPath, segmentFileName, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogScan, type SegmentHeader, type WalRecord } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
@@ -22,6 +22,8 @@ export type StoreProblemKind =
   | 'wal-header-damaged'
   | 'wal-damaged'
   | 'wal-torn-tail'
+  | 'wal-segment-damaged'
+  | 'wal-truncated'
   | 'record-invalid'
   | 'block-corrupt'
   | 'block-missing'
@@ -52,8 +54,10 @@ export interface VerifyReport {
   /** No problem of severity `'error'`. */
   readonly ok: boolean;
   readonly codec: string;
-  /** Whole, valid WAL records. */
+  /** Whole, valid WAL records (in every segment the log still holds). */
   readonly records: number;
+  /** LSN of the oldest record the log still holds (1 until retention drops records a checkpoint covers). */
+  readonly firstLsn: number;
   readonly lastLsn: number;
   readonly walBytes: number;
   /** Live memory texts and stream chunks whose bytes were read and checked. */
@@ -83,11 +87,15 @@ export interface LiveBlock {
 /** The result of reading a store without changing it. */
 export interface StoreExamination {
   readonly layout: StoreLayout;
+  /** The bytes of `state.wal`, the segment appended to. */
   readonly image: Buffer;
+  /** The reading of `state.wal`. */
   readonly scan: LogScan;
+  /** Sealed segments (before `state.wal`) that the log still holds. */
+  readonly sealedSegments: number;
   readonly report: VerifyReport;
-  /** The log's header: read from the log, or from its copy in state.head when the log's own is damaged. */
-  readonly header: WalHeader;
+  /** The header of `state.wal`: read from it, or from its copy in state.head when its own is damaged. */
+  readonly header: SegmentHeader;
   /** The log's own header is damaged and the copy in state.head stands in for it. */
   readonly headerDamaged: boolean;
   /** Live blocks whose bytes failed their check. */
@@ -98,6 +106,8 @@ export interface StoreExamination {
   readonly snapshotUnusable: boolean;
   /** The checkpoint the manifest names is damaged or of no use: repair removes it. */
   readonly checkpointUnusable: boolean;
+  /** The LSN the checkpoint the manifest names ends at, when there is one. */
+  readonly checkpointLsn: number | undefined;
 }
 
 /** Reads the whole store and checks every record and every live block. Changes nothing. */
@@ -112,7 +122,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     throw toMemMapError(error);
   }
   const { marker, headerCopy } = await readHeadFile(layout.head, files);
-  let header: WalHeader;
+  let header: SegmentHeader;
   let headerDamaged = false;
   try {
     header = decodeWalHeader(image, layout.wal);
@@ -125,9 +135,16 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   if (codec.name !== header.codec) {
     throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${header.codec}' codec, not '${codec.name}'. Check it with codec: '${header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
   }
-  const committedEnd = marker && marker.logId === header.logId ? marker.offset : undefined;
-  const scan = scanLog(image, WAL_HEADER_SIZE, 1, layout.wal, { seed: frameSeed(header.logId), onDamage: 'report', ...(committedEnd !== undefined ? { committedEnd } : {}) });
+  const committedEnd = marker && marker.logId === header.logId && marker.segment === header.firstLsn ? marker.offset : undefined;
+  const scan = scanLog(image, WAL_HEADER_SIZE, header.firstLsn, layout.wal, { seed: frameSeed(header.logId), onDamage: 'report', ...(committedEnd !== undefined ? { committedEnd } : {}) });
   const problems: StoreProblem[] = [];
+  const sealed = await readSealedSegments(layout, header, files, problems);
+  const records: WalRecord[] = [...sealed.records, ...scan.records];
+  const firstLsn = records[0]?.lsn ?? header.firstLsn;
+  if (sealed.walBytes > 0 && sealed.nextLsn !== header.firstLsn && !problems.some((p) => p.kind === 'wal-segment-damaged')) {
+    problems.push({ severity: 'error', kind: 'wal-segment-damaged', file: 'state.wal', lsn: sealed.nextLsn, repairable: false,
+      message: `state.wal begins at record ${header.firstLsn}, but the sealed segments before it end at record ${sealed.nextLsn - 1}: records are missing or doubled. Restore the wal folder from a backup.` });
+  }
   if (headerDamaged) {
     problems.push({ severity: 'error', kind: 'wal-header-damaged', offset: 0, file: 'state.wal', repairable: true,
       message: `The header of state.wal is damaged; the store will not open. A copy that matches the records was found: \`memmapfs repair\` writes it back.` });
@@ -146,7 +163,18 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const checkpoints: Array<{ upTo: number; chunks: Set<number> }> = [];
   const pending: Array<{ id?: number; block: Omit<LiveBlock, 'afterCheckpoint'> }> = [];
   const allRefs: Array<{ ref: BlockRef; lsn: number }> = [];
-  for (const walRecord of scan.records) {
+  // When retention dropped the oldest records, what they made comes from the checkpoint that covers them.
+  const base = firstLsn > 1 ? await checkpointBase(layout, header.logId, firstLsn, files, await resolveCodec(options.codec, header.codec)) : undefined;
+  if (firstLsn > 1 && !base) {
+    problems.push({ severity: 'error', kind: 'wal-truncated', lsn: firstLsn, file: 'state.manifest', repairable: false,
+      message: `The log holds records from ${firstLsn} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers those: the memories they made cannot be read. Restore the store from a backup.` });
+  }
+  if (base) {
+    for (const [id, ref] of base.memories) memories.set(id, { ref, lsn: id, copy: undefined, afterCheckpoint: false });
+    for (const ref of base.streams) streams.push({ ref, lsn: 0, copy: undefined, afterCheckpoint: false });
+  }
+  for (const walRecord of records) {
+    if (base && walRecord.lsn <= base.lsn) continue;
     let record;
     try {
       record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn);
@@ -218,25 +246,26 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     : !snapshot ? 'is damaged or of another version'
     : snapshot.logId !== header.logId ? 'was built from another log (copied from another store, or from before a repair)'
     : snapshot.lsn > scan.lastLsn && !scan.damage ? `covers records up to ${snapshot.lsn}, past the end of the log (${scan.lastLsn})`
-    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && scan.records[snapshot.lsn - 1]?.checksum !== snapshot.checksum ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, and another took its place)`
+    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && records[snapshot.lsn - firstLsn]?.checksum !== snapshot.checksum ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
     : undefined;
   const snapshotUnusable = snapshotProblem !== undefined;
   if (snapshotProblem) {
     problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: `The saved search index ${snapshotProblem}; opening the store ignores it and rebuilds the index from the log.` });
   }
-  const checkpointProblem = await examineCheckpoint(layout, header.logId, scan, codec, files);
+  const checkpointProblem = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files);
   if (checkpointProblem) problems.push(checkpointProblem);
   const report: VerifyReport = {
     root: layout.root,
     ok: problems.every((p) => p.severity !== 'error'),
     codec: codec.name,
-    records: scan.records.length,
+    records: records.length,
+    firstLsn,
     lastLsn: scan.lastLsn,
-    walBytes: image.length,
+    walBytes: sealed.walBytes + image.length,
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointProblem !== undefined };
+  return { layout, image, scan, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointProblem !== undefined, checkpointLsn: (await readManifest(layout.manifest, files))?.lsn };
 }
 
 /**
@@ -244,7 +273,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
  * a record the log still holds. A damaged one is an error (an open would read its rows); one an open
  * ignores (another log's, or past a record the log no longer has) is a warning.
  */
-async function examineCheckpoint(layout: StoreLayout, logId: string, scan: LogScan, codec: Codec, files: StoreFileSystem): Promise<StoreProblem | undefined> {
+async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem): Promise<StoreProblem | undefined> {
   const manifest = await readManifest(layout.manifest, files);
   if (!manifest) return undefined;
   const file = `checkpoints/${manifest.checkpoint}`;
@@ -262,11 +291,16 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, scan: LogSc
   if (damage) return problem('error', 'checkpoint-damaged', `is damaged: ${damage}`);
   if (checkpoint.logId !== logId) return problem('warning', 'checkpoint-unusable', 'belongs to another log (an open ignores it)');
   const { lsn, checksum } = checkpoint.position;
-  if (lsn > scan.lastLsn || scan.records[lsn - 1]?.checksum !== checksum) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
+  const lastLsn = records.at(-1)?.lsn ?? firstLsn - 1;
+  // (Its own record may be gone with a segment retention dropped: the log then begins right after it.)
+  const held = lsn >= firstLsn ? lsn <= lastLsn && records[lsn - firstLsn]?.checksum === checksum : lsn === firstLsn - 1;
+  if (!held) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
   if (checkpoint.codec !== codec.name) return problem('error', 'checkpoint-damaged', `names the codec '${checkpoint.codec}', not the log's '${codec.name}'`);
+  // Only a log that still holds every record can say what the checkpoint must hold.
+  if (firstLsn > 1) return undefined;
   let mismatch: string | undefined;
   try {
-    mismatch = compareWithLog(checkpoint, scan, codec);
+    mismatch = compareWithLog(checkpoint, records, codec);
   } catch (error) {
     mismatch = (error as Error).message;
   }
@@ -278,13 +312,13 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, scan: LogSc
  * memory (each field and version), KV value, stream and the state with the checkpoint's. Returns the
  * first difference, or `undefined`.
  */
-function compareWithLog(checkpoint: CheckpointFile, scan: LogScan, codec: Codec): string | undefined {
+function compareWithLog(checkpoint: CheckpointFile, records: readonly WalRecord[], codec: Codec): string | undefined {
   const upTo = checkpoint.position.lsn;
   const memories = new Map<number, MemoryRecord>();
   const kv = new Map<string, Uint8Array>();
   const streams = new Map<string, BlockRef[]>();
   let state: Record<string, unknown> | null = null;
-  for (const walRecord of scan.records) {
+  for (const walRecord of records) {
     if (walRecord.lsn > upTo) break;
     const record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn, true);
     switch (record.type) {
@@ -323,16 +357,82 @@ function compareWithLog(checkpoint: CheckpointFile, scan: LogScan, codec: Codec)
  * marker's log id and the search snapshot's. Only a log id whose seed the records verify with is taken
  * (a copy left behind by an interrupted repair names another log); none: `WAL_HEADER_INVALID`.
  */
-async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buffer | undefined, markerLogId: string | undefined, codecOption: CodecOption | undefined, files: StoreFileSystem): Promise<WalHeader> {
+async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buffer | undefined, markerLogId: string | undefined, codecOption: CodecOption | undefined, files: StoreFileSystem): Promise<SegmentHeader> {
   const copy = headerCopy ? decodeWalHeader(headerCopy, layout.head) : undefined;
   const snapshot = await readSearchSnapshot(layout.searchSnapshot, files);
   const candidates = [copy?.logId, markerLogId, snapshot?.logId].filter((id): id is string => id !== undefined);
-  const logId = candidates.find((id) => recordsBelongTo(image, id));
+  // The copy is rewritten at every new segment: its first LSN is state.wal's.
+  const firstLsn = copy?.firstLsn ?? 1;
+  const logId = candidates.find((id) => recordsBelongTo(image, id, firstLsn));
   const codec = copy?.codec ?? (codecOption === undefined ? undefined : (await resolveCodec(codecOption, 'msgpack')).name);
   if (logId === undefined || codec === undefined) {
     throw new MemMapError('WAL_HEADER_INVALID', `The header of ${layout.wal} is damaged, and ${logId === undefined ? 'no copy of it (in state.head, the commit marker or the search snapshot) matches the records' : 'no copy names its codec (pass the codec option)'}. Restore the file from a backup.`, { subsystem: 'wal' });
   }
-  return { formatVersion: WAL_FORMAT_VERSION, codec, logId };
+  return { formatVersion: WAL_FORMAT_VERSION, codec, logId, firstLsn };
+}
+
+/**
+ * Reads the sealed segments before state.wal, in order, each checked whole (a sealed segment was
+ * durable before the next began: any bad byte in it is damage). Their problems go to `problems`.
+ */
+async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; walBytes: number; count: number; nextLsn: number }> {
+  const records: WalRecord[] = [];
+  let walBytes = 0;
+  let nextLsn: number | undefined;
+  const firsts = (await listSealedSegments(layout.segments)).filter((first) => first < current.firstLsn);
+  for (const first of firsts) {
+    const file = `wal/${segmentFileName(first)}`;
+    const image = await files.readFile(sealedSegmentPath(layout.segments, first));
+    walBytes += image.length;
+    const damaged = (message: string, lsn?: number, offset?: number) => {
+      problems.push({ severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}), message: `${message} The store will not open past it: restore the wal folder from a backup.` });
+    };
+    let header: SegmentHeader;
+    try {
+      header = decodeWalHeader(image, file);
+    } catch (error) {
+      damaged(`The header of the sealed segment ${file} is damaged (${(error as Error).message}).`);
+      break;
+    }
+    if (header.logId !== current.logId || header.firstLsn !== first) {
+      damaged(`The sealed segment ${file} is not of this log (log ${header.logId}, first record ${header.firstLsn}).`);
+      break;
+    }
+    if (nextLsn !== undefined && first !== nextLsn) {
+      damaged(`The sealed segment ${file} begins at record ${first}, but the one before it ends at record ${nextLsn - 1}.`, nextLsn);
+      break;
+    }
+    const scan = scanLog(image, WAL_HEADER_SIZE, first, file, { seed: frameSeed(current.logId), onDamage: 'report', committedEnd: image.length });
+    records.push(...scan.records);
+    nextLsn = scan.lastLsn + 1;
+    if (scan.damage || scan.tornBytes > 0 || scan.end < image.length) {
+      damaged(`Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
+      break;
+    }
+  }
+  return { records, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
+}
+
+/**
+ * The memories and stream blocks of the checkpoint that covers the records retention dropped (it must
+ * end at or after the record before `firstLsn`), and the LSN it ends at; `undefined` when there is none.
+ */
+async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: number, files: StoreFileSystem, codec: Codec): Promise<{ lsn: number; memories: Map<number, BlockRef>; streams: BlockRef[] } | undefined> {
+  const manifest = await readManifest(layout.manifest, files);
+  if (!manifest) return undefined;
+  try {
+    const checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
+    if (checkpoint.verify() || checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
+    const rows = checkpoint.memories(codec);
+    const memories = new Map<number, BlockRef>();
+    for (let i = 0; i < rows.count; i++) {
+      const row = rows.record(i);
+      memories.set(row.id, row.ref);
+    }
+    return { lsn: checkpoint.position.lsn, memories, streams: [...checkpoint.tables(codec).streams.values()].flat() };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

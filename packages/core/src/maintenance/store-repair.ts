@@ -67,7 +67,13 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
     await createFileDurably(join(backup, 'state.wal'), image, files);
     let rewritten: Buffer;
     let logId = header.logId;
-    if (scan.damage) {
+    if (scan.damage && (header.firstLsn > 1 || exam.sealedSegments > 0)) {
+      // The log's older records are in sealed segments (or were dropped behind a checkpoint): they and the
+      // checkpoint stay valid, so the log keeps its identity and state.wal keeps its records before the damage.
+      logReplaced = false;
+      rewritten = Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end)]);
+      actions.push(`Kept the ${scan.records.length} valid records of state.wal before the damage at byte ${scan.damage.offset} and dropped the ${image.length - scan.end} bytes from there on; the original is in ${backup}.`);
+    } else if (scan.damage) {
       // Records were dropped: the log gets a new identity, so nothing derived from the old one is used with it.
       logId = newLogId();
       logReplaced = true;
@@ -80,7 +86,7 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
     }
     await createFileDurably(layout.wal, rewritten, files);
     await head.writeHeaderCopy(rewritten.subarray(0, WAL_HEADER_SIZE));
-    head.writeMarker({ offset: rewritten.length, lsn: scan.lastLsn, logId });
+    head.writeMarker({ segment: header.firstLsn, offset: rewritten.length, lsn: scan.lastLsn, logId });
   }
   const restorable = exam.badBlocks.filter((block) => block.copy !== undefined && !exam.overlapsAnother(block.ref));
   if (restorable.length > 0) {
@@ -95,7 +101,9 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
       await blocks.close();
     }
   }
-  if (exam.checkpointUnusable || logReplaced) {
+  // A checkpoint past the records kept holds what the log no longer does: it goes too.
+  const checkpointPastLog = scan.damage !== undefined && !logReplaced && exam.checkpointLsn !== undefined && exam.checkpointLsn > scan.lastLsn;
+  if (exam.checkpointUnusable || logReplaced || checkpointPastLog) {
     // The manifest first: without it, no open looks at the files.
     await files.unlink(layout.manifest).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;

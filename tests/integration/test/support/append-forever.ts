@@ -11,7 +11,7 @@ import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 
 const [root, tag = 'child', mode] = process.argv.slice(2);
-if (!root) throw new Error('usage: append-forever.ts ROOT [TAG] [checkpoints]');
+if (!root) throw new Error('usage: append-forever.ts ROOT [TAG] [checkpoints|retention]');
 
 /** Writes a line to stdout before returning, waiting out a full pipe (EAGAIN) rather than failing. */
 function report(line: string): void {
@@ -26,7 +26,8 @@ function report(line: string): void {
     }
   }
 }
-const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), chunkSizeBytes: 64 * 1024 });
+// `retention`: checkpoints as above, each letting the log drop the segments before it.
+const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), chunkSizeBytes: 64 * 1024, ...(mode === 'retention' ? { historyRetentionMs: 0 } : {}) });
 report('ready');
 
 let sequence = 0;
@@ -53,7 +54,7 @@ async function appendBatch(): Promise<void> {
 
 for (let step = 0; ; step++) {
   // Not awaited: the checkpoint is written while appends commit.
-  if (mode === 'checkpoints' && step % 7 === 0) fs.checkpoint().catch((error: unknown) => report(`checkpoint-failed\t${JSON.stringify(String(error))}`));
+  if ((mode === 'checkpoints' || mode === 'retention') && step % 7 === 0) fs.checkpoint().catch((error: unknown) => report(`checkpoint-failed\t${JSON.stringify(String(error))}`));
   if (step % 3 === 0) await Promise.all(Array.from({ length: 8 }, appendOne));
   else if (step % 4 === 1) await appendBatch();
   else await appendOne();

@@ -32,8 +32,8 @@ export function newLedger(): KillLedger {
 }
 
 /** Starts the appending child, lets it run for `runMs` after it is ready, then SIGKILLs it. */
-export async function appendThenKill(root: string, runMs: number, options: { checkpoints?: boolean } = {}): Promise<KillRound> {
-  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, childScript, root, 'child', ...(options.checkpoints ? ['checkpoints'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function appendThenKill(root: string, runMs: number, options: { checkpoints?: boolean; retention?: boolean } = {}): Promise<KillRound> {
+  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, childScript, root, 'child', ...(options.retention ? ['retention'] : options.checkpoints ? ['checkpoints'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   const round: KillRound = { acknowledged: new Map(), attempted: new Set(), batches: [] };
   let buffered = '';
   let stderr = '';

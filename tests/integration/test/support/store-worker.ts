@@ -15,7 +15,9 @@ import { flexsearch } from '@memmapfs/search-flexsearch';
 
 const [command, root, ...rest] = process.argv.slice(2);
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
-const fs = await MemMapFS.init(root!, { search: flexsearch(), codec: msgpack() });
+// MEMMAPFS_TEST_RETENTION=0: every checkpoint lets the log drop the segments before it.
+const retention = process.env.MEMMAPFS_TEST_RETENTION;
+const fs = await MemMapFS.init(root!, { search: flexsearch(), codec: msgpack(), ...(retention !== undefined ? { historyRetentionMs: Number(retention) } : {}) });
 
 if (command === 'append') {
   const [tag, count] = [rest[0]!, Number(rest[1])];

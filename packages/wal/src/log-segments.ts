@@ -1,0 +1,132 @@
+import { closeSync, fstatSync, openSync, read as readCallback, readdirSync, readSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadFlock } from './flock-binding.js';
+import { WalError } from './wal-error.js';
+import { decodeWalHeader, WAL_HEADER_SIZE, type SegmentHeader } from './wal-header.js';
+
+/**
+ * The log is a chain of segment files. The one appended to is `state.wal`; a segment that is sealed
+ * (when a checkpoint lets the log start a new one) keeps a second name, `wal/<first LSN>.seg`, before
+ * `state.wal` is replaced by a new, empty segment. Each segment's header names the log and the LSN of
+ * its first record, and each begins where the one before it ends. See docs/FORMAT.md.
+ */
+
+/** The file name of the sealed segment whose first record is `first`: 16 decimal digits, so names sort by LSN. */
+export function segmentFileName(first: number): string {
+  return `${String(first).padStart(16, '0')}.seg`;
+}
+
+const SEGMENT_NAME = /^(\d{16})\.seg$/;
+
+/** The first LSNs of the sealed segments in `folder`, in order; none when the folder does not exist. */
+export async function listSealedSegments(folder: string): Promise<number[]> {
+  try {
+    return firstsOf(await readdir(folder));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/** `listSealedSegments`, synchronously. */
+export function listSealedSegmentsSync(folder: string): number[] {
+  try {
+    return firstsOf(readdirSync(folder));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+function firstsOf(names: string[]): number[] {
+  const firsts: number[] = [];
+  for (const name of names) {
+    const match = SEGMENT_NAME.exec(name);
+    if (match) firsts.push(Number(match[1]));
+  }
+  return firsts.sort((a, b) => a - b);
+}
+
+/** What a scan needs of an open file: positioned reads (a `FileHandle` has it; so does `fdReader`). */
+export interface PositionedReader {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+/** Positioned reads through a plain descriptor, on the I/O thread pool. */
+export function fdReader(fd: number): PositionedReader {
+  return {
+    read: (buffer, offset, length, position) =>
+      new Promise((resolve, reject) => {
+        readCallback(fd, buffer, offset, length, position, (error, bytesRead) => (error ? reject(error) : resolve({ bytesRead })));
+      }),
+  };
+}
+
+/**
+ * Takes a shared `flock` on a segment's descriptor: every process holds one on the segment it reads,
+ * so that retention never removes a segment someone is still reading, and maintenance that replaces
+ * the log can tell that nobody has it open. A process that finds an exclusive holder (maintenance
+ * under way, or the segment being removed) is refused with `WAL_IN_USE`.
+ */
+export function shareSegment(fd: number, path: string): void {
+  try {
+    loadFlock().flockSync(fd, 'shnb');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const busy = code === 'EAGAIN' || code === 'EWOULDBLOCK';
+    throw new WalError(busy ? 'WAL_IN_USE' : 'IO_ERROR', busy ? `${path} is being repaired, rewritten or removed by another process; open the store again when that is done.` : `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Tries to take a segment for removal: an exclusive `flock`, granted only while no process reads it. */
+export function tryTakeSegment(fd: number): boolean {
+  try {
+    loadFlock().flockSync(fd, 'exnb');
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+    throw error;
+  }
+}
+
+/**
+ * Opens the segment file at `path` to read it, synchronously, with a shared lock; checks that it
+ * belongs to the log `logId`. `undefined` when there is no such file (or it is being removed).
+ */
+export function openSegmentSync(path: string, logId: string): { fd: number; header: SegmentHeader; size: number } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new WalError('IO_ERROR', `Cannot open ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    try {
+      shareSegment(fd, path);
+    } catch (error) {
+      if (error instanceof WalError && error.code === 'WAL_IN_USE') {
+        closeSync(fd);
+        return undefined;
+      }
+      throw error;
+    }
+    const bytes = Buffer.alloc(WAL_HEADER_SIZE);
+    const read = readSync(fd, bytes, 0, WAL_HEADER_SIZE, 0);
+    const header = decodeWalHeader(bytes.subarray(0, read), path);
+    if (header.logId !== logId) {
+      throw new WalError('WAL_REPLACED', `${path} belongs to log ${header.logId}, not to log ${logId} that this process has open: the log was replaced. Close the store and open it again.`);
+    }
+    return { fd, header, size: fstatSync(fd).size };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+/** Where a sealed segment lives. */
+export function sealedSegmentPath(folder: string, first: number): string {
+  return join(folder, segmentFileName(first));
+}

@@ -1,0 +1,89 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, verifyStore } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+import { useTempStore } from './support/temp-store.js';
+
+const tempStore = useTempStore('retention');
+let root: string;
+beforeEach(() => {
+  ({ root } = tempStore());
+});
+
+const open = (options: Parameters<typeof MemMapFS.init>[1] = {}) => MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), ...options });
+const sealedSegments = async () => (await readdir(join(root, 'wal')).catch(() => [] as string[])).filter((name) => name.endsWith('.seg')).sort();
+/** Every byte of the log: the sealed segments and state.wal. */
+const logBytes = async () => Buffer.concat([...(await Promise.all((await sealedSegments()).map((name) => readFile(join(root, 'wal', name))))), await readFile(join(root, 'state.wal'))]);
+
+describe('log segments and retention', () => {
+  it('by default a checkpoint drops no history: every version stays readable across reopens', async () => {
+    const fs = await open();
+    const id = await fs.appendMemory('first words');
+    await fs.updateMemory(id, { text: 'second words' });
+    await fs.checkpoint();
+    await fs.close();
+    const again = await open();
+    expect((await again.memoryHistory(id)).map((v) => v.memory?.text)).toEqual(['first words', 'second words']);
+    await again.close();
+    expect(await sealedSegments()).toEqual([]);
+    expect((await verifyStore(root)).firstLsn).toBe(1);
+  });
+
+  it('with historyRetentionMs 0, a checkpoint seals the log and drops what it covers; the store opens and reads everything from the checkpoint', async () => {
+    const fs = await open({ historyRetentionMs: 0 });
+    const ids: number[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await fs.appendMemory(`kept memory ${i}`, ['kept']));
+    const secret = await fs.appendMemory('my password is hunter2');
+    await fs.deleteMemory(secret);
+    await fs.setKv('k', new TextEncoder().encode('v'));
+    await fs.checkpoint();
+    const after = await fs.appendMemory('written after the checkpoint');
+    await fs.close();
+    // The records before the checkpoint are gone from the log: the deleted text with them.
+    expect((await logBytes()).includes(Buffer.from('hunter2'))).toBe(false);
+    expect((await logBytes()).includes(Buffer.from('kept memory 0'))).toBe(false);
+    const again = await open({ historyRetentionMs: 0 });
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text).toBe(`kept memory ${i}`);
+    expect(await again.getMemory(secret)).toBeUndefined();
+    expect((await again.getMemory(after))?.text).toBe('written after the checkpoint');
+    expect(new TextDecoder().decode(await again.getKv('k'))).toBe('v');
+    expect((await again.queryMemory('kept memory', { limit: 50 })).length).toBe(20);
+    // History is what the log still holds: the version after the checkpoint, none before it.
+    expect((await again.memoryHistory(after)).map((v) => v.event)).toEqual(['created']);
+    expect(await again.memoryHistory(ids[0]!)).toEqual([]);
+    // New ids go on from the last one: a memory keeps its id forever.
+    expect(await again.appendMemory('one more')).toBeGreaterThan(after);
+    await again.close();
+    const report = await verifyStore(root);
+    expect(report.problems).toEqual([]);
+    expect(report.firstLsn).toBeGreaterThan(secret);
+  });
+
+  it('a store opened before the log was shortened reads on across the sealed segments it still needs, and they go once it is past them', async () => {
+    const writer = await open({ historyRetentionMs: 0 });
+    const reader = await open({ readOnly: true });
+    const first = await writer.appendMemory('before any checkpoint');
+    expect((await reader.getMemory(first))?.text).toBe('before any checkpoint');
+    const later: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      await writer.checkpoint();
+      later.push(await writer.appendMemory(`round ${round}`));
+    }
+    // The reader has not read since: the segment it is in stays.
+    expect((await sealedSegments()).length).toBeGreaterThan(0);
+    for (const [round, id] of later.entries()) expect((await reader.getMemory(id))?.text).toBe(`round ${round}`);
+    await reader.close();
+    await writer.checkpoint();
+    // Nobody reads the old segments any more: the checkpoint dropped them all.
+    expect(await sealedSegments()).toEqual([]);
+    await writer.close();
+  });
+
+  it('refuses a negative or non-numeric historyRetentionMs', async () => {
+    for (const bad of [-1, Number.NaN, '0']) {
+      await expect(open({ historyRetentionMs: bad as number })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+  });
+});
