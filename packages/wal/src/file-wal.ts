@@ -333,10 +333,15 @@ async function findRecord(file: PositionedReader, limit: number, seed: number, p
 /** Gives the records to `recover` as they are read, then reads whatever it left, so that the scan reaches its end. */
 async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover'], start: RecoveryStart): Promise<void> {
   const next = () => records.next();
-  // A hook that stops early (a `break`) must not end the scan: it is only given `next`, never `return`.
-  await recover?.({ [Symbol.asyncIterator]: () => ({ next }) }, header, start);
-  while (!(await next()).done) {
-    // The scan must reach the end of the log: that is where a torn tail is told from damage.
+  try {
+    // A hook that stops early (a `break`) must not end the scan: it is only given `next`, never `return`.
+    await recover?.({ [Symbol.asyncIterator]: () => ({ next }) }, header, start);
+    while (!(await next()).done) {
+      // The scan must reach the end of the log: that is where a torn tail is told from damage.
+    }
+  } finally {
+    // A hook that threw leaves the reading paused in a segment: its descriptor (and lock) go now.
+    await records.return(undefined);
   }
 }
 
@@ -1082,6 +1087,7 @@ export async function lockLogForMaintenance(path: string, files: WalFileSystem =
   };
   try {
     const paths = [path, ...(await listSealedSegments(segmentsFolder)).map((first) => sealedSegmentPath(segmentsFolder, first))];
+    const taken = new Set<string>();
     for (const segmentPath of paths) {
       let handle: FileHandle;
       try {
@@ -1090,6 +1096,14 @@ export async function lockLogForMaintenance(path: string, files: WalFileSystem =
         if (segmentPath !== path && (error as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw error;
       }
+      // A link a crash left between sealing and replacing state.wal names state.wal itself: a second
+      // lock on it would conflict with the first (flock is per open file description).
+      const { dev, ino } = await handle.stat();
+      if (taken.has(`${dev}:${ino}`)) {
+        await handle.close();
+        continue;
+      }
+      taken.add(`${dev}:${ino}`);
       held.push(handle);
       if (!tryTakeSegment(handle.fd)) {
         throw new WalError('WAL_IN_USE', `${segmentPath} is open in another process. Close every process that uses the store, then try again.`);
@@ -1118,6 +1132,7 @@ export async function createFileDurably(path: string, bytes: Uint8Array, files: 
     await files.rename(temp, path);
     await syncFolder(dirname(path), files);
   } catch (error) {
+    await nodeFileSystem.unlink(temp).catch(() => undefined);
     throw ioError(`Cannot create ${path}`, error);
   }
 }

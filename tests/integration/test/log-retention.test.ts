@@ -1,11 +1,17 @@
-import { readdir, readFile } from 'node:fs/promises';
+import * as nodeFileSystem from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MemMapFS, verifyStore } from '@memmapfs/core';
+import { MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { useTempStore } from './support/temp-store.js';
 
+const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const tempStore = useTempStore('retention');
 let root: string;
 beforeEach(() => {
@@ -79,6 +85,54 @@ describe('log segments and retention', () => {
     // Nobody reads the old segments any more: the checkpoint dropped them all.
     expect(await sealedSegments()).toEqual([]);
     await writer.close();
+  });
+
+  it('an open that read the manifest just before another writer published a newer checkpoint and dropped the log the older one needed opens again from the newer one', async () => {
+    const first = await open({ historyRetentionMs: 0 });
+    for (let i = 0; i < 5; i++) await first.appendMemory(`first ${i}`);
+    await first.checkpoint();
+    await first.close();
+    // Between reading the manifest and taking the writer lock, another writer moves on and drops the log before its checkpoint.
+    let overtaken = false;
+    const files = {
+      ...nodeFileSystem,
+      open: (async (path: Parameters<typeof nodeFileSystem.open>[0], ...rest: [never?, never?]) => {
+        if (!overtaken && String(path).endsWith('state.head')) {
+          overtaken = true;
+          // (Another process: in this one, the open under way holds the head file being opened.)
+          // churn: 6 memories, one deleted, and checkpoints that each drop the log before them.
+          execFileSync(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'churn', root, 'other', '6', '2'], { env: { ...process.env, MEMMAPFS_TEST_RETENTION: '0' } });
+        }
+        return nodeFileSystem.open(path, ...rest);
+      }) as typeof nodeFileSystem.open,
+    };
+    const late = await open({ fileSystem: files });
+    expect(overtaken).toBe(true);
+    expect(late.stats().memories).toBe(10);
+    expect((await verifyStore(root)).firstLsn).toBeGreaterThan(5);
+    expect((await late.getMemory(1))?.text).toBe('first 0');
+    await late.close();
+  });
+
+  it('repair leaves damage alone that lies before the checkpoint a shortened log depends on, rather than remove that checkpoint', async () => {
+    const dropping = await open({ historyRetentionMs: 0 });
+    for (let i = 1; i <= 5; i++) await dropping.appendMemory(`mem ${i}`);
+    await dropping.checkpoint();
+    await dropping.close();
+    const keeping = await open();
+    for (let i = 6; i <= 10; i++) await keeping.appendMemory(`mem ${i}`);
+    await keeping.checkpoint();
+    for (let i = 11; i <= 15; i++) await keeping.appendMemory(`mem ${i}`);
+    await keeping.close();
+    const image = await readFile(join(root, 'state.wal'));
+    image[image.indexOf(Buffer.from('mem 8')) + 2]! ^= 0xff;
+    await writeFile(join(root, 'state.wal'), image);
+    await expect(repairStore(root)).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+    // Nothing was removed: the store still opens from its checkpoint with every memory.
+    const after = await open();
+    expect((await after.getMemory(1))?.text).toBe('mem 1');
+    expect((await after.getMemory(15))?.text).toBe('mem 15');
+    await after.close();
   });
 
   it('refuses a negative or non-numeric historyRetentionMs', async () => {

@@ -149,7 +149,9 @@ export class StoreEngine<S extends AgentState> {
       try {
         return await StoreEngine.openOnce(root, options, initialState);
       } catch (error) {
-        if (!(error instanceof CheckpointOvertaken) || attempt >= 5) throw error instanceof CheckpointOvertaken ? error.reason : error;
+        // (A read-only open, which takes no lock, may also find a segment it listed removed meanwhile.)
+        const retry = error instanceof CheckpointOvertaken || MemMapError.is(error, 'WAL_TRUNCATED');
+        if (!retry || attempt >= 5) throw error instanceof CheckpointOvertaken ? error.reason : error;
       }
     }
   }
@@ -271,7 +273,7 @@ export class StoreEngine<S extends AgentState> {
       await wal?.close().catch(() => undefined);
       await blocks?.close().catch(() => undefined);
       await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
-      throw toMemMapError(error);
+      throw error instanceof CheckpointOvertaken ? error : toMemMapError(error);
     }
   }
 

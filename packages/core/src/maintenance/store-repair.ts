@@ -60,6 +60,10 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
   const actions: string[] = [];
   let backup: string | undefined;
   let logReplaced = false;
+  if (scan.damage && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
+    // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
+    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
+  }
   if (scan.damage || scan.tornBytes > 0 || exam.headerDamaged) {
     backup = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     await files.mkdir(backup, { recursive: true });
