@@ -1,4 +1,4 @@
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -30,12 +30,13 @@ export function fileWal(path: string, extra: Pick<FileWalOptions, 'headPath' | '
 
 /**
  * The file operations the log uses: a seam for fault injection and crash simulation. The subset of
- * `node:fs/promises`, plus, optionally, `writeSync` of `node:fs` for the commit marker (a 32-byte write
- * into the page cache on every commit); a seam without it has the marker written by `node:fs` directly.
+ * `node:fs/promises`, plus, optionally, `writeSync` of `node:fs` for the commit marker (a 52-byte write
+ * into the page cache on every commit) and the operations that seal and remove segments (`link`,
+ * `mkdir`, `unlink`); a seam without them has those done by `node:fs` directly.
  */
 export type WalFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename'> & {
   writeSync?: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number;
-};
+} & Partial<Pick<typeof nodeFileSystem, 'link' | 'mkdir' | 'unlink'>>;
 
 /** What `openFileWal` found on disk. (The records themselves go to `recover`, as they are read.) */
 export interface WalRecovery {
@@ -119,6 +120,10 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
       if (!handle) throw new WalError('IO_ERROR', `${path} vanished as it was created.`);
       created = true;
     }
+    if (head.hasLegacyMarker() && !tryTakeSegment(handle.fd)) {
+      // A process of an earlier release writes this marker; it would neither follow segments nor see them.
+      throw new WalError('WAL_IN_USE', `${path} is open in a process of an earlier MemMapFS release (the commit marker in state.head is of its format). Close it, then open the store again: that release and this one cannot share a store.`);
+    }
     shareSegment(handle.fd, path);
     // Read through the descriptor just locked and shared, never by path again: the file the path names
     // can only be replaced under the writer lock, which this process holds.
@@ -141,6 +146,9 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     }
     head.writeMarker({ segment: first, offset: scan.end, lsn: scan.lastLsn, logId: header.logId });
     const wal = new FileWal({ first, fd: handle.fd, handle }, head, header, seed, scan.end, scan.lastLsn, options, positions);
+    // A log of the format before segments is sealed as it is and continues in a segment of this one:
+    // a process of an earlier release then refuses to open it rather than write where nobody reads.
+    if (header.formatVersion < WAL_FORMAT_VERSION && scan.lastLsn >= first) await wal.sealLocked();
     head.unlock();
     return { wal, recovery: { created, truncatedBytes: scan.tornBytes } };
   } catch (error) {
@@ -505,12 +513,26 @@ export class FileWal implements WriteAheadLog {
   private followRolls(target: number): number {
     let accepted = 0;
     while (this.segment.first < target) {
+      // Only once the next segment has taken state.wal's name is this one sealed for good: until then
+      // (a sealer that died before its rename), a writer may still append here, under a new marker.
+      if (this.isStateWal(this.segment.fd)) break;
       accepted += this.readRestOfSealed();
       const next = this.openNext();
       if (!next) break;
       this.switchTo(next);
     }
     return accepted;
+  }
+
+  /** Whether `state.wal` names the file open as `fd`. */
+  private isStateWal(fd: number): boolean {
+    try {
+      const named = statSync(this.options.path);
+      const open = fstatSync(fd);
+      return named.ino === open.ino && named.dev === open.dev;
+    } catch {
+      return false;
+    }
   }
 
   /** Reads the current segment to its end: it is sealed, so every record in it is committed. */
@@ -573,24 +595,33 @@ export class FileWal implements WriteAheadLog {
    * segment stepped into by `refresh` was opened to read only: it is opened again by path.
    */
   private async writableHandle(): Promise<FileHandle> {
-    const current = this.segment;
-    if (current.handle) return current.handle;
-    const handle = await openLogFile(this.options.path, this.durability, this.files);
-    if (!handle) throw new WalError('WAL_FAILED', `${this.options.path} is missing. Reopen the store.`);
-    try {
-      const named = await handle.stat();
-      const mine = fstatSync(current.fd);
-      if (named.ino !== mine.ino || named.dev !== mine.dev || this.segment !== current) {
-        throw new WalError('WAL_FAILED', `${this.options.path} is not the segment the commit marker names (${current.first}). Reopen the store.`);
+    for (;;) {
+      const current = this.segment;
+      if (current.handle) return current.handle;
+      const handle = await openLogFile(this.options.path, this.durability, this.files);
+      if (!handle) throw new WalError('WAL_FAILED', `${this.options.path} is missing. Reopen the store.`);
+      let moved = false;
+      try {
+        const named = await handle.stat();
+        // (A refresh may have stepped on meanwhile: then the segment it is in now is the one to open.)
+        moved = this.segment !== current;
+        const mine = moved ? named : fstatSync(current.fd);
+        if (!moved && (named.ino !== mine.ino || named.dev !== mine.dev)) {
+          throw new WalError('WAL_FAILED', `${this.options.path} is not the segment the commit marker names (${current.first}). Reopen the store.`);
+        }
+        if (!moved) shareSegment(handle.fd, this.options.path);
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw error;
       }
-      shareSegment(handle.fd, this.options.path);
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      throw error;
+      if (moved) {
+        await handle.close().catch(() => undefined);
+        continue;
+      }
+      closeSync(current.fd);
+      this.segment = { first: current.first, fd: handle.fd, handle };
+      return handle;
     }
-    closeSync(current.fd);
-    this.segment = { first: current.first, fd: handle.fd, handle };
-    return handle;
   }
 
   async fence(): Promise<number> {
@@ -672,6 +703,11 @@ export class FileWal implements WriteAheadLog {
     }
   }
 
+  /** @internal Under the lock, caught up (at open): seals the current segment. */
+  async sealLocked(): Promise<void> {
+    await this.rollLocked();
+  }
+
   /**
    * Under the lock, caught up: seals the current segment and makes a new, empty one `state.wal`. In this
    * order, so that a crash anywhere leaves a log every process reads right:
@@ -685,18 +721,19 @@ export class FileWal implements WriteAheadLog {
     if (this.durableEnd < this.committedEnd) await this.syncNow();
     const next = this.committedLsn + 1;
     try {
-      const made = await nodeFileSystem.mkdir(this.segmentsFolder, { recursive: true });
+      const { mkdir = nodeFileSystem.mkdir, link = nodeFileSystem.link, unlink = nodeFileSystem.unlink } = this.files;
+      const made = await mkdir(this.segmentsFolder, { recursive: true });
       if (made) await syncFolder(dirname(this.segmentsFolder), this.files);
       const sealedPath = sealedSegmentPath(this.segmentsFolder, current.first);
       try {
-        await nodeFileSystem.link(this.options.path, sealedPath);
+        await link(this.options.path, sealedPath);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         // Linked already, by a roll that did not finish; anything else by that name is no segment of this log's chain.
         const [there, mine] = [await nodeFileSystem.stat(sealedPath), await handle.stat()];
         if (there.ino !== mine.ino || there.dev !== mine.dev) {
-          await nodeFileSystem.unlink(sealedPath);
-          await nodeFileSystem.link(this.options.path, sealedPath);
+          await unlink(sealedPath);
+          await link(this.options.path, sealedPath);
         }
       }
       await syncFolder(this.segmentsFolder, this.files);
@@ -722,7 +759,6 @@ export class FileWal implements WriteAheadLog {
   private async removeSealedBefore(lsn: number): Promise<number> {
     const firsts = (await listSealedSegments(this.segmentsFolder)).filter((first) => first < this.segment.first);
     let oldest = firsts[0] ?? this.segment.first;
-    let removed = false;
     for (let i = 0; i < firsts.length; i++) {
       const first = firsts[i]!;
       const after = firsts[i + 1] ?? this.segment.first;
@@ -739,14 +775,14 @@ export class FileWal implements WriteAheadLog {
       try {
         // A process reading this segment needs every one after it too: stop here.
         if (!tryTakeSegment(fd)) break;
-        await nodeFileSystem.unlink(path);
-        removed = true;
+        await (this.files.unlink ?? nodeFileSystem.unlink)(path);
+        // Each removal durable before the next: after a power loss the log may begin later, never with a gap.
+        await syncFolder(this.segmentsFolder, this.files);
         oldest = after;
       } finally {
         closeSync(fd);
       }
     }
-    if (removed) await syncFolder(this.segmentsFolder, this.files);
     return oldest;
   }
 
@@ -907,10 +943,13 @@ export class FileWal implements WriteAheadLog {
       const size = fstatSync(this.segment.fd).size;
       if (size <= start) return;
       const handle = await this.writableHandle();
+      // A refresh (another caller of this process) may have read some of it during the wait: look again.
+      if (this.committedEnd !== start) continue;
       const buf = Buffer.allocUnsafe(size - start);
       // What another process just wrote is in the page cache: a small read is cheaper done at once than
       // through the I/O thread pool, and it is on the path of every commit that follows another process's.
       const bytesRead = buf.length <= SYNC_READ_LIMIT ? readAtOnce(handle.fd, buf, start) : (await handle.read(buf, 0, buf.length, start)).bytesRead;
+      if (this.committedEnd !== start) continue;
       const image = buf.subarray(0, bytesRead);
       const marker = this.trustedMarker();
       const covered = marker && marker.segment === this.segment.first && marker.offset > start ? marker.offset - start : undefined;
@@ -1146,4 +1185,5 @@ export async function syncFolder(path: string, files: Pick<WalFileSystem, 'open'
     await folder.close();
   }
 }
+
 

@@ -33,6 +33,9 @@ const openHeads = new Map<string, Promise<HeadFile>>();
 const MARKER_SIZE = 52;
 const MARKER_SEGMENT_OFFSET = 40;
 const MARKER_CRC_OFFSET = 48;
+/** The marker of format 3 (before segments): 44 bytes, its checksum at byte 40. */
+const LEGACY_MARKER_SIZE = 44;
+const LEGACY_CRC_OFFSET = 40;
 /** Where the copy of the log's header lives in the head file. */
 const HEADER_COPY_OFFSET = 64;
 
@@ -274,6 +277,21 @@ export class HeadFile {
       return undefined;
     }
     return read < MARKER_SIZE ? undefined : parseMarker(buf);
+  }
+
+  /**
+   * Whether the file holds a commit marker of the format before segments (44 bytes, its checksum at
+   * byte 40): written by a process of an earlier release, which cannot follow segments.
+   */
+  hasLegacyMarker(): boolean {
+    const buf = Buffer.alloc(LEGACY_MARKER_SIZE);
+    try {
+      const fd = this.handle?.fd ?? this.lateDescriptor();
+      if (fd === undefined || readSync(fd, buf, 0, LEGACY_MARKER_SIZE, 0) < LEGACY_MARKER_SIZE) return false;
+    } catch {
+      return false;
+    }
+    return buf.subarray(0, 8).equals(MAGIC) && buf.readUInt32LE(LEGACY_CRC_OFFSET) === crc32c(buf.subarray(0, LEGACY_CRC_OFFSET)) && !this.readMarker();
   }
 
   /** A head file missing when a reader opened the store may be created by a writer later: look again. */

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, read as readCallback, readdirSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, read as readCallback, readdirSync, readSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadFlock } from './flock-binding.js';
@@ -113,6 +113,12 @@ export function openSegmentSync(path: string, logId: string): { fd: number; head
       }
       throw error;
     }
+    // Retention may have taken it, unlinked it and let go between the open and the lock: a lock on a
+    // file no longer in the folder protects nothing (retention would go on past it). Then it is gone.
+    if (!stillNamed(fd, path)) {
+      closeSync(fd);
+      return undefined;
+    }
     const bytes = Buffer.alloc(WAL_HEADER_SIZE);
     const read = readSync(fd, bytes, 0, WAL_HEADER_SIZE, 0);
     const header = decodeWalHeader(bytes.subarray(0, read), path);
@@ -129,4 +135,15 @@ export function openSegmentSync(path: string, logId: string): { fd: number; head
 /** Where a sealed segment lives. */
 export function sealedSegmentPath(folder: string, first: number): string {
   return join(folder, segmentFileName(first));
+}
+
+/** Whether `path` still names the file open as `fd`. */
+function stillNamed(fd: number, path: string): boolean {
+  try {
+    const named = statSync(path);
+    const open = fstatSync(fd);
+    return named.ino === open.ino && named.dev === open.dev;
+  } catch {
+    return false;
+  }
 }

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, decodeWalHeader, frameSeed, openFileWal, readHeadFile, scanLog, type WalRecord } from '@memmapfs/wal';
+import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, crc32c, decodeWalHeader, encodeLogImage, frameSeed, newLogId, openFileWal, readHeadFile, scanLog, type WalRecord } from '@memmapfs/wal';
+import { loadFlock } from '../src/flock-binding.js';
 
 let dir: string;
 let path: string;
@@ -611,5 +612,83 @@ describe('FileWal: readFrom starts near the LSN asked for', () => {
       if (from <= 3001) expect(first).toBe(`r${from}`);
     }
     await again.close();
+  });
+});
+
+describe('FileWal: a log of the format before segments', () => {
+  /** Writes a format-3 log (one file, from LSN 1) with `texts`, and a commit marker of that release's format. */
+  async function writeFormat3Log(texts: string[]): Promise<void> {
+    const logId = newLogId();
+    const image = encodeLogImage({ formatVersion: 3, codec: 'msgpack', logId }, texts.map((t, i) => ({ type: 1, payload: Buffer.from(t), lsn: i + 1 })));
+    await writeFile(path, image);
+    const marker = Buffer.alloc(64);
+    Buffer.from('MMFSHEAD', 'ascii').copy(marker, 0);
+    marker.writeDoubleLE(image.length, 8);
+    marker.writeDoubleLE(texts.length, 16);
+    marker.write(logId, 24, 16, 'hex');
+    marker.writeUInt32LE(crc32c(marker.subarray(0, 40)), 40);
+    await writeFile(headPath(), marker);
+  }
+
+  it('is sealed at the first open and goes on in a segment of this format, every record kept', async () => {
+    await writeFormat3Log(['one', 'two', 'three']);
+    const { wal, recovery } = await openCollecting();
+    expect(recovery.records.map((r) => r.payload.toString())).toEqual(['one', 'two', 'three']);
+    // state.wal is now a segment of this format beginning after the old records, which a release before segments refuses to open.
+    const header = decodeWalHeader(await readFile(path), path);
+    expect(header).toMatchObject({ formatVersion: 4, firstLsn: 4 });
+    expect((await readFile(join(dir, 'wal', '0000000000000001.seg')).then((b) => decodeWalHeader(b, 'sealed'))).formatVersion).toBe(3);
+    expect(await wal.append([entry('four')])).toEqual([4]);
+    await wal.close();
+    expect((await reopen()).records.map((r) => r.payload.toString())).toEqual(['one', 'two', 'three', 'four']);
+  });
+
+  it('is not opened for writing while a process of the earlier release has it open', async () => {
+    await writeFormat3Log(['one']);
+    // The earlier release holds a shared flock on state.wal while it has the store open.
+    const earlier = await fileSystem.open(path, 'r');
+    loadFlock().flockSync(earlier.fd, 'sh');
+    try {
+      await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_IN_USE', message: expect.stringContaining('earlier MemMapFS release') });
+    } finally {
+      await earlier.close();
+    }
+    expect((await reopen()).records.map((r) => r.payload.toString())).toEqual(['one']);
+  });
+});
+
+describe('FileWal: a refresh while a commit waits', () => {
+  it('a commit that catches up while a refresh of the same log reads the same records goes on, in order', async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
+    await a.append([entry('one')]);
+    let b: Awaited<ReturnType<typeof openFileWal>>['wal'] | undefined;
+    let refreshes = 0;
+    const seam = {
+      ...fileSystem,
+      // Opening state.wal to write (B reopens the segment it stepped into) gives a refresh its turn first.
+      open: (async (file: string, flags?: string | number, mode?: number) => {
+        const opened = await fileSystem.open(file, flags, mode);
+        if (b && file === path && flags !== 'r') {
+          refreshes++;
+          b.refresh();
+        }
+        return opened;
+      }) as typeof fileSystem.open,
+    };
+    const committed: number[] = [];
+    b = (await openFileWal({ path, codec: 'msgpack', fileSystem: seam, onCommit: (records) => committed.push(...records.map((r) => r.lsn)) })).wal;
+    // A seals the segment; B's refresh steps into the new one (read only), and A commits more there.
+    await a.truncateBefore(2);
+    b.refresh();
+    await a.append([entry('two')]);
+    await a.append([entry('three')]);
+    // B's commit reopens the segment to write: the refresh in between reads A's records first.
+    expect(await b.append([entry('four')])).toEqual([4]);
+    expect(refreshes).toBeGreaterThan(0);
+    expect(committed).toEqual([2, 3, 4]);
+    await b.close();
+    await a.close();
+    // (B still read the first segment when A sealed it: it was kept.)
+    expect((await reopen()).records.map((r) => r.payload.toString())).toEqual(['one', 'two', 'three', 'four']);
   });
 });

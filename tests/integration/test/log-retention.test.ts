@@ -1,6 +1,7 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -134,6 +135,31 @@ describe('log segments and retention', () => {
     expect((await after.getMemory(15))?.text).toBe('mem 15');
     await after.close();
   });
+
+  it('a process that has the store open and reads nothing does not keep the history others let go of', async () => {
+    const writer = await open({ historyRetentionMs: 0 });
+    await writer.appendMemory('before the idle process came');
+    // Another process appends once, then only waits: it reads nothing more.
+    const idle = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'hold', root, 'the idle one'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await createInterface({ input: idle.stdout })[Symbol.asyncIterator]().next();
+      const secret = await writer.appendMemory('my password is hunter2');
+      await writer.deleteMemory(secret);
+      await writer.checkpoint();
+      // Within a few of its idle catch-ups it moves past the sealed segments, and a later checkpoint drops them.
+      const deadline = Date.now() + 10_000;
+      while ((await logBytes()).includes(Buffer.from('hunter2')) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        await writer.appendMemory('a little more');
+        await writer.checkpoint();
+      }
+      expect((await logBytes()).includes(Buffer.from('hunter2'))).toBe(false);
+    } finally {
+      idle.stdin.end();
+      await new Promise((resolve) => idle.on('exit', resolve));
+      await writer.close();
+    }
+  }, 20_000);
 
   it('refuses a negative or non-numeric historyRetentionMs', async () => {
     for (const bad of [-1, Number.NaN, '0']) {

@@ -28,7 +28,8 @@ const copy = (acked: Acknowledged): Acknowledged => ({ memories: new Map(acked.m
 
 /**
  * Runs a workload touching every kind of write (small and large blocks, a batch, updates, deletes, KV,
- * state, streams, a checkpoint and a reopen) on a file system that models a disk, and takes, before
+ * state, streams, a checkpoint, a reopen, and checkpoints that seal log segments and remove the old
+ * ones) on a file system that models a disk, and takes, before
  * every operation that changes a file, what a power loss at that moment would leave: once between
  * operations, and once more in the middle of each write (torn page by page).
  */
@@ -43,7 +44,7 @@ async function runWorkload(root: string, seed: number): Promise<{ crashes: Crash
     crashes.push({ label: `seed ${seed}, before operation ${at}`, state: files.crashState(random), acked: copy(acked) });
     if (tearing) crashes.push({ label: `seed ${seed}, during operation ${at} (a torn write)`, state: files.crashState(random, tearing), acked: copy(acked) });
   };
-  const open = () => MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files });
+  const open = (historyRetentionMs?: number) => MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files, ...(historyRetentionMs !== undefined ? { historyRetentionMs } : {}) });
   const append = async (fs: MemMapFS, text: string) => {
     attempted.add(text);
     acked.memories.set(await fs.appendMemory(text, ['w']), text);
@@ -69,11 +70,15 @@ async function runWorkload(root: string, seed: number): Promise<{ crashes: Crash
   acked.state = 'working';
   await fs.appendStream('transcript', 'a short piece;');
   await fs.close();
-  fs = await open();
+  // Reopened letting each checkpoint drop the log before it: the log is sealed into segments and the old ones removed.
+  fs = await open(0);
   await append(fs, 'after the reopen');
+  await fs.checkpoint();
   await fs.setKv('config', { retries: 4 });
   acked.kv.set('config', { retries: 4 });
   await append(fs, 'the last memory');
+  await fs.checkpoint();
+  await append(fs, 'after the last checkpoint');
   await fs.close();
   return { crashes, attempted };
 }
@@ -123,6 +128,8 @@ describe('power loss, simulated', () => {
       for (const seed of [1, 2]) {
         const { crashes, attempted } = await runWorkload(join(dir, `live-${seed}`), seed);
         expect(crashes.length).toBeGreaterThan(60);
+        // The workload did seal segments and drop the log before its checkpoints.
+        expect((await verifyStore(join(dir, `live-${seed}`))).firstLsn).toBeGreaterThan(1);
         for (const [i, crash] of crashes.entries()) {
           const root = join(dir, `crash-${seed}-${i}`);
           await materialize(root, crash.state);

@@ -55,6 +55,8 @@ const LOAD_INDEX_AFTER_CHANGES = 4096;
 const CHECKPOINT_AFTER_RECORDS = 16_384;
 /** …and on `close()` once this many were: so that the next open replays little. */
 const CHECKPOINT_ON_CLOSE_AFTER_RECORDS = 1_024;
+/** How often a process that reads nothing catches up with the log (see `followWhileIdle`). */
+const IDLE_FOLLOW_MS = 1000;
 
 /** A block just written, with the copy its WAL record carries when it is small enough. */
 export interface WrittenBlock {
@@ -268,6 +270,7 @@ export class StoreEngine<S extends AgentState> {
       engine.indexLoader = () => engine!.loadSearchIndex();
       // (A new, empty store has nothing to load: its index is ready at once.)
       if (lastApplied.lsn === 0) await engine.ensureIndex();
+      engine.followWhileIdle();
       return engine;
     } catch (error) {
       await wal?.close().catch(() => undefined);
@@ -341,6 +344,23 @@ export class StoreEngine<S extends AgentState> {
       if ((error as MemMapError).cause === refused) return 'refused';
       throw error;
     }
+  }
+
+  private idleFollow: NodeJS.Timeout | undefined;
+
+  /**
+   * A process that reads nothing still moves along the log now and then: the segment it is in stays
+   * until it does (retention never removes a segment a process still reads), so an idle process must
+   * not hold on to the history others let go of. Failures wait for the next read, which says them.
+   */
+  private followWhileIdle(): void {
+    this.idleFollow = setInterval(() => {
+      try {
+        if (!this.closing) this.refresh();
+      } catch {
+        // The next read fails with it.
+      }
+    }, IDLE_FOLLOW_MS).unref();
   }
 
   /** Keeps up with other processes' commits on its own, so state subscribers hear of them. */
@@ -775,6 +795,7 @@ export class StoreEngine<S extends AgentState> {
   /** Saves the search index if it moved, then closes the WAL, the blocks and the provider. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.idleFollow);
     this.follower.stop();
     this.cancelScheduledIndexing();
     this.stateChannel.end();

@@ -361,8 +361,10 @@ async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buf
   const copy = headerCopy ? decodeWalHeader(headerCopy, layout.head) : undefined;
   const snapshot = await readSearchSnapshot(layout.searchSnapshot, files);
   const candidates = [copy?.logId, markerLogId, snapshot?.logId].filter((id): id is string => id !== undefined);
-  // The copy is rewritten at every new segment: its first LSN is state.wal's.
-  const firstLsn = copy?.firstLsn ?? 1;
+  // The first record says where state.wal begins (its checksum, checked with each candidate id, vouches
+  // for it); with no record, the copy (rewritten at every new segment) does.
+  const frameLsn = image.length >= WAL_HEADER_SIZE + 16 ? image.readUInt32LE(WAL_HEADER_SIZE + 8) + image.readUInt32LE(WAL_HEADER_SIZE + 12) * 0x1_0000_0000 : undefined;
+  const firstLsn = frameLsn !== undefined && frameLsn >= 1 && candidates.some((id) => recordsBelongTo(image, id, frameLsn)) ? frameLsn : (copy?.firstLsn ?? 1);
   const logId = candidates.find((id) => recordsBelongTo(image, id, firstLsn));
   const codec = copy?.codec ?? (codecOption === undefined ? undefined : (await resolveCodec(codecOption, 'msgpack')).name);
   if (logId === undefined || codec === undefined) {
