@@ -21,6 +21,13 @@ export interface PlacedBlock {
 /** How a block store reads bytes back: zero-copy views into a memory mapping, or copies read from the file. */
 export type BlockReader = 'mmap' | 'read';
 
+/** One chunk file, as `BlockStore.listChunks` lists it. */
+export interface ChunkInfo {
+  readonly chunk: number;
+  /** Its size in bytes. */
+  readonly bytes: number;
+}
+
 /** Size of a block store on disk. */
 export interface BlockStoreStats {
   /** Number of chunk files. */
@@ -70,6 +77,27 @@ export interface BlockStore {
   read(ref: BlockRef): Uint8Array;
   /** Sizes on disk. */
   stats(): BlockStoreStats;
+  /** The chunk files there are now (every store's), with their sizes in bytes, by chunk number. */
+  listChunks(): Promise<ChunkInfo[]>;
+  /**
+   * Takes chunk `chunk` out of use for new blocks, for as long as this store is open or until `retire`:
+   * no store, this one or another, places a block in it from then on (compaction copies its live
+   * blocks elsewhere meanwhile). Resolves `false`, changing nothing, when a store appends to it now
+   * (this one included) or it does not exist. Fails with `READ_ONLY` on a read-only store.
+   */
+  claim(chunk: number): Promise<boolean>;
+  /**
+   * Removes a chunk this store claimed: its blocks are no longer read by reference (`BLOCK_MISSING`),
+   * except by stores that hold it open already (until they `forget` it) and through views handed out
+   * before. The removal is durable when it resolves. Never truncates or rewrites the file.
+   */
+  retire(chunk: number): Promise<void>;
+  /**
+   * Lets go of this store's descriptor and mapping of `chunk` (views handed out stay valid): after
+   * another store retired it, the disk space is freed once every store has let go. A later read opens
+   * it again by name, if it is still there.
+   */
+  forget(chunk: number): void;
   /** Syncs and closes the files. Views already returned stay readable until garbage-collected. */
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { BlockError } from './block-error.js';
-import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, PlacedBlock, ReferencedRanges } from './block-store.js';
+import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, ChunkInfo, PlacedBlock, ReferencedRanges } from './block-store.js';
 import { loadFlock } from './flock-binding.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapLoadError, type MmapBinding } from './mmap-binding.js';
 
@@ -268,6 +268,70 @@ export class ChunkBlockStore implements BlockStore {
     return { chunkFiles, bytes };
   }
 
+  async listChunks(): Promise<ChunkInfo[]> {
+    this.assertOpen();
+    const listed: ChunkInfo[] = [];
+    for (const chunk of await this.chunkIndexes().catch(() => [] as number[])) {
+      const known = this.chunks.get(chunk);
+      const bytes = known?.writer ? Math.max(known.size, known.writer.tail) : statSync(join(this.dir, chunkFileName(chunk)), { throwIfNoEntry: false })?.size;
+      if (bytes !== undefined) listed.push({ chunk, bytes });
+    }
+    return listed;
+  }
+
+  /** Chunks this store claimed (holding their owner lock without appending): chunk number → descriptor. */
+  private readonly claimed = new Map<number, FileHandle>();
+
+  async claim(chunk: number): Promise<boolean> {
+    this.assertOpen();
+    this.assertWritable();
+    if (this.claimed.has(chunk)) return true;
+    if (this.chunks.get(chunk)?.writer) return false;
+    let handle: FileHandle;
+    try {
+      handle = await this.files.open(join(this.dir, chunkFileName(chunk)), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw new BlockError('IO_ERROR', `Cannot open ${chunkFileName(chunk)}: ${(error as Error).message}`, { cause: error });
+    }
+    try {
+      // The owner's lock: while it is held, no store adopts the chunk to append to it.
+      loadFlock().flockSync(handle.fd, 'exnb');
+    } catch (error) {
+      await handle.close();
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+      throw new BlockError('IO_ERROR', `Cannot lock ${chunkFileName(chunk)}: ${(error as Error).message}`, { cause: error });
+    }
+    this.claimed.set(chunk, handle);
+    return true;
+  }
+
+  async retire(chunk: number): Promise<void> {
+    this.assertOpen();
+    this.assertWritable();
+    const handle = this.claimed.get(chunk);
+    if (!handle) throw new BlockError('INVALID_ARGUMENT', `Chunk ${chunkFileName(chunk)} was not claimed by this store: claim it first.`);
+    try {
+      await this.files.unlink(join(this.dir, chunkFileName(chunk)));
+      await syncAndClose(await this.files.open(this.dir, 'r'));
+    } catch (error) {
+      throw new BlockError('IO_ERROR', `Cannot remove ${chunkFileName(chunk)}: ${(error as Error).message}`, { cause: error });
+    }
+    this.claimed.delete(chunk);
+    await handle.close().catch(() => undefined);
+    this.forget(chunk);
+  }
+
+  forget(chunk: number): void {
+    const known = this.chunks.get(chunk);
+    // (Never one this store appends to: its blocks are live.)
+    if (!known || known.writer) return;
+    known.mapping = undefined;
+    this.chunks.delete(chunk);
+    closeSync(known.fd);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     try {
@@ -275,6 +339,8 @@ export class ChunkBlockStore implements BlockStore {
       await this.sync();
     } finally {
       this.closed = true;
+      for (const handle of this.claimed.values()) await handle.close().catch(() => undefined);
+      this.claimed.clear();
       for (const chunk of this.chunks.values()) {
         chunk.mapping = undefined;
         if (chunk.writer) await chunk.writer.handle.close().catch(() => undefined);

@@ -172,6 +172,50 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       await store.close();
     });
 
+    check('lists its chunks; a claimed chunk takes no new block from any store, and one a store appends to cannot be claimed', async (_place, open) => {
+      const a = await open();
+      const first = await a.append(bytes('in the first chunk'));
+      expect((await a.listChunks()).map((c) => c.chunk)).toContain(first.chunk);
+      expect((await a.listChunks()).find((c) => c.chunk === first.chunk)!.bytes).toBeGreaterThanOrEqual(first.offset + first.length);
+      const b = await open();
+      // A appends to it: nobody may claim it, A included.
+      expect(await b.claim(first.chunk)).toBe(false);
+      expect(await a.claim(first.chunk)).toBe(false);
+      expect(await b.claim(first.chunk + 1000)).toBe(false);
+      await a.close();
+      expect(await b.claim(first.chunk)).toBe(true);
+      // Neither B nor a new store places anything in it now, though it has room.
+      const c = await open();
+      for (const store of [b, c]) {
+        for (let i = 0; i < 5; i++) expect((await store.append(bytes(`after the claim ${i}`))).chunk).not.toBe(first.chunk);
+      }
+      expect(text(c.read(first))).toBe('in the first chunk');
+    });
+
+    check('a retired chunk is read by reference no more, except by stores that hold it until they forget it', async (_place, open) => {
+      const writer = await open();
+      const old = await writer.append(bytes('an old block'));
+      await writer.sync();
+      await writer.close();
+      const holder = await open();
+      expect(text(holder.read(old))).toBe('an old block');
+      const compactor = await open();
+      expect(await compactor.claim(old.chunk)).toBe(true);
+      const moved = await compactor.append(bytes('an old block'));
+      await compactor.sync();
+      await compactor.retire(old.chunk);
+      expect((await compactor.listChunks()).map((c) => c.chunk)).not.toContain(old.chunk);
+      expect(codeOf(() => compactor.read(old))).toBe('BLOCK_MISSING');
+      const fresh = await open();
+      expect(codeOf(() => fresh.read(old))).toBe('BLOCK_MISSING');
+      expect(text(fresh.read(moved))).toBe('an old block');
+      // A store that had it open reads on until it lets go.
+      expect(text(holder.read(old))).toBe('an old block');
+      holder.forget(old.chunk);
+      expect(codeOf(() => holder.read(old))).toBe('BLOCK_MISSING');
+      expect(await rejectionCode(compactor.retire(moved.chunk))).toBe('INVALID_ARGUMENT');
+    });
+
     const unknown = [...skipped].filter((title) => !known.has(title));
     if (unknown.length > 0) {
       throw new Error(`[memmapfs] [testkit] blockStoreSuite('${name}') was asked to skip checks it does not have: ${unknown.map((title) => JSON.stringify(title)).join(', ')}.`);

@@ -122,7 +122,7 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     }
     if (head.hasLegacyMarker() && !tryTakeSegment(handle.fd)) {
       // A process of an earlier release writes this marker; it would neither follow segments nor see them.
-      throw new WalError('WAL_IN_USE', `${path} is open in a process of an earlier MemMapFS release (the commit marker in state.head is of its format). Close it, then open the store again: that release and this one cannot share a store.`);
+      throw new WalError('WAL_IN_USE', `${path} is a log of the format before segments, and another process has it open: a process of an earlier MemMapFS release (the commit marker in state.head is of its format), or one of this release that opened it read-only. Close it, then open the store again: this open upgrades the log, which an earlier release cannot share.`);
     }
     shareSegment(handle.fd, path);
     // Read through the descriptor just locked and shared, never by path again: the file the path names
@@ -148,7 +148,7 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     const wal = new FileWal({ first, fd: handle.fd, handle }, head, header, seed, scan.end, scan.lastLsn, options, positions);
     // A log of the format before segments is sealed as it is and continues in a segment of this one:
     // a process of an earlier release then refuses to open it rather than write where nobody reads.
-    if (header.formatVersion < WAL_FORMAT_VERSION && scan.lastLsn >= first) await wal.sealLocked();
+    if (header.formatVersion < WAL_FORMAT_VERSION) await wal.upgradeLocked();
     head.unlock();
     return { wal, recovery: { created, truncatedBytes: scan.tornBytes } };
   } catch (error) {
@@ -390,7 +390,7 @@ class LogPositions {
  * serialized across processes. `truncateBefore` seals the current segment and removes old ones.
  */
 export class FileWal implements WriteAheadLog {
-  readonly header: WalHeader;
+  private currentHeader: WalHeader;
   /** Offset, in the current segment, just past the last record this process has seen committed (its own or others'). */
   private committedEnd: number;
   private committedLsn: number;
@@ -408,6 +408,8 @@ export class FileWal implements WriteAheadLog {
   private readonly batchIntervalMs: number;
   private readonly files: WalFileSystem;
   private readonly segmentsFolder: string;
+  /** Other processes' records are being reported through `onCommit` (see `refresh`). */
+  private reporting = false;
 
   /** @internal Use `openFileWal`. */
   constructor(
@@ -420,7 +422,7 @@ export class FileWal implements WriteAheadLog {
     private readonly options: FileWalOptions,
     private readonly positions: LogPositions = new LogPositions(),
   ) {
-    this.header = header;
+    this.currentHeader = header;
     this.committedEnd = end;
     this.durableEnd = end;
     this.durableLsn = lastLsn;
@@ -430,6 +432,10 @@ export class FileWal implements WriteAheadLog {
     this.batchIntervalMs = options.batchIntervalMs ?? 50;
     this.files = options.fileSystem ?? nodeFileSystem;
     this.segmentsFolder = segmentsFolderOf(options);
+  }
+
+  get header(): WalHeader {
+    return this.currentHeader;
   }
 
   get lastLsn(): number {
@@ -474,6 +480,9 @@ export class FileWal implements WriteAheadLog {
   refresh(): number {
     if (this.closed) return 0;
     if (this.failure) throw this.failure;
+    // A reader called back from `onCommit` (a state listener that reads, say): the records being
+    // reported are not past yet, and reading them again would report them twice.
+    if (this.reporting) return 0;
     const marker = this.head.readMarker();
     if (!marker) return 0;
     if (marker.logId !== this.header.logId) {
@@ -703,9 +712,29 @@ export class FileWal implements WriteAheadLog {
     }
   }
 
-  /** @internal Under the lock, caught up (at open): seals the current segment. */
-  async sealLocked(): Promise<void> {
-    await this.rollLocked();
+  /**
+   * @internal Under the lock, caught up (at open): a log of an earlier format goes on in a segment of
+   * this one. Its records are sealed as they are; an empty one is replaced by an empty segment.
+   */
+  async upgradeLocked(): Promise<void> {
+    if (this.committedLsn >= this.segment.first) {
+      await this.rollLocked();
+    } else {
+      const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: this.header.codec, logId: this.header.logId, firstLsn: this.segment.first });
+      await createFileDurably(this.options.path, header, this.files);
+      await this.head.writeHeaderCopy(header);
+      const opened = await openLogFile(this.options.path, this.durability, this.files);
+      if (!opened) throw new WalError('WAL_FAILED', `${this.options.path} vanished as it was created.`);
+      try {
+        shareSegment(opened.fd, this.options.path);
+      } catch (error) {
+        await opened.close().catch(() => undefined);
+        throw error;
+      }
+      this.switchTo({ first: this.segment.first, fd: opened.fd, handle: opened });
+    }
+    this.currentHeader = { ...this.currentHeader, formatVersion: WAL_FORMAT_VERSION };
+    this.head.writeMarker(this.marker());
   }
 
   /**
@@ -794,7 +823,8 @@ export class FileWal implements WriteAheadLog {
     if (this.durableEnd < this.committedEnd) {
       await this.head.lock(this.options.lockTimeoutMs);
       try {
-        await this.syncNow();
+        // (Looked at again: a refresh during the wait may have stepped past the segment, sealed and durable.)
+        if (this.durableEnd < this.committedEnd) await this.syncNow();
       } finally {
         this.head.unlock();
       }
@@ -981,11 +1011,14 @@ export class FileWal implements WriteAheadLog {
     const base = this.committedEnd;
     const records = scan.records.map((r) => ({ ...r, offset: base + r.offset, context: undefined }));
     for (const record of records) this.positions.note(record.lsn, this.segment.first, record.offset);
+    this.reporting = true;
     try {
       this.options.onCommit?.(records);
     } catch (error) {
       this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Records from other processes could not be applied: ${(error as Error)?.message ?? error}. Reopen the store.`, { cause: error });
       throw error;
+    } finally {
+      this.reporting = false;
     }
     this.committedEnd = base + scan.end;
     this.committedLsn = scan.lastLsn;
@@ -1004,15 +1037,22 @@ export class FileWal implements WriteAheadLog {
 
   /** Under the lock: fsyncs the current segment (after `beforeSync`) and advances the marker over what it covers. */
   private async syncNow(): Promise<void> {
+    const segment = this.segment;
     const end = this.committedEnd;
     const lsn = this.committedLsn;
     await this.runBeforeSync();
+    // A refresh stepped into the next segment meanwhile: the one this was for was sealed, and so made
+    // durable, by the process that sealed it; the offsets noted are of that file, not this one.
+    if (this.segment !== segment) return;
     try {
-      await (await this.writableHandle()).datasync();
+      const handle = await this.writableHandle();
+      if (this.segment !== segment) return;
+      await handle.datasync();
     } catch (error) {
       this.failure ??= new WalError('WAL_FAILED', `fsync of ${this.options.path} failed: ${(error as Error).message}. Reopen the store to recover.`, { cause: error });
       throw this.failure;
     }
+    if (this.segment !== segment) return;
     this.durableEnd = Math.max(this.durableEnd, end);
     this.durableLsn = Math.max(this.durableLsn, lsn);
     const marker = this.trustedMarker();

@@ -692,3 +692,73 @@ describe('FileWal: a refresh while a commit waits', () => {
     expect((await reopen()).records.map((r) => r.payload.toString())).toEqual(['one', 'two', 'three', 'four']);
   });
 });
+
+describe('FileWal: found in the segments review', () => {
+  it('an empty log of the format before segments is replaced by an empty segment of this one', async () => {
+    const logId = newLogId();
+    await writeFile(path, encodeLogImage({ formatVersion: 3, codec: 'msgpack', logId }, []));
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    expect(decodeWalHeader(await readFile(path), path)).toMatchObject({ formatVersion: 4, firstLsn: 1, logId });
+    expect(wal.header.formatVersion).toBe(4);
+    expect(await wal.append([entry('first')])).toEqual([1]);
+    await wal.close();
+    expect((await reopen()).records.map((r) => r.payload.toString())).toEqual(['first']);
+  });
+
+  it('a refresh called back from onCommit reports nothing twice', async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
+    const reported: number[] = [];
+    let b: Awaited<ReturnType<typeof openFileWal>>['wal'] | undefined;
+    b = (await openFileWal({ path, codec: 'msgpack', onCommit: (records) => {
+      reported.push(...records.map((r) => r.lsn));
+      // A listener that reads: it catches up first.
+      b?.refresh();
+    } })).wal;
+    await a.append([entry('one')]);
+    await a.append([entry('two'), entry('three')]);
+    b.refresh();
+    expect(reported).toEqual([1, 2, 3]);
+    await b.close();
+    await a.close();
+  });
+
+  it('a flush during which a refresh steps into the next segment leaves the next flush and seal their fsyncs', async () => {
+    let a: Awaited<ReturnType<typeof openFileWal>>['wal'] | undefined;
+    let armed = false;
+    let syncs = 0;
+    const seam = {
+      ...fileSystem,
+      open: (async (file: string, flags?: string | number, mode?: number) => {
+        const handle = await fileSystem.open(file, flags, mode);
+        if (file === path) {
+          const datasync = handle.datasync.bind(handle);
+          handle.datasync = async () => {
+            syncs++;
+            const done = datasync();
+            if (armed) {
+              armed = false;
+              a!.refresh();
+            }
+            return done;
+          };
+        }
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    a = (await openFileWal({ path, codec: 'msgpack', durability: 'batch', batchIntervalMs: 3_600_000, fileSystem: seam })).wal;
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
+    await a.append([{ type: 1, payload: Buffer.alloc(20_000, 97) }]);
+    await b.append([entry('b')]);
+    await b.truncateBefore(3);
+    await b.append([entry('b2')]);
+    armed = true;
+    await a.flush();
+    syncs = 0;
+    await a.append([entry('important')]);
+    await a.flush();
+    expect(syncs).toBeGreaterThan(0);
+    await a.close();
+    await b.close();
+    expect((await reopen()).records.map((r) => r.payload.length > 100 ? 'big' : r.payload.toString())).toEqual(['big', 'b', 'b2', 'important']);
+  });
+});
