@@ -294,13 +294,10 @@ export class ChunkBlockStore implements BlockStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw new BlockError('IO_ERROR', `Cannot open ${chunkFileName(chunk)}: ${(error as Error).message}`, { cause: error });
     }
+    // The owner's lock: while it is held, no store adopts the chunk to append to it.
     try {
-      // The owner's lock: while it is held, no store adopts the chunk to append to it.
-      loadFlock().flockSync(handle.fd, 'exnb');
+      if (!(await takeOwnerLock(handle))) return false;
     } catch (error) {
-      await handle.close();
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
       throw new BlockError('IO_ERROR', `Cannot lock ${chunkFileName(chunk)}: ${(error as Error).message}`, { cause: error });
     }
     this.claimed.set(chunk, handle);
@@ -437,14 +434,7 @@ export class ChunkBlockStore implements BlockStore {
   /** Takes ownership of chunk `index` if no other process holds it and it has room for `length` bytes. */
   private async tryOwn(index: number, length: number): Promise<Chunk | undefined> {
     const handle = await this.files.open(join(this.dir, chunkFileName(index)), 'r+');
-    try {
-      loadFlock().flockSync(handle.fd, 'exnb');
-    } catch (error) {
-      await handle.close();
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return undefined;
-      throw error;
-    }
+    if (!(await takeOwnerLock(handle))) return undefined;
     let size: number;
     let referencedEnd: number;
     try {
@@ -543,6 +533,22 @@ export class ChunkBlockStore implements BlockStore {
 
   private assertOpen(): void {
     if (this.closed) throw new BlockError('BLOCK_STORE_CLOSED', `The block store in ${this.dir} is closed.`);
+  }
+}
+
+/**
+ * Takes a chunk's owner lock (an exclusive `flock`) through `handle` if nobody holds it; otherwise closes
+ * `handle` and returns false.
+ */
+async function takeOwnerLock(handle: FileHandle): Promise<boolean> {
+  try {
+    loadFlock().flockSync(handle.fd, 'exnb');
+    return true;
+  } catch (error) {
+    await handle.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+    throw error;
   }
 }
 

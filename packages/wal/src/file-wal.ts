@@ -720,18 +720,7 @@ export class FileWal implements WriteAheadLog {
     if (this.committedLsn >= this.segment.first) {
       await this.rollLocked();
     } else {
-      const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: this.header.codec, logId: this.header.logId, firstLsn: this.segment.first });
-      await createFileDurably(this.options.path, header, this.files);
-      await this.head.writeHeaderCopy(header);
-      const opened = await openLogFile(this.options.path, this.durability, this.files);
-      if (!opened) throw new WalError('WAL_FAILED', `${this.options.path} vanished as it was created.`);
-      try {
-        shareSegment(opened.fd, this.options.path);
-      } catch (error) {
-        await opened.close().catch(() => undefined);
-        throw error;
-      }
-      this.switchTo({ first: this.segment.first, fd: opened.fd, handle: opened });
+      await this.startSegmentLocked(this.segment.first);
     }
     this.currentHeader = { ...this.currentHeader, formatVersion: WAL_FORMAT_VERSION };
     this.head.writeMarker(this.marker());
@@ -770,7 +759,12 @@ export class FileWal implements WriteAheadLog {
       throw ioError(`Cannot seal the log segment ${this.options.path}`, error);
     }
     this.head.writeMarker({ segment: next, offset: WAL_HEADER_SIZE, lsn: this.committedLsn, logId: this.header.logId });
-    const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: this.header.codec, logId: this.header.logId, firstLsn: next });
+    await this.startSegmentLocked(next);
+  }
+
+  /** Under the lock: makes a new, empty segment beginning at `first` take `state.wal`'s name, and moves to it. */
+  private async startSegmentLocked(first: number): Promise<void> {
+    const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: this.header.codec, logId: this.header.logId, firstLsn: first });
     await createFileDurably(this.options.path, header, this.files);
     await this.head.writeHeaderCopy(header);
     const opened = await openLogFile(this.options.path, this.durability, this.files);
@@ -781,7 +775,7 @@ export class FileWal implements WriteAheadLog {
       await opened.close().catch(() => undefined);
       throw error;
     }
-    this.switchTo({ first: next, fd: opened.fd, handle: opened });
+    this.switchTo({ first, fd: opened.fd, handle: opened });
   }
 
   /** Under the lock: removes the sealed segments that hold only records before `lsn` and that no process reads. */
