@@ -77,6 +77,12 @@ export interface BlockStore {
   read(ref: BlockRef): Uint8Array;
   /** Sizes on disk. */
   stats(): BlockStoreStats;
+  /**
+   * Stops appending to the chunks this store appends to: the blocks placed so far are written and made
+   * durable, and the chunks let go of (another store, or this one, may then claim them). The next block
+   * goes to another chunk.
+   */
+  seal(): Promise<void>;
   /** The chunk files there are now (every store's), with their sizes in bytes, by chunk number. */
   listChunks(): Promise<ChunkInfo[]>;
   /**

@@ -147,8 +147,9 @@ export class ChunkBlockStore implements BlockStore {
     const length = bytes.byteLength;
     if (length > MAX_MAPPING_SIZE) throw new BlockError('INVALID_ARGUMENT', `A block of ${length} bytes is larger than the ${MAX_MAPPING_SIZE}-byte maximum.`);
     let chunk = this.active;
-    while (!chunk || !this.hasRoom(chunk, length)) chunk = await this.acquireChunk(length);
-    const writer = chunk.writer!;
+    // (Checked again after each wait: a seal meanwhile makes the chunk acquired before it no one's to append to.)
+    while (!chunk || chunk !== this.active || !chunk.writer || !this.hasRoom(chunk, length)) chunk = await this.acquireChunk(length);
+    const writer = chunk.writer;
     const offset = writer.tail;
     writer.tail += length;
     const ref = { chunk: chunk.index, offset, length, crc: crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, length)) };
@@ -187,7 +188,12 @@ export class ChunkBlockStore implements BlockStore {
       // file's pages, whoever wrote them.
       const path = join(this.dir, chunkFileName(index));
       try {
-        const handle = await this.files.open(path, 'r');
+        // (A chunk compaction removed since the listing has nothing to sync.)
+        const handle = await this.files.open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return undefined;
+          throw error;
+        });
+        if (!handle) continue;
         try {
           await handle.datasync();
         } finally {
@@ -266,6 +272,34 @@ export class ChunkBlockStore implements BlockStore {
       bytes += chunk?.writer ? Math.max(chunk.size, chunk.writer.tail) : statSync(join(this.dir, name), { throwIfNoEntry: false })?.size ?? 0;
     }
     return { chunkFiles, bytes };
+  }
+
+  /** Write runs under way (see `flushWrites`). */
+  private readonly runs = new Set<Promise<void>>();
+  /** Chunks this store sealed: it never adopts them again. */
+  private readonly sealed = new Set<number>();
+
+  async seal(): Promise<void> {
+    this.assertOpen();
+    this.assertWritable();
+    while (this.acquiring) await this.acquiring.catch(() => undefined);
+    const sealing = [...this.chunks.values()].filter((chunk) => chunk.writer);
+    // From here on, new blocks go to another chunk.
+    this.active = undefined;
+    for (const chunk of sealing) this.sealed.add(chunk.index);
+    // Every block placed in them is written (writes may start while others finish) and then synced.
+    while (this.pendingWrites.length > 0 || this.runs.size > 0) {
+      if (this.pendingWrites.length > 0) this.flushWrites();
+      await Promise.allSettled([...this.runs]);
+    }
+    await this.sync();
+    for (const chunk of sealing) {
+      const writer = chunk.writer;
+      // (Never one taken up again meanwhile by a block placed during the sync.)
+      if (!writer || chunk === this.active) continue;
+      chunk.writer = undefined;
+      await writer.handle.close().catch(() => undefined);
+    }
   }
 
   async listChunks(): Promise<ChunkInfo[]> {
@@ -363,12 +397,18 @@ export class ChunkBlockStore implements BlockStore {
     for (const write of writes) {
       const last = run.at(-1);
       if (last && (last.chunk !== write.chunk || last.offset + last.bytes.byteLength !== write.offset)) {
-        void this.writeRun(run);
+        this.startRun(run);
         run = [];
       }
       run.push(write);
     }
-    if (run.length > 0) void this.writeRun(run);
+    if (run.length > 0) this.startRun(run);
+  }
+
+  private startRun(run: PendingWrite[]): void {
+    const running = this.writeRun(run);
+    this.runs.add(running);
+    void running.finally(() => this.runs.delete(running));
   }
 
   private async writeRun(run: PendingWrite[]): Promise<void> {
@@ -412,7 +452,7 @@ export class ChunkBlockStore implements BlockStore {
     try {
       const existing = await this.chunkIndexes();
       const last = existing.at(-1);
-      if (last !== undefined && last !== this.active?.index) {
+      if (last !== undefined && last !== this.active?.index && !this.sealed.has(last)) {
         const adopted = await this.tryOwn(last, length);
         if (adopted) return adopted;
       }
@@ -433,8 +473,12 @@ export class ChunkBlockStore implements BlockStore {
 
   /** Takes ownership of chunk `index` if no other process holds it and it has room for `length` bytes. */
   private async tryOwn(index: number, length: number): Promise<Chunk | undefined> {
-    const handle = await this.files.open(join(this.dir, chunkFileName(index)), 'r+');
-    if (!(await takeOwnerLock(handle))) return undefined;
+    const handle = await this.files.open(join(this.dir, chunkFileName(index)), 'r+').catch((error: NodeJS.ErrnoException) => {
+      // Removed (by compaction) since the listing: not one to adopt.
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (!handle || !(await takeOwnerLock(handle))) return undefined;
     let size: number;
     let referencedEnd: number;
     try {

@@ -229,3 +229,42 @@ describe('help', () => {
     expect(existsSync(paths.root)).toBe(false);
   });
 });
+
+describe('compact and forget --erase', () => {
+  beforeEach(() => initStore());
+
+  /** Store files (chunks, log, index, checkpoints) that hold `text`. */
+  async function filesHolding(text: string, folder = paths.root): Promise<string[]> {
+    const found: string[] = [];
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) found.push(...(await filesHolding(text, path)));
+      else if ((await readFile(path)).includes(Buffer.from(text))) found.push(path);
+    }
+    return found;
+  }
+
+  it('forget ID --erase leaves the text in no file of the store; the rest reads the same', async () => {
+    const ids = await appendMemories(3);
+    const secret = JSON.parse((await inStore(['--json', 'append', 'the launch code is zebra-417'])).stdout) as { id: number };
+    expect(await filesHolding('zebra-417')).not.toEqual([]);
+    const run = await inStore(['--json', 'forget', String(secret.id), '--erase']);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ deleted: true, erased: true, compaction: { chunksRewritten: 1 } });
+    expect(await filesHolding('zebra-417')).toEqual([]);
+    for (const [i, id] of ids.entries()) expect(JSON.parse((await inStore(['--json', 'get', String(id)])).stdout).text).toBe(`memory number ${i + 1} about tea`);
+    expect((await inStore(['verify'])).code).toBe(0);
+  });
+
+  it('compact reports what it reclaimed, as text and as JSON', async () => {
+    const ids = await appendMemories(4);
+    for (const id of ids.slice(0, 3)) expect((await inStore(['delete', String(id)])).code).toBe(0);
+    const human = await inStore(['compact', '--erase']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^rewrote 1 chunk file \(1 live blocks moved\): /);
+    expect(human.stdout).toMatch(/the log now begins at record \d+/);
+    const json = JSON.parse((await inStore(['--json', 'compact'])).stdout) as { chunksRewritten: number; logFirstLsn: number };
+    expect(json.chunksRewritten).toBe(0);
+    expect(json.logFirstLsn).toBeGreaterThan(1);
+  });
+});

@@ -16,3 +16,4 @@ export { verifyStore } from './maintenance/store-check.js';
 export type { StoreCheckOptions, StoreProblem, StoreProblemKind, VerifyReport } from './maintenance/store-check.js';
 export { repairStore } from './maintenance/store-repair.js';
 export type { RepairReport } from './maintenance/store-repair.js';
+export type { CompactionReport, CompactOptions } from './engine/compaction.js';

@@ -4,6 +4,7 @@ import { StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
 import type { AgentState, AppendMemoryOptions, Memory, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
 import { memoryHistory } from './engine/memory-history.js';
+import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
 import {
   checkAgentState, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkNamespace, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
@@ -214,7 +215,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
         const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {
           const latest = this.engine.liveMemory(id);
           if (!latest) throw notFound();
-          return latest.version === current.version;
+          // (Compaction moves a block without a new version: an update that keeps the text must carry
+          // the block's place as it is now, never one a compaction is about to remove.)
+          return latest.version === current.version && (written !== undefined || sameRef(latest.ref, current.ref));
         });
         // The new text is at hand: reading back the block just written would map its chunk again.
         if (outcome === 'written') return this.engine.toMemory(memory, newText);
@@ -346,9 +349,20 @@ export class MemMapFS<S extends AgentState = AgentState> {
     checkKey(key, 'openRead');
     this.engine.refresh();
     const refs = [...(this.engine.streams.get(key) ?? [])];
-    for (const ref of refs) {
+    for (const [index, ref] of refs.entries()) {
       this.assertOpen('openRead');
-      yield this.engine.readBlock(ref);
+      let bytes: Uint8Array;
+      try {
+        bytes = this.engine.readBlock(ref);
+      } catch (error) {
+        // A compaction moved the block and removed its chunk meanwhile: catching up gives its new place.
+        if (!MemMapError.is(error, 'BLOCK_MISSING')) throw error;
+        this.engine.refresh();
+        const moved = this.engine.streams.get(key)?.[index];
+        if (!moved || sameRef(moved, ref)) throw error;
+        bytes = this.engine.readBlock(moved);
+      }
+      yield bytes;
     }
   }
 
@@ -376,6 +390,23 @@ export class MemMapFS<S extends AgentState = AgentState> {
     this.assertWritable('checkpoint');
     await Promise.allSettled([...this.inflight]);
     await this.engine.checkpointTables();
+  }
+
+  /**
+   * Compacts the store while other processes keep using it: deletes expired memories, copies the live
+   * blocks out of chunk files that are mostly dead (with `erase`, every one holding a dead byte) and
+   * removes those files, writes a checkpoint and drops the log before it (history with it). With
+   * `erase`, what deleted memories said is in no file of the store once it resolves, except chunk
+   * files another process is appending to (counted in `chunksSkipped`; the next compaction after it
+   * lets go of them rewrites them) and log segments a process is still reading.
+   */
+  async compact(options: CompactOptions = {}): Promise<CompactionReport> {
+    this.assertWritable('compact');
+    const opts = checkOptions<CompactOptions>(options, 'compact');
+    if (opts.erase !== undefined && typeof opts.erase !== 'boolean') throw new MemMapError('INVALID_ARGUMENT', `compact: erase must be a boolean, got ${JSON.stringify(opts.erase)}.`);
+    if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new MemMapError('INVALID_ARGUMENT', 'compact: onProgress must be a function (done, total) => void.');
+    await Promise.allSettled([...this.inflight]);
+    return this.track(() => this.engine.compact(opts));
   }
 
   /**
@@ -418,4 +449,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
   private assertOpen(method: string): void {
     if (this.closing) throw new MemMapError('STORE_CLOSED', `${method}: the store at ${this.engine.layout.root} is closed. Open it again with MemMapFS.init.`);
   }
+}
+
+/** Whether two references name the same place. */
+function sameRef(a: MemoryRecord['ref'], b: MemoryRecord['ref']): boolean {
+  return a.chunk === b.chunk && a.offset === b.offset && a.length === b.length;
 }

@@ -192,6 +192,19 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect(text(c.read(first))).toBe('in the first chunk');
     });
 
+    check('a sealed store appends elsewhere, and the chunks it let go of can be claimed', async (_place, open) => {
+      const store = await open();
+      const before = await Promise.all(Array.from({ length: 10 }, (_, i) => store.place(bytes(`before the seal ${i}`))));
+      await store.seal();
+      // What was placed before the seal is written, and the chunk is no longer this store's.
+      for (const [i, placed] of before.entries()) expect(text(store.read(placed.ref))).toBe(`before the seal ${i}`);
+      const chunk = before[0]!.ref.chunk;
+      const after = await store.append(bytes('after the seal'));
+      expect(after.chunk).not.toBe(chunk);
+      expect(await store.claim(chunk)).toBe(true);
+      expect(await store.claim(after.chunk)).toBe(false);
+    });
+
     check('a retired chunk is read by reference no more, except by stores that hold it until they forget it', async (_place, open) => {
       const writer = await open();
       const old = await writer.append(bytes('an old block'));

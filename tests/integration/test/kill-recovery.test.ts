@@ -9,14 +9,19 @@ import { appendThenKill, checkAfterKill, newLedger, record } from './support/kil
  * Kills an appending child `MEMMAPFS_KILLS` times (12 by default) at random moments, checking the store
  * after each kill; `after` runs on the store folder before it is removed.
  */
-async function killLoop(options: { checkpoints?: boolean; retention?: boolean }, after: (root: string) => Promise<void> = async () => undefined): Promise<void> {
+async function killLoop(options: { checkpoints?: boolean; retention?: boolean; compaction?: boolean }, after: (root: string) => Promise<void> = async () => undefined): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'memmapfs-kill-'));
   const root = join(dir, 'store');
   const ledger = newLedger();
   const kills = Number(process.env.MEMMAPFS_KILLS ?? 12);
   try {
     for (let round = 0; round < kills; round++) {
-      record(ledger, await appendThenKill(root, 20 + Math.floor(Math.random() * 180), options));
+      // (Compactions wait a grace of over a second before they remove chunk files: kills land before, during and after.)
+      const runMs = options.compaction ? 200 + Math.floor(Math.random() * 2300) : 20 + Math.floor(Math.random() * 180);
+      const outcome = await appendThenKill(root, runMs, options);
+      // A checkpoint or compaction that failed on its own (not by the kill) is a fault too.
+      expect(outcome.failures).toEqual([]);
+      record(ledger, outcome);
       // Throws on any acknowledged memory missing or changed, or a text nobody wrote.
       await checkAfterKill(root, ledger);
     }
@@ -45,6 +50,17 @@ describe('kill -9 while appending', () => {
       const report = await verifyStore(root);
       expect(report.problems.filter((p) => p.severity === 'error')).toEqual([]);
       expect(report.firstLsn).toBeGreaterThan(1);
+    });
+  }, 180_000);
+
+  it('keeps every acknowledged memory across SIGKILLs that land while compactions copy, move and remove chunk files', async () => {
+    await killLoop({ compaction: true }, async (root) => {
+      const report = await verifyStore(root);
+      expect(report.problems.filter((p) => p.severity === 'error')).toEqual([]);
+      // Compactions did run to the end: the log no longer begins at its first record, and chunk files were removed.
+      expect(report.firstLsn).toBeGreaterThan(1);
+      const chunks = (await readdir(join(root, 'blocks'))).filter((name) => name.endsWith('.bin')).map((name) => Number(/\d+/.exec(name)![0]));
+      expect(chunks.length).toBeLessThan(Math.max(...chunks) + 1);
     });
   }, 180_000);
 });

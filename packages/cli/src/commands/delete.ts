@@ -7,14 +7,24 @@ export const deleteCommand: Command = {
   path: ['delete'],
   summary: 'Delete a memory (exit code 1 when there is none with that id)',
   arguments: [{ name: 'ID', description: 'The memory id' }],
-  options: {},
+  options: {
+    erase: { type: 'boolean', description: 'Then compact with erase: its text is in no file of the store afterwards' },
+  },
   store: 'existing',
   prepare(args) {
     const id = positiveInteger(args.positionals[0]!, 'ID');
+    const erase = args.options.erase === true;
     return async (store, output) => {
       const deleted = await store.deleteMemory(id);
-      if (deleted || output.json) output.result({ deleted }, () => [`deleted memory ${id}`]);
-      if (!deleted) throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id}`);
+      if (!deleted) {
+        if (output.json) output.result({ deleted }, () => []);
+        throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id}`);
+      }
+      const erased = erase ? await store.compact({ erase: true }) : undefined;
+      output.result(erased ? { deleted, erased: true, compaction: erased } : { deleted }, () => [erased ? `deleted memory ${id} and erased it from every file of the store` : `deleted memory ${id}`]);
     };
   },
 };
+
+/** `memmapfs forget ID [--erase]`: the same as `delete`, by the name agents use. */
+export const forgetCommand: Command = { ...deleteCommand, path: ['forget'], summary: 'Same as delete: forget a memory (--erase: from every file)' };

@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { appendCommand } from './append.js';
-import { deleteCommand } from './delete.js';
+import { compactCommand } from './compact.js';
+import { deleteCommand, forgetCommand } from './delete.js';
 import { getCommand } from './get.js';
 import { historyCommand } from './history.js';
 import { importCommand } from './import.js';
@@ -19,11 +20,13 @@ export const commands: readonly Command[] = [
   getCommand,
   historyCommand,
   deleteCommand,
+  forgetCommand,
   stateGetCommand,
   stateSetCommand,
   stateWatchCommand,
   statsCommand,
   importCommand,
+  compactCommand,
   verifyCommand,
   repairCommand,
 ];

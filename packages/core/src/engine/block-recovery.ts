@@ -18,9 +18,13 @@ export class UncheckpointedCopies {
 
   /** Takes the next record of the log, in order. */
   note(record: LogRecord, lsn: number): void {
+    const retired = retiredChunks(record);
     if (record.type === RecordType.Checkpoint) {
       const synced = new Set(record.chunks);
       this.pending = this.pending.filter((b) => !(synced.has(b.ref.chunk) && b.lsn <= record.upTo));
+    } else if (retired) {
+      // Their live blocks moved and the files are (or will be) gone: restoring one would bring a file back.
+      this.pending = this.pending.filter((b) => !retired.has(b.ref.chunk));
     } else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
       // A copy of its own: a view would keep the whole window of the log it was read in alive.
       this.pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: Buffer.from(record.copy), lsn });
@@ -30,6 +34,11 @@ export class UncheckpointedCopies {
   get blocks(): readonly CopiedBlock[] {
     return this.pending;
   }
+}
+
+/** Whether a record retires chunk files (compaction moved their live blocks): their copies must never be put back. */
+export function retiredChunks(record: LogRecord): ReadonlySet<number> | undefined {
+  return record.type === RecordType.BlocksMoved && record.retired.length > 0 ? new Set(record.retired) : undefined;
 }
 
 /**
@@ -107,6 +116,11 @@ export class CopiedBlockLog {
    */
   dropSynced(chunks: ReadonlySet<number>, upTo: number): void {
     this.dropWhere((chunk, blockLsn) => blockLsn <= upTo && chunks.has(chunk));
+  }
+
+  /** Forgets the blocks in `chunks` (compaction retired them: their live blocks moved elsewhere). */
+  dropChunks(chunks: ReadonlySet<number>): void {
+    this.dropWhere((chunk) => chunks.has(chunk));
   }
 
   private dropWhere(covered: (chunk: number, lsn: number) => boolean): void {

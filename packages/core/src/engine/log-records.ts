@@ -11,7 +11,23 @@ export const RecordType = {
   KvDelete: 5,
   StreamAppend: 6,
   Checkpoint: 7,
+  BlocksMoved: 8,
 } as const;
+
+/** A memory's block that compaction copied elsewhere: it takes the new place while its reference is still the old one. */
+export interface MemoryMove {
+  readonly id: number;
+  readonly from: BlockRef;
+  readonly to: BlockRef;
+}
+
+/** A stream's block (the `index`-th of stream `key`) that compaction copied elsewhere. */
+export interface StreamMove {
+  readonly key: string;
+  readonly index: number;
+  readonly from: BlockRef;
+  readonly to: BlockRef;
+}
 
 /** A memory as the log stores it: everything but the text, which lives in a block. */
 export interface MemoryRecord {
@@ -50,7 +66,14 @@ export type LogRecord =
   | { readonly type: typeof RecordType.KvSet; readonly key: string; readonly value: Uint8Array }
   | { readonly type: typeof RecordType.KvDelete; readonly key: string }
   | { readonly type: typeof RecordType.StreamAppend; readonly key: string; readonly ref: BlockRef; readonly copy?: Uint8Array | undefined }
-  | { readonly type: typeof RecordType.Checkpoint; readonly upTo: number; readonly chunks: readonly number[] };
+  | { readonly type: typeof RecordType.Checkpoint; readonly upTo: number; readonly chunks: readonly number[] }
+  | {
+      readonly type: typeof RecordType.BlocksMoved;
+      readonly memories: readonly MemoryMove[];
+      readonly streams: readonly StreamMove[];
+      /** Chunk files whose live blocks all moved: they are removed once every process has let go of them. */
+      readonly retired: readonly number[];
+    };
 
 type Wire = Record<string, unknown>;
 
@@ -77,6 +100,14 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
     case RecordType.StreamAppend:
       return withBlockCopy(encodeWire(codec, { key: record.key, ref: refToWire(record.ref) }), record.copy);
     case RecordType.Checkpoint: wire = { upTo: record.upTo, chunks: record.chunks }; break;
+    case RecordType.BlocksMoved:
+      // A move keeps the block's length and checksum: [id, from chunk, from offset, to chunk, to offset, length, crc].
+      wire = {
+        m: record.memories.map((move) => [move.id, move.from.chunk, move.from.offset, move.to.chunk, move.to.offset, move.to.length, move.to.crc]),
+        s: record.streams.map((move) => [move.key, move.index, move.from.chunk, move.from.offset, move.to.chunk, move.to.offset, move.to.length, move.to.crc]),
+        r: record.retired,
+      };
+      break;
   }
   return encodeWire(codec, wire);
 }
@@ -158,6 +189,22 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
         throw invalid(lsn, 'a checkpoint record is malformed');
       }
       return { type, upTo: wire.upTo as number, chunks: wire.chunks as number[] };
+    case RecordType.BlocksMoved: {
+      const { m, s, r } = wire;
+      const numbers = (row: unknown, from: number) => Array.isArray(row) && row.slice(from).every((n) => Number.isSafeInteger(n) && n >= 0);
+      if (!Array.isArray(m) || !Array.isArray(s) || !Array.isArray(r) || !r.every((c) => Number.isSafeInteger(c) && c >= 0) ||
+        !m.every((row) => numbers(row, 0) && (row as unknown[]).length === 7 && isId((row as unknown[])[0])) ||
+        !s.every((row) => numbers(row, 1) && (row as unknown[]).length === 8 && typeof (row as unknown[])[0] === 'string')) {
+        throw invalid(lsn, 'a blocks-moved record is malformed');
+      }
+      const place = (chunk: number, offset: number, length: number, crc: number): BlockRef => ({ chunk, offset, length, crc });
+      return {
+        type,
+        memories: (m as number[][]).map(([id, fromChunk, fromOffset, toChunk, toOffset, length, crc]) => ({ id: id!, from: place(fromChunk!, fromOffset!, length!, crc!), to: place(toChunk!, toOffset!, length!, crc!) })),
+        streams: (s as Array<[string, ...number[]]>).map(([key, index, fromChunk, fromOffset, toChunk, toOffset, length, crc]) => ({ key, index: index!, from: place(fromChunk!, fromOffset!, length!, crc!), to: place(toChunk!, toOffset!, length!, crc!) })),
+        retired: r as number[],
+      };
+    }
     default:
       throw invalid(lsn, `record type ${type} is unknown to this release; upgrade MemMapFS`);
   }

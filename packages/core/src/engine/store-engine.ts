@@ -10,6 +10,7 @@ import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
+import { claimVictims, moveLiveBlocks, type CompactionReport, type CompactOptions } from './compaction.js';
 import { MemoryTable } from './memory-table.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { StateChannel } from './state-channel.js';
@@ -57,6 +58,8 @@ const CHECKPOINT_AFTER_RECORDS = 16_384;
 const CHECKPOINT_ON_CLOSE_AFTER_RECORDS = 1_024;
 /** How often a process that reads nothing catches up with the log (see `followWhileIdle`). */
 const IDLE_FOLLOW_MS = 1000;
+/** How long compaction waits, after its move is committed, before it removes the chunk files it emptied. */
+const RETIRE_GRACE_MS = IDLE_FOLLOW_MS + 500;
 
 /** A block just written, with the copy its WAL record carries when it is small enough. */
 export interface WrittenBlock {
@@ -500,6 +503,60 @@ export class StoreEngine<S extends AgentState> {
     this.copiedBytesSinceCheckpoint -= copied;
   }
 
+  /** The compaction under way, if any: one at a time per process. */
+  private compacting: Promise<unknown> = Promise.resolve();
+
+  /** Runs a compaction (see `engine/compaction.ts` and docs/ARCHITECTURE.md), after the one under way. */
+  compact(options: CompactOptions = {}): Promise<CompactionReport> {
+    const run = this.compacting.then(() => this.compactNow(options));
+    this.compacting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async compactNow(options: CompactOptions): Promise<CompactionReport> {
+    const erase = options.erase === true;
+    // Expired memories are deleted first: their text then counts as dead.
+    this.refresh();
+    let expiredDeleted = 0;
+    const now = Date.now();
+    for (const [id, expiresAt] of [...this.memories.withExpiry()]) {
+      if (expiresAt > now) continue;
+      const outcome = await this.commitIf([{ type: RecordType.MemoryDelete, id, at: now }], undefined, () => this.memories.has(id) && this.memories.expiryOf(id) === expiresAt);
+      if (outcome === 'written') expiredDeleted++;
+    }
+    const plan = await claimVictims(this, erase);
+    const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, options.onProgress) : 0;
+    // A checkpoint that covers the move, then the log before it goes (history included: compaction drops it).
+    await this.checkpointTables();
+    const covered = this.checkpointLsn;
+    if (covered > 0) await this.wal.truncateBefore(covered + 1);
+    if (plan.victims.length > 0) {
+      // Every other process applies the move within its idle catch-up and lets go of the victims;
+      // one that reads a victim later finds it gone, catches up and reads the new place.
+      await new Promise((resolve) => setTimeout(resolve, RETIRE_GRACE_MS));
+      for (const chunk of plan.victims) await this.blocks.retire(chunk);
+    }
+    // Processes that still read older segments have moved on meanwhile: what they kept goes now.
+    let logFirstLsn = covered > 0 ? await this.wal.truncateBefore(covered + 1) : 1;
+    // Records committed meanwhile share the segment the checkpoint's record was sealed in: with erase, a
+    // checkpoint after them lets that segment go too.
+    for (let round = 0; erase && covered > 0 && logFirstLsn <= covered && round < 5; round++) {
+      await this.checkpointTables();
+      logFirstLsn = await this.wal.truncateBefore(this.checkpointLsn + 1);
+    }
+    if (erase) {
+      // The saved search index may hold what deleted memories said: rewritten from the index now, or gone.
+      await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+      this.snapshotLsn = -1;
+      if (this.indexLoaded) {
+        await this.drainIndex();
+        await this.saveSearchSnapshot();
+      }
+    }
+    const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
+    return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn };
+  }
+
   /** Takes the tables from a checkpoint (on open, before any record is applied): its memories stay in its mapping. */
   private loadCheckpoint(file: CheckpointFile, tables: CheckpointTables): void {
     const memories = file.memories(this.codec);
@@ -621,7 +678,18 @@ export class StoreEngine<S extends AgentState> {
 
   /** The text of a memory, checked against its block checksum. */
   readText(memory: MemoryRecord): string {
-    return textDecoder.decode(this.readBlock(memory.ref));
+    try {
+      return textDecoder.decode(this.readBlock(memory.ref));
+    } catch (error) {
+      // A compaction elsewhere moved the block and removed its chunk before this process read of it:
+      // catching up takes the new place.
+      if (!MemMapError.is(error, 'BLOCK_MISSING')) throw error;
+      this.refresh();
+      const now = this.memories.get(memory.id);
+      // Only the same version, moved: an older version's text is not the current one's.
+      if (!now || now.version !== memory.version || sameBlock(now.ref, memory.ref)) throw error;
+      return textDecoder.decode(this.readBlock(now.ref));
+    }
   }
 
   /** The text of a memory, or `undefined` when its bytes are missing or damaged (an old version's, say). */
@@ -839,6 +907,35 @@ export class StoreEngine<S extends AgentState> {
 
   private readonly pendingIndex: LogRecord[] = [];
 
+  /**
+   * Compaction copied blocks elsewhere: each memory or stream block whose reference is still the old
+   * one takes the new one (a memory keeps its version: nothing about it changed). The retired chunks are
+   * let go of: their copies are never restored, and this process's descriptors of them are closed.
+   */
+  private applyMoves(record: Extract<LogRecord, { type: typeof RecordType.BlocksMoved }>): void {
+    for (const move of record.memories) {
+      let memory: MemoryRecord | undefined;
+      try {
+        memory = this.memories.get(move.id);
+      } catch {
+        // A damaged checkpoint row: the memory is unreadable either way (applying must never fail).
+        continue;
+      }
+      if (memory && sameBlock(memory.ref, move.from)) this.memories.set(move.id, { ...memory, ref: move.to });
+    }
+    for (const move of record.streams) {
+      const refs = this.streams.get(move.key);
+      if (refs && refs[move.index] && sameBlock(refs[move.index]!, move.from)) refs[move.index] = move.to;
+    }
+    if (record.retired.length > 0) {
+      const retired = new Set(record.retired);
+      // Chunk numbers are never used again: the highest one referenced counts retired ones too.
+      for (const chunk of retired) this.references.note({ chunk, offset: 0, length: 0, crc: 0 });
+      this.copiedSinceCheckpoint.dropChunks(retired);
+      for (const chunk of retired) this.blocks.forget(chunk);
+    }
+  }
+
   /** Applies a durable record to the tables. `live`: it was just written by this process (not replayed). */
   private apply(record: LogRecord, lsn: number, live: boolean): void {
     for (const ref of blockRefsOf(record)) this.references.note(ref);
@@ -882,6 +979,9 @@ export class StoreEngine<S extends AgentState> {
       }
       case RecordType.Checkpoint:
         this.copiedSinceCheckpoint.dropSynced(new Set(record.chunks), record.upTo);
+        break;
+      case RecordType.BlocksMoved:
+        this.applyMoves(record);
         break;
     }
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) {
@@ -1043,7 +1143,13 @@ function codecMismatch(root: string, stored: string, requested: string): MemMapE
 function blockRefsOf(record: LogRecord): BlockRef[] {
   if (record.type === RecordType.MemoryPut) return [record.memory.ref];
   if (record.type === RecordType.StreamAppend) return [record.ref];
+  if (record.type === RecordType.BlocksMoved) return [...record.memories.map((move) => move.to), ...record.streams.map((move) => move.to)];
   return [];
+}
+
+/** Whether two references name the same block (its place; a move keeps length and checksum). */
+function sameBlock(a: BlockRef, b: BlockRef): boolean {
+  return a.chunk === b.chunk && a.offset === b.offset && a.length === b.length;
 }
 
 async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promise<void> {

@@ -161,7 +161,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const memories = new Map<number, LiveBlock>();
   const streams: LiveBlock[] = [];
   const checkpoints: Array<{ upTo: number; chunks: Set<number> }> = [];
-  const pending: Array<{ id?: number; block: Omit<LiveBlock, 'afterCheckpoint'> }> = [];
+  /** What the records do to the live blocks, in order; a move applies only while the block is still at `from`. */
+  const pending: Array<{ id?: number; block: Omit<LiveBlock, 'afterCheckpoint'>; from?: BlockRef }> = [];
   const allRefs: Array<{ ref: BlockRef; lsn: number }> = [];
   // When retention dropped the oldest records, what they made comes from the checkpoint that covers them.
   const base = firstLsn > 1 ? await checkpointBase(layout, header.logId, firstLsn, files, await resolveCodec(options.codec, header.codec)) : undefined;
@@ -191,14 +192,29 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     }
     else if (record.type === RecordType.MemoryDelete) pending.push({ id: record.id, block: undefined as never });
     else if (record.type === RecordType.Checkpoint) checkpoints.push({ upTo: record.upTo, chunks: new Set(record.chunks) });
+    else if (record.type === RecordType.BlocksMoved) {
+      for (const move of [...record.memories, ...record.streams]) {
+        pending.push({ ...('id' in move ? { id: move.id } : {}), block: { ref: move.to, lsn: walRecord.lsn, copy: undefined }, from: move.from });
+        allRefs.push({ ref: move.to, lsn: walRecord.lsn });
+      }
+    }
   }
-  for (const { id, block } of pending) {
+  const at = (ref: BlockRef, from: BlockRef) => ref.chunk === from.chunk && ref.offset === from.offset && ref.length === from.length;
+  for (const { id, block, from } of pending) {
     if (block === undefined) {
       memories.delete(id!);
       continue;
     }
     const live = { ...block, afterCheckpoint: !checkpoints.some((c) => c.upTo >= block.lsn && c.chunks.has(block.ref.chunk)) };
-    if (id === undefined) streams.push(live);
+    if (from) {
+      // Compaction moved the block: only a reference still at the old place follows it.
+      if (id !== undefined) {
+        if (memories.get(id) && at(memories.get(id)!.ref, from)) memories.set(id, live);
+      } else {
+        const index = streams.findIndex((b) => at(b.ref, from));
+        if (index >= 0) streams[index] = live;
+      }
+    } else if (id === undefined) streams.push(live);
     else memories.set(id, live);
   }
 
@@ -333,6 +349,18 @@ function compareWithLog(checkpoint: CheckpointFile, records: readonly WalRecord[
         const refs = streams.get(record.key);
         if (refs) refs.push(record.ref);
         else streams.set(record.key, [record.ref]);
+        break;
+      }
+      case RecordType.BlocksMoved: {
+        const same = (a: BlockRef, b: BlockRef) => a.chunk === b.chunk && a.offset === b.offset && a.length === b.length;
+        for (const move of record.memories) {
+          const memory = memories.get(move.id);
+          if (memory && same(memory.ref, move.from)) memories.set(move.id, { ...memory, ref: move.to });
+        }
+        for (const move of record.streams) {
+          const refs = streams.get(move.key);
+          if (refs?.[move.index] && same(refs[move.index]!, move.from)) refs[move.index] = move.to;
+        }
         break;
       }
     }

@@ -11,7 +11,7 @@ import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 
 const [root, tag = 'child', mode] = process.argv.slice(2);
-if (!root) throw new Error('usage: append-forever.ts ROOT [TAG] [checkpoints|retention]');
+if (!root) throw new Error('usage: append-forever.ts ROOT [TAG] [checkpoints|retention|compaction]');
 
 /** Writes a line to stdout before returning, waiting out a full pipe (EAGAIN) rather than failing. */
 function report(line: string): void {
@@ -26,7 +26,8 @@ function report(line: string): void {
     }
   }
 }
-// `retention`: checkpoints as above, each letting the log drop the segments before it.
+// `retention`: checkpoints as above, each letting the log drop the segments before it. `compaction`: memories
+// deleted at once between the appends, and compactions while the appends go on.
 const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), chunkSizeBytes: 64 * 1024, ...(mode === 'retention' ? { historyRetentionMs: 0 } : {}) });
 report('ready');
 
@@ -52,7 +53,20 @@ async function appendBatch(): Promise<void> {
   ids.forEach((id, i) => report(`ack\t${id}\t${JSON.stringify(texts[i])}`));
 }
 
+/** A memory never acknowledged (so never expected back), deleted at once: dead bytes for compaction. */
+async function appendDoomed(): Promise<void> {
+  const text = `doomed ${nextText()}`;
+  report(`try\t${JSON.stringify(text)}`);
+  await fs.deleteMemory(await fs.appendMemory(text, [tag]));
+}
+
+let compacting: Promise<unknown> | undefined;
 for (let step = 0; ; step++) {
+  if (mode === 'compaction') {
+    await appendDoomed();
+    // Not awaited: the compaction copies, moves and removes chunks while appends commit.
+    if (step % 9 === 0 && !compacting) compacting = fs.compact({ erase: step % 18 === 0 }).catch((error: unknown) => report(`compaction-failed\t${JSON.stringify(String(error))}`)).finally(() => (compacting = undefined));
+  }
   // Not awaited: the checkpoint is written while appends commit.
   if ((mode === 'checkpoints' || mode === 'retention') && step % 7 === 0) fs.checkpoint().catch((error: unknown) => report(`checkpoint-failed\t${JSON.stringify(String(error))}`));
   if (step % 3 === 0) await Promise.all(Array.from({ length: 8 }, appendOne));

@@ -14,6 +14,8 @@ export interface KillRound {
   attempted: Set<string>;
   /** The texts of each batch (one `appendMemories` call) the child started. */
   batches: string[][];
+  /** What failed in the child other than by its kill (a checkpoint, a compaction). */
+  failures: string[];
 }
 
 /** Everything all children of a run have reported. */
@@ -32,9 +34,9 @@ export function newLedger(): KillLedger {
 }
 
 /** Starts the appending child, lets it run for `runMs` after it is ready, then SIGKILLs it. */
-export async function appendThenKill(root: string, runMs: number, options: { checkpoints?: boolean; retention?: boolean } = {}): Promise<KillRound> {
-  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, childScript, root, 'child', ...(options.retention ? ['retention'] : options.checkpoints ? ['checkpoints'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const round: KillRound = { acknowledged: new Map(), attempted: new Set(), batches: [] };
+export async function appendThenKill(root: string, runMs: number, options: { checkpoints?: boolean; retention?: boolean; compaction?: boolean } = {}): Promise<KillRound> {
+  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, childScript, root, 'child', ...(options.compaction ? ['compaction'] : options.retention ? ['retention'] : options.checkpoints ? ['checkpoints'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const round: KillRound = { acknowledged: new Map(), attempted: new Set(), batches: [], failures: [] };
   let buffered = '';
   let stderr = '';
   let ready: () => void;
@@ -49,6 +51,7 @@ export async function appendThenKill(root: string, runMs: number, options: { che
       else if (kind === 'try') round.attempted.add(JSON.parse(a!) as string);
       else if (kind === 'batch') round.batches.push(JSON.parse(a!) as string[]);
       else if (kind === 'ack') round.acknowledged.set(Number(a), JSON.parse(b!) as string);
+      else if (kind === 'checkpoint-failed' || kind === 'compaction-failed') round.failures.push(`${kind}: ${JSON.parse(a!) as string}`);
     }
   });
   child.stderr.setEncoding('utf8').on('data', (data: string) => (stderr += data));

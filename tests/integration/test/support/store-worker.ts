@@ -1,6 +1,7 @@
 // A child process for multi-process tests, driven by its arguments and stdin:
 //   append ROOT TAG COUNT  appends COUNT memories tagged TAG (bursts of 8 and single ones), prints
-//                          {"ids":[…]}, then on each stdin line "count TAG…" prints {"counts":{TAG:n…},"total":n}.
+//                          {"ids":[…]}, then on each stdin line "count TAG…" prints {"counts":{TAG:n…},"total":n},
+//                          and on "read ID…" prints {"texts":{ID:text|null…}}.
 //   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
 //   hold ROOT TEXT         appends one memory, prints {"id":n}, then waits (to be killed) until stdin ends.
 //   update ROOT ID FIELD N updates FIELD ('tags' or 'meta') of memory ID N times (to round i), prints {"done":N}.
@@ -32,6 +33,12 @@ if (command === 'append') {
   print({ ids });
   for await (const line of createInterface({ input: process.stdin })) {
     const [verb, ...tags] = line.trim().split(/\s+/);
+    if (verb === 'read') {
+      const texts: Record<string, string | null> = {};
+      for (const id of tags) texts[id] = (await fs.getMemory(Number(id)))?.text ?? null;
+      print({ texts });
+      continue;
+    }
     if (verb !== 'count') break;
     const counts: Record<string, number> = {};
     for (const t of tags) counts[t] = (await fs.queryMemory('shared folder', { tags: [t], limit: 1000 })).length;

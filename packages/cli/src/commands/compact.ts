@@ -1,0 +1,33 @@
+import type { CompactionReport } from '@memmapfs/core';
+import type { Command } from '../command.js';
+
+/** `memmapfs compact [--erase]`: rewrites mostly-dead chunk files and drops the log before a checkpoint. */
+export const compactCommand: Command = {
+  path: ['compact'],
+  summary: 'Reclaim the space of deleted, replaced and expired memories (the store stays in use meanwhile)',
+  arguments: [],
+  options: {
+    erase: { type: 'boolean', description: 'Rewrite every file holding anything deleted, so that it is in no file of the store afterwards' },
+  },
+  store: 'existing',
+  prepare(args) {
+    const erase = args.options.erase === true;
+    return async (store, output) => {
+      const progress = output.progress();
+      const report = await store.compact({ erase, onProgress: (done, total) => progress.update(`copied ${done}/${total} live blocks`) }).finally(() => progress.end());
+      output.result(report, () => reportLines(report));
+    };
+  },
+};
+
+function reportLines(report: CompactionReport): string[] {
+  const lines = [`rewrote ${report.chunksRewritten} chunk file${report.chunksRewritten === 1 ? '' : 's'} (${report.blocksMoved} live blocks moved): ${megabytes(report.chunkBytesBefore)} -> ${megabytes(report.chunkBytesAfter)}`];
+  if (report.expiredDeleted > 0) lines.push(`deleted ${report.expiredDeleted} expired memor${report.expiredDeleted === 1 ? 'y' : 'ies'}`);
+  if (report.chunksSkipped > 0) lines.push(`left ${report.chunksSkipped} chunk file${report.chunksSkipped === 1 ? '' : 's'} another process is appending to; run compact again once it has closed`);
+  lines.push(`the log now begins at record ${report.logFirstLsn}`);
+  return lines;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
+}

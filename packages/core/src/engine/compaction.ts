@@ -1,0 +1,140 @@
+import type { BlockRef, BlockStore, ChunkInfo } from '@memmapfs/blocks';
+import { MemMapError } from '../errors.js';
+import { RecordType, type LogRecord, type MemoryMove, type StreamMove } from './log-records.js';
+import type { MemoryTable } from './memory-table.js';
+
+/** Options of `MemMapFS.compact`. */
+export interface CompactOptions {
+  /**
+   * Rewrite every chunk file that holds any dead byte (deleted, replaced or expired text), and drop
+   * the log before the checkpoint at once, so that what was deleted is in no file of the store when it
+   * resolves. Default `false`: only chunks mostly dead are rewritten.
+   */
+  erase?: boolean;
+  /** Called as live blocks are copied: `done` of `total`. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What a compaction did. */
+export interface CompactionReport {
+  /** Expired memories deleted (their text became dead bytes). */
+  readonly expiredDeleted: number;
+  /** Chunk files rewritten: their live blocks copied elsewhere, the files removed. */
+  readonly chunksRewritten: number;
+  /** Chunk files with dead bytes left as they are: another process appends to them. */
+  readonly chunksSkipped: number;
+  /** Live blocks copied. */
+  readonly blocksMoved: number;
+  /** Bytes of chunk files before and after. */
+  readonly chunkBytesBefore: number;
+  readonly chunkBytesAfter: number;
+  /** LSN of the oldest record the log still holds afterwards. */
+  readonly logFirstLsn: number;
+}
+
+/** A chunk is rewritten by policy when at least this share of it is dead… */
+const DEAD_SHARE = 0.5;
+/** …and at least this many bytes (tiny chunks are not worth the copies). */
+const DEAD_BYTES = 64 * 1024;
+
+/** What compaction needs of the engine. */
+export interface CompactionSite {
+  readonly memories: MemoryTable;
+  readonly streams: ReadonlyMap<string, readonly BlockRef[]>;
+  readonly blocks: BlockStore;
+  /** Catches up with the log (other processes' records). */
+  refresh(): void;
+  /** Commits `records` if `holds()` (run under the writer lock, every earlier record applied). */
+  commitIf(records: LogRecord[], blocks: undefined, holds: () => boolean): Promise<'written' | 'refused'>;
+}
+
+/** The chunk files compaction takes, and what it copies out of them. */
+export interface CompactionPlan {
+  readonly victims: number[];
+  readonly skipped: number;
+  readonly chunkBytesBefore: number;
+}
+
+/** Live bytes per chunk: what the tables reference. */
+function liveBytes(site: CompactionSite): Map<number, number> {
+  const live = new Map<number, number>();
+  const add = (ref: BlockRef) => live.set(ref.chunk, (live.get(ref.chunk) ?? 0) + ref.length);
+  for (const memory of site.memories.values()) add(memory.ref);
+  for (const refs of site.streams.values()) for (const ref of refs) add(ref);
+  return live;
+}
+
+/**
+ * Chooses the victims and claims them (no store places a block in a claimed chunk): chunks with dead
+ * bytes (any, with `erase`; else mostly dead), but never one a store appends to (the claim fails).
+ * This store lets go of its own first. (A chunk number is never used again: the tables remember the
+ * highest one any record referenced, and new chunks are numbered after it.)
+ */
+export async function claimVictims(site: CompactionSite, erase: boolean): Promise<CompactionPlan> {
+  await site.blocks.seal();
+  const chunks: ChunkInfo[] = await site.blocks.listChunks();
+  const live = liveBytes(site);
+  const victims: number[] = [];
+  let skipped = 0;
+  for (const { chunk, bytes } of chunks) {
+    const dead = bytes - (live.get(chunk) ?? 0);
+    const wanted = erase ? dead > 0 : dead >= DEAD_BYTES && dead >= bytes * DEAD_SHARE;
+    if (!wanted) continue;
+    if (await site.blocks.claim(chunk)) victims.push(chunk);
+    else skipped++;
+  }
+  return { victims, skipped, chunkBytesBefore: chunks.reduce((sum, c) => sum + c.bytes, 0) };
+}
+
+/** Every live block in the victims, as the tables say now. */
+function blocksIn(site: CompactionSite, victims: ReadonlySet<number>): { memories: Array<{ id: number; ref: BlockRef }>; streams: Array<{ key: string; index: number; ref: BlockRef }> } {
+  const memories: Array<{ id: number; ref: BlockRef }> = [];
+  const streams: Array<{ key: string; index: number; ref: BlockRef }> = [];
+  for (const memory of site.memories.values()) if (victims.has(memory.ref.chunk)) memories.push({ id: memory.id, ref: memory.ref });
+  for (const [key, refs] of site.streams) refs.forEach((ref, index) => victims.has(ref.chunk) && streams.push({ key, index, ref }));
+  return { memories, streams };
+}
+
+const key = (ref: BlockRef) => `${ref.chunk}:${ref.offset}:${ref.length}`;
+
+/**
+ * Copies the live blocks of the victims into chunks this store owns, makes them durable, and commits
+ * the record that moves every reference and retires the victims. The commit holds only if, under the
+ * writer lock with every record applied, no reference into a victim is left that the record does not
+ * move (a record another process committed meanwhile may point there: its block is copied too, and
+ * the commit tried again). Returns how many blocks moved.
+ */
+export async function moveLiveBlocks(site: CompactionSite, victims: readonly number[], onProgress?: (done: number, total: number) => void): Promise<number> {
+  const retired = new Set(victims);
+  /** Copies made so far, by the old place: a block is copied once, whatever the retries. */
+  const copies = new Map<string, BlockRef>();
+  for (let attempt = 1; attempt <= 8; attempt++) {
+    site.refresh();
+    const live = blocksIn(site, retired);
+    const total = live.memories.length + live.streams.length;
+    let done = 0;
+    const copy = async (ref: BlockRef): Promise<BlockRef> => {
+      let to = copies.get(key(ref));
+      if (!to) {
+        // (Copied out of the view first: the bytes go to the writer's queue, the mapping may go away.)
+        to = await site.blocks.append(Buffer.from(site.blocks.read(ref)));
+        copies.set(key(ref), to);
+      }
+      if (++done % 1000 === 0 || done === total) onProgress?.(done, total);
+      return to;
+    };
+    const memoryMoves: MemoryMove[] = [];
+    const streamMoves: StreamMove[] = [];
+    for (const { id, ref } of live.memories) memoryMoves.push({ id, from: ref, to: await copy(ref) });
+    for (const { key: streamKey, index, ref } of live.streams) streamMoves.push({ key: streamKey, index, from: ref, to: await copy(ref) });
+    // The copies are durable before the record that points at them.
+    await site.blocks.sync();
+    const moved = new Set([...memoryMoves.map((m) => `m${m.id}@${key(m.from)}`), ...streamMoves.map((m) => `s${m.key}#${m.index}@${key(m.from)}`)]);
+    const outcome = await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: victims }], undefined, () => {
+      const now = blocksIn(site, retired);
+      return now.memories.every((m) => moved.has(`m${m.id}@${key(m.ref)}`)) && now.streams.every((s) => moved.has(`s${s.key}#${s.index}@${key(s.ref)}`));
+    });
+    if (outcome === 'written') return memoryMoves.length + streamMoves.length;
+  }
+  throw new MemMapError('LOCK_TIMEOUT', 'Compaction gave up: other processes kept writing into the chunks it was rewriting. Try again when the store is quieter.', { subsystem: 'blocks' });
+}

@@ -1,0 +1,185 @@
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, verifyStore } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+import { useTempStore } from './support/temp-store.js';
+
+const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const tempStore = useTempStore('compaction');
+let root: string;
+beforeEach(() => {
+  ({ root } = tempStore());
+});
+
+const open = (options: Parameters<typeof MemMapFS.init>[1] = {}) => MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), ...options });
+
+/** Every file of the store, read whole (index, checkpoints, chunks and log included). */
+async function everyFile(folder = root): Promise<Array<{ path: string; bytes: Buffer }>> {
+  const files: Array<{ path: string; bytes: Buffer }> = [];
+  for (const entry of await readdir(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) files.push(...(await everyFile(path)));
+    else files.push({ path, bytes: await readFile(path) });
+  }
+  return files;
+}
+
+const filesHolding = async (text: string) => (await everyFile()).filter((f) => f.bytes.includes(Buffer.from(text))).map((f) => f.path.slice(root.length + 1));
+
+describe('compaction', () => {
+  it('with erase, leaves what deleted, replaced and expired memories said in no file, and the store reads the same', async () => {
+    const fs = await open();
+    const kept: number[] = [];
+    for (let i = 0; i < 30; i++) kept.push(await fs.appendMemory(`kept memory number ${i} about gardening`, ['kept']));
+    const secret = await fs.appendMemory('my password is hunter2-deleted');
+    const replaced = await fs.appendMemory('my old address is 12 replaced street');
+    await fs.appendMemory('my pin is 4321-expiring', [], { ttlMs: 1 });
+    await fs.setKv('settings', { theme: 'dark' });
+    await fs.appendStream('transcript', 'a stream chunk that stays;');
+    await fs.updateState({ status: 'working', activeMemoryCount: 31, lastUpdatedId: kept[0]!, extra: {} });
+    await fs.deleteMemory(secret);
+    await fs.updateMemory(replaced, { text: 'my new address is 7 current road' });
+    expect(await fs.queryMemory('gardening', { limit: 5 })).toHaveLength(5);
+    await fs.close();
+    const before = await open();
+    expect(await filesHolding('hunter2-deleted')).not.toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const report = await before.compact({ erase: true });
+    expect(report.expiredDeleted).toBe(1);
+    expect(report.chunksRewritten).toBeGreaterThan(0);
+    expect(report.chunkBytesAfter).toBeLessThan(report.chunkBytesBefore);
+    // Nothing the deleted, replaced or expired memories said is in any file of the store.
+    for (const gone of ['hunter2-deleted', '12 replaced street', '4321-expiring']) expect(await filesHolding(gone), gone).toEqual([]);
+    // Everything live reads back, in this process and after a reopen.
+    for (const [i, id] of kept.entries()) expect((await before.getMemory(id))?.text).toBe(`kept memory number ${i} about gardening`);
+    await before.close();
+    const after = await open();
+    for (const [i, id] of kept.entries()) expect((await after.getMemory(id))?.text).toBe(`kept memory number ${i} about gardening`);
+    expect((await after.getMemory(replaced))?.text).toBe('my new address is 7 current road');
+    expect(await after.getMemory(secret)).toBeUndefined();
+    expect(after.getKv('settings')).toEqual({ theme: 'dark' });
+    const chunks: string[] = [];
+    for await (const chunk of after.openRead('transcript')) chunks.push(Buffer.from(chunk).toString());
+    expect(chunks.join('')).toBe('a stream chunk that stays;');
+    expect(after.getState().status).toBe('working');
+    expect((await after.queryMemory('gardening', { limit: 50 })).length).toBe(30);
+    // New ids go on after the old ones.
+    expect(await after.appendMemory('written after the compaction')).toBeGreaterThan(replaced);
+    await after.close();
+    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+  });
+
+  it('another process reading and writing the store meanwhile keeps reading every memory at its new place', async () => {
+    const fs = await open();
+    const ids: number[] = [];
+    for (let i = 0; i < 200; i++) ids.push(await fs.appendMemory(`parent memory ${i} shared folder ${'padding '.repeat(100)}`, ['parent']));
+    for (const id of ids.slice(0, 150)) await fs.deleteMemory(id);
+    const live = ids.slice(150);
+    const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'append', root, 'child', '40'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () => JSON.parse((await lines.next()).value as string) as Record<string, unknown>;
+    try {
+      const { ids: childIds } = (await next()) as { ids: number[] };
+      // The child reads the parent's memories first: it has their chunk open.
+      child.stdin.write(`read ${live.join(' ')}\n`);
+      expect(Object.values(((await next()) as { texts: Record<string, string | null> }).texts).every((t) => t?.startsWith('parent memory'))).toBe(true);
+      const report = await fs.compact();
+      expect(report.chunksRewritten).toBeGreaterThan(0);
+      // The child appends to its own chunk: that one is left alone.
+      expect(report.chunksSkipped).toBeGreaterThanOrEqual(0);
+      child.stdin.write(`read ${[...live, ...childIds].join(' ')}\n`);
+      const { texts } = (await next()) as { texts: Record<string, string | null> };
+      for (const [i, id] of live.entries()) expect(texts[id]).toBe(`parent memory ${150 + i} shared folder ${'padding '.repeat(100)}`);
+      for (const id of childIds) expect(texts[id]).toMatch(/^child memory \d+ shared folder$/);
+      child.stdin.write('count parent child\n');
+      expect((await next()).counts).toEqual({ parent: 50, child: 40 });
+    } finally {
+      child.stdin.end();
+      await new Promise((resolve) => child.on('exit', resolve));
+    }
+    for (const id of live) expect((await fs.getMemory(id))?.text).toMatch(/^parent memory/);
+    await fs.close();
+    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+  }, 30_000);
+
+  it('an update of tags that races the move keeps the memory at its new place, never at a removed chunk', async () => {
+    const fs = await open();
+    const ids: number[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await fs.appendMemory(`memory ${i} ${'x'.repeat(200)}`));
+    for (const id of ids.slice(1)) await fs.deleteMemory(id);
+    // The moment the move record is queued, an ordinary update of the memory's tags comes in: it read
+    // the memory (and its place) before the move.
+    const engine = (fs as unknown as { engine: { commitIf: (records: Array<{ type: number }>, ...rest: unknown[]) => Promise<unknown> } }).engine;
+    const commitIf = engine.commitIf.bind(engine);
+    let update: Promise<unknown> | undefined;
+    engine.commitIf = (records, ...rest) => {
+      const committing = commitIf(records, ...rest);
+      if (records[0]!.type === 8 && !update) update = fs.updateMemory(ids[0]!, { tags: ['retagged'] });
+      return committing;
+    };
+    const report = await fs.compact({ erase: true });
+    expect(report.chunksRewritten).toBeGreaterThan(0);
+    expect((await update)).toMatchObject({ tags: ['retagged'] });
+    expect((await fs.getMemory(ids[0]!))?.text).toBe(`memory 0 ${'x'.repeat(200)}`);
+    await fs.close();
+    const again = await open();
+    expect(await again.getMemory(ids[0]!)).toMatchObject({ text: `memory 0 ${'x'.repeat(200)}`, tags: ['retagged'] });
+    await again.close();
+    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+  });
+
+  it('with erase, drops the log segment of the deletion even when another writer commits throughout', async () => {
+    const fs = await open();
+    const secret = await fs.appendMemory('my password is hunter2-while-busy');
+    for (let i = 0; i < 20; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.deleteMemory(secret);
+    const other = await open();
+    let stop = false;
+    let writes = 0;
+    const writer = (async () => {
+      while (!stop) await other.setKv('counter', writes++);
+    })();
+    try {
+      await fs.compact({ erase: true });
+    } finally {
+      stop = true;
+      await writer;
+    }
+    expect(writes).toBeGreaterThan(0);
+    expect(await filesHolding('hunter2-while-busy')).toEqual([]);
+    await other.close();
+    await fs.close();
+  });
+
+  it('a stream read that began before the compaction reads on across it', async () => {
+    const fs = await open();
+    const dead = await fs.appendMemory('dead text');
+    for (let i = 0; i < 3; i++) await fs.appendStream('log', `chunk ${i};`);
+    await fs.deleteMemory(dead);
+    await fs.close();
+    const reader = await open();
+    const chunks = reader.openRead('log');
+    const read: string[] = [Buffer.from((await chunks.next()).value!).toString()];
+    expect((await reader.compact({ erase: true })).chunksRewritten).toBeGreaterThan(0);
+    for await (const chunk of chunks) read.push(Buffer.from(chunk).toString());
+    expect(read.join('')).toBe('chunk 0;chunk 1;chunk 2;');
+    await reader.close();
+  });
+
+  it('refuses bad options, and compaction of a read-only store', async () => {
+    const fs = await open();
+    await fs.appendMemory('something');
+    await expect(fs.compact({ erase: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await fs.close();
+    const reader = await open({ readOnly: true });
+    await expect(reader.compact()).rejects.toMatchObject({ code: 'READ_ONLY' });
+    await reader.close();
+  });
+});
