@@ -172,7 +172,7 @@ try {
     // SQLite VACUUMs: both files then hold the same live data.
     const churnUpdates = Math.min(size, 100_000);
     const churnDeletes = Math.min(Math.floor(size / 2), 50_000);
-    const churned = await MemMapFS.init(root, { durability: 'none' });
+    const churned = await MemMapFS.init(root, { durability: 'none', search: noIndex() });
     for (let i = 0; i < churnUpdates; i++) await churned.updateMemory(ids[i]!, { text: `churned memory ${i}: the plan changed again` }).catch(() => undefined);
     for (let i = 0; i < churnDeletes; i++) await churned.deleteMemory(ids[size - 1 - i]!);
     await churned.flush();
