@@ -16,6 +16,19 @@ const OPEN_ROUNDS = Number(process.env.BENCH_OPEN_ROUNDS ?? 5);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 1000);
 const openChild = fileURLToPath(new URL('./open-child.mjs', import.meta.url));
 
+interface Percentiles {
+  p50: number;
+  p99: number;
+  count: number;
+}
+
+/** The median and 99th percentile of `samples`, and how many there were. */
+function percentiles(samples: number[]): Percentiles {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99), count: sorted.length };
+}
+
 /** A search provider that indexes nothing: building a million-memory store should not wait for an index the figures never use. */
 function noIndex(): SearchProvider {
   return { name: 'bench-no-index', supports: { snapshot: false, prefix: false }, add: () => undefined, remove: () => undefined, search: () => [], clear: () => undefined };
@@ -176,7 +189,28 @@ try {
     for (let i = 0; i < churnUpdates; i++) await churned.updateMemory(ids[i]!, { text: `churned memory ${i}: the plan changed again` }).catch(() => undefined);
     for (let i = 0; i < churnDeletes; i++) await churned.deleteMemory(ids[size - 1 - i]!);
     await churned.flush();
-    const compaction = await seconds(() => churned.compact());
+    // Durable appends from another handle (one at a time, each awaited): their latency alone, then while
+    // the compaction runs.
+    const appender = await MemMapFS.init(root, { search: noIndex() });
+    const appendLatencies = async (until: () => boolean, at: number[]): Promise<void> => {
+      for (let i = 0; !until(); i++) {
+        const started = performance.now();
+        await appender.appendMemory(`appended meanwhile ${i}`);
+        at.push(performance.now() - started);
+      }
+    };
+    const quiet: number[] = [];
+    const quietUntil = performance.now() + 3000;
+    await appendLatencies(() => performance.now() > quietUntil, quiet);
+    const during: number[] = [];
+    let compacted = false;
+    const compactionRun = seconds(async () => {
+      const report = await churned.compact();
+      process.stderr.write(`${size}: compaction ${JSON.stringify(report)}\n`);
+    }).finally(() => (compacted = true));
+    await appendLatencies(() => compacted, during);
+    const compaction = await compactionRun;
+    await appender.close();
     await churned.close();
     const diskCompacted = await folderBytes(root);
     const vacuumed = new Database(sqliteFile);
@@ -220,6 +254,7 @@ try {
       rssAnonKiB: { memmapfs: memRss, sqlite: sqlRss, ratio: memRss.median / sqlRss.median },
       diskBytes: { memmapfs: diskMemMapFS, sqlite: diskSqlite, ratio: diskMemMapFS / diskSqlite },
       diskAfterCompaction: { memmapfs: diskCompacted, sqlite: diskVacuumed, ratio: diskCompacted / diskVacuumed, updates: churnUpdates, deletes: churnDeletes, compactionSeconds: compaction.seconds },
+      appendLatencyMs: { quiet: percentiles(quiet), duringCompaction: percentiles(during) },
       updatesPerSecond: { memmapfs: CHANGES / updated.seconds, sqlite: CHANGES / sqliteUpdated.seconds, ratio: (CHANGES / updated.seconds) / (CHANGES / sqliteUpdated.seconds) },
       deletesPerSecond: { memmapfs: CHANGES / deleted.seconds, sqlite: CHANGES / sqliteDeleted.seconds, ratio: (CHANGES / deleted.seconds) / (CHANGES / sqliteDeleted.seconds) },
     });
@@ -235,13 +270,15 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFracti
 const s = (x: Spread, digits = 0) => `${fmt(x.median, digits)} (${fmt(x.min, digits)}–${fmt(x.max, digits)})`;
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.versions.node}`;
 const rows = results.flatMap((r) => {
-  const x = r as { size: number; openMs: { memmapfs: Spread; sqlite: Spread; ratio: number }; rssAnonKiB: { memmapfs: Spread; sqlite: Spread; ratio: number }; diskBytes: { memmapfs: number; sqlite: number; ratio: number }; diskAfterCompaction: { memmapfs: number; sqlite: number; ratio: number; updates: number; deletes: number; compactionSeconds: number }; updatesPerSecond: { memmapfs: number; sqlite: number; ratio: number }; deletesPerSecond: { memmapfs: number; sqlite: number; ratio: number } };
+  const x = r as { size: number; openMs: { memmapfs: Spread; sqlite: Spread; ratio: number }; rssAnonKiB: { memmapfs: Spread; sqlite: Spread; ratio: number }; diskBytes: { memmapfs: number; sqlite: number; ratio: number }; diskAfterCompaction: { memmapfs: number; sqlite: number; ratio: number; updates: number; deletes: number; compactionSeconds: number }; appendLatencyMs: { quiet: Percentiles; duringCompaction: Percentiles }; updatesPerSecond: { memmapfs: number; sqlite: number; ratio: number }; deletesPerSecond: { memmapfs: number; sqlite: number; ratio: number } };
   return [
     `| ${fmt(x.size)} | open + first getMemory, fresh process (ms) | ${s(x.openMs.memmapfs, 1)} | ${s(x.openMs.sqlite, 1)} | ${fmt(x.openMs.ratio, 2)} | ≤ 2 |`,
     `| ${fmt(x.size)} | private memory after it, RssAnon (MiB) | ${s({ median: x.rssAnonKiB.memmapfs.median / 1024, min: x.rssAnonKiB.memmapfs.min / 1024, max: x.rssAnonKiB.memmapfs.max / 1024 }, 1)} | ${s({ median: x.rssAnonKiB.sqlite.median / 1024, min: x.rssAnonKiB.sqlite.min / 1024, max: x.rssAnonKiB.sqlite.max / 1024 }, 1)} | ${fmt(x.rssAnonKiB.ratio, 2)} | ≤ 2 |`,
     `| ${fmt(x.size)} | disk, all files, as loaded (MB) | ${fmt(x.diskBytes.memmapfs / 1e6, 1)} | ${fmt(x.diskBytes.sqlite / 1e6, 1)} | ${fmt(x.diskBytes.ratio, 2)} | report |`,
     `| ${fmt(x.size)} | disk after ${fmt(x.diskAfterCompaction.updates)} updates, ${fmt(x.diskAfterCompaction.deletes)} deletes and a compaction (SQLite: VACUUM) (MB) | ${fmt(x.diskAfterCompaction.memmapfs / 1e6, 1)} | ${fmt(x.diskAfterCompaction.sqlite / 1e6, 1)} | ${fmt(x.diskAfterCompaction.ratio, 2)} | ≤ 1.5 |`,
     `| ${fmt(x.size)} | compaction after that churn (s; report) | ${fmt(x.diskAfterCompaction.compactionSeconds, 1)} | | | report |`,
+    `| ${fmt(x.size)} | durable append latency, p50 / p99 (ms): alone | ${fmt(x.appendLatencyMs.quiet.p50, 2)} / ${fmt(x.appendLatencyMs.quiet.p99, 2)} (${fmt(x.appendLatencyMs.quiet.count)}) | | | report |`,
+    `| ${fmt(x.size)} | durable append latency, p50 / p99 (ms): while compacting | ${fmt(x.appendLatencyMs.duringCompaction.p50, 2)} / ${fmt(x.appendLatencyMs.duringCompaction.p99, 2)} (${fmt(x.appendLatencyMs.duringCompaction.count)}) | | | report |`,
     `| ${fmt(x.size)} | durable updates, one at a time (/s) | ${fmt(x.updatesPerSecond.memmapfs)} | ${fmt(x.updatesPerSecond.sqlite)} | ${fmt(x.updatesPerSecond.ratio, 2)} | ≥ 1 |`,
     `| ${fmt(x.size)} | durable deletes, one at a time (/s) | ${fmt(x.deletesPerSecond.memmapfs)} | ${fmt(x.deletesPerSecond.sqlite)} | ${fmt(x.deletesPerSecond.ratio, 2)} | ≥ 1 |`,
   ];

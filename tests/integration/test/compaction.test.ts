@@ -158,6 +158,29 @@ describe('compaction', () => {
     await fs.close();
   });
 
+  it('drops the log before its checkpoint even when another writer commits throughout', async () => {
+    const fs = await open();
+    let last = 0;
+    for (let i = 0; i < 50; i++) last = await fs.appendMemory(`memory ${i} ${'y'.repeat(2000)}`);
+    for (let i = 0; i < 40; i++) await fs.deleteMemory(last - 49 + i);
+    const other = await open();
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; !stop; i++) await other.appendMemory(`written meanwhile ${i}`);
+    })();
+    let report;
+    try {
+      report = await fs.compact();
+    } finally {
+      stop = true;
+      await writer;
+    }
+    // Everything before the compaction, the deletions included, is out of the log.
+    expect(report.logFirstLsn).toBeGreaterThan(last + 40);
+    await other.close();
+    await fs.close();
+  });
+
   it('a stream read that began before the compaction reads on across it', async () => {
     const fs = await open();
     const dead = await fs.appendMemory('dead text');

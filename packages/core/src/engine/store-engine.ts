@@ -536,13 +536,14 @@ export class StoreEngine<S extends AgentState> {
       await new Promise((resolve) => setTimeout(resolve, RETIRE_GRACE_MS));
       for (const chunk of plan.victims) await this.blocks.retire(chunk);
     }
-    // Processes that still read older segments have moved on meanwhile: what they kept goes now.
-    let logFirstLsn = covered > 0 ? await this.wal.truncateBefore(covered + 1) : 1;
-    // Records committed meanwhile share the segment the checkpoint's record was sealed in: with erase, a
-    // checkpoint after them lets that segment go too.
-    for (let round = 0; erase && covered > 0 && logFirstLsn <= covered && round < 5; round++) {
+    // Records other processes committed after the checkpoint share the segment its record was sealed in,
+    // and processes that still read older segments have moved on meanwhile: a checkpoint after all of
+    // them lets those segments go too (with erase, until the deletion's segment is gone).
+    let logFirstLsn = 1;
+    for (let round = 0; covered > 0 && round < (erase ? 5 : 1); round++) {
       await this.checkpointTables();
       logFirstLsn = await this.wal.truncateBefore(this.checkpointLsn + 1);
+      if (logFirstLsn > covered) break;
     }
     if (erase) {
       // The saved search index may hold what deleted memories said: rewritten from the index now, or gone.
