@@ -205,7 +205,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     return this.track(async () => {
       this.engine.refresh();
       if (!this.engine.liveMemory(id)) throw notFound();
-      const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
+      let written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
       // The record carries the whole memory: it is built from the latest version and written only if that
       // is still the latest under the writer lock, so concurrent updates of other fields are never lost.
       for (;;) {
@@ -221,6 +221,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
         });
         // The new text is at hand: reading back the block just written would map its chunk again.
         if (outcome === 'written') return this.engine.toMemory(memory, newText);
+        // Tried again with the text written anew: a compaction may have taken the chunk the first block
+        // went to while this update waited, and a record must never point into a chunk it removed.
+        if (bytes !== undefined) written = await this.engine.writeBlock(bytes);
       }
     });
   }

@@ -135,6 +135,40 @@ describe('compaction', () => {
     expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
   });
 
+  it('an update of the text refused meanwhile is tried again with its text written anew, never into a removed chunk', async () => {
+    const fs = await open();
+    const ids: number[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await fs.appendMemory(`memory ${i} ${'x'.repeat(200)}`));
+    for (const id of ids.slice(1)) await fs.deleteMemory(id);
+    // The update's block is placed before the compaction seals and takes its chunk; its first try is
+    // refused (as when another process changed the memory) only once the move is committed.
+    const engine = (fs as unknown as { engine: { commitIf: (records: Array<{ type: number; update?: boolean }>, ...rest: unknown[]) => Promise<'written' | 'refused'> } }).engine;
+    const commitIf = engine.commitIf.bind(engine);
+    let movedNow!: () => void;
+    const moved = new Promise<void>((resolve) => (movedNow = resolve));
+    let refusedOnce = false;
+    engine.commitIf = async (records, ...rest) => {
+      if (records[0]!.type === 1 && records[0]!.update && !refusedOnce) {
+        refusedOnce = true;
+        await moved;
+        return 'refused';
+      }
+      const outcome = await commitIf(records, ...rest);
+      if (records[0]!.type === 8 && outcome === 'written') movedNow();
+      return outcome;
+    };
+    const compacting = fs.compact({ erase: true });
+    const update = fs.updateMemory(ids[0]!, { text: 'the new text' });
+    expect((await compacting).chunksRewritten).toBeGreaterThan(0);
+    expect((await update).text).toBe('the new text');
+    expect((await fs.getMemory(ids[0]!))?.text).toBe('the new text');
+    await fs.close();
+    const again = await open();
+    expect((await again.getMemory(ids[0]!))?.text).toBe('the new text');
+    await again.close();
+    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+  });
+
   it('with erase, drops the log segment of the deletion even when another writer commits throughout', async () => {
     const fs = await open();
     const secret = await fs.appendMemory('my password is hunter2-while-busy');
