@@ -4,6 +4,7 @@ import { StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
 import type { AgentState, AppendMemoryOptions, Memory, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
 import { memoryHistory } from './engine/memory-history.js';
+import { sameBlock } from './engine/block-references.js';
 import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
 import {
@@ -217,7 +218,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
           if (!latest) throw notFound();
           // (Compaction moves a block without a new version: an update that keeps the text must carry
           // the block's place as it is now, never one a compaction is about to remove.)
-          return latest.version === current.version && (written !== undefined || sameRef(latest.ref, current.ref));
+          return latest.version === current.version && (written !== undefined || sameBlock(latest.ref, current.ref));
         });
         // The new text is at hand: reading back the block just written would map its chunk again.
         if (outcome === 'written') return this.engine.toMemory(memory, newText);
@@ -362,7 +363,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
         if (!MemMapError.is(error, 'BLOCK_MISSING')) throw error;
         this.engine.refresh();
         const moved = this.engine.streams.get(key)?.[index];
-        if (!moved || sameRef(moved, ref)) throw error;
+        if (!moved || sameBlock(moved, ref)) throw error;
         bytes = this.engine.readBlock(moved);
       }
       yield bytes;
@@ -452,9 +453,4 @@ export class MemMapFS<S extends AgentState = AgentState> {
   private assertOpen(method: string): void {
     if (this.closing) throw new MemMapError('STORE_CLOSED', `${method}: the store at ${this.engine.layout.root} is closed. Open it again with MemMapFS.init.`);
   }
-}
-
-/** Whether two references name the same place. */
-function sameRef(a: MemoryRecord['ref'], b: MemoryRecord['ref']): boolean {
-  return a.chunk === b.chunk && a.offset === b.offset && a.length === b.length;
 }

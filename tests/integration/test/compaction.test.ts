@@ -1,17 +1,14 @@
 import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { storeWorkerArgs } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
 
-const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const tempStore = useTempStore('compaction');
 let root: string;
 beforeEach(() => {
@@ -82,7 +79,7 @@ describe('compaction', () => {
     for (let i = 0; i < 200; i++) ids.push(await fs.appendMemory(`parent memory ${i} shared folder ${'padding '.repeat(100)}`, ['parent']));
     for (const id of ids.slice(0, 150)) await fs.deleteMemory(id);
     const live = ids.slice(150);
-    const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'append', root, 'child', '40'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, storeWorkerArgs('append', root, 'child', '40'), { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const next = async () => JSON.parse((await lines.next()).value as string) as Record<string, unknown>;
     try {

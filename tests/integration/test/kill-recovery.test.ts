@@ -2,14 +2,14 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { verifyStore } from '@memmapfs/core';
-import { appendThenKill, checkAfterKill, newLedger, record } from './support/kill-harness.js';
+import { verifyStore, type VerifyReport } from '@memmapfs/core';
+import { appendThenKill, type ChildMode, checkAfterKill, newLedger, record } from './support/kill-harness.js';
 
 /**
  * Kills an appending child `MEMMAPFS_KILLS` times (12 by default) at random moments, checking the store
  * after each kill; `after` runs on the store folder before it is removed.
  */
-async function killLoop(options: { checkpoints?: boolean; retention?: boolean; compaction?: boolean }, after: (root: string) => Promise<void> = async () => undefined): Promise<void> {
+async function killLoop(mode: ChildMode | undefined, after: (root: string) => Promise<void> = async () => undefined): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'memmapfs-kill-'));
   const root = join(dir, 'store');
   const ledger = newLedger();
@@ -17,8 +17,8 @@ async function killLoop(options: { checkpoints?: boolean; retention?: boolean; c
   try {
     for (let round = 0; round < kills; round++) {
       // (Compactions wait a grace of over a second before they remove chunk files: kills land before, during and after.)
-      const runMs = options.compaction ? 200 + Math.floor(Math.random() * 2300) : 20 + Math.floor(Math.random() * 180);
-      const outcome = await appendThenKill(root, runMs, options);
+      const runMs = mode === 'compaction' ? 200 + Math.floor(Math.random() * 2300) : 20 + Math.floor(Math.random() * 180);
+      const outcome = await appendThenKill(root, runMs, mode);
       // A checkpoint or compaction that failed on its own (not by the kill) is a fault too.
       expect(outcome.failures).toEqual([]);
       record(ledger, outcome);
@@ -32,33 +32,36 @@ async function killLoop(options: { checkpoints?: boolean; retention?: boolean; c
   }
 }
 
+/** Verifies the store: no problem of severity error. Returns the report. */
+async function verifiedWithoutErrors(root: string): Promise<VerifyReport> {
+  const report = await verifyStore(root);
+  expect(report.problems.filter((p) => p.severity === 'error')).toEqual([]);
+  return report;
+}
+
 describe('kill -9 while appending', () => {
   it('keeps every acknowledged memory, byte for byte, across repeated SIGKILLs', async () => {
-    await killLoop({});
+    await killLoop(undefined);
   }, 180_000);
 
   it('keeps every acknowledged memory across SIGKILLs that land while checkpoints of the tables are written', async () => {
-    await killLoop({ checkpoints: true }, async (root) => {
+    await killLoop('checkpoints', async (root) => {
       // Checkpoints were written (the manifest names one) and an open uses them.
       expect((await readdir(join(root, 'checkpoints'))).some((name) => name.endsWith('.bin'))).toBe(true);
     });
   }, 180_000);
 
   it('keeps every acknowledged memory across SIGKILLs that land while checkpoints seal log segments and drop the ones before them', async () => {
-    await killLoop({ retention: true }, async (root) => {
+    await killLoop('retention', async (root) => {
       // Segments were sealed and dropped: the log no longer begins at its first record, and still holds every acknowledged memory.
-      const report = await verifyStore(root);
-      expect(report.problems.filter((p) => p.severity === 'error')).toEqual([]);
-      expect(report.firstLsn).toBeGreaterThan(1);
+      expect((await verifiedWithoutErrors(root)).firstLsn).toBeGreaterThan(1);
     });
   }, 180_000);
 
   it('keeps every acknowledged memory across SIGKILLs that land while compactions copy, move and remove chunk files', async () => {
-    await killLoop({ compaction: true }, async (root) => {
-      const report = await verifyStore(root);
-      expect(report.problems.filter((p) => p.severity === 'error')).toEqual([]);
+    await killLoop('compaction', async (root) => {
       // Compactions did run to the end: the log no longer begins at its first record, and chunk files were removed.
-      expect(report.firstLsn).toBeGreaterThan(1);
+      expect((await verifiedWithoutErrors(root)).firstLsn).toBeGreaterThan(1);
       const chunks = (await readdir(join(root, 'blocks'))).filter((name) => name.endsWith('.bin')).map((name) => Number(/\d+/.exec(name)![0]));
       expect(chunks.length).toBeLessThan(Math.max(...chunks) + 1);
     });

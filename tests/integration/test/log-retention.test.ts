@@ -1,18 +1,14 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { execFileSync, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { appendAndHold, storeWorkerArgs } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
 
-const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const tempStore = useTempStore('retention');
 let root: string;
 beforeEach(() => {
@@ -102,7 +98,7 @@ describe('log segments and retention', () => {
           overtaken = true;
           // (Another process: in this one, the open under way holds the head file being opened.)
           // churn: 6 memories, one deleted, and checkpoints that each drop the log before them.
-          execFileSync(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'churn', root, 'other', '6', '2'], { env: { ...process.env, MEMMAPFS_TEST_RETENTION: '0' } });
+          execFileSync(process.execPath, storeWorkerArgs('churn', root, 'other', '6', '2'), { env: { ...process.env, MEMMAPFS_TEST_RETENTION: '0' } });
         }
         return nodeFileSystem.open(path, ...rest);
       }) as typeof nodeFileSystem.open,
@@ -140,9 +136,8 @@ describe('log segments and retention', () => {
     const writer = await open({ historyRetentionMs: 0 });
     await writer.appendMemory('before the idle process came');
     // Another process appends once, then only waits: it reads nothing more.
-    const idle = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'hold', root, 'the idle one'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const idle = await appendAndHold(root, 'the idle one');
     try {
-      await createInterface({ input: idle.stdout })[Symbol.asyncIterator]().next();
       const secret = await writer.appendMemory('my password is hunter2');
       await writer.deleteMemory(secret);
       await writer.checkpoint();
@@ -155,8 +150,7 @@ describe('log segments and retention', () => {
       }
       expect((await logBytes()).includes(Buffer.from('hunter2'))).toBe(false);
     } finally {
-      idle.stdin.end();
-      await new Promise((resolve) => idle.on('exit', resolve));
+      await idle.kill();
       await writer.close();
     }
   }, 20_000);

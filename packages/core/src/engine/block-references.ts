@@ -1,5 +1,10 @@
 import type { BlockRef } from '@memmapfs/blocks';
 
+/** Whether two references name the same block: its place (a compaction's move keeps length and checksum). */
+export function sameBlock(a: BlockRef, b: BlockRef): boolean {
+  return a.chunk === b.chunk && a.offset === b.offset && a.length === b.length;
+}
+
 /**
  * Where the records applied so far point in the chunk files: the highest chunk number and, per chunk,
  * the end of the highest range. The block store never places a new block below these (a record whose

@@ -14,7 +14,7 @@ import { claimVictims, moveLiveBlocks, type CompactionReport, type CompactOption
 import { MemoryTable } from './memory-table.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { StateChannel } from './state-channel.js';
-import { BlockReferences } from './block-references.js';
+import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
@@ -1148,10 +1148,6 @@ function blockRefsOf(record: LogRecord): BlockRef[] {
   return [];
 }
 
-/** Whether two references name the same block (its place; a move keeps length and checksum). */
-function sameBlock(a: BlockRef, b: BlockRef): boolean {
-  return a.chunk === b.chunk && a.offset === b.offset && a.length === b.length;
-}
 
 async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promise<void> {
   await files.mkdir(layout.index, { recursive: true });

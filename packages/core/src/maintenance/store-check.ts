@@ -13,6 +13,7 @@ import type { Codec } from '../contracts/codec.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import { readManifest } from '../checkpoint/checkpoint-manifest.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
+import { sameBlock } from '../engine/block-references.js';
 import { resolveCodec, type CodecOption } from '../registry/provider-registry.js';
 import type { StoreFileSystem } from '../types.js';
 import * as nodeFileSystem from 'node:fs/promises';
@@ -199,7 +200,6 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
       }
     }
   }
-  const at = (ref: BlockRef, from: BlockRef) => ref.chunk === from.chunk && ref.offset === from.offset && ref.length === from.length;
   for (const { id, block, from } of pending) {
     if (block === undefined) {
       memories.delete(id!);
@@ -209,9 +209,9 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if (from) {
       // Compaction moved the block: only a reference still at the old place follows it.
       if (id !== undefined) {
-        if (memories.get(id) && at(memories.get(id)!.ref, from)) memories.set(id, live);
+        if (memories.get(id) && sameBlock(memories.get(id)!.ref, from)) memories.set(id, live);
       } else {
-        const index = streams.findIndex((b) => at(b.ref, from));
+        const index = streams.findIndex((b) => sameBlock(b.ref, from));
         if (index >= 0) streams[index] = live;
       }
     } else if (id === undefined) streams.push(live);
@@ -352,14 +352,13 @@ function compareWithLog(checkpoint: CheckpointFile, records: readonly WalRecord[
         break;
       }
       case RecordType.BlocksMoved: {
-        const same = (a: BlockRef, b: BlockRef) => a.chunk === b.chunk && a.offset === b.offset && a.length === b.length;
         for (const move of record.memories) {
           const memory = memories.get(move.id);
-          if (memory && same(memory.ref, move.from)) memories.set(move.id, { ...memory, ref: move.to });
+          if (memory && sameBlock(memory.ref, move.from)) memories.set(move.id, { ...memory, ref: move.to });
         }
         for (const move of record.streams) {
           const refs = streams.get(move.key);
-          if (refs?.[move.index] && same(refs[move.index]!, move.from)) refs[move.index] = move.to;
+          if (refs?.[move.index] && sameBlock(refs[move.index]!, move.from)) refs[move.index] = move.to;
         }
         break;
       }

@@ -6,9 +6,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const worker = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
+/** The arguments of `node` that run the store worker (`store-worker.ts`) with `args`. */
+export function storeWorkerArgs(...args: string[]): string[] {
+  return ['--conditions=dev-source', '--import', tsx, worker, ...args];
+}
+
 /** Starts a process that appends `text` to the store at `root`, reports its id, and then waits to be killed. */
 export async function appendAndHold(root: string, text: string): Promise<{ id: number; kill: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, 'hold', root, text], { stdio: 'pipe' });
+  const child = spawn(process.execPath, storeWorkerArgs('hold', root, text), { stdio: 'pipe' });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise((resolve) => child.on('exit', resolve));

@@ -34,8 +34,11 @@ export function newLedger(): KillLedger {
 }
 
 /** Starts the appending child, lets it run for `runMs` after it is ready, then SIGKILLs it. */
-export async function appendThenKill(root: string, runMs: number, options: { checkpoints?: boolean; retention?: boolean; compaction?: boolean } = {}): Promise<KillRound> {
-  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, childScript, root, 'child', ...(options.compaction ? ['compaction'] : options.retention ? ['retention'] : options.checkpoints ? ['checkpoints'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** What the appending child does besides appending (see append-forever.ts). */
+export type ChildMode = 'checkpoints' | 'retention' | 'compaction';
+
+export async function appendThenKill(root: string, runMs: number, mode?: ChildMode): Promise<KillRound> {
+  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, childScript, root, 'child', ...(mode ? [mode] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   const round: KillRound = { acknowledged: new Map(), attempted: new Set(), batches: [], failures: [] };
   let buffered = '';
   let stderr = '';
