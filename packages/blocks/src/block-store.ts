@@ -16,6 +16,13 @@ export interface PlacedBlock {
   readonly ref: BlockRef;
   /** Resolves when the bytes are written (not yet durable), rejects with a `BlockError` when they cannot be. */
   readonly written: Promise<void>;
+  /**
+   * Says the block no longer needs its chunk held: the record that points at it is in the log, or will
+   * never be. Until then the store keeps the chunk as its own, even across `seal`, so that no store
+   * claims it (compaction would remove the block before the record naming it is written). Call it once
+   * (later calls do nothing); it resolves when a chunk sealed meanwhile has been let go of.
+   */
+  release(): Promise<void>;
 }
 
 /** How a block store reads bytes back: zero-copy views into a memory mapping, or copies read from the file. */
@@ -45,13 +52,13 @@ export interface BlockStore {
   readonly reader: BlockReader;
   /**
    * Writes `bytes` as a new block and returns where it is. The bytes are written but not durable
-   * until `sync` resolves.
+   * until `sync` resolves. The block is not held (see `place`): a `seal` lets its chunk go at once.
    */
   append(bytes: Uint8Array): Promise<BlockRef>;
   /**
    * Like `append`, but resolves as soon as the block's place is chosen, with the write still under
    * way: lets a caller log the reference while the bytes are being written. `read` of the block is
-   * valid once `written` resolves.
+   * valid once `written` resolves. The chunk stays this store's until the block is `release`d.
    */
   place(bytes: Uint8Array): Promise<PlacedBlock>;
   /** Chunk files this store has appended to since it was opened (and so syncs). */
@@ -79,8 +86,8 @@ export interface BlockStore {
   stats(): BlockStoreStats;
   /**
    * Stops appending to the chunks this store appends to: the blocks placed so far are written and made
-   * durable, and the chunks let go of (another store, or this one, may then claim them). The next block
-   * goes to another chunk.
+   * durable, and the chunks let go of (another store, or this one, may then claim them), each once every
+   * block `place`d in it has been released. The next block goes to another chunk.
    */
   seal(): Promise<void>;
   /** The chunk files there are now (every store's), with their sizes in bytes, by chunk number. */

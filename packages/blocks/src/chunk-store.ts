@@ -56,6 +56,8 @@ interface Chunk {
   size: number;
   mapping: Buffer | undefined;
   writer: ChunkWriter | undefined;
+  /** Blocks placed in it and not yet released: while there are any, a sealed chunk stays this store's. */
+  held: number;
 }
 
 /** Write state of a chunk this process owns (holds its flock). */
@@ -137,7 +139,11 @@ export class ChunkBlockStore implements BlockStore {
 
   async append(bytes: Uint8Array): Promise<BlockRef> {
     const placed = await this.place(bytes);
-    await placed.written;
+    try {
+      await placed.written;
+    } finally {
+      placed.release().catch(() => undefined);
+    }
     return placed.ref;
   }
 
@@ -157,7 +163,15 @@ export class ChunkBlockStore implements BlockStore {
       this.pendingWrites.push({ chunk, offset, bytes, resolve, reject });
       if (this.pendingWrites.length === 1) queueMicrotask(() => this.flushWrites());
     });
-    return { ref, written };
+    chunk.held++;
+    let released: Promise<void> | undefined;
+    const release = () => {
+      if (released) return released;
+      chunk.held--;
+      released = chunk.held === 0 && this.sealed.has(chunk.index) && chunk !== this.active ? this.letGo([chunk]) : Promise.resolve();
+      return released;
+    };
+    return { ref, written, release };
   }
 
   async sync(): Promise<void> {
@@ -287,16 +301,25 @@ export class ChunkBlockStore implements BlockStore {
     // From here on, new blocks go to another chunk.
     this.active = undefined;
     for (const chunk of sealing) this.sealed.add(chunk.index);
-    // Every block placed in them is written (writes may start while others finish) and then synced.
+    await this.letGo(sealing);
+  }
+
+  /**
+   * Lets go of sealed chunks: every block placed in them is written (writes may start while others
+   * finish) and synced, and each whose placed blocks are all released is no longer this store's.
+   */
+  private async letGo(chunks: Chunk[]): Promise<void> {
     while (this.pendingWrites.length > 0 || this.runs.size > 0) {
       if (this.pendingWrites.length > 0) this.flushWrites();
       await Promise.allSettled([...this.runs]);
     }
+    if (this.closed) return;
     await this.sync();
-    for (const chunk of sealing) {
+    for (const chunk of chunks) {
       const writer = chunk.writer;
-      // (Never one taken up again meanwhile by a block placed during the sync.)
-      if (!writer || chunk === this.active) continue;
+      // (Never one taken up again meanwhile by a block placed during the sync, nor one still holding a
+      // block whose record is not yet in the log: its release lets go of it.)
+      if (!writer || chunk === this.active || chunk.held > 0 || writer.dirty) continue;
       chunk.writer = undefined;
       await writer.handle.close().catch(() => undefined);
     }
@@ -540,7 +563,7 @@ export class ChunkBlockStore implements BlockStore {
     } catch {
       return undefined;
     }
-    const chunk: Chunk = { index, fd, size: fstatSync(fd).size, mapping: undefined, writer: undefined };
+    const chunk: Chunk = { index, fd, size: fstatSync(fd).size, mapping: undefined, writer: undefined, held: 0 };
     this.chunks.set(index, chunk);
     return chunk;
   }

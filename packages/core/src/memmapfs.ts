@@ -118,13 +118,17 @@ export class MemMapFS<S extends AgentState = AgentState> {
 
   /** Writes checked new memories in one commit; their ids are the LSNs of their records. */
   private async appendPrepared(items: ReadonlyArray<{ bytes: Uint8Array } & ReturnType<MemMapFS['checkAppendOptions']>>): Promise<number[]> {
-    const blocks = items.length === 1 ? [await this.engine.writeBlock(items[0]!.bytes)] : await Promise.all(items.map((item) => this.engine.writeBlock(item.bytes)));
+    const blocks = await this.engine.writeBlocks(items.map((item) => item.bytes));
     const now = Date.now();
-    return this.engine.commit(items.map((item, i) => ({
-      type: RecordType.MemoryPut,
-      copy: blocks[i]!.copy,
-      memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
-    })), blocks);
+    try {
+      return await this.engine.commit(items.map((item, i) => ({
+        type: RecordType.MemoryPut,
+        copy: blocks[i]!.copy,
+        memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
+      })), blocks);
+    } finally {
+      for (const block of blocks) block.release();
+    }
   }
 
   /**
@@ -206,25 +210,27 @@ export class MemMapFS<S extends AgentState = AgentState> {
     return this.track(async () => {
       this.engine.refresh();
       if (!this.engine.liveMemory(id)) throw notFound();
-      let written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
-      // The record carries the whole memory: it is built from the latest version and written only if that
-      // is still the latest under the writer lock, so concurrent updates of other fields are never lost.
-      for (;;) {
-        const current = this.engine.liveMemory(id);
-        if (!current) throw notFound();
-        const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
-        const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {
-          const latest = this.engine.liveMemory(id);
-          if (!latest) throw notFound();
-          // (Compaction moves a block without a new version: an update that keeps the text must carry
-          // the block's place as it is now, never one a compaction is about to remove.)
-          return latest.version === current.version && (written !== undefined || sameBlock(latest.ref, current.ref));
-        });
-        // The new text is at hand: reading back the block just written would map its chunk again.
-        if (outcome === 'written') return this.engine.toMemory(memory, newText);
-        // Tried again with the text written anew: a compaction may have taken the chunk the first block
-        // went to while this update waited, and a record must never point into a chunk it removed.
-        if (bytes !== undefined) written = await this.engine.writeBlock(bytes);
+      // (Held until the record is in the log, however many tries it takes: no compaction takes its chunk.)
+      const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
+      try {
+        // The record carries the whole memory: it is built from the latest version and written only if that
+        // is still the latest under the writer lock, so concurrent updates of other fields are never lost.
+        for (;;) {
+          const current = this.engine.liveMemory(id);
+          if (!current) throw notFound();
+          const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
+          const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {
+            const latest = this.engine.liveMemory(id);
+            if (!latest) throw notFound();
+            // (Compaction moves a block without a new version: an update that keeps the text must carry
+            // the block's place as it is now, never one a compaction is about to remove.)
+            return latest.version === current.version && (written !== undefined || sameBlock(latest.ref, current.ref));
+          });
+          // The new text is at hand: reading back the block just written would map its chunk again.
+          if (outcome === 'written') return this.engine.toMemory(memory, newText);
+        }
+      } finally {
+        written?.release();
       }
     });
   }
@@ -340,7 +346,11 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const bytes = Uint8Array.from(checkStreamData(data, 'appendStream', this.maxTextBytes));
     await this.track(async () => {
       const block = await this.engine.writeBlock(bytes);
-      await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], block);
+      try {
+        await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], block);
+      } finally {
+        block.release();
+      }
     });
   }
 

@@ -195,6 +195,7 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
     check('a sealed store appends elsewhere, and the chunks it let go of can be claimed', async (_place, open) => {
       const store = await open();
       const before = await Promise.all(Array.from({ length: 10 }, (_, i) => store.place(bytes(`before the seal ${i}`))));
+      await Promise.all(before.map((placed) => placed.written.then(placed.release)));
       await store.seal();
       // What was placed before the seal is written, and the chunk is no longer this store's.
       for (const [i, placed] of before.entries()) expect(text(store.read(placed.ref))).toBe(`before the seal ${i}`);
@@ -203,6 +204,24 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect(after.chunk).not.toBe(chunk);
       expect(await store.claim(chunk)).toBe(true);
       expect(await store.claim(after.chunk)).toBe(false);
+    });
+
+    check('a sealed chunk holding a placed block stays the store\'s until the block is released', async (_place, open) => {
+      const store = await open();
+      const other = await open();
+      const held = await store.place(bytes('its record is not in the log yet'));
+      const done = await store.place(bytes('its record is'));
+      await done.written;
+      await done.release();
+      await store.seal();
+      // Neither another store nor this one may take it: compaction would remove the held block.
+      expect(await other.claim(held.ref.chunk)).toBe(false);
+      expect(await store.claim(held.ref.chunk)).toBe(false);
+      expect((await store.append(bytes('after the seal'))).chunk).not.toBe(held.ref.chunk);
+      await held.release();
+      await held.release();
+      expect(await other.claim(held.ref.chunk)).toBe(true);
+      expect(text(other.read(held.ref))).toBe('its record is not in the log yet');
     });
 
     check('a retired chunk is read by reference no more, except by stores that hold it until they forget it', async (_place, open) => {

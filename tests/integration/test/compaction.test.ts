@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
-import { storeWorkerArgs } from './support/hold-writer.js';
+import { holdWriterLock, storeWorkerArgs } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
 
 const tempStore = useTempStore('compaction');
@@ -132,38 +132,79 @@ describe('compaction', () => {
     expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
   });
 
-  it('an update of the text refused meanwhile is tried again with its text written anew, never into a removed chunk', async () => {
+  it('an update of the text refused meanwhile keeps its chunk from the compaction, and is written on the next try', async () => {
     const fs = await open();
     const ids: number[] = [];
     for (let i = 0; i < 20; i++) ids.push(await fs.appendMemory(`memory ${i} ${'x'.repeat(200)}`));
     for (const id of ids.slice(1)) await fs.deleteMemory(id);
-    // The update's block is placed before the compaction seals and takes its chunk; its first try is
-    // refused (as when another process changed the memory) only once the move is committed.
+    // The update's block is placed before the compaction seals; its first try is refused (as when
+    // another process changed the memory) only once the compaction is over.
     const engine = (fs as unknown as { engine: { commitIf: (records: Array<{ type: number; update?: boolean }>, ...rest: unknown[]) => Promise<'written' | 'refused'> } }).engine;
     const commitIf = engine.commitIf.bind(engine);
-    let movedNow!: () => void;
-    const moved = new Promise<void>((resolve) => (movedNow = resolve));
+    let compacting: Promise<{ chunksRewritten: number; chunksSkipped: number }> | undefined;
     let refusedOnce = false;
     engine.commitIf = async (records, ...rest) => {
       if (records[0]!.type === 1 && records[0]!.update && !refusedOnce) {
         refusedOnce = true;
-        await moved;
+        await compacting;
         return 'refused';
       }
-      const outcome = await commitIf(records, ...rest);
-      if (records[0]!.type === 8 && outcome === 'written') movedNow();
-      return outcome;
+      return commitIf(records, ...rest);
     };
-    const compacting = fs.compact({ erase: true });
+    compacting = fs.compact({ erase: true });
     const update = fs.updateMemory(ids[0]!, { text: 'the new text' });
-    expect((await compacting).chunksRewritten).toBeGreaterThan(0);
+    // The chunk holds the update's block, whose record is not in the log: it is left as it is.
+    expect(await compacting).toMatchObject({ chunksRewritten: 0, chunksSkipped: 1 });
     expect((await update).text).toBe('the new text');
+    expect(refusedOnce).toBe(true);
+    // Once the record is in, the chunk is let go of, and the next compaction takes it.
+    expect((await fs.compact({ erase: true })).chunksRewritten).toBeGreaterThan(0);
     expect((await fs.getMemory(ids[0]!))?.text).toBe('the new text');
     await fs.close();
     const again = await open();
     expect((await again.getMemory(ids[0]!))?.text).toBe('the new text');
     await again.close();
     expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+  });
+
+  it('another process never takes a chunk holding a block whose record still waits for the writer lock', async () => {
+    const fs = await open();
+    const ids: number[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await fs.appendMemory(`memory ${i} ${'x'.repeat(100)}`));
+    // A few dead bytes: an erasing compaction wants the chunk, one by policy does not.
+    await fs.deleteMemory(ids[0]!);
+    // (A writer opens under the writer lock: the compacting process is open before the lock is taken.)
+    const compactor = spawn(process.execPath, storeWorkerArgs('compact', root, 'erase'), { stdio: 'pipe' });
+    const lines = createInterface({ input: compactor.stdout })[Symbol.asyncIterator]();
+    expect(JSON.parse((await lines.next()).value as string)).toEqual({ ready: true });
+    const holder = await holdWriterLock(root);
+    try {
+      const pending = fs.appendMemory('the memory that waits for the writer lock');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // This store lets go of the chunks it appends to (as its own compaction does), while the new
+      // memory's block sits in one of them and its record waits for the lock.
+      await (fs as unknown as { engine: { blocks: { seal(): Promise<void> } } }).engine.blocks.seal();
+      compactor.stdin.write('go\n');
+      // It copies blocks out of the chunks it took (and then waits for the lock to commit), or has
+      // taken none within a second.
+      const next = lines.next();
+      await Promise.race([next, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      await holder.kill();
+      const id = await pending;
+      let line = (await next).value as string;
+      while (!line.includes('report')) line = (await lines.next()).value as string;
+      const { report } = JSON.parse(line) as { report: { chunksSkipped: number } };
+      expect(report.chunksSkipped).toBeGreaterThanOrEqual(1);
+      // Every chunk compaction took is gone by now: the memory is where its record says.
+      expect((await fs.getMemory(id))?.text).toBe('the memory that waits for the writer lock');
+      await fs.close();
+      const again = await open();
+      expect((await again.getMemory(id))?.text).toBe('the memory that waits for the writer lock');
+      await again.close();
+      expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+    } finally {
+      await holder.kill();
+    }
   });
 
   it('with erase, drops the log segment of the deletion even when another writer commits throughout', async () => {

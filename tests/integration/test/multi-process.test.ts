@@ -9,6 +9,7 @@ import { MemMapFS, verifyStore, type AgentState } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { appendThenKill, checkAfterKill, newLedger, record } from './support/kill-harness.js';
+import { holdWriterLock } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
 
 const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
@@ -201,20 +202,16 @@ describe('many processes, one folder', () => {
     const id = await setup.appendMemory('readable while the lock is held');
     await setup.close();
     const reader = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), lockTimeoutMs: 300 });
-    const holder = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, fileURLToPath(new URL('./support/hold-lock.ts', import.meta.url)), root], { stdio: 'pipe' });
-    const exited = new Promise((resolve) => holder.on('exit', resolve));
+    const holder = await holdWriterLock(root);
     try {
-      const [line] = await Promise.all([createInterface({ input: holder.stdout })[Symbol.asyncIterator]().next()]);
-      expect(line.value).toBe('locked');
-      holder.kill('SIGSTOP');
+      holder.child.kill('SIGSTOP');
       await expect(reader.appendMemory('blocked')).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
       await expect(MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), lockTimeoutMs: 200 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
       expect((await reader.getMemory(id))?.text).toBe('readable while the lock is held');
       expect((await reader.queryMemory('readable')).map((h) => h.id)).toEqual([id]);
       expect(reader.getState().status).toBe('idle');
     } finally {
-      holder.kill('SIGKILL');
-      await exited;
+      await holder.kill();
     }
     const after = await reader.appendMemory('written once the holder is gone');
     expect((await reader.getMemory(after))?.text).toBe('written once the holder is gone');

@@ -67,6 +67,11 @@ export interface WrittenBlock {
   readonly copy: Uint8Array | undefined;
   /** The write to the chunk file; a small block's may still be under way (its record carries the copy). */
   readonly written: Promise<void>;
+  /**
+   * Lets the chunk go once the record naming the block is in the log or never will be: until then no
+   * compaction, of this process or another, takes the chunk (see `BlockStore.place`).
+   */
+  release(): void;
 }
 
 /** Whether the chunk files must be fsynced before the next fsync of the log. */
@@ -294,14 +299,26 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       throw toMemMapError(error);
     }
-    if (bytes.byteLength <= BLOCK_COPY_LIMIT) return { ref: placed.ref, copy: bytes, written: placed.written };
+    // (A chunk whose letting go fails stays this store's: the next seal tries again.)
+    const release = () => void placed.release().catch(() => undefined);
+    if (bytes.byteLength <= BLOCK_COPY_LIMIT) return { ref: placed.ref, copy: bytes, written: placed.written, release };
     // No copy travels with a large block: the log's next pre-sync hook must fsync it first. The demand
     // is raised when the write has finished, so that the sync it triggers covers these bytes.
     const written = placed.written.then(() => {
       this.blockSync.needed = true;
     });
     written.catch(() => undefined);
-    return { ref: placed.ref, copy: undefined, written };
+    return { ref: placed.ref, copy: undefined, written, release };
+  }
+
+  /** Writes blocks (see `writeBlock`); when one fails, the others are released and it rejects. */
+  async writeBlocks(list: readonly Uint8Array[]): Promise<WrittenBlock[]> {
+    if (list.length === 1) return [await this.writeBlock(list[0]!)];
+    const outcomes = await Promise.allSettled(list.map((bytes) => this.writeBlock(bytes)));
+    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (!failed) return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<WrittenBlock>).value);
+    for (const outcome of outcomes) if (outcome.status === 'fulfilled') outcome.value.release();
+    throw failed.reason;
   }
 
   /**

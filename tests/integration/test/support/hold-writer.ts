@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,6 +21,23 @@ export async function appendAndHold(root: string, text: string): Promise<{ id: n
   if (done) throw new Error(`the holding writer ended early: ${stderr}`);
   return {
     id: (JSON.parse(value as string) as { id: number }).id,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Starts a process that takes the writer lock of the store at `root` and holds it until killed (`hold-writer-lock.ts`). */
+export async function holdWriterLock(root: string): Promise<{ child: ChildProcess; kill: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, fileURLToPath(new URL('./hold-writer-lock.ts', import.meta.url)), root], { stdio: 'pipe' });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const { value } = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
+  if (value !== 'locked') throw new Error(`the lock holder did not take the lock: ${stderr}`);
+  return {
+    child,
     kill: async () => {
       child.kill('SIGKILL');
       await exited;

@@ -9,6 +9,8 @@
 //   churn ROOT TAG N EVERY appends N memories tagged TAG (in pairs), deletes every fifth and updates the
 //                          meta of every third of its own, writes a checkpoint every EVERY appends (not
 //                          awaited), prints {"kept":{id:text…},"deleted":[id…],"updated":[id…]}.
+//   compact ROOT [erase]   prints {"ready":true}, and on the first stdin line compacts (printing
+//                          {"copied":n} as blocks are copied), then prints {"report":…}.
 import { createInterface } from 'node:readline';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
@@ -77,6 +79,10 @@ if (command === 'append') {
   }
   await Promise.all(checkpoints);
   print({ kept, deleted, updated });
+} else if (command === 'compact') {
+  print({ ready: true });
+  await createInterface({ input: process.stdin })[Symbol.asyncIterator]().next();
+  print({ report: await fs.compact({ erase: rest[0] === 'erase', onProgress: (copied) => print({ copied }) }) });
 } else if (command === 'state') {
   const [n, gap] = [Number(rest[0]), Number(rest[1])];
   for (let i = 1; i <= n; i++) {
