@@ -8,7 +8,7 @@ import { sameBlock } from './engine/block-references.js';
 import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
 import {
-  checkAgentState, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkNamespace, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
+  checkAgentState, checkAutoCompaction, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkNamespace, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -75,6 +75,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     if (opts.historyRetentionMs !== undefined && (typeof opts.historyRetentionMs !== 'number' || Number.isNaN(opts.historyRetentionMs) || opts.historyRetentionMs < 0)) {
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: historyRetentionMs must be a non-negative number of milliseconds (Infinity to keep history until a compaction), got ${JSON.stringify(opts.historyRetentionMs)}.`);
     }
+    checkAutoCompaction(opts.autoCompaction);
     const initial = checkAgentState(opts.initialState ?? initialAgentState, 'MemMapFS.init') as unknown as S;
     const engine = await StoreEngine.open<S>(resolve(root), opts, initial);
     return new MemMapFS<S>(engine, opts);

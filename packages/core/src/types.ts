@@ -56,6 +56,14 @@ export interface MemMapFSOptions {
    * (disk follows the live data); the default, `Infinity`, keeps them until a compaction drops them.
    */
   historyRetentionMs?: number;
+  /**
+   * Compaction by policy. After a checkpoint it writes in the background (every 16,384 changes or so),
+   * a process compacts by itself (as `compact()` without `erase`) when the chunk files compaction would
+   * rewrite (each at least half dead) hold at least `minDeadBytes` of deleted, replaced or expired text,
+   * at most once a minute. Default `true`: `{ minDeadBytes: 16 MiB }`. `false` leaves compaction to
+   * `compact()`.
+   */
+  autoCompaction?: boolean | { minDeadBytes?: number };
   /** Size at which a chunk file is sealed and a new one started. Default 64 MiB (max 1 GiB). */
   chunkSizeBytes?: number;
   /** How chunk bytes are read: `'auto'` (mmap when mmap-io loads, default), `'mmap'`, or `'read'`. */

@@ -101,6 +101,16 @@ export function checkDuration(value: unknown, what: string, method: string): num
   return value;
 }
 
+/** `MemMapFSOptions.autoCompaction`: a boolean, or `{ minDeadBytes }` with a non-negative integer. */
+export function checkAutoCompaction(value: unknown): void {
+  if (value === undefined || typeof value === 'boolean') return;
+  const minDeadBytes = (value as { minDeadBytes?: unknown } | null)?.minDeadBytes;
+  const keys = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : undefined;
+  if (!keys || keys.some((key) => key !== 'minDeadBytes') || (minDeadBytes !== undefined && (!Number.isSafeInteger(minDeadBytes) || (minDeadBytes as number) < 0))) {
+    throw invalid(`MemMapFS.init: autoCompaction must be true, false or { minDeadBytes } with a non-negative integer number of bytes, got ${describe(value)}.`);
+  }
+}
+
 /** A query limit: an integer from 1 to the maximum. */
 export function checkLimit(limit: unknown, method: string): number {
   if (limit === undefined) return 10;

@@ -268,11 +268,63 @@ describe('compaction', () => {
     await reader.close();
   });
 
+  /** Appends `count` memories of about 100 bytes each, 500 to a commit. */
+  async function appendMany(fs: MemMapFS, count: number, label: string): Promise<number[]> {
+    const ids: number[] = [];
+    for (let i = 0; i < count; i += 500) {
+      ids.push(...(await fs.appendMemories(Array.from({ length: Math.min(500, count - i) }, (_, k) => ({ text: `${label} ${i + k} ${'y'.repeat(80)}` })))));
+    }
+    return ids;
+  }
+
+  const chunkFiles = async () => (await readdir(join(root, 'blocks'))).filter((name) => name.endsWith('.bin')).sort();
+
+  for (const autoCompaction of [{ minDeadBytes: 256 * 1024 }, false] as const) {
+    it(`${autoCompaction ? 'compacts by itself after a background checkpoint once enough is dead' : 'with autoCompaction false, never compacts by itself'}`, async () => {
+      const fs = await open({ chunkSizeBytes: 128 * 1024, durability: 'none', autoCompaction });
+      const early = await appendMany(fs, 6_000, 'early');
+      // Most of the first chunks die; what is left of them must survive the move.
+      const kept = early.filter((_, i) => i % 10 === 0);
+      const dying = early.filter((_, i) => i % 10 !== 0);
+      for (let i = 0; i < dying.length; i += 500) await Promise.all(dying.slice(i, i + 500).map((id) => fs.deleteMemory(id)));
+      const before = await chunkFiles();
+      // Enough changes for a checkpoint in the background.
+      const late = await appendMany(fs, 12_000, 'late');
+      const deadline = Date.now() + 15_000;
+      let removed: string[] = [];
+      while (Date.now() < deadline) {
+        const now = await chunkFiles();
+        removed = before.filter((name) => !now.includes(name));
+        if (removed.length > 0 || (!autoCompaction && (await readdir(join(root, 'checkpoints'))).some((name) => /^checkpoint-\d{16}\.bin$/.test(name)))) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      if (autoCompaction) {
+        expect(removed.length).toBeGreaterThan(before.length / 2);
+      } else {
+        // The checkpoint is there, and time for a compaction to have run and removed files.
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        expect((await chunkFiles()).filter((name) => before.includes(name))).toEqual(before);
+      }
+      for (const id of [...kept.slice(0, 50), ...kept.slice(-50), late[0]!, late.at(-1)!]) expect((await fs.getMemory(id))?.text).toMatch(/^(early|late) /);
+      expect(await fs.getMemory(dying[0]!)).toBeUndefined();
+      expect(fs.stats().memories).toBe(kept.length + late.length);
+      await fs.close();
+      const again = await open();
+      expect((await again.getMemory(kept[1]!))?.text).toBe(`early 10 ${'y'.repeat(80)}`);
+      expect(again.stats().memories).toBe(kept.length + late.length);
+      await again.close();
+      expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+    });
+  }
+
   it('refuses bad options, and compaction of a read-only store', async () => {
     const fs = await open();
     await fs.appendMemory('something');
     await expect(fs.compact({ erase: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await fs.close();
+    for (const autoCompaction of ['yes', { minDeadBytes: -1 }, { minDeadBytes: 1.5 }, { minDead: 1 }, null]) {
+      await expect(open({ autoCompaction: autoCompaction as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('autoCompaction') });
+    }
     const reader = await open({ readOnly: true });
     await expect(reader.compact()).rejects.toMatchObject({ code: 'READ_ONLY' });
     await reader.close();

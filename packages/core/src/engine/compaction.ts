@@ -56,12 +56,18 @@ export interface CompactionPlan {
 }
 
 /** Live bytes per chunk: what the tables reference. */
-function liveBytes(site: CompactionSite): Map<number, number> {
+export function liveBytes(site: Pick<CompactionSite, 'memories' | 'streams'>): Map<number, number> {
   const live = new Map<number, number>();
   const add = (ref: BlockRef) => live.set(ref.chunk, (live.get(ref.chunk) ?? 0) + ref.length);
-  for (const memory of site.memories.values()) add(memory.ref);
+  for (const [, ref] of site.memories.refs()) add(ref);
   for (const refs of site.streams.values()) for (const ref of refs) add(ref);
   return live;
+}
+
+/** Dead bytes of `chunk` if compaction takes it (with `erase`, any; else when mostly dead), else 0. */
+export function reclaimable({ chunk, bytes }: ChunkInfo, live: ReadonlyMap<number, number>, erase: boolean): number {
+  const dead = bytes - (live.get(chunk) ?? 0);
+  return (erase ? dead > 0 : dead >= DEAD_BYTES && dead >= bytes * DEAD_SHARE) ? dead : 0;
 }
 
 /**
@@ -76,10 +82,9 @@ export async function claimVictims(site: CompactionSite, erase: boolean): Promis
   const live = liveBytes(site);
   const victims: number[] = [];
   let skipped = 0;
-  for (const { chunk, bytes } of chunks) {
-    const dead = bytes - (live.get(chunk) ?? 0);
-    const wanted = erase ? dead > 0 : dead >= DEAD_BYTES && dead >= bytes * DEAD_SHARE;
-    if (!wanted) continue;
+  for (const info of chunks) {
+    if (reclaimable(info, live, erase) === 0) continue;
+    const { chunk } = info;
     if (await site.blocks.claim(chunk)) victims.push(chunk);
     else skipped++;
   }
@@ -90,7 +95,7 @@ export async function claimVictims(site: CompactionSite, erase: boolean): Promis
 function blocksIn(site: CompactionSite, victims: ReadonlySet<number>): { memories: Array<{ id: number; ref: BlockRef }>; streams: Array<{ key: string; index: number; ref: BlockRef }> } {
   const memories: Array<{ id: number; ref: BlockRef }> = [];
   const streams: Array<{ key: string; index: number; ref: BlockRef }> = [];
-  for (const memory of site.memories.values()) if (victims.has(memory.ref.chunk)) memories.push({ id: memory.id, ref: memory.ref });
+  for (const [id, ref] of site.memories.refs()) if (victims.has(ref.chunk)) memories.push({ id, ref });
   for (const [key, refs] of site.streams) refs.forEach((ref, index) => victims.has(ref.chunk) && streams.push({ key, index, ref }));
   return { memories, streams };
 }

@@ -170,6 +170,25 @@ export class MemoryTable {
     return count;
   }
 
+  /** `[id, ref]` of every live memory, in increasing id order, without decoding the base's labels. */
+  *refs(): IterableIterator<readonly [number, BlockRef]> {
+    const base = this.#base;
+    if (base) {
+      for (let i = 0; i < base.count; i++) {
+        const id = base.idAt(i);
+        const above = this.#above(id);
+        if (above === undefined) yield [id, base.refAt(i)];
+        else if (above !== null) yield [id, above.ref];
+      }
+    }
+    for (const layer of this.#layers()) {
+      for (const id of layer.order) {
+        const memory = this.get(id);
+        if (memory) yield [id, memory.ref];
+      }
+    }
+  }
+
   /** The block references of the base's rows (live or not), without decoding them. */
   *baseRefs(): IterableIterator<BlockRef> {
     const base = this.#base;

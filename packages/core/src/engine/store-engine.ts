@@ -10,7 +10,7 @@ import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
-import { claimVictims, moveLiveBlocks, type CompactionReport, type CompactOptions } from './compaction.js';
+import { claimVictims, liveBytes, moveLiveBlocks, reclaimable, type CompactionReport, type CompactOptions } from './compaction.js';
 import { MemoryTable } from './memory-table.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { StateChannel } from './state-channel.js';
@@ -60,6 +60,11 @@ const CHECKPOINT_ON_CLOSE_AFTER_RECORDS = 1_024;
 const IDLE_FOLLOW_MS = 1000;
 /** How long compaction waits, after its move is committed, before it removes the chunk files it emptied. */
 const RETIRE_GRACE_MS = IDLE_FOLLOW_MS + 500;
+
+/** Compaction by policy (`autoCompaction`) starts at most this often in one process. */
+const AUTO_COMPACTION_INTERVAL_MS = 60_000;
+/** Default of `autoCompaction.minDeadBytes`. */
+const AUTO_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
 
 /** A block just written, with the copy its WAL record carries when it is small enough. */
 export interface WrittenBlock {
@@ -127,6 +132,9 @@ export class StoreEngine<S extends AgentState> {
   private retryCheckpointAt = 0;
   /** Set by `close()`: from then on the index is only drained by `close()` itself, never on a timer. */
   private closing = false;
+  private requestClose!: () => void;
+  /** Resolves when `close()` is called (it cuts compaction's grace short). */
+  private readonly closeRequested = new Promise<void>((resolve) => (this.requestClose = resolve));
 
   /** The log; set as soon as it is open (the tables are built while it opens). */
   wal!: WriteAheadLog;
@@ -142,6 +150,8 @@ export class StoreEngine<S extends AgentState> {
     private readonly blockSync: BlockSyncDemand,
     reader: 'auto' | 'mmap' | 'read',
     private readonly historyRetentionMs: number,
+    /** Dead bytes that start a compaction after a background checkpoint; `undefined`: never by itself. */
+    private readonly autoCompactionMinDeadBytes: number | undefined,
   ) {
     this.state = initialState;
     this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
@@ -237,7 +247,9 @@ export class StoreEngine<S extends AgentState> {
           // (The codec the checkpoint was read with, when it is the log's: not resolved twice.)
           codec ??= checkpointCodec?.name === header.codec ? checkpointCodec : await resolveCodec(undefined, header.codec);
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
-          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto', options.historyRetentionMs ?? Number.POSITIVE_INFINITY);
+          const auto = options.autoCompaction ?? true;
+          const autoCompaction = auto === false ? undefined : auto === true ? AUTO_COMPACTION_MIN_DEAD_BYTES : auto.minDeadBytes ?? AUTO_COMPACTION_MIN_DEAD_BYTES;
+          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto', options.historyRetentionMs ?? Number.POSITIVE_INFINITY, autoCompaction);
           if (start.after > 0) {
             if (!checkpoint || start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
               const reason = checkpoint && start.after > checkpoint.position.lsn
@@ -416,7 +428,7 @@ export class StoreEngine<S extends AgentState> {
     if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
     if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
       this.backgroundCheckpoint = true;
-      this.queueCheckpoint().catch((error: unknown) => {
+      this.queueCheckpoint().then(() => this.considerCompaction(), (error: unknown) => {
         this.retryCheckpointAt = performance.now() + 60_000;
         process.emitWarning(`A checkpoint of the tables was not written (the log still holds everything; it is tried again later): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
       }).finally(() => (this.backgroundCheckpoint = false));
@@ -520,18 +532,42 @@ export class StoreEngine<S extends AgentState> {
     this.copiedBytesSinceCheckpoint -= copied;
   }
 
+  /** Not before this time does `considerCompaction` start another compaction. */
+  private nextAutoCompactionAt = 0;
+
+  /**
+   * Compaction by policy, after a checkpoint written in the background: starts one when the chunk files
+   * it would rewrite hold at least `autoCompactionMinDeadBytes` dead bytes (see `autoCompaction`), at
+   * most once every `AUTO_COMPACTION_INTERVAL_MS`. Never fails: a failed one is a warning.
+   */
+  private async considerCompaction(): Promise<void> {
+    const minDeadBytes = this.autoCompactionMinDeadBytes;
+    if (minDeadBytes === undefined || this.closing || performance.now() < this.nextAutoCompactionAt) return;
+    try {
+      const live = liveBytes(this);
+      let dead = 0;
+      for (const chunk of await this.blocks.listChunks()) dead += reclaimable(chunk, live, false);
+      if (dead < minDeadBytes || this.closing) return;
+      this.nextAutoCompactionAt = performance.now() + AUTO_COMPACTION_INTERVAL_MS;
+      await this.compact({ background: true });
+    } catch (error) {
+      process.emitWarning(`A compaction by policy failed (nothing is lost; it is tried again after a later checkpoint): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_COMPACTION_FAILED' });
+    }
+  }
+
   /** The compaction under way, if any: one at a time per process. */
   private compacting: Promise<unknown> = Promise.resolve();
 
   /** Runs a compaction (see `engine/compaction.ts` and docs/ARCHITECTURE.md), after the one under way. */
-  compact(options: CompactOptions = {}): Promise<CompactionReport> {
+  compact(options: CompactOptions & { background?: boolean } = {}): Promise<CompactionReport> {
     const run = this.compacting.then(() => this.compactNow(options));
     this.compacting = run.catch(() => undefined);
     return run;
   }
 
-  private async compactNow(options: CompactOptions): Promise<CompactionReport> {
+  private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
     const erase = options.erase === true;
+    if (options.background && this.closing) return { expiredDeleted: 0, chunksRewritten: 0, chunksSkipped: 0, blocksMoved: 0, chunkBytesBefore: 0, chunkBytesAfter: 0, logFirstLsn: 0 };
     // Expired memories are deleted first: their text then counts as dead.
     this.refresh();
     let expiredDeleted = 0;
@@ -549,8 +585,10 @@ export class StoreEngine<S extends AgentState> {
     if (covered > 0) await this.wal.truncateBefore(covered + 1);
     if (plan.victims.length > 0) {
       // Every other process applies the move within its idle catch-up and lets go of the victims;
-      // one that reads a victim later finds it gone, catches up and reads the new place.
-      await new Promise((resolve) => setTimeout(resolve, RETIRE_GRACE_MS));
+      // one that reads a victim later finds it gone, catches up and reads the new place. (A close
+      // cuts the wait short: the victims, all dead now, are removed by a later compaction.)
+      await Promise.race([new Promise((resolve) => setTimeout(resolve, RETIRE_GRACE_MS).unref()), this.closeRequested]);
+      if (this.closing) return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore, logFirstLsn: covered + 1 };
       for (const chunk of plan.victims) await this.blocks.retire(chunk);
     }
     // Records other processes committed after the checkpoint share the segment its record was sealed in,
@@ -881,12 +919,14 @@ export class StoreEngine<S extends AgentState> {
   /** Saves the search index if it moved, then closes the WAL, the blocks and the provider. */
   async close(): Promise<void> {
     this.closing = true;
+    this.requestClose();
     clearInterval(this.idleFollow);
     this.follower.stop();
     this.cancelScheduledIndexing();
     this.stateChannel.end();
     let failure: unknown;
     try {
+      await this.compacting;
       await this.checkpointing;
       await this.checkpointQueue;
       let written = false;
