@@ -197,6 +197,7 @@ export class ChunkBlockStore implements BlockStore {
     this.assertWritable();
     await this.sync();
     for (const index of await this.chunkIndexes()) {
+      // (One this store took over after the sync above is synced by the one below.)
       if (this.chunks.get(index)?.writer) continue;
       // Another process's chunk (or a dead one's): an fdatasync through any descriptor flushes the
       // file's pages, whoever wrote them.
@@ -217,6 +218,7 @@ export class ChunkBlockStore implements BlockStore {
         throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(index)} failed: ${(error as Error).message}`, { cause: error });
       }
     }
+    await this.sync();
   }
 
   ownedChunks(): number[] {
@@ -610,13 +612,19 @@ export class ChunkBlockStore implements BlockStore {
 async function takeOwnerLock(handle: FileHandle): Promise<boolean> {
   try {
     loadFlock().flockSync(handle.fd, 'exnb');
-    return true;
   } catch (error) {
     await handle.close();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
     throw error;
   }
+  // A compaction that retired the chunk unlinked it before it let go of the lock: a lock taken through
+  // a descriptor opened before the unlink is on a file no one will read again.
+  if (fstatSync(handle.fd).nlink === 0) {
+    await handle.close();
+    return false;
+  }
+  return true;
 }
 
 async function syncAndClose(handle: FileHandle): Promise<void> {

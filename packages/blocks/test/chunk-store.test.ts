@@ -135,6 +135,43 @@ describe('taking over a chunk', () => {
   });
 });
 
+describe('a chunk removed as it is taken', () => {
+  /** A seam under which chunk 0 is removed (as another store's `retire` does) right after it is opened. */
+  const removedOnOpen = {
+    ...fileSystem,
+    open: (async (...args: Parameters<typeof fileSystem.open>) => {
+      const handle = await fileSystem.open(...args);
+      if (String(args[0]).endsWith(chunkFileName(0))) await fileSystem.unlink(String(args[0])).catch(() => undefined);
+      return handle;
+    }) as typeof fileSystem.open,
+  };
+
+  it('is never appended to: the block goes to a chunk another store can read', async () => {
+    const first = await openChunkStore({ dir, reader: 'read' });
+    const old = await first.append(text('a block in chunk 0, which has room'));
+    await first.close();
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: removedOnOpen });
+    // (Read first: the store holds chunk 0 open, as one that read it during a compaction's grace does.)
+    expect(Buffer.from(store.read(old)).toString()).toBe('a block in chunk 0, which has room');
+    const ref = await store.append(text('must not land in a removed file'));
+    await store.sync();
+    expect(ref.chunk).not.toBe(0);
+    const other = await openChunkStore({ dir, reader: 'read' });
+    expect(Buffer.from(other.read(ref)).toString()).toBe('must not land in a removed file');
+    await other.close();
+    await store.close();
+  });
+
+  it('is never claimed', async () => {
+    const first = await openChunkStore({ dir, reader: 'read' });
+    await first.append(text('a block in chunk 0'));
+    await first.close();
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: removedOnOpen });
+    expect(await store.claim(0)).toBe(false);
+    await store.close();
+  });
+});
+
 describe('writing', () => {
   /** A seam that counts the writes made through `writeSync` and through handles, failing `writeSync` on demand. */
   function countingWrites(failSync = false) {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -374,6 +374,22 @@ describe('the memmapfs binary', () => {
     const usage = await memmapfs(['get', '--bogus'], dir);
     expect(usage.code).toBe(2);
     expect(usage.stdout).toBe('');
+  });
+
+  it('forget --erase in a process of its own waits for the compaction, and the text is in no file', async () => {
+    expect((await memmapfs(['--root', root, 'init'], dir)).code).toBe(0);
+    expect((await memmapfs(['--root', root, 'append', 'kept for later'], dir)).code).toBe(0);
+    const secret = await memmapfs(['--root', root, 'append', 'the vault code is walrus-902'], dir);
+    const erased = await memmapfs(['--root', root, '--json', 'forget', secret.stdout.trim(), '--erase'], dir);
+    expect(erased).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(erased.stdout)).toMatchObject({ deleted: true, erased: true, compaction: { chunksRewritten: 1 } });
+    const holding: string[] = [];
+    for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+      const path = join(entry.parentPath ?? entry.path, entry.name);
+      if (entry.isFile() && (await readFile(path)).includes(Buffer.from('walrus-902'))) holding.push(path);
+    }
+    expect(holding).toEqual([]);
+    expect((await memmapfs(['--root', root, 'get', '1'], dir)).stdout).toContain('kept for later');
   });
 
   it('keeps the agent state from one process to the next', async () => {

@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
-import { holdWriterLock, storeWorkerArgs } from './support/hold-writer.js';
+import { appendAndHold, holdWriterLock, storeWorkerArgs } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
 
 const tempStore = useTempStore('compaction');
@@ -316,6 +316,26 @@ describe('compaction', () => {
       expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
     });
   }
+
+  it('by policy, changes nothing when it can take no chunk: history and expired memories stay', async () => {
+    const fs = await open();
+    const id = await fs.appendMemory('first words');
+    await fs.updateMemory(id, { text: 'second words' });
+    const expiring = await fs.appendMemory('short-lived', [], { ttlMs: 1 });
+    // The only dead bytes are in a chunk another process still appends to.
+    const holder = await appendAndHold(root, `held ${'z'.repeat(100 * 1024)}`);
+    try {
+      expect(await fs.deleteMemory(holder.id)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const engine = (fs as unknown as { engine: { compact(options: { background: boolean }): Promise<{ chunksRewritten: number; chunksSkipped: number; expiredDeleted: number }> } }).engine;
+      expect(await engine.compact({ background: true })).toMatchObject({ chunksRewritten: 0, chunksSkipped: 1, expiredDeleted: 0 });
+      expect((await fs.memoryHistory(id)).map((v) => v.memory?.text)).toEqual(['first words', 'second words']);
+      expect((await fs.memoryHistory(expiring)).map((v) => v.event)).toEqual(['created']);
+    } finally {
+      await holder.kill();
+    }
+    await fs.close();
+  });
 
   it('refuses bad options, and compaction of a read-only store', async () => {
     const fs = await open();

@@ -21,7 +21,11 @@ export interface CompactionReport {
   readonly expiredDeleted: number;
   /** Chunk files rewritten: their live blocks copied elsewhere, the files removed. */
   readonly chunksRewritten: number;
-  /** Chunk files with dead bytes left as they are: another process appends to them. */
+  /**
+   * Chunk files with dead bytes left as they are: another process appends to them, or a write waiting
+   * for the lock has a block there; or `close()` cut the compaction short after their live blocks moved
+   * (a later compaction removes them).
+   */
   readonly chunksSkipped: number;
   /** Live blocks copied. */
   readonly blocksMoved: number;

@@ -522,8 +522,9 @@ export class StoreEngine<S extends AgentState> {
     const upTo = this.wal.lastLsn;
     const copied = this.copiedBytesSinceCheckpoint;
     try {
-      await this.blocks.sync();
+      // (Listed before the sync: a chunk taken over from a dead process meanwhile is not synced by it.)
       const chunks = this.blocks.ownedChunks();
+      await this.blocks.sync();
       // A checkpoint naming no chunk would retire no copy (as on an open after a crash, owning nothing yet).
       if (chunks.length > 0) await this.wal.append([{ type: RecordType.Checkpoint, payload: encodeRecord(this.codec, { type: RecordType.Checkpoint, upTo, chunks }) }]);
     } catch (error) {
@@ -567,17 +568,22 @@ export class StoreEngine<S extends AgentState> {
 
   private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
     const erase = options.erase === true;
-    if (options.background && this.closing) return { expiredDeleted: 0, chunksRewritten: 0, chunksSkipped: 0, blocksMoved: 0, chunkBytesBefore: 0, chunkBytesAfter: 0, logFirstLsn: 0 };
-    // Expired memories are deleted first: their text then counts as dead.
+    const background = options.background === true;
+    const nothing = { expiredDeleted: 0, chunksRewritten: 0, chunksSkipped: 0, blocksMoved: 0, chunkBytesBefore: 0, chunkBytesAfter: 0, logFirstLsn: 0 };
+    if (background && this.closing) return nothing;
+    // Expired memories are deleted first: their text then counts as dead. (Not by policy: until a
+    // compaction is asked for, expiry only hides a memory, which a clock stepping back shows again.)
     this.refresh();
     let expiredDeleted = 0;
     const now = Date.now();
-    for (const [id, expiresAt] of [...this.memories.withExpiry()]) {
+    for (const [id, expiresAt] of background ? [] : [...this.memories.withExpiry()]) {
       if (expiresAt > now) continue;
       const outcome = await this.commitIf([{ type: RecordType.MemoryDelete, id, at: now }], undefined, () => this.memories.has(id) && this.memories.expiryOf(id) === expiresAt);
       if (outcome === 'written') expiredDeleted++;
     }
     const plan = await claimVictims(this, erase);
+    // By policy, a compaction that could take no chunk (other processes append to them) changes nothing.
+    if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
     const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, options.onProgress) : 0;
     // A checkpoint that covers the move, then the log before it goes (history included: compaction drops it).
     await this.checkpointTables();
@@ -587,8 +593,19 @@ export class StoreEngine<S extends AgentState> {
       // Every other process applies the move within its idle catch-up and lets go of the victims;
       // one that reads a victim later finds it gone, catches up and reads the new place. (A close
       // cuts the wait short: the victims, all dead now, are removed by a later compaction.)
-      await Promise.race([new Promise((resolve) => setTimeout(resolve, RETIRE_GRACE_MS).unref()), this.closeRequested]);
-      if (this.closing) return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore, logFirstLsn: covered + 1 };
+      // (The timer keeps the process alive, so that a script's `await compact()` resolves; by policy it
+      // does not, and a process that is done exits with the emptied victims left for later.)
+      let grace: NodeJS.Timeout | undefined;
+      const graceOver = new Promise((resolve) => {
+        grace = setTimeout(resolve, RETIRE_GRACE_MS);
+        if (background) grace.unref();
+      });
+      await Promise.race([graceOver, this.closeRequested]);
+      clearTimeout(grace);
+      if (this.closing) {
+        const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
+        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: covered + 1 };
+      }
       for (const chunk of plan.victims) await this.blocks.retire(chunk);
     }
     // Records other processes committed after the checkpoint share the segment its record was sealed in,
