@@ -132,6 +132,41 @@ describe('compaction', () => {
     expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
   });
 
+  it('a record committed while the blocks are copied that points into a victim has its block copied too', async () => {
+    const fs = await open();
+    const kept = await fs.appendMemory('kept as it is');
+    const dead = await fs.appendMemory('pointed at again after its memory was deleted');
+    type Engine = {
+      memories: { get(id: number): Record<string, unknown> & { ref: unknown } };
+      commit(records: unknown[]): Promise<number[]>;
+      commitIf: (records: Array<{ type: number }>, ...rest: unknown[]) => Promise<'written' | 'refused'>;
+    };
+    const engine = (fs as unknown as { engine: Engine }).engine;
+    const deadRef = engine.memories.get(dead).ref;
+    await fs.deleteMemory(dead);
+    // Before the move is first committed, a record points at the deleted memory's block, which the
+    // compaction, seeing it dead, does not copy.
+    const commitIf = engine.commitIf.bind(engine);
+    let revived: number | undefined;
+    let moveTries = 0;
+    engine.commitIf = async (records, ...rest) => {
+      if (records[0]!.type === 8 && moveTries++ === 0) {
+        [revived] = await engine.commit([{ type: 1, memory: { ...engine.memories.get(kept), id: 0, ref: deadRef } }]);
+      }
+      return commitIf(records, ...rest);
+    };
+    const report = await fs.compact({ erase: true });
+    expect(moveTries).toBe(2);
+    expect(report.chunksRewritten).toBe(1);
+    expect((await fs.getMemory(revived!))?.text).toBe('pointed at again after its memory was deleted');
+    await fs.close();
+    const again = await open();
+    expect((await again.getMemory(revived!))?.text).toBe('pointed at again after its memory was deleted');
+    expect((await again.getMemory(kept))?.text).toBe('kept as it is');
+    await again.close();
+    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+  });
+
   it('an update of the text refused meanwhile keeps its chunk from the compaction, and is written on the next try', async () => {
     const fs = await open();
     const ids: number[] = [];

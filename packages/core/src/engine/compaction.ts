@@ -48,6 +48,8 @@ export interface CompactionSite {
   readonly blocks: BlockStore;
   /** Catches up with the log (other processes' records). */
   refresh(): void;
+  /** Calls `watcher` with every block reference a record applied from now on holds; returns how to stop. */
+  watchRefs(watcher: (ref: BlockRef) => void): () => void;
   /** Commits `records` if `holds()` (run under the writer lock, every earlier record applied). */
   commitIf(records: LogRecord[], blocks: undefined, holds: () => boolean): Promise<'written' | 'refused'>;
 }
@@ -111,7 +113,8 @@ const key = (ref: BlockRef) => `${ref.chunk}:${ref.offset}:${ref.length}`;
  * the record that moves every reference and retires the victims. The commit holds only if, under the
  * writer lock with every record applied, no reference into a victim is left that the record does not
  * move (a record another process committed meanwhile may point there: its block is copied too, and
- * the commit tried again). Returns how many blocks moved.
+ * the commit tried again). That is known from the records applied since the live blocks were listed,
+ * so the check under the lock costs nothing however many memories there are. Returns how many blocks moved.
  */
 export async function moveLiveBlocks(site: CompactionSite, victims: readonly number[], onProgress?: (done: number, total: number) => void): Promise<number> {
   const retired = new Set(victims);
@@ -120,30 +123,38 @@ export async function moveLiveBlocks(site: CompactionSite, victims: readonly num
   for (let attempt = 1; attempt <= 8; attempt++) {
     site.refresh();
     const live = blocksIn(site, retired);
-    const total = live.memories.length + live.streams.length;
-    let done = 0;
-    const copy = async (ref: BlockRef): Promise<BlockRef> => {
-      let to = copies.get(key(ref));
-      if (!to) {
-        // (Copied out of the view first: the bytes go to the writer's queue, the mapping may go away.)
-        to = await site.blocks.append(Buffer.from(site.blocks.read(ref)));
-        copies.set(key(ref), to);
-      }
-      if (++done % 1000 === 0 || done === total) onProgress?.(done, total);
-      return to;
-    };
-    const memoryMoves: MemoryMove[] = [];
-    const streamMoves: StreamMove[] = [];
-    for (const { id, ref } of live.memories) memoryMoves.push({ id, from: ref, to: await copy(ref) });
-    for (const { key: streamKey, index, ref } of live.streams) streamMoves.push({ key: streamKey, index, from: ref, to: await copy(ref) });
-    // The copies are durable before the record that points at them.
-    await site.blocks.sync();
-    const moved = new Set([...memoryMoves.map((m) => `m${m.id}@${key(m.from)}`), ...streamMoves.map((m) => `s${m.key}#${m.index}@${key(m.from)}`)]);
-    const outcome = await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: victims }], undefined, () => {
-      const now = blocksIn(site, retired);
-      return now.memories.every((m) => moved.has(`m${m.id}@${key(m.ref)}`)) && now.streams.every((s) => moved.has(`s${s.key}#${s.index}@${key(s.ref)}`));
+    // From here on, a record applied that puts into a victim a reference other than those being moved
+    // leaves the move incomplete: known at once under the lock, with no scan of the tables holding it.
+    // (An update that keeps its text carries a reference being moved: the move still applies to it.)
+    const moving = new Set([...live.memories.map((m) => key(m.ref)), ...live.streams.map((s) => key(s.ref))]);
+    let incomplete = false;
+    const stopWatching = site.watchRefs((ref) => {
+      if (retired.has(ref.chunk) && !moving.has(key(ref))) incomplete = true;
     });
-    if (outcome === 'written') return memoryMoves.length + streamMoves.length;
+    try {
+      const total = live.memories.length + live.streams.length;
+      let done = 0;
+      const copy = async (ref: BlockRef): Promise<BlockRef> => {
+        let to = copies.get(key(ref));
+        if (!to) {
+          // (Copied out of the view first: the bytes go to the writer's queue, the mapping may go away.)
+          to = await site.blocks.append(Buffer.from(site.blocks.read(ref)));
+          copies.set(key(ref), to);
+        }
+        if (++done % 1000 === 0 || done === total) onProgress?.(done, total);
+        return to;
+      };
+      const memoryMoves: MemoryMove[] = [];
+      const streamMoves: StreamMove[] = [];
+      for (const { id, ref } of live.memories) memoryMoves.push({ id, from: ref, to: await copy(ref) });
+      for (const { key: streamKey, index, ref } of live.streams) streamMoves.push({ key: streamKey, index, from: ref, to: await copy(ref) });
+      // The copies are durable before the record that points at them.
+      await site.blocks.sync();
+      const outcome = await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: victims }], undefined, () => !incomplete);
+      if (outcome === 'written') return memoryMoves.length + streamMoves.length;
+    } finally {
+      stopWatching();
+    }
   }
   throw new MemMapError('LOCK_TIMEOUT', 'Compaction gave up: other processes kept writing into the chunks it was rewriting. Try again when the store is quieter.', { subsystem: 'blocks' });
 }

@@ -533,6 +533,14 @@ export class StoreEngine<S extends AgentState> {
     this.copiedBytesSinceCheckpoint -= copied;
   }
 
+  private readonly refWatchers = new Set<(ref: BlockRef) => void>();
+
+  /** Calls `watcher` with every block reference a record applied from now on holds; returns how to stop. */
+  watchRefs(watcher: (ref: BlockRef) => void): () => void {
+    this.refWatchers.add(watcher);
+    return () => this.refWatchers.delete(watcher);
+  }
+
   /** Not before this time does `considerCompaction` start another compaction. */
   private nextAutoCompactionAt = 0;
 
@@ -1013,7 +1021,10 @@ export class StoreEngine<S extends AgentState> {
 
   /** Applies a durable record to the tables. `live`: it was just written by this process (not replayed). */
   private apply(record: LogRecord, lsn: number, live: boolean): void {
-    for (const ref of blockRefsOf(record)) this.references.note(ref);
+    for (const ref of blockRefsOf(record)) {
+      this.references.note(ref);
+      for (const watch of this.refWatchers) watch(ref);
+    }
     if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
       this.copiedSinceCheckpoint.note(record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, lsn);
     }
