@@ -132,40 +132,44 @@ describe('compaction', () => {
     expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
   });
 
-  it('a record committed while the blocks are copied that points into a victim has its block copied too', async () => {
-    const fs = await open();
-    const kept = await fs.appendMemory('kept as it is');
-    const dead = await fs.appendMemory('pointed at again after its memory was deleted');
-    type Engine = {
-      memories: { get(id: number): Record<string, unknown> & { ref: unknown } };
-      commit(records: unknown[]): Promise<number[]>;
-      commitIf: (records: Array<{ type: number }>, ...rest: unknown[]) => Promise<'written' | 'refused'>;
-    };
-    const engine = (fs as unknown as { engine: Engine }).engine;
-    const deadRef = engine.memories.get(dead).ref;
-    await fs.deleteMemory(dead);
-    // Before the move is first committed, a record points at the deleted memory's block, which the
-    // compaction, seeing it dead, does not copy.
-    const commitIf = engine.commitIf.bind(engine);
-    let revived: number | undefined;
-    let moveTries = 0;
-    engine.commitIf = async (records, ...rest) => {
-      if (records[0]!.type === 8 && moveTries++ === 0) {
-        [revived] = await engine.commit([{ type: 1, memory: { ...engine.memories.get(kept), id: 0, ref: deadRef } }]);
-      }
-      return commitIf(records, ...rest);
-    };
-    const report = await fs.compact({ erase: true });
-    expect(moveTries).toBe(2);
-    expect(report.chunksRewritten).toBe(1);
-    expect((await fs.getMemory(revived!))?.text).toBe('pointed at again after its memory was deleted');
-    await fs.close();
-    const again = await open();
-    expect((await again.getMemory(revived!))?.text).toBe('pointed at again after its memory was deleted');
-    expect((await again.getMemory(kept))?.text).toBe('kept as it is');
-    await again.close();
-    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
-  });
+  for (const pointedAt of ['a dead block', 'the block of a memory being moved, deleted meanwhile'] as const) {
+    it(`a record committed while the blocks are copied that points into a victim (${pointedAt}) has its block copied too`, async () => {
+      const fs = await open();
+      const kept = await fs.appendMemory('kept as it is');
+      const target = await fs.appendMemory('pointed at again by a later record');
+      await fs.appendMemory('dead weight, so that the chunk is worth rewriting').then((id) => fs.deleteMemory(id));
+      type Engine = {
+        memories: { get(id: number): Record<string, unknown> & { ref: unknown } };
+        commit(records: unknown[]): Promise<number[]>;
+        commitIf: (records: Array<{ type: number }>, ...rest: unknown[]) => Promise<'written' | 'refused'>;
+      };
+      const engine = (fs as unknown as { engine: Engine }).engine;
+      const targetRef = engine.memories.get(target).ref;
+      if (pointedAt === 'a dead block') await fs.deleteMemory(target);
+      // Before the move is first committed, a record points at the block: one the compaction saw dead
+      // (and does not copy), or one it moves for a memory that is then deleted (the move then moves nothing).
+      const commitIf = engine.commitIf.bind(engine);
+      let revived: number | undefined;
+      let moveTries = 0;
+      engine.commitIf = async (records, ...rest) => {
+        if (records[0]!.type === 8 && moveTries++ === 0) {
+          if (pointedAt !== 'a dead block') await fs.deleteMemory(target);
+          [revived] = await engine.commit([{ type: 1, memory: { ...engine.memories.get(kept), id: 0, ref: targetRef } }]);
+        }
+        return commitIf(records, ...rest);
+      };
+      const report = await fs.compact({ erase: true });
+      expect(moveTries).toBe(2);
+      expect(report.chunksRewritten).toBe(1);
+      expect((await fs.getMemory(revived!))?.text).toBe('pointed at again by a later record');
+      await fs.close();
+      const again = await open();
+      expect((await again.getMemory(revived!))?.text).toBe('pointed at again by a later record');
+      expect((await again.getMemory(kept))?.text).toBe('kept as it is');
+      await again.close();
+      expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+    });
+  }
 
   it('an update of the text refused meanwhile keeps its chunk from the compaction, and is written on the next try', async () => {
     const fs = await open();

@@ -48,7 +48,7 @@ export interface CompactionSite {
   readonly blocks: BlockStore;
   /** Catches up with the log (other processes' records). */
   refresh(): void;
-  /** Calls `watcher` with every block reference a record applied from now on holds; returns how to stop. */
+  /** Calls `watcher` with every block reference a record applied from now on holds (it must not throw); returns how to stop. */
   watchRefs(watcher: (ref: BlockRef) => void): () => void;
   /** Commits `records` if `holds()` (run under the writer lock, every earlier record applied). */
   commitIf(records: LogRecord[], blocks: undefined, holds: () => boolean): Promise<'written' | 'refused'>;
@@ -113,8 +113,9 @@ const key = (ref: BlockRef) => `${ref.chunk}:${ref.offset}:${ref.length}`;
  * the record that moves every reference and retires the victims. The commit holds only if, under the
  * writer lock with every record applied, no reference into a victim is left that the record does not
  * move (a record another process committed meanwhile may point there: its block is copied too, and
- * the commit tried again). That is known from the records applied since the live blocks were listed,
- * so the check under the lock costs nothing however many memories there are. Returns how many blocks moved.
+ * the commit tried again). When no record applied since the live blocks were listed holds a reference
+ * into a victim (the usual case), that is known without a scan, so the check under the lock costs
+ * nothing however many memories there are. Returns how many blocks moved.
  */
 export async function moveLiveBlocks(site: CompactionSite, victims: readonly number[], onProgress?: (done: number, total: number) => void): Promise<number> {
   const retired = new Set(victims);
@@ -123,14 +124,19 @@ export async function moveLiveBlocks(site: CompactionSite, victims: readonly num
   for (let attempt = 1; attempt <= 8; attempt++) {
     site.refresh();
     const live = blocksIn(site, retired);
-    // From here on, a record applied that puts into a victim a reference other than those being moved
-    // leaves the move incomplete: known at once under the lock, with no scan of the tables holding it.
-    // (An update that keeps its text carries a reference being moved: the move still applies to it.)
-    const moving = new Set([...live.memories.map((m) => key(m.ref)), ...live.streams.map((s) => key(s.ref))]);
-    let incomplete = false;
+    // From here on, a record applied that holds a reference into a victim may leave the move incomplete.
+    // Usually none is: then the check under the lock costs nothing, with no scan of the tables holding
+    // it; otherwise the tables are checked, pair by pair (a memory, or a stream's block, and its place).
+    let touched = false;
     const stopWatching = site.watchRefs((ref) => {
-      if (retired.has(ref.chunk) && !moving.has(key(ref))) incomplete = true;
+      if (retired.has(ref.chunk)) touched = true;
     });
+    const moved = new Set([...live.memories.map((m) => `m${m.id}@${key(m.ref)}`), ...live.streams.map((s) => `s${s.key}#${s.index}@${key(s.ref)}`)]);
+    const complete = () => {
+      if (!touched) return true;
+      const now = blocksIn(site, retired);
+      return now.memories.every((m) => moved.has(`m${m.id}@${key(m.ref)}`)) && now.streams.every((s) => moved.has(`s${s.key}#${s.index}@${key(s.ref)}`));
+    };
     try {
       const total = live.memories.length + live.streams.length;
       let done = 0;
@@ -150,7 +156,7 @@ export async function moveLiveBlocks(site: CompactionSite, victims: readonly num
       for (const { key: streamKey, index, ref } of live.streams) streamMoves.push({ key: streamKey, index, from: ref, to: await copy(ref) });
       // The copies are durable before the record that points at them.
       await site.blocks.sync();
-      const outcome = await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: victims }], undefined, () => !incomplete);
+      const outcome = await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: victims }], undefined, complete);
       if (outcome === 'written') return memoryMoves.length + streamMoves.length;
     } finally {
       stopWatching();

@@ -535,7 +535,7 @@ export class StoreEngine<S extends AgentState> {
 
   private readonly refWatchers = new Set<(ref: BlockRef) => void>();
 
-  /** Calls `watcher` with every block reference a record applied from now on holds; returns how to stop. */
+  /** Calls `watcher` with every block reference a record applied from now on holds (what it throws is ignored); returns how to stop. */
   watchRefs(watcher: (ref: BlockRef) => void): () => void {
     this.refWatchers.add(watcher);
     return () => this.refWatchers.delete(watcher);
@@ -1023,7 +1023,13 @@ export class StoreEngine<S extends AgentState> {
   private apply(record: LogRecord, lsn: number, live: boolean): void {
     for (const ref of blockRefsOf(record)) {
       this.references.note(ref);
-      for (const watch of this.refWatchers) watch(ref);
+      for (const watch of this.refWatchers) {
+        try {
+          watch(ref);
+        } catch {
+          // (Applying a durable record must never fail: a watcher's mistake is its own.)
+        }
+      }
     }
     if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
       this.copiedSinceCheckpoint.note(record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, lsn);
