@@ -1,0 +1,136 @@
+import CRC32C from 'crc-32/crc32c.js';
+import { DOC_ROW, H, HEADER_SIZE, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW } from './segment-format.js';
+
+/** A segment file that is not one, or is damaged. */
+export class SegmentCorrupt extends Error {
+  override readonly name = 'SegmentCorrupt';
+}
+
+/**
+ * A segment read in place (a mapping, or bytes in memory): nothing is decoded up front. Terms are found
+ * by binary search over the term rows, postings decoded as they are walked.
+ */
+export class SegmentReader {
+  readonly docCount: number;
+  readonly termCount: number;
+  /** Sum of the documents' lengths in words. */
+  readonly totalLength: number;
+  private readonly docs: number;
+  private readonly termIndex: number;
+
+  /** Checks the header (not the body: see `verify`). */
+  constructor(private readonly bytes: Buffer) {
+    const bad = (why: string) => new SegmentCorrupt(`not a usable search segment: ${why}`);
+    if (bytes.length < HEADER_SIZE || !bytes.subarray(0, 8).equals(SEGMENT_MAGIC)) throw bad('no segment header');
+    if (bytes.readUInt32LE(H.version) !== SEGMENT_VERSION) throw bad(`format version ${bytes.readUInt32LE(H.version)} is not ${SEGMENT_VERSION}`);
+    if ((CRC32C.buf(bytes.subarray(16, HEADER_SIZE), 0) >>> 0) !== bytes.readUInt32LE(H.headerCrc)) throw bad('its header fails its checksum');
+    if (bytes.readUInt32LE(H.fileLength) !== bytes.length) throw bad(`it is ${bytes.length} bytes long, its header says ${bytes.readUInt32LE(H.fileLength)}`);
+    this.docCount = bytes.readUInt32LE(H.docCount);
+    this.termCount = bytes.readUInt32LE(H.termCount);
+    this.totalLength = bytes.readDoubleLE(H.totalLength);
+    this.docs = bytes.readUInt32LE(H.docsOffset);
+    this.termIndex = bytes.readUInt32LE(H.termIndexOffset);
+    const postings = bytes.readUInt32LE(H.postingsOffset);
+    if (this.docs + this.docCount * DOC_ROW > this.termIndex || this.termIndex + this.termCount * TERM_ROW > bytes.readUInt32LE(H.termBytesOffset) || postings > bytes.length) {
+      throw bad('its sections do not add up');
+    }
+  }
+
+  /** Whether the body (documents, terms, postings) still matches its checksum. */
+  verify(): boolean {
+    return (CRC32C.buf(this.bytes.subarray(HEADER_SIZE), 0) >>> 0) === this.bytes.readUInt32LE(H.bodyCrc);
+  }
+
+  /** The memory id of row `row`. */
+  idAt(row: number): number {
+    return this.bytes.readDoubleLE(this.docs + row * DOC_ROW);
+  }
+
+  /** The length in words of row `row`. */
+  lengthAt(row: number): number {
+    return this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 8);
+  }
+
+  /** The row of memory `id`, or -1. */
+  rowOf(id: number): number {
+    let low = 0;
+    let high = this.docCount - 1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const found = this.idAt(mid);
+      if (found < id) low = mid + 1;
+      else if (found > id) high = mid - 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /** The bytes of term `index`. */
+  termAt(index: number): Buffer {
+    const row = this.termIndex + index * TERM_ROW;
+    const start = this.bytes.readUInt32LE(row);
+    return this.bytes.subarray(start, start + this.bytes.readUInt32LE(row + 4));
+  }
+
+  /** How many documents of this segment hold term `index`. */
+  docFrequency(index: number): number {
+    return this.bytes.readUInt32LE(this.termIndex + index * TERM_ROW + 12);
+  }
+
+  /** The index of the first term not before `key` (byte order): `termCount` when there is none. */
+  lowerBound(key: Buffer): number {
+    let low = 0;
+    let high = this.termCount;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (Buffer.compare(this.termAt(mid), key) < 0) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  /** The index of term `key`, or -1. */
+  findTerm(key: Buffer): number {
+    const at = this.lowerBound(key);
+    return at < this.termCount && this.termAt(at).equals(key) ? at : -1;
+  }
+
+  /** The indexes of the terms that begin with `prefix`: `[from, to)`. */
+  prefixRange(prefix: Buffer): [number, number] {
+    const from = this.lowerBound(prefix);
+    let to = from;
+    while (to < this.termCount) {
+      const term = this.termAt(to);
+      if (term.length < prefix.length || term.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0) break;
+      to++;
+    }
+    return [from, to];
+  }
+
+  /** Calls `visit(row, frequency)` for each document holding term `index`, by row. */
+  forEachPosting(index: number, visit: (row: number, frequency: number) => void): void {
+    const bytes = this.bytes;
+    let at = bytes.readUInt32LE(this.termIndex + index * TERM_ROW + 8);
+    let remaining = this.docFrequency(index);
+    let row = 0;
+    while (remaining-- > 0) {
+      let delta = 0;
+      let shift = 0;
+      let byte: number;
+      do {
+        byte = bytes[at++]!;
+        delta += (byte & 0x7f) * 2 ** shift;
+        shift += 7;
+      } while (byte & 0x80);
+      let frequency = 0;
+      shift = 0;
+      do {
+        byte = bytes[at++]!;
+        frequency += (byte & 0x7f) * 2 ** shift;
+        shift += 7;
+      } while (byte & 0x80);
+      row += delta;
+      visit(row, frequency);
+    }
+  }
+}

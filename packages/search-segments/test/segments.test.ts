@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { SegmentBuilder, SegmentCorrupt, SegmentReader, searchSegments, wordTokens, type IndexedDocument, type SegmentQuery } from '../src/index.js';
+
+describe('wordTokens', () => {
+  it('splits on anything but letters, digits and marks, folds case and accents, keeps repeats', () => {
+    expect(wordTokens('Café au LAIT, café-crème; naïve Ünïcödé 42x')).toEqual(['cafe', 'au', 'lait', 'cafe', 'creme', 'naive', 'unicode', '42x']);
+    expect(wordTokens('Привет, мир! Γειά σου κόσμε')).toEqual(['привет', 'мир', 'γεια', 'σου', 'κοσμε']);
+    expect(wordTokens('東京 タワー')).toEqual(['東京', 'タワー']);
+    expect(wordTokens('हिन्दी')).toEqual(['हिन्दी']);
+    expect(wordTokens(' \n\t—!?')).toEqual([]);
+  });
+});
+
+/** A small random generator, so that a failure can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+const vocabulary = ['alpha', 'beta', 'gamma', 'delta', 'deploy', 'deployment', 'deployed', 'meeting', 'memo', 'memory', 'tea', 'teapot', 'friday', 'café', 'zeta', 'é', 'ω'];
+
+function randomDocs(next: () => number, count: number, firstId = 1): IndexedDocument[] {
+  return Array.from({ length: count }, (_, i) => {
+    const words = Array.from({ length: 1 + Math.floor(next() * 12) }, () => vocabulary[Math.floor(next() * next() * vocabulary.length)]!);
+    const tags = ['red', 'green', 'blue'].filter(() => next() < 0.4);
+    return { id: firstId + i * 3, text: words.join(next() < 0.5 ? ' ' : ', '), tags, namespace: next() < 0.7 ? 'default' : 'other' };
+  });
+}
+
+/** BM25 as FTS5 computes it, from the documents themselves: what the index must agree with. */
+function bruteForce(docs: IndexedDocument[], query: SegmentQuery, deleted: Set<number>): Array<{ id: number; score: number }> {
+  const words = [...new Set(wordTokens(query.text))];
+  const tokens = docs.map((doc) => wordTokens(doc.text));
+  const average = tokens.reduce((sum, t) => sum + t.length, 0) / docs.length || 1;
+  const matches = (word: string, i: number, token: string) => (query.prefix !== false && i === words.length - 1 ? token.startsWith(word) : token === word);
+  const idf = words.map((word, i) => {
+    const n = tokens.filter((t) => t.some((token) => matches(word, i, token))).length;
+    const value = Math.log((docs.length - n + 0.5) / (n + 0.5));
+    return value > 0 ? value : 1e-6;
+  });
+  const hits: Array<{ id: number; score: number }> = [];
+  docs.forEach((doc, d) => {
+    if (deleted.has(doc.id)) return;
+    if (query.namespace !== undefined && doc.namespace !== query.namespace) return;
+    if (!(query.tags ?? []).every((tag) => doc.tags.includes(tag))) return;
+    let score = 0;
+    let matched = 0;
+    words.forEach((word, i) => {
+      const frequency = tokens[d]!.filter((token) => matches(word, i, token)).length;
+      if (frequency === 0) return;
+      matched++;
+      score += (idf[i]! * frequency * 2.2) / (frequency + 1.2 * (0.25 + (0.75 * tokens[d]!.length) / average));
+    });
+    if (matched > 0 && (query.match !== 'all' || matched === words.length)) hits.push({ id: doc.id, score });
+  });
+  hits.sort((a, b) => b.score - a.score || b.id - a.id);
+  return hits.slice(0, query.limit);
+}
+
+function segmentOf(docs: IndexedDocument[]): SegmentReader {
+  const builder = new SegmentBuilder();
+  for (const doc of docs) builder.add(doc);
+  return new SegmentReader(builder.build());
+}
+
+describe('a segment', () => {
+  it('reads back its documents by id, their lengths and their terms', () => {
+    const reader = segmentOf([
+      { id: 9, text: 'the tea is ready', tags: ['kitchen'], namespace: 'home' },
+      { id: 4, text: 'Tea, tea and more TEA', tags: [], namespace: 'default' },
+    ]);
+    expect(reader.verify()).toBe(true);
+    expect([reader.docCount, reader.totalLength]).toEqual([2, 9]);
+    expect([reader.idAt(0), reader.idAt(1), reader.rowOf(9), reader.rowOf(5)]).toEqual([4, 9, 1, -1]);
+    const tea = reader.findTerm(Buffer.from('tea'));
+    const seen: Array<[number, number]> = [];
+    reader.forEachPosting(tea, (row, frequency) => seen.push([row, frequency]));
+    expect(seen).toEqual([[0, 3], [1, 1]]);
+    expect(reader.findTerm(Buffer.from('te'))).toBe(-1);
+  });
+
+  it('ranks as BM25 computed from the documents does, with prefixes, filters, both match modes and deletions', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const next = random(seed);
+      const docs = randomDocs(next, 5 + Math.floor(next() * 200));
+      // Split over one to three segments, as an index holds them between merges.
+      const parts = 1 + Math.floor(next() * 3);
+      const segments = Array.from({ length: parts }, (_, p) => segmentOf(docs.filter((_, i) => i % parts === p)));
+      const deleted = new Set(docs.filter(() => next() < 0.1).map((doc) => doc.id));
+      for (let q = 0; q < 20; q++) {
+        const words = Array.from({ length: 1 + Math.floor(next() * 3) }, () => vocabulary[Math.floor(next() * vocabulary.length)]!.slice(0, next() < 0.3 ? 3 : undefined));
+        const query: SegmentQuery = {
+          text: words.join(' '),
+          limit: 1 + Math.floor(next() * 15),
+          ...(next() < 0.3 ? { tags: ['red'] } : {}),
+          ...(next() < 0.2 ? { tags: ['red', 'blue'] } : {}),
+          ...(next() < 0.3 ? { namespace: 'other' } : {}),
+          ...(next() < 0.3 ? { prefix: false } : {}),
+          ...(next() < 0.3 ? { match: 'all' as const } : {}),
+        };
+        const expected = bruteForce(docs, query, deleted);
+        const got = searchSegments(segments, query, (id) => deleted.has(id));
+        expect(got.map((hit) => hit.id), `seed ${seed}, ${JSON.stringify(query)}`).toEqual(expected.map((hit) => hit.id));
+        got.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i]!.score, 9));
+      }
+    }
+  });
+
+  it('finds nothing for a query without words, a namespace or tag no document has, or an empty index', () => {
+    const reader = segmentOf([{ id: 1, text: 'alpha beta', tags: ['red'], namespace: 'default' }]);
+    expect(searchSegments([reader], { text: ' ,;! ', limit: 5 }, () => false)).toEqual([]);
+    expect(searchSegments([reader], { text: 'alpha', limit: 5, namespace: 'elsewhere' }, () => false)).toEqual([]);
+    expect(searchSegments([reader], { text: 'alpha', limit: 5, tags: ['red', 'green'] }, () => false)).toEqual([]);
+    expect(searchSegments([], { text: 'alpha', limit: 5 }, () => false)).toEqual([]);
+    expect(searchSegments([segmentOf([])], { text: 'alpha', limit: 5 }, () => false)).toEqual([]);
+  });
+
+  it('refuses a document twice, and bytes that are not a segment or were damaged', () => {
+    const builder = new SegmentBuilder();
+    builder.add({ id: 1, text: 'once', tags: [], namespace: 'default' });
+    expect(() => builder.add({ id: 1, text: 'twice', tags: [], namespace: 'default' })).toThrow('already');
+    const bytes = builder.build();
+    expect(() => new SegmentReader(Buffer.from('not a segment at all, not at all, not at all, not at all, nope'))).toThrow(SegmentCorrupt);
+    const header = Buffer.from(bytes);
+    header[20]! ^= 1;
+    expect(() => new SegmentReader(header)).toThrow('checksum');
+    const body = Buffer.from(bytes);
+    body[body.length - 9]! ^= 0xff;
+    expect(new SegmentReader(body).verify()).toBe(false);
+    expect(() => new SegmentReader(bytes.subarray(0, bytes.length - 8))).toThrow('bytes long');
+  });
+});
