@@ -1,4 +1,4 @@
-import { damageError, findProofOfDamage } from './log-scan.js';
+import { damageError, dataEnd, findProofOfDamage } from './log-scan.js';
 import type { PositionedReader } from './log-segments.js';
 import { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, readFrame } from './wal-frame.js';
 import { WAL_HEADER_SIZE } from './wal-header.js';
@@ -22,7 +22,7 @@ export class LogFileScan {
   end: number;
   /** LSN of its last record (0 for none). */
   lastLsn: number;
-  /** Bytes after `end`: a torn tail, for a writer to cut. */
+  /** Bytes after `end`: a torn tail, for a writer to cut (0 when they are zeros written ahead). */
   tornBytes = 0;
 
   /**
@@ -107,6 +107,7 @@ export class LogFileScan {
       if (bad !== undefined) throw damageError(this.path, lsn, offset, bad, `but the commit marker says records up to byte ${limit} were committed`);
       return;
     }
+    let zerosAfter = false;
     if (bad !== undefined) {
       const rest = Buffer.allocUnsafe(this.size - offset);
       let read = 0;
@@ -118,10 +119,12 @@ export class LogFileScan {
       const proof = findProofOfDamage(rest.subarray(0, read), 1, lsn, this.seed);
       if (proof) throw damageError(this.path, lsn, offset, bad, `and record ${proof.lsn} (at byte ${offset + proof.offset}) was written after it had been made durable`);
       if (this.committedEnd !== undefined && offset < this.committedEnd) throw damageError(this.path, lsn, offset, bad, `but the commit marker says records up to byte ${this.committedEnd} were committed`);
+      // Nothing but zeros after the last whole commit: the room written ahead, not a torn write.
+      zerosAfter = commitStart === offset && read === rest.length && dataEnd(rest, 0) === 0;
     } else if (this.committedEnd !== undefined && this.end < this.committedEnd) {
       throw damageError(this.path, lsn, offset, 'the log ends there', `but the commit marker says records up to byte ${this.committedEnd} were committed: records are missing`);
     }
     // What follows the last whole commit (a commit cut short, junk) is a torn tail.
-    this.tornBytes = this.size - commitStart;
+    this.tornBytes = zerosAfter ? 0 : this.size - commitStart;
   }
 }

@@ -54,7 +54,8 @@ export interface ScanOptions {
  * the scan throws `WAL_CORRUPT` naming its LSN and offset (it never guesses), when a valid frame
  * written after that record had been made durable follows anywhere after it, or when the commit marker
  * says records past it were committed. Otherwise the rest is a torn tail: a write cut short, which no acknowledged append
- * depends on (reported in `tornBytes`, for the writer to truncate). Because every frame's checksum is
+ * depends on (reported in `tornBytes`, for the writer to truncate), unless it is all zeros: the room a
+ * writer wrote ahead of its records (`tornBytes` 0). Because every frame's checksum is
  * seeded with the log's identity, bytes inside a record (a block copy, a stored file) can never pass
  * for a frame.
  *
@@ -98,7 +99,25 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
     return damaged('the log ends there', { lsn, offset: committedEnd }, `but the commit marker says records up to byte ${committedEnd} were committed: records are missing`);
   }
   toCommitStart();
-  return { records, end: offset, tornBytes: buf.length - offset, lastLsn: lsn - 1 };
+  // Zeros after the last whole commit are the log's room written ahead, not a torn write.
+  return { records, end: offset, tornBytes: dataEnd(buf, offset) > offset ? buf.length - offset : 0, lastLsn: lsn - 1 };
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/**
+ * The offset just past the last byte of `buf` from `from` on that is not zero (`from` when all are): a
+ * writer writes zeros ahead of its records (see `FileWal`), which no frame, record or torn write is.
+ */
+export function dataEnd(buf: Buffer, from: number): number {
+  let end = buf.length;
+  while (end > from) {
+    const start = Math.max(from, end - ZEROS.length);
+    if (buf.compare(ZEROS, 0, end - start, start, end) !== 0) break;
+    end = start;
+  }
+  while (end > from && buf[end - 1] === 0) end--;
+  return end;
 }
 
 /** The `WAL_CORRUPT` error for damage to record `lsn` at byte `offset`, with what shows it is damage. */
@@ -113,10 +132,12 @@ export function damageError(path: string, lsn: number, offset: number, reason: s
  * where the next record's frame begins), so that payload bytes rarely cost a checksum.
  */
 export function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: number): { lsn: number; offset: number } | undefined {
-  const maxLsn = lsn + Math.ceil((buf.length - from) / FRAME_HEADER_SIZE);
+  // A frame has bytes that are not zero in its header (its LSN): none begins in zeros written ahead.
+  const data = dataEnd(buf, from);
+  const maxLsn = lsn + Math.ceil((data - from) / FRAME_HEADER_SIZE);
   const highs = new Set([Math.floor(lsn / 0x1_0000_0000), Math.floor(maxLsn / 0x1_0000_0000)]);
   const lsnAt = (p: number) => buf.readUInt32LE(p + 8) + buf.readUInt32LE(p + 12) * 0x1_0000_0000;
-  for (let p = from; p + FRAME_HEADER_SIZE <= buf.length; p++) {
+  for (let p = from; p < data && p + FRAME_HEADER_SIZE <= buf.length; p++) {
     const length = buf.readUInt32LE(p);
     const end = p + FRAME_HEADER_SIZE + length;
     if (length > MAX_PAYLOAD_SIZE || end > buf.length) continue;
@@ -126,8 +147,9 @@ export function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: 
     if (found <= lsn || found > maxLsn || buf.readUInt8(p + 16) === 0) continue;
     const lag = buf.readUInt32LE(p + 17);
     if (lag < 1 || found - lag < lsn) continue;
-    // A real frame is followed by the end of the log, a header cut short, or the next record's frame.
-    if (end + FRAME_HEADER_SIZE <= buf.length && lsnAt(end) !== found + 1) continue;
+    // A real frame is followed by the end of the log (or zeros written ahead), a header cut short, or
+    // the next record's frame.
+    if (end + FRAME_HEADER_SIZE <= buf.length && end < data && lsnAt(end) !== found + 1) continue;
     if (readFrame(buf, p, seed, found).kind === 'record') return { lsn: found, offset: p };
   }
   return undefined;

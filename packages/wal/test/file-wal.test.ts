@@ -19,11 +19,24 @@ afterEach(async () => {
 const headPath = () => join(dir, 'state.head');
 const entry = (text: string, type = 1) => ({ type, payload: Buffer.from(text) });
 
+/**
+ * Cuts the zeros a writer wrote ahead of its records off the end of the log (as sealing a segment
+ * does, and as a log looks whose writer could not write ahead): the file then ends with its last record,
+ * which the tests below that cut or damage it at offsets from its end expect.
+ */
+async function cutRoom(): Promise<void> {
+  const image = await readFile(path);
+  const scan = scanLog(image, WAL_HEADER_SIZE, decodeWalHeader(image, path).firstLsn, path, { seed: seedOf(image), onDamage: 'report' });
+  expect(scan.tornBytes).toBe(0);
+  await truncate(path, scan.end);
+}
+
 async function writeLog(texts: string[]): Promise<number[]> {
   const { wal } = await openFileWal({ path, codec: 'msgpack' });
   const lsns: number[] = [];
   for (const t of texts) lsns.push(...(await wal.append([entry(t)])));
   await wal.close();
+  await cutRoom();
   return lsns;
 }
 
@@ -101,6 +114,7 @@ describe('FileWal', () => {
     const { wal } = await openFileWal({ path, codec: 'msgpack' });
     await wal.append([entry('one of three'), entry('two of three'), entry('three of three')]);
     await wal.close();
+    await cutRoom();
     const full = await readFile(path);
     for (let cut = appendStart; cut <= full.length; cut++) {
       for (const marker of ['moved before the crash', 'lost'] as const) {
@@ -368,6 +382,7 @@ describe('FileWal: telling damage from a torn write', () => {
     const { wal } = await openFileWal({ path, codec: 'msgpack' });
     await wal.append([{ type: 6, payload: Buffer.concat([Buffer.from('stream bytes: '), foreign, Buffer.from('end')]) }]);
     await wal.close();
+    await cutRoom();
     // A crash cut the record short after the embedded frames; the marker is lost.
     await truncate(path, (await stat(path)).size - 2);
     await rm(headPath());
@@ -465,7 +480,7 @@ describe('FileWal: preconditions and stale followers', () => {
     expect(follower.refresh()).toBe(1);
     await writer.append([entry('two'), entry('three')]);
     // The log is cut short under the marker (a file restored from an old backup, say).
-    await truncate(path, (await stat(path)).size - 4);
+    await truncate(path, writer.size - 4);
     expect(() => follower.refresh()).toThrow(expect.objectContaining({ code: 'WAL_CORRUPT' }));
     await writer.close();
     await follower.close();
@@ -760,5 +775,110 @@ describe('FileWal: found in the segments review', () => {
     await a.close();
     await b.close();
     expect((await reopen()).records.map((r) => r.payload.length > 100 ? 'big' : r.payload.toString())).toEqual(['big', 'b', 'b2', 'important']);
+  });
+});
+
+describe('FileWal: room written ahead of the records', () => {
+  /** The bytes of the log file after `from`. */
+  const after = async (from: number) => (await readFile(path)).subarray(from);
+
+  it('writes zeros ahead, so that durable appends mostly change no file size; a crash keeps them, a close cuts them', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([entry('first')]);
+    const size = (await stat(path)).size;
+    expect(size).toBeGreaterThan(wal.size);
+    expect((await after(wal.size)).every((byte) => byte === 0)).toBe(true);
+    for (let i = 0; i < 100; i++) await wal.append([entry(`record ${i}`)]);
+    expect((await stat(path)).size).toBe(size);
+    const end = wal.size;
+    // What a process killed now leaves behind.
+    const crashed = await readFile(path);
+    await wal.close();
+    expect((await stat(path)).size).toBe(end);
+    await writeFile(path, crashed);
+    const recovery = await reopen();
+    expect(recovery.records).toHaveLength(101);
+    expect(recovery.truncatedBytes).toBe(0);
+    // The next writer appends where the records end, not where the file does.
+    const { wal: next } = await openFileWal({ path, codec: 'msgpack' });
+    expect(next.size).toBe(end);
+    await next.append([entry('after the reopen')]);
+    await next.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString()).at(-1)).toBe('after the reopen');
+  });
+
+  it('cuts a commit torn inside the room as a torn tail, room and all', async () => {
+    await writeLog(['alpha', 'beta']);
+    const markerBeforeCrash = await readFile(headPath());
+    const lastStart = (await stat(path)).size;
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([entry('a longer last record payload')]);
+    const lastEnd = wal.size;
+    const full = await readFile(path);
+    await wal.close();
+    expect(full.length).toBeGreaterThan(lastEnd);
+    for (let cut = lastStart + 1; cut < lastEnd; cut += 3) {
+      // The write reached the disk up to `cut`; the room after it was zeros already.
+      const torn = Buffer.from(full);
+      torn.fill(0, cut, lastEnd);
+      await writeFile(path, torn);
+      await writeFile(headPath(), markerBeforeCrash);
+      const recovery = await reopen();
+      expect(recovery.records.map((r) => Buffer.from(r.payload).toString()), `cut at ${cut}`).toEqual(['alpha', 'beta']);
+      expect((await stat(path)).size).toBe(lastStart);
+    }
+  });
+
+  it('still tells damage by a valid record written after it, with the room after that record', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    for (const text of ['first', 'second', 'third']) await wal.append([entry(text)]);
+    await wal.close();
+    const image = await readFile(path);
+    const second = image.indexOf('second');
+    image[second] = image[second]! ^ 0xff;
+    await writeFile(path, image);
+    await rm(headPath());
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_CORRUPT', lsn: 2 });
+  });
+
+  it('a close leaves the room while another writer has records past the marker it has not marked yet', async () => {
+    const { wal: batch } = await openFileWal({ path, codec: 'msgpack', durability: 'batch', batchIntervalMs: 60_000 });
+    const { wal: closing } = await openFileWal({ path, codec: 'msgpack' });
+    await closing.append([entry('marked')]);
+    // Written under the lock, not yet fsynced, so not yet marked: another process's records all the same.
+    await batch.append([entry('written, not yet marked')]);
+    await closing.close();
+    await batch.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['marked', 'written, not yet marked']);
+  });
+
+  it('a writer that follows another reads its records and neither reads nor cuts the room', async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
+    await a.append([entry('from a')]);
+    const size = (await stat(path)).size;
+    const seen: string[] = [];
+    const { wal: c } = await openFileWal({ path, codec: 'msgpack', onCommit: (records) => seen.push(...records.map((r) => Buffer.from(r.payload).toString())) });
+    await b.append([entry('from b')]);
+    await a.append([entry('from a again')]);
+    c.refresh();
+    expect(seen).toEqual(['from b', 'from a again']);
+    expect((await stat(path)).size).toBe(size);
+    for (const wal of [a, b, c]) await wal.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['from a', 'from b', 'from a again']);
+  });
+
+  it('seals a segment without its room: a sealed segment ends with its last record', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([entry('one')]);
+    await wal.append([entry('two')]);
+    const sealedEnd = wal.size;
+    // (Retention to record 2 seals the segment holding records 1 and 2, and keeps it.)
+    await wal.truncateBefore(2);
+    await wal.append([entry('three')]);
+    await wal.close();
+    const sealed = await readFile(join(dir, 'wal', '0000000000000001.seg'));
+    expect(sealed.length).toBe(sealedEnd);
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['one', 'two', 'three']);
   });
 });
