@@ -283,11 +283,16 @@ async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptio
         if (previous !== undefined) closeSync(previous);
         previous = file.fd;
         if (file.header.firstLsn !== first) throw new WalError('WAL_CORRUPT', `${segmentPath} says its first record is ${file.header.firstLsn}, not ${first} as its name does. Run \`memmapfs verify\`.`);
-        // A sealed segment was durable before the next one began: all of it is committed.
-        const segmentScan = new LogFileScan(fdReader(file.fd), file.size, seed, segmentPath, file.size, undefined, { offset: next.offset, lsn: next.lsn });
+        // A sealed segment was durable before the next one began: any bad frame in it is damage. (Zeros
+        // after its last record, room a power loss brought back, are not; records lost to them show as
+        // a gap before the next segment.)
+        const segmentScan = new LogFileScan(fdReader(file.fd), file.size, seed, segmentPath, undefined, undefined, { offset: next.offset, lsn: next.lsn });
         for await (const record of segmentScan.records()) {
           positions.note(record.lsn, first, record.offset);
           yield record;
+        }
+        if (segmentScan.tornBytes > 0) {
+          throw new WalError('WAL_CORRUPT', `${segmentPath}: record ${segmentScan.lastLsn + 1} at byte ${segmentScan.end} of this sealed segment is damaged. Run \`memmapfs verify\`.`, { lsn: segmentScan.lastLsn + 1, offset: segmentScan.end });
         }
         next = { first: segmentScan.lastLsn + 1, offset: WAL_HEADER_SIZE, lsn: segmentScan.lastLsn + 1 };
       }
@@ -550,7 +555,7 @@ export class FileWal implements WriteAheadLog {
     if (size <= this.committedEnd) return 0;
     const buf = Buffer.allocUnsafe(size - this.committedEnd);
     const read = readAtOnce(this.segment.fd, buf, this.committedEnd);
-    const scan = scanLog(buf.subarray(0, read), 0, this.committedLsn + 1, this.options.path, { seed: this.seed, onDamage: 'report', committedEnd: read });
+    const scan = scanLog(buf.subarray(0, read), 0, this.committedLsn + 1, this.options.path, { seed: this.seed, onDamage: 'report' });
     const at = this.committedEnd;
     const accepted = this.acceptForeign(scan);
     this.durableEnd = this.committedEnd;
@@ -737,14 +742,13 @@ export class FileWal implements WriteAheadLog {
     const current = this.segment;
     const handle = await this.writableHandle();
     if (this.durableEnd < this.committedEnd) await this.syncNow();
-    // A sealed segment ends with its last record: the room written ahead is cut off first.
-    if (fstatSync(handle.fd).size > this.committedEnd) {
-      try {
-        await handle.truncate(this.committedEnd);
-        await handle.datasync();
-      } catch (error) {
-        throw ioError(`Cannot seal the log segment ${this.options.path}`, error);
-      }
+    // A sealed segment ends with its last record: the room written ahead is cut off first, and the
+    // file's size made durable whether this process cut it or not (a close cuts without an fsync).
+    try {
+      if (fstatSync(handle.fd).size > this.committedEnd) await handle.truncate(this.committedEnd);
+      await handle.datasync();
+    } catch (error) {
+      throw ioError(`Cannot seal the log segment ${this.options.path}`, error);
     }
     const next = this.committedLsn + 1;
     try {
@@ -1019,10 +1023,10 @@ export class FileWal implements WriteAheadLog {
       let size = fstatSync(this.segment.fd).size;
       if (size <= start) return;
       // Records are written one after another from the end: where a frame header is all zeros (room
-      // written ahead), nothing follows. (Read from past what the marker covers: those are committed.)
+      // written ahead), nothing follows. (Looked for past what the marker covers: that is committed.)
       const marked = this.trustedMarker();
       const probe = Math.max(start, marked && marked.segment === this.segment.first ? marked.offset : start);
-      if (probe < size && isZeroAt(this.segment.fd, probe)) size = probe;
+      if (probe < size) size = endOfFrames(this.segment.fd, probe, size);
       if (size <= start) return;
       const handle = await this.writableHandle();
       // A refresh (another caller of this process) may have read some of it during the wait: look again.
@@ -1180,6 +1184,24 @@ async function dropFailedDependencies(batch: PendingAppend[]): Promise<PendingAp
 /** Zeros written ahead of the records (see `writeAhead`): a quarter of the log's size, within these bounds. */
 const WRITE_AHEAD_MIN = 64 * 1024;
 const WRITE_AHEAD_MAX = 1024 * 1024;
+
+/**
+ * Where the frames written from `from` on end, reading their headers only: at the first header of
+ * zeros (room written ahead), or at `size` when one is cut short or is no frame (then the whole rest is
+ * for a scan to judge).
+ */
+function endOfFrames(fd: number, from: number, size: number): number {
+  const header = Buffer.alloc(FRAME_HEADER_SIZE);
+  let at = from;
+  while (at < size) {
+    if (readAtOnce(fd, header, at) < FRAME_HEADER_SIZE) return size;
+    if (header.every((byte) => byte === 0)) return at;
+    const length = header.readUInt32LE(0);
+    if (length > MAX_PAYLOAD_SIZE || at + FRAME_HEADER_SIZE + length > size) return size;
+    at += FRAME_HEADER_SIZE + length;
+  }
+  return size;
+}
 
 /** Whether the frame header at `position` of the file is all zeros (or cut short by the end of the file). */
 function isZeroAt(fd: number, position: number): boolean {

@@ -128,8 +128,8 @@ export function damageError(path: string, lsn: number, offset: number, reason: s
 /**
  * Looks, at every offset from `from` on, for a valid frame written when the log was already durable
  * past `lsn` (so the record `lsn` had been made durable before, and its loss is damage, not a torn
- * write). Cheap checks come first (length, LSN range, and that the frame ends where the log ends or
- * where the next record's frame begins), so that payload bytes rarely cost a checksum.
+ * write). Cheap checks come first (length, LSN range, type, lag), so that payload bytes rarely cost a
+ * checksum; zeros (room written ahead) are skipped.
  */
 export function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: number): { lsn: number; offset: number } | undefined {
   // A frame has bytes that are not zero in its header (its LSN): none begins in zeros written ahead.
@@ -147,9 +147,8 @@ export function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: 
     if (found <= lsn || found > maxLsn || buf.readUInt8(p + 16) === 0) continue;
     const lag = buf.readUInt32LE(p + 17);
     if (lag < 1 || found - lag < lsn) continue;
-    // A real frame is followed by the end of the log (or zeros written ahead), a header cut short, or
-    // the next record's frame.
-    if (end + FRAME_HEADER_SIZE <= buf.length && end < data && lsnAt(end) !== found + 1) continue;
+    // (Not required to be followed by the next record's frame: that one may be a torn write whose
+    // first page was lost. The checksum, seeded with the log's identity, decides.)
     if (readFrame(buf, p, seed, found).kind === 'record') return { lsn: found, offset: p };
   }
   return undefined;

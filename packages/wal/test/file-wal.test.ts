@@ -882,3 +882,37 @@ describe('FileWal: room written ahead of the records', () => {
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['one', 'two', 'three']);
   });
 });
+
+describe('FileWal: found in the review of the room written ahead', () => {
+  it('opens a sealed segment whose room a power loss brought back, and still refuses junk after its records', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([entry('one')]);
+    await wal.append([entry('two')]);
+    await wal.truncateBefore(2);
+    await wal.append([entry('three')]);
+    await wal.close();
+    const sealed = join(dir, 'wal', '0000000000000001.seg');
+    // The cut of its room was not durable: the zeros are back.
+    await appendFile(sealed, Buffer.alloc(64 * 1024));
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['one', 'two', 'three']);
+    await appendFile(sealed, Buffer.from('junk after the zeros'));
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+  });
+
+  it('tells damage by a later record even when the record after that lost its first page to a torn write', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    for (const text of ['first', 'second', 'third', 'fourth']) await wal.append([entry(text)]);
+    const tornStart = wal.size;
+    await wal.append([entry('x'.repeat(10_000))]);
+    await wal.close();
+    await cutRoom();
+    const image = await readFile(path);
+    const third = image.indexOf('third');
+    image[third] = image[third]! ^ 0xff;
+    // The last record was being written when the power went: its first page never reached the disk.
+    image.fill(0, tornStart, tornStart + 4096);
+    await writeFile(path, image);
+    await rm(headPath());
+    await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_CORRUPT', lsn: 3 });
+  });
+});

@@ -431,10 +431,12 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
       damaged(`The sealed segment ${file} begins at record ${first}, but the one before it ends at record ${nextLsn - 1}.`, nextLsn);
       break;
     }
-    const scan = scanLog(image, WAL_HEADER_SIZE, first, file, { seed: frameSeed(current.logId), onDamage: 'report', committedEnd: image.length });
+    // (Zeros after the last record, room written ahead that a power loss brought back, are no damage:
+    // records lost to them show as a gap before the next segment.)
+    const scan = scanLog(image, WAL_HEADER_SIZE, first, file, { seed: frameSeed(current.logId), onDamage: 'report' });
     records.push(...scan.records);
     nextLsn = scan.lastLsn + 1;
-    if (scan.damage || scan.tornBytes > 0 || scan.end < image.length) {
+    if (scan.damage || scan.tornBytes > 0) {
       damaged(`Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
       break;
     }
