@@ -961,6 +961,7 @@ export class FileWal implements WriteAheadLog {
     } catch (error) {
       // Leave no part of a failed batch for the next writer to find and keep.
       await handle.truncate(this.committedEnd).catch(() => undefined);
+      this.roomEnd = undefined;
       throw error;
     }
     this.committedEnd += total;
@@ -991,16 +992,27 @@ export class FileWal implements WriteAheadLog {
    * are written all the same, growing the file.
    */
   private async writeAhead(handle: FileHandle, needed: number): Promise<void> {
-    const size = fstatSync(handle.fd).size;
-    if (size >= needed) return;
+    // Known without asking the file system: a stat of the log on every commit would make the next
+    // write update its timestamps at a fine grain, and that inode update is written with every
+    // fdatasync (another 4 KiB write per commit on ext4). Everything from the records' end on is room
+    // (this process has caught up under the lock), so zeros written past `needed` overwrite nothing;
+    // room another writer made is written again at worst.
+    if (this.roomEnd === undefined || this.roomEnd.segment !== this.segment.first) this.roomEnd = { segment: this.segment.first, end: fstatSync(handle.fd).size };
+    const from = Math.max(this.roomEnd.end, needed);
+    if (this.roomEnd.end >= needed) return;
     const room = Math.min(WRITE_AHEAD_MAX, Math.max(WRITE_AHEAD_MIN, needed >>> 2));
     try {
       // (Durable with the records: by the same O_DSYNC write, or by the fdatasync that makes them so.)
-      await writeAll(handle, Buffer.alloc(needed - size + room), size);
+      await writeAll(handle, Buffer.alloc(needed + room - from), from);
+      this.roomEnd.end = needed + room;
     } catch {
-      // (Whatever zeros were written are room all the same.)
+      // (Whatever zeros were written are room all the same; the next commit looks again.)
+      this.roomEnd = undefined;
     }
   }
+
+  /** Where the room written ahead in the current segment ends, as this process last knew it. */
+  private roomEnd: { segment: number; end: number } | undefined;
 
   /**
    * Under the lock: reads what other writers appended since this process last looked. Segments they
@@ -1020,13 +1032,12 @@ export class FileWal implements WriteAheadLog {
     }
     for (;;) {
       const start = this.committedEnd;
-      let size = fstatSync(this.segment.fd).size;
-      if (size <= start) return;
       // Records are written one after another from the end: where a frame header is all zeros (room
-      // written ahead), nothing follows. (Looked for past what the marker covers: that is committed.)
+      // written ahead) or the file ends, nothing follows. Found by reading frame headers past what the
+      // marker covers (that is committed), not by a stat of the log (see `writeAhead`).
       const marked = this.trustedMarker();
       const probe = Math.max(start, marked && marked.segment === this.segment.first ? marked.offset : start);
-      if (probe < size) size = endOfFrames(this.segment.fd, probe, size);
+      const size = endOfFrames(this.segment.fd, probe) ?? fstatSync(this.segment.fd).size;
       if (size <= start) return;
       const handle = await this.writableHandle();
       // A refresh (another caller of this process) may have read some of it during the wait: look again.
@@ -1052,6 +1063,7 @@ export class FileWal implements WriteAheadLog {
       if (scan.tornBytes > 0) {
         await handle.truncate(this.committedEnd);
         await handle.datasync();
+        this.roomEnd = undefined;
       }
       return;
     }
@@ -1186,21 +1198,23 @@ const WRITE_AHEAD_MIN = 64 * 1024;
 const WRITE_AHEAD_MAX = 1024 * 1024;
 
 /**
- * Where the frames written from `from` on end, reading their headers only: at the first header of
- * zeros (room written ahead), or at `size` when one is cut short or is no frame (then the whole rest is
- * for a scan to judge).
+ * Where the frames written from `from` on end, reading their headers only: at the end of the file or
+ * the first header of zeros (room written ahead); `undefined` when a header is cut short or is no
+ * frame (then the whole rest of the file is for a scan to judge).
  */
-function endOfFrames(fd: number, from: number, size: number): number {
+function endOfFrames(fd: number, from: number): number | undefined {
   const header = Buffer.alloc(FRAME_HEADER_SIZE);
   let at = from;
-  while (at < size) {
-    if (readAtOnce(fd, header, at) < FRAME_HEADER_SIZE) return size;
-    if (header.every((byte) => byte === 0)) return at;
+  for (;;) {
+    const read = readAtOnce(fd, header, at);
+    // The end of the file, or room: nothing follows. (A frame that runs past the end of the file is
+    // read cut short, and judged by the scan.)
+    if (header.subarray(0, read).every((byte) => byte === 0)) return at;
+    if (read < FRAME_HEADER_SIZE) return undefined;
     const length = header.readUInt32LE(0);
-    if (length > MAX_PAYLOAD_SIZE || at + FRAME_HEADER_SIZE + length > size) return size;
+    if (length > MAX_PAYLOAD_SIZE) return undefined;
     at += FRAME_HEADER_SIZE + length;
   }
-  return size;
 }
 
 /** Whether the frame header at `position` of the file is all zeros (or cut short by the end of the file). */
