@@ -998,12 +998,12 @@ export class FileWal implements WriteAheadLog {
     // (this process has caught up under the lock), so zeros written past `needed` overwrite nothing;
     // room another writer made is written again at worst.
     if (this.roomEnd === undefined || this.roomEnd.segment !== this.segment.first) this.roomEnd = { segment: this.segment.first, end: fstatSync(handle.fd).size };
-    const from = Math.max(this.roomEnd.end, needed);
     if (this.roomEnd.end >= needed) return;
     const room = Math.min(WRITE_AHEAD_MAX, Math.max(WRITE_AHEAD_MIN, needed >>> 2));
     try {
-      // (Durable with the records: by the same O_DSYNC write, or by the fdatasync that makes them so.)
-      await writeAll(handle, Buffer.alloc(needed + room - from), from);
+      // Never before `needed`: what this process knows of the room decides whether zeros are written,
+      // never where. (Durable with the records: by the same O_DSYNC write, or the fdatasync after it.)
+      await writeAll(handle, Buffer.alloc(room), needed);
       this.roomEnd.end = needed + room;
     } catch {
       // (Whatever zeros were written are room all the same; the next commit looks again.)
@@ -1037,7 +1037,10 @@ export class FileWal implements WriteAheadLog {
       // marker covers (that is committed), not by a stat of the log (see `writeAhead`).
       const marked = this.trustedMarker();
       const probe = Math.max(start, marked && marked.segment === this.segment.first ? marked.offset : start);
-      const size = endOfFrames(this.segment.fd, probe) ?? fstatSync(this.segment.fd).size;
+      const frames = endOfFrames(this.segment.fd, probe);
+      // (A file that ends where the records do has no room left: another process cut it.)
+      if (frames?.endOfFile && this.roomEnd?.segment === this.segment.first) this.roomEnd.end = Math.min(this.roomEnd.end, frames.end);
+      const size = frames?.end ?? fstatSync(this.segment.fd).size;
       if (size <= start) return;
       const handle = await this.writableHandle();
       // A refresh (another caller of this process) may have read some of it during the wait: look again.
@@ -1198,18 +1201,23 @@ const WRITE_AHEAD_MIN = 64 * 1024;
 const WRITE_AHEAD_MAX = 1024 * 1024;
 
 /**
- * Where the frames written from `from` on end, reading their headers only: at the end of the file or
- * the first header of zeros (room written ahead); `undefined` when a header is cut short or is no
- * frame (then the whole rest of the file is for a scan to judge).
+ * Where the frames written from `from` on end, reading their headers only: at the first header of
+ * zeros (room written ahead), or at `from` when the file ends there; `undefined` when a header is cut
+ * short or is no frame, or the file ends after `from` (then the whole rest of the file, by its size, is
+ * for a scan to judge).
  */
-function endOfFrames(fd: number, from: number): number | undefined {
+function endOfFrames(fd: number, from: number): { end: number; endOfFile: boolean } | undefined {
   const header = Buffer.alloc(FRAME_HEADER_SIZE);
   let at = from;
   for (;;) {
     const read = readAtOnce(fd, header, at);
-    // The end of the file, or room: nothing follows. (A frame that runs past the end of the file is
-    // read cut short, and judged by the scan.)
-    if (header.subarray(0, read).every((byte) => byte === 0)) return at;
+    if (read === 0) {
+      // The end of the file right after the last frame, or inside it (a frame cut short, whose length
+      // says nothing): only a stat tells, then.
+      return at === from ? { end: at, endOfFile: true } : undefined;
+    }
+    // Room: nothing follows.
+    if (header.subarray(0, read).every((byte) => byte === 0)) return { end: at, endOfFile: false };
     if (read < FRAME_HEADER_SIZE) return undefined;
     const length = header.readUInt32LE(0);
     if (length > MAX_PAYLOAD_SIZE) return undefined;
