@@ -986,7 +986,7 @@ export class FileWal implements WriteAheadLog {
   /**
    * Under the lock: makes sure the file already reaches `needed` bytes, with zeros written ahead of the
    * records, so that most durable writes of records change no file size: an
-   * fdatasync then commits no metadata to the file system's journal, which costs about a quarter of
+   * fdatasync then writes no metadata (an inode, or a journal commit), which costs about a quarter of
    * the rate of small durable commits. Readers stop at the first frame that is all zeros, and a scan
    * tells zeros from a torn write (`scanLog`). Best effort: should it fail (a full disk), the records
    * are written all the same, growing the file.
