@@ -32,6 +32,17 @@ describe('verifyStore', () => {
     expect(report.records).toBeGreaterThanOrEqual(11);
   });
 
+  it('counts the log up to its last record, not the room written ahead of it', async () => {
+    const fs = await open();
+    for (let i = 0; i < 10; i++) await fs.appendMemory(`memory ${i}`);
+    const { walBytes } = fs.stats();
+    expect((await stat(join(root, 'state.wal'))).size).toBeGreaterThan(walBytes);
+    const report = await verifyStore(root);
+    expect(report.problems).toEqual([]);
+    expect(report.walBytes).toBe(walBytes);
+    await fs.close();
+  });
+
   it('reports damage in the middle of the WAL without changing the file', async () => {
     await seed(10);
     const wal = join(root, 'state.wal');

@@ -60,6 +60,7 @@ export interface VerifyReport {
   /** LSN of the oldest record the log still holds (1 until retention drops records a checkpoint covers). */
   readonly firstLsn: number;
   readonly lastLsn: number;
+  /** Bytes of the log: its sealed segments, and `state.wal` up to its last record (the room written ahead is not counted). */
   readonly walBytes: number;
   /** Live memory texts and stream chunks whose bytes were read and checked. */
   readonly blocksChecked: number;
@@ -277,7 +278,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     records: records.length,
     firstLsn,
     lastLsn: scan.lastLsn,
-    walBytes: sealed.walBytes + image.length,
+    // (Zeros written ahead of the records are room, not log.)
+    walBytes: sealed.walBytes + (scan.damage === undefined && scan.tornBytes === 0 ? scan.end : image.length),
     blocksChecked: live.length,
     problems,
   };
