@@ -865,7 +865,9 @@ export class FileWal implements WriteAheadLog {
     try {
       const marked = this.trustedMarker();
       const end = Math.max(this.committedEnd, marked && marked.segment === this.segment.first ? marked.offset : 0);
-      if (fstatSync(this.segment.fd).size > end && isZeroAt(this.segment.fd, end)) await handle.truncate(end);
+      // (Room follows exactly when the frame header there is zeros.)
+      const frames = endOfFrames(this.segment.fd, end);
+      if (frames && !frames.endOfFile && frames.end === end) await handle.truncate(end);
     } catch {
       // (The room stays: it is as good as gone.)
     } finally {
@@ -1223,13 +1225,6 @@ function endOfFrames(fd: number, from: number): { end: number; endOfFile: boolea
     if (length > MAX_PAYLOAD_SIZE) return undefined;
     at += FRAME_HEADER_SIZE + length;
   }
-}
-
-/** Whether the frame header at `position` of the file is all zeros (or cut short by the end of the file). */
-function isZeroAt(fd: number, position: number): boolean {
-  const header = Buffer.alloc(FRAME_HEADER_SIZE);
-  const read = readAtOnce(fd, header, position);
-  return header.subarray(0, read).every((byte) => byte === 0);
 }
 
 /** Catch-up reads up to this size are synchronous (see `catchUpLocked`). */

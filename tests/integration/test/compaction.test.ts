@@ -30,6 +30,17 @@ async function everyFile(folder = root): Promise<Array<{ path: string; bytes: Bu
 
 const filesHolding = async (text: string) => (await everyFile()).filter((f) => f.bytes.includes(Buffer.from(text))).map((f) => f.path.slice(root.length + 1));
 
+/** `verifyStore` finds no error in the store. */
+const expectVerified = async () => expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+
+/** Opens the store again: each memory reads as `texts` says; then `verifyStore` finds no error. */
+async function expectAfterReopen(texts: Record<number, string>): Promise<void> {
+  const again = await open();
+  for (const [id, text] of Object.entries(texts)) expect((await again.getMemory(Number(id)))?.text).toBe(text);
+  await again.close();
+  await expectVerified();
+}
+
 describe('compaction', () => {
   it('with erase, leaves what deleted, replaced and expired memories said in no file, and the store reads the same', async () => {
     const fs = await open();
@@ -70,7 +81,7 @@ describe('compaction', () => {
     // New ids go on after the old ones.
     expect(await after.appendMemory('written after the compaction')).toBeGreaterThan(replaced);
     await after.close();
-    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+    await expectVerified();
   });
 
   it('another process reading and writing the store meanwhile keeps reading every memory at its new place', async () => {
@@ -103,7 +114,7 @@ describe('compaction', () => {
     }
     for (const id of live) expect((await fs.getMemory(id))?.text).toMatch(/^parent memory/);
     await fs.close();
-    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+    await expectVerified();
   }, 30_000);
 
   it('an update of tags that races the move keeps the memory at its new place, never at a removed chunk', async () => {
@@ -129,7 +140,7 @@ describe('compaction', () => {
     const again = await open();
     expect(await again.getMemory(ids[0]!)).toMatchObject({ text: `memory 0 ${'x'.repeat(200)}`, tags: ['retagged'] });
     await again.close();
-    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+    await expectVerified();
   });
 
   for (const pointedAt of ['a dead block', 'the block of a memory being moved, deleted meanwhile'] as const) {
@@ -163,11 +174,7 @@ describe('compaction', () => {
       expect(report.chunksRewritten).toBe(1);
       expect((await fs.getMemory(revived!))?.text).toBe('pointed at again by a later record');
       await fs.close();
-      const again = await open();
-      expect((await again.getMemory(revived!))?.text).toBe('pointed at again by a later record');
-      expect((await again.getMemory(kept))?.text).toBe('kept as it is');
-      await again.close();
-      expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+      await expectAfterReopen({ [revived!]: 'pointed at again by a later record', [kept]: 'kept as it is' });
     });
   }
 
@@ -200,10 +207,7 @@ describe('compaction', () => {
     expect((await fs.compact({ erase: true })).chunksRewritten).toBeGreaterThan(0);
     expect((await fs.getMemory(ids[0]!))?.text).toBe('the new text');
     await fs.close();
-    const again = await open();
-    expect((await again.getMemory(ids[0]!))?.text).toBe('the new text');
-    await again.close();
-    expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+    await expectAfterReopen({ [ids[0]!]: 'the new text' });
   });
 
   it('another process never takes a chunk holding a block whose record still waits for the writer lock', async () => {
@@ -237,10 +241,7 @@ describe('compaction', () => {
       // Every chunk compaction took is gone by now: the memory is where its record says.
       expect((await fs.getMemory(id))?.text).toBe('the memory that waits for the writer lock');
       await fs.close();
-      const again = await open();
-      expect((await again.getMemory(id))?.text).toBe('the memory that waits for the writer lock');
-      await again.close();
-      expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+      await expectAfterReopen({ [id]: 'the memory that waits for the writer lock' });
     } finally {
       await holder.kill();
     }
@@ -352,7 +353,7 @@ describe('compaction', () => {
       expect((await again.getMemory(kept[1]!))?.text).toBe(`early 10 ${'y'.repeat(80)}`);
       expect(again.stats().memories).toBe(kept.length + late.length);
       await again.close();
-      expect((await verifyStore(root)).problems.filter((p) => p.severity === 'error')).toEqual([]);
+      await expectVerified();
     });
   }
 
