@@ -28,7 +28,7 @@ export async function loadSqlite(): Promise<SqliteConstructor> {
 export interface SqliteDatabase {
   pragma(source: string): unknown;
   exec(sql: string): void;
-  prepare(sql: string): { run(...values: unknown[]): unknown; get(...values: unknown[]): unknown };
+  prepare(sql: string): { run(...values: unknown[]): unknown; get(...values: unknown[]): unknown; all(...values: unknown[]): unknown[] };
   transaction<F extends (...args: never[]) => void>(body: F): F;
   close(): void;
 }

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { BlockError } from './block-error.js';
 import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, ChunkInfo, PlacedBlock, ReferencedRanges } from './block-store.js';
-import { loadFlock } from './flock-binding.js';
+import { tryLockHandle } from './file-lease.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapLoadError, type MmapBinding } from './mmap-binding.js';
 
 /** Options of `openChunkStore`: those of every block store, and where this one lives. */
@@ -607,24 +607,11 @@ export class ChunkBlockStore implements BlockStore {
 
 /**
  * Takes a chunk's owner lock (an exclusive `flock`) through `handle` if nobody holds it; otherwise closes
- * `handle` and returns false.
+ * `handle` and returns false. (A compaction that retired the chunk unlinked it before it let go of the
+ * lock: a lock taken through a descriptor opened before the unlink is refused.)
  */
-async function takeOwnerLock(handle: FileHandle): Promise<boolean> {
-  try {
-    loadFlock().flockSync(handle.fd, 'exnb');
-  } catch (error) {
-    await handle.close();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
-    throw error;
-  }
-  // A compaction that retired the chunk unlinked it before it let go of the lock: a lock taken through
-  // a descriptor opened before the unlink is on a file no one will read again.
-  if (fstatSync(handle.fd).nlink === 0) {
-    await handle.close();
-    return false;
-  }
-  return true;
+function takeOwnerLock(handle: FileHandle): Promise<boolean> {
+  return tryLockHandle(handle, 'exclusive');
 }
 
 async function syncAndClose(handle: FileHandle): Promise<void> {

@@ -5,3 +5,5 @@ export { BlockError } from './block-error.js';
 export type { BlockErrorCode } from './block-error.js';
 export { mapFile } from './mapped-file.js';
 export type { MappedFile } from './mapped-file.js';
+export { tryLeaseFile } from './file-lease.js';
+export type { FileLease } from './file-lease.js';

@@ -3,11 +3,13 @@ import cbor from '@memmapfs/codec-cbor';
 import msgpack from '@memmapfs/codec-msgpack';
 import flexsearch from '@memmapfs/search-flexsearch';
 import orama from '@memmapfs/search-orama';
+import segments from '@memmapfs/search-segments';
 
 /** The search providers `--search` chooses from; the first is the default. */
 export const searchProviders: Readonly<Record<SearchProviderName, () => SearchProvider>> = {
   flexsearch: () => flexsearch(),
   orama: () => orama(),
+  segments: () => segments(),
 };
 
 /** The codecs `--codec` chooses from; the first is the default of a new store. */

@@ -273,7 +273,7 @@ describe('usage errors', () => {
     ['a bad number', ['get', 'seven'], "ID must be a positive integer, got 'seven'", 'memmapfs get --help'],
     ['a bad limit', ['query', 'x', '--limit', '-1'], '--limit', 'memmapfs --help'],
     ['bad --meta JSON', ['append', 'x', '--meta', '{oops'], '--meta is not valid JSON', 'memmapfs append --help'],
-    ['an unknown search provider', ['--search', 'lucene', 'stats'], "--search must be flexsearch or orama, got 'lucene'", 'memmapfs --help'],
+    ['an unknown search provider', ['--search', 'lucene', 'stats'], "--search must be flexsearch or orama or segments, got 'lucene'", 'memmapfs --help'],
     ['a group without subcommand', ['state'], "'state' needs a subcommand: get, set or watch", 'memmapfs state --help'],
     ['no command', [], 'missing command', 'memmapfs --help'],
   ])('exits with 2 for %s, with a hint to run --help', async (_case, args, message, help) => {

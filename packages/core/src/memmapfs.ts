@@ -399,12 +399,14 @@ export class MemMapFS<S extends AgentState = AgentState> {
    * Writes a checkpoint of the tables now: the memories, KV, streams and state as they stand after
    * every change applied so far, in a file the next open reads in place instead of replaying the log
    * before it. The store writes one on its own as the log grows and on `close()`; call this before
-   * handing the folder to processes that must open it fast. Resolves once it is durable.
+   * handing the folder to processes that must open it fast. Resolves once it is durable. A search
+   * index kept in files (`search: 'segments'`) that this process has loaded is saved too.
    */
   async checkpoint(): Promise<void> {
     this.assertWritable('checkpoint');
     await Promise.allSettled([...this.inflight]);
     await this.engine.checkpointTables();
+    await this.engine.saveIndexInBackground();
   }
 
   /**

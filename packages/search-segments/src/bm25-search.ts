@@ -1,4 +1,4 @@
-import type { SegmentReader } from './segment-reader.js';
+import type { SearchableSegment } from './searchable-segment.js';
 import { namespaceTerm, tagTerm } from './segment-terms.js';
 import { wordTokens } from './word-tokens.js';
 
@@ -33,82 +33,202 @@ const B = 0.75;
  * a small positive number for words in most documents, as FTS5 does) and returns the best `limit`,
  * ties going to the newer memory. Collection statistics (document count, average length, document
  * frequencies) are summed over every segment, deleted documents included until a merge drops them.
- * `deleted(id)` says which documents no longer count as hits: a deleted memory, or an older version
- * of one a later segment holds.
+ * `isDead(segment, row, id)` says which documents no longer count as hits: a deleted memory, or an
+ * older version of one a later segment holds.
  */
-export function searchSegments(segments: readonly SegmentReader[], query: SegmentQuery, deleted: (id: number, segment: number) => boolean): ScoredHit[] {
+export function searchSegments(segments: readonly SearchableSegment[], query: SegmentQuery, isDead: (segment: number, row: number, id: number) => boolean): ScoredHit[] {
   const words = [...new Set(wordTokens(query.text))];
   if (words.length === 0 || query.limit < 1) return [];
   const prefixLast = query.prefix !== false;
-  const docCount = segments.reduce((sum, s) => sum + s.docCount, 0);
+  let docCount = 0;
+  let totalLength = 0;
+  for (const segment of segments) {
+    docCount += segment.docCount;
+    totalLength += segment.totalLength;
+  }
   if (docCount === 0) return [];
-  const averageLength = segments.reduce((sum, s) => sum + s.totalLength, 0) / docCount || 1;
+  const averageLength = totalLength / docCount || 1;
   // Each query word, per segment: the terms that match it (one, or those it begins when it is the last).
-  const phrases = words.map((word, i) => {
-    const key = Buffer.from(word, 'utf8');
+  const termsOf = words.map((word, i) => {
     const asPrefix = prefixLast && i === words.length - 1;
     return segments.map((segment) => {
-      if (!asPrefix) {
-        const at = segment.findTerm(key);
-        return at < 0 ? [] : [at];
-      }
-      const [from, to] = segment.prefixRange(key);
-      return Array.from({ length: to - from }, (_, k) => from + k);
+      if (asPrefix) return segment.termIdsWithPrefix(word);
+      const id = segment.termId(word);
+      return id < 0 ? [] : [id];
     });
   });
-  // Per segment and word: frequency by row (merged over a prefix's terms), and the word's document count.
-  const frequencies = phrases.map((perSegment) => perSegment.map((terms, s) => {
-    const byRow = new Map<number, number>();
-    for (const term of terms) segments[s]!.forEachPosting(term, (row, frequency) => byRow.set(row, (byRow.get(row) ?? 0) + frequency));
-    return byRow;
-  }));
-  const idf = frequencies.map((perSegment) => {
-    const n = perSegment.reduce((sum, byRow) => sum + byRow.size, 0);
+  // A word matching several terms of a segment (a prefix): its frequency by row, summed over them,
+  // gathered first, since its document count is the number of rows.
+  const gathered = termsOf.map((perSegment) => perSegment.map((terms, s) => (terms.length > 1 ? gather(segments[s]!, terms) : undefined)));
+  const idf = termsOf.map((perSegment, w) => {
+    let n = 0;
+    perSegment.forEach((terms, s) => (n += gathered[w]![s]?.rows.length ?? (terms.length === 1 ? segments[s]!.docFrequency(terms[0]!) : 0)));
     const value = Math.log((docCount - n + 0.5) / (n + 0.5));
     return value > 0 ? value : 1e-6;
   });
-  const hits: ScoredHit[] = [];
+  const best = new TopHits(query.limit);
+  const labels = labelTerms(query);
   segments.forEach((segment, s) => {
-    const allowed = labelFilter(segment, query);
-    if (allowed === null) return;
-    const scores = new Map<number, number>();
-    const matched = new Map<number, number>();
-    frequencies.forEach((perSegment, w) => {
-      for (const [row, frequency] of perSegment[s]!) {
-        if (allowed && !allowed.has(row)) continue;
-        const norm = K1 * (1 - B + (B * segment.lengthAt(row)) / averageLength);
-        scores.set(row, (scores.get(row) ?? 0) + (idf[w]! * frequency * (K1 + 1)) / (frequency + norm));
-        matched.set(row, (matched.get(row) ?? 0) + 1);
+    const filter = labels.length > 0 ? labelFilter(segment, labels) : undefined;
+    if (filter === null) return;
+    const rows = segment.docCount;
+    const scores = scratch.scores(rows);
+    const matched = scratch.matched(rows);
+    const touched: number[] = [];
+    const required = filter?.required ?? 0;
+    const mask = filter?.mask;
+    const add = (w: number, row: number, frequency: number) => {
+      if (mask && mask[row] !== required) return;
+      if (matched[row] === 0) touched.push(row);
+      const norm = K1 * (1 - B + (B * segment.lengthAt(row)) / averageLength);
+      scores[row] = scores[row]! + (idf[w]! * frequency * (K1 + 1)) / (frequency + norm);
+      matched[row] = matched[row]! + 1;
+    };
+    termsOf.forEach((perSegment, w) => {
+      const group = gathered[w]![s];
+      if (group) {
+        for (let k = 0; k < group.rows.length; k++) add(w, group.rows[k]!, group.frequencies[k]!);
+      } else if (perSegment[s]!.length === 1) {
+        segment.forEachPosting(perSegment[s]![0]!, (row, frequency) => add(w, row, frequency));
       }
     });
-    for (const [row, score] of scores) {
-      if (query.match === 'all' && matched.get(row) !== words.length) continue;
+    for (const row of touched) {
+      const score = scores[row]!;
+      const all = query.match !== 'all' || matched[row] === words.length;
+      scores[row] = 0;
+      matched[row] = 0;
+      if (!all || !best.wouldTake(score)) continue;
       const id = segment.idAt(row);
-      if (!deleted(id, s)) hits.push({ id, score });
+      if (!isDead(s, row, id)) best.offer(id, score);
     }
+    filter?.clear();
   });
-  hits.sort((a, b) => b.score - a.score || b.id - a.id);
-  return hits.slice(0, query.limit);
+  return best.sorted();
+}
+
+/** Per-row accumulators reused from query to query (zero between uses). */
+const scratch = {
+  scoreRows: new Float64Array(1024),
+  matchedRows: new Uint32Array(1024),
+  maskRows: new Uint16Array(1024),
+  frequencyRows: new Float64Array(1024),
+  scores(rows: number): Float64Array {
+    if (this.scoreRows.length < rows) this.scoreRows = new Float64Array(grow(rows));
+    return this.scoreRows;
+  },
+  matched(rows: number): Uint32Array {
+    if (this.matchedRows.length < rows) this.matchedRows = new Uint32Array(grow(rows));
+    return this.matchedRows;
+  },
+  mask(rows: number): Uint16Array {
+    if (this.maskRows.length < rows) this.maskRows = new Uint16Array(grow(rows));
+    return this.maskRows;
+  },
+  frequencies(rows: number): Float64Array {
+    if (this.frequencyRows.length < rows) this.frequencyRows = new Float64Array(grow(rows));
+    return this.frequencyRows;
+  },
+};
+
+const grow = (rows: number): number => 2 ** Math.ceil(Math.log2(rows));
+
+/** The rows holding any of `terms` and their frequencies summed over them, by row. */
+function gather(segment: SearchableSegment, terms: readonly number[]): { rows: Int32Array; frequencies: Float64Array } {
+  const sums = scratch.frequencies(segment.docCount);
+  const rows: number[] = [];
+  for (const term of terms) {
+    segment.forEachPosting(term, (row, frequency) => {
+      if (sums[row] === 0) rows.push(row);
+      sums[row] = sums[row]! + frequency;
+    });
+  }
+  rows.sort((a, b) => a - b);
+  const frequencies = new Float64Array(rows.length);
+  rows.forEach((row, k) => {
+    frequencies[k] = sums[row]!;
+    sums[row] = 0;
+  });
+  return { rows: Int32Array.from(rows), frequencies };
+}
+
+/** The best hits seen so far, at most `limit` of them: a min-heap on score (ties: the lower id is worse). */
+class TopHits {
+  private readonly heap: ScoredHit[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  /** Whether a hit with this score could still make the list (a tie may, by its id). */
+  wouldTake(score: number): boolean {
+    return this.heap.length < this.limit || score >= this.heap[0]!.score;
+  }
+
+  offer(id: number, score: number): void {
+    const hit = { id, score };
+    const heap = this.heap;
+    if (heap.length < this.limit) {
+      heap.push(hit);
+      let i = heap.length - 1;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (!worse(heap[i]!, heap[parent]!)) break;
+        [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+        i = parent;
+      }
+      return;
+    }
+    if (!worse(heap[0]!, hit)) return;
+    heap[0] = hit;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let least = i;
+      if (left < heap.length && worse(heap[left]!, heap[least]!)) least = left;
+      if (right < heap.length && worse(heap[right]!, heap[least]!)) least = right;
+      if (least === i) break;
+      [heap[i], heap[least]] = [heap[least]!, heap[i]!];
+      i = least;
+    }
+  }
+
+  /** The hits, best first. */
+  sorted(): ScoredHit[] {
+    return [...this.heap].sort((a, b) => b.score - a.score || b.id - a.id);
+  }
+}
+
+function worse(a: ScoredHit, b: ScoredHit): boolean {
+  return a.score < b.score || (a.score === b.score && a.id < b.id);
+}
+
+/** The label terms a query filters on: its tags (all of them) and its namespace. */
+function labelTerms(query: SegmentQuery): string[] {
+  const labels = [...new Set(query.tags ?? [])].map(tagTerm);
+  if (query.namespace !== undefined) labels.push(namespaceTerm(query.namespace));
+  return labels;
 }
 
 /**
- * The rows of `segment` that carry every tag asked for and lie in the namespace asked for: `undefined`
- * when nothing is asked, `null` when no row can.
+ * The rows of `segment` that carry every label: `mask[row] === required` for them (cleared by `clear`);
+ * `null` when no row can.
  */
-function labelFilter(segment: SegmentReader, query: SegmentQuery): Set<number> | undefined | null {
-  const labels = [...new Set(query.tags ?? [])].map(tagTerm);
-  if (query.namespace !== undefined) labels.push(namespaceTerm(query.namespace));
-  if (labels.length === 0) return undefined;
-  const terms = labels.map((label) => segment.findTerm(Buffer.from(label, 'utf8')));
+function labelFilter(segment: SearchableSegment, labels: readonly string[]): { mask: Uint16Array; required: number; clear: () => void } | null {
+  const terms = labels.map((label) => segment.termId(label));
   if (terms.some((term) => term < 0)) return null;
-  // From the rarest label: each next one only narrows.
+  const mask = scratch.mask(segment.docCount);
+  // From the rarest label: a row counts only if every label before it holds it.
   terms.sort((a, b) => segment.docFrequency(a) - segment.docFrequency(b));
-  let rows = new Set<number>();
-  segment.forEachPosting(terms[0]!, (row) => rows.add(row));
-  for (const term of terms.slice(1)) {
-    const next = new Set<number>();
-    segment.forEachPosting(term, (row) => rows.has(row) && next.add(row));
-    rows = next;
-  }
-  return rows;
+  const rarest: number[] = [];
+  segment.forEachPosting(terms[0]!, (row) => {
+    mask[row] = 1;
+    rarest.push(row);
+  });
+  for (let k = 1; k < terms.length; k++) segment.forEachPosting(terms[k]!, (row) => mask[row] === k && (mask[row] = k + 1));
+  return {
+    mask,
+    required: terms.length,
+    clear: () => {
+      for (const row of rarest) mask[row] = 0;
+    },
+  };
 }

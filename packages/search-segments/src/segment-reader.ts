@@ -1,5 +1,6 @@
 import CRC32C from 'crc-32/crc32c.js';
 import { DOC_ROW, H, HEADER_SIZE, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW } from './segment-format.js';
+import type { SearchableSegment } from './searchable-segment.js';
 
 /** A segment file that is not one, or is damaged. */
 export class SegmentCorrupt extends Error {
@@ -10,13 +11,15 @@ export class SegmentCorrupt extends Error {
  * A segment read in place (a mapping, or bytes in memory): nothing is decoded up front. Terms are found
  * by binary search over the term rows, postings decoded as they are walked.
  */
-export class SegmentReader {
+export class SegmentReader implements SearchableSegment {
   readonly docCount: number;
   readonly termCount: number;
   /** Sum of the documents' lengths in words. */
   readonly totalLength: number;
   private readonly docs: number;
   private readonly termIndex: number;
+  /** The document rows as 32-bit words, when the bytes are aligned for it: lengths read without a DataView. */
+  private readonly docWords: Uint32Array | undefined;
 
   /** Checks the header (not the body: see `verify`). */
   constructor(private readonly bytes: Buffer) {
@@ -34,6 +37,8 @@ export class SegmentReader {
     if (this.docs + this.docCount * DOC_ROW > this.termIndex || this.termIndex + this.termCount * TERM_ROW > bytes.readUInt32LE(H.termBytesOffset) || postings > bytes.length) {
       throw bad('its sections do not add up');
     }
+    const start = bytes.byteOffset + this.docs;
+    this.docWords = start % 4 === 0 ? new Uint32Array(bytes.buffer, start, this.docCount * (DOC_ROW / 4)) : undefined;
   }
 
   /** Whether the body (documents, terms, postings) still matches its checksum. */
@@ -48,11 +53,14 @@ export class SegmentReader {
 
   /** The length in words of row `row`. */
   lengthAt(row: number): number {
+    // (Little-endian words: every platform Node runs on.)
+    if (this.docWords) return this.docWords[row * (DOC_ROW / 4) + 2]!;
     return this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 8);
   }
 
   /** The row of memory `id`, or -1. */
   rowOf(id: number): number {
+    if (id > this.maxId) return -1;
     let low = 0;
     let high = this.docCount - 1;
     while (low <= high) {
@@ -63,6 +71,20 @@ export class SegmentReader {
       else return mid;
     }
     return -1;
+  }
+
+  /** The largest memory id in the segment (-1 when it is empty): a larger one is not in it. */
+  get maxId(): number {
+    return this.docCount === 0 ? -1 : this.idAt(this.docCount - 1);
+  }
+
+  termId(term: string): number {
+    return this.findTerm(Buffer.from(term, 'utf8'));
+  }
+
+  termIdsWithPrefix(prefix: string): number[] {
+    const [from, to] = this.prefixRange(Buffer.from(prefix, 'utf8'));
+    return Array.from({ length: to - from }, (_, k) => from + k);
   }
 
   /** The bytes of term `index`. */
@@ -83,16 +105,23 @@ export class SegmentReader {
     let high = this.termCount;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (Buffer.compare(this.termAt(mid), key) < 0) low = mid + 1;
+      if (this.compareTerm(mid, key) < 0) low = mid + 1;
       else high = mid;
     }
     return low;
   }
 
+  /** Term `index` compared with `key`, in byte order, without a view of its bytes. */
+  private compareTerm(index: number, key: Buffer): number {
+    const row = this.termIndex + index * TERM_ROW;
+    const start = this.bytes.readUInt32LE(row);
+    return -key.compare(this.bytes, start, start + this.bytes.readUInt32LE(row + 4));
+  }
+
   /** The index of term `key`, or -1. */
   findTerm(key: Buffer): number {
     const at = this.lowerBound(key);
-    return at < this.termCount && this.termAt(at).equals(key) ? at : -1;
+    return at < this.termCount && this.compareTerm(at, key) === 0 ? at : -1;
   }
 
   /** The indexes of the terms that begin with `prefix`: `[from, to)`. */

@@ -102,7 +102,7 @@ describe('a segment', () => {
           ...(next() < 0.3 ? { match: 'all' as const } : {}),
         };
         const expected = bruteForce(docs, query, deleted);
-        const got = searchSegments(segments, query, (id) => deleted.has(id));
+        const got = searchSegments(segments, query, (_segment, _row, id) => deleted.has(id));
         expect(got.map((hit) => hit.id), `seed ${seed}, ${JSON.stringify(query)}`).toEqual(expected.map((hit) => hit.id));
         got.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i]!.score, 9));
       }

@@ -1,9 +1,12 @@
 import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
 import fc from 'fast-check';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /** Groups of checks in `searchProviderSuite`, each of which can be skipped as a whole. */
-export type SearchProviderSuiteSection = 'contract' | 'ranking' | 'hostile' | 'unicode' | 'scale' | 'model' | 'prefix' | 'snapshot';
+export type SearchProviderSuiteSection = 'contract' | 'ranking' | 'hostile' | 'unicode' | 'scale' | 'model' | 'prefix' | 'snapshot' | 'persistent';
 
 /** Options of `searchProviderSuite`. */
 export interface SearchProviderSuiteOptions {
@@ -67,7 +70,8 @@ const modelNamespaces = ['one', 'two'] as const;
  * contract of `@memmapfs/core`: upserts, removes, exact AND tag and namespace filters, limits and
  * ordering, ranking of multi-word queries, hostile and unicode text, filtered queries over 2,000
  * memories, a model-based property over random operations, and (when `supports` says so) prefix
- * matching and snapshot round trips. Every check runs on a fresh provider from `createProvider`.
+ * matching, snapshot round trips, and indexes kept in a folder (saved, reopened, purged, and their
+ * files shared by several providers). Every check runs on a fresh provider from `createProvider`.
  *
  * @param name Title of the `describe` block.
  * @param createProvider Returns a fresh, empty provider; called for every check (twice for snapshots).
@@ -94,6 +98,7 @@ export function searchProviderSuite(
         try {
           if (section === 'prefix' && !provider.supports.prefix) context.skip('supports.prefix is false');
           if (section === 'snapshot' && !provider.supports.snapshot) context.skip('supports.snapshot is false');
+          if (section === 'persistent' && !provider.supports.persistent) context.skip('supports.persistent is not true');
           await body(provider);
         } finally {
           await provider.close?.();
@@ -109,6 +114,12 @@ export function searchProviderSuite(
       if (provider.supports.snapshot) {
         expect(typeof provider.exportSnapshot).toBe('function');
         expect(typeof provider.importSnapshot).toBe('function');
+      }
+      expect(['undefined', 'boolean']).toContain(typeof provider.supports.persistent);
+      if (provider.supports.persistent) {
+        expect(typeof provider.openIndex).toBe('function');
+        expect(typeof provider.saveIndex).toBe('function');
+        expect(typeof provider.removeUnusedFiles).toBe('function');
       }
     });
 
@@ -440,6 +451,195 @@ export function searchProviderSuite(
       } finally {
         await restored.close?.();
       }
+    });
+
+    /** Runs `body` with a fresh folder, removed afterwards. */
+    const inFolder = async (body: (folder: string) => Promise<void>): Promise<void> => {
+      const folder = await mkdtemp(join(tmpdir(), 'memmapfs-testkit-index-'));
+      try {
+        await body(folder);
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
+    };
+    /** A second provider on `folder`, opened from `saved`, closed after `body`. */
+    const reopened = async (folder: string, saved: Uint8Array | undefined, body: (provider: SearchProvider) => Promise<void>): Promise<void> => {
+      const other = await createProvider();
+      try {
+        await other.openIndex!(folder, saved);
+        await body(other);
+      } finally {
+        await other.close?.();
+      }
+    };
+
+    check('persistent', 'an index saved in a folder opens in a fresh provider with the same results', async (provider) => {
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        await addAll(provider, snapshotMemories());
+        await provider.remove(4);
+        await provider.add(memory(5, 'ordered replacement text for five', ['b'], 'other'));
+        const saved = await provider.saveIndex!();
+        expect(saved).toBeInstanceOf(Uint8Array);
+        await reopened(folder, saved, async (restored) => {
+          // (Scores may shift a little: an index may count removed documents in its statistics until it writes them out.)
+          for (const request of snapshotRequests) expect(sorted(await idsOf(restored, request)), JSON.stringify(request)).toEqual(sorted(await idsOf(provider, request)));
+          expect(await idsOf(restored, { text: 'kiwi', limit: 10, tags: ['c'] })).toEqual([6]);
+        });
+      });
+    });
+
+    check('persistent', 'an opened index takes adds, replaces and removes, and saves them again', async (provider) => {
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        await addAll(provider, snapshotMemories());
+        const first = await provider.saveIndex!();
+        await reopened(folder, first, async (restored) => {
+          await restored.remove(1);
+          await restored.add(memory(2, 'walrus now', ['z'], 'elsewhere'));
+          await restored.add(memory(10, 'alpha newcomer', ['a']));
+          const second = await restored.saveIndex!();
+          await reopened(folder, second, async (third) => {
+            expect(await idsOf(third, { text: 'walrus', limit: 10, tags: ['z'], namespace: 'elsewhere' })).toEqual([2]);
+            const alphas = await idsOf(third, { text: 'alpha', limit: 10 });
+            expect(alphas).toContain(10);
+            expect(alphas).not.toContain(1);
+            expect(alphas).not.toContain(2);
+            expect(sorted(alphas)).toEqual(sorted(await idsOf(restored, { text: 'alpha', limit: 10 })));
+          });
+          // The first description still opens as it was: nothing it names was changed.
+          await reopened(folder, first, async (old) => {
+            expect(await idsOf(old, { text: 'walrus', limit: 10 })).toEqual([]);
+            expect(await idsOf(old, { text: 'alpha', limit: 10 })).toContain(1);
+          });
+        });
+      });
+    });
+
+    check('persistent', 'opening a description whose files are gone fails, and an empty open starts afresh', async (provider) => {
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        await addAll(provider, [memory(1, 'alpha'), memory(2, 'beta')]);
+        const saved = await provider.saveIndex!();
+        await provider.close?.();
+        for (const name of await readdir(folder)) await rm(join(folder, name), { recursive: true, force: true });
+        const fresh = await createProvider();
+        try {
+          await expect(fresh.openIndex!(folder, saved)).rejects.toThrow();
+          await fresh.clear();
+          await fresh.openIndex!(folder, undefined);
+          expect(await idsOf(fresh, { text: 'alpha', limit: 10 })).toEqual([]);
+          await fresh.add(memory(3, 'alpha'));
+          expect(await idsOf(fresh, { text: 'alpha', limit: 10 })).toEqual([3]);
+        } finally {
+          await fresh.close?.();
+        }
+      });
+    });
+
+    check('persistent', 'a purge leaves no file holding what removed memories said, once unused files are removed', async (provider) => {
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        await addAll(provider, [memory(1, 'my password is hunter2zebra', ['secret']), memory(2, 'keep this zebra'), ...snapshotMemories().map((doc) => ({ ...doc, id: doc.id + 10 }))]);
+        await provider.saveIndex!();
+        await provider.add(memory(2, 'keep this zebra, changed from quokka7'));
+        await provider.remove(1);
+        await provider.saveIndex!();
+        await provider.add(memory(2, 'keep this zebra, changed again'));
+        const purged = await provider.saveIndex!({ purge: true });
+        await provider.removeUnusedFiles!(async () => purged);
+        for (const secret of ['hunter2zebra', 'quokka7']) {
+          for (const name of await readdir(folder, { recursive: true })) {
+            const bytes = await readFile(join(folder, name)).catch(() => Buffer.alloc(0));
+            expect(bytes.includes(Buffer.from(secret)), `${name} holds ${secret}`).toBe(false);
+          }
+        }
+        expect(await idsOf(provider, { text: 'zebra', limit: 10 })).toEqual([2]);
+        await reopened(folder, purged, async (restored) => {
+          expect(await idsOf(restored, { text: 'zebra', limit: 10 })).toEqual([2]);
+          expect(await idsOf(restored, { text: 'secret', limit: 10, tags: ['secret'] })).toEqual([]);
+        });
+      });
+    });
+
+    check('persistent', 'removing unused files keeps those another provider on the folder reads or the current description names', async (provider) => {
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        await addAll(provider, snapshotMemories());
+        const first = await provider.saveIndex!();
+        const other = await createProvider();
+        let second: Uint8Array;
+        try {
+          await other.openIndex!(folder, first);
+          await other.add(memory(20, 'platypus arrives late', ['late']));
+          second = await other.saveIndex!();
+          // The current description is still the first: the other provider's files are in use all the same.
+          await provider.removeUnusedFiles!(async () => first);
+          await reopened(folder, second, async (third) => expect(await idsOf(third, { text: 'platypus', limit: 10 })).toEqual([20]));
+        } finally {
+          await other.close?.();
+        }
+        // Now the second is current, and no one has it open: its files are kept by being named.
+        await provider.removeUnusedFiles!(async () => second);
+        await reopened(folder, second, async (third) => expect(await idsOf(third, { text: 'platypus', limit: 10 })).toEqual([20]));
+        await reopened(folder, first, async (third) => expect(sorted(await idsOf(third, { text: 'alpha', limit: 10 }))).toEqual(sorted(await idsOf(provider, { text: 'alpha', limit: 10 }))));
+      });
+    });
+
+    check('persistent', 'search agrees with a model across saves and reopens (property)', async (provider) => {
+      const operation = fc.oneof(
+        {
+          arbitrary: fc.record({
+            kind: fc.constant('add' as const),
+            id: fc.integer({ min: 1, max: 12 }),
+            words: fc.subarray([...vocabulary], { minLength: 1 }),
+            tags: fc.subarray([...modelTags]),
+            namespace: fc.constantFrom(...modelNamespaces),
+          }),
+          weight: 24,
+        },
+        { arbitrary: fc.record({ kind: fc.constant('remove' as const), id: fc.integer({ min: 1, max: 12 }) }), weight: 8 },
+        { arbitrary: fc.record({ kind: fc.constant('reopen' as const), purge: fc.boolean() }), weight: 3 },
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(operation, { maxLength: 40 }), async (operations) => {
+          await inFolder(async (folder) => {
+            let current = await createProvider();
+            try {
+              await current.openIndex!(folder, undefined);
+              const model = new Map<number, SearchDocument>();
+              for (const op of operations) {
+                if (op.kind === 'add') {
+                  const doc = memory(op.id, op.words.join(' '), op.tags, op.namespace);
+                  model.set(op.id, doc);
+                  await current.add(doc);
+                } else if (op.kind === 'remove') {
+                  model.delete(op.id);
+                  await current.remove(op.id);
+                } else {
+                  const saved = await current.saveIndex!({ purge: op.purge });
+                  await current.removeUnusedFiles!(async () => saved);
+                  await current.close?.();
+                  current = await createProvider();
+                  await current.openIndex!(folder, saved);
+                }
+              }
+              for (const word of vocabulary) {
+                for (const filter of [{}, { tags: ['red'] }, { namespace: 'one' }] as Array<Pick<SearchRequest, 'tags' | 'namespace'>>) {
+                  const request: SearchRequest = { text: word, limit: 20, ...filter };
+                  const expected = [...model.values()]
+                    .filter((doc) => (request.namespace === undefined || doc.namespace === request.namespace) && (request.tags ?? []).every((tag) => doc.tags.includes(tag)) && doc.text.split(' ').includes(word))
+                    .map((doc) => doc.id);
+                  expect(sorted(await idsOf(current, request)), `search ${JSON.stringify(request)}`).toEqual(sorted(expected));
+                }
+              }
+            } finally {
+              await current.close?.();
+            }
+          });
+        }),
+        { numRuns: 30 },
+      );
     });
 
     check('contract', 'clear drops every memory and the provider stays usable', async (provider) => {

@@ -265,6 +265,8 @@ async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptio
   }
   start ??= { first: firsts[0]!, offset: WAL_HEADER_SIZE, lsn: firsts[0]! };
   const positions = new LogPositions();
+  // The record resumed after, too: a reader from it (the search index's catch-up, which checks it) starts there.
+  if (resumeAfter && start.lsn === resumeAfter.lsn + 1 && start.first <= resumeAfter.lsn) positions.note(resumeAfter.lsn, start.first, resumeAfter.offset, true);
   if (start.offset > WAL_HEADER_SIZE) positions.note(start.lsn, start.first, start.offset, true);
   let scan: LogFileScan | undefined;
   const from = start;

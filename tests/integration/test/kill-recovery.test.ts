@@ -17,13 +17,13 @@ async function killLoop(mode: ChildMode | undefined, after: (root: string) => Pr
   try {
     for (let round = 0; round < kills; round++) {
       // (Compactions wait a grace of over a second before they remove chunk files: kills land before, during and after.)
-      const runMs = mode === 'compaction' ? 200 + Math.floor(Math.random() * 2300) : 20 + Math.floor(Math.random() * 180);
+      const runMs = mode === 'compaction' || mode === 'segments' ? 200 + Math.floor(Math.random() * 2300) : 20 + Math.floor(Math.random() * 180);
       const outcome = await appendThenKill(root, runMs, mode);
       // A checkpoint or compaction that failed on its own (not by the kill) is a fault too.
       expect(outcome.failures).toEqual([]);
       record(ledger, outcome);
       // Throws on any acknowledged memory missing or changed, or a text nobody wrote.
-      await checkAfterKill(root, ledger);
+      await checkAfterKill(root, ledger, mode);
     }
     expect(ledger.acknowledged.size).toBeGreaterThan(kills);
     await after(root);
@@ -55,6 +55,13 @@ describe('kill -9 while appending', () => {
     await killLoop('retention', async (root) => {
       // Segments were sealed and dropped: the log no longer begins at its first record, and still holds every acknowledged memory.
       expect((await verifiedWithoutErrors(root)).firstLsn).toBeGreaterThan(1);
+    });
+  }, 180_000);
+
+  it('keeps every acknowledged memory, and a search index in segment files that finds exactly the live ones, across SIGKILLs that land while segments are written, merged and saved', async () => {
+    await killLoop('segments', async (root) => {
+      // Segment files were written and saved: the index's folder holds them.
+      expect((await readdir(join(root, 'index', 'segments'))).filter((name) => name.endsWith('.seg')).length).toBeGreaterThan(0);
     });
   }, 180_000);
 

@@ -7,6 +7,7 @@ import { cbor } from '@memmapfs/codec-cbor';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { orama } from '@memmapfs/search-orama';
+import { segmentSearch } from '@memmapfs/search-segments';
 import { useTempStore } from './support/temp-store.js';
 
 const tempStore = useTempStore('it');
@@ -21,6 +22,8 @@ const combinations: Array<[string, () => SearchOption, () => CodecOption]> = [
   ['flexsearch + cbor', () => flexsearch(), () => cbor()],
   ['orama + msgpack', () => orama(), () => msgpack()],
   ['orama + cbor', () => orama(), () => cbor()],
+  ['segments + msgpack', () => segmentSearch(), () => msgpack()],
+  ['segments (a file every 8 memories) + cbor', () => segmentSearch({ flushAfter: 8, mergeFactor: 2 }), () => cbor()],
 ];
 
 describe.each(combinations)('reopen with %s', (_name, search, codec) => {

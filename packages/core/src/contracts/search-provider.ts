@@ -35,6 +35,12 @@ export interface SearchProviderSupports {
   readonly snapshot: boolean;
   /** A query matches words by their beginning (`'mem'` finds `'memory'`). */
   readonly prefix: boolean;
+  /**
+   * The index keeps itself in files of a folder the store gives it: `openIndex`, `saveIndex` and
+   * `removeUnusedFiles` are implemented, and the store saves the index's description (not the index)
+   * with the log position it covers.
+   */
+  readonly persistent?: boolean;
 }
 
 /**
@@ -65,6 +71,26 @@ export interface SearchProvider {
   exportSnapshot?(): Promise<Uint8Array>;
   /** Replaces the index with one produced by `exportSnapshot` of the same provider and version. */
   importSnapshot?(snapshot: Uint8Array): Promise<void>;
+  /**
+   * (When `supports.persistent`.) Opens the index kept in `folder`: `saved` is what `saveIndex`
+   * returned when the index was saved last (the store keeps it with the log position it covers, and
+   * then replays the changes after that); `undefined` starts an empty index there. Other processes
+   * may have the same folder open. Throws when the files `saved` names are missing or damaged: the
+   * store then calls `clear` and rebuilds the index from the memories.
+   */
+  openIndex?(folder: string, saved: Uint8Array | undefined): Promise<void>;
+  /**
+   * (When `supports.persistent`.) Makes every document added so far durable in files of the folder and
+   * returns a small description of the index, for `openIndex`. With `purge`, no file of the index keeps
+   * anything of a removed document once the description is in use and the files it replaced removed.
+   */
+  saveIndex?(options?: { purge?: boolean }): Promise<Uint8Array>;
+  /**
+   * (When `supports.persistent`.) Removes files of the folder that no process uses: neither this one,
+   * nor another that has the folder open, nor the description `current()` reads (the one the store
+   * keeps now, which another process may have saved).
+   */
+  removeUnusedFiles?(current: () => Promise<Uint8Array | undefined>): Promise<void>;
   /** Releases resources. The provider is not used afterwards. */
   close?(): void | Promise<void>;
 }

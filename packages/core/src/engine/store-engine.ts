@@ -428,7 +428,10 @@ export class StoreEngine<S extends AgentState> {
     if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
     if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
       this.backgroundCheckpoint = true;
-      this.queueCheckpoint().then(() => this.considerCompaction(), (error: unknown) => {
+      this.queueCheckpoint().then(async () => {
+        await this.saveIndexInBackground();
+        await this.considerCompaction();
+      }, (error: unknown) => {
         this.retryCheckpointAt = performance.now() + 60_000;
         process.emitWarning(`A checkpoint of the tables was not written (the log still holds everything; it is tried again later): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
       }).finally(() => (this.backgroundCheckpoint = false));
@@ -541,6 +544,20 @@ export class StoreEngine<S extends AgentState> {
     return () => this.refWatchers.delete(watcher);
   }
 
+  /**
+   * After a checkpoint, a persistent search index that is loaded writes out what it holds in memory: a
+   * later open replays less. Never fails: a failed save is a warning.
+   */
+  async saveIndexInBackground(): Promise<void> {
+    if (this.closing || !this.indexLoaded || !this.persistentIndex) return;
+    try {
+      await this.drainIndex();
+      await this.saveSearchSnapshot();
+    } catch (error) {
+      process.emitWarning(`The search index was not saved (it is saved again later, or rebuilt from the log): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+    }
+  }
+
   /** Not before this time does `considerCompaction` start another compaction. */
   private nextAutoCompactionAt = 0;
 
@@ -626,12 +643,22 @@ export class StoreEngine<S extends AgentState> {
       if (logFirstLsn > covered) break;
     }
     if (erase) {
-      // The saved search index may hold what deleted memories said: rewritten from the index now, or gone.
-      await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
-      this.snapshotLsn = -1;
-      if (this.indexLoaded) {
+      this.provider ??= await this.searchSource.load();
+      if (this.persistentIndex) {
+        // Its files may hold what deleted memories said: merged into one without them, and the files it
+        // replaced removed (those another process still reads, when it lets go of them).
+        await this.ensureIndex();
         await this.drainIndex();
-        await this.saveSearchSnapshot();
+        this.snapshotLsn = -1;
+        await this.saveSearchSnapshot({ purge: true });
+      } else {
+        // The saved search index may hold what deleted memories said: rewritten from the index now, or gone.
+        await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+        this.snapshotLsn = -1;
+        if (this.indexLoaded) {
+          await this.drainIndex();
+          await this.saveSearchSnapshot();
+        }
       }
     }
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
@@ -1145,7 +1172,25 @@ export class StoreEngine<S extends AgentState> {
    * after it; otherwise rebuilds the index from the live memories.
    */
   private async loadSearchIndex(): Promise<void> {
-    const snapshot = this.search.supports.snapshot && this.search.importSnapshot ? await readSearchSnapshot(this.layout.searchSnapshot, this.files) : undefined;
+    // A persistent index whose files another process removed just after it saved a newer description:
+    // read again, once, before a rebuild.
+    try {
+      await this.loadSavedIndex(true);
+    } catch (error) {
+      if (!(error instanceof SavedIndexMissing)) throw error;
+      await this.loadSavedIndex(false);
+    }
+  }
+
+  /** Whether the provider keeps its index in files of its own (`supports.persistent`). */
+  private get persistentIndex(): boolean {
+    return this.search.supports.persistent === true && !!this.search.openIndex && !!this.search.saveIndex;
+  }
+
+  /** Loads the saved index, or rebuilds it; with `retry`, throws `SavedIndexMissing` when a persistent index's files are missing. */
+  private async loadSavedIndex(retry: boolean): Promise<void> {
+    const persistent = this.persistentIndex;
+    const snapshot = persistent || (this.search.supports.snapshot && this.search.importSnapshot) ? await readSearchSnapshot(this.layout.searchSnapshot, this.files) : undefined;
     const sameLog = snapshot !== undefined && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId;
     // The log from the snapshot's record on: its checksum says it is the very record the snapshot ended
     // with (a crash may have cut that one and another taken its LSN); the memories changed after it are
@@ -1178,8 +1223,11 @@ export class StoreEngine<S extends AgentState> {
     const stale = snapshot !== undefined && snapshot.provider === this.search.name && (!sameLog || (snapshot.lsn <= this.wal.lastLsn && !usable));
     if (stale && !this.wal.readOnly) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
     if (usable) {
+      let opened = false;
       try {
-        await this.search.importSnapshot!(snapshot!.data);
+        if (persistent) await this.searchCall(() => this.search.openIndex!(this.layout.searchSegments, snapshot!.data));
+        else await this.search.importSnapshot!(snapshot!.data);
+        opened = true;
         for (const id of touched) {
           const m = this.memories.get(id);
           if (m) await this.indexMemory(m);
@@ -1192,27 +1240,51 @@ export class StoreEngine<S extends AgentState> {
         for (const [id, expiresAt] of this.memories.withExpiry()) if (expiresAt <= snapshot!.savedAt) this.expiredOutOfIndex.set(id, expiresAt);
         await this.dropExpired();
         return;
-      } catch {
+      } catch (error) {
+        // The files a persistent index's description names went missing: read the description again.
+        if (persistent && !opened && retry) throw new SavedIndexMissing();
         // An unreadable snapshot: fall through to a rebuild.
       }
     }
+    if (persistent) await this.searchCall(() => this.search.openIndex!(this.layout.searchSegments, undefined));
     await this.searchCall(() => this.search.clear());
     for (const m of this.memories.values()) await this.indexMemory(m);
     this.snapshotLsn = -1;
     await this.dropExpired();
   }
 
-  private async saveSearchSnapshot(): Promise<void> {
+  /**
+   * Saves the search index if it moved: a snapshot of it, or, for a persistent index, its files and
+   * their description; then removes the files of the index no process uses any more.
+   */
+  private async saveSearchSnapshot(options: { purge?: boolean } = {}): Promise<void> {
     // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
-    if (!this.indexLoaded || this.wal.readOnly || !this.search.supports.snapshot || !this.search.exportSnapshot || this.wal.lastLsn === this.snapshotLsn || this.pendingIndex.length > 0) return;
+    if (!this.indexLoaded || this.wal.readOnly) return;
+    const persistent = this.persistentIndex;
+    if (!persistent && !(this.search.supports.snapshot && this.search.exportSnapshot)) return;
+    if (this.wal.lastLsn !== this.snapshotLsn && this.pendingIndex.length === 0) await this.writeSearchSnapshot(persistent, options);
+    // (Files left now, in use elsewhere, are removed by a later save.)
+    if (persistent && this.search.removeUnusedFiles) await this.searchCall(() => this.search.removeUnusedFiles!(() => this.savedIndexDescription())).catch(() => undefined);
+  }
+
+  private async writeSearchSnapshot(persistent: boolean, options: { purge?: boolean }): Promise<void> {
     const lsn = this.wal.lastLsn;
-    // Never over one that covers more (another process's, saved meanwhile).
+    const checksum = this.lastChecksum;
+    const savedAt = this.lastExpiryCheck;
+    // Never over one that covers more (another process's, saved meanwhile). (A purge replaces it all the
+    // same: it must not keep what deleted memories said.)
     const onDisk = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
-    if (onDisk && onDisk.logId === this.wal.header.logId && onDisk.lsn > lsn) return;
-    const data = await this.searchCall(() => this.search.exportSnapshot!());
+    if (onDisk && onDisk.logId === this.wal.header.logId && onDisk.lsn > lsn && !options.purge) return;
+    const data = await this.searchCall(() => (persistent ? this.search.saveIndex!(options) : this.search.exportSnapshot!()));
     await this.files.mkdir(this.layout.index, { recursive: true });
-    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum: this.lastChecksum, savedAt: this.lastExpiryCheck, data }, this.files);
+    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum, savedAt, data }, this.files);
     this.snapshotLsn = lsn;
+  }
+
+  /** The description of the persistent index saved now (by any process), if it is this provider's, of this log. */
+  private async savedIndexDescription(): Promise<Uint8Array | undefined> {
+    const snapshot = await readSearchSnapshot(this.layout.searchSnapshot, this.files);
+    return snapshot && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId ? snapshot.data : undefined;
   }
 }
 
@@ -1246,6 +1318,9 @@ async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promi
   await files.mkdir(layout.checkpoints, { recursive: true });
   await syncFolder(layout.root, files);
 }
+
+/** A persistent index's description named files that are gone (another process may have replaced it meanwhile). */
+class SavedIndexMissing extends Error {}
 
 /** An open met a log that dropped what its checkpoint needed, because a newer checkpoint took its place: it opens again. */
 class CheckpointOvertaken extends Error {

@@ -10,6 +10,8 @@ export interface StoreLayout {
   readonly head: string;
   readonly index: string;
   readonly searchSnapshot: string;
+  /** The folder a persistent search index keeps its files in. */
+  readonly searchSegments: string;
   readonly blocks: string;
   /** Checkpoint files of the tables. */
   readonly checkpoints: string;
@@ -26,6 +28,7 @@ export function storeLayout(root: string): StoreLayout {
     head: join(root, 'state.head'),
     index: join(root, 'index'),
     searchSnapshot: join(root, 'index', 'search.snapshot'),
+    searchSegments: join(root, 'index', 'segments'),
     blocks: join(root, 'blocks'),
     checkpoints: join(root, 'checkpoints'),
     manifest: join(root, 'state.manifest'),

@@ -22,6 +22,8 @@ export interface SearchProviders {
   flexsearch: AdapterOptions;
   /** `@memmapfs/search-orama`. */
   orama: AdapterOptions;
+  /** `@memmapfs/search-segments`: a BM25 index of segment files read through mappings, shared by every process. */
+  segments: AdapterOptions;
 }
 
 /** Codecs that can be chosen by name, mapped to the options they take. Extend like `SearchProviders`. */
@@ -56,12 +58,13 @@ export type CodecOption =
 const builtinPackages: Record<string, string> = {
   flexsearch: '@memmapfs/search-flexsearch',
   orama: '@memmapfs/search-orama',
+  segments: '@memmapfs/search-segments',
   msgpack: '@memmapfs/codec-msgpack',
   cbor: '@memmapfs/codec-cbor',
 };
 
 /** The built-in names that are search providers (the others in `builtinPackages` are codecs). */
-const builtinSearchProviders = new Set(['flexsearch', 'orama']);
+const builtinSearchProviders = new Set(['flexsearch', 'orama', 'segments']);
 
 const searchFactories = new Map<string, SearchProviderFactory<never>>();
 const codecFactories = new Map<string, CodecFactory<never>>();
@@ -178,7 +181,7 @@ async function callFactory<T>(create: () => T | Promise<T>, name: string, kind: 
 async function loadBuiltinFactory(name: string, kind: string): Promise<(options?: unknown) => unknown> {
   const pkg = builtinPackages[name];
   if (pkg === undefined) {
-    const known = kind === 'codec' ? [...new Set([...codecFactories.keys(), 'msgpack', 'cbor'])] : [...new Set([...searchFactories.keys(), 'flexsearch', 'orama'])];
+    const known = kind === 'codec' ? [...new Set([...codecFactories.keys(), 'msgpack', 'cbor'])] : [...new Set([...searchFactories.keys(), 'flexsearch', 'orama', 'segments'])];
     throw new MemMapError('PROVIDER_UNKNOWN', `Unknown ${kind} '${name}'. Use one of ${known.map((k) => `'${k}'`).join(', ')}, pass an instance, or register '${name}' first with ${kind === 'codec' ? 'registerCodec' : 'registerSearchProvider'}().`, { subsystem: 'registry' });
   }
   const mod = await importAdapter(pkg, name, kind);

@@ -9,9 +9,10 @@ import { writeSync } from 'node:fs';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { segmentSearch } from '@memmapfs/search-segments';
 
 const [root, tag = 'child', mode] = process.argv.slice(2);
-if (!root) throw new Error('usage: append-forever.ts ROOT [TAG] [checkpoints|retention|compaction]');
+if (!root) throw new Error('usage: append-forever.ts ROOT [TAG] [checkpoints|retention|compaction|segments]');
 
 /** Writes a line to stdout before returning, waiting out a full pipe (EAGAIN) rather than failing. */
 function report(line: string): void {
@@ -27,12 +28,16 @@ function report(line: string): void {
   }
 }
 // `retention`: checkpoints as above, each letting the log drop the segments before it. `compaction`: memories
-// deleted at once between the appends, and compactions while the appends go on.
-const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), chunkSizeBytes: 64 * 1024, ...(mode === 'retention' ? { historyRetentionMs: 0 } : {}) });
+// deleted at once between the appends, and compactions while the appends go on. `segments`: the search
+// index kept in segment files (small ones, merged often), queried, updated and saved with checkpoints
+// while the appends go on.
+const search = mode === 'segments' ? segmentSearch({ flushAfter: 16, mergeFactor: 3 }) : flexsearch();
+const fs = await MemMapFS.init(root, { search, codec: msgpack(), chunkSizeBytes: 64 * 1024, ...(mode === 'retention' ? { historyRetentionMs: 0 } : {}) });
 report('ready');
 
 let sequence = 0;
-const nextText = () => `${tag}-${process.pid}-${sequence++} ${'payload '.repeat(1 + (sequence % 40))}`.trim();
+// (With `segments`, each text also holds one word no other text holds, which finds it alone.)
+const nextText = () => `${tag}-${process.pid}-${sequence++} ${mode === 'segments' ? `u${process.pid}x${sequence}z ` : ''}${'payload '.repeat(1 + (sequence % 40))}`.trim();
 
 async function appendOne(): Promise<void> {
   const text = nextText();
@@ -68,7 +73,12 @@ for (let step = 0; ; step++) {
     if (step % 9 === 0 && !compacting) compacting = fs.compact({ erase: step % 18 === 0 }).catch((error: unknown) => report(`compaction-failed\t${JSON.stringify(String(error))}`)).finally(() => (compacting = undefined));
   }
   // Not awaited: the checkpoint is written while appends commit.
-  if ((mode === 'checkpoints' || mode === 'retention') && step % 7 === 0) fs.checkpoint().catch((error: unknown) => report(`checkpoint-failed\t${JSON.stringify(String(error))}`));
+  if ((mode === 'checkpoints' || mode === 'retention' || mode === 'segments') && step % 7 === 0) fs.checkpoint().catch((error: unknown) => report(`checkpoint-failed\t${JSON.stringify(String(error))}`));
+  if (mode === 'segments') {
+    // The index loaded and fed; some memories changed (a word added) or deleted, never acknowledged as such.
+    if (step % 5 === 0) await fs.queryMemory('payload', { limit: 3 });
+    if (step % 6 === 2) await appendDoomed();
+  }
   if (step % 3 === 0) await Promise.all(Array.from({ length: 8 }, appendOne));
   else if (step % 4 === 1) await appendBatch();
   else await appendOne();

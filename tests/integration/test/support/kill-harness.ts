@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { segmentSearch } from '@memmapfs/search-segments';
 
 const childScript = fileURLToPath(new URL('./append-forever.ts', import.meta.url));
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -35,7 +36,7 @@ export function newLedger(): KillLedger {
 
 /** Starts the appending child, lets it run for `runMs` after it is ready, then SIGKILLs it. */
 /** What the appending child does besides appending (see append-forever.ts). */
-export type ChildMode = 'checkpoints' | 'retention' | 'compaction';
+export type ChildMode = 'checkpoints' | 'retention' | 'compaction' | 'segments';
 
 export async function appendThenKill(root: string, runMs: number, mode?: ChildMode): Promise<KillRound> {
   const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, childScript, root, 'child', ...(mode ? [mode] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -85,8 +86,8 @@ export function record(ledger: KillLedger, round: KillRound): void {
  * there whole or not at all, search answering. Returns the number of memories in the store; throws on
  * any violation.
  */
-export async function checkAfterKill(root: string, ledger: KillLedger): Promise<number> {
-  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+export async function checkAfterKill(root: string, ledger: KillLedger, mode?: ChildMode): Promise<number> {
+  const fs = await MemMapFS.init(root, { search: mode === 'segments' ? segmentSearch({ flushAfter: 16, mergeFactor: 3 }) : flexsearch(), codec: msgpack() });
   try {
     for (const [id, text] of ledger.acknowledged) {
       const memory = await fs.getMemory(id);
@@ -112,10 +113,32 @@ export async function checkAfterKill(root: string, ledger: KillLedger): Promise<
       }
       ledger.unsettledBatches = [];
     }
+    if (mode === 'segments') await checkSegmentIndex(fs, ledger, stats.lastLsn);
     const found = await fs.queryMemory('payload', { limit: 5 });
     if (found.length !== Math.min(5, stats.memories)) throw new Error(`search found ${found.length} of ${stats.memories} memories`);
     return stats.memories;
   } finally {
     await fs.close();
+  }
+}
+
+/**
+ * The search index kept in segment files, as the killed process left it and this open brought it up
+ * to date: the word only one text holds finds exactly the live memory with that text, and nothing for
+ * a text deleted or never committed.
+ */
+async function checkSegmentIndex(fs: MemMapFS, ledger: KillLedger, lastLsn: number): Promise<void> {
+  const liveByText = new Map<string, number>();
+  for (let id = 1; id <= lastLsn; id++) {
+    const memory = await fs.getMemory(id);
+    if (memory) liveByText.set(memory.text, id);
+  }
+  for (const text of ledger.attempted) {
+    const word = /\bu\d+x\d+z\b/.exec(text)?.[0];
+    if (!word) continue;
+    const hits = (await fs.queryMemory(word, { limit: 5 })).map((hit) => hit.id);
+    const live = liveByText.get(text);
+    const expected = live === undefined ? [] : [live];
+    if (JSON.stringify(hits) !== JSON.stringify(expected)) throw new Error(`search for ${word} found [${hits.join(', ')}], expected [${expected.join(', ')}]`);
   }
 }

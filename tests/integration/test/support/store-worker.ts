@@ -15,12 +15,15 @@ import { createInterface } from 'node:readline';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { segmentSearch } from '@memmapfs/search-segments';
 
 const [command, root, ...rest] = process.argv.slice(2);
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 // MEMMAPFS_TEST_RETENTION=0: every checkpoint lets the log drop the segments before it.
 const retention = process.env.MEMMAPFS_TEST_RETENTION;
-const fs = await MemMapFS.init(root!, { search: flexsearch(), codec: msgpack(), ...(retention !== undefined ? { historyRetentionMs: Number(retention) } : {}) });
+// MEMMAPFS_TEST_SEARCH=segments: the search index in segment files (small ones, merged often).
+const search = process.env.MEMMAPFS_TEST_SEARCH === 'segments' ? segmentSearch({ flushAfter: 16, mergeFactor: 3 }) : flexsearch();
+const fs = await MemMapFS.init(root!, { search, codec: msgpack(), ...(retention !== undefined ? { historyRetentionMs: Number(retention) } : {}) });
 
 if (command === 'append') {
   const [tag, count] = [rest[0]!, Number(rest[1])];

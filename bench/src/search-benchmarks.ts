@@ -1,0 +1,301 @@
+// The search figures: bulk load until searchable, open until the first query answered, query latency
+// with and without a tag filter, agreement with FTS5's top ten, private and shared memory, durable
+// appends, updates and deletes with the index kept up to date; each against SQLite (better-sqlite3,
+// FTS5, bm25) holding the same synthetic memories, measured in the same run, for each search provider.
+// Sizes: BENCH_SEARCH_SIZES (default 100000,1000000); providers: BENCH_SEARCH_PROVIDERS (default
+// segments,flexsearch,orama; the in-heap ones only up to BENCH_SEARCH_HEAP_MAX memories, default
+// 100000: at 1,000,000 their bulk load runs for tens of minutes). Writes bench-results/search.{json,md}.
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { MemMapFS } from '@memmapfs/core';
+import { loadSqlite, peerFolder, type SqliteDatabase } from './sqlite-peer.js';
+import { syntheticMemories, type SyntheticMemory } from './synthetic-memories.js';
+
+const SIZES = (process.env.BENCH_SEARCH_SIZES ?? '100000,1000000').split(',').map(Number);
+const PROVIDERS = (process.env.BENCH_SEARCH_PROVIDERS ?? 'segments,flexsearch,orama').split(',') as Array<'segments' | 'flexsearch' | 'orama'>;
+const HEAP_MAX = Number(process.env.BENCH_SEARCH_HEAP_MAX ?? 100_000);
+const ROUNDS = Number(process.env.BENCH_OPEN_ROUNDS ?? 5);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 1000);
+const PROCESSES = 8;
+const child = fileURLToPath(new URL('./search-child.mjs', import.meta.url));
+const benchFolder = fileURLToPath(new URL('..', import.meta.url));
+
+interface Query {
+  readonly text: string;
+  /** The same query for FTS5: each word quoted, the last one as a prefix, any of them. */
+  readonly match: string;
+  readonly tag?: string;
+}
+
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+const spread = (values: number[]): Spread => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
+};
+const quantile = (values: number[], q: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+};
+
+async function seconds<T>(body: () => Promise<T> | T): Promise<number> {
+  const started = process.hrtime.bigint();
+  await body();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** 200 queries of one or two words, drawn from the memories' own text (so with their skew), half with a tag. */
+function benchQueries(memories: SyntheticMemory[]): Query[] {
+  let state = 7;
+  const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const tags = ['preference', 'fact', 'task', 'person', 'project', 'meeting', 'error', 'plan'];
+  return Array.from({ length: 200 }, (_, i) => {
+    const words = Array.from({ length: 1 + (i % 2) }, () => {
+      const text = memories[Math.floor(random() * memories.length)]!.text.split(' ');
+      return text[Math.floor(random() * text.length)]!;
+    });
+    const match = words.map((word, w) => `"${word}"${w === words.length - 1 ? '*' : ''}`).join(' OR ');
+    return { text: words.join(' '), match, ...(i % 4 >= 2 ? { tag: tags[Math.floor(random() * tags.length)] } : {}) };
+  });
+}
+
+function createSqlite(db: SqliteDatabase): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(`CREATE TABLE memories (id INTEGER PRIMARY KEY, text TEXT NOT NULL, tag TEXT NOT NULL, namespace TEXT NOT NULL, meta TEXT NOT NULL, created INTEGER NOT NULL);
+    CREATE INDEX memories_tag ON memories(tag);
+    CREATE VIRTUAL TABLE memories_fts USING fts5(text, content='memories', content_rowid='id');`);
+}
+
+/** Runs the child in `mode`; `memory` children stay until `release` is called. */
+function startChild(args: string[]): { result: Promise<Record<string, number>>; release: () => Promise<void> } {
+  const process_ = spawn(process.execPath, [child, ...args], { stdio: ['pipe', 'pipe', 'inherit'], cwd: benchFolder });
+  const exited = new Promise<number | null>((resolve) => process_.on('exit', resolve));
+  const result = createInterface({ input: process_.stdout })[Symbol.asyncIterator]().next().then(({ value, done }) => {
+    if (done) throw new Error(`search-child ${args.join(' ')} ended without a result`);
+    return JSON.parse(value as string) as Record<string, number>;
+  });
+  return {
+    result,
+    release: async () => {
+      process_.stdin.end();
+      if ((await exited) !== 0) throw new Error(`search-child ${args.join(' ')} failed`);
+    },
+  };
+}
+
+async function runChild(args: string[]): Promise<Record<string, number>> {
+  const started = startChild(args);
+  const result = await started.result;
+  await started.release();
+  return result;
+}
+
+const Database = await loadSqlite();
+const dir = await mkdtemp(join(tmpdir(), 'memmapfs-search-'));
+const results: Array<Record<string, unknown>> = [];
+try {
+  for (const size of SIZES) {
+    const memories = [...syntheticMemories(size)];
+    const queries = benchQueries(memories);
+    const queriesFile = join(dir, `queries-${size}.json`);
+    await writeFile(queriesFile, JSON.stringify(queries));
+    const plainQueries = queries.filter((q) => !q.tag);
+    const taggedQueries = queries.filter((q) => q.tag);
+
+    // SQLite: the rows and their FTS5 index in one durable transaction.
+    const sqliteFile = join(dir, `sqlite-${size}.db`);
+    const db = new Database(sqliteFile);
+    createSqlite(db);
+    const insert = db.prepare('INSERT INTO memories (id, text, tag, namespace, meta, created) VALUES (?, ?, ?, ?, ?, ?)');
+    const index = db.prepare('INSERT INTO memories_fts (rowid, text) VALUES (?, ?)');
+    const sqliteLoad = await seconds(() => {
+      const now = Date.now();
+      db.transaction(() => memories.forEach((m, i) => {
+        insert.run(i + 1, m.text, m.tags[0], m.namespace, JSON.stringify(m.meta), now);
+        index.run(i + 1, m.text);
+      }))();
+    });
+    const plain = db.prepare('SELECT m.id, m.text FROM memories_fts f JOIN memories m ON m.id = f.rowid WHERE memories_fts MATCH ? ORDER BY bm25(memories_fts) LIMIT 10');
+    const tagged = db.prepare('SELECT m.id, m.text FROM memories_fts f JOIN memories m ON m.id = f.rowid WHERE memories_fts MATCH ? AND m.tag = ? ORDER BY bm25(memories_fts) LIMIT 10');
+    const sqliteQuery = (q: Query) => (q.tag ? tagged.all(q.match, q.tag) : plain.all(q.match)) as Array<{ id: number; text: string }>;
+    for (const q of queries) sqliteQuery(q);
+    const sqliteLatency = { plain: plainQueries.map((q) => timed(() => sqliteQuery(q))), tagged: taggedQueries.map((q) => timed(() => sqliteQuery(q))) };
+    const sqliteTop = new Map(plainQueries.map((q) => [q.text, sqliteQuery(q).map((row) => row.id)]));
+    // Durable changes, one transaction each.
+    const sqliteAppends = await seconds(() => {
+      for (let i = 0; i < CHANGES; i++) db.transaction(() => {
+        insert.run(size + 1 + i, memories[i]!.text, memories[i]!.tags[0], memories[i]!.namespace, '{}', Date.now());
+        index.run(size + 1 + i, memories[i]!.text);
+      })();
+    });
+    const read = db.prepare('SELECT text FROM memories WHERE id = ?');
+    const unindex = db.prepare("INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', ?, ?)");
+    const update = db.prepare('UPDATE memories SET text = ? WHERE id = ?');
+    const remove = db.prepare('DELETE FROM memories WHERE id = ?');
+    const sqliteUpdates = await seconds(() => {
+      for (let i = 0; i < CHANGES; i++) db.transaction(() => {
+        const id = 1 + i * 7;
+        unindex.run(id, (read.get(id) as { text: string }).text);
+        update.run(memories[i + 1]!.text, id);
+        index.run(id, memories[i + 1]!.text);
+      })();
+    });
+    const sqliteDeletes = await seconds(() => {
+      for (let i = 0; i < CHANGES; i++) db.transaction(() => {
+        const id = 4 + i * 7;
+        unindex.run(id, (read.get(id) as { text: string }).text);
+        remove.run(id);
+      })();
+    });
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+
+    const sqliteOpen: number[] = [];
+    const sqliteArgs = ['sqlite', sqliteFile, peerFolder, queriesFile];
+    for (let round = 0; round < ROUNDS; round++) sqliteOpen.push((await runChild(['open', ...sqliteArgs])).ms!);
+    const sqliteMemory = await runChild(['memory', ...sqliteArgs]);
+
+    for (const provider of PROVIDERS) {
+      if (provider !== 'segments' && size > HEAP_MAX) continue;
+      const root = join(dir, `memmapfs-${provider}-${size}`);
+      // Bulk load, until a query has every memory in the index.
+      const fs = await MemMapFS.init(root, { search: provider });
+      let ids: number[] = [];
+      const load = await seconds(async () => {
+        for (let at = 0; at < memories.length; at += 2000) ids = ids.concat(await fs.appendMemories(memories.slice(at, at + 2000)));
+        await fs.queryMemory(queries[0]!.text, { limit: 10 });
+      });
+      process.stderr.write(`${size} ${provider}: bulk load ${load.toFixed(1)} s (SQLite ${sqliteLoad.toFixed(1)} s)\n`);
+      const query = (q: Query) => fs.queryMemory(q.text, { limit: 10, ...(q.tag ? { tags: [q.tag] } : {}) });
+      for (const q of queries) await query(q);
+      const latency = { plain: [] as number[], tagged: [] as number[] };
+      for (const q of plainQueries) latency.plain.push(await timedAsync(() => query(q)));
+      for (const q of taggedQueries) latency.tagged.push(await timedAsync(() => query(q)));
+      // MemMapFS numbers a memory by its log position, SQLite by insertion order: the same memory either way.
+      const rowOf = new Map(ids.map((id, i) => [id, i + 1]));
+      let overlap = 0;
+      for (const q of plainQueries) {
+        const ours = new Set((await query(q)).map((hit) => rowOf.get(hit.id)));
+        overlap += sqliteTop.get(q.text)!.filter((id) => ours.has(id)).length;
+      }
+      overlap /= plainQueries.length;
+      // Durable changes, one at a time, each followed by nothing: the last is followed by a query, so
+      // that indexing is counted.
+      const appends = await seconds(async () => {
+        for (let i = 0; i < CHANGES; i++) await fs.appendMemory(memories[i]!.text, memories[i]!.tags, { namespace: memories[i]!.namespace });
+        await fs.queryMemory('zzz', { limit: 1 });
+      });
+      const inFlight = await seconds(async () => {
+        for (let at = 0; at < CHANGES * 8; at += 64) await Promise.all(memories.slice(at % size, (at % size) + 64).map((m) => fs.appendMemory(m.text, m.tags, { namespace: m.namespace })));
+        await fs.queryMemory('zzz', { limit: 1 });
+      });
+      const updates = await seconds(async () => {
+        for (let i = 0; i < CHANGES; i++) await fs.updateMemory(ids[i * 7]!, { text: memories[i + 1]!.text });
+        await fs.queryMemory('zzz', { limit: 1 });
+      });
+      const deletes = await seconds(async () => {
+        for (let i = 0; i < CHANGES; i++) await fs.deleteMemory(ids[3 + i * 7]!);
+        await fs.queryMemory('zzz', { limit: 1 });
+      });
+      await fs.close();
+
+      const args = ['memmapfs', root, provider, queriesFile];
+      const open: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) open.push((await runChild(['open', ...args])).ms!);
+      const alone = await runChild(['memory', ...args]);
+      const many = Array.from({ length: PROCESSES }, () => startChild(['memory', ...args]));
+      const side = await Promise.all(many.map((c) => c.result));
+      await Promise.all(many.map((c) => c.release()));
+      const pssSum = side.reduce((sum, r) => sum + r.pssKiB!, 0);
+
+      results.push({
+        size,
+        provider,
+        bulkLoadPerSecond: { memmapfs: size / load, sqlite: size / sqliteLoad, ratio: sqliteLoad / load },
+        openAndFirstQueryMs: { memmapfs: spread(open), sqlite: spread(sqliteOpen), ratio: spread(open).median / spread(sqliteOpen).median },
+        queryMs: {
+          plain: { p50: quantile(latency.plain, 0.5), p99: quantile(latency.plain, 0.99), sqliteP50: quantile(sqliteLatency.plain, 0.5), sqliteP99: quantile(sqliteLatency.plain, 0.99) },
+          tagged: { p50: quantile(latency.tagged, 0.5), p99: quantile(latency.tagged, 0.99), sqliteP50: quantile(sqliteLatency.tagged, 0.5), sqliteP99: quantile(sqliteLatency.tagged, 0.99) },
+        },
+        top10Overlap: overlap,
+        rssAnonKiB: { memmapfs: alone.rssAnonKiB, sqlite: sqliteMemory.rssAnonKiB, ratio: alone.rssAnonKiB! / sqliteMemory.rssAnonKiB! },
+        pssKiB: { one: alone.pssKiB, [`sumOf${PROCESSES}`]: pssSum, ratio: pssSum / alone.pssKiB! },
+        appendsPerSecond: { memmapfs: CHANGES / appends, sqlite: CHANGES / sqliteAppends, ratio: sqliteAppends / appends },
+        appends64InFlightPerSecond: { memmapfs: (CHANGES * 8) / inFlight, ratio: (CHANGES * 8) / inFlight / (CHANGES / sqliteAppends) },
+        updatesPerSecond: { memmapfs: CHANGES / updates, sqlite: CHANGES / sqliteUpdates, ratio: sqliteUpdates / updates },
+        deletesPerSecond: { memmapfs: CHANGES / deletes, sqlite: CHANGES / sqliteDeletes, ratio: sqliteDeletes / deletes },
+      });
+      process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
+      await rm(root, { recursive: true, force: true });
+    }
+    await rm(sqliteFile, { force: true });
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
+
+function timed(body: () => unknown): number {
+  const started = performance.now();
+  body();
+  return performance.now() - started;
+}
+
+async function timedAsync(body: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await body();
+  return performance.now() - started;
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.versions.node}`;
+type Row = {
+  size: number;
+  provider: string;
+  bulkLoadPerSecond: { memmapfs: number; sqlite: number; ratio: number };
+  openAndFirstQueryMs: { memmapfs: Spread; sqlite: Spread; ratio: number };
+  queryMs: Record<'plain' | 'tagged', { p50: number; p99: number; sqliteP50: number; sqliteP99: number }>;
+  top10Overlap: number;
+  rssAnonKiB: { memmapfs: number; sqlite: number; ratio: number };
+  pssKiB: { one: number; ratio: number } & Record<string, number>;
+  appendsPerSecond: { memmapfs: number; sqlite: number; ratio: number };
+  appends64InFlightPerSecond: { memmapfs: number; ratio: number };
+  updatesPerSecond: { memmapfs: number; sqlite: number; ratio: number };
+  deletesPerSecond: { memmapfs: number; sqlite: number; ratio: number };
+};
+const sp = (x: Spread, digits = 1) => `${fmt(x.median, digits)} (${fmt(x.min, digits)}–${fmt(x.max, digits)})`;
+const rows = (results as Row[]).flatMap((x) => {
+  const head = `| ${fmt(x.size)} | ${x.provider} |`;
+  return [
+    `${head} bulk load until searchable (/s) | ${fmt(x.bulkLoadPerSecond.memmapfs)} | ${fmt(x.bulkLoadPerSecond.sqlite)} | ${fmt(x.bulkLoadPerSecond.ratio, 2)} | ≥ 1 |`,
+    `${head} open + first query, fresh process (ms) | ${sp(x.openAndFirstQueryMs.memmapfs)} | ${sp(x.openAndFirstQueryMs.sqlite)} | ${fmt(x.openAndFirstQueryMs.ratio, 2)} | ≤ 1 |`,
+    `${head} query, limit 10, p50 / p99 (ms) | ${fmt(x.queryMs.plain.p50, 2)} / ${fmt(x.queryMs.plain.p99, 2)} | ${fmt(x.queryMs.plain.sqliteP50, 2)} / ${fmt(x.queryMs.plain.sqliteP99, 2)} | ${fmt(x.queryMs.plain.p50 / x.queryMs.plain.sqliteP50, 2)} / ${fmt(x.queryMs.plain.p99 / x.queryMs.plain.sqliteP99, 2)} | ≤ 0.3 / ≤ 0.5 |`,
+    `${head} query with a tag, p50 / p99 (ms) | ${fmt(x.queryMs.tagged.p50, 2)} / ${fmt(x.queryMs.tagged.p99, 2)} | ${fmt(x.queryMs.tagged.sqliteP50, 2)} / ${fmt(x.queryMs.tagged.sqliteP99, 2)} | ${fmt(x.queryMs.tagged.p50 / x.queryMs.tagged.sqliteP50, 2)} / ${fmt(x.queryMs.tagged.p99 / x.queryMs.tagged.sqliteP99, 2)} | ≤ 0.3 / ≤ 0.5 |`,
+    `${head} of FTS5's top 10, in ours (mean) | ${fmt(x.top10Overlap, 1)} | 10 | | ≥ 8 |`,
+    `${head} RssAnon after open + 1,000 queries (MiB) | ${fmt(x.rssAnonKiB.memmapfs / 1024, 1)} | ${fmt(x.rssAnonKiB.sqlite / 1024, 1)} | ${fmt(x.rssAnonKiB.ratio, 2)} | ≤ 2 |`,
+    `${head} PSS of ${PROCESSES} processes ÷ one's | ${fmt(x.pssKiB[`sumOf${PROCESSES}`]! / 1024, 1)} MiB ÷ ${fmt(x.pssKiB.one / 1024, 1)} MiB | | ${fmt(x.pssKiB.ratio, 2)} | ≤ 3 |`,
+    `${head} durable appends, one at a time (/s) | ${fmt(x.appendsPerSecond.memmapfs)} | ${fmt(x.appendsPerSecond.sqlite)} | ${fmt(x.appendsPerSecond.ratio, 2)} | ≥ 1 |`,
+    `${head} durable appends, 64 in flight (/s) | ${fmt(x.appends64InFlightPerSecond.memmapfs)} | ${fmt(x.appendsPerSecond.sqlite)} | ${fmt(x.appends64InFlightPerSecond.ratio, 2)} | ≥ 8 |`,
+    `${head} durable updates, one at a time (/s) | ${fmt(x.updatesPerSecond.memmapfs)} | ${fmt(x.updatesPerSecond.sqlite)} | ${fmt(x.updatesPerSecond.ratio, 2)} | ≥ 1 |`,
+    `${head} durable deletes, one at a time (/s) | ${fmt(x.deletesPerSecond.memmapfs)} | ${fmt(x.deletesPerSecond.sqlite)} | ${fmt(x.deletesPerSecond.ratio, 2)} | ≥ 1 |`,
+  ];
+});
+const table = [
+  `Machine: ${machine}. ${ROUNDS} opens of each; median (min–max). ${fmt(CHANGES)} durable changes of each kind; 200 queries (one or two words, the last as a prefix; half with a tag).`,
+  '',
+  '| memories | provider | figure | MemMapFS | SQLite FTS5 | × SQLite | target |',
+  '|---:|---|---|---:|---:|---:|---|',
+  ...rows,
+].join('\n');
+process.stdout.write(`${table}\n`);
+await mkdir('bench-results', { recursive: true });
+await writeFile('bench-results/search.json', `${JSON.stringify({ machine, results }, null, 2)}\n`);
+await writeFile('bench-results/search.md', `${table}\n`);

@@ -1,0 +1,54 @@
+import { fstatSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { loadFlock } from './flock-binding.js';
+
+/**
+ * A `flock` held on a file through a descriptor of its own, which the kernel drops when the process
+ * dies. Shared leases say "in use": many processes hold them at once. An exclusive lease is taken only
+ * to remove a file no one uses.
+ */
+export interface FileLease {
+  /** Lets go of the lock (and the descriptor). Idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * Takes a lease on the file at `path` without waiting: `undefined` when another descriptor holds a lock
+ * that excludes it (any lock, for `'exclusive'`; an exclusive one, for `'shared'`), or when the file was
+ * unlinked meanwhile (a lease on a removed file would protect nothing). Throws the `open` error as it is
+ * (ENOENT for a missing file).
+ */
+export async function tryLeaseFile(path: string, mode: 'shared' | 'exclusive'): Promise<FileLease | undefined> {
+  const handle = await open(path, 'r');
+  return (await tryLockHandle(handle, mode)) ? leaseOf(handle) : undefined;
+}
+
+/**
+ * Takes a `flock` through `handle` without waiting. When another descriptor holds a lock that excludes
+ * it, or the file was unlinked meanwhile, closes `handle` and returns false.
+ */
+export async function tryLockHandle(handle: FileHandle, mode: 'shared' | 'exclusive'): Promise<boolean> {
+  try {
+    loadFlock().flockSync(handle.fd, mode === 'shared' ? 'shnb' : 'exnb');
+  } catch (error) {
+    await handle.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+    throw error;
+  }
+  // Whoever removed the file held an exclusive lock until after the unlink: a descriptor opened before
+  // it locks a file no one will find again.
+  if (fstatSync(handle.fd).nlink === 0) {
+    await handle.close();
+    return false;
+  }
+  return true;
+}
+
+function leaseOf(handle: FileHandle): FileLease {
+  let released: Promise<void> | undefined;
+  return {
+    release: () => (released ??= handle.close().catch(() => undefined)),
+  };
+}

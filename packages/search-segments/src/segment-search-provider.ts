@@ -1,0 +1,437 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
+import { searchSegments } from './bm25-search.js';
+import { decodeDescription, encodeDescription, isSegmentFileName } from './index-description.js';
+import { SegmentBuilder } from './segment-builder.js';
+import { mergeSegments } from './segment-merge.js';
+import { SegmentReader } from './segment-reader.js';
+
+/** Options of the `segments` search provider. */
+export interface SegmentSearchOptions {
+  /** Memories indexed in memory before they are written out as a segment file. Default 4,096. */
+  readonly flushAfter?: number;
+  /** How many segments of about one size are merged into one. Default 8. */
+  readonly mergeFactor?: number;
+}
+
+/** A segment written out: a file of the index's folder, mapped (or, with no folder, bytes in memory). */
+interface WrittenSegment {
+  readonly kind: 'written';
+  readonly key: number;
+  readonly file: string | undefined;
+  readonly reader: SegmentReader;
+  /** Says "in use" to other processes, so that none removes the file. */
+  readonly lease: FileLease | undefined;
+}
+
+/** Documents in memory: the one taking new documents, or one sealed and waiting to be written out. */
+interface HeldSegment {
+  readonly kind: 'held';
+  readonly key: number;
+  readonly builder: SegmentBuilder;
+}
+
+type Segment = WrittenSegment | HeldSegment;
+
+/** `owners` value of a deleted memory. */
+const DELETED = -1;
+/** How long a merge runs before it gives the event loop a turn. */
+const MERGE_SLICE_MS = 8;
+
+/**
+ * Validates `options` and creates the provider. `MemMapFS.init(root, { search: 'segments' })` loads it by
+ * name; the store then gives it a folder (`openIndex`) and it keeps its index there.
+ */
+export function segmentSearch(options: SegmentSearchOptions = {}): SegmentSearchProvider {
+  const positive = (name: keyof SegmentSearchOptions, min: number) => {
+    const value = options[name];
+    if (value === undefined) return;
+    if (!Number.isInteger(value) || value < min) throw new RangeError(`segments search option ${name} must be an integer of at least ${min}, not ${String(value)}`);
+  };
+  positive('flushAfter', 1);
+  positive('mergeFactor', 2);
+  return new SegmentSearchProvider(options.flushAfter ?? 4096, options.mergeFactor ?? 8);
+}
+
+/**
+ * A BM25 index kept as immutable segment files read through mappings, so that every process that opens
+ * a store shares one copy in the page cache, and opening costs the same at any size. New documents go
+ * to an in-memory segment, written out at `flushAfter` documents and when the store saves the index;
+ * segments of a size are merged in the background, leaving out deleted documents, which until then are
+ * skipped at query time.
+ *
+ * Several processes may use one folder: each holds a shared lease on every file it reads or may still
+ * name, and a file is removed only under an exclusive lease, when it is named neither by a process nor
+ * by the index the store saved last.
+ */
+export class SegmentSearchProvider implements SearchProvider {
+  readonly name = 'segments';
+  readonly supports = { snapshot: false, prefix: true, persistent: true } as const;
+
+  private folder: string | undefined;
+  private written: WrittenSegment[] = [];
+  private sealed: HeldSegment[] = [];
+  private memory: HeldSegment;
+  private nextKey = 0;
+  /**
+   * Memories held by more than one segment, or deleted while a written one holds them: id → the key of
+   * the segment holding the live version, or `DELETED`. Any other row of them is dead.
+   */
+  private owners = new Map<number, number>();
+  /** Files named by the description `saveIndex` returned last, or merged away since: kept leased until the next save. */
+  private pinned: WrittenSegment[] = [];
+  private retired: WrittenSegment[] = [];
+  /** Changes on `clear`: work begun before it is dropped. */
+  private epoch = 0;
+  private writingOut: Promise<void> | undefined;
+  private merging: Promise<void> | undefined;
+  /** While a purge merges everything, no other merge starts. */
+  private mergesHeld = 0;
+  private closed = false;
+
+  constructor(
+    private readonly flushAfter: number,
+    private readonly mergeFactor: number,
+  ) {
+    this.memory = this.newHeld();
+  }
+
+  add(doc: SearchDocument): void {
+    this.assertOpen();
+    this.memory.builder.remove(doc.id);
+    const elsewhere = this.owners.has(doc.id) || this.heldElsewhere(doc.id);
+    this.memory.builder.add(doc);
+    if (elsewhere) this.owners.set(doc.id, this.memory.key);
+    if (this.memory.builder.liveCount >= this.flushAfter) {
+      this.seal();
+      void this.writeOut().catch(() => undefined);
+    }
+  }
+
+  remove(id: number): void {
+    this.assertOpen();
+    this.memory.builder.remove(id);
+    if (this.owners.has(id) || this.heldElsewhere(id)) this.owners.set(id, DELETED);
+  }
+
+  search(request: SearchRequest): SearchHit[] {
+    this.assertOpen();
+    const segments: Segment[] = [...this.written, ...this.sealed, this.memory];
+    return searchSegments(
+      segments.map((segment) => (segment.kind === 'written' ? segment.reader : segment.builder)),
+      { text: request.text, limit: request.limit, tags: request.tags, namespace: request.namespace },
+      (s, row, id) => {
+        const segment = segments[s]!;
+        if (segment.kind === 'held' && segment.builder.isDead(row)) return true;
+        const owner = this.owners.get(id);
+        return owner !== undefined && owner !== segment.key;
+      },
+    );
+  }
+
+  clear(): void {
+    this.assertOpen();
+    this.epoch++;
+    for (const segment of this.written) this.retired.push(segment);
+    this.written = [];
+    this.sealed = [];
+    this.memory = this.newHeld();
+    this.owners = new Map();
+  }
+
+  /**
+   * Opens the index saved in `folder` as `saved` describes it (what `saveIndex` returned), or an empty
+   * one there. Throws when a file it names is missing or damaged.
+   */
+  async openIndex(folder: string, saved: Uint8Array | undefined): Promise<void> {
+    this.assertOpen();
+    await mkdir(folder, { recursive: true });
+    this.clear();
+    this.folder = folder;
+    if (!saved) return;
+    const description = decodeDescription(saved);
+    const opened: WrittenSegment[] = [];
+    try {
+      for (const file of description.segments) {
+        const path = join(folder, file);
+        const lease = await tryLeaseFile(path, 'shared');
+        if (!lease) throw new Error(`the search segment ${path} was removed`);
+        try {
+          opened.push({ kind: 'written', key: this.nextKey++, file, reader: new SegmentReader(mapFile(path).bytes), lease });
+        } catch (error) {
+          await lease.release();
+          throw error;
+        }
+      }
+    } catch (error) {
+      for (const segment of opened) await segment.lease?.release();
+      throw error;
+    }
+    this.written = opened;
+    for (const [id, position] of description.owners) this.owners.set(id, position === DELETED ? DELETED : opened[position]!.key);
+  }
+
+  /**
+   * Writes every document added so far to segment files, makes them durable, and returns the
+   * description of the index for the store to keep. With `purge`, first merges every segment into one
+   * without the deleted documents, so that no file of the index keeps what they said.
+   */
+  async saveIndex(options: { purge?: boolean } = {}): Promise<Uint8Array> {
+    this.assertOpen();
+    if (!this.folder) throw new Error('the segments search provider has no folder to save its index in: openIndex comes first');
+    // What the last description named is safe to let go now: the store has replaced it (or kept an
+    // older one, whose files are protected by being named there).
+    const previous = [...this.pinned, ...this.retired];
+    this.pinned = [];
+    this.retired = [];
+    try {
+      if (options.purge) {
+        this.mergesHeld++;
+        try {
+          await this.merging?.catch(() => undefined);
+          this.seal();
+          await this.writeOut();
+          if (this.written.length > 0) await this.merge(this.written.slice(), this.epoch);
+        } finally {
+          this.mergesHeld--;
+        }
+      }
+      // Documents may arrive while the last ones are written, and a merge under way would leave a file
+      // the description does not name: until neither is so.
+      for (;;) {
+        this.seal();
+        await this.writeOut();
+        await this.merging;
+        if (this.sealed.length === 0 && this.memory.builder.docCount === 0 && !this.merging) break;
+      }
+      await syncFolder(this.folder);
+      const position = new Map(this.written.map((segment, i) => [segment.key, i]));
+      const owners = new Map<number, number>();
+      for (const [id, key] of this.owners) owners.set(id, key === DELETED ? DELETED : position.get(key)!);
+      this.pinned = this.written.slice();
+      return encodeDescription({ segments: this.written.map((segment) => segment.file ?? ''), owners });
+    } finally {
+      for (const segment of previous) if (!this.written.includes(segment)) await segment.lease?.release();
+    }
+  }
+
+  /**
+   * Removes the segment files of the folder that no process uses and `current()` (the description the
+   * store keeps now) does not name.
+   */
+  async removeUnusedFiles(current: () => Promise<Uint8Array | undefined>): Promise<void> {
+    const folder = this.folder;
+    if (!folder) return;
+    const named = async () => {
+      const bytes = await current();
+      if (!bytes) return new Set<string>();
+      try {
+        return new Set(decodeDescription(bytes).segments);
+      } catch {
+        return new Set<string>();
+      }
+    };
+    const mine = new Set([...this.written, ...this.pinned, ...this.retired].map((segment) => segment.file));
+    const before = await named();
+    for (const name of await readdir(folder)) {
+      if (!isSegmentFileName(name) || mine.has(name) || before.has(name)) continue;
+      const path = join(folder, name);
+      const lease = await tryLeaseFile(path, 'exclusive').catch(() => undefined);
+      if (!lease) continue;
+      try {
+        // Named meanwhile by a description saved by a process that has let go since: kept.
+        if (!(await named()).has(name)) await unlink(path).catch(() => undefined);
+      } finally {
+        await lease.release();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.epoch++;
+    await this.writingOut?.catch(() => undefined);
+    await this.merging?.catch(() => undefined);
+    for (const segment of [...this.written, ...this.pinned, ...this.retired]) await segment.lease?.release();
+    this.written = [];
+    this.pinned = [];
+    this.retired = [];
+    this.sealed = [];
+  }
+
+  private newHeld(): HeldSegment {
+    return { kind: 'held', key: this.nextKey++, builder: new SegmentBuilder() };
+  }
+
+  /** Whether a segment other than the in-memory one holds a live row of `id` (as far as its rows say). */
+  private heldElsewhere(id: number): boolean {
+    for (const segment of this.sealed) if (segment.builder.has(id)) return true;
+    for (const segment of this.written) if (segment.reader.rowOf(id) >= 0) return true;
+    return false;
+  }
+
+  /** Starts a new in-memory segment; the old one waits to be written out. */
+  private seal(): void {
+    const full = this.memory;
+    if (full.builder.docCount === 0) return;
+    this.memory = this.newHeld();
+    if (full.builder.liveCount > 0) this.sealed.push(full);
+  }
+
+  /** Writes the sealed segments out, oldest first; rejects with the first failure (they stay sealed, searchable, for the next try). */
+  private writeOut(): Promise<void> {
+    this.writingOut ??= (async () => {
+      while (this.sealed.length > 0 && !this.closed) {
+        const held = this.sealed[0]!;
+        const epoch = this.epoch;
+        const written = await this.writeSegment(held.key, held.builder.build());
+        if (this.epoch !== epoch) {
+          await this.discard(written);
+          return;
+        }
+        this.sealed.shift();
+        this.written.push(written);
+      }
+    })().finally(() => {
+      this.writingOut = undefined;
+      this.scheduleMerge();
+    });
+    return this.writingOut;
+  }
+
+  /** Writes `bytes` as a new segment file (leased, fsynced, mapped); in memory when there is no folder. */
+  private async writeSegment(key: number, bytes: Buffer): Promise<WrittenSegment> {
+    const folder = this.folder;
+    if (!folder) return { kind: 'written', key, file: undefined, reader: new SegmentReader(bytes), lease: undefined };
+    for (;;) {
+      const file = `seg-${randomBytes(8).toString('hex')}.seg`;
+      const path = join(folder, file);
+      const handle = await open(path, 'wx');
+      let lease: FileLease | undefined;
+      try {
+        // Leased before a byte is written: a process pruning the folder leaves it alone. (One that got
+        // there between the create and the lease removed it: another name.)
+        lease = await tryLeaseFile(path, 'shared').catch(() => undefined);
+        if (!lease) continue;
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } catch (error) {
+        await lease?.release();
+        await unlink(path).catch(() => undefined);
+        throw error;
+      } finally {
+        await handle.close();
+      }
+      return { kind: 'written', key, file, reader: new SegmentReader(mapFile(path).bytes), lease };
+    }
+  }
+
+  /** Lets go of a segment written for work that was dropped; its file is removed now. */
+  private async discard(segment: WrittenSegment): Promise<void> {
+    await segment.lease?.release();
+    if (this.folder && segment.file) await unlink(join(this.folder, segment.file)).catch(() => undefined);
+  }
+
+  /** Starts a merge if the segments call for one and none runs. */
+  private scheduleMerge(): void {
+    if (this.merging || this.closed || this.mergesHeld > 0) return;
+    const inputs = this.mergeCandidates();
+    if (!inputs) return;
+    this.merging = this.merge(inputs, this.epoch)
+      .catch((error: unknown) => {
+        process.emitWarning(`Search segments were not merged (they stay as they are): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_MERGE_FAILED' });
+      })
+      .finally(() => {
+        this.merging = undefined;
+        this.scheduleMerge();
+      });
+  }
+
+  /**
+   * `mergeFactor` written segments of one size tier (tier n: up to `flushAfter` × `mergeFactor`ⁿ
+   * documents), the oldest first; `undefined` when no tier has that many.
+   */
+  private mergeCandidates(): WrittenSegment[] | undefined {
+    const tiers = new Map<number, WrittenSegment[]>();
+    for (const segment of this.written) {
+      const tier = Math.max(0, Math.ceil(Math.log(segment.reader.docCount / this.flushAfter) / Math.log(this.mergeFactor) - 1e-9));
+      const list = tiers.get(tier) ?? [];
+      list.push(segment);
+      if (list.length >= this.mergeFactor) return list;
+      tiers.set(tier, list);
+    }
+    return undefined;
+  }
+
+  /** Merges `inputs` into one segment without their dead rows, giving the event loop turns. */
+  private async merge(inputs: WrittenSegment[], epoch: number): Promise<void> {
+    const keys = new Set(inputs.map((segment) => segment.key));
+    const merging = mergeSegments(
+      inputs.map((segment) => segment.reader),
+      (input, _row, id) => {
+        const owner = this.owners.get(id);
+        return owner === undefined || owner === inputs[input]!.key;
+      },
+    );
+    let sliceEnds = performance.now() + MERGE_SLICE_MS;
+    let step = merging.next();
+    while (!step.done) {
+      if (performance.now() >= sliceEnds) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.epoch !== epoch || this.closed) return;
+        sliceEnds = performance.now() + MERGE_SLICE_MS;
+      }
+      step = merging.next();
+    }
+    const merged = await this.writeSegment(this.nextKey++, step.value);
+    if (this.epoch !== epoch || this.closed || !inputs.every((segment) => this.written.includes(segment))) {
+      await this.discard(merged);
+      return;
+    }
+    // From here on, synchronous: the merged segment takes the inputs' place.
+    this.written = [...this.written.filter((segment) => !keys.has(segment.key)), merged];
+    for (const [id, owner] of this.owners) {
+      const now = keys.has(owner) ? merged.key : owner;
+      // An entry is needed while another segment holds a row of the memory.
+      const holders = this.holdersOf(id);
+      if (holders === 0 || (holders === 1 && now !== DELETED && this.holds(now, id))) this.owners.delete(id);
+      else if (now !== owner) this.owners.set(id, now);
+    }
+    for (const segment of inputs) {
+      // Named by the last saved description: leased until the next save.
+      if (this.pinned.includes(segment)) this.retired.push(segment);
+      else await segment.lease?.release();
+    }
+  }
+
+  /** How many segments hold a row of `id`, dead or alive (the in-memory one by its live rows). */
+  private holdersOf(id: number): number {
+    let count = 0;
+    for (const segment of this.written) if (segment.reader.rowOf(id) >= 0) count++;
+    for (const segment of [...this.sealed, this.memory]) if (segment.builder.has(id)) count++;
+    return count;
+  }
+
+  private holds(key: number, id: number): boolean {
+    const segment = [...this.written, ...this.sealed, this.memory].find((s) => s.key === key);
+    if (!segment) return false;
+    return segment.kind === 'written' ? segment.reader.rowOf(id) >= 0 : segment.builder.has(id);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the segments search provider is closed');
+  }
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,113 @@
+import CRC32C from 'crc-32/crc32c.js';
+import { DOC_ROW, H, HEADER_SIZE, MAX_SEGMENT_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW, align8 } from './segment-format.js';
+
+/** A segment's contents, ready to be laid out: documents by id, terms in byte order with their postings encoded. */
+export interface SegmentContents {
+  /** Memory ids, ascending: row `i` is `ids[i]`. */
+  readonly ids: ArrayLike<number>;
+  /** Lengths in words, by row. */
+  readonly lengths: ArrayLike<number>;
+  /** Sum of `lengths`. */
+  readonly totalLength: number;
+  /** Terms in the byte order of their UTF-8. */
+  readonly terms: readonly EncodedTerm[];
+}
+
+/** A term and its postings, already encoded (`PostingsEncoder`). */
+export interface EncodedTerm {
+  readonly bytes: Buffer;
+  readonly postings: Buffer;
+  readonly docFrequency: number;
+}
+
+/** The bytes of a segment file (docs/FORMAT.md, "Search segments"). */
+export function writeSegment(contents: SegmentContents): Buffer {
+  const count = contents.ids.length;
+  const terms = contents.terms;
+  let termBytesLength = 0;
+  let postingsLength = 0;
+  for (const term of terms) {
+    termBytesLength += term.bytes.length;
+    postingsLength += term.postings.length;
+  }
+  const docsOffset = HEADER_SIZE;
+  const termIndexOffset = align8(docsOffset + count * DOC_ROW);
+  const termBytesOffset = align8(termIndexOffset + terms.length * TERM_ROW);
+  const postingsOffset = align8(termBytesOffset + termBytesLength);
+  const fileLength = align8(postingsOffset + postingsLength);
+  if (fileLength > MAX_SEGMENT_BYTES) throw new RangeError(`a segment of ${fileLength} bytes is larger than the ${MAX_SEGMENT_BYTES}-byte maximum`);
+  const file = Buffer.alloc(fileLength);
+  for (let row = 0; row < count; row++) {
+    file.writeDoubleLE(contents.ids[row]!, docsOffset + row * DOC_ROW);
+    file.writeUInt32LE(contents.lengths[row]!, docsOffset + row * DOC_ROW + 8);
+  }
+  let termAt = termBytesOffset;
+  let postingsAt = postingsOffset;
+  terms.forEach((term, i) => {
+    const row = termIndexOffset + i * TERM_ROW;
+    file.writeUInt32LE(termAt, row);
+    file.writeUInt32LE(term.bytes.length, row + 4);
+    file.writeUInt32LE(postingsAt, row + 8);
+    file.writeUInt32LE(term.docFrequency, row + 12);
+    term.bytes.copy(file, termAt);
+    termAt += term.bytes.length;
+    term.postings.copy(file, postingsAt);
+    postingsAt += term.postings.length;
+  });
+  SEGMENT_MAGIC.copy(file, 0);
+  file.writeUInt32LE(SEGMENT_VERSION, H.version);
+  file.writeUInt32LE(count, H.docCount);
+  file.writeUInt32LE(terms.length, H.termCount);
+  file.writeDoubleLE(contents.totalLength, H.totalLength);
+  file.writeUInt32LE(docsOffset, H.docsOffset);
+  file.writeUInt32LE(termIndexOffset, H.termIndexOffset);
+  file.writeUInt32LE(termBytesOffset, H.termBytesOffset);
+  file.writeUInt32LE(postingsOffset, H.postingsOffset);
+  file.writeUInt32LE(fileLength, H.fileLength);
+  file.writeUInt32LE(CRC32C.buf(file.subarray(HEADER_SIZE), 0) >>> 0, H.bodyCrc);
+  file.writeUInt32LE(CRC32C.buf(file.subarray(16, HEADER_SIZE), 0) >>> 0, H.headerCrc);
+  return file;
+}
+
+/**
+ * Encodes one term's postings, by row: the row's distance from the previous one, then the term's
+ * frequency in it, each a LEB128 varint. Reused from term to term.
+ */
+export class PostingsEncoder {
+  private out = Buffer.allocUnsafe(4096);
+  private at = 0;
+  private previous = 0;
+  private count = 0;
+
+  /** Adds a posting; rows must ascend. */
+  add(row: number, frequency: number): void {
+    if (this.at + 10 > this.out.length) {
+      const bigger = Buffer.allocUnsafe(this.out.length * 2);
+      this.out.copy(bigger, 0, 0, this.at);
+      this.out = bigger;
+    }
+    this.varint(row - this.previous);
+    this.varint(frequency);
+    this.previous = row;
+    this.count++;
+  }
+
+  /** The postings added since the last `take`, copied out; the encoder starts over. */
+  take(): { postings: Buffer; docFrequency: number } {
+    const postings = Buffer.from(this.out.subarray(0, this.at));
+    const docFrequency = this.count;
+    this.at = 0;
+    this.previous = 0;
+    this.count = 0;
+    return { postings, docFrequency };
+  }
+
+  private varint(value: number): void {
+    const out = this.out;
+    while (value >= 0x80) {
+      out[this.at++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
+    }
+    out[this.at++] = value;
+  }
+}

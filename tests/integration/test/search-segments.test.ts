@@ -1,0 +1,134 @@
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, registerSearchProvider, type SearchDocument } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { segmentSearch, SegmentSearchProvider } from '@memmapfs/search-segments';
+import { storeWorkerArgs } from './support/hold-writer.js';
+import { useTempStore } from './support/temp-store.js';
+
+const tempStore = useTempStore('segments');
+let root: string;
+beforeEach(() => {
+  ({ root } = tempStore());
+});
+
+/** A segments provider that counts the documents it is given: an index opened from its files takes none. */
+class CountingSegments extends SegmentSearchProvider {
+  added = 0;
+  constructor() {
+    super(8, 3);
+  }
+  override add(doc: SearchDocument): void {
+    this.added++;
+    super.add(doc);
+  }
+}
+
+const segmentFiles = async () => (await readdir(join(root, 'index', 'segments'))).filter((name) => name.endsWith('.seg')).sort();
+
+describe('the segments search index in a store', () => {
+  it('is opened from its files on the next open, not rebuilt; only the changes after it are replayed', async () => {
+    const first = new CountingSegments();
+    const fs = await MemMapFS.init(root, { search: first, codec: msgpack() });
+    const ids: number[] = [];
+    for (let i = 0; i < 40; i++) ids.push(await fs.appendMemory(`note ${i} about the ${i % 2 ? 'harbour' : 'mountain'} trip`, [i % 3 ? 'travel' : 'work']));
+    expect((await fs.queryMemory('harbour', { limit: 100 })).length).toBe(20);
+    await fs.close();
+    expect((await segmentFiles()).length).toBeGreaterThan(0);
+
+    const second = new CountingSegments();
+    const again = await MemMapFS.init(root, { search: second, codec: msgpack() });
+    expect((await again.queryMemory('harbour', { limit: 100 })).map((hit) => hit.id).sort((a, b) => a - b)).toEqual(ids.filter((_, i) => i % 2));
+    expect(second.added).toBe(0);
+    await again.updateMemory(ids[1]!, { text: 'the harbour trip became a lake trip', tags: ['lake'] });
+    await again.deleteMemory(ids[3]!);
+    await again.close();
+
+    // Closed without a save (killed, say): the next open replays the two changes after the saved index.
+    const third = new CountingSegments();
+    const last = await MemMapFS.init(root, { search: third, codec: msgpack() });
+    const harbour = (await last.queryMemory('harbour', { limit: 100 })).map((hit) => hit.id);
+    expect(harbour).toHaveLength(19);
+    expect(harbour).not.toContain(ids[3]);
+    expect((await last.queryMemory('lake', { tags: ['lake'] })).map((hit) => hit.id)).toEqual([ids[1]]);
+    expect(third.added).toBe(0);
+    await last.close();
+  });
+
+  it('rebuilds from the memories when its files are gone, and finds the same', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 8 }), codec: msgpack() });
+    for (let i = 0; i < 30; i++) await fs.appendMemory(`entry ${i} zebra`, ['z']);
+    expect(await fs.queryMemory('zebra', { limit: 100 })).toHaveLength(30);
+    await fs.close();
+    for (const name of await segmentFiles()) await readFile(join(root, 'index', 'segments', name)).then(() => import('node:fs/promises').then((m) => m.rm(join(root, 'index', 'segments', name))));
+    const counting = new CountingSegments();
+    const again = await MemMapFS.init(root, { search: counting, codec: msgpack() });
+    expect(await again.queryMemory('zebra', { limit: 100, tags: ['z'] })).toHaveLength(30);
+    expect(counting.added).toBe(30);
+    await again.close();
+  });
+
+  it('forgets for good: after a delete and compact({ erase: true }) no file of the index holds what the memory said', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
+    for (let i = 0; i < 20; i++) await fs.appendMemory(`ordinary note ${i}`);
+    const secret = await fs.appendMemory('my password is hunter2walrus', ['secret']);
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    for (let i = 0; i < 10; i++) await fs.appendMemory(`later note ${i}`);
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    await fs.deleteMemory(secret);
+    await fs.compact({ erase: true });
+    expect(await fs.queryMemory('hunter2walrus')).toEqual([]);
+    for (const name of await readdir(join(root, 'index'), { recursive: true })) {
+      const bytes = await readFile(join(root, 'index', name)).catch(() => Buffer.alloc(0));
+      expect(bytes.includes(Buffer.from('hunter2walrus')), name).toBe(false);
+    }
+    expect(await fs.queryMemory('note', { limit: 100 })).toHaveLength(30);
+    await fs.close();
+  });
+
+  it('several processes append to one store and search it, each finding every memory, and the folder keeps only the files in use', async () => {
+    const tags = ['alpha', 'beta', 'gamma'];
+    const setup = await MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });
+    await setup.close();
+    const workers = tags.map((tag) => {
+      const child = spawn(process.execPath, storeWorkerArgs('append', root, tag, '80'), { stdio: 'pipe', env: { ...process.env, MEMMAPFS_TEST_SEARCH: 'segments' } });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      const next = async () => {
+        const { value, done } = await lines.next();
+        if (done) throw new Error(`worker ended early: ${stderr}`);
+        return JSON.parse(value as string) as Record<string, unknown>;
+      };
+      return { child, next, exited };
+    });
+    const ids = (await Promise.all(workers.map((w) => w.next()))).flatMap((out) => out.ids as number[]);
+    expect(new Set(ids).size).toBe(tags.length * 80);
+    // Twice: the first query loads each process's index, with every other process's memories in it.
+    for (let round = 0; round < 2; round++) {
+      for (const w of workers) w.child.stdin.write(`count ${tags.join(' ')}\n`);
+      for (const view of await Promise.all(workers.map((w) => w.next()))) expect(view.counts).toEqual(Object.fromEntries(tags.map((t) => [t, 80])));
+    }
+    for (const w of workers) w.child.stdin.end();
+    expect(await Promise.all(workers.map((w) => w.exited))).toEqual(tags.map(() => 0));
+
+    const counting = new CountingSegments();
+    registerSearchProvider('segments', () => counting);
+    const fs = await MemMapFS.init(root, { search: 'segments', codec: msgpack() });
+    for (const tag of tags) expect(await fs.queryMemory('shared folder', { tags: [tag], limit: 1000 })).toHaveLength(80);
+    expect(counting.added).toBe(0);
+    await fs.appendMemory('one more shared folder note', ['alpha']);
+    await fs.close();
+    // Every file left is one the saved index names.
+    const snapshot = await readFile(join(root, 'index', 'search.snapshot'));
+    const files = await segmentFiles();
+    expect(files.length).toBeGreaterThan(0);
+    for (const name of files) expect(snapshot.includes(Buffer.from(name)), name).toBe(true);
+  }, 60_000);
+});
