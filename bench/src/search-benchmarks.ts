@@ -168,13 +168,17 @@ try {
       if (provider !== 'segments' && size > HEAP_MAX) continue;
       const root = join(dir, `memmapfs-${provider}-${size}`);
       // Bulk load, until a query has every memory in the index.
-      const fs = await MemMapFS.init(root, { search: provider });
+      const loading = await MemMapFS.init(root, { search: provider });
       let ids: number[] = [];
       const load = await seconds(async () => {
-        for (let at = 0; at < memories.length; at += 2000) ids = ids.concat(await fs.appendMemories(memories.slice(at, at + 2000)));
-        await fs.queryMemory(queries[0]!.text, { limit: 10 });
+        for (let at = 0; at < memories.length; at += 2000) ids = ids.concat(await loading.appendMemories(memories.slice(at, at + 2000)));
+        await loading.queryMemory(queries[0]!.text, { limit: 10 });
       });
       process.stderr.write(`${size} ${provider}: bulk load ${load.toFixed(1)} s (SQLite ${sqliteLoad.toFixed(1)} s)\n`);
+      await loading.close();
+      // The rest from a handle opened afterwards, as an agent process would: not while the bulk load's
+      // checkpoints and merges still run in the background.
+      const fs = await MemMapFS.init(root, { search: provider });
       const query = (q: Query) => fs.queryMemory(q.text, { limit: 10, ...(q.tag ? { tags: [q.tag] } : {}) });
       for (const q of queries) await query(q);
       const latency = { plain: [] as number[], tagged: [] as number[] };

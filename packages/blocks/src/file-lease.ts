@@ -14,14 +14,21 @@ export interface FileLease {
 }
 
 /**
- * Takes a lease on the file at `path` without waiting: `undefined` when another descriptor holds a lock
- * that excludes it (any lock, for `'exclusive'`; an exclusive one, for `'shared'`), or when the file was
- * unlinked meanwhile (a lease on a removed file would protect nothing). Throws the `open` error as it is
- * (ENOENT for a missing file).
+ * Takes a lease on the file at `path` without waiting. Refused with `'busy'` when another descriptor
+ * holds a lock that excludes it (any lock, for `'exclusive'`; an exclusive one, for `'shared'`), and
+ * with `'removed'` when the file is missing or was unlinked meanwhile (a lease on a removed file would
+ * protect nothing). Throws other errors as they are.
  */
-export async function tryLeaseFile(path: string, mode: 'shared' | 'exclusive'): Promise<FileLease | undefined> {
-  const handle = await open(path, 'r');
-  return (await tryLockHandle(handle, mode)) ? leaseOf(handle) : undefined;
+export async function tryLeaseFile(path: string, mode: 'shared' | 'exclusive'): Promise<FileLease | 'busy' | 'removed'> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'removed';
+    throw error;
+  }
+  const outcome = await lockHandle(handle, mode);
+  return outcome === 'locked' ? leaseOf(handle) : outcome;
 }
 
 /**
@@ -29,21 +36,25 @@ export async function tryLeaseFile(path: string, mode: 'shared' | 'exclusive'): 
  * it, or the file was unlinked meanwhile, closes `handle` and returns false.
  */
 export async function tryLockHandle(handle: FileHandle, mode: 'shared' | 'exclusive'): Promise<boolean> {
+  return (await lockHandle(handle, mode)) === 'locked';
+}
+
+async function lockHandle(handle: FileHandle, mode: 'shared' | 'exclusive'): Promise<'locked' | 'busy' | 'removed'> {
   try {
     loadFlock().flockSync(handle.fd, mode === 'shared' ? 'shnb' : 'exnb');
   } catch (error) {
     await handle.close();
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return 'busy';
     throw error;
   }
   // Whoever removed the file held an exclusive lock until after the unlink: a descriptor opened before
   // it locks a file no one will find again.
   if (fstatSync(handle.fd).nlink === 0) {
     await handle.close();
-    return false;
+    return 'removed';
   }
-  return true;
+  return 'locked';
 }
 
 function leaseOf(handle: FileHandle): FileLease {

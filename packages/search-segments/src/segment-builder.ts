@@ -27,6 +27,8 @@ export class SegmentBuilder implements SearchableSegment {
   /** By term: row, frequency, row, frequency, … (rows ascending). */
   private readonly postings: number[][] = [];
   private words = 0;
+  /** A document's term frequencies, reused from one `add` to the next. */
+  private readonly counts = new Map<string, number>();
 
   /** Rows, dead ones included. */
   get docCount(): number {
@@ -62,7 +64,8 @@ export class SegmentBuilder implements SearchableSegment {
     this.dead.push(false);
     this.rows.set(doc.id, row);
     this.words += words.length;
-    const counts = new Map<string, number>();
+    const counts = this.counts;
+    counts.clear();
     for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
     for (const tag of doc.tags) counts.set(tagTerm(tag), 1);
     counts.set(namespaceTerm(doc.namespace), 1);

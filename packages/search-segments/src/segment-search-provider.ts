@@ -157,7 +157,7 @@ export class SegmentSearchProvider implements SearchProvider {
     try {
       for (const file of description.segments) {
         const path = join(folder, file);
-        const lease = await tryLeaseFile(path, 'shared');
+        const lease = await leaseShared(path);
         if (!lease) throw new Error(`the search segment ${path} was removed`);
         try {
           opened.push({ kind: 'written', key: this.nextKey++, file, reader: new SegmentReader(mapFile(path).bytes), lease });
@@ -176,45 +176,50 @@ export class SegmentSearchProvider implements SearchProvider {
 
   /**
    * Writes every document added so far to segment files, makes them durable, and returns the
-   * description of the index for the store to keep. With `purge`, first merges every segment into one
-   * without the deleted documents, so that no file of the index keeps what they said.
+   * description of the index as it stood when the save began (documents added meanwhile are in a later
+   * one). With `purge`, first merges every segment into one without the deleted documents, so that no
+   * file of the index keeps what they said. No merge starts while a save runs.
    */
   async saveIndex(options: { purge?: boolean } = {}): Promise<Uint8Array> {
     this.assertOpen();
-    if (!this.folder) throw new Error('the segments search provider has no folder to save its index in: openIndex comes first');
+    const folder = this.folder;
+    if (!folder) throw new Error('the segments search provider has no folder to save its index in: openIndex comes first');
     // What the last description named is safe to let go now: the store has replaced it (or kept an
-    // older one, whose files are protected by being named there).
+    // older one, whose files are protected by being named there). The store saves one at a time.
     const previous = [...this.pinned, ...this.retired];
     this.pinned = [];
     this.retired = [];
+    this.mergesHeld++;
+    const epoch = this.epoch;
     try {
+      while (this.merging) await this.merging;
       if (options.purge) {
-        this.mergesHeld++;
-        try {
-          await this.merging?.catch(() => undefined);
-          this.seal();
-          await this.writeOut();
-          if (this.written.length > 0) await this.merge(this.written.slice(), this.epoch);
-        } finally {
-          this.mergesHeld--;
-        }
-      }
-      // Documents may arrive while the last ones are written, and a merge under way would leave a file
-      // the description does not name: until neither is so.
-      for (;;) {
         this.seal();
         await this.writeOut();
-        await this.merging;
-        if (this.sealed.length === 0 && this.memory.builder.docCount === 0 && !this.merging) break;
+        if (this.written.length > 0) await this.merge(this.written.slice(), epoch);
       }
-      await syncFolder(this.folder);
-      const position = new Map(this.written.map((segment, i) => [segment.key, i]));
-      const owners = new Map<number, number>();
-      for (const [id, key] of this.owners) owners.set(id, key === DELETED ? DELETED : position.get(key)!);
-      this.pinned = this.written.slice();
-      return encodeDescription({ segments: this.written.map((segment) => segment.file ?? ''), owners });
+      // The description: the segments as they stand now, the in-memory one sealed; its owners table
+      // points only at them (the in-memory segment that takes new documents is empty yet).
+      this.seal();
+      const named = [...this.written, ...this.sealed].map((segment) => segment.key);
+      const owners = new Map(this.owners);
+      while (this.sealed.some((segment) => named.includes(segment.key))) {
+        this.assertOpen();
+        await this.writeOut();
+      }
+      if (this.epoch !== epoch) throw new Error('the index was cleared while it was being saved');
+      const files = named.map((key) => this.written.find((segment) => segment.key === key)!);
+      const position = new Map(named.map((key, i) => [key, i]));
+      const positions = new Map<number, number>();
+      for (const [id, key] of owners) positions.set(id, key === DELETED ? DELETED : position.get(key)!);
+      const description = encodeDescription({ segments: files.map((segment) => segment.file!), owners: positions });
+      await syncFolder(folder);
+      this.pinned = files;
+      return description;
     } finally {
-      for (const segment of previous) if (!this.written.includes(segment)) await segment.lease?.release();
+      this.mergesHeld--;
+      for (const segment of previous) if (!this.written.includes(segment) && !this.pinned.includes(segment)) await segment.lease?.release();
+      this.scheduleMerge();
     }
   }
 
@@ -222,9 +227,11 @@ export class SegmentSearchProvider implements SearchProvider {
    * Removes the segment files of the folder that no process uses and `current()` (the description the
    * store keeps now) does not name.
    */
-  async removeUnusedFiles(current: () => Promise<Uint8Array | undefined>): Promise<void> {
+  async removeUnusedFiles(current: () => Promise<Uint8Array | undefined>, options: { closing?: boolean } = {}): Promise<void> {
     const folder = this.folder;
     if (!folder) return;
+    // About to close: this process lets go of its own files first, so that those it alone kept go too.
+    if (options.closing) await this.close();
     const named = async () => {
       const bytes = await current();
       if (!bytes) return new Set<string>();
@@ -239,8 +246,8 @@ export class SegmentSearchProvider implements SearchProvider {
     for (const name of await readdir(folder)) {
       if (!isSegmentFileName(name) || mine.has(name) || before.has(name)) continue;
       const path = join(folder, name);
-      const lease = await tryLeaseFile(path, 'exclusive').catch(() => undefined);
-      if (!lease) continue;
+      const lease = await tryLeaseFile(path, 'exclusive').catch(() => 'busy' as const);
+      if (typeof lease === 'string') continue;
       try {
         // Named meanwhile by a description saved by a process that has let go since: kept.
         if (!(await named()).has(name)) await unlink(path).catch(() => undefined);
@@ -311,22 +318,28 @@ export class SegmentSearchProvider implements SearchProvider {
       const file = `seg-${randomBytes(8).toString('hex')}.seg`;
       const path = join(folder, file);
       const handle = await open(path, 'wx');
-      let lease: FileLease | undefined;
+      let lease: FileLease | 'busy' | 'removed' | undefined;
       try {
         // Leased before a byte is written: a process pruning the folder leaves it alone. (One that got
         // there between the create and the lease removed it: another name.)
-        lease = await tryLeaseFile(path, 'shared').catch(() => undefined);
-        if (!lease) continue;
+        lease = await tryLeaseFile(path, 'shared');
+        if (typeof lease === 'string') continue;
         await handle.writeFile(bytes);
         await handle.sync();
       } catch (error) {
-        await lease?.release();
+        if (typeof lease === 'object') await lease.release();
         await unlink(path).catch(() => undefined);
         throw error;
       } finally {
         await handle.close();
       }
-      return { kind: 'written', key, file, reader: new SegmentReader(mapFile(path).bytes), lease };
+      try {
+        return { kind: 'written', key, file, reader: new SegmentReader(mapFile(path).bytes), lease };
+      } catch (error) {
+        await lease.release();
+        await unlink(path).catch(() => undefined);
+        throw error;
+      }
     }
   }
 
@@ -424,6 +437,20 @@ export class SegmentSearchProvider implements SearchProvider {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('the segments search provider is closed');
+  }
+}
+
+/**
+ * A shared lease on a segment file, waiting out a process that holds it exclusively for a moment (to
+ * check, then keep or remove it); `undefined` when the file is gone.
+ */
+async function leaseShared(path: string): Promise<FileLease | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const lease = await tryLeaseFile(path, 'shared');
+    if (lease === 'removed') return undefined;
+    if (lease !== 'busy') return lease;
+    if (attempt >= 200) throw new Error(`the search segment ${path} stayed locked by another process for a second`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

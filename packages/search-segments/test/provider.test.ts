@@ -18,3 +18,61 @@ describe('segments provider', () => {
     expect(() => segmentSearch({ mergeFactor: 1.5 })).toThrow('mergeFactor');
   });
 });
+
+describe('segments provider saves', () => {
+  const inFolder = async (body: (folder: string) => Promise<void>) => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const folder = await mkdtemp(join(tmpdir(), 'memmapfs-segments-'));
+    try {
+      await body(folder);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  };
+  const doc = (id: number, text: string) => ({ id, text, tags: [], namespace: 'default' });
+
+  it('describes the index as it stood when the save began, whatever is added while it writes', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch({ flushAfter: 100 });
+      await provider.openIndex(folder, undefined);
+      for (let i = 1; i <= 10; i++) provider.add(doc(i, `apple ${i}`));
+      await provider.saveIndex();
+      // Replacements of written documents arrive on every turn while the next save runs.
+      const saving = provider.saveIndex();
+      let done = false;
+      void saving.finally(() => (done = true));
+      for (let turn = 0; !done; turn++) {
+        provider.add(doc(1 + (turn % 10), `banana ${turn}`));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const reopened = segmentSearch();
+      await reopened.openIndex(folder, await saving);
+      expect((await reopened.search({ text: 'apple', limit: 20 })).length + (await reopened.search({ text: 'banana', limit: 20 })).length).toBe(10);
+      await reopened.close();
+      await provider.close();
+    });
+  });
+
+  it('returns under a steady stream of documents, without writing a file per turn', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch();
+      await provider.openIndex(folder, undefined);
+      let id = 1;
+      let stop = false;
+      const feed = () => {
+        if (stop) return;
+        for (let k = 0; k < 20; k++) provider.add(doc(id++, `word${id % 97} text ${id}`));
+        setImmediate(feed);
+      };
+      feed();
+      const outcome = await Promise.race([provider.saveIndex().then(() => 'saved'), new Promise((resolve) => setTimeout(() => resolve('still saving'), 3_000))]);
+      stop = true;
+      expect(outcome).toBe('saved');
+      const { readdir } = await import('node:fs/promises');
+      expect((await readdir(folder)).length).toBeLessThan(5);
+      await provider.close();
+    });
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SegmentBuilder, SegmentCorrupt, SegmentReader, searchSegments, wordTokens, type IndexedDocument, type SegmentQuery } from '../src/index.js';
+import { unicodeWords } from '../src/word-tokens.js';
 
 describe('wordTokens', () => {
   it('splits on anything but letters, digits and marks, folds case and accents, keeps repeats', () => {
@@ -8,6 +9,15 @@ describe('wordTokens', () => {
     expect(wordTokens('東京 タワー')).toEqual(['東京', 'タワー']);
     expect(wordTokens('हिन्दी')).toEqual(['हिन्दी']);
     expect(wordTokens(' \n\t—!?')).toEqual([]);
+  });
+
+  it('finds the same words in ASCII text character by character as by regular expression', () => {
+    const next = random(99);
+    const alphabet = 'aZ09 _-.,;:!?\'"()[]{}<>/\\@#$%^&*+=~`|\t\nqQmM';
+    for (let n = 0; n < 2000; n++) {
+      const text = Array.from({ length: Math.floor(next() * 40) }, () => alphabet[Math.floor(next() * alphabet.length)]).join('');
+      expect(wordTokens(text), JSON.stringify(text)).toEqual(unicodeWords(text));
+    }
   });
 });
 

@@ -586,6 +586,24 @@ export function searchProviderSuite(
       });
     });
 
+    check('persistent', 'removing unused files while closing lets go of its own first: files no description names go', async (provider) => {
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        await addAll(provider, snapshotMemories());
+        const first = await provider.saveIndex!();
+        const before = (await readdir(folder)).sort();
+        const other = await createProvider();
+        await other.openIndex!(folder, first);
+        await other.add(memory(30, 'numbat written by the other', ['late']));
+        // Saved, but the store kept the first description (say another process's covered more).
+        await other.saveIndex!();
+        expect((await readdir(folder)).length).toBeGreaterThan(before.length);
+        await other.removeUnusedFiles!(async () => first, { closing: true });
+        expect((await readdir(folder)).sort()).toEqual(before);
+        await reopened(folder, first, async (third) => expect(sorted(await idsOf(third, { text: 'alpha', limit: 10 }))).toEqual(sorted(await idsOf(provider, { text: 'alpha', limit: 10 }))));
+      });
+    });
+
     check('persistent', 'search agrees with a model across saves and reopens (property)', async (provider) => {
       const operation = fc.oneof(
         {

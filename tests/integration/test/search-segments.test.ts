@@ -58,6 +58,28 @@ describe('the segments search index in a store', () => {
     await last.close();
   });
 
+  it('saves one at a time: checkpoints asked for at once, with changes and merges between them, leave a description whose files all open', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 3, mergeFactor: 2 }), codec: msgpack() });
+    const ids: number[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await fs.appendMemory(`walrus ${i}`));
+    await fs.queryMemory('walrus');
+    const saves: Array<Promise<void>> = [];
+    for (let round = 0; round < 12; round++) {
+      saves.push(fs.checkpoint());
+      await fs.updateMemory(ids[round]!, { text: `walrus changed ${round}` });
+      if (round % 3 === 0) await fs.deleteMemory(ids[29 - round]!);
+      await fs.queryMemory('walrus');
+    }
+    await Promise.all(saves);
+    await fs.close();
+    const counting = new CountingSegments();
+    const again = await MemMapFS.init(root, { search: counting, codec: msgpack() });
+    expect(await again.queryMemory('walrus', { limit: 100 })).toHaveLength(26);
+    expect(await again.queryMemory('changed', { limit: 100 })).toHaveLength(12);
+    expect(counting.added).toBe(0);
+    await again.close();
+  });
+
   it('rebuilds from the memories when its files are gone, and finds the same', async () => {
     const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 8 }), codec: msgpack() });
     for (let i = 0; i < 30; i++) await fs.appendMemory(`entry ${i} zebra`, ['z']);
@@ -89,6 +111,38 @@ describe('the segments search index in a store', () => {
     }
     expect(await fs.queryMemory('note', { limit: 100 })).toHaveLength(30);
     await fs.close();
+  });
+
+  it('forgets for good while another handle still reads the old index: that one neither saves it back nor keeps its files once closed', async () => {
+    const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
+    const holding = async () => {
+      const found: string[] = [];
+      for (const name of await readdir(join(root, 'index'), { recursive: true })) {
+        const bytes = await readFile(join(root, 'index', name)).catch(() => Buffer.alloc(0));
+        if (bytes.includes(Buffer.from('hunter2walrus'))) found.push(name);
+      }
+      return found;
+    };
+    const a = await open();
+    for (let i = 0; i < 10; i++) await a.appendMemory(`ordinary note ${i}`);
+    const secret = await a.appendMemory('my password is hunter2walrus');
+    await a.queryMemory('note');
+    await a.checkpoint();
+    const b = await open();
+    // B loads the saved index: it reads (and leases) the files that hold the secret.
+    expect(await b.queryMemory('hunter2walrus')).toHaveLength(1);
+    await a.deleteMemory(secret);
+    await a.compact({ erase: true });
+    expect(await b.queryMemory('hunter2walrus')).toEqual([]);
+    await b.appendMemory('a note from b after the erase');
+    await b.close();
+    expect(await holding()).toEqual([]);
+    await a.close();
+    expect(await holding()).toEqual([]);
+    const c = await open();
+    expect((await c.queryMemory('note', { limit: 100 })).length).toBe(11);
+    await c.close();
+    expect(await holding()).toEqual([]);
   });
 
   it('several processes append to one store and search it, each finding every memory, and the folder keeps only the files in use', async () => {

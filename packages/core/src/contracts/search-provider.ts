@@ -88,9 +88,10 @@ export interface SearchProvider {
   /**
    * (When `supports.persistent`.) Removes files of the folder that no process uses: neither this one,
    * nor another that has the folder open, nor the description `current()` reads (the one the store
-   * keeps now, which another process may have saved).
+   * keeps now, which another process may have saved). With `closing`, the store is done with the
+   * provider: it lets go of its own files first (and is closed), so that those only it used go too.
    */
-  removeUnusedFiles?(current: () => Promise<Uint8Array | undefined>): Promise<void>;
+  removeUnusedFiles?(current: () => Promise<Uint8Array | undefined>, options?: { closing?: boolean }): Promise<void>;
   /** Releases resources. The provider is not used afterwards. */
   close?(): void | Promise<void>;
 }

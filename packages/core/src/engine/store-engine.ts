@@ -776,8 +776,10 @@ export class StoreEngine<S extends AgentState> {
       await this.wal.truncateBefore(covered + 1);
       // A saved search index older than that can no longer be brought up to date from the log: gone, the
       // next load rebuilds the index from the tables rather than find it stale.
+      // (Not the description of a persistent index: another process may have saved a newer one since the
+      // look, and an unlink by path would take that; a stale one is replaced by the next save.)
       const snapshot = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
-      if (snapshot && snapshot.logId === this.wal.header.logId && snapshot.lsn < covered) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+      if (snapshot && snapshot.logId === this.wal.header.logId && snapshot.lsn < covered && !(this.provider && this.persistentIndex)) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
     } catch (error) {
       // The checkpoint stands; the history it covers is dropped by a later one.
       process.emitWarning(`The log was not shortened after the checkpoint of record ${covered}: ${(error as Error).message}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
@@ -1001,10 +1003,11 @@ export class StoreEngine<S extends AgentState> {
       failure = error;
     }
     if (!failure) {
-      await this.saveSearchSnapshot().catch((error: unknown) => {
+      await this.saveSearchSnapshot({ closing: true }).catch((error: unknown) => {
         process.emitWarning(`The search index was not saved (it is rebuilt from the log on the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
       });
     }
+    await this.savingIndex;
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
     await this.closeSearch();
@@ -1220,8 +1223,11 @@ export class StoreEngine<S extends AgentState> {
     }
     // A snapshot of another log, or of a past a crash cut, is of no use later either: gone, it can never be
     // mistaken. One ahead of this process's log is left for others.
+    // (Not a persistent index's description, which another process may be replacing now: the next save does.)
     const stale = snapshot !== undefined && snapshot.provider === this.search.name && (!sameLog || (snapshot.lsn <= this.wal.lastLsn && !usable));
-    if (stale && !this.wal.readOnly) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+    if (stale && !this.wal.readOnly && !persistent) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+    // Purges so far: the index loaded now, whether from the snapshot or rebuilt, holds nothing purged before.
+    this.indexPurges = sameLog ? snapshot.purges : 0;
     if (usable) {
       let opened = false;
       try {
@@ -1253,32 +1259,67 @@ export class StoreEngine<S extends AgentState> {
     await this.dropExpired();
   }
 
+  /** Purges the saved index had been through when this process loaded its index (see `SearchSnapshot.purges`). */
+  private indexPurges = 0;
+  /** The index saves of this process, one after another. */
+  private savingIndex: Promise<void> = Promise.resolve();
+
   /**
    * Saves the search index if it moved: a snapshot of it, or, for a persistent index, its files and
-   * their description; then removes the files of the index no process uses any more.
+   * their description; then removes the files of the index no process uses any more (with `closing`,
+   * after this process lets go of its own). One save at a time.
    */
-  private async saveSearchSnapshot(options: { purge?: boolean } = {}): Promise<void> {
+  private saveSearchSnapshot(options: { purge?: boolean; closing?: boolean } = {}): Promise<void> {
+    const run = this.savingIndex.then(() => this.saveSearchSnapshotNow(options));
+    this.savingIndex = run.catch(() => undefined);
+    return run;
+  }
+
+  private async saveSearchSnapshotNow(options: { purge?: boolean; closing?: boolean }): Promise<void> {
     // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
     if (!this.indexLoaded || this.wal.readOnly) return;
     const persistent = this.persistentIndex;
     if (!persistent && !(this.search.supports.snapshot && this.search.exportSnapshot)) return;
-    if (this.wal.lastLsn !== this.snapshotLsn && this.pendingIndex.length === 0) await this.writeSearchSnapshot(persistent, options);
-    // (Files left now, in use elsewhere, are removed by a later save.)
-    if (persistent && this.search.removeUnusedFiles) await this.searchCall(() => this.search.removeUnusedFiles!(() => this.savedIndexDescription())).catch(() => undefined);
+    if (options.purge) {
+      // Every change applied so far is in the index, so that the purge leaves nothing out.
+      while (this.pendingIndex.length > 0) await this.drainIndex();
+    }
+    if ((this.wal.lastLsn !== this.snapshotLsn || options.purge) && this.pendingIndex.length === 0) await this.writeSearchSnapshot(persistent, options);
+    if (persistent && this.search.removeUnusedFiles) {
+      // The folder holding the description first: a power loss never brings back one naming files gone.
+      await syncFolder(this.layout.index, this.files).catch(() => undefined);
+      // (Files left now, in use elsewhere, are removed by a later save.)
+      await this.searchCall(() => this.search.removeUnusedFiles!(() => this.savedIndexDescription(), { closing: options.closing === true })).catch(() => undefined);
+    }
   }
 
   private async writeSearchSnapshot(persistent: boolean, options: { purge?: boolean }): Promise<void> {
     const lsn = this.wal.lastLsn;
     const checksum = this.lastChecksum;
     const savedAt = this.lastExpiryCheck;
-    // Never over one that covers more (another process's, saved meanwhile). (A purge replaces it all the
-    // same: it must not keep what deleted memories said.)
     const onDisk = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
-    if (onDisk && onDisk.logId === this.wal.header.logId && onDisk.lsn > lsn && !options.purge) return;
-    const data = await this.searchCall(() => (persistent ? this.search.saveIndex!(options) : this.search.exportSnapshot!()));
+    const ours = onDisk !== undefined && onDisk.logId === this.wal.header.logId;
+    // Never over one that went through a purge this index did not: this one may hold what it erased.
+    if (ours && onDisk.purges > this.indexPurges && !options.purge) {
+      // And it is loaded afresh from that one when next needed: its files may then go.
+      if (persistent && !this.closing) {
+        this.indexLoaded = false;
+        this.indexLoader = () => this.loadSearchIndex();
+      }
+      return;
+    }
+    // Never over one that covers as much or more (another process's, saved meanwhile). (A purge replaces
+    // it all the same: it must not keep what deleted memories said.)
+    if (ours && onDisk.lsn >= lsn && !options.purge) return;
+    const purges = options.purge ? Math.max(this.indexPurges, ours ? onDisk.purges : 0) + 1 : this.indexPurges;
+    const data = await this.searchCall(() => (persistent ? this.search.saveIndex!({ purge: options.purge === true }) : this.search.exportSnapshot!()));
+    // A persistent index's description may cover records applied while it was written: durable first,
+    // whatever the durability, so that no power loss leaves it ahead of the log.
+    if (persistent) await this.wal.flush();
     await this.files.mkdir(this.layout.index, { recursive: true });
-    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum, savedAt, data }, this.files);
+    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum, savedAt, purges, data }, this.files);
     this.snapshotLsn = lsn;
+    this.indexPurges = purges;
   }
 
   /** The description of the persistent index saved now (by any process), if it is this provider's, of this log. */
