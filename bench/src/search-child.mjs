@@ -1,14 +1,14 @@
 // A fresh process that opens a store (or the SQLite peer) and queries it, for the search figures.
 // Plain JavaScript, so that both sides are measured without a transpiler in the process.
-//   node search-child.mjs MODE memmapfs ROOT PROVIDER QUERIES_JSON
-//   node search-child.mjs MODE sqlite FILE PEER_FOLDER QUERIES_JSON
+//   node search-child.mjs MODE memmapfs ROOT PROVIDER QUERIES_JSON [COUNT]
+//   node search-child.mjs MODE sqlite FILE PEER_FOLDER QUERIES_JSON [COUNT]
 // MODE `open`: prints {"ms":…} for the open and the first query (limit 10, texts read).
-// MODE `memory`: the open, then 1,000 queries; prints {"rssAnonKiB":…,"pssKiB":…}, then waits for
+// MODE `memory`: the open, then COUNT queries (1,000); prints {"rssAnonKiB":…,"pssKiB":…}, then waits for
 // stdin to end (so that several such processes are measured side by side).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-const [mode, kind, path, extra, queriesJson] = process.argv.slice(2);
+const [mode, kind, path, extra, queriesJson, countText = '1000'] = process.argv.slice(2);
 const queries = JSON.parse(readFileSync(queriesJson, 'utf8'));
 const status = (field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 const pss = () => Number(/Pss:\s+(\d+)/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? NaN);
@@ -35,7 +35,7 @@ if (first.length === 0) throw new Error(`${kind}: the first query found nothing`
 if (mode === 'open') {
   process.stdout.write(`${JSON.stringify({ ms })}\n`);
 } else {
-  for (let i = 0; i < 1000; i++) await query(queries[i % queries.length]);
+  for (let i = 0; i < Number(countText); i++) await query(queries[i % queries.length]);
   process.stdout.write(`${JSON.stringify({ rssAnonKiB: status('RssAnon'), pssKiB: pss() })}\n`);
   for await (const _ of process.stdin);
 }

@@ -149,9 +149,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     // Tracked as writes are: close waits for it (it may be loading the index).
     return this.track(async () => {
       this.engine.refresh();
-      await this.engine.ensureIndex();
-      await this.engine.drainIndex();
-      await this.engine.dropExpired();
+      await this.engine.readyIndex();
       const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));
       let candidates: Array<{ record: MemoryRecord; score: number }>;
       if (text.length === 0) {

@@ -57,12 +57,10 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
       return id < 0 ? [] : [id];
     });
   });
-  // A word matching several terms of a segment (a prefix): its frequency by row, summed over them,
-  // gathered first, since its document count is the number of rows.
-  const gathered = termsOf.map((perSegment) => perSegment.map((terms, s) => (terms.length > 1 ? gather(segments[s]!, terms) : undefined)));
-  const idf = termsOf.map((perSegment, w) => {
+  // A word matching several terms of a segment (a prefix) counts the rows holding any of them.
+  const idf = termsOf.map((perSegment) => {
     let n = 0;
-    perSegment.forEach((terms, s) => (n += gathered[w]![s]?.rows.length ?? (terms.length === 1 ? segments[s]!.docFrequency(terms[0]!) : 0)));
+    perSegment.forEach((terms, s) => (n += terms.length === 1 ? segments[s]!.docFrequency(terms[0]!) : terms.length > 1 ? distinctRows(segments[s]!, terms) : 0));
     const value = Math.log((docCount - n + 0.5) / (n + 0.5));
     return value > 0 ? value : 1e-6;
   });
@@ -74,25 +72,26 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
     const rows = segment.docCount;
     const scores = scratch.scores(rows);
     const matched = scratch.matched(rows);
-    const touched: number[] = [];
+    const touched = scratch.touched(rows);
+    let touchedCount = 0;
     const required = filter?.required ?? 0;
     const mask = filter?.mask;
-    const add = (w: number, row: number, frequency: number) => {
+    let weight = 0;
+    const add = (row: number, frequency: number) => {
       if (mask && mask[row] !== required) return;
-      if (matched[row] === 0) touched.push(row);
+      if (matched[row] === 0) touched[touchedCount++] = row;
       const norm = K1 * (1 - B + (B * segment.lengthAt(row)) / averageLength);
-      scores[row] = scores[row]! + (idf[w]! * frequency * (K1 + 1)) / (frequency + norm);
+      scores[row] = scores[row]! + (weight * frequency * (K1 + 1)) / (frequency + norm);
       matched[row] = matched[row]! + 1;
     };
     termsOf.forEach((perSegment, w) => {
-      const group = gathered[w]![s];
-      if (group) {
-        for (let k = 0; k < group.rows.length; k++) add(w, group.rows[k]!, group.frequencies[k]!);
-      } else if (perSegment[s]!.length === 1) {
-        segment.forEachPosting(perSegment[s]![0]!, (row, frequency) => add(w, row, frequency));
-      }
+      const terms = perSegment[s]!;
+      weight = idf[w]!;
+      if (terms.length === 1) segment.forEachPosting(terms[0]!, add);
+      else if (terms.length > 1) sumOverTerms(segment, terms, add);
     });
-    for (const row of touched) {
+    for (let k = 0; k < touchedCount; k++) {
+      const row = touched[k]!;
       const score = scores[row]!;
       const all = query.match !== 'all' || matched[row] === words.length;
       scores[row] = 0;
@@ -106,12 +105,17 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
   return best.sorted();
 }
 
-/** Per-row accumulators reused from query to query (zero between uses). */
+/**
+ * Per-row accumulators reused from query to query (zero between uses): a query allocates next to
+ * nothing, so that many queries do not grow the heap.
+ */
 const scratch = {
   scoreRows: new Float64Array(1024),
   matchedRows: new Uint32Array(1024),
   maskRows: new Uint16Array(1024),
   frequencyRows: new Float64Array(1024),
+  touchedRows: new Int32Array(1024),
+  groupRows: new Int32Array(1024),
   scores(rows: number): Float64Array {
     if (this.scoreRows.length < rows) this.scoreRows = new Float64Array(grow(rows));
     return this.scoreRows;
@@ -128,27 +132,42 @@ const scratch = {
     if (this.frequencyRows.length < rows) this.frequencyRows = new Float64Array(grow(rows));
     return this.frequencyRows;
   },
+  touched(rows: number): Int32Array {
+    if (this.touchedRows.length < rows) this.touchedRows = new Int32Array(grow(rows));
+    return this.touchedRows;
+  },
+  group(rows: number): Int32Array {
+    if (this.groupRows.length < rows) this.groupRows = new Int32Array(grow(rows));
+    return this.groupRows;
+  },
 };
 
 const grow = (rows: number): number => 2 ** Math.ceil(Math.log2(rows));
 
-/** The rows holding any of `terms` and their frequencies summed over them, by row. */
-function gather(segment: SearchableSegment, terms: readonly number[]): { rows: Int32Array; frequencies: Float64Array } {
+/** How many rows hold any of `terms`. */
+function distinctRows(segment: SearchableSegment, terms: readonly number[]): number {
+  let count = 0;
+  sumOverTerms(segment, terms, () => count++);
+  return count;
+}
+
+/** Calls `visit(row, frequency)` for each row holding any of `terms`, its frequency summed over them. */
+function sumOverTerms(segment: SearchableSegment, terms: readonly number[], visit: (row: number, frequency: number) => void): void {
   const sums = scratch.frequencies(segment.docCount);
-  const rows: number[] = [];
+  const rows = scratch.group(segment.docCount);
+  let count = 0;
   for (const term of terms) {
     segment.forEachPosting(term, (row, frequency) => {
-      if (sums[row] === 0) rows.push(row);
+      if (sums[row] === 0) rows[count++] = row;
       sums[row] = sums[row]! + frequency;
     });
   }
-  rows.sort((a, b) => a - b);
-  const frequencies = new Float64Array(rows.length);
-  rows.forEach((row, k) => {
-    frequencies[k] = sums[row]!;
+  for (let k = 0; k < count; k++) {
+    const row = rows[k]!;
+    const frequency = sums[row]!;
     sums[row] = 0;
-  });
-  return { rows: Int32Array.from(rows), frequencies };
+    visit(row, frequency);
+  }
 }
 
 /** The best hits seen so far, at most `limit` of them: a min-heap on score (ties: the lower id is worse). */

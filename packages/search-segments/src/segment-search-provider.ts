@@ -149,10 +149,9 @@ export class SegmentSearchProvider implements SearchProvider {
   async openIndex(folder: string, saved: Uint8Array | undefined): Promise<void> {
     this.assertOpen();
     await mkdir(folder, { recursive: true });
-    this.clear();
-    this.folder = folder;
-    if (!saved) return;
-    const description = decodeDescription(saved);
+    const description = saved ? decodeDescription(saved) : { segments: [], owners: new Map<number, number>() };
+    // Opened whole before it takes the place of what the provider holds: a search meanwhile reads the
+    // old index, never half of the new one.
     const opened: WrittenSegment[] = [];
     try {
       for (const file of description.segments) {
@@ -170,8 +169,15 @@ export class SegmentSearchProvider implements SearchProvider {
       for (const segment of opened) await segment.lease?.release();
       throw error;
     }
+    this.assertOpen();
+    const old = [...this.written, ...this.pinned, ...this.retired];
+    this.clear();
+    this.retired = [];
+    this.folder = folder;
     this.written = opened;
     for (const [id, position] of description.owners) this.owners.set(id, position === DELETED ? DELETED : opened[position]!.key);
+    // What the provider held before is named by nothing it will save: let go, so that it may be removed.
+    for (const segment of old) await segment.lease?.release();
   }
 
   /**
@@ -195,7 +201,11 @@ export class SegmentSearchProvider implements SearchProvider {
       while (this.merging) await this.merging;
       if (options.purge) {
         this.seal();
-        await this.writeOut();
+        const sealedNow = this.sealed.map((segment) => segment.key);
+        while (this.sealed.some((segment) => sealedNow.includes(segment.key)) && this.epoch === epoch) {
+          this.assertOpen();
+          await this.writeNext();
+        }
         if (this.written.length > 0) await this.merge(this.written.slice(), epoch);
       }
       // The description: the segments as they stand now, the in-memory one sealed; its owners table
@@ -203,9 +213,11 @@ export class SegmentSearchProvider implements SearchProvider {
       this.seal();
       const named = [...this.written, ...this.sealed].map((segment) => segment.key);
       const owners = new Map(this.owners);
+      // Those alone: segments sealed after this point belong to a later save.
       while (this.sealed.some((segment) => named.includes(segment.key))) {
         this.assertOpen();
-        await this.writeOut();
+        if (this.epoch !== epoch) break;
+        await this.writeNext();
       }
       if (this.epoch !== epoch) throw new Error('the index was cleared while it was being saved');
       const files = named.map((key) => this.written.find((segment) => segment.key === key)!);
@@ -292,22 +304,33 @@ export class SegmentSearchProvider implements SearchProvider {
   /** Writes the sealed segments out, oldest first; rejects with the first failure (they stay sealed, searchable, for the next try). */
   private writeOut(): Promise<void> {
     this.writingOut ??= (async () => {
-      while (this.sealed.length > 0 && !this.closed) {
-        const held = this.sealed[0]!;
-        const epoch = this.epoch;
-        const written = await this.writeSegment(held.key, held.builder.build());
-        if (this.epoch !== epoch) {
-          await this.discard(written);
-          return;
-        }
-        this.sealed.shift();
-        this.written.push(written);
-      }
+      while (this.sealed.length > 0 && !this.closed) await this.writeNext();
     })().finally(() => {
       this.writingOut = undefined;
       this.scheduleMerge();
     });
     return this.writingOut;
+  }
+
+  private writingNext: Promise<void> | undefined;
+
+  /** Writes the oldest sealed segment out (one write at a time, whoever asks). */
+  private writeNext(): Promise<void> {
+    this.writingNext ??= (async () => {
+      const held = this.sealed[0];
+      if (!held) return;
+      const epoch = this.epoch;
+      const written = await this.writeSegment(held.key, held.builder.build());
+      if (this.epoch !== epoch || this.closed) {
+        await this.discard(written);
+        return;
+      }
+      this.sealed.shift();
+      this.written.push(written);
+    })().finally(() => {
+      this.writingNext = undefined;
+    });
+    return this.writingNext;
   }
 
   /** Writes `bytes` as a new segment file (leased, fsynced, mapped); in memory when there is no folder. */

@@ -145,6 +145,103 @@ describe('the segments search index in a store', () => {
     expect(await holding()).toEqual([]);
   });
 
+  it('a handle whose index went stale by another\'s purge lets go of it: it neither keeps the old files once closed, nor loses expired memories\' absence on reload', async () => {
+    const open = () => MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });
+    const p = await open();
+    await p.appendMemory('apple banana cherry date elderberry fig grape');
+    const other = await p.appendMemory('my password is hunter2walrus');
+    await p.appendMemory('apple apple apple', [], { ttlMs: 800 });
+    await p.queryMemory('apple');
+    await p.checkpoint();
+    const a = await open();
+    expect((await a.queryMemory('apple', { limit: 1 })).map((hit) => hit.text)).toEqual(['apple apple apple']);
+    await p.deleteMemory(other);
+    await p.compact({ erase: true });
+    await p.close();
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    // Expired: out of A's index.
+    expect((await a.queryMemory('apple', { limit: 1 })).map((hit) => hit.text)).toEqual(['apple banana cherry date elderberry fig grape']);
+    await a.appendMemory('a note from a');
+    // A's save meets the purge: A loads the purged index afresh, the expired memory still out of it.
+    await a.checkpoint();
+    expect((await a.queryMemory('apple', { limit: 1 })).map((hit) => hit.text)).toEqual(['apple banana cherry date elderberry fig grape']);
+    expect((await a.queryMemory('note')).map((hit) => hit.text)).toEqual(['a note from a']);
+    await a.appendMemory('another from a');
+    await a.checkpoint();
+    await a.close();
+    for (const name of await readdir(join(root, 'index'), { recursive: true })) {
+      const bytes = await readFile(join(root, 'index', name)).catch(() => Buffer.alloc(0));
+      expect(bytes.includes(Buffer.from('hunter2walrus')), name).toBe(false);
+    }
+  });
+
+  it('a handle whose save meets a purge without a query between lets go of its files on close', async () => {
+    const open = () => MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });
+    const p = await open();
+    for (let i = 0; i < 10; i++) await p.appendMemory(`ordinary note ${i}`);
+    const secret = await p.appendMemory('my password is hunter2walrus');
+    await p.queryMemory('note');
+    await p.checkpoint();
+    const a = await open();
+    await a.queryMemory('note');
+    await p.deleteMemory(secret);
+    await p.compact({ erase: true });
+    await p.close();
+    await a.appendMemory('a note from a');
+    await a.queryMemory('note');
+    await a.checkpoint();
+    await a.close();
+    for (const name of await readdir(join(root, 'index'), { recursive: true })) {
+      const bytes = await readFile(join(root, 'index', name)).catch(() => Buffer.alloc(0));
+      expect(bytes.includes(Buffer.from('hunter2walrus')), name).toBe(false);
+    }
+  });
+
+  it('a plain save written out while a purge runs never lands over it', async () => {
+    let gate: (() => Promise<void>) | undefined;
+    class Gated extends SegmentSearchProvider {
+      override async saveIndex(options?: { purge?: boolean }): Promise<Uint8Array> {
+        const bytes = await super.saveIndex(options);
+        const waiting = gate;
+        gate = undefined;
+        await waiting?.();
+        return bytes;
+      }
+    }
+    const p = await MemMapFS.init(root, { search: new Gated(4096, 8), codec: msgpack() });
+    for (let i = 0; i < 10; i++) await p.appendMemory(`ordinary note ${i}`);
+    const secret = await p.appendMemory('my password is hunter2walrus');
+    await p.queryMemory('note');
+    await p.checkpoint();
+    const s = await MemMapFS.init(root, { search: new Gated(4096, 8), codec: msgpack() });
+    await s.queryMemory('note');
+    await s.appendMemory('a note from s');
+    // S writes its index out, and waits there while P deletes the secret and purges; then renames.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reached!: () => void;
+    const atGate = new Promise<void>((resolve) => (reached = resolve));
+    gate = () => {
+      reached();
+      return held;
+    };
+    const saving = s.checkpoint();
+    await atGate;
+    await p.deleteMemory(secret);
+    await p.compact({ erase: true });
+    release();
+    await saving;
+    await p.close();
+    await s.close();
+    for (const name of await readdir(join(root, 'index'), { recursive: true })) {
+      const bytes = await readFile(join(root, 'index', name)).catch(() => Buffer.alloc(0));
+      expect(bytes.includes(Buffer.from('hunter2walrus')), name).toBe(false);
+    }
+    const c = await MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });
+    expect((await c.queryMemory('note', { limit: 100 })).length).toBe(11);
+    await c.close();
+  });
+
   it('several processes append to one store and search it, each finding every memory, and the folder keeps only the files in use', async () => {
     const tags = ['alpha', 'beta', 'gamma'];
     const setup = await MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });

@@ -8,6 +8,7 @@ import { deferSearchProvider, resolveCodec, type DeferredSearchProvider } from '
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
+import { withIndexLock } from './index-lock.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
 import { claimVictims, liveBytes, moveLiveBlocks, reclaimable, type CompactionReport, type CompactOptions } from './compaction.js';
@@ -466,6 +467,18 @@ export class StoreEngine<S extends AgentState> {
       this.loadingIndex = undefined;
     });
     return this.loadingIndex;
+  }
+
+  /**
+   * Makes the search index ready for a query: loaded, with every change applied so far and without
+   * expired memories. (Again, should another process's purge have it let go meanwhile.)
+   */
+  async readyIndex(): Promise<void> {
+    do {
+      await this.ensureIndex();
+      await this.drainIndex();
+      await this.dropExpired();
+    } while (!this.indexLoaded);
   }
 
   /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
@@ -1118,7 +1131,8 @@ export class StoreEngine<S extends AgentState> {
    * about `INDEX_TURN_MS` per turn of the event loop.
    */
   private async indexPending(): Promise<void> {
-    while (this.pendingIndex.length > 0) {
+    // (An index let go of meanwhile takes what waits once it is loaded again.)
+    while (this.pendingIndex.length > 0 && this.indexLoaded) {
       const turnEnds = performance.now() + INDEX_TURN_MS;
       let done = 0;
       try {
@@ -1126,7 +1140,7 @@ export class StoreEngine<S extends AgentState> {
           const update = this.indexChange(this.pendingIndex[done]!);
           if (update) await update;
           done++;
-        } while (done < this.pendingIndex.length && performance.now() < turnEnds);
+        } while (done < this.pendingIndex.length && performance.now() < turnEnds && this.indexLoaded);
       } finally {
         // Taken off the queue only once the provider has them: a failure leaves the failed change for
         // the next try, and the snapshot is not saved as covering it.
@@ -1276,16 +1290,20 @@ export class StoreEngine<S extends AgentState> {
   }
 
   private async saveSearchSnapshotNow(options: { purge?: boolean; closing?: boolean }): Promise<void> {
-    // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
-    if (!this.indexLoaded || this.wal.readOnly) return;
+    if (this.wal.readOnly || !this.provider) return;
     const persistent = this.persistentIndex;
-    if (!persistent && !(this.search.supports.snapshot && this.search.exportSnapshot)) return;
+    // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it.
+    if (options.purge && !this.indexLoaded && !this.closing) await this.ensureIndex();
     if (options.purge) {
       // Every change applied so far is in the index, so that the purge leaves nothing out.
       while (this.pendingIndex.length > 0) await this.drainIndex();
     }
-    if ((this.wal.lastLsn !== this.snapshotLsn || options.purge) && this.pendingIndex.length === 0) await this.writeSearchSnapshot(persistent, options);
-    if (persistent && this.search.removeUnusedFiles) {
+    // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
+    const saving = this.indexLoaded && (persistent || (this.search.supports.snapshot && this.search.exportSnapshot));
+    if (saving && (this.wal.lastLsn !== this.snapshotLsn || options.purge) && this.pendingIndex.length === 0) await this.writeSearchSnapshot(persistent, options);
+    // Closing, a persistent provider lets go of its files and removes those no one needs, whether its
+    // index is loaded or not (a newer purge may have unloaded it).
+    if (persistent && this.search.removeUnusedFiles && (this.indexLoaded || options.closing)) {
       // The folder holding the description first: a power loss never brings back one naming files gone.
       await syncFolder(this.layout.index, this.files).catch(() => undefined);
       // (Files left now, in use elsewhere, are removed by a later save.)
@@ -1297,29 +1315,51 @@ export class StoreEngine<S extends AgentState> {
     const lsn = this.wal.lastLsn;
     const checksum = this.lastChecksum;
     const savedAt = this.lastExpiryCheck;
-    const onDisk = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
-    const ours = onDisk !== undefined && onDisk.logId === this.wal.header.logId;
-    // Never over one that went through a purge this index did not: this one may hold what it erased.
-    if (ours && onDisk.purges > this.indexPurges && !options.purge) {
-      // And it is loaded afresh from that one when next needed: its files may then go.
-      if (persistent && !this.closing) {
-        this.indexLoaded = false;
-        this.indexLoader = () => this.loadSearchIndex();
+    const purge = options.purge === true;
+    // What the saved index on disk says decides whether this one may take its place: looked at before
+    // the index is written out (not to write it for nothing), and again, under the lock, before the rename.
+    const refused = (onDisk: Awaited<ReturnType<typeof readSearchSnapshotMark>>): boolean => {
+      if (!onDisk || onDisk.logId !== this.wal.header.logId) return false;
+      // One that went through a purge this index did not: this one may hold what it erased. It is loaded
+      // afresh from that one when next needed, so that its files may go.
+      if (onDisk.purges > this.indexPurges) {
+        if (!purge || onDisk.lsn > lsn) {
+          if (persistent && !this.closing) this.unloadIndex();
+          return true;
+        }
+        return false;
       }
-      return;
-    }
-    // Never over one that covers as much or more (another process's, saved meanwhile). (A purge replaces
-    // it all the same: it must not keep what deleted memories said.)
-    if (ours && onDisk.lsn >= lsn && !options.purge) return;
-    const purges = options.purge ? Math.max(this.indexPurges, ours ? onDisk.purges : 0) + 1 : this.indexPurges;
-    const data = await this.searchCall(() => (persistent ? this.search.saveIndex!({ purge: options.purge === true }) : this.search.exportSnapshot!()));
+      // One that covers as much or more (another process's, saved meanwhile). (A purge replaces it all
+      // the same: it must not keep what deleted memories said.)
+      return onDisk.lsn >= lsn && !purge;
+    };
+    if (refused(await readSearchSnapshotMark(this.layout.searchSnapshot, this.files))) return;
+    const data = await this.searchCall(() => (persistent ? this.search.saveIndex!({ purge }) : this.search.exportSnapshot!()));
     // A persistent index's description may cover records applied while it was written: durable first,
     // whatever the durability, so that no power loss leaves it ahead of the log.
     if (persistent) await this.wal.flush();
     await this.files.mkdir(this.layout.index, { recursive: true });
-    await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum, savedAt, purges, data }, this.files);
-    this.snapshotLsn = lsn;
-    this.indexPurges = purges;
+    await withIndexLock(this.layout.searchLock, this.files, async () => {
+      const onDisk = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
+      if (refused(onDisk)) return;
+      const purges = Math.max(this.indexPurges, onDisk?.logId === this.wal.header.logId ? onDisk.purges : 0) + (purge ? 1 : 0);
+      await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum, savedAt, purges, data }, this.files);
+      this.snapshotLsn = lsn;
+      this.indexPurges = purges;
+    });
+  }
+
+  /**
+   * Lets go of the loaded index, to load it afresh from the saved one when a query (or enough waiting
+   * changes) next needs it: after another process purged the saved index, so that the files this one
+   * read may go. Memories it took out as expired are queued to be taken out again.
+   */
+  private unloadIndex(): void {
+    if (!this.indexLoaded || this.closing) return;
+    this.indexLoaded = false;
+    for (const [id, expiresAt] of this.expiredOutOfIndex) this.expiring.add(id, expiresAt);
+    this.expiredOutOfIndex.clear();
+    this.indexLoader = () => this.loadSearchIndex();
   }
 
   /** The description of the persistent index saved now (by any process), if it is this provider's, of this log. */

@@ -12,6 +12,8 @@ export interface StoreLayout {
   readonly searchSnapshot: string;
   /** The folder a persistent search index keeps its files in. */
   readonly searchSegments: string;
+  /** Locked around a look at the saved search index and the write that depends on it. */
+  readonly searchLock: string;
   readonly blocks: string;
   /** Checkpoint files of the tables. */
   readonly checkpoints: string;
@@ -29,6 +31,7 @@ export function storeLayout(root: string): StoreLayout {
     index: join(root, 'index'),
     searchSnapshot: join(root, 'index', 'search.snapshot'),
     searchSegments: join(root, 'index', 'segments'),
+    searchLock: join(root, 'index', 'save.lock'),
     blocks: join(root, 'blocks'),
     checkpoints: join(root, 'checkpoints'),
     manifest: join(root, 'state.manifest'),
