@@ -1,3 +1,6 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { searchProviderSuite } from '@memmapfs/testkit';
 import { describe, expect, it } from 'vitest';
 import segmentSearchDefault, { segmentSearch } from '../src/index.js';
@@ -21,9 +24,6 @@ describe('segments provider', () => {
 
 describe('segments provider saves', () => {
   const inFolder = async (body: (folder: string) => Promise<void>) => {
-    const { mkdtemp, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
     const folder = await mkdtemp(join(tmpdir(), 'memmapfs-segments-'));
     try {
       await body(folder);
@@ -70,7 +70,6 @@ describe('segments provider saves', () => {
       const outcome = await Promise.race([provider.saveIndex().then(() => 'saved'), new Promise((resolve) => setTimeout(() => resolve('still saving'), 3_000))]);
       stop = true;
       expect(outcome).toBe('saved');
-      const { readdir } = await import('node:fs/promises');
       expect((await readdir(folder)).length).toBeLessThan(5);
       await provider.close();
     });
