@@ -37,7 +37,8 @@ const B = 0.75;
  * older version of one a later segment holds.
  */
 export function searchSegments(segments: readonly SearchableSegment[], query: SegmentQuery, isDead: (segment: number, row: number, id: number) => boolean): ScoredHit[] {
-  const words = [...new Set(wordTokens(query.text))];
+  // (At most 65,535 words: how many a row matched is counted in 16 bits.)
+  const words = [...new Set(wordTokens(query.text))].slice(0, 0xffff);
   if (words.length === 0 || query.limit < 1) return [];
   const prefixLast = query.prefix !== false;
   let docCount = 0;
@@ -111,25 +112,25 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
  */
 const scratch = {
   scoreRows: new Float64Array(1024),
-  matchedRows: new Uint32Array(1024),
+  matchedRows: new Uint16Array(1024),
   maskRows: new Uint16Array(1024),
-  frequencyRows: new Float64Array(1024),
+  frequencyRows: new Uint32Array(1024),
   touchedRows: new Int32Array(1024),
   groupRows: new Int32Array(1024),
   scores(rows: number): Float64Array {
     if (this.scoreRows.length < rows) this.scoreRows = new Float64Array(grow(rows));
     return this.scoreRows;
   },
-  matched(rows: number): Uint32Array {
-    if (this.matchedRows.length < rows) this.matchedRows = new Uint32Array(grow(rows));
+  matched(rows: number): Uint16Array {
+    if (this.matchedRows.length < rows) this.matchedRows = new Uint16Array(grow(rows));
     return this.matchedRows;
   },
   mask(rows: number): Uint16Array {
     if (this.maskRows.length < rows) this.maskRows = new Uint16Array(grow(rows));
     return this.maskRows;
   },
-  frequencies(rows: number): Float64Array {
-    if (this.frequencyRows.length < rows) this.frequencyRows = new Float64Array(grow(rows));
+  frequencies(rows: number): Uint32Array {
+    if (this.frequencyRows.length < rows) this.frequencyRows = new Uint32Array(grow(rows));
     return this.frequencyRows;
   },
   touched(rows: number): Int32Array {
