@@ -1,4 +1,4 @@
-import type { SearchableSegment } from './searchable-segment.js';
+import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 import { namespaceTerm, tagTerm } from './segment-terms.js';
 import { wordTokens } from './word-tokens.js';
 
@@ -34,9 +34,11 @@ const B = 0.75;
  * ties going to the newer memory. Collection statistics (document count, average length, document
  * frequencies) are summed over every segment, deleted documents included until a merge drops them.
  * `isDead(segment, row, id)` says which documents no longer count as hits: a deleted memory, or an
- * older version of one a later segment holds.
+ * older version of one a later segment holds. Rows are scored `window` at a time (65,536 at most, the
+ * default; tests try small ones).
  */
-export function searchSegments(segments: readonly SearchableSegment[], query: SegmentQuery, isDead: (segment: number, row: number, id: number) => boolean): ScoredHit[] {
+export function searchSegments(segments: readonly SearchableSegment[], query: SegmentQuery, isDead: (segment: number, row: number, id: number) => boolean, window = WINDOW): ScoredHit[] {
+  if (!Number.isInteger(window) || window < 1 || window > WINDOW) throw new RangeError(`window must be an integer from 1 to ${WINDOW}`);
   // (At most 65,535 words: how many a row matched is counted in 16 bits.)
   const words = [...new Set(wordTokens(query.text))].slice(0, 0xffff);
   if (words.length === 0 || query.limit < 1) return [];
@@ -61,114 +63,109 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
   // A word matching several terms of a segment (a prefix) counts the rows holding any of them.
   const idf = termsOf.map((perSegment) => {
     let n = 0;
-    perSegment.forEach((terms, s) => (n += terms.length === 1 ? segments[s]!.docFrequency(terms[0]!) : terms.length > 1 ? distinctRows(segments[s]!, terms) : 0));
+    perSegment.forEach((terms, s) => (n += terms.length === 1 ? segments[s]!.docFrequency(terms[0]!) : terms.length > 1 ? distinctRows(segments[s]!, terms, window) : 0));
     const value = Math.log((docCount - n + 0.5) / (n + 0.5));
     return value > 0 ? value : 1e-6;
   });
   const best = new TopHits(query.limit);
   const labels = labelTerms(query);
   segments.forEach((segment, s) => {
-    const filter = labels.length > 0 ? labelFilter(segment, labels) : undefined;
-    if (filter === null) return;
-    const rows = segment.docCount;
-    const scores = scratch.scores(rows);
-    const matched = scratch.matched(rows);
-    const touched = scratch.touched(rows);
-    let touchedCount = 0;
-    const required = filter?.required ?? 0;
-    const mask = filter?.mask;
-    let weight = 0;
-    const add = (row: number, frequency: number) => {
-      if (mask && mask[row] !== required) return;
-      if (matched[row] === 0) touched[touchedCount++] = row;
-      const norm = K1 * (1 - B + (B * segment.lengthAt(row)) / averageLength);
-      scores[row] = scores[row]! + (weight * frequency * (K1 + 1)) / (frequency + norm);
-      matched[row] = matched[row]! + 1;
-    };
-    termsOf.forEach((perSegment, w) => {
-      const terms = perSegment[s]!;
-      weight = idf[w]!;
-      if (terms.length === 1) segment.forEachPosting(terms[0]!, add);
-      else if (terms.length > 1) sumOverTerms(segment, terms, add);
-    });
-    for (let k = 0; k < touchedCount; k++) {
-      const row = touched[k]!;
-      const score = scores[row]!;
-      const all = query.match !== 'all' || matched[row] === words.length;
-      scores[row] = 0;
-      matched[row] = 0;
-      if (!all || !best.wouldTake(score)) continue;
-      const id = segment.idAt(row);
-      if (!isDead(s, row, id)) best.offer(id, score);
+    const labelCursors = labelCursorsOf(segment, labels);
+    if (labelCursors === null) return;
+    const wordCursors = termsOf.map((perSegment) => perSegment[s]!.map((term) => segment.cursor(term)));
+    const scores = scratch.scores;
+    const matched = scratch.matched;
+    const touched = scratch.touched;
+    const mask = scratch.mask;
+    const sums = scratch.frequencies;
+    const group = scratch.group;
+    const required = labelCursors.length;
+    // A window of rows at a time, as Lucene's bulk scorer does: the per-row arrays stay small whatever
+    // the segment's size, and every word's postings are summed for a row before it is scored.
+    for (let base = 0; base < segment.docCount; base += window) {
+      const end = Math.min(base + window, segment.docCount);
+      if (required > 0) {
+        labelCursors[0]!.walkUntil(end, (row) => (mask[row - base] = 1));
+        for (let k = 1; k < labelCursors.length; k++) labelCursors[k]!.walkUntil(end, (row) => mask[row - base] === k && (mask[row - base] = k + 1));
+      }
+      let touchedCount = 0;
+      const add = (w: number, row: number, frequency: number) => {
+        const r = row - base;
+        if (required > 0 && mask[r] !== required) return;
+        if (matched[r] === 0) touched[touchedCount++] = r;
+        const norm = K1 * (1 - B + (B * segment.lengthAt(row)) / averageLength);
+        scores[r] = scores[r]! + (idf[w]! * frequency * (K1 + 1)) / (frequency + norm);
+        matched[r] = matched[r]! + 1;
+      };
+      wordCursors.forEach((cursors, w) => {
+        if (cursors.length === 1) {
+          cursors[0]!.walkUntil(end, (row, frequency) => add(w, row, frequency));
+        } else if (cursors.length > 1) {
+          let count = 0;
+          const sum = (row: number, frequency: number) => {
+            const r = row - base;
+            if (sums[r] === 0) group[count++] = r;
+            sums[r] = sums[r]! + frequency;
+          };
+          for (const cursor of cursors) cursor.walkUntil(end, sum);
+          for (let k = 0; k < count; k++) {
+            const r = group[k]!;
+            const frequency = sums[r]!;
+            sums[r] = 0;
+            add(w, base + r, frequency);
+          }
+        }
+      });
+      for (let k = 0; k < touchedCount; k++) {
+        const r = touched[k]!;
+        const score = scores[r]!;
+        const all = query.match !== 'all' || matched[r] === words.length;
+        scores[r] = 0;
+        matched[r] = 0;
+        if (!all || !best.wouldTake(score)) continue;
+        const id = segment.idAt(base + r);
+        if (!isDead(s, base + r, id)) best.offer(id, score);
+      }
+      if (required > 0) mask.fill(0, 0, end - base);
     }
-    filter?.clear();
   });
   return best.sorted();
 }
 
-/**
- * Per-row accumulators reused from query to query (zero between uses): a query allocates next to
- * nothing, so that many queries do not grow the heap.
- */
+/** Rows scored at a time. */
+const WINDOW = 65_536;
+
+/** Per-row accumulators of one window, reused from query to query (zero between uses). */
 const scratch = {
-  scoreRows: new Float64Array(1024),
-  matchedRows: new Uint16Array(1024),
-  maskRows: new Uint16Array(1024),
-  frequencyRows: new Uint32Array(1024),
-  touchedRows: new Int32Array(1024),
-  groupRows: new Int32Array(1024),
-  scores(rows: number): Float64Array {
-    if (this.scoreRows.length < rows) this.scoreRows = new Float64Array(grow(rows));
-    return this.scoreRows;
-  },
-  matched(rows: number): Uint16Array {
-    if (this.matchedRows.length < rows) this.matchedRows = new Uint16Array(grow(rows));
-    return this.matchedRows;
-  },
-  mask(rows: number): Uint16Array {
-    if (this.maskRows.length < rows) this.maskRows = new Uint16Array(grow(rows));
-    return this.maskRows;
-  },
-  frequencies(rows: number): Uint32Array {
-    if (this.frequencyRows.length < rows) this.frequencyRows = new Uint32Array(grow(rows));
-    return this.frequencyRows;
-  },
-  touched(rows: number): Int32Array {
-    if (this.touchedRows.length < rows) this.touchedRows = new Int32Array(grow(rows));
-    return this.touchedRows;
-  },
-  group(rows: number): Int32Array {
-    if (this.groupRows.length < rows) this.groupRows = new Int32Array(grow(rows));
-    return this.groupRows;
-  },
+  scores: new Float64Array(WINDOW),
+  matched: new Uint16Array(WINDOW),
+  mask: new Uint16Array(WINDOW),
+  frequencies: new Uint32Array(WINDOW),
+  touched: new Int32Array(WINDOW),
+  group: new Int32Array(WINDOW),
 };
 
-const grow = (rows: number): number => 2 ** Math.ceil(Math.log2(rows));
-
 /** How many rows hold any of `terms`. */
-function distinctRows(segment: SearchableSegment, terms: readonly number[]): number {
-  let count = 0;
-  sumOverTerms(segment, terms, () => count++);
-  return count;
-}
-
-/** Calls `visit(row, frequency)` for each row holding any of `terms`, its frequency summed over them. */
-function sumOverTerms(segment: SearchableSegment, terms: readonly number[], visit: (row: number, frequency: number) => void): void {
-  const sums = scratch.frequencies(segment.docCount);
-  const rows = scratch.group(segment.docCount);
-  let count = 0;
-  for (const term of terms) {
-    segment.forEachPosting(term, (row, frequency) => {
-      if (sums[row] === 0) rows[count++] = row;
-      sums[row] = sums[row]! + frequency;
-    });
+function distinctRows(segment: SearchableSegment, terms: readonly number[], window: number): number {
+  const cursors = terms.map((term) => segment.cursor(term));
+  const seen = scratch.frequencies;
+  const group = scratch.group;
+  let total = 0;
+  for (let base = 0; base < segment.docCount; base += window) {
+    const end = Math.min(base + window, segment.docCount);
+    let count = 0;
+    const mark = (row: number) => {
+      const r = row - base;
+      if (seen[r] === 0) {
+        seen[r] = 1;
+        group[count++] = r;
+      }
+    };
+    for (const cursor of cursors) cursor.walkUntil(end, mark);
+    for (let k = 0; k < count; k++) seen[group[k]!] = 0;
+    total += count;
   }
-  for (let k = 0; k < count; k++) {
-    const row = rows[k]!;
-    const frequency = sums[row]!;
-    sums[row] = 0;
-    visit(row, frequency);
-  }
+  return total;
 }
 
 /** The best hits seen so far, at most `limit` of them: a min-heap on score (ties: the lower id is worse). */
@@ -229,26 +226,12 @@ function labelTerms(query: SegmentQuery): string[] {
 }
 
 /**
- * The rows of `segment` that carry every label: `mask[row] === required` for them (cleared by `clear`);
- * `null` when no row can.
+ * Cursors over the postings of the labels a query filters on, the rarest first (a row counts only if
+ * every label before it holds it); `null` when the segment has a label no row carries.
  */
-function labelFilter(segment: SearchableSegment, labels: readonly string[]): { mask: Uint16Array; required: number; clear: () => void } | null {
+function labelCursorsOf(segment: SearchableSegment, labels: readonly string[]): PostingsCursor[] | null {
   const terms = labels.map((label) => segment.termId(label));
   if (terms.some((term) => term < 0)) return null;
-  const mask = scratch.mask(segment.docCount);
-  // From the rarest label: a row counts only if every label before it holds it.
   terms.sort((a, b) => segment.docFrequency(a) - segment.docFrequency(b));
-  const rarest: number[] = [];
-  segment.forEachPosting(terms[0]!, (row) => {
-    mask[row] = 1;
-    rarest.push(row);
-  });
-  for (let k = 1; k < terms.length; k++) segment.forEachPosting(terms[k]!, (row) => mask[row] === k && (mask[row] = k + 1));
-  return {
-    mask,
-    required: terms.length,
-    clear: () => {
-      for (const row of rarest) mask[row] = 0;
-    },
-  };
+  return terms.map((term) => segment.cursor(term));
 }

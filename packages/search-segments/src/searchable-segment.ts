@@ -15,8 +15,22 @@ export interface SearchableSegment {
   docFrequency(termId: number): number;
   /** Calls `visit(row, frequency)` for each document holding term `termId`, by row. */
   forEachPosting(termId: number, visit: (row: number, frequency: number) => void): void;
+  /** The postings of term `termId`, walked by row one at a time (at the first already). */
+  cursor(termId: number): PostingsCursor;
   /** The memory id of row `row`. */
   idAt(row: number): number;
   /** The length in words of row `row`. */
   lengthAt(row: number): number;
+}
+
+/** A walk through one term's postings, by row. */
+export interface PostingsCursor {
+  /** The current posting's row; `Infinity` once past the last. */
+  row: number;
+  /** The term's frequency in that row. */
+  frequency: number;
+  /** Moves to the next posting. */
+  next(): void;
+  /** Calls `visit(row, frequency)` for the postings before row `end`, and stops at the first at or past it. */
+  walkUntil(end: number, visit: (row: number, frequency: number) => void): void;
 }

@@ -1,4 +1,4 @@
-import type { SearchableSegment } from './searchable-segment.js';
+import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 import { PostingsEncoder, writeSegment, type EncodedTerm } from './segment-writer.js';
 import { namespaceTerm, tagTerm } from './segment-terms.js';
 import { wordTokens } from './word-tokens.js';
@@ -108,6 +108,28 @@ export class SegmentBuilder implements SearchableSegment {
   forEachPosting(termId: number, visit: (row: number, frequency: number) => void): void {
     const list = this.postings[termId]!;
     for (let i = 0; i < list.length; i += 2) visit(list[i]!, list[i + 1]!);
+  }
+
+  cursor(termId: number): PostingsCursor {
+    const list = this.postings[termId]!;
+    let at = -2;
+    const cursor: PostingsCursor = {
+      row: -1,
+      frequency: 0,
+      next() {
+        at += 2;
+        cursor.row = at < list.length ? list[at]! : Number.POSITIVE_INFINITY;
+        cursor.frequency = at < list.length ? list[at + 1]! : 0;
+      },
+      walkUntil(end, visit) {
+        while (cursor.row < end) {
+          visit(cursor.row, cursor.frequency);
+          cursor.next();
+        }
+      },
+    };
+    cursor.next();
+    return cursor;
   }
 
   idAt(row: number): number {

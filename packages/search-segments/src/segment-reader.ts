@@ -1,6 +1,6 @@
 import CRC32C from 'crc-32/crc32c.js';
 import { DOC_ROW, H, HEADER_SIZE, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW } from './segment-format.js';
-import type { SearchableSegment } from './searchable-segment.js';
+import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 
 /** A segment file that is not one, or is damaged. */
 export class SegmentCorrupt extends Error {
@@ -136,13 +136,47 @@ export class SegmentReader implements SearchableSegment {
     return [from, to];
   }
 
+  cursor(index: number): PostingsCursor {
+    return new VarintCursor(this.bytes, this.bytes.readUInt32LE(this.termIndex + index * TERM_ROW + 8), this.docFrequency(index));
+  }
+
   /** Calls `visit(row, frequency)` for each document holding term `index`, by row. */
   forEachPosting(index: number, visit: (row: number, frequency: number) => void): void {
+    this.cursor(index).walkUntil(Number.POSITIVE_INFINITY, visit);
+  }
+
+}
+
+const ignore = (): void => undefined;
+
+/** Postings as the segment file has them: LEB128 varints, the row's distance from the previous one, then the frequency. */
+class VarintCursor implements PostingsCursor {
+  row = -1;
+  frequency = 0;
+  private previous = 0;
+
+  constructor(
+    private readonly bytes: Buffer,
+    private at: number,
+    private remaining: number,
+  ) {
+    this.next();
+  }
+
+  walkUntil(end: number, visit: (row: number, frequency: number) => void): void {
+    // (The cursor's fields in locals until it stops.)
     const bytes = this.bytes;
-    let at = bytes.readUInt32LE(this.termIndex + index * TERM_ROW + 8);
-    let remaining = this.docFrequency(index);
-    let row = 0;
-    while (remaining-- > 0) {
+    let row = this.row;
+    let frequency = this.frequency;
+    let at = this.at;
+    let remaining = this.remaining;
+    let previous = this.previous;
+    while (row < end) {
+      visit(row, frequency);
+      if (remaining-- <= 0) {
+        row = Number.POSITIVE_INFINITY;
+        break;
+      }
       let delta = 0;
       let shift = 0;
       let byte: number;
@@ -151,15 +185,26 @@ export class SegmentReader implements SearchableSegment {
         delta += (byte & 0x7f) * 2 ** shift;
         shift += 7;
       } while (byte & 0x80);
-      let frequency = 0;
+      frequency = 0;
       shift = 0;
       do {
         byte = bytes[at++]!;
         frequency += (byte & 0x7f) * 2 ** shift;
         shift += 7;
       } while (byte & 0x80);
-      row += delta;
-      visit(row, frequency);
+      previous += delta;
+      row = previous;
     }
+    this.row = row;
+    this.frequency = frequency;
+    this.at = at;
+    this.remaining = remaining;
+    this.previous = previous;
   }
+
+  next(): void {
+    // Rows ascend: one step past the current row is the next posting.
+    this.walkUntil(this.row + 1, ignore);
+  }
+
 }

@@ -112,9 +112,12 @@ describe('a segment', () => {
           ...(next() < 0.3 ? { match: 'all' as const } : {}),
         };
         const expected = bruteForce(docs, query, deleted);
-        const got = searchSegments(segments, query, (_segment, _row, id) => deleted.has(id));
-        expect(got.map((hit) => hit.id), `seed ${seed}, ${JSON.stringify(query)}`).toEqual(expected.map((hit) => hit.id));
-        got.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i]!.score, 9));
+        // Scored in windows of rows of any size, the same.
+        for (const window of [undefined, 1, 7, 64]) {
+          const got = searchSegments(segments, query, (_segment, _row, id) => deleted.has(id), window);
+          expect(got.map((hit) => hit.id), `seed ${seed}, window ${window}, ${JSON.stringify(query)}`).toEqual(expected.map((hit) => hit.id));
+          got.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i]!.score, 9));
+        }
       }
     }
   });
