@@ -116,17 +116,26 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
           }
         }
       });
-      for (let k = 0; k < touchedCount; k++) {
-        const r = touched[k]!;
-        const score = scores[r]!;
-        const all = query.match !== 'all' || matched[r] === words.length;
-        scores[r] = 0;
-        matched[r] = 0;
-        if (!all || !best.wouldTake(score)) continue;
-        const id = segment.idAt(base + r);
-        if (!isDead(s, base + r, id)) best.offer(id, score);
+      let k = 0;
+      try {
+        for (; k < touchedCount; k++) {
+          const r = touched[k]!;
+          const score = scores[r]!;
+          const all = query.match !== 'all' || matched[r] === words.length;
+          scores[r] = 0;
+          matched[r] = 0;
+          if (!all || !best.wouldTake(score)) continue;
+          const id = segment.idAt(base + r);
+          if (!isDead(s, base + r, id)) best.offer(id, score);
+        }
+      } finally {
+        // The arrays are shared by every query: left zero even when `isDead` throws.
+        for (; k < touchedCount; k++) {
+          scores[touched[k]!] = 0;
+          matched[touched[k]!] = 0;
+        }
+        if (required > 0) mask.fill(0, 0, end - base);
       }
-      if (required > 0) mask.fill(0, 0, end - base);
     }
   });
   return best.sorted();

@@ -122,6 +122,18 @@ describe('a segment', () => {
     }
   });
 
+  it('leaves its shared arrays clean when the deletion check throws', () => {
+    const reader = segmentOf(Array.from({ length: 50 }, (_, i) => ({ id: i + 1, text: `alpha beta ${i}`, tags: ['red'], namespace: 'default' })));
+    expect(() => searchSegments([reader], { text: 'alpha', limit: 5, tags: ['red'] }, () => {
+      throw new Error('boom');
+    })).toThrow('boom');
+    // Every document scores the same again: nothing left over from the failed query.
+    const hits = searchSegments([reader], { text: 'beta', limit: 50 }, () => false);
+    expect(hits).toHaveLength(50);
+    expect(new Set(hits.map((hit) => hit.score.toFixed(12))).size).toBeLessThanOrEqual(2);
+    expect(searchSegments([reader], { text: 'alpha', limit: 50, tags: ['red'] }, () => false)).toHaveLength(50);
+  });
+
   it('finds nothing for a query without words, a namespace or tag no document has, or an empty index', () => {
     const reader = segmentOf([{ id: 1, text: 'alpha beta', tags: ['red'], namespace: 'default' }]);
     expect(searchSegments([reader], { text: ' ,;! ', limit: 5 }, () => false)).toEqual([]);
