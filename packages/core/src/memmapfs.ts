@@ -404,7 +404,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     this.assertWritable('checkpoint');
     await Promise.allSettled([...this.inflight]);
     await this.engine.checkpointTables();
-    await this.engine.saveIndexInBackground();
+    await this.engine.savePersistentIndex();
   }
 
   /**

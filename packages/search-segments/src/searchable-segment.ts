@@ -13,8 +13,6 @@ export interface SearchableSegment {
   termIdsWithPrefix(prefix: string): number[];
   /** How many documents hold term `termId`. */
   docFrequency(termId: number): number;
-  /** Calls `visit(row, frequency)` for each document holding term `termId`, by row. */
-  forEachPosting(termId: number, visit: (row: number, frequency: number) => void): void;
   /** The postings of term `termId`, walked by row one at a time (at the first already). */
   cursor(termId: number): PostingsCursor;
   /** The memory id of row `row`. */

@@ -105,11 +105,6 @@ export class SegmentBuilder implements SearchableSegment {
     return this.postings[termId]!.length / 2;
   }
 
-  forEachPosting(termId: number, visit: (row: number, frequency: number) => void): void {
-    const list = this.postings[termId]!;
-    for (let i = 0; i < list.length; i += 2) visit(list[i]!, list[i + 1]!);
-  }
-
   cursor(termId: number): PostingsCursor {
     const list = this.postings[termId]!;
     let at = -2;

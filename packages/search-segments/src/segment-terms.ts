@@ -14,8 +14,3 @@ export function tagTerm(tag: string): string {
 export function namespaceTerm(namespace: string): string {
   return `${LABEL}n:${namespace}`;
 }
-
-/** Whether `term` is a word (not a label): only words are matched by prefix. */
-export function isWordTerm(term: string): boolean {
-  return !term.startsWith(LABEL);
-}

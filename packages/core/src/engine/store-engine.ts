@@ -430,7 +430,7 @@ export class StoreEngine<S extends AgentState> {
     if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
       this.backgroundCheckpoint = true;
       this.queueCheckpoint().then(async () => {
-        await this.saveIndexInBackground();
+        await this.savePersistentIndex();
         await this.considerCompaction();
       }, (error: unknown) => {
         this.retryCheckpointAt = performance.now() + 60_000;
@@ -561,7 +561,7 @@ export class StoreEngine<S extends AgentState> {
    * After a checkpoint, a persistent search index that is loaded writes out what it holds in memory: a
    * later open replays less. Never fails: a failed save is a warning.
    */
-  async saveIndexInBackground(): Promise<void> {
+  async savePersistentIndex(): Promise<void> {
     if (this.closing || !this.indexLoaded || !this.persistentIndex) return;
     try {
       await this.drainIndex();
