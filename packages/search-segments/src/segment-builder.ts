@@ -1,7 +1,9 @@
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 import { PostingsEncoder, writeSegment, type EncodedTerm } from './segment-writer.js';
 import { namespaceTerm, tagTerm } from './segment-terms.js';
-import { wordTokens } from './word-tokens.js';
+import { PostingsPool } from './postings-pool.js';
+import { FNV_OFFSET, FNV_PRIME, TermTable } from './term-table.js';
+import { isAscii, unicodeWords } from './word-tokens.js';
 
 /** What a segment indexes of a memory. */
 export interface IndexedDocument {
@@ -22,13 +24,15 @@ export class SegmentBuilder implements SearchableSegment {
   private readonly dead: boolean[] = [];
   /** Live documents: id → row. */
   private readonly rows = new Map<number, number>();
-  private readonly termIds = new Map<string, number>();
-  private readonly terms: string[] = [];
+  private readonly terms = new TermTable();
   /** By term: row, frequency, row, frequency, … (rows ascending). */
-  private readonly postings: number[][] = [];
+  private readonly postings = new PostingsPool();
   private words = 0;
-  /** A document's term frequencies, reused from one `add` to the next. */
-  private readonly counts = new Map<string, number>();
+  /** By term: the last row that held it, + 1, and how often it did; reused from one `add` to the next. */
+  private seenInRow = new Int32Array(1024);
+  private countInRow = new Int32Array(1024);
+  /** The terms of the row being added, each once. */
+  private readonly rowTerms: number[] = [];
 
   /** Rows, dead ones included. */
   get docCount(): number {
@@ -58,27 +62,64 @@ export class SegmentBuilder implements SearchableSegment {
   add(doc: IndexedDocument): void {
     if (this.rows.has(doc.id)) throw new Error(`document ${doc.id} is already in this segment`);
     const row = this.ids.length;
-    const words = wordTokens(doc.text);
+    const text = doc.text;
+    let length = 0;
+    if (isAscii(text)) {
+      // The words of `asciiWords`, found in place: each is hashed as it is read.
+      let start = -1;
+      let hash = FNV_OFFSET;
+      for (let i = 0; i <= text.length; i++) {
+        let c = i < text.length ? text.charCodeAt(i) : 32;
+        if (c >= 65 && c <= 90) c += 32;
+        if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57)) {
+          if (start < 0) {
+            start = i;
+            hash = FNV_OFFSET;
+          }
+          hash = Math.imul(hash ^ c, FNV_PRIME);
+        } else if (start >= 0) {
+          this.count(this.terms.internAscii(text, start, i, hash), row, false);
+          length++;
+          start = -1;
+        }
+      }
+    } else {
+      for (const word of unicodeWords(text)) {
+        this.count(this.terms.intern(word), row, false);
+        length++;
+      }
+    }
+    for (const tag of doc.tags) this.count(this.terms.intern(tagTerm(tag)), row, true);
+    this.count(this.terms.intern(namespaceTerm(doc.namespace)), row, true);
     this.ids.push(doc.id);
-    this.lengths.push(words.length);
+    this.lengths.push(length);
     this.dead.push(false);
     this.rows.set(doc.id, row);
-    this.words += words.length;
-    const counts = this.counts;
-    counts.clear();
-    for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
-    for (const tag of doc.tags) counts.set(tagTerm(tag), 1);
-    counts.set(namespaceTerm(doc.namespace), 1);
-    for (const [term, count] of counts) {
-      let id = this.termIds.get(term);
-      if (id === undefined) {
-        id = this.terms.length;
-        this.termIds.set(term, id);
-        this.terms.push(term);
-        this.postings.push([row, count]);
-      } else {
-        this.postings[id]!.push(row, count);
-      }
+    this.words += length;
+    const rowTerms = this.rowTerms;
+    for (let k = 0; k < rowTerms.length; k++) {
+      const id = rowTerms[k]!;
+      this.postings.add(id, row, this.countInRow[id]!);
+    }
+    rowTerms.length = 0;
+  }
+
+  /** Counts term `id` once more in row `row` (with `label`, a tag or the namespace: once at most). */
+  private count(id: number, row: number, label: boolean): void {
+    if (id >= this.seenInRow.length) {
+      const seen = new Int32Array(Math.max(id + 1, this.seenInRow.length * 2));
+      seen.set(this.seenInRow);
+      this.seenInRow = seen;
+      const counts = new Int32Array(seen.length);
+      counts.set(this.countInRow);
+      this.countInRow = counts;
+    }
+    if (this.seenInRow[id] !== row + 1) {
+      this.seenInRow[id] = row + 1;
+      this.countInRow[id] = 1;
+      this.rowTerms.push(id);
+    } else if (!label) {
+      this.countInRow[id]!++;
     }
   }
 
@@ -92,29 +133,28 @@ export class SegmentBuilder implements SearchableSegment {
   }
 
   termId(term: string): number {
-    return this.termIds.get(term) ?? -1;
+    return this.terms.find(term);
   }
 
   termIdsWithPrefix(prefix: string): number[] {
     const found: number[] = [];
-    this.terms.forEach((term, id) => term.startsWith(prefix) && found.push(id));
+    this.terms.all().forEach((term, id) => term.startsWith(prefix) && found.push(id));
     return found;
   }
 
   docFrequency(termId: number): number {
-    return this.postings[termId]!.length / 2;
+    return this.postings.pairs(termId);
   }
 
   cursor(termId: number): PostingsCursor {
-    const list = this.postings[termId]!;
-    let at = -2;
+    const reader = this.postings.reader(termId);
     const cursor: PostingsCursor = {
       row: -1,
       frequency: 0,
       next() {
-        at += 2;
-        cursor.row = at < list.length ? list[at]! : Number.POSITIVE_INFINITY;
-        cursor.frequency = at < list.length ? list[at + 1]! : 0;
+        reader.next();
+        cursor.row = reader.row;
+        cursor.frequency = reader.frequency;
       },
       walkUntil(end, visit) {
         while (cursor.row < end) {
@@ -143,25 +183,32 @@ export class SegmentBuilder implements SearchableSegment {
     // Rows of the file are in id order; -1 for a dead row.
     const rowOf = new Int32Array(this.ids.length).fill(-1);
     order.forEach((added, row) => (rowOf[added] = row));
-    const sorted = this.terms.map((term, id) => ({ id, bytes: Buffer.from(term, 'utf8') }));
+    const sorted = this.terms.all().map((term, id) => ({ id, bytes: Buffer.from(term, 'utf8') }));
     sorted.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
     const encoder = new PostingsEncoder();
     const terms: EncodedTerm[] = [];
+    // Ids are added in increasing order but for the rare replay out of order: then rows are sorted per term.
+    let inOrder = true;
+    for (let k = 1; k < order.length && inOrder; k++) inOrder = order[k]! > order[k - 1]!;
+    const pairs: number[] = [];
     for (const { id, bytes } of sorted) {
-      const list = this.postings[id]!;
-      const pairs: number[] = [];
-      let ordered = true;
-      for (let i = 0; i < list.length; i += 2) {
-        const row = rowOf[list[i]!]!;
-        if (row < 0) continue;
-        if (pairs.length > 0 && row < pairs[pairs.length - 2]!) ordered = false;
-        pairs.push(row, list[i + 1]!);
+      if (inOrder) {
+        this.postings.forEach(id, (added, frequency) => {
+          const row = rowOf[added]!;
+          if (row >= 0) encoder.add(row, frequency);
+        });
+      } else {
+        pairs.length = 0;
+        this.postings.forEach(id, (added, frequency) => {
+          const row = rowOf[added]!;
+          if (row >= 0) pairs.push(row, frequency);
+        });
+        const at = Array.from({ length: pairs.length / 2 }, (_, k) => k * 2);
+        at.sort((a, b) => pairs[a]! - pairs[b]!);
+        for (const k of at) encoder.add(pairs[k]!, pairs[k + 1]!);
       }
-      if (pairs.length === 0) continue;
-      const at = Array.from({ length: pairs.length / 2 }, (_, k) => k * 2);
-      if (!ordered) at.sort((a, b) => pairs[a]! - pairs[b]!);
-      for (const k of at) encoder.add(pairs[k]!, pairs[k + 1]!);
-      terms.push({ bytes, ...encoder.take() });
+      const encoded = encoder.take();
+      if (encoded.docFrequency > 0) terms.push({ bytes, ...encoded });
     }
     let totalLength = 0;
     for (const row of order) totalLength += this.lengths[row]!;

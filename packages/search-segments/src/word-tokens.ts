@@ -11,7 +11,12 @@ const NOT_ASCII = /[^\x00-\x7f]/;
  * scripts (Devanagari vowel signs, say) stay part of their word.
  */
 export function wordTokens(text: string): string[] {
-  return NOT_ASCII.test(text) ? unicodeWords(text) : asciiWords(text);
+  return isAscii(text) ? asciiWords(text) : unicodeWords(text);
+}
+
+/** Whether `text` is ASCII only, whose words are runs of `[A-Za-z0-9]` (see `asciiWords`). */
+export function isAscii(text: string): boolean {
+  return !NOT_ASCII.test(text);
 }
 
 /** `wordTokens` for any text, by regular expression. */

@@ -1,0 +1,154 @@
+/** Ints of a term's first block; each next block is twice the size of the one before, up to `MAX_BLOCK`. */
+const FIRST_BLOCK = 8;
+const MAX_BLOCK = 4096;
+
+/**
+ * The postings of an in-memory segment: for each term, pairs of (row, frequency) appended in row order,
+ * kept in one growing `Int32Array` as chains of blocks (the idea of Lucene's `IntBlockPool`). One pool
+ * instead of an array per term: a segment of thousands of terms makes no garbage for the collector to
+ * move, and the pool's memory is outside the JavaScript heap. A block ends with the offset of the next
+ * one.
+ */
+export class PostingsPool {
+  private pool = new Int32Array(1 << 16);
+  private used = 0;
+  /**
+   * By term: where its first block starts, where the next int goes, where its last block ends (the
+   * next-block slot), the size of that block, how many ints it holds.
+   */
+  private heads = new Int32Array(1024);
+  private writeAt = new Int32Array(1024);
+  private blockEnds = new Int32Array(1024);
+  private blockSizes = new Int32Array(1024);
+  private lengths = new Int32Array(1024);
+  private termCount = 0;
+
+  /** Terms with a posting. */
+  get size(): number {
+    return this.termCount;
+  }
+
+  /** Pairs term `term` holds. */
+  pairs(term: number): number {
+    return term < this.termCount ? this.lengths[term]! / 2 : 0;
+  }
+
+  /** Appends (row, frequency) to term `term`'s postings; terms are numbered 0, 1, 2… in the order first added. */
+  add(term: number, row: number, frequency: number): void {
+    if (term >= this.termCount) this.startTerm(term);
+    let at = this.writeAt[term]!;
+    if (at === this.blockEnds[term]) at = this.nextBlock(term, at);
+    this.pool[at] = row;
+    this.pool[at + 1] = frequency;
+    this.writeAt[term] = at + 2;
+    this.lengths[term]! += 2;
+  }
+
+  /** Calls `visit` with each (row, frequency) of term `term`, in order. */
+  forEach(term: number, visit: (row: number, frequency: number) => void): void {
+    const total = this.pairs(term) * 2;
+    const pool = this.pool;
+    let at = this.heads[term]!;
+    let size = FIRST_BLOCK;
+    let blockEnd = at + size;
+    for (let read = 0; read < total; read += 2) {
+      if (at === blockEnd) {
+        at = pool[blockEnd]!;
+        size = Math.min(size * 2, MAX_BLOCK);
+        blockEnd = at + size;
+      }
+      visit(pool[at]!, pool[at + 1]!);
+      at += 2;
+    }
+  }
+
+  /** A reader of term `term`'s pairs, one at a time. */
+  reader(term: number): PostingsPoolReader {
+    return new PostingsPoolReader(this.pool, this.heads[term]!, this.pairs(term));
+  }
+
+  private startTerm(term: number): void {
+    if (term !== this.termCount) throw new Error(`term ${term} added before term ${this.termCount}`);
+    if (term === this.heads.length) {
+      this.heads = grow(this.heads);
+      this.writeAt = grow(this.writeAt);
+      this.blockEnds = grow(this.blockEnds);
+      this.blockSizes = grow(this.blockSizes);
+      this.lengths = grow(this.lengths);
+    }
+    const start = this.allocate(FIRST_BLOCK + 1);
+    this.heads[term] = start;
+    this.writeAt[term] = start;
+    this.blockEnds[term] = start + FIRST_BLOCK;
+    this.blockSizes[term] = FIRST_BLOCK;
+    this.lengths[term] = 0;
+    this.termCount++;
+  }
+
+  /** Links a new block after the full one ending at `blockEnd`; returns where it starts. */
+  private nextBlock(term: number, blockEnd: number): number {
+    const size = Math.min(this.blockSizes[term]! * 2, MAX_BLOCK);
+    const start = this.allocate(size + 1);
+    this.pool[blockEnd] = start;
+    this.blockEnds[term] = start + size;
+    this.blockSizes[term] = size;
+    return start;
+  }
+
+  private allocate(ints: number): number {
+    if (this.used + ints > this.pool.length) {
+      let length = this.pool.length * 2;
+      while (this.used + ints > length) length *= 2;
+      const pool = new Int32Array(length);
+      pool.set(this.pool.subarray(0, this.used));
+      this.pool = pool;
+    }
+    const start = this.used;
+    this.used += ints;
+    return start;
+  }
+}
+
+function grow(array: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
+  const grown = new Int32Array(array.length * 2);
+  grown.set(array);
+  return grown;
+}
+
+/** Reads one term's pairs from a `PostingsPool`, in order. */
+export class PostingsPoolReader {
+  /** The pair read last (row −1 before the first `next`, +∞ after the last). */
+  row = -1;
+  frequency = 0;
+  private at: number;
+  private blockEnd: number;
+  private size = FIRST_BLOCK;
+  private left: number;
+
+  constructor(
+    private readonly pool: Int32Array,
+    head: number,
+    pairs: number,
+  ) {
+    this.at = head;
+    this.blockEnd = head + FIRST_BLOCK;
+    this.left = pairs;
+  }
+
+  next(): void {
+    if (this.left === 0) {
+      this.row = Number.POSITIVE_INFINITY;
+      this.frequency = 0;
+      return;
+    }
+    if (this.at === this.blockEnd) {
+      this.at = this.pool[this.blockEnd]!;
+      this.size = Math.min(this.size * 2, MAX_BLOCK);
+      this.blockEnd = this.at + this.size;
+    }
+    this.row = this.pool[this.at]!;
+    this.frequency = this.pool[this.at + 1]!;
+    this.at += 2;
+    this.left--;
+  }
+}

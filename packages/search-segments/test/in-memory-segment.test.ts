@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { SegmentBuilder } from '../src/index.js';
+import { PostingsPool } from '../src/postings-pool.js';
+import { TermTable } from '../src/term-table.js';
+import { unicodeWords } from '../src/word-tokens.js';
+
+/** A small random generator, so that a failure can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+describe('PostingsPool', () => {
+  it('gives back every pair of every term in order, across blocks and as the pool grows', () => {
+    const next = random(7);
+    const pool = new PostingsPool();
+    const model: number[][] = [];
+    // Some terms with a few pairs, some with many thousands (past the largest block), interleaved.
+    for (let row = 0; row < 20_000; row++) {
+      const terms = new Set<number>();
+      for (let k = 0; k < 12; k++) terms.add(Math.floor(model.length * next() ** 3));
+      if (next() < 0.05 || model.length === 0) terms.add(model.length);
+      for (const term of [...terms].sort((a, b) => a - b)) {
+        const frequency = 1 + Math.floor(next() * 5);
+        (model[term] ??= []).push(row, frequency);
+        pool.add(term, row, frequency);
+      }
+    }
+    expect(pool.size).toBe(model.length);
+    expect(Math.max(...model.map((pairs) => pairs.length / 2))).toBeGreaterThan(10_000);
+    model.forEach((pairs, term) => {
+      expect(pool.pairs(term)).toBe(pairs.length / 2);
+      const visited: number[] = [];
+      pool.forEach(term, (row, frequency) => visited.push(row, frequency));
+      expect(visited).toEqual(pairs);
+      const reader = pool.reader(term);
+      const read: number[] = [];
+      for (reader.next(); reader.row !== Number.POSITIVE_INFINITY; reader.next()) read.push(reader.row, reader.frequency);
+      expect(read).toEqual(pairs);
+    });
+  });
+
+  it('refuses a term numbered out of turn', () => {
+    const pool = new PostingsPool();
+    pool.add(0, 0, 1);
+    expect(() => pool.add(2, 0, 1)).toThrow(/term 2 added before term 1/);
+  });
+});
+
+describe('TermTable', () => {
+  it('numbers each term once, finds ASCII words in place whatever their case, and survives growing', () => {
+    const table = new TermTable();
+    const next = random(3);
+    const words = Array.from({ length: 5000 }, (_, i) => `w${i.toString(36)}${'abcxyz'[i % 6]}`);
+    const ids = new Map<string, number>();
+    for (let n = 0; n < 40_000; n++) {
+      const word = words[Math.floor(next() * words.length)]!;
+      const shown = next() < 0.5 ? word.toUpperCase() : word;
+      const text = `.. ${shown} ..`;
+      let hash = 0x811c9dc5 | 0;
+      for (const c of word) hash = Math.imul(hash ^ c.charCodeAt(0), 0x01000193);
+      const id = table.internAscii(text, 3, 3 + shown.length, hash);
+      if (!ids.has(word)) ids.set(word, id);
+      expect(id).toBe(ids.get(word));
+      expect(table.term(id)).toBe(word);
+    }
+    expect(table.size).toBe(ids.size);
+    for (const [word, id] of ids) {
+      expect(table.find(word)).toBe(id);
+      expect(table.intern(word)).toBe(id);
+    }
+    expect(table.find('absent')).toBe(-1);
+    expect(table.intern('\u0001t:tag')).toBe(ids.size);
+  });
+});
+
+describe('SegmentBuilder', () => {
+  it('counts the same words as the tokenizer does, in ASCII and other text, with labels once', () => {
+    const builder = new SegmentBuilder();
+    const texts = ['Alpha beta ALPHA alpha, gamma42 beta', 'Café CAFE café crème ÉCOLE', 'the THE The tHe', ''];
+    texts.forEach((text, i) => builder.add({ id: 10 + i, text, tags: ['x', 'x', 'y'], namespace: 'ns' }));
+    for (const [i, text] of texts.entries()) {
+      const expected = new Map<string, number>();
+      for (const word of unicodeWords(text)) expected.set(word, (expected.get(word) ?? 0) + 1);
+      expect(builder.lengthAt(i)).toBe(unicodeWords(text).length);
+      for (const [word, frequency] of expected) {
+        const cursor = builder.cursor(builder.termId(word));
+        while (cursor.row < i) cursor.next();
+        expect([word, cursor.row, cursor.frequency]).toEqual([word, i, frequency]);
+      }
+    }
+    expect(builder.docFrequency(builder.termId('alpha'))).toBe(1);
+    expect(builder.docFrequency(builder.termId('cafe'))).toBe(1);
+    expect(builder.docFrequency(builder.termId('the'))).toBe(1);
+    const tag = builder.cursor(builder.termId('\u0001t:x'));
+    expect([tag.row, tag.frequency]).toEqual([0, 1]);
+    expect(builder.docFrequency(builder.termId('\u0001n:ns'))).toBe(4);
+  });
+});
