@@ -149,14 +149,14 @@ export class MemMapFS<S extends AgentState = AgentState> {
     // Tracked as writes are: close waits for it (it may be loading the index).
     return this.track(async () => {
       this.engine.refresh();
-      await this.engine.readyIndex();
+      await this.engine.index.ready();
       const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));
       let candidates: Array<{ record: MemoryRecord; score: number }>;
       if (text.length === 0) {
         const now = Date.now();
         candidates = this.engine.memories.newest(limit, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
       } else {
-        const hits = await this.engine.searchCall(() => this.engine.search.search({ text, limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
+        const hits = await this.engine.index.call(() => this.engine.index.provider.search({ text, limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
         candidates = [];
         for (const hit of hits) {
           const record = this.engine.liveMemory(hit.id);
@@ -404,7 +404,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     this.assertWritable('checkpoint');
     await Promise.allSettled([...this.inflight]);
     await this.engine.checkpointTables();
-    await this.engine.savePersistentIndex();
+    await this.engine.index.savePersistent();
   }
 
   /**

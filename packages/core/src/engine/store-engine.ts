@@ -2,18 +2,16 @@ import * as nodeFileSystem from 'node:fs/promises';
 import { chunkStore, type BlockRef, type BlockStore } from '@memmapfs/blocks';
 import { fileWal, syncFolder, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
-import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { deferSearchProvider, resolveCodec, type DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
-import { withIndexLock } from './index-lock.js';
-import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
+import { readSearchSnapshotMark } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
 import { claimVictims, liveBytes, moveLiveBlocks, reclaimable, type CompactionReport, type CompactOptions } from './compaction.js';
 import { MemoryTable } from './memory-table.js';
-import { ExpiryQueue } from './expiry-queue.js';
+import { SearchIndex } from './search-index.js';
 import { StateChannel } from './state-channel.js';
 import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
@@ -30,25 +28,6 @@ const textDecoder = new TextDecoder('utf-8', { fatal: false });
 export const BLOCK_COPY_LIMIT = 64 * 1024;
 /** A checkpoint is taken once this many bytes of block copies were logged since the last one. */
 const CHECKPOINT_AFTER_BYTES = 8 * 1024 * 1024;
-/**
- * Memory changes are handed to the search provider in batches, at most this long after they commit:
- * indexing one change per commit costs several times the CPU of indexing the same changes together.
- * A search first indexes whatever is still waiting, so it always sees every acknowledged change.
- */
-const INDEX_DELAY_MS = 5;
-/** …or at the next turn of the event loop once this many changes wait. */
-const INDEX_BATCH = 256;
-/**
- * Longest stretch of indexing before the event loop gets a turn: short enough that a commit finishing
- * meanwhile is taken up at once (the indexing fills the time commits wait for the disk) and that a long
- * backlog never stalls timers.
- */
-const INDEX_TURN_MS = 0.25;
-/**
- * The index is loaded on the first query; a process that writes and never queries has its changes
- * waiting in memory until this many wait, and then loads it to take them.
- */
-const LOAD_INDEX_AFTER_CHANGES = 4096;
 /**
  * A checkpoint of the tables is written in the background once this many records (or a quarter of
  * the memories the last one holds, if more) were applied after the last one: writing one costs in
@@ -102,9 +81,6 @@ export class StoreEngine<S extends AgentState> {
   state: S;
   /** Whether `state` was written to the store (else it is this opener's initial state, not for a checkpoint). */
   private stateRecorded = false;
-  /** LSN the saved search snapshot covers; -1 when there is none worth keeping. */
-  private snapshotLsn = 0;
-  private readonly expiring = new ExpiryQueue();
   private copiedBytesSinceCheckpoint = 0;
   private readonly follower: LogFollower;
   private checkpointing: Promise<void> | undefined;
@@ -112,7 +88,7 @@ export class StoreEngine<S extends AgentState> {
   readonly references = new BlockReferences();
   /** The last record applied (the one at `wal.lastLsn`): its checksum keys the search snapshot, and a checkpoint names it. */
   private lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
-  private get lastChecksum(): number {
+  get lastChecksum(): number {
     return this.lastApplied.checksum;
   }
   /** The checkpoint the memory table reads its base rows from. */
@@ -131,11 +107,17 @@ export class StoreEngine<S extends AgentState> {
   private readonly copiedSinceCheckpoint = new CopiedBlockLog();
   /** After a failed checkpoint in the background, the next is not tried before this time. */
   private retryCheckpointAt = 0;
+  private closeStarted = false;
   /** Set by `close()`: from then on the index is only drained by `close()` itself, never on a timer. */
-  private closing = false;
+  get closing(): boolean {
+    return this.closeStarted;
+  }
   private requestClose!: () => void;
   /** Resolves when `close()` is called (it cuts compaction's grace short). */
   private readonly closeRequested = new Promise<void>((resolve) => (this.requestClose = resolve));
+
+  /** The search index derived from the memory table. */
+  readonly index: SearchIndex;
 
   /** The log; set as soon as it is open (the tables are built while it opens). */
   wal!: WriteAheadLog;
@@ -144,10 +126,10 @@ export class StoreEngine<S extends AgentState> {
     readonly layout: StoreLayout,
     readonly blocks: BlockStore,
     readonly codec: Codec,
-    private readonly searchSource: DeferredSearchProvider,
+    searchSource: DeferredSearchProvider,
     readonly durability: Durability,
     initialState: S,
-    private readonly files: StoreFileSystem,
+    readonly files: StoreFileSystem,
     private readonly blockSync: BlockSyncDemand,
     reader: 'auto' | 'mmap' | 'read',
     private readonly historyRetentionMs: number,
@@ -155,6 +137,7 @@ export class StoreEngine<S extends AgentState> {
     private readonly autoCompactionMinDeadBytes: number | undefined,
   ) {
     this.state = initialState;
+    this.index = new SearchIndex(searchSource, this);
     this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
     this.follower = new LogFollower(layout.root, () => this.refresh());
     this.stateChannel.onWatchersChanged = (count) => this.follower.keepAlive(count > 0);
@@ -288,9 +271,9 @@ export class StoreEngine<S extends AgentState> {
       engine.lastApplied = lastApplied;
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
-      engine.indexLoader = () => engine!.loadSearchIndex();
+      engine.index.loadWhenNeeded();
       // (A new, empty store has nothing to load: its index is ready at once.)
-      if (lastApplied.lsn === 0) await engine.ensureIndex();
+      if (lastApplied.lsn === 0) await engine.index.ensureLoaded();
       engine.followWhileIdle();
       return engine;
     } catch (error) {
@@ -430,104 +413,14 @@ export class StoreEngine<S extends AgentState> {
     if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
       this.backgroundCheckpoint = true;
       this.queueCheckpoint().then(async () => {
-        await this.savePersistentIndex();
+        await this.index.savePersistent();
         await this.considerCompaction();
       }, (error: unknown) => {
         this.retryCheckpointAt = performance.now() + 60_000;
         process.emitWarning(`A checkpoint of the tables was not written (the log still holds everything; it is tried again later): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
       }).finally(() => (this.backgroundCheckpoint = false));
     }
-    this.scheduleIndexing();
-  }
-
-  private indexing: Promise<void> | undefined;
-  private indexTimer: NodeJS.Timeout | undefined;
-  private indexImmediate: NodeJS.Immediate | undefined;
-  /** Until the index is loaded or rebuilt, changes wait in `pendingIndex` (a load would wipe them). */
-  private indexLoaded = false;
-  /** Loads the saved index (or rebuilds it) the first time a query needs it; set by `open`. */
-  private indexLoader: (() => Promise<void>) | undefined;
-  private loadingIndex: Promise<void> | undefined;
-  /** After a failed load on its own (not for a query), the next is not tried before this time. */
-  private retryIndexLoadAt = 0;
-
-  /**
-   * Loads the search index if it is not loaded yet: the saved snapshot with the changes after it, or a
-   * rebuild from the tables. Queries call it; nothing else needs the index.
-   */
-  ensureIndex(): Promise<void> {
-    if (this.indexLoaded) return Promise.resolve();
-    this.loadingIndex ??= (async () => {
-      this.provider ??= await this.searchSource.load();
-      await this.indexLoader?.();
-      this.indexLoaded = true;
-      this.indexLoader = undefined;
-      this.scheduleIndexing();
-    })().finally(() => {
-      this.loadingIndex = undefined;
-    });
-    return this.loadingIndex;
-  }
-
-  /**
-   * Makes the search index ready for a query: loaded, with every change applied so far and without
-   * expired memories. (Again, should another process's purge have it let go meanwhile.)
-   */
-  async readyIndex(): Promise<void> {
-    do {
-      await this.ensureIndex();
-      await this.drainIndex();
-      await this.dropExpired();
-    } while (!this.indexLoaded);
-  }
-
-  /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
-  private scheduleIndexing(): void {
-    if (!this.indexLoaded && !this.closing && !this.loadingIndex && this.pendingIndex.length >= LOAD_INDEX_AFTER_CHANGES && performance.now() >= this.retryIndexLoadAt) {
-      // Changes wait for the index in memory: past this many, it is loaded to take them, query or not.
-      void this.ensureIndex().catch((error: unknown) => {
-        this.retryIndexLoadAt = performance.now() + 5_000;
-        process.emitWarning(`The search index could not be loaded (queries will try again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_INDEX_FAILED' });
-      });
-      return;
-    }
-    if (this.closing || !this.indexLoaded || this.pendingIndex.length === 0 || this.indexing || this.indexImmediate) return;
-    if (this.pendingIndex.length >= INDEX_BATCH) {
-      this.cancelScheduledIndexing();
-      this.indexImmediate = setImmediate(() => this.runScheduledIndexing());
-    } else {
-      // Unreferenced: waiting changes are in the log, and an open indexes them, so they never hold the process.
-      this.indexTimer ??= setTimeout(() => this.runScheduledIndexing(), INDEX_DELAY_MS).unref();
-    }
-  }
-
-  private runScheduledIndexing(): void {
-    this.cancelScheduledIndexing();
-    this.drainIndex().catch(() => undefined);
-  }
-
-  private cancelScheduledIndexing(): void {
-    clearTimeout(this.indexTimer);
-    clearImmediate(this.indexImmediate);
-    this.indexTimer = undefined;
-    this.indexImmediate = undefined;
-  }
-
-  /** Brings the search index up to date with every applied change; a provider failure surfaces here. */
-  drainIndex(): Promise<void> {
-    if (!this.indexLoaded) return Promise.resolve();
-    this.indexing ??= this.indexPending().then(
-      () => {
-        this.indexing = undefined;
-        // Changes applied while the last batch was finishing. (After a failure, the next commit or search retries.)
-        this.scheduleIndexing();
-      },
-      (error: unknown) => {
-        this.indexing = undefined;
-        throw error;
-      },
-    );
-    return this.indexing;
+    this.index.schedule();
   }
 
   /**
@@ -555,20 +448,6 @@ export class StoreEngine<S extends AgentState> {
   watchRefs(watcher: (ref: BlockRef) => void): () => void {
     this.refWatchers.add(watcher);
     return () => this.refWatchers.delete(watcher);
-  }
-
-  /**
-   * After a checkpoint, a persistent search index that is loaded writes out what it holds in memory: a
-   * later open replays less. Never fails: a failed save is a warning.
-   */
-  async savePersistentIndex(): Promise<void> {
-    if (this.closing || !this.indexLoaded || !this.persistentIndex) return;
-    try {
-      await this.drainIndex();
-      await this.saveSearchSnapshot();
-    } catch (error) {
-      process.emitWarning(`The search index was not saved (it is saved again later, or rebuilt from the log): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
-    }
   }
 
   /** Not before this time does `considerCompaction` start another compaction. */
@@ -655,25 +534,7 @@ export class StoreEngine<S extends AgentState> {
       logFirstLsn = await this.wal.truncateBefore(this.checkpointLsn + 1);
       if (logFirstLsn > covered) break;
     }
-    if (erase) {
-      this.provider ??= await this.searchSource.load();
-      if (this.persistentIndex) {
-        // Its files may hold what deleted memories said: merged into one without them, and the files it
-        // replaced removed (those another process still reads, when it lets go of them).
-        await this.ensureIndex();
-        await this.drainIndex();
-        this.snapshotLsn = -1;
-        await this.saveSearchSnapshot({ purge: true });
-      } else {
-        // The saved search index may hold what deleted memories said: rewritten from the index now, or gone.
-        await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
-        this.snapshotLsn = -1;
-        if (this.indexLoaded) {
-          await this.drainIndex();
-          await this.saveSearchSnapshot();
-        }
-      }
-    }
+    if (erase) await this.index.eraseSaved();
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
     return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn };
   }
@@ -689,7 +550,7 @@ export class StoreEngine<S extends AgentState> {
       this.stateRecorded = true;
     }
     this.references.load(tables.chunkEnds);
-    for (const [expiresAt, id] of tables.expiring) this.expiring.add(id, expiresAt);
+    for (const [expiresAt, id] of tables.expiring) this.index.noteExpiry(id, expiresAt);
     this.checkpointFile = file;
   }
 
@@ -792,7 +653,7 @@ export class StoreEngine<S extends AgentState> {
       // (Not the description of a persistent index: another process may have saved a newer one since the
       // look, and an unlink by path would take that; a stale one is replaced by the next save.)
       const snapshot = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
-      if (snapshot && snapshot.logId === this.wal.header.logId && snapshot.lsn < covered && !(this.provider && this.persistentIndex)) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+      if (snapshot && snapshot.logId === this.wal.header.logId && snapshot.lsn < covered && !this.index.persistentLoaded) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
     } catch (error) {
       // The checkpoint stands; the history it covers is dropped by a later one.
       process.emitWarning(`The log was not shortened after the checkpoint of record ${covered}: ${(error as Error).message}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
@@ -849,94 +710,6 @@ export class StoreEngine<S extends AgentState> {
     return memory;
   }
 
-  /**
-   * Takes expired memories out of the search index. Whether a memory is live is a function of its
-   * expiry and the clock alone, asked afresh at every read, so every process and every reopen agree;
-   * nothing is dropped from the tables on one process's say-so (expired memories stay in the tables
-   * and the log until compaction). If the clock steps back across an expiry, the memory is live again
-   * everywhere, and is put back in the index here.
-   */
-  async dropExpired(): Promise<void> {
-    if (!this.indexLoaded && !this.loadingIndex) return;
-    const now = Date.now();
-    if (now < this.lastExpiryCheck) {
-      for (const [id, expiresAt] of this.expiredOutOfIndex) {
-        const memory = this.memories.get(id);
-        if (memory?.expiresAt !== expiresAt) {
-          this.expiredOutOfIndex.delete(id);
-        } else if (expiresAt > now) {
-          // Back in the index first: should that fail, it is still noted as out, for the next try.
-          await this.indexMemory(memory);
-          this.expiredOutOfIndex.delete(id);
-          this.expiring.add(id, expiresAt);
-        }
-      }
-    }
-    this.lastExpiryCheck = now;
-    const due = this.expiring.takeDue(now);
-    for (const [i, id] of due.entries()) {
-      const memory = this.memories.get(id);
-      // Deleted meanwhile, or (a TTL is kept by updates, so only in theory) given a later expiry.
-      if (memory?.expiresAt === undefined || memory.expiresAt > now) continue;
-      try {
-        await this.searchCall(() => this.search.remove(id));
-      } catch (error) {
-        // Not taken out: this one and those after it stay due, for the next try.
-        for (const left of due.slice(i)) {
-          const m = this.memories.get(left);
-          if (m?.expiresAt !== undefined) this.expiring.add(left, m.expiresAt);
-        }
-        throw error;
-      }
-      this.expiredOutOfIndex.set(id, memory.expiresAt);
-    }
-  }
-
-  private lastExpiryCheck = 0;
-  /** Expired memories taken out of the index, with their expiry: put back if the clock steps back. */
-  private readonly expiredOutOfIndex = new Map<number, number>();
-
-  /** The search provider, once loaded (by `ensureIndex`); only called where the index is loaded. */
-  get search(): SearchProvider {
-    if (!this.provider) throw new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider was used before it was loaded.`, { subsystem: 'search' });
-    return this.provider;
-  }
-
-  private provider: SearchProvider | undefined;
-
-  /** Closes the search provider if it was created (an instance given, or an adapter loaded). */
-  async closeSearch(): Promise<void> {
-    await Promise.resolve(this.searchSource.created()?.close?.()).catch(() => undefined);
-  }
-
-  /** Runs a search provider call, turning its failures into `PROVIDER_FAILED`. */
-  async searchCall<T>(call: () => T | Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (cause) {
-      throw this.providerFailure(cause);
-    }
-  }
-
-  /** Like `searchCall` for `add` and `remove`, but synchronous when the provider is (no promise, no microtask). */
-  private providerUpdate(call: () => void | Promise<void>): void | Promise<void> {
-    let result: void | Promise<void>;
-    try {
-      result = call();
-    } catch (cause) {
-      throw this.providerFailure(cause);
-    }
-    if (result instanceof Promise) {
-      return result.catch((cause: unknown) => {
-        throw this.providerFailure(cause);
-      });
-    }
-  }
-
-  private providerFailure(cause: unknown): MemMapError {
-    return new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider failed: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'search' });
-  }
-
   decodeKvValue(bytes: Uint8Array): unknown {
     try {
       return this.codec.decode(bytes);
@@ -968,7 +741,7 @@ export class StoreEngine<S extends AgentState> {
       blockBytes: blockStats.bytes,
       reader: this.blocks.reader,
       codec: this.codec.name,
-      search: this.provider?.name ?? this.searchSource.name,
+      search: this.index.name,
       durability: this.durability,
       formatVersion: this.wal.header.formatVersion,
     };
@@ -985,11 +758,11 @@ export class StoreEngine<S extends AgentState> {
 
   /** Saves the search index if it moved, then closes the WAL, the blocks and the provider. */
   async close(): Promise<void> {
-    this.closing = true;
+    this.closeStarted = true;
     this.requestClose();
     clearInterval(this.idleFollow);
     this.follower.stop();
-    this.cancelScheduledIndexing();
+    this.index.cancelScheduled();
     this.stateChannel.end();
     let failure: unknown;
     try {
@@ -1007,31 +780,20 @@ export class StoreEngine<S extends AgentState> {
       // (A checkpoint of the tables fsynced every chunk file: it retires the block copies too.)
       if (!written && this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
       await this.wal.flush();
-      await this.loadingIndex?.catch(() => undefined);
-      // Caught up with every process first, so that the index saved covers all the log holds.
-      if (this.indexLoaded) this.refresh();
-      // Last, so that it also covers other processes' changes the checkpoint caught up with.
-      await this.drainIndex().catch(() => undefined);
+      await this.index.drainForClose(() => this.refresh());
     } catch (error) {
       failure = error;
     }
-    if (!failure) {
-      await this.saveSearchSnapshot({ closing: true }).catch((error: unknown) => {
-        process.emitWarning(`The search index was not saved (it is rebuilt from the log on the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
-      });
-    }
-    await this.savingIndex;
+    await this.index.saveOnClose(!failure);
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
-    await this.closeSearch();
+    await this.index.closeProvider();
     if (failure) throw toMemMapError(failure);
   }
 
-  private decode(record: { type: number; payload: Uint8Array; lsn: number }, detach = false): LogRecord {
+  decode(record: { type: number; payload: Uint8Array; lsn: number }, detach = false): LogRecord {
     return decodeRecord(this.codec, record.type, record.payload, record.lsn, detach);
   }
-
-  private readonly pendingIndex: LogRecord[] = [];
 
   /**
    * Compaction copied blocks elsewhere: each memory or stream block whose reference is still the old
@@ -1087,12 +849,12 @@ export class StoreEngine<S extends AgentState> {
         const previousExpiry = existed ? this.memories.expiryOf(m.id) : undefined;
         this.memories.set(m.id, m);
         record = { ...record, memory: m };
-        if (m.expiresAt !== undefined && m.expiresAt !== previousExpiry) this.expiring.add(m.id, m.expiresAt);
+        if (m.expiresAt !== undefined && m.expiresAt !== previousExpiry) this.index.noteExpiry(m.id, m.expiresAt);
         break;
       }
       case RecordType.MemoryDelete:
         this.memories.delete(record.id);
-        this.expiredOutOfIndex.delete(record.id);
+        this.index.noteDeleted(record.id);
         break;
       case RecordType.StateSet:
         this.state = record.state as S;
@@ -1119,254 +881,10 @@ export class StoreEngine<S extends AgentState> {
         this.applyMoves(record);
         break;
     }
-    if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) {
-      // While the index is not loaded, changes may wait long: without the block copy, which the text is
-      // read back from when they are indexed.
-      this.pendingIndex.push(!this.indexLoaded && record.type === RecordType.MemoryPut && record.copy ? { ...record, copy: undefined } : record);
-    }
+    if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.index.note(record);
   }
 
-  /**
-   * Feeds memory changes applied since the last call to the search provider, in log order, for at most
-   * about `INDEX_TURN_MS` per turn of the event loop.
-   */
-  private async indexPending(): Promise<void> {
-    // (An index let go of meanwhile takes what waits once it is loaded again.)
-    while (this.pendingIndex.length > 0 && this.indexLoaded) {
-      const turnEnds = performance.now() + INDEX_TURN_MS;
-      let done = 0;
-      try {
-        do {
-          const update = this.indexChange(this.pendingIndex[done]!);
-          if (update) await update;
-          done++;
-        } while (done < this.pendingIndex.length && performance.now() < turnEnds && this.indexLoaded);
-      } finally {
-        // Taken off the queue only once the provider has them: a failure leaves the failed change for
-        // the next try, and the snapshot is not saved as covering it.
-        this.pendingIndex.splice(0, done);
-      }
-      if (this.pendingIndex.length > 0) await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
 
-  /** Hands one memory change to the search provider. */
-  private indexChange(record: LogRecord): void | Promise<void> {
-    if (record.type === RecordType.MemoryPut) {
-      // Only if it is still the latest version: a later change is queued and indexes its own. (Compared
-      // by version: a checkpoint written meanwhile holds the same version, decoded afresh from its row.)
-      const m = this.memories.get(record.memory.id);
-      if (!m || m.version !== record.memory.version) return;
-      // Expired while it waited (the index loads lazily): left out, as dropExpired would take it out,
-      // and as if dropExpired had looked now: should the clock step back, it is put back.
-      const now = Date.now();
-      if (m.expiresAt !== undefined && m.expiresAt <= now) {
-        this.expiredOutOfIndex.set(m.id, m.expiresAt);
-        this.lastExpiryCheck = Math.max(this.lastExpiryCheck, now);
-        return;
-      }
-      return this.indexMemory(m, record.copy);
-    } else if (record.type === RecordType.MemoryDelete) {
-      return this.providerUpdate(() => this.search.remove(record.id));
-    }
-  }
-
-  /** Adds a memory to the search index; one whose bytes fail their checksum is left out, with a warning. */
-  private indexMemory(m: MemoryRecord, copy?: Uint8Array): void | Promise<void> {
-    let text: string;
-    try {
-      text = copy ? textDecoder.decode(copy) : this.readText(m);
-    } catch (error) {
-      if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
-      process.emitWarning(`Memory ${m.id} is not searchable: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
-      return;
-    }
-    return this.providerUpdate(() => this.search.add({ id: m.id, text, tags: m.tags, namespace: m.namespace }));
-  }
-
-  /**
-   * Loads the saved search index when it belongs to this log and provider, then replays the records
-   * after it; otherwise rebuilds the index from the live memories.
-   */
-  private async loadSearchIndex(): Promise<void> {
-    // A persistent index whose files another process removed just after it saved a newer description:
-    // read again, once, before a rebuild.
-    try {
-      await this.loadSavedIndex(true);
-    } catch (error) {
-      if (!(error instanceof SavedIndexMissing)) throw error;
-      await this.loadSavedIndex(false);
-    }
-  }
-
-  /** Whether the provider keeps its index in files of its own (`supports.persistent`). */
-  private get persistentIndex(): boolean {
-    return this.search.supports.persistent === true && !!this.search.openIndex && !!this.search.saveIndex;
-  }
-
-  /** Loads the saved index, or rebuilds it; with `retry`, throws `SavedIndexMissing` when a persistent index's files are missing. */
-  private async loadSavedIndex(retry: boolean): Promise<void> {
-    const persistent = this.persistentIndex;
-    const snapshot = persistent || (this.search.supports.snapshot && this.search.importSnapshot) ? await readSearchSnapshot(this.layout.searchSnapshot, this.files) : undefined;
-    const sameLog = snapshot !== undefined && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId;
-    // The log from the snapshot's record on: its checksum says it is the very record the snapshot ended
-    // with (a crash may have cut that one and another taken its LSN); the memories changed after it are
-    // what the index lacks. (Read when the index is loaded, whichever process saved the snapshot.)
-    let usable = false;
-    const touched = new Set<number>();
-    if (sameLog && snapshot.lsn <= this.wal.lastLsn) {
-      usable = snapshot.lsn === 0 && snapshot.checksum === 0;
-      let first = true;
-      for await (const walRecord of this.wal.readFrom(Math.max(1, snapshot.lsn))) {
-        if (first && walRecord.lsn > Math.max(1, snapshot.lsn)) {
-          // The log no longer holds what came after the snapshot: it cannot be brought up to date.
-          usable = false;
-          break;
-        }
-        first = false;
-        if (walRecord.lsn === snapshot.lsn) {
-          usable = walRecord.checksum === snapshot.checksum;
-          if (!usable) break;
-          continue;
-        }
-        if (walRecord.type !== RecordType.MemoryPut && walRecord.type !== RecordType.MemoryDelete) continue;
-        const record = this.decode(walRecord);
-        if (record.type === RecordType.MemoryPut) touched.add(record.memory.id);
-        else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
-      }
-    }
-    // A snapshot of another log, or of a past a crash cut, is of no use later either: gone, it can never be
-    // mistaken. One ahead of this process's log is left for others.
-    // (Not a persistent index's description, which another process may be replacing now: the next save does.)
-    const stale = snapshot !== undefined && snapshot.provider === this.search.name && (!sameLog || (snapshot.lsn <= this.wal.lastLsn && !usable));
-    if (stale && !this.wal.readOnly && !persistent) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
-    // Purges so far: the index loaded now, whether from the snapshot or rebuilt, holds nothing purged before.
-    this.indexPurges = sameLog ? snapshot.purges : 0;
-    if (usable) {
-      let opened = false;
-      try {
-        if (persistent) await this.searchCall(() => this.search.openIndex!(this.layout.searchSegments, snapshot!.data));
-        else await this.search.importSnapshot!(snapshot!.data);
-        opened = true;
-        for (const id of touched) {
-          const m = this.memories.get(id);
-          if (m) await this.indexMemory(m);
-          else await this.searchCall(() => this.search.remove(id));
-        }
-        this.snapshotLsn = snapshot!.lsn;
-        // The memories that had expired when the snapshot was saved are not in it: should the clock now
-        // be earlier, dropExpired puts back those that are live again.
-        this.lastExpiryCheck = snapshot!.savedAt;
-        for (const [id, expiresAt] of this.memories.withExpiry()) if (expiresAt <= snapshot!.savedAt) this.expiredOutOfIndex.set(id, expiresAt);
-        await this.dropExpired();
-        return;
-      } catch (error) {
-        // The files a persistent index's description names went missing: read the description again.
-        if (persistent && !opened && retry) throw new SavedIndexMissing();
-        // An unreadable snapshot: fall through to a rebuild.
-      }
-    }
-    if (persistent) await this.searchCall(() => this.search.openIndex!(this.layout.searchSegments, undefined));
-    await this.searchCall(() => this.search.clear());
-    for (const m of this.memories.values()) await this.indexMemory(m);
-    this.snapshotLsn = -1;
-    await this.dropExpired();
-  }
-
-  /** Purges the saved index had been through when this process loaded its index (see `SearchSnapshot.purges`). */
-  private indexPurges = 0;
-  /** The index saves of this process, one after another. */
-  private savingIndex: Promise<void> = Promise.resolve();
-
-  /**
-   * Saves the search index if it moved: a snapshot of it, or, for a persistent index, its files and
-   * their description; then removes the files of the index no process uses any more (with `closing`,
-   * after this process lets go of its own). One save at a time.
-   */
-  private saveSearchSnapshot(options: { purge?: boolean; closing?: boolean } = {}): Promise<void> {
-    const run = this.savingIndex.then(() => this.saveSearchSnapshotNow(options));
-    this.savingIndex = run.catch(() => undefined);
-    return run;
-  }
-
-  private async saveSearchSnapshotNow(options: { purge?: boolean; closing?: boolean }): Promise<void> {
-    if (this.wal.readOnly || !this.provider) return;
-    const persistent = this.persistentIndex;
-    // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it.
-    if (options.purge && !this.indexLoaded && !this.closing) await this.ensureIndex();
-    if (options.purge) {
-      // Every change applied so far is in the index, so that the purge leaves nothing out.
-      while (this.pendingIndex.length > 0) await this.drainIndex();
-    }
-    // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
-    const saving = this.indexLoaded && (persistent || (this.search.supports.snapshot && this.search.exportSnapshot));
-    if (saving && (this.wal.lastLsn !== this.snapshotLsn || options.purge) && this.pendingIndex.length === 0) await this.writeSearchSnapshot(persistent, options);
-    // Closing, a persistent provider lets go of its files and removes those no one needs, whether its
-    // index is loaded or not (a newer purge may have unloaded it).
-    if (persistent && this.search.removeUnusedFiles && (this.indexLoaded || options.closing)) {
-      // The folder holding the description first: a power loss never brings back one naming files gone.
-      await syncFolder(this.layout.index, this.files).catch(() => undefined);
-      // (Files left now, in use elsewhere, are removed by a later save.)
-      await this.searchCall(() => this.search.removeUnusedFiles!(() => this.savedIndexDescription(), { closing: options.closing === true })).catch(() => undefined);
-    }
-  }
-
-  private async writeSearchSnapshot(persistent: boolean, options: { purge?: boolean }): Promise<void> {
-    const lsn = this.wal.lastLsn;
-    const checksum = this.lastChecksum;
-    const savedAt = this.lastExpiryCheck;
-    const purge = options.purge === true;
-    // What the saved index on disk says decides whether this one may take its place: looked at before
-    // the index is written out (not to write it for nothing), and again, under the lock, before the rename.
-    const refused = (onDisk: Awaited<ReturnType<typeof readSearchSnapshotMark>>): boolean => {
-      if (!onDisk || onDisk.logId !== this.wal.header.logId) return false;
-      // One that went through a purge this index did not: this one may hold what it erased. It is loaded
-      // afresh from that one when next needed, so that its files may go.
-      if (onDisk.purges > this.indexPurges) {
-        if (!purge || onDisk.lsn > lsn) {
-          if (persistent && !this.closing) this.unloadIndex();
-          return true;
-        }
-        return false;
-      }
-      // One that covers as much or more (another process's, saved meanwhile). (A purge replaces it all
-      // the same: it must not keep what deleted memories said.)
-      return onDisk.lsn >= lsn && !purge;
-    };
-    if (refused(await readSearchSnapshotMark(this.layout.searchSnapshot, this.files))) return;
-    const data = await this.searchCall(() => (persistent ? this.search.saveIndex!({ purge }) : this.search.exportSnapshot!()));
-    // A persistent index's description may cover records applied while it was written: durable first,
-    // whatever the durability, so that no power loss leaves it ahead of the log.
-    if (persistent) await this.wal.flush();
-    await this.files.mkdir(this.layout.index, { recursive: true });
-    await withIndexLock(this.layout.searchLock, this.files, async () => {
-      const onDisk = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
-      if (refused(onDisk)) return;
-      const purges = Math.max(this.indexPurges, onDisk?.logId === this.wal.header.logId ? onDisk.purges : 0) + (purge ? 1 : 0);
-      await writeSearchSnapshot(this.layout.searchSnapshot, { provider: this.search.name, logId: this.wal.header.logId, lsn, checksum, savedAt, purges, data }, this.files);
-      this.snapshotLsn = lsn;
-      this.indexPurges = purges;
-    });
-  }
-
-  /**
-   * Lets go of the loaded index, to load it afresh from the saved one when a query (or enough waiting
-   * changes) next needs it: after another process purged the saved index, so that the files this one
-   * read may go. Memories it took out as expired are queued to be taken out again.
-   */
-  private unloadIndex(): void {
-    if (!this.indexLoaded || this.closing) return;
-    this.indexLoaded = false;
-    for (const [id, expiresAt] of this.expiredOutOfIndex) this.expiring.add(id, expiresAt);
-    this.expiredOutOfIndex.clear();
-    this.indexLoader = () => this.loadSearchIndex();
-  }
-
-  /** The description of the persistent index saved now (by any process), if it is this provider's, of this log. */
-  private async savedIndexDescription(): Promise<Uint8Array | undefined> {
-    const snapshot = await readSearchSnapshot(this.layout.searchSnapshot, this.files);
-    return snapshot && snapshot.provider === this.search.name && snapshot.logId === this.wal.header.logId ? snapshot.data : undefined;
-  }
 }
 
 /**
@@ -1399,9 +917,6 @@ async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promi
   await files.mkdir(layout.checkpoints, { recursive: true });
   await syncFolder(layout.root, files);
 }
-
-/** A persistent index's description named files that are gone (another process may have replaced it meanwhile). */
-class SavedIndexMissing extends Error {}
 
 /** An open met a log that dropped what its checkpoint needed, because a newer checkpoint took its place: it opens again. */
 class CheckpointOvertaken extends Error {

@@ -1,0 +1,579 @@
+import { syncFolder, type WriteAheadLog } from '@memmapfs/wal';
+import type { SearchProvider } from '../contracts/search-provider.js';
+import { MemMapError } from '../errors.js';
+import type { DeferredSearchProvider } from '../registry/provider-registry.js';
+import type { StoreFileSystem } from '../types.js';
+import { ExpiryQueue } from './expiry-queue.js';
+import { withIndexLock } from './index-lock.js';
+import { RecordType, type LogRecord, type MemoryRecord } from './log-records.js';
+import type { MemoryTable } from './memory-table.js';
+import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
+import type { StoreLayout } from './store-layout.js';
+
+const textDecoder = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Memory changes are handed to the search provider in batches, at most this long after they commit:
+ * indexing one change per commit costs several times the CPU of indexing the same changes together.
+ * A search first indexes whatever is still waiting, so it always sees every acknowledged change.
+ */
+const INDEX_DELAY_MS = 5;
+/** …or at the next turn of the event loop once this many changes wait. */
+const INDEX_BATCH = 256;
+/**
+ * Longest stretch of indexing before the event loop gets a turn: short enough that a commit finishing
+ * meanwhile is taken up at once (the indexing fills the time commits wait for the disk) and that a long
+ * backlog never stalls timers.
+ */
+const INDEX_TURN_MS = 0.25;
+/**
+ * The index is loaded on the first query; a process that writes and never queries has its changes
+ * waiting in memory until this many wait, and then loads it to take them.
+ */
+const LOAD_INDEX_AFTER_CHANGES = 4096;
+
+/** What the search index needs of the store: the tables it indexes, the log it follows, where it saves. */
+export interface SearchIndexHost {
+  readonly layout: StoreLayout;
+  readonly files: StoreFileSystem;
+  readonly memories: MemoryTable;
+  readonly wal: WriteAheadLog;
+  /** The frame checksum of the last record applied: a saved index names the record it ends with. */
+  readonly lastChecksum: number;
+  /** Set once the store is closing: from then on the index is only drained by `close`, never on a timer. */
+  readonly closing: boolean;
+  decode(record: { type: number; payload: Uint8Array; lsn: number }): LogRecord;
+  /** A memory's text, checked against its block's checksum. */
+  readText(memory: MemoryRecord): string;
+}
+
+/**
+ * The search index of a store, derived from its memory table: the provider, loaded (or rebuilt from the
+ * tables) when a query first needs it; the changes waiting to be indexed; the expired memories taken out;
+ * and the saved index (a snapshot, or a persistent provider's description) with the log position it covers.
+ */
+export class SearchIndex {
+  /** LSN the saved search snapshot covers; -1 when there is none worth keeping. */
+  private snapshotLsn = 0;
+  /** Memories with an expiry, soonest first: each is taken out of the index once it expires. */
+  private readonly expiring = new ExpiryQueue();
+  private indexing: Promise<void> | undefined;
+  private indexTimer: NodeJS.Timeout | undefined;
+  private indexImmediate: NodeJS.Immediate | undefined;
+  /** Until the index is loaded or rebuilt, changes wait in `pendingIndex` (a load would wipe them). */
+  private indexLoaded = false;
+  /** Loads the saved index (or rebuilds it) the first time a query needs it; see `loadWhenNeeded`. */
+  private indexLoader: (() => Promise<void>) | undefined;
+  private loadingIndex: Promise<void> | undefined;
+  /** After a failed load on its own (not for a query), the next is not tried before this time. */
+  private retryIndexLoadAt = 0;
+  private lastExpiryCheck = 0;
+  /** Expired memories taken out of the index, with their expiry: put back if the clock steps back. */
+  private readonly expiredOutOfIndex = new Map<number, number>();
+  /** The provider, once loaded (by `ensureLoaded`). */
+  private loaded: SearchProvider | undefined;
+  /** Purges the saved index had been through when this process loaded its index (see `SearchSnapshot.purges`). */
+  private indexPurges = 0;
+  /** The index saves of this process, one after another. */
+  private savingIndex: Promise<void> = Promise.resolve();
+  /** Memory changes applied to the tables and not yet handed to the provider, in log order. */
+  private readonly pendingIndex: LogRecord[] = [];
+
+  constructor(
+    private readonly searchSource: DeferredSearchProvider,
+    private readonly host: SearchIndexHost,
+  ) {}
+
+  /** The provider's name: the loaded one's, or the one that will be loaded. */
+  get name(): string {
+    return this.loaded?.name ?? this.searchSource.name;
+  }
+
+  /** Whether the provider is loaded and keeps its index in files of its own, named by the saved description. */
+  get persistentLoaded(): boolean {
+    return this.loaded !== undefined && this.persistent;
+  }
+
+  /** Loads the saved index (or rebuilds it) the first time a query needs it. */
+  loadWhenNeeded(): void {
+    this.indexLoader = () => this.load();
+  }
+
+  /** A memory change applied to the tables: it waits to be indexed (see `schedule`). */
+  note(record: LogRecord): void {
+    // While the index is not loaded, changes may wait long: without the block copy, which the text is
+    // read back from when they are indexed.
+    this.pendingIndex.push(!this.indexLoaded && record.type === RecordType.MemoryPut && record.copy ? { ...record, copy: undefined } : record);
+  }
+
+  /** A memory that expires at `expiresAt`: taken out of the index then. */
+  noteExpiry(id: number, expiresAt: number): void {
+    this.expiring.add(id, expiresAt);
+  }
+
+  /** A memory deleted: no longer one to put back should the clock step back over its expiry. */
+  noteDeleted(id: number): void {
+    this.expiredOutOfIndex.delete(id);
+  }
+
+  /**
+   * Loads the search index if it is not loaded yet: the saved snapshot with the changes after it, or a
+   * rebuild from the tables. Queries call it; nothing else needs the index.
+   */
+  ensureLoaded(): Promise<void> {
+    if (this.indexLoaded) return Promise.resolve();
+    this.loadingIndex ??= (async () => {
+      this.loaded ??= await this.searchSource.load();
+      await this.indexLoader?.();
+      this.indexLoaded = true;
+      this.indexLoader = undefined;
+      this.schedule();
+    })().finally(() => {
+      this.loadingIndex = undefined;
+    });
+    return this.loadingIndex;
+  }
+
+  /**
+   * Makes the search index ready for a query: loaded, with every change applied so far and without
+   * expired memories. (Again, should another process's purge have it let go meanwhile.)
+   */
+  async ready(): Promise<void> {
+    do {
+      await this.ensureLoaded();
+      await this.drain();
+      await this.dropExpired();
+    } while (!this.indexLoaded);
+  }
+
+  /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
+  schedule(): void {
+    if (!this.indexLoaded && !this.host.closing && !this.loadingIndex && this.pendingIndex.length >= LOAD_INDEX_AFTER_CHANGES && performance.now() >= this.retryIndexLoadAt) {
+      // Changes wait for the index in memory: past this many, it is loaded to take them, query or not.
+      void this.ensureLoaded().catch((error: unknown) => {
+        this.retryIndexLoadAt = performance.now() + 5_000;
+        process.emitWarning(`The search index could not be loaded (queries will try again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_INDEX_FAILED' });
+      });
+      return;
+    }
+    if (this.host.closing || !this.indexLoaded || this.pendingIndex.length === 0 || this.indexing || this.indexImmediate) return;
+    if (this.pendingIndex.length >= INDEX_BATCH) {
+      this.cancelScheduled();
+      this.indexImmediate = setImmediate(() => this.runScheduled());
+    } else {
+      // Unreferenced: waiting changes are in the log, and an open indexes them, so they never hold the process.
+      this.indexTimer ??= setTimeout(() => this.runScheduled(), INDEX_DELAY_MS).unref();
+    }
+  }
+
+  private runScheduled(): void {
+    this.cancelScheduled();
+    this.drain().catch(() => undefined);
+  }
+
+  /** Stops indexing on a timer (on close). */
+  cancelScheduled(): void {
+    clearTimeout(this.indexTimer);
+    clearImmediate(this.indexImmediate);
+    this.indexTimer = undefined;
+    this.indexImmediate = undefined;
+  }
+
+  /** Brings the search index up to date with every applied change; a provider failure surfaces here. */
+  drain(): Promise<void> {
+    if (!this.indexLoaded) return Promise.resolve();
+    this.indexing ??= this.indexWaiting().then(
+      () => {
+        this.indexing = undefined;
+        // Changes applied while the last batch was finishing. (After a failure, the next commit or search retries.)
+        this.schedule();
+      },
+      (error: unknown) => {
+        this.indexing = undefined;
+        throw error;
+      },
+    );
+    return this.indexing;
+  }
+
+  /**
+   * After a checkpoint, a persistent search index that is loaded writes out what it holds in memory: a
+   * later open replays less. Never fails: a failed save is a warning.
+   */
+  async savePersistent(): Promise<void> {
+    if (this.host.closing || !this.indexLoaded || !this.persistent) return;
+    try {
+      await this.drain();
+      await this.save();
+    } catch (error) {
+      process.emitWarning(`The search index was not saved (it is saved again later, or rebuilt from the log): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+    }
+  }
+
+  /**
+   * Takes expired memories out of the search index. Whether a memory is live is a function of its
+   * expiry and the clock alone, asked afresh at every read, so every process and every reopen agree;
+   * nothing is dropped from the tables on one process's say-so (expired memories stay in the tables
+   * and the log until compaction). If the clock steps back across an expiry, the memory is live again
+   * everywhere, and is put back in the index here.
+   */
+  async dropExpired(): Promise<void> {
+    if (!this.indexLoaded && !this.loadingIndex) return;
+    const now = Date.now();
+    if (now < this.lastExpiryCheck) {
+      for (const [id, expiresAt] of this.expiredOutOfIndex) {
+        const memory = this.host.memories.get(id);
+        if (memory?.expiresAt !== expiresAt) {
+          this.expiredOutOfIndex.delete(id);
+        } else if (expiresAt > now) {
+          // Back in the index first: should that fail, it is still noted as out, for the next try.
+          await this.indexMemory(memory);
+          this.expiredOutOfIndex.delete(id);
+          this.expiring.add(id, expiresAt);
+        }
+      }
+    }
+    this.lastExpiryCheck = now;
+    const due = this.expiring.takeDue(now);
+    for (const [i, id] of due.entries()) {
+      const memory = this.host.memories.get(id);
+      // Deleted meanwhile, or (a TTL is kept by updates, so only in theory) given a later expiry.
+      if (memory?.expiresAt === undefined || memory.expiresAt > now) continue;
+      try {
+        await this.call(() => this.provider.remove(id));
+      } catch (error) {
+        // Not taken out: this one and those after it stay due, for the next try.
+        for (const left of due.slice(i)) {
+          const m = this.host.memories.get(left);
+          if (m?.expiresAt !== undefined) this.expiring.add(left, m.expiresAt);
+        }
+        throw error;
+      }
+      this.expiredOutOfIndex.set(id, memory.expiresAt);
+    }
+  }
+
+  /** The search provider, once loaded (by `ensureLoaded`); only called where the index is loaded. */
+  get provider(): SearchProvider {
+    if (!this.loaded) throw new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider was used before it was loaded.`, { subsystem: 'search' });
+    return this.loaded;
+  }
+
+  /** Closes the search provider if it was created (an instance given, or an adapter loaded). */
+  async closeProvider(): Promise<void> {
+    await Promise.resolve(this.searchSource.created()?.close?.()).catch(() => undefined);
+  }
+
+  /** Runs a search provider call, turning its failures into `PROVIDER_FAILED`. */
+  async call<T>(call: () => T | Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (cause) {
+      throw this.providerFailure(cause);
+    }
+  }
+
+  /** Like `call` for `add` and `remove`, but synchronous when the provider is (no promise, no microtask). */
+  private providerUpdate(call: () => void | Promise<void>): void | Promise<void> {
+    let result: void | Promise<void>;
+    try {
+      result = call();
+    } catch (cause) {
+      throw this.providerFailure(cause);
+    }
+    if (result instanceof Promise) {
+      return result.catch((cause: unknown) => {
+        throw this.providerFailure(cause);
+      });
+    }
+  }
+
+  private providerFailure(cause: unknown): MemMapError {
+    return new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider failed: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'search' });
+  }
+
+  /**
+   * Feeds memory changes applied since the last call to the search provider, in log order, for at most
+   * about `INDEX_TURN_MS` per turn of the event loop.
+   */
+  private async indexWaiting(): Promise<void> {
+    // (An index let go of meanwhile takes what waits once it is loaded again.)
+    while (this.pendingIndex.length > 0 && this.indexLoaded) {
+      const turnEnds = performance.now() + INDEX_TURN_MS;
+      let done = 0;
+      try {
+        do {
+          const update = this.indexChange(this.pendingIndex[done]!);
+          if (update) await update;
+          done++;
+        } while (done < this.pendingIndex.length && performance.now() < turnEnds && this.indexLoaded);
+      } finally {
+        // Taken off the queue only once the provider has them: a failure leaves the failed change for
+        // the next try, and the snapshot is not saved as covering it.
+        this.pendingIndex.splice(0, done);
+      }
+      if (this.pendingIndex.length > 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Hands one memory change to the search provider. */
+  private indexChange(record: LogRecord): void | Promise<void> {
+    if (record.type === RecordType.MemoryPut) {
+      // Only if it is still the latest version: a later change is queued and indexes its own. (Compared
+      // by version: a checkpoint written meanwhile holds the same version, decoded afresh from its row.)
+      const m = this.host.memories.get(record.memory.id);
+      if (!m || m.version !== record.memory.version) return;
+      // Expired while it waited (the index loads lazily): left out, as dropExpired would take it out,
+      // and as if dropExpired had looked now: should the clock step back, it is put back.
+      const now = Date.now();
+      if (m.expiresAt !== undefined && m.expiresAt <= now) {
+        this.expiredOutOfIndex.set(m.id, m.expiresAt);
+        this.lastExpiryCheck = Math.max(this.lastExpiryCheck, now);
+        return;
+      }
+      return this.indexMemory(m, record.copy);
+    } else if (record.type === RecordType.MemoryDelete) {
+      return this.providerUpdate(() => this.provider.remove(record.id));
+    }
+  }
+
+  /** Adds a memory to the search index; one whose bytes fail their checksum is left out, with a warning. */
+  private indexMemory(m: MemoryRecord, copy?: Uint8Array): void | Promise<void> {
+    let text: string;
+    try {
+      text = copy ? textDecoder.decode(copy) : this.host.readText(m);
+    } catch (error) {
+      if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
+      process.emitWarning(`Memory ${m.id} is not searchable: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
+      return;
+    }
+    return this.providerUpdate(() => this.provider.add({ id: m.id, text, tags: m.tags, namespace: m.namespace }));
+  }
+
+  /**
+   * Loads the saved search index when it belongs to this log and provider, then replays the records
+   * after it; otherwise rebuilds the index from the live memories.
+   */
+  private async load(): Promise<void> {
+    // A persistent index whose files another process removed just after it saved a newer description:
+    // read again, once, before a rebuild.
+    try {
+      await this.loadSaved(true);
+    } catch (error) {
+      if (!(error instanceof SavedIndexMissing)) throw error;
+      await this.loadSaved(false);
+    }
+  }
+
+  /** Whether the provider keeps its index in files of its own (`supports.persistent`). */
+  private get persistent(): boolean {
+    return this.provider.supports.persistent === true && !!this.provider.openIndex && !!this.provider.saveIndex;
+  }
+
+  /** Loads the saved index, or rebuilds it; with `retry`, throws `SavedIndexMissing` when a persistent index's files are missing. */
+  private async loadSaved(retry: boolean): Promise<void> {
+    const persistent = this.persistent;
+    const snapshot = persistent || (this.provider.supports.snapshot && this.provider.importSnapshot) ? await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files) : undefined;
+    const sameLog = snapshot !== undefined && snapshot.provider === this.provider.name && snapshot.logId === this.host.wal.header.logId;
+    // The log from the snapshot's record on: its checksum says it is the very record the snapshot ended
+    // with (a crash may have cut that one and another taken its LSN); the memories changed after it are
+    // what the index lacks. (Read when the index is loaded, whichever process saved the snapshot.)
+    let usable = false;
+    const touched = new Set<number>();
+    if (sameLog && snapshot.lsn <= this.host.wal.lastLsn) {
+      usable = snapshot.lsn === 0 && snapshot.checksum === 0;
+      let first = true;
+      for await (const walRecord of this.host.wal.readFrom(Math.max(1, snapshot.lsn))) {
+        if (first && walRecord.lsn > Math.max(1, snapshot.lsn)) {
+          // The log no longer holds what came after the snapshot: it cannot be brought up to date.
+          usable = false;
+          break;
+        }
+        first = false;
+        if (walRecord.lsn === snapshot.lsn) {
+          usable = walRecord.checksum === snapshot.checksum;
+          if (!usable) break;
+          continue;
+        }
+        if (walRecord.type !== RecordType.MemoryPut && walRecord.type !== RecordType.MemoryDelete) continue;
+        const record = this.host.decode(walRecord);
+        if (record.type === RecordType.MemoryPut) touched.add(record.memory.id);
+        else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
+      }
+    }
+    // A snapshot of another log, or of a past a crash cut, is of no use later either: gone, it can never be
+    // mistaken. One ahead of this process's log is left for others.
+    // (Not a persistent index's description, which another process may be replacing now: the next save does.)
+    const stale = snapshot !== undefined && snapshot.provider === this.provider.name && (!sameLog || (snapshot.lsn <= this.host.wal.lastLsn && !usable));
+    if (stale && !this.host.wal.readOnly && !persistent) await this.host.files.unlink(this.host.layout.searchSnapshot).catch(() => undefined);
+    // Purges so far: the index loaded now, whether from the snapshot or rebuilt, holds nothing purged before.
+    this.indexPurges = sameLog ? snapshot.purges : 0;
+    if (usable) {
+      let opened = false;
+      try {
+        if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, snapshot!.data));
+        else await this.provider.importSnapshot!(snapshot!.data);
+        opened = true;
+        for (const id of touched) {
+          const m = this.host.memories.get(id);
+          if (m) await this.indexMemory(m);
+          else await this.call(() => this.provider.remove(id));
+        }
+        this.snapshotLsn = snapshot!.lsn;
+        // The memories that had expired when the snapshot was saved are not in it: should the clock now
+        // be earlier, dropExpired puts back those that are live again.
+        this.lastExpiryCheck = snapshot!.savedAt;
+        for (const [id, expiresAt] of this.host.memories.withExpiry()) if (expiresAt <= snapshot!.savedAt) this.expiredOutOfIndex.set(id, expiresAt);
+        await this.dropExpired();
+        return;
+      } catch (error) {
+        // The files a persistent index's description names went missing: read the description again.
+        if (persistent && !opened && retry) throw new SavedIndexMissing();
+        // An unreadable snapshot: fall through to a rebuild.
+      }
+    }
+    if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined));
+    await this.call(() => this.provider.clear());
+    for (const m of this.host.memories.values()) await this.indexMemory(m);
+    this.snapshotLsn = -1;
+    await this.dropExpired();
+  }
+
+  /**
+   * Saves the search index if it moved: a snapshot of it, or, for a persistent index, its files and
+   * their description; then removes the files of the index no process uses any more (with `closing`,
+   * after this process lets go of its own). One save at a time.
+   */
+  private save(options: { purge?: boolean; closing?: boolean } = {}): Promise<void> {
+    const run = this.savingIndex.then(() => this.saveNow(options));
+    this.savingIndex = run.catch(() => undefined);
+    return run;
+  }
+
+  private async saveNow(options: { purge?: boolean; closing?: boolean }): Promise<void> {
+    if (this.host.wal.readOnly || !this.loaded) return;
+    const persistent = this.persistent;
+    // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it.
+    if (options.purge && !this.indexLoaded && !this.host.closing) await this.ensureLoaded();
+    if (options.purge) {
+      // Every change applied so far is in the index, so that the purge leaves nothing out.
+      while (this.pendingIndex.length > 0) await this.drain();
+    }
+    // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
+    const saving = this.indexLoaded && (persistent || (this.provider.supports.snapshot && this.provider.exportSnapshot));
+    if (saving && (this.host.wal.lastLsn !== this.snapshotLsn || options.purge) && this.pendingIndex.length === 0) await this.writeSaved(persistent, options);
+    // Closing, a persistent provider lets go of its files and removes those no one needs, whether its
+    // index is loaded or not (a newer purge may have unloaded it).
+    if (persistent && this.provider.removeUnusedFiles && (this.indexLoaded || options.closing)) {
+      // The folder holding the description first: a power loss never brings back one naming files gone.
+      await syncFolder(this.host.layout.index, this.host.files).catch(() => undefined);
+      // (Files left now, in use elsewhere, are removed by a later save.)
+      await this.call(() => this.provider.removeUnusedFiles!(() => this.savedDescription(), { closing: options.closing === true })).catch(() => undefined);
+    }
+  }
+
+  private async writeSaved(persistent: boolean, options: { purge?: boolean }): Promise<void> {
+    const lsn = this.host.wal.lastLsn;
+    const checksum = this.host.lastChecksum;
+    const savedAt = this.lastExpiryCheck;
+    const purge = options.purge === true;
+    // What the saved index on disk says decides whether this one may take its place: looked at before
+    // the index is written out (not to write it for nothing), and again, under the lock, before the rename.
+    const refused = (onDisk: Awaited<ReturnType<typeof readSearchSnapshotMark>>): boolean => {
+      if (!onDisk || onDisk.logId !== this.host.wal.header.logId) return false;
+      // One that went through a purge this index did not: this one may hold what it erased. It is loaded
+      // afresh from that one when next needed, so that its files may go.
+      if (onDisk.purges > this.indexPurges) {
+        if (!purge || onDisk.lsn > lsn) {
+          if (persistent && !this.host.closing) this.unload();
+          return true;
+        }
+        return false;
+      }
+      // One that covers as much or more (another process's, saved meanwhile). (A purge replaces it all
+      // the same: it must not keep what deleted memories said.)
+      return onDisk.lsn >= lsn && !purge;
+    };
+    if (refused(await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files))) return;
+    const data = await this.call(() => (persistent ? this.provider.saveIndex!({ purge }) : this.provider.exportSnapshot!()));
+    // A persistent index's description may cover records applied while it was written: durable first,
+    // whatever the durability, so that no power loss leaves it ahead of the log.
+    if (persistent) await this.host.wal.flush();
+    await this.host.files.mkdir(this.host.layout.index, { recursive: true });
+    await withIndexLock(this.host.layout.searchLock, this.host.files, async () => {
+      const onDisk = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
+      if (refused(onDisk)) return;
+      const purges = Math.max(this.indexPurges, onDisk?.logId === this.host.wal.header.logId ? onDisk.purges : 0) + (purge ? 1 : 0);
+      await writeSearchSnapshot(this.host.layout.searchSnapshot, { provider: this.provider.name, logId: this.host.wal.header.logId, lsn, checksum, savedAt, purges, data }, this.host.files);
+      this.snapshotLsn = lsn;
+      this.indexPurges = purges;
+    });
+  }
+
+  /**
+   * Lets go of the loaded index, to load it afresh from the saved one when a query (or enough waiting
+   * changes) next needs it: after another process purged the saved index, so that the files this one
+   * read may go. Memories it took out as expired are queued to be taken out again.
+   */
+  private unload(): void {
+    if (!this.indexLoaded || this.host.closing) return;
+    this.indexLoaded = false;
+    for (const [id, expiresAt] of this.expiredOutOfIndex) this.expiring.add(id, expiresAt);
+    this.expiredOutOfIndex.clear();
+    this.indexLoader = () => this.load();
+  }
+
+  /**
+   * After a compaction with `erase`: the saved index may hold what deleted memories said. A persistent
+   * one is merged into files without them and the files it replaced removed (those another process
+   * still reads, when it lets go of them); a snapshot is rewritten from the index now, or removed.
+   */
+  async eraseSaved(): Promise<void> {
+    this.loaded ??= await this.searchSource.load();
+    if (this.persistent) {
+      await this.ensureLoaded();
+      await this.drain();
+      this.snapshotLsn = -1;
+      await this.save({ purge: true });
+    } else {
+      await this.host.files.unlink(this.host.layout.searchSnapshot).catch(() => undefined);
+      this.snapshotLsn = -1;
+      if (this.indexLoaded) {
+        await this.drain();
+        await this.save();
+      }
+    }
+  }
+
+  /**
+   * On close, once the store caught up with every process (`catchUp`): indexes what still waits, so
+   * that the index saved covers all the log holds. Never fails: the log still holds what is not indexed.
+   */
+  async drainForClose(catchUp: () => void): Promise<void> {
+    this.cancelScheduled();
+    await this.loadingIndex?.catch(() => undefined);
+    if (this.indexLoaded) catchUp();
+    await this.drain().catch(() => undefined);
+  }
+
+  /**
+   * On close: with `save`, saves the index if it moved and lets go of its files (a failure is a warning:
+   * the next open rebuilds from the log); then waits for any save under way.
+   */
+  async saveOnClose(save: boolean): Promise<void> {
+    if (save) {
+      await this.save({ closing: true }).catch((error: unknown) => {
+        process.emitWarning(`The search index was not saved (it is rebuilt from the log on the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+      });
+    }
+    await this.savingIndex;
+  }
+
+  /** The description of the persistent index saved now (by any process), if it is this provider's, of this log. */
+  private async savedDescription(): Promise<Uint8Array | undefined> {
+    const snapshot = await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files);
+    return snapshot && snapshot.provider === this.provider.name && snapshot.logId === this.host.wal.header.logId ? snapshot.data : undefined;
+  }}
+
+/** A persistent index's description named files that are gone (another process may have replaced it meanwhile). */
+class SavedIndexMissing extends Error {}
