@@ -34,7 +34,10 @@ export function cbor(options: CborCodecOptions = {}): Codec {
     name: 'cbor',
     encode(value) {
       try {
-        return new Uint8Array(encoder.encode(value));
+        // A view of the encoder's buffer, which it never writes over (it moves on to a new one when it
+        // is full): no copy, and no ArrayBuffer of its own per value, which costs more than the encoding.
+        const bytes = encoder.encode(value);
+        return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       } catch (cause) {
         throw new Error(`[memmapfs] [codec] cbor cannot encode this value: ${describeCause(cause)}`, { cause });
       }

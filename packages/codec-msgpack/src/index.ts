@@ -35,7 +35,10 @@ export function msgpack(options: MsgpackCodecOptions = {}): Codec {
     name: 'msgpack',
     encode(value) {
       try {
-        return new Uint8Array(packr.pack(value));
+        // A view of the encoder's buffer, which it never writes over (it moves on to a new one when it
+        // is full): no copy, and no ArrayBuffer of its own per value, which costs more than the encoding.
+        const bytes = packr.pack(value);
+        return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       } catch (cause) {
         throw new Error(`[memmapfs] [codec] msgpack cannot encode this value: ${describeCause(cause)}`, { cause });
       }
