@@ -5,6 +5,7 @@ import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@
 import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
 import { searchSegments } from './bm25-search.js';
 import { decodeDescription, encodeDescription, isSegmentFileName } from './index-description.js';
+import { verifySavedIndex } from './index-verification.js';
 import { SegmentBuilder } from './segment-builder.js';
 import { mergeSegments } from './segment-merge.js';
 import { SegmentReader } from './segment-reader.js';
@@ -233,6 +234,11 @@ export class SegmentSearchProvider implements SearchProvider {
       for (const segment of previous) if (!this.written.includes(segment) && !this.pinned.includes(segment)) await segment.lease?.release();
       this.scheduleMerge();
     }
+  }
+
+  /** Checks the saved index `saved` describes: every segment file there and passing its checksums. */
+  verifyIndex(folder: string, saved: Uint8Array): Promise<string[]> {
+    return verifySavedIndex(folder, saved);
   }
 
   /**

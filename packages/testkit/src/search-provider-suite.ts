@@ -1,6 +1,6 @@
 import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
 import fc from 'fast-check';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -534,6 +534,30 @@ export function searchProviderSuite(
         } finally {
           await fresh.close?.();
         }
+      });
+    });
+
+    check('persistent', 'verifyIndex (when there is one) finds a sound index sound, and says what is wrong once its files are damaged or gone', async (provider) => {
+      if (!provider.verifyIndex) return;
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        await addAll(provider, snapshotMemories());
+        const saved = await provider.saveIndex!();
+        await provider.close?.();
+        expect(await provider.verifyIndex!(folder, saved)).toEqual([]);
+        const files = (await readdir(folder, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());
+        expect(files.length).toBeGreaterThan(0);
+        for (const file of files) {
+          const path = join(file.parentPath, file.name);
+          const bytes = await readFile(path);
+          bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+          await writeFile(path, bytes);
+        }
+        const damaged = await provider.verifyIndex!(folder, saved);
+        expect(damaged.length).toBeGreaterThan(0);
+        for (const problem of damaged) expect(typeof problem).toBe('string');
+        for (const file of files) await rm(join(file.parentPath, file.name));
+        expect((await provider.verifyIndex!(folder, saved)).length).toBeGreaterThan(0);
       });
     });
 

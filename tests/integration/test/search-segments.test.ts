@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MemMapFS, registerSearchProvider, type SearchDocument } from '@memmapfs/core';
+import { MemMapFS, registerSearchProvider, repairStore, verifyStore, type SearchDocument } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { segmentSearch, SegmentSearchProvider } from '@memmapfs/search-segments';
 import { storeWorkerArgs } from './support/hold-writer.js';
@@ -101,6 +101,38 @@ describe('the segments search index in a store', () => {
     expect(await again.queryMemory('zebra', { limit: 100, tags: ['z'] })).toHaveLength(30);
     expect(counting.added).toBe(30);
     await again.close();
+  });
+
+  it('verify finds a segment file damaged or gone; repair drops the saved index and the next open rebuilds it', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 8 }), codec: msgpack() });
+    for (let i = 0; i < 30; i++) await fs.appendMemory(`entry ${i} walrus`, ['w']);
+    expect(await fs.queryMemory('walrus', { limit: 100 })).toHaveLength(30);
+    await fs.close();
+    const indexProblems = async () => (await verifyStore(root)).problems.filter((problem) => problem.kind === 'search-index-damaged');
+    expect(await indexProblems()).toEqual([]);
+
+    const [damaged, gone] = await segmentFiles();
+    const path = join(root, 'index', 'segments', damaged!);
+    const bytes = await readFile(path);
+    bytes[bytes.length - 3] ^= 0xff;
+    await writeFile(path, bytes);
+    await rm(join(root, 'index', 'segments', gone!));
+    const report = await verifyStore(root);
+    expect(report.ok).toBe(true);
+    const found = report.problems.filter((problem) => problem.kind === 'search-index-damaged');
+    expect(found.map((problem) => [problem.severity, problem.repairable])).toEqual([['warning', true], ['warning', true]]);
+    expect(found.filter((problem) => problem.message.includes(`${damaged} fails its checksum`))).toHaveLength(1);
+    expect(found.filter((problem) => problem.message.includes(`${gone} cannot be read (ENOENT)`))).toHaveLength(1);
+
+    const repaired = await repairStore(root);
+    expect(repaired.actions.join(' ')).toMatch(/Removed the saved search index/);
+    expect(repaired.after.problems).toEqual([]);
+    const counting = new CountingSegments();
+    const again = await MemMapFS.init(root, { search: counting, codec: msgpack() });
+    expect(await again.queryMemory('walrus', { limit: 100, tags: ['w'] })).toHaveLength(30);
+    expect(counting.added).toBe(30);
+    await again.close();
+    expect(await indexProblems()).toEqual([]);
   });
 
   it('forgets for good: after a delete and compact({ erase: true }) no file of the index holds what the memory said', async () => {

@@ -55,9 +55,9 @@ export const repairCommand: ClosedStoreCommand = {
 
 /**
  * Whether fixing `problem` changes the log or the blocks, which needs confirmation. A damaged search
- * snapshot does not: it is derived data that opening the store rebuilds.
+ * snapshot or segment file does not: it is derived data that opening the store rebuilds.
  */
-const changesData = (problem: StoreProblem): boolean => problem.repairable && problem.kind !== 'search-snapshot-unusable';
+const changesData = (problem: StoreProblem): boolean => problem.repairable && problem.kind !== 'search-snapshot-unusable' && problem.kind !== 'search-index-damaged';
 
 function repairLines(report: RepairReport): string[] {
   return [

@@ -92,6 +92,12 @@ export interface SearchProvider {
    * provider: it lets go of its own files first (and is closed), so that those only it used go too.
    */
   removeUnusedFiles?(current: () => Promise<Uint8Array | undefined>, options?: { closing?: boolean }): Promise<void>;
+  /**
+   * (When `supports.persistent`; optional.) Checks the index `saved` describes, kept in `folder`,
+   * without opening it or changing anything: every file it names is there and passes its checksums.
+   * Returns what is wrong, a sentence each; none when it is sound. `memmapfs verify` calls it.
+   */
+  verifyIndex?(folder: string, saved: Uint8Array): Promise<string[]>;
   /** Releases resources. The provider is not used afterwards. */
   close?(): void | Promise<void>;
 }

@@ -6,7 +6,7 @@ import { decodeWalHeader, frameSeed, listSealedSegments, readHeadFile, recordsBe
 import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
-import { readSearchSnapshot } from '../engine/search-snapshot.js';
+import { readSearchSnapshot, type SearchSnapshot } from '../engine/search-snapshot.js';
 import { isDeepStrictEqual } from 'node:util';
 import { openCheckpointFile, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
 import type { Codec } from '../contracts/codec.js';
@@ -14,7 +14,8 @@ import type { MemoryRecord } from '../engine/log-records.js';
 import { readManifest } from '../checkpoint/checkpoint-manifest.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
 import { sameBlock } from '../engine/block-references.js';
-import { resolveCodec, type CodecOption } from '../registry/provider-registry.js';
+import { deferSearchProvider, isKnownSearchProvider, resolveCodec, type CodecOption } from '../registry/provider-registry.js';
+import type { SearchProvider } from '../contracts/search-provider.js';
 import type { StoreFileSystem } from '../types.js';
 import * as nodeFileSystem from 'node:fs/promises';
 
@@ -30,6 +31,7 @@ export type StoreProblemKind =
   | 'block-missing'
   | 'block-overlap'
   | 'search-snapshot-unusable'
+  | 'search-index-damaged'
   | 'checkpoint-damaged'
   | 'checkpoint-unusable';
 
@@ -265,10 +267,14 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     : snapshot.lsn > scan.lastLsn && !scan.damage ? `covers records up to ${snapshot.lsn}, past the end of the log (${scan.lastLsn})`
     : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && records[snapshot.lsn - firstLsn]?.checksum !== snapshot.checksum ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
     : undefined;
-  const snapshotUnusable = snapshotProblem !== undefined;
   if (snapshotProblem) {
     problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: `The saved search index ${snapshotProblem}; opening the store ignores it and rebuilds the index from the log.` });
   }
+  const indexProblems = snapshot && !snapshotProblem ? await examineSavedIndex(layout, snapshot) : [];
+  for (const message of indexProblems) {
+    problems.push({ severity: 'warning', kind: 'search-index-damaged', file: 'index/segments', repairable: true, message: `${message} Queries may miss memories or fail; \`memmapfs repair\` removes the saved index, and the next open rebuilds it from the log.` });
+  }
+  const snapshotUnusable = snapshotProblem !== undefined || indexProblems.length > 0;
   const checkpointProblem = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files);
   if (checkpointProblem) problems.push(checkpointProblem);
   const report: VerifyReport = {
@@ -284,6 +290,27 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     problems,
   };
   return { layout, image, scan, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointProblem !== undefined, checkpointLsn: (await readManifest(layout.manifest, files))?.lsn };
+}
+
+/**
+ * The files of a persistent provider's saved index, checked by the provider (`verifyIndex`) when it can
+ * be made by name (built in and installed, or registered); nothing to say otherwise (it is derived data, and an
+ * open that cannot read it rebuilds it).
+ */
+async function examineSavedIndex(layout: StoreLayout, snapshot: SearchSnapshot): Promise<string[]> {
+  if (!isKnownSearchProvider(snapshot.provider)) return [];
+  let provider: SearchProvider | undefined;
+  try {
+    provider = await (await deferSearchProvider(snapshot.provider)).load();
+  } catch {
+    return [];
+  }
+  try {
+    if (!provider.supports.persistent || !provider.verifyIndex) return [];
+    return await provider.verifyIndex(layout.searchSegments, snapshot.data);
+  } finally {
+    await Promise.resolve(provider.close?.()).catch(() => undefined);
+  }
 }
 
 /**

@@ -138,6 +138,11 @@ export async function deferSearchProvider(option: SearchOption | undefined): Pro
   };
 }
 
+/** Whether `name` is a search provider that can be made by name: a built-in one, or one registered. */
+export function isKnownSearchProvider(name: string): name is SearchProviderName {
+  return builtinSearchProviders.has(name) || searchFactories.has(name);
+}
+
 /** Throws `ADAPTER_NOT_INSTALLED` when `pkg` cannot be found from core or from the application's folder (nothing is loaded). */
 function assertInstalled(pkg: string, name: string, kind: string): void {
   try {
