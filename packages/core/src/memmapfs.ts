@@ -2,13 +2,14 @@ import { resolve } from 'node:path';
 import { MemMapError } from './errors.js';
 import { StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
-import type { AgentState, AppendMemoryOptions, Memory, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
+import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
+import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
 import { memoryHistory } from './engine/memory-history.js';
 import { sameBlock } from './engine/block-references.js';
 import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
 import {
-  checkAgentState, checkAutoCompaction, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkNamespace, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
+  checkAgentState, checkAutoCompaction, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkNamespace, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -143,6 +144,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     if (typeof query !== 'string') throw new MemMapError('INVALID_ARGUMENT', `queryMemory: query must be a string, got ${query === null ? 'null' : typeof query}.`);
     const opts = checkOptions<QueryMemoryOptions>(options, 'queryMemory');
     const limit = checkLimit(opts.limit, 'queryMemory');
+    const offset = checkOffset(opts.offset, limit, 'queryMemory');
     const tags = checkTags(opts.tags, 'queryMemory');
     const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
     const text = query.slice(0, limits.maxQueryLength).trim();
@@ -154,9 +156,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
       let candidates: Array<{ record: MemoryRecord; score: number }>;
       if (text.length === 0) {
         const now = Date.now();
-        candidates = this.engine.memories.newest(limit, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
+        candidates = this.engine.memories.newest(offset + limit, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
       } else {
-        const hits = await this.engine.index.call(() => this.engine.index.provider.search({ text, limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
+        const hits = await this.engine.index.call(() => this.engine.index.provider.search({ text, limit: offset + limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
         candidates = [];
         for (const hit of hits) {
           const record = this.engine.liveMemory(hit.id);
@@ -164,7 +166,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
         }
       }
       const results: MemoryHit[] = [];
-      for (const { record, score } of candidates.slice(0, limit)) {
+      for (const { record, score } of candidates.slice(offset, offset + limit)) {
         try {
           results.push({ ...this.engine.toMemory(record), score });
         } catch (error) {
@@ -186,6 +188,50 @@ export class MemMapFS<S extends AgentState = AgentState> {
     this.engine.refresh();
     const record = this.engine.liveMemory(id);
     return record ? this.engine.toMemory(record) : undefined;
+  }
+
+  /** Whether there is a live memory with `id` (not deleted, not expired); reads no text. */
+  async hasMemory(id: number): Promise<boolean> {
+    this.assertOpen('hasMemory');
+    checkId(id, 'hasMemory');
+    this.engine.refresh();
+    return this.engine.liveMemory(id) !== undefined;
+  }
+
+  /**
+   * One page of the live memories, oldest first, optionally only those in `namespace` and carrying
+   * every tag of `tags`; `nextCursor` gets the next page. Memories appended meanwhile come on later
+   * pages; none is listed twice. Filters are checked memory by memory: a page of a rare namespace may
+   * read many memories' labels (never their texts). A memory whose bytes fail their checksum is left
+   * out, with a process warning.
+   */
+  async listMemories(options?: ListMemoriesOptions): Promise<MemoryPage> {
+    this.assertOpen('listMemories');
+    const opts = checkOptions<ListMemoriesOptions>(options, 'listMemories');
+    const limit = checkLimit(opts.limit, 'listMemories');
+    const tags = checkTags(opts.tags, 'listMemories');
+    const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'listMemories');
+    const after = opts.cursor === undefined ? 0 : decodeMemoryCursor(opts.cursor, 'listMemories');
+    this.engine.refresh();
+    const now = Date.now();
+    const memories: Memory[] = [];
+    let last = after;
+    let more = false;
+    for (const record of this.engine.memories.after(after)) {
+      if ((record.expiresAt !== undefined && record.expiresAt <= now) || (namespace !== undefined && record.namespace !== namespace) || !tags.every((t) => record.tags.includes(t))) continue;
+      if (memories.length === limit) {
+        more = true;
+        break;
+      }
+      last = record.id;
+      try {
+        memories.push(this.engine.toMemory(record));
+      } catch (error) {
+        if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
+        process.emitWarning(`Memory ${record.id} was left out of the list: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
+      }
+    }
+    return { memories, nextCursor: more ? encodeMemoryCursor(last) : undefined };
   }
 
   /**

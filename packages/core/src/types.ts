@@ -137,10 +137,32 @@ export interface MemoryVersion {
 export interface QueryMemoryOptions {
   /** Maximum number of hits. Default 10, at most 1000. */
   limit?: number;
+  /** Hits to skip first, for the next page of the same query. Default 0; `offset + limit` at most 10,000. */
+  offset?: number;
   /** Only memories that carry every one of these tags. */
   tags?: string[];
   /** Only memories in this namespace. */
   namespace?: string;
+}
+
+/** Options of `listMemories`. */
+export interface ListMemoriesOptions {
+  /** Memories on a page. Default 10, at most 1000. */
+  limit?: number;
+  /** Only memories that carry every one of these tags. */
+  tags?: string[];
+  /** Only memories in this namespace. */
+  namespace?: string;
+  /** Where to go on from: the `nextCursor` of the page before (with the same filters). */
+  cursor?: string;
+}
+
+/** One page of `listMemories`. */
+export interface MemoryPage {
+  /** Live memories, oldest (lowest id) first. */
+  memories: Memory[];
+  /** Pass it as `cursor` for the next page; `undefined` when this page is the last. */
+  nextCursor: string | undefined;
 }
 
 /** What `updateMemory` may change; absent fields are kept. */

@@ -9,6 +9,8 @@ export const limits = {
   maxKeyLength: 1024,
   maxQueryLength: 4096,
   maxQueryLimit: 1000,
+  /** `offset + limit` of `queryMemory`: how deep pages of one query go. */
+  maxQueryDepth: 10_000,
   defaultTextBytes: 16 * 1024 * 1024,
 } as const;
 
@@ -118,6 +120,15 @@ export function checkLimit(limit: unknown, method: string): number {
     throw invalid(`${method}: limit must be an integer from 1 to ${limits.maxQueryLimit}, got ${describe(limit)}.`);
   }
   return limit as number;
+}
+
+/** `queryMemory`'s `offset`: a whole number of hits to skip, so that `offset + limit` stays within `maxQueryDepth`. */
+export function checkOffset(offset: unknown, limit: number, method: string): number {
+  if (offset === undefined) return 0;
+  if (!Number.isInteger(offset) || (offset as number) < 0 || (offset as number) + limit > limits.maxQueryDepth) {
+    throw invalid(`${method}: offset must be an integer from 0 to ${limits.maxQueryDepth - limit} (offset + limit at most ${limits.maxQueryDepth}), got ${describe(offset)}.`);
+  }
+  return offset as number;
 }
 
 /**

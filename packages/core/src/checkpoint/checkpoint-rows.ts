@@ -100,6 +100,18 @@ export class CheckpointMemories {
     return -1;
   }
 
+  /** Index of the first row whose id is above `id` (`count` when none is). */
+  firstAbove(id: number): number {
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.idAt(middle) <= id) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
   /** The memory `id`, decoded from its row, or `undefined`. */
   get(id: number): MemoryRecord | undefined {
     const index = this.indexOf(id);

@@ -112,19 +112,23 @@ export class MemoryTable {
   }
 
   /** Every live memory, in increasing id order. */
-  *values(): IterableIterator<MemoryRecord> {
+  values(): IterableIterator<MemoryRecord> {
+    return this.after(0);
+  }
+
+  /** Every live memory with an id above `id`, in increasing id order. */
+  *after(id: number): IterableIterator<MemoryRecord> {
     const base = this.#base;
     if (base) {
-      for (let i = 0; i < base.count; i++) {
-        const id = base.idAt(i);
-        const above = this.#above(id);
+      for (let i = base.firstAbove(id); i < base.count; i++) {
+        const above = this.#above(base.idAt(i));
         if (above === undefined) yield base.record(i);
         else if (above !== null) yield above;
       }
     }
     for (const layer of this.#layers()) {
-      for (const id of layer.order) {
-        const memory = this.get(id);
+      for (let i = insertionPoint(layer.order, id + 1); i < layer.order.length; i++) {
+        const memory = this.get(layer.order[i]!);
         if (memory) yield memory;
       }
     }
