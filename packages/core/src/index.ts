@@ -17,3 +17,4 @@ export type { StoreCheckOptions, StoreProblem, StoreProblemKind, VerifyReport } 
 export { repairStore } from './maintenance/store-repair.js';
 export type { RepairReport } from './maintenance/store-repair.js';
 export type { CompactionReport, CompactOptions } from './engine/compaction.js';
+export type { FieldOperators, MemoryConditions, MetaFilter, TimeRange } from './memory-filter.js';

@@ -4,6 +4,7 @@ import { StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
 import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
 import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
+import { checkMemoryConditions } from './memory-filter.js';
 import { memoryHistory } from './engine/memory-history.js';
 import { sameBlock } from './engine/block-references.js';
 import type { CompactionReport, CompactOptions } from './engine/compaction.js';
@@ -135,7 +136,8 @@ export class MemMapFS<S extends AgentState = AgentState> {
 
   /**
    * Full-text search over live memories, best first. `tags` keeps only memories that carry every
-   * tag given; `namespace` only those in it. Any query string is safe; an empty one lists the newest
+   * tag given; `namespace` only those in it; `filter`, `createdAt` and `updatedAt` those whose meta and
+   * times pass (see `MetaFilter`); `offset` skips hits. Any query string is safe; an empty one lists the newest
    * memories that pass the filters (score 0). A memory whose bytes fail their checksum is left out
    * (with a process warning), never returned.
    */
@@ -147,22 +149,31 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const offset = checkOffset(opts.offset, limit, 'queryMemory');
     const tags = checkTags(opts.tags, 'queryMemory');
     const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
+    const passes = checkMemoryConditions(opts, 'queryMemory');
     const text = query.slice(0, limits.maxQueryLength).trim();
     // Tracked as writes are: close waits for it (it may be loading the index).
     return this.track(async () => {
       this.engine.refresh();
       await this.engine.index.ready();
-      const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t));
+      const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t)) && (passes === undefined || passes(m));
+      const wanted = offset + limit;
       let candidates: Array<{ record: MemoryRecord; score: number }>;
       if (text.length === 0) {
         const now = Date.now();
-        candidates = this.engine.memories.newest(offset + limit, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
+        candidates = this.engine.memories.newest(wanted, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
       } else {
-        const hits = await this.engine.index.call(() => this.engine.index.provider.search({ text, limit: offset + limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
-        candidates = [];
-        for (const hit of hits) {
-          const record = this.engine.liveMemory(hit.id);
-          if (record && matches(record)) candidates.push({ record, score: hit.score });
+        // Tags and namespace are filtered in the index; conditions on meta and times on the best text
+        // matches, more of them asked for until enough pass (up to `maxQueryDepth`).
+        let ask = passes === undefined ? wanted : Math.min(wanted * 4, limits.maxQueryDepth);
+        for (;;) {
+          const hits = await this.engine.index.call(() => this.engine.index.provider.search({ text, limit: ask, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
+          candidates = [];
+          for (const hit of hits) {
+            const record = this.engine.liveMemory(hit.id);
+            if (record && matches(record)) candidates.push({ record, score: hit.score });
+          }
+          if (passes === undefined || candidates.length >= wanted || hits.length < ask || ask >= limits.maxQueryDepth) break;
+          ask = Math.min(ask * 4, limits.maxQueryDepth);
         }
       }
       const results: MemoryHit[] = [];
@@ -199,8 +210,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
   }
 
   /**
-   * One page of the live memories, oldest first, optionally only those in `namespace` and carrying
-   * every tag of `tags`; `nextCursor` gets the next page. Memories appended meanwhile come on later
+   * One page of the live memories, oldest first, optionally only those in `namespace`, carrying every
+   * tag of `tags`, and passing `filter`, `createdAt` and `updatedAt` (see `MetaFilter`); `nextCursor`
+   * gets the next page. Memories appended meanwhile come on later
    * pages; none is listed twice. Filters are checked memory by memory: a page of a rare namespace may
    * read many memories' labels (never their texts). A memory whose bytes fail their checksum is left
    * out, with a process warning.
@@ -211,6 +223,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const limit = checkLimit(opts.limit, 'listMemories');
     const tags = checkTags(opts.tags, 'listMemories');
     const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'listMemories');
+    const passes = checkMemoryConditions(opts, 'listMemories');
     const after = opts.cursor === undefined ? 0 : decodeMemoryCursor(opts.cursor, 'listMemories');
     this.engine.refresh();
     const now = Date.now();
@@ -218,7 +231,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     let last = after;
     let more = false;
     for (const record of this.engine.memories.after(after)) {
-      if ((record.expiresAt !== undefined && record.expiresAt <= now) || (namespace !== undefined && record.namespace !== namespace) || !tags.every((t) => record.tags.includes(t))) continue;
+      if ((record.expiresAt !== undefined && record.expiresAt <= now) || (namespace !== undefined && record.namespace !== namespace) || !tags.every((t) => record.tags.includes(t)) || (passes !== undefined && !passes(record))) continue;
       if (memories.length === limit) {
         more = true;
         break;

@@ -1,5 +1,6 @@
 import type * as nodeFileSystem from 'node:fs/promises';
 import type { CodecOption, SearchOption } from './registry/provider-registry.js';
+import type { MemoryConditions } from './memory-filter.js';
 
 /** The file operations a store uses: a subset of `node:fs/promises`, and optionally `writeSync`. A seam for tests that inject faults. */
 export type StoreFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename' | 'mkdir' | 'readdir' | 'link' | 'unlink'> & {
@@ -134,7 +135,7 @@ export interface MemoryVersion {
 }
 
 /** Options of `queryMemory`. */
-export interface QueryMemoryOptions {
+export interface QueryMemoryOptions extends MemoryConditions {
   /** Maximum number of hits. Default 10, at most 1000. */
   limit?: number;
   /** Hits to skip first, for the next page of the same query. Default 0; `offset + limit` at most 10,000. */
@@ -146,7 +147,7 @@ export interface QueryMemoryOptions {
 }
 
 /** Options of `listMemories`. */
-export interface ListMemoriesOptions {
+export interface ListMemoriesOptions extends MemoryConditions {
   /** Memories on a page. Default 10, at most 1000. */
   limit?: number;
   /** Only memories that carry every one of these tags. */

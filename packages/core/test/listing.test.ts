@@ -123,3 +123,65 @@ describe('queryMemory offset', () => {
     await fs.close();
   });
 });
+
+describe('filters on meta and times', () => {
+  it('keeps the memories whose meta and times pass, in queries and lists alike, with every operator', async () => {
+    const fs = await open();
+    const ids: number[] = [];
+    for (let turn = 0; turn < 30; turn++) {
+      ids.push(await fs.appendMemory(`walrus note ${turn}`, [], { meta: { turn, source: turn % 3 === 0 ? 'chat' : 'tool', nested: { lang: turn % 2 ? 'en' : 'de' }, ...(turn % 5 === 0 ? { flagged: true } : {}) } }));
+    }
+    await fs.checkpoint();
+    const later = Date.now() + 1;
+    await new Promise((resolve) => setTimeout(resolve, 3));
+    const last = await fs.appendMemory('walrus note late', [], { meta: { turn: 30, source: 'chat', nested: { lang: 'en' } } });
+    const byTurn = (test: (turn: number) => boolean) => [...ids, last].filter((_, turn) => test(turn));
+    const cases: Array<[Parameters<MemMapFS['listMemories']>[0], number[]]> = [
+      [{ filter: { source: 'chat' } }, byTurn((t) => t % 3 === 0)],
+      [{ filter: { turn: { $gte: 10, $lt: 14 } } }, byTurn((t) => t >= 10 && t < 14)],
+      [{ filter: { turn: { $gt: 27 } } }, byTurn((t) => t > 27)],
+      [{ filter: { turn: { $lte: 2 } } }, byTurn((t) => t <= 2)],
+      [{ filter: { 'nested.lang': 'en', source: { $ne: 'chat' } } }, byTurn((t) => t % 2 === 1 && t % 3 !== 0)],
+      [{ filter: { turn: { $in: [1, 2, 99] } } }, byTurn((t) => t === 1 || t === 2)],
+      [{ filter: { source: { $nin: ['tool'] }, turn: { $lt: 10 } } }, byTurn((t) => t % 3 === 0 && t < 10)],
+      [{ filter: { flagged: true } }, byTurn((t) => t % 5 === 0 && t < 30)],
+      [{ filter: { flagged: { $ne: true }, turn: { $lt: 6 } } }, byTurn((t) => t % 5 !== 0 && t < 6)],
+      [{ filter: { $or: [{ turn: 3 }, { $and: [{ source: 'chat' }, { turn: { $gt: 25 } }] }] } }, byTurn((t) => t === 3 || (t % 3 === 0 && t > 25))],
+      [{ filter: { nested: { lang: 'de' }, turn: { $lt: 5 } } }, byTurn((t) => t % 2 === 0 && t < 5)],
+      [{ filter: { turn: { $gt: 'a' } } }, []],
+      [{ createdAt: { $gte: later } }, [last]],
+      [{ updatedAt: { $lt: later }, filter: { turn: { $gte: 28 } } }, byTurn((t) => t >= 28 && t < 30)],
+    ];
+    for (const [options, expected] of cases) {
+      expect((await allPages(fs, { ...options, limit: 4 })).flat().map((m) => m.id), JSON.stringify(options)).toEqual(expected);
+      // A text query every memory matches: the same memories, best first.
+      const hits = await fs.queryMemory('walrus', { ...options, limit: 40 });
+      expect(hits.map((hit) => hit.id).sort((a, b) => a - b), JSON.stringify(options)).toEqual(expected);
+    }
+    // A filter that few of many text matches pass still fills the limit.
+    expect((await fs.queryMemory('walrus', { filter: { turn: { $gte: 25 } }, limit: 3 })).every((hit) => (hit.meta as { turn: number }).turn >= 25)).toBe(true);
+    expect(await fs.queryMemory('walrus', { filter: { turn: { $gte: 25 } }, limit: 3 })).toHaveLength(3);
+    expect((await fs.queryMemory('', { filter: { source: 'chat' }, limit: 2 })).map((hit) => hit.id)).toEqual([last, ids[27]]);
+    await fs.close();
+  });
+
+  it('refuses a malformed filter, saying what to pass', async () => {
+    const fs = await open();
+    const bad: Array<[unknown, RegExp]> = [
+      ['source', /filter must be an object/],
+      [{ turn: { $regex: 'x' } }, /\$regex is not a field operator; use \$eq/],
+      [{ $not: {} }, /\$not is not a filter operator here/],
+      [{ $or: [] }, /\$or must be a non-empty array/],
+      [{ turn: { $in: 3 } }, /\$in takes an array/],
+      [{ turn: { $gt: null } }, /\$gt takes a number or a string/],
+      [{ 'a..b': 1 }, /is not a field name/],
+    ];
+    for (const [filter, message] of bad) {
+      await expect(fs.listMemories({ filter: filter as never }), JSON.stringify(filter)).rejects.toThrow(message);
+      await expect(fs.queryMemory('x', { filter: filter as never }), JSON.stringify(filter)).rejects.toThrow(message);
+    }
+    await expect(fs.listMemories({ createdAt: { $after: 3 } as never })).rejects.toThrow(/createdAt: \$after is not a range operator/);
+    await expect(fs.listMemories({ updatedAt: { $gt: 'yesterday' } as never })).rejects.toThrow(/updatedAt: \$gt takes a time in ms/);
+    await fs.close();
+  });
+});
