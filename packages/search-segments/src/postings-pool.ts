@@ -33,9 +33,9 @@ export class PostingsPool {
     return term < this.termCount ? this.lengths[term]! / 2 : 0;
   }
 
-  /** Appends (row, frequency) to term `term`'s postings; terms are numbered 0, 1, 2… in the order first added. */
+  /** Appends (row, frequency) to term `term`'s postings; terms are numbered 0, 1, 2… (a term skipped has none). */
   add(term: number, row: number, frequency: number): void {
-    if (term >= this.termCount) this.startTerm(term);
+    while (term >= this.termCount) this.startTerm(this.termCount);
     let at = this.writeAt[term]!;
     if (at === this.blockEnds[term]) at = this.nextBlock(term, at);
     this.pool[at] = row;
@@ -62,13 +62,12 @@ export class PostingsPool {
     }
   }
 
-  /** A reader of term `term`'s pairs, one at a time. */
+  /** A reader of term `term`'s pairs, one at a time: those it holds now (a fixed view; later adds are not seen). */
   reader(term: number): PostingsPoolReader {
     return new PostingsPoolReader(this.pool, this.heads[term]!, this.pairs(term));
   }
 
   private startTerm(term: number): void {
-    if (term !== this.termCount) throw new Error(`term ${term} added before term ${this.termCount}`);
     if (term === this.heads.length) {
       this.heads = grow(this.heads);
       this.writeAt = grow(this.writeAt);

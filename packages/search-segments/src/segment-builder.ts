@@ -28,9 +28,11 @@ export class SegmentBuilder implements SearchableSegment {
   /** By term: row, frequency, row, frequency, … (rows ascending). */
   private readonly postings = new PostingsPool();
   private words = 0;
-  /** By term: the last row that held it, + 1, and how often it did; reused from one `add` to the next. */
+  /** By term: the `add` (its stamp) that last counted it, and how often; reused from one `add` to the next. */
   private seenInRow = new Int32Array(1024);
   private countInRow = new Int32Array(1024);
+  /** Numbers each `add`, failed ones too: a failed add's counts never pass for the next one's. */
+  private stamp = 0;
   /** The terms of the row being added, each once. */
   private readonly rowTerms: number[] = [];
 
@@ -63,6 +65,8 @@ export class SegmentBuilder implements SearchableSegment {
     if (this.rows.has(doc.id)) throw new Error(`document ${doc.id} is already in this segment`);
     const row = this.ids.length;
     const text = doc.text;
+    this.stamp++;
+    this.rowTerms.length = 0;
     let length = 0;
     if (isAscii(text)) {
       // The words of `asciiWords`, found in place: each is hashed as it is read.
@@ -78,19 +82,19 @@ export class SegmentBuilder implements SearchableSegment {
           }
           hash = Math.imul(hash ^ c, FNV_PRIME);
         } else if (start >= 0) {
-          this.count(this.terms.internAscii(text, start, i, hash), row, false);
+          this.count(this.terms.internAscii(text, start, i, hash), false);
           length++;
           start = -1;
         }
       }
     } else {
       for (const word of unicodeWords(text)) {
-        this.count(this.terms.intern(word), row, false);
+        this.count(this.terms.intern(word), false);
         length++;
       }
     }
-    for (const tag of doc.tags) this.count(this.terms.intern(tagTerm(tag)), row, true);
-    this.count(this.terms.intern(namespaceTerm(doc.namespace)), row, true);
+    for (const tag of doc.tags) this.count(this.terms.intern(tagTerm(tag)), true);
+    this.count(this.terms.intern(namespaceTerm(doc.namespace)), true);
     this.ids.push(doc.id);
     this.lengths.push(length);
     this.dead.push(false);
@@ -104,8 +108,8 @@ export class SegmentBuilder implements SearchableSegment {
     rowTerms.length = 0;
   }
 
-  /** Counts term `id` once more in row `row` (with `label`, a tag or the namespace: once at most). */
-  private count(id: number, row: number, label: boolean): void {
+  /** Counts term `id` once more in the document being added (with `label`, a tag or the namespace: once at most). */
+  private count(id: number, label: boolean): void {
     if (id >= this.seenInRow.length) {
       const seen = new Int32Array(Math.max(id + 1, this.seenInRow.length * 2));
       seen.set(this.seenInRow);
@@ -114,8 +118,8 @@ export class SegmentBuilder implements SearchableSegment {
       counts.set(this.countInRow);
       this.countInRow = counts;
     }
-    if (this.seenInRow[id] !== row + 1) {
-      this.seenInRow[id] = row + 1;
+    if (this.seenInRow[id] !== this.stamp) {
+      this.seenInRow[id] = this.stamp;
       this.countInRow[id] = 1;
       this.rowTerms.push(id);
     } else if (!label) {

@@ -43,10 +43,14 @@ describe('PostingsPool', () => {
     });
   });
 
-  it('refuses a term numbered out of turn', () => {
+  it('holds nothing for a term skipped', () => {
     const pool = new PostingsPool();
     pool.add(0, 0, 1);
-    expect(() => pool.add(2, 0, 1)).toThrow(/term 2 added before term 1/);
+    pool.add(3, 0, 2);
+    expect([pool.size, pool.pairs(1), pool.pairs(2), pool.pairs(3)]).toEqual([4, 0, 0, 1]);
+    const reader = pool.reader(2);
+    reader.next();
+    expect(reader.row).toBe(Number.POSITIVE_INFINITY);
   });
 });
 
@@ -98,5 +102,17 @@ describe('SegmentBuilder', () => {
     const tag = builder.cursor(builder.termId('\u0001t:x'));
     expect([tag.row, tag.frequency]).toEqual([0, 1]);
     expect(builder.docFrequency(builder.termId('\u0001n:ns'))).toBe(4);
+  });
+});
+
+describe('SegmentBuilder after a failed add', () => {
+  it('counts nothing of the failed document in the next one', () => {
+    const builder = new SegmentBuilder();
+    expect(() => builder.add({ id: 1, text: 'secret secret words', tags: 42 as unknown as string[], namespace: 'n' })).toThrow();
+    builder.add({ id: 2, text: 'plain words', tags: [], namespace: 'n' });
+    expect(builder.termId('secret') < 0 || builder.docFrequency(builder.termId('secret')) === 0).toBe(true);
+    const words = builder.cursor(builder.termId('words'));
+    expect([words.row, words.frequency]).toEqual([0, 1]);
+    expect(builder.lengthAt(0)).toBe(2);
   });
 });

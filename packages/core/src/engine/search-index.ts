@@ -453,11 +453,13 @@ export class SearchIndex {
   private async saveNow(options: { purge?: boolean; closing?: boolean }): Promise<void> {
     if (this.host.wal.readOnly || !this.loaded) return;
     const persistent = this.persistent;
-    // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it.
-    if (options.purge && !this.indexLoaded && !this.host.closing) await this.ensureLoaded();
+    // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it
+    // (closing or not: that purge may predate deletions this one must erase).
+    if (options.purge && !this.indexLoaded) await this.ensureLoaded();
     if (options.purge) {
-      // Every change applied so far is in the index, so that the purge leaves nothing out.
-      while (this.pendingIndex.length > 0) await this.drain();
+      // Every change applied so far is in the index, so that the purge leaves nothing out. (Only while
+      // it is loaded: a drain of an index let go of does nothing, and the save below then writes nothing.)
+      while (this.indexLoaded && this.pendingIndex.length > 0) await this.drain();
     }
     // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
     const saving = this.indexLoaded && (persistent || (this.provider.supports.snapshot && this.provider.exportSnapshot));
@@ -542,6 +544,24 @@ export class SearchIndex {
         await this.drain();
         await this.save();
       }
+    }
+  }
+
+  /**
+   * After the log dropped the records before `covered`: a saved index older than that can no longer be
+   * brought up to date from the log. It is removed, so that the next load rebuilds the index from the
+   * tables rather than find it stale; under the index lock, so that a newer one another process saves
+   * meanwhile is never the one removed. (Not this process's own persistent index's description: the
+   * next save replaces it.) Never fails: a stale index is also found stale when loaded.
+   */
+  async dropSavedBefore(covered: number): Promise<void> {
+    try {
+      await withIndexLock(this.host.layout.searchLock, this.host.files, async () => {
+        const saved = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
+        if (saved && saved.logId === this.host.wal.header.logId && saved.lsn < covered && !this.persistentLoaded) await this.host.files.unlink(this.host.layout.searchSnapshot);
+      });
+    } catch {
+      // (The folder or the file is gone already, say.)
     }
   }
 

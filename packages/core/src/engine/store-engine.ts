@@ -7,7 +7,6 @@ import { deferSearchProvider, resolveCodec, type DeferredSearchProvider } from '
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
-import { readSearchSnapshotMark } from './search-snapshot.js';
 import { LogFollower } from './log-follower.js';
 import { claimVictims, liveBytes, moveLiveBlocks, reclaimable, type CompactionReport, type CompactOptions } from './compaction.js';
 import { MemoryTable } from './memory-table.js';
@@ -648,12 +647,7 @@ export class StoreEngine<S extends AgentState> {
     if (covered === 0) return;
     try {
       await this.wal.truncateBefore(covered + 1);
-      // A saved search index older than that can no longer be brought up to date from the log: gone, the
-      // next load rebuilds the index from the tables rather than find it stale.
-      // (Not the description of a persistent index: another process may have saved a newer one since the
-      // look, and an unlink by path would take that; a stale one is replaced by the next save.)
-      const snapshot = await readSearchSnapshotMark(this.layout.searchSnapshot, this.files);
-      if (snapshot && snapshot.logId === this.wal.header.logId && snapshot.lsn < covered && !this.index.persistentLoaded) await this.files.unlink(this.layout.searchSnapshot).catch(() => undefined);
+      await this.index.dropSavedBefore(covered);
     } catch (error) {
       // The checkpoint stands; the history it covers is dropped by a later one.
       process.emitWarning(`The log was not shortened after the checkpoint of record ${covered}: ${(error as Error).message}`, { code: 'MEMMAPFS_RETENTION_FAILED' });

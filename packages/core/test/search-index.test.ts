@@ -1,0 +1,76 @@
+import * as nodeFileSystem from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { SearchProvider } from '@memmapfs/core';
+import { SearchIndex, type SearchIndexHost } from '../src/engine/search-index.js';
+import { MemoryTable } from '../src/engine/memory-table.js';
+import { RecordType } from '../src/engine/log-records.js';
+import { storeLayout } from '../src/engine/store-layout.js';
+import { useTempRoot } from './fixtures.js';
+
+const rootOf = useTempRoot();
+let root: string;
+beforeEach(() => {
+  root = rootOf();
+});
+
+/** A persistent provider that remembers what it was asked to do. */
+function recordingProvider(): SearchProvider & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    name: 'recording',
+    supports: { snapshot: false, prefix: false, persistent: true },
+    calls,
+    async openIndex(_folder: string, saved: Uint8Array | undefined) {
+      calls.push(saved ? 'open saved' : 'open empty');
+    },
+    async saveIndex(options?: { purge?: boolean }) {
+      calls.push(options?.purge ? 'save purge' : 'save');
+      return new Uint8Array([1]);
+    },
+    add: (doc) => void calls.push(`add ${doc.id}`),
+    remove: (id) => void calls.push(`remove ${id}`),
+    search: () => [],
+    clear: () => void calls.push('clear'),
+  };
+}
+
+describe('SearchIndex', () => {
+  it('a purge asked for while the store closes, with the index let go of and changes waiting, loads it again and purges (it never spins)', async () => {
+    const layout = storeLayout(root);
+    await nodeFileSystem.mkdir(layout.index, { recursive: true });
+    const provider = recordingProvider();
+    let closing = false;
+    const host: SearchIndexHost = {
+      layout,
+      files: nodeFileSystem,
+      memories: new MemoryTable(),
+      wal: { readOnly: false, lastLsn: 7, header: { logId: '00'.repeat(16) }, flush: async () => undefined, readFrom: async function* () {} } as unknown as SearchIndexHost['wal'],
+      lastChecksum: 0,
+      get closing() {
+        return closing;
+      },
+      decode: () => {
+        throw new Error('no records to decode here');
+      },
+      readText: () => '',
+    };
+    const index = new SearchIndex({ name: 'recording', load: async () => provider, created: () => provider }, host);
+    index.loadWhenNeeded();
+    await index.ensureLoaded();
+    // Another process's purge had this one let go of its index (as a refused save does), then a delete
+    // was applied and the store began to close.
+    (index as unknown as { unload(): void }).unload();
+    index.note({ type: RecordType.MemoryDelete, id: 5 });
+    closing = true;
+    // (The purge's own save, as the erase queues it behind a save that let go of the index: white-box.)
+    const purge = (index as unknown as { save(options: { purge: boolean }): Promise<void> }).save({ purge: true });
+    const outcome = await Promise.race([
+      purge.then(() => 'resolved'),
+      new Promise((resolve) => setTimeout(() => resolve('still running after 2 s'), 2000)),
+    ]);
+    expect(outcome).toBe('resolved');
+    expect(provider.calls.slice(-4)).toEqual(['open empty', 'clear', 'remove 5', 'save purge']);
+    expect(await nodeFileSystem.stat(join(layout.searchSnapshot)).then(() => true)).toBe(true);
+  });
+});
