@@ -114,7 +114,7 @@ describe('the segments search index in a store', () => {
     const [damaged, gone] = await segmentFiles();
     const path = join(root, 'index', 'segments', damaged!);
     const bytes = await readFile(path);
-    bytes[bytes.length - 3] ^= 0xff;
+    bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 0xff;
     await writeFile(path, bytes);
     await rm(join(root, 'index', 'segments', gone!));
     const report = await verifyStore(root);
