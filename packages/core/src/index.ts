@@ -18,3 +18,4 @@ export { repairStore } from './maintenance/store-repair.js';
 export type { RepairReport } from './maintenance/store-repair.js';
 export type { CompactionReport, CompactOptions } from './engine/compaction.js';
 export type { FieldOperators, MemoryConditions, MetaFilter, TimeRange } from './memory-filter.js';
+export type { ListKvOptions } from './kv-listing.js';

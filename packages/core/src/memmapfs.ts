@@ -9,6 +9,7 @@ import { memoryHistory } from './engine/memory-history.js';
 import { sameBlock } from './engine/block-references.js';
 import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
+import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.js';
 import {
   checkAgentState, checkAutoCompaction, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkNamespace, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
 } from './validation.js';
@@ -383,6 +384,20 @@ export class MemMapFS<S extends AgentState = AgentState> {
     this.engine.refresh();
     const bytes = this.engine.kv.get(key);
     return bytes === undefined ? undefined : (this.engine.decodeKvValue(bytes) as T);
+  }
+
+  /**
+   * The KV keys that are set, sorted in ascending order of UTF-16 code units (the order of `<`), as of
+   * the call (other processes' writes included). `prefix` keeps the keys that start with it; `after`
+   * those that sort after it, so the last key of one page gives the next; `limit` caps how many come
+   * back. Reads keys only (`getKv` reads a value); looks at every key, so it costs in proportion to the
+   * number of keys in the store.
+   */
+  listKv(options?: ListKvOptions): string[] {
+    this.assertOpen('listKv');
+    const listing = checkListKvOptions(options, 'listKv');
+    this.engine.refresh();
+    return listKeys(this.engine.kv.keys(), listing);
   }
 
   /** Removes a KV key. Resolves `true` when this call removed it, `false` when it was not set (in any process). */

@@ -1,0 +1,52 @@
+import { MemMapError } from './errors.js';
+import { isWellFormedText } from './storable-value.js';
+import { checkOptions } from './validation.js';
+
+/** Options of `MemMapFS.listKv`. */
+export interface ListKvOptions {
+  /** Only keys that start with this string. Default `''`: every key. */
+  prefix?: string;
+  /**
+   * Only keys that sort after this one (the key itself excluded): pass the last key of a page to get
+   * the next page. Need not be a key that exists.
+   */
+  after?: string;
+  /** At most this many keys (a positive integer). Default: every key that matches. */
+  limit?: number;
+}
+
+/** `ListKvOptions` once checked. */
+export interface KvListing {
+  readonly prefix: string;
+  readonly after: string | undefined;
+  readonly limit: number;
+}
+
+const invalid = (message: string) => new MemMapError('INVALID_ARGUMENT', message, { subsystem: 'kv' });
+
+/** Checks the options of `listKv`: strings that UTF-8 can carry, and a positive integer limit. */
+export function checkListKvOptions(options: unknown, method: string): KvListing {
+  const { prefix, after, limit } = checkOptions<ListKvOptions>(options, method);
+  for (const [name, value] of [['prefix', prefix], ['after', after]] as const) {
+    if (value === undefined) continue;
+    if (typeof value !== 'string') throw invalid(`${method}: ${name} must be a string, got ${value === null ? 'null' : typeof value}.`);
+    if (!isWellFormedText(value)) throw invalid(`${method}: ${name} has a lone UTF-16 surrogate, which no key can hold; remove it.`);
+  }
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+    throw invalid(`${method}: limit must be a positive integer, got ${JSON.stringify(limit)}.`);
+  }
+  return { prefix: prefix ?? '', after, limit: limit ?? Infinity };
+}
+
+/**
+ * The keys that match a listing, in ascending order of UTF-16 code units (the order of `<` and of
+ * `Array.prototype.sort()`). Looks at every key: the cost grows with the number of keys in the store.
+ */
+export function listKeys(keys: Iterable<string>, { prefix, after, limit }: KvListing): string[] {
+  const matching: string[] = [];
+  for (const key of keys) {
+    if (key.startsWith(prefix) && (after === undefined || key > after)) matching.push(key);
+  }
+  matching.sort();
+  return matching.length > limit ? matching.slice(0, limit) : matching;
+}

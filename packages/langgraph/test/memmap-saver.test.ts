@@ -1,0 +1,150 @@
+import { ERROR, INTERRUPT, emptyCheckpoint, uuid6, type Checkpoint, type CheckpointMetadata } from '@langchain/langgraph-checkpoint';
+import { MemMapError, type MemMapFS } from '@memmapfs/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemMapSaver } from '../src/index.js';
+import { openStore, tempFolder } from './support/open-store.js';
+
+let root: string;
+let remove: () => Promise<void>;
+let store: MemMapFS;
+beforeEach(async () => {
+  ({ root, remove } = await tempFolder('saver'));
+  store = await openStore(root);
+});
+afterEach(async () => {
+  await store.close();
+  await remove();
+});
+
+const meta = (step: number): CheckpointMetadata => ({ source: 'loop', step, parents: {} });
+const checkpoint = (values: Record<string, unknown>, versions: Record<string, number>): Checkpoint => ({ ...emptyCheckpoint(), id: uuid6(-1), channel_values: values, channel_versions: versions });
+const thread = (thread_id: string, checkpoint_ns = '') => ({ configurable: { thread_id, checkpoint_ns } });
+
+async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const result: T[] = [];
+  for await (const item of items) result.push(item);
+  return result;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<MemMapError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(MemMapError);
+  return error as MemMapError;
+}
+
+describe('what MemMapSaver stores', () => {
+  it('stores a channel value once per version, and gives it to every checkpoint that has that version', async () => {
+    const saver = new MemMapSaver(store);
+    const document = 'x'.repeat(10_000);
+    let config = await saver.put(thread('t'), checkpoint({ document, count: 0 }, { document: 1, count: 1 }), meta(0), { document: 1, count: 1 });
+    for (let count = 1; count <= 3; count++) {
+      config = await saver.put(config, checkpoint({ document, count }, { document: 1, count: count + 1 }), meta(count), { count: count + 1 });
+    }
+    expect(store.listKv({ prefix: 'langgraph/channel/t//document/' })).toEqual(['langgraph/channel/t//document/1']);
+    expect(store.listKv({ prefix: 'langgraph/channel/t//count/' })).toHaveLength(4);
+    const tuples = await all(saver.list(thread('t')));
+    expect(tuples.map((t) => t.checkpoint.channel_values)).toEqual([3, 2, 1, 0].map((count) => ({ document, count })));
+  });
+
+  it('leaves out of channel_values a channel updated to no value', async () => {
+    const saver = new MemMapSaver(store);
+    const first = await saver.put(thread('t'), checkpoint({ a: 1, b: 2 }, { a: 1, b: 1 }), meta(0), { a: 1, b: 1 });
+    const second = await saver.put(first, checkpoint({ a: 1 }, { a: 1, b: 2 }), meta(1), { b: 2 });
+    expect((await saver.getTuple(second))?.checkpoint).toMatchObject({ channel_values: { a: 1 }, channel_versions: { a: 1, b: 2 } });
+    expect((await saver.getTuple(first))?.checkpoint.channel_values).toEqual({ a: 1, b: 2 });
+  });
+
+  it('replaces a write to a special channel, and keeps the first of other writes', async () => {
+    const saver = new MemMapSaver(store);
+    const config = await saver.put(thread('t'), checkpoint({}, {}), meta(0), {});
+    await saver.putWrites(config, [['out', 'first'], [ERROR, 'boom 1']], 'task', 'path');
+    await saver.putWrites(config, [['out', 'second'], [ERROR, 'boom 2'], [INTERRUPT, 'wait']], 'task', 'path');
+    await saver.putWrites(config, [['out', 'input']], 'input-task');
+    expect((await saver.getTuple(config))?.pendingWrites).toEqual([
+      // No task path first (graph input), then by path, task id and index (special channels have negative ones).
+      ['input-task', 'out', 'input'],
+      ['task', INTERRUPT, 'wait'],
+      ['task', ERROR, 'boom 2'],
+      ['task', 'out', 'first'],
+    ]);
+  });
+
+  it('keeps threads and namespaces apart whatever characters their names hold', async () => {
+    const saver = new MemMapSaver(store);
+    const names: Array<[string, string]> = [['a', 'b/c'], ['a/b', 'c'], ['a%2Fb', 'c'], ['ä 💬', ''], ['a', '']];
+    for (const [t, ns] of names) await saver.put(thread(t, ns), checkpoint({ at: `${t}|${ns}` }, { at: 1 }), meta(0), { at: 1 });
+    for (const [t, ns] of names) expect((await saver.getTuple(thread(t, ns)))?.checkpoint.channel_values).toEqual({ at: `${t}|${ns}` });
+    expect((await all(saver.list({ configurable: { thread_id: 'a' } }))).map((tuple) => tuple.config.configurable?.checkpoint_ns)).toEqual(['', 'b/c']);
+    expect(await all(saver.list({ configurable: {} }))).toHaveLength(names.length);
+    expect(await all(saver.list({ configurable: { checkpoint_ns: 'c' } }))).toHaveLength(2);
+  });
+
+  it('deleteThread removes every key of the thread, in every namespace, and nothing of other threads', async () => {
+    const saver = new MemMapSaver(store);
+    for (const t of ['doomed', 'kept']) {
+      for (const ns of ['', 'inner']) {
+        const config = await saver.put(thread(t, ns), checkpoint({ v: t }, { v: 1 }), meta(0), { v: 1 });
+        await saver.putWrites(config, [['v', 'next'], [INTERRUPT, 'x']], 'task');
+      }
+    }
+    const before = store.listKv({ prefix: 'langgraph/' });
+    await saver.deleteThread('doomed');
+    expect(store.listKv({ prefix: 'langgraph/' })).toEqual(before.filter((key) => !key.includes('/doomed/')));
+    expect(store.listKv({ prefix: 'langgraph/' }).length).toBe(before.length / 2);
+    expect(await saver.getTuple(thread('doomed'))).toBeUndefined();
+    expect(await saver.getTuple(thread('doomed', 'inner'))).toBeUndefined();
+    expect((await saver.getTuple(thread('kept', 'inner')))?.pendingWrites).toHaveLength(2);
+  });
+
+  it('savers with different key prefixes in one store do not see each other', async () => {
+    const one = new MemMapSaver(store);
+    const other = new MemMapSaver(store, { keyPrefix: 'agents/other/' });
+    await one.put(thread('t'), checkpoint({ by: 'one' }, { by: 1 }), meta(0), { by: 1 });
+    expect(await other.getTuple(thread('t'))).toBeUndefined();
+    expect(await all(other.list({ configurable: {} }))).toEqual([]);
+    await other.put(thread('t'), checkpoint({ by: 'other' }, { by: 1 }), meta(0), { by: 1 });
+    expect((await one.getTuple(thread('t')))?.checkpoint.channel_values).toEqual({ by: 'one' });
+    expect(store.listKv({ prefix: 'agents/other/' })).toHaveLength(2);
+  });
+});
+
+describe('errors', () => {
+  it('refuses calls without a thread_id or checkpoint_id, and a store that is not one, with INVALID_ARGUMENT', async () => {
+    const saver = new MemMapSaver(store);
+    expect((await rejection(saver.put({ configurable: {} }, checkpoint({}, {}), meta(0), {}))).code).toBe('INVALID_ARGUMENT');
+    const error = await rejection(saver.putWrites(thread('t'), [['a', 1]], 'task'));
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toMatch(/MemMapSaver\.putWrites: config\.configurable\.checkpoint_id is missing/);
+    expect(() => new MemMapSaver({} as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(store.listKv()).toEqual([]);
+  });
+
+  it('fails with STORE_CLOSED, naming the method, once the store is closed', async () => {
+    const saver = new MemMapSaver(store);
+    const config = await saver.put(thread('t'), checkpoint({}, {}), meta(0), {});
+    await store.close();
+    for (const call of [saver.getTuple(config), saver.put(config, checkpoint({}, {}), meta(1), {}), saver.putWrites(config, [['a', 1]], 'task'), saver.deleteThread('t'), all(saver.list(config))]) {
+      const error = await rejection(call);
+      expect(error.code).toBe('STORE_CLOSED');
+      expect(error.message).toMatch(/^\[memmapfs\] \[core\] \[langgraph\] MemMapSaver\.\w+: the store at .* is closed/);
+      expect(MemMapError.is(error.cause, 'STORE_CLOSED')).toBe(true);
+    }
+    store = await openStore(root);
+  });
+
+  it('reads checkpoints from a read-only store, and refuses writes to it with READ_ONLY', async () => {
+    const config = await new MemMapSaver(store).put(thread('t'), checkpoint({ a: 1 }, { a: 1 }), meta(0), { a: 1 });
+    const reader = await openStore(root, { readOnly: true });
+    try {
+      const saver = new MemMapSaver(reader);
+      expect((await saver.getTuple(thread('t')))?.checkpoint.channel_values).toEqual({ a: 1 });
+      const error = await rejection(saver.put(config, checkpoint({ a: 2 }, { a: 2 }), meta(1), { a: 2 }));
+      expect(error.code).toBe('READ_ONLY');
+      expect(error.message).toMatch(/MemMapSaver\.put: .*readOnly/);
+      expect((await rejection(saver.deleteThread('t'))).code).toBe('READ_ONLY');
+      expect(await all(saver.list(thread('t')))).toHaveLength(1);
+    } finally {
+      await reader.close();
+    }
+  });
+});

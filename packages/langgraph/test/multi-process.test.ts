@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { emptyCheckpoint, uuid6, type CheckpointTuple } from '@langchain/langgraph-checkpoint';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemMapSaver } from '../src/index.js';
+import { openStore, tempFolder } from './support/open-store.js';
+
+const worker = fileURLToPath(new URL('./support/saver-worker.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** Runs the worker to its end and returns the JSON line it printed. */
+function runWorker(...args: string[]): Promise<unknown> {
+  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, ...args], { stdio: 'pipe' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`worker ${args.join(' ')} exited with ${code}: ${stderr}`));
+      else resolve(JSON.parse(stdout));
+    });
+  });
+}
+
+let root: string;
+let remove: () => Promise<void>;
+beforeEach(async () => {
+  ({ root, remove } = await tempFolder('processes'));
+});
+afterEach(() => remove());
+
+async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const result: T[] = [];
+  for await (const item of items) result.push(item);
+  return result;
+}
+
+// Each worker is a new Node process that loads LangGraph: seconds each on a busy machine.
+describe('a store folder shared by processes', { timeout: 90_000 }, () => {
+  it('a checkpoint another process put is read by a saver opened before it, with its values, parent and writes', async () => {
+    const store = await openStore(root);
+    const saver = new MemMapSaver(store);
+    expect(await saver.getTuple({ configurable: { thread_id: 'shared' } })).toBeUndefined();
+
+    const { ids } = (await runWorker('put', root, 'shared', '3', 'child')) as { ids: string[] };
+    const latest = await saver.getTuple({ configurable: { thread_id: 'shared' } });
+    expect(latest?.checkpoint.id).toBe(ids[2]);
+    expect(latest?.checkpoint.channel_values).toEqual({ step: 2, writer: 'child' });
+    expect(latest?.metadata).toMatchObject({ writer: 'child', step: 2 });
+    expect(latest?.parentConfig?.configurable?.checkpoint_id).toBe(ids[1]);
+    expect(latest?.pendingWrites).toEqual([['task-child-2', 'step', 3]]);
+    expect((await all(saver.list({ configurable: { thread_id: 'shared' } }))).map((t) => t.checkpoint.id)).toEqual([...ids].reverse());
+
+    // And the other way round: what this process puts, a new process reads.
+    const config = await saver.put(latest!.config, { ...emptyCheckpoint(), id: uuid6(-1), channel_values: { step: 3 }, channel_versions: { step: 'parent.3', writer: 'child' } }, { source: 'loop', step: 3, parents: {} }, { step: 'parent.3' });
+    await saver.putWrites(config, [['step', 4]], 'task-parent');
+    expect(await runWorker('read', root, 'shared')).toEqual({
+      id: config.configurable?.checkpoint_id,
+      parentId: ids[2],
+      values: { step: 3, writer: 'child' },
+      writes: [['task-parent', 'step', 4]],
+      count: 4,
+    });
+    await store.close();
+
+    // Closed and opened again: everything is still there.
+    const reopened = await openStore(root);
+    const again = new MemMapSaver(reopened);
+    const tuples = await all(again.list({ configurable: { thread_id: 'shared' } }));
+    expect(tuples.map((t) => t.checkpoint.id)).toEqual([config.configurable?.checkpoint_id, ...[...ids].reverse()]);
+    expect(tuples[0]?.checkpoint.channel_values).toEqual({ step: 3, writer: 'child' });
+    expect(tuples[0]?.pendingWrites).toEqual([['task-parent', 'step', 4]]);
+    await reopened.close();
+  });
+
+  it('keeps every checkpoint when two processes put checkpoints on one thread at the same time', async () => {
+    const store = await openStore(root);
+    const saver = new MemMapSaver(store);
+    const [a, b] = (await Promise.all([runWorker('put', root, 'busy', '40', 'a'), runWorker('put', root, 'busy', '40', 'b')])) as Array<{ ids: string[] }>;
+    const listed: CheckpointTuple[] = await all(saver.list({ configurable: { thread_id: 'busy', checkpoint_ns: '' } }));
+    expect(listed.map((t) => t.checkpoint.id).sort()).toEqual([...a!.ids, ...b!.ids].sort());
+    // Newest first.
+    const listedIds = listed.map((t) => t.checkpoint.id);
+    expect(listedIds).toEqual([...listedIds].sort().reverse());
+    for (const tuple of listed) {
+      const writer = tuple.metadata?.['writer' as keyof typeof tuple.metadata];
+      expect(tuple.checkpoint.channel_values).toEqual({ step: tuple.metadata?.step, writer });
+      expect(tuple.pendingWrites).toEqual([[`task-${writer}-${tuple.metadata?.step}`, 'step', tuple.metadata!.step + 1]]);
+    }
+    expect(await all(saver.list({ configurable: { thread_id: 'busy' } }, { filter: { writer: 'a' } }))).toHaveLength(40);
+    await store.close();
+  });
+});

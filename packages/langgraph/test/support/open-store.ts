@@ -1,0 +1,17 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemMapFS } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+
+/** Opens the store at `root` with the default adapters, as the tests' worker process does too. */
+export function openStore(root: string, options: { readOnly?: boolean } = {}): Promise<MemMapFS> {
+  return MemMapFS.init(root, { codec: msgpack(), search: flexsearch(), ...options });
+}
+
+/** A new temporary folder for a store; `remove` deletes it. */
+export async function tempFolder(name: string): Promise<{ root: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), `memmapfs-langgraph-${name}-`));
+  return { root: join(dir, 'store'), remove: () => rm(dir, { recursive: true, force: true }) };
+}
