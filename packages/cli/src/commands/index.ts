@@ -6,6 +6,7 @@ import { getCommand } from './get.js';
 import { historyCommand } from './history.js';
 import { importCommand } from './import.js';
 import { initCommand } from './init.js';
+import { mcpCommand } from './mcp.js';
 import { queryCommand } from './query.js';
 import { repairCommand } from './repair.js';
 import { stateGetCommand, stateSetCommand, stateWatchCommand } from './state.js';
@@ -29,4 +30,5 @@ export const commands: readonly Command[] = [
   compactCommand,
   verifyCommand,
   repairCommand,
+  mcpCommand,
 ];

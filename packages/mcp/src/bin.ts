@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+import { runMcpCommand } from './command-line.js';
+
+/** Aborted on SIGINT or SIGTERM: the session ends, the store is closed, the process exits 0. A second signal ends it at once. */
+const stop = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    stop.abort();
+    process.once(signal, () => process.kill(process.pid, signal));
+  });
+}
+// A client that goes away closes the pipe: EPIPE on stdout ends the session like the end of stdin.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  stop.abort();
+});
+process.exitCode = await runMcpCommand(process.argv.slice(2), { signal: stop.signal });

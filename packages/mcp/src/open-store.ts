@@ -1,0 +1,20 @@
+import { MemMapFS, registerCodec, registerSearchProvider, type SearchProviderName } from '@memmapfs/core';
+import cbor from '@memmapfs/codec-cbor';
+import msgpack from '@memmapfs/codec-msgpack';
+import flexsearch from '@memmapfs/search-flexsearch';
+
+/** The search providers `--search` names; the first is the default and comes with this package. */
+export const searchNames = ['flexsearch', 'orama', 'segments'] as const satisfies readonly SearchProviderName[];
+
+/**
+ * Opens the store at `root`, creating it when absent. The codecs (msgpack, cbor) and the default search
+ * provider (flexsearch) come with this package and are registered by name, so that a store opens with
+ * its own codec; another provider (`orama`, `segments`) is imported by core, and a missing package is
+ * `ADAPTER_NOT_INSTALLED`, naming what to install.
+ */
+export function openStore(root: string, search: (typeof searchNames)[number] = 'flexsearch'): Promise<MemMapFS> {
+  registerCodec('msgpack', () => msgpack());
+  registerCodec('cbor', () => cbor());
+  registerSearchProvider('flexsearch', () => flexsearch());
+  return MemMapFS.init(root, { search });
+}

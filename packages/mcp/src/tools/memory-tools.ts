@@ -1,0 +1,127 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { MemMapFS, MemoryUpdate, MetaFilter } from '@memmapfs/core';
+import { z } from 'zod';
+import { pageLimits } from '../limits.js';
+import { decodeCursor, encodeCursor } from '../page-cursor.js';
+import { runTool, ToolFailure } from '../tool-errors.js';
+import { hitOutput, inputFields, memoryOutput, tagSet, toHitOutput, toMemoryOutput } from './fields.js';
+
+const nextCursor = z.string().optional().describe('Pass it as cursor, with the other arguments unchanged, for the next page; absent on the last page');
+
+/** The labels and conditions of a search or listing, as core takes them: only those given. */
+function conditions(tags: string[] | undefined, namespace: string | undefined, filter: Record<string, unknown> | undefined) {
+  return { ...(tags !== undefined ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}), ...(filter !== undefined ? { filter: filter as MetaFilter } : {}) };
+}
+
+/**
+ * Registers the memory tools: `remember`, `recall`, `get_memory`, `update_memory`, `forget` and
+ * `list_memories`.
+ */
+export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
+  server.registerTool('remember', {
+    title: 'Remember',
+    description: 'Store a memory that lasts across sessions and is visible to every agent using this store. Returns its id.',
+    inputSchema: {
+      text: inputFields.text,
+      tags: inputFields.tags.optional(),
+      namespace: inputFields.namespace.optional(),
+      meta: inputFields.meta.optional(),
+      ttlMs: z.number().int().positive().optional().describe('Forget it by itself after this many milliseconds'),
+    },
+    outputSchema: { id: z.number().int().describe("The new memory's id") },
+  }, ({ text, tags, namespace, meta, ttlMs }) => runTool(async () => {
+    const id = await store.appendMemory(text, tags, { ...(namespace !== undefined ? { namespace } : {}), ...(meta !== undefined ? { meta } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) });
+    return { id };
+  }));
+
+  server.registerTool('recall', {
+    title: 'Recall',
+    description: `Full-text search over the memories, best match first, a page at a time (default ${pageLimits.defaultLimit}). An empty query lists the newest memories. `
+      + 'tags, namespace and filter narrow it; filter is on meta, e.g. {"source":"slack","priority":{"$gte":2}}. '
+      + `Pages reach the best ${pageLimits.recallDepth} hits.`,
+    inputSchema: {
+      query: z.string().describe('Words to search for; "" lists the newest memories'),
+      tags: inputFields.tagFilter.optional(),
+      namespace: inputFields.namespaceFilter.optional(),
+      filter: inputFields.filter.optional(),
+      limit: inputFields.limit.optional(),
+      cursor: inputFields.cursor.optional(),
+    },
+    outputSchema: {
+      hits: z.array(hitOutput),
+      nextCursor,
+      truncated: z.boolean().optional().describe(`true when more hits lie beyond the best ${pageLimits.recallDepth}: narrow the query to reach them`),
+    },
+    annotations: { readOnlyHint: true },
+  }, ({ query, tags, namespace, filter, limit = pageLimits.defaultLimit, cursor }) => runTool(async () => {
+    const listing = { query, tags: tagSet(tags), namespace, filter };
+    const { offset } = cursor === undefined ? { offset: 0 } : decodeCursor(cursor, 'recall', listing);
+    const remaining = pageLimits.recallDepth - offset;
+    if (remaining <= 0) {
+      throw new ToolFailure('PAGE_TOO_DEEP', `recall: pages reach the best ${pageLimits.recallDepth} hits of a query; narrow it (other words, tags, namespace, filter) to find what lies deeper.`);
+    }
+    const size = Math.min(limit, remaining);
+    // One hit more than the page tells whether another page (or, at the deepest page, more hits) follows.
+    const hits = await store.queryMemory(query, { limit: size + 1, offset, ...conditions(tags, namespace, filter) });
+    const more = hits.length > size;
+    const last = offset + size >= pageLimits.recallDepth;
+    return {
+      hits: hits.slice(0, size).map(toHitOutput),
+      ...(more && !last ? { nextCursor: encodeCursor('recall', listing, { offset: offset + size }) } : {}),
+      ...(more && last ? { truncated: true } : {}),
+    };
+  }));
+
+  server.registerTool('get_memory', {
+    title: 'Get a memory',
+    description: 'Read one memory by id. found is false when there is none (never written, forgotten or expired).',
+    inputSchema: { id: inputFields.id },
+    outputSchema: { found: z.boolean(), memory: memoryOutput.optional() },
+    annotations: { readOnlyHint: true },
+  }, ({ id }) => runTool(async () => {
+    const memory = await store.getMemory(id);
+    return memory === undefined ? { found: false } : { found: true, memory: toMemoryOutput(memory) };
+  }));
+
+  server.registerTool('update_memory', {
+    title: 'Update a memory',
+    description: "Change a memory's text, tags or meta: each one given replaces the old one whole, the others are kept. Returns the updated memory.",
+    inputSchema: {
+      id: inputFields.id,
+      text: inputFields.text.optional(),
+      tags: inputFields.tags.optional(),
+      meta: inputFields.meta.optional(),
+    },
+    outputSchema: { memory: memoryOutput },
+    annotations: { idempotentHint: true },
+  }, ({ id, text, tags, meta }) => runTool(async () => {
+    const update: MemoryUpdate = { ...(text !== undefined ? { text } : {}), ...(tags !== undefined ? { tags } : {}), ...(meta !== undefined ? { meta } : {}) };
+    if (Object.keys(update).length === 0) throw new ToolFailure('INVALID_ARGUMENT', 'update_memory: give at least one of text, tags and meta to change.');
+    return { memory: toMemoryOutput(await store.updateMemory(id, update)) };
+  }));
+
+  server.registerTool('forget', {
+    title: 'Forget a memory',
+    description: 'Delete a memory by id, for every agent using this store. deleted is false when there was none to delete.',
+    inputSchema: { id: inputFields.id },
+    outputSchema: { id: z.number().int(), deleted: z.boolean() },
+    annotations: { destructiveHint: true, idempotentHint: true },
+  }, ({ id }) => runTool(async () => ({ id, deleted: await store.deleteMemory(id) })));
+
+  server.registerTool('list_memories', {
+    title: 'List memories',
+    description: `List every memory, oldest first, a page at a time (default ${pageLimits.defaultLimit}); namespace, tags and filter (on meta, as for recall) narrow it. Memories written meanwhile come on later pages; none is listed twice. Use recall to search.`,
+    inputSchema: {
+      namespace: inputFields.namespaceFilter.optional(),
+      tags: inputFields.tagFilter.optional(),
+      filter: inputFields.filter.optional(),
+      limit: inputFields.limit.optional(),
+      cursor: inputFields.cursor.optional(),
+    },
+    outputSchema: { memories: z.array(memoryOutput), nextCursor },
+    annotations: { readOnlyHint: true },
+  }, ({ namespace, tags, filter, limit = pageLimits.defaultLimit, cursor }) => runTool(async () => {
+    const page = await store.listMemories({ limit, ...(cursor !== undefined ? { cursor } : {}), ...conditions(tags, namespace, filter) });
+    return { memories: page.memories.map(toMemoryOutput), ...(page.nextCursor !== undefined ? { nextCursor: page.nextCursor } : {}) };
+  }));
+}

@@ -1,0 +1,47 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { AgentState, MemMapFS } from '@memmapfs/core';
+import { z } from 'zod';
+import { toJsonObject } from '../json-value.js';
+import { stateResourceUri } from '../state-resource.js';
+import { runTool } from '../tool-errors.js';
+import { jsonObject } from './fields.js';
+
+/** The agent state as the tools take and return it: the four fields every state has, and any of your own. */
+const stateFields = {
+  status: z.string().describe('Free-form status, e.g. "idle", "running", "waiting for user"'),
+  activeMemoryCount: z.number().describe('The number of memories the agent considers active (its own count)'),
+  lastUpdatedId: z.number().describe('The id of the memory the agent last touched'),
+  extra: z.record(z.string(), z.unknown()).describe('Anything else, as a JSON object'),
+};
+
+const stateOutput = z.object(stateFields).catchall(z.unknown());
+
+/** Registers `get_state` and `update_state`, over the same agent state as the `memmapfs://state` resource. */
+export function registerStateTools(server: McpServer, store: MemMapFS): void {
+  server.registerTool('get_state', {
+    title: 'Get the agent state',
+    description: `Read the agent state shared by every agent using this store (also the resource ${stateResourceUri}, which clients can subscribe to).`,
+    outputSchema: { state: stateOutput },
+    annotations: { readOnlyHint: true },
+  }, () => runTool(() => ({ state: toJsonObject(store.getState()) })));
+
+  server.registerTool('update_state', {
+    title: 'Update the agent state',
+    description: 'Change the shared agent state: the fields given replace the current ones (extra is replaced whole), the others keep their values. Every agent subscribed to the state is told. Returns the new state.',
+    inputSchema: {
+      state: z.object({
+        status: stateFields.status.optional(),
+        activeMemoryCount: stateFields.activeMemoryCount.optional(),
+        lastUpdatedId: stateFields.lastUpdatedId.optional(),
+        extra: jsonObject('Anything else, as a JSON object: replaces the current extra whole').optional(),
+      }).catchall(z.unknown()).describe('The fields to change; fields of your own are kept too'),
+    },
+    outputSchema: { state: stateOutput },
+    annotations: { idempotentHint: true },
+  }, ({ state }) => runTool(async () => {
+    const changes = Object.fromEntries(Object.entries(state).filter(([, value]) => value !== undefined));
+    const next = { ...store.getState(), ...changes } as AgentState;
+    await store.updateState(next);
+    return { state: toJsonObject(next) };
+  }));
+}

@@ -1,0 +1,53 @@
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer, tempFolder } from './server-process.js';
+
+/** Runs the server until it has said on stderr that it serves, then does `stop`; resolves its exit code, signal and stderr. */
+async function serveThen(root: string, stop: (child: ReturnType<typeof spawnServer>) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }> {
+  const child = spawnServer(root);
+  let stderr = '';
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const serving = new Promise<void>((resolve) => {
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      if (stderr.includes('serving')) resolve();
+    });
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  await Promise.race([serving, exited]);
+  stop(child);
+  const [code, signal] = await exited;
+  return { code, signal, stderr, stdout };
+}
+
+describe('the server process', () => {
+  let folder: Awaited<ReturnType<typeof tempFolder>>;
+
+  beforeAll(async () => {
+    folder = await tempFolder();
+  });
+
+  afterAll(async () => {
+    await folder?.remove();
+  });
+
+  it('closes the store and exits 0 when stdin ends', async () => {
+    const run = await serveThen(folder.root, (child) => child.stdin!.end());
+    expect(run).toMatchObject({ code: 0, signal: null, stdout: '' });
+  });
+
+  it('closes the store and exits 0 on SIGTERM and on SIGINT', async () => {
+    expect(await serveThen(folder.root, (child) => child.kill('SIGTERM'))).toMatchObject({ code: 0, signal: null, stdout: '' });
+    expect(await serveThen(folder.root, (child) => child.kill('SIGINT'))).toMatchObject({ code: 0, signal: null, stdout: '' });
+  });
+
+  it('exits 2 on a bad command line, saying why on stderr', async () => {
+    const child = spawnServer(folder.root, ['--serach', 'orama']);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--serach/);
+  });
+});

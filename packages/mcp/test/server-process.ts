@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { expect } from 'vitest';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const builtBin = join(packageDir, 'dist', 'bin.js');
+const sourceBin = join(packageDir, 'src', 'bin.ts');
+
+function newestSourceChange(folder: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSourceChange(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Which server the tests spawn: the built `dist/bin.js` when it is there and newer than every source
+ * file (after `pnpm --filter @memmapfs/mcp... build`), else `src/bin.ts` through tsx, so that the suite
+ * also runs on a fresh clone without a build. `MEMMAPFS_MCP_SERVER=dist|source` forces one.
+ */
+export const serverKind: 'dist' | 'source' = (() => {
+  const forced = process.env.MEMMAPFS_MCP_SERVER;
+  if (forced === 'dist' || forced === 'source') return forced;
+  return existsSync(builtBin) && statSync(builtBin).mtimeMs >= newestSourceChange(join(packageDir, 'src')) ? 'dist' : 'source';
+})();
+
+/** The node arguments and environment that run the server on `root`. */
+export function serverCommand(root: string, extraArgs: readonly string[] = []): { args: string[]; env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && name !== 'MEMMAPFS_ROOT' && name !== 'NODE_PATH' && name !== 'NODE_OPTIONS') env[name] = value;
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const entry = serverKind === 'dist' ? [builtBin] : ['--conditions=dev-source', '--import', tsx, sourceBin];
+  return { args: [...entry, '--root', root, ...extraArgs], env };
+}
+
+/** A server process with a connected client. */
+export interface ServerSession {
+  readonly client: Client;
+  readonly transport: StdioClientTransport;
+  /** What the server wrote to stderr so far. */
+  stderr(): string;
+  /** Closes the client: the server sees stdin end and exits. */
+  close(): Promise<void>;
+}
+
+/** Spawns a server on `root` and connects the SDK's client to it over stdio. */
+export async function startServer(root: string, name = 'test-client'): Promise<ServerSession> {
+  const { args, env } = serverCommand(root);
+  const transport = new StdioClientTransport({ command: process.execPath, args, env, stderr: 'pipe' });
+  let stderr = '';
+  transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const client = new Client({ name, version: '1.0.0' });
+  try {
+    await client.connect(transport);
+  } catch (error) {
+    throw new Error(`the server did not start: ${(error as Error).message}\nstderr: ${stderr}`, { cause: error });
+  }
+  return { client, transport, stderr: () => stderr, close: () => client.close() };
+}
+
+/** The structured result of a tool call, which must have succeeded. */
+export async function call<T = Record<string, unknown>>(session: ServerSession, name: string, args: Record<string, unknown> = {}): Promise<T> {
+  const result = (await session.client.callTool({ name, arguments: args })) as CallToolResult;
+  expect(result.isError, `${name} failed: ${JSON.stringify(result.content)}`).toBeFalsy();
+  expect(JSON.parse((result.content[0] as { text: string }).text)).toEqual(result.structuredContent);
+  return result.structuredContent as T;
+}
+
+/** The message of a tool call that must have failed as a tool error. */
+export async function callError(session: ServerSession, name: string, args: Record<string, unknown>): Promise<string> {
+  const result = (await session.client.callTool({ name, arguments: args })) as CallToolResult;
+  expect(result.isError, `${name} should have failed, returned ${JSON.stringify(result.structuredContent)}`).toBe(true);
+  expect(result.structuredContent).toBeUndefined();
+  return (result.content[0] as { text: string }).text;
+}
+
+/** A fresh temporary folder; `remove` deletes it. */
+export async function tempFolder(): Promise<{ root: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'memmapfs-mcp-'));
+  return { root: join(dir, 'store'), remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Spawns the server without a client, for tests of how it starts and stops. */
+export function spawnServer(root: string, extraArgs: readonly string[] = []): ChildProcess {
+  const { args, env } = serverCommand(root, extraArgs);
+  return spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+}
