@@ -369,7 +369,10 @@ export class ChunkBlockStore implements BlockStore {
     const handle = this.claimed.get(chunk);
     if (!handle) throw new BlockError('INVALID_ARGUMENT', `Chunk ${chunkFileName(chunk)} was not claimed by this store: claim it first.`);
     try {
-      await this.files.unlink(join(this.dir, chunkFileName(chunk)));
+      // (Gone already: an earlier retire removed it and then failed to sync the folder.)
+      await this.files.unlink(join(this.dir, chunkFileName(chunk))).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
       await syncAndClose(await this.files.open(this.dir, 'r'));
     } catch (error) {
       throw new BlockError('IO_ERROR', `Cannot remove ${chunkFileName(chunk)}: ${(error as Error).message}`, { cause: error });

@@ -248,3 +248,31 @@ describe('writing', () => {
     await store.close();
   });
 });
+
+describe('retire', () => {
+  it('a retire that failed after removing the file, tried again, finishes instead of failing on the missing file', async () => {
+    const first = await openChunkStore({ dir, reader: 'read', chunkSize: 4096 });
+    await first.append(Buffer.alloc(3000, 1));
+    await first.append(Buffer.alloc(3000, 2));
+    await first.close();
+    let failFolderOpen = true;
+    const seam = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        // The folder's fsync after the unlink fails once (as EIO would).
+        if (String(args[0]) === dir && failFolderOpen) {
+          failFolderOpen = false;
+          throw Object.assign(new Error('EIO: injected fault in open'), { code: 'EIO' });
+        }
+        return fileSystem.open(...args);
+      }) as typeof fileSystem.open,
+    };
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
+    expect(await store.claim(0)).toBe(true);
+    await expect(store.retire(0)).rejects.toThrow(/Cannot remove chunk_0000\.bin: EIO/);
+    expect(await store.claim(0)).toBe(true);
+    await store.retire(0);
+    expect((await readdir(dir)).filter((name) => name.endsWith('.bin'))).toEqual([chunkFileName(1)]);
+    await store.close();
+  });
+});

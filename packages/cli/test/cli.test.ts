@@ -390,7 +390,8 @@ describe('the memmapfs binary', () => {
     }
     expect(holding).toEqual([]);
     expect((await memmapfs(['--root', root, 'get', '1'], dir)).stdout).toContain('kept for later');
-  });
+    // (Five processes of the built CLI, one of them compacting: 15 s on a quiet machine.)
+  }, 60_000);
 
   it('keeps the agent state from one process to the next', async () => {
     expect((await memmapfs(['--root', root, 'init'], dir)).code).toBe(0);
