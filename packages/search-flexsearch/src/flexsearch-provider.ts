@@ -1,8 +1,10 @@
 import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
-import { Index } from 'flexsearch';
-import { restoreFastUpdate } from './fast-update.js';
+import { FlexSearchOrderIndex } from './flexsearch-order-index.js';
 import { MemoryLabels } from './memory-labels.js';
+import { RankedWordIndex } from './ranked-word-index.js';
 import { decodeSnapshot, encodeSnapshot, snapshotError } from './snapshot.js';
+import type { TextIndex } from './text-index.js';
+import { wordTokens } from './word-tokens.js';
 
 /** How flexsearch splits words into indexed terms. */
 export type FlexSearchTokenize = 'strict' | 'forward' | 'reverse' | 'full';
@@ -10,38 +12,48 @@ export type FlexSearchTokenize = 'strict' | 'forward' | 'reverse' | 'full';
 /** Options of the flexsearch provider. Every option is optional; the defaults suit agent memories. */
 export interface FlexSearchProviderOptions {
   /**
-   * How words are indexed. `'forward'` (default) indexes every word beginning, so `'mem'` finds
-   * `'memory'`; `'strict'` whole words only (smallest index, no prefix matching); `'reverse'` beginnings
-   * and endings; `'full'` every substring (largest index).
+   * How words are indexed. `'strict'` (default): whole words, ranked by BM25; the last query word
+   * also matches the `prefixWords` most common words it begins. `'forward'` indexes every word
+   * beginning, so every query word matches as a prefix; `'reverse'` beginnings and endings; `'full'`
+   * every substring (largest index). These three rank in FlexSearch's order (earlier positions first).
    */
   tokenize?: FlexSearchTokenize;
-  /** Number of relevance levels a word position is scored into (flexsearch `resolution`). Default 9. */
+  /**
+   * Number of relevance levels flexsearch files a memory at under each of its words (flexsearch
+   * `resolution`): with `'strict'`, levels of the word's BM25 weight in the memory (default 16); with
+   * the other tokenizers, of the word's position (default 9).
+   */
   resolution?: number;
   /**
-   * Whether a multi-word query also finds memories holding only some of its words, ranked below those
-   * holding all of them. Default `true`; `false` returns only memories holding every word.
+   * With `tokenize: 'strict'`: how many indexed words the last query word may stand for as a prefix,
+   * the ones most memories hold (and the word itself, if indexed). Default 32; `0` turns prefix
+   * matching off (`supports.prefix` is then `false`).
+   */
+  prefixWords?: number;
+  /**
+   * Whether a multi-word query also finds memories holding only some of its words. Default `true`;
+   * `false` returns only memories holding every word.
    */
   suggest?: boolean;
 }
 
 const tokenizers: readonly FlexSearchTokenize[] = ['strict', 'forward', 'reverse', 'full'];
 
-/** Smallest page of candidates asked of flexsearch when filters may drop some. */
-const MIN_FILTERED_PAGE = 64;
-
 /**
  * Creates a search provider backed by a flexsearch `Index` held in memory.
  *
- * flexsearch indexes the text; tags (AND) and namespace are matched exactly by the provider, which
- * pages through flexsearch's ranked ids until `limit` memories pass. Hits are scored by rank,
- * `1 / (1 + rank)`, since flexsearch returns an order and no scores.
+ * With the default `tokenize: 'strict'`, flexsearch indexes whole words and hits are ranked by BM25
+ * (as SQLite FTS5 ranks), the last query word also matching the most common words it begins. With the
+ * other tokenizers, flexsearch matches word parts and hits come in its order, scored `1 / (1 + rank)`.
+ * Tags (AND) and namespace are matched exactly by the provider.
  *
  * @example
- * await MemMapFS.init(root, { search: flexsearch({ tokenize: 'strict' }) });
+ * await MemMapFS.init(root, { search: flexsearch({ prefixWords: 8 }) });
  */
 export function flexsearch(options: FlexSearchProviderOptions = {}): SearchProvider {
-  const tokenize = options.tokenize ?? 'forward';
-  const resolution = options.resolution ?? 9;
+  const tokenize = options.tokenize ?? 'strict';
+  const resolution = options.resolution ?? (tokenize === 'strict' ? 16 : 9);
+  const prefixWords = options.prefixWords ?? 32;
   const suggest = options.suggest ?? true;
   if (!tokenizers.includes(tokenize)) {
     throw new Error(`[memmapfs] [search] [flexsearch] tokenize must be one of ${tokenizers.map((t) => `'${t}'`).join(', ')}; got ${JSON.stringify(tokenize)}.`);
@@ -49,69 +61,51 @@ export function flexsearch(options: FlexSearchProviderOptions = {}): SearchProvi
   if (!Number.isInteger(resolution) || resolution < 1) {
     throw new Error(`[memmapfs] [search] [flexsearch] resolution must be a positive integer; got ${JSON.stringify(resolution)}.`);
   }
+  if (!Number.isInteger(prefixWords) || prefixWords < 0) {
+    throw new Error(`[memmapfs] [search] [flexsearch] prefixWords must be a non-negative integer; got ${JSON.stringify(prefixWords)}.`);
+  }
 
-  const createIndex = (fastupdate = true): Index => new Index({ tokenize, resolution, fastupdate });
+  const createTextIndex = (): TextIndex =>
+    tokenize === 'strict' ? new RankedWordIndex({ levels: resolution, prefixWords, suggest }) : new FlexSearchOrderIndex({ tokenize, resolution, suggest });
 
-  let index = createIndex();
+  let text = createTextIndex();
   let labels = new MemoryLabels();
-
-  const findCandidates = (text: string, limit: number, offset: number): number[] => {
-    try {
-      return (index.search(text, { limit, offset, suggest }) ?? []) as number[];
-    } catch {
-      return [];
-    }
-  };
 
   return {
     name: 'flexsearch',
-    supports: { snapshot: true, prefix: tokenize !== 'strict' },
+    supports: { snapshot: true, prefix: text.prefix },
 
     add(doc: SearchDocument): void {
-      if (labels.has(doc.id)) index.remove(doc.id);
+      if (labels.has(doc.id)) text.remove(doc.id);
       labels.set(doc.id, doc.tags, doc.namespace);
-      index.add(doc.id, doc.text);
+      text.add(doc.id, wordTokens(doc.text));
     },
 
     remove(id: number): void {
       if (!labels.has(id)) return;
-      index.remove(id);
+      text.remove(id);
       labels.delete(id);
     },
 
     search(request: SearchRequest): SearchHit[] {
       if (!labels.canMatch(request)) return [];
-      const filtered = request.namespace !== undefined || (request.tags?.length ?? 0) > 0;
-      const ids: number[] = [];
-      const seen = new Set<number>();
-      let offset = 0;
-      let pageSize = filtered ? Math.max(request.limit * 2, MIN_FILTERED_PAGE) : request.limit;
-      while (ids.length < request.limit) {
-        const page = findCandidates(request.text, pageSize, offset);
-        for (const id of page) {
-          if (seen.has(id)) continue;
-          seen.add(id);
-          if (labels.matches(id, request)) ids.push(id);
-          if (ids.length === request.limit) break;
-        }
-        if (page.length < pageSize) break;
-        offset += page.length;
-        pageSize *= 2;
+      try {
+        const words = [...new Set(wordTokens(request.text))];
+        if (words.length === 0) return [];
+        const filtered = request.namespace !== undefined || (request.tags?.length ?? 0) > 0;
+        return text.search(words, request.limit, filtered ? (id) => labels.matches(id, request) : () => true);
+      } catch {
+        return [];
       }
-      return ids.map((id, rank) => ({ id, score: 1 / (1 + rank) }));
     },
 
     clear(): void {
-      index = createIndex();
+      text = createTextIndex();
       labels = new MemoryLabels();
     },
 
     async exportSnapshot(): Promise<Uint8Array> {
-      const parts: Array<[string, string]> = [];
-      await index.export((key: string, data: string) => {
-        parts.push([key, data]);
-      });
-      return encodeSnapshot({ settings: { tokenize, resolution }, parts, memories: labels.entries() });
+      return encodeSnapshot({ settings: { tokenize, resolution }, memories: labels.entries(), index: await text.exportSnapshot() });
     },
 
     async importSnapshot(bytes: Uint8Array): Promise<void> {
@@ -119,21 +113,20 @@ export function flexsearch(options: FlexSearchProviderOptions = {}): SearchProvi
       if (snapshot.settings.tokenize !== tokenize || snapshot.settings.resolution !== resolution) {
         throw snapshotError(`it was made with tokenize '${snapshot.settings.tokenize}' and resolution ${snapshot.settings.resolution}, this provider uses '${tokenize}' and ${resolution}`);
       }
-      const restored = createIndex(false);
+      const restored = createTextIndex();
       const restoredLabels = new MemoryLabels();
       try {
-        for (const [key, data] of snapshot.parts) restored.import(key, data);
+        restored.importSnapshot(snapshot.index);
         for (const [id, namespace, tags] of snapshot.memories) restoredLabels.set(id, tags, namespace);
       } catch (cause) {
         throw snapshotError('flexsearch could not read it', cause);
       }
-      restoreFastUpdate(restored);
-      index = restored;
+      text = restored;
       labels = restoredLabels;
     },
 
     close(): void {
-      index = createIndex();
+      text = createTextIndex();
       labels = new MemoryLabels();
     },
   };

@@ -1,8 +1,8 @@
 /** The flexsearch release whose export format a snapshot holds; must match the pinned dependency. */
 export const FLEXSEARCH_VERSION = '0.8.212';
 
-/** Version of the snapshot layout below; bump on any change to it. */
-const SNAPSHOT_FORMAT = 1;
+/** Version of the snapshot layout below; bump on any change to it or to what the index holds. */
+const SNAPSHOT_FORMAT = 2;
 
 /** Everything needed to restore a flexsearch provider, as stored in a snapshot (UTF-8 JSON). */
 export interface FlexSearchSnapshot {
@@ -12,16 +12,16 @@ export interface FlexSearchSnapshot {
   readonly format: number;
   /** Library and version whose export format the snapshot holds, e.g. `flexsearch@0.8.212`. */
   readonly library: string;
-  /** Index settings the parts were built with; an index with other settings cannot read them. */
+  /** Index settings the index was built with; an index with other settings cannot read it. */
   readonly settings: { readonly tokenize: string; readonly resolution: number };
-  /** flexsearch's own `export()` output, `[key, data]` in export order. */
-  readonly parts: Array<[string, string]>;
   /** The tags and namespace of every memory: `[id, namespace, tags]`. */
   readonly memories: Array<[number, string, string[]]>;
+  /** What the text index exported (FlexSearch's `export()` parts, and the word counts it keeps). */
+  readonly index: unknown;
 }
 
 /** The snapshot content before the header is added. */
-export type FlexSearchSnapshotBody = Pick<FlexSearchSnapshot, 'settings' | 'parts' | 'memories'>;
+export type FlexSearchSnapshotBody = Pick<FlexSearchSnapshot, 'settings' | 'memories' | 'index'>;
 
 /** Encodes a snapshot as UTF-8 JSON. */
 export function encodeSnapshot(body: FlexSearchSnapshotBody): Uint8Array {
@@ -42,7 +42,7 @@ export function decodeSnapshot(bytes: Uint8Array): FlexSearchSnapshot {
   if (snapshot.format !== SNAPSHOT_FORMAT || snapshot.library !== `flexsearch@${FLEXSEARCH_VERSION}`) {
     throw snapshotError(`it has format ${String(snapshot.format)} from ${String(snapshot.library)}; this release reads format ${SNAPSHOT_FORMAT} from flexsearch@${FLEXSEARCH_VERSION}`);
   }
-  if (!isSettings(snapshot.settings) || !Array.isArray(snapshot.parts) || !Array.isArray(snapshot.memories)) {
+  if (!isSettings(snapshot.settings) || !Array.isArray(snapshot.memories) || typeof snapshot.index !== 'object' || snapshot.index === null) {
     throw snapshotError('its content is incomplete');
   }
   return snapshot as FlexSearchSnapshot;

@@ -1,6 +1,7 @@
 import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
 import { create, load, remove, save, search, upsert, type Orama } from '@orama/orama';
 import { decodeSnapshot, encodeSnapshot, snapshotError } from './snapshot.js';
+import { WordSearchIndex } from './word-search.js';
 import { createWordTokenizer } from './word-tokenizer.js';
 
 /** Options of the Orama provider. Every option is optional. */
@@ -36,7 +37,10 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
   }
   const relevance = options.relevance;
 
-  const createIndex = (): MemoryIndex => create({ schema: memorySchema, sort: { enabled: false }, components: { tokenizer: createWordTokenizer() } });
+  // (The word tokenizer returns each word of a text once.)
+  const wordSearch = new WordSearchIndex({ distinctWords: true });
+  const createIndex = (): MemoryIndex =>
+    create({ schema: memorySchema, sort: { enabled: false }, components: { tokenizer: createWordTokenizer(), index: wordSearch.component } });
   let index = createIndex();
 
   const findHits = async (request: SearchRequest): Promise<SearchHit[]> => {
@@ -45,6 +49,7 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
       ...(tags.length > 0 ? { tags: { containsAll: [...tags] } } : {}),
       ...(request.namespace !== undefined ? { namespace: { eq: request.namespace } } : {}),
     };
+    wordSearch.limitNextSearch(request.limit);
     const results = await search(index, {
       term: request.text,
       properties: ['text'],

@@ -4,8 +4,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { create, insert, search } from '@orama/orama';
+import { wordsWithin, type WordNode } from '../src/radix-words.js';
 import oramaDefault, { orama } from '../src/index.js';
 import { ORAMA_VERSION } from '../src/snapshot.js';
+import { WordSearchIndex } from '../src/word-search.js';
+import { createWordTokenizer } from '../src/word-tokenizer.js';
 
 searchProviderSuite('orama', () => orama());
 searchProviderSuite('orama (typo tolerance 1)', () => orama({ tolerance: 1, relevance: { k: 1.5 } }));
@@ -42,6 +46,73 @@ describe('orama provider', () => {
     await provider.add({ id: 1, text: 'alpha beta', tags: [], namespace: 'default' });
     await provider.add({ id: 2, text: 'gamma', tags: [], namespace: 'default' });
     expect(await idsOf(provider, 'beta gamma unknownword')).toEqual(expect.arrayContaining([1, 2]));
+  });
+
+  it('matches every query word but the last as a whole word', async () => {
+    const provider = orama();
+    await provider.add({ id: 1, text: 'memory notes', tags: [], namespace: 'default' });
+    await provider.add({ id: 2, text: 'notes on memoirs', tags: [], namespace: 'default' });
+    expect(await idsOf(provider, 'memo zebra')).toEqual([]);
+    expect((await idsOf(provider, 'zebra memo')).sort()).toEqual([1, 2]);
+    expect((await idsOf(provider, 'memory zebra'))).toEqual([1]);
+  });
+
+  it('with tolerance, matches whole words within it, and the last word also as a prefix', async () => {
+    const provider = orama({ tolerance: 1 });
+    await provider.add({ id: 1, text: 'memory notes', tags: [], namespace: 'default' });
+    await provider.add({ id: 2, text: 'notes on memoirs', tags: [], namespace: 'default' });
+    await provider.add({ id: 3, text: 'menu', tags: [], namespace: 'default' });
+    expect(await idsOf(provider, 'menory zebra')).toEqual([1]);
+    expect(await idsOf(provider, 'memo zebra')).toEqual([]);
+    expect((await idsOf(provider, 'zebra memo')).sort()).toEqual([1, 2]);
+    expect((await idsOf(provider, 'zebra meny')).sort()).toEqual([3]);
+  });
+
+  it('returns the best hits by Orama BM25 for a word most memories hold, with and without filters', async () => {
+    const provider = orama();
+    const docs = Array.from({ length: 600 }, (_, i) => ({
+      id: i + 1,
+      words: ['common', ...Array.from({ length: i % 37 }, (_, j) => `filler${(i * 7 + j) % 50}`), ...(i % 3 === 0 ? ['rare'] : [])],
+      tag: i % 4 === 0 ? 'even' : 'odd',
+    }));
+    for (const doc of docs) await provider.add({ id: doc.id, text: doc.words.join(' '), tags: [doc.tag], namespace: 'default' });
+    for (const [text, tag] of [['common', undefined], ['common', 'even'], ['rare common', undefined], ['common rare', 'odd']] as const) {
+      const hits = await provider.search({ text, limit: 7, ...(tag ? { tags: [tag] } : {}) });
+      const expected = oramaBm25(docs.map((doc) => doc.words), text.split(' '))
+        .filter(({ id }) => tag === undefined || docs[id - 1]!.tag === tag)
+        .slice(0, 7);
+      expect(hits.map((hit) => hit.id), `${text} [${tag}]`).toEqual(expected.map(({ id }) => id));
+      hits.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i]!.score, 9));
+    }
+  });
+
+  it('scores as from the term frequencies Orama keeps, since each word of a memory is indexed once', async () => {
+    const databases = [true, false].map((distinctWords) =>
+      create({ schema: { text: 'string' } as const, components: { tokenizer: createWordTokenizer(), index: new WordSearchIndex({ distinctWords }).component } }),
+    );
+    const texts = ['alpha beta beta gamma', 'beta', 'alpha alpha alpha', 'gamma delta alpha beta epsilon', 'Alpha, BETA!'];
+    for (const db of databases) for (const [i, text] of texts.entries()) await insert(db, { id: String(i + 1), text });
+    for (const term of ['alpha', 'beta gamma', 'al', 'delta be']) {
+      const [distinct, read] = await Promise.all(databases.map((db) => search(db, { term, limit: 10 })));
+      expect(distinct!.hits.map((hit) => [hit.id, hit.score])).toEqual(read!.hits.map((hit) => [hit.id, hit.score]));
+      expect(distinct!.hits.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('finds exactly the indexed words within a number of edits (property)', async () => {
+    const random = seeded(5);
+    for (let run = 0; run < 60; run++) {
+      const letters = 'abc'.slice(0, 2 + (run % 2));
+      const word = (length: number): string => Array.from({ length }, () => letters[Math.floor(random() * letters.length)]).join('');
+      const vocabulary = [...new Set(Array.from({ length: 1 + Math.floor(random() * 40) }, () => word(1 + Math.floor(random() * 6))))];
+      const db = create({ schema: { text: 'string' } as const, components: { tokenizer: createWordTokenizer() } });
+      for (const [i, text] of vocabulary.entries()) await insert(db, { id: String(i), text });
+      const root = (db.data.index as unknown as { indexes: { text: { node: WordNode } } }).indexes.text.node;
+      const query = word(1 + Math.floor(random() * 7));
+      const tolerance = 1 + Math.floor(random() * 3);
+      const found = wordsWithin(root, query, tolerance).map((node) => node.w).sort();
+      expect(found, `${query} within ${tolerance} of ${vocabulary.join(' ')}`).toEqual(vocabulary.filter((w) => levenshtein(w, query) <= tolerance).sort());
+    }
   });
 
   it('tolerates typos only when asked', async () => {
@@ -88,3 +159,47 @@ describe('orama provider', () => {
     expect(ORAMA_VERSION).toBe(manifest.version);
   });
 });
+
+/** Orama's BM25 (each word of a memory counted once), by brute force: `[{ id, score }]`, best first, ties to the older. */
+function oramaBm25(docs: string[][], words: string[]): Array<{ id: number; score: number }> {
+  const distinct = docs.map((doc) => [...new Set(doc)]);
+  const average = distinct.reduce((sum, doc) => sum + doc.length, 0) / distinct.length;
+  const matches = (term: string, w: number): boolean => (w === words.length - 1 ? term.startsWith(words[w]!) : term === words[w]);
+  return distinct
+    .map((doc, i) => {
+      let score = 0;
+      words.forEach((_, w) => {
+        for (const term of doc.filter((t) => matches(t, w))) {
+          const holders = distinct.filter((other) => other.includes(term)).length;
+          const idf = Math.log(1 + (distinct.length - holders + 0.5) / (holders + 0.5));
+          const frequency = 1 / doc.length;
+          score += (idf * (0.5 + frequency * 2.2)) / (frequency + 1.2 * (0.25 + (0.75 * doc.length) / average));
+        }
+      });
+      return { id: i + 1, score };
+    })
+    .filter(({ score }) => score > 0)
+    .sort((a, b) => b.score - a.score || a.id - b.id);
+}
+
+function levenshtein(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** mulberry32: the same numbers on every run. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

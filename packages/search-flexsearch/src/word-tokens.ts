@@ -1,0 +1,43 @@
+/** A word: a run of letters, digits and combining marks (any script). */
+const WORD = /[\p{L}\p{N}\p{M}]+/gu;
+/** Combining diacritics of Latin, Greek and Cyrillic letters once decomposed (`é` = `e` + U+0301). */
+const DIACRITICS = /[\u0300-\u036f]/g;
+const NOT_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * The words of `text`, case-folded and with accents folded (`Café` and `cafe` are one word), in order,
+ * repeats kept: what is indexed and what a query looks for. The same words SQLite FTS5's `unicode61`
+ * tokenizer (with `remove_diacritics`) finds, so that rankings can be compared with it.
+ */
+export function wordTokens(text: string): string[] {
+  return NOT_ASCII.test(text) ? unicodeWords(text) : asciiWords(text);
+}
+
+function unicodeWords(text: string): string[] {
+  let folded = text.toLowerCase();
+  if (NOT_ASCII.test(folded)) folded = folded.normalize('NFD').replace(DIACRITICS, '').normalize('NFC');
+  return folded.match(WORD) ?? [];
+}
+
+/** `wordTokens` for ASCII text, which is most of it: the same words, found a character at a time. */
+function asciiWords(text: string): string[] {
+  const words: string[] = [];
+  let start = -1;
+  let upper = false;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 32;
+    const capital = c >= 65 && c <= 90;
+    if (capital || (c >= 97 && c <= 122) || (c >= 48 && c <= 57)) {
+      if (start < 0) {
+        start = i;
+        upper = false;
+      }
+      if (capital) upper = true;
+    } else if (start >= 0) {
+      const word = text.slice(start, i);
+      words.push(upper ? word.toLowerCase() : word);
+      start = -1;
+    }
+  }
+  return words;
+}
