@@ -8,6 +8,9 @@ import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpe
 import { tryLockHandle } from './file-lease.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapLoadError, type MmapBinding } from './mmap-binding.js';
 
+/** New chunk files in a row that this process created and could not lock before it gives up (see `startChunk`). */
+const MAX_CREATED_NOT_OWNED = 64;
+
 /** Options of `openChunkStore`: those of every block store, and where this one lives. */
 export interface ChunkStoreOptions extends BlockStoreOpenOptions {
   /** Folder of the chunk files, e.g. `<root>/blocks`. Created when missing (unless read-only). */
@@ -60,7 +63,7 @@ interface Chunk {
   held: number;
 }
 
-/** Write state of a chunk this process owns (holds its flock). */
+/** Write state of a chunk this process owns (holds its owner lock). */
 interface ChunkWriter {
   readonly handle: FileHandle;
   /** Next free offset: blocks are placed at once and written a moment later (`flushWrites`). */
@@ -107,7 +110,7 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
 
 /**
  * Blocks appended to numbered chunk files (`chunk_0000.bin`, …), shared by every process that opens the
- * folder. A process appends only to chunks it owns: it holds an exclusive `flock` on each, taken when it
+ * folder. A process appends only to chunks it owns: it holds an exclusive lock on each, taken when it
  * adopts a chunk with room left (whose owner is gone) or creates a new one, so two processes never
  * write the same file, and a dead owner's lock goes with it. A chunk is only ever appended to, never
  * truncated or rewritten, so a mapping can never point past the end of its file. Chunks written by
@@ -348,7 +351,8 @@ export class ChunkBlockStore implements BlockStore {
     if (this.chunks.get(chunk)?.writer) return false;
     let handle: FileHandle;
     try {
-      handle = await this.files.open(join(this.dir, chunkFileName(chunk)), 'r');
+      // Read-write, for the exclusive lock (Linux OFD locks need a descriptor open for writing); nothing is written through it.
+      handle = await this.files.open(join(this.dir, chunkFileName(chunk)), 'r+');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw new BlockError('IO_ERROR', `Cannot open ${chunkFileName(chunk)}: ${(error as Error).message}`, { cause: error });
@@ -357,6 +361,7 @@ export class ChunkBlockStore implements BlockStore {
     try {
       if (!(await takeOwnerLock(handle))) return false;
     } catch (error) {
+      if (error instanceof BlockError) throw error;
       throw new BlockError('IO_ERROR', `Cannot lock ${chunkFileName(chunk)}: ${(error as Error).message}`, { cause: error });
     }
     this.claimed.set(chunk, handle);
@@ -484,6 +489,7 @@ export class ChunkBlockStore implements BlockStore {
         const adopted = await this.tryOwn(last, length);
         if (adopted) return adopted;
       }
+      let createdNotOwned = 0;
       for (let index = Math.max(last ?? -1, this.active?.index ?? -1, this.referenced?.lastChunk() ?? -1) + 1; ; index++) {
         try {
           await this.createEmptyChunk(index);
@@ -493,6 +499,10 @@ export class ChunkBlockStore implements BlockStore {
         }
         const created = await this.tryOwn(index, length);
         if (created) return created;
+        // Another process may adopt a chunk this one just created, now and then; every one of them, never.
+        if (++createdNotOwned >= MAX_CREATED_NOT_OWNED) {
+          throw new BlockError('IO_ERROR', `Cannot lock the chunk files this process creates in ${this.dir} (${createdNotOwned} in a row were refused): the system refuses file locks here (a security policy such as AppArmor or SELinux may deny them), or other processes take every new chunk.`);
+        }
       }
     } catch (error) {
       throw error instanceof BlockError ? error : new BlockError('IO_ERROR', `Cannot start a chunk file in ${this.dir}: ${(error as Error).message}`, { cause: error });
@@ -523,7 +533,7 @@ export class ChunkBlockStore implements BlockStore {
       return undefined;
     }
     // Reads and mappings use a descriptor of their own: a mapping keeps its open file alive, and with
-    // it any flock taken through it, so mapping the writer's descriptor would outlive the ownership.
+    // it any lock taken through it, so mapping the writer's descriptor would outlive the ownership.
     const chunk = this.chunks.get(index) ?? this.discoverChunk(index);
     if (!chunk) {
       await handle.close();
@@ -609,7 +619,7 @@ export class ChunkBlockStore implements BlockStore {
 }
 
 /**
- * Takes a chunk's owner lock (an exclusive `flock`) through `handle` if nobody holds it; otherwise closes
+ * Takes a chunk's owner lock (an exclusive lock; `handle` open for writing) through `handle` if nobody holds it; otherwise closes
  * `handle` and returns false. (A compaction that retired the chunk unlinked it before it let go of the
  * lock: a lock taken through a descriptor opened before the unlink is refused.)
  */

@@ -1,12 +1,12 @@
 import { fstatSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { loadFlock } from './flock-binding.js';
+import { loadLockBinding } from './lock-binding.js';
 
 /**
- * A `flock` held on a file through a descriptor of its own, which the kernel drops when the process
- * dies. Shared leases say "in use": many processes hold them at once. An exclusive lease is taken only
- * to remove a file no one uses.
+ * A lock held on a file through a descriptor of its own (see `LockBinding`: it belongs to that open file
+ * description), which the kernel drops when the process dies. Shared leases say "in use": many
+ * processes hold them at once. An exclusive lease is taken only to remove a file no one uses.
  */
 export interface FileLease {
   /** Lets go of the lock (and the descriptor). Idempotent. */
@@ -22,7 +22,8 @@ export interface FileLease {
 export async function tryLeaseFile(path: string, mode: 'shared' | 'exclusive'): Promise<FileLease | 'busy' | 'removed'> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    // An exclusive lock needs a descriptor open for writing, a shared one a descriptor open for reading.
+    handle = await open(path, mode === 'exclusive' ? 'r+' : 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'removed';
     throw error;
@@ -32,21 +33,25 @@ export async function tryLeaseFile(path: string, mode: 'shared' | 'exclusive'): 
 }
 
 /**
- * Takes a `flock` through `handle` without waiting. When another descriptor holds a lock that excludes
- * it, or the file was unlinked meanwhile, closes `handle` and returns false.
+ * Takes a lock through `handle` without waiting (`'exclusive'` needs it open for writing, `'shared'` for
+ * reading). When another descriptor holds a lock that excludes it, or the file was unlinked meanwhile,
+ * closes `handle` and returns false.
  */
 export async function tryLockHandle(handle: FileHandle, mode: 'shared' | 'exclusive'): Promise<boolean> {
   return (await lockHandle(handle, mode)) === 'locked';
 }
 
 async function lockHandle(handle: FileHandle, mode: 'shared' | 'exclusive'): Promise<'locked' | 'busy' | 'removed'> {
+  let locked: boolean;
   try {
-    loadFlock().flockSync(handle.fd, mode === 'shared' ? 'shnb' : 'exnb');
+    locked = loadLockBinding().tryLock(handle.fd, mode);
   } catch (error) {
     await handle.close();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return 'busy';
     throw error;
+  }
+  if (!locked) {
+    await handle.close();
+    return 'busy';
   }
   // Whoever removed the file held an exclusive lock until after the unlink: a descriptor opened before
   // it locks a file no one will find again.

@@ -1,5 +1,5 @@
 import * as fileSystem from 'node:fs/promises';
-import { writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -274,5 +274,35 @@ describe('retire', () => {
     await store.retire(0);
     expect((await readdir(dir)).filter((name) => name.endsWith('.bin'))).toEqual([chunkFileName(1)]);
     await store.close();
+  });
+});
+
+describe('new chunk files that cannot be locked', () => {
+  it('are given up on after a few, with an error that says why, instead of being made without end', async () => {
+    const { loadLockBinding } = await import('../src/lock-binding.js');
+    const locks = loadLockBinding();
+    const held: number[] = [];
+    // Every chunk file is locked through another description the moment this store opens it (as a
+    // security policy that refuses the locks would look from here).
+    const refusing = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const path = String(args[0]);
+        if (path.endsWith('.bin')) {
+          const fd = openSync(path, 'r+');
+          locks.tryLock(fd, 'exclusive');
+          held.push(fd);
+        }
+        return fileSystem.open(...args);
+      }) as typeof fileSystem.open,
+    };
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: refusing });
+    try {
+      await expect(store.append(text('nowhere to go'))).rejects.toThrow(/Cannot lock the chunk files this process creates .*64 in a row/);
+      expect((await readdir(dir)).filter((name) => name.endsWith('.bin')).length).toBeLessThanOrEqual(70);
+    } finally {
+      await store.close();
+      for (const fd of held) closeSync(fd);
+    }
   });
 });

@@ -804,7 +804,8 @@ export class FileWal implements WriteAheadLog {
       const path = sealedSegmentPath(this.segmentsFolder, first);
       let fd: number;
       try {
-        fd = openSync(path, 'r');
+        // Read-write, for the exclusive lock (Linux OFD locks need a descriptor open for writing).
+        fd = openSync(path, 'r+');
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`Cannot open ${path}`, error);
         oldest = after;
@@ -1258,7 +1259,7 @@ function writesAreDurable(durability: Durability): boolean {
 }
 
 /**
- * Takes the log for maintenance that replaces it: an exclusive `flock` on every segment (`state.wal`
+ * Takes the log for maintenance that replaces it: an exclusive lock on every segment (`state.wal`
  * and the sealed ones in `segmentsFolder`), granted only while no process has the store open (each
  * holds a shared one on the segment it reads). Returns the function that releases them; fails with
  * `WAL_IN_USE` otherwise.
@@ -1274,13 +1275,14 @@ export async function lockLogForMaintenance(path: string, files: WalFileSystem =
     for (const segmentPath of paths) {
       let handle: FileHandle;
       try {
-        handle = await files.open(segmentPath, 'r');
+        // Read-write: an exclusive lock needs a descriptor open for writing (Linux OFD locks).
+        handle = await files.open(segmentPath, 'r+');
       } catch (error) {
         if (segmentPath !== path && (error as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw error;
       }
       // A link a crash left between sealing and replacing state.wal names state.wal itself: a second
-      // lock on it would conflict with the first (flock is per open file description).
+      // lock on it would conflict with the first (the lock belongs to the open file description).
       const { dev, ino } = await handle.stat();
       if (taken.has(`${dev}:${ino}`)) {
         await handle.close();

@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { crc32c } from './crc32c.js';
-import { loadFlock, type FlockBinding } from './flock-binding.js';
+import { loadLockBinding, lockAddonAdvice, type LockBinding } from './lock-binding.js';
 import { WalError, ioError } from './wal-error.js';
 import type { WalFileSystem } from './file-wal.js';
 import { LOG_ID_SIZE, WAL_HEADER_SIZE, isIntactWalHeader } from './wal-header.js';
@@ -13,7 +13,7 @@ const MAGIC = Buffer.from('MMFSHEAD', 'ascii');
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
 function addonMissing(cause: unknown): WalError {
-  return new WalError('ADDON_MISSING', `The writer lock needs the native addon of the package fs-ext, which did not load (${(cause as Error).message}). Reinstall fs-ext (npm rebuild fs-ext) with build tools available (python3, make, a C++ compiler).`, { cause });
+  return new WalError('ADDON_MISSING', `Cannot take the writer lock: ${lockAddonAdvice(cause)}`, { cause });
 }
 
 /** Whether `promise` settles (resolving) before `deadline` (a `performance.now()` time); rejects with its error. */
@@ -78,8 +78,9 @@ export interface CommitMarker {
  * The head file (`state.head`) beside the log: the writer lock and the commit marker in one file that
  * is never replaced.
  *
- * - Lock: an exclusive `flock` on the file. The kernel releases it when its holder exits or is killed,
- *   so a crashed writer never leaves the store locked.
+ * - Lock: an exclusive lock on the file, held through its one read-write descriptor (see `LockBinding`:
+ *   it belongs to that open file description). The kernel releases it when its holder exits or is
+ *   killed, so a crashed writer never leaves the store locked.
  * - Commit marker (52 bytes, little-endian): magic "MMFSHEAD" | committed offset f64 | committed LSN
  *   f64 | log id (16 bytes) | segment (first LSN) f64 | CRC32C of bytes 0–47. Written by the writer, under the lock, after the
  *   records up to it are durable; read by every process before it shows records to its readers. A lower
@@ -88,7 +89,7 @@ export interface CommitMarker {
  *   replaced, so that a log whose header was damaged can be rebuilt by repair.
  */
 export class HeadFile {
-  private readonly flock: FlockBinding;
+  private readonly locks: LockBinding;
   private held = false;
   private users = 1;
   private readonly queue: Array<() => void> = [];
@@ -97,7 +98,7 @@ export class HeadFile {
   private markerLogId: string | undefined;
 
   private constructor(private readonly handle: FileHandle | undefined, readonly path: string, files: WalFileSystem, private readonly readOnly = false) {
-    this.flock = loadFlock();
+    this.locks = loadLockBinding();
     this.writeSync = files.writeSync?.bind(files) ?? writeSync;
   }
 
@@ -110,7 +111,7 @@ export class HeadFile {
    */
   static async openForReading(path: string, files: WalFileSystem): Promise<HeadFile> {
     try {
-      loadFlock();
+      loadLockBinding();
     } catch (error) {
       throw addonMissing(error);
     }
@@ -130,8 +131,9 @@ export class HeadFile {
 
   /**
    * Opens (creating when needed, never truncating) the head file at `path`. Stores of one process on the
-   * same folder share one head file: one descriptor, one queue in front of the flock, and so at most one
-   * blocking flock per process (each blocking flock holds one of libuv's few pool threads).
+   * same folder share one head file: one descriptor (a second one would be refused the lock the first
+   * holds), one queue in front of the lock, and so at most one blocking lock request per process (each
+   * holds a thread until the kernel answers).
    */
   static async open(path: string, files: WalFileSystem): Promise<HeadFile> {
     const key = resolve(path);
@@ -154,7 +156,7 @@ export class HeadFile {
   private static async openFile(path: string, files: WalFileSystem): Promise<HeadFile> {
     let loadError: unknown;
     try {
-      loadFlock();
+      loadLockBinding();
     } catch (error) {
       loadError = error;
     }
@@ -173,7 +175,7 @@ export class HeadFile {
   tryLock(): boolean {
     // Not while a blocking request is with the kernel: it may already be granted to this descriptor, with
     // its callback (which lets go of a grant nobody waits for) still to run.
-    if (this.held || this.grant || !this.flockAtOnce()) return false;
+    if (this.held || this.grant || !this.lockAtOnce()) return false;
     this.held = true;
     return true;
   }
@@ -181,8 +183,8 @@ export class HeadFile {
   /**
    * Takes the writer lock, waiting for the holder to release it (or die), for at most `timeoutMs`
    * (then `LOCK_TIMEOUT`: a holder that is stopped or stuck must not block everyone forever). Callers
-   * in this process queue first (a flock is shared by everything using this descriptor); then a
-   * non-blocking attempt, and only a contended lock costs a thread-pool wait.
+   * in this process queue first (the lock is shared by everything using this descriptor); then a
+   * non-blocking attempt, and only a contended lock costs a waiting thread.
    */
   async lock(timeoutMs: number = DEFAULT_LOCK_TIMEOUT_MS): Promise<void> {
     const deadline = performance.now() + timeoutMs;
@@ -196,7 +198,7 @@ export class HeadFile {
     }
     this.held = true;
     try {
-      if (!this.grant && this.flockAtOnce()) return;
+      if (!this.grant && this.lockAtOnce()) return;
       this.waitingForGrant++;
       try {
         if (!(await withinDeadline(this.requestGrant(), deadline))) throw this.timeoutError(timeoutMs);
@@ -209,25 +211,30 @@ export class HeadFile {
     }
   }
 
-  /** The blocking flock request with the kernel (one per process at a time: each holds a pool thread). */
+  /** The blocking lock request with the kernel (one per process at a time: each holds a thread, and cannot be called off). */
   private grant: Promise<void> | undefined;
   /** Callers waiting for `grant`; when it comes with none left (they timed out), it is let go at once. */
   private waitingForGrant = 0;
 
   private requestGrant(): Promise<void> {
     this.grant ??= new Promise<void>((resolve, reject) => {
-      this.flock.flock(this.fd, 'ex', (error) => {
-        this.grant = undefined;
-        if (error) return reject(this.lockError(error));
-        if (this.waitingForGrant === 0 && !this.held) {
-          try {
-            this.flock.flockSync(this.fd, 'un');
-          } catch {
-            // Closing the file releases it too.
+      this.locks.waitForExclusive(this.fd).then(
+        () => {
+          this.grant = undefined;
+          if (this.waitingForGrant === 0 && !this.held) {
+            try {
+              this.locks.unlock(this.fd);
+            } catch {
+              // Closed meanwhile: the lock went with the file's last descriptor.
+            }
           }
-        }
-        resolve();
-      });
+          resolve();
+        },
+        (error: unknown) => {
+          this.grant = undefined;
+          reject(this.lockError(error));
+        },
+      );
     });
     this.grant.catch(() => undefined);
     return this.grant;
@@ -237,14 +244,11 @@ export class HeadFile {
     return new WalError('LOCK_TIMEOUT', `Waited ${timeoutMs} ms for the writer lock on ${this.path}: another process holds it and does not let go (it may be stopped or stuck). Reads keep working. Find it with \`fuser ${this.path}\`, or raise lockTimeoutMs.`);
   }
 
-  /** A non-blocking exclusive flock: false when another process holds it. */
-  private flockAtOnce(): boolean {
+  /** A non-blocking exclusive lock: false when another process (or another descriptor) holds it. */
+  private lockAtOnce(): boolean {
     try {
-      this.flock.flockSync(this.fd, 'exnb');
-      return true;
+      return this.locks.tryLock(this.fd, 'exclusive');
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
       throw this.lockError(error);
     }
   }
@@ -252,7 +256,7 @@ export class HeadFile {
   /** Releases the writer lock, to the next caller in this process if one waits. */
   unlock(): void {
     try {
-      this.flock.flockSync(this.fd, 'un');
+      this.locks.unlock(this.fd);
     } catch {
       // Closing the file releases it too; an unlock can only fail on a closed descriptor.
     }
@@ -361,8 +365,15 @@ export class HeadFile {
   async close(): Promise<void> {
     if (--this.users > 0) return;
     if (!this.readOnly) openHeads.delete(this.path);
-    await this.handle?.close().catch(() => undefined);
-    if (this.lateFd !== undefined) closeSync(this.lateFd);
+    const closeFile = async () => {
+      await this.handle?.close().catch(() => undefined);
+      if (this.lateFd !== undefined) closeSync(this.lateFd);
+    };
+    // A blocking lock request still with the kernel holds the descriptor's number, not the file: closed
+    // now, the number could go to a file opened next, and the wait would lock that one. The file is
+    // closed once the request ends (granted, the lock is let go of at once: nobody waits for it).
+    if (this.grant) void this.grant.catch(() => undefined).then(closeFile);
+    else await closeFile();
   }
 
   private lockError(error: unknown): WalError {

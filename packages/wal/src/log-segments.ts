@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, read as readCallback, readdirSync, readSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadFlock } from './flock-binding.js';
+import { loadLockBinding } from './lock-binding.js';
 import { WalError } from './wal-error.js';
 import { decodeWalHeader, WAL_HEADER_SIZE, type SegmentHeader } from './wal-header.js';
 
@@ -64,31 +64,27 @@ export function fdReader(fd: number): PositionedReader {
 }
 
 /**
- * Takes a shared `flock` on a segment's descriptor: every process holds one on the segment it reads,
- * so that retention never removes a segment someone is still reading, and maintenance that replaces
- * the log can tell that nobody has it open. A process that finds an exclusive holder (maintenance
- * under way, or the segment being removed) is refused with `WAL_IN_USE`.
+ * Takes a shared lock on a segment's descriptor (open for reading): every process holds one on the
+ * segment it reads, so that retention never removes a segment someone is still reading, and maintenance
+ * that replaces the log can tell that nobody has it open. A process that finds an exclusive holder
+ * (maintenance under way, or the segment being removed) is refused with `WAL_IN_USE`.
  */
 export function shareSegment(fd: number, path: string): void {
+  let shared: boolean;
   try {
-    loadFlock().flockSync(fd, 'shnb');
+    shared = loadLockBinding().tryLock(fd, 'shared');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const busy = code === 'EAGAIN' || code === 'EWOULDBLOCK';
-    throw new WalError(busy ? 'WAL_IN_USE' : 'IO_ERROR', busy ? `${path} is being repaired, rewritten or removed by another process; open the store again when that is done.` : `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
+    throw new WalError('IO_ERROR', `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
   }
+  if (!shared) throw new WalError('WAL_IN_USE', `${path} is being repaired, rewritten or removed by another process; open the store again when that is done.`);
 }
 
-/** Tries to take a segment for removal: an exclusive `flock`, granted only while no process reads it. */
+/**
+ * Tries to take a segment for removal: an exclusive lock, granted only while no process reads it.
+ * `fd` must be open for writing (an exclusive lock needs it on Linux).
+ */
 export function tryTakeSegment(fd: number): boolean {
-  try {
-    loadFlock().flockSync(fd, 'exnb');
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
-    throw error;
-  }
+  return loadLockBinding().tryLock(fd, 'exclusive');
 }
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, crc32c, decodeWalHeader, encodeLogImage, frameSeed, newLogId, openFileWal, readHeadFile, scanLog, type WalRecord } from '@memmapfs/wal';
-import { loadFlock } from '../src/flock-binding.js';
+import { loadLockBinding } from '../src/lock-binding.js';
 
 let dir: string;
 let path: string;
@@ -499,24 +499,23 @@ describe('FileWal: preconditions and stale followers', () => {
 
 describe('FileWal: a writer lock that is never let go', () => {
   it('gives up after lockTimeoutMs with LOCK_TIMEOUT, writes nothing, and lets go of the lock it was granted late', async () => {
-    const { createRequire } = await import('node:module');
-    const flock = createRequire(import.meta.url)('fs-ext') as { flockSync(fd: number, op: string): void };
+    const locks = loadLockBinding();
     const { wal } = await openFileWal({ path, codec: 'msgpack', lockTimeoutMs: 150 });
     await wal.append([entry('before')]);
     // Another process takes the writer lock and stops (SIGSTOP) while holding it.
     const stranger = await fileSystem.open(headPath(), 'r+');
-    flock.flockSync(stranger.fd, 'exnb');
+    expect(locks.tryLock(stranger.fd, 'exclusive')).toBe(true);
     const started = performance.now();
     await expect(wal.append([entry('blocked')])).rejects.toMatchObject({ code: 'LOCK_TIMEOUT', message: expect.stringContaining('lockTimeoutMs') });
     expect(performance.now() - started).toBeGreaterThanOrEqual(140);
     await expect(openFileWal({ path, codec: 'msgpack', lockTimeoutMs: 50 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
     // Reads do not need the lock.
     expect(wal.refresh()).toBe(0);
-    flock.flockSync(stranger.fd, 'un');
+    locks.unlock(stranger.fd);
     // The blocking request the timed-out append left with the kernel is granted now, and let go at once.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    flock.flockSync(stranger.fd, 'exnb');
-    flock.flockSync(stranger.fd, 'un');
+    expect(locks.tryLock(stranger.fd, 'exclusive')).toBe(true);
+    locks.unlock(stranger.fd);
     await stranger.close();
     expect(await wal.append([entry('after')])).toEqual([2]);
     await wal.close();
@@ -526,8 +525,7 @@ describe('FileWal: a writer lock that is never let go', () => {
 
 describe('FileWal: found in review', () => {
   it('does not lose the lock when a blocking request given up on is granted while the next commit starts', async () => {
-    const { createRequire } = await import('node:module');
-    const flock = createRequire(import.meta.url)('fs-ext') as { flockSync(fd: number, op: string): void };
+    const locks = loadLockBinding();
     // Log writes take a while, as on a slow disk: the next commit is still writing when it is checked.
     const slowLog = {
       ...fileSystem,
@@ -545,14 +543,14 @@ describe('FileWal: found in review', () => {
     };
     const { wal } = await openFileWal({ path, codec: 'msgpack', lockTimeoutMs: 100, fileSystem: slowLog });
     const stranger = await fileSystem.open(headPath(), 'r+');
-    flock.flockSync(stranger.fd, 'exnb');
+    expect(locks.tryLock(stranger.fd, 'exclusive')).toBe(true);
     await expect(wal.append([entry('given up')])).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
-    flock.flockSync(stranger.fd, 'un');
+    locks.unlock(stranger.fd);
     // At once: the kernel grants the abandoned request to this process while this commit begins.
     const committing = wal.append([entry('mid-commit')]);
     await new Promise((resolve) => setTimeout(resolve, 80));
     // Mid-commit, this process must hold the writer lock: another may not take it.
-    expect(() => flock.flockSync(stranger.fd, 'exnb')).toThrow(expect.objectContaining({ code: expect.stringMatching(/EAGAIN|EWOULDBLOCK/) }));
+    expect(locks.tryLock(stranger.fd, 'exclusive')).toBe(false);
     expect(await committing).toEqual([1]);
     await stranger.close();
     await wal.close();
@@ -660,9 +658,9 @@ describe('FileWal: a log of the format before segments', () => {
 
   it('is not opened for writing while a process of the earlier release has it open', async () => {
     await writeFormat3Log(['one']);
-    // The earlier release holds a shared flock on state.wal while it has the store open.
+    // The earlier release holds a shared lock on state.wal while it has the store open.
     const earlier = await fileSystem.open(path, 'r');
-    loadFlock().flockSync(earlier.fd, 'sh');
+    expect(loadLockBinding().tryLock(earlier.fd, 'shared')).toBe(true);
     try {
       await expect(openFileWal({ path, codec: 'msgpack' })).rejects.toMatchObject({ code: 'WAL_IN_USE', message: expect.stringContaining('earlier MemMapFS release') });
     } finally {

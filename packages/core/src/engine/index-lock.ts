@@ -2,7 +2,7 @@ import { tryLeaseFile } from '@memmapfs/blocks';
 import type { StoreFileSystem } from '../types.js';
 
 /**
- * Runs `body` while this process holds the lock of the saved search index (an exclusive `flock` on
+ * Runs `body` while this process holds the lock of the saved search index (an exclusive lock on
  * `path`, created if missing, which the kernel drops if the process dies): between processes, one
  * look at the saved index and the write that depends on it at a time.
  */
