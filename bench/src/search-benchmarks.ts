@@ -18,8 +18,8 @@ import { syntheticMemories, type SyntheticMemory } from './synthetic-memories.js
 const SIZES = (process.env.BENCH_SEARCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const PROVIDERS = (process.env.BENCH_SEARCH_PROVIDERS ?? 'segments,flexsearch,orama').split(',') as Array<'segments' | 'flexsearch' | 'orama'>;
 const HEAP_MAX = Number(process.env.BENCH_SEARCH_HEAP_MAX ?? 100_000);
-/** Queries timed for the in-heap providers (a common word costs Orama seconds): the first of the 200. */
-const HEAP_QUERIES = Number(process.env.BENCH_SEARCH_HEAP_QUERIES ?? 40);
+/** Queries timed for the in-heap providers: the first of the 200 (all by default; fewer makes a quick run). */
+const HEAP_QUERIES = Number(process.env.BENCH_SEARCH_HEAP_QUERIES ?? 200);
 const ROUNDS = Number(process.env.BENCH_OPEN_ROUNDS ?? 5);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 1000);
 const PROCESSES = 8;
@@ -223,7 +223,8 @@ try {
       });
       await fs.close();
 
-      // (The in-heap providers run the first HEAP_QUERIES queries in each memory child, not 1,000.)
+      // (The in-heap providers run the first HEAP_QUERIES queries in each memory child, not 1,000: each
+      // child loads its own copy of the index first.)
       const memoryQueries = provider === 'segments' ? 1000 : HEAP_QUERIES;
       const args = ['memmapfs', root, provider, queriesFile];
       const open: number[] = [];
