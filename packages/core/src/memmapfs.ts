@@ -138,9 +138,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
   /**
    * Full-text search over live memories, best first. `tags` keeps only memories that carry every
    * tag given; `namespace` only those in it; `filter`, `createdAt` and `updatedAt` those whose meta and
-   * times pass (see `MetaFilter`); `offset` skips hits. Any query string is safe; an empty one lists the newest
-   * memories that pass the filters (score 0). A memory whose bytes fail their checksum is left out
-   * (with a process warning), never returned.
+   * times pass (see `MetaFilter`); `offset` skips hits. Any query string is safe; an empty one lists
+   * the newest memories that pass the filters (score 0). A memory whose bytes fail their checksum is
+   * left out (with a process warning), never returned.
    */
   async queryMemory(query: string, options?: QueryMemoryOptions): Promise<MemoryHit[]> {
     this.assertOpen('queryMemory');
@@ -213,10 +213,9 @@ export class MemMapFS<S extends AgentState = AgentState> {
   /**
    * One page of the live memories, oldest first, optionally only those in `namespace`, carrying every
    * tag of `tags`, and passing `filter`, `createdAt` and `updatedAt` (see `MetaFilter`); `nextCursor`
-   * gets the next page. Memories appended meanwhile come on later
-   * pages; none is listed twice. Filters are checked memory by memory: a page of a rare namespace may
-   * read many memories' labels (never their texts). A memory whose bytes fail their checksum is left
-   * out, with a process warning.
+   * gets the next page. Memories appended meanwhile come on later pages; none is listed twice. Filters
+   * are checked memory by memory: a page of a rare namespace may read many memories' labels (never
+   * their texts). A memory whose bytes fail their checksum is left out, with a process warning.
    */
   async listMemories(options?: ListMemoriesOptions): Promise<MemoryPage> {
     this.assertOpen('listMemories');
