@@ -336,6 +336,27 @@ export class MemMapFS<S extends AgentState = AgentState> {
     await this.track(() => this.engine.commit([{ type: RecordType.StateSet, state: checked }]));
   }
 
+  /**
+   * Changes the fields of the agent state given in `changes` and keeps the others, on the latest state
+   * of any process (under the writer lock: two processes merging different fields at once both keep
+   * theirs); returns the new state. A field is replaced whole (`extra` included). The result must be a
+   * valid state, as for `updateState`.
+   */
+  async mergeState(changes: Partial<S>): Promise<S> {
+    this.assertWritable('mergeState');
+    checkPlainObject(changes, 'changes', 'mergeState');
+    return this.track(async () => {
+      for (;;) {
+        this.engine.refresh();
+        const base = this.engine.state;
+        const checked = checkAgentState({ ...base, ...changes }, 'mergeState');
+        // Written only if no other state was applied since `base` was read (a record replaces the object).
+        const outcome = await this.engine.commitIf([{ type: RecordType.StateSet, state: checked }], undefined, () => this.engine.state === base);
+        if (outcome === 'written') return structuredClone(checked) as unknown as S;
+      }
+    });
+  }
+
   /** The current agent state (a copy: changing it changes nothing until `updateState`). */
   getState(): S {
     this.assertOpen('getState');

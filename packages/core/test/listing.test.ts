@@ -185,3 +185,26 @@ describe('filters on meta and times', () => {
     await fs.close();
   });
 });
+
+describe('mergeState', () => {
+  it('changes only the fields given, on the latest state: handles merging different fields at once lose none', async () => {
+    const a = await open();
+    const b = await open();
+    await a.updateState({ status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} });
+    const rounds = 25;
+    await Promise.all([
+      (async () => {
+        for (let i = 1; i <= rounds; i++) await a.mergeState({ activeMemoryCount: i });
+      })(),
+      (async () => {
+        for (let i = 1; i <= rounds; i++) await b.mergeState({ lastUpdatedId: 100 + i, extra: { from: 'b', round: i } });
+      })(),
+    ]);
+    for (const fs of [a, b]) expect(fs.getState()).toEqual({ status: 'idle', activeMemoryCount: rounds, lastUpdatedId: 100 + rounds, extra: { from: 'b', round: rounds } });
+    expect(await a.mergeState({ status: 'busy' })).toEqual({ status: 'busy', activeMemoryCount: rounds, lastUpdatedId: 100 + rounds, extra: { from: 'b', round: rounds } });
+    await expect(a.mergeState({ activeMemoryCount: 'many' as unknown as number })).rejects.toThrow(/mergeState: state.activeMemoryCount must be a finite number/);
+    await expect(a.mergeState(null as never)).rejects.toThrow(/mergeState/);
+    await b.close();
+    await a.close();
+  });
+});

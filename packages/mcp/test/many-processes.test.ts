@@ -97,4 +97,20 @@ describe('several server processes on one store', () => {
     expect(otherUpdates).toEqual([]);
     await expect(watcher.client.subscribeResource({ uri: 'memmapfs://nothing' })).rejects.toThrow(/memmapfs:\/\/state/);
   });
+
+  it('keeps every field when processes update different fields of the state at once', async () => {
+    const [a, b] = sessions;
+    const rounds = 25;
+    await Promise.all([
+      (async () => {
+        for (let i = 1; i <= rounds; i++) await call(a!, 'update_state', { state: { activeMemoryCount: i } });
+      })(),
+      (async () => {
+        for (let i = 1; i <= rounds; i++) await call(b!, 'update_state', { state: { extra: { round: i }, lastUpdatedId: 1000 + i } });
+      })(),
+    ]);
+    // Each process's last change stands: none was overwritten by the other's merge of an older state.
+    const { state } = (await call(a!, 'get_state')) as { state: Record<string, unknown> };
+    expect(state).toMatchObject({ activeMemoryCount: rounds, lastUpdatedId: 1000 + rounds, extra: { round: rounds } });
+  });
 });

@@ -40,8 +40,8 @@ export function registerStateTools(server: McpServer, store: MemMapFS): void {
     annotations: { idempotentHint: true },
   }, ({ state }) => runTool(async () => {
     const changes = Object.fromEntries(Object.entries(state).filter(([, value]) => value !== undefined));
-    const next = { ...store.getState(), ...changes } as AgentState;
-    await store.updateState(next);
+    // Merged under the writer lock: another process changing other fields at the same moment keeps them.
+    const next = await store.mergeState(changes as Partial<AgentState>);
     return { state: toJsonObject(next) };
   }));
 }
