@@ -4,7 +4,7 @@ import { MemoryLabels } from './memory-labels.js';
 import { RankedWordIndex } from './ranked-word-index.js';
 import { decodeSnapshot, encodeSnapshot, snapshotError } from './snapshot.js';
 import type { TextIndex } from './text-index.js';
-import { wordTokens } from './word-tokens.js';
+import { wordTokens } from '@memmapfs/core';
 
 /** How flexsearch splits words into indexed terms. */
 export type FlexSearchTokenize = 'strict' | 'forward' | 'reverse' | 'full';

@@ -1,6 +1,6 @@
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 import { namespaceTerm, tagTerm } from './segment-terms.js';
-import { wordTokens } from './word-tokens.js';
+import { wordTokens } from '@memmapfs/core';
 
 /** One search over a list of segments. */
 export interface SegmentQuery {

@@ -2,7 +2,8 @@ import { segmentSearch } from './segment-search-provider.js';
 
 export { segmentSearch, SegmentSearchProvider } from './segment-search-provider.js';
 export type { SegmentSearchOptions } from './segment-search-provider.js';
-export { wordTokens } from './word-tokens.js';
+/** The tokenizer, now core's (re-exported here as before). */
+export { wordTokens } from '@memmapfs/core';
 export { SegmentBuilder } from './segment-builder.js';
 export type { IndexedDocument } from './segment-builder.js';
 export { SegmentReader, SegmentCorrupt } from './segment-reader.js';

@@ -3,7 +3,10 @@ import { PostingsEncoder, writeSegment, type EncodedTerm } from './segment-write
 import { namespaceTerm, tagTerm } from './segment-terms.js';
 import { PostingsPool } from './postings-pool.js';
 import { FNV_OFFSET, FNV_PRIME, TermTable } from './term-table.js';
-import { isAscii, unicodeWords } from './word-tokens.js';
+import { unicodeWords } from '@memmapfs/core';
+
+/** Text with a character outside ASCII: its words are found by `unicodeWords`, the rest in place. */
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 /** What a segment indexes of a memory. */
 export interface IndexedDocument {
@@ -68,7 +71,7 @@ export class SegmentBuilder implements SearchableSegment {
     this.stamp++;
     this.rowTerms.length = 0;
     let length = 0;
-    if (isAscii(text)) {
+    if (!NOT_ASCII.test(text)) {
       // The words of `asciiWords`, found in place: each is hashed as it is read.
       let start = -1;
       let hash = FNV_OFFSET;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SegmentBuilder } from '../src/index.js';
 import { PostingsPool } from '../src/postings-pool.js';
 import { TermTable } from '../src/term-table.js';
-import { unicodeWords } from '../src/word-tokens.js';
+import { unicodeWords } from '@memmapfs/core';
 
 /** A small random generator, so that a failure can be replayed. */
 function random(seed: number): () => number {

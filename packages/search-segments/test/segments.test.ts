@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SegmentBuilder, SegmentCorrupt, SegmentReader, searchSegments, wordTokens, type IndexedDocument, type SegmentQuery } from '../src/index.js';
-import { unicodeWords } from '../src/word-tokens.js';
+import { unicodeWords } from '@memmapfs/core';
 
 describe('wordTokens', () => {
   it('splits on anything but letters, digits and marks, folds case and accents, keeps repeats', () => {

@@ -6,20 +6,15 @@ const NOT_ASCII = /[^\x00-\x7f]/;
 
 /**
  * The words of `text`, case-folded and with accents folded (`Café` and `cafe` are one word), in order,
- * repeats kept: what is indexed and what a query looks for. Like SQLite FTS5's `unicode61` tokenizer
- * with `remove_diacritics`, so that rankings can be compared with it. Marks that carry meaning in other
- * scripts (Devanagari vowel signs, say) stay part of their word.
+ * repeats kept: what the built-in search providers index and what a query looks for there. Like SQLite
+ * FTS5's `unicode61` tokenizer with `remove_diacritics`, so that rankings can be compared with it.
+ * Marks that carry meaning in other scripts (Devanagari vowel signs, say) stay part of their word.
  */
 export function wordTokens(text: string): string[] {
-  return isAscii(text) ? asciiWords(text) : unicodeWords(text);
+  return NOT_ASCII.test(text) ? unicodeWords(text) : asciiWords(text);
 }
 
-/** Whether `text` is ASCII only, whose words are runs of `[A-Za-z0-9]` (see `asciiWords`). */
-export function isAscii(text: string): boolean {
-  return !NOT_ASCII.test(text);
-}
-
-/** `wordTokens` for any text, by regular expression. */
+/** `wordTokens` for any text, by regular expression (`wordTokens` finds the same words in ASCII text faster). */
 export function unicodeWords(text: string): string[] {
   let folded = text.toLowerCase();
   if (NOT_ASCII.test(folded)) folded = folded.normalize('NFD').replace(DIACRITICS, '').normalize('NFC');
