@@ -11,7 +11,7 @@ export type {
   AdapterOptions, CodecFactory, CodecName, CodecOption, Codecs, SearchOption, SearchProviderFactory, SearchProviderName, SearchProviders,
 } from './registry/provider-registry.js';
 export type {
-  AgentState, AppendMemoryOptions, Durability, ListMemoriesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreFileSystem, StoreStats,
+  AgentState, AppendMemoryOptions, Durability, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreFileSystem, StoreStats,
 } from './types.js';
 export { verifyStore } from './maintenance/store-check.js';
 export type { StoreCheckOptions, StoreProblem, StoreProblemKind, VerifyReport } from './maintenance/store-check.js';
@@ -20,3 +20,5 @@ export type { RepairReport } from './maintenance/store-repair.js';
 export type { CompactionReport, CompactOptions } from './engine/compaction.js';
 export type { FieldOperators, MemoryConditions, MetaFilter, TimeRange } from './memory-filter.js';
 export type { ListKvOptions } from './kv-listing.js';
+export { NAMESPACE_SEPARATOR } from './namespace-path.js';
+export type { Namespace } from './namespace-path.js';

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { MemMapError } from './errors.js';
 import { StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
-import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
+import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
 import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
 import { checkMemoryConditions } from './memory-filter.js';
 import { memoryHistory } from './engine/memory-history.js';
@@ -10,8 +10,10 @@ import { sameBlock } from './engine/block-references.js';
 import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
 import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.js';
+import { checkListNamespacesOptions, checkNamespace, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
+import type { SearchHit } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkNamespace, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
+  checkAgentState, checkAutoCompaction, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -21,6 +23,10 @@ export type InitOptions<S extends AgentState> = MemMapFSOptions & {
 };
 
 const DEFAULT_NAMESPACE = 'default';
+/** A text query in a namespace with more namespaces beneath it than this filters them after the search instead of in the index. */
+const MAX_NAMESPACE_SEARCHES = 8;
+/** Deletes `deleteNamespace` commits at once. */
+const DELETE_BATCH = 512;
 /** The fields `updateMemory` may change. */
 const updatableFields = new Set(['text', 'tags', 'meta']);
 
@@ -156,24 +162,28 @@ export class MemMapFS<S extends AgentState = AgentState> {
     return this.track(async () => {
       this.engine.refresh();
       await this.engine.index.ready();
-      const matches = (m: MemoryRecord) => (namespace === undefined || m.namespace === namespace) && tags.every((t) => m.tags.includes(t)) && (passes === undefined || passes(m));
+      const matches = (m: MemoryRecord) => (namespace === undefined || isWithinNamespace(m.namespace, namespace)) && tags.every((t) => m.tags.includes(t)) && (passes === undefined || passes(m));
       const wanted = offset + limit;
       let candidates: Array<{ record: MemoryRecord; score: number }>;
       if (text.length === 0) {
         const now = Date.now();
         candidates = this.engine.memories.newest(wanted, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
       } else {
-        // Tags and namespace are filtered in the index; conditions on meta and times on the best text
-        // matches, more of them asked for until enough pass (up to `maxQueryDepth`).
-        let ask = passes === undefined ? wanted : Math.min(wanted * 4, limits.maxQueryDepth);
+        // Tags and namespaces are filtered in the index (a namespace and those beneath it: one search
+        // each, up to a few); conditions on meta and times (and namespaces beyond those few) on the best
+        // text matches, more of them asked for until enough pass (up to `maxQueryDepth`).
+        const within = namespace === undefined ? undefined : [...this.engine.memories.namespaceCounts().keys()].filter((ns) => isWithinNamespace(ns, namespace));
+        const searched = within !== undefined && within.length <= MAX_NAMESPACE_SEARCHES ? within : undefined;
+        const filteredHere = passes !== undefined || (within !== undefined && searched === undefined);
+        let ask = filteredHere ? Math.min(wanted * 4, limits.maxQueryDepth) : wanted;
         for (;;) {
-          const hits = await this.engine.index.call(() => this.engine.index.provider.search({ text, limit: ask, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
+          const hits = await this.searchIndex(text, ask, tags, searched);
           candidates = [];
           for (const hit of hits) {
             const record = this.engine.liveMemory(hit.id);
             if (record && matches(record)) candidates.push({ record, score: hit.score });
           }
-          if (passes === undefined || candidates.length >= wanted || hits.length < ask || ask >= limits.maxQueryDepth) break;
+          if (!filteredHere || candidates.length >= wanted || hits.length < ask || ask >= limits.maxQueryDepth) break;
           ask = Math.min(ask * 4, limits.maxQueryDepth);
         }
       }
@@ -188,6 +198,16 @@ export class MemMapFS<S extends AgentState = AgentState> {
       }
       return results;
     });
+  }
+
+  /** The index's best `limit` hits for `text`, in any of `namespaces` (one search each, merged by score) or in all. */
+  private async searchIndex(text: string, limit: number, tags: string[], namespaces: string[] | undefined): Promise<SearchHit[]> {
+    const search = (namespace: string | undefined) => this.engine.index.call(() => this.engine.index.provider.search({ text, limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
+    if (namespaces === undefined) return search(undefined);
+    if (namespaces.length === 1) return search(namespaces[0]);
+    const hits: SearchHit[] = [];
+    for (const namespace of namespaces) hits.push(...(await search(namespace)));
+    return hits.sort((a, b) => b.score - a.score || a.id - b.id).slice(0, limit);
   }
 
   /**
@@ -231,7 +251,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
     let last = after;
     let more = false;
     for (const record of this.engine.memories.after(after)) {
-      if ((record.expiresAt !== undefined && record.expiresAt <= now) || (namespace !== undefined && record.namespace !== namespace) || !tags.every((t) => record.tags.includes(t)) || (passes !== undefined && !passes(record))) continue;
+      if ((record.expiresAt !== undefined && record.expiresAt <= now) || (namespace !== undefined && !isWithinNamespace(record.namespace, namespace)) || !tags.every((t) => record.tags.includes(t)) || (passes !== undefined && !passes(record))) continue;
       if (memories.length === limit) {
         more = true;
         break;
@@ -245,6 +265,55 @@ export class MemMapFS<S extends AgentState = AgentState> {
       }
     }
     return { memories, nextCursor: more ? encodeMemoryCursor(last) : undefined };
+  }
+
+  /**
+   * The namespaces that hold memories, in their string form, sorted; `prefix` keeps those in a namespace
+   * or beneath it, `suffix` those ending with its segments, `maxDepth` cuts deeper ones to that many
+   * segments. Reads no memory: it costs the number of namespaces (and the changes since the last
+   * checkpoint, and the memories with a TTL).
+   */
+  async listNamespaces(options?: ListNamespacesOptions): Promise<string[]> {
+    this.assertOpen('listNamespaces');
+    const opts = checkListNamespacesOptions(options, 'listNamespaces');
+    this.engine.refresh();
+    try {
+      return listNamespaces(this.engine.memories.liveNamespaceCounts(Date.now()).keys(), opts);
+    } catch (error) {
+      throw toMemMapError(error);
+    }
+  }
+
+  /**
+   * Deletes every live memory in `namespace` and beneath it, and resolves how many it deleted. Memories
+   * another process appends to it meanwhile may stay. Reads the labels (never the texts) of every memory
+   * when the namespace holds any.
+   */
+  async deleteNamespace(namespace: Namespace): Promise<number> {
+    this.assertWritable('deleteNamespace');
+    const within = checkNamespace(namespace, 'deleteNamespace');
+    return this.track(async () => {
+      this.engine.refresh();
+      if (![...this.engine.memories.namespaceCounts().keys()].some((ns) => isWithinNamespace(ns, within))) return 0;
+      const ids: number[] = [];
+      for (const record of this.engine.memories.values()) if (isWithinNamespace(record.namespace, within)) ids.push(record.id);
+      let deleted = 0;
+      for (let start = 0; start < ids.length; start += DELETE_BATCH) {
+        let batch = ids.slice(start, start + DELETE_BATCH);
+        // Retried without the memories another process deleted (or that expired) meanwhile.
+        for (;;) {
+          batch = batch.filter((id) => this.engine.liveMemory(id) !== undefined);
+          if (batch.length === 0) break;
+          const at = Date.now();
+          const records = batch.map((id) => ({ type: RecordType.MemoryDelete, id, at }) as const);
+          if ((await this.engine.commitIf(records, undefined, () => batch.every((id) => this.engine.liveMemory(id) !== undefined))) === 'written') {
+            deleted += batch.length;
+            break;
+          }
+        }
+      }
+      return deleted;
+    });
   }
 
   /**

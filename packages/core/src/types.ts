@@ -1,3 +1,4 @@
+import type { Namespace } from './namespace-path.js';
 import type * as nodeFileSystem from 'node:fs/promises';
 import type { CodecOption, SearchOption } from './registry/provider-registry.js';
 import type { MemoryConditions } from './memory-filter.js';
@@ -87,8 +88,8 @@ export interface MemMapFSOptions {
 
 /** Options of `appendMemory`. */
 export interface AppendMemoryOptions {
-  /** Namespace the memory belongs to. Default `'default'`. */
-  namespace?: string;
+  /** Namespace the memory belongs to: a path, `'user-42/preferences'` or `['user-42', 'preferences']`. Default `'default'`. */
+  namespace?: Namespace;
   /** Caller data kept with the memory and returned with it, exactly; not searched. Plain data only (`StorableValue`). */
   meta?: Record<string, unknown>;
   /** Milliseconds after which the memory expires: it is no longer returned by get or query. */
@@ -106,6 +107,7 @@ export interface Memory {
   id: number;
   text: string;
   tags: string[];
+  /** The namespace's string form: its segments joined by `/`. */
   namespace: string;
   meta: Record<string, unknown>;
   /** Milliseconds since the epoch. */
@@ -142,8 +144,8 @@ export interface QueryMemoryOptions extends MemoryConditions {
   offset?: number;
   /** Only memories that carry every one of these tags. */
   tags?: string[];
-  /** Only memories in this namespace. */
-  namespace?: string;
+  /** Only memories in this namespace or beneath it (`'user-42'` takes in `'user-42/preferences'`). */
+  namespace?: Namespace;
 }
 
 /** Options of `listMemories`. */
@@ -152,10 +154,24 @@ export interface ListMemoriesOptions extends MemoryConditions {
   limit?: number;
   /** Only memories that carry every one of these tags. */
   tags?: string[];
-  /** Only memories in this namespace. */
-  namespace?: string;
+  /** Only memories in this namespace or beneath it (`'user-42'` takes in `'user-42/preferences'`). */
+  namespace?: Namespace;
   /** Where to go on from: the `nextCursor` of the page before (with the same filters). */
   cursor?: string;
+}
+
+/** Options of `listNamespaces`. */
+export interface ListNamespacesOptions {
+  /** Only namespaces in this one or beneath it. */
+  prefix?: Namespace;
+  /** Only namespaces whose last segments are these. */
+  suffix?: Namespace;
+  /** Namespaces deeper than this many segments are cut to it (and listed once). */
+  maxDepth?: number;
+  /** Namespaces to return. Default 100, at most 10,000. */
+  limit?: number;
+  /** Namespaces to skip first, in the sorted list. Default 0. */
+  offset?: number;
 }
 
 /** One page of `listMemories`. */

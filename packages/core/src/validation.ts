@@ -65,15 +65,6 @@ export function checkTags(tags: unknown, method: string): string[] {
   return [...new Set(tags as string[])];
 }
 
-/** A namespace: a non-empty, well-formed string. */
-export function checkNamespace(namespace: unknown, method: string): string {
-  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.length > limits.maxNamespaceLength) {
-    throw invalid(`${method}: namespace must be a non-empty string of at most ${limits.maxNamespaceLength} characters, got ${describe(namespace)}.`);
-  }
-  if (!isWellFormedText(namespace)) throw notWellFormed(method, 'namespace');
-  return namespace;
-}
-
 /** A plain object (not an array, not null). */
 export function checkPlainObject(value: unknown, what: string, method: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {

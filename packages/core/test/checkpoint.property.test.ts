@@ -22,7 +22,7 @@ const tags = fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 2 });
 const meta = fc.dictionary(fc.constantFrom('k', 'n', 'bytes'), fc.oneof(fc.integer(), fc.string({ maxLength: 5 }), fc.constant(null)), { maxKeys: 2 });
 const key = fc.constantFrom('k1', 'k2', 'k3');
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), text: fc.array(word, { minLength: 1, maxLength: 4 }).map((w) => w.join(' ')), tags, namespace: fc.constantFrom('default', 'work'), meta, ttlMs: fc.option(fc.constantFrom(1, 3_600_000), { nil: undefined }) }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), text: fc.array(word, { minLength: 1, maxLength: 4 }).map((w) => w.join(' ')), tags, namespace: fc.constantFrom('default', 'work', 'work/deep'), meta, ttlMs: fc.option(fc.constantFrom(1, 3_600_000), { nil: undefined }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('batch' as const), texts: fc.array(fc.array(word, { minLength: 1, maxLength: 3 }).map((w) => w.join(' ')), { minLength: 1, maxLength: 4 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('update' as const), pick: fc.nat(), text: fc.option(word, { nil: undefined }), tags: fc.option(tags, { nil: undefined }), meta: fc.option(meta, { nil: undefined }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }) },
@@ -47,7 +47,9 @@ async function readBack(fs: MemMapFS) {
   }
   const byId = await Promise.all(memories.map((m) => fs.getMemory(m.id)));
   const { lastLsn, memories: count } = fs.stats();
-  return { memories, byId, kv, streams, state: fs.getState(), lastLsn, count, found: (await fs.queryMemory('alpha', { limit: 1000 })).map((h) => h.id).sort((a, b) => a - b) };
+  const namespaces = await fs.listNamespaces({ limit: 10_000 });
+  expect(namespaces).toEqual([...new Set(memories.map((m) => m.namespace))].sort());
+  return { memories, byId, kv, streams, state: fs.getState(), lastLsn, count, namespaces, found: (await fs.queryMemory('alpha', { limit: 1000 })).map((h) => h.id).sort((a, b) => a - b) };
 }
 
 describe('checkpoints', () => {

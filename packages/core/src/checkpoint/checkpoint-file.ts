@@ -54,6 +54,8 @@ export interface CheckpointContents {
   readonly memoryCount: number;
   /** Every live memory, in increasing id order. */
   memories(): Iterable<CheckpointEntry>;
+  /** How many of them each namespace holds. */
+  readonly namespaces: ReadonlyMap<string, number>;
   readonly kv: ReadonlyMap<string, Uint8Array>;
   readonly streams: ReadonlyMap<string, readonly BlockRef[]>;
   /** The agent state, or `null` while no state was ever written (each opener then starts from its own initial state). */
@@ -70,6 +72,8 @@ export interface CheckpointTables {
   readonly chunkEnds: Map<number, number>;
   /** `[expiresAt, id]` of every memory with a TTL. */
   readonly expiring: Array<readonly [number, number]>;
+  /** How many memories each namespace holds; `undefined` in a checkpoint written before they were kept. */
+  readonly namespaces: Map<string, number> | undefined;
 }
 
 /** A checkpoint file opened (mapped) and its header checked; its sections are read when asked for. */
@@ -147,6 +151,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
       state: contents.state,
       ends: [...contents.chunkEnds].flat(),
       expiring,
+      namespaces: [...contents.namespaces].flat(),
     }));
     await handle.write(tables, 0, tables.length, tablesOffset);
     const checksOffset = tablesOffset + tables.length;
@@ -263,10 +268,16 @@ function decodeTables(codec: Codec, bytes: Uint8Array, bad: (why: string) => Mem
   } catch (cause) {
     throw new MemMapError('CHECKPOINT_CORRUPT', `A checkpoint's tables cannot be decoded by the ${codec.name} codec: ${(cause as Error)?.message ?? cause}.`, { cause, subsystem: 'checkpoint' });
   }
-  const { kv, streams, state, ends, expiring } = wire ?? {};
+  const { kv, streams, state, ends, expiring, namespaces } = wire ?? {};
   const isNumbers = (value: unknown): value is number[] => Array.isArray(value) && value.every((n) => typeof n === 'number');
   if (!Array.isArray(kv) || !Array.isArray(streams) || typeof state !== 'object' || !isNumbers(ends) || !isNumbers(expiring)) throw bad('its tables are malformed');
-  const tables: CheckpointTables = { kv: new Map(), streams: new Map(), state: state as Record<string, unknown> | null, chunkEnds: new Map(), expiring: [] };
+  if (namespaces !== undefined && (!Array.isArray(namespaces) || namespaces.length % 2 !== 0)) throw bad('its namespaces are malformed');
+  const tables: CheckpointTables = { kv: new Map(), streams: new Map(), state: state as Record<string, unknown> | null, chunkEnds: new Map(), expiring: [], namespaces: namespaces === undefined ? undefined : new Map() };
+  for (let i = 0; Array.isArray(namespaces) && i < namespaces.length; i += 2) {
+    const [namespace, count] = [namespaces[i], namespaces[i + 1]];
+    if (typeof namespace !== 'string' || !Number.isSafeInteger(count) || (count as number) < 1) throw bad('a namespace entry is malformed');
+    tables.namespaces!.set(namespace, count as number);
+  }
   for (const pair of kv) {
     if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !(pair[1] instanceof Uint8Array)) throw bad('a KV entry is malformed');
     tables.kv.set(pair[0], new Uint8Array(pair[1]));

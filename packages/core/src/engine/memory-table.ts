@@ -2,6 +2,7 @@ import type { BlockRef } from '@memmapfs/blocks';
 import type { CheckpointMemories } from '../checkpoint/checkpoint-rows.js';
 import type { CheckpointEntry } from '../checkpoint/checkpoint-file.js';
 import type { MemoryRecord } from './log-records.js';
+import { applyTallies, NamespaceTally } from './namespace-tally.js';
 
 /** Deleted ids are dropped from a layer's order once there are more than this many and they are half of it. */
 const COMPACT_AFTER_DELETES = 1024;
@@ -14,14 +15,18 @@ interface Layer {
   readonly changes: Map<number, MemoryRecord | null>;
   order: number[];
   deletedInOrder: number;
+  /** How the layer changes the number of memories per namespace. */
+  readonly tally: NamespaceTally;
 }
 
-const newLayer = (): Layer => ({ changes: new Map(), order: [], deletedInOrder: 0 });
+const newLayer = (): Layer => ({ changes: new Map(), order: [], deletedInOrder: 0, tally: new NamespaceTally() });
 
 /** The memories of a table frozen for a checkpoint, in id order, and how many there are. */
 export interface FrozenMemories {
   readonly count: number;
   entries(): Iterable<CheckpointEntry>;
+  /** How many of them each namespace holds. */
+  readonly namespaces: ReadonlyMap<string, number>;
 }
 
 /**
@@ -35,13 +40,78 @@ export class MemoryTable {
   #base: CheckpointMemories | undefined;
   /** `[expiresAt, id]` of the base's memories with a TTL. */
   #baseExpiring: ReadonlyArray<readonly [number, number]> = [];
+  /** How many of the base's memories each namespace holds; counted from its rows when its checkpoint does not say. */
+  #baseNamespaces: ReadonlyMap<string, number> | undefined;
+  /** `namespaceCounts()` until the next change. */
+  #namespaces: ReadonlyMap<string, number> | undefined;
   #frozen: Layer | undefined;
   #current: Layer = newLayer();
 
-  /** The checkpoint the table starts from (at open, before any change is applied). */
-  setBase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>): void {
+  /**
+   * The checkpoint the table starts from (at open, before any change is applied), with its memories
+   * per namespace (`undefined` when the checkpoint does not hold them: counted from the rows when first needed).
+   */
+  setBase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>, namespaces: ReadonlyMap<string, number> | undefined): void {
     this.#base = base;
     this.#baseExpiring = expiring;
+    this.#baseNamespaces = namespaces;
+    this.#namespaces = undefined;
+  }
+
+  /**
+   * How many memories each namespace holds (by its string form; memories that expired but are not
+   * deleted yet included). Costs the changes since the checkpoint the first time after a change.
+   */
+  namespaceCounts(): ReadonlyMap<string, number> {
+    if (this.#namespaces) return this.#namespaces;
+    const base = this.#countBase();
+    const tallies: NamespaceTally[] = [];
+    for (const layer of this.#layers()) {
+      layer.tally.settle((id) => this.#namespaceInBase(id));
+      tallies.push(layer.tally);
+    }
+    return (this.#namespaces = applyTallies(base, tallies));
+  }
+
+  /** `namespaceCounts()` without the memories that expired by `now` (costs the memories with a TTL). */
+  liveNamespaceCounts(now: number): ReadonlyMap<string, number> {
+    const counts = new Map(this.namespaceCounts());
+    for (const [id, expiresAt] of this.withExpiry()) {
+      if (expiresAt > now) continue;
+      const namespace = this.get(id)?.namespace;
+      if (namespace === undefined) continue;
+      const count = counts.get(namespace)! - 1;
+      if (count > 0) counts.set(namespace, count);
+      else counts.delete(namespace);
+    }
+    return counts;
+  }
+
+  #countBase(): ReadonlyMap<string, number> {
+    if (this.#baseNamespaces) return this.#baseNamespaces;
+    const counts = new Map<string, number>();
+    const base = this.#base;
+    if (base) {
+      for (let i = 0; i < base.count; i++) {
+        const { namespace } = base.record(i);
+        counts.set(namespace, (counts.get(namespace) ?? 0) + 1);
+      }
+    }
+    return (this.#baseNamespaces = counts);
+  }
+
+  #namespaceInBase(id: number): string | undefined {
+    const index = this.#base?.indexOf(id) ?? -1;
+    return index < 0 ? undefined : this.#base!.record(index).namespace;
+  }
+
+  /** Counts off, in the current layer, the version of `id` a change replaces. */
+  #countReplaced(id: number): void {
+    const tally = this.#current.tally;
+    const above = this.#above(id);
+    if (above) tally.add(above.namespace, -1);
+    else if (above === undefined && (this.#base?.indexOf(id, false) ?? -1) >= 0) tally.replacedInBase.add(id);
+    this.#namespaces = undefined;
   }
 
   /** How many memories the base (the checkpoint the table starts from) holds. */
@@ -82,6 +152,8 @@ export class MemoryTable {
   /** Adds or replaces a memory. */
   set(id: number, memory: MemoryRecord): void {
     const layer = this.#current;
+    this.#countReplaced(id);
+    layer.tally.add(memory.namespace, 1);
     if (!layer.changes.has(id) && !this.#below(id)) {
       const last = layer.order.at(-1);
       if (last === undefined || id > last) {
@@ -99,6 +171,7 @@ export class MemoryTable {
   delete(id: number): boolean {
     if (!this.has(id)) return false;
     const layer = this.#current;
+    this.#countReplaced(id);
     if (this.#below(id)) {
       layer.changes.set(id, null);
       return true;
@@ -218,6 +291,8 @@ export class MemoryTable {
    */
   freeze(): FrozenMemories {
     if (this.#frozen) throw new Error('a checkpoint is already being written');
+    this.#current.tally.settle((id) => this.#namespaceInBase(id));
+    const namespaces = applyTallies(this.#countBase(), [this.#current.tally]);
     const frozen = (this.#frozen = this.#current);
     this.#current = newLayer();
     const base = this.#base;
@@ -236,14 +311,16 @@ export class MemoryTable {
     };
     let count = 0;
     for (const _ of entries()) count++;
-    return { count, entries };
+    return { count, entries, namespaces };
   }
 
   /** The frozen changes are in `base`, the checkpoint just written: it replaces the old base and them. */
-  rebase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>): void {
+  rebase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>, namespaces: ReadonlyMap<string, number>): void {
     this.#base = base;
     this.#baseExpiring = expiring;
+    this.#baseNamespaces = namespaces;
     this.#frozen = undefined;
+    this.#namespaces = undefined;
   }
 
   /** The checkpoint was not written: the frozen changes are merged back under the current ones. */
@@ -253,6 +330,7 @@ export class MemoryTable {
     for (const [id, memory] of this.#current.changes) frozen.changes.set(id, memory);
     frozen.order = frozen.order.concat(this.#current.order);
     frozen.deletedInOrder += this.#current.deletedInOrder;
+    frozen.tally.absorb(this.#current.tally);
     this.#current = frozen;
     this.#frozen = undefined;
   }

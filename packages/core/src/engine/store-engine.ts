@@ -541,7 +541,7 @@ export class StoreEngine<S extends AgentState> {
   /** Takes the tables from a checkpoint (on open, before any record is applied): its memories stay in its mapping. */
   private loadCheckpoint(file: CheckpointFile, tables: CheckpointTables): void {
     const memories = file.memories(this.codec);
-    this.memories.setBase(memories, tables.expiring);
+    this.memories.setBase(memories, tables.expiring, tables.namespaces);
     this.kv = tables.kv;
     this.streams = tables.streams;
     if (tables.state !== null) {
@@ -597,6 +597,7 @@ export class StoreEngine<S extends AgentState> {
         position,
         memoryCount: frozen.count,
         memories: frozen.entries,
+        namespaces: frozen.namespaces,
         kv: new Map(this.kv),
         streams: new Map([...this.streams].map(([key, refs]) => [key, refs.slice()] as const)),
         state: this.stateRecorded ? (this.state as unknown as Record<string, unknown>) : null,
@@ -618,7 +619,8 @@ export class StoreEngine<S extends AgentState> {
         }
       }
       file = await this.checkpoints.write(contents, this.codec);
-      this.memories.rebase(file.memories(this.codec), file.tables(this.codec).expiring);
+      const tables = file.tables(this.codec);
+      this.memories.rebase(file.memories(this.codec), tables.expiring, tables.namespaces ?? frozen.namespaces);
       this.copiedSinceCheckpoint.dropUpTo(position.lsn);
       this.checkpointFile = file;
     } catch (error) {
