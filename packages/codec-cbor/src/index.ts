@@ -1,14 +1,7 @@
-import type { Codec } from '@memmapfs/core';
+import type { Codec, CborCodecOptions } from '@memmapfs/core';
 import { Encoder } from 'cbor-x';
 
-/** Options of the `cbor` codec. None of them changes the bytes it writes. */
-export type CborCodecOptions = {
-  /**
-   * Copy binary values out of the bytes being decoded. Default `true`. With `false`, decoded
-   * `Uint8Array`s are views into the input: faster, but they change when the input bytes are reused.
-   */
-  copyBinary?: boolean;
-};
+export type { CborCodecOptions };
 
 /**
  * Creates the CBOR codec (`name: 'cbor'`) over cbor-x. It writes plain CBOR (RFC 8949) that any

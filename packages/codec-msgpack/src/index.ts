@@ -1,16 +1,9 @@
-import type { Codec } from '@memmapfs/core';
+import type { Codec, MsgpackCodecOptions } from '@memmapfs/core';
 // The entry without msgpackr's optional native string decoder and its streams: loading them cost every
 // open more than the decoding they speed up saves on a store's small records.
 import { Packr } from 'msgpackr/pack';
 
-/** Options of the `msgpack` codec. None of them changes the bytes it writes. */
-export type MsgpackCodecOptions = {
-  /**
-   * Copy binary values out of the bytes being decoded. Default `true`. With `false`, decoded
-   * `Uint8Array`s are views into the input: faster, but they change when the input bytes are reused.
-   */
-  copyBinary?: boolean;
-};
+export type { MsgpackCodecOptions };
 
 /**
  * Creates the MessagePack codec (`name: 'msgpack'`, the store's default) over msgpackr. It writes

@@ -7,6 +7,7 @@ export { maxStorableDepth } from './storable-value.js';
 export type { StorableValue } from './storable-value.js';
 export type { SearchDocument, SearchHit, SearchProvider, SearchProviderSupports, SearchRequest } from './contracts/search-provider.js';
 export { registerCodec, registerSearchProvider, resolveCodec, resolveSearchProvider } from './registry/provider-registry.js';
+export type { CborCodecOptions, FlexSearchProviderOptions, FlexSearchTokenize, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './registry/builtin-options.js';
 export type {
   AdapterOptions, CodecFactory, CodecName, CodecOption, Codecs, SearchOption, SearchProviderFactory, SearchProviderName, SearchProviders,
 } from './registry/provider-registry.js';

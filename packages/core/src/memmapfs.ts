@@ -9,6 +9,7 @@ import { memoryHistory } from './engine/memory-history.js';
 import { sameBlock } from './engine/block-references.js';
 import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
+import { checkSignal, untilAborted } from './abort-signal.js';
 import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.js';
 import { checkListNamespacesOptions, checkNamespace, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit } from './contracts/search-provider.js';
@@ -41,7 +42,7 @@ const updatableFields = new Set(['text', 'tags', 'meta']);
  * const hits = await fs.queryMemory('dark mode', { tags: ['preference'] });
  * await fs.close();
  */
-export class MemMapFS<S extends AgentState = AgentState> {
+export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposable {
   private closing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly maxTextBytes: number;
@@ -146,7 +147,8 @@ export class MemMapFS<S extends AgentState = AgentState> {
    * tag given; `namespace` only those in it; `filter`, `createdAt` and `updatedAt` those whose meta and
    * times pass (see `MetaFilter`); `offset` skips hits. Any query string is safe; an empty one lists
    * the newest memories that pass the filters (score 0). A memory whose bytes fail their checksum is
-   * left out (with a process warning), never returned.
+   * left out (with a process warning), never returned. When `signal` aborts, the promise rejects with
+   * its reason (the first query of a process may be waiting for the index to load).
    */
   async queryMemory(query: string, options?: QueryMemoryOptions): Promise<MemoryHit[]> {
     this.assertOpen('queryMemory');
@@ -157,11 +159,13 @@ export class MemMapFS<S extends AgentState = AgentState> {
     const tags = checkTags(opts.tags, 'queryMemory');
     const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
     const passes = checkMemoryConditions(opts, 'queryMemory');
+    const signal = checkSignal(opts.signal, 'queryMemory');
+    signal?.throwIfAborted();
     const text = query.slice(0, limits.maxQueryLength).trim();
     // Tracked as writes are: close waits for it (it may be loading the index).
     return this.track(async () => {
       this.engine.refresh();
-      await this.engine.index.ready();
+      await untilAborted(this.engine.index.ready(), signal);
       const matches = (m: MemoryRecord) => (namespace === undefined || isWithinNamespace(m.namespace, namespace)) && tags.every((t) => m.tags.includes(t)) && (passes === undefined || passes(m));
       const wanted = offset + limit;
       let candidates: Array<{ record: MemoryRecord; score: number }>;
@@ -177,7 +181,7 @@ export class MemMapFS<S extends AgentState = AgentState> {
         const filteredHere = passes !== undefined || (within !== undefined && searched === undefined);
         let ask = filteredHere ? Math.min(wanted * 4, limits.maxQueryDepth) : wanted;
         for (;;) {
-          const hits = await this.searchIndex(text, ask, tags, searched);
+          const hits = await untilAborted(this.searchIndex(text, ask, tags, searched), signal);
           candidates = [];
           for (const hit of hits) {
             const record = this.engine.liveMemory(hit.id);
@@ -447,12 +451,14 @@ export class MemMapFS<S extends AgentState = AgentState> {
   /**
    * Yields each new state, whichever process wrote it, from the moment of the call until the store
    * closes or the loop breaks. While a loop is waiting on it, the process stays alive (as with a server
-   * socket); `subscribeState` listeners alone do not keep it alive.
+   * socket); `subscribeState` listeners alone do not keep it alive. When `signal` aborts, the loop ends
+   * by throwing the signal's reason (an `AbortError`, or a `TimeoutError` from `AbortSignal.timeout`).
    */
-  watchState(): AsyncGenerator<S, void, undefined> {
+  watchState(options?: { signal?: AbortSignal }): AsyncGenerator<S, void, undefined> {
     this.assertOpen('watchState');
+    const signal = checkSignal(checkOptions<{ signal: AbortSignal }>(options, 'watchState').signal, 'watchState');
     this.engine.followOtherProcesses();
-    return this.engine.stateChannel.watch();
+    return this.engine.stateChannel.watch(signal);
   }
 
   /**
@@ -585,6 +591,11 @@ export class MemMapFS<S extends AgentState = AgentState> {
     if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new MemMapError('INVALID_ARGUMENT', 'compact: onProgress must be a function (done, total) => void.');
     await Promise.allSettled([...this.inflight]);
     return this.track(() => this.engine.compact(opts));
+  }
+
+  /** `close()`, for `await using fs = await MemMapFS.init(root)`: the store closes when the block ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**

@@ -142,6 +142,8 @@ export interface QueryMemoryOptions extends MemoryConditions {
   limit?: number;
   /** Hits to skip first, for the next page of the same query. Default 0; `offset + limit` at most 10,000. */
   offset?: number;
+  /** Gives up waiting when it aborts: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** Only memories that carry every one of these tags. */
   tags?: string[];
   /** Only memories in this namespace or beneath it (`'user-42'` takes in `'user-42/preferences'`). */

@@ -103,3 +103,30 @@ function withoutNodePath(): NodeJS.ProcessEnv {
   delete env.NODE_PATH;
   return env;
 }
+
+describe('option types of the adapters chosen by name', () => {
+  it('are checked by the compiler (a misspelt option does not compile) and reach the factory as given', async () => {
+    const options: Parameters<typeof MemMapFS.init>[1][] = [
+      { search: { provider: 'orama', options: { tolerance: 1, relevance: { k: 1.5 } } } },
+      { search: { provider: 'flexsearch', options: { tokenize: 'forward', prefixWords: 0 } } },
+      { search: { provider: 'segments', options: { flushAfter: 512 } } },
+      { codec: { codec: 'cbor', options: { copyBinary: false } } },
+      // @ts-expect-error: Orama's option is `tolerance`
+      { search: { provider: 'orama', options: { tolerence: 1 } } },
+      // @ts-expect-error: flexsearch has no such tokenizer
+      { search: { provider: 'flexsearch', options: { tokenize: 'stemmed' } } },
+      // @ts-expect-error: msgpack's copyBinary is a boolean
+      { codec: { codec: 'msgpack', options: { copyBinary: 'yes' } } },
+    ];
+    expect(options).toHaveLength(7);
+    // What the compiler lets through is what the adapter gets: a misspelt option at run time is refused by it.
+    const got: unknown[] = [];
+    registerSearchProvider('word-test', (given) => {
+      got.push(given);
+      return new WordSearch();
+    });
+    const fs = await MemMapFS.init(rootOf(), { codec: v8Codec(), search: { provider: 'word-test', options: { minScore: 2 } } });
+    expect(got).toEqual([{ minScore: 2 }]);
+    await fs.close();
+  });
+});

@@ -1,4 +1,4 @@
-import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+import type { FlexSearchProviderOptions, FlexSearchTokenize, SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
 import { FlexSearchOrderIndex } from './flexsearch-order-index.js';
 import { MemoryLabels } from './memory-labels.js';
 import { RankedWordIndex } from './ranked-word-index.js';
@@ -6,36 +6,7 @@ import { decodeSnapshot, encodeSnapshot, snapshotError } from './snapshot.js';
 import type { TextIndex } from './text-index.js';
 import { wordTokens } from '@memmapfs/core';
 
-/** How flexsearch splits words into indexed terms. */
-export type FlexSearchTokenize = 'strict' | 'forward' | 'reverse' | 'full';
-
-/** Options of the flexsearch provider. Every option is optional; the defaults suit agent memories. */
-export interface FlexSearchProviderOptions {
-  /**
-   * How words are indexed. `'strict'` (default): whole words, ranked by BM25; the last query word
-   * also matches the `prefixWords` most common words it begins. `'forward'` indexes every word
-   * beginning, so every query word matches as a prefix; `'reverse'` beginnings and endings; `'full'`
-   * every substring (largest index). These three rank in FlexSearch's order (earlier positions first).
-   */
-  tokenize?: FlexSearchTokenize;
-  /**
-   * Number of relevance levels flexsearch files a memory at under each of its words (flexsearch
-   * `resolution`): with `'strict'`, levels of the word's BM25 weight in the memory (default 16); with
-   * the other tokenizers, of the word's position (default 9).
-   */
-  resolution?: number;
-  /**
-   * With `tokenize: 'strict'`: how many indexed words the last query word may stand for as a prefix,
-   * the ones most memories hold (and the word itself, if indexed). Default 32; `0` turns prefix
-   * matching off (`supports.prefix` is then `false`).
-   */
-  prefixWords?: number;
-  /**
-   * Whether a multi-word query also finds memories holding only some of its words. Default `true`;
-   * `false` returns only memories holding every word.
-   */
-  suggest?: boolean;
-}
+export type { FlexSearchProviderOptions, FlexSearchTokenize };
 
 const tokenizers: readonly FlexSearchTokenize[] = ['strict', 'forward', 'reverse', 'full'];
 

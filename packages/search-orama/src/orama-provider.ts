@@ -1,16 +1,10 @@
-import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+import type { OramaProviderOptions, SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
 import { create, load, remove, save, search, upsert, type Orama } from '@orama/orama';
 import { decodeSnapshot, encodeSnapshot, snapshotError } from './snapshot.js';
 import { WordSearchIndex } from './word-search.js';
 import { createWordTokenizer } from './word-tokenizer.js';
 
-/** Options of the Orama provider. Every option is optional. */
-export interface OramaProviderOptions {
-  /** Typos tolerated per query word (Levenshtein distance). Default 0: exact words and prefixes only. */
-  tolerance?: number;
-  /** BM25 parameters: `k` term-frequency saturation (default 1.2), `b` length normalization (0.75), `d` (0.5). */
-  relevance?: { k?: number; b?: number; d?: number };
-}
+export type { OramaProviderOptions };
 
 /** Only what is searched or filtered on is stored in Orama: less heap, smaller snapshots. */
 const memorySchema = {

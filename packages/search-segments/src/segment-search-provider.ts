@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+import type { SearchDocument, SearchHit, SearchProvider, SearchRequest, SegmentSearchOptions } from '@memmapfs/core';
 import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
 import { searchSegments } from './bm25-search.js';
 import { decodeDescription, encodeDescription, isSegmentFileName } from './index-description.js';
@@ -10,13 +10,7 @@ import { SegmentBuilder } from './segment-builder.js';
 import { mergeSegments } from './segment-merge.js';
 import { SegmentReader } from './segment-reader.js';
 
-/** Options of the `segments` search provider. */
-export interface SegmentSearchOptions {
-  /** Memories indexed in memory before they are written out as a segment file. Default 4,096. */
-  readonly flushAfter?: number;
-  /** How many segments of about one size are merged into one. Default 8. */
-  readonly mergeFactor?: number;
-}
+export type { SegmentSearchOptions };
 
 /** A segment written out: a file of the index's folder, mapped (or, with no folder, bytes in memory). */
 interface WrittenSegment {

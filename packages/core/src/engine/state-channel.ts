@@ -19,20 +19,30 @@ export class StateChannel<S> {
    * Yields every state published after this call (the watcher is registered at once, not at the first
    * `next()`), until the store closes or the loop breaks.
    */
-  watch(): AsyncGenerator<S, void, undefined> {
+  watch(signal?: AbortSignal): AsyncGenerator<S, void, undefined> {
     const watcher: { queue: S[]; wake: (() => void) | undefined } = { queue: [], wake: undefined };
     this.watchers.add(watcher);
     this.onWatchersChanged?.(this.watchers.size);
-    return this.drain(watcher);
+    return this.drain(watcher, signal);
   }
 
   /** Called with the number of active watchers whenever it changes. */
   onWatchersChanged: ((count: number) => void) | undefined;
 
-  private async *drain(watcher: { queue: S[]; wake: (() => void) | undefined }): AsyncGenerator<S, void, undefined> {
+  private async *drain(watcher: { queue: S[]; wake: (() => void) | undefined }, signal: AbortSignal | undefined): AsyncGenerator<S, void, undefined> {
+    // An abort stops the buffering at once and ends the loop with the signal's reason, as Node's `events.on` does.
+    const abort = () => {
+      this.forget(watcher);
+      watcher.wake?.();
+    };
+    signal?.addEventListener('abort', abort, { once: true });
     try {
       while (true) {
-        while (watcher.queue.length > 0) yield watcher.queue.shift()!;
+        signal?.throwIfAborted();
+        while (watcher.queue.length > 0) {
+          yield watcher.queue.shift()!;
+          signal?.throwIfAborted();
+        }
         if (this.ended) return;
         await new Promise<void>((resolve) => {
           watcher.wake = resolve;
@@ -40,9 +50,15 @@ export class StateChannel<S> {
         watcher.wake = undefined;
       }
     } finally {
-      this.watchers.delete(watcher);
-      this.onWatchersChanged?.(this.watchers.size);
+      signal?.removeEventListener('abort', abort);
+      this.forget(watcher);
     }
+  }
+
+  private forget(watcher: { queue: S[]; wake: (() => void) | undefined }): void {
+    if (!this.watchers.delete(watcher)) return;
+    watcher.queue.length = 0;
+    this.onWatchersChanged?.(this.watchers.size);
   }
 
   /** Announces a new state. A listener that throws is reported as a process warning, not to the writer. */

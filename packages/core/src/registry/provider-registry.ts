@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
+import type { CborCodecOptions, FlexSearchProviderOptions, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './builtin-options.js';
 
 /** Options an adapter accepts when it is chosen by name. */
 export type AdapterOptions = Record<string, unknown>;
@@ -19,19 +20,19 @@ export type AdapterOptions = Record<string, unknown>;
  */
 export interface SearchProviders {
   /** `@memmapfs/search-flexsearch` (the default). */
-  flexsearch: AdapterOptions;
+  flexsearch: FlexSearchProviderOptions;
   /** `@memmapfs/search-orama`. */
-  orama: AdapterOptions;
+  orama: OramaProviderOptions;
   /** `@memmapfs/search-segments`: a BM25 index of segment files read through mappings, shared by every process. */
-  segments: AdapterOptions;
+  segments: SegmentSearchOptions;
 }
 
 /** Codecs that can be chosen by name, mapped to the options they take. Extend like `SearchProviders`. */
 export interface Codecs {
   /** `@memmapfs/codec-msgpack` (the default). */
-  msgpack: AdapterOptions;
+  msgpack: MsgpackCodecOptions;
   /** `@memmapfs/codec-cbor`. */
-  cbor: AdapterOptions;
+  cbor: CborCodecOptions;
 }
 
 export type SearchProviderName = Extract<keyof SearchProviders, string>;
@@ -95,7 +96,7 @@ export async function resolveSearchProvider(option: SearchOption | undefined): P
   }
   const [name, options] = typeof chosen === 'string' ? [chosen, undefined] : [chosen.provider, chosen.options];
   const factory = searchFactories.get(name) ?? (await loadBuiltinFactory(name, 'search provider'));
-  const provider = await callFactory(() => (factory as SearchProviderFactory)(options), name, 'search provider');
+  const provider = await callFactory(() => (factory as SearchProviderFactory<unknown>)(options), name, 'search provider');
   return checkSearchProvider(provider as SearchProvider);
 }
 
@@ -170,7 +171,7 @@ export async function resolveCodec(option: CodecOption | undefined, fallback: st
   }
   const [name, options] = typeof chosen === 'string' ? [chosen, undefined] : [chosen.codec, chosen.options];
   const factory = codecFactories.get(name) ?? (await loadBuiltinFactory(name, 'codec'));
-  const codec = await callFactory(() => (factory as CodecFactory)(options), name, 'codec');
+  const codec = await callFactory(() => (factory as CodecFactory<unknown>)(options), name, 'codec');
   return checkCodec(codec as Codec);
 }
 
