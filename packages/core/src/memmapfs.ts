@@ -10,9 +10,10 @@ import { sameBlock } from './engine/block-references.js';
 import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
 import { checkSignal, untilAborted } from './abort-signal.js';
+import { checkEmbedding, checkHybrid, embeddingOf } from './memory-embedding.js';
 import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.js';
 import { checkListNamespacesOptions, checkNamespace, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
-import type { SearchHit } from './contracts/search-provider.js';
+import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
   checkAgentState, checkAutoCompaction, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
 } from './validation.js';
@@ -29,7 +30,7 @@ const MAX_NAMESPACE_SEARCHES = 8;
 /** Deletes `deleteNamespace` commits at once. */
 const DELETE_BATCH = 512;
 /** The fields `updateMemory` may change. */
-const updatableFields = new Set(['text', 'tags', 'meta']);
+const updatableFields = new Set(['text', 'tags', 'meta', 'embedding']);
 
 /**
  * A MemMapFS store: durable memories with full-text search, a KV store, append-only byte streams and
@@ -117,7 +118,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    */
   async appendMemories(items: readonly NewMemory[]): Promise<number[]> {
     this.assertWritable('appendMemories');
-    if (!Array.isArray(items)) throw new MemMapError('INVALID_ARGUMENT', `appendMemories: items must be an array of { text, tags?, namespace?, meta?, ttlMs? }, got ${items === null ? 'null' : typeof items}.`);
+    if (!Array.isArray(items)) throw new MemMapError('INVALID_ARGUMENT', `appendMemories: items must be an array of { text, tags?, namespace?, meta?, ttlMs?, embedding? }, got ${items === null ? 'null' : typeof items}.`);
     const prepared = items.map((item, index) => {
       const method = `appendMemories: item ${index}`;
       const { text, tags, ...options } = checkPlainObject(item, 'the item', method) as unknown as NewMemory;
@@ -135,7 +136,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       return await this.engine.commit(items.map((item, i) => ({
         type: RecordType.MemoryPut,
         copy: blocks[i]!.copy,
-        memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl },
+        memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl, ...(item.embedding ? { embedding: item.embedding } : {}) },
       })), blocks);
     } finally {
       for (const block of blocks) block.release();
@@ -160,16 +161,21 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
     const passes = checkMemoryConditions(opts, 'queryMemory');
     const signal = checkSignal(opts.signal, 'queryMemory');
+    const textWeight = checkHybrid(opts.hybrid, opts.embedding !== undefined, 'queryMemory');
     signal?.throwIfAborted();
-    const text = query.slice(0, limits.maxQueryLength).trim();
+    const trimmed = query.slice(0, limits.maxQueryLength).trim();
+    // With an embedding, the text counts only in a hybrid search.
+    const text = opts.embedding === undefined || textWeight !== undefined ? trimmed : '';
     // Tracked as writes are: close waits for it (it may be loading the index).
     return this.track(async () => {
       this.engine.refresh();
       await untilAborted(this.engine.index.ready(), signal);
+      // (Checked once the provider is loaded: its dimensions are the embedding's.)
+      const embedding = opts.embedding === undefined ? undefined : embeddingOf(checkEmbedding(opts.embedding, 'queryMemory', this.engine.index.vectorDimensions, this.engine.index.name));
       const matches = (m: MemoryRecord) => (namespace === undefined || isWithinNamespace(m.namespace, namespace)) && tags.every((t) => m.tags.includes(t)) && (passes === undefined || passes(m));
       const wanted = offset + limit;
       let candidates: Array<{ record: MemoryRecord; score: number }>;
-      if (text.length === 0) {
+      if (text.length === 0 && embedding === undefined) {
         const now = Date.now();
         candidates = this.engine.memories.newest(wanted, (m) => (m.expiresAt === undefined || m.expiresAt > now) && matches(m)).map((record) => ({ record, score: 0 }));
       } else {
@@ -181,7 +187,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         const filteredHere = passes !== undefined || (within !== undefined && searched === undefined);
         let ask = filteredHere ? Math.min(wanted * 4, limits.maxQueryDepth) : wanted;
         for (;;) {
-          const hits = await untilAborted(this.searchIndex(text, ask, tags, searched), signal);
+          const hits = await untilAborted(this.searchIndex({ text, limit: ask, ...(tags.length > 0 ? { tags } : {}), ...(embedding ? { embedding } : {}), ...(embedding && text.length > 0 && textWeight !== undefined ? { textWeight } : {}) }, searched), signal);
           candidates = [];
           for (const hit of hits) {
             const record = this.engine.liveMemory(hit.id);
@@ -204,14 +210,14 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     });
   }
 
-  /** The index's best `limit` hits for `text`, in any of `namespaces` (one search each, merged by score) or in all. */
-  private async searchIndex(text: string, limit: number, tags: string[], namespaces: string[] | undefined): Promise<SearchHit[]> {
-    const search = (namespace: string | undefined) => this.engine.index.call(() => this.engine.index.provider.search({ text, limit, ...(tags.length > 0 ? { tags } : {}), ...(namespace !== undefined ? { namespace } : {}) }));
+  /** The index's best hits for `request`, in any of `namespaces` (one search each, merged by score) or in all. */
+  private async searchIndex(request: Omit<SearchRequest, 'namespace'>, namespaces: string[] | undefined): Promise<SearchHit[]> {
+    const search = (namespace: string | undefined) => this.engine.index.call(() => this.engine.index.provider.search(namespace === undefined ? request : { ...request, namespace }));
     if (namespaces === undefined) return search(undefined);
     if (namespaces.length === 1) return search(namespaces[0]);
     const hits: SearchHit[] = [];
     for (const namespace of namespaces) hits.push(...(await search(namespace)));
-    return hits.sort((a, b) => b.score - a.score || a.id - b.id).slice(0, limit);
+    return hits.sort((a, b) => b.score - a.score || a.id - b.id).slice(0, request.limit);
   }
 
   /**
@@ -330,13 +336,14 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const changes = checkPlainObject(update, 'update', 'updateMemory') as MemoryUpdate;
     const unknown = Object.keys(changes).filter((key) => !updatableFields.has(key));
     if (unknown.length > 0) {
-      throw new MemMapError('INVALID_ARGUMENT', `updateMemory: ${unknown.map((key) => JSON.stringify(key)).join(', ')} cannot be updated; an update may change text, tags and meta${unknown.includes('namespace') ? ' (a memory keeps its namespace: append it anew in another)' : ''}.`);
+      throw new MemMapError('INVALID_ARGUMENT', `updateMemory: ${unknown.map((key) => JSON.stringify(key)).join(', ')} cannot be updated; an update may change text, tags, meta and embedding${unknown.includes('namespace') ? ' (a memory keeps its namespace: append it anew in another)' : ''}.`);
     }
     // Read once: the caller's object is not read again after the awaits below.
     const newText = changes.text;
     const bytes = newText === undefined ? undefined : checkText(newText, 'updateMemory', this.maxTextBytes);
     const tags = changes.tags === undefined ? undefined : checkTags(changes.tags, 'updateMemory');
     const meta = changes.meta === undefined ? undefined : checkMeta(changes.meta, 'updateMemory');
+    const embedding = changes.embedding === undefined ? undefined : checkEmbedding(changes.embedding, 'updateMemory', this.engine.index.vectorDimensions, this.engine.index.name);
     const notFound = () => new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
     return this.track(async () => {
       this.engine.refresh();
@@ -349,7 +356,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         for (;;) {
           const current = this.engine.liveMemory(id);
           if (!current) throw notFound();
-          const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now() };
+          const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now(), ...(embedding ? { embedding } : {}) };
           const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {
             const latest = this.engine.liveMemory(id);
             if (!latest) throw notFound();
@@ -619,6 +626,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       namespace: opts.namespace === undefined ? DEFAULT_NAMESPACE : checkNamespace(opts.namespace, method),
       meta: opts.meta === undefined ? {} : checkMeta(opts.meta, method),
       ttl: opts.ttlMs === undefined ? undefined : checkDuration(opts.ttlMs, 'ttlMs', method),
+      embedding: opts.embedding === undefined ? undefined : checkEmbedding(opts.embedding, method, this.engine.index.vectorDimensions, this.engine.index.name),
     };
   }
 

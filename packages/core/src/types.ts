@@ -94,6 +94,11 @@ export interface AppendMemoryOptions {
   meta?: Record<string, unknown>;
   /** Milliseconds after which the memory expires: it is no longer returned by get or query. */
   ttlMs?: number;
+  /**
+   * Your embedding of the text (from the model of your choice), for `queryMemory(q, { embedding })`:
+   * as many finite numbers as the search provider's `supports.vectors.dimensions`. Kept as float32.
+   */
+  embedding?: Float32Array | readonly number[];
 }
 
 /** One memory for `appendMemories`. */
@@ -116,6 +121,8 @@ export interface Memory {
   updatedAt: number;
   /** Milliseconds since the epoch after which the memory is gone, if it has a TTL. */
   expiresAt?: number;
+  /** The embedding given with it, if any (float32). */
+  embedding?: Float32Array;
 }
 
 /** A memory returned by `queryMemory`, with its relevance. */
@@ -144,6 +151,16 @@ export interface QueryMemoryOptions extends MemoryConditions {
   offset?: number;
   /** Gives up waiting when it aborts: the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Ranks by similarity to this embedding (cosine), most similar first, instead of by the text; needs
+   * a search provider with `supports.vectors`. With `hybrid`, the text counts too.
+   */
+  embedding?: Float32Array | readonly number[];
+  /**
+   * With `embedding` and a non-empty query: rank by both. `true` weighs text and vector alike;
+   * `{ textWeight }` (0 to 1) says how much the text counts.
+   */
+  hybrid?: boolean | { textWeight: number };
   /** Only memories that carry every one of these tags. */
   tags?: string[];
   /** Only memories in this namespace or beneath it (`'user-42'` takes in `'user-42/preferences'`). */
@@ -190,6 +207,8 @@ export interface MemoryUpdate {
   tags?: string[];
   /** Replaces the whole meta. Plain data only (`StorableValue`). */
   meta?: Record<string, unknown>;
+  /** Replaces the embedding (a new text keeps the old one unless a new one is given). */
+  embedding?: Float32Array | readonly number[];
 }
 
 /** A snapshot of the store's size and configuration, from `stats()`. */

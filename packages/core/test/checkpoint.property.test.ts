@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemMapFS, verifyStore } from '@memmapfs/core';
-import { tempRoot, v8Codec, WordSearch } from './fixtures.js';
+import { tempRoot, v8Codec, VectorWordSearch } from './fixtures.js';
 
 type Op =
-  | { kind: 'append'; text: string; tags: string[]; namespace: string; meta: Record<string, unknown>; ttlMs: number | undefined }
+  | { kind: 'append'; text: string; tags: string[]; namespace: string; meta: Record<string, unknown>; ttlMs: number | undefined; embedding: readonly number[] | undefined }
   | { kind: 'batch'; texts: string[] }
   | { kind: 'update'; pick: number; text: string | undefined; tags: string[] | undefined; meta: Record<string, unknown> | undefined }
   | { kind: 'delete'; pick: number }
@@ -22,7 +22,7 @@ const tags = fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 2 });
 const meta = fc.dictionary(fc.constantFrom('k', 'n', 'bytes'), fc.oneof(fc.integer(), fc.string({ maxLength: 5 }), fc.constant(null)), { maxKeys: 2 });
 const key = fc.constantFrom('k1', 'k2', 'k3');
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), text: fc.array(word, { minLength: 1, maxLength: 4 }).map((w) => w.join(' ')), tags, namespace: fc.constantFrom('default', 'work', 'work/deep'), meta, ttlMs: fc.option(fc.constantFrom(1, 3_600_000), { nil: undefined }) }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), text: fc.array(word, { minLength: 1, maxLength: 4 }).map((w) => w.join(' ')), tags, namespace: fc.constantFrom('default', 'work', 'work/deep'), meta, ttlMs: fc.option(fc.constantFrom(1, 3_600_000), { nil: undefined }), embedding: fc.option(fc.constantFrom([1, 0, 0], [0.25, -2, 1e-3]), { nil: undefined }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('batch' as const), texts: fc.array(fc.array(word, { minLength: 1, maxLength: 3 }).map((w) => w.join(' ')), { minLength: 1, maxLength: 4 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('update' as const), pick: fc.nat(), text: fc.option(word, { nil: undefined }), tags: fc.option(tags, { nil: undefined }), meta: fc.option(meta, { nil: undefined }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }) },
@@ -49,7 +49,7 @@ async function readBack(fs: MemMapFS) {
   const { lastLsn, memories: count } = fs.stats();
   const namespaces = await fs.listNamespaces({ limit: 10_000 });
   expect(namespaces).toEqual([...new Set(memories.map((m) => m.namespace))].sort());
-  return { memories, byId, kv, streams, state: fs.getState(), lastLsn, count, namespaces, found: (await fs.queryMemory('alpha', { limit: 1000 })).map((h) => h.id).sort((a, b) => a - b) };
+  return { memories, byId, kv, streams, state: fs.getState(), lastLsn, count, namespaces, found: (await fs.queryMemory('alpha', { limit: 1000 })).map((h) => h.id).sort((a, b) => a - b), near: (await fs.queryMemory('', { embedding: [1, 0, 0], limit: 1000 })).map((h) => h.id) };
 }
 
 describe('checkpoints', () => {
@@ -57,14 +57,14 @@ describe('checkpoints', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), async (ops) => {
         const { root, cleanup } = await tempRoot();
-        const open = () => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+        const open = () => MemMapFS.init(root, { codec: v8Codec(), search: new VectorWordSearch() });
         try {
           let fs = await open();
           const ids: number[] = [];
           for (const step of ops) {
             switch (step.kind) {
               case 'append':
-                ids.push(await fs.appendMemory(step.text, step.tags, { namespace: step.namespace, meta: step.meta, ...(step.ttlMs ? { ttlMs: step.ttlMs } : {}) }));
+                ids.push(await fs.appendMemory(step.text, step.tags, { namespace: step.namespace, meta: step.meta, ...(step.ttlMs ? { ttlMs: step.ttlMs } : {}), ...(step.embedding ? { embedding: step.embedding } : {}) }));
                 break;
               case 'batch':
                 ids.push(...(await fs.appendMemories(step.texts.map((text) => ({ text })))));

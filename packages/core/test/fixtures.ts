@@ -80,6 +80,45 @@ export class WordSearch implements SearchProvider {
   }
 }
 
+/** `WordSearch` with vector search over embeddings of `dimensions` numbers, by brute-force cosine. */
+export class VectorWordSearch extends WordSearch {
+  override readonly supports: SearchProvider['supports'];
+  readonly requests: SearchRequest[] = [];
+
+  constructor(dimensions = 3) {
+    super();
+    this.supports = { snapshot: false, prefix: false, vectors: { dimensions } };
+  }
+
+  override search(request: SearchRequest): SearchHit[] {
+    this.requests.push(request);
+    if (!request.embedding) return super.search(request);
+    const cosine = (a: Float32Array, b: Float32Array) => {
+      let dot = 0;
+      let na = 0;
+      let nb = 0;
+      for (let i = 0; i < a.length; i++) {
+        dot += a[i]! * b[i]!;
+        na += a[i]! * a[i]!;
+        nb += b[i]! * b[i]!;
+      }
+      return dot / Math.sqrt(na * nb);
+    };
+    const text = request.textWeight === undefined ? [] : super.search({ ...request, limit: Number.MAX_SAFE_INTEGER });
+    const textScore = new Map(text.map((hit) => [hit.id, hit.score]));
+    const hits: SearchHit[] = [];
+    for (const doc of this.docs.values()) {
+      if (request.namespace !== undefined && doc.namespace !== request.namespace) continue;
+      if (!(request.tags ?? []).every((t) => doc.tags.includes(t))) continue;
+      const similarity = doc.embedding?.length === request.embedding.length ? cosine(doc.embedding, request.embedding) : undefined;
+      const weight = request.textWeight ?? 0;
+      if (similarity === undefined && !textScore.has(doc.id)) continue;
+      hits.push({ id: doc.id, score: weight * (textScore.get(doc.id) ?? 0) + (1 - weight) * (similarity ?? 0) });
+    }
+    return hits.sort((a, b) => b.score - a.score || a.id - b.id).slice(0, request.limit);
+  }
+}
+
 /**
  * A fresh store folder for every test of the calling file: `root()` is the current test's path; the
  * folder is removed after each test.

@@ -2,7 +2,7 @@ import type { BlockRef } from '@memmapfs/blocks';
 import { crc32c } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
-import type { MemoryRecord } from '../engine/log-records.js';
+import { isEmbeddingBytes, type MemoryRecord } from '../engine/log-records.js';
 
 /**
  * One memory row of a checkpoint file (docs/FORMAT.md), 72 bytes, little-endian:
@@ -133,8 +133,9 @@ export class CheckpointMemories {
     const id = rows.readDoubleLE(at + ID);
     const labelsOffset = rows.readDoubleLE(at + LABELS_OFFSET);
     const labelsLength = rows.readUInt32LE(at + LABELS_LENGTH);
-    const { tags, namespace, meta } = decodeLabels(this.codec, this.labels.subarray(labelsOffset, labelsOffset + labelsLength), () => `memory ${id} in ${this.source}`);
-    return { id, ref: this.refAt(index), tags, namespace, meta, createdAt: rows.readDoubleLE(at + CREATED_AT), updatedAt: rows.readDoubleLE(at + UPDATED_AT), expiresAt: this.expiresAt(index), version: rows.readDoubleLE(at + VERSION) };
+    const { tags, namespace, meta, embedding } = decodeLabels(this.codec, this.labels.subarray(labelsOffset, labelsOffset + labelsLength), () => `memory ${id} in ${this.source}`);
+    const record: MemoryRecord = { id, ref: this.refAt(index), tags, namespace, meta, createdAt: rows.readDoubleLE(at + CREATED_AT), updatedAt: rows.readDoubleLE(at + UPDATED_AT), expiresAt: this.expiresAt(index), version: rows.readDoubleLE(at + VERSION) };
+    return embedding === undefined ? record : { ...record, embedding };
   }
 
   /** The bytes of row `index` and of its labels, to copy into another checkpoint as they are. */
@@ -169,22 +170,23 @@ export function copyRow(target: Buffer, at: number, row: Buffer, labelsOffset: n
 
 /** The labels of a memory as a checkpoint stores them. */
 export function encodeLabels(codec: Codec, memory: MemoryRecord): Uint8Array {
-  return codec.encode([memory.tags, memory.namespace, memory.meta]);
+  return codec.encode(memory.embedding === undefined ? [memory.tags, memory.namespace, memory.meta] : [memory.tags, memory.namespace, memory.meta, memory.embedding]);
 }
 
-function decodeLabels(codec: Codec, bytes: Uint8Array, what: () => string): Pick<MemoryRecord, 'tags' | 'namespace' | 'meta'> {
+function decodeLabels(codec: Codec, bytes: Uint8Array, what: () => string): Pick<MemoryRecord, 'tags' | 'namespace' | 'meta' | 'embedding'> {
   let value: unknown;
   try {
     value = codec.decode(bytes);
   } catch (cause) {
     throw damaged(what(), `the ${codec.name} codec cannot decode its labels`, cause);
   }
-  if (!Array.isArray(value) || value.length !== 3) throw damaged(what(), 'its labels are malformed');
-  const [tags, namespace, meta] = value as [unknown, unknown, unknown];
-  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string') || typeof namespace !== 'string' || typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+  if (!Array.isArray(value) || (value.length !== 3 && value.length !== 4)) throw damaged(what(), 'its labels are malformed');
+  const [tags, namespace, meta, embedding] = value as [unknown, unknown, unknown, unknown];
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string') || typeof namespace !== 'string' || typeof meta !== 'object' || meta === null || Array.isArray(meta) || (value.length === 4 && !isEmbeddingBytes(embedding))) {
     throw damaged(what(), 'its labels are malformed');
   }
-  return { tags: tags as string[], namespace, meta: meta as Record<string, unknown> };
+  const labels = { tags: tags as string[], namespace, meta: meta as Record<string, unknown> };
+  return value.length === 4 ? { ...labels, embedding: embedding as Uint8Array } : labels;
 }
 
 function damaged(what: string, why: string, cause?: unknown): MemMapError {

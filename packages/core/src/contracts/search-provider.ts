@@ -8,11 +8,20 @@ export interface SearchDocument {
   readonly tags: readonly string[];
   /** Namespace the memory lives in (`'default'` unless the caller chose one). */
   readonly namespace: string;
+  /**
+   * The caller's embedding of the memory, when it gave one. A provider with `supports.vectors` indexes
+   * it; one whose length is not `supports.vectors.dimensions` is left out of vector search (the text
+   * is indexed all the same), never an error: the store checks lengths when memories are written.
+   */
+  readonly embedding?: Float32Array;
 }
 
 /** One search request, already validated by the store. */
 export interface SearchRequest {
-  /** The user's query text, trimmed and non-empty. Any characters may appear: never throw on it. */
+  /**
+   * The user's query text, trimmed; non-empty unless `embedding` is given. Any characters may appear:
+   * never throw on it.
+   */
   readonly text: string;
   /** Maximum number of hits to return (1 or more). */
   readonly limit: number;
@@ -20,6 +29,17 @@ export interface SearchRequest {
   readonly tags?: readonly string[];
   /** Only hits in this namespace. Absent: every namespace. */
   readonly namespace?: string;
+  /**
+   * (Only to a provider with `supports.vectors`, of its `dimensions`.) Ranks memories with an embedding
+   * by cosine similarity to this one, most similar first; memories without one are not hits. With
+   * `textWeight` too, `text` counts as well (hybrid search).
+   */
+  readonly embedding?: Float32Array;
+  /**
+   * (With `embedding` and a non-empty `text`.) How much the text's relevance counts against the vector
+   * similarity, from 0 (the vector alone) to 1 (the text alone); a memory may be a hit by either.
+   */
+  readonly textWeight?: number;
 }
 
 /** One search hit: the id of a matching memory and how well it matched. */
@@ -41,6 +61,11 @@ export interface SearchProviderSupports {
    * with the log position it covers.
    */
   readonly persistent?: boolean;
+  /**
+   * Embeddings are indexed and searched (`SearchDocument.embedding`, `SearchRequest.embedding`); the
+   * store accepts embeddings of exactly `dimensions` numbers. Absent: no vector search.
+   */
+  readonly vectors?: { readonly dimensions: number };
 }
 
 /**

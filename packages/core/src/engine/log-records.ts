@@ -40,6 +40,8 @@ export interface MemoryRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly expiresAt: number | undefined;
+  /** The caller's embedding, as float32 little-endian bytes; absent when none was given. */
+  readonly embedding?: Uint8Array;
   /**
    * The LSN of the record that wrote this version, set when the record is applied to the tables (not
    * part of the record itself): tells one version from the next, whatever the clock said.
@@ -88,6 +90,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
       wire = { ref: refToWire(m.ref), tags: m.tags, ns: m.namespace, meta: m.meta, at: m.createdAt, up: m.updatedAt };
       if (record.update) wire.id = m.id;
       if (m.expiresAt !== undefined) wire.exp = m.expiresAt;
+      if (m.embedding !== undefined) wire.emb = m.embedding;
       return withBlockCopy(encodeWire(codec, wire), record.copy);
     }
     case RecordType.MemoryDelete:
@@ -157,14 +160,16 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
   if (!isObject(wire)) throw invalid(lsn, 'its payload is not a map');
   switch (type) {
     case RecordType.MemoryPut: {
-      const { id, ref, tags, ns, meta, at, up, exp } = wire;
+      const { id, ref, tags, ns, meta, at, up, exp, emb } = wire;
       if ((id !== undefined && !isId(id)) || !Array.isArray(tags) || !tags.every((t) => typeof t === 'string') || typeof ns !== 'string' ||
         !isObject(meta) || typeof at !== 'number' || typeof up !== 'number' || (exp !== undefined && typeof exp !== 'number')) {
         throw invalid(lsn, 'a memory record is missing fields');
       }
+      if (emb !== undefined && !isEmbeddingBytes(emb)) throw invalid(lsn, 'a memory record has an embedding that is not float32 bytes');
       const memoryRef = refFromWire(ref, lsn);
       checkCopy(copy, memoryRef, lsn);
-      return { type, update: id !== undefined, memory: { id: (id as number | undefined) ?? lsn, ref: memoryRef, tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined }, copy };
+      const memory: MemoryRecord = { id: (id as number | undefined) ?? lsn, ref: memoryRef, tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined };
+      return { type, update: id !== undefined, memory: emb === undefined ? memory : { ...memory, embedding: emb }, copy };
     }
     case RecordType.MemoryDelete:
       if (!isId(wire.id)) throw invalid(lsn, 'a delete record has no id');
@@ -232,4 +237,9 @@ function isId(value: unknown): value is number {
 
 function invalid(lsn: number, why: string, cause?: unknown): MemMapError {
   return new MemMapError('WAL_RECORD_INVALID', `WAL record ${lsn} cannot be read: ${why}.`, { subsystem: 'wal', cause });
+}
+
+/** Whether `value` can be a memory's embedding as stored: float32 bytes, at least one number. */
+export function isEmbeddingBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.byteLength > 0 && value.byteLength % 4 === 0;
 }

@@ -1,6 +1,7 @@
 import { syncFolder, type WriteAheadLog } from '@memmapfs/wal';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
+import { embeddingOf } from '../memory-embedding.js';
 import type { DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { StoreFileSystem } from '../types.js';
 import { ExpiryQueue } from './expiry-queue.js';
@@ -87,6 +88,14 @@ export class SearchIndex {
   /** The provider's name: the loaded one's, or the one that will be loaded. */
   get name(): string {
     return this.loaded?.name ?? this.searchSource.name;
+  }
+
+  /**
+   * The embedding length the provider searches, or `undefined` when it has no vector search (a
+   * built-in chosen by its bare name and not loaded yet has none: vectors need options).
+   */
+  get vectorDimensions(): number | undefined {
+    return (this.loaded ?? this.searchSource.created())?.supports.vectors?.dimensions;
   }
 
   /** Whether the provider is loaded and keeps its index in files of its own, named by the saved description. */
@@ -347,7 +356,7 @@ export class SearchIndex {
       process.emitWarning(`Memory ${m.id} is not searchable: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
       return;
     }
-    return this.providerUpdate(() => this.provider.add({ id: m.id, text, tags: m.tags, namespace: m.namespace }));
+    return this.providerUpdate(() => this.provider.add({ id: m.id, text, tags: m.tags, namespace: m.namespace, ...(m.embedding ? { embedding: embeddingOf(m.embedding) } : {}) }));
   }
 
   /**

@@ -3,6 +3,7 @@ import { chunkStore, type BlockRef, type BlockStore } from '@memmapfs/blocks';
 import { fileWal, syncFolder, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
+import { embeddingOf } from '../memory-embedding.js';
 import { deferSearchProvider, resolveCodec, type DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
@@ -703,6 +704,7 @@ export class StoreEngine<S extends AgentState> {
   toMemory(record: MemoryRecord, text?: string): Memory {
     const memory: Memory = { id: record.id, text: text ?? this.readText(record), tags: [...record.tags], namespace: record.namespace, meta: structuredClone(record.meta), createdAt: record.createdAt, updatedAt: record.updatedAt };
     if (record.expiresAt !== undefined) memory.expiresAt = record.expiresAt;
+    if (record.embedding !== undefined) memory.embedding = embeddingOf(record.embedding);
     return memory;
   }
 

@@ -41,6 +41,11 @@ export interface OramaProviderOptions {
   tolerance?: number;
   /** BM25 parameters: `k` term-frequency saturation (default 1.2), `b` length normalization (0.75), `d` (0.5). */
   relevance?: { k?: number; b?: number; d?: number };
+  /**
+   * Vector search over the embeddings given with memories, of exactly `dimensions` numbers each (your
+   * model's). Absent: no vector search (`supports.vectors` is absent).
+   */
+  vectors?: { dimensions: number };
 }
 
 /** Options of the `segments` search provider. */
