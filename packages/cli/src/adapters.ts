@@ -1,21 +1,19 @@
 import { registerCodec, registerSearchProvider, type Codec, type CodecName, type SearchProvider, type SearchProviderName } from '@memmapfs/core';
-import cbor from '@memmapfs/codec-cbor';
-import msgpack from '@memmapfs/codec-msgpack';
-import flexsearch from '@memmapfs/search-flexsearch';
-import orama from '@memmapfs/search-orama';
-import segments from '@memmapfs/search-segments';
 
-/** The search providers `--search` chooses from; the first is the default. */
-export const searchProviders: Readonly<Record<SearchProviderName, () => SearchProvider>> = {
-  flexsearch: () => flexsearch(),
-  orama: () => orama(),
-  segments: () => segments(),
+/**
+ * The search providers `--search` chooses from; the first is the default. Each adapter (and its search
+ * library) is imported only when a store is opened with it, so a command starts without loading them all.
+ */
+export const searchProviders: Readonly<Record<SearchProviderName, () => Promise<SearchProvider>>> = {
+  flexsearch: async () => (await import('@memmapfs/search-flexsearch')).default(),
+  orama: async () => (await import('@memmapfs/search-orama')).default(),
+  segments: async () => (await import('@memmapfs/search-segments')).default(),
 };
 
-/** The codecs `--codec` chooses from; the first is the default of a new store. */
-export const codecs: Readonly<Record<CodecName, () => Codec>> = {
-  msgpack: () => msgpack(),
-  cbor: () => cbor(),
+/** The codecs `--codec` chooses from; the first is the default of a new store. Imported when used, as above. */
+export const codecs: Readonly<Record<CodecName, () => Promise<Codec>>> = {
+  msgpack: async () => (await import('@memmapfs/codec-msgpack')).default(),
+  cbor: async () => (await import('@memmapfs/codec-cbor')).default(),
 };
 
 /**

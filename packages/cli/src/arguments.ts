@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { CodecName, SearchProviderName } from '@memmapfs/core';
 import { codecs, searchProviders } from './adapters.js';
 import { commandName, type Command, type CommandArguments, type OptionSpec, type OptionValues } from './command.js';
+import { didYouMean } from './closest-match.js';
 import { UsageError } from './failures.js';
 
 const searchNames = Object.keys(searchProviders);
@@ -54,9 +55,8 @@ export function parseCommandLine(argv: readonly string[], commands: readonly Com
   const help = values.help === true;
 
   if (words.length === 0) {
-    if (help) return { globals, request: { kind: 'help' } };
-    if (values.version === true) return { globals, request: { kind: 'version' } };
-    throw new UsageError('missing command');
+    if (values.version === true && !help) return { globals, request: { kind: 'version' } };
+    return { globals, request: { kind: 'help' } };
   }
   const found = findCommand(words, commands, help);
   if (!('command' in found)) return { globals, request: { kind: 'help', commands: found.group } };
@@ -74,7 +74,7 @@ export function parseCommandLine(argv: readonly string[], commands: readonly Com
   const missing = command.arguments[positionals.length];
   if (missing && !missing.optional) throw new UsageError(`${name}: missing ${missing.name}`, name);
   const extra = positionals[command.arguments.length];
-  if (extra !== undefined) throw new UsageError(`${name}: unexpected argument '${extra}' (quote text that has spaces)`, name);
+  if (extra !== undefined && !command.arguments.at(-1)?.rest) throw new UsageError(`${name}: unexpected argument '${extra}' (quote text that has spaces)`, name);
   return { globals, request: { kind: 'run', command, args: { positionals, options: values } } };
 }
 
@@ -85,23 +85,32 @@ function tokenize(argv: readonly string[], table: Readonly<Record<string, Option
   try {
     return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
-    if (isParseArgsError(error)) throw new UsageError(error.message);
-    throw error;
+    if (!isParseArgsError(error)) throw error;
+    const unknown = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(--?[^'\s]+)'/.exec(error.message)?.[1] : undefined;
+    const hint = unknown?.startsWith('--') ? didYouMean(unknown, Object.keys(table).map((name) => `--${name}`)) : '';
+    throw new UsageError(hint ? `${error.message.replace(/\..*$/s, '')}${hint}` : error.message);
   }
 }
 
-function findCommand(words: readonly string[], commands: readonly Command[], help: boolean): { command: Command } | { group: readonly Command[] } {
+/**
+ * The command that `words` (the positionals of a line) name, or, for a group's name alone (`state`,
+ * `kv`) when help is asked for, the group's commands. Throws `UsageError` for an unknown command,
+ * with the closest known one as a suggestion.
+ */
+export function findCommand(words: readonly string[], commands: readonly Command[], help: boolean): { command: Command } | { group: readonly Command[] } {
   const group = commands.filter((command) => command.path[0] === words[0]);
-  if (group.length === 0) throw new UsageError(`unknown command '${words[0]}'`);
+  if (group.length === 0) throw new UsageError(`unknown command '${words[0]}'${didYouMean(words[0]!, new Set(commands.map((command) => command.path[0]!)))}`);
   const command = group.find((candidate) => candidate.path.every((word, i) => words[i] === word));
   if (command) return { command };
   const groupName = words[0]!;
-  const choices = alternatives(group.map((candidate) => candidate.path.slice(1).join(' ')));
+  const subcommands = group.map((candidate) => candidate.path.slice(1).join(' '));
+  const choices = alternatives(subcommands);
   if (words.length === 1) {
     if (help) return { group };
     throw new UsageError(`'${groupName}' needs a subcommand: ${choices}`, groupName);
   }
-  throw new UsageError(`unknown command '${groupName} ${words[1]}'; use ${choices}`, groupName);
+  const suggestion = didYouMean(words[1]!, subcommands);
+  throw new UsageError(`unknown command '${groupName} ${words[1]}'${suggestion ? suggestion.replace(/'([^']*)'\?$/, `'${groupName} $1'?`) : `; use ${choices}`}`, groupName);
 }
 
 /** `a`, `a or b`, `a, b or c`. */

@@ -24,6 +24,8 @@ export interface ArgumentSpec {
   readonly description: string;
   /** May be left out; help shows it as `[NAME]`. */
   readonly optional?: boolean;
+  /** Takes every word left on the line (only the last argument may); help shows it as `NAME...`. */
+  readonly rest?: boolean;
 }
 
 /** The option values of a parsed command line, by option name. */
@@ -72,6 +74,8 @@ interface CommandBase {
   readonly arguments: readonly ArgumentSpec[];
   /** Its own options, besides the global ones. */
   readonly options: Readonly<Record<string, OptionSpec>>;
+  /** Command lines that show how it is used, each starting with `memmapfs `; a `# comment` may follow. */
+  readonly examples: readonly string[];
 }
 
 /** A command that runs against the open store. */

@@ -34,6 +34,9 @@ export interface FailureReport {
   readonly exitCode: 1 | 2;
 }
 
+/** What a `WAL_CORRUPT` failure tells the user to do. */
+export const walCorruptAdvice = "Run 'memmapfs verify' to see the damage, then 'memmapfs repair' (with no process using the store) to make it open again.";
+
 const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
 
 /** Classifies anything thrown while running the CLI. */
@@ -43,7 +46,8 @@ export function describeFailure(error: unknown): FailureReport {
     return { origin: 'usage', code: 'USAGE_ERROR', message: oneLine(error.message), helpCommand, exitCode: 2 };
   }
   if (MemMapError.is(error)) {
-    return { origin: 'store', code: error.code, message: oneLine(error.message.replace(/^\[memmapfs\] /, '')), exitCode: 1 };
+    const message = oneLine(error.message.replace(/^\[memmapfs\] /, ''));
+    return { origin: 'store', code: error.code, message: error.code === 'WAL_CORRUPT' ? `${message} ${walCorruptAdvice}` : message, exitCode: 1 };
   }
   if (error instanceof CommandFailure) {
     return { origin: 'command', code: error.code, message: oneLine(error.message), exitCode: 1 };

@@ -25,7 +25,10 @@ const globalSynopsis = Object.entries(globalOptions)
   .map(([name, spec]) => optionSynopsis(name, spec))
   .join(' ');
 
-const argumentLabel = (argument: ArgumentSpec): string => (argument.optional ? `[${argument.name}]` : argument.name);
+const argumentLabel = (argument: ArgumentSpec): string => {
+  const name = argument.rest ? `${argument.name}...` : argument.name;
+  return argument.optional ? `[${name}]` : name;
+};
 
 /** `memmapfs append TEXT [--tag T]... …`: a command's synopsis. */
 export function commandSynopsis(command: Command): string {
@@ -48,17 +51,18 @@ export function generalHelp(commands: readonly Command[]): string {
     ...optionRows(globalOptions),
     '',
     'Exit codes: 0 success, 1 runtime error (not found, store error), 2 usage error.',
-    "Run 'memmapfs <command> --help' for a command's arguments and options.",
+    "Run 'memmapfs help <command>' or 'memmapfs <command> --help' for a command's arguments, options and examples.",
   ].join('\n');
 }
 
-/** The help of `memmapfs <command> --help`, or of a group such as `state`: usage, arguments, options. */
+/** The help of `memmapfs <command> --help`, or of a group such as `state`: usage, arguments, options, examples. */
 export function commandHelp(commands: readonly Command[]): string {
   const lines: string[] = [];
   for (const command of commands) {
     lines.push(`Usage: ${commandSynopsis(command)}`, '', `${command.summary}.`, '');
     if (command.arguments.length > 0) lines.push('Arguments:', ...command.arguments.map((argument) => row(argumentLabel(argument), argument.description)), '');
     if (Object.keys(command.options).length > 0) lines.push('Options:', ...optionRows(command.options), '');
+    if (command.examples.length > 0) lines.push('Examples:', ...command.examples.map((example) => `  ${example}`), '');
   }
   lines.push('Global options (anywhere on the line):', ...optionRows(globalOptions));
   return lines.join('\n');

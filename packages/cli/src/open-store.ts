@@ -17,11 +17,11 @@ export function storeRoot(globals: GlobalOptions, env: Readonly<Record<string, s
  * Opens the store at `root` with adapter instances, never by name: the search provider of `--search`
  * (default flexsearch), and a codec only when `--codec` is given, so an existing store keeps its own.
  */
-export function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store']): Promise<MemMapFS> {
+export async function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store']): Promise<MemMapFS> {
   const search = globals.search === undefined ? Object.values(searchProviders)[0]! : searchProviders[globals.search];
   return MemMapFS.init(root, {
-    search: search(),
-    ...(globals.codec !== undefined ? { codec: codecs[globals.codec]() } : {}),
+    search: await search(),
+    ...(globals.codec !== undefined ? { codec: await codecs[globals.codec]() } : {}),
     create: mode === 'create',
   });
 }

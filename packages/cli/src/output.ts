@@ -1,14 +1,18 @@
+import { once } from 'node:events';
 import type { FailureReport } from './failures.js';
+import { truncateToWidth } from './terminal/display-width.js';
+import { hiddenProgress, terminalProgress, type ProgressBar } from './terminal/progress-bar.js';
 
 /** Where the CLI writes text: `process.stdout`, `process.stderr`, or a capture in tests. */
 export interface TextSink {
-  write(chunk: string): unknown;
+  /** Text; or bytes, which only `stream read` writes, to stdout. */
+  write(chunk: string | Uint8Array): unknown;
   /** True for a terminal; then `columns` bounds the width of one-line listings. */
   readonly isTTY?: boolean;
   readonly columns?: number;
 }
 
-/** Characters of memory text shown on one line when stdout is not a terminal. */
+/** Terminal columns of memory text shown on one line when stdout is not a terminal. */
 export const listingTextLength = 100;
 
 /**
@@ -32,6 +36,20 @@ export class Output {
     for (const line of describe()) this.stdout.write(`${line}\n`);
   }
 
+  /** Writes bytes to stdout as they are (`stream read`), waiting while a slow reader catches up. */
+  async bytes(chunk: Uint8Array): Promise<void> {
+    await this.stream(chunk);
+  }
+
+  /**
+   * Writes a piece of a long output (`export` to stdout) as it is, and waits while stdout's buffer is
+   * full (`drain`), so that a slow reader does not make the process hold the whole output in memory.
+   */
+  async stream(chunk: string | Uint8Array): Promise<void> {
+    const sink = this.stdout as TextSink & Partial<Pick<NodeJS.WritableStream, 'once'>>;
+    if (sink.write(chunk) === false && typeof sink.once === 'function') await once(sink as NodeJS.WritableStream, 'drain');
+  }
+
   /** Writes help or the version: plain text, with or without `--json`. */
   text(text: string): void {
     this.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -52,11 +70,12 @@ export class Output {
   }
 
   /**
-   * A progress line on stderr, rewritten in place. It shows only when stderr is a terminal and
-   * without `--json`; otherwise its methods do nothing, so stdout and piped stderr stay clean.
+   * A progress bar on stderr (`label [███░░] 42% | 420/1000 unit | 96/s | ETA 6s`), redrawn in place.
+   * It shows only when stderr is a terminal and without `--json`; otherwise it does nothing, so stdout
+   * and piped stderr stay clean.
    */
-  progress(): Progress {
-    return new Progress(this.json || !this.stderr.isTTY ? undefined : this.stderr);
+  progress(label: string, unit: string): ProgressBar {
+    return this.json || !this.stderr.isTTY ? hiddenProgress : terminalProgress(this.stderr, label, unit);
   }
 
   /** Writes a failure to stderr: `memmapfs: <message>` with its code or help hint, or a JSON error object. */
@@ -71,48 +90,14 @@ export class Output {
 
   /**
    * One listing line: `prefix` then `text` on a single line, cut to the terminal width, or, when
-   * stdout is not a terminal, with `text` cut to `listingTextLength` characters.
+   * stdout is not a terminal, with `text` cut to `listingTextLength` columns. Widths are display
+   * widths: a CJK character or an emoji takes two columns.
    */
   listingLine(prefix: string, text: string): string {
     const flat = text.replace(/\s+/g, ' ').trim();
     const width = this.terminalWidth;
-    return width === undefined ? prefix + truncate(flat, listingTextLength) : truncate(prefix + flat, width);
+    return width === undefined ? prefix + truncateToWidth(flat, listingTextLength) : truncateToWidth(prefix + flat, width);
   }
-}
-
-/** Milliseconds between two redraws of a progress line. */
-export const progressInterval = 100;
-
-/** A line of progress on a terminal: `update` redraws it (at most every `progressInterval` ms), `end` erases it. */
-export class Progress {
-  private shown = false;
-  private last = 0;
-
-  constructor(private readonly sink: TextSink | undefined) {}
-
-  /** Shows `text` in place of the previous one; the first update always shows. */
-  update(text: string): void {
-    if (!this.sink) return;
-    const now = Date.now();
-    if (this.shown && now - this.last < progressInterval) return;
-    this.sink.write(`\r${text}\x1b[K`);
-    this.shown = true;
-    this.last = now;
-  }
-
-  /** Erases the line, if anything was shown, so what follows starts at the left margin. */
-  end(): void {
-    if (!this.sink || !this.shown) return;
-    this.sink.write('\r\x1b[K');
-    this.shown = false;
-  }
-}
-
-/** `text` cut to at most `max` characters (code points), ending with `…` when cut. */
-export function truncate(text: string, max: number): string {
-  const chars = [...text];
-  if (chars.length <= max) return text;
-  return `${chars.slice(0, Math.max(0, max - 1)).join('')}…`;
 }
 
 /** `key: value` lines of an object's fields; strings as they are, anything else as JSON. */

@@ -1,13 +1,11 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AgentState, Memory, MemoryHit, StoreStats } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, type CliIo } from '../src/index.js';
+import { binaryKind, memmapfs as runBinary } from './binary.js';
 
 interface Run {
   code: number;
@@ -275,7 +273,6 @@ describe('usage errors', () => {
     ['bad --meta JSON', ['append', 'x', '--meta', '{oops'], '--meta is not valid JSON', 'memmapfs append --help'],
     ['an unknown search provider', ['--search', 'lucene', 'stats'], "--search must be flexsearch or orama or segments, got 'lucene'", 'memmapfs --help'],
     ['a group without subcommand', ['state'], "'state' needs a subcommand: get, set or watch", 'memmapfs state --help'],
-    ['no command', [], 'missing command', 'memmapfs --help'],
   ])('exits with 2 for %s, with a hint to run --help', async (_case, args, message, help) => {
     const run = await inStore(...args);
     expect(run.code).toBe(2);
@@ -316,11 +313,17 @@ describe('help and version', () => {
       expect(run.code).toBe(0);
       expect(run.stderr).toBe('');
       expect(run.stdout).toMatch(/^memmapfs: /);
-      for (const command of ['init', 'append TEXT', 'query Q', 'get ID', 'delete ID', 'state get', 'state set JSON', 'stats']) {
+      for (const command of ['init', 'append \\[TEXT\\]', 'query Q', 'get ID', 'delete ID', 'state get', 'state set JSON', 'stats']) {
         expect(run.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
       }
       for (const option of ['--root DIR', '--search NAME', '--codec NAME', '--json', '--help', '--version']) expect(run.stdout).toContain(option);
     }
+  });
+
+  it('prints the general help for no arguments at all (exit 0)', async () => {
+    const run = await cli([]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toBe((await cli(['--help'])).stdout);
   });
 
   it("prints a command's usage with each of its options, without opening a store", async () => {
@@ -341,24 +344,9 @@ describe('help and version', () => {
   });
 });
 
-describe('the memmapfs binary', () => {
-  const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-
-  /**
-   * Runs `src/bin.ts` in a child node, from source: workspace packages resolve to `src` by `dev-source`.
-   * Without vitest's NODE_PATH, which would let core find adapters a real install does not show it.
-   */
-  function memmapfs(args: string[], cwd: string): Promise<Run> {
-    const env = { ...process.env };
-    delete env.MEMMAPFS_ROOT;
-    delete env.NODE_PATH;
-    return new Promise((resolve) => {
-      execFile(process.execPath, ['--conditions=dev-source', '--import', tsx, bin, ...args], { cwd, env }, (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
-      });
-    });
-  }
+describe(`the memmapfs binary (${binaryKind === 'dist' ? 'built dist/bin.js' : 'src/bin.ts through tsx'})`, () => {
+  /** Runs the binary in a process of its own (see `./binary.ts`: the built dist, else the source through tsx). */
+  const memmapfs = (args: string[], cwd: string): Promise<Run> => runBinary(args, { cwd }).then(({ code, stdout, stderr }) => ({ code, stdout, stderr }));
 
   it('runs init, append and query in separate processes against .memmap_fs_root in the working folder', async () => {
     const init = await memmapfs(['init'], dir);

@@ -33,8 +33,8 @@ describe('import', () => {
     const run = await inStore(['import', file, '--tag', 'imported'], { stderrIsTTY: true });
     expect(run.code).toBe(0);
     expect(run.stdout).toBe('imported 2500 memories (ids 1–2500)\n');
-    expect(run.stderr.startsWith('\rimported 1000\x1b[K')).toBe(true);
-    expect(run.stderr.endsWith('\r\x1b[K')).toBe(true);
+    // A progress bar on the terminal stderr: by the bytes of the file, with a rate and the time left.
+    expect(run.stderr).toMatch(/import \[[█░]+\] \d+% \| \d+\/\d+ KiB \| \d+\/s \| ETA \S+/);
     expect(await memoryCount()).toBe(2500);
 
     const hits = JSON.parse((await inStore(['query', 'kettle', '--json'])).stdout) as MemoryHit[];
@@ -54,7 +54,7 @@ describe('import', () => {
     const run = await inStore(['--json', 'import', file, '--tag', 'y']);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     const result = JSON.parse(run.stdout) as ImportResult;
-    expect(result).toEqual({ imported: 2, firstId: expect.any(Number), lastId: result.firstId + 1 });
+    expect(result).toEqual({ imported: 2, firstId: expect.any(Number), lastId: result.firstId + 1, kvKeys: 0, state: false, expired: 0, renumbered: 0 });
     expect(result.firstId).toBeGreaterThan(existing);
     expect(await get(result.firstId)).toMatchObject({ text: 'with meta', meta: { source: 'wiki' }, namespace: 'docs', tags: ['y'] });
     const shortLived = await get(result.lastId);
@@ -109,7 +109,7 @@ describe('import', () => {
     const json = await inStore(['import', file, '--batch', '2', '--json']);
     expect(json.code).toBe(1);
     const partial = JSON.parse(json.stdout) as ImportResult;
-    expect(partial).toEqual({ imported: 2, firstId: expect.any(Number), lastId: partial.firstId + 1 });
+    expect(partial).toEqual({ imported: 2, firstId: expect.any(Number), lastId: partial.firstId + 1, kvKeys: 0, state: false, expired: 0, renumbered: 0 });
     expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'INVALID_INPUT', message: expect.stringMatching(/^line 4: not valid JSON/) } });
     expect(await memoryCount()).toBe(4);
   });
@@ -134,7 +134,7 @@ describe('import', () => {
 
   it('imports nothing from empty input', async () => {
     expect(await inStore(['import'], { stdin: '\n\n' })).toEqual({ code: 0, stdout: 'imported 0 memories\n', stderr: '' });
-    expect(JSON.parse((await inStore(['import', '--json'], { stdin: '' })).stdout)).toEqual({ imported: 0, firstId: null, lastId: null });
+    expect(JSON.parse((await inStore(['import', '--json'], { stdin: '' })).stdout)).toEqual({ imported: 0, firstId: null, lastId: null, kvKeys: 0, state: false, expired: 0, renumbered: 0 });
   });
 
   it('resolves FILE against the working folder, and fails with exit code 1 when it cannot be read', async () => {
@@ -174,5 +174,18 @@ describe('import without a store', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/\(STORE_NOT_FOUND\)\n$/);
     expect(existsSync(paths.root)).toBe(false);
+  });
+});
+
+describe('export progress', () => {
+  beforeEach(() => initStore());
+
+  it('shows a bar with the total, a rate and the time left on a terminal stderr, and none with --json', async () => {
+    expect((await inStore(['import', '--format', 'lines'], { stdin: Array.from({ length: 1500 }, (_, i) => `memory ${i}`) })).code).toBe(0);
+    const file = join(paths.dir, 'out.jsonl');
+    const run = await inStore(['export', file], { stderrIsTTY: true });
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/export \[[█░]+\] \d+% \| \d+\/1500 entries \| \d+\/s \| ETA \S+/);
+    expect((await inStore(['--json', 'export', file], { stderrIsTTY: true })).stderr).toBe('');
   });
 });

@@ -104,7 +104,7 @@ describe('verify', () => {
     await appendMemories(2);
     const terminal = await inStore(['verify'], { stderrIsTTY: true });
     expect(terminal.code).toBe(0);
-    expect(terminal.stderr).toBe('\rchecked 2/2 blocks\x1b[K\r\x1b[K');
+    expect(terminal.stderr).toMatch(/verify \[[█░]+\] 100% \| 2\/2 blocks \| \d+\/s \| ETA \S+/);
     expect(terminal.stdout).toMatch(/^ok: /);
     expect((await inStore(['verify', '--json'], { stderrIsTTY: true })).stderr).toBe('');
     expect((await inStore(['verify'])).stderr).toBe('');

@@ -1,24 +1,18 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
+import { binaryCommand, binaryEnvironment } from './binary.js';
 import { inStore, paths, useTempStore } from './harness.js';
 
 useTempStore();
 
 describe('memmapfs mcp', () => {
-  const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-
   it('serves the store to an MCP client over stdio, creating it, until the client goes', async () => {
-    const env: Record<string, string> = {};
-    for (const [name, value] of Object.entries(process.env)) if (value !== undefined && name !== 'MEMMAPFS_ROOT' && name !== 'NODE_PATH' && name !== 'NODE_OPTIONS') env[name] = value;
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: ['--conditions=dev-source', '--import', tsx, bin, '--root', paths.root, 'mcp'],
-      env,
+      args: [...binaryCommand(), '--root', paths.root, 'mcp'],
+      env: binaryEnvironment(),
       stderr: 'pipe',
     });
     let stderr = '';

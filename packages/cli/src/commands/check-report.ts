@@ -10,8 +10,8 @@ export const storeDamaged = 'STORE_DAMAGED';
  * The codec to check with: the `--codec` instance when given, else none, so that core reads the
  * name in the WAL header and resolves it among the adapters the CLI registered.
  */
-export function checkCodec(globals: GlobalOptions): StoreCheckOptions {
-  return globals.codec === undefined ? {} : { codec: codecs[globals.codec]() };
+export async function checkCodec(globals: GlobalOptions): Promise<StoreCheckOptions> {
+  return globals.codec === undefined ? {} : { codec: await codecs[globals.codec]() };
 }
 
 const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;

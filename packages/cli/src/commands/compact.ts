@@ -9,12 +9,16 @@ export const compactCommand: Command = {
   options: {
     erase: { type: 'boolean', description: 'Rewrite every file holding anything deleted, so that it is in no file of the store afterwards' },
   },
+  examples: [
+    'memmapfs compact',
+    'memmapfs compact --erase',
+  ],
   store: 'existing',
   prepare(args) {
     const erase = args.options.erase === true;
     return async (store, output) => {
-      const progress = output.progress();
-      const report = await store.compact({ erase, onProgress: (done, total) => progress.update(`copied ${done}/${total} live blocks`) }).finally(() => progress.end());
+      const progress = output.progress('compact', 'live blocks');
+      const report = await store.compact({ erase, onProgress: (done, total) => progress.update(done, total) }).finally(() => progress.end());
       output.result(report, () => reportLines(report));
     };
   },

@@ -10,6 +10,10 @@ export const deleteCommand: Command = {
   options: {
     erase: { type: 'boolean', description: 'Then compact with erase: its text is in no file of the store afterwards' },
   },
+  examples: [
+    'memmapfs delete 3',
+    'memmapfs delete 3 --erase       # and erase its text from every file',
+  ],
   store: 'existing',
   prepare(args) {
     const id = positiveInteger(args.positionals[0]!, 'ID');
@@ -27,4 +31,9 @@ export const deleteCommand: Command = {
 };
 
 /** `memmapfs forget ID [--erase]`: the same as `delete`, by the name agents use. */
-export const forgetCommand: Command = { ...deleteCommand, path: ['forget'], summary: 'Same as delete: forget a memory (--erase: from every file)' };
+export const forgetCommand: Command = {
+  ...deleteCommand,
+  path: ['forget'],
+  summary: 'Same as delete: forget a memory (--erase: from every file)',
+  examples: ['memmapfs forget 3', 'memmapfs forget 3 --erase'],
+};

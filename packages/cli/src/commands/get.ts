@@ -9,18 +9,24 @@ export const getCommand: Command = {
   summary: 'Print a memory: its text, then a line of metadata',
   arguments: [{ name: 'ID', description: 'The memory id, as printed by append' }],
   options: {},
+  examples: ['memmapfs get 1', "memmapfs get 1 --json | jq -r .text"],
   store: 'existing',
   prepare(args) {
     const id = positiveInteger(args.positionals[0]!, 'ID');
     return async (store, output) => {
       const memory = await store.getMemory(id);
       if (!memory) throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id}`);
-      output.result(memory, () => [memory.text, metadataLine(memory)]);
+      output.result(memory, () => memoryLines(memory));
     };
   },
 };
 
 const time = (ms: number): string => new Date(ms).toISOString();
+
+/** A memory as `get` prints it: its text, then one line of metadata. */
+export function memoryLines(memory: Memory): string[] {
+  return [memory.text, metadataLine(memory)];
+}
 
 function metadataLine(memory: Memory): string {
   const fields = [`#${memory.id}`, `namespace ${memory.namespace}`, `tags [${memory.tags.join(', ')}]`, `created ${time(memory.createdAt)}`];

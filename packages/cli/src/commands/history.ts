@@ -9,6 +9,10 @@ export const historyCommand: Command = {
   summary: "List a memory's versions, oldest first: created, each update, deleted",
   arguments: [{ name: 'ID', description: 'The memory id, as printed by append' }],
   options: {},
+  examples: [
+    'memmapfs history 1',
+    'memmapfs history 1 --json',
+  ],
   store: 'existing',
   prepare(args) {
     const id = positiveInteger(args.positionals[0]!, 'ID');

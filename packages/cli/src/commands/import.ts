@@ -1,10 +1,11 @@
-import { open } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { MemMapError, type NewMemory } from '@memmapfs/core';
+import { MemMapError, type AgentState, type MemMapFS, type NewMemory } from '@memmapfs/core';
 import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
-import type { InputStream, StoreCommand } from '../command.js';
+import type { StoreCommand } from '../command.js';
+import { exportFormat, exportVersion } from '../export-format.js';
 import { CommandFailure, UsageError } from '../failures.js';
+import { openInput } from '../input-source.js';
+import { fromTaggedJson } from '../json-value.js';
 
 const formats = ['jsonl', 'lines'] as const;
 type Format = (typeof formats)[number];
@@ -12,14 +13,24 @@ type Format = (typeof formats)[number];
 /** Memories per `appendMemories` call (one commit) when `--batch` is not given. */
 export const defaultImportBatch = 1000;
 
-/** The fields a JSONL line may have. */
+/** The fields a JSONL line without `type` may have. */
 const itemFields: ReadonlySet<string> = new Set(['text', 'tags', 'namespace', 'meta', 'ttlMs']);
+/** The fields of a memory line of an export (`type: 'memory'`). */
+const exportedMemoryFields: ReadonlySet<string> = new Set(['type', 'id', 'text', 'tags', 'namespace', 'meta', 'createdAt', 'updatedAt', 'expiresAt']);
 
-/** What `import` prints: `firstId` and `lastId` are null when nothing was imported. */
+/** What `import` prints: `firstId` and `lastId` are null when no memory was imported. */
 export interface ImportResult {
   readonly imported: number;
   readonly firstId: number | null;
   readonly lastId: number | null;
+  /** KV entries set (lines `{"type":"kv"}` of an export). */
+  readonly kvKeys: number;
+  /** Whether an agent state was set (a line `{"type":"state"}` of an export). */
+  readonly state: boolean;
+  /** Memories of an export left out because they expired before they were imported. */
+  readonly expired: number;
+  /** Memories of an export that got an id other than the one they had there (the store assigns ids). */
+  readonly renumbered: number;
 }
 
 /** What every imported memory gets from the command line. */
@@ -35,24 +46,37 @@ class BadLine extends Error {
   }
 }
 
+/** What one line of the input asks for. */
+type Entry =
+  | { readonly kind: 'memory'; readonly memory: NewMemory; readonly exportedId?: number }
+  | { readonly kind: 'kv'; readonly key: string; readonly value: unknown }
+  | { readonly kind: 'state'; readonly state: AgentState }
+  | { readonly kind: 'skip'; readonly expired: boolean };
+
 /**
  * `memmapfs import [FILE]`: reads memories from a file or stdin, one per line, and appends them in
- * batches (one commit each) while streaming, so the input is never held whole in memory.
+ * batches (one commit each) while streaming, so the input is never held whole in memory. Reads the
+ * output of `export` too: its KV entries and state as well.
  */
 export const importCommand: StoreCommand = {
   path: ['import'],
-  summary: 'Import memories from a file or stdin, one per line (JSON lines or plain text)',
+  summary: 'Import memories from a file or stdin, one per line (JSON lines or plain text), or what export wrote',
   arguments: [{ name: 'FILE', optional: true, description: "The file to read; '-' or none reads stdin" }],
   options: {
     format: {
       type: 'string',
       valueName: 'jsonl|lines',
-      description: 'jsonl (default): each line a JSON object {text, tags?, namespace?, meta?, ttlMs?} or a JSON string; lines: each line a text',
+      description: 'jsonl (default): each line a JSON object {text, tags?, namespace?, meta?, ttlMs?}, a JSON string, or a line of an export; lines: each line a text',
     },
     tag: { type: 'string', multiple: true, valueName: 'T', description: "A tag added to every memory, besides the line's own" },
     namespace: { type: 'string', valueName: 'NS', description: "Namespace of every memory (replaces the line's own). Default: the line's, else default" },
     batch: { type: 'string', valueName: 'N', description: `Memories per commit. Default: ${defaultImportBatch}` },
   },
+  examples: [
+    'memmapfs import notes.jsonl --tag imported',
+    'cat notes.txt | memmapfs import --format lines --namespace notes',
+    'memmapfs import backup.jsonl                      # what memmapfs export wrote',
+  ],
   store: 'existing',
   prepare(args) {
     const file = args.positionals[0];
@@ -65,13 +89,22 @@ export const importCommand: StoreCommand = {
 
     return async (store, output, context) => {
       const input = await openInput(file, context.cwd, context.stdin);
-      const progress = output.progress();
+      // By the bytes read when the input's size is known (a file), else a count of lines.
+      const progress = input.size === undefined ? output.progress('import', 'lines') : output.progress('import', 'KiB');
+      const showProgress = (lineNumber: number, bytesRead: number): void =>
+        input.size === undefined ? progress.update(lineNumber) : progress.update(Math.round(bytesRead / 1024), Math.max(1, Math.round(input.size / 1024)));
       let imported = 0;
       let firstId: number | null = null;
       let lastId: number | null = null;
+      let kvKeys = 0;
+      let state = false;
+      let expired = 0;
+      let renumbered = 0;
       let lastWrittenLine = 0;
       let batch: NewMemory[] = [];
       let batchLines: number[] = [];
+      let batchExportedIds: Array<number | undefined> = [];
+      const result = (): ImportResult => ({ imported, firstId, lastId, kvKeys, state, expired, renumbered });
 
       const flush = async (): Promise<void> => {
         if (batch.length === 0) return;
@@ -84,14 +117,16 @@ export const importCommand: StoreCommand = {
         imported += ids.length;
         firstId ??= ids[0]!;
         lastId = ids.at(-1)!;
+        for (const [i, id] of ids.entries()) if (batchExportedIds[i] !== undefined && batchExportedIds[i] !== id) renumbered++;
         lastWrittenLine = batchLines.at(-1)!;
         batch = [];
         batchLines = [];
-        progress.update(`imported ${imported}`);
+        batchExportedIds = [];
       };
 
       const reader = createInterface({ input: input.stream, crlfDelay: Infinity });
       const lines = reader[Symbol.asyncIterator]();
+      let bytesRead = 0;
       try {
         for (let lineNumber = 1; ; lineNumber++) {
           let next: IteratorResult<string>;
@@ -101,18 +136,41 @@ export const importCommand: StoreCommand = {
             throw new CommandFailure('INPUT_UNREADABLE', `cannot read ${input.name}: ${(error as Error).message}`);
           }
           if (next.done) break;
+          bytesRead += Buffer.byteLength(next.value, 'utf8') + 1;
+          if (lineNumber % 1000 === 0) showProgress(lineNumber, bytesRead);
           const line = lineNumber === 1 ? next.value.replace(/^\uFEFF/, '') : next.value;
           if (line.trim() === '') continue;
-          batch.push(parseLine(line, lineNumber, format as Format, overrides));
-          batchLines.push(lineNumber);
-          if (batch.length >= batchSize) await flush();
+          const entry = parseLine(line, lineNumber, format as Format, overrides);
+          switch (entry.kind) {
+            case 'memory':
+              batch.push(entry.memory);
+              batchLines.push(lineNumber);
+              batchExportedIds.push(entry.exportedId);
+              if (batch.length >= batchSize) await flush();
+              break;
+            case 'kv':
+              await flush();
+              await setKv(store, entry.key, entry.value, lineNumber);
+              kvKeys++;
+              lastWrittenLine = lineNumber;
+              break;
+            case 'state':
+              await flush();
+              await updateState(store, entry.state, lineNumber);
+              state = true;
+              lastWrittenLine = lineNumber;
+              break;
+            case 'skip':
+              if (entry.expired) expired++;
+              break;
+          }
         }
         await flush();
       } catch (error) {
         progress.end();
-        if (output.json) output.result({ imported, firstId, lastId } satisfies ImportResult, () => []);
+        if (output.json) output.result(result(), () => []);
         if (error instanceof BadLine) {
-          const before = imported === 0 ? 'nothing imported' : `imported ${plural(imported)} (input lines 1–${lastWrittenLine}) before it`;
+          const before = imported + kvKeys === 0 && !state ? 'nothing imported' : `imported ${summary(result(), false)} (input lines 1–${lastWrittenLine}) before it`;
           throw new CommandFailure('INVALID_INPUT', `line ${error.line}: ${error.message}; ${before}`);
         }
         throw error;
@@ -121,64 +179,122 @@ export const importCommand: StoreCommand = {
         reader.close();
         input.close();
       }
-      const result: ImportResult = { imported, firstId, lastId };
-      output.result(result, () => [
-        `imported ${plural(imported)}${firstId === null ? '' : firstId === lastId ? ` (id ${firstId})` : ` (ids ${firstId}–${lastId})`}`,
-      ]);
+      const done = result();
+      output.result(done, () => [`imported ${summary(done)}`, ...notes(done)]);
     };
   },
 };
 
 const plural = (count: number): string => `${count} ${count === 1 ? 'memory' : 'memories'}`;
 
-interface Input {
-  readonly stream: NodeJS.ReadableStream;
-  /** `'stdin'`, or the file as given. */
-  readonly name: string;
-  close(): void;
+/** `3 memories (ids 1–3), 2 KV keys and the state`; without `ids`, `3 memories, …`. */
+function summary(result: ImportResult, ids = true): string {
+  const { imported, firstId, lastId } = result;
+  const idRange = !ids || firstId === null ? '' : firstId === lastId ? ` (id ${firstId})` : ` (ids ${firstId}–${lastId})`;
+  const parts = [`${plural(imported)}${idRange}`];
+  if (result.kvKeys > 0) parts.push(`${result.kvKeys} KV key${result.kvKeys === 1 ? '' : 's'}`);
+  if (result.state) parts.push('the state');
+  return parts.length === 1 ? parts[0]! : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
 }
 
-async function openInput(file: string | undefined, cwd: string, stdin: () => InputStream): Promise<Input> {
-  if (file === undefined || file === '-') return { stream: stdin(), name: 'stdin', close: () => {} };
-  let handle;
+function notes(result: ImportResult): string[] {
+  const lines: string[] = [];
+  if (result.expired > 0) lines.push(`left out ${plural(result.expired)} that expired before the import`);
+  if (result.renumbered > 0) lines.push(`${plural(result.renumbered)} got new ids: the store assigns ids, and cannot take the export's`);
+  return lines;
+}
+
+/** A KV entry of an export; a value the store refuses is a bad line. */
+async function setKv(store: MemMapFS, key: string, value: unknown, lineNumber: number): Promise<void> {
   try {
-    handle = await open(resolve(cwd, file), 'r');
+    await store.setKv(key, value);
   } catch (error) {
-    throw new CommandFailure('INPUT_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`);
+    if (MemMapError.is(error, 'INVALID_ARGUMENT')) throw new BadLine(lineNumber, error.message.replace(/^\[memmapfs\] /, ''));
+    throw error;
   }
-  const stream = handle.createReadStream();
-  return { stream, name: file, close: () => stream.destroy() };
+}
+
+/** The state of an export; one the store refuses is a bad line. */
+async function updateState(store: MemMapFS, state: AgentState, lineNumber: number): Promise<void> {
+  try {
+    await store.updateState(state);
+  } catch (error) {
+    if (MemMapError.is(error, 'INVALID_ARGUMENT')) throw new BadLine(lineNumber, error.message.replace(/^\[memmapfs\] /, ''));
+    throw error;
+  }
 }
 
 const describe = (value: unknown): string =>
   value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
 
-/** One memory from one non-empty line, with the command line's tags and namespace applied. */
-function parseLine(line: string, lineNumber: number, format: Format, overrides: Overrides): NewMemory {
-  if (format === 'lines') return withOverrides({ text: line }, overrides);
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** What one non-empty line asks for, with the command line's tags and namespace applied to a memory. */
+function parseLine(line: string, lineNumber: number, format: Format, overrides: Overrides): Entry {
+  if (format === 'lines') return { kind: 'memory', memory: withOverrides({ text: line }, overrides) };
   let value: unknown;
   try {
     value = JSON.parse(line);
   } catch (error) {
     throw new BadLine(lineNumber, `not valid JSON (${(error as Error).message})`);
   }
-  if (typeof value === 'string') return withOverrides({ text: value }, overrides);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new BadLine(lineNumber, `expected a JSON object {"text": …} or a JSON string, got ${describe(value)}`);
-  }
-  const item = value as Record<string, unknown>;
-  const unknown = Object.keys(item).find((key) => !itemFields.has(key));
+  if (typeof value === 'string') return { kind: 'memory', memory: withOverrides({ text: value }, overrides) };
+  if (!isPlainObject(value)) throw new BadLine(lineNumber, `expected a JSON object {"text": …} or a JSON string, got ${describe(value)}`);
+  if (value.type !== undefined) return parseExportLine(value, lineNumber, overrides);
+  const unknown = Object.keys(value).find((key) => !itemFields.has(key));
   if (unknown !== undefined) throw new BadLine(lineNumber, `unknown field "${unknown}" (a line has text, tags?, namespace?, meta?, ttlMs?)`);
+  checkMemoryFields(value, lineNumber);
+  if (value.ttlMs !== undefined && typeof value.ttlMs !== 'number') throw new BadLine(lineNumber, `"ttlMs" must be a number, got ${describe(value.ttlMs)}`);
+  return { kind: 'memory', memory: withOverrides(value as unknown as NewMemory, overrides) };
+}
+
+/** A line `export` wrote: the header, a memory, a KV entry or the state. */
+function parseExportLine(item: Record<string, unknown>, lineNumber: number, overrides: Overrides): Entry {
+  switch (item.type) {
+    case 'header':
+      if (item.format !== exportFormat || item.version !== exportVersion) {
+        throw new BadLine(lineNumber, `not an export this version reads (format ${JSON.stringify(item.format)}, version ${JSON.stringify(item.version)}; expected ${exportFormat} version ${exportVersion})`);
+      }
+      return { kind: 'skip', expired: false };
+    case 'memory': {
+      const unknown = Object.keys(item).find((key) => !exportedMemoryFields.has(key));
+      if (unknown !== undefined) throw new BadLine(lineNumber, `unknown field "${unknown}" in a memory of an export`);
+      checkMemoryFields(item, lineNumber);
+      if (item.expiresAt !== undefined && typeof item.expiresAt !== 'number') throw new BadLine(lineNumber, `"expiresAt" must be a number, got ${describe(item.expiresAt)}`);
+      let ttlMs: number | undefined;
+      if (typeof item.expiresAt === 'number') {
+        ttlMs = Math.ceil(item.expiresAt - Date.now());
+        if (ttlMs <= 0) return { kind: 'skip', expired: true };
+      }
+      const memory: NewMemory = {
+        text: item.text as string,
+        ...(item.tags !== undefined ? { tags: item.tags as string[] } : {}),
+        ...(item.namespace !== undefined ? { namespace: item.namespace as string } : {}),
+        ...(item.meta !== undefined ? { meta: fromTaggedJson(item.meta) as Record<string, unknown> } : {}),
+        ...(ttlMs !== undefined ? { ttlMs } : {}),
+      };
+      return { kind: 'memory', memory: withOverrides(memory, overrides), ...(typeof item.id === 'number' ? { exportedId: item.id } : {}) };
+    }
+    case 'kv':
+      if (typeof item.key !== 'string') throw new BadLine(lineNumber, `"key" must be a string, got ${describe(item.key)}`);
+      if (!('value' in item)) throw new BadLine(lineNumber, 'a KV line of an export needs a "value"');
+      return { kind: 'kv', key: item.key, value: fromTaggedJson(item.value) };
+    case 'state':
+      if (!isPlainObject(item.state)) throw new BadLine(lineNumber, `"state" must be a JSON object, got ${describe(item.state)}`);
+      return { kind: 'state', state: fromTaggedJson(item.state) as AgentState };
+    default:
+      throw new BadLine(lineNumber, `unknown "type" ${JSON.stringify(item.type)} (an export has header, memory, kv and state lines)`);
+  }
+}
+
+/** The fields a memory line and an export's memory line share: text, tags, namespace, meta. */
+function checkMemoryFields(item: Record<string, unknown>, lineNumber: number): void {
   if (typeof item.text !== 'string') throw new BadLine(lineNumber, `"text" must be a string, got ${item.text === undefined ? 'none' : describe(item.text)}`);
   if (item.tags !== undefined && !(Array.isArray(item.tags) && item.tags.every((tag) => typeof tag === 'string'))) {
     throw new BadLine(lineNumber, `"tags" must be an array of strings, got ${describe(item.tags)}`);
   }
   if (item.namespace !== undefined && typeof item.namespace !== 'string') throw new BadLine(lineNumber, `"namespace" must be a string, got ${describe(item.namespace)}`);
-  if (item.meta !== undefined && (typeof item.meta !== 'object' || item.meta === null || Array.isArray(item.meta))) {
-    throw new BadLine(lineNumber, `"meta" must be a JSON object, got ${describe(item.meta)}`);
-  }
-  if (item.ttlMs !== undefined && typeof item.ttlMs !== 'number') throw new BadLine(lineNumber, `"ttlMs" must be a number, got ${describe(item.ttlMs)}`);
-  return withOverrides(item as unknown as NewMemory, overrides);
+  if (item.meta !== undefined && !isPlainObject(item.meta)) throw new BadLine(lineNumber, `"meta" must be a JSON object, got ${describe(item.meta)}`);
 }
 
 function withOverrides(item: NewMemory, overrides: Overrides): NewMemory {

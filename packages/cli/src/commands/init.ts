@@ -6,6 +6,10 @@ export const initCommand: Command = {
   summary: 'Create the store (or open an existing one) and print where it is',
   arguments: [],
   options: {},
+  examples: [
+    'memmapfs init',
+    'memmapfs --root ./agent-store --codec cbor init',
+  ],
   store: 'create',
   prepare: () => async (store, output) => {
     const { root, memories, codec, search } = store.stats();

@@ -1,4 +1,3 @@
-import { serveStdio } from '@memmapfs/mcp';
 import type { StoreCommand } from '../command.js';
 
 /**
@@ -11,10 +10,15 @@ export const mcpCommand: StoreCommand = {
   summary: 'Serve the store to an MCP client over stdio until stdin ends or Ctrl-C; creates the store if there is none',
   arguments: [],
   options: {},
+  examples: [
+    'memmapfs mcp --root ~/.agent-memory',
+  ],
   store: 'create',
   prepare: () => async (store, output, { root, signal }) => {
     // The process's stdin and stdout carry the protocol: nothing else is written to stdout.
     output.note([`memmapfs mcp: serving the store at ${root} over stdio`]);
+    // Imported here: the server and its SDK take longer to load than any other command needs.
+    const { serveStdio } = await import('@memmapfs/mcp');
     await serveStdio(store, { signal });
   },
 };

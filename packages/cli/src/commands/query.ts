@@ -12,6 +12,11 @@ export const queryCommand: Command = {
     namespace: { type: 'string', valueName: 'NS', description: 'Only memories in this namespace' },
     limit: { type: 'string', valueName: 'N', description: 'At most N hits (1 to 1000). Default: 10' },
   },
+  examples: [
+    'memmapfs query "dark mode" --tag preference',
+    'memmapfs query "" --namespace team --limit 5      # the newest memories',
+    'memmapfs query deploy --json | jq -r \'.[].text\'',
+  ],
   store: 'existing',
   prepare(args) {
     const text = args.positionals[0]!;

@@ -15,11 +15,15 @@ export const repairCommand: ClosedStoreCommand = {
   options: {
     yes: { type: 'boolean', short: 'y', description: "Repair without asking (needed when stdin is not a terminal, or with --json)" },
   },
+  examples: [
+    'memmapfs repair',
+    'memmapfs repair --yes --json | jq .after.ok      # in a script',
+  ],
   store: 'closed',
   prepare(args) {
     const confirmed = args.options.yes === true;
     return async (output, context) => {
-      const options = checkCodec(context.globals);
+      const options = await checkCodec(context.globals);
       if (!confirmed) {
         const report = await verifyStore(context.root, options);
         const repairable = report.problems.filter((problem) => problem.repairable);

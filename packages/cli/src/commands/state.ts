@@ -9,6 +9,7 @@ export const stateGetCommand: Command = {
   summary: 'Print the agent state',
   arguments: [],
   options: {},
+  examples: ['memmapfs state get', 'memmapfs state get --json | jq -r .status'],
   store: 'existing',
   prepare: () => async (store, output) => {
     const state = store.getState();
@@ -22,6 +23,7 @@ export const stateSetCommand: Command = {
   summary: 'Replace the agent state and print it; fields left out keep their current values',
   arguments: [{ name: 'JSON', description: 'An AgentState object: status, activeMemoryCount, lastUpdatedId, extra (replaced whole)' }],
   options: {},
+  examples: ['memmapfs state set \'{"status":"running","extra":{"task":"triage"}}\'', 'memmapfs state set \'{"lastUpdatedId":42}\''],
   store: 'existing',
   prepare(args) {
     const changes = jsonObject(args.positionals[0]!, 'the state');
@@ -45,6 +47,7 @@ export const stateWatchCommand: StoreCommand = {
     initial: { type: 'boolean', description: 'Print the current state first, then each change' },
     count: { type: 'string', valueName: 'N', description: 'Exit after N changes (the --initial state is not one). Default: until interrupted' },
   },
+  examples: ['memmapfs state watch', 'memmapfs state watch --json | jq -r .status', 'memmapfs state watch --json --initial --count 1     # the state now, then the next change'],
   store: 'existing',
   prepare(args) {
     const countOption = stringOption(args, 'count');

@@ -7,6 +7,10 @@ export const statsCommand: Command = {
   summary: "Print the store's sizes, counts and configuration",
   arguments: [],
   options: {},
+  examples: [
+    'memmapfs stats',
+    'memmapfs stats --json | jq .memories',
+  ],
   store: 'existing',
   prepare: () => async (store, output) => {
     const stats = store.stats();

@@ -8,12 +8,16 @@ export const verifyCommand: ClosedStoreCommand = {
   summary: "Check the store's log and blocks without changing anything (exit code 1 on errors)",
   arguments: [],
   options: {},
+  examples: [
+    'memmapfs verify',
+    'memmapfs verify --json | jq .problems',
+  ],
   store: 'closed',
   prepare: () => async (output, context) => {
-    const progress = output.progress();
+    const progress = output.progress('verify', 'blocks');
     const report = await verifyStore(context.root, {
-      ...checkCodec(context.globals),
-      onProgress: (done, total) => progress.update(`checked ${done}/${total} blocks`),
+      ...(await checkCodec(context.globals)),
+      onProgress: (done, total) => progress.update(done, total),
     }).finally(() => progress.end());
     output.result(report, () => reportLines(report));
     if (!report.ok) throw damagedFailure(report);

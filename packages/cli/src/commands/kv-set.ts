@@ -1,0 +1,43 @@
+import type { Command } from '../command.js';
+import { UsageError } from '../failures.js';
+import { openInput, readWhole, textFromInput } from '../input-source.js';
+import { fromTaggedJson, toTaggedJson } from '../json-value.js';
+
+/** `memmapfs kv set KEY VALUE`: sets a KV value, given as JSON (or, with `--string`, as text). */
+export const kvSetCommand: Command = {
+  path: ['kv', 'set'],
+  summary: 'Set a KV value, given as JSON, or as text with --string',
+  arguments: [
+    { name: 'KEY', description: 'The key' },
+    { name: 'VALUE', description: "A JSON value ({\"$base64\":\"…\"} for bytes), or text with --string; '-' reads it from stdin" },
+  ],
+  options: {
+    string: { type: 'boolean', description: 'Store VALUE as a string, as it is, rather than parse it as JSON' },
+  },
+  examples: [
+    'memmapfs kv set user.theme dark --string',
+    'memmapfs kv set session \'{"turn":3,"tools":["search"]}\'',
+    'memmapfs kv set blob \'{"$base64":"AAEC"}\'                 # bytes',
+    'cat notes.txt | memmapfs kv set notes - --string',
+  ],
+  store: 'existing',
+  prepare(args) {
+    const [key, given] = args.positionals as [string, string];
+    const asString = args.options.string === true;
+    const parse = (text: string, what: string): unknown => (asString ? text : parseJsonValue(text, what));
+    const value = given === '-' ? undefined : parse(given, 'VALUE');
+    return async (store, output, context) => {
+      const stored = given === '-' ? parse(textFromInput(await readWhole(await openInput('-', context.cwd, context.stdin))), 'the value read from stdin') : value;
+      await store.setKv(key, stored);
+      output.result({ key, value: toTaggedJson(stored) }, () => [`set ${key}`]);
+    };
+  },
+};
+
+function parseJsonValue(text: string, what: string): unknown {
+  try {
+    return fromTaggedJson(JSON.parse(text));
+  } catch (error) {
+    throw new UsageError(`${what} is not valid JSON (${(error as Error).message}); quote a string as JSON ('"dark"') or pass --string`, 'kv set');
+  }
+}

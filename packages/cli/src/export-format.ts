@@ -1,0 +1,34 @@
+import type { AgentState, Memory } from '@memmapfs/core';
+
+/** The `format` of an export's header line. */
+export const exportFormat = 'memmapfs-export';
+/** The version of the export format this CLI writes and reads. */
+export const exportVersion = 1;
+
+/** The first line of an export. */
+export interface ExportHeader {
+  readonly type: 'header';
+  readonly format: typeof exportFormat;
+  readonly version: number;
+  /** When the export began, in milliseconds since the epoch. */
+  readonly exportedAt: number;
+}
+
+/** A live memory, as exported: `meta` in tagged JSON (see `toTaggedJson`). */
+export type ExportedMemory = { readonly type: 'memory' } & Memory;
+
+/** A KV entry, as exported: `value` in tagged JSON. */
+export interface ExportedKv {
+  readonly type: 'kv';
+  readonly key: string;
+  readonly value: unknown;
+}
+
+/** The agent state, as exported: in tagged JSON. */
+export interface ExportedState {
+  readonly type: 'state';
+  readonly state: AgentState;
+}
+
+/** One line of an export (JSON Lines): the header first, then memories (by id), KV entries (by key), and the state. */
+export type ExportLine = ExportHeader | ExportedMemory | ExportedKv | ExportedState;
