@@ -1,6 +1,6 @@
 import type { RunnableConfig } from '@langchain/core/runnables';
 import { getCheckpointId } from '@langchain/langgraph-checkpoint';
-import { invalidArgument } from './saver-errors.js';
+import { invalidArgument } from './adapter-errors.js';
 
 /** `thread_id`, or `undefined` when absent; anything but a non-empty string is refused. */
 export function threadIdOf(config: RunnableConfig, method: string): string | undefined {

@@ -19,7 +19,7 @@ import {
 import type { MemMapFS } from '@memmapfs/core';
 import { CheckpointKeys, type ThreadScope } from './checkpoint-keys.js';
 import { checkpointIdOf, namespaceOf, optionalNamespaceOf, requiredThreadIdOf, threadIdOf } from './config-fields.js';
-import { invalidArgument, onStore, onStoreEach } from './saver-errors.js';
+import { invalidArgument, onStore, onStoreEach } from './adapter-errors.js';
 import type { ChannelValueRecord, CheckpointRecord, WriteRecord } from './stored-records.js';
 
 /** The part of a `MemMapFS` store a saver uses: its KV. */

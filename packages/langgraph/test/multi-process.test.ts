@@ -1,28 +1,15 @@
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { emptyCheckpoint, uuid6, type CheckpointTuple } from '@langchain/langgraph-checkpoint';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemMapSaver } from '../src/index.js';
 import { openStore, tempFolder } from './support/open-store.js';
+import { runScript } from './support/run-script.js';
 
 const worker = fileURLToPath(new URL('./support/saver-worker.ts', import.meta.url));
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** Runs the worker to its end and returns the JSON line it printed. */
-function runWorker(...args: string[]): Promise<unknown> {
-  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, worker, ...args], { stdio: 'pipe' });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) reject(new Error(`worker ${args.join(' ')} exited with ${code}: ${stderr}`));
-      else resolve(JSON.parse(stdout));
-    });
-  });
+async function runWorker(...args: string[]): Promise<unknown> {
+  return JSON.parse(await runScript(worker, args));
 }
 
 let root: string;

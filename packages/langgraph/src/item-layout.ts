@@ -1,0 +1,102 @@
+import { invalidArgument } from './adapter-errors.js';
+
+/**
+ * Where a `MemMapStore` keeps an item (see the README's "What maps to what"):
+ *
+ * ```
+ * memory, namespace <root>/<label>/<label>…      the item: text = its indexed text, meta = ItemMeta
+ * KV <root>/item/<labels>/<key>                  ItemPointer: the id of the item's current memory
+ * KV <root>/ttl/<labels>/<key>                   ItemRefresh: an expiry pushed back by a read
+ * ```
+ *
+ * A label is kept with `%` and `/` percent-encoded (`%25`, `%2F`), so any LangGraph label is one
+ * segment of the memory's namespace and reads back unchanged; in KV keys the labels (as in the memory
+ * namespace, joined by `/`) and the key are each `encodeURIComponent`-encoded, so neither holds a `/`.
+ */
+export class ItemLayout {
+  constructor(readonly root: string) {}
+
+  /** The memory namespace of a LangGraph namespace (the root alone for `[]`). */
+  memoryNamespace(namespace: readonly string[], method: string): string {
+    const joined = [this.root, ...namespace.map(escapeLabel)].join('/');
+    if (joined.length > MAX_NAMESPACE_LENGTH) {
+      throw invalidArgument(method, `the namespace ${JSON.stringify(namespace)} is ${joined.length} characters long once stored (under ${JSON.stringify(this.root)}, with '/' and '%' in labels encoded); at most ${MAX_NAMESPACE_LENGTH}. Use shorter labels.`, 'MemMapStore');
+    }
+    return joined;
+  }
+
+  /** The LangGraph namespace of a memory namespace under the root; `undefined` for one that is not. */
+  itemNamespace(memoryNamespace: string): string[] | undefined {
+    const segments = memoryNamespace.split('/');
+    if (segments[0] !== this.root || segments.length < 2) return undefined;
+    return segments.slice(1).map(unescapeLabel);
+  }
+
+  /** The KV key of an item's pointer (`memoryNamespace` is under the root). */
+  pointerKey(memoryNamespace: string, key: string, method: string): string {
+    return this.kvKey('item', memoryNamespace, key, method);
+  }
+
+  /** The KV key of an item's refreshed expiry. */
+  refreshKey(memoryNamespace: string, key: string, method: string): string {
+    return this.kvKey('ttl', memoryNamespace, key, method);
+  }
+
+  private kvKey(kind: string, memoryNamespace: string, key: string, method: string): string {
+    let encoded: string;
+    try {
+      encoded = `${this.root}/${kind}/${encodeURIComponent(memoryNamespace.slice(this.root.length + 1))}/${encodeURIComponent(key)}`;
+    } catch (error) {
+      throw invalidArgument(method, `the key ${JSON.stringify(key)} has a lone UTF-16 surrogate, which no key can hold; use a well-formed string.`, 'MemMapStore');
+    }
+    if (Buffer.byteLength(encoded) > MAX_KEY_BYTES) {
+      throw invalidArgument(method, `the namespace and key make a KV key of ${Buffer.byteLength(encoded)} bytes once encoded, over the store's limit of ${MAX_KEY_BYTES}; use a shorter key.`, 'MemMapStore');
+    }
+    return encoded;
+  }
+}
+
+/** What the KV pointer of an item holds: which memory is the item now. */
+export interface ItemPointer {
+  /** The id of the memory that holds the item's current value. */
+  id: number;
+  /** When the item was first put (ms since the epoch); kept by later puts of the same key. */
+  createdAt: number;
+  /** When the item expires as put (ms), or `null` without a TTL. A read may push it back (`ItemRefresh`). */
+  expiresAt: number | null;
+}
+
+/** An expiry pushed back by a read (`refreshOnRead`): it counts only while `id` is the item's memory. */
+export interface ItemRefresh {
+  id: number;
+  expiresAt: number;
+}
+
+/** The `meta` of an item's memory. */
+export interface ItemMeta {
+  key: string;
+  value: Record<string, unknown>;
+  createdAt: number;
+  /** The item's TTL in minutes, or `null`. */
+  ttlMinutes: number | null;
+  expiresAt: number | null;
+}
+
+/** When an item expires: as put, or later if a read pushed it back; `Infinity` without a TTL. */
+export function expiryOf(pointer: ItemPointer, refresh: ItemRefresh | undefined): number {
+  if (pointer.expiresAt === null) return Infinity;
+  return refresh !== undefined && refresh.id === pointer.id ? Math.max(pointer.expiresAt, refresh.expiresAt) : pointer.expiresAt;
+}
+
+/** `limits.maxNamespaceLength` of core. */
+const MAX_NAMESPACE_LENGTH = 256;
+/** `limits.maxKeyLength` of core. */
+const MAX_KEY_BYTES = 1024;
+
+function escapeLabel(label: string): string {
+  return label.replace(/%/g, '%25').replace(/\//g, '%2F');
+}
+
+function unescapeLabel(segment: string): string {
+  return segment.replace(/%2F|%25/g, (escape) => (escape === '%2F' ? '/' : '%'));
+}

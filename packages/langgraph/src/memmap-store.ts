@@ -1,0 +1,468 @@
+import type { EmbeddingsInterface } from '@langchain/core/embeddings';
+import {
+  BaseStore,
+  validateNamespace,
+  type GetOperation,
+  type Item,
+  type ListNamespacesOperation,
+  type MatchCondition,
+  type Operation,
+  type OperationResults,
+  type PutOperation,
+  type SearchItem,
+  type SearchOperation,
+} from '@langchain/langgraph-checkpoint';
+import { MemMapError, type Memory, type MemMapFS } from '@memmapfs/core';
+import { invalidArgument, onStore } from './adapter-errors.js';
+import { indexedText } from './indexed-text.js';
+import { ItemLayout, expiryOf, type ItemMeta, type ItemPointer, type ItemRefresh } from './item-layout.js';
+import { valueFilter } from './value-filter.js';
+
+/** The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces. */
+export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKv' | 'deleteKv' | 'appendMemory' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'>;
+
+/**
+ * Semantic search over embeddings (LangGraph's `index` option). Accepted by the type, refused at
+ * construction for now: MemMapFS has no vector search yet.
+ */
+export interface MemMapStoreIndexConfig {
+  /** Number of dimensions of the embeddings. */
+  dims: number;
+  /** What turns texts into embeddings: LangChain `Embeddings`, or a function. */
+  embed: EmbeddingsInterface | ((texts: string[]) => Promise<number[][]>);
+  /** Paths of the value to embed. Default `['$']`, the whole value. */
+  fields?: string[];
+}
+
+/** Expiry of items (`ttl` option). Times are in minutes, as in LangGraph. */
+export interface MemMapStoreTtlConfig {
+  /** TTL of items put without one of their own. Default: none (items do not expire). */
+  defaultTtl?: number;
+  /** Whether `get` and `search` push back the expiry of the items they return (by their TTL). Default `true`. */
+  refreshOnRead?: boolean;
+  /** Run `sweep()` every this many minutes while the store is started. Default: only when called. */
+  sweepIntervalMinutes?: number;
+}
+
+/** Options of `new MemMapStore(store, options)`. */
+export interface MemMapStoreOptions {
+  /** Semantic search: not supported yet; passing it throws. Full-text `query` works without it. */
+  index?: MemMapStoreIndexConfig;
+  /** Expiry of items. */
+  ttl?: MemMapStoreTtlConfig;
+  /**
+   * The namespace segment the items' memories are kept under, and the start of the store's KV keys
+   * (`<prefix>/…`). Default `'langgraph-store'`. Stores with different prefixes in one folder do not
+   * see each other's items.
+   */
+  prefix?: string;
+}
+
+/** Options of `put` beyond LangGraph's. */
+export interface PutItemOptions {
+  /** TTL of this item in minutes; `null` for none. Default: the store's `ttl.defaultTtl`. */
+  ttl?: number | null;
+}
+
+/** A `PutOperation` that may carry a TTL. */
+export type MemMapPutOperation = PutOperation & { options?: PutItemOptions };
+/** A `GetOperation` or `SearchOperation` that may say whether to refresh TTLs. */
+export type RefreshingOperation<Op> = Op & { refreshTtl?: boolean };
+
+const MINUTE = 60_000;
+/** Text of an item with nothing to index: non-empty (core wants text) but no word, so no query finds it. */
+const NO_TEXT = '-';
+/** Largest page core gives (`limit` of `queryMemory` and `listMemories`). */
+const PAGE = 1000;
+/** How deep core goes into one query's hits (`offset + limit`). */
+const QUERY_DEPTH = 10_000;
+/** Largest page of `listNamespaces` in core. */
+const NAMESPACE_PAGE = 10_000;
+/**
+ * A memory that no pointer names and is older than this is left over from puts of one key that raced
+ * (or from a process killed between its two writes), and `sweep` deletes it. Younger, it may be a put
+ * still on its way to writing its pointer.
+ */
+const LEFTOVER_AGE_MS = 10 * MINUTE;
+
+type Kind = 'get' | 'put' | 'search' | 'listNamespaces';
+
+/**
+ * A LangGraph `BaseStore` over MemMapFS: namespaced items kept durably in a local folder, visible to
+ * every process that opens it, with full-text `query`, filters on the value, and TTLs.
+ *
+ * Each item is one memory (namespace = the item's namespace under `prefix`, text = its indexed text,
+ * meta = its key and value), and a KV pointer from namespace + key to that memory's id. A put writes
+ * a new memory, then the pointer, then deletes the memory it replaced: whichever pointer write comes
+ * last wins, in every process, and reads return an item only through its pointer, so a key is always
+ * one item.
+ *
+ * @example
+ * const fs = await MemMapFS.init('.memmap_fs_root');
+ * const store = new MemMapStore(fs);
+ * await store.put(['user-42', 'memories'], 'tea', { text: 'likes green tea' });
+ * const hits = await store.search(['user-42'], { query: 'tea' });
+ */
+export class MemMapStore extends BaseStore {
+  /** The MemMapFS store items live in. Close it yourself when nothing uses this `MemMapStore` any more. */
+  readonly store: ItemStore;
+  private readonly layout: ItemLayout;
+  private readonly defaultTtl: number | null;
+  private readonly refreshOnRead: boolean;
+  private readonly sweepIntervalMs: number | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  /**
+   * @param store An open `MemMapFS` (from `MemMapFS.init`). Opened with `readOnly: true`, the store can
+   *   get, search and list namespaces (TTLs are then not refreshed); puts and deletes fail with `READ_ONLY`.
+   */
+  constructor(store: ItemStore, options: MemMapStoreOptions = {}) {
+    super();
+    const methods = ['getKv', 'setKv', 'deleteKv', 'appendMemory', 'getMemory', 'hasMemory', 'deleteMemory', 'queryMemory', 'listMemories', 'listNamespaces'] as const;
+    if (typeof store !== 'object' || store === null || methods.some((name) => typeof store[name] !== 'function')) {
+      throw invalidArgument('constructor', 'store must be an open MemMapFS (await MemMapFS.init(folder)) from a @memmapfs/core release that has listMemories and listNamespaces.', 'MemMapStore');
+    }
+    if (typeof options !== 'object' || options === null) throw invalidArgument('constructor', 'options must be an object: { ttl?, prefix? }.', 'MemMapStore');
+    if (options.index !== undefined) {
+      throw new MemMapError('INVALID_ARGUMENT', '[langgraph] MemMapStore.constructor: index (semantic search over embeddings) is not supported yet: MemMapFS has no vector search so far; it will be added in a later release. Leave index out: search(prefix, { query }) is full-text search over the items\' values meanwhile.', { subsystem: 'search' });
+    }
+    const ttl = options.ttl ?? {};
+    if (typeof ttl !== 'object' || ttl === null) throw invalidArgument('constructor', 'ttl must be an object: { defaultTtl?, refreshOnRead?, sweepIntervalMinutes? }.', 'MemMapStore');
+    this.defaultTtl = ttl.defaultTtl === undefined ? null : minutes(ttl.defaultTtl, 'ttl.defaultTtl', 'constructor');
+    if (ttl.refreshOnRead !== undefined && typeof ttl.refreshOnRead !== 'boolean') throw invalidArgument('constructor', `ttl.refreshOnRead must be a boolean, got ${typeof ttl.refreshOnRead}.`, 'MemMapStore');
+    this.refreshOnRead = ttl.refreshOnRead ?? true;
+    this.sweepIntervalMs = ttl.sweepIntervalMinutes === undefined ? undefined : minutes(ttl.sweepIntervalMinutes, 'ttl.sweepIntervalMinutes', 'constructor') * MINUTE;
+    const prefix = options.prefix ?? 'langgraph-store';
+    if (typeof prefix !== 'string' || prefix.length === 0 || prefix.includes('/') || !(prefix as string & { isWellFormed(): boolean }).isWellFormed()) {
+      throw invalidArgument('constructor', `prefix must be a non-empty string without '/', got ${JSON.stringify(prefix)}.`, 'MemMapStore');
+    }
+    this.store = store;
+    this.layout = new ItemLayout(prefix);
+    this.start();
+  }
+
+  /**
+   * Runs the operations in order, each seeing the ones before it: gets, searches, namespace listings,
+   * puts, and deletes (puts with `value: null`). Every operation is checked before any runs: one
+   * invalid operation fails the batch with nothing written.
+   */
+  async batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>> {
+    if (!Array.isArray(operations)) throw invalidArgument('batch', 'operations must be an array.', 'MemMapStore');
+    const kinds = operations.map((operation, index) => checkOperation(operation, index));
+    const results: unknown[] = [];
+    for (const [index, operation] of operations.entries()) {
+      switch (kinds[index]) {
+        case 'get':
+          results.push(await onStore('get', this.store.root, () => this.getItem(operation as RefreshingOperation<GetOperation>), 'MemMapStore'));
+          break;
+        case 'put': {
+          const put = operation as MemMapPutOperation;
+          const method = put.value === null ? 'delete' : 'put';
+          results.push(await onStore(method, this.store.root, () => (put.value === null ? this.deleteItem(put) : this.putItem(put)), 'MemMapStore'));
+          break;
+        }
+        case 'search':
+          results.push(await onStore('search', this.store.root, () => this.searchItems(operation as RefreshingOperation<SearchOperation>), 'MemMapStore'));
+          break;
+        default:
+          results.push(await onStore('listNamespaces', this.store.root, () => this.listItemNamespaces(operation as ListNamespacesOperation), 'MemMapStore'));
+      }
+    }
+    return results as OperationResults<Op>;
+  }
+
+  /** The item, or `null`; with `refreshTtl` (default `ttl.refreshOnRead`) its expiry is pushed back by its TTL. */
+  override async get(namespace: string[], key: string, options: { refreshTtl?: boolean } = {}): Promise<Item | null> {
+    validateNamespace(namespace, { allowEmpty: true, allowReservedRoot: true });
+    const [item] = await this.batch([{ namespace, key, ...refreshOption(options) }]);
+    return item ?? null;
+  }
+
+  /**
+   * Items in `namespacePrefix` and beneath it. With `query`: full-text search over the items' indexed
+   * text, best first, each with its `score`. Without: in the order they were last put. `filter`
+   * conditions on the value's fields; `refreshTtl` (default `ttl.refreshOnRead`) pushes back the
+   * expiry of the items returned.
+   */
+  override async search(namespacePrefix: string[], options: { filter?: Record<string, unknown>; limit?: number; offset?: number; query?: string; refreshTtl?: boolean } = {}): Promise<SearchItem[]> {
+    validateNamespace(namespacePrefix, { allowEmpty: true, allowReservedRoot: true });
+    const { filter, limit = 10, offset = 0, query } = options;
+    const [items] = await this.batch([{ namespacePrefix, filter, limit, offset, query, ...refreshOption(options) }]);
+    return items!;
+  }
+
+  /**
+   * Stores an item, replacing the one with the same namespace and key. `index`: the value's fields whose
+   * text a `query` searches (default the whole value), or `false` for none. `options.ttl`: minutes until
+   * it expires (`null`: never; default `ttl.defaultTtl`). Resolves once durable.
+   */
+  override async put(namespace: string[], key: string, value: Record<string, unknown>, index?: false | string[], options?: PutItemOptions): Promise<void> {
+    validateNamespace(namespace);
+    await this.batch([{ namespace, key, value, index, ...(options === undefined ? {} : { options }) }]);
+  }
+
+  /**
+   * Deletes expired items and memories left over by puts of one key that raced, in every namespace of
+   * this store; resolves how many memories it deleted. Expired items are never returned even before a
+   * sweep; sweeping gives their space back. Reads every item's memory.
+   */
+  async sweep(): Promise<number> {
+    return onStore('sweep', this.store.root, async () => {
+      const now = Date.now();
+      let removed = 0;
+      let cursor: string | undefined;
+      do {
+        const page = await this.store.listMemories({ namespace: this.layout.root, limit: PAGE, cursor });
+        for (const memory of page.memories) {
+          if (this.isStale(memory, now) && (await this.store.deleteMemory(memory.id))) removed += 1;
+        }
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      return removed;
+    }, 'MemMapStore');
+  }
+
+  /** Starts sweeping every `ttl.sweepIntervalMinutes` (done by the constructor; again after `stop`). */
+  override start(): void {
+    if (this.sweepIntervalMs === undefined || this.sweeper !== undefined) return;
+    this.sweeper = setInterval(() => {
+      this.sweep().catch((error: unknown) => {
+        if (MemMapError.is(error, 'STORE_CLOSED')) this.stop();
+        else process.emitWarning(`MemMapStore: a TTL sweep failed: ${error instanceof Error ? error.message : String(error)}`, { code: 'MEMMAPFS_LANGGRAPH_SWEEP' });
+      });
+    }, this.sweepIntervalMs);
+    // The sweeps alone do not keep the process alive.
+    this.sweeper.unref();
+  }
+
+  /** Stops the sweeps. The MemMapFS store stays open: close it yourself. */
+  override stop(): void {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  private async getItem(operation: RefreshingOperation<GetOperation>): Promise<Item | null> {
+    if (operation.namespace.length === 0) return null;
+    const namespace = this.layout.memoryNamespace(operation.namespace, 'get');
+    const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(namespace, operation.key, 'get'));
+    if (pointer === undefined || expiryOf(pointer, this.refreshOf(namespace, operation.key, pointer)) <= Date.now()) return null;
+    const memory = await this.store.getMemory(pointer.id);
+    // (Gone: deleted by a delete or a newer put since the pointer was read.)
+    if (memory === undefined || memory.namespace !== namespace || (memory.meta as Partial<ItemMeta>).key !== operation.key) return null;
+    await this.refresh([memory], operation.refreshTtl);
+    return this.itemOf(memory);
+  }
+
+  private async putItem(operation: MemMapPutOperation): Promise<void> {
+    const { key, value } = operation as MemMapPutOperation & { value: Record<string, unknown> };
+    const namespace = this.layout.memoryNamespace(operation.namespace, 'put');
+    const pointerKey = this.layout.pointerKey(namespace, key, 'put');
+    const ttlMinutes = operation.options?.ttl === undefined ? this.defaultTtl : operation.options.ttl === null ? null : minutes(operation.options.ttl, 'options.ttl', 'put');
+    const text = indexedText(value, operation.index === false ? [] : (operation.index ?? ['$']));
+    const now = Date.now();
+    const previous = this.store.getKv<ItemPointer>(pointerKey);
+    const replaces = previous !== undefined && expiryOf(previous, this.refreshOf(namespace, key, previous)) > now && (await this.store.hasMemory(previous.id));
+    const createdAt = replaces ? previous.createdAt : now;
+    const expiresAt = ttlMinutes === null ? null : now + ttlMinutes * MINUTE;
+    const meta: ItemMeta = { key, value, createdAt, ttlMinutes, expiresAt };
+    const id = await this.store.appendMemory(text.trim().length > 0 ? text : NO_TEXT, [], { namespace, meta: meta as unknown as Record<string, unknown> });
+    await this.store.setKv(pointerKey, { id, createdAt, expiresAt } satisfies ItemPointer);
+    // Whichever pointer was written last is the item. The memory it replaced goes; so does this put's
+    // own if another put (or a delete) came after it.
+    const current = this.store.getKv<ItemPointer>(pointerKey);
+    const superseded: number[] = [];
+    if (previous !== undefined && previous.id !== current?.id) superseded.push(previous.id);
+    if (current?.id !== id) superseded.push(id);
+    await Promise.all(superseded.map((old) => this.store.deleteMemory(old)));
+  }
+
+  private async deleteItem(operation: MemMapPutOperation): Promise<void> {
+    if (operation.namespace.length === 0) return;
+    const namespace = this.layout.memoryNamespace(operation.namespace, 'delete');
+    const pointerKey = this.layout.pointerKey(namespace, operation.key, 'delete');
+    const pointer = this.store.getKv<ItemPointer>(pointerKey);
+    if (pointer === undefined) return;
+    await this.store.deleteKv(pointerKey);
+    const refreshKey = this.layout.refreshKey(namespace, operation.key, 'delete');
+    await Promise.all([
+      this.store.deleteMemory(pointer.id),
+      this.store.getKv<ItemRefresh>(refreshKey)?.id === pointer.id ? this.store.deleteKv(refreshKey) : undefined,
+    ]);
+  }
+
+  private async searchItems(operation: RefreshingOperation<SearchOperation>): Promise<SearchItem[]> {
+    const { limit = 10, offset = 0, query } = operation;
+    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('search', `limit must be a non-negative integer, got ${JSON.stringify(limit)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('search', `offset must be a non-negative integer, got ${JSON.stringify(offset)}.`, 'MemMapStore');
+    if (query !== undefined && query !== null && typeof query !== 'string') throw invalidArgument('search', `query must be a string, got ${typeof query}.`, 'MemMapStore');
+    const namespace = operation.namespacePrefix.length === 0 ? this.layout.root : this.layout.memoryNamespace(operation.namespacePrefix, 'search');
+    const filter = valueFilter(operation.filter, 'search');
+    const wanted = offset + limit;
+    const text = query?.trim() ?? '';
+    const now = Date.now();
+    const found: Array<Memory & { score?: number }> = [];
+    if (limit === 0) return [];
+    if (text.length > 0) {
+      // Core's hits, page by page, less those that are not (or no longer) an item's current memory.
+      for (let from = 0; found.length < wanted && from < QUERY_DEPTH;) {
+        const ask = Math.min(PAGE, QUERY_DEPTH - from, Math.max(2 * (wanted - found.length), 10));
+        const hits = await this.store.queryMemory(text, { namespace, limit: ask, offset: from, ...(filter ? { filter } : {}) });
+        for (const hit of hits) if (this.isCurrent(hit, now)) found.push(hit);
+        if (hits.length < ask) break;
+        from += ask;
+      }
+    } else {
+      let cursor: string | undefined;
+      do {
+        const page = await this.store.listMemories({ namespace, limit: PAGE, cursor, ...(filter ? { filter } : {}) });
+        for (const memory of page.memories) if (this.isCurrent(memory, now)) found.push(memory);
+        cursor = page.nextCursor;
+      } while (cursor !== undefined && found.length < wanted);
+    }
+    const page = found.slice(offset, wanted);
+    await this.refresh(page, operation.refreshTtl);
+    return page.map((memory) => (memory.score === undefined ? this.itemOf(memory) : { ...this.itemOf(memory), score: memory.score }));
+  }
+
+  private async listItemNamespaces(operation: ListNamespacesOperation): Promise<string[][]> {
+    const { matchConditions = [], maxDepth, limit = 100, offset = 0 } = operation;
+    if (!Array.isArray(matchConditions)) throw invalidArgument('listNamespaces', 'matchConditions must be an array of { matchType, path }.', 'MemMapStore');
+    for (const condition of matchConditions) checkMatchCondition(condition);
+    if (maxDepth !== undefined && (!Number.isSafeInteger(maxDepth) || maxDepth < 1)) throw invalidArgument('listNamespaces', `maxDepth must be a positive integer, got ${JSON.stringify(maxDepth)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('listNamespaces', `limit must be a non-negative integer, got ${JSON.stringify(limit)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('listNamespaces', `offset must be a non-negative integer, got ${JSON.stringify(offset)}.`, 'MemMapStore');
+    // Core narrows by the labels before the first wildcard of a prefix and after the last of a suffix;
+    // the wildcards, maxDepth and the page are applied here.
+    const prefix = matchConditions.filter((c) => c.matchType === 'prefix').map((c) => literalRun(c.path)).sort((a, b) => b.length - a.length)[0] ?? [];
+    const suffix = matchConditions.filter((c) => c.matchType === 'suffix').map((c) => literalRun([...c.path].reverse()).reverse()).sort((a, b) => b.length - a.length)[0] ?? [];
+    const corePrefix = this.layout.memoryNamespace(prefix, 'listNamespaces');
+    const coreSuffix = suffix.length === 0 ? undefined : this.layout.memoryNamespace(suffix, 'listNamespaces').slice(this.layout.root.length + 1);
+    const stored: string[] = [];
+    for (let from = 0; ; from += NAMESPACE_PAGE) {
+      const page = await this.store.listNamespaces({ prefix: corePrefix, ...(coreSuffix === undefined ? {} : { suffix: coreSuffix }), limit: NAMESPACE_PAGE, offset: from });
+      stored.push(...page);
+      if (page.length < NAMESPACE_PAGE) break;
+    }
+    const seen = new Set<string>();
+    const namespaces: string[][] = [];
+    for (const memoryNamespace of stored) {
+      const namespace = this.layout.itemNamespace(memoryNamespace);
+      if (namespace === undefined || !matchConditions.every((condition) => matches(condition, namespace))) continue;
+      const listed = maxDepth === undefined ? namespace : namespace.slice(0, maxDepth);
+      const id = JSON.stringify(listed);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      namespaces.push(listed);
+    }
+    return namespaces.sort(compareNamespaces).slice(offset, offset + limit);
+  }
+
+  /** Whether a memory is the current version of a live item (the one its pointer names, not expired). */
+  private isCurrent(memory: Memory, now: number): boolean {
+    const key = (memory.meta as Partial<ItemMeta>).key;
+    if (typeof key !== 'string') return false;
+    const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(memory.namespace, key, 'search'));
+    return pointer?.id === memory.id && expiryOf(pointer, this.refreshOf(memory.namespace, key, pointer)) > now;
+  }
+
+  /** Whether `sweep` may delete a memory: an expired item, or not an item's current memory and either expired or old. */
+  private isStale(memory: Memory, now: number): boolean {
+    const meta = memory.meta as Partial<ItemMeta>;
+    if (typeof meta.key !== 'string') return false;
+    const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(memory.namespace, meta.key, 'sweep'));
+    if (pointer?.id === memory.id) return expiryOf(pointer, this.refreshOf(memory.namespace, meta.key, pointer)) <= now;
+    return (typeof meta.expiresAt === 'number' && meta.expiresAt <= now) || memory.createdAt < now - LEFTOVER_AGE_MS;
+  }
+
+  private refreshOf(namespace: string, key: string, pointer: ItemPointer): ItemRefresh | undefined {
+    return pointer.expiresAt === null ? undefined : this.store.getKv<ItemRefresh>(this.layout.refreshKey(namespace, key, 'get'));
+  }
+
+  /** Pushes back the expiry of items read, by their TTL, when asked to (or by default, `refreshOnRead`). */
+  private async refresh(memories: readonly Memory[], asked: boolean | undefined): Promise<void> {
+    if (!(asked ?? this.refreshOnRead)) return;
+    const now = Date.now();
+    const writes = memories.flatMap((memory) => {
+      const { key, ttlMinutes } = memory.meta as unknown as ItemMeta;
+      if (typeof ttlMinutes !== 'number') return [];
+      return [this.store.setKv(this.layout.refreshKey(memory.namespace, key, 'get'), { id: memory.id, expiresAt: now + ttlMinutes * MINUTE } satisfies ItemRefresh)];
+    });
+    try {
+      await Promise.all(writes);
+    } catch (error) {
+      // A store opened read-only serves reads without refreshing.
+      if (!MemMapError.is(error, 'READ_ONLY')) throw error;
+    }
+  }
+
+  private itemOf(memory: Memory): Item {
+    const meta = memory.meta as unknown as ItemMeta;
+    return { namespace: this.layout.itemNamespace(memory.namespace) ?? [], key: meta.key, value: meta.value, createdAt: new Date(meta.createdAt), updatedAt: new Date(memory.createdAt) };
+  }
+}
+
+/** Which operation it is (as LangGraph's stores tell them apart), after checking it. */
+function checkOperation(operation: unknown, index: number): Kind {
+  if (typeof operation !== 'object' || operation === null) throw invalidArgument('batch', `operation ${index} must be an object, got ${operation === null ? 'null' : typeof operation}.`, 'MemMapStore');
+  const op = operation as Record<string, unknown>;
+  if ('namespacePrefix' in op) {
+    validateNamespace(op.namespacePrefix as string[], { allowEmpty: true, allowReservedRoot: true });
+    return 'search';
+  }
+  if ('matchConditions' in op) return 'listNamespaces';
+  if (!Array.isArray(op.namespace)) throw invalidArgument('batch', `operation ${index} is neither a get, put, search nor listNamespaces operation.`, 'MemMapStore');
+  if (typeof op.key !== 'string') throw invalidArgument('batch', `operation ${index}: key must be a string, got ${op.key === null ? 'null' : typeof op.key}.`, 'MemMapStore');
+  if (!('value' in op)) {
+    validateNamespace(op.namespace as string[], { allowEmpty: true, allowReservedRoot: true });
+    return 'get';
+  }
+  if (op.value === null) {
+    validateNamespace(op.namespace as string[], { allowEmpty: true, allowReservedRoot: true });
+    return 'put';
+  }
+  validateNamespace(op.namespace as string[], { allowReservedRoot: true });
+  if (typeof op.value !== 'object' || Array.isArray(op.value)) throw invalidArgument('put', `value must be an object (or null to delete), got ${Array.isArray(op.value) ? 'an array' : typeof op.value}.`, 'MemMapStore');
+  if (op.index !== undefined && op.index !== null && op.index !== false && !(Array.isArray(op.index) && op.index.every((field) => typeof field === 'string'))) {
+    throw invalidArgument('put', 'index must be false or an array of field paths, e.g. ["title", "chapters[*].text"].', 'MemMapStore');
+  }
+  const options = op.options as PutItemOptions | undefined;
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgument('put', 'options must be an object: { ttl? }.', 'MemMapStore');
+  if (options?.ttl !== undefined && options.ttl !== null) minutes(options.ttl, 'options.ttl', 'put');
+  return 'put';
+}
+
+function checkMatchCondition(condition: MatchCondition): void {
+  if (typeof condition !== 'object' || condition === null || (condition.matchType !== 'prefix' && condition.matchType !== 'suffix') || !Array.isArray(condition.path) || condition.path.some((label) => typeof label !== 'string' || label.length === 0)) {
+    throw invalidArgument('listNamespaces', 'each match condition must be { matchType: "prefix" | "suffix", path: [labels, "*" for any] }.', 'MemMapStore');
+  }
+}
+
+/** The labels of a path up to its first `'*'`. */
+function literalRun(path: readonly string[]): string[] {
+  const wildcard = path.indexOf('*');
+  return wildcard === -1 ? [...path] : path.slice(0, wildcard);
+}
+
+/** LangGraph's namespace matching: a prefix or suffix of labels, `'*'` matching any one label. */
+function matches({ matchType, path }: MatchCondition, namespace: readonly string[]): boolean {
+  if (path.length > namespace.length) return false;
+  const start = matchType === 'prefix' ? 0 : namespace.length - path.length;
+  return path.every((label, i) => label === '*' || namespace[start + i] === label);
+}
+
+/** Label by label in code-unit order, a namespace before those beneath it. */
+function compareNamespaces(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+function minutes(value: unknown, name: string, method: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalidArgument(method, `${name} must be a positive number of minutes, got ${JSON.stringify(value)}.`, 'MemMapStore');
+  return value;
+}
+
+function refreshOption(options: { refreshTtl?: boolean }): { refreshTtl?: boolean } {
+  return options.refreshTtl === undefined ? {} : { refreshTtl: options.refreshTtl };
+}

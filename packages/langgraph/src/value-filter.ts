@@ -1,0 +1,50 @@
+import type { MetaFilter } from '@memmapfs/core';
+import { invalidArgument } from './adapter-errors.js';
+
+/**
+ * The core meta filter that asks of an item's memory what a LangGraph `filter` asks of its value:
+ * each field `f` becomes `value.f` (a dotted field reaches into nested objects), with its condition
+ * as given: a value it must equal (objects and arrays by content) or operators `$eq $ne $gt $gte $lt
+ * $lte $in $nin`, plus `$exists` (true: the field is present). `$and` and `$or` take lists of filters.
+ * `undefined` when there is nothing to filter.
+ */
+export function valueFilter(filter: unknown, method: string): MetaFilter | undefined {
+  if (filter === undefined || filter === null) return undefined;
+  const translated = translate(filter, method, 'filter');
+  return Object.keys(translated).length === 0 ? undefined : translated;
+}
+
+function translate(filter: unknown, method: string, where: string): MetaFilter {
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) {
+    throw invalidArgument(method, `${where} must be an object of fields and conditions, e.g. { kind: 'note', score: { $gte: 3 } }.`, 'MemMapStore');
+  }
+  const result: MetaFilter = {};
+  for (const [field, condition] of Object.entries(filter)) {
+    if (field === '$and' || field === '$or') {
+      if (!Array.isArray(condition)) throw invalidArgument(method, `${where}.${field} must be an array of filters.`, 'MemMapStore');
+      const parts = condition.map((part, i) => translate(part, method, `${where}.${field}[${i}]`));
+      result[field] = field === '$and' ? [...(result.$and ?? []), ...parts] : parts;
+    } else if (field.startsWith('$')) {
+      throw invalidArgument(method, `${where}: ${field} is not an operator at the top of a filter; use $and or $or there, and $eq $ne $gt $gte $lt $lte $in $nin $exists on a field.`, 'MemMapStore');
+    } else {
+      const [others, exists] = splitExists(condition, method, `${where}.${field}`);
+      const path = `value.${field}`;
+      if (exists === undefined) result[path] = others;
+      else if (others === undefined) result[path] = exists;
+      else (result.$and ??= []).push({ [path]: others }, { [path]: exists });
+    }
+  }
+  return result;
+}
+
+/**
+ * A field's condition without `$exists`, and `$exists` as operators core knows (a missing field reads
+ * as `undefined`): `[condition, undefined]` when there is no `$exists`, `[undefined, exists]` when it
+ * is alone.
+ */
+function splitExists(condition: unknown, method: string, where: string): [unknown, { $ne: undefined } | { $eq: undefined } | undefined] {
+  if (typeof condition !== 'object' || condition === null || Array.isArray(condition) || !('$exists' in condition)) return [condition, undefined];
+  const { $exists: exists, ...rest } = condition as Record<string, unknown>;
+  if (typeof exists !== 'boolean') throw invalidArgument(method, `${where}: $exists takes true or false.`, 'MemMapStore');
+  return [Object.keys(rest).length === 0 ? undefined : rest, exists ? { $ne: undefined } : { $eq: undefined }];
+}

@@ -1,0 +1,453 @@
+// The cases of LangGraph's own store tests (libs/checkpoint/src/tests/store.test.ts: BaseStore and
+// InMemoryStore; libs/checkpoint-postgres/src/tests/store.int.test.ts: batch, CRUD, search, namespaces,
+// TTL), adapted to MemMapStore; then what is ours (labels with '/' and '%', expiry, sweeps, reopen).
+import { InvalidNamespaceError } from '@langchain/langgraph-checkpoint';
+import { MemMapError, type MemMapFS } from '@memmapfs/core';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MemMapStore } from '../src/index.js';
+import { openStore, tempFolder } from './support/open-store.js';
+
+let root: string;
+let remove: () => Promise<void>;
+let fs: MemMapFS;
+let store: MemMapStore;
+beforeEach(async () => {
+  ({ root, remove } = await tempFolder('store'));
+  fs = await openStore(root);
+  store = new MemMapStore(fs);
+});
+afterEach(async () => {
+  store.stop();
+  await fs.close();
+  await remove();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(() => expect.unreachable('expected a rejection'), (error: unknown) => error);
+}
+
+describe('BaseStore methods over batch (store.test.ts: BaseStore, InMemoryStore)', () => {
+  it('get returns an item with its value, key, namespace and dates', async () => {
+    await store.put(['test'], '123', { value: 1 });
+    expect(await store.get(['test'], '123')).toEqual({ value: { value: 1 }, key: '123', namespace: ['test'], createdAt: expect.any(Date), updatedAt: expect.any(Date) });
+  });
+
+  it('search lists the items of a namespace in the order they were put', async () => {
+    await store.put(['test'], '123', { value: 1 });
+    await store.put(['test'], '456', { value: 2 });
+    const result = await store.search(['test']);
+    expect(result).toHaveLength(2);
+    expect(result[0]).toMatchObject({ value: { value: 1 }, key: '123', namespace: ['test'] });
+    expect(result[1]).toMatchObject({ value: { value: 2 }, key: '456', namespace: ['test'] });
+  });
+
+  it('put stores and delete removes', async () => {
+    await store.put(['test'], '123', { value: 1 });
+    expect(await store.get(['test'], '123')).toMatchObject({ value: { value: 1 }, key: '123', namespace: ['test'] });
+    await store.delete(['test'], '123');
+    expect(await store.get(['test'], '123')).toBeNull();
+    // Deleting what is not there is fine.
+    await store.delete(['test'], '123');
+    await store.delete(['never'], 'was');
+  });
+
+  it('passes search options and defaults to batch', async () => {
+    const batch = vi.spyOn(store, 'batch');
+    await store.search(['test']);
+    await store.search(['test'], { limit: 20, offset: 5, filter: { key: 'value' } });
+    expect(batch.mock.calls.map(([ops]) => ops)).toEqual([
+      [{ namespacePrefix: ['test'], limit: 10, offset: 0 }],
+      [{ namespacePrefix: ['test'], limit: 20, offset: 5, filter: { key: 'value' } }],
+    ]);
+  });
+
+  it('blocks invalid namespaces in put, and allows a "langgraph" root through batch', async () => {
+    const doc = { foo: 'bar' };
+    await expect(store.put([], 'foo', doc)).rejects.toThrow(InvalidNamespaceError);
+    await expect(store.put(['the', 'thing.about'], 'foo', doc)).rejects.toThrow(InvalidNamespaceError);
+    await expect(store.put(['some', 'fun', ''], 'foo', doc)).rejects.toThrow(InvalidNamespaceError);
+    await expect(store.put(['langgraph', 'foo'], 'bar', doc)).rejects.toThrow(InvalidNamespaceError);
+    await expect(store.put(['a:b'], 'bar', doc)).rejects.toThrow(InvalidNamespaceError);
+
+    await store.put(['foo', 'langgraph', 'foo'], 'bar', doc);
+    expect((await store.get(['foo', 'langgraph', 'foo'], 'bar'))?.value).toEqual(doc);
+    expect((await store.search(['foo', 'langgraph', 'foo']))[0]?.value).toEqual(doc);
+    await store.delete(['foo', 'langgraph', 'foo'], 'bar');
+    expect(await store.get(['foo', 'langgraph', 'foo'], 'bar')).toBeNull();
+
+    await store.batch([{ namespace: ['langgraph', 'foo'], key: 'bar', value: doc }]);
+    expect((await store.get(['langgraph', 'foo'], 'bar'))?.value).toEqual(doc);
+    expect((await store.search(['langgraph', 'foo']))[0]?.value).toEqual(doc);
+    await store.delete(['langgraph', 'foo'], 'bar');
+    expect(await store.get(['langgraph', 'foo'], 'bar')).toBeNull();
+  });
+
+  it('refuses the messages Postgres store tests expect', async () => {
+    await expect(store.put([], 'key', { foo: 'bar' })).rejects.toThrow('Namespace cannot be empty');
+    await expect(store.put(['invalid.namespace'], 'key', { foo: 'bar' })).rejects.toThrow('Namespace labels cannot contain periods');
+    await expect(store.put(['valid', ''], 'key', { foo: 'bar' })).rejects.toThrow('Namespace labels cannot be empty strings');
+    await expect(store.put(['valid', 123 as unknown as string], 'key', { foo: 'bar' })).rejects.toThrow('Namespace labels must be strings');
+    await expect(store.put(['langgraph'], 'key', { foo: 'bar' })).rejects.toThrow('Root label for namespace cannot be "langgraph"');
+  });
+});
+
+describe('listNamespaces (store.test.ts: BaseStore listNamespaces, InMemoryStore)', () => {
+  beforeEach(async () => {
+    for (const [i, ns] of [['a', 'b', 'c'], ['a', 'b', 'd'], ['a', 'c', 'e'], ['x', 'y', 'z']].entries()) await store.put(ns, String(i), { value: i });
+  });
+
+  it('lists every namespace, sorted', async () => {
+    expect(await store.listNamespaces({})).toEqual([['a', 'b', 'c'], ['a', 'b', 'd'], ['a', 'c', 'e'], ['x', 'y', 'z']]);
+  });
+
+  it('filters by prefix and by suffix', async () => {
+    expect(await store.listNamespaces({ prefix: ['a'] })).toEqual([['a', 'b', 'c'], ['a', 'b', 'd'], ['a', 'c', 'e']]);
+    expect(await store.listNamespaces({ suffix: ['d'] })).toEqual([['a', 'b', 'd']]);
+    expect(await store.listNamespaces({ prefix: ['a', 'b'], suffix: ['d'] })).toEqual([['a', 'b', 'd']]);
+  });
+
+  it('cuts namespaces to maxDepth, each listed once', async () => {
+    expect(await store.listNamespaces({ maxDepth: 2 })).toEqual([['a', 'b'], ['a', 'c'], ['x', 'y']]);
+    expect(await store.listNamespaces({ maxDepth: 1 })).toEqual([['a'], ['x']]);
+  });
+
+  it('applies limit and offset', async () => {
+    expect(await store.listNamespaces({ limit: 2, offset: 1 })).toEqual([['a', 'b', 'd'], ['a', 'c', 'e']]);
+    expect(await store.listNamespaces({ limit: 10, offset: 4 })).toEqual([]);
+  });
+
+  it('combines prefix, suffix and maxDepth', async () => {
+    expect(await store.listNamespaces({ prefix: ['a'], suffix: ['c'], maxDepth: 2 })).toEqual([['a', 'b']]);
+  });
+
+  it('matches any one label with "*" in a prefix or a suffix', async () => {
+    expect(await store.listNamespaces({ prefix: ['a', '*', 'c'] })).toEqual([['a', 'b', 'c']]);
+    expect(await store.listNamespaces({ suffix: ['*', 'z'] })).toEqual([['x', 'y', 'z']]);
+    expect(await store.listNamespaces({ prefix: ['*', 'b'] })).toEqual([['a', 'b', 'c'], ['a', 'b', 'd']]);
+    expect(await store.listNamespaces({ suffix: ['b', '*'] })).toEqual([['a', 'b', 'c'], ['a', 'b', 'd']]);
+    expect(await store.listNamespaces({ prefix: ['*', '*', '*', '*'] })).toEqual([]);
+  });
+
+  it('returns nothing when no namespace matches', async () => {
+    expect(await store.listNamespaces({ prefix: ['non', 'existent'] })).toEqual([]);
+  });
+
+  it('drops a namespace once its last item is deleted', async () => {
+    await store.delete(['x', 'y', 'z'], '3');
+    expect(await store.listNamespaces({ prefix: ['x'] })).toEqual([]);
+  });
+});
+
+describe('batch (Postgres store tests: Batch Operations)', () => {
+  it('runs operations in order, each seeing those before it', async () => {
+    const results = await store.batch([
+      { namespace: ['batch'], key: 'item1', value: { data: 'first' } },
+      { namespace: ['batch'], key: 'item2', value: { data: 'second' } },
+      { namespace: ['batch'], key: 'item1' },
+      { namespacePrefix: ['batch'], limit: 10, offset: 0 },
+      { namespace: ['batch'], key: 'item1', value: null },
+      { namespace: ['batch'], key: 'item1' },
+      { matchConditions: [{ matchType: 'prefix', path: ['batch'] }], limit: 10, offset: 0 },
+    ]);
+    expect(results).toHaveLength(7);
+    expect(results[0]).toBeUndefined();
+    expect(results[1]).toBeUndefined();
+    expect(results[2]).toMatchObject({ value: { data: 'first' } });
+    expect((results[3] as unknown as Array<{ key: string }>).map((item) => item.key)).toEqual(['item1', 'item2']);
+    expect(results[5]).toBeNull();
+    expect(results[6]).toEqual([['batch']]);
+  });
+
+  it('fails a batch with an invalid operation before writing anything', async () => {
+    await expect(store.batch([
+      { namespace: ['batch'], key: 'item1', value: { data: 'first' } },
+      { namespace: [], key: 'item2', value: { data: 'invalid' } },
+      { namespace: ['batch'], key: 'item1' },
+    ])).rejects.toThrow('Namespace cannot be empty');
+    expect(await store.get(['batch'], 'item1')).toBeNull();
+  });
+});
+
+describe('CRUD (Postgres store tests: CRUD Operations)', () => {
+  it('stores and retrieves a simple item', async () => {
+    await store.put(['crud', 'simple'], 'item1', { foo: 'bar', num: 42 });
+    const item = await store.get(['crud', 'simple'], 'item1');
+    expect(item?.namespace).toEqual(['crud', 'simple']);
+    expect(item?.key).toBe('item1');
+    expect(item?.value).toEqual({ foo: 'bar', num: 42 });
+    expect(item?.createdAt).toBeInstanceOf(Date);
+    expect(item?.updatedAt).toBeInstanceOf(Date);
+  });
+
+  it('updates an existing item: new value, later updatedAt, same createdAt, still one item', async () => {
+    await store.put(['crud', 'update'], 'item2', { foo: 'bar' });
+    const original = await store.get(['crud', 'update'], 'item2');
+    await sleep(5);
+    await store.put(['crud', 'update'], 'item2', { foo: 'baz', extra: 123 });
+    const updated = await store.get(['crud', 'update'], 'item2');
+    expect(original?.value).toEqual({ foo: 'bar' });
+    expect(updated?.value).toEqual({ foo: 'baz', extra: 123 });
+    expect(updated!.updatedAt.getTime()).toBeGreaterThan(original!.updatedAt.getTime());
+    expect(updated!.createdAt.getTime()).toBe(original!.createdAt.getTime());
+    expect(await store.search(['crud'])).toHaveLength(1);
+    // The replaced version is gone from the store, not only hidden.
+    expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories).toHaveLength(1);
+  });
+
+  it('a put after a delete starts a new item (new createdAt)', async () => {
+    await store.put(['crud'], 'again', { n: 1 });
+    const first = await store.get(['crud'], 'again');
+    await store.delete(['crud'], 'again');
+    await sleep(5);
+    await store.put(['crud'], 'again', { n: 2 });
+    expect((await store.get(['crud'], 'again'))!.createdAt.getTime()).toBeGreaterThan(first!.createdAt.getTime());
+  });
+
+  it('keeps complex JSON values exactly', async () => {
+    const complexValue = { string: 'test', number: 42, boolean: true, null: null, array: [1, 2, 3, 'four'], nested: { deep: { value: 'nested data' } }, bytes: new Uint8Array([1, 2, 3]) };
+    await store.put(['crud', 'complex'], 'item4', complexValue);
+    expect((await store.get(['crud', 'complex'], 'item4'))?.value).toEqual(complexValue);
+  });
+
+  it('returns null for items that do not exist', async () => {
+    expect(await store.get(['crud', 'missing'], 'nope')).toBeNull();
+    expect(await store.get([], 'nope')).toBeNull();
+  });
+
+  it('takes a TTL per put (minutes)', async () => {
+    await store.put(['ttl', 'custom'], 'tempItem', { data: 'temporary data' }, undefined, { ttl: 5 });
+    expect((await store.get(['ttl', 'custom'], 'tempItem'))?.value).toEqual({ data: 'temporary data' });
+  });
+
+  it('refuses values that are not plain data, saying what to store', async () => {
+    const error = await rejection(store.put(['crud'], 'date', { when: new Date() }));
+    expect(error).toBeInstanceOf(MemMapError);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/MemMapStore\.put: .*Date/) });
+    expect(await store.get(['crud'], 'date')).toBeNull();
+    await expect(store.put(['crud'], 'list', [1, 2] as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('search (Postgres store tests: Search)', () => {
+  beforeEach(async () => {
+    await store.put(['docs'], 'doc1', { title: 'JavaScript Guide', content: 'Complete guide to JavaScript programming', category: 'programming', difficulty: 'beginner', tags: ['javascript', 'web', 'tutorial'] });
+    await store.put(['docs'], 'doc2', { title: 'TypeScript Handbook', content: 'Advanced TypeScript programming techniques', category: 'programming', difficulty: 'intermediate', tags: ['typescript', 'javascript', 'types'] });
+    await store.put(['docs'], 'doc3', { title: 'Python Basics', content: 'Introduction to Python programming language', category: 'programming', difficulty: 'beginner', tags: ['python', 'basics'] });
+    await store.put(['recipes'], 'recipe1', { title: 'Chocolate Cake', content: 'Delicious chocolate cake recipe with detailed instructions', category: 'dessert', difficulty: 'easy', tags: ['chocolate', 'cake', 'baking'] });
+  });
+
+  it('searches a namespace with no options', async () => {
+    const results = await store.search(['docs']);
+    expect(results.map((item) => item.key)).toEqual(['doc1', 'doc2', 'doc3']);
+    expect(results.every((item) => item.namespace[0] === 'docs' && item.score === undefined)).toBe(true);
+    expect(await store.search([])).toHaveLength(4);
+  });
+
+  it('filters on a field value', async () => {
+    const results = await store.search(['docs'], { filter: { category: 'programming' } });
+    expect(results).toHaveLength(3);
+    expect(results.every((item) => item.value.category === 'programming')).toBe(true);
+  });
+
+  it('filters with $eq, $ne, $in, $nin, $gt/$lt, $exists, $or', async () => {
+    expect(await store.search(['docs'], { filter: { difficulty: { $eq: 'beginner' } } })).toHaveLength(2);
+    const several = await store.search(['docs'], { filter: { category: 'programming', difficulty: { $ne: 'advanced' } } });
+    expect(several.map((item) => item.key)).toEqual(['doc1', 'doc2', 'doc3']);
+    expect(await store.search(['docs'], { filter: { difficulty: { $in: ['beginner', 'intermediate'] } } })).toHaveLength(3);
+    expect((await store.search([], { filter: { difficulty: { $nin: ['beginner', 'intermediate'] } } })).map((item) => item.key)).toEqual(['recipe1']);
+    expect((await store.search([], { filter: { title: { $gt: 'P', $lt: 'U' } } })).map((item) => item.key)).toEqual(['doc2', 'doc3']);
+    expect(await store.search([], { filter: { missing: { $exists: true } } })).toEqual([]);
+    expect(await store.search([], { filter: { missing: { $exists: false } } })).toHaveLength(4);
+    expect((await store.search([], { filter: { $or: [{ category: 'dessert' }, { title: 'Python Basics' }] } })).map((item) => item.key)).toEqual(['doc3', 'recipe1']);
+    // A whole array or object matches by content.
+    expect((await store.search([], { filter: { tags: ['python', 'basics'] } })).map((item) => item.key)).toEqual(['doc3']);
+  });
+
+  it('compares numbers, and reaches nested fields with dots', async () => {
+    for (let n = 1; n <= 5; n++) await store.put(['nums'], `n${n}`, { n, meta: { even: n % 2 === 0 } });
+    expect((await store.search(['nums'], { filter: { n: { $gte: 2, $lt: 4 } } })).map((item) => item.key)).toEqual(['n2', 'n3']);
+    expect((await store.search(['nums'], { filter: { 'meta.even': true } })).map((item) => item.key)).toEqual(['n2', 'n4']);
+  });
+
+  it('applies limit and offset without overlap', async () => {
+    const page1 = await store.search(['docs'], { limit: 2, offset: 0 });
+    const page2 = await store.search(['docs'], { limit: 2, offset: 2 });
+    expect(page1.map((item) => item.key)).toEqual(['doc1', 'doc2']);
+    expect(page2.map((item) => item.key)).toEqual(['doc3']);
+    expect(await store.search(['docs'], { limit: 0 })).toEqual([]);
+  });
+
+  it('returns an empty array for a namespace with nothing in it', async () => {
+    expect(await store.search(['nonexistent'])).toEqual([]);
+  });
+
+  it('full-text query: best first, with a score', async () => {
+    const results = await store.search(['docs'], { query: 'JavaScript' });
+    expect(results.length).toBeGreaterThan(0);
+    expect(results[0]?.key).toBe('doc1');
+    expect(results.every((item) => typeof item.score === 'number' && JSON.stringify(item.value).includes('javascript'))).toBe(true);
+    expect((await store.search(['docs'], { query: 'programming' })).map((item) => item.key).sort()).toEqual(['doc1', 'doc2', 'doc3']);
+    expect(await store.search(['docs'], { query: 'chocolate' })).toEqual([]);
+  });
+
+  it('combines a filter with a query', async () => {
+    const results = await store.search(['docs'], { query: 'guide', filter: { difficulty: 'beginner' } });
+    expect(results.map((item) => item.key)).toEqual(['doc1']);
+  });
+
+  it('indexes only the fields given to put, or nothing with index: false', async () => {
+    await store.put(['selective'], 'doc1', { title: 'Indexed Title', content: 'Not indexed content', summary: 'Indexed summary' }, ['title', 'summary']);
+    await store.put(['selective'], 'doc2', { title: 'Test Document', content: 'This content should not be indexed' }, false);
+    expect((await store.search(['selective'], { query: 'summary' })).map((item) => item.key)).toEqual(['doc1']);
+    expect(await store.search(['selective'], { query: 'content' })).toEqual([]);
+    expect(await store.search(['selective'], { query: 'document' })).toEqual([]);
+    // Still there, and found without a query.
+    expect((await store.search(['selective'])).map((item) => item.key)).toEqual(['doc1', 'doc2']);
+  });
+
+  it('finds an updated item by its new text only', async () => {
+    await store.put(['docs'], 'doc3', { title: 'Rust Basics', category: 'programming' });
+    expect(await store.search(['docs'], { query: 'python' })).toEqual([]);
+    expect((await store.search(['docs'], { query: 'rust' })).map((item) => item.key)).toEqual(['doc3']);
+  });
+});
+
+describe('labels and keys', () => {
+  it('keeps labels with "/" and "%" and keys of any characters apart and unchanged', async () => {
+    const namespaces = [['a/b'], ['a', 'b'], ['a%2Fb'], ['a%b', 'c/d/e'], ['*', 'ünï']];
+    for (const [i, ns] of namespaces.entries()) await store.put(ns, `k/${i}%2F`, { i });
+    for (const [i, ns] of namespaces.entries()) expect(await store.get(ns, `k/${i}%2F`)).toMatchObject({ namespace: ns, key: `k/${i}%2F`, value: { i } });
+    expect(await store.listNamespaces({})).toEqual([['*', 'ünï'], ['a', 'b'], ['a%2Fb'], ['a%b', 'c/d/e'], ['a/b']]);
+    expect((await store.search(['a'])).map((item) => item.value)).toEqual([{ i: 1 }]);
+    expect((await store.search(['a/b'])).map((item) => item.value)).toEqual([{ i: 0 }]);
+    expect(await store.listNamespaces({ prefix: ['a%b', '*'] })).toEqual([['a%b', 'c/d/e']]);
+  });
+
+  it('keeps items of other prefixes and the folder\'s own memories apart', async () => {
+    const other = new MemMapStore(fs, { prefix: 'other-agent' });
+    await fs.appendMemory('a memory of the app itself about tea', [], { namespace: 'user' });
+    await store.put(['user'], 'k', { text: 'tea' });
+    await other.put(['user'], 'k', { text: 'more tea' });
+    expect((await store.search(['user'], { query: 'tea' })).map((item) => item.value)).toEqual([{ text: 'tea' }]);
+    expect((await other.search([])).map((item) => item.value)).toEqual([{ text: 'more tea' }]);
+    expect(await store.listNamespaces({})).toEqual([['user']]);
+  });
+});
+
+describe('TTL (Postgres store tests: TTL, and expiry itself)', () => {
+  it('keeps an item within its TTL, and a sweep leaves it', async () => {
+    const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 1, refreshOnRead: true } });
+    await ttlStore.put(['test'], 'ttl-item', { data: 'expires' });
+    expect((await ttlStore.get(['test'], 'ttl-item'))?.value).toEqual({ data: 'expires' });
+    expect(await ttlStore.sweep()).toBe(0);
+    expect((await ttlStore.get(['test'], 'ttl-item'))?.value).toEqual({ data: 'expires' });
+  });
+
+  it('expires items: get, search and a sweep no longer see them; a put of the key starts anew', async () => {
+    const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 0.01 } }); // 600 ms
+    await ttlStore.put(['t'], 'short', { text: 'gone soon' });
+    await ttlStore.put(['t'], 'forever', { text: 'stays' }, undefined, { ttl: null });
+    expect(await ttlStore.search(['t'], { refreshTtl: false })).toHaveLength(2);
+    await sleep(700);
+    expect(await ttlStore.get(['t'], 'short')).toBeNull();
+    expect((await ttlStore.search(['t'])).map((item) => item.key)).toEqual(['forever']);
+    expect(await ttlStore.search(['t'], { query: 'gone' })).toEqual([]);
+    expect(await ttlStore.sweep()).toBe(1);
+    expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories).toHaveLength(1);
+    await ttlStore.put(['t'], 'short', { text: 'back' });
+    expect((await ttlStore.get(['t'], 'short'))?.value).toEqual({ text: 'back' });
+  });
+
+  it('refreshes the TTL of what get and search return (refreshOnRead), and not when told not to', async () => {
+    const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 0.02, refreshOnRead: true } }); // 1.2 s
+    await ttlStore.put(['r'], 'read', { text: 'kept alive by reads' });
+    await ttlStore.put(['r'], 'unread', { text: 'left alone' });
+    for (let i = 0; i < 4; i++) {
+      await sleep(450);
+      expect(await ttlStore.get(['r'], 'read')).not.toBeNull();
+    }
+    // 1.8 s after the puts: only the item read since is still there.
+    expect((await ttlStore.search(['r'], { refreshTtl: false })).map((item) => item.key)).toEqual(['read']);
+    expect(await ttlStore.get(['r'], 'unread', { refreshTtl: true })).toBeNull();
+
+    const noRefresh = new MemMapStore(fs, { ttl: { defaultTtl: 0.02, refreshOnRead: false } });
+    await noRefresh.put(['n'], 'k', { text: 'x' });
+    await sleep(500);
+    expect(await noRefresh.get(['n'], 'k')).not.toBeNull();
+    await sleep(900);
+    expect(await noRefresh.get(['n'], 'k')).toBeNull();
+  });
+
+  it('sweeps on its own every sweepIntervalMinutes until stopped', async () => {
+    const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 0.001, sweepIntervalMinutes: 0.002 } });
+    await ttlStore.put(['s'], 'k', { text: 'x' });
+    const deadline = Date.now() + 10_000;
+    while ((await fs.listMemories({ namespace: 'langgraph-store' })).memories.length > 0 && Date.now() < deadline) await sleep(50);
+    ttlStore.stop();
+    expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories).toEqual([]);
+  });
+
+  it('refuses a TTL that is not a positive number of minutes', async () => {
+    expect(() => new MemMapStore(fs, { ttl: { defaultTtl: 0 } })).toThrow(/defaultTtl must be a positive number of minutes/);
+    await expect(store.put(['t'], 'k', { a: 1 }, undefined, { ttl: -1 })).rejects.toThrow(/options.ttl must be a positive number of minutes/);
+  });
+});
+
+describe('construction and the store underneath', () => {
+  it('refuses index (vector search) for now, saying so', () => {
+    const embed = async (texts: string[]) => texts.map(() => [0, 1]);
+    const error = (() => {
+      try {
+        new MemMapStore(fs, { index: { dims: 2, embed, fields: ['text'] } });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(MemMapError);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('not supported yet') });
+  });
+
+  it('refuses what is not a MemMapFS store', () => {
+    expect(() => new MemMapStore({} as never)).toThrow(/store must be an open MemMapFS/);
+  });
+
+  it('keeps items across a close and reopen of the folder', async () => {
+    await store.put(['user-42', 'prefs'], 'theme', { theme: 'dark' });
+    await store.put(['user-42', 'facts'], 'pet', { text: 'has a cat named Miso' });
+    await fs.close();
+    fs = await openStore(root);
+    store = new MemMapStore(fs);
+    expect((await store.get(['user-42', 'prefs'], 'theme'))?.value).toEqual({ theme: 'dark' });
+    expect((await store.search(['user-42'], { query: 'cat' })).map((item) => item.key)).toEqual(['pet']);
+    expect(await store.listNamespaces({ prefix: ['user-42'] })).toEqual([['user-42', 'facts'], ['user-42', 'prefs']]);
+  });
+
+  it('reads through a read-only store; writes fail with READ_ONLY', async () => {
+    const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 5 } });
+    await ttlStore.put(['ro'], 'k', { v: 1 });
+    const reader = await openStore(root, { readOnly: true });
+    try {
+      const readOnly = new MemMapStore(reader, { ttl: { defaultTtl: 5 } });
+      expect((await readOnly.get(['ro'], 'k'))?.value).toEqual({ v: 1 });
+      expect(await readOnly.search(['ro'])).toHaveLength(1);
+      await expect(readOnly.put(['ro'], 'k', { v: 2 })).rejects.toMatchObject({ code: 'READ_ONLY', message: expect.stringContaining('MemMapStore.put') });
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('fails with STORE_CLOSED, naming the method, once the folder is closed', async () => {
+    await fs.close();
+    await expect(store.get(['a'], 'b')).rejects.toMatchObject({ code: 'STORE_CLOSED', message: expect.stringContaining('MemMapStore.get') });
+    fs = await openStore(root);
+  });
+
+  it('keeps one item per key when puts of one key run at once', async () => {
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.put(['race'], 'same', { i })));
+    const items = await store.search(['race']);
+    expect(items).toHaveLength(1);
+    expect((await store.get(['race'], 'same'))?.value).toEqual(items[0]?.value);
+  });
+});
