@@ -6,7 +6,7 @@ import { crc32c } from './crc32c.js';
 import { BlockError } from './block-error.js';
 import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, ChunkInfo, PlacedBlock, ReferencedRanges } from './block-store.js';
 import { tryLockHandle } from './file-lease.js';
-import { MAX_MAPPING_SIZE, loadMmap, mmapLoadError, type MmapBinding } from './mmap-binding.js';
+import { MAX_MAPPING_SIZE, loadMmap, mmapInstallAdvice, mmapLoadError, mmapUnavailableReason, warnReadFallback, type MmapBinding } from './mmap-binding.js';
 
 /** New chunk files in a row that this process created and could not lock before it gives up (see `startChunk`). */
 const MAX_CREATED_NOT_OWNED = 64;
@@ -94,8 +94,9 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
   }
   const mmap = requested === 'read' ? null : loadMmap();
   if (requested === 'mmap' && mmap === null) {
-    throw new BlockError('ADDON_MISSING', `reader 'mmap' was requested but the native addon of the package mmap-io did not load: ${(mmapLoadError() as Error)?.message}. Reinstall mmap-io (npm rebuild mmap-io; it builds with node-gyp), or use reader 'auto'.`, { cause: mmapLoadError() });
+    throw new BlockError('ADDON_MISSING', `reader 'mmap' was requested but ${mmapUnavailableReason()}. ${mmapInstallAdvice()} Or use reader 'auto'.`, { cause: mmapLoadError() });
   }
+  if (requested === 'auto' && mmap === null) warnReadFallback();
   const files = options.fileSystem ?? nodeFileSystem;
   if (!options.readOnly) {
     try {

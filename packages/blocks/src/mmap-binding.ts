@@ -1,25 +1,32 @@
 import { createRequire } from 'node:module';
 
-/** The part of mmap-io this package uses. */
+/** The package that holds the memory mappings (an optional dependency); named in every message about them. */
+export const MMAP_PACKAGE = '@riaskov/mmap-io';
+
+/** The part of the binding this package uses. */
 export interface MmapBinding {
   readonly PROT_READ: number;
   readonly MAP_SHARED: number;
   map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
 }
 
-/** Largest mapping mmap-io can make: its size argument is a C int. */
+/** Largest mapping the binding can make: its size argument is a C int. */
 export const MAX_MAPPING_SIZE = 0x7fff_ffff;
+
+/** The code of the warning given once per process when `reader: 'auto'` falls back to reads. */
+export const MMAP_FALLBACK_WARNING = 'MEMMAPFS_MMAP_UNAVAILABLE';
 
 let binding: MmapBinding | null | undefined;
 let loadError: unknown;
+let warned = false;
 
-/** Loads mmap-io once; `null` when it is not installed or its native addon does not load. */
+/** Loads the binding once; `null` when it is not installed or its native addon does not load. */
 export function loadMmap(): MmapBinding | null {
   if (binding !== undefined) return binding;
   try {
-    const mod = createRequire(import.meta.url)('mmap-io') as MmapBinding & { default?: MmapBinding };
+    const mod = createRequire(import.meta.url)(MMAP_PACKAGE) as MmapBinding & { default?: MmapBinding };
     binding = mod.default ?? mod;
-    if (typeof binding.map !== 'function') throw new Error('mmap-io has no map()');
+    if (typeof binding.map !== 'function') throw new Error(`${MMAP_PACKAGE} has no map()`);
   } catch (error) {
     loadError = error;
     binding = null;
@@ -27,7 +34,32 @@ export function loadMmap(): MmapBinding | null {
   return binding;
 }
 
-/** Why mmap-io could not be loaded, if it could not. */
+/** Why the binding could not be loaded, if it could not. */
 export function mmapLoadError(): unknown {
   return loadError;
+}
+
+/** How to get zero-copy reads: the package, and what builds it. */
+export function mmapInstallAdvice(): string {
+  return `${MMAP_PACKAGE} is an optional dependency compiled at install time (node-gyp: a C++17 compiler, make, Python and Node's headers). Install or rebuild it where those are present (npm rebuild ${MMAP_PACKAGE}); under pnpm, allow its build (allowBuilds: { '${MMAP_PACKAGE}': true } in pnpm-workspace.yaml) and reinstall.`;
+}
+
+/** Why mapping is unavailable, in one clause. */
+export function mmapUnavailableReason(): string {
+  const cause = loadError as Error | undefined;
+  return `the native addon of ${MMAP_PACKAGE} did not load (${cause?.message?.split('\n')[0] ?? String(cause)})`;
+}
+
+/**
+ * Tells the process, once, that `reader: 'auto'` reads with copies because the binding did not load:
+ * why, and how to get mappings. Later fallbacks in the same process say nothing.
+ */
+export function warnReadFallback(): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(`MemMapFS reads chunk files with reader 'read' (copies, no memory mapping): ${mmapUnavailableReason()}. Pass reader: 'read' to choose that and silence this warning.`, {
+    type: 'MemMapFSWarning',
+    code: MMAP_FALLBACK_WARNING,
+    detail: mmapInstallAdvice(),
+  });
 }

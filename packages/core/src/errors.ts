@@ -25,7 +25,7 @@ export const errorCodes = {
   BLOCK_MISSING: 'A chunk file, or a range in it, that the WAL points to does not exist.',
   CHECKPOINT_CORRUPT: 'A row of a checkpoint file cannot be read back (the file was damaged after it was written); `memmapfs verify` checks every checkpoint.',
   IO_ERROR: 'The file system refused an operation (permissions, a read-only file system, too many open files, disk full, I/O error).',
-  NATIVE_ADDON_MISSING: 'A native addon MemMapFS needs (fs-native-extensions for the file locks, mmap-io for reader: \'mmap\') did not load; the message names the package to reinstall.',
+  NATIVE_ADDON_MISSING: 'A native addon MemMapFS needs (fs-native-extensions for the file locks, @riaskov/mmap-io for reader: \'mmap\') did not load; the message names the package to reinstall.',
   READ_ONLY: 'A write was asked of a store opened with { readOnly: true }.',
 } as const;
 

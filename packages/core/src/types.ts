@@ -68,7 +68,7 @@ export interface MemMapFSOptions {
   autoCompaction?: boolean | { minDeadBytes?: number };
   /** Size at which a chunk file is sealed and a new one started. Default 64 MiB (max 1 GiB). */
   chunkSizeBytes?: number;
-  /** How chunk bytes are read: `'auto'` (mmap when mmap-io loads, default), `'mmap'`, or `'read'`. */
+  /** How chunk bytes are read: `'auto'` (mmap when @riaskov/mmap-io loads, default; plain reads with one warning when it cannot), `'mmap'`, or `'read'`. */
   reader?: 'auto' | 'mmap' | 'read';
   /** Create the folder and files when absent. Default `true`; `false` makes a missing store an error. */
   create?: boolean;

@@ -146,7 +146,7 @@ describe('defaults', () => {
     await orama.close();
   });
 
-  it('reads zero-copy through mmap-io on this machine', async () => {
+  it('reads zero-copy through the mmap binding on this machine', async () => {
     const fs = await MemMapFS.init(root, { reader: 'mmap' });
     await fs.appendStream('s', 'abc');
     await fs.appendStream('s', 'def');
