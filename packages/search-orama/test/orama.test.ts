@@ -13,6 +13,8 @@ import { createWordTokenizer } from '../src/word-tokenizer.js';
 
 searchProviderSuite('orama', () => orama());
 searchProviderSuite('orama (typo tolerance 1)', () => orama({ tolerance: 1, relevance: { k: 1.5 } }));
+searchProviderSuite('orama (vectors of 24)', () => orama({ vectors: { dimensions: 24 } }));
+searchProviderSuite('orama (vectors of 1)', () => orama({ vectors: { dimensions: 1 } }), { skip: ['contract', 'ranking', 'hostile', 'unicode', 'scale', 'model', 'prefix', 'snapshot'] });
 
 async function idsOf(provider: SearchProvider, text: string, limit = 50): Promise<number[]> {
   return (await provider.search({ text, limit })).map((hit) => hit.id);
@@ -23,6 +25,69 @@ describe('orama provider', () => {
     expect(oramaDefault).toBe(orama);
     expect(orama().name).toBe('orama');
     expect(orama().supports).toEqual({ snapshot: true, prefix: true });
+  });
+
+  it('declares vector search only with the vectors option, and checks it', () => {
+    expect(orama({ vectors: { dimensions: 384 } }).supports).toEqual({ snapshot: true, prefix: true, vectors: { dimensions: 384 } });
+    for (const dimensions of [0, -1, 1.5, Number.NaN, 70_000, '384', undefined]) {
+      expect(() => orama({ vectors: { dimensions } as never }), String(dimensions)).toThrow(/\[orama\] vectors\.dimensions must be an integer from 1 to 65536, the length of your model's embeddings/);
+    }
+    for (const vectors of [384, null, [384], 'yes']) {
+      expect(() => orama({ vectors } as never), String(vectors)).toThrow(/\[orama\] vectors must be \{ dimensions \}/);
+    }
+  });
+
+  it('finds by cosine similarity however dissimilar, with its sign, and a query of another length finds nothing', async () => {
+    const provider = orama({ vectors: { dimensions: 2 } });
+    await provider.add({ id: 1, text: 'east', tags: [], namespace: 'default', embedding: new Float32Array([1, 0]) });
+    await provider.add({ id: 2, text: 'west', tags: [], namespace: 'default', embedding: new Float32Array([-1, 0]) });
+    await provider.add({ id: 3, text: 'north', tags: [], namespace: 'default', embedding: new Float32Array([0, 2]) });
+    const hits = await provider.search({ text: '', limit: 10, embedding: new Float32Array([1, 1]) });
+    expect(hits.map((hit) => hit.id)).toEqual([1, 3, 2]);
+    hits.forEach((hit, i) => expect(hit.score).toBeCloseTo([Math.SQRT1_2, Math.SQRT1_2, -Math.SQRT1_2][i]!, 6));
+    expect(await provider.search({ text: '', limit: 10, embedding: new Float32Array([1, 1, 1]) })).toEqual([]);
+    expect(await idsOf(provider, 'west')).toEqual([2]);
+  });
+
+  it('scores a hybrid hit as textWeight × BM25 relative to the best text hit + (1 − textWeight) × similarity', async () => {
+    const provider = orama({ vectors: { dimensions: 2 } });
+    await provider.add({ id: 1, text: 'walrus', tags: [], namespace: 'default', embedding: new Float32Array([0, 1]) });
+    await provider.add({ id: 2, text: 'walrus tusk ivory', tags: [], namespace: 'default' });
+    await provider.add({ id: 3, text: 'pelican', tags: [], namespace: 'default', embedding: new Float32Array([1, 0]) });
+    const text = await provider.search({ text: 'walrus', limit: 10 });
+    expect(text.map((hit) => hit.id)).toEqual([1, 2]);
+    const hits = await provider.search({ text: 'walrus', limit: 10, embedding: new Float32Array([1, 0]), textWeight: 0.25 });
+    const score = new Map(hits.map((hit) => [hit.id, hit.score]));
+    expect(score.get(1)).toBeCloseTo(0.25 * 1 + 0.75 * 0, 9);
+    expect(score.get(2)).toBeCloseTo((0.25 * text[1]!.score) / text[0]!.score, 9);
+    expect(score.get(3)).toBeCloseTo(0.75, 9);
+    expect(hits.map((hit) => hit.id)).toEqual([3, 1, 2]);
+  });
+
+  it('keeps each embedding once in its snapshot, and refuses one made with other dimensions, keeping its index', async () => {
+    const vectors = orama({ vectors: { dimensions: 3 } });
+    await vectors.add({ id: 1, text: 'alpha', tags: [], namespace: 'default', embedding: new Float32Array([0.1, 0.2, 0.3]) });
+    await vectors.search({ text: '', limit: 10, embedding: new Float32Array([1, 0, 0]) });
+    const snapshot = await vectors.exportSnapshot!();
+    const end = snapshot.indexOf(0);
+    const json = new TextDecoder().decode(snapshot.subarray(0, end));
+    expect(JSON.parse(json)).toMatchObject({ format: 2, vectors: { dimensions: 3, count: 1 } });
+    expect(json).not.toMatch(/0\.2000000029/);
+    expect(snapshot.length - end - 1).toBe(4 + 3 * 4);
+    expect(new Float32Array(new Uint8Array(snapshot.subarray(end + 5)).buffer)).toEqual(new Float32Array([0.1, 0.2, 0.3]));
+    await expect(orama({ vectors: { dimensions: 3 } }).importSnapshot!(snapshot.subarray(0, snapshot.length - 1))).rejects.toThrow(/embeddings are cut short/);
+    const plain = orama();
+    await plain.add({ id: 2, text: 'beta', tags: [], namespace: 'default' });
+    const other = orama({ vectors: { dimensions: 4 } });
+    await other.add({ id: 3, text: 'gamma', tags: [], namespace: 'default', embedding: new Float32Array([1, 0, 0, 0]) });
+    await expect(plain.importSnapshot!(snapshot)).rejects.toThrow(/holds embeddings of 3 numbers, and this provider has no vector search/);
+    await expect(other.importSnapshot!(snapshot)).rejects.toThrow(/holds embeddings of 3 numbers, and this provider takes 4/);
+    await expect(vectors.importSnapshot!(await plain.exportSnapshot!())).rejects.toThrow(/it has no vectors, and this provider takes 3/);
+    expect(await idsOf(plain, 'beta')).toEqual([2]);
+    expect(await other.search({ text: '', limit: 10, embedding: new Float32Array([1, 0, 0, 0]) })).toEqual([{ id: 3, score: 1 }]);
+    const restored = orama({ vectors: { dimensions: 3 } });
+    await restored.importSnapshot!(snapshot);
+    expect((await restored.search({ text: '', limit: 10, embedding: new Float32Array([0.1, 0.2, 0.3]) }))[0]?.id).toBe(1);
   });
 
   it('rejects a bad tolerance', () => {

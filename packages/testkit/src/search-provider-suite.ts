@@ -4,16 +4,17 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { expectDescending, expectNearest, hasVector, nearestByCosine, passesFilters, randomVector, seededRandom } from './vector-model.js';
 
 /** Groups of checks in `searchProviderSuite`, each of which can be skipped as a whole. */
-export type SearchProviderSuiteSection = 'contract' | 'ranking' | 'hostile' | 'unicode' | 'scale' | 'model' | 'prefix' | 'snapshot' | 'persistent';
+export type SearchProviderSuiteSection = 'contract' | 'ranking' | 'hostile' | 'unicode' | 'scale' | 'model' | 'prefix' | 'snapshot' | 'persistent' | 'vectors';
 
 /** Options of `searchProviderSuite`. */
 export interface SearchProviderSuiteOptions {
   /**
    * Sections (`'snapshot'`, `'prefix'`, …) or exact check titles to leave out, for what a provider
-   * knowingly does not do. Snapshot and prefix checks already skip themselves when `supports` says
-   * so. A name the suite does not have is an error, so a renamed check is not skipped silently.
+   * knowingly does not do. Prefix, snapshot, persistent and vector checks already skip themselves
+   * when `supports` says so. A name the suite does not have is an error, so a renamed check is not skipped silently.
    */
   skip?: Array<SearchProviderSuiteSection | (string & {})>;
 }
@@ -70,8 +71,8 @@ const modelNamespaces = ['one', 'two'] as const;
  * contract of `@memmapfs/core`: upserts, removes, exact AND tag and namespace filters, limits and
  * ordering, ranking of multi-word queries, hostile and unicode text, filtered queries over 2,000
  * memories, a model-based property over random operations, and (when `supports` says so) prefix
- * matching, snapshot round trips, and indexes kept in a folder (saved, reopened, purged, and their
- * files shared by several providers). Every check runs on a fresh provider from `createProvider`.
+ * matching, snapshot round trips, indexes kept in a folder (saved, reopened, purged, and their
+ * files shared by several providers), and vector search against a brute-force cosine model. Every check runs on a fresh provider from `createProvider`.
  *
  * @param name Title of the `describe` block.
  * @param createProvider Returns a fresh, empty provider; called for every check (twice for snapshots).
@@ -91,14 +92,22 @@ export function searchProviderSuite(
   const known = new Set<string>();
 
   describe(name, () => {
-    const check = (section: SearchProviderSuiteSection, title: string, body: (provider: SearchProvider) => Promise<void>): void => {
+    /** A check of `section`; `alsoNeeds`: further capabilities it skips itself without (and is skipped with). */
+    const check = (
+      section: SearchProviderSuiteSection,
+      title: string,
+      body: (provider: SearchProvider) => Promise<void>,
+      alsoNeeds: ReadonlyArray<'snapshot' | 'persistent'> = [],
+    ): void => {
       known.add(section).add(title);
-      it.skipIf(skipped.has(section) || skipped.has(title))(title, async (context) => {
+      const needs = new Set<string>([section, ...alsoNeeds]);
+      it.skipIf([...needs, title].some((name) => skipped.has(name)))(title, async (context) => {
         const provider = await createProvider();
         try {
-          if (section === 'prefix' && !provider.supports.prefix) context.skip('supports.prefix is false');
-          if (section === 'snapshot' && !provider.supports.snapshot) context.skip('supports.snapshot is false');
-          if (section === 'persistent' && !provider.supports.persistent) context.skip('supports.persistent is not true');
+          if (needs.has('prefix') && !provider.supports.prefix) context.skip('supports.prefix is false');
+          if (needs.has('snapshot') && !provider.supports.snapshot) context.skip('supports.snapshot is false');
+          if (needs.has('persistent') && !provider.supports.persistent) context.skip('supports.persistent is not true');
+          if (needs.has('vectors') && !provider.supports.vectors) context.skip('supports.vectors is absent');
           await body(provider);
         } finally {
           await provider.close?.();
@@ -120,6 +129,10 @@ export function searchProviderSuite(
         expect(typeof provider.openIndex).toBe('function');
         expect(typeof provider.saveIndex).toBe('function');
         expect(typeof provider.removeUnusedFiles).toBe('function');
+      }
+      if (provider.supports.vectors !== undefined) {
+        const { dimensions } = provider.supports.vectors;
+        expect(Number.isInteger(dimensions) && dimensions > 0, `supports.vectors.dimensions ${String(dimensions)} is a positive integer`).toBe(true);
       }
     });
 
@@ -687,6 +700,235 @@ export function searchProviderSuite(
       );
     });
 
+    /** The provider's embedding length (the vector checks run only when it has one). */
+    const dimensionsOf = (provider: SearchProvider): number => provider.supports.vectors!.dimensions;
+
+    check('vectors', 'finds the memories whose embeddings are most similar first (brute-force cosine over 300)', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const docs = vectorMemories(dimensions, 300, 1);
+      await addAll(provider, docs);
+      const random = seededRandom(2);
+      const queries = [...Array.from({ length: 4 }, () => randomVector(random, dimensions)), docs.find((doc) => hasVector(doc, dimensions))!.embedding!];
+      for (const [q, embedding] of queries.entries()) {
+        const model = nearestByCosine(docs, { text: '', limit: 300, embedding });
+        for (const limit of [1, 10, 300]) {
+          expectNearest(await searchChecked(provider, { text: '', limit, embedding }), model, limit, `query ${q}, limit ${limit}`);
+        }
+      }
+    });
+
+    check('vectors', 'tags (AND) and namespace filters apply to vector search', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const docs = vectorMemories(dimensions, 300, 3);
+      await addAll(provider, docs);
+      const embedding = randomVector(seededRandom(4), dimensions);
+      const filters: Array<Pick<SearchRequest, 'tags' | 'namespace'>> = [{ tags: ['red'] }, { tags: ['red', 'green'] }, { namespace: 'one' }, { tags: ['blue'], namespace: 'two' }, { tags: ['missing'] }, { namespace: 'nowhere' }];
+      for (const filter of filters) {
+        for (const limit of [5, 300]) {
+          const request = { text: '', limit, embedding, ...filter };
+          expectNearest(await searchChecked(provider, request), nearestByCosine(docs, request), limit, `${JSON.stringify(filter)}, limit ${limit}`);
+        }
+      }
+    });
+
+    check('vectors', 'a memory without an embedding, or with one of another length, is no vector hit but is found by its text', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const random = seededRandom(5);
+      const embedding = randomVector(random, dimensions);
+      await addAll(provider, [
+        memory(1, 'walrus with a vector', [], 'default', embedding),
+        memory(2, 'walrus without one'),
+        memory(3, 'walrus with a longer one', [], 'default', randomVector(random, dimensions + 1)),
+        ...(dimensions > 1 ? [memory(4, 'walrus with a shorter one', [], 'default', randomVector(random, dimensions - 1))] : []),
+      ]);
+      expect(await idsOf(provider, { text: '', limit: 10, embedding })).toEqual([1]);
+      expect(sorted(await idsOf(provider, { text: 'walrus', limit: 10 }))).toEqual(dimensions > 1 ? [1, 2, 3, 4] : [1, 2, 3]);
+    });
+
+    check('vectors', 'add with a known id replaces the embedding', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const random = seededRandom(6);
+      const [a, b, c] = [randomVector(random, dimensions), randomVector(random, dimensions), randomVector(random, dimensions)];
+      const docs = new Map<number, SearchDocument>();
+      const put = async (doc: SearchDocument): Promise<void> => {
+        docs.set(doc.id, doc);
+        await provider.add(doc);
+      };
+      const expectModel = async (label: string): Promise<void> => {
+        for (const embedding of [a, b, c]) expectNearest(await searchChecked(provider, { text: '', limit: 10, embedding }), nearestByCosine(docs.values(), { text: '', limit: 10, embedding }), 10, label);
+      };
+      await put(memory(1, 'first', [], 'default', a));
+      await put(memory(2, 'second', [], 'default', b));
+      await expectModel('two embeddings');
+      await put(memory(1, 'first', [], 'default', c));
+      expect((await idsOf(provider, { text: '', limit: 1, embedding: c }))).toEqual([1]);
+      await expectModel('the first replaced');
+      await put(memory(1, 'first'));
+      expect(await idsOf(provider, { text: '', limit: 10, embedding: c })).toEqual([2]);
+      await put(memory(1, 'first', [], 'default', randomVector(random, dimensions + 1)));
+      expect(await idsOf(provider, { text: '', limit: 10, embedding: c })).toEqual([2]);
+      await put(memory(1, 'first, again', ['t'], 'other', a));
+      await expectModel('the first given one again');
+      expect(await idsOf(provider, { text: '', limit: 10, embedding: b, tags: ['t'], namespace: 'other' })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'first', limit: 10 })).toEqual([1]);
+    });
+
+    check('vectors', 'remove hides a memory from vector search', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const docs = vectorMemories(dimensions, 40, 7).filter((doc) => hasVector(doc, dimensions));
+      await addAll(provider, docs);
+      const embedding = randomVector(seededRandom(8), dimensions);
+      const removed = new Set(docs.filter((_, i) => i % 3 === 0).map((doc) => doc.id));
+      for (const id of removed) await provider.remove(id);
+      await provider.remove(10_000);
+      const live = docs.filter((doc) => !removed.has(doc.id));
+      expectNearest(await searchChecked(provider, { text: '', limit: 40, embedding }), nearestByCosine(live, { text: '', limit: 40, embedding }), 40, 'after removes');
+      const back = docs.find((doc) => removed.has(doc.id))!;
+      await provider.add(back);
+      expectNearest(await searchChecked(provider, { text: '', limit: 40, embedding }), nearestByCosine([...live, back], { text: '', limit: 40, embedding }), 40, 'one added back');
+      for (const doc of docs) await provider.remove(doc.id);
+      expect(await idsOf(provider, { text: '', limit: 40, embedding })).toEqual([]);
+    });
+
+    check('vectors', 'an embedding with an empty text searches by the vector alone; without textWeight the text does not count', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const docs = vectorMemories(dimensions, 80, 9);
+      await addAll(provider, docs);
+      const embedding = randomVector(seededRandom(10), dimensions);
+      const model = nearestByCosine(docs, { text: '', limit: 80, embedding });
+      for (const text of ['', 'apple', 'apple banana', '"unterminated', '\uD800']) {
+        expectNearest(await searchChecked(provider, { text, limit: 80, embedding }), model, 80, JSON.stringify(text));
+      }
+    });
+
+    check('vectors', 'hybrid: textWeight 1 ranks the text hits in text order, 0 the memories with embeddings in vector order', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const docs = vectorMemories(dimensions, 120, 11);
+      await addAll(provider, docs);
+      const embedding = randomVector(seededRandom(12), dimensions);
+      for (const filter of [{}, { tags: ['red'] }, { namespace: 'one' }] as Array<Pick<SearchRequest, 'tags' | 'namespace'>>) {
+        const label = JSON.stringify(filter);
+        const text = await searchChecked(provider, { text: 'apple', limit: 120, ...filter });
+        expect(text.length, `${label}: some memories hold apple`).toBeGreaterThan(0);
+        const textScore = new Map(text.map((hit) => [hit.id, hit.score]));
+        const byText = await searchChecked(provider, { text: 'apple', limit: 120, embedding, textWeight: 1, ...filter });
+        const textual = byText.filter((hit) => textScore.has(hit.id));
+        expect(sorted(textual.map((hit) => hit.id)), `${label}: every text hit is a hybrid hit`).toEqual(sorted(text.map((hit) => hit.id)));
+        expect(byText.slice(0, textual.length), `${label}: text hits come first`).toEqual(textual);
+        expectDescending(textual.map((hit) => textScore.get(hit.id)!), `${label}: textWeight 1 keeps the text order`);
+        const byVector = await searchChecked(provider, { text: 'apple', limit: 120, embedding, textWeight: 0, ...filter });
+        const vectored = byVector.filter((hit) => hasVector(docs[hit.id - 1]!, dimensions));
+        expectNearest(vectored, nearestByCosine(docs, { text: '', limit: 120, embedding, ...filter }), 120, `${label}: textWeight 0 keeps the vector order`);
+      }
+    });
+
+    check('vectors', 'hybrid: a memory matching both the text and the embedding outranks those matching one, with equal parts', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const random = seededRandom(13);
+      const embedding = randomVector(random, dimensions);
+      await addAll(provider, [
+        memory(1, 'walrus tusk', ['both'], 'default', embedding),
+        memory(2, 'walrus tusk', ['text']),
+        memory(3, 'pelican beak', ['vector'], 'default', embedding),
+        ...Array.from({ length: 20 }, (_, i) => memory(10 + i, `filler memory number ${i}`, [], 'default', randomVector(random, dimensions))),
+      ]);
+      for (const textWeight of [0.25, 0.5, 0.75]) {
+        const hits = await searchChecked(provider, { text: 'walrus', limit: 30, embedding, textWeight });
+        const score = new Map(hits.map((hit) => [hit.id, hit.score]));
+        expect(hits[0]?.id, `textWeight ${textWeight}`).toBe(1);
+        expect(score.has(2) && score.has(3), `textWeight ${textWeight}: a hit by its text alone and one by its embedding alone`).toBe(true);
+        expect(score.get(1)!, `textWeight ${textWeight}`).toBeGreaterThan(score.get(2)!);
+        expect(score.get(1)!, `textWeight ${textWeight}`).toBeGreaterThan(score.get(3)!);
+        expect(await idsOf(provider, { text: 'walrus', limit: 1, embedding, textWeight })).toEqual([1]);
+        expect(await idsOf(provider, { text: 'walrus', limit: 10, embedding, textWeight, tags: ['text'] })).toEqual([2]);
+      }
+    });
+
+    check('vectors', 'hybrid: a memory is a hit by its text or its embedding, within the filters and the limit', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const docs = vectorMemories(dimensions, 120, 14);
+      await addAll(provider, docs);
+      const embedding = randomVector(seededRandom(15), dimensions);
+      const filters: Array<Pick<SearchRequest, 'tags' | 'namespace'>> = [{}, { tags: ['red'] }, { namespace: 'one' }, { tags: ['red', 'green'], namespace: 'two' }];
+      for (const filter of filters) {
+        const label = JSON.stringify(filter);
+        const expected = docs.filter((doc) => passesFilters(doc, filter) && (hasVector(doc, dimensions) || doc.text.split(' ').includes('apple'))).map((doc) => doc.id);
+        const all = await searchChecked(provider, { text: 'apple', limit: 120, embedding, textWeight: 0.5, ...filter });
+        expect(sorted(all.map((hit) => hit.id)), label).toEqual(sorted(expected));
+        for (const limit of [1, 5]) {
+          const some = await searchChecked(provider, { text: 'apple', limit, embedding, textWeight: 0.5, ...filter });
+          expect(some.length, `${label}, limit ${limit}`).toBe(Math.min(limit, expected.length));
+          expectDescending([...some.map((hit) => hit.score), ...all.slice(some.length).map((hit) => hit.score)], `${label}: the best ${limit} are the best of all`);
+        }
+      }
+    });
+
+    check(
+      'vectors',
+      'a snapshot keeps the embeddings',
+      async (provider) => {
+        const dimensions = dimensionsOf(provider);
+        const docs = new Map(vectorMemories(dimensions, 100, 16).map((doc) => [doc.id, doc]));
+        await addAll(provider, [...docs.values()]);
+        const random = seededRandom(17);
+        await provider.remove(5);
+        docs.delete(5);
+        const replaced = memory(6, 'apple replaced', ['red'], 'one', randomVector(random, dimensions));
+        await provider.add(replaced);
+        docs.set(6, replaced);
+        const restored = await createProvider();
+        try {
+          await restored.importSnapshot!(await provider.exportSnapshot!());
+          for (const embedding of [randomVector(random, dimensions), replaced.embedding!]) {
+            for (const request of [{ text: '', limit: 100, embedding }, { text: '', limit: 7, embedding, tags: ['red'] }, { text: '', limit: 100, embedding, namespace: 'two' }]) {
+              expectNearest(await searchChecked(restored, request), nearestByCosine(docs.values(), request), request.limit, `restored ${JSON.stringify({ ...request, embedding: undefined })}`);
+            }
+            const hybrid: SearchRequest = { text: 'apple', limit: 100, embedding, textWeight: 0.5 };
+            expect(await idsOf(restored, hybrid)).toEqual(await idsOf(provider, hybrid));
+          }
+          const added = memory(1_000, 'newcomer', [], 'default', randomVector(random, dimensions));
+          await restored.add(added);
+          expect(await idsOf(restored, { text: '', limit: 1, embedding: added.embedding! })).toEqual([1_000]);
+        } finally {
+          await restored.close?.();
+        }
+      },
+      ['snapshot'],
+    );
+
+    check(
+      'vectors',
+      'an index saved in a folder keeps the embeddings',
+      async (provider) => {
+        const dimensions = dimensionsOf(provider);
+        await inFolder(async (folder) => {
+          await provider.openIndex!(folder, undefined);
+          const docs = vectorMemories(dimensions, 100, 18);
+          await addAll(provider, docs);
+          const saved = await provider.saveIndex!();
+          const embedding = randomVector(seededRandom(19), dimensions);
+          await reopened(folder, saved, async (restored) => {
+            for (const request of [{ text: '', limit: 100, embedding }, { text: '', limit: 7, embedding, tags: ['red'] }]) {
+              expectNearest(await searchChecked(restored, request), nearestByCosine(docs, request), request.limit, `reopened, limit ${request.limit}`);
+            }
+          });
+        });
+      },
+      ['persistent'],
+    );
+
+    check('vectors', 'clear drops every embedding and the provider stays usable', async (provider) => {
+      const dimensions = dimensionsOf(provider);
+      const docs = vectorMemories(dimensions, 30, 20);
+      await addAll(provider, docs);
+      const embedding = randomVector(seededRandom(21), dimensions);
+      await provider.clear();
+      expect(await idsOf(provider, { text: '', limit: 30, embedding })).toEqual([]);
+      expect(await idsOf(provider, { text: 'apple', limit: 30, embedding, textWeight: 0.5 })).toEqual([]);
+      await provider.add(memory(7, 'back again', [], 'default', embedding));
+      expect(await idsOf(provider, { text: '', limit: 30, embedding })).toEqual([7]);
+    });
+
     check('contract', 'clear drops every memory and the provider stays usable', async (provider) => {
       await addAll(provider, [memory(1, 'alpha', ['a'], 'x'), memory(2, 'alpha beta')]);
       await provider.clear();
@@ -728,8 +970,24 @@ function snapshotMemories(): SearchDocument[] {
   ];
 }
 
-function memory(id: number, text: string, tags: readonly string[] = [], namespace = 'default'): SearchDocument {
-  return { id, text, tags, namespace };
+function memory(id: number, text: string, tags: readonly string[] = [], namespace = 'default', embedding?: Float32Array): SearchDocument {
+  return embedding === undefined ? { id, text, tags, namespace } : { id, text, tags, namespace, embedding };
+}
+
+/**
+ * `count` memories with ids from 1, for the vector checks: texts of one to six words of the
+ * vocabulary, tags and namespaces of the model's, and a random embedding of `dimensions` numbers,
+ * except every tenth (none) and two in fifteen (one number more, or one fewer).
+ */
+function vectorMemories(dimensions: number, count: number, seed: number): SearchDocument[] {
+  const random = seededRandom(seed);
+  const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)]!;
+  return Array.from({ length: count }, (_, i) => {
+    const words = Array.from({ length: 1 + Math.floor(random() * 6) }, () => pick(vocabulary));
+    const tags = modelTags.filter(() => random() < 0.5);
+    const embedding = i % 10 === 3 ? undefined : i % 15 === 7 ? randomVector(random, dimensions + 1) : i % 15 === 11 && dimensions > 1 ? randomVector(random, dimensions - 1) : randomVector(random, dimensions);
+    return memory(i + 1, words.join(' '), tags, pick(modelNamespaces), embedding);
+  });
 }
 
 async function addAll(provider: SearchProvider, docs: readonly SearchDocument[]): Promise<void> {
