@@ -11,7 +11,7 @@ export function indexedText(value: Record<string, unknown>, fields: readonly str
 }
 
 /** `title`, `a.b`, `items[*]`, `items[0]`, `items[-1]`, `{a,b.c}`, `*` → its parts. */
-function tokenizePath(path: string): string[] {
+export function tokenizePath(path: string): string[] {
   const tokens: string[] = [];
   let current = '';
   for (let i = 0; i < path.length; i++) {

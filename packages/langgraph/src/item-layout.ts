@@ -4,7 +4,10 @@ import { invalidArgument } from './adapter-errors.js';
  * Where a `MemMapStore` keeps an item (see the README's "What maps to what"):
  *
  * ```
- * memory, namespace <root>/<label>/<label>…      the item: text = its indexed text, meta = ItemMeta
+ * memory, namespace <root>/<label>/<label>…      the item: text = its indexed text, meta = ItemMeta,
+ *                                                embedding = that of its first embedded text (with index)
+ * memory, same namespace                         one more embedded text of the item (with index): text '-',
+ *                                                meta = ItemMeta & { field }, embedding = the text's
  * KV <root>/item/<labels>/<key>                  ItemPointer: the id of the item's current memory
  * KV <root>/ttl/<labels>/<key>                   ItemRefresh: an expiry pushed back by a read
  * ```
@@ -64,6 +67,8 @@ export interface ItemPointer {
   createdAt: number;
   /** When the item expires as put (ms), or `null` without a TTL. A read may push it back (`ItemRefresh`). */
   expiresAt: number | null;
+  /** The ids of the memories that hold the item's other embedded texts (`index`); absent when none. */
+  vectors?: number[];
 }
 
 /** An expiry pushed back by a read (`refreshOnRead`): it counts only while `id` is the item's memory. */
@@ -72,7 +77,7 @@ export interface ItemRefresh {
   expiresAt: number;
 }
 
-/** The `meta` of an item's memory. */
+/** The `meta` of an item's memory (and, with `field`, of the memories of its other embeddings). */
 export interface ItemMeta {
   key: string;
   value: Record<string, unknown>;
@@ -80,6 +85,18 @@ export interface ItemMeta {
   /** The item's TTL in minutes, or `null`. */
   ttlMinutes: number | null;
   expiresAt: number | null;
+  /** (Only in a memory of one more embedded text.) Where the text is in the value, e.g. `'chapters[*].text.1'`. */
+  field?: string;
+}
+
+/** Every memory of an item: the one that holds it, and those of its other embeddings. */
+export function memoriesOf(pointer: ItemPointer): number[] {
+  return pointer.vectors === undefined ? [pointer.id] : [pointer.id, ...pointer.vectors];
+}
+
+/** Whether a memory is one of an item's (its own or one of its embeddings') by the item's pointer. */
+export function pointerNames(pointer: ItemPointer, id: number): boolean {
+  return pointer.id === id || (pointer.vectors?.includes(id) ?? false);
 }
 
 /** When an item expires: as put, or later if a read pushed it back; `Infinity` without a TTL. */

@@ -1,4 +1,3 @@
-import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import {
   BaseStore,
   validateNamespace,
@@ -12,25 +11,33 @@ import {
   type SearchItem,
   type SearchOperation,
 } from '@langchain/langgraph-checkpoint';
-import { MemMapError, type Memory, type MemMapFS } from '@memmapfs/core';
+import { MemMapError, type Memory, type MemMapFS, type MetaFilter } from '@memmapfs/core';
 import { invalidArgument, onStore } from './adapter-errors.js';
 import { indexedText } from './indexed-text.js';
-import { ItemLayout, expiryOf, type ItemMeta, type ItemPointer, type ItemRefresh } from './item-layout.js';
+import { ItemEmbeddings, type EmbedOption, type FieldVector } from './item-embeddings.js';
+import { ItemLayout, expiryOf, memoriesOf, pointerNames, type ItemMeta, type ItemPointer, type ItemRefresh } from './item-layout.js';
 import { valueFilter } from './value-filter.js';
+import { checkVectorSearch } from './vector-search-check.js';
 
 /** The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces. */
-export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKv' | 'deleteKv' | 'appendMemory' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'>;
+export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'>;
 
 /**
- * Semantic search over embeddings (LangGraph's `index` option). Accepted by the type, refused at
- * construction for now: MemMapFS has no vector search yet.
+ * Semantic search over embeddings (LangGraph's `index` option, as `PostgresStore` takes it): puts
+ * embed texts of the value, and `search(prefix, { query })` ranks items by the cosine similarity of
+ * their embeddings to the query's. Needs a store opened with a search provider that has vector search
+ * of `dims` dimensions, e.g. `{ search: { provider: 'orama', options: { vectors: { dimensions: dims } } } }`.
  */
 export interface MemMapStoreIndexConfig {
-  /** Number of dimensions of the embeddings. */
+  /** Number of dimensions of the embeddings: the length of your model's, and the search provider's `vectors.dimensions`. */
   dims: number;
-  /** What turns texts into embeddings: LangChain `Embeddings`, or a function. */
-  embed: EmbeddingsInterface | ((texts: string[]) => Promise<number[][]>);
-  /** Paths of the value to embed. Default `['$']`, the whole value. */
+  /** What turns texts into embeddings: LangChain `Embeddings` (`embedDocuments` for puts, `embedQuery` for queries), or a function. */
+  embed: EmbedOption;
+  /**
+   * Paths of the value to embed, each text found an embedding of its own: `'$'` (the whole value as
+   * JSON), `'text'`, `'author.name'`, `'chapters[*].text'`, `'sections[-1]'`. Default `['$']`. A put's
+   * `index` replaces them for its item.
+   */
   fields?: string[];
 }
 
@@ -46,7 +53,10 @@ export interface MemMapStoreTtlConfig {
 
 /** Options of `new MemMapStore(store, options)`. */
 export interface MemMapStoreOptions {
-  /** Semantic search: not supported yet; passing it throws. Full-text `query` works without it. */
+  /**
+   * Semantic search: `query` ranks by the similarity of embeddings instead of by text. Without it,
+   * `query` is full-text search.
+   */
   index?: MemMapStoreIndexConfig;
   /** Expiry of items. */
   ttl?: MemMapStoreTtlConfig;
@@ -87,9 +97,23 @@ const LEFTOVER_AGE_MS = 10 * MINUTE;
 
 type Kind = 'get' | 'put' | 'search' | 'listNamespaces';
 
+/** Where a search looks and how many items it needs (`offset + limit`). */
+interface SearchScope {
+  namespace: string;
+  filter: MetaFilter | undefined;
+  wanted: number;
+  now: number;
+}
+
+/** An item found by a search: its current memory, and its score when ranked. */
+interface Found {
+  memory: Memory;
+  score?: number;
+}
+
 /**
  * A LangGraph `BaseStore` over MemMapFS: namespaced items kept durably in a local folder, visible to
- * every process that opens it, with full-text `query`, filters on the value, and TTLs.
+ * every process that opens it, with full-text or semantic (`index`) `query`, filters on the value, and TTLs.
  *
  * Each item is one memory (namespace = the item's namespace under `prefix`, text = its indexed text,
  * meta = its key and value), and a KV pointer from namespace + key to that memory's id. A put writes
@@ -110,11 +134,17 @@ export class MemMapStore extends BaseStore {
   private readonly defaultTtl: number | null;
   private readonly refreshOnRead: boolean;
   private readonly sweepIntervalMs: number | undefined;
+  private readonly embeddings: ItemEmbeddings | undefined;
+  /** Whether the store's search provider was found to search embeddings of `index.dims` (checked by the first batch). */
+  private vectorSearchChecked = false;
   private sweeper: NodeJS.Timeout | undefined;
 
   /**
    * @param store An open `MemMapFS` (from `MemMapFS.init`). Opened with `readOnly: true`, the store can
    *   get, search and list namespaces (TTLs are then not refreshed); puts and deletes fail with `READ_ONLY`.
+   *   With `index`, it must have been opened with a search provider that has vector search of
+   *   `index.dims` dimensions: core does not tell synchronously, so the first operation checks, and
+   *   fails with `INVALID_ARGUMENT` saying how to open it.
    */
   constructor(store: ItemStore, options: MemMapStoreOptions = {}) {
     super();
@@ -122,9 +152,10 @@ export class MemMapStore extends BaseStore {
     if (typeof store !== 'object' || store === null || methods.some((name) => typeof store[name] !== 'function')) {
       throw invalidArgument('constructor', 'store must be an open MemMapFS (await MemMapFS.init(folder)) from a @memmapfs/core release that has listMemories and listNamespaces.', 'MemMapStore');
     }
-    if (typeof options !== 'object' || options === null) throw invalidArgument('constructor', 'options must be an object: { ttl?, prefix? }.', 'MemMapStore');
-    if (options.index !== undefined) {
-      throw new MemMapError('INVALID_ARGUMENT', '[langgraph] MemMapStore.constructor: index (semantic search over embeddings) is not supported yet: MemMapFS has no vector search so far; it will be added in a later release. Leave index out: search(prefix, { query }) is full-text search over the items\' values meanwhile.', { subsystem: 'search' });
+    if (typeof options !== 'object' || options === null) throw invalidArgument('constructor', 'options must be an object: { index?, ttl?, prefix? }.', 'MemMapStore');
+    this.embeddings = options.index === undefined ? undefined : ItemEmbeddings.fromOption(options.index);
+    if (this.embeddings !== undefined && typeof store.appendMemories !== 'function') {
+      throw invalidArgument('constructor', 'index needs a @memmapfs/core release with embeddings (appendMemories, queryMemory with { embedding }).', 'MemMapStore');
     }
     const ttl = options.ttl ?? {};
     if (typeof ttl !== 'object' || ttl === null) throw invalidArgument('constructor', 'ttl must be an object: { defaultTtl?, refreshOnRead?, sweepIntervalMinutes? }.', 'MemMapStore');
@@ -144,11 +175,14 @@ export class MemMapStore extends BaseStore {
   /**
    * Runs the operations in order, each seeing the ones before it: gets, searches, namespace listings,
    * puts, and deletes (puts with `value: null`). Every operation is checked before any runs: one
-   * invalid operation fails the batch with nothing written.
+   * invalid operation fails the batch with nothing written. With `index`, the texts of all its puts
+   * are embedded in one call, and its queries, before any operation runs: a failed embedding fails
+   * the batch with nothing written.
    */
   async batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>> {
     if (!Array.isArray(operations)) throw invalidArgument('batch', 'operations must be an array.', 'MemMapStore');
     const kinds = operations.map((operation, index) => checkOperation(operation, index));
+    const embedded = operations.length === 0 ? undefined : await onStore(methodOf(operations[0]!, kinds[0]!), this.store.root, () => this.embedBatch(operations, kinds), 'MemMapStore');
     const results: unknown[] = [];
     for (const [index, operation] of operations.entries()) {
       switch (kinds[index]) {
@@ -158,11 +192,11 @@ export class MemMapStore extends BaseStore {
         case 'put': {
           const put = operation as MemMapPutOperation;
           const method = put.value === null ? 'delete' : 'put';
-          results.push(await onStore(method, this.store.root, () => (put.value === null ? this.deleteItem(put) : this.putItem(put)), 'MemMapStore'));
+          results.push(await onStore(method, this.store.root, () => (put.value === null ? this.deleteItem(put) : this.putItem(put, embedded?.puts.get(index))), 'MemMapStore'));
           break;
         }
         case 'search':
-          results.push(await onStore('search', this.store.root, () => this.searchItems(operation as RefreshingOperation<SearchOperation>), 'MemMapStore'));
+          results.push(await onStore('search', this.store.root, () => this.searchItems(operation as RefreshingOperation<SearchOperation>, embedded?.queries.get(index)), 'MemMapStore'));
           break;
         default:
           results.push(await onStore('listNamespaces', this.store.root, () => this.listItemNamespaces(operation as ListNamespacesOperation), 'MemMapStore'));
@@ -179,10 +213,12 @@ export class MemMapStore extends BaseStore {
   }
 
   /**
-   * Items in `namespacePrefix` and beneath it. With `query`: full-text search over the items' indexed
-   * text, best first, each with its `score`. Without: in the order they were last put. `filter`
-   * conditions on the value's fields; `refreshTtl` (default `ttl.refreshOnRead`) pushes back the
-   * expiry of the items returned.
+   * Items in `namespacePrefix` and beneath it. With `query` and `index`: ranked by the cosine
+   * similarity of their embeddings to the query's, most similar first, each with its similarity as
+   * `score`, then the items without an embedding, without a score. With `query` alone: full-text search
+   * over the items' indexed text, best first, with its `score`. Without `query`: in the order they
+   * were last put. `filter` conditions on the value's fields; `refreshTtl` (default
+   * `ttl.refreshOnRead`) pushes back the expiry of the items returned.
    */
   override async search(namespacePrefix: string[], options: { filter?: Record<string, unknown>; limit?: number; offset?: number; query?: string; refreshTtl?: boolean } = {}): Promise<SearchItem[]> {
     validateNamespace(namespacePrefix, { allowEmpty: true, allowReservedRoot: true });
@@ -193,7 +229,8 @@ export class MemMapStore extends BaseStore {
 
   /**
    * Stores an item, replacing the one with the same namespace and key. `index`: the value's fields whose
-   * text a `query` searches (default the whole value), or `false` for none. `options.ttl`: minutes until
+   * text a `query` searches (with the store's `index`: the fields embedded, instead of `index.fields`;
+   * default the whole value), or `false` for none (nothing embedded). `options.ttl`: minutes until
    * it expires (`null`: never; default `ttl.defaultTtl`). Resolves once durable.
    */
   override async put(namespace: string[], key: string, value: Record<string, unknown>, index?: false | string[], options?: PutItemOptions): Promise<void> {
@@ -241,6 +278,43 @@ export class MemMapStore extends BaseStore {
     this.sweeper = undefined;
   }
 
+  /**
+   * With `index`: checks (once it passes) that the store's provider searches embeddings of `dims`,
+   * then embeds the texts of the batch's puts (one call) and its queries, by operation index.
+   */
+  private async embedBatch(operations: readonly Operation[], kinds: readonly Kind[]): Promise<{ puts: Map<number, FieldVector[]>; queries: Map<number, number[] | undefined> } | undefined> {
+    const embeddings = this.embeddings;
+    if (embeddings === undefined) return undefined;
+    const method = methodOf(operations[0]!, kinds[0]!);
+    if (!this.vectorSearchChecked) {
+      await checkVectorSearch(this.store, embeddings.dims, this.layout.root, method);
+      this.vectorSearchChecked = true;
+    }
+    const texts = new Map<number, ReturnType<ItemEmbeddings['textsOf']>>();
+    const queries = new Map<number, string>();
+    for (const [index, operation] of operations.entries()) {
+      if (kinds[index] === 'put') {
+        const put = operation as PutOperation;
+        if (put.value !== null && put.index !== false) texts.set(index, embeddings.textsOf(put.value, put.index ?? undefined));
+      } else if (kinds[index] === 'search') {
+        const query = (operation as SearchOperation).query;
+        if (typeof query === 'string' && query.trim().length > 0) queries.set(index, query);
+      }
+    }
+    const [documents, queryEmbeddings] = await Promise.all([
+      embeddings.embedDocuments([...texts.values()].flatMap((found) => found.map(({ text }) => text)), method),
+      Promise.all([...new Set(queries.values())].map(async (query) => [query, await embeddings.embedQuery(query, method)] as const)),
+    ]);
+    const byQuery = new Map(queryEmbeddings);
+    return {
+      puts: new Map([...texts].map(([index, found]) => [index, found.flatMap(({ field, text }) => {
+        const embedding = documents.get(text);
+        return embedding === undefined ? [] : [{ field, embedding }];
+      })])),
+      queries: new Map([...queries].map(([index, query]) => [index, byQuery.get(query)])),
+    };
+  }
+
   private async getItem(operation: RefreshingOperation<GetOperation>): Promise<Item | null> {
     if (operation.namespace.length === 0) return null;
     const namespace = this.layout.memoryNamespace(operation.namespace, 'get');
@@ -253,7 +327,8 @@ export class MemMapStore extends BaseStore {
     return this.itemOf(memory);
   }
 
-  private async putItem(operation: MemMapPutOperation): Promise<void> {
+  /** Writes an item: its memory (with its first embedding), those of its other embeddings, then its pointer. */
+  private async putItem(operation: MemMapPutOperation, vectors: readonly FieldVector[] = []): Promise<void> {
     const { key, value } = operation as MemMapPutOperation & { value: Record<string, unknown> };
     const namespace = this.layout.memoryNamespace(operation.namespace, 'put');
     const pointerKey = this.layout.pointerKey(namespace, key, 'put');
@@ -265,14 +340,23 @@ export class MemMapStore extends BaseStore {
     const createdAt = replaces ? previous.createdAt : now;
     const expiresAt = ttlMinutes === null ? null : now + ttlMinutes * MINUTE;
     const meta: ItemMeta = { key, value, createdAt, ttlMinutes, expiresAt };
-    const id = await this.store.appendMemory(text.trim().length > 0 ? text : NO_TEXT, [], { namespace, meta: meta as unknown as Record<string, unknown> });
-    await this.store.setKv(pointerKey, { id, createdAt, expiresAt } satisfies ItemPointer);
-    // Whichever pointer was written last is the item. The memory it replaced goes; so does this put's
+    const [first, ...others] = vectors;
+    const itemText = text.trim().length > 0 ? text : NO_TEXT;
+    const itemMeta = meta as unknown as Record<string, unknown>;
+    // One commit: the item's memory and those of its other embeddings are all written, or none.
+    const [id, ...vectorIds] = others.length === 0
+      ? [await this.store.appendMemory(itemText, [], { namespace, meta: itemMeta, ...(first === undefined ? {} : { embedding: first.embedding }) })]
+      : await this.store.appendMemories([
+        { text: itemText, namespace, meta: itemMeta, embedding: first!.embedding },
+        ...others.map(({ field, embedding }) => ({ text: NO_TEXT, namespace, meta: { ...meta, field } as unknown as Record<string, unknown>, embedding })),
+      ]);
+    await this.store.setKv(pointerKey, { id: id!, createdAt, expiresAt, ...(vectorIds.length === 0 ? {} : { vectors: vectorIds }) } satisfies ItemPointer);
+    // Whichever pointer was written last is the item. The memories it replaced go; so do this put's
     // own if another put (or a delete) came after it.
     const current = this.store.getKv<ItemPointer>(pointerKey);
     const superseded: number[] = [];
-    if (previous !== undefined && previous.id !== current?.id) superseded.push(previous.id);
-    if (current?.id !== id) superseded.push(id);
+    if (previous !== undefined && previous.id !== current?.id) superseded.push(...memoriesOf(previous));
+    if (current?.id !== id) superseded.push(id!, ...vectorIds);
     await Promise.all(superseded.map((old) => this.store.deleteMemory(old)));
   }
 
@@ -285,43 +369,94 @@ export class MemMapStore extends BaseStore {
     await this.store.deleteKv(pointerKey);
     const refreshKey = this.layout.refreshKey(namespace, operation.key, 'delete');
     await Promise.all([
-      this.store.deleteMemory(pointer.id),
+      ...memoriesOf(pointer).map((id) => this.store.deleteMemory(id)),
       this.store.getKv<ItemRefresh>(refreshKey)?.id === pointer.id ? this.store.deleteKv(refreshKey) : undefined,
     ]);
   }
 
-  private async searchItems(operation: RefreshingOperation<SearchOperation>): Promise<SearchItem[]> {
+  /** A search; `queryEmbedding` is the query's (with `index`; `undefined` for one of all zeros). */
+  private async searchItems(operation: RefreshingOperation<SearchOperation>, queryEmbedding: number[] | undefined): Promise<SearchItem[]> {
     const { limit = 10, offset = 0, query } = operation;
     if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('search', `limit must be a non-negative integer, got ${JSON.stringify(limit)}.`, 'MemMapStore');
     if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('search', `offset must be a non-negative integer, got ${JSON.stringify(offset)}.`, 'MemMapStore');
     if (query !== undefined && query !== null && typeof query !== 'string') throw invalidArgument('search', `query must be a string, got ${typeof query}.`, 'MemMapStore');
     const namespace = operation.namespacePrefix.length === 0 ? this.layout.root : this.layout.memoryNamespace(operation.namespacePrefix, 'search');
     const filter = valueFilter(operation.filter, 'search');
-    const wanted = offset + limit;
-    const text = query?.trim() ?? '';
-    const now = Date.now();
-    const found: Array<Memory & { score?: number }> = [];
     if (limit === 0) return [];
-    if (text.length > 0) {
-      // Core's hits, page by page, less those that are not (or no longer) an item's current memory.
-      for (let from = 0; found.length < wanted && from < QUERY_DEPTH;) {
-        const ask = Math.min(PAGE, QUERY_DEPTH - from, Math.max(2 * (wanted - found.length), 10));
-        const hits = await this.store.queryMemory(text, { namespace, limit: ask, offset: from, ...(filter ? { filter } : {}) });
-        for (const hit of hits) if (this.isCurrent(hit, now)) found.push(hit);
-        if (hits.length < ask) break;
-        from += ask;
-      }
-    } else {
-      let cursor: string | undefined;
-      do {
-        const page = await this.store.listMemories({ namespace, limit: PAGE, cursor, ...(filter ? { filter } : {}) });
-        for (const memory of page.memories) if (this.isCurrent(memory, now)) found.push(memory);
-        cursor = page.nextCursor;
-      } while (cursor !== undefined && found.length < wanted);
+    const text = query?.trim() ?? '';
+    const scope: SearchScope = { namespace, filter, wanted: offset + limit, now: Date.now() };
+    const found = text.length > 0 && this.embeddings !== undefined ? await this.similarItems(queryEmbedding, scope, offset)
+      : text.length > 0 ? await this.textHits(text, scope)
+      : await this.listedItems(scope, () => true);
+    const page = found.slice(offset, scope.wanted);
+    await this.refresh(page.map(({ memory }) => memory), operation.refreshTtl);
+    return page.map(({ memory, score }) => (score === undefined ? this.itemOf(memory) : { ...this.itemOf(memory), score }));
+  }
+
+  /** Items by full-text relevance: core's hits, page by page, less those not (or no longer) an item's current memory. */
+  private async textHits(text: string, { namespace, filter, wanted, now }: SearchScope): Promise<Found[]> {
+    const found: Found[] = [];
+    for (let from = 0; found.length < wanted && from < QUERY_DEPTH;) {
+      const ask = Math.min(PAGE, QUERY_DEPTH - from, Math.max(2 * (wanted - found.length), 10));
+      const hits = await this.store.queryMemory(text, { namespace, limit: ask, offset: from, ...(filter ? { filter } : {}) });
+      for (const hit of hits) if (this.isCurrent(hit, now)) found.push({ memory: hit, score: hit.score });
+      if (hits.length < ask) break;
+      from += ask;
     }
-    const page = found.slice(offset, wanted);
-    await this.refresh(page, operation.refreshTtl);
-    return page.map((memory) => (memory.score === undefined ? this.itemOf(memory) : { ...this.itemOf(memory), score: memory.score }));
+    return found;
+  }
+
+  /** Items in the order they were last put (those `include` keeps). */
+  private async listedItems({ namespace, filter, wanted, now }: SearchScope, include: (memory: Memory) => boolean, found: Found[] = []): Promise<Found[]> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.store.listMemories({ namespace, limit: PAGE, cursor, ...(filter ? { filter } : {}) });
+      for (const memory of page.memories) if (this.isCurrent(memory, now) && include(memory)) found.push({ memory });
+      cursor = page.nextCursor;
+    } while (cursor !== undefined && found.length < wanted);
+    return found;
+  }
+
+  /**
+   * Items by the cosine similarity of their embeddings to the query's, as LangGraph's `InMemoryStore`
+   * ranks them: an item scores its best embedding's similarity; items without an embedding follow, in
+   * the order they were last put, without a score (all items, for a query `embedding` of all zeros).
+   * Only the items of the page (from `offset`) are read in full; the others are placeholders.
+   */
+  private async similarItems(embedding: number[] | undefined, scope: SearchScope, offset: number): Promise<Found[]> {
+    const { namespace, filter, wanted, now } = scope;
+    const ranked: Array<{ hit: Memory; score: number; pointer: ItemPointer }> = [];
+    /** The pointer keys of the items ranked. */
+    const seen = new Set<string>();
+    let searchedAll = embedding === undefined;
+    for (let from = 0; embedding !== undefined && ranked.length < wanted && from < QUERY_DEPTH;) {
+      const ask = Math.min(PAGE, QUERY_DEPTH - from, Math.max(2 * (wanted - ranked.length), 10));
+      const hits = await this.store.queryMemory('', { embedding, namespace, limit: ask, offset: from, ...(filter ? { filter } : {}) });
+      for (const hit of hits) {
+        const key = (hit.meta as Partial<ItemMeta>).key;
+        if (typeof key !== 'string') continue;
+        const pointerKey = this.layout.pointerKey(hit.namespace, key, 'search');
+        const pointer = this.store.getKv<ItemPointer>(pointerKey);
+        // Hits come best first: an item's first is its best embedding.
+        if (pointer === undefined || seen.has(pointerKey) || !pointerNames(pointer, hit.id) || expiryOf(pointer, this.refreshOf(hit.namespace, key, pointer)) <= now) continue;
+        seen.add(pointerKey);
+        ranked.push({ hit, score: hit.score, pointer });
+      }
+      if (hits.length < ask) {
+        searchedAll = true;
+        break;
+      }
+      from += ask;
+    }
+    const found: Found[] = [];
+    for (const [i, { hit, score, pointer }] of ranked.slice(0, wanted).entries()) {
+      // The best hit may be one of the item's other embeddings: the item is its own memory.
+      const memory = i < offset || hit.id === pointer.id ? hit : await this.store.getMemory(pointer.id);
+      if (memory !== undefined && memory.namespace === hit.namespace) found.push({ memory, score });
+    }
+    if (!searchedAll || found.length >= wanted) return found;
+    // Every embedding in scope was ranked: on to the items without one (an item's memory has its first).
+    return this.listedItems(scope, (memory) => embedding === undefined || memory.embedding === undefined, found);
   }
 
   private async listItemNamespaces(operation: ListNamespacesOperation): Promise<string[][]> {
@@ -365,12 +500,15 @@ export class MemMapStore extends BaseStore {
     return pointer?.id === memory.id && expiryOf(pointer, this.refreshOf(memory.namespace, key, pointer)) > now;
   }
 
-  /** Whether `sweep` may delete a memory: an expired item, or not an item's current memory and either expired or old. */
+  /**
+   * Whether `sweep` may delete a memory: one of an expired item (its own or one of its embeddings'),
+   * or one no item's pointer names that is either expired or old.
+   */
   private isStale(memory: Memory, now: number): boolean {
     const meta = memory.meta as Partial<ItemMeta>;
     if (typeof meta.key !== 'string') return false;
     const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(memory.namespace, meta.key, 'sweep'));
-    if (pointer?.id === memory.id) return expiryOf(pointer, this.refreshOf(memory.namespace, meta.key, pointer)) <= now;
+    if (pointer !== undefined && pointerNames(pointer, memory.id)) return expiryOf(pointer, this.refreshOf(memory.namespace, meta.key, pointer)) <= now;
     return (typeof meta.expiresAt === 'number' && meta.expiresAt <= now) || memory.createdAt < now - LEFTOVER_AGE_MS;
   }
 
@@ -429,6 +567,11 @@ function checkOperation(operation: unknown, index: number): Kind {
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgument('put', 'options must be an object: { ttl? }.', 'MemMapStore');
   if (options?.ttl !== undefined && options.ttl !== null) minutes(options.ttl, 'options.ttl', 'put');
   return 'put';
+}
+
+/** The `BaseStore` method an operation is (for messages). */
+function methodOf(operation: Operation, kind: Kind): string {
+  return kind === 'put' && (operation as PutOperation).value === null ? 'delete' : kind;
 }
 
 function checkMatchCondition(condition: MatchCondition): void {

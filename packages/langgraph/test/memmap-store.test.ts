@@ -396,19 +396,6 @@ describe('TTL (Postgres store tests: TTL, and expiry itself)', () => {
 });
 
 describe('construction and the store underneath', () => {
-  it('refuses index (vector search) for now, saying so', () => {
-    const embed = async (texts: string[]) => texts.map(() => [0, 1]);
-    const error = (() => {
-      try {
-        new MemMapStore(fs, { index: { dims: 2, embed, fields: ['text'] } });
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(error).toBeInstanceOf(MemMapError);
-    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('not supported yet') });
-  });
-
   it('refuses what is not a MemMapFS store', () => {
     expect(() => new MemMapStore({} as never)).toThrow(/store must be an open MemMapFS/);
   });
