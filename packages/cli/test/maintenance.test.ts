@@ -123,7 +123,7 @@ describe('verify without a store', () => {
 describe('repair', () => {
   beforeEach(() => initStore());
 
-  it('with --yes, makes a store with a damaged WAL open again and backs up the original', async () => {
+  it('with --yes, makes a store with a damaged WAL open again, keeping the intact records after the damage, and backs up the original', async () => {
     const appended = await appendMemories(10);
     const original = await readFile(walPath());
     await flipByte(walPath());
@@ -146,8 +146,27 @@ describe('repair', () => {
     const ids = (JSON.parse(query.stdout) as MemoryHit[]).map((hit) => hit.id).sort((a, b) => a - b);
     expect(ids.length).toBeGreaterThan(0);
     expect(ids.length).toBeLessThan(10);
+    // Before the damage and after it (the last memory, far from the middle of the log, is kept), ids unchanged.
+    expect(ids[0]).toBe(appended[0]);
+    expect(ids.at(-1)).toBe(appended.at(-1));
+    expect(report.actions.some((action) => /^Damage at byte \d+ \(record \d+: .*\): lost records? \d+/.test(action))).toBe(true);
+    const appendedAfter = JSON.parse((await inStore(['--json', 'append', 'written after the repair'])).stdout) as { id: number };
+    expect(appendedAfter.id).toBeGreaterThan(appended.at(-1)!);
+  });
+
+  it('with --no-resync, keeps only the records before the damage, as repair did before', async () => {
+    const appended = await appendMemories(10);
+    await flipByte(walPath());
+    const run = await inStore(['repair', '--yes', '--no-resync', '--json']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const report = JSON.parse(run.stdout) as RepairReport;
+    expect(report.after).toMatchObject({ ok: true, problems: [] });
+    expect(report.actions[0]).toMatch(/^Kept the \d+ valid records of state\.wal before the damage at byte \d+ and dropped the \d+ bytes from there on/);
+    const query = await inStore(['query', 'tea', '--json', '--limit', '20']);
+    const ids = (JSON.parse(query.stdout) as MemoryHit[]).map((hit) => hit.id).sort((a, b) => a - b);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(ids.length).toBeLessThan(10);
     expect(ids).toEqual(appended.slice(0, ids.length));
-    expect((await inStore(['append', 'written after the repair'])).code).toBe(0);
   });
 
   it('prints each action, the backup folder and the check after it', async () => {
@@ -224,6 +243,7 @@ describe('help', () => {
     for (const command of ['verify', 'repair', 'import \\[FILE\\]']) expect(general.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     const repair = await inStore(['repair', '--help']);
     expect(repair.stdout).toContain('Usage: memmapfs repair [--yes]');
+    expect(repair.stdout).toContain('--no-resync');
     expect(repair.stdout).toContain('-y, --yes');
     expect(repair.stdout).toContain('no process has the store open');
     expect(existsSync(paths.root)).toBe(false);

@@ -17,7 +17,7 @@ export type {
 export { verifyStore } from './maintenance/store-check.js';
 export type { StoreCheckOptions, StoreProblem, StoreProblemKind, VerifyReport } from './maintenance/store-check.js';
 export { repairStore } from './maintenance/store-repair.js';
-export type { RepairReport } from './maintenance/store-repair.js';
+export type { RepairOptions, RepairReport } from './maintenance/store-repair.js';
 export type { CompactionReport, CompactOptions } from './engine/compaction.js';
 export type { FieldOperators, MemoryConditions, MetaFilter, TimeRange } from './memory-filter.js';
 export type { ListKvOptions } from './kv-listing.js';

@@ -122,7 +122,7 @@ export function dataEnd(buf: Buffer, from: number): number {
 
 /** The `WAL_CORRUPT` error for damage to record `lsn` at byte `offset`, with what shows it is damage. */
 export function damageError(path: string, lsn: number, offset: number, reason: string, evidence: string): WalError {
-  return new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${reason}), ${evidence}. The store will not guess: run \`memmapfs repair\` (it keeps the records before the damage and backs up the rest), or restore the file from a backup.`, { lsn, offset });
+  return new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${reason}), ${evidence}. The store will not guess: run \`memmapfs repair\` (it keeps the intact records before and after the damage and backs up the original), or restore the file from a backup.`, { lsn, offset });
 }
 
 /**
@@ -132,6 +132,19 @@ export function damageError(path: string, lsn: number, offset: number, reason: s
  * checksum; zeros (room written ahead) are skipped.
  */
 export function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: number): { lsn: number; offset: number } | undefined {
+  return findFrame(buf, from, lsn, seed, (found, lag) => found - lag >= lsn);
+}
+
+/**
+ * The first valid frame at an offset from `from` on whose LSN is past `lsn`, whenever it was written:
+ * where a reader resynchronises after damage (`resyncLog`). Zeros (room written ahead) are skipped.
+ */
+export function findNextFrame(buf: Buffer, from: number, lsn: number, seed: number): { lsn: number; offset: number } | undefined {
+  return findFrame(buf, from, lsn, seed, () => true);
+}
+
+/** The first valid frame from `from` on with an LSN past `lsn` that `accept` takes, given its LSN and lag. */
+function findFrame(buf: Buffer, from: number, lsn: number, seed: number, accept: (found: number, lag: number) => boolean): { lsn: number; offset: number } | undefined {
   // A frame has bytes that are not zero in its header (its LSN): none begins in zeros written ahead.
   const data = dataEnd(buf, from);
   const maxLsn = lsn + Math.ceil((data - from) / FRAME_HEADER_SIZE);
@@ -146,7 +159,7 @@ export function findProofOfDamage(buf: Buffer, from: number, lsn: number, seed: 
     const found = lsnAt(p);
     if (found <= lsn || found > maxLsn || buf.readUInt8(p + 16) === 0) continue;
     const lag = buf.readUInt32LE(p + 17);
-    if (lag < 1 || found - lag < lsn) continue;
+    if (lag < 1 || !accept(found, lag)) continue;
     // (Not required to be followed by the next record's frame: that one may be a torn write whose
     // first page was lost. The checksum, seeded with the log's identity, decides.)
     if (readFrame(buf, p, seed, found).kind === 'record') return { lsn: found, offset: p };

@@ -167,8 +167,9 @@ describe('I/O fault injection in maintenance', () => {
         const reopened = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
         for (const [id, text] of written) {
           const memory = await reopened.getMemory(id);
-          if (text < 'repaired memory 6') expect(memory?.text, label).toBe(text);
-          else expect(memory, label).toBeUndefined();
+          // Record 7 is damaged; repair skips it and (not knowing where its commit ended) record 8, and keeps the rest.
+          if (text === 'repaired memory 6' || text === 'repaired memory 7') expect(memory, label).toBeUndefined();
+          else expect(memory?.text, label).toBe(text);
         }
         await reopened.close();
         await rm(root, { recursive: true, force: true });

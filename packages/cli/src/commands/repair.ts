@@ -5,23 +5,27 @@ import { CommandFailure, UsageError } from '../failures.js';
 import { checkCodec, damagedFailure, problemLine, reportLines } from './check-report.js';
 
 /**
- * `memmapfs repair [--yes]`: makes a damaged store open again (core's `repairStore`). Without `--yes`
- * it verifies first and, when there is something to repair, asks at a terminal or refuses elsewhere.
+ * `memmapfs repair [--yes] [--no-resync]`: makes a damaged store open again (core's `repairStore`),
+ * keeping the intact records after damage in the log unless `--no-resync`. Without `--yes` it verifies
+ * first and, when there is something to repair, asks at a terminal or refuses elsewhere.
  */
 export const repairCommand: ClosedStoreCommand = {
   path: ['repair'],
-  summary: 'Repair a damaged store, backing up what it cuts; only while no process has the store open',
+  summary: 'Repair a damaged store, keeping the intact records around damage and backing up the original; only while no process has the store open',
   arguments: [],
   options: {
     yes: { type: 'boolean', short: 'y', description: "Repair without asking (needed when stdin is not a terminal, or with --json)" },
+    'no-resync': { type: 'boolean', description: 'Cut the log at the first damage instead of keeping the intact commits after it (records keep their LSNs either way)' },
   },
   examples: [
     'memmapfs repair',
     'memmapfs repair --yes --json | jq .after.ok      # in a script',
+    'memmapfs repair --yes --no-resync                # keep only the records before the first damage',
   ],
   store: 'closed',
   prepare(args) {
     const confirmed = args.options.yes === true;
+    const resync = args.options['no-resync'] !== true;
     return async (output, context) => {
       const options = await checkCodec(context.globals);
       if (!confirmed) {
@@ -41,7 +45,9 @@ export const repairCommand: ClosedStoreCommand = {
             'repair would fix:',
             ...repairable.map((problem) => `  ${problemLine(problem)}`),
             ...(unrepairable.length > 0 ? ['repair cannot fix:', ...unrepairable.map((problem) => `  ${problemLine(problem)}`)] : []),
-            'It copies state.wal to a repair-backup-<time> folder in the store before cutting it, and removes the saved search index.',
+            resync
+              ? 'It copies state.wal to a repair-backup-<time> folder in the store, then keeps the records before each damaged region and the intact commits after it (records lost are listed), and removes the saved search index.'
+              : 'It copies state.wal to a repair-backup-<time> folder in the store before cutting it at the first damage, and removes the saved search index.',
             'Run it only while no process has the store open.',
           ]);
           output.prompt(`Repair the store at ${report.root}? [y/N] `);
@@ -50,7 +56,7 @@ export const repairCommand: ClosedStoreCommand = {
           if (answer !== true) throw new CommandFailure('REPAIR_CANCELLED', 'repair cancelled; nothing was changed');
         }
       }
-      const report = await repairStore(context.root, options);
+      const report = await repairStore(context.root, { ...options, resync });
       output.result(report, () => repairLines(report));
       if (!report.after.ok) throw damagedFailure(report.after, true);
     };

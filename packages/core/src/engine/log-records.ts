@@ -12,6 +12,8 @@ export const RecordType = {
   StreamAppend: 6,
   Checkpoint: 7,
   BlocksMoved: 8,
+  /** Holds the LSN of a record that repair could not keep (damage): applies as nothing. */
+  Lost: 9,
 } as const;
 
 /** A memory's block that compaction copied elsewhere: it takes the new place while its reference is still the old one. */
@@ -75,7 +77,9 @@ export type LogRecord =
       readonly streams: readonly StreamMove[];
       /** Chunk files whose live blocks all moved: they are removed once every process has let go of them. */
       readonly retired: readonly number[];
-    };
+    }
+  /** Stands in for a record lost to damage (written by repair, so that LSNs, and memory ids, never move). Changes nothing. */
+  | { readonly type: typeof RecordType.Lost };
 
 type Wire = Record<string, unknown>;
 
@@ -111,6 +115,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
         r: record.retired,
       };
       break;
+    case RecordType.Lost: wire = {}; break;
   }
   return encodeWire(codec, wire);
 }
@@ -210,6 +215,8 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
         retired: r as number[],
       };
     }
+    case RecordType.Lost:
+      return { type };
     default:
       throw invalid(lsn, `record type ${type} is unknown to this release; upgrade MemMapFS`);
   }

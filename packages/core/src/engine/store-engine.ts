@@ -878,6 +878,9 @@ export class StoreEngine<S extends AgentState> {
       case RecordType.BlocksMoved:
         this.applyMoves(record);
         break;
+      case RecordType.Lost:
+        // A record repair could not keep: it holds its LSN, nothing more.
+        break;
     }
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.index.note(record);
   }

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
-import { decodeWalHeader, frameSeed, listSealedSegments, readHeadFile, recordsBelongTo, scanLog, sealedSegmentPath, segmentFileName, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogScan, type SegmentHeader, type WalRecord } from '@memmapfs/wal';
+import { decodeWalHeader, frameSeed, listSealedSegments, readHeadFile, recordsBelongTo, resyncLog, scanLog, sealedSegmentPath, segmentFileName, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogResync, type LogScan, type SegmentHeader, type WalRecord } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
@@ -95,6 +95,8 @@ export interface StoreExamination {
   readonly image: Buffer;
   /** The reading of `state.wal`. */
   readonly scan: LogScan;
+  /** When `state.wal` is damaged: what a reading that skips the damage keeps (what `repairStore` keeps by default). */
+  readonly resync: LogResync | undefined;
   /** Sealed segments (before `state.wal`) that the log still holds. */
   readonly sealedSegments: number;
   readonly report: VerifyReport;
@@ -140,7 +142,9 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${header.codec}' codec, not '${codec.name}'. Check it with codec: '${header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
   }
   const committedEnd = marker && marker.logId === header.logId && marker.segment === header.firstLsn ? marker.offset : undefined;
-  const scan = scanLog(image, WAL_HEADER_SIZE, header.firstLsn, layout.wal, { seed: frameSeed(header.logId), onDamage: 'report', ...(committedEnd !== undefined ? { committedEnd } : {}) });
+  const scanOptions = { seed: frameSeed(header.logId), ...(committedEnd !== undefined ? { committedEnd } : {}) };
+  const scan = scanLog(image, WAL_HEADER_SIZE, header.firstLsn, layout.wal, { ...scanOptions, onDamage: 'report' });
+  const resync = scan.damage ? resyncLog(image, WAL_HEADER_SIZE, header.firstLsn, layout.wal, scanOptions) : undefined;
   const problems: StoreProblem[] = [];
   const sealed = await readSealedSegments(layout, header, files, problems);
   const records: WalRecord[] = [...sealed.records, ...scan.records];
@@ -156,7 +160,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   if (scan.damage) {
     const { lsn, offset, reason, next } = scan.damage;
     problems.push({ severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: true,
-      message: `Record ${lsn} at byte ${offset} is damaged (${reason}); ${committedEnd !== undefined ? `the commit marker says records up to byte ${committedEnd} were committed` : `valid records follow (LSN ${next.lsn} at byte ${next.offset})`}. The store will not open. \`memmapfs repair\` keeps the ${scan.records.length} records before it and backs up the rest.` });
+      message: `Record ${lsn} at byte ${offset} is damaged (${reason}); ${committedEnd !== undefined ? `the commit marker says records up to byte ${committedEnd} were committed` : `valid records follow (LSN ${next.lsn} at byte ${next.offset})`}. The store will not open. \`memmapfs repair\` keeps the ${scan.records.length} records before it${resyncNote(resync!)}, and backs up the original.` });
   } else if (scan.tornBytes > 0) {
     problems.push({ severity: 'warning', kind: 'wal-torn-tail', offset: scan.end, file: 'state.wal', repairable: true,
       message: `${scan.tornBytes} bytes after the last whole record (byte ${scan.end}) are a torn write (a record cut short, or the first records of an append that did not finish); opening the store cuts them off.` });
@@ -289,7 +293,14 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointProblem !== undefined, checkpointLsn: (await readManifest(layout.manifest, files))?.lsn };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointProblem !== undefined, checkpointLsn: (await readManifest(layout.manifest, files))?.lsn };
+}
+
+/** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
+function resyncNote(resync: LogResync): string {
+  const after = resync.records.filter((record) => record.lsn > resync.regions[0]!.lost.first).length;
+  const regions = resync.regions.length;
+  return after === 0 ? ' (no intact commit follows the damage)' : ` and the ${after} intact records after ${regions === 1 ? 'the damaged commit' : `the ${regions} damaged regions`} (\`--no-resync\`: none of them)`;
 }
 
 /**

@@ -2,11 +2,14 @@ import { stat } from 'node:fs/promises';
 import * as nodeFileSystem from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openChunkStore } from '@memmapfs/blocks';
-import { createFileDurably, encodeLogImage, encodeWalHeader, HeadFile, lockLogForMaintenance, newLogId, WAL_HEADER_SIZE } from '@memmapfs/wal';
+import { createFileDurably, encodeFrames, encodeLogImage, encodeWalHeader, HeadFile, lockLogForMaintenance, newLogId, WAL_HEADER_SIZE, type LogResync, type WalRecord } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { storeLayout } from '../engine/store-layout.js';
 import { toMemMapError } from '../engine/error-mapping.js';
-import { examineStore, type StoreCheckOptions, type VerifyReport } from './store-check.js';
+import { encodeRecord, RecordType } from '../engine/log-records.js';
+import { resolveCodec } from '../registry/provider-registry.js';
+import type { Codec } from '../contracts/codec.js';
+import { examineStore, type StoreCheckOptions, type StoreExamination, type VerifyReport } from './store-check.js';
 
 /** What `repairStore` did. */
 export interface RepairReport {
@@ -18,14 +21,26 @@ export interface RepairReport {
   readonly after: VerifyReport;
 }
 
+/** Options of `repairStore`. */
+export interface RepairOptions extends StoreCheckOptions {
+  /**
+   * After damage in state.wal, keep the intact commits that follow it, skipping the damage (as
+   * LevelDB's log reader resynchronises), rather than drop everything from the damage on. The records
+   * kept keep their LSNs (memory ids never change); each lost one is replaced by a placeholder record
+   * that applies as nothing. Default `true`; `false` keeps only the valid prefix of the log.
+   */
+  resync?: boolean;
+}
+
 /**
- * Makes a store open again, losing as little as possible: keeps the longest valid prefix of the WAL
- * (the rest is backed up first, never just deleted), rebuilds a damaged log header from its copy in
+ * Makes a store open again, losing as little as possible: keeps the valid records of the WAL before
+ * damage and (unless `resync: false`) the intact commits after each damaged region, with their LSNs
+ * (the original is backed up first, never just deleted), rebuilds a damaged log header from its copy in
  * state.head, puts back damaged blocks from the copies their records carry (never into a range another
  * record uses), and drops the derived search snapshot. It holds the writer lock throughout, so no
  * process can open the store meanwhile, and refuses (`STORE_IN_USE`) while any process has it open.
  */
-export async function repairStore(root: string, options: StoreCheckOptions = {}): Promise<RepairReport> {
+export async function repairStore(root: string, options: RepairOptions = {}): Promise<RepairReport> {
   const layout = storeLayout(resolve(root));
   if (!(await stat(layout.wal).then(() => true, () => false))) throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
   let head: HeadFile;
@@ -53,13 +68,16 @@ export async function repairStore(root: string, options: StoreCheckOptions = {})
   }
 }
 
-async function repairLocked(root: string, options: StoreCheckOptions, head: HeadFile): Promise<RepairReport> {
+async function repairLocked(root: string, options: RepairOptions, head: HeadFile): Promise<RepairReport> {
+  const checkOptions: StoreCheckOptions = { ...(options.codec ? { codec: options.codec } : {}), ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}) };
   const exam = await examineStore(root, options);
   const { layout, image, scan, header } = exam;
   const files = options.fileSystem ?? nodeFileSystem;
   const actions: string[] = [];
   let backup: string | undefined;
   let logReplaced = false;
+  // Skipping damage only helps when an intact commit follows it (else it cuts where the prefix ends).
+  const resync = (options.resync ?? true) && exam.resync && exam.resync.lastLsn > scan.lastLsn ? exam.resync : undefined;
   if (scan.damage && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
     // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
@@ -71,14 +89,24 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
     await createFileDurably(join(backup, 'state.wal'), image, files);
     let rewritten: Buffer;
     let logId = header.logId;
-    if (scan.damage && (header.firstLsn > 1 || exam.sealedSegments > 0)) {
-      // The log's older records are in sealed segments (or were dropped behind a checkpoint): they and the
-      // checkpoint stay valid, so the log keeps its identity and state.wal keeps its records before the damage.
-      logReplaced = false;
+    let lastLsn = scan.lastLsn;
+    // The log's older records are in sealed segments (or were dropped behind a checkpoint): they and the
+    // checkpoint stay valid, so the log keeps its identity and state.wal keeps its records before the damage.
+    // Otherwise records were dropped: the log gets a new identity, so nothing derived from the old one is used with it.
+    const keepsIdentity = header.firstLsn > 1 || exam.sealedSegments > 0;
+    if (scan.damage && resync) {
+      if (!keepsIdentity) logId = newLogId();
+      logReplaced = !keepsIdentity;
+      const after = withPlaceholders(resync, scan.lastLsn, await resolveCodec(options.codec, header.codec));
+      rewritten = keepsIdentity
+        ? Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end), encodeFrames(logId, after)])
+        : encodeLogImage({ ...header, logId }, [...scan.records, ...after]);
+      lastLsn = resync.lastLsn;
+      actions.push(...resyncActions(exam, resync, backup));
+    } else if (scan.damage && keepsIdentity) {
       rewritten = Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end)]);
       actions.push(`Kept the ${scan.records.length} valid records of state.wal before the damage at byte ${scan.damage.offset} and dropped the ${image.length - scan.end} bytes from there on; the original is in ${backup}.`);
     } else if (scan.damage) {
-      // Records were dropped: the log gets a new identity, so nothing derived from the old one is used with it.
       logId = newLogId();
       logReplaced = true;
       rewritten = encodeLogImage({ ...header, logId }, scan.records);
@@ -90,9 +118,31 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
     }
     await createFileDurably(layout.wal, rewritten, files);
     await head.writeHeaderCopy(rewritten.subarray(0, WAL_HEADER_SIZE));
-    head.writeMarker({ segment: header.firstLsn, offset: rewritten.length, lsn: scan.lastLsn, logId });
+    head.writeMarker({ segment: header.firstLsn, offset: rewritten.length, lsn: lastLsn, logId });
   }
-  const restorable = exam.badBlocks.filter((block) => block.copy !== undefined && !exam.overlapsAnother(block.ref));
+  // A checkpoint past the records kept holds what the log no longer does: it goes too. After skipping
+  // damage, so does any checkpoint the log can do without (it holds every record): only one the log
+  // depends on (it dropped the records before it) stays, and it ends before the damage (else repair
+  // refused above), so what it covers is intact.
+  const checkpointPastLog = scan.damage !== undefined && !logReplaced && exam.checkpointLsn !== undefined && exam.checkpointLsn > scan.lastLsn;
+  const checkpointNotNeeded = resync !== undefined && exam.report.firstLsn === 1;
+  if (exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) {
+    // The manifest first: without it, no open looks at the files.
+    await files.unlink(layout.manifest).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
+    actions.push('Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.');
+  } else if (resync !== undefined) {
+    // The checkpoint kept ends before the damage; any other one that does not is never to be fallen back on.
+    for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) {
+      const lsn = /^checkpoint-(\d{16})\.bin$/.exec(name)?.[1];
+      if (lsn !== undefined && Number(lsn) > scan.lastLsn) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
+    }
+  }
+  // The blocks of the records kept after the damage were not read by the first examination.
+  const blocksExam = resync !== undefined ? await examineStore(layout.root, checkOptions) : exam;
+  const restorable = blocksExam.badBlocks.filter((block) => block.copy !== undefined && !blocksExam.overlapsAnother(block.ref));
   if (restorable.length > 0) {
     const blocks = await openChunkStore({ dir: layout.blocks, reader: 'read', fileSystem: files });
     try {
@@ -105,22 +155,40 @@ async function repairLocked(root: string, options: StoreCheckOptions, head: Head
       await blocks.close();
     }
   }
-  // A checkpoint past the records kept holds what the log no longer does: it goes too.
-  const checkpointPastLog = scan.damage !== undefined && !logReplaced && exam.checkpointLsn !== undefined && exam.checkpointLsn > scan.lastLsn;
-  if (exam.checkpointUnusable || logReplaced || checkpointPastLog) {
-    // The manifest first: without it, no open looks at the files.
-    await files.unlink(layout.manifest).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-    });
-    for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
-    actions.push('Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.');
-  }
   if (actions.length > 0 || exam.snapshotUnusable) {
     await files.unlink(layout.searchSnapshot).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
     actions.push('Removed the saved search index; it is rebuilt from the log on the next open.');
   }
-  const after = (await examineStore(layout.root, { ...(options.codec ? { codec: options.codec } : {}), ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}) })).report;
+  const after = (await examineStore(layout.root, checkOptions)).report;
   return { actions, backup, after };
+}
+
+/**
+ * The records `resync` kept after the valid prefix (which ends at `prefixLastLsn`), with a placeholder
+ * (`RecordType.Lost`) at every LSN up to its last that no kept record holds: LSNs stay contiguous, kept
+ * records keep theirs, and no LSN (memory id) a lost record had is ever given out again.
+ */
+function withPlaceholders(resync: LogResync, prefixLastLsn: number, codec: Codec): Array<Pick<WalRecord, 'lsn' | 'type' | 'payload'>> {
+  const placeholder = encodeRecord(codec, { type: RecordType.Lost });
+  const kept = new Map(resync.records.filter((record) => record.lsn > prefixLastLsn).map((record) => [record.lsn, record]));
+  const records: Array<Pick<WalRecord, 'lsn' | 'type' | 'payload'>> = [];
+  for (let lsn = prefixLastLsn + 1; lsn <= resync.lastLsn; lsn++) records.push(kept.get(lsn) ?? { lsn, type: RecordType.Lost, payload: placeholder });
+  return records;
+}
+
+/** One sentence for the records kept before the damage, and one per damaged region: what was lost, what was kept after it. */
+function resyncActions(exam: StoreExamination, resync: LogResync, backup: string): string[] {
+  const range = (first: number, last: number) => (first === last ? `record ${first}` : `records ${first}–${last}`);
+  const actions = [`Kept the ${exam.scan.records.length} valid records of state.wal before the damage at byte ${exam.scan.damage!.offset}, skipping each damaged region and keeping the intact commits after it with their LSNs; the original is in ${backup}.`];
+  for (const { damage, lost, resumedAt, kept } of resync.regions) {
+    const held = Math.min(lost.last, resync.lastLsn);
+    const placeholders = held >= lost.first ? ` (${range(lost.first, held)} now hold${held === lost.first ? 's a placeholder' : ' placeholders'}, so no LSN moves)` : '';
+    actions.push(resumedAt && kept > 0
+      ? `Damage at byte ${damage.offset} (record ${damage.lsn}: ${damage.reason}): lost ${range(lost.first, lost.last)}${placeholders}, then kept the ${kept} valid records from record ${resumedAt.lsn} (byte ${resumedAt.offset}) on.`
+      : `Damage at byte ${damage.offset} (record ${damage.lsn}: ${damage.reason}): lost ${range(lost.first, lost.last)}${placeholders}; no intact commit follows it.`);
+  }
+  if (resync.tornBytes > 0) actions.push(`Cut the ${resync.tornBytes} bytes of torn write after the last whole record.`);
+  return actions;
 }
