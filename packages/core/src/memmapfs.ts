@@ -12,7 +12,7 @@ import { toMemMapError } from './engine/error-mapping.js';
 import { checkSignal, untilAborted } from './abort-signal.js';
 import { checkEmbedding, checkHybrid, embeddingOf } from './memory-embedding.js';
 import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.js';
-import { checkListNamespacesOptions, checkNamespace, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
+import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
   checkAgentState, checkAutoCompaction, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
@@ -149,7 +149,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * times pass (see `MetaFilter`); `offset` skips hits. Any query string is safe; an empty one lists
    * the newest memories that pass the filters (score 0). A memory whose bytes fail their checksum is
    * left out (with a process warning), never returned. When `signal` aborts, the promise rejects with
-   * its reason (the first query of a process may be waiting for the index to load).
+   * its reason at once (the first query of a process may be waiting for the index to load), and the
+   * query makes no further search provider call; `close()` still waits for the one under way.
    */
   async queryMemory(query: string, options?: QueryMemoryOptions): Promise<MemoryHit[]> {
     this.assertOpen('queryMemory');
@@ -158,7 +159,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const limit = checkLimit(opts.limit, 'queryMemory');
     const offset = checkOffset(opts.offset, limit, 'queryMemory');
     const tags = checkTags(opts.tags, 'queryMemory');
-    const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'queryMemory');
+    const namespace = opts.namespace === undefined ? undefined : checkNamespaceFilter(opts.namespace, 'queryMemory', this.knownNamespaces);
     const passes = checkMemoryConditions(opts, 'queryMemory');
     const signal = checkSignal(opts.signal, 'queryMemory');
     const textWeight = checkHybrid(opts.hybrid, opts.embedding !== undefined, 'queryMemory');
@@ -166,10 +167,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const trimmed = query.slice(0, limits.maxQueryLength).trim();
     // With an embedding, the text counts only in a hybrid search.
     const text = opts.embedding === undefined || textWeight !== undefined ? trimmed : '';
-    // Tracked as writes are: close waits for it (it may be loading the index).
-    return this.track(async () => {
+    // Tracked as writes are, until the work ends (it may be loading the index, or in a provider call),
+    // even after an abort: close waits for it. Only the caller's promise races the signal.
+    const work = this.track(async () => {
       this.engine.refresh();
-      await untilAborted(this.engine.index.ready(), signal);
+      await this.engine.index.ready();
+      signal?.throwIfAborted();
       // (Checked once the provider is loaded: its dimensions are the embedding's.)
       const embedding = opts.embedding === undefined ? undefined : embeddingOf(checkEmbedding(opts.embedding, 'queryMemory', this.engine.index.vectorDimensions, this.engine.index.name));
       const matches = (m: MemoryRecord) => (namespace === undefined || isWithinNamespace(m.namespace, namespace)) && tags.every((t) => m.tags.includes(t)) && (passes === undefined || passes(m));
@@ -187,7 +190,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         const filteredHere = passes !== undefined || (within !== undefined && searched === undefined);
         let ask = filteredHere ? Math.min(wanted * 4, limits.maxQueryDepth) : wanted;
         for (;;) {
-          const hits = await untilAborted(this.searchIndex({ text, limit: ask, ...(tags.length > 0 ? { tags } : {}), ...(embedding ? { embedding } : {}), ...(embedding && text.length > 0 && textWeight !== undefined ? { textWeight } : {}) }, searched), signal);
+          const hits = await this.searchIndex({ text, limit: ask, ...(tags.length > 0 ? { tags } : {}), ...(embedding ? { embedding } : {}), ...(embedding && text.length > 0 && textWeight !== undefined ? { textWeight } : {}) }, searched, signal);
           candidates = [];
           for (const hit of hits) {
             const record = this.engine.liveMemory(hit.id);
@@ -208,11 +211,18 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       }
       return results;
     });
+    return untilAborted(work, signal);
   }
 
-  /** The index's best hits for `request`, in any of `namespaces` (one search each, merged by score) or in all. */
-  private async searchIndex(request: Omit<SearchRequest, 'namespace'>, namespaces: string[] | undefined): Promise<SearchHit[]> {
-    const search = (namespace: string | undefined) => this.engine.index.call(() => this.engine.index.provider.search(namespace === undefined ? request : { ...request, namespace }));
+  /**
+   * The index's best hits for `request`, in any of `namespaces` (one search each, merged by score) or in
+   * all. Fails with `signal`'s reason, before the next search, once it has aborted.
+   */
+  private async searchIndex(request: Omit<SearchRequest, 'namespace'>, namespaces: string[] | undefined, signal: AbortSignal | undefined): Promise<SearchHit[]> {
+    const search = (namespace: string | undefined) => {
+      signal?.throwIfAborted();
+      return this.engine.index.call(() => this.engine.index.provider.search(namespace === undefined ? request : { ...request, namespace }));
+    };
     if (namespaces === undefined) return search(undefined);
     if (namespaces.length === 1) return search(namespaces[0]);
     const hits: SearchHit[] = [];
@@ -252,7 +262,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const opts = checkOptions<ListMemoriesOptions>(options, 'listMemories');
     const limit = checkLimit(opts.limit, 'listMemories');
     const tags = checkTags(opts.tags, 'listMemories');
-    const namespace = opts.namespace === undefined ? undefined : checkNamespace(opts.namespace, 'listMemories');
+    const namespace = opts.namespace === undefined ? undefined : checkNamespaceFilter(opts.namespace, 'listMemories', this.knownNamespaces);
     const passes = checkMemoryConditions(opts, 'listMemories');
     const after = opts.cursor === undefined ? 0 : decodeMemoryCursor(opts.cursor, 'listMemories');
     this.engine.refresh();
@@ -277,6 +287,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     return { memories, nextCursor: more ? encodeMemoryCursor(last) : undefined };
   }
 
+  /** The namespaces the store holds memories in (string forms), as of the last change this process applied. */
+  private readonly knownNamespaces = (): Iterable<string> => {
+    this.engine.refresh();
+    return this.engine.memories.namespaceCounts().keys();
+  };
+
   /**
    * The namespaces that hold memories, in their string form, sorted; `prefix` keeps those in a namespace
    * or beneath it, `suffix` those ending with its segments, `maxDepth` cuts deeper ones to that many
@@ -296,15 +312,16 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /**
    * Deletes every live memory in `namespace` and beneath it, and resolves how many it deleted. Memories
-   * another process appends to it meanwhile may stay. Reads the labels (never the texts) of every memory
-   * when the namespace holds any.
+   * another process appends to it meanwhile may stay. Reads the labels (never the texts) of every memory.
+   * Commits the deletions in batches of 512: a crash in the middle leaves the batches committed before
+   * it deleted and the rest live (calling it again finishes the work).
    */
   async deleteNamespace(namespace: Namespace): Promise<number> {
     this.assertWritable('deleteNamespace');
-    const within = checkNamespace(namespace, 'deleteNamespace');
+    const within = checkNamespaceFilter(namespace, 'deleteNamespace', this.knownNamespaces);
     return this.track(async () => {
       this.engine.refresh();
-      if (![...this.engine.memories.namespaceCounts().keys()].some((ns) => isWithinNamespace(ns, within))) return 0;
+      // Every memory's labels, not the namespace counts: a deletion must not hinge on them being right.
       const ids: number[] = [];
       for (const record of this.engine.memories.values()) if (isWithinNamespace(record.namespace, within)) ids.push(record.id);
       let deleted = 0;
@@ -459,7 +476,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * Yields each new state, whichever process wrote it, from the moment of the call until the store
    * closes or the loop breaks. While a loop is waiting on it, the process stays alive (as with a server
    * socket); `subscribeState` listeners alone do not keep it alive. When `signal` aborts, the loop ends
-   * by throwing the signal's reason (an `AbortError`, or a `TimeoutError` from `AbortSignal.timeout`).
+   * by throwing the signal's reason (an `AbortError`, or a `TimeoutError` from `AbortSignal.timeout`);
+   * from then on, even before the first `next()`, no state is kept for it.
    */
   watchState(options?: { signal?: AbortSignal }): AsyncGenerator<S, void, undefined> {
     this.assertOpen('watchState');

@@ -13,19 +13,26 @@ export function checkEmbedding(value: unknown, method: string, dimensions: numbe
   if (!(value instanceof Float32Array) && !Array.isArray(value)) throw invalid(`must be a Float32Array or an array of numbers, got ${value === null ? 'null' : typeof value}`);
   const numbers = value as ArrayLike<unknown>;
   if (numbers.length !== dimensions) throw invalid(`has ${numbers.length} numbers; the '${provider}' search provider takes embeddings of ${dimensions}`);
-  const vector = new Float32Array(numbers.length);
+  // Little-endian whatever the host's byte order: a store's files move between machines.
+  const bytes = new Uint8Array(numbers.length * 4);
+  const view = new DataView(bytes.buffer);
+  let allZero = true;
   for (let i = 0; i < numbers.length; i++) {
     const n = numbers[i];
     if (typeof n !== 'number' || !Number.isFinite(n)) throw invalid(`has ${typeof n === 'number' ? n : typeof n} at index ${i}; every number must be finite`);
-    vector[i] = n;
+    view.setFloat32(i * 4, n, true);
+    allZero &&= view.getFloat32(i * 4, true) === 0;
   }
-  if (vector.every((n) => n === 0)) throw invalid('is all zeros: it has no direction to compare by');
-  return new Uint8Array(vector.buffer);
+  if (allZero) throw invalid('is all zeros: it has no direction to compare by');
+  return bytes;
 }
 
-/** A memory's stored embedding as a fresh `Float32Array` (the caller may change it). */
+/** A memory's stored embedding (float32 little-endian bytes) as a fresh `Float32Array` (the caller may change it). */
 export function embeddingOf(bytes: Uint8Array): Float32Array {
-  return new Float32Array(new Uint8Array(bytes).buffer);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const vector = new Float32Array(bytes.byteLength / 4);
+  for (let i = 0; i < vector.length; i++) vector[i] = view.getFloat32(i * 4, true);
+  return vector;
 }
 
 /** `queryMemory`'s `hybrid`, checked: the text's weight in a hybrid search, or `undefined` for none. */

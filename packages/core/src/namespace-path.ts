@@ -40,6 +40,21 @@ export function checkNamespace(namespace: unknown, method: string, what = 'names
   return joined;
 }
 
+/**
+ * A namespace a caller reads or deletes by, in string form: as `checkNamespace` checks it, except that a
+ * string with an empty segment (`'a//b'`, written by releases that did not treat namespaces as paths)
+ * is taken as it is when some namespace of the store (`known`) is it or lies beneath it.
+ */
+export function checkNamespaceFilter(namespace: unknown, method: string, known: () => Iterable<string>): string {
+  try {
+    return checkNamespace(namespace, method);
+  } catch (error) {
+    if (typeof namespace !== 'string' || namespace.length === 0 || !namespaceSegments(namespace).includes('')) throw error;
+    for (const existing of known()) if (isWithinNamespace(existing, namespace)) return namespace;
+    throw error;
+  }
+}
+
 /** The segments of a namespace's string form. */
 export function namespaceSegments(namespace: string): string[] {
   return namespace.split(NAMESPACE_SEPARATOR);

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemMapFS, type SearchProvider } from '@memmapfs/core';
 import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
@@ -47,6 +47,40 @@ describe('AbortSignal', () => {
     await fs.close();
   });
 
+  it('close waits for the search of an aborted queryMemory, which starts no further search', async () => {
+    const provider = new WordSearch();
+    const calls: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const search = provider.search.bind(provider);
+    provider.search = (request) => {
+      calls.push(`search ${request.namespace}`);
+      return gate.then(() => {
+        calls.push(`searched ${request.namespace}`);
+        return search(request);
+      }) as never;
+    };
+    (provider as SearchProvider).close = () => {
+      calls.push('close');
+    };
+    const fs = await open(provider);
+    await fs.appendMemory('alpha', [], { namespace: 'team' });
+    await fs.appendMemory('alpha', [], { namespace: 'team/docs' });
+    const controller = new AbortController();
+    // Two namespaces: one search each, one after the other.
+    const pending = fs.queryMemory('alpha', { namespace: 'team', signal: controller.signal });
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    const [first] = calls;
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    const closed = fs.close();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(calls).toEqual([first]);
+    release();
+    await closed;
+    expect(calls).toEqual([first, first!.replace('search', 'searched'), 'close']);
+  });
+
   it('watchState ends with the reason when its signal aborts, and stops buffering states', async () => {
     const fs = await open();
     const controller = new AbortController();
@@ -65,6 +99,18 @@ describe('AbortSignal', () => {
     const timed = fs.watchState({ signal: AbortSignal.timeout(20) });
     await expect(timed.next()).rejects.toMatchObject({ name: 'TimeoutError' });
     expect(() => fs.watchState({ signal: 1 as never })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    await fs.close();
+  });
+
+  it('watchState aborted before its first next() ends with the reason and keeps no states', async () => {
+    const fs = await open();
+    const controller = new AbortController();
+    const states = fs.watchState({ signal: controller.signal });
+    controller.abort();
+    for (let i = 0; i < 10; i++) await fs.updateState({ ...fs.getState(), status: `s${i}` });
+    await expect(states.next()).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await states.next()).toEqual({ done: true, value: undefined });
+    await expect(fs.watchState({ signal: AbortSignal.abort(new Error('gave up')) }).next()).rejects.toThrow('gave up');
     await fs.close();
   });
 });

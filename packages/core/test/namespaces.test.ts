@@ -147,3 +147,33 @@ describe('deleteNamespace', () => {
     await readOnly.close();
   });
 });
+
+describe('namespaces written before they were paths', () => {
+  /** Appends as a release that took any string as a namespace did (no path check). */
+  async function appendLegacy(fs: MemMapFS, text: string, namespace: string): Promise<number> {
+    const internals = fs as unknown as { checkAppendOptions: (...args: unknown[]) => { namespace: string } };
+    const check = internals.checkAppendOptions;
+    internals.checkAppendOptions = (...args) => ({ ...check.apply(fs, args), namespace });
+    try {
+      return await fs.appendMemory(text);
+    } finally {
+      internals.checkAppendOptions = check;
+    }
+  }
+
+  it('a namespace with an empty segment that the store holds can still be queried, listed and deleted by its string', async () => {
+    const fs = await open();
+    const legacy = await appendLegacy(fs, 'old tea', 'team//notes');
+    const kept = await fs.appendMemory('new tea', [], { namespace: 'team' });
+    expect(await fs.listNamespaces()).toEqual(['team', 'team//notes']);
+    expect((await fs.queryMemory('tea', { namespace: 'team//notes' })).map((h) => h.id)).toEqual([legacy]);
+    expect((await fs.listMemories({ namespace: 'team//notes' })).memories.map((m) => m.id)).toEqual([legacy]);
+    // A typo that names nothing the store holds is still refused.
+    await expectInvalid(() => fs.queryMemory('tea', { namespace: 'team//other' }), /empty segment/);
+    await expectInvalid(() => fs.queryMemory('tea', { namespace: 'other/' }), /empty segment/);
+    expect(await fs.deleteNamespace('team//notes')).toBe(1);
+    expect(await fs.hasMemory(legacy)).toBe(false);
+    expect(await fs.hasMemory(kept)).toBe(true);
+    await fs.close();
+  });
+});

@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS } from '@memmapfs/core';
 import { useTempRoot, v8Codec, VectorWordSearch, WordSearch } from './fixtures.js';
@@ -69,5 +71,51 @@ describe('embeddings', () => {
     await invalid(() => plain.appendMemory('x', [], { embedding: [1, 0, 0] }), /'word-test' has none: open the store with one/);
     await invalid(() => plain.queryMemory('x', { embedding: [1, 0, 0] }), /has none/);
     await plain.close();
+  });
+});
+
+describe('embeddings on disk, for releases that do not know them', () => {
+  /** The record types of the store's log, in LSN order (read as the store's own log reads them). */
+  async function recordTypes(fs: MemMapFS): Promise<number[]> {
+    const wal = (fs as unknown as { engine: { wal: { readFrom(lsn: number): AsyncIterable<{ type: number }> } } }).engine.wal;
+    const types: number[] = [];
+    for await (const record of wal.readFrom(1)) types.push(record.type);
+    return types;
+  }
+  const checkpointVersion = async () => {
+    const folder = join(root, 'checkpoints');
+    const [name] = (await readdir(folder)).filter((n) => n.startsWith('checkpoint-'));
+    return (await readFile(join(folder, name!))).readUInt32LE(8);
+  };
+
+  it('a memory put with an embedding is a record type of its own (10), so that an older release refuses the log rather than drop the embedding', async () => {
+    const fs = await open();
+    const plain = await fs.appendMemory('no embedding');
+    const embedded = await fs.appendMemory('with one', [], { embedding: [1, 0, 0] });
+    await fs.updateMemory(embedded, { text: 'with one, updated' });
+    await fs.updateMemory(plain, { text: 'still none' });
+    expect(await recordTypes(fs)).toEqual([1, 10, 10, 1]);
+    await fs.close();
+    const again = await open();
+    expect((await again.getMemory(embedded))?.embedding).toEqual(new Float32Array([1, 0, 0]));
+    expect((await again.memoryHistory(embedded)).map((v) => v.memory?.text)).toEqual(['with one', 'with one, updated']);
+    await again.close();
+  });
+
+  it('a checkpoint holding an embedding is written as format version 4, one without as version 3', async () => {
+    const fs = await open();
+    await fs.appendMemory('no embedding');
+    await fs.checkpoint();
+    expect(await checkpointVersion()).toBe(3);
+    const embedded = await fs.appendMemory('with one', [], { embedding: [0, 1, 0] });
+    await fs.checkpoint();
+    expect(await checkpointVersion()).toBe(4);
+    await fs.appendMemory('after');
+    await fs.checkpoint();
+    expect(await checkpointVersion()).toBe(4);
+    await fs.close();
+    const again = await open();
+    expect((await again.getMemory(embedded))?.embedding).toEqual(new Float32Array([0, 1, 0]));
+    await again.close();
   });
 });

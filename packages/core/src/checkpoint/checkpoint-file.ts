@@ -17,7 +17,12 @@ import { CheckpointMemories, copyRow, encodeLabels, ROW_SIZE, ROWS_PER_CHECK, wr
  * never changed after, so every process maps it read-only and shares its pages.
  */
 const MAGIC = Buffer.from('MMFS-CKP', 'ascii');
-const VERSION = 3;
+/**
+ * The format version written when some memory has an embedding (in its labels): a release that does not
+ * know embeddings refuses such a checkpoint rather than drop them. Without embeddings, `VERSION_WITHOUT_EMBEDDINGS`.
+ */
+const VERSION = 4;
+const VERSION_WITHOUT_EMBEDDINGS = 3;
 export const CHECKPOINT_HEADER_SIZE = 160;
 const H_CRC = 12;
 const H_LSN = 16;
@@ -104,6 +109,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     const row = Buffer.alloc(ROW_SIZE);
     let count = 0;
     let lastId = 0;
+    let embeddings = false;
     // The CRC32C of each group of rows with their labels, so that a reader checks a row before it uses it.
     const checks = Buffer.alloc(4 * Math.ceil(contents.memoryCount / ROWS_PER_CHECK));
     let groupRows = 0;
@@ -117,6 +123,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
         labelBytes = raw.labels;
         await labels.write(raw.labels);
         id = entry.base.idAt(entry.index);
+        embeddings ||= entry.base.mayHoldEmbeddings;
         const expiresAt = entry.base.expiresAt(entry.index);
         if (expiresAt !== undefined) expiring.push(expiresAt, id);
       } else {
@@ -125,6 +132,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
         labelBytes = encoded;
         await labels.write(encoded);
         id = entry.id;
+        embeddings ||= entry.embedding !== undefined;
         if (entry.expiresAt !== undefined) expiring.push(entry.expiresAt, id);
       }
       if (id <= lastId) throw new Error(`checkpoint rows out of order: ${id} after ${lastId}`);
@@ -158,7 +166,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     await handle.write(checks, 0, checks.length, checksOffset);
     const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
     MAGIC.copy(header, 0);
-    header.writeUInt32LE(VERSION, 8);
+    header.writeUInt32LE(embeddings ? VERSION : VERSION_WITHOUT_EMBEDDINGS, 8);
     header.writeDoubleLE(contents.position.lsn, H_LSN);
     header.writeDoubleLE(contents.position.offset, H_OFFSET);
     header.writeUInt32LE(contents.position.checksum >>> 0, H_CHECKSUM);
@@ -209,7 +217,8 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
   const { bytes } = mapFile(mapFrom, reader === 'mmap' ? 'auto' : reader);
   const bad = (why: string) => new MemMapError('CHECKPOINT_CORRUPT', `${path} is not a usable checkpoint: ${why}.`, { subsystem: 'checkpoint' });
   if (bytes.length < CHECKPOINT_HEADER_SIZE || !bytes.subarray(0, 8).equals(MAGIC)) throw bad('it does not start with a checkpoint header');
-  if (bytes.readUInt32LE(8) !== VERSION) throw bad(`format version ${bytes.readUInt32LE(8)} is not ${VERSION}`);
+  const version = bytes.readUInt32LE(8);
+  if (version !== VERSION && version !== VERSION_WITHOUT_EMBEDDINGS) throw bad(`format version ${version} is not ${VERSION_WITHOUT_EMBEDDINGS} or ${VERSION}${version > VERSION ? ' (written by a newer release: upgrade MemMapFS)' : ''}`);
   if (bytes.readUInt32LE(H_CRC) !== crc32c(bytes.subarray(16, CHECKPOINT_HEADER_SIZE))) throw bad('its header fails its checksum');
   const count = bytes.readDoubleLE(H_ROWS);
   const labelsOffset = bytes.readDoubleLE(H_LABELS_OFFSET);
@@ -234,8 +243,8 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
     codec: bytes.toString('utf8', H_CODEC, H_CODEC + codecLength),
     position: { lsn: bytes.readDoubleLE(H_LSN), offset: bytes.readDoubleLE(H_OFFSET), checksum: bytes.readUInt32LE(H_CHECKSUM) },
     writtenAt: bytes.readDoubleLE(H_WRITTEN_AT),
-    memories: (codec) => new CheckpointMemories(rows, labels, checks, codec, path),
-    tables: (codec) => decodeTables(codec, tablesBytes, bad),
+    memories: (codec) => new CheckpointMemories(rows, labels, checks, codec, path, version === VERSION),
+    tables: (codec) => decodeTables(codec, tablesBytes, count, bad),
     verify: () => {
       if (crc32c(rows) !== bytes.readUInt32LE(H_ROWS_CRC)) return 'its memory rows fail their checksum';
       if (crc32c(labels) !== bytes.readUInt32LE(H_LABELS_CRC)) return 'its labels fail their checksum';
@@ -261,7 +270,7 @@ export async function checkpointLogId(path: string, files: Pick<StoreFileSystem,
   }
 }
 
-function decodeTables(codec: Codec, bytes: Uint8Array, bad: (why: string) => MemMapError): CheckpointTables {
+function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad: (why: string) => MemMapError): CheckpointTables {
   let wire: Record<string, unknown>;
   try {
     wire = codec.decode(Buffer.from(bytes)) as Record<string, unknown>;
@@ -276,8 +285,13 @@ function decodeTables(codec: Codec, bytes: Uint8Array, bad: (why: string) => Mem
   for (let i = 0; Array.isArray(namespaces) && i < namespaces.length; i += 2) {
     const [namespace, count] = [namespaces[i], namespaces[i + 1]];
     if (typeof namespace !== 'string' || !Number.isSafeInteger(count) || (count as number) < 1) throw bad('a namespace entry is malformed');
+    if (tables.namespaces!.has(namespace)) throw bad(`its namespace counts name ${JSON.stringify(namespace)} twice`);
     tables.namespaces!.set(namespace, count as number);
   }
+  // Queries and listings go by these counts: ones that do not add up to the rows would hide memories.
+  let counted = 0;
+  for (const count of tables.namespaces?.values() ?? []) counted += count;
+  if (tables.namespaces !== undefined && counted !== memoryCount) throw bad(`its namespace counts add up to ${counted} memories where it holds ${memoryCount}`);
   for (const pair of kv) {
     if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !(pair[1] instanceof Uint8Array)) throw bad('a KV entry is malformed');
     tables.kv.set(pair[0], new Uint8Array(pair[1]));

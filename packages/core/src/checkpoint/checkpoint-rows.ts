@@ -45,6 +45,8 @@ export class CheckpointMemories {
     private readonly checks: Buffer,
     private readonly codec: Codec,
     private readonly source: string,
+    /** Whether its labels may hold embeddings (a checkpoint of format version 4): a copy of its rows must say so too. */
+    readonly mayHoldEmbeddings = false,
   ) {
     this.count = rows.length / ROW_SIZE;
     this.checked = new Uint8Array(Math.ceil(Math.ceil(this.count / ROWS_PER_CHECK) / 8));

@@ -14,7 +14,22 @@ export const RecordType = {
   BlocksMoved: 8,
   /** Holds the LSN of a record that repair could not keep (damage): applies as nothing. */
   Lost: 9,
+  /**
+   * A memory put whose memory has an embedding: decoded as a `MemoryPut`. A type of its own so that a
+   * release that does not know embeddings refuses the log, rather than drop them when it rewrites the memory.
+   */
+  MemoryPutEmbedded: 10,
 } as const;
+
+/** The WAL record type `record` is written with. */
+export function walRecordType(record: LogRecord): number {
+  return record.type === RecordType.MemoryPut && record.memory.embedding !== undefined ? RecordType.MemoryPutEmbedded : record.type;
+}
+
+/** Whether a WAL record of type `type` decodes as a memory put. */
+export function isMemoryPutType(type: number): boolean {
+  return type === RecordType.MemoryPut || type === RecordType.MemoryPutEmbedded;
+}
 
 /** A memory's block that compaction copied elsewhere: it takes the new place while its reference is still the old one. */
 export interface MemoryMove {
@@ -150,6 +165,8 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
   let wire: unknown;
   let copy: Uint8Array | undefined;
   let map = payload;
+  const embedded = type === RecordType.MemoryPutEmbedded;
+  if (embedded) type = RecordType.MemoryPut;
   if (type === RecordType.MemoryPut || type === RecordType.StreamAppend) {
     const mapLength = payload.byteLength >= 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true) : -1;
     if (mapLength < 0 || 4 + mapLength > payload.byteLength) throw invalid(lsn, 'its payload is cut short');
@@ -171,6 +188,7 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
         throw invalid(lsn, 'a memory record is missing fields');
       }
       if (emb !== undefined && !isEmbeddingBytes(emb)) throw invalid(lsn, 'a memory record has an embedding that is not float32 bytes');
+      if (embedded !== (emb !== undefined)) throw invalid(lsn, embedded ? 'a memory record of the embedding type has no embedding' : 'a memory record has an embedding but not the embedding type');
       const memoryRef = refFromWire(ref, lsn);
       checkCopy(copy, memoryRef, lsn);
       const memory: MemoryRecord = { id: (id as number | undefined) ?? lsn, ref: memoryRef, tags: tags as string[], namespace: ns, meta, createdAt: at, updatedAt: up, expiresAt: exp as number | undefined };

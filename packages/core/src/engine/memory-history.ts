@@ -1,7 +1,7 @@
 import type { WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import type { MemoryVersion } from '../types.js';
-import { RecordType, decodeRecord, type MemoryRecord } from './log-records.js';
+import { RecordType, decodeRecord, isMemoryPutType, type MemoryRecord } from './log-records.js';
 
 /**
  * The versions of memory `id` the log still holds, oldest first: its creation (the record at LSN `id`),
@@ -13,9 +13,9 @@ export async function memoryHistory(wal: WriteAheadLog, codec: Codec, id: number
   const versions: MemoryVersion[] = [];
   for await (const walRecord of wal.readFrom(id)) {
     // The record at `id` made the memory, or there is none with this id.
-    if (walRecord.lsn === id && walRecord.type !== RecordType.MemoryPut) break;
+    if (walRecord.lsn === id && !isMemoryPutType(walRecord.type)) break;
     // Only memory records can concern it: others are not decoded.
-    if (walRecord.type !== RecordType.MemoryPut && walRecord.type !== RecordType.MemoryDelete) continue;
+    if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) continue;
     // Detached: a version's binaries must not keep the log's window alive.
     const record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn, true);
     if (record.type === RecordType.MemoryDelete) {

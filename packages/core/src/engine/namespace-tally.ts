@@ -15,12 +15,13 @@ export class NamespaceTally {
     else this.delta.set(namespace, count);
   }
 
-  /** Counts off the base's versions noted so far, reading each one's namespace with `namespaceInBase`. */
+  /**
+   * Counts off the base's versions noted so far, reading each one's namespace with `namespaceInBase`.
+   * All or nothing: when a read throws (a damaged row), nothing is counted off and the ids stay noted.
+   */
   settle(namespaceInBase: (id: number) => string | undefined): void {
-    for (const id of this.replacedInBase) {
-      const namespace = namespaceInBase(id);
-      if (namespace !== undefined) this.add(namespace, -1);
-    }
+    const namespaces = [...this.replacedInBase].map(namespaceInBase);
+    for (const namespace of namespaces) if (namespace !== undefined) this.add(namespace, -1);
     this.replacedInBase.clear();
   }
 

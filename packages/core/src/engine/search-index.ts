@@ -6,7 +6,7 @@ import type { DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { StoreFileSystem } from '../types.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { withIndexLock } from './index-lock.js';
-import { RecordType, type LogRecord, type MemoryRecord } from './log-records.js';
+import { isMemoryPutType, RecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import type { MemoryTable } from './memory-table.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import type { StoreLayout } from './store-layout.js';
@@ -356,7 +356,24 @@ export class SearchIndex {
       process.emitWarning(`Memory ${m.id} is not searchable: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
       return;
     }
+    if (m.embedding) this.checkDimensions(m);
     return this.providerUpdate(() => this.provider.add({ id: m.id, text, tags: m.tags, namespace: m.namespace, ...(m.embedding ? { embedding: embeddingOf(m.embedding) } : {}) }));
+  }
+
+  /** Whether the warning about embeddings of other dimensions than the provider's was given. */
+  private dimensionsWarned = false;
+
+  /**
+   * Warns once when a memory's embedding (given through a provider of other dimensions, say before the
+   * embedding model changed) is not of the length the provider searches: the provider leaves it out of
+   * vector search, which would otherwise go unnoticed.
+   */
+  private checkDimensions(m: MemoryRecord): void {
+    const dimensions = this.provider.supports.vectors?.dimensions;
+    const length = m.embedding!.byteLength / 4;
+    if (this.dimensionsWarned || dimensions === undefined || length === dimensions) return;
+    this.dimensionsWarned = true;
+    process.emitWarning(`Memory ${m.id} has an embedding of ${length} numbers, but the '${this.provider.name}' search provider searches embeddings of ${dimensions}: memories like it are left out of vector search (their text is still searched). Open the store with vectors: { dimensions: ${length} }, or give them new embeddings with updateMemory.`, { code: 'MEMMAPFS_EMBEDDING_DIMENSIONS' });
   }
 
   /**
@@ -404,7 +421,7 @@ export class SearchIndex {
           if (!usable) break;
           continue;
         }
-        if (walRecord.type !== RecordType.MemoryPut && walRecord.type !== RecordType.MemoryDelete) continue;
+        if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) continue;
         const record = this.host.decode(walRecord);
         if (record.type === RecordType.MemoryPut) touched.add(record.memory.id);
         else if (record.type === RecordType.MemoryDelete) touched.add(record.id);

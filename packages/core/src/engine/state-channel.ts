@@ -1,10 +1,16 @@
+/** A `watchState` iterator's side of the channel: the states it has not consumed, and how to wake it. */
+interface Watcher<S> {
+  readonly queue: S[];
+  wake: (() => void) | undefined;
+}
+
 /**
  * Delivers each new agent state to callbacks (`subscribeState`) and async iterators (`watchState`).
  * A slow iterator never blocks the store: each iterator buffers the states it has not consumed.
  */
 export class StateChannel<S> {
   private readonly listeners = new Set<(state: S) => void>();
-  private readonly watchers = new Set<{ queue: S[]; wake: (() => void) | undefined }>();
+  private readonly watchers = new Set<Watcher<S>>();
   private ended = false;
 
   /** Calls `listener` with every later state; returns a function that stops it. */
@@ -17,45 +23,82 @@ export class StateChannel<S> {
 
   /**
    * Yields every state published after this call (the watcher is registered at once, not at the first
-   * `next()`), until the store closes or the loop breaks.
+   * `next()`), until the store closes or the loop breaks. When `signal` aborts, even before the first
+   * `next()`, the watcher lets go of its states at once and the next `next()` rejects with the signal's
+   * reason, as Node's `events.on` does; with a signal already aborted, no watcher is registered.
    */
   watch(signal?: AbortSignal): AsyncGenerator<S, void, undefined> {
-    const watcher: { queue: S[]; wake: (() => void) | undefined } = { queue: [], wake: undefined };
-    this.watchers.add(watcher);
-    this.onWatchersChanged?.(this.watchers.size);
-    return this.drain(watcher, signal);
-  }
-
-  /** Called with the number of active watchers whenever it changes. */
-  onWatchersChanged: ((count: number) => void) | undefined;
-
-  private async *drain(watcher: { queue: S[]; wake: (() => void) | undefined }, signal: AbortSignal | undefined): AsyncGenerator<S, void, undefined> {
-    // An abort stops the buffering at once and ends the loop with the signal's reason, as Node's `events.on` does.
-    const abort = () => {
+    const watcher: Watcher<S> = { queue: [], wake: undefined };
+    let finished = false;
+    // The reason of an abort, for the next `next()` to reject with (once).
+    let aborted: { reason: unknown } | undefined;
+    const finish = () => {
+      finished = true;
+      signal?.removeEventListener('abort', abort);
       this.forget(watcher);
       watcher.wake?.();
     };
-    signal?.addEventListener('abort', abort, { once: true });
-    try {
-      while (true) {
-        signal?.throwIfAborted();
-        while (watcher.queue.length > 0) {
-          yield watcher.queue.shift()!;
-          signal?.throwIfAborted();
+    const abort = () => {
+      aborted = { reason: signal!.reason };
+      finish();
+    };
+    if (signal?.aborted) {
+      aborted = { reason: signal.reason };
+      finished = true;
+    } else {
+      this.watchers.add(watcher);
+      this.onWatchersChanged?.(this.watchers.size);
+      signal?.addEventListener('abort', abort, { once: true });
+    }
+    const step = async (): Promise<IteratorResult<S, void>> => {
+      for (;;) {
+        if (aborted) {
+          const { reason } = aborted;
+          aborted = undefined;
+          throw reason;
         }
-        if (this.ended) return;
+        if (finished) return { done: true, value: undefined };
+        if (watcher.queue.length > 0) return { done: false, value: watcher.queue.shift()! };
+        if (this.ended) {
+          finish();
+          continue;
+        }
         await new Promise<void>((resolve) => {
           watcher.wake = resolve;
         });
         watcher.wake = undefined;
       }
-    } finally {
-      signal?.removeEventListener('abort', abort);
-      this.forget(watcher);
-    }
+    };
+    // Each `next()` waits for the one before it, as a generator's do.
+    let turn: Promise<unknown> = Promise.resolve();
+    const iterator: AsyncGenerator<S, void, undefined> = {
+      next: () => {
+        const result = turn.then(step);
+        turn = result.catch(() => undefined);
+        return result;
+      },
+      return: async () => {
+        aborted = undefined;
+        finish();
+        return { done: true, value: undefined };
+      },
+      throw: async (error: unknown) => {
+        aborted = undefined;
+        finish();
+        throw error;
+      },
+      [Symbol.asyncIterator]: () => iterator,
+      [Symbol.asyncDispose]: async () => {
+        await iterator.return();
+      },
+    };
+    return iterator;
   }
 
-  private forget(watcher: { queue: S[]; wake: (() => void) | undefined }): void {
+  /** Called with the number of active watchers whenever it changes. */
+  onWatchersChanged: ((count: number) => void) | undefined;
+
+  private forget(watcher: Watcher<S>): void {
     if (!this.watchers.delete(watcher)) return;
     watcher.queue.length = 0;
     this.onWatchersChanged?.(this.watchers.size);

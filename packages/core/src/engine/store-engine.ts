@@ -7,7 +7,7 @@ import { embeddingOf } from '../memory-embedding.js';
 import { deferSearchProvider, resolveCodec, type DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
-import { RecordType, decodeRecord, encodeRecord, type LogRecord, type MemoryRecord } from './log-records.js';
+import { RecordType, decodeRecord, encodeRecord, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
 import { claimVictims, liveBytes, moveLiveBlocks, reclaimable, type CompactionReport, type CompactOptions } from './compaction.js';
 import { MemoryTable } from './memory-table.js';
@@ -332,7 +332,7 @@ export class StoreEngine<S extends AgentState> {
     // no durable record without its bytes. A failed block write fails the append with nothing written.
     const after = settledLater(list.map((b) => b.written));
     const entries = records.map((record, i) => ({
-      type: record.type,
+      type: walRecordType(record),
       payload: encodeRecord(this.codec, record),
       context: record,
       ...(i === 0 && after ? { after } : {}),

@@ -413,6 +413,12 @@ function compareWithLog(checkpoint: CheckpointFile, records: readonly WalRecord[
     if (!isDeepStrictEqual({ ...row }, { ...expected })) return `memory ${expected.id} differs`;
   }
   const tables = checkpoint.tables(codec);
+  if (tables.namespaces !== undefined) {
+    const counts = new Map<string, number>();
+    for (const memory of memories.values()) counts.set(memory.namespace, (counts.get(memory.namespace) ?? 0) + 1);
+    const differing = [...new Set([...counts.keys(), ...tables.namespaces.keys()])].find((ns) => counts.get(ns) !== tables.namespaces!.get(ns));
+    if (differing !== undefined) return `its namespace counts say ${tables.namespaces.get(differing) ?? 0} memories in ${JSON.stringify(differing)} where the log has ${counts.get(differing) ?? 0}`;
+  }
   if (!isDeepStrictEqual(new Map([...tables.kv].map(([k, v]) => [k, Buffer.from(v)])), new Map([...kv].map(([k, v]) => [k, Buffer.from(v)])))) return 'its KV values differ';
   if (!isDeepStrictEqual(tables.streams, streams)) return 'its streams differ';
   if (!isDeepStrictEqual(tables.state, state)) return 'its agent state differs';

@@ -1,0 +1,78 @@
+import * as nodeFiles from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
+import { openCheckpointFile, writeCheckpointFile, type CheckpointEntry } from '../src/checkpoint/checkpoint-file.js';
+import type { StoreFileSystem } from '../src/types.js';
+import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
+
+const rootOf = useTempRoot();
+let root: string;
+beforeEach(() => {
+  root = rootOf();
+});
+
+const codec = v8Codec();
+const open = () => MemMapFS.init(root, { codec, search: new WordSearch() });
+
+/** A store whose checkpoint holds 3 memories in `a` and 2 in `b`. */
+async function storeWithCheckpoint(): Promise<{ a: number[]; b: number[] }> {
+  const fs = await open();
+  const a = await fs.appendMemories([1, 2, 3].map((n) => ({ text: `apple ${n}`, namespace: 'a' })));
+  const b = await fs.appendMemories([1, 2].map((n) => ({ text: `banana ${n}`, namespace: 'b' })));
+  await fs.checkpoint();
+  await fs.close();
+  return { a, b };
+}
+
+/** Rewrites the store's checkpoint as it is, but for its namespace counts. */
+async function rewriteNamespaceCounts(namespaces: ReadonlyMap<string, number>): Promise<void> {
+  const folder = join(root, 'checkpoints');
+  const [name] = (await nodeFiles.readdir(folder)).filter((n) => n.startsWith('checkpoint-'));
+  const path = join(folder, name!);
+  const file = openCheckpointFile(path, 'read');
+  const rows = file.memories(codec);
+  const tables = file.tables(codec);
+  const entries: CheckpointEntry[] = Array.from({ length: rows.count }, (_, index) => rows.record(index));
+  await writeCheckpointFile(path, { logId: file.logId, codec: file.codec, position: file.position, memoryCount: rows.count, memories: () => entries, namespaces, kv: tables.kv, streams: tables.streams, state: tables.state, chunkEnds: tables.chunkEnds }, codec, nodeFiles as unknown as StoreFileSystem, 'read');
+}
+
+describe('namespace counts in a checkpoint', () => {
+  it('a checkpoint whose counts do not add up to its rows is not used: the open replays the log and finds every memory', async () => {
+    const { b } = await storeWithCheckpoint();
+    await rewriteNamespaceCounts(new Map([['a', 3]]));
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const fs = await open();
+      expect(warnings.mock.calls.some(([message]) => /namespace/.test(String(message)))).toBe(true);
+      expect(await fs.listNamespaces()).toEqual(['a', 'b']);
+      expect((await fs.queryMemory('banana', { namespace: 'b' })).map((h) => h.id).sort((x, y) => x - y)).toEqual(b);
+      await fs.close();
+    } finally {
+      warnings.mockRestore();
+    }
+  });
+
+  it('verify finds counts that add up but name the wrong namespaces, and repair rewrites them', async () => {
+    const { b } = await storeWithCheckpoint();
+    await rewriteNamespaceCounts(new Map([['a', 3], ['c', 2]]));
+    const report = await verifyStore(root, { codec });
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', severity: 'error', message: expect.stringMatching(/namespace/) }));
+    await repairStore(root, { codec });
+    expect((await verifyStore(root, { codec })).problems).toEqual([]);
+    const fs = await open();
+    expect(await fs.listNamespaces()).toEqual(['a', 'b']);
+    expect((await fs.queryMemory('banana', { namespace: 'b' })).map((h) => h.id).sort((x, y) => x - y)).toEqual(b);
+    await fs.close();
+  });
+
+  it('deleteNamespace deletes what the namespace holds even when the counts miss it', async () => {
+    const { a, b } = await storeWithCheckpoint();
+    await rewriteNamespaceCounts(new Map([['a', 3], ['c', 2]]));
+    const fs = await open();
+    expect(await fs.deleteNamespace('b')).toBe(2);
+    for (const id of b) expect(await fs.hasMemory(id)).toBe(false);
+    for (const id of a) expect(await fs.hasMemory(id)).toBe(true);
+    await fs.close();
+  });
+});
