@@ -3,6 +3,8 @@ import { MemMapFS } from '@memmapfs/core';
 import { codecs, searchProviders } from './adapters.js';
 import type { GlobalOptions } from './arguments.js';
 import type { StoreCommand } from './command.js';
+import type { Output } from './output.js';
+import type { ProgressBar } from './terminal/progress-bar.js';
 
 /** The store folder used when neither `--root` nor `MEMMAPFS_ROOT` is given, relative to the current folder. */
 export const defaultRoot = '.memmap_fs_root';
@@ -16,12 +18,23 @@ export function storeRoot(globals: GlobalOptions, env: Readonly<Record<string, s
 /**
  * Opens the store at `root` with adapter instances, never by name: the search provider of `--search`
  * (default flexsearch), and a codec only when `--codec` is given, so an existing store keeps its own.
+ * A rebuild of the search index (a query's, when the saved index is missing or of another provider)
+ * shows a progress bar on a terminal.
  */
-export async function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store']): Promise<MemMapFS> {
+export async function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store'], output: Output): Promise<MemMapFS> {
   const search = globals.search === undefined ? Object.values(searchProviders)[0]! : searchProviders[globals.search];
+  let rebuilding: ProgressBar | undefined;
   return MemMapFS.init(root, {
     search: await search(),
     ...(globals.codec !== undefined ? { codec: await codecs[globals.codec]() } : {}),
     create: mode === 'create',
+    onIndexRebuild: (done, total) => {
+      rebuilding ??= output.progress('reindex', 'memories');
+      rebuilding.update(done, total);
+      if (done === total) {
+        rebuilding.end();
+        rebuilding = undefined;
+      }
+    },
   });
 }

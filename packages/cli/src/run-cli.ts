@@ -88,7 +88,7 @@ async function runCommand(command: Command, args: CommandArguments, globals: Glo
     return;
   }
   const action: CommandAction = prepareCommand(command, () => command.prepare(args));
-  const store = await openStore(context.root, globals, command.store);
+  const store = await openStore(context.root, globals, command.store, output);
   try {
     await action(store, output, context);
   } finally {

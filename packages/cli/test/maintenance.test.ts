@@ -111,6 +111,22 @@ describe('verify', () => {
   });
 });
 
+describe('reindex progress', () => {
+  beforeEach(() => initStore());
+
+  it('a query that rebuilds the search index shows its progress on a terminal stderr only', async () => {
+    await appendMemories(3);
+    // Orama has no saved index of this store (flexsearch indexed it): the query rebuilds one.
+    const terminal = await inStore(['--search', 'orama', 'query', 'tea'], { stderrIsTTY: true });
+    expect(terminal.code).toBe(0);
+    expect(terminal.stderr).toMatch(/reindex \[[█░]+\] 100% \| 3\/3 memories \| \d+\/s/);
+    expect(terminal.stdout).toMatch(/memory number 1 about tea/);
+    await appendMemories(1);
+    const piped = await inStore(['--search', 'flexsearch', 'query', 'tea']);
+    expect(piped).toMatchObject({ code: 0, stderr: '' });
+  });
+});
+
 describe('verify without a store', () => {
   it('fails with STORE_NOT_FOUND and creates nothing', async () => {
     const run = await inStore(['verify']);

@@ -2,10 +2,12 @@ import { resolve } from 'node:path';
 import { MemMapError } from './errors.js';
 import { StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
-import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreStats } from './types.js';
+import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, StoreStats } from './types.js';
 import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
 import { checkMemoryConditions } from './memory-filter.js';
 import { memoryHistory } from './engine/memory-history.js';
+import { restoreMemories } from './engine/memory-restore.js';
+import { checkRestoredMemories } from './restored-memory.js';
 import { sameBlock } from './engine/block-references.js';
 import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
@@ -87,8 +89,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: historyRetentionMs must be a non-negative number of milliseconds (Infinity to keep history until a compaction), got ${JSON.stringify(opts.historyRetentionMs)}.`);
     }
     checkAutoCompaction(opts.autoCompaction);
+    if (opts.onIndexRebuild !== undefined && typeof opts.onIndexRebuild !== 'function') {
+      throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: onIndexRebuild must be a function (done, total) => void.');
+    }
     const initial = checkAgentState(opts.initialState ?? initialAgentState, 'MemMapFS.init') as unknown as S;
     const engine = await StoreEngine.open<S>(resolve(root), opts, initial);
+    engine.index.onRebuild = opts.onIndexRebuild;
     return new MemMapFS<S>(engine, opts);
   }
 
@@ -126,6 +132,26 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     });
     if (prepared.length === 0) return [];
     return this.track(() => this.appendPrepared(prepared));
+  }
+
+  /**
+   * Writes memories back as they were, from an export or another store's `listMemories` (a `Memory` is
+   * a `RestoredMemory`): with their ids, times, tags, namespace, meta, expiry and embedding (of any
+   * length), and returns their ids. Ids must increase and be above the last record of the log
+   * (`stats().lastLsn`), else `MEMORY_ID_TAKEN`: ids are never reused, and a new store takes any. The
+   * ids skipped are held by padding records (a few dozen bytes of log each, until compaction), so later
+   * memories get higher ids. Another process appending meanwhile never moves a memory off its id: the
+   * padding is counted again (or the call fails with `MEMORY_ID_TAKEN` if it took the id). The memories
+   * are one commit, all or none; padding ahead of them may have been written when it fails (it changes
+   * nothing). Ids more than 65,536 apart within one call, or more than 16,777,217 above the end of the
+   * log, are `RESTORE_GAP_TOO_LARGE`: split the call. Items without ids (give every item one, or none)
+   * take the next ids, keeping the rest.
+   */
+  async restoreMemories(memories: readonly RestoredMemory[]): Promise<number[]> {
+    this.assertWritable('restoreMemories');
+    const checked = checkRestoredMemories(memories, this.maxTextBytes, this.engine.index.name);
+    if (checked.length === 0) return [];
+    return this.track(() => restoreMemories(this.engine, checked, 'restoreMemories'));
   }
 
   /** Writes checked new memories in one commit; their ids are the LSNs of their records. */

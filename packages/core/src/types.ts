@@ -66,6 +66,13 @@ export interface MemMapFSOptions {
    * `compact()`.
    */
   autoCompaction?: boolean | { minDeadBytes?: number };
+  /**
+   * Called as the search index is rebuilt from the memories (the first query after the saved index
+   * went missing or was damaged, or after a change of provider), with the memories indexed so far and
+   * their total; at most about 10 times a second, and once at the end (`done === total`). For a
+   * progress bar: a rebuild of a large store takes a while.
+   */
+  onIndexRebuild?: (done: number, total: number) => void;
   /** Size at which a chunk file is sealed and a new one started. Default 64 MiB (max 1 GiB). */
   chunkSizeBytes?: number;
   /** How chunk bytes are read: `'auto'` (mmap when @riaskov/mmap-io loads, default; plain reads with one warning when it cannot), `'mmap'`, or `'read'`. */
@@ -105,6 +112,32 @@ export interface AppendMemoryOptions {
 export interface NewMemory extends AppendMemoryOptions {
   text: string;
   tags?: string[];
+}
+
+/**
+ * One memory for `restoreMemories`: a memory as it was (from `listMemories` or an export), written back
+ * with its id and times. A `Memory` is one.
+ */
+export interface RestoredMemory {
+  /**
+   * The id to write it at: above the last record of the log and above the ids before it in the call.
+   * Give every item an id, or none: without, each takes the next id, as `appendMemories` gives them.
+   */
+  id?: number;
+  text: string;
+  tags?: string[];
+  /** Default `'default'`. */
+  namespace?: Namespace;
+  /** Default `{}`. */
+  meta?: Record<string, unknown>;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  /** Milliseconds since the epoch. Default `createdAt`. */
+  updatedAt?: number;
+  /** Milliseconds since the epoch after which it is gone; absent: no TTL. */
+  expiresAt?: number;
+  /** Its embedding: any length (kept as it is, whatever the search provider's dimensions), as float32. */
+  embedding?: Float32Array | readonly number[];
 }
 
 /** A stored memory. */

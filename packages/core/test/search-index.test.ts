@@ -1,12 +1,12 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { SearchProvider } from '@memmapfs/core';
+import { MemMapFS, type SearchProvider } from '@memmapfs/core';
 import { SearchIndex, type SearchIndexHost } from '../src/engine/search-index.js';
 import { MemoryTable } from '../src/engine/memory-table.js';
 import { RecordType } from '../src/engine/log-records.js';
 import { storeLayout } from '../src/engine/store-layout.js';
-import { useTempRoot } from './fixtures.js';
+import { tempRoot, useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
 const rootOf = useTempRoot();
 let root: string;
@@ -72,5 +72,38 @@ describe('SearchIndex', () => {
     expect(outcome).toBe('resolved');
     expect(provider.calls.slice(-4)).toEqual(['open empty', 'clear', 'remove 5', 'save purge']);
     expect(await nodeFileSystem.stat(join(layout.searchSnapshot)).then(() => true)).toBe(true);
+  });
+});
+
+describe('onIndexRebuild', () => {
+  it('tells how far a rebuild of the index got, ending at the number of memories; a saved index loads without it', async () => {
+    const { root, cleanup } = await tempRoot();
+    try {
+      const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+      await fs.appendMemories(Array.from({ length: 300 }, (_, i) => ({ text: `note ${i}` })));
+      await fs.deleteMemory(1);
+      await fs.appendMemory('short lived', [], { ttlMs: 1 });
+      await fs.queryMemory('note');
+      await fs.checkpoint();
+      await fs.close();
+      const calls: Array<[number, number]> = [];
+      const reopen = () => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), onIndexRebuild: (done, total) => calls.push([done, total]) });
+      // The saved index is loaded: nothing rebuilt.
+      const withSaved = await reopen();
+      expect((await withSaved.queryMemory('note')).length).toBeGreaterThan(0);
+      await withSaved.close();
+      expect(calls).toEqual([]);
+      // Without it, the index is rebuilt from the checkpoint's tables at the first query.
+      await nodeFileSystem.rm(join(root, 'index'), { recursive: true, force: true });
+      const reopened = await reopen();
+      expect(calls).toEqual([]);
+      await reopened.queryMemory('note');
+      expect(calls.at(-1)).toEqual([300, 300]);
+      for (const [done, total] of calls) expect(done).toBeLessThanOrEqual(total);
+      await reopened.close();
+      await expect(MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), onIndexRebuild: 5 as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/onIndexRebuild must be a function/) });
+    } finally {
+      await cleanup();
+    }
   });
 });

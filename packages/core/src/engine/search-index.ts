@@ -21,6 +21,8 @@ const textDecoder = new TextDecoder('utf-8', { fatal: false });
 const INDEX_DELAY_MS = 5;
 /** …or at the next turn of the event loop once this many changes wait. */
 const INDEX_BATCH = 256;
+/** How often a rebuild tells its progress, at most. */
+const REBUILD_PROGRESS_INTERVAL_MS = 100;
 /**
  * Longest stretch of indexing before the event loop gets a turn: short enough that a commit finishing
  * meanwhile is taken up at once (the indexing fills the time commits wait for the disk) and that a long
@@ -79,6 +81,9 @@ export class SearchIndex {
   private savingIndex: Promise<void> = Promise.resolve();
   /** Memory changes applied to the tables and not yet handed to the provider, in log order. */
   private readonly pendingIndex: LogRecord[] = [];
+
+  /** Told of a rebuild's progress: memories indexed so far, of how many (see `InitOptions.onIndexRebuild`). */
+  onRebuild: ((done: number, total: number) => void) | undefined;
 
   constructor(
     private readonly searchSource: DeferredSearchProvider,
@@ -360,6 +365,24 @@ export class SearchIndex {
     return this.providerUpdate(() => this.provider.add({ id: m.id, text, tags: m.tags, namespace: m.namespace, ...(m.embedding ? { embedding: embeddingOf(m.embedding) } : {}) }));
   }
 
+  /** Indexes every memory of the tables, telling `onRebuild` how far it got. */
+  private async rebuild(): Promise<void> {
+    const progress = this.onRebuild;
+    // (Expired memories not deleted yet included: `values()` yields them too.)
+    const total = progress ? this.host.memories.countLive(Number.NEGATIVE_INFINITY) : 0;
+    let done = 0;
+    let toldAt = performance.now();
+    for (const m of this.host.memories.values()) {
+      await this.indexMemory(m);
+      done++;
+      if (progress && performance.now() - toldAt >= REBUILD_PROGRESS_INTERVAL_MS) {
+        toldAt = performance.now();
+        progress(done, Math.max(total, done));
+      }
+    }
+    progress?.(done, done);
+  }
+
   /** Whether the warning about embeddings of other dimensions than the provider's was given. */
   private dimensionsWarned = false;
 
@@ -460,7 +483,7 @@ export class SearchIndex {
     }
     if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined));
     await this.call(() => this.provider.clear());
-    for (const m of this.host.memories.values()) await this.indexMemory(m);
+    await this.rebuild();
     this.snapshotLsn = -1;
     await this.dropExpired();
   }
