@@ -77,7 +77,8 @@ export interface BlockStore {
   restore(ref: BlockRef, bytes: Uint8Array): Promise<void>;
   /**
    * Returns a block's bytes after checking them against `ref.crc`. Under `'mmap'` the result is a
-   * view into the mapping (no copy): treat it as read-only, and copy what you keep for long.
+   * view into the mapping (no copy), or a copy for bytes written since the chunk was last mapped: treat
+   * it as read-only, and copy what you keep for long.
    * Throws `BlockError` `BLOCK_CORRUPT` on a checksum mismatch, `BLOCK_MISSING` when the range
    * is not in the chunk files.
    */

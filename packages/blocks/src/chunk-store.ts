@@ -6,7 +6,7 @@ import { crc32c } from './crc32c.js';
 import { BlockError } from './block-error.js';
 import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, ChunkInfo, PlacedBlock, ReferencedRanges } from './block-store.js';
 import { tryLockHandle } from './file-lease.js';
-import { MAX_MAPPING_SIZE, loadMmap, mmapInstallAdvice, mmapLoadError, mmapUnavailableReason, warnReadFallback, type MmapBinding } from './mmap-binding.js';
+import { MAX_MAPPING_SIZE, loadMmap, mmapInstallAdvice, mmapLoadError, mmapUnavailableReason, warnMapFailed, warnReadFallback, type MmapBinding } from './mmap-binding.js';
 
 /** New chunk files in a row that this process created and could not lock before it gives up (see `startChunk`). */
 const MAX_CREATED_NOT_OWNED = 64;
@@ -43,6 +43,13 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
  */
 const SYNC_WRITE_LIMIT = 64 * 1024;
 const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
+/**
+ * A chunk is mapped again only once it holds at least this many times the bytes of its current mapping
+ * (or of the mapping last refused), or once it grows no more (a later chunk exists, or it is full); the bytes written in
+ * between are read with `pread` (copies). So a chunk read as it grows gets a few dozen mappings over its
+ * life, not one per read past the last one.
+ */
+const REMAP_GROWTH = 2;
 const CHUNK_NAME = /^chunk_(\d{4,})\.bin$/;
 
 /** File name of chunk `index`: `chunk_0000.bin`, `chunk_0001.bin`, … */
@@ -57,7 +64,12 @@ interface Chunk {
   readonly fd: number;
   /** Bytes known to be in the file. */
   size: number;
+  /** The newest mapping, never longer than the file; the views handed out keep older ones alive. */
   mapping: Buffer | undefined;
+  /** Length of the last mapping of it the system refused (0: none): the next try waits for the chunk to grow. */
+  refusedMapping: number;
+  /** Mapped whole once it looked settled (see `mappedRange`): not again for that reason. */
+  mappedSettled: boolean;
   writer: ChunkWriter | undefined;
   /** Blocks placed in it and not yet released: while there are any, a sealed chunk stays this store's. */
   held: number;
@@ -116,11 +128,14 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
  * write the same file, and a dead owner's lock goes with it. A chunk is only ever appended to, never
  * truncated or rewritten, so a mapping can never point past the end of its file. Chunks written by
  * other processes are opened on first read. Under mmap, reads return views into a shared read-only
- * mapping of the chunk, remapped as the chunk grows.
+ * mapping of the chunk, mapped again once the chunk has doubled (reads of the bytes written since are
+ * copies until then: see `mappedRange`).
  */
 export class ChunkBlockStore implements BlockStore {
   readonly reader: BlockReader;
   private readonly chunks = new Map<number, Chunk>();
+  /** The highest chunk number this store has met: a chunk below it no longer grows (writers seal a chunk before starting the next). */
+  private highestChunk = -1;
   private active: Chunk | undefined;
   private acquiring: Promise<Chunk> | undefined;
   private pendingWrites: PendingWrite[] = [];
@@ -579,31 +594,74 @@ export class ChunkBlockStore implements BlockStore {
     } catch {
       return undefined;
     }
-    const chunk: Chunk = { index, fd, size: fstatSync(fd).size, mapping: undefined, writer: undefined, held: 0 };
+    let size: number;
+    try {
+      size = fstatSync(fd).size;
+    } catch (error) {
+      closeSync(fd);
+      throw new BlockError('IO_ERROR', `Cannot read the size of ${chunkFileName(index)}: ${(error as Error).message}`, { cause: error });
+    }
+    const chunk: Chunk = { index, fd, size, mapping: undefined, refusedMapping: 0, mappedSettled: false, writer: undefined, held: 0 };
     this.chunks.set(index, chunk);
+    this.highestChunk = Math.max(this.highestChunk, index);
     return chunk;
   }
 
+  /**
+   * The bytes `start`–`end` of `chunk`: a view into its mapping when the mapping holds them, else from a
+   * new mapping of the whole chunk once it has grown enough since the last one (`REMAP_GROWTH`), else a
+   * copy read from the file. A mapping the system refuses is warned about once and the bytes are read.
+   */
   private mappedRange(chunk: Chunk, start: number, end: number): Buffer {
+    const mapping = chunk.mapping;
+    if (mapping && end <= mapping.length) return mapping.subarray(start, end);
     if (end > chunk.size) {
-      const fileSize = fstatSync(chunk.fd).size;
+      const fileSize = this.fileSize(chunk);
       chunk.size = Math.max(chunk.size, fileSize);
       if (fileSize < end) throw new BlockError('BLOCK_MISSING', `Block ${chunk.index}:${start}+${end - start} runs past the end of ${chunkFileName(chunk.index)} (${fileSize} bytes).`);
     }
-    if (!chunk.mapping || chunk.mapping.length < end) {
-      // Exactly what the file holds, never past its end: the views handed out share the mapping as their
-      // `buffer`, and a caller touching any byte of it past the end of the file would die of SIGBUS.
+    // Exactly what the file holds, never past its end: the views handed out share the mapping as their
+    // `buffer`, and a caller touching any byte of it past the end of the file would die of SIGBUS.
+    const length = Math.min(chunk.size, MAX_MAPPING_SIZE);
+    // Also, once, when the chunk most likely grows no more (a later one exists, or it is full): its tail
+    // would otherwise stay copies for good. Once only, as another writer may still be appending to it.
+    const previous = Math.max(mapping?.length ?? 0, chunk.refusedMapping);
+    const settled = !chunk.mappedSettled && (chunk.index < this.highestChunk || length >= this.chunkSize) && length > previous;
+    const grown = length >= REMAP_GROWTH * previous || settled;
+    if (end <= length && grown && length > 0) {
       const mmap = this.mmap!;
-      chunk.mapping = mmap.map(chunk.size, mmap.PROT_READ, mmap.MAP_SHARED, chunk.fd, 0);
+      try {
+        // (The mapping it replaces is unmapped when the last view into it is garbage-collected.)
+        chunk.mapping = mmap.map(length, mmap.PROT_READ, mmap.MAP_SHARED, chunk.fd, 0);
+        chunk.refusedMapping = 0;
+        chunk.mappedSettled ||= settled;
+        return chunk.mapping.subarray(start, end);
+      } catch (error) {
+        chunk.refusedMapping = length;
+        warnMapFailed(join(this.dir, chunkFileName(chunk.index)), error);
+      }
     }
-    return chunk.mapping.subarray(start, end);
+    return this.readRange(chunk, start, end - start);
+  }
+
+  private fileSize(chunk: Chunk): number {
+    try {
+      return fstatSync(chunk.fd).size;
+    } catch (error) {
+      throw new BlockError('IO_ERROR', `Cannot read the size of ${chunkFileName(chunk.index)}: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   private readRange(chunk: Chunk, start: number, length: number): Buffer {
     const target = Buffer.allocUnsafeSlow(length);
     let done = 0;
     while (done < length) {
-      const n = readSync(chunk.fd, target, done, length - done, start + done);
+      let n: number;
+      try {
+        n = readSync(chunk.fd, target, done, length - done, start + done);
+      } catch (error) {
+        throw new BlockError('IO_ERROR', `Reading block ${chunk.index}:${start}+${length} from ${chunkFileName(chunk.index)} failed: ${(error as Error).message}`, { cause: error });
+      }
       if (n === 0) throw new BlockError('BLOCK_MISSING', `Block ${chunk.index}:${start}+${length} runs past the end of ${chunkFileName(chunk.index)}.`);
       done += n;
     }

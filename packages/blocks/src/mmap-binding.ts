@@ -16,9 +16,13 @@ export const MAX_MAPPING_SIZE = 0x7fff_ffff;
 /** The code of the warning given once per process when `reader: 'auto'` falls back to reads. */
 export const MMAP_FALLBACK_WARNING = 'MEMMAPFS_MMAP_UNAVAILABLE';
 
+/** The code of the warning given once per process when the system refuses a mapping and the bytes are read instead. */
+export const MMAP_FAILED_WARNING = 'MEMMAPFS_MMAP_FAILED';
+
 let binding: MmapBinding | null | undefined;
 let loadError: unknown;
 let warned = false;
+let warnedMapFailed = false;
 
 /** Loads the binding once; `null` when it is not installed or its native addon does not load. */
 export function loadMmap(): MmapBinding | null {
@@ -61,5 +65,21 @@ export function warnReadFallback(): void {
     type: 'MemMapFSWarning',
     code: MMAP_FALLBACK_WARNING,
     detail: mmapInstallAdvice(),
+  });
+}
+
+/**
+ * Tells the process, once, that the system refused to map `path` (`map()` threw `error`, e.g.
+ * `mmap failed, 12`: ENOMEM) and that its bytes, and those of any mapping refused later, are read with
+ * copies instead. Later refusals in the same process say nothing.
+ */
+export function warnMapFailed(path: string, error: unknown): void {
+  if (warnedMapFailed) return;
+  warnedMapFailed = true;
+  const reason = (error as Error | undefined)?.message ?? String(error);
+  process.emitWarning(`MemMapFS could not map ${path} (${reason}): it is read with copies instead, as is any file whose mapping fails later in this process.`, {
+    type: 'MemMapFSWarning',
+    code: MMAP_FAILED_WARNING,
+    detail: `${MMAP_PACKAGE}'s map() failed. Error 12 (ENOMEM) means the process reached its limit of mappings (vm.max_map_count) or of address space (ulimit -v); reads are correct either way, only slower.`,
   });
 }

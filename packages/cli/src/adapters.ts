@@ -1,13 +1,15 @@
-import { registerCodec, registerSearchProvider, type Codec, type CodecName, type SearchProvider, type SearchProviderName } from '@memmapfs/core';
+import { registerCodec, registerSearchProvider, type Codec, type CodecName, type SearchProvider, type SearchProviderName, type SearchProviders } from '@memmapfs/core';
 
 /**
  * The search providers `--search` chooses from; the first is the default. Each adapter (and its search
  * library) is imported only when a store is opened with it, so a command starts without loading them all.
+ * Registered by name (see `registerBundledAdapters`), they also make the provider a store's saved index
+ * names, with the options recorded there.
  */
-export const searchProviders: Readonly<Record<SearchProviderName, () => Promise<SearchProvider>>> = {
-  flexsearch: async () => (await import('@memmapfs/search-flexsearch')).default(),
-  orama: async () => (await import('@memmapfs/search-orama')).default(),
-  segments: async () => (await import('@memmapfs/search-segments')).default(),
+export const searchProviders: { readonly [K in SearchProviderName]: (options?: SearchProviders[K]) => Promise<SearchProvider> } = {
+  flexsearch: async (options) => (await import('@memmapfs/search-flexsearch')).default(options),
+  orama: async (options) => (await import('@memmapfs/search-orama')).default(options),
+  segments: async (options) => (await import('@memmapfs/search-segments')).default(options),
 };
 
 /** The codecs `--codec` chooses from; the first is the default of a new store. Imported when used, as above. */
@@ -17,10 +19,11 @@ export const codecs: Readonly<Record<CodecName, () => Promise<Codec>>> = {
 };
 
 /**
- * Registers the bundled adapters under their names, so that a store opened without `--codec` finds
- * its own codec here rather than by a dynamic import that a global install may not resolve.
+ * Registers the bundled adapters under their names, so that a store opened without `--codec` or
+ * `--search` finds its own codec and search provider here rather than by a dynamic import that a global
+ * install may not resolve.
  */
 export function registerBundledAdapters(): void {
   for (const [name, create] of Object.entries(codecs)) registerCodec(name as CodecName, create);
-  for (const [name, create] of Object.entries(searchProviders)) registerSearchProvider(name as SearchProviderName, create);
+  for (const [name, create] of Object.entries(searchProviders)) registerSearchProvider(name as SearchProviderName, create as (options?: unknown) => Promise<SearchProvider>);
 }

@@ -11,7 +11,7 @@ const codecNames = Object.keys(codecs);
 /** Options every command accepts, anywhere on the line. */
 export const globalOptions: Readonly<Record<string, OptionSpec>> = {
   root: { type: 'string', valueName: 'DIR', description: 'Store folder. Default: $MEMMAPFS_ROOT, else .memmap_fs_root in the current folder' },
-  search: { type: 'string', valueName: 'NAME', description: `Search provider: ${searchNames.join(' or ')}. Default: ${searchNames[0]}` },
+  search: { type: 'string', valueName: 'NAME', description: `Search provider: ${searchNames.join(' or ')}. Default: the one that saved the store's search index (with its options), else ${searchNames[0]}` },
   codec: { type: 'string', valueName: 'NAME', description: `Codec of a new store: ${codecNames.join(' or ')}. Default: an existing store's own, else ${codecNames[0]}` },
   json: { type: 'boolean', description: 'Results as JSON on stdout; failures as {"error":{"code","message"}} on stderr' },
   help: { type: 'boolean', short: 'h', description: "Show help; after a command, that command's help" },

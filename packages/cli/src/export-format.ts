@@ -14,8 +14,11 @@ export interface ExportHeader {
   readonly exportedAt: number;
 }
 
-/** A live memory, as exported: `meta` in tagged JSON (see `toTaggedJson`). */
-export type ExportedMemory = { readonly type: 'memory' } & Memory;
+/**
+ * A live memory, as exported: `meta` in tagged JSON (see `toTaggedJson`), `embedding` (when it has one)
+ * an array of numbers (each float32 exactly, so that it reads back the same).
+ */
+export type ExportedMemory = { readonly type: 'memory' } & Omit<Memory, 'embedding'> & { readonly embedding?: readonly number[] };
 
 /** A KV entry, as exported: `value` in tagged JSON. */
 export interface ExportedKv {

@@ -16,16 +16,17 @@ export function storeRoot(globals: GlobalOptions, env: Readonly<Record<string, s
 }
 
 /**
- * Opens the store at `root` with adapter instances, never by name: the search provider of `--search`
- * (default flexsearch), and a codec only when `--codec` is given, so an existing store keeps its own.
- * A rebuild of the search index (a query's, when the saved index is missing or of another provider)
- * shows a progress bar on a terminal.
+ * Opens the store at `root`. A search provider and a codec are given only when `--search` or `--codec`
+ * is, as instances: an existing store otherwise keeps its own codec and the search provider (with its
+ * options) that saved its index, which core makes through the bundled adapters registered by name (a new
+ * store, or one without a saved index, gets flexsearch), so that the index an application saved is not
+ * rebuilt. A rebuild of the search index (a query's, when the saved index is missing or of another
+ * provider) shows a progress bar on a terminal.
  */
 export async function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store'], output: Output): Promise<MemMapFS> {
-  const search = globals.search === undefined ? Object.values(searchProviders)[0]! : searchProviders[globals.search];
   let rebuilding: ProgressBar | undefined;
   return MemMapFS.init(root, {
-    search: await search(),
+    ...(globals.search !== undefined ? { search: await searchProviders[globals.search]() } : {}),
     ...(globals.codec !== undefined ? { codec: await codecs[globals.codec]() } : {}),
     create: mode === 'create',
     onIndexRebuild: (done, total) => {

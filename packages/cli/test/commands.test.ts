@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AgentState, Memory, MemoryPage } from '@memmapfs/core';
+import { MemMapFS, type AgentState, type Memory, type MemoryPage } from '@memmapfs/core';
+import { orama } from '@memmapfs/search-orama';
 import stringWidth from 'string-width';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { binaryKind, memmapfs, type ProcessOptions, type ProcessRun } from './binary.js';
@@ -211,8 +212,83 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       expect(await memmapfs(['--root', other, '--json', 'state', 'get']).then((r) => JSON.parse(r.stdout) as AgentState)).toMatchObject({ status: 'running', extra: { task: 'triage' } });
     }, slow);
 
-    // Core assigns every memory its id (and its times) when it is appended: no call takes them.
-    it.todo('keeps the ids and the times of an export on import (needs core to append a memory with a given id and times)');
+    it('round-trips a store losslessly, ids, times, expiries and embeddings included: export, import into a fresh store, export again gives the same file', async () => {
+      // Written through the library: the command line gives no embeddings.
+      const source = await MemMapFS.init(paths.root, { search: orama({ vectors: { dimensions: 3 } }) });
+      const ids: number[] = [];
+      ids.push(await source.appendMemory('kept as it was', ['a', 'b'], { namespace: 'team/alpha', meta: { source: 'chat', nested: { $ref: 'x' }, list: [1, null] } }));
+      ids.push(await source.appendMemory('deleted before the export'));
+      ids.push(await source.appendMemory('updated later', ['u'], { embedding: [0.1, -0.2, 0.3] }));
+      await source.setKv('session', { turn: 3, bytes: new Uint8Array([0, 255]) });
+      ids.push(await source.appendMemory('expires tomorrow', [], { ttlMs: 24 * 60 * 60 * 1000, embedding: new Float32Array([1 / 3, 2, -7.5]) }));
+      await source.deleteMemory(ids[1]!);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await source.updateMemory(ids[2]!, { text: 'updated', meta: { v: 2 } });
+      await source.setKv('gone', 1);
+      await source.deleteKv('gone');
+      ids.push(...(await source.appendMemories([{ text: 'the last one', namespace: ['team', 'beta'] }])));
+      await source.updateState({ status: 'running', activeMemoryCount: 4, lastUpdatedId: ids[4]!, extra: { task: 'triage' } });
+      await source.close();
+
+      const first = join(paths.dir, 'first.jsonl');
+      expect((await run(['export', first])).code).toBe(0);
+      const lines = (await readFile(first, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines.filter((line) => line.type === 'memory').map((line) => line.id)).toEqual([ids[0], ids[2], ids[3], ids[4]]);
+      expect(lines.find((line) => line.id === ids[3])).toMatchObject({ expiresAt: expect.any(Number), embedding: [expect.closeTo(1 / 3, 6), 2, -7.5] });
+      expect(lines.find((line) => line.id === ids[2])).toMatchObject({ text: 'updated', embedding: [expect.closeTo(0.1, 6), expect.closeTo(-0.2, 6), expect.closeTo(0.3, 6)] });
+
+      const other = join(paths.dir, 'other');
+      expect((await memmapfs(['--root', other, 'init'])).code).toBe(0);
+      const imported = await memmapfs(['--root', other, '--json', 'import', first]);
+      expect(imported).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(imported.stdout)).toEqual({ imported: 4, firstId: ids[0], lastId: ids[4], kvKeys: 1, state: true, expired: 0, renumbered: 0 });
+      const second = join(paths.dir, 'second.jsonl');
+      expect((await memmapfs(['--root', other, 'export', second])).code).toBe(0);
+      const withoutTime = (text: string) => text.replace(/"exportedAt":\d+/, '"exportedAt":0');
+      expect(withoutTime(await readFile(second, 'utf8'))).toBe(withoutTime(await readFile(first, 'utf8')));
+      // New memories of the imported store come after every imported id.
+      expect((JSON.parse((await memmapfs(['--root', other, '--json', 'append', 'new'])).stdout) as { id: number }).id).toBeGreaterThan(ids[4]!);
+
+      // Into a store whose log is past the first id: new ids, everything else kept; the text output says so.
+      const busy = join(paths.dir, 'busy');
+      expect((await memmapfs(['--root', busy, 'init'])).code).toBe(0);
+      for (const text of ['one', 'two']) expect((await memmapfs(['--root', busy, 'append', text])).code).toBe(0);
+      const end = (JSON.parse((await memmapfs(['--root', busy, '--json', 'stats'])).stdout) as { lastLsn: number }).lastLsn;
+      const renumbered = await memmapfs(['--root', busy, 'import', first]);
+      expect(renumbered).toMatchObject({ code: 0, stderr: '' });
+      expect(renumbered.stdout).toBe(`imported 4 memories (ids ${end + 1}–${end + 4}), 1 KV key and the state\n4 memories got new ids: the log of this store is past the ids of the export (--ids keep refuses instead)\n`);
+      const moved = JSON.parse((await memmapfs(['--root', busy, '--json', 'get', String(end + 4)])).stdout) as Memory;
+      expect(moved).toMatchObject({ text: 'the last one', namespace: 'team/beta', createdAt: lines.at(-3)!.createdAt });
+      const refused = await memmapfs(['--root', busy, 'import', first, '--ids', 'keep']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^memmapfs: line 2: .*id 1 .*; nothing imported\n$/);
+      const refusedJson = await memmapfs(['--root', busy, '--json', 'import', first, '--ids', 'keep']);
+      expect(JSON.parse(refusedJson.stderr).error.code).toBe('MEMORY_ID_TAKEN');
+    }, slow);
+
+    it('gives up the ids of an export far above the log of the store at once (auto), writing each text once, or fails saying why (keep)', async () => {
+      const file = join(paths.dir, 'far.jsonl');
+      const text = (i: number) => `memory ${i} `.padEnd(4096, 'x');
+      const lines = [{ type: 'header', format: 'memmapfs-export', version: 1 }, ...Array.from({ length: 40 }, (_, i) => ({ type: 'memory', id: 5_000_000 + i * 3, text: text(i), tags: [], namespace: 'default', meta: {}, createdAt: 1_700_000_000_000 + i, updatedAt: 1_700_000_000_000 + i }))];
+      await writeFile(file, `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`);
+      const far = join(paths.dir, 'far');
+      expect((await memmapfs(['--root', far, 'init'])).code).toBe(0);
+      const auto = await memmapfs(['--root', far, 'import', file, '--batch', '16']);
+      expect(auto).toMatchObject({ code: 0, stderr: '' });
+      expect(auto.stdout).toBe('imported 40 memories (ids 1–40)\n40 memories got new ids: the ids of the export are too far above the end of the log of this store to fill the log up to them (--ids keep refuses instead)\n');
+      const stats = JSON.parse((await memmapfs(['--root', far, '--json', 'stats'])).stdout) as { lastLsn: number; blockBytes: number };
+      expect(stats.lastLsn).toBeLessThan(50);
+      // Each text written once: no block left behind by a refused call.
+      expect(stats.blockBytes).toBeLessThan(40 * 4096 * 1.2);
+
+      const fresh = join(paths.dir, 'fresh');
+      expect((await memmapfs(['--root', fresh, 'init'])).code).toBe(0);
+      const keep = await memmapfs(['--root', fresh, 'import', file, '--ids', 'keep']);
+      expect(keep.code).toBe(1);
+      expect(keep.stderr).toMatch(/^memmapfs: line 2: .*id 5000000 is 5000000 above the last record of the log \(0\).*--ids new.*; nothing imported\n$/);
+      expect(JSON.parse((await memmapfs(['--root', fresh, '--json', 'import', file, '--ids', 'keep'])).stderr).error.code).toBe('RESTORE_GAP_TOO_LARGE');
+      expect((JSON.parse((await memmapfs(['--root', fresh, '--json', 'stats'])).stdout) as { blockBytes: number }).blockBytes).toBe(0);
+    }, slow);
 
     it('refuses an export of another version, and lines of an unknown type, before writing them (exit 1)', async () => {
       const file = join(paths.dir, 'future.jsonl');

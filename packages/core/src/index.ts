@@ -5,14 +5,14 @@ export type { MemMapErrorCode, MemMapErrorOptions, Subsystem } from './errors.js
 export type { Codec } from './contracts/codec.js';
 export { maxStorableDepth } from './storable-value.js';
 export type { StorableValue } from './storable-value.js';
-export type { SearchDocument, SearchHit, SearchProvider, SearchProviderSupports, SearchRequest } from './contracts/search-provider.js';
+export type { JsonValue, SearchDocument, SearchHit, SearchProvider, SearchProviderSpec, SearchProviderSupports, SearchRequest } from './contracts/search-provider.js';
 export { registerCodec, registerSearchProvider, resolveCodec, resolveSearchProvider } from './registry/provider-registry.js';
 export type { CborCodecOptions, FlexSearchProviderOptions, FlexSearchTokenize, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './registry/builtin-options.js';
 export type {
   AdapterOptions, CodecFactory, CodecName, CodecOption, Codecs, SearchOption, SearchProviderFactory, SearchProviderName, SearchProviders,
 } from './registry/provider-registry.js';
 export type {
-  AgentState, AppendMemoryOptions, Durability, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, StoreFileSystem, StoreStats,
+  AgentState, AppendMemoryOptions, Durability, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, StoreFileSystem, StoreStats,
 } from './types.js';
 export { verifyStore } from './maintenance/store-check.js';
 export type { StoreCheckOptions, StoreProblem, StoreProblemKind, VerifyReport } from './maintenance/store-check.js';

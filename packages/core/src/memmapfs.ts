@@ -575,7 +575,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /**
    * Reads the stream `key` chunk by chunk, as appended up to the call. Under mmap each chunk is a
-   * read-only view into the mapped file (no copy). An unknown key yields nothing.
+   * read-only view into the mapped file (no copy), but for the newest bytes of a chunk file that grew
+   * since it was mapped, which are read into a copy. An unknown key yields nothing.
    */
   async *openRead(key: string): AsyncGenerator<Uint8Array, void, undefined> {
     this.assertOpen('openRead');

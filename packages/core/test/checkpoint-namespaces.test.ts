@@ -28,7 +28,8 @@ async function storeWithCheckpoint(): Promise<{ a: number[]; b: number[] }> {
 /** Rewrites the store's checkpoint as it is, but for its namespace counts. */
 async function rewriteNamespaceCounts(namespaces: ReadonlyMap<string, number>): Promise<void> {
   const folder = join(root, 'checkpoints');
-  const [name] = (await nodeFiles.readdir(folder)).filter((n) => n.startsWith('checkpoint-'));
+  // The newest: the one the manifest names.
+  const name = (await nodeFiles.readdir(folder)).filter((n) => n.startsWith('checkpoint-')).sort().at(-1);
   const path = join(folder, name!);
   const file = openCheckpointFile(path, 'read');
   const rows = file.memories(codec);
@@ -38,19 +39,46 @@ async function rewriteNamespaceCounts(namespaces: ReadonlyMap<string, number>): 
 }
 
 describe('namespace counts in a checkpoint', () => {
-  it('a checkpoint whose counts do not add up to its rows is not used: the open replays the log and finds every memory', async () => {
+  it('counts that do not add up to the rows are not taken: the open counts the rows instead, and verify warns', async () => {
     const { b } = await storeWithCheckpoint();
     await rewriteNamespaceCounts(new Map([['a', 3]]));
     const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
       const fs = await open();
-      expect(warnings.mock.calls.some(([message]) => /namespace/.test(String(message)))).toBe(true);
+      expect(warnings.mock.calls.some(([message, options]) => /namespace counts .* are wrong/.test(String(message)) && (options as { code?: string })?.code === 'MEMMAPFS_CHECKPOINT_COUNTS')).toBe(true);
       expect(await fs.listNamespaces()).toEqual(['a', 'b']);
       expect((await fs.queryMemory('banana', { namespace: 'b' })).map((h) => h.id).sort((x, y) => x - y)).toEqual(b);
+      // Opened from the checkpoint, not by replaying the log: its rows are the memories' base.
+      expect((fs as unknown as { engine: { memories: { baseCount: number } } }).engine.memories.baseCount).toBe(5);
       await fs.close();
     } finally {
       warnings.mockRestore();
     }
+  });
+
+  it('a store whose log dropped the records a checkpoint with wrong counts covers still opens, with every memory', async () => {
+    const fs = await MemMapFS.init(root, { codec, search: new WordSearch(), historyRetentionMs: 0 });
+    const a = await fs.appendMemories([1, 2, 3].map((n) => ({ text: `apple ${n}`, namespace: 'a' })));
+    await fs.checkpoint();
+    await fs.appendMemory('after the checkpoint', [], { namespace: 'c' });
+    await fs.checkpoint();
+    await fs.close();
+    await rewriteNamespaceCounts(new Map([['a', 3], ['c', 2]]));
+    const checkpointProblems = async () => (await verifyStore(root, { codec })).problems.filter((problem) => problem.kind.startsWith('checkpoint'));
+    expect(await checkpointProblems()).toEqual([expect.objectContaining({ severity: 'warning', kind: 'checkpoint-damaged', repairable: false, message: expect.stringMatching(/namespace counts .* are wrong/) })]);
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const again = await open();
+      expect((await again.listMemories({ namespace: 'a' })).memories.map((m) => m.id).sort((x, y) => x - y)).toEqual(a);
+      expect(await again.listNamespaces()).toEqual(['a', 'c']);
+      await again.appendMemory('one more', [], { namespace: 'c' });
+      await again.checkpoint();
+      await again.close();
+    } finally {
+      warnings.mockRestore();
+    }
+    // The next checkpoint wrote them right.
+    expect(await checkpointProblems()).toEqual([]);
   });
 
   it('verify finds counts that add up but name the wrong namespaces, and repair rewrites them', async () => {

@@ -42,7 +42,7 @@ function reviveBytes(value: unknown): unknown {
 
 /** A search provider that matches documents containing every query word; records each call. */
 export class WordSearch implements SearchProvider {
-  readonly name = 'word-test';
+  readonly name: string = 'word-test';
   readonly supports = { snapshot: true, prefix: false };
   readonly docs = new Map<number, SearchDocument>();
   adds = 0;

@@ -44,6 +44,7 @@ describe('SearchIndex', () => {
     const host: SearchIndexHost = {
       layout,
       files: nodeFileSystem,
+      reader: 'read',
       memories: new MemoryTable(),
       wal: { readOnly: false, lastLsn: 7, header: { logId: '00'.repeat(16) }, flush: async () => undefined, readFrom: async function* () {} } as unknown as SearchIndexHost['wal'],
       lastChecksum: 0,

@@ -30,7 +30,7 @@ processes, may use the same store folder at once. Creates the store when the fol
 
 Options:
   --root DIR      Store folder. Default: $MEMMAPFS_ROOT, else ${defaultRoot} in the current folder
-  --search NAME   Search provider: ${searchNames.join(', ')}. Default: ${searchNames[0]} (the others need their package installed)
+  --search NAME   Search provider: ${searchNames.join(', ')}. Default: the store's own (the one that saved its index), else ${searchNames[0]} (the others need their package installed)
   -h, --help      Show this help
   --version       Print the version
 

@@ -10,11 +10,13 @@ export const searchNames = ['flexsearch', 'orama', 'segments'] as const satisfie
  * Opens the store at `root`, creating it when absent. The codecs (msgpack, cbor) and the default search
  * provider (flexsearch) come with this package and are registered by name, so that a store opens with
  * its own codec; another provider (`orama`, `segments`) is imported by core, and a missing package is
- * `ADAPTER_NOT_INSTALLED`, naming what to install.
+ * `ADAPTER_NOT_INSTALLED`, naming what to install. Without `search`, the store's own provider (the one
+ * its saved index names, with its options) when it can be made, else flexsearch: the server never
+ * rebuilds an index an application saved.
  */
-export function openStore(root: string, search: (typeof searchNames)[number] = 'flexsearch'): Promise<MemMapFS> {
+export function openStore(root: string, search?: (typeof searchNames)[number]): Promise<MemMapFS> {
   registerCodec('msgpack', () => msgpack());
   registerCodec('cbor', () => cbor());
-  registerSearchProvider('flexsearch', () => flexsearch());
-  return MemMapFS.init(root, { search });
+  registerSearchProvider('flexsearch', (options) => flexsearch(options));
+  return MemMapFS.init(root, search === undefined ? {} : { search });
 }

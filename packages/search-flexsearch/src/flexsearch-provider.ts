@@ -1,4 +1,4 @@
-import type { FlexSearchProviderOptions, FlexSearchTokenize, SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+import type { FlexSearchProviderOptions, FlexSearchTokenize, JsonValue, SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
 import { FlexSearchOrderIndex } from './flexsearch-order-index.js';
 import { MemoryLabels } from './memory-labels.js';
 import { RankedWordIndex } from './ranked-word-index.js';
@@ -41,10 +41,18 @@ export function flexsearch(options: FlexSearchProviderOptions = {}): SearchProvi
 
   let text = createTextIndex();
   let labels = new MemoryLabels();
+  // The options given (checked above), recorded with the saved index: a store opened later without a
+  // search option makes this provider again with them.
+  const given: { [key: string]: JsonValue } = {};
+  if (options.tokenize !== undefined) given.tokenize = tokenize;
+  if (options.resolution !== undefined) given.resolution = resolution;
+  if (options.prefixWords !== undefined) given.prefixWords = prefixWords;
+  if (typeof options.suggest === 'boolean') given.suggest = options.suggest;
 
   return {
     name: 'flexsearch',
     supports: { snapshot: true, prefix: text.prefix },
+    spec: Object.keys(given).length > 0 ? { provider: 'flexsearch', options: given } : { provider: 'flexsearch' },
 
     add(doc: SearchDocument): void {
       if (labels.has(doc.id)) text.remove(doc.id);

@@ -1,4 +1,4 @@
-import type { OramaProviderOptions, SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+import type { JsonValue, OramaProviderOptions, SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
 import { count, create, load, remove, save, search, upsert, type AnyOrama } from '@orama/orama';
 import { decodeSnapshot, encodeSnapshot, snapshotError, VECTOR_PROPERTY, type VectorSection } from './snapshot.js';
 import { checkVectorsOption, rankHybrid } from './vector-ranking.js';
@@ -42,6 +42,16 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
   }
   const relevance = options.relevance;
   const dimensions = checkVectorsOption(options.vectors);
+  // The options given, recorded with the saved index: a store opened later without a search option
+  // makes this provider again with them (vector search of the same dimensions included).
+  const given: { [key: string]: JsonValue } = {};
+  if (options.tolerance !== undefined) given.tolerance = tolerance;
+  if (relevance !== undefined && relevance !== null && typeof relevance === 'object') {
+    const parameters: { [key: string]: JsonValue } = {};
+    for (const key of ['k', 'b', 'd'] as const) if (typeof relevance[key] === 'number' && Number.isFinite(relevance[key])) parameters[key] = relevance[key];
+    given.relevance = parameters;
+  }
+  if (dimensions !== undefined) given.vectors = { dimensions };
 
   // (The word tokenizer returns each word of a text once.)
   const wordSearch = new WordSearchIndex({ distinctWords: true });
@@ -98,6 +108,7 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
   return {
     name: 'orama',
     supports: { snapshot: true, prefix: true, ...(dimensions === undefined ? {} : { vectors: { dimensions } }) },
+    spec: Object.keys(given).length > 0 ? { provider: 'orama', options: given } : { provider: 'orama' },
 
     async add(doc: SearchDocument): Promise<void> {
       const stored: StoredMemory = { id: String(doc.id), text: doc.text, tags: [...doc.tags], namespace: doc.namespace };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SearchDocument, SearchHit, SearchProvider, SearchRequest, SegmentSearchOptions } from '@memmapfs/core';
+import type { JsonValue, SearchDocument, SearchHit, SearchProvider, SearchProviderSpec, SearchRequest, SegmentSearchOptions } from '@memmapfs/core';
 import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
 import { searchSegments } from './bm25-search.js';
 import { decodeDescription, encodeDescription, isSegmentFileName } from './index-description.js';
@@ -48,7 +48,13 @@ export function segmentSearch(options: SegmentSearchOptions = {}): SegmentSearch
   };
   positive('flushAfter', 1);
   positive('mergeFactor', 2);
-  return new SegmentSearchProvider(options.flushAfter ?? 4096, options.mergeFactor ?? 8);
+  // The options given, recorded with the saved index: a store opened later without a search option
+  // makes this provider again with them.
+  const given: { [key: string]: JsonValue } = {};
+  if (options.flushAfter !== undefined) given.flushAfter = options.flushAfter;
+  if (options.mergeFactor !== undefined) given.mergeFactor = options.mergeFactor;
+  const spec: SearchProviderSpec = Object.keys(given).length > 0 ? { provider: 'segments', options: given } : { provider: 'segments' };
+  return new SegmentSearchProvider(options.flushAfter ?? 4096, options.mergeFactor ?? 8, spec);
 }
 
 /**
@@ -71,6 +77,8 @@ export class SegmentSearchProvider implements SearchProvider {
   private sealed: HeldSegment[] = [];
   private memory: HeldSegment;
   private nextKey = 0;
+  /** How segment files are read: the store's reader (`openIndex`), a mapping when the binding loads by default. */
+  private reader: 'auto' | 'read' = 'auto';
   /**
    * Memories held by more than one segment, or deleted while a written one holds them: id → the key of
    * the segment holding the live version, or `DELETED`. Any other row of them is dead.
@@ -90,6 +98,8 @@ export class SegmentSearchProvider implements SearchProvider {
   constructor(
     private readonly flushAfter: number,
     private readonly mergeFactor: number,
+    /** How it is made again by name (see `SearchProvider.spec`). */
+    readonly spec: SearchProviderSpec = { provider: 'segments' },
   ) {
     this.memory = this.newHeld();
   }
@@ -141,8 +151,9 @@ export class SegmentSearchProvider implements SearchProvider {
    * Opens the index saved in `folder` as `saved` describes it (what `saveIndex` returned), or an empty
    * one there. Throws when a file it names is missing or damaged.
    */
-  async openIndex(folder: string, saved: Uint8Array | undefined): Promise<void> {
+  async openIndex(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read' }): Promise<void> {
     this.assertOpen();
+    this.reader = options?.reader === 'mmap' ? 'auto' : options?.reader ?? 'auto';
     await mkdir(folder, { recursive: true });
     const description = saved ? decodeDescription(saved) : { segments: [], owners: new Map<number, number>() };
     // Opened whole before it takes the place of what the provider holds: a search meanwhile reads the
@@ -154,7 +165,7 @@ export class SegmentSearchProvider implements SearchProvider {
         const lease = await leaseShared(path);
         if (!lease) throw new Error(`the search segment ${path} was removed`);
         try {
-          opened.push({ kind: 'written', key: this.nextKey++, file, reader: new SegmentReader(mapFile(path).bytes), lease });
+          opened.push({ kind: 'written', key: this.nextKey++, file, reader: new SegmentReader(mapFile(path, this.reader).bytes), lease });
         } catch (error) {
           await lease.release();
           throw error;
@@ -357,7 +368,7 @@ export class SegmentSearchProvider implements SearchProvider {
         await handle.close();
       }
       try {
-        return { kind: 'written', key, file, reader: new SegmentReader(mapFile(path).bytes), lease };
+        return { kind: 'written', key, file, reader: new SegmentReader(mapFile(path, this.reader).bytes), lease };
       } catch (error) {
         await lease.release();
         await unlink(path).catch(() => undefined);

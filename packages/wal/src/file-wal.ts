@@ -299,7 +299,7 @@ async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptio
         next = { first: segmentScan.lastLsn + 1, offset: WAL_HEADER_SIZE, lsn: segmentScan.lastLsn + 1 };
       }
       if (next.first !== current.firstLsn) throw missingRecords(path, next.lsn, current.firstLsn);
-      scan = new LogFileScan(handle, size, seed, path, trusted?.offset, stopAt, { offset: next.offset, lsn: next.lsn });
+      scan = new LogFileScan(handle, size, seed, path, trusted?.offset, stopAt, { offset: next.offset, lsn: next.lsn }, trusted?.lsn);
       for await (const record of scan.records()) {
         positions.note(record.lsn, current.firstLsn, record.offset);
         yield record;
@@ -1283,7 +1283,14 @@ export async function lockLogForMaintenance(path: string, files: WalFileSystem =
       }
       // A link a crash left between sealing and replacing state.wal names state.wal itself: a second
       // lock on it would conflict with the first (the lock belongs to the open file description).
-      const { dev, ino } = await handle.stat();
+      let dev: number;
+      let ino: number;
+      try {
+        ({ dev, ino } = await handle.stat());
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw error;
+      }
       if (taken.has(`${dev}:${ino}`)) {
         await handle.close();
         continue;

@@ -334,6 +334,17 @@ export class HeadFile {
     }
   }
 
+  /** Makes what was written to this file (the commit marker) durable: fdatasync. */
+  async sync(): Promise<void> {
+    const handle = this.handle;
+    if (this.readOnly || !handle) throw new WalError('READ_ONLY', `${this.path} was opened read-only.`);
+    try {
+      await handle.datasync();
+    } catch (error) {
+      throw ioError(`Syncing ${this.path} failed`, error);
+    }
+  }
+
   /** The copy of the log's header kept in this file, if it is there and intact. */
   readHeaderCopy(): Buffer | undefined {
     const buf = Buffer.alloc(HEADER_COPY_OFFSET + WAL_HEADER_SIZE);

@@ -12,6 +12,7 @@ export type { LogDamage, LogScan, ScanOptions } from './log-scan.js';
 export { LOG_ID_SIZE, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, WAL_MAGIC, decodeWalHeader, encodeWalHeader, isIntactWalHeader, newLogId } from './wal-header.js';
 export { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE, frameSeed } from './wal-frame.js';
 export { encodeFrames, encodeLogImage } from './log-image.js';
+export type { RecordToFrame } from './log-image.js';
 export { crc32c } from './crc32c.js';
 export { listSealedSegments, sealedSegmentPath, segmentFileName } from './log-segments.js';
 export type { SegmentHeader } from './wal-header.js';

@@ -38,6 +38,8 @@ export class LogFileScan {
     private readonly committedEnd: number | undefined,
     private readonly stopAt: number = Number.POSITIVE_INFINITY,
     private readonly start: { offset: number; lsn: number } = { offset: WAL_HEADER_SIZE, lsn: 1 },
+    /** The LSN the commit marker says was committed last, if it names this log: a scan ending before it is damage. */
+    private readonly committedLsn: number | undefined = undefined,
   ) {
     this.end = start.offset;
     this.lastLsn = start.lsn - 1;
@@ -119,10 +121,13 @@ export class LogFileScan {
       const proof = findProofOfDamage(rest.subarray(0, read), 1, lsn, this.seed);
       if (proof) throw damageError(this.path, lsn, offset, bad, `and record ${proof.lsn} (at byte ${offset + proof.offset}) was written after it had been made durable`);
       if (this.committedEnd !== undefined && offset < this.committedEnd) throw damageError(this.path, lsn, offset, bad, `but the commit marker says records up to byte ${this.committedEnd} were committed`);
+      if (this.committedLsn !== undefined && this.lastLsn < this.committedLsn) throw damageError(this.path, lsn, offset, bad, `but the commit marker says records up to ${this.committedLsn} were committed`);
       // Nothing but zeros after the last whole commit: the room written ahead, not a torn write.
       zerosAfter = commitStart === offset && read === rest.length && dataEnd(rest, 0) === 0;
     } else if (this.committedEnd !== undefined && this.end < this.committedEnd) {
       throw damageError(this.path, lsn, offset, 'the log ends there', `but the commit marker says records up to byte ${this.committedEnd} were committed: records are missing`);
+    } else if (this.committedLsn !== undefined && this.lastLsn < this.committedLsn) {
+      throw damageError(this.path, lsn, offset, 'the log ends there', `but the commit marker says records up to ${this.committedLsn} were committed: records are missing`);
     }
     // What follows the last whole commit (a commit cut short, junk) is a torn tail.
     this.tornBytes = zerosAfter ? 0 : this.size - commitStart;

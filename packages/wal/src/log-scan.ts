@@ -16,6 +16,8 @@ export interface LogScan {
   readonly tornBytes: number;
   /** LSN of the last valid record (`firstLsn - 1` when there is none). */
   readonly lastLsn: number;
+  /** The LSNs of the records in `records` whose commit goes on after them (the frame's continues flag). */
+  readonly continuing: ReadonlySet<number>;
   /** In `'report'` mode: damage followed by valid records (in `'throw'` mode that throws instead). */
   readonly damage?: LogDamage;
 }
@@ -45,6 +47,11 @@ export interface ScanOptions {
    * durable still makes it damage.
    */
   committedEnd?: number;
+  /**
+   * The LSN the same marker says was committed last: a scan that ends before it (at a bad frame or at
+   * the end of `buf`) is damage, records are missing, whatever the offsets say.
+   */
+  committedLsn?: number;
 }
 
 /**
@@ -63,9 +70,10 @@ export interface ScanOptions {
  * record read still says another follows), that commit's records are left out and counted as torn.
  */
 export function scanLog(buf: Buffer, start: number, firstLsn: number, path: string, options: ScanOptions): LogScan {
-  const { seed, committedEnd } = options;
+  const { seed, committedEnd, committedLsn } = options;
   const onDamage = options.onDamage ?? 'throw';
   const records: WalRecord[] = [];
+  const continuing = new Set<number>();
   let offset = start;
   let lsn = firstLsn;
   // Where the commit being read began: a scan may only stop at such a place.
@@ -79,7 +87,7 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
     const at = { lsn, offset };
     if (onDamage === 'throw') throw damageError(path, at.lsn, at.offset, reason, evidence);
     toCommitStart();
-    return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, damage: { ...at, reason, next } };
+    return { records, end: offset, tornBytes: 0, lastLsn: lsn - 1, continuing, damage: { ...at, reason, next } };
   };
   while (offset < buf.length) {
     const frame = readFrame(buf, offset, seed, lsn);
@@ -88,9 +96,11 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
       const later = findProofOfDamage(buf, offset + 1, lsn, seed);
       if (later) return damaged(reason, later, `and record ${later.lsn} (at byte ${later.offset}) was written after it had been made durable`);
       if (committedEnd !== undefined && offset < committedEnd) return damaged(reason, { lsn, offset: committedEnd }, `but the commit marker says records up to byte ${committedEnd} were committed`);
+      if (committedLsn !== undefined && commitStart.lsn - 1 < committedLsn) return damaged(reason, { lsn, offset }, `but the commit marker says records up to ${committedLsn} were committed`);
       break;
     }
     records.push(frame.record);
+    if (frame.continues) continuing.add(frame.record.lsn);
     offset = frame.end;
     lsn += 1;
     if (!frame.continues) commitStart = { offset, records: records.length, lsn };
@@ -98,9 +108,12 @@ export function scanLog(buf: Buffer, start: number, firstLsn: number, path: stri
   if (committedEnd !== undefined && offset < committedEnd && offset >= buf.length) {
     return damaged('the log ends there', { lsn, offset: committedEnd }, `but the commit marker says records up to byte ${committedEnd} were committed: records are missing`);
   }
+  if (committedLsn !== undefined && offset >= buf.length && commitStart.lsn - 1 < committedLsn) {
+    return damaged('the log ends there', { lsn, offset }, `but the commit marker says records up to ${committedLsn} were committed: records are missing`);
+  }
   toCommitStart();
   // Zeros after the last whole commit are the log's room written ahead, not a torn write.
-  return { records, end: offset, tornBytes: dataEnd(buf, offset) > offset ? buf.length - offset : 0, lastLsn: lsn - 1 };
+  return { records, end: offset, tornBytes: dataEnd(buf, offset) > offset ? buf.length - offset : 0, lastLsn: lsn - 1, continuing };
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);

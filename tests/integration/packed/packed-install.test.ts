@@ -11,10 +11,16 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 // What a user of the published packages meets: every package is built from a copy of this workspace
 // (no `dist` carried over), packed with pnpm as a release packs it, served by a registry on 127.0.0.1
 // (the `@memmapfs` scope only; everything else comes from the usual registry) and installed with npm
-// into empty projects: once where no native addon can build, once where it can, and the CLI globally.
+// into empty projects: once where no native addon can build, once where it can, the CLI globally, and
+// the MCP server and the LangGraph adapter each alone with what their READMEs tell a user to install.
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const smokeProgram = join(dirname(fileURLToPath(import.meta.url)), 'smoke.mjs');
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../../..');
+const smokeProgram = join(here, 'smoke.mjs');
+/** Speaks to the MCP server's bin with the SDK's client. */
+const mcpClientProgram = join(here, 'mcp-client.mjs');
+/** Runs a LangGraph graph with `MemMapSaver` and uses a `MemMapStore`. */
+const langgraphProgram = join(here, 'langgraph-smoke.mjs');
 const MINUTES = 60_000;
 /** The code of the warning `@memmapfs/blocks` gives once when `reader: 'auto'` cannot map. */
 const FALLBACK_WARNING = '[MEMMAPFS_MMAP_UNAVAILABLE]';
@@ -125,9 +131,18 @@ async function serveTarballs(): Promise<string> {
   return base;
 }
 
-/** npm, as a user runs it, with the `@memmapfs` scope served here; install scripts' output is kept (to show a build failing). */
+/**
+ * npm, as a user runs it, with the `@memmapfs` scope served here; install scripts' output is kept (to
+ * show a build failing). Five minutes: native builds run side by side here, on a machine that may be busy.
+ */
 function npm(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Result> {
-  return run('npm', [...args, `--@memmapfs:registry=${registry}`, '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts'], { cwd, env });
+  return run('npm', [...args, `--@memmapfs:registry=${registry}`, '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts'], { cwd, env, timeout: 5 * MINUTES });
+}
+
+/** The folders a project's install holds `name` in: more than one is two copies (instanceof and declaration merging break). */
+async function copiesOf(project: string, name: string): Promise<string[]> {
+  const listing = await run('npm', ['ls', name, '--all', '--parseable'], { cwd: project, env: userEnv(), timeout: MINUTES });
+  return [...new Set(listing.stdout.split('\n').map((line) => line.trim()).filter((line) => line !== ''))];
 }
 
 /**
@@ -138,11 +153,17 @@ function installEnv(nodedir: string | undefined): NodeJS.ProcessEnv {
   return userEnv({ npm_config_nodedir: nodedir, npm_config_build_from_source: MMAP_PACKAGE, npm_config_update_notifier: 'false' });
 }
 
-async function emptyProject(name: string): Promise<string> {
+/** An environment for installing where no addon can build: Node's headers are an empty folder (and none is downloaded). */
+async function installEnvWithoutHeaders(): Promise<NodeJS.ProcessEnv> {
+  return installEnv(await mkdtemp(join(work, 'no-headers-')));
+}
+
+/** A project with nothing installed, holding `program` (run from there, so that it imports what the project installed). */
+async function emptyProject(name: string, program = smokeProgram): Promise<string> {
   const dir = join(work, name);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'package.json'), `${JSON.stringify({ name, version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`);
-  await cp(smokeProgram, join(dir, 'smoke.mjs'));
+  await cp(program, join(dir, basename(program)));
   return dir;
 }
 
@@ -152,8 +173,20 @@ const version = (name: string): string => {
   return pkg.version;
 };
 
+const spec = (name: string): string => `${name}@${version(name)}`;
+
 /** core with the default search adapter and codec (blocks and wal come as core's dependencies). */
-const librarySpecs = (): string[] => ['@memmapfs/core', '@memmapfs/search-flexsearch', '@memmapfs/codec-msgpack'].map((name) => `${name}@${version(name)}`);
+const librarySpecs = (): string[] => ['@memmapfs/core', '@memmapfs/search-flexsearch', '@memmapfs/codec-msgpack'].map(spec);
+
+/** `dependency` at the version a packed package names for it (in `field` of its manifest): what it is built and tested with. */
+function pinnedBy(name: string, field: 'dependencies' | 'devDependencies', dependency: string): string {
+  const range = (packed.find((entry) => entry.name === name)?.manifest[field] as Record<string, string> | undefined)?.[dependency];
+  if (range === undefined) throw new Error(`${name} names no ${dependency} in its ${field}`);
+  return `${dependency}@${range}`;
+}
+
+/** The last line of a program's output, which the programs here print as JSON. */
+const lastJsonLine = (result: Result): Record<string, unknown> => JSON.parse(result.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
@@ -233,12 +266,11 @@ describe.concurrent('the packages as npm users install them', () => {
     ]));
     const failed = lints.filter(({ result }) => result.code !== 0).map(({ pkg, tool, result }) => `${tool} ${pkg}:\n${tail(result, 30)}`);
     expect(failed).toEqual([]);
-  }, 4 * MINUTES);
+  }, 6 * MINUTES);
 
   it("installs where no native addon can build (Node's headers hidden): the binding's build fails, the install succeeds, and the store works with reader 'read', warning once", async ({ expect }) => {
     const project = await emptyProject('no-headers');
-    const noHeaders = await mkdtemp(join(work, 'no-headers-'));
-    const install = await npm(['install', ...librarySpecs()], project, installEnv(noHeaders));
+    const install = await npm(['install', ...librarySpecs()], project, await installEnvWithoutHeaders());
     expect(install.code, tail(install)).toBe(0);
     // The build was tried and failed (node-gyp found no headers and downloaded none), and npm dropped the optional binding.
     expect(`${install.stdout}\n${install.stderr}`).toContain('gyp ERR!');
@@ -247,11 +279,11 @@ describe.concurrent('the packages as npm users install them', () => {
 
     const smoke = await run(process.execPath, ['smoke.mjs', join(project, 'store')], { cwd: project, env: userEnv() });
     expect(smoke.code, tail(smoke)).toBe(0);
-    const seen = JSON.parse(smoke.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+    const seen = lastJsonLine(smoke);
     expect(seen).toMatchObject({ reader: 'read', search: 'flexsearch', codec: 'msgpack', memories: 2, hits: ['The user prefers dark mode'], reopened: 'The user prefers dark mode', again: ['Meeting notes: ship the packed-install test'] });
     expect(smoke.stderr.split(FALLBACK_WARNING).length - 1, smoke.stderr).toBe(1);
     expect(smoke.stderr).toContain(`npm rebuild ${MMAP_PACKAGE}`);
-  }, 4 * MINUTES);
+  }, 6 * MINUTES);
 
   it.skipIf(!canBuildAddons)("installs where addons build (Node's headers present): the store reads through mappings, with no warning", async ({ expect }) => {
     const project = await emptyProject('with-headers');
@@ -261,10 +293,10 @@ describe.concurrent('the packages as npm users install them', () => {
 
     const smoke = await run(process.execPath, ['smoke.mjs', join(project, 'store')], { cwd: project, env: userEnv() });
     expect(smoke.code, tail(smoke)).toBe(0);
-    const seen = JSON.parse(smoke.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+    const seen = lastJsonLine(smoke);
     expect(seen).toMatchObject({ reader: 'mmap', search: 'flexsearch', codec: 'msgpack', memories: 2, hits: ['The user prefers dark mode'], reopened: 'The user prefers dark mode' });
     expect(smoke.stderr).not.toContain(FALLBACK_WARNING);
-  }, 4 * MINUTES);
+  }, 6 * MINUTES);
 
   it('installs the CLI globally from its tarball, and it runs', async ({ expect }) => {
     const prefix = join(work, 'global');
@@ -282,5 +314,52 @@ describe.concurrent('the packages as npm users install them', () => {
     const stats = await memmapfs('stats', '--json');
     expect(stats.code, tail(stats)).toBe(0);
     expect(JSON.parse(stats.stdout)).toMatchObject({ memories: 1, reader: canBuildAddons ? 'mmap' : 'read' });
-  }, 4 * MINUTES);
+  }, 6 * MINUTES);
+
+  it('installs @memmapfs/mcp alone with core (and the MCP SDK, as a client program would), where no addon builds: its bin serves a store over stdio to the SDK client, a second server finds what the first remembered, and createMcpServer serves it from code', async ({ expect }) => {
+    const project = await emptyProject('mcp', mcpClientProgram);
+    const install = await npm(['install', spec('@memmapfs/mcp'), spec('@memmapfs/core'), pinnedBy('@memmapfs/mcp', 'dependencies', '@modelcontextprotocol/sdk')], project, await installEnvWithoutHeaders());
+    expect(install.code, tail(install)).toBe(0);
+    expect(await copiesOf(project, '@memmapfs/core'), 'one copy of core').toHaveLength(1);
+
+    const bin = join(project, 'node_modules', '.bin', 'memmapfs-mcp');
+    const versionRun = await run(bin, ['--version'], { cwd: project, env: userEnv(), timeout: MINUTES });
+    expect(versionRun.code, tail(versionRun)).toBe(0);
+    expect(versionRun.stdout.trim()).toBe(version('@memmapfs/mcp'));
+
+    const client = await run(process.execPath, ['mcp-client.mjs', bin, join(project, 'store')], { cwd: project, env: userEnv(), timeout: 2 * MINUTES });
+    expect(client.code, tail(client)).toBe(0);
+    const seen = lastJsonLine(client);
+    expect(seen).toMatchObject({
+      server: { name: 'memmapfs', version: version('@memmapfs/mcp') },
+      hits: ['The user prefers dark mode'],
+      again: ['Meeting notes: ship the packed-install test'],
+      reopened: 'The user prefers dark mode',
+      fromCode: ['The user prefers dark mode'],
+    });
+    expect(seen.tools).toEqual(['forget', 'get_memory', 'get_state', 'kv_delete', 'kv_get', 'kv_list', 'kv_set', 'list_memories', 'recall', 'remember', 'update_memory', 'update_state']);
+  }, 6 * MINUTES);
+
+  it('installs @memmapfs/langgraph with core, its default adapters and LangGraph, as its README says, where no addon builds: no peer conflict, one copy of each shared package, and a graph keeps its thread in MemMapSaver while MemMapStore puts, gets and searches', async ({ expect }) => {
+    const project = await emptyProject('langgraph', langgraphProgram);
+    const langchain = ['@langchain/langgraph', '@langchain/core'].map((name) => pinnedBy('@memmapfs/langgraph', 'devDependencies', name));
+    const install = await npm(['install', spec('@memmapfs/langgraph'), ...librarySpecs(), ...langchain], project, await installEnvWithoutHeaders());
+    expect(install.code, tail(install)).toBe(0);
+    expect(`${install.stdout}\n${install.stderr}`, 'npm resolved every peer dependency as declared').not.toContain('ERESOLVE');
+    for (const shared of ['@memmapfs/core', '@langchain/core', '@langchain/langgraph-checkpoint']) {
+      expect(await copiesOf(project, shared), `one copy of ${shared}`).toHaveLength(1);
+    }
+
+    const smoke = await run(process.execPath, ['langgraph-smoke.mjs', join(project, 'store')], { cwd: project, env: userEnv(), timeout: 2 * MINUTES });
+    expect(smoke.code, tail(smoke)).toBe(0);
+    const turns = ['hello', 'reply to hello', 'and again', 'reply to and again'];
+    expect(lastJsonLine(smoke)).toEqual({
+      first: turns.slice(0, 2),
+      second: turns,
+      third: [...turns, 'after reopening', 'reply to after reopening'],
+      got: { text: 'drinks green tea', kind: 'preference' },
+      found: [{ key: 'tea', namespace: ['user-42', 'memories'], value: { text: 'drinks green tea', kind: 'preference' } }],
+      kept: { text: 'writes code in vim', kind: 'tool' },
+    });
+  }, 6 * MINUTES);
 });

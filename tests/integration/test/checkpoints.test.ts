@@ -1,7 +1,7 @@
 import { open as openFile, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MemMapFS, verifyStore } from '@memmapfs/core';
+import { MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { crc32c } from '@memmapfs/wal';
@@ -81,6 +81,26 @@ describe('checkpoints of the tables', () => {
     const again = await open();
     expect((await again.getMemory(6))?.text).toBe('after the first checkpoint');
     await again.close();
+  });
+
+  it('verify says which checkpoint an open uses when the manifest names one another writer removed, and repair names it', async () => {
+    const fs = await open();
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.checkpoint();
+    const olderManifest = await readFile(join(root, 'state.manifest'));
+    await fs.appendMemory('after the first checkpoint');
+    await fs.checkpoint();
+    await fs.close();
+    const [newest] = await checkpointFiles();
+    await writeFile(join(root, 'state.manifest'), olderManifest);
+    const { problems } = await verifyStore(root);
+    expect(problems).toMatchObject([{ severity: 'warning', kind: 'checkpoint-unusable', message: expect.stringContaining(`an open uses checkpoints/${newest}`) }]);
+    expect(problems[0]!.message).not.toMatch(/replays the whole log/);
+    const repaired = await repairStore(root);
+    expect(repaired.actions).toContain(`Named ${newest}, the checkpoint an open used in place of the missing one, in state.manifest.`);
+    expect(repaired.after.problems).toEqual([]);
+    expect((await manifest()).checkpoint.file).toBe(newest);
+    expect(await checkpointFiles()).toEqual([newest]);
   });
 
   it('a damaged tables section is not used: the open replays the log instead', async () => {

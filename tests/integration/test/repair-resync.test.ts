@@ -1,4 +1,7 @@
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapError, MemMapFS, repairStore, verifyStore, type RepairOptions } from '@memmapfs/core';
@@ -69,11 +72,11 @@ async function expectMemories(fs: MemMapFS, commits: Commit[], lost: number[]): 
 }
 
 describe('repairStore resynchronises after damage', () => {
-  it('keeps every commit before and after a damaged record but the damaged commit and the one after it, with their ids', async () => {
+  it('keeps every commit before and after a damaged record but the damaged commit, with their ids', async () => {
     const commits = await seed();
     const lastId = commits.at(-1)!.ids.at(-1)!;
-    // Commit 10 is a single record: the valid frame right after the damage (commit 11's) may, for all
-    // repair can tell, be the end of a commit that began in the damage, so commit 11 is dropped too.
+    // Commit 10 is a single record. The valid frame right after the damage (commit 11's) was written
+    // after an fsync (its lag is 1): it begins a commit, and proves commit 10 was durable, so it is kept.
     const { damaged } = await damageRecordOf('commit 10 part 0');
     expect(MemMapError.is(await open().catch((e: unknown) => e), 'WAL_CORRUPT')).toBe(true);
     const before = await verifyStore(root, { codec: msgpack() });
@@ -82,29 +85,28 @@ describe('repairStore resynchronises after damage', () => {
     const result = await repair();
     expect(result.after).toMatchObject({ ok: true, problems: [] });
     expect((await readFile(join(result.backup!, 'state.wal'))).equals(damaged)).toBe(true);
-    const lostFrom = commits[10]!.ids[0]!;
-    const lostTo = commits[11]!.ids.at(-1)!;
+    const lost = commits[10]!.ids[0]!;
     expect(result.actions[0]).toMatch(/^Kept the \d+ valid records of state\.wal before the damage at byte \d+, skipping/);
     expect(result.actions[0]).toContain(result.backup!);
-    expect(result.actions[1]).toMatch(new RegExp(`^Damage at byte \\d+ \\(record ${lostFrom}: checksum mismatch\\): lost records ${lostFrom}–${lostTo} \\(records ${lostFrom}–${lostTo} now hold placeholders, so no LSN moves\\), then kept the \\d+ valid records from record ${lostTo + 1} `));
+    expect(result.actions[1]).toMatch(new RegExp(`^Damage at byte \\d+ \\(record ${lost}: checksum mismatch\\): lost record ${lost} \\(record ${lost} now holds a placeholder, so no LSN moves\\), then kept the \\d+ valid records from record ${lost + 1} `));
     expect(result.after.lastLsn).toBeGreaterThan(lastId);
 
     const fs = await open();
-    await expectMemories(fs, commits, [10, 11]);
-    expect(fs.stats().memories).toBe(commits.flatMap((c) => c.ids).length - 2);
+    await expectMemories(fs, commits, [10]);
+    expect(fs.stats().memories).toBe(commits.flatMap((c) => c.ids).length - 1);
     expect(fs.getKv('before')).toBe('set before every memory');
     expect(fs.getKv('after')).toEqual({ written: 'after every memory' });
     expect(fs.getState()).toMatchObject({ status: 'resync-test' });
     const hits = await fs.queryMemory('lantern', { limit: 100 });
-    expect(hits.map((hit) => hit.id).sort((a, b) => a - b)).toEqual(commits.filter((_, c) => c !== 10 && c !== 11).flatMap((c) => c.ids));
-    expect(await fs.memoryHistory(lostFrom)).toEqual([]);
+    expect(hits.map((hit) => hit.id).sort((a, b) => a - b)).toEqual(commits.filter((_, c) => c !== 10).flatMap((c) => c.ids));
+    expect(await fs.memoryHistory(lost)).toEqual([]);
     // LSNs did not move: a new memory takes the next LSN, after every id handed out before the damage.
     expect(await fs.appendMemory('after the repair')).toBeGreaterThan(result.after.lastLsn);
     await fs.close();
     expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual([]);
     // Reopened from the checkpoint its close wrote, or not: the same.
     const again = await open();
-    await expectMemories(again, commits, [10, 11]);
+    await expectMemories(again, commits, [10]);
     await again.close();
   });
 
@@ -129,21 +131,22 @@ describe('repairStore resynchronises after damage', () => {
     expect(result.after).toMatchObject({ ok: true, problems: [] });
     expect(result.actions.filter((action) => action.startsWith('Damage at byte'))).toHaveLength(2);
     const fs = await open();
-    // Commit 4 and (conservatively) 5; commit 17, a batch whose last record was hit, and 18 after it.
-    await expectMemories(fs, commits, [4, 5, 17, 18]);
+    // Commit 4; commit 17, a batch whose last record was hit. (The commits after them begin with a frame
+    // written after an fsync: kept.)
+    await expectMemories(fs, commits, [4, 17]);
     expect(fs.getState()).toMatchObject({ status: 'resync-test' });
     await fs.close();
     expect((await verifyStore(root, { codec: msgpack() })).ok).toBe(true);
   });
 
-  it('does what it did before when the damaged record is the last one', async () => {
+  it('when the damaged record is the last one, keeps the records before it and never gives its LSN out again, with resync or without', async () => {
     const fs = await open();
     const ids = [];
     for (let i = 0; i < 8; i++) ids.push(await fs.appendMemory(`tail memory ${i}`));
     await fs.close();
     // The last record of the log (the checkpoint record close() wrote after the memories, say).
     const wal = join(root, 'state.wal');
-    const { walBytes } = await verifyStore(root, { codec: msgpack() });
+    const { walBytes, lastLsn } = await verifyStore(root, { codec: msgpack() });
     const image = await readFile(wal);
     image[walBytes - 2]! ^= 0x20;
     await writeFile(wal, image);
@@ -151,13 +154,16 @@ describe('repairStore resynchronises after damage', () => {
     await cp(root, copy, { recursive: true });
     const resynced = await repair();
     const cut = await repair({ resync: false }, copy);
-    const withoutBackup = (action: string) => action.replace(/ the original is in .*$/, '');
-    expect(resynced.actions.map(withoutBackup)).toEqual(cut.actions.map(withoutBackup));
-    expect(resynced.after).toMatchObject({ ok: true, records: cut.after.records, lastLsn: cut.after.lastLsn });
-    const reopened = await open();
-    expect(reopened.stats().memories).toBe(cut.after.lastLsn >= ids[7]! ? 8 : 7);
-    expect((await reopened.getMemory(ids[6]!))?.text).toBe('tail memory 6');
-    await reopened.close();
+    expect(resynced.actions[1]).toMatch(new RegExp(`^Damage at byte \\d+ \\(record ${lastLsn}: .*\\): lost record ${lastLsn} \\(record ${lastLsn} now holds a placeholder, so no LSN moves\\); no intact commit follows it\\.$`));
+    expect(cut.actions[0]).toMatch(new RegExp(`dropped the \\d+ bytes from there on \\(records ${lastLsn}–${lastLsn} now hold placeholders`));
+    for (const [result, at] of [[resynced, root], [cut, copy]] as const) {
+      expect(result.after).toMatchObject({ ok: true, lastLsn });
+      const reopened = await open(at);
+      expect(reopened.stats().memories).toBe(lastLsn === ids[7] ? 7 : 8);
+      expect((await reopened.getMemory(ids[6]!))?.text).toBe('tail memory 6');
+      expect(await reopened.appendMemory('after the repair')).toBe(lastLsn + 1);
+      await reopened.close();
+    }
   });
 
   it('with resync: false keeps only the records before the damage, as before', async () => {
@@ -187,6 +193,89 @@ describe('repairStore resynchronises after damage', () => {
     await expectMemories(fs, commits, []);
     expect(fs.getKv('after')).toEqual({ written: 'after every memory' });
     expect(fs.getState()).toMatchObject({ status: 'resync-test' });
+    await fs.close();
+  });
+
+  it('killed (-9) at any step, a repair leaves either the damaged log as it was (open refuses; repair again) or the repaired store', async () => {
+    // Older records sealed in segments behind a checkpoint: the log keeps its identity, and state.wal is
+    // replaced under the same log id (the case where a stale commit marker could outlive the old file).
+    const template = join(dir, 'template');
+    const texts = new Map<number, string>();
+    let fs = await MemMapFS.init(template, { search: flexsearch(), codec: msgpack(), historyRetentionMs: 0 });
+    for (let i = 0; i < 6; i++) texts.set(await fs.appendMemory(`early memory ${i} owl`), `early memory ${i} owl`);
+    await fs.checkpoint();
+    for (let i = 0; i < 10; i++) texts.set(await fs.appendMemory(`late memory ${i} owl`), `late memory ${i} owl`);
+    await fs.close();
+    const wal = join(template, 'state.wal');
+    const damaged = await readFile(wal);
+    damaged[damaged.indexOf('late memory 3 owl') + 2]! ^= 0x20;
+    await writeFile(wal, damaged);
+
+    const readBack = async (at: string) => {
+      const store = await open(at);
+      const found = new Map<number, string | undefined>();
+      for (const id of texts.keys()) found.set(id, (await store.getMemory(id))?.text);
+      const next = await store.appendMemory('probe');
+      await store.close();
+      return { found, next };
+    };
+    const reference = join(dir, 'reference');
+    await cp(template, reference, { recursive: true });
+    await repair({}, reference);
+    const expected = await readBack(reference);
+    expect([...expected.found.values()].filter((text) => text === undefined)).toHaveLength(1);
+
+    const child = fileURLToPath(new URL('./support/repair-until-killed.ts', import.meta.url));
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    let completed = false;
+    for (let step = 1; step < 200 && !completed; step++) {
+      const at = join(dir, `killed-at-${step}`);
+      await cp(template, at, { recursive: true });
+      const run = spawnSync(process.execPath, ['--conditions=dev-source', '--import', tsx, child, at, String(step)], { encoding: 'utf8' });
+      completed = run.signal !== 'SIGKILL';
+      if (completed) expect(run.status, run.stderr).toBe(0);
+      const opened = await readBack(at).then((result) => result, (error: unknown) => error);
+      if (opened instanceof Error) {
+        expect(MemMapError.is(opened, 'WAL_CORRUPT'), `killed at step ${step}: ${opened.message}`).toBe(true);
+        expect((await readFile(join(at, 'state.wal'))).equals(damaged), `killed at step ${step}: state.wal changed, yet the store does not open`).toBe(true);
+        await repair({}, at);
+        expect(await readBack(at), `killed at step ${step}, then repaired again`).toEqual(expected);
+        // Nothing of the interrupted repair is left behind (a full-size log image under a temporary name).
+        expect((await readdir(at, { recursive: true })).filter((name) => name.endsWith('.tmp')), `killed at step ${step}`).toEqual([]);
+      } else {
+        expect(opened, `killed at step ${step}`).toEqual(expected);
+      }
+    }
+    expect(completed).toBe(true);
+  }, 180_000);
+
+  it('a repair that fails after it wrote the new commit marker leaves a store that refuses to open, never one that gives acknowledged ids out again', async () => {
+    // Older records sealed behind a checkpoint (the log keeps its identity); the last commit is a batch
+    // of four, and its third record is damaged: the placeholders are shorter than the frames they stand
+    // for, so the new log ends before the damage in the old one.
+    // The writer is killed (-9) right after the batch is acknowledged: no record follows it.
+    const writer = fileURLToPath(new URL('./support/append-batch-then-die.ts', import.meta.url));
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const run = spawnSync(process.execPath, ['--conditions=dev-source', '--import', tsx, writer, root], { encoding: 'utf8' });
+    expect(run.signal, run.stderr).toBe('SIGKILL');
+    const batch = JSON.parse(run.stdout) as number[];
+    const wal = join(root, 'state.wal');
+    const image = await readFile(wal);
+    image[image.indexOf('batch memory 2 wren') + 3]! ^= 0x20;
+    await writeFile(wal, image);
+    // The disk fills as the new state.wal is written.
+    const nodeFiles = await import('node:fs/promises');
+    const full = { ...nodeFiles, open: async (path: string, flags?: string, mode?: number) => {
+      if (/\.state\.wal\.\d+-[0-9a-f]+\.tmp$/.test(path) && !path.includes('repair-backup-')) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      return nodeFiles.open(path, flags, mode);
+    } };
+    expect(await repair({ fileSystem: full as never }).then(() => undefined, (error: unknown) => error)).toBeInstanceOf(MemMapError);
+    expect(MemMapError.is(await open().then(async (store) => (await store.close(), undefined), (error: unknown) => error), 'WAL_CORRUPT')).toBe(true);
+    const repaired = await repair();
+    expect(repaired.after).toMatchObject({ ok: true, lastLsn: batch.at(-1) });
+    const fs = await open();
+    for (const id of batch) expect(await fs.getMemory(id)).toBeUndefined();
+    expect(await fs.appendMemory('after the repair')).toBe(batch.at(-1)! + 1);
     await fs.close();
   });
 });

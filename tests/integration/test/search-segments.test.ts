@@ -306,3 +306,19 @@ describe('the segments search index in a store', () => {
     for (const name of files) expect(snapshot.includes(Buffer.from(name)), name).toBe(true);
   }, 60_000);
 });
+
+describe('the segments provider and the store reader', () => {
+  const mappedSegments = async () => (await readFile('/proc/self/maps', 'utf8')).split('\n').filter((line) => line.includes(join(root, 'index', 'segments')));
+
+  it("reads its segment files as the store reads its own: with reader 'read', none is mapped", async () => {
+    const open = (reader: 'read' | 'auto') => MemMapFS.init(root, { codec: msgpack(), search: segmentSearch(), reader });
+    let fs = await open('read');
+    for (let i = 0; i < 50; i++) await fs.appendMemory(`note ${i} about kestrels`);
+    await fs.queryMemory('kestrels');
+    await fs.close();
+    fs = await open('read');
+    expect(await fs.queryMemory('kestrels', { limit: 3 })).toHaveLength(3);
+    expect(await mappedSegments()).toEqual([]);
+    await fs.close();
+  });
+});

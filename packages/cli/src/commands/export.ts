@@ -19,8 +19,9 @@ export interface ExportResult {
 }
 
 /**
- * `memmapfs export [FILE]`: writes every live memory (id, text, tags, namespace, meta, times), every
- * KV entry and the agent state as JSON Lines, to FILE (written whole, then renamed into place) or stdout.
+ * `memmapfs export [FILE]`: writes every live memory (id, text, tags, namespace, meta, times, expiry,
+ * embedding as an array of numbers), every KV entry and the agent state as JSON Lines, to FILE (written
+ * whole, then renamed into place) or stdout. `import` reads it back, ids included.
  */
 export const exportCommand: Command = {
   path: ['export'],
@@ -54,7 +55,8 @@ export const exportCommand: Command = {
         do {
           const page = await store.listMemories({ limit: exportPage, ...(cursor !== undefined ? { cursor } : {}) });
           for (const memory of page.memories) {
-            await write({ type: 'memory', ...memory, meta: toTaggedJson(memory.meta) as Record<string, unknown> });
+            const { embedding, ...rest } = memory;
+            await write({ type: 'memory', ...rest, meta: toTaggedJson(memory.meta) as Record<string, unknown>, ...(embedding ? { embedding: Array.from(embedding) } : {}) });
             memories++;
           }
           progress.update(memories, Math.max(total, memories + kvKeys));

@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { MemMapError, type AgentState, type MemMapFS, type NewMemory } from '@memmapfs/core';
+import { MemMapError, type AgentState, type MemMapFS, type NewMemory, type RestoredMemory } from '@memmapfs/core';
 import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { StoreCommand } from '../command.js';
 import { exportFormat, exportVersion } from '../export-format.js';
@@ -10,13 +10,17 @@ import { fromTaggedJson } from '../json-value.js';
 const formats = ['jsonl', 'lines'] as const;
 type Format = (typeof formats)[number];
 
+const idModes = ['auto', 'keep', 'new'] as const;
+/** What becomes of the ids of an export: kept when the store can take them, kept or fail, or new ones. */
+type IdMode = (typeof idModes)[number];
+
 /** Memories per `appendMemories` call (one commit) when `--batch` is not given. */
 export const defaultImportBatch = 1000;
 
 /** The fields a JSONL line without `type` may have. */
 const itemFields: ReadonlySet<string> = new Set(['text', 'tags', 'namespace', 'meta', 'ttlMs']);
 /** The fields of a memory line of an export (`type: 'memory'`). */
-const exportedMemoryFields: ReadonlySet<string> = new Set(['type', 'id', 'text', 'tags', 'namespace', 'meta', 'createdAt', 'updatedAt', 'expiresAt']);
+const exportedMemoryFields: ReadonlySet<string> = new Set(['type', 'id', 'text', 'tags', 'namespace', 'meta', 'createdAt', 'updatedAt', 'expiresAt', 'embedding']);
 
 /** What `import` prints: `firstId` and `lastId` are null when no memory was imported. */
 export interface ImportResult {
@@ -29,7 +33,7 @@ export interface ImportResult {
   readonly state: boolean;
   /** Memories of an export left out because they expired before they were imported. */
   readonly expired: number;
-  /** Memories of an export that got an id other than the one they had there (the store assigns ids). */
+  /** Memories of an export that got an id other than the one they had there (its log was past them, or `--ids new`). */
   readonly renumbered: number;
 }
 
@@ -41,14 +45,15 @@ interface Overrides {
 
 /** A line that cannot be imported; the import stops before writing its batch. */
 class BadLine extends Error {
-  constructor(readonly line: number, reason: string) {
+  constructor(readonly line: number, reason: string, readonly code = 'INVALID_INPUT') {
     super(reason.replace(/\.$/, ''));
   }
 }
 
-/** What one line of the input asks for. */
+/** What one line of the input asks for: a new memory, or a memory of an export (written back as it was). */
 type Entry =
-  | { readonly kind: 'memory'; readonly memory: NewMemory; readonly exportedId?: number }
+  | { readonly kind: 'memory'; readonly memory: NewMemory }
+  | { readonly kind: 'exported'; readonly memory: RestoredMemory & { readonly id?: number } }
   | { readonly kind: 'kv'; readonly key: string; readonly value: unknown }
   | { readonly kind: 'state'; readonly state: AgentState }
   | { readonly kind: 'skip'; readonly expired: boolean };
@@ -56,7 +61,8 @@ type Entry =
 /**
  * `memmapfs import [FILE]`: reads memories from a file or stdin, one per line, and appends them in
  * batches (one commit each) while streaming, so the input is never held whole in memory. Reads the
- * output of `export` too: its KV entries and state as well.
+ * output of `export` too, losslessly: its memories are written back with their ids (when the store's
+ * log is below them, see `--ids`), times, expiries and embeddings; its KV entries and state as well.
  */
 export const importCommand: StoreCommand = {
   path: ['import'],
@@ -71,11 +77,17 @@ export const importCommand: StoreCommand = {
     tag: { type: 'string', multiple: true, valueName: 'T', description: "A tag added to every memory, besides the line's own" },
     namespace: { type: 'string', valueName: 'NS', description: "Namespace of every memory (replaces the line's own). Default: the line's, else default" },
     batch: { type: 'string', valueName: 'N', description: `Memories per commit. Default: ${defaultImportBatch}` },
+    ids: {
+      type: 'string',
+      valueName: 'auto|keep|new',
+      description: "Ids of an export's memories. auto (default): kept when the store's log ends below the first (a new store), else new ones; keep: kept, or fail; new: new ones. Times, expiries and embeddings are kept either way",
+    },
   },
   examples: [
     'memmapfs import notes.jsonl --tag imported',
     'cat notes.txt | memmapfs import --format lines --namespace notes',
     'memmapfs import backup.jsonl                      # what memmapfs export wrote',
+    'memmapfs --root ./copy import backup.jsonl --ids keep   # ids as in the export, or fail',
   ],
   store: 'existing',
   prepare(args) {
@@ -85,6 +97,8 @@ export const importCommand: StoreCommand = {
     const { tags, namespace } = labelOptions(args);
     const batchOption = stringOption(args, 'batch');
     const batchSize = batchOption === undefined ? defaultImportBatch : positiveInteger(batchOption, '--batch');
+    const idMode = stringOption(args, 'ids') ?? 'auto';
+    if (!(idModes as readonly string[]).includes(idMode)) throw new UsageError(`--ids must be ${idModes.join(', ')}, got '${idMode}'`);
     const overrides: Overrides = { tags, namespace };
 
     return async (store, output, context) => {
@@ -101,19 +115,55 @@ export const importCommand: StoreCommand = {
       let expired = 0;
       let renumbered = 0;
       let lastWrittenLine = 0;
-      let batch: NewMemory[] = [];
+      /** Whether the export's ids are kept: decided at its first memory (`auto`), given up if the store cannot take them. */
+      let keeping: boolean | undefined = idMode === 'new' ? false : undefined;
+      /** Why `auto` gave the export's ids up: the store's log is past them, or too far below them. */
+      let renumberedBecause: 'past' | 'far' = 'past';
+      const idsGivenUp = (): boolean => keeping === false;
+      /** One commit's worth of memories of one kind: new ones, or an export's written back with or without their ids. */
+      let batchKind: 'append' | 'keep' | 'renumber' = 'append';
+      let batch: Array<NewMemory | RestoredMemory> = [];
       let batchLines: number[] = [];
       let batchExportedIds: Array<number | undefined> = [];
       const result = (): ImportResult => ({ imported, firstId, lastId, kvKeys, state, expired, renumbered });
 
+      /** Writes memories of one kind in one commit; an export's ids too far apart for one are split into several. */
+      const write = async (kind: typeof batchKind, items: ReadonlyArray<NewMemory | RestoredMemory>, lines: readonly number[]): Promise<number[]> => {
+        try {
+          if (kind === 'append') return await store.appendMemories(items as NewMemory[]);
+          const exported = items as readonly RestoredMemory[];
+          return await store.restoreMemories(kind === 'keep' ? exported : exported.map(({ id: _id, ...memory }) => memory));
+        } catch (error) {
+          if (kind === 'keep' && MemMapError.is(error, 'RESTORE_GAP_TOO_LARGE') && items.length > 1) {
+            // The first alone tells why (a refused call writes nothing): too far above the log, and the ids
+            // are given up (or the import fails), or too far apart for one commit, and the rest is split.
+            const first = await write(kind, items.slice(0, 1), lines.slice(0, 1));
+            if (idsGivenUp()) return [...first, ...(await write('renumber', items.slice(1), lines.slice(1)))];
+            const half = Math.ceil(items.length / 2);
+            const second = await write(kind, items.slice(1, half), lines.slice(1, half));
+            return [...first, ...second, ...(await write(idsGivenUp() ? 'renumber' : kind, items.slice(half), lines.slice(half)))];
+          }
+          if (kind === 'keep' && MemMapError.is(error) && (error.code === 'MEMORY_ID_TAKEN' || error.code === 'RESTORE_GAP_TOO_LARGE')) {
+            if (idMode === 'keep') {
+              const id = (items[0] as RestoredMemory).id!;
+              const why = error.code === 'MEMORY_ID_TAKEN'
+                ? `id ${id} is not above the last record of this store's log (${store.stats().lastLsn}), so the store cannot take the export's ids: import into a new store, or with --ids auto (new ids)`
+                : error.message.replace(/^\[memmapfs\] (\[\w+\] )?restoreMemories: /, '');
+              throw new BadLine(lines[0]!, why, error.code);
+            }
+            // (auto) The store's log is past the export's ids (another process wrote meanwhile, say), or too far
+            // below them to pad: new ids from here on.
+            keeping = false;
+            renumberedBecause = error.code === 'MEMORY_ID_TAKEN' ? 'past' : 'far';
+            return write('renumber', items, lines);
+          }
+          throw lineOfRejectedItem(error, lines) ?? error;
+        }
+      };
+
       const flush = async (): Promise<void> => {
         if (batch.length === 0) return;
-        let ids: number[];
-        try {
-          ids = await store.appendMemories(batch);
-        } catch (error) {
-          throw lineOfRejectedItem(error, batchLines) ?? error;
-        }
+        const ids = await write(batchKind, batch, batchLines);
         imported += ids.length;
         firstId ??= ids[0]!;
         lastId = ids.at(-1)!;
@@ -122,6 +172,18 @@ export const importCommand: StoreCommand = {
         batch = [];
         batchLines = [];
         batchExportedIds = [];
+      };
+
+      /** Adds a memory to the batch, first writing the batch when it is full or of another kind. */
+      const add = async (kind: typeof batchKind, memory: NewMemory | RestoredMemory, lineNumber: number, exportedId: number | undefined): Promise<void> => {
+        if (kind !== batchKind) {
+          await flush();
+          batchKind = kind;
+        }
+        batch.push(memory);
+        batchLines.push(lineNumber);
+        batchExportedIds.push(exportedId);
+        if (batch.length >= batchSize) await flush();
       };
 
       const reader = createInterface({ input: input.stream, crlfDelay: Infinity });
@@ -143,11 +205,15 @@ export const importCommand: StoreCommand = {
           const entry = parseLine(line, lineNumber, format as Format, overrides);
           switch (entry.kind) {
             case 'memory':
-              batch.push(entry.memory);
-              batchLines.push(lineNumber);
-              batchExportedIds.push(entry.exportedId);
-              if (batch.length >= batchSize) await flush();
+              await add('append', entry.memory, lineNumber, undefined);
               break;
+            case 'exported': {
+              const id = entry.memory.id;
+              // Decided at the first memory of the export: its ids ascend, so the store takes them all if it takes that one.
+              keeping ??= idMode === 'keep' || (id !== undefined && id > store.stats().lastLsn);
+              await add(keeping && id !== undefined ? 'keep' : 'renumber', entry.memory, lineNumber, id);
+              break;
+            }
             case 'kv':
               await flush();
               await setKv(store, entry.key, entry.value, lineNumber);
@@ -171,7 +237,7 @@ export const importCommand: StoreCommand = {
         if (output.json) output.result(result(), () => []);
         if (error instanceof BadLine) {
           const before = imported + kvKeys === 0 && !state ? 'nothing imported' : `imported ${summary(result(), false)} (input lines 1–${lastWrittenLine}) before it`;
-          throw new CommandFailure('INVALID_INPUT', `line ${error.line}: ${error.message}; ${before}`);
+          throw new CommandFailure(error.code, `line ${error.line}: ${error.message}; ${before}`);
         }
         throw error;
       } finally {
@@ -180,7 +246,7 @@ export const importCommand: StoreCommand = {
         input.close();
       }
       const done = result();
-      output.result(done, () => [`imported ${summary(done)}`, ...notes(done)]);
+      output.result(done, () => [`imported ${summary(done)}`, ...notes(done, idMode as IdMode, renumberedBecause)]);
     };
   },
 };
@@ -197,10 +263,15 @@ function summary(result: ImportResult, ids = true): string {
   return parts.length === 1 ? parts[0]! : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
 }
 
-function notes(result: ImportResult): string[] {
+function notes(result: ImportResult, idMode: IdMode, because: 'past' | 'far'): string[] {
   const lines: string[] = [];
   if (result.expired > 0) lines.push(`left out ${plural(result.expired)} that expired before the import`);
-  if (result.renumbered > 0) lines.push(`${plural(result.renumbered)} got new ids: the store assigns ids, and cannot take the export's`);
+  if (result.renumbered > 0) {
+    const why = idMode === 'new' ? 'as --ids new asked'
+      : because === 'past' ? 'the log of this store is past the ids of the export (--ids keep refuses instead)'
+      : 'the ids of the export are too far above the end of the log of this store to fill the log up to them (--ids keep refuses instead)';
+    lines.push(`${plural(result.renumbered)} got new ids: ${why}`);
+  }
   return lines;
 }
 
@@ -260,20 +331,28 @@ function parseExportLine(item: Record<string, unknown>, lineNumber: number, over
       const unknown = Object.keys(item).find((key) => !exportedMemoryFields.has(key));
       if (unknown !== undefined) throw new BadLine(lineNumber, `unknown field "${unknown}" in a memory of an export`);
       checkMemoryFields(item, lineNumber);
-      if (item.expiresAt !== undefined && typeof item.expiresAt !== 'number') throw new BadLine(lineNumber, `"expiresAt" must be a number, got ${describe(item.expiresAt)}`);
-      let ttlMs: number | undefined;
-      if (typeof item.expiresAt === 'number') {
-        ttlMs = Math.ceil(item.expiresAt - Date.now());
-        if (ttlMs <= 0) return { kind: 'skip', expired: true };
+      for (const field of ['id', 'createdAt', 'updatedAt', 'expiresAt']) {
+        if (item[field] !== undefined && typeof item[field] !== 'number') throw new BadLine(lineNumber, `"${field}" must be a number, got ${describe(item[field])}`);
       }
-      const memory: NewMemory = {
+      if (item.embedding !== undefined && !(Array.isArray(item.embedding) && item.embedding.every((n) => typeof n === 'number'))) {
+        throw new BadLine(lineNumber, `"embedding" must be an array of numbers, got ${describe(item.embedding)}`);
+      }
+      if (typeof item.expiresAt === 'number' && item.expiresAt <= Date.now()) return { kind: 'skip', expired: true };
+      // (A line without times, written by hand, gets the time of the import.)
+      const createdAt = (item.createdAt as number | undefined) ?? Date.now();
+      const tags = [...((item.tags as string[] | undefined) ?? []), ...overrides.tags];
+      const memory: RestoredMemory & { id?: number } = {
+        ...(item.id !== undefined ? { id: item.id as number } : {}),
         text: item.text as string,
-        ...(item.tags !== undefined ? { tags: item.tags as string[] } : {}),
-        ...(item.namespace !== undefined ? { namespace: item.namespace as string } : {}),
+        tags,
+        ...((overrides.namespace ?? item.namespace) !== undefined ? { namespace: (overrides.namespace ?? item.namespace) as string } : {}),
         ...(item.meta !== undefined ? { meta: fromTaggedJson(item.meta) as Record<string, unknown> } : {}),
-        ...(ttlMs !== undefined ? { ttlMs } : {}),
+        createdAt,
+        updatedAt: (item.updatedAt as number | undefined) ?? createdAt,
+        ...(item.expiresAt !== undefined ? { expiresAt: item.expiresAt as number } : {}),
+        ...(item.embedding !== undefined ? { embedding: item.embedding as number[] } : {}),
       };
-      return { kind: 'memory', memory: withOverrides(memory, overrides), ...(typeof item.id === 'number' ? { exportedId: item.id } : {}) };
+      return { kind: 'exported', memory };
     }
     case 'kv':
       if (typeof item.key !== 'string') throw new BadLine(lineNumber, `"key" must be a string, got ${describe(item.key)}`);
@@ -315,7 +394,7 @@ function withOverrides(item: NewMemory, overrides: Overrides): NewMemory {
  */
 function lineOfRejectedItem(error: unknown, batchLines: readonly number[]): BadLine | undefined {
   if (!MemMapError.is(error) || (error.code !== 'INVALID_ARGUMENT' && error.code !== 'TEXT_TOO_LARGE')) return undefined;
-  const match = /appendMemories: item (\d+): (.*)$/s.exec(error.message);
+  const match = /(?:appendMemories|restoreMemories): item (\d+): (.*)$/s.exec(error.message);
   const line = match ? batchLines[Number(match[1])] : undefined;
   return line === undefined ? undefined : new BadLine(line, match![2]!);
 }

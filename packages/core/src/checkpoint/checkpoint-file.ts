@@ -77,8 +77,13 @@ export interface CheckpointTables {
   readonly chunkEnds: Map<number, number>;
   /** `[expiresAt, id]` of every memory with a TTL. */
   readonly expiring: Array<readonly [number, number]>;
-  /** How many memories each namespace holds; `undefined` in a checkpoint written before they were kept. */
-  readonly namespaces: Map<string, number> | undefined;
+  /**
+   * How many memories each namespace holds; `undefined` in a checkpoint written before they were kept,
+   * or when they are wrong (`namespaceCountsWrong`): the rows are then counted instead.
+   */
+  namespaces: Map<string, number> | undefined;
+  /** Why the namespace counts the checkpoint holds were not taken (a namespace twice, a sum that is not the rows'). */
+  namespaceCountsWrong?: string;
 }
 
 /** A checkpoint file opened (mapped) and its header checked; its sections are read when asked for. */
@@ -285,13 +290,16 @@ function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad:
   for (let i = 0; Array.isArray(namespaces) && i < namespaces.length; i += 2) {
     const [namespace, count] = [namespaces[i], namespaces[i + 1]];
     if (typeof namespace !== 'string' || !Number.isSafeInteger(count) || (count as number) < 1) throw bad('a namespace entry is malformed');
-    if (tables.namespaces!.has(namespace)) throw bad(`its namespace counts name ${JSON.stringify(namespace)} twice`);
+    if (tables.namespaces!.has(namespace)) tables.namespaceCountsWrong ??= `they name ${JSON.stringify(namespace)} twice`;
     tables.namespaces!.set(namespace, count as number);
   }
   // Queries and listings go by these counts: ones that do not add up to the rows would hide memories.
+  // Wrong ones are not taken (the rows are counted instead), but the rest of the checkpoint is: it may
+  // be the only copy of records the log has dropped.
   let counted = 0;
   for (const count of tables.namespaces?.values() ?? []) counted += count;
-  if (tables.namespaces !== undefined && counted !== memoryCount) throw bad(`its namespace counts add up to ${counted} memories where it holds ${memoryCount}`);
+  if (tables.namespaces !== undefined && counted !== memoryCount) tables.namespaceCountsWrong ??= `they add up to ${counted} memories where it holds ${memoryCount}`;
+  if (tables.namespaceCountsWrong !== undefined) tables.namespaces = undefined;
   for (const pair of kv) {
     if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !(pair[1] instanceof Uint8Array)) throw bad('a KV entry is malformed');
     tables.kv.set(pair[0], new Uint8Array(pair[1]));

@@ -68,6 +68,20 @@ export interface SearchProviderSupports {
   readonly vectors?: { readonly dimensions: number };
 }
 
+/** A value JSON can hold exactly: what a provider's recorded options are made of. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * How a search provider is made again by name: what `MemMapFS.init`'s `search` option would say to
+ * get the same provider, `{ provider, options }`. The store records it with the saved index.
+ */
+export interface SearchProviderSpec {
+  /** The name it is made by: a built-in one (`'orama'`) or one registered with `registerSearchProvider`. Normally the provider's `name`. */
+  readonly provider: string;
+  /** The options it was made with, JSON only; absent: its defaults. */
+  readonly options?: JsonValue;
+}
+
 /**
  * A full-text index over memories. The store owns the truth (the WAL); a provider holds derived
  * data the store rebuilds at will: it calls `add` for every live memory and `remove` for every
@@ -84,6 +98,15 @@ export interface SearchProvider {
   readonly name: string;
   /** Optional capabilities. */
   readonly supports: SearchProviderSupports;
+  /**
+   * (Optional.) How to make this provider again by name, with its options. The store records it with the
+   * saved index, so that a store opened later without a `search` option (by another process, or the
+   * `memmapfs` command) uses the same provider, with the same options, and loads that index instead of
+   * rebuilding it with the default. Only an instance passed as `search` needs it: for one chosen by name
+   * (`'orama'`, `{ provider, options }`) the store knows the name and options it was made from. The
+   * built-in adapters' factories set it. Without it, the saved index names only the provider's `name`.
+   */
+  readonly spec?: SearchProviderSpec;
   /** Indexes a document, replacing any document with the same id. */
   add(doc: SearchDocument): void | Promise<void>;
   /** Removes a document by id; unknown ids are ignored. */
@@ -101,9 +124,10 @@ export interface SearchProvider {
    * returned when the index was saved last (the store keeps it with the log position it covers, and
    * then replays the changes after that); `undefined` starts an empty index there. Other processes
    * may have the same folder open. Throws when the files `saved` names are missing or damaged: the
-   * store then calls `clear` and rebuilds the index from the memories.
+   * store then calls `clear` and rebuilds the index from the memories. `options.reader` says how the
+   * store reads its own files (`InitOptions.reader`): a provider that maps its files reads them the same way.
    */
-  openIndex?(folder: string, saved: Uint8Array | undefined): Promise<void>;
+  openIndex?(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read' }): Promise<void>;
   /**
    * (When `supports.persistent`.) Makes every document added so far durable in files of the folder and
    * returns a small description of the index, for `openIndex`. With `purge`, no file of the index keeps

@@ -19,6 +19,8 @@ export const RecordType = {
    * release that does not know embeddings refuses the log, rather than drop them when it rewrites the memory.
    */
   MemoryPutEmbedded: 10,
+  /** Holds an LSN that `restoreMemories` skipped so that a memory gets the id it had: applies as nothing. */
+  Reserved: 11,
 } as const;
 
 /** The WAL record type `record` is written with. */
@@ -94,7 +96,9 @@ export type LogRecord =
       readonly retired: readonly number[];
     }
   /** Stands in for a record lost to damage (written by repair, so that LSNs, and memory ids, never move). Changes nothing. */
-  | { readonly type: typeof RecordType.Lost };
+  | { readonly type: typeof RecordType.Lost }
+  /** Holds an LSN skipped by a restore, so that the memory after it is written at its own id (its LSN). Changes nothing. */
+  | { readonly type: typeof RecordType.Reserved };
 
 type Wire = Record<string, unknown>;
 
@@ -131,6 +135,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
       };
       break;
     case RecordType.Lost: wire = {}; break;
+    case RecordType.Reserved: wire = {}; break;
   }
   return encodeWire(codec, wire);
 }
@@ -234,6 +239,7 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       };
     }
     case RecordType.Lost:
+    case RecordType.Reserved:
       return { type };
     default:
       throw invalid(lsn, `record type ${type} is unknown to this release; upgrade MemMapFS`);

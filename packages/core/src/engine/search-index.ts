@@ -39,6 +39,8 @@ const LOAD_INDEX_AFTER_CHANGES = 4096;
 export interface SearchIndexHost {
   readonly layout: StoreLayout;
   readonly files: StoreFileSystem;
+  /** How the store reads its files: a persistent index reads its own the same way. */
+  readonly reader: 'auto' | 'mmap' | 'read';
   readonly memories: MemoryTable;
   readonly wal: WriteAheadLog;
   /** The frame checksum of the last record applied: a saved index names the record it ends with. */
@@ -460,7 +462,7 @@ export class SearchIndex {
     if (usable) {
       let opened = false;
       try {
-        if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, snapshot!.data));
+        if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, snapshot!.data, { reader: this.host.reader }));
         else await this.provider.importSnapshot!(snapshot!.data);
         opened = true;
         for (const id of touched) {
@@ -481,7 +483,7 @@ export class SearchIndex {
         // An unreadable snapshot: fall through to a rebuild.
       }
     }
-    if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined));
+    if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader }));
     await this.call(() => this.provider.clear());
     await this.rebuild();
     this.snapshotLsn = -1;
@@ -555,7 +557,7 @@ export class SearchIndex {
       const onDisk = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
       if (refused(onDisk)) return;
       const purges = Math.max(this.indexPurges, onDisk?.logId === this.host.wal.header.logId ? onDisk.purges : 0) + (purge ? 1 : 0);
-      await writeSearchSnapshot(this.host.layout.searchSnapshot, { provider: this.provider.name, logId: this.host.wal.header.logId, lsn, checksum, savedAt, purges, data }, this.host.files);
+      await writeSearchSnapshot(this.host.layout.searchSnapshot, { provider: this.provider.name, spec: this.searchSource.spec, logId: this.host.wal.header.logId, lsn, checksum, savedAt, purges, data }, this.host.files);
       this.snapshotLsn = lsn;
       this.indexPurges = purges;
     });

@@ -4,7 +4,7 @@ import { fileWal, syncFolder, type CommittedRecord, type WalPosition, type Write
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
-import { deferSearchProvider, resolveCodec, type DeferredSearchProvider } from '../registry/provider-registry.js';
+import { deferSearchProvider, deferStoreSearchProvider, resolveCodec, type DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
@@ -12,6 +12,7 @@ import { LogFollower } from './log-follower.js';
 import { claimVictims, liveBytes, moveLiveBlocks, reclaimable, type CompactionReport, type CompactOptions } from './compaction.js';
 import { MemoryTable } from './memory-table.js';
 import { SearchIndex } from './search-index.js';
+import { readSearchSnapshotProvider } from './search-snapshot.js';
 import { StateChannel } from './state-channel.js';
 import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
@@ -29,12 +30,14 @@ export const BLOCK_COPY_LIMIT = 64 * 1024;
 /** A checkpoint is taken once this many bytes of block copies were logged since the last one. */
 const CHECKPOINT_AFTER_BYTES = 8 * 1024 * 1024;
 /**
- * A checkpoint of the tables is written in the background once this many records (or a quarter of
+ * A checkpoint of the tables is written in the background once this many changes (or a quarter of
  * the memories the last one holds, if more) were applied after the last one: writing one costs in
- * proportion to the tables, replaying records in proportion to their number.
+ * proportion to the tables, replaying records in proportion to their number. Records that change
+ * nothing (a restore's padding, repair's placeholders) do not count: else a restore far above the
+ * log would start one checkpoint after another, in every process that follows it.
  */
 const CHECKPOINT_AFTER_RECORDS = 16_384;
-/** …and on `close()` once this many were: so that the next open replays little. */
+/** …and on `close()` once this many were, or any after `CHECKPOINT_AFTER_RECORDS` LSNs of padding: so that the next open replays little. */
 const CHECKPOINT_ON_CLOSE_AFTER_RECORDS = 1_024;
 /** How often a process that reads nothing catches up with the log (see `followWhileIdle`). */
 const IDLE_FOLLOW_MS = 1000;
@@ -82,6 +85,8 @@ export class StoreEngine<S extends AgentState> {
   /** Whether `state` was written to the store (else it is this opener's initial state, not for a checkpoint). */
   private stateRecorded = false;
   private copiedBytesSinceCheckpoint = 0;
+  /** Records applied since the tables' checkpoint that change something (not padding, not placeholders). */
+  private changesSinceCheckpoint = 0;
   private readonly follower: LogFollower;
   private checkpointing: Promise<void> | undefined;
   /** Where the records applied so far point in the chunk files: new blocks are never placed there. */
@@ -90,6 +95,10 @@ export class StoreEngine<S extends AgentState> {
   private lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
   get lastChecksum(): number {
     return this.lastApplied.checksum;
+  }
+  /** The LSN of the last record applied; within an append's check, the last record of the log. */
+  get lastLsn(): number {
+    return this.lastApplied.lsn;
   }
   /** The checkpoint the memory table reads its base rows from. */
   private checkpointFile: CheckpointFile | undefined;
@@ -131,7 +140,7 @@ export class StoreEngine<S extends AgentState> {
     initialState: S,
     readonly files: StoreFileSystem,
     private readonly blockSync: BlockSyncDemand,
-    reader: 'auto' | 'mmap' | 'read',
+    readonly reader: 'auto' | 'mmap' | 'read',
     private readonly historyRetentionMs: number,
     /** Dead bytes that start a compaction after a background checkpoint; `undefined`: never by itself. */
     private readonly autoCompactionMinDeadBytes: number | undefined,
@@ -172,7 +181,10 @@ export class StoreEngine<S extends AgentState> {
     // lock (recover, below): a header being rewritten by repair is never read half-way.
     let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
     // The adapter is imported when the index is first needed, not here: only checked to be installed.
-    const search = await deferSearchProvider(options.search);
+    // Without a search option, an existing store uses the provider its saved index names (its header alone is read).
+    const search = options.search !== undefined || !exists
+      ? await deferSearchProvider(options.search)
+      : await deferStoreSearchProvider(await readSearchSnapshotProvider(layout.searchSnapshot, files));
     const durability = options.durability ?? 'sync';
     let blocks: BlockStore | undefined;
     let wal: WriteAheadLog | undefined;
@@ -331,9 +343,12 @@ export class StoreEngine<S extends AgentState> {
     // a process that reads the record can read the block, and a writer killed between the two leaves
     // no durable record without its bytes. A failed block write fails the append with nothing written.
     const after = settledLater(list.map((b) => b.written));
+    // (A record repeated back to back, a restore's padding, is encoded once.)
+    let previous: { record: LogRecord; payload: Uint8Array } | undefined;
+    const encode = (record: LogRecord) => (previous?.record === record ? previous : (previous = { record, payload: encodeRecord(this.codec, record) })).payload;
     const entries = records.map((record, i) => ({
       type: walRecordType(record),
-      payload: encodeRecord(this.codec, record),
+      payload: encode(record),
       context: record,
       ...(i === 0 && after ? { after } : {}),
     }));
@@ -410,7 +425,7 @@ export class StoreEngine<S extends AgentState> {
       this.apply(record, committed.lsn, true);
     }
     if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
-    if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.lastApplied.lsn - this.checkpointLsn >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
+    if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.changesSinceCheckpoint >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
       this.backgroundCheckpoint = true;
       this.queueCheckpoint().then(async () => {
         await this.index.savePersistent();
@@ -542,6 +557,9 @@ export class StoreEngine<S extends AgentState> {
   /** Takes the tables from a checkpoint (on open, before any record is applied): its memories stay in its mapping. */
   private loadCheckpoint(file: CheckpointFile, tables: CheckpointTables): void {
     const memories = file.memories(this.codec);
+    if (tables.namespaceCountsWrong !== undefined) {
+      process.emitWarning(`The namespace counts in the checkpoint ${file.path} are wrong (${tables.namespaceCountsWrong}): the open counts them again from its rows when first needed, and the next checkpoint writes them right.`, { code: 'MEMMAPFS_CHECKPOINT_COUNTS' });
+    }
     this.memories.setBase(memories, tables.expiring, tables.namespaces);
     this.kv = tables.kv;
     this.streams = tables.streams;
@@ -590,6 +608,7 @@ export class StoreEngine<S extends AgentState> {
     }
     const frozen = this.memories.freeze();
     const copied = this.copiedBytesSinceCheckpoint;
+    const changes = this.changesSinceCheckpoint;
     let file: CheckpointFile;
     try {
       const contents = {
@@ -629,6 +648,7 @@ export class StoreEngine<S extends AgentState> {
       throw toMemMapError(error);
     }
     this.copiedBytesSinceCheckpoint -= copied;
+    this.changesSinceCheckpoint -= changes;
     await this.checkpoints.publish(file);
     await this.dropCoveredHistory(position.lsn);
   }
@@ -768,7 +788,8 @@ export class StoreEngine<S extends AgentState> {
       await this.checkpointing;
       await this.checkpointQueue;
       let written = false;
-      if (!this.wal.readOnly && this.lastApplied.lsn - this.checkpointLsn >= CHECKPOINT_ON_CLOSE_AFTER_RECORDS) {
+      const changes = this.changesSinceCheckpoint;
+      if (!this.wal.readOnly && (changes >= CHECKPOINT_ON_CLOSE_AFTER_RECORDS || (changes > 0 && this.lastApplied.lsn - this.checkpointLsn >= CHECKPOINT_AFTER_RECORDS))) {
         // Derived from the log: should it fail, the next open replays more, and nothing is lost.
         written = await this.queueCheckpoint().then(() => true, (error: unknown) => {
           process.emitWarning(`A checkpoint of the tables was not written on close (the next open replays the log instead): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
@@ -837,6 +858,7 @@ export class StoreEngine<S extends AgentState> {
     if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
       this.copiedSinceCheckpoint.note(record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, lsn);
     }
+    if (record.type !== RecordType.Reserved && record.type !== RecordType.Lost) this.changesSinceCheckpoint++;
     switch (record.type) {
       case RecordType.MemoryPut: {
         const m: MemoryRecord = { ...record.memory, version: lsn };
@@ -880,6 +902,9 @@ export class StoreEngine<S extends AgentState> {
         break;
       case RecordType.Lost:
         // A record repair could not keep: it holds its LSN, nothing more.
+        break;
+      case RecordType.Reserved:
+        // An LSN a restore skipped to write a memory at its own id: it holds the LSN, nothing more.
         break;
     }
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.index.note(record);

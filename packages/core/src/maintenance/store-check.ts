@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
 import { decodeWalHeader, frameSeed, listSealedSegments, readHeadFile, recordsBelongTo, resyncLog, scanLog, sealedSegmentPath, segmentFileName, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogResync, type LogScan, type SegmentHeader, type WalRecord } from '@memmapfs/wal';
@@ -11,7 +11,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { openCheckpointFile, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
 import type { Codec } from '../contracts/codec.js';
 import type { MemoryRecord } from '../engine/log-records.js';
-import { readManifest } from '../checkpoint/checkpoint-manifest.js';
+import { readManifest, type StoreManifest } from '../checkpoint/checkpoint-manifest.js';
+import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
 import { sameBlock } from '../engine/block-references.js';
 import { deferSearchProvider, isKnownSearchProvider, resolveCodec, type CodecOption } from '../registry/provider-registry.js';
@@ -110,10 +111,14 @@ export interface StoreExamination {
   readonly overlapsAnother: (ref: BlockRef) => boolean;
   /** The saved search index exists but cannot be used. */
   readonly snapshotUnusable: boolean;
-  /** The checkpoint the manifest names is damaged or of no use: repair removes it. */
+  /** The checkpoint an open would use is damaged or of no use: repair removes it. */
   readonly checkpointUnusable: boolean;
-  /** The LSN the checkpoint the manifest names ends at, when there is one. */
+  /** The LSN the checkpoint an open would use ends at, when there is one. */
   readonly checkpointLsn: number | undefined;
+  /** When the manifest names a missing file: the manifest naming the checkpoint an open uses instead, for repair to write. */
+  readonly checkpointManifest: StoreManifest | undefined;
+  /** The last LSN the commit marker says was committed, when it names this log and segment. */
+  readonly committedLsn: number | undefined;
 }
 
 /** Reads the whole store and checks every record and every live block. Changes nothing. */
@@ -142,7 +147,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     throw new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${header.codec}' codec, not '${codec.name}'. Check it with codec: '${header.codec}' (or leave the codec option out).`, { subsystem: 'codec' });
   }
   const committedEnd = marker && marker.logId === header.logId && marker.segment === header.firstLsn ? marker.offset : undefined;
-  const scanOptions = { seed: frameSeed(header.logId), ...(committedEnd !== undefined ? { committedEnd } : {}) };
+  const scanOptions = { seed: frameSeed(header.logId), ...(committedEnd !== undefined ? { committedEnd, committedLsn: marker!.lsn } : {}) };
   const scan = scanLog(image, WAL_HEADER_SIZE, header.firstLsn, layout.wal, { ...scanOptions, onDamage: 'report' });
   const resync = scan.damage ? resyncLog(image, WAL_HEADER_SIZE, header.firstLsn, layout.wal, scanOptions) : undefined;
   const problems: StoreProblem[] = [];
@@ -279,7 +284,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     problems.push({ severity: 'warning', kind: 'search-index-damaged', file: 'index/segments', repairable: true, message: `${message} Queries may miss memories or fail; \`memmapfs repair\` removes the saved index, and the next open rebuilds it from the log.` });
   }
   const snapshotUnusable = snapshotProblem !== undefined || indexProblems.length > 0;
-  const checkpointProblem = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files);
+  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files);
+  const checkpointProblem = checkpointExam?.problem;
   if (checkpointProblem) problems.push(checkpointProblem);
   const report: VerifyReport = {
     root: layout.root,
@@ -293,7 +299,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointProblem !== undefined, checkpointLsn: (await readManifest(layout.manifest, files))?.lsn };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -324,24 +330,57 @@ async function examineSavedIndex(layout: StoreLayout, snapshot: SearchSnapshot):
   }
 }
 
+/** What `examineCheckpoint` found: the problem to report, and the checkpoint an open would use. */
+interface CheckpointExam {
+  readonly problem: StoreProblem | undefined;
+  /** The checkpoint is to go (`repairStore` removes every one): damaged, or one an open ignores. */
+  readonly unusable: boolean;
+  /** LSN of the checkpoint an open would start from. */
+  readonly lsn: number | undefined;
+  /** The manifest to write in place of one naming a missing file, naming the checkpoint an open falls back to. */
+  readonly manifest?: StoreManifest;
+}
+
 /**
- * Checks the checkpoint the manifest names: whole (every section's checksum), of this log, and ending at
- * a record the log still holds. A damaged one is an error (an open would read its rows); one an open
- * ignores (another log's, or past a record the log no longer has) is a warning.
+ * Checks the checkpoint an open would use: the one the manifest names or, when that file is missing (two
+ * writers published at once, and one removed the file the other named), the newest other checkpoint of
+ * the same log, as an open falls back to it: whole (every section's checksum), of this log, and ending
+ * at a record the log still holds. A damaged one is an error (an open would read its rows); one an open
+ * ignores (another log's, or past a record the log no longer has) is a warning, as is a manifest naming
+ * a missing file when an open has another to use.
  */
-async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem): Promise<StoreProblem | undefined> {
+async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem): Promise<CheckpointExam | undefined> {
   const manifest = await readManifest(layout.manifest, files);
   if (!manifest) return undefined;
-  const file = `checkpoints/${manifest.checkpoint}`;
-  const problem = (severity: 'error' | 'warning', kind: StoreProblemKind, why: string): StoreProblem => ({
-    severity, kind, file, repairable: true,
-    message: `The checkpoint ${file} ${why}. \`memmapfs repair\` removes it; the next open then replays the whole log.`,
+  const named = `checkpoints/${manifest.checkpoint}`;
+  let file = named;
+  /** Set when the manifest's file is missing and an open falls back to another: said with any problem found. */
+  let fallback = '';
+  const problem = (severity: 'error' | 'warning', kind: StoreProblemKind, why: string): CheckpointExam => ({
+    unusable: true, lsn: checkpoint?.position.lsn ?? manifest.lsn,
+    problem: { severity, kind, file, repairable: true, message: `The checkpoint ${file}${fallback} ${why}. \`memmapfs repair\` removes it; the next open then replays the whole log.` },
   });
-  let checkpoint;
+  /** Whole and of this log: nothing to say, or that the manifest names a missing file. */
+  const usable = (): CheckpointExam => {
+    const { lsn } = checkpoint!.position;
+    if (!fallback) return { problem: undefined, unusable: false, lsn };
+    return {
+      unusable: false, lsn, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
+      problem: { severity: 'warning', kind: 'checkpoint-unusable', file: named, repairable: true, message: `The checkpoint ${named} named by state.manifest is missing (two processes publishing checkpoints at once can leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.` },
+    };
+  };
+  let checkpoint: CheckpointFile | undefined;
   try {
     checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? problem('warning', 'checkpoint-unusable', 'named by state.manifest is missing (an open replays the whole log)') : problem('error', 'checkpoint-damaged', `is damaged: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return problem('error', 'checkpoint-damaged', `is damaged: ${(error as Error).message}`);
+    // As an open does: the newest other checkpoint of the manifest's log.
+    checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
+    if (!checkpoint) {
+      return { unusable: true, lsn: undefined, problem: { severity: 'warning', kind: 'checkpoint-unusable', file, repairable: true, message: `The checkpoint ${file} named by state.manifest is missing, and no other checkpoint of this log is there: an open replays the whole log. \`memmapfs repair\` removes the manifest.` } };
+    }
+    file = `checkpoints/${basename(checkpoint.path)}`;
+    fallback = ` (which an open uses because the one state.manifest names, ${named}, is missing)`;
   }
   const damage = checkpoint.verify();
   if (damage) return problem('error', 'checkpoint-damaged', `is damaged: ${damage}`);
@@ -352,15 +391,21 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   const held = lsn >= firstLsn ? lsn <= lastLsn && records[lsn - firstLsn]?.checksum === checksum : lsn === firstLsn - 1;
   if (!held) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
   if (checkpoint.codec !== codec.name) return problem('error', 'checkpoint-damaged', `names the codec '${checkpoint.codec}', not the log's '${codec.name}'`);
+  const countsWrong = checkpoint.tables(codec).namespaceCountsWrong;
+  // Wrong counts alone are not damage the open cannot work around: it counts the rows instead.
+  const usableWithCounts = (): CheckpointExam => countsWrong === undefined
+    ? usable()
+    : { unusable: false, lsn, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
   // Only a log that still holds every record can say what the checkpoint must hold.
-  if (firstLsn > 1) return undefined;
+  if (firstLsn > 1) return usableWithCounts();
   let mismatch: string | undefined;
   try {
     mismatch = compareWithLog(checkpoint, records, codec);
   } catch (error) {
     mismatch = (error as Error).message;
   }
-  return mismatch ? problem('error', 'checkpoint-damaged', `does not hold what the log says up to record ${lsn}: ${mismatch}`) : undefined;
+  if (mismatch) return problem('error', 'checkpoint-damaged', `does not hold what the log says up to record ${lsn}: ${mismatch}`);
+  return usableWithCounts();
 }
 
 /**

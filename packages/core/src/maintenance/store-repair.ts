@@ -2,13 +2,14 @@ import { stat } from 'node:fs/promises';
 import * as nodeFileSystem from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openChunkStore } from '@memmapfs/blocks';
-import { createFileDurably, encodeFrames, encodeLogImage, encodeWalHeader, HeadFile, lockLogForMaintenance, newLogId, WAL_HEADER_SIZE, type LogResync, type WalRecord } from '@memmapfs/wal';
+import { createFileDurably, encodeFrames, encodeLogImage, encodeWalHeader, HeadFile, lockLogForMaintenance, newLogId, syncFolder, WAL_HEADER_SIZE, type LogResync, type RecordToFrame, type WalRecord } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { storeLayout } from '../engine/store-layout.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { encodeRecord, RecordType } from '../engine/log-records.js';
 import { resolveCodec } from '../registry/provider-registry.js';
 import type { Codec } from '../contracts/codec.js';
+import { writeManifest } from '../checkpoint/checkpoint-manifest.js';
 import { examineStore, type StoreCheckOptions, type StoreExamination, type VerifyReport } from './store-check.js';
 
 /** What `repairStore` did. */
@@ -70,76 +71,96 @@ export async function repairStore(root: string, options: RepairOptions = {}): Pr
 
 async function repairLocked(root: string, options: RepairOptions, head: HeadFile): Promise<RepairReport> {
   const checkOptions: StoreCheckOptions = { ...(options.codec ? { codec: options.codec } : {}), ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}) };
+  const files = options.fileSystem ?? nodeFileSystem;
+  await removeInterruptedCopies(storeLayout(resolve(root)).root, files);
   const exam = await examineStore(root, options);
   const { layout, image, scan, header } = exam;
-  const files = options.fileSystem ?? nodeFileSystem;
   const actions: string[] = [];
   let backup: string | undefined;
   let logReplaced = false;
-  // Skipping damage only helps when an intact commit follows it (else it cuts where the prefix ends).
-  const resync = (options.resync ?? true) && exam.resync && exam.resync.lastLsn > scan.lastLsn ? exam.resync : undefined;
+  const resync = (options.resync ?? true) ? exam.resync : undefined;
+  // Every LSN the log gave out, kept or not: the records dropped leave placeholders up to it, so that no
+  // id an acknowledged append returned is given to another memory.
+  const lastGivenLsn = Math.max(scan.lastLsn, scan.damage?.lsn ?? 0, exam.resync?.lastLsn ?? 0, exam.committedLsn ?? 0);
   if (scan.damage && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
     // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
   }
-  if (scan.damage || scan.tornBytes > 0 || exam.headerDamaged) {
-    backup = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    await files.mkdir(backup, { recursive: true });
-    // The backup is durable before the log it keeps is replaced.
-    await createFileDurably(join(backup, 'state.wal'), image, files);
-    let rewritten: Buffer;
-    let logId = header.logId;
-    let lastLsn = scan.lastLsn;
-    // The log's older records are in sealed segments (or were dropped behind a checkpoint): they and the
-    // checkpoint stay valid, so the log keeps its identity and state.wal keeps its records before the damage.
-    // Otherwise records were dropped: the log gets a new identity, so nothing derived from the old one is used with it.
-    const keepsIdentity = header.firstLsn > 1 || exam.sealedSegments > 0;
-    if (scan.damage && resync) {
-      if (!keepsIdentity) logId = newLogId();
-      logReplaced = !keepsIdentity;
-      const after = withPlaceholders(resync, scan.lastLsn, await resolveCodec(options.codec, header.codec));
-      rewritten = keepsIdentity
-        ? Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end), encodeFrames(logId, after)])
-        : encodeLogImage({ ...header, logId }, [...scan.records, ...after]);
-      lastLsn = resync.lastLsn;
-      actions.push(...resyncActions(exam, resync, backup));
-    } else if (scan.damage && keepsIdentity) {
-      rewritten = Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end)]);
-      actions.push(`Kept the ${scan.records.length} valid records of state.wal before the damage at byte ${scan.damage.offset} and dropped the ${image.length - scan.end} bytes from there on; the original is in ${backup}.`);
-    } else if (scan.damage) {
-      logId = newLogId();
-      logReplaced = true;
-      rewritten = encodeLogImage({ ...header, logId }, scan.records);
-      actions.push(`Kept the ${scan.records.length} valid records of state.wal before the damage at byte ${scan.damage.offset} and dropped the ${image.length - scan.end} bytes from there on; the original is in ${backup}.`);
-    } else {
-      rewritten = Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end)]);
-      if (exam.headerDamaged) actions.push(`Rebuilt the damaged header of state.wal from its copy in state.head; the original is in ${backup}.`);
-      if (scan.tornBytes > 0) actions.push(`Cut the ${scan.tornBytes} bytes of torn write after the last whole record (byte ${scan.end}); the original is in ${backup}.`);
-    }
-    await createFileDurably(layout.wal, rewritten, files);
-    await head.writeHeaderCopy(rewritten.subarray(0, WAL_HEADER_SIZE));
-    head.writeMarker({ segment: header.firstLsn, offset: rewritten.length, lsn: lastLsn, logId });
-  }
+  const rewritesLog = scan.damage !== undefined || scan.tornBytes > 0 || exam.headerDamaged;
+  // The log's older records are in sealed segments (or were dropped behind a checkpoint): they and the
+  // checkpoint stay valid, so the log keeps its identity and state.wal keeps its records before the damage.
+  // Otherwise records were dropped: the log gets a new identity, so nothing derived from the old one is used with it.
+  const keepsIdentity = header.firstLsn > 1 || exam.sealedSegments > 0;
+  logReplaced = scan.damage !== undefined && !keepsIdentity;
   // A checkpoint past the records kept holds what the log no longer does: it goes too. After skipping
   // damage, so does any checkpoint the log can do without (it holds every record): only one the log
   // depends on (it dropped the records before it) stays, and it ends before the damage (else repair
   // refused above), so what it covers is intact.
+  // Before the log is rewritten: a repair that dies in between leaves the damaged log, which refuses
+  // to open, never a rewritten log beside a checkpoint or search index that may cover what it lost.
   const checkpointPastLog = scan.damage !== undefined && !logReplaced && exam.checkpointLsn !== undefined && exam.checkpointLsn > scan.lastLsn;
   const checkpointNotNeeded = resync !== undefined && exam.report.firstLsn === 1;
+  // (Told after what was done to the log, though done before it.)
+  let checkpointAction: string | undefined;
   if (exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) {
     // The manifest first: without it, no open looks at the files.
     await files.unlink(layout.manifest).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
     for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
-    actions.push('Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.');
-  } else if (resync !== undefined) {
+    checkpointAction = 'Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.';
+  } else if (exam.checkpointManifest !== undefined && (resync === undefined || exam.checkpointManifest.lsn <= scan.lastLsn)) {
+    await writeManifest(layout.manifest, exam.checkpointManifest, files);
+    checkpointAction = `Named ${exam.checkpointManifest.checkpoint}, the checkpoint an open used in place of the missing one, in state.manifest.`;
+  }
+  if (!(exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) && resync !== undefined) {
     // The checkpoint kept ends before the damage; any other one that does not is never to be fallen back on.
     for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) {
       const lsn = /^checkpoint-(\d{16})\.bin$/.exec(name)?.[1];
       if (lsn !== undefined && Number(lsn) > scan.lastLsn) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
     }
   }
+  if (rewritesLog) {
+    await files.unlink(layout.searchSnapshot).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    backup = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    await files.mkdir(backup, { recursive: true });
+    await syncFolder(layout.root, files);
+    // The backup is durable before the log it keeps is replaced.
+    await createFileDurably(join(backup, 'state.wal'), image, files);
+    let rewritten: Buffer;
+    let logId = header.logId;
+    let lastLsn = scan.lastLsn;
+    if (scan.damage) {
+      if (logReplaced) logId = newLogId();
+      const after = withPlaceholders(resync?.records ?? [], resync?.continuing, scan.lastLsn, lastGivenLsn, await resolveCodec(options.codec, header.codec));
+      rewritten = !logReplaced
+        ? Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end), encodeFrames(logId, after)])
+        : encodeLogImage({ ...header, logId }, [...scan.records.map((record) => ({ ...record, continues: scan.continuing.has(record.lsn) })), ...after]);
+      lastLsn = lastGivenLsn;
+      if (resync) actions.push(...resyncActions(exam, resync, lastGivenLsn, backup));
+      else actions.push(`Kept the ${scan.records.length} valid records of state.wal before the damage at byte ${scan.damage.offset} and dropped the ${image.length - scan.end} bytes from there on (records ${scan.lastLsn + 1}–${lastGivenLsn} now hold placeholders, so no id is given out again); the original is in ${backup}.`);
+    } else {
+      rewritten = Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end)]);
+      if (exam.headerDamaged) actions.push(`Rebuilt the damaged header of state.wal from its copy in state.head; the original is in ${backup}.`);
+      if (scan.tornBytes > 0) actions.push(`Cut the ${scan.tornBytes} bytes of torn write after the last whole record (byte ${scan.end}); the original is in ${backup}.`);
+    }
+    const marker = { segment: header.firstLsn, offset: rewritten.length, lsn: lastLsn, logId };
+    if (logId === header.logId) {
+      // The marker of the log as rewritten goes first, durably: it covers the damage in the old file too
+      // (which then still refuses to open, and repair runs again), and never names bytes past the end of
+      // the new one, should the process die once it is in place.
+      head.writeMarker(marker);
+      await head.sync();
+    }
+    await createFileDurably(layout.wal, rewritten, files);
+    await head.writeHeaderCopy(rewritten.subarray(0, WAL_HEADER_SIZE));
+    // (A new log's marker only once the new log is in place: until then the old one's stands.)
+    head.writeMarker(marker);
+    await head.sync();
+  }
+  if (checkpointAction) actions.push(checkpointAction);
   // The blocks of the records kept after the damage were not read by the first examination.
   const blocksExam = resync !== undefined ? await examineStore(layout.root, checkOptions) : exam;
   const restorable = blocksExam.badBlocks.filter((block) => block.copy !== undefined && !blocksExam.overlapsAnother(block.ref));
@@ -165,25 +186,47 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   return { actions, backup, after };
 }
 
+/** Matches the temporary name a log image is written under before it is renamed into place (`createFileDurably`). */
+const INTERRUPTED_LOG_COPY = /^\.state\.wal\.\d+-[0-9a-f]+\.tmp$/;
+
 /**
- * The records `resync` kept after the valid prefix (which ends at `prefixLastLsn`), with a placeholder
- * (`RecordType.Lost`) at every LSN up to its last that no kept record holds: LSNs stay contiguous, kept
+ * Removes the full-size log images a repair killed before their rename left behind, in the store's
+ * folder and its backup folders. Under the writer lock: no process is writing one.
+ */
+async function removeInterruptedCopies(root: string, files: Pick<typeof nodeFileSystem, 'readdir' | 'unlink'>): Promise<void> {
+  const names = await files.readdir(root).catch(() => [] as string[]);
+  for (const name of names) {
+    if (INTERRUPTED_LOG_COPY.test(name)) await files.unlink(join(root, name)).catch(() => undefined);
+    if (!name.startsWith('repair-backup-')) continue;
+    for (const inner of await files.readdir(join(root, name)).catch(() => [] as string[])) {
+      if (INTERRUPTED_LOG_COPY.test(inner)) await files.unlink(join(root, name, inner)).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * The records kept after the valid prefix (which ends at `prefixLastLsn`), with a placeholder
+ * (`RecordType.Lost`) at every LSN up to `lastLsn` that no kept record holds: LSNs stay contiguous, kept
  * records keep theirs, and no LSN (memory id) a lost record had is ever given out again.
  */
-function withPlaceholders(resync: LogResync, prefixLastLsn: number, codec: Codec): Array<Pick<WalRecord, 'lsn' | 'type' | 'payload'>> {
+function withPlaceholders(kept: readonly WalRecord[], continuing: ReadonlySet<number> | undefined, prefixLastLsn: number, lastLsn: number, codec: Codec): RecordToFrame[] {
   const placeholder = encodeRecord(codec, { type: RecordType.Lost });
-  const kept = new Map(resync.records.filter((record) => record.lsn > prefixLastLsn).map((record) => [record.lsn, record]));
-  const records: Array<Pick<WalRecord, 'lsn' | 'type' | 'payload'>> = [];
-  for (let lsn = prefixLastLsn + 1; lsn <= resync.lastLsn; lsn++) records.push(kept.get(lsn) ?? { lsn, type: RecordType.Lost, payload: placeholder });
+  const byLsn = new Map(kept.filter((record) => record.lsn > prefixLastLsn).map((record) => [record.lsn, record]));
+  const records: RecordToFrame[] = [];
+  for (let lsn = prefixLastLsn + 1; lsn <= lastLsn; lsn++) {
+    const record = byLsn.get(lsn);
+    // A kept commit stays one commit, so that a later repair loses it whole or not at all.
+    records.push(record ? { ...record, continues: continuing?.has(lsn) === true } : { lsn, type: RecordType.Lost, payload: placeholder });
+  }
   return records;
 }
 
 /** One sentence for the records kept before the damage, and one per damaged region: what was lost, what was kept after it. */
-function resyncActions(exam: StoreExamination, resync: LogResync, backup: string): string[] {
+function resyncActions(exam: StoreExamination, resync: LogResync, lastLsn: number, backup: string): string[] {
   const range = (first: number, last: number) => (first === last ? `record ${first}` : `records ${first}–${last}`);
   const actions = [`Kept the ${exam.scan.records.length} valid records of state.wal before the damage at byte ${exam.scan.damage!.offset}, skipping each damaged region and keeping the intact commits after it with their LSNs; the original is in ${backup}.`];
   for (const { damage, lost, resumedAt, kept } of resync.regions) {
-    const held = Math.min(lost.last, resync.lastLsn);
+    const held = Math.min(lost.last, lastLsn);
     const placeholders = held >= lost.first ? ` (${range(lost.first, held)} now hold${held === lost.first ? 's a placeholder' : ' placeholders'}, so no LSN moves)` : '';
     actions.push(resumedAt && kept > 0
       ? `Damage at byte ${damage.offset} (record ${damage.lsn}: ${damage.reason}): lost ${range(lost.first, lost.last)}${placeholders}, then kept the ${kept} valid records from record ${resumedAt.lsn} (byte ${resumedAt.offset}) on.`

@@ -2,8 +2,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Codec } from '../contracts/codec.js';
-import type { SearchProvider } from '../contracts/search-provider.js';
+import type { SearchProvider, SearchProviderSpec } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
+import { searchProviderSpec } from './provider-spec.js';
 import type { CborCodecOptions, FlexSearchProviderOptions, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './builtin-options.js';
 
 /** Options an adapter accepts when it is chosen by name. */
@@ -104,6 +105,8 @@ export async function resolveSearchProvider(option: SearchOption | undefined): P
 export interface DeferredSearchProvider {
   /** Its name (a built-in's, before it is loaded). */
   readonly name: string;
+  /** How it is made again by name, recorded with the saved index; `undefined` when that cannot be said. */
+  readonly spec?: SearchProviderSpec | undefined;
   /** Loads (once; again after a failure) and returns the provider. */
   load(): Promise<SearchProvider>;
   /** The provider, if it was created (to close it). */
@@ -121,13 +124,14 @@ export async function deferSearchProvider(option: SearchOption | undefined): Pro
   // Only a built-in chosen by its bare name is deferred: options given with it are checked at open.
   if (typeof chosen !== 'string' || searchFactories.has(chosen) || !builtinSearchProviders.has(chosen)) {
     const provider = await resolveSearchProvider(option);
-    return { name: provider.name, load: async () => provider, created: () => provider };
+    return { name: provider.name, spec: searchProviderSpec(chosen), load: async () => provider, created: () => provider };
   }
   assertInstalled(builtinPackages[chosen]!, chosen, 'search provider');
   let loading: Promise<SearchProvider> | undefined;
   let provider: SearchProvider | undefined;
   return {
     name: chosen,
+    spec: { provider: chosen },
     load: () => (loading ??= resolveSearchProvider(chosen).then(
       (made) => (provider = made),
       (error: unknown) => {
@@ -137,6 +141,24 @@ export async function deferSearchProvider(option: SearchOption | undefined): Pro
     )),
     created: () => provider,
   };
+}
+
+/**
+ * The search provider of a store opened without a `search` option: the one its saved index names
+ * (`saved`: the provider's name and, when recorded, how it is made), with its options, when it can be made
+ * here (a built-in one, or one registered); otherwise the default, as for a new store. A known one
+ * that fails to be made (its package is not installed, say) is a warning, and the default is used.
+ */
+export async function deferStoreSearchProvider(saved: { readonly name: string; readonly spec?: SearchProviderSpec | undefined } | undefined): Promise<DeferredSearchProvider> {
+  const name = saved?.spec?.provider ?? saved?.name;
+  if (name === undefined || !isKnownSearchProvider(name)) return deferSearchProvider(undefined);
+  const options = saved?.spec?.options;
+  try {
+    return await deferSearchProvider(options === undefined ? name : ({ provider: name, options } as SearchOption));
+  } catch (error) {
+    process.emitWarning(`The saved search index is the '${name}' search provider's, which cannot be used here (${(error as Error)?.message ?? error}): the store uses the default, which rebuilds the index when a query needs it.`, { code: 'MEMMAPFS_SAVED_PROVIDER_UNAVAILABLE' });
+    return deferSearchProvider(undefined);
+  }
 }
 
 /** Whether `name` is a search provider that can be made by name: a built-in one, or one registered. */
