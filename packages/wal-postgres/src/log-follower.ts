@@ -1,0 +1,137 @@
+import pg from 'pg';
+import { positionKey } from './log-tables.js';
+import { isConnectionLoss } from './postgres-errors.js';
+
+/** What a follower tells its log. */
+export interface FollowerEvents {
+  /** A commit made the log's last LSN `lsn` (a NOTIFY payload: a position, never record bytes). */
+  heard(lsn: number): void;
+  /** The connection was lost and is back: commits may have been missed, read on from where the log is. */
+  reconnected(): void;
+  /** The next LSN this process still needs: the position held after a reconnect. */
+  nextNeeded(): number;
+}
+
+/**
+ * The connection a log follows the store on: it LISTENs on the store's channel, so that each commit
+ * wakes it, and holds the log's reader position (a shared advisory lock, see `positionKey`), so that
+ * retention (`truncateBefore`, in any process) keeps what this process has not read yet. Records are
+ * read on it too, one query at a time. A lost connection is made again with a growing delay (to 2 s),
+ * and the log is told so that it reads what it missed.
+ */
+export class LogFollower {
+  private client: pg.Client | undefined;
+  private heldKey: string | undefined;
+  private closing = false;
+  private retryDelay = 100;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private events: FollowerEvents | undefined;
+  /** The highest LSN heard of before a log was attached. */
+  private heardEarly = 0;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly channel: string,
+    private readonly tag: bigint,
+  ) {}
+
+  /** Connects, LISTENs and holds `position` (0 holds every record). Rejects when the server cannot be reached. */
+  async start(position: number): Promise<void> {
+    await this.connect(position);
+  }
+
+  /** From now on, notifications and reconnections go to `events`. */
+  attach(events: FollowerEvents): void {
+    this.events = events;
+    if (this.heardEarly > 0) events.heard(this.heardEarly);
+  }
+
+  /** Whether the follower is connected now. */
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** Runs a query on the follower's connection. */
+  async query(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    const client = this.client;
+    if (!client) throw Object.assign(new Error('Connection terminated: the follower is reconnecting'), { code: 'ECONNRESET' });
+    try {
+      return await client.query(text, values);
+    } catch (error) {
+      // A connection that broke between two queries may not have said so yet: it is made again now.
+      if (isConnectionLoss(error)) this.lost(client);
+      throw error;
+    }
+  }
+
+  /** Holds `position` (the next LSN still needed) in place of the one held before. */
+  async hold(position: number): Promise<void> {
+    const key = positionKey(this.tag, position);
+    if (key === this.heldKey) return;
+    const before = this.heldKey;
+    // The new position is taken before the old one goes: retention never sees this process hold neither.
+    if (before === undefined) await this.query('SELECT pg_advisory_lock_shared($1::bigint)', [key]);
+    else await this.query('SELECT pg_advisory_lock_shared($1::bigint), pg_advisory_unlock_shared($2::bigint)', [key, before]);
+    this.heldKey = key;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    // Positions go with the session anyway; released first, so that a truncation right after sees them gone.
+    await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+
+  private async connect(position: number): Promise<void> {
+    const client = new pg.Client({ connectionString: this.connectionString, application_name: 'memmapfs follower' });
+    client.on('error', () => this.lost(client));
+    client.on('end', () => this.lost(client));
+    client.on('notification', (message) => {
+      const lsn = Number(message.payload);
+      if (!Number.isSafeInteger(lsn)) return;
+      if (this.events) this.events.heard(lsn);
+      else this.heardEarly = Math.max(this.heardEarly, lsn);
+    });
+    try {
+      await client.connect();
+      this.client = client;
+      this.heldKey = undefined;
+      await client.query(`LISTEN "${this.channel}"`);
+      await this.hold(position);
+    } catch (error) {
+      if (this.client === client) this.client = undefined;
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.heldKey = undefined;
+    client.end().catch(() => undefined);
+    this.retry();
+  }
+
+  private retry(): void {
+    if (this.closing) return;
+    this.retryTimer = setTimeout(() => {
+      this.connect(this.events?.nextNeeded() ?? 0).then(
+        () => {
+          this.retryDelay = 100;
+          if (this.closing) void this.close();
+          else this.events?.reconnected();
+        },
+        () => {
+          this.retryDelay = Math.min(this.retryDelay * 2, 2_000);
+          this.retry();
+        },
+      );
+    }, this.retryDelay);
+    this.retryTimer.unref();
+  }
+}

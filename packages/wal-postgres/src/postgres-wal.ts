@@ -1,0 +1,887 @@
+import {
+  MAX_PAYLOAD_SIZE,
+  MAX_RECORD_TYPE,
+  WalError,
+  newLogId,
+  type AppendOptions,
+  type CommittedRecord,
+  type Durability,
+  type RecoveryStart,
+  type WalEntry,
+  type WalHeader,
+  type WalOpener,
+  type WalOpenOptions,
+  type WalRecord,
+  type WriteAheadLog,
+} from '@memmapfs/wal';
+import pg from 'pg';
+import { LogFollower } from './log-follower.js';
+import {
+  LOG_ROW_COLUMNS,
+  LOWEST_POSITION,
+  MAX_POSITION,
+  POSTGRES_LOG_FORMAT,
+  RECORD_COLUMNS,
+  channelOf,
+  checksumSeed,
+  decodeLogRow,
+  decodeRecordRows,
+  ensureTables,
+  recordChecksum,
+  storeTagOf,
+  tablesExist,
+  type LogRow,
+  type RecordRow,
+} from './log-tables.js';
+import { describeServer, isConnectionLoss, postgresError } from './postgres-errors.js';
+import { joinProcessLogs, shareCommitted, type SameProcessLog } from './same-process-logs.js';
+
+/** Where a PostgreSQL log lives. */
+export interface PostgresWalOptions {
+  /**
+   * A libpq-style URL: `postgresql://user:password@host:5432/database`, or for a Unix socket
+   * `postgresql://user@/database?host=/run/postgresql`.
+   */
+  readonly connectionString: string;
+  /**
+   * The name of the log in that database. Every store shares the `memmapfs_wal_*` tables, each with
+   * rows of its own; hosts that open the same name share one log.
+   */
+  readonly store: string;
+}
+
+/** Records read per query: at most this many, and no more payload bytes than `PAGE_BYTES` (one record at least). */
+const PAGE_RECORDS = 1_000;
+const PAGE_BYTES = 8 * 1024 * 1024;
+/** Records one transaction commits for the appends queued in this process (one append may be larger). */
+const GROUP_RECORDS = 1_000;
+const GROUP_BYTES = 16 * 1024 * 1024;
+/** Rows per INSERT statement of a commit (the statement's parameters stay far below PostgreSQL's 65,535). */
+const INSERT_ROWS = 500;
+/** Records of other processes kept in memory, fetched ahead of `refresh()`, before the follower waits for it. */
+const AHEAD_RECORDS = 10_000;
+const AHEAD_BYTES = 32 * 1024 * 1024;
+/** How often at most the follower moves its reader position (retention keeps a little more meanwhile). */
+const POSITION_EVERY_MS = 1_000;
+/** How long a commit whose connection broke is looked after (its outcome asked of the server) before the log gives up. */
+const OUTCOME_WAIT_MS = 30_000;
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+/**
+ * Records after `after`, up to `to`, in order, a page at a time: `PAGE_RECORDS` at most, and no payload
+ * bytes past `PAGE_BYTES` after the first (the running sum stops the scan; payloads past it are not read).
+ */
+const PAGE_QUERY = `
+SELECT ${RECORD_COLUMNS} FROM (
+  SELECT ${RECORD_COLUMNS}, sum(octet_length(payload)) OVER (ORDER BY lsn ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
+  FROM memmapfs_wal_records WHERE store = $1 AND lsn > $2 AND lsn <= $3 ORDER BY lsn LIMIT ${PAGE_RECORDS}
+) page WHERE before < ${PAGE_BYTES} ORDER BY lsn`;
+
+/** The log's row (identity, last LSN) with the page of records after `$2`: one round trip per follower read. */
+const FOLLOW_QUERY = `
+SELECT l.log_id, l.last_lsn, l.held_bytes, r.lsn, r.commit_end, r.type, r.checksum, r.payload
+FROM memmapfs_wal_logs l LEFT JOIN LATERAL (${PAGE_QUERY.replace('store = $1', 'store = l.store').replace('$3', 'l.last_lsn')}) r ON true
+WHERE l.store = $1 ORDER BY r.lsn`;
+
+/** An append waiting for its commit. */
+interface PendingAppend {
+  readonly entries: readonly WalEntry[];
+  readonly bytes: number;
+  readonly check: (() => void) | undefined;
+  resolve(lsns: number[]): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The factory of logs in PostgreSQL: `postgresWal({ connectionString, store })` is a `WalOpener`, what
+ * a store is given to run on a log shared by every host that can reach the database.
+ *
+ * @example
+ * const open = postgresWal({ connectionString: 'postgresql://app@db/memories', store: 'agents' });
+ * const wal = await open({ codec: 'msgpack', onCommit: (records) => apply(records) });
+ */
+export function postgresWal(options: PostgresWalOptions): WalOpener {
+  if (typeof options?.connectionString !== 'string' || options.connectionString === '') {
+    throw new WalError('INVALID_ARGUMENT', 'postgresWal: connectionString must be a PostgreSQL connection string, e.g. postgresql://user:password@host:5432/database.');
+  }
+  if (typeof options.store !== 'string' || options.store === '') {
+    throw new WalError('INVALID_ARGUMENT', "postgresWal: store must be a non-empty name (e.g. 'agents'): hosts that open the same name share one log.");
+  }
+  const { connectionString, store } = options;
+  return (walOptions) => PostgresWal.open({ connectionString, store }, walOptions);
+}
+
+/**
+ * The `WriteAheadLog` contract over PostgreSQL. An append is one transaction that locks the store's row
+ * in `memmapfs_wal_logs` (`SELECT … FOR UPDATE`: the writer lock, waited for up to `lockTimeoutMs`),
+ * numbers the records after its `last_lsn`, inserts them and advances `last_lsn`: transactions commit in
+ * LSN order, so a follower reading `WHERE lsn > last` never steps over a record committed later. The
+ * appends queued in this process while a transaction runs share the next one (group commit). Each
+ * commit NOTIFYs the store's channel with the new last LSN; every open log LISTENs there and fetches
+ * the new records ahead, so that `refresh()` can report them synchronously.
+ */
+export class PostgresWal implements WriteAheadLog, SameProcessLog {
+  readonly readOnly: boolean;
+  private readonly seed: number;
+  private readonly name: string;
+  private readonly durability: Durability;
+  private readonly batchIntervalMs: number;
+  private readonly lockTimeoutMs: number;
+  /** The last LSN reported through `onCommit`. */
+  private reported: number;
+  /** Records after `reported`, in order and without a gap, read ahead of `refresh()`: up to `have`. */
+  private ahead: CommittedRecord[] = [];
+  private aheadBytes = 0;
+  private have: number;
+  /** The highest last LSN heard of (notifications, commits of this process). */
+  private heardLsn: number;
+  /** Commits may have gone unheard (at open, after a reconnection): the follower reads on whatever it heard. */
+  private behind = true;
+  private heldBytes: number;
+  private queue: PendingAppend[] = [];
+  private committing: Promise<void> | undefined;
+  /**
+   * The first LSN of this process's commit whose COMMIT is under way: the follower may read its rows
+   * before the COMMIT returns, and must leave them to the commit (which reports them with their contexts).
+   */
+  private committingFrom: number | undefined;
+  private fetching: Promise<void> | undefined;
+  /** Records were committed with `synchronous_commit = off` since the last flush. */
+  private unflushed = false;
+  private batchTimer: NodeJS.Timeout | undefined;
+  private positionTimer: NodeJS.Timeout | undefined;
+  private heldPosition = 0;
+  private positionMovedAt = 0;
+  private failure: WalError | undefined;
+  private closed = false;
+  private reporting = false;
+  private readonly leaveProcess: () => void;
+
+  private constructor(
+    private readonly config: PostgresWalOptions,
+    private readonly server: string,
+    private readonly pool: pg.Pool,
+    private readonly follower: LogFollower,
+    readonly header: WalHeader,
+    row: LogRow,
+    private readonly options: WalOpenOptions,
+  ) {
+    this.readOnly = options.readOnly === true;
+    this.seed = checksumSeed(header.logId);
+    this.name = `PostgreSQL log '${config.store}' at ${server}`;
+    this.durability = options.durability ?? 'sync';
+    this.batchIntervalMs = options.batchIntervalMs ?? 50;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.reported = row.lastLsn;
+    this.have = row.lastLsn;
+    this.heardLsn = row.lastLsn;
+    this.heldBytes = row.heldBytes;
+    this.leaveProcess = joinProcessLogs(config.connectionString, config.store, this);
+    follower.attach({
+      heard: (lsn) => this.heard(lsn),
+      reconnected: () => {
+        this.heldPosition = 0;
+        this.behind = true;
+        this.fetchAhead();
+      },
+      nextNeeded: () => this.have + 1,
+    });
+    // Whatever was committed between the reading at open and now, and the position.
+    this.fetchAhead();
+  }
+
+  /** Opens (or creates) the log of `config.store`; see `postgresWal`. */
+  static async open(config: PostgresWalOptions, options: WalOpenOptions): Promise<PostgresWal> {
+    validateOpenOptions(options);
+    const server = describeServer(config.connectionString);
+    const name = `PostgreSQL log '${config.store}' at ${server}`;
+    const pool = new pg.Pool({ connectionString: config.connectionString, max: 4, idleTimeoutMillis: 30_000, allowExitOnIdle: true, application_name: 'memmapfs' });
+    // An idle connection that breaks is dropped by the pool; the next request makes a new one.
+    pool.on('error', () => undefined);
+    const follower = new LogFollower(config.connectionString, channelOf(config.store), storeTagOf(config.store));
+    try {
+      // Listening (and holding every record from retention) before anything is read: no commit after the
+      // reading below goes unheard.
+      await follower.start(0);
+      const { header, row } = await readAtOpen(pool, config, options, name);
+      return new PostgresWal(config, server, pool, follower, header, row, options);
+    } catch (error) {
+      await follower.close();
+      await pool.end().catch(() => undefined);
+      throw postgresError(error, `Opening ${name}`, server);
+    }
+  }
+
+  get lastLsn(): number {
+    return this.reported;
+  }
+
+  /** Payload bytes of the records the log holds, as this process last saw it. */
+  get size(): number {
+    return this.heldBytes;
+  }
+
+  append(entries: readonly WalEntry[], options: AppendOptions = {}): Promise<number[]> {
+    if (this.closed) return Promise.reject(this.closedError());
+    if (this.readOnly) return Promise.reject(new WalError('READ_ONLY', `${this.name} was opened read-only; open the store without readOnly to write.`));
+    if (this.failure) return Promise.reject(this.failure);
+    let bytes = 0;
+    const copies: WalEntry[] = [];
+    for (const entry of entries) {
+      if (!Number.isInteger(entry.type) || entry.type < 1 || entry.type > MAX_RECORD_TYPE) {
+        return Promise.reject(new WalError('INVALID_ARGUMENT', `Record type must be an integer from 1 to ${MAX_RECORD_TYPE}; got ${entry.type}.`));
+      }
+      if (!(entry.payload instanceof Uint8Array)) {
+        return Promise.reject(new WalError('INVALID_ARGUMENT', `A record payload must be a Uint8Array (e.g. a Buffer); got ${entry.payload === null ? 'null' : typeof entry.payload}.`));
+      }
+      if (entry.payload.byteLength > MAX_PAYLOAD_SIZE) {
+        return Promise.reject(new WalError('WAL_RECORD_TOO_LARGE', `A record of ${entry.payload.byteLength} bytes exceeds the ${MAX_PAYLOAD_SIZE}-byte maximum.`));
+      }
+      bytes += entry.payload.byteLength;
+      copies.push({ ...entry, payload: Buffer.from(entry.payload) });
+    }
+    if (copies.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ entries: copies, bytes, check: options.check, resolve, reject });
+      this.committing ??= this.commitQueued();
+    });
+  }
+
+  async flush(): Promise<void> {
+    if (this.readOnly) return;
+    if (this.failure) throw this.failure;
+    while (this.committing) await this.committing;
+    if (this.failure) throw this.failure;
+    if (!this.unflushed) return;
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    await this.options.beforeSync?.();
+    // A synchronous commit that writes (a no-op update of the log's row) flushes PostgreSQL's WAL up to
+    // it, so past every commit made before with synchronous_commit off.
+    this.unflushed = false;
+    try {
+      await this.pool.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; SET LOCAL synchronous_commit = on;
+        UPDATE memmapfs_wal_logs SET last_lsn = last_lsn WHERE store = ${pg.escapeLiteral(this.config.store)}; COMMIT`);
+    } catch (error) {
+      this.unflushed = true;
+      throw postgresError(error, `Flushing ${this.name}`, this.server, 'Records appended under durability batch or none may not be durable yet; flush again.');
+    }
+  }
+
+  /**
+   * Reports, through `onCommit`, the records other processes committed that this log has already
+   * fetched (the follower reads them as soon as a commit's notification arrives) and those other logs of
+   * this process committed; never waits for the server. What is not fetched yet is reported by a later
+   * `refresh()`; `fence()` waits for everything committed before it.
+   */
+  refresh(): number {
+    if (this.closed) return 0;
+    if (this.failure) throw this.failure;
+    if (this.reporting) return 0;
+    const count = this.report();
+    if (this.behind || this.heardLsn > this.have) this.fetchAhead();
+    return count;
+  }
+
+  async fence(): Promise<number> {
+    if (this.closed) throw this.closedError();
+    if (this.failure) throw this.failure;
+    let target: number;
+    try {
+      const { rows } = await this.pool.query('SELECT log_id, last_lsn FROM memmapfs_wal_logs WHERE store = $1', [this.config.store]);
+      this.checkIdentity(rows[0]?.log_id);
+      target = Number(rows[0]!.last_lsn);
+      while (this.have < target) {
+        if (this.awaitsOwnCommit) {
+          await this.committing;
+          continue;
+        }
+        const page = await this.pool.query(PAGE_QUERY, [this.config.store, this.have, target]);
+        if (page.rows.length === 0) throw this.missing(this.have + 1);
+        this.takeRows(decodeRecordRows(page.rows, this.seed, this.name));
+      }
+    } catch (error) {
+      if (error instanceof WalError && error.code !== 'IO_ERROR' && error.code !== 'LOCK_TIMEOUT') this.failure ??= error;
+      throw postgresError(error, `Reading ${this.name}`, this.server);
+    }
+    if (!this.reporting) this.report();
+    return Math.max(this.reported, target);
+  }
+
+  readFrom(lsn: number): AsyncIterableIterator<WalRecord> {
+    // Up to what this process has seen committed at the call.
+    const end = this.reported;
+    const read = async function* (this: PostgresWal): AsyncGenerator<WalRecord> {
+      if (this.closed) throw this.closedError();
+      if (this.failure) throw this.failure;
+      if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `readFrom: lsn must be a positive integer; got ${lsn}.`);
+      let first: number;
+      try {
+        const { rows } = await this.pool.query('SELECT log_id, first_lsn FROM memmapfs_wal_logs WHERE store = $1', [this.config.store]);
+        this.checkIdentity(rows[0]?.log_id);
+        first = Number(rows[0]!.first_lsn);
+      } catch (error) {
+        throw postgresError(error, `Reading ${this.name}`, this.server);
+      }
+      const query = (after: number) => this.pool.query(PAGE_QUERY, [this.config.store, after, end]);
+      const removed = (at: number) => new WalError('WAL_TRUNCATED', `Records from ${at} on were removed from ${this.name} while they were being read (a checkpoint let the log drop them). Read again.`, { lsn: at });
+      for await (const record of readRecords(query, Math.max(lsn, first), end, this.seed, this.name, removed, this.server)) {
+        if (this.closed) throw this.closedError();
+        yield record;
+      }
+    };
+    return read.call(this);
+  }
+
+  async truncateBefore(lsn: number): Promise<number> {
+    if (this.closed) throw this.closedError();
+    if (this.readOnly) throw new WalError('READ_ONLY', `${this.name} was opened read-only; open the store without readOnly to write.`);
+    if (this.failure) throw this.failure;
+    if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `truncateBefore: lsn must be a positive integer; got ${lsn}.`);
+    // This process's own position first, so that it does not hold back what it has read itself.
+    await this.movePosition(true).catch(() => undefined);
+    const store = this.config.store;
+    let client: pg.PoolClient | undefined;
+    let broken: unknown;
+    try {
+      client = await checkout(this.pool);
+      const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms';
+        SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = ${pg.escapeLiteral(store)} FOR UPDATE`)) as unknown as pg.QueryResult[];
+      const row = results.at(-1)!.rows[0];
+      this.checkIdentity(row?.log_id);
+      const log = decodeLogRow(row!);
+      const lowest = (await client.query(LOWEST_POSITION, [storeTagOf(store).toString()])).rows[0]?.lowest;
+      // Records from `lsn` on stay, and every record some live process still has to read.
+      const keep = Math.min(lsn, log.lastLsn + 1, lowest === null || lowest === undefined ? Number.MAX_SAFE_INTEGER : Number(lowest));
+      let oldest = log.firstLsn;
+      if (keep > log.firstLsn) {
+        // Whole appends only: the oldest record held begins the append that holds `keep`.
+        const start = keep > log.lastLsn ? { rows: [{ first: log.lastLsn + 1 }] } : await client.query('SELECT min(lsn) AS first FROM memmapfs_wal_records WHERE store = $1 AND commit_end >= $2', [store, keep]);
+        oldest = Number(start.rows[0]?.first ?? log.lastLsn + 1);
+        const dropped = await client.query('WITH gone AS (DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2 RETURNING octet_length(payload) AS bytes) SELECT coalesce(sum(bytes), 0) AS bytes FROM gone', [store, oldest]);
+        const held = await client.query('UPDATE memmapfs_wal_logs SET first_lsn = $2, held_bytes = held_bytes - $3 WHERE store = $1 RETURNING held_bytes', [store, oldest, dropped.rows[0]!.bytes]);
+        this.heldBytes = Number(held.rows[0]!.held_bytes);
+      }
+      await client.query('COMMIT');
+      return oldest;
+    } catch (error) {
+      broken = isConnectionLoss(error) ? error : undefined;
+      await client?.query('ROLLBACK').catch(() => undefined);
+      throw postgresError(error, `Dropping old records of ${this.name}`, this.server, 'Nothing was dropped.');
+    } finally {
+      client?.release(broken as Error | undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (!this.readOnly && !this.failure) await this.flush();
+    } finally {
+      this.closed = true;
+      clearTimeout(this.batchTimer);
+      clearTimeout(this.positionTimer);
+      this.leaveProcess();
+      await this.fetching?.catch(() => undefined);
+      await this.follower.close();
+      await this.pool.end().catch(() => undefined);
+    }
+  }
+
+  /** @internal Records another log of this process just committed to this store. */
+  tookCommitted(records: readonly CommittedRecord[]): void {
+    // (Past the limit of what is kept ahead, the follower reads them from the server once refresh() made room.)
+    if (!this.aheadFull) this.take(records.map((record) => ({ ...record, context: undefined })));
+    this.heard(records.at(-1)!.lsn);
+  }
+
+  get logId(): string {
+    return this.header.logId;
+  }
+
+  // ——— following ———
+
+  private heard(lsn: number): void {
+    if (lsn > this.heardLsn) this.heardLsn = lsn;
+    if (this.heardLsn > this.have) this.fetchAhead();
+    else this.schedulePosition();
+  }
+
+  /** The next record to read is this process's own, whose COMMIT is under way. */
+  private get awaitsOwnCommit(): boolean {
+    return this.committingFrom !== undefined && this.have + 1 >= this.committingFrom;
+  }
+
+  private get aheadFull(): boolean {
+    return this.ahead.length >= AHEAD_RECORDS || this.aheadBytes >= AHEAD_BYTES;
+  }
+
+  /** Reads the records heard of ahead of `refresh()`, on the follower's connection, one fetch at a time. */
+  private fetchAhead(): void {
+    if (this.fetching || this.closed || this.failure || this.aheadFull || this.awaitsOwnCommit || !this.follower.connected) return;
+    this.fetching = (async () => {
+      try {
+        while (!this.closed && !this.aheadFull && (this.behind || this.heardLsn > this.have)) {
+          this.behind = false;
+          const { rows } = await this.follower.query(FOLLOW_QUERY, [this.config.store, this.have]);
+          this.checkIdentity(rows[0]?.log_id);
+          const last = Number(rows[0]!.last_lsn);
+          this.heldBytes = Number(rows[0]!.held_bytes);
+          this.heardLsn = Math.max(this.heardLsn, last);
+          const records = rows[0]!.lsn === null ? [] : decodeRecordRows(rows, this.seed, this.name);
+          if (records.length === 0 && last > this.have) throw this.missing(this.have + 1);
+          this.takeRows(records);
+          // This process's own commit is next: it reports its records itself, then reads on (`committed`).
+          if (this.awaitsOwnCommit) break;
+        }
+        await this.movePosition(false);
+      } catch (error) {
+        // A lost connection: the follower connects again and says so (`reconnected`), which reads on from
+        // here; anything else stops the log.
+        if (isConnectionLoss(error)) this.behind = true;
+        else if (!this.closed) this.failure ??= error instanceof WalError ? error : postgresError(error, `Following ${this.name}`, this.server);
+        return;
+      } finally {
+        this.fetching = undefined;
+      }
+      if (this.heardLsn > this.have) this.fetchAhead();
+    })();
+  }
+
+  /** Moves the reader position this process holds to the next record it needs (at most once a second unless `now`). */
+  private async movePosition(now: boolean): Promise<void> {
+    const next = Math.min(this.have + 1, MAX_POSITION);
+    if (next === this.heldPosition || this.closed) return;
+    if (!now && Date.now() - this.positionMovedAt < POSITION_EVERY_MS) {
+      this.schedulePosition();
+      return;
+    }
+    this.positionMovedAt = Date.now();
+    await this.follower.hold(next);
+    this.heldPosition = next;
+  }
+
+  private schedulePosition(): void {
+    if (this.positionTimer || this.closed || this.have + 1 === this.heldPosition) return;
+    this.positionTimer = setTimeout(() => {
+      this.positionTimer = undefined;
+      this.movePosition(true).catch(() => undefined);
+    }, POSITION_EVERY_MS);
+    this.positionTimer.unref();
+  }
+
+  /** Rows read from the server after `have`: kept (ones already held are skipped); a record missing before them is `WAL_TRUNCATED`. */
+  private takeRows(rows: readonly RecordRow[]): void {
+    const from = this.committingFrom ?? Number.POSITIVE_INFINITY;
+    const gap = this.take(rows.filter((row) => row.lsn < from).map(({ commitEnd: _, ...record }) => ({ ...record, context: undefined })));
+    if (gap) throw this.missing(this.have + 1);
+  }
+
+  /** Keeps the records that follow on from `have` (ones already held are skipped). Returns whether one was left out for a gap before it. */
+  private take(records: readonly CommittedRecord[]): boolean {
+    for (const record of records) {
+      if (record.lsn <= this.have) continue;
+      if (record.lsn !== this.have + 1) return true;
+      this.ahead.push(record);
+      this.aheadBytes += record.payload.byteLength;
+      this.have = record.lsn;
+    }
+    return false;
+  }
+
+  /** Reports, through `onCommit`, the records read ahead. Returns how many. */
+  private report(): number {
+    if (this.ahead.length === 0 || this.reporting) return 0;
+    const records = this.ahead;
+    this.ahead = [];
+    this.aheadBytes = 0;
+    this.reported = records.at(-1)!.lsn;
+    this.reporting = true;
+    try {
+      this.options.onCommit?.(records);
+    } finally {
+      this.reporting = false;
+    }
+    return records.length;
+  }
+
+  // ——— appending ———
+
+  private async commitQueued(): Promise<void> {
+    // Never done before `append` has stored the promise in `committing` (see the file log).
+    await null;
+    while (this.queue.length > 0) {
+      const batch = this.takeBatch();
+      try {
+        if (this.failure) throw this.failure;
+        const ready = await dropFailedDependencies(batch);
+        if (ready.length === 0) continue;
+        await this.options.beforeSync?.();
+        await this.commit(ready);
+      } catch (error) {
+        const failure = error instanceof WalError ? error : new WalError('WAL_FAILED', `Appending to ${this.name} failed: ${(error as Error).message}.`, { cause: error });
+        for (const pending of batch) pending.reject(failure);
+      }
+    }
+    this.committing = undefined;
+  }
+
+  /** The appends the next transaction commits: one with a precondition alone, else those queued before the next one with a precondition. */
+  private takeBatch(): PendingAppend[] {
+    if (this.queue[0]!.check) return this.queue.splice(0, 1);
+    let count = 0;
+    let records = 0;
+    let bytes = 0;
+    for (const pending of this.queue) {
+      if (pending.check || (count > 0 && (records + pending.entries.length > GROUP_RECORDS || bytes + pending.bytes > GROUP_BYTES))) break;
+      count++;
+      records += pending.entries.length;
+      bytes += pending.bytes;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  /**
+   * One transaction for `batch`: locks the counter, reports what other processes committed before it
+   * (so that a precondition sees it), runs the precondition, inserts the records, advances the counter,
+   * notifies, commits. Rejects the appends when nothing was committed (the log stays usable); when the
+   * connection broke during COMMIT, asks the server how the transaction ended.
+   */
+  private async commit(batch: PendingAppend[]): Promise<void> {
+    const store = this.config.store;
+    const relaxed = this.durability !== 'sync';
+    let client: pg.PoolClient | undefined;
+    let broken: unknown;
+    let xid: string | undefined;
+    let committing = false;
+    let first = 0;
+    /** The rows of the records: LSN, end of their append, type, checksum, payload. */
+    const rows: unknown[][] = [];
+    try {
+      client = await checkout(this.pool);
+      const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms';${relaxed ? ' SET LOCAL synchronous_commit = off;' : ''}
+        SELECT ${LOG_ROW_COLUMNS}, txid_current()::text AS xid FROM memmapfs_wal_logs WHERE store = ${pg.escapeLiteral(store)} FOR UPDATE`)) as unknown as pg.QueryResult[];
+      const row = results.at(-1)!.rows[0];
+      this.checkIdentity(row?.log_id);
+      xid = String(row!.xid);
+      const counter = Number(row!.last_lsn);
+      // Every record before the counter is reported before anything of this commit: `onCommit` runs in
+      // LSN order, and a precondition sees them.
+      this.report();
+      while (this.have < counter) {
+        const page = await client.query(PAGE_QUERY, [store, this.have, counter]);
+        if (page.rows.length === 0) throw this.missing(this.have + 1);
+        this.takeRows(decodeRecordRows(page.rows, this.seed, this.name));
+        this.report();
+      }
+      if (this.reported !== counter) throw new WalError('WAL_FAILED', `${this.name}: records before ${counter + 1} could not be reported before this append (an append made from inside onCommit?).`);
+      const check = batch[0]!.check;
+      if (check) {
+        try {
+          check();
+        } catch (refusal) {
+          await client.query('ROLLBACK');
+          batch[0]!.reject(refusal);
+          return;
+        }
+      }
+      first = counter + 1;
+      let lsn = first;
+      let bytes = 0;
+      for (const pending of batch) {
+        const commitEnd = lsn + pending.entries.length - 1;
+        for (const entry of pending.entries) {
+          rows.push([lsn, commitEnd, entry.type, recordChecksum(this.seed, lsn, entry.type, entry.payload), entry.payload]);
+          lsn++;
+        }
+        bytes += pending.bytes;
+      }
+      const last = lsn - 1;
+      for (let at = 0; at < rows.length; at += INSERT_ROWS) {
+        const chunk = rows.slice(at, at + INSERT_ROWS);
+        const values = chunk.map((_, i) => `($1, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}, $${i * 5 + 6})`).join(', ');
+        const insert = `INSERT INTO memmapfs_wal_records (store, ${RECORD_COLUMNS}) VALUES ${values}`;
+        if (at + INSERT_ROWS < rows.length) {
+          await client.query(insert, [store, ...chunk.flat()]);
+        } else {
+          // The last rows, the counter and the notification (sent at commit) in one statement.
+          const n = chunk.length * 5 + 2;
+          await client.query(
+            `WITH inserted AS (${insert}), counted AS (UPDATE memmapfs_wal_logs SET last_lsn = $${n}, held_bytes = held_bytes + $${n + 1} WHERE store = $1)
+             SELECT pg_notify($${n + 2}, $${n}::text)`,
+            [store, ...chunk.flat(), last, bytes, channelOf(store)],
+          );
+        }
+      }
+      committing = true;
+      this.committingFrom = first;
+      await client.query('COMMIT');
+      this.committingFrom = undefined;
+      this.committed(batch, first, bytes, relaxed);
+    } catch (error) {
+      if (isConnectionLoss(error)) broken = error;
+      if (committing && xid !== undefined && broken) {
+        // COMMIT was sent and the connection broke: the transaction may or may not have committed.
+        client?.release(broken as Error);
+        client = undefined;
+        const outcome = await this.outcomeOf(xid, first, rows.map((row) => row[3] as number), error);
+        if (outcome === 'committed') {
+          this.committed(batch, first, batch.reduce((sum, pending) => sum + pending.bytes, 0), relaxed);
+          return;
+        }
+      } else {
+        await client?.query('ROLLBACK').catch(() => undefined);
+      }
+      const refused = error instanceof WalError ? error : postgresError(error, `Appending to ${this.name}`, this.server, 'Nothing of this append was written; retry it.');
+      if (refused.code !== 'IO_ERROR' && refused.code !== 'LOCK_TIMEOUT') this.failure ??= refused;
+      for (const pending of batch) pending.reject(refused);
+    } finally {
+      this.committingFrom = undefined;
+      client?.release(broken as Error | undefined);
+    }
+  }
+
+  /** The batch committed at `first`: reported through `onCommit` (with the appends' contexts), resolved, shared with this process's other logs. */
+  private committed(batch: PendingAppend[], first: number, bytes: number, relaxed: boolean): void {
+    const records: CommittedRecord[] = [];
+    const lsns: number[][] = [];
+    let lsn = first;
+    for (const pending of batch) {
+      const mine: number[] = [];
+      for (const entry of pending.entries) {
+        records.push({ lsn, offset: lsn, checksum: recordChecksum(this.seed, lsn, entry.type, entry.payload), type: entry.type, payload: entry.payload, context: entry.context });
+        mine.push(lsn++);
+      }
+      lsns.push(mine);
+    }
+    this.heldBytes += bytes;
+    this.take(records);
+    this.heardLsn = Math.max(this.heardLsn, lsn - 1);
+    if (relaxed) {
+      this.unflushed = true;
+      if (this.durability === 'batch') this.batchTimer ??= setTimeout(() => {
+        this.batchTimer = undefined;
+        this.flush().catch(() => undefined);
+      }, this.batchIntervalMs);
+    }
+    try {
+      this.report();
+    } finally {
+      batch.forEach((pending, i) => pending.resolve(lsns[i]!));
+      shareCommitted(this.config.connectionString, this.config.store, this, records);
+      this.schedulePosition();
+      if (this.heardLsn > this.have) this.fetchAhead();
+    }
+  }
+
+  /**
+   * Whether the transaction `xid`, whose connection broke during its COMMIT, committed `rows` (LSN and
+   * checksum of each record, from `first`). Asked of the server until it answers, for up to
+   * `OUTCOME_WAIT_MS` (then the log fails: `WAL_FAILED`): first `txid_status`, until the transaction is
+   * no longer in progress; then the rows themselves, since after a crash of the server an id that never
+   * reached its disk is handed out again (or is "in the future"), and its status is another's.
+   */
+  private async outcomeOf(xid: string, first: number, checksums: readonly number[], cause: unknown): Promise<'committed' | 'aborted'> {
+    const deadline = Date.now() + OUTCOME_WAIT_MS;
+    let delay = 50;
+    for (;;) {
+      try {
+        let running = false;
+        try {
+          const { rows } = await this.pool.query('SELECT txid_status($1::bigint) AS status', [xid]);
+          running = rows[0]?.status === 'in progress';
+        } catch (error) {
+          // 22023: "transaction ID … is in the future": the server crashed before the id reached its disk.
+          if ((error as { code?: string }).code !== '22023') throw error;
+        }
+        if (!running) {
+          const { rows } = await this.pool.query('SELECT lsn, checksum FROM memmapfs_wal_records WHERE store = $1 AND lsn >= $2 AND lsn < $3 ORDER BY lsn', [this.config.store, first, first + checksums.length]);
+          const ours = rows.length === checksums.length && rows.every((row, i) => Number(row.lsn) === first + i && Number(row.checksum) === checksums[i]);
+          return ours ? 'committed' : 'aborted';
+        }
+      } catch {
+        // The server is not back yet.
+      }
+      if (Date.now() > deadline) {
+        this.failure ??= new WalError('WAL_FAILED', `${this.name}: the connection broke while an append was being committed, and PostgreSQL could not be asked for ${OUTCOME_WAIT_MS / 1000} s whether it took effect. Its records may or may not be in the log: close the store and open it again.`, { cause });
+        throw this.failure;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 1_000);
+    }
+  }
+
+  // ——— helpers ———
+
+  private checkIdentity(logId: unknown): void {
+    if (logId === this.header.logId) return;
+    this.failure ??= new WalError('WAL_REPLACED', logId === undefined
+      ? `${this.name} was removed from the database (its row in memmapfs_wal_logs is gone): what this process reads is no longer current. Close the store and open it again.`
+      : `${this.name} was replaced by another log (log ${String(logId)}, this process has ${this.header.logId} open): what this process reads is no longer current. Close the store and open it again.`);
+    throw this.failure;
+  }
+
+  private missing(lsn: number): WalError {
+    return new WalError('WAL_TRUNCATED', `${this.name}: record ${lsn} is no longer held (retention dropped it while this process was not connected to read it). Close the store and open it again.`, { lsn });
+  }
+
+  private closedError(): WalError {
+    return new WalError('WAL_CLOSED', `${this.name} is closed.`);
+  }
+}
+
+function validateOpenOptions(options: WalOpenOptions): void {
+  const durability = options.durability ?? 'sync';
+  if (!['sync', 'batch', 'none'].includes(durability)) {
+    throw new WalError('INVALID_ARGUMENT', `durability must be 'sync', 'batch' or 'none'; got ${JSON.stringify(durability)}.`);
+  }
+  const lockTimeout = options.lockTimeoutMs;
+  if (lockTimeout !== undefined && (!Number.isFinite(lockTimeout) || lockTimeout < 0)) {
+    throw new WalError('INVALID_ARGUMENT', `lockTimeoutMs must be a non-negative number of milliseconds; got ${JSON.stringify(lockTimeout)}.`);
+  }
+  const interval = options.batchIntervalMs;
+  if (interval !== undefined && (!Number.isFinite(interval) || interval <= 0)) {
+    throw new WalError('INVALID_ARGUMENT', `batchIntervalMs must be a positive number of milliseconds; got ${JSON.stringify(interval)}.`);
+  }
+}
+
+/**
+ * Reads (or creates) the log's row and hands its records to `recover`: a writer under the writer lock
+ * (the row locked for the whole reading), a read-only open in one snapshot of the database.
+ */
+async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, options: WalOpenOptions, name: string): Promise<{ header: WalHeader; row: LogRow }> {
+  const { store } = config;
+  const server = describeServer(config.connectionString);
+  const absent = () => new WalError('IO_ERROR', `There is no ${name}. Open it once without ${options.readOnly ? 'readOnly' : 'create: false'} to create it.`);
+  const client = await checkout(pool);
+  let broken: unknown;
+  try {
+    if (options.readOnly) {
+      if (!(await tablesExist(client))) throw absent();
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    } else {
+      if (options.create === false) {
+        if (!(await tablesExist(client))) throw absent();
+      } else {
+        await ensureTables(client);
+      }
+      await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}ms'`);
+      if (options.create !== false) {
+        await client.query(
+          'INSERT INTO memmapfs_wal_logs (store, format_version, codec, log_id, first_lsn, last_lsn, held_bytes) VALUES ($1, $2, $3, $4, 1, 0, 0) ON CONFLICT (store) DO NOTHING',
+          [store, POSTGRES_LOG_FORMAT, options.codec, newLogId()],
+        );
+      }
+    }
+    const { rows } = await client.query(`SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = $1${options.readOnly ? '' : ' FOR UPDATE'}`, [store]);
+    if (!rows[0]) throw absent();
+    const row = decodeLogRow(rows[0]);
+    if (row.header.formatVersion > POSTGRES_LOG_FORMAT) {
+      throw new WalError('WAL_FORMAT_UNSUPPORTED', `${name} is of table format ${row.header.formatVersion}; this release of @memmapfs/wal-postgres reads format ${POSTGRES_LOG_FORMAT} only. Upgrade @memmapfs/wal-postgres.`);
+    }
+    const seed = checksumSeed(row.header.logId);
+    const after = await resumePoint(client, store, row, options);
+    const query = (from: number) => client.query(PAGE_QUERY, [store, from, row.lastLsn]);
+    const corrupt = (lsn: number) => new WalError('WAL_CORRUPT', `${name}: record ${lsn} is missing from memmapfs_wal_records, though the log's row says it holds records ${row.firstLsn} to ${row.lastLsn}. Rows were deleted outside MemMapFS: restore the table from a backup.`, { lsn });
+    await handOver(readRecords(query, after + 1, row.lastLsn, seed, name, corrupt, server), row.header, options.recover, { after });
+    await client.query('COMMIT');
+    return { header: row.header, row };
+  } catch (error) {
+    if (isConnectionLoss(error)) broken = error;
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release(broken as Error | undefined);
+  }
+}
+
+/**
+ * The LSN `recover` is handed records after: that of `options.resumeAfter` when the log holds that very
+ * record (same LSN, offset and checksum, the last record of its append), or when retention dropped it
+ * and the oldest record held is the one right after it; otherwise the LSN before the oldest record held.
+ */
+async function resumePoint(client: pg.ClientBase, store: string, row: LogRow, options: WalOpenOptions): Promise<number> {
+  const position = options.resumeAfter;
+  const everything = row.firstLsn - 1;
+  if (!position) return everything;
+  const { lsn, offset, checksum } = position;
+  if (!Number.isSafeInteger(lsn) || lsn < 1 || offset !== lsn || lsn > row.lastLsn) return everything;
+  if (lsn < row.firstLsn) return lsn + 1 === row.firstLsn ? lsn : everything;
+  const { rows } = await client.query('SELECT commit_end, checksum FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [store, lsn]);
+  const found = rows[0];
+  if (!found || Number(found.commit_end) !== lsn || Number(found.checksum) !== checksum >>> 0) return everything;
+  return lsn;
+}
+
+/**
+ * The records from `from` to `to`, read a page at a time through `query` (records after the LSN it is
+ * given), each checked; a record missing in between is `gap(lsn)`.
+ */
+async function* readRecords(
+  query: (after: number) => Promise<pg.QueryResult>,
+  from: number,
+  to: number,
+  seed: number,
+  name: string,
+  gap: (lsn: number) => WalError,
+  server: string,
+): AsyncGenerator<WalRecord> {
+  let next = from;
+  while (next <= to) {
+    let page: RecordRow[];
+    try {
+      page = decodeRecordRows((await query(next - 1)).rows, seed, name);
+    } catch (error) {
+      throw postgresError(error, `Reading ${name}`, server);
+    }
+    if (page.length === 0) throw gap(next);
+    for (const { commitEnd: _, ...record } of page) {
+      if (record.lsn !== next) throw gap(next);
+      next++;
+      yield record;
+    }
+  }
+}
+
+/** Gives the records to `recover` (which may stop early: it is given `next` only, never `return`). */
+async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover'], start: RecoveryStart): Promise<void> {
+  try {
+    await recover?.({ [Symbol.asyncIterator]: () => ({ next: () => records.next() }) }, header, start);
+  } finally {
+    await records.return(undefined);
+  }
+}
+
+/**
+ * A connection of the pool for a transaction. Its errors while it is checked out (the server went away
+ * between two queries) come back from the next query: the pool listens for them only while it is idle.
+ */
+async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  const release = client.release.bind(client);
+  client.release = (error?: Error | boolean) => {
+    client.removeListener('error', ignore);
+    release(error);
+  };
+  return client;
+}
+
+/** Waits for the `after` promises of the batch; appends whose work failed are rejected with its error and left out. */
+async function dropFailedDependencies(batch: PendingAppend[]): Promise<PendingAppend[]> {
+  if (!batch.some((pending) => pending.entries.some((entry) => entry.after))) return batch;
+  const failures = await Promise.all(batch.map(async (pending) => {
+    try {
+      await Promise.all(pending.entries.map((entry) => entry.after));
+      return undefined;
+    } catch (error) {
+      return { error };
+    }
+  }));
+  return batch.filter((pending, i) => {
+    const failure = failures[i];
+    if (failure) pending.reject(failure.error);
+    return !failure;
+  });
+}

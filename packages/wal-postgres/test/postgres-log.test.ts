@@ -1,0 +1,138 @@
+import { writeAheadLogSuite } from '@memmapfs/testkit';
+import { describe, expect, inject, it } from 'vitest';
+import { postgresWal, type PostgresWal } from '../src/index.js';
+import { INSTALL_ADVICE } from './support/postgres-server.js';
+import { dropStore, freshStore, storePlace, withClient } from './support/places.js';
+
+const postgres = inject('postgres');
+const entry = (text: string) => ({ type: 1, payload: Buffer.from(text) });
+const text = (record: { payload: Uint8Array }) => Buffer.from(record.payload).toString();
+
+if (!postgres) {
+  it.skip(INSTALL_ADVICE, () => undefined);
+} else {
+  const { connectionString } = postgres;
+
+  // The contract every log meets, unchanged: nothing is left out.
+  writeAheadLogSuite('postgres log', async () => storePlace(connectionString));
+
+  describe('postgres log, beyond the suite', () => {
+    it('wakes a follower in another log through LISTEN/NOTIFY: refresh reports records fetched without any call to the server', async () => {
+      const store = freshStore();
+      const open = postgresWal({ connectionString, store });
+      const writer = await open({ codec: 'msgpack' });
+      const seen: string[] = [];
+      // A log of another "process": no in-process hand-over, as if it ran elsewhere.
+      const follower = (await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack', onCommit: (records) => seen.push(...records.map(text)) })) as PostgresWal;
+      await writer.append([entry('one'), entry('two')]);
+      const deadline = Date.now() + 5_000;
+      while (seen.length < 2 && Date.now() < deadline) {
+        follower.refresh();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(seen).toEqual(['one', 'two']);
+      expect(follower.lastLsn).toBe(2);
+      await follower.close();
+      await writer.close();
+      await dropStore(connectionString, store);
+    });
+
+    it("reports this log's own records with their contexts, though its follower may read them before the COMMIT returns", async () => {
+      const store = freshStore();
+      const reported: Array<[number, unknown]> = [];
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => reported.push(...records.map((r) => [r.lsn, r.context] as [number, unknown])) });
+      const other = await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack' });
+      const appends: Array<Promise<number[]>> = [];
+      for (let i = 0; i < 300; i++) {
+        appends.push(wal.append([{ ...entry(`mine ${i}`), context: i }]));
+        if (i % 10 === 0) appends.push(other.append([entry(`other ${i}`)]));
+        if (i % 25 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await Promise.all(appends);
+      await wal.fence();
+      const mine = reported.filter(([, context]) => context !== undefined);
+      expect(mine.map(([, context]) => context)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+      expect(reported.map(([lsn]) => lsn)).toEqual(Array.from({ length: 330 }, (_, i) => i + 1));
+      await other.close();
+      await wal.close();
+      await dropStore(connectionString, store);
+    });
+
+    it('a writer waiting longer than lockTimeoutMs for the writer lock fails with LOCK_TIMEOUT and stays usable', async () => {
+      const store = freshStore();
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack', lockTimeoutMs: 200 });
+      await withClient(connectionString, async (client) => {
+        await client.query('BEGIN');
+        await client.query('SELECT last_lsn FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]);
+        const refused = await wal.append([entry('blocked')]).then(() => undefined, (error: { code?: string; message?: string }) => error);
+        expect(refused?.code).toBe('LOCK_TIMEOUT');
+        expect(refused?.message).toContain('lockTimeoutMs');
+        await client.query('ROLLBACK');
+      });
+      expect(await wal.append([entry('after')])).toEqual([1]);
+      await wal.close();
+      await dropStore(connectionString, store);
+    });
+
+    it('reads a long log a page at a time, and readFrom starts at the oldest record held after retention', async () => {
+      const store = freshStore();
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      const lsns = await Promise.all(Array.from({ length: 2_500 }, (_, i) => wal.append([entry(`r${i + 1}`)])));
+      expect(lsns.flat()).toEqual(Array.from({ length: 2_500 }, (_, i) => i + 1));
+      let count = 0;
+      for await (const record of wal.readFrom(1)) expect(record.lsn).toBe(++count);
+      expect(count).toBe(2_500);
+      expect(await wal.truncateBefore(2_000)).toBe(2_000);
+      const first = (await wal.readFrom(1).next()).value as { lsn: number };
+      expect(first.lsn).toBe(2_000);
+      await wal.close();
+      await dropStore(connectionString, store);
+    });
+
+    it('keeps the records of one append together across retention: the oldest record held begins an append', async () => {
+      const store = freshStore();
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      await wal.append([entry('a'), entry('b'), entry('c')]);
+      await wal.append([entry('d')]);
+      expect(await wal.truncateBefore(2)).toBe(1);
+      expect(await wal.truncateBefore(4)).toBe(4);
+      await wal.close();
+      await dropStore(connectionString, store);
+    });
+
+    it('a record changed in its table is WAL_CORRUPT, never handed over', async () => {
+      const store = freshStore();
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      await wal.append([entry('intact'), entry('tampered')]);
+      await wal.close();
+      await withClient(connectionString, (client) => client.query("UPDATE memmapfs_wal_records SET payload = 'changed'::bytea WHERE store = $1 AND lsn = 2", [store]));
+      const reopened = postgresWal({ connectionString, store })({ codec: 'msgpack', recover: async (records) => { for await (const _ of records); } });
+      await expect(reopened).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+      await dropStore(connectionString, store);
+    });
+
+    it('a log whose row was replaced is WAL_REPLACED on the next look', async () => {
+      const store = freshStore();
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      await wal.append([entry('one')]);
+      await dropStore(connectionString, store);
+      const other = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      await expect(wal.fence()).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+      await expect(wal.append([entry('two')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+      await wal.close();
+      await other.close();
+      await dropStore(connectionString, store);
+    });
+
+    it('says what to do when PostgreSQL is not there, or the store does not exist', async () => {
+      const nowhere = postgresWal({ connectionString: 'postgresql://postgres@/postgres?host=/nonexistent-memmapfs-socket', store: 'x' });
+      const refused = await nowhere({ codec: 'msgpack' }).then(() => undefined, (error: { code?: string; message?: string }) => error);
+      expect(refused?.code).toBe('IO_ERROR');
+      expect(refused?.message).toMatch(/Is PostgreSQL running at \/nonexistent-memmapfs-socket\/postgres/);
+      const missing = await postgresWal({ connectionString, store: freshStore() })({ codec: 'msgpack', readOnly: true }).then(() => undefined, (error: { code?: string; message?: string }) => error);
+      expect(missing).toMatchObject({ code: 'IO_ERROR' });
+      expect(missing?.message).toContain('Open it once without readOnly');
+      expect(() => postgresWal({ connectionString, store: '' })).toThrow(/store must be a non-empty name/);
+    });
+  });
+}

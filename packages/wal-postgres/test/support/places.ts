@@ -1,0 +1,32 @@
+import { randomUUID } from 'node:crypto';
+import type { WalPlace } from '@memmapfs/testkit';
+import pg from 'pg';
+import { postgresWal } from '../../src/index.js';
+
+/** A store name no other test uses. */
+export const freshStore = (prefix = 'test'): string => `${prefix}-${randomUUID()}`;
+
+/** Runs `body` with a plain client of the test server. */
+export async function withClient<T>(connectionString: string, body: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    return await body(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Removes a store's rows (its log and its records). */
+export async function dropStore(connectionString: string, store: string): Promise<void> {
+  await withClient(connectionString, async (client) => {
+    await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1', [store]);
+    await client.query('DELETE FROM memmapfs_wal_logs WHERE store = $1', [store]);
+  });
+}
+
+/** A place for the conformance suite: a store of its own in the test server's database. */
+export function storePlace(connectionString: string): WalPlace {
+  const store = freshStore('suite');
+  return { open: postgresWal({ connectionString, store }), cleanup: () => dropStore(connectionString, store).catch(() => undefined) };
+}
