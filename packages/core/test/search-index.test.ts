@@ -1,7 +1,7 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MemMapFS, type SearchProvider } from '@memmapfs/core';
+import { MemMapFS, verifyStore, type SearchProvider } from '@memmapfs/core';
 import { SearchIndex, type SearchIndexHost } from '../src/engine/search-index.js';
 import { MemoryTable } from '../src/engine/memory-table.js';
 import { RecordType } from '../src/engine/log-records.js';
@@ -45,6 +45,7 @@ describe('SearchIndex', () => {
       layout,
       files: nodeFileSystem,
       reader: 'read',
+      checkpointPosition: undefined,
       memories: new MemoryTable(),
       wal: { readOnly: false, lastLsn: 7, header: { logId: '00'.repeat(16) }, flush: async () => undefined, readFrom: async function* () {} } as unknown as SearchIndexHost['wal'],
       lastChecksum: 0,
@@ -103,6 +104,33 @@ describe('onIndexRebuild', () => {
       for (const [done, total] of calls) expect(done).toBeLessThanOrEqual(total);
       await reopened.close();
       await expect(MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), onIndexRebuild: 5 as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/onIndexRebuild must be a function/) });
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('the saved index and log retention', () => {
+  it("is still used when retention dropped the record it ends with, as the checkpoint's record vouches for it", async () => {
+    const { root, cleanup } = await tempRoot();
+    try {
+      const open = (search: WordSearch) => MemMapFS.init(root, { codec: v8Codec(), search, historyRetentionMs: 0 });
+      const fs = await open(new WordSearch());
+      for (let i = 0; i < 5; i++) await fs.appendMemory(`note ${i}`);
+      await fs.queryMemory('note');
+      // The checkpoint covers every record, and retention drops them all: the saved index ends at the
+      // checkpoint's own record.
+      await fs.checkpoint();
+      await fs.close();
+      expect((await verifyStore(root, { codec: v8Codec() })).problems).toEqual([]);
+      const search = new WordSearch();
+      const again = await open(search);
+      expect(await again.queryMemory('note')).toHaveLength(5);
+      expect({ imports: search.imports, adds: search.adds }).toEqual({ imports: 1, adds: 0 });
+      // And it still takes what came after.
+      await again.appendMemory('note 5');
+      expect(await again.queryMemory('note')).toHaveLength(6);
+      await again.close();
     } finally {
       await cleanup();
     }

@@ -1,4 +1,4 @@
-import { syncFolder, type WriteAheadLog } from '@memmapfs/wal';
+import { syncFolder, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
@@ -47,6 +47,8 @@ export interface SearchIndexHost {
   readonly lastChecksum: number;
   /** Set once the store is closing: from then on the index is only drained by `close`, never on a timer. */
   readonly closing: boolean;
+  /** The record the tables' checkpoint ends with, if there is one: the log may have dropped it. */
+  readonly checkpointPosition: WalPosition | undefined;
   decode(record: { type: number; payload: Uint8Array; lsn: number }): LogRecord;
   /** A memory's text, checked against its block's checksum. */
   readText(memory: MemoryRecord): string;
@@ -432,10 +434,14 @@ export class SearchIndex {
     let usable = false;
     const touched = new Set<number>();
     if (sameLog && snapshot.lsn <= this.host.wal.lastLsn) {
-      usable = snapshot.lsn === 0 && snapshot.checksum === 0;
+      // Retention may have dropped the snapshot's own record; the checkpoint's, when it is that very
+      // record (its LSN and frame checksum), still vouches for it.
+      const checkpoint = this.host.checkpointPosition;
+      const vouched = snapshot.lsn > 0 && checkpoint?.lsn === snapshot.lsn && checkpoint.checksum === snapshot.checksum;
+      usable = (snapshot.lsn === 0 && snapshot.checksum === 0) || vouched;
       let first = true;
       for await (const walRecord of this.host.wal.readFrom(Math.max(1, snapshot.lsn))) {
-        if (first && walRecord.lsn > Math.max(1, snapshot.lsn)) {
+        if (first && walRecord.lsn > Math.max(1, snapshot.lsn) && !(vouched && walRecord.lsn === snapshot.lsn + 1)) {
           // The log no longer holds what came after the snapshot: it cannot be brought up to date.
           usable = false;
           break;

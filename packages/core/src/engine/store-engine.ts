@@ -104,6 +104,10 @@ export class StoreEngine<S extends AgentState> {
   private checkpointFile: CheckpointFile | undefined;
   /** The checkpoint files and the manifest. */
   private readonly checkpoints: CheckpointStore;
+  /** The record the tables' checkpoint ends with (see `SearchIndexHost`). */
+  get checkpointPosition(): WalPosition | undefined {
+    return this.checkpointFile?.position;
+  }
   /** LSN of the last record the tables' checkpoint covers (0: none). */
   private get checkpointLsn(): number {
     return this.checkpointFile?.position.lsn ?? 0;

@@ -268,13 +268,15 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
   }
 
+  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files);
   const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);
   const snapshot = snapshotExists ? await readSearchSnapshot(layout.searchSnapshot, files) : undefined;
   const snapshotProblem = !snapshotExists ? undefined
     : !snapshot ? 'is damaged or of another version'
     : snapshot.logId !== header.logId ? 'was built from another log (copied from another store, or from before a repair)'
     : snapshot.lsn > scan.lastLsn && !scan.damage ? `covers records up to ${snapshot.lsn}, past the end of the log (${scan.lastLsn})`
-    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && records[snapshot.lsn - firstLsn]?.checksum !== snapshot.checksum ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
+    // (Its record dropped by retention, the checkpoint's record vouching for it, as an open takes it.)
+    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && records[snapshot.lsn - firstLsn]?.checksum !== snapshot.checksum && !(snapshot.lsn === firstLsn - 1 && checkpointExam?.unusable === false && checkpointExam.lsn === snapshot.lsn && checkpointExam.checksum === snapshot.checksum) ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
     : undefined;
   if (snapshotProblem) {
     problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: `The saved search index ${snapshotProblem}; opening the store ignores it and rebuilds the index from the log.` });
@@ -284,7 +286,6 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     problems.push({ severity: 'warning', kind: 'search-index-damaged', file: 'index/segments', repairable: true, message: `${message} Queries may miss memories or fail; \`memmapfs repair\` removes the saved index, and the next open rebuilds it from the log.` });
   }
   const snapshotUnusable = snapshotProblem !== undefined || indexProblems.length > 0;
-  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files);
   const checkpointProblem = checkpointExam?.problem;
   if (checkpointProblem) problems.push(checkpointProblem);
   const report: VerifyReport = {
@@ -337,6 +338,8 @@ interface CheckpointExam {
   readonly unusable: boolean;
   /** LSN of the checkpoint an open would start from. */
   readonly lsn: number | undefined;
+  /** The frame checksum of that checkpoint's record, when it is usable. */
+  readonly checksum?: number;
   /** The manifest to write in place of one naming a missing file, naming the checkpoint an open falls back to. */
   readonly manifest?: StoreManifest;
 }
@@ -363,9 +366,10 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   /** Whole and of this log: nothing to say, or that the manifest names a missing file. */
   const usable = (): CheckpointExam => {
     const { lsn } = checkpoint!.position;
-    if (!fallback) return { problem: undefined, unusable: false, lsn };
+    const { checksum } = checkpoint!.position;
+    if (!fallback) return { problem: undefined, unusable: false, lsn, checksum };
     return {
-      unusable: false, lsn, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
+      unusable: false, lsn, checksum, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
       problem: { severity: 'warning', kind: 'checkpoint-unusable', file: named, repairable: true, message: `The checkpoint ${named} named by state.manifest is missing (two processes publishing checkpoints at once can leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.` },
     };
   };
@@ -395,7 +399,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   // Wrong counts alone are not damage the open cannot work around: it counts the rows instead.
   const usableWithCounts = (): CheckpointExam => countsWrong === undefined
     ? usable()
-    : { unusable: false, lsn, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
+    : { unusable: false, lsn, checksum: checkpoint!.position.checksum, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
   // Only a log that still holds every record can say what the checkpoint must hold.
   if (firstLsn > 1) return usableWithCounts();
   let mismatch: string | undefined;
