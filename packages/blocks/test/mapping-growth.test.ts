@@ -1,27 +1,17 @@
-import Module from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { chunkFileName, openChunkStore, type BlockRef } from '@memmapfs/blocks';
+import { useBindingLoader } from './support/binding-loader.js';
 
-// The binding package, as `@memmapfs/blocks` requires it.
-const BINDING = '@riaskov/mmap-io';
-
-type Load = (request: string, parent: unknown, isMain: boolean) => unknown;
-const loader = Module as unknown as { _load: Load };
-
+const { blocksWithBinding } = useBindingLoader();
 let dir: string;
-let originalLoad: Load;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'memmapfs-mapping-growth-'));
-  originalLoad = loader._load;
 });
 afterEach(async () => {
-  loader._load = originalLoad;
-  vi.restoreAllMocks();
-  vi.resetModules();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -97,10 +87,9 @@ describe.skipIf(!existsSync('/proc/self/maps'))('mappings of a chunk that grows 
 });
 
 /** A fresh copy of the package whose binding's `map()` fails (as at vm.max_map_count) while `failing.now` is set. */
-async function blocksWithFailingMap(failing: { now: boolean }) {
-  loader._load = function (request, parent, isMain) {
-    const loaded = originalLoad.call(this, request, parent, isMain);
-    if (request !== BINDING) return loaded;
+function blocksWithFailingMap(failing: { now: boolean }) {
+  return blocksWithBinding((load) => {
+    const loaded = load();
     const real = ((loaded as { default?: unknown }).default ?? loaded) as { map: (...args: unknown[]) => Buffer };
     return {
       ...real,
@@ -109,9 +98,7 @@ async function blocksWithFailingMap(failing: { now: boolean }) {
         return real.map(...args);
       },
     };
-  };
-  vi.resetModules();
-  return import('@memmapfs/blocks');
+  });
 }
 
 function mapFailureWarnings(spy: { mock: { calls: unknown[][] } }) {

@@ -1,35 +1,23 @@
-import Module from 'node:module';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BINDING, useBindingLoader } from './support/binding-loader.js';
 
-// The binding package, as `@memmapfs/blocks` requires it.
-const BINDING = '@riaskov/mmap-io';
-
-type Load = (request: string, parent: unknown, isMain: boolean) => unknown;
-const loader = Module as unknown as { _load: Load };
-
+const { blocksWithBinding } = useBindingLoader();
 let dir: string;
-let originalLoad: Load;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'memmapfs-mmap-fallback-'));
-  originalLoad = loader._load;
-  vi.resetModules();
 });
 afterEach(async () => {
-  loader._load = originalLoad;
-  vi.restoreAllMocks();
   await rm(dir, { recursive: true, force: true });
 });
 
 /** A fresh copy of the package (its once-per-process state reset), with the binding's addon refused as on a machine that could not build it. */
-async function blocksWithoutAddon() {
-  loader._load = function (request, parent, isMain) {
-    if (request === BINDING) throw new Error(`Cannot find module '${BINDING}'`);
-    return originalLoad.call(this, request, parent, isMain);
-  };
-  return import('@memmapfs/blocks');
+function blocksWithoutAddon() {
+  return blocksWithBinding(() => {
+    throw new Error(`Cannot find module '${BINDING}'`);
+  });
 }
 
 function fallbackWarnings(spy: { mock: { calls: unknown[][] } }) {
