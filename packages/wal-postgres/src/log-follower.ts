@@ -25,6 +25,10 @@ export class LogFollower {
   private closing = false;
   private retryDelay = 100;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** A reconnection is under way (waiting, or connecting): no second one starts meanwhile. */
+  private reconnecting = false;
+  /** The moves of the position, one after another (two at once would each release the old one, and one would never be released). */
+  private holding: Promise<void> = Promise.resolve();
   private events: FollowerEvents | undefined;
   /** The highest LSN heard of before a log was attached. */
   private heardEarly = 0;
@@ -64,15 +68,23 @@ export class LogFollower {
     }
   }
 
-  /** Holds `position` (the next LSN still needed) in place of the one held before. */
-  async hold(position: number): Promise<void> {
+  /** Holds `position` (the next LSN still needed) in place of the one held before; moves run one at a time, in call order. */
+  hold(position: number): Promise<void> {
+    const moved = this.holding.then(() => this.move(position));
+    this.holding = moved.catch(() => undefined);
+    return moved;
+  }
+
+  private async move(position: number): Promise<void> {
     const key = positionKey(this.tag, position);
     if (key === this.heldKey) return;
+    const client = this.client;
     const before = this.heldKey;
     // The new position is taken before the old one goes: retention never sees this process hold neither.
     if (before === undefined) await this.query('SELECT pg_advisory_lock_shared($1::bigint)', [key]);
     else await this.query('SELECT pg_advisory_lock_shared($1::bigint), pg_advisory_unlock_shared($2::bigint)', [key, before]);
-    this.heldKey = key;
+    // (A connection made again meanwhile holds nothing yet.)
+    if (this.client === client) this.heldKey = key;
   }
 
   async close(): Promise<void> {
@@ -98,8 +110,11 @@ export class LogFollower {
     });
     try {
       await client.connect();
+      const replaced = this.client;
       this.client = client;
       this.heldKey = undefined;
+      // Never two connections: one this replaces would hold a position and outlive close().
+      if (replaced) replaced.end().catch(() => undefined);
       await client.query(`LISTEN "${this.channel}"`);
       await this.hold(position);
     } catch (error) {
@@ -117,16 +132,21 @@ export class LogFollower {
     this.retry();
   }
 
+  /** Connects again after a delay; while one reconnection is under way, a loss (of the connection it makes) is left to it. */
   private retry(): void {
-    if (this.closing) return;
+    if (this.closing || this.reconnecting) return;
+    this.reconnecting = true;
     this.retryTimer = setTimeout(() => {
       this.connect(this.events?.nextNeeded() ?? 0).then(
         () => {
+          this.reconnecting = false;
           this.retryDelay = 100;
           if (this.closing) void this.close();
+          else if (!this.client) this.retry(); // lost again before this was told
           else this.events?.reconnected();
         },
         () => {
+          this.reconnecting = false;
           this.retryDelay = Math.min(this.retryDelay * 2, 2_000);
           this.retry();
         },

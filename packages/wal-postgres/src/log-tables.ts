@@ -11,7 +11,9 @@ export const POSTGRES_LOG_FORMAT = 1;
  *   oldest LSN held (`first_lsn`), the payload bytes held, and `last_lsn`, the counter an append locks
  *   (`FOR UPDATE`) and advances in its transaction: the writer lock, and what numbers the records.
  * - `memmapfs_wal_records`: one row per record; `commit_end` is the LSN of the last record of the
- *   append it came with (the records of one append are all or nothing, and a resume point must end one).
+ *   append it came with (the records of one append are all or nothing, and a resume point must end one);
+ *   `commit_token` a random number of the transaction that wrote it, by which a writer whose connection
+ *   broke during COMMIT recognises its own rows (another host may have written the same records there).
  */
 export const CREATE_TABLES = `
 CREATE TABLE IF NOT EXISTS memmapfs_wal_logs (
@@ -30,8 +32,10 @@ CREATE TABLE IF NOT EXISTS memmapfs_wal_records (
   type smallint NOT NULL,
   checksum bigint NOT NULL,
   payload bytea NOT NULL,
+  commit_token bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (store, lsn)
-);`;
+);
+ALTER TABLE memmapfs_wal_records ADD COLUMN IF NOT EXISTS commit_token bigint NOT NULL DEFAULT 0;`;
 
 /**
  * Taken (for its transaction) by whoever creates the tables, so that two first opens do not race: an
@@ -124,11 +128,11 @@ WHERE locktype = 'advisory' AND objsubid = 1 AND granted
   AND ((classid::bigint << 32) | objid::bigint) >> ${POSITION_BITS} = $1`;
 
 /**
- * Creates the tables when they are missing (under a transaction-level advisory lock: two processes
- * opening the first store of a database at once).
+ * Creates the tables when they are missing, or adds the columns of this release to older ones (under a
+ * transaction-level advisory lock: two processes opening the first store of a database at once).
  */
 export async function ensureTables(client: pg.ClientBase): Promise<void> {
-  if (await tablesExist(client)) return;
+  if (await tablesCurrent(client)) return;
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...CREATE_TABLES_LOCK]);
@@ -138,6 +142,14 @@ export async function ensureTables(client: pg.ClientBase): Promise<void> {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+}
+
+/** Whether the tables exist with every column this release writes (tables of an earlier layout get them added). */
+async function tablesCurrent(client: pg.ClientBase): Promise<boolean> {
+  const { rows } = await client.query<{ present: boolean }>(
+    "SELECT to_regclass('memmapfs_wal_logs') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('memmapfs_wal_records') AND attname = 'commit_token' AND NOT attisdropped) AS present",
+  );
+  return rows[0]?.present === true;
 }
 
 export async function tablesExist(client: pg.ClientBase): Promise<boolean> {

@@ -14,6 +14,7 @@ import {
   type WalRecord,
   type WriteAheadLog,
 } from '@memmapfs/wal';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { LogFollower } from './log-follower.js';
 import {
@@ -66,6 +67,17 @@ const POSITION_EVERY_MS = 1_000;
 /** How long a commit whose connection broke is looked after (its outcome asked of the server) before the log gives up. */
 const OUTCOME_WAIT_MS = 30_000;
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+/** The largest `lockTimeoutMs`: PostgreSQL's `lock_timeout` is a 32-bit number of milliseconds. */
+const MAX_LOCK_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * Makes the transaction's commit wait for PostgreSQL's WAL flush when the server's or role's default is
+ * not to (`synchronous_commit = off`); a stronger setting (`remote_apply`, …) stays.
+ */
+const DURABLE_COMMIT = "SELECT set_config('synchronous_commit', 'on', true) WHERE current_setting('synchronous_commit') = 'off';";
+
+/** The checksum of the record at an LSN (`$2`), of the store of the log's row `l`: whether the record a log has last is still there. */
+const checksumAt = (lsn: string) => `(SELECT checksum FROM memmapfs_wal_records h WHERE h.store = l.store AND h.lsn = ${lsn}) AS have_checksum`;
 
 /**
  * Records after `after`, up to `to`, in order, a page at a time: `PAGE_RECORDS` at most, and no payload
@@ -79,7 +91,7 @@ SELECT ${RECORD_COLUMNS} FROM (
 
 /** The log's row (identity, last LSN) with the page of records after `$2`: one round trip per follower read. */
 const FOLLOW_QUERY = `
-SELECT l.log_id, l.last_lsn, l.held_bytes, r.lsn, r.commit_end, r.type, r.checksum, r.payload
+SELECT l.log_id, l.first_lsn, l.last_lsn, l.held_bytes, ${checksumAt('$2')}, r.lsn, r.commit_end, r.type, r.checksum, r.payload
 FROM memmapfs_wal_logs l LEFT JOIN LATERAL (${PAGE_QUERY.replace('store = $1', 'store = l.store').replace('$3', 'l.last_lsn')}) r ON true
 WHERE l.store = $1 ORDER BY r.lsn`;
 
@@ -133,6 +145,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   private ahead: CommittedRecord[] = [];
   private aheadBytes = 0;
   private have: number;
+  /** The checksum of the record at `have` (undefined when it is not known: none yet, or dropped by retention before the open). */
+  private haveChecksum: number | undefined;
   /** The highest last LSN heard of (notifications, commits of this process). */
   private heardLsn: number;
   /** Commits may have gone unheard (at open, after a reconnection): the follower reads on whatever it heard. */
@@ -164,6 +178,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     private readonly follower: LogFollower,
     readonly header: WalHeader,
     row: LogRow,
+    lastChecksum: number | undefined,
     private readonly options: WalOpenOptions,
   ) {
     this.readOnly = options.readOnly === true;
@@ -174,6 +189,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.reported = row.lastLsn;
     this.have = row.lastLsn;
+    this.haveChecksum = lastChecksum;
     this.heardLsn = row.lastLsn;
     this.heldBytes = row.heldBytes;
     this.leaveProcess = joinProcessLogs(config.connectionString, config.store, this);
@@ -203,8 +219,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       // Listening (and holding every record from retention) before anything is read: no commit after the
       // reading below goes unheard.
       await follower.start(0);
-      const { header, row } = await readAtOpen(pool, config, options, name);
-      return new PostgresWal(config, server, pool, follower, header, row, options);
+      const { header, row, lastChecksum } = await readAtOpen(pool, config, options, name);
+      return new PostgresWal(config, server, pool, follower, header, row, lastChecksum, options);
     } catch (error) {
       await follower.close();
       await pool.end().catch(() => undefined);
@@ -260,7 +276,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     // it, so past every commit made before with synchronous_commit off.
     this.unflushed = false;
     try {
-      await this.pool.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; SET LOCAL synchronous_commit = on;
+      await this.pool.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; ${DURABLE_COMMIT}
         UPDATE memmapfs_wal_logs SET last_lsn = last_lsn WHERE store = ${pg.escapeLiteral(this.config.store)}; COMMIT`);
     } catch (error) {
       this.unflushed = true;
@@ -288,8 +304,11 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     if (this.failure) throw this.failure;
     let target: number;
     try {
-      const { rows } = await this.pool.query('SELECT log_id, last_lsn FROM memmapfs_wal_logs WHERE store = $1', [this.config.store]);
+      const at = this.have;
+      const checksum = this.haveChecksum;
+      const { rows } = await this.pool.query(`SELECT log_id, first_lsn, last_lsn, ${checksumAt('$2')} FROM memmapfs_wal_logs l WHERE store = $1`, [this.config.store, at]);
       this.checkIdentity(rows[0]?.log_id);
+      this.checkContinuity(at, checksum, rows[0]!);
       target = Number(rows[0]!.last_lsn);
       while (this.have < target) {
         if (this.awaitsOwnCommit) {
@@ -309,17 +328,21 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   }
 
   readFrom(lsn: number): AsyncIterableIterator<WalRecord> {
-    // Up to what this process has seen committed at the call.
-    const end = this.reported;
+    // Up to the last LSN committed at the call (in any process): asked of the server now, read when the iteration starts.
+    const head = this.closed || this.failure ? undefined : this.pool.query('SELECT log_id, first_lsn, last_lsn FROM memmapfs_wal_logs WHERE store = $1', [this.config.store]);
+    head?.catch(() => undefined);
     const read = async function* (this: PostgresWal): AsyncGenerator<WalRecord> {
       if (this.closed) throw this.closedError();
       if (this.failure) throw this.failure;
+      if (!head) throw this.closedError();
       if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `readFrom: lsn must be a positive integer; got ${lsn}.`);
       let first: number;
+      let end: number;
       try {
-        const { rows } = await this.pool.query('SELECT log_id, first_lsn FROM memmapfs_wal_logs WHERE store = $1', [this.config.store]);
+        const { rows } = await head;
         this.checkIdentity(rows[0]?.log_id);
         first = Number(rows[0]!.first_lsn);
+        end = Number(rows[0]!.last_lsn);
       } catch (error) {
         throw postgresError(error, `Reading ${this.name}`, this.server);
       }
@@ -423,8 +446,11 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       try {
         while (!this.closed && !this.aheadFull && (this.behind || this.heardLsn > this.have)) {
           this.behind = false;
-          const { rows } = await this.follower.query(FOLLOW_QUERY, [this.config.store, this.have]);
+          const at = this.have;
+          const checksum = this.haveChecksum;
+          const { rows } = await this.follower.query(FOLLOW_QUERY, [this.config.store, at]);
           this.checkIdentity(rows[0]?.log_id);
+          this.checkContinuity(at, checksum, rows[0]!);
           const last = Number(rows[0]!.last_lsn);
           this.heldBytes = Number(rows[0]!.held_bytes);
           this.heardLsn = Math.max(this.heardLsn, last);
@@ -485,6 +511,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       this.ahead.push(record);
       this.aheadBytes += record.payload.byteLength;
       this.have = record.lsn;
+      this.haveChecksum = record.checksum;
     }
     return false;
   }
@@ -557,12 +584,18 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     let first = 0;
     /** The rows of the records: LSN, end of their append, type, checksum, payload. */
     const rows: unknown[][] = [];
+    /** Written into every row of the transaction: how `outcomeOf` tells them from another host's identical records. */
+    const token = randomBytes(8).readBigInt64LE().toString();
     try {
       client = await checkout(this.pool);
-      const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms';${relaxed ? ' SET LOCAL synchronous_commit = off;' : ''}
-        SELECT ${LOG_ROW_COLUMNS}, txid_current()::text AS xid FROM memmapfs_wal_logs WHERE store = ${pg.escapeLiteral(store)} FOR UPDATE`)) as unknown as pg.QueryResult[];
+      const at = this.have;
+      const checksum = this.haveChecksum;
+      // 'sync' sees to synchronous_commit itself: a server or role default of off must not weaken it.
+      const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; ${relaxed ? 'SET LOCAL synchronous_commit = off;' : DURABLE_COMMIT}
+        SELECT ${LOG_ROW_COLUMNS}, ${checksumAt(String(at))}, txid_current()::text AS xid FROM memmapfs_wal_logs l WHERE store = ${pg.escapeLiteral(store)} FOR UPDATE`)) as unknown as pg.QueryResult[];
       const row = results.at(-1)!.rows[0];
       this.checkIdentity(row?.log_id);
+      this.checkContinuity(at, checksum, row!);
       xid = String(row!.xid);
       const counter = Number(row!.last_lsn);
       // Every record before the counter is reported before anything of this commit: `onCommit` runs in
@@ -599,17 +632,17 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       const last = lsn - 1;
       for (let at = 0; at < rows.length; at += INSERT_ROWS) {
         const chunk = rows.slice(at, at + INSERT_ROWS);
-        const values = chunk.map((_, i) => `($1, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}, $${i * 5 + 6})`).join(', ');
-        const insert = `INSERT INTO memmapfs_wal_records (store, ${RECORD_COLUMNS}) VALUES ${values}`;
+        const values = chunk.map((_, i) => `($1, $2, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}, $${i * 5 + 6}, $${i * 5 + 7})`).join(', ');
+        const insert = `INSERT INTO memmapfs_wal_records (store, commit_token, ${RECORD_COLUMNS}) VALUES ${values}`;
         if (at + INSERT_ROWS < rows.length) {
-          await client.query(insert, [store, ...chunk.flat()]);
+          await client.query(insert, [store, token, ...chunk.flat()]);
         } else {
           // The last rows, the counter and the notification (sent at commit) in one statement.
-          const n = chunk.length * 5 + 2;
+          const n = chunk.length * 5 + 3;
           await client.query(
             `WITH inserted AS (${insert}), counted AS (UPDATE memmapfs_wal_logs SET last_lsn = $${n}, held_bytes = held_bytes + $${n + 1} WHERE store = $1)
              SELECT pg_notify($${n + 2}, $${n}::text)`,
-            [store, ...chunk.flat(), last, bytes, channelOf(store)],
+            [store, token, ...chunk.flat(), last, bytes, channelOf(store)],
           );
         }
       }
@@ -624,7 +657,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         // COMMIT was sent and the connection broke: the transaction may or may not have committed.
         client?.release(broken as Error);
         client = undefined;
-        const outcome = await this.outcomeOf(xid, first, rows.map((row) => row[3] as number), error);
+        const outcome = await this.outcomeOf(xid, first, rows.length, token, error);
         if (outcome === 'committed') {
           this.committed(batch, first, batch.reduce((sum, pending) => sum + pending.bytes, 0), relaxed);
           return;
@@ -659,10 +692,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     this.heardLsn = Math.max(this.heardLsn, lsn - 1);
     if (relaxed) {
       this.unflushed = true;
-      if (this.durability === 'batch') this.batchTimer ??= setTimeout(() => {
-        this.batchTimer = undefined;
-        this.flush().catch(() => undefined);
-      }, this.batchIntervalMs);
+      if (this.durability === 'batch') this.armBatchFlush();
     }
     try {
       this.report();
@@ -674,14 +704,26 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     }
   }
 
+  /** Under 'batch': a flush within `batchIntervalMs`, tried again after the same delay while one fails. */
+  private armBatchFlush(): void {
+    this.batchTimer ??= setTimeout(() => {
+      this.batchTimer = undefined;
+      this.flush().catch(() => {
+        if (this.unflushed && !this.closed && !this.failure) this.armBatchFlush();
+      });
+    }, this.batchIntervalMs);
+  }
+
   /**
-   * Whether the transaction `xid`, whose connection broke during its COMMIT, committed `rows` (LSN and
-   * checksum of each record, from `first`). Asked of the server until it answers, for up to
+   * Whether the transaction `xid`, whose connection broke during its COMMIT, committed its `count`
+   * records from `first` (rows carrying its `token`). Asked of the server until it answers, for up to
    * `OUTCOME_WAIT_MS` (then the log fails: `WAL_FAILED`): first `txid_status`, until the transaction is
    * no longer in progress; then the rows themselves, since after a crash of the server an id that never
-   * reached its disk is handed out again (or is "in the future"), and its status is another's.
+   * reached its disk is handed out again (or is "in the future"), and its status is another's. Aborted
+   * only when other rows sit at those LSNs or the log ends before them; when its rows are gone past
+   * them (retention), the outcome cannot be known, and the log fails with `WAL_FAILED`.
    */
-  private async outcomeOf(xid: string, first: number, checksums: readonly number[], cause: unknown): Promise<'committed' | 'aborted'> {
+  private async outcomeOf(xid: string, first: number, count: number, token: string, cause: unknown): Promise<'committed' | 'aborted'> {
     const deadline = Date.now() + OUTCOME_WAIT_MS;
     let delay = 50;
     for (;;) {
@@ -695,11 +737,17 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
           if ((error as { code?: string }).code !== '22023') throw error;
         }
         if (!running) {
-          const { rows } = await this.pool.query('SELECT lsn, checksum FROM memmapfs_wal_records WHERE store = $1 AND lsn >= $2 AND lsn < $3 ORDER BY lsn', [this.config.store, first, first + checksums.length]);
-          const ours = rows.length === checksums.length && rows.every((row, i) => Number(row.lsn) === first + i && Number(row.checksum) === checksums[i]);
-          return ours ? 'committed' : 'aborted';
+          const { rows } = await this.pool.query('SELECT commit_token::text AS token FROM memmapfs_wal_records WHERE store = $1 AND lsn >= $2 AND lsn < $3', [this.config.store, first, first + count]);
+          // A transaction's rows are all or nothing: one of them (retention may have dropped the others) says it committed.
+          if (rows.some((row) => row.token === token)) return 'committed';
+          if (rows.length > 0) return 'aborted';
+          const log = await this.pool.query('SELECT last_lsn FROM memmapfs_wal_logs WHERE store = $1', [this.config.store]);
+          if (log.rows[0] && Number(log.rows[0].last_lsn) < first) return 'aborted';
+          this.failure ??= new WalError('WAL_FAILED', `${this.name}: the connection broke while an append was being committed, and its records (from ${first}) are no longer in the log, which goes past them (retention dropped them, or the log's row was removed): it may have been written. Close the store and open it again, and check whether the append took effect before repeating it.`, { cause });
+          throw this.failure;
         }
-      } catch {
+      } catch (error) {
+        if (error instanceof WalError) throw error;
         // The server is not back yet.
       }
       if (Date.now() > deadline) {
@@ -721,6 +769,22 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     throw this.failure;
   }
 
+  /**
+   * Fails the log when PostgreSQL no longer holds what this log took as committed: its last record (at
+   * `at`, with `checksum`) gone or another in its place, or the log's last LSN before it. A commit made
+   * with `synchronous_commit = off` and lost in a crash of the server hands its LSNs out again, and this
+   * log, which skips what it has, would never see the records that replaced it.
+   */
+  private checkContinuity(at: number, checksum: number | undefined, row: Record<string, unknown>): void {
+    if (at === 0) return;
+    const found = row.have_checksum;
+    const lost = Number(row.last_lsn) < at
+      || (found === null || found === undefined ? Number(row.first_lsn) <= at : checksum !== undefined && Number(found) !== checksum);
+    if (!lost) return;
+    this.failure ??= new WalError('WAL_FAILED', `${this.name}: PostgreSQL lost committed records (record ${at}, which this process has taken as committed, is no longer in the log as it was: a crash of the server after commits made with durability 'batch' or 'none'). Reopen the store: what was derived from them must be rebuilt.`, { lsn: at });
+    throw this.failure;
+  }
+
   private missing(lsn: number): WalError {
     return new WalError('WAL_TRUNCATED', `${this.name}: record ${lsn} is no longer held (retention dropped it while this process was not connected to read it). Close the store and open it again.`, { lsn });
   }
@@ -736,8 +800,8 @@ function validateOpenOptions(options: WalOpenOptions): void {
     throw new WalError('INVALID_ARGUMENT', `durability must be 'sync', 'batch' or 'none'; got ${JSON.stringify(durability)}.`);
   }
   const lockTimeout = options.lockTimeoutMs;
-  if (lockTimeout !== undefined && (!Number.isFinite(lockTimeout) || lockTimeout < 0)) {
-    throw new WalError('INVALID_ARGUMENT', `lockTimeoutMs must be a non-negative number of milliseconds; got ${JSON.stringify(lockTimeout)}.`);
+  if (lockTimeout !== undefined && (!Number.isFinite(lockTimeout) || lockTimeout < 0 || lockTimeout > MAX_LOCK_TIMEOUT_MS)) {
+    throw new WalError('INVALID_ARGUMENT', `lockTimeoutMs must be a number of milliseconds from 0 to ${MAX_LOCK_TIMEOUT_MS} (PostgreSQL's lock_timeout); got ${JSON.stringify(lockTimeout)}.`);
   }
   const interval = options.batchIntervalMs;
   if (interval !== undefined && (!Number.isFinite(interval) || interval <= 0)) {
@@ -749,7 +813,7 @@ function validateOpenOptions(options: WalOpenOptions): void {
  * Reads (or creates) the log's row and hands its records to `recover`: a writer under the writer lock
  * (the row locked for the whole reading), a read-only open in one snapshot of the database.
  */
-async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, options: WalOpenOptions, name: string): Promise<{ header: WalHeader; row: LogRow }> {
+async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, options: WalOpenOptions, name: string): Promise<{ header: WalHeader; row: LogRow; lastChecksum: number | undefined }> {
   const { store } = config;
   const server = describeServer(config.connectionString);
   const absent = () => new WalError('IO_ERROR', `There is no ${name}. Open it once without ${options.readOnly ? 'readOnly' : 'create: false'} to create it.`);
@@ -784,8 +848,10 @@ async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, options: Wa
     const query = (from: number) => client.query(PAGE_QUERY, [store, from, row.lastLsn]);
     const corrupt = (lsn: number) => new WalError('WAL_CORRUPT', `${name}: record ${lsn} is missing from memmapfs_wal_records, though the log's row says it holds records ${row.firstLsn} to ${row.lastLsn}. Rows were deleted outside MemMapFS: restore the table from a backup.`, { lsn });
     await handOver(readRecords(query, after + 1, row.lastLsn, seed, name, corrupt, server), row.header, options.recover, { after });
+    const last = await client.query('SELECT checksum FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [store, row.lastLsn]);
     await client.query('COMMIT');
-    return { header: row.header, row };
+    const lastChecksum = last.rows[0] ? Number(last.rows[0].checksum) : undefined;
+    return { header: row.header, row, lastChecksum };
   } catch (error) {
     if (isConnectionLoss(error)) broken = error;
     await client.query('ROLLBACK').catch(() => undefined);

@@ -1,12 +1,12 @@
 import { writeAheadLogSuite } from '@memmapfs/testkit';
+import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { postgresWal, type PostgresWal } from '../src/index.js';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
-import { dropStore, freshStore, storePlace, withClient } from './support/places.js';
+import { storeTagOf } from '../src/log-tables.js';
+import { dropStore, entry, freshStore, storePlace, text, withClient } from './support/places.js';
 
 const postgres = inject('postgres');
-const entry = (text: string) => ({ type: 1, payload: Buffer.from(text) });
-const text = (record: { payload: Uint8Array }) => Buffer.from(record.payload).toString();
 
 if (!postgres) {
   it.skip(INSTALL_ADVICE, () => undefined);
@@ -122,6 +122,96 @@ if (!postgres) {
       await wal.close();
       await other.close();
       await dropStore(connectionString, store);
+    });
+
+    it('two moves of the reader position at once leave one position held, which never holds retention back', async () => {
+      const store = freshStore();
+      const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      const reader = await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack' });
+      for (let i = 0; i < 5; i++) await writer.append([entry(`r${i}`)]);
+      await reader.fence();
+      // Two retention calls at once (a checkpoint timer and a shutdown checkpoint) each move the reader's position first.
+      await Promise.all([reader.truncateBefore(3), reader.truncateBefore(3)]);
+      for (let i = 0; i < 5; i++) await writer.append([entry(`s${i}`)]);
+      await reader.fence();
+      await reader.truncateBefore(1);
+      expect(await writer.truncateBefore(11)).toBe(11);
+      const positions = await withClient(connectionString, async (client) => (await client.query(
+        `SELECT ((classid::bigint << 32) | objid::bigint) & ((1::bigint << 43) - 1) AS position FROM pg_locks
+         WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND ((classid::bigint << 32) | objid::bigint) >> 43 = $1 ORDER BY position`,
+        [storeTagOf(store).toString()],
+      )).rows.map((row) => Number(row.position)));
+      expect(positions).toEqual([11, 11]); // the writer's and the reader's, and no other
+      await reader.close();
+      await writer.close();
+      await dropStore(connectionString, store);
+    });
+
+    it("readFrom reads up to the server's last LSN at the call, though this log has not reported it yet", async () => {
+      const store = freshStore();
+      const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      const reader = await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack' });
+      await writer.append([entry('one'), entry('two')]);
+      await writer.append([entry('three')]);
+      const read: string[] = [];
+      for await (const record of reader.readFrom(1)) read.push(text(record));
+      expect(read).toEqual(['one', 'two', 'three']);
+      expect(reader.lastLsn).toBe(0);
+      await reader.close();
+      await writer.close();
+      await dropStore(connectionString, store);
+    });
+
+    it("under 'batch', a background flush that failed is tried again", async () => {
+      const store = freshStore();
+      let calls = 0;
+      const wal = await postgresWal({ connectionString, store })({
+        codec: 'msgpack',
+        durability: 'batch',
+        batchIntervalMs: 10,
+        beforeSync: () => {
+          // The first call is the append's transaction, the second its background flush: refused once.
+          if (++calls === 2) throw new Error('not now');
+        },
+      });
+      await wal.append([entry('a')]);
+      const deadline = Date.now() + 2_000;
+      while (calls < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(calls).toBe(3);
+      await wal.close();
+      await dropStore(connectionString, store);
+    });
+
+    it("'sync' commits synchronously though the session's default synchronous_commit is off", async () => {
+      const store = freshStore();
+      const relaxedByDefault = `${connectionString}&options=${encodeURIComponent('-c synchronous_commit=off')}`;
+      const sync = await postgresWal({ connectionString: relaxedByDefault, store })({ codec: 'msgpack' });
+      const trigger = `note_sync_${store.replace(/\W/g, '_')}`;
+      await withClient(connectionString, (client) => client.query(`
+        CREATE TABLE IF NOT EXISTS memmapfs_test_sync_seen (store text, setting text);
+        CREATE OR REPLACE FUNCTION memmapfs_test_note_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN INSERT INTO memmapfs_test_sync_seen VALUES (NEW.store, current_setting('synchronous_commit')); RETURN NEW; END $$;
+        CREATE TRIGGER ${trigger} AFTER INSERT ON memmapfs_wal_records FOR EACH ROW WHEN (NEW.store = ${pg.escapeLiteral(store)}) EXECUTE FUNCTION memmapfs_test_note_sync();`));
+      try {
+        const none = await postgresWal({ connectionString: relaxedByDefault, store })({ codec: 'msgpack', durability: 'none' });
+        await sync.append([entry('sync')]);
+        await none.append([entry('none')]);
+        await none.close();
+        const seen = await withClient(relaxedByDefault, async (client) => ({
+          defaults: (await client.query("SELECT current_setting('synchronous_commit') AS setting")).rows[0].setting,
+          settings: (await client.query('SELECT setting FROM memmapfs_test_sync_seen WHERE store = $1', [store])).rows.map((row) => row.setting),
+        }));
+        expect(seen).toEqual({ defaults: 'off', settings: ['on', 'off'] });
+      } finally {
+        await withClient(connectionString, (client) => client.query(`DROP TRIGGER ${trigger} ON memmapfs_wal_records`));
+      }
+      await sync.close();
+      await dropStore(connectionString, store);
+    });
+
+    it('refuses a lockTimeoutMs past what PostgreSQL takes (2^31 - 1 ms) with INVALID_ARGUMENT', async () => {
+      const open = postgresWal({ connectionString, store: freshStore() });
+      await expect(open({ codec: 'msgpack', lockTimeoutMs: 2 ** 31 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('lockTimeoutMs') });
     });
 
     it('says what to do when PostgreSQL is not there, or the store does not exist', async () => {

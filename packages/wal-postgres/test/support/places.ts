@@ -30,3 +30,9 @@ export function storePlace(connectionString: string): WalPlace {
   const store = freshStore('suite');
   return { open: postgresWal({ connectionString, store }), cleanup: () => dropStore(connectionString, store).catch(() => undefined) };
 }
+
+/** An entry to append: type 1 with `text` as its payload. */
+export const entry = (text: string) => ({ type: 1, payload: Buffer.from(text) });
+
+/** A record's payload as text. */
+export const text = (record: { payload: Uint8Array }) => Buffer.from(record.payload).toString();

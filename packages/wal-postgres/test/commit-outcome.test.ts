@@ -1,0 +1,85 @@
+import pg from 'pg';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { postgresWal } from '../src/index.js';
+import { storeTagOf } from '../src/log-tables.js';
+import { INSTALL_ADVICE } from './support/postgres-server.js';
+import { dropStore, freshStore, withClient } from './support/places.js';
+
+const postgres = inject('postgres');
+const entry = (text: string, context?: unknown) => ({ type: 1, payload: Buffer.from(text), context });
+const text = (record: { payload: Uint8Array }) => Buffer.from(record.payload).toString();
+
+type Query = (this: pg.Client, ...args: unknown[]) => Promise<unknown>;
+const query = pg.Client.prototype.query as unknown as Query;
+
+/**
+ * The next COMMIT sent on any connection runs `meanwhile` (given that connection) instead, then its
+ * connection breaks: the writer cannot tell whether the transaction took effect, and asks the server.
+ */
+function breakNextCommit(meanwhile: (client: pg.Client) => Promise<void>): void {
+  (pg.Client.prototype as unknown as { query: Query }).query = function (this: pg.Client, ...args: unknown[]) {
+    if (args[0] !== 'COMMIT') return query.apply(this, args);
+    (pg.Client.prototype as unknown as { query: Query }).query = query;
+    return meanwhile(this).then(() => {
+      (this as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      throw new Error('Connection terminated unexpectedly');
+    });
+  };
+}
+
+if (!postgres) {
+  it.skip(INSTALL_ADVICE, () => undefined);
+} else {
+  const { connectionString } = postgres;
+  afterEach(() => {
+    (pg.Client.prototype as unknown as { query: Query }).query = query;
+  });
+
+  describe('postgres log, an append whose connection broke during COMMIT', () => {
+    it("is not taken for committed when another host's identical record sits at its LSN", async () => {
+      const store = freshStore('outcome');
+      const mine: string[] = [];
+      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => mine.push(...records.map((r) => `${r.lsn}:${text(r)}:${String(r.context)}`)) });
+      const b = await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack' });
+      let acked: number[] | undefined;
+      breakNextCommit(async (client) => {
+        await query.call(client, 'ROLLBACK'); // a's transaction did not commit…
+        acked = await b.append([entry('incr counter', 'b')]); // …and b wrote the same record at the same LSN
+      });
+      const refused = await a.append([entry('incr counter', 'a')]).then(() => undefined, (error: { code?: string; message?: string }) => error);
+      expect(acked).toEqual([1]);
+      expect(refused?.code).toBe('IO_ERROR');
+      expect(refused?.message).toContain('Nothing of this append was written');
+      await a.fence();
+      expect(mine).toEqual(['1:incr counter:undefined']);
+      await a.close();
+      await b.close();
+      await dropStore(connectionString, store);
+    });
+
+    it('is not said to be unwritten when retention dropped its rows before the writer asked: WAL_FAILED, it may have been written', async () => {
+      const store = freshStore('outcome');
+      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      const b = await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack' });
+      await a.append([entry('first')]);
+      let kept: number | undefined;
+      breakNextCommit(async (client) => {
+        await query.call(client, 'COMMIT'); // a's transaction committed
+        // A crash takes every session, and so every reader position, with it; b is back first and drops everything.
+        await withClient(connectionString, (admin) => admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) >> 43 = $1`,
+          [storeTagOf(store).toString()],
+        ));
+        kept = await b.truncateBefore(1_000_000);
+      });
+      const refused = await a.append([entry('committed, then dropped')]).then(() => undefined, (error: { code?: string; message?: string }) => error);
+      expect(kept).toBe(3);
+      expect(refused?.code).toBe('WAL_FAILED');
+      expect(refused?.message).toMatch(/may have been written/);
+      expect(refused?.message).not.toContain('Nothing of this append was written');
+      await a.close();
+      await b.close();
+      await dropStore(connectionString, store);
+    });
+  });
+}
