@@ -66,7 +66,8 @@ describe('checkpoints of the tables', () => {
     await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
   });
 
-  it('an open whose manifest names a checkpoint another writer removed uses the newest checkpoint left', async () => {
+  /** Two checkpoints (memories 1–5, then memory 6): returns the manifest as the first one left it. */
+  async function twoCheckpointsKeepingTheFirstManifest(): Promise<Buffer> {
     const fs = await open();
     for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
     await fs.checkpoint();
@@ -74,6 +75,11 @@ describe('checkpoints of the tables', () => {
     await fs.appendMemory('after the first checkpoint');
     await fs.checkpoint();
     await fs.close();
+    return olderManifest;
+  }
+
+  it('an open whose manifest names a checkpoint another writer removed uses the newest checkpoint left', async () => {
+    const olderManifest = await twoCheckpointsKeepingTheFirstManifest();
     expect(await checkpointFiles()).toHaveLength(1);
     // Two writers published at once: the older one's manifest landed last, after the newer one removed its file.
     await writeFile(join(root, 'state.manifest'), olderManifest);
@@ -84,13 +90,7 @@ describe('checkpoints of the tables', () => {
   });
 
   it('verify says which checkpoint an open uses when the manifest names one another writer removed, and repair names it', async () => {
-    const fs = await open();
-    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
-    await fs.checkpoint();
-    const olderManifest = await readFile(join(root, 'state.manifest'));
-    await fs.appendMemory('after the first checkpoint');
-    await fs.checkpoint();
-    await fs.close();
+    const olderManifest = await twoCheckpointsKeepingTheFirstManifest();
     const [newest] = await checkpointFiles();
     await writeFile(join(root, 'state.manifest'), olderManifest);
     const { problems } = await verifyStore(root);
