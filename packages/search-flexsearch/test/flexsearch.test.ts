@@ -1,5 +1,5 @@
 import type { SearchProvider } from '@memmapfs/core';
-import { searchProviderSuite } from '@memmapfs/testkit';
+import { searchProviderSuite, seededRandom } from '@memmapfs/testkit';
 import { Index } from 'flexsearch';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -93,7 +93,7 @@ describe('flexsearch provider', () => {
     // Memories of one length, so that the relevance level a memory is filed at never depends on when it came.
     const vocabulary = ['ash', 'birch', 'cedar', 'elm', 'fir', 'holly', 'maple', 'oak', 'pine', 'yew'];
     const weights = [40, 20, 12, 8, 5, 4, 3, 2, 1, 1];
-    const random = seeded(11);
+    const random = seededRandom(11);
     const pick = (): string => {
       let n = random() * weights.reduce((a, b) => a + b, 0);
       let i = 0;
@@ -214,7 +214,7 @@ describe('flexsearch provider', () => {
   });
 
   it('finds the most common words a prefix begins, through adds and removes (property)', () => {
-    const random = seeded(3);
+    const random = seededRandom(3);
     const vocabulary = new Vocabulary();
     const model = new Map<string, number>();
     const letters = 'abcd';
@@ -281,14 +281,3 @@ function bm25(docs: string[][], words: string[], every: boolean): Array<{ id: nu
     .sort((a, b) => b.score - a.score || b.id - a.id);
 }
 
-/** mulberry32: the same numbers on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,5 +1,5 @@
 import type { SearchProvider } from '@memmapfs/core';
-import { searchProviderSuite } from '@memmapfs/testkit';
+import { searchProviderSuite, seededRandom } from '@memmapfs/testkit';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -165,7 +165,7 @@ describe('orama provider', () => {
   });
 
   it('finds exactly the indexed words within a number of edits (property)', async () => {
-    const random = seeded(5);
+    const random = seededRandom(5);
     for (let run = 0; run < 60; run++) {
       const letters = 'abc'.slice(0, 2 + (run % 2));
       const word = (length: number): string => Array.from({ length }, () => letters[Math.floor(random() * letters.length)]).join('');
@@ -257,14 +257,3 @@ function levenshtein(a: string, b: string): number {
   return row[b.length]!;
 }
 
-/** mulberry32: the same numbers on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,4 +1,5 @@
 export { codecSuite } from './codec-suite.js';
+export { cosine, seededRandom } from './vector-model.js';
 export type { CodecSuiteOptions } from './codec-suite.js';
 export { searchProviderSuite } from './search-provider-suite.js';
 export type { SearchProviderSuiteOptions, SearchProviderSuiteSection } from './search-provider-suite.js';

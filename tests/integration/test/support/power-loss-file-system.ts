@@ -3,20 +3,10 @@ import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { StoreFileSystem } from '@memmapfs/core';
+// (Deterministic, so that a failing crash can be replayed.)
+export { seededRandom } from '@memmapfs/testkit';
 
 const PAGE = 4096;
-
-/** A small deterministic random number generator (mulberry32), so that a failing crash can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A write under way at the moment of a crash. */
 export interface Tearing {
