@@ -59,7 +59,7 @@ export function resyncLog(buf: Buffer, start: number, firstLsn: number, path: st
     const firstLost = scan.lastLsn + 1;
     // The damaged record was committed (that is what makes it damage): its LSN was given out.
     highestSeen = Math.max(highestSeen, scan.lastLsn, scan.damage.lsn);
-    const resume = resumePoint(buf, scan.damage, options.seed, options.committedEnd);
+    const resume = resumePoint(buf, scan.damage, options.seed, options);
     highestSeen = Math.max(highestSeen, resume.highestSeen);
     if (!resume.at) {
       regions.push({ damage: scan.damage, lost: { first: firstLost, last: highestSeen }, resumedAt: undefined, kept: 0 });
@@ -77,12 +77,13 @@ export function resyncLog(buf: Buffer, start: number, firstLsn: number, path: st
  * later frame of it has a lag of at least 2) and proves every earlier record durable: reading resumes
  * at it. Any other frame may be in the middle of a commit: its commit is dropped, up to its end. The
  * frame after that end begins a commit; it is resumed at only if the lost records are proven durable:
- * the commit marker (`committedEnd`) covers it, or a frame written later (it, or any after it) was
+ * the commit marker covers it (by its LSN when known: a repair interrupted after writing the marker of
+ * the log it was rewriting leaves one whose offset is in that log, not this one), or a frame written later (it, or any after it) was
  * written once they were durable. Otherwise it may have been written, not yet durable, together with the
  * lost records, and torn with them by a power loss; and as no frame after it proves more, the rest is
  * such a torn tail: nothing more is kept.
  */
-function resumePoint(buf: Buffer, damage: LogDamage, seed: number, committedEnd: number | undefined): { at: { lsn: number; offset: number } | undefined; highestSeen: number } {
+function resumePoint(buf: Buffer, damage: LogDamage, seed: number, marker: Pick<ScanOptions, 'committedEnd' | 'committedLsn'>): { at: { lsn: number; offset: number } | undefined; highestSeen: number } {
   let highestSeen = 0;
   // (The frame at the damage itself may be valid but out of sequence: it counts if its LSN is not behind.)
   let at = findNextFrame(buf, damage.offset, damage.lsn - 1, seed);
@@ -97,7 +98,8 @@ function resumePoint(buf: Buffer, damage: LogDamage, seed: number, committedEnd:
     highestSeen = Math.max(highestSeen, at.lsn);
     if (frame.durableLsn === at.lsn - 1) return { at, highestSeen };
     if (afterCommitEnd) {
-      if ((committedEnd !== undefined && frame.end <= committedEnd) || findProofOfDamage(buf, at.offset, at.lsn - 1, seed)) return { at, highestSeen };
+      const covered = marker.committedLsn !== undefined ? at.lsn <= marker.committedLsn : marker.committedEnd !== undefined && frame.end <= marker.committedEnd;
+      if (covered || findProofOfDamage(buf, at.offset, at.lsn - 1, seed)) return { at, highestSeen };
       return { at: undefined, highestSeen: Math.max(highestSeen, lastValidLsn(buf, at, seed)) };
     }
     afterCommitEnd = !frame.continues;

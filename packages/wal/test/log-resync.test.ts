@@ -125,4 +125,15 @@ describe('resyncLog', () => {
     const resync = resyncLog(image, WAL_HEADER_SIZE, 1, 'state.wal', { seed, committedEnd: image.length });
     expect(lsns(resync.records)).toEqual([4]);
   });
+
+  it("takes the commit marker's LSN as the proof when it has one: a repair interrupted after writing the marker of the log it rewrote leaves an offset that means nothing here", () => {
+    // Commits [1] [2] [3] [4]; 3 and 4 were written before 2 was durable (lags 2). Record 2 is damaged.
+    const { image, offsets } = logOf([1, 1, 1, 1], [0, 0, 1, 1]);
+    image[offsets[1]! + 30]! ^= 1;
+    // Record 3 may end a commit that began in the damage: dropped. Record 4 is proven by the marker
+    // (LSN 4), though its offset is short of 4's frame.
+    const resync = resyncLog(image, WAL_HEADER_SIZE, 1, 'state.wal', { seed, committedEnd: offsets[2]!, committedLsn: 4 });
+    expect(lsns(resync.records)).toEqual([1, 4]);
+  });
 });
+

@@ -120,10 +120,13 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
       if (lsn !== undefined && Number(lsn) > scan.lastLsn) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
     }
   }
+  // (Removals made durable before the log is rewritten: a power loss must not bring them back beside it.)
+  await syncFolder(layout.checkpoints, files).catch(() => undefined);
   if (rewritesLog) {
     await files.unlink(layout.searchSnapshot).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
+    await syncFolder(layout.index, files).catch(() => undefined);
     backup = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     await files.mkdir(backup, { recursive: true });
     await syncFolder(layout.root, files);
