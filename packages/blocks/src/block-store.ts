@@ -76,6 +76,14 @@ export interface BlockStore {
    */
   restore(ref: BlockRef, bytes: Uint8Array): Promise<void>;
   /**
+   * Writes a block placed elsewhere (by another host, whose log record carried its bytes) at the place
+   * `ref` names, at once: synchronously, so that it reads as soon as the record is applied. For stores
+   * whose hosts share one log and each keep blocks of their own (see `chunkNumbers`); the range must
+   * lie outside the chunk numbers this store places blocks in. Checks `bytes` against `ref` first
+   * (`INVALID_ARGUMENT`); writing the same bytes again is harmless. Durable after the next `syncAll`.
+   */
+  materialize(ref: BlockRef, bytes: Uint8Array): void;
+  /**
    * Returns a block's bytes after checking them against `ref.crc`. Under `'mmap'` the result is a
    * view into the mapping (no copy), or a copy for bytes written since the chunk was last mapped: treat
    * it as read-only, and copy what you keep for long.
@@ -120,8 +128,14 @@ export interface BlockStore {
 export interface ReferencedRanges {
   /** End of the highest range any durable record references in chunk `chunk` (0 when none). */
   end(chunk: number): number;
-  /** The highest chunk number any durable record references (-1 when none). */
-  lastChunk(): number;
+  /** The highest chunk number below `below` (default: any) that a durable record references (-1 when none). */
+  lastChunk(below?: number): number;
+}
+
+/** Chunk numbers from `first` up to, and not including, `end`. */
+export interface ChunkNumberRange {
+  readonly first: number;
+  readonly end: number;
 }
 
 /** What every kind of block store is opened with. An implementation adds where it lives when it makes its `BlockStoreOpener`. */
@@ -135,6 +149,12 @@ export interface BlockStoreOpenOptions {
    * crash took still owns its range: its copy is put back there). Asked whenever room is chosen.
    */
   referenced?: ReferencedRanges;
+  /**
+   * The chunk numbers new blocks may be placed in, asked whenever a chunk is chosen for them (default:
+   * any). Hosts that share one log and keep block files of their own each place blocks in numbers of
+   * their own, so that the blocks of other hosts (`materialize`) never land where this one writes.
+   */
+  chunkNumbers?: () => ChunkNumberRange;
 }
 
 /** Opens one block store: how a store is given the blocks it runs on. */

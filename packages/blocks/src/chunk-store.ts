@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { BlockError } from './block-error.js';
-import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, ChunkInfo, PlacedBlock, ReferencedRanges } from './block-store.js';
+import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, ChunkInfo, ChunkNumberRange, PlacedBlock, ReferencedRanges } from './block-store.js';
 import { tryLockHandle } from './file-lease.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapInstallAdvice, mmapLoadError, mmapUnavailableReason, warnMapFailed, warnReadFallback, type MmapBinding } from './mmap-binding.js';
 
@@ -51,6 +51,8 @@ const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
  */
 const REMAP_GROWTH = 2;
 const CHUNK_NAME = /^chunk_(\d{4,})\.bin$/;
+/** The largest chunk number (a checkpoint row holds it in 32 bits). */
+const MAX_CHUNK_NUMBER = 2 ** 32 - 1;
 
 /** File name of chunk `index`: `chunk_0000.bin`, `chunk_0001.bin`, … */
 export function chunkFileName(index: number): string {
@@ -118,7 +120,7 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkB
       throw new BlockError('IO_ERROR', `Cannot create ${options.dir}: ${(error as Error).message}`, { cause: error });
     }
   }
-  return new ChunkBlockStore(options.dir, chunkSize, mmap, files, options.referenced, options.readOnly ?? false);
+  return new ChunkBlockStore(options.dir, chunkSize, mmap, files, options.referenced, options.readOnly ?? false, options.chunkNumbers);
 }
 
 /**
@@ -151,6 +153,7 @@ export class ChunkBlockStore implements BlockStore {
     private readonly files: BlockFileSystem,
     private readonly referenced: ReferencedRanges | undefined = undefined,
     private readonly readOnly = false,
+    private readonly chunkNumbers: (() => ChunkNumberRange) | undefined = undefined,
   ) {
     this.reader = mmap ? 'mmap' : 'read';
     this.writeSync = files.writeSync?.bind(files) ?? (files === nodeFileSystem ? writeSync : undefined);
@@ -237,11 +240,56 @@ export class ChunkBlockStore implements BlockStore {
         throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(index)} failed: ${(error as Error).message}`, { cause: error });
       }
     }
+    // The names too: chunk files `materialize` created (in this process or another) must outlive a power loss.
+    try {
+      await syncAndClose(await this.files.open(this.dir, 'r'));
+    } catch (error) {
+      throw new BlockError('IO_ERROR', `fsync of ${this.dir} failed: ${(error as Error).message}`, { cause: error });
+    }
     await this.sync();
   }
 
   ownedChunks(): number[] {
     return [...this.chunks.values()].filter((chunk) => chunk.writer).map((chunk) => chunk.index);
+  }
+
+  /** Write descriptors of the chunks `materialize` wrote to (whose blocks this store did not place). */
+  private readonly materialized = new Map<number, number>();
+
+  materialize(ref: BlockRef, bytes: Uint8Array): void {
+    this.assertOpen();
+    this.assertWritable();
+    if (!Number.isInteger(ref.chunk) || ref.chunk < 0 || ref.chunk > MAX_CHUNK_NUMBER || !Number.isSafeInteger(ref.offset) || ref.offset < 0) {
+      throw new BlockError('INVALID_ARGUMENT', `Cannot write block ${describe(ref)}: its place is invalid.`);
+    }
+    if (bytes.byteLength !== ref.length || crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) !== ref.crc >>> 0) {
+      throw new BlockError('INVALID_ARGUMENT', `The bytes given for block ${describe(ref)} do not match its length and checksum.`);
+    }
+    if (this.chunks.get(ref.chunk)?.writer) {
+      throw new BlockError('INVALID_ARGUMENT', `Block ${describe(ref)} lies in ${chunkFileName(ref.chunk)}, which this store appends to: only blocks placed elsewhere are materialized.`);
+    }
+    const path = join(this.dir, chunkFileName(ref.chunk));
+    try {
+      let fd = this.materialized.get(ref.chunk);
+      if (fd === undefined) {
+        try {
+          fd = openSync(path, 'r+');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          // (Another process of this host may create it at the same moment: then both write the same bytes.)
+          fd = openSync(path, 'a+');
+          closeSync(fd);
+          fd = openSync(path, 'r+');
+        }
+        this.materialized.set(ref.chunk, fd);
+      }
+      let written = 0;
+      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written, ref.offset + written);
+    } catch (error) {
+      throw new BlockError('IO_ERROR', `Writing block ${describe(ref)} to ${path} failed: ${(error as Error).message}`, { cause: error });
+    }
+    const known = this.chunks.get(ref.chunk);
+    if (known) known.size = Math.max(known.size, ref.offset + ref.length);
   }
 
   async restore(ref: BlockRef, bytes: Uint8Array): Promise<void> {
@@ -427,6 +475,8 @@ export class ChunkBlockStore implements BlockStore {
         closeSync(chunk.fd);
       }
       this.chunks.clear();
+      for (const fd of this.materialized.values()) closeSync(fd);
+      this.materialized.clear();
     }
   }
 
@@ -499,14 +549,19 @@ export class ChunkBlockStore implements BlockStore {
 
   private async startChunk(length: number): Promise<Chunk> {
     try {
-      const existing = await this.chunkIndexes();
+      const range = this.chunkNumbers?.() ?? { first: 0, end: MAX_CHUNK_NUMBER + 1 };
+      const existing = (await this.chunkIndexes()).filter((index) => index >= range.first && index < range.end);
       const last = existing.at(-1);
       if (last !== undefined && last !== this.active?.index && !this.sealed.has(last)) {
         const adopted = await this.tryOwn(last, length);
         if (adopted) return adopted;
       }
       let createdNotOwned = 0;
-      for (let index = Math.max(last ?? -1, this.active?.index ?? -1, this.referenced?.lastChunk() ?? -1) + 1; ; index++) {
+      const active = this.active !== undefined && this.active.index >= range.first && this.active.index < range.end ? this.active.index : -1;
+      for (let index = Math.max(range.first - 1, last ?? -1, active, this.referenced?.lastChunk(range.end) ?? -1) + 1; ; index++) {
+        if (index >= range.end) {
+          throw new BlockError('IO_ERROR', `Cannot start a chunk file in ${this.dir}: every chunk number this store may use (${range.first} to ${range.end - 1}) is taken.`);
+        }
         try {
           await this.createEmptyChunk(index);
         } catch (error) {

@@ -19,6 +19,7 @@ export type { StoreCheckOptions, StoreProblem, StoreProblemKind, VerifyReport } 
 export { repairStore } from './maintenance/store-repair.js';
 export type { RepairOptions, RepairReport } from './maintenance/store-repair.js';
 export type { CompactionReport, CompactOptions } from './engine/compaction.js';
+export type { WalOpener } from '@memmapfs/wal';
 export type { FieldOperators, MemoryConditions, MetaFilter, TimeRange } from './memory-filter.js';
 export type { ListKvOptions } from './kv-listing.js';
 export { NAMESPACE_SEPARATOR } from './namespace-path.js';

@@ -196,7 +196,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     // Tracked as writes are, until the work ends (it may be loading the index, or in a provider call),
     // even after an abort: close waits for it. Only the caller's promise races the signal.
     const work = this.track(async () => {
-      this.engine.refresh();
+      await this.engine.catchUp();
       await this.engine.index.ready();
       signal?.throwIfAborted();
       // (Checked once the provider is loaded: its dimensions are the embedding's.)
@@ -263,7 +263,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async getMemory(id: number): Promise<Memory | undefined> {
     this.assertOpen('getMemory');
     checkId(id, 'getMemory');
-    this.engine.refresh();
+    await this.engine.catchUp();
     const record = this.engine.liveMemory(id);
     return record ? this.engine.toMemory(record) : undefined;
   }
@@ -272,7 +272,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async hasMemory(id: number): Promise<boolean> {
     this.assertOpen('hasMemory');
     checkId(id, 'hasMemory');
-    this.engine.refresh();
+    await this.engine.catchUp();
     return this.engine.liveMemory(id) !== undefined;
   }
 
@@ -291,7 +291,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const namespace = opts.namespace === undefined ? undefined : checkNamespaceFilter(opts.namespace, 'listMemories', this.knownNamespaces);
     const passes = checkMemoryConditions(opts, 'listMemories');
     const after = opts.cursor === undefined ? 0 : decodeMemoryCursor(opts.cursor, 'listMemories');
-    this.engine.refresh();
+    await this.engine.catchUp();
     const now = Date.now();
     const memories: Memory[] = [];
     let last = after;
@@ -328,7 +328,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async listNamespaces(options?: ListNamespacesOptions): Promise<string[]> {
     this.assertOpen('listNamespaces');
     const opts = checkListNamespacesOptions(options, 'listNamespaces');
-    this.engine.refresh();
+    await this.engine.catchUp();
     try {
       return listNamespaces(this.engine.memories.liveNamespaceCounts(Date.now()).keys(), opts);
     } catch (error) {
@@ -346,7 +346,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('deleteNamespace');
     const within = checkNamespaceFilter(namespace, 'deleteNamespace', this.knownNamespaces);
     return this.track(async () => {
-      this.engine.refresh();
+      await this.engine.catchUp();
       // Every memory's labels, not the namespace counts: a deletion must not hinge on them being right.
       const ids: number[] = [];
       for (const record of this.engine.memories.values()) if (isWithinNamespace(record.namespace, within)) ids.push(record.id);
@@ -389,7 +389,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const embedding = changes.embedding === undefined ? undefined : checkEmbedding(changes.embedding, 'updateMemory', this.engine.index.vectorDimensions, this.engine.index.name);
     const notFound = () => new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
     return this.track(async () => {
-      this.engine.refresh();
+      await this.engine.catchUp();
       if (!this.engine.liveMemory(id)) throw notFound();
       // (Held until the record is in the log, however many tries it takes: no compaction takes its chunk.)
       const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
@@ -426,7 +426,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertOpen('memoryHistory');
     checkId(id, 'memoryHistory');
     return this.track(async () => {
-      this.engine.refresh();
+      await this.engine.catchUp();
       try {
         return await memoryHistory(this.engine.wal, this.engine.codec, id, (memory) => this.engine.readTextIfPresent(memory));
       } catch (error) {
@@ -443,7 +443,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('deleteMemory');
     checkId(id, 'deleteMemory');
     return this.track(async () => {
-      this.engine.refresh();
+      await this.engine.catchUp();
       if (!this.engine.liveMemory(id)) return false;
       return (await this.engine.commitIf([{ type: RecordType.MemoryDelete, id, at: Date.now() }], undefined, () => this.engine.liveMemory(id) !== undefined)) === 'written';
     });
@@ -470,7 +470,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     checkPlainObject(changes, 'changes', 'mergeState');
     return this.track(async () => {
       for (;;) {
-        this.engine.refresh();
+        await this.engine.catchUp();
         const base = this.engine.state;
         const checked = checkAgentState({ ...base, ...changes }, 'mergeState');
         // Written only if no other state was applied since `base` was read (a record replaces the object).
@@ -551,7 +551,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('deleteKv');
     checkKey(key, 'deleteKv');
     return this.track(async () => {
-      this.engine.refresh();
+      await this.engine.catchUp();
       if (!this.engine.kv.has(key)) return false;
       return (await this.engine.commitIf([{ type: RecordType.KvDelete, key }], undefined, () => this.engine.kv.has(key))) === 'written';
     });
@@ -581,7 +581,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async *openRead(key: string): AsyncGenerator<Uint8Array, void, undefined> {
     this.assertOpen('openRead');
     checkKey(key, 'openRead');
-    this.engine.refresh();
+    await this.engine.catchUp();
     const refs = [...(this.engine.streams.get(key) ?? [])];
     for (const [index, ref] of refs.entries()) {
       this.assertOpen('openRead');
@@ -605,6 +605,17 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertOpen('stats');
     this.engine.refresh();
     return this.engine.stats();
+  }
+
+  /**
+   * Waits until this process has applied every change committed before the call, by any process, on
+   * any host: then the synchronous reads (`getState`, `getKv`, `listKv`, `stats`) see them too. The
+   * asynchronous reads do this by themselves on a store whose log other hosts share (`wal` option); on
+   * a local store every read already sees every change another process made before it started.
+   */
+  async catchUp(): Promise<void> {
+    this.assertOpen('catchUp');
+    await this.engine.catchUp();
   }
 
   /** Makes every write so far durable, whatever the durability mode. */

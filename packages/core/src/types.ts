@@ -1,5 +1,6 @@
-import type { Namespace } from './namespace-path.js';
 import type * as nodeFileSystem from 'node:fs/promises';
+import type { WalOpener } from '@memmapfs/wal';
+import type { Namespace } from './namespace-path.js';
 import type { CodecOption, SearchOption } from './registry/provider-registry.js';
 import type { MemoryConditions } from './memory-filter.js';
 
@@ -85,6 +86,17 @@ export interface MemMapFSOptions {
    * file system. Every write method fails with `READ_ONLY`. Default `false`.
    */
   readOnly?: boolean;
+  /**
+   * The log the store runs on, when it is not the local `state.wal`: e.g.
+   * `postgresWal({ connectionString, store: 'agents' })` of `@memmapfs/wal-postgres`, which hosts share.
+   * `root` is then this host's cache of the store (its chunk files, checkpoints and search index, built
+   * from the log): every host that opens the same log sees the same memories, KV, streams and state.
+   * The asynchronous reads wait for every change committed before they started, on any host
+   * (`catchUp()` does it for the synchronous ones). Not yet with such a log: `compact()`, `readOnly`,
+   * and dropping history (`historyRetentionMs`: the log keeps every record, so that a new host can
+   * build its cache from it).
+   */
+  wal?: WalOpener;
   /**
    * The file operations the store uses. Default `node:fs/promises` (and `writeSync` of `node:fs`). For
    * tests: pass one that fails chosen operations to see how an application copes with EIO or ENOSPC;

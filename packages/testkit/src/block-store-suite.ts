@@ -40,8 +40,9 @@ function overlap(a: BlockRef, b: BlockRef): boolean {
  * Registers a vitest `describe` block that checks an implementation of the `BlockStore` contract of
  * `@memmapfs/blocks`: blocks read back exactly and checked against their checksum, placed before
  * they are written, never overlapping (also across writers, and never in a range `referenced` says a
- * durable record uses), restored from a copy, read-only opens, reopening and closing. Every check
- * runs in a fresh place from `newPlace`.
+ * durable record uses, nor outside `chunkNumbers`), restored from a copy, materialized from another
+ * host's record, read-only opens, reopening and closing. Every check runs in a fresh place from
+ * `newPlace`.
  *
  * @param name Title of the `describe` block.
  * @param newPlace Returns a fresh, empty place for blocks, with the opener of its store.
@@ -112,6 +113,40 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect(await rejectionCode(store.restore(ref, bytes('other bytes of length')))).toBe('INVALID_ARGUMENT');
       await store.restore(ref, bytes('the original bytes'));
       expect(text(store.read(ref))).toBe('the original bytes');
+    });
+
+    check('materializes a block placed elsewhere: readable at once, checked against its reference, after a reopen too', async (_place, open) => {
+      // The block is placed by a store of another place (another host), after a block that is not brought over.
+      const elsewhere = await newPlace();
+      let ref: BlockRef;
+      try {
+        const other = await elsewhere.open({ reader: 'read' });
+        await other.append(bytes('p'.repeat(5000)));
+        ref = await other.append(bytes('a block another host placed'));
+        await other.close();
+      } finally {
+        await elsewhere.cleanup();
+      }
+      // This store places its own blocks in chunk numbers the other's are not in.
+      const numbers = { first: ref.chunk + 10, end: ref.chunk + 20 };
+      const store = await open({ chunkNumbers: () => numbers });
+      expect(codeOf(() => store.materialize(ref, bytes('a block another host placeX')))).toBe('INVALID_ARGUMENT');
+      expect(codeOf(() => store.materialize(ref, bytes('too short')))).toBe('INVALID_ARGUMENT');
+      store.materialize(ref, bytes('a block another host placed'));
+      expect(text(store.read(ref))).toBe('a block another host placed');
+      // Again, the same bytes: harmless.
+      store.materialize(ref, bytes('a block another host placed'));
+      const own = await Promise.all(Array.from({ length: 10 }, (_, i) => store.append(bytes(`own block ${i}`))));
+      for (const [i, mine] of own.entries()) {
+        expect(mine.chunk).toBeGreaterThanOrEqual(numbers.first);
+        expect(mine.chunk).toBeLessThan(numbers.end);
+        expect(text(store.read(mine))).toBe(`own block ${i}`);
+      }
+      await store.syncAll();
+      await store.close();
+      const again = await open({ chunkNumbers: () => numbers });
+      expect(text(again.read(ref))).toBe('a block another host placed');
+      for (const [i, mine] of own.entries()) expect(text(again.read(mine))).toBe(`own block ${i}`);
     });
 
     check('two writers on one place never place blocks over each other, and read each other\'s', async (_place, open) => {

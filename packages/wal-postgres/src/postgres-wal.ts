@@ -80,19 +80,35 @@ const DURABLE_COMMIT = "SELECT set_config('synchronous_commit', 'on', true) WHER
 const checksumAt = (lsn: string) => `(SELECT checksum FROM memmapfs_wal_records h WHERE h.store = l.store AND h.lsn = ${lsn}) AS have_checksum`;
 
 /**
- * Records after `after`, up to `to`, in order, a page at a time: `PAGE_RECORDS` at most, and no payload
- * bytes past `PAGE_BYTES` after the first (the running sum stops the scan; payloads past it are not read).
+ * Records after `$2`, up to `to`, in order, a page at a time: `PAGE_RECORDS` at most, and no payload
+ * bytes past `PAGE_BYTES` after the first (the running sum stops the scan; payloads past it are not
+ * read); then the rest of the append the page ends in, whatever its size: a page always ends with an
+ * append, so no reader ever reports (or resumes after) half of one.
  */
-const PAGE_QUERY = `
-SELECT ${RECORD_COLUMNS} FROM (
-  SELECT ${RECORD_COLUMNS}, sum(octet_length(payload)) OVER (ORDER BY lsn ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
-  FROM memmapfs_wal_records WHERE store = $1 AND lsn > $2 AND lsn <= $3 ORDER BY lsn LIMIT ${PAGE_RECORDS}
-) page WHERE before < ${PAGE_BYTES} ORDER BY lsn`;
+const pageQuery = (to: string) => `
+WITH page AS (
+  SELECT ${RECORD_COLUMNS} FROM (
+    SELECT ${RECORD_COLUMNS}, sum(octet_length(payload)) OVER (ORDER BY lsn ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
+    FROM memmapfs_wal_records WHERE store = $1 AND lsn > $2 AND lsn <= ${to} ORDER BY lsn LIMIT ${PAGE_RECORDS}
+  ) cut WHERE before < ${PAGE_BYTES}
+)
+SELECT ${RECORD_COLUMNS} FROM page
+UNION ALL
+SELECT ${RECORD_COLUMNS} FROM memmapfs_wal_records
+WHERE store = $1 AND lsn > (SELECT max(lsn) FROM page) AND lsn <= (SELECT commit_end FROM page ORDER BY lsn DESC LIMIT 1)
+ORDER BY lsn`;
 
-/** The log's row (identity, last LSN) with the page of records after `$2`: one round trip per follower read. */
+/** Records after `$2` up to `$3` (see `pageQuery`). */
+const PAGE_QUERY = pageQuery('$3');
+
+/**
+ * The log's row (identity, last LSN) with the page of records after `$2` up to that last LSN: one round
+ * trip per follower read. (The page's bound is read by a subquery of the same statement, so it sees the
+ * row as the statement does.)
+ */
 const FOLLOW_QUERY = `
 SELECT l.log_id, l.first_lsn, l.last_lsn, l.held_bytes, ${checksumAt('$2')}, r.lsn, r.commit_end, r.type, r.checksum, r.payload
-FROM memmapfs_wal_logs l LEFT JOIN LATERAL (${PAGE_QUERY.replace('store = $1', 'store = l.store').replace('$3', 'l.last_lsn')}) r ON true
+FROM memmapfs_wal_logs l LEFT JOIN (${pageQuery('(SELECT last_lsn FROM memmapfs_wal_logs WHERE store = $1)')}) r ON true
 WHERE l.store = $1 ORDER BY r.lsn`;
 
 /** An append waiting for its commit. */
@@ -415,6 +431,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   tookCommitted(records: readonly CommittedRecord[]): void {
     // (Past the limit of what is kept ahead, the follower reads them from the server once refresh() made room.)
     if (!this.aheadFull) this.take(records.map((record) => ({ ...record, context: undefined })));
+    if (this.ahead.length > 0) this.announce();
     this.heard(records.at(-1)!.lsn);
   }
 
@@ -457,6 +474,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
           const records = rows[0]!.lsn === null ? [] : decodeRecordRows(rows, this.seed, this.name);
           if (records.length === 0 && last > this.have) throw this.missing(this.have + 1);
           this.takeRows(records);
+          if (this.ahead.length > 0) this.announce();
           // This process's own commit is next: it reports its records itself, then reads on (`committed`).
           if (this.awaitsOwnCommit) break;
         }
@@ -516,12 +534,30 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     return false;
   }
 
+  /** Tells the opener (`onAvailable`) that records were read ahead, once until they are reported. */
+  private announce(): void {
+    if (this.announced || !this.options.onAvailable) return;
+    this.announced = true;
+    queueMicrotask(() => {
+      if (this.closed || this.failure) return;
+      try {
+        this.options.onAvailable?.();
+      } catch {
+        // (The opener's to handle: its next refresh says what failed.)
+      }
+    });
+  }
+
+  /** An `onAvailable` call is pending or was made for records not yet reported. */
+  private announced = false;
+
   /** Reports, through `onCommit`, the records read ahead. Returns how many. */
   private report(): number {
     if (this.ahead.length === 0 || this.reporting) return 0;
     const records = this.ahead;
     this.ahead = [];
     this.aheadBytes = 0;
+    this.announced = false;
     this.reported = records.at(-1)!.lsn;
     this.reporting = true;
     try {
@@ -811,7 +847,8 @@ function validateOpenOptions(options: WalOpenOptions): void {
 
 /**
  * Reads (or creates) the log's row and hands its records to `recover`: a writer under the writer lock
- * (the row locked for the whole reading), a read-only open in one snapshot of the database.
+ * (the row locked for the whole reading), a read-only open, or a writer whose `recover` needs no lock
+ * (`recoverWithoutLock`), in one snapshot of the database.
  */
 async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, options: WalOpenOptions, name: string): Promise<{ header: WalHeader; row: LogRow; lastChecksum: number | undefined }> {
   const { store } = config;
@@ -829,15 +866,22 @@ async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, options: Wa
       } else {
         await ensureTables(client);
       }
-      await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}ms'`);
-      if (options.create !== false) {
-        await client.query(
-          'INSERT INTO memmapfs_wal_logs (store, format_version, codec, log_id, first_lsn, last_lsn, held_bytes) VALUES ($1, $2, $3, $4, 1, 0, 0) ON CONFLICT (store) DO NOTHING',
-          [store, POSTGRES_LOG_FORMAT, options.codec, newLogId()],
-        );
+      const createRow = () => client.query(
+        'INSERT INTO memmapfs_wal_logs (store, format_version, codec, log_id, first_lsn, last_lsn, held_bytes) VALUES ($1, $2, $3, $4, 1, 0, 0) ON CONFLICT (store) DO NOTHING',
+        [store, POSTGRES_LOG_FORMAT, options.codec, newLogId()],
+      );
+      if (options.recoverWithoutLock) {
+        // The records from one snapshot, the row not locked: appends of other hosts go on meanwhile,
+        // and the follower reads on from the snapshot's last LSN.
+        if (options.create !== false) await createRow();
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      } else {
+        await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}ms'`);
+        if (options.create !== false) await createRow();
       }
     }
-    const { rows } = await client.query(`SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = $1${options.readOnly ? '' : ' FOR UPDATE'}`, [store]);
+    const locked = !options.readOnly && !options.recoverWithoutLock;
+    const { rows } = await client.query(`SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = $1${locked ? ' FOR UPDATE' : ''}`, [store]);
     if (!rows[0]) throw absent();
     const row = decodeLogRow(rows[0]);
     if (row.header.formatVersion > POSTGRES_LOG_FORMAT) {

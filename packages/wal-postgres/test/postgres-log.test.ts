@@ -37,6 +37,104 @@ if (!postgres) {
       await dropStore(connectionString, store);
     });
 
+    it('reports whole appends only: a follower never stops inside another log\'s append, however many records or bytes it holds', async () => {
+      const store = freshStore();
+      const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      const batchEnds: number[] = [];
+      const seen: number[] = [];
+      const follower = await postgresWal({ connectionString: `${connectionString}&application_name=far-host`, store })({
+        codec: 'msgpack',
+        onCommit: (records) => {
+          seen.push(...records.map((r) => r.lsn));
+          batchEnds.push(records.at(-1)!.lsn);
+        },
+      });
+      // One append of 2,500 small records (more than a page of 1,000), then one of 12 records of 1 MiB (more than a page of 8 MiB).
+      await writer.append(Array.from({ length: 2_500 }, (_, i) => entry(`small ${i}`)));
+      const mib = 'm'.repeat(1024 * 1024);
+      await writer.append(Array.from({ length: 12 }, (_, i) => entry(`${i} ${mib}`)));
+      const deadline = Date.now() + 20_000;
+      while (seen.length < 2_512 && Date.now() < deadline) {
+        follower.refresh();
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      expect(seen).toEqual(Array.from({ length: 2_512 }, (_, i) => i + 1));
+      expect(batchEnds.every((end) => end === 2_500 || end === 2_512), `batches ended at ${batchEnds.join(', ')}`).toBe(true);
+      // A fence reads whole appends too; and so does readFrom.
+      const again = await postgresWal({ connectionString: `${connectionString}&application_name=fencing-host`, store })({ codec: 'msgpack', recover: async (records) => { for await (const _ of records) void _; } });
+      await again.close();
+      await follower.close();
+      await writer.close();
+      await dropStore(connectionString, store);
+    }, 60_000);
+
+    it('a writable open whose recover needs no lock lets other logs append during its replay, and announces their records after it (onAvailable)', async () => {
+      const store = freshStore();
+      const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      await writer.append([entry('before 1'), entry('before 2')]);
+      let release!: () => void;
+      const replaying = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inRecover = new Promise<void>((resolve) => (entered = resolve));
+      const recovered: string[] = [];
+      const reported: string[] = [];
+      let announced = 0;
+      const opening = postgresWal({ connectionString: `${connectionString}&application_name=host-b`, store })({
+        codec: 'msgpack',
+        lockTimeoutMs: 1_000,
+        recoverWithoutLock: true,
+        recover: async (records) => {
+          for await (const record of records) recovered.push(text(record));
+          entered();
+          await replaying;
+        },
+        onCommit: (records) => reported.push(...records.map(text)),
+        onAvailable: () => announced++,
+      });
+      await inRecover;
+      // Under the writer lock this append would wait for the replay, and time out after lockTimeoutMs.
+      const [during] = await writer.append([entry('during the replay')], {});
+      expect(during).toBe(3);
+      release();
+      const opened = await opening;
+      expect(recovered).toEqual(['before 1', 'before 2']);
+      const deadline = Date.now() + 5_000;
+      while (announced === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(announced).toBeGreaterThan(0);
+      opened.refresh();
+      expect(reported).toEqual(['during the replay']);
+      const [after] = await opened.append([entry('after')]);
+      expect(after).toBe(4);
+      await opened.close();
+      await writer.close();
+      await dropStore(connectionString, store);
+    });
+
+    it('a writable open holds the writer lock through its recover unless told it needs none', async () => {
+      const store = freshStore();
+      const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack', lockTimeoutMs: 300 });
+      await writer.append([entry('before')]);
+      let release!: () => void;
+      const replaying = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inRecover = new Promise<void>((resolve) => (entered = resolve));
+      const opening = postgresWal({ connectionString: `${connectionString}&application_name=host-b`, store })({
+        codec: 'msgpack',
+        recover: async (records) => {
+          for await (const _ of records) void _;
+          entered();
+          await replaying;
+        },
+      });
+      await inRecover;
+      const refused = await writer.append([entry('during')]).then(() => 'written', (error: { code?: string }) => error.code);
+      expect(refused).toBe('LOCK_TIMEOUT');
+      release();
+      await (await opening).close();
+      await writer.close().catch(() => undefined);
+      await dropStore(connectionString, store);
+    });
+
     it("reports this log's own records with their contexts, though its follower may read them before the COMMIT returns", async () => {
       const store = freshStore();
       const reported: Array<[number, unknown]> = [];

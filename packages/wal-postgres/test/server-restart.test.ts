@@ -1,9 +1,9 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { postgresWal, type PostgresWal } from '../src/index.js';
 import { storeTagOf } from '../src/log-tables.js';
-import { freshStore, withClient } from './support/places.js';
-import { INSTALL_ADVICE, startServer, type TestServer } from './support/postgres-server.js';
+import { freshStore, serverOfItsOwn, withClient } from './support/places.js';
+import { INSTALL_ADVICE } from './support/postgres-server.js';
 
 const postgres = inject('postgres');
 const text = (record: { payload: Uint8Array }) => Buffer.from(record.payload).toString();
@@ -12,18 +12,12 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 if (!postgres) {
   it.skip(INSTALL_ADVICE, () => undefined);
 } else {
-  // A server of its own: the restart must not cut the connections of the other test files.
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(postgres.bin, postgres.template);
-  });
-  afterAll(async () => {
-    await server?.remove();
-  });
+  // (A server of its own: it is restarted.)
+  const ownServer = serverOfItsOwn(postgres);
 
   describe('postgres log, server restarts', () => {
     it('a crash and restart of PostgreSQL while appending: appends fail with a clear IO_ERROR or succeed, nothing acknowledged is lost, followers catch up', async () => {
-      const { connectionString } = server;
+      const { connectionString } = ownServer();
       const store = freshStore('restart');
       const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack', lockTimeoutMs: 2_000 });
       const seen: number[] = [];
@@ -49,7 +43,7 @@ if (!postgres) {
       };
       const writers = Promise.all([0, 1, 2, 3].map(writer));
       while (acked.size < 50) await new Promise((resolve) => setTimeout(resolve, 5));
-      await server.restart('immediate', 1_000);
+      await ownServer().restart('immediate', 1_000);
       restarted = true;
       await writers;
 
@@ -77,7 +71,7 @@ if (!postgres) {
     });
 
     it('a follower whose new connection breaks right after it was made keeps one connection, and none after close', async () => {
-      const { connectionString } = server;
+      const { connectionString } = ownServer();
       const store = freshStore('reconnect');
       const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
       const followers = () => withClient(connectionString, async (client) => Number((await client.query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'memmapfs follower'")).rows[0].n));
@@ -112,7 +106,7 @@ if (!postgres) {
     });
 
     it("a commit under durability 'none' that a crash of PostgreSQL lost: the follower that reported it and its writer fail with WAL_FAILED, never skip the record that took its LSN", async () => {
-      const { connectionString } = server;
+      const { connectionString } = ownServer();
       // PostgreSQL's WAL writer flushes commits made with synchronous_commit off only every 10 s now: a crash loses them.
       await withClient(connectionString, async (client) => {
         await client.query("ALTER SYSTEM SET wal_writer_delay = '10s'");
@@ -128,7 +122,7 @@ if (!postgres) {
         const follower = await postgresWal({ connectionString: `${connectionString}&application_name=follower`, store })({ codec: 'msgpack', readOnly: true, onCommit: (records) => seen.push(...records.map(text)) });
         expect(await relaxed.append([{ type: 1, payload: Buffer.from('acknowledged, then lost') }])).toEqual([2]);
         expect(await follower.fence()).toBe(2);
-        await server.restart('immediate');
+        await ownServer().restart('immediate');
         const other = await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack' });
         expect(await other.append([{ type: 1, payload: Buffer.from('took its LSN') }])).toEqual([2]);
         expect(await other.append([{ type: 1, payload: Buffer.from('next') }])).toEqual([3]);

@@ -180,6 +180,12 @@ export interface WalOpenOptions {
    */
   onCommit?: (records: CommittedRecord[]) => void;
   /**
+   * Called when records other processes committed are at hand: the next `refresh()` reports them.
+   * For followers that must be told (a log on a server, whose new records arrive over the network); a
+   * log that other processes change through local files need not call it (its followers watch them).
+   */
+  onAvailable?: () => void;
+  /**
    * Called once on open, under the writer lock (read-only: without it), with every committed record
    * and the header, before any other process may commit: where to rebuild what is derived from the
    * records, and to repair what they point to before anyone can write next to it. The records are read
@@ -189,6 +195,14 @@ export interface WalOpenOptions {
    * A rejection fails the open.
    */
   recover?: (records: AsyncIterable<WalRecord>, header: WalHeader, start: RecoveryStart) => Promise<void> | void;
+  /**
+   * `recover` needs no writer lock: what it repairs is the opener's alone (a host's own files beside a
+   * log that hosts share). A log whose writer lock holds back every host's appends may then hand the
+   * records over from a snapshot, while others keep committing (their records follow through
+   * `onCommit`), rather than hold the lock through a long replay. A log may take the lock anyway (the
+   * file log does).
+   */
+  recoverWithoutLock?: boolean;
   /**
    * A record the caller has everything up to (e.g. the last record a checkpoint of derived tables
    * covers). When the log holds that very record, `recover` is handed only the records after it

@@ -36,8 +36,11 @@ export class BlockReferences {
     return this.ends.get(chunk) ?? 0;
   }
 
-  /** The highest chunk number referenced, or -1. */
-  lastChunk(): number {
-    return this.highest;
+  /** The highest chunk number referenced (below `below`, when given), or -1. */
+  lastChunk(below?: number): number {
+    if (below === undefined || this.highest < below) return this.highest;
+    let last = -1;
+    for (const chunk of this.ends.keys()) if (chunk < below && chunk > last) last = chunk;
+    return last;
   }
 }

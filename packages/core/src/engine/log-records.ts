@@ -21,6 +21,11 @@ export const RecordType = {
   MemoryPutEmbedded: 10,
   /** Holds an LSN that `restoreMemories` skipped so that a memory gets the id it had: applies as nothing. */
   Reserved: 11,
+  /**
+   * A host cache's claim to the chunk numbers `first`–`end - 1` for the blocks it places, in a store
+   * whose hosts share one log and keep their own chunk files: no other host places blocks there.
+   */
+  ChunksClaimed: 12,
 } as const;
 
 /** The WAL record type `record` is written with. */
@@ -98,7 +103,9 @@ export type LogRecord =
   /** Stands in for a record lost to damage (written by repair, so that LSNs, and memory ids, never move). Changes nothing. */
   | { readonly type: typeof RecordType.Lost }
   /** Holds an LSN skipped by a restore, so that the memory after it is written at its own id (its LSN). Changes nothing. */
-  | { readonly type: typeof RecordType.Reserved };
+  | { readonly type: typeof RecordType.Reserved }
+  /** Chunk numbers `first` to `end - 1` are host cache `cache`'s, for the blocks it places (a log shared by hosts). */
+  | { readonly type: typeof RecordType.ChunksClaimed; readonly first: number; readonly end: number; readonly cache: string };
 
 type Wire = Record<string, unknown>;
 
@@ -136,6 +143,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
       break;
     case RecordType.Lost: wire = {}; break;
     case RecordType.Reserved: wire = {}; break;
+    case RecordType.ChunksClaimed: wire = { first: record.first, end: record.end, cache: record.cache }; break;
   }
   return encodeWire(codec, wire);
 }
@@ -241,6 +249,11 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
     case RecordType.Lost:
     case RecordType.Reserved:
       return { type };
+    case RecordType.ChunksClaimed:
+      if (!Number.isSafeInteger(wire.first) || !Number.isSafeInteger(wire.end) || (wire.first as number) < 0 || (wire.end as number) <= (wire.first as number) || (wire.end as number) > 2 ** 32 || typeof wire.cache !== 'string') {
+        throw invalid(lsn, 'a chunks-claimed record is malformed');
+      }
+      return { type, first: wire.first as number, end: wire.end as number, cache: wire.cache };
     default:
       throw invalid(lsn, `record type ${type} is unknown to this release; upgrade MemMapFS`);
   }

@@ -60,7 +60,7 @@ export async function restoreMemories<S extends AgentState>(engine: StoreEngine<
   const ids = items[0]!.id === undefined ? undefined : items.map((item) => item.id!);
   // Checked before any block is written: a call refused for its ids writes nothing at all.
   if (ids) {
-    engine.refresh();
+    await engine.catchUp();
     checkAboveLog(ids[0]!, engine.lastLsn, method, false);
   }
   const blocks = await engine.writeBlocks(items.map((item) => item.bytes));
@@ -80,7 +80,7 @@ export async function restoreMemories<S extends AgentState>(engine: StoreEngine<
       if (refused >= MAX_REFUSED_APPENDS) {
         throw new MemMapError('RESTORE_CONTENDED', `${method}: other processes appended to the log between this call's plan and its append ${refused} times over, so it gave up: none of its memories was written${padded ? ' (only padding, which holds LSNs and nothing else)' : ''}. Try again when fewer processes write to the store, or restore without ids (new ids).`);
       }
-      engine.refresh();
+      await engine.catchUp();
       const end = engine.lastLsn;
       checkAboveLog(ids[0]!, end, method, padded);
       const before = ids[0]! - 1 - end;

@@ -1,5 +1,5 @@
 import * as nodeFileSystem from 'node:fs/promises';
-import { chunkStore, type BlockRef, type BlockStore } from '@memmapfs/blocks';
+import { chunkStore, type BlockRef, type BlockStore, type ChunkNumberRange } from '@memmapfs/blocks';
 import { fileWal, syncFolder, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
@@ -17,6 +17,7 @@ import { StateChannel } from './state-channel.js';
 import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
+import { firstRecordAt, hostChunks, readHostCache } from './host-chunks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import type { CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
@@ -134,6 +135,15 @@ export class StoreEngine<S extends AgentState> {
 
   /** The log; set as soon as it is open (the tables are built while it opens). */
   wal!: WriteAheadLog;
+  /**
+   * The log is shared by hosts that each keep their own chunk files (the `wal` option): every block
+   * travels in its record, and the blocks of other hosts' records are written here as they are applied.
+   */
+  remote = false;
+  /** With a shared log, the chunk numbers this host places its blocks in (claimed once the log is open). */
+  hostChunks: ChunkNumberRange | undefined;
+  /** Blocks of other hosts that could not be written here yet (disk full, say): tried again as records are applied. */
+  private readonly unwritten = new Map<string, { ref: BlockRef; bytes: Uint8Array }>();
 
   private constructor(
     readonly layout: StoreLayout,
@@ -176,9 +186,16 @@ export class StoreEngine<S extends AgentState> {
   private static async openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
     const layout = storeLayout(root);
     const files = options.fileSystem ?? nodeFileSystem;
-    const exists = await nodeFileSystem.stat(layout.wal).then(() => true, () => false);
+    const remote = options.wal !== undefined;
+    /** How messages name the log. */
+    const theLog = remote ? `The shared log of ${root}` : `The log at ${layout.wal}`;
     const readOnly = options.readOnly === true;
-    if (!exists && (options.create === false || readOnly)) {
+    if (remote && readOnly) {
+      throw new MemMapError('NOT_SUPPORTED', `readOnly is not available with a log other hosts share (the wal option) yet: open ${root} without it (the log is only read until you write).`);
+    }
+    // With a log elsewhere, the root is this host's cache: made when missing, whatever the log holds.
+    const exists = await nodeFileSystem.stat(remote ? layout.checkpoints : layout.wal).then(() => true, () => false);
+    if (!remote && !exists && (options.create === false || readOnly)) {
       throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
     }
     // With no codec option, an existing store's codec is read from its log's header, under the writer
@@ -200,20 +217,26 @@ export class StoreEngine<S extends AgentState> {
       if (!readOnly && !exists) await createFolders(layout, files);
       // Core talks to the log and the blocks through their contracts only; these are the local files.
       const openBlocks = chunkStore(layout.blocks, { fileSystem: files, ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
-      const openLog = fileWal(layout.wal, { fileSystem: files });
+      const openLog = options.wal ?? fileWal(layout.wal, { fileSystem: files });
       blocks = await openBlocks({
         readOnly,
         reader: options.reader ?? 'auto',
         // Asked when a chunk is chosen for new blocks: first catch up, so that every durable record counts.
         referenced: {
           end: (chunk) => target.engine!.caughtUp().references.end(chunk),
-          lastChunk: () => target.engine!.caughtUp().references.lastChunk(),
+          lastChunk: (below) => target.engine!.caughtUp().references.lastChunk(below),
         },
+        ...(remote ? { chunkNumbers: () => target.engine?.hostChunks ?? noChunkNumbersYet() } : {}),
       });
       let engine: StoreEngine<S> | undefined;
       let lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
       // The tables as a checkpoint left them, read in place; the log is read from the record after it.
       let checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current();
+      // With a shared log, a checkpoint is this very cache's only if host.json says the cache is this
+      // one (not a copy, whose chunk files may be older than its checkpoint): else the log is replayed
+      // from its first record, every block written from its copy.
+      const savedCache = remote ? await readHostCache(layout.host, layout.blocks, files) : undefined;
+      if (remote && (!savedCache || savedCache.logId !== checkpoint?.logId)) checkpoint = undefined;
       // Its tables are decoded before the log is read after it: one that cannot be is not used, and the
       // log is replayed whole instead.
       let tables: CheckpointTables | undefined;
@@ -230,6 +253,7 @@ export class StoreEngine<S extends AgentState> {
       }
       wal = await openLog({
         readOnly,
+        ...(remote ? { create: options.create !== false } : {}),
         codec: codec?.name ?? 'msgpack',
         durability,
         ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
@@ -240,23 +264,35 @@ export class StoreEngine<S extends AgentState> {
           return blocks!.sync();
         },
         onCommit: (records) => target.engine?.applyCommitted(records),
+        // (A shared log's follower tells of other hosts' records as they arrive: applied at once, so
+        // that state subscribers hear of them.)
+        onAvailable: () => {
+          if (!target.engine?.closing) target.engine?.followed();
+        },
         // Under the writer lock: the tables are built from the records as they are read (never all in
         // memory), and blocks a power loss took are put back before anyone places new ones.
         ...(checkpoint ? { resumeAfter: checkpoint.position } : {}),
+        // (With a shared log, what recovery repairs is this host's own chunk files: other hosts need not
+        // wait for a long replay, as a new host's first open.)
+        ...(remote ? { recoverWithoutLock: true } : {}),
         recover: async (records, header, start) => {
           // (The codec the checkpoint was read with, when it is the log's: not resolved twice.)
           codec ??= checkpointCodec?.name === header.codec ? checkpointCodec : await resolveCodec(undefined, header.codec);
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
           const auto = options.autoCompaction ?? true;
           const autoCompaction = auto === false ? undefined : auto === true ? AUTO_COMPACTION_MIN_DEAD_BYTES : auto.minDeadBytes ?? AUTO_COMPACTION_MIN_DEAD_BYTES;
-          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto', options.historyRetentionMs ?? Number.POSITIVE_INFINITY, autoCompaction);
+          // (With a shared log, no compaction and no retention yet: see `MemMapFSOptions.wal`.)
+          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto', remote ? Number.POSITIVE_INFINITY : options.historyRetentionMs ?? Number.POSITIVE_INFINITY, remote ? undefined : autoCompaction);
+          // (With a shared log, every block of the records replayed is written from its copy, this host's
+          // own too: what a power loss took is back, and nothing is kept for `restoreLostBlocks`.)
+          engine.remote = remote;
           if (start.after > 0) {
             if (!checkpoint || start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
               const reason = checkpoint && start.after > checkpoint.position.lsn
-                ? new MemMapError('WAL_TRUNCATED', `The log at ${layout.wal} no longer holds records ${checkpoint.position.lsn + 1} to ${start.after}, which come after the checkpoint ${checkpoint.path}.`, { subsystem: 'wal' })
+                ? new MemMapError('WAL_TRUNCATED', `${theLog} no longer holds records ${checkpoint.position.lsn + 1} to ${start.after}, which come after the checkpoint ${checkpoint.path}.`, { subsystem: 'wal' })
                 : checkpoint
-                  ? new MemMapError('WAL_CORRUPT', `The log at ${layout.wal} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId} (codec ${checkpoint.codec}).`, { subsystem: 'wal' })
-                  : new MemMapError('WAL_TRUNCATED', `The log at ${layout.wal} holds records from ${start.after + 1} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers them. Run \`memmapfs verify\`; restore the store from a backup if the checkpoint is lost.`, { subsystem: 'wal' });
+                  ? new MemMapError('WAL_CORRUPT', `${theLog} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId} (codec ${checkpoint.codec}).`, { subsystem: 'wal' })
+                  : new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers them. Run \`memmapfs verify\`; restore the store from a backup if the checkpoint is lost.`, { subsystem: 'wal' });
               // A newer checkpoint was published meanwhile (and the log dropped what the older one needed): open from it.
               const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
               const overtaken = now !== undefined && now.position.lsn > (checkpoint?.position.lsn ?? 0);
@@ -271,20 +307,21 @@ export class StoreEngine<S extends AgentState> {
             const { lsn } = walRecord;
             // Detached from the window it was read in: what the tables keep must not keep the log alive.
             const record = decodeRecord(codec, walRecord.type, walRecord.payload, lsn, true);
-            if (!readOnly) copies.note(record, lsn);
+            if (!readOnly && !remote) copies.note(record, lsn);
             // (Only a writer restores blocks, and only then needs every range.)
-            if (!readOnly) for (const ref of blockRefsOf(record)) ranges.note(ref);
+            if (!readOnly && !remote) for (const ref of blockRefsOf(record)) ranges.note(ref);
             lastApplied = { lsn, offset: walRecord.offset, checksum: walRecord.checksum };
             engine.apply(record, lsn, false);
           }
           // (Read-only, nothing is written: blocks a power loss took stay missing until a writer opens the store.)
-          if (!readOnly) await restoreLostBlocks(blocks!, copies.blocks, () => [...ranges.all(), ...engine!.checkpointRefs()]);
+          if (!readOnly && !remote) await restoreLostBlocks(blocks!, copies.blocks, () => [...ranges.all(), ...engine!.checkpointRefs()]);
         },
       });
-      if (!engine) throw new MemMapError('WAL_FAILED', `The log at ${layout.wal} opened without handing over its records.`, { subsystem: 'wal' });
+      if (!engine) throw new MemMapError('WAL_FAILED', `${theLog} opened without handing over its records.`, { subsystem: 'wal' });
       engine.wal = wal;
       target.engine = engine;
       engine.lastApplied = lastApplied;
+      if (remote) engine.hostChunks = await hostChunks(engine, layout.host, layout.blocks, files, savedCache);
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
       engine.index.loadWhenNeeded();
@@ -313,7 +350,8 @@ export class StoreEngine<S extends AgentState> {
     }
     // (A chunk whose letting go fails stays this store's: the next seal tries again.)
     const release = () => void placed.release().catch(() => undefined);
-    if (bytes.byteLength <= BLOCK_COPY_LIMIT) return { ref: placed.ref, copy: bytes, written: placed.written, release };
+    // (Other hosts have only the log: with a shared one, every block travels in its record.)
+    if (bytes.byteLength <= BLOCK_COPY_LIMIT || this.remote) return { ref: placed.ref, copy: bytes, written: placed.written, release };
     // No copy travels with a large block: the log's next pre-sync hook must fsync it first. The demand
     // is raised when the write has finished, so that the sync it triggers covers these bytes.
     const written = placed.written.then(() => {
@@ -369,15 +407,30 @@ export class StoreEngine<S extends AgentState> {
    * written. What `holds` throws rejects the commit, also with nothing written.
    */
   async commitIf(records: LogRecord[], blocks: WrittenBlock | readonly WrittenBlock[] | undefined, holds: () => boolean): Promise<'written' | 'refused'> {
+    return (await this.commitWhen(records, holds, blocks)) === undefined ? 'refused' : 'written';
+  }
+
+  /** `commitIf`, resolving with the records' LSNs when written, `undefined` when refused. */
+  async commitWhen(records: LogRecord[], holds: () => boolean, blocks?: WrittenBlock | readonly WrittenBlock[]): Promise<number[] | undefined> {
     const refused = new Error('precondition does not hold');
     try {
-      await this.commit(records, blocks, () => {
+      return await this.commit(records, blocks, () => {
         if (!holds()) throw refused;
       });
-      return 'written';
     } catch (error) {
-      if ((error as MemMapError).cause === refused) return 'refused';
+      if ((error as MemMapError).cause === refused) return undefined;
       throw error;
+    }
+  }
+
+  /** The record at `lsn`, decoded, or `undefined` when the log no longer holds it. */
+  async recordAt(lsn: number): Promise<LogRecord | undefined> {
+    try {
+      const found = await firstRecordAt(this.wal.readFrom(lsn), lsn);
+      return found ? decodeRecord(this.codec, found.type, found.payload, lsn, true) : undefined;
+    } catch (error) {
+      if (MemMapError.is(error, 'WAL_TRUNCATED') || (error as { code?: string }).code === 'WAL_TRUNCATED') return undefined;
+      throw toMemMapError(error);
     }
   }
 
@@ -403,6 +456,35 @@ export class StoreEngine<S extends AgentState> {
     this.follower.start();
   }
 
+  /**
+   * Applies every change committed before the call, by any process: with a log other hosts share, after
+   * asking the log how far it goes (a round trip); with the local log, what `refresh` reads.
+   */
+  async catchUp(): Promise<void> {
+    if (this.remote) {
+      try {
+        await this.wal.fence();
+      } catch (error) {
+        throw toMemMapError(error);
+      }
+    }
+    this.refresh();
+  }
+
+  /** The log has records of other processes at hand: they are applied now (a failure is said by the next read). */
+  followed(): void {
+    try {
+      this.refresh();
+    } catch {
+      // The next read fails with it.
+    }
+  }
+
+  /** With a shared log, the log's identity (the host's claim of chunk numbers is kept for it). */
+  get logId(): string {
+    return this.wal.header.logId;
+  }
+
   /** Catches up (see `refresh`) and returns this engine. */
   caughtUp(): this {
     this.refresh();
@@ -411,6 +493,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** Catches up with what other processes committed; cheap (one small read) when nothing changed. */
   refresh(): void {
+    if (this.unwritten.size > 0) this.writeUnwritten();
     try {
       this.wal.refresh();
     } catch (error) {
@@ -428,7 +511,8 @@ export class StoreEngine<S extends AgentState> {
       if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy && committed.context) this.copiedBytesSinceCheckpoint += record.copy.byteLength;
       this.apply(record, committed.lsn, true);
     }
-    if (this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
+    // (With a shared log, no host's chunk files make any copy in it needless: none is retired.)
+    if (!this.remote && this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
     if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.changesSinceCheckpoint >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
       this.backgroundCheckpoint = true;
       this.queueCheckpoint().then(async () => {
@@ -447,6 +531,8 @@ export class StoreEngine<S extends AgentState> {
    * copies in the log are no longer needed for recovery.
    */
   async checkpoint(): Promise<void> {
+    // (A shared log's copies are every other host's only source of the blocks: none is retired.)
+    if (this.remote) return;
     const upTo = this.wal.lastLsn;
     const copied = this.copiedBytesSinceCheckpoint;
     try {
@@ -497,6 +583,9 @@ export class StoreEngine<S extends AgentState> {
 
   /** Runs a compaction (see `engine/compaction.ts` and docs/ARCHITECTURE.md), after the one under way. */
   compact(options: CompactOptions & { background?: boolean } = {}): Promise<CompactionReport> {
+    if (this.remote) {
+      return Promise.reject(new MemMapError('NOT_SUPPORTED', `compact() is not available with a log other hosts share (the wal option) yet: each host's chunk files hold every version, and the log keeps every record.`));
+    }
     const run = this.compacting.then(() => this.compactNow(options));
     this.compacting = run.catch(() => undefined);
     return run;
@@ -604,6 +693,10 @@ export class StoreEngine<S extends AgentState> {
   private async writeCheckpoint(): Promise<void> {
     const position = this.lastApplied;
     if (this.wal.readOnly || position.lsn === this.checkpointLsn) return;
+    if (this.unwritten.size > 0) {
+      // (Checked with the position: blocks of later records may fail meanwhile, never ones it covers.)
+      throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: ${this.unwritten.size} block(s) of other hosts could not be written to this host's chunk files yet (see the MEMMAPFS_BLOCK_WRITE_FAILED warning); they are tried again as changes arrive.`, { subsystem: 'checkpoint' });
+    }
     // Rows are copied from the last checkpoint as they are: damage there must not pass on under a new checksum.
     const damage = this.checkpointFile?.verify();
     if (damage && this.checkpointFile) {
@@ -847,8 +940,46 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
+  /**
+   * With a shared log: writes the block a record carries into this host's chunk files, where its
+   * reference says, unless it lies in this host's chunk numbers (a process of this host wrote it there
+   * before the record). A write that fails (disk full) is warned about and tried again with the next
+   * records applied; a read of the block fails meanwhile, and no checkpoint is written past it.
+   */
+  private writeOtherHostsBlock(record: LogRecord): void {
+    if (record.type === RecordType.BlocksMoved || record.type === RecordType.Checkpoint) {
+      // (Neither is ever written to a shared log by this release: its blocks would not reach this host.)
+      throw new MemMapError('WAL_RECORD_INVALID', `Record type ${record.type} (${record.type === RecordType.BlocksMoved ? 'blocks moved' : 'checkpoint'}) in a log hosts share: this release cannot apply it there. Upgrade MemMapFS.`, { subsystem: 'wal' });
+    }
+    if (this.unwritten.size > 0) this.writeUnwritten();
+    const block = record.type === RecordType.MemoryPut ? { ref: record.memory.ref, copy: record.copy } : record.type === RecordType.StreamAppend ? { ref: record.ref, copy: record.copy } : undefined;
+    if (!block?.copy) return;
+    const own = this.hostChunks;
+    if (own && block.ref.chunk >= own.first && block.ref.chunk < own.end) return;
+    try {
+      this.blocks.materialize(block.ref, block.copy);
+    } catch (error) {
+      // (A view into the records read: kept as bytes of its own.)
+      this.unwritten.set(`${block.ref.chunk}:${block.ref.offset}`, { ref: block.ref, bytes: new Uint8Array(block.copy) });
+      process.emitWarning(`A block of another host (chunk ${block.ref.chunk}, bytes ${block.ref.offset}–${block.ref.offset + block.ref.length}) could not be written to this host's chunk files; it is tried again with the next changes: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_BLOCK_WRITE_FAILED' });
+    }
+  }
+
+  /** Tries again to write the blocks of other hosts that could not be written. */
+  private writeUnwritten(): void {
+    for (const [key, pending] of this.unwritten) {
+      try {
+        this.blocks.materialize(pending.ref, pending.bytes);
+        this.unwritten.delete(key);
+      } catch {
+        return;
+      }
+    }
+  }
+
   /** Applies a durable record to the tables. `live`: it was just written by this process (not replayed). */
   private apply(record: LogRecord, lsn: number, live: boolean): void {
+    if (this.remote) this.writeOtherHostsBlock(record);
     for (const ref of blockRefsOf(record)) {
       this.references.note(ref);
       for (const watch of this.refWatchers) {
@@ -910,6 +1041,11 @@ export class StoreEngine<S extends AgentState> {
       case RecordType.Reserved:
         // An LSN a restore skipped to write a memory at its own id: it holds the LSN, nothing more.
         break;
+      case RecordType.ChunksClaimed:
+        // A host's chunk numbers: the first byte of the first stays referenced, so that no other host
+        // claims them again (checkpoints keep the highest chunk referenced).
+        this.references.note({ chunk: record.first, offset: 0, length: 1, crc: 0 });
+        break;
     }
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.index.note(record);
   }
@@ -953,4 +1089,9 @@ class CheckpointOvertaken extends Error {
   constructor(readonly reason: MemMapError) {
     super(reason.message);
   }
+}
+
+/** The chunk store asked for this host's chunk numbers before the open claimed them (it places no block before). */
+function noChunkNumbersYet(): never {
+  throw new MemMapError('WAL_FAILED', 'This host has not claimed chunk numbers in the shared log yet: no block can be placed before the store is open.', { subsystem: 'blocks' });
 }

@@ -19,6 +19,8 @@ export interface StoreLayout {
   readonly checkpoints: string;
   /** The manifest naming the current checkpoint. */
   readonly manifest: string;
+  /** The chunk numbers this host claimed, when the log is shared by hosts (see `hostChunks`). */
+  readonly host: string;
 }
 
 /** The layout of the store at `root`. */
@@ -35,5 +37,6 @@ export function storeLayout(root: string): StoreLayout {
     blocks: join(root, 'blocks'),
     checkpoints: join(root, 'checkpoints'),
     manifest: join(root, 'state.manifest'),
+    host: join(root, 'host.json'),
   };
 }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { WalPlace } from '@memmapfs/testkit';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { startServer, type TestPostgres, type TestServer } from './postgres-server.js';
 import { postgresWal } from '../../src/index.js';
 
 /** A store name no other test uses. */
@@ -36,3 +38,18 @@ export const entry = (text: string) => ({ type: 1, payload: Buffer.from(text) })
 
 /** A record's payload as text. */
 export const text = (record: { payload: Uint8Array }) => Buffer.from(record.payload).toString();
+
+/**
+ * A server of the test file's own, started before its tests and removed after them: for tests that
+ * restart it, which must not cut the connections of the other test files. Returns how to reach it.
+ */
+export function serverOfItsOwn(postgres: TestPostgres): () => TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startServer(postgres.bin, postgres.template);
+  });
+  afterAll(async () => {
+    await server?.remove();
+  });
+  return () => server!;
+}

@@ -1,0 +1,343 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MemMapError, MemMapFS, type AgentState } from '@memmapfs/core';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { dropStore, freshStore } from './support/places.js';
+import { INSTALL_ADVICE } from './support/postgres-server.js';
+import { allMemories, longText, memoryTexts, openHost, readStream, storeOptions, tempRoots, type StorePlace } from './support/stores.js';
+
+const postgres = inject('postgres');
+
+const ids = (hits: Array<{ id: number }>) => hits.map((hit) => hit.id).sort((x, y) => x - y);
+
+/**
+ * Everything a host reads of the store: memories, KV, streams (their length and SHA-256), state and
+ * counts (not `lastLsn`: a host that opens a root for the first time appends a record of its own, its
+ * claim of chunk numbers).
+ */
+async function everything(fs: MemMapFS, streams: string[]) {
+  const memories = await allMemories(fs);
+  // The synchronous reads (listKv, getKv, getState, stats) see other hosts' writes once caught up.
+  await fs.catchUp();
+  const kv: Record<string, unknown> = {};
+  for (const key of fs.listKv()) kv[key] = fs.getKv(key);
+  const bytes: Record<string, string> = {};
+  for (const key of streams) {
+    const stream = await readStream(fs, key);
+    bytes[key] = `${stream.length} bytes, sha256 ${createHash('sha256').update(stream).digest('hex')}`;
+  }
+  const { memories: count, kvKeys, streams: streamCount } = fs.stats();
+  return { memories, kv, streams: bytes, state: fs.getState(), stats: { memories: count, kvKeys, streams: streamCount } };
+}
+
+/** A synchronous read (getKv, getState, listKv, stats) after catching up with the log, as core's README says to. */
+async function caughtUp<T>(fs: MemMapFS, read: () => T): Promise<T> {
+  await fs.catchUp();
+  return read();
+}
+
+if (!postgres) {
+  it.skip(INSTALL_ADVICE, () => undefined);
+} else {
+  const { connectionString } = postgres;
+  const roots = tempRoots();
+  const stores: string[] = [];
+  const opened: MemMapFS[] = [];
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((fs) => fs.close().catch(() => undefined)));
+    await roots.removeAll();
+    await Promise.all(stores.splice(0).map((store) => dropStore(connectionString, store).catch(() => undefined)));
+  });
+
+  const newPlace = (): StorePlace => {
+    const store = freshStore('store');
+    stores.push(store);
+    return { connectionString, store };
+  };
+  /** Opens a host: `host` names its connection (none: the plain connection string, shared in-process). */
+  const open = async (root: string, place: StorePlace, host: string | undefined) => {
+    const fs = await openHost(root, place, host);
+    opened.push(fs);
+    return fs;
+  };
+
+  describe('a store on the PostgreSQL log, several roots in one process', () => {
+    it('a root opened after another reads everything it wrote, exactly (a memory of 200 KiB too), and finds its memories by their words', async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a');
+      const small = await a.appendMemory('The user prefers dark mode in every editor', ['preference', 'ui'], { meta: { source: 'chat', weight: 0.5, nested: { list: [1, 'two', null, true] } } });
+      const big = `${longText(200 * 1024, 7)} quokkabig`;
+      const bigId = await a.appendMemory(big, ['large']);
+      const batch = await a.appendMemories([
+        { text: 'Grüße aus Köln, 東京 🌸 — unicode survives', namespace: 'user-42/notes' },
+        { text: 'the second of the batch mentions a walrus', tags: ['t'] },
+        { text: `${longText(70 * 1024, 3)} capybaraseventy` },
+      ]);
+      const profile = { name: 'Ada', langs: ['en', 'fr'], bytes: new Uint8Array([0, 1, 255]), deep: { n: -1.5, empty: [] } };
+      await a.setKv('profile', profile);
+      await a.setKv('counter', 42);
+      const streamBytes = randomBytes(100 * 1024);
+      await a.appendStream('transcript', 'hello ');
+      await a.appendStream('transcript', streamBytes);
+      await a.appendStream('transcript', 'bye');
+      const state: AgentState = { status: 'working', activeMemoryCount: 5, lastUpdatedId: bigId, extra: { step: 3, note: 'ok' } };
+      await a.updateState(state);
+      const written = await allMemories(a);
+      expect(written.map((memory) => memory.id)).toEqual([small, bigId, ...batch]);
+
+      const b = await open(await roots.make('b'), place, 'b');
+      expect(await allMemories(b)).toEqual(written);
+      for (const memory of written) expect(await b.getMemory(memory.id)).toEqual(memory);
+      expect((await b.getMemory(bigId))?.text).toBe(big);
+      expect((await b.getMemory(batch[2]!))?.text.length).toBe(70 * 1024 + ' capybaraseventy'.length);
+      expect(await caughtUp(b, () => b.getKv('profile'))).toEqual(profile);
+      expect(b.getKv('counter')).toBe(42);
+      expect(b.listKv()).toEqual(['counter', 'profile']);
+      expect(await readStream(b, 'transcript')).toEqual(Buffer.concat([Buffer.from('hello '), streamBytes, Buffer.from('bye')]));
+      expect(b.getState()).toEqual(state);
+      expect(ids(await b.queryMemory('dark mode'))).toEqual([small]);
+      expect(ids(await b.queryMemory('quokkabig'))).toEqual([bigId]);
+      expect(ids(await b.queryMemory('capybaraseventy'))).toEqual([batch[2]]);
+      expect(ids(await b.queryMemory('walrus', { tags: ['t'] }))).toEqual([batch[1]]);
+      expect((await b.listMemories({ namespace: 'user-42' })).memories.map((memory) => memory.text)).toEqual(['Grüße aus Köln, 東京 🌸 — unicode survives']);
+      // (b's open appended its claim of chunk numbers: a catches up with it.)
+      const stats = await caughtUp(b, () => b.stats());
+      expect([stats.memories, stats.kvKeys, stats.streams, stats.lastLsn]).toEqual([5, 2, 1, (await caughtUp(a, () => a.stats())).lastLsn]);
+    }, 60_000);
+
+    it.each([
+      ['each root with a connection of its own, as on two machines', 'a', 'b'],
+      ['both roots on one connection string, in one process', undefined, undefined],
+    ])("read-your-writes (%s): a call on one root that starts after the other's write resolved sees it: appends, updates, deletions, streams; KV and state after catchUp()", async (_, hostA, hostB) => {
+      const place = newPlace();
+      // Both open before anything is written: what they read of each other comes after their open.
+      const a = await open(await roots.make('a'), place, hostA);
+      const b = await open(await roots.make('b'), place, hostB);
+      let stream = '';
+      for (let i = 0; i < 12; i++) {
+        const [writer, reader] = i % 2 === 0 ? [a, b] : [b, a];
+        const text = `note ${i} about topic${i}x${i % 4 === 3 ? ` ${longText(80 * 1024, i + 1)}` : ''}`;
+        const id = await writer.appendMemory(text, [`round-${i}`]);
+        expect((await reader.getMemory(id))?.text, `round ${i}: the new memory`).toBe(text);
+        expect(ids(await reader.queryMemory(`topic${i}x`)), `round ${i}: the new memory by its word`).toEqual([id]);
+
+        const updated = `note ${i} rewritten as subject${i}y`;
+        await writer.updateMemory(id, { text: updated, tags: ['updated'] });
+        const seen = await reader.getMemory(id);
+        expect([seen?.text, seen?.tags], `round ${i}: the update`).toEqual([updated, ['updated']]);
+        expect(ids(await reader.queryMemory(`subject${i}y`)), `round ${i}: the update by its word`).toEqual([id]);
+        expect(ids(await reader.queryMemory(`topic${i}x`)), `round ${i}: the old word`).toEqual([]);
+
+        // The reader changes it back the other way: the writer sees that too.
+        // (It keeps the text: the record points at the block as the reader holds it, in its own chunk files.)
+        await reader.updateMemory(id, { meta: { round: i } });
+        expect(await writer.getMemory(id), `round ${i}: the other root's update`).toMatchObject({ text: updated, meta: { round: i } });
+
+        if (i % 3 === 2) {
+          expect(await writer.deleteMemory(id)).toBe(true);
+          expect(await reader.getMemory(id), `round ${i}: the deletion`).toBeUndefined();
+          expect(await reader.hasMemory(id)).toBe(false);
+          expect(ids(await reader.queryMemory(`subject${i}y`)), `round ${i}: the deleted memory by its word`).toEqual([]);
+          expect((await memoryTexts(reader)).map(([x]) => x), `round ${i}: the list after the deletion`).not.toContain(id);
+          expect(await reader.deleteMemory(id), `round ${i}: nothing left to delete`).toBe(false);
+          await expect(reader.updateMemory(id, { text: 'too late' })).rejects.toMatchObject({ code: 'MEMORY_NOT_FOUND' });
+        }
+
+        await writer.setKv(`key-${i}`, { i, text });
+        expect(await caughtUp(reader, () => reader.getKv(`key-${i}`)), `round ${i}: KV`).toEqual({ i, text });
+        if (i > 0) {
+          expect(await writer.deleteKv(`key-${i - 1}`)).toBe(true);
+          expect(await caughtUp(reader, () => reader.getKv(`key-${i - 1}`)), `round ${i}: KV deletion`).toBeUndefined();
+        }
+        await writer.appendStream('shared', `(${i})`);
+        stream += `(${i})`;
+        expect((await readStream(reader, 'shared')).toString(), `round ${i}: stream`).toBe(stream);
+        const merged = await writer.mergeState({ lastUpdatedId: id, extra: { round: i } });
+        expect(await caughtUp(reader, () => reader.getState()), `round ${i}: state`).toEqual(merged);
+      }
+      const final = await allMemories(a);
+      expect(await allMemories(b)).toEqual(final);
+      expect(final.map((memory) => memory.id)).toHaveLength(8);
+      expect(a.listKv()).toEqual(['key-11']);
+      expect(b.listKv()).toEqual(['key-11']);
+      // A root opened afterwards replays the same: the updates that kept a text written elsewhere included.
+      const c = await open(await roots.make('c'), place, hostA === undefined ? undefined : 'c');
+      expect(await allMemories(c)).toEqual(final);
+    }, 90_000);
+
+    it('two roots appending at once: every id is unique, and both list the same memories, each with its text', async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a');
+      const b = await open(await roots.make('b'), place, 'b');
+      const appends = (fs: MemMapFS, who: string) => [
+        ...Array.from({ length: 40 }, (_, i) => {
+          const text = i === 7 ? `${who} concurrent big ${longText(100 * 1024, i + who.length)}` : `${who} concurrent single ${i}`;
+          return fs.appendMemory(text).then((id) => [[id, text]] as Array<[number, string]>);
+        }),
+        ...Array.from({ length: 10 }, (_, i) => {
+          const texts = [0, 1, 2].map((k) => `${who} concurrent batch ${i}.${k}`);
+          return fs.appendMemories(texts.map((text) => ({ text }))).then((got) => got.map((id, k) => [id, texts[k]!] as [number, string]));
+        }),
+      ];
+      const written = (await Promise.all([...appends(a, 'host-a'), ...appends(b, 'host-b')])).flat().sort((x, y) => x[0] - y[0]);
+      expect(written).toHaveLength(2 * (40 + 30));
+      expect(new Set(written.map(([id]) => id)).size).toBe(written.length);
+      expect(await memoryTexts(a)).toEqual(written);
+      expect(await memoryTexts(b)).toEqual(written);
+    }, 60_000);
+
+    it('a root closed and reopened, and a brand-new root, replay the log: everything is there, what other roots wrote meanwhile too', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      let a = await open(rootA, place, 'a');
+      const b = await open(await roots.make('b'), place, 'b');
+      const kept = await a.appendMemories([{ text: 'kept as written', tags: ['x'] }, { text: 'to be rewritten' }, { text: 'to be deleted' }, { text: `a large one ${longText(150 * 1024, 5)}` }]);
+      await a.updateMemory(kept[1]!, { text: 'rewritten by a', meta: { v: 2 } });
+      await a.deleteMemory(kept[2]!);
+      await a.setKv('k', 'v');
+      await a.setKv('gone', 1);
+      await a.deleteKv('gone');
+      await a.appendStream('s', randomBytes(90 * 1024));
+      await a.updateState({ status: 'a-was-here', activeMemoryCount: 3, lastUpdatedId: kept[3]!, extra: {} });
+      await b.appendMemory(`from b ${longText(120 * 1024, 9)}`);
+      const before = await everything(a, ['s']);
+      expect(await everything(b, ['s'])).toEqual(before);
+
+      await a.close();
+      // While a is closed, b writes on: a learns of it only from the log.
+      const fromB = await b.appendMemory(`written while a was closed ${longText(100 * 1024, 11)}`, ['late']);
+      await b.updateMemory(kept[0]!, { text: 'kept, rewritten by b' });
+      await b.deleteMemory(kept[1]!);
+      await b.setKv('k', { changed: true });
+      await b.appendStream('s', 'tail');
+      await b.updateState({ status: 'b-was-here', activeMemoryCount: 4, lastUpdatedId: fromB, extra: { by: 'b' } });
+      const after = await everything(b, ['s']);
+      expect(after).not.toEqual(before);
+      const lastBefore = b.stats().lastLsn;
+
+      a = await open(rootA, place, 'a');
+      expect(await everything(a, ['s'])).toEqual(after);
+      const c = await open(await roots.make('c'), place, 'c');
+      expect(await everything(c, ['s'])).toEqual(after);
+      expect((await c.getMemory(fromB))?.text).toBe(`written while a was closed ${longText(100 * 1024, 11)}`);
+
+      // All three write on: new ids come after the old ones, and each sees the others' writes.
+      const next = await a.appendMemory('after the reopen');
+      expect(next).toBeGreaterThan(lastBefore);
+      expect((await c.getMemory(next))?.text).toBe('after the reopen');
+      const fromC = await c.appendMemory('from the new root');
+      expect((await a.getMemory(fromC))?.text).toBe('from the new root');
+      expect((await b.getMemory(fromC))?.text).toBe('from the new root');
+      expect(await everything(a, ['s'])).toEqual(await everything(c, ['s']));
+
+      // A brand-new root opened with no other host open replays it all too.
+      const final = await everything(c, ['s']);
+      await Promise.all([a.close(), b.close(), c.close()]);
+      const d = await open(await roots.make('d'), place, 'd');
+      expect(await everything(d, ['s'])).toEqual(final);
+    }, 90_000);
+
+    it('compact() on a store over a remote log, and a read-only open with a remote log, reject with NOT_SUPPORTED', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a');
+      const id = await a.appendMemory('before the compaction');
+      await a.deleteMemory(id);
+      const refused = await a.compact().then(() => undefined, (error: unknown) => error);
+      expect(refused).toBeInstanceOf(MemMapError);
+      expect(refused).toMatchObject({ code: 'NOT_SUPPORTED' });
+      await expect(a.compact({ erase: true })).rejects.toMatchObject({ code: 'NOT_SUPPORTED' });
+      // The store goes on working.
+      const after = await a.appendMemory('after the refused compaction');
+      expect((await a.getMemory(after))?.text).toBe('after the refused compaction');
+
+      const readOnly = await MemMapFS.init(await roots.make('ro'), storeOptions(place, 'ro', { readOnly: true })).then((fs) => {
+        opened.push(fs);
+        return undefined;
+      }, (error: unknown) => error);
+      expect(readOnly).toBeInstanceOf(MemMapError);
+      expect(readOnly).toMatchObject({ code: 'NOT_SUPPORTED' });
+      // On a root that already holds this host's cache too.
+      await a.close();
+      await expect(MemMapFS.init(rootA, storeOptions(place, 'a', { readOnly: true }))).rejects.toMatchObject({ code: 'NOT_SUPPORTED' });
+    });
+
+    it('a cache copied to another folder claims chunk numbers of its own and replays the log: both copies then write without ever placing a block where the other did', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a');
+      const before = await a.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `written before the copy ${i} ${longText(3000, i + 1)}` })));
+      await a.checkpoint();
+      await a.close();
+      opened.splice(opened.indexOf(a), 1);
+      const rootCopy = await roots.make('copy');
+      await cp(rootA, rootCopy, { recursive: true });
+      // Chunk files older than the copied checkpoint (a copy taken while the cache was written): the copy must not trust it.
+      for (const name of await readdir(join(rootCopy, 'blocks'))) await rm(join(rootCopy, 'blocks', name));
+      const original = await open(rootA, place, 'a');
+      const copy = await open(rootCopy, place, 'copy');
+      const claimOf = async (root: string) => JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { first: number; end: number; cache: string };
+      const [claimA, claimCopy] = [await claimOf(rootA), await claimOf(rootCopy)];
+      expect(claimCopy.cache).not.toBe(claimA.cache);
+      expect(claimCopy.first >= claimA.end || claimCopy.end <= claimA.first).toBe(true);
+      const written = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => (i % 2 === 0 ? original : copy).appendMemory(`after the copy ${i} ${longText(5000, 100 + i)}`)));
+      const expected = new Map<number, string>();
+      for (const m of await allMemories(original)) expected.set(m.id, m.text);
+      expect([...expected.keys()]).toEqual([...before, ...written].sort((x, y) => x - y));
+      for (const fs of [original, copy]) {
+        for (const [id, text] of expected) expect((await fs.getMemory(id))?.text).toBe(text);
+      }
+    });
+
+    it('a host.json whose claim the log does not hold (its record is another) makes the cache claim again', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a');
+      await a.appendMemory('one');
+      await a.close();
+      opened.splice(opened.indexOf(a), 1);
+      const saved = JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { claimLsn: number; first: number; cache: string };
+      // As if the claim's commit had been lost and its LSN taken by another record.
+      await writeFile(join(rootA, 'host.json'), JSON.stringify({ ...saved, claimLsn: saved.claimLsn + 1 }));
+      const again = await open(rootA, place, 'a');
+      const now = JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { claimLsn: number; first: number; cache: string };
+      expect(now.cache).not.toBe(saved.cache);
+      expect(now.first).toBeGreaterThan(saved.first);
+      const id = await again.appendMemory('two');
+      expect((await again.getMemory(id))?.text).toBe('two');
+    });
+
+    it("watchState and subscribeState on one root hear the states another root sets, without that root reading anything", async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a');
+      const b = await open(await roots.make('b'), place, 'b');
+      const states: AgentState[] = [
+        { status: 'first', activeMemoryCount: 1, lastUpdatedId: 0, extra: {} },
+        { status: 'second', activeMemoryCount: 2, lastUpdatedId: 0, extra: { n: 2 } },
+        { status: 'third', activeMemoryCount: 3, lastUpdatedId: 0, extra: { n: 3, last: true } },
+      ];
+      const heard: AgentState[] = [];
+      const listened: AgentState[] = [];
+      const unsubscribe = b.subscribeState((state) => listened.push(state));
+      // Heard within 10 s, or the loop fails with the signal's TimeoutError.
+      const watching = (async () => {
+        for await (const state of b.watchState({ signal: AbortSignal.timeout(10_000) })) {
+          heard.push(state);
+          if (state.status === 'third') return;
+        }
+      })();
+      await a.updateState(states[0]!);
+      expect(await a.mergeState({ status: 'second', activeMemoryCount: 2, extra: { n: 2 } })).toEqual(states[1]);
+      await a.updateState(states[2]!);
+      await watching;
+      expect(heard).toEqual(states);
+      const deadline = Date.now() + 10_000;
+      while (listened.length < states.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(listened).toEqual(states);
+      unsubscribe();
+      expect(await caughtUp(b, () => b.getState())).toEqual(states[2]);
+    }, 30_000);
+  });
+}

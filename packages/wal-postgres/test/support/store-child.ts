@@ -1,0 +1,247 @@
+// A host of its own: a MemMapFS store with a root folder of its own over the PostgreSQL log, appending
+// (one at a time and in batches), updating and deleting its own memories from a few concurrent loops.
+// Run as `node --conditions=dev-source --import tsx store-child.ts '<json task>'`; prints JSON lines:
+//
+//   { ready: true }                                 the store is open
+//   { attempt: 'append', texts }                    before each try of an append (each try has texts of its own)
+//   { ack: 'append', ids, texts, tries }            an append resolved: acknowledged
+//   { attempt: 'update', id, text }                 before each try of an update (each try has a text of its own)
+//   { ack: 'update', id, text, tries }
+//   { attempt: 'delete', id }
+//   { ack: 'delete', id, result, tries }            result: what deleteMemory resolved
+//   { failed: op, code, message, attempt }          a try rejected: not acknowledged; it is tried again
+//   { mismatch: … }                                 this host did not read back what it had just written
+//   { lost: id }                                    updateMemory said MEMORY_NOT_FOUND for a live memory of this host
+//   { gaveUp: op }                                  tries kept failing for too long
+//   { reopened: n }                                 the store was closed and opened again (after WAL_FAILED, …)
+//
+// Commands on stdin: `stop` (finish the operations under way, then print { stopped: true }), `view`
+// (print { view: [[id, text], …] }: every live memory, as this host reads it), `close` (close the
+// store, print { closed: true }, and end).
+import { writeSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { MemMapFS } from '@memmapfs/core';
+import { longText, memoryTexts, openHost } from './stores.js';
+
+interface Task {
+  readonly connectionString: string;
+  readonly store: string;
+  readonly root: string;
+  readonly name: string;
+  /** Concurrent loops of operations. Default 3. */
+  readonly workers?: number;
+  /** Every this many memories, a text of 70 KiB (more than a block of 64 KiB). Default 12. */
+  readonly bigEvery?: number;
+  /** Most milliseconds a loop rests between operations. Default 15. */
+  readonly pauseMs?: number;
+  readonly seed?: number;
+}
+
+const task = JSON.parse(process.argv[2]!) as Task;
+/** Prints a JSON line, whole (a pipe may take a long line a part at a time, or ask to wait: EAGAIN). */
+function say(value: unknown): void {
+  const bytes = Buffer.from(`${JSON.stringify(value)}\n`);
+  for (let offset = 0; offset < bytes.length;) {
+    try {
+      offset += writeSync(1, bytes, offset);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EAGAIN') throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const place = { connectionString: task.connectionString, store: task.store };
+const errorOf = (error: unknown) => ({ code: (error as { code?: string })?.code, message: String((error as Error)?.message ?? error).slice(0, 400) });
+
+// Errors after which this host closes its store and opens it again (as an application would).
+const REOPEN = new Set(['WAL_FAILED', 'STORE_CLOSED', 'STORE_REPLACED']);
+const RETRY_FOR_MS = 40_000;
+
+let random = (task.seed ?? 1) >>> 0 || 1;
+const next = () => {
+  random ^= random << 13;
+  random >>>= 0;
+  random ^= random >>> 17;
+  random ^= random << 5;
+  random >>>= 0;
+  return random / 2 ** 32;
+};
+
+async function openWithRetry(): Promise<MemMapFS> {
+  const deadline = Date.now() + RETRY_FOR_MS;
+  for (;;) {
+    try {
+      return await openHost(task.root, place, task.name);
+    } catch (error) {
+      say({ openFailed: errorOf(error) });
+      if (Date.now() > deadline) throw error;
+      await sleep(200);
+    }
+  }
+}
+
+let fs = await openWithRetry();
+let generation = 0;
+let reopening: Promise<void> | undefined;
+
+async function current(): Promise<{ fs: MemMapFS; generation: number }> {
+  while (reopening) await reopening;
+  return { fs, generation };
+}
+
+function reopen(from: number): Promise<void> {
+  if (reopening) return reopening;
+  if (from !== generation) return Promise.resolve();
+  reopening = (async () => {
+    await fs.close().catch((error: unknown) => say({ closeFailed: errorOf(error) }));
+    fs = await openWithRetry();
+    generation++;
+    say({ reopened: generation });
+  })().finally(() => {
+    reopening = undefined;
+  });
+  return reopening;
+}
+
+class GaveUp extends Error {}
+
+/** Runs `run` until it resolves: a rejected try is not acknowledged, and is tried again (`try` counts from 0). */
+async function tryUntilDone<T>(op: string, run: (fs: MemMapFS, attempt: number) => Promise<T>, giveUpOn: (code: string | undefined) => boolean = () => false): Promise<{ value: T; tries: number }> {
+  const deadline = Date.now() + RETRY_FOR_MS;
+  for (let attempt = 0; ; attempt++) {
+    const now = await current();
+    try {
+      return { value: await run(now.fs, attempt), tries: attempt + 1 };
+    } catch (error) {
+      const { code, message } = errorOf(error);
+      say({ failed: op, code, message, attempt });
+      if (giveUpOn(code)) throw new GaveUp(op);
+      if (Date.now() > deadline) {
+        say({ gaveUp: op });
+        throw new GaveUp(op);
+      }
+      if (code !== undefined && REOPEN.has(code)) await reopen(now.generation);
+      else await sleep(100);
+    }
+  }
+}
+
+/** Reads a memory back right after this host's own write resolved (errors while the server is away are only reported). */
+async function readBack(id: number, expected: string | undefined): Promise<void> {
+  try {
+    const { fs: store } = await current();
+    const memory = await store.getMemory(id);
+    if (memory?.text !== expected) say({ mismatch: { id, expected: expected?.slice(0, 80) ?? null, got: memory === undefined ? null : memory.text.slice(0, 80) } });
+  } catch (error) {
+    say({ readFailed: errorOf(error) });
+  }
+}
+
+const bigEvery = task.bigEvery ?? 12;
+let seq = 0;
+const textOf = (n: number, attempt: number) => {
+  const base = `${task.name}:${n}.${attempt}`;
+  return n % bigEvery === bigEvery - 1 ? `${base} ${longText(70 * 1024, n * 31 + attempt + 7)}` : `${base} memory of host ${task.name}`;
+};
+
+/** Live memories of this host that no loop is working on. */
+const free: number[] = [];
+let stopping = false;
+
+async function appendOne(): Promise<void> {
+  const n = seq++;
+  const { value } = await tryUntilDone('append', async (store, attempt) => {
+    const text = textOf(n, attempt);
+    say({ attempt: 'append', texts: [text] });
+    return [await store.appendMemory(text, [task.name]), text] as const;
+  });
+  const [id, text] = value;
+  say({ ack: 'append', ids: [id], texts: [text] });
+  await readBack(id, text);
+  free.push(id);
+}
+
+async function appendBatch(): Promise<void> {
+  const count = 2 + Math.floor(next() * 3);
+  const first = seq;
+  seq += count;
+  const { value, tries } = await tryUntilDone('appendBatch', async (store, attempt) => {
+    const texts = Array.from({ length: count }, (_, k) => textOf(first + k, attempt));
+    say({ attempt: 'append', texts });
+    return [await store.appendMemories(texts.map((text) => ({ text, tags: [task.name, 'batch'] }))), texts] as const;
+  });
+  const [ids, texts] = value;
+  say({ ack: 'append', ids, texts, tries });
+  for (const [k, id] of ids.entries()) await readBack(id, texts[k]);
+  free.push(...ids);
+}
+
+async function update(id: number): Promise<void> {
+  const n = seq++;
+  try {
+    const { value: text, tries } = await tryUntilDone('update', async (store, attempt) => {
+      const text = `${task.name}:u${n}.${attempt} updated memory of host ${task.name}`;
+      say({ attempt: 'update', id, text });
+      await store.updateMemory(id, { text });
+      return text;
+    }, (code) => code === 'MEMORY_NOT_FOUND');
+    say({ ack: 'update', id, text, tries });
+    await readBack(id, text);
+    free.push(id);
+  } catch (error) {
+    if (!(error instanceof GaveUp)) throw error;
+    say({ lost: id });
+  }
+}
+
+async function remove(id: number): Promise<void> {
+  const { value: result, tries } = await tryUntilDone('delete', async (store) => {
+    say({ attempt: 'delete', id });
+    return store.deleteMemory(id);
+  });
+  say({ ack: 'delete', id, result, tries });
+  await readBack(id, undefined);
+}
+
+async function loop(): Promise<void> {
+  while (!stopping) {
+    const dice = next();
+    const pick = () => (free.length === 0 ? undefined : free.splice(Math.floor(next() * free.length), 1)[0]);
+    if (dice < 0.35) await appendOne();
+    else if (dice < 0.55) await appendBatch();
+    else if (dice < 0.82) {
+      const id = pick();
+      if (id === undefined) await appendOne();
+      else await update(id);
+    } else {
+      // Deletes only while the host has a few memories left: the view keeps plenty of live ones.
+      const id = free.length > 3 ? pick() : undefined;
+      if (id === undefined) await appendOne();
+      else await remove(id);
+    }
+    await sleep(Math.floor(next() * (task.pauseMs ?? 15)));
+  }
+}
+
+say({ ready: true });
+const loops = Promise.all(Array.from({ length: task.workers ?? 3 }, loop));
+loops.catch((error: unknown) => say({ loopFailed: errorOf(error) }));
+
+const commands = createInterface({ input: process.stdin });
+for await (const command of commands) {
+  if (command === 'stop') {
+    stopping = true;
+    await loops.catch(() => undefined);
+    say({ stopped: true });
+  } else if (command === 'view') {
+    const { value } = await tryUntilDone('view', (store) => memoryTexts(store));
+    say({ view: value });
+  } else if (command === 'close') {
+    await fs.close();
+    say({ closed: true });
+    break;
+  }
+}
+commands.close();
+process.stdin.destroy();

@@ -1,0 +1,106 @@
+// Helpers for the tests of a MemMapFS store running on the PostgreSQL log: each "host" is a root
+// folder of its own (its cache: chunk files, checkpoints, search index) over one store in the database.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemMapFS, type Memory } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+import { postgresWal } from '../../src/index.js';
+
+/** The options `MemMapFS.init` takes (`wal` among them, new in core). */
+export type StoreInitOptions = NonNullable<Parameters<typeof MemMapFS.init>[1]>;
+
+/** Where a host's store lives: the server, the store's name, and the host's own connection. */
+export interface StorePlace {
+  readonly connectionString: string;
+  readonly store: string;
+}
+
+/**
+ * The connection string a host uses: with an `application_name` of its own, so that the logs of two
+ * "hosts" in one process do not hand commits to each other in memory (as they would with the very
+ * same connection string): what one sees of the other comes through PostgreSQL, as between machines.
+ */
+export const hostConnection = (connectionString: string, host: string | undefined): string =>
+  host === undefined ? connectionString : `${connectionString}${connectionString.includes('?') ? '&' : '?'}application_name=${encodeURIComponent(`memmapfs-host-${host}`)}`;
+
+/** `MemMapFS.init` options of a store on the PostgreSQL log (typed loosely: `wal` is new in core). */
+export function storeOptions(place: StorePlace, host?: string, extra: Record<string, unknown> = {}): StoreInitOptions {
+  const options: Record<string, unknown> = {
+    codec: msgpack(),
+    search: flexsearch(),
+    wal: postgresWal({ connectionString: hostConnection(place.connectionString, host), store: place.store }),
+    ...extra,
+  };
+  return options as StoreInitOptions;
+}
+
+/** Opens (or creates) the host cache at `root` over the store. */
+export function openHost(root: string, place: StorePlace, host?: string, extra?: Record<string, unknown>): Promise<MemMapFS> {
+  return MemMapFS.init(root, storeOptions(place, host, extra));
+}
+
+/** Temporary root folders, removed by `removeAll`. */
+export function tempRoots(): { make(prefix?: string): Promise<string>; removeAll(): Promise<void> } {
+  const made: string[] = [];
+  return {
+    async make(prefix = 'host') {
+      const dir = await mkdtemp(join(tmpdir(), `memmapfs-pgstore-${prefix}-`));
+      made.push(dir);
+      return dir;
+    },
+    async removeAll() {
+      await Promise.all(made.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+    },
+  };
+}
+
+/** Every live memory, oldest first, page by page. */
+export async function allMemories(fs: MemMapFS): Promise<Memory[]> {
+  const memories: Memory[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await fs.listMemories({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
+    memories.push(...page.memories);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return memories;
+}
+
+/** Every live memory as `[id, text]`, in id order. */
+export async function memoryTexts(fs: MemMapFS): Promise<Array<[number, string]>> {
+  return (await allMemories(fs)).map((memory) => [memory.id, memory.text]);
+}
+
+/** The bytes of a stream, its chunks joined. */
+export async function readStream(fs: MemMapFS, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of fs.openRead(key)) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A text of `bytes` UTF-8 bytes (ASCII) that does not repeat in short periods, made of words, so
+ * that it is indexed as text and compresses poorly. The same `seed` gives the same text.
+ */
+export function longText(bytes: number, seed: number): string {
+  let state = seed >>> 0 || 1;
+  const next = () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state;
+  };
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  let text = '';
+  while (text.length < bytes) {
+    const length = 2 + (next() % 9);
+    let word = '';
+    for (let i = 0; i < length; i++) word += letters[next() % 26];
+    text += `${word} `;
+  }
+  return text.slice(0, bytes);
+}
