@@ -15,7 +15,7 @@ export default defineConfig({
           setupFiles: ['vitest.setup.ts'],
           name: 'packages',
           include: ['packages/*/test/**/*.test.ts', 'tests/*/test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'packages/wal-postgres/**'],
+          exclude: [...configDefaults.exclude, 'packages/wal-postgres/**', '**/*.postgres.test.ts'],
         },
       },
       {
@@ -28,7 +28,8 @@ export default defineConfig({
           ...test,
           setupFiles: ['vitest.setup.ts'],
           name: 'wal-postgres',
-          include: ['packages/wal-postgres/test/**/*.test.ts'],
+          // (And the tests of other packages that need the server: `*.postgres.test.ts`.)
+          include: ['packages/wal-postgres/test/**/*.test.ts', 'packages/*/test/**/*.postgres.test.ts'],
           globalSetup: ['packages/wal-postgres/test/support/global-setup.ts'],
         },
       },

@@ -53,6 +53,8 @@ const REMAP_GROWTH = 2;
 const CHUNK_NAME = /^chunk_(\d{4,})\.bin$/;
 /** The largest chunk number (a checkpoint row holds it in 32 bits). */
 const MAX_CHUNK_NUMBER = 2 ** 32 - 1;
+/** Write descriptors `materialize` keeps open at most (the least recently used one is closed first). */
+const MAX_MATERIALIZE_DESCRIPTORS = 32;
 
 /** File name of chunk `index`: `chunk_0000.bin`, `chunk_0001.bin`, … */
 export function chunkFileName(index: number): string {
@@ -271,7 +273,16 @@ export class ChunkBlockStore implements BlockStore {
     const path = join(this.dir, chunkFileName(ref.chunk));
     try {
       let fd = this.materialized.get(ref.chunk);
-      if (fd === undefined) {
+      if (fd !== undefined) {
+        // (Most recently used last.)
+        this.materialized.delete(ref.chunk);
+        this.materialized.set(ref.chunk, fd);
+      } else {
+        if (this.materialized.size >= MAX_MATERIALIZE_DESCRIPTORS) {
+          const [oldest, oldFd] = this.materialized.entries().next().value as [number, number];
+          this.materialized.delete(oldest);
+          closeSync(oldFd);
+        }
         try {
           fd = openSync(path, 'r+');
         } catch (error) {

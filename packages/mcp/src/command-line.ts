@@ -1,12 +1,15 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MemMapError, type MemMapFS } from '@memmapfs/core';
-import { openStore, searchNames } from './open-store.js';
+import { openStore, searchNames, type SharedLog } from './open-store.js';
 import { serveStdio } from './stdio.js';
 import { mcpVersion } from './version.js';
 
 /** The store folder used when neither `--root` nor `MEMMAPFS_ROOT` is given, relative to the current folder. */
 export const defaultRoot = '.memmap_fs_root';
+
+/** The store's name in PostgreSQL when neither `--store` nor `MEMMAPFS_STORE` is given. */
+export const defaultStore = 'memmapfs';
 
 /** What `runMcpCommand` reads and where it writes, besides stdin and stdout, which carry the protocol. */
 export interface McpCommandIo {
@@ -14,7 +17,7 @@ export interface McpCommandIo {
   readonly stderr?: { write(text: string): unknown };
   /** Help and the version (written only when asked for, never while serving). Default `process.stdout`. */
   readonly stdout?: { write(text: string): unknown };
-  /** Variables read for `MEMMAPFS_ROOT`. Default `process.env`. */
+  /** Variables read for `MEMMAPFS_ROOT`, `MEMMAPFS_POSTGRES` and `MEMMAPFS_STORE`. Default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Folder a relative root is resolved against. Default `process.cwd()`. */
   readonly cwd?: string;
@@ -22,7 +25,7 @@ export interface McpCommandIo {
   readonly signal?: AbortSignal;
 }
 
-const help = `Usage: memmapfs-mcp [--root DIR] [--search NAME]
+const help = `Usage: memmapfs-mcp [--root DIR] [--search NAME] [--postgres URL [--store NAME]]
 
 Serves a MemMapFS store to one MCP client over stdio (stdin and stdout carry the protocol; logs go to
 stderr) until stdin ends or the process gets SIGINT or SIGTERM. Any number of servers, and other
@@ -31,6 +34,9 @@ processes, may use the same store folder at once. Creates the store when the fol
 Options:
   --root DIR      Store folder. Default: $MEMMAPFS_ROOT, else ${defaultRoot} in the current folder
   --search NAME   Search provider: ${searchNames.join(', ')}. Default: the store's own (the one that saved its index), else ${searchNames[0]} (the others need their package installed)
+  --postgres URL  Run the store on its log in PostgreSQL, which servers on other hosts share
+                  (needs @memmapfs/wal-postgres); DIR is then this host's cache. Default: $MEMMAPFS_POSTGRES
+  --store NAME    The store's name in that database. Default: $MEMMAPFS_STORE, else ${defaultStore}
   -h, --help      Show this help
   --version       Print the version
 
@@ -44,11 +50,11 @@ Exit codes: 0 session ended, 1 the store could not be opened or closed, 2 usage 
 export async function runMcpCommand(argv: readonly string[], io: McpCommandIo = {}): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
   const stdout = io.stdout ?? process.stdout;
-  let values: { root?: string | undefined; search?: string | undefined; help?: boolean | undefined; version?: boolean | undefined };
+  let values: { root?: string | undefined; search?: string | undefined; postgres?: string | undefined; store?: string | undefined; help?: boolean | undefined; version?: boolean | undefined };
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: { root: { type: 'string' }, search: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+      options: { root: { type: 'string' }, search: { type: 'string' }, postgres: { type: 'string' }, store: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
       strict: true,
       allowPositionals: false,
     }));
@@ -75,15 +81,30 @@ export async function runMcpCommand(argv: readonly string[], io: McpCommandIo = 
   }
   const env = io.env ?? process.env;
   const root = resolve(io.cwd ?? process.cwd(), values.root ?? (env.MEMMAPFS_ROOT?.trim() ? env.MEMMAPFS_ROOT : defaultRoot));
+  const connectionString = values.postgres ?? (env.MEMMAPFS_POSTGRES?.trim() ? env.MEMMAPFS_POSTGRES : undefined);
+  const storeName = values.store ?? (env.MEMMAPFS_STORE?.trim() ? env.MEMMAPFS_STORE : undefined);
+  if (connectionString !== undefined && !/^postgres(ql)?:\/\//.test(connectionString.trim())) {
+    stderr.write(`memmapfs-mcp: --postgres must be a PostgreSQL URL (postgresql://user:password@host:5432/database), got '${connectionString}'\n`);
+    return 2;
+  }
+  if (values.store !== undefined && connectionString === undefined) {
+    stderr.write('memmapfs-mcp: --store names a store in PostgreSQL: give --postgres URL (or MEMMAPFS_POSTGRES) too\n');
+    return 2;
+  }
+  if (storeName !== undefined && storeName.trim() === '') {
+    stderr.write('memmapfs-mcp: --store must not be empty\n');
+    return 2;
+  }
+  const shared: SharedLog | undefined = connectionString === undefined ? undefined : { connectionString: connectionString.trim(), store: storeName ?? defaultStore };
 
   let store: MemMapFS;
   try {
-    store = await openStore(root, search as (typeof searchNames)[number] | undefined);
+    store = await openStore(root, search as (typeof searchNames)[number] | undefined, shared);
   } catch (error) {
     stderr.write(`memmapfs-mcp: ${describe(error)}\n`);
     return 1;
   }
-  stderr.write(`memmapfs-mcp ${mcpVersion}: serving the store at ${root} over stdio\n`);
+  stderr.write(`memmapfs-mcp ${mcpVersion}: serving the store ${shared ? `'${shared.store}' in PostgreSQL (this host's cache at ${root})` : `at ${root}`} over stdio\n`);
   try {
     await serveStdio(store, io.signal ? { signal: io.signal } : {});
   } finally {

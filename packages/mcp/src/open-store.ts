@@ -1,4 +1,4 @@
-import { MemMapFS, registerCodec, registerSearchProvider, type SearchProviderName } from '@memmapfs/core';
+import { MemMapError, MemMapFS, registerCodec, registerSearchProvider, type SearchProviderName, type WalOpener } from '@memmapfs/core';
 import cbor from '@memmapfs/codec-cbor';
 import msgpack from '@memmapfs/codec-msgpack';
 import flexsearch from '@memmapfs/search-flexsearch';
@@ -14,9 +14,30 @@ export const searchNames = ['flexsearch', 'orama', 'segments'] as const satisfie
  * its saved index names, with its options) when it can be made, else flexsearch: the server never
  * rebuilds an index an application saved.
  */
-export function openStore(root: string, search?: (typeof searchNames)[number]): Promise<MemMapFS> {
+export async function openStore(root: string, search?: (typeof searchNames)[number], shared?: SharedLog): Promise<MemMapFS> {
   registerCodec('msgpack', () => msgpack());
   registerCodec('cbor', () => cbor());
   registerSearchProvider('flexsearch', (options) => flexsearch(options));
-  return MemMapFS.init(root, search === undefined ? {} : { search });
+  const wal = shared === undefined ? undefined : await postgresLog(shared);
+  return MemMapFS.init(root, { ...(search === undefined ? {} : { search }), ...(wal === undefined ? {} : { wal }) });
+}
+
+/** A store's log in PostgreSQL, which hosts share (`@memmapfs/wal-postgres`): `root` is then this host's cache. */
+export interface SharedLog {
+  readonly connectionString: string;
+  readonly store: string;
+}
+
+/** The PostgreSQL log, from `@memmapfs/wal-postgres` (an optional peer: installed by those who use it). */
+async function postgresLog(shared: SharedLog): Promise<WalOpener> {
+  let walPostgres: typeof import('@memmapfs/wal-postgres');
+  try {
+    walPostgres = await import('@memmapfs/wal-postgres');
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('@memmapfs/wal-postgres');
+    throw new MemMapError('ADAPTER_NOT_INSTALLED', missing
+      ? 'A store on PostgreSQL (--postgres) needs @memmapfs/wal-postgres, which is not installed. Install it next to @memmapfs/mcp (npm install @memmapfs/wal-postgres).'
+      : `A store on PostgreSQL (--postgres) needs @memmapfs/wal-postgres, which did not load: ${(error as Error)?.message ?? error}. Reinstall it next to @memmapfs/mcp.`, { cause: error, subsystem: 'registry' });
+  }
+  return walPostgres.postgresWal(shared);
 }

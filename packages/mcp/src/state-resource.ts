@@ -22,7 +22,10 @@ export function registerStateResource(server: McpServer, store: MemMapFS): State
     title: 'Agent state',
     description: 'The agent state shared by every agent using this store: status, activeMemoryCount, lastUpdatedId, extra and any fields of your own. Subscribe to hear of each change, from any process.',
     mimeType: 'application/json',
-  }, (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(toJsonObject(store.getState())) }] }));
+  }, async (uri) => {
+    await store.catchUp();
+    return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(toJsonObject(store.getState())) }] };
+  });
 
   let unsubscribe: (() => void) | undefined;
   const announce = (): void => {

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMcpCommand } from '../src/command-line.js';
 import { spawnServer, tempFolder } from './server-process.js';
 
 /** Runs the server until it has said on stderr that it serves, then does `stop`; resolves its exit code, signal and stderr. */
@@ -49,5 +50,16 @@ describe('the server process', () => {
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(2);
     expect(stderr).toMatch(/--serach/);
+  });
+
+  it('exits 2 when --store comes without --postgres, or --postgres is not a PostgreSQL URL, or --store is empty', async () => {
+    const run = async (argv: string[]) => {
+      let stderr = '';
+      const code = await runMcpCommand(['--root', folder.root, ...argv], { stderr: { write: (text: string) => (stderr += text) }, env: {} });
+      return { code, stderr };
+    };
+    expect(await run(['--store', 'team'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--store .*--postgres/) });
+    expect(await run(['--postgres', 'mysql://db/agents'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/PostgreSQL URL/) });
+    expect(await run(['--postgres', 'postgresql://nobody@/agents?host=/nonexistent-socket-folder', '--store', ' '])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--store must not be empty/) });
   });
 });

@@ -54,8 +54,8 @@ export interface ServerSession {
 }
 
 /** Spawns a server on `root` and connects the SDK's client to it over stdio. */
-export async function startServer(root: string, name = 'test-client'): Promise<ServerSession> {
-  const { args, env } = serverCommand(root);
+export async function startServer(root: string, name = 'test-client', extraArgs: readonly string[] = []): Promise<ServerSession> {
+  const { args, env } = serverCommand(root, extraArgs);
   const transport = new StdioClientTransport({ command: process.execPath, args, env, stderr: 'pipe' });
   let stderr = '';
   transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));

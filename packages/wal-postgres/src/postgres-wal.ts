@@ -562,6 +562,10 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     this.reporting = true;
     try {
       this.options.onCommit?.(records);
+    } catch (error) {
+      // They count as reported: the log stops rather than go on past records its opener did not take.
+      this.failure ??= error instanceof WalError && error.code === 'WAL_FAILED' ? error : new WalError('WAL_FAILED', `${this.name}: records ${records[0]!.lsn} to ${records.at(-1)!.lsn} could not be applied (${(error as Error)?.message ?? error}). Reopen the store.`, { cause: error });
+      throw error;
     } finally {
       this.reporting = false;
     }

@@ -68,6 +68,35 @@ if (!postgres) {
       await dropStore(connectionString, store);
     }, 60_000);
 
+    it('an onCommit that throws fails the log with WAL_FAILED: the records after the refused one are never skipped', async () => {
+      const store = freshStore();
+      const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      const applied: string[] = [];
+      const follower = await postgresWal({ connectionString: `${connectionString}&application_name=refusing-host`, store })({
+        codec: 'msgpack',
+        onCommit: (records) => {
+          for (const record of records) {
+            if (text(record) === 'refused') throw new Error('cannot apply this one');
+            applied.push(text(record));
+          }
+        },
+      });
+      await writer.append([entry('first')]);
+      await follower.fence();
+      follower.refresh();
+      await writer.append([entry('refused'), entry('after it')]);
+      // (A fence reports what it read: the refusal comes out of it.)
+      await expect(follower.fence()).rejects.toThrow('cannot apply this one');
+      await writer.append([entry('later')]);
+      expect(() => follower.refresh()).toThrow(expect.objectContaining({ code: 'WAL_FAILED' }));
+      await expect(follower.fence()).rejects.toMatchObject({ code: 'WAL_FAILED' });
+      await expect(follower.append([entry('no')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+      expect(applied).toEqual(['first']);
+      await follower.close().catch(() => undefined);
+      await writer.close();
+      await dropStore(connectionString, store);
+    });
+
     it('a writable open whose recover needs no lock lets other logs append during its replay, and announces their records after it (onAvailable)', async () => {
       const store = freshStore();
       const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack' });

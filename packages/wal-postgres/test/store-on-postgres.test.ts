@@ -298,15 +298,66 @@ if (!postgres) {
       await a.appendMemory('one');
       await a.close();
       opened.splice(opened.indexOf(a), 1);
-      const saved = JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { claimLsn: number; first: number; cache: string };
+      const saved = JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { openedLsn: number; first: number; cache: string };
       // As if the claim's commit had been lost and its LSN taken by another record.
-      await writeFile(join(rootA, 'host.json'), JSON.stringify({ ...saved, claimLsn: saved.claimLsn + 1 }));
+      await writeFile(join(rootA, 'host.json'), JSON.stringify({ ...saved, openedLsn: saved.openedLsn + 1 }));
       const again = await open(rootA, place, 'a');
-      const now = JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { claimLsn: number; first: number; cache: string };
+      const now = JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { openedLsn: number; first: number; cache: string };
       expect(now.cache).not.toBe(saved.cache);
       expect(now.first).toBeGreaterThan(saved.first);
       const id = await again.appendMemory('two');
       expect((await again.getMemory(id))?.text).toBe('two');
+    });
+
+    it('a cache put back from an older copy of itself (same folder, same host) is not vouched for by the log: it opens as a new cache, and reads what was written after the copy', async () => {
+      const place = newPlace();
+      const root = await roots.make('a');
+      let a = await open(root, place, 'a');
+      await a.appendMemories(Array.from({ length: 10 }, (_, i) => ({ text: `before the copy ${i} ${longText(2000, i + 1)}` })));
+      await a.checkpoint();
+      await a.close();
+      opened.splice(opened.indexOf(a), 1);
+      const older = await roots.make('older');
+      await cp(root, older, { recursive: true });
+      a = await open(root, place, 'a');
+      const later = await a.appendMemories(Array.from({ length: 10 }, (_, i) => ({ text: `after the copy ${i} ${longText(2000, i + 50)}` })));
+      await a.checkpoint();
+      const expected = await memoryTexts(a);
+      await a.close();
+      opened.splice(opened.indexOf(a), 1);
+      const before = JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string };
+      // The older copy's files put back in place (the folders stay: same device and inode, same host name).
+      for (const folder of ['blocks', 'checkpoints']) {
+        for (const name of await readdir(join(root, folder))) await rm(join(root, folder, name));
+        for (const name of await readdir(join(older, folder))) await cp(join(older, folder, name), join(root, folder, name));
+      }
+      for (const name of ['host.json', 'state.manifest']) await cp(join(older, name), join(root, name));
+      const back = await open(root, place, 'a');
+      const after = JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string };
+      expect(after.cache).not.toBe(before.cache);
+      expect(await memoryTexts(back)).toEqual(expected);
+      for (const id of later) expect((await back.getMemory(id))?.text).toBe(expected.find(([known]) => known === id)![1]);
+      const more = await back.appendMemory('written by the cache opened anew');
+      expect((await back.getMemory(more))?.text).toBe('written by the cache opened anew');
+    });
+
+    it('a folder holds one kind of store: a local store is not opened as a cache of a shared log, nor a cache as a local store', async () => {
+      const place = newPlace();
+      const local = await roots.make('local');
+      const store = await MemMapFS.init(local, storeOptions(place, undefined, { wal: undefined }));
+      await store.appendMemory('a local memory');
+      await store.close();
+      await expect(MemMapFS.init(local, storeOptions(place, 'a'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      const cacheRoot = await roots.make('cache');
+      const cache = await open(cacheRoot, place, 'a');
+      await cache.appendMemory('a shared memory');
+      await cache.close();
+      opened.splice(opened.indexOf(cache), 1);
+      await expect(MemMapFS.init(cacheRoot, storeOptions(place, undefined, { wal: undefined }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      // Both still open as what they are.
+      const again = await MemMapFS.init(local, storeOptions(place, undefined, { wal: undefined }));
+      expect((await again.listMemories()).memories.map((m) => m.text)).toEqual(['a local memory']);
+      await again.close();
     });
 
     it("watchState and subscribeState on one root hear the states another root sets, without that root reading anything", async () => {

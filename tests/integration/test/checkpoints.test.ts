@@ -89,6 +89,34 @@ describe('checkpoints of the tables', () => {
     await again.close();
   });
 
+  it('two writers publishing checkpoints at once take turns: the manifest never ends up naming a file the other removed', async () => {
+    // Writer A's manifest lands late (its rename waits), while writer B publishes a newer checkpoint.
+    let holdManifest: (() => void) | undefined;
+    const slowRename: typeof import('node:fs/promises').rename = async (from, to) => {
+      if (String(to).endsWith('state.manifest') && holdManifest === undefined) {
+        await new Promise<void>((resolve) => {
+          holdManifest = resolve;
+          setTimeout(resolve, 600);
+        });
+      }
+      return (await import('node:fs/promises')).rename(from, to);
+    };
+    const nodeFs = await import('node:fs/promises');
+    const a = await open({ fileSystem: { ...nodeFs, rename: slowRename } });
+    const b = await open();
+    await a.appendMemories(Array.from({ length: 30 }, (_, i) => ({ text: `first ${i}` })));
+    const publishing = a.checkpoint();
+    while (holdManifest === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+    await b.appendMemories(Array.from({ length: 30 }, (_, i) => ({ text: `second ${i}` })));
+    await Promise.all([publishing, b.checkpoint()]);
+    const named = (await manifest()).checkpoint;
+    expect(await checkpointFiles()).toContain(named.file);
+    expect(named.lsn).toBe(60);
+    expect((await verifyStore(root)).problems).toEqual([]);
+    await a.close();
+    await b.close();
+  });
+
   it('verify says which checkpoint an open uses when the manifest names one another writer removed, and repair names it', async () => {
     const olderManifest = await twoCheckpointsKeepingTheFirstManifest();
     const [newest] = await checkpointFiles();

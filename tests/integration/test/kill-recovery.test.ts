@@ -16,8 +16,10 @@ async function killLoop(mode: ChildMode | undefined, after: (root: string) => Pr
   const kills = Number(process.env.MEMMAPFS_KILLS ?? 12);
   try {
     for (let round = 0; round < kills; round++) {
-      // (Compactions wait a grace of over a second before they remove chunk files: kills land before, during and after.)
-      const runMs = mode === 'compaction' || mode === 'segments' ? 200 + Math.floor(Math.random() * 2300) : 20 + Math.floor(Math.random() * 180);
+      // (Compactions wait a grace of over a second before they remove chunk files: kills land before, during and after.
+      // The last round runs long enough for one to finish on a loaded machine too, which `after` checks.)
+      const slow = mode === 'compaction' || mode === 'segments';
+      const runMs = slow ? (round === kills - 1 ? 6000 : 200 + Math.floor(Math.random() * 2300)) : 20 + Math.floor(Math.random() * 180);
       const outcome = await appendThenKill(root, runMs, mode);
       // A checkpoint or compaction that failed on its own (not by the kill) is a fault too.
       expect(outcome.failures).toEqual([]);

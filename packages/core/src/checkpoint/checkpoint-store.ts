@@ -5,6 +5,7 @@ import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import { checkpointLogId, openCheckpointFile, writeCheckpointFile, type CheckpointContents, type CheckpointFile } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, readManifest, writeManifest } from './checkpoint-manifest.js';
+import { withFileLock } from '../engine/file-lock.js';
 
 /**
  * The checkpoint files of a store (`<root>/checkpoints/`) and the manifest that names the current one
@@ -23,8 +24,8 @@ export class CheckpointStore {
 
   /**
    * The checkpoint the manifest names, mapped; when that one is gone or unusable, the newest other
-   * checkpoint of the same log in the folder (two writers publishing at once can leave the manifest
-   * naming one the other removed). `undefined` when there is none: the open replays the whole log.
+   * checkpoint of the same log in the folder (releases that published without a lock could leave the
+   * manifest naming one another writer removed). `undefined` when there is none: the open replays the whole log.
    * Whatever is taken, the log checks it ends at a record it holds before it is used.
    */
   async current(): Promise<CheckpointFile | undefined> {
@@ -79,14 +80,18 @@ export class CheckpointStore {
   /**
    * Names `file` in the manifest unless the manifest already names a checkpoint of the same log at
    * least as recent, then removes the checkpoints it makes obsolete. Returns whether it was published.
+   * One process at a time (a lock of its own, `state.manifest.lock`): two publishing at once could both
+   * pass the comparison, and the older one's manifest land after the newer one removed its file.
    */
   async publish(file: CheckpointFile): Promise<boolean> {
     const lsn = file.position.lsn;
-    const onDisk = await readManifest(this.manifestPath, this.files);
-    if (onDisk && onDisk.logId === file.logId && onDisk.lsn >= lsn) return false;
-    await writeManifest(this.manifestPath, { logId: file.logId, checkpoint: checkpointFileName(lsn), lsn }, this.files);
-    await this.removeObsolete(lsn, file.logId).catch(() => undefined);
-    return true;
+    return withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
+      const onDisk = await readManifest(this.manifestPath, this.files);
+      if (onDisk && onDisk.logId === file.logId && onDisk.lsn >= lsn) return false;
+      await writeManifest(this.manifestPath, { logId: file.logId, checkpoint: checkpointFileName(lsn), lsn }, this.files);
+      await this.removeObsolete(lsn, file.logId).catch(() => undefined);
+      return true;
+    });
   }
 
   /**

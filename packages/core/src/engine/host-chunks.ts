@@ -14,12 +14,14 @@ export const HOST_CHUNKS = 4096;
 const CHUNK_NUMBERS = 2 ** 32;
 /** Claims refused in a row (other hosts claimed first each time) before the open gives up. */
 const MAX_CLAIM_TRIES = 100;
-const FORMAT = 2;
+const FORMAT = 3;
 
 /** What claiming chunk numbers needs of the engine. */
 export interface HostChunksSite {
   readonly references: BlockReferences;
   readonly logId: string;
+  /** The LSN of the last record applied in this process that claimed or opened cache `cache`, if any. */
+  lastOpenOf(cache: string): number | undefined;
   /**
    * Commits `records` only if `holds()` is true under the log's writer lock, with every change
    * committed before it applied; resolves with their LSNs, or `undefined` when refused.
@@ -32,34 +34,43 @@ export interface HostChunksSite {
 /** This host cache as `<root>/host.json` describes it (see `hostChunks`). */
 export interface HostCache {
   readonly logId: string;
-  /** A random name of this cache, in its claim's record: a claim of another cache is never taken for its own. */
+  /** A random name of this cache, in its records: a claim of another cache is never taken for its own. */
   readonly cache: string;
   readonly first: number;
   readonly end: number;
-  /** The LSN of the claim's record. */
-  readonly claimLsn: number;
+  /** The LSN of the last record that claimed or opened this cache: the log's word that it is this one. */
+  readonly openedLsn: number;
 }
 
 /**
- * Reads `<root>/host.json` and says whether it describes this very cache: written here, for log
- * `logId`, on this host (by name), in this folder (the device and inode of its `blocks/` folder). A
- * cache copied to another machine or another folder is not: it claims numbers of its own, and its
- * checkpoint is not trusted either (its chunk files may be older than its checkpoint).
+ * The log does not vouch for the cache `host.json` describes: another copy of it opened since, or the
+ * log does not hold its records. The open is made again with the cache's checkpoint and claim dropped.
  */
-export async function readHostCache(path: string, blocksFolder: string, files: StoreFileSystem, logId?: string): Promise<HostCache | undefined> {
+export class CacheNotVouched extends Error {
+  constructor() {
+    super('The shared log does not vouch for this host cache: it is opened again as a new one.');
+  }
+}
+
+/**
+ * Reads `<root>/host.json` and says whether it may describe this very cache: written for this host
+ * name and this folder (the device and inode of its `blocks/` folder). A cache copied to another
+ * machine or another folder is not (its checkpoint is not trusted either: its chunk files may be older
+ * than it); the log has the last word (`hostChunks`).
+ */
+export async function readHostCache(path: string, blocksFolder: string, files: StoreFileSystem): Promise<HostCache | undefined> {
   let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse((await files.readFile(path)).toString('utf8')) as Record<string, unknown>;
   } catch {
     return undefined;
   }
-  const { cache, host, first, end, claimLsn, device, inode } = parsed;
-  if (parsed.format !== FORMAT || typeof parsed.logId !== 'string' || typeof cache !== 'string' || typeof host !== 'string' || typeof device !== 'string' || typeof inode !== 'string') return undefined;
-  if (!isChunkRange(first, end) || !Number.isSafeInteger(claimLsn) || (claimLsn as number) < 1) return undefined;
-  if (logId !== undefined && parsed.logId !== logId) return undefined;
+  const { logId, cache, host, first, end, openedLsn, device, inode } = parsed;
+  if (parsed.format !== FORMAT || typeof logId !== 'string' || typeof cache !== 'string' || typeof host !== 'string' || typeof device !== 'string' || typeof inode !== 'string') return undefined;
+  if (!isChunkRange(first, end) || !Number.isSafeInteger(openedLsn) || (openedLsn as number) < 1) return undefined;
   const here = await folderIdentity(blocksFolder);
   if (host !== hostname() || here === undefined || here.device !== device || here.inode !== inode) return undefined;
-  return { logId: parsed.logId, cache, first: first as number, end: end as number, claimLsn: claimLsn as number };
+  return { logId, cache, first: first as number, end: end as number, openedLsn: openedLsn as number };
 }
 
 /**
@@ -68,37 +79,47 @@ export async function readHostCache(path: string, blocksFolder: string, files: S
  * their references say: see `BlockStore.materialize`). Claimed once per cache through the log (a
  * `ChunksClaimed` record naming the cache, committed only while no other claim reaches those numbers,
  * whose first chunk's first byte stays referenced, so checkpoints remember it) and kept in
- * `<root>/host.json`. The saved claim is taken only if the log holds its very record. Either way the
- * log's writer lock is taken once first, so that every commit under way when this host last stopped
- * (a process killed, a power loss) is applied, its block written from its copy, before any block is
- * placed here again.
+ * `<root>/host.json`. Each later open commits a `CacheOpened` record, only if the last record that
+ * claimed or opened the cache is the one `host.json` names: a copy of the folder that opened since
+ * (a disk cloned with the same host name) makes this open fail with `CacheNotVouched`. Either way the
+ * log's writer lock is taken first, so that every commit under way when this host last stopped (a
+ * process killed, a power loss) is applied, its block written from its copy, before any block is
+ * placed here again. Call it with the processes of this host kept out (a lock on the cache).
  */
-export async function hostChunks(site: HostChunksSite, path: string, blocksFolder: string, files: StoreFileSystem, saved: HostCache | undefined): Promise<ChunkNumberRange> {
+export async function hostChunks(site: HostChunksSite, path: string, blocksFolder: string, files: StoreFileSystem): Promise<ChunkNumberRange> {
+  const saved = await readHostCache(path, blocksFolder, files);
   if (saved && saved.logId === site.logId) {
-    await site.commitWhen([{ type: RecordType.ChunksClaimed, first: saved.first, end: saved.end, cache: saved.cache }], () => false);
-    const record = await site.recordAt(saved.claimLsn);
-    if (record?.type === RecordType.ChunksClaimed && record.first === saved.first && record.end === saved.end && record.cache === saved.cache) return { first: saved.first, end: saved.end };
+    const record = await site.recordAt(saved.openedLsn);
+    const named = record !== undefined && (record.type === RecordType.ChunksClaimed || record.type === RecordType.CacheOpened) && record.cache === saved.cache;
+    const claimed = record?.type !== RecordType.ChunksClaimed || (record.first === saved.first && record.end === saved.end);
+    const lsns = named && claimed
+      ? await site.commitWhen([{ type: RecordType.CacheOpened, cache: saved.cache }], () => (site.lastOpenOf(saved.cache) ?? saved.openedLsn) === saved.openedLsn)
+      : undefined;
+    if (lsns === undefined) throw new CacheNotVouched();
+    await writeHostFile(path, blocksFolder, files, { ...saved, openedLsn: lsns[0]! });
+    return { first: saved.first, end: saved.end };
   }
   const cache = randomBytes(8).toString('hex');
   for (let tries = 0; tries < MAX_CLAIM_TRIES; tries++) {
     // (A refused claim applied every claim committed before it: the next try counts from there.)
     const first = nextFreeChunks(site.references.lastChunk());
-    if (first + HOST_CHUNKS > CHUNK_NUMBERS) throw exhausted();
+    if (first + HOST_CHUNKS > CHUNK_NUMBERS) {
+      throw new MemMapError('IO_ERROR', `Every chunk number of the store's log is claimed by a host cache (${CHUNK_NUMBERS / HOST_CHUNKS} were opened for writing): start a new log.`, { subsystem: 'blocks' });
+    }
     const lsns = await site.commitWhen([{ type: RecordType.ChunksClaimed, first, end: first + HOST_CHUNKS, cache }], () => nextFreeChunks(site.references.lastChunk()) === first);
     if (lsns === undefined) continue;
-    const identity = await folderIdentity(blocksFolder);
-    if (identity) {
-      // (Lost in a crash before the write: the next open claims again; the numbers claimed here stay unused.)
-      const file = { format: FORMAT, logId: site.logId, cache, host: hostname(), ...identity, first, end: first + HOST_CHUNKS, claimLsn: lsns[0] };
-      await createFileDurably(path, Buffer.from(JSON.stringify(file)), files);
-    }
+    // (Lost in a crash before the write: the next open claims again; the numbers claimed here stay unused.)
+    await writeHostFile(path, blocksFolder, files, { logId: site.logId, cache, first, end: first + HOST_CHUNKS, openedLsn: lsns[0]! });
     return { first, end: first + HOST_CHUNKS };
   }
   throw new MemMapError('LOCK_TIMEOUT', `Other hosts claimed chunk numbers ${MAX_CLAIM_TRIES} times in a row while this one tried to: open the store again.`, { subsystem: 'blocks' });
 }
 
-function exhausted(): MemMapError {
-  return new MemMapError('IO_ERROR', `Every chunk number of the store's log is claimed by a host cache (${CHUNK_NUMBERS / HOST_CHUNKS} were opened for writing): start a new log.`, { subsystem: 'blocks' });
+async function writeHostFile(path: string, blocksFolder: string, files: StoreFileSystem, cache: HostCache): Promise<void> {
+  const identity = await folderIdentity(blocksFolder);
+  if (!identity) throw new MemMapError('IO_ERROR', `Cannot read the identity of ${blocksFolder} for ${path}.`, { subsystem: 'blocks' });
+  const file = { format: FORMAT, logId: cache.logId, cache: cache.cache, host: hostname(), ...identity, first: cache.first, end: cache.end, openedLsn: cache.openedLsn };
+  await createFileDurably(path, Buffer.from(JSON.stringify(file)), files);
 }
 
 /** The first chunk number after every claimed (and referenced) one, at a claim's boundary. */

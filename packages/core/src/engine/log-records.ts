@@ -26,6 +26,11 @@ export const RecordType = {
    * whose hosts share one log and keep their own chunk files: no other host places blocks there.
    */
   ChunksClaimed: 12,
+  /**
+   * A process opened host cache `cache` for writing (a log shared by hosts): the log vouches for the
+   * cache, so that a copy of its folder elsewhere is told from the cache itself.
+   */
+  CacheOpened: 13,
 } as const;
 
 /** The WAL record type `record` is written with. */
@@ -105,7 +110,9 @@ export type LogRecord =
   /** Holds an LSN skipped by a restore, so that the memory after it is written at its own id (its LSN). Changes nothing. */
   | { readonly type: typeof RecordType.Reserved }
   /** Chunk numbers `first` to `end - 1` are host cache `cache`'s, for the blocks it places (a log shared by hosts). */
-  | { readonly type: typeof RecordType.ChunksClaimed; readonly first: number; readonly end: number; readonly cache: string };
+  | { readonly type: typeof RecordType.ChunksClaimed; readonly first: number; readonly end: number; readonly cache: string }
+  /** Host cache `cache` was opened for writing (a log shared by hosts). Changes nothing in the tables. */
+  | { readonly type: typeof RecordType.CacheOpened; readonly cache: string };
 
 type Wire = Record<string, unknown>;
 
@@ -144,6 +151,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
     case RecordType.Lost: wire = {}; break;
     case RecordType.Reserved: wire = {}; break;
     case RecordType.ChunksClaimed: wire = { first: record.first, end: record.end, cache: record.cache }; break;
+    case RecordType.CacheOpened: wire = { cache: record.cache }; break;
   }
   return encodeWire(codec, wire);
 }
@@ -254,6 +262,9 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
         throw invalid(lsn, 'a chunks-claimed record is malformed');
       }
       return { type, first: wire.first as number, end: wire.end as number, cache: wire.cache };
+    case RecordType.CacheOpened:
+      if (typeof wire.cache !== 'string') throw invalid(lsn, 'a cache-opened record is malformed');
+      return { type, cache: wire.cache };
     default:
       throw invalid(lsn, `record type ${type} is unknown to this release; upgrade MemMapFS`);
   }

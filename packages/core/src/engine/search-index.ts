@@ -5,7 +5,7 @@ import { embeddingOf } from '../memory-embedding.js';
 import type { DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { StoreFileSystem } from '../types.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import { withIndexLock } from './index-lock.js';
+import { withFileLock } from './file-lock.js';
 import { isMemoryPutType, RecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import type { MemoryTable } from './memory-table.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
@@ -559,7 +559,7 @@ export class SearchIndex {
     // whatever the durability, so that no power loss leaves it ahead of the log.
     if (persistent) await this.host.wal.flush();
     await this.host.files.mkdir(this.host.layout.index, { recursive: true });
-    await withIndexLock(this.host.layout.searchLock, this.host.files, async () => {
+    await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
       const onDisk = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
       if (refused(onDisk)) return;
       const purges = Math.max(this.indexPurges, onDisk?.logId === this.host.wal.header.logId ? onDisk.purges : 0) + (purge ? 1 : 0);
@@ -613,7 +613,7 @@ export class SearchIndex {
    */
   async dropSavedBefore(covered: number): Promise<void> {
     try {
-      await withIndexLock(this.host.layout.searchLock, this.host.files, async () => {
+      await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
         const saved = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
         if (saved && saved.logId === this.host.wal.header.logId && saved.lsn < covered && !this.persistentLoaded) await this.host.files.unlink(this.host.layout.searchSnapshot);
       });

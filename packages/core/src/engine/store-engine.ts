@@ -17,7 +17,8 @@ import { StateChannel } from './state-channel.js';
 import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
-import { firstRecordAt, hostChunks, readHostCache } from './host-chunks.js';
+import { CacheNotVouched, firstRecordAt, hostChunks, readHostCache } from './host-chunks.js';
+import { withFileLock } from './file-lock.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import type { CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
@@ -142,6 +143,11 @@ export class StoreEngine<S extends AgentState> {
   remote = false;
   /** With a shared log, the chunk numbers this host places its blocks in (claimed once the log is open). */
   hostChunks: ChunkNumberRange | undefined;
+  /** The LSN of the last record applied that claimed or opened each host cache (a shared log). */
+  private readonly cacheOpens = new Map<string, number>();
+  lastOpenOf(cache: string): number | undefined {
+    return this.cacheOpens.get(cache);
+  }
   /** Blocks of other hosts that could not be written here yet (disk full, say): tried again as records are applied. */
   private readonly unwritten = new Map<string, { ref: BlockRef; bytes: Uint8Array }>();
 
@@ -177,8 +183,11 @@ export class StoreEngine<S extends AgentState> {
         return await StoreEngine.openOnce(root, options, initialState);
       } catch (error) {
         // (A read-only open, which takes no lock, may also find a segment it listed removed meanwhile.)
-        const retry = error instanceof CheckpointOvertaken || MemMapError.is(error, 'WAL_TRUNCATED');
-        if (!retry || attempt >= 5) throw error instanceof CheckpointOvertaken ? error.reason : error;
+        const retry = error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || MemMapError.is(error, 'WAL_TRUNCATED');
+        if (!retry || attempt >= 5) {
+          if (error instanceof CacheNotVouched) throw new MemMapError('IO_ERROR', `${error.message} (It was not, after ${attempt} tries: other processes keep opening copies of this cache.)`);
+          throw error instanceof CheckpointOvertaken ? error.reason : error;
+        }
       }
     }
   }
@@ -194,7 +203,15 @@ export class StoreEngine<S extends AgentState> {
       throw new MemMapError('NOT_SUPPORTED', `readOnly is not available with a log other hosts share (the wal option) yet: open ${root} without it (the log is only read until you write).`);
     }
     // With a log elsewhere, the root is this host's cache: made when missing, whatever the log holds.
-    const exists = await nodeFileSystem.stat(remote ? layout.checkpoints : layout.wal).then(() => true, () => false);
+    const present = (path: string) => nodeFileSystem.stat(path).then(() => true, () => false);
+    const exists = await present(remote ? layout.checkpoints : layout.wal);
+    // A folder holds one kind of store: a local one's blocks are not a cache others may write into.
+    if (remote && ((await present(layout.wal)) || (await present(layout.head)))) {
+      throw new MemMapError('INVALID_ARGUMENT', `${root} holds a local store (state.wal): a store on a shared log needs a folder of its own for this host's cache. Copy the local store's memories into it with exportMemories/restoreMemories (\`memmapfs export\`, \`memmapfs import\`).`);
+    }
+    if (!remote && !exists && (await present(layout.host))) {
+      throw new MemMapError('INVALID_ARGUMENT', `${root} is a host's cache of a store on a shared log (host.json): open it with the same wal option (e.g. postgresWal({ connectionString, store })).`);
+    }
     if (!remote && !exists && (options.create === false || readOnly)) {
       throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
     }
@@ -236,7 +253,11 @@ export class StoreEngine<S extends AgentState> {
       // one (not a copy, whose chunk files may be older than its checkpoint): else the log is replayed
       // from its first record, every block written from its copy.
       const savedCache = remote ? await readHostCache(layout.host, layout.blocks, files) : undefined;
-      if (remote && (!savedCache || savedCache.logId !== checkpoint?.logId)) checkpoint = undefined;
+      if (remote && checkpoint && savedCache?.logId !== checkpoint.logId) {
+        // (Dropped for good, not just now: a later open, once host.json is written again, must not take it either.)
+        if (!readOnly) await files.unlink(layout.manifest).then(() => syncFolder(layout.root, files), () => undefined);
+        checkpoint = undefined;
+      }
       // Its tables are decoded before the log is read after it: one that cannot be is not used, and the
       // log is replayed whole instead.
       let tables: CheckpointTables | undefined;
@@ -321,7 +342,20 @@ export class StoreEngine<S extends AgentState> {
       engine.wal = wal;
       target.engine = engine;
       engine.lastApplied = lastApplied;
-      if (remote) engine.hostChunks = await hostChunks(engine, layout.host, layout.blocks, files, savedCache);
+      if (remote) {
+        try {
+          engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout.host, layout.blocks, files));
+        } catch (error) {
+          if (error instanceof CacheNotVouched) {
+            // Another copy of this cache opened since, or the log lost its records: the open starts again
+            // as a new cache, its checkpoint dropped (its chunk files are rewritten from the log).
+            await files.unlink(layout.manifest).catch(() => undefined);
+            await files.unlink(layout.host).catch(() => undefined);
+            await syncFolder(layout.root, files);
+          }
+          throw error;
+        }
+      }
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
       engine.index.loadWhenNeeded();
@@ -333,7 +367,7 @@ export class StoreEngine<S extends AgentState> {
       await wal?.close().catch(() => undefined);
       await blocks?.close().catch(() => undefined);
       await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
-      throw error instanceof CheckpointOvertaken ? error : toMemMapError(error);
+      throw error instanceof CheckpointOvertaken || error instanceof CacheNotVouched ? error : toMemMapError(error);
     }
   }
 
@@ -504,12 +538,13 @@ export class StoreEngine<S extends AgentState> {
   /** Applies committed records, this process's (with their `LogRecord` as context) and others'. */
   applyCommitted(records: CommittedRecord[]): void {
     for (const committed of records) {
-      this.lastApplied = { lsn: committed.lsn, offset: committed.offset, checksum: committed.checksum };
       // Another process's record is a view into one read of all that was new: what the tables keep of it is detached.
       let record = (committed.context as LogRecord | undefined) ?? this.decode(committed, true);
       if (record.type === RecordType.MemoryPut && record.memory.id === 0) record = { ...record, memory: { ...record.memory, id: committed.lsn } };
       if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy && committed.context) this.copiedBytesSinceCheckpoint += record.copy.byteLength;
       this.apply(record, committed.lsn, true);
+      // (Only once applied: a record that could not be is never covered by a checkpoint.)
+      this.lastApplied = { lsn: committed.lsn, offset: committed.offset, checksum: committed.checksum };
     }
     // (With a shared log, no host's chunk files make any copy in it needless: none is retired.)
     if (!this.remote && this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
@@ -972,7 +1007,7 @@ export class StoreEngine<S extends AgentState> {
         this.blocks.materialize(pending.ref, pending.bytes);
         this.unwritten.delete(key);
       } catch {
-        return;
+        // (Tried again later; the others need not wait for it.)
       }
     }
   }
@@ -993,7 +1028,7 @@ export class StoreEngine<S extends AgentState> {
     if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
       this.copiedSinceCheckpoint.note(record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, lsn);
     }
-    if (record.type !== RecordType.Reserved && record.type !== RecordType.Lost) this.changesSinceCheckpoint++;
+    if (record.type !== RecordType.Reserved && record.type !== RecordType.Lost && record.type !== RecordType.CacheOpened) this.changesSinceCheckpoint++;
     switch (record.type) {
       case RecordType.MemoryPut: {
         const m: MemoryRecord = { ...record.memory, version: lsn };
@@ -1045,6 +1080,10 @@ export class StoreEngine<S extends AgentState> {
         // A host's chunk numbers: the first byte of the first stays referenced, so that no other host
         // claims them again (checkpoints keep the highest chunk referenced).
         this.references.note({ chunk: record.first, offset: 0, length: 1, crc: 0 });
+        this.cacheOpens.set(record.cache, lsn);
+        break;
+      case RecordType.CacheOpened:
+        this.cacheOpens.set(record.cache, lsn);
         break;
     }
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.index.note(record);

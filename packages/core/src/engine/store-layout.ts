@@ -21,6 +21,8 @@ export interface StoreLayout {
   readonly manifest: string;
   /** The chunk numbers this host claimed, when the log is shared by hosts (see `hostChunks`). */
   readonly host: string;
+  /** Locked while a process checks the cache's claim with the log (see `hostChunks`). */
+  readonly hostLock: string;
 }
 
 /** The layout of the store at `root`. */
@@ -38,5 +40,6 @@ export function storeLayout(root: string): StoreLayout {
     checkpoints: join(root, 'checkpoints'),
     manifest: join(root, 'state.manifest'),
     host: join(root, 'host.json'),
+    hostLock: join(root, 'host.lock'),
   };
 }

@@ -370,7 +370,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     if (!fallback) return { problem: undefined, unusable: false, lsn, checksum };
     return {
       unusable: false, lsn, checksum, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
-      problem: { severity: 'warning', kind: 'checkpoint-unusable', file: named, repairable: true, message: `The checkpoint ${named} named by state.manifest is missing (two processes publishing checkpoints at once can leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.` },
+      problem: { severity: 'warning', kind: 'checkpoint-unusable', file: named, repairable: true, message: `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.` },
     };
   };
   let checkpoint: CheckpointFile | undefined;

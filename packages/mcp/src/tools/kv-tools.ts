@@ -14,7 +14,9 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
     inputSchema: { key: inputFields.key },
     outputSchema: { key: z.string(), found: z.boolean(), value: z.unknown().optional() },
     annotations: { readOnlyHint: true },
-  }, ({ key }) => runTool(() => {
+  }, ({ key }) => runTool(async () => {
+    // (Every write that resolved before, on any host of a store on PostgreSQL too.)
+    await store.catchUp();
     const value = store.getKv(key);
     return value === undefined ? { key, found: false } : { key, found: true, value: toJsonValue(value) };
   }));
@@ -43,7 +45,8 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
     },
     outputSchema: { keys: z.array(z.string()), nextCursor: z.string().optional() },
     annotations: { readOnlyHint: true },
-  }, ({ prefix, limit, cursor }) => runTool(() => {
+  }, ({ prefix, limit, cursor }) => runTool(async () => {
+    await store.catchUp();
     const pageSize = limit ?? pageLimits.defaultLimit;
     // The cursor is the last key of the page before: keys are their own position in the sorted list.
     const keys = store.listKv({ ...(prefix !== undefined ? { prefix } : {}), ...(cursor !== undefined ? { after: cursor } : {}), limit: pageSize + 1 });

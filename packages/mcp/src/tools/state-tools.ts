@@ -23,7 +23,11 @@ export function registerStateTools(server: McpServer, store: MemMapFS): void {
     description: `Read the agent state shared by every agent using this store (also the resource ${stateResourceUri}, which clients can subscribe to).`,
     outputSchema: { state: stateOutput },
     annotations: { readOnlyHint: true },
-  }, () => runTool(() => ({ state: toJsonObject(store.getState()) })));
+  }, () => runTool(async () => {
+    // (Every write that resolved before, on any host of a store on PostgreSQL too.)
+    await store.catchUp();
+    return { state: toJsonObject(store.getState()) };
+  }));
 
   server.registerTool('update_state', {
     title: 'Update the agent state',

@@ -2,11 +2,11 @@ import { tryLeaseFile } from '@memmapfs/blocks';
 import type { StoreFileSystem } from '../types.js';
 
 /**
- * Runs `body` while this process holds the lock of the saved search index (an exclusive lock on
- * `path`, created if missing, which the kernel drops if the process dies): between processes, one
- * look at the saved index and the write that depends on it at a time.
+ * Runs `body` while this process holds an exclusive lock on `path` (created if missing; the kernel
+ * drops it if the process dies): between the processes of one host, one at a time. (The saved search
+ * index's look-and-write, a host cache's check of its claim.)
  */
-export async function withIndexLock<T>(path: string, files: Pick<StoreFileSystem, 'open'>, body: () => Promise<T>): Promise<T> {
+export async function withFileLock<T>(path: string, files: Pick<StoreFileSystem, 'open'>, body: () => Promise<T>): Promise<T> {
   for (;;) {
     await (await files.open(path, 'a')).close();
     const lease = await tryLeaseFile(path, 'exclusive');
