@@ -9,7 +9,7 @@ import type { BlockReferences } from './block-references.js';
 import { RecordType, type LogRecord } from './log-records.js';
 
 /** Chunk numbers one host cache claims: 4,096 chunk files (of up to 1 GiB each). */
-export const HOST_CHUNKS = 4096;
+const HOST_CHUNKS = 4096;
 /** Chunk numbers are 32-bit (a checkpoint row holds them so). */
 const CHUNK_NUMBERS = 2 ** 32;
 /** Claims refused in a row (other hosts claimed first each time) before the open gives up. */

@@ -463,7 +463,8 @@ export class StoreEngine<S extends AgentState> {
       const found = await firstRecordAt(this.wal.readFrom(lsn), lsn);
       return found ? decodeRecord(this.codec, found.type, found.payload, lsn, true) : undefined;
     } catch (error) {
-      if (MemMapError.is(error, 'WAL_TRUNCATED') || (error as { code?: string }).code === 'WAL_TRUNCATED') return undefined;
+      // (A WalError or a MemMapError: either way the code says it.)
+      if ((error as { code?: string }).code === 'WAL_TRUNCATED') return undefined;
       throw toMemMapError(error);
     }
   }

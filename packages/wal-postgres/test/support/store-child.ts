@@ -21,6 +21,7 @@
 import { writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { MemMapFS } from '@memmapfs/core';
+import { seededRandom } from '@memmapfs/testkit';
 import { longText, memoryTexts, openHost } from './stores.js';
 
 interface Task {
@@ -58,15 +59,7 @@ const errorOf = (error: unknown) => ({ code: (error as { code?: string })?.code,
 const REOPEN = new Set(['WAL_FAILED', 'STORE_CLOSED', 'STORE_REPLACED']);
 const RETRY_FOR_MS = 40_000;
 
-let random = (task.seed ?? 1) >>> 0 || 1;
-const next = () => {
-  random ^= random << 13;
-  random >>>= 0;
-  random ^= random >>> 17;
-  random ^= random << 5;
-  random >>>= 0;
-  return random / 2 ** 32;
-};
+const next = seededRandom(task.seed ?? 1);
 
 async function openWithRetry(): Promise<MemMapFS> {
   const deadline = Date.now() + RETRY_FOR_MS;

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemMapFS, type Memory } from '@memmapfs/core';
+import { seededRandom } from '@memmapfs/testkit';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { postgresWal } from '../../src/index.js';
@@ -85,15 +86,8 @@ export async function readStream(fs: MemMapFS, key: string): Promise<Buffer> {
  * that it is indexed as text and compresses poorly. The same `seed` gives the same text.
  */
 export function longText(bytes: number, seed: number): string {
-  let state = seed >>> 0 || 1;
-  const next = () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state;
-  };
+  const random = seededRandom(seed);
+  const next = () => Math.floor(random() * 2 ** 32);
   const letters = 'abcdefghijklmnopqrstuvwxyz';
   let text = '';
   while (text.length < bytes) {
