@@ -8,7 +8,7 @@ export const errorCodes = {
   STORE_CLOSED: 'The store was closed; open it again with MemMapFS.init.',
   STORE_IN_USE: 'Another process has the store open, and the operation (repair) needs it to itself.',
   LOCK_TIMEOUT: 'Another process held the writer lock longer than lockTimeoutMs (it may be stopped or stuck); nothing was written.',
-  STORE_REPLACED: 'Another log took the place of the one this process has open (a repair or a compaction elsewhere); close the store and open it again.',
+  STORE_REPLACED: 'Another log took the place of the one this process has open (a repair or a compaction elsewhere), or, with a log hosts share, another copy of this host cache opened (a disk cloned while this process ran); close the store and open it again.',
   STORE_NOT_FOUND: 'No store exists at the root and `create: false` was given.',
   MEMORY_NOT_FOUND: 'No live memory has that id.',
   MEMORY_ID_TAKEN: 'restoreMemories was given an id that is not above the last record of the log: a record holds it or held it (ids are never reused); none of its memories was written (padding it wrote ahead of them, if any, holds LSNs and nothing else).',

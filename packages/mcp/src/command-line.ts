@@ -84,7 +84,8 @@ export async function runMcpCommand(argv: readonly string[], io: McpCommandIo = 
   const connectionString = values.postgres ?? (env.MEMMAPFS_POSTGRES?.trim() ? env.MEMMAPFS_POSTGRES : undefined);
   const storeName = values.store ?? (env.MEMMAPFS_STORE?.trim() ? env.MEMMAPFS_STORE : undefined);
   if (connectionString !== undefined && !/^postgres(ql)?:\/\//.test(connectionString.trim())) {
-    stderr.write(`memmapfs-mcp: --postgres must be a PostgreSQL URL (postgresql://user:password@host:5432/database), got '${connectionString}'\n`);
+    // (Not echoed: a connection string in another form may hold a password.)
+    stderr.write(`memmapfs-mcp: --postgres must be a PostgreSQL URL (postgresql://user:password@host:5432/database); the value given does not start with postgres:// or postgresql://\n`);
     return 2;
   }
   if (values.store !== undefined && connectionString === undefined) {

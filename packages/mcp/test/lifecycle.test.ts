@@ -60,6 +60,10 @@ describe('the server process', () => {
     };
     expect(await run(['--store', 'team'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--store .*--postgres/) });
     expect(await run(['--postgres', 'mysql://db/agents'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/PostgreSQL URL/) });
+    // A connection string in libpq's key=value form is refused without being echoed: it may hold a password.
+    const keyValue = await run(['--postgres', 'host=db user=agent password=hunter2']);
+    expect(keyValue).toMatchObject({ code: 2, stderr: expect.stringMatching(/PostgreSQL URL/) });
+    expect(keyValue.stderr).not.toContain('hunter2');
     expect(await run(['--postgres', 'postgresql://nobody@/agents?host=/nonexistent-socket-folder', '--store', ' '])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--store must not be empty/) });
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemMapError, MemMapFS, type AgentState } from '@memmapfs/core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -35,6 +35,20 @@ async function everything(fs: MemMapFS, streams: string[]) {
 async function caughtUp<T>(fs: MemMapFS, read: () => T): Promise<T> {
   await fs.catchUp();
   return read();
+}
+
+/** Makes the copy at `root` pass for the folder it was copied from (a disk cloned whole keeps its device and inode numbers). */
+async function passAsSameDisk(root: string): Promise<void> {
+  const saved = JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as Record<string, unknown>;
+  const identity = await stat(join(root, 'blocks'), { bigint: true });
+  await writeFile(join(root, 'host.json'), JSON.stringify({ ...saved, device: String(identity.dev), inode: String(identity.ino) }));
+}
+
+/** Puts the checkpoints and manifest of the cache at `from` in place of those of the cache at `to`. */
+async function putCheckpoints(from: string, to: string): Promise<void> {
+  for (const name of await readdir(join(to, 'checkpoints'))) await rm(join(to, 'checkpoints', name));
+  for (const name of await readdir(join(from, 'checkpoints'))) await cp(join(from, 'checkpoints', name), join(to, 'checkpoints', name));
+  await cp(join(from, 'state.manifest'), join(to, 'state.manifest'));
 }
 
 if (!postgres) {
@@ -339,6 +353,112 @@ if (!postgres) {
       for (const id of later) expect((await back.getMemory(id))?.text).toBe(expected.find(([known]) => known === id)![1]);
       const more = await back.appendMemory('written by the cache opened anew');
       expect((await back.getMemory(more))?.text).toBe('written by the cache opened anew');
+    });
+
+    it('a disk cloned while its cache runs (same host name, same folder identity): the clone that opens is vouched for, and the original stops writing with STORE_REPLACED; reopened, it opens as a new cache', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a');
+      const before = await a.appendMemories(Array.from({ length: 8 }, (_, i) => ({ text: `before the clone ${i} ${longText(3000, i + 1)}` })));
+      await a.checkpoint();
+      // The clone: the folder copied while `a` runs, its host.json naming the copy's folder as if it were the same disk.
+      const rootClone = await roots.make('clone');
+      await cp(rootA, rootClone, { recursive: true });
+      await passAsSameDisk(rootClone);
+      const clone = await open(rootClone, place, 'clone');
+      const savedA = JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { cache: string };
+      expect((JSON.parse(await readFile(join(rootClone, 'host.json'), 'utf8')) as { cache: string }).cache).toBe(savedA.cache);
+      const byClone = await clone.appendMemory(`written by the clone ${longText(4000, 77)}`);
+      // The original learns of the clone's open before its next write lands, and refuses it.
+      await expect(a.appendMemory('written by the original after the clone opened')).rejects.toMatchObject({ code: 'STORE_REPLACED' });
+      await expect(a.setKv('k', 1)).rejects.toMatchObject({ code: 'STORE_REPLACED' });
+      await expect(a.getMemory(before[0]!)).rejects.toMatchObject({ code: 'STORE_REPLACED' });
+      await a.close();
+      opened.splice(opened.indexOf(a), 1);
+      // Reopened, the original's folder is a new cache, with every memory (the clone's too) readable.
+      const again = await open(rootA, place, 'a');
+      expect((JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { cache: string }).cache).not.toBe(savedA.cache);
+      const expected = await memoryTexts(clone);
+      expect(expected.map(([id]) => id)).toEqual([...before, byClone]);
+      expect(await memoryTexts(again)).toEqual(expected);
+      const more = await Promise.all([again.appendMemory(`again ${longText(3000, 5)}`), clone.appendMemory(`clone ${longText(3000, 6)}`)]);
+      for (const fs of [again, clone]) {
+        for (const id of more) expect((await fs.getMemory(id))?.text).toBeDefined();
+        expect(await memoryTexts(fs)).toEqual(await memoryTexts(again));
+      }
+    });
+
+    it('two opens of one cache folder (processes of one host) both keep writing: an open of its own cache by a sibling does not stop a running one', async () => {
+      const place = newPlace();
+      const root = await roots.make('a');
+      const first = await open(root, place, 'a1');
+      const one = await first.appendMemory(`first ${longText(2000, 1)}`);
+      const second = await open(root, place, 'a2');
+      const two = await second.appendMemory(`second ${longText(2000, 2)}`);
+      const three = await first.appendMemory(`first again ${longText(2000, 3)}`);
+      const third = await open(root, place, 'a3');
+      const four = await first.appendMemory(`first once more ${longText(2000, 4)}`);
+      for (const fs of [first, second, third]) {
+        for (const id of [one, two, three, four]) expect((await fs.getMemory(id))?.text).toBeDefined();
+      }
+    });
+
+    it('an open that committed its record and crashed before rewriting host.json (its nonce still pending there) does not make the cache distrust itself', async () => {
+      const place = newPlace();
+      const root = await roots.make('a');
+      let a = await open(root, place, 'a');
+      await a.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `kept ${i} ${longText(2000, i + 1)}` })));
+      await a.checkpoint();
+      await a.close();
+      opened.splice(opened.indexOf(a), 1);
+      const first = JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string; openedLsn: number; nonce?: string };
+      a = await open(root, place, 'a');
+      await a.close();
+      opened.splice(opened.indexOf(a), 1);
+      const second = JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string; openedLsn: number; nonce: string };
+      expect(second.openedLsn).toBeGreaterThan(first.openedLsn);
+      // host.json as the second open left it just before its commit: the earlier open, with the nonce under way.
+      await writeFile(join(root, 'host.json'), JSON.stringify({ ...first, pending: second.nonce }));
+      const manifest = await readFile(join(root, 'state.manifest'), 'utf8');
+      a = await open(root, place, 'a');
+      const third = JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string; openedLsn: number; pending?: string };
+      expect(third.cache).toBe(first.cache);
+      expect(third.openedLsn).toBeGreaterThan(second.openedLsn);
+      expect(third.pending).toBeUndefined();
+      expect(await readFile(join(root, 'state.manifest'), 'utf8')).toBe(manifest);
+      // A pending nonce the log never committed is not taken for the last open.
+      await a.close();
+      opened.splice(opened.indexOf(a), 1);
+      await writeFile(join(root, 'host.json'), JSON.stringify({ ...second, pending: 'feedfacefeedface' }));
+      await open(root, place, 'a');
+      expect((JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string }).cache).not.toBe(first.cache);
+    });
+
+    it('a checkpoint keeps the last open of every cache: a folder whose process saw a clone open and checkpointed is still not vouched for', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a');
+      await a.appendMemory(`before ${longText(2000, 1)}`);
+      await a.checkpoint();
+      await a.close();
+      opened.splice(opened.indexOf(a), 1);
+      const saved = JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { cache: string };
+      const rootClone = await roots.make('clone');
+      await cp(rootA, rootClone, { recursive: true });
+      await passAsSameDisk(rootClone);
+      const clone = await open(rootClone, place, 'clone');
+      await clone.appendMemory(`by the clone ${longText(2000, 2)}`);
+      // A fresh root replays the clone's open and checkpoints it; its checkpoint and manifest then stand in for rootA's.
+      const witnessRoot = await roots.make('witness');
+      const witness = await open(witnessRoot, place, 'w');
+      await witness.getMemory(1);
+      await witness.checkpoint();
+      await witness.close();
+      opened.splice(opened.indexOf(witness), 1);
+      await putCheckpoints(witnessRoot, rootA);
+      const back = await open(rootA, place, 'a');
+      expect((JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { cache: string }).cache).not.toBe(saved.cache);
+      expect(await memoryTexts(back)).toEqual(await memoryTexts(clone));
     });
 
     it('a folder holds one kind of store: a local store is not opened as a cache of a shared log, nor a cache as a local store', async () => {

@@ -67,6 +67,14 @@ export interface CheckpointContents {
   readonly state: Record<string, unknown> | null;
   /** Per chunk, the end of the highest range any record up to `position` references. */
   readonly chunkEnds: ReadonlyMap<number, number>;
+  /** With a log hosts share: the last record that claimed or opened each host cache (see `CacheOpen`). */
+  readonly cacheOpens: ReadonlyMap<string, CacheOpen>;
+}
+
+/** The last record that claimed or opened a host cache: its LSN, and the nonce of the open (none for a claim). */
+export interface CacheOpen {
+  readonly lsn: number;
+  readonly nonce?: string;
 }
 
 /** The small tables of a checkpoint, decoded into the heap at open. */
@@ -75,6 +83,8 @@ export interface CheckpointTables {
   readonly streams: Map<string, BlockRef[]>;
   readonly state: Record<string, unknown> | null;
   readonly chunkEnds: Map<number, number>;
+  /** The last open of each host cache (a log hosts share); empty in a checkpoint written before they were kept. */
+  readonly cacheOpens: Map<string, CacheOpen>;
   /** `[expiresAt, id]` of every memory with a TTL. */
   readonly expiring: Array<readonly [number, number]>;
   /**
@@ -165,6 +175,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
       ends: [...contents.chunkEnds].flat(),
       expiring,
       namespaces: [...contents.namespaces].flat(),
+      ...(contents.cacheOpens.size > 0 ? { caches: [...contents.cacheOpens].flatMap(([cache, open]) => [cache, open.lsn, open.nonce ?? '']) } : {}),
     }));
     await handle.write(tables, 0, tables.length, tablesOffset);
     const checksOffset = tablesOffset + tables.length;
@@ -282,11 +293,17 @@ function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad:
   } catch (cause) {
     throw new MemMapError('CHECKPOINT_CORRUPT', `A checkpoint's tables cannot be decoded by the ${codec.name} codec: ${(cause as Error)?.message ?? cause}.`, { cause, subsystem: 'checkpoint' });
   }
-  const { kv, streams, state, ends, expiring, namespaces } = wire ?? {};
+  const { kv, streams, state, ends, expiring, namespaces, caches } = wire ?? {};
   const isNumbers = (value: unknown): value is number[] => Array.isArray(value) && value.every((n) => typeof n === 'number');
   if (!Array.isArray(kv) || !Array.isArray(streams) || typeof state !== 'object' || !isNumbers(ends) || !isNumbers(expiring)) throw bad('its tables are malformed');
   if (namespaces !== undefined && (!Array.isArray(namespaces) || namespaces.length % 2 !== 0)) throw bad('its namespaces are malformed');
-  const tables: CheckpointTables = { kv: new Map(), streams: new Map(), state: state as Record<string, unknown> | null, chunkEnds: new Map(), expiring: [], namespaces: namespaces === undefined ? undefined : new Map() };
+  if (caches !== undefined && (!Array.isArray(caches) || caches.length % 3 !== 0)) throw bad('its host caches are malformed');
+  const tables: CheckpointTables = { kv: new Map(), streams: new Map(), state: state as Record<string, unknown> | null, chunkEnds: new Map(), cacheOpens: new Map(), expiring: [], namespaces: namespaces === undefined ? undefined : new Map() };
+  for (let i = 0; Array.isArray(caches) && i < caches.length; i += 3) {
+    const [cache, lsn, nonce] = [caches[i], caches[i + 1], caches[i + 2]];
+    if (typeof cache !== 'string' || !Number.isSafeInteger(lsn) || (lsn as number) < 1 || typeof nonce !== 'string') throw bad('a host cache entry is malformed');
+    tables.cacheOpens.set(cache, nonce === '' ? { lsn: lsn as number } : { lsn: lsn as number, nonce });
+  }
   for (let i = 0; Array.isArray(namespaces) && i < namespaces.length; i += 2) {
     const [namespace, count] = [namespaces[i], namespaces[i + 1]];
     if (typeof namespace !== 'string' || !Number.isSafeInteger(count) || (count as number) < 1) throw bad('a namespace entry is malformed');

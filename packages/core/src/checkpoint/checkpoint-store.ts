@@ -56,8 +56,11 @@ export class CheckpointStore {
 
   /** Removes a checkpoint found damaged, and the manifest if it names it: opens then replay the log. */
   async discard(file: CheckpointFile): Promise<void> {
-    const manifest = await readManifest(this.manifestPath, this.files);
-    if (manifest && join(this.folder, manifest.checkpoint) === file.path) await this.files.unlink(this.manifestPath).catch(() => undefined);
+    // (Under the publishing lock: a manifest another process publishes meanwhile must not be the one removed.)
+    await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
+      const manifest = await readManifest(this.manifestPath, this.files);
+      if (manifest && join(this.folder, manifest.checkpoint) === file.path) await this.files.unlink(this.manifestPath).catch(() => undefined);
+    });
     await this.files.unlink(file.path).catch(() => undefined);
   }
 

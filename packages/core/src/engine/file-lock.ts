@@ -1,17 +1,26 @@
 import { tryLeaseFile } from '@memmapfs/blocks';
+import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
+
+/** How long `withFileLock` waits for another process of this host to let go of the lock. */
+const LOCK_WAIT_MS = 120_000;
 
 /**
  * Runs `body` while this process holds an exclusive lock on `path` (created if missing; the kernel
  * drops it if the process dies): between the processes of one host, one at a time. (The saved search
- * index's look-and-write, a host cache's check of its claim.)
+ * index's look-and-write, a host cache's check of its claim, publishing a checkpoint.) Rejects with
+ * `LOCK_TIMEOUT` when another process holds it longer than `waitMs` (it is alive, but stuck).
  */
-export async function withFileLock<T>(path: string, files: Pick<StoreFileSystem, 'open'>, body: () => Promise<T>): Promise<T> {
+export async function withFileLock<T>(path: string, files: Pick<StoreFileSystem, 'open'>, body: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
+  const giveUpAt = performance.now() + waitMs;
   for (;;) {
     await (await files.open(path, 'a')).close();
     const lease = await tryLeaseFile(path, 'exclusive');
     if (lease === 'removed') continue;
     if (lease === 'busy') {
+      if (performance.now() >= giveUpAt) {
+        throw new MemMapError('LOCK_TIMEOUT', `Another process of this host held ${path} for over ${Math.round(waitMs / 1000)} s (it may be stuck): nothing was done. Find it with \`fuser ${path}\`, or try again.`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 2));
       continue;
     }

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync, type BigIntStats as Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { ChunkNumberRange } from '@memmapfs/blocks';
-import { createFileDurably, type WalRecord } from '@memmapfs/wal';
+import { createFileDurably, syncFolder, type WalRecord } from '@memmapfs/wal';
+import type { CacheOpen } from '../checkpoint/checkpoint-file.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import type { BlockReferences } from './block-references.js';
@@ -20,8 +22,13 @@ const FORMAT = 3;
 export interface HostChunksSite {
   readonly references: BlockReferences;
   readonly logId: string;
-  /** The LSN of the last record applied in this process that claimed or opened cache `cache`, if any. */
-  lastOpenOf(cache: string): number | undefined;
+  /** The last record applied in this process (or covered by its checkpoint) that claimed or opened cache `cache`, if any. */
+  lastOpenOf(cache: string): CacheOpen | undefined;
+  /**
+   * Says which cache this process opens, and the nonce of its open (none for a claim), before its record
+   * is committed: a later open of the same cache under another nonce is then another process's.
+   */
+  opening(cache: string, nonce: string | undefined): void;
   /**
    * Commits `records` only if `holds()` is true under the log's writer lock, with every change
    * committed before it applied; resolves with their LSNs, or `undefined` when refused.
@@ -40,6 +47,20 @@ export interface HostCache {
   readonly end: number;
   /** The LSN of the last record that claimed or opened this cache: the log's word that it is this one. */
   readonly openedLsn: number;
+  /** The nonce of that open (none: it was the claim). */
+  readonly nonce?: string;
+  /** The nonce of an open under way (written before its record is committed): that record is this cache's too. */
+  readonly pending?: string;
+}
+
+/** Where a host cache keeps what `hostChunks` reads and writes. */
+export interface HostCachePaths {
+  readonly root: string;
+  /** `host.json`. */
+  readonly host: string;
+  readonly blocks: string;
+  /** The checkpoint manifest, dropped with `host.json` when the log does not vouch for the cache. */
+  readonly manifest: string;
 }
 
 /**
@@ -59,18 +80,27 @@ export class CacheNotVouched extends Error {
  * than it); the log has the last word (`hostChunks`).
  */
 export async function readHostCache(path: string, blocksFolder: string, files: StoreFileSystem): Promise<HostCache | undefined> {
+  let text: string;
+  try {
+    text = (await files.readFile(path)).toString('utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // (Not taken for a missing file: that would drop the cache's checkpoint over a passing read error.)
+    throw new MemMapError('IO_ERROR', `Cannot read ${path}: ${(error as Error).message}`, { cause: error, subsystem: 'blocks' });
+  }
   let parsed: Record<string, unknown>;
   try {
-    parsed = JSON.parse((await files.readFile(path)).toString('utf8')) as Record<string, unknown>;
+    parsed = JSON.parse(text) as Record<string, unknown>;
   } catch {
     return undefined;
   }
-  const { logId, cache, host, first, end, openedLsn, device, inode } = parsed;
+  const { logId, cache, host, first, end, openedLsn, device, inode, nonce, pending } = parsed;
   if (parsed.format !== FORMAT || typeof logId !== 'string' || typeof cache !== 'string' || typeof host !== 'string' || typeof device !== 'string' || typeof inode !== 'string') return undefined;
   if (!isChunkRange(first, end) || !Number.isSafeInteger(openedLsn) || (openedLsn as number) < 1) return undefined;
+  if ((nonce !== undefined && typeof nonce !== 'string') || (pending !== undefined && typeof pending !== 'string')) return undefined;
   const here = await folderIdentity(blocksFolder);
   if (host !== hostname() || here === undefined || here.device !== device || here.inode !== inode) return undefined;
-  return { logId, cache, first: first as number, end: end as number, openedLsn: openedLsn as number };
+  return { logId, cache, first: first as number, end: end as number, openedLsn: openedLsn as number, ...(nonce === undefined ? {} : { nonce }), ...(pending === undefined ? {} : { pending }) };
 }
 
 /**
@@ -79,27 +109,47 @@ export async function readHostCache(path: string, blocksFolder: string, files: S
  * their references say: see `BlockStore.materialize`). Claimed once per cache through the log (a
  * `ChunksClaimed` record naming the cache, committed only while no other claim reaches those numbers,
  * whose first chunk's first byte stays referenced, so checkpoints remember it) and kept in
- * `<root>/host.json`. Each later open commits a `CacheOpened` record, only if the last record that
- * claimed or opened the cache is the one `host.json` names: a copy of the folder that opened since
- * (a disk cloned with the same host name) makes this open fail with `CacheNotVouched`. Either way the
- * log's writer lock is taken first, so that every commit under way when this host last stopped (a
- * process killed, a power loss) is applied, its block written from its copy, before any block is
- * placed here again. Call it with the processes of this host kept out (a lock on the cache).
+ * `<root>/host.json`. Each later open commits a `CacheOpened` record with a nonce of its own, only if
+ * the last record that claimed or opened the cache is the one `host.json` names (or the open whose
+ * nonce it names as under way: one that committed before a crash). A copy of the folder that opened
+ * since (a disk cloned with the same host name) makes this open fail with `CacheNotVouched`, after the
+ * cache's checkpoint manifest and `host.json` are dropped. The nonce is in `host.json` before the
+ * record is committed, so that a running process of this host that applies the record knows it for a
+ * sibling's (see `isOwnOpen`). Either way the log's writer lock is taken first, so that every commit
+ * under way when this host last stopped (a process killed, a power loss) is applied, its block written
+ * from its copy, before any block is placed here again. Call it with the processes of this host kept
+ * out (a lock on the cache).
  */
-export async function hostChunks(site: HostChunksSite, path: string, blocksFolder: string, files: StoreFileSystem): Promise<ChunkNumberRange> {
-  const saved = await readHostCache(path, blocksFolder, files);
+export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, files: StoreFileSystem): Promise<ChunkNumberRange> {
+  const saved = await readHostCache(paths.host, paths.blocks, files);
   if (saved && saved.logId === site.logId) {
     const record = await site.recordAt(saved.openedLsn);
     const named = record !== undefined && (record.type === RecordType.ChunksClaimed || record.type === RecordType.CacheOpened) && record.cache === saved.cache;
     const claimed = record?.type !== RecordType.ChunksClaimed || (record.first === saved.first && record.end === saved.end);
-    const lsns = named && claimed
-      ? await site.commitWhen([{ type: RecordType.CacheOpened, cache: saved.cache }], () => (site.lastOpenOf(saved.cache) ?? saved.openedLsn) === saved.openedLsn)
-      : undefined;
-    if (lsns === undefined) throw new CacheNotVouched();
-    await writeHostFile(path, blocksFolder, files, { ...saved, openedLsn: lsns[0]! });
-    return { first: saved.first, end: saved.end };
+    let lsns: number[] | undefined;
+    if (named && claimed) {
+      const nonce = randomBytes(8).toString('hex');
+      // (A crash after the commit leaves this behind: the next open knows the record for this cache's.)
+      await writeHostFile(paths, files, { ...saved, pending: nonce });
+      site.opening(saved.cache, nonce);
+      lsns = await site.commitWhen([{ type: RecordType.CacheOpened, cache: saved.cache, nonce }], () => {
+        const last = site.lastOpenOf(saved.cache);
+        return last !== undefined && (last.lsn === saved.openedLsn || (saved.pending !== undefined && last.nonce === saved.pending));
+      });
+      if (lsns !== undefined) {
+        await writeHostFile(paths, files, { logId: saved.logId, cache: saved.cache, first: saved.first, end: saved.end, openedLsn: lsns[0]!, nonce });
+        return { first: saved.first, end: saved.end };
+      }
+    }
+    // Another copy of this cache opened since, or the log lost its records: the open starts again as a
+    // new cache, its checkpoint dropped (its chunk files are rewritten from the log).
+    await removeIfPresent(paths.manifest, files);
+    await removeIfPresent(paths.host, files);
+    await syncFolder(paths.root, files);
+    throw new CacheNotVouched();
   }
   const cache = randomBytes(8).toString('hex');
+  site.opening(cache, undefined);
   for (let tries = 0; tries < MAX_CLAIM_TRIES; tries++) {
     // (A refused claim applied every claim committed before it: the next try counts from there.)
     const first = nextFreeChunks(site.references.lastChunk());
@@ -109,17 +159,48 @@ export async function hostChunks(site: HostChunksSite, path: string, blocksFolde
     const lsns = await site.commitWhen([{ type: RecordType.ChunksClaimed, first, end: first + HOST_CHUNKS, cache }], () => nextFreeChunks(site.references.lastChunk()) === first);
     if (lsns === undefined) continue;
     // (Lost in a crash before the write: the next open claims again; the numbers claimed here stay unused.)
-    await writeHostFile(path, blocksFolder, files, { logId: site.logId, cache, first, end: first + HOST_CHUNKS, openedLsn: lsns[0]! });
+    await writeHostFile(paths, files, { logId: site.logId, cache, first, end: first + HOST_CHUNKS, openedLsn: lsns[0]! });
     return { first, end: first + HOST_CHUNKS };
   }
   throw new MemMapError('LOCK_TIMEOUT', `Other hosts claimed chunk numbers ${MAX_CLAIM_TRIES} times in a row while this one tried to: open the store again.`, { subsystem: 'blocks' });
 }
 
-async function writeHostFile(path: string, blocksFolder: string, files: StoreFileSystem, cache: HostCache): Promise<void> {
-  const identity = await folderIdentity(blocksFolder);
-  if (!identity) throw new MemMapError('IO_ERROR', `Cannot read the identity of ${blocksFolder} for ${path}.`, { subsystem: 'blocks' });
-  const file = { format: FORMAT, logId: cache.logId, cache: cache.cache, host: hostname(), ...identity, first: cache.first, end: cache.end, openedLsn: cache.openedLsn };
-  await createFileDurably(path, Buffer.from(JSON.stringify(file)), files);
+/**
+ * Whether the open of this process's cache `cache` at `open.lsn`, which this process did not commit,
+ * was made by a process of this host on this folder (a sibling), by what `host.json` says now: a
+ * sibling wrote its nonce there before committing, and each later open of the folder keeps or raises
+ * `openedLsn`. A copy of the folder elsewhere (a disk cloned while this one ran) writes its own
+ * `host.json`: this one then names an older open, or another cache, or is gone. Synchronous (it runs as
+ * the record is applied, before anything else of this process is committed): one small read, on an
+ * event as rare as another process opening the cache. A file that cannot be read says no.
+ */
+export function isOwnOpen(paths: HostCachePaths, cache: string, open: CacheOpen): boolean {
+  let saved: Record<string, unknown>;
+  let here: Stats;
+  try {
+    saved = JSON.parse(readFileSync(paths.host, 'utf8')) as Record<string, unknown>;
+    here = statSync(paths.blocks, { bigint: true });
+  } catch {
+    return false;
+  }
+  if (saved.format !== FORMAT || saved.cache !== cache || saved.host !== hostname() || saved.device !== String(here.dev) || saved.inode !== String(here.ino)) return false;
+  return (typeof saved.openedLsn === 'number' && saved.openedLsn >= open.lsn) || (open.nonce !== undefined && (saved.pending === open.nonce || saved.nonce === open.nonce));
+}
+
+async function removeIfPresent(path: string, files: StoreFileSystem): Promise<void> {
+  try {
+    await files.unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new MemMapError('IO_ERROR', `Cannot remove ${path}: ${(error as Error).message}`, { cause: error, subsystem: 'blocks' });
+  }
+}
+
+async function writeHostFile(paths: HostCachePaths, files: StoreFileSystem, cache: HostCache): Promise<void> {
+  const identity = await folderIdentity(paths.blocks);
+  if (!identity) throw new MemMapError('IO_ERROR', `Cannot read the identity of ${paths.blocks} for ${paths.host}.`, { subsystem: 'blocks' });
+  const { logId, first, end, openedLsn, nonce, pending } = cache;
+  const file = { format: FORMAT, logId, cache: cache.cache, host: hostname(), ...identity, first, end, openedLsn, ...(nonce === undefined ? {} : { nonce }), ...(pending === undefined ? {} : { pending }) };
+  await createFileDurably(paths.host, Buffer.from(JSON.stringify(file)), files);
 }
 
 /** The first chunk number after every claimed (and referenced) one, at a claim's boundary. */

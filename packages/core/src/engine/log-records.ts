@@ -111,8 +111,12 @@ export type LogRecord =
   | { readonly type: typeof RecordType.Reserved }
   /** Chunk numbers `first` to `end - 1` are host cache `cache`'s, for the blocks it places (a log shared by hosts). */
   | { readonly type: typeof RecordType.ChunksClaimed; readonly first: number; readonly end: number; readonly cache: string }
-  /** Host cache `cache` was opened for writing (a log shared by hosts). Changes nothing in the tables. */
-  | { readonly type: typeof RecordType.CacheOpened; readonly cache: string };
+  /**
+   * Host cache `cache` was opened for writing (a log shared by hosts). Changes nothing in the tables.
+   * `nonce`: a random name of this open, written to the cache's `host.json` before the record is
+   * committed, so that the processes of the cache's own host know the open for theirs.
+   */
+  | { readonly type: typeof RecordType.CacheOpened; readonly cache: string; readonly nonce?: string };
 
 type Wire = Record<string, unknown>;
 
@@ -151,7 +155,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
     case RecordType.Lost: wire = {}; break;
     case RecordType.Reserved: wire = {}; break;
     case RecordType.ChunksClaimed: wire = { first: record.first, end: record.end, cache: record.cache }; break;
-    case RecordType.CacheOpened: wire = { cache: record.cache }; break;
+    case RecordType.CacheOpened: wire = record.nonce === undefined ? { cache: record.cache } : { cache: record.cache, nonce: record.nonce }; break;
   }
   return encodeWire(codec, wire);
 }
@@ -263,8 +267,8 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       }
       return { type, first: wire.first as number, end: wire.end as number, cache: wire.cache };
     case RecordType.CacheOpened:
-      if (typeof wire.cache !== 'string') throw invalid(lsn, 'a cache-opened record is malformed');
-      return { type, cache: wire.cache };
+      if (typeof wire.cache !== 'string' || (wire.nonce !== undefined && typeof wire.nonce !== 'string')) throw invalid(lsn, 'a cache-opened record is malformed');
+      return wire.nonce === undefined ? { type, cache: wire.cache } : { type, cache: wire.cache, nonce: wire.nonce as string };
     default:
       throw invalid(lsn, `record type ${type} is unknown to this release; upgrade MemMapFS`);
   }

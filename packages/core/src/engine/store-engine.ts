@@ -17,10 +17,10 @@ import { StateChannel } from './state-channel.js';
 import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
-import { CacheNotVouched, firstRecordAt, hostChunks, readHostCache } from './host-chunks.js';
+import { CacheNotVouched, firstRecordAt, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import type { CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import type { CacheOpen, CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -143,11 +143,21 @@ export class StoreEngine<S extends AgentState> {
   remote = false;
   /** With a shared log, the chunk numbers this host places its blocks in (claimed once the log is open). */
   hostChunks: ChunkNumberRange | undefined;
-  /** The LSN of the last record applied that claimed or opened each host cache (a shared log). */
-  private readonly cacheOpens = new Map<string, number>();
-  lastOpenOf(cache: string): number | undefined {
+  /** The last record applied (or covered by the checkpoint) that claimed or opened each host cache (a shared log). */
+  private cacheOpens = new Map<string, CacheOpen>();
+  lastOpenOf(cache: string): CacheOpen | undefined {
     return this.cacheOpens.get(cache);
   }
+  /** With a shared log: the host cache this process opened, the nonce of its open, and its LSN once applied. */
+  private ownCache: { readonly cache: string; readonly nonce: string | undefined; lsn?: number } | undefined;
+  opening(cache: string, nonce: string | undefined): void {
+    this.ownCache = { cache, nonce };
+  }
+  /**
+   * Set when another copy of this host cache opened (a disk cloned while this process ran): from then
+   * on this process writes nothing and reads nothing (see `noteCacheOpen`).
+   */
+  private takenOver: MemMapError | undefined;
   /** Blocks of other hosts that could not be written here yet (disk full, say): tried again as records are applied. */
   private readonly unwritten = new Map<string, { ref: BlockRef; bytes: Uint8Array }>();
 
@@ -185,6 +195,8 @@ export class StoreEngine<S extends AgentState> {
         // (A read-only open, which takes no lock, may also find a segment it listed removed meanwhile.)
         const retry = error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || MemMapError.is(error, 'WAL_TRUNCATED');
         if (!retry || attempt >= 5) {
+          // (A search provider instance of the caller's is left open by a try that is retried: the open gives up here.)
+          if (retry && options.search !== undefined && typeof options.search === 'object') await Promise.resolve((options.search as { close?: () => unknown }).close?.()).catch(() => undefined);
           if (error instanceof CacheNotVouched) throw new MemMapError('IO_ERROR', `${error.message} (It was not, after ${attempt} tries: other processes keep opening copies of this cache.)`);
           throw error instanceof CheckpointOvertaken ? error.reason : error;
         }
@@ -343,18 +355,7 @@ export class StoreEngine<S extends AgentState> {
       target.engine = engine;
       engine.lastApplied = lastApplied;
       if (remote) {
-        try {
-          engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout.host, layout.blocks, files));
-        } catch (error) {
-          if (error instanceof CacheNotVouched) {
-            // Another copy of this cache opened since, or the log lost its records: the open starts again
-            // as a new cache, its checkpoint dropped (its chunk files are rewritten from the log).
-            await files.unlink(layout.manifest).catch(() => undefined);
-            await files.unlink(layout.host).catch(() => undefined);
-            await syncFolder(layout.root, files);
-          }
-          throw error;
-        }
+        engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files));
       }
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
@@ -366,7 +367,9 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       await wal?.close().catch(() => undefined);
       await blocks?.close().catch(() => undefined);
-      await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
+      const retried = error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || MemMapError.is(error, 'WAL_TRUNCATED');
+      // (An instance the caller gave is used again by the open's next try: closed only when it gives up.)
+      if (!retried || search.created() !== options.search) await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
       throw error instanceof CheckpointOvertaken || error instanceof CacheNotVouched ? error : toMemMapError(error);
     }
   }
@@ -428,10 +431,11 @@ export class StoreEngine<S extends AgentState> {
       context: record,
       ...(i === 0 && after ? { after } : {}),
     }));
+    if (this.takenOver) throw this.takenOver;
     try {
       return await this.wal.append(entries, check ? { check } : {});
     } catch (error) {
-      throw toMemMapError(error);
+      throw this.takenOver ?? toMemMapError(error);
     }
   }
 
@@ -497,10 +501,11 @@ export class StoreEngine<S extends AgentState> {
    */
   async catchUp(): Promise<void> {
     if (this.remote) {
+      if (this.takenOver) throw this.takenOver;
       try {
         await this.wal.fence();
       } catch (error) {
-        throw toMemMapError(error);
+        throw this.takenOver ?? toMemMapError(error);
       }
     }
     this.refresh();
@@ -528,11 +533,12 @@ export class StoreEngine<S extends AgentState> {
 
   /** Catches up with what other processes committed; cheap (one small read) when nothing changed. */
   refresh(): void {
+    if (this.takenOver) throw this.takenOver;
     if (this.unwritten.size > 0) this.writeUnwritten();
     try {
       this.wal.refresh();
     } catch (error) {
-      throw toMemMapError(error);
+      throw this.takenOver ?? toMemMapError(error);
     }
   }
 
@@ -697,6 +703,7 @@ export class StoreEngine<S extends AgentState> {
       this.stateRecorded = true;
     }
     this.references.load(tables.chunkEnds);
+    this.cacheOpens = tables.cacheOpens;
     for (const [expiresAt, id] of tables.expiring) this.index.noteExpiry(id, expiresAt);
     this.checkpointFile = file;
   }
@@ -729,6 +736,7 @@ export class StoreEngine<S extends AgentState> {
   private async writeCheckpoint(): Promise<void> {
     const position = this.lastApplied;
     if (this.wal.readOnly || position.lsn === this.checkpointLsn) return;
+    if (this.takenOver) throw this.takenOver;
     if (this.unwritten.size > 0) {
       // (Checked with the position: blocks of later records may fail meanwhile, never ones it covers.)
       throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: ${this.unwritten.size} block(s) of other hosts could not be written to this host's chunk files yet (see the MEMMAPFS_BLOCK_WRITE_FAILED warning); they are tried again as changes arrive.`, { subsystem: 'checkpoint' });
@@ -755,6 +763,7 @@ export class StoreEngine<S extends AgentState> {
         streams: new Map([...this.streams].map(([key, refs]) => [key, refs.slice()] as const)),
         state: this.stateRecorded ? (this.state as unknown as Record<string, unknown>) : null,
         chunkEnds: this.references.snapshot(),
+        cacheOpens: new Map(this.cacheOpens),
       };
       await this.wal.flush();
       await this.blocks.syncAll();
@@ -917,6 +926,8 @@ export class StoreEngine<S extends AgentState> {
     this.stateChannel.end();
     let failure: unknown;
     try {
+      // (Taken over by a copy of its cache, this process has nothing to save: everything it wrote before is in the log.)
+      if (this.takenOver) throw this.takenOver;
       await this.compacting;
       await this.checkpointing;
       await this.checkpointQueue;
@@ -940,7 +951,7 @@ export class StoreEngine<S extends AgentState> {
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
     await this.index.closeProvider();
-    if (failure) throw toMemMapError(failure);
+    if (failure && failure !== this.takenOver) throw toMemMapError(failure);
   }
 
   decode(record: { type: number; payload: Uint8Array; lsn: number }, detach = false): LogRecord {
@@ -987,30 +998,71 @@ export class StoreEngine<S extends AgentState> {
       // (Neither is ever written to a shared log by this release: its blocks would not reach this host.)
       throw new MemMapError('WAL_RECORD_INVALID', `Record type ${record.type} (${record.type === RecordType.BlocksMoved ? 'blocks moved' : 'checkpoint'}) in a log hosts share: this release cannot apply it there. Upgrade MemMapFS.`, { subsystem: 'wal' });
     }
-    if (this.unwritten.size > 0) this.writeUnwritten();
     const block = record.type === RecordType.MemoryPut ? { ref: record.memory.ref, copy: record.copy } : record.type === RecordType.StreamAppend ? { ref: record.ref, copy: record.copy } : undefined;
     if (!block?.copy) return;
     const own = this.hostChunks;
     if (own && block.ref.chunk >= own.first && block.ref.chunk < own.end) return;
-    try {
-      this.blocks.materialize(block.ref, block.copy);
-    } catch (error) {
-      // (A view into the records read: kept as bytes of its own.)
-      this.unwritten.set(`${block.ref.chunk}:${block.ref.offset}`, { ref: block.ref, bytes: new Uint8Array(block.copy) });
-      process.emitWarning(`A block of another host (chunk ${block.ref.chunk}, bytes ${block.ref.offset}–${block.ref.offset + block.ref.length}) could not be written to this host's chunk files; it is tried again with the next changes: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_BLOCK_WRITE_FAILED' });
+    // (Behind blocks that could not be written, this one waits its turn: a full disk is not tried once per record.)
+    if (this.unwritten.size > 0) this.writeUnwritten();
+    if (this.unwritten.size === 0) {
+      try {
+        this.blocks.materialize(block.ref, block.copy);
+        return;
+      } catch (error) {
+        this.unwrittenSince(error);
+      }
     }
+    // (A view into the records read: kept as bytes of its own.)
+    this.unwritten.set(`${block.ref.chunk}:${block.ref.offset}`, { ref: block.ref, bytes: new Uint8Array(block.copy) });
   }
 
-  /** Tries again to write the blocks of other hosts that could not be written. */
+  /** When the blocks of other hosts that could not be written are tried again, and how long the wait after that is. */
+  private unwrittenRetry = { at: 0, waitMs: 0 };
+
+  /** A block of another host could not be written: warned about, and the next try waits a while (doubling, up to 5 s). */
+  private unwrittenSince(error: unknown): void {
+    this.unwrittenRetry.waitMs = Math.min(5000, Math.max(50, this.unwrittenRetry.waitMs * 2));
+    this.unwrittenRetry.at = performance.now() + this.unwrittenRetry.waitMs;
+    process.emitWarning(`Blocks of other hosts could not be written to this host's chunk files; they are tried again in ${this.unwrittenRetry.waitMs} ms, as changes arrive or are read: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_BLOCK_WRITE_FAILED' });
+  }
+
+  /**
+   * Tries again to write the blocks of other hosts that could not be written, once their wait is over,
+   * in order, until one fails again (a full disk fails them all alike: one try says it).
+   */
   private writeUnwritten(): void {
+    if (performance.now() < this.unwrittenRetry.at) return;
     for (const [key, pending] of this.unwritten) {
       try {
         this.blocks.materialize(pending.ref, pending.bytes);
         this.unwritten.delete(key);
-      } catch {
-        // (Tried again later; the others need not wait for it.)
+      } catch (error) {
+        this.unwrittenSince(error);
+        return;
       }
     }
+    this.unwrittenRetry.waitMs = 0;
+  }
+
+  /**
+   * Keeps the last open of host cache `cache`. An open of this process's own cache that it did not
+   * commit, after its own, must be a sibling's (a process of this host on this folder): else another
+   * copy of the cache opened, a disk cloned while this process ran, which places its blocks where this
+   * one does. Nothing more of this process may then be committed: this throws, so the commit under way
+   * (whose catch-up applies the record) is refused, and the log stops (see `onCommit`).
+   */
+  private noteCacheOpen(cache: string, open: CacheOpen): void {
+    this.cacheOpens.set(cache, open);
+    const own = this.ownCache;
+    if (own?.cache !== cache) return;
+    if (own.lsn === undefined) {
+      // (Opens replayed before this process's own are history; a claim has no nonce, and is this process's.)
+      if (open.nonce === own.nonce) own.lsn = open.lsn;
+      return;
+    }
+    if (this.takenOver || isOwnOpen(this.layout, cache, open)) return;
+    this.takenOver = new MemMapError('STORE_REPLACED', `Another copy of this host cache (${this.layout.root}) opened on the shared log at record ${open.lsn}: a copy of its disk started with this host's name while this process ran. This process writes and reads nothing more, so that the two never place blocks in the same place; close the store and open it again (the folder then opens as a new cache).`, { subsystem: 'blocks' });
+    throw this.takenOver;
   }
 
   /** Applies a durable record to the tables. `live`: it was just written by this process (not replayed). */
@@ -1081,10 +1133,10 @@ export class StoreEngine<S extends AgentState> {
         // A host's chunk numbers: the first byte of the first stays referenced, so that no other host
         // claims them again (checkpoints keep the highest chunk referenced).
         this.references.note({ chunk: record.first, offset: 0, length: 1, crc: 0 });
-        this.cacheOpens.set(record.cache, lsn);
+        this.noteCacheOpen(record.cache, { lsn });
         break;
       case RecordType.CacheOpened:
-        this.cacheOpens.set(record.cache, lsn);
+        this.noteCacheOpen(record.cache, record.nonce === undefined ? { lsn } : { lsn, nonce: record.nonce });
         break;
     }
     if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.index.note(record);
