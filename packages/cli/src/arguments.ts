@@ -13,6 +13,8 @@ export const globalOptions: Readonly<Record<string, OptionSpec>> = {
   root: { type: 'string', valueName: 'DIR', description: 'Store folder. Default: $MEMMAPFS_ROOT, else .memmap_fs_root in the current folder' },
   search: { type: 'string', valueName: 'NAME', description: `Search provider: ${searchNames.join(' or ')}. Default: the one that saved the store's search index (with its options), else ${searchNames[0]}` },
   codec: { type: 'string', valueName: 'NAME', description: `Codec of a new store: ${codecNames.join(' or ')}. Default: an existing store's own, else ${codecNames[0]}` },
+  postgres: { type: 'string', valueName: 'URL', description: "Run the store on its log in PostgreSQL, which hosts share (needs @memmapfs/wal-postgres); the store folder is then this host's cache. Default: $MEMMAPFS_POSTGRES" },
+  store: { type: 'string', valueName: 'NAME', description: 'The store in PostgreSQL (with --postgres). Default: $MEMMAPFS_STORE, else memmapfs' },
   json: { type: 'boolean', description: 'Results as JSON on stdout; failures as {"error":{"code","message"}} on stderr' },
   help: { type: 'boolean', short: 'h', description: "Show help; after a command, that command's help" },
   version: { type: 'boolean', description: 'Print the version' },
@@ -24,6 +26,10 @@ export interface GlobalOptions {
   readonly root?: string;
   readonly search?: SearchProviderName;
   readonly codec?: CodecName;
+  /** `--postgres` as given: the PostgreSQL URL of a shared log. */
+  readonly postgres?: string;
+  /** `--store` as given: the store's name in PostgreSQL. */
+  readonly store?: string;
   readonly json: boolean;
 }
 
@@ -125,8 +131,13 @@ function readGlobalOptions(values: OptionValues): GlobalOptions {
   if (search !== undefined && !searchNames.includes(search)) throw new UsageError(`--search must be ${searchNames.join(' or ')}, got '${search}'`);
   const codec = values.codec as string | undefined;
   if (codec !== undefined && !codecNames.includes(codec)) throw new UsageError(`--codec must be ${codecNames.join(' or ')}, got '${codec}'`);
+  const postgres = values.postgres as string | undefined;
+  const store = values.store as string | undefined;
+  if (store !== undefined && store.trim() === '') throw new UsageError('--store must not be empty');
   return {
     ...(root !== undefined ? { root } : {}),
+    ...(postgres !== undefined ? { postgres } : {}),
+    ...(store !== undefined ? { store } : {}),
     ...(search !== undefined ? { search: search as SearchProviderName } : {}),
     ...(codec !== undefined ? { codec: codec as CodecName } : {}),
     json: values.json === true,

@@ -89,6 +89,8 @@ export interface StoreCommand extends CommandBase {
 /** A command that works on the store's files without opening the store (`verify`, `repair`). */
 export interface ClosedStoreCommand extends CommandBase {
   readonly store: 'closed';
+  /** It reads or mends a local store's own files (its log): refused with `--postgres`, where the log is in PostgreSQL. */
+  readonly localFiles?: true;
   /** Checks the arguments, throwing `UsageError`, before any file is read. */
   prepare(args: CommandArguments): ClosedStoreAction;
 }

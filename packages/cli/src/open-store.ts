@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
-import { MemMapFS } from '@memmapfs/core';
+import { MemMapError, MemMapFS, type WalOpener } from '@memmapfs/core';
 import { codecs, searchProviders } from './adapters.js';
 import type { GlobalOptions } from './arguments.js';
 import type { StoreCommand } from './command.js';
+import { UsageError } from './failures.js';
 import type { Output } from './output.js';
 import type { ProgressBar } from './terminal/progress-bar.js';
 
@@ -15,17 +16,41 @@ export function storeRoot(globals: GlobalOptions, env: Readonly<Record<string, s
   return resolve(cwd, globals.root ?? fromEnv ?? defaultRoot);
 }
 
+/** A store's log in PostgreSQL, which hosts share: `root` is then this host's cache. */
+export interface SharedLog {
+  readonly connectionString: string;
+  /** The store's name in PostgreSQL. */
+  readonly store: string;
+}
+
+/** The store in PostgreSQL that `--postgres`/`--store` (else `$MEMMAPFS_POSTGRES`/`$MEMMAPFS_STORE`) name, if any. */
+export function sharedLog(globals: GlobalOptions, env: Readonly<Record<string, string | undefined>>): SharedLog | undefined {
+  const connectionString = globals.postgres ?? (env.MEMMAPFS_POSTGRES?.trim() ? env.MEMMAPFS_POSTGRES : undefined);
+  if (connectionString === undefined) {
+    if (globals.store !== undefined) throw new UsageError('--store names a store in PostgreSQL: give --postgres URL (or MEMMAPFS_POSTGRES) too');
+    return undefined;
+  }
+  if (!/^postgres(ql)?:\/\//.test(connectionString.trim())) {
+    // (Not echoed: a connection string in another form may hold a password.)
+    throw new UsageError(`${globals.postgres !== undefined ? '--postgres' : 'MEMMAPFS_POSTGRES'} must be a PostgreSQL URL (postgresql://user:password@host:5432/database); the value given does not start with postgres:// or postgresql://`);
+  }
+  return { connectionString, store: globals.store ?? (env.MEMMAPFS_STORE?.trim() ? env.MEMMAPFS_STORE : 'memmapfs') };
+}
+
 /**
  * Opens the store at `root`. A search provider and a codec are given only when `--search` or `--codec`
  * is, as instances: an existing store otherwise keeps its own codec and the search provider (with its
  * options) that saved its index, which core makes through the bundled adapters registered by name (a new
  * store, or one without a saved index, gets flexsearch), so that the index an application saved is not
  * rebuilt. A rebuild of the search index (a query's, when the saved index is missing or of another
- * provider) shows a progress bar on a terminal.
+ * provider) shows a progress bar on a terminal. With `shared`, the store's log is in PostgreSQL and
+ * `root` is this host's cache.
  */
-export async function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store'], output: Output): Promise<MemMapFS> {
+export async function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store'], output: Output, shared?: SharedLog): Promise<MemMapFS> {
   let rebuilding: ProgressBar | undefined;
+  const wal = shared === undefined ? undefined : await postgresLog(shared);
   return MemMapFS.init(root, {
+    ...(wal !== undefined ? { wal } : {}),
     ...(globals.search !== undefined ? { search: await searchProviders[globals.search]() } : {}),
     ...(globals.codec !== undefined ? { codec: await codecs[globals.codec]() } : {}),
     create: mode === 'create',
@@ -38,4 +63,18 @@ export async function openStore(root: string, globals: GlobalOptions, mode: Stor
       }
     },
   });
+}
+
+/** The PostgreSQL log, from `@memmapfs/wal-postgres` (an optional peer: installed by those who use it). */
+async function postgresLog(shared: SharedLog): Promise<WalOpener> {
+  let walPostgres: typeof import('@memmapfs/wal-postgres');
+  try {
+    walPostgres = await import('@memmapfs/wal-postgres');
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('@memmapfs/wal-postgres');
+    throw new MemMapError('ADAPTER_NOT_INSTALLED', missing
+      ? '--postgres needs @memmapfs/wal-postgres, which is not installed: npm install @memmapfs/wal-postgres (next to @memmapfs/cli).'
+      : `--postgres needs @memmapfs/wal-postgres, which did not load: ${(error as Error)?.message ?? error}. Reinstall it next to @memmapfs/cli.`, { cause: error, subsystem: 'registry' });
+  }
+  return walPostgres.postgresWal(shared);
 }

@@ -4,7 +4,7 @@ import { commandName, type ClosedStoreAction, type Command, type CommandAction, 
 import { commands } from './commands/index.js';
 import { describeFailure, UsageError } from './failures.js';
 import { commandHelp, generalHelp } from './help.js';
-import { openStore, storeRoot } from './open-store.js';
+import { openStore, sharedLog, storeRoot } from './open-store.js';
 import { Output, type TextSink } from './output.js';
 import { cliVersion } from './version.js';
 
@@ -82,13 +82,15 @@ async function runCommand(command: Command, args: CommandArguments, globals: Glo
     stdin: () => io.stdin ?? process.stdin,
     signal: io.signal ?? new AbortController().signal,
   };
+  const shared = prepareCommand(command, () => sharedLog(globals, io.env ?? process.env));
   if (command.store === 'closed') {
+    if (shared && command.localFiles) throw new UsageError(`'${commandName(command)}' reads and mends a local store's files; with --postgres the log is in PostgreSQL, and the folder is only this host's cache (remove it to have it built again from the log)`, commandName(command));
     const action: ClosedStoreAction = prepareCommand(command, () => command.prepare(args));
     await action(output, context);
     return;
   }
   const action: CommandAction = prepareCommand(command, () => command.prepare(args));
-  const store = await openStore(context.root, globals, command.store, output);
+  const store = await openStore(context.root, globals, command.store, output, shared);
   try {
     await action(store, output, context);
   } finally {

@@ -857,7 +857,7 @@ function validateOpenOptions(options: WalOpenOptions): void {
 async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, options: WalOpenOptions, name: string): Promise<{ header: WalHeader; row: LogRow; lastChecksum: number | undefined }> {
   const { store } = config;
   const server = describeServer(config.connectionString);
-  const absent = () => new WalError('IO_ERROR', `There is no ${name}. Open it once without ${options.readOnly ? 'readOnly' : 'create: false'} to create it.`);
+  const absent = () => new WalError('WAL_NOT_FOUND', `There is no ${name}. Open it once without ${options.readOnly ? 'readOnly' : 'create: false'} to create it (from a shell: \`memmapfs init --postgres URL --store ${config.store}\`).`);
   const client = await checkout(pool);
   let broken: unknown;
   try {

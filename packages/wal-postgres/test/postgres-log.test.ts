@@ -347,8 +347,10 @@ if (!postgres) {
       expect(refused?.code).toBe('IO_ERROR');
       expect(refused?.message).toMatch(/Is PostgreSQL running at \/nonexistent-memmapfs-socket\/postgres/);
       const missing = await postgresWal({ connectionString, store: freshStore() })({ codec: 'msgpack', readOnly: true }).then(() => undefined, (error: { code?: string; message?: string }) => error);
-      expect(missing).toMatchObject({ code: 'IO_ERROR' });
+      expect(missing).toMatchObject({ code: 'WAL_NOT_FOUND' });
       expect(missing?.message).toContain('Open it once without readOnly');
+      const notCreated = await postgresWal({ connectionString, store: freshStore() })({ codec: 'msgpack', create: false }).then(() => undefined, (error: { code?: string; message?: string }) => error);
+      expect(notCreated).toMatchObject({ code: 'WAL_NOT_FOUND', message: expect.stringContaining('memmapfs init --postgres') });
       expect(() => postgresWal({ connectionString, store: '' })).toThrow(/store must be a non-empty name/);
     });
   });

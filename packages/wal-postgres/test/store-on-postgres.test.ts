@@ -403,7 +403,7 @@ if (!postgres) {
       }
     });
 
-    it('an open that committed its record and crashed before rewriting host.json (its nonce still pending there) does not make the cache distrust itself', async () => {
+    it('an open that committed its record and crashed before rewriting host.json (its nonce still pending there, with those of opens that crashed after it) does not make the cache distrust itself', async () => {
       const place = newPlace();
       const root = await roots.make('a');
       let a = await open(root, place, 'a');
@@ -417,11 +417,12 @@ if (!postgres) {
       opened.splice(opened.indexOf(a), 1);
       const second = JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string; openedLsn: number; nonce: string };
       expect(second.openedLsn).toBeGreaterThan(first.openedLsn);
-      // host.json as the second open left it just before its commit: the earlier open, with the nonce under way.
-      await writeFile(join(root, 'host.json'), JSON.stringify({ ...first, pending: second.nonce }));
+      // host.json as if the second open had crashed right after its commit, and a third had then crashed
+      // before committing: the earlier open, with both nonces under way.
+      await writeFile(join(root, 'host.json'), JSON.stringify({ ...first, pending: [second.nonce, 'cafebabecafebabe'] }));
       const manifest = await readFile(join(root, 'state.manifest'), 'utf8');
       a = await open(root, place, 'a');
-      const third = JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string; openedLsn: number; pending?: string };
+      const third = JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string; openedLsn: number; pending?: string[] };
       expect(third.cache).toBe(first.cache);
       expect(third.openedLsn).toBeGreaterThan(second.openedLsn);
       expect(third.pending).toBeUndefined();
@@ -429,7 +430,7 @@ if (!postgres) {
       // A pending nonce the log never committed is not taken for the last open.
       await a.close();
       opened.splice(opened.indexOf(a), 1);
-      await writeFile(join(root, 'host.json'), JSON.stringify({ ...second, pending: 'feedfacefeedface' }));
+      await writeFile(join(root, 'host.json'), JSON.stringify({ ...second, pending: ['feedfacefeedface'] }));
       await open(root, place, 'a');
       expect((JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { cache: string }).cache).not.toBe(first.cache);
     });

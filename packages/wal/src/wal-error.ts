@@ -9,6 +9,8 @@ export type WalErrorCode =
   | 'WAL_IN_USE'
   | 'WAL_REPLACED'
   | 'WAL_TRUNCATED'
+  /** The log does not exist, and the open was told not to create it (`create: false`, `readOnly`). */
+  | 'WAL_NOT_FOUND'
   | 'LOCK_TIMEOUT'
   | 'IO_ERROR'
   | 'ADDON_MISSING'

@@ -23,6 +23,7 @@ export const repairCommand: ClosedStoreCommand = {
     'memmapfs repair --yes --no-resync                # keep only the records before the first damage',
   ],
   store: 'closed',
+  localFiles: true,
   prepare(args) {
     const confirmed = args.options.yes === true;
     const resync = args.options['no-resync'] !== true;

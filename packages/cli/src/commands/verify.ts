@@ -13,6 +13,7 @@ export const verifyCommand: ClosedStoreCommand = {
     'memmapfs verify --json | jq .problems',
   ],
   store: 'closed',
+  localFiles: true,
   prepare: () => async (output, context) => {
     const progress = output.progress('verify', 'blocks');
     const report = await verifyStore(context.root, {

@@ -8,6 +8,7 @@ import type { CacheOpen } from '../checkpoint/checkpoint-file.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import type { BlockReferences } from './block-references.js';
+import { withFileLock } from './file-lock.js';
 import { RecordType, type LogRecord } from './log-records.js';
 
 /** Chunk numbers one host cache claims: 4,096 chunk files (of up to 1 GiB each). */
@@ -17,6 +18,8 @@ const CHUNK_NUMBERS = 2 ** 32;
 /** Claims refused in a row (other hosts claimed first each time) before the open gives up. */
 const MAX_CLAIM_TRIES = 100;
 const FORMAT = 3;
+/** Nonces of opens cut short that `host.json` remembers (processes of one host that crashed in a row while opening). */
+const MAX_PENDING = 16;
 
 /** What claiming chunk numbers needs of the engine. */
 export interface HostChunksSite {
@@ -49,8 +52,11 @@ export interface HostCache {
   readonly openedLsn: number;
   /** The nonce of that open (none: it was the claim). */
   readonly nonce?: string;
-  /** The nonce of an open under way (written before its record is committed): that record is this cache's too. */
-  readonly pending?: string;
+  /**
+   * The nonces of opens under way or cut short (each written before its record is committed, kept until
+   * an open completes): a record carrying one of them is this cache's too. The last `MAX_PENDING`.
+   */
+  readonly pending?: readonly string[];
 }
 
 /** Where a host cache keeps what `hostChunks` reads and writes. */
@@ -70,6 +76,13 @@ export interface HostCachePaths {
 export class CacheNotVouched extends Error {
   constructor() {
     super('The shared log does not vouch for this host cache: it is opened again as a new one.');
+  }
+}
+
+/** Another process of this host dropped or replaced the cache's `host.json` while this one opened: the open is made again. */
+export class CacheChanged extends Error {
+  constructor() {
+    super('Another process of this host opened this cache anew while this one opened it: it is opened again.');
   }
 }
 
@@ -97,10 +110,10 @@ export async function readHostCache(path: string, blocksFolder: string, files: S
   const { logId, cache, host, first, end, openedLsn, device, inode, nonce, pending } = parsed;
   if (parsed.format !== FORMAT || typeof logId !== 'string' || typeof cache !== 'string' || typeof host !== 'string' || typeof device !== 'string' || typeof inode !== 'string') return undefined;
   if (!isChunkRange(first, end) || !Number.isSafeInteger(openedLsn) || (openedLsn as number) < 1) return undefined;
-  if ((nonce !== undefined && typeof nonce !== 'string') || (pending !== undefined && typeof pending !== 'string')) return undefined;
+  if ((nonce !== undefined && typeof nonce !== 'string') || (pending !== undefined && !isNonceList(pending))) return undefined;
   const here = await folderIdentity(blocksFolder);
   if (host !== hostname() || here === undefined || here.device !== device || here.inode !== inode) return undefined;
-  return { logId, cache, first: first as number, end: end as number, openedLsn: openedLsn as number, ...(nonce === undefined ? {} : { nonce }), ...(pending === undefined ? {} : { pending }) };
+  return { logId, cache, first: first as number, end: end as number, openedLsn: openedLsn as number, ...(nonce === undefined ? {} : { nonce }), ...(pending === undefined ? {} : { pending: pending as string[] }) };
 }
 
 /**
@@ -120,8 +133,11 @@ export async function readHostCache(path: string, blocksFolder: string, files: S
  * from its copy, before any block is placed here again. Call it with the processes of this host kept
  * out (a lock on the cache).
  */
-export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, files: StoreFileSystem): Promise<ChunkNumberRange> {
+export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, files: StoreFileSystem, trusted: string | undefined): Promise<ChunkNumberRange> {
   const saved = await readHostCache(paths.host, paths.blocks, files);
+  // The open took its checkpoint on the word of host.json as it read it before this lock: another
+  // process of the host changed it since (dropped the cache, claimed another): the open starts again.
+  if (trusted !== undefined && (saved?.cache !== trusted || saved.logId !== site.logId)) throw new CacheChanged();
   if (saved && saved.logId === site.logId) {
     const record = await site.recordAt(saved.openedLsn);
     const named = record !== undefined && (record.type === RecordType.ChunksClaimed || record.type === RecordType.CacheOpened) && record.cache === saved.cache;
@@ -130,11 +146,12 @@ export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, fi
     if (named && claimed) {
       const nonce = randomBytes(8).toString('hex');
       // (A crash after the commit leaves this behind: the next open knows the record for this cache's.)
-      await writeHostFile(paths, files, { ...saved, pending: nonce });
+      const pending = [...(saved.pending ?? []), nonce].slice(-MAX_PENDING);
+      await writeHostFile(paths, files, { ...saved, pending });
       site.opening(saved.cache, nonce);
       lsns = await site.commitWhen([{ type: RecordType.CacheOpened, cache: saved.cache, nonce }], () => {
         const last = site.lastOpenOf(saved.cache);
-        return last !== undefined && (last.lsn === saved.openedLsn || (saved.pending !== undefined && last.nonce === saved.pending));
+        return last !== undefined && (last.lsn === saved.openedLsn || (last.nonce !== undefined && saved.pending?.includes(last.nonce) === true));
       });
       if (lsns !== undefined) {
         await writeHostFile(paths, files, { logId: saved.logId, cache: saved.cache, first: saved.first, end: saved.end, openedLsn: lsns[0]!, nonce });
@@ -143,7 +160,8 @@ export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, fi
     }
     // Another copy of this cache opened since, or the log lost its records: the open starts again as a
     // new cache, its checkpoint dropped (its chunk files are rewritten from the log).
-    await removeIfPresent(paths.manifest, files);
+    // (Under the manifest's lock: a checkpoint a process of this host publishes meanwhile is dropped too.)
+    await withFileLock(`${paths.manifest}.lock`, files, () => removeIfPresent(paths.manifest, files));
     await removeIfPresent(paths.host, files);
     await syncFolder(paths.root, files);
     throw new CacheNotVouched();
@@ -184,7 +202,7 @@ export function isOwnOpen(paths: HostCachePaths, cache: string, open: CacheOpen)
     return false;
   }
   if (saved.format !== FORMAT || saved.cache !== cache || saved.host !== hostname() || saved.device !== String(here.dev) || saved.inode !== String(here.ino)) return false;
-  return (typeof saved.openedLsn === 'number' && saved.openedLsn >= open.lsn) || (open.nonce !== undefined && (saved.pending === open.nonce || saved.nonce === open.nonce));
+  return (typeof saved.openedLsn === 'number' && saved.openedLsn >= open.lsn) || (open.nonce !== undefined && (saved.nonce === open.nonce || (isNonceList(saved.pending) && saved.pending.includes(open.nonce))));
 }
 
 async function removeIfPresent(path: string, files: StoreFileSystem): Promise<void> {
@@ -206,6 +224,10 @@ async function writeHostFile(paths: HostCachePaths, files: StoreFileSystem, cach
 /** The first chunk number after every claimed (and referenced) one, at a claim's boundary. */
 function nextFreeChunks(lastChunk: number): number {
   return lastChunk < 0 ? 0 : (Math.floor(lastChunk / HOST_CHUNKS) + 1) * HOST_CHUNKS;
+}
+
+function isNonceList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 
 function isChunkRange(first: unknown, end: unknown): boolean {

@@ -17,7 +17,7 @@ import { StateChannel } from './state-channel.js';
 import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
-import { CacheNotVouched, firstRecordAt, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
+import { CacheChanged, CacheNotVouched, firstRecordAt, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import type { CacheOpen, CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
@@ -193,11 +193,11 @@ export class StoreEngine<S extends AgentState> {
         return await StoreEngine.openOnce(root, options, initialState);
       } catch (error) {
         // (A read-only open, which takes no lock, may also find a segment it listed removed meanwhile.)
-        const retry = error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || MemMapError.is(error, 'WAL_TRUNCATED');
+        const retry = error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || error instanceof CacheChanged || MemMapError.is(error, 'WAL_TRUNCATED');
         if (!retry || attempt >= 5) {
           // (A search provider instance of the caller's is left open by a try that is retried: the open gives up here.)
           if (retry && options.search !== undefined && typeof options.search === 'object') await Promise.resolve((options.search as { close?: () => unknown }).close?.()).catch(() => undefined);
-          if (error instanceof CacheNotVouched) throw new MemMapError('IO_ERROR', `${error.message} (It was not, after ${attempt} tries: other processes keep opening copies of this cache.)`);
+          if (error instanceof CacheNotVouched || error instanceof CacheChanged) throw new MemMapError('IO_ERROR', `${error.message} (It was not, after ${attempt} tries: other processes keep opening copies of this cache.)`);
           throw error instanceof CheckpointOvertaken ? error.reason : error;
         }
       }
@@ -355,7 +355,9 @@ export class StoreEngine<S extends AgentState> {
       target.engine = engine;
       engine.lastApplied = lastApplied;
       if (remote) {
-        engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files));
+        // (Waits for a sibling's open, which may wait for the log's writer lock as long as lockTimeoutMs.)
+        const waitMs = Math.max(120_000, 2 * (options.lockTimeoutMs ?? 0));
+        engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files, checkpoint ? savedCache?.cache : undefined), waitMs);
       }
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
@@ -367,10 +369,10 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       await wal?.close().catch(() => undefined);
       await blocks?.close().catch(() => undefined);
-      const retried = error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || MemMapError.is(error, 'WAL_TRUNCATED');
+      const retried = error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || error instanceof CacheChanged || MemMapError.is(error, 'WAL_TRUNCATED');
       // (An instance the caller gave is used again by the open's next try: closed only when it gives up.)
       if (!retried || search.created() !== options.search) await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
-      throw error instanceof CheckpointOvertaken || error instanceof CacheNotVouched ? error : toMemMapError(error);
+      throw retried && !MemMapError.is(error) ? error : toMemMapError(error);
     }
   }
 
@@ -791,6 +793,8 @@ export class StoreEngine<S extends AgentState> {
     }
     this.copiedBytesSinceCheckpoint -= copied;
     this.changesSinceCheckpoint -= changes;
+    // (A copy of this cache opened meanwhile: its checkpoint is not to be named by this one's manifest.)
+    if (this.takenOver) throw this.takenOver;
     await this.checkpoints.publish(file);
     await this.dropCoveredHistory(position.lsn);
   }
@@ -926,11 +930,13 @@ export class StoreEngine<S extends AgentState> {
     this.stateChannel.end();
     let failure: unknown;
     try {
-      // (Taken over by a copy of its cache, this process has nothing to save: everything it wrote before is in the log.)
-      if (this.takenOver) throw this.takenOver;
       await this.compacting;
       await this.checkpointing;
       await this.checkpointQueue;
+      // (Taken over by a copy of its cache, this process has nothing to save: everything it wrote before is in the log.)
+      if (this.takenOver) throw this.takenOver;
+      // (Space may be back: a block still unwritten would keep the checkpoint below from being written.)
+      if (this.unwritten.size > 0) this.writeUnwritten(true);
       let written = false;
       const changes = this.changesSinceCheckpoint;
       if (!this.wal.readOnly && (changes >= CHECKPOINT_ON_CLOSE_AFTER_RECORDS || (changes > 0 && this.lastApplied.lsn - this.checkpointLsn >= CHECKPOINT_AFTER_RECORDS))) {
@@ -1002,9 +1008,10 @@ export class StoreEngine<S extends AgentState> {
     if (!block?.copy) return;
     const own = this.hostChunks;
     if (own && block.ref.chunk >= own.first && block.ref.chunk < own.end) return;
-    // (Behind blocks that could not be written, this one waits its turn: a full disk is not tried once per record.)
+    // (Behind blocks that could not be written for want of space, this one waits its turn: a full disk
+    // is not tried once per record.)
     if (this.unwritten.size > 0) this.writeUnwritten();
-    if (this.unwritten.size === 0) {
+    if (this.unwritten.size === 0 || !this.unwrittenRetry.diskFull) {
       try {
         this.blocks.materialize(block.ref, block.copy);
         return;
@@ -1017,31 +1024,34 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /** When the blocks of other hosts that could not be written are tried again, and how long the wait after that is. */
-  private unwrittenRetry = { at: 0, waitMs: 0 };
+  private unwrittenRetry = { at: 0, waitMs: 0, diskFull: false };
 
   /** A block of another host could not be written: warned about, and the next try waits a while (doubling, up to 5 s). */
   private unwrittenSince(error: unknown): void {
     this.unwrittenRetry.waitMs = Math.min(5000, Math.max(50, this.unwrittenRetry.waitMs * 2));
     this.unwrittenRetry.at = performance.now() + this.unwrittenRetry.waitMs;
+    this.unwrittenRetry.diskFull = isDiskFull(error);
     process.emitWarning(`Blocks of other hosts could not be written to this host's chunk files; they are tried again in ${this.unwrittenRetry.waitMs} ms, as changes arrive or are read: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_BLOCK_WRITE_FAILED' });
   }
 
   /**
-   * Tries again to write the blocks of other hosts that could not be written, once their wait is over,
-   * in order, until one fails again (a full disk fails them all alike: one try says it).
+   * Tries again to write the blocks of other hosts that could not be written, once their wait is over
+   * (`now`: whatever the wait), in order; a full disk stops the round at once (it fails them all alike).
    */
-  private writeUnwritten(): void {
-    if (performance.now() < this.unwrittenRetry.at) return;
+  private writeUnwritten(now = false): void {
+    if (!now && performance.now() < this.unwrittenRetry.at) return;
+    let failure: unknown;
     for (const [key, pending] of this.unwritten) {
       try {
         this.blocks.materialize(pending.ref, pending.bytes);
         this.unwritten.delete(key);
       } catch (error) {
-        this.unwrittenSince(error);
-        return;
+        failure ??= error;
+        if (isDiskFull(error)) break;
       }
     }
-    this.unwrittenRetry.waitMs = 0;
+    if (failure === undefined) this.unwrittenRetry = { at: 0, waitMs: 0, diskFull: false };
+    else this.unwrittenSince(failure);
   }
 
   /**
@@ -1143,6 +1153,15 @@ export class StoreEngine<S extends AgentState> {
   }
 
 
+}
+
+/** Whether `error` (or what caused it) says the disk or the quota is full. */
+function isDiskFull(error: unknown): boolean {
+  for (let at: unknown = error, depth = 0; at instanceof Error && depth < 5; at = at.cause, depth++) {
+    const code = (at as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
 }
 
 /**
