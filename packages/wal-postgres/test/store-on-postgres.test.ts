@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemMapError, MemMapFS, type AgentState } from '@memmapfs/core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -461,6 +461,35 @@ if (!postgres) {
       expect((JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { cache: string }).cache).not.toBe(saved.cache);
       expect(await memoryTexts(back)).toEqual(await memoryTexts(clone));
     });
+
+    it("a block of another host that cannot be written to this host's chunk files is read from its copy in memory meanwhile, and written once it can be", async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a');
+      const texts = Array.from({ length: 3 }, (_, i) => `written by a ${i} ${longText(3000, i + 1)}`);
+      const ids = await a.appendMemories(texts.map((text) => ({ text })));
+      const rootB = await roots.make('b');
+      // Where b must write a's blocks (a's first chunk files), something that is not a file: every write there fails.
+      const aChunks = ['chunk_0000.bin', 'chunk_0001.bin', 'chunk_0002.bin'];
+      for (const name of aChunks) await mkdir(join(rootB, 'blocks', name), { recursive: true });
+      const warnings: string[] = [];
+      const listen = (warning: Error & { code?: string }) => { if (warning.code === 'MEMMAPFS_BLOCK_WRITE_FAILED') warnings.push(warning.message); };
+      process.on('warning', listen);
+      try {
+        const b = await open(rootB, place, 'b');
+        for (const [i, id] of ids.entries()) expect((await b.getMemory(id))?.text).toBe(texts[i]);
+        await expect(b.checkpoint()).rejects.toMatchObject({ code: 'BLOCK_MISSING' });
+        for (const name of aChunks) await rm(join(rootB, 'blocks', name), { recursive: true });
+        await new Promise((resolve) => setTimeout(resolve, 5100));
+        await b.checkpoint();
+        await b.close();
+        opened.splice(opened.indexOf(b), 1);
+        const again = await open(rootB, place, 'b');
+        for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text).toBe(texts[i]);
+      } finally {
+        process.off('warning', listen);
+      }
+      expect(warnings.length).toBeGreaterThan(0);
+    }, 30_000);
 
     it('a folder holds one kind of store: a local store is not opened as a cache of a shared log, nor a cache as a local store', async () => {
       const place = newPlace();

@@ -849,8 +849,15 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
-  /** A block's bytes, checked against their checksum (a view into the mapping under mmap). */
+  /**
+   * A block's bytes, checked against their checksum (a view into the mapping under mmap). With a shared
+   * log, a block of another host that could not be written here yet is read from its copy in memory.
+   */
   readBlock(ref: BlockRef): Uint8Array {
+    if (this.unwritten.size > 0) {
+      const pending = this.unwritten.get(`${ref.chunk}:${ref.offset}`);
+      if (pending && sameBlock(pending.ref, ref)) return pending.bytes;
+    }
     try {
       return this.blocks.read(ref);
     } catch (error) {
@@ -996,8 +1003,8 @@ export class StoreEngine<S extends AgentState> {
   /**
    * With a shared log: writes the block a record carries into this host's chunk files, where its
    * reference says, unless it lies in this host's chunk numbers (a process of this host wrote it there
-   * before the record). A write that fails (disk full) is warned about and tried again with the next
-   * records applied; a read of the block fails meanwhile, and no checkpoint is written past it.
+   * before the record). A write that fails (disk full) is warned about and tried again later (see
+   * `writeUnwritten`); reads take the block from its copy meanwhile, and no checkpoint is written past it.
    */
   private writeOtherHostsBlock(record: LogRecord): void {
     if (record.type === RecordType.BlocksMoved || record.type === RecordType.Checkpoint) {
