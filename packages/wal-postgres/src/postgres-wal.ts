@@ -49,6 +49,13 @@ export interface PostgresWalOptions {
    * rows of its own; hosts that open the same name share one log.
    */
   readonly store: string;
+  /**
+   * How long PostgreSQL lets a commit's transaction sit idle before it ends it, freeing the log's
+   * writer lock: a host that stopped inside a commit (power lost, network gone, process frozen) holds
+   * every other host's appends back no longer. Its append then fails with nothing written. A commit is
+   * idle only while its process applies records other hosts committed before it. Default 60,000.
+   */
+  readonly idleInTransactionTimeoutMs?: number;
 }
 
 /** Records read per query: at most this many, and no more payload bytes than `PAGE_BYTES` (one record at least). */
@@ -67,6 +74,7 @@ const POSITION_EVERY_MS = 1_000;
 /** How long a commit whose connection broke is looked after (its outcome asked of the server) before the log gives up. */
 const OUTCOME_WAIT_MS = 30_000;
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 /** The largest `lockTimeoutMs`: PostgreSQL's `lock_timeout` is a 32-bit number of milliseconds. */
 const MAX_LOCK_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -135,8 +143,12 @@ export function postgresWal(options: PostgresWalOptions): WalOpener {
   if (typeof options.store !== 'string' || options.store === '') {
     throw new WalError('INVALID_ARGUMENT', "postgresWal: store must be a non-empty name (e.g. 'agents'): hosts that open the same name share one log.");
   }
+  const idle = options.idleInTransactionTimeoutMs;
+  if (idle !== undefined && (!Number.isSafeInteger(idle) || idle < 1 || idle > MAX_LOCK_TIMEOUT_MS)) {
+    throw new WalError('INVALID_ARGUMENT', `postgresWal: idleInTransactionTimeoutMs must be a whole number of milliseconds from 1 to ${MAX_LOCK_TIMEOUT_MS}; got ${JSON.stringify(idle)}.`);
+  }
   const { connectionString, store } = options;
-  return (walOptions) => PostgresWal.open({ connectionString, store }, walOptions);
+  return (walOptions) => PostgresWal.open({ connectionString, store, ...(idle === undefined ? {} : { idleInTransactionTimeoutMs: idle }) }, walOptions);
 }
 
 /**
@@ -155,6 +167,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   private readonly durability: Durability;
   private readonly batchIntervalMs: number;
   private readonly lockTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
   /** The last LSN reported through `onCommit`. */
   private reported: number;
   /** Records after `reported`, in order and without a gap, read ahead of `refresh()`: up to `have`. */
@@ -203,6 +216,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     this.durability = options.durability ?? 'sync';
     this.batchIntervalMs = options.batchIntervalMs ?? 50;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.idleTimeoutMs = config.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.reported = row.lastLsn;
     this.have = row.lastLsn;
     this.haveChecksum = lastChecksum;
@@ -631,7 +645,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       const at = this.have;
       const checksum = this.haveChecksum;
       // 'sync' sees to synchronous_commit itself: a server or role default of off must not weaken it.
-      const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; ${relaxed ? 'SET LOCAL synchronous_commit = off;' : DURABLE_COMMIT}
+      const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; SET LOCAL idle_in_transaction_session_timeout = '${this.idleTimeoutMs}ms'; ${relaxed ? 'SET LOCAL synchronous_commit = off;' : DURABLE_COMMIT}
         SELECT ${LOG_ROW_COLUMNS}, ${checksumAt(String(at))}, txid_current()::text AS xid FROM memmapfs_wal_logs l WHERE store = ${pg.escapeLiteral(store)} FOR UPDATE`)) as unknown as pg.QueryResult[];
       const row = results.at(-1)!.rows[0];
       this.checkIdentity(row?.log_id);

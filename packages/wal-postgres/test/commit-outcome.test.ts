@@ -27,12 +27,43 @@ function breakNextCommit(meanwhile: (client: pg.Client) => Promise<void>): void 
   };
 }
 
+/** The next COMMIT sent on any connection waits for `meanwhile` (its transaction idle on the server), then goes out. */
+function holdNextCommit(meanwhile: () => Promise<void>): void {
+  (pg.Client.prototype as unknown as { query: Query }).query = function (this: pg.Client, ...args: unknown[]) {
+    if (args[0] !== 'COMMIT') return query.apply(this, args);
+    (pg.Client.prototype as unknown as { query: Query }).query = query;
+    return meanwhile().then(() => query.apply(this, args));
+  };
+}
+
 if (!postgres) {
   it.skip(INSTALL_ADVICE, () => undefined);
 } else {
   const { connectionString } = postgres;
   afterEach(() => {
     (pg.Client.prototype as unknown as { query: Query }).query = query;
+  });
+
+  describe('postgres log, a host stopped inside a commit', () => {
+    it('holds the writer lock no longer than idleInTransactionTimeoutMs: PostgreSQL ends its transaction, another host appends, and its own append fails with nothing written', async () => {
+      const store = freshStore('idle');
+      const a = await postgresWal({ connectionString, store, idleInTransactionTimeoutMs: 1_000 })({ codec: 'msgpack' });
+      // (Without the timeout, b would wait its whole lockTimeoutMs and fail with LOCK_TIMEOUT.)
+      const b = await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack', lockTimeoutMs: 30_000 });
+      let acked: number[] | undefined;
+      holdNextCommit(async () => {
+        acked = await b.append([entry('written by b')]);
+      });
+      const refused = await a.append([entry('written by a, stopped before COMMIT')]).then(() => undefined, (error: { code?: string }) => error);
+      expect(acked).toEqual([1]);
+      expect(refused?.code).toMatch(/IO_ERROR|WAL_FAILED/);
+      const seen: string[] = [];
+      for await (const record of b.readFrom(1)) seen.push(text(record));
+      expect(seen).toEqual(['written by b']);
+      await a.close().catch(() => undefined);
+      await b.close();
+      await dropStore(connectionString, store);
+    }, 60_000);
   });
 
   describe('postgres log, an append whose connection broke during COMMIT', () => {
