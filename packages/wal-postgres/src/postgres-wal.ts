@@ -2,11 +2,9 @@ import {
   MAX_PAYLOAD_SIZE,
   MAX_RECORD_TYPE,
   WalError,
-  newLogId,
   type AppendOptions,
   type CommittedRecord,
   type Durability,
-  type RecoveryStart,
   type WalEntry,
   type WalHeader,
   type WalOpener,
@@ -21,19 +19,20 @@ import {
   LOG_ROW_COLUMNS,
   LOWEST_POSITION,
   MAX_POSITION,
-  POSTGRES_LOG_FORMAT,
   RECORD_COLUMNS,
   channelOf,
   checksumSeed,
   decodeLogRow,
   decodeRecordRows,
-  ensureTables,
   recordChecksum,
   storeTagOf,
-  tablesExist,
   type LogRow,
   type RecordRow,
 } from './log-tables.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, MAX_LOCK_TIMEOUT_MS, readAtOpen, readRecords, validateOpenOptions } from './log-open.js';
+import { DURABLE_COMMIT, FOLLOW_QUERY, PAGE_QUERY, checksumAt } from './log-queries.js';
+import { dropFailedDependencies, takeBatch, type PendingAppend } from './pending-appends.js';
+import { checkout } from './pool-checkout.js';
 import { describeServer, isConnectionLoss, postgresError } from './postgres-errors.js';
 import { joinProcessLogs, shareCommitted, type SameProcessLog } from './same-process-logs.js';
 
@@ -58,12 +57,6 @@ export interface PostgresWalOptions {
   readonly idleInTransactionTimeoutMs?: number;
 }
 
-/** Records read per query: at most this many, and no more payload bytes than `PAGE_BYTES` (one record at least). */
-const PAGE_RECORDS = 1_000;
-const PAGE_BYTES = 8 * 1024 * 1024;
-/** Records one transaction commits for the appends queued in this process (one append may be larger). */
-const GROUP_RECORDS = 1_000;
-const GROUP_BYTES = 16 * 1024 * 1024;
 /** Rows per INSERT statement of a commit (the statement's parameters stay far below PostgreSQL's 65,535). */
 const INSERT_ROWS = 500;
 /** Records of other processes kept in memory, fetched ahead of `refresh()`, before the follower waits for it. */
@@ -73,61 +66,7 @@ const AHEAD_BYTES = 32 * 1024 * 1024;
 const POSITION_EVERY_MS = 1_000;
 /** How long a commit whose connection broke is looked after (its outcome asked of the server) before the log gives up. */
 const OUTCOME_WAIT_MS = 30_000;
-const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
-/** The largest `lockTimeoutMs`: PostgreSQL's `lock_timeout` is a 32-bit number of milliseconds. */
-const MAX_LOCK_TIMEOUT_MS = 2 ** 31 - 1;
-
-/**
- * Makes the transaction's commit wait for PostgreSQL's WAL flush when the server's or role's default is
- * not to (`synchronous_commit = off`); a stronger setting (`remote_apply`, …) stays.
- */
-const DURABLE_COMMIT = "SELECT set_config('synchronous_commit', 'on', true) WHERE current_setting('synchronous_commit') = 'off';";
-
-/** The checksum of the record at an LSN (`$2`), of the store of the log's row `l`: whether the record a log has last is still there. */
-const checksumAt = (lsn: string) => `(SELECT checksum FROM memmapfs_wal_records h WHERE h.store = l.store AND h.lsn = ${lsn}) AS have_checksum`;
-
-/**
- * Records after `$2`, up to `to`, in order, a page at a time: `PAGE_RECORDS` at most, and no payload
- * bytes past `PAGE_BYTES` after the first (the running sum stops the scan; payloads past it are not
- * read); then the rest of the append the page ends in, whatever its size: a page always ends with an
- * append, so no reader ever reports (or resumes after) half of one.
- */
-const pageQuery = (to: string) => `
-WITH page AS (
-  SELECT ${RECORD_COLUMNS} FROM (
-    SELECT ${RECORD_COLUMNS}, sum(octet_length(payload)) OVER (ORDER BY lsn ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
-    FROM memmapfs_wal_records WHERE store = $1 AND lsn > $2 AND lsn <= ${to} ORDER BY lsn LIMIT ${PAGE_RECORDS}
-  ) cut WHERE before < ${PAGE_BYTES}
-)
-SELECT ${RECORD_COLUMNS} FROM page
-UNION ALL
-SELECT ${RECORD_COLUMNS} FROM memmapfs_wal_records
-WHERE store = $1 AND lsn > (SELECT max(lsn) FROM page) AND lsn <= (SELECT commit_end FROM page ORDER BY lsn DESC LIMIT 1)
-ORDER BY lsn`;
-
-/** Records after `$2` up to `$3` (see `pageQuery`). */
-const PAGE_QUERY = pageQuery('$3');
-
-/**
- * The log's row (identity, last LSN) with the page of records after `$2` up to that last LSN: one round
- * trip per follower read. (The page's bound is read by a subquery of the same statement, so it sees the
- * row as the statement does.)
- */
-const FOLLOW_QUERY = `
-SELECT l.log_id, l.first_lsn, l.last_lsn, l.held_bytes, ${checksumAt('$2')}, r.lsn, r.commit_end, r.type, r.checksum, r.payload
-FROM memmapfs_wal_logs l LEFT JOIN (${pageQuery('(SELECT last_lsn FROM memmapfs_wal_logs WHERE store = $1)')}) r ON true
-WHERE l.store = $1 ORDER BY r.lsn`;
-
-/** An append waiting for its commit. */
-interface PendingAppend {
-  readonly entries: readonly WalEntry[];
-  readonly bytes: number;
-  readonly check: (() => void) | undefined;
-  resolve(lsns: number[]): void;
-  reject(error: unknown): void;
-}
-
 /**
  * The factory of logs in PostgreSQL: `postgresWal({ connectionString, store })` is a `WalOpener`, what
  * a store is given to run on a log shared by every host that can reach the database.
@@ -592,7 +531,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     // Never done before `append` has stored the promise in `committing` (see the file log).
     await null;
     while (this.queue.length > 0) {
-      const batch = this.takeBatch();
+      const batch = takeBatch(this.queue);
       try {
         if (this.failure) throw this.failure;
         const ready = await dropFailedDependencies(batch);
@@ -605,21 +544,6 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       }
     }
     this.committing = undefined;
-  }
-
-  /** The appends the next transaction commits: one with a precondition alone, else those queued before the next one with a precondition. */
-  private takeBatch(): PendingAppend[] {
-    if (this.queue[0]!.check) return this.queue.splice(0, 1);
-    let count = 0;
-    let records = 0;
-    let bytes = 0;
-    for (const pending of this.queue) {
-      if (pending.check || (count > 0 && (records + pending.entries.length > GROUP_RECORDS || bytes + pending.bytes > GROUP_BYTES))) break;
-      count++;
-      records += pending.entries.length;
-      bytes += pending.bytes;
-    }
-    return this.queue.splice(0, count);
   }
 
   /**
@@ -848,168 +772,3 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   }
 }
 
-function validateOpenOptions(options: WalOpenOptions): void {
-  const durability = options.durability ?? 'sync';
-  if (!['sync', 'batch', 'none'].includes(durability)) {
-    throw new WalError('INVALID_ARGUMENT', `durability must be 'sync', 'batch' or 'none'; got ${JSON.stringify(durability)}.`);
-  }
-  const lockTimeout = options.lockTimeoutMs;
-  if (lockTimeout !== undefined && (!Number.isFinite(lockTimeout) || lockTimeout < 0 || lockTimeout > MAX_LOCK_TIMEOUT_MS)) {
-    throw new WalError('INVALID_ARGUMENT', `lockTimeoutMs must be a number of milliseconds from 0 to ${MAX_LOCK_TIMEOUT_MS} (PostgreSQL's lock_timeout); got ${JSON.stringify(lockTimeout)}.`);
-  }
-  const interval = options.batchIntervalMs;
-  if (interval !== undefined && (!Number.isFinite(interval) || interval <= 0)) {
-    throw new WalError('INVALID_ARGUMENT', `batchIntervalMs must be a positive number of milliseconds; got ${JSON.stringify(interval)}.`);
-  }
-}
-
-/**
- * Reads (or creates) the log's row and hands its records to `recover`: a writer under the writer lock
- * (the row locked for the whole reading), a read-only open, or a writer whose `recover` needs no lock
- * (`recoverWithoutLock`), in one snapshot of the database.
- */
-async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, options: WalOpenOptions, name: string): Promise<{ header: WalHeader; row: LogRow; lastChecksum: number | undefined }> {
-  const { store } = config;
-  const server = describeServer(config.connectionString);
-  const absent = () => new WalError('WAL_NOT_FOUND', `There is no ${name}. Open it once without ${options.readOnly ? 'readOnly' : 'create: false'} to create it (from a shell: \`memmapfs init --postgres URL --store ${config.store}\`).`);
-  const client = await checkout(pool);
-  let broken: unknown;
-  try {
-    if (options.readOnly) {
-      if (!(await tablesExist(client))) throw absent();
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    } else {
-      if (options.create === false) {
-        if (!(await tablesExist(client))) throw absent();
-      } else {
-        await ensureTables(client);
-      }
-      const createRow = () => client.query(
-        'INSERT INTO memmapfs_wal_logs (store, format_version, codec, log_id, first_lsn, last_lsn, held_bytes) VALUES ($1, $2, $3, $4, 1, 0, 0) ON CONFLICT (store) DO NOTHING',
-        [store, POSTGRES_LOG_FORMAT, options.codec, newLogId()],
-      );
-      if (options.recoverWithoutLock) {
-        // The records from one snapshot, the row not locked: appends of other hosts go on meanwhile,
-        // and the follower reads on from the snapshot's last LSN.
-        if (options.create !== false) await createRow();
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      } else {
-        await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}ms'`);
-        if (options.create !== false) await createRow();
-      }
-    }
-    const locked = !options.readOnly && !options.recoverWithoutLock;
-    const { rows } = await client.query(`SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = $1${locked ? ' FOR UPDATE' : ''}`, [store]);
-    if (!rows[0]) throw absent();
-    const row = decodeLogRow(rows[0]);
-    if (row.header.formatVersion > POSTGRES_LOG_FORMAT) {
-      throw new WalError('WAL_FORMAT_UNSUPPORTED', `${name} is of table format ${row.header.formatVersion}; this release of @memmapfs/wal-postgres reads format ${POSTGRES_LOG_FORMAT} only. Upgrade @memmapfs/wal-postgres.`);
-    }
-    const seed = checksumSeed(row.header.logId);
-    const after = await resumePoint(client, store, row, options);
-    const query = (from: number) => client.query(PAGE_QUERY, [store, from, row.lastLsn]);
-    const corrupt = (lsn: number) => new WalError('WAL_CORRUPT', `${name}: record ${lsn} is missing from memmapfs_wal_records, though the log's row says it holds records ${row.firstLsn} to ${row.lastLsn}. Rows were deleted outside MemMapFS: restore the table from a backup.`, { lsn });
-    await handOver(readRecords(query, after + 1, row.lastLsn, seed, name, corrupt, server), row.header, options.recover, { after });
-    const last = await client.query('SELECT checksum FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [store, row.lastLsn]);
-    await client.query('COMMIT');
-    const lastChecksum = last.rows[0] ? Number(last.rows[0].checksum) : undefined;
-    return { header: row.header, row, lastChecksum };
-  } catch (error) {
-    if (isConnectionLoss(error)) broken = error;
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release(broken as Error | undefined);
-  }
-}
-
-/**
- * The LSN `recover` is handed records after: that of `options.resumeAfter` when the log holds that very
- * record (same LSN, offset and checksum, the last record of its append), or when retention dropped it
- * and the oldest record held is the one right after it; otherwise the LSN before the oldest record held.
- */
-async function resumePoint(client: pg.ClientBase, store: string, row: LogRow, options: WalOpenOptions): Promise<number> {
-  const position = options.resumeAfter;
-  const everything = row.firstLsn - 1;
-  if (!position) return everything;
-  const { lsn, offset, checksum } = position;
-  if (!Number.isSafeInteger(lsn) || lsn < 1 || offset !== lsn || lsn > row.lastLsn) return everything;
-  if (lsn < row.firstLsn) return lsn + 1 === row.firstLsn ? lsn : everything;
-  const { rows } = await client.query('SELECT commit_end, checksum FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [store, lsn]);
-  const found = rows[0];
-  if (!found || Number(found.commit_end) !== lsn || Number(found.checksum) !== checksum >>> 0) return everything;
-  return lsn;
-}
-
-/**
- * The records from `from` to `to`, read a page at a time through `query` (records after the LSN it is
- * given), each checked; a record missing in between is `gap(lsn)`.
- */
-async function* readRecords(
-  query: (after: number) => Promise<pg.QueryResult>,
-  from: number,
-  to: number,
-  seed: number,
-  name: string,
-  gap: (lsn: number) => WalError,
-  server: string,
-): AsyncGenerator<WalRecord> {
-  let next = from;
-  while (next <= to) {
-    let page: RecordRow[];
-    try {
-      page = decodeRecordRows((await query(next - 1)).rows, seed, name);
-    } catch (error) {
-      throw postgresError(error, `Reading ${name}`, server);
-    }
-    if (page.length === 0) throw gap(next);
-    for (const { commitEnd: _, ...record } of page) {
-      if (record.lsn !== next) throw gap(next);
-      next++;
-      yield record;
-    }
-  }
-}
-
-/** Gives the records to `recover` (which may stop early: it is given `next` only, never `return`). */
-async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover'], start: RecoveryStart): Promise<void> {
-  try {
-    await recover?.({ [Symbol.asyncIterator]: () => ({ next: () => records.next() }) }, header, start);
-  } finally {
-    await records.return(undefined);
-  }
-}
-
-/**
- * A connection of the pool for a transaction. Its errors while it is checked out (the server went away
- * between two queries) come back from the next query: the pool listens for them only while it is idle.
- */
-async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
-  const client = await pool.connect();
-  const ignore = () => undefined;
-  client.on('error', ignore);
-  const release = client.release.bind(client);
-  client.release = (error?: Error | boolean) => {
-    client.removeListener('error', ignore);
-    release(error);
-  };
-  return client;
-}
-
-/** Waits for the `after` promises of the batch; appends whose work failed are rejected with its error and left out. */
-async function dropFailedDependencies(batch: PendingAppend[]): Promise<PendingAppend[]> {
-  if (!batch.some((pending) => pending.entries.some((entry) => entry.after))) return batch;
-  const failures = await Promise.all(batch.map(async (pending) => {
-    try {
-      await Promise.all(pending.entries.map((entry) => entry.after));
-      return undefined;
-    } catch (error) {
-      return { error };
-    }
-  }));
-  return batch.filter((pending, i) => {
-    const failure = failures[i];
-    if (failure) pending.reject(failure.error);
-    return !failure;
-  });
-}
