@@ -5,14 +5,19 @@ import { MemMapFS } from '@memmapfs/core';
 const root = process.argv[2] ?? '.memmap_fs_root';
 const fs = await MemMapFS.init(root);
 
-const id = await fs.appendMemory('Hello from MemMapFS!', ['demo']);
-console.log(`appended memory #${id}`);
+const ids = await fs.appendMemories([
+  { text: 'Hello from MemMapFS!', tags: ['demo'] },
+  { text: 'The user prefers dark mode and short answers', tags: ['demo', 'preference'] },
+  { text: 'The deploy key rotates every ninety days', tags: ['demo', 'ops'] },
+]);
+console.log(`appended memories #${ids.join(', #')}`);
 
-const hits = await fs.queryMemory('MemMapFS', { tags: ['demo'] });
-console.log(`query "MemMapFS" found ${hits.length} memor${hits.length === 1 ? 'y' : 'ies'}:`);
+// Ranked by BM25: a word that every memory holds would weigh (almost) nothing.
+const hits = await fs.queryMemory('dark mode', { tags: ['demo'] });
+console.log(`query "dark mode" found ${hits.length} memor${hits.length === 1 ? 'y' : 'ies'}:`);
 for (const hit of hits.slice(0, 5)) console.log(`  #${hit.id} (score ${hit.score.toFixed(3)}) [${hit.tags.join(', ')}] ${hit.text}`);
 
-await fs.updateState({ status: 'ready', activeMemoryCount: fs.stats().memories, lastUpdatedId: id, extra: { demo: true } });
+await fs.updateState({ status: 'ready', activeMemoryCount: fs.stats().memories, lastUpdatedId: ids.at(-1)!, extra: { demo: true } });
 console.log('state:', JSON.stringify(fs.getState()));
 
 const { memories, reader, search, codec, walBytes } = fs.stats();
