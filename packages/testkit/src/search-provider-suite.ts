@@ -136,6 +136,16 @@ export function searchProviderSuite(
       }
     });
 
+    check('contract', 'its spec, when it has one, names a provider and holds JSON options only (the store saves it with the index)', async (provider) => {
+      const spec = provider.spec;
+      if (spec === undefined) return;
+      expect(typeof spec.provider === 'string' && spec.provider.length > 0, `spec.provider ${JSON.stringify(spec.provider)} is a non-empty name`).toBe(true);
+      if (spec.options !== undefined) {
+        // (What JSON would drop or change — undefined, functions, class instances, NaN — must not be there.)
+        expect(JSON.parse(JSON.stringify(spec.options)), 'spec.options survive JSON unchanged').toStrictEqual(spec.options);
+      }
+    });
+
     check('contract', 'finds a memory by a word of its text', async (provider) => {
       await addAll(provider, [memory(1, 'The deploy script lives in the tools folder'), memory(2, 'Lunch with the design team on Friday')]);
       expect(await idsOf(provider, { text: 'deploy', limit: 10 })).toEqual([1]);
