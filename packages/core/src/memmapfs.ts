@@ -640,6 +640,21 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   }
 
   /**
+   * With a log other hosts share (the `wal` option, e.g. `postgresWal`): writes a checkpoint, then keeps
+   * it with the log, together with every block it references, as the snapshot a new host starts from.
+   * A host opening a folder with no checkpoint of its own (a new machine, a lost disk) then loads it
+   * and reads only the records after it, instead of every record since the store began. Call it now
+   * and then from one host (say, daily, or after large imports). Resolves with the LSN it covers and
+   * its size in bytes, or `undefined` when the log already keeps a newer one. On a local store it
+   * rejects with `NOT_SUPPORTED`: its own checkpoints serve.
+   */
+  async publishSnapshot(): Promise<{ lsn: number; bytes: number } | undefined> {
+    this.assertWritable('publishSnapshot');
+    await Promise.allSettled([...this.inflight]);
+    return this.track(() => this.engine.publishSnapshot());
+  }
+
+  /**
    * Compacts the store while other processes keep using it: deletes expired memories, copies the live
    * blocks out of chunk files that are mostly dead (with `erase`, every one holding a dead byte) and
    * removes those files, writes a checkpoint and drops the log before it (history with it). With

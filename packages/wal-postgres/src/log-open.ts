@@ -2,6 +2,7 @@ import { WalError, newLogId, type RecoveryStart, type WalHeader, type WalOpenOpt
 import type pg from 'pg';
 import { PAGE_QUERY } from './log-queries.js';
 import { LOG_ROW_COLUMNS, POSTGRES_LOG_FORMAT, checksumSeed, decodeLogRow, decodeRecordRows, ensureTables, tablesExist, type LogRow, type RecordRow } from './log-tables.js';
+import { PostgresLogSnapshots } from './log-snapshots.js';
 import { checkout } from './pool-checkout.js';
 import { describeServer, isConnectionLoss, postgresError } from './postgres-errors.js';
 import type { PostgresWalOptions } from './postgres-wal.js';
@@ -40,15 +41,16 @@ export async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, opti
   const client = await checkout(pool);
   let broken: unknown;
   try {
-    if (options.readOnly) {
+    if (options.readOnly || options.create === false) {
       if (!(await tablesExist(client))) throw absent();
+    } else {
+      await ensureTables(client);
+    }
+    // (Before the reading below: the snapshot covers a record that reading sees.)
+    options = await startFromSnapshot(pool, config, options, name, server);
+    if (options.readOnly) {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     } else {
-      if (options.create === false) {
-        if (!(await tablesExist(client))) throw absent();
-      } else {
-        await ensureTables(client);
-      }
       const createRow = () => client.query(
         'INSERT INTO memmapfs_wal_logs (store, format_version, codec, log_id, first_lsn, last_lsn, held_bytes) VALUES ($1, $2, $3, $4, 1, 0, 0) ON CONFLICT (store) DO NOTHING',
         [store, POSTGRES_LOG_FORMAT, options.codec, newLogId()],
@@ -86,6 +88,21 @@ export async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, opti
   } finally {
     client.release(broken as Error | undefined);
   }
+}
+
+/**
+ * `options`, with `resumeAfter` the position the opener's `fromSnapshot` installed the newest snapshot
+ * of the log at, when it asks for one (no `resumeAfter` of its own) and the log keeps one.
+ */
+async function startFromSnapshot(pool: pg.Pool, config: PostgresWalOptions, options: WalOpenOptions, name: string, server: string): Promise<WalOpenOptions> {
+  if (!options.fromSnapshot || options.resumeAfter) return options;
+  const { rows } = await pool.query(`SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = $1`, [config.store]);
+  if (!rows[0]) return options;
+  const { header } = decodeLogRow(rows[0]);
+  const snapshot = await new PostgresLogSnapshots(pool, config.store, header.logId, name, server).latest();
+  if (!snapshot) return options;
+  const position = await options.fromSnapshot(snapshot, header);
+  return position ? { ...options, resumeAfter: position } : options;
 }
 
 /**

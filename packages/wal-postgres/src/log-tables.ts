@@ -14,6 +14,9 @@ export const POSTGRES_LOG_FORMAT = 1;
  *   append it came with (the records of one append are all or nothing, and a resume point must end one);
  *   `commit_token` a random number of the transaction that wrote it, by which a writer whose connection
  *   broke during COMMIT recognises its own rows (another host may have written the same records there).
+ * - `memmapfs_wal_snapshots`: the snapshots kept with a store's log (`LogSnapshots`), a row per part of
+ *   4 MiB, the newest only once it is whole, with the id of the log it belongs to (a store's log made
+ *   anew under the same name does not take an older log's snapshot).
  */
 export const CREATE_TABLES = `
 CREATE TABLE IF NOT EXISTS memmapfs_wal_logs (
@@ -35,7 +38,15 @@ CREATE TABLE IF NOT EXISTS memmapfs_wal_records (
   commit_token bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (store, lsn)
 );
-ALTER TABLE memmapfs_wal_records ADD COLUMN IF NOT EXISTS commit_token bigint NOT NULL DEFAULT 0;`;
+ALTER TABLE memmapfs_wal_records ADD COLUMN IF NOT EXISTS commit_token bigint NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS memmapfs_wal_snapshots (
+  store text NOT NULL,
+  lsn bigint NOT NULL,
+  part integer NOT NULL,
+  log_id text NOT NULL,
+  bytes bytea NOT NULL,
+  PRIMARY KEY (store, lsn, part)
+);`;
 
 /**
  * Taken (for its transaction) by whoever creates the tables, so that two first opens do not race: an
@@ -147,7 +158,7 @@ export async function ensureTables(client: pg.ClientBase): Promise<void> {
 /** Whether the tables exist with every column this release writes (tables of an earlier layout get them added). */
 async function tablesCurrent(client: pg.ClientBase): Promise<boolean> {
   const { rows } = await client.query<{ present: boolean }>(
-    "SELECT to_regclass('memmapfs_wal_logs') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('memmapfs_wal_records') AND attname = 'commit_token' AND NOT attisdropped) AS present",
+    "SELECT to_regclass('memmapfs_wal_logs') IS NOT NULL AND to_regclass('memmapfs_wal_snapshots') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('memmapfs_wal_records') AND attname = 'commit_token' AND NOT attisdropped) AS present",
   );
   return rows[0]?.present === true;
 }

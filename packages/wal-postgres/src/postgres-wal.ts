@@ -30,6 +30,7 @@ import {
   type RecordRow,
 } from './log-tables.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, MAX_LOCK_TIMEOUT_MS, readAtOpen, readRecords, validateOpenOptions } from './log-open.js';
+import { PostgresLogSnapshots } from './log-snapshots.js';
 import { DURABLE_COMMIT, FOLLOW_QUERY, PAGE_QUERY, checksumAt } from './log-queries.js';
 import { dropFailedDependencies, takeBatch, type PendingAppend } from './pending-appends.js';
 import { checkout } from './pool-checkout.js';
@@ -101,6 +102,7 @@ export function postgresWal(options: PostgresWalOptions): WalOpener {
  */
 export class PostgresWal implements WriteAheadLog, SameProcessLog {
   readonly readOnly: boolean;
+  readonly snapshots: PostgresLogSnapshots;
   private readonly seed: number;
   private readonly name: string;
   private readonly durability: Durability;
@@ -152,6 +154,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     this.readOnly = options.readOnly === true;
     this.seed = checksumSeed(header.logId);
     this.name = `PostgreSQL log '${config.store}' at ${server}`;
+    this.snapshots = new PostgresLogSnapshots(pool, config.store, header.logId, this.name, server);
     this.durability = options.durability ?? 'sync';
     this.batchIntervalMs = options.batchIntervalMs ?? 50;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;

@@ -16,6 +16,59 @@ if (!postgres) {
   // The contract every log meets, unchanged: nothing is left out.
   writeAheadLogSuite('postgres log', async () => storePlace(connectionString));
 
+  describe('postgres log, snapshots kept with it', () => {
+    const bytesOf = async (pieces: AsyncIterable<Uint8Array>) => {
+      const all: Buffer[] = [];
+      for await (const piece of pieces) all.push(Buffer.from(piece));
+      return Buffer.concat(all);
+    };
+    async function* inPieces(bytes: Buffer, size: number): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+    }
+
+    it('keeps the newest snapshot whole (parts of 4 MiB), refuses an older one, and a reader started before a newer one is put reads its own to the end', async () => {
+      const store = freshStore();
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      expect(await wal.snapshots!.latest()).toBeUndefined();
+      const first = Buffer.from(Array.from({ length: 9 * 1024 * 1024 + 5 }, (_, i) => (i * 31) % 251));
+      expect(await wal.snapshots!.put(10, inPieces(first, 100_000))).toBe(true);
+      const kept = await wal.snapshots!.latest();
+      expect({ lsn: kept?.lsn, size: kept?.size }).toEqual({ lsn: 10, size: first.length });
+      expect((await bytesOf(kept!.read())).equals(first)).toBe(true);
+      expect(await wal.snapshots!.put(10, inPieces(Buffer.from('same lsn'), 3))).toBe(false);
+      expect(await wal.snapshots!.put(9, inPieces(Buffer.from('older'), 3))).toBe(false);
+      // A reader part-way through the snapshot of 10 while 12's is put (and 10's dropped) reads 10's whole.
+      const reading = (await wal.snapshots!.latest())!.read()[Symbol.asyncIterator]();
+      const head = await reading.next();
+      expect(await wal.snapshots!.put(12, inPieces(Buffer.from('twelve'), 2))).toBe(true);
+      const rest: Buffer[] = [Buffer.from(head.value as Uint8Array)];
+      for (let next = await reading.next(); !next.done; next = await reading.next()) rest.push(Buffer.from(next.value));
+      expect(Buffer.concat(rest).equals(first)).toBe(true);
+      const newest = await wal.snapshots!.latest();
+      expect(newest?.lsn).toBe(12);
+      expect((await bytesOf(newest!.read())).toString()).toBe('twelve');
+      expect(await withClient(connectionString, async (client) => Number((await client.query('SELECT count(DISTINCT lsn) AS n FROM memmapfs_wal_snapshots WHERE store = $1', [store])).rows[0].n))).toBe(1);
+      await wal.close();
+      await dropStore(connectionString, store);
+    });
+
+    it('a put whose bytes fail part-way keeps nothing of them: the snapshot kept before stays the newest', async () => {
+      const store = freshStore();
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      expect(await wal.snapshots!.put(5, inPieces(Buffer.from('five'), 2))).toBe(true);
+      async function* failing(): AsyncGenerator<Uint8Array> {
+        yield Buffer.alloc(5 * 1024 * 1024, 1);
+        throw new Error('the disk the snapshot was read from failed');
+      }
+      await expect(wal.snapshots!.put(8, failing())).rejects.toThrow(/disk the snapshot was read from failed/);
+      const newest = await wal.snapshots!.latest();
+      expect(newest?.lsn).toBe(5);
+      expect((await bytesOf(newest!.read())).toString()).toBe('five');
+      await wal.close();
+      await dropStore(connectionString, store);
+    });
+  });
+
   describe('postgres log, beyond the suite', () => {
     it('wakes a follower in another log through LISTEN/NOTIFY: refresh reports records fetched without any call to the server', async () => {
       const store = freshStore();

@@ -3,7 +3,7 @@ import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { MemMapError, MemMapFS, type AgentState } from '@memmapfs/core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { dropStore, freshStore } from './support/places.js';
+import { dropStore, freshStore, withClient } from './support/places.js';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
 import { allMemories, longText, memoryTexts, openHost, readStream, storeOptions, tempRoots, type StorePlace } from './support/stores.js';
 
@@ -490,6 +490,52 @@ if (!postgres) {
       }
       expect(warnings.length).toBeGreaterThan(0);
     }, 30_000);
+
+    it('a new host starts from the snapshot another host published: the records before it are never read (the log may have dropped them), and everything reads the same', async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a');
+      const ids = await a.appendMemories(Array.from({ length: 40 }, (_, i) => ({ text: `before the snapshot ${i} ${longText(i === 7 ? 200 * 1024 : 1500, i + 1)}`, tags: [`t${i % 3}`] })));
+      await a.deleteMemory(ids[3]!);
+      await a.updateMemory(ids[4]!, { text: `updated before the snapshot ${longText(2500, 99)}` });
+      await a.setKv('profile', { name: 'Ada', bytes: new Uint8Array([0, 1, 255]) });
+      await a.appendStream('transcript', randomBytes(70 * 1024));
+      await a.appendStream('transcript', 'and more');
+      await a.updateState({ status: 'snapshotting', activeMemoryCount: 39, lastUpdatedId: ids[4]!, extra: {} });
+      const published = await a.publishSnapshot();
+      expect(published?.lsn).toBeGreaterThan(40);
+      expect(published!.bytes).toBeGreaterThan(200 * 1024);
+      // An older snapshot than the one kept is not kept.
+      expect(await a.publishSnapshot()).toBeUndefined();
+      const after = await a.appendMemory(`after the snapshot ${longText(1800, 7)}`);
+      await a.deleteMemory(ids[5]!);
+      await a.setKv('counter', 7);
+      // As retention would: the log drops every record the snapshot covers.
+      await withClient(connectionString, async (client) => {
+        await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn <= $2', [place.store, published!.lsn]);
+        await client.query('UPDATE memmapfs_wal_logs SET first_lsn = $2 WHERE store = $1', [place.store, published!.lsn + 1]);
+      });
+      const rootB = await roots.make('b');
+      const b = await open(rootB, place, 'b');
+      expect(await everything(b, ['transcript'])).toEqual(await everything(a, ['transcript']));
+      expect((await b.getMemory(ids[7]!))?.text.length).toBeGreaterThan(200 * 1024);
+      expect((await b.getMemory(after))?.text).toContain('after the snapshot');
+      expect(await b.getMemory(ids[5]!)).toBeUndefined();
+      expect((await b.queryMemory('updated', { limit: 5 })).map((hit) => hit.id)).toEqual([ids[4]]);
+      // b writes, a reads; b reopens and reads the same.
+      const fromB = await b.appendMemory(`written by b ${longText(1200, 8)}`);
+      expect((await a.getMemory(fromB))?.text).toContain('written by b');
+      await b.close();
+      opened.splice(opened.indexOf(b), 1);
+      const again = await open(rootB, place, 'b');
+      expect(await everything(again, ['transcript'])).toEqual(await everything(a, ['transcript']));
+      expect((await again.getMemory(fromB))?.text).toContain('written by b');
+    });
+
+    it('publishSnapshot on a local store rejects with NOT_SUPPORTED', async () => {
+      const local = await MemMapFS.init(await roots.make('local'), storeOptions(newPlace(), undefined, { wal: undefined }));
+      opened.push(local);
+      await expect(local.publishSnapshot()).rejects.toMatchObject({ code: 'NOT_SUPPORTED' });
+    });
 
     it('a folder holds one kind of store: a local store is not opened as a cache of a shared log, nor a cache as a local store', async () => {
       const place = newPlace();

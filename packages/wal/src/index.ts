@@ -1,4 +1,4 @@
-export type { AppendOptions, CommittedRecord, Durability, RecoveryStart, WalPosition, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalRecord, WriteAheadLog } from './write-ahead-log.js';
+export type { AppendOptions, CommittedRecord, Durability, RecoveryStart, WalPosition, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalRecord, WriteAheadLog, LogSnapshots, LogSnapshot } from './write-ahead-log.js';
 export { DEFAULT_LOCK_TIMEOUT_MS, HeadFile, readHeadFile } from './head-file.js';
 export type { CommitMarker } from './head-file.js';
 export { FileWal, fileWal, openFileWal, createFileDurably, lockLogForMaintenance, syncFolder } from './file-wal.js';

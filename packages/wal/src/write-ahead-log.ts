@@ -150,6 +150,37 @@ export interface WriteAheadLog {
   truncateBefore(lsn: number): Promise<number>;
   /** Flushes and closes the log. Further calls fail with `WAL_CLOSED`. */
   close(): Promise<void>;
+  /**
+   * (Optional: a log that is not a local file.) Snapshots of the state its records build, kept with
+   * the log, from which a new reader starts rather than from the first record.
+   */
+  readonly snapshots?: LogSnapshots;
+}
+
+/**
+ * Snapshots kept with a log: opaque bytes, each standing for the state the log's records build up to
+ * one LSN. The log never reads them; whoever wrote one knows its format.
+ */
+export interface LogSnapshots {
+  /**
+   * Keeps `bytes` (read once, in order) as the snapshot of the state after record `lsn`, and drops the
+   * older ones; resolves `true` once it is durable, or `false`, keeping nothing, when a snapshot of
+   * `lsn` or later is kept already. A failure keeps nothing either.
+   */
+  put(lsn: number, bytes: AsyncIterable<Uint8Array>): Promise<boolean>;
+  /**
+   * The newest snapshot: the LSN it covers, its size in bytes, and its bytes in order (read from one
+   * consistent view: a snapshot put meanwhile does not cut it short).
+   */
+  latest(): Promise<LogSnapshot | undefined>;
+}
+
+/** A snapshot kept with a log (see `LogSnapshots.latest`). */
+export interface LogSnapshot {
+  readonly lsn: number;
+  readonly size: number;
+  /** Its bytes, in pieces, in order. */
+  read(): AsyncIterable<Uint8Array>;
 }
 
 /**
@@ -213,6 +244,13 @@ export interface WalOpenOptions {
    * holds (`start.after` says which).
    */
   resumeAfter?: WalPosition;
+  /**
+   * (A log that keeps snapshots: `WriteAheadLog.snapshots`.) Called at open, before `recover`, when
+   * `resumeAfter` is not given and the log keeps a snapshot, with the newest one and the log's header:
+   * the opener installs it and resolves with the position of the record it covers, which then stands
+   * for `resumeAfter`; or with `undefined`, to be handed every record.
+   */
+  fromSnapshot?: (snapshot: LogSnapshot, header: WalHeader) => Promise<WalPosition | undefined>;
 }
 
 /** Opens (or creates) one log: how a store is given the log it runs on. */

@@ -110,6 +110,8 @@ export interface CheckpointFile {
   tables(codec: Codec): CheckpointTables;
   /** Checks the rows' and labels' checksums too (reads the whole file): what `memmapfs verify` does. */
   verify(): string | undefined;
+  /** The whole file, as read at open (mapped: a view of the page cache, not a heap copy). */
+  bytes(): Uint8Array;
 }
 
 /** Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced. */
@@ -261,6 +263,7 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
     writtenAt: bytes.readDoubleLE(H_WRITTEN_AT),
     memories: (codec) => new CheckpointMemories(rows, labels, checks, codec, path, version === VERSION),
     tables: (codec) => decodeTables(codec, tablesBytes, count, bad),
+    bytes: () => bytes,
     verify: () => {
       if (crc32c(rows) !== bytes.readUInt32LE(H_ROWS_CRC)) return 'its memory rows fail their checksum';
       if (crc32c(labels) !== bytes.readUInt32LE(H_LABELS_CRC)) return 'its labels fail their checksum';

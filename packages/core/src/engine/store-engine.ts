@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { chunkStore, type BlockRef, type BlockStore, type ChunkNumberRange } from '@memmapfs/blocks';
-import { fileWal, syncFolder, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
+import { fileWal, syncFolder, type CommittedRecord, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
@@ -20,6 +20,7 @@ import { storeLayout, type StoreLayout } from './store-layout.js';
 import { CacheChanged, CacheNotVouched, firstRecordAt, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { installSnapshot, snapshotBytes } from '../checkpoint/store-snapshot.js';
 import type { CacheOpen, CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
@@ -305,6 +306,18 @@ export class StoreEngine<S extends AgentState> {
         // Under the writer lock: the tables are built from the records as they are read (never all in
         // memory), and blocks a power loss took are put back before anyone places new ones.
         ...(checkpoint ? { resumeAfter: checkpoint.position } : {}),
+        // A new host (no checkpoint of its own) starts from the newest snapshot another host published,
+        // if the log keeps one: the records before it are never read.
+        ...(remote && !checkpoint && !readOnly ? {
+          fromSnapshot: async (snapshot: LogSnapshot, header: WalHeader) => {
+            const installed = await installSnapshot(snapshot, header, layout.checkpoints, blocks!, files, options.reader ?? 'auto');
+            if (!installed) return undefined;
+            checkpointCodec = codec ?? (await resolveCodec(undefined, installed.codec));
+            tables = installed.tables(checkpointCodec);
+            checkpoint = installed;
+            return installed.position;
+          },
+        } : {}),
         // (With a shared log, what recovery repairs is this host's own chunk files: other hosts need not
         // wait for a long replay, as a new host's first open.)
         ...(remote ? { recoverWithoutLock: true } : {}),
@@ -720,6 +733,34 @@ export class StoreEngine<S extends AgentState> {
   async checkpointTables(): Promise<void> {
     this.refresh();
     await this.queueCheckpoint();
+  }
+
+  /**
+   * With a log that keeps snapshots (a shared log): writes a checkpoint of every change applied, then
+   * keeps it with the log, with every block it references, as the snapshot new hosts start from.
+   * Resolves with the LSN it covers and its size, or `undefined` when the log keeps a newer one already.
+   */
+  async publishSnapshot(): Promise<{ lsn: number; bytes: number } | undefined> {
+    const snapshots = this.wal.snapshots;
+    if (!this.remote || !snapshots) {
+      throw new MemMapError('NOT_SUPPORTED', 'publishSnapshot() needs a log that keeps snapshots, which other hosts share (the wal option, e.g. postgresWal): a local store is opened from its own checkpoints.');
+    }
+    await this.checkpointTables();
+    const file = this.checkpointFile;
+    if (!file) return undefined;
+    let bytes = 0;
+    const counted = async function* (pieces: AsyncIterable<Uint8Array>) {
+      for await (const piece of pieces) {
+        bytes += piece.byteLength;
+        yield piece;
+      }
+    };
+    try {
+      const kept = await snapshots.put(file.position.lsn, counted(snapshotBytes(file, this.codec, this.blocks)));
+      return kept ? { lsn: file.position.lsn, bytes } : undefined;
+    } catch (error) {
+      throw toMemMapError(error);
+    }
   }
 
   /** Writes a checkpoint once those queued before it are done: never two at once. */
