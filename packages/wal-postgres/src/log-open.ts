@@ -92,15 +92,18 @@ export async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, opti
 
 /**
  * `options`, with `resumeAfter` the position the opener's `fromSnapshot` installed the newest snapshot
- * of the log at, when it asks for one (no `resumeAfter` of its own) and the log keeps one.
+ * of the log at, when it asks for one and needs it (no `resumeAfter` of its own, or retention dropped
+ * the records right after it), and the log keeps one whose following records it still holds.
  */
 async function startFromSnapshot(pool: pg.Pool, config: PostgresWalOptions, options: WalOpenOptions, name: string, server: string): Promise<WalOpenOptions> {
-  if (!options.fromSnapshot || options.resumeAfter) return options;
+  if (!options.fromSnapshot) return options;
   const { rows } = await pool.query(`SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = $1`, [config.store]);
   if (!rows[0]) return options;
-  const { header } = decodeLogRow(rows[0]);
+  const { header, firstLsn } = decodeLogRow(rows[0]);
+  if (options.resumeAfter && options.resumeAfter.lsn + 1 >= firstLsn) return options;
   const snapshot = await new PostgresLogSnapshots(pool, config.store, header.logId, name, server).latest();
-  if (!snapshot) return options;
+  // (Retention never drops past the newest snapshot; should it have, the snapshot cannot help.)
+  if (!snapshot || snapshot.lsn + 1 < firstLsn || (options.resumeAfter && snapshot.lsn <= options.resumeAfter.lsn)) return options;
   const position = await options.fromSnapshot(snapshot, header);
   return position ? { ...options, resumeAfter: position } : options;
 }

@@ -491,9 +491,16 @@ if (!postgres) {
       expect(warnings.length).toBeGreaterThan(0);
     }, 30_000);
 
-    it('a new host starts from the snapshot another host published: the records before it are never read (the log may have dropped them), and everything reads the same', async () => {
+    it('a new host starts from the snapshot another host published, and the log drops the records it covers: the records before it are never read, and everything reads the same', async () => {
       const place = newPlace();
       const a = await open(await roots.make('a'), place, 'a');
+      // A host that was there before the snapshot, with a checkpoint of its own, and away when the log drops what the snapshot covers.
+      const rootC = await roots.make('c');
+      const c = await open(rootC, place, 'c');
+      const byC = await c.appendMemory(`written by c before the snapshot ${longText(2000, 3)}`);
+      await c.checkpoint();
+      await c.close();
+      opened.splice(opened.indexOf(c), 1);
       const ids = await a.appendMemories(Array.from({ length: 40 }, (_, i) => ({ text: `before the snapshot ${i} ${longText(i === 7 ? 200 * 1024 : 1500, i + 1)}`, tags: [`t${i % 3}`] })));
       await a.deleteMemory(ids[3]!);
       await a.updateMemory(ids[4]!, { text: `updated before the snapshot ${longText(2500, 99)}` });
@@ -509,11 +516,9 @@ if (!postgres) {
       const after = await a.appendMemory(`after the snapshot ${longText(1800, 7)}`);
       await a.deleteMemory(ids[5]!);
       await a.setKv('counter', 7);
-      // As retention would: the log drops every record the snapshot covers.
-      await withClient(connectionString, async (client) => {
-        await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn <= $2', [place.store, published!.lsn]);
-        await client.query('UPDATE memmapfs_wal_logs SET first_lsn = $2 WHERE store = $1', [place.store, published!.lsn + 1]);
-      });
+      // The log dropped every record the snapshot covers (no open host had yet to read them).
+      const firstHeld = await withClient(connectionString, async (client) => Number((await client.query('SELECT first_lsn FROM memmapfs_wal_logs WHERE store = $1', [place.store])).rows[0].first_lsn));
+      expect(firstHeld).toBe(published!.lsn + 1);
       const rootB = await roots.make('b');
       const b = await open(rootB, place, 'b');
       expect(await everything(b, ['transcript'])).toEqual(await everything(a, ['transcript']));
@@ -529,6 +534,15 @@ if (!postgres) {
       const again = await open(rootB, place, 'b');
       expect(await everything(again, ['transcript'])).toEqual(await everything(a, ['transcript']));
       expect((await again.getMemory(fromB))?.text).toContain('written by b');
+      // c comes back: its checkpoint is older than what the log holds, so it starts from the snapshot,
+      // keeps its claim (the log vouches for it still), and reads and writes as before.
+      const claimOfC = JSON.parse(await readFile(join(rootC, 'host.json'), 'utf8')) as { cache: string };
+      const back = await open(rootC, place, 'c');
+      expect((JSON.parse(await readFile(join(rootC, 'host.json'), 'utf8')) as { cache: string }).cache).toBe(claimOfC.cache);
+      expect(await everything(back, ['transcript'])).toEqual(await everything(a, ['transcript']));
+      expect((await back.getMemory(byC))?.text).toContain('written by c before the snapshot');
+      const laterByC = await back.appendMemory(`written by c after coming back ${longText(1500, 4)}`);
+      expect((await a.getMemory(laterByC))?.text).toContain('after coming back');
     });
 
     it('publishSnapshot on a local store rejects with NOT_SUPPORTED', async () => {

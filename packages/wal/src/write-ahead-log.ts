@@ -246,9 +246,10 @@ export interface WalOpenOptions {
   resumeAfter?: WalPosition;
   /**
    * (A log that keeps snapshots: `WriteAheadLog.snapshots`.) Called at open, before `recover`, when
-   * `resumeAfter` is not given and the log keeps a snapshot, with the newest one and the log's header:
-   * the opener installs it and resolves with the position of the record it covers, which then stands
-   * for `resumeAfter`; or with `undefined`, to be handed every record.
+   * `resumeAfter` is not given, or the log no longer holds the records right after it, and the log
+   * keeps a snapshot (newer than `resumeAfter`) whose following records it holds: with the newest one
+   * and the log's header. The opener installs it and resolves with the position of the record it
+   * covers, which then stands for `resumeAfter`; or with `undefined`, to go on without it.
    */
   fromSnapshot?: (snapshot: LogSnapshot, header: WalHeader) => Promise<WalPosition | undefined>;
 }

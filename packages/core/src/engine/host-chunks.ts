@@ -37,8 +37,11 @@ export interface HostChunksSite {
    * committed before it applied; resolves with their LSNs, or `undefined` when refused.
    */
   commitWhen(records: LogRecord[], holds: () => boolean): Promise<number[] | undefined>;
-  /** The record at `lsn`, decoded, or `undefined` when the log does not hold it. */
-  recordAt(lsn: number): Promise<LogRecord | undefined>;
+  /**
+   * The record at `lsn`, decoded; `'dropped'` when the log no longer holds it but holds later ones
+   * (retention behind a snapshot); `undefined` when the log never held it (nothing there or after).
+   */
+  recordAt(lsn: number): Promise<LogRecord | 'dropped' | undefined>;
 }
 
 /** This host cache as `<root>/host.json` describes it (see `hostChunks`). */
@@ -139,9 +142,11 @@ export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, fi
   // process of the host changed it since (dropped the cache, claimed another): the open starts again.
   if (trusted !== undefined && (saved?.cache !== trusted || saved.logId !== site.logId)) throw new CacheChanged();
   if (saved && saved.logId === site.logId) {
+    // (A record retention dropped was applied before it went, here or in the checkpoint this open
+    // started from: the cache's last open, checked below, stands for it.)
     const record = await site.recordAt(saved.openedLsn);
-    const named = record !== undefined && (record.type === RecordType.ChunksClaimed || record.type === RecordType.CacheOpened) && record.cache === saved.cache;
-    const claimed = record?.type !== RecordType.ChunksClaimed || (record.first === saved.first && record.end === saved.end);
+    const named = record === 'dropped' || (record !== undefined && (record.type === RecordType.ChunksClaimed || record.type === RecordType.CacheOpened) && record.cache === saved.cache);
+    const claimed = record === 'dropped' || record?.type !== RecordType.ChunksClaimed || (record.first === saved.first && record.end === saved.end);
     let lsns: number[] | undefined;
     if (named && claimed) {
       const nonce = randomBytes(8).toString('hex');
@@ -240,11 +245,15 @@ async function folderIdentity(folder: string): Promise<{ device: string; inode: 
   return stats ? { device: String(stats.dev), inode: String(stats.ino) } : undefined;
 }
 
-/** The first record `readFrom` yields, if it is the one at `lsn`. */
-export async function firstRecordAt(records: AsyncIterableIterator<WalRecord>, lsn: number): Promise<WalRecord | undefined> {
+/**
+ * The first record `readFrom` yields, if it is the one at `lsn`; `'dropped'` when the log yields a
+ * later one first (it no longer holds `lsn`); `undefined` when it yields none.
+ */
+export async function firstRecordAt(records: AsyncIterableIterator<WalRecord>, lsn: number): Promise<WalRecord | 'dropped' | undefined> {
   try {
     const next = await records.next();
-    return !next.done && next.value.lsn === lsn ? next.value : undefined;
+    if (next.done) return undefined;
+    return next.value.lsn === lsn ? next.value : next.value.lsn > lsn ? 'dropped' : undefined;
   } finally {
     await records.return?.();
   }

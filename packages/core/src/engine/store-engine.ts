@@ -308,7 +308,9 @@ export class StoreEngine<S extends AgentState> {
         ...(checkpoint ? { resumeAfter: checkpoint.position } : {}),
         // A new host (no checkpoint of its own) starts from the newest snapshot another host published,
         // if the log keeps one: the records before it are never read.
-        ...(remote && !checkpoint && !readOnly ? {
+        // Also a host whose checkpoint is older than what the log still holds (retention went past it
+        // while it was away): the snapshot takes its checkpoint's place.
+        ...(remote && !readOnly ? {
           fromSnapshot: async (snapshot: LogSnapshot, header: WalHeader) => {
             const installed = await installSnapshot(snapshot, header, layout.checkpoints, blocks!, files, options.reader ?? 'auto');
             if (!installed) return undefined;
@@ -476,14 +478,14 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
-  /** The record at `lsn`, decoded, or `undefined` when the log no longer holds it. */
-  async recordAt(lsn: number): Promise<LogRecord | undefined> {
+  /** The record at `lsn`, decoded; `'dropped'` when retention dropped it; `undefined` when the log never held it. */
+  async recordAt(lsn: number): Promise<LogRecord | 'dropped' | undefined> {
     try {
       const found = await firstRecordAt(this.wal.readFrom(lsn), lsn);
-      return found ? decodeRecord(this.codec, found.type, found.payload, lsn, true) : undefined;
+      return found === undefined || found === 'dropped' ? found : decodeRecord(this.codec, found.type, found.payload, lsn, true);
     } catch (error) {
       // (A WalError or a MemMapError: either way the code says it.)
-      if ((error as { code?: string }).code === 'WAL_TRUNCATED') return undefined;
+      if ((error as { code?: string }).code === 'WAL_TRUNCATED') return 'dropped';
       throw toMemMapError(error);
     }
   }
@@ -755,12 +757,19 @@ export class StoreEngine<S extends AgentState> {
         yield piece;
       }
     };
+    let kept: boolean;
     try {
-      const kept = await snapshots.put(file.position.lsn, counted(snapshotBytes(file, this.codec, this.blocks)));
-      return kept ? { lsn: file.position.lsn, bytes } : undefined;
+      kept = await snapshots.put(file.position.lsn, counted(snapshotBytes(file, this.codec, this.blocks)));
     } catch (error) {
       throw toMemMapError(error);
     }
+    if (!kept) return undefined;
+    // The records the snapshot covers are no longer needed by anyone: a host away since then starts
+    // from the snapshot. (The log keeps those an open process has yet to read.)
+    await this.wal.truncateBefore(file.position.lsn + 1).catch((error: unknown) => {
+      process.emitWarning(`The shared log was not shortened after the snapshot of record ${file.position.lsn} (it is tried again with the next one): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
+    });
+    return { lsn: file.position.lsn, bytes };
   }
 
   /** Writes a checkpoint once those queued before it are done: never two at once. */
