@@ -60,7 +60,7 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: string; me
  * Registers a vitest `describe` block that checks an implementation of the `WriteAheadLog` contract
  * of `@memmapfs/wal`: numbering and order, what `onCommit`, `recover`, `readFrom` and `fence` report,
  * preconditions (`check`), several writers on one log, reopening, read-only opens, retention
- * (`truncateBefore`) and closing. Every
+ * (`truncateBefore`), snapshots (when the log keeps them) and closing. Every
  * check runs in a fresh place from `newPlace`.
  *
  * @param name Title of the `describe` block.
@@ -79,17 +79,58 @@ export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlac
   const known = new Set<string>();
 
   describe(name, () => {
-    const check = (title: string, body: (place: WalPlace) => Promise<void>): void => {
+    const check = (title: string, body: (place: WalPlace, skip: (why: string) => void) => Promise<void>): void => {
       known.add(title);
-      it.skipIf(skipped.has(title))(title, async () => {
+      it.skipIf(skipped.has(title))(title, async (context) => {
         const place = await newPlace();
         try {
-          await body(place);
+          await body(place, (why) => context.skip(why));
         } finally {
           await place.cleanup();
         }
       });
     };
+
+    check('snapshots (when the log keeps them): the newest kept whole, an older one refused, and an open with fromSnapshot resumes after the one it installs', async (place, skip) => {
+      const writer = await openLog(place);
+      const snapshots = writer.wal.snapshots;
+      if (!snapshots) {
+        await writer.wal.close();
+        skip('this log keeps no snapshots (WriteAheadLog.snapshots is absent)');
+        return;
+      }
+      for (let i = 1; i <= 6; i++) await writer.wal.append([entry(`r${i}`)]);
+      expect(await snapshots.latest()).toBeUndefined();
+      const bytes = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 253));
+      async function* pieces(of: Buffer, size: number): AsyncGenerator<Uint8Array> {
+        for (let at = 0; at < of.length; at += size) yield of.subarray(at, at + size);
+      }
+      expect(await snapshots.put(4, pieces(bytes, 7_001))).toBe(true);
+      expect(await snapshots.put(3, pieces(Buffer.from('older'), 2))).toBe(false);
+      const kept = await snapshots.latest();
+      expect({ lsn: kept?.lsn, size: kept?.size }).toEqual({ lsn: 4, size: bytes.length });
+      const read: Buffer[] = [];
+      for await (const piece of kept!.read()) read.push(Buffer.from(piece));
+      expect(Buffer.concat(read).equals(bytes)).toBe(true);
+      const records = await collect(writer.wal.readFrom(4));
+      const at4 = await (async () => {
+        for await (const record of writer.wal.readFrom(4)) return record;
+        return undefined;
+      })();
+      expect(records[0]?.lsn).toBe(4);
+      let offered: number | undefined;
+      const fresh = await openLog(place, {
+        fromSnapshot: async (snapshot) => {
+          offered = snapshot.lsn;
+          return { lsn: at4!.lsn, offset: at4!.offset, checksum: at4!.checksum };
+        },
+      });
+      expect(offered).toBe(4);
+      expect(fresh.resumedAfter).toBe(4);
+      expect(fresh.recovered).toEqual(['r5', 'r6']);
+      await fresh.wal.close();
+      await writer.wal.close();
+    });
 
     check('a new log has a header naming its codec and a 32-hex-digit id, kept when it is reopened', async (place) => {
       const first = await openLog(place, { codec: 'cbor' });
