@@ -81,13 +81,18 @@ if (!postgres) {
       expect(JSON.parse((await run(['--root', a, 'kv', 'get', 'owner', '--json'], env)).stdout)).toEqual({ key: 'owner', value: 'b' });
       expect((await run([...on(a), 'state', 'set', '{"status":"deploying"}'])).code).toBe(0);
       expect(JSON.parse((await run(['--root', b, 'state', 'get', '--json'], env)).stdout)).toMatchObject({ status: 'deploying' });
+      // A snapshot kept with the log: a new host's cache starts from it.
+      const snapshot = await run([...on(a), 'snapshot', '--json']);
+      expect(snapshot.code).toBe(0);
+      expect(JSON.parse(snapshot.stdout)).toMatchObject({ lsn: expect.any(Number), bytes: expect.any(Number) });
+      expect(JSON.parse((await run([...on(await cacheFolder()), 'get', String(id), '--json'])).stdout)).toMatchObject({ id, text: 'The deploy key rotates every ninety days' });
       // Another store name is another store, which was never created.
       const other = await run(['--root', await cacheFolder(), '--postgres', connectionString, '--store', `${store}-other`, 'stats', '--json']);
       expect(other.code).toBe(1);
       expect(JSON.parse(other.stderr)).toMatchObject({ error: { code: 'STORE_NOT_FOUND' } });
     }, 60_000);
 
-    it('verify and repair, which read a local store\'s files, and compact are refused on a shared log, saying why', async () => {
+    it('verify and repair, which read a local store\'s files, and compact are refused on a shared log, and snapshot on a local store, saying why', async () => {
       const root = await cacheFolder();
       const on = ['--root', root, '--postgres', connectionString, '--store', `cli-${randomUUID()}`];
       expect((await run([...on, 'init'])).code).toBe(0);
@@ -98,6 +103,10 @@ if (!postgres) {
         expect(refused.code).toBe(2);
         expect(refused.stderr).toMatch(/local store/);
       }
+      // A local store keeps no snapshot: its own checkpoints serve.
+      const localRoot = await cacheFolder();
+      expect((await run(['--root', localRoot, 'init'])).code).toBe(0);
+      expect(await run(['--root', localRoot, 'snapshot'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/NOT_SUPPORTED/) });
       const compact = await run([...on, 'compact', '--json']);
       expect(compact.code).toBe(1);
       expect(compact.stderr).toMatch(/NOT_SUPPORTED/);

@@ -10,6 +10,8 @@ import type { PostgresWalOptions } from './postgres-wal.js';
 // Opening a PostgreSQL log: its options checked, its row read (or created), its records handed to `recover`.
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+/** How long PostgreSQL lets a transaction of the log sit idle by default (see `idleInTransactionTimeoutMs`). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 /** The largest `lockTimeoutMs`: PostgreSQL's `lock_timeout` is a 32-bit number of milliseconds. */
 export const MAX_LOCK_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -97,14 +99,18 @@ export async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, opti
  */
 async function startFromSnapshot(pool: pg.Pool, config: PostgresWalOptions, options: WalOpenOptions, name: string, server: string): Promise<WalOpenOptions> {
   if (!options.fromSnapshot) return options;
-  const { rows } = await pool.query(`SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = $1`, [config.store]);
+  const { rows } = await pool.query(`SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = $1`, [config.store]).catch((error: unknown) => {
+    throw postgresError(error, `Opening ${name}`, server);
+  });
   if (!rows[0]) return options;
   const { header, firstLsn } = decodeLogRow(rows[0]);
   if (options.resumeAfter && options.resumeAfter.lsn + 1 >= firstLsn) return options;
-  const snapshot = await new PostgresLogSnapshots(pool, config.store, header.logId, name, server).latest();
+  const snapshot = await new PostgresLogSnapshots(pool, config.store, header.logId, name, server, config.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS).latest();
   // (Retention never drops past the newest snapshot; should it have, the snapshot cannot help.)
   if (!snapshot || snapshot.lsn + 1 < firstLsn || (options.resumeAfter && snapshot.lsn <= options.resumeAfter.lsn)) return options;
-  const position = await options.fromSnapshot(snapshot, header);
+  const position = await options.fromSnapshot(snapshot, header).catch((error: unknown) => {
+    throw new OpenerFailure(error);
+  });
   return position ? { ...options, resumeAfter: position } : options;
 }
 
@@ -156,10 +162,27 @@ export async function* readRecords(
   }
 }
 
+/**
+ * What the opener's own code (`recover`, `fromSnapshot`) threw at open: handed back to it as it is,
+ * not taken for PostgreSQL's answer. (A failure reading the records it was given stays the log's.)
+ */
+export class OpenerFailure extends Error {
+  constructor(readonly failure: unknown) {
+    super('the opener failed');
+  }
+}
+
 /** Gives the records to `recover` (which may stop early: it is given `next` only, never `return`). */
 async function handOver(records: AsyncGenerator<WalRecord>, header: WalHeader, recover: WalOpenOptions['recover'], start: RecoveryStart): Promise<void> {
+  const read = new Set<unknown>();
+  const next = () => records.next().catch((error: unknown) => {
+    read.add(error);
+    throw error;
+  });
   try {
-    await recover?.({ [Symbol.asyncIterator]: () => ({ next: () => records.next() }) }, header, start);
+    await recover?.({ [Symbol.asyncIterator]: () => ({ next }) }, header, start);
+  } catch (error) {
+    throw read.has(error) ? error : new OpenerFailure(error);
   } finally {
     await records.return(undefined);
   }

@@ -19,6 +19,8 @@ export class PostgresLogSnapshots implements LogSnapshots {
     private readonly logId: string,
     private readonly name: string,
     private readonly server: string,
+    /** PostgreSQL ends a transaction of these left idle this long (a process stopped mid-way): its lock goes with it. */
+    private readonly idleTimeoutMs: number,
   ) {}
 
   async put(lsn: number, bytes: AsyncIterable<Uint8Array>): Promise<boolean> {
@@ -26,9 +28,12 @@ export class PostgresLogSnapshots implements LogSnapshots {
     const client = await checkout(this.pool);
     let broken: unknown;
     try {
-      await client.query('BEGIN');
+      await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = '${this.idleTimeoutMs}ms'`);
       // One writer of snapshots of this store at a time (a transaction-level lock: released with it).
       await client.query("SELECT pg_advisory_xact_lock(hashtext('memmapfs-snapshot:' || $1))", [this.store]);
+      // (A process of a log that another took the place of must not drop that log's snapshots.)
+      const current = await client.query('SELECT log_id FROM memmapfs_wal_logs WHERE store = $1', [this.store]);
+      if (current.rows[0]?.log_id !== this.logId) throw new WalError('WAL_REPLACED', `${this.name} was replaced by another log (${String(current.rows[0]?.log_id ?? 'none')}): no snapshot of this one is kept. Close the store and open it again.`);
       await client.query('DELETE FROM memmapfs_wal_snapshots WHERE store = $1 AND log_id <> $2', [this.store, this.logId]);
       const { rows } = await client.query('SELECT max(lsn) AS newest FROM memmapfs_wal_snapshots WHERE store = $1', [this.store]);
       if (rows[0]?.newest !== null && rows[0]?.newest !== undefined && Number(rows[0].newest) >= lsn) {
@@ -73,7 +78,7 @@ export class PostgresLogSnapshots implements LogSnapshots {
     let broken: unknown;
     let ended = false;
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL idle_in_transaction_session_timeout = '${this.idleTimeoutMs}ms'`);
       for (let part = 0; part < count; part++) {
         const { rows } = await client.query('SELECT bytes FROM memmapfs_wal_snapshots WHERE store = $1 AND lsn = $2 AND part = $3', [this.store, lsn, part]);
         if (!rows[0]) throw new WalError('WAL_TRUNCATED', `The snapshot of record ${lsn} of ${this.name} was dropped while it was read (a newer one took its place): read the newest again.`, { lsn });

@@ -29,7 +29,7 @@ import {
   type LogRow,
   type RecordRow,
 } from './log-tables.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, MAX_LOCK_TIMEOUT_MS, readAtOpen, readRecords, validateOpenOptions } from './log-open.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LOCK_TIMEOUT_MS, MAX_LOCK_TIMEOUT_MS, OpenerFailure, readAtOpen, readRecords, validateOpenOptions } from './log-open.js';
 import { PostgresLogSnapshots } from './log-snapshots.js';
 import { DURABLE_COMMIT, FOLLOW_QUERY, PAGE_QUERY, checksumAt } from './log-queries.js';
 import { dropFailedDependencies, takeBatch, type PendingAppend } from './pending-appends.js';
@@ -67,7 +67,6 @@ const AHEAD_BYTES = 32 * 1024 * 1024;
 const POSITION_EVERY_MS = 1_000;
 /** How long a commit whose connection broke is looked after (its outcome asked of the server) before the log gives up. */
 const OUTCOME_WAIT_MS = 30_000;
-const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 /**
  * The factory of logs in PostgreSQL: `postgresWal({ connectionString, store })` is a `WalOpener`, what
  * a store is given to run on a log shared by every host that can reach the database.
@@ -154,11 +153,11 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     this.readOnly = options.readOnly === true;
     this.seed = checksumSeed(header.logId);
     this.name = `PostgreSQL log '${config.store}' at ${server}`;
-    this.snapshots = new PostgresLogSnapshots(pool, config.store, header.logId, this.name, server);
+    this.idleTimeoutMs = config.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.snapshots = new PostgresLogSnapshots(pool, config.store, header.logId, this.name, server, this.idleTimeoutMs);
     this.durability = options.durability ?? 'sync';
     this.batchIntervalMs = options.batchIntervalMs ?? 50;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
-    this.idleTimeoutMs = config.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.reported = row.lastLsn;
     this.have = row.lastLsn;
     this.haveChecksum = lastChecksum;
@@ -196,7 +195,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     } catch (error) {
       await follower.close();
       await pool.end().catch(() => undefined);
-      throw postgresError(error, `Opening ${name}`, server);
+      throw error instanceof OpenerFailure ? error.failure : postgresError(error, `Opening ${name}`, server);
     }
   }
 

@@ -545,6 +545,46 @@ if (!postgres) {
       expect((await a.getMemory(laterByC))?.text).toContain('after coming back');
     });
 
+    it('a damaged snapshot is not used (a warning says so); once the log dropped what it covers, a new host is told to publish a new one, and opens from that', async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a');
+      await a.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `memory ${i} ${longText(1500, i + 1)}` })));
+      const published = await a.publishSnapshot();
+      // A byte of the checkpoint's memory rows changed where the snapshot is kept.
+      await withClient(connectionString, (client) => client.query("UPDATE memmapfs_wal_snapshots SET bytes = overlay(bytes placing '\\xff'::bytea from 24 + 160 + 9 for 1) WHERE store = $1 AND lsn = $2 AND part = 0", [place.store, published!.lsn]));
+      const warnings: string[] = [];
+      const listen = (warning: Error & { code?: string }) => { if (warning.code === 'MEMMAPFS_SNAPSHOT_UNUSABLE') warnings.push(warning.message); };
+      process.on('warning', listen);
+      try {
+        const refused = await openHost(await roots.make('b'), place, 'b').then(() => undefined, (error: Error) => error);
+        expect(refused).toMatchObject({ code: 'WAL_TRUNCATED', message: expect.stringMatching(/publish a new snapshot/) });
+      } finally {
+        process.off('warning', listen);
+      }
+      expect(warnings.join('\n')).toMatch(/damaged/);
+      await a.appendMemory('one more, so that a newer snapshot can be kept');
+      expect((await a.publishSnapshot())?.lsn).toBeGreaterThan(published!.lsn);
+      const b = await open(await roots.make('b'), place, 'b');
+      expect(await memoryTexts(b)).toEqual(await memoryTexts(a));
+    });
+
+    it('a cache folder whose host.json belongs to another store opens on a store with a snapshot as a new cache of it', async () => {
+      const first = newPlace();
+      const root = await roots.make('x');
+      const onFirst = await open(root, first, 'x');
+      await onFirst.appendMemory(`in the first store ${longText(1500, 1)}`);
+      await onFirst.close();
+      opened.splice(opened.indexOf(onFirst), 1);
+      const second = newPlace();
+      const a = await open(await roots.make('a'), second, 'a');
+      await a.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `in the second store ${i} ${longText(1500, i + 10)}` })));
+      await a.publishSnapshot();
+      const onSecond = await open(root, second, 'x');
+      expect(await memoryTexts(onSecond)).toEqual(await memoryTexts(a));
+      const id = await onSecond.appendMemory('written by the folder, now a cache of the second store');
+      expect((await a.getMemory(id))?.text).toBe('written by the folder, now a cache of the second store');
+    });
+
     it('publishSnapshot on a local store rejects with NOT_SUPPORTED', async () => {
       const local = await MemMapFS.init(await roots.make('local'), storeOptions(newPlace(), undefined, { wal: undefined }));
       opened.push(local);

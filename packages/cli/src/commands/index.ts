@@ -16,6 +16,7 @@ import { listCommand } from './list.js';
 import { mcpCommand } from './mcp.js';
 import { queryCommand } from './query.js';
 import { repairCommand } from './repair.js';
+import { snapshotCommand } from './snapshot.js';
 import { stateGetCommand, stateSetCommand, stateWatchCommand } from './state.js';
 import { statsCommand } from './stats.js';
 import { streamAppendCommand } from './stream-append.js';
@@ -47,6 +48,7 @@ export const commands: readonly Command[] = [
   importCommand,
   exportCommand,
   compactCommand,
+  snapshotCommand,
   verifyCommand,
   repairCommand,
   mcpCommand,

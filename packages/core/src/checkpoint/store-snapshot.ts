@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import type { BlockRef, BlockStore } from '@memmapfs/blocks';
+import { BlockError, type BlockRef, type BlockStore } from '@memmapfs/blocks';
 import { syncFolder, type LogSnapshot, type WalHeader } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
@@ -18,7 +19,7 @@ const MAGIC = Buffer.from('MMFS-SNP', 'ascii');
 const VERSION = 1;
 const HEADER_SIZE = 24;
 const BLOCK_HEADER_SIZE = 20;
-/** A block header whose chunk is this ends the blocks; its offset field holds their number. */
+/** The trailer's first field (after as many blocks as the checkpoint references); its offset field holds their number. */
 const END_MARK = 0xffffffff;
 /** Bytes gathered before they are handed on (blocks are small: one piece holds many). */
 const PIECE_BYTES = 1024 * 1024;
@@ -55,32 +56,45 @@ export async function* snapshotBytes(file: CheckpointFile, codec: Codec, blocks:
 }
 
 /**
- * Installs a snapshot for an open with no checkpoint of its own: its checkpoint file written into
- * `folder` (under the name of the LSN it covers; no manifest names it until this host writes one of
- * its own), its blocks written into this host's chunk files where their references say. Resolves
- * with the checkpoint, opened; or `undefined` when it is not one of this log (`header`): the open then
- * reads every record.
+ * Installs a snapshot for an open with no usable checkpoint of its own: its checkpoint file written
+ * into `folder` (under the name of the LSN it covers; no manifest names it until this host writes one of
+ * its own), its blocks written into this host's chunk files where their references say, and made
+ * durable before the checkpoint takes its name. Resolves with the checkpoint, opened; or `undefined`,
+ * with a warning, when it cannot be used (of another log or codec, damaged, cut short): the open then
+ * reads the log as if there were none.
  */
-export async function installSnapshot(snapshot: LogSnapshot, header: WalHeader, folder: string, blocks: BlockStore, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read'): Promise<CheckpointFile | undefined> {
+export async function installSnapshot(snapshot: LogSnapshot, header: WalHeader, folder: string, blocks: BlockStore, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read'): Promise<CheckpointFile | undefined> {
+  if (codec.name !== header.codec) return undefined;
   const pieces = snapshot.read()[Symbol.asyncIterator]();
+  const path = join(folder, checkpointFileName(snapshot.lsn));
+  const temp = join(folder, `.${basename(path)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
   try {
-    return await install(new ExactReader(pieces, snapshot.lsn), snapshot.lsn, header, folder, blocks, files, reader);
+    const file = await install(new ExactReader(pieces, snapshot.lsn), snapshot.lsn, header, temp, blocks, codec, files, reader);
+    if (!file) return undefined;
+    await files.rename(temp, path);
+    await syncFolder(folder, files);
+    return file;
+  } catch (error) {
+    // (What the log cannot give — a connection lost — fails the open as any read of it would.)
+    // (A block whose bytes are not those its reference names is damage; a full disk is not.)
+    const damaged = MemMapError.is(error, 'CHECKPOINT_CORRUPT') || (error instanceof BlockError && error.code === 'INVALID_ARGUMENT');
+    if (!damaged) throw error;
+    process.emitWarning(`The snapshot of record ${snapshot.lsn} kept with the shared log is not used (the open reads the log instead; publish a new snapshot): ${(error as Error).message}`, { code: 'MEMMAPFS_SNAPSHOT_UNUSABLE' });
+    return undefined;
   } finally {
+    await files.unlink(temp).catch(() => undefined);
     // (Read to its end or not: whatever the reading holds — a connection, a transaction — is let go of.)
     await pieces.return?.();
   }
 }
 
-async function install(input: ExactReader, lsn: number, header: WalHeader, folder: string, blocks: BlockStore, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read'): Promise<CheckpointFile | undefined> {
+async function install(input: ExactReader, lsn: number, header: WalHeader, temp: string, blocks: BlockStore, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read'): Promise<CheckpointFile | undefined> {
   const head = await input.read(HEADER_SIZE);
   if (!head.subarray(0, 8).equals(MAGIC)) throw input.bad('it does not start with a snapshot header');
   const version = head.readUInt32LE(8);
   if (version !== VERSION) throw input.bad(`its format version ${version} is not ${VERSION}${version > VERSION ? ' (written by a newer release: upgrade MemMapFS)' : ''}`);
-  const path = join(folder, checkpointFileName(lsn));
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}-snapshot.tmp`);
-  await files.mkdir(folder, { recursive: true });
+  await files.mkdir(dirname(temp), { recursive: true });
   const handle = await files.open(temp, 'w');
-  let file: CheckpointFile;
   try {
     let left = head.readDoubleLE(16);
     for (let at = 0; left > 0; ) {
@@ -90,52 +104,46 @@ async function install(input: ExactReader, lsn: number, header: WalHeader, folde
       left -= piece.byteLength;
     }
     await handle.sync();
+  } finally {
     await handle.close();
-    file = openCheckpointFile(path, reader, temp);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await files.unlink(temp).catch(() => undefined);
-    throw error;
   }
+  const file = openCheckpointFile(join(dirname(temp), checkpointFileName(lsn)), reader, temp);
   if (file.logId !== header.logId || file.codec !== header.codec || file.position.lsn !== lsn) {
-    await files.unlink(temp).catch(() => undefined);
+    process.emitWarning(`The snapshot of record ${lsn} kept with the shared log is of another log or codec: the open reads the log instead.`, { code: 'MEMMAPFS_SNAPSHOT_UNUSABLE' });
     return undefined;
   }
+  // Rows are copied from it into later checkpoints as they are: damage must be found now.
+  const damage = file.verify();
+  if (damage) throw input.bad(`its checkpoint is damaged (${damage})`);
   let count = 0;
-  for (;;) {
+  // The blocks come in the order the checkpoint references them: each header must name the next one.
+  for (const expected of referencedBlocks(file, codec)) {
     const blockHead = await input.read(BLOCK_HEADER_SIZE);
-    const chunk = blockHead.readUInt32LE(0);
-    if (chunk === END_MARK) {
-      if (blockHead.readDoubleLE(4) !== count) throw input.bad(`it ends after ${count} blocks, not the ${blockHead.readDoubleLE(4)} it says`);
-      break;
+    const ref: BlockRef = { chunk: blockHead.readUInt32LE(0), offset: blockHead.readDoubleLE(4), length: blockHead.readUInt32LE(12), crc: blockHead.readUInt32LE(16) };
+    if (ref.chunk !== expected.chunk || ref.offset !== expected.offset || ref.length !== expected.length || ref.crc >>> 0 !== expected.crc >>> 0) {
+      throw input.bad(`its block ${count + 1} is not the one its checkpoint references next`);
     }
-    const ref: BlockRef = { chunk, offset: blockHead.readDoubleLE(4), length: blockHead.readUInt32LE(12), crc: blockHead.readUInt32LE(16) };
     // (materialize checks the bytes against the reference's length and checksum.)
     blocks.materialize(ref, await input.read(ref.length));
     count++;
+    if (count % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
   }
-  await files.rename(temp, path);
-  await syncFolder(folder, files);
+  const end = await input.read(BLOCK_HEADER_SIZE);
+  if (end.readUInt32LE(0) !== END_MARK || end.readDoubleLE(4) !== count) throw input.bad(`it does not end after the ${count} blocks its checkpoint references`);
+  // Durable before the checkpoint takes its name: a later open may take it for this host's own.
+  await blocks.syncAll();
   return file;
 }
 
-/** Every block the checkpoint's memories and streams reference, each once. */
+/**
+ * Every block the checkpoint's memories and streams reference, in the order of its rows and then of its
+ * streams (what the snapshot holds, and the order an install expects them in). A block two of them
+ * share comes twice: writing it twice writes the same bytes.
+ */
 function* referencedBlocks(file: CheckpointFile, codec: Codec): IterableIterator<BlockRef> {
-  const seen = new Set<string>();
-  const once = (ref: BlockRef) => {
-    const key = `${ref.chunk}:${ref.offset}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  };
   const memories = file.memories(codec);
-  for (let i = 0; i < memories.count; i++) {
-    const ref = memories.refAt(i);
-    if (once(ref)) yield ref;
-  }
-  for (const refs of file.tables(codec).streams.values()) {
-    for (const ref of refs) if (once(ref)) yield ref;
-  }
+  for (let i = 0; i < memories.count; i++) yield memories.refAt(i);
+  for (const refs of file.tables(codec).streams.values()) yield* refs;
 }
 
 /** Small buffers gathered into pieces of about `PIECE_BYTES`. */

@@ -285,6 +285,8 @@ export class StoreEngine<S extends AgentState> {
         process.emitWarning(`The checkpoint ${checkpoint!.path} is not used (the open replays the whole log): ${error.message}`, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
         checkpoint = undefined;
       }
+      // (This host's own checkpoint, before a snapshot may take its place: host.json vouched for it.)
+      const ownCheckpoint = checkpoint;
       wal = await openLog({
         readOnly,
         ...(remote ? { create: options.create !== false } : {}),
@@ -312,9 +314,10 @@ export class StoreEngine<S extends AgentState> {
         // while it was away): the snapshot takes its checkpoint's place.
         ...(remote && !readOnly ? {
           fromSnapshot: async (snapshot: LogSnapshot, header: WalHeader) => {
-            const installed = await installSnapshot(snapshot, header, layout.checkpoints, blocks!, files, options.reader ?? 'auto');
+            const snapshotCodec = codec ?? (await resolveCodec(undefined, header.codec));
+            const installed = await installSnapshot(snapshot, header, layout.checkpoints, blocks!, snapshotCodec, files, options.reader ?? 'auto');
             if (!installed) return undefined;
-            checkpointCodec = codec ?? (await resolveCodec(undefined, installed.codec));
+            checkpointCodec = snapshotCodec;
             tables = installed.tables(checkpointCodec);
             checkpoint = installed;
             return installed.position;
@@ -340,7 +343,9 @@ export class StoreEngine<S extends AgentState> {
                 ? new MemMapError('WAL_TRUNCATED', `${theLog} no longer holds records ${checkpoint.position.lsn + 1} to ${start.after}, which come after the checkpoint ${checkpoint.path}.`, { subsystem: 'wal' })
                 : checkpoint
                   ? new MemMapError('WAL_CORRUPT', `${theLog} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId} (codec ${checkpoint.codec}).`, { subsystem: 'wal' })
-                  : new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers them. Run \`memmapfs verify\`; restore the store from a backup if the checkpoint is lost.`, { subsystem: 'wal' });
+                  : remote
+                    ? new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a snapshot let it drop the ones before), and no usable checkpoint or snapshot covers them: publish a new snapshot (publishSnapshot(), \`memmapfs snapshot\`) from a host that has the store open, then open this one again.`, { subsystem: 'wal' })
+                    : new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers them. Run \`memmapfs verify\`; restore the store from a backup if the checkpoint is lost.`, { subsystem: 'wal' });
               // A newer checkpoint was published meanwhile (and the log dropped what the older one needed): open from it.
               const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
               const overtaken = now !== undefined && now.position.lsn > (checkpoint?.position.lsn ?? 0);
@@ -372,7 +377,7 @@ export class StoreEngine<S extends AgentState> {
       if (remote) {
         // (Waits for a sibling's open, which may wait for the log's writer lock as long as lockTimeoutMs.)
         const waitMs = Math.max(120_000, 2 * (options.lockTimeoutMs ?? 0));
-        engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files, checkpoint ? savedCache?.cache : undefined), waitMs);
+        engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files, ownCheckpoint ? savedCache?.cache : undefined), waitMs);
       }
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
