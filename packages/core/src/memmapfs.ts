@@ -644,7 +644,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * it with the log, together with every block it references, as the snapshot a new host starts from.
    * A host opening a folder with no checkpoint of its own (a new machine, a lost disk) then loads it
    * and reads only the records after it, instead of every record since the store began. The log then
-   * drops the records the snapshot covers (but those an open process has yet to read), and with them
+   * drops the records the snapshot before it covers (but those an open process has yet to read), and with them
    * the history `memoryHistory` reads; a host that was away since starts from the snapshot too. Call it
    * now and then from one host (say, daily, or after large imports). Resolves with the LSN it covers
    * and its size in bytes, or `undefined` when the log already keeps a newer one. On a local store it

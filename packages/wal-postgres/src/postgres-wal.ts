@@ -65,6 +65,17 @@ const AHEAD_RECORDS = 10_000;
 const AHEAD_BYTES = 32 * 1024 * 1024;
 /** How often at most the follower moves its reader position (retention keeps a little more meanwhile). */
 const POSITION_EVERY_MS = 1_000;
+/** Rows one statement of `truncateBefore` deletes (each its own transaction, outside the writer lock). */
+const DROP_BATCH = 10_000;
+/** Deletes up to `DROP_BATCH` records of store `$1` before LSN `$2` and takes their bytes off the log's count. */
+const DROP_BELOW = `
+WITH gone AS (
+  DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn IN (SELECT lsn FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2 ORDER BY lsn LIMIT ${DROP_BATCH})
+  RETURNING octet_length(payload) AS bytes
+), held AS (
+  UPDATE memmapfs_wal_logs SET held_bytes = held_bytes - (SELECT coalesce(sum(bytes), 0) FROM gone) WHERE store = $1 AND (SELECT count(*) FROM gone) > 0 RETURNING held_bytes
+)
+SELECT (SELECT count(*) FROM gone) AS n, (SELECT held_bytes FROM held) AS held`;
 /** How long a commit whose connection broke is looked after (its outcome asked of the server) before the log gives up. */
 const OUTCOME_WAIT_MS = 30_000;
 /**
@@ -337,6 +348,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     const store = this.config.store;
     let client: pg.PoolClient | undefined;
     let broken: unknown;
+    let oldest: number;
     try {
       client = await checkout(this.pool);
       const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms';
@@ -347,17 +359,15 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       const lowest = (await client.query(LOWEST_POSITION, [storeTagOf(store).toString()])).rows[0]?.lowest;
       // Records from `lsn` on stay, and every record some live process still has to read.
       const keep = Math.min(lsn, log.lastLsn + 1, lowest === null || lowest === undefined ? Number.MAX_SAFE_INTEGER : Number(lowest));
-      let oldest = log.firstLsn;
+      oldest = log.firstLsn;
       if (keep > log.firstLsn) {
         // Whole appends only: the oldest record held begins the append that holds `keep`.
         const start = keep > log.lastLsn ? { rows: [{ first: log.lastLsn + 1 }] } : await client.query('SELECT min(lsn) AS first FROM memmapfs_wal_records WHERE store = $1 AND commit_end >= $2', [store, keep]);
         oldest = Number(start.rows[0]?.first ?? log.lastLsn + 1);
-        const dropped = await client.query('WITH gone AS (DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2 RETURNING octet_length(payload) AS bytes) SELECT coalesce(sum(bytes), 0) AS bytes FROM gone', [store, oldest]);
-        const held = await client.query('UPDATE memmapfs_wal_logs SET first_lsn = $2, held_bytes = held_bytes - $3 WHERE store = $1 RETURNING held_bytes', [store, oldest, dropped.rows[0]!.bytes]);
-        this.heldBytes = Number(held.rows[0]!.held_bytes);
+        // Under the writer lock only the bound moves: deleting a long history there would hold every append back.
+        await client.query('UPDATE memmapfs_wal_logs SET first_lsn = $2 WHERE store = $1', [store, oldest]);
       }
       await client.query('COMMIT');
-      return oldest;
     } catch (error) {
       broken = isConnectionLoss(error) ? error : undefined;
       await client?.query('ROLLBACK').catch(() => undefined);
@@ -365,6 +375,18 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     } finally {
       client?.release(broken as Error | undefined);
     }
+    // The rows below the bound, no longer read by anyone, a batch per statement (rows an earlier call
+    // cut short left behind go too).
+    try {
+      for (;;) {
+        const { rows } = await this.pool.query(DROP_BELOW, [store, oldest]);
+        this.heldBytes = rows[0]?.held === null || rows[0]?.held === undefined ? this.heldBytes : Number(rows[0].held);
+        if (Number(rows[0]?.n ?? 0) < DROP_BATCH) break;
+      }
+    } catch (error) {
+      throw postgresError(error, `Deleting the records of ${this.name} before ${oldest}`, this.server, 'They are no longer read; the next shortening deletes them.');
+    }
+    return oldest;
   }
 
   async close(): Promise<void> {

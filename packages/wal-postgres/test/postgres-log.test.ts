@@ -69,6 +69,29 @@ if (!postgres) {
     });
   });
 
+  describe('postgres log, retention of a long history', () => {
+    it('truncateBefore moves the bound under the writer lock and deletes the rows below it in batches after: every row below goes, the bytes held are counted right, and appends go on meanwhile', async () => {
+      const store = freshStore();
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      for (let batch = 0; batch < 5; batch++) await wal.append(Array.from({ length: 5_000 }, (_, i) => entry(`r${batch * 5_000 + i + 1}`)));
+      const sizeBefore = wal.size;
+      const [oldest] = await Promise.all([wal.truncateBefore(20_001), wal.append([entry('during')])]);
+      expect(oldest).toBe(20_001);
+      const left = await withClient(connectionString, async (client) => (await client.query('SELECT count(*) AS n, min(lsn) AS first, sum(octet_length(payload)) AS bytes FROM memmapfs_wal_records WHERE store = $1', [store])).rows[0]);
+      expect({ n: Number(left.n), first: Number(left.first) }).toEqual({ n: 5_001, first: 20_001 });
+      const held = await withClient(connectionString, async (client) => Number((await client.query('SELECT held_bytes FROM memmapfs_wal_logs WHERE store = $1', [store])).rows[0].held_bytes));
+      expect(held).toBe(Number(left.bytes));
+      expect(wal.size).toBeLessThan(sizeBefore);
+      const first = await (async () => {
+        for await (const record of wal.readFrom(1)) return record.lsn;
+        return undefined;
+      })();
+      expect(first).toBe(20_001);
+      await wal.close();
+      await dropStore(connectionString, store);
+    }, 60_000);
+  });
+
   describe('postgres log, beyond the suite', () => {
     it('wakes a follower in another log through LISTEN/NOTIFY: refresh reports records fetched without any call to the server', async () => {
       const store = freshStore();

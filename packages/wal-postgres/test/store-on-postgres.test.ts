@@ -513,12 +513,16 @@ if (!postgres) {
       expect(published!.bytes).toBeGreaterThan(200 * 1024);
       // An older snapshot than the one kept is not kept.
       expect(await a.publishSnapshot()).toBeUndefined();
+      const firstHeld = async () => withClient(connectionString, async (client) => Number((await client.query('SELECT first_lsn FROM memmapfs_wal_logs WHERE store = $1', [place.store])).rows[0].first_lsn));
+      // The first snapshot drops nothing: the records it covers stay until the next one.
+      expect(await firstHeld()).toBe(1);
       const after = await a.appendMemory(`after the snapshot ${longText(1800, 7)}`);
       await a.deleteMemory(ids[5]!);
+      const next = await a.publishSnapshot();
+      expect(next!.lsn).toBeGreaterThan(published!.lsn);
       await a.setKv('counter', 7);
-      // The log dropped every record the snapshot covers (no open host had yet to read them).
-      const firstHeld = await withClient(connectionString, async (client) => Number((await client.query('SELECT first_lsn FROM memmapfs_wal_logs WHERE store = $1', [place.store])).rows[0].first_lsn));
-      expect(firstHeld).toBe(published!.lsn + 1);
+      // The second drops every record the first covers (no open host had yet to read them).
+      expect(await firstHeld()).toBe(published!.lsn + 1);
       const rootB = await roots.make('b');
       const b = await open(rootB, place, 'b');
       expect(await everything(b, ['transcript'])).toEqual(await everything(a, ['transcript']));
@@ -549,6 +553,9 @@ if (!postgres) {
       const place = newPlace();
       const a = await open(await roots.make('a'), place, 'a');
       await a.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `memory ${i} ${longText(1500, i + 1)}` })));
+      await a.publishSnapshot();
+      await a.appendMemory('between the snapshots');
+      // The second snapshot lets the log drop what the first covers.
       const published = await a.publishSnapshot();
       // A byte of the checkpoint's memory rows changed where the snapshot is kept.
       await withClient(connectionString, (client) => client.query("UPDATE memmapfs_wal_snapshots SET bytes = overlay(bytes placing '\\xff'::bytea from 24 + 160 + 9 for 1) WHERE store = $1 AND lsn = $2 AND part = 0", [place.store, published!.lsn]));
@@ -578,6 +585,8 @@ if (!postgres) {
       const second = newPlace();
       const a = await open(await roots.make('a'), second, 'a');
       await a.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `in the second store ${i} ${longText(1500, i + 10)}` })));
+      await a.publishSnapshot();
+      await a.appendMemory('between the snapshots');
       await a.publishSnapshot();
       const onSecond = await open(root, second, 'x');
       expect(await memoryTexts(onSecond)).toEqual(await memoryTexts(a));

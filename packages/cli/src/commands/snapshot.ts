@@ -3,11 +3,11 @@ import type { Command } from '../command.js';
 /**
  * `memmapfs snapshot` (with `--postgres`): keeps a checkpoint of the store, with every block it
  * references, with the shared log, as the snapshot a new host starts from; the log then drops the
- * records it covers.
+ * records the snapshot before it covers.
  */
 export const snapshotCommand: Command = {
   path: ['snapshot'],
-  summary: 'With --postgres: keep a snapshot with the shared log for new hosts to start from, and drop the records it covers',
+  summary: 'With --postgres: keep a snapshot with the shared log for new hosts to start from, and drop the history before the one kept last',
   arguments: [],
   options: {},
   examples: [

@@ -315,7 +315,10 @@ export class StoreEngine<S extends AgentState> {
         ...(remote && !readOnly ? {
           fromSnapshot: async (snapshot: LogSnapshot, header: WalHeader) => {
             const snapshotCodec = codec ?? (await resolveCodec(undefined, header.codec));
-            const installed = await installSnapshot(snapshot, header, layout.checkpoints, blocks!, snapshotCodec, files, options.reader ?? 'auto');
+            // (A snapshot dropped while it was read, say, is the log's WalError: a MemMapError, so that the open is retried.)
+            const installed = await installSnapshot(snapshot, header, layout.checkpoints, blocks!, snapshotCodec, files, options.reader ?? 'auto').catch((error: unknown) => {
+              throw toMemMapError(error);
+            });
             if (!installed) return undefined;
             checkpointCodec = snapshotCodec;
             tables = installed.tables(checkpointCodec);
@@ -487,7 +490,9 @@ export class StoreEngine<S extends AgentState> {
   async recordAt(lsn: number): Promise<LogRecord | 'dropped' | undefined> {
     try {
       const found = await firstRecordAt(this.wal.readFrom(lsn), lsn);
-      return found === undefined || found === 'dropped' ? found : decodeRecord(this.codec, found.type, found.payload, lsn, true);
+      // (Nothing there or after, though records up to it were applied: retention dropped them all.)
+      if (found === undefined) return lsn <= this.lastApplied.lsn ? 'dropped' : undefined;
+      return found === 'dropped' ? found : decodeRecord(this.codec, found.type, found.payload, lsn, true);
     } catch (error) {
       // (A WalError or a MemMapError: either way the code says it.)
       if ((error as { code?: string }).code === 'WAL_TRUNCATED') return 'dropped';
@@ -752,9 +757,15 @@ export class StoreEngine<S extends AgentState> {
     if (!this.remote || !snapshots) {
       throw new MemMapError('NOT_SUPPORTED', 'publishSnapshot() needs a log that keeps snapshots, which other hosts share (the wal option, e.g. postgresWal): a local store is opened from its own checkpoints.');
     }
+    // (The log's history must still be this process's: a server that lost commits fails the log here,
+    // rather than have a snapshot of a history no longer the log's drop what replaced it.)
+    await this.catchUp();
     await this.checkpointTables();
     const file = this.checkpointFile;
     if (!file) return undefined;
+    const previous = await snapshots.latest().catch((error: unknown) => {
+      throw toMemMapError(error);
+    });
     let bytes = 0;
     const counted = async function* (pieces: AsyncIterable<Uint8Array>) {
       for await (const piece of pieces) {
@@ -769,11 +780,16 @@ export class StoreEngine<S extends AgentState> {
       throw toMemMapError(error);
     }
     if (!kept) return undefined;
-    // The records the snapshot covers are no longer needed by anyone: a host away since then starts
-    // from the snapshot. (The log keeps those an open process has yet to read.)
-    await this.wal.truncateBefore(file.position.lsn + 1).catch((error: unknown) => {
-      process.emitWarning(`The shared log was not shortened after the snapshot of record ${file.position.lsn} (it is tried again with the next one): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
-    });
+    // The records the snapshot before this one covers are no longer needed by anyone: a host away since
+    // starts from a snapshot. (Those this one covers stay until the next, so that a host whose reading
+    // position lapsed a moment — a connection lost and made again — still finds what it has yet to read;
+    // the log keeps what an open process has yet to read in any case.)
+    if (previous) {
+      await this.wal.fence();
+      await this.wal.truncateBefore(previous.lsn + 1).catch((error: unknown) => {
+        process.emitWarning(`The shared log was not shortened to the snapshot of record ${previous.lsn} (the next snapshot tries again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
+      });
+    }
     return { lsn: file.position.lsn, bytes };
   }
 
