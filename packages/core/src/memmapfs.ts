@@ -17,7 +17,7 @@ import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.j
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -89,6 +89,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: historyRetentionMs must be a non-negative number of milliseconds (Infinity to keep history until a compaction), got ${JSON.stringify(opts.historyRetentionMs)}.`);
     }
     checkAutoCompaction(opts.autoCompaction);
+    checkAutoSnapshot(opts.autoSnapshot);
     if (opts.onIndexRebuild !== undefined && typeof opts.onIndexRebuild !== 'function') {
       throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: onIndexRebuild must be a function (done, total) => void.');
     }
@@ -645,8 +646,9 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * A host opening a folder with no checkpoint of its own (a new machine, a lost disk) then loads it
    * and reads only the records after it, instead of every record since the store began. The log then
    * drops the records the snapshot before it covers (but those an open process has yet to read), and with them
-   * the history `memoryHistory` reads; a host that was away since starts from the snapshot too. Call it
-   * now and then from one host (say, daily, or after large imports). Resolves with the LSN it covers
+   * the history `memoryHistory` reads; a host that was away since starts from the snapshot too. The
+   * store publishes one by itself after a checkpoint once the log has grown enough (`autoSnapshot`);
+   * call this after large imports, or before adding hosts. Resolves with the LSN it covers
    * and its size in bytes, or `undefined` when the log already keeps a newer one. On a local store it
    * rejects with `NOT_SUPPORTED`: its own checkpoints serve.
    */

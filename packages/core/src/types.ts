@@ -68,6 +68,14 @@ export interface MemMapFSOptions {
    */
   autoCompaction?: boolean | { minDeadBytes?: number };
   /**
+   * With a log other hosts share (`wal`): snapshots by policy. After a checkpoint (its own, or
+   * `checkpoint()`), a process publishes a snapshot (`publishSnapshot()`) when the log has grown
+   * `everyRecords` records past the newest one kept, so that new hosts start from it and the log drops
+   * the history before the one kept last. Default `true`: `{ everyRecords: 100,000 }`. `false` leaves
+   * snapshots to `publishSnapshot()`. Ignored on a local store.
+   */
+  autoSnapshot?: boolean | { everyRecords?: number };
+  /**
    * Called as the search index is rebuilt from the memories (the first query after the saved index
    * went missing or was damaged, or after a change of provider), with the memories indexed so far and
    * their total; at most about 10 times a second, and once at the end (`done === total`). For a

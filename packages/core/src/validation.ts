@@ -104,6 +104,16 @@ export function checkAutoCompaction(value: unknown): void {
   }
 }
 
+/** `MemMapFSOptions.autoSnapshot`: a boolean, or `{ everyRecords }` with a positive integer. */
+export function checkAutoSnapshot(value: unknown): void {
+  if (value === undefined || typeof value === 'boolean') return;
+  const everyRecords = (value as { everyRecords?: unknown } | null)?.everyRecords;
+  const keys = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : undefined;
+  if (!keys || keys.some((key) => key !== 'everyRecords') || (everyRecords !== undefined && (!Number.isSafeInteger(everyRecords) || (everyRecords as number) < 1))) {
+    throw invalid(`MemMapFS.init: autoSnapshot must be true, false or { everyRecords } with a positive integer number of records, got ${describe(value)}.`);
+  }
+}
+
 /** A query limit: an integer from 1 to the maximum. */
 export function checkLimit(limit: unknown, method: string): number {
   if (limit === undefined) return 10;

@@ -71,8 +71,8 @@ if (!postgres) {
     return { connectionString, store };
   };
   /** Opens a host: `host` names its connection (none: the plain connection string, shared in-process). */
-  const open = async (root: string, place: StorePlace, host: string | undefined) => {
-    const fs = await openHost(root, place, host);
+  const open = async (root: string, place: StorePlace, host: string | undefined, extra?: Record<string, unknown>) => {
+    const fs = await openHost(root, place, host, extra);
     opened.push(fs);
     return fs;
   };
@@ -592,6 +592,23 @@ if (!postgres) {
       expect(await memoryTexts(onSecond)).toEqual(await memoryTexts(a));
       const id = await onSecond.appendMemory('written by the folder, now a cache of the second store');
       expect((await a.getMemory(id))?.text).toBe('written by the folder, now a cache of the second store');
+    });
+
+    it('snapshots by policy (autoSnapshot): after a checkpoint, once the log grew everyRecords past the newest snapshot, a host publishes one by itself', async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a', { autoSnapshot: { everyRecords: 10 } });
+      const newest = async () => withClient(connectionString, async (client) => (await client.query('SELECT max(lsn) AS lsn FROM memmapfs_wal_snapshots WHERE store = $1', [place.store])).rows[0].lsn as string | null);
+      await a.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `few ${i}` })));
+      await a.checkpoint();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await newest()).toBeNull();
+      await a.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `more ${i} ${longText(500, i)}` })));
+      await a.checkpoint();
+      for (let tries = 0; tries < 100 && (await newest()) === null; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(Number(await newest())).toBeGreaterThanOrEqual(25);
+      const b = await open(await roots.make('b'), place, 'b');
+      expect(await memoryTexts(b)).toEqual(await memoryTexts(a));
+      await expect(MemMapFS.init(await roots.make('bad'), storeOptions(place, 'bad', { autoSnapshot: { everyRecords: 0 } }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     });
 
     it('publishSnapshot on a local store rejects with NOT_SUPPORTED', async () => {

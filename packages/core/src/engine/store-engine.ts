@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { chunkStore, type BlockRef, type BlockStore, type ChunkNumberRange } from '@memmapfs/blocks';
-import { fileWal, syncFolder, type CommittedRecord, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
+import { fileWal, syncFolder, type CommittedRecord, type LogSnapshot, type LogSnapshots, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
@@ -49,6 +49,8 @@ const RETIRE_GRACE_MS = IDLE_FOLLOW_MS + 500;
 
 /** Compaction by policy (`autoCompaction`) starts at most this often in one process. */
 const AUTO_COMPACTION_INTERVAL_MS = 60_000;
+/** Default of `autoSnapshot.everyRecords`. */
+const AUTO_SNAPSHOT_EVERY_RECORDS = 100_000;
 /** Default of `autoCompaction.minDeadBytes`. */
 const AUTO_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
 
@@ -340,6 +342,8 @@ export class StoreEngine<S extends AgentState> {
           // (With a shared log, every block of the records replayed is written from its copy, this host's
           // own too: what a power loss took is back, and nothing is kept for `restoreLostBlocks`.)
           engine.remote = remote;
+          const snapshots = options.autoSnapshot ?? true;
+          if (remote && snapshots !== false) engine.autoSnapshotEvery = snapshots === true ? AUTO_SNAPSHOT_EVERY_RECORDS : snapshots.everyRecords ?? AUTO_SNAPSHOT_EVERY_RECORDS;
           if (start.after > 0) {
             if (!checkpoint || start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
               const reason = checkpoint && start.after > checkpoint.position.lsn
@@ -747,6 +751,31 @@ export class StoreEngine<S extends AgentState> {
     await this.queueCheckpoint();
   }
 
+  /** With a shared log: publish a snapshot after a checkpoint once the log grew this many records past the newest (`autoSnapshot`). */
+  autoSnapshotEvery: number | undefined;
+  /** The snapshot by policy under way, if any. */
+  private autoSnapshotting: Promise<void> | undefined;
+  /** Snapshots being published (by policy or asked for): none by policy starts meanwhile. */
+  private publishing = 0;
+
+  /**
+   * Snapshots by policy (`autoSnapshot`), after a checkpoint: publishes one when the log has grown
+   * `autoSnapshotEvery` records past the newest kept. Runs in the background; never fails (a failed one
+   * is a warning, and the next checkpoint tries again).
+   */
+  private considerSnapshot(): void {
+    const every = this.autoSnapshotEvery;
+    const snapshots = this.wal?.snapshots;
+    if (every === undefined || !snapshots || this.closing || this.autoSnapshotting || this.publishing > 0 || this.takenOver) return;
+    this.autoSnapshotting = (async () => {
+      const newest = await snapshots.latest();
+      if (this.lastApplied.lsn - (newest?.lsn ?? 0) < every || this.closing) return;
+      await this.publishSnapshot();
+    })().catch((error: unknown) => {
+      process.emitWarning(`A snapshot by policy was not published (the next checkpoint tries again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+    }).finally(() => (this.autoSnapshotting = undefined));
+  }
+
   /**
    * With a log that keeps snapshots (a shared log): writes a checkpoint of every change applied, then
    * keeps it with the log, with every block it references, as the snapshot new hosts start from.
@@ -757,6 +786,15 @@ export class StoreEngine<S extends AgentState> {
     if (!this.remote || !snapshots) {
       throw new MemMapError('NOT_SUPPORTED', 'publishSnapshot() needs a log that keeps snapshots, which other hosts share (the wal option, e.g. postgresWal): a local store is opened from its own checkpoints.');
     }
+    this.publishing++;
+    try {
+      return await this.publishSnapshotNow(snapshots);
+    } finally {
+      this.publishing--;
+    }
+  }
+
+  private async publishSnapshotNow(snapshots: LogSnapshots): Promise<{ lsn: number; bytes: number } | undefined> {
     // (The log's history must still be this process's: a server that lost commits fails the log here,
     // rather than have a snapshot of a history no longer the log's drop what replaced it.)
     await this.catchUp();
@@ -868,6 +906,7 @@ export class StoreEngine<S extends AgentState> {
     if (this.takenOver) throw this.takenOver;
     await this.checkpoints.publish(file);
     await this.dropCoveredHistory(position.lsn);
+    this.considerSnapshot();
   }
 
   /** Published checkpoints of this process (LSN and when), for `historyRetentionMs`. */
@@ -1010,6 +1049,7 @@ export class StoreEngine<S extends AgentState> {
     try {
       await this.compacting;
       await this.checkpointing;
+      await this.autoSnapshotting;
       await this.checkpointQueue;
       // (Taken over by a copy of its cache, this process has nothing to save: everything it wrote before is in the log.)
       if (this.takenOver) throw this.takenOver;
