@@ -3,6 +3,9 @@
 // one autocommit INSERT per transaction with `pg`; and the lag of a follower process, from an append
 // resolving in its writer to the record reaching the follower's onCommit. Starts a throwaway PostgreSQL
 // (initdb + pg_ctl on a Unix socket in a temporary folder, fsync on), as the package's tests do.
+// Then a new host: a store of BENCH_PG_NEW_HOST memories (the lifecycle's synthetic ones, default
+// 100,000) written by one host, and a host with an empty root opening it until its first getMemory
+// answers, replaying the log from its first record, then installing a snapshot (publishSnapshot).
 // Writes bench-results/postgres.{json,md}. BENCH_PG_SECONDS, BENCH_PG_ROUNDS, BENCH_PG_WRITERS.
 import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
@@ -11,7 +14,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import pg from 'pg';
+import { MemMapFS } from '@memmapfs/core';
 import { postgresWal } from '@memmapfs/wal-postgres';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { syntheticMemories, type SyntheticMemory } from './synthetic-memories.js';
 import type { WorkerResult, WorkerTask } from './postgres-worker.js';
 // The server the package's own tests start (it imports only Node's modules).
 import { findPostgresBin, initTemplate, startServer } from '../../packages/wal-postgres/test/support/postgres-server.js';
@@ -121,6 +128,51 @@ async function insertRun(connectionString: string, count: number): Promise<Run> 
   return { perSecond: perSecond(results), operations: results.reduce((sum, r) => sum + r.operations, 0) };
 }
 
+const NEW_HOST_MEMORIES = Number(process.env.BENCH_PG_NEW_HOST ?? 100_000);
+
+/** Opens a store on `store` in an empty root until the first getMemory answers: ms. */
+async function newHostOpen(connectionString: string, store: string, id: number): Promise<number> {
+  const root = await mkdtemp(join(tmpdir(), 'memmapfs-bench-host-'));
+  try {
+    const started = performance.now();
+    const fs = await MemMapFS.init(root, { wal: postgresWal({ connectionString: `${connectionString}&application_name=new-host`, store }), autoSnapshot: false });
+    if (!(await fs.getMemory(id))) throw new Error(`memory ${id} was not found`);
+    const ms = performance.now() - started;
+    await fs.close();
+    return ms;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** A new host's open of a store of `count` memories, replaying the whole log, then from a snapshot. */
+async function newHostRuns(connectionString: string, count: number) {
+  const store = `bench-new-host-${count}`;
+  const root = await mkdtemp(join(tmpdir(), 'memmapfs-bench-writer-'));
+  try {
+    const writer = await MemMapFS.init(root, { wal: postgresWal({ connectionString, store }), autoSnapshot: false });
+    const batch: SyntheticMemory[] = [];
+    let last = 0;
+    for (const memory of syntheticMemories(count)) {
+      batch.push(memory);
+      if (batch.length === 2_000) last = (await writer.appendMemories(batch.splice(0))).at(-1)!;
+    }
+    if (batch.length > 0) last = (await writer.appendMemories(batch.splice(0))).at(-1)!;
+    const replay: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) replay.push(await newHostOpen(connectionString, store, last));
+    const started = performance.now();
+    const published = await writer.publishSnapshot();
+    const publishMs = performance.now() - started;
+    const fromSnapshot: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) fromSnapshot.push(await newHostOpen(connectionString, store, last));
+    await writer.close();
+    process.stderr.write(`new host, ${count} memories: replay ${median(replay).toFixed(0)} ms, from the snapshot ${median(fromSnapshot).toFixed(0)} ms (${((published?.bytes ?? 0) / 1024 / 1024).toFixed(1)} MiB, published in ${publishMs.toFixed(0)} ms)\n`);
+    return { count, replay, fromSnapshot, snapshotBytes: published?.bytes ?? 0, publishMs };
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const spread = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 
@@ -158,10 +210,20 @@ try {
       return `| ${row.writers} | ${spread(row.log.map((r) => r.perSecond), 0)} | ${spread(row.peer.map((r) => r.perSecond), 0)} | ${spread(ratios, 2)} | ${spread(row.log.map((r) => r.lag!.p50), 2)} | ${spread(row.log.map((r) => r.lag!.p99), 2)} |`;
     }),
   ].join('\n');
+  const newHost = await newHostRuns(server.connectionString, NEW_HOST_MEMORIES);
+  const newHostTable = [
+    '',
+    `A new host (an empty root) opening a store of ${newHost.count.toLocaleString('en')} memories until its first getMemory answers, ${ROUNDS} opens each, median (min–max):`,
+    '',
+    '| new host | open + first getMemory (ms) |',
+    '|---|---:|',
+    `| replaying the log from its first record | ${spread(newHost.replay, 0)} |`,
+    `| from the snapshot (${(newHost.snapshotBytes / 1024 / 1024).toFixed(1)} MiB, published in ${newHost.publishMs.toFixed(0)} ms) | ${spread(newHost.fromSnapshot, 0)} |`,
+  ].join('\n');
   await mkdir('bench-results', { recursive: true });
-  await writeFile('bench-results/postgres.json', `${JSON.stringify({ benchmark: 'postgres log', date: new Date().toISOString(), node: process.version, postgres: version, seconds: SECONDS, rows }, null, 2)}\n`);
-  await writeFile('bench-results/postgres.md', `${table}\n`);
-  console.log(table);
+  await writeFile('bench-results/postgres.json', `${JSON.stringify({ benchmark: 'postgres log', date: new Date().toISOString(), node: process.version, postgres: version, seconds: SECONDS, rows, newHost }, null, 2)}\n`);
+  await writeFile('bench-results/postgres.md', `${table}\n${newHostTable}\n`);
+  console.log(`${table}\n${newHostTable}`);
 } finally {
   await server.remove();
   await rm(template, { recursive: true, force: true });
