@@ -114,6 +114,12 @@ export class CheckpointMemories {
     return low;
   }
 
+  /** The version of row `index` (the LSN of the record that wrote it), without decoding its labels. */
+  versionAt(index: number): number {
+    this.check(index);
+    return this.rows.readDoubleLE(index * ROW_SIZE + VERSION);
+  }
+
   /** The memory `id`, decoded from its row, or `undefined`. */
   get(id: number): MemoryRecord | undefined {
     const index = this.indexOf(id);

@@ -46,6 +46,26 @@ export class MemoryTable {
   #namespaces: ReadonlyMap<string, number> | undefined;
   #frozen: Layer | undefined;
   #current: Layer = newLayer();
+  /**
+   * At least every id any layer or the base holds (deleted ones included): a higher id is a new memory,
+   * found nowhere below, which `set` adds without looking (a bulk load adds nothing else).
+   */
+  #highest = 0;
+
+  /**
+   * Raises `#highest` to the base's last id (its rows are in id order). A damaged last row does not fail
+   * the bookkeeping: every id then takes the way that looks (as before `#highest`).
+   */
+  #noteBase(base: CheckpointMemories): void {
+    if (base.count === 0) return;
+    let last: number;
+    try {
+      last = base.idAt(base.count - 1);
+    } catch {
+      last = Number.POSITIVE_INFINITY;
+    }
+    this.#highest = Math.max(this.#highest, last);
+  }
 
   /**
    * The checkpoint the table starts from (at open, before any change is applied), with its memories
@@ -53,6 +73,7 @@ export class MemoryTable {
    */
   setBase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>, namespaces: ReadonlyMap<string, number> | undefined): void {
     this.#base = base;
+    this.#noteBase(base);
     this.#baseExpiring = expiring;
     this.#baseNamespaces = namespaces;
     this.#namespaces = undefined;
@@ -127,8 +148,18 @@ export class MemoryTable {
     return this.#base?.get(id);
   }
 
+  /** The version of the live memory `id` (see `MemoryRecord.version`), or `undefined`: `get(id)?.version` without decoding a row of the base. */
+  versionOf(id: number): number | undefined {
+    if (id > this.#highest) return undefined;
+    const above = this.#above(id);
+    if (above !== undefined) return above?.version;
+    const index = this.#base?.indexOf(id) ?? -1;
+    return index < 0 ? undefined : this.#base!.versionAt(index);
+  }
+
   /** Whether `id` is live. Never fails on a damaged checkpoint (its rows are not checked here). */
   has(id: number): boolean {
+    if (id > this.#highest) return false;
     const current = this.#current.changes.get(id);
     if (current !== undefined) return current !== null;
     const frozen = this.#frozen?.changes.get(id);
@@ -152,6 +183,15 @@ export class MemoryTable {
   /** Adds or replaces a memory. */
   set(id: number, memory: MemoryRecord): void {
     const layer = this.#current;
+    if (id > this.#highest) {
+      // A new memory above every id there is: nothing below it to count off, and last in the order.
+      this.#highest = id;
+      this.#namespaces = undefined;
+      layer.tally.add(memory.namespace, 1);
+      layer.order.push(id);
+      layer.changes.set(id, memory);
+      return;
+    }
     this.#countReplaced(id);
     layer.tally.add(memory.namespace, 1);
     if (!layer.changes.has(id) && !this.#below(id)) {
@@ -317,6 +357,7 @@ export class MemoryTable {
   /** The frozen changes are in `base`, the checkpoint just written: it replaces the old base and them. */
   rebase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>, namespaces: ReadonlyMap<string, number>): void {
     this.#base = base;
+    this.#noteBase(base);
     this.#baseExpiring = expiring;
     this.#baseNamespaces = namespaces;
     this.#frozen = undefined;

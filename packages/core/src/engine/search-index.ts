@@ -84,7 +84,7 @@ export class SearchIndex {
   /** The index saves of this process, one after another. */
   private savingIndex: Promise<void> = Promise.resolve();
   /** Memory changes applied to the tables and not yet handed to the provider, in log order. */
-  private readonly pendingIndex: LogRecord[] = [];
+  private readonly pendingIndex = new ChangeQueue();
 
   /** Told of a rebuild's progress: memories indexed so far, of how many (see `InitOptions.onIndexRebuild`). */
   onRebuild: ((done: number, total: number) => void) | undefined;
@@ -321,14 +321,14 @@ export class SearchIndex {
       let done = 0;
       try {
         do {
-          const update = this.indexChange(this.pendingIndex[done]!);
+          const update = this.indexChange(this.pendingIndex.at(done));
           if (update) await update;
           done++;
         } while (done < this.pendingIndex.length && performance.now() < turnEnds && this.indexLoaded);
       } finally {
         // Taken off the queue only once the provider has them: a failure leaves the failed change for
         // the next try, and the snapshot is not saved as covering it.
-        this.pendingIndex.splice(0, done);
+        this.pendingIndex.drop(done);
       }
       if (this.pendingIndex.length > 0) await new Promise((resolve) => setImmediate(resolve));
     }
@@ -339,7 +339,9 @@ export class SearchIndex {
     if (record.type === RecordType.MemoryPut) {
       // Only if it is still the latest version: a later change is queued and indexes its own. (Compared
       // by version: a checkpoint written meanwhile holds the same version, decoded afresh from its row.)
-      const m = this.host.memories.get(record.memory.id);
+      // (With the block copy, the record's memory is that version as it stands: only the version is read
+      // from the tables, not a row of the checkpoint decoded, which the index, behind a bulk load, mostly asks for.)
+      const m = record.copy ? (this.host.memories.versionOf(record.memory.id) === record.memory.version ? record.memory : undefined) : this.host.memories.get(record.memory.id);
       if (!m || m.version !== record.memory.version) return;
       // Expired while it waited (the index loads lazily): left out, as dropExpired would take it out,
       // and as if dropExpired had looked now: should the clock step back, it is put back.
@@ -651,6 +653,41 @@ export class SearchIndex {
     const snapshot = await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files);
     return snapshot && snapshot.provider === this.provider.name && snapshot.logId === this.host.wal.header.logId ? snapshot.data : undefined;
   }}
+
+/**
+ * The changes waiting to be indexed, oldest first: taken off the front a few dozen at a time while a bulk
+ * load may have queued tens of thousands, so without moving the rest each time (`splice(0, n)` did).
+ */
+class ChangeQueue {
+  private items: LogRecord[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(record: LogRecord): void {
+    this.items.push(record);
+  }
+
+  /** The `i`-th waiting change (`i` < `length`). */
+  at(i: number): LogRecord {
+    return this.items[this.head + i]!;
+  }
+
+  /** Takes the first `count` changes off (their slots are let go of, for the collector). */
+  drop(count: number): void {
+    for (let i = this.head; i < this.head + count; i++) this.items[i] = undefined as unknown as LogRecord;
+    this.head += count;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 4096 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
 
 /** A persistent index's description named files that are gone (another process may have replaced it meanwhile). */
 class SavedIndexMissing extends Error {}

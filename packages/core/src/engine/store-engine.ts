@@ -577,8 +577,8 @@ export class StoreEngine<S extends AgentState> {
   applyCommitted(records: CommittedRecord[]): void {
     for (const committed of records) {
       // Another process's record is a view into one read of all that was new: what the tables keep of it is detached.
-      let record = (committed.context as LogRecord | undefined) ?? this.decode(committed, true);
-      if (record.type === RecordType.MemoryPut && record.memory.id === 0) record = { ...record, memory: { ...record.memory, id: committed.lsn } };
+      // (A new memory's record of this process has id 0: `apply` gives it its id, the LSN.)
+      const record = (committed.context as LogRecord | undefined) ?? this.decode(committed, true);
       if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy && committed.context) this.copiedBytesSinceCheckpoint += record.copy.byteLength;
       this.apply(record, committed.lsn, true);
       // (Only once applied: a record that could not be is never covered by a checkpoint.)
@@ -1212,14 +1212,14 @@ export class StoreEngine<S extends AgentState> {
     if (record.type !== RecordType.Reserved && record.type !== RecordType.Lost && record.type !== RecordType.CacheOpened) this.changesSinceCheckpoint++;
     switch (record.type) {
       case RecordType.MemoryPut: {
-        const m: MemoryRecord = { ...record.memory, version: lsn };
+        const m = appliedVersion(record.memory, lsn);
         // An update of a memory deleted meanwhile (by this process or another) does not bring it back.
         // (Bookkeeping that reads no row of the checkpoint: applying a durable record must never fail.)
         const existed = this.memories.has(m.id);
         if (record.update && !existed) return;
         const previousExpiry = existed ? this.memories.expiryOf(m.id) : undefined;
         this.memories.set(m.id, m);
-        record = { ...record, memory: m };
+        record = record.update === undefined ? { type: record.type, memory: m, copy: record.copy } : { type: record.type, memory: m, copy: record.copy, update: record.update };
         if (m.expiresAt !== undefined && m.expiresAt !== previousExpiry) this.index.noteExpiry(m.id, m.expiresAt);
         break;
       }
@@ -1295,6 +1295,18 @@ function settledLater(writes: Promise<void>[]): Promise<unknown> | undefined {
 
 function codecMismatch(root: string, stored: string, requested: string): MemMapError {
   return new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${stored}' codec, not '${requested}'. Open it with codec: '${stored}' (or leave the codec option out).`, { subsystem: 'codec' });
+}
+
+/**
+ * The version of a memory a put at `lsn` applies: its id (the LSN, for a new memory of this process,
+ * whose record has id 0) and `version`. Built field by field, with one shape: a spread of the record's
+ * memory cost more than the rest of applying it.
+ */
+function appliedVersion(m: MemoryRecord, lsn: number): MemoryRecord {
+  const id = m.id === 0 ? lsn : m.id;
+  return m.embedding === undefined
+    ? { id, ref: m.ref, tags: m.tags, namespace: m.namespace, meta: m.meta, createdAt: m.createdAt, updatedAt: m.updatedAt, expiresAt: m.expiresAt, version: lsn }
+    : { id, ref: m.ref, tags: m.tags, namespace: m.namespace, meta: m.meta, createdAt: m.createdAt, updatedAt: m.updatedAt, expiresAt: m.expiresAt, embedding: m.embedding, version: lsn };
 }
 
 /** The block references a record carries. */
