@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync, type BigIntStats as Stats } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { ChunkNumberRange } from '@memmapfs/blocks';
@@ -110,11 +110,18 @@ export async function readHostCache(path: string, blocksFolder: string, files: S
   } catch {
     return undefined;
   }
+  return hostCacheOf(parsed, await folderIdentity(blocksFolder));
+}
+
+/**
+ * The cache a parsed `host.json` describes, if it is well formed and was written for this host name
+ * and for the folder whose identity is `here` (the `blocks/` folder's device and inode).
+ */
+function hostCacheOf(parsed: Record<string, unknown>, here: { device: string; inode: string } | undefined): HostCache | undefined {
   const { logId, cache, host, first, end, openedLsn, device, inode, nonce, pending } = parsed;
   if (parsed.format !== FORMAT || typeof logId !== 'string' || typeof cache !== 'string' || typeof host !== 'string' || typeof device !== 'string' || typeof inode !== 'string') return undefined;
   if (!isChunkRange(first, end) || !Number.isSafeInteger(openedLsn) || (openedLsn as number) < 1) return undefined;
   if ((nonce !== undefined && typeof nonce !== 'string') || (pending !== undefined && !isNonceList(pending))) return undefined;
-  const here = await folderIdentity(blocksFolder);
   if (host !== hostname() || here === undefined || here.device !== device || here.inode !== inode) return undefined;
   return { logId, cache, first: first as number, end: end as number, openedLsn: openedLsn as number, ...(nonce === undefined ? {} : { nonce }), ...(pending === undefined ? {} : { pending: pending as string[] }) };
 }
@@ -198,16 +205,15 @@ export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, fi
  * event as rare as another process opening the cache. A file that cannot be read says no.
  */
 export function isOwnOpen(paths: HostCachePaths, cache: string, open: CacheOpen): boolean {
-  let saved: Record<string, unknown>;
-  let here: Stats;
+  let saved: HostCache | undefined;
   try {
-    saved = JSON.parse(readFileSync(paths.host, 'utf8')) as Record<string, unknown>;
-    here = statSync(paths.blocks, { bigint: true });
+    const here = statSync(paths.blocks, { bigint: true });
+    saved = hostCacheOf(JSON.parse(readFileSync(paths.host, 'utf8')) as Record<string, unknown>, { device: String(here.dev), inode: String(here.ino) });
   } catch {
     return false;
   }
-  if (saved.format !== FORMAT || saved.cache !== cache || saved.host !== hostname() || saved.device !== String(here.dev) || saved.inode !== String(here.ino)) return false;
-  return (typeof saved.openedLsn === 'number' && saved.openedLsn >= open.lsn) || (open.nonce !== undefined && (saved.nonce === open.nonce || (isNonceList(saved.pending) && saved.pending.includes(open.nonce))));
+  if (saved?.cache !== cache) return false;
+  return saved.openedLsn >= open.lsn || (open.nonce !== undefined && (saved.nonce === open.nonce || saved.pending?.includes(open.nonce) === true));
 }
 
 async function removeIfPresent(path: string, files: StoreFileSystem): Promise<void> {

@@ -19,6 +19,7 @@ import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCo
 import { storeLayout, type StoreLayout } from './store-layout.js';
 import { CacheChanged, CacheNotVouched, firstRecordAt, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
+import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { installSnapshot, snapshotBytes } from '../checkpoint/store-snapshot.js';
 import type { CacheOpen, CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
@@ -161,8 +162,8 @@ export class StoreEngine<S extends AgentState> {
    * on this process writes nothing and reads nothing (see `noteCacheOpen`).
    */
   private takenOver: MemMapError | undefined;
-  /** Blocks of other hosts that could not be written here yet (disk full, say): tried again as records are applied. */
-  private readonly unwritten = new Map<string, { ref: BlockRef; bytes: Uint8Array }>();
+  /** With a shared log: writes the blocks of other hosts' records here, and keeps those that cannot be written yet. */
+  private readonly unwritten: UnwrittenBlocks;
 
   private constructor(
     readonly layout: StoreLayout,
@@ -179,6 +180,7 @@ export class StoreEngine<S extends AgentState> {
     private readonly autoCompactionMinDeadBytes: number | undefined,
   ) {
     this.state = initialState;
+    this.unwritten = new UnwrittenBlocks(blocks);
     this.index = new SearchIndex(searchSource, this);
     this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
     this.follower = new LogFollower(layout.root, () => this.refresh());
@@ -195,8 +197,7 @@ export class StoreEngine<S extends AgentState> {
       try {
         return await StoreEngine.openOnce(root, options, initialState);
       } catch (error) {
-        // (A read-only open, which takes no lock, may also find a segment it listed removed meanwhile.)
-        const retry = error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || error instanceof CacheChanged || MemMapError.is(error, 'WAL_TRUNCATED');
+        const retry = isRetriedOpen(error);
         if (!retry || attempt >= 5) {
           // (A search provider instance of the caller's is left open by a try that is retried: the open gives up here.)
           if (retry && options.search !== undefined && typeof options.search === 'object') await Promise.resolve((options.search as { close?: () => unknown }).close?.()).catch(() => undefined);
@@ -396,7 +397,7 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       await wal?.close().catch(() => undefined);
       await blocks?.close().catch(() => undefined);
-      const retried = error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || error instanceof CacheChanged || MemMapError.is(error, 'WAL_TRUNCATED');
+      const retried = isRetriedOpen(error);
       // (An instance the caller gave is used again by the open's next try: closed only when it gives up.)
       if (!retried || search.created() !== options.search) await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
       throw retried && !MemMapError.is(error) ? error : toMemMapError(error);
@@ -565,7 +566,7 @@ export class StoreEngine<S extends AgentState> {
   /** Catches up with what other processes committed; cheap (one small read) when nothing changed. */
   refresh(): void {
     if (this.takenOver) throw this.takenOver;
-    if (this.unwritten.size > 0) this.writeUnwritten();
+    this.unwritten.writeKept();
     try {
       this.wal.refresh();
     } catch (error) {
@@ -964,10 +965,8 @@ export class StoreEngine<S extends AgentState> {
    * log, a block of another host that could not be written here yet is read from its copy in memory.
    */
   readBlock(ref: BlockRef): Uint8Array {
-    if (this.unwritten.size > 0) {
-      const pending = this.unwritten.get(`${ref.chunk}:${ref.offset}`);
-      if (pending && sameBlock(pending.ref, ref)) return pending.bytes;
-    }
+    const kept = this.unwritten.read(ref);
+    if (kept) return kept;
     try {
       return this.blocks.read(ref);
     } catch (error) {
@@ -1054,7 +1053,7 @@ export class StoreEngine<S extends AgentState> {
       // (Taken over by a copy of its cache, this process has nothing to save: everything it wrote before is in the log.)
       if (this.takenOver) throw this.takenOver;
       // (Space may be back: a block still unwritten would keep the checkpoint below from being written.)
-      if (this.unwritten.size > 0) this.writeUnwritten(true);
+      this.unwritten.writeKept(true);
       let written = false;
       const changes = this.changesSinceCheckpoint;
       if (!this.wal.readOnly && (changes >= CHECKPOINT_ON_CLOSE_AFTER_RECORDS || (changes > 0 && this.lastApplied.lsn - this.checkpointLsn >= CHECKPOINT_AFTER_RECORDS))) {
@@ -1115,7 +1114,7 @@ export class StoreEngine<S extends AgentState> {
    * With a shared log: writes the block a record carries into this host's chunk files, where its
    * reference says, unless it lies in this host's chunk numbers (a process of this host wrote it there
    * before the record). A write that fails (disk full) is warned about and tried again later (see
-   * `writeUnwritten`); reads take the block from its copy meanwhile, and no checkpoint is written past it.
+   * `UnwrittenBlocks`); reads take the block from its copy meanwhile, and no checkpoint is written past it.
    */
   private writeOtherHostsBlock(record: LogRecord): void {
     if (record.type === RecordType.BlocksMoved || record.type === RecordType.Checkpoint) {
@@ -1126,50 +1125,7 @@ export class StoreEngine<S extends AgentState> {
     if (!block?.copy) return;
     const own = this.hostChunks;
     if (own && block.ref.chunk >= own.first && block.ref.chunk < own.end) return;
-    // (Behind blocks that could not be written for want of space, this one waits its turn: a full disk
-    // is not tried once per record.)
-    if (this.unwritten.size > 0) this.writeUnwritten();
-    if (this.unwritten.size === 0 || !this.unwrittenRetry.diskFull) {
-      try {
-        this.blocks.materialize(block.ref, block.copy);
-        return;
-      } catch (error) {
-        this.unwrittenSince(error);
-      }
-    }
-    // (A view into the records read: kept as bytes of its own.)
-    this.unwritten.set(`${block.ref.chunk}:${block.ref.offset}`, { ref: block.ref, bytes: new Uint8Array(block.copy) });
-  }
-
-  /** When the blocks of other hosts that could not be written are tried again, and how long the wait after that is. */
-  private unwrittenRetry = { at: 0, waitMs: 0, diskFull: false };
-
-  /** A block of another host could not be written: warned about, and the next try waits a while (doubling, up to 5 s). */
-  private unwrittenSince(error: unknown): void {
-    this.unwrittenRetry.waitMs = Math.min(5000, Math.max(50, this.unwrittenRetry.waitMs * 2));
-    this.unwrittenRetry.at = performance.now() + this.unwrittenRetry.waitMs;
-    this.unwrittenRetry.diskFull = isDiskFull(error);
-    process.emitWarning(`Blocks of other hosts could not be written to this host's chunk files; they are tried again in ${this.unwrittenRetry.waitMs} ms, as changes arrive or are read: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_BLOCK_WRITE_FAILED' });
-  }
-
-  /**
-   * Tries again to write the blocks of other hosts that could not be written, once their wait is over
-   * (`now`: whatever the wait), in order; a full disk stops the round at once (it fails them all alike).
-   */
-  private writeUnwritten(now = false): void {
-    if (!now && performance.now() < this.unwrittenRetry.at) return;
-    let failure: unknown;
-    for (const [key, pending] of this.unwritten) {
-      try {
-        this.blocks.materialize(pending.ref, pending.bytes);
-        this.unwritten.delete(key);
-      } catch (error) {
-        failure ??= error;
-        if (isDiskFull(error)) break;
-      }
-    }
-    if (failure === undefined) this.unwrittenRetry = { at: 0, waitMs: 0, diskFull: false };
-    else this.unwrittenSince(failure);
+    this.unwritten.write(block.ref, block.copy);
   }
 
   /**
@@ -1273,13 +1229,13 @@ export class StoreEngine<S extends AgentState> {
 
 }
 
-/** Whether `error` (or what caused it) says the disk or the quota is full. */
-function isDiskFull(error: unknown): boolean {
-  for (let at: unknown = error, depth = 0; at instanceof Error && depth < 5; at = at.cause, depth++) {
-    const code = (at as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
-  }
-  return false;
+/**
+ * Whether an open that failed with `error` is made again: a newer checkpoint took the place of the one
+ * it read, the log does not vouch for this host cache or its host.json changed meanwhile, or records it
+ * listed were dropped (a read-only open, which takes no lock, may find a segment removed meanwhile).
+ */
+function isRetriedOpen(error: unknown): boolean {
+  return error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || error instanceof CacheChanged || MemMapError.is(error, 'WAL_TRUNCATED');
 }
 
 /**
