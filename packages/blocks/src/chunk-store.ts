@@ -463,6 +463,11 @@ export class ChunkBlockStore implements BlockStore {
   }
 
   forget(chunk: number): void {
+    const materialized = this.materialized.get(chunk);
+    if (materialized !== undefined) {
+      this.materialized.delete(chunk);
+      closeSync(materialized);
+    }
     const known = this.chunks.get(chunk);
     // (Never one this store appends to: its blocks are live.)
     if (!known || known.writer) return;

@@ -100,9 +100,10 @@ export interface MemMapFSOptions {
    * `root` is then this host's cache of the store (its chunk files, checkpoints and search index, built
    * from the log): every host that opens the same log sees the same memories, KV, streams and state.
    * The asynchronous reads wait for every change committed before they started, on any host
-   * (`catchUp()` does it for the synchronous ones). Not yet with such a log: `compact()`, `readOnly`,
-   * and dropping history (`historyRetentionMs`: the log keeps every record, so that a new host can
-   * build its cache from it).
+   * (`catchUp()` does it for the synchronous ones). `compact()` rewrites this host's own chunk files
+   * (every host follows), `readOnly` reads an existing cache and keeps the blocks of newer records in
+   * memory. Not with such a log: `compact({ erase: true })`, and dropping history
+   * (`historyRetentionMs`: the log keeps its records until snapshots let them go).
    */
   wal?: WalOpener;
   /**

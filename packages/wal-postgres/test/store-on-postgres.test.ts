@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MemMapError, MemMapFS, type AgentState } from '@memmapfs/core';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { dropStore, freshStore, withClient } from './support/places.js';
+import { MemMapFS, type AgentState } from '@memmapfs/core';
+import { describe, expect, inject, it } from 'vitest';
+import { withClient } from './support/places.js';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
-import { allMemories, longText, memoryTexts, openHost, readStream, storeOptions, tempRoots, type StorePlace } from './support/stores.js';
+import { allMemories, hostsTestBed, longText, memoryTexts, openHost, readStream, storeOptions } from './support/stores.js';
 
 const postgres = inject('postgres');
 
@@ -55,26 +55,17 @@ if (!postgres) {
   it.skip(INSTALL_ADVICE, () => undefined);
 } else {
   const { connectionString } = postgres;
-  const roots = tempRoots();
-  const stores: string[] = [];
-  const opened: MemMapFS[] = [];
-
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((fs) => fs.close().catch(() => undefined)));
-    await roots.removeAll();
-    await Promise.all(stores.splice(0).map((store) => dropStore(connectionString, store).catch(() => undefined)));
-  });
-
-  const newPlace = (): StorePlace => {
-    const store = freshStore('store');
-    stores.push(store);
-    return { connectionString, store };
-  };
-  /** Opens a host: `host` names its connection (none: the plain connection string, shared in-process). */
-  const open = async (root: string, place: StorePlace, host: string | undefined, extra?: Record<string, unknown>) => {
-    const fs = await openHost(root, place, host, extra);
-    opened.push(fs);
-    return fs;
+  const { roots, opened, newPlace, open, close: closeOpened } = hostsTestBed(connectionString, 'store');
+  /** Every file under `root`: its size and modification time. */
+  const folderState = async (root: string) => {
+    const state: Record<string, string> = {};
+    for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const path = join(entry.parentPath, entry.name);
+      const info = await stat(path);
+      state[path] = `${info.size} ${info.mtimeMs}`;
+    }
+    return state;
   };
 
   describe('a store on the PostgreSQL log, several roots in one process', () => {
@@ -253,30 +244,73 @@ if (!postgres) {
       expect(await everything(d, ['s'])).toEqual(final);
     }, 90_000);
 
-    it('compact() on a store over a remote log, and a read-only open with a remote log, reject with NOT_SUPPORTED', async () => {
+    it('readOnly reads this host\'s cache and follows the log: it sees every host\'s writes, writes nothing anywhere, and refuses to write', async () => {
       const place = newPlace();
       const rootA = await roots.make('a');
       const a = await open(rootA, place, 'a');
-      const id = await a.appendMemory('before the compaction');
-      await a.deleteMemory(id);
-      const refused = await a.compact().then(() => undefined, (error: unknown) => error);
-      expect(refused).toBeInstanceOf(MemMapError);
-      expect(refused).toMatchObject({ code: 'NOT_SUPPORTED' });
-      await expect(a.compact({ erase: true })).rejects.toMatchObject({ code: 'NOT_SUPPORTED' });
-      // The store goes on working.
-      const after = await a.appendMemory('after the refused compaction');
-      expect((await a.getMemory(after))?.text).toBe('after the refused compaction');
+      const first = await a.appendMemories(Array.from({ length: 30 }, (_, i) => ({ text: `before the checkpoint ${i} ${longText(i === 3 ? 80 * 1024 : 500, i + 1)}` })));
+      await a.checkpoint();
+      const afterCheckpoint = await a.appendMemory('after the checkpoint of a');
+      await a.setKv('k', 'v1');
+      // Beside a writable process of the same host.
+      const ro = await open(rootA, place, 'a-ro', { readOnly: true });
+      expect(await allMemories(ro)).toEqual(await allMemories(a));
+      expect(await caughtUp(ro, () => ro.getKv('k'))).toBe('v1');
+      const b = await open(await roots.make('b'), place, 'b');
+      const fromB = await b.appendMemory(`from host b ${longText(70 * 1024, 5)}`);
+      expect((await ro.getMemory(fromB))?.text).toBe((await b.getMemory(fromB))?.text);
+      for (const write of [() => ro.appendMemory('no'), () => ro.setKv('k', 'v2'), () => ro.deleteMemory(first[0]!), () => ro.compact(), () => ro.checkpoint(), () => ro.publishSnapshot()]) {
+        await expect(write()).rejects.toMatchObject({ code: 'READ_ONLY' });
+      }
+      await closeOpened(ro);
 
-      const readOnly = await MemMapFS.init(await roots.make('ro'), storeOptions(place, 'ro', { readOnly: true })).then((fs) => {
-        opened.push(fs);
-        return undefined;
-      }, (error: unknown) => error);
-      expect(readOnly).toBeInstanceOf(MemMapError);
-      expect(readOnly).toMatchObject({ code: 'NOT_SUPPORTED' });
-      // On a root that already holds this host's cache too.
-      await a.close();
-      await expect(MemMapFS.init(rootA, storeOptions(place, 'a', { readOnly: true }))).rejects.toMatchObject({ code: 'NOT_SUPPORTED' });
-    });
+      // Alone on the folder: not a byte of it changes, whatever the log brings meanwhile.
+      await closeOpened(a);
+      const before = await folderState(rootA);
+      const alone = await open(rootA, place, 'a-alone', { readOnly: true });
+      const later = await b.appendMemories([{ text: 'while only a reader has the folder open' }, { text: `big ${longText(90 * 1024, 9)}` }]);
+      await b.deleteMemory(afterCheckpoint);
+      await b.catchUp();
+      expect(await everything(alone, [])).toEqual(await everything(b, []));
+      expect((await alone.getMemory(later[1]!))?.text).toBe((await b.getMemory(later[1]!))?.text);
+      expect(await alone.getMemory(afterCheckpoint)).toBeUndefined();
+      expect((await alone.queryMemory('reader folder')).map((hit) => hit.id)).toContain(later[0]);
+      await closeOpened(alone);
+      expect(await folderState(rootA)).toEqual(before);
+
+      // No cache in the folder, or no such store: STORE_NOT_FOUND, saying what to do.
+      const empty = await roots.make('empty');
+      const noCache = await MemMapFS.init(empty, storeOptions(place, 'x', { readOnly: true })).then(() => undefined, (error: unknown) => error);
+      expect(noCache).toMatchObject({ code: 'STORE_NOT_FOUND' });
+      expect((noCache as Error).message).toMatch(/without readOnly/);
+      expect(await readdir(empty)).toEqual([]);
+      await expect(MemMapFS.init(empty, storeOptions({ ...place, store: `${place.store}_none` }, 'y', { readOnly: true }))).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
+    }, 90_000);
+
+    it('readOnly on a cache another copy of it opened since (a disk cloned): its checkpoint and chunk files are not trusted, and the log is read instead', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a');
+      const ids = await a.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `original ${i} ${longText(2000, i + 1)}` })));
+      await a.checkpoint();
+      await closeOpened(a);
+      const rootCopy = await roots.make('copy');
+      await cp(rootA, rootCopy, { recursive: true });
+      await passAsSameDisk(rootCopy);
+      // The copy opens (the log now vouches for it, not for the original) and writes where the original would.
+      const copy = await open(rootCopy, place, 'copy');
+      await copy.updateMemory(ids[0]!, { text: 'changed by the copy' });
+      const fromCopy = await copy.appendMemory('new in the copy');
+      await closeOpened(copy);
+      // Whatever the original folder's chunk files hold now (zeros here), they are not read.
+      for (const name of await readdir(join(rootA, 'blocks'))) {
+        if (name.startsWith('chunk_')) await writeFile(join(rootA, 'blocks', name), Buffer.alloc((await stat(join(rootA, 'blocks', name))).size));
+      }
+      const reader = await open(rootA, place, 'a-ro', { readOnly: true });
+      expect((await reader.getMemory(ids[0]!))?.text).toBe('changed by the copy');
+      expect((await reader.getMemory(fromCopy))?.text).toBe('new in the copy');
+      expect((await reader.getMemory(ids[5]!))?.text).toBe(`original 5 ${longText(2000, 6)}`);
+    }, 60_000);
 
     it('a cache copied to another folder claims chunk numbers of its own and replays the log: both copies then write without ever placing a block where the other did', async () => {
       const place = newPlace();

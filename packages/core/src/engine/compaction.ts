@@ -52,7 +52,14 @@ export interface CompactionSite {
   watchRefs(watcher: (ref: BlockRef) => void): () => void;
   /** Commits `records` if `holds()` (run under the writer lock, every earlier record applied). */
   commitIf(records: LogRecord[], blocks: undefined, holds: () => boolean): Promise<'written' | 'refused'>;
+  /** Whether compaction may take chunk `chunk`: with a log hosts share, only this host's own (no other host appends there). */
+  mayCompact(chunk: number): boolean;
+  /** With a log hosts share: the moves carry their blocks' bytes, every other host's only source of them. */
+  readonly movesCarryCopies: boolean;
 }
+
+/** With moves that carry copies: the most bytes of copies in one record (earlier records move what they carry, and retire nothing). */
+const COPIES_PER_RECORD = 1024 * 1024;
 
 /** The chunk files compaction takes, and what it copies out of them. */
 export interface CompactionPlan {
@@ -89,7 +96,7 @@ export async function claimVictims(site: CompactionSite, erase: boolean): Promis
   const victims: number[] = [];
   let skipped = 0;
   for (const info of chunks) {
-    if (reclaimable(info, live, erase) === 0) continue;
+    if (!site.mayCompact(info.chunk) || reclaimable(info, live, erase) === 0) continue;
     const { chunk } = info;
     if (await site.blocks.claim(chunk)) victims.push(chunk);
     else skipped++;
@@ -121,6 +128,8 @@ export async function moveLiveBlocks(site: CompactionSite, victims: readonly num
   const retired = new Set(victims);
   /** Copies made so far, by the old place: a block is copied once, whatever the retries. */
   const copies = new Map<string, BlockRef>();
+  /** Moves committed in records before the last (with copies). */
+  let moves = 0;
   for (let attempt = 1; attempt <= 8; attempt++) {
     site.refresh();
     const live = blocksIn(site, retired);
@@ -150,14 +159,40 @@ export async function moveLiveBlocks(site: CompactionSite, victims: readonly num
         if (++done % 1000 === 0 || done === total) onProgress?.(done, total);
         return to;
       };
-      const memoryMoves: MemoryMove[] = [];
-      const streamMoves: StreamMove[] = [];
-      for (const { id, ref } of live.memories) memoryMoves.push({ id, from: ref, to: await copy(ref) });
-      for (const { key: streamKey, index, ref } of live.streams) streamMoves.push({ key: streamKey, index, from: ref, to: await copy(ref) });
+      let memoryMoves: MemoryMove[] = [];
+      let streamMoves: StreamMove[] = [];
+      let carried = 0;
+      /** The bytes a move carries (with a shared log), read back from the copy. */
+      const carry = (to: BlockRef) => {
+        if (!site.movesCarryCopies) return undefined;
+        carried += to.length;
+        return Buffer.from(site.blocks.read(to));
+      };
+      // With copies in the records, the moves go out a few MiB at a time: each record moves what it
+      // carries (a move of a block no longer at its old place changes nothing), and the last one, under
+      // the check, retires the victims.
+      const sendCarried = async () => {
+        await site.blocks.sync();
+        await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: [] }], undefined, () => true);
+        moves += memoryMoves.length + streamMoves.length;
+        memoryMoves = [];
+        streamMoves = [];
+        carried = 0;
+      };
+      for (const { id, ref } of live.memories) {
+        const to = await copy(ref);
+        memoryMoves.push({ id, from: ref, to, copy: carry(to) });
+        if (carried >= COPIES_PER_RECORD) await sendCarried();
+      }
+      for (const { key: streamKey, index, ref } of live.streams) {
+        const to = await copy(ref);
+        streamMoves.push({ key: streamKey, index, from: ref, to, copy: carry(to) });
+        if (carried >= COPIES_PER_RECORD) await sendCarried();
+      }
       // The copies are durable before the record that points at them.
       await site.blocks.sync();
       const outcome = await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: victims }], undefined, complete);
-      if (outcome === 'written') return memoryMoves.length + streamMoves.length;
+      if (outcome === 'written') return moves + memoryMoves.length + streamMoves.length;
     } finally {
       stopWatching();
     }

@@ -31,11 +31,25 @@ export const RecordType = {
    * cache, so that a copy of its folder elsewhere is told from the cache itself.
    */
   CacheOpened: 13,
+  /**
+   * Blocks moved, with the bytes of every block moved after the map (a log shared by hosts: each host
+   * writes the copies where the moves say). Decoded as `BlocksMoved`. A type of its own so that a
+   * release that cannot write the copies refuses the log rather than move references to nothing.
+   */
+  BlocksMovedWithCopies: 14,
 } as const;
 
 /** The WAL record type `record` is written with. */
 export function walRecordType(record: LogRecord): number {
-  return record.type === RecordType.MemoryPut && record.memory.embedding !== undefined ? RecordType.MemoryPutEmbedded : record.type;
+  if (record.type === RecordType.MemoryPut && record.memory.embedding !== undefined) return RecordType.MemoryPutEmbedded;
+  if (record.type === RecordType.BlocksMoved && carriesCopies(record)) return RecordType.BlocksMovedWithCopies;
+  return record.type;
+}
+
+/** Whether a blocks-moved record carries the bytes of the blocks it moves (every move has its copy). */
+function carriesCopies(record: { readonly memories: readonly MemoryMove[]; readonly streams: readonly StreamMove[] }): boolean {
+  const moves = [...record.memories, ...record.streams];
+  return moves.length > 0 && moves.every((move) => move.copy !== undefined);
 }
 
 /** Whether a WAL record of type `type` decodes as a memory put. */
@@ -48,6 +62,8 @@ export interface MemoryMove {
   readonly id: number;
   readonly from: BlockRef;
   readonly to: BlockRef;
+  /** The block's bytes (a log shared by hosts: the other hosts write them at `to`). */
+  readonly copy?: Uint8Array | undefined;
 }
 
 /** A stream's block (the `index`-th of stream `key`) that compaction copied elsewhere. */
@@ -56,6 +72,8 @@ export interface StreamMove {
   readonly index: number;
   readonly from: BlockRef;
   readonly to: BlockRef;
+  /** The block's bytes (a log shared by hosts: the other hosts write them at `to`). */
+  readonly copy?: Uint8Array | undefined;
 }
 
 /** A memory as the log stores it: everything but the text, which lives in a block. */
@@ -151,6 +169,11 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
         s: record.streams.map((move) => [move.key, move.index, move.from.chunk, move.from.offset, move.to.chunk, move.to.offset, move.to.length, move.to.crc]),
         r: record.retired,
       };
+      if (carriesCopies(record)) {
+        // (Type 14: the map's length, the map, then every block's bytes in the order of the moves.)
+        const copies = [...record.memories, ...record.streams].map((move) => move.copy!);
+        return withBlockCopy(encodeWire(codec, wire), copies.length === 1 ? copies[0] : Buffer.concat(copies));
+      }
       break;
     case RecordType.Lost: wire = {}; break;
     case RecordType.Reserved: wire = {}; break;
@@ -192,7 +215,9 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
   let map = payload;
   const embedded = type === RecordType.MemoryPutEmbedded;
   if (embedded) type = RecordType.MemoryPut;
-  if (type === RecordType.MemoryPut || type === RecordType.StreamAppend) {
+  const withCopies = type === RecordType.BlocksMovedWithCopies;
+  if (withCopies) type = RecordType.BlocksMoved;
+  if (type === RecordType.MemoryPut || type === RecordType.StreamAppend || withCopies) {
     const mapLength = payload.byteLength >= 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true) : -1;
     if (mapLength < 0 || 4 + mapLength > payload.byteLength) throw invalid(lsn, 'its payload is cut short');
     map = payload.subarray(4, 4 + mapLength);
@@ -251,12 +276,22 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
         throw invalid(lsn, 'a blocks-moved record is malformed');
       }
       const place = (chunk: number, offset: number, length: number, crc: number): BlockRef => ({ chunk, offset, length, crc });
-      return {
+      // (With copies, each move's block is the next `length` bytes after the map: views, as a put's copy.)
+      let at = 0;
+      const copyOf = (length: number): Uint8Array | undefined => {
+        if (!withCopies) return undefined;
+        const bytes = (copy ?? new Uint8Array(0)).subarray(at, at + length);
+        at += length;
+        return bytes;
+      };
+      const moved: LogRecord = {
         type,
-        memories: (m as number[][]).map(([id, fromChunk, fromOffset, toChunk, toOffset, length, crc]) => ({ id: id!, from: place(fromChunk!, fromOffset!, length!, crc!), to: place(toChunk!, toOffset!, length!, crc!) })),
-        streams: (s as Array<[string, ...number[]]>).map(([key, index, fromChunk, fromOffset, toChunk, toOffset, length, crc]) => ({ key, index: index!, from: place(fromChunk!, fromOffset!, length!, crc!), to: place(toChunk!, toOffset!, length!, crc!) })),
+        memories: (m as number[][]).map(([id, fromChunk, fromOffset, toChunk, toOffset, length, crc]) => ({ id: id!, from: place(fromChunk!, fromOffset!, length!, crc!), to: place(toChunk!, toOffset!, length!, crc!), copy: copyOf(length!) })),
+        streams: (s as Array<[string, ...number[]]>).map(([key, index, fromChunk, fromOffset, toChunk, toOffset, length, crc]) => ({ key, index: index!, from: place(fromChunk!, fromOffset!, length!, crc!), to: place(toChunk!, toOffset!, length!, crc!), copy: copyOf(length!) })),
         retired: r as number[],
       };
+      if (withCopies && (m.length + s.length === 0 || at !== (copy?.byteLength ?? 0))) throw invalid(lsn, `its block copies have ${copy?.byteLength ?? 0} bytes where its moves say ${at}`);
+      return moved;
     }
     case RecordType.Lost:
     case RecordType.Reserved:

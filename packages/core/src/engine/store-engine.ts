@@ -19,6 +19,7 @@ import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCo
 import { storeLayout, type StoreLayout } from './store-layout.js';
 import { CacheChanged, CacheNotVouched, firstRecordAt, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
+import { RetiredChunks } from './retired-chunks.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { installSnapshot, snapshotBytes } from '../checkpoint/store-snapshot.js';
@@ -163,7 +164,11 @@ export class StoreEngine<S extends AgentState> {
    */
   private takenOver: MemMapError | undefined;
   /** With a shared log: writes the blocks of other hosts' records here, and keeps those that cannot be written yet. */
-  private readonly unwritten: UnwrittenBlocks;
+  readonly unwritten: UnwrittenBlocks;
+  /** With a shared log: `false` in a read-only process, which writes nothing into this host's cache (blocks are kept in memory). */
+  writesCache = true;
+  /** With a shared log: the chunks compactions retired, which this host's cache still holds. */
+  private readonly retiredChunks: RetiredChunks;
 
   private constructor(
     readonly layout: StoreLayout,
@@ -181,6 +186,7 @@ export class StoreEngine<S extends AgentState> {
   ) {
     this.state = initialState;
     this.unwritten = new UnwrittenBlocks(blocks);
+    this.retiredChunks = new RetiredChunks(blocks, RETIRE_GRACE_MS);
     this.index = new SearchIndex(searchSource, this);
     this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
     this.follower = new LogFollower(layout.root, () => this.refresh());
@@ -193,10 +199,13 @@ export class StoreEngine<S extends AgentState> {
    * opens, it opens again from the newer one.
    */
   static async open<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
+    /** A read-only open whose cache the log does not vouch for reads the log alone (it cannot drop the cache). */
+    let ignoreCache = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await StoreEngine.openOnce(root, options, initialState);
+        return await StoreEngine.openOnce(root, options, initialState, ignoreCache);
       } catch (error) {
+        if (error instanceof CacheNotVouched && options.readOnly === true) ignoreCache = true;
         const retry = isRetriedOpen(error);
         if (!retry || attempt >= 5) {
           // (A search provider instance of the caller's is left open by a try that is retried: the open gives up here.)
@@ -208,16 +217,13 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
-  private static async openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
+  private static async openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S, ignoreCache: boolean): Promise<StoreEngine<S>> {
     const layout = storeLayout(root);
     const files = options.fileSystem ?? nodeFileSystem;
     const remote = options.wal !== undefined;
     /** How messages name the log. */
     const theLog = remote ? `The shared log of ${root}` : `The log at ${layout.wal}`;
     const readOnly = options.readOnly === true;
-    if (remote && readOnly) {
-      throw new MemMapError('NOT_SUPPORTED', `readOnly is not available with a log other hosts share (the wal option) yet: open ${root} without it (the log is only read until you write).`);
-    }
     // With a log elsewhere, the root is this host's cache: made when missing, whatever the log holds.
     const present = (path: string) => nodeFileSystem.stat(path).then(() => true, () => false);
     const exists = await present(remote ? layout.checkpoints : layout.wal);
@@ -230,6 +236,10 @@ export class StoreEngine<S extends AgentState> {
     }
     if (!remote && !exists && (options.create === false || readOnly)) {
       throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
+    }
+    // (Read-only, this host's cache is read, never made: the open that makes it writes a record of its own.)
+    if (remote && readOnly && !exists) {
+      throw new MemMapError('STORE_NOT_FOUND', `No host cache at ${root} (no checkpoints folder): open the store there once without readOnly, which builds this host's cache from the shared log; read-only opens then read it.`);
     }
     // With no codec option, an existing store's codec is read from its log's header, under the writer
     // lock (recover, below): a header being rewritten by repair is never read half-way.
@@ -268,7 +278,7 @@ export class StoreEngine<S extends AgentState> {
       // With a shared log, a checkpoint is this very cache's only if host.json says the cache is this
       // one (not a copy, whose chunk files may be older than its checkpoint): else the log is replayed
       // from its first record, every block written from its copy.
-      const savedCache = remote ? await readHostCache(layout.host, layout.blocks, files) : undefined;
+      const savedCache = remote && !ignoreCache ? await readHostCache(layout.host, layout.blocks, files) : undefined;
       if (remote && checkpoint && savedCache?.logId !== checkpoint.logId) {
         // (Dropped for good, not just now: a later open, once host.json is written again, must not take it either.)
         if (!readOnly) await files.unlink(layout.manifest).then(() => syncFolder(layout.root, files), () => undefined);
@@ -292,7 +302,7 @@ export class StoreEngine<S extends AgentState> {
       const ownCheckpoint = checkpoint;
       wal = await openLog({
         readOnly,
-        ...(remote ? { create: options.create !== false } : {}),
+        ...(remote ? { create: !readOnly && options.create !== false } : {}),
         codec: codec?.name ?? 'msgpack',
         durability,
         ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
@@ -338,11 +348,17 @@ export class StoreEngine<S extends AgentState> {
           if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
           const auto = options.autoCompaction ?? true;
           const autoCompaction = auto === false ? undefined : auto === true ? AUTO_COMPACTION_MIN_DEAD_BYTES : auto.minDeadBytes ?? AUTO_COMPACTION_MIN_DEAD_BYTES;
-          // (With a shared log, no compaction and no retention yet: see `MemMapFSOptions.wal`.)
-          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto', remote ? Number.POSITIVE_INFINITY : options.historyRetentionMs ?? Number.POSITIVE_INFINITY, remote ? undefined : autoCompaction);
+          // (With a shared log, history is kept as long as the log keeps its records: see `MemMapFSOptions.wal`.)
+          engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto', remote ? Number.POSITIVE_INFINITY : options.historyRetentionMs ?? Number.POSITIVE_INFINITY, autoCompaction);
           // (With a shared log, every block of the records replayed is written from its copy, this host's
           // own too: what a power loss took is back, and nothing is kept for `restoreLostBlocks`.)
           engine.remote = remote;
+          // (Read-only with a shared log, the blocks of the records read are kept in memory, never written;
+          // those of the cache's checkpoint are read from its chunk files, as the log vouches for it.)
+          if (remote && readOnly) {
+            engine.writesCache = false;
+            engine.unwritten.keepOnly(!ignoreCache);
+          }
           const snapshots = options.autoSnapshot ?? true;
           if (remote && snapshots !== false) engine.autoSnapshotEvery = snapshots === true ? AUTO_SNAPSHOT_EVERY_RECORDS : snapshots.everyRecords ?? AUTO_SNAPSHOT_EVERY_RECORDS;
           if (start.after > 0) {
@@ -351,6 +367,8 @@ export class StoreEngine<S extends AgentState> {
                 ? new MemMapError('WAL_TRUNCATED', `${theLog} no longer holds records ${checkpoint.position.lsn + 1} to ${start.after}, which come after the checkpoint ${checkpoint.path}.`, { subsystem: 'wal' })
                 : checkpoint
                   ? new MemMapError('WAL_CORRUPT', `${theLog} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId} (codec ${checkpoint.codec}).`, { subsystem: 'wal' })
+                  : remote && readOnly
+                    ? new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a snapshot let it drop the ones before), and this host's cache has no checkpoint it can resume from: open ${root} once without readOnly, which installs the newest snapshot; read-only opens then resume from it.`, { subsystem: 'wal' })
                   : remote
                     ? new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a snapshot let it drop the ones before), and no usable checkpoint or snapshot covers them: publish a new snapshot (publishSnapshot(), \`memmapfs snapshot\`) from a host that has the store open, then open this one again.`, { subsystem: 'wal' })
                     : new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers them. Run \`memmapfs verify\`; restore the store from a backup if the checkpoint is lost.`, { subsystem: 'wal' });
@@ -382,10 +400,16 @@ export class StoreEngine<S extends AgentState> {
       engine.wal = wal;
       target.engine = engine;
       engine.lastApplied = lastApplied;
-      if (remote) {
+      if (remote && readOnly && ownCheckpoint && savedCache) {
+        // The cache's checkpoint and chunk files hold only if its last open is this folder's (not a copy's since).
+        const last = engine.lastOpenOf(savedCache.cache);
+        if (!last || !isOwnOpen(layout, savedCache.cache, last)) throw new CacheNotVouched();
+      } else if (remote && !readOnly) {
         // (Waits for a sibling's open, which may wait for the log's writer lock as long as lockTimeoutMs.)
         const waitMs = Math.max(120_000, 2 * (options.lockTimeoutMs ?? 0));
         engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files, ownCheckpoint ? savedCache?.cache : undefined), waitMs);
+        // (Chunks retired by records replayed here, which replaying them may have written again.)
+        await engine.retiredChunks.removeNow();
       }
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
@@ -643,7 +667,7 @@ export class StoreEngine<S extends AgentState> {
     try {
       const live = liveBytes(this);
       let dead = 0;
-      for (const chunk of await this.blocks.listChunks()) dead += reclaimable(chunk, live, false);
+      for (const chunk of await this.blocks.listChunks()) if (this.mayCompact(chunk.chunk)) dead += reclaimable(chunk, live, false);
       if (dead < minDeadBytes || this.closing) return;
       this.nextAutoCompactionAt = performance.now() + AUTO_COMPACTION_INTERVAL_MS;
       await this.compact({ background: true });
@@ -657,8 +681,8 @@ export class StoreEngine<S extends AgentState> {
 
   /** Runs a compaction (see `engine/compaction.ts` and docs/ARCHITECTURE.md), after the one under way. */
   compact(options: CompactOptions & { background?: boolean } = {}): Promise<CompactionReport> {
-    if (this.remote) {
-      return Promise.reject(new MemMapError('NOT_SUPPORTED', `compact() is not available with a log other hosts share (the wal option) yet: each host's chunk files hold every version, and the log keeps every record.`));
+    if (this.remote && options.erase === true) {
+      return Promise.reject(new MemMapError('NOT_SUPPORTED', `compact({ erase: true }) is not available with a log other hosts share (the wal option): every host keeps a copy of every block, and the log keeps each record until a snapshot lets it go. Run compact() on each host, then publishSnapshot() (\`memmapfs snapshot\`) twice, so that the log drops the records before the newer snapshot.`));
     }
     const run = this.compacting.then(() => this.compactNow(options));
     this.compacting = run.catch(() => undefined);
@@ -685,8 +709,9 @@ export class StoreEngine<S extends AgentState> {
     if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
     const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, options.onProgress) : 0;
     // A checkpoint that covers the move, then the log before it goes (history included: compaction drops it).
+    // (A shared log keeps its records for the other hosts: snapshots let them go, see `publishSnapshot`.)
     await this.checkpointTables();
-    const covered = this.checkpointLsn;
+    const covered = this.remote ? 0 : this.checkpointLsn;
     if (covered > 0) await this.wal.truncateBefore(covered + 1);
     if (plan.victims.length > 0) {
       // Every other process applies the move within its idle catch-up and lets go of the victims;
@@ -705,12 +730,14 @@ export class StoreEngine<S extends AgentState> {
         const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
         return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: covered + 1 };
       }
-      for (const chunk of plan.victims) await this.blocks.retire(chunk);
+      // (With a shared log, as every host does when it applies the move: see `RetiredChunks`.)
+      if (this.remote) await this.retiredChunks.removeNow();
+      else for (const chunk of plan.victims) await this.blocks.retire(chunk);
     }
     // Records other processes committed after the checkpoint share the segment its record was sealed in,
     // and processes that still read older segments have moved on meanwhile: a checkpoint after all of
     // them lets those segments go too (with erase, until the deletion's segment is gone).
-    let logFirstLsn = 1;
+    let logFirstLsn = this.remote ? await this.wal.truncateBefore(1) : 1;
     for (let round = 0; covered > 0 && round < (erase ? 5 : 1); round++) {
       await this.checkpointTables();
       logFirstLsn = await this.wal.truncateBefore(this.checkpointLsn + 1);
@@ -1067,6 +1094,7 @@ export class StoreEngine<S extends AgentState> {
       if (!written && this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
       await this.wal.flush();
       await this.index.drainForClose(() => this.refresh());
+      if (this.remote && this.writesCache) await this.retiredChunks.removeNow();
     } catch (error) {
       failure = error;
     }
@@ -1107,6 +1135,11 @@ export class StoreEngine<S extends AgentState> {
       for (const chunk of retired) this.references.note({ chunk, offset: 0, length: 0, crc: 0 });
       this.copiedSinceCheckpoint.dropChunks(retired);
       for (const chunk of retired) this.blocks.forget(chunk);
+      if (this.remote) {
+        // (Every host keeps a copy of every chunk: each removes its own; a read-only process leaves it to the others.)
+        this.unwritten.dropChunks(retired);
+        if (this.writesCache) this.retiredChunks.add(retired);
+      }
     }
   }
 
@@ -1117,15 +1150,42 @@ export class StoreEngine<S extends AgentState> {
    * `UnwrittenBlocks`); reads take the block from its copy meanwhile, and no checkpoint is written past it.
    */
   private writeOtherHostsBlock(record: LogRecord): void {
-    if (record.type === RecordType.BlocksMoved || record.type === RecordType.Checkpoint) {
-      // (Neither is ever written to a shared log by this release: its blocks would not reach this host.)
-      throw new MemMapError('WAL_RECORD_INVALID', `Record type ${record.type} (${record.type === RecordType.BlocksMoved ? 'blocks moved' : 'checkpoint'}) in a log hosts share: this release cannot apply it there. Upgrade MemMapFS.`, { subsystem: 'wal' });
+    if (record.type === RecordType.Checkpoint) {
+      // (Never written to a shared log: it would retire copies that are other hosts' only source.)
+      throw new MemMapError('WAL_RECORD_INVALID', `Record type ${record.type} (checkpoint) in a log hosts share: this release cannot apply it there. Upgrade MemMapFS.`, { subsystem: 'wal' });
+    }
+    if (record.type === RecordType.BlocksMoved) {
+      // A compaction's moves carry the blocks' bytes (type 14): without them the new places would be empty here.
+      const moves = [...record.memories, ...record.streams];
+      if (moves.some((move) => move.copy === undefined)) {
+        throw new MemMapError('WAL_RECORD_INVALID', `A blocks-moved record without the blocks' bytes in a log hosts share: this host cannot write them where they moved. Upgrade MemMapFS.`, { subsystem: 'wal' });
+      }
+      for (const move of moves) this.writeOtherHostsCopy(move.to, move.copy!);
+      return;
     }
     const block = record.type === RecordType.MemoryPut ? { ref: record.memory.ref, copy: record.copy } : record.type === RecordType.StreamAppend ? { ref: record.ref, copy: record.copy } : undefined;
-    if (!block?.copy) return;
+    if (block?.copy) this.writeOtherHostsCopy(block.ref, block.copy);
+  }
+
+  private writeOtherHostsCopy(ref: BlockRef, copy: Uint8Array): void {
+    if (this.ownsChunk(ref.chunk)) return;
+    this.unwritten.write(ref, copy);
+  }
+
+  /** With a shared log: whether chunk `chunk` is among this host cache's chunk numbers (known once the open claimed them). */
+  private ownsChunk(chunk: number): boolean {
     const own = this.hostChunks;
-    if (own && block.ref.chunk >= own.first && block.ref.chunk < own.end) return;
-    this.unwritten.write(block.ref, block.copy);
+    return own !== undefined && chunk >= own.first && chunk < own.end;
+  }
+
+  /** See `CompactionSite.mayCompact`: with a shared log, only this host's own chunks (no other host appends there). */
+  mayCompact(chunk: number): boolean {
+    return !this.remote || this.ownsChunk(chunk);
+  }
+
+  /** See `CompactionSite.movesCarryCopies`. */
+  get movesCarryCopies(): boolean {
+    return this.remote;
   }
 
   /**

@@ -14,8 +14,19 @@ const MAX_RETRY_WAIT_MS = 5000;
 export class UnwrittenBlocks {
   private readonly pending = new Map<string, { ref: BlockRef; bytes: Uint8Array }>();
   private retry = { at: 0, waitMs: 0, diskFull: false };
+  /** Read-only: blocks are never written, only kept (see `keepOnly`). */
+  private keeping: { readonly trustFiles: boolean } | undefined;
 
   constructor(private readonly blocks: BlockStore) {}
+
+  /**
+   * For a read-only process: blocks are kept in memory and never written. With `trustFiles` (the log
+   * vouches for the cache's chunk files), one that a process of this host has written to its place
+   * (its bytes there match its checksum) is read from there instead, and its copy let go of.
+   */
+  keepOnly(trustFiles: boolean): void {
+    this.keeping = { trustFiles };
+  }
 
   /** How many blocks wait to be written (no checkpoint is written while any do). */
   get size(): number {
@@ -24,6 +35,11 @@ export class UnwrittenBlocks {
 
   /** Writes `copy`, the block `ref` names, or keeps it (a copy of its own: `copy` may be a view into the records read) to write later. */
   write(ref: BlockRef, copy: Uint8Array): void {
+    if (this.keeping) {
+      this.dropWritten();
+      if (!this.inChunkFiles(ref)) this.pending.set(keyOf(ref), { ref, bytes: new Uint8Array(copy) });
+      return;
+    }
     if (this.pending.size > 0) this.writeKept();
     if (this.pending.size === 0 || !this.retry.diskFull) {
       try {
@@ -38,6 +54,10 @@ export class UnwrittenBlocks {
 
   /** Tries the kept blocks again, in order, once their wait is over (`now`: whatever the wait). */
   writeKept(now = false): void {
+    if (this.keeping) {
+      this.dropWritten(now);
+      return;
+    }
     if (this.pending.size === 0 || (!now && performance.now() < this.retry.at)) return;
     let failure: unknown;
     for (const [key, kept] of this.pending) {
@@ -51,6 +71,33 @@ export class UnwrittenBlocks {
     }
     if (failure === undefined) this.retry = { at: 0, waitMs: 0, diskFull: false };
     else this.failed(failure);
+  }
+
+  /** Read-only: lets go of the kept blocks that processes of this host have written since (looked for at most once a second). */
+  private dropWritten(now = false): void {
+    if (!this.keeping?.trustFiles || this.pending.size === 0 || (!now && performance.now() < this.retry.at)) return;
+    this.retry = { at: performance.now() + 1000, waitMs: 0, diskFull: false };
+    for (const [key, kept] of this.pending) {
+      if (this.inChunkFiles(kept.ref)) this.pending.delete(key);
+      // (Written in order, by appends and as records arrive: the first not there ends the look.)
+      else break;
+    }
+  }
+
+  /** Whether block `ref` is at its place in the chunk files, whole (read-only, with files the log vouches for). */
+  private inChunkFiles(ref: BlockRef): boolean {
+    if (!this.keeping?.trustFiles) return false;
+    try {
+      this.blocks.read(ref);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Drops the kept blocks of `chunks` (retired by a compaction: nothing reads them any more). */
+  dropChunks(chunks: ReadonlySet<number>): void {
+    for (const [key, kept] of this.pending) if (chunks.has(kept.ref.chunk)) this.pending.delete(key);
   }
 
   /** The bytes of block `ref` if it is kept here, not yet written. */

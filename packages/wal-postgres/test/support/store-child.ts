@@ -14,11 +14,15 @@
 //   { lost: id }                                    updateMemory said MEMORY_NOT_FOUND for a live memory of this host
 //   { gaveUp: op }                                  tries kept failing for too long
 //   { reopened: n }                                 the store was closed and opened again (after WAL_FAILED, …)
+//   { compacting: true }, { compacted, moved, removed }  a compaction starts, and what it did (with compactEveryMs; removed: chunk files gone)
+//   { compactFailed: { code, message } }            a compaction rejected
 //
 // Commands on stdin: `stop` (finish the operations under way, then print { stopped: true }), `view`
 // (print { view: [[id, text], …] }: every live memory, as this host reads it), `close` (close the
 // store, print { closed: true }, and end).
 import { writeSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { MemMapFS } from '@memmapfs/core';
 import { seededRandom } from '@memmapfs/testkit';
@@ -36,6 +40,10 @@ interface Task {
   /** Most milliseconds a loop rests between operations. Default 15. */
   readonly pauseMs?: number;
   readonly seed?: number;
+  /** Chunk files of this size (bytes), so that compaction finds some mostly dead. */
+  readonly chunkSizeBytes?: number;
+  /** Compacts the store every this many milliseconds (none by default), printing { compacting: true } and { compacted, moved } or { compactFailed }. */
+  readonly compactEveryMs?: number;
 }
 
 const task = JSON.parse(process.argv[2]!) as Task;
@@ -65,7 +73,7 @@ async function openWithRetry(): Promise<MemMapFS> {
   const deadline = Date.now() + RETRY_FOR_MS;
   for (;;) {
     try {
-      return await openHost(task.root, place, task.name);
+      return await openHost(task.root, place, task.name, task.chunkSizeBytes ? { chunkSizeBytes: task.chunkSizeBytes } : {});
     } catch (error) {
       say({ openFailed: errorOf(error) });
       if (Date.now() > deadline) throw error;
@@ -217,8 +225,27 @@ async function loop(): Promise<void> {
   }
 }
 
+const chunkFiles = async () => (await readdir(join(task.root, 'blocks'))).filter((name) => name.startsWith('chunk_'));
+
+/** Compacts now and then (`compactEveryMs`), while the loops write. */
+async function compactLoop(everyMs: number): Promise<void> {
+  while (!stopping) {
+    await sleep(everyMs);
+    const { fs: store } = await current();
+    try {
+      say({ compacting: true });
+      const before = await chunkFiles();
+      const report = await store.compact();
+      const after = new Set(await chunkFiles());
+      say({ compacted: report.chunksRewritten, moved: report.blocksMoved, removed: before.filter((name) => !after.has(name)) });
+    } catch (error) {
+      say({ compactFailed: errorOf(error) });
+    }
+  }
+}
+
 say({ ready: true });
-const loops = Promise.all(Array.from({ length: task.workers ?? 3 }, loop));
+const loops = Promise.all([...Array.from({ length: task.workers ?? 3 }, loop), ...(task.compactEveryMs ? [compactLoop(task.compactEveryMs)] : [])]);
 loops.catch((error: unknown) => say({ loopFailed: errorOf(error) }));
 
 const commands = createInterface({ input: process.stdin });

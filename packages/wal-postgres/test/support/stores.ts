@@ -7,7 +7,9 @@ import { MemMapFS, type Memory } from '@memmapfs/core';
 import { seededRandom } from '@memmapfs/testkit';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { afterEach } from 'vitest';
 import { postgresWal } from '../../src/index.js';
+import { dropStore, freshStore } from './places.js';
 
 /** The options `MemMapFS.init` takes (`wal` among them, new in core). */
 export type StoreInitOptions = NonNullable<Parameters<typeof MemMapFS.init>[1]>;
@@ -97,4 +99,41 @@ export function longText(bytes: number, seed: number): string {
     text += `${word} `;
   }
   return text.slice(0, bytes);
+}
+
+/**
+ * The hosts of a test file: temporary roots, fresh stores and the stores opened, closed and removed
+ * after each test. Call it in the file's body (it registers an `afterEach`).
+ */
+export function hostsTestBed(connectionString: string, prefix: string) {
+  const roots = tempRoots();
+  const stores: string[] = [];
+  const opened: MemMapFS[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((fs) => fs.close().catch(() => undefined)));
+    await roots.removeAll();
+    await Promise.all(stores.splice(0).map((store) => dropStore(connectionString, store).catch(() => undefined)));
+  });
+  return {
+    roots,
+    /** The stores opened and not closed yet (closed after the test). */
+    opened,
+    /** A store of its own in the database, dropped after the test. */
+    newPlace(): StorePlace {
+      const store = freshStore(prefix);
+      stores.push(store);
+      return { connectionString, store };
+    },
+    /** Opens a host: `host` names its connection (none: the plain connection string, shared in-process). */
+    async open(root: string, place: StorePlace, host: string | undefined, extra?: Record<string, unknown>): Promise<MemMapFS> {
+      const fs = await openHost(root, place, host, extra);
+      opened.push(fs);
+      return fs;
+    },
+    /** Closes a store `open` opened. */
+    async close(fs: MemMapFS): Promise<void> {
+      opened.splice(opened.indexOf(fs), 1);
+      await fs.close();
+    },
+  };
 }

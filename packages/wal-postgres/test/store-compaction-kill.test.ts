@@ -1,0 +1,105 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { seededRandom } from '@memmapfs/testkit';
+import { describe, expect, inject, it } from 'vitest';
+import { acks, compareWithModel, EXPECTED_FAILURES, expectations } from './support/host-expectations.js';
+import { freshStore } from './support/places.js';
+import { INSTALL_ADVICE } from './support/postgres-server.js';
+import { startStoreChild, type Line, type StoreChild } from './support/store-process.js';
+import { memoryTexts, openHost, tempRoots } from './support/stores.js';
+
+const postgres = inject('postgres');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const CHUNK_SIZE = 256 * 1024;
+
+if (!postgres) {
+  it.skip(INSTALL_ADVICE, () => undefined);
+} else {
+  describe('compaction on a shared log, processes killed', () => {
+    it('a host compacting again and again while two others write, killed with -9 at random moments and started again: nothing acknowledged is lost or changed, and every host and a fresh one read the same', async ({ onTestFailed }) => {
+      const place = { connectionString: postgres.connectionString, store: freshStore('compactkill') };
+      const roots = tempRoots();
+      const children: StoreChild[] = [];
+      onTestFailed(() => {
+        for (const child of children) {
+          const other = child.lines.filter((line) => !('ack' in line || 'attempt' in line || 'view' in line || 'compacting' in line));
+          console.error(`--- host ${child.name}: ${child.lines.length} lines, ${acks(child)} acknowledged; other lines:\n${other.slice(-20).map((line) => JSON.stringify(line).slice(0, 300)).join('\n')}\nstderr:\n${child.stderr()}`);
+        }
+      });
+      const start = (name: string, root: string, seed: number, compactEveryMs?: number) => {
+        const child = startStoreChild({ ...place, root, name, seed, workers: 3, bigEvery: 4, chunkSizeBytes: CHUNK_SIZE, ...(compactEveryMs ? { compactEveryMs } : {}) });
+        children.push(child);
+        return child;
+      };
+      const random = seededRandom(7);
+      try {
+        const rootC = await roots.make('c');
+        const writerRoots = [await roots.make('a'), await roots.make('b')];
+        const writers = [start('a', writerRoots[0]!, 11), start('b', writerRoots[1]!, 22)];
+        let compactor = start('c', rootC, 33, 150);
+        await Promise.all([...writers, compactor].map((child) => child.line((line) => line.ready === true, 'ready', 30_000)));
+        const compactions = (child: StoreChild) => child.lines.filter((line) => 'compacted' in line && (line.compacted as number) > 0).length;
+        // Killed three times: at a random moment after a compaction started, each time.
+        for (let round = 0; round < 3; round++) {
+          const startedBefore = compactor.lines.filter((line) => 'compacting' in line).length;
+          await compactor.until(() => acks(compactor) >= 10 && compactor.lines.filter((line) => 'compacting' in line).length > startedBefore, 'compacting', 30_000);
+          await sleep(Math.floor(random() * 1_800));
+          compactor.process.kill('SIGKILL');
+          expect(await compactor.exited).toBe('SIGKILL');
+          compactor = start(`c${round + 1}`, rootC, 44 + round, 150);
+          await compactor.line((line) => line.ready === true, 'ready after a kill', 30_000);
+        }
+        // The last one runs until it has rewritten chunks, and the writers go on meanwhile.
+        await compactor.until(() => compactions(compactor) >= 2, 'two compactions that rewrote chunks', 60_000);
+
+        const survivors = [...writers, compactor];
+        for (const child of survivors) child.send('stop');
+        await Promise.all(survivors.map((child) => child.line((line) => line.stopped === true, 'stopped', 45_000)));
+        for (const child of survivors) child.send('view');
+        const views = await Promise.all(survivors.map(async (child) => (await child.line<{ view: Array<[number, string]> }>((line) => 'view' in line, 'view')).view));
+        const rootFresh = await roots.make('fresh');
+        const fresh = await openHost(rootFresh, place, 'fresh', { chunkSizeBytes: CHUNK_SIZE });
+        const freshView = await memoryTexts(fresh);
+        await fresh.close();
+        for (const child of survivors) child.send('close');
+        await Promise.all(survivors.map((child) => child.line((line) => line.closed === true, 'closed')));
+        for (const child of survivors) expect(await child.exited, `host ${child.name} ends after closing its store`).toBe(0);
+
+        const all = children.flatMap((child) => child.lines);
+        // Not vacuous: compactions moved blocks, and writes of every kind were acknowledged.
+        expect(all.filter((line) => 'compacted' in line && (line.compacted as number) > 0).length).toBeGreaterThanOrEqual(2);
+        for (const kind of ['append', 'update', 'delete']) expect(all.filter((line) => line.ack === kind).length).toBeGreaterThan(5);
+        const compactFailures = all.filter((line): line is Line & { compactFailed: { code: string } } => 'compactFailed' in line);
+        expect(compactFailures.filter((line) => !EXPECTED_FAILURES.has(line.compactFailed.code))).toEqual([]);
+
+        const model = expectations(children);
+        expect(model.problems).toEqual([]);
+        expect(model.duplicateIds).toEqual([]);
+        expect(model.failures.filter((failure) => !EXPECTED_FAILURES.has(String(failure.code)))).toEqual([]);
+        for (const [i, view] of views.entries()) expect(view, `the view of host ${survivors[i]!.name}`).toEqual(freshView);
+        const killed = new Set(children.filter((child) => !survivors.includes(child)).map((child) => child.name));
+        const { wrong, unsettled, unexplained } = compareWithModel(model, freshView, killed);
+        expect(wrong).toEqual([]);
+        expect(unsettled).toEqual([]);
+        expect(unexplained).toEqual([]);
+        const chunksOf = async (root: string) => (await readdir(join(root, 'blocks'))).filter((name) => name.startsWith('chunk_')).sort();
+        // The chunk files a compaction removed are gone from every host's cache (and a fresh one's).
+        const removed = all.flatMap((line) => (line.removed as string[] | undefined) ?? []);
+        expect(removed.length).toBeGreaterThan(0);
+        for (const root of [...writerRoots, rootC, rootFresh]) {
+          const present = new Set(await chunksOf(root));
+          expect(removed.filter((name) => present.has(name)), `retired chunk files left in ${root}`).toEqual([]);
+        }
+        // Every host's cache holds the same chunk files otherwise.
+        // (The compacting host's may hold more: chunks it placed blocks in whose records a kill cut short.)
+        const onFresh = await chunksOf(rootFresh);
+        for (const root of writerRoots) expect(await chunksOf(root)).toEqual(onFresh);
+        expect(await chunksOf(rootC)).toEqual(expect.arrayContaining(onFresh));
+      } finally {
+        for (const child of children) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
+        await Promise.all(children.map((child) => child.exited));
+        await roots.removeAll();
+      }
+    }, 180_000);
+  });
+}

@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MemMapError, type MemMapFS } from '@memmapfs/core';
+import { describe, expect, inject, it } from 'vitest';
+import { INSTALL_ADVICE } from './support/postgres-server.js';
+import { allMemories, hostsTestBed, longText, readStream, type StorePlace } from './support/stores.js';
+
+const postgres = inject('postgres');
+
+/** The chunk files of a host cache. */
+const chunkFiles = async (root: string) => (await readdir(join(root, 'blocks'))).filter((name) => name.startsWith('chunk_')).sort();
+
+/** What a host reads: every live memory and the stream `s`. */
+async function contents(fs: MemMapFS) {
+  await fs.catchUp();
+  return { memories: await allMemories(fs), stream: (await readStream(fs, 's')).toString('hex'), kv: fs.getKv('k') };
+}
+
+if (!postgres) {
+  it.skip(INSTALL_ADVICE, () => undefined);
+} else {
+  const bed = hostsTestBed(postgres.connectionString, 'compact');
+  const { roots, newPlace, close: closeHost } = bed;
+  const open = (root: string, place: StorePlace, host: string, extra?: Record<string, unknown>) => bed.open(root, place, host, { autoCompaction: false, ...extra });
+
+  describe('compaction of a store on the PostgreSQL log', () => {
+    it("rewrites this host's chunk files: every host moves to the copies and removes the old files, and a new host replays it all", async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const rootB = await roots.make('b');
+      // Small chunks, so that the deleted memories fill chunk files of their own.
+      const a = await open(rootA, place, 'a', { chunkSizeBytes: 256 * 1024 });
+      const b = await open(rootB, place, 'b', { chunkSizeBytes: 256 * 1024 });
+      const ids = await a.appendMemories(Array.from({ length: 120 }, (_, i) => ({ text: `memory ${i} of host a ${longText(3000, i + 1)}`, tags: [`t${i % 3}`] })));
+      const streamBytes = randomBytes(50 * 1024);
+      await a.appendStream('s', streamBytes);
+      await a.setKv('k', { n: 1 });
+      const fromB = await b.appendMemory(`written by host b ${longText(2000, 999)}`);
+      // Two thirds die: deleted, or replaced by an update.
+      for (const [i, id] of ids.entries()) {
+        if (i % 3 === 0) await a.deleteMemory(id);
+        else if (i % 3 === 1) await a.updateMemory(id, { text: `memory ${i} updated zebra${i}x ${longText(200, i)}` });
+      }
+      await b.catchUp();
+      const before = await contents(a);
+      expect(await contents(b)).toEqual(before);
+      const chunksBefore = await chunkFiles(rootA);
+
+      const report = await a.compact();
+      expect(report.chunksRewritten).toBeGreaterThan(0);
+      expect(report.blocksMoved).toBeGreaterThan(0);
+      expect(report.chunkBytesAfter).toBeLessThan(report.chunkBytesBefore * 0.75);
+      const chunksAfter = await chunkFiles(rootA);
+      const retired = chunksBefore.filter((name) => !chunksAfter.includes(name));
+      expect(retired.length).toBe(report.chunksRewritten);
+
+      // Both hosts read the same, every text exact, and search still finds by words.
+      expect(await contents(a)).toEqual(before);
+      expect(await contents(b)).toEqual(before);
+      expect((await b.queryMemory('zebra4x')).map((hit) => hit.id)).toEqual([ids[4]]);
+      expect((await b.getMemory(fromB))?.text).toContain('written by host b');
+      // Host b removes the rewritten files from its cache too (when it lets go of them, at the latest on close).
+      await closeHost(b);
+      const onB = await chunkFiles(rootB);
+      for (const name of retired) expect(onB).not.toContain(name);
+      // Writes go on, on both, and a host that replays the whole log from a new folder reads the same.
+      const b2 = await open(rootB, place, 'b', { chunkSizeBytes: 256 * 1024 });
+      expect(await contents(b2)).toEqual(before);
+      const later = await b2.appendMemory('after the compaction');
+      expect((await a.getMemory(later))?.text).toBe('after the compaction');
+      const rootC = await roots.make('c');
+      const c = await open(rootC, place, 'c');
+      expect(await contents(c)).toEqual(await contents(a));
+      await closeHost(c);
+      for (const name of retired) expect(await chunkFiles(rootC)).not.toContain(name);
+    }, 90_000);
+
+    it('moves more than one record carries (MiBs of live blocks) in several records, and every host reads each block exactly', async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a', { chunkSizeBytes: 1024 * 1024 });
+      const b = await open(await roots.make('b'), place, 'b');
+      const texts = Array.from({ length: 80 }, (_, i) => `big ${i} ${longText(100 * 1024, i + 11)}`);
+      const ids: number[] = [];
+      for (const text of texts) ids.push(await a.appendMemory(text));
+      for (const id of ids.filter((_, i) => i % 2 === 1)) await a.deleteMemory(id);
+      const report = await a.compact();
+      // About 4 MiB of live blocks: the copies of several records.
+      expect(report.blocksMoved).toBeGreaterThan(40 * 0.8);
+      expect(report.chunksRewritten).toBeGreaterThan(2);
+      const c = await open(await roots.make('c'), place, 'c');
+      for (const host of [a, b, c]) {
+        await host.catchUp();
+        const live = await allMemories(host);
+        expect(live.map((memory) => memory.id)).toEqual(ids.filter((_, i) => i % 2 === 0));
+        for (const memory of live) expect(memory.text).toBe(texts[ids.indexOf(memory.id)]);
+      }
+    }, 120_000);
+
+    it("takes only this host's chunk files: another host's, with dead bytes, are left to it", async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a', { chunkSizeBytes: 256 * 1024 });
+      const b = await open(await roots.make('b'), place, 'b', { chunkSizeBytes: 256 * 1024 });
+      const ids = await b.appendMemories(Array.from({ length: 60 }, (_, i) => ({ text: `host b ${i} ${longText(3000, i + 7)}` })));
+      for (const id of ids.slice(0, 50)) await b.deleteMemory(id);
+      await a.catchUp();
+      const byA = await a.compact();
+      expect(byA.chunksRewritten).toBe(0);
+      const byB = await b.compact();
+      expect(byB.chunksRewritten).toBeGreaterThan(0);
+      await a.catchUp();
+      expect((await allMemories(a)).map((memory) => memory.id)).toEqual(ids.slice(50));
+      for (const memory of await allMemories(a)) expect(memory.text).toBe((await b.getMemory(memory.id))?.text);
+    }, 90_000);
+
+    it('erase is refused on a shared log, saying why, and the store goes on', async () => {
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a');
+      const id = await a.appendMemory('secret words');
+      await a.deleteMemory(id);
+      const refused = await a.compact({ erase: true }).then(() => undefined, (error: unknown) => error);
+      expect(refused).toBeInstanceOf(MemMapError);
+      expect(refused).toMatchObject({ code: 'NOT_SUPPORTED' });
+      expect((refused as Error).message).toMatch(/erase/);
+      expect((await a.getMemory(await a.appendMemory('still writes')))?.text).toBe('still writes');
+    });
+  });
+}
