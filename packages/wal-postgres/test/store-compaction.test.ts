@@ -1,12 +1,17 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { once } from 'node:events';
+import { readdir, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MemMapError, type MemMapFS } from '@memmapfs/core';
 import { describe, expect, inject, it } from 'vitest';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
 import { allMemories, hostsTestBed, longText, readStream, type StorePlace } from './support/stores.js';
 
 const postgres = inject('postgres');
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** The chunk files of a host cache. */
 const chunkFiles = async (root: string) => (await readdir(join(root, 'blocks'))).filter((name) => name.startsWith('chunk_')).sort();
@@ -112,6 +117,51 @@ if (!postgres) {
       expect((await allMemories(a)).map((memory) => memory.id)).toEqual(ids.slice(50));
       for (const memory of await allMemories(a)) expect(memory.text).toBe((await b.getMemory(memory.id))?.text);
     }, 90_000);
+
+    it('a compaction killed in its grace, after the checkpoint that covers it, leaves its retired chunk files behind: no process appends to them again, and the next open removes them', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      // One block of 100 KiB per chunk file: deleting them all leaves three chunks wholly dead, the highest among them.
+      const a = await open(rootA, place, 'a', { chunkSizeBytes: 128 * 1024 });
+      const texts = [0, 1, 2].map((i) => `dead ${i} ${longText(100 * 1024, i + 3)}`);
+      const kept = await a.appendMemory(`kept ${longText(100 * 1024, 9)}`);
+      const ids = [];
+      for (const text of texts) ids.push(await a.appendMemory(text));
+      for (const id of ids) await a.deleteMemory(id);
+      const chunksBefore = await chunkFiles(rootA);
+      await closeHost(a);
+      // A process of the same host, open all along (its removal of the retired files waits for the grace).
+      const sibling = await open(rootA, place, 'a-sibling', { chunkSizeBytes: 128 * 1024 });
+      const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, fileURLToPath(new URL('./support/compact-and-die.ts', import.meta.url)), JSON.stringify({ ...place, root: rootA, name: 'a-dying', chunkSizeBytes: 128 * 1024 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (data: Buffer) => (out += data.toString()));
+      const [, signal] = (await once(child, 'exit')) as [number | null, string | null];
+      expect(out).toContain('compacting');
+      expect(out).not.toContain('compacted');
+      expect(signal).toBe('SIGKILL');
+      // The retired chunk files are still there (the grace was cut short), and the sibling, writing now,
+      // appends to none of them (the highest had room for its block).
+      const sizes = async () => Promise.all(chunksBefore.slice(1).map(async (name) => (await stat(join(rootA, 'blocks', name)).catch(() => undefined))?.size));
+      const sizesBefore = await sizes();
+      expect(sizesBefore.filter((size) => size !== undefined).length).toBe(3);
+      await sibling.catchUp();
+      const fromSibling = await sibling.appendMemory('written by the sibling in the grace');
+      expect(await sizes()).toEqual(sizesBefore);
+      await closeHost(sibling);
+
+      // The folder opens again: the files its checkpoint says are retired are removed, and new blocks go elsewhere.
+      const again = await open(rootA, place, 'a', { chunkSizeBytes: 128 * 1024 });
+      const fresh = await again.appendMemory('written after the kill');
+      const afterReopen = await chunkFiles(rootA);
+      const retired = chunksBefore.filter((name) => !afterReopen.includes(name));
+      expect(retired.length).toBe(3);
+      // A new host replays the log (the retirement, then the new memory) and reads it.
+      const c = await open(await roots.make('c'), place, 'c');
+      expect((await c.getMemory(fresh))?.text).toBe('written after the kill');
+      expect((await c.getMemory(kept))?.text).toBe(`kept ${longText(100 * 1024, 9)}`);
+      expect((await again.getMemory(fresh))?.text).toBe('written after the kill');
+      expect((await c.getMemory(fromSibling))?.text).toBe('written by the sibling in the grace');
+    }, 60_000);
 
     it('erase is refused on a shared log, saying why, and the store goes on', async () => {
       const place = newPlace();

@@ -6,6 +6,12 @@ export function sameBlock(a: BlockRef, b: BlockRef): boolean {
 }
 
 /**
+ * The end a retired chunk has (above any chunk's size): no block is placed in it again, whoever holds
+ * its file, and checkpoints keep it so (docs/FORMAT.md, checkpoint tables).
+ */
+export const RETIRED_END = 0xffffffff;
+
+/**
  * Where the records applied so far point in the chunk files: the highest chunk number and, per chunk,
  * the end of the highest range. The block store never places a new block below these (a record whose
  * block a crash lost still owns its range: its copy is put back there).
@@ -19,6 +25,16 @@ export class BlockReferences {
     const end = ref.offset + ref.length;
     if (end > (this.ends.get(ref.chunk) ?? 0)) this.ends.set(ref.chunk, end);
     if (ref.chunk > this.highest) this.highest = ref.chunk;
+  }
+
+  /** Notes that a compaction retired `chunk`: its end becomes `RETIRED_END`, so no block is ever placed in it again. */
+  retire(chunk: number): void {
+    this.note({ chunk, offset: 0, length: RETIRED_END, crc: 0 });
+  }
+
+  /** Whether a compaction retired `chunk`. */
+  isRetired(chunk: number): boolean {
+    return this.end(chunk) >= RETIRED_END;
   }
 
   /** Takes the ends a checkpoint recorded (before any record after it is noted). */

@@ -186,7 +186,11 @@ export class StoreEngine<S extends AgentState> {
   ) {
     this.state = initialState;
     this.unwritten = new UnwrittenBlocks(blocks);
-    this.retiredChunks = new RetiredChunks(blocks, RETIRE_GRACE_MS);
+    this.retiredChunks = new RetiredChunks(blocks, RETIRE_GRACE_MS, {
+      referenced: () => new Set(liveBytes(this).keys()),
+      // (A snapshot or a checkpoint being written reads blocks by the references of its tables: the files wait for it.)
+      busy: () => this.publishing > 0 || this.autoSnapshotting !== undefined || this.checkpointsUnderWay > 0,
+    });
     this.index = new SearchIndex(searchSource, this);
     this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
     this.follower = new LogFollower(layout.root, () => this.refresh());
@@ -408,8 +412,13 @@ export class StoreEngine<S extends AgentState> {
         // (Waits for a sibling's open, which may wait for the log's writer lock as long as lockTimeoutMs.)
         const waitMs = Math.max(120_000, 2 * (options.lockTimeoutMs ?? 0));
         engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files, ownCheckpoint ? savedCache?.cache : undefined), waitMs);
-        // (Chunks retired by records replayed here, which replaying them may have written again.)
-        await engine.retiredChunks.removeNow();
+        // Chunks retired by records replayed here (which replaying them may have written again), or
+        // before the checkpoint it started from (a process killed in the grace before removing them).
+        const retiredHere = (await blocks.listChunks()).map((info) => info.chunk).filter((chunk) => engine!.references.isRetired(chunk));
+        engine.retiredChunks.add(retiredHere);
+        await engine.retiredChunks.removeNow().catch((error: unknown) => {
+          process.emitWarning(`Chunk files a compaction retired could not be removed from this host's cache (tried again on close and the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETIRE_FAILED' });
+        });
       }
       // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
       // state, KV or stats: opening costs what the tables cost.
@@ -861,10 +870,14 @@ export class StoreEngine<S extends AgentState> {
 
   /** Writes a checkpoint once those queued before it are done: never two at once. */
   private queueCheckpoint(): Promise<void> {
-    const write = this.checkpointQueue.then(() => this.writeCheckpoint());
+    this.checkpointsUnderWay++;
+    const write = this.checkpointQueue.then(() => this.writeCheckpoint()).finally(() => this.checkpointsUnderWay--);
     this.checkpointQueue = write.catch(() => undefined);
     return write;
   }
+
+  /** Checkpoints queued or being written. */
+  private checkpointsUnderWay = 0;
 
   /**
    * Writes the tables as they stand after the last record applied into a new checkpoint file, names
@@ -1131,8 +1144,9 @@ export class StoreEngine<S extends AgentState> {
     }
     if (record.retired.length > 0) {
       const retired = new Set(record.retired);
-      // Chunk numbers are never used again: the highest one referenced counts retired ones too.
-      for (const chunk of retired) this.references.note({ chunk, offset: 0, length: 0, crc: 0 });
+      // Chunk numbers are never used again (the highest one referenced counts retired ones too), nor is a
+      // retired chunk's file appended to, should it outlive its retirement (a kill in the grace).
+      for (const chunk of retired) this.references.retire(chunk);
       this.copiedSinceCheckpoint.dropChunks(retired);
       for (const chunk of retired) this.blocks.forget(chunk);
       if (this.remote) {
