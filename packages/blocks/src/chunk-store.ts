@@ -576,7 +576,7 @@ export class ChunkBlockStore implements BlockStore {
       const active = this.active !== undefined && this.active.index >= range.first && this.active.index < range.end ? this.active.index : -1;
       for (let index = Math.max(range.first - 1, last ?? -1, active, this.referenced?.lastChunk(range.end) ?? -1) + 1; ; index++) {
         if (index >= range.end) {
-          throw new BlockError('IO_ERROR', `Cannot start a chunk file in ${this.dir}: every chunk number this store may use (${range.first} to ${range.end - 1}) is taken.`);
+          throw new BlockError('CHUNKS_EXHAUSTED', `Cannot start a chunk file in ${this.dir}: every chunk number this store may use (${range.first} to ${range.end - 1}) is taken.`);
         }
         try {
           await this.createEmptyChunk(index);

@@ -312,6 +312,32 @@ if (!postgres) {
       expect((await reader.getMemory(ids[5]!))?.text).toBe(`original 5 ${longText(2000, 6)}`);
     }, 60_000);
 
+    it('a host that used up its 4,096 chunk numbers claims more, and it and a process of the same host write on, every host reading each block', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      // One block per chunk file (4 KiB chunks, 3 KiB texts): 4,096 of them use up the first claim.
+      const a = await open(rootA, place, 'a', { chunkSizeBytes: 4096, autoCompaction: false });
+      const sibling = await open(rootA, place, 'a-sibling', { chunkSizeBytes: 4096, autoCompaction: false });
+      const text = (i: number) => `block ${i} ${longText(3000, (i % 50) + 1)}`;
+      const ids: number[] = [];
+      for (let i = 0; i < 4200; i += 200) ids.push(...(await a.appendMemories(Array.from({ length: 200 }, (_, k) => ({ text: text(i + k) })))));
+      const claim = JSON.parse(await readFile(join(rootA, 'host.json'), 'utf8')) as { first: number; end: number; earlier?: number[][] };
+      expect(claim.earlier).toHaveLength(1);
+      expect(claim.first).toBeGreaterThanOrEqual(claim.earlier![0]![1]!);
+      // The sibling, still on the first claim, finds it used up too and takes the new one.
+      const fromSibling = await sibling.appendMemories(Array.from({ length: 20 }, (_, k) => ({ text: `sibling ${k} ${longText(3000, k + 3)}` })));
+      const b = await open(await roots.make('b'), place, 'b');
+      for (const [k, id] of ids.entries()) if (k % 97 === 0 || k >= 4090) expect((await b.getMemory(id))?.text).toBe(text(k));
+      for (const [k, id] of fromSibling.entries()) expect((await b.getMemory(id))?.text).toBe(`sibling ${k} ${longText(3000, k + 3)}`);
+      // The folder opens again with both claims its own.
+      await closeOpened(a);
+      await closeOpened(sibling);
+      const again = await open(rootA, place, 'a', { chunkSizeBytes: 4096 });
+      const later = await again.appendMemory('after the reopen');
+      expect((await b.getMemory(later))?.text).toBe('after the reopen');
+      expect((await again.getMemory(ids[0]!))?.text).toBe(text(0));
+    }, 120_000);
+
     it('a cache copied to another folder claims chunk numbers of its own and replays the log: both copies then write without ever placing a block where the other did', async () => {
       const place = newPlace();
       const rootA = await roots.make('a');

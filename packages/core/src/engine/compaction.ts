@@ -46,6 +46,8 @@ export interface CompactionSite {
   readonly memories: MemoryTable;
   readonly streams: ReadonlyMap<string, readonly BlockRef[]>;
   readonly blocks: BlockStore;
+  /** Appends a block (`BlockStore.append`; with a shared log, claiming more chunk numbers when this host used up its own). */
+  appendBlock(bytes: Uint8Array): Promise<BlockRef>;
   /** Catches up with the log (other processes' records). */
   refresh(): void;
   /** Calls `watcher` with every block reference a record applied from now on holds (it must not throw); returns how to stop. */
@@ -153,7 +155,7 @@ export async function moveLiveBlocks(site: CompactionSite, victims: readonly num
         let to = copies.get(key(ref));
         if (!to) {
           // (Copied out of the view first: the bytes go to the writer's queue, the mapping may go away.)
-          to = await site.blocks.append(Buffer.from(site.blocks.read(ref)));
+          to = await site.appendBlock(Buffer.from(site.blocks.read(ref)));
           copies.set(key(ref), to);
         }
         if (++done % 1000 === 0 || done === total) onProgress?.(done, total);

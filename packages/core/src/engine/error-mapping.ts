@@ -28,6 +28,7 @@ const blockCodes: Record<BlockError['code'], MemMapErrorCode> = {
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
   ADDON_MISSING: 'NATIVE_ADDON_MISSING',
   READ_ONLY: 'READ_ONLY',
+  CHUNKS_EXHAUSTED: 'IO_ERROR',
 };
 
 /** Re-raises an error from the WAL, the block store or the file system as a `MemMapError`. */

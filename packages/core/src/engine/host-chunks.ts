@@ -60,6 +60,18 @@ export interface HostCache {
    * an open completes): a record carrying one of them is this cache's too. The last `MAX_PENDING`.
    */
   readonly pending?: readonly string[];
+  /** Chunk numbers the cache claimed before `first`–`end` (which it used up): still its own. */
+  readonly earlier?: readonly ChunkNumberRange[];
+}
+
+/** The chunk numbers of this host cache: the range it places new chunks in, and those it used up before. */
+export interface OwnChunks extends ChunkNumberRange {
+  readonly earlier: readonly ChunkNumberRange[];
+}
+
+/** Whether chunk `chunk` is among `own`'s chunk numbers, the current range or an earlier one. */
+export function ownsChunk(own: OwnChunks, chunk: number): boolean {
+  return (chunk >= own.first && chunk < own.end) || own.earlier.some((range) => chunk >= range.first && chunk < range.end);
 }
 
 /** Where a host cache keeps what `hostChunks` reads and writes. */
@@ -118,12 +130,18 @@ export async function readHostCache(path: string, blocksFolder: string, files: S
  * and for the folder whose identity is `here` (the `blocks/` folder's device and inode).
  */
 function hostCacheOf(parsed: Record<string, unknown>, here: { device: string; inode: string } | undefined): HostCache | undefined {
-  const { logId, cache, host, first, end, openedLsn, device, inode, nonce, pending } = parsed;
+  const { logId, cache, host, first, end, openedLsn, device, inode, nonce, pending, earlier } = parsed;
   if (parsed.format !== FORMAT || typeof logId !== 'string' || typeof cache !== 'string' || typeof host !== 'string' || typeof device !== 'string' || typeof inode !== 'string') return undefined;
   if (!isChunkRange(first, end) || !Number.isSafeInteger(openedLsn) || (openedLsn as number) < 1) return undefined;
   if ((nonce !== undefined && typeof nonce !== 'string') || (pending !== undefined && !isNonceList(pending))) return undefined;
+  if (earlier !== undefined && !(Array.isArray(earlier) && earlier.every((range) => Array.isArray(range) && range.length === 2 && isChunkRange(range[0], range[1])))) return undefined;
   if (host !== hostname() || here === undefined || here.device !== device || here.inode !== inode) return undefined;
-  return { logId, cache, first: first as number, end: end as number, openedLsn: openedLsn as number, ...(nonce === undefined ? {} : { nonce }), ...(pending === undefined ? {} : { pending: pending as string[] }) };
+  return {
+    logId, cache, first: first as number, end: end as number, openedLsn: openedLsn as number,
+    ...(nonce === undefined ? {} : { nonce }),
+    ...(pending === undefined ? {} : { pending: pending as string[] }),
+    ...(earlier === undefined ? {} : { earlier: (earlier as Array<[number, number]>).map(([from, to]) => ({ first: from, end: to })) }),
+  };
 }
 
 /**
@@ -143,7 +161,7 @@ function hostCacheOf(parsed: Record<string, unknown>, here: { device: string; in
  * from its copy, before any block is placed here again. Call it with the processes of this host kept
  * out (a lock on the cache).
  */
-export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, files: StoreFileSystem, trusted: string | undefined): Promise<ChunkNumberRange> {
+export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, files: StoreFileSystem, trusted: string | undefined): Promise<OwnChunks> {
   const saved = await readHostCache(paths.host, paths.blocks, files);
   // The open took its checkpoint on the word of host.json as it read it before this lock: another
   // process of the host changed it since (dropped the cache, claimed another): the open starts again.
@@ -166,8 +184,8 @@ export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, fi
         return last !== undefined && (last.lsn === saved.openedLsn || (last.nonce !== undefined && saved.pending?.includes(last.nonce) === true));
       });
       if (lsns !== undefined) {
-        await writeHostFile(paths, files, { logId: saved.logId, cache: saved.cache, first: saved.first, end: saved.end, openedLsn: lsns[0]!, nonce });
-        return { first: saved.first, end: saved.end };
+        await writeHostFile(paths, files, { logId: saved.logId, cache: saved.cache, first: saved.first, end: saved.end, openedLsn: lsns[0]!, nonce, ...(saved.earlier ? { earlier: saved.earlier } : {}) });
+        return { first: saved.first, end: saved.end, earlier: saved.earlier ?? [] };
       }
     }
     // Another copy of this cache opened since, or the log lost its records: the open starts again as a
@@ -180,19 +198,45 @@ export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, fi
   }
   const cache = randomBytes(8).toString('hex');
   site.opening(cache, undefined);
+  const { first, lsn } = await claimChunks(site, cache, undefined);
+  // (Lost in a crash before the write: the next open claims again; the numbers claimed here stay unused.)
+  await writeHostFile(paths, files, { logId: site.logId, cache, first, end: first + HOST_CHUNKS, openedLsn: lsn });
+  return { first, end: first + HOST_CHUNKS, earlier: [] };
+}
+
+/**
+ * This host cache (`cache`) used up the chunk numbers `used` gives: claims the next free ones through
+ * the log, as `hostChunks` claimed the first, with a nonce written to `host.json` before the record is
+ * committed (so that the host's running processes know it for a sibling's), and keeps the range used
+ * up in `host.json` (`earlier`): still the cache's own. When another process of the host claimed more
+ * already, takes those. Call it with the processes of this host kept out (a lock on the cache).
+ */
+export async function claimMoreChunks(site: HostChunksSite, paths: HostCachePaths, files: StoreFileSystem, cache: string, used: OwnChunks): Promise<OwnChunks> {
+  const saved = await readHostCache(paths.host, paths.blocks, files);
+  if (saved?.cache !== cache || saved.logId !== site.logId) {
+    throw new MemMapError('STORE_REPLACED', `This host cache (${paths.root}) was opened anew by another process while this one ran (host.json names another cache): close the store and open it again.`, { subsystem: 'blocks' });
+  }
+  if (saved.first !== used.first) return { first: saved.first, end: saved.end, earlier: saved.earlier ?? [] };
+  const nonce = randomBytes(8).toString('hex');
+  await writeHostFile(paths, files, { ...saved, pending: [...(saved.pending ?? []), nonce].slice(-MAX_PENDING) });
+  const { first, lsn } = await claimChunks(site, cache, nonce);
+  const earlier = [...(saved.earlier ?? []), { first: saved.first, end: saved.end }];
+  await writeHostFile(paths, files, { logId: saved.logId, cache, first, end: first + HOST_CHUNKS, openedLsn: lsn, nonce, earlier });
+  return { first, end: first + HOST_CHUNKS, earlier };
+}
+
+/** Commits a claim of the next `HOST_CHUNKS` free chunk numbers for cache `cache`; resolves with the first and the record's LSN. */
+async function claimChunks(site: HostChunksSite, cache: string, nonce: string | undefined): Promise<{ first: number; lsn: number }> {
   for (let tries = 0; tries < MAX_CLAIM_TRIES; tries++) {
     // (A refused claim applied every claim committed before it: the next try counts from there.)
     const first = nextFreeChunks(site.references.lastChunk());
     if (first + HOST_CHUNKS > CHUNK_NUMBERS) {
-      throw new MemMapError('IO_ERROR', `Every chunk number of the store's log is claimed by a host cache (${CHUNK_NUMBERS / HOST_CHUNKS} were opened for writing): start a new log.`, { subsystem: 'blocks' });
+      throw new MemMapError('IO_ERROR', `Every chunk number of the store's log is claimed by a host cache (${CHUNK_NUMBERS / HOST_CHUNKS} claims were made): start a new log.`, { subsystem: 'blocks' });
     }
-    const lsns = await site.commitWhen([{ type: RecordType.ChunksClaimed, first, end: first + HOST_CHUNKS, cache }], () => nextFreeChunks(site.references.lastChunk()) === first);
-    if (lsns === undefined) continue;
-    // (Lost in a crash before the write: the next open claims again; the numbers claimed here stay unused.)
-    await writeHostFile(paths, files, { logId: site.logId, cache, first, end: first + HOST_CHUNKS, openedLsn: lsns[0]! });
-    return { first, end: first + HOST_CHUNKS };
+    const lsns = await site.commitWhen([{ type: RecordType.ChunksClaimed, first, end: first + HOST_CHUNKS, cache, ...(nonce === undefined ? {} : { nonce }) }], () => nextFreeChunks(site.references.lastChunk()) === first);
+    if (lsns !== undefined) return { first, lsn: lsns[0]! };
   }
-  throw new MemMapError('LOCK_TIMEOUT', `Other hosts claimed chunk numbers ${MAX_CLAIM_TRIES} times in a row while this one tried to: open the store again.`, { subsystem: 'blocks' });
+  throw new MemMapError('LOCK_TIMEOUT', `Other hosts claimed chunk numbers ${MAX_CLAIM_TRIES} times in a row while this one tried to: try again.`, { subsystem: 'blocks' });
 }
 
 /**
@@ -227,8 +271,13 @@ async function removeIfPresent(path: string, files: StoreFileSystem): Promise<vo
 async function writeHostFile(paths: HostCachePaths, files: StoreFileSystem, cache: HostCache): Promise<void> {
   const identity = await folderIdentity(paths.blocks);
   if (!identity) throw new MemMapError('IO_ERROR', `Cannot read the identity of ${paths.blocks} for ${paths.host}.`, { subsystem: 'blocks' });
-  const { logId, first, end, openedLsn, nonce, pending } = cache;
-  const file = { format: FORMAT, logId, cache: cache.cache, host: hostname(), ...identity, first, end, openedLsn, ...(nonce === undefined ? {} : { nonce }), ...(pending === undefined ? {} : { pending }) };
+  const { logId, first, end, openedLsn, nonce, pending, earlier } = cache;
+  const file = {
+    format: FORMAT, logId, cache: cache.cache, host: hostname(), ...identity, first, end, openedLsn,
+    ...(nonce === undefined ? {} : { nonce }),
+    ...(pending === undefined ? {} : { pending }),
+    ...(earlier === undefined || earlier.length === 0 ? {} : { earlier: earlier.map((range) => [range.first, range.end]) }),
+  };
   await createFileDurably(paths.host, Buffer.from(JSON.stringify(file)), files);
 }
 

@@ -128,7 +128,7 @@ export type LogRecord =
   /** Holds an LSN skipped by a restore, so that the memory after it is written at its own id (its LSN). Changes nothing. */
   | { readonly type: typeof RecordType.Reserved }
   /** Chunk numbers `first` to `end - 1` are host cache `cache`'s, for the blocks it places (a log shared by hosts). */
-  | { readonly type: typeof RecordType.ChunksClaimed; readonly first: number; readonly end: number; readonly cache: string }
+  | { readonly type: typeof RecordType.ChunksClaimed; readonly first: number; readonly end: number; readonly cache: string; readonly nonce?: string }
   /**
    * Host cache `cache` was opened for writing (a log shared by hosts). Changes nothing in the tables.
    * `nonce`: a random name of this open, written to the cache's `host.json` before the record is
@@ -177,7 +177,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
       break;
     case RecordType.Lost: wire = {}; break;
     case RecordType.Reserved: wire = {}; break;
-    case RecordType.ChunksClaimed: wire = { first: record.first, end: record.end, cache: record.cache }; break;
+    case RecordType.ChunksClaimed: wire = record.nonce === undefined ? { first: record.first, end: record.end, cache: record.cache } : { first: record.first, end: record.end, cache: record.cache, nonce: record.nonce }; break;
     case RecordType.CacheOpened: wire = record.nonce === undefined ? { cache: record.cache } : { cache: record.cache, nonce: record.nonce }; break;
   }
   return encodeWire(codec, wire);
@@ -297,10 +297,12 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
     case RecordType.Reserved:
       return { type };
     case RecordType.ChunksClaimed:
-      if (!Number.isSafeInteger(wire.first) || !Number.isSafeInteger(wire.end) || (wire.first as number) < 0 || (wire.end as number) <= (wire.first as number) || (wire.end as number) > 2 ** 32 || typeof wire.cache !== 'string') {
+      if (!Number.isSafeInteger(wire.first) || !Number.isSafeInteger(wire.end) || (wire.first as number) < 0 || (wire.end as number) <= (wire.first as number) || (wire.end as number) > 2 ** 32 || typeof wire.cache !== 'string' || (wire.nonce !== undefined && typeof wire.nonce !== 'string')) {
         throw invalid(lsn, 'a chunks-claimed record is malformed');
       }
-      return { type, first: wire.first as number, end: wire.end as number, cache: wire.cache };
+      return wire.nonce === undefined
+        ? { type, first: wire.first as number, end: wire.end as number, cache: wire.cache }
+        : { type, first: wire.first as number, end: wire.end as number, cache: wire.cache, nonce: wire.nonce as string };
     case RecordType.CacheOpened:
       if (typeof wire.cache !== 'string' || (wire.nonce !== undefined && typeof wire.nonce !== 'string')) throw invalid(lsn, 'a cache-opened record is malformed');
       return wire.nonce === undefined ? { type, cache: wire.cache } : { type, cache: wire.cache, nonce: wire.nonce as string };

@@ -1,5 +1,5 @@
 import * as nodeFileSystem from 'node:fs/promises';
-import { chunkStore, type BlockRef, type BlockStore, type ChunkNumberRange } from '@memmapfs/blocks';
+import { BlockError, chunkStore, type BlockRef, type BlockStore, type PlacedBlock } from '@memmapfs/blocks';
 import { fileWal, syncFolder, type CommittedRecord, type LogSnapshot, type LogSnapshots, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
@@ -17,7 +17,7 @@ import { StateChannel } from './state-channel.js';
 import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
-import { CacheChanged, CacheNotVouched, firstRecordAt, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
+import { CacheChanged, CacheNotVouched, claimMoreChunks, firstRecordAt, hostChunks, isOwnOpen, ownsChunk, readHostCache, type OwnChunks } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
 import { RetiredChunks } from './retired-chunks.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
@@ -48,6 +48,8 @@ const CHECKPOINT_ON_CLOSE_AFTER_RECORDS = 1_024;
 const IDLE_FOLLOW_MS = 1000;
 /** How long compaction waits, after its move is committed, before it removes the chunk files it emptied. */
 const RETIRE_GRACE_MS = IDLE_FOLLOW_MS + 500;
+/** How long a process waits for `host.lock` (another process of the host opening the cache, or claiming chunk numbers). */
+const HOST_LOCK_WAIT_MS = 120_000;
 
 /** Compaction by policy (`autoCompaction`) starts at most this often in one process. */
 const AUTO_COMPACTION_INTERVAL_MS = 60_000;
@@ -147,7 +149,7 @@ export class StoreEngine<S extends AgentState> {
    */
   remote = false;
   /** With a shared log, the chunk numbers this host places its blocks in (claimed once the log is open). */
-  hostChunks: ChunkNumberRange | undefined;
+  hostChunks: OwnChunks | undefined;
   /** The last record applied (or covered by the checkpoint) that claimed or opened each host cache (a shared log). */
   private cacheOpens = new Map<string, CacheOpen>();
   lastOpenOf(cache: string): CacheOpen | undefined {
@@ -410,7 +412,7 @@ export class StoreEngine<S extends AgentState> {
         if (!last || !isOwnOpen(layout, savedCache.cache, last)) throw new CacheNotVouched();
       } else if (remote && !readOnly) {
         // (Waits for a sibling's open, which may wait for the log's writer lock as long as lockTimeoutMs.)
-        const waitMs = Math.max(120_000, 2 * (options.lockTimeoutMs ?? 0));
+        const waitMs = Math.max(HOST_LOCK_WAIT_MS, 2 * (options.lockTimeoutMs ?? 0));
         engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files, ownCheckpoint ? savedCache?.cache : undefined), waitMs);
         // Chunks retired by records replayed here (which replaying them may have written again), or
         // before the checkpoint it started from (a process killed in the grace before removing them).
@@ -444,7 +446,7 @@ export class StoreEngine<S extends AgentState> {
   async writeBlock(bytes: Uint8Array): Promise<WrittenBlock> {
     let placed;
     try {
-      placed = await this.blocks.place(bytes);
+      placed = await this.placeBlock(bytes);
     } catch (error) {
       throw toMemMapError(error);
     }
@@ -1188,8 +1190,42 @@ export class StoreEngine<S extends AgentState> {
 
   /** With a shared log: whether chunk `chunk` is among this host cache's chunk numbers (known once the open claimed them). */
   private ownsChunk(chunk: number): boolean {
-    const own = this.hostChunks;
-    return own !== undefined && chunk >= own.first && chunk < own.end;
+    return this.hostChunks !== undefined && ownsChunk(this.hostChunks, chunk);
+  }
+
+  /** A claim of more chunk numbers under way (this host used up its own). */
+  private claimingChunks: Promise<void> | undefined;
+
+  /**
+   * Places a block (`BlockStore.place`). With a shared log, once this host cache has used up its chunk
+   * numbers, it claims more through the log (or takes those a process of the host claimed) and places
+   * it there.
+   */
+  private async placeBlock(bytes: Uint8Array): Promise<PlacedBlock> {
+    const used = this.hostChunks;
+    try {
+      return await this.blocks.place(bytes);
+    } catch (error) {
+      if (!(error instanceof BlockError && error.code === 'CHUNKS_EXHAUSTED' && this.remote && used && this.ownCache)) throw error;
+      // (More were claimed while this placement waited: it goes there.)
+      if (this.hostChunks !== used) return this.blocks.place(bytes);
+      this.claimingChunks ??= withFileLock(this.layout.hostLock, this.files, async () => {
+        this.hostChunks = await claimMoreChunks(this, this.layout, this.files, this.ownCache!.cache, used);
+      }, HOST_LOCK_WAIT_MS).finally(() => (this.claimingChunks = undefined));
+      await this.claimingChunks;
+      return this.blocks.place(bytes);
+    }
+  }
+
+  /** See `CompactionSite.appendBlock`. */
+  async appendBlock(bytes: Uint8Array): Promise<BlockRef> {
+    const placed = await this.placeBlock(bytes);
+    try {
+      await placed.written;
+    } finally {
+      placed.release().catch(() => undefined);
+    }
+    return placed.ref;
   }
 
   /** See `CompactionSite.mayCompact`: with a shared log, only this host's own chunks (no other host appends there). */
@@ -1291,7 +1327,7 @@ export class StoreEngine<S extends AgentState> {
         // A host's chunk numbers: the first byte of the first stays referenced, so that no other host
         // claims them again (checkpoints keep the highest chunk referenced).
         this.references.note({ chunk: record.first, offset: 0, length: 1, crc: 0 });
-        this.noteCacheOpen(record.cache, { lsn });
+        this.noteCacheOpen(record.cache, record.nonce === undefined ? { lsn } : { lsn, nonce: record.nonce });
         break;
       case RecordType.CacheOpened:
         this.noteCacheOpen(record.cache, record.nonce === undefined ? { lsn } : { lsn, nonce: record.nonce });
