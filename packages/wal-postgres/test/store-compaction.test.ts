@@ -5,10 +5,11 @@ import { readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { MemMapError, type MemMapFS } from '@memmapfs/core';
+import { MemMapError, type MemMapFS, type WalOpener } from '@memmapfs/core';
+import { postgresWal } from '../src/index.js';
 import { describe, expect, inject, it } from 'vitest';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
-import { allMemories, hostsTestBed, longText, readStream, type StorePlace } from './support/stores.js';
+import { allMemories, hostConnection, hostsTestBed, longText, readStream, type StorePlace } from './support/stores.js';
 
 const postgres = inject('postgres');
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -161,6 +162,47 @@ if (!postgres) {
       expect((await c.getMemory(kept))?.text).toBe(`kept ${longText(100 * 1024, 9)}`);
       expect((await again.getMemory(fresh))?.text).toBe('written after the kill');
       expect((await c.getMemory(fromSibling))?.text).toBe('written by the sibling in the grace');
+    }, 60_000);
+
+    it('a process of the host that has not applied a retirement yet appends to the retired chunk: the chunk lives again on every host, and no host removes its block', async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a', { chunkSizeBytes: 128 * 1024 });
+      await a.appendMemory(`kept ${longText(100 * 1024, 9)}`);
+      const dead = await a.appendMemory(`dead ${longText(100 * 1024, 4)}`);
+      await a.deleteMemory(dead);
+      await closeHost(a);
+      // A process of the same host whose log hands it the records late (as a follower that lags).
+      let paused = true;
+      const held: Array<() => void> = [];
+      const lagging: WalOpener = (options) => postgresWal({ connectionString: hostConnection(place.connectionString, 'a-lagging'), store: place.store })({
+        ...options,
+        ...(options.onCommit ? { onCommit: (records) => (paused ? held.push(() => options.onCommit!(records)) : options.onCommit!(records)) } : {}),
+      });
+      const sibling = await open(rootA, place, 'a-lagging', { chunkSizeBytes: 128 * 1024, wal: lagging });
+      paused = true;
+      const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, fileURLToPath(new URL('./support/compact-and-die.ts', import.meta.url)), JSON.stringify({ ...place, root: rootA, name: 'a-dying', chunkSizeBytes: 128 * 1024 })], { stdio: ['ignore', 'ignore', 'inherit'] });
+      await once(child, 'exit');
+      // The sibling has not applied the retirement: it takes the highest chunk file (the retired one) for its block.
+      const retiredFile = join(rootA, 'blocks', (await chunkFiles(rootA)).at(-1)!);
+      const sizeBefore = (await stat(retiredFile)).size;
+      const placed = await sibling.appendMemory('placed in the retired chunk');
+      expect((await stat(retiredFile)).size).toBeGreaterThan(sizeBefore);
+      paused = false;
+      for (const deliver of held.splice(0)) deliver();
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect((await sibling.getMemory(placed))?.text).toBe('placed in the retired chunk');
+      await closeHost(sibling);
+      // A process of the host opening from the dead compactor's checkpoint (which covers the retirement),
+      // and a new host replaying the log, both keep the chunk and read the block.
+      const again = await open(rootA, place, 'a', { chunkSizeBytes: 128 * 1024 });
+      expect((await again.getMemory(placed))?.text).toBe('placed in the retired chunk');
+      const c = await open(await roots.make('c'), place, 'c');
+      expect((await c.getMemory(placed))?.text).toBe('placed in the retired chunk');
+      await closeHost(c);
+      await closeHost(again);
+      const reopened = await open(rootA, place, 'a', { chunkSizeBytes: 128 * 1024 });
+      expect((await reopened.getMemory(placed))?.text).toBe('placed in the retired chunk');
     }, 60_000);
 
     it('erase is refused on a shared log, saying why, and the store goes on', async () => {

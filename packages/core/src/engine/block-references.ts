@@ -32,6 +32,14 @@ export class BlockReferences {
     this.note({ chunk, offset: 0, length: RETIRED_END, crc: 0 });
   }
 
+  /**
+   * A record placed a block in `ref.chunk` after a compaction retired it (a process that had not applied
+   * the retirement yet placed it there): the chunk is live again, up to that block's end.
+   */
+  unretire(ref: BlockRef): void {
+    this.ends.set(ref.chunk, ref.offset + ref.length);
+  }
+
   /** Whether a compaction retired `chunk`. */
   isRetired(chunk: number): boolean {
     return this.end(chunk) >= RETIRED_END;

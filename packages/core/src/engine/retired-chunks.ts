@@ -2,10 +2,18 @@ import type { BlockStore } from '@memmapfs/blocks';
 
 /** What removing retired chunks asks of the engine. */
 export interface RetiredChunksSite {
-  /** The chunks the tables reference now: never removed, whatever retired them (a defence: no block is placed in a retired chunk). */
-  referenced(): ReadonlySet<number>;
   /** Whether a snapshot or a checkpoint is being written, reading blocks by the references of its tables: removals wait for it. */
   busy(): boolean;
+  /** Applies every record committed (by any host) before the call. */
+  catchUp(): Promise<void>;
+  /**
+   * Those of `chunks` still retired (no record placed a block there since: a process that had not
+   * applied the retirement yet may have) that no table references.
+   */
+  removable(chunks: readonly number[]): number[];
+  /** From now until `release`, blocks of records applied for chunk `chunk` are kept in memory, not written to its file. */
+  hold(chunk: number): void;
+  release(chunk: number): void;
 }
 
 /** The longest a removal waits for a snapshot or checkpoint under way. */
@@ -55,11 +63,28 @@ export class RetiredChunks {
     const run = this.removing.then(async () => {
       if (this.waiting.size === 0) return;
       for (const until = performance.now() + MAX_BUSY_WAIT_MS; this.site.busy() && performance.now() < until;) await new Promise((resolve) => setTimeout(resolve, 50));
-      const referenced = this.site.referenced();
+      // Claimed first: from then on no process of this host places a block there (a claim fails, changing
+      // nothing, when the file is gone already or another process holds it: that one removes the file).
+      const claimed: number[] = [];
       for (const chunk of [...this.waiting]) {
-        // (A claim fails, changing nothing, when the file is gone already or another process holds its claim: that one removes it.)
-        if (!referenced.has(chunk) && (await this.blocks.claim(chunk))) await this.blocks.retire(chunk);
-        this.waiting.delete(chunk);
+        if (await this.blocks.claim(chunk)) claimed.push(chunk);
+        else this.waiting.delete(chunk);
+      }
+      if (claimed.length === 0) return;
+      // Then every record committed so far is applied, a block one of them placed in a chunk after its
+      // retirement among them (that chunk is live again); the blocks of later records wait in memory
+      // until the file is gone, and go into a new one.
+      await this.site.catchUp();
+      for (const chunk of claimed) this.site.hold(chunk);
+      try {
+        const removable = new Set(this.site.removable(claimed));
+        for (const chunk of claimed) {
+          if (removable.has(chunk)) await this.blocks.retire(chunk);
+          this.waiting.delete(chunk);
+          this.site.release(chunk);
+        }
+      } finally {
+        for (const chunk of claimed) this.site.release(chunk);
       }
     });
     this.removing = run.catch(() => undefined);

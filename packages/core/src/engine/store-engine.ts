@@ -189,9 +189,15 @@ export class StoreEngine<S extends AgentState> {
     this.state = initialState;
     this.unwritten = new UnwrittenBlocks(blocks);
     this.retiredChunks = new RetiredChunks(blocks, RETIRE_GRACE_MS, {
-      referenced: () => new Set(liveBytes(this).keys()),
       // (A snapshot or a checkpoint being written reads blocks by the references of its tables: the files wait for it.)
       busy: () => this.publishing > 0 || this.autoSnapshotting !== undefined || this.checkpointsUnderWay > 0,
+      catchUp: () => this.catchUp(),
+      removable: (chunks) => {
+        const referenced = liveBytes(this);
+        return chunks.filter((chunk) => this.references.isRetired(chunk) && !referenced.has(chunk));
+      },
+      hold: (chunk) => this.unwritten.hold(chunk),
+      release: (chunk) => this.unwritten.release(chunk),
     });
     this.index = new SearchIndex(searchSource, this);
     this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
@@ -1263,7 +1269,8 @@ export class StoreEngine<S extends AgentState> {
   private apply(record: LogRecord, lsn: number, live: boolean): void {
     if (this.remote) this.writeOtherHostsBlock(record);
     for (const ref of blockRefsOf(record)) {
-      this.references.note(ref);
+      if (this.references.isRetired(ref.chunk)) this.references.unretire(ref);
+      else this.references.note(ref);
       for (const watch of this.refWatchers) {
         try {
           watch(ref);

@@ -14,6 +14,8 @@ const MAX_RETRY_WAIT_MS = 5000;
 export class UnwrittenBlocks {
   private readonly pending = new Map<string, { ref: BlockRef; bytes: Uint8Array }>();
   private retry = { at: 0, waitMs: 0, diskFull: false };
+  /** Chunks whose file is being removed: their blocks are kept until `release` (see `hold`). */
+  private readonly held = new Set<number>();
   /** Read-only: blocks are never written, only kept (see `keepOnly`). */
   private keeping: { readonly trustFiles: boolean } | undefined;
 
@@ -35,6 +37,10 @@ export class UnwrittenBlocks {
 
   /** Writes `copy`, the block `ref` names, or keeps it (a copy of its own: `copy` may be a view into the records read) to write later. */
   write(ref: BlockRef, copy: Uint8Array): void {
+    if (this.held.has(ref.chunk)) {
+      this.pending.set(keyOf(ref), { ref, bytes: new Uint8Array(copy) });
+      return;
+    }
     if (this.keeping) {
       this.dropWritten();
       if (!this.inChunkFiles(ref)) this.pending.set(keyOf(ref), { ref, bytes: new Uint8Array(copy) });
@@ -61,6 +67,7 @@ export class UnwrittenBlocks {
     if (this.pending.size === 0 || (!now && performance.now() < this.retry.at)) return;
     let failure: unknown;
     for (const [key, kept] of this.pending) {
+      if (this.held.has(kept.ref.chunk)) continue;
       try {
         this.blocks.materialize(kept.ref, kept.bytes);
         this.pending.delete(key);
@@ -93,6 +100,20 @@ export class UnwrittenBlocks {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * While chunk `chunk`'s file is being removed (a retired chunk), its blocks are kept in memory, not
+   * written into the file going away: `release` writes them into a new one.
+   */
+  hold(chunk: number): void {
+    this.held.add(chunk);
+  }
+
+  /** The file of chunk `chunk` is gone (or stays): its blocks kept meanwhile are written now. */
+  release(chunk: number): void {
+    this.held.delete(chunk);
+    if (!this.keeping) this.writeKept(true);
   }
 
   /** Drops the kept blocks of `chunks` (retired by a compaction: nothing reads them any more). */
