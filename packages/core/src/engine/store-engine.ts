@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { BlockError, chunkStore, type BlockRef, type BlockStore, type PlacedBlock } from '@memmapfs/blocks';
-import { fileWal, syncFolder, type CommittedRecord, type LogSnapshot, type LogSnapshots, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
+import { fileWal, syncFolder, type CommittedRecord, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
@@ -20,9 +20,10 @@ import { storeLayout, type StoreLayout } from './store-layout.js';
 import { CacheChanged, CacheNotVouched, claimMoreChunks, firstRecordAt, hostChunks, isOwnOpen, ownsChunk, readHostCache, type OwnChunks } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
 import { RetiredChunks } from './retired-chunks.js';
+import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { installSnapshot, snapshotBytes } from '../checkpoint/store-snapshot.js';
+import { installSnapshot } from '../checkpoint/store-snapshot.js';
 import type { CacheOpen, CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
@@ -188,9 +189,25 @@ export class StoreEngine<S extends AgentState> {
   ) {
     this.state = initialState;
     this.unwritten = new UnwrittenBlocks(blocks);
+    const engine = this;
+    this.snapshots = new SnapshotPublisher({
+      get remote() {
+        return engine.remote;
+      },
+      get wal() {
+        return engine.wal;
+      },
+      codec,
+      blocks,
+      stopped: () => this.closing || this.takenOver !== undefined,
+      lastLsn: () => this.lastApplied.lsn,
+      catchUp: () => this.catchUp(),
+      checkpointTables: () => this.checkpointTables(),
+      checkpointFile: () => this.checkpointFile,
+    });
     this.retiredChunks = new RetiredChunks(blocks, RETIRE_GRACE_MS, {
       // (A snapshot or a checkpoint being written reads blocks by the references of its tables: the files wait for it.)
-      busy: () => this.publishing > 0 || this.autoSnapshotting !== undefined || this.checkpointsUnderWay > 0,
+      busy: () => this.snapshots.busy || this.checkpointsUnderWay > 0,
       catchUp: () => this.catchUp(),
       removable: (chunks) => {
         const referenced = liveBytes(this);
@@ -372,7 +389,7 @@ export class StoreEngine<S extends AgentState> {
             engine.unwritten.keepOnly(!ignoreCache);
           }
           const snapshots = options.autoSnapshot ?? true;
-          if (remote && snapshots !== false) engine.autoSnapshotEvery = snapshots === true ? AUTO_SNAPSHOT_EVERY_RECORDS : snapshots.everyRecords ?? AUTO_SNAPSHOT_EVERY_RECORDS;
+          if (remote && snapshots !== false) engine.snapshots.every = snapshots === true ? AUTO_SNAPSHOT_EVERY_RECORDS : snapshots.everyRecords ?? AUTO_SNAPSHOT_EVERY_RECORDS;
           if (start.after > 0) {
             if (!checkpoint || start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
               const reason = checkpoint && start.after > checkpoint.position.lsn
@@ -796,84 +813,12 @@ export class StoreEngine<S extends AgentState> {
     await this.queueCheckpoint();
   }
 
-  /** With a shared log: publish a snapshot after a checkpoint once the log grew this many records past the newest (`autoSnapshot`). */
-  autoSnapshotEvery: number | undefined;
-  /** The snapshot by policy under way, if any. */
-  private autoSnapshotting: Promise<void> | undefined;
-  /** Snapshots being published (by policy or asked for): none by policy starts meanwhile. */
-  private publishing = 0;
+  /** With a shared log: snapshots for new hosts, by policy (`autoSnapshot`) or when asked. */
+  readonly snapshots: SnapshotPublisher;
 
-  /**
-   * Snapshots by policy (`autoSnapshot`), after a checkpoint: publishes one when the log has grown
-   * `autoSnapshotEvery` records past the newest kept. Runs in the background; never fails (a failed one
-   * is a warning, and the next checkpoint tries again).
-   */
-  private considerSnapshot(): void {
-    const every = this.autoSnapshotEvery;
-    const snapshots = this.wal?.snapshots;
-    if (every === undefined || !snapshots || this.closing || this.autoSnapshotting || this.publishing > 0 || this.takenOver) return;
-    this.autoSnapshotting = (async () => {
-      const newest = await snapshots.latest();
-      if (this.lastApplied.lsn - (newest?.lsn ?? 0) < every || this.closing) return;
-      await this.publishSnapshot();
-    })().catch((error: unknown) => {
-      process.emitWarning(`A snapshot by policy was not published (the next checkpoint tries again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
-    }).finally(() => (this.autoSnapshotting = undefined));
-  }
-
-  /**
-   * With a log that keeps snapshots (a shared log): writes a checkpoint of every change applied, then
-   * keeps it with the log, with every block it references, as the snapshot new hosts start from.
-   * Resolves with the LSN it covers and its size, or `undefined` when the log keeps a newer one already.
-   */
-  async publishSnapshot(): Promise<{ lsn: number; bytes: number } | undefined> {
-    const snapshots = this.wal.snapshots;
-    if (!this.remote || !snapshots) {
-      throw new MemMapError('NOT_SUPPORTED', 'publishSnapshot() needs a log that keeps snapshots, which other hosts share (the wal option, e.g. postgresWal): a local store is opened from its own checkpoints.');
-    }
-    this.publishing++;
-    try {
-      return await this.publishSnapshotNow(snapshots);
-    } finally {
-      this.publishing--;
-    }
-  }
-
-  private async publishSnapshotNow(snapshots: LogSnapshots): Promise<{ lsn: number; bytes: number } | undefined> {
-    // (The log's history must still be this process's: a server that lost commits fails the log here,
-    // rather than have a snapshot of a history no longer the log's drop what replaced it.)
-    await this.catchUp();
-    await this.checkpointTables();
-    const file = this.checkpointFile;
-    if (!file) return undefined;
-    const previous = await snapshots.latest().catch((error: unknown) => {
-      throw toMemMapError(error);
-    });
-    let bytes = 0;
-    const counted = async function* (pieces: AsyncIterable<Uint8Array>) {
-      for await (const piece of pieces) {
-        bytes += piece.byteLength;
-        yield piece;
-      }
-    };
-    let kept: boolean;
-    try {
-      kept = await snapshots.put(file.position.lsn, counted(snapshotBytes(file, this.codec, this.blocks)));
-    } catch (error) {
-      throw toMemMapError(error);
-    }
-    if (!kept) return undefined;
-    // The records the snapshot before this one covers are no longer needed by anyone: a host away since
-    // starts from a snapshot. (Those this one covers stay until the next, so that a host whose reading
-    // position lapsed a moment — a connection lost and made again — still finds what it has yet to read;
-    // the log keeps what an open process has yet to read in any case.)
-    if (previous) {
-      await this.wal.fence();
-      await this.wal.truncateBefore(previous.lsn + 1).catch((error: unknown) => {
-        process.emitWarning(`The shared log was not shortened to the snapshot of record ${previous.lsn} (the next snapshot tries again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
-      });
-    }
-    return { lsn: file.position.lsn, bytes };
+  /** See `SnapshotPublisher.publish`. */
+  publishSnapshot(): Promise<{ lsn: number; bytes: number } | undefined> {
+    return this.snapshots.publish();
   }
 
   /** Writes a checkpoint once those queued before it are done: never two at once. */
@@ -955,7 +900,7 @@ export class StoreEngine<S extends AgentState> {
     if (this.takenOver) throw this.takenOver;
     await this.checkpoints.publish(file);
     await this.dropCoveredHistory(position.lsn);
-    this.considerSnapshot();
+    this.snapshots.consider();
   }
 
   /** Published checkpoints of this process (LSN and when), for `historyRetentionMs`. */
@@ -1096,7 +1041,7 @@ export class StoreEngine<S extends AgentState> {
     try {
       await this.compacting;
       await this.checkpointing;
-      await this.autoSnapshotting;
+      await this.snapshots.settled();
       await this.checkpointQueue;
       // (Taken over by a copy of its cache, this process has nothing to save: everything it wrote before is in the log.)
       if (this.takenOver) throw this.takenOver;
