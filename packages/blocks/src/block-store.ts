@@ -130,6 +130,12 @@ export interface ReferencedRanges {
   end(chunk: number): number;
   /** The highest chunk number below `below` (default: any) that a durable record references (-1 when none). */
   lastChunk(below?: number): number;
+  /**
+   * Called once the store holds the owner's lock of an existing chunk it may append to, before it asks
+   * `end(chunk)`: a caller whose records arrive late (a log other hosts share) catches up here, so that
+   * what was committed before the lock was taken (a retirement of the chunk, say) counts.
+   */
+  beforeAdopt?(chunk: number): Promise<void>;
 }
 
 /** Chunk numbers from `first` up to, and not including, `end`. */

@@ -607,6 +607,7 @@ export class ChunkBlockStore implements BlockStore {
     let size: number;
     let referencedEnd: number;
     try {
+      await this.referenced?.beforeAdopt?.(index);
       size = (await handle.stat()).size;
       referencedEnd = this.referenced?.end(index) ?? 0;
     } catch (error) {

@@ -30,6 +30,28 @@ if (!postgres) {
   const { roots, newPlace, close: closeHost } = bed;
   const open = (root: string, place: StorePlace, host: string, extra?: Record<string, unknown>) => bed.open(root, place, host, { autoCompaction: false, ...extra });
 
+  /** A store whose host `a` (at `rootA`, 128 KiB chunks) has a live chunk, then a wholly dead one, the highest. */
+  const hostWithDeadHighestChunk = async () => {
+    const place = newPlace();
+    const rootA = await roots.make('a');
+    const a = await open(rootA, place, 'a', { chunkSizeBytes: 128 * 1024 });
+    await a.appendMemory(`kept ${longText(100 * 1024, 9)}`);
+    const dead = await a.appendMemory(`dead ${longText(100 * 1024, 4)}`);
+    await a.deleteMemory(dead);
+    await closeHost(a);
+    return { place, rootA };
+  };
+  /** Runs a compaction of `root` in a process of its own, killed with -9 in its grace, once the checkpoint covering its move is published. */
+  const compactAndDieInGrace = async (place: StorePlace, root: string) => {
+    const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, fileURLToPath(new URL('./support/compact-and-die.ts', import.meta.url)), JSON.stringify({ ...place, root, name: 'a-dying', chunkSizeBytes: 128 * 1024 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (data: Buffer) => (out += data.toString()));
+    const [, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    expect(out).toContain('compacting');
+    expect(out).not.toContain('compacted');
+    expect(signal).toBe('SIGKILL');
+  };
+
   describe('compaction of a store on the PostgreSQL log', () => {
     it("rewrites this host's chunk files: every host moves to the copies and removes the old files, and a new host replays it all", async () => {
       const place = newPlace();
@@ -133,13 +155,7 @@ if (!postgres) {
       await closeHost(a);
       // A process of the same host, open all along (its removal of the retired files waits for the grace).
       const sibling = await open(rootA, place, 'a-sibling', { chunkSizeBytes: 128 * 1024 });
-      const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, fileURLToPath(new URL('./support/compact-and-die.ts', import.meta.url)), JSON.stringify({ ...place, root: rootA, name: 'a-dying', chunkSizeBytes: 128 * 1024 })], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (data: Buffer) => (out += data.toString()));
-      const [, signal] = (await once(child, 'exit')) as [number | null, string | null];
-      expect(out).toContain('compacting');
-      expect(out).not.toContain('compacted');
-      expect(signal).toBe('SIGKILL');
+      await compactAndDieInGrace(place, rootA);
       // The retired chunk files are still there (the grace was cut short), and the sibling, writing now,
       // appends to none of them (the highest had room for its block).
       const sizes = async () => Promise.all(chunksBefore.slice(1).map(async (name) => (await stat(join(rootA, 'blocks', name)).catch(() => undefined))?.size));
@@ -165,13 +181,7 @@ if (!postgres) {
     }, 60_000);
 
     it('a process of the host that has not applied a retirement yet appends to the retired chunk: the chunk lives again on every host, and no host removes its block', async () => {
-      const place = newPlace();
-      const rootA = await roots.make('a');
-      const a = await open(rootA, place, 'a', { chunkSizeBytes: 128 * 1024 });
-      await a.appendMemory(`kept ${longText(100 * 1024, 9)}`);
-      const dead = await a.appendMemory(`dead ${longText(100 * 1024, 4)}`);
-      await a.deleteMemory(dead);
-      await closeHost(a);
+      const { place, rootA } = await hostWithDeadHighestChunk();
       // A process of the same host whose log hands it the records late (as a follower that lags).
       let paused = true;
       const held: Array<() => void> = [];
@@ -181,8 +191,7 @@ if (!postgres) {
       });
       const sibling = await open(rootA, place, 'a-lagging', { chunkSizeBytes: 128 * 1024, wal: lagging });
       paused = true;
-      const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, fileURLToPath(new URL('./support/compact-and-die.ts', import.meta.url)), JSON.stringify({ ...place, root: rootA, name: 'a-dying', chunkSizeBytes: 128 * 1024 })], { stdio: ['ignore', 'ignore', 'inherit'] });
-      await once(child, 'exit');
+      await compactAndDieInGrace(place, rootA);
       // The sibling has not applied the retirement: it takes the highest chunk file (the retired one) for its block.
       const retiredFile = join(rootA, 'blocks', (await chunkFiles(rootA)).at(-1)!);
       const sizeBefore = (await stat(retiredFile)).size;
@@ -203,6 +212,31 @@ if (!postgres) {
       await closeHost(again);
       const reopened = await open(rootA, place, 'a', { chunkSizeBytes: 128 * 1024 });
       expect((await reopened.getMemory(placed))?.text).toBe('placed in the retired chunk');
+    }, 60_000);
+
+    it('a process of the host that is slow to hear of a retirement takes no retired chunk: it catches up with the log once it holds a chunk\'s lock', async () => {
+      const { place, rootA } = await hostWithDeadHighestChunk();
+      // Its log hears of other processes' records late (the notices that make it look are lost), but a fence still reads the server.
+      let deaf = false;
+      const slow: WalOpener = async (options) => {
+        const log = await postgresWal({ connectionString: hostConnection(place.connectionString, 'a-slow'), store: place.store })(options);
+        return new Proxy(log, {
+          get(target, key) {
+            if (key === 'refresh' && deaf) return () => 0;
+            const value = Reflect.get(target, key, target) as unknown;
+            return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+          },
+        });
+      };
+      const sibling = await open(rootA, place, 'a-slow', { chunkSizeBytes: 128 * 1024, wal: slow });
+      deaf = true;
+      await compactAndDieInGrace(place, rootA);
+      const retiredFile = join(rootA, 'blocks', (await chunkFiles(rootA)).at(-1)!);
+      const sizeBefore = (await stat(retiredFile)).size;
+      const placed = await sibling.appendMemory('placed after the retirement');
+      expect((await stat(retiredFile)).size).toBe(sizeBefore);
+      deaf = false;
+      expect((await sibling.getMemory(placed))?.text).toBe('placed after the retirement');
     }, 60_000);
 
     it('erase is refused on a shared log, saying why, and the store goes on', async () => {

@@ -18,6 +18,8 @@ const CHUNK_NUMBERS = 2 ** 32;
 /** Claims refused in a row (other hosts claimed first each time) before the open gives up. */
 const MAX_CLAIM_TRIES = 100;
 const FORMAT = 3;
+/** `host.json` of a cache that claimed chunk numbers more than once (`earlier`): a release that cannot keep them reads it as no cache of its own. */
+const FORMAT_WITH_EARLIER = 4;
 /** Nonces of opens cut short that `host.json` remembers (processes of one host that crashed in a row while opening). */
 const MAX_PENDING = 16;
 
@@ -131,7 +133,7 @@ export async function readHostCache(path: string, blocksFolder: string, files: S
  */
 function hostCacheOf(parsed: Record<string, unknown>, here: { device: string; inode: string } | undefined): HostCache | undefined {
   const { logId, cache, host, first, end, openedLsn, device, inode, nonce, pending, earlier } = parsed;
-  if (parsed.format !== FORMAT || typeof logId !== 'string' || typeof cache !== 'string' || typeof host !== 'string' || typeof device !== 'string' || typeof inode !== 'string') return undefined;
+  if ((parsed.format !== FORMAT && parsed.format !== FORMAT_WITH_EARLIER) || typeof logId !== 'string' || typeof cache !== 'string' || typeof host !== 'string' || typeof device !== 'string' || typeof inode !== 'string') return undefined;
   if (!isChunkRange(first, end) || !Number.isSafeInteger(openedLsn) || (openedLsn as number) < 1) return undefined;
   if ((nonce !== undefined && typeof nonce !== 'string') || (pending !== undefined && !isNonceList(pending))) return undefined;
   if (earlier !== undefined && !(Array.isArray(earlier) && earlier.every((range) => Array.isArray(range) && range.length === 2 && isChunkRange(range[0], range[1])))) return undefined;
@@ -273,7 +275,7 @@ async function writeHostFile(paths: HostCachePaths, files: StoreFileSystem, cach
   if (!identity) throw new MemMapError('IO_ERROR', `Cannot read the identity of ${paths.blocks} for ${paths.host}.`, { subsystem: 'blocks' });
   const { logId, first, end, openedLsn, nonce, pending, earlier } = cache;
   const file = {
-    format: FORMAT, logId, cache: cache.cache, host: hostname(), ...identity, first, end, openedLsn,
+    format: earlier === undefined || earlier.length === 0 ? FORMAT : FORMAT_WITH_EARLIER, logId, cache: cache.cache, host: hostname(), ...identity, first, end, openedLsn,
     ...(nonce === undefined ? {} : { nonce }),
     ...(pending === undefined ? {} : { pending }),
     ...(earlier === undefined || earlier.length === 0 ? {} : { earlier: earlier.map((range) => [range.first, range.end]) }),

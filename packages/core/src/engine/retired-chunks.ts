@@ -56,6 +56,11 @@ export class RetiredChunks {
     }, this.graceMs).unref();
   }
 
+  /** Resolves once the removal under way, if any, is done. */
+  async settled(): Promise<void> {
+    await this.removing;
+  }
+
   /** Removes every chunk waiting, now (after a removal under way, and once no snapshot or checkpoint is being written). */
   removeNow(): Promise<void> {
     clearTimeout(this.timer);

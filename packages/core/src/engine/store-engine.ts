@@ -297,6 +297,8 @@ export class StoreEngine<S extends AgentState> {
         referenced: {
           end: (chunk) => target.engine!.caughtUp().references.end(chunk),
           lastChunk: (below) => target.engine!.caughtUp().references.lastChunk(below),
+          // (With a shared log, records arrive late: a retirement committed before the chunk's lock was taken must count.)
+          ...(remote ? { beforeAdopt: () => target.engine!.catchUp() } : {}),
         },
         ...(remote ? { chunkNumbers: () => target.engine?.hostChunks ?? noChunkNumbersYet() } : {}),
       });
@@ -842,6 +844,8 @@ export class StoreEngine<S extends AgentState> {
     const position = this.lastApplied;
     if (this.wal.readOnly || position.lsn === this.checkpointLsn) return;
     if (this.takenOver) throw this.takenOver;
+    // (Blocks arriving for a retired chunk while its file is removed wait in memory a moment.)
+    if (this.unwritten.holding) await this.retiredChunks.settled();
     if (this.unwritten.size > 0) {
       // (Checked with the position: blocks of later records may fail meanwhile, never ones it covers.)
       throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: ${this.unwritten.size} block(s) of other hosts could not be written to this host's chunk files yet (see the MEMMAPFS_BLOCK_WRITE_FAILED warning); they are tried again as changes arrive.`, { subsystem: 'checkpoint' });
@@ -1152,19 +1156,20 @@ export class StoreEngine<S extends AgentState> {
    * numbers, it claims more through the log (or takes those a process of the host claimed) and places
    * it there.
    */
-  private async placeBlock(bytes: Uint8Array): Promise<PlacedBlock> {
+  private async placeBlock(bytes: Uint8Array, attempt = 1): Promise<PlacedBlock> {
     const used = this.hostChunks;
     try {
       return await this.blocks.place(bytes);
     } catch (error) {
       if (!(error instanceof BlockError && error.code === 'CHUNKS_EXHAUSTED' && this.remote && used && this.ownCache)) throw error;
       // (More were claimed while this placement waited: it goes there.)
-      if (this.hostChunks !== used) return this.blocks.place(bytes);
+      if (this.hostChunks !== used) return this.placeBlock(bytes);
+      if (attempt >= 3) throw error;
       this.claimingChunks ??= withFileLock(this.layout.hostLock, this.files, async () => {
         this.hostChunks = await claimMoreChunks(this, this.layout, this.files, this.ownCache!.cache, used);
       }, HOST_LOCK_WAIT_MS).finally(() => (this.claimingChunks = undefined));
       await this.claimingChunks;
-      return this.blocks.place(bytes);
+      return this.placeBlock(bytes, attempt + 1);
     }
   }
 
@@ -1280,6 +1285,10 @@ export class StoreEngine<S extends AgentState> {
         // claims them again (checkpoints keep the highest chunk referenced).
         this.references.note({ chunk: record.first, offset: 0, length: 1, crc: 0 });
         this.noteCacheOpen(record.cache, record.nonce === undefined ? { lsn } : { lsn, nonce: record.nonce });
+        // (A process of this host claimed more chunk numbers for the cache: this one places its next chunks there too.)
+        if (this.ownCache?.cache === record.cache && this.hostChunks && record.first > this.hostChunks.first) {
+          this.hostChunks = { first: record.first, end: record.end, earlier: [...this.hostChunks.earlier, { first: this.hostChunks.first, end: this.hostChunks.end }] };
+        }
         break;
       case RecordType.CacheOpened:
         this.noteCacheOpen(record.cache, record.nonce === undefined ? { lsn } : { lsn, nonce: record.nonce });

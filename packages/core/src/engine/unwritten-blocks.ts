@@ -102,6 +102,11 @@ export class UnwrittenBlocks {
     }
   }
 
+  /** Whether blocks of a chunk whose file is being removed are held (see `hold`). */
+  get holding(): boolean {
+    return this.held.size > 0;
+  }
+
   /**
    * While chunk `chunk`'s file is being removed (a retired chunk), its blocks are kept in memory, not
    * written into the file going away: `release` writes them into a new one.
