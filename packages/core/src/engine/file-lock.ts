@@ -11,11 +11,11 @@ const LOCK_WAIT_MS = 120_000;
  * index's look-and-write, a host cache's check of its claim, publishing a checkpoint.) Rejects with
  * `LOCK_TIMEOUT` when another process holds it longer than `waitMs` (it is alive, but stuck).
  */
-export async function withFileLock<T>(path: string, files: Pick<StoreFileSystem, 'open'>, body: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
+export async function withFileLock<T>(path: string, files: Pick<StoreFileSystem, 'open'>, body: () => Promise<T>, waitMs = LOCK_WAIT_MS, mode: 'exclusive' | 'shared' = 'exclusive'): Promise<T> {
   const giveUpAt = performance.now() + waitMs;
   for (;;) {
     await (await files.open(path, 'a')).close();
-    const lease = await tryLeaseFile(path, 'exclusive');
+    const lease = await tryLeaseFile(path, mode);
     if (lease === 'removed') continue;
     if (lease === 'busy') {
       if (performance.now() >= giveUpAt) {
@@ -29,5 +29,21 @@ export async function withFileLock<T>(path: string, files: Pick<StoreFileSystem,
     } finally {
       await lease.release();
     }
+  }
+}
+
+/**
+ * Takes an exclusive lock on `path` (created if missing), waiting up to `waitMs` for other processes of
+ * this host to let go of it; resolves with how to let go, or `undefined` when they did not in time.
+ */
+export async function tryFileLock(path: string, files: Pick<StoreFileSystem, 'open'>, waitMs: number): Promise<{ release(): Promise<void> } | undefined> {
+  const giveUpAt = performance.now() + waitMs;
+  for (;;) {
+    await (await files.open(path, 'a')).close();
+    const lease = await tryLeaseFile(path, 'exclusive');
+    if (lease === 'removed') continue;
+    if (lease !== 'busy') return lease;
+    if (performance.now() >= giveUpAt) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -11,6 +11,11 @@ export interface RetiredChunksSite {
    * applied the retirement yet may have) that no table references.
    */
   removable(chunks: readonly number[]): number[];
+  /**
+   * Takes the lock that keeps snapshots of every process of this host from reading chunks meanwhile
+   * (see `StoreLayout.blocksLock`), waiting up to `waitMs`; `undefined` when one still reads.
+   */
+  lockRemovals(waitMs: number): Promise<{ release(): Promise<void> } | undefined>;
   /** From now until `release`, blocks of records applied for chunk `chunk` are kept in memory, not written to its file. */
   hold(chunk: number): void;
   release(chunk: number): void;
@@ -68,31 +73,43 @@ export class RetiredChunks {
     const run = this.removing.then(async () => {
       if (this.waiting.size === 0) return;
       for (const until = performance.now() + MAX_BUSY_WAIT_MS; this.site.busy() && performance.now() < until;) await new Promise((resolve) => setTimeout(resolve, 50));
-      // Claimed first: from then on no process of this host places a block there (a claim fails, changing
-      // nothing, when the file is gone already or another process holds it: that one removes the file).
-      const claimed: number[] = [];
-      for (const chunk of [...this.waiting]) {
-        if (await this.blocks.claim(chunk)) claimed.push(chunk);
-        else this.waiting.delete(chunk);
-      }
-      if (claimed.length === 0) return;
-      // Then every record committed so far is applied, a block one of them placed in a chunk after its
-      // retirement among them (that chunk is live again); the blocks of later records wait in memory
-      // until the file is gone, and go into a new one.
-      await this.site.catchUp();
-      for (const chunk of claimed) this.site.hold(chunk);
+      // (A snapshot of another process of the host reading blocks: tried again a grace later.)
+      const lock = await this.site.lockRemovals(MAX_BUSY_WAIT_MS);
+      if (!lock) return this.arm();
       try {
-        const removable = new Set(this.site.removable(claimed));
-        for (const chunk of claimed) {
-          if (removable.has(chunk)) await this.blocks.retire(chunk);
-          this.waiting.delete(chunk);
-          this.site.release(chunk);
-        }
+        await this.removeClaimed();
       } finally {
-        for (const chunk of claimed) this.site.release(chunk);
+        await lock.release();
       }
     });
     this.removing = run.catch(() => undefined);
     return run;
+  }
+
+  /** Claims the waiting chunks, catches up, and removes the files of those still retired and unreferenced. */
+  private async removeClaimed(): Promise<void> {
+    // Claimed first: from then on no process of this host places a block there (a claim fails, changing
+    // nothing, when the file is gone already or another process holds it: that one removes the file).
+    const claimed: number[] = [];
+    for (const chunk of [...this.waiting]) {
+      if (await this.blocks.claim(chunk)) claimed.push(chunk);
+      else this.waiting.delete(chunk);
+    }
+    if (claimed.length === 0) return;
+    // Then every record committed so far is applied, a block one of them placed in a chunk after its
+    // retirement among them (that chunk is live again); the blocks of later records wait in memory
+    // until the file is gone, and go into a new one.
+    await this.site.catchUp();
+    for (const chunk of claimed) this.site.hold(chunk);
+    try {
+      const removable = new Set(this.site.removable(claimed));
+      for (const chunk of claimed) {
+        if (removable.has(chunk)) await this.blocks.retire(chunk);
+        this.waiting.delete(chunk);
+        this.site.release(chunk);
+      }
+    } finally {
+      for (const chunk of claimed) this.site.release(chunk);
+    }
   }
 }

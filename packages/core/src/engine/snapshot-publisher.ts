@@ -23,6 +23,8 @@ export interface SnapshotSite {
   checkpointTables(): Promise<void>;
   /** The checkpoint the tables were last written to. */
   checkpointFile(): CheckpointFile | undefined;
+  /** Runs `body` while no process of this host removes chunk files (see `StoreLayout.blocksLock`). */
+  keepingChunks<T>(body: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -91,12 +93,6 @@ export class SnapshotPublisher {
     // (The log's history must still be this process's: a server that lost commits fails the log here,
     // rather than have a snapshot of a history no longer the log's drop what replaced it.)
     await site.catchUp();
-    await site.checkpointTables();
-    const file = site.checkpointFile();
-    if (!file) return undefined;
-    const previous = await snapshots.latest().catch((error: unknown) => {
-      throw toMemMapError(error);
-    });
     let bytes = 0;
     const counted = async function* (pieces: AsyncIterable<Uint8Array>) {
       for await (const piece of pieces) {
@@ -104,13 +100,22 @@ export class SnapshotPublisher {
         yield piece;
       }
     };
-    let kept: boolean;
-    try {
-      kept = await snapshots.put(file.position.lsn, counted(snapshotBytes(file, site.codec, site.blocks)));
-    } catch (error) {
-      throw toMemMapError(error);
-    }
-    if (!kept) return undefined;
+    // (From the checkpoint on, no process of the host removes a chunk file its references may name.)
+    const published = await site.keepingChunks(async () => {
+      await site.checkpointTables();
+      const file = site.checkpointFile();
+      if (!file) return undefined;
+      const previous = await snapshots.latest().catch((error: unknown) => {
+        throw toMemMapError(error);
+      });
+      try {
+        return (await snapshots.put(file.position.lsn, counted(snapshotBytes(file, site.codec, site.blocks)))) ? { file, previous } : undefined;
+      } catch (error) {
+        throw toMemMapError(error);
+      }
+    });
+    if (!published) return undefined;
+    const { file, previous } = published;
     // The records the snapshot before this one covers are no longer needed by anyone: a host away since
     // starts from a snapshot. (Those this one covers stay until the next, so that a host whose reading
     // position lapsed a moment — a connection lost and made again — still finds what it has yet to read;

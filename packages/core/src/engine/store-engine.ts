@@ -18,7 +18,7 @@ import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 import { CacheChanged, CacheNotVouched, claimMoreChunks, firstRecordAt, hostChunks, isOwnOpen, ownsChunk, readHostCache, type OwnChunks } from './host-chunks.js';
-import { withFileLock } from './file-lock.js';
+import { tryFileLock, withFileLock } from './file-lock.js';
 import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
@@ -204,6 +204,7 @@ export class StoreEngine<S extends AgentState> {
       catchUp: () => this.catchUp(),
       checkpointTables: () => this.checkpointTables(),
       checkpointFile: () => this.checkpointFile,
+      keepingChunks: (body) => withFileLock(layout.blocksLock, files, body, HOST_LOCK_WAIT_MS, 'shared'),
     });
     this.retiredChunks = new RetiredChunks(blocks, RETIRE_GRACE_MS, {
       // (A snapshot or a checkpoint being written reads blocks by the references of its tables: the files wait for it.)
@@ -213,6 +214,7 @@ export class StoreEngine<S extends AgentState> {
         const referenced = liveBytes(this);
         return chunks.filter((chunk) => this.references.isRetired(chunk) && !referenced.has(chunk));
       },
+      lockRemovals: (waitMs) => tryFileLock(layout.blocksLock, files, waitMs),
       hold: (chunk) => this.unwritten.hold(chunk),
       release: (chunk) => this.unwritten.release(chunk),
     });

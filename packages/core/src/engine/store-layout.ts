@@ -23,6 +23,11 @@ export interface StoreLayout {
   readonly host: string;
   /** Locked while a process checks the cache's claim with the log (see `hostChunks`). */
   readonly hostLock: string;
+  /**
+   * Locked shared while a snapshot reads blocks by the references of its checkpoint, exclusive while
+   * the files of retired chunks are removed (a shared log): a snapshot never loses a chunk it reads.
+   */
+  readonly blocksLock: string;
 }
 
 /** The layout of the store at `root`. */
@@ -41,5 +46,6 @@ export function storeLayout(root: string): StoreLayout {
     manifest: join(root, 'state.manifest'),
     host: join(root, 'host.json'),
     hostLock: join(root, 'host.lock'),
+    blocksLock: join(root, 'blocks.lock'),
   };
 }
