@@ -230,7 +230,11 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       const results: MemoryHit[] = [];
       for (const { record, score } of candidates.slice(offset, offset + limit)) {
         try {
-          results.push({ ...this.engine.toMemory(record), score });
+          // (Not `{ ...memory, score }`: on Node 20 that clone takes V8's slow path, whose objects survive
+          // scavenges and grow the young generation of a process that queries.)
+          const hit = this.engine.toMemory(record) as MemoryHit;
+          hit.score = score;
+          results.push(hit);
         } catch (error) {
           if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
           process.emitWarning(`Memory ${record.id} was left out of the results: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });

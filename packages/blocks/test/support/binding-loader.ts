@@ -27,6 +27,9 @@ export function useBindingLoader(): { blocksWithBinding: (give: (load: () => unk
     async blocksWithBinding(give) {
       loader._load = function (request, parent, isMain) {
         const load = () => originalLoad.call(this, request, parent, isMain);
+        // The package's own files (its addon is found directly through its package.json) are refused,
+        // so that the package loads through its entry point, which `give` stands in for.
+        if (request.startsWith(`${BINDING}/`)) throw new Error(`Cannot find module '${request}'`);
         return request === BINDING ? give(load) : load();
       };
       vi.resetModules();
