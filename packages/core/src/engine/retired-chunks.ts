@@ -61,20 +61,20 @@ export class RetiredChunks {
     }, this.graceMs).unref();
   }
 
-  /** Resolves once the removal under way, if any, is done. */
-  async settled(): Promise<void> {
-    await this.removing;
-  }
-
-  /** Removes every chunk waiting, now (after a removal under way, and once no snapshot or checkpoint is being written). */
-  removeNow(): Promise<void> {
+  /**
+   * Removes every chunk waiting, now (after a removal under way, and once no snapshot or checkpoint of
+   * this process is being written). `lockWaitMs`: how long to wait for snapshots of other processes of
+   * the host to finish reading blocks (see `StoreLayout.blocksLock`); past it the chunks wait for a later
+   * removal (a grace later, or the next open).
+   */
+  removeNow(lockWaitMs = MAX_BUSY_WAIT_MS): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const run = this.removing.then(async () => {
       if (this.waiting.size === 0) return;
       for (const until = performance.now() + MAX_BUSY_WAIT_MS; this.site.busy() && performance.now() < until;) await new Promise((resolve) => setTimeout(resolve, 50));
       // (A snapshot of another process of the host reading blocks: tried again a grace later.)
-      const lock = await this.site.lockRemovals(MAX_BUSY_WAIT_MS);
+      const lock = await this.site.lockRemovals(lockWaitMs);
       if (!lock) return this.arm();
       try {
         await this.removeClaimed();

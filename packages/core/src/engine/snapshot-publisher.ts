@@ -90,9 +90,6 @@ export class SnapshotPublisher {
 
   private async publishNow(snapshots: LogSnapshots): Promise<{ lsn: number; bytes: number } | undefined> {
     const site = this.site;
-    // (The log's history must still be this process's: a server that lost commits fails the log here,
-    // rather than have a snapshot of a history no longer the log's drop what replaced it.)
-    await site.catchUp();
     let bytes = 0;
     const counted = async function* (pieces: AsyncIterable<Uint8Array>) {
       for await (const piece of pieces) {
@@ -102,6 +99,10 @@ export class SnapshotPublisher {
     };
     // (From the checkpoint on, no process of the host removes a chunk file its references may name.)
     const published = await site.keepingChunks(async () => {
+      // (Caught up under the lock: a chunk retired before it is in no checkpoint of this snapshot. And
+      // the log's history must still be this process's: a server that lost commits fails the log here,
+      // rather than have a snapshot of a history no longer the log's drop what replaced it.)
+      await site.catchUp();
       await site.checkpointTables();
       const file = site.checkpointFile();
       if (!file) return undefined;

@@ -445,7 +445,8 @@ export class StoreEngine<S extends AgentState> {
         // before the checkpoint it started from (a process killed in the grace before removing them).
         const retiredHere = (await blocks.listChunks()).map((info) => info.chunk).filter((chunk) => engine!.references.isRetired(chunk));
         engine.retiredChunks.add(retiredHere);
-        await engine.retiredChunks.removeNow().catch((error: unknown) => {
+        // (Not waiting for a snapshot another process of the host publishes: the files go later.)
+        await engine.retiredChunks.removeNow(0).catch((error: unknown) => {
           process.emitWarning(`Chunk files a compaction retired could not be removed from this host's cache (tried again on close and the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETIRE_FAILED' });
         });
       }
@@ -475,7 +476,7 @@ export class StoreEngine<S extends AgentState> {
     try {
       placed = await this.placeBlock(bytes);
     } catch (error) {
-      throw toMemMapError(error);
+      throw this.takenOver ?? toMemMapError(error);
     }
     // (A chunk whose letting go fails stays this store's: the next seal tries again.)
     const release = () => void placed.release().catch(() => undefined);
@@ -846,8 +847,9 @@ export class StoreEngine<S extends AgentState> {
     const position = this.lastApplied;
     if (this.wal.readOnly || position.lsn === this.checkpointLsn) return;
     if (this.takenOver) throw this.takenOver;
-    // (Blocks arriving for a retired chunk while its file is removed wait in memory a moment.)
-    if (this.unwritten.holding) await this.retiredChunks.settled();
+    // (Blocks arriving for a retired chunk while its file is removed wait in memory a moment: the
+    // unlinks. Not the removals queued after it, which wait for checkpoints under way.)
+    while (this.unwritten.holding) await new Promise((resolve) => setTimeout(resolve, 10));
     if (this.unwritten.size > 0) {
       // (Checked with the position: blocks of later records may fail meanwhile, never ones it covers.)
       throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: ${this.unwritten.size} block(s) of other hosts could not be written to this host's chunk files yet (see the MEMMAPFS_BLOCK_WRITE_FAILED warning); they are tried again as changes arrive.`, { subsystem: 'checkpoint' });
@@ -1066,7 +1068,7 @@ export class StoreEngine<S extends AgentState> {
       if (!written && this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
       await this.wal.flush();
       await this.index.drainForClose(() => this.refresh());
-      if (this.remote && this.writesCache) await this.retiredChunks.removeNow();
+      if (this.remote && this.writesCache) await this.retiredChunks.removeNow(0);
     } catch (error) {
       failure = error;
     }
@@ -1287,10 +1289,6 @@ export class StoreEngine<S extends AgentState> {
         // claims them again (checkpoints keep the highest chunk referenced).
         this.references.note({ chunk: record.first, offset: 0, length: 1, crc: 0 });
         this.noteCacheOpen(record.cache, record.nonce === undefined ? { lsn } : { lsn, nonce: record.nonce });
-        // (A process of this host claimed more chunk numbers for the cache: this one places its next chunks there too.)
-        if (this.ownCache?.cache === record.cache && this.hostChunks && record.first > this.hostChunks.first) {
-          this.hostChunks = { first: record.first, end: record.end, earlier: [...this.hostChunks.earlier, { first: this.hostChunks.first, end: this.hostChunks.end }] };
-        }
         break;
       case RecordType.CacheOpened:
         this.noteCacheOpen(record.cache, record.nonce === undefined ? { lsn } : { lsn, nonce: record.nonce });

@@ -1,0 +1,74 @@
+import * as files from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chunkStore, type BlockStore } from '@memmapfs/blocks';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tryFileLock, withFileLock } from '../src/engine/file-lock.js';
+import { RetiredChunks, type RetiredChunksSite } from '../src/engine/retired-chunks.js';
+
+describe('RetiredChunks (a shared log: removing the files of retired chunks)', () => {
+  let dir: string | undefined;
+  let blocks: BlockStore | undefined;
+  afterEach(async () => {
+    await blocks?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A block store with three chunk files (one block each), and a site whose tables reference chunk 1. */
+  const setUp = async () => {
+    dir = await mkdtemp(join(tmpdir(), 'memmapfs-retired-'));
+    blocks = await chunkStore(join(dir, 'blocks'), { chunkSize: 4096 })({ reader: 'read' });
+    for (let i = 0; i < 3; i++) await blocks.append(new Uint8Array(3000).fill(i + 1));
+    await blocks.seal();
+    const lockPath = join(dir, 'blocks.lock');
+    const events: string[] = [];
+    const site: RetiredChunksSite = {
+      busy: () => false,
+      catchUp: async () => void events.push('catch up'),
+      removable: (chunks) => chunks.filter((chunk) => chunk !== 1),
+      lockRemovals: (waitMs) => tryFileLock(lockPath, files, waitMs),
+      hold: (chunk) => void events.push(`hold ${chunk}`),
+      release: (chunk) => void events.push(`release ${chunk}`),
+    };
+    const chunks = async () => (await readdir(join(dir!, 'blocks'))).filter((name) => name.startsWith('chunk_')).sort();
+    return { site, lockPath, events, chunks };
+  };
+
+  it('removes the retired chunks the tables do not reference, after catching up, holding their blocks meanwhile', async () => {
+    const { site, events, chunks } = await setUp();
+    const before = await chunks();
+    expect(before).toHaveLength(3);
+    const retired = new RetiredChunks(blocks!, 60_000, site);
+    retired.add([0, 1]);
+    await retired.removeNow();
+    expect(await chunks()).toEqual(before.slice(1));
+    expect(events.slice(0, 3)).toEqual(['catch up', 'hold 0', 'hold 1']);
+    expect(events).toContain('release 0');
+    expect(events).toContain('release 1');
+  });
+
+  it('at open or close (no wait), leaves the files while a snapshot of another process reads blocks, and removes them once it is done', async () => {
+    const { site, lockPath, chunks } = await setUp();
+    const before = await chunks();
+    const retired = new RetiredChunks(blocks!, 60_000, site);
+    let release!: () => void;
+    const reading = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const snapshot = withFileLock(lockPath, files, async () => {
+      entered();
+      await reading;
+    }, 1000, 'shared');
+    await inside;
+    retired.add([0, 2]);
+    const started = performance.now();
+    await retired.removeNow(0);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(await chunks()).toEqual(before);
+    release();
+    await snapshot;
+    await retired.removeNow(0);
+    expect(await chunks()).toEqual([before[1]]);
+  });
+});
