@@ -16,7 +16,7 @@ if (!postgres) {
   it.skip(INSTALL_ADVICE, () => undefined);
 } else {
   describe('compaction on a shared log, processes killed', () => {
-    it('a host compacting again and again while two others write, killed with -9 at random moments and started again: nothing acknowledged is lost or changed, and every host and a fresh one read the same', async ({ onTestFailed }) => {
+    it('a host compacting again and again while two others write, killed with -9 at random moments and started again: nothing acknowledged is lost or changed, and every host, a read-only process reading all along, and a fresh host read the same', async ({ onTestFailed }) => {
       const place = { connectionString: postgres.connectionString, store: freshStore('compactkill') };
       const roots = tempRoots();
       const children: StoreChild[] = [];
@@ -32,12 +32,25 @@ if (!postgres) {
         return child;
       };
       const random = seededRandom(7);
+      let stopReading = false;
       try {
         const rootC = await roots.make('c');
         const writerRoots = [await roots.make('a'), await roots.make('b')];
         const writers = [start('a', writerRoots[0]!, 11), start('b', writerRoots[1]!, 22)];
         let compactor = start('c', rootC, 33, 150);
         await Promise.all([...writers, compactor].map((child) => child.line((line) => line.ready === true, 'ready', 30_000)));
+        // A read-only process on host a's folder, reading all along while its sibling and the others write and compact.
+        const reader = startStoreChild({ ...place, root: writerRoots[0]!, name: 'a-reader', workers: 0, readOnly: true });
+        children.push(reader);
+        await reader.line((line) => line.ready === true, 'ready', 30_000);
+        let readerViews = 0;
+        const readWhileWriting = (async () => {
+          while (!stopReading) {
+            reader.send('view');
+            await reader.until(() => reader.lines.filter((line) => 'view' in line).length > readerViews, 'a view', 30_000);
+            readerViews++;
+          }
+        })();
         const compactions = (child: StoreChild) => child.lines.filter((line) => 'compacted' in line && (line.compacted as number) > 0).length;
         // Killed three times: at a random moment after a compaction started, each time.
         for (let round = 0; round < 3; round++) {
@@ -52,6 +65,8 @@ if (!postgres) {
         // The last one runs until it has rewritten chunks, and the writers go on meanwhile.
         await compactor.until(() => compactions(compactor) >= 2, 'two compactions that rewrote chunks', 60_000);
 
+        stopReading = true;
+        await readWhileWriting;
         const survivors = [...writers, compactor];
         for (const child of survivors) child.send('stop');
         await Promise.all(survivors.map((child) => child.line((line) => line.stopped === true, 'stopped', 45_000)));
@@ -61,6 +76,14 @@ if (!postgres) {
         const fresh = await openHost(rootFresh, place, 'fresh', { chunkSizeBytes: CHUNK_SIZE });
         const freshView = await memoryTexts(fresh);
         await fresh.close();
+        // The reader, after the writers stopped, reads what the fresh host reads; it read many times meanwhile, without a failure.
+        reader.send('view');
+        await reader.until(() => reader.lines.filter((line) => 'view' in line).length > readerViews, 'the last view', 30_000);
+        expect((reader.lines.filter((line) => 'view' in line).at(-1) as { view: Array<[number, string]> }).view).toEqual(freshView);
+        expect(readerViews).toBeGreaterThan(3);
+        expect(reader.lines.filter((line) => 'failed' in line || 'readFailed' in line)).toEqual([]);
+        reader.send('close');
+        await reader.line((line) => line.closed === true, 'closed');
         for (const child of survivors) child.send('close');
         await Promise.all(survivors.map((child) => child.line((line) => line.closed === true, 'closed')));
         for (const child of survivors) expect(await child.exited, `host ${child.name} ends after closing its store`).toBe(0);

@@ -42,6 +42,8 @@ interface Task {
   readonly seed?: number;
   /** Chunk files of this size (bytes), so that compaction finds some mostly dead. */
   readonly chunkSizeBytes?: number;
+  /** Opens the store read-only (with `workers: 0`: a process that only reads, for `view`). */
+  readonly readOnly?: boolean;
   /** Compacts the store every this many milliseconds (none by default), printing { compacting: true } and { compacted, moved } or { compactFailed }. */
   readonly compactEveryMs?: number;
 }
@@ -73,7 +75,7 @@ async function openWithRetry(): Promise<MemMapFS> {
   const deadline = Date.now() + RETRY_FOR_MS;
   for (;;) {
     try {
-      return await openHost(task.root, place, task.name, task.chunkSizeBytes ? { chunkSizeBytes: task.chunkSizeBytes } : {});
+      return await openHost(task.root, place, task.name, { ...(task.chunkSizeBytes ? { chunkSizeBytes: task.chunkSizeBytes } : {}), ...(task.readOnly ? { readOnly: true } : {}) });
     } catch (error) {
       say({ openFailed: errorOf(error) });
       if (Date.now() > deadline) throw error;
