@@ -1,5 +1,5 @@
 import * as nodeFileSystem from 'node:fs/promises';
-import { BlockError, chunkStore, type BlockRef, type BlockStore, type PlacedBlock } from '@memmapfs/blocks';
+import { chunkStore, type BlockRef, type BlockStore, type PlacedBlock } from '@memmapfs/blocks';
 import { fileWal, syncFolder, type CommittedRecord, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
@@ -17,7 +17,8 @@ import { StateChannel } from './state-channel.js';
 import { BlockReferences, sameBlock } from './block-references.js';
 import { CopiedBlockLog, ReferencedRangeLog, restoreLostBlocks, UncheckpointedCopies } from './block-recovery.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
-import { CacheChanged, CacheNotVouched, claimMoreChunks, firstRecordAt, hostChunks, isOwnOpen, ownsChunk, readHostCache, type OwnChunks } from './host-chunks.js';
+import { HostBlocks } from './host-blocks.js';
+import { CacheChanged, CacheNotVouched, firstRecordAt, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { tryFileLock, withFileLock } from './file-lock.js';
 import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
@@ -150,7 +151,8 @@ export class StoreEngine<S extends AgentState> {
    */
   remote = false;
   /** With a shared log, the chunk numbers this host places its blocks in (claimed once the log is open). */
-  hostChunks: OwnChunks | undefined;
+  /** With a shared log: this host cache's chunk numbers and the blocks of other hosts' records (see `HostBlocks`). */
+  readonly hostBlocks: HostBlocks;
   /** The last record applied (or covered by the checkpoint) that claimed or opened each host cache (a shared log). */
   private cacheOpens = new Map<string, CacheOpen>();
   lastOpenOf(cache: string): CacheOpen | undefined {
@@ -160,6 +162,10 @@ export class StoreEngine<S extends AgentState> {
   private ownCache: { readonly cache: string; readonly nonce: string | undefined; lsn?: number } | undefined;
   opening(cache: string, nonce: string | undefined): void {
     this.ownCache = { cache, nonce };
+  }
+  /** See `HostBlocksSite.ownCacheName`. */
+  ownCacheName(): string | undefined {
+    return this.ownCache?.cache;
   }
   /**
    * Set when another copy of this host cache opened (a disk cloned while this process ran): from then
@@ -189,6 +195,7 @@ export class StoreEngine<S extends AgentState> {
   ) {
     this.state = initialState;
     this.unwritten = new UnwrittenBlocks(blocks);
+    this.hostBlocks = new HostBlocks(this, HOST_LOCK_WAIT_MS);
     const engine = this;
     this.snapshots = new SnapshotPublisher({
       get remote() {
@@ -302,7 +309,7 @@ export class StoreEngine<S extends AgentState> {
           // (With a shared log, records arrive late: a retirement committed before the chunk's lock was taken must count.)
           ...(remote ? { beforeAdopt: () => target.engine!.catchUp() } : {}),
         },
-        ...(remote ? { chunkNumbers: () => target.engine?.hostChunks ?? noChunkNumbersYet() } : {}),
+        ...(remote ? { chunkNumbers: () => target.engine?.hostBlocks.own ?? noChunkNumbersYet() } : {}),
       });
       let engine: StoreEngine<S> | undefined;
       let lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
@@ -440,7 +447,7 @@ export class StoreEngine<S extends AgentState> {
       } else if (remote && !readOnly) {
         // (Waits for a sibling's open, which may wait for the log's writer lock as long as lockTimeoutMs.)
         const waitMs = Math.max(HOST_LOCK_WAIT_MS, 2 * (options.lockTimeoutMs ?? 0));
-        engine.hostChunks = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files, ownCheckpoint ? savedCache?.cache : undefined), waitMs);
+        engine.hostBlocks.own = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files, ownCheckpoint ? savedCache?.cache : undefined), waitMs);
         // Chunks retired by records replayed here (which replaying them may have written again), or
         // before the checkpoint it started from (a process killed in the grace before removing them).
         const retiredHere = (await blocks.listChunks()).map((info) => info.chunk).filter((chunk) => engine!.references.isRetired(chunk));
@@ -776,7 +783,8 @@ export class StoreEngine<S extends AgentState> {
     // Records other processes committed after the checkpoint share the segment its record was sealed in,
     // and processes that still read older segments have moved on meanwhile: a checkpoint after all of
     // them lets those segments go too (with erase, until the deletion's segment is gone).
-    let logFirstLsn = this.remote ? await this.wal.truncateBefore(1) : 1;
+    // (A shared log drops nothing here: the oldest record it holds is read, without its writer lock.)
+    let logFirstLsn = this.remote ? await this.oldestLsnHeld() : 1;
     for (let round = 0; covered > 0 && round < (erase ? 5 : 1); round++) {
       await this.checkpointTables();
       logFirstLsn = await this.wal.truncateBefore(this.checkpointLsn + 1);
@@ -785,6 +793,19 @@ export class StoreEngine<S extends AgentState> {
     if (erase) await this.index.eraseSaved();
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
     return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn };
+  }
+
+  /** The LSN of the oldest record the log holds (one read; the next LSN when it holds none). */
+  private async oldestLsnHeld(): Promise<number> {
+    const records = this.wal.readFrom(1);
+    try {
+      const first = await records.next();
+      return first.done ? this.wal.lastLsn + 1 : first.value.lsn;
+    } catch (error) {
+      throw toMemMapError(error);
+    } finally {
+      await records.return?.();
+    }
   }
 
   /** Takes the tables from a checkpoint (on open, before any record is applied): its memories stay in its mapping. */
@@ -1118,63 +1139,9 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
-  /**
-   * With a shared log: writes the block a record carries into this host's chunk files, where its
-   * reference says, unless it lies in this host's chunk numbers (a process of this host wrote it there
-   * before the record). A write that fails (disk full) is warned about and tried again later (see
-   * `UnwrittenBlocks`); reads take the block from its copy meanwhile, and no checkpoint is written past it.
-   */
-  private writeOtherHostsBlock(record: LogRecord): void {
-    if (record.type === RecordType.Checkpoint) {
-      // (Never written to a shared log: it would retire copies that are other hosts' only source.)
-      throw new MemMapError('WAL_RECORD_INVALID', `Record type ${record.type} (checkpoint) in a log hosts share: this release cannot apply it there. Upgrade MemMapFS.`, { subsystem: 'wal' });
-    }
-    if (record.type === RecordType.BlocksMoved) {
-      // A compaction's moves carry the blocks' bytes (type 14): without them the new places would be empty here.
-      const moves = [...record.memories, ...record.streams];
-      if (moves.some((move) => move.copy === undefined)) {
-        throw new MemMapError('WAL_RECORD_INVALID', `A blocks-moved record without the blocks' bytes in a log hosts share: this host cannot write them where they moved. Upgrade MemMapFS.`, { subsystem: 'wal' });
-      }
-      for (const move of moves) this.writeOtherHostsCopy(move.to, move.copy!);
-      return;
-    }
-    const block = record.type === RecordType.MemoryPut ? { ref: record.memory.ref, copy: record.copy } : record.type === RecordType.StreamAppend ? { ref: record.ref, copy: record.copy } : undefined;
-    if (block?.copy) this.writeOtherHostsCopy(block.ref, block.copy);
-  }
-
-  private writeOtherHostsCopy(ref: BlockRef, copy: Uint8Array): void {
-    if (this.ownsChunk(ref.chunk)) return;
-    this.unwritten.write(ref, copy);
-  }
-
-  /** With a shared log: whether chunk `chunk` is among this host cache's chunk numbers (known once the open claimed them). */
-  private ownsChunk(chunk: number): boolean {
-    return this.hostChunks !== undefined && ownsChunk(this.hostChunks, chunk);
-  }
-
-  /** A claim of more chunk numbers under way (this host used up its own). */
-  private claimingChunks: Promise<void> | undefined;
-
-  /**
-   * Places a block (`BlockStore.place`). With a shared log, once this host cache has used up its chunk
-   * numbers, it claims more through the log (or takes those a process of the host claimed) and places
-   * it there.
-   */
-  private async placeBlock(bytes: Uint8Array, attempt = 1): Promise<PlacedBlock> {
-    const used = this.hostChunks;
-    try {
-      return await this.blocks.place(bytes);
-    } catch (error) {
-      if (!(error instanceof BlockError && error.code === 'CHUNKS_EXHAUSTED' && this.remote && used && this.ownCache)) throw error;
-      // (More were claimed while this placement waited: it goes there.)
-      if (this.hostChunks !== used) return this.placeBlock(bytes);
-      if (attempt >= 3) throw error;
-      this.claimingChunks ??= withFileLock(this.layout.hostLock, this.files, async () => {
-        this.hostChunks = await claimMoreChunks(this, this.layout, this.files, this.ownCache!.cache, used);
-      }, HOST_LOCK_WAIT_MS).finally(() => (this.claimingChunks = undefined));
-      await this.claimingChunks;
-      return this.placeBlock(bytes, attempt + 1);
-    }
+  /** Places a block: with a shared log, claiming more chunk numbers once this host cache used up its own. */
+  private placeBlock(bytes: Uint8Array): Promise<PlacedBlock> {
+    return this.remote ? this.hostBlocks.place(bytes) : this.blocks.place(bytes);
   }
 
   /** See `CompactionSite.appendBlock`. */
@@ -1190,7 +1157,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** See `CompactionSite.mayCompact`: with a shared log, only this host's own chunks (no other host appends there). */
   mayCompact(chunk: number): boolean {
-    return !this.remote || this.ownsChunk(chunk);
+    return !this.remote || this.hostBlocks.owns(chunk);
   }
 
   /** See `CompactionSite.movesCarryCopies`. */
@@ -1221,7 +1188,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** Applies a durable record to the tables. `live`: it was just written by this process (not replayed). */
   private apply(record: LogRecord, lsn: number, live: boolean): void {
-    if (this.remote) this.writeOtherHostsBlock(record);
+    if (this.remote) this.hostBlocks.writeRecordBlocks(record);
     for (const ref of blockRefsOf(record)) {
       if (this.references.isRetired(ref.chunk)) this.references.unretire(ref);
       else this.references.note(ref);
