@@ -71,4 +71,18 @@ describe('RetiredChunks (a shared log: removing the files of retired chunks)', (
     await retired.removeNow(0);
     expect(await chunks()).toEqual([before[1]]);
   });
+
+  it('chunks retired while the store opens (records replayed) wait for start: no removal runs before, whatever the grace', async () => {
+    const { site, events, chunks } = await setUp();
+    const before = await chunks();
+    const retired = new RetiredChunks(blocks!, 10, site);
+    retired.add([0]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(events).toEqual([]);
+    expect(await chunks()).toEqual(before);
+    retired.start();
+    for (const until = performance.now() + 5_000; (await chunks()).length === before.length && performance.now() < until;) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(events[0]).toBe('catch up');
+    expect(await chunks()).toEqual(before.slice(1));
+  });
 });

@@ -36,6 +36,8 @@ export class RetiredChunks {
   private readonly waiting = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private removing: Promise<void> = Promise.resolve();
+  /** Whether the store is open: before, chunks retired by records replayed wait (a removal catches up with the log, not there yet). */
+  private started = false;
 
   constructor(
     private readonly blocks: BlockStore,
@@ -49,8 +51,14 @@ export class RetiredChunks {
     this.arm();
   }
 
+  /** The store is open: from now on chunks are removed a grace after they were retired (see `add`). */
+  start(): void {
+    this.started = true;
+    this.arm();
+  }
+
   private arm(): void {
-    if (this.waiting.size === 0 || this.timer) return;
+    if (!this.started || this.waiting.size === 0 || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       // (Tried again a grace later while a snapshot or checkpoint is being written.)

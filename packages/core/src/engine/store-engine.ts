@@ -452,6 +452,7 @@ export class StoreEngine<S extends AgentState> {
         // before the checkpoint it started from (a process killed in the grace before removing them).
         const retiredHere = (await blocks.listChunks()).map((info) => info.chunk).filter((chunk) => engine!.references.isRetired(chunk));
         engine.retiredChunks.add(retiredHere);
+        engine.retiredChunks.start();
         // (Not waiting for a snapshot another process of the host publishes: the files go later.)
         await engine.retiredChunks.removeNow(0).catch((error: unknown) => {
           process.emitWarning(`Chunk files a compaction retired could not be removed from this host's cache (tried again on close and the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETIRE_FAILED' });

@@ -1,9 +1,10 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
-import { chownSync, existsSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
 
 /** What the tests are told about the PostgreSQL started for them (see `global-setup.ts`). */
 export interface TestPostgres {
@@ -109,6 +110,32 @@ export interface TestServer {
   remove(): Promise<void>;
 }
 
+/** The lines of a test server's log about lock waits and slow statements (for a failing test to print); '' when it cannot be read. */
+export function lockWaits(connectionString: string): string {
+  const folder = decodeURIComponent(/host=([^&]+)/.exec(connectionString)?.[1] ?? '');
+  try {
+    return readFileSync(join(folder, 'server.log'), 'utf8').split('\n').filter((line) => /lock|duration:|DETAIL|STATEMENT|CONTEXT/.test(line)).slice(-200).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** What every connection to the server is doing now, and who waits for whom (for a failing test to print). */
+export async function serverActivity(connectionString: string): Promise<string> {
+  const client = new pg.Client({ connectionString, application_name: 'memmapfs test' });
+  try {
+    await client.connect();
+    const { rows } = await client.query(`SELECT pid, application_name AS app, state, wait_event_type || ':' || wait_event AS waits, pg_blocking_pids(pid) AS blocked_by,
+      round(extract(epoch FROM now() - xact_start) * 1000) AS xact_ms, round(extract(epoch FROM now() - state_change) * 1000) AS state_ms, left(query, 160) AS query
+      FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY xact_start NULLS LAST`);
+    return rows.map((row) => JSON.stringify(row)).join('\n');
+  } catch (error) {
+    return `(the server's activity could not be read: ${(error as Error).message})`;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** Starts a server on a copy of `template`. */
 export async function startServer(bin: string, template: string): Promise<TestServer> {
   const folder = await serverFolder('memmapfs-pg-');
@@ -117,7 +144,8 @@ export async function startServer(bin: string, template: string): Promise<TestSe
   if (user) execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, folder]);
   const data = join(folder, 'data');
   // Only the socket in the folder; fsync stays on, so that what a commit acknowledged survives a crash of the server.
-  const options = `-k ${folder} -c listen_addresses= -c max_connections=200 -c shared_buffers=32MB`;
+  // Waits for a lock of more than a second go to server.log with the holder's pid and statement (`lockWaits`).
+  const options = `-k ${folder} -c listen_addresses= -c max_connections=200 -c shared_buffers=32MB -c log_lock_waits=on -c deadlock_timeout=1s -c log_min_duration_statement=1000 -c log_line_prefix='%m [%p] %a '`;
   const startArgs = ['-D', data, '-o', options, '-l', join(folder, 'server.log'), '-w', '-t', '30', 'start'];
   const stopArgs = (mode: string) => ['-D', data, '-m', mode, '-w', '-t', '30', 'stop'];
   const start = () => runAsServer(bin, 'pg_ctl', startArgs);

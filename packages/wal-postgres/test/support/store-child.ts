@@ -16,6 +16,8 @@
 //   { reopened: n }                                 the store was closed and opened again (after WAL_FAILED, …)
 //   { compacting: true }, { compacted, moved, removed }  a compaction starts, and what it did (with compactEveryMs; removed: chunk files gone)
 //   { compactFailed: { code, message } }            a compaction rejected
+//   { slow: [{ op, phase, forMs }], pending? }      operations under way for more than 10 s, and what each awaits (looked at every 10 s;
+//                                                   pending: the engine's calls under way, with MEMMAPFS_TEST_PROFILE_DIR set)
 //
 // Commands on stdin: `stop` (finish the operations under way, then print { stopped: true }), `view`
 // (print { view: [[id, text], …] }: every live memory, as this host reads it), `close` (close the
@@ -25,6 +27,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { MemMapFS } from '@memmapfs/core';
+import { segmentSearch } from '@memmapfs/search-segments';
 import { seededRandom } from '@memmapfs/testkit';
 import { longText, memoryTexts, openHost } from './stores.js';
 
@@ -44,6 +47,8 @@ interface Task {
   readonly chunkSizeBytes?: number;
   /** Opens the store read-only (with `workers: 0`: a process that only reads, for `view`). */
   readonly readOnly?: boolean;
+  /** The search provider: FlexSearch (the default) or `segments` (whose indexing costs a fraction of FlexSearch's for long texts). */
+  readonly search?: 'flexsearch' | 'segments';
   /** Compacts the store every this many milliseconds (none by default), printing { compacting: true } and { compacted, moved } or { compactFailed }. */
   readonly compactEveryMs?: number;
 }
@@ -75,7 +80,11 @@ async function openWithRetry(): Promise<MemMapFS> {
   const deadline = Date.now() + RETRY_FOR_MS;
   for (;;) {
     try {
-      return await openHost(task.root, place, task.name, { ...(task.chunkSizeBytes ? { chunkSizeBytes: task.chunkSizeBytes } : {}), ...(task.readOnly ? { readOnly: true } : {}) });
+      return await openHost(task.root, place, task.name, {
+        ...(task.chunkSizeBytes ? { chunkSizeBytes: task.chunkSizeBytes } : {}),
+        ...(task.readOnly ? { readOnly: true } : {}),
+        ...(task.search === 'segments' ? { search: segmentSearch() } : {}),
+      });
     } catch (error) {
       say({ openFailed: errorOf(error) });
       if (Date.now() > deadline) throw error;
@@ -84,7 +93,38 @@ async function openWithRetry(): Promise<MemMapFS> {
   }
 }
 
+/** (Looking into a slow run: the engine's async calls under way, by name, when `MEMMAPFS_TEST_PROFILE_DIR` is set.) */
+const pendingCalls = new Map<string, number>();
+let callSeq = 0;
+function watchCalls(target: Record<string, unknown> | undefined, prefix: string): void {
+  if (!target || !process.env.MEMMAPFS_TEST_PROFILE_DIR) return;
+  let proto = Object.getPrototypeOf(target);
+  const names = new Set<string>();
+  while (proto && proto !== Object.prototype) {
+    for (const name of Object.getOwnPropertyNames(proto)) if (name !== 'constructor' && typeof Object.getOwnPropertyDescriptor(proto, name)?.value === 'function') names.add(name);
+    proto = Object.getPrototypeOf(proto);
+  }
+  for (const name of names) {
+    const original = target[name] as (...args: unknown[]) => unknown;
+    target[name] = function (this: unknown, ...args: unknown[]) {
+      const result = original.apply(this, args);
+      if (result instanceof Promise) {
+        const key = `${prefix}.${name}#${callSeq++}`;
+        pendingCalls.set(key, performance.now());
+        void result.finally(() => pendingCalls.delete(key)).catch(() => undefined);
+      }
+      return result;
+    };
+  }
+}
+function watchStore(store: MemMapFS): void {
+  const engine = (store as unknown as { engine: Record<string, unknown> }).engine;
+  watchCalls(engine, 'engine');
+  for (const part of ['retiredChunks', 'snapshots', 'index', 'wal', 'blocks', 'hostBlocks', 'checkpoints']) watchCalls(engine[part] as Record<string, unknown>, part);
+}
+
 let fs = await openWithRetry();
+watchStore(fs);
 let generation = 0;
 let reopening: Promise<void> | undefined;
 
@@ -99,6 +139,7 @@ function reopen(from: number): Promise<void> {
   reopening = (async () => {
     await fs.close().catch((error: unknown) => say({ closeFailed: errorOf(error) }));
     fs = await openWithRetry();
+    watchStore(fs);
     generation++;
     say({ reopened: generation });
   })().finally(() => {
@@ -109,29 +150,55 @@ function reopen(from: number): Promise<void> {
 
 class GaveUp extends Error {}
 
+/** The operations under way and what each is doing (printed when one is slow). */
+const underWay = new Map<number, { op: string; phase: string; since: number }>();
+let operationSeq = 0;
+async function tracked<T>(op: string, body: (phase: (name: string) => void) => Promise<T>): Promise<T> {
+  const key = operationSeq++;
+  const entry = { op, phase: 'start', since: performance.now() };
+  underWay.set(key, entry);
+  try {
+    return await body((name) => {
+      entry.phase = name;
+      entry.since = performance.now();
+    });
+  } finally {
+    underWay.delete(key);
+  }
+}
+
 /** Runs `run` until it resolves: a rejected try is not acknowledged, and is tried again (`try` counts from 0). */
 async function tryUntilDone<T>(op: string, run: (fs: MemMapFS, attempt: number) => Promise<T>, giveUpOn: (code: string | undefined) => boolean = () => false): Promise<{ value: T; tries: number }> {
   const deadline = Date.now() + RETRY_FOR_MS;
-  for (let attempt = 0; ; attempt++) {
-    const now = await current();
-    try {
-      return { value: await run(now.fs, attempt), tries: attempt + 1 };
-    } catch (error) {
-      const { code, message } = errorOf(error);
-      say({ failed: op, code, message, attempt });
-      if (giveUpOn(code)) throw new GaveUp(op);
-      if (Date.now() > deadline) {
-        say({ gaveUp: op });
-        throw new GaveUp(op);
+  return tracked(op, async (phase) => {
+    for (let attempt = 0; ; attempt++) {
+      phase('waiting for a reopen');
+      const now = await current();
+      try {
+        phase(`try ${attempt}`);
+        return { value: await run(now.fs, attempt), tries: attempt + 1 };
+      } catch (error) {
+        const { code, message } = errorOf(error);
+        say({ failed: op, code, message, attempt });
+        if (giveUpOn(code)) throw new GaveUp(op);
+        if (Date.now() > deadline) {
+          say({ gaveUp: op });
+          throw new GaveUp(op);
+        }
+        phase(`after try ${attempt} (${code})`);
+        if (code !== undefined && REOPEN.has(code)) await reopen(now.generation);
+        else await sleep(100);
       }
-      if (code !== undefined && REOPEN.has(code)) await reopen(now.generation);
-      else await sleep(100);
     }
-  }
+  });
 }
 
 /** Reads a memory back right after this host's own write resolved (errors while the server is away are only reported). */
 async function readBack(id: number, expected: string | undefined): Promise<void> {
+  await tracked('readBack', () => readBackNow(id, expected));
+}
+
+async function readBackNow(id: number, expected: string | undefined): Promise<void> {
   try {
     const { fs: store } = await current();
     const memory = await store.getMemory(id);
@@ -237,7 +304,7 @@ async function compactLoop(everyMs: number): Promise<void> {
     try {
       say({ compacting: true });
       const before = await chunkFiles();
-      const report = await store.compact();
+      const report = await tracked('compact', () => store.compact());
       const after = new Set(await chunkFiles());
       say({ compacted: report.chunksRewritten, moved: report.blocksMoved, removed: before.filter((name) => !after.has(name)) });
     } catch (error) {
@@ -247,6 +314,30 @@ async function compactLoop(everyMs: number): Promise<void> {
 }
 
 say({ ready: true });
+setInterval(() => {
+  const now = performance.now();
+  const slow = [...underWay.values()].filter(({ since }) => now - since > 10_000);
+  if (slow.length > 0) say({ slow: slow.map(({ op, phase, since }) => ({ op, phase, forMs: Math.round(now - since) })), ...(pendingCalls.size > 0 ? { pending: [...pendingCalls].map(([name, at]) => `${name}:${Math.round(now - at)}`) } : {}) });
+  if (slow.length > 0 && process.env.MEMMAPFS_TEST_PROFILE_DIR) {
+    profileOnce();
+    void import('node:fs').then(({ appendFileSync }) => appendFileSync(join(process.env.MEMMAPFS_TEST_PROFILE_DIR!, 'slow.log'), `${task.name} ${new Date().toISOString()} ${JSON.stringify(slow.map(({ op, phase, since }) => ({ op, phase, forMs: Math.round(now - since) })))} pending ${JSON.stringify([...pendingCalls].map(([name, at]) => `${name}:${Math.round(now - at)}`))}\n`));
+  }
+}, 10_000).unref();
+
+/** (Looking into a slow run: `MEMMAPFS_TEST_PROFILE_DIR` set, a CPU profile of 8 s is written there the first time an operation is slow.) */
+let profiled = false;
+function profileOnce(): void {
+  if (profiled) return;
+  profiled = true;
+  void import('node:inspector').then(({ Session }) => {
+    const session = new Session();
+    session.connect();
+    session.post('Profiler.enable', () => session.post('Profiler.start', () => setTimeout(() => session.post('Profiler.stop', (error, result) => {
+      if (!error) void import('node:fs').then(({ writeFileSync }) => writeFileSync(join(process.env.MEMMAPFS_TEST_PROFILE_DIR!, `${task.name}-${process.pid}.cpuprofile`), JSON.stringify(result.profile)));
+      session.disconnect();
+    }), 8_000)));
+  });
+}
 const loops = Promise.all([...Array.from({ length: task.workers ?? 3 }, loop), ...(task.compactEveryMs ? [compactLoop(task.compactEveryMs)] : [])]);
 loops.catch((error: unknown) => say({ loopFailed: errorOf(error) }));
 
@@ -260,7 +351,7 @@ for await (const command of commands) {
     const { value } = await tryUntilDone('view', (store) => memoryTexts(store));
     say({ view: value });
   } else if (command === 'close') {
-    await fs.close();
+    await tracked('close', () => fs.close());
     say({ closed: true });
     break;
   }

@@ -84,22 +84,26 @@ export async function readStream(fs: MemMapFS, key: string): Promise<Buffer> {
 }
 
 /**
- * A text of `bytes` UTF-8 bytes (ASCII) that does not repeat in short periods, made of words, so
- * that it is indexed as text and compresses poorly. The same `seed` gives the same text.
+ * A text of `bytes` UTF-8 bytes (ASCII) that does not repeat in short periods, made of words drawn at
+ * random from a vocabulary, so that it is indexed as text. The same `seed` gives the same text.
  */
 export function longText(bytes: number, seed: number): string {
   const random = seededRandom(seed);
-  const next = () => Math.floor(random() * 2 ** 32);
-  const letters = 'abcdefghijklmnopqrstuvwxyz';
   let text = '';
-  while (text.length < bytes) {
-    const length = 2 + (next() % 9);
-    let word = '';
-    for (let i = 0; i < length; i++) word += letters[next() % 26];
-    text += `${word} `;
-  }
+  while (text.length < bytes) text += `${VOCABULARY[Math.floor(random() * VOCABULARY.length)]} `;
   return text.slice(0, bytes);
 }
+
+/**
+ * The words of `longText`: 4,096 made-up ones, as a language has a vocabulary. (Words each made up anew
+ * gave every long text thousands of terms of its own: indexes grew with every text, and saving one took
+ * seconds of CPU in every process.)
+ */
+const VOCABULARY = (() => {
+  const random = seededRandom(4096);
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  return Array.from({ length: 4096 }, () => Array.from({ length: 2 + Math.floor(random() * 9) }, () => letters[Math.floor(random() * 26)]).join(''));
+})();
 
 /**
  * The hosts of a test file: temporary roots, fresh stores and the stores opened, closed and removed
