@@ -14,5 +14,7 @@ export { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE, frameSeed } from 
 export { encodeFrames, encodeLogImage } from './log-image.js';
 export type { RecordToFrame } from './log-image.js';
 export { crc32c } from './crc32c.js';
+export { LOCK_PACKAGE, loadLockBinding, lockAddonAdvice } from './lock-binding.js';
+export type { LockBinding } from './lock-binding.js';
 export { listSealedSegments, sealedSegmentPath, segmentFileName } from './log-segments.js';
 export type { SegmentHeader } from './wal-header.js';

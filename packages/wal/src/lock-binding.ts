@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
 /** The package that holds the native file locks; named in every error about them. */
 export const LOCK_PACKAGE = 'fs-native-extensions';
@@ -43,6 +44,51 @@ interface NativeLocks {
   unlock(fd: number): void;
 }
 
+/** The addon's own functions, as fs-native-extensions 1.5.1 (the version pinned) calls them: the whole file is offset 0, length 0. */
+interface AddonLocks {
+  tryLock(fd: number, offset: number, length: number, exclusive: boolean): void;
+  waitForLock(fd: number, offset: number, length: number, exclusive: boolean, request: object, done: (this: { resolve(): void; reject(error: unknown): void }, error: unknown) => void): unknown;
+  unlock(fd: number, offset: number, length: number): void;
+}
+
+function lockDone(this: { resolve(): void; reject(error: unknown): void }, error: unknown): void {
+  if (error) this.reject(error);
+  else this.resolve();
+}
+
+/**
+ * fs-native-extensions' prebuilt addon for this platform, loaded from where the package keeps it, with
+ * the package's own wrappers for what is used here; the package's entry point where there is none. (The
+ * entry point finds the addon through require-addon, which costs a dozen milliseconds at every start.)
+ */
+function nativeLocks(): NativeLocks {
+  const require = createRequire(import.meta.url);
+  let addon: AddonLocks | undefined;
+  try {
+    const folder = dirname(require.resolve(`${LOCK_PACKAGE}/package.json`));
+    addon = require(join(folder, 'prebuilds', `${process.platform}-${process.arch}`, `${LOCK_PACKAGE}.node`)) as AddonLocks;
+  } catch {
+    return require(LOCK_PACKAGE) as NativeLocks;
+  }
+  const locks = addon;
+  return {
+    tryLock(fd, { shared }) {
+      try {
+        locks.tryLock(fd, 0, 0, !shared);
+        return true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+        throw error;
+      }
+    },
+    waitForLock: (fd, { shared }) => new Promise<void>((resolve, reject) => {
+      const request: { handle: unknown; resolve(): void; reject(error: unknown): void } = { handle: null, resolve, reject };
+      request.handle = locks.waitForLock(fd, 0, 0, !shared, request, lockDone);
+    }),
+    unlock: (fd) => locks.unlock(fd, 0, 0),
+  };
+}
+
 let binding: LockBinding | undefined;
 
 /** What to say when the addon did not load: the package to reinstall, and where it has binaries. */
@@ -53,7 +99,7 @@ export function lockAddonAdvice(cause: unknown): string {
 /** Loads fs-native-extensions once. Throws when its native addon cannot be loaded. */
 export function loadLockBinding(): LockBinding {
   if (binding) return binding;
-  const native = createRequire(import.meta.url)('fs-native-extensions') as NativeLocks;
+  const native = nativeLocks();
   binding = {
     tryLock: (fd, mode) => native.tryLock(fd, { shared: mode === 'shared' }),
     waitForExclusive: (fd) => native.waitForLock(fd, { shared: false }),

@@ -234,6 +234,25 @@ describe('checkpoints of the tables', () => {
     expect(report.ok === false || second?.text === 'memory 1').toBe(true);
   });
 
+  it('a read by id checks the rows it reads, not every group its search passes: a damaged group elsewhere fails only its own rows', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 64 * 3 }, (_, i) => ({ text: `memory ${i}` })));
+    await fs.checkpoint();
+    await fs.close();
+    const [file] = await checkpointFiles();
+    const path = join(root, 'checkpoints', file!);
+    const bytes = await readFile(path);
+    // Row 100's expiry, in the second of three groups of 64 rows: the one a binary search looks at first.
+    bytes.writeDoubleLE(Date.now() - 1000, 160 + 72 * 100 + 24);
+    await writeFile(path, bytes);
+    const again = await open();
+    expect((await again.getMemory(ids[191]!))?.text).toBe('memory 191');
+    expect((await again.getMemory(ids[5]!))?.text).toBe('memory 5');
+    await expect(again.getMemory(ids[100]!)).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT' });
+    await expect(again.getMemory(ids[70]!)).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT' });
+    await again.close();
+  });
+
   it('a checkpoint asked for while one starts in the background waits for it, and both are written', async () => {
     const idle = await open();
     const busy = await open();

@@ -17,7 +17,7 @@ export interface LeaseProcess {
 
 /** Starts a process running `lease-child.ts`. */
 export async function startLeaseProcess(): Promise<LeaseProcess> {
-  const holder = spawn(process.execPath, ['--import', tsx, child], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const holder = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, child], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   holder.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<void>((resolve) => holder.on('exit', () => resolve()));

@@ -85,11 +85,21 @@ export class CheckpointMemories {
   }
 
   /**
-   * Row index of `id`, or -1. `checked: false` reads the ids without checking their rows: for the
-   * bookkeeping of changes applied over the rows, which must never fail on a damaged checkpoint (what a
-   * caller reads of a row is checked).
+   * Row index of `id`, or -1; the row found is checked. `checked: false` reads the ids without checking
+   * their rows: for the bookkeeping of changes applied over the rows, which must never fail on a damaged
+   * checkpoint (what a caller reads of a row is checked).
    */
   indexOf(id: number, checked = true): number {
+    if (checked) {
+      // The ids read as they lie, then the row found checked: one group's CRC rather than one for each
+      // group the search passes. A row that is not found is looked for again checking every step, so
+      // that damage the search passed cannot hide it.
+      const found = this.indexOf(id, false);
+      if (found >= 0) {
+        this.check(found);
+        return found;
+      }
+    }
     let low = 0;
     let high = this.count - 1;
     while (low <= high) {
