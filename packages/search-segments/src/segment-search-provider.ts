@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JsonValue, SearchDocument, SearchHit, SearchProvider, SearchProviderSpec, SearchRequest, SegmentSearchOptions } from '@memmapfs/core';
@@ -349,7 +348,7 @@ export class SegmentSearchProvider implements SearchProvider {
     const folder = this.folder;
     if (!folder) return { kind: 'written', key, file: undefined, reader: new SegmentReader(bytes), lease: undefined };
     for (;;) {
-      const file = `seg-${randomBytes(8).toString('hex')}.seg`;
+      const file = `seg-${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')}.seg`;
       const path = join(folder, file);
       const handle = await open(path, 'wx');
       let lease: FileLease | 'busy' | 'removed' | undefined;

@@ -7,6 +7,7 @@ import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import type { StoreFileSystem } from '../types.js';
 import { CheckpointMemories, copyRow, encodeLabels, ROW_SIZE, ROWS_PER_CHECK, writeRow } from './checkpoint-rows.js';
+import { randomHex } from '../random-hex.js';
 
 /**
  * A checkpoint file: the store's tables as they stood after one record of the log (docs/FORMAT.md).
@@ -116,7 +117,7 @@ export interface CheckpointFile {
 
 /** Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced. */
 export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read' = 'auto'): Promise<CheckpointFile> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex')}.tmp`);
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomHex(6)}.tmp`);
   const handle = await files.open(temp, 'w');
   try {
     const rowsEnd = CHECKPOINT_HEADER_SIZE + contents.memoryCount * ROW_SIZE;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { BlockError, type BlockRef, type BlockStore } from '@memmapfs/blocks';
 import { syncFolder, type LogSnapshot, type WalHeader } from '@memmapfs/wal';
@@ -7,6 +6,7 @@ import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import { openCheckpointFile, type CheckpointFile } from './checkpoint-file.js';
 import { checkpointFileName } from './checkpoint-manifest.js';
+import { randomHex } from '../random-hex.js';
 
 /**
  * A store's snapshot, kept with a log hosts share (`LogSnapshots`), from which a new host starts
@@ -67,7 +67,7 @@ export async function installSnapshot(snapshot: LogSnapshot, header: WalHeader, 
   if (codec.name !== header.codec) return undefined;
   const pieces = snapshot.read()[Symbol.asyncIterator]();
   const path = join(folder, checkpointFileName(snapshot.lsn));
-  const temp = join(folder, `.${basename(path)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(folder, `.${basename(path)}.${process.pid}-${randomHex(6)}.tmp`);
   try {
     const file = await install(new ExactReader(pieces, snapshot.lsn), snapshot.lsn, header, temp, blocks, codec, files, reader);
     if (!file) return undefined;

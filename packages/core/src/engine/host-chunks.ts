@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -10,6 +9,7 @@ import type { StoreFileSystem } from '../types.js';
 import type { BlockReferences } from './block-references.js';
 import { withFileLock } from './file-lock.js';
 import { RecordType, type LogRecord } from './log-records.js';
+import { randomHex } from '../random-hex.js';
 
 /** Chunk numbers one host cache claims: 4,096 chunk files (of up to 1 GiB each). */
 const HOST_CHUNKS = 4096;
@@ -176,7 +176,7 @@ export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, fi
     const claimed = record === 'dropped' || record?.type !== RecordType.ChunksClaimed || (record.first === saved.first && record.end === saved.end);
     let lsns: number[] | undefined;
     if (named && claimed) {
-      const nonce = randomBytes(8).toString('hex');
+      const nonce = randomHex(8);
       // (A crash after the commit leaves this behind: the next open knows the record for this cache's.)
       const pending = [...(saved.pending ?? []), nonce].slice(-MAX_PENDING);
       await writeHostFile(paths, files, { ...saved, pending });
@@ -198,7 +198,7 @@ export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, fi
     await syncFolder(paths.root, files);
     throw new CacheNotVouched();
   }
-  const cache = randomBytes(8).toString('hex');
+  const cache = randomHex(8);
   site.opening(cache, undefined);
   const { first, lsn } = await claimChunks(site, cache, undefined);
   // (Lost in a crash before the write: the next open claims again; the numbers claimed here stay unused.)
@@ -219,7 +219,7 @@ export async function claimMoreChunks(site: HostChunksSite, paths: HostCachePath
     throw new MemMapError('STORE_REPLACED', `This host cache (${paths.root}) was opened anew by another process while this one ran (host.json names another cache): close the store and open it again.`, { subsystem: 'blocks' });
   }
   if (saved.first !== used.first) return { first: saved.first, end: saved.end, earlier: saved.earlier ?? [] };
-  const nonce = randomBytes(8).toString('hex');
+  const nonce = randomHex(8);
   await writeHostFile(paths, files, { ...saved, pending: [...(saved.pending ?? []), nonce].slice(-MAX_PENDING) });
   const { first, lsn } = await claimChunks(site, cache, nonce);
   const earlier = [...(saved.earlier ?? []), { first: saved.first, end: saved.end }];
