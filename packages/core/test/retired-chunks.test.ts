@@ -85,4 +85,16 @@ describe('RetiredChunks (a shared log: removing the files of retired chunks)', (
     expect(events[0]).toBe('catch up');
     expect(await chunks()).toEqual(before.slice(1));
   });
+
+  it('once stopped (the store closing), arms no removal: what is retired later waits for the next open', async () => {
+    const { site, events, chunks } = await setUp();
+    const before = await chunks();
+    const retired = new RetiredChunks(blocks!, 10, site);
+    retired.start();
+    retired.stop();
+    retired.add([0]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(events).toEqual([]);
+    expect(await chunks()).toEqual(before);
+  });
 });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -63,6 +64,8 @@ function lockDone(this: { resolve(): void; reject(error: unknown): void }, error
  */
 function nativeLocks(): NativeLocks {
   const require = createRequire(import.meta.url);
+  // (On Alpine the package looks for a musl build, which it does not ship: its refusal, not the glibc build, stands.)
+  if (process.platform === 'linux' && existsSync('/etc/alpine-release')) return require(LOCK_PACKAGE) as NativeLocks;
   let addon: AddonLocks | undefined;
   try {
     const folder = dirname(require.resolve(`${LOCK_PACKAGE}/package.json`));

@@ -107,7 +107,9 @@ export class CheckpointMemories {
       const at = checked ? this.idAt(middle) : this.rows.readDoubleLE(middle * ROW_SIZE + ID);
       if (at < id) low = middle + 1;
       else if (at > id) high = middle - 1;
-      else return middle;
+      else if (at === id) return middle;
+      // (Not a number: a damaged row, which matches no id.)
+      else return -1;
     }
     return -1;
   }

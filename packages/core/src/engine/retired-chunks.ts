@@ -57,6 +57,13 @@ export class RetiredChunks {
     this.arm();
   }
 
+  /** The store is closing: no removal is armed any more (what waits is removed by the next open). */
+  stop(): void {
+    this.started = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
   private arm(): void {
     if (!this.started || this.waiting.size === 0 || this.timer) return;
     this.timer = setTimeout(() => {

@@ -1094,6 +1094,8 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       failure = error;
     }
+    // (A removal that found the files in use re-armed itself: those go at the next open.)
+    this.retiredChunks.stop();
     await this.index.saveOnClose(!failure);
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
