@@ -80,7 +80,7 @@ function nativeLocks(): NativeLocks {
         locks.tryLock(fd, 0, 0, !shared);
         return true;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+        if (lockRefused(error)) return false;
         throw error;
       }
     },
@@ -99,12 +99,30 @@ export function lockAddonAdvice(cause: unknown): string {
   return `the package ${LOCK_PACKAGE} is missing or its native addon did not load on ${process.platform}-${process.arch} (${(cause as Error)?.message ?? String(cause)}). Reinstall it (npm install ${LOCK_PACKAGE}): it ships prebuilt binaries for Linux (glibc), macOS and Windows on x64 and arm64 and needs no build tools; other platforms (musl, 32-bit) have none.`;
 }
 
+/**
+ * Whether an error of a lock taken without waiting means that another open file description holds a
+ * lock that conflicts: `EAGAIN` from `fcntl` and `flock`, and on Windows `EBUSY`, libuv's name for
+ * LockFileEx's `ERROR_LOCK_VIOLATION` (which fs-native-extensions' own wrapper passes on as an error).
+ */
+export function lockRefused(error: unknown, platform: NodeJS.Platform = process.platform): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return code === 'EAGAIN' || (platform === 'win32' && code === 'EBUSY');
+}
+
 /** Loads fs-native-extensions once. Throws when its native addon cannot be loaded. */
 export function loadLockBinding(): LockBinding {
   if (binding) return binding;
   const native = nativeLocks();
   binding = {
-    tryLock: (fd, mode) => native.tryLock(fd, { shared: mode === 'shared' }),
+    tryLock(fd, mode) {
+      try {
+        return native.tryLock(fd, { shared: mode === 'shared' });
+      } catch (error) {
+        // (The package's entry point turns EAGAIN alone into false.)
+        if (lockRefused(error)) return false;
+        throw error;
+      }
+    },
     waitForExclusive: (fd) => native.waitForLock(fd, { shared: false }),
     unlock: (fd) => native.unlock(fd),
   };

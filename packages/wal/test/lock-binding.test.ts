@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openFileWal } from '@memmapfs/wal';
-import { loadLockBinding } from '../src/lock-binding.js';
+import { lockRefused, loadLockBinding } from '../src/lock-binding.js';
 import { startLockProcess, type LockProcess } from './support/lock-process.js';
 
 // What the log and the block store rely on, checked against real processes. Each test below marked
@@ -207,4 +207,16 @@ describe('a wait for the writer lock abandoned by close', () => {
     expect(timeouts).toBe(100);
     expect(stray).toBe(0);
   }, 60_000);
+});
+
+describe('lockRefused: which errors of a lock taken without waiting mean another holds it', () => {
+  const error = (code: string) => Object.assign(new Error(code), { code });
+  it('EAGAIN everywhere (fcntl and flock say so)', () => {
+    for (const platform of ['linux', 'darwin', 'win32'] as const) expect(lockRefused(error('EAGAIN'), platform)).toBe(true);
+  });
+  it("EBUSY on Windows, where libuv names LockFileEx's ERROR_LOCK_VIOLATION so; elsewhere an error", () => {
+    expect(lockRefused(error('EBUSY'), 'win32')).toBe(true);
+    expect(lockRefused(error('EBUSY'), 'linux')).toBe(false);
+    expect(lockRefused(error('EBADF'), 'win32')).toBe(false);
+  });
 });
