@@ -1,7 +1,8 @@
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { CommitWrites, type CommitWriteLimits, type WriteSync } from './commit-writes.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
 import { frameSeed, frameSize, readFrame, writeFrame, FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
@@ -21,6 +22,8 @@ export interface FileWalOptions extends WalOpenOptions {
   headPath?: string;
   /** The file operations the log uses. Default `node:fs/promises`; tests pass one that injects faults. */
   fileSystem?: WalFileSystem;
+  /** @internal When a commit writes its records from the event loop (see `CommitWrites`); tests set other limits. */
+  commitWriteLimits?: CommitWriteLimits;
 }
 
 /** The log in the file at `path` (and its head file beside it), as a `WalOpener` for a store. */
@@ -32,7 +35,9 @@ export function fileWal(path: string, extra: Pick<FileWalOptions, 'headPath' | '
  * The file operations the log uses: a seam for fault injection and crash simulation. The subset of
  * `node:fs/promises`, plus, optionally, `writeSync` of `node:fs` for the commit marker (a 52-byte write
  * into the page cache on every commit) and the operations that seal and remove segments (`link`,
- * `mkdir`, `unlink`); a seam without them has those done by `node:fs` directly.
+ * `mkdir`, `unlink`); a seam without them has those done by `node:fs` directly. A seam with `writeSync`
+ * also gets the records of small lone commits written with it (see `CommitWrites`); one without gets
+ * every record written through its handles.
  */
 export type WalFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename'> & {
   writeSync?: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number;
@@ -414,6 +419,8 @@ export class FileWal implements WriteAheadLog {
   private readonly durability: Durability;
   private readonly batchIntervalMs: number;
   private readonly files: WalFileSystem;
+  /** @internal Which way each commit writes its records. */
+  readonly commitWrites: CommitWrites;
   private readonly segmentsFolder: string;
   /** Other processes' records are being reported through `onCommit` (see `refresh`). */
   private reporting = false;
@@ -438,6 +445,9 @@ export class FileWal implements WriteAheadLog {
     this.durability = options.durability ?? 'sync';
     this.batchIntervalMs = options.batchIntervalMs ?? 50;
     this.files = options.fileSystem ?? nodeFileSystem;
+    // (A seam without writeSync models the writes through its handles: never written around.)
+    const writeNow = this.files.writeSync?.bind(this.files) ?? (this.files.open === nodeFileSystem.open ? writeSync : undefined);
+    this.commitWrites = new CommitWrites(writeNow, options.commitWriteLimits);
     this.segmentsFolder = segmentsFolderOf(options);
   }
 
@@ -962,7 +972,10 @@ export class FileWal implements WriteAheadLog {
     const durableWrite = writesAreDurable(this.durability);
     if (this.durability !== 'none') await this.writeAhead(handle, this.committedEnd + total);
     try {
-      await writeAll(handle, bytes, this.committedEnd);
+      const writeNow = this.commitWrites.choose(batch.length, total);
+      const started = performance.now();
+      await writeAll(handle, bytes, this.committedEnd, writeNow);
+      this.commitWrites.took(performance.now() - started, writeNow !== undefined);
     } catch (error) {
       // Leave no part of a failed batch for the next writer to find and keep.
       await handle.truncate(this.committedEnd).catch(() => undefined);
@@ -1178,11 +1191,13 @@ export class FileWal implements WriteAheadLog {
   }
 }
 
-async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
+/** Writes all of `bytes` at `position`: through `handle` (the thread pool), or with `writeNow` (see `CommitWrites`). */
+async function writeAll(handle: FileHandle, bytes: Buffer, position: number, writeNow?: WriteSync): Promise<void> {
   let written = 0;
   while (written < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
-    written += bytesWritten;
+    written += writeNow
+      ? writeNow(handle.fd, bytes, written, bytes.length - written, position + written)
+      : (await handle.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
   }
 }
 

@@ -1,5 +1,6 @@
 import * as fileSystem from 'node:fs/promises';
 import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'node:fs/promises';
+import { writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -311,6 +312,99 @@ describe('FileWal', () => {
     await rm(headPath());
     await truncate(path, WAL_HEADER_SIZE + 3);
     expect((await reopen()).records).toHaveLength(0);
+  });
+});
+
+describe('FileWal: how a commit writes its records', () => {
+  /** Limits under which every lone small commit qualifies (the disk's speed does not come into it). */
+  const always = { maxBytes: 16 * 1024, quickMs: 60_000, firstAfter: 0, maxAfter: 0, quickStreak: 1, runMs: 60_000 };
+
+  /** A file system that counts the writes of records into the log made through its handles and with its writeSync. */
+  const watching = () => {
+    const seen = { viaHandle: 0, sync: 0, logFd: -1 };
+    const files = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        if (String(args[0]) !== path) return handle;
+        seen.logFd = handle.fd;
+        const write = handle.write.bind(handle) as (...rest: unknown[]) => Promise<unknown>;
+        handle.write = (async (...rest: unknown[]) => {
+          // (Records, not the zeros written ahead of them.)
+          if ((rest[0] as Buffer).some((byte) => byte !== 0)) seen.viaHandle++;
+          return write(...rest);
+        }) as typeof handle.write;
+        return handle;
+      }) as typeof fileSystem.open,
+      writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => {
+        if (fd === seen.logFd) seen.sync++;
+        return writeSync(fd, buffer, offset, length, position);
+      },
+    };
+    return { seen, files };
+  };
+
+  const readAll = async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack', recover: async () => undefined });
+    const read: WalRecord[] = [];
+    for await (const record of wal.readFrom(1)) read.push(record);
+    await wal.close();
+    return read.map((record) => Buffer.from(record.payload).toString());
+  };
+
+  it('writes a lone small commit with the file system writeSync, a batch of several and a large one through its handles', async () => {
+    const { seen, files } = watching();
+    const { wal } = await openFileWal({ path, codec: 'msgpack', fileSystem: files, commitWriteLimits: always });
+    for (let i = 0; i < 5; i++) await wal.append([entry(`alone ${i}`)]);
+    expect(seen).toMatchObject({ sync: 5, viaHandle: 0 });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => wal.append([entry(`together ${i}`)])));
+    expect(seen.viaHandle).toBeGreaterThan(0);
+    const viaHandle = seen.viaHandle;
+    await wal.append([entry('x'.repeat(20 * 1024))]);
+    expect(seen).toMatchObject({ sync: 5, viaHandle: viaHandle + 1 });
+    await wal.close();
+    const texts = await readAll();
+    expect(texts).toHaveLength(16);
+    expect(texts.slice(0, 5)).toEqual(['alone 0', 'alone 1', 'alone 2', 'alone 3', 'alone 4']);
+  });
+
+  it('with node:fs itself (no seam), lone commits are written from the event loop too', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack', commitWriteLimits: always });
+    for (let i = 0; i < 4; i++) await wal.append([entry(`alone ${i}`)]);
+    expect((wal as unknown as { commitWrites: { synchronous: number } }).commitWrites.synchronous).toBe(4);
+    await wal.close();
+    expect(await readAll()).toEqual(['alone 0', 'alone 1', 'alone 2', 'alone 3']);
+  });
+
+  it('never writes around a file system seam that has no writeSync', async () => {
+    const { seen, files } = watching();
+    const { writeSync: _, ...withoutWriteSync } = files;
+    const { wal } = await openFileWal({ path, codec: 'msgpack', fileSystem: withoutWriteSync, commitWriteLimits: always });
+    for (let i = 0; i < 3; i++) await wal.append([entry(`alone ${i}`)]);
+    expect(seen).toMatchObject({ viaHandle: 3, sync: 0 });
+    await wal.close();
+  });
+
+  it('a synchronous write that fails leaves no part of its commit, and the log takes the next one', async () => {
+    const { seen, files } = watching();
+    let fail = false;
+    const failing = {
+      ...files,
+      writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => {
+        if (fd === seen.logFd && fail) {
+          // Half of it written, then the disk refuses the rest.
+          writeSync(fd, buffer, offset, Math.floor(length / 2), position);
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        }
+        return files.writeSync(fd, buffer, offset, length, position);
+      },
+    };
+    const { wal } = await openFileWal({ path, codec: 'msgpack', fileSystem: failing, commitWriteLimits: always });
+    await wal.append([entry('before')]);
+    fail = true;
+    await expect(wal.append([entry('refused by the disk')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    await wal.close().catch(() => undefined);
+    expect(await readAll()).toEqual(['before']);
   });
 });
 
