@@ -66,23 +66,18 @@ function nativeLocks(): NativeLocks {
   const require = createRequire(import.meta.url);
   // (On Alpine the package looks for a musl build, which it does not ship: its refusal, not the glibc build, stands.)
   if (process.platform === 'linux' && existsSync('/etc/alpine-release')) return require(LOCK_PACKAGE) as NativeLocks;
-  let addon: AddonLocks | undefined;
+  let locks: AddonLocks;
   try {
     const folder = dirname(require.resolve(`${LOCK_PACKAGE}/package.json`));
-    addon = require(join(folder, 'prebuilds', `${process.platform}-${process.arch}`, `${LOCK_PACKAGE}.node`)) as AddonLocks;
+    locks = require(join(folder, 'prebuilds', `${process.platform}-${process.arch}`, `${LOCK_PACKAGE}.node`)) as AddonLocks;
   } catch {
     return require(LOCK_PACKAGE) as NativeLocks;
   }
-  const locks = addon;
   return {
+    // (A lock held elsewhere throws: `loadLockBinding` tells it from other errors, for both ways of loading.)
     tryLock(fd, { shared }) {
-      try {
-        locks.tryLock(fd, 0, 0, !shared);
-        return true;
-      } catch (error) {
-        if (lockRefused(error)) return false;
-        throw error;
-      }
+      locks.tryLock(fd, 0, 0, !shared);
+      return true;
     },
     waitForLock: (fd, { shared }) => new Promise<void>((resolve, reject) => {
       const request: { handle: unknown; resolve(): void; reject(error: unknown): void } = { handle: null, resolve, reject };
@@ -118,7 +113,7 @@ export function loadLockBinding(): LockBinding {
       try {
         return native.tryLock(fd, { shared: mode === 'shared' });
       } catch (error) {
-        // (The package's entry point turns EAGAIN alone into false.)
+        // (The package's entry point turns EAGAIN alone into false; the addon loaded directly, nothing.)
         if (lockRefused(error)) return false;
         throw error;
       }

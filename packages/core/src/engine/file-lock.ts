@@ -12,38 +12,28 @@ const LOCK_WAIT_MS = 120_000;
  * `LOCK_TIMEOUT` when another process holds it longer than `waitMs` (it is alive, but stuck).
  */
 export async function withFileLock<T>(path: string, files: Pick<StoreFileSystem, 'open'>, body: () => Promise<T>, waitMs = LOCK_WAIT_MS, mode: 'exclusive' | 'shared' = 'exclusive'): Promise<T> {
+  const lease = await tryFileLock(path, files, waitMs, mode, 2);
+  if (!lease) throw new MemMapError('LOCK_TIMEOUT', `Another process of this host held ${path} for over ${Math.round(waitMs / 1000)} s (it may be stuck): nothing was done. Find it with \`fuser ${path}\`, or try again.`);
+  try {
+    return await body();
+  } finally {
+    await lease.release();
+  }
+}
+
+/**
+ * Takes a lock on `path` (created if missing), trying again every `pollMs` for up to `waitMs` while
+ * other processes of this host hold one that conflicts; resolves with how to let go, or `undefined`
+ * when they did not let go in time.
+ */
+export async function tryFileLock(path: string, files: Pick<StoreFileSystem, 'open'>, waitMs: number, mode: 'exclusive' | 'shared' = 'exclusive', pollMs = 20): Promise<{ release(): Promise<void> } | undefined> {
   const giveUpAt = performance.now() + waitMs;
   for (;;) {
     await (await files.open(path, 'a')).close();
     const lease = await tryLeaseFile(path, mode);
     if (lease === 'removed') continue;
-    if (lease === 'busy') {
-      if (performance.now() >= giveUpAt) {
-        throw new MemMapError('LOCK_TIMEOUT', `Another process of this host held ${path} for over ${Math.round(waitMs / 1000)} s (it may be stuck): nothing was done. Find it with \`fuser ${path}\`, or try again.`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 2));
-      continue;
-    }
-    try {
-      return await body();
-    } finally {
-      await lease.release();
-    }
-  }
-}
-
-/**
- * Takes an exclusive lock on `path` (created if missing), waiting up to `waitMs` for other processes of
- * this host to let go of it; resolves with how to let go, or `undefined` when they did not in time.
- */
-export async function tryFileLock(path: string, files: Pick<StoreFileSystem, 'open'>, waitMs: number): Promise<{ release(): Promise<void> } | undefined> {
-  const giveUpAt = performance.now() + waitMs;
-  for (;;) {
-    await (await files.open(path, 'a')).close();
-    const lease = await tryLeaseFile(path, 'exclusive');
-    if (lease === 'removed') continue;
     if (lease !== 'busy') return lease;
     if (performance.now() >= giveUpAt) return undefined;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }

@@ -121,7 +121,6 @@ export class RetiredChunks {
       for (const chunk of claimed) {
         if (removable.has(chunk)) await this.blocks.retire(chunk);
         this.waiting.delete(chunk);
-        this.site.release(chunk);
       }
     } finally {
       for (const chunk of claimed) this.site.release(chunk);

@@ -150,7 +150,6 @@ export class StoreEngine<S extends AgentState> {
    * travels in its record, and the blocks of other hosts' records are written here as they are applied.
    */
   remote = false;
-  /** With a shared log, the chunk numbers this host places its blocks in (claimed once the log is open). */
   /** With a shared log: this host cache's chunk numbers and the blocks of other hosts' records (see `HostBlocks`). */
   readonly hostBlocks: HostBlocks;
   /** The last record applied (or covered by the checkpoint) that claimed or opened each host cache (a shared log). */
