@@ -210,8 +210,9 @@ try {
       return `| ${row.writers} | ${spread(row.log.map((r) => r.perSecond), 0)} | ${spread(row.peer.map((r) => r.perSecond), 0)} | ${spread(ratios, 2)} | ${spread(row.log.map((r) => r.lag!.p50), 2)} | ${spread(row.log.map((r) => r.lag!.p99), 2)} |`;
     }),
   ].join('\n');
-  const newHost = await newHostRuns(server.connectionString, NEW_HOST_MEMORIES);
-  const newHostTable = [
+  // (BENCH_PG_NEW_HOST=0 leaves the new host out.)
+  const newHost = NEW_HOST_MEMORIES > 0 ? await newHostRuns(server.connectionString, NEW_HOST_MEMORIES) : undefined;
+  const newHostTable = !newHost ? '' : [
     '',
     `A new host (an empty root) opening a store of ${newHost.count.toLocaleString('en')} memories until its first getMemory answers, ${ROUNDS} opens each, median (min–max):`,
     '',

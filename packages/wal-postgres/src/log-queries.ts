@@ -16,26 +16,34 @@ export const DURABLE_COMMIT = "SELECT set_config('synchronous_commit', 'on', tru
 export const checksumAt = (lsn: string) => `(SELECT checksum FROM memmapfs_wal_records h WHERE h.store = l.store AND h.lsn = ${lsn}) AS have_checksum`;
 
 /**
- * Records after `$2`, up to `to`, in order, a page at a time: `PAGE_RECORDS` at most, and no payload
+ * Records of store `store` (an SQL expression, `$1` unless given) after `after` (`$2`), up to `to`, in order, a page at a time: `PAGE_RECORDS` at most, and no payload
  * bytes past `PAGE_BYTES` after the first (the running sum stops the scan; payloads past it are not
  * read); then the rest of the append the page ends in, whatever its size: a page always ends with an
  * append, so no reader ever reports (or resumes after) half of one.
  */
-const pageQuery = (to: string) => `
+const pageQuery = (to: string, store = '$1', after = '$2') => `
 WITH page AS (
   SELECT ${RECORD_COLUMNS} FROM (
     SELECT ${RECORD_COLUMNS}, sum(octet_length(payload)) OVER (ORDER BY lsn ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
-    FROM memmapfs_wal_records WHERE store = $1 AND lsn > $2 AND lsn <= ${to} ORDER BY lsn LIMIT ${PAGE_RECORDS}
+    FROM memmapfs_wal_records WHERE store = ${store} AND lsn > ${after} AND lsn <= ${to} ORDER BY lsn LIMIT ${PAGE_RECORDS}
   ) cut WHERE before < ${PAGE_BYTES}
 )
 SELECT ${RECORD_COLUMNS} FROM page
 UNION ALL
 SELECT ${RECORD_COLUMNS} FROM memmapfs_wal_records
-WHERE store = $1 AND lsn > (SELECT max(lsn) FROM page) AND lsn <= (SELECT commit_end FROM page ORDER BY lsn DESC LIMIT 1)
+WHERE store = ${store} AND lsn > (SELECT max(lsn) FROM page) AND lsn <= (SELECT commit_end FROM page ORDER BY lsn DESC LIMIT 1)
 ORDER BY lsn`;
 
 /** Records after `$2` up to `$3` (see `pageQuery`). */
 export const PAGE_QUERY = pageQuery('$3');
+
+/**
+ * Records after `after` up to the log's last LSN, of the store named by the SQL literal `store`, as
+ * SQL without parameters: the statement after a commit's `SELECT … FOR UPDATE` in the same round trip.
+ * (It reads the log's row anew: in READ COMMITTED each statement sees what committed before it began,
+ * so, once the row's lock is held, every record committed before.)
+ */
+export const pageAfterLocked = (store: string, after: number) => pageQuery(`(SELECT last_lsn FROM memmapfs_wal_logs WHERE store = ${store})`, store, String(after));
 
 /**
  * The log's row (identity, last LSN) with the page of records after `$2` up to that last LSN: one round

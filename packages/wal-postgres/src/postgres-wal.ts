@@ -31,7 +31,7 @@ import {
 } from './log-tables.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LOCK_TIMEOUT_MS, MAX_LOCK_TIMEOUT_MS, OpenerFailure, readAtOpen, readRecords, validateOpenOptions } from './log-open.js';
 import { PostgresLogSnapshots } from './log-snapshots.js';
-import { DURABLE_COMMIT, FOLLOW_QUERY, PAGE_QUERY, checksumAt } from './log-queries.js';
+import { DURABLE_COMMIT, FOLLOW_QUERY, PAGE_QUERY, checksumAt, pageAfterLocked } from './log-queries.js';
 import { dropFailedDependencies, takeBatch, type PendingAppend } from './pending-appends.js';
 import { checkout } from './pool-checkout.js';
 import { describeServer, isConnectionLoss, postgresError } from './postgres-errors.js';
@@ -60,9 +60,13 @@ export interface PostgresWalOptions {
 
 /** Rows per INSERT statement of a commit (the statement's parameters stay far below PostgreSQL's 65,535). */
 const INSERT_ROWS = 500;
+/** A commit of at most `INSERT_ROWS` records and this many payload bytes sends its rows, counter and COMMIT in one round trip. */
+const INLINE_BYTES = 64 * 1024;
 /** Records of other processes kept in memory, fetched ahead of `refresh()`, before the follower waits for it. */
 const AHEAD_RECORDS = 10_000;
 const AHEAD_BYTES = 32 * 1024 * 1024;
+/** How long the follower leaves reading to a commit under way, which reads what was committed before it. */
+const LEAVE_TO_COMMIT_MS = 250;
 /** How often at most the follower moves its reader position (retention keeps a little more meanwhile). */
 const POSITION_EVERY_MS = 1_000;
 /** Rows one statement of `truncateBefore` deletes (each its own transaction, outside the writer lock). */
@@ -140,6 +144,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
    */
   private committingFrom: number | undefined;
   private fetching: Promise<void> | undefined;
+  /** When the transaction of the commit under way began (undefined between them). */
+  private transactionSince: number | undefined;
   /** Records were committed with `synchronous_commit = off` since the last flush. */
   private unflushed = false;
   private batchTimer: NodeJS.Timeout | undefined;
@@ -436,6 +442,10 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   /** Reads the records heard of ahead of `refresh()`, on the follower's connection, one fetch at a time. */
   private fetchAhead(): void {
     if (this.fetching || this.closed || this.failure || this.aheadFull || this.awaitsOwnCommit || !this.follower.connected) return;
+    // A commit of this process reads what others committed before it in its first round trip: while
+    // one is under way (not for long), the follower does not read the same records too. With many
+    // writing hosts, every commit would otherwise have each of them run a read.
+    if (this.transactionSince !== undefined && performance.now() - this.transactionSince < LEAVE_TO_COMMIT_MS) return;
     this.fetching = (async () => {
       try {
         while (!this.closed && !this.aheadFull && (this.behind || this.heardLsn > this.have)) {
@@ -590,28 +600,35 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     const token = randomBytes(8).readBigInt64LE().toString();
     try {
       client = await checkout(this.pool);
+      this.transactionSince = performance.now();
       const at = this.have;
       const checksum = this.haveChecksum;
       // 'sync' sees to synchronous_commit itself: a server or role default of off must not weaken it.
+      const name = pg.escapeLiteral(store);
+      // The writer lock, and in the same round trip the records committed before it that this process
+      // has yet to read (what the follower has not fetched yet).
       const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; SET LOCAL idle_in_transaction_session_timeout = '${this.idleTimeoutMs}ms'; ${relaxed ? 'SET LOCAL synchronous_commit = off;' : DURABLE_COMMIT}
-        SELECT ${LOG_ROW_COLUMNS}, ${checksumAt(String(at))}, txid_current()::text AS xid FROM memmapfs_wal_logs l WHERE store = ${pg.escapeLiteral(store)} FOR UPDATE`)) as unknown as pg.QueryResult[];
-      const row = results.at(-1)!.rows[0];
+        SELECT ${LOG_ROW_COLUMNS}, ${checksumAt(String(at))}, txid_current()::text AS xid FROM memmapfs_wal_logs l WHERE store = ${name} FOR UPDATE;
+        ${pageAfterLocked(name, at)}`)) as unknown as pg.QueryResult[];
+      const row = results.at(-2)!.rows[0];
       this.checkIdentity(row?.log_id);
       this.checkContinuity(at, checksum, row!);
       xid = String(row!.xid);
       const counter = Number(row!.last_lsn);
-      // Every record before the counter is reported before anything of this commit: `onCommit` runs in
-      // LSN order, and a precondition sees them.
-      this.report();
+      const unread = results.at(-1)!.rows;
+      if (unread.length > 0) this.takeRows(decodeRecordRows(unread, this.seed, this.name));
       while (this.have < counter) {
+        // (Far behind: reported a page at a time, so that what is held in memory stays bounded.)
+        this.report();
         const page = await client.query(PAGE_QUERY, [store, this.have, counter]);
         if (page.rows.length === 0) throw this.missing(this.have + 1);
         this.takeRows(decodeRecordRows(page.rows, this.seed, this.name));
-        this.report();
       }
-      if (this.reported !== counter) throw new WalError('WAL_FAILED', `${this.name}: records before ${counter + 1} could not be reported before this append (an append made from inside onCommit?).`);
       const check = batch[0]!.check;
       if (check) {
+        // Every record before the counter is reported before the precondition runs, which sees them.
+        this.report();
+        if (this.reported !== counter) throw this.reportedInside(counter);
         try {
           check();
         } catch (refusal) {
@@ -619,7 +636,11 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
           batch[0]!.reject(refusal);
           return;
         }
+      } else if (this.reporting) {
+        throw this.reportedInside(counter);
       }
+      // (Without a precondition, the records before the counter are reported after the COMMIT, with this
+      // commit's own, in LSN order: applying them does not hold every other host's appends back.)
       first = counter + 1;
       let lsn = first;
       let bytes = 0;
@@ -632,26 +653,28 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         bytes += pending.bytes;
       }
       const last = lsn - 1;
-      for (let at = 0; at < rows.length; at += INSERT_ROWS) {
-        const chunk = rows.slice(at, at + INSERT_ROWS);
-        const values = chunk.map((_, i) => `($1, $2, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}, $${i * 5 + 6}, $${i * 5 + 7})`).join(', ');
-        const insert = `INSERT INTO memmapfs_wal_records (store, commit_token, ${RECORD_COLUMNS}) VALUES ${values}`;
-        if (at + INSERT_ROWS < rows.length) {
-          await client.query(insert, [store, token, ...chunk.flat()]);
-        } else {
-          // The last rows, the counter and the notification (sent at commit) in one statement.
-          const n = chunk.length * 5 + 3;
-          await client.query(
-            `WITH inserted AS (${insert}), counted AS (UPDATE memmapfs_wal_logs SET last_lsn = $${n}, held_bytes = held_bytes + $${n + 1} WHERE store = $1)
-             SELECT pg_notify($${n + 2}, $${n}::text)`,
-            [store, token, ...chunk.flat(), last, bytes, channelOf(store)],
-          );
+      const counted = `UPDATE memmapfs_wal_logs SET last_lsn = ${last}, held_bytes = held_bytes + ${bytes} WHERE store = ${name}`;
+      const notify = `SELECT pg_notify(${pg.escapeLiteral(channelOf(store))}, '${last}')`;
+      if (rows.length <= INSERT_ROWS && bytes <= INLINE_BYTES) {
+        // A small commit in one round trip: its rows as literals, the counter, the notification (sent at
+        // commit) and the COMMIT. (A statement that fails skips those after it: nothing is committed.)
+        const values = rows.map(([l, end, type, sum, payload]) => `(${name}, ${token}, ${l}, ${end}, ${type}, ${sum}, decode('${(payload as Buffer).toString('hex')}', 'hex'))`).join(', ');
+        committing = true;
+        this.committingFrom = first;
+        await client.query(`INSERT INTO memmapfs_wal_records (store, commit_token, ${RECORD_COLUMNS}) VALUES ${values}; ${counted}; ${notify}; COMMIT`);
+      } else {
+        for (let at = 0; at < rows.length; at += INSERT_ROWS) {
+          const chunk = rows.slice(at, at + INSERT_ROWS);
+          const values = chunk.map((_, i) => `($1, $2, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}, $${i * 5 + 6}, $${i * 5 + 7})`).join(', ');
+          await client.query(`INSERT INTO memmapfs_wal_records (store, commit_token, ${RECORD_COLUMNS}) VALUES ${values}`, [store, token, ...chunk.flat()]);
         }
+        await client.query(`${counted}; ${notify}`);
+        committing = true;
+        this.committingFrom = first;
+        await client.query('COMMIT');
       }
-      committing = true;
-      this.committingFrom = first;
-      await client.query('COMMIT');
       this.committingFrom = undefined;
+      this.transactionSince = undefined;
       this.committed(batch, first, bytes, relaxed);
     } catch (error) {
       if (isConnectionLoss(error)) broken = error;
@@ -673,6 +696,10 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     } finally {
       this.committingFrom = undefined;
       client?.release(broken as Error | undefined);
+      if (this.transactionSince !== undefined) {
+        this.transactionSince = undefined;
+        if (this.behind || this.heardLsn > this.have) this.fetchAhead();
+      }
     }
   }
 
@@ -785,6 +812,11 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     if (!lost) return;
     this.failure ??= new WalError('WAL_FAILED', `${this.name}: PostgreSQL lost committed records (record ${at}, which this process has taken as committed, is no longer in the log as it was: a crash of the server after commits made with durability 'batch' or 'none'). Reopen the store: what was derived from them must be rebuilt.`, { lsn: at });
     throw this.failure;
+  }
+
+  /** An append made from inside `onCommit`: the records before `counter` cannot be reported before it. */
+  private reportedInside(counter: number): WalError {
+    return new WalError('WAL_FAILED', `${this.name}: records before ${counter + 1} could not be reported before this append (an append made from inside onCommit?).`);
   }
 
   private missing(lsn: number): WalError {

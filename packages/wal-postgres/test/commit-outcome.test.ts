@@ -12,25 +12,34 @@ const text = (record: { payload: Uint8Array }) => Buffer.from(record.payload).to
 type Query = (this: pg.Client, ...args: unknown[]) => Promise<unknown>;
 const query = pg.Client.prototype.query as unknown as Query;
 
+/** The statements a query sends before its COMMIT ('' for a COMMIT alone), or undefined for a query without one. */
+function beforeCommit(sql: unknown): string | undefined {
+  if (typeof sql !== 'string') return undefined;
+  const match = /^(?:([\s\S]*);)?\s*COMMIT$/.exec(sql.trim());
+  return match ? (match[1] ?? '') : undefined;
+}
+
 /**
- * The next COMMIT sent on any connection runs `meanwhile` (given that connection) instead, then its
- * connection breaks: the writer cannot tell whether the transaction took effect, and asks the server.
+ * The next COMMIT sent on any connection (alone, or ending a query, whose statements before it run)
+ * runs `meanwhile` (given that connection) instead, then its connection breaks: the writer cannot
+ * tell whether the transaction took effect, and asks the server.
  */
 function breakNextCommit(meanwhile: (client: pg.Client) => Promise<void>): void {
   (pg.Client.prototype as unknown as { query: Query }).query = function (this: pg.Client, ...args: unknown[]) {
-    if (args[0] !== 'COMMIT') return query.apply(this, args);
+    const before = beforeCommit(args[0]);
+    if (before === undefined) return query.apply(this, args);
     (pg.Client.prototype as unknown as { query: Query }).query = query;
-    return meanwhile(this).then(() => {
+    return (before === '' ? Promise.resolve() : query.call(this, before)).then(() => meanwhile(this)).then(() => {
       (this as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
       throw new Error('Connection terminated unexpectedly');
     });
   };
 }
 
-/** The next COMMIT sent on any connection waits for `meanwhile` (its transaction idle on the server), then goes out. */
+/** The next COMMIT sent on any connection (alone, or ending a query) waits for `meanwhile` (its transaction idle on the server), then goes out. */
 function holdNextCommit(meanwhile: () => Promise<void>): void {
   (pg.Client.prototype as unknown as { query: Query }).query = function (this: pg.Client, ...args: unknown[]) {
-    if (args[0] !== 'COMMIT') return query.apply(this, args);
+    if (beforeCommit(args[0]) === undefined) return query.apply(this, args);
     (pg.Client.prototype as unknown as { query: Query }).query = query;
     return meanwhile().then(() => query.apply(this, args));
   };
@@ -66,7 +75,14 @@ if (!postgres) {
     }, 60_000);
   });
 
-  describe('postgres log, an append whose connection broke during COMMIT', () => {
+  // A small commit sends its rows with its COMMIT; a large one sends them first, then the COMMIT alone.
+  describe.each([
+    ['small', ''],
+    ['large', ' '.repeat(100_000)],
+  ])('postgres log, a %s append whose connection broke during COMMIT', (_, padding) => {
+    const entry = (text: string, context?: unknown) => ({ type: 1, payload: Buffer.from(text + padding), context });
+    const text = (record: { payload: Uint8Array }) => Buffer.from(record.payload).toString().trimEnd();
+
     it("is not taken for committed when another host's identical record sits at its LSN", async () => {
       const store = freshStore('outcome');
       const mine: string[] = [];

@@ -113,6 +113,37 @@ if (!postgres) {
       await dropStore(connectionString, store);
     });
 
+    it('commits a small append in two round trips: the writer lock with what other hosts committed before it, then the rows with the COMMIT; their records are reported first, in order', async () => {
+      const store = freshStore();
+      const seen: string[] = [];
+      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => seen.push(...records.map((r) => `${r.lsn}:${text(r)}`)) });
+      const b = await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack' });
+      await b.append([entry('b1'), entry('b2')]);
+      await b.append([entry('b3')]);
+      type Query = (this: pg.Client, ...args: unknown[]) => Promise<unknown>;
+      const query = pg.Client.prototype.query as unknown as Query;
+      const sent: Array<{ client: pg.Client; sql: string }> = [];
+      (pg.Client.prototype as unknown as { query: Query }).query = function (this: pg.Client, ...args: unknown[]) {
+        sent.push({ client: this, sql: typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string })?.text) });
+        return query.apply(this, args);
+      };
+      let lsns: number[];
+      try {
+        lsns = await a.append([entry('a1')]);
+      } finally {
+        (pg.Client.prototype as unknown as { query: Query }).query = query;
+      }
+      const writer = sent.find((q) => q.sql.includes('FOR UPDATE'))!.client;
+      const mine = sent.filter((q) => q.client === writer).map((q) => q.sql);
+      expect(mine).toHaveLength(2);
+      expect(mine[1]).toMatch(/INSERT INTO memmapfs_wal_records[\s\S]*COMMIT$/);
+      expect(lsns).toEqual([4]);
+      expect(seen).toEqual(['1:b1', '2:b2', '3:b3', '4:a1']);
+      await a.close();
+      await b.close();
+      await dropStore(connectionString, store);
+    });
+
     it('reports whole appends only: a follower never stops inside another log\'s append, however many records or bytes it holds', async () => {
       const store = freshStore();
       const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
