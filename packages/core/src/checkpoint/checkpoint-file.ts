@@ -6,7 +6,7 @@ import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import type { StoreFileSystem } from '../types.js';
-import { CheckpointMemories, copyRow, encodeLabels, ROW_SIZE, ROWS_PER_CHECK, writeRow } from './checkpoint-rows.js';
+import { CheckpointMemories, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, writeRow } from './checkpoint-rows.js';
 import { randomHex } from '../random-hex.js';
 
 /**
@@ -45,9 +45,12 @@ const MAX_CODEC_NAME = 32;
 const H_CHECKS_OFFSET = 152;
 /** Size of the buffer each section is written through. */
 const WRITE_BUFFER = 1024 * 1024;
+/** Rows of an earlier checkpoint copied at a time (about 288 KiB). */
+const COPY_ROWS = 4096;
 
 /** A memory to write: a record in the heap, or a row of an older checkpoint copied as it is. */
-export type CheckpointEntry = MemoryRecord | { readonly base: CheckpointMemories; readonly index: number };
+/** A memory to write as a row, or the rows `from` to `to` (excluded) of an earlier checkpoint, copied as they are. */
+export type CheckpointEntry = MemoryRecord | { readonly base: CheckpointMemories; readonly from: number; readonly to: number };
 
 /** What a checkpoint holds, as handed to `writeCheckpointFile`. */
 export interface CheckpointContents {
@@ -132,33 +135,11 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     const checks = Buffer.alloc(4 * Math.ceil(contents.memoryCount / ROWS_PER_CHECK));
     let groupRows = 0;
     let groupLabels: Uint8Array[] = [];
-    for (const entry of contents.memories()) {
-      let id: number;
-      let labelBytes: Uint8Array;
-      if ('base' in entry) {
-        const raw = entry.base.rawRow(entry.index);
-        copyRow(row, 0, raw.row, labels.written);
-        labelBytes = raw.labels;
-        await labels.write(raw.labels);
-        id = entry.base.idAt(entry.index);
-        embeddings ||= entry.base.mayHoldEmbeddings;
-        const expiresAt = entry.base.expiresAt(entry.index);
-        if (expiresAt !== undefined) expiring.push(expiresAt, id);
-      } else {
-        const encoded = encodeLabels(codec, entry);
-        writeRow(row, 0, entry, labels.written, encoded.byteLength);
-        labelBytes = encoded;
-        await labels.write(encoded);
-        id = entry.id;
-        embeddings ||= entry.embedding !== undefined;
-        if (entry.expiresAt !== undefined) expiring.push(entry.expiresAt, id);
-      }
-      if (id <= lastId) throw new Error(`checkpoint rows out of order: ${id} after ${lastId}`);
-      lastId = id;
-      await rows.write(row);
-      groupRows = crc32c(row, groupRows);
+    /** Takes `rows` (whole rows, as written) and their `labels` into the group CRCs; they end no later than the group. */
+    const checkGroup = (rowBytes: Uint8Array, labelBytes: Uint8Array) => {
+      groupRows = crc32c(rowBytes, groupRows);
       groupLabels.push(labelBytes);
-      count++;
+      count += rowBytes.byteLength / ROW_SIZE;
       if (count % ROWS_PER_CHECK === 0 || count === contents.memoryCount) {
         let crc = groupRows;
         for (const bytes of groupLabels) crc = crc32c(bytes, crc);
@@ -166,6 +147,54 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
         groupRows = 0;
         groupLabels = [];
       }
+    };
+    for (const entry of contents.memories()) {
+      if ('base' in entry) {
+        // Rows of the last checkpoint, copied a slice at a time: their bytes as they are but for where
+        // their labels now lie, and their labels (contiguous) in one piece.
+        embeddings ||= entry.base.mayHoldEmbeddings;
+        for (let from = entry.from; from < entry.to; ) {
+          const to = Math.min(entry.to, from + COPY_ROWS);
+          const slice = entry.base.rawRows(from, to);
+          const copied = Buffer.from(slice.rows);
+          const delta = labels.written - slice.labelsOffset;
+          let expected = slice.labelsOffset;
+          for (let at = 0; at < copied.length; at += ROW_SIZE) {
+            const id = copied.readDoubleLE(at + ROW_ID);
+            if (!(id > lastId)) throw new Error(`checkpoint rows out of order: ${id} after ${lastId}`);
+            lastId = id;
+            const labelsAt = copied.readDoubleLE(at + ROW_LABELS_OFFSET);
+            // (Rows and labels are written in the same order: a copy relies on it.)
+            if (labelsAt !== expected) throw new Error(`the labels of row ${from + at / ROW_SIZE} of the last checkpoint are not where the row before ends`);
+            expected += copied.readUInt32LE(at + ROW_LABELS_LENGTH);
+            copied.writeDoubleLE(labelsAt + delta, at + ROW_LABELS_OFFSET);
+            const expiresAt = copied.readDoubleLE(at + ROW_EXPIRES_AT);
+            if (!Number.isNaN(expiresAt)) expiring.push(expiresAt, id);
+          }
+          await rows.write(copied);
+          await labels.write(slice.labels);
+          // Into the group CRCs split where groups end.
+          for (let at = 0; at < copied.length; ) {
+            const inGroup = Math.min(ROWS_PER_CHECK - (count % ROWS_PER_CHECK), (copied.length - at) / ROW_SIZE);
+            const end = at + inGroup * ROW_SIZE;
+            const labelsFrom = copied.readDoubleLE(at + ROW_LABELS_OFFSET) - delta - slice.labelsOffset;
+            const labelsTo = copied.readDoubleLE(end - ROW_SIZE + ROW_LABELS_OFFSET) - delta - slice.labelsOffset + copied.readUInt32LE(end - ROW_SIZE + ROW_LABELS_LENGTH);
+            checkGroup(copied.subarray(at, end), slice.labels.subarray(labelsFrom, labelsTo));
+            at = end;
+          }
+          from = to;
+        }
+        continue;
+      }
+      const encoded = encodeLabels(codec, entry);
+      writeRow(row, 0, entry, labels.written, encoded.byteLength);
+      await labels.write(encoded);
+      embeddings ||= entry.embedding !== undefined;
+      if (entry.expiresAt !== undefined) expiring.push(entry.expiresAt, entry.id);
+      if (entry.id <= lastId) throw new Error(`checkpoint rows out of order: ${entry.id} after ${lastId}`);
+      lastId = entry.id;
+      await rows.write(row);
+      checkGroup(row, encoded);
     }
     if (count !== contents.memoryCount) throw new Error(`checkpoint expected ${contents.memoryCount} memories, got ${count}`);
     await rows.flush();

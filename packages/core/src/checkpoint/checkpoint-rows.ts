@@ -26,6 +26,11 @@ const BLOCK_LENGTH = 52;
 const BLOCK_CRC = 56;
 const LABELS_LENGTH = 60;
 const VERSION = 64;
+/** Where a row holds its id, expiry, labels offset and labels length: what a copy of rows reads or moves. */
+export const ROW_ID = ID;
+export const ROW_EXPIRES_AT = EXPIRES_AT;
+export const ROW_LABELS_OFFSET = LABELS_OFFSET;
+export const ROW_LABELS_LENGTH = LABELS_LENGTH;
 
 /**
  * The memories of a checkpoint, read in place: rows sorted by id in a mapping of the file, looked up
@@ -158,12 +163,19 @@ export class CheckpointMemories {
     return embedding === undefined ? record : { ...record, embedding };
   }
 
-  /** The bytes of row `index` and of its labels, to copy into another checkpoint as they are. */
-  rawRow(index: number): { row: Buffer; labels: Buffer } {
-    this.check(index);
-    const row = this.rows.subarray(index * ROW_SIZE, (index + 1) * ROW_SIZE);
-    const labelsOffset = row.readDoubleLE(LABELS_OFFSET);
-    return { row, labels: this.labels.subarray(labelsOffset, labelsOffset + row.readUInt32LE(LABELS_LENGTH)) };
+  /**
+   * The bytes of rows `from` to `to` (excluded), each group of them checked, and of their labels, which
+   * follow one another in row order from `labelsOffset` (of the labels section): to copy into another
+   * checkpoint as they are.
+   */
+  rawRows(from: number, to: number): { rows: Buffer; labels: Buffer; labelsOffset: number } {
+    for (let group = Math.floor(from / ROWS_PER_CHECK); group * ROWS_PER_CHECK < to; group++) this.check(group * ROWS_PER_CHECK);
+    const rows = this.rows.subarray(from * ROW_SIZE, to * ROW_SIZE);
+    const labelsOffset = rows.readDoubleLE(LABELS_OFFSET);
+    const last = rows.length - ROW_SIZE;
+    const labelsEnd = rows.readDoubleLE(last + LABELS_OFFSET) + rows.readUInt32LE(last + LABELS_LENGTH);
+    if (!(labelsOffset >= 0 && labelsEnd >= labelsOffset && labelsEnd <= this.labels.length)) throw damaged(`rows ${from}–${to - 1} in ${this.source}`, 'their labels are out of range');
+    return { rows, labels: this.labels.subarray(labelsOffset, labelsEnd), labelsOffset };
   }
 }
 
@@ -180,12 +192,6 @@ export function writeRow(target: Buffer, at: number, memory: MemoryRecord, label
   target.writeUInt32LE(memory.ref.crc >>> 0, at + BLOCK_CRC);
   target.writeUInt32LE(labelsLength, at + LABELS_LENGTH);
   target.writeDoubleLE(memory.version ?? memory.id, at + VERSION);
-}
-
-/** Copies a row as it is into `target` at `at`, with its labels moved to `labelsOffset`. */
-export function copyRow(target: Buffer, at: number, row: Buffer, labelsOffset: number): void {
-  row.copy(target, at);
-  target.writeDoubleLE(labelsOffset, at + LABELS_OFFSET);
 }
 
 /** The labels of a memory as a checkpoint stores them. */

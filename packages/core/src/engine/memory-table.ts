@@ -336,21 +336,38 @@ export class MemoryTable {
     const frozen = (this.#frozen = this.#current);
     this.#current = newLayer();
     const base = this.#base;
+    // The base's rows the layer replaces or deletes, in row order: the rows between them are copied as
+    // they lie. (Its other ids, above the base's, are the memories it created.)
+    const changed: number[] = [];
+    let count = 0;
+    if (base && base.count > 0) {
+      const baseLast = base.idAt(base.count - 1);
+      for (const id of frozen.changes.keys()) {
+        if (id > baseLast) continue;
+        const index = base.indexOf(id);
+        if (index >= 0) changed.push(index);
+      }
+      changed.sort((a, b) => a - b);
+      count = base.count;
+      for (const index of changed) if (frozen.changes.get(base.idAt(index)) === null) count--;
+    }
+    for (const id of frozen.order) if (frozen.changes.get(id)) count++;
     const entries = function* (): Iterable<CheckpointEntry> {
       if (base) {
-        for (let index = 0; index < base.count; index++) {
+        let from = 0;
+        for (const index of changed) {
+          if (index > from) yield { base, from, to: index };
           const change = frozen.changes.get(base.idAt(index));
-          if (change === undefined) yield { base, index };
-          else if (change !== null) yield change;
+          if (change) yield change;
+          from = index + 1;
         }
+        if (from < base.count) yield { base, from, to: base.count };
       }
       for (const id of frozen.order) {
         const change = frozen.changes.get(id);
         if (change) yield change;
       }
     };
-    let count = 0;
-    for (const _ of entries()) count++;
     return { count, entries, namespaces };
   }
 

@@ -127,6 +127,8 @@ export class StoreEngine<S extends AgentState> {
   private checkpointQueue: Promise<void> = Promise.resolve();
   /** A checkpoint in the background is queued or being written. */
   private backgroundCheckpoint = false;
+  /** The index's save and the compaction by policy after a checkpoint in the background, while they run. */
+  private afterCheckpoint: Promise<void> | undefined;
   /** Blocks of the records applied since the last checkpoint whose records carry a copy: read back before the next one. */
   private readonly copiedSinceCheckpoint = new CopiedBlockLog();
   /** After a failed checkpoint in the background, the next is not tried before this time. */
@@ -659,13 +661,21 @@ export class StoreEngine<S extends AgentState> {
     if (!this.remote && this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
     if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.changesSinceCheckpoint >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
       this.backgroundCheckpoint = true;
-      this.queueCheckpoint().then(async () => {
-        await this.index.savePersistent();
-        await this.considerCompaction();
+      this.queueCheckpoint().then(() => {
+        this.backgroundCheckpoint = false;
+        // What follows a checkpoint runs on its own: the index's save drains every change waiting for the
+        // index, which behind a bulk load takes until the load ends, and must not hold the next checkpoint
+        // back (the tables' changes since would pile up in memory). One at a time: a run under way saves
+        // what the checkpoints meanwhile cover.
+        this.afterCheckpoint ??= (async () => {
+          await this.index.savePersistent();
+          await this.considerCompaction();
+        })().finally(() => (this.afterCheckpoint = undefined));
       }, (error: unknown) => {
+        this.backgroundCheckpoint = false;
         this.retryCheckpointAt = performance.now() + 60_000;
         process.emitWarning(`A checkpoint of the tables was not written (the log still holds everything; it is tried again later): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
-      }).finally(() => (this.backgroundCheckpoint = false));
+      });
     }
     this.index.schedule();
   }

@@ -1,0 +1,54 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, type SearchProvider } from '@memmapfs/core';
+import { useTempRoot, v8Codec } from './fixtures.js';
+
+const rootOf = useTempRoot();
+let root: string;
+beforeEach(() => {
+  root = rootOf();
+});
+
+/** Polls `holds` every 10 ms for up to `ms`; whether it came true. */
+async function eventually(holds: () => boolean, ms = 20_000): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 10))) if (holds()) return true;
+  return holds();
+}
+
+describe('checkpoints written in the background', () => {
+  it('go on while a persistent search index is saved: a save that waits does not hold the next checkpoint of the tables back', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let saves = 0;
+    const provider: SearchProvider = {
+      name: 'slow-save',
+      supports: { snapshot: false, prefix: false, persistent: true },
+      async openIndex() {},
+      async saveIndex() {
+        saves++;
+        await gate;
+        return new Uint8Array([1]);
+      },
+      add: () => undefined,
+      remove: () => undefined,
+      search: () => [],
+      clear: () => undefined,
+    };
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: provider });
+    const engine = (fs as unknown as { engine: { checkpointLsn: number } }).engine;
+    const append = async (count: number) => {
+      for (let at = 0; at < count; at += 2048) await fs.appendMemories(Array.from({ length: 2048 }, (_, i) => ({ text: `memory ${at + i}` })));
+    };
+    try {
+      // Past the first threshold (16,384 changes): a checkpoint, then the index's save, which waits.
+      await append(18_432);
+      expect(await eventually(() => saves > 0 && engine.checkpointLsn > 0)).toBe(true);
+      const first = engine.checkpointLsn;
+      // Past the next threshold: the tables' checkpoint is written all the same.
+      await append(18_432);
+      expect(await eventually(() => engine.checkpointLsn > first), `checkpoint still at ${engine.checkpointLsn}`).toBe(true);
+    } finally {
+      release();
+      await fs.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,62 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, verifyStore } from '@memmapfs/core';
+import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
+
+const rootOf = useTempRoot();
+let root: string;
+beforeEach(() => {
+  root = rootOf();
+});
+
+const codec = v8Codec();
+const open = () => MemMapFS.init(root, { codec, search: new WordSearch() });
+type Expected = { text: string; tags: string[]; namespace: string; meta: Record<string, unknown>; expiresAt?: number };
+
+describe('a checkpoint written over an earlier one', () => {
+  it('copies the rows no change touched, across groups of rows, with the changed and new ones in between: a reopen reads every memory as it is, and verify finds nothing wrong', async () => {
+    const expected = new Map<number, Expected>();
+    const fs = await open();
+    const add = async (count: number, round: number) => {
+      const items = Array.from({ length: count }, (_, i) => ({ text: `round ${round} memory ${i} ${'x'.repeat(i % 7)}`, tags: i % 3 === 0 ? [`t${i % 5}`] : [], namespace: `ns${i % 4}`, meta: { i, round }, ...(i % 11 === 0 ? { ttlMs: 3_600_000 } : {}) }));
+      const ids = await fs.appendMemories(items);
+      for (const id of ids) {
+        const m = (await fs.getMemory(id))!;
+        expected.set(id, { text: m.text, tags: m.tags, namespace: m.namespace, meta: m.meta, ...(m.expiresAt !== undefined ? { expiresAt: m.expiresAt } : {}) });
+      }
+      return ids;
+    };
+    const first = await add(300, 1);
+    await fs.checkpoint();
+    // Changes at the edges of groups of 64 rows and between them, of labels of other lengths.
+    for (const at of [0, 1, 63, 64, 65, 127, 128, 200, 299]) {
+      const updated = (await fs.updateMemory(first[at]!, { text: `updated ${at}`, tags: ['changed', `long-tag-${'y'.repeat(at % 13)}`], meta: { at } }))!;
+      expected.set(first[at]!, { ...expected.get(first[at]!)!, text: updated.text, tags: updated.tags, meta: updated.meta });
+    }
+    for (const at of [2, 62, 66, 150, 298]) {
+      await fs.deleteMemory(first[at]!);
+      expected.delete(first[at]!);
+    }
+    await add(70, 2);
+    await fs.checkpoint();
+    // Once more over the copy: its rows, and the labels moved, are copied again.
+    const second = [...expected.keys()];
+    for (const id of [second[10]!, second[100]!, second.at(-1)!]) {
+      await fs.deleteMemory(id);
+      expected.delete(id);
+    }
+    await add(5, 3);
+    await fs.checkpoint();
+    await fs.close();
+
+    const again = await open();
+    // Opened from the last checkpoint: its rows are every memory.
+    expect((again as unknown as { engine: { memories: { baseCount: number } } }).engine.memories.baseCount).toBe(expected.size);
+    for (const [id, want] of expected) {
+      const m = await again.getMemory(id);
+      expect({ text: m?.text, tags: m?.tags, namespace: m?.namespace, meta: m?.meta, ...(m?.expiresAt !== undefined ? { expiresAt: m.expiresAt } : {}) }, `memory ${id}`).toEqual(want);
+    }
+    expect((await again.stats()).memories).toBe(expected.size);
+    await again.close();
+    expect((await verifyStore(root, { codec })).problems).toEqual([]);
+  });
+});
