@@ -15,7 +15,7 @@ async function eventually(holds: () => boolean, ms = 20_000): Promise<boolean> {
 }
 
 describe('checkpoints written in the background', () => {
-  it('go on while a persistent search index is saved: a save that waits does not hold the next checkpoint of the tables back', async () => {
+  it('go on while a persistent search index is saved: a save that waits does not hold the next checkpoint of the tables back, and the index is saved again after it', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let saves = 0;
@@ -46,6 +46,10 @@ describe('checkpoints written in the background', () => {
       // Past the next threshold: the tables' checkpoint is written all the same.
       await append(18_432);
       expect(await eventually(() => engine.checkpointLsn > first), `checkpoint still at ${engine.checkpointLsn}`).toBe(true);
+      // Once the waiting save is done, the index is saved again for the checkpoint written meanwhile.
+      const before = saves;
+      release();
+      expect(await eventually(() => saves > before), 'no save after the second checkpoint').toBe(true);
     } finally {
       release();
       await fs.close();

@@ -1,4 +1,6 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import * as nodeFiles from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemMapFS, verifyStore } from '@memmapfs/core';
 import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
@@ -58,5 +60,35 @@ describe('a checkpoint written over an earlier one', () => {
     expect((await again.stats()).memories).toBe(expected.size);
     await again.close();
     expect((await verifyStore(root, { codec })).problems).toEqual([]);
+  });
+
+  it('over one whose row checks are damaged, fails with CHECKPOINT_CORRUPT and removes it, and the next one fails the same way (never a table left frozen); the next open replays the log', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 100 }, (_, i) => ({ text: `memory ${i}` })));
+    await fs.checkpoint();
+    await fs.close();
+    // The check of the last group of rows (the file's last bytes): not covered by the sections' checksums.
+    const folder = join(root, 'checkpoints');
+    const name = (await nodeFiles.readdir(folder)).filter((n) => n.startsWith('checkpoint-')).sort().at(-1)!;
+    const bytes = await nodeFiles.readFile(join(folder, name));
+    bytes[bytes.length - 1]! ^= 0xff;
+    await nodeFiles.writeFile(join(folder, name), bytes);
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const again = await open();
+      const last = await again.appendMemory('after the damage');
+      const outcome = (promise: Promise<unknown>) => promise.then(() => 'written', (error: { code?: string; message?: string }) => `${error.code}: ${error.message}`);
+      expect(await outcome(again.checkpoint())).toMatch(/^CHECKPOINT_CORRUPT: .*removed/);
+      const second = await outcome(again.checkpoint());
+      expect(second).toMatch(/^CHECKPOINT_CORRUPT/);
+      expect(second).not.toContain('already being written');
+      await again.close().catch(() => undefined);
+      expect(await nodeFiles.readdir(folder).then((names) => names.includes(name))).toBe(false);
+      const reopened = await open();
+      for (const id of [...ids, last]) expect((await reopened.getMemory(id))?.text).toBeDefined();
+      await reopened.close();
+    } finally {
+      warnings.mockRestore();
+    }
   });
 });

@@ -6,7 +6,7 @@ import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import type { StoreFileSystem } from '../types.js';
-import { CheckpointMemories, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, writeRow } from './checkpoint-rows.js';
+import { CheckpointMemories, damaged, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, writeRow } from './checkpoint-rows.js';
 import { randomHex } from '../random-hex.js';
 
 /**
@@ -161,11 +161,11 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
           let expected = slice.labelsOffset;
           for (let at = 0; at < copied.length; at += ROW_SIZE) {
             const id = copied.readDoubleLE(at + ROW_ID);
-            if (!(id > lastId)) throw new Error(`checkpoint rows out of order: ${id} after ${lastId}`);
+            if (!(id > lastId)) throw damaged(`row ${from + at / ROW_SIZE} of the last checkpoint`, `its id ${id} does not follow ${lastId}`);
             lastId = id;
             const labelsAt = copied.readDoubleLE(at + ROW_LABELS_OFFSET);
             // (Rows and labels are written in the same order: a copy relies on it.)
-            if (labelsAt !== expected) throw new Error(`the labels of row ${from + at / ROW_SIZE} of the last checkpoint are not where the row before ends`);
+            if (labelsAt !== expected) throw damaged(`row ${from + at / ROW_SIZE} of the last checkpoint`, 'its labels are not where those of the row before end');
             expected += copied.readUInt32LE(at + ROW_LABELS_LENGTH);
             copied.writeDoubleLE(labelsAt + delta, at + ROW_LABELS_OFFSET);
             const expiresAt = copied.readDoubleLE(at + ROW_EXPIRES_AT);

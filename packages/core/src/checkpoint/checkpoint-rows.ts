@@ -57,11 +57,11 @@ export class CheckpointMemories {
     this.checked = new Uint8Array(Math.ceil(Math.ceil(this.count / ROWS_PER_CHECK) / 8));
   }
 
-  /** Checks the group of rows `index` belongs to, once. */
-  private check(index: number): void {
+  /** Checks the group of rows `index` belongs to, once (`again`: even if it was checked before). */
+  private check(index: number, again = false): void {
     const group = Math.floor(index / ROWS_PER_CHECK);
     const bit = 1 << (group & 7);
-    if ((this.checked[group >> 3]! & bit) !== 0) return;
+    if (!again && (this.checked[group >> 3]! & bit) !== 0) return;
     const first = group * ROWS_PER_CHECK;
     const end = Math.min(first + ROWS_PER_CHECK, this.count);
     const rows = this.rows.subarray(first * ROW_SIZE, end * ROW_SIZE);
@@ -164,12 +164,13 @@ export class CheckpointMemories {
   }
 
   /**
-   * The bytes of rows `from` to `to` (excluded), each group of them checked, and of their labels, which
-   * follow one another in row order from `labelsOffset` (of the labels section): to copy into another
-   * checkpoint as they are.
+   * The bytes of rows `from` to `to` (excluded), and of their labels, which follow one another in row
+   * order from `labelsOffset` (of the labels section): to copy into another checkpoint as they are. Each
+   * group of them is checked now, checked before or not: what a copy takes under new checksums is what
+   * was just checked (a page of the mapping may have been read back from the disk meanwhile).
    */
   rawRows(from: number, to: number): { rows: Buffer; labels: Buffer; labelsOffset: number } {
-    for (let group = Math.floor(from / ROWS_PER_CHECK); group * ROWS_PER_CHECK < to; group++) this.check(group * ROWS_PER_CHECK);
+    for (let group = Math.floor(from / ROWS_PER_CHECK); group * ROWS_PER_CHECK < to; group++) this.check(group * ROWS_PER_CHECK, true);
     const rows = this.rows.subarray(from * ROW_SIZE, to * ROW_SIZE);
     const labelsOffset = rows.readDoubleLE(LABELS_OFFSET);
     const last = rows.length - ROW_SIZE;
@@ -215,6 +216,7 @@ function decodeLabels(codec: Codec, bytes: Uint8Array, what: () => string): Pick
   return value.length === 4 ? { ...labels, embedding: embedding as Uint8Array } : labels;
 }
 
-function damaged(what: string, why: string, cause?: unknown): MemMapError {
+/** `CHECKPOINT_CORRUPT`: `what` of a checkpoint is damaged, `why`. */
+export function damaged(what: string, why: string, cause?: unknown): MemMapError {
   return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`; deleting the store's checkpoints folder makes the next open rebuild everything from the log.`, { cause, subsystem: 'checkpoint' });
 }

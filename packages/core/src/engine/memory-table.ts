@@ -331,27 +331,29 @@ export class MemoryTable {
    */
   freeze(): FrozenMemories {
     if (this.#frozen) throw new Error('a checkpoint is already being written');
-    this.#current.tally.settle((id) => this.#namespaceInBase(id));
-    const namespaces = applyTallies(this.#countBase(), [this.#current.tally]);
-    const frozen = (this.#frozen = this.#current);
-    this.#current = newLayer();
+    const layer = this.#current;
     const base = this.#base;
     // The base's rows the layer replaces or deletes, in row order: the rows between them are copied as
-    // they lie. (Its other ids, above the base's, are the memories it created.)
+    // they lie. (Its other ids, above the base's, are the memories it created.) Found before anything is
+    // frozen: a damaged row check found on the way leaves the table as it was.
     const changed: number[] = [];
     let count = 0;
     if (base && base.count > 0) {
       const baseLast = base.idAt(base.count - 1);
-      for (const id of frozen.changes.keys()) {
+      for (const id of layer.changes.keys()) {
         if (id > baseLast) continue;
         const index = base.indexOf(id);
         if (index >= 0) changed.push(index);
       }
       changed.sort((a, b) => a - b);
       count = base.count;
-      for (const index of changed) if (frozen.changes.get(base.idAt(index)) === null) count--;
+      for (const index of changed) if (layer.changes.get(base.idAt(index)) === null) count--;
     }
-    for (const id of frozen.order) if (frozen.changes.get(id)) count++;
+    for (const id of layer.order) if (layer.changes.get(id)) count++;
+    layer.tally.settle((id) => this.#namespaceInBase(id));
+    const namespaces = applyTallies(this.#countBase(), [layer.tally]);
+    const frozen = (this.#frozen = layer);
+    this.#current = newLayer();
     const entries = function* (): Iterable<CheckpointEntry> {
       if (base) {
         let from = 0;

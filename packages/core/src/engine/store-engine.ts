@@ -10,7 +10,7 @@ import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
 import { claimVictims, liveBytes, moveLiveBlocks, reclaimable, type CompactionReport, type CompactOptions } from './compaction.js';
-import { MemoryTable } from './memory-table.js';
+import { MemoryTable, type FrozenMemories } from './memory-table.js';
 import { SearchIndex } from './search-index.js';
 import { readSearchSnapshotProvider } from './search-snapshot.js';
 import { StateChannel } from './state-channel.js';
@@ -129,6 +129,8 @@ export class StoreEngine<S extends AgentState> {
   private backgroundCheckpoint = false;
   /** The index's save and the compaction by policy after a checkpoint in the background, while they run. */
   private afterCheckpoint: Promise<void> | undefined;
+  /** A checkpoint in the background was written while they ran: they run once more. */
+  private afterCheckpointAgain = false;
   /** Blocks of the records applied since the last checkpoint whose records carry a copy: read back before the next one. */
   private readonly copiedSinceCheckpoint = new CopiedBlockLog();
   /** After a failed checkpoint in the background, the next is not tried before this time. */
@@ -665,11 +667,18 @@ export class StoreEngine<S extends AgentState> {
         this.backgroundCheckpoint = false;
         // What follows a checkpoint runs on its own: the index's save drains every change waiting for the
         // index, which behind a bulk load takes until the load ends, and must not hold the next checkpoint
-        // back (the tables' changes since would pile up in memory). One at a time: a run under way saves
-        // what the checkpoints meanwhile cover.
-        this.afterCheckpoint ??= (async () => {
-          await this.index.savePersistent();
-          await this.considerCompaction();
+        // back (the tables' changes since would pile up in memory). One run at a time, and once more after
+        // it for the checkpoints written meanwhile.
+        if (this.afterCheckpoint) {
+          this.afterCheckpointAgain = true;
+          return;
+        }
+        this.afterCheckpoint = (async () => {
+          do {
+            this.afterCheckpointAgain = false;
+            await this.index.savePersistent();
+            await this.considerCompaction();
+          } while (this.afterCheckpointAgain && !this.closing);
         })().finally(() => (this.afterCheckpoint = undefined));
       }, (error: unknown) => {
         this.backgroundCheckpoint = false;
@@ -887,11 +896,15 @@ export class StoreEngine<S extends AgentState> {
     }
     // Rows are copied from the last checkpoint as they are: damage there must not pass on under a new checksum.
     const damage = this.checkpointFile?.verify();
-    if (damage && this.checkpointFile) {
-      await this.checkpoints.discard(this.checkpointFile);
-      throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${this.checkpointFile.path} is damaged (${damage}); it was removed, and the next open replays the whole log. Run \`memmapfs verify\`.`, { subsystem: 'checkpoint' });
+    if (damage) await this.discardDamaged(damage);
+    let frozen: FrozenMemories;
+    try {
+      frozen = this.memories.freeze();
+    } catch (error) {
+      // (A row check of the old rows found damage: nothing was frozen.)
+      if (MemMapError.is(error, 'CHECKPOINT_CORRUPT')) await this.discardDamaged(error.message);
+      throw toMemMapError(error);
     }
-    const frozen = this.memories.freeze();
     const copied = this.copiedBytesSinceCheckpoint;
     const changes = this.changesSinceCheckpoint;
     let file: CheckpointFile;
@@ -931,6 +944,8 @@ export class StoreEngine<S extends AgentState> {
       this.checkpointFile = file;
     } catch (error) {
       this.memories.thaw();
+      // (Rows copied from the old checkpoint failed their check.)
+      if (MemMapError.is(error, 'CHECKPOINT_CORRUPT')) await this.discardDamaged(error.message);
       throw toMemMapError(error);
     }
     this.copiedBytesSinceCheckpoint -= copied;
@@ -940,6 +955,16 @@ export class StoreEngine<S extends AgentState> {
     await this.checkpoints.publish(file);
     await this.dropCoveredHistory(position.lsn);
     this.snapshots.consider();
+  }
+
+  /**
+   * The checkpoint the tables start from is damaged (`damage` says how): it is removed, so that the next
+   * open replays the whole log rather than read it; throws `CHECKPOINT_CORRUPT` saying so.
+   */
+  private async discardDamaged(damage: string): Promise<never> {
+    const file = this.checkpointFile;
+    if (file) await this.checkpoints.discard(file);
+    throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file?.path ?? ''} is damaged (${damage}); it was removed, and the next open replays the whole log. Run \`memmapfs verify\`.`, { subsystem: 'checkpoint' });
   }
 
   /** Published checkpoints of this process (LSN and when), for `historyRetentionMs`. */

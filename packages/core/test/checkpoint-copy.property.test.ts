@@ -1,0 +1,127 @@
+import * as nodeFiles from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openCheckpointFile, writeCheckpointFile, type CheckpointContents } from '../src/checkpoint/checkpoint-file.js';
+import type { MemoryRecord } from '../src/engine/log-records.js';
+import { MemoryTable } from '../src/engine/memory-table.js';
+import type { StoreFileSystem } from '../src/types.js';
+import { v8Codec } from './fixtures.js';
+
+const codec = v8Codec();
+const files = nodeFiles as unknown as StoreFileSystem;
+
+/** A linear congruential generator: the same changes on every run. */
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+}
+
+/** Memory `id` in its version `v`: labels and fields that differ from one memory and version to the next. */
+function memory(id: number, v: number, withEmbedding = false): MemoryRecord {
+  const record: MemoryRecord = {
+    id,
+    ref: { chunk: 1 + (id % 3), offset: id * 10, length: 5 + (id % 17), crc: (id * 2654435761) >>> 0 },
+    tags: Array.from({ length: id % 4 }, (_, i) => `t${i}-${'z'.repeat((id + v) % 9)}`),
+    namespace: `ns${id % 5}`,
+    meta: { v, pad: 'p'.repeat((id * 7 + v) % 23) },
+    createdAt: 1000 + id,
+    updatedAt: 2000 + id + v,
+    expiresAt: id % 11 === 0 ? 5_000_000 + id : undefined,
+    version: id + v,
+  };
+  return withEmbedding ? { ...record, embedding: new Uint8Array(new Float32Array([id, v]).buffer) } : record;
+}
+
+function contents(count: number, memories: CheckpointContents['memories'], namespaces: ReadonlyMap<string, number>): CheckpointContents {
+  return { logId: '00'.repeat(16), codec: codec.name, position: { lsn: 1, offset: 0, checksum: 0 }, memoryCount: count, memories, namespaces, kv: new Map(), streams: new Map(), state: null, chunkEnds: new Map(), cacheOpens: new Map() };
+}
+
+function namespacesOf(memories: Map<number, MemoryRecord>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const m of memories.values()) counts.set(m.namespace, (counts.get(m.namespace) ?? 0) + 1);
+  return counts;
+}
+
+/** The file's rows, labels and row checks (the header and the tables section left out). */
+function rowsLabelsAndChecks(path: string): Buffer {
+  const bytes = openCheckpointFile(path, 'read').bytes() as Buffer;
+  const tablesOffset = bytes.readDoubleLE(88);
+  const checksOffset = bytes.readDoubleLE(152);
+  return Buffer.concat([bytes.subarray(160, tablesOffset), bytes.subarray(checksOffset)]);
+}
+
+describe('a checkpoint that copies rows of the last one', () => {
+  // Bases at the edges of groups of 64 rows and of copies of 4,096; changes few, many, every row, or at those edges.
+  for (const size of [0, 1, 63, 64, 65, 4095, 4097, 8260]) {
+    for (const pattern of ['few', 'many', 'every', 'edges'] as const) {
+      it(`writes what writing its memories afresh writes, byte for byte (a base of ${size}, ${pattern} changed), three times over`, async () => {
+        const random = seeded(size * 7 + pattern.length * 1000);
+        const dir = await mkdtemp(join(tmpdir(), 'memmapfs-copy-'));
+        try {
+          const model = new Map<number, MemoryRecord>();
+          for (let i = 0, id = 5; i < size; i++, id += 1 + Math.floor(random() * 3)) model.set(id, memory(id, 0));
+          const basePath = join(dir, 'base');
+          await writeCheckpointFile(basePath, contents(size, () => [...model.values()], namespacesOf(model)), codec, files, 'read');
+          const baseFile = openCheckpointFile(basePath, 'read');
+          const table = new MemoryTable();
+          table.setBase(baseFile.memories(codec), baseFile.tables(codec).expiring, baseFile.tables(codec).namespaces);
+          let next = Math.max(4, ...model.keys()) + 1;
+          const change = (id: number, remove: boolean, round: number) => {
+            if (remove) {
+              table.delete(id);
+              model.delete(id);
+            } else {
+              const m = memory(id, round);
+              table.set(id, m);
+              model.set(id, m);
+            }
+          };
+          for (let round = 1; round <= 3; round++) {
+            const live = [...model.keys()];
+            if (pattern === 'every') {
+              for (const id of live) change(id, random() < 0.3, round);
+            } else if (pattern === 'edges') {
+              for (const at of [0, 1, 62, 63, 64, 127, 128, 4094, 4095, 4096, 4097, 4159, 4160, 8191, 8192, live.length - 1]) {
+                const id = live[at];
+                if (id !== undefined && model.has(id)) change(id, at % 2 === 1, round);
+              }
+            } else {
+              const count = pattern === 'few' ? 5 : Math.floor(live.length / 2);
+              for (let k = 0; k < count; k++) {
+                const id = live[Math.floor(random() * live.length)];
+                if (id !== undefined && model.has(id)) change(id, random() < 0.5, round);
+              }
+            }
+            // New memories, some deleted again, one with an embedding.
+            for (let k = 0; k < 70; k++) {
+              const id = next++;
+              const m = memory(id, round, k === 3);
+              table.set(id, m);
+              model.set(id, m);
+              if (k % 9 === 0) change(id, true, round);
+            }
+            const frozen = table.freeze();
+            expect(frozen.count).toBe(model.size);
+            const copiedPath = join(dir, `copied-${round}`);
+            const file = await writeCheckpointFile(copiedPath, contents(frozen.count, frozen.entries, frozen.namespaces), codec, files, 'read');
+            const afreshPath = join(dir, `afresh-${round}`);
+            const inOrder = [...model.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);
+            await writeCheckpointFile(afreshPath, contents(inOrder.length, () => inOrder, frozen.namespaces), codec, files, 'read');
+            expect(rowsLabelsAndChecks(copiedPath).equals(rowsLabelsAndChecks(afreshPath))).toBe(true);
+            const tables = file.tables(codec);
+            const afresh = openCheckpointFile(afreshPath, 'read').tables(codec);
+            expect({ expiring: tables.expiring, namespaces: tables.namespaces }).toEqual({ expiring: afresh.expiring, namespaces: afresh.namespaces });
+            expect(file.verify()).toBeUndefined();
+            const rows = file.memories(codec);
+            for (let i = 0; i < rows.count; i++) expect(rows.record(i).id).toBe(inOrder[i]!.id);
+            table.rebase(rows, tables.expiring, tables.namespaces ?? frozen.namespaces);
+          }
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }, 60_000);
+    }
+  }
+});
