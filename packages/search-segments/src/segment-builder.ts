@@ -1,5 +1,5 @@
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
-import { PostingsEncoder, writeSegment, type EncodedTerm } from './segment-writer.js';
+import { PostingsEncoder, runToEnd, writeSegmentSteps, type EncodedTerm } from './segment-writer.js';
 import { namespaceTerm, tagTerm } from './segment-terms.js';
 import { PostingsPool } from './postings-pool.js';
 import { FNV_OFFSET, FNV_PRIME, TermTable } from './term-table.js';
@@ -184,21 +184,29 @@ export class SegmentBuilder implements SearchableSegment {
 
   /** The segment file's bytes, live documents only: documents by id, terms in byte order, each term's postings by document. */
   build(): Buffer {
+    return runToEnd(this.buildSteps());
+  }
+
+  /**
+   * `build` as a generator, which yields now and then (every `STEP_TERMS` terms), so that building a segment
+   * of many terms can give the event loop turns; it returns the bytes. The segment must not change meanwhile.
+   */
+  *buildSteps(): Generator<void, Buffer, void> {
     const order: number[] = [];
     this.ids.forEach((_, row) => this.dead[row] || order.push(row));
     order.sort((a, b) => this.ids[a]! - this.ids[b]!);
     // Rows of the file are in id order; -1 for a dead row.
     const rowOf = new Int32Array(this.ids.length).fill(-1);
     order.forEach((added, row) => (rowOf[added] = row));
-    const sorted = this.terms.all().map((term, id) => ({ id, bytes: Buffer.from(term, 'utf8') }));
-    sorted.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+    const sorted = yield* termsInByteOrder(this.terms);
     const encoder = new PostingsEncoder();
     const terms: EncodedTerm[] = [];
     // Ids are added in increasing order but for the rare replay out of order: then rows are sorted per term.
     let inOrder = true;
     for (let k = 1; k < order.length && inOrder; k++) inOrder = order[k]! > order[k - 1]!;
     const pairs: number[] = [];
-    for (const { id, bytes } of sorted) {
+    for (let k = 0; k < sorted.length; k++) {
+      const { id, bytes } = sorted[k]!;
       if (inOrder) {
         this.postings.forEach(id, (added, frequency) => {
           const row = rowOf[added]!;
@@ -210,15 +218,42 @@ export class SegmentBuilder implements SearchableSegment {
           const row = rowOf[added]!;
           if (row >= 0) pairs.push(row, frequency);
         });
-        const at = Array.from({ length: pairs.length / 2 }, (_, k) => k * 2);
+        const at = Array.from({ length: pairs.length / 2 }, (_, i) => i * 2);
         at.sort((a, b) => pairs[a]! - pairs[b]!);
-        for (const k of at) encoder.add(pairs[k]!, pairs[k + 1]!);
+        for (const i of at) encoder.add(pairs[i]!, pairs[i + 1]!);
       }
       const encoded = encoder.take();
       if (encoded.docFrequency > 0) terms.push({ bytes, ...encoded });
+      if (k % STEP_TERMS === STEP_TERMS - 1) yield;
     }
     let totalLength = 0;
     for (const row of order) totalLength += this.lengths[row]!;
-    return writeSegment({ ids: order.map((row) => this.ids[row]!), lengths: order.map((row) => this.lengths[row]!), totalLength, terms });
+    return yield* writeSegmentSteps({ ids: order.map((row) => this.ids[row]!), lengths: order.map((row) => this.lengths[row]!), totalLength, terms });
   }
 }
+
+/**
+ * The terms (by id) with their UTF-8 bytes, in byte order. Sorted as JavaScript strings, by UTF-16
+ * code units, which is the same order but where a character above U+FFFF meets one from U+E000 to
+ * U+FFFF: checked afterwards, pair by pair, and sorted by bytes only then (a comparison of strings
+ * costs far less than one of buffers, and a segment of texts whose words are all different holds
+ * hundreds of thousands of terms).
+ */
+function* termsInByteOrder(table: TermTable): Generator<void, Array<{ id: number; bytes: Buffer }>, void> {
+  // (The array's own sort, without a comparator: strings compared natively.)
+  const terms = table.all().slice().sort();
+  yield;
+  const sorted: Array<{ id: number; bytes: Buffer }> = [];
+  let inOrder = true;
+  for (let k = 0; k < terms.length; k++) {
+    const bytes = Buffer.from(terms[k]!, 'utf8');
+    inOrder &&= k === 0 || Buffer.compare(sorted[k - 1]!.bytes, bytes) < 0;
+    sorted.push({ id: table.find(terms[k]!), bytes });
+    if (k % STEP_TERMS === STEP_TERMS - 1) yield;
+  }
+  if (!inOrder) sorted.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+  return sorted;
+}
+
+/** Terms a build takes between two turns it gives the event loop. */
+const STEP_TERMS = 32_768;

@@ -1,5 +1,5 @@
 import type { SegmentReader } from './segment-reader.js';
-import { PostingsEncoder, writeSegment, type EncodedTerm } from './segment-writer.js';
+import { PostingsEncoder, writeSegmentSteps, type EncodedTerm } from './segment-writer.js';
 
 /**
  * Merges written segments into one, leaving out the rows `isLive(input, row, id)` refuses (deleted
@@ -79,5 +79,5 @@ export function* mergeSegments(inputs: readonly SegmentReader[], isLive: (input:
       yield;
     }
   }
-  return writeSegment({ ids, lengths, totalLength, terms });
+  return yield* writeSegmentSteps({ ids, lengths, totalLength, terms });
 }

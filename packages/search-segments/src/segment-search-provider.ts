@@ -32,8 +32,30 @@ type Segment = WrittenSegment | HeldSegment;
 
 /** `owners` value of a deleted memory. */
 const DELETED = -1;
-/** How long a merge runs before it gives the event loop a turn. */
-const MERGE_SLICE_MS = 8;
+/**
+ * The in-memory segment is also written out once it holds this many words, whatever its documents:
+ * writing it out builds it in one go, and texts whose words are all different (hashes, code, base64)
+ * would otherwise make that build long enough to hold the event loop for a noticeable time.
+ */
+const SEAL_AFTER_WORDS = 262_144;
+/** How long a merge or the build of a segment runs before it gives the event loop a turn. */
+const SLICE_MS = 8;
+
+/**
+ * Runs `steps` to its end, giving the event loop a turn every `SLICE_MS`; returns what it returns, or
+ * `undefined` when `stop()` says so at a turn.
+ */
+async function inSlices<T>(steps: Generator<void, T, void>, stop: () => boolean = () => false): Promise<T | undefined> {
+  let sliceEnds = performance.now() + SLICE_MS;
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    if (performance.now() >= sliceEnds) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (stop()) return undefined;
+      sliceEnds = performance.now() + SLICE_MS;
+    }
+  }
+}
 
 /**
  * Validates `options` and creates the provider. `MemMapFS.init(root, { search: 'segments' })` loads it by
@@ -59,7 +81,7 @@ export function segmentSearch(options: SegmentSearchOptions = {}): SegmentSearch
 /**
  * A BM25 index kept as immutable segment files read through mappings, so that every process that opens
  * a store shares one copy in the page cache, and opening costs the same at any size. New documents go
- * to an in-memory segment, written out at `flushAfter` documents and when the store saves the index;
+ * to an in-memory segment, written out at `flushAfter` documents (or `SEAL_AFTER_WORDS` words) and when the store saves the index;
  * segments of a size are merged in the background, leaving out deleted documents, which until then are
  * skipped at query time.
  *
@@ -109,7 +131,7 @@ export class SegmentSearchProvider implements SearchProvider {
     const elsewhere = this.owners.has(doc.id) || this.heldElsewhere(doc.id);
     this.memory.builder.add(doc);
     if (elsewhere) this.owners.set(doc.id, this.memory.key);
-    if (this.memory.builder.liveCount >= this.flushAfter) {
+    if (this.memory.builder.liveCount >= this.flushAfter || this.memory.builder.totalLength >= SEAL_AFTER_WORDS) {
       this.seal();
       void this.writeOut().catch(() => undefined);
     }
@@ -330,7 +352,9 @@ export class SegmentSearchProvider implements SearchProvider {
       const held = this.sealed[0];
       if (!held) return;
       const epoch = this.epoch;
-      const written = await this.writeSegment(held.key, held.builder.build());
+      const bytes = await inSlices(held.builder.buildSteps());
+      if (!bytes || this.epoch !== epoch || this.closed) return;
+      const written = await this.writeSegment(held.key, bytes);
       if (this.epoch !== epoch || this.closed) {
         await this.discard(written);
         return;
@@ -423,17 +447,9 @@ export class SegmentSearchProvider implements SearchProvider {
         return owner === undefined || owner === inputs[input]!.key;
       },
     );
-    let sliceEnds = performance.now() + MERGE_SLICE_MS;
-    let step = merging.next();
-    while (!step.done) {
-      if (performance.now() >= sliceEnds) {
-        await new Promise((resolve) => setImmediate(resolve));
-        if (this.epoch !== epoch || this.closed) return;
-        sliceEnds = performance.now() + MERGE_SLICE_MS;
-      }
-      step = merging.next();
-    }
-    const merged = await this.writeSegment(this.nextKey++, step.value);
+    const bytes = await inSlices(merging, () => this.epoch !== epoch || this.closed);
+    if (bytes === undefined || this.epoch !== epoch || this.closed) return;
+    const merged = await this.writeSegment(this.nextKey++, bytes);
     if (this.epoch !== epoch || this.closed || !inputs.every((segment) => this.written.includes(segment))) {
       await this.discard(merged);
       return;

@@ -20,8 +20,27 @@ export interface EncodedTerm {
   readonly docFrequency: number;
 }
 
+/** Terms laid out between two turns a long write gives the event loop (see `writeSegmentSteps`). */
+const TERMS_PER_STEP = 65_536;
+
 /** The bytes of a segment file (docs/FORMAT.md, "Search segments"). */
 export function writeSegment(contents: SegmentContents): Buffer {
+  return runToEnd(writeSegmentSteps(contents));
+}
+
+/** Runs a generator of steps to its end at once; returns what it returns. */
+export function runToEnd<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * `writeSegment` as a generator: it yields every `TERMS_PER_STEP` terms, so that a caller can give the
+ * event loop turns while a segment of many terms is laid out, and returns the bytes.
+ */
+export function* writeSegmentSteps(contents: SegmentContents): Generator<void, Buffer, void> {
   const count = contents.ids.length;
   const terms = contents.terms;
   let termBytesLength = 0;
@@ -43,7 +62,8 @@ export function writeSegment(contents: SegmentContents): Buffer {
   }
   let termAt = termBytesOffset;
   let postingsAt = postingsOffset;
-  terms.forEach((term, i) => {
+  for (let i = 0; i < terms.length; i++) {
+    const term = terms[i]!;
     const row = termIndexOffset + i * TERM_ROW;
     file.writeUInt32LE(termAt, row);
     file.writeUInt32LE(term.bytes.length, row + 4);
@@ -53,7 +73,8 @@ export function writeSegment(contents: SegmentContents): Buffer {
     termAt += term.bytes.length;
     term.postings.copy(file, postingsAt);
     postingsAt += term.postings.length;
-  });
+    if (i % TERMS_PER_STEP === TERMS_PER_STEP - 1) yield;
+  }
   SEGMENT_MAGIC.copy(file, 0);
   file.writeUInt32LE(SEGMENT_VERSION, H.version);
   file.writeUInt32LE(count, H.docCount);

@@ -55,6 +55,38 @@ describe('segments provider saves', () => {
     });
   });
 
+  it('writes the in-memory segment out once it holds many words, not only after flushAfter documents: texts of words all different never make one long build', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch();
+      await provider.openIndex(folder, undefined);
+      // 40 texts of 20,000 words each, none repeated (hashes, code, base64): 800,000 terms, in far fewer than 4,096 documents.
+      for (let i = 1; i <= 40; i++) provider.add(doc(i, Array.from({ length: 20_000 }, (_, k) => `w${i}x${k}`).join(' ')));
+      let files: string[] = [];
+      for (let turn = 0; turn < 200 && files.length === 0; turn++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        files = await readdir(folder);
+      }
+      expect(files.length).toBeGreaterThan(0);
+      expect((await provider.search({ text: 'w7x19999', limit: 5 })).map((hit) => hit.id)).toEqual([7]);
+      await provider.close();
+    });
+  });
+
+  it('finds every term of a written segment whose terms JavaScript and UTF-8 order differently (a character above U+FFFF against one from U+E000 to U+FFFF)', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch();
+      await provider.openIndex(folder, undefined);
+      const tags = ['\uE000', '\u{1F600}', '\uFFFD', '\u{20000}', 'plain', '\uD7FF'];
+      tags.forEach((tag, i) => provider.add({ id: i + 1, text: `text ${i}`, tags: [tag], namespace: 'default' }));
+      const saved = await provider.saveIndex();
+      const reopened = segmentSearch();
+      await reopened.openIndex(folder, saved);
+      for (const [i, tag] of tags.entries()) expect((await reopened.search({ text: 'text', limit: 10, tags: [tag] })).map((hit) => hit.id)).toEqual([i + 1]);
+      await reopened.close();
+      await provider.close();
+    });
+  });
+
   it('returns under a steady stream of documents, without writing a file per turn', async () => {
     await inFolder(async (folder) => {
       const provider = segmentSearch();
