@@ -1,6 +1,6 @@
 import { WalError, newLogId, type RecoveryStart, type WalHeader, type WalOpenOptions, type WalRecord } from '@memmapfs/wal';
 import type pg from 'pg';
-import { PAGE_QUERY } from './log-queries.js';
+import { BEGIN, PAGE_QUERY } from './log-queries.js';
 import { LOG_ROW_COLUMNS, POSTGRES_LOG_FORMAT, checksumSeed, decodeLogRow, decodeRecordRows, ensureTables, tablesExist, type LogRow, type RecordRow } from './log-tables.js';
 import { PostgresLogSnapshots } from './log-snapshots.js';
 import { checkout } from './pool-checkout.js';
@@ -63,7 +63,7 @@ export async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, opti
         if (options.create !== false) await createRow();
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       } else {
-        await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}ms'`);
+        await client.query(`${BEGIN}; SET LOCAL lock_timeout = '${Math.max(1, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}ms'`);
         if (options.create !== false) await createRow();
       }
     }

@@ -7,6 +7,14 @@ const PAGE_RECORDS = 1_000;
 const PAGE_BYTES = 8 * 1024 * 1024;
 
 /**
+ * How a transaction that takes the writer lock begins: in READ COMMITTED whatever the server's or role's
+ * default, so that a statement after the lock sees every record committed before it was granted (a
+ * snapshot taken before the wait would not, and REPEATABLE READ or SERIALIZABLE refuse the lock of a
+ * row another host changed meanwhile).
+ */
+export const BEGIN = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+
+/**
  * Makes the transaction's commit wait for PostgreSQL's WAL flush when the server's or role's default is
  * not to (`synchronous_commit = off`); a stronger setting (`remote_apply`, …) stays.
  */

@@ -31,7 +31,7 @@ import {
 } from './log-tables.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LOCK_TIMEOUT_MS, MAX_LOCK_TIMEOUT_MS, OpenerFailure, readAtOpen, readRecords, validateOpenOptions } from './log-open.js';
 import { PostgresLogSnapshots } from './log-snapshots.js';
-import { DURABLE_COMMIT, FOLLOW_QUERY, PAGE_QUERY, checksumAt, pageAfterLocked } from './log-queries.js';
+import { BEGIN, DURABLE_COMMIT, FOLLOW_QUERY, PAGE_QUERY, checksumAt, pageAfterLocked } from './log-queries.js';
 import { dropFailedDependencies, takeBatch, type PendingAppend } from './pending-appends.js';
 import { checkout } from './pool-checkout.js';
 import { describeServer, isConnectionLoss, postgresError } from './postgres-errors.js';
@@ -146,6 +146,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   private fetching: Promise<void> | undefined;
   /** When the transaction of the commit under way began (undefined between them). */
   private transactionSince: number | undefined;
+  private leaveTimer: NodeJS.Timeout | undefined;
   /** Records were committed with `synchronous_commit = off` since the last flush. */
   private unflushed = false;
   private batchTimer: NodeJS.Timeout | undefined;
@@ -264,7 +265,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     // it, so past every commit made before with synchronous_commit off.
     this.unflushed = false;
     try {
-      await this.pool.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; ${DURABLE_COMMIT}
+      await this.pool.query(`${BEGIN}; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; ${DURABLE_COMMIT}
         UPDATE memmapfs_wal_logs SET last_lsn = last_lsn WHERE store = ${pg.escapeLiteral(this.config.store)}; COMMIT`);
     } catch (error) {
       this.unflushed = true;
@@ -357,7 +358,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     let oldest: number;
     try {
       client = await checkout(this.pool);
-      const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms';
+      const results = (await client.query(`${BEGIN}; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms';
         SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = ${pg.escapeLiteral(store)} FOR UPDATE`)) as unknown as pg.QueryResult[];
       const row = results.at(-1)!.rows[0];
       this.checkIdentity(row?.log_id);
@@ -403,6 +404,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       this.closed = true;
       clearTimeout(this.batchTimer);
       clearTimeout(this.positionTimer);
+      clearTimeout(this.leaveTimer);
       this.leaveProcess();
       await this.fetching?.catch(() => undefined);
       await this.follower.close();
@@ -445,7 +447,18 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     // A commit of this process reads what others committed before it in its first round trip: while
     // one is under way (not for long), the follower does not read the same records too. With many
     // writing hosts, every commit would otherwise have each of them run a read.
-    if (this.transactionSince !== undefined && performance.now() - this.transactionSince < LEAVE_TO_COMMIT_MS) return;
+    if (this.transactionSince !== undefined) {
+      const wait = LEAVE_TO_COMMIT_MS - (performance.now() - this.transactionSince);
+      if (wait > 0) {
+        // (Read then, should the commit still be waiting for the lock: what was heard is not left until it ends.)
+        this.leaveTimer ??= setTimeout(() => {
+          this.leaveTimer = undefined;
+          if (this.behind || this.heardLsn > this.have) this.fetchAhead();
+        }, Math.ceil(wait));
+        this.leaveTimer.unref();
+        return;
+      }
+    }
     this.fetching = (async () => {
       try {
         while (!this.closed && !this.aheadFull && (this.behind || this.heardLsn > this.have)) {
@@ -607,7 +620,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       const name = pg.escapeLiteral(store);
       // The writer lock, and in the same round trip the records committed before it that this process
       // has yet to read (what the follower has not fetched yet).
-      const results = (await client.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; SET LOCAL idle_in_transaction_session_timeout = '${this.idleTimeoutMs}ms'; ${relaxed ? 'SET LOCAL synchronous_commit = off;' : DURABLE_COMMIT}
+      const results = (await client.query(`${BEGIN}; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; SET LOCAL idle_in_transaction_session_timeout = '${this.idleTimeoutMs}ms'; ${relaxed ? 'SET LOCAL synchronous_commit = off;' : DURABLE_COMMIT}
         SELECT ${LOG_ROW_COLUMNS}, ${checksumAt(String(at))}, txid_current()::text AS xid FROM memmapfs_wal_logs l WHERE store = ${name} FOR UPDATE;
         ${pageAfterLocked(name, at)}`)) as unknown as pg.QueryResult[];
       const row = results.at(-2)!.rows[0];
@@ -673,6 +686,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         this.committingFrom = first;
         await client.query('COMMIT');
       }
+      // (Committed: whatever fails from here on, an `onCommit` that throws, is no connection broken in a commit.)
+      committing = false;
       this.committingFrom = undefined;
       this.transactionSince = undefined;
       this.committed(batch, first, bytes, relaxed);
@@ -696,6 +711,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     } finally {
       this.committingFrom = undefined;
       client?.release(broken as Error | undefined);
+      // Records of other hosts this commit read under the lock and did not report: the opener is told.
+      if (this.ahead.length > 0) this.announce();
       if (this.transactionSince !== undefined) {
         this.transactionSince = undefined;
         if (this.behind || this.heardLsn > this.have) this.fetchAhead();
@@ -753,7 +770,10 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
    * them (retention), the outcome cannot be known, and the log fails with `WAL_FAILED`.
    */
   private async outcomeOf(xid: string, first: number, count: number, token: string, cause: unknown): Promise<'committed' | 'aborted'> {
-    const deadline = Date.now() + OUTCOME_WAIT_MS;
+    // (A server that never got the whole of the commit's last query ends the transaction, idle, only
+    // after idleTimeoutMs: asked until then at least.)
+    const waitMs = Math.max(OUTCOME_WAIT_MS, this.idleTimeoutMs + 5_000);
+    const deadline = Date.now() + waitMs;
     let delay = 50;
     for (;;) {
       try {
@@ -780,7 +800,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         // The server is not back yet.
       }
       if (Date.now() > deadline) {
-        this.failure ??= new WalError('WAL_FAILED', `${this.name}: the connection broke while an append was being committed, and PostgreSQL could not be asked for ${OUTCOME_WAIT_MS / 1000} s whether it took effect. Its records may or may not be in the log: close the store and open it again.`, { cause });
+        this.failure ??= new WalError('WAL_FAILED', `${this.name}: the connection broke while an append was being committed, and PostgreSQL could not be asked for ${Math.round(waitMs / 1000)} s whether it took effect. Its records may or may not be in the log: close the store and open it again.`, { cause });
         throw this.failure;
       }
       await new Promise((resolve) => setTimeout(resolve, delay));

@@ -45,6 +45,21 @@ function holdNextCommit(meanwhile: () => Promise<void>): void {
   };
 }
 
+/** The next query of a small commit (its rows, then COMMIT) runs its statements before COMMIT or none of them, then its connection breaks. */
+function breakSmallCommit(runStatements: boolean): void {
+  (pg.Client.prototype as unknown as { query: Query }).query = function (this: pg.Client, ...args: unknown[]) {
+    const sql = typeof args[0] === 'string' ? args[0].trim() : '';
+    const parts = /^(INSERT[\s\S]*);\s*COMMIT$/.exec(sql);
+    if (!parts) return query.apply(this, args);
+    (pg.Client.prototype as unknown as { query: Query }).query = query;
+    return (runStatements ? query.call(this, parts[1]) : Promise.resolve()).then(() => {
+      (this as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      throw new Error('Connection terminated unexpectedly');
+    });
+  };
+}
+
+
 if (!postgres) {
   it.skip(INSTALL_ADVICE, () => undefined);
 } else {
@@ -128,5 +143,25 @@ if (!postgres) {
       await b.close();
       await dropStore(connectionString, store);
     });
+  });
+
+  describe('postgres log, a small commit whose connection broke before its COMMIT', () => {
+    it.each([false, true])('is refused as unwritten (its statements run: %s), and the log goes on without a gap', async (runStatements) => {
+      const store = freshStore('broken');
+      const seen: string[] = [];
+      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => seen.push(...records.map((r) => `${r.lsn}:${text(r)}`)) });
+      const b = await postgresWal({ connectionString: `${connectionString}&application_name=other`, store })({ codec: 'msgpack' });
+      await b.append([entry('b1')]);
+      breakSmallCommit(runStatements);
+      const refused = await a.append([entry('lost')]).then(() => undefined, (error: { code?: string }) => error);
+      expect(refused?.code).toBe('IO_ERROR');
+      await b.append([entry('b2')]);
+      expect(await a.append([entry('a2')])).toEqual([3]);
+      await a.fence();
+      expect(seen).toEqual(['1:b1', '2:b2', '3:a2']);
+      await a.close();
+      await b.close();
+      await dropStore(connectionString, store);
+    }, 60_000);
   });
 }

@@ -1,0 +1,120 @@
+import pg from 'pg';
+import { describe, expect, inject, it } from 'vitest';
+import { postgresWal } from '../src/index.js';
+import { channelOf, checksumSeed, recordChecksum } from '../src/log-tables.js';
+import { INSTALL_ADVICE } from './support/postgres-server.js';
+import { dropStore, entry, freshStore, text } from './support/places.js';
+
+const postgres = inject('postgres');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function connect(connectionString: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  return client;
+}
+
+/** As another host would, inside `client`'s open transaction (which then holds the writer lock): writes record last + 1. */
+async function writeAsOtherHost(client: pg.Client, store: string, body: string): Promise<number> {
+  const { rows } = await client.query('SELECT log_id, last_lsn FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]);
+  const lsn = Number(rows[0].last_lsn) + 1;
+  const payload = Buffer.from(body);
+  const checksum = recordChecksum(checksumSeed(rows[0].log_id), lsn, 1, payload);
+  await client.query('INSERT INTO memmapfs_wal_records (store, lsn, commit_end, type, checksum, payload) VALUES ($1, $2, $2, 1, $3, $4)', [store, lsn, checksum, payload]);
+  await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2, held_bytes = held_bytes + $3 WHERE store = $1', [store, lsn, payload.length]);
+  await client.query('SELECT pg_notify($1, $2)', [channelOf(store), String(lsn)]);
+  return lsn;
+}
+
+/** Polls `holds` every 10 ms for up to `ms`; whether it came true. */
+async function eventually(holds: () => boolean, ms: number): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(10)) if (holds()) return true;
+  return holds();
+}
+
+if (!postgres) {
+  it.skip(INSTALL_ADVICE, () => undefined);
+} else {
+  const { connectionString } = postgres;
+
+  describe('postgres log, commits that wait for the writer lock', () => {
+    it("fetch what another host commits meanwhile: a commit that keeps waiting does not keep the records it would read from the follower", async () => {
+      const store = freshStore('waiting');
+      const seen: string[] = [];
+      let available = 0;
+      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => seen.push(...records.map((r) => `${r.lsn}:${text(r)}`)), onAvailable: () => available++ });
+      await a.fence(); // (a pool connection ready: the append's transaction begins at once)
+      const x = await connect(connectionString);
+      const y = await connect(connectionString);
+      try {
+        await x.query('BEGIN');
+        await x.query('SELECT 1 FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]);
+        await y.query('BEGIN');
+        const yLocked = y.query('SELECT 1 FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]); // next in line
+        await sleep(50);
+        const appended = a.append([entry('a1')]);
+        await sleep(30); // a's transaction has begun, behind y
+        await writeAsOtherHost(x, store, 'x1');
+        await x.query('COMMIT'); // y takes the lock and keeps it; a's follower hears of x1
+        await yLocked;
+        // (No refresh() meanwhile, which would fetch it: the follower alone.)
+        expect(await eventually(() => available > 0, 5_000), 'x1 never announced while the commit waited').toBe(true);
+        expect(a.refresh()).toBe(1);
+        expect(seen).toEqual(['1:x1']);
+        await y.query('ROLLBACK');
+        expect(await appended).toEqual([2]);
+        expect(seen).toEqual(['1:x1', '2:a1']);
+      } finally {
+        await x.end();
+        await y.end();
+        await a.close();
+        await dropStore(connectionString, store);
+      }
+    }, 30_000);
+
+    it("announce other hosts' records they read under the lock when they then fail", async () => {
+      const store = freshStore('failing');
+      const seen: string[] = [];
+      let available = 0;
+      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => seen.push(...records.map((r) => `${r.lsn}:${text(r)}`)), onAvailable: () => available++ });
+      const x = await connect(connectionString);
+      try {
+        await x.query('BEGIN');
+        await x.query('SELECT 1 FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]);
+        const appended = a.append([entry('a1')]).then(() => 'written', (error: { code?: string }) => error.code);
+        await sleep(30);
+        await writeAsOtherHost(x, store, 'x1');
+        // A stray row at 2 (a crashed writer's leftovers, say): a's INSERT fails after its first round trip.
+        await x.query("INSERT INTO memmapfs_wal_records (store, lsn, commit_end, type, checksum, payload) VALUES ($1, 2, 2, 1, 0, '\\x00')", [store]);
+        await x.query('COMMIT');
+        expect(await appended).toBe('IO_ERROR');
+        expect(await eventually(() => available > 0 || seen.length > 0, 5_000), 'x1 neither reported nor announced').toBe(true);
+        a.refresh();
+        expect(seen).toEqual(['1:x1']);
+        await x.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn = 2', [store]);
+      } finally {
+        await x.end();
+        await a.close();
+        await dropStore(connectionString, store);
+      }
+    }, 30_000);
+
+    it.each(['serializable', 'repeatable\\ read'])('take turns with every append written when the server begins transactions as %s', async (level) => {
+      const store = freshStore('isolation');
+      const options = `&options=${encodeURIComponent(`-c default_transaction_isolation=${level}`)}`;
+      const a = await postgresWal({ connectionString: connectionString + options, store })({ codec: 'msgpack' });
+      const b = await postgresWal({ connectionString: `${connectionString}${options}&application_name=other`, store })({ codec: 'msgpack' });
+      const refused: string[] = [];
+      const run = async (log: typeof a, name: string) => {
+        for (let i = 0; i < 40; i++) await log.append([entry(`${name}${i}`)]).catch((error: Error) => refused.push(error.message));
+      };
+      await Promise.all([run(a, 'a'), run(b, 'b')]);
+      await a.fence();
+      expect(refused).toEqual([]);
+      expect(a.lastLsn).toBe(80);
+      await a.close();
+      await b.close();
+      await dropStore(connectionString, store);
+    }, 60_000);
+  });
+}
