@@ -34,6 +34,13 @@ const INDEX_TURN_MS = 0.25;
  * waiting in memory until this many wait, and then loads it to take them.
  */
 const LOAD_INDEX_AFTER_CHANGES = 4096;
+/**
+ * A bulk load that gets this many changes ahead of the loaded index waits for it after its commits:
+ * the changes waiting are held in memory (each with its memory and its block's copy), and collecting a
+ * heap of them costs more than indexing them (at a million memories, a backlog of hundreds of thousands
+ * held 750 MB and made garbage collection a third of the load).
+ */
+const MAX_BACKLOG = 32_768;
 
 /** What the search index needs of the store: the tables it indexes, the log it follows, where it saves. */
 export interface SearchIndexHost {
@@ -122,6 +129,20 @@ export class SearchIndex {
     // While the index is not loaded, changes may wait long: without the block copy, which the text is
     // read back from when they are indexed.
     this.pendingIndex.push(!this.indexLoaded && record.type === RecordType.MemoryPut && record.copy ? { ...record, copy: undefined } : record);
+  }
+
+  /** Changes applied that the index has yet to take (once it is loaded; none before). */
+  get backlog(): number {
+    return this.indexLoaded ? this.pendingIndex.length : 0;
+  }
+
+  /**
+   * After a commit of this process: while more than `MAX_BACKLOG` changes wait for the index, resolves
+   * once it took them (a failure of the provider is left to the next query to say); `undefined` otherwise.
+   */
+  keepUp(): Promise<void> | undefined {
+    if (this.backlog <= MAX_BACKLOG) return undefined;
+    return this.drain().catch(() => undefined);
   }
 
   /** A memory that expires at `expiresAt`: taken out of the index then. */

@@ -536,11 +536,16 @@ export class StoreEngine<S extends AgentState> {
       ...(i === 0 && after ? { after } : {}),
     }));
     if (this.takenOver) throw this.takenOver;
+    let lsns: number[];
     try {
-      return await this.wal.append(entries, check ? { check } : {});
+      lsns = await this.wal.append(entries, check ? { check } : {});
     } catch (error) {
       throw this.takenOver ?? toMemMapError(error);
     }
+    // (Far ahead of the search index, a bulk load waits for it: see `SearchIndex.keepUp`.)
+    const indexing = this.index.keepUp();
+    if (indexing) await indexing;
+    return lsns;
   }
 
   /**
