@@ -251,8 +251,32 @@ function* termsInByteOrder(table: TermTable): Generator<void, Array<{ id: number
     sorted.push({ id: table.find(terms[k]!), bytes });
     if (k % STEP_TERMS === STEP_TERMS - 1) yield;
   }
-  if (!inOrder) sorted.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+  if (!inOrder) {
+    // By code point, which is UTF-8's byte order, comparing strings (still far cheaper than buffers).
+    const byCodePoint = table.all().slice().sort(compareCodePoints);
+    return byCodePoint.map((term) => ({ id: table.find(term), bytes: Buffer.from(term, 'utf8') }));
+  }
   return sorted;
+}
+
+/**
+ * Orders strings by code point: as JavaScript compares them (by UTF-16 code unit), but for a surrogate
+ * (part of a character above U+FFFF) against a code unit from U+E000 to U+FFFF, which it puts first.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      // Surrogates (D800–DFFF) above E000–FFFF: E000–FFFF moved down to D800–F7FF, surrogates up to F800–FFFF.
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
 }
 
 /** Terms a build takes between two turns it gives the event loop. */

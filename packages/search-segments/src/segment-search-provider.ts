@@ -352,7 +352,7 @@ export class SegmentSearchProvider implements SearchProvider {
       const held = this.sealed[0];
       if (!held) return;
       const epoch = this.epoch;
-      const bytes = await inSlices(held.builder.buildSteps());
+      const bytes = await inSlices(held.builder.buildSteps(), () => this.epoch !== epoch || this.closed);
       if (!bytes || this.epoch !== epoch || this.closed) return;
       const written = await this.writeSegment(held.key, bytes);
       if (this.epoch !== epoch || this.closed) {

@@ -125,10 +125,10 @@ export class SearchIndex {
   }
 
   /** A memory change applied to the tables: it waits to be indexed (see `schedule`). */
-  note(record: LogRecord): void {
+  note(record: LogRecord, own = false): void {
     // While the index is not loaded, changes may wait long: without the block copy, which the text is
     // read back from when they are indexed.
-    this.pendingIndex.push(!this.indexLoaded && record.type === RecordType.MemoryPut && record.copy ? { ...record, copy: undefined } : record);
+    this.pendingIndex.push(!this.indexLoaded && record.type === RecordType.MemoryPut && record.copy ? { ...record, copy: undefined } : record, own);
   }
 
   /** Changes applied that the index has yet to take (once it is loaded; none before). */
@@ -137,13 +137,53 @@ export class SearchIndex {
   }
 
   /**
-   * After a commit of this process: while more than `MAX_BACKLOG` changes wait for the index, resolves
-   * once it took them (a failure of the provider is left to the next query to say); `undefined` otherwise.
+   * After a commit of memory changes of this process: while more than `MAX_BACKLOG` of its own changes
+   * wait for the index, resolves once the index took all but `MAX_BACKLOG` of those waiting now (never
+   * those that arrive meanwhile, nor other processes' beyond those among them: another writer going on
+   * does not hold it); `undefined` otherwise. A failure of the provider releases it, with a warning, and
+   * is left to the next query to say.
    */
   keepUp(): Promise<void> | undefined {
-    if (this.backlog <= MAX_BACKLOG) return undefined;
-    return this.drain().catch(() => undefined);
+    // (Only this process's own changes count: its commits waiting would not slow another writer down.)
+    if (!this.indexLoaded || this.pendingIndex.ownWaiting <= MAX_BACKLOG) return undefined;
+    const target = this.pendingIndex.ownPushed - MAX_BACKLOG;
+    return new Promise<void>((resolve) => {
+      this.keepingUp.push({ target, resolve });
+      this.drain().then(
+        () => this.releaseKeepingUp(),
+        (error: unknown) => this.keepingUpFailed(error),
+      );
+    });
   }
+
+  /** Commits waiting for the index to take this process's changes before `target` (counted as `ChangeQueue.ownPushed`). */
+  private keepingUp: Array<{ target: number; resolve: () => void }> = [];
+
+  /** Resolves the commits waiting for changes the index has taken by now. */
+  private wakeKeepingUp(): void {
+    if (this.keepingUp.length === 0) return;
+    const taken = this.pendingIndex.ownDropped;
+    this.keepingUp = this.keepingUp.filter((waiting) => {
+      if (waiting.target > taken) return true;
+      waiting.resolve();
+      return false;
+    });
+  }
+
+  private releaseKeepingUp(): void {
+    for (const waiting of this.keepingUp.splice(0)) waiting.resolve();
+  }
+
+  /** Indexing failed while commits waited for it: they go on; the changes waiting let go of their block copies (their texts are read back when indexed). */
+  private keepingUpFailed(error: unknown): void {
+    this.releaseKeepingUp();
+    this.pendingIndex.dropCopies();
+    if (this.keepUpWarned) return;
+    this.keepUpWarned = true;
+    process.emitWarning(`The search index could not take the changes waiting for it (${this.pendingIndex.length}); writes go on, and queries try again: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_INDEX_FAILED' });
+  }
+
+  private keepUpWarned = false;
 
   /** A memory that expires at `expiresAt`: taken out of the index then. */
   noteExpiry(id: number, expiresAt: number): void {
@@ -350,6 +390,7 @@ export class SearchIndex {
         // Taken off the queue only once the provider has them: a failure leaves the failed change for
         // the next try, and the snapshot is not saved as covering it.
         this.pendingIndex.drop(done);
+        this.wakeKeepingUp();
       }
       if (this.pendingIndex.length > 0) await new Promise((resolve) => setImmediate(resolve));
     }
@@ -681,14 +722,34 @@ export class SearchIndex {
  */
 class ChangeQueue {
   private items: LogRecord[] = [];
+  /** Whether each change (by its place in `items`) is this process's own. */
+  private owns: boolean[] = [];
   private head = 0;
+  /** This process's own changes pushed, and taken off, since the queue was made. */
+  ownPushed = 0;
+  ownDropped = 0;
 
   get length(): number {
     return this.items.length - this.head;
   }
 
-  push(record: LogRecord): void {
+  /** This process's own changes waiting. */
+  get ownWaiting(): number {
+    return this.ownPushed - this.ownDropped;
+  }
+
+  push(record: LogRecord, own: boolean): void {
     this.items.push(record);
+    this.owns.push(own);
+    if (own) this.ownPushed++;
+  }
+
+  /** The waiting memory changes let go of their block copies. */
+  dropCopies(): void {
+    for (let i = this.head; i < this.items.length; i++) {
+      const record = this.items[i]!;
+      if (record.type === RecordType.MemoryPut && record.copy) this.items[i] = { ...record, copy: undefined };
+    }
   }
 
   /** The `i`-th waiting change (`i` < `length`). */
@@ -698,13 +759,18 @@ class ChangeQueue {
 
   /** Takes the first `count` changes off (their slots are let go of, for the collector). */
   drop(count: number): void {
-    for (let i = this.head; i < this.head + count; i++) this.items[i] = undefined as unknown as LogRecord;
+    for (let i = this.head; i < this.head + count; i++) {
+      this.items[i] = undefined as unknown as LogRecord;
+      if (this.owns[i]) this.ownDropped++;
+    }
     this.head += count;
     if (this.head === this.items.length) {
       this.items = [];
+      this.owns = [];
       this.head = 0;
     } else if (this.head >= 4096 && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head);
+      this.owns = this.owns.slice(this.head);
       this.head = 0;
     }
   }

@@ -543,7 +543,7 @@ export class StoreEngine<S extends AgentState> {
       throw this.takenOver ?? toMemMapError(error);
     }
     // (Far ahead of the search index, a bulk load waits for it: see `SearchIndex.keepUp`.)
-    const indexing = this.index.keepUp();
+    const indexing = records.some((record) => record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete) ? this.index.keepUp() : undefined;
     if (indexing) await indexing;
     return lsns;
   }
@@ -660,7 +660,7 @@ export class StoreEngine<S extends AgentState> {
       // (A new memory's record of this process has id 0: `apply` gives it its id, the LSN.)
       const record = (committed.context as LogRecord | undefined) ?? this.decode(committed, true);
       if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy && committed.context) this.copiedBytesSinceCheckpoint += record.copy.byteLength;
-      this.apply(record, committed.lsn, true);
+      this.apply(record, committed.lsn, true, committed.context !== undefined);
       // (Only once applied: a record that could not be is never covered by a checkpoint.)
       this.lastApplied = { lsn: committed.lsn, offset: committed.offset, checksum: committed.checksum };
     }
@@ -1229,7 +1229,7 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /** Applies a durable record to the tables. `live`: it was just written by this process (not replayed). */
-  private apply(record: LogRecord, lsn: number, live: boolean): void {
+  private apply(record: LogRecord, lsn: number, live: boolean, own = false): void {
     if (this.remote) this.hostBlocks.writeRecordBlocks(record);
     for (const ref of blockRefsOf(record)) {
       if (this.references.isRetired(ref.chunk)) this.references.unretire(ref);
@@ -1303,7 +1303,7 @@ export class StoreEngine<S extends AgentState> {
         this.noteCacheOpen(record.cache, record.nonce === undefined ? { lsn } : { lsn, nonce: record.nonce });
         break;
     }
-    if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.index.note(record);
+    if (live && (record.type === RecordType.MemoryPut || record.type === RecordType.MemoryDelete)) this.index.note(record, own);
   }
 
 
