@@ -56,7 +56,8 @@ describe('provider registry', () => {
       await existing.close();
       const out = [];
       // (Opening an existing store loads a search adapter only when a query needs it, but says at once that it is missing.)
-      for (const attempt of [() => resolveSearchProvider('orama'), () => resolveCodec('cbor'), () => MemMapFS.init(${JSON.stringify(join('x', 'store'))}, { search: 'orama', codec: json })]) {
+      // (The last: a new store with the default codec, which an open starts loading before it needs it.)
+      for (const attempt of [() => resolveSearchProvider('orama'), () => resolveCodec('cbor'), () => MemMapFS.init(${JSON.stringify(join('x', 'store'))}, { search: 'orama', codec: json }), () => MemMapFS.init(${JSON.stringify(join('x', 'fresh'))}, { search: none })]) {
         try { await attempt(); out.push('resolved'); } catch (e) { out.push({ code: e.code, message: e.message }); }
       }
       console.log(JSON.stringify(out));
@@ -65,13 +66,15 @@ describe('provider registry', () => {
     const result = spawnSync(process.execPath, ['--conditions=dev-source', '--import', pathToFileURL(tsx).href, script], { cwd: dir, encoding: 'utf8', env: withoutNodePath() });
     await rm(dir, { recursive: true, force: true });
     expect(result.status, result.stderr).toBe(0);
-    const [search, codec, opened] = JSON.parse(result.stdout) as Array<{ code: string; message: string }>;
+    const [search, codec, opened, fresh] = JSON.parse(result.stdout) as Array<{ code: string; message: string }>;
     expect(search).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(search!.message).toContain('npm install @memmapfs/search-orama');
     expect(codec).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(codec!.message).toContain('@memmapfs/codec-cbor');
     expect(opened).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(opened!.message).toContain('npm install @memmapfs/search-orama');
+    expect(fresh).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
+    expect(fresh!.message).toContain('npm install @memmapfs/codec-msgpack');
   });
 
   it('says which names exist when a name is unknown', async () => {

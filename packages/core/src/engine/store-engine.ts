@@ -4,7 +4,7 @@ import { fileWal, syncFolder, type CommittedRecord, type LogSnapshot, type WalHe
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
-import { deferSearchProvider, deferStoreSearchProvider, resolveCodec, type DeferredSearchProvider } from '../registry/provider-registry.js';
+import { deferSearchProvider, deferStoreSearchProvider, prefetchCodec, resolveCodec, type DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { AgentState, Durability, Memory, MemMapFSOptions, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, decodeRecord, encodeRecord, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
@@ -262,6 +262,8 @@ export class StoreEngine<S extends AgentState> {
     const layout = storeLayout(root);
     const files = options.fileSystem ?? nodeFileSystem;
     const remote = options.wal !== undefined;
+    // (Most stores use the default codec: its import overlaps with the reads below.)
+    if (options.codec === undefined) prefetchCodec('msgpack');
     /** How messages name the log. */
     const theLog = remote ? `The shared log of ${root}` : `The log at ${layout.wal}`;
     const readOnly = options.readOnly === true;

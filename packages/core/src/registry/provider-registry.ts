@@ -206,13 +206,37 @@ async function callFactory<T>(create: () => T | Promise<T>, name: string, kind: 
   }
 }
 
+/** Adapter packages being loaded or loaded, by package: each is imported once per process. */
+const adapterLoads = new Map<string, Promise<unknown>>();
+
+/**
+ * Starts loading the built-in codec `name` (when installed) without waiting: an open that will need it
+ * once it has read which codec the store uses overlaps the import with its reads of the store's files.
+ */
+export function prefetchCodec(name: string): void {
+  const pkg = builtinPackages[name];
+  if (pkg === undefined || codecFactories.has(name)) return;
+  loadAdapter(pkg, name, 'codec').catch(() => undefined);
+}
+
+function loadAdapter(pkg: string, name: string, kind: string): Promise<unknown> {
+  let load = adapterLoads.get(pkg);
+  if (!load) {
+    load = importAdapter(pkg, name, kind);
+    adapterLoads.set(pkg, load);
+    // (A failed import is tried again by the next caller, who then sees its error.)
+    load.catch(() => adapterLoads.delete(pkg));
+  }
+  return load;
+}
+
 async function loadBuiltinFactory(name: string, kind: string): Promise<(options?: unknown) => unknown> {
   const pkg = builtinPackages[name];
   if (pkg === undefined) {
     const known = kind === 'codec' ? [...new Set([...codecFactories.keys(), 'msgpack', 'cbor'])] : [...new Set([...searchFactories.keys(), 'flexsearch', 'orama', 'segments'])];
     throw new MemMapError('PROVIDER_UNKNOWN', `Unknown ${kind} '${name}'. Use one of ${known.map((k) => `'${k}'`).join(', ')}, pass an instance, or register '${name}' first with ${kind === 'codec' ? 'registerCodec' : 'registerSearchProvider'}().`, { subsystem: 'registry' });
   }
-  const mod = await importAdapter(pkg, name, kind);
+  const mod = await loadAdapter(pkg, name, kind);
   const factory = (mod as { default?: unknown }).default;
   if (typeof factory !== 'function') {
     throw new MemMapError('PROVIDER_FAILED', `${pkg} does not export a factory as its default export; is it a MemMapFS adapter of a matching version?`, { subsystem: 'registry' });
