@@ -233,28 +233,24 @@ export class SegmentBuilder implements SearchableSegment {
 }
 
 /**
- * The terms (by id) with their UTF-8 bytes, in byte order. Sorted as JavaScript strings, by UTF-16
- * code units, which is the same order but where a character above U+FFFF meets one from U+E000 to
- * U+FFFF: checked afterwards, pair by pair, and sorted by bytes only then (a comparison of strings
- * costs far less than one of buffers, and a segment of texts whose words are all different holds
- * hundreds of thousands of terms).
+ * The terms (by id) with their UTF-8 bytes, in byte order. Sorted as JavaScript strings first, natively
+ * (by UTF-16 code unit, which is byte order but where a character above U+FFFF meets one from U+E000 to
+ * U+FFFF), checked pair by pair, and sorted by code point only when a pair is out of that order: a
+ * segment of texts whose words are all different holds hundreds of thousands of terms.
  */
 function* termsInByteOrder(table: TermTable): Generator<void, Array<{ id: number; bytes: Buffer }>, void> {
-  // (The array's own sort, without a comparator: strings compared natively.)
   const terms = table.all().slice().sort();
+  for (let k = 1; k < terms.length; k++) {
+    if (compareCodePoints(terms[k - 1]!, terms[k]!) > 0) {
+      terms.sort(compareCodePoints);
+      break;
+    }
+  }
   yield;
   const sorted: Array<{ id: number; bytes: Buffer }> = [];
-  let inOrder = true;
   for (let k = 0; k < terms.length; k++) {
-    const bytes = Buffer.from(terms[k]!, 'utf8');
-    inOrder &&= k === 0 || Buffer.compare(sorted[k - 1]!.bytes, bytes) < 0;
-    sorted.push({ id: table.find(terms[k]!), bytes });
+    sorted.push({ id: table.find(terms[k]!), bytes: Buffer.from(terms[k]!, 'utf8') });
     if (k % STEP_TERMS === STEP_TERMS - 1) yield;
-  }
-  if (!inOrder) {
-    // By code point, which is UTF-8's byte order, comparing strings (still far cheaper than buffers).
-    const byCodePoint = table.all().slice().sort(compareCodePoints);
-    return byCodePoint.map((term) => ({ id: table.find(term), bytes: Buffer.from(term, 'utf8') }));
   }
   return sorted;
 }

@@ -649,8 +649,6 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
           batch[0]!.reject(refusal);
           return;
         }
-      } else if (this.reporting) {
-        throw this.reportedInside(counter);
       }
       // (Without a precondition, the records before the counter are reported after the COMMIT, with this
       // commit's own, in LSN order: applying them does not hold every other host's appends back.)
@@ -666,26 +664,23 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         bytes += pending.bytes;
       }
       const last = lsn - 1;
-      const counted = `UPDATE memmapfs_wal_logs SET last_lsn = ${last}, held_bytes = held_bytes + ${bytes} WHERE store = ${name}`;
-      const notify = `SELECT pg_notify(${pg.escapeLiteral(channelOf(store))}, '${last}')`;
+      // The counter, the notification (sent at commit) and the COMMIT in the last round trip; a small
+      // commit's rows go with them, as literals (a statement that fails skips those after it: nothing is
+      // committed), a larger commit's before, as parameters.
+      let tail = `UPDATE memmapfs_wal_logs SET last_lsn = ${last}, held_bytes = held_bytes + ${bytes} WHERE store = ${name}; SELECT pg_notify(${pg.escapeLiteral(channelOf(store))}, '${last}'); COMMIT`;
       if (rows.length <= INSERT_ROWS && bytes <= INLINE_BYTES) {
-        // A small commit in one round trip: its rows as literals, the counter, the notification (sent at
-        // commit) and the COMMIT. (A statement that fails skips those after it: nothing is committed.)
         const values = rows.map(([l, end, type, sum, payload]) => `(${name}, ${token}, ${l}, ${end}, ${type}, ${sum}, decode('${(payload as Buffer).toString('hex')}', 'hex'))`).join(', ');
-        committing = true;
-        this.committingFrom = first;
-        await client.query(`INSERT INTO memmapfs_wal_records (store, commit_token, ${RECORD_COLUMNS}) VALUES ${values}; ${counted}; ${notify}; COMMIT`);
+        tail = `INSERT INTO memmapfs_wal_records (store, commit_token, ${RECORD_COLUMNS}) VALUES ${values}; ${tail}`;
       } else {
         for (let at = 0; at < rows.length; at += INSERT_ROWS) {
           const chunk = rows.slice(at, at + INSERT_ROWS);
           const values = chunk.map((_, i) => `($1, $2, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}, $${i * 5 + 6}, $${i * 5 + 7})`).join(', ');
           await client.query(`INSERT INTO memmapfs_wal_records (store, commit_token, ${RECORD_COLUMNS}) VALUES ${values}`, [store, token, ...chunk.flat()]);
         }
-        await client.query(`${counted}; ${notify}`);
-        committing = true;
-        this.committingFrom = first;
-        await client.query('COMMIT');
       }
+      committing = true;
+      this.committingFrom = first;
+      await client.query(tail);
       // (Committed: whatever fails from here on, an `onCommit` that throws, is no connection broken in a commit.)
       committing = false;
       this.committingFrom = undefined;

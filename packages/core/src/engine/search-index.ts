@@ -35,7 +35,8 @@ const INDEX_TURN_MS = 0.25;
  */
 const LOAD_INDEX_AFTER_CHANGES = 4096;
 /**
- * A bulk load that gets this many changes ahead of the loaded index waits for it after its commits:
+ * A bulk load that gets this many of its own changes ahead of the loaded index waits for it after its
+ * commits (see `keepUp`):
  * the changes waiting are held in memory (each with its memory and its block's copy), and collecting a
  * heap of them costs more than indexing them (at a million memories, a backlog of hundreds of thousands
  * held 750 MB and made garbage collection a third of the load).
