@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { MemMapError } from './errors.js';
 import { StoreEngine, initialAgentState } from './engine/store-engine.js';
+import { openStoreEngine } from './engine/store-open.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
 import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, StoreStats } from './types.js';
 import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
@@ -94,7 +95,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: onIndexRebuild must be a function (done, total) => void.');
     }
     const initial = checkAgentState(opts.initialState ?? initialAgentState, 'MemMapFS.init') as unknown as S;
-    const engine = await StoreEngine.open<S>(resolve(root), opts, initial);
+    const engine = await openStoreEngine<S>(resolve(root), opts, initial);
     engine.index.onRebuild = opts.onIndexRebuild;
     return new MemMapFS<S>(engine, opts);
   }

@@ -339,3 +339,11 @@ function invalid(lsn: number, why: string, cause?: unknown): MemMapError {
 export function isEmbeddingBytes(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array && value.byteLength > 0 && value.byteLength % 4 === 0;
 }
+
+/** The block references a record carries. */
+export function blockRefsOf(record: LogRecord): BlockRef[] {
+  if (record.type === RecordType.MemoryPut) return [record.memory.ref];
+  if (record.type === RecordType.StreamAppend) return [record.ref];
+  if (record.type === RecordType.BlocksMoved) return [...record.memories.map((move) => move.to), ...record.streams.map((move) => move.to)];
+  return [];
+}

@@ -1,0 +1,304 @@
+import * as nodeFileSystem from 'node:fs/promises';
+import { chunkStore, type BlockStore } from '@memmapfs/blocks';
+import { fileWal, syncFolder, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
+import type { Codec } from '../contracts/codec.js';
+import { MemMapError } from '../errors.js';
+import { deferSearchProvider, deferStoreSearchProvider, prefetchCodec, resolveCodec } from '../registry/provider-registry.js';
+import type { AgentState, MemMapFSOptions, StoreFileSystem } from '../types.js';
+import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { installSnapshot } from '../checkpoint/store-snapshot.js';
+import type { CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import { toMemMapError } from './error-mapping.js';
+import { blockRefsOf, decodeRecord } from './log-records.js';
+import { readSearchSnapshotProvider } from './search-snapshot.js';
+import { storeLayout, type StoreLayout } from './store-layout.js';
+import { restoreLostBlocks, ReferencedRangeLog, UncheckpointedCopies } from './block-recovery.js';
+import { CacheChanged, CacheNotVouched, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
+import { withFileLock } from './file-lock.js';
+import { HOST_LOCK_WAIT_MS, StoreEngine, type BlockSyncDemand } from './store-engine.js';
+
+/** Default of `autoSnapshot.everyRecords`. */
+const AUTO_SNAPSHOT_EVERY_RECORDS = 100_000;
+/** Default of `autoCompaction.minDeadBytes`. */
+const AUTO_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Opens or creates the store at `root`: maps the last checkpoint and replays the log after it. Should
+ * another process publish a newer checkpoint and drop the log the older one needed while this one
+ * opens, it opens again from the newer one.
+ */
+export async function openStoreEngine<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
+  /** A read-only open whose cache the log does not vouch for reads the log alone (it cannot drop the cache). */
+  let ignoreCache = false;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openOnce(root, options, initialState, ignoreCache);
+    } catch (error) {
+      if (error instanceof CacheNotVouched && options.readOnly === true) ignoreCache = true;
+      const retry = isRetriedOpen(error);
+      if (!retry || attempt >= 5) {
+        // (A search provider instance of the caller's is left open by a try that is retried: the open gives up here.)
+        if (retry && options.search !== undefined && typeof options.search === 'object') await Promise.resolve((options.search as { close?: () => unknown }).close?.()).catch(() => undefined);
+        if (error instanceof CacheNotVouched || error instanceof CacheChanged) throw new MemMapError('IO_ERROR', `${error.message} (It was not, after ${attempt} tries: other processes keep opening copies of this cache.)`);
+        throw error instanceof CheckpointOvertaken ? error.reason : error;
+      }
+    }
+  }
+}
+
+/**
+ * One try of `openStoreEngine`: opens the blocks and the log, takes the tables from the checkpoint, and
+ * replays the records after it under the log's writer lock (the log hands them over as it recovers).
+ */
+async function openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S, ignoreCache: boolean): Promise<StoreEngine<S>> {
+  const layout = storeLayout(root);
+  const files = options.fileSystem ?? nodeFileSystem;
+  const remote = options.wal !== undefined;
+  // (Most stores use the default codec: its import overlaps with the reads below.)
+  if (options.codec === undefined) prefetchCodec('msgpack');
+  /** How messages name the log. */
+  const theLog = remote ? `The shared log of ${root}` : `The log at ${layout.wal}`;
+  const readOnly = options.readOnly === true;
+  // With a log elsewhere, the root is this host's cache: made when missing, whatever the log holds.
+  const present = (path: string) => nodeFileSystem.stat(path).then(() => true, () => false);
+  const exists = await present(remote ? layout.checkpoints : layout.wal);
+  // A folder holds one kind of store: a local one's blocks are not a cache others may write into.
+  if (remote && ((await present(layout.wal)) || (await present(layout.head)))) {
+    throw new MemMapError('INVALID_ARGUMENT', `${root} holds a local store (state.wal): a store on a shared log needs a folder of its own for this host's cache. Copy the local store's memories into it with exportMemories/restoreMemories (\`memmapfs export\`, \`memmapfs import\`).`);
+  }
+  if (!remote && !exists && (await present(layout.host))) {
+    throw new MemMapError('INVALID_ARGUMENT', `${root} is a host's cache of a store on a shared log (host.json): open it with the same wal option (e.g. postgresWal({ connectionString, store })).`);
+  }
+  if (!remote && !exists && (options.create === false || readOnly)) {
+    throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
+  }
+  // (Read-only, this host's cache is read, never made: the open that makes it writes a record of its own.)
+  if (remote && readOnly && !exists) {
+    throw new MemMapError('STORE_NOT_FOUND', `No host cache at ${root} (no checkpoints folder): open the store there once without readOnly, which builds this host's cache from the shared log; read-only opens then read it.`);
+  }
+  // With no codec option, an existing store's codec is read from its log's header, under the writer
+  // lock (recover, below): a header being rewritten by repair is never read half-way.
+  let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
+  // The adapter is imported when the index is first needed, not here: only checked to be installed.
+  // Without a search option, an existing store uses the provider its saved index names (its header alone is read).
+  const search = options.search !== undefined || !exists
+    ? await deferSearchProvider(options.search)
+    : await deferStoreSearchProvider(await readSearchSnapshotProvider(layout.searchSnapshot, files));
+  const durability = options.durability ?? 'sync';
+  let blocks: BlockStore | undefined;
+  let wal: WriteAheadLog | undefined;
+  const blockSync: BlockSyncDemand = { needed: false };
+  const target: { engine?: StoreEngine<S> } = {};
+  try {
+    // (An existing store has its folders: an open then spends no fsync on them. Derived data's
+    // folders are made again by whoever writes there.)
+    if (!readOnly && !exists) await createFolders(layout, files);
+    // Core talks to the log and the blocks through their contracts only; these are the local files.
+    const openBlocks = chunkStore(layout.blocks, { fileSystem: files, ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
+    const openLog = options.wal ?? fileWal(layout.wal, { fileSystem: files });
+    blocks = await openBlocks({
+      readOnly,
+      reader: options.reader ?? 'auto',
+      // Asked when a chunk is chosen for new blocks: first catch up, so that every durable record counts.
+      referenced: {
+        end: (chunk) => target.engine!.caughtUp().references.end(chunk),
+        lastChunk: (below) => target.engine!.caughtUp().references.lastChunk(below),
+        // (With a shared log, records arrive late: a retirement committed before the chunk's lock was taken must count.)
+        ...(remote ? { beforeAdopt: () => target.engine!.catchUp() } : {}),
+      },
+      ...(remote ? { chunkNumbers: () => target.engine?.hostBlocks.own ?? noChunkNumbersYet() } : {}),
+    });
+    let engine: StoreEngine<S> | undefined;
+    let lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
+    // The tables as a checkpoint left them, read in place; the log is read from the record after it.
+    let checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current();
+    // With a shared log, a checkpoint is this very cache's only if host.json says the cache is this
+    // one (not a copy, whose chunk files may be older than its checkpoint): else the log is replayed
+    // from its first record, every block written from its copy.
+    const savedCache = remote && !ignoreCache ? await readHostCache(layout.host, layout.blocks, files) : undefined;
+    if (remote && checkpoint && savedCache?.logId !== checkpoint.logId) {
+      // (Dropped for good, not just now: a later open, once host.json is written again, must not take it either.)
+      if (!readOnly) await files.unlink(layout.manifest).then(() => syncFolder(layout.root, files), () => undefined);
+      checkpoint = undefined;
+    }
+    // Its tables are decoded before the log is read after it: one that cannot be is not used, and the
+    // log is replayed whole instead.
+    let tables: CheckpointTables | undefined;
+    let checkpointCodec: Codec | undefined;
+    try {
+      if (checkpoint) {
+        checkpointCodec = codec ?? (await resolveCodec(undefined, checkpoint.codec));
+        tables = checkpoint.tables(checkpointCodec);
+      }
+    } catch (error) {
+      if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
+      process.emitWarning(`The checkpoint ${checkpoint!.path} is not used (the open replays the whole log): ${error.message}`, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
+      checkpoint = undefined;
+    }
+    // (This host's own checkpoint, before a snapshot may take its place: host.json vouched for it.)
+    const ownCheckpoint = checkpoint;
+    wal = await openLog({
+      readOnly,
+      ...(remote ? { create: !readOnly && options.create !== false } : {}),
+      codec: codec?.name ?? 'msgpack',
+      durability,
+      ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
+      ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
+      beforeSync: () => {
+        if (!blockSync.needed) return;
+        blockSync.needed = false;
+        return blocks!.sync();
+      },
+      onCommit: (records) => target.engine?.applyCommitted(records),
+      // (A shared log's follower tells of other hosts' records as they arrive: applied at once, so
+      // that state subscribers hear of them.)
+      onAvailable: () => {
+        if (!target.engine?.closing) target.engine?.followed();
+      },
+      // Under the writer lock: the tables are built from the records as they are read (never all in
+      // memory), and blocks a power loss took are put back before anyone places new ones.
+      ...(checkpoint ? { resumeAfter: checkpoint.position } : {}),
+      // A new host (no checkpoint of its own) starts from the newest snapshot another host published,
+      // if the log keeps one: the records before it are never read.
+      // Also a host whose checkpoint is older than what the log still holds (retention went past it
+      // while it was away): the snapshot takes its checkpoint's place.
+      ...(remote && !readOnly ? {
+        fromSnapshot: async (snapshot: LogSnapshot, header: WalHeader) => {
+          const snapshotCodec = codec ?? (await resolveCodec(undefined, header.codec));
+          // (A snapshot dropped while it was read, say, is the log's WalError: a MemMapError, so that the open is retried.)
+          const installed = await installSnapshot(snapshot, header, layout.checkpoints, blocks!, snapshotCodec, files, options.reader ?? 'auto').catch((error: unknown) => {
+            throw toMemMapError(error);
+          });
+          if (!installed) return undefined;
+          checkpointCodec = snapshotCodec;
+          tables = installed.tables(checkpointCodec);
+          checkpoint = installed;
+          return installed.position;
+        },
+      } : {}),
+      // (With a shared log, what recovery repairs is this host's own chunk files: other hosts need not
+      // wait for a long replay, as a new host's first open.)
+      ...(remote ? { recoverWithoutLock: true } : {}),
+      recover: async (records, header, start) => {
+        // (The codec the checkpoint was read with, when it is the log's: not resolved twice.)
+        codec ??= checkpointCodec?.name === header.codec ? checkpointCodec : await resolveCodec(undefined, header.codec);
+        if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
+        const auto = options.autoCompaction ?? true;
+        const autoCompaction = auto === false ? undefined : auto === true ? AUTO_COMPACTION_MIN_DEAD_BYTES : auto.minDeadBytes ?? AUTO_COMPACTION_MIN_DEAD_BYTES;
+        // (With a shared log, history is kept as long as the log keeps its records: see `MemMapFSOptions.wal`.)
+        engine = new StoreEngine<S>(layout, blocks!, codec, search, durability, initialState, files, blockSync, options.reader ?? 'auto', remote ? Number.POSITIVE_INFINITY : options.historyRetentionMs ?? Number.POSITIVE_INFINITY, autoCompaction);
+        // (With a shared log, every block of the records replayed is written from its copy, this host's
+        // own too: what a power loss took is back, and nothing is kept for `restoreLostBlocks`.)
+        engine.remote = remote;
+        // (Read-only with a shared log, the blocks of the records read are kept in memory, never written;
+        // those of the cache's checkpoint are read from its chunk files, as the log vouches for it.)
+        if (remote && readOnly) {
+          engine.writesCache = false;
+          engine.unwritten.keepOnly(!ignoreCache);
+        }
+        const snapshots = options.autoSnapshot ?? true;
+        if (remote && snapshots !== false) engine.snapshots.every = snapshots === true ? AUTO_SNAPSHOT_EVERY_RECORDS : snapshots.everyRecords ?? AUTO_SNAPSHOT_EVERY_RECORDS;
+        if (start.after > 0) {
+          if (!checkpoint || start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
+            const reason = checkpoint && start.after > checkpoint.position.lsn
+              ? new MemMapError('WAL_TRUNCATED', `${theLog} no longer holds records ${checkpoint.position.lsn + 1} to ${start.after}, which come after the checkpoint ${checkpoint.path}.`, { subsystem: 'wal' })
+              : checkpoint
+                ? new MemMapError('WAL_CORRUPT', `${theLog} resumed after record ${start.after}, not after the checkpoint's record ${checkpoint.position.lsn} of log ${checkpoint.logId} (codec ${checkpoint.codec}).`, { subsystem: 'wal' })
+                : remote && readOnly
+                  ? new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a snapshot let it drop the ones before), and this host's cache has no checkpoint it can resume from: open ${root} once without readOnly, which installs the newest snapshot; read-only opens then resume from it.`, { subsystem: 'wal' })
+                : remote
+                  ? new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a snapshot let it drop the ones before), and no usable checkpoint or snapshot covers them: publish a new snapshot (publishSnapshot(), \`memmapfs snapshot\`) from a host that has the store open, then open this one again.`, { subsystem: 'wal' })
+                  : new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers them. Run \`memmapfs verify\`; restore the store from a backup if the checkpoint is lost.`, { subsystem: 'wal' });
+            // A newer checkpoint was published meanwhile (and the log dropped what the older one needed): open from it.
+            const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
+            const overtaken = now !== undefined && now.position.lsn > (checkpoint?.position.lsn ?? 0);
+            throw overtaken ? new CheckpointOvertaken(reason) : reason;
+          }
+          engine.loadCheckpoint(checkpoint, tables!);
+          lastApplied = checkpoint.position;
+        }
+        const copies = new UncheckpointedCopies();
+        const ranges = new ReferencedRangeLog();
+        for await (const walRecord of records) {
+          const { lsn } = walRecord;
+          // Detached from the window it was read in: what the tables keep must not keep the log alive.
+          const record = decodeRecord(codec, walRecord.type, walRecord.payload, lsn, true);
+          if (!readOnly && !remote) copies.note(record, lsn);
+          // (Only a writer restores blocks, and only then needs every range.)
+          if (!readOnly && !remote) for (const ref of blockRefsOf(record)) ranges.note(ref);
+          lastApplied = { lsn, offset: walRecord.offset, checksum: walRecord.checksum };
+          engine.replay(record, lsn);
+        }
+        // (Read-only, nothing is written: blocks a power loss took stay missing until a writer opens the store.)
+        if (!readOnly && !remote) await restoreLostBlocks(blocks!, copies.blocks, () => [...ranges.all(), ...engine!.checkpointRefs()]);
+      },
+    });
+    if (!engine) throw new MemMapError('WAL_FAILED', `${theLog} opened without handing over its records.`, { subsystem: 'wal' });
+    engine.opened(wal, lastApplied);
+    target.engine = engine;
+    if (remote && readOnly && ownCheckpoint && savedCache) {
+      // The cache's checkpoint and chunk files hold only if its last open is this folder's (not a copy's since).
+      const last = engine.lastOpenOf(savedCache.cache);
+      if (!last || !isOwnOpen(layout, savedCache.cache, last)) throw new CacheNotVouched();
+    } else if (remote && !readOnly) {
+      // (Waits for a sibling's open, which may wait for the log's writer lock as long as lockTimeoutMs.)
+      const waitMs = Math.max(HOST_LOCK_WAIT_MS, 2 * (options.lockTimeoutMs ?? 0));
+      engine.hostBlocks.own = await withFileLock(layout.hostLock, files, () => hostChunks(engine!, layout, files, ownCheckpoint ? savedCache?.cache : undefined), waitMs);
+      // Chunks retired by records replayed here (which replaying them may have written again), or
+      // before the checkpoint it started from (a process killed in the grace before removing them).
+      const retiredHere = (await blocks.listChunks()).map((info) => info.chunk).filter((chunk) => engine!.references.isRetired(chunk));
+      engine.retiredChunks.add(retiredHere);
+      engine.retiredChunks.start();
+      // (Not waiting for a snapshot another process of the host publishes: the files go later.)
+      await engine.retiredChunks.removeNow(0).catch((error: unknown) => {
+        process.emitWarning(`Chunk files a compaction retired could not be removed from this host's cache (tried again on close and the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETIRE_FAILED' });
+      });
+    }
+    // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the
+    // state, KV or stats: opening costs what the tables cost.
+    engine.index.loadWhenNeeded();
+    // (A new, empty store has nothing to load: its index is ready at once.)
+    if (lastApplied.lsn === 0) await engine.index.ensureLoaded();
+    engine.followWhileIdle();
+    return engine;
+  } catch (error) {
+    await wal?.close().catch(() => undefined);
+    await blocks?.close().catch(() => undefined);
+    const retried = isRetriedOpen(error);
+    // (An instance the caller gave is used again by the open's next try: closed only when it gives up.)
+    if (!retried || search.created() !== options.search) await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
+    throw retried && !MemMapError.is(error) ? error : toMemMapError(error);
+  }
+}
+
+/**
+ * Whether an open that failed with `error` is made again: a newer checkpoint took the place of the one
+ * it read, the log does not vouch for this host cache or its host.json changed meanwhile, or records it
+ * listed were dropped (a read-only open, which takes no lock, may find a segment removed meanwhile).
+ */
+function isRetriedOpen(error: unknown): boolean {
+  return error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || error instanceof CacheChanged || MemMapError.is(error, 'WAL_TRUNCATED');
+}
+
+function codecMismatch(root: string, stored: string, requested: string): MemMapError {
+  return new MemMapError('CODEC_MISMATCH', `The store at ${root} was created with the '${stored}' codec, not '${requested}'. Open it with codec: '${stored}' (or leave the codec option out).`, { subsystem: 'codec' });
+}
+
+async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promise<void> {
+  await files.mkdir(layout.index, { recursive: true });
+  await files.mkdir(layout.blocks, { recursive: true });
+  await files.mkdir(layout.checkpoints, { recursive: true });
+  await syncFolder(layout.root, files);
+}
+
+/** An open met a log that dropped what its checkpoint needed, because a newer checkpoint took its place: it opens again. */
+class CheckpointOvertaken extends Error {
+  constructor(readonly reason: MemMapError) {
+    super(reason.message);
+  }
+}
+
+/** The chunk store asked for this host's chunk numbers before the open claimed them (it places no block before). */
+function noChunkNumbersYet(): never {
+  throw new MemMapError('WAL_FAILED', 'This host has not claimed chunk numbers in the shared log yet: no block can be placed before the store is open.', { subsystem: 'blocks' });
+}
