@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, totalmem, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MemMapFS, type SearchProvider } from '@memmapfs/core';
+import { MemMapFS } from '@memmapfs/core';
 import { loadSqlite, peerFolder, type SqliteDatabase } from './sqlite-peer.js';
 import { syntheticMemories } from './synthetic-memories.js';
 
@@ -29,10 +29,11 @@ function percentiles(samples: number[]): Percentiles {
   return { p50: at(0.5), p99: at(0.99), count: sorted.length };
 }
 
-/** A search provider that indexes nothing: building a million-memory store should not wait for an index the figures never use. */
-function noIndex(): SearchProvider {
-  return { name: 'bench-no-index', supports: { snapshot: false, prefix: false }, add: () => undefined, remove: () => undefined, search: () => [], clear: () => undefined };
-}
+/**
+ * The search index the store keeps: the on-disk segments, so that the disk figures hold an index of the
+ * text on both sides (SQLite's file holds its FTS5 index).
+ */
+const SEARCH = 'segments';
 
 interface Spread {
   median: number;
@@ -62,7 +63,7 @@ async function folderBytes(path: string): Promise<number> {
 
 /** Writes the memories; returns their ids (log positions: checkpoint records take some LSNs too). */
 async function buildMemMapFS(root: string, size: number): Promise<number[]> {
-  const fs = await MemMapFS.init(root, { durability: 'none', search: noIndex() });
+  const fs = await MemMapFS.init(root, { durability: 'none', search: SEARCH });
   const ids: number[] = [];
   let batch = [];
   for (const memory of syntheticMemories(size)) {
@@ -141,6 +142,7 @@ try {
       opens.sqlite.push(await openInFreshProcess(['sqlite', sqliteFile, String(Math.floor(size / 2)), peerFolder]));
     }
     const diskMemMapFS = await folderBytes(root);
+    const indexMemMapFS = await folderBytes(join(root, 'index'));
     const diskSqlite = (await stat(sqliteFile)).size + ((await stat(`${sqliteFile}-wal`).catch(() => undefined))?.size ?? 0);
 
     // Durable updates and deletes, one at a time (one transaction each for SQLite).
@@ -186,13 +188,13 @@ try {
     // compaction measured does all of it.)
     const churnUpdates = Math.min(size, 100_000);
     const churnDeletes = Math.min(Math.floor(size / 2), 50_000);
-    const churned = await MemMapFS.init(root, { durability: 'none', search: noIndex(), autoCompaction: false });
+    const churned = await MemMapFS.init(root, { durability: 'none', search: SEARCH, autoCompaction: false });
     for (let i = 0; i < churnUpdates; i++) await churned.updateMemory(ids[i]!, { text: `churned memory ${i}: the plan changed again` }).catch(() => undefined);
     for (let i = 0; i < churnDeletes; i++) await churned.deleteMemory(ids[size - 1 - i]!);
     await churned.flush();
     // Durable appends from another handle (one at a time, each awaited): their latency alone, then while
     // the compaction runs.
-    const appender = await MemMapFS.init(root, { search: noIndex(), autoCompaction: false });
+    const appender = await MemMapFS.init(root, { search: SEARCH, autoCompaction: false });
     const appendLatencies = async (until: () => boolean, at: number[]): Promise<void> => {
       for (let i = 0; !until(); i++) {
         const started = performance.now();
@@ -214,6 +216,8 @@ try {
     await appender.close();
     await churned.close();
     const diskCompacted = await folderBytes(root);
+    process.stderr.write(`${size}: bytes after the compaction, by folder: ${JSON.stringify(Object.fromEntries(await Promise.all((await readdir(root, { withFileTypes: true })).map(async (entry) => [entry.name, entry.isDirectory() ? await folderBytes(join(root, entry.name)) : (await stat(join(root, entry.name))).size]))))}\n`);
+    const indexCompacted = await folderBytes(join(root, 'index'));
     const vacuumed = new Database(sqliteFile);
     vacuumed.pragma('journal_mode = WAL');
     const readAgain = vacuumed.prepare('SELECT text FROM memories WHERE id = ?');
@@ -221,6 +225,7 @@ try {
     const reindexChurn = reindexAgain(vacuumed);
     const updateChurn = vacuumed.prepare('UPDATE memories SET text = ? WHERE id = ?');
     const deleteChurn = vacuumed.prepare('DELETE FROM memories WHERE id = ?');
+    const insertAppended = vacuumed.prepare('INSERT INTO memories (text, tags, namespace, meta, created, updated) VALUES (?, ?, ?, ?, ?, ?)');
     const churnSqlite = vacuumed.transaction(() => {
       for (let i = 0; i < churnUpdates; i++) {
         const id = i + 1;
@@ -236,6 +241,15 @@ try {
         if (!old) continue;
         unindexChurn.run(id, old.text);
         deleteChurn.run(id);
+      }
+      // The memories the other handle appended while the latencies were measured: both sides then hold the same live data.
+      const now = Date.now();
+      for (const count of [quiet.length, during.length]) {
+        for (let i = 0; i < count; i++) {
+          const text = `appended meanwhile ${i}`;
+          const { lastInsertRowid } = insertAppended.run(text, '[]', 'default', '{}', now, now) as { lastInsertRowid: number | bigint };
+          reindexChurn.run(lastInsertRowid, text);
+        }
       }
     });
     churnSqlite();
@@ -253,8 +267,8 @@ try {
       buildSeconds: { memmapfs: built.seconds, sqlite: sqliteBuilt.seconds },
       openMs: { memmapfs: memOpen, sqlite: sqlOpen, ratio: memOpen.median / sqlOpen.median },
       rssAnonKiB: { memmapfs: memRss, sqlite: sqlRss, ratio: memRss.median / sqlRss.median },
-      diskBytes: { memmapfs: diskMemMapFS, sqlite: diskSqlite, ratio: diskMemMapFS / diskSqlite },
-      diskAfterCompaction: { memmapfs: diskCompacted, sqlite: diskVacuumed, ratio: diskCompacted / diskVacuumed, updates: churnUpdates, deletes: churnDeletes, compactionSeconds: compaction.seconds },
+      diskBytes: { memmapfs: diskMemMapFS, index: indexMemMapFS, sqlite: diskSqlite, ratio: diskMemMapFS / diskSqlite },
+      diskAfterCompaction: { memmapfs: diskCompacted, index: indexCompacted, sqlite: diskVacuumed, ratio: diskCompacted / diskVacuumed, updates: churnUpdates, deletes: churnDeletes, compactionSeconds: compaction.seconds },
       appendLatencyMs: { quiet: percentiles(quiet), duringCompaction: percentiles(during) },
       updatesPerSecond: { memmapfs: CHANGES / updated.seconds, sqlite: CHANGES / sqliteUpdated.seconds, ratio: (CHANGES / updated.seconds) / (CHANGES / sqliteUpdated.seconds) },
       deletesPerSecond: { memmapfs: CHANGES / deleted.seconds, sqlite: CHANGES / sqliteDeleted.seconds, ratio: (CHANGES / deleted.seconds) / (CHANGES / sqliteDeleted.seconds) },
@@ -271,12 +285,12 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFracti
 const s = (x: Spread, digits = 0) => `${fmt(x.median, digits)} (${fmt(x.min, digits)}–${fmt(x.max, digits)})`;
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.versions.node}`;
 const rows = results.flatMap((r) => {
-  const x = r as { size: number; openMs: { memmapfs: Spread; sqlite: Spread; ratio: number }; rssAnonKiB: { memmapfs: Spread; sqlite: Spread; ratio: number }; diskBytes: { memmapfs: number; sqlite: number; ratio: number }; diskAfterCompaction: { memmapfs: number; sqlite: number; ratio: number; updates: number; deletes: number; compactionSeconds: number }; appendLatencyMs: { quiet: Percentiles; duringCompaction: Percentiles }; updatesPerSecond: { memmapfs: number; sqlite: number; ratio: number }; deletesPerSecond: { memmapfs: number; sqlite: number; ratio: number } };
+  const x = r as { size: number; openMs: { memmapfs: Spread; sqlite: Spread; ratio: number }; rssAnonKiB: { memmapfs: Spread; sqlite: Spread; ratio: number }; diskBytes: { memmapfs: number; index: number; sqlite: number; ratio: number }; diskAfterCompaction: { memmapfs: number; index: number; sqlite: number; ratio: number; updates: number; deletes: number; compactionSeconds: number }; appendLatencyMs: { quiet: Percentiles; duringCompaction: Percentiles }; updatesPerSecond: { memmapfs: number; sqlite: number; ratio: number }; deletesPerSecond: { memmapfs: number; sqlite: number; ratio: number } };
   return [
     `| ${fmt(x.size)} | open + first getMemory, fresh process (ms) | ${s(x.openMs.memmapfs, 1)} | ${s(x.openMs.sqlite, 1)} | ${fmt(x.openMs.ratio, 2)} | ≤ 2 |`,
     `| ${fmt(x.size)} | private memory after it, RssAnon (MiB) | ${s({ median: x.rssAnonKiB.memmapfs.median / 1024, min: x.rssAnonKiB.memmapfs.min / 1024, max: x.rssAnonKiB.memmapfs.max / 1024 }, 1)} | ${s({ median: x.rssAnonKiB.sqlite.median / 1024, min: x.rssAnonKiB.sqlite.min / 1024, max: x.rssAnonKiB.sqlite.max / 1024 }, 1)} | ${fmt(x.rssAnonKiB.ratio, 2)} | ≤ 2 |`,
-    `| ${fmt(x.size)} | disk, all files, as loaded (MB) | ${fmt(x.diskBytes.memmapfs / 1e6, 1)} | ${fmt(x.diskBytes.sqlite / 1e6, 1)} | ${fmt(x.diskBytes.ratio, 2)} | report |`,
-    `| ${fmt(x.size)} | disk after ${fmt(x.diskAfterCompaction.updates)} updates, ${fmt(x.diskAfterCompaction.deletes)} deletes and a compaction (SQLite: VACUUM) (MB) | ${fmt(x.diskAfterCompaction.memmapfs / 1e6, 1)} | ${fmt(x.diskAfterCompaction.sqlite / 1e6, 1)} | ${fmt(x.diskAfterCompaction.ratio, 2)} | ≤ 1.5 |`,
+    `| ${fmt(x.size)} | disk, all files with the search index, as loaded (MB; of which the index) | ${fmt(x.diskBytes.memmapfs / 1e6, 1)} (${fmt(x.diskBytes.index / 1e6, 1)}) | ${fmt(x.diskBytes.sqlite / 1e6, 1)} | ${fmt(x.diskBytes.ratio, 2)} | report |`,
+    `| ${fmt(x.size)} | disk after ${fmt(x.diskAfterCompaction.updates)} updates, ${fmt(x.diskAfterCompaction.deletes)} deletes and a compaction, with the search index (SQLite: VACUUM) (MB; of which the index) | ${fmt(x.diskAfterCompaction.memmapfs / 1e6, 1)} (${fmt(x.diskAfterCompaction.index / 1e6, 1)}) | ${fmt(x.diskAfterCompaction.sqlite / 1e6, 1)} | ${fmt(x.diskAfterCompaction.ratio, 2)} | ≤ 1.5 |`,
     `| ${fmt(x.size)} | compaction after that churn (s; report) | ${fmt(x.diskAfterCompaction.compactionSeconds, 1)} | | | report |`,
     `| ${fmt(x.size)} | durable append latency, p50 / p99 (ms): alone | ${fmt(x.appendLatencyMs.quiet.p50, 2)} / ${fmt(x.appendLatencyMs.quiet.p99, 2)} (${fmt(x.appendLatencyMs.quiet.count)}) | | | report |`,
     `| ${fmt(x.size)} | durable append latency, p50 / p99 (ms): while compacting | ${fmt(x.appendLatencyMs.duringCompaction.p50, 2)} / ${fmt(x.appendLatencyMs.duringCompaction.p99, 2)} (${fmt(x.appendLatencyMs.duringCompaction.count)}) | | | report |`,

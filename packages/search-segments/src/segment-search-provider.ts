@@ -40,6 +40,15 @@ const DELETED = -1;
 const SEAL_AFTER_WORDS = 262_144;
 /** How long a merge or the build of a segment runs before it gives the event loop a turn. */
 const SLICE_MS = 8;
+/**
+ * A written segment is rewritten without its dead rows (removed documents, replaced versions) once
+ * this share of its rows is dead, whatever its tier: else the postings of memories deleted or updated
+ * long ago stay on disk until enough segments of that size come along (Lucene's merge policy weighs
+ * deletions likewise).
+ */
+const REWRITE_DEAD_SHARE = 0.25;
+/** `saveIndex({ compact: true })` rewrites every segment with at least this share of dead rows (Lucene's `forceMergeDeletes` default). */
+const COMPACT_DEAD_SHARE = 0.1;
 
 /**
  * Runs `steps` to its end, giving the event loop a turn every `SLICE_MS`; returns what it returns, or
@@ -114,6 +123,12 @@ export class SegmentSearchProvider implements SearchProvider {
   private merging: Promise<void> | undefined;
   /** While a purge merges everything, no other merge starts. */
   private mergesHeld = 0;
+  /**
+   * Dead rows of each written segment, by key: counted from the owners table when first needed, then
+   * kept up as documents are replaced or removed and segments written. For the merge policy only (a
+   * count off by some rows merges a little early or late, nothing more).
+   */
+  private deadRows: Map<number, number> | undefined;
   private closed = false;
 
   constructor(
@@ -128,9 +143,11 @@ export class SegmentSearchProvider implements SearchProvider {
   add(doc: SearchDocument): void {
     this.assertOpen();
     this.memory.builder.remove(doc.id);
-    const elsewhere = this.owners.has(doc.id) || this.heldElsewhere(doc.id);
+    const owner = this.owners.get(doc.id);
+    const holder = owner === undefined ? this.soleHolder(doc.id) : undefined;
+    this.killed(owner ?? holder?.key);
     this.memory.builder.add(doc);
-    if (elsewhere) this.owners.set(doc.id, this.memory.key);
+    if (owner !== undefined || holder !== undefined) this.owners.set(doc.id, this.memory.key);
     if (this.memory.builder.liveCount >= this.flushAfter || this.memory.builder.totalLength >= SEAL_AFTER_WORDS) {
       this.seal();
       void this.writeOut().catch(() => undefined);
@@ -140,7 +157,10 @@ export class SegmentSearchProvider implements SearchProvider {
   remove(id: number): void {
     this.assertOpen();
     this.memory.builder.remove(id);
-    if (this.owners.has(id) || this.heldElsewhere(id)) this.owners.set(id, DELETED);
+    const owner = this.owners.get(id);
+    const holder = owner === undefined ? this.soleHolder(id) : undefined;
+    this.killed(owner ?? holder?.key);
+    if (owner !== undefined || holder !== undefined) this.owners.set(id, DELETED);
   }
 
   search(request: SearchRequest): SearchHit[] {
@@ -166,6 +186,7 @@ export class SegmentSearchProvider implements SearchProvider {
     this.sealed = [];
     this.memory = this.newHeld();
     this.owners = new Map();
+    this.deadRows = undefined;
   }
 
   /**
@@ -211,9 +232,10 @@ export class SegmentSearchProvider implements SearchProvider {
    * Writes every document added so far to segment files, makes them durable, and returns the
    * description of the index as it stood when the save began (documents added meanwhile are in a later
    * one). With `purge`, first merges every segment into one without the deleted documents, so that no
-   * file of the index keeps what they said. No merge starts while a save runs.
+   * file of the index keeps what they said; with `compact`, rewrites every segment of which a tenth or
+   * more is dead without those rows. No merge starts while a save runs.
    */
-  async saveIndex(options: { purge?: boolean } = {}): Promise<Uint8Array> {
+  async saveIndex(options: { purge?: boolean; compact?: boolean } = {}): Promise<Uint8Array> {
     this.assertOpen();
     const folder = this.folder;
     if (!folder) throw new Error('the segments search provider has no folder to save its index in: openIndex comes first');
@@ -226,14 +248,21 @@ export class SegmentSearchProvider implements SearchProvider {
     const epoch = this.epoch;
     try {
       while (this.merging) await this.merging;
-      if (options.purge) {
+      if (options.purge || options.compact) {
         this.seal();
         const sealedNow = this.sealed.map((segment) => segment.key);
         while (this.sealed.some((segment) => sealedNow.includes(segment.key)) && this.epoch === epoch) {
           this.assertOpen();
           await this.writeNext();
         }
-        if (this.written.length > 0) await this.merge(this.written.slice(), epoch);
+        if (options.purge && this.written.length > 0) await this.merge(this.written.slice(), epoch);
+        if (!options.purge) {
+          for (const segment of this.written.slice()) {
+            if (this.epoch !== epoch) break;
+            const dead = this.deadRowsIn(segment);
+            if (dead > 0 && dead >= COMPACT_DEAD_SHARE * segment.reader.docCount) await this.merge([segment], epoch);
+          }
+        }
       }
       // The description: the segments as they stand now, the in-memory one sealed; its owners table
       // points only at them (the in-memory segment that takes new documents is empty yet).
@@ -318,11 +347,46 @@ export class SegmentSearchProvider implements SearchProvider {
     return { kind: 'held', key: this.nextKey++, builder: new SegmentBuilder() };
   }
 
-  /** Whether a segment other than the in-memory one holds a live row of `id` (as far as its rows say). */
-  private heldElsewhere(id: number): boolean {
-    for (const segment of this.sealed) if (segment.builder.has(id)) return true;
-    for (const segment of this.written) if (segment.reader.rowOf(id) >= 0) return true;
-    return false;
+  /**
+   * The segment other than the in-memory one that holds a row of `id`, for an id the owners table does
+   * not name (its one row, if any, is live).
+   */
+  private soleHolder(id: number): Segment | undefined {
+    for (const segment of this.sealed) if (segment.builder.has(id)) return segment;
+    for (const segment of this.written) if (segment.reader.rowOf(id) >= 0) return segment;
+    return undefined;
+  }
+
+  /** The live row of a document in the segment with key `key` is dead now (replaced or removed). */
+  private killed(key: number | undefined): void {
+    if (!this.deadRows || key === undefined || key === DELETED) return;
+    if (this.written.some((segment) => segment.key === key)) this.deadRows.set(key, (this.deadRows.get(key) ?? 0) + 1);
+  }
+
+  /** Dead rows of `segment`, as counted (see `deadRows`). */
+  private deadRowsOf(segment: WrittenSegment): number {
+    this.deadRows ??= this.countDeadRows();
+    return this.deadRows.get(segment.key) ?? 0;
+  }
+
+  /** Dead rows of every written segment: each owners entry makes every row of its memory dead but the one in the segment it names. */
+  private countDeadRows(): Map<number, number> {
+    const counts = new Map<number, number>();
+    for (const [id, owner] of this.owners) {
+      for (const segment of this.written) if (segment.key !== owner && segment.reader.rowOf(id) >= 0) counts.set(segment.key, (counts.get(segment.key) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** Dead rows of `segment`, row by row. */
+  private deadRowsIn(segment: WrittenSegment): number {
+    const reader = segment.reader;
+    let dead = 0;
+    for (let row = 0; row < reader.docCount; row++) {
+      const owner = this.owners.get(reader.idAt(row));
+      if (owner !== undefined && owner !== segment.key) dead++;
+    }
+    return dead;
   }
 
   /** Starts a new in-memory segment; the old one waits to be written out. */
@@ -361,6 +425,8 @@ export class SegmentSearchProvider implements SearchProvider {
       }
       this.sealed.shift();
       this.written.push(written);
+      // (Rows of it replaced or removed while it was sealed are dead already.)
+      this.deadRows?.set(written.key, this.deadRowsIn(written));
     })().finally(() => {
       this.writingNext = undefined;
     });
@@ -423,7 +489,8 @@ export class SegmentSearchProvider implements SearchProvider {
 
   /**
    * `mergeFactor` written segments of one size tier (tier n: up to `flushAfter` × `mergeFactor`ⁿ
-   * documents), the oldest first; `undefined` when no tier has that many.
+   * documents), the oldest first; else the segment with the largest share of dead rows, if that is
+   * `REWRITE_DEAD_SHARE` or more, alone; `undefined` when there is neither.
    */
   private mergeCandidates(): WrittenSegment[] | undefined {
     const tiers = new Map<number, WrittenSegment[]>();
@@ -434,34 +501,55 @@ export class SegmentSearchProvider implements SearchProvider {
       if (list.length >= this.mergeFactor) return list;
       tiers.set(tier, list);
     }
-    return undefined;
+    let deadest: WrittenSegment | undefined;
+    let share = REWRITE_DEAD_SHARE;
+    for (const segment of this.written) {
+      const dead = this.deadRowsOf(segment) / segment.reader.docCount;
+      if (dead >= share) {
+        deadest = segment;
+        share = dead;
+      }
+    }
+    return deadest ? [deadest] : undefined;
   }
 
-  /** Merges `inputs` into one segment without their dead rows, giving the event loop turns. */
+  /**
+   * Merges `inputs` into one segment without their dead rows, giving the event loop turns; inputs with
+   * no live row left are dropped without a new segment.
+   */
   private async merge(inputs: WrittenSegment[], epoch: number): Promise<void> {
     const keys = new Set(inputs.map((segment) => segment.key));
-    const merging = mergeSegments(
-      inputs.map((segment) => segment.reader),
-      (input, _row, id) => {
-        const owner = this.owners.get(id);
-        return owner === undefined || owner === inputs[input]!.key;
-      },
-    );
-    const bytes = await inSlices(merging, () => this.epoch !== epoch || this.closed);
-    if (bytes === undefined || this.epoch !== epoch || this.closed) return;
-    const merged = await this.writeSegment(this.nextKey++, bytes);
+    const isLive = (input: number, id: number) => {
+      const owner = this.owners.get(id);
+      return owner === undefined || owner === inputs[input]!.key;
+    };
+    let merged: WrittenSegment | undefined;
+    if (inputs.some((segment, i) => hasLiveRow(segment.reader, (id) => isLive(i, id)))) {
+      const merging = mergeSegments(
+        inputs.map((segment) => segment.reader),
+        (input, _row, id) => isLive(input, id),
+      );
+      const bytes = await inSlices(merging, () => this.epoch !== epoch || this.closed);
+      if (bytes === undefined || this.epoch !== epoch || this.closed) return;
+      merged = await this.writeSegment(this.nextKey++, bytes);
+    }
     if (this.epoch !== epoch || this.closed || !inputs.every((segment) => this.written.includes(segment))) {
-      await this.discard(merged);
+      if (merged) await this.discard(merged);
       return;
     }
     // From here on, synchronous: the merged segment takes the inputs' place.
-    this.written = [...this.written.filter((segment) => !keys.has(segment.key)), merged];
+    this.written = [...this.written.filter((segment) => !keys.has(segment.key)), ...(merged ? [merged] : [])];
     for (const [id, owner] of this.owners) {
-      const now = keys.has(owner) ? merged.key : owner;
+      const now = keys.has(owner) ? merged?.key ?? DELETED : owner;
       // An entry is needed while another segment holds a row of the memory.
       const holders = this.holdersOf(id);
       if (holders === 0 || (holders === 1 && now !== DELETED && this.holds(now, id))) this.owners.delete(id);
       else if (now !== owner) this.owners.set(id, now);
+    }
+    if (this.deadRows) {
+      for (const key of keys) this.deadRows.delete(key);
+      // (Rows it took that were replaced or removed while it merged are dead already.)
+      if (merged) this.deadRows.set(merged.key, this.deadRowsIn(merged));
     }
     for (const segment of inputs) {
       // Named by the last saved description: leased until the next save.
@@ -510,4 +598,10 @@ async function syncFolder(folder: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** Whether a row of `reader` holds an id `isLive` accepts. */
+function hasLiveRow(reader: SegmentReader, isLive: (id: number) => boolean): boolean {
+  for (let row = 0; row < reader.docCount; row++) if (isLive(reader.idAt(row))) return true;
+  return false;
 }

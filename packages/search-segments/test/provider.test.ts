@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { searchProviderSuite } from '@memmapfs/testkit';
@@ -22,15 +22,17 @@ describe('segments provider', () => {
   });
 });
 
+/** Runs `body` with a new empty folder, removed after. */
+async function inFolder(body: (folder: string) => Promise<void>): Promise<void> {
+  const folder = await mkdtemp(join(tmpdir(), 'memmapfs-segments-'));
+  try {
+    await body(folder);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
 describe('segments provider saves', () => {
-  const inFolder = async (body: (folder: string) => Promise<void>) => {
-    const folder = await mkdtemp(join(tmpdir(), 'memmapfs-segments-'));
-    try {
-      await body(folder);
-    } finally {
-      await rm(folder, { recursive: true, force: true });
-    }
-  };
   const doc = (id: number, text: string) => ({ id, text, tags: [], namespace: 'default' });
 
   it('describes the index as it stood when the save began, whatever is added while it writes', async () => {
@@ -103,6 +105,83 @@ describe('segments provider saves', () => {
       stop = true;
       expect(outcome).toBe('saved');
       expect((await readdir(folder)).length).toBeLessThan(5);
+      await provider.close();
+    });
+  });
+});
+
+describe('segments provider gives back the space of removed documents', () => {
+  // Each document has a word of its own (`only<id>x`), so that what a file still holds of it can be looked for.
+  const doc = (id: number) => ({ id, text: `only${id}x shared words of a memory number ${id % 13}`, tags: [], namespace: 'default' });
+  /** Bytes of the segment files the saved index names, and whether any of them holds `needle`. */
+  const namedFiles = async (folder: string, saved: Uint8Array, needle?: string) => {
+    const names = (await readdir(folder)).filter((name) => name.endsWith('.seg'));
+    const described = Buffer.from(saved).toString('latin1');
+    let bytes = 0;
+    let holds = false;
+    for (const name of names.filter((n) => described.includes(n))) {
+      const content = await readFile(join(folder, name));
+      bytes += content.length;
+      if (needle && content.includes(needle)) holds = true;
+    }
+    return { bytes, holds };
+  };
+  /** Saves until what is saved passes `until` (background work may take a few turns), or 300 tries have been made. */
+  const settle = async (provider: ReturnType<typeof segmentSearch>, until: (saved: Uint8Array) => Promise<boolean>) => {
+    let saved = await provider.saveIndex();
+    for (let turn = 0; turn < 300 && !(await until(saved)); turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      saved = await provider.saveIndex();
+    }
+    return saved;
+  };
+
+  it('rewrites a written segment once most of its documents are removed or replaced, without waiting for a merge of its tier', async () => {
+    await inFolder(async (folder) => {
+      // Four segments of 500: too few for a merge of their tier (8).
+      const provider = segmentSearch({ flushAfter: 500 });
+      await provider.openIndex(folder, undefined);
+      for (let id = 1; id <= 2_000; id++) provider.add(doc(id));
+      const before = await namedFiles(folder, await provider.saveIndex(), 'only11x');
+      expect(before.holds).toBe(true);
+      // 1,700 removed and 100 replaced: 200 documents live as they were.
+      for (let id = 1; id <= 2_000; id++) {
+        if (id % 10 === 0) continue;
+        if (id % 10 === 5) provider.add({ ...doc(id), text: `replaced text ${id}` });
+        else provider.remove(id);
+      }
+      const saved = await settle(provider, async (saved) => (await namedFiles(folder, saved)).bytes < before.bytes / 3);
+      await provider.removeUnusedFiles(async () => saved);
+      const after = await namedFiles(folder, saved, 'only11x');
+      expect(after.bytes).toBeLessThan(before.bytes / 3);
+      expect(after.holds).toBe(false);
+      expect((await provider.search({ text: 'only10x', limit: 5 })).map((hit) => hit.id)).toEqual([10]);
+      expect(await provider.search({ text: 'only11x', limit: 5 })).toEqual([]);
+      expect((await provider.search({ text: 'replaced', limit: 500 })).length).toBe(200);
+      const reopened = segmentSearch();
+      await reopened.openIndex(folder, saved);
+      expect((await reopened.search({ text: 'shared', limit: 5_000 })).length).toBe(200);
+      await reopened.close();
+      await provider.close();
+    });
+  });
+
+  it('saveIndex({ compact: true }) rewrites every segment a tenth of which is removed, as a compaction asks', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch({ flushAfter: 500 });
+      await provider.openIndex(folder, undefined);
+      for (let id = 1; id <= 2_000; id++) provider.add(doc(id));
+      const before = await namedFiles(folder, await provider.saveIndex());
+      // 15% of each segment: below what rewrites one by itself.
+      for (let id = 1; id <= 2_000; id++) if (id % 20 < 3) provider.remove(id);
+      const plain = await namedFiles(folder, await provider.saveIndex(), 'only21x');
+      expect(plain.holds).toBe(true);
+      const saved = await provider.saveIndex({ compact: true });
+      await provider.removeUnusedFiles(async () => saved);
+      const after = await namedFiles(folder, saved, 'only21x');
+      expect(after.holds).toBe(false);
+      expect(after.bytes).toBeLessThan(before.bytes * 0.92);
+      expect((await provider.search({ text: 'shared', limit: 5_000 })).length).toBe(1_700);
       await provider.close();
     });
   });

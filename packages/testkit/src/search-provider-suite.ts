@@ -609,6 +609,27 @@ export function searchProviderSuite(
       });
     });
 
+    check('persistent', 'a save with compact (after a compaction of the store) finds what it found before, there and reopened', async (provider) => {
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        const memories = snapshotMemories().map((doc) => ({ ...doc, id: doc.id + 10 }));
+        await addAll(provider, [memory(1, 'an old zebra'), memory(2, 'keep this zebra'), ...memories]);
+        await provider.saveIndex!();
+        await provider.remove(1);
+        await provider.add(memory(2, 'keep this zebra, changed'));
+        for (const doc of memories.filter((_, i) => i % 3 === 0)) await provider.remove(doc.id);
+        const queries = [{ text: 'zebra', limit: 10 }, { text: 'changed', limit: 10 }, { text: 'alpha', limit: 50 }, { text: 'banana', limit: 50 }, { text: 'text', limit: 50 }];
+        const expected = await Promise.all(queries.map(async (q) => sorted(await idsOf(provider, q))));
+        const compacted = await provider.saveIndex!({ compact: true });
+        await provider.removeUnusedFiles!(async () => compacted);
+        expect(await Promise.all(queries.map(async (q) => sorted(await idsOf(provider, q))))).toEqual(expected);
+        await reopened(folder, compacted, async (restored) => {
+          expect(await Promise.all(queries.map(async (q) => sorted(await idsOf(restored, q))))).toEqual(expected);
+        });
+        expect(expected[0]).toEqual([2]);
+      });
+    });
+
     check('persistent', 'removing unused files keeps those another provider on the folder reads or the current description names', async (provider) => {
       await inFolder(async (folder) => {
         await provider.openIndex!(folder, undefined);

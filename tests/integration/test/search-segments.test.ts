@@ -152,6 +152,57 @@ describe('the segments search index in a store', () => {
     await fs.close();
   });
 
+  it('compact() gives back the index space of deleted and updated memories too: segments a tenth or more dead are rewritten without them', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
+    for (let start = 0; start < 400; start += 100) await fs.appendMemories(Array.from({ length: 100 }, (_, k) => ({ text: `ordinary note ${start + k} word${start + k}q` })));
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    const indexBytes = async () => {
+      let total = 0;
+      for (const name of await segmentFiles()) total += (await readFile(join(root, 'index', 'segments', name))).length;
+      return total;
+    };
+    const before = await indexBytes();
+    const ids = (await fs.queryMemory('note', { limit: 400 })).map((hit) => hit.id).sort((a, b) => a - b);
+    // 15 of every 100: fewer than a segment rewrites by itself.
+    for (const [i, id] of ids.entries()) {
+      if (i % 100 < 10) await fs.deleteMemory(id);
+      else if (i % 100 < 15) await fs.updateMemory(id, { text: `changed note ${i}` });
+    }
+    await fs.checkpoint();
+    expect(await indexFilesHolding('word3q')).not.toEqual([]);
+    await fs.compact();
+    expect(await indexFilesHolding('word3q')).toEqual([]);
+    expect(await indexFilesHolding('word13q')).toEqual([]);
+    expect(await indexBytes()).toBeLessThan(before * 0.92);
+    expect(await fs.queryMemory('word3q')).toEqual([]);
+    expect(await fs.queryMemory('note', { limit: 400 })).toHaveLength(360);
+    await fs.close();
+    const again = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
+    expect(await again.queryMemory('ordinary', { limit: 400 })).toHaveLength(340);
+    expect(await again.queryMemory('changed', { limit: 400 })).toHaveLength(20);
+    await again.close();
+  });
+
+  it('compact() in a process that has not searched yet (as `memmapfs compact`) loads the index to give back its space', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
+    const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, k) => ({ text: `ordinary note ${k} word${k}q` })));
+    // Indexed and written out before the deletions (else a deletion may reach the index with the memory, which it then never takes).
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    // 15 of the first segment's 100: fewer than a segment rewrites by itself.
+    for (const id of ids.slice(0, 15)) await fs.deleteMemory(id);
+    await fs.close();
+    expect(await indexFilesHolding('word7q')).not.toEqual([]);
+    const later = await MemMapFS.init(root, { codec: msgpack() });
+    await later.compact();
+    await later.close();
+    expect(await indexFilesHolding('word7q')).toEqual([]);
+    const again = await MemMapFS.init(root, { codec: msgpack() });
+    expect(await again.queryMemory('ordinary', { limit: 400 })).toHaveLength(185);
+    await again.close();
+  });
+
   it('forgets for good while another handle still reads the old index: that one neither saves it back nor keeps its files once closed', async () => {
     const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
     const holding = () => indexFilesHolding('hunter2walrus');

@@ -132,8 +132,10 @@ export interface SearchProvider {
    * (When `supports.persistent`.) Makes every document added so far durable in files of the folder and
    * returns a small description of the index, for `openIndex`. With `purge`, no file of the index keeps
    * anything of a removed document once the description is in use and the files it replaced removed.
+   * With `compact` (a compaction of the store asked for it), the provider gives back the space removed
+   * and replaced documents take, as far as it finds it worth rewriting files for; a provider may ignore it.
    */
-  saveIndex?(options?: { purge?: boolean }): Promise<Uint8Array>;
+  saveIndex?(options?: { purge?: boolean; compact?: boolean }): Promise<Uint8Array>;
   /**
    * (When `supports.persistent`.) Removes files of the folder that no process uses: neither this one,
    * nor another that has the folder open, nor the description `current()` reads (the one the store

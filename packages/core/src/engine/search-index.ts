@@ -566,13 +566,13 @@ export class SearchIndex {
    * their description; then removes the files of the index no process uses any more (with `closing`,
    * after this process lets go of its own). One save at a time.
    */
-  private save(options: { purge?: boolean; closing?: boolean } = {}): Promise<void> {
+  private save(options: { purge?: boolean; compact?: boolean; closing?: boolean } = {}): Promise<void> {
     const run = this.savingIndex.then(() => this.saveNow(options));
     this.savingIndex = run.catch(() => undefined);
     return run;
   }
 
-  private async saveNow(options: { purge?: boolean; closing?: boolean }): Promise<void> {
+  private async saveNow(options: { purge?: boolean; compact?: boolean; closing?: boolean }): Promise<void> {
     if (this.host.wal.readOnly || !this.loaded) return;
     const persistent = this.persistent;
     // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it
@@ -585,7 +585,7 @@ export class SearchIndex {
     }
     // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
     const saving = this.indexLoaded && (persistent || (this.provider.supports.snapshot && this.provider.exportSnapshot));
-    if (saving && (this.host.wal.lastLsn !== this.snapshotLsn || options.purge) && this.pendingIndex.length === 0) await this.writeSaved(persistent, options);
+    if (saving && (this.host.wal.lastLsn !== this.snapshotLsn || options.purge || options.compact) && this.pendingIndex.length === 0) await this.writeSaved(persistent, options);
     // Closing, a persistent provider lets go of its files and removes those no one needs, whether its
     // index is loaded or not (a newer purge may have unloaded it).
     if (persistent && this.provider.removeUnusedFiles && (this.indexLoaded || options.closing)) {
@@ -596,11 +596,12 @@ export class SearchIndex {
     }
   }
 
-  private async writeSaved(persistent: boolean, options: { purge?: boolean }): Promise<void> {
+  private async writeSaved(persistent: boolean, options: { purge?: boolean; compact?: boolean }): Promise<void> {
     const lsn = this.host.wal.lastLsn;
     const checksum = this.host.lastChecksum;
     const savedAt = this.lastExpiryCheck;
     const purge = options.purge === true;
+    const compact = options.compact === true && persistent;
     // What the saved index on disk says decides whether this one may take its place: looked at before
     // the index is written out (not to write it for nothing), and again, under the lock, before the rename.
     const refused = (onDisk: Awaited<ReturnType<typeof readSearchSnapshotMark>>): boolean => {
@@ -615,11 +616,11 @@ export class SearchIndex {
         return false;
       }
       // One that covers as much or more (another process's, saved meanwhile). (A purge replaces it all
-      // the same: it must not keep what deleted memories said.)
-      return onDisk.lsn >= lsn && !purge;
+      // the same: it must not keep what deleted memories said; so does a compaction's, which rewrote files.)
+      return onDisk.lsn >= lsn && !purge && !compact;
     };
     if (refused(await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files))) return;
-    const data = await this.call(() => (persistent ? this.provider.saveIndex!({ purge }) : this.provider.exportSnapshot!()));
+    const data = await this.call(() => (persistent ? this.provider.saveIndex!(compact ? { purge, compact } : { purge }) : this.provider.exportSnapshot!()));
     // A persistent index's description may cover records applied while it was written: durable first,
     // whatever the durability, so that no power loss leaves it ahead of the log.
     if (persistent) await this.host.wal.flush();
@@ -667,6 +668,21 @@ export class SearchIndex {
         await this.save();
       }
     }
+  }
+
+  /**
+   * After a compaction without `erase`: a persistent index is saved with `compact`, so that it gives
+   * back the space of the memories deleted and replaced too (see `SearchProvider.saveIndex`). With
+   * `load`, an index no query has loaded yet is loaded for it (a compaction asked for); without, it is
+   * left as it is (a compaction by policy).
+   */
+  async compactSaved(options: { load: boolean }): Promise<void> {
+    if (!options.load && !this.indexLoaded) return;
+    this.loaded ??= await this.searchSource.load();
+    if (!this.persistent) return;
+    await this.ensureLoaded();
+    await this.drain();
+    await this.save({ compact: true });
   }
 
   /**

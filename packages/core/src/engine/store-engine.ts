@@ -566,6 +566,7 @@ export class StoreEngine<S extends AgentState> {
       if (logFirstLsn > covered) break;
     }
     if (erase) await this.index.eraseSaved();
+    else await this.index.compactSaved({ load: !background });
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
     return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn };
   }
