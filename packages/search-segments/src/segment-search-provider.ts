@@ -49,6 +49,8 @@ const SLICE_MS = 8;
 const REWRITE_DEAD_SHARE = 0.25;
 /** `saveIndex({ compact: true })` rewrites every segment with at least this share of dead rows (Lucene's `forceMergeDeletes` default). */
 const COMPACT_DEAD_SHARE = 0.1;
+/** After a merge failed (a full disk, say), the next is tried after this long, doubled at each failure in a row up to a minute. */
+const MERGE_RETRY_MS = 1000;
 
 /**
  * Runs `steps` to its end, giving the event loop a turn every `SLICE_MS`; returns what it returns, or
@@ -129,6 +131,9 @@ export class SegmentSearchProvider implements SearchProvider {
    * count off by some rows merges a little early or late, nothing more).
    */
   private deadRows: Map<number, number> | undefined;
+  /** Merges that failed in a row, and the timer of the next try after the last one failed. */
+  private mergeFailures = 0;
+  private mergeRetry: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -334,6 +339,7 @@ export class SegmentSearchProvider implements SearchProvider {
     if (this.closed) return;
     this.closed = true;
     this.epoch++;
+    clearTimeout(this.mergeRetry);
     await this.writingOut?.catch(() => undefined);
     await this.merging?.catch(() => undefined);
     for (const segment of [...this.written, ...this.pinned, ...this.retired]) await segment.lease?.release();
@@ -472,15 +478,29 @@ export class SegmentSearchProvider implements SearchProvider {
     if (this.folder && segment.file) await unlink(join(this.folder, segment.file)).catch(() => undefined);
   }
 
-  /** Starts a merge if the segments call for one and none runs. */
+  /**
+   * Starts a merge if the segments call for one and none runs. After a failure the next waits (see
+   * `MERGE_RETRY_MS`): the same segments would fail again at once, each try writing what it could.
+   */
   private scheduleMerge(): void {
-    if (this.merging || this.closed || this.mergesHeld > 0) return;
+    if (this.merging || this.closed || this.mergesHeld > 0 || this.mergeRetry) return;
     const inputs = this.mergeCandidates();
     if (!inputs) return;
     this.merging = this.merge(inputs, this.epoch)
-      .catch((error: unknown) => {
-        process.emitWarning(`Search segments were not merged (they stay as they are): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_MERGE_FAILED' });
-      })
+      .then(
+        () => {
+          this.mergeFailures = 0;
+        },
+        (error: unknown) => {
+          this.mergeFailures++;
+          process.emitWarning(`Search segments were not merged (they stay as they are; tried again later): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_MERGE_FAILED' });
+          this.mergeRetry = setTimeout(() => {
+            this.mergeRetry = undefined;
+            this.scheduleMerge();
+          }, Math.min(60_000, MERGE_RETRY_MS * 2 ** (this.mergeFailures - 1)));
+          this.mergeRetry.unref();
+        },
+      )
       .finally(() => {
         this.merging = undefined;
         this.scheduleMerge();

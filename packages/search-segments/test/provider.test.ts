@@ -186,3 +186,33 @@ describe('segments provider gives back the space of removed documents', () => {
     });
   });
 });
+
+describe('segments provider, when a merge fails', () => {
+  it('waits before it tries a failed rewrite again: a folder it cannot write to costs a few tries, not a loop', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch({ flushAfter: 10 });
+      await provider.openIndex(folder, undefined);
+      for (let id = 1; id <= 40; id++) provider.add({ id, text: `note ${id}`, tags: [], namespace: 'default' });
+      await provider.saveIndex();
+      const warnings: string[] = [];
+      const onWarning = (warning: Error & { code?: string }) => {
+        if (warning.code === 'MEMMAPFS_MERGE_FAILED') warnings.push(warning.message);
+      };
+      process.on('warning', onWarning);
+      try {
+        // Every write fails from now on (the folder is gone); half of the first segment is dead.
+        await rm(folder, { recursive: true, force: true });
+        for (let id = 1; id <= 5; id++) provider.remove(id);
+        provider.add({ id: 41, text: 'note 41', tags: [], namespace: 'default' });
+        for (let id = 42; id <= 50; id++) provider.add({ id, text: `note ${id}`, tags: [], namespace: 'default' });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      } finally {
+        process.off('warning', onWarning);
+      }
+      expect(warnings.length).toBeGreaterThan(0);
+      expect(warnings.length).toBeLessThan(5);
+      expect((await provider.search({ text: 'note', limit: 100 })).length).toBe(45);
+      await provider.close();
+    });
+  });
+});

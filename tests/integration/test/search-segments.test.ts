@@ -203,6 +203,73 @@ describe('the segments search index in a store', () => {
     await again.close();
   });
 
+  it('compact() resolves with its report when the index cannot be compacted: the chunks and the log are compacted, the index is said in a warning', async () => {
+    class FullDisk extends SegmentSearchProvider {
+      constructor() {
+        super(4096, 8);
+      }
+      override saveIndex(options: { purge?: boolean; compact?: boolean } = {}): Promise<Uint8Array> {
+        if (options.compact) return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+        return super.saveIndex(options);
+      }
+    }
+    const fs = await MemMapFS.init(root, { search: new FullDisk(), codec: msgpack(), autoCompaction: false });
+    const ids = await fs.appendMemories(Array.from({ length: 300 }, (_, k) => ({ text: `ordinary note ${k} ${'padding '.repeat(40)}` })));
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    for (const id of ids.slice(0, 200)) await fs.deleteMemory(id);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const report = await fs.compact();
+      expect(report.blocksMoved).toBe(100);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.some((warning) => warning.includes('ENOSPC'))).toBe(true);
+    expect(await fs.queryMemory('ordinary', { limit: 400 })).toHaveLength(100);
+    await fs.close();
+  });
+
+  it('compact() in a process that has not searched loads the index from its files and the log, not from every memory', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
+    const ids = await fs.appendMemories(Array.from({ length: 400 }, (_, k) => ({ text: `ordinary note ${k}` })));
+    await fs.queryMemory('note');
+    await fs.close();
+    // Changes after the saved index, by a process that never searched (its index is never loaded, nor saved):
+    // the compaction's checkpoint and the log it drops come after them.
+    const writer = await MemMapFS.init(root, { codec: msgpack() });
+    for (const id of ids.slice(0, 50)) await writer.deleteMemory(id);
+    await writer.close();
+    let rebuilt = 0;
+    const later = await MemMapFS.init(root, { codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    await later.compact();
+    expect(rebuilt).toBe(0);
+    expect(await later.queryMemory('ordinary', { limit: 400 })).toHaveLength(350);
+    await later.close();
+  });
+
+  it('a compacting save does not put an older index back over a newer one another process saved', async () => {
+    const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
+    await a.appendMemories(Array.from({ length: 50 }, (_, k) => ({ text: `first note ${k}` })));
+    await a.queryMemory('note');
+    const b = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
+    await b.appendMemories(Array.from({ length: 50 }, (_, k) => ({ text: `second note ${k}` })));
+    await b.queryMemory('note');
+    await b.checkpoint();
+    // The LSN the saved index covers (docs/FORMAT.md, `index/search.snapshot`: bytes 16–24).
+    const savedLsn = async () => (await readFile(join(root, 'index', 'search.snapshot'))).readDoubleLE(16);
+    const before = await savedLsn();
+    // `a` has not caught up with b's records: its compacting save covers less than the saved one.
+    const engine = (a as unknown as { engine: { index: { compactSaved(): Promise<void> } } }).engine;
+    await engine.index.compactSaved();
+    expect(await savedLsn()).toEqual(before);
+    await b.close();
+    await a.close();
+  });
+
   it('forgets for good while another handle still reads the old index: that one neither saves it back nor keeps its files once closed', async () => {
     const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
     const holding = () => indexFilesHolding('hunter2walrus');

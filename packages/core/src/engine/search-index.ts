@@ -578,9 +578,10 @@ export class SearchIndex {
     // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it
     // (closing or not: that purge may predate deletions this one must erase).
     if (options.purge && !this.indexLoaded) await this.ensureLoaded();
-    if (options.purge) {
-      // Every change applied so far is in the index, so that the purge leaves nothing out. (Only while
-      // it is loaded: a drain of an index let go of does nothing, and the save below then writes nothing.)
+    if (options.purge || options.compact) {
+      // Every change applied so far is in the index, so that the purge leaves nothing out (and a
+      // compaction's save is not skipped). (Only while it is loaded: a drain of an index let go of does
+      // nothing, and the save below then writes nothing.)
       while (this.indexLoaded && this.pendingIndex.length > 0) await this.drain();
     }
     // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
@@ -616,8 +617,10 @@ export class SearchIndex {
         return false;
       }
       // One that covers as much or more (another process's, saved meanwhile). (A purge replaces it all
-      // the same: it must not keep what deleted memories said; so does a compaction's, which rewrote files.)
-      return onDisk.lsn >= lsn && !purge && !compact;
+      // the same: it must not keep what deleted memories said; a compaction's, one that covers as much:
+      // its files were rewritten.)
+      if (purge) return false;
+      return compact ? onDisk.lsn > lsn : onDisk.lsn >= lsn;
     };
     if (refused(await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files))) return;
     const data = await this.call(() => (persistent ? this.provider.saveIndex!(compact ? { purge, compact } : { purge }) : this.provider.exportSnapshot!()));
@@ -671,18 +674,32 @@ export class SearchIndex {
   }
 
   /**
-   * After a compaction without `erase`: a persistent index is saved with `compact`, so that it gives
-   * back the space of the memories deleted and replaced too (see `SearchProvider.saveIndex`). With
-   * `load`, an index no query has loaded yet is loaded for it (a compaction asked for); without, it is
-   * left as it is (a compaction by policy).
+   * Before a compaction asked for (not by policy): a persistent index no query has loaded yet is loaded
+   * now, while the log still holds the changes after the saved one (after the compaction, those are
+   * gone, and the index would be rebuilt from every memory). Never fails: the compaction goes on.
    */
-  async compactSaved(options: { load: boolean }): Promise<void> {
-    if (!options.load && !this.indexLoaded) return;
-    this.loaded ??= await this.searchSource.load();
-    if (!this.persistent) return;
-    await this.ensureLoaded();
-    await this.drain();
-    await this.save({ compact: true });
+  async loadForCompaction(): Promise<void> {
+    try {
+      this.loaded ??= await this.searchSource.load();
+      if (this.persistent) await this.ensureLoaded();
+    } catch {
+      // (Loaded, or rebuilt, when a query next needs it, which says what failed.)
+    }
+  }
+
+  /**
+   * After a compaction without `erase`: a persistent index loaded here is saved with `compact`, so that
+   * it gives back the space of the memories deleted and replaced too (see `SearchProvider.saveIndex`).
+   * Never fails: the compaction is done; a failure is a warning, and the index stays as it was.
+   */
+  async compactSaved(): Promise<void> {
+    if (this.host.closing || !this.indexLoaded || !this.persistent) return;
+    try {
+      await this.drain();
+      await this.save({ compact: true });
+    } catch (error) {
+      process.emitWarning(`The search index was not compacted (it stays as it was, and works as before): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+    }
   }
 
   /**

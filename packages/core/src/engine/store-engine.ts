@@ -525,6 +525,8 @@ export class StoreEngine<S extends AgentState> {
       const outcome = await this.commitIf([{ type: RecordType.MemoryDelete, id, at: now }], undefined, () => this.memories.has(id) && this.memories.expiryOf(id) === expiresAt);
       if (outcome === 'written') expiredDeleted++;
     }
+    // (Loaded before the log it would replay is dropped: see `loadForCompaction`.)
+    if (!background) await this.index.loadForCompaction();
     const plan = await claimVictims(this, erase);
     // By policy, a compaction that could take no chunk (other processes append to them) changes nothing.
     if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
@@ -566,7 +568,7 @@ export class StoreEngine<S extends AgentState> {
       if (logFirstLsn > covered) break;
     }
     if (erase) await this.index.eraseSaved();
-    else await this.index.compactSaved({ load: !background });
+    else await this.index.compactSaved();
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
     return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn };
   }
