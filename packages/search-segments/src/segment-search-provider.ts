@@ -126,11 +126,13 @@ export class SegmentSearchProvider implements SearchProvider {
   /** While a purge merges everything, no other merge starts. */
   private mergesHeld = 0;
   /**
-   * Dead rows of each written segment, by key: counted from the owners table when first needed, then
-   * kept up as documents are replaced or removed and segments written. For the merge policy only (a
-   * count off by some rows merges a little early or late, nothing more).
+   * Dead rows of each written segment, by key: counted from the owners table when first needed (a
+   * slice at a time: after an open, the table may name a good part of a large index), then kept up as
+   * documents are replaced or removed and segments written. For the merge policy only: a count off by
+   * some rows (changes while it was counted) merges a little early or late, nothing more.
    */
   private deadRows: Map<number, number> | undefined;
+  private countingDead: Promise<void> | undefined;
   /** Merges that failed in a row, and the timer of the next try after the last one failed. */
   private mergeFailures = 0;
   private mergeRetry: NodeJS.Timeout | undefined;
@@ -369,17 +371,28 @@ export class SegmentSearchProvider implements SearchProvider {
     if (this.written.some((segment) => segment.key === key)) this.deadRows.set(key, (this.deadRows.get(key) ?? 0) + 1);
   }
 
-  /** Dead rows of `segment`, as counted (see `deadRows`). */
-  private deadRowsOf(segment: WrittenSegment): number {
-    this.deadRows ??= this.countDeadRows();
-    return this.deadRows.get(segment.key) ?? 0;
+  /** Starts counting the dead rows of the written segments, unless they are counted or being counted; merges are considered again once done. */
+  private countDeadRows(): void {
+    if (this.deadRows || this.countingDead || this.closed) return;
+    const epoch = this.epoch;
+    this.countingDead = inSlices(this.deadRowsSteps(), () => this.epoch !== epoch || this.closed)
+      .then((counts) => {
+        if (counts && this.epoch === epoch && !this.closed) this.deadRows = counts;
+      })
+      .finally(() => {
+        this.countingDead = undefined;
+        if (this.deadRows) this.scheduleMerge();
+      });
   }
 
   /** Dead rows of every written segment: each owners entry makes every row of its memory dead but the one in the segment it names. */
-  private countDeadRows(): Map<number, number> {
+  private *deadRowsSteps(): Generator<void, Map<number, number>, void> {
     const counts = new Map<number, number>();
+    const written = this.written.slice();
+    let step = 0;
     for (const [id, owner] of this.owners) {
-      for (const segment of this.written) if (segment.key !== owner && segment.reader.rowOf(id) >= 0) counts.set(segment.key, (counts.get(segment.key) ?? 0) + 1);
+      for (const segment of written) if (segment.key !== owner && segment.reader.rowOf(id) >= 0) counts.set(segment.key, (counts.get(segment.key) ?? 0) + 1);
+      if (++step % 1024 === 0) yield;
     }
     return counts;
   }
@@ -521,10 +534,14 @@ export class SegmentSearchProvider implements SearchProvider {
       if (list.length >= this.mergeFactor) return list;
       tiers.set(tier, list);
     }
+    if (!this.deadRows) {
+      this.countDeadRows();
+      return undefined;
+    }
     let deadest: WrittenSegment | undefined;
     let share = REWRITE_DEAD_SHARE;
     for (const segment of this.written) {
-      const dead = this.deadRowsOf(segment) / segment.reader.docCount;
+      const dead = (this.deadRows.get(segment.key) ?? 0) / segment.reader.docCount;
       if (dead >= share) {
         deadest = segment;
         share = dead;

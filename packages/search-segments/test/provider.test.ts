@@ -166,6 +166,27 @@ describe('segments provider gives back the space of removed documents', () => {
     });
   });
 
+  it('counts the dead rows of an index it opens from what its description says, and rewrites a segment mostly dead', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch({ flushAfter: 500 });
+      await provider.openIndex(folder, undefined);
+      for (let id = 1; id <= 2_000; id++) provider.add(doc(id));
+      const before = await namedFiles(folder, await provider.saveIndex(), 'only11x');
+      for (let id = 1; id <= 2_000; id++) if (id % 10 !== 0) provider.remove(id);
+      // Described with the removals, before any rewrite: the next process finds them in the owners table alone.
+      const described = await provider.saveIndex();
+      await provider.close();
+      expect((await namedFiles(folder, described, 'only11x')).holds).toBe(true);
+      const reopened = segmentSearch({ flushAfter: 500 });
+      await reopened.openIndex(folder, described);
+      const saved = await settle(reopened, async (saved) => (await namedFiles(folder, saved)).bytes < before.bytes / 3);
+      await reopened.removeUnusedFiles(async () => saved);
+      expect((await namedFiles(folder, saved, 'only11x')).holds).toBe(false);
+      expect((await reopened.search({ text: 'shared', limit: 5_000 })).length).toBe(200);
+      await reopened.close();
+    });
+  });
+
   it('saveIndex({ compact: true }) rewrites every segment a tenth of which is removed, as a compaction asks', async () => {
     await inFolder(async (folder) => {
       const provider = segmentSearch({ flushAfter: 500 });
