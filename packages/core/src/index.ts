@@ -18,7 +18,7 @@ export { verifyStore } from './maintenance/store-check.js';
 export type { StoreCheckOptions, StoreProblem, StoreProblemKind, VerifyReport } from './maintenance/store-check.js';
 export { repairStore } from './maintenance/store-repair.js';
 export type { RepairOptions, RepairReport } from './maintenance/store-repair.js';
-export type { CompactionReport, CompactOptions } from './engine/compaction.js';
+export type { CompactionReport, CompactionStep, CompactOptions } from './engine/compaction.js';
 export type { WalOpener } from '@memmapfs/wal';
 export type { FieldOperators, MemoryConditions, MetaFilter, TimeRange } from './memory-filter.js';
 export type { ListKvOptions } from './kv-listing.js';

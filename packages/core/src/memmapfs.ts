@@ -678,7 +678,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('compact');
     const opts = checkOptions<CompactOptions>(options, 'compact');
     if (opts.erase !== undefined && typeof opts.erase !== 'boolean') throw new MemMapError('INVALID_ARGUMENT', `compact: erase must be a boolean, got ${JSON.stringify(opts.erase)}.`);
-    if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new MemMapError('INVALID_ARGUMENT', 'compact: onProgress must be a function (done, total) => void.');
+    if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new MemMapError('INVALID_ARGUMENT', 'compact: onProgress must be a function (done, total, step) => void.');
     await Promise.allSettled([...this.inflight]);
     return this.track(() => this.engine.compact(opts));
   }

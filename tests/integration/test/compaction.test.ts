@@ -42,6 +42,25 @@ async function expectAfterReopen(texts: Record<number, string>): Promise<void> {
 }
 
 describe('compaction', () => {
+  it('reports its progress step by step: the live blocks copied, then the checkpoint, then the search index', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 600 }, (_, i) => ({ text: `memory ${i} ${'with some padding '.repeat(60)}` })));
+    for (const id of ids.filter((_, i) => i % 4 !== 0)) await fs.deleteMemory(id);
+    await fs.close();
+    // (A process's own chunk under way is not taken: compacted from the next open.)
+    const again = await open();
+    const steps: Array<[number, number, string]> = [];
+    const report = await again.compact({ onProgress: (done, total, step) => steps.push([done, total, step]) });
+    expect(report.blocksMoved).toBeGreaterThan(0);
+    const order = [...new Set(steps.map(([, , step]) => step))];
+    expect(order).toEqual(['blocks', 'checkpoint', 'index']);
+    const blocks = steps.filter(([, , step]) => step === 'blocks');
+    expect(blocks.at(-1)).toEqual([report.blocksMoved, report.blocksMoved, 'blocks']);
+    for (const [done, total] of blocks) expect(done).toBeLessThanOrEqual(total);
+    expect(steps.filter(([, , step]) => step !== 'blocks')).toEqual([[0, 1, 'checkpoint'], [1, 1, 'checkpoint'], [0, 1, 'index'], [1, 1, 'index']]);
+    await again.close();
+  });
+
   it('with erase, leaves what deleted, replaced and expired memories said in no file, and the store reads the same', async () => {
     const fs = await open();
     const kept: number[] = [];

@@ -1,4 +1,4 @@
-import type { CompactionReport } from '@memmapfs/core';
+import type { CompactionReport, CompactionStep } from '@memmapfs/core';
 import type { Command } from '../command.js';
 
 /** `memmapfs compact [--erase]`: rewrites mostly-dead chunk files and drops the log before a checkpoint. */
@@ -17,12 +17,25 @@ export const compactCommand: Command = {
   prepare(args) {
     const erase = args.options.erase === true;
     return async (store, output) => {
-      const progress = output.progress('compact', 'live blocks');
-      const report = await store.compact({ erase, onProgress: (done, total) => progress.update(done, total) }).finally(() => progress.end());
+      // A bar for each step, as it begins.
+      let step: CompactionStep | undefined;
+      let progress: ReturnType<typeof output.progress> | undefined;
+      const onProgress = (done: number, total: number, now: CompactionStep) => {
+        if (now !== step) {
+          progress?.end();
+          step = now;
+          progress = output.progress('compact', stepUnits[now]);
+        }
+        progress!.update(done, total);
+      };
+      const report = await store.compact({ erase, onProgress }).finally(() => progress?.end());
       output.result(report, () => reportLines(report));
     };
   },
 };
+
+/** What each step's bar counts. */
+const stepUnits: Record<CompactionStep, string> = { blocks: 'live blocks', checkpoint: 'checkpoint', index: 'search index' };
 
 function reportLines(report: CompactionReport): string[] {
   const lines = [`rewrote ${report.chunksRewritten} chunk file${report.chunksRewritten === 1 ? '' : 's'} (${report.blocksMoved} live blocks moved): ${megabytes(report.chunkBytesBefore)} -> ${megabytes(report.chunkBytesAfter)}`];

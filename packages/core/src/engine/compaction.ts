@@ -11,9 +11,17 @@ export interface CompactOptions {
    * resolves. Default `false`: only chunks mostly dead are rewritten.
    */
   erase?: boolean;
-  /** Called as live blocks are copied: `done` of `total`. */
-  onProgress?: (done: number, total: number) => void;
+  /**
+   * Called as the compaction goes: `done` of `total` of `step`. `'blocks'`: live blocks copied out of
+   * the chunk files it rewrites; `'checkpoint'`: the checkpoints that cover the move and let the log
+   * before them go (0 of 1, then 1 of 1); `'index'`: the search index saved without what was deleted
+   * (0 of 1, then 1 of 1).
+   */
+  onProgress?: (done: number, total: number, step: CompactionStep) => void;
 }
+
+/** What a compaction reports progress of (see `CompactOptions.onProgress`). */
+export type CompactionStep = 'blocks' | 'checkpoint' | 'index';
 
 /** What a compaction did. */
 export interface CompactionReport {
@@ -126,7 +134,7 @@ const key = (ref: BlockRef) => `${ref.chunk}:${ref.offset}:${ref.length}`;
  * into a victim (the usual case), that is known without a scan, so the check under the lock costs
  * nothing however many memories there are. Returns how many blocks moved.
  */
-export async function moveLiveBlocks(site: CompactionSite, victims: readonly number[], onProgress?: (done: number, total: number) => void): Promise<number> {
+export async function moveLiveBlocks(site: CompactionSite, victims: readonly number[], onProgress?: CompactOptions['onProgress']): Promise<number> {
   const retired = new Set(victims);
   /** Copies made so far, by the old place: a block is copied once, whatever the retries. */
   const copies = new Map<string, BlockRef>();
@@ -158,7 +166,7 @@ export async function moveLiveBlocks(site: CompactionSite, victims: readonly num
           to = await site.appendBlock(Buffer.from(site.blocks.read(ref)));
           copies.set(key(ref), to);
         }
-        if (++done % 1000 === 0 || done === total) onProgress?.(done, total);
+        if (++done % 1000 === 0 || done === total) onProgress?.(done, total, 'blocks');
         return to;
       };
       let memoryMoves: MemoryMove[] = [];

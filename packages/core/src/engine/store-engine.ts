@@ -533,6 +533,7 @@ export class StoreEngine<S extends AgentState> {
     const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, options.onProgress) : 0;
     // A checkpoint that covers the move, then the log before it goes (history included: compaction drops it).
     // (A shared log keeps its records for the other hosts: snapshots let them go, see `publishSnapshot`.)
+    options.onProgress?.(0, 1, 'checkpoint');
     await this.checkpointTables();
     const covered = this.remote ? 0 : this.checkpointLsn;
     if (covered > 0) await this.wal.truncateBefore(covered + 1);
@@ -567,8 +568,11 @@ export class StoreEngine<S extends AgentState> {
       logFirstLsn = await this.wal.truncateBefore(this.checkpointLsn + 1);
       if (logFirstLsn > covered) break;
     }
+    options.onProgress?.(1, 1, 'checkpoint');
+    options.onProgress?.(0, 1, 'index');
     if (erase) await this.index.eraseSaved();
     else await this.index.compactSaved();
+    options.onProgress?.(1, 1, 'index');
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
     return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn };
   }
