@@ -171,7 +171,9 @@ describe('the segments search index in a store', () => {
     }
     await fs.checkpoint();
     expect(await indexFilesHolding('word3q')).not.toEqual([]);
-    await fs.compact();
+    const report = await fs.compact();
+    expect(report.indexBytesBefore).toBeGreaterThanOrEqual(before);
+    expect(report.indexBytesAfter).toBeLessThan(report.indexBytesBefore * 0.92);
     expect(await indexFilesHolding('word3q')).toEqual([]);
     expect(await indexFilesHolding('word13q')).toEqual([]);
     expect(await indexBytes()).toBeLessThan(before * 0.92);

@@ -39,6 +39,7 @@ const stepUnits: Record<CompactionStep, string> = { blocks: 'live blocks', check
 
 function reportLines(report: CompactionReport): string[] {
   const lines = [`rewrote ${report.chunksRewritten} chunk file${report.chunksRewritten === 1 ? '' : 's'} (${report.blocksMoved} live blocks moved): ${megabytes(report.chunkBytesBefore)} -> ${megabytes(report.chunkBytesAfter)}`];
+  if (report.indexBytesBefore > 0) lines.push(`search index: ${megabytes(report.indexBytesBefore)} -> ${megabytes(report.indexBytesAfter)}`);
   if (report.expiredDeleted > 0) lines.push(`deleted ${report.expiredDeleted} expired memor${report.expiredDeleted === 1 ? 'y' : 'ies'}`);
   if (report.chunksSkipped > 0) lines.push(`left ${report.chunksSkipped} chunk file${report.chunksSkipped === 1 ? '' : 's'} another process is appending to; run compact again once it has closed`);
   lines.push(`the log now begins at record ${report.logFirstLsn}`);

@@ -40,6 +40,9 @@ export interface CompactionReport {
   /** Bytes of chunk files before and after. */
   readonly chunkBytesBefore: number;
   readonly chunkBytesAfter: number;
+  /** Bytes of the search index's files (`index/`) before the compaction, and after it: what a persistent index gave back (see `SearchProvider.saveIndex`). */
+  readonly indexBytesBefore: number;
+  readonly indexBytesAfter: number;
   /** LSN of the oldest record the log still holds afterwards. */
   readonly logFirstLsn: number;
 }

@@ -1,3 +1,5 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BlockRef, BlockStore, PlacedBlock } from '@memmapfs/blocks';
 import type { CommittedRecord, WalPosition, WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
@@ -513,7 +515,8 @@ export class StoreEngine<S extends AgentState> {
   private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
     const erase = options.erase === true;
     const background = options.background === true;
-    const nothing = { expiredDeleted: 0, chunksRewritten: 0, chunksSkipped: 0, blocksMoved: 0, chunkBytesBefore: 0, chunkBytesAfter: 0, logFirstLsn: 0 };
+    const indexBytesBefore = await folderBytes(this.layout.index);
+    const nothing = { expiredDeleted: 0, chunksRewritten: 0, chunksSkipped: 0, blocksMoved: 0, chunkBytesBefore: 0, chunkBytesAfter: 0, logFirstLsn: 0, indexBytesBefore, indexBytesAfter: indexBytesBefore };
     if (background && this.closing) return nothing;
     // Expired memories are deleted first: their text then counts as dead. (Not by policy: until a
     // compaction is asked for, expiry only hides a memory, which a clock stepping back shows again.)
@@ -552,7 +555,7 @@ export class StoreEngine<S extends AgentState> {
       clearTimeout(grace);
       if (this.closing) {
         const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: covered + 1 };
+        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: covered + 1, indexBytesBefore, indexBytesAfter: await folderBytes(this.layout.index) };
       }
       // (With a shared log, as every host does when it applies the move: see `RetiredChunks`.)
       if (this.remote) await this.retiredChunks.removeNow();
@@ -574,7 +577,7 @@ export class StoreEngine<S extends AgentState> {
     else await this.index.compactSaved();
     options.onProgress?.(1, 1, 'index');
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-    return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn };
+    return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await folderBytes(this.layout.index) };
   }
 
   /** The LSN of the oldest record the log holds (one read; the next LSN when it holds none). */
@@ -1101,4 +1104,12 @@ function appliedVersion(m: MemoryRecord, lsn: number): MemoryRecord {
     : { id, ref: m.ref, tags: m.tags, namespace: m.namespace, meta: m.meta, createdAt: m.createdAt, updatedAt: m.updatedAt, expiresAt: m.expiresAt, embedding: m.embedding, version: lsn };
 }
 
-
+/** Bytes of the files under `folder` (0 when it is missing), for the compaction's report. */
+async function folderBytes(folder: string): Promise<number> {
+  let total = 0;
+  const entries = await readdir(folder, { withFileTypes: true, recursive: true }).catch(() => []);
+  for (const entry of entries) {
+    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name)).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+}
