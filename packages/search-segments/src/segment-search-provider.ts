@@ -375,20 +375,29 @@ export class SegmentSearchProvider implements SearchProvider {
   private countDeadRows(): void {
     if (this.deadRows || this.countingDead || this.closed) return;
     const epoch = this.epoch;
-    this.countingDead = inSlices(this.deadRowsSteps(), () => this.epoch !== epoch || this.closed)
+    const counted = this.written.slice();
+    this.countingDead = inSlices(this.deadRowsSteps(counted), () => this.epoch !== epoch || this.closed)
       .then((counts) => {
-        if (counts && this.epoch === epoch && !this.closed) this.deadRows = counts;
+        if (!counts || this.epoch !== epoch || this.closed) return;
+        // Segments written or merged while it counted: counted row by row now (their rows replaced or
+        // removed meanwhile are dead already).
+        for (const segment of this.written) if (!counted.includes(segment)) counts.set(segment.key, this.deadRowsIn(segment));
+        this.deadRows = counts;
+      })
+      .catch(() => {
+        // (A segment that cannot be read: counted as holding no dead row, not counted again and again.)
+        if (this.epoch === epoch && !this.closed) this.deadRows = new Map();
       })
       .finally(() => {
         this.countingDead = undefined;
-        if (this.deadRows) this.scheduleMerge();
+        // (Cut short by a clear or an open: a count of what there is now starts.)
+        this.scheduleMerge();
       });
   }
 
   /** Dead rows of every written segment: each owners entry makes every row of its memory dead but the one in the segment it names. */
-  private *deadRowsSteps(): Generator<void, Map<number, number>, void> {
+  private *deadRowsSteps(written: readonly WrittenSegment[]): Generator<void, Map<number, number>, void> {
     const counts = new Map<number, number>();
-    const written = this.written.slice();
     let step = 0;
     for (const [id, owner] of this.owners) {
       for (const segment of written) if (segment.key !== owner && segment.reader.rowOf(id) >= 0) counts.set(segment.key, (counts.get(segment.key) ?? 0) + 1);

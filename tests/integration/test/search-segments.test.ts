@@ -272,6 +272,30 @@ describe('the segments search index in a store', () => {
     await a.close();
   });
 
+  it('a progress callback that throws does not stop the compaction: an erase still leaves nothing of the memory in the index, and a warning says so', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
+    for (let i = 0; i < 20; i++) await fs.appendMemory(`ordinary note ${i}`);
+    const secret = await fs.appendMemory('my password is hunter2walrus', ['secret']);
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    await fs.deleteMemory(secret);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const report = await fs.compact({ erase: true, onProgress: () => {
+        throw new Error('the progress display broke');
+      } });
+      expect(report.logFirstLsn).toBeGreaterThan(1);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    expect(warnings.some((warning) => warning.includes('the progress display broke'))).toBe(true);
+    await fs.close();
+  });
+
   it('forgets for good while another handle still reads the old index: that one neither saves it back nor keeps its files once closed', async () => {
     const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
     const holding = () => indexFilesHolding('hunter2walrus');

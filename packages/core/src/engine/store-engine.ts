@@ -10,7 +10,7 @@ import type { AgentState, Durability, Memory, StoreFileSystem, StoreStats } from
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, blockRefsOf, decodeRecord, encodeRecord, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
-import { claimVictims, liveBytes, moveLiveBlocks, reclaimable, type CompactionReport, type CompactOptions } from './compaction.js';
+import { claimVictims, liveBytes, moveLiveBlocks, reclaimable, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
 import { MemoryTable, type FrozenMemories } from './memory-table.js';
 import { SearchIndex } from './search-index.js';
 import { StateChannel } from './state-channel.js';
@@ -515,8 +515,19 @@ export class StoreEngine<S extends AgentState> {
   private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
     const erase = options.erase === true;
     const background = options.background === true;
-    const indexBytesBefore = await folderBytes(this.layout.index);
+    // (By policy, no one reads the report: the index folder is not walked for it.)
+    const indexBytes = () => (background ? Promise.resolve(0) : folderBytes(this.layout.index));
+    const indexBytesBefore = await indexBytes();
     const nothing = { expiredDeleted: 0, chunksRewritten: 0, chunksSkipped: 0, blocksMoved: 0, chunkBytesBefore: 0, chunkBytesAfter: 0, logFirstLsn: 0, indexBytesBefore, indexBytesAfter: indexBytesBefore };
+    // The caller's progress display must not stop a compaction half-way: what it throws is a warning.
+    const onProgress = options.onProgress;
+    const progress = (done: number, total: number, step: CompactionStep) => {
+      try {
+        onProgress?.(done, total, step);
+      } catch (error) {
+        process.emitWarning(`compact: the onProgress callback threw (the compaction goes on): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CALLBACK_FAILED' });
+      }
+    };
     if (background && this.closing) return nothing;
     // Expired memories are deleted first: their text then counts as dead. (Not by policy: until a
     // compaction is asked for, expiry only hides a memory, which a clock stepping back shows again.)
@@ -533,10 +544,10 @@ export class StoreEngine<S extends AgentState> {
     const plan = await claimVictims(this, erase);
     // By policy, a compaction that could take no chunk (other processes append to them) changes nothing.
     if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
-    const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, options.onProgress) : 0;
+    const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, progress) : 0;
     // A checkpoint that covers the move, then the log before it goes (history included: compaction drops it).
     // (A shared log keeps its records for the other hosts: snapshots let them go, see `publishSnapshot`.)
-    options.onProgress?.(0, 1, 'checkpoint');
+    progress(0, 1, 'checkpoint');
     await this.checkpointTables();
     const covered = this.remote ? 0 : this.checkpointLsn;
     if (covered > 0) await this.wal.truncateBefore(covered + 1);
@@ -555,7 +566,7 @@ export class StoreEngine<S extends AgentState> {
       clearTimeout(grace);
       if (this.closing) {
         const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: covered + 1, indexBytesBefore, indexBytesAfter: await folderBytes(this.layout.index) };
+        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: covered + 1, indexBytesBefore, indexBytesAfter: await indexBytes() };
       }
       // (With a shared log, as every host does when it applies the move: see `RetiredChunks`.)
       if (this.remote) await this.retiredChunks.removeNow();
@@ -571,13 +582,13 @@ export class StoreEngine<S extends AgentState> {
       logFirstLsn = await this.wal.truncateBefore(this.checkpointLsn + 1);
       if (logFirstLsn > covered) break;
     }
-    options.onProgress?.(1, 1, 'checkpoint');
-    options.onProgress?.(0, 1, 'index');
+    progress(1, 1, 'checkpoint');
+    progress(0, 1, 'index');
     if (erase) await this.index.eraseSaved();
     else await this.index.compactSaved();
-    options.onProgress?.(1, 1, 'index');
+    progress(1, 1, 'index');
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-    return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await folderBytes(this.layout.index) };
+    return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
   }
 
   /** The LSN of the oldest record the log holds (one read; the next LSN when it holds none). */
