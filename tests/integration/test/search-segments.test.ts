@@ -37,6 +37,20 @@ async function indexFilesHolding(text: string): Promise<string[]> {
   return found;
 }
 
+/** The warnings (`code: message`) the process emits while `body` runs, and a turn after (warnings are emitted on the next tick). */
+async function warningsOf(body: () => Promise<void>): Promise<string[]> {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+  process.on('warning', onWarning);
+  try {
+    await body();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  return warnings;
+}
+
 const segmentFiles = async () => (await readdir(join(root, 'index', 'segments'))).filter((name) => name.endsWith('.seg')).sort();
 
 describe('the segments search index in a store', () => {
@@ -220,16 +234,7 @@ describe('the segments search index in a store', () => {
     await fs.queryMemory('note');
     await fs.checkpoint();
     for (const id of ids.slice(0, 200)) await fs.deleteMemory(id);
-    const warnings: string[] = [];
-    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
-    process.on('warning', onWarning);
-    try {
-      const report = await fs.compact();
-      expect(report.blocksMoved).toBe(100);
-      await new Promise((resolve) => setImmediate(resolve));
-    } finally {
-      process.off('warning', onWarning);
-    }
+    const warnings = await warningsOf(async () => expect((await fs.compact()).blocksMoved).toBe(100));
     expect(warnings.some((warning) => warning.includes('ENOSPC'))).toBe(true);
     expect(await fs.queryMemory('ordinary', { limit: 400 })).toHaveLength(100);
     await fs.close();
@@ -265,8 +270,8 @@ describe('the segments search index in a store', () => {
     const savedLsn = async () => (await readFile(join(root, 'index', 'search.snapshot'))).readDoubleLE(16);
     const before = await savedLsn();
     // `a` has not caught up with b's records: its compacting save covers less than the saved one.
-    const engine = (a as unknown as { engine: { index: { compactSaved(): Promise<void> } } }).engine;
-    await engine.index.compactSaved();
+    const engine = (a as unknown as { engine: { index: { savePersistent(options: { compact: boolean }): Promise<void> } } }).engine;
+    await engine.index.savePersistent({ compact: true });
     expect(await savedLsn()).toEqual(before);
     await b.close();
     await a.close();
@@ -279,18 +284,12 @@ describe('the segments search index in a store', () => {
     await fs.queryMemory('note');
     await fs.checkpoint();
     await fs.deleteMemory(secret);
-    const warnings: string[] = [];
-    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
-    process.on('warning', onWarning);
-    try {
+    const warnings = await warningsOf(async () => {
       const report = await fs.compact({ erase: true, onProgress: () => {
         throw new Error('the progress display broke');
       } });
       expect(report.logFirstLsn).toBeGreaterThan(1);
-      await new Promise((resolve) => setImmediate(resolve));
-    } finally {
-      process.off('warning', onWarning);
-    }
+    });
     expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
     expect(warnings.some((warning) => warning.includes('the progress display broke'))).toBe(true);
     await fs.close();

@@ -278,15 +278,17 @@ export class SearchIndex {
 
   /**
    * After a checkpoint, a persistent search index that is loaded writes out what it holds in memory: a
-   * later open replays less. Never fails: a failed save is a warning.
+   * later open replays less. With `compact` (after a compaction without `erase`), it is saved with
+   * `compact`, so that it gives back the space of the memories deleted and replaced too (see
+   * `SearchProvider.saveIndex`). Never fails: a failed save is a warning, and the index stays as it was.
    */
-  async savePersistent(): Promise<void> {
+  async savePersistent(options: { compact?: boolean } = {}): Promise<void> {
     if (this.host.closing || !this.indexLoaded || !this.persistent) return;
     try {
       await this.drain();
-      await this.save();
+      await this.save(options.compact ? { compact: true } : {});
     } catch (error) {
-      process.emitWarning(`The search index was not saved (it is saved again later, or rebuilt from the log): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+      process.emitWarning(`The search index was not ${options.compact ? 'compacted' : 'saved'} (it is saved again later, or rebuilt from the log): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     }
   }
 
@@ -684,21 +686,6 @@ export class SearchIndex {
       if (this.persistent) await this.ensureLoaded();
     } catch {
       // (Loaded, or rebuilt, when a query next needs it, which says what failed.)
-    }
-  }
-
-  /**
-   * After a compaction without `erase`: a persistent index loaded here is saved with `compact`, so that
-   * it gives back the space of the memories deleted and replaced too (see `SearchProvider.saveIndex`).
-   * Never fails: the compaction is done; a failure is a warning, and the index stays as it was.
-   */
-  async compactSaved(): Promise<void> {
-    if (this.host.closing || !this.indexLoaded || !this.persistent) return;
-    try {
-      await this.drain();
-      await this.save({ compact: true });
-    } catch (error) {
-      process.emitWarning(`The search index was not compacted (it stays as it was, and works as before): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     }
   }
 

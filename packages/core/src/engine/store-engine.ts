@@ -585,7 +585,7 @@ export class StoreEngine<S extends AgentState> {
     progress(1, 1, 'checkpoint');
     progress(0, 1, 'index');
     if (erase) await this.index.eraseSaved();
-    else await this.index.compactSaved();
+    else await this.index.savePersistent({ compact: true });
     progress(1, 1, 'index');
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
     return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
