@@ -71,15 +71,28 @@ const LEAVE_TO_COMMIT_MS = 250;
 const POSITION_EVERY_MS = 1_000;
 /** Rows one statement of `truncateBefore` deletes (each its own transaction, outside the writer lock). */
 const DROP_BATCH = 10_000;
-/** Deletes up to `DROP_BATCH` records of store `$1` before LSN `$2` and takes their bytes off the log's count. */
+/**
+ * Deletes the records of store `$1` in the LSN range that starts at the lowest one before `$2` and
+ * spans `DROP_BATCH` LSNs (at most that many rows), and takes their bytes off the log's count. Ranges
+ * of the primary key only: a plan is an index range scan whatever the statistics say (an `IN (SELECT …
+ * LIMIT)` became a join of the rows to themselves when the planner believed the store held one row).
+ * `more`: rows may be left below `$2`.
+ */
 const DROP_BELOW = `
-WITH gone AS (
-  DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn IN (SELECT lsn FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2 ORDER BY lsn LIMIT ${DROP_BATCH})
+WITH low AS (
+  SELECT min(lsn) AS lsn FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2
+), gone AS (
+  DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn >= (SELECT lsn FROM low) AND lsn < least($2, (SELECT lsn FROM low) + ${DROP_BATCH})
   RETURNING octet_length(payload) AS bytes
 ), held AS (
   UPDATE memmapfs_wal_logs SET held_bytes = held_bytes - (SELECT coalesce(sum(bytes), 0) FROM gone) WHERE store = $1 AND (SELECT count(*) FROM gone) > 0 RETURNING held_bytes
 )
-SELECT (SELECT count(*) FROM gone) AS n, (SELECT held_bytes FROM held) AS held`;
+SELECT (SELECT held_bytes FROM held) AS held, coalesce((SELECT lsn FROM low) + ${DROP_BATCH} < $2, false) AS more`;
+/**
+ * The last record before LSN `$2` of store `$1` that ends an append before `$2`: the append holding `$2`
+ * begins after it. Walks back from `$2` through that append's records only.
+ */
+const END_BEFORE = 'SELECT lsn FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2 AND commit_end < $2 ORDER BY lsn DESC LIMIT 1';
 /** How long a commit whose connection broke is looked after (its outcome asked of the server) before the log gives up. */
 const OUTCOME_WAIT_MS = 30_000;
 /**
@@ -369,8 +382,12 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       oldest = log.firstLsn;
       if (keep > log.firstLsn) {
         // Whole appends only: the oldest record held begins the append that holds `keep`.
-        const start = keep > log.lastLsn ? { rows: [{ first: log.lastLsn + 1 }] } : await client.query('SELECT min(lsn) AS first FROM memmapfs_wal_records WHERE store = $1 AND commit_end >= $2', [store, keep]);
-        oldest = Number(start.rows[0]?.first ?? log.lastLsn + 1);
+        if (keep > log.lastLsn) oldest = log.lastLsn + 1;
+        else {
+          const before = (await client.query(END_BEFORE, [store, keep])).rows[0]?.lsn;
+          // (None: every record held before `keep` is of its append. Rows below the bound that an earlier call left are of appends before it.)
+          oldest = before === undefined ? log.firstLsn : Math.max(Number(before) + 1, log.firstLsn);
+        }
         // Under the writer lock only the bound moves: deleting a long history there would hold every append back.
         await client.query('UPDATE memmapfs_wal_logs SET first_lsn = $2 WHERE store = $1', [store, oldest]);
       }
@@ -388,7 +405,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       for (;;) {
         const { rows } = await this.pool.query(DROP_BELOW, [store, oldest]);
         this.heldBytes = rows[0]?.held === null || rows[0]?.held === undefined ? this.heldBytes : Number(rows[0].held);
-        if (Number(rows[0]?.n ?? 0) < DROP_BATCH) break;
+        if (rows[0]?.more !== true) break;
       }
     } catch (error) {
       throw postgresError(error, `Deleting the records of ${this.name} before ${oldest}`, this.server, 'They are no longer read; the next shortening deletes them.');
