@@ -27,13 +27,15 @@ export const checksumAt = (lsn: string) => `(SELECT checksum FROM memmapfs_wal_r
  * Records of store `store` (an SQL expression, `$1` unless given) after `after` (`$2`), up to `to`, in order, a page at a time: `PAGE_RECORDS` at most, and no payload
  * bytes past `PAGE_BYTES` after the first (the running sum stops the scan; payloads past it are not
  * read); then the rest of the append the page ends in, whatever its size: a page always ends with an
- * append, so no reader ever reports (or resumes after) half of one.
+ * append, so no reader ever reports (or resumes after) half of one. The LSNs held have no gap, so the
+ * page's range is bounded by count as well: the plan is an index range scan whatever the statistics say
+ * (with a range bounded by `to` only, a planner that believed it held few rows read and sorted all of it).
  */
 const pageQuery = (to: string, store = '$1', after = '$2') => `
 WITH page AS (
   SELECT ${RECORD_COLUMNS} FROM (
     SELECT ${RECORD_COLUMNS}, sum(octet_length(payload)) OVER (ORDER BY lsn ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
-    FROM memmapfs_wal_records WHERE store = ${store} AND lsn > ${after} AND lsn <= ${to} ORDER BY lsn LIMIT ${PAGE_RECORDS}
+    FROM memmapfs_wal_records WHERE store = ${store} AND lsn > ${after} AND lsn <= least(${to}, ${after} + ${PAGE_RECORDS}) ORDER BY lsn LIMIT ${PAGE_RECORDS}
   ) cut WHERE before < ${PAGE_BYTES}
 )
 SELECT ${RECORD_COLUMNS} FROM page

@@ -72,27 +72,30 @@ const POSITION_EVERY_MS = 1_000;
 /** Rows one statement of `truncateBefore` deletes (each its own transaction, outside the writer lock). */
 const DROP_BATCH = 10_000;
 /**
- * Deletes the records of store `$1` in the LSN range that starts at the lowest one before `$2` and
- * spans `DROP_BATCH` LSNs (at most that many rows), and takes their bytes off the log's count. Ranges
- * of the primary key only: a plan is an index range scan whatever the statistics say (an `IN (SELECT …
- * LIMIT)` became a join of the rows to themselves when the planner believed the store held one row).
- * `more`: rows may be left below `$2`.
+ * Deletes the records of store `$1` in the LSN range that starts at the lowest one from `$3` and before
+ * `$2` and spans `DROP_BATCH` LSNs (at most that many rows), and takes their bytes off the log's count;
+ * only while the store's log is still `$4` with its bound at `$2` or past it. Ranges of the primary key
+ * only: a plan is an index range scan whatever the statistics say (an `IN (SELECT … LIMIT)` became a
+ * join of the rows to themselves when the planner believed the store held one row). `low`: where the
+ * range began (null: nothing left below `$2`); the next batch starts `DROP_BATCH` past it.
  */
 const DROP_BELOW = `
 WITH low AS (
-  SELECT min(lsn) AS lsn FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2
+  SELECT min(lsn) AS lsn FROM memmapfs_wal_records WHERE store = $1 AND lsn >= $3 AND lsn < $2
+    AND EXISTS (SELECT 1 FROM memmapfs_wal_logs WHERE store = $1 AND log_id = $4 AND first_lsn >= $2)
 ), gone AS (
   DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn >= (SELECT lsn FROM low) AND lsn < least($2, (SELECT lsn FROM low) + ${DROP_BATCH})
   RETURNING octet_length(payload) AS bytes
 ), held AS (
   UPDATE memmapfs_wal_logs SET held_bytes = held_bytes - (SELECT coalesce(sum(bytes), 0) FROM gone) WHERE store = $1 AND (SELECT count(*) FROM gone) > 0 RETURNING held_bytes
 )
-SELECT (SELECT held_bytes FROM held) AS held, coalesce((SELECT lsn FROM low) + ${DROP_BATCH} < $2, false) AS more`;
+SELECT (SELECT held_bytes FROM held) AS held, (SELECT lsn FROM low) AS low`;
 /**
- * The last record before LSN `$2` of store `$1` that ends an append before `$2`: the append holding `$2`
- * begins after it. Walks back from `$2` through that append's records only.
+ * The last record from `$3` (the log's bound) and before LSN `$2` of store `$1` that ends an append
+ * before `$2`: the append holding `$2` begins after it. Walks back from `$2` through that append's
+ * records only.
  */
-const END_BEFORE = 'SELECT lsn FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2 AND commit_end < $2 ORDER BY lsn DESC LIMIT 1';
+const END_BEFORE = 'SELECT lsn FROM memmapfs_wal_records WHERE store = $1 AND lsn >= $3 AND lsn < $2 AND commit_end < $2 ORDER BY lsn DESC LIMIT 1';
 /** How long a commit whose connection broke is looked after (its outcome asked of the server) before the log gives up. */
 const OUTCOME_WAIT_MS = 30_000;
 /**
@@ -384,9 +387,9 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         // Whole appends only: the oldest record held begins the append that holds `keep`.
         if (keep > log.lastLsn) oldest = log.lastLsn + 1;
         else {
-          const before = (await client.query(END_BEFORE, [store, keep])).rows[0]?.lsn;
-          // (None: every record held before `keep` is of its append. Rows below the bound that an earlier call left are of appends before it.)
-          oldest = before === undefined ? log.firstLsn : Math.max(Number(before) + 1, log.firstLsn);
+          const before = (await client.query(END_BEFORE, [store, keep, log.firstLsn])).rows[0]?.lsn;
+          // (None: every record held before `keep` is of its append.)
+          oldest = before === undefined ? log.firstLsn : Number(before) + 1;
         }
         // Under the writer lock only the bound moves: deleting a long history there would hold every append back.
         await client.query('UPDATE memmapfs_wal_logs SET first_lsn = $2 WHERE store = $1', [store, oldest]);
@@ -402,10 +405,11 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     // The rows below the bound, no longer read by anyone, a batch per statement (rows an earlier call
     // cut short left behind go too).
     try {
-      for (;;) {
-        const { rows } = await this.pool.query(DROP_BELOW, [store, oldest]);
+      for (let from = 0; from < oldest; ) {
+        const { rows } = await this.pool.query(DROP_BELOW, [store, oldest, from, this.header.logId]);
         this.heldBytes = rows[0]?.held === null || rows[0]?.held === undefined ? this.heldBytes : Number(rows[0].held);
-        if (rows[0]?.more !== true) break;
+        if (rows[0]?.low === null || rows[0]?.low === undefined) break;
+        from = Number(rows[0].low) + DROP_BATCH;
       }
     } catch (error) {
       throw postgresError(error, `Deleting the records of ${this.name} before ${oldest}`, this.server, 'They are no longer read; the next shortening deletes them.');

@@ -4,6 +4,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { postgresWal, type PostgresWal } from '../src/index.js';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
 import { storeTagOf } from '../src/log-tables.js';
+import { PAGE_QUERY } from '../src/log-queries.js';
 import { dropStore, entry, freshStore, serverOfItsOwn, storePlace, text, withClient } from './support/places.js';
 
 const postgres = inject('postgres');
@@ -90,6 +91,47 @@ if (!postgres) {
       await wal.close();
       await dropStore(connectionString, store);
     }, 60_000);
+
+    it('two logs truncating to different bounds while both append, over sparse rows left below first_lsn: nothing at or above the bound goes, nothing below stays, held_bytes is the bytes present', async () => {
+      const store = freshStore();
+      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      const b = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      // Appends of uneven sizes (a bound falls inside one): 1..60,000 or so.
+      const starts: number[] = [];
+      for (let i = 0; i < 24; i++) starts.push((await a.append(Array.from({ length: i % 3 === 0 ? 1 : 4_999 }, (_, j) => entry(`a${i}-${j}`))))[0]!);
+      await b.fence();
+      // Deletes cut short before: first_lsn at the start of an append, and below it every third row left.
+      const first = starts[8]!;
+      await withClient(connectionString, async (client) => {
+        await client.query('UPDATE memmapfs_wal_logs SET first_lsn = $2 WHERE store = $1', [store, first]);
+        await client.query(`WITH gone AS (DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2 AND lsn % 3 <> 0 RETURNING octet_length(payload) AS bytes)
+          UPDATE memmapfs_wal_logs SET held_bytes = held_bytes - (SELECT sum(bytes) FROM gone) WHERE store = $1`, [store, first]);
+      });
+      const keepA = starts[14]! + 17;
+      const keepB = starts[10]! + 4_000;
+      const [oldA, oldB] = await Promise.all([
+        a.truncateBefore(keepA),
+        b.truncateBefore(keepB),
+        a.append(Array.from({ length: 3_000 }, (_, j) => entry(`during-a${j}`))),
+        b.append(Array.from({ length: 3_000 }, (_, j) => entry(`during-b${j}`))),
+      ]);
+      expect(oldA).toBe(starts[14]);
+      // (B's bound is below A's: B returns its own append start, or first_lsn when A moved it first.)
+      expect([starts[10], starts[14]]).toContain(oldB);
+      const state = await withClient(connectionString, async (client) => ({
+        log: (await client.query('SELECT first_lsn, last_lsn, held_bytes FROM memmapfs_wal_logs WHERE store = $1', [store])).rows[0],
+        rows: (await client.query('SELECT count(*) AS n, min(lsn) AS lo, max(lsn) AS hi, sum(octet_length(payload)) AS bytes FROM memmapfs_wal_records WHERE store = $1', [store])).rows[0],
+      }));
+      const firstLsn = Number(state.log.first_lsn);
+      const lastLsn = Number(state.log.last_lsn);
+      expect(firstLsn).toBe(Math.max(oldA, oldB));
+      // Every record from first_lsn to last_lsn is there, none below.
+      expect({ n: Number(state.rows.n), lo: Number(state.rows.lo), hi: Number(state.rows.hi) }).toEqual({ n: lastLsn - firstLsn + 1, lo: firstLsn, hi: lastLsn });
+      expect(Number(state.log.held_bytes)).toBe(Number(state.rows.bytes));
+      await a.close();
+      await b.close();
+      await dropStore(connectionString, store);
+    }, 120_000);
   });
 
   describe('postgres log, retention on a table whose statistics predate the store', () => {
@@ -112,6 +154,40 @@ if (!postgres) {
       expect({ n: Number(left.n), first: Number(left.first) }).toEqual({ n: 5_000, first: 20_001 });
       await wal.close();
     }, 30_000);
+  });
+
+  describe('postgres log, reading from a table whose statistics predate the store', () => {
+    const ownServer = serverOfItsOwn(postgres);
+
+    it('a page of records reads about a page of rows, not the rest of the log, when the planner believes the range holds few rows', async () => {
+      const { connectionString } = ownServer();
+      const store = freshStore();
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      await wal.close();
+      await withClient(connectionString, async (client) => {
+        // 200 other stores (more than the 100 most common values ANALYZE keeps) of 1,500 records, whose
+        // logs reach LSN 200,000, analysed before this store has a row; then this store's 200,000
+        // records (appends of 50), under the 10% more rows that make autovacuum analyse again.
+        await client.query(`INSERT INTO memmapfs_wal_records (store, lsn, commit_end, type, checksum, payload)
+          SELECT 'other-' || (g % 200), 198500 + g / 200 + 1 - (g % 200) * 990, 198500 + g / 200 + 1 - (g % 200) * 990, 1, 0, '\\x00' FROM generate_series(0, 299999) g`);
+        await client.query('ANALYZE memmapfs_wal_records');
+        await client.query(`INSERT INTO memmapfs_wal_records (store, lsn, commit_end, type, checksum, payload)
+          SELECT $1, g, ((g - 1) / 50 + 1) * 50, 1, 0, repeat('x', 200)::bytea FROM generate_series(1, 200000) g`, [store]);
+        const rowsRead = async (after: number) => {
+          const plan = (await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${PAGE_QUERY}`, [store, after, 200_000])).rows[0]['QUERY PLAN'][0].Plan;
+          let most = 0;
+          const walk = (node: Record<string, unknown>) => {
+            if (node['Relation Name'] === 'memmapfs_wal_records') most = Math.max(most, Number(node['Actual Rows']));
+            for (const child of (node.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(child);
+          };
+          walk(plan);
+          return most;
+        };
+        // A page is 1,000 records and the rest of the append it ends in (a plan that sorted the rest of
+        // the log read 50,000 rows for the page after 150,000).
+        for (const after of [0, 100_000, 150_000, 180_000]) expect(await rowsRead(after), `the page after ${after}`).toBeLessThanOrEqual(1_001);
+      });
+    }, 60_000);
   });
 
   describe('postgres log, beyond the suite', () => {
