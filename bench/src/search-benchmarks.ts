@@ -101,7 +101,17 @@ async function runChild(args: string[]): Promise<Record<string, number>> {
   return result;
 }
 
+/** PSS of Node alone (no store loaded), one process and `PROCESSES` side by side: the floor of the ratio for any Node.js process. */
+async function nodeAlonePss(): Promise<{ one: number; sum: number; ratio: number }> {
+  const one = (await runChild(['memory', 'node'])).pssKiB!;
+  const many = Array.from({ length: PROCESSES }, () => startChild(['memory', 'node']));
+  const sum = (await Promise.all(many.map((c) => c.result))).reduce((total, r) => total + r.pssKiB!, 0);
+  await Promise.all(many.map((c) => c.release()));
+  return { one, sum, ratio: sum / one };
+}
+
 const Database = await loadSqlite();
+const nodeAlone = await nodeAlonePss();
 const dir = await mkdtemp(join(tmpdir(), 'memmapfs-search-'));
 const results: Array<Record<string, unknown>> = [];
 try {
@@ -311,6 +321,7 @@ const rows = (results as Row[]).flatMap((x) => {
 });
 const table = [
   `Machine: ${machine}. ${ROUNDS} opens of each; median (min–max). ${fmt(CHANGES)} durable changes of each kind; 200 queries (one or two words, the last as a prefix; half with a tag).`,
+  `Node.js alone (no store, no query), for the floor of the PSS ratio: ${PROCESSES} processes ${fmt(nodeAlone.sum / 1024, 1)} MiB ÷ one ${fmt(nodeAlone.one / 1024, 1)} MiB = ${fmt(nodeAlone.ratio, 2)}.`,
   '',
   '| memories | provider | figure | MemMapFS | SQLite FTS5 | × SQLite | target |',
   '|---:|---|---|---:|---:|---:|---|',
@@ -318,5 +329,5 @@ const table = [
 ].join('\n');
 process.stdout.write(`${table}\n`);
 await mkdir('bench-results', { recursive: true });
-await writeFile('bench-results/search.json', `${JSON.stringify({ machine, results }, null, 2)}\n`);
+await writeFile('bench-results/search.json', `${JSON.stringify({ machine, nodeAlonePssKiB: nodeAlone, results }, null, 2)}\n`);
 await writeFile('bench-results/search.md', `${table}\n`);

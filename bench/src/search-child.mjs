@@ -2,6 +2,7 @@
 // Plain JavaScript, so that both sides are measured without a transpiler in the process.
 //   node search-child.mjs MODE memmapfs ROOT PROVIDER QUERIES_JSON [COUNT]
 //   node search-child.mjs MODE sqlite FILE PEER_FOLDER QUERIES_JSON [COUNT]
+//   node search-child.mjs memory node       (Node alone, no store and no query: the runtime's own floor)
 // MODE `open`: prints {"ms":…} for the open and the first query (limit 10, texts read).
 // MODE `memory`: the open, then COUNT queries (1,000); prints {"rssAnonKiB":…,"pssKiB":…}, then waits for
 // stdin to end (so that several such processes are measured side by side).
@@ -9,10 +10,15 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const [mode, kind, path, extra, queriesJson, countText = '1000'] = process.argv.slice(2);
-const queries = JSON.parse(readFileSync(queriesJson, 'utf8'));
 const status = (field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 const pss = () => Number(/Pss:\s+(\d+)/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? NaN);
 
+if (kind === 'node') {
+  process.stdout.write(`${JSON.stringify({ rssAnonKiB: status('RssAnon'), pssKiB: pss() })}\n`);
+  for await (const _ of process.stdin);
+  process.exit(0);
+}
+const queries = JSON.parse(readFileSync(queriesJson, 'utf8'));
 let query;
 let close;
 const started = process.hrtime.bigint();
