@@ -57,8 +57,30 @@ describe('compaction', () => {
     const blocks = steps.filter(([, , step]) => step === 'blocks');
     expect(blocks.at(-1)).toEqual([report.blocksMoved, report.blocksMoved, 'blocks']);
     for (const [done, total] of blocks) expect(done).toBeLessThanOrEqual(total);
-    expect(steps.filter(([, , step]) => step !== 'blocks')).toEqual([[0, 1, 'checkpoint'], [1, 1, 'checkpoint'], [0, 1, 'index'], [1, 1, 'index']]);
+    // The checkpoint step counts the rows its checkpoints write (150 live memories each).
+    const checkpoint = steps.filter(([, , step]) => step === 'checkpoint');
+    expect(checkpoint[0]).toEqual([0, 1, 'checkpoint']);
+    expect(checkpoint.at(-1)![0]).toBe(checkpoint.at(-1)![1]);
+    expect(checkpoint.at(-1)![1] % 150).toBe(0);
+    expect(checkpoint.at(-1)![1]).toBeGreaterThan(0);
+    expect(steps.filter(([, , step]) => step === 'index')).toEqual([[0, 1, 'index'], [1, 1, 'index']]);
     await again.close();
+  });
+
+  it('counts the rows of each checkpoint as they are written: a report every 4,096 rows and at the end of each, never going back', async () => {
+    const fs = await open();
+    for (let i = 0; i < 3; i++) await fs.appendMemories(Array.from({ length: 3_000 }, (_, j) => ({ text: `row ${i} ${j}` })));
+    const steps: Array<[number, number]> = [];
+    await fs.compact({ onProgress: (done, total, step) => step === 'checkpoint' && steps.push([done, total]) });
+    expect(steps[0]).toEqual([0, 1]);
+    expect(steps.slice(1, 4)).toEqual([[4_096, 9_000], [8_192, 9_000], [9_000, 9_000]]);
+    // A later checkpoint (after the old files went) adds its rows to the total: done never goes back.
+    for (let i = 1; i < steps.length; i++) {
+      expect(steps[i]![0]).toBeGreaterThanOrEqual(steps[i - 1]![0]);
+      expect(steps[i]![0]).toBeLessThanOrEqual(steps[i]![1]);
+    }
+    expect(steps.at(-1)![0]).toBe(steps.at(-1)![1]);
+    await fs.close();
   });
 
   it('with erase, leaves what deleted, replaced and expired memories said in no file, and the store reads the same', async () => {

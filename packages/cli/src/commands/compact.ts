@@ -35,7 +35,7 @@ export const compactCommand: Command = {
 };
 
 /** What each step's bar counts. */
-const stepUnits: Record<CompactionStep, string> = { blocks: 'live blocks', checkpoint: 'checkpoint', index: 'search index' };
+const stepUnits: Record<CompactionStep, string> = { blocks: 'live blocks', checkpoint: 'checkpoint rows', index: 'search index' };
 
 function reportLines(report: CompactionReport): string[] {
   const lines = [`rewrote ${report.chunksRewritten} chunk file${report.chunksRewritten === 1 ? '' : 's'} (${report.blocksMoved} live blocks moved): ${megabytes(report.chunkBytesBefore)} -> ${megabytes(report.chunkBytesAfter)}`];

@@ -47,6 +47,8 @@ const H_CHECKS_OFFSET = 152;
 const WRITE_BUFFER = 1024 * 1024;
 /** Rows of an earlier checkpoint copied at a time (about 288 KiB). */
 const COPY_ROWS = 4096;
+/** How often `onRows` hears of the rows written: at each multiple of this, and at the end. */
+const REPORT_ROWS = 4096;
 
 /** A memory to write: a record in the heap, or a row of an older checkpoint copied as it is. */
 /** A memory to write as a row, or the rows `from` to `to` (excluded) of an earlier checkpoint, copied as they are. */
@@ -118,8 +120,14 @@ export interface CheckpointFile {
   bytes(): Uint8Array;
 }
 
-/** Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced. */
-export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read' = 'auto'): Promise<CheckpointFile> {
+/** Called as the rows of a checkpoint are written: `written` of `total`. */
+export type CheckpointRowsProgress = (written: number, total: number) => void;
+
+/**
+ * Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced.
+ * `onRows` hears of the rows written every `REPORT_ROWS` rows and when the last is.
+ */
+export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read' = 'auto', onRows?: CheckpointRowsProgress): Promise<CheckpointFile> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomHex(6)}.tmp`);
   const handle = await files.open(temp, 'w');
   try {
@@ -139,7 +147,9 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     const checkGroup = (rowBytes: Uint8Array, labelBytes: Uint8Array) => {
       groupRows = crc32c(rowBytes, groupRows);
       groupLabels.push(labelBytes);
+      const before = count;
       count += rowBytes.byteLength / ROW_SIZE;
+      if (onRows && (Math.floor(count / REPORT_ROWS) > Math.floor(before / REPORT_ROWS) || count === contents.memoryCount)) onRows(count, contents.memoryCount);
       if (count % ROWS_PER_CHECK === 0 || count === contents.memoryCount) {
         let crc = groupRows;
         for (const bytes of groupLabels) crc = crc32c(bytes, crc);

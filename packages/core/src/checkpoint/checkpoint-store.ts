@@ -3,7 +3,7 @@ import { syncFolder } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
-import { checkpointLogId, openCheckpointFile, writeCheckpointFile, type CheckpointContents, type CheckpointFile } from './checkpoint-file.js';
+import { checkpointLogId, openCheckpointFile, writeCheckpointFile, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, readManifest, writeManifest } from './checkpoint-manifest.js';
 import { withFileLock } from '../engine/file-lock.js';
 
@@ -64,12 +64,12 @@ export class CheckpointStore {
     await this.files.unlink(file.path).catch(() => undefined);
   }
 
-  /** Writes a checkpoint file (not yet published) and returns it mapped. */
-  async write(contents: CheckpointContents, codec: Codec): Promise<CheckpointFile> {
+  /** Writes a checkpoint file (not yet published) and returns it mapped; `onRows` hears how many rows are written. */
+  async write(contents: CheckpointContents, codec: Codec, onRows?: CheckpointRowsProgress): Promise<CheckpointFile> {
     const path = join(this.folder, checkpointFileName(contents.position.lsn));
     try {
       await this.ensureFolder();
-      return await writeCheckpointFile(path, contents, codec, this.files, this.reader);
+      return await writeCheckpointFile(path, contents, codec, this.files, this.reader, onRows);
     } catch (error) {
       throw MemMapError.is(error) ? error : new MemMapError('IO_ERROR', `Cannot write the checkpoint ${path}: ${(error as Error).message}`, { cause: error, subsystem: 'checkpoint' });
     }

@@ -13,9 +13,10 @@ export interface CompactOptions {
   erase?: boolean;
   /**
    * Called as the compaction goes: `done` of `total` of `step`. `'blocks'`: live blocks copied out of
-   * the chunk files it rewrites; `'checkpoint'`: the checkpoints that cover the move and let the log
-   * before them go (0 of 1, then 1 of 1); `'index'`: the search index saved without what was deleted
-   * (0 of 1, then 1 of 1).
+   * the chunk files it rewrites; `'checkpoint'`: first 0 of 1, then the memory rows written by the
+   * checkpoints that cover the move and let the log before them go (every 4,096 rows and at the end of
+   * each; each checkpoint's rows are added to `total` as it begins, so `done` never goes back);
+   * `'index'`: the search index saved without what was deleted (0 of 1, then 1 of 1).
    */
   onProgress?: (done: number, total: number, step: CompactionStep) => void;
 }

@@ -24,7 +24,7 @@ import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import type { CacheOpen, CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import type { CacheOpen, CheckpointFile, CheckpointRowsProgress, CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -545,10 +545,23 @@ export class StoreEngine<S extends AgentState> {
     // By policy, a compaction that could take no chunk (other processes append to them) changes nothing.
     if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
     const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, progress) : 0;
+    // The checkpoint step counts the rows its checkpoints write: each one's are added to the total as it
+    // begins, so that what is done never goes back.
+    let rowsBefore = 0;
+    let rowsTotal = 0;
+    const checkpointRows = async () => {
+      let rows = 0;
+      await this.checkpointTables((written, total) => {
+        if (rows === 0) rowsTotal += total;
+        rows = total;
+        progress(rowsBefore + written, rowsTotal, 'checkpoint');
+      });
+      rowsBefore += rows;
+    };
     // A checkpoint that covers the move, then the log before it goes (history included: compaction drops it).
     // (A shared log keeps its records for the other hosts: snapshots let them go, see `publishSnapshot`.)
     progress(0, 1, 'checkpoint');
-    await this.checkpointTables();
+    await checkpointRows();
     const covered = this.remote ? 0 : this.checkpointLsn;
     if (covered > 0) await this.wal.truncateBefore(covered + 1);
     if (plan.victims.length > 0) {
@@ -578,11 +591,11 @@ export class StoreEngine<S extends AgentState> {
     // (A shared log drops nothing here: the oldest record it holds is read, without its writer lock.)
     let logFirstLsn = this.remote ? await this.oldestLsnHeld() : 1;
     for (let round = 0; covered > 0 && round < (erase ? 5 : 1); round++) {
-      await this.checkpointTables();
+      await checkpointRows();
       logFirstLsn = await this.wal.truncateBefore(this.checkpointLsn + 1);
       if (logFirstLsn > covered) break;
     }
-    progress(1, 1, 'checkpoint');
+    if (rowsTotal === 0) progress(1, 1, 'checkpoint');
     progress(0, 1, 'index');
     if (erase) await this.index.eraseSaved();
     else await this.index.savePersistent({ compact: true });
@@ -629,10 +642,13 @@ export class StoreEngine<S extends AgentState> {
     for (const refs of this.streams.values()) yield* refs;
   }
 
-  /** Writes a checkpoint of the tables now, after the one being written (if any), covering every change applied. */
-  async checkpointTables(): Promise<void> {
+  /**
+   * Writes a checkpoint of the tables now, after the one being written (if any), covering every change
+   * applied; `onRows` hears how many of its rows are written (nothing when there was nothing new to write).
+   */
+  async checkpointTables(onRows?: CheckpointRowsProgress): Promise<void> {
     this.refresh();
-    await this.queueCheckpoint();
+    await this.queueCheckpoint(onRows);
   }
 
   /** With a shared log: snapshots for new hosts, by policy (`autoSnapshot`) or when asked. */
@@ -644,9 +660,9 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /** Writes a checkpoint once those queued before it are done: never two at once. */
-  private queueCheckpoint(): Promise<void> {
+  private queueCheckpoint(onRows?: CheckpointRowsProgress): Promise<void> {
     this.checkpointsUnderWay++;
-    const write = this.checkpointQueue.then(() => this.writeCheckpoint()).finally(() => this.checkpointsUnderWay--);
+    const write = this.checkpointQueue.then(() => this.writeCheckpoint(onRows)).finally(() => this.checkpointsUnderWay--);
     this.checkpointQueue = write.catch(() => undefined);
     return write;
   }
@@ -660,7 +676,7 @@ export class StoreEngine<S extends AgentState> {
    * are made durable first, and every chunk file is fsynced, so that nothing before it is ever
    * replayed or restored again.
    */
-  private async writeCheckpoint(): Promise<void> {
+  private async writeCheckpoint(onRows?: CheckpointRowsProgress): Promise<void> {
     const position = this.lastApplied;
     if (this.wal.readOnly || position.lsn === this.checkpointLsn) return;
     if (this.takenOver) throw this.takenOver;
@@ -714,7 +730,7 @@ export class StoreEngine<S extends AgentState> {
           throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: the block of record ${lsn} (chunk ${ref.chunk}, bytes ${ref.offset}–${ref.offset + ref.length}) is not in its chunk file; the next open of the store puts it back from the copy in its record.`, { cause: error, subsystem: 'checkpoint' });
         }
       }
-      file = await this.checkpoints.write(contents, this.codec);
+      file = await this.checkpoints.write(contents, this.codec, onRows);
       const tables = file.tables(this.codec);
       this.memories.rebase(file.memories(this.codec), tables.expiring, tables.namespaces ?? frozen.namespaces);
       this.copiedSinceCheckpoint.dropUpTo(position.lsn);
