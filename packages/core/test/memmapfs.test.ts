@@ -301,6 +301,28 @@ describe('state', () => {
     expect(watched).toEqual(['planning:1', 'acting:2', 'done:0']);
   });
 
+  it('a subscriber that throws what is not an Error (a Symbol, an object without a prototype) is a warning: the update holds and the store writes on', async () => {
+    const fs = await open();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warning.code === 'MEMMAPFS_SUBSCRIBER_ERROR' && warnings.push(warning.message);
+    process.on('warning', onWarning);
+    onTestFinished(() => void process.off('warning', onWarning));
+    fs.subscribeState(() => {
+      throw Symbol('the display broke');
+    });
+    fs.subscribeState(() => {
+      throw Object.create(null);
+    });
+    await fs.updateState({ status: 'planning', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} });
+    const id = await fs.appendMemory('written after the subscribers threw');
+    expect((await fs.getMemory(id))?.text).toBe('written after the subscribers threw');
+    expect(fs.getState().status).toBe('planning');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain('Symbol(the display broke)');
+    await fs.close();
+  });
+
   it('returns copies: mutating what getState returned changes nothing', async () => {
     const fs = await open();
     const state = fs.getState();

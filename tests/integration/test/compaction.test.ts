@@ -83,6 +83,31 @@ describe('compaction', () => {
     await fs.close();
   });
 
+  it('a progress callback that throws what is not an Error (a Symbol) while the rows are written is a warning: the checkpoint and the compaction go on', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 5_000 }, (_, j) => ({ text: `row ${j} ${'pad '.repeat(20)}` })));
+    for (const id of ids.filter((_, i) => i % 2 === 0)) await fs.deleteMemory(id);
+    await fs.close();
+    const again = await open();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warning.code === 'MEMMAPFS_CALLBACK_FAILED' && warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      const report = await again.compact({ onProgress: (done, _total, step) => {
+        if (step === 'checkpoint' && done > 0) throw Symbol('the progress display failed');
+      } });
+      expect(report.logFirstLsn).toBeGreaterThan(1);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.length).toBeGreaterThan(0);
+    expect((await everyFile()).filter((f) => f.path.endsWith('.tmp'))).toEqual([]);
+    expect((await again.getMemory(ids[1]!))?.text).toContain('row 1 ');
+    await again.close();
+    await expectVerified();
+  });
+
   it('with erase, leaves what deleted, replaced and expired memories said in no file, and the store reads the same', async () => {
     const fs = await open();
     const kept: number[] = [];

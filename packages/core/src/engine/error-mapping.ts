@@ -1,6 +1,7 @@
 import { BlockError } from '@memmapfs/blocks';
 import { ioAdvice, WalError } from '@memmapfs/wal';
 import { MemMapError, type MemMapErrorCode } from '../errors.js';
+import { describeThrown } from '../thrown-value.js';
 
 const walCodes: Record<WalError['code'], MemMapErrorCode> = {
   WAL_HEADER_INVALID: 'WAL_HEADER_INVALID',
@@ -36,6 +37,6 @@ export function toMemMapError(error: unknown): MemMapError {
   if (error instanceof MemMapError) return error;
   if (error instanceof WalError) return new MemMapError(walCodes[error.code], error.message, { cause: error, subsystem: 'wal' });
   if (error instanceof BlockError) return new MemMapError(blockCodes[error.code], error.message, { cause: error, subsystem: 'blocks' });
-  const message = (error as Error)?.message ?? String(error);
+  const message = describeThrown(error);
   return new MemMapError('IO_ERROR', `${message}${ioAdvice(error)}`, { cause: error });
 }

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { describeThrown } from '../thrown-value.js';
 
 /** How often the commit marker is polled, in case file events are lost or unsupported. */
 const POLL_INTERVAL_MS = 100;
@@ -56,7 +57,7 @@ export class LogFollower {
       // Said once, then no more following: the failure lasts (a failed log, a replaced one, damage), and
       // every read says it too.
       this.stop();
-      process.emitWarning(`Following the log failed, and has stopped: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_FOLLOW_FAILED' });
+      process.emitWarning(`Following the log failed, and has stopped: ${describeThrown(error)}`, { code: 'MEMMAPFS_FOLLOW_FAILED' });
     }
   }
 }

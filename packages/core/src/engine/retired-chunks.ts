@@ -1,4 +1,5 @@
 import type { BlockStore } from '@memmapfs/blocks';
+import { describeThrown } from '../thrown-value.js';
 
 /** What removing retired chunks asks of the engine. */
 export interface RetiredChunksSite {
@@ -71,7 +72,7 @@ export class RetiredChunks {
       // (Tried again a grace later while a snapshot or checkpoint is being written.)
       if (this.site.busy()) return this.arm();
       this.removeNow().catch((error: unknown) => {
-        process.emitWarning(`Chunk files a compaction retired could not be removed from this host's cache (tried again on close and the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETIRE_FAILED' });
+        process.emitWarning(`Chunk files a compaction retired could not be removed from this host's cache (tried again on close and the next open): ${describeThrown(error)}`, { code: 'MEMMAPFS_RETIRE_FAILED' });
       });
     }, this.graceMs).unref();
   }

@@ -10,6 +10,7 @@ import { isMemoryPutType, RecordType, type LogRecord, type MemoryRecord } from '
 import type { MemoryTable } from './memory-table.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import type { StoreLayout } from './store-layout.js';
+import { describeThrown } from '../thrown-value.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -181,7 +182,7 @@ export class SearchIndex {
     this.pendingIndex.dropCopies();
     if (this.keepUpWarned) return;
     this.keepUpWarned = true;
-    process.emitWarning(`The search index could not take the changes waiting for it (${this.pendingIndex.length}); writes go on, and queries try again: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_INDEX_FAILED' });
+    process.emitWarning(`The search index could not take the changes waiting for it (${this.pendingIndex.length}); writes go on, and queries try again: ${describeThrown(error)}`, { code: 'MEMMAPFS_INDEX_FAILED' });
   }
 
   private keepUpWarned = false;
@@ -232,7 +233,7 @@ export class SearchIndex {
       // Changes wait for the index in memory: past this many, it is loaded to take them, query or not.
       void this.ensureLoaded().catch((error: unknown) => {
         this.retryIndexLoadAt = performance.now() + 5_000;
-        process.emitWarning(`The search index could not be loaded (queries will try again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_INDEX_FAILED' });
+        process.emitWarning(`The search index could not be loaded (queries will try again): ${describeThrown(error)}`, { code: 'MEMMAPFS_INDEX_FAILED' });
       });
       return;
     }
@@ -288,7 +289,7 @@ export class SearchIndex {
       await this.drain();
       await this.save(options.compact ? { compact: true } : {});
     } catch (error) {
-      process.emitWarning(`The search index was not ${options.compact ? 'compacted' : 'saved'} (it is saved again later, or rebuilt from the log): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+      process.emitWarning(`The search index was not ${options.compact ? 'compacted' : 'saved'} (it is saved again later, or rebuilt from the log): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     }
   }
 
@@ -725,7 +726,7 @@ export class SearchIndex {
   async saveOnClose(save: boolean): Promise<void> {
     if (save) {
       await this.save({ closing: true }).catch((error: unknown) => {
-        process.emitWarning(`The search index was not saved (it is rebuilt from the log on the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+        process.emitWarning(`The search index was not saved (it is rebuilt from the log on the next open): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
       });
     }
     await this.savingIndex;

@@ -5,6 +5,7 @@ import { snapshotBytes } from '../checkpoint/store-snapshot.js';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import { toMemMapError } from './error-mapping.js';
+import { describeThrown } from '../thrown-value.js';
 
 /** What publishing snapshots needs of the engine. */
 export interface SnapshotSite {
@@ -66,7 +67,7 @@ export class SnapshotPublisher {
       if (this.site.lastLsn() - (newest?.lsn ?? 0) < every || this.site.stopped()) return;
       await this.publish();
     })().catch((error: unknown) => {
-      process.emitWarning(`A snapshot by policy was not published (the next checkpoint tries again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+      process.emitWarning(`A snapshot by policy was not published (the next checkpoint tries again): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     }).finally(() => (this.policyRun = undefined));
   }
 
@@ -124,7 +125,7 @@ export class SnapshotPublisher {
     if (previous) {
       await site.wal.fence();
       await site.wal.truncateBefore(previous.lsn + 1).catch((error: unknown) => {
-        process.emitWarning(`The shared log was not shortened to the snapshot of record ${previous.lsn} (the next snapshot tries again): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
+        process.emitWarning(`The shared log was not shortened to the snapshot of record ${previous.lsn} (the next snapshot tries again): ${describeThrown(error)}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
       });
     }
     return { lsn: file.position.lsn, bytes };

@@ -1,3 +1,4 @@
+import { describeThrown } from '../thrown-value.js';
 /** A `watchState` iterator's side of the channel: the states it has not consumed, and how to wake it. */
 interface Watcher<S> {
   readonly queue: S[];
@@ -110,7 +111,7 @@ export class StateChannel<S> {
       try {
         listener(state);
       } catch (error) {
-        process.emitWarning(`A state subscriber threw: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_SUBSCRIBER_ERROR' });
+        process.emitWarning(`A state subscriber threw: ${describeThrown(error)}`, { code: 'MEMMAPFS_SUBSCRIBER_ERROR' });
       }
     }
     for (const watcher of this.watchers) {

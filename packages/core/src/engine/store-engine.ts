@@ -25,6 +25,7 @@ import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import type { CacheOpen, CheckpointFile, CheckpointRowsProgress, CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import { describeThrown } from '../thrown-value.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -441,7 +442,7 @@ export class StoreEngine<S extends AgentState> {
       }, (error: unknown) => {
         this.backgroundCheckpoint = false;
         this.retryCheckpointAt = performance.now() + 60_000;
-        process.emitWarning(`A checkpoint of the tables was not written (the log still holds everything; it is tried again later): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
+        process.emitWarning(`A checkpoint of the tables was not written (the log still holds everything; it is tried again later): ${describeThrown(error)}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
       });
     }
     this.index.schedule();
@@ -495,7 +496,7 @@ export class StoreEngine<S extends AgentState> {
       this.nextAutoCompactionAt = performance.now() + AUTO_COMPACTION_INTERVAL_MS;
       await this.compact({ background: true });
     } catch (error) {
-      process.emitWarning(`A compaction by policy failed (nothing is lost; it is tried again after a later checkpoint): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_COMPACTION_FAILED' });
+      process.emitWarning(`A compaction by policy failed (nothing is lost; it is tried again after a later checkpoint): ${describeThrown(error)}`, { code: 'MEMMAPFS_COMPACTION_FAILED' });
     }
   }
 
@@ -525,7 +526,7 @@ export class StoreEngine<S extends AgentState> {
       try {
         onProgress?.(done, total, step);
       } catch (error) {
-        process.emitWarning(`compact: the onProgress callback threw (the compaction goes on): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CALLBACK_FAILED' });
+        process.emitWarning(`compact: the onProgress callback threw (the compaction goes on): ${describeThrown(error)}`, { code: 'MEMMAPFS_CALLBACK_FAILED' });
       }
     };
     if (background && this.closing) return nothing;
@@ -909,7 +910,7 @@ export class StoreEngine<S extends AgentState> {
       if (!this.wal.readOnly && (changes >= CHECKPOINT_ON_CLOSE_AFTER_RECORDS || (changes > 0 && this.lastApplied.lsn - this.checkpointLsn >= CHECKPOINT_AFTER_RECORDS))) {
         // Derived from the log: should it fail, the next open replays more, and nothing is lost.
         written = await this.queueCheckpoint().then(() => true, (error: unknown) => {
-          process.emitWarning(`A checkpoint of the tables was not written on close (the next open replays the log instead): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
+          process.emitWarning(`A checkpoint of the tables was not written on close (the next open replays the log instead): ${describeThrown(error)}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
           return false;
         });
       }

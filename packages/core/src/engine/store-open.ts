@@ -16,6 +16,7 @@ import { restoreLostBlocks, ReferencedRangeLog, UncheckpointedCopies } from './b
 import { CacheChanged, CacheNotVouched, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
 import { HOST_LOCK_WAIT_MS, StoreEngine, type BlockSyncDemand } from './store-engine.js';
+import { describeThrown } from '../thrown-value.js';
 
 /** Default of `autoSnapshot.everyRecords`. */
 const AUTO_SNAPSHOT_EVERY_RECORDS = 100_000;
@@ -251,7 +252,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
       engine.retiredChunks.start();
       // (Not waiting for a snapshot another process of the host publishes: the files go later.)
       await engine.retiredChunks.removeNow(0).catch((error: unknown) => {
-        process.emitWarning(`Chunk files a compaction retired could not be removed from this host's cache (tried again on close and the next open): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_RETIRE_FAILED' });
+        process.emitWarning(`Chunk files a compaction retired could not be removed from this host's cache (tried again on close and the next open): ${describeThrown(error)}`, { code: 'MEMMAPFS_RETIRE_FAILED' });
       });
     }
     // The search index is loaded (or rebuilt) when a query first needs it, never for reads by id, the

@@ -1,5 +1,6 @@
 import type { BlockRef, BlockStore } from '@memmapfs/blocks';
 import { sameBlock } from './block-references.js';
+import { describeThrown } from '../thrown-value.js';
 
 /** The longest wait before blocks that could not be written are tried again. */
 const MAX_RETRY_WAIT_MS = 5000;
@@ -137,7 +138,7 @@ export class UnwrittenBlocks {
   private failed(error: unknown): void {
     const waitMs = Math.min(MAX_RETRY_WAIT_MS, Math.max(50, this.retry.waitMs * 2));
     this.retry = { at: performance.now() + waitMs, waitMs, diskFull: isDiskFull(error) };
-    process.emitWarning(`Blocks of other hosts could not be written to this host's chunk files; they are tried again in ${waitMs} ms, as changes arrive or are read: ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_BLOCK_WRITE_FAILED' });
+    process.emitWarning(`Blocks of other hosts could not be written to this host's chunk files; they are tried again in ${waitMs} ms, as changes arrive or are read: ${describeThrown(error)}`, { code: 'MEMMAPFS_BLOCK_WRITE_FAILED' });
   }
 }
 

@@ -6,6 +6,7 @@ import type { SearchProvider, SearchProviderSpec } from '../contracts/search-pro
 import { MemMapError } from '../errors.js';
 import { searchProviderSpec } from './provider-spec.js';
 import type { CborCodecOptions, FlexSearchProviderOptions, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './builtin-options.js';
+import { describeThrown } from '../thrown-value.js';
 
 /** Options an adapter accepts when it is chosen by name. */
 export type AdapterOptions = Record<string, unknown>;
@@ -156,7 +157,7 @@ export async function deferStoreSearchProvider(saved: { readonly name: string; r
   try {
     return await deferSearchProvider(options === undefined ? name : ({ provider: name, options } as SearchOption));
   } catch (error) {
-    process.emitWarning(`The saved search index is the '${name}' search provider's, which cannot be used here (${(error as Error)?.message ?? error}): the store uses the default, which rebuilds the index when a query needs it.`, { code: 'MEMMAPFS_SAVED_PROVIDER_UNAVAILABLE' });
+    process.emitWarning(`The saved search index is the '${name}' search provider's, which cannot be used here (${describeThrown(error)}): the store uses the default, which rebuilds the index when a query needs it.`, { code: 'MEMMAPFS_SAVED_PROVIDER_UNAVAILABLE' });
     return deferSearchProvider(undefined);
   }
 }
