@@ -1,4 +1,5 @@
 import {
+  describeThrown,
   MAX_PAYLOAD_SIZE,
   MAX_RECORD_TYPE,
   WalError,
@@ -585,7 +586,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       this.options.onCommit?.(records);
     } catch (error) {
       // They count as reported: the log stops rather than go on past records its opener did not take.
-      this.failure ??= error instanceof WalError && error.code === 'WAL_FAILED' ? error : new WalError('WAL_FAILED', `${this.name}: records ${records[0]!.lsn} to ${records.at(-1)!.lsn} could not be applied (${(error as Error)?.message ?? error}). Reopen the store.`, { cause: error });
+      this.failure ??= error instanceof WalError && error.code === 'WAL_FAILED' ? error : new WalError('WAL_FAILED', `${this.name}: records ${records[0]!.lsn} to ${records.at(-1)!.lsn} could not be applied (${describeThrown(error)}). Reopen the store.`, { cause: error });
       throw error;
     } finally {
       this.reporting = false;

@@ -4,6 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CommitWrites, type CommitWriteLimits, type WriteSync } from './commit-writes.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
+import { describeThrown } from './thrown-value.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
 import { frameSeed, frameSize, readFrame, writeFrame, FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { LogFileScan } from './log-file-scan.js';
@@ -995,7 +996,7 @@ export class FileWal implements WriteAheadLog {
     try {
       this.options.onCommit?.(committed);
     } catch (error) {
-      this.failure ??= new WalError('WAL_FAILED', `Records were written but could not be applied: ${(error as Error)?.message ?? error}. Reopen the store.`, { cause: error });
+      this.failure ??= new WalError('WAL_FAILED', `Records were written but could not be applied: ${describeThrown(error)}. Reopen the store.`, { cause: error });
       throw this.failure;
     }
     return lsns;
@@ -1104,7 +1105,7 @@ export class FileWal implements WriteAheadLog {
     try {
       this.options.onCommit?.(records);
     } catch (error) {
-      this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Records from other processes could not be applied: ${(error as Error)?.message ?? error}. Reopen the store.`, { cause: error });
+      this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Records from other processes could not be applied: ${describeThrown(error)}. Reopen the store.`, { cause: error });
       throw error;
     } finally {
       this.reporting = false;

@@ -509,6 +509,22 @@ describe('FileWal: several writers on one log', () => {
     expect(texts((await reopen()).records)).toEqual(['a1', 'a2', 'b1', 'a3']);
   });
 
+  it('an onCommit that throws what is not an Error (a Symbol) fails the log with WAL_FAILED: the records are never reported again', async () => {
+    let calls = 0;
+    const { wal: a } = await open();
+    const { wal: b } = await open({ onCommit: () => {
+      calls++;
+      throw Symbol('cannot apply');
+    } });
+    await a.append([entry('a1')]);
+    expect(() => b.refresh()).toThrow();
+    expect(() => b.refresh()).toThrow(expect.objectContaining({ code: 'WAL_FAILED', message: expect.stringContaining('Symbol(cannot apply)') }));
+    await expect(b.append([entry('b1')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    expect(calls).toBe(1);
+    await a.close();
+    await b.close().catch(() => undefined);
+  });
+
   it('a second writer cuts a dead writer\'s torn write before appending its own', async () => {
     const { wal: a } = await open();
     await a.append([entry('kept')]);

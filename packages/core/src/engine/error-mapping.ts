@@ -1,7 +1,6 @@
 import { BlockError } from '@memmapfs/blocks';
-import { ioAdvice, WalError } from '@memmapfs/wal';
+import { describeThrown, ioAdvice, WalError } from '@memmapfs/wal';
 import { MemMapError, type MemMapErrorCode } from '../errors.js';
-import { describeThrown } from '../thrown-value.js';
 
 const walCodes: Record<WalError['code'], MemMapErrorCode> = {
   WAL_HEADER_INVALID: 'WAL_HEADER_INVALID',

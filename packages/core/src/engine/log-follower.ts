@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { describeThrown } from '../thrown-value.js';
+import { describeThrown } from '@memmapfs/wal';
 
 /** How often the commit marker is polled, in case file events are lost or unsupported. */
 const POLL_INTERVAL_MS = 100;

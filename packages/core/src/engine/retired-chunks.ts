@@ -1,5 +1,5 @@
 import type { BlockStore } from '@memmapfs/blocks';
-import { describeThrown } from '../thrown-value.js';
+import { describeThrown } from '@memmapfs/wal';
 
 /** What removing retired chunks asks of the engine. */
 export interface RetiredChunksSite {

@@ -1,4 +1,4 @@
-import { syncFolder, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
+import { describeThrown, syncFolder, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
@@ -10,7 +10,6 @@ import { isMemoryPutType, RecordType, type LogRecord, type MemoryRecord } from '
 import type { MemoryTable } from './memory-table.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import type { StoreLayout } from './store-layout.js';
-import { describeThrown } from '../thrown-value.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 

@@ -1,11 +1,10 @@
 import type { BlockStore } from '@memmapfs/blocks';
-import type { LogSnapshots, WriteAheadLog } from '@memmapfs/wal';
+import { describeThrown, type LogSnapshots, type WriteAheadLog } from '@memmapfs/wal';
 import type { CheckpointFile } from '../checkpoint/checkpoint-file.js';
 import { snapshotBytes } from '../checkpoint/store-snapshot.js';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import { toMemMapError } from './error-mapping.js';
-import { describeThrown } from '../thrown-value.js';
 
 /** What publishing snapshots needs of the engine. */
 export interface SnapshotSite {

@@ -1,4 +1,4 @@
-import { describeThrown } from '../thrown-value.js';
+import { describeThrown } from '@memmapfs/wal';
 /** A `watchState` iterator's side of the channel: the states it has not consumed, and how to wake it. */
 interface Watcher<S> {
   readonly queue: S[];

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlockRef, BlockStore, PlacedBlock } from '@memmapfs/blocks';
-import type { CommittedRecord, WalPosition, WriteAheadLog } from '@memmapfs/wal';
+import { describeThrown, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
@@ -25,7 +25,6 @@ import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import type { CacheOpen, CheckpointFile, CheckpointRowsProgress, CheckpointTables } from '../checkpoint/checkpoint-file.js';
-import { describeThrown } from '../thrown-value.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 

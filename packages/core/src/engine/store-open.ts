@@ -1,6 +1,6 @@
 import * as nodeFileSystem from 'node:fs/promises';
 import { chunkStore, type BlockStore } from '@memmapfs/blocks';
-import { fileWal, syncFolder, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
+import { describeThrown, fileWal, syncFolder, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import { deferSearchProvider, deferStoreSearchProvider, prefetchCodec, resolveCodec } from '../registry/provider-registry.js';
@@ -16,7 +16,6 @@ import { restoreLostBlocks, ReferencedRangeLog, UncheckpointedCopies } from './b
 import { CacheChanged, CacheNotVouched, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
 import { HOST_LOCK_WAIT_MS, StoreEngine, type BlockSyncDemand } from './store-engine.js';
-import { describeThrown } from '../thrown-value.js';
 
 /** Default of `autoSnapshot.everyRecords`. */
 const AUTO_SNAPSHOT_EVERY_RECORDS = 100_000;

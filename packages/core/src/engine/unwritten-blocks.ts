@@ -1,6 +1,6 @@
 import type { BlockRef, BlockStore } from '@memmapfs/blocks';
 import { sameBlock } from './block-references.js';
-import { describeThrown } from '../thrown-value.js';
+import { describeThrown } from '@memmapfs/wal';
 
 /** The longest wait before blocks that could not be written are tried again. */
 const MAX_RETRY_WAIT_MS = 5000;

@@ -6,7 +6,7 @@ import type { SearchProvider, SearchProviderSpec } from '../contracts/search-pro
 import { MemMapError } from '../errors.js';
 import { searchProviderSpec } from './provider-spec.js';
 import type { CborCodecOptions, FlexSearchProviderOptions, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './builtin-options.js';
-import { describeThrown } from '../thrown-value.js';
+import { describeThrown } from '@memmapfs/wal';
 
 /** Options an adapter accepts when it is chosen by name. */
 export type AdapterOptions = Record<string, unknown>;
