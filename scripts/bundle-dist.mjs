@@ -8,7 +8,7 @@
 // `--inline` builds a dependency's module into the bundle instead: an import of SPECIFIER becomes FILE
 // of PACKAGE (a devDependency of the package), with what it imports in turn; the package's license is
 // put at the top of the bundle, and the files of it that the source map names are copied to
-// `dist/inlined/PACKAGE/`, where the map then finds them.
+// `dist/inlined/PACKAGE/` with its license, where the map then finds them.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -70,6 +70,7 @@ if (inlined.size > 0) {
       const copy = resolve('dist/inlined', pkg, relative(folder, path));
       mkdirSync(dirname(copy), { recursive: true });
       copyFileSync(path, copy);
+      copyFileSync(join(folder, 'LICENSE'), resolve('dist/inlined', pkg, 'LICENSE'));
       return relative(resolve(dirname(mapPath), map.sourceRoot ?? ''), copy);
     }
     return source;
