@@ -608,7 +608,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         await this.options.beforeSync?.();
         await this.commit(ready);
       } catch (error) {
-        const failure = error instanceof WalError ? error : new WalError('WAL_FAILED', `Appending to ${this.name} failed: ${(error as Error).message}.`, { cause: error });
+        const failure = error instanceof WalError ? error : new WalError('WAL_FAILED', `Appending to ${this.name} failed: ${describeThrown(error)}.`, { cause: error });
         for (const pending of batch) pending.reject(failure);
       }
     }

@@ -932,7 +932,7 @@ export class FileWal implements WriteAheadLog {
           this.head.unlock();
         }
       } catch (error) {
-        this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing ${this.options.path} failed: ${(error as Error).message}. Records from the failed commit may be lost; reopen the store to recover.`, { cause: error });
+        this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing ${this.options.path} failed: ${describeThrown(error)}. Records from the failed commit may be lost; reopen the store to recover.`, { cause: error });
         for (const pending of batch) pending.reject(this.failure);
       }
     }
@@ -1139,7 +1139,7 @@ export class FileWal implements WriteAheadLog {
       if (this.segment !== segment) return;
       await handle.datasync();
     } catch (error) {
-      this.failure ??= new WalError('WAL_FAILED', `fsync of ${this.options.path} failed: ${(error as Error).message}. Reopen the store to recover.`, { cause: error });
+      this.failure ??= new WalError('WAL_FAILED', `fsync of ${this.options.path} failed: ${describeThrown(error)}. Reopen the store to recover.`, { cause: error });
       throw this.failure;
     }
     if (this.segment !== segment) return;
@@ -1156,14 +1156,14 @@ export class FileWal implements WriteAheadLog {
     } catch (error) {
       // The records are durable: their appends resolve. The marker is only a lower bound (the next
       // writer marks them), but a head file that cannot be written leaves this log unusable.
-      this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing the commit marker failed: ${(error as Error).message}. Reopen the store.`, { cause: error });
+      this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing the commit marker failed: ${describeThrown(error)}. Reopen the store.`, { cause: error });
     }
   }
 
   /** Runs the `beforeSync` hook; a promise only when the hook has work under way. */
   private runBeforeSync(): Promise<void> | void {
     const failed = (error: unknown): WalError => {
-      this.failure ??= new WalError('WAL_FAILED', `Syncing the data of ${this.options.path} failed: ${(error as Error).message}. Reopen the store to recover.`, { cause: error });
+      this.failure ??= new WalError('WAL_FAILED', `Syncing the data of ${this.options.path} failed: ${describeThrown(error)}. Reopen the store to recover.`, { cause: error });
       return this.failure;
     };
     let syncing: Promise<void> | void;
@@ -1320,7 +1320,7 @@ export async function lockLogForMaintenance(path: string, files: WalFileSystem =
   } catch (error) {
     await release();
     if (error instanceof WalError) throw error;
-    throw new WalError('IO_ERROR', `Cannot lock ${path}: ${(error as Error).message}`, { cause: error });
+    throw new WalError('IO_ERROR', `Cannot lock ${path}: ${describeThrown(error)}`, { cause: error });
   }
   return release;
 }

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { loadLockBinding, lockAddonAdvice, type LockBinding } from './lock-binding.js';
+import { describeThrown } from './thrown-value.js';
 import { WalError, ioError } from './wal-error.js';
 import type { WalFileSystem } from './file-wal.js';
 import { LOG_ID_SIZE, WAL_HEADER_SIZE, isIntactWalHeader } from './wal-header.js';
@@ -330,7 +331,7 @@ export class HeadFile {
     try {
       this.writeSync(this.fd, buf, 0, MARKER_SIZE, 0);
     } catch (error) {
-      throw new WalError('WAL_FAILED', `Writing the commit marker ${this.path} failed: ${(error as Error).message}`, { cause: error });
+      throw new WalError('WAL_FAILED', `Writing the commit marker ${this.path} failed: ${describeThrown(error)}`, { cause: error });
     }
   }
 
@@ -388,6 +389,6 @@ export class HeadFile {
   }
 
   private lockError(error: unknown): WalError {
-    return new WalError('WAL_FAILED', `Cannot take the writer lock on ${this.path}: ${(error as Error).message}`, { cause: error });
+    return new WalError('WAL_FAILED', `Cannot take the writer lock on ${this.path}: ${describeThrown(error)}`, { cause: error });
   }
 }

@@ -5,7 +5,6 @@
  */
 export function describeThrown(value: unknown): string {
   try {
-    if (value instanceof Error) return value.message;
     const message = (value as { message?: unknown } | null | undefined)?.message;
     return typeof message === 'string' ? message : String(value);
   } catch {

@@ -525,6 +525,36 @@ describe('FileWal: several writers on one log', () => {
     await b.close().catch(() => undefined);
   });
 
+  it('an onCommit that throws an Error whose message is not text fails the log with WAL_FAILED all the same', async () => {
+    let calls = 0;
+    const { wal: a } = await open();
+    const { wal: b } = await open({ onCommit: () => {
+      calls++;
+      throw Object.defineProperty(new Error(), 'message', { value: Symbol('not text') });
+    } });
+    await a.append([entry('a1')]);
+    let thrown: unknown;
+    try {
+      b.refresh();
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(Error);
+    expect(() => b.refresh()).toThrow(expect.objectContaining({ code: 'WAL_FAILED' }));
+    expect(calls).toBe(1);
+    await a.close();
+    await b.close().catch(() => undefined);
+  });
+
+  it('a beforeSync that rejects with null in a flush fails the log with WAL_FAILED: no later append is acknowledged', async () => {
+    let calls = 0;
+    const { wal } = await open({ durability: 'batch', batchIntervalMs: 60_000, beforeSync: () => (++calls > 1 ? Promise.reject(null) : Promise.resolve()) });
+    await wal.append([entry('a1')]);
+    await expect(wal.flush()).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    await expect(wal.append([entry('a2')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    await wal.close().catch(() => undefined);
+  });
+
   it('a second writer cuts a dead writer\'s torn write before appending its own', async () => {
     const { wal: a } = await open();
     await a.append([entry('kept')]);

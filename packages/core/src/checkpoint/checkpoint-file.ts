@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { mapFile, type BlockRef } from '@memmapfs/blocks';
-import { crc32c, LOG_ID_SIZE, syncFolder, type WalPosition } from '@memmapfs/wal';
+import { crc32c, describeThrown, LOG_ID_SIZE, syncFolder, type WalPosition } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
@@ -334,7 +334,7 @@ function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad:
   try {
     wire = codec.decode(Buffer.from(bytes)) as Record<string, unknown>;
   } catch (cause) {
-    throw new MemMapError('CHECKPOINT_CORRUPT', `A checkpoint's tables cannot be decoded by the ${codec.name} codec: ${(cause as Error)?.message ?? cause}.`, { cause, subsystem: 'checkpoint' });
+    throw new MemMapError('CHECKPOINT_CORRUPT', `A checkpoint's tables cannot be decoded by the ${codec.name} codec: ${describeThrown(cause)}.`, { cause, subsystem: 'checkpoint' });
   }
   const { kv, streams, state, ends, expiring, namespaces, caches } = wire ?? {};
   const isNumbers = (value: unknown): value is number[] => Array.isArray(value) && value.every((n) => typeof n === 'number');

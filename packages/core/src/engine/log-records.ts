@@ -1,6 +1,7 @@
 import type { BlockRef } from '@memmapfs/blocks';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
+import { describeThrown } from '@memmapfs/wal';
 
 /** WAL record types. The numbers are part of the on-disk format (docs/FORMAT.md). */
 export const RecordType = {
@@ -200,7 +201,7 @@ function encodeWire(codec: Codec, wire: Wire): Uint8Array {
   try {
     return codec.encode(wire);
   } catch (cause) {
-    throw new MemMapError('INVALID_ARGUMENT', `The ${codec.name} codec cannot encode this value: ${(cause as Error)?.message ?? cause}. Use plain objects, arrays, strings, numbers, booleans, null and Uint8Array.`, { cause, subsystem: 'codec' });
+    throw new MemMapError('INVALID_ARGUMENT', `The ${codec.name} codec cannot encode this value: ${describeThrown(cause)}. Use plain objects, arrays, strings, numbers, booleans, null and Uint8Array.`, { cause, subsystem: 'codec' });
   }
 }
 
@@ -227,7 +228,7 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
     // (Buffer.from copies, small ones into a shared 8 KiB slab: cheaper than an ArrayBuffer of its own each.)
     wire = codec.decode(detach ? Buffer.from(map) : map);
   } catch (cause) {
-    throw invalid(lsn, `the ${codec.name} codec cannot decode it (${(cause as Error)?.message ?? cause})`, cause);
+    throw invalid(lsn, `the ${codec.name} codec cannot decode it (${describeThrown(cause)})`, cause);
   }
   if (!isObject(wire)) throw invalid(lsn, 'its payload is not a map');
   switch (type) {

@@ -371,7 +371,7 @@ export class SearchIndex {
   }
 
   private providerFailure(cause: unknown): MemMapError {
-    return new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider failed: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'search' });
+    return new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider failed: ${describeThrown(cause)}`, { cause, subsystem: 'search' });
   }
 
   /**

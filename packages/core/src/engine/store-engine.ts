@@ -844,7 +844,7 @@ export class StoreEngine<S extends AgentState> {
     try {
       return this.codec.decode(bytes);
     } catch (cause) {
-      throw new MemMapError('PROVIDER_FAILED', `The ${this.codec.name} codec cannot decode a stored KV value: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'codec' });
+      throw new MemMapError('PROVIDER_FAILED', `The ${this.codec.name} codec cannot decode a stored KV value: ${describeThrown(cause)}`, { cause, subsystem: 'codec' });
     }
   }
 
@@ -852,7 +852,7 @@ export class StoreEngine<S extends AgentState> {
     try {
       return this.codec.encode(value);
     } catch (cause) {
-      throw new MemMapError('INVALID_ARGUMENT', `${what} cannot be encoded by the ${this.codec.name} codec: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'codec' });
+      throw new MemMapError('INVALID_ARGUMENT', `${what} cannot be encoded by the ${this.codec.name} codec: ${describeThrown(cause)}`, { cause, subsystem: 'codec' });
     }
   }
 

@@ -203,7 +203,7 @@ async function callFactory<T>(create: () => T | Promise<T>, name: string, kind: 
     return await create();
   } catch (cause) {
     if (cause instanceof MemMapError) throw cause;
-    throw new MemMapError('PROVIDER_FAILED', `The ${kind} '${name}' could not be created: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'registry' });
+    throw new MemMapError('PROVIDER_FAILED', `The ${kind} '${name}' could not be created: ${describeThrown(cause)}`, { cause, subsystem: 'registry' });
   }
 }
 
@@ -272,7 +272,7 @@ function isModuleNotFound(error: unknown, pkg: string): boolean {
 }
 
 function wrapLoadError(cause: unknown, pkg: string): MemMapError {
-  return new MemMapError('PROVIDER_FAILED', `${pkg} is installed but failed to load: ${(cause as Error)?.message ?? cause}`, { cause, subsystem: 'registry' });
+  return new MemMapError('PROVIDER_FAILED', `${pkg} is installed but failed to load: ${describeThrown(cause)}`, { cause, subsystem: 'registry' });
 }
 
 function checkSearchProvider(provider: SearchProvider): SearchProvider {
