@@ -82,40 +82,56 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
     const required = labelCursors.length;
     // A window of rows at a time, as Lucene's bulk scorer does: the per-row arrays stay small whatever
     // the segment's size, and every word's postings are summed for a row before it is scored.
+    const rows = scratch.rows;
+    const frequencies = scratch.postingFrequencies;
     for (let base = 0; base < segment.docCount; base += window) {
       const end = Math.min(base + window, segment.docCount);
+      // (A term holds a row once: a window's postings of one term fit the copies, whatever the window.)
       if (required > 0) {
-        labelCursors[0]!.walkUntil(end, (row) => (mask[row - base] = 1));
-        for (let k = 1; k < labelCursors.length; k++) labelCursors[k]!.walkUntil(end, (row) => mask[row - base] === k && (mask[row - base] = k + 1));
+        let count = labelCursors[0]!.readUntil(end, rows, frequencies);
+        for (let i = 0; i < count; i++) mask[rows[i]! - base] = 1;
+        for (let k = 1; k < required; k++) {
+          count = labelCursors[k]!.readUntil(end, rows, frequencies);
+          for (let i = 0; i < count; i++) if (mask[rows[i]! - base] === k) mask[rows[i]! - base] = k + 1;
+        }
       }
       let touchedCount = 0;
-      const add = (w: number, row: number, frequency: number) => {
-        const r = row - base;
-        if (required > 0 && mask[r] !== required) return;
-        if (matched[r] === 0) touched[touchedCount++] = r;
-        const norm = K1 * (1 - B + (B * segment.lengthAt(row)) / averageLength);
-        scores[r] = scores[r]! + (idf[w]! * frequency * (K1 + 1)) / (frequency + norm);
-        matched[r] = matched[r]! + 1;
-      };
-      wordCursors.forEach((cursors, w) => {
+      for (let w = 0; w < wordCursors.length; w++) {
+        const cursors = wordCursors[w]!;
+        let count = 0;
         if (cursors.length === 1) {
-          cursors[0]!.walkUntil(end, (row, frequency) => add(w, row, frequency));
+          count = cursors[0]!.readUntil(end, rows, frequencies);
         } else if (cursors.length > 1) {
-          let count = 0;
-          const sum = (row: number, frequency: number) => {
-            const r = row - base;
-            if (sums[r] === 0) group[count++] = r;
-            sums[r] = sums[r]! + frequency;
-          };
-          for (const cursor of cursors) cursor.walkUntil(end, sum);
-          for (let k = 0; k < count; k++) {
-            const r = group[k]!;
-            const frequency = sums[r]!;
-            sums[r] = 0;
-            add(w, base + r, frequency);
+          // The terms a prefix matches: their frequencies summed by row, then scored as one word's.
+          let grouped = 0;
+          for (const cursor of cursors) {
+            const read = cursor.readUntil(end, rows, frequencies);
+            for (let i = 0; i < read; i++) {
+              const r = rows[i]! - base;
+              if (sums[r] === 0) group[grouped++] = r;
+              sums[r] = sums[r]! + frequencies[i]!;
+            }
           }
+          for (let i = 0; i < grouped; i++) {
+            const r = group[i]!;
+            rows[i] = base + r;
+            frequencies[i] = sums[r]!;
+            sums[r] = 0;
+          }
+          count = grouped;
         }
-      });
+        const weight = idf[w]!;
+        for (let i = 0; i < count; i++) {
+          const row = rows[i]!;
+          const r = row - base;
+          if (required > 0 && mask[r] !== required) continue;
+          if (matched[r] === 0) touched[touchedCount++] = r;
+          const frequency = frequencies[i]!;
+          const norm = K1 * (1 - B + (B * segment.lengthAt(row)) / averageLength);
+          scores[r] = scores[r]! + (weight * frequency * (K1 + 1)) / (frequency + norm);
+          matched[r] = matched[r]! + 1;
+        }
+      }
       let k = 0;
       try {
         for (; k < touchedCount; k++) {
@@ -152,6 +168,9 @@ const scratch = {
   frequencies: new Uint32Array(WINDOW),
   touched: new Int32Array(WINDOW),
   group: new Int32Array(WINDOW),
+  /** One term's postings of a window, as `PostingsCursor.readUntil` copies them. */
+  rows: new Int32Array(WINDOW),
+  postingFrequencies: new Int32Array(WINDOW),
 };
 
 /** How many rows hold any of `terms`. */
@@ -160,17 +179,21 @@ function distinctRows(segment: SearchableSegment, terms: readonly number[], wind
   const seen = scratch.frequencies;
   const group = scratch.group;
   let total = 0;
+  const rows = scratch.rows;
+  const frequencies = scratch.postingFrequencies;
   for (let base = 0; base < segment.docCount; base += window) {
     const end = Math.min(base + window, segment.docCount);
     let count = 0;
-    const mark = (row: number) => {
-      const r = row - base;
-      if (seen[r] === 0) {
-        seen[r] = 1;
-        group[count++] = r;
+    for (const cursor of cursors) {
+      const read = cursor.readUntil(end, rows, frequencies);
+      for (let i = 0; i < read; i++) {
+        const r = rows[i]! - base;
+        if (seen[r] === 0) {
+          seen[r] = 1;
+          group[count++] = r;
+        }
       }
-    };
-    for (const cursor of cursors) cursor.walkUntil(end, mark);
+    }
     for (let k = 0; k < count; k++) seen[group[k]!] = 0;
     total += count;
   }

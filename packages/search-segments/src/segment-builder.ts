@@ -169,6 +169,17 @@ export class SegmentBuilder implements SearchableSegment {
           cursor.next();
         }
       },
+      readUntil(end, rows, frequencies) {
+        const room = Math.min(rows.length, frequencies.length);
+        let count = 0;
+        while (cursor.row < end && count < room) {
+          rows[count] = cursor.row;
+          frequencies[count] = cursor.frequency;
+          count++;
+          cursor.next();
+        }
+        return count;
+      },
     };
     cursor.next();
     return cursor;

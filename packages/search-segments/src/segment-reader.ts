@@ -147,13 +147,19 @@ export class SegmentReader implements SearchableSegment {
 
 }
 
-const ignore = (): void => undefined;
+/** Postings `VarintCursor.walkUntil` copies at a time. */
+const WALK_BATCH = 256;
+/** Where `VarintCursor.next` copies the posting it steps over. */
+const oneRow = new Int32Array(1);
+const oneFrequency = new Int32Array(1);
 
 /** Postings as the segment file has them: LEB128 varints, the row's distance from the previous one, then the frequency. */
 class VarintCursor implements PostingsCursor {
   row = -1;
   frequency = 0;
   private previous = 0;
+  private batchRows: Int32Array | undefined;
+  private batchFrequencies: Int32Array | undefined;
 
   constructor(
     private readonly bytes: Buffer,
@@ -164,15 +170,28 @@ class VarintCursor implements PostingsCursor {
   }
 
   walkUntil(end: number, visit: (row: number, frequency: number) => void): void {
-    // (The cursor's fields in locals until it stops.)
+    // (Copies of its own: `visit` may walk other cursors meanwhile.)
+    const rows = (this.batchRows ??= new Int32Array(Math.min(WALK_BATCH, this.remaining + 1)));
+    const frequencies = (this.batchFrequencies ??= new Int32Array(rows.length));
+    while (this.row < end) {
+      const count = this.readUntil(end, rows, frequencies);
+      for (let i = 0; i < count; i++) visit(rows[i]!, frequencies[i]!);
+    }
+  }
+
+  readUntil(end: number, rows: Int32Array, frequencies: Int32Array): number {
     const bytes = this.bytes;
+    const room = Math.min(rows.length, frequencies.length);
     let row = this.row;
     let frequency = this.frequency;
     let at = this.at;
     let remaining = this.remaining;
     let previous = this.previous;
-    while (row < end) {
-      visit(row, frequency);
+    let count = 0;
+    while (row < end && count < room) {
+      rows[count] = row;
+      frequencies[count] = frequency;
+      count++;
       if (remaining-- <= 0) {
         row = Number.POSITIVE_INFINITY;
         break;
@@ -200,11 +219,12 @@ class VarintCursor implements PostingsCursor {
     this.at = at;
     this.remaining = remaining;
     this.previous = previous;
+    return count;
   }
 
   next(): void {
     // Rows ascend: one step past the current row is the next posting.
-    this.walkUntil(this.row + 1, ignore);
+    this.readUntil(this.row + 1, oneRow, oneFrequency);
   }
 
 }

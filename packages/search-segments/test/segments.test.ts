@@ -92,6 +92,42 @@ describe('a segment', () => {
     expect(reader.findTerm(Buffer.from('te'))).toBe(-1);
   });
 
+  it('copies postings in batches no larger than the arrays it is given, written or still in memory, as walkUntil visits them', () => {
+    const next = random(7);
+    const docs = randomDocs(next, 300);
+    const builder = new SegmentBuilder();
+    for (const doc of docs) builder.add(doc);
+    const reader = new SegmentReader(builder.build());
+    for (const segment of [builder, reader]) {
+      for (const word of ['alpha', 'memo', 'tea', 'zeta']) {
+        const term = segment.termId(word);
+        expect(term, word).toBeGreaterThanOrEqual(0);
+        const walked: number[][] = [];
+        segment.cursor(term).walkUntil(Number.POSITIVE_INFINITY, (row, frequency) => walked.push([row, frequency]));
+        expect(walked.length, word).toBeGreaterThan(7);
+        // In windows of 50 rows, three postings at a time at most: each call stops where the arrays are full or the window ends.
+        const cursor = segment.cursor(term);
+        const rows = new Int32Array(3);
+        const frequencies = new Int32Array(5);
+        const read: number[][] = [];
+        for (let end = 50; read.length < walked.length; end += 50) {
+          for (;;) {
+            const count = cursor.readUntil(end, rows, frequencies);
+            expect(count).toBeLessThanOrEqual(3);
+            for (let i = 0; i < count; i++) {
+              expect(rows[i]!).toBeLessThan(end);
+              read.push([rows[i]!, frequencies[i]!]);
+            }
+            if (count < 3) break;
+          }
+          expect(cursor.row).toBeGreaterThanOrEqual(end);
+        }
+        expect(read, word).toEqual(walked);
+        expect(cursor.readUntil(Number.POSITIVE_INFINITY, rows, frequencies)).toBe(0);
+      }
+    }
+  });
+
   it('ranks as BM25 computed from the documents does, with prefixes, filters, both match modes and deletions', () => {
     for (let seed = 1; seed <= 30; seed++) {
       const next = random(seed);
