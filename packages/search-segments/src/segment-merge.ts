@@ -1,6 +1,9 @@
 import type { SegmentReader } from './segment-reader.js';
 import { PostingsEncoder, writeSegmentSteps, type EncodedTerm } from './segment-writer.js';
 
+/** Postings copied out of an input at a time. */
+const BATCH = 4096;
+
 /**
  * Merges written segments into one, leaving out the rows `isLive(input, row, id)` refuses (deleted
  * memories, versions a later segment replaced). A generator, so that a long merge can give the event
@@ -33,46 +36,68 @@ export function* mergeSegments(inputs: readonly SegmentReader[], isLive: (input:
     totalLength += length;
     if (ids.length % 65_536 === 0) yield;
   }
-  // Terms: a k-way merge of the inputs' sorted term lists.
+  // Terms: a k-way merge of the inputs' sorted term lists. A term's postings are gathered in arrays
+  // reused from term to term (grown, never shrunk): a merge makes little garbage however many it walks.
   const termHeads = inputs.map(() => 0);
   const encoder = new PostingsEncoder();
   const terms: EncodedTerm[] = [];
-  const rows: number[] = [];
-  const frequencies: number[] = [];
+  let rows = new Int32Array(1024);
+  let frequencies = new Int32Array(1024);
+  const batchRows = new Int32Array(BATCH);
+  const batchFrequencies = new Int32Array(BATCH);
   let walked = 0;
   for (;;) {
-    let least: Buffer | undefined;
-    inputs.forEach((input, i) => {
-      if (termHeads[i]! >= input.termCount) return;
-      const term = input.termAt(termHeads[i]!);
-      if (!least || Buffer.compare(term, least) < 0) least = term;
-    });
-    if (!least) break;
-    const term: Buffer = least;
-    rows.length = 0;
-    frequencies.length = 0;
+    // The input holding the least term at its head, and that term's index there.
+    let least = -1;
+    for (let i = 0; i < inputs.length; i++) {
+      if (termHeads[i]! >= inputs[i]!.termCount) continue;
+      if (least < 0 || inputs[i]!.compareTermTo(termHeads[i]!, inputs[least]!, termHeads[least]!) < 0) least = i;
+    }
+    if (least < 0) break;
+    const leastInput = inputs[least]!;
+    const leastIndex = termHeads[least]!;
+    let count = 0;
     let ordered = true;
-    inputs.forEach((input, i) => {
-      if (termHeads[i]! >= input.termCount || !input.termAt(termHeads[i]!).equals(term)) return;
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i]!;
+      const index = termHeads[i]!;
+      if (index >= input.termCount || (i !== least && input.compareTermTo(index, leastInput, leastIndex) !== 0)) continue;
+      const postings = input.docFrequency(index);
+      if (count + postings > rows.length) {
+        let length = rows.length * 2;
+        while (count + postings > length) length *= 2;
+        const grownRows = new Int32Array(length);
+        grownRows.set(rows.subarray(0, count));
+        rows = grownRows;
+        const grownFrequencies = new Int32Array(length);
+        grownFrequencies.set(frequencies.subarray(0, count));
+        frequencies = grownFrequencies;
+      }
       const map = rowMaps[i]!;
-      input.forEachPosting(termHeads[i]!, (row, frequency) => {
-        const to = map[row]!;
-        if (to < 0) return;
-        if (rows.length > 0 && to < rows[rows.length - 1]!) ordered = false;
-        rows.push(to);
-        frequencies.push(frequency);
-      });
-      walked += input.docFrequency(termHeads[i]!);
+      const cursor = input.cursor(index);
+      for (;;) {
+        const read = cursor.readUntil(Number.POSITIVE_INFINITY, batchRows, batchFrequencies);
+        for (let k = 0; k < read; k++) {
+          const to = map[batchRows[k]!]!;
+          if (to < 0) continue;
+          if (count > 0 && to < rows[count - 1]!) ordered = false;
+          rows[count] = to;
+          frequencies[count] = batchFrequencies[k]!;
+          count++;
+        }
+        if (read < BATCH) break;
+      }
+      walked += postings;
       termHeads[i]!++;
-    });
-    if (rows.length > 0) {
+    }
+    if (count > 0) {
       if (ordered) {
-        for (let k = 0; k < rows.length; k++) encoder.add(rows[k]!, frequencies[k]!);
+        for (let k = 0; k < count; k++) encoder.add(rows[k]!, frequencies[k]!);
       } else {
-        const order = Array.from(rows.keys()).sort((a, b) => rows[a]! - rows[b]!);
+        const order = Array.from({ length: count }, (_, k) => k).sort((a, b) => rows[a]! - rows[b]!);
         for (const k of order) encoder.add(rows[k]!, frequencies[k]!);
       }
-      terms.push({ bytes: Buffer.from(term), ...encoder.take() });
+      terms.push({ bytes: Buffer.from(leastInput.termAt(leastIndex)), ...encoder.take() });
     }
     if (walked >= 65_536) {
       walked = 0;

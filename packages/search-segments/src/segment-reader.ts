@@ -94,6 +94,15 @@ export class SegmentReader implements SearchableSegment {
     return this.bytes.subarray(start, start + this.bytes.readUInt32LE(row + 4));
   }
 
+  /** Term `index` compared with term `otherIndex` of `other`, in byte order, without a view of either. */
+  compareTermTo(index: number, other: SegmentReader, otherIndex: number): number {
+    const row = this.termIndex + index * TERM_ROW;
+    const start = this.bytes.readUInt32LE(row);
+    const otherRow = other.termIndex + otherIndex * TERM_ROW;
+    const otherStart = other.bytes.readUInt32LE(otherRow);
+    return this.bytes.compare(other.bytes, otherStart, otherStart + other.bytes.readUInt32LE(otherRow + 4), start, start + this.bytes.readUInt32LE(row + 4));
+  }
+
   /** How many documents of this segment hold term `index`. */
   docFrequency(index: number): number {
     return this.bytes.readUInt32LE(this.termIndex + index * TERM_ROW + 12);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SegmentBuilder, SegmentCorrupt, SegmentReader, searchSegments, wordTokens, type IndexedDocument, type SegmentQuery } from '../src/index.js';
+import { mergeSegments, SegmentBuilder, SegmentCorrupt, SegmentReader, searchSegments, wordTokens, type IndexedDocument, type SegmentQuery } from '../src/index.js';
+import { runToEnd } from '../src/segment-writer.js';
 import { unicodeWords } from '@memmapfs/core';
 
 describe('wordTokens', () => {
@@ -155,6 +156,25 @@ describe('a segment', () => {
           got.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i]!.score, 9));
         }
       }
+    }
+  });
+
+  it('merges into the very bytes one segment built from the live documents has, ids interleaved across the inputs or not', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const next = random(seed);
+      const docs = randomDocs(next, 20 + Math.floor(next() * 300));
+      // Inputs of consecutive ids (as bulk loads make them) or of ids dealt out at random (as updates make them).
+      const parts = 2 + Math.floor(next() * 4);
+      const interleaved = seed % 2 === 0;
+      const inputs = Array.from({ length: parts }, () => [] as IndexedDocument[]);
+      docs.forEach((doc, i) => inputs[interleaved ? Math.floor(next() * parts) : Math.floor((i * parts) / docs.length)]!.push(doc));
+      const dead = new Set(docs.filter(() => next() < 0.2).map((doc) => doc.id));
+      const readers = inputs.map((part) => segmentOf(part));
+      const merged = runToEnd(mergeSegments(readers, (_input, _row, id) => !dead.has(id)));
+      const live = docs.filter((doc) => !dead.has(doc.id));
+      const built = new SegmentBuilder();
+      for (const doc of live) built.add(doc);
+      expect(merged.equals(built.build()), `seed ${seed}`).toBe(true);
     }
   });
 
