@@ -57,6 +57,9 @@ await build({
   // two-byte string).
   minifyWhitespace: true,
   minifySyntax: true,
+  // …in lines of a readable length: Node prints the source line of an uncaught error, which one line
+  // per module made a hundred kilobytes of code on the user's terminal.
+  lineLimit: 160,
 });
 
 // The map names the inlined package's files where they were installed: it is given copies in dist/.

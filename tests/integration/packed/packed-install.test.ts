@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
 const smokeProgram = join(here, 'smoke.mjs');
+const uncaughtProgram = join(here, 'uncaught.mjs');
 /** Speaks to the MCP server's bin with the SDK's client. */
 const mcpClientProgram = join(here, 'mcp-client.mjs');
 /** Runs a LangGraph graph with `MemMapSaver` and uses a `MemMapStore`. */
@@ -283,6 +284,16 @@ describe.concurrent('the packages as npm users install them', () => {
     expect(seen).toMatchObject({ reader: 'read', search: 'flexsearch', codec: 'msgpack', memories: 2, hits: ['The user prefers dark mode'], reopened: 'The user prefers dark mode', again: ['Meeting notes: ship the packed-install test'] });
     expect(smoke.stderr.split(FALLBACK_WARNING).length - 1, smoke.stderr).toBe(1);
     expect(smoke.stderr).toContain(`npm rebuild ${MMAP_PACKAGE}`);
+
+    // An error left uncaught: Node prints its message and the line of the library it came from, a line
+    // of readable length (not a whole module's code on one line).
+    await cp(uncaughtProgram, join(project, basename(uncaughtProgram)));
+    const uncaught = await run(process.execPath, ['uncaught.mjs', join(project, 'uncaught-store')], { cwd: project, env: userEnv() });
+    expect(uncaught.code, tail(uncaught)).not.toBe(0);
+    expect(uncaught.stderr).toContain('listMemories: limit must be an integer from 1 to 1000');
+    expect(uncaught.stderr).toMatch(/node_modules\/@memmapfs\/core\/dist\/index\.js:\d+/);
+    const longest = Math.max(...uncaught.stderr.split('\n').map((line) => line.length));
+    expect(longest, uncaught.stderr.slice(0, 2000)).toBeLessThan(400);
   }, 6 * MINUTES);
 
   it.skipIf(!canBuildAddons)("installs where addons build (Node's headers present): the store reads through mappings, with no warning", async ({ expect }) => {
