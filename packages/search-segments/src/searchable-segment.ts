@@ -29,7 +29,11 @@ export interface PostingsCursor {
   frequency: number;
   /** Moves to the next posting. */
   next(): void;
-  /** Calls `visit(row, frequency)` for the postings before row `end`, and stops at the first at or past it. */
+  /**
+   * Calls `visit(row, frequency)` for the postings before row `end`, and stops at the first at or past it.
+   * The cursor may have moved ahead of the posting `visit` is given (a written segment's reads a batch
+   * at a time): `visit` must not move this cursor itself, and reads `row` only once the walk is done.
+   */
   walkUntil(end: number, visit: (row: number, frequency: number) => void): void;
   /**
    * Copies the postings before row `end` into `rows` and `frequencies` (as many as they hold, at most),
