@@ -1,4 +1,4 @@
-import { WalError } from '@memmapfs/wal';
+import { describeThrown, isWalError, WalError } from '@memmapfs/wal';
 
 /** Errno codes of a connection that could not be made or was lost. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
@@ -21,7 +21,7 @@ export function describeServer(connectionString: string): string {
 
 /** Whether `error` says the server cannot be reached or the connection to it was lost (nothing about the request itself). */
 export function isConnectionLoss(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const { code, message } = fieldsOf(error);
   if (typeof code === 'string' && (UNREACHABLE.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03')) return true;
   return typeof message === 'string' && /Connection terminated|not queryable|connection error|Client was closed/i.test(message);
 }
@@ -32,9 +32,9 @@ export function isConnectionLoss(error: unknown): boolean {
  * refused login, missing rights). `what` says what was being done; `after` what it means for the caller.
  */
 export function postgresError(error: unknown, what: string, server: string, after = ''): WalError {
-  if (error instanceof WalError) return error;
-  const { code, message } = (error ?? {}) as { code?: string; message?: string };
-  const detail = `${message ?? String(error)}${code ? ` (${code})` : ''}`;
+  if (isWalError(error)) return error;
+  const { code } = fieldsOf(error);
+  const detail = `${describeThrown(error)}${code ? ` (${code})` : ''}`;
   const tail = after ? ` ${after}` : '';
   if (code === '55P03') return new WalError('LOCK_TIMEOUT', `${what}: another process (or host) held the log's writer lock for longer than lockTimeoutMs: a long transaction on memmapfs_wal_logs, or a slow recovery at its open.${tail} Raise lockTimeoutMs if such waits are expected.`, { cause: error });
   if (isConnectionLoss(error)) {
@@ -44,4 +44,14 @@ export function postgresError(error: unknown, what: string, server: string, afte
   if (code === '3D000') return new WalError('IO_ERROR', `${what}: ${detail}. Create the database first (e.g. \`createdb\`), or name an existing one in the connection string.`, { cause: error });
   if (code === '42501') return new WalError('IO_ERROR', `${what}: ${detail}. The user of the connection string needs the rights to create and write the memmapfs_wal_* tables (or SELECT on them to open read-only).`, { cause: error });
   return new WalError('IO_ERROR', `${what}: PostgreSQL at ${server} answered: ${detail}.${tail}`, { cause: error });
+}
+
+/** The `code` and `message` of what was thrown, when they are text; read without throwing (a revoked Proxy would). */
+function fieldsOf(error: unknown): { code?: string; message?: string } {
+  try {
+    const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+    return { ...(typeof code === 'string' ? { code } : {}), ...(typeof message === 'string' ? { message } : {}) };
+  } catch {
+    return {};
+  }
 }

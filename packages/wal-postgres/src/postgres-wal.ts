@@ -1,5 +1,7 @@
 import {
+  applyFailure,
   describeThrown,
+  isWalError,
   MAX_PAYLOAD_SIZE,
   MAX_RECORD_TYPE,
   WalError,
@@ -326,7 +328,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         this.takeRows(decodeRecordRows(page.rows, this.seed, this.name));
       }
     } catch (error) {
-      if (error instanceof WalError && error.code !== 'IO_ERROR' && error.code !== 'LOCK_TIMEOUT') this.failure ??= error;
+      if (isWalError(error) && error.code !== 'IO_ERROR' && error.code !== 'LOCK_TIMEOUT') this.failure ??= error;
       throw postgresError(error, `Reading ${this.name}`, this.server);
     }
     if (!this.reporting) this.report();
@@ -505,7 +507,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         // A lost connection: the follower connects again and says so (`reconnected`), which reads on from
         // here; anything else stops the log.
         if (isConnectionLoss(error)) this.behind = true;
-        else if (!this.closed) this.failure ??= error instanceof WalError ? error : postgresError(error, `Following ${this.name}`, this.server);
+        else if (!this.closed) this.failure ??= isWalError(error) ? error : postgresError(error, `Following ${this.name}`, this.server);
         return;
       } finally {
         this.fetching = undefined;
@@ -586,7 +588,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       this.options.onCommit?.(records);
     } catch (error) {
       // They count as reported: the log stops rather than go on past records its opener did not take.
-      this.failure ??= error instanceof WalError && error.code === 'WAL_FAILED' ? error : new WalError('WAL_FAILED', `${this.name}: records ${records[0]!.lsn} to ${records.at(-1)!.lsn} could not be applied (${describeThrown(error)}). Reopen the store.`, { cause: error });
+      this.failure ??= applyFailure(error, (described) => `${this.name}: records ${records[0]!.lsn} to ${records.at(-1)!.lsn} could not be applied (${described}). Reopen the store.`);
       throw error;
     } finally {
       this.reporting = false;
@@ -608,7 +610,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         await this.options.beforeSync?.();
         await this.commit(ready);
       } catch (error) {
-        const failure = error instanceof WalError ? error : new WalError('WAL_FAILED', `Appending to ${this.name} failed: ${describeThrown(error)}.`, { cause: error });
+        const failure = isWalError(error) ? error : new WalError('WAL_FAILED', `Appending to ${this.name} failed: ${describeThrown(error)}.`, { cause: error });
         for (const pending of batch) pending.reject(failure);
       }
     }
@@ -722,7 +724,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       } else {
         await client?.query('ROLLBACK').catch(() => undefined);
       }
-      const refused = error instanceof WalError ? error : postgresError(error, `Appending to ${this.name}`, this.server, 'Nothing of this append was written; retry it.');
+      const refused = isWalError(error) ? error : postgresError(error, `Appending to ${this.name}`, this.server, 'Nothing of this append was written; retry it.');
       if (refused.code !== 'IO_ERROR' && refused.code !== 'LOCK_TIMEOUT') this.failure ??= refused;
       for (const pending of batch) pending.reject(refused);
     } finally {
@@ -813,7 +815,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
           throw this.failure;
         }
       } catch (error) {
-        if (error instanceof WalError) throw error;
+        if (isWalError(error)) throw error;
         // The server is not back yet.
       }
       if (Date.now() > deadline) {

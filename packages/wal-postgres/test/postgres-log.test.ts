@@ -302,6 +302,32 @@ if (!postgres) {
       await dropStore(connectionString, store);
     });
 
+    it('an onCommit that throws a revoked Proxy fails the log with WAL_FAILED all the same', async () => {
+      const store = freshStore();
+      const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      const revoked = Proxy.revocable({}, {});
+      revoked.revoke();
+      let calls = 0;
+      const follower = await postgresWal({ connectionString: `${connectionString}&application_name=revoking-host`, store })({
+        codec: 'msgpack',
+        onCommit: (records) => {
+          if (records.length === 0) return;
+          calls++;
+          throw revoked.proxy;
+        },
+      });
+      await writer.append([entry('first')]);
+      // (The first report throws what onCommit threw: caught here, as a matcher cannot look at a revoked Proxy.)
+      const outcome = await follower.fence().then(() => 'resolved', () => 'rejected');
+      expect(outcome).toBe('rejected');
+      expect(() => follower.refresh()).toThrow(expect.objectContaining({ code: 'WAL_FAILED' }));
+      await expect(follower.append([entry('no')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+      expect(calls).toBe(1);
+      await follower.close().catch(() => undefined);
+      await writer.close();
+      await dropStore(connectionString, store);
+    });
+
     it('a writable open whose recover needs no lock lets other logs append during its replay, and announces their records after it (onAvailable)', async () => {
       const store = freshStore();
       const writer = await postgresWal({ connectionString, store })({ codec: 'msgpack' });

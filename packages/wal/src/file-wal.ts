@@ -10,7 +10,7 @@ import { frameSeed, frameSize, readFrame, writeFrame, FRAME_HEADER_SIZE, MAX_PAY
 import { LogFileScan } from './log-file-scan.js';
 import { fdReader, listSealedSegments, openSegmentSync, sealedSegmentPath, shareSegment, tryTakeSegment, type PositionedReader } from './log-segments.js';
 import { scanLog, type LogScan } from './log-scan.js';
-import { WalError, ioError } from './wal-error.js';
+import { WalError, applyFailure, ioError, isWalError } from './wal-error.js';
 import type { AppendOptions, CommittedRecord, Durability, RecoveryStart, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalPosition, WalRecord, WriteAheadLog } from './write-ahead-log.js';
 
 /** Options of `openFileWal`: those of every log, and where this one lives. */
@@ -911,7 +911,7 @@ export class FileWal implements WriteAheadLog {
           if (!this.head.tryLock()) await this.head.lock(this.options.lockTimeoutMs);
         } catch (error) {
           // Nothing was written: the appends fail, the log stays usable.
-          if (!(error instanceof WalError && error.code === 'LOCK_TIMEOUT')) throw error;
+          if (!(isWalError(error, 'LOCK_TIMEOUT'))) throw error;
           for (const pending of batch) pending.reject(error);
           continue;
         }
@@ -932,7 +932,7 @@ export class FileWal implements WriteAheadLog {
           this.head.unlock();
         }
       } catch (error) {
-        this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing ${this.options.path} failed: ${describeThrown(error)}. Records from the failed commit may be lost; reopen the store to recover.`, { cause: error });
+        this.failure ??= isWalError(error) ? error : new WalError('WAL_FAILED', `Writing ${this.options.path} failed: ${describeThrown(error)}. Records from the failed commit may be lost; reopen the store to recover.`, { cause: error });
         for (const pending of batch) pending.reject(this.failure);
       }
     }
@@ -1105,7 +1105,7 @@ export class FileWal implements WriteAheadLog {
     try {
       this.options.onCommit?.(records);
     } catch (error) {
-      this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Records from other processes could not be applied: ${describeThrown(error)}. Reopen the store.`, { cause: error });
+      this.failure ??= applyFailure(error, (described) => `Records from other processes could not be applied: ${described}. Reopen the store.`);
       throw error;
     } finally {
       this.reporting = false;
@@ -1156,7 +1156,7 @@ export class FileWal implements WriteAheadLog {
     } catch (error) {
       // The records are durable: their appends resolve. The marker is only a lower bound (the next
       // writer marks them), but a head file that cannot be written leaves this log unusable.
-      this.failure ??= error instanceof WalError ? error : new WalError('WAL_FAILED', `Writing the commit marker failed: ${describeThrown(error)}. Reopen the store.`, { cause: error });
+      this.failure ??= isWalError(error) ? error : new WalError('WAL_FAILED', `Writing the commit marker failed: ${describeThrown(error)}. Reopen the store.`, { cause: error });
     }
   }
 
@@ -1185,7 +1185,7 @@ export class FileWal implements WriteAheadLog {
       this.batchTimer = undefined;
       this.flush().catch((error: unknown) => {
         // Another process held the lock too long: the records still wait for their fsync, so try again.
-        if (error instanceof WalError && error.code === 'LOCK_TIMEOUT') this.scheduleBatchSync();
+        if (isWalError(error, 'LOCK_TIMEOUT')) this.scheduleBatchSync();
       });
     }, this.batchIntervalMs);
     this.batchTimer.unref();
@@ -1319,7 +1319,7 @@ export async function lockLogForMaintenance(path: string, files: WalFileSystem =
     }
   } catch (error) {
     await release();
-    if (error instanceof WalError) throw error;
+    if (isWalError(error)) throw error;
     throw new WalError('IO_ERROR', `Cannot lock ${path}: ${describeThrown(error)}`, { cause: error });
   }
   return release;

@@ -3,7 +3,7 @@ export { DEFAULT_LOCK_TIMEOUT_MS, HeadFile, readHeadFile } from './head-file.js'
 export type { CommitMarker } from './head-file.js';
 export { FileWal, fileWal, openFileWal, createFileDurably, lockLogForMaintenance, syncFolder } from './file-wal.js';
 export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';
-export { WalError, ioAdvice } from './wal-error.js';
+export { WalError, applyFailure, ioAdvice, isWalError } from './wal-error.js';
 export { describeThrown } from './thrown-value.js';
 export type { WalErrorCode } from './wal-error.js';
 export { recordsBelongTo, scanLog } from './log-scan.js';

@@ -1,3 +1,5 @@
+import { describeThrown } from './thrown-value.js';
+
 /** Error codes raised by the write-ahead log. `@memmapfs/core` re-raises them as `MemMapError` with the same code. */
 export type WalErrorCode =
   | 'WAL_HEADER_INVALID'
@@ -30,6 +32,29 @@ export class WalError extends Error {
     this.code = code;
     this.lsn = options.lsn;
     this.offset = options.offset;
+  }
+}
+
+/**
+ * What a log fails with once its caller's `onCommit` threw `thrown` while records were reported (the
+ * records are durable, not applied): `thrown` itself when it already is such a failure, else a
+ * `WAL_FAILED` whose message is `message` given `thrown` in words. Never throws itself (`instanceof` on a
+ * revoked Proxy does).
+ */
+export function applyFailure(thrown: unknown, message: (described: string) => string): WalError {
+  return isWalError(thrown, 'WAL_FAILED') ? thrown : new WalError('WAL_FAILED', message(describeThrown(thrown)), { cause: thrown });
+}
+
+/**
+ * Whether `value` is a `WalError` (of code `code`, when given). Never throws: what a caller's callback
+ * threw reaches the log's catch blocks, and `instanceof` on a revoked Proxy throws, which there would
+ * leave the log neither failed nor going.
+ */
+export function isWalError(value: unknown, code?: WalErrorCode): value is WalError {
+  try {
+    return value instanceof WalError && (code === undefined || value.code === code);
+  } catch {
+    return false;
   }
 }
 

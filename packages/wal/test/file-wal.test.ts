@@ -525,6 +525,33 @@ describe('FileWal: several writers on one log', () => {
     await b.close().catch(() => undefined);
   });
 
+  it('an onCommit that throws a WalError of another code, or a revoked Proxy, fails the log with WAL_FAILED after one report, as the shared log does', async () => {
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    for (const thrown of [new WalError('WAL_CORRUPT', 'a decoder of its own said so'), revoked.proxy]) {
+      let calls = 0;
+      const { wal: a } = await open();
+      const { wal: b } = await open({ onCommit: () => {
+        calls++;
+        throw thrown;
+      } });
+      await a.append([entry('a1')]);
+      // (The first report throws what onCommit threw: caught here, as a matcher cannot look at a revoked Proxy.)
+      let threw = false;
+      try {
+        b.refresh();
+      } catch {
+        threw = true;
+      }
+      expect(threw).toBe(true);
+      expect(() => b.refresh()).toThrow(expect.objectContaining({ code: 'WAL_FAILED' }));
+      await expect(b.append([entry('b1')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+      expect(calls).toBe(1);
+      await a.close();
+      await b.close().catch(() => undefined);
+    }
+  });
+
   it('an onCommit that throws an Error whose message is not text fails the log with WAL_FAILED all the same', async () => {
     let calls = 0;
     const { wal: a } = await open();
@@ -551,6 +578,17 @@ describe('FileWal: several writers on one log', () => {
     const { wal } = await open({ durability: 'batch', batchIntervalMs: 60_000, beforeSync: () => (++calls > 1 ? Promise.reject(null) : Promise.resolve()) });
     await wal.append([entry('a1')]);
     await expect(wal.flush()).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    await expect(wal.append([entry('a2')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    await wal.close().catch(() => undefined);
+  });
+
+  it('a beforeSync that throws a revoked Proxy fails the commit and the log with WAL_FAILED (an append never waits for ever)', async () => {
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const { wal } = await open({ beforeSync: () => {
+      throw revoked.proxy;
+    } });
+    await expect(wal.append([entry('a1')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
     await expect(wal.append([entry('a2')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
     await wal.close().catch(() => undefined);
   });
