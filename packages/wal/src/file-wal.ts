@@ -1062,12 +1062,15 @@ export class FileWal implements WriteAheadLog {
       const size = frames?.end ?? fstatSync(this.segment.fd).size;
       if (size <= start) return;
       const handle = await this.writableHandle();
-      // A refresh (another caller of this process) may have read some of it during the wait: look again.
+      // A refresh (another caller of this process) may have read some of it during the wait: look again;
+      // or failed to apply it, and failed the log: then nothing is reported twice.
+      if (this.failure) throw this.failure;
       if (this.committedEnd !== start) continue;
       const buf = Buffer.allocUnsafe(size - start);
       // What another process just wrote is in the page cache: a small read is cheaper done at once than
       // through the I/O thread pool, and it is on the path of every commit that follows another process's.
       const bytesRead = buf.length <= SYNC_READ_LIMIT ? readAtOnce(handle.fd, buf, start) : (await handle.read(buf, 0, buf.length, start)).bytesRead;
+      if (this.failure) throw this.failure;
       if (this.committedEnd !== start) continue;
       const image = buf.subarray(0, bytesRead);
       const marker = this.trustedMarker();
@@ -1076,6 +1079,7 @@ export class FileWal implements WriteAheadLog {
       if (this.committedEnd !== start) continue; // a refresh took some of it meanwhile: look again
       if (scan.records.length > 0) {
         if (covered === undefined || covered < scan.end) await handle.datasync();
+        if (this.failure) throw this.failure;
         if (this.committedEnd !== start) continue;
         this.acceptForeign(scan);
         this.durableEnd = Math.max(this.durableEnd, this.committedEnd);

@@ -552,6 +552,46 @@ describe('FileWal: several writers on one log', () => {
     }
   });
 
+  it('a commit whose catch-up waits while a refresh of the same process fails in onCommit fails too: the records are not reported a second time', async () => {
+    let calls = 0;
+    let b: Awaited<ReturnType<typeof open>>['wal'] | undefined;
+    let refreshed = false;
+    // (B's commit reads another process's large write through the I/O pool: a refresh runs during that read.)
+    const refreshingDuringReads = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        const read = handle.read.bind(handle) as (...readArgs: unknown[]) => Promise<unknown>;
+        (handle as { read: unknown }).read = (...readArgs: unknown[]) => {
+          const length = readArgs[2];
+          if (!refreshed && typeof length === 'number' && length > 256 * 1024) {
+            refreshed = true;
+            try {
+              b!.refresh();
+            } catch {
+              // (onCommit's refusal: the log has failed.)
+            }
+          }
+          return read(...readArgs);
+        };
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    const { wal: a } = await open();
+    ({ wal: b } = await open({ fileSystem: refreshingDuringReads, onCommit: (records) => {
+      if (records.some((record) => record.context === undefined)) {
+        calls++;
+        throw new Error('cannot apply');
+      }
+    } }));
+    await a.append([entry('x'.repeat(300 * 1024))]);
+    await expect(b.append([entry('b1')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    expect(refreshed).toBe(true);
+    expect(calls).toBe(1);
+    await a.close();
+    await b.close().catch(() => undefined);
+  });
+
   it('an onCommit that throws an Error whose message is not text fails the log with WAL_FAILED all the same', async () => {
     let calls = 0;
     const { wal: a } = await open();
