@@ -724,7 +724,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       } else {
         await client?.query('ROLLBACK').catch(() => undefined);
       }
-      const refused = isWalError(error) ? error : postgresError(error, `Appending to ${this.name}`, this.server, 'Nothing of this append was written; retry it.');
+      // (Failed meanwhile, an onCommit that threw while this commit caught up under the lock, say: no retry helps.)
+      const refused = this.failure ?? (isWalError(error) ? error : postgresError(error, `Appending to ${this.name}`, this.server, 'Nothing of this append was written; retry it.'));
       if (refused.code !== 'IO_ERROR' && refused.code !== 'LOCK_TIMEOUT') this.failure ??= refused;
       for (const pending of batch) pending.reject(refused);
     } finally {

@@ -15,14 +15,14 @@ async function connect(connectionString: string): Promise<pg.Client> {
 }
 
 /** As another host would, inside `client`'s open transaction (which then holds the writer lock): writes record last + 1. */
-async function writeAsOtherHost(client: pg.Client, store: string, body: string): Promise<number> {
+async function writeAsOtherHost(client: pg.Client, store: string, body: string, notify = true): Promise<number> {
   const { rows } = await client.query('SELECT log_id, last_lsn FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]);
   const lsn = Number(rows[0].last_lsn) + 1;
   const payload = Buffer.from(body);
   const checksum = recordChecksum(checksumSeed(rows[0].log_id), lsn, 1, payload);
   await client.query('INSERT INTO memmapfs_wal_records (store, lsn, commit_end, type, checksum, payload) VALUES ($1, $2, $2, 1, $3, $4)', [store, lsn, checksum, payload]);
   await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2, held_bytes = held_bytes + $3 WHERE store = $1', [store, lsn, payload.length]);
-  await client.query('SELECT pg_notify($1, $2)', [channelOf(store), String(lsn)]);
+  if (notify) await client.query('SELECT pg_notify($1, $2)', [channelOf(store), String(lsn)]);
   return lsn;
 }
 
@@ -95,6 +95,33 @@ if (!postgres) {
       } finally {
         await x.end();
         await a.close();
+        await dropStore(connectionString, store);
+      }
+    }, 30_000);
+
+    it('refuse with WAL_FAILED, not a retry, an append whose catch-up under the lock meets an onCommit that throws', async () => {
+      const store = freshStore('refusing');
+      let calls = 0;
+      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => {
+        if (records.some((record) => text(record) === 'x1')) {
+          calls++;
+          throw new Error('cannot apply x1');
+        }
+      } });
+      await a.fence();
+      const x = await connect(connectionString);
+      try {
+        // (Written without a notification: the follower does not fetch it; the append reads it under the lock.)
+        await x.query('BEGIN');
+        await writeAsOtherHost(x, store, 'x1', false);
+        await x.query('COMMIT');
+        const outcome = await a.append([entry('a1')], { check: () => undefined }).then(() => 'written', (error: { code?: string }) => error.code);
+        expect(calls).toBe(1);
+        expect(outcome).toBe('WAL_FAILED');
+        await expect(a.append([entry('a2')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+      } finally {
+        await x.end();
+        await a.close().catch(() => undefined);
         await dropStore(connectionString, store);
       }
     }, 30_000);
