@@ -64,14 +64,8 @@ export function* mergeSegments(inputs: readonly SegmentReader[], isLive: (input:
       if (index >= input.termCount || (i !== least && input.compareTermTo(index, leastInput, leastIndex) !== 0)) continue;
       const postings = input.docFrequency(index);
       if (count + postings > rows.length) {
-        let length = rows.length * 2;
-        while (count + postings > length) length *= 2;
-        const grownRows = new Int32Array(length);
-        grownRows.set(rows.subarray(0, count));
-        rows = grownRows;
-        const grownFrequencies = new Int32Array(length);
-        grownFrequencies.set(frequencies.subarray(0, count));
-        frequencies = grownFrequencies;
+        rows = grown(rows, count, count + postings);
+        frequencies = grown(frequencies, count, count + postings);
       }
       const map = rowMaps[i]!;
       const cursor = input.cursor(index);
@@ -105,4 +99,13 @@ export function* mergeSegments(inputs: readonly SegmentReader[], isLive: (input:
     }
   }
   return yield* writeSegmentSteps({ ids, lengths, totalLength, terms });
+}
+
+/** `array`'s first `kept` ints in a new array of at least `needed`, twice as long as it at least. */
+function grown(array: Int32Array, kept: number, needed: number): Int32Array<ArrayBuffer> {
+  let length = array.length * 2;
+  while (length < needed) length *= 2;
+  const bigger = new Int32Array(length);
+  bigger.set(array.subarray(0, kept));
+  return bigger;
 }

@@ -507,7 +507,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         // A lost connection: the follower connects again and says so (`reconnected`), which reads on from
         // here; anything else stops the log.
         if (isConnectionLoss(error)) this.behind = true;
-        else if (!this.closed) this.failure ??= isWalError(error) ? error : postgresError(error, `Following ${this.name}`, this.server);
+        else if (!this.closed) this.failure ??= postgresError(error, `Following ${this.name}`, this.server);
         return;
       } finally {
         this.fetching = undefined;
@@ -725,7 +725,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         await client?.query('ROLLBACK').catch(() => undefined);
       }
       // (Failed meanwhile, an onCommit that threw while this commit caught up under the lock, say: no retry helps.)
-      const refused = this.failure ?? (isWalError(error) ? error : postgresError(error, `Appending to ${this.name}`, this.server, 'Nothing of this append was written; retry it.'));
+      const refused = this.failure ?? postgresError(error, `Appending to ${this.name}`, this.server, 'Nothing of this append was written; retry it.');
       if (refused.code !== 'IO_ERROR' && refused.code !== 'LOCK_TIMEOUT') this.failure ??= refused;
       for (const pending of batch) pending.reject(refused);
     } finally {

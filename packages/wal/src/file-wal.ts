@@ -911,7 +911,7 @@ export class FileWal implements WriteAheadLog {
           if (!this.head.tryLock()) await this.head.lock(this.options.lockTimeoutMs);
         } catch (error) {
           // Nothing was written: the appends fail, the log stays usable.
-          if (!(isWalError(error, 'LOCK_TIMEOUT'))) throw error;
+          if (!isWalError(error, 'LOCK_TIMEOUT')) throw error;
           for (const pending of batch) pending.reject(error);
           continue;
         }
