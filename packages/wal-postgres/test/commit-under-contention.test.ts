@@ -26,6 +26,24 @@ async function writeAsOtherHost(client: pg.Client, store: string, body: string, 
   return lsn;
 }
 
+/** The backend process of `client`'s connection. */
+async function pidOf(client: pg.Client): Promise<number> {
+  return (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+}
+
+/**
+ * Polls from `observer` (a connection of its own: statistics views keep one snapshot per transaction)
+ * until a session other than `pids` waits for a lock one of `pids` holds or waits for: a query is
+ * queued behind them, which no sleep of a given length can promise on a loaded machine.
+ */
+async function queuedBehind(observer: pg.Client, pids: number[]): Promise<void> {
+  const query = 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE NOT (pid = ANY($1::int[])) AND pg_blocking_pids(pid) && $1::int[]';
+  for (const deadline = Date.now() + 10_000; ; await sleep(5)) {
+    if ((await observer.query(query, [pids])).rows[0].n > 0) return;
+    if (Date.now() > deadline) throw new Error(`no session queued behind ${pids.join(', ')} within 10 s`);
+  }
+}
+
 /** Polls `holds` every 10 ms for up to `ms`; whether it came true. */
 async function eventually(holds: () => boolean, ms: number): Promise<boolean> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(10)) if (holds()) return true;
@@ -39,38 +57,55 @@ if (!postgres) {
 
   describe('postgres log, commits that wait for the writer lock', () => {
     it("fetch what another host commits meanwhile: a commit that keeps waiting does not keep the records it would read from the follower", async () => {
-      const store = freshStore('waiting');
-      const seen: string[] = [];
-      let available = 0;
-      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => seen.push(...records.map((r) => `${r.lsn}:${text(r)}`)), onAvailable: () => available++ });
-      await a.fence(); // (a pool connection ready: the append's transaction begins at once)
-      const x = await connect(connectionString);
-      const y = await connect(connectionString);
-      try {
-        await x.query('BEGIN');
-        await x.query('SELECT 1 FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]);
-        await y.query('BEGIN');
-        const yLocked = y.query('SELECT 1 FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]); // next in line
-        await sleep(50);
-        const appended = a.append([entry('a1')]);
-        await sleep(30); // a's transaction has begun, behind y
-        await writeAsOtherHost(x, store, 'x1');
-        await x.query('COMMIT'); // y takes the lock and keeps it; a's follower hears of x1
-        await yLocked;
-        // (No refresh() meanwhile, which would fetch it: the follower alone.)
-        expect(await eventually(() => available > 0, 5_000), 'x1 never announced while the commit waited').toBe(true);
-        expect(a.refresh()).toBe(1);
-        expect(seen).toEqual(['1:x1']);
-        await y.query('ROLLBACK');
-        expect(await appended).toEqual([2]);
-        expect(seen).toEqual(['1:x1', '2:a1']);
-      } finally {
-        await x.end();
-        await y.end();
-        await a.close();
-        await dropStore(connectionString, store);
-      }
-    }, 30_000);
+      /** One try; 'raced' when the append took the lock before y (see below), and nothing was shown. */
+      const attempt = async (): Promise<'shown' | 'raced'> => {
+        const store = freshStore('waiting');
+        const seen: string[] = [];
+        let available = 0;
+        const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => seen.push(...records.map((r) => `${r.lsn}:${text(r)}`)), onAvailable: () => available++ });
+        await a.fence(); // (a pool connection ready: the append's transaction begins at once)
+        const x = await connect(connectionString);
+        const y = await connect(connectionString);
+        const observer = await connect(connectionString);
+        try {
+          const [xPid, yPid] = [await pidOf(x), await pidOf(y)];
+          await x.query('BEGIN');
+          await x.query('SELECT 1 FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]);
+          await y.query('BEGIN');
+          const yLocked = y.query('SELECT last_lsn FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]); // next in line
+          await queuedBehind(observer, [xPid]);
+          const appended = a.append([entry('a1')]);
+          await queuedBehind(observer, [xPid, yPid]); // a's transaction has begun, behind y
+          await writeAsOtherHost(x, store, 'x1');
+          await x.query('COMMIT'); // y takes the lock and keeps it; a's follower hears of x1
+          // x updated the row both wait for: each then follows it to its new version, and on a loaded
+          // machine the append may get there first (PostgreSQL keeps no queue across an update). Then it
+          // committed x1 with its own record, which shows nothing here: tried again.
+          if (Number((await yLocked).rows[0].last_lsn) !== 1) {
+            await y.query('ROLLBACK');
+            await appended;
+            return 'raced';
+          }
+          // (No refresh() meanwhile, which would fetch it: the follower alone.)
+          expect(await eventually(() => available > 0, 5_000), 'x1 never announced while the commit waited').toBe(true);
+          expect(a.refresh()).toBe(1);
+          expect(seen).toEqual(['1:x1']);
+          await y.query('ROLLBACK');
+          expect(await appended).toEqual([2]);
+          expect(seen).toEqual(['1:x1', '2:a1']);
+          return 'shown';
+        } finally {
+          await x.end();
+          await y.end();
+          await observer.end();
+          await a.close();
+          await dropStore(connectionString, store);
+        }
+      };
+      let outcome = await attempt();
+      for (let tries = 1; outcome === 'raced' && tries < 10; tries++) outcome = await attempt();
+      expect(outcome, 'the append took the lock before y in ten tries').toBe('shown');
+    }, 60_000);
 
     it("announce other hosts' records they read under the lock when they then fail", async () => {
       const store = freshStore('failing');
@@ -78,11 +113,13 @@ if (!postgres) {
       let available = 0;
       const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', onCommit: (records) => seen.push(...records.map((r) => `${r.lsn}:${text(r)}`)), onAvailable: () => available++ });
       const x = await connect(connectionString);
+      const observer = await connect(connectionString);
       try {
+        const xPid = await pidOf(x);
         await x.query('BEGIN');
         await x.query('SELECT 1 FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]);
         const appended = a.append([entry('a1')]).then(() => 'written', (error: { code?: string }) => error.code);
-        await sleep(30);
+        await queuedBehind(observer, [xPid]);
         await writeAsOtherHost(x, store, 'x1');
         // A stray row at 2 (a crashed writer's leftovers, say): a's INSERT fails after its first round trip.
         await x.query("INSERT INTO memmapfs_wal_records (store, lsn, commit_end, type, checksum, payload) VALUES ($1, 2, 2, 1, 0, '\\x00')", [store]);
@@ -94,6 +131,7 @@ if (!postgres) {
         await x.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn = 2', [store]);
       } finally {
         await x.end();
+        await observer.end();
         await a.close();
         await dropStore(connectionString, store);
       }
