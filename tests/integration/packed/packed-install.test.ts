@@ -260,6 +260,15 @@ describe.concurrent('the packages as npm users install them', () => {
       expect(missing, `${pkg.name}: source and declaration maps name files the tarball holds`).toEqual([]);
     }
 
+    // The codecs build their encoder and decoder into their one module: installing one installs nothing
+    // else and runs no install script, and its module imports nothing outside Node.
+    for (const name of ['@memmapfs/codec-msgpack', '@memmapfs/codec-cbor']) {
+      const pkg = packed.find((entry) => entry.name === name)!;
+      expect({ ...(pkg.manifest.dependencies as object), ...(pkg.manifest.optionalDependencies as object) }, name).toEqual({});
+      const imported = [...(await readFile(join(pkg.dir, 'dist', 'index.js'), 'utf8')).matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["']([^"']+)["']/g)].map((match) => match[1]);
+      expect(imported.filter((specifier) => !specifier!.startsWith('node:')), name).toEqual([]);
+    }
+
     const bin = (name: string) => join(repo, 'node_modules', '.bin', name);
     const lints = await twoAtATime(packed.flatMap((pkg) => [
       async () => ({ pkg: pkg.name, tool: 'publint', result: await run(bin('publint'), ['run', pkg.file, '--strict'], { cwd: work, env: userEnv() }) }),
