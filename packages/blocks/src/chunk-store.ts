@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync, writeS
 import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '@memmapfs/wal';
 import { BlockError } from './block-error.js';
 import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, ChunkInfo, ChunkNumberRange, PlacedBlock, ReferencedRanges } from './block-store.js';
 import { tryLockHandle } from './file-lease.js';

@@ -1,4 +1,4 @@
-import CRC32C from 'crc-32/crc32c.js';
+import { crc32c } from '@memmapfs/wal';
 import { DOC_ROW, H, HEADER_SIZE, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW } from './segment-format.js';
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 
@@ -26,7 +26,7 @@ export class SegmentReader implements SearchableSegment {
     const bad = (why: string) => new SegmentCorrupt(`not a usable search segment: ${why}`);
     if (bytes.length < HEADER_SIZE || !bytes.subarray(0, 8).equals(SEGMENT_MAGIC)) throw bad('no segment header');
     if (bytes.readUInt32LE(H.version) !== SEGMENT_VERSION) throw bad(`format version ${bytes.readUInt32LE(H.version)} is not ${SEGMENT_VERSION}`);
-    if ((CRC32C.buf(bytes.subarray(16, HEADER_SIZE), 0) >>> 0) !== bytes.readUInt32LE(H.headerCrc)) throw bad('its header fails its checksum');
+    if (crc32c(bytes.subarray(16, HEADER_SIZE)) !== bytes.readUInt32LE(H.headerCrc)) throw bad('its header fails its checksum');
     if (bytes.readUInt32LE(H.fileLength) !== bytes.length) throw bad(`it is ${bytes.length} bytes long, its header says ${bytes.readUInt32LE(H.fileLength)}`);
     this.docCount = bytes.readUInt32LE(H.docCount);
     this.termCount = bytes.readUInt32LE(H.termCount);
@@ -43,7 +43,7 @@ export class SegmentReader implements SearchableSegment {
 
   /** Whether the body (documents, terms, postings) still matches its checksum. */
   verify(): boolean {
-    return (CRC32C.buf(this.bytes.subarray(HEADER_SIZE), 0) >>> 0) === this.bytes.readUInt32LE(H.bodyCrc);
+    return crc32c(this.bytes.subarray(HEADER_SIZE)) === this.bytes.readUInt32LE(H.bodyCrc);
   }
 
   /** The memory id of row `row`. */

@@ -1,4 +1,4 @@
-import CRC32C from 'crc-32/crc32c.js';
+import { crc32c } from '@memmapfs/wal';
 import { DOC_ROW, H, HEADER_SIZE, MAX_SEGMENT_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW, align8 } from './segment-format.js';
 
 /** A segment's contents, ready to be laid out: documents by id, terms in byte order with their postings encoded. */
@@ -85,8 +85,8 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
   file.writeUInt32LE(termBytesOffset, H.termBytesOffset);
   file.writeUInt32LE(postingsOffset, H.postingsOffset);
   file.writeUInt32LE(fileLength, H.fileLength);
-  file.writeUInt32LE(CRC32C.buf(file.subarray(HEADER_SIZE), 0) >>> 0, H.bodyCrc);
-  file.writeUInt32LE(CRC32C.buf(file.subarray(16, HEADER_SIZE), 0) >>> 0, H.headerCrc);
+  file.writeUInt32LE(crc32c(file.subarray(HEADER_SIZE)), H.bodyCrc);
+  file.writeUInt32LE(crc32c(file.subarray(16, HEADER_SIZE)), H.headerCrc);
   return file;
 }
 
