@@ -62,6 +62,39 @@ describe('a checkpoint written over an earlier one', () => {
     expect((await verifyStore(root, { codec })).problems).toEqual([]);
   });
 
+  it('over rows damaged after their check that compaction then moved (their records made from those rows), fails with CHECKPOINT_CORRUPT rather than write the damage under fresh checksums; the next open replays the log', async () => {
+    const fs = await MemMapFS.init(root, { codec, search: new WordSearch(), reader: 'read' });
+    const ids = await fs.appendMemories(Array.from({ length: 64 }, (_, i) => ({ text: `memory ${i}`, tags: [`tag-${String(i).padStart(2, '0')}x`] })));
+    // Dead bytes beside them, so that compaction takes their chunk and moves them.
+    const dead = await fs.appendMemories(Array.from({ length: 8 }, (_, i) => ({ text: `${i} ${'dead text '.repeat(2000)}` })));
+    for (const id of dead) await fs.deleteMemory(id);
+    await fs.checkpoint();
+    await fs.close();
+    const again = await MemMapFS.init(root, { codec, search: new WordSearch(), reader: 'read' });
+    // Read once: their group of rows is checked now, and not again when read.
+    for (const id of ids) expect((await again.getMemory(id))?.tags).toHaveLength(1);
+    // Then the page holding their labels reads back damaged: each tag now says y where it said x.
+    const bytes = Buffer.from((again as unknown as { engine: { checkpointFile: { bytes(): Uint8Array } } }).engine.checkpointFile.bytes().buffer);
+    let damaged = 0;
+    for (let at = bytes.indexOf('x', 0, 'latin1'); at >= 0; at = bytes.indexOf('x', at + 1, 'latin1')) {
+      if (bytes.toString('latin1', at - 6, at - 2) !== 'tag-') continue;
+      bytes[at] = 'y'.charCodeAt(0);
+      damaged++;
+    }
+    expect(damaged).toBe(64);
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const outcome = await again.compact().then(() => 'compacted', (error: { code?: string }) => error.code);
+      expect(outcome).toBe('CHECKPOINT_CORRUPT');
+      await again.close().catch(() => undefined);
+      const reopened = await open();
+      for (const [i, id] of ids.entries()) expect((await reopened.getMemory(id))?.tags).toEqual([`tag-${String(i).padStart(2, '0')}x`]);
+      await reopened.close();
+    } finally {
+      warnings.mockRestore();
+    }
+  });
+
   it('over one whose row checks are damaged, fails with CHECKPOINT_CORRUPT and removes it, and the next one fails the same way (never a table left frozen); the next open replays the log', async () => {
     const fs = await open();
     const ids = await fs.appendMemories(Array.from({ length: 100 }, (_, i) => ({ text: `memory ${i}` })));

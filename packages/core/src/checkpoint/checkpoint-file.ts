@@ -166,7 +166,10 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
         for (let from = entry.from; from < entry.to; ) {
           const to = Math.min(entry.to, from + COPY_ROWS);
           const slice = entry.base.rawRows(from, to);
+          // Both taken into the heap at once: what goes out under the new checksums is what was just
+          // checked, not a page of the mapping read back from the disk while the writes below wait.
           const copied = Buffer.from(slice.rows);
+          const copiedLabels = Buffer.from(slice.labels);
           const delta = labels.written - slice.labelsOffset;
           let expected = slice.labelsOffset;
           for (let at = 0; at < copied.length; at += ROW_SIZE) {
@@ -182,14 +185,14 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
             if (!Number.isNaN(expiresAt)) expiring.push(expiresAt, id);
           }
           await rows.write(copied);
-          await labels.write(slice.labels);
+          await labels.write(copiedLabels);
           // Into the group CRCs split where groups end.
           for (let at = 0; at < copied.length; ) {
             const inGroup = Math.min(ROWS_PER_CHECK - (count % ROWS_PER_CHECK), (copied.length - at) / ROW_SIZE);
             const end = at + inGroup * ROW_SIZE;
             const labelsFrom = copied.readDoubleLE(at + ROW_LABELS_OFFSET) - delta - slice.labelsOffset;
             const labelsTo = copied.readDoubleLE(end - ROW_SIZE + ROW_LABELS_OFFSET) - delta - slice.labelsOffset + copied.readUInt32LE(end - ROW_SIZE + ROW_LABELS_LENGTH);
-            checkGroup(copied.subarray(at, end), slice.labels.subarray(labelsFrom, labelsTo));
+            checkGroup(copied.subarray(at, end), copiedLabels.subarray(labelsFrom, labelsTo));
             at = end;
           }
           from = to;

@@ -76,6 +76,21 @@ export class CheckpointMemories {
     this.checked[group >> 3]! |= bit;
   }
 
+  /**
+   * Checks again, once each, the groups of rows `indices` (ascending) lie in, checked before or not: a
+   * page of them may have been read back from the disk since, and records made from them must not
+   * carry damage into the next checkpoint under its fresh checksums.
+   */
+  recheck(indices: readonly number[]): void {
+    let last = -1;
+    for (const index of indices) {
+      const group = Math.floor(index / ROWS_PER_CHECK);
+      if (group === last) continue;
+      last = group;
+      this.check(index, true);
+    }
+  }
+
   /** The id of row `index`. */
   idAt(index: number): number {
     this.check(index);

@@ -346,6 +346,10 @@ export class MemoryTable {
         if (index >= 0) changed.push(index);
       }
       changed.sort((a, b) => a - b);
+      // A record that replaces a base row was made from that row (an update keeps its labels, a move
+      // all but its place), and a deleted row's namespace is counted off: their groups are checked again
+      // now, in proportion to the changes, not the whole file.
+      base.recheck(changed);
       count = base.count;
       for (const index of changed) if (layer.changes.get(base.idAt(index)) === null) count--;
     }
