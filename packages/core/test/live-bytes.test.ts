@@ -35,4 +35,15 @@ describe('live bytes per chunk', () => {
     // (A count done in one go would let no immediate run before it ends.)
     expect(turns).toBeGreaterThanOrEqual(2);
   });
+
+  it('counted in turns while a checkpoint freezes the table and then fails (the layers merged back), are still what the tables hold', async () => {
+    const tables = site(200_000);
+    setImmediate(() => {
+      tables.memories.freeze();
+      tables.memories.set(200_001, memory(200_001, { chunk: 5, offset: 0, length: 1000, crc: 0 }));
+      tables.memories.thaw();
+    });
+    const counted = await liveBytesInTurns(tables);
+    expect(counted).toEqual(liveBytes(tables));
+  });
 });

@@ -98,15 +98,21 @@ const LIVE_BYTES_PER_TURN = 32_768;
  * `liveBytes`, giving the event loop a turn every `LIVE_BYTES_PER_TURN` references: at a million memories
  * one count in one go held it for a few hundred milliseconds. Records applied meanwhile may be counted
  * or not, so the result only guides a choice (whether to compact, which chunks are mostly dead), never
- * what must move or may be removed: those take `liveBytes`, or check again under the writer lock.
+ * what must move or may be removed: those take `liveBytes`, or check again under the writer lock. When
+ * a checkpoint swaps the table's layers meanwhile, it counts again at once.
  */
 export async function liveBytesInTurns(site: Pick<CompactionSite, 'memories' | 'streams'>): Promise<Map<number, number>> {
   const live = new Map<number, number>();
   const add = (ref: BlockRef) => live.set(ref.chunk, (live.get(ref.chunk) ?? 0) + ref.length);
+  const arrangement = site.memories.arrangement;
   let counted = 0;
   for (const [, ref] of site.memories.refs()) {
     add(ref);
-    if (++counted % LIVE_BYTES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (++counted % LIVE_BYTES_PER_TURN !== 0) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    // A checkpoint frozen, written or failed meanwhile: the walk would miss a whole layer, or count one
+    // twice (all of a bulk load's new chunks taken for dead). Counted again at once.
+    if (site.memories.arrangement !== arrangement) return liveBytes(site);
   }
   for (const refs of site.streams.values()) for (const ref of refs) add(ref);
   return live;

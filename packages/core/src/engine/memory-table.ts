@@ -38,6 +38,7 @@ export interface FrozenMemories {
  */
 export class MemoryTable {
   #base: CheckpointMemories | undefined;
+  #arrangement = 0;
   /** `[expiresAt, id]` of the base's memories with a TTL. */
   #baseExpiring: ReadonlyArray<readonly [number, number]> = [];
   /** How many of the base's memories each namespace holds; counted from its rows when its checkpoint does not say. */
@@ -72,6 +73,7 @@ export class MemoryTable {
    * per namespace (`undefined` when the checkpoint does not hold them: counted from the rows when first needed).
    */
   setBase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>, namespaces: ReadonlyMap<string, number> | undefined): void {
+    this.#arrangement++;
     this.#base = base;
     this.#noteBase(base);
     this.#baseExpiring = expiring;
@@ -358,6 +360,7 @@ export class MemoryTable {
     const namespaces = applyTallies(this.#countBase(), [layer.tally]);
     const frozen = (this.#frozen = layer);
     this.#current = newLayer();
+    this.#arrangement++;
     const entries = function* (): Iterable<CheckpointEntry> {
       if (base) {
         let from = 0;
@@ -379,6 +382,7 @@ export class MemoryTable {
 
   /** The frozen changes are in `base`, the checkpoint just written: it replaces the old base and them. */
   rebase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>, namespaces: ReadonlyMap<string, number>): void {
+    this.#arrangement++;
     this.#base = base;
     this.#noteBase(base);
     this.#baseExpiring = expiring;
@@ -387,10 +391,20 @@ export class MemoryTable {
     this.#namespaces = undefined;
   }
 
+  /**
+   * Changes whenever the base or the layers are swapped (a base set, a checkpoint frozen, written or
+   * failed): a walk of the table across turns of the event loop that sees it change has walked parts of
+   * two arrangements, and may have missed or repeated memories.
+   */
+  get arrangement(): number {
+    return this.#arrangement;
+  }
+
   /** The checkpoint was not written: the frozen changes are merged back under the current ones. */
   thaw(): void {
     const frozen = this.#frozen;
     if (!frozen) return;
+    this.#arrangement++;
     for (const [id, memory] of this.#current.changes) frozen.changes.set(id, memory);
     frozen.order = frozen.order.concat(this.#current.order);
     frozen.deletedInOrder += this.#current.deletedInOrder;

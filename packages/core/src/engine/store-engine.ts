@@ -489,6 +489,7 @@ export class StoreEngine<S extends AgentState> {
     if (minDeadBytes === undefined || this.closing || performance.now() < this.nextAutoCompactionAt) return;
     try {
       const live = await liveBytesInTurns(this);
+      if (this.closing) return;
       let dead = 0;
       for (const chunk of await this.blocks.listChunks()) if (this.mayCompact(chunk.chunk)) dead += reclaimable(chunk, live, false);
       if (dead < minDeadBytes || this.closing) return;
