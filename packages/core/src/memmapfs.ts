@@ -403,7 +403,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         // The record carries the whole memory: it is built from the latest version and written only if that
         // is still the latest under the writer lock, so concurrent updates of other fields are never lost.
         for (;;) {
-          const current = this.engine.liveMemory(id);
+          // (Its checkpoint row checked again: the record is made from it, and the log must not take damage as the memory.)
+          const current = this.engine.liveMemory(id, new Set());
           if (!current) throw notFound();
           const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now(), ...(embedding ? { embedding } : {}) };
           const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {

@@ -95,6 +95,27 @@ describe('a checkpoint written over an earlier one', () => {
     }
   });
 
+  it('refuses an update made from a row damaged after its check with CHECKPOINT_CORRUPT, rather than log the damage as the memory', async () => {
+    const fs = await MemMapFS.init(root, { codec, search: new WordSearch(), reader: 'read' });
+    const [id] = await fs.appendMemories([{ text: 'the memory', tags: ['tag-00x'] }]);
+    await fs.checkpoint();
+    await fs.close();
+    const again = await MemMapFS.init(root, { codec, search: new WordSearch(), reader: 'read' });
+    expect((await again.getMemory(id!))?.tags).toEqual(['tag-00x']);
+    // Its page read back damaged after that check (a heap copy here, as the 'read' reader holds it).
+    const bytes = Buffer.from((again as unknown as { engine: { checkpointFile: { bytes(): Uint8Array } } }).engine.checkpointFile.bytes().buffer);
+    const at = bytes.indexOf('tag-00x', 0, 'latin1');
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 6] = 'y'.charCodeAt(0);
+    // The update keeps the memory's tags, read from that row: refused, and nothing logged.
+    const outcome = await again.updateMemory(id!, { text: 'changed' }).then(() => 'updated', (error: { code?: string }) => error.code);
+    expect(outcome).toBe('CHECKPOINT_CORRUPT');
+    await again.close().catch(() => undefined);
+    const reopened = await open();
+    expect(await reopened.getMemory(id!)).toMatchObject({ text: 'the memory', tags: ['tag-00x'] });
+    await reopened.close();
+  });
+
   it('over one whose row checks are damaged, fails with CHECKPOINT_CORRUPT and removes it, and the next one fails the same way (never a table left frozen); the next open replays the log', async () => {
     const fs = await open();
     const ids = await fs.appendMemories(Array.from({ length: 100 }, (_, i) => ({ text: `memory ${i}` })));

@@ -152,10 +152,20 @@ export class CheckpointMemories {
     return this.rows.readDoubleLE(index * ROW_SIZE + VERSION);
   }
 
-  /** The memory `id`, decoded from its row, or `undefined`. */
-  get(id: number): MemoryRecord | undefined {
+  /**
+   * The memory `id`, decoded from its row, or `undefined`. With `rechecked`, for a record to be made
+   * from it (an update, a move): the row's group is checked again first, unless `rechecked` holds it
+   * (it keeps the groups checked so), so that damage read back since its first check goes no further.
+   */
+  get(id: number, rechecked?: Set<number>): MemoryRecord | undefined {
     const index = this.indexOf(id);
-    return index < 0 ? undefined : this.record(index);
+    if (index < 0) return undefined;
+    if (rechecked) {
+      const group = Math.floor(index / ROWS_PER_CHECK);
+      if (!rechecked.has(group)) this.check(index, true);
+      rechecked.add(group);
+    }
+    return this.record(index);
   }
 
   /** The block reference of row `index` (no labels decoded). */

@@ -142,12 +142,13 @@ export class MemoryTable {
     return this.#base?.count ?? 0;
   }
 
-  get(id: number): MemoryRecord | undefined {
+  /** The memory `id`, or `undefined`; `rechecked`: see `CheckpointMemories.get` (a record from the base only). */
+  get(id: number, rechecked?: Set<number>): MemoryRecord | undefined {
     const current = this.#current.changes.get(id);
     if (current !== undefined) return current ?? undefined;
     const frozen = this.#frozen?.changes.get(id);
     if (frozen !== undefined) return frozen ?? undefined;
-    return this.#base?.get(id);
+    return this.#base?.get(id, rechecked);
   }
 
   /** The version of the live memory `id` (see `MemoryRecord.version`), or `undefined`: `get(id)?.version` without decoding a row of the base. */

@@ -826,9 +826,9 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
-  /** The live memory with `id`, or undefined (deleted, expired or never written). */
-  liveMemory(id: number): MemoryRecord | undefined {
-    const memory = this.memories.get(id);
+  /** The live memory with `id`, or undefined (deleted, expired or never written); `rechecked`: see `CheckpointMemories.get`. */
+  liveMemory(id: number, rechecked?: Set<number>): MemoryRecord | undefined {
+    const memory = this.memories.get(id, rechecked);
     if (!memory) return undefined;
     if (memory.expiresAt !== undefined && memory.expiresAt <= Date.now()) return undefined;
     return memory;
@@ -942,10 +942,12 @@ export class StoreEngine<S extends AgentState> {
    * let go of: their copies are never restored, and this process's descriptors of them are closed.
    */
   private applyMoves(record: Extract<LogRecord, { type: typeof RecordType.BlocksMoved }>): void {
+    // (The moved memories' rows checked again, a group once: their records are made from them.)
+    const rechecked = new Set<number>();
     for (const move of record.memories) {
       let memory: MemoryRecord | undefined;
       try {
-        memory = this.memories.get(move.id);
+        memory = this.memories.get(move.id, rechecked);
       } catch {
         // A damaged checkpoint row: the memory is unreadable either way (applying must never fail).
         continue;
