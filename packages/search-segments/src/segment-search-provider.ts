@@ -49,6 +49,8 @@ const SLICE_MS = 8;
 const REWRITE_DEAD_SHARE = 0.25;
 /** `saveIndex({ compact: true })` rewrites every segment with at least this share of dead rows (Lucene's `forceMergeDeletes` default). */
 const COMPACT_DEAD_SHARE = 0.1;
+/** Rows a step of counting a segment's dead rows walks (see `deadRowsInSteps`). */
+const ROWS_PER_STEP = 65_536;
 /** After a merge failed (a full disk, say), the next is tried after this long, doubled at each failure in a row up to a minute. */
 const MERGE_RETRY_MS = 1000;
 
@@ -266,7 +268,10 @@ export class SegmentSearchProvider implements SearchProvider {
         if (!options.purge) {
           for (const segment of this.written.slice()) {
             if (this.epoch !== epoch) break;
-            const dead = this.deadRowsIn(segment);
+            // The counts kept for the merge policy when there are any; else the segment's rows counted in
+            // slices (at a million rows, one count in one go held the event loop for a tenth of a second).
+            const dead = this.deadRows ? (this.deadRows.get(segment.key) ?? 0) : await inSlices(this.deadRowsInSteps(segment), () => this.epoch !== epoch || this.closed);
+            if (dead === undefined) break;
             if (dead > 0 && dead >= COMPACT_DEAD_SHARE * segment.reader.docCount) await this.merge([segment], epoch);
           }
         }
@@ -408,11 +413,21 @@ export class SegmentSearchProvider implements SearchProvider {
 
   /** Dead rows of `segment`, row by row. */
   private deadRowsIn(segment: WrittenSegment): number {
+    const steps = this.deadRowsInSteps(segment);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /** `deadRowsIn` as steps: it yields every `ROWS_PER_STEP` rows. */
+  private *deadRowsInSteps(segment: WrittenSegment): Generator<void, number, void> {
     const reader = segment.reader;
     let dead = 0;
     for (let row = 0; row < reader.docCount; row++) {
       const owner = this.owners.get(reader.idAt(row));
       if (owner !== undefined && owner !== segment.key) dead++;
+      if (row % ROWS_PER_STEP === ROWS_PER_STEP - 1) yield;
     }
     return dead;
   }
