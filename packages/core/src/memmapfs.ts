@@ -404,7 +404,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         // is still the latest under the writer lock, so concurrent updates of other fields are never lost.
         for (;;) {
           // (Its checkpoint row checked again: the record is made from it, and the log must not take damage as the memory.)
-          const current = this.engine.liveMemory(id, new Set());
+          const current = this.engine.liveMemory(id, true);
           if (!current) throw notFound();
           const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now(), ...(embedding ? { embedding } : {}) };
           const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {

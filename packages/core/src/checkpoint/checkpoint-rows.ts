@@ -153,18 +153,14 @@ export class CheckpointMemories {
   }
 
   /**
-   * The memory `id`, decoded from its row, or `undefined`. With `rechecked`, for a record to be made
-   * from it (an update, a move): the row's group is checked again first, unless `rechecked` holds it
-   * (it keeps the groups checked so), so that damage read back since its first check goes no further.
+   * The memory `id`, decoded from its row, or `undefined`. With `recheck`, for a record to be made from
+   * it (an update): the row's group is checked again first, so that damage read back since its first
+   * check goes no further.
    */
-  get(id: number, rechecked?: Set<number>): MemoryRecord | undefined {
+  get(id: number, recheck = false): MemoryRecord | undefined {
     const index = this.indexOf(id);
     if (index < 0) return undefined;
-    if (rechecked) {
-      const group = Math.floor(index / ROWS_PER_CHECK);
-      if (!rechecked.has(group)) this.check(index, true);
-      rechecked.add(group);
-    }
+    if (recheck) this.check(index, true);
     return this.record(index);
   }
 

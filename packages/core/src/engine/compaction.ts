@@ -84,11 +84,11 @@ export interface CompactionPlan {
 
 /** Live bytes per chunk: what the tables reference. */
 export function liveBytes(site: Pick<CompactionSite, 'memories' | 'streams'>): Map<number, number> {
-  const live = new Map<number, number>();
-  const add = (ref: BlockRef) => live.set(ref.chunk, (live.get(ref.chunk) ?? 0) + ref.length);
-  for (const [, ref] of site.memories.refs()) add(ref);
-  for (const refs of site.streams.values()) for (const ref of refs) add(ref);
-  return live;
+  const steps = liveBytesSteps(site);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }
 
 /** References counted between turns of the event loop by `liveBytesInTurns`. */
@@ -102,17 +102,26 @@ const LIVE_BYTES_PER_TURN = 32_768;
  * a checkpoint swaps the table's layers meanwhile, it counts again at once.
  */
 export async function liveBytesInTurns(site: Pick<CompactionSite, 'memories' | 'streams'>): Promise<Map<number, number>> {
-  const live = new Map<number, number>();
-  const add = (ref: BlockRef) => live.set(ref.chunk, (live.get(ref.chunk) ?? 0) + ref.length);
   const arrangement = site.memories.arrangement;
-  let counted = 0;
-  for (const [, ref] of site.memories.refs()) {
-    add(ref);
-    if (++counted % LIVE_BYTES_PER_TURN !== 0) continue;
+  const steps = liveBytesSteps(site);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
     await new Promise((resolve) => setImmediate(resolve));
     // A checkpoint frozen, written or failed meanwhile: the walk would miss a whole layer, or count one
     // twice (all of a bulk load's new chunks taken for dead). Counted again at once.
     if (site.memories.arrangement !== arrangement) return liveBytes(site);
+  }
+}
+
+/** The count of `liveBytes` as steps: it yields every `LIVE_BYTES_PER_TURN` references. */
+function* liveBytesSteps(site: Pick<CompactionSite, 'memories' | 'streams'>): Generator<void, Map<number, number>, void> {
+  const live = new Map<number, number>();
+  const add = (ref: BlockRef) => live.set(ref.chunk, (live.get(ref.chunk) ?? 0) + ref.length);
+  let counted = 0;
+  for (const [, ref] of site.memories.refs()) {
+    add(ref);
+    if (++counted % LIVE_BYTES_PER_TURN === 0) yield;
   }
   for (const refs of site.streams.values()) for (const ref of refs) add(ref);
   return live;

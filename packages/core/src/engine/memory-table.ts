@@ -142,13 +142,13 @@ export class MemoryTable {
     return this.#base?.count ?? 0;
   }
 
-  /** The memory `id`, or `undefined`; `rechecked`: see `CheckpointMemories.get` (a record from the base only). */
-  get(id: number, rechecked?: Set<number>): MemoryRecord | undefined {
+  /** The memory `id`, or `undefined`; `recheck`: see `CheckpointMemories.get` (a record from the base only). */
+  get(id: number, recheck = false): MemoryRecord | undefined {
     const current = this.#current.changes.get(id);
     if (current !== undefined) return current ?? undefined;
     const frozen = this.#frozen?.changes.get(id);
     if (frozen !== undefined) return frozen ?? undefined;
-    return this.#base?.get(id, rechecked);
+    return this.#base?.get(id, recheck);
   }
 
   /** The version of the live memory `id` (see `MemoryRecord.version`), or `undefined`: `get(id)?.version` without decoding a row of the base. */

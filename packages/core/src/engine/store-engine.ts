@@ -826,9 +826,9 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
-  /** The live memory with `id`, or undefined (deleted, expired or never written); `rechecked`: see `CheckpointMemories.get`. */
-  liveMemory(id: number, rechecked?: Set<number>): MemoryRecord | undefined {
-    const memory = this.memories.get(id, rechecked);
+  /** The live memory with `id`, or undefined (deleted, expired or never written); `recheck`: see `CheckpointMemories.get`. */
+  liveMemory(id: number, recheck = false): MemoryRecord | undefined {
+    const memory = this.memories.get(id, recheck);
     if (!memory) return undefined;
     if (memory.expiresAt !== undefined && memory.expiresAt <= Date.now()) return undefined;
     return memory;
