@@ -46,8 +46,10 @@ describe('SearchIndex', () => {
       files: nodeFileSystem,
       reader: 'read',
       checkpointPosition: undefined,
+      publishedCheckpoint: async () => undefined,
       memories: new MemoryTable(),
       wal: { readOnly: false, lastLsn: 7, header: { logId: '00'.repeat(16) }, flush: async () => undefined, readFrom: async function* () {} } as unknown as SearchIndexHost['wal'],
+      lastLsn: 7,
       lastChecksum: 0,
       get closing() {
         return closing;

@@ -258,6 +258,72 @@ describe('the segments search index in a store', () => {
     await later.close();
   });
 
+  it('a process that loads the index while another compacts, after the log was cut and before the index is compacted, opens it from its files, not from every memory', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 3 }), codec: msgpack(), autoCompaction: false });
+    const ids = await fs.appendMemories(Array.from({ length: 300 }, (_, k) => ({ text: `ordinary note ${k} ${'padding '.repeat(40)}` })));
+    await fs.queryMemory('note');
+    await fs.close();
+    // Opened before the compaction, it changes what the saved index covers without loading it (as a
+    // process that writes and has not searched yet), then only follows: its position pins no old log.
+    let rebuilt = 0;
+    const reader = await MemMapFS.init(root, { codec: msgpack(), autoCompaction: false, onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    for (const id of ids.slice(0, 200)) await reader.deleteMemory(id);
+    const compactor = spawn(process.execPath, storeWorkerArgs('compact', root), { stdio: 'pipe', env: { ...process.env, MEMMAPFS_TEST_SEARCH: 'segments', MEMMAPFS_TEST_HOLD_INDEX_COMPACTION: '1' } });
+    let stderr = '';
+    compactor.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const lines = createInterface({ input: compactor.stdout })[Symbol.asyncIterator]();
+    const next = async () => {
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`the compacting process ended early: ${stderr}`);
+      return JSON.parse(value as string) as Record<string, unknown>;
+    };
+    try {
+      expect(await next()).toEqual({ ready: true });
+      compactor.stdin.write('go\n');
+      let line = await next();
+      while (!('compactingIndex' in line)) line = await next();
+      // The log is cut after the compaction's checkpoint; the index it compacts is not saved yet.
+      expect(await reader.queryMemory('ordinary', { limit: 400 })).toHaveLength(100);
+      expect(rebuilt).toBe(0);
+      compactor.stdin.write('go on\n');
+      while (!('report' in line)) line = await next();
+      expect((line.report as { blocksMoved: number }).blocksMoved).toBe(100);
+    } finally {
+      compactor.stdin.end();
+      await new Promise((resolve) => (compactor.exitCode === null ? compactor.on('exit', resolve) : resolve(undefined)));
+    }
+    expect(await reader.queryMemory('ordinary', { limit: 400 })).toHaveLength(100);
+    await reader.close();
+  });
+
+  it('a saved index its process\'s checkpoint vouches for is not taken as whole once the log dropped the records after it: the memories they made are found', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16 }), codec: msgpack(), autoCompaction: false });
+    await fs.appendMemories(Array.from({ length: 50 }, (_, k) => ({ text: `ordinary note ${k}` })));
+    await fs.queryMemory('note');
+    // The checkpoint and the saved index end with the same record.
+    await fs.checkpoint();
+    await fs.close();
+    // Memories after both, from a process that neither searches nor writes a checkpoint.
+    const writer = await MemMapFS.init(root, { codec: msgpack(), autoCompaction: false });
+    await writer.appendMemories(Array.from({ length: 5 }, (_, k) => ({ text: `later entry ${k}` })));
+    await writer.close();
+    // Opened from that checkpoint, it replays the five records at open.
+    const reader = await MemMapFS.init(root, { codec: msgpack(), autoCompaction: false });
+    // Another process checkpoints them and drops the log before its checkpoint, without saving the
+    // index (it never loaded it): once the reader has moved on to the new segment, the old one goes.
+    type Engine = { engine: { checkpointTables(): Promise<void>; wal: { lastLsn: number; truncateBefore(lsn: number): Promise<number> } } };
+    const cutter = await MemMapFS.init(root, { codec: msgpack(), autoCompaction: false });
+    const { engine } = cutter as unknown as Engine;
+    await engine.checkpointTables();
+    const after = engine.wal.lastLsn + 1;
+    await engine.wal.truncateBefore(after);
+    expect(reader.stats().memories).toBe(55);
+    expect(await engine.wal.truncateBefore(after)).toBe(after);
+    expect((await reader.queryMemory('later', { limit: 10 })).map((m) => m.text).sort()).toEqual(Array.from({ length: 5 }, (_, k) => `later entry ${k}`));
+    await cutter.close();
+    await reader.close();
+  });
+
   it('a compacting save does not put an older index back over a newer one another process saved', async () => {
     const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
     await a.appendMemories(Array.from({ length: 50 }, (_, k) => ({ text: `first note ${k}` })));

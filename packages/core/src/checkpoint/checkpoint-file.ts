@@ -316,15 +316,21 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
   };
 }
 
-/** The log id in a checkpoint's header (its first bytes alone), or `undefined` when it has no valid header. */
-export async function checkpointLogId(path: string, files: Pick<StoreFileSystem, 'open'>): Promise<string | undefined> {
+/**
+ * The log id and the position a checkpoint's header names (its first bytes alone, read, not mapped), or
+ * `undefined` when it has no valid header (or is gone).
+ */
+export async function readCheckpointHeader(path: string, files: Pick<StoreFileSystem, 'open'>): Promise<{ logId: string; position: WalPosition } | undefined> {
   let handle: FileHandle | undefined;
   try {
     handle = await files.open(path, 'r');
     const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
     const { bytesRead } = await handle.read(header, 0, header.length, 0);
     if (bytesRead < header.length || !header.subarray(0, 8).equals(MAGIC) || header.readUInt32LE(H_CRC) !== crc32c(header.subarray(16))) return undefined;
-    return header.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE);
+    return {
+      logId: header.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE),
+      position: { lsn: header.readDoubleLE(H_LSN), offset: header.readDoubleLE(H_OFFSET), checksum: header.readUInt32LE(H_CHECKSUM) },
+    };
   } catch {
     return undefined;
   } finally {

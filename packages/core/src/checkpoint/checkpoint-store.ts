@@ -1,9 +1,9 @@
 import { dirname, join } from 'node:path';
-import { syncFolder } from '@memmapfs/wal';
+import { syncFolder, type WalPosition } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
-import { checkpointLogId, openCheckpointFile, writeCheckpointFile, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress } from './checkpoint-file.js';
+import { openCheckpointFile, readCheckpointHeader, writeCheckpointFile, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, readManifest, writeManifest } from './checkpoint-manifest.js';
 import { withFileLock } from '../engine/file-lock.js';
 
@@ -52,6 +52,17 @@ export class CheckpointStore {
       }
     }
     return undefined;
+  }
+
+  /**
+   * The position the checkpoint the manifest names ends with (read from its header, not mapped), when it
+   * is one of log `logId`; `undefined` when there is none, or it was replaced and removed meanwhile.
+   */
+  async publishedPosition(logId: string): Promise<WalPosition | undefined> {
+    const manifest = await readManifest(this.manifestPath, this.files);
+    if (manifest?.logId !== logId) return undefined;
+    const header = await readCheckpointHeader(join(this.folder, manifest.checkpoint), this.files);
+    return header?.logId === logId && header.position.lsn === manifest.lsn ? header.position : undefined;
   }
 
   /** Removes a checkpoint found damaged, and the manifest if it names it: opens then replay the log. */
@@ -106,7 +117,7 @@ export class CheckpointStore {
       const path = join(this.folder, name);
       const fileLsn = checkpointFileLsn(name);
       if (fileLsn !== undefined) {
-        if (fileLsn < lsn || (fileLsn > lsn && (await checkpointLogId(path, this.files)) !== logId)) await this.files.unlink(path).catch(() => undefined);
+        if (fileLsn < lsn || (fileLsn > lsn && (await readCheckpointHeader(path, this.files))?.logId !== logId)) await this.files.unlink(path).catch(() => undefined);
         continue;
       }
       // A writer's temporary file, left by a writer that died: its process is gone, and it is an hour old

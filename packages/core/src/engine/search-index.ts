@@ -44,6 +44,8 @@ const LOAD_INDEX_AFTER_CHANGES = 4096;
  * its process 40 MB larger.
  */
 const MAX_BACKLOG = 4_096;
+/** How many times a save `upToDate` drains the changes applied meanwhile before it gives up. */
+const UP_TO_DATE_DRAINS = 4;
 
 /** What the search index needs of the store: the tables it indexes, the log it follows, where it saves. */
 export interface SearchIndexHost {
@@ -53,12 +55,15 @@ export interface SearchIndexHost {
   readonly reader: 'auto' | 'mmap' | 'read';
   readonly memories: MemoryTable;
   readonly wal: WriteAheadLog;
-  /** The frame checksum of the last record applied: a saved index names the record it ends with. */
+  /** The LSN and frame checksum of the last record applied: a saved index names the record it ends with. */
+  readonly lastLsn: number;
   readonly lastChecksum: number;
   /** Set once the store is closing: from then on the index is only drained by `close`, never on a timer. */
   readonly closing: boolean;
   /** The record the tables' checkpoint ends with, if there is one: the log may have dropped it. */
   readonly checkpointPosition: WalPosition | undefined;
+  /** The record the newest checkpoint any process published ends with (read when asked), if there is one. */
+  publishedCheckpoint(): Promise<WalPosition | undefined>;
   decode(record: { type: number; payload: Uint8Array; lsn: number }): LogRecord;
   /** A memory's text, checked against its block's checksum. */
   readText(memory: MemoryRecord): string;
@@ -282,13 +287,15 @@ export class SearchIndex {
    * After a checkpoint, a persistent search index that is loaded writes out what it holds in memory: a
    * later open replays less. With `compact` (after a compaction without `erase`), it is saved with
    * `compact`, so that it gives back the space of the memories deleted and replaced too (see
-   * `SearchProvider.saveIndex`). Never fails: a failed save is a warning, and the index stays as it was.
+   * `SearchProvider.saveIndex`). With `upToDate` (before a compaction cuts the log), it takes every change
+   * applied so far first, even those applied while it drains, rather than skip the save. Never fails: a
+   * failed save is a warning, and the index stays as it was.
    */
-  async savePersistent(options: { compact?: boolean } = {}): Promise<void> {
+  async savePersistent(options: { compact?: boolean; upToDate?: boolean } = {}): Promise<void> {
     if (this.host.closing || !this.indexLoaded || !this.persistent) return;
     try {
       await this.drain();
-      await this.save(options.compact ? { compact: true } : {});
+      await this.save(options.compact ? { compact: true } : { upToDate: options.upToDate === true });
     } catch (error) {
       process.emitWarning(`The search index was not ${options.compact ? 'compacted' : 'saved'} (it is saved again later, or rebuilt from the log): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     }
@@ -503,17 +510,23 @@ export class SearchIndex {
     let usable = false;
     const touched = new Set<number>();
     if (sameLog && snapshot.lsn <= this.host.wal.lastLsn) {
-      // Retention may have dropped the snapshot's own record; the checkpoint's, when it is that very
-      // record (its LSN and frame checksum), still vouches for it.
-      const checkpoint = this.host.checkpointPosition;
-      const vouched = snapshot.lsn > 0 && checkpoint?.lsn === snapshot.lsn && checkpoint.checksum === snapshot.checksum;
+      // Retention or a compaction may have dropped the snapshot's own record; a checkpoint that ends with
+      // that very record (its LSN and frame checksum) still vouches for it: the tables' own, or the newest
+      // one published (a compaction saves the index at its checkpoint before it cuts the log), which is
+      // read only when needed.
+      const endsWithSnapshot = (checkpoint: WalPosition | undefined) => snapshot.lsn > 0 && checkpoint?.lsn === snapshot.lsn && checkpoint.checksum === snapshot.checksum;
+      let vouched = endsWithSnapshot(this.host.checkpointPosition);
+      const vouchedNow = async () => (vouched ||= endsWithSnapshot(await this.host.publishedCheckpoint()));
       usable = (snapshot.lsn === 0 && snapshot.checksum === 0) || vouched;
       let first = true;
+      let holdsAny = false;
       for await (const walRecord of this.host.wal.readFrom(Math.max(1, snapshot.lsn))) {
-        if (first && walRecord.lsn > Math.max(1, snapshot.lsn) && !(vouched && walRecord.lsn === snapshot.lsn + 1)) {
-          // The log no longer holds what came after the snapshot: it cannot be brought up to date.
-          usable = false;
-          break;
+        holdsAny = true;
+        if (first && walRecord.lsn > Math.max(1, snapshot.lsn)) {
+          // The snapshot's record is gone: usable if vouched for and the log holds the record after it;
+          // else the log no longer holds what came after the snapshot, and it cannot be brought up to date.
+          usable = walRecord.lsn === snapshot.lsn + 1 && (await vouchedNow());
+          if (!usable) break;
         }
         first = false;
         if (walRecord.lsn === snapshot.lsn) {
@@ -526,6 +539,9 @@ export class SearchIndex {
         if (record.type === RecordType.MemoryPut) touched.add(record.memory.id);
         else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
       }
+      // The log holds nothing from the snapshot's record on: the snapshot covers the whole log if it ends
+      // where the log does and is vouched for; else the log dropped what came after it.
+      if (!holdsAny) usable = snapshot.lsn === this.host.wal.lastLsn && (usable || (await vouchedNow()));
     }
     // A snapshot of another log, or of a past a crash cut, is of no use later either: gone, it can never be
     // mistaken. One ahead of this process's log is left for others.
@@ -570,13 +586,13 @@ export class SearchIndex {
    * their description; then removes the files of the index no process uses any more (with `closing`,
    * after this process lets go of its own). One save at a time.
    */
-  private save(options: { purge?: boolean; compact?: boolean; closing?: boolean } = {}): Promise<void> {
+  private save(options: { purge?: boolean; compact?: boolean; upToDate?: boolean; closing?: boolean } = {}): Promise<void> {
     const run = this.savingIndex.then(() => this.saveNow(options));
     this.savingIndex = run.catch(() => undefined);
     return run;
   }
 
-  private async saveNow(options: { purge?: boolean; compact?: boolean; closing?: boolean }): Promise<void> {
+  private async saveNow(options: { purge?: boolean; compact?: boolean; upToDate?: boolean; closing?: boolean }): Promise<void> {
     if (this.host.wal.readOnly || !this.loaded) return;
     const persistent = this.persistent;
     // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it
@@ -587,10 +603,14 @@ export class SearchIndex {
       // compaction's save is not skipped). (Only while it is loaded: a drain of an index let go of does
       // nothing, and the save below then writes nothing.)
       while (this.indexLoaded && this.pendingIndex.length > 0) await this.drain();
+    } else if (options.upToDate) {
+      // The same, a few times at most: before a compaction's cut of the log, which must not wait on
+      // other processes writing faster than this one indexes (skipped, the save only spares a rebuild).
+      for (let round = 0; round < UP_TO_DATE_DRAINS && this.indexLoaded && this.pendingIndex.length > 0; round++) await this.drain();
     }
     // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
     const saving = this.indexLoaded && (persistent || (this.provider.supports.snapshot && this.provider.exportSnapshot));
-    if (saving && (this.host.wal.lastLsn !== this.snapshotLsn || options.purge || options.compact) && this.pendingIndex.length === 0) await this.writeSaved(persistent, options);
+    if (saving && (this.host.lastLsn !== this.snapshotLsn || options.purge || options.compact) && this.pendingIndex.length === 0) await this.writeSaved(persistent, options);
     // Closing, a persistent provider lets go of its files and removes those no one needs, whether its
     // index is loaded or not (a newer purge may have unloaded it).
     if (persistent && this.provider.removeUnusedFiles && (this.indexLoaded || options.closing)) {
@@ -602,7 +622,9 @@ export class SearchIndex {
   }
 
   private async writeSaved(persistent: boolean, options: { purge?: boolean; compact?: boolean }): Promise<void> {
-    const lsn = this.host.wal.lastLsn;
+    // (What is applied, not the log's end: a commit of this process may be in the log, waiting for the
+    // disk, and neither applied nor indexed yet.)
+    const lsn = this.host.lastLsn;
     const checksum = this.host.lastChecksum;
     const savedAt = this.lastExpiryCheck;
     const purge = options.purge === true;

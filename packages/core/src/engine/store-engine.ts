@@ -114,6 +114,10 @@ export class StoreEngine<S extends AgentState> {
   get checkpointPosition(): WalPosition | undefined {
     return this.checkpointFile?.position;
   }
+  /** See `SearchIndexHost.publishedCheckpoint`. */
+  publishedCheckpoint(): Promise<WalPosition | undefined> {
+    return this.checkpoints.publishedPosition(this.wal.header.logId);
+  }
   /** LSN of the last record the tables' checkpoint covers (0: none). */
   private get checkpointLsn(): number {
     return this.checkpointFile?.position.lsn ?? 0;
@@ -564,7 +568,14 @@ export class StoreEngine<S extends AgentState> {
     progress(0, 1, 'checkpoint');
     await checkpointRows();
     const covered = this.remote ? 0 : this.checkpointLsn;
-    if (covered > 0) await this.wal.truncateBefore(covered + 1);
+    // The index is saved before each cut, at the checkpoint or after it: one saved earlier could not be
+    // brought up to date from the log any more, and a process loading it before the compaction ends
+    // would rebuild it from every memory. (With erase, it is purged at the end anyway.)
+    const cutLog = async (before: number) => {
+      if (!erase) await this.index.savePersistent({ upToDate: true });
+      return this.wal.truncateBefore(before);
+    };
+    if (covered > 0) await cutLog(covered + 1);
     if (plan.victims.length > 0) {
       // Every other process applies the move within its idle catch-up and lets go of the victims;
       // one that reads a victim later finds it gone, catches up and reads the new place. (A close
@@ -593,7 +604,7 @@ export class StoreEngine<S extends AgentState> {
     let logFirstLsn = this.remote ? await this.oldestLsnHeld() : 1;
     for (let round = 0; covered > 0 && round < (erase ? 5 : 1); round++) {
       await checkpointRows();
-      logFirstLsn = await this.wal.truncateBefore(this.checkpointLsn + 1);
+      logFirstLsn = await cutLog(this.checkpointLsn + 1);
       if (logFirstLsn > covered) break;
     }
     if (rowsTotal === 0) progress(1, 1, 'checkpoint');

@@ -10,19 +10,40 @@
 //                          meta of every third of its own, writes a checkpoint every EVERY appends (not
 //                          awaited), prints {"kept":{id:text…},"deleted":[id…],"updated":[id…]}.
 //   compact ROOT [erase]   prints {"ready":true}, and on the first stdin line compacts (printing
-//                          {"copied":n} as blocks are copied), then prints {"report":…}.
+//                          {"copied":n} as blocks are copied), then prints {"report":…}. With
+//                          MEMMAPFS_TEST_HOLD_INDEX_COMPACTION=1 (and segments), its compacting save of the
+//                          index prints {"compactingIndex":true} and waits for the next stdin line.
 import { createInterface } from 'node:readline';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
-import { segmentSearch } from '@memmapfs/search-segments';
+import { segmentSearch, SegmentSearchProvider } from '@memmapfs/search-segments';
 
 const [command, root, ...rest] = process.argv.slice(2);
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 // MEMMAPFS_TEST_RETENTION=0: every checkpoint lets the log drop the segments before it.
 const retention = process.env.MEMMAPFS_TEST_RETENTION;
+// The lines on stdin, one reader for every command that waits for them.
+let stdinLines: AsyncIterator<string> | undefined;
+const nextLine = () => (stdinLines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]()).next();
+
+/** Segments whose compacting save waits for a line on stdin: the window after a compaction cut the log, held open. */
+class HeldIndexCompaction extends SegmentSearchProvider {
+  constructor() {
+    super(16, 3, { provider: 'segments', options: { flushAfter: 16, mergeFactor: 3 } });
+  }
+  override async saveIndex(options: { purge?: boolean; compact?: boolean } = {}): Promise<Uint8Array> {
+    if (options.compact) {
+      print({ compactingIndex: true });
+      await nextLine();
+    }
+    return super.saveIndex(options);
+  }
+}
+
 // MEMMAPFS_TEST_SEARCH=segments: the search index in segment files (small ones, merged often).
-const search = process.env.MEMMAPFS_TEST_SEARCH === 'segments' ? segmentSearch({ flushAfter: 16, mergeFactor: 3 }) : flexsearch();
+const segments = process.env.MEMMAPFS_TEST_HOLD_INDEX_COMPACTION === '1' ? new HeldIndexCompaction() : segmentSearch({ flushAfter: 16, mergeFactor: 3 });
+const search = process.env.MEMMAPFS_TEST_SEARCH === 'segments' ? segments : flexsearch();
 const fs = await MemMapFS.init(root!, { search, codec: msgpack(), ...(retention !== undefined ? { historyRetentionMs: Number(retention) } : {}) });
 
 if (command === 'append') {
@@ -84,7 +105,7 @@ if (command === 'append') {
   print({ kept, deleted, updated });
 } else if (command === 'compact') {
   print({ ready: true });
-  await createInterface({ input: process.stdin })[Symbol.asyncIterator]().next();
+  await nextLine();
   print({ report: await fs.compact({ erase: rest[0] === 'erase', onProgress: (copied) => print({ copied }) }) });
 } else if (command === 'state') {
   const [n, gap] = [Number(rest[0]), Number(rest[1])];
