@@ -324,6 +324,37 @@ describe('the segments search index in a store', () => {
     await reader.close();
   });
 
+  it('the save before a compaction cuts the log waits a while at most for the index to take the changes waiting, then goes without it', async () => {
+    /** Segments whose indexing, once held, waits until released. */
+    class HeldIndexing extends SegmentSearchProvider {
+      held: Promise<void> | undefined;
+      release = () => {};
+      constructor() {
+        super(16, 3);
+      }
+      override add(doc: SearchDocument): void | Promise<void> {
+        if (!this.held) return super.add(doc);
+        return this.held.then(() => super.add(doc));
+      }
+    }
+    const search = new HeldIndexing();
+    const fs = await MemMapFS.init(root, { search, codec: msgpack(), autoCompaction: false });
+    await fs.appendMemories(Array.from({ length: 20 }, (_, k) => ({ text: `ordinary note ${k}` })));
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    const savedLsn = async () => (await readFile(join(root, 'index', 'search.snapshot'))).readDoubleLE(16);
+    const before = await savedLsn();
+    search.held = new Promise((resolve) => (search.release = resolve));
+    await fs.appendMemory('a memory the index has not taken yet');
+    const { engine } = fs as unknown as { engine: { index: { savePersistent(options: { upToDate: boolean }): Promise<void> } } };
+    await engine.index.savePersistent({ upToDate: true });
+    expect(await savedLsn()).toBe(before);
+    search.release();
+    expect(await fs.queryMemory('taken')).toHaveLength(1);
+    await fs.close();
+    expect(await savedLsn()).toBeGreaterThan(before);
+  }, 20_000);
+
   it('a compacting save does not put an older index back over a newer one another process saved', async () => {
     const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
     await a.appendMemories(Array.from({ length: 50 }, (_, k) => ({ text: `first note ${k}` })));

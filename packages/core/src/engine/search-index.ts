@@ -1,4 +1,4 @@
-import { describeThrown, syncFolder, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
+import { describeThrown, isWalError, syncFolder, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
@@ -44,8 +44,11 @@ const LOAD_INDEX_AFTER_CHANGES = 4096;
  * its process 40 MB larger.
  */
 const MAX_BACKLOG = 4_096;
-/** How many times a save `upToDate` drains the changes applied meanwhile before it gives up. */
-const UP_TO_DATE_DRAINS = 4;
+/**
+ * How long a save `upToDate` waits for the changes waiting to be indexed before it gives up: other
+ * processes may write faster than this one indexes, and the save only spares a rebuild.
+ */
+const UP_TO_DATE_WAIT_MS = 5_000;
 
 /** What the search index needs of the store: the tables it indexes, the log it follows, where it saves. */
 export interface SearchIndexHost {
@@ -287,17 +290,32 @@ export class SearchIndex {
    * After a checkpoint, a persistent search index that is loaded writes out what it holds in memory: a
    * later open replays less. With `compact` (after a compaction without `erase`), it is saved with
    * `compact`, so that it gives back the space of the memories deleted and replaced too (see
-   * `SearchProvider.saveIndex`). With `upToDate` (before a compaction cuts the log), it takes every change
-   * applied so far first, even those applied while it drains, rather than skip the save. Never fails: a
-   * failed save is a warning, and the index stays as it was.
+   * `SearchProvider.saveIndex`). With `upToDate` (before a compaction cuts the log), it waits at most
+   * `UP_TO_DATE_WAIT_MS` for the changes waiting, and saves nothing if they are not all indexed by then.
+   * Never fails: a failed save is a warning, and the index stays as it was.
    */
   async savePersistent(options: { compact?: boolean; upToDate?: boolean } = {}): Promise<void> {
     if (this.host.closing || !this.indexLoaded || !this.persistent) return;
     try {
-      await this.drain();
-      await this.save(options.compact ? { compact: true } : { upToDate: options.upToDate === true });
+      if (!options.upToDate) await this.drain();
+      else if (!(await this.drainWithin(UP_TO_DATE_WAIT_MS))) return;
+      await this.save(options.compact ? { compact: true } : {});
     } catch (error) {
       process.emitWarning(`The search index was not ${options.compact ? 'compacted' : 'saved'} (it is saved again later, or rebuilt from the log): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+    }
+  }
+
+  /** Whether the index took every change waiting within `ms` (the drain goes on either way). */
+  private async drainWithin(ms: number): Promise<boolean> {
+    const drained = this.drain().then(() => true);
+    // (A failure after the wait is left to the next query to say.)
+    drained.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    try {
+      return await Promise.race([drained, waited]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -484,12 +502,12 @@ export class SearchIndex {
    * after it; otherwise rebuilds the index from the live memories.
    */
   private async load(): Promise<void> {
-    // A persistent index whose files another process removed just after it saved a newer description:
-    // read again, once, before a rebuild.
+    // A persistent index whose files another process removed just after it saved a newer description,
+    // or a log cut while it was read: read again, once, before a rebuild.
     try {
       await this.loadSaved(true);
     } catch (error) {
-      if (!(error instanceof SavedIndexMissing)) throw error;
+      if (!(error instanceof LoadAgain)) throw error;
       await this.loadSaved(false);
     }
   }
@@ -499,17 +517,22 @@ export class SearchIndex {
     return this.provider.supports.persistent === true && !!this.provider.openIndex && !!this.provider.saveIndex;
   }
 
-  /** Loads the saved index, or rebuilds it; with `retry`, throws `SavedIndexMissing` when a persistent index's files are missing. */
+  /**
+   * Loads the saved index, or rebuilds it; with `retry`, throws `LoadAgain` when a persistent index's
+   * files are missing, or the log dropped records while they were read.
+   */
   private async loadSaved(retry: boolean): Promise<void> {
     const persistent = this.persistent;
     const snapshot = persistent || (this.provider.supports.snapshot && this.provider.importSnapshot) ? await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files) : undefined;
     const sameLog = snapshot !== undefined && snapshot.provider === this.provider.name && snapshot.logId === this.host.wal.header.logId;
+    // (Records committed after this are applied after it, and wait for the index in `pendingIndex`.)
+    const logEnd = this.host.wal.lastLsn;
     // The log from the snapshot's record on: its checksum says it is the very record the snapshot ended
     // with (a crash may have cut that one and another taken its LSN); the memories changed after it are
     // what the index lacks. (Read when the index is loaded, whichever process saved the snapshot.)
     let usable = false;
     const touched = new Set<number>();
-    if (sameLog && snapshot.lsn <= this.host.wal.lastLsn) {
+    if (sameLog && snapshot.lsn <= logEnd) {
       // Retention or a compaction may have dropped the snapshot's own record; a checkpoint that ends with
       // that very record (its LSN and frame checksum) still vouches for it: the tables' own, or the newest
       // one published (a compaction saves the index at its checkpoint before it cuts the log), which is
@@ -520,33 +543,43 @@ export class SearchIndex {
       usable = (snapshot.lsn === 0 && snapshot.checksum === 0) || vouched;
       let first = true;
       let holdsAny = false;
-      for await (const walRecord of this.host.wal.readFrom(Math.max(1, snapshot.lsn))) {
-        holdsAny = true;
-        if (first && walRecord.lsn > Math.max(1, snapshot.lsn)) {
-          // The snapshot's record is gone: usable if vouched for and the log holds the record after it;
-          // else the log no longer holds what came after the snapshot, and it cannot be brought up to date.
-          usable = walRecord.lsn === snapshot.lsn + 1 && (await vouchedNow());
-          if (!usable) break;
+      let cutWhileRead = false;
+      try {
+        for await (const walRecord of this.host.wal.readFrom(Math.max(1, snapshot.lsn))) {
+          holdsAny = true;
+          if (first && walRecord.lsn > Math.max(1, snapshot.lsn)) {
+            // The snapshot's record is gone: usable if vouched for and the log holds the record after it;
+            // else the log no longer holds what came after the snapshot, and it cannot be brought up to date.
+            usable = walRecord.lsn === snapshot.lsn + 1 && (await vouchedNow());
+            if (!usable) break;
+          }
+          first = false;
+          if (walRecord.lsn === snapshot.lsn) {
+            usable = walRecord.checksum === snapshot.checksum;
+            if (!usable) break;
+            continue;
+          }
+          if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) continue;
+          const record = this.host.decode(walRecord);
+          if (record.type === RecordType.MemoryPut) touched.add(record.memory.id);
+          else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
         }
-        first = false;
-        if (walRecord.lsn === snapshot.lsn) {
-          usable = walRecord.checksum === snapshot.checksum;
-          if (!usable) break;
-          continue;
-        }
-        if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) continue;
-        const record = this.host.decode(walRecord);
-        if (record.type === RecordType.MemoryPut) touched.add(record.memory.id);
-        else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
+      } catch (error) {
+        // Another process's checkpoint let the log drop records while they were read: read again, once
+        // (the saved index may be a newer one by now).
+        if (!isWalError(error, 'WAL_TRUNCATED')) throw error;
+        if (retry) throw new LoadAgain();
+        usable = false;
+        cutWhileRead = true;
       }
       // The log holds nothing from the snapshot's record on: the snapshot covers the whole log if it ends
       // where the log does and is vouched for; else the log dropped what came after it.
-      if (!holdsAny) usable = snapshot.lsn === this.host.wal.lastLsn && (usable || (await vouchedNow()));
+      if (!holdsAny && !cutWhileRead) usable = snapshot.lsn === logEnd && (usable || (await vouchedNow()));
     }
     // A snapshot of another log, or of a past a crash cut, is of no use later either: gone, it can never be
     // mistaken. One ahead of this process's log is left for others.
     // (Not a persistent index's description, which another process may be replacing now: the next save does.)
-    const stale = snapshot !== undefined && snapshot.provider === this.provider.name && (!sameLog || (snapshot.lsn <= this.host.wal.lastLsn && !usable));
+    const stale = snapshot !== undefined && snapshot.provider === this.provider.name && (!sameLog || (snapshot.lsn <= logEnd && !usable));
     if (stale && !this.host.wal.readOnly && !persistent) await this.host.files.unlink(this.host.layout.searchSnapshot).catch(() => undefined);
     // Purges so far: the index loaded now, whether from the snapshot or rebuilt, holds nothing purged before.
     this.indexPurges = sameLog ? snapshot.purges : 0;
@@ -570,7 +603,7 @@ export class SearchIndex {
         return;
       } catch (error) {
         // The files a persistent index's description names went missing: read the description again.
-        if (persistent && !opened && retry) throw new SavedIndexMissing();
+        if (persistent && !opened && retry) throw new LoadAgain();
         // An unreadable snapshot: fall through to a rebuild.
       }
     }
@@ -586,13 +619,13 @@ export class SearchIndex {
    * their description; then removes the files of the index no process uses any more (with `closing`,
    * after this process lets go of its own). One save at a time.
    */
-  private save(options: { purge?: boolean; compact?: boolean; upToDate?: boolean; closing?: boolean } = {}): Promise<void> {
+  private save(options: { purge?: boolean; compact?: boolean; closing?: boolean } = {}): Promise<void> {
     const run = this.savingIndex.then(() => this.saveNow(options));
     this.savingIndex = run.catch(() => undefined);
     return run;
   }
 
-  private async saveNow(options: { purge?: boolean; compact?: boolean; upToDate?: boolean; closing?: boolean }): Promise<void> {
+  private async saveNow(options: { purge?: boolean; compact?: boolean; closing?: boolean }): Promise<void> {
     if (this.host.wal.readOnly || !this.loaded) return;
     const persistent = this.persistent;
     // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it
@@ -603,10 +636,6 @@ export class SearchIndex {
       // compaction's save is not skipped). (Only while it is loaded: a drain of an index let go of does
       // nothing, and the save below then writes nothing.)
       while (this.indexLoaded && this.pendingIndex.length > 0) await this.drain();
-    } else if (options.upToDate) {
-      // The same, a few times at most: before a compaction's cut of the log, which must not wait on
-      // other processes writing faster than this one indexes (skipped, the save only spares a rebuild).
-      for (let round = 0; round < UP_TO_DATE_DRAINS && this.indexLoaded && this.pendingIndex.length > 0; round++) await this.drain();
     }
     // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
     const saving = this.indexLoaded && (persistent || (this.provider.supports.snapshot && this.provider.exportSnapshot));
@@ -821,5 +850,8 @@ class ChangeQueue {
   }
 }
 
-/** A persistent index's description named files that are gone (another process may have replaced it meanwhile). */
-class SavedIndexMissing extends Error {}
+/**
+ * Another process changed what a load read while it read it: a persistent index's description named
+ * files that are gone (replaced meanwhile), or a checkpoint let the log drop the records being read.
+ */
+class LoadAgain extends Error {}
