@@ -95,6 +95,34 @@ describe('a checkpoint written over an earlier one', () => {
     }
   });
 
+  it('over rows damaged after their check, once a compaction let the log drop the records before it, fails with CHECKPOINT_CORRUPT and keeps it (the only copy of what they made): the next open reads every memory', async () => {
+    const fs = await MemMapFS.init(root, { codec, search: new WordSearch(), reader: 'read' });
+    const ids = await fs.appendMemories(Array.from({ length: 64 }, (_, i) => ({ text: `memory ${i}`, tags: [`tag-${String(i).padStart(2, '0')}x`] })));
+    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
+    await fs.close();
+    const again = await MemMapFS.init(root, { codec, search: new WordSearch(), reader: 'read' });
+    for (const id of ids) expect((await again.getMemory(id))?.tags).toHaveLength(1);
+    // The page holding their labels reads back damaged after that check (a heap copy here, as the
+    // 'read' reader holds it; the file itself is whole).
+    const bytes = Buffer.from((again as unknown as { engine: { checkpointFile: { bytes(): Uint8Array } } }).engine.checkpointFile.bytes().buffer);
+    for (let at = bytes.indexOf('x', 0, 'latin1'); at >= 0; at = bytes.indexOf('x', at + 1, 'latin1')) {
+      if (bytes.toString('latin1', at - 6, at - 2) === 'tag-') bytes[at] = 'y'.charCodeAt(0);
+    }
+    const later = await again.appendMemory('after the damage');
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const outcome = await again.checkpoint().then(() => 'written', (error: { code?: string; message?: string }) => `${error.code}: ${error.message}`);
+      expect(outcome).toMatch(/^CHECKPOINT_CORRUPT: .*kept/);
+      await again.close().catch(() => undefined);
+    } finally {
+      warnings.mockRestore();
+    }
+    const reopened = await open();
+    for (const [i, id] of ids.entries()) expect((await reopened.getMemory(id))?.tags).toEqual([`tag-${String(i).padStart(2, '0')}x`]);
+    expect((await reopened.getMemory(later))?.text).toBe('after the damage');
+    await reopened.close();
+  });
+
   it('refuses an update made from a row damaged after its check with CHECKPOINT_CORRUPT, rather than log the damage as the memory', async () => {
     const fs = await MemMapFS.init(root, { codec, search: new WordSearch(), reader: 'read' });
     const [id] = await fs.appendMemories([{ text: 'the memory', tags: ['tag-00x'] }]);

@@ -149,6 +149,28 @@ describe('checkpoints of the tables', () => {
     await again.close();
   });
 
+  it('a checkpoint with damaged rows, once a compaction let the log drop the records before it, is kept by repair (the only copy of what they made): the other memories still read', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}` })));
+    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
+    await fs.close();
+    const [file] = await checkpointFiles();
+    const path = join(root, 'checkpoints', file!);
+    const bytes = await readFile(path);
+    // A byte of the first row (the first group of 64 rows' check fails).
+    bytes[160 + 8]! ^= 0xff;
+    await writeFile(path, bytes);
+    const report = await verifyStore(root);
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', repairable: false, message: expect.stringContaining('repair` keeps it') }));
+    expect(report.problems.map((p) => p.message).join('\n')).not.toMatch(/replays the whole log|no usable checkpoint/);
+    await repairStore(root);
+    expect(await checkpointFiles()).toEqual([file]);
+    const again = await open();
+    for (const i of [64, 100, 199]) expect((await again.getMemory(ids[i]!))?.text).toBe(`memory ${i}`);
+    await expect(again.getMemory(ids[0]!)).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT' });
+    await again.close();
+  });
+
   it('verify compares a checkpoint with the log it covers: a row that disagrees, checksums intact, is reported', async () => {
     const fs = await open();
     for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`, ['t']);

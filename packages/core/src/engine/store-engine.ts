@@ -765,10 +765,16 @@ export class StoreEngine<S extends AgentState> {
 
   /**
    * The checkpoint the tables start from is damaged (`damage` says how): it is removed, so that the next
-   * open replays the whole log rather than read it; throws `CHECKPOINT_CORRUPT` saying so.
+   * open replays the whole log rather than read it; throws `CHECKPOINT_CORRUPT` saying so. Unless the
+   * log no longer holds its first record (a compaction or retention let it drop the records the
+   * checkpoint covers): the checkpoint is then the only copy of what they made, and is kept.
    */
   private async discardDamaged(damage: string): Promise<never> {
     const file = this.checkpointFile;
+    const logWhole = await this.oldestLsnHeld().then((oldest) => oldest === 1, () => false);
+    if (!logWhole) {
+      throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file?.path ?? ''} is damaged (${damage}). It is kept: the log no longer holds the records before it, so it is the only copy of the memories it holds. Until it reads back whole, no checkpoint is written over it, and the memories in its damaged rows cannot be read. Close the store and run \`memmapfs verify\`: damage on disk means restoring those memories from a backup; none (a read error) means reopening reads it afresh.`, { subsystem: 'checkpoint' });
+    }
     if (file) await this.checkpoints.discard(file);
     throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file?.path ?? ''} is damaged (${damage}); it was removed, and the next open replays the whole log. Run \`memmapfs verify\`.`, { subsystem: 'checkpoint' });
   }

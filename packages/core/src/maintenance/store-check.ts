@@ -373,11 +373,19 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
       problem: { severity: 'warning', kind: 'checkpoint-unusable', file: named, repairable: true, message: `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.` },
     };
   };
+  /**
+   * Damage in a checkpoint the log cannot stand in for (it dropped the records before it): the only copy
+   * of what they made, which repair keeps.
+   */
+  const kept = (why: string): CheckpointExam => ({
+    unusable: false, lsn: checkpoint?.position.lsn ?? manifest.lsn, ...(checkpoint ? { checksum: checkpoint.position.checksum } : {}),
+    problem: { severity: 'error', kind: 'checkpoint-damaged', file, repairable: false, message: `The checkpoint ${file}${fallback} ${why}. The log no longer holds the records before ${firstLsn}, so it is the only copy of what they made: \`memmapfs repair\` keeps it. ${checkpoint ? 'An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, and no new checkpoint can be written over it' : 'An open cannot read it, and the store does not open without it'}: restore the store from a backup.` },
+  });
   let checkpoint: CheckpointFile | undefined;
   try {
     checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return problem('error', 'checkpoint-damaged', `is damaged: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return (firstLsn > 1 ? kept : (why: string) => problem('error', 'checkpoint-damaged', why))(`is damaged: ${(error as Error).message}`);
     // As an open does: the newest other checkpoint of the manifest's log.
     checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
     if (!checkpoint) {
@@ -387,6 +395,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     fallback = ` (which an open uses because the one state.manifest names, ${named}, is missing)`;
   }
   const damage = checkpoint.verify();
+  if (damage && firstLsn > 1 && checkpoint.logId === logId) return kept(`is damaged: ${damage}`);
   if (damage) return problem('error', 'checkpoint-damaged', `is damaged: ${damage}`);
   if (checkpoint.logId !== logId) return problem('warning', 'checkpoint-unusable', 'belongs to another log (an open ignores it)');
   const { lsn, checksum } = checkpoint.position;
@@ -548,11 +557,18 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
   if (!manifest) return undefined;
   try {
     const checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
-    if (checkpoint.verify() || checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
+    if (checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
     const rows = checkpoint.memories(codec);
     const memories = new Map<number, BlockRef>();
     for (let i = 0; i < rows.count; i++) {
-      const row = rows.record(i);
+      // (A row of a damaged group is not read: `examineCheckpoint` says so. The others are what an open reads.)
+      let row;
+      try {
+        row = rows.record(i);
+      } catch (error) {
+        if (MemMapError.is(error, 'CHECKPOINT_CORRUPT')) continue;
+        throw error;
+      }
       memories.set(row.id, row.ref);
     }
     return { lsn: checkpoint.position.lsn, memories, streams: [...checkpoint.tables(codec).streams.values()].flat() };
