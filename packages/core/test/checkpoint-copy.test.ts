@@ -62,7 +62,7 @@ describe('a checkpoint written over an earlier one', () => {
     expect((await verifyStore(root, { codec })).problems).toEqual([]);
   });
 
-  it('over rows damaged after their check that compaction then moved (their records made from those rows), fails with CHECKPOINT_CORRUPT rather than write the damage under fresh checksums; the next open replays the log', async () => {
+  it('over rows damaged after their check that compaction then moved (their records made from those rows), fails with CHECKPOINT_CORRUPT rather than write the damage under fresh checksums; its file, whole, is kept, and the next open reads them as they were', async () => {
     const fs = await MemMapFS.init(root, { codec, search: new WordSearch(), reader: 'read' });
     const ids = await fs.appendMemories(Array.from({ length: 64 }, (_, i) => ({ text: `memory ${i}`, tags: [`tag-${String(i).padStart(2, '0')}x`] })));
     // Dead bytes beside them, so that compaction takes their chunk and moves them.
@@ -95,7 +95,7 @@ describe('a checkpoint written over an earlier one', () => {
     }
   });
 
-  it('over rows damaged after their check, once a compaction let the log drop the records before it, fails with CHECKPOINT_CORRUPT and keeps it (the only copy of what they made): the next open reads every memory', async () => {
+  it('over rows damaged after their check in this process\'s copy only, once a compaction let the log drop the records before it, fails with CHECKPOINT_CORRUPT and keeps the file; this process checks those rows again, and the next open reads every memory', async () => {
     const fs = await MemMapFS.init(root, { codec, search: new WordSearch(), reader: 'read' });
     const ids = await fs.appendMemories(Array.from({ length: 64 }, (_, i) => ({ text: `memory ${i}`, tags: [`tag-${String(i).padStart(2, '0')}x`] })));
     expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
@@ -112,7 +112,9 @@ describe('a checkpoint written over an earlier one', () => {
     const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
       const outcome = await again.checkpoint().then(() => 'written', (error: { code?: string; message?: string }) => `${error.code}: ${error.message}`);
-      expect(outcome).toMatch(/^CHECKPOINT_CORRUPT: .*kept/);
+      expect(outcome).toMatch(/^CHECKPOINT_CORRUPT: .*its file is whole: it is kept/);
+      // This process no longer answers from rows it checked before: they are checked again, and fail.
+      await expect(again.getMemory(ids[0]!)).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT' });
       await again.close().catch(() => undefined);
     } finally {
       warnings.mockRestore();

@@ -171,6 +171,46 @@ describe('checkpoints of the tables', () => {
     await again.close();
   });
 
+  it('a checkpoint damaged on disk, once a compaction let the log drop the records before it, is kept by the store too: a checkpoint written over it fails, saying so, and the other memories still read after a reopen', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}` })));
+    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
+    await fs.close();
+    const [file] = await checkpointFiles();
+    const path = join(root, 'checkpoints', file!);
+    const bytes = await readFile(path);
+    bytes[160 + 8]! ^= 0xff;
+    await writeFile(path, bytes);
+    const again = await open();
+    await again.appendMemory('after the damage');
+    const outcome = await again.checkpoint().then(() => 'written', (error: { code?: string; message?: string }) => `${error.code}: ${error.message}`);
+    expect(outcome).toMatch(/^CHECKPOINT_CORRUPT: .*It is kept: the log no longer holds the records before it/);
+    await again.close().catch(() => undefined);
+    expect(await checkpointFiles()).toEqual([file]);
+    const reopened = await open();
+    for (const i of [64, 199]) expect((await reopened.getMemory(ids[i]!))?.text).toBe(`memory ${i}`);
+    await reopened.close().catch(() => undefined);
+  });
+
+  it('verify reports a checkpoint whose row checks alone are damaged (its sections\' checksums whole), the log cut before it or not', async () => {
+    for (const compacted of [false, true]) {
+      await rm(root, { recursive: true, force: true });
+      const fs = await open();
+      await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}` })));
+      if (compacted) await fs.compact();
+      else await fs.checkpoint();
+      await fs.close();
+      const [file] = await checkpointFiles();
+      const path = join(root, 'checkpoints', file!);
+      const bytes = await readFile(path);
+      // The check of the last group of rows: the file's last bytes.
+      bytes[bytes.length - 1]! ^= 0xff;
+      await writeFile(path, bytes);
+      const problems = (await verifyStore(root)).problems.filter((p) => p.kind === 'checkpoint-damaged');
+      expect(problems, `compacted: ${compacted}`).toEqual([expect.objectContaining({ severity: 'error', repairable: !compacted, message: expect.stringContaining('fail their checks') })]);
+    }
+  });
+
   it('verify compares a checkpoint with the log it covers: a row that disagrees, checksums intact, is reported', async () => {
     const fs = await open();
     for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`, ['t']);

@@ -91,6 +91,25 @@ export class CheckpointMemories {
     }
   }
 
+  /** Forgets which groups were checked: each is checked again when next read (damage was found in one). */
+  forgetChecks(): void {
+    this.checked.fill(0);
+  }
+
+  /** How many rows lie in groups that fail their check (every group is checked again). */
+  unreadableRows(): number {
+    let rows = 0;
+    for (let first = 0; first < this.count; first += ROWS_PER_CHECK) {
+      try {
+        this.check(first, true);
+      } catch (error) {
+        if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
+        rows += Math.min(ROWS_PER_CHECK, this.count - first);
+      }
+    }
+    return rows;
+  }
+
   /** The id of row `index`. */
   idAt(index: number): number {
     this.check(index);
@@ -239,5 +258,5 @@ function decodeLabels(codec: Codec, bytes: Uint8Array, what: () => string): Pick
 
 /** `CHECKPOINT_CORRUPT`: `what` of a checkpoint is damaged, `why`. */
 export function damaged(what: string, why: string, cause?: unknown): MemMapError {
-  return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`; deleting the store's checkpoints folder makes the next open rebuild everything from the log.`, { cause, subsystem: 'checkpoint' });
+  return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`: it says whether the log still holds what the checkpoint covers (then deleting the store's checkpoints folder makes the next open rebuild everything from the log) or not (then the checkpoint is the only copy of those memories: keep it).`, { cause, subsystem: 'checkpoint' });
 }

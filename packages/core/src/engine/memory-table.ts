@@ -68,6 +68,11 @@ export class MemoryTable {
     this.#highest = Math.max(this.#highest, last);
   }
 
+  /** Forgets which groups of the base's rows were checked (see `CheckpointMemories.forgetChecks`). */
+  forgetChecks(): void {
+    this.#base?.forgetChecks();
+  }
+
   /**
    * The checkpoint the table starts from (at open, before any change is applied), with its memories
    * per namespace (`undefined` when the checkpoint does not hold them: counted from the rows when first needed).

@@ -24,7 +24,7 @@ import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import type { CacheOpen, CheckpointFile, CheckpointRowsProgress, CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import { openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -764,16 +764,26 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /**
-   * The checkpoint the tables start from is damaged (`damage` says how): it is removed, so that the next
-   * open replays the whole log rather than read it; throws `CHECKPOINT_CORRUPT` saying so. Unless the
-   * log no longer holds its first record (a compaction or retention let it drop the records the
-   * checkpoint covers): the checkpoint is then the only copy of what they made, and is kept.
+   * The checkpoint the tables start from read back damaged (`damage` says how); throws
+   * `CHECKPOINT_CORRUPT` saying what became of it. It is removed, so that the next open replays the whole
+   * log rather than read it, only when its file is damaged on disk too (not only this process's copy of
+   * it) and the log still holds every record: once a compaction or retention let the log drop the records
+   * it covers, it is the only copy of what they made. (With a log hosts share, always: a host's
+   * checkpoint is rebuilt from the log or a snapshot.)
    */
   private async discardDamaged(damage: string): Promise<never> {
     const file = this.checkpointFile;
-    const logWhole = await this.oldestLsnHeld().then((oldest) => oldest === 1, () => false);
-    if (!logWhole) {
-      throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file?.path ?? ''} is damaged (${damage}). It is kept: the log no longer holds the records before it, so it is the only copy of the memories it holds. Until it reads back whole, no checkpoint is written over it, and the memories in its damaged rows cannot be read. Close the store and run \`memmapfs verify\`: damage on disk means restoring those memories from a backup; none (a read error) means reopening reads it afresh.`, { subsystem: 'checkpoint' });
+    // Rows checked before may read back damaged now too: each is checked again when next read.
+    this.memories.forgetChecks();
+    if (file && !this.remote) {
+      const onDisk = damageOnDisk(file, this.codec);
+      if (onDisk === undefined) {
+        throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file.path} read back damaged in this process (${damage}), but its file is whole: it is kept. Close the store and open it again.`, { subsystem: 'checkpoint' });
+      }
+      const logWhole = await this.oldestLsnHeld().then((oldest) => oldest === 1, () => false);
+      if (!logWhole) {
+        throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file.path} is damaged (${onDisk}). It is kept: the log no longer holds the records before it, so it is the only copy of the memories it holds. The memories in its damaged rows cannot be read, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Close the store, back it up, run \`memmapfs verify\`, and restore those memories from a backup.`, { subsystem: 'checkpoint' });
+      }
     }
     if (file) await this.checkpoints.discard(file);
     throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file?.path ?? ''} is damaged (${damage}); it was removed, and the next open replays the whole log. Run \`memmapfs verify\`.`, { subsystem: 'checkpoint' });
@@ -1161,4 +1171,19 @@ async function folderBytes(folder: string): Promise<number> {
     if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name)).catch(() => undefined))?.size ?? 0;
   }
   return total;
+}
+
+/**
+ * The damage `file` shows as it lies on disk now (read afresh, every group of rows checked), or
+ * `undefined` when it is whole, or gone (a newer checkpoint replaced it).
+ */
+function damageOnDisk(file: CheckpointFile, codec: Codec): string | undefined {
+  let fresh: CheckpointFile;
+  try {
+    fresh = openCheckpointFile(file.path, 'read');
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : describeThrown(error);
+  }
+  const unreadable = fresh.memories(codec).unreadableRows();
+  return fresh.verify() ?? (unreadable > 0 ? `${unreadable} of its rows fail their checks` : undefined);
 }

@@ -379,7 +379,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
    */
   const kept = (why: string): CheckpointExam => ({
     unusable: false, lsn: checkpoint?.position.lsn ?? manifest.lsn, ...(checkpoint ? { checksum: checkpoint.position.checksum } : {}),
-    problem: { severity: 'error', kind: 'checkpoint-damaged', file, repairable: false, message: `The checkpoint ${file}${fallback} ${why}. The log no longer holds the records before ${firstLsn}, so it is the only copy of what they made: \`memmapfs repair\` keeps it. ${checkpoint ? 'An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, and no new checkpoint can be written over it' : 'An open cannot read it, and the store does not open without it'}: restore the store from a backup.` },
+    problem: { severity: 'error', kind: 'checkpoint-damaged', file, repairable: false, message: `The checkpoint ${file}${fallback} ${why}. The log no longer holds the records before ${firstLsn}, so it is the only copy of what they made: \`memmapfs repair\` keeps it. ${checkpoint ? 'An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it' : 'An open cannot read it, and the store does not open without it'}: restore the store from a backup.` },
   });
   let checkpoint: CheckpointFile | undefined;
   try {
@@ -394,7 +394,9 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     file = `checkpoints/${basename(checkpoint.path)}`;
     fallback = ` (which an open uses because the one state.manifest names, ${named}, is missing)`;
   }
-  const damage = checkpoint.verify();
+  // (Every group of rows checked too: damage to their checks alone leaves the sections' checksums whole.)
+  const unreadable = checkpoint.memories(codec).unreadableRows();
+  const damage = checkpoint.verify() ?? (unreadable > 0 ? `${unreadable} of its rows fail their checks` : undefined);
   if (damage && firstLsn > 1 && checkpoint.logId === logId) return kept(`is damaged: ${damage}`);
   if (damage) return problem('error', 'checkpoint-damaged', `is damaged: ${damage}`);
   if (checkpoint.logId !== logId) return problem('warning', 'checkpoint-unusable', 'belongs to another log (an open ignores it)');
