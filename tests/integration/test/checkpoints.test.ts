@@ -35,6 +35,23 @@ async function damageRecord(lsn: number): Promise<void> {
   await file.close();
 }
 
+/**
+ * A store of 200 memories compacted (the log no longer holds the records its checkpoint covers), then a
+ * byte of the checkpoint's first row damaged on disk (the first group of 64 rows fails its check).
+ */
+async function compactedWithADamagedRow(): Promise<{ ids: number[]; file: string }> {
+  const fs = await open();
+  const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}` })));
+  expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
+  await fs.close();
+  const [file] = await checkpointFiles();
+  const path = join(root, 'checkpoints', file!);
+  const bytes = await readFile(path);
+  bytes[160 + 8]! ^= 0xff;
+  await writeFile(path, bytes);
+  return { ids, file: file! };
+}
+
 describe('checkpoints of the tables', () => {
   it('keep no state an opener started from: a store whose state was never written gives each opener its own initial state', async () => {
     const a = await open({ initialState: { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: { who: 'a' } } });
@@ -150,16 +167,7 @@ describe('checkpoints of the tables', () => {
   });
 
   it('a checkpoint with damaged rows, once a compaction let the log drop the records before it, is kept by repair (the only copy of what they made): the other memories still read', async () => {
-    const fs = await open();
-    const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}` })));
-    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
-    await fs.close();
-    const [file] = await checkpointFiles();
-    const path = join(root, 'checkpoints', file!);
-    const bytes = await readFile(path);
-    // A byte of the first row (the first group of 64 rows' check fails).
-    bytes[160 + 8]! ^= 0xff;
-    await writeFile(path, bytes);
+    const { ids, file } = await compactedWithADamagedRow();
     const report = await verifyStore(root);
     expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', repairable: false, message: expect.stringContaining('repair` keeps it') }));
     expect(report.problems.map((p) => p.message).join('\n')).not.toMatch(/replays the whole log|no usable checkpoint/);
@@ -172,15 +180,7 @@ describe('checkpoints of the tables', () => {
   });
 
   it('a checkpoint damaged on disk, once a compaction let the log drop the records before it, is kept by the store too: a checkpoint written over it fails, saying so, and the other memories still read after a reopen', async () => {
-    const fs = await open();
-    const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}` })));
-    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
-    await fs.close();
-    const [file] = await checkpointFiles();
-    const path = join(root, 'checkpoints', file!);
-    const bytes = await readFile(path);
-    bytes[160 + 8]! ^= 0xff;
-    await writeFile(path, bytes);
+    const { ids, file } = await compactedWithADamagedRow();
     const again = await open();
     await again.appendMemory('after the damage');
     const outcome = await again.checkpoint().then(() => 'written', (error: { code?: string; message?: string }) => `${error.code}: ${error.message}`);
