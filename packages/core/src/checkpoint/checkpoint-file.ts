@@ -317,6 +317,21 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
 }
 
 /**
+ * What is damaged in `file`, if anything: its sections against their checksums first, then every group
+ * of rows against its check (damage to the checks alone leaves the sections' checksums whole).
+ */
+export function checkpointDamage(file: CheckpointFile, codec: Codec): string | undefined {
+  const damage = file.verify();
+  if (damage) return damage;
+  try {
+    const unreadable = file.memories(codec).unreadableRows();
+    return unreadable > 0 ? `${unreadable} of its rows fail their checks` : undefined;
+  } catch (error) {
+    return `its rows cannot be checked (${describeThrown(error)})`;
+  }
+}
+
+/**
  * The log id and the position a checkpoint's header names (its first bytes alone, read, not mapped), or
  * `undefined` when it has no valid header (or is gone).
  */

@@ -24,7 +24,7 @@ import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import { checkpointDamage, openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -778,7 +778,7 @@ export class StoreEngine<S extends AgentState> {
     if (file && !this.remote) {
       const onDisk = damageOnDisk(file, this.codec);
       if (onDisk === undefined) {
-        throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file.path} read back damaged in this process (${damage}), but its file is whole: it is kept. Close the store and open it again.`, { subsystem: 'checkpoint' });
+        throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file.path} read back damaged in this process (${damage}), but its file does not show the damage when read again (or could not be read again): it is kept. Close the store and open it again.`, { subsystem: 'checkpoint' });
       }
       const logWhole = await this.oldestLsnHeld().then((oldest) => oldest === 1, () => false);
       if (!logWhole) {
@@ -1174,16 +1174,16 @@ async function folderBytes(folder: string): Promise<number> {
 }
 
 /**
- * The damage `file` shows as it lies on disk now (read afresh, every group of rows checked), or
- * `undefined` when it is whole, or gone (a newer checkpoint replaced it).
+ * The damage `file` shows as it lies on disk now (read afresh, see `checkpointDamage`), or `undefined`
+ * when it shows none, is gone (a newer checkpoint replaced it), or cannot be read again (an error other
+ * than damage, which is no reason to remove it).
  */
 function damageOnDisk(file: CheckpointFile, codec: Codec): string | undefined {
   let fresh: CheckpointFile;
   try {
     fresh = openCheckpointFile(file.path, 'read');
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : describeThrown(error);
+    return MemMapError.is(error, 'CHECKPOINT_CORRUPT') ? error.message : undefined;
   }
-  const unreadable = fresh.memories(codec).unreadableRows();
-  return fresh.verify() ?? (unreadable > 0 ? `${unreadable} of its rows fail their checks` : undefined);
+  return checkpointDamage(fresh, codec);
 }

@@ -8,7 +8,7 @@ import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { readSearchSnapshot, type SearchSnapshot } from '../engine/search-snapshot.js';
 import { isDeepStrictEqual } from 'node:util';
-import { openCheckpointFile, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
+import { checkpointDamage, openCheckpointFile, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
 import type { Codec } from '../contracts/codec.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import { readManifest, type StoreManifest } from '../checkpoint/checkpoint-manifest.js';
@@ -394,9 +394,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     file = `checkpoints/${basename(checkpoint.path)}`;
     fallback = ` (which an open uses because the one state.manifest names, ${named}, is missing)`;
   }
-  // (Every group of rows checked too: damage to their checks alone leaves the sections' checksums whole.)
-  const unreadable = checkpoint.memories(codec).unreadableRows();
-  const damage = checkpoint.verify() ?? (unreadable > 0 ? `${unreadable} of its rows fail their checks` : undefined);
+  const damage = checkpointDamage(checkpoint, codec);
   if (damage && firstLsn > 1 && checkpoint.logId === logId) return kept(`is damaged: ${damage}`);
   if (damage) return problem('error', 'checkpoint-damaged', `is damaged: ${damage}`);
   if (checkpoint.logId !== logId) return problem('warning', 'checkpoint-unusable', 'belongs to another log (an open ignores it)');
