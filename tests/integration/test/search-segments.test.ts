@@ -355,23 +355,6 @@ describe('the segments search index in a store', () => {
     expect(await savedLsn()).toBeGreaterThan(before);
   }, 20_000);
 
-  it('with historyRetentionMs 0, a checkpoint keeps the log from the record the loaded index was saved at: a process loading it before the next save opens it, not rebuilds it', async () => {
-    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16 }), codec: msgpack(), historyRetentionMs: 0, autoCompaction: false });
-    await fs.appendMemories(Array.from({ length: 50 }, (_, k) => ({ text: `ordinary note ${k}` })));
-    await fs.queryMemory('note');
-    // A checkpoint, the log cut, the index saved after it.
-    await fs.checkpoint();
-    await fs.appendMemories(Array.from({ length: 50 }, (_, k) => ({ text: `later entry ${k}` })));
-    // The next checkpoint and its cut, the index not saved yet (as while a save waits behind indexing).
-    await (fs as unknown as { engine: { checkpointTables(): Promise<void> } }).engine.checkpointTables();
-    let rebuilt = 0;
-    const other = await MemMapFS.init(root, { codec: msgpack(), autoCompaction: false, onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
-    expect(await other.queryMemory('entry', { limit: 100 })).toHaveLength(50);
-    expect(rebuilt).toBe(0);
-    await other.close();
-    await fs.close();
-  });
-
   it('a compacting save does not put an older index back over a newer one another process saved', async () => {
     const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
     await a.appendMemories(Array.from({ length: 50 }, (_, k) => ({ text: `first note ${k}` })));

@@ -130,14 +130,6 @@ export class SearchIndex {
     return this.loaded !== undefined && this.persistent;
   }
 
-  /**
-   * When a persistent index is loaded: the LSN it was last saved (or loaded) at, 0 when it was not (it
-   * was rebuilt). The log must keep that record for a process loading it to bring it up to date.
-   */
-  get persistentSavedLsn(): number | undefined {
-    return this.persistentLoaded ? Math.max(0, this.snapshotLsn) : undefined;
-  }
-
   /** Loads the saved index (or rebuilds it) the first time a query needs it. */
   loadWhenNeeded(): void {
     this.indexLoader = () => this.load();

@@ -804,15 +804,9 @@ export class StoreEngine<S extends AgentState> {
     let covered = 0;
     while (this.publishedCheckpoints.length > 0 && this.publishedCheckpoints[0]!.at <= now - this.historyRetentionMs) covered = this.publishedCheckpoints.shift()!.lsn;
     if (covered === 0) return;
-    // With a persistent index loaded, the log keeps the record it was last saved at, or, before its first
-    // save, the checkpoint's own (it is saved after the checkpoint, at that record or later: see
-    // `afterCheckpoint`): a process loading it meanwhile then brings it up to date from the log rather
-    // than rebuild it. (History kept a checkpoint or two longer, never shorter.)
-    const saved = this.index.persistentSavedLsn;
-    const before = saved !== undefined ? Math.min(covered + 1, saved > 0 ? saved : covered) : covered + 1;
     try {
-      await this.wal.truncateBefore(before);
-      await this.index.dropSavedBefore(before - 1);
+      await this.wal.truncateBefore(covered + 1);
+      await this.index.dropSavedBefore(covered);
     } catch (error) {
       // The checkpoint stands; the history it covers is dropped by a later one.
       process.emitWarning(`The log was not shortened after the checkpoint of record ${covered}: ${(error as Error).message}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
