@@ -42,6 +42,22 @@ async function expectAfterReopen(texts: Record<number, string>): Promise<void> {
 }
 
 describe('compaction', () => {
+  it('a compaction asked for in a process that never searched carries the saved search snapshot forward when no memory changed since it was saved: the next open loads it rather than index every memory again', async () => {
+    const fs = await open({ autoCompaction: false });
+    const ids = await fs.appendMemories(Array.from({ length: 300 }, (_, k) => ({ text: `ordinary note ${k} ${'padding '.repeat(60)}` })));
+    await fs.queryMemory('note');
+    for (const id of ids.slice(0, 200)) await fs.deleteMemory(id);
+    await fs.close();
+    const compactor = await open({ autoCompaction: false });
+    expect((await compactor.compact()).blocksMoved).toBe(100);
+    await compactor.close();
+    let rebuilt = 0;
+    const later = await open({ onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    expect(await later.queryMemory('ordinary', { limit: 400 })).toHaveLength(100);
+    expect(rebuilt).toBe(0);
+    await later.close();
+  });
+
   it('reports its progress step by step: the live blocks copied, then the checkpoint, then the search index', async () => {
     const fs = await open();
     const ids = await fs.appendMemories(Array.from({ length: 600 }, (_, i) => ({ text: `memory ${i} ${'with some padding '.repeat(60)}` })));

@@ -355,6 +355,29 @@ describe('the segments search index in a store', () => {
     expect(await savedLsn()).toBeGreaterThan(before);
   }, 20_000);
 
+  it('a compaction by policy in a process that has not loaded the index carries the saved index forward when nothing it indexes changed since: a later process opens it, not rebuilds it', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16 }), codec: msgpack(), autoCompaction: false });
+    const ids = await fs.appendMemories(Array.from({ length: 300 }, (_, k) => ({ text: `ordinary note ${k} ${'padding '.repeat(60)}` })));
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    for (const id of ids.slice(0, 200)) await fs.deleteMemory(id);
+    // Saved on close, after the deletions.
+    await fs.close();
+    // A process that writes only KV (its index never loaded) compacts by policy: the log is cut.
+    const writer = await MemMapFS.init(root, { codec: msgpack(), autoCompaction: false });
+    await writer.setKv('progress', { step: 1 });
+    const { engine } = writer as unknown as { engine: { compact(options: { background: boolean }): Promise<{ blocksMoved: number; logFirstLsn: number }> } };
+    const report = await engine.compact({ background: true });
+    expect(report.blocksMoved).toBe(100);
+    expect(report.logFirstLsn).toBeGreaterThan(ids.at(-1)!);
+    await writer.close();
+    let rebuilt = 0;
+    const later = await MemMapFS.init(root, { codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    expect(await later.queryMemory('ordinary', { limit: 400 })).toHaveLength(100);
+    expect(rebuilt).toBe(0);
+    await later.close();
+  });
+
   it('a compacting save does not put an older index back over a newer one another process saved', async () => {
     const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 100 }), codec: msgpack() });
     await a.appendMemories(Array.from({ length: 50 }, (_, k) => ({ text: `first note ${k}` })));

@@ -305,6 +305,46 @@ export class SearchIndex {
     }
   }
 
+  /**
+   * Before a cut of the log: a saved index that the log shows usable now (it holds the record it was
+   * saved at, with its checksum), with no memory change logged after it up to the last record applied,
+   * covers that record too; it is written again as covering it (the same data), so that the cut does not
+   * leave it older than the log and a process loading it rebuild it from every memory. (A process that
+   * saves its own loaded persistent index first has nothing to carry.) Never fails: the saved index
+   * stays as it was.
+   */
+  async carrySavedForward(): Promise<void> {
+    const { layout, files, wal } = this.host;
+    const to = { lsn: this.host.lastLsn, checksum: this.host.lastChecksum };
+    try {
+      // (Its first bytes, then the log: the whole file, which may be large, only when it can be carried.)
+      const mark = await readSearchSnapshotMark(layout.searchSnapshot, files);
+      if (wal.readOnly || !mark || mark.logId !== wal.header.logId || mark.lsn >= to.lsn) return;
+      const saved = mark;
+      let first = true;
+      for await (const record of wal.readFrom(Math.max(1, saved.lsn))) {
+        if (record.lsn > to.lsn) break;
+        if (first) {
+          first = false;
+          if (saved.lsn === 0 ? record.lsn !== 1 || saved.checksum !== 0 : record.lsn !== saved.lsn || record.checksum !== saved.checksum) return;
+          if (saved.lsn > 0) continue;
+        }
+        if (isMemoryPutType(record.type) || record.type === RecordType.MemoryDelete) return;
+      }
+      if (first) return;
+      // (The record it will name durable first, as for any save.)
+      await wal.flush();
+      await withFileLock(layout.searchLock, files, async () => {
+        const whole = await readSearchSnapshot(layout.searchSnapshot, files);
+        // The one the log was read for, unless another process saved one meanwhile.
+        if (whole?.logId !== saved.logId || whole.lsn !== saved.lsn || whole.checksum !== saved.checksum || whole.purges !== saved.purges) return;
+        await writeSearchSnapshot(layout.searchSnapshot, { ...whole, lsn: to.lsn, checksum: to.checksum }, files);
+      });
+    } catch {
+      // (Found older than the log when next loaded, and rebuilt, as before.)
+    }
+  }
+
   /** Whether the index took every change waiting within `ms` (the drain goes on either way). */
   private async drainWithin(ms: number): Promise<boolean> {
     const drained = this.drain().then(() => true);

@@ -169,6 +169,8 @@ export interface SearchSnapshotMark {
   readonly lsn: number;
   readonly logId: string;
   readonly purges: number;
+  /** The frame checksum of the record at `lsn`. */
+  readonly checksum: number;
 }
 
 /** Reads the LSN and log id a snapshot covers from its first bytes; `undefined` when there is none of a version read. */
@@ -179,7 +181,7 @@ export async function readSearchSnapshotMark(path: string, files: Pick<StoreFile
     const head = Buffer.alloc(NAME_LENGTH_OFFSET);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
     if (bytesRead < head.length || !head.subarray(0, 8).equals(MAGIC) || !isReadVersion(head.readUInt32LE(8))) return undefined;
-    return { lsn: head.readDoubleLE(16), logId: head.toString('hex', LOG_ID_OFFSET, CHECKSUM_OFFSET), purges: head.readUInt32LE(PURGES_OFFSET) };
+    return { lsn: head.readDoubleLE(16), logId: head.toString('hex', LOG_ID_OFFSET, CHECKSUM_OFFSET), purges: head.readUInt32LE(PURGES_OFFSET), checksum: head.readUInt32LE(CHECKSUM_OFFSET) };
   } catch {
     return undefined;
   } finally {

@@ -572,7 +572,11 @@ export class StoreEngine<S extends AgentState> {
     // brought up to date from the log any more, and a process loading it before the compaction ends
     // would rebuild it from every memory. (With erase, it is purged at the end anyway.)
     const cutLog = async (before: number) => {
-      if (!erase) await this.index.savePersistent({ upToDate: true });
+      if (!erase) {
+        await this.index.savePersistent({ upToDate: true });
+        // (One saved before, by any process, when nothing it indexes changed since.)
+        await this.index.carrySavedForward();
+      }
       return this.wal.truncateBefore(before);
     };
     if (covered > 0) await cutLog(covered + 1);
