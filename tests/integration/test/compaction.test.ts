@@ -49,7 +49,15 @@ describe('compaction', () => {
     for (const id of ids.slice(0, 200)) await fs.deleteMemory(id);
     await fs.close();
     const compactor = await open({ autoCompaction: false });
-    expect((await compactor.compact()).blocksMoved).toBe(100);
+    // Another handle writes KV throughout: the second round's checkpoint is a later one than the first's.
+    const other = await open({ autoCompaction: false });
+    let compacting = true;
+    const writes = (async () => {
+      for (let i = 0; compacting; i++) await other.setKv('progress', { step: i });
+    })();
+    expect((await compactor.compact().finally(() => (compacting = false))).blocksMoved).toBe(100);
+    await writes;
+    await other.close();
     await compactor.close();
     let rebuilt = 0;
     const later = await open({ onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });

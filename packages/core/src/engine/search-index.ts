@@ -321,17 +321,29 @@ export class SearchIndex {
       const mark = await readSearchSnapshotMark(layout.searchSnapshot, files);
       if (wal.readOnly || !mark || mark.logId !== wal.header.logId || mark.lsn >= to.lsn) return;
       const saved = mark;
+      // Usable as a load finds it: its own record there with its checksum, or gone with the log beginning
+      // right after it and a checkpoint ending with that very record.
+      const endsWithSaved = (checkpoint: WalPosition | undefined) => checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
       let first = true;
+      let last: { lsn: number; checksum: number } | undefined;
       for await (const record of wal.readFrom(Math.max(1, saved.lsn))) {
         if (record.lsn > to.lsn) break;
+        last = record;
         if (first) {
           first = false;
-          if (saved.lsn === 0 ? record.lsn !== 1 || saved.checksum !== 0 : record.lsn !== saved.lsn || record.checksum !== saved.checksum) return;
-          if (saved.lsn > 0) continue;
+          if (saved.lsn === 0) {
+            if (record.lsn !== 1 || saved.checksum !== 0) return;
+          } else if (record.lsn === saved.lsn) {
+            if (record.checksum !== saved.checksum) return;
+            continue;
+          } else if (record.lsn !== saved.lsn + 1 || !(endsWithSaved(this.host.checkpointPosition) || endsWithSaved(await this.host.publishedCheckpoint()))) {
+            return;
+          }
         }
         if (isMemoryPutType(record.type) || record.type === RecordType.MemoryDelete) return;
       }
-      if (first) return;
+      // (Read up to the very record it will name.)
+      if (last?.lsn !== to.lsn || last.checksum !== to.checksum) return;
       // (The record it will name durable first, as for any save.)
       await wal.flush();
       await withFileLock(layout.searchLock, files, async () => {
