@@ -1,4 +1,4 @@
-import { describeThrown, isWalError, syncFolder, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
+import { describeThrown, isWalError, syncFolder, type WalPosition, type WalRecord, type WriteAheadLog } from '@memmapfs/wal';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
@@ -320,41 +320,57 @@ export class SearchIndex {
       // (Its first bytes, then the log: the whole file, which may be large, only when it can be carried.)
       const mark = await readSearchSnapshotMark(layout.searchSnapshot, files);
       if (wal.readOnly || !mark || mark.logId !== wal.header.logId || mark.lsn >= to.lsn) return;
-      const saved = mark;
-      // Usable as a load finds it: its own record there with its checksum, or gone with the log beginning
-      // right after it and a checkpoint ending with that very record.
-      const endsWithSaved = (checkpoint: WalPosition | undefined) => checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
-      let first = true;
-      let last: { lsn: number; checksum: number } | undefined;
-      for await (const record of wal.readFrom(Math.max(1, saved.lsn))) {
-        if (record.lsn > to.lsn) break;
+      // Usable as a load finds it, with no memory change after it, read up to the very record it will name.
+      let last: WalRecord | undefined;
+      const outcome = await this.readAfterSaved(mark, to.lsn, (record) => {
         last = record;
-        if (first) {
-          first = false;
-          if (saved.lsn === 0) {
-            if (record.lsn !== 1 || saved.checksum !== 0) return;
-          } else if (record.lsn === saved.lsn) {
-            if (record.checksum !== saved.checksum) return;
-            continue;
-          } else if (record.lsn !== saved.lsn + 1 || !(endsWithSaved(this.host.checkpointPosition) || endsWithSaved(await this.host.publishedCheckpoint()))) {
-            return;
-          }
-        }
-        if (isMemoryPutType(record.type) || record.type === RecordType.MemoryDelete) return;
-      }
-      // (Read up to the very record it will name.)
-      if (last?.lsn !== to.lsn || last.checksum !== to.checksum) return;
+        return !isMemoryPutType(record.type) && record.type !== RecordType.MemoryDelete;
+      });
+      if (outcome !== 'usable' || last?.lsn !== to.lsn || last.checksum !== to.checksum) return;
       // (The record it will name durable first, as for any save.)
       await wal.flush();
       await withFileLock(layout.searchLock, files, async () => {
         const whole = await readSearchSnapshot(layout.searchSnapshot, files);
         // The one the log was read for, unless another process saved one meanwhile.
-        if (whole?.logId !== saved.logId || whole.lsn !== saved.lsn || whole.checksum !== saved.checksum || whole.purges !== saved.purges) return;
+        if (whole?.logId !== mark.logId || whole.lsn !== mark.lsn || whole.checksum !== mark.checksum || whole.purges !== mark.purges) return;
         await writeSearchSnapshot(layout.searchSnapshot, { ...whole, lsn: to.lsn, checksum: to.checksum }, files);
       });
     } catch {
       // (Found older than the log when next loaded, and rebuilt, as before.)
     }
+  }
+
+  /**
+   * Reads the log after the record a saved index ends with (`saved`), up to `logEnd`, handing each record
+   * to `each` (which stops the read by returning false: `'stopped'`), and says whether the saved index
+   * belongs to the log as it stands: the log holds that very record (its frame checksum tells it from
+   * one that took its LSN after a crash cut the log), or dropped it and begins right after it, a
+   * checkpoint ending with that very record vouching for it (the tables' own, or the one the manifest
+   * names, read only then); or holds nothing from it on and ends with it, vouched for. One saved at LSN 0
+   * needs the log from record 1. Throws the log's `WAL_TRUNCATED` when another process's checkpoint drops
+   * records while they are read.
+   */
+  private async readAfterSaved(saved: { lsn: number; checksum: number }, logEnd: number, each: (record: WalRecord) => boolean | void): Promise<'usable' | 'unusable' | 'stopped'> {
+    if (saved.lsn > logEnd) return 'unusable';
+    const fromStart = saved.lsn === 0 && saved.checksum === 0;
+    const endsWithSaved = (checkpoint: WalPosition | undefined) => saved.lsn > 0 && checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
+    const vouched = async () => fromStart || endsWithSaved(this.host.checkpointPosition) || endsWithSaved(await this.host.publishedCheckpoint());
+    let first = true;
+    for await (const record of this.host.wal.readFrom(Math.max(1, saved.lsn))) {
+      if (record.lsn > logEnd) break;
+      if (first) {
+        first = false;
+        if (record.lsn === saved.lsn) {
+          if (record.checksum !== saved.checksum) return 'unusable';
+          continue;
+        }
+        // Its record is gone: the log no longer holds what came after it, unless it begins right after.
+        if (record.lsn !== saved.lsn + 1 || !(await vouched())) return 'unusable';
+      }
+      if (each(record) === false) return 'stopped';
+    }
+    if (first) return saved.lsn === logEnd && (await vouched()) ? 'usable' : 'unusable';
+    return 'usable';
   }
 
   /** Whether the index took every change waiting within `ms` (the drain goes on either way). */
@@ -584,49 +600,20 @@ export class SearchIndex {
     // what the index lacks. (Read when the index is loaded, whichever process saved the snapshot.)
     let usable = false;
     const touched = new Set<number>();
-    if (sameLog && snapshot.lsn <= logEnd) {
-      // Retention or a compaction may have dropped the snapshot's own record; a checkpoint that ends with
-      // that very record (its LSN and frame checksum) still vouches for it: the tables' own, or the newest
-      // one published (a compaction saves the index at its checkpoint before it cuts the log), which is
-      // read only when needed.
-      const endsWithSnapshot = (checkpoint: WalPosition | undefined) => snapshot.lsn > 0 && checkpoint?.lsn === snapshot.lsn && checkpoint.checksum === snapshot.checksum;
-      let vouched = endsWithSnapshot(this.host.checkpointPosition);
-      const vouchedNow = async () => (vouched ||= endsWithSnapshot(await this.host.publishedCheckpoint()));
-      usable = (snapshot.lsn === 0 && snapshot.checksum === 0) || vouched;
-      let first = true;
-      let holdsAny = false;
-      let cutWhileRead = false;
+    if (sameLog) {
       try {
-        for await (const walRecord of this.host.wal.readFrom(Math.max(1, snapshot.lsn))) {
-          holdsAny = true;
-          if (first && walRecord.lsn > Math.max(1, snapshot.lsn)) {
-            // The snapshot's record is gone: usable if vouched for and the log holds the record after it;
-            // else the log no longer holds what came after the snapshot, and it cannot be brought up to date.
-            usable = walRecord.lsn === snapshot.lsn + 1 && (await vouchedNow());
-            if (!usable) break;
-          }
-          first = false;
-          if (walRecord.lsn === snapshot.lsn) {
-            usable = walRecord.checksum === snapshot.checksum;
-            if (!usable) break;
-            continue;
-          }
-          if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) continue;
+        usable = (await this.readAfterSaved(snapshot, logEnd, (walRecord) => {
+          if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) return;
           const record = this.host.decode(walRecord);
           if (record.type === RecordType.MemoryPut) touched.add(record.memory.id);
           else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
-        }
+        })) === 'usable';
       } catch (error) {
         // Another process's checkpoint let the log drop records while they were read: read again, once
         // (the saved index may be a newer one by now).
         if (!isWalError(error, 'WAL_TRUNCATED')) throw error;
         if (retry) throw new LoadAgain();
-        usable = false;
-        cutWhileRead = true;
       }
-      // The log holds nothing from the snapshot's record on: the snapshot covers the whole log if it ends
-      // where the log does and is vouched for; else the log dropped what came after it.
-      if (!holdsAny && !cutWhileRead) usable = snapshot.lsn === logEnd && (usable || (await vouchedNow()));
     }
     // A snapshot of another log, or of a past a crash cut, is of no use later either: gone, it can never be
     // mistaken. One ahead of this process's log is left for others.

@@ -385,7 +385,10 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   try {
     checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return (firstLsn > 1 ? kept : (why: string) => problem('error', 'checkpoint-damaged', why))(`is damaged: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      const why = `is damaged: ${(error as Error).message}`;
+      return firstLsn > 1 ? kept(why) : problem('error', 'checkpoint-damaged', why);
+    }
     // As an open does: the newest other checkpoint of the manifest's log.
     checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
     if (!checkpoint) {
