@@ -15,17 +15,25 @@ beforeEach(() => {
 /**
  * `node:fs/promises` that records every point where data becomes durable, by file name: an fsync or
  * fdatasync (`sync:<file>`), or a write through a handle opened with O_DSYNC (`dsync-write:<file>`).
+ * With `writesToo`, also every other write through a handle (`write:<file>`) and every rename
+ * (`rename:<new name>`). `beforeUnlink` runs before each removal, with the file's name.
  */
-function syncRecorder(): StoreFileSystem & { syncs: string[] } {
+function syncRecorder(options: { writesToo?: boolean; beforeUnlink?: (name: string) => Promise<void> } = {}): StoreFileSystem & { syncs: string[] } {
   const syncs: string[] = [];
   return {
     syncs,
     readFile: nodeFileSystem.readFile,
-    rename: nodeFileSystem.rename,
+    rename: (async (from: string, to: string) => {
+      await nodeFileSystem.rename(from, to);
+      if (options.writesToo) syncs.push(`rename:${basename(to)}`);
+    }) as typeof nodeFileSystem.rename,
     mkdir: nodeFileSystem.mkdir,
     readdir: nodeFileSystem.readdir,
     link: nodeFileSystem.link,
-    unlink: nodeFileSystem.unlink,
+    unlink: (async (path: string) => {
+      await options.beforeUnlink?.(basename(path));
+      return nodeFileSystem.unlink(path);
+    }) as typeof nodeFileSystem.unlink,
     open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
       const handle = await nodeFileSystem.open(...args);
       const name = basename(String(args[0]));
@@ -38,6 +46,7 @@ function syncRecorder(): StoreFileSystem & { syncs: string[] } {
           const call = (value as (...a: unknown[]) => unknown).bind(target);
           if (property === 'datasync' || property === 'sync') return (...a: unknown[]) => (syncs.push(`sync:${name}`), call(...a));
           if (property === 'write' && durableWrites) return (...a: unknown[]) => (syncs.push(`dsync-write:${name}`), call(...a));
+          if (property === 'write' && options.writesToo) return (...a: unknown[]) => (syncs.push(`write:${name}`), call(...a));
           return call;
         },
       });
@@ -79,6 +88,40 @@ describe('durable appends', () => {
     files.syncs.length = 0;
     await fs.appendMemory('large '.repeat(20_000));
     expect(files.syncs).toEqual(['sync:chunk_0000.bin', 'dsync-write:state.wal']);
+    await fs.close();
+  });
+});
+
+describe('the saved search index', () => {
+  it('is never ahead of the durable log: under batch durability, the log is synced before a snapshot naming records not yet synced replaces the saved one', async () => {
+    let fs!: MemMapFS;
+    let armed = false;
+    // (The compaction removes the saved snapshot before it saves the index again: a write is applied,
+    // and not synced, right then, after the compaction's last checkpoint synced the log.)
+    const files = syncRecorder({
+      writesToo: true,
+      beforeUnlink: async (name) => {
+        if (!armed || name !== 'search.snapshot') return;
+        armed = false;
+        await fs.appendMemory('written after the last checkpoint of the compaction');
+      },
+    });
+    fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), fileSystem: files, durability: 'batch', batchIntervalMs: 600_000 });
+    const gone = await fs.appendMemory('forgotten words');
+    await fs.appendMemory('kept words');
+    await fs.deleteMemory(gone);
+    expect(await fs.queryMemory('words')).toHaveLength(1);
+    await fs.flush();
+    armed = true;
+    files.syncs.length = 0;
+    await fs.compact({ erase: true });
+    expect(armed).toBe(false);
+    const events = files.syncs;
+    const renamed = events.lastIndexOf('rename:search.snapshot');
+    expect(renamed).toBeGreaterThan(-1);
+    const lastLogWrite = events.slice(0, renamed).findLastIndex((event) => event.startsWith('write:state.wal'));
+    expect(lastLogWrite).toBeGreaterThan(-1);
+    expect(events.slice(lastLogWrite, renamed)).toContain('sync:state.wal');
     await fs.close();
   });
 });

@@ -718,9 +718,10 @@ export class SearchIndex {
     };
     if (refused(await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files))) return;
     const data = await this.call(() => (persistent ? this.provider.saveIndex!(compact ? { purge, compact } : { purge }) : this.provider.exportSnapshot!()));
-    // A persistent index's description may cover records applied while it was written: durable first,
-    // whatever the durability, so that no power loss leaves it ahead of the log.
-    if (persistent) await this.host.wal.flush();
+    // What it covers durable first, whatever the durability (records of this process or of others not
+    // yet synced under 'batch', and, for a persistent index, records applied while it was written), so
+    // that no power loss leaves it ahead of the log.
+    await this.host.wal.flush();
     await this.host.files.mkdir(this.host.layout.index, { recursive: true });
     await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
       const onDisk = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
