@@ -644,6 +644,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     await Promise.allSettled([...this.inflight]);
     await this.engine.checkpointTables();
     await this.engine.index.savePersistent();
+    await this.engine.cutCoveredHistory();
   }
 
   /**

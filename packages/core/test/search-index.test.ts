@@ -137,4 +137,29 @@ describe('the saved index and log retention', () => {
       await cleanup();
     }
   });
+
+  it('is carried forward, not removed, when a checkpoint of a process that never searched drops the log before it and no memory changed since', async () => {
+    const { root, cleanup } = await tempRoot();
+    try {
+      const open = (search: WordSearch) => MemMapFS.init(root, { codec: v8Codec(), search, historyRetentionMs: 0 });
+      const fs = await open(new WordSearch());
+      for (let i = 0; i < 5; i++) await fs.appendMemory(`note ${i}`);
+      await fs.queryMemory('note');
+      await fs.close();
+      // Another process writes only KV, and its checkpoint drops every record before it.
+      const kvOnly = await open(new WordSearch());
+      await kvOnly.setKv('cursor', 1);
+      await kvOnly.setKv('cursor', 2);
+      await kvOnly.checkpoint();
+      expect((await verifyStore(root, { codec: v8Codec() })).firstLsn).toBeGreaterThan(7);
+      await kvOnly.close();
+      const search = new WordSearch();
+      const again = await open(search);
+      expect(await again.queryMemory('note')).toHaveLength(5);
+      expect({ imports: search.imports, adds: search.adds }).toEqual({ imports: 1, adds: 0 });
+      await again.close();
+    } finally {
+      await cleanup();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import * as nodeFileSystem from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, registerSearchProvider, repairStore, verifyStore, type SearchDocument } from '@memmapfs/core';
@@ -374,6 +375,38 @@ describe('the segments search index in a store', () => {
     let rebuilt = 0;
     const later = await MemMapFS.init(root, { codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
     expect(await later.queryMemory('ordinary', { limit: 400 })).toHaveLength(100);
+    expect(rebuilt).toBe(0);
+    await later.close();
+  });
+
+  it('with historyRetentionMs 0, checkpoint() saves the loaded index before the log drops the records before the checkpoint, so that no process loads it in between and rebuilds it', async () => {
+    // (The order of the two on disk: a process loading the index between them finds it older than the log.)
+    const events: string[] = [];
+    const files = {
+      ...nodeFileSystem,
+      rename: (async (from: string, to: string) => {
+        await nodeFileSystem.rename(from, to);
+        events.push(`rename:${basename(to)}`);
+      }) as typeof nodeFileSystem.rename,
+      unlink: (async (path: string) => {
+        await nodeFileSystem.unlink(path);
+        events.push(`unlink:${basename(path)}`);
+      }) as typeof nodeFileSystem.unlink,
+    };
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), historyRetentionMs: 0, fileSystem: files });
+    await fs.appendMemories(Array.from({ length: 10 }, (_, k) => ({ text: `kept note ${k}` })));
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    await fs.appendMemories(Array.from({ length: 10 }, (_, k) => ({ text: `later note ${k}` })));
+    events.length = 0;
+    await fs.checkpoint();
+    const cut = events.findIndex((event) => /^unlink:.*\.seg$/.test(event));
+    expect(cut).toBeGreaterThan(-1);
+    expect(events.slice(0, cut)).toContain('rename:search.snapshot');
+    await fs.close();
+    let rebuilt = 0;
+    const later = await MemMapFS.init(root, { codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    expect(await later.queryMemory('note', { limit: 100 })).toHaveLength(20);
     expect(rebuilt).toBe(0);
     await later.close();
   });

@@ -438,6 +438,8 @@ export class StoreEngine<S extends AgentState> {
         this.afterCheckpoint = (async () => {
           do {
             this.afterCheckpointAgain = false;
+            // (The cut first: its own save waits a bounded time, this one until every change is indexed.)
+            await this.cutCoveredHistory();
             await this.index.savePersistent();
             await this.considerCompaction();
           } while (this.afterCheckpointAgain && !this.closing);
@@ -763,7 +765,7 @@ export class StoreEngine<S extends AgentState> {
     // (A copy of this cache opened meanwhile: its checkpoint is not to be named by this one's manifest.)
     if (this.takenOver) throw this.takenOver;
     await this.checkpoints.publish(file);
-    await this.dropCoveredHistory(position.lsn);
+    this.noteCoveredHistory(position.lsn);
     this.snapshots.consider();
   }
 
@@ -796,24 +798,49 @@ export class StoreEngine<S extends AgentState> {
   /** Published checkpoints of this process (LSN and when), for `historyRetentionMs`. */
   private readonly publishedCheckpoints: Array<{ lsn: number; at: number }> = [];
 
+  /** The LSN up to which checkpoints older than `historyRetentionMs` cover the log, still to be cut (0: none). */
+  private historyCovered = 0;
+
+  /** The cut of the history under way, if any: one at a time. Never rejects. */
+  private cuttingHistory: Promise<void> = Promise.resolve();
+
   /**
-   * Lets the log drop the records the checkpoints published by this process cover, once they are older
-   * than `historyRetentionMs`. (Another process's checkpoints are not known here: history is kept
-   * longer, never shorter.)
+   * Notes a checkpoint published by this process, and the records the checkpoints older than
+   * `historyRetentionMs` cover, for `cutCoveredHistory`. (Another process's checkpoints are not known
+   * here: history is kept longer, never shorter.)
    */
-  private async dropCoveredHistory(lsn: number): Promise<void> {
+  private noteCoveredHistory(lsn: number): void {
     if (this.historyRetentionMs === Number.POSITIVE_INFINITY) return;
     const now = Date.now();
     this.publishedCheckpoints.push({ lsn, at: now });
-    let covered = 0;
-    while (this.publishedCheckpoints.length > 0 && this.publishedCheckpoints[0]!.at <= now - this.historyRetentionMs) covered = this.publishedCheckpoints.shift()!.lsn;
-    if (covered === 0) return;
+    while (this.publishedCheckpoints.length > 0 && this.publishedCheckpoints[0]!.at <= now - this.historyRetentionMs) this.historyCovered = Math.max(this.historyCovered, this.publishedCheckpoints.shift()!.lsn);
+  }
+
+  /**
+   * Lets the log drop the records `noteCoveredHistory` found covered. The search index is saved first
+   * (waiting at most `UP_TO_DATE_WAIT_MS` for its changes) or carried forward: one saved before the cut
+   * could not be brought up to date from the log any more, and every process loading it until the next
+   * save would rebuild it from every memory. Runs after a checkpoint, in the background, on
+   * `checkpoint()` and on close. Never fails: the history is dropped by a later cut.
+   */
+  cutCoveredHistory(): Promise<void> {
+    const run = this.cuttingHistory.then(() => this.cutCoveredHistoryNow());
+    this.cuttingHistory = run;
+    return run;
+  }
+
+  private async cutCoveredHistoryNow(): Promise<void> {
+    const covered = this.historyCovered;
+    if (covered === 0 || this.wal.readOnly) return;
     try {
+      await this.index.savePersistent({ upToDate: true });
+      await this.index.carrySavedForward();
       await this.wal.truncateBefore(covered + 1);
+      if (this.historyCovered === covered) this.historyCovered = 0;
       await this.index.dropSavedBefore(covered);
     } catch (error) {
-      // The checkpoint stands; the history it covers is dropped by a later one.
-      process.emitWarning(`The log was not shortened after the checkpoint of record ${covered}: ${(error as Error).message}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
+      // The checkpoint stands; the history it covers is dropped by a later cut.
+      process.emitWarning(`The log was not shortened after the checkpoint of record ${covered}: ${describeThrown(error)}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
     }
   }
 
@@ -957,6 +984,7 @@ export class StoreEngine<S extends AgentState> {
     // (A removal that found the files in use re-armed itself: those go at the next open.)
     this.retiredChunks.stop();
     await this.index.saveOnClose(!failure);
+    if (!failure) await this.cutCoveredHistory();
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
     await this.index.closeProvider();
