@@ -176,3 +176,68 @@ describe('a checkpoint written over an earlier one', () => {
     }
   });
 });
+
+describe('a checkpoint that does not read back as written', () => {
+  /** `node:fs/promises` that flips a byte of the header of every checkpoint written while `spoil.on`. */
+  const spoiling = () => {
+    const spoil = { on: false };
+    const files = {
+      ...nodeFiles,
+      open: (async (...args: Parameters<typeof nodeFiles.open>) => {
+        const handle = await nodeFiles.open(...args);
+        if (!/\/\.checkpoint-.*\.tmp$/.test(String(args[0]))) return handle;
+        const write = handle.write.bind(handle) as (...rest: unknown[]) => Promise<unknown>;
+        handle.write = (async (...rest: unknown[]) => {
+          const [buffer, , , position] = rest as [Buffer, number, number, number];
+          if (spoil.on && position === 0 && Buffer.isBuffer(buffer)) {
+            const spoiled = Buffer.from(buffer);
+            spoiled[40] = spoiled[40]! ^ 0xff;
+            return write(spoiled, ...rest.slice(1));
+          }
+          return write(...rest);
+        }) as typeof handle.write;
+        return handle;
+      }) as typeof nodeFiles.open,
+    };
+    return { spoil, files };
+  };
+
+  it('fails naming the new file, leaves it nowhere, and keeps the one before, which the next open reads every memory from', async () => {
+    const { spoil, files } = spoiling();
+    const fs = await MemMapFS.init(root, { codec, search: new WordSearch(), fileSystem: files });
+    const ids = await fs.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `memory ${i}` })));
+    await fs.checkpoint();
+    const before = (await nodeFiles.readdir(join(root, 'checkpoints'))).sort();
+    expect(before.filter((name) => name.startsWith('checkpoint-'))).toHaveLength(1);
+    await fs.appendMemory('after the first checkpoint');
+    spoil.on = true;
+    const error = await fs.checkpoint().then(() => undefined, (e: unknown) => e);
+    spoil.on = false;
+    expect(error).toMatchObject({ code: 'IO_ERROR' });
+    expect((error as Error).message).toMatch(/just written/);
+    expect((error as Error).message).not.toContain(before.find((name) => name.startsWith('checkpoint-'))!);
+    expect((await nodeFiles.readdir(join(root, 'checkpoints'))).sort()).toEqual(before);
+    // The store goes on, and the next checkpoint is written.
+    await fs.appendMemory('after the failed checkpoint');
+    await fs.checkpoint();
+    await fs.close();
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text).toBe(`memory ${i}`);
+    expect(await again.queryMemory('failed')).toHaveLength(1);
+    await again.close();
+    expect((await verifyStore(root, { codec })).problems).toEqual([]);
+  });
+
+  it('fails the same way when it is the first checkpoint of the store, and says that nothing was removed', async () => {
+    const { spoil, files } = spoiling();
+    const fs = await MemMapFS.init(root, { codec, search: new WordSearch(), fileSystem: files });
+    await fs.appendMemory('before any checkpoint');
+    spoil.on = true;
+    const error = await fs.checkpoint().then(() => undefined, (e: unknown) => e);
+    spoil.on = false;
+    expect(error).toMatchObject({ code: 'IO_ERROR' });
+    expect((error as Error).message).not.toMatch(/removed, and the next open replays/);
+    expect((await nodeFiles.readdir(join(root, 'checkpoints')).catch(() => [] as string[])).filter((name) => !name.endsWith('.lock'))).toEqual([]);
+    await fs.close();
+  });
+});

@@ -262,11 +262,20 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     file = openCheckpointFile(path, reader, temp);
   } catch (error) {
     await files.unlink(temp).catch(() => undefined);
-    throw error;
+    throw unreadableNewCheckpoint(path, error);
   }
   await files.rename(temp, path);
   await syncFolder(dirname(path), files);
   return file;
+}
+
+/**
+ * The error for a checkpoint this process just wrote (at `path`, or under its temporary name) that does
+ * not read back as written: `IO_ERROR`, not `CHECKPOINT_CORRUPT`, which says the checkpoint the store
+ * stands on is damaged. Its file is removed by the caller; the one before stands.
+ */
+export function unreadableNewCheckpoint(path: string, cause: unknown): MemMapError {
+  return new MemMapError('IO_ERROR', `The checkpoint ${path} just written does not read back as it was written (${describeThrown(cause)}): it was removed, and the checkpoint before it (if any) stands; the log still holds every change. The disk or the file system may be failing: check the system log (\`dmesg\`), then run \`memmapfs verify\`.`, { cause, subsystem: 'checkpoint' });
 }
 
 /**

@@ -75,6 +75,11 @@ export class CheckpointStore {
     await this.files.unlink(file.path).catch(() => undefined);
   }
 
+  /** Removes a checkpoint file this process wrote and did not publish. */
+  async removeUnpublished(file: CheckpointFile): Promise<void> {
+    await this.files.unlink(file.path).catch(() => undefined);
+  }
+
   /** Writes a checkpoint file (not yet published) and returns it mapped; `onRows` hears how many rows are written. */
   async write(contents: CheckpointContents, codec: Codec, onRows?: CheckpointRowsProgress): Promise<CheckpointFile> {
     const path = join(this.folder, checkpointFileName(contents.position.lsn));

@@ -24,7 +24,8 @@ import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { checkpointDamage, openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import { checkpointDamage, openCheckpointFile, unreadableNewCheckpoint, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import type { CheckpointMemories } from '../checkpoint/checkpoint-rows.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -750,8 +751,17 @@ export class StoreEngine<S extends AgentState> {
         }
       }
       file = await this.checkpoints.write(contents, this.codec, onRows);
-      const tables = file.tables(this.codec);
-      this.memories.rebase(file.memories(this.codec), tables.expiring, tables.namespaces ?? frozen.namespaces);
+      let tables: CheckpointTables;
+      let memories: CheckpointMemories;
+      try {
+        tables = file.tables(this.codec);
+        memories = file.memories(this.codec);
+      } catch (error) {
+        // (Not published: no process reads it.)
+        await this.checkpoints.removeUnpublished(file);
+        throw unreadableNewCheckpoint(file.path, error);
+      }
+      this.memories.rebase(memories, tables.expiring, tables.namespaces ?? frozen.namespaces);
       this.copiedSinceCheckpoint.dropUpTo(position.lsn);
       this.checkpointFile = file;
     } catch (error) {
