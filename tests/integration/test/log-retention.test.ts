@@ -155,6 +155,29 @@ describe('log segments and retention', () => {
     }
   }, 20_000);
 
+  it('a cut after a checkpoint goes no further than the checkpoint the manifest still names: one found damaged and removed meanwhile (the log holding every record then) takes no record with it', async () => {
+    // Never cut before: a damaged checkpoint is removed only while the log holds record 1.
+    const fs = await open();
+    const ids: number[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await fs.appendMemory(`memory ${i}`));
+    await fs.checkpoint();
+    // As a checkpoint found damaged is discarded between the checkpoint and the cut after it (by this
+    // process, or another that opened from it): the manifest and its file go.
+    const checkpoints = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
+    expect(checkpoints).toHaveLength(1);
+    await nodeFileSystem.unlink(join(root, 'state.manifest'));
+    await nodeFileSystem.unlink(join(root, 'checkpoints', checkpoints[0]!));
+    // The cut that checkpoint left to do, as noted under historyRetentionMs 0.
+    const { engine } = fs as unknown as { engine: { historyCovered: number; cutCoveredHistory(): Promise<void> } };
+    engine.historyCovered = ids.at(-1)!;
+    await engine.cutCoveredHistory();
+    expect((await verifyStore(root)).firstLsn).toBe(1);
+    const other = await open({ readOnly: true });
+    for (const [i, id] of ids.entries()) expect((await other.getMemory(id))?.text).toBe(`memory ${i}`);
+    await other.close();
+    await fs.close();
+  });
+
   it('refuses a negative or non-numeric historyRetentionMs', async () => {
     for (const bad of [-1, Number.NaN, '0']) {
       await expect(open({ historyRetentionMs: bad as number })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

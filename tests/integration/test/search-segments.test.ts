@@ -54,6 +54,22 @@ async function warningsOf(body: () => Promise<void>): Promise<string[]> {
 
 const segmentFiles = async () => (await readdir(join(root, 'index', 'segments'))).filter((name) => name.endsWith('.seg')).sort();
 
+/** Segments whose indexing, once held, waits until released. */
+class HeldIndexing extends SegmentSearchProvider {
+  held: Promise<void> | undefined;
+  release = () => {};
+  constructor() {
+    super(16, 3);
+  }
+  hold(): void {
+    this.held = new Promise((resolve) => (this.release = resolve));
+  }
+  override add(doc: SearchDocument): void | Promise<void> {
+    if (!this.held) return super.add(doc);
+    return this.held.then(() => super.add(doc));
+  }
+}
+
 describe('the segments search index in a store', () => {
   it('is opened from its files on the next open, not rebuilt; only the changes after it are replayed', async () => {
     const first = new CountingSegments();
@@ -326,18 +342,6 @@ describe('the segments search index in a store', () => {
   });
 
   it('the save before a compaction cuts the log waits a while at most for the index to take the changes waiting, then goes without it', async () => {
-    /** Segments whose indexing, once held, waits until released. */
-    class HeldIndexing extends SegmentSearchProvider {
-      held: Promise<void> | undefined;
-      release = () => {};
-      constructor() {
-        super(16, 3);
-      }
-      override add(doc: SearchDocument): void | Promise<void> {
-        if (!this.held) return super.add(doc);
-        return this.held.then(() => super.add(doc));
-      }
-    }
     const search = new HeldIndexing();
     const fs = await MemMapFS.init(root, { search, codec: msgpack(), autoCompaction: false });
     await fs.appendMemories(Array.from({ length: 20 }, (_, k) => ({ text: `ordinary note ${k}` })));
@@ -345,7 +349,7 @@ describe('the segments search index in a store', () => {
     await fs.checkpoint();
     const savedLsn = async () => (await readFile(join(root, 'index', 'search.snapshot'))).readDoubleLE(16);
     const before = await savedLsn();
-    search.held = new Promise((resolve) => (search.release = resolve));
+    search.hold();
     await fs.appendMemory('a memory the index has not taken yet');
     const { engine } = fs as unknown as { engine: { index: { savePersistent(options: { upToDate: boolean }): Promise<void> } } };
     await engine.index.savePersistent({ upToDate: true });
@@ -355,6 +359,56 @@ describe('the segments search index in a store', () => {
     await fs.close();
     expect(await savedLsn()).toBeGreaterThan(before);
   }, 20_000);
+
+  it('compact() resolves while the index cannot take the changes waiting (other processes write faster than this one indexes): the index is compacted by a later compaction, and a warning says so', async () => {
+    const search = new HeldIndexing();
+    const fs = await MemMapFS.init(root, { search, codec: msgpack(), autoCompaction: false });
+    const ids = await fs.appendMemories(Array.from({ length: 20 }, (_, k) => ({ text: `ordinary note ${k}` })));
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    for (const id of ids.slice(0, 10)) await fs.deleteMemory(id);
+    search.hold();
+    await fs.appendMemory('a memory the index has not taken yet');
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const outcome = await Promise.race([fs.compact().then(() => 'resolved'), new Promise((resolve) => setTimeout(() => resolve('still running'), 30_000))]);
+      expect(outcome).toBe('resolved');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.some((w) => w.startsWith('MEMMAPFS_SNAPSHOT_FAILED') && /not compacted/.test(w))).toBe(true);
+    } finally {
+      process.off('warning', onWarning);
+      search.release();
+    }
+    expect(await fs.queryMemory('note', { limit: 100 })).toHaveLength(10);
+    expect(await fs.queryMemory('taken')).toHaveLength(1);
+    await fs.close();
+  }, 60_000);
+
+  it('with historyRetentionMs 0, a checkpoint in the background lets the log drop what it covers while the index is far behind (a bulk load), not once the index has taken every change', async () => {
+    const search = new HeldIndexing();
+    const fs = await MemMapFS.init(root, { search, codec: msgpack(), autoCompaction: false, historyRetentionMs: 0 });
+    await fs.appendMemory('indexed before the hold');
+    await fs.queryMemory('indexed');
+    search.hold();
+    // Another writer (keeping its history), faster than this handle indexes: more changes than a
+    // checkpoint in the background waits for, none of them indexed here.
+    const writer = await MemMapFS.init(root, { codec: msgpack(), autoCompaction: false });
+    try {
+      for (let at = 0; at < 17_000; at += 1000) await writer.appendMemories(Array.from({ length: 1000 }, (_, k) => ({ text: `bulk note ${at + k}` })));
+      // (The cut seals state.wal as a segment, which goes once a later cut is past it and no process
+      // reads it: here the writer still does.)
+      const sealed = async () => (await readdir(join(root, 'wal')).catch(() => [] as string[])).filter((name) => name.endsWith('.seg'));
+      for (const until = performance.now() + 20_000; (await sealed()).length === 0 && performance.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await sealed()).not.toEqual([]);
+    } finally {
+      search.release();
+      await writer.close();
+    }
+    expect(await fs.queryMemory('bulk', { limit: 1 })).toHaveLength(1);
+    await fs.close();
+  }, 60_000);
 
   it('a compaction by policy in a process that has not loaded the index carries the saved index forward when nothing it indexes changed since: a later process opens it, not rebuilds it', async () => {
     const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16 }), codec: msgpack(), autoCompaction: false });

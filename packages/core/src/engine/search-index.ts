@@ -50,6 +50,17 @@ const MAX_BACKLOG = 4_096;
  */
 const UP_TO_DATE_WAIT_MS = 5_000;
 
+/**
+ * A save's options: `purge` (after `compact({ erase: true })`), `compact` (its space given back too),
+ * `upToDate` (a compacting save waits a bounded time for the changes waiting), `closing`.
+ */
+interface SaveOptions {
+  purge?: boolean;
+  compact?: boolean;
+  upToDate?: boolean;
+  closing?: boolean;
+}
+
 /** What the search index needs of the store: the tables it indexes, the log it follows, where it saves. */
 export interface SearchIndexHost {
   readonly layout: StoreLayout;
@@ -297,9 +308,13 @@ export class SearchIndex {
   async savePersistent(options: { compact?: boolean; upToDate?: boolean } = {}): Promise<void> {
     if (this.host.closing || !this.indexLoaded || !this.persistent) return;
     try {
-      if (!options.upToDate) await this.drain();
-      else if (!(await this.drainWithin(UP_TO_DATE_WAIT_MS))) return;
-      await this.save(options.compact ? { compact: true } : {});
+      if (!options.upToDate) {
+        await this.drain();
+      } else if (!(await this.drainWithin(UP_TO_DATE_WAIT_MS))) {
+        if (options.compact) process.emitWarning(`The search index was not compacted: it had not taken the changes waiting for it within ${UP_TO_DATE_WAIT_MS / 1000} s (other processes write faster than this one indexes). A later compaction compacts it.`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+        return;
+      }
+      await this.save(options.compact ? { compact: true, upToDate: options.upToDate === true } : {});
     } catch (error) {
       process.emitWarning(`The search index was not ${options.compact ? 'compacted' : 'saved'} (it is saved again later, or rebuilt from the log): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     }
@@ -658,19 +673,22 @@ export class SearchIndex {
    * their description; then removes the files of the index no process uses any more (with `closing`,
    * after this process lets go of its own). One save at a time.
    */
-  private save(options: { purge?: boolean; compact?: boolean; closing?: boolean } = {}): Promise<void> {
+  private save(options: SaveOptions = {}): Promise<void> {
     const run = this.savingIndex.then(() => this.saveNow(options));
     this.savingIndex = run.catch(() => undefined);
     return run;
   }
 
-  private async saveNow(options: { purge?: boolean; compact?: boolean; closing?: boolean }): Promise<void> {
+  private async saveNow(options: SaveOptions): Promise<void> {
     if (this.host.wal.readOnly || !this.loaded) return;
     const persistent = this.persistent;
     // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it
     // (closing or not: that purge may predate deletions this one must erase).
     if (options.purge && !this.indexLoaded) await this.ensureLoaded();
-    if (options.purge || options.compact) {
+    if (options.compact && options.upToDate && !options.purge) {
+      // (Changes that came since the wait before: as long again at most, then no compacting save.)
+      if (!(await this.drainWithin(UP_TO_DATE_WAIT_MS))) return;
+    } else if (options.purge || options.compact) {
       // Every change applied so far is in the index, so that the purge leaves nothing out (and a
       // compaction's save is not skipped). (Only while it is loaded: a drain of an index let go of does
       // nothing, and the save below then writes nothing.)

@@ -428,6 +428,9 @@ export class StoreEngine<S extends AgentState> {
       this.backgroundCheckpoint = true;
       this.queueCheckpoint().then(() => {
         this.backgroundCheckpoint = false;
+        // (Not behind the save below, which behind a bulk load waits until the load ends: the cut's own
+        // save waits a bounded time.)
+        void this.cutCoveredHistory();
         // What follows a checkpoint runs on its own: the index's save drains every change waiting for the
         // index, which behind a bulk load takes until the load ends, and must not hold the next checkpoint
         // back (the tables' changes since would pile up in memory). One run at a time, and once more after
@@ -439,8 +442,6 @@ export class StoreEngine<S extends AgentState> {
         this.afterCheckpoint = (async () => {
           do {
             this.afterCheckpointAgain = false;
-            // (The cut first: its own save waits a bounded time, this one until every change is indexed.)
-            await this.cutCoveredHistory();
             await this.index.savePersistent();
             await this.considerCompaction();
           } while (this.afterCheckpointAgain && !this.closing);
@@ -617,7 +618,7 @@ export class StoreEngine<S extends AgentState> {
     if (rowsTotal === 0) progress(1, 1, 'checkpoint');
     progress(0, 1, 'index');
     if (erase) await this.index.eraseSaved();
-    else await this.index.savePersistent({ compact: true });
+    else await this.index.savePersistent({ compact: true, upToDate: true });
     progress(1, 1, 'index');
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
     return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
@@ -814,6 +815,9 @@ export class StoreEngine<S extends AgentState> {
   /** The cut of the history under way, if any: one at a time. Never rejects. */
   private cuttingHistory: Promise<void> = Promise.resolve();
 
+  /** The log is closed (or being closed): no cut is started any more. */
+  private walClosed = false;
+
   /**
    * Notes a checkpoint published by this process, and the records the checkpoints older than
    * `historyRetentionMs` cover, for `cutCoveredHistory`. (Another process's checkpoints are not known
@@ -840,17 +844,21 @@ export class StoreEngine<S extends AgentState> {
   }
 
   private async cutCoveredHistoryNow(): Promise<void> {
-    const covered = this.historyCovered;
-    if (covered === 0 || this.wal.readOnly) return;
+    const noted = this.historyCovered;
+    if (noted === 0 || this.wal.readOnly || this.walClosed) return;
     try {
+      // Never past the checkpoint the manifest names now: the one noted may have been found damaged and
+      // removed meanwhile (by this process or another), while the log still held every record.
+      const covered = Math.min(noted, (await this.publishedCheckpoint())?.lsn ?? 0);
+      if (covered === 0) return;
       await this.index.savePersistent({ upToDate: true });
       await this.index.carrySavedForward();
       await this.wal.truncateBefore(covered + 1);
-      if (this.historyCovered === covered) this.historyCovered = 0;
+      if (this.historyCovered === noted) this.historyCovered = 0;
       await this.index.dropSavedBefore(covered);
     } catch (error) {
       // The checkpoint stands; the history it covers is dropped by a later cut.
-      process.emitWarning(`The log was not shortened after the checkpoint of record ${covered}: ${describeThrown(error)}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
+      process.emitWarning(`The log was not shortened after the checkpoint of record ${noted}: ${describeThrown(error)}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
     }
   }
 
@@ -994,7 +1002,9 @@ export class StoreEngine<S extends AgentState> {
     // (A removal that found the files in use re-armed itself: those go at the next open.)
     this.retiredChunks.stop();
     await this.index.saveOnClose(!failure);
-    if (!failure) await this.cutCoveredHistory();
+    // (A cut under way is waited for either way: the log is not closed under it.)
+    await (failure ? this.cuttingHistory : this.cutCoveredHistory());
+    this.walClosed = true;
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
     await this.index.closeProvider();
