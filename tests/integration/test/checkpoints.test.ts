@@ -1,4 +1,4 @@
-import { open as openFile, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, open as openFile, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
@@ -190,6 +190,43 @@ describe('checkpoints of the tables', () => {
     const reopened = await open();
     for (const i of [64, 199]) expect((await reopened.getMemory(ids[i]!))?.text).toBe(`memory ${i}`);
     await reopened.close().catch(() => undefined);
+  });
+
+  it('a checkpoint damaged on disk and kept does not stop an open that puts back blocks a crash took: the block goes back, the damage is a warning, and the other memories read', async () => {
+    const { ids } = await compactedWithADamagedRow();
+    const blocksOf = async (folder: string) => new Map(await Promise.all((await readdir(join(folder, 'blocks'))).filter((name) => name.endsWith('.bin')).map(async (name) => [name, await readFile(join(folder, 'blocks', name))] as const)));
+    const before = await blocksOf(root);
+    const fs = await open();
+    const id = await fs.appendMemory('written after the damage, then lost by a crash');
+    // As a power loss leaves it: the log has the record (and the block's copy in it), the chunk file not the block.
+    const crashed = `${root}-crashed`;
+    await cp(root, crashed, { recursive: true });
+    await fs.close().catch(() => undefined);
+    let zeroed = 0;
+    for (const [name, bytes] of await blocksOf(crashed)) {
+      const old = before.get(name) ?? Buffer.alloc(0);
+      for (let at = 0; at < bytes.length; at++) {
+        if (at < old.length && bytes[at] === old[at]) continue;
+        bytes[at] = 0;
+        zeroed++;
+      }
+      await writeFile(join(crashed, 'blocks', name), bytes);
+    }
+    expect(zeroed).toBeGreaterThan(0);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const recovered = await MemMapFS.init(crashed, { search: flexsearch(), codec: msgpack() });
+      expect((await recovered.getMemory(id))?.text).toBe('written after the damage, then lost by a crash');
+      for (const i of [64, 199]) expect((await recovered.getMemory(ids[i]!))?.text).toBe(`memory ${i}`);
+      await recovered.close().catch(() => undefined);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.some((w) => w.startsWith('MEMMAPFS_CHECKPOINT_DAMAGED'))).toBe(true);
+    } finally {
+      process.off('warning', onWarning);
+      await rm(crashed, { recursive: true, force: true });
+    }
   });
 
   it('verify reports a checkpoint whose row checks alone are damaged (its sections\' checksums whole), the log cut before it or not', async () => {

@@ -110,6 +110,24 @@ export class CheckpointMemories {
     return rows;
   }
 
+  /**
+   * The block references of the rows in groups that pass their check; `onDamaged` hears how many rows
+   * each group that fails it holds (those rows are skipped: what they say cannot be trusted).
+   */
+  *checkedRefs(onDamaged: (rows: number) => void): IterableIterator<BlockRef> {
+    for (let first = 0; first < this.count; first += ROWS_PER_CHECK) {
+      const end = Math.min(first + ROWS_PER_CHECK, this.count);
+      try {
+        this.check(first);
+      } catch (error) {
+        if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
+        onDamaged(end - first);
+        continue;
+      }
+      for (let index = first; index < end; index++) yield this.refAt(index);
+    }
+  }
+
   /** The id of row `index`. */
   idAt(index: number): number {
     this.check(index);

@@ -314,10 +314,9 @@ export class MemoryTable {
     }
   }
 
-  /** The block references of the base's rows (live or not), without decoding them. */
-  *baseRefs(): IterableIterator<BlockRef> {
-    const base = this.#base;
-    if (base) for (let i = 0; i < base.count; i++) yield base.refAt(i);
+  /** The block references of the base's rows (live or not), without decoding them; rows in damaged groups are skipped, and counted to `onDamaged`. */
+  *baseRefs(onDamaged: (rows: number) => void): IterableIterator<BlockRef> {
+    if (this.#base) yield* this.#base.checkedRefs(onDamaged);
   }
 
   /** `[id, expiresAt]` of every live memory with a TTL, expired or not. */

@@ -656,9 +656,12 @@ export class StoreEngine<S extends AgentState> {
     this.checkpointFile = file;
   }
 
-  /** The block references of the checkpoint the tables start from, and of every stream. */
-  *checkpointRefs(): IterableIterator<BlockRef> {
-    yield* this.memories.baseRefs();
+  /**
+   * The block references of the checkpoint the tables start from, and of every stream. Rows of the
+   * checkpoint that fail their check are skipped, and counted to `onDamaged`.
+   */
+  *checkpointRefs(onDamaged: (rows: number) => void): IterableIterator<BlockRef> {
+    yield* this.memories.baseRefs(onDamaged);
     for (const refs of this.streams.values()) yield* refs;
   }
 

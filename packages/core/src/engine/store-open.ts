@@ -230,7 +230,15 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
           engine.replay(record, lsn);
         }
         // (Read-only, nothing is written: blocks a power loss took stay missing until a writer opens the store.)
-        if (!readOnly && !remote) await restoreLostBlocks(blocks!, copies.blocks, () => [...ranges.all(), ...engine!.checkpointRefs()]);
+        if (!readOnly && !remote) {
+          // (A checkpoint kept though damaged, as the only copy of what it holds: its damaged rows' ranges
+          // cannot be trusted, and the memories they hold cannot be read anyway.)
+          let damagedRows = 0;
+          await restoreLostBlocks(blocks!, copies.blocks, () => [...ranges.all(), ...engine!.checkpointRefs((rows) => (damagedRows += rows))]);
+          if (damagedRows > 0) {
+            process.emitWarning(`${damagedRows} rows of the checkpoint ${checkpoint?.path ?? ''} are damaged (the memories they hold cannot be read): blocks a crash took were put back without checking them against those rows. Run \`memmapfs verify\`.`, { code: 'MEMMAPFS_CHECKPOINT_DAMAGED' });
+          }
+        }
       },
     });
     if (!engine) throw new MemMapError('WAL_FAILED', `${theLog} opened without handing over its records.`, { subsystem: 'wal' });
