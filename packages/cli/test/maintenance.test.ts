@@ -230,6 +230,31 @@ describe('repair', () => {
     expect((await inStore(['verify'])).code).toBe(0);
   });
 
+  it('with --salvage, asks, then writes a damaged checkpoint the log cannot stand in for again without its damaged rows; without it, keeps it', async () => {
+    const appended = await appendMemories(3);
+    expect((await inStore(['compact'])).code).toBe(0);
+    const [checkpoint] = (await readdir(join(paths.root, 'checkpoints'))).filter((name) => name.endsWith('.bin'));
+    // The block offset of the second row: its text is not where the row says.
+    const damaged = await flipByte(join(paths.root, 'checkpoints', checkpoint!), 160 + 72 + 32).then(() => readFile(join(paths.root, 'checkpoints', checkpoint!)));
+    const kept = await inStore(['repair', '--yes']);
+    expect(kept.code).toBe(1);
+    expect(kept.stdout).toContain('repair --salvage');
+    expect(await readFile(join(paths.root, 'checkpoints', checkpoint!))).toEqual(damaged);
+
+    const asked = await inStore(['repair', '--salvage'], { stdin: ['n'], stdinIsTTY: true });
+    expect(asked.code).toBe(1);
+    expect(asked.stderr).toContain('repair would fix:\n  error  checkpoint-damaged  ');
+    expect(asked.stderr).toContain('the memories they held are lost');
+    const run = await inStore(['repair', '--salvage', '--yes', '--json']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const report = JSON.parse(run.stdout) as RepairReport;
+    expect(report.after).toMatchObject({ ok: true, problems: [] });
+    expect(report.actions.join('\n')).toMatch(/kept the 2 that read back whole .* and dropped 1, with the memory they held/);
+    expect(await readFile(join(report.backup!, checkpoint!))).toEqual(damaged);
+    const query = await inStore(['query', 'tea', '--json']);
+    expect((JSON.parse(query.stdout) as MemoryHit[]).map((hit) => hit.id).sort((a, b) => a - b)).toEqual([appended[0], appended[2]]);
+  });
+
   it('needs no --yes when only the saved search index is damaged: that is derived data', async () => {
     await appendMemories(2);
     await writeFile(join(paths.root, 'index', 'search.snapshot'), 'garbage');

@@ -179,6 +179,36 @@ describe('checkpoints of the tables', () => {
     await again.close();
   });
 
+  it('repair with salvage writes a kept damaged checkpoint again with every row that reads back whole, backs the original up, and the store works as a whole again', async () => {
+    const { ids, file } = await compactedWithADamagedRow();
+    // A second row of the damaged group, whose block reference is damaged too: its text cannot be found.
+    const path = join(root, 'checkpoints', file);
+    const bytes = await readFile(path);
+    bytes[160 + 72 * 5 + 32]! ^= 0x10;
+    await writeFile(path, bytes);
+    expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', repairable: false, message: expect.stringContaining('repair --salvage') }));
+    // Not without asking for it.
+    await repairStore(root);
+    expect(await readFile(path)).toEqual(bytes);
+    const report = await repairStore(root, { salvage: true });
+    expect(report.actions.join('\n')).toMatch(/of the 64 rows in its damaged groups, kept the 63 that read back whole .* and dropped 1, with the memory they held/);
+    expect(report.backup).toBeDefined();
+    expect(await readFile(join(report.backup!, file))).toEqual(bytes);
+    expect(report.after.problems).toEqual([]);
+    const again = await open();
+    for (const [i, id] of ids.entries()) {
+      if (i === 5) expect(await again.getMemory(id)).toBeUndefined();
+      else expect((await again.getMemory(id))?.text).toBe(`memory ${i}`);
+    }
+    // What a damaged checkpoint stopped works again: listing every memory, a checkpoint over it, a compaction.
+    expect(await again.queryMemory('memory', { limit: 500 })).toHaveLength(199);
+    await again.appendMemory('after the salvage');
+    await again.checkpoint();
+    await again.compact();
+    await again.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
   it('a checkpoint damaged on disk, once a compaction let the log drop the records before it, is kept by the store too: a checkpoint written over it fails, saying so, and the other memories still read after a reopen', async () => {
     const { ids, file } = await compactedWithADamagedRow();
     const again = await open();

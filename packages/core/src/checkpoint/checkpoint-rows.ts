@@ -128,6 +128,49 @@ export class CheckpointMemories {
     }
   }
 
+  /** Whether the group of rows `index` belongs to passes its check (checked again). */
+  groupWhole(index: number): boolean {
+    try {
+      this.check(index, true);
+      return true;
+    } catch (error) {
+      if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
+      return false;
+    }
+  }
+
+  /**
+   * Row `index` of a group that fails its check, as a memory record if it reads back whole where it can
+   * be checked: an id that is an integer above `after` and below `before`, times and a version that are
+   * numbers, labels that lie in the labels section and decode, and a block `blockWhole` finds whole
+   * (its checksum is the row's). Else `undefined`. (Its times and version could be damaged all the same:
+   * nothing else says what they were.)
+   */
+  salvageRow(index: number, after: number, before: number, blockWhole: (ref: BlockRef) => boolean): MemoryRecord | undefined {
+    const at = index * ROW_SIZE;
+    const rows = this.rows;
+    const id = rows.readDoubleLE(at + ID);
+    if (!Number.isSafeInteger(id) || id <= after || id >= before) return undefined;
+    const createdAt = rows.readDoubleLE(at + CREATED_AT);
+    const updatedAt = rows.readDoubleLE(at + UPDATED_AT);
+    const expiresAt = rows.readDoubleLE(at + EXPIRES_AT);
+    const version = rows.readDoubleLE(at + VERSION);
+    if (!Number.isFinite(createdAt) || !Number.isFinite(updatedAt) || !(Number.isNaN(expiresAt) || Number.isFinite(expiresAt)) || !Number.isSafeInteger(version) || version < 1) return undefined;
+    const labelsOffset = rows.readDoubleLE(at + LABELS_OFFSET);
+    const labelsLength = rows.readUInt32LE(at + LABELS_LENGTH);
+    if (!Number.isSafeInteger(labelsOffset) || labelsOffset < 0 || labelsOffset + labelsLength > this.labels.length) return undefined;
+    const ref: BlockRef = { chunk: rows.readUInt32LE(at + CHUNK), offset: rows.readDoubleLE(at + BLOCK_OFFSET), length: rows.readUInt32LE(at + BLOCK_LENGTH), crc: rows.readUInt32LE(at + BLOCK_CRC) };
+    if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || !blockWhole(ref)) return undefined;
+    let labels: Pick<MemoryRecord, 'tags' | 'namespace' | 'meta' | 'embedding'>;
+    try {
+      labels = decodeLabels(this.codec, this.labels.subarray(labelsOffset, labelsOffset + labelsLength), () => `memory ${id} in ${this.source}`);
+    } catch {
+      return undefined;
+    }
+    const record: MemoryRecord = { id, ref, tags: labels.tags, namespace: labels.namespace, meta: labels.meta, createdAt, updatedAt, expiresAt: Number.isNaN(expiresAt) ? undefined : expiresAt, version };
+    return labels.embedding === undefined ? record : { ...record, embedding: labels.embedding };
+  }
+
   /** The id of row `index`. */
   idAt(index: number): number {
     this.check(index);
@@ -276,5 +319,5 @@ function decodeLabels(codec: Codec, bytes: Uint8Array, what: () => string): Pick
 
 /** `CHECKPOINT_CORRUPT`: `what` of a checkpoint is damaged, `why`. */
 export function damaged(what: string, why: string, cause?: unknown): MemMapError {
-  return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`: it says whether the log still holds what the checkpoint covers (then deleting the store's checkpoints folder makes the next open rebuild everything from the log) or not (then the checkpoint is the only copy of those memories: keep it).`, { cause, subsystem: 'checkpoint' });
+  return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`: it says whether the log still holds what the checkpoint covers (then deleting the store's checkpoints folder makes the next open rebuild everything from the log) or not (then the checkpoint is the only copy of those memories: keep it; `memmapfs repair --salvage` writes it again with every row that reads back whole).`, { cause, subsystem: 'checkpoint' });
 }

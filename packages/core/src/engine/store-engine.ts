@@ -802,7 +802,7 @@ export class StoreEngine<S extends AgentState> {
       }
       const logWhole = await this.oldestLsnHeld().then((oldest) => oldest === 1, () => false);
       if (!logWhole) {
-        throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file.path} is damaged (${onDisk}). It is kept: the log no longer holds the records before it, so it is the only copy of the memories it holds. The memories in its damaged rows cannot be read, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Close the store, back it up, run \`memmapfs verify\`, and restore those memories from a backup.`, { subsystem: 'checkpoint' });
+        throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file.path} is damaged (${onDisk}). It is kept: the log no longer holds the records before it, so it is the only copy of the memories it holds. The memories in its damaged rows cannot be read, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Close the store, back it up, run \`memmapfs verify\`, and restore those memories from a backup, or run \`memmapfs repair --salvage\`, which writes the checkpoint again with every row that reads back whole.`, { subsystem: 'checkpoint' });
       }
     }
     if (file) await this.checkpoints.discard(file);

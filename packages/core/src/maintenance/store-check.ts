@@ -50,6 +50,11 @@ export interface StoreProblem {
   readonly file?: string;
   /** `repairStore` can fix it (from the log's own copies, or by keeping the valid prefix of the log). */
   readonly repairable: boolean;
+  /**
+   * A damaged checkpoint `repairStore` keeps (the only copy of what it holds), which it writes again
+   * without its damaged rows with `salvage: true` (`memmapfs repair --salvage`).
+   */
+  readonly salvageable?: boolean;
 }
 
 /** What `verifyStore` found. */
@@ -117,6 +122,8 @@ export interface StoreExamination {
   readonly checkpointLsn: number | undefined;
   /** When the manifest names a missing file: the manifest naming the checkpoint an open uses instead, for repair to write. */
   readonly checkpointManifest: StoreManifest | undefined;
+  /** A damaged checkpoint that is kept, as the only copy of what it holds, and opens: its path (see `RepairOptions.salvage`). */
+  readonly checkpointSalvageable: string | undefined;
   /** The last LSN the commit marker says was committed, when it names this log and segment. */
   readonly committedLsn: number | undefined;
 }
@@ -300,7 +307,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -342,6 +349,8 @@ interface CheckpointExam {
   readonly checksum?: number;
   /** The manifest to write in place of one naming a missing file, naming the checkpoint an open falls back to. */
   readonly manifest?: StoreManifest;
+  /** A damaged checkpoint that is kept (the log cannot stand in for it) and opens: its path, for a salvage. */
+  readonly salvageable?: string;
 }
 
 /**
@@ -378,8 +387,13 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
    * of what they made, which repair keeps.
    */
   const kept = (why: string): CheckpointExam => ({
-    unusable: false, lsn: checkpoint?.position.lsn ?? manifest.lsn, ...(checkpoint ? { checksum: checkpoint.position.checksum } : {}),
-    problem: { severity: 'error', kind: 'checkpoint-damaged', file, repairable: false, message: `The checkpoint ${file}${fallback} ${why}. The log no longer holds the records before ${firstLsn}, so it is the only copy of what they made: \`memmapfs repair\` keeps it. ${checkpoint ? 'An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it' : 'An open cannot read it, and the store does not open without it'}: restore the store from a backup.` },
+    unusable: false, lsn: checkpoint?.position.lsn ?? manifest.lsn, ...(checkpoint ? { checksum: checkpoint.position.checksum, salvageable: checkpoint.path } : {}),
+    problem: {
+      severity: 'error', kind: 'checkpoint-damaged', file, repairable: false, ...(checkpoint ? { salvageable: true } : {}),
+      message: `The checkpoint ${file}${fallback} ${why}. The log no longer holds the records before ${firstLsn}, so it is the only copy of what they made: \`memmapfs repair\` keeps it. ${checkpoint
+        ? 'An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Restore the store from a backup, or run `memmapfs repair --salvage`: it backs the checkpoint up and writes it again with every row that reads back whole (its text\'s checksum and its labels checked; its times cannot be), dropping the memories of the others'
+        : 'An open cannot read it, and the store does not open without it: restore the store from a backup'}.`,
+    },
   });
   let checkpoint: CheckpointFile | undefined;
   try {

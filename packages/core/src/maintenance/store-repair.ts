@@ -1,10 +1,13 @@
 import { stat } from 'node:fs/promises';
 import * as nodeFileSystem from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { openChunkStore } from '@memmapfs/blocks';
+import { basename, join, resolve } from 'node:path';
+import { openChunkStore, type BlockRef } from '@memmapfs/blocks';
 import { createFileDurably, encodeFrames, encodeLogImage, encodeWalHeader, HeadFile, lockLogForMaintenance, newLogId, syncFolder, WAL_HEADER_SIZE, type LogResync, type RecordToFrame, type WalRecord } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
-import { storeLayout } from '../engine/store-layout.js';
+import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
+import type { StoreFileSystem } from '../types.js';
+import { openCheckpointFile } from '../checkpoint/checkpoint-file.js';
+import { salvageCheckpoint, type SalvageOutcome } from './checkpoint-salvage.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { encodeRecord, RecordType } from '../engine/log-records.js';
 import { resolveCodec } from '../registry/provider-registry.js';
@@ -31,6 +34,15 @@ export interface RepairOptions extends StoreCheckOptions {
    * that applies as nothing. Default `true`; `false` keeps only the valid prefix of the log.
    */
   resync?: boolean;
+  /**
+   * A damaged checkpoint the log can no longer stand in for (it dropped the records before it) is kept
+   * by default: it is the only copy of what it holds. With `salvage`, it is backed up, then written
+   * again with every row that reads back whole where it can be checked (in order, its labels decoding,
+   * its block's checksum matching; its times and version cannot be checked), and without the others:
+   * the memories they held are gone, and the store reads, lists, checkpoints and compacts again.
+   * Default `false`.
+   */
+  salvage?: boolean;
 }
 
 /**
@@ -179,6 +191,11 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
       await blocks.close();
     }
   }
+  if (options.salvage === true && exam.checkpointSalvageable !== undefined) {
+    const salvaged = await salvageKeptCheckpoint(exam.checkpointSalvageable, layout, await resolveCodec(options.codec, header.codec), files, backup);
+    backup = salvaged.backup;
+    actions.push(salvaged.action);
+  }
   if (actions.length > 0 || exam.snapshotUnusable) {
     await files.unlink(layout.searchSnapshot).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
@@ -187,6 +204,42 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   }
   const after = (await examineStore(layout.root, checkOptions)).report;
   return { actions, backup, after };
+}
+
+/**
+ * Backs the damaged checkpoint at `path` up (into `backup`, made when missing), then writes it again
+ * without the rows that do not read back whole (`salvageCheckpoint`). Returns what it did, in a sentence.
+ */
+async function salvageKeptCheckpoint(path: string, layout: StoreLayout, codec: Codec, files: StoreFileSystem, backup: string | undefined): Promise<{ action: string; backup: string }> {
+  const folder = backup ?? join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  if (!backup) {
+    await files.mkdir(folder, { recursive: true });
+    await syncFolder(layout.root, files);
+  }
+  const name = basename(path);
+  // The original is durable in the backup before its place is taken.
+  await createFileDurably(join(folder, name), await files.readFile(path), files);
+  const file = openCheckpointFile(path, 'read');
+  const blocks = await openChunkStore({ dir: layout.blocks, reader: 'read', fileSystem: files });
+  let outcome: SalvageOutcome;
+  try {
+    const blockWhole = (ref: BlockRef) => {
+      try {
+        blocks.read(ref);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    outcome = await salvageCheckpoint(file, codec, blockWhole, files);
+  } finally {
+    await blocks.close();
+  }
+  const lost = outcome.damagedRows - outcome.keptRows;
+  return {
+    backup: folder,
+    action: `Wrote the damaged checkpoint checkpoints/${name} again: of the ${outcome.damagedRows} rows in its damaged groups, kept the ${outcome.keptRows} that read back whole (their times and version as they read) and dropped ${lost}, with the memor${lost === 1 ? 'y' : 'ies'} they held; the original is in ${folder}.`,
+  };
 }
 
 /** Matches the temporary name a log image is written under before it is renamed into place (`createFileDurably`). */
