@@ -319,5 +319,5 @@ function decodeLabels(codec: Codec, bytes: Uint8Array, what: () => string): Pick
 
 /** `CHECKPOINT_CORRUPT`: `what` of a checkpoint is damaged, `why`. */
 export function damaged(what: string, why: string, cause?: unknown): MemMapError {
-  return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`: it says whether the log still holds what the checkpoint covers (then deleting the store's checkpoints folder makes the next open rebuild everything from the log) or not (then the checkpoint is the only copy of those memories: keep it; `memmapfs repair --salvage` writes it again with every row that reads back whole).`, { cause, subsystem: 'checkpoint' });
+  return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`: it says whether the log still holds what the checkpoint covers (then deleting the store's checkpoints folder makes the next open rebuild everything from the log) or not (then the checkpoint is the only copy of those memories: keep it; \`memmapfs repair --salvage\` writes it again with every row that reads back whole).`, { cause, subsystem: 'checkpoint' });
 }
