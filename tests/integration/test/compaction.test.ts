@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import * as nodeFileSystem from 'node:fs/promises';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -42,6 +43,34 @@ async function expectAfterReopen(texts: Record<number, string>): Promise<void> {
 }
 
 describe('compaction', () => {
+  it('cuts the log no further than the checkpoint the manifest names: one removed right after its publication (found damaged elsewhere, while the log held every record) takes no record with it', async () => {
+    let armed = false;
+    const files = {
+      ...nodeFileSystem,
+      rename: (async (from: string, to: string) => {
+        await nodeFileSystem.rename(from, to);
+        if (!armed || !to.endsWith('state.manifest')) return;
+        armed = false;
+        // As another process's discard of a damaged checkpoint: the manifest naming it, then the file.
+        const named = (JSON.parse((await readFile(to, 'utf8')).split('\n')[1]!) as { checkpoint: { file: string } }).checkpoint.file;
+        await nodeFileSystem.unlink(to);
+        await nodeFileSystem.unlink(join(root, 'checkpoints', named));
+      }) as typeof nodeFileSystem.rename,
+    };
+    const fs = await open({ fileSystem: files });
+    const ids: number[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await fs.appendMemory(`memory ${i}`));
+    await fs.deleteMemory(ids[0]!);
+    armed = true;
+    await fs.compact();
+    expect(armed).toBe(false);
+    expect((await verifyStore(root)).firstLsn).toBe(1);
+    const other = await open({ readOnly: true });
+    for (const [i, id] of ids.entries()) if (i > 0) expect((await other.getMemory(id))?.text).toBe(`memory ${i}`);
+    await other.close();
+    await fs.close();
+  });
+
   it('a compaction asked for in a process that never searched carries the saved search snapshot forward when no memory changed since it was saved: the next open loads it rather than index every memory again', async () => {
     const fs = await open({ autoCompaction: false });
     const ids = await fs.appendMemories(Array.from({ length: 300 }, (_, k) => ({ text: `ordinary note ${k} ${'padding '.repeat(60)}` })));

@@ -581,7 +581,7 @@ export class StoreEngine<S extends AgentState> {
         // (One saved before, by any process, when nothing it indexes changed since.)
         await this.index.carrySavedForward();
       }
-      return this.wal.truncateBefore(before);
+      return this.truncateLogBefore(before);
     };
     if (covered > 0) await cutLog(covered + 1);
     if (plan.victims.length > 0) {
@@ -850,19 +850,26 @@ export class StoreEngine<S extends AgentState> {
     const noted = this.historyCovered;
     if (noted === 0 || this.wal.readOnly || this.walClosed) return;
     try {
-      // Never past the checkpoint the manifest names now: the one noted may have been found damaged and
-      // removed meanwhile (by this process or another), while the log still held every record.
-      const covered = Math.min(noted, (await this.publishedCheckpoint())?.lsn ?? 0);
-      if (covered === 0) return;
       await this.index.savePersistent({ upToDate: true });
       await this.index.carrySavedForward();
-      await this.wal.truncateBefore(covered + 1);
+      const first = await this.truncateLogBefore(noted + 1);
       if (this.historyCovered === noted) this.historyCovered = 0;
-      await this.index.dropSavedBefore(covered);
+      await this.index.dropSavedBefore(Math.min(noted, first - 1));
     } catch (error) {
       // The checkpoint stands; the history it covers is dropped by a later cut.
       process.emitWarning(`The log was not shortened after the checkpoint of record ${noted}: ${describeThrown(error)}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
     }
+  }
+
+  /**
+   * Lets the log drop the records before `lsn`, but never past the checkpoint the manifest names now:
+   * one this process wrote may have been found damaged and removed since (by this process or another),
+   * while the log still held every record, and the log is then the only copy of what it covered.
+   * Returns the LSN of the first record the log holds afterwards (see `WriteAheadLog.truncateBefore`).
+   */
+  private async truncateLogBefore(lsn: number): Promise<number> {
+    const published = (await this.publishedCheckpoint())?.lsn ?? 0;
+    return this.wal.truncateBefore(Math.max(1, Math.min(lsn, published + 1)));
   }
 
   /** The text of a memory, checked against its block checksum. */
