@@ -139,28 +139,40 @@ export class CheckpointMemories {
     }
   }
 
+  /** Where row `index` says its labels lie in the labels section, unchecked: `[offset, length]`. */
+  labelsSpan(index: number): readonly [number, number] {
+    const at = index * ROW_SIZE;
+    return [this.rows.readDoubleLE(at + LABELS_OFFSET), this.rows.readUInt32LE(at + LABELS_LENGTH)];
+  }
+
+  /** The length of the labels section. */
+  get labelsLength(): number {
+    return this.labels.length;
+  }
+
   /**
    * Row `index` of a group that fails its check, as a memory record if it reads back whole where it can
-   * be checked: an id that is an integer above `after` and below `before`, times and a version that are
-   * numbers, labels that lie in the labels section and decode, and a block `blockWhole` finds whole
-   * (its checksum is the row's). Else `undefined`. (Its times and version could be damaged all the same:
-   * nothing else says what they were.)
+   * be checked, else `undefined`: an id and a version that are LSNs with `id ≤ version ≤ lastLsn`, times
+   * that are numbers (not checked against each other: a damaged time must not cost an intact text),
+   * labels that begin at `labelsFrom` (where the row before ends) or end at `labelsTo` (where the row
+   * after begins: rows lie in order in the labels section) and decode, and a block `blockWhole` finds
+   * whole (its checksum is the row's). (Its times could be damaged all the same: nothing else says what they were.)
    */
-  salvageRow(index: number, after: number, before: number, blockWhole: (ref: BlockRef) => boolean): MemoryRecord | undefined {
+  salvageRow(index: number, check: { lastLsn: number; labelsFrom: number; labelsTo: number; blockWhole: (ref: BlockRef) => boolean }): MemoryRecord | undefined {
     const at = index * ROW_SIZE;
     const rows = this.rows;
     const id = rows.readDoubleLE(at + ID);
-    if (!Number.isSafeInteger(id) || id <= after || id >= before) return undefined;
+    const version = rows.readDoubleLE(at + VERSION);
+    if (!Number.isSafeInteger(id) || !Number.isSafeInteger(version) || id < 1 || version < id || version > check.lastLsn) return undefined;
     const createdAt = rows.readDoubleLE(at + CREATED_AT);
     const updatedAt = rows.readDoubleLE(at + UPDATED_AT);
     const expiresAt = rows.readDoubleLE(at + EXPIRES_AT);
-    const version = rows.readDoubleLE(at + VERSION);
-    if (!Number.isFinite(createdAt) || !Number.isFinite(updatedAt) || !(Number.isNaN(expiresAt) || Number.isFinite(expiresAt)) || !Number.isSafeInteger(version) || version < 1) return undefined;
-    const labelsOffset = rows.readDoubleLE(at + LABELS_OFFSET);
-    const labelsLength = rows.readUInt32LE(at + LABELS_LENGTH);
-    if (!Number.isSafeInteger(labelsOffset) || labelsOffset < 0 || labelsOffset + labelsLength > this.labels.length) return undefined;
+    if (!Number.isFinite(createdAt) || !Number.isFinite(updatedAt) || !(Number.isNaN(expiresAt) || Number.isFinite(expiresAt))) return undefined;
+    const [labelsOffset, labelsLength] = this.labelsSpan(index);
+    // (Either side: a neighbour whose own span is damaged must not cost this row.)
+    if ((labelsOffset !== check.labelsFrom && labelsOffset + labelsLength !== check.labelsTo) || labelsOffset < 0 || labelsOffset + labelsLength > this.labels.length) return undefined;
     const ref: BlockRef = { chunk: rows.readUInt32LE(at + CHUNK), offset: rows.readDoubleLE(at + BLOCK_OFFSET), length: rows.readUInt32LE(at + BLOCK_LENGTH), crc: rows.readUInt32LE(at + BLOCK_CRC) };
-    if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || !blockWhole(ref)) return undefined;
+    if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || !check.blockWhole(ref)) return undefined;
     let labels: Pick<MemoryRecord, 'tags' | 'namespace' | 'meta' | 'embedding'>;
     try {
       labels = decodeLabels(this.codec, this.labels.subarray(labelsOffset, labelsOffset + labelsLength), () => `memory ${id} in ${this.source}`);

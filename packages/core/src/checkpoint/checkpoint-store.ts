@@ -65,19 +65,30 @@ export class CheckpointStore {
     return header?.logId === logId && header.position.lsn === manifest.lsn ? header.position : undefined;
   }
 
-  /** Removes a checkpoint found damaged, and the manifest if it names it: opens then replay the log. */
-  async discard(file: CheckpointFile): Promise<void> {
-    // (Under the publishing lock: a manifest another process publishes meanwhile must not be the one removed.)
-    await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
+  /**
+   * Removes a checkpoint found damaged, and the manifest if it names it (opens then replay the log),
+   * when `removable` says so, asked under the publishing lock: a manifest another process publishes
+   * meanwhile must not be the one removed, and a cut of the log (`whilePublished`) waits. Returns
+   * whether it was removed.
+   */
+  async discard(file: CheckpointFile, removable: () => Promise<boolean> = () => Promise.resolve(true)): Promise<boolean> {
+    const removed = await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
+      if (!(await removable())) return false;
       const manifest = await readManifest(this.manifestPath, this.files);
       if (manifest && join(this.folder, manifest.checkpoint) === file.path) await this.files.unlink(this.manifestPath).catch(() => undefined);
+      return true;
     });
-    await this.files.unlink(file.path).catch(() => undefined);
+    if (removed) await this.files.unlink(file.path).catch(() => undefined);
+    return removed;
   }
 
-  /** Removes a checkpoint file this process wrote and did not publish. */
-  async removeUnpublished(file: CheckpointFile): Promise<void> {
-    await this.files.unlink(file.path).catch(() => undefined);
+  /**
+   * Runs `body` with the position of the checkpoint the manifest names (see `publishedPosition`), under
+   * the publishing lock: no checkpoint is published or discarded until it is done. For a cut of the log,
+   * which must not go past a checkpoint a discard is removing.
+   */
+  whilePublished<T>(logId: string, body: (published: WalPosition | undefined) => Promise<T>): Promise<T> {
+    return withFileLock(`${this.manifestPath}.lock`, this.files, async () => body(await this.publishedPosition(logId)));
   }
 
   /** Writes a checkpoint file (not yet published) and returns it mapped; `onRows` hears how many rows are written. */

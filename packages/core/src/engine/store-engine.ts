@@ -24,8 +24,7 @@ import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { checkpointDamage, openCheckpointFile, unreadableNewCheckpoint, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
-import type { CheckpointMemories } from '../checkpoint/checkpoint-rows.js';
+import { checkpointDamage, openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -754,18 +753,10 @@ export class StoreEngine<S extends AgentState> {
           throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: the block of record ${lsn} (chunk ${ref.chunk}, bytes ${ref.offset}–${ref.offset + ref.length}) is not in its chunk file; the next open of the store puts it back from the copy in its record.`, { cause: error, subsystem: 'checkpoint' });
         }
       }
+      // (Read back before it took its name: see `writeCheckpointFile`.)
       file = await this.checkpoints.write(contents, this.codec, onRows);
-      let tables: CheckpointTables;
-      let memories: CheckpointMemories;
-      try {
-        tables = file.tables(this.codec);
-        memories = file.memories(this.codec);
-      } catch (error) {
-        // (Not published: no process reads it.)
-        await this.checkpoints.removeUnpublished(file);
-        throw unreadableNewCheckpoint(file.path, error);
-      }
-      this.memories.rebase(memories, tables.expiring, tables.namespaces ?? frozen.namespaces);
+      const tables = file.tables(this.codec);
+      this.memories.rebase(file.memories(this.codec), tables.expiring, tables.namespaces ?? frozen.namespaces);
       this.copiedSinceCheckpoint.dropUpTo(position.lsn);
       this.checkpointFile = file;
     } catch (error) {
@@ -800,12 +791,14 @@ export class StoreEngine<S extends AgentState> {
       if (onDisk === undefined) {
         throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file.path} read back damaged in this process (${damage}), but its file does not show the damage when read again (or could not be read again): it is kept. Close the store and open it again.`, { subsystem: 'checkpoint' });
       }
-      const logWhole = await this.oldestLsnHeld().then((oldest) => oldest === 1, () => false);
-      if (!logWhole) {
+      // (Asked under the publishing lock, which a cut of the log takes too: none can come in between.)
+      const logWhole = () => this.oldestLsnHeld().then((oldest) => oldest === 1, () => false);
+      if (!(await this.checkpoints.discard(file, logWhole))) {
         throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file.path} is damaged (${onDisk}). It is kept: the log no longer holds the records before it, so it is the only copy of the memories it holds. The memories in its damaged rows cannot be read, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Close the store, back it up, run \`memmapfs verify\`, and restore those memories from a backup, or run \`memmapfs repair --salvage\`, which writes the checkpoint again with every row that reads back whole.`, { subsystem: 'checkpoint' });
       }
+    } else if (file) {
+      await this.checkpoints.discard(file);
     }
-    if (file) await this.checkpoints.discard(file);
     throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file?.path ?? ''} is damaged (${damage}); it was removed, and the next open replays the whole log. Run \`memmapfs verify\`.`, { subsystem: 'checkpoint' });
   }
 
@@ -867,9 +860,9 @@ export class StoreEngine<S extends AgentState> {
    * while the log still held every record, and the log is then the only copy of what it covered.
    * Returns the LSN of the first record the log holds afterwards (see `WriteAheadLog.truncateBefore`).
    */
-  private async truncateLogBefore(lsn: number): Promise<number> {
-    const published = (await this.publishedCheckpoint())?.lsn ?? 0;
-    return this.wal.truncateBefore(Math.max(1, Math.min(lsn, published + 1)));
+  private truncateLogBefore(lsn: number): Promise<number> {
+    // (Under the publishing lock: a discard of that checkpoint waits, and finds the log cut.)
+    return this.checkpoints.whilePublished(this.wal.header.logId, (published) => this.wal.truncateBefore(Math.max(1, Math.min(lsn, (published?.lsn ?? 0) + 1))));
   }
 
   /** The text of a memory, checked against its block checksum. */

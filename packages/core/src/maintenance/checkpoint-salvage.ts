@@ -1,6 +1,7 @@
 import type { BlockRef } from '@memmapfs/blocks';
 import type { Codec } from '../contracts/codec.js';
 import type { StoreFileSystem } from '../types.js';
+import type { MemoryRecord } from '../engine/log-records.js';
 import { ROWS_PER_CHECK } from '../checkpoint/checkpoint-rows.js';
 import { writeCheckpointFile, type CheckpointEntry, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
 
@@ -15,9 +16,10 @@ export interface SalvageOutcome {
 /**
  * Writes `file` again in its place (a temporary file, fsynced, renamed), without what of it cannot be
  * trusted: the rows of groups that pass their check are copied as they are; of a group that fails it,
- * each row that reads back whole where it can be checked (`CheckpointMemories.salvageRow`: its id in
- * order, its labels, its block's checksum) is kept, and the others dropped, with the memories they
- * held. Its tables, its position in the log and its codec stay as they were. For a checkpoint the log
+ * the rows that read back whole where they can be checked (`CheckpointMemories.salvageRow`: ids and
+ * versions that are LSNs of the log it covers, labels where its neighbours say and decoding, its
+ * block's checksum), the most of them whose ids increase, are kept, and the others dropped, with the
+ * memories they held. Its tables, its position in the log and its codec stay as they were. For a checkpoint the log
  * can no longer stand in for (it dropped the records before it); the caller backs the file up first.
  */
 export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, blockWhole: (ref: BlockRef) => boolean, files: StoreFileSystem): Promise<SalvageOutcome> {
@@ -50,9 +52,18 @@ export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, bloc
     // The ids of the rows kept lie between those of the whole groups around them.
     const nextWhole = whole.indexOf(true, group + 1);
     const before = nextWhole < 0 ? Number.POSITIVE_INFINITY : rows.idAt(nextWhole * ROWS_PER_CHECK);
+    const candidates: MemoryRecord[] = [];
     for (let index = first; index < end; index++) {
-      const memory = rows.salvageRow(index, lastId, before, blockWhole);
-      if (!memory) continue;
+      const [previousOffset, previousLength] = index > 0 ? rows.labelsSpan(index - 1) : [0, 0];
+      const memory = rows.salvageRow(index, {
+        lastLsn: file.position.lsn,
+        labelsFrom: previousOffset + previousLength,
+        labelsTo: index + 1 < rows.count ? rows.labelsSpan(index + 1)[0] : rows.labelsLength,
+        blockWhole,
+      });
+      if (memory && memory.id > lastId && memory.id < before) candidates.push(memory);
+    }
+    for (const memory of longestIncreasing(candidates)) {
       entries.push(memory);
       count(memory.namespace);
       lastId = memory.id;
@@ -74,4 +85,26 @@ export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, bloc
     cacheOpens: tables.cacheOpens,
   }, codec, files, 'read');
   return { damagedRows, keptRows };
+}
+
+/**
+ * The most rows of `rows` (in row order) whose ids increase: a damaged id out of order costs its own
+ * row, not the rows after it.
+ */
+function longestIncreasing(rows: readonly MemoryRecord[]): MemoryRecord[] {
+  const length = rows.map(() => 1);
+  const previous = rows.map(() => -1);
+  for (let i = 0; i < rows.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (rows[j]!.id < rows[i]!.id && length[j]! + 1 > length[i]!) {
+        length[i] = length[j]! + 1;
+        previous[i] = j;
+      }
+    }
+  }
+  let end = -1;
+  for (let i = 0; i < rows.length; i++) if (end < 0 || length[i]! > length[end]!) end = i;
+  const chosen: MemoryRecord[] = [];
+  for (let i = end; i >= 0; i = previous[i]!) chosen.push(rows[i]!);
+  return chosen.reverse();
 }
