@@ -50,6 +50,11 @@ const MAX_BACKLOG = 4_096;
  */
 const UP_TO_DATE_WAIT_MS = 5_000;
 
+/** The warning when a compaction's save of the index gave up waiting for the changes waiting for it. */
+function warnNotCompacted(): void {
+  process.emitWarning(`The search index was not compacted: it had not taken the changes waiting for it within ${UP_TO_DATE_WAIT_MS / 1000} s (other processes write faster than this one indexes). A later compaction compacts it.`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+}
+
 /**
  * A save's options: `purge` (after `compact({ erase: true })`), `compact` (its space given back too),
  * `upToDate` (a compacting save waits a bounded time for the changes waiting), `closing`.
@@ -311,7 +316,7 @@ export class SearchIndex {
       if (!options.upToDate) {
         await this.drain();
       } else if (!(await this.drainWithin(UP_TO_DATE_WAIT_MS))) {
-        if (options.compact) process.emitWarning(`The search index was not compacted: it had not taken the changes waiting for it within ${UP_TO_DATE_WAIT_MS / 1000} s (other processes write faster than this one indexes). A later compaction compacts it.`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+        if (options.compact) warnNotCompacted();
         return;
       }
       await this.save(options.compact ? { compact: true, upToDate: options.upToDate === true } : {});
@@ -687,7 +692,10 @@ export class SearchIndex {
     if (options.purge && !this.indexLoaded) await this.ensureLoaded();
     if (options.compact && options.upToDate && !options.purge) {
       // (Changes that came since the wait before: as long again at most, then no compacting save.)
-      if (!(await this.drainWithin(UP_TO_DATE_WAIT_MS))) return;
+      if (!(await this.drainWithin(UP_TO_DATE_WAIT_MS))) {
+        warnNotCompacted();
+        return;
+      }
     } else if (options.purge || options.compact) {
       // Every change applied so far is in the index, so that the purge leaves nothing out (and a
       // compaction's save is not skipped). (Only while it is loaded: a drain of an index let go of does

@@ -428,8 +428,8 @@ export class StoreEngine<S extends AgentState> {
       this.queueCheckpoint().then(() => {
         this.backgroundCheckpoint = false;
         // (Not behind the save below, which behind a bulk load waits until the load ends: the cut's own
-        // save waits a bounded time.)
-        void this.cutCoveredHistory();
+        // save waits a bounded time. Not once closing: close cuts after its own save.)
+        if (!this.closing) void this.cutCoveredHistory();
         // What follows a checkpoint runs on its own: the index's save drains every change waiting for the
         // index, which behind a bulk load takes until the load ends, and must not hold the next checkpoint
         // back (the tables' changes since would pile up in memory). One run at a time, and once more after
