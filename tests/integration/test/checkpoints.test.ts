@@ -216,6 +216,26 @@ describe('checkpoints of the tables', () => {
     expect((await verifyStore(root)).problems).toEqual([]);
   });
 
+  it('repair with salvage keeps every row when only the row checks are damaged (every group fails its check)', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}`, namespace: `ns${i % 3}` })));
+    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
+    await fs.close();
+    const [file] = await checkpointFiles();
+    const path = join(root, 'checkpoints', file!);
+    const bytes = await readFile(path);
+    // The checks of the four groups: the file's last 16 bytes.
+    for (let at = bytes.length - 16; at < bytes.length; at++) bytes[at]! ^= 0xff;
+    await writeFile(path, bytes);
+    const report = await repairStore(root, { salvage: true });
+    expect(report.actions.join('\n')).toMatch(/of the 200 rows in its damaged groups, kept the 200 that read back whole \([^)]*\); the original/);
+    expect(report.after.problems).toEqual([]);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect(await again.getMemory(id)).toMatchObject({ text: `memory ${i}`, namespace: `ns${i % 3}` });
+    expect(again.stats().memories).toBe(200);
+    await again.close();
+  });
+
   it('a checkpoint damaged on disk, once a compaction let the log drop the records before it, is kept by the store too: a checkpoint written over it fails, saying so, and the other memories still read after a reopen', async () => {
     const { ids, file } = await compactedWithADamagedRow();
     const again = await open();

@@ -257,8 +257,9 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
   await handle.close();
   // Mapped before it takes its name: a writer that publishes a newer checkpoint may remove it by name
   // at once, and the mapping keeps it readable.
-  // And read back, its tables and rows decoded, under its temporary name: a file of the same name
-  // another process published meanwhile (same LSN) is never the one taken away for what this one holds.
+  // And read back, its header checked and its tables decoded (its rows are checked as they are read),
+  // under its temporary name: a file of the same name another process published meanwhile (same LSN)
+  // is never the one taken away for what this one holds.
   let file: CheckpointFile;
   try {
     file = openCheckpointFile(path, reader, temp);
@@ -276,9 +277,10 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
 /**
  * The error for a checkpoint this process just wrote (at `path`, under its temporary name still) that
  * does not read back as written: `IO_ERROR`, not `CHECKPOINT_CORRUPT`, which says the checkpoint the
- * store stands on is damaged. Its temporary file is removed; the one before stands.
+ * store stands on is damaged. Its file is removed (unless another process's of that name was published);
+ * the one before stands.
  */
-function unreadableNewCheckpoint(path: string, cause: unknown): MemMapError {
+export function unreadableNewCheckpoint(path: string, cause: unknown): MemMapError {
   return new MemMapError('IO_ERROR', `The checkpoint ${path} just written does not read back as it was written (${describeThrown(cause)}): it was removed, and the checkpoint before it (if any) stands; the log still holds every change. The disk or the file system may be failing: check the system log (\`dmesg\`), then run \`memmapfs verify\`.`, { cause, subsystem: 'checkpoint' });
 }
 

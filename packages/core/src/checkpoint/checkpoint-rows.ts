@@ -153,12 +153,14 @@ export class CheckpointMemories {
   /**
    * Row `index` of a group that fails its check, as a memory record if it reads back whole where it can
    * be checked, else `undefined`: an id and a version that are LSNs with `id ≤ version ≤ lastLsn`, times
-   * that are numbers (not checked against each other: a damaged time must not cost an intact text),
-   * labels that begin at `labelsFrom` (where the row before ends) or end at `labelsTo` (where the row
-   * after begins: rows lie in order in the labels section) and decode, and a block `blockWhole` finds
-   * whole (its checksum is the row's). (Its times could be damaged all the same: nothing else says what they were.)
+   * a `Date` can hold (an expiry after the creation; not checked against each other otherwise: a
+   * damaged time must not cost an intact text), labels that begin at `labelsFrom` (where the row before
+   * ends) or end at `labelsTo` (where the row after begins: rows lie in order in the labels section) and
+   * decode, in one of `namespaces` when the checkpoint counts them, and a block `blockWhole` finds whole
+   * (its checksum is the row's). What none of these checks (an id or a version still in order, a time,
+   * a tag or meta value) could be damaged all the same: nothing else says what they were.
    */
-  salvageRow(index: number, check: { lastLsn: number; labelsFrom: number; labelsTo: number; blockWhole: (ref: BlockRef) => boolean }): MemoryRecord | undefined {
+  salvageRow(index: number, check: { lastLsn: number; labelsFrom: number; labelsTo: number; namespaces: ReadonlySet<string> | undefined; blockWhole: (ref: BlockRef) => boolean }): MemoryRecord | undefined {
     const at = index * ROW_SIZE;
     const rows = this.rows;
     const id = rows.readDoubleLE(at + ID);
@@ -167,7 +169,7 @@ export class CheckpointMemories {
     const createdAt = rows.readDoubleLE(at + CREATED_AT);
     const updatedAt = rows.readDoubleLE(at + UPDATED_AT);
     const expiresAt = rows.readDoubleLE(at + EXPIRES_AT);
-    if (!Number.isFinite(createdAt) || !Number.isFinite(updatedAt) || !(Number.isNaN(expiresAt) || Number.isFinite(expiresAt))) return undefined;
+    if (!isTime(createdAt) || !isTime(updatedAt) || !(Number.isNaN(expiresAt) || (isTime(expiresAt) && expiresAt > createdAt))) return undefined;
     const [labelsOffset, labelsLength] = this.labelsSpan(index);
     // (Either side: a neighbour whose own span is damaged must not cost this row.)
     if ((labelsOffset !== check.labelsFrom && labelsOffset + labelsLength !== check.labelsTo) || labelsOffset < 0 || labelsOffset + labelsLength > this.labels.length) return undefined;
@@ -179,6 +181,7 @@ export class CheckpointMemories {
     } catch {
       return undefined;
     }
+    if (check.namespaces && !check.namespaces.has(labels.namespace)) return undefined;
     const record: MemoryRecord = { id, ref, tags: labels.tags, namespace: labels.namespace, meta: labels.meta, createdAt, updatedAt, expiresAt: Number.isNaN(expiresAt) ? undefined : expiresAt, version };
     return labels.embedding === undefined ? record : { ...record, embedding: labels.embedding };
   }
@@ -332,4 +335,9 @@ function decodeLabels(codec: Codec, bytes: Uint8Array, what: () => string): Pick
 /** `CHECKPOINT_CORRUPT`: `what` of a checkpoint is damaged, `why`. */
 export function damaged(what: string, why: string, cause?: unknown): MemMapError {
   return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`: it says whether the log still holds what the checkpoint covers (then deleting the store's checkpoints folder makes the next open rebuild everything from the log) or not (then the checkpoint is the only copy of those memories: keep it; \`memmapfs repair --salvage\` writes it again with every row that reads back whole).`, { cause, subsystem: 'checkpoint' });
+}
+
+/** Whether `value` is a time a `Date` can hold, at or after 1970 (milliseconds). */
+function isTime(value: number): boolean {
+  return value >= 0 && value <= 8.64e15;
 }

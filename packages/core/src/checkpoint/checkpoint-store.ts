@@ -72,14 +72,27 @@ export class CheckpointStore {
    * whether it was removed.
    */
   async discard(file: CheckpointFile, removable: () => Promise<boolean> = () => Promise.resolve(true)): Promise<boolean> {
-    const removed = await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
+    // (The file too, under the lock: another process's checkpoint of the same LSN, published once the
+    // manifest is gone, takes the same name.)
+    return withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
       if (!(await removable())) return false;
       const manifest = await readManifest(this.manifestPath, this.files);
       if (manifest && join(this.folder, manifest.checkpoint) === file.path) await this.files.unlink(this.manifestPath).catch(() => undefined);
+      await this.files.unlink(file.path).catch(() => undefined);
       return true;
     });
-    if (removed) await this.files.unlink(file.path).catch(() => undefined);
-    return removed;
+  }
+
+  /**
+   * Removes a checkpoint file this process wrote and could not use, unless the manifest names a file of
+   * that name (another process's checkpoint of the same LSN, published meanwhile). Under the publishing lock.
+   */
+  async removeUnpublished(file: CheckpointFile): Promise<void> {
+    await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
+      const manifest = await readManifest(this.manifestPath, this.files);
+      if (manifest && join(this.folder, manifest.checkpoint) === file.path) return;
+      await this.files.unlink(file.path).catch(() => undefined);
+    }).catch(() => undefined);
   }
 
   /**

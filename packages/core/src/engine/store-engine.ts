@@ -24,7 +24,7 @@ import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { checkpointDamage, openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import { checkpointDamage, openCheckpointFile, unreadableNewCheckpoint, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -580,7 +580,7 @@ export class StoreEngine<S extends AgentState> {
         // (One saved before, by any process, when nothing it indexes changed since.)
         await this.index.carrySavedForward();
       }
-      return this.truncateLogBefore(before);
+      return (await this.truncateLogBefore(before)).first;
     };
     if (covered > 0) await cutLog(covered + 1);
     if (plan.victims.length > 0) {
@@ -755,7 +755,14 @@ export class StoreEngine<S extends AgentState> {
       }
       // (Read back before it took its name: see `writeCheckpointFile`.)
       file = await this.checkpoints.write(contents, this.codec, onRows);
-      const tables = file.tables(this.codec);
+      let tables: CheckpointTables;
+      try {
+        tables = file.tables(this.codec);
+      } catch (error) {
+        // (Read back whole a moment ago: the disk, not the checkpoint before, is to blame.)
+        await this.checkpoints.removeUnpublished(file);
+        throw unreadableNewCheckpoint(file.path, error);
+      }
       this.memories.rebase(file.memories(this.codec), tables.expiring, tables.namespaces ?? frozen.namespaces);
       this.copiedSinceCheckpoint.dropUpTo(position.lsn);
       this.checkpointFile = file;
@@ -845,8 +852,9 @@ export class StoreEngine<S extends AgentState> {
     try {
       await this.index.savePersistent({ upToDate: true });
       await this.index.carrySavedForward();
-      const first = await this.truncateLogBefore(noted + 1);
-      if (this.historyCovered === noted) this.historyCovered = 0;
+      const { first, capped } = await this.truncateLogBefore(noted + 1);
+      // (Capped at the checkpoint the manifest names: tried again by the next cut.)
+      if (!capped && this.historyCovered === noted) this.historyCovered = 0;
       await this.index.dropSavedBefore(Math.min(noted, first - 1));
     } catch (error) {
       // The checkpoint stands; the history it covers is dropped by a later cut.
@@ -858,11 +866,15 @@ export class StoreEngine<S extends AgentState> {
    * Lets the log drop the records before `lsn`, but never past the checkpoint the manifest names now:
    * one this process wrote may have been found damaged and removed since (by this process or another),
    * while the log still held every record, and the log is then the only copy of what it covered.
-   * Returns the LSN of the first record the log holds afterwards (see `WriteAheadLog.truncateBefore`).
+   * Returns the LSN of the first record the log holds afterwards (see `WriteAheadLog.truncateBefore`),
+   * and whether the cut was held back by that checkpoint.
    */
-  private truncateLogBefore(lsn: number): Promise<number> {
+  private truncateLogBefore(lsn: number): Promise<{ first: number; capped: boolean }> {
     // (Under the publishing lock: a discard of that checkpoint waits, and finds the log cut.)
-    return this.checkpoints.whilePublished(this.wal.header.logId, (published) => this.wal.truncateBefore(Math.max(1, Math.min(lsn, (published?.lsn ?? 0) + 1))));
+    return this.checkpoints.whilePublished(this.wal.header.logId, async (published) => {
+      const bound = Math.max(1, Math.min(lsn, (published?.lsn ?? 0) + 1));
+      return { first: await this.wal.truncateBefore(bound), capped: bound < lsn };
+    });
   }
 
   /** The text of a memory, checked against its block checksum. */

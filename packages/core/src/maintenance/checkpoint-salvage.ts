@@ -35,10 +35,18 @@ export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, bloc
   let lastId = 0;
   const groups = Math.ceil(rows.count / ROWS_PER_CHECK);
   const whole = Array.from({ length: groups }, (_, group) => rows.groupWhole(group * ROWS_PER_CHECK));
-  for (let group = 0; group < groups; group++) {
+  // (A row's namespace is one the checkpoint counted, when it counts them.)
+  const known = tables.namespaces ? new Set(tables.namespaces.keys()) : undefined;
+  const keep = (memory: MemoryRecord) => {
+    entries.push(memory);
+    count(memory.namespace);
+    lastId = memory.id;
+    memoryCount++;
+  };
+  for (let group = 0; group < groups; ) {
     const first = group * ROWS_PER_CHECK;
-    const end = Math.min(first + ROWS_PER_CHECK, rows.count);
     if (whole[group]) {
+      const end = Math.min(first + ROWS_PER_CHECK, rows.count);
       // (Runs of whole groups are copied as one slice.)
       const last = entries.at(-1);
       if (last && 'base' in last && last.to === first) entries[entries.length - 1] = { base: rows, from: last.from, to: end };
@@ -46,12 +54,15 @@ export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, bloc
       for (let index = first; index < end; index++) count(rows.record(index).namespace);
       memoryCount += end - first;
       lastId = rows.idAt(end - 1);
+      group++;
       continue;
     }
+    // A run of damaged groups: the ids of the rows kept lie between those of the whole groups around it.
+    let next = group;
+    while (next < groups && !whole[next]) next++;
+    const end = Math.min(next * ROWS_PER_CHECK, rows.count);
+    const before = next < groups ? rows.idAt(next * ROWS_PER_CHECK) : Number.POSITIVE_INFINITY;
     damagedRows += end - first;
-    // The ids of the rows kept lie between those of the whole groups around them.
-    const nextWhole = whole.indexOf(true, group + 1);
-    const before = nextWhole < 0 ? Number.POSITIVE_INFINITY : rows.idAt(nextWhole * ROWS_PER_CHECK);
     const candidates: MemoryRecord[] = [];
     for (let index = first; index < end; index++) {
       const [previousOffset, previousLength] = index > 0 ? rows.labelsSpan(index - 1) : [0, 0];
@@ -59,17 +70,16 @@ export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, bloc
         lastLsn: file.position.lsn,
         labelsFrom: previousOffset + previousLength,
         labelsTo: index + 1 < rows.count ? rows.labelsSpan(index + 1)[0] : rows.labelsLength,
+        namespaces: known,
         blockWhole,
       });
       if (memory && memory.id > lastId && memory.id < before) candidates.push(memory);
     }
     for (const memory of longestIncreasing(candidates)) {
-      entries.push(memory);
-      count(memory.namespace);
-      lastId = memory.id;
+      keep(memory);
       keptRows++;
-      memoryCount++;
     }
+    group = next;
   }
   await writeCheckpointFile(file.path, {
     logId: file.logId,
@@ -89,22 +99,25 @@ export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, bloc
 
 /**
  * The most rows of `rows` (in row order) whose ids increase: a damaged id out of order costs its own
- * row, not the rows after it.
+ * row, not the rows after it. (Patience sorting: n log n, for a run of any length.)
  */
 function longestIncreasing(rows: readonly MemoryRecord[]): MemoryRecord[] {
-  const length = rows.map(() => 1);
-  const previous = rows.map(() => -1);
+  // tails[k]: the index of the row ending the best run of length k + 1 found so far (smallest last id).
+  const tails: number[] = [];
+  const previous = new Int32Array(rows.length).fill(-1);
   for (let i = 0; i < rows.length; i++) {
-    for (let j = 0; j < i; j++) {
-      if (rows[j]!.id < rows[i]!.id && length[j]! + 1 > length[i]!) {
-        length[i] = length[j]! + 1;
-        previous[i] = j;
-      }
+    const id = rows[i]!.id;
+    let low = 0;
+    let high = tails.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (rows[tails[middle]!]!.id < id) low = middle + 1;
+      else high = middle;
     }
+    if (low > 0) previous[i] = tails[low - 1]!;
+    tails[low] = i;
   }
-  let end = -1;
-  for (let i = 0; i < rows.length; i++) if (end < 0 || length[i]! > length[end]!) end = i;
   const chosen: MemoryRecord[] = [];
-  for (let i = end; i >= 0; i = previous[i]!) chosen.push(rows[i]!);
+  for (let i = tails.length > 0 ? tails[tails.length - 1]! : -1; i >= 0; i = previous[i]!) chosen.push(rows[i]!);
   return chosen.reverse();
 }

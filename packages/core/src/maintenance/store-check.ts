@@ -393,7 +393,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     problem: {
       severity: 'error', kind: 'checkpoint-damaged', file, repairable: false, ...(checkpoint && !fallback ? { salvageable: true } : {}),
       message: `The checkpoint ${file}${fallback} ${why}. The log no longer holds the records before ${firstLsn}, so it is the only copy of what they made: \`memmapfs repair\` keeps it. ${checkpoint
-        ? `An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Restore the store from a backup${fallback ? '' : ", or run `memmapfs repair --salvage`: it backs the checkpoint up and writes it again with every row that reads back whole (its text's checksum and its labels checked; its times cannot be), dropping the memories of the others"}`
+        ? `An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Restore the store from a backup${fallback ? '' : ", or run `memmapfs repair --salvage`: it backs the checkpoint up and writes it again with every row that reads back whole (its text's checksum checked, its labels decoding where its neighbours say; its times, tags and meta cannot be checked), dropping the memories of the others"}`
         : 'An open cannot read it, and the store does not open without it: restore the store from a backup'}.`,
     },
   });
