@@ -637,7 +637,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * every change applied so far, in a file the next open reads in place instead of replaying the log
    * before it. The store writes one on its own as the log grows and on `close()`; call this before
    * handing the folder to processes that must open it fast. Resolves once it is durable. A search
-   * index kept in files (`search: 'segments'`) that this process has loaded is saved too.
+   * index kept in files (`search: 'segments'`) that this process has loaded is saved too, and then,
+   * with `historyRetentionMs`, the log drops the records whose retention is over.
    */
   async checkpoint(): Promise<void> {
     this.assertWritable('checkpoint');

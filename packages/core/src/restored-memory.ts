@@ -47,11 +47,14 @@ function checkRestoredMemory(item: unknown, method: string, maxTextBytes: number
   };
 }
 
-/** A time in ms since the epoch: a finite number. */
+/** A time in ms since the epoch that a `Date` can hold (within ±8.64e15: every reader can show it). */
 function checkTime(value: unknown, what: string, method: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(`${method}: ${what} must be a finite number of milliseconds since the epoch, got ${value === undefined ? 'none' : JSON.stringify(value) ?? typeof value}.`);
+  if (typeof value !== 'number' || !(Math.abs(value) <= MAX_TIME_MS)) throw invalid(`${method}: ${what} must be a number of milliseconds since the epoch that a Date can hold (at most ±8.64e15), got ${value === undefined ? 'none' : JSON.stringify(value) ?? typeof value}.`);
   return value;
 }
+
+/** The largest time (ms from the epoch, either way) a `Date` holds. */
+const MAX_TIME_MS = 8.64e15;
 
 /** An embedding as it was stored: finite numbers, however many (the provider's dimensions are not asked for). */
 function checkRestoredEmbedding(value: unknown, method: string, provider: string): Uint8Array {

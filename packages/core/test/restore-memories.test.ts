@@ -177,6 +177,7 @@ describe('restoreMemories', () => {
       ['an id that is not a positive integer', { id: 1.5, text: 'x', createdAt: past }, 'id must be a positive integer'],
       ['no createdAt', { id: 1, text: 'x' }, 'createdAt must be'],
       ['a time that is not finite', { id: 1, text: 'x', createdAt: past, updatedAt: Number.NaN }, 'updatedAt must be'],
+      ['a time a Date cannot hold (every reader shows it as a date)', { id: 1, text: 'x', createdAt: past, expiresAt: 1e300 }, 'expiresAt must be a number of milliseconds since the epoch that a Date can hold'],
       ['an empty text', { id: 1, text: ' ', createdAt: past }, 'text must not be empty'],
       ['an embedding that is not numbers', { id: 1, text: 'x', createdAt: past, embedding: ['a'] }, 'embedding'],
     ])('%s (INVALID_ARGUMENT)', async (_case, item, message) => {

@@ -256,15 +256,13 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
   }
   await handle.close();
   // Mapped before it takes its name: a writer that publishes a newer checkpoint may remove it by name
-  // at once, and the mapping keeps it readable.
-  // And read back, its header checked and its tables decoded (its rows are checked as they are read),
-  // under its temporary name: a file of the same name another process published meanwhile (same LSN)
-  // is never the one taken away for what this one holds.
+  // at once, and the mapping keeps it readable. Read back there, its header checked and its tables
+  // decoded (its rows are checked as they are read): a file of the same name another process published
+  // meanwhile (same LSN) is never the one taken away for what this one holds.
   let file: CheckpointFile;
   try {
     file = openCheckpointFile(path, reader, temp);
     file.tables(codec);
-    file.memories(codec);
   } catch (error) {
     await files.unlink(temp).catch(() => undefined);
     throw unreadableNewCheckpoint(path, error);

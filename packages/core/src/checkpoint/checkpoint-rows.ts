@@ -153,8 +153,8 @@ export class CheckpointMemories {
   /**
    * Row `index` of a group that fails its check, as a memory record if it reads back whole where it can
    * be checked, else `undefined`: an id and a version that are LSNs with `id ≤ version ≤ lastLsn`, times
-   * a `Date` can hold (an expiry after the creation; not checked against each other otherwise: a
-   * damaged time must not cost an intact text), labels that begin at `labelsFrom` (where the row before
+   * a `Date` can hold (an expiry after the creation: one before it had expired already; not checked
+   * against each other otherwise: a damaged time must not cost an intact text), labels that begin at `labelsFrom` (where the row before
    * ends) or end at `labelsTo` (where the row after begins: rows lie in order in the labels section) and
    * decode, in one of `namespaces` when the checkpoint counts them, and a block `blockWhole` finds whole
    * (its checksum is the row's). What none of these checks (an id or a version still in order, a time,
@@ -337,7 +337,7 @@ export function damaged(what: string, why: string, cause?: unknown): MemMapError
   return new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint is damaged: ${what}: ${why}. Run \`memmapfs verify\`: it says whether the log still holds what the checkpoint covers (then deleting the store's checkpoints folder makes the next open rebuild everything from the log) or not (then the checkpoint is the only copy of those memories: keep it; \`memmapfs repair --salvage\` writes it again with every row that reads back whole).`, { cause, subsystem: 'checkpoint' });
 }
 
-/** Whether `value` is a time a `Date` can hold, at or after 1970 (milliseconds). */
+/** Whether `value` is a time a `Date` can hold (milliseconds from the epoch), as `restoreMemories` accepts. */
 function isTime(value: number): boolean {
-  return value >= 0 && value <= 8.64e15;
+  return Math.abs(value) <= 8.64e15;
 }

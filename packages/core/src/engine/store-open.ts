@@ -236,7 +236,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
           let damagedRows = 0;
           await restoreLostBlocks(blocks!, copies.blocks, () => [...ranges.all(), ...engine!.checkpointRefs((rows) => (damagedRows += rows))]);
           if (damagedRows > 0) {
-            process.emitWarning(`${damagedRows} rows of the checkpoint ${checkpoint?.path ?? ''} are damaged (the memories they hold cannot be read): blocks a crash took were put back without checking them against those rows. Run \`memmapfs verify\`.`, { code: 'MEMMAPFS_CHECKPOINT_DAMAGED' });
+            process.emitWarning(`${damagedRows} rows of the checkpoint ${checkpoint?.path ?? ''} are damaged (the memories they hold cannot be read): blocks a crash took were put back without checking them against those rows. Run \`memmapfs verify\`; \`memmapfs repair --salvage\` keeps those of them that read back whole.`, { code: 'MEMMAPFS_CHECKPOINT_DAMAGED' });
           }
         }
       },

@@ -37,9 +37,11 @@ export interface RepairOptions extends StoreCheckOptions {
   /**
    * A damaged checkpoint the log can no longer stand in for (it dropped the records before it) is kept
    * by default: it is the only copy of what it holds. With `salvage`, it is backed up, then written
-   * again with every row that reads back whole where it can be checked (in order, its labels decoding,
-   * its block's checksum matching; its times and version cannot be checked), and without the others:
-   * the memories they held are gone, and the store reads, lists, checkpoints and compacts again.
+   * again with every row that reads back whole where it can be checked (its id and version LSNs in
+   * order, its times ones a `Date` can hold, its labels where its neighbours say, decoding, in a
+   * namespace the checkpoint counts, its block's checksum matching; its times, tags and meta otherwise
+   * as they read), and without the others: the memories they held are gone, and the store reads,
+   * lists, checkpoints and compacts again.
    * Default `false`.
    */
   salvage?: boolean;
