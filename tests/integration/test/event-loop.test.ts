@@ -16,8 +16,9 @@ it('keeps the event loop free during a burst of durable appends', async () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
     histogram.enable();
-    // Turns of the event loop while each burst's commits are in flight: a batch goes through the
-    // thread pool, so it cannot end without one (a write from the event loop would leave none).
+    // Turns of the event loop while each burst's commits are in flight. (A burst may have none: lone
+    // commits are written from the event loop for up to CommitWrites' runMs after its last turn, and a
+    // quick burst can be all lone commits within that. Over all ten, the bound gives turns.)
     let turns = 0;
     let counting = true;
     const countTurns = (): void => {
@@ -45,7 +46,7 @@ it('keeps the event loop free during a burst of durable appends', async () => {
     // (The delays are reported, not asserted: they measure the machine as much as the store.)
     console.log(`740 durable appends in ${elapsed.toFixed(0)} ms; event-loop delay p99 ${p99Ms.toFixed(2)} ms, max ${maxMs.toFixed(2)} ms; 1 ms timer fired ${ticks} times; turns during each burst ${turnsInBurst.join(', ')}`);
     // Timers keep firing while commits are in flight: the fsyncs run on libuv's thread pool.
-    for (const count of turnsInBurst) expect(count).toBeGreaterThan(0);
+    expect(turnsInBurst.reduce((sum, count) => sum + count, 0)).toBeGreaterThan(0);
     expect(ticks).toBeGreaterThan(elapsed / 20);
     expect(fs.stats().memories).toBe(741);
   } finally {
