@@ -105,7 +105,7 @@ describe('a checkpoint that copies rows of the last one', () => {
             const frozen = table.freeze();
             expect(frozen.count).toBe(model.size);
             const copiedPath = join(dir, `copied-${round}`);
-            const file = await writeCheckpointFile(copiedPath, contents(frozen.count, frozen.entries, frozen.namespaces), codec, files, 'read');
+            const { file } = await writeCheckpointFile(copiedPath, contents(frozen.count, frozen.entries, frozen.namespaces), codec, files, 'read');
             const afreshPath = join(dir, `afresh-${round}`);
             const inOrder = [...model.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);
             await writeCheckpointFile(afreshPath, contents(inOrder.length, () => inOrder, frozen.namespaces), codec, files, 'read');

@@ -127,7 +127,7 @@ export type CheckpointRowsProgress = (written: number, total: number) => void;
  * Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced.
  * `onRows` hears of the rows written every `REPORT_ROWS` rows and when the last is.
  */
-export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read' = 'auto', onRows?: CheckpointRowsProgress): Promise<CheckpointFile> {
+export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read' = 'auto', onRows?: CheckpointRowsProgress): Promise<WrittenCheckpoint> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomHex(6)}.tmp`);
   const handle = await files.open(temp, 'w');
   try {
@@ -260,25 +260,31 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
   // decoded (its rows are checked as they are read): a file of the same name another process published
   // meanwhile (same LSN) is never the one taken away for what this one holds.
   let file: CheckpointFile;
+  let tables: CheckpointTables;
   try {
     file = openCheckpointFile(path, reader, temp);
-    file.tables(codec);
+    tables = file.tables(codec);
   } catch (error) {
     await files.unlink(temp).catch(() => undefined);
     throw unreadableNewCheckpoint(path, error);
   }
   await files.rename(temp, path);
   await syncFolder(dirname(path), files);
-  return file;
+  return { file, tables };
+}
+
+/** A checkpoint just written: the file, and its tables as they were read back from it. */
+export interface WrittenCheckpoint {
+  readonly file: CheckpointFile;
+  readonly tables: CheckpointTables;
 }
 
 /**
  * The error for a checkpoint this process just wrote (at `path`, under its temporary name still) that
  * does not read back as written: `IO_ERROR`, not `CHECKPOINT_CORRUPT`, which says the checkpoint the
- * store stands on is damaged. Its file is removed (unless another process's of that name was published);
- * the one before stands.
+ * store stands on is damaged. Its temporary file is removed; the one before stands.
  */
-export function unreadableNewCheckpoint(path: string, cause: unknown): MemMapError {
+function unreadableNewCheckpoint(path: string, cause: unknown): MemMapError {
   return new MemMapError('IO_ERROR', `The checkpoint ${path} just written does not read back as it was written (${describeThrown(cause)}): it was removed, and the checkpoint before it (if any) stands; the log still holds every change. The disk or the file system may be failing: check the system log (\`dmesg\`), then run \`memmapfs verify\`.`, { cause, subsystem: 'checkpoint' });
 }
 

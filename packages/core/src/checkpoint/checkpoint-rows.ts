@@ -99,14 +99,7 @@ export class CheckpointMemories {
   /** How many rows lie in groups that fail their check (every group is checked again). */
   unreadableRows(): number {
     let rows = 0;
-    for (let first = 0; first < this.count; first += ROWS_PER_CHECK) {
-      try {
-        this.check(first, true);
-      } catch (error) {
-        if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
-        rows += Math.min(ROWS_PER_CHECK, this.count - first);
-      }
-    }
+    for (let first = 0; first < this.count; first += ROWS_PER_CHECK) if (!this.groupWhole(first)) rows += Math.min(ROWS_PER_CHECK, this.count - first);
     return rows;
   }
 
@@ -117,10 +110,7 @@ export class CheckpointMemories {
   *checkedRefs(onDamaged: (rows: number) => void): IterableIterator<BlockRef> {
     for (let first = 0; first < this.count; first += ROWS_PER_CHECK) {
       const end = Math.min(first + ROWS_PER_CHECK, this.count);
-      try {
-        this.check(first);
-      } catch (error) {
-        if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
+      if (!this.groupWhole(first, false)) {
         onDamaged(end - first);
         continue;
       }
@@ -128,10 +118,10 @@ export class CheckpointMemories {
     }
   }
 
-  /** Whether the group of rows `index` belongs to passes its check (checked again). */
-  groupWhole(index: number): boolean {
+  /** Whether the group of rows `index` belongs to passes its check (checked again, unless `again` is false). */
+  groupWhole(index: number, again = true): boolean {
     try {
-      this.check(index, true);
+      this.check(index, again);
       return true;
     } catch (error) {
       if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
@@ -173,7 +163,7 @@ export class CheckpointMemories {
     const [labelsOffset, labelsLength] = this.labelsSpan(index);
     // (Either side: a neighbour whose own span is damaged must not cost this row.)
     if ((labelsOffset !== check.labelsFrom && labelsOffset + labelsLength !== check.labelsTo) || labelsOffset < 0 || labelsOffset + labelsLength > this.labels.length) return undefined;
-    const ref: BlockRef = { chunk: rows.readUInt32LE(at + CHUNK), offset: rows.readDoubleLE(at + BLOCK_OFFSET), length: rows.readUInt32LE(at + BLOCK_LENGTH), crc: rows.readUInt32LE(at + BLOCK_CRC) };
+    const ref = this.rawRef(at);
     if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || !check.blockWhole(ref)) return undefined;
     let labels: Pick<MemoryRecord, 'tags' | 'namespace' | 'meta' | 'embedding'>;
     try {
@@ -262,7 +252,11 @@ export class CheckpointMemories {
   /** The block reference of row `index` (no labels decoded). */
   refAt(index: number): BlockRef {
     this.check(index);
-    const at = index * ROW_SIZE;
+    return this.rawRef(index * ROW_SIZE);
+  }
+
+  /** The block reference of the row at byte `at`, unchecked. */
+  private rawRef(at: number): BlockRef {
     return { chunk: this.rows.readUInt32LE(at + CHUNK), offset: this.rows.readDoubleLE(at + BLOCK_OFFSET), length: this.rows.readUInt32LE(at + BLOCK_LENGTH), crc: this.rows.readUInt32LE(at + BLOCK_CRC) };
   }
 

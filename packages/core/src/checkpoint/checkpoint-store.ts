@@ -3,7 +3,7 @@ import { syncFolder, type WalPosition } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
-import { openCheckpointFile, readCheckpointHeader, writeCheckpointFile, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress } from './checkpoint-file.js';
+import { openCheckpointFile, readCheckpointHeader, writeCheckpointFile, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type WrittenCheckpoint } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, readManifest, writeManifest } from './checkpoint-manifest.js';
 import { withFileLock } from '../engine/file-lock.js';
 
@@ -84,18 +84,6 @@ export class CheckpointStore {
   }
 
   /**
-   * Removes a checkpoint file this process wrote and could not use, unless the manifest names a file of
-   * that name (another process's checkpoint of the same LSN, published meanwhile). Under the publishing lock.
-   */
-  async removeUnpublished(file: CheckpointFile): Promise<void> {
-    await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
-      const manifest = await readManifest(this.manifestPath, this.files);
-      if (manifest && join(this.folder, manifest.checkpoint) === file.path) return;
-      await this.files.unlink(file.path).catch(() => undefined);
-    }).catch(() => undefined);
-  }
-
-  /**
    * Runs `body` with the position of the checkpoint the manifest names (see `publishedPosition`), under
    * the publishing lock: no checkpoint is published or discarded until it is done. For a cut of the log,
    * which must not go past a checkpoint a discard is removing.
@@ -104,8 +92,11 @@ export class CheckpointStore {
     return withFileLock(`${this.manifestPath}.lock`, this.files, async () => body(await this.publishedPosition(logId)));
   }
 
-  /** Writes a checkpoint file (not yet published) and returns it mapped; `onRows` hears how many rows are written. */
-  async write(contents: CheckpointContents, codec: Codec, onRows?: CheckpointRowsProgress): Promise<CheckpointFile> {
+  /**
+   * Writes a checkpoint file (not yet published) and returns it mapped, with its tables as read back;
+   * `onRows` hears how many rows are written.
+   */
+  async write(contents: CheckpointContents, codec: Codec, onRows?: CheckpointRowsProgress): Promise<WrittenCheckpoint> {
     const path = join(this.folder, checkpointFileName(contents.position.lsn));
     try {
       await this.ensureFolder();

@@ -57,7 +57,7 @@ function warnNotCompacted(): void {
 
 /**
  * A save's options: `purge` (after `compact({ erase: true })`), `compact` (its space given back too),
- * `upToDate` (a compacting save waits a bounded time for the changes waiting), `closing`.
+ * `upToDate` (the save waits at most `UP_TO_DATE_WAIT_MS` for the changes waiting, else saves nothing), `closing`.
  */
 interface SaveOptions {
   purge?: boolean;
@@ -313,13 +313,9 @@ export class SearchIndex {
   async savePersistent(options: { compact?: boolean; upToDate?: boolean } = {}): Promise<void> {
     if (this.host.closing || !this.indexLoaded || !this.persistent) return;
     try {
-      if (!options.upToDate) {
-        await this.drain();
-      } else if (!(await this.drainWithin(UP_TO_DATE_WAIT_MS))) {
-        if (options.compact) warnNotCompacted();
-        return;
-      }
-      await this.save(options.compact ? { compact: true, upToDate: options.upToDate === true } : {});
+      // (With `upToDate`, the save waits for the changes itself, a bounded time.)
+      if (!options.upToDate) await this.drain();
+      await this.save({ ...(options.compact ? { compact: true } : {}), ...(options.upToDate ? { upToDate: true } : {}) });
     } catch (error) {
       process.emitWarning(`The search index was not ${options.compact ? 'compacted' : 'saved'} (it is saved again later, or rebuilt from the log): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     }
@@ -690,10 +686,9 @@ export class SearchIndex {
     // A purge works on the index as it stands: loaded (again) first if a newer purge had unloaded it
     // (closing or not: that purge may predate deletions this one must erase).
     if (options.purge && !this.indexLoaded) await this.ensureLoaded();
-    if (options.compact && options.upToDate && !options.purge) {
-      // (Changes that came since the wait before: as long again at most, then no compacting save.)
+    if (options.upToDate && !options.purge) {
       if (!(await this.drainWithin(UP_TO_DATE_WAIT_MS))) {
-        warnNotCompacted();
+        if (options.compact) warnNotCompacted();
         return;
       }
     } else if (options.purge || options.compact) {

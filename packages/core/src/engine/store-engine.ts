@@ -24,7 +24,7 @@ import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { checkpointDamage, openCheckpointFile, unreadableNewCheckpoint, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import { checkpointDamage, openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -754,15 +754,9 @@ export class StoreEngine<S extends AgentState> {
         }
       }
       // (Read back before it took its name: see `writeCheckpointFile`.)
-      file = await this.checkpoints.write(contents, this.codec, onRows);
-      let tables: CheckpointTables;
-      try {
-        tables = file.tables(this.codec);
-      } catch (error) {
-        // (Read back whole a moment ago: the disk, not the checkpoint before, is to blame.)
-        await this.checkpoints.removeUnpublished(file);
-        throw unreadableNewCheckpoint(file.path, error);
-      }
+      const written = await this.checkpoints.write(contents, this.codec, onRows);
+      file = written.file;
+      const tables = written.tables;
       this.memories.rebase(file.memories(this.codec), tables.expiring, tables.namespaces ?? frozen.namespaces);
       this.copiedSinceCheckpoint.dropUpTo(position.lsn);
       this.checkpointFile = file;

@@ -141,9 +141,7 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
       if (error.code !== 'ENOENT') throw error;
     });
     await syncFolder(layout.index, files).catch(() => undefined);
-    backup = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    await files.mkdir(backup, { recursive: true });
-    await syncFolder(layout.root, files);
+    backup = await makeBackupFolder(layout, files);
     // The backup is durable before the log it keeps is replaced.
     await createFileDurably(join(backup, 'state.wal'), image, files);
     let rewritten: Buffer;
@@ -208,16 +206,20 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   return { actions, backup, after };
 }
 
+/** Makes a `repair-backup-<time>` folder in the store, durable in it, for the files a repair replaces. */
+async function makeBackupFolder(layout: StoreLayout, files: StoreFileSystem): Promise<string> {
+  const folder = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  await files.mkdir(folder, { recursive: true });
+  await syncFolder(layout.root, files);
+  return folder;
+}
+
 /**
  * Backs the damaged checkpoint at `path` up (into `backup`, made when missing), then writes it again
  * without the rows that do not read back whole (`salvageCheckpoint`). Returns what it did, in a sentence.
  */
 async function salvageKeptCheckpoint(path: string, layout: StoreLayout, codec: Codec, files: StoreFileSystem, backup: string | undefined): Promise<{ action: string; backup: string }> {
-  const folder = backup ?? join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  if (!backup) {
-    await files.mkdir(folder, { recursive: true });
-    await syncFolder(layout.root, files);
-  }
+  const folder = backup ?? (await makeBackupFolder(layout, files));
   const name = basename(path);
   // The original is durable in the backup before its place is taken.
   await createFileDurably(join(folder, name), await files.readFile(path), files);
