@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { installedPackageFolder, loadNativeAddon } from '@memmapfs/wal';
 
 /** The package that holds the memory mappings (an optional dependency); named in every message about them. */
 export const MMAP_PACKAGE = '@riaskov/mmap-io';
@@ -30,8 +32,7 @@ let warnedMapFailed = false;
 export function loadMmap(): MmapBinding | null {
   if (binding !== undefined) return binding;
   try {
-    const require = createRequire(import.meta.url);
-    const mod = (loadAddonDirectly(require) ?? require(MMAP_PACKAGE)) as MmapBinding & { default?: MmapBinding };
+    const mod = (loadAddonDirectly() ?? createRequire(import.meta.url)(MMAP_PACKAGE)) as MmapBinding & { default?: MmapBinding };
     binding = mod.default ?? mod;
     if (typeof binding.map !== 'function') throw new Error(`${MMAP_PACKAGE} has no map()`);
   } catch (error) {
@@ -45,23 +46,26 @@ export function loadMmap(): MmapBinding | null {
  * The package's native addon, loaded from where its `binary.module_path` puts it, without the package's
  * entry point: that requires @mapbox/node-pre-gyp to find the file, which loads npmlog, gauge, semver,
  * readable-stream and more (a few MiB of heap and code in every process that maps a file). `undefined`
- * when the file is not there (another runtime's ABI, a build elsewhere): the entry point then finds it.
+ * when the package or the file is not there (another runtime's ABI, a build elsewhere): the entry point
+ * then finds it, or says why not.
  */
-function loadAddonDirectly(require: NodeJS.Require): MmapBinding | undefined {
+function loadAddonDirectly(): MmapBinding | undefined {
   try {
-    const manifest = require(`${MMAP_PACKAGE}/package.json`) as { binary?: { module_name?: string; module_path?: string } };
+    const folder = installedPackageFolder(dirname(fileURLToPath(import.meta.url)), MMAP_PACKAGE);
+    if (folder === undefined) return undefined;
+    const manifest = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { binary?: { module_name?: string; module_path?: string } };
     const name = manifest.binary?.module_name;
     const template = manifest.binary?.module_path;
     if (!name || !template) return undefined;
-    const folder = template
+    const modulePath = template
       .replace('{configuration}', 'Release')
       .replace('{node_abi}', `node-v${process.versions.modules}`)
       .replace('{platform}', process.platform)
       .replace('{arch}', process.arch);
-    if (/[{}]/.test(folder)) return undefined;
-    const file = join(dirname(require.resolve(`${MMAP_PACKAGE}/package.json`)), folder, `${name}.node`);
+    if (/[{}]/.test(modulePath)) return undefined;
+    const file = join(folder, modulePath, `${name}.node`);
     if (!existsSync(file)) return undefined;
-    return require(file) as MmapBinding;
+    return loadNativeAddon(file) as MmapBinding;
   } catch {
     return undefined;
   }

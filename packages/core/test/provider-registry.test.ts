@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +75,46 @@ describe('provider registry', () => {
     expect(opened!.message).toContain('npm install @memmapfs/search-orama');
     expect(fresh).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(fresh!.message).toContain('npm install @memmapfs/codec-msgpack');
+  });
+
+  it('loads adapters installed beside the application, where core cannot see them, without a lookup that fails', async () => {
+    // The layout of pnpm and other strict installs: the application's node_modules holds the adapters,
+    // core's folders do not. A lookup that fails costs Node a thrown error decorated with CommonJS hints
+    // (milliseconds at every open), so the resolver hook below counts the failed ones.
+    const dir = await mkdtemp(join(tmpdir(), 'memmapfs-app-adapters-'));
+    const packages = fileURLToPath(new URL('../../', import.meta.url));
+    await mkdir(join(dir, 'node_modules', '@memmapfs'), { recursive: true });
+    for (const name of ['codec-msgpack', 'search-flexsearch']) await symlink(join(packages, name), join(dir, 'node_modules', '@memmapfs', name), 'dir');
+    const hooks = join(dir, 'count-failed-lookups.mjs');
+    await writeFile(hooks, `
+      export async function resolve(specifier, context, next) {
+        try { return await next(specifier, context); } catch (error) {
+          if (specifier.startsWith('@memmapfs/')) console.log('FAILED ' + specifier);
+          throw error;
+        }
+      }
+    `);
+    const script = join(dir, 'open.mts');
+    const core = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+    await writeFile(script, `
+      import { register } from 'node:module';
+      register(${JSON.stringify(pathToFileURL(hooks).href)});
+      const { MemMapFS } = await import(${JSON.stringify(pathToFileURL(core).href)});
+      const created = await MemMapFS.init('store', { search: 'flexsearch' });
+      await created.appendMemory('adapters found beside the application');
+      await created.close();
+      const opened = await MemMapFS.init('store');
+      const hits = await opened.queryMemory('beside');
+      console.log('STATS ' + JSON.stringify({ ...opened.stats(), hits: hits.length }));
+      await opened.close();
+    `);
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    const result = spawnSync(process.execPath, ['--conditions=dev-source', '--import', pathToFileURL(tsx).href, script], { cwd: dir, encoding: 'utf8', env: withoutNodePath() });
+    await rm(dir, { recursive: true, force: true });
+    expect(result.status, result.stderr).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(JSON.parse(lines.find((line) => line.startsWith('STATS '))!.slice(6))).toMatchObject({ codec: 'msgpack', search: 'flexsearch', hits: 1 });
+    expect(lines.filter((line) => line.startsWith('FAILED '))).toEqual([]);
   });
 
   it('says which names exist when a name is unknown', async () => {

@@ -16,6 +16,7 @@ export { encodeFrames, encodeLogImage } from './log-image.js';
 export type { RecordToFrame } from './log-image.js';
 export { crc32c } from './crc32c.js';
 export { LOCK_PACKAGE, loadLockBinding, lockAddonAdvice } from './lock-binding.js';
+export { installedPackageFolder, loadNativeAddon } from './installed-addon.js';
 export type { LockBinding } from './lock-binding.js';
 export { listSealedSegments, sealedSegmentPath, segmentFileName } from './log-segments.js';
 export type { SegmentHeader } from './wal-header.js';

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { installedPackageFolder, loadNativeAddon } from './installed-addon.js';
 
 /** The package that holds the native file locks; named in every error about them. */
 export const LOCK_PACKAGE = 'fs-native-extensions';
@@ -68,8 +70,8 @@ function nativeLocks(): NativeLocks {
   if (process.platform === 'linux' && existsSync('/etc/alpine-release')) return require(LOCK_PACKAGE) as NativeLocks;
   let locks: AddonLocks;
   try {
-    const folder = dirname(require.resolve(`${LOCK_PACKAGE}/package.json`));
-    locks = require(join(folder, 'prebuilds', `${process.platform}-${process.arch}`, `${LOCK_PACKAGE}.node`)) as AddonLocks;
+    const folder = installedPackageFolder(dirname(fileURLToPath(import.meta.url)), LOCK_PACKAGE) ?? dirname(require.resolve(`${LOCK_PACKAGE}/package.json`));
+    locks = loadNativeAddon(join(folder, 'prebuilds', `${process.platform}-${process.arch}`, `${LOCK_PACKAGE}.node`)) as AddonLocks;
   } catch {
     return require(LOCK_PACKAGE) as NativeLocks;
   }

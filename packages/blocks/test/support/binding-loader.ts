@@ -14,21 +14,36 @@ const loader = Module as unknown as { _load: Load };
  */
 export function useBindingLoader(): { blocksWithBinding: (give: (load: () => unknown) => unknown) => Promise<typeof import('@memmapfs/blocks')> } {
   let originalLoad: Load;
+  const originalDlopen = process.dlopen;
   beforeEach(() => {
     originalLoad = loader._load;
     vi.resetModules();
   });
   afterEach(() => {
     loader._load = originalLoad;
+    process.dlopen = originalDlopen;
     vi.restoreAllMocks();
     vi.resetModules();
   });
   return {
     async blocksWithBinding(give) {
+      // The package's addon, which `@memmapfs/blocks` loads straight from its file, is refused unless
+      // the package's entry point (which `give` stands in for) loads it: the package then loads as
+      // through its entry point.
+      let throughEntryPoint = 0;
+      process.dlopen = function (module, filename, ...flags) {
+        if (throughEntryPoint === 0 && /mmap[-_]io/.test(filename)) throw new Error(`Cannot find module '${filename}'`);
+        return originalDlopen.call(this, module, filename, ...flags);
+      };
       loader._load = function (request, parent, isMain) {
-        const load = () => originalLoad.call(this, request, parent, isMain);
-        // The package's own files (its addon is found directly through its package.json) are refused,
-        // so that the package loads through its entry point, which `give` stands in for.
+        const load = () => {
+          throughEntryPoint += 1;
+          try {
+            return originalLoad.call(this, request, parent, isMain);
+          } finally {
+            throughEntryPoint -= 1;
+          }
+        };
         if (request.startsWith(`${BINDING}/`)) throw new Error(`Cannot find module '${request}'`);
         return request === BINDING ? give(load) : load();
       };

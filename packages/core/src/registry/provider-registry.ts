@@ -1,12 +1,12 @@
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider, SearchProviderSpec } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { searchProviderSpec } from './provider-spec.js';
 import type { CborCodecOptions, FlexSearchProviderOptions, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './builtin-options.js';
-import { describeThrown } from '@memmapfs/wal';
+import { describeThrown, installedPackageFolder } from '@memmapfs/wal';
 
 /** Options an adapter accepts when it is chosen by name. */
 export type AdapterOptions = Record<string, unknown>;
@@ -167,8 +167,13 @@ export function isKnownSearchProvider(name: string): name is SearchProviderName 
   return builtinSearchProviders.has(name) || searchFactories.has(name);
 }
 
+/** The folder of core's own module: where an `import()` of an adapter by its bare name starts looking. */
+const coreFolder = dirname(fileURLToPath(import.meta.url));
+
 /** Throws `ADAPTER_NOT_INSTALLED` when `pkg` cannot be found from core or from the application's folder (nothing is loaded). */
 function assertInstalled(pkg: string, name: string, kind: string): void {
+  if (installedPackageFolder(coreFolder, pkg) !== undefined || installedPackageFolder(process.cwd(), pkg) !== undefined) return;
+  // In neither folder: Node's own resolution decides (NODE_PATH, a loader, a test runner's transform).
   try {
     // (Absent where modules are not loaded by Node itself, e.g. under a test runner's transform.)
     if (typeof import.meta.resolve === 'function') {
@@ -176,7 +181,7 @@ function assertInstalled(pkg: string, name: string, kind: string): void {
       return;
     }
   } catch {
-    // Not visible from core (strict layouts): from the application's folder, as importAdapter does.
+    // Not visible from core: from the application's folder, as importAdapter does.
   }
   try {
     createRequire(join(process.cwd(), 'package.json')).resolve(pkg);
@@ -246,23 +251,25 @@ async function loadBuiltinFactory(name: string, kind: string): Promise<(options?
 }
 
 /**
- * Loads an adapter package. First as a plain import (hoisted installs, or an adapter declared next to
- * core), then from the application's own folder (strict layouts such as pnpm's, where core cannot see
- * its siblings).
+ * Loads an adapter package: as a plain import from core (hoisted installs, or an adapter declared next to
+ * core), or from the application's own folder (strict layouts such as pnpm's, where core cannot see
+ * its siblings). Core's first, unless only the application's folder holds the package: a failed import
+ * costs a thrown error.
  */
 async function importAdapter(pkg: string, name: string, kind: string): Promise<unknown> {
-  try {
-    return await import(pkg);
-  } catch (first) {
-    if (!isModuleNotFound(first, pkg)) throw wrapLoadError(first, pkg);
+  const fromCore = () => import(pkg);
+  const fromApplication = () => import(pathToFileURL(createRequire(join(process.cwd(), 'package.json')).resolve(pkg)).href);
+  const onlyApplication = installedPackageFolder(coreFolder, pkg) === undefined && installedPackageFolder(process.cwd(), pkg) !== undefined;
+  let notFound: unknown;
+  for (const load of onlyApplication ? [fromApplication, fromCore] : [fromCore, fromApplication]) {
+    try {
+      return await load();
+    } catch (error) {
+      if (!isModuleNotFound(error, pkg)) throw wrapLoadError(error, pkg);
+      notFound = error;
+    }
   }
-  try {
-    const resolved = createRequire(join(process.cwd(), 'package.json')).resolve(pkg);
-    return await import(pathToFileURL(resolved).href);
-  } catch (second) {
-    if (!isModuleNotFound(second, pkg)) throw wrapLoadError(second, pkg);
-    throw new MemMapError('ADAPTER_NOT_INSTALLED', `The ${kind} '${name}' needs ${pkg}, which is not installed. Install it (npm install ${pkg}) or pass another ${kind}.`, { cause: second, subsystem: 'registry' });
-  }
+  throw new MemMapError('ADAPTER_NOT_INSTALLED', `The ${kind} '${name}' needs ${pkg}, which is not installed. Install it (npm install ${pkg}) or pass another ${kind}.`, { cause: notFound, subsystem: 'registry' });
 }
 
 function isModuleNotFound(error: unknown, pkg: string): boolean {
