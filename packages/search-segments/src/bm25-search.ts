@@ -87,74 +87,102 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
     for (let base = 0; base < segment.docCount; base += window) {
       const end = Math.min(base + window, segment.docCount);
       // (A term holds a row once: a window's postings of one term fit the copies, whatever the window.)
-      if (required > 0) {
-        let count = labelCursors[0]!.readUntil(end, rows, frequencies);
-        for (let i = 0; i < count; i++) mask[rows[i]! - base] = 1;
-        for (let k = 1; k < required; k++) {
-          count = labelCursors[k]!.readUntil(end, rows, frequencies);
-          for (let i = 0; i < count; i++) if (mask[rows[i]! - base] === k) mask[rows[i]! - base] = k + 1;
-        }
-      }
+      if (required > 0) maskLabelled(labelCursors, end, base, rows, frequencies, mask);
       let touchedCount = 0;
       for (let w = 0; w < wordCursors.length; w++) {
         const cursors = wordCursors[w]!;
-        let count = 0;
-        if (cursors.length === 1) {
-          count = cursors[0]!.readUntil(end, rows, frequencies);
-        } else if (cursors.length > 1) {
-          // The terms a prefix matches: their frequencies summed by row, then scored as one word's.
-          let grouped = 0;
-          for (const cursor of cursors) {
-            const read = cursor.readUntil(end, rows, frequencies);
-            for (let i = 0; i < read; i++) {
-              const r = rows[i]! - base;
-              if (sums[r] === 0) group[grouped++] = r;
-              sums[r] = sums[r]! + frequencies[i]!;
-            }
-          }
-          for (let i = 0; i < grouped; i++) {
-            const r = group[i]!;
-            rows[i] = base + r;
-            frequencies[i] = sums[r]!;
-            sums[r] = 0;
-          }
-          count = grouped;
-        }
-        const weight = idf[w]!;
-        for (let i = 0; i < count; i++) {
-          const row = rows[i]!;
-          const r = row - base;
-          if (required > 0 && mask[r] !== required) continue;
-          if (matched[r] === 0) touched[touchedCount++] = r;
-          const frequency = frequencies[i]!;
-          const norm = K1 * (1 - B + (B * segment.lengthAt(row)) / averageLength);
-          scores[r] = scores[r]! + (weight * frequency * (K1 + 1)) / (frequency + norm);
-          matched[r] = matched[r]! + 1;
-        }
+        // The terms a prefix matches: their frequencies summed by row, then scored as one word's.
+        const count = cursors.length === 1 ? cursors[0]!.readUntil(end, rows, frequencies) : cursors.length > 1 ? sumByRow(cursors, end, base, rows, frequencies, sums, group) : 0;
+        touchedCount = scorePostings(segment, count, base, idf[w]!, averageLength, required, rows, frequencies, mask, scores, matched, touched, touchedCount);
       }
-      let k = 0;
       try {
-        for (; k < touchedCount; k++) {
-          const r = touched[k]!;
-          const score = scores[r]!;
-          const all = query.match !== 'all' || matched[r] === words.length;
-          scores[r] = 0;
-          matched[r] = 0;
-          if (!all || !best.wouldTake(score)) continue;
-          const id = segment.idAt(base + r);
-          if (!isDead(s, base + r, id)) best.offer(id, score);
-        }
+        offerTouched(segment, s, base, touchedCount, query.match === 'all' ? words.length : 0, touched, scores, matched, best, isDead);
       } finally {
-        // The arrays are shared by every query: left zero even when `isDead` throws.
-        for (; k < touchedCount; k++) {
-          scores[touched[k]!] = 0;
-          matched[touched[k]!] = 0;
-        }
         if (required > 0) mask.fill(0, 0, end - base);
       }
     }
   });
   return best.sorted();
+}
+
+// The loops over a window's postings are functions of their own, of typed arrays and numbers: small
+// enough that V8 optimizes them within the first query. As one closure, its optimized compile took
+// tens of milliseconds on a background thread while the first query ran on in the interpreter, which
+// boxes every intermediate number of the scores (megabytes of garbage, scavenges).
+
+/** Marks in `mask` the rows of the window `[base, end)` that hold every label: 1 + the count of labels held so far, in order. */
+function maskLabelled(labelCursors: readonly PostingsCursor[], end: number, base: number, rows: Int32Array, frequencies: Int32Array, mask: Uint16Array): void {
+  let count = labelCursors[0]!.readUntil(end, rows, frequencies);
+  for (let i = 0; i < count; i++) mask[rows[i]! - base] = 1;
+  for (let k = 1; k < labelCursors.length; k++) {
+    count = labelCursors[k]!.readUntil(end, rows, frequencies);
+    for (let i = 0; i < count; i++) if (mask[rows[i]! - base] === k) mask[rows[i]! - base] = k + 1;
+  }
+}
+
+/** Copies into `rows` and `frequencies` the window's rows that hold any of the cursors' terms, each with its frequencies summed; returns how many. */
+function sumByRow(cursors: readonly PostingsCursor[], end: number, base: number, rows: Int32Array, frequencies: Int32Array, sums: Uint32Array, group: Int32Array): number {
+  let grouped = 0;
+  for (const cursor of cursors) {
+    const read = cursor.readUntil(end, rows, frequencies);
+    for (let i = 0; i < read; i++) {
+      const r = rows[i]! - base;
+      if (sums[r] === 0) group[grouped++] = r;
+      sums[r] = sums[r]! + frequencies[i]!;
+    }
+  }
+  for (let i = 0; i < grouped; i++) {
+    const r = group[i]!;
+    rows[i] = base + r;
+    frequencies[i] = sums[r]!;
+    sums[r] = 0;
+  }
+  return grouped;
+}
+
+/**
+ * Adds one word's BM25 terms for its `count` postings (in `rows` and `frequencies`) to the window's
+ * scores, the rows that lack a label left out; returns the count of rows touched, those new to the
+ * window noted in `touched`.
+ */
+function scorePostings(segment: SearchableSegment, count: number, base: number, weight: number, averageLength: number, required: number, rows: Int32Array, frequencies: Int32Array, mask: Uint16Array, scores: Float64Array, matched: Uint16Array, touched: Int32Array, touchedCount: number): number {
+  for (let i = 0; i < count; i++) {
+    const row = rows[i]!;
+    const r = row - base;
+    if (required > 0 && mask[r] !== required) continue;
+    if (matched[r] === 0) touched[touchedCount++] = r;
+    const frequency = frequencies[i]!;
+    const norm = K1 * (1 - B + (B * segment.lengthAt(row)) / averageLength);
+    scores[r] = scores[r]! + (weight * frequency * (K1 + 1)) / (frequency + norm);
+    matched[r] = matched[r]! + 1;
+  }
+  return touchedCount;
+}
+
+/**
+ * Offers the window's touched rows to `best` (those matching every word when `wordsRequired` is not
+ * 0, and not dead), and leaves their scores and counts zero for the next window, even when `isDead` throws.
+ */
+function offerTouched(segment: SearchableSegment, s: number, base: number, touchedCount: number, wordsRequired: number, touched: Int32Array, scores: Float64Array, matched: Uint16Array, best: TopHits, isDead: (segment: number, row: number, id: number) => boolean): void {
+  let k = 0;
+  try {
+    for (; k < touchedCount; k++) {
+      const r = touched[k]!;
+      const score = scores[r]!;
+      const all = wordsRequired === 0 || matched[r] === wordsRequired;
+      scores[r] = 0;
+      matched[r] = 0;
+      if (!all || !best.wouldTake(score)) continue;
+      const id = segment.idAt(base + r);
+      if (!isDead(s, base + r, id)) best.offer(id, score);
+    }
+  } finally {
+    // The arrays are shared by every query.
+    for (; k < touchedCount; k++) {
+      scores[touched[k]!] = 0;
+      matched[touched[k]!] = 0;
+    }
+  }
 }
 
 /** Rows scored at a time. */

@@ -20,6 +20,8 @@ export class SegmentReader implements SearchableSegment {
   private readonly termIndex: number;
   /** The document rows as 32-bit words, when the bytes are aligned for it: lengths read without a DataView. */
   private readonly docWords: Uint32Array | undefined;
+  /** The document rows as 64-bit floats, when the bytes are aligned for it: ids read without a DataView. */
+  private readonly docFloats: Float64Array | undefined;
 
   /** Checks the header (not the body: see `verify`). */
   constructor(private readonly bytes: Buffer) {
@@ -39,6 +41,7 @@ export class SegmentReader implements SearchableSegment {
     }
     const start = bytes.byteOffset + this.docs;
     this.docWords = start % 4 === 0 ? new Uint32Array(bytes.buffer, start, this.docCount * (DOC_ROW / 4)) : undefined;
+    this.docFloats = start % 8 === 0 ? new Float64Array(bytes.buffer, start, this.docCount * (DOC_ROW / 8)) : undefined;
   }
 
   /** Whether the body (documents, terms, postings) still matches its checksum. */
@@ -48,6 +51,7 @@ export class SegmentReader implements SearchableSegment {
 
   /** The memory id of row `row`. */
   idAt(row: number): number {
+    if (this.docFloats) return this.docFloats[row * (DOC_ROW / 8)]!;
     return this.bytes.readDoubleLE(this.docs + row * DOC_ROW);
   }
 
@@ -205,19 +209,20 @@ class VarintCursor implements PostingsCursor {
         row = Number.POSITIVE_INFINITY;
         break;
       }
+      // (Small integers until the fifth byte: no number is boxed while the loop is not yet optimized.)
       let delta = 0;
       let shift = 0;
       let byte: number;
       do {
         byte = bytes[at++]!;
-        delta += (byte & 0x7f) * 2 ** shift;
+        delta = shift < 28 ? delta | ((byte & 0x7f) << shift) : delta + (byte & 0x7f) * 2 ** shift;
         shift += 7;
       } while (byte & 0x80);
       frequency = 0;
       shift = 0;
       do {
         byte = bytes[at++]!;
-        frequency += (byte & 0x7f) * 2 ** shift;
+        frequency = shift < 28 ? frequency | ((byte & 0x7f) << shift) : frequency + (byte & 0x7f) * 2 ** shift;
         shift += 7;
       } while (byte & 0x80);
       previous += delta;
