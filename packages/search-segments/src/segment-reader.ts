@@ -2,6 +2,9 @@ import { crc32c } from '@memmapfs/wal';
 import { DOC_ROW, H, HEADER_SIZE, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW } from './segment-format.js';
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 
+/** Whether typed arrays read this machine's numbers as the segment files store them (little-endian). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** A segment file that is not one, or is damaged. */
 export class SegmentCorrupt extends Error {
   override readonly name = 'SegmentCorrupt';
@@ -36,12 +39,14 @@ export class SegmentReader implements SearchableSegment {
     this.docs = bytes.readUInt32LE(H.docsOffset);
     this.termIndex = bytes.readUInt32LE(H.termIndexOffset);
     const postings = bytes.readUInt32LE(H.postingsOffset);
-    if (this.docs + this.docCount * DOC_ROW > this.termIndex || this.termIndex + this.termCount * TERM_ROW > bytes.readUInt32LE(H.termBytesOffset) || postings > bytes.length) {
+    const termBytes = bytes.readUInt32LE(H.termBytesOffset);
+    if (this.docs + this.docCount * DOC_ROW > this.termIndex || this.termIndex + this.termCount * TERM_ROW > termBytes || termBytes > bytes.length || postings > bytes.length) {
       throw bad('its sections do not add up');
     }
+    // (The views read the file's little-endian rows as they are: on a big-endian machine, the Buffer reads them.)
     const start = bytes.byteOffset + this.docs;
-    this.docWords = start % 4 === 0 ? new Uint32Array(bytes.buffer, start, this.docCount * (DOC_ROW / 4)) : undefined;
-    this.docFloats = start % 8 === 0 ? new Float64Array(bytes.buffer, start, this.docCount * (DOC_ROW / 8)) : undefined;
+    this.docWords = LITTLE_ENDIAN && start % 4 === 0 ? new Uint32Array(bytes.buffer, start, this.docCount * (DOC_ROW / 4)) : undefined;
+    this.docFloats = LITTLE_ENDIAN && start % 8 === 0 ? new Float64Array(bytes.buffer, start, this.docCount * (DOC_ROW / 8)) : undefined;
   }
 
   /** Whether the body (documents, terms, postings) still matches its checksum. */
@@ -57,7 +62,6 @@ export class SegmentReader implements SearchableSegment {
 
   /** The length in words of row `row`. */
   lengthAt(row: number): number {
-    // (Little-endian words: every platform Node runs on.)
     if (this.docWords) return this.docWords[row * (DOC_ROW / 4) + 2]!;
     return this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 8);
   }

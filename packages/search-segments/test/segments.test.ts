@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { crc32c } from '@memmapfs/wal';
 import { mergeSegments, SegmentBuilder, SegmentCorrupt, SegmentReader, searchSegments, wordTokens, type IndexedDocument, type SegmentQuery } from '../src/index.js';
 import { runToEnd } from '../src/segment-writer.js';
 import { unicodeWords } from '@memmapfs/core';
@@ -212,5 +213,10 @@ describe('a segment', () => {
     body[body.length - 9]! ^= 0xff;
     expect(new SegmentReader(body).verify()).toBe(false);
     expect(() => new SegmentReader(bytes.subarray(0, bytes.length - 8))).toThrow('bytes long');
+    // A header whose sections reach past the file, its checksum made right: refused, never read past the end.
+    const beyond = Buffer.from(bytes);
+    beyond.writeUInt32LE(beyond.length + 64, 40);
+    beyond.writeUInt32LE(crc32c(beyond.subarray(16, 64)), 12);
+    expect(() => new SegmentReader(beyond)).toThrow('do not add up');
   });
 });

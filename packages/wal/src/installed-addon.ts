@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, toNamespacedPath } from 'node:path';
 
 /**
  * The folder of package `name` where Node looks for it as a bare specifier from a module in `folder`:
@@ -12,8 +12,17 @@ import { dirname, join } from 'node:path';
 export function installedPackageFolder(folder: string, name: string): string | undefined {
   for (let dir = folder; ; dir = dirname(dir)) {
     const candidate = join(dir, 'node_modules', name);
-    if (statSync(join(candidate, 'package.json'), { throwIfNoEntry: false })?.isFile()) return candidate;
+    if (isFile(join(candidate, 'package.json'))) return candidate;
     if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Whether `path` is a file; a path that cannot be looked at (a folder not to be searched, a symlink loop) is not one, as Node's resolution takes it. */
+function isFile(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
+  } catch {
+    return false;
   }
 }
 
@@ -24,7 +33,8 @@ export function installedPackageFolder(folder: string, name: string): string | u
  * context-aware addon), as another copy of the calling package or the addon's own package may load it too.
  */
 export function loadNativeAddon(file: string): unknown {
-  const module = { exports: {} };
-  process.dlopen(module, file);
+  // (As Node's loader calls it: the module's file name for Node-API, a Windows path of any length.)
+  const module = { exports: {}, filename: file };
+  process.dlopen(module, toNamespacedPath(file));
   return module.exports;
 }

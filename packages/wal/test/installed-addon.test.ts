@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,17 +39,38 @@ describe('installedPackageFolder', () => {
     await rm(join(root, 'node_modules', 'half', 'package.json'));
     expect(installedPackageFolder(start, 'half')).toBeUndefined();
   });
+
+  it('passes over a folder that cannot be looked into, as Node does (a symlink loop)', async () => {
+    const start = join(root, 'app');
+    await mkdir(start, { recursive: true });
+    await symlink(join(start, 'node_modules'), join(start, 'node_modules'));
+    await install(root, 'looped');
+    expect(installedPackageFolder(start, 'looped')).toBe(join(root, 'node_modules', 'looped'));
+  });
 });
 
 describe('loadNativeAddon', () => {
-  it('loads the lock addon from its file, again on a second call, and each copy works', async () => {
+  it('loads the lock addon from its file, again on a second call, and the two copies lock the same files', async () => {
     const folder = installedPackageFolder(fileURLToPath(new URL('.', import.meta.url)), LOCK_PACKAGE)!;
     const file = join(folder, 'prebuilds', `${process.platform}-${process.arch}`, `${LOCK_PACKAGE}.node`);
     expect(existsSync(file)).toBe(true);
-    const first = loadNativeAddon(file) as { unlock(fd: number, offset: number, length: number): void };
-    const second = loadNativeAddon(file) as typeof first;
-    expect(typeof first.unlock).toBe('function');
-    expect(typeof second.unlock).toBe('function');
+    type Locks = { tryLock(fd: number, offset: number, length: number, exclusive: boolean): void; unlock(fd: number, offset: number, length: number): void };
+    const first = loadNativeAddon(file) as Locks;
+    const second = loadNativeAddon(file) as Locks;
+    const path = join(root, 'locked');
+    await writeFile(path, '');
+    const a = openSync(path, 'r+');
+    const b = openSync(path, 'r+');
+    try {
+      first.tryLock(a, 0, 0, true);
+      expect(() => second.tryLock(b, 0, 0, true)).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+      first.unlock(a, 0, 0);
+      second.tryLock(b, 0, 0, true);
+      expect(() => first.tryLock(a, 0, 0, true)).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+    } finally {
+      closeSync(a);
+      closeSync(b);
+    }
     expect(() => loadNativeAddon(join(root, 'missing.node'))).toThrow(/missing\.node/);
   });
 });

@@ -1,12 +1,13 @@
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider, SearchProviderSpec } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
+import { locateAdapter } from './adapter-location.js';
 import { searchProviderSpec } from './provider-spec.js';
 import type { CborCodecOptions, FlexSearchProviderOptions, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './builtin-options.js';
-import { describeThrown, installedPackageFolder } from '@memmapfs/wal';
+import { describeThrown } from '@memmapfs/wal';
 
 /** Options an adapter accepts when it is chosen by name. */
 export type AdapterOptions = Record<string, unknown>;
@@ -167,12 +168,10 @@ export function isKnownSearchProvider(name: string): name is SearchProviderName 
   return builtinSearchProviders.has(name) || searchFactories.has(name);
 }
 
-/** The folder of core's own module: where an `import()` of an adapter by its bare name starts looking. */
-const coreFolder = dirname(fileURLToPath(import.meta.url));
-
 /** Throws `ADAPTER_NOT_INSTALLED` when `pkg` cannot be found from core or from the application's folder (nothing is loaded). */
 function assertInstalled(pkg: string, name: string, kind: string): void {
-  if (installedPackageFolder(coreFolder, pkg) !== undefined || installedPackageFolder(process.cwd(), pkg) !== undefined) return;
+  const location = locateAdapter(pkg);
+  if (location.fromCore || location.fromApplication) return;
   // In neither folder: Node's own resolution decides (NODE_PATH, a loader, a test runner's transform).
   try {
     // (Absent where modules are not loaded by Node itself, e.g. under a test runner's transform.)
@@ -259,14 +258,16 @@ async function loadBuiltinFactory(name: string, kind: string): Promise<(options?
 async function importAdapter(pkg: string, name: string, kind: string): Promise<unknown> {
   const fromCore = () => import(pkg);
   const fromApplication = () => import(pathToFileURL(createRequire(join(process.cwd(), 'package.json')).resolve(pkg)).href);
-  const onlyApplication = installedPackageFolder(coreFolder, pkg) === undefined && installedPackageFolder(process.cwd(), pkg) !== undefined;
+  const location = locateAdapter(pkg);
+  const applicationFirst = !location.fromCore && location.fromApplication;
+  // (When neither finds it, the application's error is the one to show: it names what is missing there.)
   let notFound: unknown;
-  for (const load of onlyApplication ? [fromApplication, fromCore] : [fromCore, fromApplication]) {
+  for (const load of applicationFirst ? [fromApplication, fromCore] : [fromCore, fromApplication]) {
     try {
       return await load();
     } catch (error) {
       if (!isModuleNotFound(error, pkg)) throw wrapLoadError(error, pkg);
-      notFound = error;
+      if (load === fromApplication || notFound === undefined) notFound = error;
     }
   }
   throw new MemMapError('ADAPTER_NOT_INSTALLED', `The ${kind} '${name}' needs ${pkg}, which is not installed. Install it (npm install ${pkg}) or pass another ${kind}.`, { cause: notFound, subsystem: 'registry' });
