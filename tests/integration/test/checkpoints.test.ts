@@ -134,6 +134,112 @@ describe('checkpoints of the tables', () => {
     await b.close();
   });
 
+  it.each(['auto', 'read'] as const)('a writer that checkpoints at the LSN another writer published leaves that file as it is, and removes its own (reader %s)', async (reader) => {
+    const a = await open();
+    const b = await open({ reader });
+    await a.appendMemories(Array.from({ length: 100 }, (_, i) => ({ text: `memory ${i}` })));
+    await a.checkpoint();
+    const named = (await manifest()).checkpoint;
+    const published = await stat(join(root, 'checkpoints', named.file));
+    // B reads up to the same record, then writes its checkpoint of it.
+    expect((await b.getMemory(100))?.text).toBe('memory 99');
+    await b.checkpoint();
+    expect((await stat(join(root, 'checkpoints', named.file))).ino).toBe(published.ino);
+    expect((await manifest()).checkpoint).toEqual(named);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual([named.file]);
+    // (B reads its own copy, removed unnamed.)
+    expect((await b.listMemories({ limit: 200 })).memories).toHaveLength(100);
+    await a.close();
+    await b.close();
+    const again = await open();
+    expect((await again.listMemories({ limit: 200 })).memories).toHaveLength(100);
+    await again.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
+  it('a checkpoint whose publishing fails is IO_ERROR, and the next one asked for is written and published', async () => {
+    const nodeFs = await import('node:fs/promises');
+    let failures = 1;
+    const failingRename: typeof nodeFs.rename = async (from, to) => {
+      if (/checkpoint-\d{16}\.bin$/.test(String(to)) && failures-- > 0) throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
+      return nodeFs.rename(from, to);
+    };
+    const fs = await open({ fileSystem: { ...nodeFs, rename: failingRename } });
+    await fs.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `memory ${i}` })));
+    await expect(fs.checkpoint()).rejects.toMatchObject({ code: 'IO_ERROR' });
+    expect(await readdir(join(root, 'checkpoints'))).toEqual([]);
+    expect((await fs.getMemory(20))?.text).toBe('memory 19');
+    await fs.checkpoint();
+    expect((await manifest()).checkpoint.lsn).toBe(20);
+    expect(await checkpointFiles()).toEqual([(await manifest()).checkpoint.file]);
+    await fs.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
+  it('a checkpoint that takes its name late, while another writer publishes a newer one, never stays behind it', async () => {
+    // B's checkpoint takes its name late (its rename waits); meanwhile A writes and publishes a newer one.
+    const nodeFs = await import('node:fs/promises');
+    let release = () => {};
+    let renameWaits: () => void;
+    const renameWaiting = new Promise<void>((resolve) => (renameWaits = resolve));
+    const slowRename: typeof nodeFs.rename = async (from, to) => {
+      if (/checkpoint-\d{16}\.bin$/.test(String(to))) {
+        await new Promise<void>((resolve) => {
+          release = resolve;
+          renameWaits();
+          setTimeout(resolve, 5000);
+        });
+      }
+      return nodeFs.rename(from, to);
+    };
+    // A opens the publishing lock's file once per try: a second open is a try again, B holding it.
+    let lockOpens = 0;
+    let refused: () => void;
+    const aRefused = new Promise<void>((resolve) => (refused = resolve));
+    const countingOpen: typeof nodeFs.open = async (path, ...rest) => {
+      if (String(path).endsWith('state.manifest.lock') && ++lockOpens === 2) refused();
+      return nodeFs.open(path, ...rest);
+    };
+    const a = await open({ fileSystem: { ...nodeFs, open: countingOpen } });
+    const b = await open({ fileSystem: { ...nodeFs, rename: slowRename } });
+    await a.appendMemories(Array.from({ length: 100 }, (_, i) => ({ text: `memory ${i}` })));
+    expect((await b.getMemory(100))?.text).toBe('memory 99');
+    const late = b.checkpoint();
+    await Promise.race([renameWaiting, late]);
+    await a.appendMemories(Array.from({ length: 10 }, (_, i) => ({ text: `later ${i}` })));
+    lockOpens = 0;
+    // Where B's rename waits under the publishing lock, A's publishing waits for it; else A's ends first.
+    const newer = a.checkpoint();
+    await Promise.race([newer, aRefused]);
+    release();
+    await Promise.all([late, newer]);
+    const named = (await manifest()).checkpoint;
+    expect(named.lsn).toBe(110);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual([named.file]);
+    await a.close();
+    await b.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
+  it('a checkpoint of the LSN the manifest names replaces its file when that is missing or damaged', async () => {
+    const a = await open();
+    await a.appendMemories(Array.from({ length: 50 }, (_, i) => ({ text: `memory ${i}` })));
+    await a.checkpoint();
+    const named = (await manifest()).checkpoint;
+    const path = join(root, 'checkpoints', named.file);
+    for (const spoil of [() => rm(path), () => writeFile(path, 'not a checkpoint')]) {
+      await spoil();
+      const b = await open();
+      expect((await b.getMemory(50))?.text).toBe('memory 49');
+      await b.checkpoint();
+      expect((await manifest()).checkpoint).toEqual(named);
+      expect((await readFile(path)).subarray(0, 8).toString()).toBe('MMFS-CKP');
+      await b.close();
+    }
+    await a.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
   it('verify says which checkpoint an open uses when the manifest names one another writer removed, and repair names it', async () => {
     const olderManifest = await twoCheckpointsKeepingTheFirstManifest();
     const [newest] = await checkpointFiles();

@@ -124,10 +124,28 @@ export interface CheckpointFile {
 export type CheckpointRowsProgress = (written: number, total: number) => void;
 
 /**
- * Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced.
- * `onRows` hears of the rows written every `REPORT_ROWS` rows and when the last is.
+ * Writes the checkpoint to `path`: a temporary file, fsynced, renamed into place, folder fsynced (in
+ * place of the file there: for a repair that writes a checkpoint again). `onRows` hears of the rows
+ * written every `REPORT_ROWS` rows and when the last is.
  */
 export async function writeCheckpointFile(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read' = 'auto', onRows?: CheckpointRowsProgress): Promise<WrittenCheckpoint> {
+  const { file, tables, temp } = await writeUnnamedCheckpoint(path, contents, codec, files, reader, onRows);
+  try {
+    await files.rename(temp, path);
+  } catch (error) {
+    await files.unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await syncFolder(dirname(path), files);
+  return { file, tables };
+}
+
+/**
+ * Writes the checkpoint for `path` under a temporary name beside it, fsynced, mapped and read back:
+ * `CheckpointStore.publish` gives it its name (or removes it, when another writer published one as
+ * recent). `onRows` hears of the rows written every `REPORT_ROWS` rows and when the last is.
+ */
+export async function writeUnnamedCheckpoint(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read' = 'auto', onRows?: CheckpointRowsProgress): Promise<UnnamedCheckpoint> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomHex(6)}.tmp`);
   const handle = await files.open(temp, 'w');
   try {
@@ -254,11 +272,17 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     await files.unlink(temp).catch(() => undefined);
     throw error;
   }
-  await handle.close();
-  // Mapped before it takes its name: a writer that publishes a newer checkpoint may remove it by name
-  // at once, and the mapping keeps it readable. Read back there, its header checked and its tables
-  // decoded (its rows are checked as they are read): a file of the same name another process published
-  // meanwhile (same LSN) is never the one taken away for what this one holds.
+  try {
+    await handle.close();
+  } catch (error) {
+    await files.unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  // Mapped under its temporary name: it is removed unnamed when another writer published one as recent,
+  // and a newer one's publisher may remove it by name soon after it took it; the mapping keeps it
+  // readable. Read back there, its header checked and its tables decoded (its rows are checked as they
+  // are read): a file of the same name another process published is never the one taken away for what
+  // this one holds.
   let file: CheckpointFile;
   let tables: CheckpointTables;
   try {
@@ -268,15 +292,18 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
     await files.unlink(temp).catch(() => undefined);
     throw unreadableNewCheckpoint(path, error);
   }
-  await files.rename(temp, path);
-  await syncFolder(dirname(path), files);
-  return { file, tables };
+  return { file, tables, temp };
 }
 
 /** A checkpoint just written: the file, and its tables as they were read back from it. */
 export interface WrittenCheckpoint {
   readonly file: CheckpointFile;
   readonly tables: CheckpointTables;
+}
+
+/** A checkpoint written and read back that does not have its name yet: it is at `temp`. */
+export interface UnnamedCheckpoint extends WrittenCheckpoint {
+  readonly temp: string;
 }
 
 /**
@@ -352,9 +379,10 @@ export function checkpointDamage(file: CheckpointFile, codec: Codec): string | u
 
 /**
  * The log id and the position a checkpoint's header names (its first bytes alone, read, not mapped), or
- * `undefined` when it has no valid header (or is gone).
+ * `undefined` when it has no valid header (or is gone, or cannot be read: with `strict`, an error other
+ * than its absence is thrown instead).
  */
-export async function readCheckpointHeader(path: string, files: Pick<StoreFileSystem, 'open'>): Promise<{ logId: string; position: WalPosition } | undefined> {
+export async function readCheckpointHeader(path: string, files: Pick<StoreFileSystem, 'open'>, strict = false): Promise<{ logId: string; position: WalPosition } | undefined> {
   let handle: FileHandle | undefined;
   try {
     handle = await files.open(path, 'r');
@@ -365,7 +393,8 @@ export async function readCheckpointHeader(path: string, files: Pick<StoreFileSy
       logId: header.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE),
       position: { lsn: header.readDoubleLE(H_LSN), offset: header.readDoubleLE(H_OFFSET), checksum: header.readUInt32LE(H_CHECKSUM) },
     };
-  } catch {
+  } catch (error) {
+    if (strict && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     return undefined;
   } finally {
     await handle?.close().catch(() => undefined);

@@ -30,12 +30,16 @@ export function checkpointFileLsn(name: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** Reads the manifest; `undefined` when there is none or it is damaged (the log alone is then the truth). */
-export async function readManifest(path: string, files: Pick<StoreFileSystem, 'readFile'>): Promise<StoreManifest | undefined> {
+/**
+ * Reads the manifest; `undefined` when there is none or it is damaged (the log alone is then the truth),
+ * or when it cannot be read; with `strict`, an error other than its absence is thrown instead.
+ */
+export async function readManifest(path: string, files: Pick<StoreFileSystem, 'readFile'>, strict = false): Promise<StoreManifest | undefined> {
   let text: string;
   try {
     text = (await files.readFile(path)).toString('utf8');
-  } catch {
+  } catch (error) {
+    if (strict && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     return undefined;
   }
   const newline = text.indexOf('\n');

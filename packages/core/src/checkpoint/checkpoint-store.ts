@@ -3,7 +3,7 @@ import { syncFolder, type WalPosition } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
-import { openCheckpointFile, readCheckpointHeader, writeCheckpointFile, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type WrittenCheckpoint } from './checkpoint-file.js';
+import { openCheckpointFile, readCheckpointHeader, writeUnnamedCheckpoint, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type UnnamedCheckpoint } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, readManifest, writeManifest } from './checkpoint-manifest.js';
 import { withFileLock } from '../engine/file-lock.js';
 
@@ -93,14 +93,14 @@ export class CheckpointStore {
   }
 
   /**
-   * Writes a checkpoint file (not yet published) and returns it mapped, with its tables as read back;
-   * `onRows` hears how many rows are written.
+   * Writes a checkpoint file under a temporary name (`publish` names it, `abandon` removes it) and
+   * returns it mapped, with its tables as read back; `onRows` hears how many rows are written.
    */
-  async write(contents: CheckpointContents, codec: Codec, onRows?: CheckpointRowsProgress): Promise<WrittenCheckpoint> {
+  async write(contents: CheckpointContents, codec: Codec, onRows?: CheckpointRowsProgress): Promise<UnnamedCheckpoint> {
     const path = join(this.folder, checkpointFileName(contents.position.lsn));
     try {
       await this.ensureFolder();
-      return await writeCheckpointFile(path, contents, codec, this.files, this.reader, onRows);
+      return await writeUnnamedCheckpoint(path, contents, codec, this.files, this.reader, onRows);
     } catch (error) {
       throw MemMapError.is(error) ? error : new MemMapError('IO_ERROR', `Cannot write the checkpoint ${path}: ${(error as Error).message}`, { cause: error, subsystem: 'checkpoint' });
     }
@@ -112,20 +112,47 @@ export class CheckpointStore {
   }
 
   /**
-   * Names `file` in the manifest unless the manifest already names a checkpoint of the same log at
-   * least as recent, then removes the checkpoints it makes obsolete. Returns whether it was published.
-   * One process at a time (a lock of its own, `state.manifest.lock`): two publishing at once could both
-   * pass the comparison, and the older one's manifest land after the newer one removed its file.
+   * Gives the checkpoint `write` wrote its name and names it in the manifest, unless the manifest
+   * already names a checkpoint of the same log at least as recent (its file is then removed: this
+   * process keeps reading it through its mapping), then removes the checkpoints it makes obsolete.
+   * Returns whether it was published. One process at a time (a lock of its own, `state.manifest.lock`):
+   * two publishing at once could both pass the comparison, and the older one's manifest land after the
+   * newer one removed its file; and the name is taken under it, so that a file another process
+   * published at the same LSN is never replaced, nor one removed while another comes back.
    */
-  async publish(file: CheckpointFile): Promise<boolean> {
+  async publish(written: UnnamedCheckpoint, wanted: () => boolean = () => true): Promise<boolean> {
+    const { file, temp } = written;
     const lsn = file.position.lsn;
-    return withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
-      const onDisk = await readManifest(this.manifestPath, this.files);
-      if (onDisk && onDisk.logId === file.logId && onDisk.lsn >= lsn) return false;
-      await writeManifest(this.manifestPath, { logId: file.logId, checkpoint: checkpointFileName(lsn), lsn }, this.files);
-      await this.removeObsolete(lsn, file.logId).catch(() => undefined);
-      return true;
-    });
+    try {
+      return await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
+        if (!wanted()) return false;
+        // (Read strictly: a read that fails is not taken for a manifest or a file that is not there.)
+        const onDisk = await readManifest(this.manifestPath, this.files, true);
+        // (One of the same LSN whose file is gone or not a checkpoint of it is replaced: this one is as good.)
+        if (onDisk && onDisk.logId === file.logId && (onDisk.lsn > lsn || (onDisk.lsn === lsn && (await this.namedReadsBack(onDisk.checkpoint, file.logId, lsn))))) return false;
+        await this.files.rename(temp, file.path);
+        await syncFolder(this.folder, this.files);
+        await writeManifest(this.manifestPath, { logId: file.logId, checkpoint: checkpointFileName(lsn), lsn }, this.files);
+        await this.removeObsolete(lsn, file.logId).catch(() => undefined);
+        return true;
+      });
+    } catch (error) {
+      throw MemMapError.is(error) ? error : new MemMapError('IO_ERROR', `Cannot publish the checkpoint ${file.path}: ${(error as Error).message}`, { cause: error, subsystem: 'checkpoint' });
+    } finally {
+      // (Gone once it has its name; else no longer wanted.)
+      await this.abandon(written);
+    }
+  }
+
+  /** Whether the checkpoint file `name` holds a header of log `logId` at `lsn` (errors reading it but its absence are thrown). */
+  private async namedReadsBack(name: string, logId: string, lsn: number): Promise<boolean> {
+    const header = await readCheckpointHeader(join(this.folder, name), this.files, true);
+    return header?.logId === logId && header.position.lsn === lsn;
+  }
+
+  /** Removes a checkpoint `write` wrote that is not to be published (nothing once it has its name). */
+  async abandon(written: UnnamedCheckpoint): Promise<void> {
+    await this.files.unlink(written.temp).catch(() => undefined);
   }
 
   /**
@@ -133,18 +160,22 @@ export class CheckpointStore {
    * of writers that died.
    */
   private async removeObsolete(lsn: number, logId: string): Promise<void> {
+    let removed = false;
+    const remove = (path: string) => this.files.unlink(path).then(() => (removed = true), () => undefined);
     for (const name of await this.files.readdir(this.folder)) {
       const path = join(this.folder, name);
       const fileLsn = checkpointFileLsn(name);
       if (fileLsn !== undefined) {
-        if (fileLsn < lsn || (fileLsn > lsn && (await readCheckpointHeader(path, this.files))?.logId !== logId)) await this.files.unlink(path).catch(() => undefined);
+        if (fileLsn < lsn || (fileLsn > lsn && (await readCheckpointHeader(path, this.files))?.logId !== logId)) await remove(path);
         continue;
       }
       // A writer's temporary file, left by a writer that died: its process is gone, and it is an hour old
       // (a process id alone may be another's, in another PID namespace or reused).
       const temp = /^\.checkpoint-\d{16}\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
-      if (temp && !processAlive(Number(temp[1])) && (await ageMs(path, this.files)) > 3_600_000) await this.files.unlink(path).catch(() => undefined);
+      if (temp && !processAlive(Number(temp[1])) && (await ageMs(path, this.files)) > 3_600_000) await remove(path);
     }
+    // (Durable: after a power loss an old checkpoint does not come back with what an erase removed.)
+    if (removed) await syncFolder(this.folder, this.files);
   }
 
 }

@@ -24,7 +24,7 @@ import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { checkpointDamage, openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables } from '../checkpoint/checkpoint-file.js';
+import { checkpointDamage, openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables, type UnnamedCheckpoint } from '../checkpoint/checkpoint-file.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -108,6 +108,14 @@ export class StoreEngine<S extends AgentState> {
   }
   /** The checkpoint the memory table reads its base rows from. */
   private checkpointFile: CheckpointFile | undefined;
+  /**
+   * Whether `checkpointFile` has its name: the one an open read, or one this process published. Not
+   * when another writer had published one as recent (its file, of the same name, is another's) or the
+   * publishing failed: this process then reads its own through the mapping, and removes nothing by name.
+   */
+  private checkpointNamed = true;
+  /** Whether `checkpointFile` is published, or another as recent is: else it is written again when asked. */
+  private checkpointSettled = true;
   /** The checkpoint files and the manifest. */
   private readonly checkpoints: CheckpointStore;
   /** The record the tables' checkpoint ends with (see `SearchIndexHost`). */
@@ -653,6 +661,8 @@ export class StoreEngine<S extends AgentState> {
     this.cacheOpens = tables.cacheOpens;
     for (const [expiresAt, id] of tables.expiring) this.index.noteExpiry(id, expiresAt);
     this.checkpointFile = file;
+    this.checkpointNamed = true;
+    this.checkpointSettled = true;
   }
 
   /**
@@ -700,7 +710,7 @@ export class StoreEngine<S extends AgentState> {
    */
   private async writeCheckpoint(onRows?: CheckpointRowsProgress): Promise<void> {
     const position = this.lastApplied;
-    if (this.wal.readOnly || position.lsn === this.checkpointLsn) return;
+    if (this.wal.readOnly || (position.lsn === this.checkpointLsn && this.checkpointSettled)) return;
     if (this.takenOver) throw this.takenOver;
     // (Blocks arriving for a retired chunk while its file is removed wait in memory a moment: the
     // unlinks. Not the removals queued after it, which wait for checkpoints under way.)
@@ -724,6 +734,7 @@ export class StoreEngine<S extends AgentState> {
     const copied = this.copiedBytesSinceCheckpoint;
     const changes = this.changesSinceCheckpoint;
     let file: CheckpointFile;
+    let written: UnnamedCheckpoint | undefined;
     try {
       const contents = {
         logId: this.wal.header.logId,
@@ -753,15 +764,18 @@ export class StoreEngine<S extends AgentState> {
           throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: the block of record ${lsn} (chunk ${ref.chunk}, bytes ${ref.offset}–${ref.offset + ref.length}) is not in its chunk file; the next open of the store puts it back from the copy in its record.`, { cause: error, subsystem: 'checkpoint' });
         }
       }
-      // (Read back before it took its name: see `writeCheckpointFile`.)
-      const written = await this.checkpoints.write(contents, this.codec, onRows);
+      // (Read back before it takes its name: see `writeUnnamedCheckpoint`.)
+      written = await this.checkpoints.write(contents, this.codec, onRows);
       file = written.file;
       const tables = written.tables;
       this.memories.rebase(file.memories(this.codec), tables.expiring, tables.namespaces ?? frozen.namespaces);
       this.copiedSinceCheckpoint.dropUpTo(position.lsn);
       this.checkpointFile = file;
+      this.checkpointNamed = false;
+      this.checkpointSettled = false;
     } catch (error) {
       this.memories.thaw();
+      if (written) await this.checkpoints.abandon(written);
       // (Rows copied from the old checkpoint failed their check.)
       if (MemMapError.is(error, 'CHECKPOINT_CORRUPT')) await this.discardDamaged(error.message);
       throw toMemMapError(error);
@@ -769,8 +783,22 @@ export class StoreEngine<S extends AgentState> {
     this.copiedBytesSinceCheckpoint -= copied;
     this.changesSinceCheckpoint -= changes;
     // (A copy of this cache opened meanwhile: its checkpoint is not to be named by this one's manifest.)
+    if (this.takenOver) {
+      await this.checkpoints.abandon(written);
+      throw this.takenOver;
+    }
+    try {
+      // (Asked again under the publishing lock: a copy may open while it waits for it.)
+      this.checkpointNamed = await this.checkpoints.publish(written, () => !this.takenOver);
+    } catch (error) {
+      // Not published: the changes count as not checkpointed, so that one is written again (by the
+      // next checkpoint asked for or due, close's included), and this process reads its own meanwhile.
+      this.copiedBytesSinceCheckpoint += copied;
+      this.changesSinceCheckpoint += changes;
+      throw error;
+    }
+    this.checkpointSettled = true;
     if (this.takenOver) throw this.takenOver;
-    await this.checkpoints.publish(file);
     this.noteCoveredHistory(position.lsn);
     this.snapshots.consider();
   }
@@ -787,6 +815,10 @@ export class StoreEngine<S extends AgentState> {
     const file = this.checkpointFile;
     // Rows checked before may read back damaged now too: each is checked again when next read.
     this.memories.forgetChecks();
+    if (file && !this.checkpointNamed) {
+      // (The file of its name, if any, is another writer's: it is not this copy, and is not removed.)
+      throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint at record ${file.position.lsn} that this process wrote read back damaged in this process (${damage}); another writer had published one as recent, or its publishing failed, so its own file was never named and nothing is removed. Close the store and open it again.`, { subsystem: 'checkpoint' });
+    }
     if (file && !this.remote) {
       const onDisk = damageOnDisk(file, this.codec);
       if (onDisk === undefined) {
@@ -803,7 +835,7 @@ export class StoreEngine<S extends AgentState> {
     throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file?.path ?? ''} is damaged (${damage}); it was removed, and the next open replays the whole log. Run \`memmapfs verify\`.`, { subsystem: 'checkpoint' });
   }
 
-  /** Published checkpoints of this process (LSN and when), for `historyRetentionMs`. */
+  /** Checkpoints of this process, published or superseded by one as recent (LSN and when), for `historyRetentionMs`. */
   private readonly publishedCheckpoints: Array<{ lsn: number; at: number }> = [];
 
   /** The LSN up to which checkpoints older than `historyRetentionMs` cover the log, still to be cut (0: none). */
@@ -993,7 +1025,7 @@ export class StoreEngine<S extends AgentState> {
       this.unwritten.writeKept(true);
       let written = false;
       const changes = this.changesSinceCheckpoint;
-      if (!this.wal.readOnly && (changes >= CHECKPOINT_ON_CLOSE_AFTER_RECORDS || (changes > 0 && this.lastApplied.lsn - this.checkpointLsn >= CHECKPOINT_AFTER_RECORDS))) {
+      if (!this.wal.readOnly && (changes >= CHECKPOINT_ON_CLOSE_AFTER_RECORDS || (changes > 0 && (this.lastApplied.lsn - this.checkpointLsn >= CHECKPOINT_AFTER_RECORDS || !this.checkpointSettled)))) {
         // Derived from the log: should it fail, the next open replays more, and nothing is lost.
         written = await this.queueCheckpoint().then(() => true, (error: unknown) => {
           process.emitWarning(`A checkpoint of the tables was not written on close (the next open replays the log instead): ${describeThrown(error)}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
