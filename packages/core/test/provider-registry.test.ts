@@ -77,7 +77,7 @@ describe('provider registry', () => {
     expect(fresh!.message).toContain('npm install @memmapfs/codec-msgpack');
   });
 
-  it('loads adapters installed beside the application, where core cannot see them, without a lookup that fails', async () => {
+  it('loads adapters installed beside the application, where core cannot see them, without a lookup that fails or CommonJS resolution', async () => {
     // The layout of pnpm and other strict installs: the application's node_modules holds the adapters,
     // core's folders do not. A lookup that fails costs Node a thrown error decorated with CommonJS hints
     // (milliseconds at every open), so the resolver hook below counts the failed ones.
@@ -101,8 +101,14 @@ describe('provider registry', () => {
     const script = join(dir, 'open.mts');
     const core = fileURLToPath(new URL('../src/index.ts', import.meta.url));
     await writeFile(script, `
-      import { register } from 'node:module';
+      import Module, { register } from 'node:module';
       register(${JSON.stringify(pathToFileURL(hooks).href)});
+      // (Nor through CommonJS's resolution, the only use of its loader an open would make.)
+      const resolveFilename = Module._resolveFilename;
+      Module._resolveFilename = function (request, ...rest) {
+        if (request.startsWith('@memmapfs/')) console.log('CJS ' + request);
+        return resolveFilename.call(this, request, ...rest);
+      };
       const { MemMapFS } = await import(${JSON.stringify(pathToFileURL(core).href)});
       const created = await MemMapFS.init('store', { search: 'flexsearch' });
       await created.appendMemory('adapters found beside the application');
@@ -122,7 +128,7 @@ describe('provider registry', () => {
     expect(JSON.parse(lines.find((line) => line.startsWith('STATS '))!.slice(6))).toMatchObject({ codec: 'msgpack', search: 'flexsearch', hits: 1 });
     expect(lines).toContain('HALF ADAPTER_NOT_INSTALLED');
     // (The half-installed package is the one Node is asked about, and fails to find.)
-    expect(lines.filter((line) => line.startsWith('FAILED ')).filter((line) => !line.includes('search-orama'))).toEqual([]);
+    expect(lines.filter((line) => line.startsWith('FAILED ') || line.startsWith('CJS ')).filter((line) => !line.includes('search-orama'))).toEqual([]);
   });
 
   it('says which names exist when a name is unknown', async () => {

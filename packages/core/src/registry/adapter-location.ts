@@ -9,6 +9,8 @@ export interface AdapterLocation {
   readonly fromCore: boolean;
   /** Where the application's folder (`process.cwd()`) and those above it hold it. */
   readonly fromApplication: boolean;
+  /** The file an import of it from the application's folder loads, when `fromApplication`. */
+  readonly applicationEntry: string | undefined;
 }
 
 /**
@@ -20,11 +22,12 @@ export interface AdapterLocation {
  * loader, an `exports` of another shape): Node's resolution decides then.
  */
 export function locateAdapter(pkg: string): AdapterLocation {
-  const at = (folder: string | undefined) => {
+  const entryFrom = (folder: string | undefined) => {
     const found = folder === undefined ? undefined : installedPackageFolder(folder, pkg);
-    return found !== undefined && hasEntryFile(found);
+    return found === undefined ? undefined : entryFile(found);
   };
-  return { fromCore: at(coreFolder()), fromApplication: at(applicationFolder()) };
+  const applicationEntry = entryFrom(applicationFolder());
+  return { fromCore: entryFrom(coreFolder()) !== undefined, fromApplication: applicationEntry !== undefined, applicationEntry };
 }
 
 function coreFolder(): string | undefined {
@@ -45,16 +48,19 @@ function applicationFolder(): string | undefined {
   }
 }
 
-/** Whether the package in `folder` has the file an `import` of its name loads. */
-function hasEntryFile(folder: string): boolean {
+/** The file an `import` of the name of the package in `folder` loads, when it is there; `undefined` otherwise, or when that cannot be told this way. */
+function entryFile(folder: string): string | undefined {
   try {
     const manifest = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { exports?: unknown; main?: unknown };
     const exported = manifest.exports;
     const root = typeof exported === 'object' && exported !== null && !Array.isArray(exported) && '.' in exported ? (exported as Record<string, unknown>)['.'] : exported;
+    // (An export target is a path inside the package, as Node requires: './…'.)
     const entry = root === undefined ? (typeof manifest.main === 'string' ? manifest.main : 'index.js') : importTarget(root);
-    return entry !== undefined && statSync(join(folder, entry), { throwIfNoEntry: false })?.isFile() === true;
+    if (entry === undefined || (root !== undefined && !entry.startsWith('./'))) return undefined;
+    const file = join(folder, entry);
+    return statSync(file, { throwIfNoEntry: false })?.isFile() === true ? file : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

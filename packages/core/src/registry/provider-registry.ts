@@ -256,9 +256,11 @@ async function loadBuiltinFactory(name: string, kind: string): Promise<(options?
  * costs a thrown error.
  */
 async function importAdapter(pkg: string, name: string, kind: string): Promise<unknown> {
-  const fromCore = () => import(pkg);
-  const fromApplication = () => import(pathToFileURL(createRequire(join(process.cwd(), 'package.json')).resolve(pkg)).href);
   const location = locateAdapter(pkg);
+  const fromCore = () => import(pkg);
+  // (The entry file found by looking, when it was: CommonJS's resolution, the only use of its loader in
+  // an open, costs milliseconds.)
+  const fromApplication = () => import(pathToFileURL(location.applicationEntry ?? createRequire(join(process.cwd(), 'package.json')).resolve(pkg)).href);
   const applicationFirst = !location.fromCore && location.fromApplication;
   // (When neither finds it, the application's error is the one to show: it names what is missing there.)
   let notFound: unknown;
