@@ -7,7 +7,7 @@ import { installedPackageFolder } from '@memmapfs/wal';
 export interface AdapterLocation {
   /** Where core's own `import()` of its bare name looks: core's folder and those above it. */
   readonly fromCore: boolean;
-  /** Where the application's folder (`process.cwd()`) and those above it hold it. */
+  /** Where the application's folder (`process.cwd()`) and those above it hold it (looked at only when core's do not). */
   readonly fromApplication: boolean;
   /** The file an import of it from the application's folder loads, when `fromApplication`. */
   readonly applicationEntry: string | undefined;
@@ -26,8 +26,10 @@ export function locateAdapter(pkg: string): AdapterLocation {
     const found = folder === undefined ? undefined : installedPackageFolder(folder, pkg);
     return found === undefined ? undefined : entryFile(found);
   };
-  const applicationEntry = entryFrom(applicationFolder());
-  return { fromCore: entryFrom(coreFolder()) !== undefined, fromApplication: applicationEntry !== undefined, applicationEntry };
+  // (The application's folders are looked at only when core's do not hold it: an import from core is tried first then.)
+  const fromCore = entryFrom(coreFolder()) !== undefined;
+  const applicationEntry = fromCore ? undefined : entryFrom(applicationFolder());
+  return { fromCore, fromApplication: applicationEntry !== undefined, applicationEntry };
 }
 
 function coreFolder(): string | undefined {
