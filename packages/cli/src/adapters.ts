@@ -7,9 +7,9 @@ import { registerCodec, registerSearchProvider, type Codec, type CodecName, type
  * names, with the options recorded there.
  */
 export const searchProviders: { readonly [K in SearchProviderName]: (options?: SearchProviders[K]) => Promise<SearchProvider> } = {
+  segments: async (options) => (await import('@memmapfs/search-segments')).default(options),
   flexsearch: async (options) => (await import('@memmapfs/search-flexsearch')).default(options),
   orama: async (options) => (await import('@memmapfs/search-orama')).default(options),
-  segments: async (options) => (await import('@memmapfs/search-segments')).default(options),
 };
 
 /** The codecs `--codec` chooses from; the first is the default of a new store. Imported when used, as above. */

@@ -41,7 +41,7 @@ export function sharedLog(globals: GlobalOptions, env: Readonly<Record<string, s
  * Opens the store at `root`. A search provider and a codec are given only when `--search` or `--codec`
  * is, as instances: an existing store otherwise keeps its own codec and the search provider (with its
  * options) that saved its index, which core makes through the bundled adapters registered by name (a new
- * store, or one without a saved index, gets flexsearch), so that the index an application saved is not
+ * store, or one without a saved index, gets segments), so that the index an application saved is not
  * rebuilt. A rebuild of the search index (a query's, when the saved index is missing or of another
  * provider) shows a progress bar on a terminal. With `shared`, the store's log is in PostgreSQL and
  * `root` is this host's cache.

@@ -210,7 +210,7 @@ describe('stats and init', () => {
     await inStore('append', 'two');
     await inStore('delete', '1');
     const stats = JSON.parse((await inStore('stats', '--json')).stdout) as StoreStats;
-    expect(stats).toMatchObject({ root, memories: 1, codec: 'msgpack', search: 'flexsearch' });
+    expect(stats).toMatchObject({ root, memories: 1, codec: 'msgpack', search: 'segments' });
     const human = (await inStore('stats')).stdout.split('\n');
     expect(human).toContain('memories: 1');
     expect(human).toContain(`root: ${root}`);
@@ -225,7 +225,7 @@ describe('stats and init', () => {
     const created = await inStore('init');
     expect(created).toMatchObject({ code: 0, stderr: '' });
     expect(created.stdout).toContain(root);
-    expect(JSON.parse((await inStore('init', '--json')).stdout)).toEqual({ root, memories: 0, codec: 'msgpack', search: 'flexsearch' });
+    expect(JSON.parse((await inStore('init', '--json')).stdout)).toEqual({ root, memories: 0, codec: 'msgpack', search: 'segments' });
   });
 
   it('takes the root from MEMMAPFS_ROOT, else .memmap_fs_root in the working folder', async () => {
@@ -271,7 +271,7 @@ describe('usage errors', () => {
     ['a bad number', ['get', 'seven'], "ID must be a positive integer, got 'seven'", 'memmapfs get --help'],
     ['a bad limit', ['query', 'x', '--limit', '-1'], '--limit', 'memmapfs --help'],
     ['bad --meta JSON', ['append', 'x', '--meta', '{oops'], '--meta is not valid JSON', 'memmapfs append --help'],
-    ['an unknown search provider', ['--search', 'lucene', 'stats'], "--search must be flexsearch or orama or segments, got 'lucene'", 'memmapfs --help'],
+    ['an unknown search provider', ['--search', 'lucene', 'stats'], "--search must be segments or flexsearch or orama, got 'lucene'", 'memmapfs --help'],
     ['a group without subcommand', ['state'], "'state' needs a subcommand: get, set or watch", 'memmapfs state --help'],
   ])('exits with 2 for %s, with a hint to run --help', async (_case, args, message, help) => {
     const run = await inStore(...args);

@@ -116,7 +116,7 @@ describe('reindex progress', () => {
 
   it('a query that rebuilds the search index shows its progress on a terminal stderr only', async () => {
     await appendMemories(3);
-    // Orama has no saved index of this store (flexsearch indexed it): the query rebuilds one.
+    // Orama has no saved index of this store (segments indexed it): the query rebuilds one.
     const terminal = await inStore(['--search', 'orama', 'query', 'tea'], { stderrIsTTY: true });
     expect(terminal.code).toBe(0);
     expect(terminal.stderr).toMatch(/reindex \[[█░]+\] 100% \| 3\/3 memories \| \d+\/s/);

@@ -34,7 +34,10 @@ export interface AgentState {
 
 /** Options of `MemMapFS.init`. */
 export interface MemMapFSOptions {
-  /** Search provider: `'flexsearch'` (default), `'orama'`, a registered name, or an instance. */
+  /**
+   * Search provider: `'segments'` (default for new stores), `'flexsearch'`, `'orama'`, a registered
+   * name, or an instance. Absent: an existing store uses the provider that saved its index.
+   */
   search?: SearchOption;
   /**
    * Record codec: `'msgpack'` (default for new stores), `'cbor'`, a registered name, or an instance.

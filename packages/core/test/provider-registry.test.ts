@@ -56,8 +56,9 @@ describe('provider registry', () => {
       await existing.close();
       const out = [];
       // (Opening an existing store loads a search adapter only when a query needs it, but says at once that it is missing.)
-      // (The last: a new store with the default codec, which an open starts loading before it needs it.)
-      for (const attempt of [() => resolveSearchProvider('orama'), () => resolveCodec('cbor'), () => MemMapFS.init(${JSON.stringify(join('x', 'store'))}, { search: 'orama', codec: json }), () => MemMapFS.init(${JSON.stringify(join('x', 'fresh'))}, { search: none })]) {
+      // (Then a new store with the default codec, which an open starts loading before it needs it, and
+      // one with the default search provider.)
+      for (const attempt of [() => resolveSearchProvider('orama'), () => resolveCodec('cbor'), () => MemMapFS.init(${JSON.stringify(join('x', 'store'))}, { search: 'orama', codec: json }), () => MemMapFS.init(${JSON.stringify(join('x', 'fresh'))}, { search: none }), () => MemMapFS.init(${JSON.stringify(join('x', 'default-search'))}, { codec: json })]) {
         try { await attempt(); out.push('resolved'); } catch (e) { out.push({ code: e.code, message: e.message }); }
       }
       console.log(JSON.stringify(out));
@@ -66,7 +67,7 @@ describe('provider registry', () => {
     const result = spawnSync(process.execPath, ['--conditions=dev-source', '--import', pathToFileURL(tsx).href, script], { cwd: dir, encoding: 'utf8', env: withoutNodePath() });
     await rm(dir, { recursive: true, force: true });
     expect(result.status, result.stderr).toBe(0);
-    const [search, codec, opened, fresh] = JSON.parse(result.stdout) as Array<{ code: string; message: string }>;
+    const [search, codec, opened, fresh, defaultSearch] = JSON.parse(result.stdout) as Array<{ code: string; message: string }>;
     expect(search).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(search!.message).toContain('npm install @memmapfs/search-orama');
     expect(codec).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
@@ -75,6 +76,10 @@ describe('provider registry', () => {
     expect(opened!.message).toContain('npm install @memmapfs/search-orama');
     expect(fresh).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(fresh!.message).toContain('npm install @memmapfs/codec-msgpack');
+    // The default search provider is the on-disk index every process shares.
+    expect(defaultSearch).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
+    expect(defaultSearch!.message).toContain("'segments'");
+    expect(defaultSearch!.message).toContain('npm install @memmapfs/search-segments');
   });
 
   it('loads adapters installed beside the application, where core cannot see them, without a lookup that fails or CommonJS resolution', async () => {

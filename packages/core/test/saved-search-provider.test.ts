@@ -54,9 +54,9 @@ registerSearchProvider('spec-test', (options) => {
   return provider;
 });
 // (Core's tests have no adapter installed: the default stands in under its name.)
-registerSearchProvider('flexsearch', (options) => {
-  const provider = new NamedWordSearch('flexsearch');
-  made.push({ name: 'flexsearch', options, provider });
+registerSearchProvider('segments', (options) => {
+  const provider = new NamedWordSearch('segments');
+  made.push({ name: 'segments', options, provider });
   return provider;
 });
 
@@ -129,10 +129,10 @@ describe('a store opened without a search option', () => {
     await app.queryMemory('indexed');
     await app.close();
     const again = await MemMapFS.init(root, { codec: v8Codec() });
-    expect(again.stats().search).toBe('flexsearch');
+    expect(again.stats().search).toBe('segments');
     expect((await again.queryMemory('registered')).length).toBe(1);
     // Rebuilt by the default.
-    expect(made.map(({ name }) => name)).toEqual(['flexsearch']);
+    expect(made.map(({ name }) => name)).toEqual(['segments']);
     expect(made[0]!.provider.adds).toBe(1);
     await again.close();
   });
@@ -155,7 +155,7 @@ describe('a store opened without a search option', () => {
     await again.close();
     // Saved by the one in use now: an open without the option follows it (here, to the default, as it cannot be made by name).
     const third = await MemMapFS.init(root, { codec: v8Codec() });
-    expect(third.stats().search).toBe('flexsearch');
+    expect(third.stats().search).toBe('segments');
     await third.close();
   });
 

@@ -372,7 +372,7 @@ describe('semantic search over MemMapFS', () => {
     const error = await rejection(new MemMapStore(plain, { index: { dims: 384, embed: embeddings } }).put(['a'], 'k', { text: 'x' }));
     expect(error).toBeInstanceOf(MemMapError);
     expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' });
-    expect(error.message).toContain("MemMapStore.put: index.dims is 384, and the store's search provider 'flexsearch' has no vector search");
+    expect(error.message).toContain("MemMapStore.put: index.dims is 384, and the store's search provider 'segments' has no vector search");
     expect(error.message).toContain("{ search: { provider: 'orama', options: { vectors: { dimensions: 384 } } } }");
     expect((await plain.listMemories()).memories).toEqual([]);
 

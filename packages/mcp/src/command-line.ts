@@ -33,7 +33,7 @@ processes, may use the same store folder at once. Creates the store when the fol
 
 Options:
   --root DIR      Store folder. Default: $MEMMAPFS_ROOT, else ${defaultRoot} in the current folder
-  --search NAME   Search provider: ${searchNames.join(', ')}. Default: the store's own (the one that saved its index), else ${searchNames[0]} (the others need their package installed)
+  --search NAME   Search provider: ${searchNames.join(', ')}. Default: the store's own (the one that saved its index), else ${searchNames[0]} (orama needs @memmapfs/search-orama installed)
   --postgres URL  Run the store on its log in PostgreSQL, which servers on other hosts share
                   (needs @memmapfs/wal-postgres); DIR is then this host's cache. Default: $MEMMAPFS_POSTGRES
   --store NAME    The store's name in that database. Default: $MEMMAPFS_STORE, else ${defaultStore}

@@ -2,21 +2,24 @@ import { MemMapError, MemMapFS, registerCodec, registerSearchProvider, type Sear
 import cbor from '@memmapfs/codec-cbor';
 import msgpack from '@memmapfs/codec-msgpack';
 import flexsearch from '@memmapfs/search-flexsearch';
+import segments from '@memmapfs/search-segments';
 
 /** The search providers `--search` names; the first is the default and comes with this package. */
-export const searchNames = ['flexsearch', 'orama', 'segments'] as const satisfies readonly SearchProviderName[];
+export const searchNames = ['segments', 'flexsearch', 'orama'] as const satisfies readonly SearchProviderName[];
 
 /**
- * Opens the store at `root`, creating it when absent. The codecs (msgpack, cbor) and the default search
- * provider (flexsearch) come with this package and are registered by name, so that a store opens with
- * its own codec; another provider (`orama`, `segments`) is imported by core, and a missing package is
- * `ADAPTER_NOT_INSTALLED`, naming what to install. Without `search`, the store's own provider (the one
- * its saved index names, with its options) when it can be made, else flexsearch: the server never
- * rebuilds an index an application saved.
+ * Opens the store at `root`, creating it when absent. The codecs (msgpack, cbor), the default search
+ * provider (segments: one index in files that every server process shares) and flexsearch (the default
+ * of earlier versions, so that the stores it indexed open without a rebuild) come with this package and
+ * are registered by name, so that a store opens with its own codec; orama is imported by core, and a
+ * missing package is `ADAPTER_NOT_INSTALLED`, naming what to install. Without `search`, the store's own
+ * provider (the one its saved index names, with its options) when it can be made, else segments: the
+ * server never rebuilds an index an application saved.
  */
 export async function openStore(root: string, search?: (typeof searchNames)[number], shared?: SharedLog): Promise<MemMapFS> {
   registerCodec('msgpack', () => msgpack());
   registerCodec('cbor', () => cbor());
+  registerSearchProvider('segments', (options) => segments(options));
   registerSearchProvider('flexsearch', (options) => flexsearch(options));
   const wal = shared === undefined ? undefined : await postgresLog(shared);
   return MemMapFS.init(root, { ...(search === undefined ? {} : { search }), ...(wal === undefined ? {} : { wal }) });

@@ -61,4 +61,18 @@ describe('openStore', () => {
     expect(forced.stats().search).toBe('flexsearch');
     await forced.close();
   });
+
+  it('gives a new store the segments index, which comes with this package, and opens it again with that index', async () => {
+    const root = join(dir, 'new-store');
+    const created = await openStore(root);
+    expect(created.stats().search).toBe('segments');
+    await created.appendMemory('the deploy key rotates on mondays');
+    expect((await created.queryMemory('deploy')).map((hit) => hit.text)).toEqual(['the deploy key rotates on mondays']);
+    await created.close();
+
+    const again = await openStore(root);
+    expect(again.stats().search).toBe('segments');
+    expect((await again.queryMemory('mondays')).map((hit) => hit.text)).toEqual(['the deploy key rotates on mondays']);
+    await again.close();
+  });
 });

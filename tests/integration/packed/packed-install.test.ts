@@ -177,7 +177,7 @@ const version = (name: string): string => {
 const spec = (name: string): string => `${name}@${version(name)}`;
 
 /** core with the default search adapter and codec (blocks and wal come as core's dependencies). */
-const librarySpecs = (): string[] => ['@memmapfs/core', '@memmapfs/search-flexsearch', '@memmapfs/codec-msgpack'].map(spec);
+const librarySpecs = (): string[] => ['@memmapfs/core', '@memmapfs/search-segments', '@memmapfs/codec-msgpack'].map(spec);
 
 /** `dependency` at the version a packed package names for it (in `field` of its manifest): what it is built and tested with. */
 function pinnedBy(name: string, field: 'dependencies' | 'devDependencies', dependency: string): string {
@@ -290,7 +290,7 @@ describe.concurrent('the packages as npm users install them', () => {
     const smoke = await run(process.execPath, ['smoke.mjs', join(project, 'store')], { cwd: project, env: userEnv() });
     expect(smoke.code, tail(smoke)).toBe(0);
     const seen = lastJsonLine(smoke);
-    expect(seen).toMatchObject({ reader: 'read', search: 'flexsearch', codec: 'msgpack', memories: 2, hits: ['The user prefers dark mode'], reopened: 'The user prefers dark mode', again: ['Meeting notes: ship the packed-install test'] });
+    expect(seen).toMatchObject({ reader: 'read', search: 'segments', codec: 'msgpack', memories: 2, hits: ['The user prefers dark mode'], reopened: 'The user prefers dark mode', again: ['Meeting notes: ship the packed-install test'] });
     expect(smoke.stderr.split(FALLBACK_WARNING).length - 1, smoke.stderr).toBe(1);
     expect(smoke.stderr).toContain(`npm rebuild ${MMAP_PACKAGE}`);
 
@@ -314,7 +314,7 @@ describe.concurrent('the packages as npm users install them', () => {
     const smoke = await run(process.execPath, ['smoke.mjs', join(project, 'store')], { cwd: project, env: userEnv() });
     expect(smoke.code, tail(smoke)).toBe(0);
     const seen = lastJsonLine(smoke);
-    expect(seen).toMatchObject({ reader: 'mmap', search: 'flexsearch', codec: 'msgpack', memories: 2, hits: ['The user prefers dark mode'], reopened: 'The user prefers dark mode' });
+    expect(seen).toMatchObject({ reader: 'mmap', search: 'segments', codec: 'msgpack', memories: 2, hits: ['The user prefers dark mode'], reopened: 'The user prefers dark mode' });
     expect(smoke.stderr).not.toContain(FALLBACK_WARNING);
   }, 6 * MINUTES);
 

@@ -22,11 +22,11 @@ export type AdapterOptions = Record<string, unknown>;
  * await MemMapFS.init(root, { search: { provider: 'mine', options: { stemming: true } } });
  */
 export interface SearchProviders {
-  /** `@memmapfs/search-flexsearch` (the default). */
+  /** `@memmapfs/search-flexsearch`: an in-memory FlexSearch index in each process. */
   flexsearch: FlexSearchProviderOptions;
   /** `@memmapfs/search-orama`. */
   orama: OramaProviderOptions;
-  /** `@memmapfs/search-segments`: a BM25 index of segment files read through mappings, shared by every process. */
+  /** `@memmapfs/search-segments` (the default): a BM25 index of segment files read through mappings, shared by every process. */
   segments: SegmentSearchOptions;
 }
 
@@ -70,6 +70,9 @@ const builtinPackages: Record<string, string> = {
 /** The built-in names that are search providers (the others in `builtinPackages` are codecs). */
 const builtinSearchProviders = new Set(['flexsearch', 'orama', 'segments']);
 
+/** The search provider of a store opened without a `search` option and without a saved index. */
+const defaultSearchProvider = 'segments';
+
 const searchFactories = new Map<string, SearchProviderFactory<never>>();
 const codecFactories = new Map<string, CodecFactory<never>>();
 
@@ -93,7 +96,7 @@ function assertRegistrationName(name: unknown, kind: string): void {
 
 /** Turns a `search` option into a provider instance. */
 export async function resolveSearchProvider(option: SearchOption | undefined): Promise<SearchProvider> {
-  const chosen = option ?? 'flexsearch';
+  const chosen = option ?? defaultSearchProvider;
   if (typeof chosen === 'object' && chosen !== null && !('provider' in chosen && typeof chosen.provider === 'string')) {
     return checkSearchProvider(chosen as SearchProvider);
   }
@@ -122,7 +125,7 @@ export interface DeferredSearchProvider {
  * options is resolved at once (so bad options fail the open).
  */
 export async function deferSearchProvider(option: SearchOption | undefined): Promise<DeferredSearchProvider> {
-  const chosen = option ?? 'flexsearch';
+  const chosen = option ?? defaultSearchProvider;
   // Only a built-in chosen by its bare name is deferred: options given with it are checked at open.
   if (typeof chosen !== 'string' || searchFactories.has(chosen) || !builtinSearchProviders.has(chosen)) {
     const provider = await resolveSearchProvider(option);

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
-import { flexsearch } from '@memmapfs/search-flexsearch';
+import { segmentSearch } from '@memmapfs/search-segments';
 import { CosineSearch } from './cosine-search.js';
 
 /** Opens the store at `root` with the default adapters, as the tests' worker process does too. */
 export function openStore(root: string, options: { readOnly?: boolean } = {}): Promise<MemMapFS> {
-  return MemMapFS.init(root, { codec: msgpack(), search: flexsearch(), ...options });
+  return MemMapFS.init(root, { codec: msgpack(), search: segmentSearch(), ...options });
 }
 
 /** Opens the store at `root` with a search provider that has vector search of `dims` dimensions. */
