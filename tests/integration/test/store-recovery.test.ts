@@ -131,9 +131,9 @@ describe('crash damage', () => {
 });
 
 describe('defaults', () => {
-  it('opens on the embedded defaults (FlexSearch, msgpack) loaded by name', async () => {
+  it('opens on the embedded defaults (segments, msgpack) loaded by name', async () => {
     const fs = await MemMapFS.init(root);
-    expect(fs.stats()).toMatchObject({ search: 'flexsearch', codec: 'msgpack', durability: 'sync', formatVersion: 4 });
+    expect(fs.stats()).toMatchObject({ search: 'segments', codec: 'msgpack', durability: 'sync', formatVersion: 4 });
     expect(['mmap', 'read']).toContain(fs.stats().reader);
     await fs.appendMemory('Hello from MemMapFS!', ['demo']);
     expect((await fs.queryMemory('MemMapFS', { tags: ['demo'] }))[0]?.text).toBe('Hello from MemMapFS!');
