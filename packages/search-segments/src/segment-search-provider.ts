@@ -230,6 +230,7 @@ export class SegmentSearchProvider implements SearchProvider {
     const old = [...this.written, ...this.pinned, ...this.retired];
     this.clear();
     this.retired = [];
+    this.pinned = [];
     this.folder = folder;
     this.written = opened;
     for (const [id, position] of description.owners) this.owners.set(id, position === DELETED ? DELETED : opened[position]!.key);
@@ -317,14 +318,10 @@ export class SegmentSearchProvider implements SearchProvider {
     if (!folder) return;
     // About to close: this process lets go of its own files first, so that those it alone kept go too.
     if (options.closing) await this.close();
+    // (A description that cannot be read or decoded throws: then nothing is removed.)
     const named = async () => {
       const bytes = await current();
-      if (!bytes) return new Set<string>();
-      try {
-        return new Set(decodeDescription(bytes).segments);
-      } catch {
-        return new Set<string>();
-      }
+      return new Set(bytes ? decodeDescription(bytes).segments : []);
     };
     const mine = new Set([...this.written, ...this.pinned, ...this.retired].map((segment) => segment.file));
     const before = await named();

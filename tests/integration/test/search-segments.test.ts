@@ -1,11 +1,12 @@
-import { spawn } from 'node:child_process';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import * as nodeFileSystem from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, registerSearchProvider, repairStore, verifyStore, type SearchDocument } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
 import { segmentSearch, SegmentSearchProvider } from '@memmapfs/search-segments';
 import { storeWorkerArgs } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
@@ -50,6 +51,40 @@ async function warningsOf(body: () => Promise<void>): Promise<string[]> {
     process.off('warning', onWarning);
   }
   return warnings;
+}
+
+/**
+ * A handle (`a`) that wrote ten notes and a secret and saved its index, and a second one (`b`) that then
+ * loaded that index: it reads (and leases) the files that hold the secret.
+ */
+async function secretSeenByTwo(openA: () => Promise<MemMapFS>, openB = openA): Promise<{ a: MemMapFS; b: MemMapFS; secret: number }> {
+  const a = await openA();
+  for (let i = 0; i < 10; i++) await a.appendMemory(`ordinary note ${i}`);
+  const secret = await a.appendMemory('my password is hunter2walrus');
+  await a.queryMemory('note');
+  await a.checkpoint();
+  const b = await openB();
+  expect(await b.queryMemory('hunter2walrus')).toHaveLength(1);
+  return { a, b, secret };
+}
+
+/** Opens the store anew (its own provider) and queries it: the saved index is opened from its files, not rebuilt. */
+async function expectOpenedNotRebuilt(query: string, hits: number): Promise<void> {
+  let rebuilt = 0;
+  const later = await MemMapFS.init(root, { codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+  expect(await later.queryMemory(query, { limit: 400 })).toHaveLength(hits);
+  expect(rebuilt).toBe(0);
+  await later.close();
+}
+
+/** Node's file system, except that reads of the files named `name` fail with `code` while `failing.on`. */
+function failingReadsOf(name: string, code: string): { files: typeof nodeFileSystem; failing: { on: boolean } } {
+  const failing = { on: false };
+  const readFile = (async (path: string, ...rest: unknown[]) => {
+    if (failing.on && basename(String(path)) === name) throw Object.assign(new Error(`${code}: failed reading '${path}'`), { code });
+    return (nodeFileSystem.readFile as (...args: unknown[]) => Promise<Buffer>)(path, ...rest);
+  }) as typeof nodeFileSystem.readFile;
+  return { files: { ...nodeFileSystem, readFile }, failing };
 }
 
 const segmentFiles = async () => (await readdir(join(root, 'index', 'segments'))).filter((name) => name.endsWith('.seg')).sort();
@@ -426,11 +461,7 @@ describe('the segments search index in a store', () => {
     expect(report.blocksMoved).toBe(100);
     expect(report.logFirstLsn).toBeGreaterThan(ids.at(-1)!);
     await writer.close();
-    let rebuilt = 0;
-    const later = await MemMapFS.init(root, { codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
-    expect(await later.queryMemory('ordinary', { limit: 400 })).toHaveLength(100);
-    expect(rebuilt).toBe(0);
-    await later.close();
+    await expectOpenedNotRebuilt('ordinary', 100);
   });
 
   it('with historyRetentionMs 0, checkpoint() saves the loaded index before the log drops the records before the checkpoint, so that no process loads it in between and rebuilds it', async () => {
@@ -458,11 +489,7 @@ describe('the segments search index in a store', () => {
     expect(cut).toBeGreaterThan(-1);
     expect(events.slice(0, cut)).toContain('rename:search.snapshot');
     await fs.close();
-    let rebuilt = 0;
-    const later = await MemMapFS.init(root, { codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
-    expect(await later.queryMemory('note', { limit: 100 })).toHaveLength(20);
-    expect(rebuilt).toBe(0);
-    await later.close();
+    await expectOpenedNotRebuilt('note', 20);
   });
 
   it('a compacting save does not put an older index back over a newer one another process saved', async () => {
@@ -505,14 +532,7 @@ describe('the segments search index in a store', () => {
   it('forgets for good while another handle still reads the old index: that one neither saves it back nor keeps its files once closed', async () => {
     const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
     const holding = () => indexFilesHolding('hunter2walrus');
-    const a = await open();
-    for (let i = 0; i < 10; i++) await a.appendMemory(`ordinary note ${i}`);
-    const secret = await a.appendMemory('my password is hunter2walrus');
-    await a.queryMemory('note');
-    await a.checkpoint();
-    const b = await open();
-    // B loads the saved index: it reads (and leases) the files that hold the secret.
-    expect(await b.queryMemory('hunter2walrus')).toHaveLength(1);
+    const { a, b, secret } = await secretSeenByTwo(open);
     await a.deleteMemory(secret);
     await a.compact({ erase: true });
     expect(await b.queryMemory('hunter2walrus')).toEqual([]);
@@ -552,6 +572,137 @@ describe('the segments search index in a store', () => {
     await a.checkpoint();
     await a.close();
     expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+  });
+
+  it.each([
+    ['', false],
+    [', nor when the count of purges cannot be read (EIO)', true],
+  ])('a handle that loaded the index before an erase does not save it back when the saved description went missing since%s', async (_, failPurgesRead) => {
+    const { files, failing } = failingReadsOf('purges', 'EIO');
+    const open = (fileSystem?: typeof files) => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack(), ...(fileSystem ? { fileSystem } : {}) });
+    const { a, b, secret } = await secretSeenByTwo(open, () => open(files));
+    await a.deleteMemory(secret);
+    await a.compact({ erase: true });
+    await a.close();
+    // The description deleted (by hand, by a repair): the count of purges it carried goes with it.
+    await rm(join(root, 'index', 'search.snapshot'));
+    failing.on = failPurgesRead;
+    await b.appendMemory('a note from b after the erase');
+    await warningsOf(async () => {
+      await b.checkpoint();
+      await b.close();
+    });
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    const c = await open();
+    expect((await c.queryMemory('note', { limit: 100 })).length).toBe(11);
+    expect(await c.queryMemory('hunter2walrus')).toEqual([]);
+    await c.close();
+  });
+
+  it('saves its index over one another provider saved after an erase: a store erased under flexsearch opens its segments index next time, not rebuilds it', async () => {
+    const before = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+    const secret = await before.appendMemory('my password is hunter2walrus');
+    for (let i = 0; i < 10; i++) await before.appendMemory(`ordinary note ${i}`);
+    await before.queryMemory('note');
+    await before.deleteMemory(secret);
+    await before.compact({ erase: true });
+    await before.close();
+    const switched = await MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });
+    expect(await switched.queryMemory('note', { limit: 100 })).toHaveLength(10);
+    await switched.close();
+    await expectOpenedNotRebuilt('note', 10);
+  });
+
+  it("removes the temporary files of saves whose process died over an hour ago, and no other process's", async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack() });
+    await fs.appendMemory('my password is hunter2walrus');
+    await fs.queryMemory('password');
+    await fs.checkpoint();
+    // A process that has exited: its id names no process now.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    const temp = (name: string) => join(root, 'index', name);
+    const left = { snapshot: `.search.snapshot.${dead}-0a1b2c3d4e5f.tmp`, purges: `.purges.${dead}-5f4e3d2c1b0a.tmp` };
+    const kept = { recent: `.search.snapshot.${dead}-aaaaaaaaaaaa.tmp`, alive: `.search.snapshot.${process.pid}-bbbbbbbbbbbb.tmp` };
+    for (const name of [...Object.values(left), ...Object.values(kept)]) await writeFile(temp(name), 'my password is hunter2walrus');
+    for (const name of [...Object.values(left), kept.alive]) await utimes(temp(name), twoHoursAgo, twoHoursAgo);
+    await fs.appendMemory('a later note');
+    await fs.checkpoint();
+    const names = await readdir(join(root, 'index'));
+    for (const name of Object.values(left)) expect(names).not.toContain(name);
+    for (const name of Object.values(kept)) expect(names).toContain(name);
+    await fs.close();
+  });
+
+  it('removes no segment file when the saved description cannot be read (EMFILE): the next open loads the index, not rebuilds it', async () => {
+    const { files, failing } = failingReadsOf('search.snapshot', 'EMFILE');
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), fileSystem: files });
+    await fs.appendMemories(Array.from({ length: 20 }, (_, k) => ({ text: `kept note ${k}` })));
+    await fs.queryMemory('note');
+    await fs.checkpoint();
+    const saved = await segmentFiles();
+    expect(saved.length).toBeGreaterThan(0);
+    failing.on = true;
+    await fs.close();
+    expect(await segmentFiles()).toEqual(expect.arrayContaining(saved));
+    await expectOpenedNotRebuilt('note', 20);
+  });
+
+  it('a handle whose save meets a purge lets go at once of the files that hold what the purge erased, not at its next query', async () => {
+    const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
+    const { a, b, secret } = await secretSeenByTwo(open);
+    // (B saved the index too before the erase: the files it named are its own to let go of.)
+    await b.appendMemory('a note from b before the erase');
+    await b.checkpoint();
+    await a.deleteMemory(secret);
+    await a.compact({ erase: true });
+    // B writes, and saves (a checkpoint), but does not search: its save meets the purge.
+    await b.appendMemory('a note from b after the erase');
+    await b.checkpoint();
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    expect((await b.queryMemory('note', { limit: 100 })).length).toBe(12);
+    await b.close();
+    await a.close();
+  });
+
+  it('an erase by a handle with another provider counts too: a segments handle that loaded its index before it neither saves it back nor keeps its files', async () => {
+    const segments = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
+    for (let i = 0; i < 10; i++) await segments.appendMemory(`ordinary note ${i}`);
+    const secret = await segments.appendMemory('my password is hunter2walrus');
+    expect(await segments.queryMemory('hunter2walrus')).toHaveLength(1);
+    await segments.checkpoint();
+    for (const loaded of [true, false]) {
+      const other = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+      if (loaded) expect(await other.queryMemory('note', { limit: 1 })).toHaveLength(1);
+      if (loaded) await other.deleteMemory(secret);
+      await other.compact({ erase: true });
+      await other.close();
+    }
+    await segments.appendMemory('a note after the erase');
+    await segments.checkpoint();
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    await segments.close();
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+  });
+
+  it('another handle of an in-memory provider does not save back what an erase removed; a handle that loads the index afresh saves again', async () => {
+    const open = () => MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+    const { a, b, secret } = await secretSeenByTwo(open);
+    await a.deleteMemory(secret);
+    await a.compact({ erase: true });
+    await a.close();
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    // B took the deletion, but its index in memory may still hold the secret's words: its save is refused.
+    await b.appendMemory('a note from b after the erase');
+    await b.close();
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    const c = await open();
+    expect(await c.queryMemory('hunter2walrus')).toEqual([]);
+    await c.appendMemory('a zebrafinch from c');
+    await c.close();
+    const saved = await readFile(join(root, 'index', 'search.snapshot'));
+    expect(saved.includes(Buffer.from('zebrafinch'))).toBe(true);
+    expect(saved.includes(Buffer.from('hunter2walrus'))).toBe(false);
   });
 
   it('a handle whose save meets a purge without a query between lets go of its files on close', async () => {

@@ -5,6 +5,7 @@ import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import { openCheckpointFile, readCheckpointHeader, writeUnnamedCheckpoint, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type UnnamedCheckpoint } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, readManifest, writeManifest } from './checkpoint-manifest.js';
+import { isAbandoned } from '../engine/abandoned-files.js';
 import { withFileLock } from '../engine/file-lock.js';
 
 /**
@@ -169,36 +170,11 @@ export class CheckpointStore {
         if (fileLsn < lsn || (fileLsn > lsn && (await readCheckpointHeader(path, this.files))?.logId !== logId)) await remove(path);
         continue;
       }
-      // A writer's temporary file, left by a writer that died: its process is gone, and it is an hour old
-      // (a process id alone may be another's, in another PID namespace or reused).
+      // A writer's temporary file, left by a writer that died.
       const temp = /^\.checkpoint-\d{16}\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
-      if (temp && !processAlive(Number(temp[1])) && (await ageMs(path, this.files)) > 3_600_000) await remove(path);
+      if (temp && (await isAbandoned(path, Number(temp[1]), this.files))) await remove(path);
     }
     // (Durable: after a power loss an old checkpoint does not come back with what an erase removed.)
     if (removed) await syncFolder(this.folder, this.files);
-  }
-
-}
-
-async function ageMs(path: string, files: Pick<StoreFileSystem, 'open'>): Promise<number> {
-  try {
-    const handle = await files.open(path, 'r');
-    try {
-      return Date.now() - (await handle.stat()).mtimeMs;
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return 0;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -139,8 +139,10 @@ export interface SearchProvider {
   /**
    * (When `supports.persistent`.) Removes files of the folder that no process uses: neither this one,
    * nor another that has the folder open, nor the description `current()` reads (the one the store
-   * keeps now, which another process may have saved). With `closing`, the store is done with the
-   * provider: it lets go of its own files first (and is closed), so that those only it used go too.
+   * keeps now, which another process may have saved; `undefined` when there is none). `current()`
+   * rejects when the description cannot be read: the provider then removes nothing (it may not know
+   * what is named). With `closing`, the store is done with the provider: it lets go of its own files
+   * first (and is closed), so that those only it used go too.
    */
   removeUnusedFiles?(current: () => Promise<Uint8Array | undefined>, options?: { closing?: boolean }): Promise<void>;
   /**
@@ -149,6 +151,9 @@ export interface SearchProvider {
    * Returns what is wrong, a sentence each; none when it is sound. `memmapfs verify` calls it.
    */
   verifyIndex?(folder: string, saved: Uint8Array): Promise<string[]>;
-  /** Releases resources. The provider is not used afterwards. */
+  /**
+   * Releases resources. The provider is not used afterwards, except that a persistent one's
+   * `removeUnusedFiles({ closing: true })` may follow, and `close` may be called again.
+   */
   close?(): void | Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { describeThrown, isWalError, syncFolder, type WalPosition, type WalRecord, type WriteAheadLog } from '@memmapfs/wal';
 import type { SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
@@ -5,9 +6,11 @@ import { embeddingOf } from '../memory-embedding.js';
 import type { DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { StoreFileSystem } from '../types.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import { withFileLock } from './file-lock.js';
+import { isAbandoned } from './abandoned-files.js';
+import { tryFileLock, withFileLock } from './file-lock.js';
 import { isMemoryPutType, RecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import type { MemoryTable } from './memory-table.js';
+import { readSearchPurges, writeSearchPurges } from './search-purges.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import type { StoreLayout } from './store-layout.js';
 
@@ -49,6 +52,8 @@ const MAX_BACKLOG = 4_096;
  * processes may write faster than this one indexes, and the save only spares a rebuild.
  */
 const UP_TO_DATE_WAIT_MS = 5_000;
+/** How long the removal of unused index files waits for a save under way to end (then it removes none now). */
+const DESCRIPTION_LOCK_WAIT_MS = 5_000;
 
 /** The warning when a compaction's save of the index gave up waiting for the changes waiting for it. */
 function warnNotCompacted(): void {
@@ -106,6 +111,8 @@ export class SearchIndex {
   /** Loads the saved index (or rebuilds it) the first time a query needs it; see `loadWhenNeeded`. */
   private indexLoader: (() => Promise<void>) | undefined;
   private loadingIndex: Promise<void> | undefined;
+  /** A persistent provider letting go of its files after a purge elsewhere (`letGoOfFiles`): a load waits for it. */
+  private releasing: Promise<void> | undefined;
   /** After a failed load on its own (not for a query), the next is not tried before this time. */
   private retryIndexLoadAt = 0;
   private lastExpiryCheck = 0;
@@ -115,6 +122,8 @@ export class SearchIndex {
   private loaded: SearchProvider | undefined;
   /** Purges the saved index had been through when this process loaded its index (see `SearchSnapshot.purges`). */
   private indexPurges = 0;
+  /** Whether the index was loaded from a saved one (not rebuilt from the tables): see `writeSaved`. */
+  private indexFromFiles = false;
   /** The index saves of this process, one after another. */
   private savingIndex: Promise<void> = Promise.resolve();
   /** Memory changes applied to the tables and not yet handed to the provider, in log order. */
@@ -230,6 +239,7 @@ export class SearchIndex {
     if (this.indexLoaded) return Promise.resolve();
     this.loadingIndex ??= (async () => {
       this.loaded ??= await this.searchSource.load();
+      await this.releasing;
       await this.indexLoader?.();
       this.indexLoaded = true;
       this.indexLoader = undefined;
@@ -347,8 +357,11 @@ export class SearchIndex {
       await wal.flush();
       await withFileLock(layout.searchLock, files, async () => {
         const whole = await readSearchSnapshot(layout.searchSnapshot, files);
-        // The one the log was read for, unless another process saved one meanwhile.
+        // The one the log was read for, unless another process saved one meanwhile; not one that went
+        // through fewer purges than counted apart, which no load uses.
         if (whole?.logId !== mark.logId || whole.lsn !== mark.lsn || whole.checksum !== mark.checksum || whole.purges !== mark.purges) return;
+        const kept = await readSearchPurges(layout.searchPurges, whole.logId, files);
+        if (kept === 'damaged' || whole.purges < kept) return;
         await writeSearchSnapshot(layout.searchSnapshot, { ...whole, lsn: to.lsn, checksum: to.checksum }, files);
       });
     } catch {
@@ -608,7 +621,17 @@ export class SearchIndex {
   private async loadSaved(retry: boolean): Promise<void> {
     const persistent = this.persistent;
     const snapshot = persistent || (this.provider.supports.snapshot && this.provider.importSnapshot) ? await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files) : undefined;
-    const sameLog = snapshot !== undefined && snapshot.provider === this.provider.name && snapshot.logId === this.host.wal.header.logId;
+    const logId = this.host.wal.header.logId;
+    const sameLog = snapshot !== undefined && snapshot.provider === this.provider.name && snapshot.logId === logId;
+    // The purges counted so far, whichever provider saved the index: a saved index that went through
+    // fewer may hold what the last one erased (saved by a release that kept no count apart), and is
+    // rebuilt instead; so is any when the count kept apart is damaged. (The count of a saved index that is
+    // damaged is read from its header, which saves compare with too.)
+    const kept = await readSearchPurges(this.host.layout.searchPurges, logId, this.host.files);
+    const header = snapshot ?? (await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files));
+    // (A header's count is not checked by its checksum: bounded, so that one flipped cannot overflow a save.)
+    const purges = Math.max(kept === 'damaged' ? 0 : kept, header?.logId === logId ? Math.min(header.purges, 0x7fffffff) : 0);
+    const beforePurge = sameLog && (kept === 'damaged' || snapshot.purges < kept);
     // (Records committed after this are applied after it, and wait for the index in `pendingIndex`.)
     const logEnd = this.host.wal.lastLsn;
     // The log from the snapshot's record on: its checksum says it is the very record the snapshot ended
@@ -616,7 +639,7 @@ export class SearchIndex {
     // what the index lacks. (Read when the index is loaded, whichever process saved the snapshot.)
     let usable = false;
     const touched = new Set<number>();
-    if (sameLog) {
+    if (sameLog && !beforePurge) {
       try {
         usable = (await this.readAfterSaved(snapshot, logEnd, (walRecord) => {
           if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) return;
@@ -637,7 +660,7 @@ export class SearchIndex {
     const stale = snapshot !== undefined && snapshot.provider === this.provider.name && (!sameLog || (snapshot.lsn <= logEnd && !usable));
     if (stale && !this.host.wal.readOnly && !persistent) await this.host.files.unlink(this.host.layout.searchSnapshot).catch(() => undefined);
     // Purges so far: the index loaded now, whether from the snapshot or rebuilt, holds nothing purged before.
-    this.indexPurges = sameLog ? snapshot.purges : 0;
+    this.indexPurges = purges;
     if (usable) {
       let opened = false;
       try {
@@ -650,6 +673,7 @@ export class SearchIndex {
           else await this.call(() => this.provider.remove(id));
         }
         this.snapshotLsn = snapshot!.lsn;
+        this.indexFromFiles = true;
         // The memories that had expired when the snapshot was saved are not in it: should the clock now
         // be earlier, dropExpired puts back those that are live again.
         this.lastExpiryCheck = snapshot!.savedAt;
@@ -664,6 +688,7 @@ export class SearchIndex {
     }
     if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader }));
     await this.call(() => this.provider.clear());
+    this.indexFromFiles = false;
     await this.rebuild();
     this.snapshotLsn = -1;
     await this.dropExpired();
@@ -699,14 +724,50 @@ export class SearchIndex {
     }
     // An index never loaded has nothing to save: the snapshot on disk and the log still say it all.
     const saving = this.indexLoaded && (persistent || (this.provider.supports.snapshot && this.provider.exportSnapshot));
-    if (saving && (this.host.lastLsn !== this.snapshotLsn || options.purge || options.compact) && this.pendingIndex.length === 0) await this.writeSaved(persistent, options);
+    // (A save that fails still has the files no one names removed below, then fails.)
+    let failed: { error: unknown } | undefined;
+    if (saving && (this.host.lastLsn !== this.snapshotLsn || options.purge || options.compact) && this.pendingIndex.length === 0) {
+      await this.writeSaved(persistent, options).catch((error: unknown) => (failed = { error }));
+    }
+    // A purge elsewhere refused the save (the index was let go of): the files it read may hold what that
+    // purge erased, and go now, not at the next query or close.
+    const refusedByPurge = saving && !this.indexLoaded;
+    if (refusedByPurge) await this.letGoOfFiles();
     // Closing, a persistent provider lets go of its files and removes those no one needs, whether its
     // index is loaded or not (a newer purge may have unloaded it).
-    if (persistent && this.provider.removeUnusedFiles && (this.indexLoaded || options.closing)) {
-      // The folder holding the description first: a power loss never brings back one naming files gone.
-      await syncFolder(this.host.layout.index, this.host.files).catch(() => undefined);
-      // (Files left now, in use elsewhere, are removed by a later save.)
-      await this.call(() => this.provider.removeUnusedFiles!(() => this.savedDescription(), { closing: options.closing === true })).catch(() => undefined);
+    if (persistent && this.provider.removeUnusedFiles && (this.indexLoaded || refusedByPurge || options.closing)) {
+      // Closing, the provider lets go of its files first, not under the lock (it may wait for a write).
+      if (options.closing) await this.closeProvider();
+      // The folder holding the description first: a power loss never brings back one naming files gone
+      // (nothing is removed when that fails).
+      const synced = await syncFolder(this.host.layout.index, this.host.files).then(() => true, () => false);
+      // (Files left now, in use elsewhere, are removed by a later save.) Under the lock its writers hold,
+      // taken before any file's: a description seen is durable (renamed, and its folder fsynced), so a
+      // power loss never brings back one naming files removed because a newer one did not.
+      if (synced) await withFileLock(this.host.layout.searchLock, this.host.files, () => this.call(() => this.provider.removeUnusedFiles!(() => this.savedDescription(), { closing: options.closing === true })), DESCRIPTION_LOCK_WAIT_MS).catch(() => undefined);
+    }
+    if (saving) await this.removeAbandonedTempFiles().catch(() => undefined);
+    if (failed) throw failed.error;
+  }
+
+  /**
+   * Removes the temporary files of saves (a description or snapshot, the count of purges) whose writer
+   * died before it renamed them into place: a snapshot's may hold what an erase removed since.
+   */
+  private async removeAbandonedTempFiles(): Promise<void> {
+    // Only while no save runs (every writer of these files holds the lock), and not waiting for one.
+    const lock = await tryFileLock(this.host.layout.searchLock, this.host.files, 0);
+    if (!lock) return;
+    try {
+      let removed = false;
+      for (const name of await this.host.files.readdir(this.host.layout.index)) {
+        const temp = /^\.(?:search\.snapshot|purges)\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
+        const path = join(this.host.layout.index, name);
+        if (temp && (await isAbandoned(path, Number(temp[1]), this.host.files))) removed = (await this.host.files.unlink(path).then(() => true, () => false)) || removed;
+      }
+      if (removed) await syncFolder(this.host.layout.index, this.host.files);
+    } finally {
+      await lock.release();
     }
   }
 
@@ -718,26 +779,42 @@ export class SearchIndex {
     const savedAt = this.lastExpiryCheck;
     const purge = options.purge === true;
     const compact = options.compact === true && persistent;
-    // What the saved index on disk says decides whether this one may take its place: looked at before
-    // the index is written out (not to write it for nothing), and again, under the lock, before the rename.
-    const refused = (onDisk: Awaited<ReturnType<typeof readSearchSnapshotMark>>): boolean => {
-      if (!onDisk || onDisk.logId !== this.host.wal.header.logId) return false;
-      // One that went through a purge this index did not: this one may hold what it erased. It is loaded
-      // afresh from that one when next needed, so that its files may go.
-      if (onDisk.purges > this.indexPurges) {
-        if (!purge || onDisk.lsn > lsn) {
-          if (persistent && !this.host.closing) this.unload();
+    const logId = this.host.wal.header.logId;
+    // What the saved index on disk says, and the purges counted apart from it, decide whether this one
+    // may take its place: looked at before the index is written out (not to write it for nothing), and
+    // again, under the lock, before the rename.
+    // (Read failures throw: the save fails rather than decide on what it could not read.)
+    const onDiskNow = async () => ({
+      onDisk: await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files, true),
+      purgesKept: await readSearchPurges(this.host.layout.searchPurges, logId, this.host.files),
+    });
+    const refused = ({ onDisk, purgesKept }: Awaited<ReturnType<typeof onDiskNow>>): boolean => {
+      const sameLog = onDisk !== undefined && onDisk.logId === logId;
+      // A count kept apart that is damaged is not known: any purge may have happened since an index was
+      // loaded from files (not one rebuilt from the tables, which writes the count again).
+      const kept = purgesKept === 'damaged' ? (this.indexFromFiles ? Number.POSITIVE_INFINITY : 0) : purgesKept;
+      // A purge this index did not go through (counted apart too: its description may have been deleted
+      // since): this one may hold what it erased. It is loaded afresh when next needed, so that its
+      // files may go.
+      // (An index in memory too: one that took a deletion may still hold its words, as FlexSearch's
+      // terms, and export them.)
+      if (Math.max(sameLog ? onDisk.purges : 0, kept) > this.indexPurges) {
+        if (!purge || (sameLog && onDisk.lsn > lsn)) {
+          if (!this.host.closing) this.unload();
           return true;
         }
         return false;
       }
+      // (Another provider's is no index of this one's, nor is one that went through fewer purges than
+      // counted apart, which no load uses: replaced.)
+      if (!sameLog || onDisk.provider !== this.provider.name || onDisk.purges < kept) return false;
       // One that covers as much or more (another process's, saved meanwhile). (A purge replaces it all
       // the same: it must not keep what deleted memories said; a compaction's, one that covers as much:
       // its files were rewritten.)
       if (purge) return false;
       return compact ? onDisk.lsn > lsn : onDisk.lsn >= lsn;
     };
-    if (refused(await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files))) return;
+    if (refused(await onDiskNow())) return;
     const data = await this.call(() => (persistent ? this.provider.saveIndex!(compact ? { purge, compact } : { purge }) : this.provider.exportSnapshot!()));
     // What it covers durable first, whatever the durability (records of this process or of others not
     // yet synced under 'batch', and, for a persistent index, records applied while it was written), so
@@ -745,13 +822,36 @@ export class SearchIndex {
     await this.host.wal.flush();
     await this.host.files.mkdir(this.host.layout.index, { recursive: true });
     await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
-      const onDisk = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
-      if (refused(onDisk)) return;
-      const purges = Math.max(this.indexPurges, onDisk?.logId === this.host.wal.header.logId ? onDisk.purges : 0) + (purge ? 1 : 0);
-      await writeSearchSnapshot(this.host.layout.searchSnapshot, { provider: this.provider.name, spec: this.searchSource.spec, logId: this.host.wal.header.logId, lsn, checksum, savedAt, purges, data }, this.host.files);
+      const now = await onDiskNow();
+      if (refused(now)) return;
+      const kept = now.purgesKept === 'damaged' ? 0 : now.purgesKept;
+      // (A damaged count is written again one higher: the count lost may have been.)
+      const purges = Math.max(this.indexPurges, now.onDisk?.logId === logId ? now.onDisk.purges : 0, kept) + (purge || now.purgesKept === 'damaged' ? 1 : 0);
+      await writeSearchSnapshot(this.host.layout.searchSnapshot, { provider: this.provider.name, spec: this.searchSource.spec, logId, lsn, checksum, savedAt, purges, data }, this.host.files);
       this.snapshotLsn = lsn;
       this.indexPurges = purges;
+      // (After the description: a crash between the two leaves the count in the description alone, as
+      // before there was this file, rather than a count no saved index reaches, which would have every
+      // process rebuild its index. A failure here is the next save's to mend: the description holds it.)
+      if (purges > kept || now.purgesKept === 'damaged') {
+        await writeSearchPurges(this.host.layout.searchPurges, logId, purges, this.host.files).catch((error: unknown) => {
+          process.emitWarning(`The count of purges of the search index (${this.host.layout.searchPurges}) was not written (the saved index holds it; the next save writes it again): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+        });
+      }
     });
+  }
+
+  /**
+   * After `unload`, a persistent provider lets go of the files its index read (it holds an empty index
+   * until it is loaded again: a load waits for this), so that they may be removed. Never fails: they
+   * are let go of at the next load or close otherwise.
+   */
+  private letGoOfFiles(): Promise<void> {
+    if (this.indexLoaded || this.loadingIndex || !this.persistent) return Promise.resolve();
+    this.releasing ??= this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader }))
+      .catch(() => undefined)
+      .finally(() => (this.releasing = undefined));
+    return this.releasing;
   }
 
   /**
@@ -759,8 +859,8 @@ export class SearchIndex {
    * changes) next needs it: after another process purged the saved index, so that the files this one
    * read may go. Memories it took out as expired are queued to be taken out again.
    */
-  private unload(): void {
-    if (!this.indexLoaded || this.host.closing) return;
+  private unload(evenWhenClosing = false): void {
+    if (!this.indexLoaded || (this.host.closing && !evenWhenClosing)) return;
     this.indexLoaded = false;
     for (const [id, expiresAt] of this.expiredOutOfIndex) this.expiring.add(id, expiresAt);
     this.expiredOutOfIndex.clear();
@@ -775,18 +875,54 @@ export class SearchIndex {
   async eraseSaved(): Promise<void> {
     this.loaded ??= await this.searchSource.load();
     if (this.persistent) {
-      await this.ensureLoaded();
-      await this.drain();
-      this.snapshotLsn = -1;
-      await this.save({ purge: true });
+      // (Again, a few times, when a saved index with a higher count of purges refused it: loaded afresh
+      // from that one, this index is then not refused by its count.)
+      for (let attempt = 0; attempt < 3; attempt++) {
+        await this.ensureLoaded();
+        await this.drain();
+        this.snapshotLsn = -1;
+        await this.save({ purge: true });
+        if (this.indexLoaded) return;
+      }
+      process.emitWarning('The search index was not purged: other processes saved theirs again each time (it is purged by the next compact({ erase: true })).', { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     } else {
-      await this.host.files.unlink(this.host.layout.searchSnapshot).catch(() => undefined);
+      // (Not deciding on an index half loaded.)
+      await this.loadingIndex?.catch(() => undefined);
+      // Counted, whether a snapshot is saved now or not, and the snapshot removed, at once: a persistent
+      // index another process loaded before the erase is never saved over it.
+      await this.countPurge({ removeSnapshot: true });
       this.snapshotLsn = -1;
+      // An index in memory that took a deletion may still hold its words (FlexSearch keeps a word no
+      // memory holds any more): rebuilt from the live memories, then saved, so that other processes
+      // load a snapshot without them.
       if (this.indexLoaded) {
+        this.unload(true);
+        // (Closing, it is saved by no one now: the next open rebuilds it.)
+        if (this.host.closing) return;
+        await this.ensureLoaded();
         await this.drain();
         await this.save();
       }
     }
+  }
+
+  /**
+   * Counts one more purge in `index/purges`, no index being saved with it; with `removeSnapshot`, then
+   * removes the saved snapshot (under the same hold of the lock: its count is read first).
+   */
+  private async countPurge(options: { removeSnapshot?: boolean } = {}): Promise<void> {
+    if (this.host.wal.readOnly) return;
+    const { layout, files } = this.host;
+    const logId = this.host.wal.header.logId;
+    await files.mkdir(layout.index, { recursive: true });
+    await withFileLock(layout.searchLock, files, async () => {
+      const kept = await readSearchPurges(layout.searchPurges, logId, files);
+      const onDisk = await readSearchSnapshotMark(layout.searchSnapshot, files, true);
+      const purges = Math.max(kept === 'damaged' ? 0 : kept, onDisk?.logId === logId ? onDisk.purges : 0, this.indexPurges) + 1;
+      await writeSearchPurges(layout.searchPurges, logId, purges, files);
+      this.indexPurges = purges;
+      if (options.removeSnapshot) await files.unlink(layout.searchSnapshot).catch(() => undefined);
+    });
   }
 
   /**
@@ -845,9 +981,14 @@ export class SearchIndex {
     await this.savingIndex;
   }
 
-  /** The description of the persistent index saved now (by any process), if it is this provider's, of this log. */
+  /**
+   * The saved index's description, for a persistent provider's removal of files no one names (read
+   * under `searchLock`); `undefined` only when there is none, or it is another provider's or another
+   * log's. A read that fails, or a description damaged or of another version, throws: then nothing is
+   * removed.
+   */
   private async savedDescription(): Promise<Uint8Array | undefined> {
-    const snapshot = await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files);
+    const snapshot = await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files, true);
     return snapshot && snapshot.provider === this.provider.name && snapshot.logId === this.host.wal.header.logId ? snapshot.data : undefined;
   }}
 

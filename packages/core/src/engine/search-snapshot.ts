@@ -74,18 +74,27 @@ export async function writeSearchSnapshot(path: string, snapshot: SearchSnapshot
   await createFileDurably(path, buf, files);
 }
 
-/** Reads a snapshot; `undefined` when it is missing, damaged or of another version (it is then rebuilt). */
-export async function readSearchSnapshot(path: string, files: Pick<StoreFileSystem, 'readFile'>): Promise<SearchSnapshot | undefined> {
+/**
+ * Reads a snapshot; `undefined` when it is missing, damaged or of another version (it is then rebuilt).
+ * With `strict`, only a missing file is `undefined`: a read that fails, or a file that is damaged or of
+ * another version, throws (for what must not take an unknown description for none).
+ */
+export async function readSearchSnapshot(path: string, files: Pick<StoreFileSystem, 'readFile'>, strict = false): Promise<SearchSnapshot | undefined> {
   let buf: Buffer;
   try {
     buf = await files.readFile(path);
-  } catch {
-    return undefined;
+  } catch (error) {
+    if (!strict || (error as NodeJS.ErrnoException)?.code === 'ENOENT') return undefined;
+    throw error;
   }
-  if (buf.length < FIXED_SIZE_WITHOUT_SPEC || !buf.subarray(0, 8).equals(MAGIC) || !isReadVersion(buf.readUInt32LE(8))) return undefined;
-  if (buf.readUInt32LE(12) !== crc32c(buf.subarray(16))) return undefined;
+  const unread = (why: string): undefined => {
+    if (strict) throw new Error(`${path} ${why}`);
+    return undefined;
+  };
+  if (buf.length < FIXED_SIZE_WITHOUT_SPEC || !buf.subarray(0, 8).equals(MAGIC) || !isReadVersion(buf.readUInt32LE(8))) return unread('is not a saved search index of a version this release reads');
+  if (buf.readUInt32LE(12) !== crc32c(buf.subarray(16))) return unread('fails its checksum');
   const provider = providerPart(buf);
-  if (provider === undefined || provider.end > buf.length) return undefined;
+  if (provider === undefined || provider.end > buf.length) return unread('has a damaged provider name');
   return {
     lsn: buf.readDoubleLE(16),
     logId: buf.toString('hex', LOG_ID_OFFSET, CHECKSUM_OFFSET),
@@ -169,20 +178,30 @@ export interface SearchSnapshotMark {
   readonly lsn: number;
   readonly logId: string;
   readonly purges: number;
+  /** The provider that saved it (not checked). */
+  readonly provider: string;
   /** The frame checksum of the record at `lsn`. */
   readonly checksum: number;
 }
 
-/** Reads the LSN and log id a snapshot covers from its first bytes; `undefined` when there is none of a version read. */
-export async function readSearchSnapshotMark(path: string, files: Pick<StoreFileSystem, 'open'>): Promise<SearchSnapshotMark | undefined> {
+/**
+ * Reads the LSN and log id a snapshot covers from its first bytes; `undefined` when there is none of a
+ * version read. With `ioErrors`, a read that fails for another reason than a missing file throws.
+ */
+export async function readSearchSnapshotMark(path: string, files: Pick<StoreFileSystem, 'open'>, ioErrors = false): Promise<SearchSnapshotMark | undefined> {
   let handle;
   try {
     handle = await files.open(path, 'r');
-    const head = Buffer.alloc(NAME_LENGTH_OFFSET);
+    // (Up to the longest name: a name is at most 255 bytes.)
+    const head = Buffer.alloc(FIXED_SIZE + 255);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    if (bytesRead < head.length || !head.subarray(0, 8).equals(MAGIC) || !isReadVersion(head.readUInt32LE(8))) return undefined;
-    return { lsn: head.readDoubleLE(16), logId: head.toString('hex', LOG_ID_OFFSET, CHECKSUM_OFFSET), purges: head.readUInt32LE(PURGES_OFFSET), checksum: head.readUInt32LE(CHECKSUM_OFFSET) };
-  } catch {
+    if (bytesRead < FIXED_SIZE_WITHOUT_SPEC || !head.subarray(0, 8).equals(MAGIC) || !isReadVersion(head.readUInt32LE(8))) return undefined;
+    const nameStart = head.readUInt32LE(8) === VERSION_WITHOUT_SPEC ? FIXED_SIZE_WITHOUT_SPEC : FIXED_SIZE;
+    const nameEnd = nameStart + head.readUInt8(NAME_LENGTH_OFFSET);
+    if (bytesRead < nameEnd) return undefined;
+    return { lsn: head.readDoubleLE(16), logId: head.toString('hex', LOG_ID_OFFSET, CHECKSUM_OFFSET), purges: head.readUInt32LE(PURGES_OFFSET), checksum: head.readUInt32LE(CHECKSUM_OFFSET), provider: head.toString('utf8', nameStart, nameEnd) };
+  } catch (error) {
+    if (ioErrors && (error as NodeJS.ErrnoException)?.code !== 'ENOENT') throw error;
     return undefined;
   } finally {
     await handle?.close().catch(() => undefined);

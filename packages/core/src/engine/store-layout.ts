@@ -14,6 +14,8 @@ export interface StoreLayout {
   readonly searchSegments: string;
   /** Locked around a look at the saved search index and the write that depends on it. */
   readonly searchLock: string;
+  /** How many purges the saved search index went through, kept apart from its description (see `search-purges.ts`). */
+  readonly searchPurges: string;
   readonly blocks: string;
   /** Checkpoint files of the tables. */
   readonly checkpoints: string;
@@ -41,6 +43,7 @@ export function storeLayout(root: string): StoreLayout {
     searchSnapshot: join(root, 'index', 'search.snapshot'),
     searchSegments: join(root, 'index', 'segments'),
     searchLock: join(root, 'index', 'save.lock'),
+    searchPurges: join(root, 'index', 'purges'),
     blocks: join(root, 'blocks'),
     checkpoints: join(root, 'checkpoints'),
     manifest: join(root, 'state.manifest'),
