@@ -3,11 +3,11 @@
 import { createInterface } from 'node:readline';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
-import { flexsearch } from '@memmapfs/search-flexsearch';
+import { segmentSearch } from '@memmapfs/search-segments';
 
 const [root, countArg] = process.argv.slice(2);
 const count = Number(countArg);
-const fs = await MemMapFS.init(root!, { search: flexsearch(), codec: msgpack() });
+const fs = await MemMapFS.init(root!, { search: segmentSearch(), codec: msgpack() });
 await fs.appendMemory('warm-up');
 process.stdout.write('ready\n');
 for await (const _line of createInterface({ input: process.stdin })) break;

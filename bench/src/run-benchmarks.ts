@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemMapFS, type SearchProvider } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
-import { flexsearch } from '@memmapfs/search-flexsearch';
+import { segmentSearch } from '@memmapfs/search-segments';
 
 interface Measurement {
   name: string;
@@ -107,7 +107,7 @@ function indexNothing(): SearchProvider {
   return { name: 'index-nothing', supports: { snapshot: false, prefix: false }, add() {}, remove() {}, search: () => [], clear() {} };
 }
 
-async function withStore<T>(dir: string, name: string, body: (fs: MemMapFS) => Promise<T>, search: SearchProvider = flexsearch()): Promise<T> {
+async function withStore<T>(dir: string, name: string, body: (fs: MemMapFS) => Promise<T>, search: SearchProvider = segmentSearch()): Promise<T> {
   const fs = await MemMapFS.init(join(dir, name), { search, codec: msgpack() });
   try {
     await fs.appendMemory('warm-up');
@@ -140,7 +140,7 @@ function inFlight(dir: string, round: number): Promise<Measurement> {
 /** PROCESSES processes, each appending one at a time to one store: what crossing processes costs. */
 async function acrossProcesses(dir: string, round: number, processes: number): Promise<Measurement> {
   const root = join(dir, `processes-${processes}-${round}`);
-  const setup = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+  const setup = await MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });
   await setup.close();
   const perProcess = Math.ceil(ONE_AT_A_TIME / processes);
   const workerScript = fileURLToPath(new URL('./append-worker.ts', import.meta.url));
