@@ -10,11 +10,12 @@
 // put at the top of the bundle, and the files of it that the source map names are copied to
 // `dist/inlined/PACKAGE/` with its license, where the map then finds them.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
-const { values } = parseArgs({ options: { inline: { type: 'string', multiple: true, default: [] } } });
+const { values } = parseArgs({ options: { inline: { type: 'string', multiple: true, default: [] }, 'cached-script': { type: 'boolean', default: false } } });
 const alias = {};
 const notices = [];
 /** The folders of the inlined packages, by name. */
@@ -39,12 +40,10 @@ function packageFolder(pkg) {
   }
 }
 
-await build({
+const cachedScript = values['cached-script'];
+const common = {
   entryPoints: ['dist/index.js'],
-  outfile: 'dist/index.js',
-  allowOverwrite: true,
   bundle: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   packages: 'external',
@@ -60,11 +59,61 @@ await build({
   // …in lines of a readable length: Node prints the source line of an uncaught error, which one line
   // per module made a hundred kilobytes of code on the user's terminal.
   lineLimit: 160,
-});
+};
+const esm = await build({ ...common, outfile: cachedScript ? 'dist/core.js' : 'dist/index.js', allowOverwrite: true, format: 'esm', metafile: cachedScript });
+if (cachedScript) await writeCachedScript(esm.metafile.outputs['dist/core.js'].exports);
+
+/**
+ * `--cached-script` (core): the same code also as `dist/index.script.js`, one function expression that
+ * `src/compiled-script.ts` runs with V8's code cache, and `dist/index.js` an entry point that runs it
+ * (or imports `dist/core.js`, the ES module bundle above, where the script cannot be read). The script
+ * gets its modules, `import.meta` and `import()` from the entry point: a script compiled from a cache
+ * cannot import, so `registry/import-module.js` is replaced by a call of the entry point's.
+ */
+async function writeCachedScript(exportNames) {
+  const parameters = ['require', 'module', 'exports', '__memmapfsImportMeta', '__memmapfsImport'];
+  const script = await build({
+    ...common,
+    outfile: 'dist/index.script.js',
+    format: 'cjs',
+    metafile: true,
+    define: { 'import.meta': '__memmapfsImportMeta' },
+    banner: { js: `${common.banner?.js ?? ''}(function (${parameters.join(', ')}) {'use strict';` },
+    footer: { js: '})' },
+    plugins: [
+      {
+        name: 'import-from-entry-point',
+        setup(builder) {
+          builder.onLoad({ filter: /[\\/]registry[\\/]import-module\.js$/ }, () => ({ contents: 'export const importModule = (specifier) => __memmapfsImport(specifier);', loader: 'js' }));
+        },
+      },
+    ],
+  });
+  const source = readFileSync('dist/index.script.js', 'utf8');
+  if (/\bimport\s*\(/.test(source.replaceAll('__memmapfsImport(', ''))) throw new Error('dist/index.script.js calls import(), which a script compiled from a cache cannot: route it through registry/import-module');
+  if (!exportNames.length || exportNames.includes('default')) throw new Error(`unexpected exports of dist/core.js: ${exportNames.join(', ')}`);
+  const modules = [...new Set(script.metafile.outputs['dist/index.script.js'].imports.filter((i) => i.external).map((i) => i.path))].sort();
+  const key = `core-${createHash('sha256').update(source).digest('hex').slice(0, 20)}`;
+  writeFileSync(
+    'dist/index.js',
+    [
+      '// Core\'s entry point, written by scripts/bundle-dist.mjs: runs index.script.js with V8\'s code cache kept between',
+      '// processes (src/compiled-script.ts), or imports core.js, the same code as an ES module, where that file cannot be',
+      '// read (an application bundled with core in it).',
+      ...modules.map((path, i) => `import * as m${i} from ${JSON.stringify(path)};`),
+      "import { loadCompiledScript } from './compiled-script.js';",
+      `const modules = { ${modules.map((path, i) => `${JSON.stringify(path)}: m${i}`).join(', ')} };`,
+      `const loaded = loadCompiledScript({ url: new URL('./index.script.js', import.meta.url), key: ${JSON.stringify(key)}, modules, importMeta: import.meta, importModule: (specifier) => import(specifier) });`,
+      "const core = loaded?.exports ?? (await import('./core.js'));",
+      `export const { ${exportNames.join(', ')} } = core;`,
+      '',
+    ].join('\n'),
+  );
+}
 
 // The map names the inlined package's files where they were installed: it is given copies in dist/.
 if (inlined.size > 0) {
-  const mapPath = resolve('dist/index.js.map');
+  const mapPath = resolve(cachedScript ? 'dist/core.js.map' : 'dist/index.js.map');
   const map = JSON.parse(readFileSync(mapPath, 'utf8'));
   map.sources = map.sources.map((source) => {
     const path = resolve(dirname(mapPath), map.sourceRoot ?? '', source);
