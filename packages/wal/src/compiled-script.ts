@@ -5,11 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
 /**
- * Loads core's code from a script file compiled with V8's code cache, kept between processes, so that a
- * process opening a store does not compile core's source again (most of an open's time on Node 20,
- * whose ES module loader keeps no compile cache). Not part of the public API: the build's entry point
- * (`dist/index.js`) calls it, and imports `dist/core.js`, the same code as an ES module, where it
- * returns `undefined`.
+ * Loads a package's code from a script file compiled with V8's code cache, kept between processes, so
+ * that a process opening a store does not compile the packages' source again (most of an open's time
+ * on Node 20, whose ES module loader keeps no compile cache). Not part of the public API: every bundled
+ * package of MemMapFS has this module built into its entry point (`dist/index.js`, written by
+ * scripts/bundle-dist.mjs), which calls it, and imports `dist/index.module.js`, the same code as an ES
+ * module, where it returns `undefined`.
  *
  * The cache is an optimisation only: a cache file that is missing, unreadable, another user's, or
  * that V8 rejects (another Node or V8 version, other V8 flags) is ignored, and a new one is written
@@ -19,7 +20,7 @@ import { Script } from 'node:vm';
 export interface CompiledScriptOptions {
   /** The script: the source of one function expression taking `(require, module, exports, importMeta, importModule)`. */
   url: URL;
-  /** Names the cache file: the package and a hash of the script's content, set by the build. */
+  /** Names the cache file: the package's name and a hash of the script's content, set by the build. */
   key: string;
   /** What the script's `require` returns, by specifier: the only modules it may ask for. */
   modules: Record<string, unknown>;
@@ -56,7 +57,7 @@ export function loadCompiledScript(options: CompiledScriptOptions): CompiledScri
   if (cache === 'missing' || cache === 'rejected') process.once('exit', () => writeCache(script, cacheFile!));
   const module = { exports: {} as Record<string, unknown> };
   const require = (specifier: string): unknown => {
-    if (!(specifier in options.modules)) throw new Error(`core's script asked for ${specifier}, which its entry point does not provide`);
+    if (!(specifier in options.modules)) throw new Error(`${path} asked for ${specifier}, which its entry point does not provide`);
     return options.modules[specifier];
   };
   (script.runInThisContext() as (...args: unknown[]) => void)(require, module, module.exports, options.importMeta, options.importModule);

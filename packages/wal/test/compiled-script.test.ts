@@ -10,7 +10,7 @@ import { compileCacheFolder } from '../src/compiled-script.js';
 const loader = fileURLToPath(new URL('../src/compiled-script.ts', import.meta.url));
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
-// A script as the build writes core's: one function expression given require, module, exports, import.meta and import().
+// A script as the build writes a package's: one function expression given require, module, exports, import.meta and import().
 const script = `(function (require, module, exports, importMeta, importModule) {'use strict';
   const { join } = require('node:path');
   exports.run = async () => [join('a', 'b'), typeof (await importModule('node:os')).cpus, importMeta.url.endsWith('/load.mjs')].join(' ');
@@ -42,7 +42,7 @@ function load(folder: string | 'none' = cache): { cache: string; value: string }
 
 const cacheFiles = () => (existsSync(cache) ? readdirSync(cache) : []);
 
-describe('loading core from a script with a code cache', () => {
+describe("loading a package's code from a script with a code cache", () => {
   it('writes a cache at the first load, of this user only, and uses it at the next', () => {
     expect(load()).toEqual({ cache: 'missing', value: 'a/b function true' });
     expect(cacheFiles()).toHaveLength(1);
