@@ -682,8 +682,13 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const opts = checkOptions<CompactOptions>(options, 'compact');
     if (opts.erase !== undefined && typeof opts.erase !== 'boolean') throw new MemMapError('INVALID_ARGUMENT', `compact: erase must be a boolean, got ${JSON.stringify(opts.erase)}.`);
     if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new MemMapError('INVALID_ARGUMENT', 'compact: onProgress must be a function (done, total, step) => void.');
-    await Promise.allSettled([...this.inflight]);
-    return this.track(() => this.engine.compact(opts));
+    // Tracked from the call on, waiting included: a close() meanwhile waits for the compaction, as for
+    // any call made before it, rather than closing the engine under it.
+    const before = [...this.inflight];
+    return this.track(async () => {
+      await Promise.allSettled(before);
+      return this.engine.compact(opts);
+    });
   }
 
   /** `close()`, for `await using fs = await MemMapFS.init(root)`: the store closes when the block ends. */

@@ -199,6 +199,25 @@ describe('search index upkeep', () => {
 });
 
 describe('persistence', () => {
+  it('runs to its end a compaction asked for while writes were in flight, when close() follows at once', async () => {
+    const fs = await open(new WordSearch(), { chunkSizeBytes: 4096 });
+    const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i} ${'x'.repeat(100)}` })));
+    for (const id of ids.slice(0, 150)) await fs.deleteMemory(id);
+    const appending = fs.appendMemory('written while the compaction waits');
+    const compacting = fs.compact();
+    const closing = fs.close();
+    const appended = await appending;
+    const report = await compacting;
+    await closing;
+    expect(report.logFirstLsn).toBeGreaterThan(150);
+
+    const again = await open();
+    expect((await again.getMemory(appended))?.text).toBe('written while the compaction waits');
+    expect(await Promise.all(ids.slice(150).map(async (id) => (await again.getMemory(id))?.text))).toEqual(ids.slice(150).map((_, i) => `memory ${150 + i} ${'x'.repeat(100)}`));
+    expect(again.stats().memories).toBe(51);
+    await again.close();
+  });
+
   it('keeps memories, state, KV and streams across a reopen', async () => {
     const fs = await open();
     const id = await fs.appendMemory('remember the milk', ['todo'], { namespace: 'home', meta: { n: 1 } });
