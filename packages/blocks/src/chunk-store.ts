@@ -158,7 +158,8 @@ export class ChunkBlockStore implements BlockStore {
     private readonly chunkNumbers: (() => ChunkNumberRange) | undefined = undefined,
   ) {
     this.reader = mmap ? 'mmap' : 'read';
-    this.writeSync = files.writeSync?.bind(files) ?? (files === nodeFileSystem ? writeSync : undefined);
+    // (node:fs/promises itself is known by its functions: a bundle's copy of the module is another object.)
+    this.writeSync = files.writeSync?.bind(files) ?? (files.open === nodeFileSystem.open ? writeSync : undefined);
   }
 
   async append(bytes: Uint8Array): Promise<BlockRef> {

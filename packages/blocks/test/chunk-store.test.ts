@@ -224,6 +224,19 @@ describe('writing', () => {
     await store.close();
   });
 
+  it("writes from the event loop with node:fs/promises' own functions in another object (a bundle's copy of the module)", async () => {
+    for (const files of [fileSystem, { ...fileSystem }]) {
+      const store = await openChunkStore({ dir, reader: 'read', fileSystem: files });
+      await store.append(text('creates the chunk'));
+      const placed = await store.place(text('written before the event loop turns'));
+      let turned = false;
+      setImmediate(() => (turned = true));
+      await placed.written;
+      expect(turned).toBe(false);
+      await store.close();
+    }
+  });
+
   it("calls a seam's writeSync as a method of the seam", async () => {
     const seam = {
       ...fileSystem,

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,12 +107,22 @@ function readOwnFile(path: string): Buffer | undefined {
   }
 }
 
-/** Writes the script's cache whole under a temporary name, then renames it; any failure leaves no cache. */
+/**
+ * Writes the script's cache whole under a temporary name, synced, then renames it; any failure leaves
+ * no cache. (Synced: V8 checks a cache's header, not its content, and a crash could otherwise leave a
+ * renamed file whose pages were never written.)
+ */
 function writeCache(script: Script, cacheFile: string): void {
   const temp = `${cacheFile}.${process.pid}.tmp`;
   try {
     mkdirSync(join(cacheFile, '..'), { recursive: true, mode: 0o700 });
-    writeFileSync(temp, script.createCachedData(), { mode: 0o600 });
+    const fd = openSync(temp, 'w', 0o600);
+    try {
+      writeFileSync(fd, script.createCachedData());
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, cacheFile);
   } catch {
     try {
