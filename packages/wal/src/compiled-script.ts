@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
@@ -14,8 +14,8 @@ import { Script } from 'node:vm';
  *
  * The cache is an optimisation only: a cache file that is missing, unreadable, another user's, or
  * that V8 rejects (another Node or V8 version, other V8 flags) is ignored, and a new one is written
- * when the process exits. Its name holds a hash of the script's content (V8 itself checks only the
- * source's length). `MEMMAPFS_COMPILE_CACHE` names the cache folder, or turns the cache off (`off`).
+ * when the process exits (or a second after the load). Its name holds a hash of the script's content
+ * (V8 itself checks only the source's length). `MEMMAPFS_COMPILE_CACHE` names the cache folder, or turns the cache off (`off`).
  */
 export interface CompiledScriptOptions {
   /** The script: the source of one function expression taking `(require, module, exports, importMeta, importModule)`. */
@@ -53,8 +53,21 @@ export function loadCompiledScript(options: CompiledScriptOptions): CompiledScri
   const cachedData = cacheFile === undefined ? undefined : readOwnFile(cacheFile);
   const script = new Script(source, { filename: path, ...(cachedData ? { cachedData } : {}) });
   const cache = cacheFile === undefined ? 'off' : cachedData === undefined ? 'missing' : script.cachedDataRejected === true ? 'rejected' : 'used';
-  // Written at exit, when the functions this process ran are compiled too and go into the cache with it.
-  if (cache === 'missing' || cache === 'rejected') process.once('exit', () => writeCache(script, cacheFile!));
+  // Written once the functions an open runs are compiled too, so that they go into the cache with it: at
+  // exit, or a second after the load in a process that lives on (later, the cache would take in what
+  // that process alone runs, and every open would pay to read it).
+  if (cache === 'missing' || cache === 'rejected') {
+    let written = false;
+    const write = () => {
+      if (written) return;
+      written = true;
+      process.off('exit', write);
+      clearTimeout(timer);
+      writeCache(script, cacheFile!);
+    };
+    const timer = setTimeout(write, WRITE_AFTER_MS).unref();
+    process.once('exit', write);
+  }
   const module = { exports: {} as Record<string, unknown> };
   const require = (specifier: string): unknown => {
     if (!(specifier in options.modules)) throw new Error(`${path} asked for ${specifier}, which its entry point does not provide`);
@@ -107,6 +120,11 @@ function readOwnFile(path: string): Buffer | undefined {
   }
 }
 
+/** When a process that lives on writes a missing cache. */
+const WRITE_AFTER_MS = 1000;
+/** Another cache file of the same package not written for this long is removed when one is written (an older release's, most likely). */
+const STALE_MS = 7 * 24 * 3600 * 1000;
+
 /**
  * Writes the script's cache whole under a temporary name, synced, then renames it; any failure leaves
  * no cache. (Synced: V8 checks a cache's header, not its content, and a crash could otherwise leave a
@@ -124,11 +142,30 @@ function writeCache(script: Script, cacheFile: string): void {
       closeSync(fd);
     }
     renameSync(temp, cacheFile);
+    removeStale(cacheFile);
   } catch {
     try {
       unlinkSync(temp);
     } catch {
       // Nothing was written.
+    }
+  }
+}
+
+/** Removes the same package's other cache files that were not written for `STALE_MS` (their key's hash is another). */
+function removeStale(cacheFile: string): void {
+  const folder = dirname(cacheFile);
+  const name = basename(cacheFile);
+  const hash = /-[0-9a-f]{20}-/.exec(name);
+  if (!hash) return;
+  const prefix = name.slice(0, hash.index + 1);
+  for (const other of readdirSync(folder)) {
+    if (other === name || !other.startsWith(prefix) || !/^[0-9a-f]{20}-.+\.bin$/.test(other.slice(prefix.length))) continue;
+    try {
+      const path = join(folder, other);
+      if (Date.now() - statSync(path).mtimeMs > STALE_MS) unlinkSync(path);
+    } catch {
+      // Gone already, or not ours to remove.
     }
   }
 }

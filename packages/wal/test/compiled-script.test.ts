@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,17 +27,21 @@ beforeEach(() => {
     `import * as path from 'node:path';
 import { loadCompiledScript } from ${JSON.stringify(pathToFileURL(loader).href)};
 const folder = process.env.TEST_CACHE === 'none' ? undefined : process.env.TEST_CACHE;
-const loaded = loadCompiledScript({ url: new URL('./core.script.js', import.meta.url), key: 'core-test', modules: { 'node:path': path }, importMeta: import.meta, importModule: (s) => import(s), cacheFolder: folder });
-console.log(JSON.stringify(loaded === undefined ? null : { cache: loaded.cache, value: await loaded.exports.run() }));`,
+const loaded = loadCompiledScript({ url: new URL('./core.script.js', import.meta.url), key: process.env.TEST_KEY ?? 'core-test', modules: { 'node:path': path }, importMeta: import.meta, importModule: (s) => import(s), cacheFolder: folder });
+const value = loaded === undefined ? null : await loaded.exports.run();
+// (TEST_LINGER: the process lives on that long, then says whether its cache was written meanwhile.)
+if (process.env.TEST_LINGER) await new Promise((resolve) => setTimeout(resolve, Number(process.env.TEST_LINGER)));
+const { existsSync } = await import('node:fs');
+console.log(JSON.stringify(loaded === undefined ? null : { cache: loaded.cache, value, ...(process.env.TEST_LINGER ? { writtenBeforeExit: existsSync(loaded.cacheFile) } : {}) }));`,
   );
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Loads the script in a fresh process (the cache is written at its exit) and returns what it reported. */
-function load(folder: string | 'none' = cache): { cache: string; value: string } | null {
-  const result = spawnSync(process.execPath, ['--import', tsx, join(dir, 'load.mjs')], { encoding: 'utf8', env: { ...process.env, TEST_CACHE: folder } });
+function load(folder: string | 'none' = cache, env: Record<string, string> = {}): { cache: string; value: string; writtenBeforeExit?: boolean } | null {
+  const result = spawnSync(process.execPath, ['--import', tsx, join(dir, 'load.mjs')], { encoding: 'utf8', env: { ...process.env, TEST_CACHE: folder, ...env } });
   expect(result.status, result.stderr).toBe(0);
-  return JSON.parse(result.stdout.trim()) as { cache: string; value: string } | null;
+  return JSON.parse(result.stdout.trim()) as { cache: string; value: string; writtenBeforeExit?: boolean } | null;
 }
 
 const cacheFiles = () => (existsSync(cache) ? readdirSync(cache) : []);
@@ -73,6 +77,24 @@ describe("loading a package's code from a script with a code cache", () => {
     chownSync(join(cache, file!), 65534, 65534);
     expect(load()).toEqual({ cache: 'missing', value: 'a/b function true' });
     expect(statSync(join(cache, file!)).uid).toBe(0);
+  });
+
+  it('writes the cache a second after the load in a process that lives on, not at its exit only', () => {
+    expect(load(cache, { TEST_LINGER: '1500' })).toEqual({ cache: 'missing', value: 'a/b function true', writtenBeforeExit: true });
+    expect(load(cache, { TEST_LINGER: '1500' })).toEqual({ cache: 'used', value: 'a/b function true', writtenBeforeExit: true });
+  });
+
+  it("removes the same package's caches not written for a week when it writes one, and no other file", () => {
+    const key = (digit: string) => `pkg-${digit.repeat(20)}`;
+    const suffix = `-${process.arch}-v8-${process.versions.v8}.bin`;
+    mkdirSync(cache);
+    const weekAgo = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+    for (const [name, old] of [[`${key('1')}${suffix}`, true], [`${key('2')}${suffix}`, false], [`other-${'3'.repeat(20)}${suffix}`, true], ['pkg-notes.txt', true]] as const) {
+      writeFileSync(join(cache, name), 'x');
+      if (old) utimesSync(join(cache, name), weekAgo, weekAgo);
+    }
+    expect(load(cache, { TEST_KEY: key('4') })).toEqual({ cache: 'missing', value: 'a/b function true' });
+    expect(cacheFiles().sort()).toEqual([`${key('2')}${suffix}`, `${key('4')}${suffix}`, `other-${'3'.repeat(20)}${suffix}`, 'pkg-notes.txt'].sort());
   });
 
   it('runs without a cache where none is wanted or none can be written', () => {
