@@ -9,6 +9,7 @@ import { ExpiryQueue } from './expiry-queue.js';
 import { isAbandoned } from './abandoned-files.js';
 import { tryFileLock, withFileLock } from './file-lock.js';
 import { isMemoryPutType, RecordType, type LogRecord, type MemoryRecord } from './log-records.js';
+import { ChangeQueue } from './change-queue.js';
 import type { MemoryTable } from './memory-table.js';
 import { readSearchPurges, writeSearchPurges } from './search-purges.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
@@ -991,66 +992,6 @@ export class SearchIndex {
     const snapshot = await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files, true);
     return snapshot && snapshot.provider === this.provider.name && snapshot.logId === this.host.wal.header.logId ? snapshot.data : undefined;
   }}
-
-/**
- * The changes waiting to be indexed, oldest first: taken off the front a few dozen at a time while a bulk
- * load may have queued tens of thousands, so without moving the rest each time (`splice(0, n)` did).
- */
-class ChangeQueue {
-  private items: LogRecord[] = [];
-  /** Whether each change (by its place in `items`) is this process's own. */
-  private owns: boolean[] = [];
-  private head = 0;
-  /** This process's own changes pushed, and taken off, since the queue was made. */
-  ownPushed = 0;
-  ownDropped = 0;
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
-  /** This process's own changes waiting. */
-  get ownWaiting(): number {
-    return this.ownPushed - this.ownDropped;
-  }
-
-  push(record: LogRecord, own: boolean): void {
-    this.items.push(record);
-    this.owns.push(own);
-    if (own) this.ownPushed++;
-  }
-
-  /** The waiting memory changes let go of their block copies. */
-  dropCopies(): void {
-    for (let i = this.head; i < this.items.length; i++) {
-      const record = this.items[i]!;
-      if (record.type === RecordType.MemoryPut && record.copy) this.items[i] = { ...record, copy: undefined };
-    }
-  }
-
-  /** The `i`-th waiting change (`i` < `length`). */
-  at(i: number): LogRecord {
-    return this.items[this.head + i]!;
-  }
-
-  /** Takes the first `count` changes off (their slots are let go of, for the collector). */
-  drop(count: number): void {
-    for (let i = this.head; i < this.head + count; i++) {
-      this.items[i] = undefined as unknown as LogRecord;
-      if (this.owns[i]) this.ownDropped++;
-    }
-    this.head += count;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.owns = [];
-      this.head = 0;
-    } else if (this.head >= 4096 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.owns = this.owns.slice(this.head);
-      this.head = 0;
-    }
-  }
-}
 
 /**
  * Another process changed what a load read while it read it: a persistent index's description named
