@@ -1,6 +1,7 @@
 // Bundles a package's compiled `dist/index.js` (tsc's output, one module per source file) into one
 // module, in place: opening a store loads a few dozen modules fewer, and each costs the ESM loader a
 // resolution, a read and a compile. Dependencies stay external; the declaration files are tsc's.
+// Node's built-in modules are taken with `process.getBuiltinModule` (see `builtinsWithoutFacade`).
 // Run from a package's folder after `tsc`.
 //
 //   node bundle-dist.mjs [--inline SPECIFIER=PACKAGE/FILE]…
@@ -10,8 +11,10 @@
 // put at the top of the bundle, and the files of it that the source map names are copied to
 // `dist/inlined/PACKAGE/` with its license, where the map then finds them.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { decode, encode } from '@jridgewell/sourcemap-codec';
 import { build } from 'esbuild';
 
 const { values } = parseArgs({ options: { inline: { type: 'string', multiple: true, default: [] } } });
@@ -39,8 +42,39 @@ function packageFolder(pkg) {
   }
 }
 
+/**
+ * Node's own modules taken with `process.getBuiltinModule` instead of `import`. An ES module import
+ * of a built-in makes Node build its ES module facade, which reads every export: `node:fs`'s lazy
+ * `promises`, `ReadStream` and `WriteStream` load the whole streams stack, `node:module`'s its source
+ * maps, `node:util`'s its argument parser. That is about 5 ms of every open, for modules the store never
+ * uses. Each built-in becomes a module of one `const` per export, pure, so the bundle keeps the exports
+ * it reads and reads no others.
+ */
+const builtinsWithoutFacade = {
+  name: 'builtins-without-facade',
+  setup(bundler) {
+    const builtins = new Set(builtinModules.filter((name) => !name.startsWith('_')));
+    const requireBuiltin = createRequire(import.meta.url);
+    bundler.onResolve({ filter: /^[a-z_/:]+$/ }, ({ path }) => {
+      const name = path.replace(/^node:/, '');
+      return builtins.has(name) ? { path: `node:${name}`, namespace: 'builtin' } : undefined;
+    });
+    bundler.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path }) => {
+      const names = Object.keys(requireBuiltin(path)).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name) && name !== 'default');
+      const contents = [
+        // (The check in the expression: esbuild keeps it with the first export read, as a statement it would drop.)
+        `const builtin = typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule(${JSON.stringify(path)}) : (() => { throw new Error(\`This package needs Node.js 20.16 or later (process.getBuiltinModule); this is Node.js \${process.version}.\`); })();`,
+        'export default builtin;',
+        ...names.map((name) => `export const ${name} = /* @__PURE__ */ (() => builtin.${name})();`),
+      ];
+      return { contents: contents.join('\n'), loader: 'js' };
+    });
+  },
+};
+
 await build({
   entryPoints: ['dist/index.js'],
+  plugins: [builtinsWithoutFacade],
   outfile: 'dist/index.js',
   allowOverwrite: true,
   bundle: true,
@@ -62,9 +96,34 @@ await build({
   lineLimit: 160,
 });
 
+const mapPath = resolve('dist/index.js.map');
+
+// The built-ins' generated modules are no source of the package: their lines are left unmapped and
+// the map names them no more (it names only files the package holds).
+{
+  const map = JSON.parse(readFileSync(mapPath, 'utf8'));
+  const generated = map.sources.map((source) => source.startsWith('builtin:'));
+  if (generated.includes(true)) {
+    const newIndex = [];
+    let kept = 0;
+    for (const isGenerated of generated) newIndex.push(isGenerated ? -1 : kept++);
+    const mappings = decode(map.mappings).map((line) =>
+      line.flatMap((segment) => {
+        if (segment.length === 1) return [segment];
+        const source = newIndex[segment[1]];
+        // (A generated column with no source ends the segment before it, as a mapped one would.)
+        return source < 0 ? [[segment[0]]] : [[segment[0], source, ...segment.slice(2)]];
+      }),
+    );
+    map.sources = map.sources.filter((_, index) => !generated[index]);
+    if (map.sourcesContent) map.sourcesContent = map.sourcesContent.filter((_, index) => !generated[index]);
+    map.mappings = encode(mappings);
+    writeFileSync(mapPath, JSON.stringify(map));
+  }
+}
+
 // The map names the inlined package's files where they were installed: it is given copies in dist/.
 if (inlined.size > 0) {
-  const mapPath = resolve('dist/index.js.map');
   const map = JSON.parse(readFileSync(mapPath, 'utf8'));
   map.sources = map.sources.map((source) => {
     const path = resolve(dirname(mapPath), map.sourceRoot ?? '', source);

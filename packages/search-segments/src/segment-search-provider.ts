@@ -8,6 +8,7 @@ import { verifySavedIndex } from './index-verification.js';
 import { SegmentBuilder } from './segment-builder.js';
 import { mergeSegments } from './segment-merge.js';
 import { SegmentReader } from './segment-reader.js';
+import { monotonicMs } from './monotonic-clock.js';
 
 export type { SegmentSearchOptions };
 
@@ -59,13 +60,13 @@ const MERGE_RETRY_MS = 1000;
  * `undefined` when `stop()` says so at a turn.
  */
 async function inSlices<T>(steps: Generator<void, T, void>, stop: () => boolean = () => false): Promise<T | undefined> {
-  let sliceEnds = performance.now() + SLICE_MS;
+  let sliceEnds = monotonicMs() + SLICE_MS;
   for (let step = steps.next(); ; step = steps.next()) {
     if (step.done) return step.value;
-    if (performance.now() >= sliceEnds) {
+    if (monotonicMs() >= sliceEnds) {
       await new Promise((resolve) => setImmediate(resolve));
       if (stop()) return undefined;
-      sliceEnds = performance.now() + SLICE_MS;
+      sliceEnds = monotonicMs() + SLICE_MS;
     }
   }
 }

@@ -1,3 +1,5 @@
+import { monotonicMs } from './monotonic-clock.js';
+
 /** A synchronous positional write (`writeSync` of `node:fs`, or a file system seam's). */
 export type WriteSync = (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number;
 
@@ -52,7 +54,7 @@ export class CommitWrites {
   constructor(
     private readonly writeSync: WriteSync | undefined,
     private readonly limits: CommitWriteLimits = COMMIT_WRITE_LIMITS,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = monotonicMs,
   ) {
     this.skip = limits.firstAfter;
     this.after = limits.firstAfter;

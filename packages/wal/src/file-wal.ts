@@ -12,6 +12,7 @@ import { fdReader, listSealedSegments, openSegmentSync, sealedSegmentPath, share
 import { scanLog, type LogScan } from './log-scan.js';
 import { WalError, applyFailure, ioError, isWalError } from './wal-error.js';
 import type { AppendOptions, CommittedRecord, Durability, RecoveryStart, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalPosition, WalRecord, WriteAheadLog } from './write-ahead-log.js';
+import { monotonicMs } from './monotonic-clock.js';
 
 /** Options of `openFileWal`: those of every log, and where this one lives. */
 export interface FileWalOptions extends WalOpenOptions {
@@ -974,9 +975,9 @@ export class FileWal implements WriteAheadLog {
     if (this.durability !== 'none') await this.writeAhead(handle, this.committedEnd + total);
     try {
       const writeNow = this.commitWrites.choose(batch.length, total);
-      const started = performance.now();
+      const started = monotonicMs();
       await writeAll(handle, bytes, this.committedEnd, writeNow);
-      this.commitWrites.took(performance.now() - started, writeNow !== undefined);
+      this.commitWrites.took(monotonicMs() - started, writeNow !== undefined);
     } catch (error) {
       // Leave no part of a failed batch for the next writer to find and keep.
       await handle.truncate(this.committedEnd).catch(() => undefined);

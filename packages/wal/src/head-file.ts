@@ -8,6 +8,7 @@ import { describeThrown } from './thrown-value.js';
 import { WalError, ioError } from './wal-error.js';
 import type { WalFileSystem } from './file-wal.js';
 import { LOG_ID_SIZE, WAL_HEADER_SIZE, isIntactWalHeader } from './wal-header.js';
+import { monotonicMs } from './monotonic-clock.js';
 
 const MAGIC = Buffer.from('MMFSHEAD', 'ascii');
 /** How long a writer waits for the lock by default before `LOCK_TIMEOUT`. */
@@ -17,11 +18,11 @@ function addonMissing(cause: unknown): WalError {
   return new WalError('ADDON_MISSING', `Cannot take the writer lock: ${lockAddonAdvice(cause)}`, { cause });
 }
 
-/** Whether `promise` settles (resolving) before `deadline` (a `performance.now()` time); rejects with its error. */
+/** Whether `promise` settles (resolving) before `deadline` (a `monotonicMs()` time); rejects with its error. */
 async function withinDeadline(promise: Promise<void>, deadline: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - monotonicMs()));
   });
   try {
     return await Promise.race([promise.then(() => true as const), expired]);
@@ -188,7 +189,7 @@ export class HeadFile {
    * non-blocking attempt, and only a contended lock costs a waiting thread.
    */
   async lock(timeoutMs: number = DEFAULT_LOCK_TIMEOUT_MS): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
+    const deadline = monotonicMs() + timeoutMs;
     if (this.held) {
       const turn = new Promise<void>((resolve) => this.queue.push(resolve));
       if (!(await withinDeadline(turn, deadline))) {

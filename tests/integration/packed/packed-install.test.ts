@@ -18,6 +18,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
 const smokeProgram = join(here, 'smoke.mjs');
 const uncaughtProgram = join(here, 'uncaught.mjs');
+const openModulesProgram = join(here, 'open-modules.mjs');
 /** Speaks to the MCP server's bin with the SDK's client. */
 const mcpClientProgram = join(here, 'mcp-client.mjs');
 /** Runs a LangGraph graph with `MemMapSaver` and uses a `MemMapStore`. */
@@ -297,6 +298,13 @@ describe.concurrent('the packages as npm users install them', () => {
     // An error left uncaught: Node prints its message and the line of the library it came from, a line
     // of readable length (not a whole module's code on one line).
     await cp(uncaughtProgram, join(project, basename(uncaughtProgram)));
+    await cp(openModulesProgram, join(project, basename(openModulesProgram)));
+    // An open and a read load none of Node's modules that they do not use (the bundles take Node's
+    // built-ins without their ES module facades, which load streams, perf_hooks and more).
+    const open = await run(process.execPath, ['--no-warnings', 'open-modules.mjs', join(project, 'store')], { cwd: project, env: userEnv() });
+    expect(open.code, tail(open)).toBe(0);
+    expect(lastJsonLine(open)).toEqual({ read: 'The user prefers dark mode', loaded: [] });
+
     const uncaught = await run(process.execPath, ['uncaught.mjs', join(project, 'uncaught-store')], { cwd: project, env: userEnv() });
     expect(uncaught.code, tail(uncaught)).not.toBe(0);
     expect(uncaught.stderr).toContain('listMemories: limit must be an integer from 1 to 1000');

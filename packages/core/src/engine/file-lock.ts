@@ -1,6 +1,7 @@
 import { tryLeaseFile } from '@memmapfs/blocks';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
+import { monotonicMs } from '../monotonic-clock.js';
 
 /** How long `withFileLock` waits for another process of this host to let go of the lock. */
 const LOCK_WAIT_MS = 120_000;
@@ -27,13 +28,13 @@ export async function withFileLock<T>(path: string, files: Pick<StoreFileSystem,
  * when they did not let go in time.
  */
 export async function tryFileLock(path: string, files: Pick<StoreFileSystem, 'open'>, waitMs: number, mode: 'exclusive' | 'shared' = 'exclusive', pollMs = 20): Promise<{ release(): Promise<void> } | undefined> {
-  const giveUpAt = performance.now() + waitMs;
+  const giveUpAt = monotonicMs() + waitMs;
   for (;;) {
     await (await files.open(path, 'a')).close();
     const lease = await tryLeaseFile(path, mode);
     if (lease === 'removed') continue;
     if (lease !== 'busy') return lease;
-    if (performance.now() >= giveUpAt) return undefined;
+    if (monotonicMs() >= giveUpAt) return undefined;
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }

@@ -1,5 +1,6 @@
 import type { BlockStore } from '@memmapfs/blocks';
 import { describeThrown } from '@memmapfs/wal';
+import { monotonicMs } from '../monotonic-clock.js';
 
 /** What removing retired chunks asks of the engine. */
 export interface RetiredChunksSite {
@@ -88,7 +89,7 @@ export class RetiredChunks {
     this.timer = undefined;
     const run = this.removing.then(async () => {
       if (this.waiting.size === 0) return;
-      for (const until = performance.now() + MAX_BUSY_WAIT_MS; this.site.busy() && performance.now() < until;) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (const until = monotonicMs() + MAX_BUSY_WAIT_MS; this.site.busy() && monotonicMs() < until;) await new Promise((resolve) => setTimeout(resolve, 50));
       // (A snapshot of another process of the host reading blocks: tried again a grace later.)
       const lock = await this.site.lockRemovals(lockWaitMs);
       if (!lock) return this.arm();

@@ -14,6 +14,7 @@ import type { MemoryTable } from './memory-table.js';
 import { readSearchPurges, writeSearchPurges } from './search-purges.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
 import type { StoreLayout } from './store-layout.js';
+import { monotonicMs } from '../monotonic-clock.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -265,10 +266,10 @@ export class SearchIndex {
 
   /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
   schedule(): void {
-    if (!this.indexLoaded && !this.host.closing && !this.loadingIndex && this.pendingIndex.length >= LOAD_INDEX_AFTER_CHANGES && performance.now() >= this.retryIndexLoadAt) {
+    if (!this.indexLoaded && !this.host.closing && !this.loadingIndex && this.pendingIndex.length >= LOAD_INDEX_AFTER_CHANGES && monotonicMs() >= this.retryIndexLoadAt) {
       // Changes wait for the index in memory: past this many, it is loaded to take them, query or not.
       void this.ensureLoaded().catch((error: unknown) => {
-        this.retryIndexLoadAt = performance.now() + 5_000;
+        this.retryIndexLoadAt = monotonicMs() + 5_000;
         process.emitWarning(`The search index could not be loaded (queries will try again): ${describeThrown(error)}`, { code: 'MEMMAPFS_INDEX_FAILED' });
       });
       return;
@@ -506,14 +507,14 @@ export class SearchIndex {
   private async indexWaiting(): Promise<void> {
     // (An index let go of meanwhile takes what waits once it is loaded again.)
     while (this.pendingIndex.length > 0 && this.indexLoaded) {
-      const turnEnds = performance.now() + INDEX_TURN_MS;
+      const turnEnds = monotonicMs() + INDEX_TURN_MS;
       let done = 0;
       try {
         do {
           const update = this.indexChange(this.pendingIndex.at(done));
           if (update) await update;
           done++;
-        } while (done < this.pendingIndex.length && performance.now() < turnEnds && this.indexLoaded);
+        } while (done < this.pendingIndex.length && monotonicMs() < turnEnds && this.indexLoaded);
       } finally {
         // Taken off the queue only once the provider has them: a failure leaves the failed change for
         // the next try, and the snapshot is not saved as covering it.
@@ -567,12 +568,12 @@ export class SearchIndex {
     // (Expired memories not deleted yet included: `values()` yields them too.)
     const total = progress ? this.host.memories.countLive(Number.NEGATIVE_INFINITY) : 0;
     let done = 0;
-    let toldAt = performance.now();
+    let toldAt = monotonicMs();
     for (const m of this.host.memories.values()) {
       await this.indexMemory(m);
       done++;
-      if (progress && performance.now() - toldAt >= REBUILD_PROGRESS_INTERVAL_MS) {
-        toldAt = performance.now();
+      if (progress && monotonicMs() - toldAt >= REBUILD_PROGRESS_INTERVAL_MS) {
+        toldAt = monotonicMs();
         progress(done, Math.max(total, done));
       }
     }

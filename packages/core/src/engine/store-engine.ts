@@ -25,6 +25,7 @@ import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { checkpointDamage, openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables, type UnnamedCheckpoint } from '../checkpoint/checkpoint-file.js';
+import { monotonicMs } from '../monotonic-clock.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -431,7 +432,7 @@ export class StoreEngine<S extends AgentState> {
     }
     // (With a shared log, no host's chunk files make any copy in it needless: none is retired.)
     if (!this.remote && this.copiedBytesSinceCheckpoint >= CHECKPOINT_AFTER_BYTES) this.checkpointing ??= this.checkpoint().catch(() => undefined).finally(() => (this.checkpointing = undefined));
-    if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.changesSinceCheckpoint >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && performance.now() >= this.retryCheckpointAt) {
+    if (!this.closing && !this.wal.readOnly && !this.backgroundCheckpoint && this.changesSinceCheckpoint >= Math.max(CHECKPOINT_AFTER_RECORDS, this.memories.baseCount / 4) && monotonicMs() >= this.retryCheckpointAt) {
       this.backgroundCheckpoint = true;
       this.queueCheckpoint().then(() => {
         this.backgroundCheckpoint = false;
@@ -455,7 +456,7 @@ export class StoreEngine<S extends AgentState> {
         })().finally(() => (this.afterCheckpoint = undefined));
       }, (error: unknown) => {
         this.backgroundCheckpoint = false;
-        this.retryCheckpointAt = performance.now() + 60_000;
+        this.retryCheckpointAt = monotonicMs() + 60_000;
         process.emitWarning(`A checkpoint of the tables was not written (the log still holds everything; it is tried again later): ${describeThrown(error)}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
       });
     }
@@ -501,14 +502,14 @@ export class StoreEngine<S extends AgentState> {
    */
   private async considerCompaction(): Promise<void> {
     const minDeadBytes = this.autoCompactionMinDeadBytes;
-    if (minDeadBytes === undefined || this.closing || performance.now() < this.nextAutoCompactionAt) return;
+    if (minDeadBytes === undefined || this.closing || monotonicMs() < this.nextAutoCompactionAt) return;
     try {
       const live = await liveBytesInTurns(this);
       if (this.closing) return;
       let dead = 0;
       for (const chunk of await this.blocks.listChunks()) if (this.mayCompact(chunk.chunk)) dead += reclaimable(chunk, live, false);
       if (dead < minDeadBytes || this.closing) return;
-      this.nextAutoCompactionAt = performance.now() + AUTO_COMPACTION_INTERVAL_MS;
+      this.nextAutoCompactionAt = monotonicMs() + AUTO_COMPACTION_INTERVAL_MS;
       await this.compact({ background: true });
     } catch (error) {
       process.emitWarning(`A compaction by policy failed (nothing is lost; it is tried again after a later checkpoint): ${describeThrown(error)}`, { code: 'MEMMAPFS_COMPACTION_FAILED' });

@@ -1,6 +1,7 @@
 import type { BlockRef, BlockStore } from '@memmapfs/blocks';
 import { sameBlock } from './block-references.js';
 import { describeThrown } from '@memmapfs/wal';
+import { monotonicMs } from '../monotonic-clock.js';
 
 /** The longest wait before blocks that could not be written are tried again. */
 const MAX_RETRY_WAIT_MS = 5000;
@@ -65,7 +66,7 @@ export class UnwrittenBlocks {
       this.dropWritten(now);
       return;
     }
-    if (this.pending.size === 0 || (!now && performance.now() < this.retry.at)) return;
+    if (this.pending.size === 0 || (!now && monotonicMs() < this.retry.at)) return;
     let failure: unknown;
     for (const [key, kept] of this.pending) {
       if (this.held.has(kept.ref.chunk)) continue;
@@ -83,8 +84,8 @@ export class UnwrittenBlocks {
 
   /** Read-only: lets go of the kept blocks that processes of this host have written since (looked for at most once a second). */
   private dropWritten(now = false): void {
-    if (!this.keeping?.trustFiles || this.pending.size === 0 || (!now && performance.now() < this.retry.at)) return;
-    this.retry = { at: performance.now() + 1000, waitMs: 0, diskFull: false };
+    if (!this.keeping?.trustFiles || this.pending.size === 0 || (!now && monotonicMs() < this.retry.at)) return;
+    this.retry = { at: monotonicMs() + 1000, waitMs: 0, diskFull: false };
     for (const [key, kept] of this.pending) {
       if (this.inChunkFiles(kept.ref)) this.pending.delete(key);
       // (Written in order, by appends and as records arrive: the first not there ends the look.)
@@ -137,7 +138,7 @@ export class UnwrittenBlocks {
   /** A write failed: warned about, and the next try waits (doubling, up to `MAX_RETRY_WAIT_MS`). */
   private failed(error: unknown): void {
     const waitMs = Math.min(MAX_RETRY_WAIT_MS, Math.max(50, this.retry.waitMs * 2));
-    this.retry = { at: performance.now() + waitMs, waitMs, diskFull: isDiskFull(error) };
+    this.retry = { at: monotonicMs() + waitMs, waitMs, diskFull: isDiskFull(error) };
     process.emitWarning(`Blocks of other hosts could not be written to this host's chunk files; they are tried again in ${waitMs} ms, as changes arrive or are read: ${describeThrown(error)}`, { code: 'MEMMAPFS_BLOCK_WRITE_FAILED' });
   }
 }
