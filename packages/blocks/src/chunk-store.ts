@@ -28,8 +28,9 @@ export function chunkStore(dir: string, extra: Pick<ChunkStoreOptions, 'chunkSiz
 
 /**
  * The file operations the block store uses: a seam for fault injection. The subset of
- * `node:fs/promises`, plus, optionally, `writeSync` of `node:fs` for small writes (see `SYNC_WRITE_LIMIT`);
- * a seam without it has every write go through its handles.
+ * `node:fs/promises`, plus, optionally, `writeSync` of `node:fs` for small writes (see `SYNC_WRITE_LIMIT`).
+ * A seam without it has every write go through its handles, unless its `open` is Node's own: its
+ * handles are then Node's, and Node's `writeSync` writes small runs to them as the handles would.
  */
 export type BlockFileSystem = Pick<typeof nodeFileSystem, 'open' | 'rename' | 'mkdir' | 'readdir' | 'link' | 'unlink'> & {
   writeSync?: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number;
@@ -144,7 +145,7 @@ export class ChunkBlockStore implements BlockStore {
   private acquiring: Promise<Chunk> | undefined;
   private pendingWrites: PendingWrite[] = [];
   private closed = false;
-  /** Synchronous write for small runs: the seam's, node's when there is no seam, none when a seam lacks it. */
+  /** Synchronous write for small runs: the seam's; else Node's when the seam opens files with Node's own `open`; else none. */
   private readonly writeSync: BlockFileSystem['writeSync'];
 
   /** @internal Use `openChunkStore`. */

@@ -6,7 +6,11 @@ import type { MemoryConditions } from './memory-filter.js';
 
 /** The file operations a store uses: a subset of `node:fs/promises`, and optionally `writeSync`. A seam for tests that inject faults. */
 export type StoreFileSystem = Pick<typeof nodeFileSystem, 'open' | 'readFile' | 'rename' | 'mkdir' | 'readdir' | 'link' | 'unlink'> & {
-  /** `writeSync` of `node:fs`, used for small block writes; without it a custom seam has them go through its handles. */
+  /**
+   * `writeSync` of `node:fs`, used for small block writes. Without it, a seam whose `open` is Node's
+   * own still writes them with Node's `writeSync` (its handles are Node's); any other seam has them go
+   * through its handles.
+   */
   writeSync?: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number;
 };
 
@@ -112,7 +116,8 @@ export interface MemMapFSOptions {
   /**
    * The file operations the store uses. Default `node:fs/promises` (and `writeSync` of `node:fs`). For
    * tests: pass one that fails chosen operations to see how an application copes with EIO or ENOSPC;
-   * give it a `writeSync` too, or small block writes go through its handles instead.
+   * give it a `writeSync` too, or small block writes go through its handles instead (unless its `open`
+   * is Node's own, whose handles Node's `writeSync` writes the same way).
    */
   fileSystem?: StoreFileSystem;
 }

@@ -161,6 +161,28 @@ describe('compaction', () => {
     await expectVerified();
   });
 
+  it('keeps the process alive until close() is done while a compaction asked for waits behind one by policy', async () => {
+    const fs = await open({ chunkSizeBytes: 256 * 1024, durability: 'none' });
+    const ids = await fs.appendMemories(Array.from({ length: 1000 }, (_, i) => ({ text: `memory ${i} ${'y'.repeat(1000)}` })));
+    for (const id of ids.slice(0, 800)) await fs.deleteMemory(id);
+    await fs.close();
+    // (stdin ignored: nothing but the store's own work keeps the child's event loop alive.)
+    const child = spawn(process.execPath, storeWorkerArgs('compact-behind-background', root), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code, stderr).toBe(0);
+    expect(JSON.parse(stdout.trim().split('\n').pop()!)).toMatchObject({ closed: true });
+
+    const again = await open();
+    expect(again.stats().memories).toBe(200);
+    expect((await again.getMemory(ids[900]!))?.text).toBe(`memory 900 ${'y'.repeat(1000)}`);
+    await again.close();
+    await expectVerified();
+  });
+
   it('with erase, leaves what deleted, replaced and expired memories said in no file, and the store reads the same', async () => {
     const fs = await open();
     const kept: number[] = [];

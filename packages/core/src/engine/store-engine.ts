@@ -519,13 +519,27 @@ export class StoreEngine<S extends AgentState> {
   /** The compaction under way, if any: one at a time per process. */
   private compacting: Promise<unknown> = Promise.resolve();
 
+  /** Compactions asked for (not by policy) that have not ended: while there is one, every grace keeps the process alive. */
+  private compactionsAsked = 0;
+
+  /** The timer of the grace a compaction is waiting out, if any. */
+  private graceTimer: NodeJS.Timeout | undefined;
+
   /** Runs a compaction (see `engine/compaction.ts` and docs/ARCHITECTURE.md), after the one under way. */
   compact(options: CompactOptions & { background?: boolean } = {}): Promise<CompactionReport> {
     if (this.remote && options.erase === true) {
       return Promise.reject(new MemMapError('NOT_SUPPORTED', `compact({ erase: true }) is not available with a log other hosts share (the wal option): every host keeps a copy of every block, and the log keeps each record until a snapshot lets it go. Run compact() on each host, then publishSnapshot() (\`memmapfs snapshot\`) twice, so that the log drops the records before the newer snapshot.`));
     }
+    // One asked for behind one by policy keeps the process alive through the grace that one waits
+    // out: else a script's `await compact()` or `close()` (which waits for it) could see Node exit
+    // under it, with nothing else to do.
+    if (options.background !== true) {
+      this.compactionsAsked++;
+      this.graceTimer?.ref();
+    }
     const run = this.compacting.then(() => this.compactNow(options));
     this.compacting = run.catch(() => undefined);
+    if (options.background !== true) void this.compacting.then(() => this.compactionsAsked--);
     return run;
   }
 
@@ -597,14 +611,20 @@ export class StoreEngine<S extends AgentState> {
       // one that reads a victim later finds it gone, catches up and reads the new place. (A close
       // cuts the wait short: the victims, all dead now, are removed by a later compaction.)
       // (The timer keeps the process alive, so that a script's `await compact()` resolves; by policy it
-      // does not, and a process that is done exits with the emptied victims left for later.)
+      // does not, unless a compaction asked for waits behind it, and a process that is done exits with
+      // the emptied victims left for later.)
       let grace: NodeJS.Timeout | undefined;
       const graceOver = new Promise((resolve) => {
         grace = setTimeout(resolve, RETIRE_GRACE_MS);
-        if (background) grace.unref();
+        if (background && this.compactionsAsked === 0) grace.unref();
       });
-      await Promise.race([graceOver, this.closeRequested]);
-      clearTimeout(grace);
+      this.graceTimer = grace;
+      try {
+        await Promise.race([graceOver, this.closeRequested]);
+      } finally {
+        this.graceTimer = undefined;
+        clearTimeout(grace);
+      }
       if (this.closing) {
         const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
         return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: covered + 1, indexBytesBefore, indexBytesAfter: await indexBytes() };

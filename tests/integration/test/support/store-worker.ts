@@ -3,6 +3,8 @@
 //                          {"ids":[…]}, then on each stdin line "count TAG…" prints {"counts":{TAG:n…},"total":n},
 //                          and on "read ID…" prints {"texts":{ID:text|null…}}.
 //   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
+//   compact-behind-background ROOT  starts a compaction by policy, asks for one (not awaited) and closes
+//                          at once; prints {"closed":true,"report":…} once close() is done.
 //   hold ROOT TEXT         appends one memory, prints {"id":n}, then waits (to be killed) until stdin ends.
 //   update ROOT ID FIELD N updates FIELD ('tags' or 'meta') of memory ID N times (to round i), prints {"done":N}.
 //   delete ROOT ID…        deletes each memory, all at once, prints {"deleted":[true|false…]}.
@@ -107,6 +109,14 @@ if (command === 'append') {
   print({ ready: true });
   await nextLine();
   print({ report: await fs.compact({ erase: rest[0] === 'erase', onProgress: (copied) => print({ copied }) }) });
+} else if (command === 'compact-behind-background') {
+  // A compaction by policy (whose grace does not keep the process alive), one asked for behind it
+  // (not awaited), and close() at once: the process must live until close() is done.
+  const engine = (fs as unknown as { engine: { compact(options: { background: boolean }): Promise<unknown> } }).engine;
+  void engine.compact({ background: true });
+  const asked = fs.compact();
+  await fs.close();
+  print({ closed: true, report: await asked });
 } else if (command === 'state') {
   const [n, gap] = [Number(rest[0]), Number(rest[1])];
   for (let i = 1; i <= n; i++) {
