@@ -1,3 +1,5 @@
+import type { BlockError } from './block-error.js';
+
 /** Where a block's bytes live, and their checksum. Stored in the WAL record that owns the block. */
 export interface BlockRef {
   /** Chunk file number: `blocks/chunk_0003.bin` is chunk 3. */
@@ -8,6 +10,14 @@ export interface BlockRef {
   readonly length: number;
   /** CRC32C of the block's bytes. */
   readonly crc: number;
+}
+
+/** The block `BlockStore.verify` found damaged or missing first. */
+export interface BlockVerifyFailure {
+  /** Its index in the list given. */
+  readonly index: number;
+  /** What `read` throws for it: `BLOCK_CORRUPT`, `BLOCK_MISSING`, or `IO_ERROR`. */
+  readonly error: BlockError;
 }
 
 /** A block whose place is chosen and whose write is under way. */
@@ -91,6 +101,13 @@ export interface BlockStore {
    * is not in the chunk files.
    */
   read(ref: BlockRef): Uint8Array;
+  /**
+   * Checks many blocks as `read` does (in their chunk file, with their checksum), in few large reads
+   * instead of one per block. Resolves with the first of `refs`, in their order, that `read` would
+   * refuse, or `undefined` when every one reads back whole. Gives the event loop a turn now and then
+   * on a long list; fails with `BLOCK_STORE_CLOSED` if the store closes meanwhile.
+   */
+  verify(refs: readonly BlockRef[]): Promise<BlockVerifyFailure | undefined>;
   /** Sizes on disk. */
   stats(): BlockStoreStats;
   /**

@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
 import { BlockError } from './block-error.js';
-import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, ChunkInfo, ChunkNumberRange, PlacedBlock, ReferencedRanges } from './block-store.js';
+import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, BlockVerifyFailure, ChunkInfo, ChunkNumberRange, PlacedBlock, ReferencedRanges } from './block-store.js';
 import { tryLockHandle } from './file-lease.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapInstallAdvice, mmapLoadError, mmapUnavailableReason, warnMapFailed, warnReadFallback, type MmapBinding } from './mmap-binding.js';
 
@@ -51,6 +51,12 @@ const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
  * life, not one per read past the last one.
  */
 const REMAP_GROWTH = 2;
+/** `verify` reads the blocks of a chunk in runs of up to this many bytes… */
+const VERIFY_RUN = 1024 * 1024;
+/** …taking in a gap between two blocks of up to this many bytes, rather than reading again after it. */
+const VERIFY_GAP = 64 * 1024;
+/** `verify` gives the event loop a turn after each this many bytes read. */
+const VERIFY_BYTES_PER_TURN = 8 * 1024 * 1024;
 const CHUNK_NAME = /^chunk_(\d{4,})\.bin$/;
 /** The largest chunk number (a checkpoint row holds it in 32 bits). */
 const MAX_CHUNK_NUMBER = 2 ** 32 - 1;
@@ -349,6 +355,64 @@ export class ChunkBlockStore implements BlockStore {
       throw new BlockError('BLOCK_CORRUPT', `Block ${describe(ref)} fails its checksum: ${chunkFileName(ref.chunk)} is damaged at that range. Restore the file from a backup, or delete what refers to this block.`);
     }
     return bytes;
+  }
+
+  async verify(refs: readonly BlockRef[]): Promise<BlockVerifyFailure | undefined> {
+    this.assertOpen();
+    let failed: BlockVerifyFailure | undefined;
+    // (`read` is the judge of every block that fails in a run, or whose run could not be read: its error is the one given.)
+    const judge = (index: number): void => {
+      if (failed && failed.index < index) return;
+      try {
+        this.read(refs[index]!);
+      } catch (error) {
+        failed = { index, error: error instanceof BlockError ? error : new BlockError('IO_ERROR', `Reading block ${describe(refs[index]!)} failed: ${(error as Error).message}`, { cause: error }) };
+      }
+    };
+    const order: number[] = [];
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!;
+      const valid = Number.isInteger(ref.chunk) && ref.chunk >= 0 && Number.isSafeInteger(ref.offset) && ref.offset >= 0 && Number.isInteger(ref.length) && ref.length >= 0;
+      if (valid) order.push(i);
+      else judge(i);
+    }
+    order.sort((a, b) => refs[a]!.chunk - refs[b]!.chunk || refs[a]!.offset - refs[b]!.offset);
+    let readSinceTurn = 0;
+    for (let start = 0; start < order.length; ) {
+      // A run: blocks of one chunk lying close together, read at once.
+      const first = refs[order[start]!]!;
+      let runEnd = first.offset + first.length;
+      let end = start + 1;
+      for (; end < order.length; end++) {
+        const next = refs[order[end]!]!;
+        const nextEnd = Math.max(runEnd, next.offset + next.length);
+        if (next.chunk !== first.chunk || next.offset > runEnd + VERIFY_GAP || nextEnd - first.offset > VERIFY_RUN) break;
+        runEnd = nextEnd;
+      }
+      let run: Buffer | undefined;
+      try {
+        const chunk = this.chunks.get(first.chunk) ?? this.discoverChunk(first.chunk);
+        if (chunk) run = this.mmap ? this.mappedRange(chunk, first.offset, runEnd) : this.readRange(chunk, first.offset, runEnd - first.offset);
+      } catch {
+        // (Past the end of the file, say: each block of the run is judged on its own.)
+      }
+      for (let k = start; k < end; k++) {
+        const index = order[k]!;
+        if (failed && failed.index < index) continue;
+        const ref = refs[index]!;
+        const at = ref.offset - first.offset;
+        if (run && crc32c(run.subarray(at, at + ref.length)) === ref.crc >>> 0) continue;
+        judge(index);
+      }
+      start = end;
+      readSinceTurn += runEnd - first.offset;
+      if (readSinceTurn >= VERIFY_BYTES_PER_TURN) {
+        readSinceTurn = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+        this.assertOpen();
+      }
+    }
+    return failed;
   }
 
   stats(): BlockStoreStats {

@@ -57,6 +57,29 @@ for (const reader of ['mmap', 'read'] as const) {
       await reopened.close();
     });
 
+    it('verifies many blocks in a few reads: a changed byte among them, and blocks past a truncated end, across chunks', async () => {
+      const store = await openChunkStore({ dir, reader, chunkSize: 64 * 1024 });
+      const refs = await Promise.all(Array.from({ length: 600 }, (_, i) => store.append(text(`block ${i} `.repeat(10 + (i % 30))))));
+      expect(new Set(refs.map((r) => r.chunk)).size).toBeGreaterThanOrEqual(2);
+      // Mapped, or read, before the damage: what is checked is the file now.
+      expect(await store.verify(refs)).toBeUndefined();
+      const damagedAt = 333;
+      const damaged = refs[damagedAt]!;
+      const fd = openSync(join(dir, chunkFileName(damaged.chunk)), 'r+');
+      writeSync(fd, text('B'), 0, 1, damaged.offset);
+      closeSync(fd);
+      const failure = await store.verify(refs);
+      expect(failure?.index).toBe(damagedAt);
+      expect(failure?.error).toBeInstanceOf(BlockError);
+      expect(failure?.error.code).toBe('BLOCK_CORRUPT');
+      // Blocks beyond the end of their chunk file: the first of them in the list, not the damaged one after it.
+      const beyond = { ...refs[10]!, offset: (await fileSystem.stat(join(dir, chunkFileName(refs[10]!.chunk)))).size - 2, length: 10 };
+      const missing = await store.verify([...refs.slice(0, 5), beyond, ...refs]);
+      expect([missing?.index, missing?.error.code]).toEqual([5, 'BLOCK_MISSING']);
+      await store.close();
+      await expect(store.verify(refs)).rejects.toMatchObject({ code: 'BLOCK_STORE_CLOSED' });
+    });
+
     it('reports ranges that are not on disk as BLOCK_MISSING', async () => {
       const store = await openChunkStore({ dir, reader });
       const ref = await store.append(text('abc'));

@@ -38,7 +38,8 @@ function overlap(a: BlockRef, b: BlockRef): boolean {
 
 /**
  * Registers a vitest `describe` block that checks an implementation of the `BlockStore` contract of
- * `@memmapfs/blocks`: blocks read back exactly and checked against their checksum, placed before
+ * `@memmapfs/blocks`: blocks read back exactly and checked against their checksum (one at a time and
+ * many at once), placed before
  * they are written, never overlapping (also across writers, and never in a range `referenced` says a
  * durable record uses, nor outside `chunkNumbers`), restored from a copy, materialized from another
  * host's record, read-only opens, reopening and closing. Every check runs in a fresh place from
@@ -105,6 +106,32 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect(codeOf(() => store.read({ ...ref, offset: ref.offset + 1_000_000 }))).toBe('BLOCK_MISSING');
       expect(codeOf(() => store.read({ ...ref, chunk: ref.chunk + 1000 }))).toBe('BLOCK_MISSING');
       expect(codeOf(() => store.read({ ...ref, offset: -1 }))).toBe('BLOCK_MISSING');
+    });
+
+    check('verifies many blocks in one call, naming the first one in the list that is damaged or missing', async (_place, open) => {
+      const store = await open();
+      const refs: BlockRef[] = [];
+      for (let batch = 0; batch < 4; batch++) {
+        const placed = await Promise.all(Array.from({ length: 100 }, (_, i) => store.place(bytes(`block ${batch}-${i} `.repeat(1 + (i % 7))))));
+        await Promise.all(placed.map((p) => p.written));
+        refs.push(...placed.map((p) => p.ref));
+      }
+      expect(await store.verify([])).toBeUndefined();
+      expect(await store.verify(refs)).toBeUndefined();
+      expect(await store.verify([...refs].reverse())).toBeUndefined();
+      const damaged = refs.map((ref, i) => (i === 250 ? { ...ref, crc: (ref.crc + 1) >>> 0 } : i === 300 ? { ...ref, offset: ref.offset + 1_000_000_000 } : ref));
+      const first = await store.verify(damaged);
+      expect([first?.index, first?.error.code]).toEqual([250, 'BLOCK_CORRUPT']);
+      // The first in the list's order, wherever it lies in the chunk files.
+      const last = await store.verify([...damaged].reverse());
+      expect([last?.index, last?.error.code]).toEqual([99, 'BLOCK_MISSING']);
+      const missingChunk = await store.verify([refs[0]!, { ...refs[1]!, chunk: refs[1]!.chunk + 1000 }]);
+      expect([missingChunk?.index, missingChunk?.error.code]).toEqual([1, 'BLOCK_MISSING']);
+      // Each damaged block on its own, between whole ones.
+      for (const at of [0, 1, 57, 399]) {
+        const one = refs.map((ref, i) => (i === at ? { ...ref, crc: (ref.crc ^ 1) >>> 0 } : ref));
+        expect((await store.verify(one))?.index).toBe(at);
+      }
     });
 
     check('restores a block from a copy only when the copy matches its reference', async (_place, open) => {

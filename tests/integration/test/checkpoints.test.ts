@@ -527,6 +527,29 @@ describe('checkpoints of the tables', () => {
     expect((await manifest()).checkpoint.lsn).toBeGreaterThanOrEqual(18_000);
   }, 60_000);
 
+  it('a checkpoint reads back every block whose copy it lets go: one damaged among hundreds stops it, naming its record', async () => {
+    const fs = await open();
+    const texts = Array.from({ length: 300 }, (_, i) => `memory ${String(i).padStart(3, '0')} of a batch whose blocks are read back before a checkpoint`);
+    const ids = await fs.appendMemories(texts.map((text) => ({ text })));
+    const chunk = join(root, 'blocks', (await readdir(join(root, 'blocks'))).filter((n) => n.endsWith('.bin')).sort().at(-1)!);
+    const at = (await readFile(chunk)).indexOf('memory 171 of');
+    expect(at).toBeGreaterThan(0);
+    // (In place: the file is mapped.)
+    const overwrite = async (text: string) => {
+      const handle = await openFile(chunk, 'r+');
+      await handle.write(text, at);
+      await handle.close();
+    };
+    // What a lost or torn write-back would leave: the bytes of one block in the middle changed.
+    await overwrite('MEMORY');
+    await expect(fs.checkpoint()).rejects.toMatchObject({ code: 'BLOCK_MISSING', message: expect.stringContaining(`the block of record ${ids[171]} `) });
+    // Put right, the same checkpoint is written.
+    await overwrite('memory');
+    await expect(fs.checkpoint()).resolves.toBeUndefined();
+    expect((await fs.getMemory(ids[171]!))?.text).toBe(texts[171]);
+    await fs.close();
+  });
+
   it('a block a crash took from another writer is not left behind by a checkpoint: it is still put back from its copy', async () => {
     const setup = await open();
     await setup.appendMemory('written before anything went wrong');

@@ -774,16 +774,12 @@ export class StoreEngine<S extends AgentState> {
       await this.blocks.syncAll();
       // A block whose copy no open will replay again must be in its chunk file now (a writer that died
       // before its chunk was fsynced may have lost it): else no checkpoint, and the next open puts it back.
-      let checked = 0;
       // (A list of its own: records applied meanwhile change the log's.)
-      for (const { ref, lsn } of [...this.copiedSinceCheckpoint.upTo(position.lsn)]) {
-        // (Each read checks a checksum: the event loop gets a turn now and then.)
-        if (++checked % 1024 === 0) await new Promise((resolve) => setImmediate(resolve));
-        try {
-          this.blocks.read(ref);
-        } catch (error) {
-          throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: the block of record ${lsn} (chunk ${ref.chunk}, bytes ${ref.offset}–${ref.offset + ref.length}) is not in its chunk file; the next open of the store puts it back from the copy in its record.`, { cause: error, subsystem: 'checkpoint' });
-        }
+      const copied = [...this.copiedSinceCheckpoint.upTo(position.lsn)];
+      const failed = await this.blocks.verify(copied.map((block) => block.ref));
+      if (failed) {
+        const { ref, lsn } = copied[failed.index]!;
+        throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: the block of record ${lsn} (chunk ${ref.chunk}, bytes ${ref.offset}–${ref.offset + ref.length}) is not in its chunk file; the next open of the store puts it back from the copy in its record.`, { cause: failed.error, subsystem: 'checkpoint' });
       }
       // (Read back before it takes its name: see `writeUnnamedCheckpoint`.)
       written = await this.checkpoints.write(contents, this.codec, onRows);

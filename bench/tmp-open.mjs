@@ -1,0 +1,12 @@
+const t0 = process.hrtime.bigint();
+const ms = (a, b) => (Number(b - a) / 1e6).toFixed(1);
+const { MemMapFS } = await import('@memmapfs/core');
+const t1 = process.hrtime.bigint();
+const fs = await MemMapFS.init(process.argv[2], { create: false, search: 'segments' });
+const t2 = process.hrtime.bigint();
+const hits = await fs.queryMemory(process.argv[3], { limit: 10 });
+const t3 = process.hrtime.bigint();
+const hits2 = await fs.queryMemory(process.argv[4] ?? 'alpha', { limit: 10 });
+const t4 = process.hrtime.bigint();
+console.log(JSON.stringify({ import: ms(t0, t1), init: ms(t1, t2), firstQuery: ms(t2, t3), second: ms(t3, t4), total: ms(t0, t3), hits: hits.length }));
+await fs.close();
