@@ -255,6 +255,22 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       throw this.takenOver ?? toMemMapError(error);
     }
+    return this.placedBlock(bytes, placed);
+  }
+
+  /** Writes blocks (see `writeBlock`); when one fails, the others are released and it rejects. */
+  async writeBlocks(list: readonly Uint8Array[]): Promise<WrittenBlock[]> {
+    if (list.length === 1) return [await this.writeBlock(list[0]!)];
+    // (Placed all at once, one promise each: a bulk load's thousands of blocks per call.)
+    const outcomes = await Promise.allSettled(list.map((bytes) => this.placeBlock(bytes)));
+    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (!failed) return outcomes.map((outcome, i) => this.placedBlock(list[i]!, (outcome as PromiseFulfilledResult<PlacedBlock>).value));
+    for (const outcome of outcomes) if (outcome.status === 'fulfilled') void outcome.value.release().catch(() => undefined);
+    throw this.takenOver ?? toMemMapError(failed.reason);
+  }
+
+  /** A block placed, with what its record needs: its copy when small enough, and when it is written. */
+  private placedBlock(bytes: Uint8Array, placed: PlacedBlock): WrittenBlock {
     // (A chunk whose letting go fails stays this store's: the next seal tries again.)
     const release = () => void placed.release().catch(() => undefined);
     // (Other hosts have only the log: with a shared one, every block travels in its record.)
@@ -268,15 +284,6 @@ export class StoreEngine<S extends AgentState> {
     return { ref: placed.ref, copy: undefined, written, release };
   }
 
-  /** Writes blocks (see `writeBlock`); when one fails, the others are released and it rejects. */
-  async writeBlocks(list: readonly Uint8Array[]): Promise<WrittenBlock[]> {
-    if (list.length === 1) return [await this.writeBlock(list[0]!)];
-    const outcomes = await Promise.allSettled(list.map((bytes) => this.writeBlock(bytes)));
-    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
-    if (!failed) return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<WrittenBlock>).value);
-    for (const outcome of outcomes) if (outcome.status === 'fulfilled') outcome.value.release();
-    throw failed.reason;
-  }
 
   /**
    * Appends records to the WAL and resolves with their LSNs once they are durable (under `'sync'`).
