@@ -57,6 +57,8 @@ const VERIFY_RUN = 1024 * 1024;
 const VERIFY_GAP = 64 * 1024;
 /** `verify` gives the event loop a turn after each this many bytes read. */
 const VERIFY_BYTES_PER_TURN = 8 * 1024 * 1024;
+/** …or after this many reads. */
+const VERIFY_READS_PER_TURN = 1024;
 const CHUNK_NAME = /^chunk_(\d{4,})\.bin$/;
 /** The largest chunk number (a checkpoint row holds it in 32 bits). */
 const MAX_CHUNK_NUMBER = 2 ** 32 - 1;
@@ -195,6 +197,9 @@ export class ChunkBlockStore implements BlockStore {
       this.pendingWrites.push({ chunk, offset, bytes, resolve, reject });
       if (this.pendingWrites.length === 1) queueMicrotask(() => this.flushWrites());
     });
+    // (Marked handled: a caller may look at it only once the other blocks it places meanwhile are placed,
+    // and a write failing before then must not be an unhandled rejection. The caller still sees it.)
+    written.catch(() => undefined);
     chunk.held++;
     let released: Promise<void> | undefined;
     const release = () => {
@@ -360,9 +365,12 @@ export class ChunkBlockStore implements BlockStore {
   async verify(refs: readonly BlockRef[]): Promise<BlockVerifyFailure | undefined> {
     this.assertOpen();
     let failed: BlockVerifyFailure | undefined;
+    /** Reads since the last turn of the event loop. */
+    let reads = 0;
     // (`read` is the judge of every block that fails in a run, or whose run could not be read: its error is the one given.)
     const judge = (index: number): void => {
       if (failed && failed.index < index) return;
+      reads++;
       try {
         this.read(refs[index]!);
       } catch (error) {
@@ -390,6 +398,7 @@ export class ChunkBlockStore implements BlockStore {
         runEnd = nextEnd;
       }
       let run: Buffer | undefined;
+      reads++;
       try {
         const chunk = this.chunks.get(first.chunk) ?? this.discoverChunk(first.chunk);
         if (chunk) run = this.mmap ? this.mappedRange(chunk, first.offset, runEnd) : this.readRange(chunk, first.offset, runEnd - first.offset);
@@ -406,8 +415,10 @@ export class ChunkBlockStore implements BlockStore {
       }
       start = end;
       readSinceTurn += runEnd - first.offset;
-      if (readSinceTurn >= VERIFY_BYTES_PER_TURN) {
+      // (Runs of a few blocks each, and blocks judged one by one, cost a read each: counted too.)
+      if (readSinceTurn >= VERIFY_BYTES_PER_TURN || reads >= VERIFY_READS_PER_TURN) {
         readSinceTurn = 0;
+        reads = 0;
         await new Promise((resolve) => setImmediate(resolve));
         this.assertOpen();
       }

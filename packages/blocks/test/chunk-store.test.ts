@@ -57,7 +57,7 @@ for (const reader of ['mmap', 'read'] as const) {
       await reopened.close();
     });
 
-    it('verifies many blocks in a few reads: a changed byte among them, and blocks past a truncated end, across chunks', async () => {
+    it('verifies many blocks in a few reads: a changed byte among them, and a block past the end of its chunk file, across chunks', async () => {
       const store = await openChunkStore({ dir, reader, chunkSize: 64 * 1024 });
       const refs = await Promise.all(Array.from({ length: 600 }, (_, i) => store.append(text(`block ${i} `.repeat(10 + (i % 30))))));
       expect(new Set(refs.map((r) => r.chunk)).size).toBeGreaterThanOrEqual(2);
@@ -78,6 +78,21 @@ for (const reader of ['mmap', 'read'] as const) {
       expect([missing?.index, missing?.error.code]).toEqual([5, 'BLOCK_MISSING']);
       await store.close();
       await expect(store.verify(refs)).rejects.toMatchObject({ code: 'BLOCK_STORE_CLOSED' });
+    });
+
+    it('verify gives the event loop turns on a long list, and fails with BLOCK_STORE_CLOSED when the store closes meanwhile', async () => {
+      const store = await openChunkStore({ dir, reader });
+      const block = Buffer.alloc(8192, 7);
+      const placed = await Promise.all(Array.from({ length: 2048 }, () => store.place(block)));
+      await Promise.all(placed.map((p) => p.written));
+      const refs = placed.map((p) => p.ref);
+      expect(await store.verify(refs)).toBeUndefined();
+      // (Synced first, the close has nothing to wait for: it is closed before the event loop's next turn.)
+      await store.sync();
+      // (16 MiB: a turn after the first 8 MiB, in which the store closes; without one it would have finished.)
+      const verifying = store.verify(refs);
+      await store.close();
+      await expect(verifying).rejects.toMatchObject({ code: 'BLOCK_STORE_CLOSED' });
     });
 
     it('reports ranges that are not on disk as BLOCK_MISSING', async () => {

@@ -132,6 +132,13 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
         const one = refs.map((ref, i) => (i === at ? { ...ref, crc: (ref.crc ^ 1) >>> 0 } : ref));
         expect((await store.verify(one))?.index).toBe(at);
       }
+      // An empty block, the same block twice, and a range over two blocks (its checksum that of neither).
+      const empty = await store.append(new Uint8Array(0));
+      expect(await store.verify([refs[3]!, empty, refs[3]!, empty])).toBeUndefined();
+      const across = { chunk: refs[7]!.chunk, offset: refs[7]!.offset, length: refs[7]!.length + 4, crc: refs[7]!.crc };
+      const overlapping = await store.verify([refs[7]!, refs[8]!, across, refs[7]!]);
+      expect([overlapping?.index, overlapping?.error.code]).toEqual([2, 'BLOCK_CORRUPT']);
+      expect((await store.verify([refs[5]!, { ...refs[5]!, crc: (refs[5]!.crc ^ 1) >>> 0 }]))?.index).toBe(1);
     });
 
     check('restores a block from a copy only when the copy matches its reference', async (_place, open) => {

@@ -48,6 +48,13 @@ async function runWorkload(root: string, fileSystem: FaultyFileSystem | undefine
     ids.forEach((id, i) => acked.memories.set(id, texts[i]!));
   });
   await attempt(async () => {
+    // Blocks over 64 KiB, each in a new chunk: written through the handle, with no copy in the log. A
+    // write that fails while a later block waits for its chunk must fail the call, never go unhandled.
+    const texts = [0, 1, 2].map((i) => `large ${i} ${String(i).repeat(70_000)}`);
+    const ids = await store.appendMemories(texts.map((text) => ({ text })));
+    ids.forEach((id, i) => acked.memories.set(id, texts[i]!));
+  });
+  await attempt(async () => {
     await store.setKv('config', { retries: 3 });
     acked.kv = { retries: 3 };
   });
