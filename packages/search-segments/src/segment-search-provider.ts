@@ -211,20 +211,18 @@ export class SegmentSearchProvider implements SearchProvider {
     // Opened whole before it takes the place of what the provider holds: a search meanwhile reads the
     // old index, never half of the new one.
     const opened: WrittenSegment[] = [];
+    // (The leases all at once: each is a file opened on the thread pool.)
+    const leases = await Promise.allSettled(description.segments.map((file) => leaseShared(join(folder, file))));
     try {
-      for (const file of description.segments) {
+      description.segments.forEach((file, i) => {
         const path = join(folder, file);
-        const lease = await leaseShared(path);
-        if (!lease) throw new Error(`the search segment ${path} was removed`);
-        try {
-          opened.push({ kind: 'written', key: this.nextKey++, file, reader: new SegmentReader(mapFile(path, this.reader).bytes), lease });
-        } catch (error) {
-          await lease.release();
-          throw error;
-        }
-      }
+        const lease = leases[i]!;
+        if (lease.status === 'rejected') throw lease.reason;
+        if (!lease.value) throw new Error(`the search segment ${path} was removed`);
+        opened.push({ kind: 'written', key: this.nextKey++, file, reader: new SegmentReader(mapFile(path, this.reader).bytes), lease: lease.value });
+      });
     } catch (error) {
-      for (const segment of opened) await segment.lease?.release();
+      for (const lease of leases) if (lease.status === 'fulfilled') await lease.value?.release();
       throw error;
     }
     this.assertOpen();

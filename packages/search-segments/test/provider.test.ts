@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tryLeaseFile } from '@memmapfs/blocks';
 import { searchProviderSuite } from '@memmapfs/testkit';
 import { describe, expect, it } from 'vitest';
 import segmentSearchDefault, { segmentSearch } from '../src/index.js';
@@ -34,6 +35,27 @@ async function inFolder(body: (folder: string) => Promise<void>): Promise<void> 
 
 describe('segments provider saves', () => {
   const doc = (id: number, text: string) => ({ id, text, tags: [], namespace: 'default' });
+
+  it('an open that meets a segment file gone fails, and holds none of the others: another process may remove them', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch({ flushAfter: 2 });
+      await provider.openIndex(folder, undefined);
+      for (let id = 1; id <= 6; id++) provider.add(doc(id, `memory ${id}`));
+      const saved = await provider.saveIndex();
+      await provider.close();
+      const files = (await readdir(join(folder))).filter((name) => name.endsWith('.seg')).sort();
+      expect(files.length).toBeGreaterThanOrEqual(3);
+      await rm(join(folder, files[1]!));
+      const reopened = segmentSearch({ flushAfter: 2 });
+      await expect(reopened.openIndex(folder, saved)).rejects.toThrow('was removed');
+      for (const name of [files[0]!, files[2]!]) {
+        const lease = await tryLeaseFile(join(folder, name), 'exclusive');
+        expect(typeof lease, name).toBe('object');
+        if (typeof lease === 'object') await lease.release();
+      }
+      await reopened.close();
+    });
+  });
 
   it('describes the index as it stood when the save began, whatever is added while it writes', async () => {
     await inFolder(async (folder) => {
