@@ -3,15 +3,65 @@
 //   node search-child.mjs MODE memmapfs ROOT PROVIDER QUERIES_JSON [COUNT]
 //   node search-child.mjs MODE sqlite FILE PEER_FOLDER QUERIES_JSON [COUNT]
 //   node search-child.mjs memory node       (Node alone, no store and no query: the runtime's own floor)
+//   node search-child.mjs load memmapfs ROOT PROVIDER MEMORIES_NDJSON QUERY IDS_OUT
+//   node search-child.mjs load sqlite FILE PEER_FOLDER MEMORIES_NDJSON
 // MODE `open`: prints {"ms":…} for the open and the first query (limit 10, texts read).
 // MODE `memory`: the open, then COUNT queries (1,000); prints {"rssAnonKiB":…,"pssKiB":…}, then waits for
 // stdin to end (so that several such processes are measured side by side).
+// MODE `load`: the bulk load of MEMORIES_NDJSON (a memory a line) into a new store (2,000 memories a call, then QUERY, so that
+// every memory is searchable) or a new SQLite file (one transaction, FTS5 included); prints {"seconds":…}
+// for that alone (the open and the schema before it are not counted); ours writes the ids to IDS_OUT.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const [mode, kind, path, extra, queriesJson, countText = '1000'] = process.argv.slice(2);
 const status = (field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 const pss = () => Number(/Pss:\s+(\d+)/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? NaN);
+
+if (mode === 'load') {
+  // (A line at a time: at a million memories the file is longer than a string may be.)
+  const bytes = readFileSync(queriesJson);
+  const memories = [];
+  for (let at = 0; at < bytes.length; ) {
+    const end = bytes.indexOf(10, at);
+    const lineEnd = end < 0 ? bytes.length : end;
+    if (lineEnd > at) memories.push(JSON.parse(bytes.toString('utf8', at, lineEnd)));
+    at = lineEnd + 1;
+  }
+  let seconds;
+  if (kind === 'memmapfs') {
+    const { MemMapFS } = await import('@memmapfs/core');
+    const { writeFileSync } = await import('node:fs');
+    const fs = await MemMapFS.init(path, { search: extra });
+    const ids = [];
+    const started = process.hrtime.bigint();
+    for (let at = 0; at < memories.length; at += 2000) ids.push(...(await fs.appendMemories(memories.slice(at, at + 2000))));
+    await fs.queryMemory(process.argv[7], { limit: 10 });
+    seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    await fs.close();
+    writeFileSync(process.argv[8], JSON.stringify(ids));
+  } else {
+    const Database = createRequire(`${extra}package.json`)('better-sqlite3');
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(`CREATE TABLE memories (id INTEGER PRIMARY KEY, text TEXT NOT NULL, tag TEXT NOT NULL, namespace TEXT NOT NULL, meta TEXT NOT NULL, created INTEGER NOT NULL);
+      CREATE INDEX memories_tag ON memories(tag);
+      CREATE VIRTUAL TABLE memories_fts USING fts5(text, content='memories', content_rowid='id');`);
+    const insert = db.prepare('INSERT INTO memories (id, text, tag, namespace, meta, created) VALUES (?, ?, ?, ?, ?, ?)');
+    const index = db.prepare('INSERT INTO memories_fts (rowid, text) VALUES (?, ?)');
+    const started = process.hrtime.bigint();
+    const now = Date.now();
+    db.transaction(() => memories.forEach((m, i) => {
+      insert.run(i + 1, m.text, m.tags[0], m.namespace, JSON.stringify(m.meta), now);
+      index.run(i + 1, m.text);
+    }))();
+    seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    db.close();
+  }
+  process.stdout.write(`${JSON.stringify({ seconds })}\n`);
+  process.exit(0);
+}
 
 if (kind === 'node') {
   process.stdout.write(`${JSON.stringify({ rssAnonKiB: status('RssAnon'), pssKiB: pss() })}\n`);

@@ -285,7 +285,6 @@ export class StoreEngine<S extends AgentState> {
     return { ref: placed.ref, copy: undefined, written, release };
   }
 
-
   /**
    * Appends records to the WAL and resolves with their LSNs once they are durable (under `'sync'`).
    * They are applied to the tables as they commit, in LSN order with every other process's records
