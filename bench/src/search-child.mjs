@@ -8,10 +8,11 @@
 // MODE `open`: prints {"ms":…} for the open and the first query (limit 10, texts read).
 // MODE `memory`: the open, then COUNT queries (1,000); prints {"rssAnonKiB":…,"pssKiB":…}, then waits for
 // stdin to end (so that several such processes are measured side by side).
-// MODE `load`: the bulk load of MEMORIES_NDJSON (a memory a line) into a new store (2,000 memories a call, then QUERY, so that
-// every memory is searchable) or a new SQLite file (one transaction, FTS5 included); prints {"seconds":…}
-// for that alone (the open and the schema before it are not counted); ours writes the ids to IDS_OUT.
-import { readFileSync } from 'node:fs';
+// MODE `load`: the bulk load of MEMORIES_NDJSON (a memory a line) into a new store (2,000 memories a
+// call, then QUERY, so that every memory is searchable) or a new SQLite file (one transaction, FTS5
+// included); prints {"seconds":…} for that alone (the open and the schema before it are not counted);
+// ours writes the memories' ids to IDS_OUT.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const [mode, kind, path, extra, queriesJson, countText = '1000'] = process.argv.slice(2);
@@ -31,7 +32,6 @@ if (mode === 'load') {
   let seconds;
   if (kind === 'memmapfs') {
     const { MemMapFS } = await import('@memmapfs/core');
-    const { writeFileSync } = await import('node:fs');
     const fs = await MemMapFS.init(path, { search: extra });
     const ids = [];
     const started = process.hrtime.bigint();
