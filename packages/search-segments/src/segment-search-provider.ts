@@ -221,11 +221,12 @@ export class SegmentSearchProvider implements SearchProvider {
         if (!lease.value) throw new Error(`the search segment ${path} was removed`);
         opened.push({ kind: 'written', key: this.nextKey++, file, reader: new SegmentReader(mapFile(path, this.reader).bytes), lease: lease.value });
       });
+      // (Closed while the leases were taken: they are let go of here.)
+      this.assertOpen();
     } catch (error) {
       for (const lease of leases) if (lease.status === 'fulfilled') await lease.value?.release();
       throw error;
     }
-    this.assertOpen();
     const old = [...this.written, ...this.pinned, ...this.retired];
     this.clear();
     this.retired = [];

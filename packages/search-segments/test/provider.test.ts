@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tryLeaseFile } from '@memmapfs/blocks';
@@ -36,7 +36,7 @@ async function inFolder(body: (folder: string) => Promise<void>): Promise<void> 
 describe('segments provider saves', () => {
   const doc = (id: number, text: string) => ({ id, text, tags: [], namespace: 'default' });
 
-  it('an open that meets a segment file gone fails, and holds none of the others: another process may remove them', async () => {
+  it('an open that meets a segment file gone or damaged, or a close, fails and holds none of the files: another process may remove them', async () => {
     await inFolder(async (folder) => {
       const provider = segmentSearch({ flushAfter: 2 });
       await provider.openIndex(folder, undefined);
@@ -48,12 +48,28 @@ describe('segments provider saves', () => {
       await rm(join(folder, files[1]!));
       const reopened = segmentSearch({ flushAfter: 2 });
       await expect(reopened.openIndex(folder, saved)).rejects.toThrow('was removed');
-      for (const name of [files[0]!, files[2]!]) {
-        const lease = await tryLeaseFile(join(folder, name), 'exclusive');
-        expect(typeof lease, name).toBe('object');
-        if (typeof lease === 'object') await lease.release();
-      }
+      const leasable = async (names: string[]) => {
+        for (const name of names) {
+          const lease = await tryLeaseFile(join(folder, name), 'exclusive');
+          expect(typeof lease, name).toBe('object');
+          if (typeof lease === 'object') await lease.release();
+        }
+      };
+      await leasable([files[0]!, files[2]!]);
       await reopened.close();
+      // A damaged file, not a missing one: the same.
+      await writeFile(join(folder, files[1]!), 'not a segment');
+      const third = segmentSearch({ flushAfter: 2 });
+      await expect(third.openIndex(folder, saved)).rejects.toThrow();
+      await leasable(files);
+      await third.close();
+      // Closed while it opens: it lets go of the leases it took.
+      await writeFile(join(folder, files[1]!), await readFile(join(folder, files[0]!)));
+      const closing = segmentSearch({ flushAfter: 2 });
+      const opening = closing.openIndex(folder, saved).then(() => 'opened', (error: Error) => error.message);
+      await closing.close();
+      expect(await opening).toContain('closed');
+      await leasable(files);
     });
   });
 

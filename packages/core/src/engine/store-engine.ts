@@ -262,8 +262,15 @@ export class StoreEngine<S extends AgentState> {
   async writeBlocks(list: readonly Uint8Array[]): Promise<WrittenBlock[]> {
     if (list.length === 1) return [await this.writeBlock(list[0]!)];
     // (Placed all at once, one promise each: a bulk load's thousands of blocks per call.)
-    // (An implementation that throws rather than rejects fails the call the same way.)
-    const outcomes = await Promise.allSettled(list.map(async (bytes) => this.placeBlock(bytes)));
+    // (An implementation that throws rather than rejects fails the call the same way. A write that fails
+    // while other blocks are still being placed is looked at once they are, never left unhandled.)
+    const outcomes = await Promise.allSettled(
+      list.map(async (bytes) => {
+        const placed = await this.placeBlock(bytes);
+        placed.written.catch(() => undefined);
+        return placed;
+      }),
+    );
     const failed = outcomes.find((outcome) => outcome.status === 'rejected');
     if (!failed) return outcomes.map((outcome, i) => this.placedBlock(list[i]!, (outcome as PromiseFulfilledResult<PlacedBlock>).value));
     for (const outcome of outcomes) if (outcome.status === 'fulfilled') void outcome.value.release().catch(() => undefined);
