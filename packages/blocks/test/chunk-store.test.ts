@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BlockError, chunkFileName, openChunkStore, type BlockRef } from '@memmapfs/blocks';
+import { BlockError, chunkFileName, openChunkStore, type BlockRef, type ChunkBlockStore } from '@memmapfs/blocks';
 
 let dir: string;
 beforeEach(async () => {
@@ -15,6 +15,22 @@ afterEach(async () => {
 });
 
 const text = (s: string) => Buffer.from(s, 'utf8');
+
+/** Places every block at once and waits until all are written. */
+async function placeWritten(store: ChunkBlockStore, blocks: Buffer[]): Promise<BlockRef[]> {
+  const placed = await Promise.all(blocks.map((block) => store.place(block)));
+  await Promise.all(placed.map((p) => p.written));
+  return placed.map((p) => p.ref);
+}
+
+/** How a `verify` of `refs` ends when the store closes right after it starts: 'finished' or the error's code. */
+async function verifyClosedMidway(store: ChunkBlockStore, refs: BlockRef[]): Promise<string> {
+  // (Synced first, the close has nothing to wait for: it is closed before the event loop's next turn.)
+  await store.sync();
+  const verifying = store.verify(refs).then(() => 'finished', (error: BlockError) => error.code);
+  await store.close();
+  return verifying;
+}
 
 for (const reader of ['mmap', 'read'] as const) {
   describe(`ChunkBlockStore (reader: ${reader})`, () => {
@@ -83,29 +99,19 @@ for (const reader of ['mmap', 'read'] as const) {
     it('verify gives the event loop turns on a long list, and fails with BLOCK_STORE_CLOSED when the store closes meanwhile', async () => {
       const store = await openChunkStore({ dir, reader });
       const block = Buffer.alloc(8192, 7);
-      const placed = await Promise.all(Array.from({ length: 2048 }, () => store.place(block)));
-      await Promise.all(placed.map((p) => p.written));
-      const refs = placed.map((p) => p.ref);
+      const refs = await placeWritten(store, Array.from({ length: 2048 }, () => block));
       expect(await store.verify(refs)).toBeUndefined();
-      // (Synced first, the close has nothing to wait for: it is closed before the event loop's next turn.)
-      await store.sync();
       // (16 MiB: a turn after the first 8 MiB, in which the store closes; without one it would have finished.)
-      const verifying = store.verify(refs).then(() => 'finished', (error: BlockError) => error.code);
-      await store.close();
-      expect(await verifying).toBe('BLOCK_STORE_CLOSED');
+      expect(await verifyClosedMidway(store, refs)).toBe('BLOCK_STORE_CLOSED');
     });
 
     it('verify gives the event loop turns after many reads of few bytes too', async () => {
       const store = await openChunkStore({ dir, reader });
-      const placed = await Promise.all(Array.from({ length: 2000 }, (_, i) => store.place(text(`small block ${i}`))));
-      await Promise.all(placed.map((p) => p.written));
+      const refs = await placeWritten(store, Array.from({ length: 2000 }, (_, i) => text(`small block ${i}`)));
       // Every one damaged, listed last block first: each is read again on its own (one run, 2,000 reads, a few kilobytes).
-      const damaged = placed.map((p) => ({ ...p.ref, crc: (p.ref.crc ^ 1) >>> 0 })).reverse();
+      const damaged = refs.map((ref) => ({ ...ref, crc: (ref.crc ^ 1) >>> 0 })).reverse();
       expect((await store.verify(damaged))?.index).toBe(0);
-      await store.sync();
-      const verifying = store.verify(damaged).then(() => 'finished', (error: BlockError) => error.code);
-      await store.close();
-      expect(await verifying).toBe('BLOCK_STORE_CLOSED');
+      expect(await verifyClosedMidway(store, damaged)).toBe('BLOCK_STORE_CLOSED');
     });
 
     it('reports ranges that are not on disk as BLOCK_MISSING', async () => {
