@@ -35,6 +35,19 @@ export interface PlacedBlock {
   release(): Promise<void>;
 }
 
+/** Blocks placed together (see `BlockStore.placeMany`). */
+export interface PlacedBlocks {
+  /** Where each block will be, in the order given; valid at once. */
+  readonly refs: readonly BlockRef[];
+  /**
+   * Resolves when every block's bytes are written (not yet durable), rejects with a `BlockError` when
+   * any cannot be.
+   */
+  readonly written: Promise<void>;
+  /** Says none of the blocks needs its chunk held any more, as `PlacedBlock.release` does for one. */
+  release(): Promise<void>;
+}
+
 /** How a block store reads bytes back: zero-copy views into a memory mapping, or copies read from the file. */
 export type BlockReader = 'mmap' | 'read';
 
@@ -71,6 +84,14 @@ export interface BlockStore {
    * valid once `written` resolves. The chunk stays this store's until the block is `release`d.
    */
   place(bytes: Uint8Array): Promise<PlacedBlock>;
+  /**
+   * Optional. Places many blocks at once, as `place` does each, with one write promise and one
+   * release for all of them: a bulk load's thousands of blocks per call cost a few objects, not a
+   * promise and a closure each. Checks every length before it places any. When it rejects, the blocks
+   * placed so far are released as `release` would (their bytes, which nothing references, may still be
+   * written). Without it, callers `place` each block.
+   */
+  placeMany?(list: readonly Uint8Array[]): Promise<PlacedBlocks>;
   /** Chunk files this store has appended to since it was opened (and so syncs). */
   ownedChunks(): number[];
   /** Makes every block whose `append` has resolved durable (fdatasync of the chunk files touched). */

@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
 import { BlockError } from './block-error.js';
-import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, BlockVerifyFailure, ChunkInfo, ChunkNumberRange, PlacedBlock, ReferencedRanges } from './block-store.js';
+import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, BlockVerifyFailure, ChunkInfo, ChunkNumberRange, PlacedBlock, PlacedBlocks, ReferencedRanges } from './block-store.js';
 import { tryLockHandle } from './file-lease.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapInstallAdvice, mmapLoadError, mmapUnavailableReason, warnMapFailed, warnReadFallback, type MmapBinding } from './mmap-binding.js';
 
@@ -153,6 +153,8 @@ export class ChunkBlockStore implements BlockStore {
   private acquiring: Promise<Chunk> | undefined;
   private pendingWrites: PendingWrite[] = [];
   private closed = false;
+  /** Set as `close` begins: no chunk is acquired from then on (one started after it would stay locked). */
+  private closing = false;
   /** Synchronous write for small runs: the seam's; else Node's when the seam opens files with Node's own `open`; else none. */
   private readonly writeSync: BlockFileSystem['writeSync'];
 
@@ -202,13 +204,62 @@ export class ChunkBlockStore implements BlockStore {
     written.catch(() => undefined);
     chunk.held++;
     let released: Promise<void> | undefined;
-    const release = () => {
-      if (released) return released;
-      chunk.held--;
-      released = chunk.held === 0 && this.sealed.has(chunk.index) && chunk !== this.active ? this.letGo([chunk]) : Promise.resolve();
-      return released;
-    };
+    const release = () => (released ??= this.releaseChunks([chunk]));
     return { ref, written, release };
+  }
+
+  async placeMany(list: readonly Uint8Array[]): Promise<PlacedBlocks> {
+    this.assertOpen();
+    this.assertWritable();
+    for (const bytes of list) {
+      if (bytes.byteLength > MAX_MAPPING_SIZE) throw new BlockError('INVALID_ARGUMENT', `A block of ${bytes.byteLength} bytes is larger than the ${MAX_MAPPING_SIZE}-byte maximum.`);
+    }
+    const refs: BlockRef[] = [];
+    /** The chunks the blocks went to, each held once until `release`. */
+    const held: Chunk[] = [];
+    let settle!: { resolve: () => void; reject: (error: unknown) => void };
+    const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // (Marked handled, as `place` does: the caller looks at it once every block is placed.)
+    written.catch(() => undefined);
+    let left = list.length;
+    const wroteOne = () => {
+      if (--left === 0) settle.resolve();
+    };
+    let released: Promise<void> | undefined;
+    const release = () => (released ??= this.releaseChunks(held));
+    try {
+      let chunk = this.active;
+      for (const bytes of list) {
+        const length = bytes.byteLength;
+        while (!chunk || chunk !== this.active || !chunk.writer || !this.hasRoom(chunk, length)) chunk = await this.acquireChunk(length);
+        // (Held as soon as it is chosen, before the next wait: a seal meanwhile must not let it go.)
+        if (!held.includes(chunk)) {
+          chunk.held++;
+          held.push(chunk);
+        }
+        const writer = chunk.writer;
+        const offset = writer.tail;
+        writer.tail += length;
+        refs.push({ chunk: chunk.index, offset, length, crc: crc32c(bytes) });
+        this.pendingWrites.push({ chunk, offset, bytes, resolve: wroteOne, reject: settle.reject });
+        if (this.pendingWrites.length === 1) queueMicrotask(() => this.flushWrites());
+      }
+    } catch (error) {
+      void release().catch(() => undefined);
+      throw error;
+    }
+    if (list.length === 0) settle.resolve();
+    return { refs, written, release };
+  }
+
+  /** Lets go of one hold on each of `chunks`; a chunk sealed meanwhile that no block holds any more is let go of. */
+  private releaseChunks(chunks: readonly Chunk[]): Promise<void> {
+    const free: Chunk[] = [];
+    for (const chunk of chunks) {
+      chunk.held--;
+      if (chunk.held === 0 && this.sealed.has(chunk.index) && chunk !== this.active) free.push(chunk);
+    }
+    return free.length > 0 ? this.letGo(free) : Promise.resolve();
   }
 
   async sync(): Promise<void> {
@@ -555,8 +606,9 @@ export class ChunkBlockStore implements BlockStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closing = true;
     try {
-      await this.acquiring?.catch(() => undefined);
+      while (this.acquiring) await this.acquiring.catch(() => undefined);
       await this.sync();
     } finally {
       this.closed = true;
@@ -631,6 +683,7 @@ export class ChunkBlockStore implements BlockStore {
   /** Finds a chunk to append to: adopts the last chunk if it has room and nobody owns it, else creates one. */
   private async acquireChunk(length: number): Promise<Chunk> {
     while (this.acquiring) await this.acquiring.catch(() => undefined);
+    if (this.closing) throw new BlockError('BLOCK_STORE_CLOSED', `The block store in ${this.dir} is closed.`);
     if (this.active && this.hasRoom(this.active, length)) return this.active;
     this.acquiring = this.startChunk(length);
     try {

@@ -60,6 +60,48 @@ for (const reader of ['mmap', 'read'] as const) {
       expect((await readdir(dir)).sort()).toEqual(Array.from({ length: refs.at(-1)!.chunk + 1 }, (_, i) => chunkFileName(i)));
     });
 
+    it('places many blocks at once across chunk files: each reads back, and the chunks stay held until the batch is released', async () => {
+      const store = await openChunkStore({ dir, reader, chunkSize: 4096 });
+      const other = await openChunkStore({ dir, reader, chunkSize: 4096 });
+      const blocks = Array.from({ length: 40 }, (_, i) => text(`block ${i} `.repeat(30)));
+      const placed = await store.placeMany(blocks);
+      await placed.written;
+      const chunks = [...new Set(placed.refs.map((ref) => ref.chunk))];
+      expect(chunks.length).toBeGreaterThanOrEqual(3);
+      placed.refs.forEach((ref, i) => expect(Buffer.from(store.read(ref)).equals(blocks[i]!)).toBe(true));
+      await store.seal();
+      for (const chunk of chunks) expect(await other.claim(chunk)).toBe(false);
+      await placed.release();
+      for (const chunk of chunks) expect(await other.claim(chunk)).toBe(true);
+      await store.close();
+      await other.close();
+    });
+
+    it('a batch that runs out of chunk files midway rejects, and lets go of the chunks it held', async () => {
+      const store = await openChunkStore({ dir, reader, chunkSize: 4096, chunkNumbers: () => ({ first: 0, end: 2 }) });
+      const other = await openChunkStore({ dir, reader, chunkSize: 4096 });
+      const blocks = Array.from({ length: 40 }, (_, i) => text(`block ${i} `.repeat(30)));
+      await expect(store.placeMany(blocks)).rejects.toMatchObject({ code: 'CHUNKS_EXHAUSTED' });
+      await store.seal();
+      expect(await other.claim(0)).toBe(true);
+      expect(await other.claim(1)).toBe(true);
+      await store.close();
+      await other.close();
+    });
+
+    it('a close while a batch waits for its next chunk file ends the batch with BLOCK_STORE_CLOSED, and leaves no chunk file held', async () => {
+      const store = await openChunkStore({ dir, reader, chunkSize: 4096 });
+      const blocks = Array.from({ length: 40 }, (_, i) => text(`block ${i} `.repeat(30)));
+      const placing = store.placeMany(blocks).then(() => 'placed', (error: BlockError) => error.code);
+      await store.close();
+      expect(await placing).toBe('BLOCK_STORE_CLOSED');
+      const other = await openChunkStore({ dir, reader, chunkSize: 4096 });
+      const chunks = await other.listChunks();
+      expect(chunks.length).toBeGreaterThan(0);
+      for (const { chunk } of chunks) expect(await other.claim(chunk)).toBe(true);
+      await other.close();
+    });
+
     it('detects a flipped byte as BLOCK_CORRUPT and never returns the bytes', async () => {
       const store = await openChunkStore({ dir, reader });
       const ref = await store.append(text('precious memory'));
@@ -307,6 +349,15 @@ describe('writing', () => {
     const ref = await store.append(text('through a method'));
     expect(seam.writes).toBe(1);
     expect(Buffer.from(store.read(ref)).toString()).toBe('through a method');
+    await store.close();
+  });
+
+  it('rejects the written of blocks placed together when their write fails, with IO_ERROR', async () => {
+    const { seam } = countingWrites(true);
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
+    const placed = await store.placeMany([text('never'), text('written')]);
+    await expect(placed.written).rejects.toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining('ENOSPC') });
+    await placed.release();
     await store.close();
   });
 

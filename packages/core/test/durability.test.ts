@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import { cp, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -89,6 +89,44 @@ describe('durable appends', () => {
     await fs.appendMemory('large '.repeat(20_000));
     expect(files.syncs).toEqual(['sync:chunk_0000.bin', 'dsync-write:state.wal']);
     await fs.close();
+  });
+
+  it('fsyncs the large blocks of appendMemories and restoreMemories, placed together with small ones, before the log record', async () => {
+    const files = syncRecorder();
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), fileSystem: files });
+    await fs.appendMemory('warm-up');
+    files.syncs.length = 0;
+    const texts = ['small before', 'large '.repeat(20_000), 'small after'];
+    const ids = await fs.appendMemories(texts.map((text) => ({ text })));
+    expect(files.syncs).toEqual(['sync:chunk_0000.bin', 'dsync-write:state.wal']);
+    files.syncs.length = 0;
+    const restored = await fs.restoreMemories(texts.map((text) => ({ text: `restored ${text}`, createdAt: 1, updatedAt: 1 })));
+    expect(files.syncs).toEqual(['sync:chunk_0000.bin', 'dsync-write:state.wal']);
+    expect((await Promise.all([...ids, ...restored].map((id) => fs.getMemory(id)))).map((m) => m?.text)).toEqual([...texts, ...texts.map((text) => `restored ${text}`)]);
+    await fs.close();
+  });
+
+  it('writes no record when a block of appendMemories cannot be written', async () => {
+    let failWrites = false;
+    const files: StoreFileSystem = {
+      ...nodeFileSystem,
+      writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => {
+        if (failWrites) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        return writeSync(fd, buffer, offset, length, position);
+      },
+    };
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), fileSystem: files });
+    await fs.appendMemory('warm-up');
+    const before = fs.stats().lastLsn;
+    failWrites = true;
+    await expect(fs.appendMemories([{ text: 'never' }, { text: 'written' }])).rejects.toMatchObject({ code: 'IO_ERROR' });
+    failWrites = false;
+    expect(fs.stats().lastLsn).toBe(before);
+    await fs.close();
+    const again = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+    expect(again.stats().memories).toBe(1);
+    expect(await again.queryMemory('written')).toEqual([]);
+    await again.close();
   });
 });
 

@@ -219,12 +219,14 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
       }
       const encoded = encodeLabels(codec, entry);
       writeRow(row, 0, entry, labels.written, encoded.byteLength);
-      await labels.write(encoded);
+      const labelsWrite = labels.write(encoded);
+      if (labelsWrite) await labelsWrite;
       embeddings ||= entry.embedding !== undefined;
       if (entry.expiresAt !== undefined) expiring.push(entry.expiresAt, entry.id);
       if (entry.id <= lastId) throw new Error(`checkpoint rows out of order: ${entry.id} after ${lastId}`);
       lastId = entry.id;
-      await rows.write(row);
+      const rowWrite = rows.write(row);
+      if (rowWrite) await rowWrite;
       checkGroup(row, encoded);
     }
     if (count !== contents.memoryCount) throw new Error(`checkpoint expected ${contents.memoryCount} memories, got ${count}`);
@@ -462,8 +464,20 @@ class SectionWriter {
     this.position = start;
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
-    if (this.buffered + bytes.byteLength > this.buffer.length) await this.flush();
+  /**
+   * Takes `bytes` into the section. When they fit in the buffer that is all, and nothing is returned to
+   * wait for (a checkpoint writes two pieces per new row: not a promise each); else a promise.
+   */
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    if (this.buffered + bytes.byteLength > this.buffer.length) return this.flushAndWrite(bytes);
+    this.buffer.set(bytes, this.buffered);
+    this.buffered += bytes.byteLength;
+    this.written += bytes.byteLength;
+    return undefined;
+  }
+
+  private async flushAndWrite(bytes: Uint8Array): Promise<void> {
+    await this.flush();
     if (bytes.byteLength > this.buffer.length) {
       await this.writeOut(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     } else {

@@ -96,13 +96,17 @@ export class CopiedBlockLog {
     this.count++;
   }
 
-  /** The blocks of records up to `lsn`. */
-  *upTo(lsn: number): IterableIterator<{ ref: BlockRef; lsn: number }> {
+  /** The blocks of records up to `lsn`, with the LSNs of those records (the same index in each list). */
+  upTo(lsn: number): { refs: BlockRef[]; lsns: number[] } {
+    const refs: BlockRef[] = [];
+    const lsns: number[] = [];
     for (let i = 0; i < this.count; i++) {
       const at = i * 5;
       if (this.data[at + 4]! > lsn) continue;
-      yield { ref: { chunk: this.data[at]!, offset: this.data[at + 1]!, length: this.data[at + 2]!, crc: this.data[at + 3]! }, lsn: this.data[at + 4]! };
+      refs.push({ chunk: this.data[at]!, offset: this.data[at + 1]!, length: this.data[at + 2]!, crc: this.data[at + 3]! });
+      lsns.push(this.data[at + 4]!);
     }
+    return { refs, lsns };
   }
 
   /** Forgets the blocks of records up to `lsn` (a checkpoint of the tables covers them). */

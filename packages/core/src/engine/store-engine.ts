@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BlockRef, BlockStore, PlacedBlock } from '@memmapfs/blocks';
+import type { BlockRef, BlockStore, PlacedBlock, PlacedBlocks } from '@memmapfs/blocks';
 import { describeThrown, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
@@ -260,7 +260,10 @@ export class StoreEngine<S extends AgentState> {
 
   /** Writes blocks (see `writeBlock`); when one fails, the others are released and it rejects. */
   async writeBlocks(list: readonly Uint8Array[]): Promise<WrittenBlock[]> {
+    if (list.length === 0) return [];
     if (list.length === 1) return [await this.writeBlock(list[0]!)];
+    // (A store that places a batch at once gives one write and one release for all of them.)
+    if (!this.remote && this.blocks.placeMany) return this.placedBatch(list, this.blocks.placeMany.bind(this.blocks));
     // (Placed all at once, one promise each: a bulk load's thousands of blocks per call.)
     // (An implementation that throws rather than rejects fails the call the same way. A write that fails
     // while other blocks are still being placed is looked at once they are, never left unhandled.)
@@ -275,6 +278,40 @@ export class StoreEngine<S extends AgentState> {
     if (!failed) return outcomes.map((outcome, i) => this.placedBlock(list[i]!, (outcome as PromiseFulfilledResult<PlacedBlock>).value));
     for (const outcome of outcomes) if (outcome.status === 'fulfilled') void outcome.value.release().catch(() => undefined);
     throw this.takenOver ?? toMemMapError(failed.reason);
+  }
+
+  /** Blocks placed by `placeMany`, each with what its record needs (see `placedBlock`). */
+  private async placedBatch(list: readonly Uint8Array[], placeMany: NonNullable<BlockStore['placeMany']>): Promise<WrittenBlock[]> {
+    let placed: PlacedBlocks;
+    try {
+      placed = await placeMany(list);
+    } catch (error) {
+      throw this.takenOver ?? toMemMapError(error);
+    }
+    // (Marked handled here too, for a store of one's own that does not: the commit looks at it.)
+    placed.written.catch(() => undefined);
+    let large: Promise<void> | undefined;
+    // (The batch is let go of once every one of its blocks is released, each once.)
+    let held = list.length;
+    const releaser = () => {
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        if (--held === 0) void placed.release().catch(() => undefined);
+      };
+    };
+    return list.map((bytes, i) => {
+      const ref = placed.refs[i]!;
+      const release = releaser();
+      if (bytes.byteLength <= BLOCK_COPY_LIMIT) return { ref, copy: bytes, written: placed.written, release };
+      // (As in `placedBlock`: the log's next pre-sync hook fsyncs the chunk files once these bytes are written.)
+      large ??= placed.written.then(() => {
+        this.blockSync.needed = true;
+      });
+      large.catch(() => undefined);
+      return { ref, copy: undefined, written: large, release };
+    });
   }
 
   /** A block placed, with what its record needs: its copy when small enough, and when it is written. */
@@ -789,10 +826,11 @@ export class StoreEngine<S extends AgentState> {
       // A block whose copy no open will replay again must be in its chunk file now (a writer that died
       // before its chunk was fsynced may have lost it): else no checkpoint, and the next open puts it back.
       // (A list of its own: records applied meanwhile change the log's.)
-      const copied = [...this.copiedSinceCheckpoint.upTo(position.lsn)];
-      const failed = await this.blocks.verify(copied.map((block) => block.ref));
+      const copied = this.copiedSinceCheckpoint.upTo(position.lsn);
+      const failed = await this.blocks.verify(copied.refs);
       if (failed) {
-        const { ref, lsn } = copied[failed.index]!;
+        const ref = copied.refs[failed.index]!;
+        const lsn = copied.lsns[failed.index]!;
         throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: the block of record ${lsn} (chunk ${ref.chunk}, bytes ${ref.offset}–${ref.offset + ref.length}) is not in its chunk file; the next open of the store puts it back from the copy in its record.`, { cause: failed.error, subsystem: 'checkpoint' });
       }
       // (Read back before it takes its name: see `writeUnnamedCheckpoint`.)
@@ -1270,7 +1308,9 @@ export class StoreEngine<S extends AgentState> {
  */
 function settledLater(writes: Promise<void>[]): Promise<unknown> | undefined {
   if (writes.length === 0) return undefined;
-  const all = writes.length === 1 ? writes[0]! : Promise.all(writes);
+  // (Blocks placed together share one write: waited for once.)
+  const distinct = writes.length > 1 ? [...new Set(writes)] : writes;
+  const all = distinct.length === 1 ? distinct[0]! : Promise.all(distinct);
   all.catch(() => undefined);
   return all;
 }
