@@ -153,8 +153,9 @@ export class ChunkBlockStore implements BlockStore {
   private acquiring: Promise<Chunk> | undefined;
   private pendingWrites: PendingWrite[] = [];
   private closed = false;
-  /** Set as `close` begins: no chunk is acquired from then on (one started after it would stay locked). */
+  /** Set as `close` begins: no block is placed and no chunk acquired from then on (one started after it would stay locked). */
   private closing = false;
+  private closeDone: Promise<void> | undefined;
   /** Synchronous write for small runs: the seam's; else Node's when the seam opens files with Node's own `open`; else none. */
   private readonly writeSync: BlockFileSystem['writeSync'];
 
@@ -184,8 +185,7 @@ export class ChunkBlockStore implements BlockStore {
   }
 
   async place(bytes: Uint8Array): Promise<PlacedBlock> {
-    this.assertOpen();
-    this.assertWritable();
+    this.assertPlacing();
     const length = bytes.byteLength;
     if (length > MAX_MAPPING_SIZE) throw new BlockError('INVALID_ARGUMENT', `A block of ${length} bytes is larger than the ${MAX_MAPPING_SIZE}-byte maximum.`);
     let chunk = this.active;
@@ -209,8 +209,7 @@ export class ChunkBlockStore implements BlockStore {
   }
 
   async placeMany(list: readonly Uint8Array[]): Promise<PlacedBlocks> {
-    this.assertOpen();
-    this.assertWritable();
+    this.assertPlacing();
     for (const bytes of list) {
       if (bytes.byteLength > MAX_MAPPING_SIZE) throw new BlockError('INVALID_ARGUMENT', `A block of ${bytes.byteLength} bytes is larger than the ${MAX_MAPPING_SIZE}-byte maximum.`);
     }
@@ -517,10 +516,7 @@ export class ChunkBlockStore implements BlockStore {
    * finish) and synced, and each whose placed blocks are all released is no longer this store's.
    */
   private async letGo(chunks: Chunk[]): Promise<void> {
-    while (this.pendingWrites.length > 0 || this.runs.size > 0) {
-      if (this.pendingWrites.length > 0) this.flushWrites();
-      await Promise.allSettled([...this.runs]);
-    }
+    await this.drainWrites();
     if (this.closed) return;
     await this.sync();
     for (const chunk of chunks) {
@@ -606,9 +602,15 @@ export class ChunkBlockStore implements BlockStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    return (this.closeDone ??= this.closeNow());
+  }
+
+  private async closeNow(): Promise<void> {
     this.closing = true;
     try {
       while (this.acquiring) await this.acquiring.catch(() => undefined);
+      // The blocks placed before the close are written (their writes are queued for a microtask), then synced.
+      await this.drainWrites();
       await this.sync();
     } finally {
       this.closed = true;
@@ -678,6 +680,14 @@ export class ChunkBlockStore implements BlockStore {
     chunk.size = Math.max(chunk.size, offset + length);
     writer.dirty = true;
     for (const write of run) write.resolve();
+  }
+
+  /** Waits until every block placed so far is written (or its write has failed). */
+  private async drainWrites(): Promise<void> {
+    while (this.pendingWrites.length > 0 || this.runs.size > 0) {
+      if (this.pendingWrites.length > 0) this.flushWrites();
+      await Promise.allSettled([...this.runs]);
+    }
   }
 
   /** Finds a chunk to append to: adopts the last chunk if it has room and nobody owns it, else creates one. */
@@ -872,6 +882,13 @@ export class ChunkBlockStore implements BlockStore {
 
   private assertWritable(): void {
     if (this.readOnly) throw new BlockError('READ_ONLY', `The block store in ${this.dir} was opened read-only.`);
+  }
+
+  /** For `place` and `placeMany`: open, not closing (a block placed then would race the close), and writable. */
+  private assertPlacing(): void {
+    this.assertOpen();
+    if (this.closing) throw new BlockError('BLOCK_STORE_CLOSED', `The block store in ${this.dir} is closing.`);
+    this.assertWritable();
   }
 
   private assertOpen(): void {

@@ -352,6 +352,40 @@ describe('writing', () => {
     await store.close();
   });
 
+  it('a close right after a block is placed writes and fsyncs it first', async () => {
+    const syncs: string[] = [];
+    const seam = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        const datasync = handle.datasync.bind(handle);
+        (handle as { datasync: unknown }).datasync = () => (syncs.push(String(args[0]).split('/').pop()!), datasync());
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
+    await store.append(text('makes the chunk'));
+    await store.sync();
+    syncs.length = 0;
+    const placed = await store.place(text('placed just before the close'));
+    const written = placed.written.then(() => 'written', (error: BlockError) => error.code);
+    await store.close();
+    expect(await written).toBe('written');
+    expect(syncs).toEqual([chunkFileName(0)]);
+    const again = await openChunkStore({ dir, reader: 'read' });
+    expect(Buffer.from(again.read(placed.ref)).toString()).toBe('placed just before the close');
+    await again.close();
+  });
+
+  it('refuses to place blocks once a close has begun', async () => {
+    const store = await openChunkStore({ dir, reader: 'read' });
+    await store.append(text('makes the chunk'));
+    const closing = store.close();
+    await expect(store.place(text('too late'))).rejects.toMatchObject({ code: 'BLOCK_STORE_CLOSED' });
+    await expect(store.placeMany([text('too'), text('late')])).rejects.toMatchObject({ code: 'BLOCK_STORE_CLOSED' });
+    await closing;
+  });
+
   it('rejects the written of blocks placed together when their write fails, with IO_ERROR', async () => {
     const { seam } = countingWrites(true);
     const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
