@@ -185,27 +185,8 @@ export class ChunkBlockStore implements BlockStore {
   }
 
   async place(bytes: Uint8Array): Promise<PlacedBlock> {
-    this.assertPlacing();
-    const length = bytes.byteLength;
-    if (length > MAX_MAPPING_SIZE) throw new BlockError('INVALID_ARGUMENT', `A block of ${length} bytes is larger than the ${MAX_MAPPING_SIZE}-byte maximum.`);
-    let chunk = this.active;
-    // (Checked again after each wait: a seal meanwhile makes the chunk acquired before it no one's to append to.)
-    while (!chunk || chunk !== this.active || !chunk.writer || !this.hasRoom(chunk, length)) chunk = await this.acquireChunk(length);
-    const writer = chunk.writer;
-    const offset = writer.tail;
-    writer.tail += length;
-    const ref = { chunk: chunk.index, offset, length, crc: crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, length)) };
-    const written = new Promise<void>((resolve, reject) => {
-      this.pendingWrites.push({ chunk, offset, bytes, resolve, reject });
-      if (this.pendingWrites.length === 1) queueMicrotask(() => this.flushWrites());
-    });
-    // (Marked handled: a caller may look at it only once the other blocks it places meanwhile are placed,
-    // and a write failing before then must not be an unhandled rejection. The caller still sees it.)
-    written.catch(() => undefined);
-    chunk.held++;
-    let released: Promise<void> | undefined;
-    const release = () => (released ??= this.releaseChunks([chunk]));
-    return { ref, written, release };
+    const { refs, written, release } = await this.placeMany([bytes]);
+    return { ref: refs[0]!, written, release };
   }
 
   async placeMany(list: readonly Uint8Array[]): Promise<PlacedBlocks> {
@@ -218,7 +199,8 @@ export class ChunkBlockStore implements BlockStore {
     const held: Chunk[] = [];
     let settle!: { resolve: () => void; reject: (error: unknown) => void };
     const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-    // (Marked handled, as `place` does: the caller looks at it once every block is placed.)
+    // (Marked handled: a caller may look at it only once the other blocks it places meanwhile are placed,
+    // and a write failing before then must not be an unhandled rejection. The caller still sees it.)
     written.catch(() => undefined);
     let left = list.length;
     const wroteOne = () => {
@@ -230,6 +212,7 @@ export class ChunkBlockStore implements BlockStore {
       let chunk = this.active;
       for (const bytes of list) {
         const length = bytes.byteLength;
+        // (Checked again after each wait: a seal meanwhile makes the chunk acquired before it no one's to append to.)
         while (!chunk || chunk !== this.active || !chunk.writer || !this.hasRoom(chunk, length)) chunk = await this.acquireChunk(length);
         // (Held as soon as it is chosen, before the next wait: a seal meanwhile must not let it go.)
         if (!held.includes(chunk)) {

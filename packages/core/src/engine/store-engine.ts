@@ -290,7 +290,6 @@ export class StoreEngine<S extends AgentState> {
     }
     // (Marked handled here too, for a store of one's own that does not: the commit looks at it.)
     placed.written.catch(() => undefined);
-    let large: Promise<void> | undefined;
     // (The batch is let go of once every one of its blocks is released, each once.)
     let held = list.length;
     const releaser = () => {
@@ -301,32 +300,26 @@ export class StoreEngine<S extends AgentState> {
         if (--held === 0) void placed.release().catch(() => undefined);
       };
     };
-    return list.map((bytes, i) => {
-      const ref = placed.refs[i]!;
-      const release = releaser();
-      if (bytes.byteLength <= BLOCK_COPY_LIMIT) return { ref, copy: bytes, written: placed.written, release };
-      // (As in `placedBlock`: the log's next pre-sync hook fsyncs the chunk files once these bytes are written.)
-      large ??= placed.written.then(() => {
-        this.blockSync.needed = true;
-      });
-      large.catch(() => undefined);
-      return { ref, copy: undefined, written: large, release };
-    });
+    return list.map((bytes, i) => this.writtenBlock(bytes, placed.refs[i]!, placed.written, releaser()));
   }
 
-  /** A block placed, with what its record needs: its copy when small enough, and when it is written. */
+  /** A block placed, with what its record needs (see `writtenBlock`). */
   private placedBlock(bytes: Uint8Array, placed: PlacedBlock): WrittenBlock {
     // (A chunk whose letting go fails stays this store's: the next seal tries again.)
-    const release = () => void placed.release().catch(() => undefined);
+    return this.writtenBlock(bytes, placed.ref, placed.written, () => void placed.release().catch(() => undefined));
+  }
+
+  /** A block placed at `ref`, with what its record needs: its copy when small enough, and when it is written. */
+  private writtenBlock(bytes: Uint8Array, ref: BlockRef, written: Promise<void>, release: () => void): WrittenBlock {
     // (Other hosts have only the log: with a shared one, every block travels in its record.)
-    if (bytes.byteLength <= BLOCK_COPY_LIMIT || this.remote) return { ref: placed.ref, copy: bytes, written: placed.written, release };
+    if (bytes.byteLength <= BLOCK_COPY_LIMIT || this.remote) return { ref, copy: bytes, written, release };
     // No copy travels with a large block: the log's next pre-sync hook must fsync it first. The demand
     // is raised when the write has finished, so that the sync it triggers covers these bytes.
-    const written = placed.written.then(() => {
+    const synced = written.then(() => {
       this.blockSync.needed = true;
     });
-    written.catch(() => undefined);
-    return { ref: placed.ref, copy: undefined, written, release };
+    synced.catch(() => undefined);
+    return { ref, copy: undefined, written: synced, release };
   }
 
   /**
