@@ -40,10 +40,18 @@ export function cbor(options: CborCodecOptions = {}): Codec {
         return encoder.decode(plainBytes(bytes));
       } catch (cause) {
         throw new Error(`[memmapfs] [codec] cbor cannot decode ${bytes?.byteLength} bytes: ${describeCause(cause)}`, { cause });
+      } finally {
+        // cbor-x keeps a view of the last bytes it read (a module-level DataView): over a store's
+        // mapped file, that kept the file mapped, and its disk space taken, after the store closed or
+        // removed it. Reading one byte of its own moves that view off them.
+        encoder.decode(RESET);
       }
     },
   };
 }
+
+/** One null in CBOR: what the decoder reads last, so that it holds none of the caller's bytes. */
+const RESET = Uint8Array.of(0xf6);
 
 /**
  * The bytes as a plain `Uint8Array` over the same memory (no copy). The decoder makes binary values of

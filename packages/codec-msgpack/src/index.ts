@@ -41,10 +41,18 @@ export function msgpack(options: MsgpackCodecOptions = {}): Codec {
         return packr.unpack(plainBytes(bytes));
       } catch (cause) {
         throw new Error(`[memmapfs] [codec] msgpack cannot decode ${bytes?.byteLength} bytes: ${describeCause(cause)}`, { cause });
+      } finally {
+        // msgpackr keeps a view of the last bytes it read (a module-level DataView): over a store's
+        // mapped file, that kept the file mapped, and its disk space taken, after the store closed or
+        // removed it. Reading one byte of its own moves that view off them.
+        packr.unpack(RESET);
       }
     },
   };
 }
+
+/** One nil in MessagePack: what the decoder reads last, so that it holds none of the caller's bytes. */
+const RESET = Uint8Array.of(0xc0);
 
 /**
  * The bytes as a plain `Uint8Array` over the same memory (no copy). The decoder makes binary values of

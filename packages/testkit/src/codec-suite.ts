@@ -1,5 +1,7 @@
 import { maxStorableDepth, type Codec } from '@memmapfs/core';
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 
 /** Options of `codecSuite`. */
@@ -188,6 +190,37 @@ function containsKey(value: unknown, key: string): boolean {
   if (Array.isArray(value)) return value.some((item) => containsKey(item, key));
   if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return false;
   return Object.prototype.hasOwnProperty.call(value, key) || Object.values(value).some((item) => containsKey(item, key));
+}
+
+/**
+ * Whether the 1 MiB of memory `use` is given, like a mapping of a file, is garbage-collected once `use`
+ * has returned and nothing of the caller's holds it (full collections, forced).
+ */
+async function collectedAfter(use: (memory: ArrayBuffer) => void): Promise<boolean> {
+  const gc = forcedCollection();
+  let collected = false;
+  const registry = new FinalizationRegistry<void>(() => (collected = true));
+  (() => {
+    const memory = new ArrayBuffer(MiB);
+    registry.register(memory);
+    use(memory);
+  })();
+  for (let attempt = 0; attempt < 20 && !collected; attempt++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return collected;
+}
+
+let gcFunction: (() => void) | undefined;
+
+/** A full garbage collection on demand: `global.gc` where Node was started with `--expose-gc`, else V8's own, exposed at run time. */
+function forcedCollection(): () => void {
+  if (gcFunction) return gcFunction;
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (typeof exposed === 'function') return (gcFunction = exposed);
+  setFlagsFromString('--expose-gc');
+  return (gcFunction = runInNewContext('gc') as () => void);
 }
 
 function encodeChecked(codec: Codec, value: unknown): Uint8Array {
@@ -527,6 +560,27 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
       first.fill(0xff);
       expectRoundTrip(codec, storeRecords[1]);
       expectSameBytes(encodeChecked(codec, storeRecords[0]), firstCopy);
+    });
+
+    // A store decodes straight from memory mappings of its files: a codec that kept the last bytes it
+    // decoded reachable (a module-level view of them, say) would keep a file mapped after the store
+    // closed or removed it, its disk space not given back.
+    check('keeps nothing it decoded from reachable', async (codec) => {
+      for (const value of [storeRecords[0], { tags: ['a'], namespace: 'n', meta: { turn: 1 } }, 'x'.repeat(300)]) {
+        const collected = await collectedAfter((memory) => {
+          const encoded = encodeChecked(codec, value);
+          new Uint8Array(memory, 4096, encoded.byteLength).set(encoded);
+          expectDecodesTo(codec, new Uint8Array(memory, 4096, encoded.byteLength), value as StoredValue);
+        });
+        expect(collected, `the memory ${JSON.stringify(value).slice(0, 40)} was decoded from stayed reachable after decode returned`).toBe(true);
+      }
+      // …and after a decode that failed midway.
+      const failed = await collectedAfter((memory) => {
+        const encoded = encodeChecked(codec, storeRecords[0]);
+        new Uint8Array(memory, 4096, encoded.byteLength).set(encoded);
+        expect(() => codec.decode(new Uint8Array(memory, 4096, encoded.byteLength - 1))).toThrow();
+      });
+      expect(failed, 'the memory a failed decode read stayed reachable after it threw').toBe(true);
     });
 
     check('two instances work independently, interleaved, and read each other\'s bytes', async (codec) => {

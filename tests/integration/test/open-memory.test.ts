@@ -116,3 +116,32 @@ it('hands out versions from memoryHistory whose binaries keep no window of the l
   }
   await fs.close();
 });
+
+/**
+ * Writes memories (a checkpoint on close, a chunk file, index segments: each read through a mapping),
+ * then runs support/list-mappings.ts MODE on the store in a fresh process: the store's files it maps
+ * before and after.
+ */
+async function mappingsAround(mode: 'close' | 'checkpoint'): Promise<{ before: string[]; after: string[] }> {
+  const fs = await MemMapFS.init(root, { durability: 'none' });
+  const ids = await fs.appendMemories(Array.from({ length: 2000 }, (_, i) => ({ text: `memory ${i} about the project`, tags: ['work'], meta: { turn: i } })));
+  await fs.close();
+  const script = fileURLToPath(new URL('./support/list-mappings.ts', import.meta.url));
+  return runMeasured(script, [mode, root, String(ids[1234])]) as unknown as { before: string[]; after: string[] };
+}
+
+it.runIf(process.platform === 'linux')('maps none of its files once it is closed and its mappings are collected, though its handle is kept', async () => {
+  const { before, after } = await mappingsAround('close');
+  expect(before.some((path) => path.includes('/checkpoints/')), `mapped while open: ${before.join(', ')}`).toBe(true);
+  expect(before.some((path) => path.includes('/blocks/')), `mapped while open: ${before.join(', ')}`).toBe(true);
+  expect(after, 'files still mapped after the close').toEqual([]);
+}, 120_000);
+
+it.runIf(process.platform === 'linux')('lets go of the checkpoint it opened from once a newer one replaced it, while it stays open', async () => {
+  const { before, after } = await mappingsAround('checkpoint');
+  const opened = before.filter((path) => path.includes('/checkpoints/'));
+  expect(opened, `mapped before: ${before.join(', ')}`).toHaveLength(1);
+  // Removed from the folder, its disk space is given back only once no process maps it.
+  expect(after.filter((path) => path.startsWith(opened[0]!)), `mapped after: ${after.join(', ')}`).toEqual([]);
+  expect(after.some((path) => path.includes('/checkpoints/') && !path.endsWith('(deleted)')), `mapped after: ${after.join(', ')}`).toBe(true);
+}, 120_000);

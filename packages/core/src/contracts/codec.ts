@@ -17,7 +17,10 @@ export interface Codec {
   /**
    * Decodes bytes produced by `encode` (of this codec, possibly in another process or version).
    * Binary values come back as plain `Uint8Array`s, never `Buffer`s, whatever the type of `bytes`: a
-   * value must read back the same in every process. Throws on malformed input.
+   * value must read back the same in every process. Throws on malformed input. Keeps no reference of
+   * its own to `bytes` (or to the memory under them) once it returns or throws: the store decodes
+   * straight from its files' memory mappings, which stay mapped, their disk space taken, as long as
+   * anything reaches them.
    */
   decode(bytes: Uint8Array): unknown;
 }

@@ -1,5 +1,6 @@
 import type { BlockRef } from '@memmapfs/blocks';
 import type { CheckpointMemories } from '../checkpoint/checkpoint-rows.js';
+import { MemMapError } from '../errors.js';
 import type { CheckpointEntry } from '../checkpoint/checkpoint-file.js';
 import type { MemoryRecord } from './log-records.js';
 import { applyTallies, NamespaceTally } from './namespace-tally.js';
@@ -405,6 +406,21 @@ export class MemoryTable {
     return this.#arrangement;
   }
 
+  /**
+   * The store closed: lets go of the base's rows (a mapping of the checkpoint file, which stays mapped
+   * while anything reaches it) and of the changes. A lookup that raced the close fails with
+   * `STORE_CLOSED` rather than finding nothing.
+   */
+  close(): void {
+    this.#arrangement++;
+    this.#base = closedRows;
+    this.#baseExpiring = [];
+    this.#baseNamespaces = undefined;
+    this.#namespaces = undefined;
+    this.#frozen = undefined;
+    this.#current = newLayer();
+  }
+
   /** The checkpoint was not written: the frozen changes are merged back under the current ones. */
   thaw(): void {
     const frozen = this.#frozen;
@@ -431,6 +447,13 @@ export class MemoryTable {
     yield this.#current;
   }
 }
+
+/** The base of a closed table: whatever is asked of it fails with `STORE_CLOSED`. */
+const closedRows = new Proxy({} as CheckpointMemories, {
+  get() {
+    throw new MemMapError('STORE_CLOSED', 'The store is closed. Open it again with MemMapFS.init.');
+  },
+});
 
 /** Index of the first id in `order` that is not lower than `id` (for ids that arrive out of order). */
 function insertionPoint(order: number[], id: number): number {

@@ -1111,6 +1111,9 @@ export class StoreEngine<S extends AgentState> {
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
     await this.index.closeProvider();
+    // What the tables read in place goes with them: a closed handle the caller keeps keeps no file mapped.
+    this.memories.close();
+    this.checkpointFile = undefined;
     if (failure && failure !== this.takenOver) throw toMemMapError(failure);
   }
 

@@ -136,7 +136,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
       checkpoint = undefined;
     }
     // (This host's own checkpoint, before a snapshot may take its place: host.json vouched for it.)
-    const ownCheckpoint = checkpoint;
+    let ownCheckpoint = checkpoint;
     wal = await openLog({
       readOnly,
       ...(remote ? { create: !readOnly && options.create !== false } : {}),
@@ -268,6 +268,9 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     // (A new, empty store has nothing to load: its index is ready at once.)
     if (lastApplied.lsn === 0) await engine.index.ensureLoaded();
     engine.followWhileIdle();
+    // The log keeps the callbacks given here, and with them this function's variables: the checkpoint
+    // read (its file mapped) must not stay reachable through them once the engine moves past it.
+    checkpoint = ownCheckpoint = tables = undefined;
     return engine;
   } catch (error) {
     await wal?.close().catch(() => undefined);

@@ -1,0 +1,38 @@
+// Opens the store at ROOT (argv[3]) in this fresh process with its files memory-mapped, reads memory ID
+// (argv[4]) and runs a query, and prints which of the store's files this process maps then and after
+// MODE (argv[2]), garbage collected, as {"before":[…],"after":[…]}:
+//   close       closes the store, still holding its handle;
+//   checkpoint  writes a memory and a new checkpoint (which removes the one the open read) and reads
+//               again, the store still open.
+// Run with --expose-gc, on Linux (it reads /proc/self/maps; a removed file shows there as "PATH (deleted)").
+import { readFileSync } from 'node:fs';
+import { MemMapFS } from '@memmapfs/core';
+
+const [mode, root, id] = [process.argv[2], process.argv[3]!, Number(process.argv[4])];
+const mappedFiles = (): string[] => {
+  const paths = readFileSync('/proc/self/maps', 'utf8').split('\n').map((line) => line.split(/\s+/).slice(5).join(' '));
+  return [...new Set(paths.filter((path) => path.startsWith(`${root}/`)))].sort();
+};
+const gc = (globalThis as { gc?: () => void }).gc!;
+
+const fs = await MemMapFS.init(root, { reader: 'mmap' });
+const read = async (): Promise<void> => {
+  if (!(await fs.getMemory(id))) throw new Error(`memory ${id} was not found`);
+  if ((await fs.queryMemory('memory', { limit: 5 })).length === 0) throw new Error('the query found nothing');
+};
+await read();
+const before = mappedFiles();
+if (mode === 'close') {
+  await fs.close();
+} else {
+  await fs.appendMemory('one memory more, so that the new checkpoint differs');
+  await fs.checkpoint();
+  await read();
+}
+// V8 frees a collected ArrayBuffer's memory (here: unmaps it) in a task of its own.
+for (let round = 0; round < 3; round++) {
+  gc();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+}
+process.stdout.write(`${JSON.stringify({ before, after: mappedFiles(), root: fs.root })}\n`);
+await fs.close();
