@@ -642,10 +642,14 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    */
   async checkpoint(): Promise<void> {
     this.assertWritable('checkpoint');
-    await Promise.allSettled([...this.inflight]);
-    await this.engine.checkpointTables();
-    await this.engine.index.savePersistent();
-    await this.engine.cutCoveredHistory();
+    // Tracked from the call on, as `compact()`: a close() meanwhile waits for it.
+    const before = [...this.inflight];
+    await this.track(async () => {
+      await Promise.allSettled(before);
+      await this.engine.checkpointTables();
+      await this.engine.index.savePersistent();
+      await this.engine.cutCoveredHistory();
+    });
   }
 
   /**
@@ -662,8 +666,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    */
   async publishSnapshot(): Promise<{ lsn: number; bytes: number } | undefined> {
     this.assertWritable('publishSnapshot');
-    await Promise.allSettled([...this.inflight]);
-    return this.track(() => this.engine.publishSnapshot());
+    // Tracked from the call on, as `compact()`: a close() meanwhile waits for it.
+    const before = [...this.inflight];
+    return this.track(async () => {
+      await Promise.allSettled(before);
+      return this.engine.publishSnapshot();
+    });
   }
 
   /**

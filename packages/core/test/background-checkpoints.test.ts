@@ -56,3 +56,19 @@ describe('checkpoints written in the background', () => {
     }
   }, 60_000);
 });
+
+describe('checkpoints asked for', () => {
+  it('are waited for by a close() called right after, with a search index kept in files to save too', async () => {
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: 'segments' });
+    const ids = await fs.appendMemories(Array.from({ length: 100 }, (_, i) => ({ text: `memory ${i} of the project` })));
+    expect(await fs.queryMemory('project', { limit: 1 })).toHaveLength(1);
+    const checkpoint = fs.checkpoint();
+    const closed = fs.close();
+    await expect(checkpoint).resolves.toBeUndefined();
+    await closed;
+    const again = await MemMapFS.init(root, { codec: v8Codec(), search: 'segments' });
+    expect((await again.getMemory(ids[99]!))?.text).toBe('memory 99 of the project');
+    expect(await again.queryMemory('project', { limit: 200 })).toHaveLength(100);
+    await again.close();
+  });
+});

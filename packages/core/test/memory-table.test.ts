@@ -7,6 +7,36 @@ const ids = (records: MemoryRecord[]) => records.map((m) => m.id);
 const all = () => true;
 
 describe('MemoryTable', () => {
+  it('answers nothing once closed: every lookup, change and walk, one resumed after the close too, fails with STORE_CLOSED', () => {
+    const table = new MemoryTable();
+    for (let id = 1; id <= 10; id++) table.set(id, { ...memory(id), expiresAt: 1e15 + id });
+    const walk = table.after(0);
+    const refs = table.refs();
+    const expiring = table.withExpiry();
+    expect(walk.next().value?.id).toBe(1);
+    expect(refs.next().value?.[0]).toBe(1);
+    expect(expiring.next().done).toBe(false);
+    table.close();
+    const closed = { name: 'MemMapError', code: 'STORE_CLOSED' };
+    expect(() => table.get(5)).toThrow(expect.objectContaining(closed));
+    expect(() => table.has(5)).toThrow(expect.objectContaining(closed));
+    // (Above every id it held: still not an answer of "no such memory".)
+    expect(() => table.has(11)).toThrow(expect.objectContaining(closed));
+    expect(() => table.versionOf(11)).toThrow(expect.objectContaining(closed));
+    expect(() => table.set(11, memory(11))).toThrow(expect.objectContaining(closed));
+    expect(() => table.delete(5)).toThrow(expect.objectContaining(closed));
+    expect(() => table.newest(3, all)).toThrow(expect.objectContaining(closed));
+    expect(() => table.countLive(0)).toThrow(expect.objectContaining(closed));
+    expect(() => table.namespaceCounts()).toThrow(expect.objectContaining(closed));
+    expect(() => table.freeze()).toThrow(expect.objectContaining(closed));
+    expect(() => walk.next()).toThrow(expect.objectContaining(closed));
+    expect(() => refs.next()).toThrow(expect.objectContaining(closed));
+    expect(() => expiring.next()).toThrow(expect.objectContaining(closed));
+    expect(() => table.values().next()).toThrow(expect.objectContaining(closed));
+    // A checkpoint that failed after the close has nothing to merge back: no second error over its own.
+    expect(() => table.thaw()).not.toThrow();
+  });
+
   it('lists the newest first, up to the limit, keeping only what passes the filter', () => {
     const table = new MemoryTable();
     for (let id = 1; id <= 10; id++) table.set(id, memory(id, id % 2 === 0 ? ['even'] : []));

@@ -53,6 +53,11 @@ export class MemoryTable {
    * found nowhere below, which `set` adds without looking (a bulk load adds nothing else).
    */
   #highest = 0;
+  #closed = false;
+
+  #assertOpen(): void {
+    if (this.#closed) throw new MemMapError('STORE_CLOSED', 'The store is closed. Open it again with MemMapFS.init.');
+  }
 
   /**
    * Raises `#highest` to the base's last id (its rows are in id order). A damaged last row does not fail
@@ -71,6 +76,7 @@ export class MemoryTable {
 
   /** Forgets which groups of the base's rows were checked (see `CheckpointMemories.forgetChecks`). */
   forgetChecks(): void {
+    this.#assertOpen();
     this.#base?.forgetChecks();
   }
 
@@ -79,6 +85,7 @@ export class MemoryTable {
    * per namespace (`undefined` when the checkpoint does not hold them: counted from the rows when first needed).
    */
   setBase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>, namespaces: ReadonlyMap<string, number> | undefined): void {
+    this.#assertOpen();
     this.#arrangement++;
     this.#base = base;
     this.#noteBase(base);
@@ -92,6 +99,7 @@ export class MemoryTable {
    * deleted yet included). Costs the changes since the checkpoint the first time after a change.
    */
   namespaceCounts(): ReadonlyMap<string, number> {
+    this.#assertOpen();
     if (this.#namespaces) return this.#namespaces;
     const base = this.#countBase();
     const tallies: NamespaceTally[] = [];
@@ -104,6 +112,7 @@ export class MemoryTable {
 
   /** `namespaceCounts()` without the memories that expired by `now` (costs the memories with a TTL). */
   liveNamespaceCounts(now: number): ReadonlyMap<string, number> {
+    this.#assertOpen();
     const counts = new Map(this.namespaceCounts());
     for (const [id, expiresAt] of this.withExpiry()) {
       if (expiresAt > now) continue;
@@ -145,11 +154,13 @@ export class MemoryTable {
 
   /** How many memories the base (the checkpoint the table starts from) holds. */
   get baseCount(): number {
+    this.#assertOpen();
     return this.#base?.count ?? 0;
   }
 
   /** The memory `id`, or `undefined`; `recheck`: see `CheckpointMemories.get` (a record from the base only). */
   get(id: number, recheck = false): MemoryRecord | undefined {
+    this.#assertOpen();
     const current = this.#current.changes.get(id);
     if (current !== undefined) return current ?? undefined;
     const frozen = this.#frozen?.changes.get(id);
@@ -159,6 +170,7 @@ export class MemoryTable {
 
   /** The version of the live memory `id` (see `MemoryRecord.version`), or `undefined`: `get(id)?.version` without decoding a row of the base. */
   versionOf(id: number): number | undefined {
+    this.#assertOpen();
     if (id > this.#highest) return undefined;
     const above = this.#above(id);
     if (above !== undefined) return above?.version;
@@ -168,6 +180,7 @@ export class MemoryTable {
 
   /** Whether `id` is live. Never fails on a damaged checkpoint (its rows are not checked here). */
   has(id: number): boolean {
+    this.#assertOpen();
     if (id > this.#highest) return false;
     const current = this.#current.changes.get(id);
     if (current !== undefined) return current !== null;
@@ -178,6 +191,7 @@ export class MemoryTable {
 
   /** The expiry of live memory `id`, if it has one; like `has`, never fails on a damaged checkpoint. */
   expiryOf(id: number): number | undefined {
+    this.#assertOpen();
     const above = this.#above(id);
     if (above !== undefined) return above?.expiresAt;
     const index = this.#base?.indexOf(id, false) ?? -1;
@@ -191,6 +205,7 @@ export class MemoryTable {
 
   /** Adds or replaces a memory. */
   set(id: number, memory: MemoryRecord): void {
+    this.#assertOpen();
     const layer = this.#current;
     if (id > this.#highest) {
       // A new memory above every id there is: nothing below it to count off, and last in the order.
@@ -218,6 +233,7 @@ export class MemoryTable {
   }
 
   delete(id: number): boolean {
+    this.#assertOpen();
     if (!this.has(id)) return false;
     const layer = this.#current;
     this.#countReplaced(id);
@@ -240,9 +256,12 @@ export class MemoryTable {
 
   /** Every live memory with an id above `id`, in increasing id order. */
   *after(id: number): IterableIterator<MemoryRecord> {
+    this.#assertOpen();
     const base = this.#base;
     if (base) {
       for (let i = base.firstAbove(id); i < base.count; i++) {
+        // (Checked at each step: a walk resumed after a close would answer from a base let go of.)
+        this.#assertOpen();
         const above = this.#above(base.idAt(i));
         if (above === undefined) yield base.record(i);
         else if (above !== null) yield above;
@@ -258,6 +277,7 @@ export class MemoryTable {
 
   /** Up to `limit` memories that pass `keep`, newest (highest id) first. */
   newest(limit: number, keep: (memory: MemoryRecord) => boolean): MemoryRecord[] {
+    this.#assertOpen();
     const found: MemoryRecord[] = [];
     for (const layer of [...this.#layers()].reverse()) {
       for (let i = layer.order.length - 1; i >= 0 && found.length < limit; i--) {
@@ -278,6 +298,7 @@ export class MemoryTable {
 
   /** How many live memories have not expired at `now`; costs the changes since the checkpoint, not the memories. */
   countLive(now: number): number {
+    this.#assertOpen();
     const live = (memory: MemoryRecord | null | undefined) => !!memory && (memory.expiresAt === undefined || memory.expiresAt > now);
     const base = this.#base;
     let count = base?.count ?? 0;
@@ -298,9 +319,11 @@ export class MemoryTable {
 
   /** `[id, ref]` of every live memory, in increasing id order, without decoding the base's labels. */
   *refs(): IterableIterator<readonly [number, BlockRef]> {
+    this.#assertOpen();
     const base = this.#base;
     if (base) {
       for (let i = 0; i < base.count; i++) {
+        this.#assertOpen();
         const id = base.idAt(i);
         const above = this.#above(id);
         if (above === undefined) yield [id, base.refAt(i)];
@@ -317,14 +340,25 @@ export class MemoryTable {
 
   /** The block references of the base's rows (live or not), without decoding them; rows in damaged groups are skipped, and counted to `onDamaged`. */
   *baseRefs(onDamaged: (rows: number) => void): IterableIterator<BlockRef> {
-    if (this.#base) yield* this.#base.checkedRefs(onDamaged);
+    this.#assertOpen();
+    const base = this.#base;
+    if (!base) return;
+    for (const ref of base.checkedRefs(onDamaged)) {
+      this.#assertOpen();
+      yield ref;
+    }
   }
 
   /** `[id, expiresAt]` of every live memory with a TTL, expired or not. */
   *withExpiry(): IterableIterator<readonly [number, number]> {
-    for (const [expiresAt, id] of this.#baseExpiring) if (this.#above(id) === undefined) yield [id, expiresAt];
+    this.#assertOpen();
+    for (const [expiresAt, id] of this.#baseExpiring) {
+      this.#assertOpen();
+      if (this.#above(id) === undefined) yield [id, expiresAt];
+    }
     for (const layer of this.#layers()) {
       for (const [id, memory] of layer.changes) {
+        this.#assertOpen();
         // The latest version only: a frozen entry overridden by the current layer is skipped there.
         if (layer === this.#frozen && this.#current.changes.has(id)) continue;
         if (memory?.expiresAt !== undefined) yield [id, memory.expiresAt];
@@ -338,6 +372,7 @@ export class MemoryTable {
    * Then `rebase` (written) or `thaw` (failed).
    */
   freeze(): FrozenMemories {
+    this.#assertOpen();
     if (this.#frozen) throw new Error('a checkpoint is already being written');
     const layer = this.#current;
     const base = this.#base;
@@ -388,6 +423,7 @@ export class MemoryTable {
 
   /** The frozen changes are in `base`, the checkpoint just written: it replaces the old base and them. */
   rebase(base: CheckpointMemories, expiring: ReadonlyArray<readonly [number, number]>, namespaces: ReadonlyMap<string, number>): void {
+    this.#assertOpen();
     this.#arrangement++;
     this.#base = base;
     this.#noteBase(base);
@@ -408,12 +444,14 @@ export class MemoryTable {
 
   /**
    * The store closed: lets go of the base's rows (a mapping of the checkpoint file, which stays mapped
-   * while anything reaches it) and of the changes. A lookup that raced the close fails with
-   * `STORE_CLOSED` rather than finding nothing.
+   * while anything reaches it) and of the changes. Anything asked of it later (a lookup that raced the
+   * close, a walk under way, a checkpoint finishing) fails with `STORE_CLOSED` rather than answering
+   * from nothing.
    */
   close(): void {
+    this.#closed = true;
     this.#arrangement++;
-    this.#base = closedRows;
+    this.#base = undefined;
     this.#baseExpiring = [];
     this.#baseNamespaces = undefined;
     this.#namespaces = undefined;
@@ -424,7 +462,8 @@ export class MemoryTable {
   /** The checkpoint was not written: the frozen changes are merged back under the current ones. */
   thaw(): void {
     const frozen = this.#frozen;
-    if (!frozen) return;
+    // (Closed meanwhile: there is nothing left to merge back into.)
+    if (!frozen || this.#closed) return;
     this.#arrangement++;
     for (const [id, memory] of this.#current.changes) frozen.changes.set(id, memory);
     frozen.order = frozen.order.concat(this.#current.order);
@@ -447,13 +486,6 @@ export class MemoryTable {
     yield this.#current;
   }
 }
-
-/** The base of a closed table: whatever is asked of it fails with `STORE_CLOSED`. */
-const closedRows = new Proxy({} as CheckpointMemories, {
-  get() {
-    throw new MemMapError('STORE_CLOSED', 'The store is closed. Open it again with MemMapFS.init.');
-  },
-});
 
 /** Index of the first id in `order` that is not lower than `id` (for ids that arrive out of order). */
 function insertionPoint(order: number[], id: number): number {
