@@ -13,9 +13,8 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { MemMapFS } from '@memmapfs/core';
+import { collectGarbage } from './collect-garbage.js';
 import { loadSqlite, peerFolder } from './sqlite-peer.js';
 import { syntheticMemories, type SyntheticMemory } from './synthetic-memories.js';
 
@@ -96,12 +95,6 @@ function startChild(args: string[]): { result: Promise<Record<string, number>>; 
       if ((await exited) !== 0) throw new Error(`search-child ${args.join(' ')} failed`);
     },
   };
-}
-
-/** A full garbage collection of this process, now (V8's own, exposed at run time). */
-function collectGarbage(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
 }
 
 async function runChild(args: string[]): Promise<Record<string, number>> {
