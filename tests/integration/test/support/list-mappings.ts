@@ -3,7 +3,10 @@
 // MODE (argv[2]), garbage collected, as {"before":[…],"after":[…]}:
 //   close       closes the store, still holding its handle;
 //   checkpoint  writes a memory and a new checkpoint (which removes the one the open read) and reads
-//               again, the store still open.
+//               again, the store still open;
+//   compact     a second handle reads every memory, the first deletes two memories in three and compacts
+//               with erase (which rewrites the chunk files and the index segments, and removes the old
+//               ones), then both read again, still open.
 // Run with --expose-gc, on Linux (it reads /proc/self/maps; a removed file shows there as "PATH (deleted)").
 import { readFileSync } from 'node:fs';
 import { MemMapFS } from '@memmapfs/core';
@@ -22,8 +25,23 @@ const read = async (): Promise<void> => {
 };
 await read();
 const before = mappedFiles();
+let other: MemMapFS | undefined;
 if (mode === 'close') {
   await fs.close();
+} else if (mode === 'compact') {
+  other = await MemMapFS.init(root, { reader: 'mmap' });
+  const ids: number[] = [];
+  for (let page = await other.listMemories({ limit: 500 }); ; page = await other.listMemories({ limit: 500, cursor: page.nextCursor })) {
+    ids.push(...page.memories.map((memory) => memory.id));
+    if (!page.nextCursor) break;
+  }
+  await other.queryMemory('memory', { limit: 5 });
+  for (const [i, memoryId] of ids.entries()) if (i % 3 !== 0) await fs.deleteMemory(memoryId);
+  await fs.compact({ erase: true });
+  for (const handle of [fs, other]) {
+    if (!(await handle.getMemory(ids[0]!))) throw new Error(`memory ${ids[0]} was not found after the compaction`);
+    if ((await handle.queryMemory('memory', { limit: 5 })).length === 0) throw new Error('the query found nothing after the compaction');
+  }
 } else {
   await fs.appendMemory('one memory more, so that the new checkpoint differs');
   await fs.checkpoint();
@@ -36,3 +54,4 @@ for (let round = 0; round < 3; round++) {
 }
 process.stdout.write(`${JSON.stringify({ before, after: mappedFiles(), root: fs.root })}\n`);
 await fs.close();
+await other?.close();
