@@ -219,6 +219,7 @@ function forcedCollection(): () => void {
   if (gcFunction) return gcFunction;
   const exposed = (globalThis as { gc?: () => void }).gc;
   if (typeof exposed === 'function') return (gcFunction = exposed);
+  // (Node calls flags set after start-up unpredictable; this one only makes V8 define `gc` in new contexts.)
   setFlagsFromString('--expose-gc');
   return (gcFunction = runInNewContext('gc') as () => void);
 }

@@ -52,6 +52,6 @@ for (let round = 0; round < 3; round++) {
   gc();
   await new Promise((resolve) => setTimeout(resolve, 50));
 }
-process.stdout.write(`${JSON.stringify({ before, after: mappedFiles(), root: fs.root })}\n`);
+process.stdout.write(`${JSON.stringify({ before, after: mappedFiles() })}\n`);
 await fs.close();
 await other?.close();
