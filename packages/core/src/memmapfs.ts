@@ -625,7 +625,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     await this.engine.catchUp();
   }
 
-  /** Makes every write so far durable, whatever the durability mode. */
+  /** Makes every write so far durable, whatever the durability mode (after the calls made before it, a `checkpoint()` or `compact()` included). */
   async flush(): Promise<void> {
     this.assertOpen('flush');
     await Promise.allSettled([...this.inflight]);

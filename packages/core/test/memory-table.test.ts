@@ -37,6 +37,27 @@ describe('MemoryTable', () => {
     expect(() => table.thaw()).not.toThrow();
   });
 
+  it('fails a walk with STORE_CLOSED when it resumes after the close between two layers, rather than ending it early', () => {
+    const table = new MemoryTable();
+    for (let id = 1; id <= 3; id++) table.set(id, { ...memory(id), expiresAt: 1e15 + id });
+    table.freeze();
+    for (let id = 4; id <= 5; id++) table.set(id, { ...memory(id), expiresAt: 1e15 + id });
+    // Each paused on the last entry of the frozen layer: what remains is the current one's.
+    const walk = table.after(0);
+    const refs = table.refs();
+    const expiring = table.withExpiry();
+    for (let i = 0; i < 3; i++) {
+      walk.next();
+      refs.next();
+      expiring.next();
+    }
+    table.close();
+    const closed = { name: 'MemMapError', code: 'STORE_CLOSED' };
+    expect(() => walk.next()).toThrow(expect.objectContaining(closed));
+    expect(() => refs.next()).toThrow(expect.objectContaining(closed));
+    expect(() => expiring.next()).toThrow(expect.objectContaining(closed));
+  });
+
   it('lists the newest first, up to the limit, keeping only what passes the filter', () => {
     const table = new MemoryTable();
     for (let id = 1; id <= 10; id++) table.set(id, memory(id, id % 2 === 0 ? ['even'] : []));

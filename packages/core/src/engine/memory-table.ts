@@ -268,6 +268,8 @@ export class MemoryTable {
       }
     }
     for (const layer of this.#layers()) {
+      // (Also where one layer ends and the next begins: a walk resumed there after a close would end early.)
+      this.#assertOpen();
       for (let i = insertionPoint(layer.order, id + 1); i < layer.order.length; i++) {
         const memory = this.get(layer.order[i]!);
         if (memory) yield memory;
@@ -331,6 +333,7 @@ export class MemoryTable {
       }
     }
     for (const layer of this.#layers()) {
+      this.#assertOpen();
       for (const id of layer.order) {
         const memory = this.get(id);
         if (memory) yield [id, memory.ref];
@@ -357,6 +360,7 @@ export class MemoryTable {
       if (this.#above(id) === undefined) yield [id, expiresAt];
     }
     for (const layer of this.#layers()) {
+      this.#assertOpen();
       for (const [id, memory] of layer.changes) {
         this.#assertOpen();
         // The latest version only: a frozen entry overridden by the current layer is skipped there.

@@ -556,8 +556,8 @@ export class StoreEngine<S extends AgentState> {
       this.nextAutoCompactionAt = monotonicMs() + AUTO_COMPACTION_INTERVAL_MS;
       await this.compact({ background: true });
     } catch (error) {
-      // (Cut short by a close, which lets go of the tables it was reading: nothing failed.)
-      if (this.closing) return;
+      // (Its scan of the tables cut short by a close, which lets go of them: nothing failed.)
+      if (this.closing && MemMapError.is(error, 'STORE_CLOSED')) return;
       process.emitWarning(`A compaction by policy failed (nothing is lost; it is tried again after a later checkpoint): ${describeThrown(error)}`, { code: 'MEMMAPFS_COMPACTION_FAILED' });
     }
   }
