@@ -1,8 +1,9 @@
 // Bundles a package's compiled `dist/index.js` (tsc's output, one module per source file) into one
-// module, in place: opening a store loads a few dozen modules fewer, and each costs the ESM loader a
-// resolution, a read and a compile. Dependencies stay external; the declaration files are tsc's.
-// Node's built-in modules are taken with `process.getBuiltinModule` (see `builtinsWithoutFacade`).
-// Run from a package's folder after `tsc`.
+// module, `dist/index.module.js`: opening a store loads a few dozen modules fewer, and each costs the ESM
+// loader a resolution, a read and a compile. The same code goes into `dist/index.script.js`, which the
+// new entry point `dist/index.js` runs with V8's code cache (see writeCachedScript below). Dependencies
+// stay external; the declaration files are tsc's. Node's built-in modules are taken with
+// `process.getBuiltinModule` (see `builtinsWithoutFacade`). Run from a package's folder after `tsc`.
 //
 //   node bundle-dist.mjs [--inline SPECIFIER=PACKAGE/FILE]…
 //
@@ -10,9 +11,11 @@
 // of PACKAGE (a devDependency of the package), with what it imports in turn; the package's license is
 // put at the top of the bundle, and the files of it that the source map names are copied to
 // `dist/inlined/PACKAGE/` with its license, where the map then finds them.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode, encode } from '@jridgewell/sourcemap-codec';
 import { build } from 'esbuild';
@@ -72,13 +75,10 @@ const builtinsWithoutFacade = {
   },
 };
 
-await build({
+const common = {
   entryPoints: ['dist/index.js'],
   plugins: [builtinsWithoutFacade],
-  outfile: 'dist/index.js',
-  allowOverwrite: true,
   bundle: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   packages: 'external',
@@ -94,13 +94,89 @@ await build({
   // …in lines of a readable length: Node prints the source line of an uncaught error, which one line
   // per module made a hundred kilobytes of code on the user's terminal.
   lineLimit: 160,
-});
+};
+const esm = await build({ ...common, outfile: 'dist/index.module.js', format: 'esm', metafile: true });
+if (/^export\s*\*/m.test(readFileSync('dist/index.module.js', 'utf8'))) {
+  // (The entry point names each export; one passed on whole from another package would be lost.)
+  throw new Error('dist/index.module.js re-exports a whole module (export * from): name its exports in the source');
+}
+await writeCachedScript(esm.metafile.outputs['dist/index.module.js'].exports);
 
-const mapPath = resolve('dist/index.js.map');
+/**
+ * The package's code twice: `dist/index.module.js`, the ES module bundle above, and `dist/index.script.js`,
+ * the same as one function expression that `compiled-script.ts` (of @memmapfs/wal, built into each entry
+ * point) runs with V8's code cache; `dist/index.js` is the entry point that runs it. Node 20 keeps no
+ * compile cache for ES modules. The script gets its modules, `import.meta` and `import()` from the entry
+ * point: a script compiled from a cache cannot import, so a package that imports at run time does it
+ * through a module `import-module.js`, which is replaced by a call of the entry point's. Bundlers take
+ * `index.module.js` (package.json's `module` condition, which Node does not use).
+ */
+async function writeCachedScript(exportNames) {
+  const parameters = ['require', 'module', 'exports', '__memmapfsImportMeta', '__memmapfsImport'];
+  const script = await build({
+    ...common,
+    outfile: 'dist/index.script.js',
+    format: 'cjs',
+    metafile: true,
+    define: { 'import.meta': '__memmapfsImportMeta' },
+    banner: { js: `${common.banner?.js ?? ''}(function (${parameters.join(', ')}) {'use strict';` },
+    footer: { js: '})' },
+    plugins: [
+      ...common.plugins,
+      {
+        name: 'import-from-entry-point',
+        setup(builder) {
+          builder.onLoad({ filter: /[\\/]import-module\.js$/ }, () => ({ contents: 'export const importModule = (specifier) => __memmapfsImport(specifier);', loader: 'js' }));
+        },
+      },
+    ],
+  });
+  const source = readFileSync('dist/index.script.js', 'utf8');
+  // (The loader reads the script as Latin-1, which is faster than UTF-8 and the same for ASCII: esbuild's default charset.)
+  if (/[^\x00-\x7f]/.test(source)) throw new Error('dist/index.script.js is not ASCII: leave esbuild its default charset');
+  if (/\bimport\s*\(/.test(source.replaceAll('__memmapfsImport(', ''))) throw new Error('dist/index.script.js calls import(), which a script compiled from a cache cannot: import through a module import-module.js');
+  const named = exportNames.filter((name) => name !== 'default');
+  const modules = [...new Set(script.metafile.outputs['dist/index.script.js'].imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path))].sort();
+  const name = JSON.parse(readFileSync('package.json', 'utf8')).name.replace(/^@[^/]+\//, '');
+  const key = `${name}-${createHash('sha256').update(source).digest('hex').slice(0, 20)}`;
+  const entry = resolve('dist/index.entry.mjs');
+  writeFileSync(
+    entry,
+    [
+      ...modules.map((path, i) => `import * as m${i} from ${JSON.stringify(path)};`),
+      `import { loadCompiledScript } from ${JSON.stringify(fileURLToPath(new URL('../packages/wal/src/compiled-script.ts', import.meta.url)))};`,
+      `const modules = { ${modules.map((path, i) => `${JSON.stringify(path)}: m${i}`).join(', ')} };`,
+      `const code = loadCompiledScript({ url: new URL('./index.script.js', import.meta.url), moduleUrl: new URL('./index.module.js', import.meta.url), key: ${JSON.stringify(key)}, modules, importMeta: import.meta, importModule: (specifier) => import(specifier) }).exports;`,
+      ...(exportNames.includes('default') ? ['export default code.default;'] : []),
+      ...(named.length > 0 ? [`export const { ${named.join(', ')} } = code;`] : []),
+      '',
+    ].join('\n'),
+  );
+  try {
+    await build({
+      entryPoints: [entry],
+      plugins: [builtinsWithoutFacade],
+      outfile: 'dist/index.js',
+      allowOverwrite: true,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'warning',
+      minifyWhitespace: true,
+      minifySyntax: true,
+      lineLimit: 160,
+      banner: { js: "// The entry point, written by scripts/bundle-dist.mjs: runs index.script.js with V8's code cache kept between\n// processes (index.module.js, the same code as an ES module, where source maps are on)." },
+    });
+  } finally {
+    unlinkSync(entry);
+  }
+}
 
 // The built-ins' generated modules are no source of the package: their lines are left unmapped and
 // the map names them no more (it names only files the package holds).
-{
+for (const mapPath of [resolve('dist/index.module.js.map'), resolve('dist/index.script.js.map')]) {
   const map = JSON.parse(readFileSync(mapPath, 'utf8'));
   const generated = map.sources.map((source) => source.startsWith('builtin:'));
   if (generated.includes(true)) {
@@ -123,7 +199,7 @@ const mapPath = resolve('dist/index.js.map');
 }
 
 // The map names the inlined package's files where they were installed: it is given copies in dist/.
-if (inlined.size > 0) {
+for (const mapPath of inlined.size > 0 ? [resolve('dist/index.module.js.map'), resolve('dist/index.script.js.map')] : []) {
   const map = JSON.parse(readFileSync(mapPath, 'utf8'));
   map.sources = map.sources.map((source) => {
     const path = resolve(dirname(mapPath), map.sourceRoot ?? '', source);

@@ -1,7 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
@@ -57,6 +57,8 @@ function userEnv(extra: Record<string, string | undefined> = {}): NodeJS.Process
     if (lower.startsWith('pnpm_') || lower.startsWith('vitest') || ['node_path', 'node_options', 'init_cwd'].includes(lower)) continue;
     env[key] = value;
   }
+  // (Core's compile cache goes to a folder of this run, not the user's.)
+  env.MEMMAPFS_COMPILE_CACHE = join(work, 'compile-cache');
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) delete env[key];
     else env[key] = value;
@@ -266,8 +268,13 @@ describe.concurrent('the packages as npm users install them', () => {
     for (const name of ['@memmapfs/codec-msgpack', '@memmapfs/codec-cbor']) {
       const pkg = packed.find((entry) => entry.name === name)!;
       expect({ ...(pkg.manifest.dependencies as object), ...(pkg.manifest.optionalDependencies as object) }, name).toEqual({});
-      const imported = [...(await readFile(join(pkg.dir, 'dist', 'index.js'), 'utf8')).matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["']([^"']+)["']/g)].map((match) => match[1]);
-      expect(imported.filter((specifier) => !specifier!.startsWith('node:')), name).toEqual([]);
+      for (const file of ['index.js', 'index.module.js']) {
+        const imported = [...(await readFile(join(pkg.dir, 'dist', file), 'utf8')).matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["']([^"']+)["']/g)].map((match) => match[1]);
+        expect(imported.filter((specifier) => !specifier!.startsWith('node:') && !specifier!.startsWith('./')), `${name} ${file}`).toEqual([]);
+      }
+      // (The script form requires what its entry point hands it: Node's modules only.)
+      const required = [...(await readFile(join(pkg.dir, 'dist', 'index.script.js'), 'utf8')).matchAll(/\brequire\(\s*["']([^"']+)["']/g)].map((match) => match[1]);
+      expect(required.filter((specifier) => !specifier!.startsWith('node:')), name).toEqual([]);
     }
 
     const bin = (name: string) => join(repo, 'node_modules', '.bin', name);
@@ -308,9 +315,28 @@ describe.concurrent('the packages as npm users install them', () => {
     const uncaught = await run(process.execPath, ['uncaught.mjs', join(project, 'uncaught-store')], { cwd: project, env: userEnv() });
     expect(uncaught.code, tail(uncaught)).not.toBe(0);
     expect(uncaught.stderr).toContain('listMemories: limit must be an integer from 1 to 1000');
-    expect(uncaught.stderr).toMatch(/node_modules\/@memmapfs\/core\/dist\/index\.js:\d+/);
+    expect(uncaught.stderr).toMatch(/node_modules\/@memmapfs\/core\/dist\/index\.script\.js:\d+/);
     const longest = Math.max(...uncaught.stderr.split('\n').map((line) => line.length));
     expect(longest, uncaught.stderr.slice(0, 2000)).toBeLessThan(400);
+
+    // The packages ran from their scripts with a code cache, written at the first run's exit and used, not
+    // written again, at the next; without core's script, its ES module build runs as well.
+    const compileCache = join(work, 'compile-cache-no-headers');
+    const smokeWith = (store: string) => run(process.execPath, ['smoke.mjs', join(project, store)], { cwd: project, env: userEnv({ MEMMAPFS_COMPILE_CACHE: compileCache }) });
+    expect((await smokeWith('cached-1')).code).toBe(0);
+    const cacheFiles = await readdir(compileCache);
+    for (const name of ['core', 'wal', 'blocks', 'codec-msgpack', 'search-segments']) expect(cacheFiles, name).toContainEqual(expect.stringMatching(new RegExp(`^${name}-[0-9a-f]{20}-.+\\.bin$`)));
+    const written = await Promise.all(cacheFiles.map(async (file) => [file, (await stat(join(compileCache, file))).mtimeMs, (await stat(join(compileCache, file))).ino]));
+    const cached = await smokeWith('cached-2');
+    expect(cached.code, tail(cached)).toBe(0);
+    expect(lastJsonLine(cached)).toMatchObject({ memories: 2, reopened: 'The user prefers dark mode' });
+    const after = await Promise.all(cacheFiles.map(async (file) => [file, (await stat(join(compileCache, file))).mtimeMs, (await stat(join(compileCache, file))).ino]));
+    expect(after).toEqual(written);
+    expect((await readdir(compileCache)).sort()).toEqual([...cacheFiles].sort());
+    await rm(join(project, 'node_modules', '@memmapfs', 'core', 'dist', 'index.script.js'));
+    const uncached = await smokeWith('cached-3');
+    expect(uncached.code, tail(uncached)).toBe(0);
+    expect(lastJsonLine(uncached)).toMatchObject({ memories: 2, reopened: 'The user prefers dark mode' });
   }, 6 * MINUTES);
 
   it.skipIf(!canBuildAddons)("installs where addons build (Node's headers present): the store reads through mappings, with no warning", async ({ expect }) => {

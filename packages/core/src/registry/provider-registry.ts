@@ -5,6 +5,7 @@ import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider, SearchProviderSpec } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { locateAdapter } from './adapter-location.js';
+import { importModule } from './import-module.js';
 import { searchProviderSpec } from './provider-spec.js';
 import type { CborCodecOptions, FlexSearchProviderOptions, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './builtin-options.js';
 import { describeThrown } from '@memmapfs/wal';
@@ -260,10 +261,10 @@ async function loadBuiltinFactory(name: string, kind: string): Promise<(options?
  */
 async function importAdapter(pkg: string, name: string, kind: string): Promise<unknown> {
   const location = locateAdapter(pkg);
-  const fromCore = () => import(pkg);
+  const fromCore = () => importModule(pkg);
   // (The entry file found by looking, when it was: CommonJS's resolution, the only use of its loader in
   // an open, costs milliseconds.)
-  const fromApplication = () => import(pathToFileURL(location.applicationEntry ?? createRequire(join(process.cwd(), 'package.json')).resolve(pkg)).href);
+  const fromApplication = () => importModule(pathToFileURL(location.applicationEntry ?? createRequire(join(process.cwd(), 'package.json')).resolve(pkg)).href);
   const applicationFirst = !location.fromCore && location.fromApplication;
   // (When neither finds it, the application's error is the one to show: it names what is missing there.)
   let notFound: unknown;

@@ -1,0 +1,306 @@
+import { type Stats, closeSync, constants, fstatSync, fsyncSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
+
+/**
+ * Loads a package's code from a script file compiled with V8's code cache, kept between processes, so
+ * that a process opening a store does not compile the packages' source again (most of an open's time
+ * on Node 20, whose ES module loader keeps no compile cache). Not part of the public API: every bundled
+ * package of MemMapFS has this module built into its entry point (`dist/index.js`, written by
+ * scripts/bundle-dist.mjs), which calls it synchronously (no top-level await: `require()` of the
+ * package works where Node can require ES modules).
+ *
+ * The cache is an optimisation only: a cache file that is missing, unreadable, not the user's own, in a
+ * folder others can write, or that V8 rejects (damaged, made with other V8 flags) is ignored, and a new
+ * one is written a second after the load (at exit in a shorter process). Its name holds a hash of the
+ * script's content set by the build, the script file's size, inode and modification time (V8 itself
+ * checks only the source's length), the architecture, V8's version and Node's flags.
+ * `MEMMAPFS_COMPILE_CACHE` names the cache folder (an absolute path), or turns the cache off (`off`).
+ *
+ * Where Node was started with `--enable-source-maps`, the package's ES module build runs instead,
+ * through `require()`, so that stack traces are mapped (Node 20 maps no script's); where the script
+ * cannot be read, too.
+ */
+export interface CompiledScriptOptions {
+  /** The script: the source of one function expression taking `(require, module, exports, importMeta, importModule)`. */
+  url: URL;
+  /** The same code as an ES module, run instead of the script where source maps are on or the script cannot be read. */
+  moduleUrl: URL;
+  /** Names the cache file: the package's name and a hash of the script's content, set by the build. */
+  key: string;
+  /** What the script's `require` returns, by specifier: the only modules it may ask for. */
+  modules: Record<string, unknown>;
+  /** `import.meta` of the entry point, which sits in the script's folder: the script's own. */
+  importMeta: ImportMeta;
+  /** `import()` from the entry point: a script compiled from a cache cannot import on its own. */
+  importModule: (specifier: string) => Promise<unknown>;
+  /** The cache's folder; `undefined` for no cache. Default: `compileCacheFolder()`. */
+  cacheFolder?: string | undefined;
+}
+
+/** How a load went, for tests and diagnostics: whether a cache was used, and which file it is. */
+export interface CompiledScriptLoad {
+  exports: Record<string, unknown>;
+  /** `module`: the ES module build ran (source maps on, or the script unreadable). */
+  cache: 'used' | 'rejected' | 'missing' | 'off' | 'module';
+  cacheFile: string | undefined;
+}
+
+/** Runs the package's code and returns its exports. */
+export function loadCompiledScript(options: CompiledScriptOptions): CompiledScriptLoad {
+  if (sourceMapsAsked()) {
+    const exports = requireModule(options.moduleUrl, false);
+    if (exports !== undefined) return { exports, cache: 'module', cacheFile: undefined };
+  }
+  const path = fileURLToPath(options.url);
+  const script = readScript(path);
+  if (script === undefined) return { exports: requireModule(options.moduleUrl, true)!, cache: 'module', cacheFile: undefined };
+  const folder = 'cacheFolder' in options ? options.cacheFolder : compileCacheFolder();
+  const cacheFile = folder === undefined ? undefined : join(folder, `${options.key}-${process.arch}-${process.versions.v8}-${hash(`${process.execArgv.join(' ')}\n${process.env.NODE_OPTIONS ?? ''}\n${script.stamp}`)}.bin`);
+  const cachedData = cacheFile === undefined ? undefined : readCache(cacheFile);
+  const compiled = new Script(script.source, { filename: path, ...(cachedData ? { cachedData } : {}) });
+  const cache = cacheFile === undefined ? 'off' : cachedData === undefined ? 'missing' : compiled.cachedDataRejected === true ? 'rejected' : 'used';
+  if (cache === 'missing' || cache === 'rejected') writeCacheLater(compiled, cacheFile!);
+  const module = { exports: {} as Record<string, unknown> };
+  const require = (specifier: string): unknown => {
+    if (!(specifier in options.modules)) throw new Error(`${path} asked for ${specifier}, which its entry point does not provide`);
+    return options.modules[specifier];
+  };
+  (compiled.runInThisContext() as (...args: unknown[]) => void)(require, module, module.exports, options.importMeta, options.importModule);
+  return { exports: module.exports, cache, cacheFile };
+}
+
+/**
+ * Whether Node was started with `--enable-source-maps` (on its command line or in `NODE_OPTIONS`). Not
+ * `process.sourceMapsEnabled`: a loader such as tsx turns that on for the application's own code.
+ */
+function sourceMapsAsked(): boolean {
+  return process.execArgv.includes('--enable-source-maps') || /(?:^|\s)--enable-source-maps(?:\s|$)/.test(process.env.NODE_OPTIONS ?? '');
+}
+
+/**
+ * The folder of the code cache: `MEMMAPFS_COMPILE_CACHE` when set to an absolute path (`off`, `0` or
+ * `false`, or a relative path, for none), else the user's cache folder (`$XDG_CACHE_HOME` when absolute,
+ * or `~/.cache`; `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows) with `memmapfs/compile-cache`
+ * in it. A folder of the user's own, not the shared temporary one: a cache file is code this process runs.
+ */
+export function compileCacheFolder(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const chosen = env.MEMMAPFS_COMPILE_CACHE;
+  if (chosen !== undefined && chosen !== '') return isAbsolute(chosen) ? chosen : undefined;
+  let home: string;
+  try {
+    home = homedir();
+  } catch {
+    return undefined;
+  }
+  if (!home) return undefined;
+  const xdg = env.XDG_CACHE_HOME !== undefined && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : undefined;
+  const base = process.platform === 'win32' ? env.LOCALAPPDATA || join(home, 'AppData', 'Local') : process.platform === 'darwin' ? join(home, 'Library', 'Caches') : (xdg ?? join(home, '.cache'));
+  return join(base, 'memmapfs', 'compile-cache');
+}
+
+/**
+ * The package's ES module build through `require()` (Node ≥ 20.19 and 22.12 load ES modules so, without
+ * an await in them). `undefined` where this Node cannot, unless `needed`: then an error that says what to do.
+ */
+function requireModule(url: URL, needed: boolean): Record<string, unknown> | undefined {
+  try {
+    return createRequire(url)(fileURLToPath(url)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code !== 'ERR_REQUIRE_ESM') throw error;
+    if (!needed) return undefined;
+    throw new Error(
+      `[memmapfs] ${fileURLToPath(new URL('./index.script.js', url))} cannot be read, and Node.js ${process.version} cannot load ${fileURLToPath(url)} in its place: reinstall the package, or use Node.js 20.19 or later`,
+    );
+  }
+}
+
+/** The script's source and a stamp of its file (size, inode, modification time); `undefined` when it cannot be read. */
+function readScript(path: string): { source: string; stamp: string } | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const stat = fstatSync(fd);
+    const bytes = readWhole(fd, stat.size);
+    if (bytes === undefined) return undefined;
+    // (The build writes the script in ASCII: read as Latin-1, the same text without UTF-8's decoding.)
+    return { source: bytes.toString('latin1'), stamp: `${stat.size}:${stat.ino}:${stat.mtimeMs}` };
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * The cache file's bytes if it is a regular file of this process's user, not a link, in a folder only
+ * the user can write; `undefined` otherwise or on any error. A cache in use for more than a day is
+ * touched, so that another release's or project's cleaning (`removeStale`) leaves it.
+ */
+function readCache(path: string): Buffer | undefined {
+  if (!ownedPrivately(lstatQuiet(dirname(path)), true)) return undefined;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    const stat = fstatSync(fd);
+    if (!ownedPrivately(stat, false)) return undefined;
+    const bytes = readWhole(fd, stat.size);
+    if (bytes !== undefined && Date.now() - stat.mtimeMs > TOUCH_AFTER_MS) {
+      const now = new Date();
+      futimesSync(fd, now, now);
+    }
+    return bytes;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function readWhole(fd: number, size: number): Buffer | undefined {
+  const bytes = Buffer.allocUnsafe(size);
+  let read = 0;
+  while (read < size) {
+    const n = readSync(fd, bytes, read, size - read, read);
+    if (n === 0) return undefined;
+    read += n;
+  }
+  return bytes;
+}
+
+function lstatQuiet(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A directory (or regular file) of this process's user that no one else can write. (Windows: it exists.) */
+function ownedPrivately(stat: Stats | undefined, directory: boolean): boolean {
+  if (stat === undefined || (directory ? !stat.isDirectory() : !stat.isFile())) return false;
+  if (process.platform === 'win32' || process.getuid === undefined) return true;
+  return stat.uid === process.getuid() && (stat.mode & 0o022) === 0;
+}
+
+/** When a process that lives on writes a missing cache: once the functions its open ran are compiled too. */
+const WRITE_AFTER_MS = 1000;
+/** A cache in use is touched when it was last written or touched this long ago. */
+const TOUCH_AFTER_MS = 24 * 3600 * 1000;
+/** Another cache file of the same package not written or touched for this long is removed when one is written. */
+const STALE_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * Writes the cache a second after the load, from the event loop, or at exit if the process ends first.
+ * Later, the cache would take in all that this one process ran, and every open would pay to read it.
+ */
+function writeCacheLater(script: Script, cacheFile: string): void {
+  let started = false;
+  const atExit = () => {
+    if (started) return;
+    started = true;
+    clearTimeout(timer);
+    writeCacheNow(script, cacheFile);
+  };
+  const timer = setTimeout(() => {
+    if (started) return;
+    started = true;
+    process.off('exit', atExit);
+    void writeCacheInBackground(script, cacheFile);
+  }, WRITE_AFTER_MS).unref();
+  process.once('exit', atExit);
+}
+
+/** A temporary file's name beside the cache, of this process alone. */
+function temporaryName(cacheFile: string): string {
+  return `${cacheFile}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`;
+}
+
+const createFlags = () => constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
+
+/**
+ * Writes the script's cache whole under a new temporary name, synced, then renames it; any failure leaves
+ * no cache. (Synced: V8 checks a cache's header, not its content, and a crash could otherwise leave a
+ * renamed file whose pages were never written.)
+ */
+function writeCacheNow(script: Script, cacheFile: string): void {
+  const temp = temporaryName(cacheFile);
+  try {
+    const folder = dirname(cacheFile);
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    if (!ownedPrivately(lstatQuiet(folder), true)) return;
+    const fd = openSync(temp, createFlags(), 0o600);
+    try {
+      const data = script.createCachedData();
+      for (let written = 0; written < data.length; ) written += writeSync(fd, data, written);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, cacheFile);
+    removeStale(cacheFile);
+  } catch {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // Nothing was written.
+    }
+  }
+}
+
+/** `writeCacheNow` without blocking the event loop on the disk (V8's serialisation itself is synchronous). */
+async function writeCacheInBackground(script: Script, cacheFile: string): Promise<void> {
+  const temp = temporaryName(cacheFile);
+  try {
+    const folder = dirname(cacheFile);
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    if (!ownedPrivately(lstatQuiet(folder), true)) return;
+    const handle = await open(temp, createFlags(), 0o600);
+    try {
+      await handle.writeFile(script.createCachedData());
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, cacheFile);
+    removeStale(cacheFile);
+  } catch {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+/**
+ * Removes the same package's other cache files that were not written or touched for `STALE_MS` (their
+ * key's hash is another, or their stamp), and temporary files a process left there that long ago.
+ */
+function removeStale(cacheFile: string): void {
+  const folder = dirname(cacheFile);
+  const name = basename(cacheFile);
+  const hash = /-[0-9a-f]{20}-/.exec(name);
+  if (!hash) return;
+  const prefix = name.slice(0, hash.index + 1);
+  for (const other of readdirSync(folder)) {
+    if (other === name || !other.startsWith(prefix) || !/^[0-9a-f]{20}-.+\.bin(\.[\w-]+\.tmp)?$/.test(other.slice(prefix.length))) continue;
+    try {
+      const path = join(folder, other);
+      if (Date.now() - statSync(path).mtimeMs > STALE_MS) unlinkSync(path);
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+}
+
+/** FNV-1a of a short string, as 8 hex digits: a name's part, not a check of content. */
+function hash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
