@@ -12,7 +12,7 @@
 // put at the top of the bundle, and the files of it that the source map names are copied to
 // `dist/inlined/PACKAGE/` with its license, where the map then finds them.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +58,7 @@ const builtinsWithoutFacade = {
   setup(bundler) {
     const builtins = new Set(builtinModules.filter((name) => !name.startsWith('_')));
     const requireBuiltin = createRequire(import.meta.url);
-    bundler.onResolve({ filter: /^[a-z_/:]+$/ }, ({ path }) => {
+    bundler.onResolve({ filter: /^[a-z0-9_/:]+$/ }, ({ path }) => {
       const name = path.replace(/^node:/, '');
       return builtins.has(name) ? { path: `node:${name}`, namespace: 'builtin' } : undefined;
     });
@@ -96,7 +96,7 @@ const common = {
   lineLimit: 160,
 };
 const esm = await build({ ...common, outfile: 'dist/index.module.js', format: 'esm', metafile: true });
-if (/^export\s*\*/m.test(readFileSync('dist/index.module.js', 'utf8'))) {
+if (/\bexport\s*\*\s*(as\s+\w+\s*)?from\b/.test(readFileSync('dist/index.module.js', 'utf8'))) {
   // (The entry point names each export; one passed on whole from another package would be lost.)
   throw new Error('dist/index.module.js re-exports a whole module (export * from): name its exports in the source');
 }
@@ -135,8 +135,14 @@ async function writeCachedScript(exportNames) {
   // (The loader reads the script as Latin-1, which is faster than UTF-8 and the same for ASCII: esbuild's default charset.)
   if (/[^\x00-\x7f]/.test(source)) throw new Error('dist/index.script.js is not ASCII: leave esbuild its default charset');
   if (/\bimport\s*\(/.test(source.replaceAll('__memmapfsImport(', ''))) throw new Error('dist/index.script.js calls import(), which a script compiled from a cache cannot: import through a module import-module.js');
+  const externals = script.metafile.outputs['dist/index.script.js'].imports.filter((i) => i.external).map((i) => i.path);
+  // (The entry point hands the script the other packages only: a built-in must come through process.getBuiltinModule.)
+  const builtinRequired = externals.filter((path) => path.startsWith('node:') || builtinModules.includes(path));
+  if (builtinRequired.length > 0) throw new Error(`dist/index.script.js requires ${builtinRequired.join(', ')}: the builtins-without-facade plugin missed it`);
+  // (esbuild's CommonJS form of a default import of another package reads the namespace, not its default export.)
+  if (/__toESM\(require\(/.test(source)) throw new Error('dist/index.script.js imports a default export or a namespace of another package: import names from it');
   const named = exportNames.filter((name) => name !== 'default');
-  const modules = [...new Set(script.metafile.outputs['dist/index.script.js'].imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path))].sort();
+  const modules = [...new Set(externals)].sort();
   const name = JSON.parse(readFileSync('package.json', 'utf8')).name.replace(/^@[^/]+\//, '');
   const key = `${name}-${createHash('sha256').update(source).digest('hex').slice(0, 20)}`;
   const entry = resolve('dist/index.entry.mjs');
@@ -172,6 +178,8 @@ async function writeCachedScript(exportNames) {
   } finally {
     unlinkSync(entry);
   }
+  // (tsc's map of its own index.js, which the entry point replaced.)
+  rmSync('dist/index.js.map', { force: true });
 }
 
 // The built-ins' generated modules are no source of the package: their lines are left unmapped and

@@ -1,5 +1,5 @@
 import { type Stats, closeSync, constants, fstatSync, fsyncSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
@@ -14,16 +14,19 @@ import { Script } from 'node:vm';
  * scripts/bundle-dist.mjs), which calls it synchronously (no top-level await: `require()` of the
  * package works where Node can require ES modules).
  *
- * The cache is an optimisation only: a cache file that is missing, unreadable, not the user's own, in a
- * folder others can write, or that V8 rejects (damaged, made with other V8 flags) is ignored, and a new
- * one is written a second after the load (at exit in a shorter process). Its name holds a hash of the
- * script's content set by the build, the script file's size, inode and modification time (V8 itself
- * checks only the source's length), the architecture, V8's version and Node's flags.
- * `MEMMAPFS_COMPILE_CACHE` names the cache folder (an absolute path), or turns the cache off (`off`).
+ * The cache is an optimisation only: a cache file that is missing, unreadable, not the user's own, or
+ * that V8 rejects (another V8, other V8 flags) is ignored, and a new one is written a second after the
+ * load (at exit in a shorter process). Its name holds a hash of the script's content set by the build,
+ * a stamp of the script file (device, inode, size, modification time: V8 checks only the source's
+ * length), the architecture and V8's version. V8 does not check a cache's content, so a cache is code
+ * this process runs: it is read only from a folder whose path has no link in it and that no one but
+ * the user (and root) can write, folder by folder up to the root, and written synced, under a new name
+ * of its own, then renamed. `MEMMAPFS_COMPILE_CACHE` names the cache folder (an absolute path), or
+ * turns the cache off (`off`).
  *
  * Where Node was started with `--enable-source-maps`, the package's ES module build runs instead,
  * through `require()`, so that stack traces are mapped (Node 20 maps no script's); where the script
- * cannot be read, too.
+ * cannot be read, too. A Node that cannot require an ES module (before 20.19 and 22.12) runs the script.
  */
 export interface CompiledScriptOptions {
   /** The script: the source of one function expression taking `(require, module, exports, importMeta, importModule)`. */
@@ -60,7 +63,7 @@ export function loadCompiledScript(options: CompiledScriptOptions): CompiledScri
   const script = readScript(path);
   if (script === undefined) return { exports: requireModule(options.moduleUrl, true)!, cache: 'module', cacheFile: undefined };
   const folder = 'cacheFolder' in options ? options.cacheFolder : compileCacheFolder();
-  const cacheFile = folder === undefined ? undefined : join(folder, `${options.key}-${process.arch}-${process.versions.v8}-${hash(`${process.execArgv.join(' ')}\n${process.env.NODE_OPTIONS ?? ''}\n${script.stamp}`)}.bin`);
+  const cacheFile = folder === undefined ? undefined : join(folder, `${options.key}-${process.arch}-${process.versions.v8}-${hash(script.stamp)}.bin`);
   const cachedData = cacheFile === undefined ? undefined : readCache(cacheFile);
   const compiled = new Script(script.source, { filename: path, ...(cachedData ? { cachedData } : {}) });
   const cache = cacheFile === undefined ? 'off' : cachedData === undefined ? 'missing' : compiled.cachedDataRejected === true ? 'rejected' : 'used';
@@ -112,7 +115,8 @@ function requireModule(url: URL, needed: boolean): Record<string, unknown> | und
     return createRequire(url)(fileURLToPath(url)) as Record<string, unknown>;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (code !== 'ERR_REQUIRE_ESM') throw error;
+    // (Errors before the module runs: this Node cannot require it, or it is not there. Any other is the module's own.)
+    if (code !== 'ERR_REQUIRE_ESM' && code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') throw error;
     if (!needed) return undefined;
     throw new Error(
       `[memmapfs] ${fileURLToPath(new URL('./index.script.js', url))} cannot be read, and Node.js ${process.version} cannot load ${fileURLToPath(url)} in its place: reinstall the package, or use Node.js 20.19 or later`,
@@ -129,7 +133,7 @@ function readScript(path: string): { source: string; stamp: string } | undefined
     const bytes = readWhole(fd, stat.size);
     if (bytes === undefined) return undefined;
     // (The build writes the script in ASCII: read as Latin-1, the same text without UTF-8's decoding.)
-    return { source: bytes.toString('latin1'), stamp: `${stat.size}:${stat.ino}:${stat.mtimeMs}` };
+    return { source: bytes.toString('latin1'), stamp: `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}` };
   } catch {
     return undefined;
   } finally {
@@ -138,12 +142,12 @@ function readScript(path: string): { source: string; stamp: string } | undefined
 }
 
 /**
- * The cache file's bytes if it is a regular file of this process's user, not a link, in a folder only
- * the user can write; `undefined` otherwise or on any error. A cache in use for more than a day is
+ * The cache file's bytes if it is a regular file of this process's user, not a link, in a folder that
+ * `isPrivateFolder`; `undefined` otherwise or on any error. A cache in use for more than a day is
  * touched, so that another release's or project's cleaning (`removeStale`) leaves it.
  */
 function readCache(path: string): Buffer | undefined {
-  if (!ownedPrivately(lstatQuiet(dirname(path)), true)) return undefined;
+  if (!isPrivateFolder(dirname(path))) return undefined;
   let fd: number | undefined;
   try {
     fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
@@ -184,9 +188,46 @@ function lstatQuiet(path: string): Stats | undefined {
 /** A directory (or regular file) of this process's user that no one else can write. (Windows: it exists.) */
 function ownedPrivately(stat: Stats | undefined, directory: boolean): boolean {
   if (stat === undefined || (directory ? !stat.isDirectory() : !stat.isFile())) return false;
-  if (process.platform === 'win32' || process.getuid === undefined) return true;
+  if (process.getuid === undefined) return true;
   return stat.uid === process.getuid() && (stat.mode & 0o022) === 0;
 }
+
+/**
+ * Whether no one but this user (and root) can put a file at a name in `folder`: its path has no link in
+ * it, it is the user's own and writable by the user alone, and so is every folder above it, except that
+ * a folder above may be root's, and writable by others if it is sticky (as `/tmp` is: no one can
+ * rename or remove what is another's there). On Windows, only the default folder, in the user's
+ * `LOCALAPPDATA`, is trusted.
+ */
+function isPrivateFolder(folder: string): boolean {
+  if (process.getuid === undefined) return process.platform === 'win32' && folder === compileCacheFolder({});
+  // (lstat: a link anywhere in the path is no directory, and refused.)
+  if (!ownedPrivately(lstatQuiet(folder), true)) return false;
+  const uid = process.getuid();
+  for (let above = dirname(folder); ; above = dirname(above)) {
+    const stat = lstatQuiet(above);
+    if (stat === undefined || !stat.isDirectory() || (stat.uid !== uid && stat.uid !== 0)) return false;
+    if ((stat.mode & 0o022) !== 0 && (stat.mode & STICKY) === 0) return false;
+    if (dirname(above) === above) return true;
+  }
+}
+
+/**
+ * Makes the cache folder, then says whether it is private. Root makes none in another user's folder:
+ * root keeping a user's `HOME` (sudo, say) would make folders that the user's processes could not use.
+ */
+function prepareFolder(folder: string): boolean {
+  if (process.getuid?.() === 0) {
+    let existing = folder;
+    while (lstatQuiet(existing) === undefined && dirname(existing) !== existing) existing = dirname(existing);
+    if (lstatQuiet(existing)?.uid !== 0) return false;
+  }
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  return isPrivateFolder(folder);
+}
+
+/** The sticky bit of a folder's mode. */
+const STICKY = 0o1000;
 
 /** When a process that lives on writes a missing cache: once the functions its open ran are compiled too. */
 const WRITE_AFTER_MS = 1000;
@@ -230,11 +271,11 @@ const createFlags = () => constants.O_WRONLY | constants.O_CREAT | constants.O_E
  */
 function writeCacheNow(script: Script, cacheFile: string): void {
   const temp = temporaryName(cacheFile);
+  let created = false;
   try {
-    const folder = dirname(cacheFile);
-    mkdirSync(folder, { recursive: true, mode: 0o700 });
-    if (!ownedPrivately(lstatQuiet(folder), true)) return;
+    if (!prepareFolder(dirname(cacheFile))) return;
     const fd = openSync(temp, createFlags(), 0o600);
+    created = true;
     try {
       const data = script.createCachedData();
       for (let written = 0; written < data.length; ) written += writeSync(fd, data, written);
@@ -246,21 +287,21 @@ function writeCacheNow(script: Script, cacheFile: string): void {
     removeStale(cacheFile);
   } catch {
     try {
-      unlinkSync(temp);
+      if (created) unlinkSync(temp);
     } catch {
-      // Nothing was written.
+      // Renamed, or gone already.
     }
   }
 }
 
-/** `writeCacheNow` without blocking the event loop on the disk (V8's serialisation itself is synchronous). */
+/** `writeCacheNow` without blocking the event loop on the disk's writes (V8's serialisation, and the folder's checks, are synchronous). */
 async function writeCacheInBackground(script: Script, cacheFile: string): Promise<void> {
   const temp = temporaryName(cacheFile);
+  let created = false;
   try {
-    const folder = dirname(cacheFile);
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-    if (!ownedPrivately(lstatQuiet(folder), true)) return;
+    if (!prepareFolder(dirname(cacheFile))) return;
     const handle = await open(temp, createFlags(), 0o600);
+    created = true;
     try {
       await handle.writeFile(script.createCachedData());
       await handle.sync();
@@ -270,7 +311,7 @@ async function writeCacheInBackground(script: Script, cacheFile: string): Promis
     await rename(temp, cacheFile);
     removeStale(cacheFile);
   } catch {
-    await unlink(temp).catch(() => undefined);
+    if (created) await unlink(temp).catch(() => undefined);
   }
 }
 
