@@ -1,4 +1,4 @@
-import { type Stats, closeSync, constants, fstatSync, fsyncSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { type Stats, accessSync, closeSync, constants, fstatSync, fsyncSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -48,21 +48,27 @@ export interface CompiledScriptOptions {
 /** How a load went, for tests and diagnostics: whether a cache was used, and which file it is. */
 export interface CompiledScriptLoad {
   exports: Record<string, unknown>;
-  /** `module`: the ES module build ran (source maps on, or the script unreadable). */
+  /**
+   * `module`: the ES module build ran (source maps on, or the script unreadable). `off`: no cache folder
+   * (none chosen, or none this process could use or make), and the ES module build ran where this Node
+   * can require it, the script elsewhere.
+   */
   cache: 'used' | 'rejected' | 'missing' | 'off' | 'module';
   cacheFile: string | undefined;
 }
 
 /** Runs the package's code and returns its exports. */
 export function loadCompiledScript(options: CompiledScriptOptions): CompiledScriptLoad {
-  if (sourceMapsAsked()) {
+  const chosen = 'cacheFolder' in options ? options.cacheFolder : compileCacheFolder();
+  const folder = chosen !== undefined && canHoldCache(chosen) ? chosen : undefined;
+  // (Without a cache, the ES module build: V8 compiles the script form more slowly than the module.)
+  if (sourceMapsAsked() || folder === undefined) {
     const exports = requireModule(options.moduleUrl, false);
-    if (exports !== undefined) return { exports, cache: 'module', cacheFile: undefined };
+    if (exports !== undefined) return { exports, cache: folder === undefined ? 'off' : 'module', cacheFile: undefined };
   }
   const path = fileURLToPath(options.url);
   const script = readScript(path);
   if (script === undefined) return { exports: requireModule(options.moduleUrl, true)!, cache: 'module', cacheFile: undefined };
-  const folder = 'cacheFolder' in options ? options.cacheFolder : compileCacheFolder();
   const cacheFile = folder === undefined ? undefined : join(folder, `${options.key}-${process.arch}-${process.versions.v8}-${hash(script.stamp)}.bin`);
   const cachedData = cacheFile === undefined ? undefined : readCache(cacheFile);
   const compiled = new Script(script.source, { filename: path, ...(cachedData ? { cachedData } : {}) });
@@ -213,15 +219,29 @@ function isPrivateFolder(folder: string): boolean {
 }
 
 /**
+ * Whether the folder can hold a cache this process would use: it is private (`isPrivateFolder`), or it
+ * does not exist yet and this process can make it (`prepareFolder` decides when it writes).
+ */
+function canHoldCache(folder: string): boolean {
+  if (lstatQuiet(folder) !== undefined) return isPrivateFolder(folder);
+  let existing = dirname(folder);
+  while (lstatQuiet(existing) === undefined && dirname(existing) !== existing) existing = dirname(existing);
+  const stat = lstatQuiet(existing);
+  if (stat === undefined || !stat.isDirectory()) return false;
+  try {
+    accessSync(existing, constants.W_OK);
+    return process.getuid?.() !== 0 || stat.uid === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Makes the cache folder, then says whether it is private. Root makes none in another user's folder:
  * root keeping a user's `HOME` (sudo, say) would make folders that the user's processes could not use.
  */
 function prepareFolder(folder: string): boolean {
-  if (process.getuid?.() === 0) {
-    let existing = folder;
-    while (lstatQuiet(existing) === undefined && dirname(existing) !== existing) existing = dirname(existing);
-    if (lstatQuiet(existing)?.uid !== 0) return false;
-  }
+  if (!canHoldCache(folder)) return false;
   mkdirSync(folder, { recursive: true, mode: 0o700 });
   return isPrivateFolder(folder);
 }
