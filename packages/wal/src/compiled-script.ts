@@ -130,7 +130,7 @@ function requireModule(url: URL, needed: boolean): Record<string, unknown> | und
   }
 }
 
-/** The script's source and a stamp of its file (size, inode, modification time); `undefined` when it cannot be read. */
+/** The script's source and a stamp of its file (device, inode, size, modification time); `undefined` when it cannot be read. */
 function readScript(path: string): { source: string; stamp: string } | undefined {
   let fd: number | undefined;
   try {
@@ -148,12 +148,11 @@ function readScript(path: string): { source: string; stamp: string } | undefined
 }
 
 /**
- * The cache file's bytes if it is a regular file of this process's user, not a link, in a folder that
- * `isPrivateFolder`; `undefined` otherwise or on any error. A cache in use for more than a day is
+ * The cache file's bytes if it is a regular file of this process's user, not a link (in a folder that
+ * `canHoldCache` accepted); `undefined` otherwise or on any error. A cache in use for more than a day is
  * touched, so that another release's or project's cleaning (`removeStale`) leaves it.
  */
 function readCache(path: string): Buffer | undefined {
-  if (!isPrivateFolder(dirname(path))) return undefined;
   let fd: number | undefined;
   try {
     fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
@@ -206,7 +205,7 @@ function ownedPrivately(stat: Stats | undefined, directory: boolean): boolean {
  * `LOCALAPPDATA`, is trusted.
  */
 function isPrivateFolder(folder: string): boolean {
-  if (process.getuid === undefined) return process.platform === 'win32' && folder === compileCacheFolder({});
+  if (process.getuid === undefined) return process.platform === 'win32' && folder === compileCacheFolder({ LOCALAPPDATA: process.env.LOCALAPPDATA });
   // (lstat: a link anywhere in the path is no directory, and refused.)
   if (!ownedPrivately(lstatQuiet(folder), true)) return false;
   const uid = process.getuid();
