@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { FailureReport } from './failures.js';
-import { truncateToWidth } from './terminal/display-width.js';
+import { loadDisplayWidth, measurableWithoutLoading, truncateToWidth } from './terminal/display-width.js';
 import { hiddenProgress, terminalProgress, type ProgressBar } from './terminal/progress-bar.js';
 
 /** Where the CLI writes text: `process.stdout`, `process.stderr`, or a capture in tests. */
@@ -97,6 +97,16 @@ export class Output {
     const flat = text.replace(/\s+/g, ' ').trim();
     const width = this.terminalWidth;
     return width === undefined ? prefix + truncateToWidth(flat, listingTextLength) : truncateToWidth(prefix + flat, width);
+  }
+
+  /**
+   * `listingLine` of each `[prefix, text]`, with what measures text beyond printable ASCII loaded first
+   * when some needs it; none with `--json`, whose output has no listing lines.
+   */
+  async listingLines(entries: ReadonlyArray<readonly [prefix: string, text: string]>): Promise<string[]> {
+    if (this.json) return [];
+    if (!entries.every(([prefix, text]) => measurableWithoutLoading(prefix + text.replace(/\s+/g, ' ')))) await loadDisplayWidth();
+    return entries.map(([prefix, text]) => this.listingLine(prefix, text));
   }
 }
 

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { AgentState, Memory, MemoryHit, StoreStats } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, type CliIo } from '../src/index.js';
@@ -362,6 +363,35 @@ describe(`the memmapfs binary (${binaryKind === 'dist' ? 'built dist/bin.js' : '
     const usage = await memmapfs(['get', '--bogus'], dir);
     expect(usage.code).toBe(2);
     expect(usage.stdout).toBe('');
+  });
+
+  it('loads string-width and cli-progress only when a command needs them (each costs tens of milliseconds of every start)', async () => {
+    // What the process loaded: every ES module import it resolved (a hook), and its CommonJS modules at exit.
+    const log = join(dir, 'loaded.log');
+    const hooks = join(dir, 'log-hooks.mjs');
+    await writeFile(hooks, `import { appendFileSync } from 'node:fs';\nexport async function resolve(specifier, context, next) {\n  appendFileSync(${JSON.stringify(log)}, specifier + '\\n');\n  return next(specifier, context);\n}\n`);
+    const preload = join(dir, 'log-preload.mjs');
+    await writeFile(
+      preload,
+      `import { appendFileSync } from 'node:fs';\nimport { createRequire, register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\nprocess.on('exit', () => appendFileSync(${JSON.stringify(log)}, Object.keys(createRequire(import.meta.url).cache).join('\\n') + '\\n'));\n`,
+    );
+    const loaded = async (args: string[]): Promise<string> => {
+      await rm(log, { force: true });
+      const run = await runBinary(['--root', root, ...args], { cwd: dir, env: { NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` } });
+      expect(run.code, run.stderr).toBe(0);
+      return readFile(log, 'utf8');
+    };
+    expect((await memmapfs(['--root', root, 'init'], dir)).code).toBe(0);
+    expect((await memmapfs(['--root', root, 'append', 'plain words only'], dir)).code).toBe(0);
+    for (const args of [['get', '1'], ['stats'], ['list']]) {
+      const modules = await loaded(args);
+      expect(modules, args.join(' ')).toContain('@memmapfs/core');
+      expect(modules, args.join(' ')).not.toMatch(/string-width|cli-progress/);
+    }
+    const wide = await memmapfs(['--root', root, 'append', '日本語のメモ 🎉'], dir);
+    expect(wide.code).toBe(0);
+    expect(await loaded(['list'])).toContain('string-width');
+    expect(await loaded(['get', wide.stdout.trim()])).not.toContain('string-width');
   });
 
   it('forget --erase in a process of its own waits for the compaction, and the text is in no file', async () => {

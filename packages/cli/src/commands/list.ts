@@ -35,8 +35,9 @@ export const listCommand: Command = {
     };
     return async (store, output) => {
       const page = await store.listMemories(options);
+      const lines = await output.listingLines(page.memories.map((memory) => [`#${memory.id}  [${memory.tags.join(', ')}]  `, memory.text] as const));
       output.result({ memories: page.memories, nextCursor: page.nextCursor ?? null }, () => [
-        ...page.memories.map((memory) => output.listingLine(`#${memory.id}  [${memory.tags.join(', ')}]  `, memory.text)),
+        ...lines,
         ...(page.nextCursor !== undefined ? [`next: --cursor ${page.nextCursor}`] : []),
       ]);
     };

@@ -29,7 +29,8 @@ export const queryCommand: Command = {
     };
     return async (store, output) => {
       const hits = await store.queryMemory(text, options);
-      output.result(hits, () => hits.map((hit) => output.listingLine(`#${hit.id}  ${hit.score.toFixed(3)}  [${hit.tags.join(', ')}]  `, hit.text)));
+      const lines = await output.listingLines(hits.map((hit) => [`#${hit.id}  ${hit.score.toFixed(3)}  [${hit.tags.join(', ')}]  `, hit.text] as const));
+      output.result(hits, () => lines);
     };
   },
 };
