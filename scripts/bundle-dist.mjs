@@ -173,7 +173,7 @@ async function writeCachedScript(exportNames) {
       minifyWhitespace: true,
       minifySyntax: true,
       lineLimit: 160,
-      banner: { js: "// The entry point, written by scripts/bundle-dist.mjs: runs index.script.js with V8's code cache kept between\n// processes (index.module.js, the same code as an ES module, where source maps are on)." },
+      banner: { js: "// The entry point, written by scripts/bundle-dist.mjs: runs index.script.js with V8's code cache kept between\n// processes (index.module.js, the same code as an ES module, where source maps are on or no cache can be kept)." },
     });
   } finally {
     unlinkSync(entry);

@@ -2,7 +2,7 @@ import { type Stats, accessSync, closeSync, constants, fstatSync, fsyncSync, fut
 import { open, rename, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
@@ -25,13 +25,14 @@ import { Script } from 'node:vm';
  * turns the cache off (`off`).
  *
  * Where Node was started with `--enable-source-maps`, the package's ES module build runs instead,
- * through `require()`, so that stack traces are mapped (Node 20 maps no script's); where the script
- * cannot be read, too. A Node that cannot require an ES module (before 20.19 and 22.12) runs the script.
+ * through `require()`, so that stack traces are mapped (Node 20 maps no script's); so it does where the
+ * script cannot be read, and where there is no cache folder to use (V8 compiles the script form more
+ * slowly than the module). A Node that cannot require an ES module (before 20.19 and 22.12) runs the script.
  */
 export interface CompiledScriptOptions {
   /** The script: the source of one function expression taking `(require, module, exports, importMeta, importModule)`. */
   url: URL;
-  /** The same code as an ES module, run instead of the script where source maps are on or the script cannot be read. */
+  /** The same code as an ES module, run instead of the script where source maps are on, the script cannot be read, or no cache folder can be used. */
   moduleUrl: URL;
   /** Names the cache file: the package's name and a hash of the script's content, set by the build. */
   key: string;
@@ -60,7 +61,9 @@ export interface CompiledScriptLoad {
 /** Runs the package's code and returns its exports. */
 export function loadCompiledScript(options: CompiledScriptOptions): CompiledScriptLoad {
   const chosen = 'cacheFolder' in options ? options.cacheFolder : compileCacheFolder();
-  const folder = chosen !== undefined && canHoldCache(chosen) ? chosen : undefined;
+  // (Resolved: a trailing or doubled slash would make lstat follow a link the walk must see.)
+  const holds = chosen === undefined || !isAbsolute(chosen) ? false : canHoldCache(resolve(chosen));
+  const folder = holds === false ? undefined : resolve(chosen!);
   // (Without a cache, the ES module build: V8 compiles the script form more slowly than the module.)
   if (sourceMapsAsked() || folder === undefined) {
     const exports = requireModule(options.moduleUrl, false);
@@ -70,7 +73,8 @@ export function loadCompiledScript(options: CompiledScriptOptions): CompiledScri
   const script = readScript(path);
   if (script === undefined) return { exports: requireModule(options.moduleUrl, true)!, cache: 'module', cacheFile: undefined };
   const cacheFile = folder === undefined ? undefined : join(folder, `${options.key}-${process.arch}-${process.versions.v8}-${hash(script.stamp)}.bin`);
-  const cachedData = cacheFile === undefined ? undefined : readCache(cacheFile);
+  // (Read only from a folder checked as it is: one still to be made is checked when it is, before the write.)
+  const cachedData = cacheFile === undefined || holds !== 'private' ? undefined : readCache(cacheFile);
   const compiled = new Script(script.source, { filename: path, ...(cachedData ? { cachedData } : {}) });
   const cache = cacheFile === undefined ? 'off' : cachedData === undefined ? 'missing' : compiled.cachedDataRejected === true ? 'rejected' : 'used';
   if (cache === 'missing' || cache === 'rejected') writeCacheLater(compiled, cacheFile!);
@@ -99,14 +103,14 @@ function sourceMapsAsked(): boolean {
  */
 export function compileCacheFolder(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const chosen = env.MEMMAPFS_COMPILE_CACHE;
-  if (chosen !== undefined && chosen !== '') return isAbsolute(chosen) ? chosen : undefined;
+  if (chosen !== undefined && chosen !== '') return isAbsolute(chosen) ? resolve(chosen) : undefined;
   let home: string;
   try {
     home = homedir();
   } catch {
     return undefined;
   }
-  if (!home) return undefined;
+  if (!home || !isAbsolute(home)) return undefined;
   const xdg = env.XDG_CACHE_HOME !== undefined && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : undefined;
   const base = process.platform === 'win32' ? env.LOCALAPPDATA || join(home, 'AppData', 'Local') : process.platform === 'darwin' ? join(home, 'Library', 'Caches') : (xdg ?? join(home, '.cache'));
   return join(base, 'memmapfs', 'compile-cache');
@@ -121,11 +125,13 @@ function requireModule(url: URL, needed: boolean): Record<string, unknown> | und
     return createRequire(url)(fileURLToPath(url)) as Record<string, unknown>;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    // (Errors before the module runs: this Node cannot require it, or it is not there. Any other is the module's own.)
-    if (code !== 'ERR_REQUIRE_ESM' && code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    // (Errors before the module runs: this Node cannot require it (or not with an await in its graph), or
+    // it is not there. Any other is the module's own.)
+    if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_REQUIRE_ASYNC_MODULE' && code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') throw error;
     if (!needed) return undefined;
     throw new Error(
-      `[memmapfs] ${fileURLToPath(new URL('./index.script.js', url))} cannot be read, and Node.js ${process.version} cannot load ${fileURLToPath(url)} in its place: reinstall the package, or use Node.js 20.19 or later`,
+      `[memmapfs] ${fileURLToPath(new URL('./index.script.js', url))} cannot be read, and ${fileURLToPath(url)} cannot be loaded in its place (${(error as Error).message}): reinstall the package, or use Node.js 20.19 or later`,
+      { cause: error },
     );
   }
 }
@@ -160,8 +166,12 @@ function readCache(path: string): Buffer | undefined {
     if (!ownedPrivately(stat, false)) return undefined;
     const bytes = readWhole(fd, stat.size);
     if (bytes !== undefined && Date.now() - stat.mtimeMs > TOUCH_AFTER_MS) {
-      const now = new Date();
-      futimesSync(fd, now, now);
+      try {
+        const now = new Date();
+        futimesSync(fd, now, now);
+      } catch {
+        // A read-only file system (a cache built into an image): used all the same, never cleaned there.
+      }
     }
     return bytes;
   } catch {
@@ -218,18 +228,19 @@ function isPrivateFolder(folder: string): boolean {
 }
 
 /**
- * Whether the folder can hold a cache this process would use: it is private (`isPrivateFolder`), or it
- * does not exist yet and this process can make it (`prepareFolder` decides when it writes).
+ * Whether the folder can hold a cache this process would use: `private` when it exists and
+ * `isPrivateFolder`; `creatable` when it does not exist yet and this process can make it (and
+ * `prepareFolder` checks it when it writes); `false` otherwise.
  */
-function canHoldCache(folder: string): boolean {
-  if (lstatQuiet(folder) !== undefined) return isPrivateFolder(folder);
+function canHoldCache(folder: string): 'private' | 'creatable' | false {
+  if (lstatQuiet(folder) !== undefined) return isPrivateFolder(folder) ? 'private' : false;
   let existing = dirname(folder);
   while (lstatQuiet(existing) === undefined && dirname(existing) !== existing) existing = dirname(existing);
   const stat = lstatQuiet(existing);
   if (stat === undefined || !stat.isDirectory()) return false;
   try {
     accessSync(existing, constants.W_OK);
-    return process.getuid?.() !== 0 || stat.uid === 0;
+    return process.getuid?.() !== 0 || stat.uid === 0 ? 'creatable' : false;
   } catch {
     return false;
   }
@@ -240,7 +251,7 @@ function canHoldCache(folder: string): boolean {
  * root keeping a user's `HOME` (sudo, say) would make folders that the user's processes could not use.
  */
 function prepareFolder(folder: string): boolean {
-  if (!canHoldCache(folder)) return false;
+  if (canHoldCache(folder) === false) return false;
   mkdirSync(folder, { recursive: true, mode: 0o700 });
   return isPrivateFolder(folder);
 }

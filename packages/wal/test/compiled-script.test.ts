@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, realpathSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,8 @@ const script = `(function (require, module, exports, importMeta, importModule) {
 let dir: string;
 let cache: string;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'memmapfs-compiled-'));
+  // (Its real path: a temporary folder reached through a link, as on macOS, would hold no cache.)
+  dir = realpathSync(mkdtempSync(join(tmpdir(), 'memmapfs-compiled-')));
   cache = join(dir, 'cache');
   writeFileSync(join(dir, 'core.script.js'), script);
   // The same code as an ES module, as the build writes it beside the script.
@@ -113,6 +114,9 @@ describe("loading a package's code from a script with a code cache", () => {
     load(join(dir, 'real', 'cache'));
     expect(readdirSync(join(dir, 'real', 'cache'))).toHaveLength(1);
     expect(load(throughLink).cache).toBe('off');
+    // (A trailing or doubled slash would make lstat follow the link.)
+    expect(load(`${join(dir, 'linked')}/`).cache).toBe('off');
+    expect(load(`${join(dir, 'linked')}//cache`).cache).toBe('off');
   });
 
   it.runIf(process.getuid?.() === 0)("as root, makes no cache folder in another user's folder", () => {
