@@ -94,7 +94,7 @@ export class Output {
    * widths: a CJK character or an emoji takes two columns.
    */
   listingLine(prefix: string, text: string): string {
-    const flat = text.replace(/\s+/g, ' ').trim();
+    const flat = oneLineText(text);
     const width = this.terminalWidth;
     return width === undefined ? prefix + truncateToWidth(flat, listingTextLength) : truncateToWidth(prefix + flat, width);
   }
@@ -105,9 +105,14 @@ export class Output {
    */
   async listingLines(entries: ReadonlyArray<readonly [prefix: string, text: string]>): Promise<string[]> {
     if (this.json) return [];
-    if (!entries.every(([prefix, text]) => measurableWithoutLoading(prefix + text.replace(/\s+/g, ' ')))) await loadDisplayWidth();
+    if (!entries.every(([prefix, text]) => measurableWithoutLoading(prefix + oneLineText(text)))) await loadDisplayWidth();
     return entries.map(([prefix, text]) => this.listingLine(prefix, text));
   }
+}
+
+/** `text` on one line: each run of whitespace one space, none at the ends. */
+function oneLineText(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
 }
 
 /** `key: value` lines of an object's fields; strings as they are, anything else as JSON. */
