@@ -1,4 +1,5 @@
 import { registerCodec, registerSearchProvider, type Codec, type CodecName, type SearchProvider, type SearchProviderName, type SearchProviders } from '@memmapfs/core';
+import { importModule } from './import-module.js';
 
 /**
  * The search providers `--search` chooses from; the first is the default. Each adapter (and its search
@@ -7,15 +8,15 @@ import { registerCodec, registerSearchProvider, type Codec, type CodecName, type
  * names, with the options recorded there.
  */
 export const searchProviders: { readonly [K in SearchProviderName]: (options?: SearchProviders[K]) => Promise<SearchProvider> } = {
-  segments: async (options) => (await import('@memmapfs/search-segments')).default(options),
-  flexsearch: async (options) => (await import('@memmapfs/search-flexsearch')).default(options),
-  orama: async (options) => (await import('@memmapfs/search-orama')).default(options),
+  segments: async (options) => (await importModule<typeof import('@memmapfs/search-segments')>('@memmapfs/search-segments')).default(options),
+  flexsearch: async (options) => (await importModule<typeof import('@memmapfs/search-flexsearch')>('@memmapfs/search-flexsearch')).default(options),
+  orama: async (options) => (await importModule<typeof import('@memmapfs/search-orama')>('@memmapfs/search-orama')).default(options),
 };
 
 /** The codecs `--codec` chooses from; the first is the default of a new store. Imported when used, as above. */
 export const codecs: Readonly<Record<CodecName, () => Promise<Codec>>> = {
-  msgpack: async () => (await import('@memmapfs/codec-msgpack')).default(),
-  cbor: async () => (await import('@memmapfs/codec-cbor')).default(),
+  msgpack: async () => (await importModule<typeof import('@memmapfs/codec-msgpack')>('@memmapfs/codec-msgpack')).default(),
+  cbor: async () => (await importModule<typeof import('@memmapfs/codec-cbor')>('@memmapfs/codec-cbor')).default(),
 };
 
 /**

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { getEventListeners } from 'node:events';
-import { runCli } from './run-cli.js';
+// (The package's entry point, from which the CLI's code runs with V8's code cache: scripts/bundle-dist.mjs.)
+import { runCli } from './index.js';
 
 /** Aborted to stop a command that runs until interrupted (`state watch`), which then closes the store and exits 0. */
 const stop = new AbortController();

@@ -6,6 +6,7 @@ import type { StoreCommand } from './command.js';
 import { UsageError } from './failures.js';
 import type { Output } from './output.js';
 import type { ProgressBar } from './terminal/progress-bar.js';
+import { importModule } from './import-module.js';
 
 /** The store folder used when neither `--root` nor `MEMMAPFS_ROOT` is given, relative to the current folder. */
 export const defaultRoot = '.memmap_fs_root';
@@ -69,7 +70,7 @@ export async function openStore(root: string, globals: GlobalOptions, mode: Stor
 async function postgresLog(shared: SharedLog): Promise<WalOpener> {
   let walPostgres: typeof import('@memmapfs/wal-postgres');
   try {
-    walPostgres = await import('@memmapfs/wal-postgres');
+    walPostgres = await importModule<typeof import('@memmapfs/wal-postgres')>('@memmapfs/wal-postgres');
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('@memmapfs/wal-postgres');
     throw new MemMapError('ADAPTER_NOT_INSTALLED', missing

@@ -1,4 +1,5 @@
 import type { StoreCommand } from '../command.js';
+import { importModule } from '../import-module.js';
 
 /**
  * `memmapfs mcp`: serves the store to one MCP client over stdio (the protocol on stdin and stdout),
@@ -18,7 +19,7 @@ export const mcpCommand: StoreCommand = {
     // The process's stdin and stdout carry the protocol: nothing else is written to stdout.
     output.note([`memmapfs mcp: serving the store at ${root} over stdio`]);
     // Imported here: the server and its SDK take longer to load than any other command needs.
-    const { serveStdio } = await import('@memmapfs/mcp');
+    const { serveStdio } = await importModule<typeof import('@memmapfs/mcp')>('@memmapfs/mcp');
     await serveStdio(store, { signal });
   },
 };

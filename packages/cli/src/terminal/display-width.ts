@@ -1,3 +1,5 @@
+import { importModule } from '../import-module.js';
+
 /** Printable ASCII: one terminal column a character, measured without string-width. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
@@ -12,7 +14,7 @@ let stringWidth: ((text: string) => number) | undefined;
 
 /** Loads what measures text beyond printable ASCII (CJK characters, emoji, combining marks, escapes). */
 export async function loadDisplayWidth(): Promise<void> {
-  stringWidth ??= (await import('string-width')).default;
+  stringWidth ??= (await importModule<typeof import('string-width')>('string-width')).default;
 }
 
 /** Whether `text` can be measured before `loadDisplayWidth` has run (it is printable ASCII). */
