@@ -356,7 +356,8 @@ describe.concurrent('the packages as npm users install them', () => {
     const prefix = join(work, 'global');
     const install = await npm(['install', '--global', '--prefix', prefix, `@memmapfs/cli@${version('@memmapfs/cli')}`], work, installEnv(localHeaders));
     expect(install.code, tail(install)).toBe(0);
-    const memmapfs = (...args: string[]) => run(join(prefix, 'bin', 'memmapfs'), ['--root', join(work, 'cli-store'), ...args], { cwd: work, env: userEnv() });
+    const compileCache = join(work, 'compile-cache-cli');
+    const memmapfs = (...args: string[]) => run(join(prefix, 'bin', 'memmapfs'), ['--root', join(work, 'cli-store'), ...args], { cwd: work, env: userEnv({ MEMMAPFS_COMPILE_CACHE: compileCache }) });
 
     const init = await memmapfs('init');
     expect(init.code, tail(init)).toBe(0);
@@ -368,6 +369,9 @@ describe.concurrent('the packages as npm users install them', () => {
     const stats = await memmapfs('stats', '--json');
     expect(stats.code, tail(stats)).toBe(0);
     expect(JSON.parse(stats.stdout)).toMatchObject({ memories: 1, reader: canBuildAddons ? 'mmap' : 'read' });
+    // The CLI's own code ran from its script, as the packages' did: each wrote its code cache.
+    const cacheFiles = await readdir(compileCache);
+    for (const name of ['cli', 'core', 'wal', 'blocks']) expect(cacheFiles, name).toContainEqual(expect.stringMatching(new RegExp(`^${name}-[0-9a-f]{20}-.+\\.bin$`)));
   }, 6 * MINUTES);
 
   it('installs @memmapfs/mcp alone with core (and the MCP SDK, as a client program would), where no addon builds: its bin serves a store over stdio to the SDK client, a second server finds what the first remembered, and createMcpServer serves it from code', async ({ expect }) => {
