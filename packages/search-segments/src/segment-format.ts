@@ -3,7 +3,9 @@
  * section starts at a multiple of 8 bytes, so that rows can be read in place through a mapping.
  */
 export const SEGMENT_MAGIC = Buffer.from('MMFS-SEG', 'ascii');
-export const SEGMENT_VERSION = 1;
+export const SEGMENT_VERSION = 2;
+/** The version before the lengths column, still read (a store's index is rewritten in the current one as it merges). */
+export const SEGMENT_VERSION_WITHOUT_LENGTHS = 1;
 export const HEADER_SIZE = 64;
 
 /** Header fields: byte offsets. */
@@ -22,10 +24,18 @@ export const H = {
   fileLength: 48,
   /** CRC32C of every byte after the header. */
   bodyCrc: 52,
+  /** Version 2: offset of the lengths column (u32). */
+  lengthsOffset: 56,
 } as const;
 
 /** A document row: id (f64), length in words (u32), 4 bytes unused. */
 export const DOC_ROW = 16;
+/**
+ * The lengths column (version 2): each document's length in words again, as a u16, so that BM25 reads 2
+ * bytes a posting rather than a row's page; `LENGTH_IN_ROW` for a length the row alone can hold.
+ */
+export const LENGTH_BYTES = 2;
+export const LENGTH_IN_ROW = 0xffff;
 /** A term row: start of its bytes (u32), their length (u32), start of its postings (u32), document frequency (u32). */
 export const TERM_ROW = 16;
 

@@ -1,5 +1,5 @@
 import { crc32c } from '@memmapfs/wal';
-import { DOC_ROW, H, HEADER_SIZE, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW } from './segment-format.js';
+import { DOC_ROW, H, HEADER_SIZE, LENGTH_BYTES, LENGTH_IN_ROW, SEGMENT_MAGIC, SEGMENT_VERSION, SEGMENT_VERSION_WITHOUT_LENGTHS, TERM_ROW } from './segment-format.js';
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 
 /** Whether typed arrays read this machine's numbers as the segment files store them (little-endian). */
@@ -25,12 +25,15 @@ export class SegmentReader implements SearchableSegment {
   private readonly docWords: Uint32Array | undefined;
   /** The document rows as 64-bit floats, when the bytes are aligned for it: ids read without a DataView. */
   private readonly docFloats: Float64Array | undefined;
+  /** Version 2's lengths column, where BM25 reads a document's length (`LENGTH_IN_ROW`: read its row). */
+  private readonly lengths: Uint16Array | undefined;
 
   /** Checks the header (not the body: see `verify`). */
   constructor(private readonly bytes: Buffer) {
     const bad = (why: string) => new SegmentCorrupt(`not a usable search segment: ${why}`);
     if (bytes.length < HEADER_SIZE || !bytes.subarray(0, 8).equals(SEGMENT_MAGIC)) throw bad('no segment header');
-    if (bytes.readUInt32LE(H.version) !== SEGMENT_VERSION) throw bad(`format version ${bytes.readUInt32LE(H.version)} is not ${SEGMENT_VERSION}`);
+    const version = bytes.readUInt32LE(H.version);
+    if (version !== SEGMENT_VERSION && version !== SEGMENT_VERSION_WITHOUT_LENGTHS) throw bad(`format version ${version} is not ${SEGMENT_VERSION_WITHOUT_LENGTHS} or ${SEGMENT_VERSION}`);
     if (crc32c(bytes.subarray(16, HEADER_SIZE)) !== bytes.readUInt32LE(H.headerCrc)) throw bad('its header fails its checksum');
     if (bytes.readUInt32LE(H.fileLength) !== bytes.length) throw bad(`it is ${bytes.length} bytes long, its header says ${bytes.readUInt32LE(H.fileLength)}`);
     this.docCount = bytes.readUInt32LE(H.docCount);
@@ -40,13 +43,18 @@ export class SegmentReader implements SearchableSegment {
     this.termIndex = bytes.readUInt32LE(H.termIndexOffset);
     const postings = bytes.readUInt32LE(H.postingsOffset);
     const termBytes = bytes.readUInt32LE(H.termBytesOffset);
-    if (this.docs + this.docCount * DOC_ROW > this.termIndex || this.termIndex + this.termCount * TERM_ROW > termBytes || termBytes > bytes.length || postings > bytes.length) {
+    // (Version 1 has no lengths column: its offset is the end of the document rows, its size none.)
+    const lengthsOffset = version === SEGMENT_VERSION ? bytes.readUInt32LE(H.lengthsOffset) : this.docs + this.docCount * DOC_ROW;
+    const lengthsSize = version === SEGMENT_VERSION ? this.docCount * LENGTH_BYTES : 0;
+    if (this.docs + this.docCount * DOC_ROW > lengthsOffset || lengthsOffset % 2 !== 0 || lengthsOffset + lengthsSize > this.termIndex || this.termIndex + this.termCount * TERM_ROW > termBytes || termBytes > bytes.length || postings > bytes.length) {
       throw bad('its sections do not add up');
     }
     // (The views read the file's little-endian rows as they are: on a big-endian machine, the Buffer reads them.)
     const start = bytes.byteOffset + this.docs;
     this.docWords = LITTLE_ENDIAN && start % 4 === 0 ? new Uint32Array(bytes.buffer, start, this.docCount * (DOC_ROW / 4)) : undefined;
     this.docFloats = LITTLE_ENDIAN && start % 8 === 0 ? new Float64Array(bytes.buffer, start, this.docCount * (DOC_ROW / 8)) : undefined;
+    const lengthsStart = bytes.byteOffset + lengthsOffset;
+    this.lengths = version === SEGMENT_VERSION && LITTLE_ENDIAN && lengthsStart % 2 === 0 ? new Uint16Array(bytes.buffer, lengthsStart, this.docCount) : undefined;
   }
 
   /** Whether the body (documents, terms, postings) still matches its checksum. */
@@ -60,8 +68,15 @@ export class SegmentReader implements SearchableSegment {
     return this.bytes.readDoubleLE(this.docs + row * DOC_ROW);
   }
 
-  /** The length in words of row `row`. */
+  /**
+   * The length in words of row `row`: from the lengths column where the segment has one (two bytes a
+   * document: a query touches a page of it for 2,048 documents, where the rows take 256), else its row.
+   */
   lengthAt(row: number): number {
+    if (this.lengths) {
+      const length = this.lengths[row]!;
+      if (length !== LENGTH_IN_ROW) return length;
+    }
     if (this.docWords) return this.docWords[row * (DOC_ROW / 4) + 2]!;
     return this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 8);
   }

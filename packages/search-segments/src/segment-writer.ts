@@ -1,5 +1,5 @@
 import { crc32c } from '@memmapfs/wal';
-import { DOC_ROW, H, HEADER_SIZE, MAX_SEGMENT_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW, align8 } from './segment-format.js';
+import { DOC_ROW, H, HEADER_SIZE, LENGTH_BYTES, LENGTH_IN_ROW, MAX_SEGMENT_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW, align8 } from './segment-format.js';
 
 /** A segment's contents, ready to be laid out: documents by id, terms in byte order with their postings encoded. */
 export interface SegmentContents {
@@ -50,7 +50,8 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
     postingsLength += term.postings.length;
   }
   const docsOffset = HEADER_SIZE;
-  const termIndexOffset = align8(docsOffset + count * DOC_ROW);
+  const lengthsOffset = align8(docsOffset + count * DOC_ROW);
+  const termIndexOffset = align8(lengthsOffset + count * LENGTH_BYTES);
   const termBytesOffset = align8(termIndexOffset + terms.length * TERM_ROW);
   const postingsOffset = align8(termBytesOffset + termBytesLength);
   const fileLength = align8(postingsOffset + postingsLength);
@@ -59,6 +60,7 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
   for (let row = 0; row < count; row++) {
     file.writeDoubleLE(contents.ids[row]!, docsOffset + row * DOC_ROW);
     file.writeUInt32LE(contents.lengths[row]!, docsOffset + row * DOC_ROW + 8);
+    file.writeUInt16LE(Math.min(contents.lengths[row]!, LENGTH_IN_ROW), lengthsOffset + row * LENGTH_BYTES);
   }
   let termAt = termBytesOffset;
   let postingsAt = postingsOffset;
@@ -85,6 +87,7 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
   file.writeUInt32LE(termBytesOffset, H.termBytesOffset);
   file.writeUInt32LE(postingsOffset, H.postingsOffset);
   file.writeUInt32LE(fileLength, H.fileLength);
+  file.writeUInt32LE(lengthsOffset, H.lengthsOffset);
   file.writeUInt32LE(crc32c(file.subarray(HEADER_SIZE)), H.bodyCrc);
   file.writeUInt32LE(crc32c(file.subarray(16, HEADER_SIZE)), H.headerCrc);
   return file;

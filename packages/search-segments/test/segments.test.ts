@@ -200,6 +200,47 @@ describe('a segment', () => {
     expect(searchSegments([segmentOf([])], { text: 'alpha', limit: 5 }, () => false)).toEqual([]);
   });
 
+  it("keeps each document's length in a column of two bytes a document, which BM25 reads (the row only for a length too long for it)", () => {
+    const long = Array.from({ length: 70_000 }, (_, i) => (i === 0 ? 'tea' : 'word')).join(' ');
+    const builder = new SegmentBuilder();
+    builder.add({ id: 4, text: 'Tea, tea and more TEA', tags: [], namespace: 'default' });
+    builder.add({ id: 9, text: long, tags: [], namespace: 'default' });
+    const file = builder.build();
+    expect(file.readUInt32LE(8)).toBe(2);
+    const lengths = file.readUInt32LE(56);
+    expect(lengths).toBe(64 + 2 * 16);
+    expect([file.readUInt16LE(lengths), file.readUInt16LE(lengths + 2)]).toEqual([5, 0xffff]);
+    expect(file.readUInt32LE(64 + 16 + 8)).toBe(70_000);
+    // The rows' copies of the short length changed (the body's checksum is not checked at open): the column's is read.
+    const changed = Buffer.from(file);
+    changed.writeUInt32LE(4_000, 64 + 8);
+    const reader = new SegmentReader(changed);
+    expect([reader.lengthAt(0), reader.lengthAt(1)]).toEqual([5, 70_000]);
+    expect(searchSegments([reader], { text: 'tea', limit: 2 }, () => false)).toEqual(searchSegments([new SegmentReader(file)], { text: 'tea', limit: 2 }, () => false));
+  });
+
+  it('reads a segment of format version 1 (no lengths column), as a release before the column wrote it', () => {
+    // Written by that release's builder from these two documents.
+    const v1 = Buffer.from(
+      'TU1GUy1TRUcBAAAASywnNQIAAAAJAAAAAAAAAAAAIkBAAAAAYAAAAPAAAAAgAQAAOAEAAIM4hmcAAAAAAAAAAAAAAAAAABBABQAAAAAAAAAAAAAAAAAiQAQAAAAAAAAA8AAAAAoAAAAgAQAAAQAAAPoAAAAHAAAAIgEAAAEAAAABAQAACgAAACQBAAABAAAACwEAAAMAAAAmAQAAAQAAAA4BAAACAAAAKAEAAAEAAAAQAQAABAAAACoBAAABAAAAFAEAAAUAAAAsAQAAAQAAABkBAAADAAAALgEAAAIAAAAcAQAAAwAAADIBAAABAAAAAW46ZGVmYXVsdAFuOmhvbWUBdDpraXRjaGVuYW5kaXNtb3JlcmVhZHl0ZWF0aGUAAQEAAQABAAEBAQABAQEAAwEBAQEAAAAA',
+      'base64',
+    );
+    const docs: IndexedDocument[] = [
+      { id: 4, text: 'Tea, tea and more TEA', tags: ['kitchen'], namespace: 'home' },
+      { id: 9, text: 'the tea is ready', tags: [], namespace: 'default' },
+    ];
+    const old = new SegmentReader(v1);
+    expect(v1.readUInt32LE(8)).toBe(1);
+    expect(old.verify()).toBe(true);
+    expect([old.docCount, old.totalLength, old.idAt(0), old.idAt(1), old.lengthAt(0), old.lengthAt(1)]).toEqual([2, 9, 4, 9, 5, 4]);
+    const current = segmentOf(docs);
+    for (const query of [{ text: 'tea', limit: 5 }, { text: 'rea', limit: 5 }, { text: 'tea', limit: 5, tags: ['kitchen'] }, { text: 'tea', limit: 5, namespace: 'default' }] as SegmentQuery[]) {
+      expect(searchSegments([old], query, () => false), query.text).toEqual(searchSegments([current], query, () => false));
+    }
+    // Merged, it is written in the current version.
+    expect(runToEnd(mergeSegments([old], () => true)).readUInt32LE(8)).toBe(2);
+  });
+
   it('refuses a document twice, and bytes that are not a segment or were damaged', () => {
     const builder = new SegmentBuilder();
     builder.add({ id: 1, text: 'once', tags: [], namespace: 'default' });
