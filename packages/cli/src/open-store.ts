@@ -72,7 +72,8 @@ async function postgresLog(shared: SharedLog): Promise<WalOpener> {
   try {
     walPostgres = await importModule<typeof import('@memmapfs/wal-postgres')>('@memmapfs/wal-postgres');
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('@memmapfs/wal-postgres');
+    // (The package itself not found: not one it imports, which Node reports in the same words, from inside it.)
+    const missing = (error as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes("Cannot find package '@memmapfs/wal-postgres'");
     throw new MemMapError('ADAPTER_NOT_INSTALLED', missing
       ? '--postgres needs @memmapfs/wal-postgres, which is not installed: npm install @memmapfs/wal-postgres (next to @memmapfs/cli).'
       : `--postgres needs @memmapfs/wal-postgres, which did not load: ${(error as Error)?.message ?? error}. Reinstall it next to @memmapfs/cli.`, { cause: error, subsystem: 'registry' });

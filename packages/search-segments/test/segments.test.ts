@@ -231,6 +231,11 @@ describe('a segment', () => {
     ];
     const old = new SegmentReader(v1);
     expect(v1.readUInt32LE(8)).toBe(1);
+    // (Version 1 has no lengths offset: whatever lies at its place in the header is not read.)
+    const junk = Buffer.from(v1);
+    junk.writeUInt32LE(0xdeadbeef, 56);
+    junk.writeUInt32LE(crc32c(junk.subarray(16, 64)), 12);
+    expect([new SegmentReader(junk).lengthAt(0), new SegmentReader(junk).lengthAt(1)]).toEqual([5, 4]);
     expect(old.verify()).toBe(true);
     expect([old.docCount, old.totalLength, old.idAt(0), old.idAt(1), old.lengthAt(0), old.lengthAt(1)]).toEqual([2, 9, 4, 9, 5, 4]);
     const current = segmentOf(docs);
@@ -259,5 +264,15 @@ describe('a segment', () => {
     beyond.writeUInt32LE(beyond.length + 64, 40);
     beyond.writeUInt32LE(crc32c(beyond.subarray(16, 64)), 12);
     expect(() => new SegmentReader(beyond)).toThrow('do not add up');
+    // A lengths column at an odd offset, over the document rows, or running into the term rows: refused.
+    const lengthsAt = (offset: number) => {
+      const changed = Buffer.from(bytes);
+      changed.writeUInt32LE(offset, 56);
+      changed.writeUInt32LE(crc32c(changed.subarray(16, 64)), 12);
+      return () => new SegmentReader(changed);
+    };
+    const termRows = bytes.readUInt32LE(36);
+    for (const offset of [bytes.readUInt32LE(56) + 1, 64 + 8, termRows - 1, termRows + 2, 0xfffffffe]) expect(lengthsAt(offset), String(offset)).toThrow('do not add up');
+    expect(lengthsAt(bytes.readUInt32LE(56))().lengthAt(0)).toBe(1);
   });
 });
