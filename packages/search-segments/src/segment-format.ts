@@ -4,7 +4,7 @@
  */
 export const SEGMENT_MAGIC = Buffer.from('MMFS-SEG', 'ascii');
 export const SEGMENT_VERSION = 2;
-/** The version before the lengths column, still read (a store's index is rewritten in the current one as it merges). */
+/** The version before the lengths column, still read (a segment of it is rewritten in the current one when it is merged). */
 export const SEGMENT_VERSION_WITHOUT_LENGTHS = 1;
 export const HEADER_SIZE = 64;
 
