@@ -12,7 +12,7 @@
 // put at the top of the bundle, and the files of it that the source map names are copied to
 // `dist/inlined/PACKAGE/` with its license, where the map then finds them.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -182,11 +182,13 @@ async function writeCachedScript(exportNames) {
   rmSync('dist/index.js.map', { force: true });
 }
 
-// The built-ins' generated modules are no source of the package: their lines are left unmapped and
-// the map names them no more (it names only files the package holds).
+// The built-ins' generated modules are no source of the package, nor the script's `import-module.js`,
+// which the build replaced: their lines are left unmapped and the map names them no more (it names only
+// files the package holds).
 for (const mapPath of [resolve('dist/index.module.js.map'), resolve('dist/index.script.js.map')]) {
   const map = JSON.parse(readFileSync(mapPath, 'utf8'));
-  const generated = map.sources.map((source) => source.startsWith('builtin:'));
+  const replaced = (source) => mapPath.endsWith('index.script.js.map') && /(^|[\\/])import-module\.js$/.test(source);
+  const generated = map.sources.map((source) => source.startsWith('builtin:') || replaced(source));
   if (generated.includes(true)) {
     const newIndex = [];
     let kept = 0;
@@ -222,4 +224,16 @@ for (const mapPath of inlined.size > 0 ? [resolve('dist/index.module.js.map'), r
     return source;
   });
   writeFileSync(mapPath, JSON.stringify(map));
+}
+
+// tsc's one module per source file, and its maps: built into the bundles above, and imported by nothing
+// now (an install would unpack a quarter of the package for nothing). Its declaration files stay, and so
+// do the package's bins (a bin imports the entry point).
+const manifest = JSON.parse(readFileSync('package.json', 'utf8'));
+const bins = new Set(Object.values(typeof manifest.bin === 'string' ? { bin: manifest.bin } : (manifest.bin ?? {})).map((bin) => relative('dist', bin)));
+const bundles = new Set(['index.js', 'index.module.js', 'index.script.js']);
+for (const file of readdirSync('dist', { recursive: true })) {
+  const module = file.replace(/\.map$/, '');
+  if (!module.endsWith('.js') || bundles.has(module) || bins.has(module) || file.split(/[\\/]/)[0] === 'inlined') continue;
+  rmSync(join('dist', file));
 }

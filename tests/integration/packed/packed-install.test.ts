@@ -252,6 +252,13 @@ describe.concurrent('the packages as npm users install them', () => {
       expect(manifest, pkg.name).not.toContain('dev-source');
       const files = await filesUnder(pkg.dir);
       expect(files.map((file) => relative(pkg.dir, file)), pkg.name).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'src/index.ts', 'README.md', 'LICENSE']));
+      // A bundled package ships its bundles, and of tsc's modules only its bins': nothing imports the rest.
+      if (files.some((file) => relative(pkg.dir, file) === 'dist/index.script.js')) {
+        const bins = Object.values(typeof pkg.manifest.bin === 'string' ? { bin: pkg.manifest.bin } : ((pkg.manifest.bin as Record<string, string> | undefined) ?? {})).map((bin) => bin.replace(/^\.\//, ''));
+        const shipped = ['dist/index.js', 'dist/index.module.js', 'dist/index.script.js', ...bins];
+        const modules = files.map((file) => relative(pkg.dir, file)).filter((file) => /^dist\/.*\.js(\.map)?$/.test(file) && !file.startsWith('dist/inlined/'));
+        expect(modules.filter((file) => !shipped.includes(file.replace(/\.map$/, ''))), pkg.name).toEqual([]);
+      }
       const missing: string[] = [];
       for (const map of files.filter((file) => file.endsWith('.map'))) {
         const { sources, sourceRoot } = JSON.parse(await readFile(map, 'utf8')) as { sources: string[]; sourceRoot?: string };
