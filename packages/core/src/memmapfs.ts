@@ -114,7 +114,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    */
   async appendMemory(text: string, tags?: string[], options?: AppendMemoryOptions): Promise<number> {
     this.assertWritable('appendMemory');
-    const prepared = { bytes: checkText(text, 'appendMemory', this.maxTextBytes), ...this.checkAppendOptions(tags, options, 'appendMemory') };
+    const prepared = this.prepareAppend(text, tags, options, 'appendMemory');
     const [id] = await this.track(() => this.appendPrepared([prepared]));
     return id!;
   }
@@ -129,8 +129,9 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     if (!Array.isArray(items)) throw new MemMapError('INVALID_ARGUMENT', `appendMemories: items must be an array of { text, tags?, namespace?, meta?, ttlMs?, embedding? }, got ${items === null ? 'null' : typeof items}.`);
     const prepared = items.map((item, index) => {
       const method = `appendMemories: item ${index}`;
-      const { text, tags, ...options } = checkPlainObject(item, 'the item', method) as unknown as NewMemory;
-      return { bytes: checkText(text, method, this.maxTextBytes), ...this.checkAppendOptions(tags, options, method) };
+      // (The item is its own options: its text and tags are read as they, the other fields as options.)
+      const memory = checkPlainObject(item, 'the item', method) as unknown as NewMemory;
+      return this.prepareAppend(memory.text, memory.tags, memory, method);
     });
     if (prepared.length === 0) return [];
     return this.track(() => this.appendPrepared(prepared));
@@ -157,13 +158,14 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   }
 
   /** Writes checked new memories in one commit; their ids are the LSNs of their records. */
-  private async appendPrepared(items: ReadonlyArray<{ bytes: Uint8Array } & ReturnType<MemMapFS['checkAppendOptions']>>): Promise<number[]> {
+  private async appendPrepared(items: ReadonlyArray<ReturnType<MemMapFS['prepareAppend']>>): Promise<number[]> {
     const blocks = await this.engine.writeBlocks(items.map((item) => item.bytes));
     const now = Date.now();
     try {
       return await this.engine.commit(items.map((item, i) => ({
         type: RecordType.MemoryPut,
         copy: blocks[i]!.copy,
+        text: item.text,
         memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl, ...(item.embedding ? { embedding: item.embedding } : {}) },
       })), blocks);
     } finally {
@@ -407,7 +409,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
           const current = this.engine.liveMemory(id, true);
           if (!current) throw notFound();
           const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now(), ...(embedding ? { embedding } : {}) };
-          const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {
+          const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, text: newText, update: true }], written, () => {
             const latest = this.engine.liveMemory(id);
             if (!latest) throw notFound();
             // (Compaction moves a block without a new version: an update that keeps the text must carry
@@ -718,9 +720,13 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     return this.closing;
   }
 
-  private checkAppendOptions(tags: unknown, options: unknown, method: string) {
+  /** A new memory checked, its text encoded: what `appendPrepared` writes. */
+  private prepareAppend(text: unknown, tags: unknown, options: unknown, method: string) {
+    const bytes = checkText(text, method, this.maxTextBytes);
     const opts = checkOptions<AppendMemoryOptions>(options, method);
     return {
+      bytes,
+      text: text as string,
       tags: checkTags(tags, method),
       namespace: opts.namespace === undefined ? DEFAULT_NAMESPACE : checkNamespace(opts.namespace, method),
       meta: opts.meta === undefined ? {} : checkMeta(opts.meta, method),

@@ -55,7 +55,35 @@ const builtInAdvice: ReadonlyMap<unknown, string> = new Map<unknown, string>([
  * @param name What the value is, for the message: `''` for a KV value, `'meta'`, `'state'`.
  */
 export function toStorableValue(value: unknown, method: string, name: string): StorableValue {
-  return new StorableCopy(method, name).copy(value, '', 0);
+  return new StorableCopy(method, name).copy(value, undefined, 0);
+}
+
+/**
+ * Where a part lies within the value being copied (`undefined`: the value itself), from the part up:
+ * made into text (`.a.b[2]`) only for a message.
+ */
+type ValuePath = { readonly parent: ValuePath; readonly part: string | number } | undefined;
+
+/** `path` as it reads in a message: `.a.b[2]`, `["a key"]`; `''` for the value itself. */
+function pathText(path: ValuePath): string {
+  const parts: string[] = [];
+  for (let at = path; at !== undefined; at = at.parent) parts.push(typeof at.part === 'number' ? `[${at.part}]` : keyPath(at.part));
+  return parts.reverse().join('');
+}
+
+/** Whether `value` is stored as it is, with nothing to check further: copied without a path made for it. */
+function isPlainLeaf(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+      return isWellFormedText(value);
+    case 'number':
+      return !Object.is(value, -0);
+    case 'boolean':
+    case 'undefined':
+      return true;
+    default:
+      return false;
+  }
 }
 
 /** Whether a string is well-formed UTF-16 (no lone surrogate), so that UTF-8 carries it unchanged. */
@@ -65,12 +93,17 @@ export function isWellFormedText(text: string): boolean {
 
 /** One walk over a caller value: checks every part and copies it. */
 class StorableCopy {
-  /** The objects and arrays from the root to the part being copied, to find cycles. */
-  private readonly ancestors = new Set<object>();
+  /**
+   * The objects and arrays from the root (below it: `root`) to the part being copied, to find cycles.
+   * An array, not a Set, and the root apart: most values are an object of plain fields, and one walk
+   * is made for every meta appended.
+   */
+  private readonly ancestors: object[] = [];
+  private root: object | undefined;
 
   constructor(private readonly method: string, private readonly name: string) {}
 
-  copy(value: unknown, path: string, depth: number): StorableValue {
+  copy(value: unknown, path: ValuePath, depth: number): StorableValue {
     switch (typeof value) {
       case 'string':
         if (!isWellFormedText(value)) throw this.refuse(path, 'is a string with a lone UTF-16 surrogate, which UTF-8 cannot carry; remove it (String.prototype.toWellFormed() replaces it with U+FFFD)');
@@ -92,25 +125,28 @@ class StorableCopy {
     const object = value as object;
     if (object instanceof Uint8Array) return new Uint8Array(object);
     if (depth >= maxStorableDepth) throw this.refuse(path, `is nested more than ${maxStorableDepth} levels deep; store a flatter value`);
-    if (this.ancestors.has(object)) throw this.refuse(path, 'refers back to a value that contains it (a cycle); store a tree');
-    this.ancestors.add(object);
+    if (object === this.root || this.ancestors.includes(object)) throw this.refuse(path, 'refers back to a value that contains it (a cycle); store a tree');
+    if (depth === 0) this.root = object;
+    else this.ancestors.push(object);
     const copied = Array.isArray(object) ? this.copyArray(object, path, depth) : this.copyObject(object, path, depth);
-    this.ancestors.delete(object);
+    if (depth === 0) this.root = undefined;
+    else this.ancestors.pop();
     return copied;
   }
 
-  private copyArray(array: unknown[], path: string, depth: number): StorableValue[] {
+  private copyArray(array: unknown[], path: ValuePath, depth: number): StorableValue[] {
     const prototype = Object.getPrototypeOf(array) as object | null;
     if (prototype !== Array.prototype) throw this.refuse(path, `${describeInstance(prototype)}; store a plain array`);
     const copy: StorableValue[] = new Array(array.length);
     for (let index = 0; index < array.length; index++) {
       if (!(index in array)) throw this.refuse(path, `is an array with a hole at index ${index}, which reads back as undefined; fill it (with null or undefined)`);
-      copy[index] = this.copy(array[index], `${path}[${index}]`, depth + 1);
+      const item = array[index];
+      copy[index] = isPlainLeaf(item) ? (item as StorableValue) : this.copy(item, { parent: path, part: index }, depth + 1);
     }
     return copy;
   }
 
-  private copyObject(object: object, path: string, depth: number): { [key: string]: StorableValue } {
+  private copyObject(object: object, path: ValuePath, depth: number): { [key: string]: StorableValue } {
     const prototype = Object.getPrototypeOf(object) as object | null;
     if (prototype !== Object.prototype && prototype !== null) {
       const advice = builtInAdvice.get(prototype.constructor);
@@ -125,14 +161,16 @@ class StorableCopy {
     for (const key of Object.keys(object)) {
       if (key === '__proto__') throw this.refuse(path, 'has a key named __proto__, which codecs do not read back as an own property; rename it');
       if (!isWellFormedText(key)) throw this.refuse(path, `has a key ${JSON.stringify(key)} with a lone UTF-16 surrogate, which UTF-8 cannot carry; rename it`);
-      copy[key] = this.copy((object as Record<string, unknown>)[key], `${path}${keyPath(key)}`, depth + 1);
+      const value = (object as Record<string, unknown>)[key];
+      copy[key] = isPlainLeaf(value) ? (value as StorableValue) : this.copy(value, { parent: path, part: key }, depth + 1);
     }
     return copy;
   }
 
   /** `why` says what the part is or has, and what to store instead. */
-  private refuse(path: string, why: string): MemMapError {
-    const subject = path === '' ? this.name || 'the value' : `the value at ${this.name}${shortened(path)}`;
+  private refuse(path: ValuePath, why: string): MemMapError {
+    const text = pathText(path);
+    const subject = text === '' ? this.name || 'the value' : `the value at ${this.name}${shortened(text)}`;
     return new MemMapError('INVALID_ARGUMENT', `${this.method}: ${subject} ${why}.`);
   }
 }

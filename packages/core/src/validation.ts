@@ -62,6 +62,12 @@ export function checkTags(tags: unknown, method: string): string[] {
     }
     if (!isWellFormedText(tag)) throw notWellFormed(method, `the tag ${describe(tag)}`);
   }
+  // (A few tags, as most memories have: kept without a Set, made for every memory appended.)
+  if (tags.length <= 8) {
+    const kept: string[] = [];
+    for (const tag of tags as string[]) if (!kept.includes(tag)) kept.push(tag);
+    return kept;
+  }
   return [...new Set(tags as string[])];
 }
 

@@ -45,6 +45,17 @@ describe('memories', () => {
     await fs.close();
   });
 
+  it('keeps each tag once, in the order first given, for a few tags as for many', async () => {
+    const fs = await open();
+    const few = await fs.appendMemory('few tags', ['b', 'a', 'b', 'c', 'a']);
+    const many = Array.from({ length: 12 }, (_, i) => `t${i % 9}`);
+    const [batched] = await fs.appendMemories([{ text: 'many tags', tags: many }]);
+    expect((await fs.getMemory(few))!.tags).toEqual(['b', 'a', 'c']);
+    expect((await fs.getMemory(batched!))!.tags).toEqual(['t0', 't1', 't2', 't3', 't4', 't5', 't6', 't7', 't8']);
+    expect((await fs.updateMemory(few, { tags: ['x', 'x'] })).tags).toEqual(['x']);
+    await fs.close();
+  });
+
   it('filters by every tag given (AND) and by namespace', async () => {
     const fs = await open();
     const both = await fs.appendMemory('alpha report', ['x', 'y']);

@@ -151,13 +151,13 @@ describe('deleteNamespace', () => {
 describe('namespaces written before they were paths', () => {
   /** Appends as a release that took any string as a namespace did (no path check). */
   async function appendLegacy(fs: MemMapFS, text: string, namespace: string): Promise<number> {
-    const internals = fs as unknown as { checkAppendOptions: (...args: unknown[]) => { namespace: string } };
-    const check = internals.checkAppendOptions;
-    internals.checkAppendOptions = (...args) => ({ ...check.apply(fs, args), namespace });
+    const internals = fs as unknown as { prepareAppend: (...args: unknown[]) => { namespace: string } };
+    const check = internals.prepareAppend;
+    internals.prepareAppend = (...args) => ({ ...check.apply(fs, args), namespace });
     try {
       return await fs.appendMemory(text);
     } finally {
-      internals.checkAppendOptions = check;
+      internals.prepareAppend = check;
     }
   }
 

@@ -107,9 +107,16 @@ describe('values that cannot be stored exactly are refused before anything is wr
     ((cyclic.a as { b: unknown[] }).b).push(cyclic);
     const error = await invalidArgument(() => fs.setKv('k', cyclic));
     expect(error.message).toMatch(/the value at \.a\.b\[2\] .*cycle/);
+    // A cycle below the top, and a value met twice that is no cycle (stored twice).
+    const inner: Record<string, unknown> = { n: 1 };
+    inner.self = { up: inner };
+    expect((await invalidArgument(() => fs.setKv('k', { x: [inner] }))).message).toMatch(/the value at \.x\[0\]\.self\.up .*cycle/);
     await invalidArgument(() => fs.appendMemory('x', [], { meta: cyclic }));
     await invalidArgument(() => fs.updateState(baseState(cyclic)));
     expect(fs.stats().lastLsn).toBe(before);
+    const shared = { n: 2 };
+    await fs.setKv('twice', { a: shared, b: [shared, shared] });
+    expect(fs.getKv('twice')).toEqual({ a: { n: 2 }, b: [{ n: 2 }, { n: 2 }] });
     await fs.close();
   });
 

@@ -36,8 +36,15 @@ export class SegmentBuilder implements SearchableSegment {
   private countInRow = new Int32Array(1024);
   /** Numbers each `add`, failed ones too: a failed add's counts never pass for the next one's. */
   private stamp = 0;
-  /** The terms of the row being added, each once. */
-  private readonly rowTerms: number[] = [];
+  /**
+   * The terms of the row being added, each once: the first `rowTermCount`. Kept from one `add` to the
+   * next (an array emptied by `length = 0` lets go of its storage, and grows it again for every document).
+   */
+  private rowTerms = new Int32Array(256);
+  private rowTermCount = 0;
+  /** Term ids of the tags and namespaces seen, by tag and by namespace: their terms are not made again for every document. */
+  private readonly tagTermIds = new Map<string, number>();
+  private readonly namespaceTermIds = new Map<string, number>();
 
   /** Rows, dead ones included. */
   get docCount(): number {
@@ -69,7 +76,7 @@ export class SegmentBuilder implements SearchableSegment {
     const row = this.ids.length;
     const text = doc.text;
     this.stamp++;
-    this.rowTerms.length = 0;
+    this.rowTermCount = 0;
     let length = 0;
     if (!NOT_ASCII.test(text)) {
       // The words of `asciiWords`, found in place: each is hashed as it is read.
@@ -96,19 +103,29 @@ export class SegmentBuilder implements SearchableSegment {
         length++;
       }
     }
-    for (const tag of doc.tags) this.count(this.terms.intern(tagTerm(tag)), true);
-    this.count(this.terms.intern(namespaceTerm(doc.namespace)), true);
+    for (const tag of doc.tags) this.count(this.labelTermId(this.tagTermIds, tag, tagTerm), true);
+    this.count(this.labelTermId(this.namespaceTermIds, doc.namespace, namespaceTerm), true);
     this.ids.push(doc.id);
     this.lengths.push(length);
     this.dead.push(false);
     this.rows.set(doc.id, row);
     this.words += length;
     const rowTerms = this.rowTerms;
-    for (let k = 0; k < rowTerms.length; k++) {
+    for (let k = 0; k < this.rowTermCount; k++) {
       const id = rowTerms[k]!;
       this.postings.add(id, row, this.countInRow[id]!);
     }
-    rowTerms.length = 0;
+    this.rowTermCount = 0;
+  }
+
+  /** The term id of a tag or namespace `label`, whose term `term` makes. */
+  private labelTermId(ids: Map<string, number>, label: string, term: (label: string) => string): number {
+    let id = ids.get(label);
+    if (id === undefined) {
+      id = this.terms.intern(term(label));
+      ids.set(label, id);
+    }
+    return id;
   }
 
   /** Counts term `id` once more in the document being added (with `label`, a tag or the namespace: once at most). */
@@ -124,7 +141,12 @@ export class SegmentBuilder implements SearchableSegment {
     if (this.seenInRow[id] !== this.stamp) {
       this.seenInRow[id] = this.stamp;
       this.countInRow[id] = 1;
-      this.rowTerms.push(id);
+      if (this.rowTermCount === this.rowTerms.length) {
+        const grown = new Int32Array(this.rowTerms.length * 2);
+        grown.set(this.rowTerms);
+        this.rowTerms = grown;
+      }
+      this.rowTerms[this.rowTermCount++] = id;
     } else if (!label) {
       this.countInRow[id]!++;
     }

@@ -103,6 +103,23 @@ describe('SegmentBuilder', () => {
     expect([tag.row, tag.frequency]).toEqual([0, 1]);
     expect(builder.docFrequency(builder.termId('\u0001n:ns'))).toBe(4);
   });
+
+  it('indexes every word of a document of thousands of different words, and of the documents after it', () => {
+    const builder = new SegmentBuilder();
+    const many = Array.from({ length: 3000 }, (_, i) => `w${i}`);
+    builder.add({ id: 1, text: `${many.join(' ')} w7`, tags: ['t'], namespace: 'ns' });
+    builder.add({ id: 2, text: 'w1 w2 w2', tags: ['t'], namespace: 'ns' });
+    for (const word of many) {
+      const cursor = builder.cursor(builder.termId(word));
+      expect([word, cursor.row, cursor.frequency]).toEqual([word, 0, word === 'w7' ? 2 : 1]);
+    }
+    expect(builder.docFrequency(builder.termId('w1'))).toBe(2);
+    const w2 = builder.cursor(builder.termId('w2'));
+    w2.next();
+    expect([w2.row, w2.frequency]).toEqual([1, 2]);
+    expect(builder.docFrequency(builder.termId('w3'))).toBe(1);
+    expect(builder.docFrequency(builder.termId('\u0001t:t'))).toBe(2);
+  });
 });
 
 describe('SegmentBuilder after a failed add', () => {

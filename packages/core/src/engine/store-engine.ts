@@ -1246,7 +1246,7 @@ export class StoreEngine<S extends AgentState> {
         if (record.update && !existed) return;
         const previousExpiry = existed ? this.memories.expiryOf(m.id) : undefined;
         this.memories.set(m.id, m);
-        record = record.update === undefined ? { type: record.type, memory: m, copy: record.copy } : { type: record.type, memory: m, copy: record.copy, update: record.update };
+        record = record.update === undefined ? { type: record.type, memory: m, copy: record.copy, text: record.text } : { type: record.type, memory: m, copy: record.copy, text: record.text, update: record.update };
         if (m.expiresAt !== undefined && m.expiresAt !== previousExpiry) this.index.noteExpiry(m.id, m.expiresAt);
         break;
       }
