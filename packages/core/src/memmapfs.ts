@@ -18,7 +18,7 @@ import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.j
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -159,7 +159,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /** Writes checked new memories in one commit; their ids are the LSNs of their records. */
   private async appendPrepared(items: ReadonlyArray<ReturnType<MemMapFS['prepareAppend']>>): Promise<number[]> {
-    const blocks = await this.engine.writeBlocks(items.map((item) => item.bytes));
+    const blocks = await this.engine.writeBlocks(encodeTexts(items.map((item) => item.text), items.map((item) => item.byteLength)));
     const now = Date.now();
     try {
       return await this.engine.commit(items.map((item, i) => ({
@@ -720,12 +720,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     return this.closing;
   }
 
-  /** A new memory checked, its text encoded: what `appendPrepared` writes. */
+  /** A new memory checked: what `appendPrepared` writes (it encodes the texts). */
   private prepareAppend(text: unknown, tags: unknown, options: unknown, method: string) {
-    const bytes = checkText(text, method, this.maxTextBytes);
+    const byteLength = checkTextLength(text, method, this.maxTextBytes);
     const opts = checkOptions<AppendMemoryOptions>(options, method);
     return {
-      bytes,
+      byteLength,
       text: text as string,
       tags: checkTags(tags, method),
       namespace: opts.namespace === undefined ? DEFAULT_NAMESPACE : checkNamespace(opts.namespace, method),

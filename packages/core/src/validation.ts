@@ -33,13 +33,39 @@ export function checkId(id: unknown, method: string): number {
 
 /** A memory text: a non-empty, well-formed string within the byte limit; returns its UTF-8 bytes. */
 export function checkText(text: unknown, method: string, maxBytes: number): Uint8Array {
+  checkTextLength(text, method, maxBytes);
+  return Buffer.from(text as string, 'utf8');
+}
+
+/** `checkText`'s checks alone: the text's length in UTF-8, which `encodeTexts` writes it in. */
+export function checkTextLength(text: unknown, method: string, maxBytes: number): number {
   if (typeof text !== 'string') throw invalid(`${method}: text must be a string, got ${describe(text)}.`);
   if (text.trim().length === 0) throw invalid(`${method}: text must not be empty or only whitespace.`);
   if (!isWellFormedText(text)) throw notWellFormed(method, 'text');
   if (text.length > maxBytes) throw tooLarge(method, text.length, maxBytes);
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length > maxBytes) throw tooLarge(method, bytes.length, maxBytes);
-  return bytes;
+  const length = Buffer.byteLength(text, 'utf8');
+  if (length > maxBytes) throw tooLarge(method, length, maxBytes);
+  return length;
+}
+
+/**
+ * Texts checked by `checkTextLength` (with their lengths), as UTF-8: views of one buffer of their own.
+ * Not a buffer each: a bulk load's thousands of small ones would each take a slice of Node's shared
+ * pool, and each pool is an ArrayBuffer, which past V8's external memory limit (a large store's mappings)
+ * costs a step of garbage collection to allocate.
+ */
+export function encodeTexts(texts: readonly string[], lengths: readonly number[]): Uint8Array[] {
+  if (texts.length === 1) return [Buffer.from(texts[0]!, 'utf8')];
+  let total = 0;
+  for (const length of lengths) total += length;
+  const buffer = Buffer.allocUnsafeSlow(total);
+  const views: Uint8Array[] = [];
+  let at = 0;
+  texts.forEach((text, i) => {
+    buffer.write(text, at, lengths[i]!, 'utf8');
+    views.push(buffer.subarray(at, (at += lengths[i]!)));
+  });
+  return views;
 }
 
 function tooLarge(method: string, size: number, maxBytes: number): MemMapError {

@@ -56,6 +56,19 @@ describe('memories', () => {
     await fs.close();
   });
 
+  it('appends a batch of texts in any script, each read back and found as written', async () => {
+    const fs = await open();
+    const texts = ['plain ascii', 'café crème brûlée', '日本語のテキスト', 'emoji 🦊 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢', 'x', 'Ελληνικά γράμματα'];
+    const ids = await fs.appendMemories(texts.map((text) => ({ text })));
+    for (const [i, id] of ids.entries()) expect((await fs.getMemory(id))!.text).toBe(texts[i]);
+    expect((await fs.queryMemory('brûlée')).map((hit) => hit.id)).toEqual([ids[1]]);
+    expect((await fs.queryMemory('emoji')).map((hit) => hit.id)).toEqual([ids[3]]);
+    await fs.close();
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))!.text).toBe(texts[i]);
+    await again.close();
+  });
+
   it('filters by every tag given (AND) and by namespace', async () => {
     const fs = await open();
     const both = await fs.appendMemory('alpha report', ['x', 'y']);
