@@ -193,6 +193,21 @@ describe('block copies in the log', () => {
     expect((await stat(join(crashed, 'blocks', 'chunk_0000.bin'))).size).toBeGreaterThan(checkpointed);
   });
 
+  it('puts back the blocks of a large appendMemories from their copies, small and large ones, whatever their order', async () => {
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+    // Copies of a few bytes to some tens of kilobytes (past a quarter of the buffers commits cut their payloads from), in one commit.
+    const texts = Array.from({ length: 60 }, (_, i) => `${'é'.repeat(i % 7 === 3 ? 9000 + i : i % 5)}memory ${i} ${'x'.repeat((i * 977) % 3000)}`);
+    const ids = await fs.appendMemories(texts.map((text) => ({ text })));
+    const crashed = `${root}-crashed`;
+    await cp(root, crashed, { recursive: true });
+    await fs.close();
+    const chunk = join(crashed, 'blocks', 'chunk_0000.bin');
+    await writeFile(chunk, Buffer.alloc((await readFile(chunk)).length));
+    const recovered = await MemMapFS.init(crashed, { codec: v8Codec(), search: new WordSearch() });
+    for (const [i, id] of ids.entries()) expect((await recovered.getMemory(id))?.text).toBe(texts[i]);
+    await recovered.close();
+  });
+
   it('puts back block bytes that were overwritten with zeroes', async () => {
     const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
     const id = await fs.appendMemory('zeroed by the crash');

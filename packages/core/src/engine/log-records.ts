@@ -146,8 +146,37 @@ type Wire = Record<string, unknown>;
 
 const refToWire = (ref: BlockRef) => [ref.chunk, ref.offset, ref.length, ref.crc];
 
-/** Encodes a record's payload with the store's codec. Short keys keep records small. */
-export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
+/** Bytes of a `PayloadArena`'s buffers; a payload of more than a quarter of it has a buffer of its own. */
+const ARENA_BYTES = 64 * 1024;
+
+/**
+ * Cuts the payloads of a commit of many records from buffers of its own, instead of one slice of
+ * Node's shared pool each (as `Buffer.allocUnsafe` would): every pool is an ArrayBuffer, and past V8's
+ * external memory limit (a large store's mappings) allocating one costs a step of garbage collection.
+ * Payloads are written to the log and let go of: a buffer lives as long as the commit.
+ */
+export class PayloadArena {
+  private buffer: Buffer | undefined;
+  private at = 0;
+
+  /** `size` bytes, uninitialised, 8-byte aligned as the pool's are. */
+  take(size: number): Buffer {
+    if (size > ARENA_BYTES / 4) return Buffer.allocUnsafeSlow(size);
+    if (!this.buffer || this.at + size > this.buffer.length) {
+      this.buffer = Buffer.allocUnsafeSlow(ARENA_BYTES);
+      this.at = 0;
+    }
+    const bytes = this.buffer.subarray(this.at, this.at + size);
+    this.at = (this.at + size + 7) & ~7;
+    return bytes;
+  }
+}
+
+/**
+ * Encodes a record's payload with the store's codec. Short keys keep records small. `arena`: where a
+ * payload that carries a block's copy is cut from (see `PayloadArena`).
+ */
+export function encodeRecord(codec: Codec, record: LogRecord, arena?: PayloadArena): Uint8Array {
   let wire: Wire;
   switch (record.type) {
     case RecordType.MemoryPut: {
@@ -156,7 +185,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
       if (record.update) wire.id = m.id;
       if (m.expiresAt !== undefined) wire.exp = m.expiresAt;
       if (m.embedding !== undefined) wire.emb = m.embedding;
-      return withBlockCopy(encodeWire(codec, wire), record.copy);
+      return withBlockCopy(encodeWire(codec, wire), record.copy, arena);
     }
     case RecordType.MemoryDelete:
       wire = { id: record.id };
@@ -166,7 +195,7 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
     case RecordType.KvSet: wire = { key: record.key, value: record.value }; break;
     case RecordType.KvDelete: wire = { key: record.key }; break;
     case RecordType.StreamAppend:
-      return withBlockCopy(encodeWire(codec, { key: record.key, ref: refToWire(record.ref) }), record.copy);
+      return withBlockCopy(encodeWire(codec, { key: record.key, ref: refToWire(record.ref) }), record.copy, arena);
     case RecordType.Checkpoint: wire = { upTo: record.upTo, chunks: record.chunks }; break;
     case RecordType.BlocksMoved:
       // A move keeps the block's length and checksum: [id, from chunk, from offset, to chunk, to offset, length, crc].
@@ -194,8 +223,9 @@ export function encodeRecord(codec: Codec, record: LogRecord): Uint8Array {
  * map (u32), the map, then the block's bytes when the record carries a copy of them. The copy stays out
  * of the codec: reading the log never decodes or copies it, and it is read in place when needed.
  */
-function withBlockCopy(map: Uint8Array, copy: Uint8Array | undefined): Uint8Array {
-  const payload = Buffer.allocUnsafe(4 + map.byteLength + (copy?.byteLength ?? 0));
+function withBlockCopy(map: Uint8Array, copy: Uint8Array | undefined, arena?: PayloadArena): Uint8Array {
+  const size = 4 + map.byteLength + (copy?.byteLength ?? 0);
+  const payload = arena ? arena.take(size) : Buffer.allocUnsafe(size);
   payload.writeUInt32LE(map.byteLength, 0);
   payload.set(map, 4);
   if (copy) payload.set(copy, 4 + map.byteLength);

@@ -8,7 +8,7 @@ import { embeddingOf } from '../memory-embedding.js';
 import type { DeferredSearchProvider } from '../registry/provider-registry.js';
 import type { AgentState, Durability, Memory, StoreFileSystem, StoreStats } from '../types.js';
 import { toMemMapError } from './error-mapping.js';
-import { RecordType, blockRefsOf, decodeRecord, encodeRecord, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
+import { RecordType, blockRefsOf, decodeRecord, encodeRecord, PayloadArena, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
 import { claimVictims, liveBytes, liveBytesInTurns, moveLiveBlocks, reclaimable, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
 import { MemoryTable, type FrozenMemories } from './memory-table.js';
@@ -338,7 +338,9 @@ export class StoreEngine<S extends AgentState> {
     const after = settledLater(list.map((b) => b.written));
     // (A record repeated back to back, a restore's padding, is encoded once.)
     let previous: { record: LogRecord; payload: Uint8Array } | undefined;
-    const encode = (record: LogRecord) => (previous?.record === record ? previous : (previous = { record, payload: encodeRecord(this.codec, record) })).payload;
+    // (A bulk load's thousands of payloads cut from a few buffers: see `PayloadArena`.)
+    const arena = records.length >= 16 ? new PayloadArena() : undefined;
+    const encode = (record: LogRecord) => (previous?.record === record ? previous : (previous = { record, payload: encodeRecord(this.codec, record, arena) })).payload;
     const entries = records.map((record, i) => ({
       type: walRecordType(record),
       payload: encode(record),
