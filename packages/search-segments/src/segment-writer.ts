@@ -93,12 +93,19 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
   return file;
 }
 
+/** Bytes of each buffer a `PostingsEncoder` writes postings into (more for a term whose postings are longer). */
+const ENCODER_BYTES = 64 * 1024;
+
 /**
  * Encodes one term's postings, by row: the row's distance from the previous one, then the term's
- * frequency in it, each a LEB128 varint. Reused from term to term.
+ * frequency in it, each a LEB128 varint. Reused from term to term: each term's postings are a view of
+ * the encoder's buffer, which is never written over (a full one is replaced), not a buffer of their own
+ * (a segment of thousands of terms took as many slices of Node's shared pool, each pool an ArrayBuffer).
  */
 export class PostingsEncoder {
-  private out = Buffer.allocUnsafe(4096);
+  private out = Buffer.allocUnsafeSlow(ENCODER_BYTES);
+  /** Where the postings of the term being encoded start in `out`. */
+  private start = 0;
   private at = 0;
   private previous = 0;
   private count = 0;
@@ -106,8 +113,11 @@ export class PostingsEncoder {
   /** Adds a posting; rows must ascend. */
   add(row: number, frequency: number): void {
     if (this.at + 10 > this.out.length) {
-      const bigger = Buffer.allocUnsafe(this.out.length * 2);
-      this.out.copy(bigger, 0, 0, this.at);
+      // (The term's postings so far move to the new buffer; the views taken before keep the old one.)
+      const bigger = Buffer.allocUnsafeSlow(Math.max(ENCODER_BYTES, (this.at - this.start) * 2 + 20));
+      this.out.copy(bigger, 0, this.start, this.at);
+      this.at -= this.start;
+      this.start = 0;
       this.out = bigger;
     }
     this.varint(row - this.previous);
@@ -116,11 +126,11 @@ export class PostingsEncoder {
     this.count++;
   }
 
-  /** The postings added since the last `take`, copied out; the encoder starts over. */
+  /** The postings added since the last `take` (a view that stays as it is); the next term starts. */
   take(): { postings: Buffer; docFrequency: number } {
-    const postings = Buffer.from(this.out.subarray(0, this.at));
+    const postings = this.out.subarray(this.start, this.at);
     const docFrequency = this.count;
-    this.at = 0;
+    this.start = this.at;
     this.previous = 0;
     this.count = 0;
     return { postings, docFrequency };

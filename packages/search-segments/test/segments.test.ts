@@ -179,6 +179,27 @@ describe('a segment', () => {
     }
   });
 
+  it('keeps every term\'s postings whole when they fill many of the encoder\'s buffers, a term\'s alone more than one, built and merged', () => {
+    const docs: IndexedDocument[] = Array.from({ length: 50_000 }, (_, i) => ({ id: i + 1, text: `common w${i % 5000} x${i % 37}${i % 3 === 0 ? ' common' : ''}`, tags: [], namespace: 'default' }));
+    const builder = new SegmentBuilder();
+    for (const doc of docs) builder.add(doc);
+    const built = builder.build();
+    const reader = new SegmentReader(built);
+    const expected = new Map<string, Array<[number, number]>>();
+    docs.forEach((doc, row) => {
+      const counts = new Map<string, number>();
+      for (const word of unicodeWords(doc.text)) counts.set(word, (counts.get(word) ?? 0) + 1);
+      for (const [word, frequency] of counts) (expected.get(word) ?? expected.set(word, []).get(word)!).push([row, frequency]);
+    });
+    for (const [word, postings] of expected) {
+      const seen: Array<[number, number]> = [];
+      reader.forEachPosting(reader.findTerm(Buffer.from(word)), (row, frequency) => seen.push([row, frequency]));
+      expect(seen, word).toEqual(postings);
+    }
+    const merged = runToEnd(mergeSegments([segmentOf(docs.slice(0, 20_000)), segmentOf(docs.slice(20_000))], () => true));
+    expect(merged.equals(built)).toBe(true);
+  });
+
   it('leaves its shared arrays clean when the deletion check throws', () => {
     const reader = segmentOf(Array.from({ length: 50 }, (_, i) => ({ id: i + 1, text: `alpha beta ${i}`, tags: ['red'], namespace: 'default' })));
     expect(() => searchSegments([reader], { text: 'alpha', limit: 5, tags: ['red'] }, () => {
