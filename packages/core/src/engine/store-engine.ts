@@ -11,6 +11,7 @@ import { toMemMapError } from './error-mapping.js';
 import { RecordType, blockRefsOf, decodeRecord, encodeRecord, PayloadArena, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
 import { claimVictims, liveBytes, liveBytesInTurns, moveLiveBlocks, reclaimable, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
+import { DeadBytesBound } from './dead-bytes-bound.js';
 import { MemoryTable, type FrozenMemories } from './memory-table.js';
 import { SearchIndex } from './search-index.js';
 import { StateChannel } from './state-channel.js';
@@ -541,6 +542,9 @@ export class StoreEngine<S extends AgentState> {
   /** Not before this time does `considerCompaction` start another compaction. */
   private nextAutoCompactionAt = 0;
 
+  /** What `considerCompaction` knows of the dead bytes without counting the live ones again. */
+  private readonly deadBytes = new DeadBytesBound();
+
   /**
    * Compaction by policy, after a checkpoint written in the background: starts one when the chunk files
    * it would rewrite hold at least `autoCompactionMinDeadBytes` dead bytes (see `autoCompaction`), at
@@ -550,7 +554,12 @@ export class StoreEngine<S extends AgentState> {
     const minDeadBytes = this.autoCompactionMinDeadBytes;
     if (minDeadBytes === undefined || this.closing || monotonicMs() < this.nextAutoCompactionAt) return;
     try {
+      // (Nothing let go of since the last count, and too little written that no record references: no count.)
+      const atMost = this.deadBytes.deadAtMost((await this.blocks.listChunks()).filter((chunk) => this.mayCompact(chunk.chunk)));
+      if (atMost !== undefined && atMost < minDeadBytes) return;
+      this.deadBytes.counting();
       const live = await liveBytesInTurns(this);
+      this.deadBytes.counted(live);
       if (this.closing) return;
       let dead = 0;
       for (const chunk of await this.blocks.listChunks()) if (this.mayCompact(chunk.chunk)) dead += reclaimable(chunk, live, false);
@@ -720,6 +729,7 @@ export class StoreEngine<S extends AgentState> {
       process.emitWarning(`The namespace counts in the checkpoint ${file.path} are wrong (${tables.namespaceCountsWrong}): the open counts them again from its rows when first needed, and the next checkpoint writes them right.`, { code: 'MEMMAPFS_CHECKPOINT_COUNTS' });
     }
     this.memories.setBase(memories, tables.expiring, tables.namespaces);
+    this.deadBytes.forget();
     this.kv = tables.kv;
     this.streams = tables.streams;
     if (tables.state !== null) {
@@ -1248,11 +1258,14 @@ export class StoreEngine<S extends AgentState> {
         if (record.update && !existed) return;
         const previousExpiry = existed ? this.memories.expiryOf(m.id) : undefined;
         this.memories.set(m.id, m);
+        if (existed) this.deadBytes.letGo();
+        else this.deadBytes.referenced(m.ref);
         record = record.update === undefined ? { type: record.type, memory: m, copy: record.copy, text: record.text } : { type: record.type, memory: m, copy: record.copy, text: record.text, update: record.update };
         if (m.expiresAt !== undefined && m.expiresAt !== previousExpiry) this.index.noteExpiry(m.id, m.expiresAt);
         break;
       }
       case RecordType.MemoryDelete:
+        this.deadBytes.letGo();
         this.memories.delete(record.id);
         this.index.noteDeleted(record.id);
         break;
@@ -1269,6 +1282,7 @@ export class StoreEngine<S extends AgentState> {
         this.kv.delete(record.key);
         break;
       case RecordType.StreamAppend: {
+        this.deadBytes.referenced(record.ref);
         const refs = this.streams.get(record.key);
         if (refs) refs.push(record.ref);
         else this.streams.set(record.key, [record.ref]);
@@ -1278,9 +1292,11 @@ export class StoreEngine<S extends AgentState> {
         this.copiedSinceCheckpoint.dropSynced(new Set(record.chunks), record.upTo);
         break;
       case RecordType.BlocksMoved:
+        this.deadBytes.letGo();
         this.applyMoves(record);
         break;
       case RecordType.Lost:
+        this.deadBytes.letGo();
         // A record repair could not keep: it holds its LSN, nothing more.
         break;
       case RecordType.Reserved:
