@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { MemMapError } from './errors.js';
-import { StoreEngine, initialAgentState } from './engine/store-engine.js';
+import { BLOCK_COPY_LIMIT, StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { openStoreEngine } from './engine/store-open.js';
 import { RecordType, type MemoryRecord } from './engine/log-records.js';
 import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, StoreStats } from './types.js';
@@ -159,13 +159,15 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /** Writes checked new memories in one commit; their ids are the LSNs of their records. */
   private async appendPrepared(items: ReadonlyArray<ReturnType<MemMapFS['prepareAppend']>>): Promise<number[]> {
-    const blocks = await this.engine.writeBlocks(encodeTexts(items.map((item) => item.text), items.map((item) => item.byteLength)));
+    // (Texts small enough to travel in their records as copies packed together: a large one, fsynced before
+    // the log and read back from its chunk, keeps no buffer of small ones alive.)
+    const texts = encodeTexts(items.map((item) => item.text), items.map((item) => item.byteLength), BLOCK_COPY_LIMIT);
+    const blocks = await this.engine.writeBlocks(texts);
     const now = Date.now();
     try {
       return await this.engine.commit(items.map((item, i) => ({
         type: RecordType.MemoryPut,
         copy: blocks[i]!.copy,
-        text: item.text,
         memory: { id: 0, ref: blocks[i]!.ref, tags: item.tags, namespace: item.namespace, meta: item.meta, createdAt: now, updatedAt: now, expiresAt: item.ttl === undefined ? undefined : now + item.ttl, ...(item.embedding ? { embedding: item.embedding } : {}) },
       })), blocks);
     } finally {
@@ -409,7 +411,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
           const current = this.engine.liveMemory(id, true);
           if (!current) throw notFound();
           const memory: MemoryRecord = { ...current, ref: written?.ref ?? current.ref, tags: tags ?? current.tags, meta: meta ?? current.meta, updatedAt: Date.now(), ...(embedding ? { embedding } : {}) };
-          const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, text: newText, update: true }], written, () => {
+          const outcome = await this.engine.commitIf([{ type: RecordType.MemoryPut, memory, copy: written?.copy, update: true }], written, () => {
             const latest = this.engine.liveMemory(id);
             if (!latest) throw notFound();
             // (Compaction moves a block without a new version: an update that keeps the text must carry

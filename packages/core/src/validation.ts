@@ -48,22 +48,38 @@ export function checkTextLength(text: unknown, method: string, maxBytes: number)
   return length;
 }
 
+/** Bytes of each buffer `encodeTexts` packs small texts into. */
+const PACKED_TEXTS_BYTES = 1024 * 1024;
+
 /**
- * Texts checked by `checkTextLength` (with their lengths), as UTF-8: views of one buffer of their own.
- * Not a buffer each: a bulk load's thousands of small ones would each take a slice of Node's shared
- * pool, and each pool is an ArrayBuffer, which past V8's external memory limit (a large store's mappings)
- * costs a step of garbage collection to allocate.
+ * Texts checked by `checkTextLength` (with their lengths), as UTF-8. Texts of at most `packUpTo` bytes
+ * are views of buffers of their own, up to `PACKED_TEXTS_BYTES` each, filled one after the other;
+ * larger ones are buffers of their own. Not a buffer each: a bulk load's thousands of small ones would
+ * each take a slice of Node's shared pool, and each pool is an ArrayBuffer, which past V8's external
+ * memory limit (a large store's mappings) costs a step of garbage collection to allocate.
  */
-export function encodeTexts(texts: readonly string[], lengths: readonly number[]): Uint8Array[] {
+export function encodeTexts(texts: readonly string[], lengths: readonly number[], packUpTo: number): Uint8Array[] {
   if (texts.length === 1) return [Buffer.from(texts[0]!, 'utf8')];
-  let total = 0;
-  for (const length of lengths) total += length;
-  const buffer = Buffer.allocUnsafeSlow(total);
+  const packed = (length: number) => length <= packUpTo && length <= PACKED_TEXTS_BYTES;
+  /** Bytes of the packed texts not written yet: the last buffer is no larger than they need. */
+  let left = 0;
+  for (const length of lengths) if (packed(length)) left += length;
   const views: Uint8Array[] = [];
+  let buffer: Buffer | undefined;
   let at = 0;
   texts.forEach((text, i) => {
-    buffer.write(text, at, lengths[i]!, 'utf8');
-    views.push(buffer.subarray(at, (at += lengths[i]!)));
+    const length = lengths[i]!;
+    if (!packed(length)) {
+      views.push(Buffer.from(text, 'utf8'));
+      return;
+    }
+    if (!buffer || at + length > buffer.length) {
+      buffer = Buffer.allocUnsafeSlow(Math.min(PACKED_TEXTS_BYTES, left));
+      at = 0;
+    }
+    left -= length;
+    buffer.write(text, at, length, 'utf8');
+    views.push(buffer.subarray(at, (at += length)));
   });
   return views;
 }

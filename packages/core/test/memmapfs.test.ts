@@ -58,7 +58,10 @@ describe('memories', () => {
 
   it('appends a batch of texts in any script, each read back and found as written', async () => {
     const fs = await open();
-    const texts = ['plain ascii', 'café crème brûlée', '日本語のテキスト', 'emoji 🦊 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢', 'x', 'Ελληνικά γράμματα'];
+    // Short ones, one larger than a block that travels in its record (70,000 two-byte characters), and
+    // enough of some kilobytes to fill more than one of the buffers a call packs its texts into.
+    const texts = ['plain ascii', 'café crème brûlée', '日本語のテキスト', 'emoji 🦊 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢', 'x', 'Ελληνικά γράμματα', `long ${'é'.repeat(70_000)} end`];
+    for (let i = 0; i < 300; i++) texts.push(`${i} ${'ü'.repeat(i % 7)}${String(i).repeat(1500 + i)}`);
     const ids = await fs.appendMemories(texts.map((text) => ({ text })));
     for (const [i, id] of ids.entries()) expect((await fs.getMemory(id))!.text).toBe(texts[i]);
     expect((await fs.queryMemory('brûlée')).map((hit) => hit.id)).toEqual([ids[1]]);

@@ -28,11 +28,11 @@ export class ChangeQueue {
     if (own) this.ownPushed++;
   }
 
-  /** The waiting memory changes let go of their block copies (and texts). */
+  /** The waiting memory changes let go of their block copies. */
   dropCopies(): void {
     for (let i = this.head; i < this.items.length; i++) {
       const record = this.items[i]!;
-      if (record.type === RecordType.MemoryPut && (record.copy || record.text !== undefined)) this.items[i] = { ...record, copy: undefined, text: undefined };
+      if (record.type === RecordType.MemoryPut && record.copy) this.items[i] = { ...record, copy: undefined };
     }
   }
 

@@ -103,11 +103,6 @@ export type LogRecord =
       readonly type: typeof RecordType.MemoryPut;
       readonly memory: MemoryRecord;
       readonly copy?: Uint8Array | undefined;
-      /**
-       * The text `copy` holds, when this process wrote the record from it; never logged. The search index
-       * takes it as it is, instead of decoding the copy into a string of its own.
-       */
-      readonly text?: string | undefined;
       /** Replaces an existing memory (the record names its id); applies only while that memory is live. */
       readonly update?: boolean;
     }

@@ -164,9 +164,9 @@ export class SearchIndex {
 
   /** A memory change applied to the tables: it waits to be indexed (see `schedule`). */
   note(record: LogRecord, own = false): void {
-    // While the index is not loaded, changes may wait long: without the block copy or the text, which is
-    // read back from the block when they are indexed.
-    this.pendingIndex.push(!this.indexLoaded && record.type === RecordType.MemoryPut && (record.copy || record.text !== undefined) ? { ...record, copy: undefined, text: undefined } : record, own);
+    // While the index is not loaded, changes may wait long: without the block copy, which the text is
+    // read back from when they are indexed.
+    this.pendingIndex.push(!this.indexLoaded && record.type === RecordType.MemoryPut && record.copy ? { ...record, copy: undefined } : record, own);
   }
 
   /** Changes applied that the index has yet to take (once it is loaded; none before). */
@@ -542,19 +542,17 @@ export class SearchIndex {
         this.lastExpiryCheck = Math.max(this.lastExpiryCheck, now);
         return;
       }
-      return this.indexMemory(m, record.copy, record.text);
+      return this.indexMemory(m, record.copy);
     } else if (record.type === RecordType.MemoryDelete) {
       return this.providerUpdate(() => this.provider.remove(record.id));
     }
   }
 
-  /**
-   * Adds a memory to the search index; one whose bytes fail their checksum is left out, with a warning.
-   * `text` is the memory's text when the record that wrote it carries it (see `LogRecord`).
-   */
-  private indexMemory(m: MemoryRecord, copy?: Uint8Array, text?: string): void | Promise<void> {
+  /** Adds a memory to the search index; one whose bytes fail their checksum is left out, with a warning. */
+  private indexMemory(m: MemoryRecord, copy?: Uint8Array): void | Promise<void> {
+    let text: string;
     try {
-      text ??= copy ? textDecoder.decode(copy) : this.host.readText(m);
+      text = copy ? textDecoder.decode(copy) : this.host.readText(m);
     } catch (error) {
       if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
       process.emitWarning(`Memory ${m.id} is not searchable: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });

@@ -1260,7 +1260,7 @@ export class StoreEngine<S extends AgentState> {
         this.memories.set(m.id, m);
         if (existed) this.deadBytes.letGo();
         else this.deadBytes.referenced(m.ref);
-        record = record.update === undefined ? { type: record.type, memory: m, copy: record.copy, text: record.text } : { type: record.type, memory: m, copy: record.copy, text: record.text, update: record.update };
+        record = record.update === undefined ? { type: record.type, memory: m, copy: record.copy } : { type: record.type, memory: m, copy: record.copy, update: record.update };
         if (m.expiresAt !== undefined && m.expiresAt !== previousExpiry) this.index.noteExpiry(m.id, m.expiresAt);
         break;
       }
