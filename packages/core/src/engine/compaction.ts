@@ -130,7 +130,12 @@ function* liveBytesSteps(site: Pick<CompactionSite, 'memories' | 'streams'>): Ge
 /** Dead bytes of `chunk` if compaction takes it (with `erase`, any; else when mostly dead), else 0. */
 export function reclaimable({ chunk, bytes }: ChunkInfo, live: ReadonlyMap<number, number>, erase: boolean): number {
   const dead = bytes - (live.get(chunk) ?? 0);
-  return (erase ? dead > 0 : dead >= DEAD_BYTES && dead >= bytes * DEAD_SHARE) ? dead : 0;
+  return (erase ? dead > 0 : mostlyDead(dead, bytes)) ? dead : 0;
+}
+
+/** Whether a chunk of `bytes` with `dead` of them dead is one compaction takes without `erase`. */
+export function mostlyDead(dead: number, bytes: number): boolean {
+  return dead >= DEAD_BYTES && dead >= bytes * DEAD_SHARE;
 }
 
 /**

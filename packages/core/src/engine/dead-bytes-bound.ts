@@ -1,4 +1,5 @@
 import type { BlockRef, ChunkInfo } from '@memmapfs/blocks';
+import { mostlyDead } from './compaction.js';
 
 /**
  * The most dead bytes each chunk file can hold since the live bytes were last counted (`liveBytes`, a
@@ -48,12 +49,18 @@ export class DeadBytesBound {
     this.letGoSinceCount = this.letGoWhileCounting;
   }
 
-  /** The most dead bytes `chunks` can hold together now; `undefined` when it is not known. */
+  /**
+   * The most dead bytes compaction without `erase` could reclaim from `chunks` now (those of them it
+   * would take: `mostlyDead` at most, so not if their bound is not); `undefined` when it is not known.
+   */
   deadAtMost(chunks: readonly ChunkInfo[]): number | undefined {
     const live = this.live;
     if (!live || this.letGoSinceCount) return undefined;
     let dead = 0;
-    for (const { chunk, bytes } of chunks) dead += Math.max(0, bytes - (live.get(chunk) ?? 0) - (this.added.get(chunk) ?? 0));
+    for (const { chunk, bytes } of chunks) {
+      const most = bytes - (live.get(chunk) ?? 0) - (this.added.get(chunk) ?? 0);
+      if (mostlyDead(most, bytes)) dead += most;
+    }
     return dead;
   }
 }
