@@ -129,7 +129,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     if (!Array.isArray(items)) throw new MemMapError('INVALID_ARGUMENT', `appendMemories: items must be an array of { text, tags?, namespace?, meta?, ttlMs?, embedding? }, got ${items === null ? 'null' : typeof items}.`);
     const prepared = items.map((item, index) => {
       const method = `appendMemories: item ${index}`;
-      // (The item is its own options: its text and tags are read as they, the other fields as options.)
+      // (The item is its own options object: its text and tags are read from it, the other fields as options.)
       const memory = checkPlainObject(item, 'the item', method) as unknown as NewMemory;
       return this.prepareAppend(memory.text, memory.tags, memory, method);
     });
@@ -159,8 +159,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /** Writes checked new memories in one commit; their ids are the LSNs of their records. */
   private async appendPrepared(items: ReadonlyArray<ReturnType<MemMapFS['prepareAppend']>>): Promise<number[]> {
-    // (Texts small enough to travel in their records as copies packed together: a large one, fsynced before
-    // the log and read back from its chunk, keeps no buffer of small ones alive.)
+    // (Only texts small enough to travel in their records as copies are packed together: a large one is
+    // fsynced before the log and read back from its chunk, and keeps no buffer of small ones alive.)
     const texts = encodeTexts(items.map((item) => item.text), items.map((item) => item.byteLength), BLOCK_COPY_LIMIT);
     const blocks = await this.engine.writeBlocks(texts);
     const now = Date.now();

@@ -94,9 +94,9 @@ export function isWellFormedText(text: string): boolean {
 /** One walk over a caller value: checks every part and copies it. */
 class StorableCopy {
   /**
-   * The objects and arrays from the root (below it: `root`) to the part being copied, to find cycles.
-   * An array, not a Set, and the root apart: most values are an object of plain fields, and one walk
-   * is made for every meta appended.
+   * The objects and arrays between the value itself (`root`) and the part being copied, to find
+   * cycles. An array, not a Set, and the value apart: most values are an object of plain fields, and
+   * one walk is made for every meta appended.
    */
   private readonly ancestors: object[] = [];
   private root: object | undefined;
