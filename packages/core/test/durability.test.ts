@@ -165,6 +165,19 @@ describe('the saved search index', () => {
 });
 
 describe('block copies in the log', () => {
+  /**
+   * A copy of the store as `fs` left it, with its chunk file overwritten with zeroes (as a crash before
+   * the chunk was synced may leave it), opened; `fs` is closed.
+   */
+  async function openWithChunkZeroed(fs: MemMapFS): Promise<MemMapFS> {
+    const crashed = `${root}-crashed`;
+    await cp(root, crashed, { recursive: true });
+    await fs.close();
+    const chunk = join(crashed, 'blocks', 'chunk_0000.bin');
+    await writeFile(chunk, Buffer.alloc((await readFile(chunk)).length));
+    return MemMapFS.init(crashed, { codec: v8Codec(), search: new WordSearch() });
+  }
+
   it('puts back block bytes lost since the last checkpoint (a power loss before the chunk file was synced)', async () => {
     const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
     await fs.appendMemory('before the checkpoint');
@@ -198,12 +211,7 @@ describe('block copies in the log', () => {
     // Copies of a few bytes to some tens of kilobytes (past a quarter of the buffers commits cut their payloads from), in one commit.
     const texts = Array.from({ length: 60 }, (_, i) => `${'é'.repeat(i % 7 === 3 ? 9000 + i : i % 5)}memory ${i} ${'x'.repeat((i * 977) % 3000)}`);
     const ids = await fs.appendMemories(texts.map((text) => ({ text })));
-    const crashed = `${root}-crashed`;
-    await cp(root, crashed, { recursive: true });
-    await fs.close();
-    const chunk = join(crashed, 'blocks', 'chunk_0000.bin');
-    await writeFile(chunk, Buffer.alloc((await readFile(chunk)).length));
-    const recovered = await MemMapFS.init(crashed, { codec: v8Codec(), search: new WordSearch() });
+    const recovered = await openWithChunkZeroed(fs);
     for (const [i, id] of ids.entries()) expect((await recovered.getMemory(id))?.text).toBe(texts[i]);
     await recovered.close();
   });
@@ -211,12 +219,7 @@ describe('block copies in the log', () => {
   it('puts back block bytes that were overwritten with zeroes', async () => {
     const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
     const id = await fs.appendMemory('zeroed by the crash');
-    const crashed = `${root}-crashed`;
-    await cp(root, crashed, { recursive: true });
-    await fs.close();
-    const chunk = join(crashed, 'blocks', 'chunk_0000.bin');
-    await writeFile(chunk, Buffer.alloc((await readFile(chunk)).length));
-    const recovered = await MemMapFS.init(crashed, { codec: v8Codec(), search: new WordSearch() });
+    const recovered = await openWithChunkZeroed(fs);
     expect((await recovered.getMemory(id))?.text).toBe('zeroed by the crash');
     await recovered.close();
   });
