@@ -154,6 +154,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
     const labels = new SectionWriter(handle, rowsEnd);
     const expiring: number[] = [];
     const row = Buffer.alloc(ROW_SIZE);
+    const rowView = new DataView(row.buffer, row.byteOffset, ROW_SIZE);
     let count = 0;
     let lastId = 0;
     let embeddings = false;
@@ -176,6 +177,13 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
         groupLabels = [];
       }
     };
+    /** Takes a whole group of `rows` rows, starting a group, whose check is known: `check`. */
+    const takeGroup = (groupRowCount: number, check: number) => {
+      const before = count;
+      count += groupRowCount;
+      if (onRows && (Math.floor(count / REPORT_ROWS) > Math.floor(before / REPORT_ROWS) || count === contents.memoryCount)) onRows(count, contents.memoryCount);
+      checks.writeUInt32LE(check, 4 * Math.floor((count - 1) / ROWS_PER_CHECK));
+    };
     for (const entry of contents.memories()) {
       if ('base' in entry) {
         // Rows of the last checkpoint, copied a slice at a time: their bytes as they are but for where
@@ -188,18 +196,20 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
           // checked, not a page of the mapping read back from the disk while the writes below wait.
           const copied = Buffer.from(slice.rows);
           const copiedLabels = Buffer.from(slice.labels);
+          // (A DataView, not the Buffer's methods: Buffer reads and writes a double a byte at a time.)
+          const view = new DataView(copied.buffer, copied.byteOffset, copied.byteLength);
           const delta = labels.written - slice.labelsOffset;
           let expected = slice.labelsOffset;
           for (let at = 0; at < copied.length; at += ROW_SIZE) {
-            const id = copied.readDoubleLE(at + ROW_ID);
+            const id = view.getFloat64(at + ROW_ID, true);
             if (!(id > lastId)) throw damaged(`row ${from + at / ROW_SIZE} of the last checkpoint`, `its id ${id} does not follow ${lastId}`);
             lastId = id;
-            const labelsAt = copied.readDoubleLE(at + ROW_LABELS_OFFSET);
+            const labelsAt = view.getFloat64(at + ROW_LABELS_OFFSET, true);
             // (Rows and labels are written in the same order: a copy relies on it.)
             if (labelsAt !== expected) throw damaged(`row ${from + at / ROW_SIZE} of the last checkpoint`, 'its labels are not where those of the row before end');
-            expected += copied.readUInt32LE(at + ROW_LABELS_LENGTH);
-            copied.writeDoubleLE(labelsAt + delta, at + ROW_LABELS_OFFSET);
-            const expiresAt = copied.readDoubleLE(at + ROW_EXPIRES_AT);
+            expected += view.getUint32(at + ROW_LABELS_LENGTH, true);
+            if (delta !== 0) view.setFloat64(at + ROW_LABELS_OFFSET, labelsAt + delta, true);
+            const expiresAt = view.getFloat64(at + ROW_EXPIRES_AT, true);
             if (!Number.isNaN(expiresAt)) expiring.push(expiresAt, id);
           }
           await rows.write(copied);
@@ -208,9 +218,13 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
           for (let at = 0; at < copied.length; ) {
             const inGroup = Math.min(ROWS_PER_CHECK - (count % ROWS_PER_CHECK), (copied.length - at) / ROW_SIZE);
             const end = at + inGroup * ROW_SIZE;
-            const labelsFrom = copied.readDoubleLE(at + ROW_LABELS_OFFSET) - delta - slice.labelsOffset;
-            const labelsTo = copied.readDoubleLE(end - ROW_SIZE + ROW_LABELS_OFFSET) - delta - slice.labelsOffset + copied.readUInt32LE(end - ROW_SIZE + ROW_LABELS_LENGTH);
-            checkGroup(copied.subarray(at, end), copiedLabels.subarray(labelsFrom, labelsTo));
+            const labelsFrom = view.getFloat64(at + ROW_LABELS_OFFSET, true) - delta - slice.labelsOffset;
+            const labelsTo = view.getFloat64(end - ROW_SIZE + ROW_LABELS_OFFSET, true) - delta - slice.labelsOffset + view.getUint32(end - ROW_SIZE + ROW_LABELS_LENGTH, true);
+            const oldRow = from + at / ROW_SIZE;
+            // A whole group of the last checkpoint, unmoved and with its labels where they were: its bytes
+            // are the group's as `rawRows` just checked them, and so is its check.
+            if (delta === 0 && inGroup === ROWS_PER_CHECK && oldRow % ROWS_PER_CHECK === 0 && oldRow === count) takeGroup(inGroup, entry.base.groupCheck(oldRow / ROWS_PER_CHECK));
+            else checkGroup(copied.subarray(at, end), copiedLabels.subarray(labelsFrom, labelsTo));
             at = end;
           }
           from = to;
@@ -218,7 +232,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
         continue;
       }
       const encoded = encodeLabels(codec, entry);
-      writeRow(row, 0, entry, labels.written, encoded.byteLength);
+      writeRow(rowView, 0, entry, labels.written, encoded.byteLength);
       const labelsWrite = labels.write(encoded);
       if (labelsWrite) await labelsWrite;
       embeddings ||= entry.embedding !== undefined;

@@ -76,6 +76,11 @@ export class CheckpointMemories {
     this.checked[group >> 3]! |= bit;
   }
 
+  /** The check the file holds for the group of rows `group` (what `rawRows` checks their bytes against). */
+  groupCheck(group: number): number {
+    return this.checks.readUInt32LE(4 * group);
+  }
+
   /**
    * Checks again, once each, the groups of rows `indices` (ascending) lie in, checked before or not: a
    * page of them may have been read back from the disk since, and records made from them must not
@@ -290,19 +295,22 @@ export class CheckpointMemories {
   }
 }
 
-/** Writes the row of `memory` into `target` at `at`, its labels being at `labelsOffset` (`labelsLength` bytes). */
-export function writeRow(target: Buffer, at: number, memory: MemoryRecord, labelsOffset: number, labelsLength: number): void {
-  target.writeDoubleLE(memory.id, at + ID);
-  target.writeDoubleLE(memory.createdAt, at + CREATED_AT);
-  target.writeDoubleLE(memory.updatedAt, at + UPDATED_AT);
-  target.writeDoubleLE(memory.expiresAt ?? Number.NaN, at + EXPIRES_AT);
-  target.writeDoubleLE(memory.ref.offset, at + BLOCK_OFFSET);
-  target.writeDoubleLE(labelsOffset, at + LABELS_OFFSET);
-  target.writeUInt32LE(memory.ref.chunk, at + CHUNK);
-  target.writeUInt32LE(memory.ref.length, at + BLOCK_LENGTH);
-  target.writeUInt32LE(memory.ref.crc >>> 0, at + BLOCK_CRC);
-  target.writeUInt32LE(labelsLength, at + LABELS_LENGTH);
-  target.writeDoubleLE(memory.version ?? memory.id, at + VERSION);
+/**
+ * Writes the row of `memory` into `target` at `at`, its labels being at `labelsOffset` (`labelsLength`
+ * bytes). (A DataView, not a Buffer's methods, which write a double a byte at a time.)
+ */
+export function writeRow(target: DataView, at: number, memory: MemoryRecord, labelsOffset: number, labelsLength: number): void {
+  target.setFloat64(at + ID, memory.id, true);
+  target.setFloat64(at + CREATED_AT, memory.createdAt, true);
+  target.setFloat64(at + UPDATED_AT, memory.updatedAt, true);
+  target.setFloat64(at + EXPIRES_AT, memory.expiresAt ?? Number.NaN, true);
+  target.setFloat64(at + BLOCK_OFFSET, memory.ref.offset, true);
+  target.setFloat64(at + LABELS_OFFSET, labelsOffset, true);
+  target.setUint32(at + CHUNK, memory.ref.chunk, true);
+  target.setUint32(at + BLOCK_LENGTH, memory.ref.length, true);
+  target.setUint32(at + BLOCK_CRC, memory.ref.crc >>> 0, true);
+  target.setUint32(at + LABELS_LENGTH, labelsLength, true);
+  target.setFloat64(at + VERSION, memory.version ?? memory.id, true);
 }
 
 /** The labels of a memory as a checkpoint stores them. */
