@@ -1,6 +1,9 @@
 /** Ints of a term's first block; each next block is twice the size of the one before, up to `MAX_BLOCK`. */
 const FIRST_BLOCK = 8;
 const MAX_BLOCK = 4096;
+/** Ints a pool starts with at least, and at most whatever it is told (64 MiB). */
+const MIN_CAPACITY = 1 << 16;
+const MAX_START_CAPACITY = 1 << 24;
 
 /**
  * The postings of an in-memory segment: for each term, pairs of (row, frequency) appended in row order,
@@ -10,8 +13,24 @@ const MAX_BLOCK = 4096;
  * one.
  */
 export class PostingsPool {
-  private pool = new Int32Array(1 << 16);
+  private pool: Int32Array<ArrayBuffer>;
   private used = 0;
+
+  /** `capacity`: ints to start with (at least `MIN_CAPACITY`), say what the last pool of a segment like it needed: each time the pool grows, it is copied. */
+  constructor(capacity = MIN_CAPACITY) {
+    this.pool = new Int32Array(Math.max(MIN_CAPACITY, Math.min(MAX_START_CAPACITY, Math.ceil(capacity))));
+  }
+
+  /** Ints it holds room for now. */
+  get capacity(): number {
+    return this.pool.length;
+  }
+
+  /** Ints taken so far: the capacity a pool for a segment like this one's can start with. */
+  get usedInts(): number {
+    return this.used;
+  }
+
   /**
    * By term: where its first block starts, where the next int goes, where its last block ends (the
    * next-block slot), the size of that block, how many ints it holds.

@@ -29,7 +29,7 @@ export class SegmentBuilder implements SearchableSegment {
   private readonly rows = new Map<number, number>();
   private readonly terms = new TermTable();
   /** By term: row, frequency, row, frequency, … (rows ascending). */
-  private readonly postings = new PostingsPool();
+  private readonly postings: PostingsPool;
   private words = 0;
   /** By term: the `add` (its stamp) that last counted it, and how often; reused from one `add` to the next. */
   private seenInRow = new Int32Array(1024);
@@ -46,6 +46,16 @@ export class SegmentBuilder implements SearchableSegment {
   private readonly tagTermIds = new Map<string, number>();
   private readonly namespaceTermIds = new Map<string, number>();
 
+  /** `postingsCapacity`: the ints its postings start with (see `postingsUsed`); by default a small pool, which grows. */
+  constructor(postingsCapacity?: number) {
+    this.postings = new PostingsPool(postingsCapacity);
+  }
+
+  /** Ints its postings take: what the next segment's builder, likely of about as many words, can start with. */
+  get postingsUsed(): number {
+    return this.postings.usedInts;
+  }
+
   /** Rows, dead ones included. */
   get docCount(): number {
     return this.ids.length;
@@ -58,6 +68,11 @@ export class SegmentBuilder implements SearchableSegment {
 
   get totalLength(): number {
     return this.words;
+  }
+
+  /** Distinct terms (words, tags, namespaces) of its documents, dead ones included. */
+  get termCount(): number {
+    return this.terms.size;
   }
 
   /** Whether a live document has id `id`. */

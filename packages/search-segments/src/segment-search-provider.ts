@@ -34,11 +34,13 @@ type Segment = WrittenSegment | HeldSegment;
 /** `owners` value of a deleted memory. */
 const DELETED = -1;
 /**
- * The in-memory segment is also written out once it holds this many words, whatever its documents:
- * writing it out builds it in one go, and texts whose words are all different (hashes, code, base64)
- * would otherwise make that build long enough to hold the event loop for a noticeable time.
+ * The in-memory segment is also written out once it holds this many distinct terms, whatever its
+ * documents: its build sorts them in one go, and texts whose words are all different (hashes, code,
+ * base64) would otherwise make that sort long enough to hold the event loop for a noticeable time.
  */
-const SEAL_AFTER_WORDS = 262_144;
+const SEAL_AFTER_TERMS = 262_144;
+/** …or once it holds this many words (its postings then take about 16 MiB). */
+const SEAL_AFTER_WORDS = 2_097_152;
 /** How long a merge or the build of a segment runs before it gives the event loop a turn. */
 const SLICE_MS = 8;
 /**
@@ -89,13 +91,13 @@ export function segmentSearch(options: SegmentSearchOptions = {}): SegmentSearch
   if (options.flushAfter !== undefined) given.flushAfter = options.flushAfter;
   if (options.mergeFactor !== undefined) given.mergeFactor = options.mergeFactor;
   const spec: SearchProviderSpec = Object.keys(given).length > 0 ? { provider: 'segments', options: given } : { provider: 'segments' };
-  return new SegmentSearchProvider(options.flushAfter ?? 4096, options.mergeFactor ?? 8, spec);
+  return new SegmentSearchProvider(options.flushAfter ?? 16_384, options.mergeFactor ?? 8, spec);
 }
 
 /**
  * A BM25 index kept as immutable segment files read through mappings, so that every process that opens
  * a store shares one copy in the page cache, and opening costs the same at any size. New documents go
- * to an in-memory segment, written out at `flushAfter` documents (or `SEAL_AFTER_WORDS` words) and when the store saves the index;
+ * to an in-memory segment, written out at `flushAfter` documents (or `SEAL_AFTER_TERMS` terms, or `SEAL_AFTER_WORDS` words) and when the store saves the index;
  * segments of a size are merged in the background, leaving out deleted documents, which until then are
  * skipped at query time.
  *
@@ -158,7 +160,8 @@ export class SegmentSearchProvider implements SearchProvider {
     this.killed(owner ?? holder?.key);
     this.memory.builder.add(doc);
     if (owner !== undefined || holder !== undefined) this.owners.set(doc.id, this.memory.key);
-    if (this.memory.builder.liveCount >= this.flushAfter || this.memory.builder.totalLength >= SEAL_AFTER_WORDS) {
+    const builder = this.memory.builder;
+    if (builder.liveCount >= this.flushAfter || builder.termCount >= SEAL_AFTER_TERMS || builder.totalLength >= SEAL_AFTER_WORDS) {
       this.seal();
       void this.writeOut().catch(() => undefined);
     }
@@ -353,8 +356,12 @@ export class SegmentSearchProvider implements SearchProvider {
     this.sealed = [];
   }
 
-  private newHeld(): HeldSegment {
-    return { kind: 'held', key: this.nextKey++, builder: new SegmentBuilder() };
+  /**
+   * `after`: the in-memory segment it follows, whose postings say how large to make the new one's at
+   * first, with a quarter more: each growth of a pool copies it.
+   */
+  private newHeld(after?: SegmentBuilder): HeldSegment {
+    return { kind: 'held', key: this.nextKey++, builder: new SegmentBuilder(after && after.postingsUsed * 1.25) };
   }
 
   /**
@@ -433,7 +440,7 @@ export class SegmentSearchProvider implements SearchProvider {
   private seal(): void {
     const full = this.memory;
     if (full.builder.docCount === 0) return;
-    this.memory = this.newHeld();
+    this.memory = this.newHeld(full.builder);
     if (full.builder.liveCount > 0) this.sealed.push(full);
   }
 

@@ -14,9 +14,9 @@ function random(seed: number): () => number {
 }
 
 describe('PostingsPool', () => {
-  it('gives back every pair of every term in order, across blocks and as the pool grows', () => {
+  /** Adds pairs to `pool` (some terms with a few, some with many thousands) and checks it gives them all back. */
+  function fillAndCheck(pool: PostingsPool): void {
     const next = random(7);
-    const pool = new PostingsPool();
     const model: number[][] = [];
     // Some terms with a few pairs, some with many thousands (past the largest block), interleaved.
     for (let row = 0; row < 20_000; row++) {
@@ -41,6 +41,24 @@ describe('PostingsPool', () => {
       for (reader.next(); reader.row !== Number.POSITIVE_INFINITY; reader.next()) read.push(reader.row, reader.frequency);
       expect(read).toEqual(pairs);
     });
+  }
+
+  it('gives back every pair of every term in order, across blocks and as the pool grows', () => {
+    const pool = new PostingsPool();
+    fillAndCheck(pool);
+    expect(pool.capacity).toBeGreaterThan(1 << 16);
+  });
+
+  it('starts at the capacity it is given, so that a pool for a segment like the last one never grows', () => {
+    const first = new PostingsPool();
+    fillAndCheck(first);
+    const second = new PostingsPool(first.usedInts);
+    expect(second.capacity).toBe(first.usedInts);
+    fillAndCheck(second);
+    expect([second.capacity, second.usedInts]).toEqual([first.usedInts, first.usedInts]);
+    // Never less than the least a pool starts with, never more than 64 MiB at once.
+    expect(new PostingsPool(3).capacity).toBe(1 << 16);
+    expect(new PostingsPool(2 ** 40).capacity).toBe(1 << 24);
   });
 
   it('holds nothing for a term skipped', () => {

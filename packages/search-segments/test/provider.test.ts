@@ -95,7 +95,7 @@ describe('segments provider saves', () => {
     });
   });
 
-  it('writes the in-memory segment out once it holds many words, not only after flushAfter documents: texts of words all different never make one long build', async () => {
+  it('writes the in-memory segment out once it holds many different words, not only after flushAfter documents: texts of words all different never make one long build', async () => {
     await inFolder(async (folder) => {
       const provider = segmentSearch();
       await provider.openIndex(folder, undefined);
@@ -108,6 +108,24 @@ describe('segments provider saves', () => {
       }
       expect(files.length).toBeGreaterThan(0);
       expect((await provider.search({ text: 'w7x19999', limit: 5 })).map((hit) => hit.id)).toEqual([7]);
+      await provider.close();
+    });
+  });
+
+  it('writes the in-memory segment out once it holds very many words, even of a few different terms: its postings stay bounded', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch();
+      await provider.openIndex(folder, undefined);
+      // 60 texts of 40,000 words from ten: 2,400,000 words, ten terms, 60 documents.
+      const words = Array.from({ length: 10 }, (_, k) => `common${k}`);
+      for (let i = 1; i <= 60; i++) provider.add(doc(i, Array.from({ length: 40_000 }, (_, k) => words[(k * 7 + i) % 10]).join(' ')));
+      let files: string[] = [];
+      for (let turn = 0; turn < 200 && files.length === 0; turn++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        files = await readdir(folder);
+      }
+      expect(files.length).toBeGreaterThan(0);
+      expect((await provider.search({ text: 'common3', limit: 100 })).map((hit) => hit.id).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
       await provider.close();
     });
   });

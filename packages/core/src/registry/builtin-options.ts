@@ -50,7 +50,7 @@ export interface OramaProviderOptions {
 
 /** Options of the `segments` search provider. */
 export interface SegmentSearchOptions {
-  /** Memories indexed in memory before they are written out as a segment file. Default 4,096. */
+  /** Memories indexed in memory before they are written out as a segment file. Default 16,384. */
   readonly flushAfter?: number;
   /** How many segments of about one size are merged into one. Default 8. */
   readonly mergeFactor?: number;
