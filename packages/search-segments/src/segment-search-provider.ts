@@ -91,7 +91,7 @@ export function segmentSearch(options: SegmentSearchOptions = {}): SegmentSearch
   if (options.flushAfter !== undefined) given.flushAfter = options.flushAfter;
   if (options.mergeFactor !== undefined) given.mergeFactor = options.mergeFactor;
   const spec: SearchProviderSpec = Object.keys(given).length > 0 ? { provider: 'segments', options: given } : { provider: 'segments' };
-  return new SegmentSearchProvider(options.flushAfter ?? 16_384, options.mergeFactor ?? 8, spec);
+  return new SegmentSearchProvider(options.flushAfter ?? 16_384, options.mergeFactor ?? 10, spec);
 }
 
 /**

@@ -52,7 +52,7 @@ export interface OramaProviderOptions {
 export interface SegmentSearchOptions {
   /** Memories indexed in memory before they are written out as a segment file. Default 16,384. */
   readonly flushAfter?: number;
-  /** How many segments of about one size are merged into one. Default 8. */
+  /** How many segments of about one size are merged into one. Default 10. */
   readonly mergeFactor?: number;
 }
 
