@@ -223,7 +223,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
             const oldRow = from + at / ROW_SIZE;
             // A whole group of the last checkpoint, unmoved and with its labels where they were: its bytes
             // are the group's as `rawRows` just checked them, and so is its check.
-            if (delta === 0 && inGroup === ROWS_PER_CHECK && oldRow % ROWS_PER_CHECK === 0 && oldRow === count) takeGroup(inGroup, entry.base.groupCheck(oldRow / ROWS_PER_CHECK));
+            if (delta === 0 && inGroup === ROWS_PER_CHECK && oldRow % ROWS_PER_CHECK === 0 && oldRow === count) takeGroup(inGroup, slice.groupChecks[oldRow / ROWS_PER_CHECK - Math.floor(from / ROWS_PER_CHECK)]!);
             else checkGroup(copied.subarray(at, end), copiedLabels.subarray(labelsFrom, labelsTo));
             at = end;
           }

@@ -76,11 +76,6 @@ export class CheckpointMemories {
     this.checked[group >> 3]! |= bit;
   }
 
-  /** The check the file holds for the group of rows `group` (what `rawRows` checks their bytes against). */
-  groupCheck(group: number): number {
-    return this.checks.readUInt32LE(4 * group);
-  }
-
   /**
    * Checks again, once each, the groups of rows `indices` (ascending) lie in, checked before or not: a
    * page of them may have been read back from the disk since, and records made from them must not
@@ -282,16 +277,22 @@ export class CheckpointMemories {
    * The bytes of rows `from` to `to` (excluded), and of their labels, which follow one another in row
    * order from `labelsOffset` (of the labels section): to copy into another checkpoint as they are. Each
    * group of them is checked now, checked before or not: what a copy takes under new checksums is what
-   * was just checked (a page of the mapping may have been read back from the disk meanwhile).
+   * was just checked (a page of the mapping may have been read back from the disk meanwhile). With them,
+   * `groupChecks`: the checks of the groups they lie in (from the group of `from` on), which they matched.
    */
-  rawRows(from: number, to: number): { rows: Buffer; labels: Buffer; labelsOffset: number } {
-    for (let group = Math.floor(from / ROWS_PER_CHECK); group * ROWS_PER_CHECK < to; group++) this.check(group * ROWS_PER_CHECK, true);
+  rawRows(from: number, to: number): { rows: Buffer; labels: Buffer; labelsOffset: number; groupChecks: number[] } {
+    const groupChecks: number[] = [];
+    for (let group = Math.floor(from / ROWS_PER_CHECK); group * ROWS_PER_CHECK < to; group++) {
+      this.check(group * ROWS_PER_CHECK, true);
+      // (Taken now, with the rows: what a copy reuses is the check their bytes were just found to match.)
+      groupChecks.push(this.checks.readUInt32LE(4 * group));
+    }
     const rows = this.rows.subarray(from * ROW_SIZE, to * ROW_SIZE);
     const labelsOffset = rows.readDoubleLE(LABELS_OFFSET);
     const last = rows.length - ROW_SIZE;
     const labelsEnd = rows.readDoubleLE(last + LABELS_OFFSET) + rows.readUInt32LE(last + LABELS_LENGTH);
     if (!(labelsOffset >= 0 && labelsEnd >= labelsOffset && labelsEnd <= this.labels.length)) throw damaged(`rows ${from}–${to - 1} in ${this.source}`, 'their labels are out of range');
-    return { rows, labels: this.labels.subarray(labelsOffset, labelsEnd), labelsOffset };
+    return { rows, labels: this.labels.subarray(labelsOffset, labelsEnd), labelsOffset, groupChecks };
   }
 }
 
@@ -306,11 +307,17 @@ export function writeRow(target: DataView, at: number, memory: MemoryRecord, lab
   target.setFloat64(at + EXPIRES_AT, memory.expiresAt ?? Number.NaN, true);
   target.setFloat64(at + BLOCK_OFFSET, memory.ref.offset, true);
   target.setFloat64(at + LABELS_OFFSET, labelsOffset, true);
-  target.setUint32(at + CHUNK, memory.ref.chunk, true);
-  target.setUint32(at + BLOCK_LENGTH, memory.ref.length, true);
+  target.setUint32(at + CHUNK, u32(memory.ref.chunk, 'chunk', memory.id), true);
+  target.setUint32(at + BLOCK_LENGTH, u32(memory.ref.length, 'block length', memory.id), true);
   target.setUint32(at + BLOCK_CRC, memory.ref.crc >>> 0, true);
-  target.setUint32(at + LABELS_LENGTH, labelsLength, true);
+  target.setUint32(at + LABELS_LENGTH, u32(labelsLength, 'labels length', memory.id), true);
   target.setFloat64(at + VERSION, memory.version ?? memory.id, true);
+}
+
+/** `value`, which must fit a row's u32 field `what` (a DataView would wrap it silently, as a Buffer does not). */
+function u32(value: number, what: string, id: number): number {
+  if (value >>> 0 !== value) throw new RangeError(`memory ${id}: its ${what} ${value} does not fit a checkpoint row (0 to 2³²−1)`);
+  return value;
 }
 
 /** The labels of a memory as a checkpoint stores them. */
