@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, verifyStore, type SearchProvider } from '@memmapfs/core';
 import { SearchIndex, type SearchIndexHost } from '../src/engine/search-index.js';
 import { MemoryTable } from '../src/engine/memory-table.js';
-import { RecordType } from '../src/engine/log-records.js';
+import { RecordType, type MemoryRecord } from '../src/engine/log-records.js';
 import { storeLayout } from '../src/engine/store-layout.js';
 import { tempRoot, useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
@@ -35,31 +35,39 @@ function recordingProvider(): SearchProvider & { calls: string[] } {
   };
 }
 
+/**
+ * A `SearchIndex` over `provider` with a host of its own in `root`: no log records to decode, `memories`
+ * as its tables (empty by default), texts read back by `readText`.
+ */
+async function indexOver(root: string, provider: SearchProvider, options: { closing?: () => boolean; memories?: MemoryTable; readText?: SearchIndexHost['readText'] } = {}): Promise<{ index: SearchIndex; layout: ReturnType<typeof storeLayout> }> {
+  const layout = storeLayout(root);
+  await nodeFileSystem.mkdir(layout.index, { recursive: true });
+  const host: SearchIndexHost = {
+    layout,
+    files: nodeFileSystem,
+    reader: 'read',
+    checkpointPosition: undefined,
+    publishedCheckpoint: async () => undefined,
+    memories: options.memories ?? new MemoryTable(),
+    wal: { readOnly: false, lastLsn: 7, header: { logId: '00'.repeat(16) }, flush: async () => undefined, readFrom: async function* () {} } as unknown as SearchIndexHost['wal'],
+    lastLsn: 7,
+    lastChecksum: 0,
+    get closing() {
+      return options.closing?.() ?? false;
+    },
+    decode: () => {
+      throw new Error('no records to decode here');
+    },
+    readText: options.readText ?? (() => ''),
+  };
+  return { index: new SearchIndex({ name: 'recording', load: async () => provider, created: () => provider }, host), layout };
+}
+
 describe('SearchIndex', () => {
   it('a purge asked for while the store closes, with the index let go of and changes waiting, loads it again and purges (it never spins)', async () => {
-    const layout = storeLayout(root);
-    await nodeFileSystem.mkdir(layout.index, { recursive: true });
     const provider = recordingProvider();
     let closing = false;
-    const host: SearchIndexHost = {
-      layout,
-      files: nodeFileSystem,
-      reader: 'read',
-      checkpointPosition: undefined,
-      publishedCheckpoint: async () => undefined,
-      memories: new MemoryTable(),
-      wal: { readOnly: false, lastLsn: 7, header: { logId: '00'.repeat(16) }, flush: async () => undefined, readFrom: async function* () {} } as unknown as SearchIndexHost['wal'],
-      lastLsn: 7,
-      lastChecksum: 0,
-      get closing() {
-        return closing;
-      },
-      decode: () => {
-        throw new Error('no records to decode here');
-      },
-      readText: () => '',
-    };
-    const index = new SearchIndex({ name: 'recording', load: async () => provider, created: () => provider }, host);
+    const { index, layout } = await indexOver(root, provider, { closing: () => closing });
     index.loadWhenNeeded();
     await index.ensureLoaded();
     // Another process's purge had this one let go of its index (as a refused save does), then a delete
@@ -76,6 +84,30 @@ describe('SearchIndex', () => {
     expect(outcome).toBe('resolved');
     expect(provider.calls.slice(-4)).toEqual(['open empty', 'clear', 'remove 5', 'save purge']);
     expect(await nodeFileSystem.stat(join(layout.searchSnapshot)).then(() => true)).toBe(true);
+  });
+});
+
+describe('SearchIndex, let go of', () => {
+  it('lets go of the block copies of the changes waiting for it: their texts are read back when it takes them', async () => {
+    const provider = recordingProvider();
+    const memories = new MemoryTable();
+    const m: MemoryRecord = { id: 3, ref: { chunk: 1, offset: 0, length: 5, crc: 0 }, tags: [], namespace: '', meta: {}, createdAt: 1, updatedAt: 1, expiresAt: undefined, version: 3 };
+    memories.set(3, m);
+    const read: number[] = [];
+    const { index } = await indexOver(root, provider, { memories, readText: (memory) => (read.push(memory.id), 'hello') });
+    index.loadWhenNeeded();
+    await index.ensureLoaded();
+    index.note({ type: RecordType.MemoryPut, memory: m, copy: new TextEncoder().encode('hello') }, true);
+    // Another process's purge had this one let go of its index: the change waits, maybe long.
+    (index as unknown as { unload(): void }).unload();
+    const waiting = (index as unknown as { pendingIndex: { length: number; at(i: number): { copy?: Uint8Array } } }).pendingIndex;
+    expect(waiting.length).toBe(1);
+    expect(waiting.at(0).copy).toBeUndefined();
+    await index.ensureLoaded();
+    await index.drain();
+    expect(waiting.length).toBe(0);
+    expect(read).toContain(3);
+    expect(provider.calls).toContain('add 3');
   });
 });
 

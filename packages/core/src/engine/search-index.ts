@@ -860,11 +860,13 @@ export class SearchIndex {
   /**
    * Lets go of the loaded index, to load it afresh from the saved one when a query (or enough waiting
    * changes) next needs it: after another process purged the saved index, so that the files this one
-   * read may go. Memories it took out as expired are queued to be taken out again.
+   * read may go. Memories it took out as expired are queued to be taken out again. The changes waiting
+   * let go of their block copies, as those noted while no index is loaded come without: they may wait long.
    */
   private unload(evenWhenClosing = false): void {
     if (!this.indexLoaded || (this.host.closing && !evenWhenClosing)) return;
     this.indexLoaded = false;
+    this.pendingIndex.dropCopies();
     for (const [id, expiresAt] of this.expiredOutOfIndex) this.expiring.add(id, expiresAt);
     this.expiredOutOfIndex.clear();
     this.indexLoader = () => this.load();
