@@ -10,7 +10,10 @@ export type Durability = 'sync' | 'batch' | 'none';
 export interface WalEntry {
   /** Record type, 1 to 127. The log does not interpret it. */
   readonly type: number;
-  /** Payload bytes; the log copies them before `append` returns. */
+  /**
+   * Payload bytes. The log may read them until the append settles (the file log copies them when it
+   * writes, after `after` resolved): the caller does not change them before.
+   */
   readonly payload: Uint8Array;
   /**
    * Work the record depends on (e.g. writing the data it points to). The record is written only after
