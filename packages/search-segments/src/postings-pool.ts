@@ -16,7 +16,10 @@ export class PostingsPool {
   private pool: Int32Array<ArrayBuffer>;
   private used = 0;
 
-  /** `capacity`: ints to start with (at least `MIN_CAPACITY`), say what the last pool of a segment like it needed: each time the pool grows, it is copied. */
+  /**
+   * `capacity`: the ints to start with (at least `MIN_CAPACITY`, at most `MAX_START_CAPACITY`), such as
+   * what the last pool of a like segment took: a pool that grows is copied.
+   */
   constructor(capacity = MIN_CAPACITY) {
     this.pool = new Int32Array(Math.max(MIN_CAPACITY, Math.min(MAX_START_CAPACITY, Math.ceil(capacity))));
   }

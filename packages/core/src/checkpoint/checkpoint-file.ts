@@ -177,7 +177,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
         groupLabels = [];
       }
     };
-    /** Takes a whole group of `rows` rows, starting a group, whose check is known: `check`. */
+    /** Takes a whole group of `groupRowCount` rows, starting a group, whose check is known: `check`. */
     const takeGroup = (groupRowCount: number, check: number) => {
       const before = count;
       count += groupRowCount;
