@@ -191,11 +191,11 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
         embeddings ||= entry.base.mayHoldEmbeddings;
         for (let from = entry.from; from < entry.to; ) {
           const to = Math.min(entry.to, from + COPY_ROWS);
+          // Copies in the heap, checked there: what goes out under the new checksums is what was checked,
+          // not a page of the mapping read back from the disk meanwhile.
           const slice = entry.base.rawRows(from, to);
-          // Both taken into the heap at once: what goes out under the new checksums is what was just
-          // checked, not a page of the mapping read back from the disk while the writes below wait.
-          const copied = Buffer.from(slice.rows);
-          const copiedLabels = Buffer.from(slice.labels);
+          const copied = slice.rows;
+          const copiedLabels = slice.labels;
           // (A DataView, not the Buffer's methods: Buffer reads and writes a double a byte at a time.)
           const view = new DataView(copied.buffer, copied.byteOffset, copied.byteLength);
           const delta = labels.written - slice.labelsOffset;

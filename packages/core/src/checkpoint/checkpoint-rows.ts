@@ -274,25 +274,45 @@ export class CheckpointMemories {
   }
 
   /**
-   * The bytes of rows `from` to `to` (excluded), and of their labels, which follow one another in row
-   * order from `labelsOffset` (of the labels section): to copy into another checkpoint as they are. Each
-   * group of them is checked now, checked before or not: what a copy takes under new checksums is what
-   * was just checked (a page of the mapping may have been read back from the disk meanwhile). With them,
-   * `groupChecks`: the checks of the groups they lie in (from the group of `from` on), which they matched.
+   * Copies of the bytes of rows `from` to `to` (excluded), and of their labels, which follow one another
+   * in row order from `labelsOffset` (of the labels section): to copy into another checkpoint as they
+   * are. Each group of them is checked now, checked before or not, on the copies: what a copy takes
+   * under new checksums is what was checked. With them, `groupChecks`: the checks of the groups they lie
+   * in (from the group of `from` on), which they matched.
    */
   rawRows(from: number, to: number): { rows: Buffer; labels: Buffer; labelsOffset: number; groupChecks: number[] } {
-    const groupChecks: number[] = [];
-    for (let group = Math.floor(from / ROWS_PER_CHECK); group * ROWS_PER_CHECK < to; group++) {
-      this.check(group * ROWS_PER_CHECK, true);
-      // (Taken now, with the rows: what a copy reuses is the check their bytes were just found to match.)
-      groupChecks.push(this.checks.readUInt32LE(4 * group));
-    }
-    const rows = this.rows.subarray(from * ROW_SIZE, to * ROW_SIZE);
-    const labelsOffset = rows.readDoubleLE(LABELS_OFFSET);
+    // The whole groups the rows lie in, and their labels, copied into the heap first and checked there:
+    // a page of the mapping read back changed between a check and a copy would otherwise go out under
+    // a new checksum.
+    const firstGroup = Math.floor(from / ROWS_PER_CHECK);
+    const start = firstGroup * ROWS_PER_CHECK;
+    const end = Math.min(Math.ceil(to / ROWS_PER_CHECK) * ROWS_PER_CHECK, this.count);
+    const rows = Buffer.from(this.rows.subarray(start * ROW_SIZE, end * ROW_SIZE));
+    const labelsStart = rows.readDoubleLE(LABELS_OFFSET);
     const last = rows.length - ROW_SIZE;
     const labelsEnd = rows.readDoubleLE(last + LABELS_OFFSET) + rows.readUInt32LE(last + LABELS_LENGTH);
-    if (!(labelsOffset >= 0 && labelsEnd >= labelsOffset && labelsEnd <= this.labels.length)) throw damaged(`rows ${from}–${to - 1} in ${this.source}`, 'their labels are out of range');
-    return { rows, labels: this.labels.subarray(labelsOffset, labelsEnd), labelsOffset, groupChecks };
+    if (!(labelsStart >= 0 && labelsEnd >= labelsStart && labelsEnd <= this.labels.length)) throw damaged(`rows ${start}–${end - 1} in ${this.source}`, 'their labels are out of range');
+    const labels = Buffer.from(this.labels.subarray(labelsStart, labelsEnd));
+    const groupChecks: number[] = [];
+    for (let group = firstGroup; group * ROWS_PER_CHECK < end; group++) {
+      const first = group * ROWS_PER_CHECK;
+      const groupEnd = Math.min(first + ROWS_PER_CHECK, end);
+      const groupRows = rows.subarray((first - start) * ROW_SIZE, (groupEnd - start) * ROW_SIZE);
+      const groupLast = groupRows.length - ROW_SIZE;
+      const labelsFrom = groupRows.readDoubleLE(LABELS_OFFSET);
+      const labelsTo = groupRows.readDoubleLE(groupLast + LABELS_OFFSET) + groupRows.readUInt32LE(groupLast + LABELS_LENGTH);
+      if (!(labelsFrom >= labelsStart && labelsTo >= labelsFrom && labelsTo <= labelsEnd)) throw damaged(`rows ${first}–${groupEnd - 1} in ${this.source}`, 'their labels are out of range');
+      const check = 4 * group + 4 <= this.checks.length ? this.checks.readUInt32LE(4 * group) : undefined;
+      if (crc32c(labels.subarray(labelsFrom - labelsStart, labelsTo - labelsStart), crc32c(groupRows)) !== check) throw damaged(`rows ${first}–${groupEnd - 1} in ${this.source}`, 'they fail their checksum');
+      this.checked[group >> 3]! |= 1 << (group & 7);
+      groupChecks.push(check);
+    }
+    const slice = rows.subarray((from - start) * ROW_SIZE, (to - start) * ROW_SIZE);
+    const labelsOffset = slice.readDoubleLE(LABELS_OFFSET);
+    const sliceLast = slice.length - ROW_SIZE;
+    const sliceLabelsEnd = slice.readDoubleLE(sliceLast + LABELS_OFFSET) + slice.readUInt32LE(sliceLast + LABELS_LENGTH);
+    if (!(labelsOffset >= labelsStart && sliceLabelsEnd >= labelsOffset && sliceLabelsEnd <= labelsEnd)) throw damaged(`rows ${from}–${to - 1} in ${this.source}`, 'their labels are out of range');
+    return { rows: slice, labels: labels.subarray(labelsOffset - labelsStart, sliceLabelsEnd - labelsStart), labelsOffset, groupChecks };
   }
 }
 

@@ -300,7 +300,8 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       return { type, upTo: wire.upTo as number, chunks: wire.chunks as number[] };
     case RecordType.BlocksMoved: {
       const { m, s, r } = wire;
-      const numbers = (row: unknown, from: number) => Array.isArray(row) && row.slice(from).every((n) => Number.isSafeInteger(n) && n >= 0);
+      // (Chunks, length and checksum fit a u32, as in a checkpoint row; the id or index and the offsets need not.)
+      const numbers = (row: unknown, from: number) => Array.isArray(row) && row.slice(from).every((n, i) => Number.isSafeInteger(n) && n >= 0 && (i === 0 || i === 2 || i === 4 || n <= U32_MAX));
       if (!Array.isArray(m) || !Array.isArray(s) || !Array.isArray(r) || !r.every((c) => Number.isSafeInteger(c) && c >= 0) ||
         !m.every((row) => numbers(row, 0) && (row as unknown[]).length === 7 && isId((row as unknown[])[0])) ||
         !s.every((row) => numbers(row, 1) && (row as unknown[]).length === 8 && typeof (row as unknown[])[0] === 'string')) {
@@ -342,8 +343,12 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
   }
 }
 
+/** The largest u32. */
+const U32_MAX = 0xffffffff;
+
 function refFromWire(value: unknown, lsn: number): BlockRef {
-  if (!Array.isArray(value) || value.length !== 4 || !value.every((n) => Number.isInteger(n) && n >= 0)) throw invalid(lsn, 'a block reference is malformed');
+  // (Chunk, length and checksum are u32 in a checkpoint row: a record that says more is refused here, not at every checkpoint.)
+  if (!Array.isArray(value) || value.length !== 4 || !Number.isSafeInteger(value[1]) || !value.every((n, i) => Number.isInteger(n) && n >= 0 && (i === 1 || n <= U32_MAX))) throw invalid(lsn, 'a block reference is malformed');
   const [chunk, offset, length, crc] = value as number[];
   return { chunk: chunk!, offset: offset!, length: length!, crc: crc! };
 }

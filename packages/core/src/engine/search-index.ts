@@ -555,6 +555,9 @@ export class SearchIndex {
       text = copy ? textDecoder.decode(copy) : this.host.readText(m);
     } catch (error) {
       if (!MemMapError.is(error, 'BLOCK_CORRUPT') && !MemMapError.is(error, 'BLOCK_MISSING')) throw error;
+      // A block gone because the memory moved on (updated or deleted, and compacted, by another process):
+      // the later change is queued and indexes its own version. Nothing to say.
+      if (MemMapError.is(error, 'BLOCK_MISSING') && this.host.memories.versionOf(m.id) !== m.version) return;
       process.emitWarning(`Memory ${m.id} is not searchable: ${error.message}`, { code: 'MEMMAPFS_BLOCK_CORRUPT' });
       return;
     }
