@@ -162,13 +162,17 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
     const checks = Buffer.alloc(4 * Math.ceil(contents.memoryCount / ROWS_PER_CHECK));
     let groupRows = 0;
     let groupLabels: Uint8Array[] = [];
+    /** Counts `rowCount` more rows written, and tells `onRows`. */
+    const advance = (rowCount: number) => {
+      const before = count;
+      count += rowCount;
+      if (onRows && (Math.floor(count / REPORT_ROWS) > Math.floor(before / REPORT_ROWS) || count === contents.memoryCount)) onRows(count, contents.memoryCount);
+    };
     /** Takes `rows` (whole rows, as written) and their `labels` into the group CRCs; they end no later than the group. */
     const checkGroup = (rowBytes: Uint8Array, labelBytes: Uint8Array) => {
       groupRows = crc32c(rowBytes, groupRows);
       groupLabels.push(labelBytes);
-      const before = count;
-      count += rowBytes.byteLength / ROW_SIZE;
-      if (onRows && (Math.floor(count / REPORT_ROWS) > Math.floor(before / REPORT_ROWS) || count === contents.memoryCount)) onRows(count, contents.memoryCount);
+      advance(rowBytes.byteLength / ROW_SIZE);
       if (count % ROWS_PER_CHECK === 0 || count === contents.memoryCount) {
         let crc = groupRows;
         for (const bytes of groupLabels) crc = crc32c(bytes, crc);
@@ -179,9 +183,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
     };
     /** Takes a whole group of `groupRowCount` rows, starting a group, whose check is known: `check`. */
     const takeGroup = (groupRowCount: number, check: number) => {
-      const before = count;
-      count += groupRowCount;
-      if (onRows && (Math.floor(count / REPORT_ROWS) > Math.floor(before / REPORT_ROWS) || count === contents.memoryCount)) onRows(count, contents.memoryCount);
+      advance(groupRowCount);
       checks.writeUInt32LE(check, 4 * Math.floor((count - 1) / ROWS_PER_CHECK));
     };
     for (const entry of contents.memories()) {

@@ -64,16 +64,27 @@ export class CheckpointMemories {
     if (!again && (this.checked[group >> 3]! & bit) !== 0) return;
     const first = group * ROWS_PER_CHECK;
     const end = Math.min(first + ROWS_PER_CHECK, this.count);
-    const rows = this.rows.subarray(first * ROW_SIZE, end * ROW_SIZE);
-    let crc = crc32c(rows);
-    // The group's labels are contiguous (written in row order); an offset out of range fails below.
+    this.verifyGroup(group, this.rows.subarray(first * ROW_SIZE, end * ROW_SIZE), this.labels, 0);
+  }
+
+  /**
+   * Checks group `group` on `rows` (its rows' bytes) and `labels` (bytes of the labels section from
+   * `labelsBase` on, holding the group's): its labels must lie there, and the CRC32C of its rows then
+   * its labels must be the check the file holds, which is returned; `CHECKPOINT_CORRUPT` otherwise. The
+   * group is marked checked.
+   */
+  private verifyGroup(group: number, rows: Buffer, labels: Buffer, labelsBase: number): number {
+    const first = group * ROWS_PER_CHECK;
+    const end = first + rows.length / ROW_SIZE;
+    // The group's labels are contiguous (written in row order); an offset out of range fails here.
     const from = rows.readDoubleLE(LABELS_OFFSET);
-    const last = (end - first - 1) * ROW_SIZE;
+    const last = rows.length - ROW_SIZE;
     const to = rows.readDoubleLE(last + LABELS_OFFSET) + rows.readUInt32LE(last + LABELS_LENGTH);
-    if (!(from >= 0 && to >= from && to <= this.labels.length)) throw damaged(`rows ${first}–${end - 1} in ${this.source}`, 'their labels are out of range');
-    crc = crc32c(this.labels.subarray(from, to), crc);
+    if (!(from >= labelsBase && to >= from && to <= labelsBase + labels.length)) throw damaged(`rows ${first}–${end - 1} in ${this.source}`, 'their labels are out of range');
+    const crc = crc32c(labels.subarray(from - labelsBase, to - labelsBase), crc32c(rows));
     if (4 * group + 4 > this.checks.length || crc !== this.checks.readUInt32LE(4 * group)) throw damaged(`rows ${first}–${end - 1} in ${this.source}`, 'they fail their checksum');
-    this.checked[group >> 3]! |= bit;
+    this.checked[group >> 3]! |= 1 << (group & 7);
+    return crc;
   }
 
   /**
@@ -296,16 +307,8 @@ export class CheckpointMemories {
     const groupChecks: number[] = [];
     for (let group = firstGroup; group * ROWS_PER_CHECK < end; group++) {
       const first = group * ROWS_PER_CHECK;
-      const groupEnd = Math.min(first + ROWS_PER_CHECK, end);
-      const groupRows = rows.subarray((first - start) * ROW_SIZE, (groupEnd - start) * ROW_SIZE);
-      const groupLast = groupRows.length - ROW_SIZE;
-      const labelsFrom = groupRows.readDoubleLE(LABELS_OFFSET);
-      const labelsTo = groupRows.readDoubleLE(groupLast + LABELS_OFFSET) + groupRows.readUInt32LE(groupLast + LABELS_LENGTH);
-      if (!(labelsFrom >= labelsStart && labelsTo >= labelsFrom && labelsTo <= labelsEnd)) throw damaged(`rows ${first}–${groupEnd - 1} in ${this.source}`, 'their labels are out of range');
-      const check = 4 * group + 4 <= this.checks.length ? this.checks.readUInt32LE(4 * group) : undefined;
-      if (crc32c(labels.subarray(labelsFrom - labelsStart, labelsTo - labelsStart), crc32c(groupRows)) !== check) throw damaged(`rows ${first}–${groupEnd - 1} in ${this.source}`, 'they fail their checksum');
-      this.checked[group >> 3]! |= 1 << (group & 7);
-      groupChecks.push(check);
+      const groupRows = rows.subarray((first - start) * ROW_SIZE, (Math.min(first + ROWS_PER_CHECK, end) - start) * ROW_SIZE);
+      groupChecks.push(this.verifyGroup(group, groupRows, labels, labelsStart));
     }
     const slice = rows.subarray((from - start) * ROW_SIZE, (to - start) * ROW_SIZE);
     const labelsOffset = slice.readDoubleLE(LABELS_OFFSET);
