@@ -46,9 +46,18 @@ export class SegmentBuilder implements SearchableSegment {
   private readonly tagTermIds = new Map<string, number>();
   private readonly namespaceTermIds = new Map<string, number>();
 
-  /** `postingsCapacity`: the ints its postings start with (see `postingsUsed`); by default a small pool, which grows. */
-  constructor(postingsCapacity?: number) {
-    this.postings = new PostingsPool(postingsCapacity);
+  /**
+   * `postingsCapacity`: the ints its postings start with (see `postingsUsed`); by default a small pool,
+   * which grows. `sparePostings`: the ints of a builder done with (`releasePostings`), taken when they
+   * are enough.
+   */
+  constructor(postingsCapacity?: number, sparePostings?: Int32Array<ArrayBuffer>) {
+    this.postings = new PostingsPool(postingsCapacity, sparePostings);
+  }
+
+  /** Lets go of its postings' ints for another builder (see `PostingsPool.release`): only once it is neither searched nor built any more. */
+  releasePostings(): Int32Array<ArrayBuffer> {
+    return this.postings.release();
   }
 
   /** Ints its postings take: what the next segment's builder, likely of about as many words, can start with. */

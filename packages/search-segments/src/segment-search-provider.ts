@@ -140,6 +140,8 @@ export class SegmentSearchProvider implements SearchProvider {
   private countingDead: Promise<void> | undefined;
   /** Merges that failed in a row, and the timer of the next try after the last one failed. */
   private mergeFailures = 0;
+  /** The postings' ints of the last in-memory segment written out, for the next one to take (see `PostingsPool`). */
+  private sparePostings: Int32Array<ArrayBuffer> | undefined;
   private mergeRetry: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -361,7 +363,9 @@ export class SegmentSearchProvider implements SearchProvider {
    * first, with a quarter more: each growth of a pool copies it.
    */
   private newHeld(after?: SegmentBuilder): HeldSegment {
-    return { kind: 'held', key: this.nextKey++, builder: new SegmentBuilder(after && after.postingsUsed * 1.25) };
+    const builder = new SegmentBuilder(after && after.postingsUsed * 1.25, this.sparePostings);
+    this.sparePostings = undefined;
+    return { kind: 'held', key: this.nextKey++, builder };
   }
 
   /**
@@ -472,6 +476,8 @@ export class SegmentSearchProvider implements SearchProvider {
       }
       this.sealed.shift();
       this.written.push(written);
+      // Searched and built no more: its postings' memory goes to the next in-memory segment.
+      this.sparePostings = held.builder.releasePostings();
       // (Rows of it replaced or removed while it was sealed are dead already.)
       this.deadRows?.set(written.key, this.deadRowsIn(written));
     })().finally(() => {

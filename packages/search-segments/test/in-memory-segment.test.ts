@@ -61,6 +61,22 @@ describe('PostingsPool', () => {
     expect(new PostingsPool(2 ** 40).capacity).toBe(1 << 24);
   });
 
+  it('takes the ints of a pool let go of, whatever they hold, when they are four fifths of its capacity or more', () => {
+    const first = new PostingsPool();
+    fillAndCheck(first);
+    const used = first.usedInts;
+    const spare = first.release();
+    expect([first.size, first.pairs(0), first.usedInts]).toEqual([0, 0, 0]);
+    // What the last segment left in them is never read.
+    spare.fill(-7);
+    const second = new PostingsPool(spare.length / 0.8, spare);
+    fillAndCheck(second);
+    expect([second.capacity, second.usedInts]).toEqual([spare.length, used]);
+    // A spare below four fifths is not taken (new ints of the capacity asked for instead).
+    const third = new PostingsPool(spare.length / 0.79, second.release());
+    expect(third.capacity).toBe(Math.ceil(spare.length / 0.79));
+  });
+
   it('holds nothing for a term skipped', () => {
     const pool = new PostingsPool();
     pool.add(0, 0, 1);

@@ -112,6 +112,29 @@ describe('segments provider saves', () => {
     });
   });
 
+  it('gives the memory of an in-memory segment written out to the next one, and finds every document across them', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch({ flushAfter: 200, mergeFactor: 100 });
+      await provider.openIndex(folder, undefined);
+      const inside = provider as unknown as { sealed: unknown[]; memory: { builder: { postings: { pool: Int32Array } } } };
+      const pools: ArrayBufferLike[] = [inside.memory.builder.postings.pool.buffer];
+      for (let i = 1; i <= 2000; i++) {
+        provider.add(doc(i, `word${i % 50} common text${i}`));
+        if (i % 200 !== 0) continue;
+        for (let turn = 0; turn < 500 && inside.sealed.length > 0; turn++) await new Promise((resolve) => setTimeout(resolve, 2));
+        expect(inside.sealed).toHaveLength(0);
+        pools.push(inside.memory.builder.postings.pool.buffer);
+      }
+      // Ten segments written, each (but the first two) in the memory of one written before it.
+      expect((await readdir(folder)).filter((file) => file.endsWith('.seg'))).toHaveLength(10);
+      expect(new Set(pools).size).toBe(2);
+      expect(provider.search({ text: 'text1234', limit: 5 }).map((hit) => hit.id)).toEqual([1234]);
+      expect(provider.search({ text: 'word7', limit: 100 }).map((hit) => hit.id).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, k) => 7 + k * 50));
+      expect(provider.search({ text: 'common', limit: 3000 })).toHaveLength(2000);
+      await provider.close();
+    });
+  });
+
   it('writes the in-memory segment out once it holds very many words, even of a few different terms: its postings stay bounded', async () => {
     await inFolder(async (folder) => {
       const provider = segmentSearch();
