@@ -411,6 +411,25 @@ describe('compaction', () => {
     await fs.close();
   });
 
+  it('with erase, drops the log segment of a deletion that left no chunk to rewrite while another process has the store open and reads nothing', async () => {
+    const fs = await open();
+    await fs.setKv('api-key', 'secret-kv-value-7f3a');
+    await fs.appendMemory('kept');
+    // (The other process lets go of the log segment it reads only when it catches up, within a second when idle.)
+    const idle = await appendAndHold(root, 'an idle process of its own');
+    try {
+      await fs.deleteKv('api-key');
+      const report = await fs.compact({ erase: true });
+      expect(report.chunksRewritten).toBe(0);
+      expect(await filesHolding('secret-kv-value-7f3a')).toEqual([]);
+      expect(report.logFirstLsn).toBeGreaterThan(3);
+    } finally {
+      await idle.kill();
+    }
+    expect(await fs.getKv('api-key')).toBeUndefined();
+    await fs.close();
+  });
+
   it('drops the log before its checkpoint even when another writer commits throughout', async () => {
     const fs = await open();
     let last = 0;

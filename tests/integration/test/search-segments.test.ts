@@ -634,6 +634,23 @@ describe('the segments search index in a store', () => {
     await fs.close();
   });
 
+  it('with erase, removes every temporary file of a save, however recent and whoever wrote it: one left by a saver that died may hold what was deleted', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack() });
+    const secret = await fs.appendMemory('my password is hunter2otter');
+    await fs.appendMemory('a note kept');
+    await fs.queryMemory('password');
+    await fs.checkpoint();
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const left = [`.search.snapshot.${dead}-0a1b2c3d4e5f.tmp`, `.purges.${dead}-5f4e3d2c1b0a.tmp`, `.search.snapshot.${process.pid}-bbbbbbbbbbbb.tmp`];
+    for (const name of left) await writeFile(join(root, 'index', name), 'my password is hunter2otter');
+    await fs.deleteMemory(secret);
+    await fs.compact({ erase: true });
+    const names = await readdir(join(root, 'index'));
+    for (const name of left) expect(names).not.toContain(name);
+    expect(await fs.queryMemory('note')).toHaveLength(1);
+    await fs.close();
+  });
+
   it('removes no segment file when the saved description cannot be read (EMFILE): the next open loads the index, not rebuilds it', async () => {
     const { files, failing } = failingReadsOf('search.snapshot', 'EMFILE');
     const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), fileSystem: files });

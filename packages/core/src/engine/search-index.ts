@@ -758,18 +758,22 @@ export class SearchIndex {
 
   /**
    * Removes the temporary files of saves (a description or snapshot, the count of purges) whose writer
-   * died before it renamed them into place: a snapshot's may hold what an erase removed since.
+   * died before it renamed them into place: a snapshot's may hold what an erase removed since. With
+   * `erase`, every one, however recent, waiting for a save under way: under the lock no save runs, so
+   * none is a save's own yet (without it, only those of a process gone for an hour: should the lock
+   * not hold, say on a network file system, a live save's file is never taken).
    */
-  private async removeAbandonedTempFiles(): Promise<void> {
+  private async removeAbandonedTempFiles(options: { erase?: boolean } = {}): Promise<void> {
     // Only while no save runs (every writer of these files holds the lock), and not waiting for one.
-    const lock = await tryFileLock(this.host.layout.searchLock, this.host.files, 0);
+    const erase = options.erase === true;
+    const lock = await tryFileLock(this.host.layout.searchLock, this.host.files, erase ? DESCRIPTION_LOCK_WAIT_MS : 0);
     if (!lock) return;
     try {
       let removed = false;
       for (const name of await this.host.files.readdir(this.host.layout.index)) {
         const temp = /^\.(?:search\.snapshot|purges)\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
         const path = join(this.host.layout.index, name);
-        if (temp && (await isAbandoned(path, Number(temp[1]), this.host.files))) removed = (await this.host.files.unlink(path).then(() => true, () => false)) || removed;
+        if (temp && (erase || (await isAbandoned(path, Number(temp[1]), this.host.files)))) removed = (await this.host.files.unlink(path).then(() => true, () => false)) || removed;
       }
       if (removed) await syncFolder(this.host.layout.index, this.host.files);
     } finally {
@@ -881,6 +885,16 @@ export class SearchIndex {
    * still reads, when it lets go of them); a snapshot is rewritten from the index now, or removed.
    */
   async eraseSaved(): Promise<void> {
+    await this.eraseSavedIndex();
+    // (A save's file left by a process that died before renaming it may hold a deleted memory's words.)
+    if (!this.host.wal.readOnly) {
+      await this.removeAbandonedTempFiles({ erase: true }).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      });
+    }
+  }
+
+  private async eraseSavedIndex(): Promise<void> {
     this.loaded ??= await this.searchSource.load();
     if (this.persistent) {
       // (Again, a few times, when a saved index with a higher count of purges refused it: loaded afresh

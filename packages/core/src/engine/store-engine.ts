@@ -51,6 +51,8 @@ const CHECKPOINT_ON_CLOSE_AFTER_RECORDS = 1_024;
 const IDLE_FOLLOW_MS = 1000;
 /** How long compaction waits, after its move is committed, before it removes the chunk files it emptied. */
 const RETIRE_GRACE_MS = IDLE_FOLLOW_MS + 500;
+/** How many times `compact({ erase: true })` cuts the log, a grace apart, while a process still reads a segment before the deletion. */
+const ERASE_CUT_TRIES = 5;
 /** How long a process waits for `host.lock` (another process of the host opening the cache, or claiming chunk numbers). */
 export const HOST_LOCK_WAIT_MS = 120_000;
 
@@ -662,29 +664,15 @@ export class StoreEngine<S extends AgentState> {
       }
       return (await this.truncateLogBefore(before)).first;
     };
-    if (covered > 0) await cutLog(covered + 1);
+    // (Where the log begins after this cut: where it still begins should a close end the compaction early.)
+    const firstCut = covered > 0 ? await cutLog(covered + 1) : covered + 1;
     if (plan.victims.length > 0) {
       // Every other process applies the move within its idle catch-up and lets go of the victims;
       // one that reads a victim later finds it gone, catches up and reads the new place. (A close
       // cuts the wait short: the victims, all dead now, are removed by a later compaction.)
-      // (The timer keeps the process alive, so that a script's `await compact()` resolves; by policy it
-      // does not, unless a compaction asked for waits behind it, and a process that is done exits with
-      // the emptied victims left for later.)
-      let grace: NodeJS.Timeout | undefined;
-      const graceOver = new Promise((resolve) => {
-        grace = setTimeout(resolve, RETIRE_GRACE_MS);
-        if (background && this.compactionsAsked === 0) grace.unref();
-      });
-      this.graceTimer = grace;
-      try {
-        await Promise.race([graceOver, this.closeRequested]);
-      } finally {
-        this.graceTimer = undefined;
-        clearTimeout(grace);
-      }
-      if (this.closing) {
+      if (!(await this.graceUnlessClosed(background))) {
         const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: covered + 1, indexBytesBefore, indexBytesAfter: await indexBytes() };
+        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes() };
       }
       // (With a shared log, as every host does when it applies the move: see `RetiredChunks`.)
       if (this.remote) await this.retiredChunks.removeNow();
@@ -692,10 +680,13 @@ export class StoreEngine<S extends AgentState> {
     }
     // Records other processes committed after the checkpoint share the segment its record was sealed in,
     // and processes that still read older segments have moved on meanwhile: a checkpoint after all of
-    // them lets those segments go too (with erase, until the deletion's segment is gone).
+    // them lets those segments go too (with erase, until the deletion's segment is gone: a process that
+    // still reads one lets go of it when it catches up, within its idle catch-up if it reads nothing,
+    // which a grace waits out before the next try; with no victims, none was waited out before the first).
     // (A shared log drops nothing here: the oldest record it holds is read, without its writer lock.)
-    let logFirstLsn = this.remote ? await this.oldestLsnHeld() : 1;
-    for (let round = 0; covered > 0 && round < (erase ? 5 : 1); round++) {
+    let logFirstLsn = this.remote ? await this.oldestLsnHeld() : firstCut;
+    for (let round = 0; covered > 0 && round < (erase ? ERASE_CUT_TRIES : 1); round++) {
+      if (round > 0 && !(await this.graceUnlessClosed(background))) break;
       await checkpointRows();
       logFirstLsn = await cutLog(this.checkpointLsn + 1);
       if (logFirstLsn > covered) break;
@@ -707,6 +698,28 @@ export class StoreEngine<S extends AgentState> {
     progress(1, 1, 'index');
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
     return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
+  }
+
+  /**
+   * Waits `RETIRE_GRACE_MS`, the time other processes take to catch up when idle; false when a close
+   * cut it short. (The timer keeps the process alive, so that a script's `await compact()` resolves; by
+   * policy it does not, unless a compaction asked for waits behind it, and a process that is done exits
+   * with what the compaction had left to do left for a later one.)
+   */
+  private async graceUnlessClosed(background: boolean): Promise<boolean> {
+    let grace: NodeJS.Timeout | undefined;
+    const graceOver = new Promise((resolve) => {
+      grace = setTimeout(resolve, RETIRE_GRACE_MS);
+      if (background && this.compactionsAsked === 0) grace.unref();
+    });
+    this.graceTimer = grace;
+    try {
+      await Promise.race([graceOver, this.closeRequested]);
+    } finally {
+      this.graceTimer = undefined;
+      clearTimeout(grace);
+    }
+    return !this.closing;
   }
 
   /** The LSN of the oldest record the log holds (one read; the next LSN when it holds none). */
