@@ -881,8 +881,10 @@ export class ChunkBlockStore implements BlockStore {
 
 /**
  * Takes a chunk's owner lock (an exclusive lock; `handle` open for writing) through `handle` if nobody holds it; otherwise closes
- * `handle` and returns false. (A compaction that retired the chunk unlinked it before it let go of the
- * lock: a lock taken through a descriptor opened before the unlink is refused.)
+ * `handle` and returns false. (A descriptor opened before a compaction unlinked the chunk it retired
+ * may take the lock once the compaction let go of it: what keeps such a chunk from being appended to
+ * is `tryOwn`'s look at the references after catching up, which mark a retired chunk referenced to
+ * its very end.)
  */
 function takeOwnerLock(handle: FileHandle): Promise<boolean> {
   return tryLockHandle(handle, 'exclusive');
