@@ -28,8 +28,8 @@ const copy = (acked: Acknowledged): Acknowledged => ({ memories: new Map(acked.m
 
 /**
  * Runs a workload touching every kind of write (small and large blocks, a batch, updates, deletes, KV,
- * state, streams, a checkpoint, a reopen, and checkpoints that seal log segments and remove the old
- * ones) on a file system that models a disk, and takes, before
+ * state, streams, a checkpoint, a reopen, checkpoints that seal log segments and remove the old ones,
+ * and a compaction with erase) on a file system that models a disk, and takes, before
  * every operation that changes a file, what a power loss at that moment would leave: once between
  * operations, and once more in the middle of each write (torn page by page).
  */
@@ -74,6 +74,15 @@ async function runWorkload(root: string, seed: number): Promise<{ crashes: Crash
   fs = await open(0);
   await append(fs, 'after the reopen');
   await fs.checkpoint();
+  // A compaction with erase: live blocks copied out of the chunk files, which are removed, a checkpoint,
+  // the log cut before it, the index purged.
+  const forgotten = [...acked.memories.keys()].find((id) => id !== first && !acked.deleted.has(id))!;
+  acked.maybe.set(forgotten, new Set([undefined]));
+  if (await fs.deleteMemory(forgotten)) acked.deleted.add(forgotten);
+  const crashesBefore = crashes.length;
+  const compaction = await fs.compact({ erase: true });
+  expect([compaction.chunksRewritten, compaction.blocksMoved > 0]).toEqual([1, true]);
+  expect(crashes.length - crashesBefore).toBeGreaterThan(20);
   await fs.setKv('config', { retries: 4 });
   acked.kv.set('config', { retries: 4 });
   await append(fs, 'the last memory');
