@@ -4,8 +4,12 @@ const MAX_BLOCK = 4096;
 /** Ints a pool starts with at least, and at most whatever it is told (64 MiB). */
 const MIN_CAPACITY = 1 << 16;
 const MAX_START_CAPACITY = 1 << 24;
-/** A spare pool this share of the capacity asked for is taken (see the constructor). */
+/**
+ * A spare pool is taken from this share of the capacity asked for up to this many times it (see the
+ * constructor): a pool of one segment of very many words is not kept for the small ones after it.
+ */
 const SPARE_SHARE = 0.8;
+const SPARE_AT_MOST = 2;
 
 /**
  * The postings of an in-memory segment: for each term, pairs of (row, frequency) appended in row order,
@@ -22,13 +26,13 @@ export class PostingsPool {
    * `capacity`: the ints to start with (at least `MIN_CAPACITY`, at most `MAX_START_CAPACITY`), such as
    * what the last pool of a like segment took: a pool that grows is copied. `spare`: the ints of a pool
    * let go of (`release`), used instead of new ones when they are at least `SPARE_SHARE` of `capacity`
-   * (a capacity asked for holds a quarter more than the last segment took; the old contents are never
-   * read). Memory a process has already touched costs nothing to touch again, where new memory costs a
+   * (a capacity asked for holds a quarter more than the last segment took) and at most `SPARE_AT_MOST`
+   * times it; the old contents are never read. Memory a process has already touched costs nothing to touch again, where new memory costs a
    * page fault per page: on a virtual machine whose host takes freed memory back, about 3 ms a megabyte.
    */
   constructor(capacity = MIN_CAPACITY, spare?: Int32Array<ArrayBuffer>) {
     const ints = Math.max(MIN_CAPACITY, Math.min(MAX_START_CAPACITY, Math.ceil(capacity)));
-    this.pool = spare !== undefined && spare.length >= ints * SPARE_SHARE ? spare : new Int32Array(ints);
+    this.pool = spare !== undefined && spare.length >= ints * SPARE_SHARE && spare.length <= ints * SPARE_AT_MOST ? spare : new Int32Array(ints);
   }
 
   /**

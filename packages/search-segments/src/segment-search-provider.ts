@@ -140,9 +140,9 @@ export class SegmentSearchProvider implements SearchProvider {
   private countingDead: Promise<void> | undefined;
   /** Merges that failed in a row, and the timer of the next try after the last one failed. */
   private mergeFailures = 0;
+  private mergeRetry: NodeJS.Timeout | undefined;
   /** The postings' ints of the last in-memory segment written out, for the next one to take (see `PostingsPool`). */
   private sparePostings: Int32Array<ArrayBuffer> | undefined;
-  private mergeRetry: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(

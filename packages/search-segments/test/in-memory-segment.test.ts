@@ -61,7 +61,7 @@ describe('PostingsPool', () => {
     expect(new PostingsPool(2 ** 40).capacity).toBe(1 << 24);
   });
 
-  it('takes the ints of a pool let go of, whatever they hold, when they are four fifths of its capacity or more', () => {
+  it('takes the ints of a pool let go of, whatever they hold, when they are from four fifths of its capacity to twice it', () => {
     const first = new PostingsPool();
     fillAndCheck(first);
     const used = first.usedInts;
@@ -72,9 +72,14 @@ describe('PostingsPool', () => {
     const second = new PostingsPool(spare.length / 0.8, spare);
     fillAndCheck(second);
     expect([second.capacity, second.usedInts]).toEqual([spare.length, used]);
-    // A spare below four fifths is not taken (new ints of the capacity asked for instead).
+    // A spare below four fifths, or above twice, is not taken (new ints of the capacity asked for instead).
     const third = new PostingsPool(spare.length / 0.79, second.release());
     expect(third.capacity).toBe(Math.ceil(spare.length / 0.79));
+    const fourth = new PostingsPool(spare.length / 2, third.release());
+    expect(fourth.capacity).toBe(spare.length / 2);
+    const fifth = new PostingsPool(spare.length / 2.01, spare);
+    expect(fifth.capacity).toBe(Math.ceil(spare.length / 2.01));
+    expect(new PostingsPool(spare.length / 2, spare).capacity).toBe(spare.length);
   });
 
   it('holds nothing for a term skipped', () => {
