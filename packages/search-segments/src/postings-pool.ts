@@ -27,8 +27,9 @@ export class PostingsPool {
    * what the last pool of a like segment took: a pool that grows is copied. `spare`: the ints of a pool
    * let go of (`release`), used instead of new ones when they are at least `SPARE_SHARE` of `capacity`
    * (a capacity asked for holds a quarter more than the last segment took) and at most `SPARE_AT_MOST`
-   * times it; the old contents are never read. Memory a process has already touched costs nothing to touch again, where new memory costs a
-   * page fault per page: on a virtual machine whose host takes freed memory back, about 3 ms a megabyte.
+   * times it; the old contents are never read. Memory a process has already touched costs nothing to
+   * touch again, where new memory costs a page fault per page: on a virtual machine whose host takes
+   * freed memory back, about 3 ms a megabyte.
    */
   constructor(capacity = MIN_CAPACITY, spare?: Int32Array<ArrayBuffer>) {
     const ints = Math.max(MIN_CAPACITY, Math.min(MAX_START_CAPACITY, Math.ceil(capacity)));
