@@ -6,7 +6,7 @@ import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import type { StoreFileSystem } from '../types.js';
-import { CheckpointMemories, damaged, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, writeRow } from './checkpoint-rows.js';
+import { CheckpointMemories, damaged, type CopyScratch, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, writeRow } from './checkpoint-rows.js';
 import { randomHex } from '../random-hex.js';
 
 /**
@@ -161,7 +161,11 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
     // The CRC32C of each group of rows with their labels, so that a reader checks a row before it uses it.
     const checks = Buffer.alloc(4 * Math.ceil(contents.memoryCount / ROWS_PER_CHECK));
     let groupRows = 0;
-    let groupLabels: Uint8Array[] = [];
+    // The labels of the group under way, copied (a copy of the last checkpoint's rows is reused from
+    // slice to slice, and a group may span slices), in a buffer reused from group to group.
+    let groupLabels = Buffer.allocUnsafe(16 * 1024);
+    let groupLabelsLength = 0;
+    const scratch: CopyScratch = {};
     /** Counts `rowCount` more rows written, and tells `onRows`. */
     const advance = (rowCount: number) => {
       const before = count;
@@ -171,14 +175,18 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
     /** Takes `rows` (whole rows, as written) and their `labels` into the group CRCs; they end no later than the group. */
     const checkGroup = (rowBytes: Uint8Array, labelBytes: Uint8Array) => {
       groupRows = crc32c(rowBytes, groupRows);
-      groupLabels.push(labelBytes);
+      if (groupLabelsLength + labelBytes.byteLength > groupLabels.length) {
+        const bigger = Buffer.allocUnsafe(2 * (groupLabelsLength + labelBytes.byteLength));
+        groupLabels.copy(bigger, 0, 0, groupLabelsLength);
+        groupLabels = bigger;
+      }
+      groupLabels.set(labelBytes, groupLabelsLength);
+      groupLabelsLength += labelBytes.byteLength;
       advance(rowBytes.byteLength / ROW_SIZE);
       if (count % ROWS_PER_CHECK === 0 || count === contents.memoryCount) {
-        let crc = groupRows;
-        for (const bytes of groupLabels) crc = crc32c(bytes, crc);
-        checks.writeUInt32LE(crc, 4 * Math.floor((count - 1) / ROWS_PER_CHECK));
+        checks.writeUInt32LE(crc32c(groupLabels.subarray(0, groupLabelsLength), groupRows), 4 * Math.floor((count - 1) / ROWS_PER_CHECK));
         groupRows = 0;
-        groupLabels = [];
+        groupLabelsLength = 0;
       }
     };
     /** Takes a whole group of `groupRowCount` rows, starting a group, whose check is known: `check`. */
@@ -195,7 +203,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
           const to = Math.min(entry.to, from + COPY_ROWS);
           // Copies in the heap, checked there: what goes out under the new checksums is what was checked,
           // not a page of the mapping read back from the disk meanwhile.
-          const slice = entry.base.rawRows(from, to);
+          const slice = entry.base.rawRows(from, to, scratch);
           const copied = slice.rows;
           const copiedLabels = slice.labels;
           // (A DataView, not the Buffer's methods: Buffer reads and writes a double a byte at a time.)

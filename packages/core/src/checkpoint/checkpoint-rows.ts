@@ -289,21 +289,22 @@ export class CheckpointMemories {
    * in row order from `labelsOffset` (of the labels section): to copy into another checkpoint as they
    * are. Each group of them is checked now, checked before or not, on the copies: what a copy takes
    * under new checksums is what was checked. With them, `groupChecks`: the checks of the groups they lie
-   * in (from the group of `from` on), which they matched.
+   * in (from the group of `from` on), which they matched. Given `scratch`, the copies are made in its
+   * buffers (grown as needed) and are good until the next call with it; else in new ones.
    */
-  rawRows(from: number, to: number): { rows: Buffer; labels: Buffer; labelsOffset: number; groupChecks: number[] } {
+  rawRows(from: number, to: number, scratch?: CopyScratch): { rows: Buffer; labels: Buffer; labelsOffset: number; groupChecks: number[] } {
     // The whole groups the rows lie in, and their labels, copied into the heap first and checked there:
     // a page of the mapping read back changed between a check and a copy would otherwise go out under
     // a new checksum.
     const firstGroup = Math.floor(from / ROWS_PER_CHECK);
     const start = firstGroup * ROWS_PER_CHECK;
     const end = Math.min(Math.ceil(to / ROWS_PER_CHECK) * ROWS_PER_CHECK, this.count);
-    const rows = Buffer.from(this.rows.subarray(start * ROW_SIZE, end * ROW_SIZE));
+    const rows = copyInto(scratch, 'rows', this.rows.subarray(start * ROW_SIZE, end * ROW_SIZE));
     const labelsStart = rows.readDoubleLE(LABELS_OFFSET);
     const last = rows.length - ROW_SIZE;
     const labelsEnd = rows.readDoubleLE(last + LABELS_OFFSET) + rows.readUInt32LE(last + LABELS_LENGTH);
     if (!(labelsStart >= 0 && labelsEnd >= labelsStart && labelsEnd <= this.labels.length)) throw damaged(`rows ${start}–${end - 1} in ${this.source}`, 'their labels are out of range');
-    const labels = Buffer.from(this.labels.subarray(labelsStart, labelsEnd));
+    const labels = copyInto(scratch, 'labels', this.labels.subarray(labelsStart, labelsEnd));
     const groupChecks: number[] = [];
     for (let group = firstGroup; group * ROWS_PER_CHECK < end; group++) {
       const first = group * ROWS_PER_CHECK;
@@ -317,6 +318,25 @@ export class CheckpointMemories {
     if (!(labelsOffset >= labelsStart && sliceLabelsEnd >= labelsOffset && sliceLabelsEnd <= labelsEnd)) throw damaged(`rows ${from}–${to - 1} in ${this.source}`, 'their labels are out of range');
     return { rows: slice, labels: labels.subarray(labelsOffset - labelsStart, sliceLabelsEnd - labelsStart), labelsOffset, groupChecks };
   }
+}
+
+/**
+ * Buffers a caller lends `CheckpointMemories.rawRows` for its copies, reused from one call to the next:
+ * a checkpoint copies every row of the last one, and new memory for each copy costs more than the copy
+ * (the kernel zeroes every fresh page).
+ */
+export interface CopyScratch {
+  rows?: Buffer;
+  labels?: Buffer;
+}
+
+/** A copy of `bytes`: in `scratch[which]` (grown to twice what is needed when too small), else in a new buffer. */
+function copyInto(scratch: CopyScratch | undefined, which: 'rows' | 'labels', bytes: Uint8Array): Buffer {
+  if (!scratch) return Buffer.from(bytes);
+  let buffer = scratch[which];
+  if (!buffer || buffer.length < bytes.length) buffer = scratch[which] = Buffer.allocUnsafe(Math.max(64 * 1024, 2 * bytes.length));
+  buffer.set(bytes);
+  return buffer.subarray(0, bytes.length);
 }
 
 /**
