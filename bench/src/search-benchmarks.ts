@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MemMapFS } from '@memmapfs/core';
 import { collectGarbage } from './collect-garbage.js';
-import { loadSqlite, peerFolder } from './sqlite-peer.js';
+import { loadSqlite, peerFolder, type SqliteDatabase } from './sqlite-peer.js';
 import { syntheticMemories, type SyntheticMemory } from './synthetic-memories.js';
 
 const SIZES = (process.env.BENCH_SEARCH_SIZES ?? '100000,1000000').split(',').map(Number);
@@ -32,6 +32,8 @@ const ROUNDS = Number(process.env.BENCH_OPEN_ROUNDS ?? 5);
  */
 const LOAD_ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 3);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 1000);
+/** Blocks the `CHANGES` durable changes of a kind are measured in, each side's in turn. */
+const CHANGE_BLOCKS = 5;
 const PROCESSES = 8;
 const child = fileURLToPath(new URL('./search-child.mjs', import.meta.url));
 const benchFolder = fileURLToPath(new URL('..', import.meta.url));
@@ -142,41 +144,12 @@ try {
     }
     const sqliteLoad = spread(sqliteLoads);
     const db = new Database(sqliteFile);
-    db.pragma('synchronous = FULL');
-    const insert = db.prepare('INSERT INTO memories (id, text, tag, namespace, meta, created) VALUES (?, ?, ?, ?, ?, ?)');
-    const index = db.prepare('INSERT INTO memories_fts (rowid, text) VALUES (?, ?)');
     const plain = db.prepare('SELECT m.id, m.text FROM memories_fts f JOIN memories m ON m.id = f.rowid WHERE memories_fts MATCH ? ORDER BY bm25(memories_fts) LIMIT 10');
     const tagged = db.prepare('SELECT m.id, m.text FROM memories_fts f JOIN memories m ON m.id = f.rowid WHERE memories_fts MATCH ? AND m.tag = ? ORDER BY bm25(memories_fts) LIMIT 10');
     const sqliteQuery = (q: Query) => (q.tag ? tagged.all(q.match, q.tag) : plain.all(q.match)) as Array<{ id: number; text: string }>;
     for (const q of queries) sqliteQuery(q);
     const sqliteLatency = { plain: plainQueries.map((q) => timed(() => sqliteQuery(q))), tagged: taggedQueries.map((q) => timed(() => sqliteQuery(q))) };
     const sqliteTop = new Map(plainQueries.map((q) => [q.text, sqliteQuery(q).map((row) => row.id)]));
-    // Durable changes, one transaction each.
-    const sqliteAppends = await seconds(() => {
-      for (let i = 0; i < CHANGES; i++) db.transaction(() => {
-        insert.run(size + 1 + i, memories[i]!.text, memories[i]!.tags[0], memories[i]!.namespace, '{}', Date.now());
-        index.run(size + 1 + i, memories[i]!.text);
-      })();
-    });
-    const read = db.prepare('SELECT text FROM memories WHERE id = ?');
-    const unindex = db.prepare("INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', ?, ?)");
-    const update = db.prepare('UPDATE memories SET text = ? WHERE id = ?');
-    const remove = db.prepare('DELETE FROM memories WHERE id = ?');
-    const sqliteUpdates = await seconds(() => {
-      for (let i = 0; i < CHANGES; i++) db.transaction(() => {
-        const id = 1 + i * 7;
-        unindex.run(id, (read.get(id) as { text: string }).text);
-        update.run(memories[i + 1]!.text, id);
-        index.run(id, memories[i + 1]!.text);
-      })();
-    });
-    const sqliteDeletes = await seconds(() => {
-      for (let i = 0; i < CHANGES; i++) db.transaction(() => {
-        const id = 4 + i * 7;
-        unindex.run(id, (read.get(id) as { text: string }).text);
-        remove.run(id);
-      })();
-    });
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
 
@@ -193,6 +166,8 @@ try {
       await Promise.all(sqliteMany.map((c) => c.release()));
     }
 
+    // SQLite's durable changes, in seconds, measured beside the first provider's (see `interleaved`).
+    let sqliteChanges: Record<ChangeKind, number> | undefined;
     for (const provider of PROVIDERS) {
       if (provider !== 'segments' && size > HEAP_MAX) continue;
       const root = join(dir, `memmapfs-${provider}-${size}`);
@@ -223,23 +198,40 @@ try {
       }
       overlap /= compared.length;
       // Durable changes, one at a time, each followed by nothing: the last is followed by a query, so
-      // that indexing is counted.
-      const appends = await seconds(async () => {
-        for (let i = 0; i < CHANGES; i++) await fs.appendMemory(memories[i]!.text, memories[i]!.tags, { namespace: memories[i]!.namespace });
-        await fs.queryMemory('zzz', { limit: 1 });
-      });
+      // that indexing is counted. SQLite's (one transaction each) run with the first provider's, block by
+      // block in turn, who goes first alternating: the disk's commits take longer at some minutes than
+      // at others on a shared machine, and both sides wait on them.
+      const sqliteSide = sqliteChanges === undefined ? new Database(sqliteFile) : undefined;
+      sqliteSide?.pragma('synchronous = FULL');
+      const sqliteChange = sqliteSide && sqliteChanger(sqliteSide, size, memories);
+      const changesOf = (kind: ChangeKind) => interleaved(
+        (from, to) => {
+          for (let i = from; i < to; i++) sqliteChange!(kind, i);
+        },
+        async (from, to) => {
+          for (let i = from; i < to; i++) {
+            if (kind === 'append') await fs.appendMemory(memories[i]!.text, memories[i]!.tags, { namespace: memories[i]!.namespace });
+            else if (kind === 'update') await fs.updateMemory(ids[i * 7]!, { text: memories[i + 1]!.text });
+            else await fs.deleteMemory(ids[3 + i * 7]!);
+          }
+          if (to === CHANGES) await fs.queryMemory('zzz', { limit: 1 });
+        },
+        sqliteSide !== undefined,
+      );
+      const appendTimes = await changesOf('append');
       const inFlight = await seconds(async () => {
         for (let at = 0; at < CHANGES * 8; at += 64) await Promise.all(memories.slice(at % size, (at % size) + 64).map((m) => fs.appendMemory(m.text, m.tags, { namespace: m.namespace })));
         await fs.queryMemory('zzz', { limit: 1 });
       });
-      const updates = await seconds(async () => {
-        for (let i = 0; i < CHANGES; i++) await fs.updateMemory(ids[i * 7]!, { text: memories[i + 1]!.text });
-        await fs.queryMemory('zzz', { limit: 1 });
-      });
-      const deletes = await seconds(async () => {
-        for (let i = 0; i < CHANGES; i++) await fs.deleteMemory(ids[3 + i * 7]!);
-        await fs.queryMemory('zzz', { limit: 1 });
-      });
+      const updateTimes = await changesOf('update');
+      const deleteTimes = await changesOf('delete');
+      if (sqliteSide) {
+        sqliteSide.pragma('wal_checkpoint(TRUNCATE)');
+        sqliteSide.close();
+        sqliteChanges = { append: appendTimes.sqlite, update: updateTimes.sqlite, delete: deleteTimes.sqlite };
+      }
+      const [appends, updates, deletes] = [appendTimes.ours, updateTimes.ours, deleteTimes.ours];
+      const { append: sqliteAppends, update: sqliteUpdates, delete: sqliteDeletes } = sqliteChanges!;
       await fs.close();
       // The mappings of this process's closed store go only when it collects them: until then they
       // share the store's pages with the processes measured below, and one process alone would seem to
@@ -286,6 +278,56 @@ try {
   }
 } finally {
   await rm(dir, { recursive: true, force: true });
+}
+
+type ChangeKind = 'append' | 'update' | 'delete';
+
+/**
+ * Runs `CHANGES` changes on each side, `CHANGE_BLOCKS` blocks of them taken in turn (SQLite first in the
+ * even blocks, ours first in the odd), and returns each side's seconds summed. Without `withSqlite`,
+ * ours alone (SQLite's were measured beside the first provider's).
+ */
+async function interleaved(sqliteBlock: (from: number, to: number) => void, oursBlock: (from: number, to: number) => Promise<void>, withSqlite: boolean): Promise<{ ours: number; sqlite: number }> {
+  let ours = 0;
+  let sqlite = 0;
+  for (let block = 0; block < CHANGE_BLOCKS; block++) {
+    const from = Math.floor((block * CHANGES) / CHANGE_BLOCKS);
+    const to = Math.floor(((block + 1) * CHANGES) / CHANGE_BLOCKS);
+    const runSqlite = async () => {
+      if (withSqlite) sqlite += await seconds(() => sqliteBlock(from, to));
+    };
+    if (block % 2 === 0) await runSqlite();
+    ours += await seconds(() => oursBlock(from, to));
+    if (block % 2 === 1) await runSqlite();
+  }
+  return { ours, sqlite };
+}
+
+/**
+ * SQLite's durable changes on `db` (one transaction each), each the same as ours: change `i` of a kind
+ * is memory `i` appended (as row `size + 1 + i`), row `1 + 7i` updated to memory `i + 1`'s text, or row
+ * `4 + 7i` deleted, its FTS5 entry with it.
+ */
+function sqliteChanger(db: SqliteDatabase, size: number, memories: SyntheticMemory[]): (kind: ChangeKind, i: number) => void {
+  const insert = db.prepare('INSERT INTO memories (id, text, tag, namespace, meta, created) VALUES (?, ?, ?, ?, ?, ?)');
+  const index = db.prepare('INSERT INTO memories_fts (rowid, text) VALUES (?, ?)');
+  const read = db.prepare('SELECT text FROM memories WHERE id = ?');
+  const unindex = db.prepare("INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', ?, ?)");
+  const update = db.prepare('UPDATE memories SET text = ? WHERE id = ?');
+  const remove = db.prepare('DELETE FROM memories WHERE id = ?');
+  return (kind, i) => db.transaction(() => {
+    if (kind === 'append') {
+      insert.run(size + 1 + i, memories[i]!.text, memories[i]!.tags[0], memories[i]!.namespace, '{}', Date.now());
+      index.run(size + 1 + i, memories[i]!.text);
+      return;
+    }
+    const id = kind === 'update' ? 1 + i * 7 : 4 + i * 7;
+    unindex.run(id, (read.get(id) as { text: string }).text);
+    if (kind === 'update') {
+      update.run(memories[i + 1]!.text, id);
+      index.run(id, memories[i + 1]!.text);
+    } else remove.run(id);
+  })();
 }
 
 function timed(body: () => unknown): number {
@@ -338,7 +380,7 @@ const rows = (results as Row[]).flatMap((x) => {
   ];
 });
 const table = [
-  `Machine: ${machine}. ${ROUNDS} opens of each; median (min–max). ${LOAD_ROUNDS} bulk loads of each (the in-heap providers: one), each into a new store by a fresh process; ${fmt(CHANGES)} durable changes of each kind; 200 queries (one or two words, the last as a prefix; half with a tag).`,
+  `Machine: ${machine}. ${ROUNDS} opens of each; median (min–max). ${LOAD_ROUNDS} bulk loads of each (the in-heap providers: one), each into a new store by a fresh process; ${fmt(CHANGES)} durable changes of each kind, SQLite's and the first provider's taken in turn in ${CHANGE_BLOCKS} blocks; 200 queries (one or two words, the last as a prefix; half with a tag).`,
   `Node.js alone (no store, no query), for the floor of the PSS ratio: ${PROCESSES} processes ${fmt(nodeAlone.sum / 1024, 1)} MiB ÷ one ${fmt(nodeAlone.one / 1024, 1)} MiB = ${fmt(nodeAlone.ratio, 2)}.`,
   '',
   '| memories | provider | figure | MemMapFS | SQLite FTS5 | × SQLite | target |',
