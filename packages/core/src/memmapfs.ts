@@ -399,8 +399,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const embedding = changes.embedding === undefined ? undefined : checkEmbedding(changes.embedding, 'updateMemory', this.engine.index.vectorDimensions, this.engine.index.name);
     const notFound = () => new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
     return this.track(async () => {
-      await this.engine.catchUp();
-      if (!this.engine.liveMemory(id)) throw notFound();
+      // (Caught up first only when the memory is not known here: another process may have just written
+      // it. A version known here may be stale; the commit below is refused then, and tried again.)
+      if (!this.engine.liveMemory(id)) {
+        await this.engine.catchUp();
+        if (!this.engine.liveMemory(id)) throw notFound();
+      }
       // (Held until the record is in the log, however many tries it takes: no compaction takes its chunk.)
       const written = bytes === undefined ? undefined : await this.engine.writeBlock(bytes);
       try {
@@ -454,8 +458,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('deleteMemory');
     checkId(id, 'deleteMemory');
     return this.track(async () => {
-      await this.engine.catchUp();
-      if (!this.engine.liveMemory(id)) return false;
+      // (Caught up first only when the memory is not known here; whether it is still live is asked again
+      // under the writer lock, all changes applied.)
+      if (!this.engine.liveMemory(id)) {
+        await this.engine.catchUp();
+        if (!this.engine.liveMemory(id)) return false;
+      }
       return (await this.engine.commitIf([{ type: RecordType.MemoryDelete, id, at: Date.now() }], undefined, () => this.engine.liveMemory(id) !== undefined)) === 'written';
     });
   }

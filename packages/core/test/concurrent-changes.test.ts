@@ -42,6 +42,20 @@ describe('changes made at the same time by two writers', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('updates and deletes a memory another writer appended just before, which this one has not read yet', async () => {
+    const a = await open();
+    const b = await open();
+    for (let round = 0; round < 5; round++) {
+      const kept = await a.appendMemory(`kept ${round}`, ['a']);
+      const doomed = await a.appendMemory(`doomed ${round}`);
+      expect(await b.updateMemory(kept, { tags: ['b'] })).toMatchObject({ id: kept, text: `kept ${round}`, tags: ['b'] });
+      expect(await b.deleteMemory(doomed)).toBe(true);
+      expect(await a.getMemory(kept)).toMatchObject({ tags: ['b'] });
+      expect(await a.getMemory(doomed)).toBeUndefined();
+    }
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('writes nothing for an update of a memory another writer deleted first', async () => {
     const a = await open();
     const b = await open();

@@ -1041,21 +1041,23 @@ export class FileWal implements WriteAheadLog {
    * cover them yet (their writer died, or writes under `'batch'`), then reported; a torn tail is truncated.
    */
   private async catchUpLocked(): Promise<void> {
+    // (Under the lock only this process moves the marker: one read of it serves until then.)
+    let marked = this.trustedMarker();
     for (;;) {
-      const marker = this.trustedMarker();
-      if (!marker || marker.segment <= this.segment.first) break;
+      if (!marked || marked.segment <= this.segment.first) break;
       this.readRestOfSealed();
       const next = this.openNext();
       if (next) this.switchTo(next);
       // The writer that sealed this segment died before the next one took its place: finish its roll.
       else await this.rollLocked();
+      marked = this.trustedMarker();
     }
-    for (;;) {
+    for (let first = true; ; first = false) {
       const start = this.committedEnd;
       // Records are written one after another from the end: where a frame header is all zeros (room
       // written ahead) or the file ends, nothing follows. Found by reading frame headers past what the
       // marker covers (that is committed), not by a stat of the log (see `writeAhead`).
-      const marked = this.trustedMarker();
+      if (!first) marked = this.trustedMarker();
       const probe = Math.max(start, marked && marked.segment === this.segment.first ? marked.offset : start);
       const frames = endOfFrames(this.segment.fd, probe);
       // (A file that ends where the records do has no room left: another process cut it.)
