@@ -6,7 +6,7 @@ import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import type { StoreFileSystem } from '../types.js';
-import { CheckpointMemories, damaged, type CopyScratch, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, writeRow } from './checkpoint-rows.js';
+import { CheckpointMemories, damaged, type CopyScratch, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, SCRATCH_KEPT_BYTES, writeRow } from './checkpoint-rows.js';
 import { randomHex } from '../random-hex.js';
 
 /**
@@ -175,8 +175,10 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
     /** Takes `rows` (whole rows, as written) and their `labels` into the group CRCs; they end no later than the group. */
     const checkGroup = (rowBytes: Uint8Array, labelBytes: Uint8Array) => {
       groupRows = crc32c(rowBytes, groupRows);
-      if (groupLabelsLength + labelBytes.byteLength > groupLabels.length) {
-        const bigger = Buffer.allocUnsafe(2 * (groupLabelsLength + labelBytes.byteLength));
+      const needed = groupLabelsLength + labelBytes.byteLength;
+      if (needed > groupLabels.length) {
+        // (Twice what is needed, but only up to the size a scratch keeps: past it, exactly.)
+        const bigger = Buffer.allocUnsafe(needed > SCRATCH_KEPT_BYTES ? needed : Math.min(SCRATCH_KEPT_BYTES, 2 * needed));
         groupLabels.copy(bigger, 0, 0, groupLabelsLength);
         groupLabels = bigger;
       }
@@ -187,6 +189,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
         checks.writeUInt32LE(crc32c(groupLabels.subarray(0, groupLabelsLength), groupRows), 4 * Math.floor((count - 1) / ROWS_PER_CHECK));
         groupRows = 0;
         groupLabelsLength = 0;
+        if (groupLabels.length > SCRATCH_KEPT_BYTES) groupLabels = Buffer.allocUnsafe(16 * 1024);
       }
     };
     /** Takes a whole group of `groupRowCount` rows, starting a group, whose check is known: `check`. */

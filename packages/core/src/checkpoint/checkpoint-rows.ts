@@ -330,11 +330,17 @@ export interface CopyScratch {
   labels?: Buffer;
 }
 
-/** A copy of `bytes`: in `scratch[which]` (grown to twice what is needed when too small), else in a new buffer. */
+/** The largest copy `CopyScratch` keeps a buffer for: a larger one (labels with big metadata) is a buffer of its own, let go after use. */
+export const SCRATCH_KEPT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A copy of `bytes`: in `scratch[which]` (grown to twice what is needed, up to `SCRATCH_KEPT_BYTES`,
+ * when too small), else, or when larger than that, in a new buffer.
+ */
 function copyInto(scratch: CopyScratch | undefined, which: 'rows' | 'labels', bytes: Uint8Array): Buffer {
-  if (!scratch) return Buffer.from(bytes);
+  if (!scratch || bytes.length > SCRATCH_KEPT_BYTES) return Buffer.from(bytes);
   let buffer = scratch[which];
-  if (!buffer || buffer.length < bytes.length) buffer = scratch[which] = Buffer.allocUnsafe(Math.max(64 * 1024, 2 * bytes.length));
+  if (!buffer || buffer.length < bytes.length) buffer = scratch[which] = Buffer.allocUnsafe(Math.min(SCRATCH_KEPT_BYTES, Math.max(64 * 1024, 2 * bytes.length)));
   buffer.set(bytes);
   return buffer.subarray(0, bytes.length);
 }
