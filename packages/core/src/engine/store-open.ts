@@ -78,6 +78,10 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   }
   // With no codec option, an existing store's codec is read from its log's header, under the writer
   // lock (recover, below): a header being rewritten by repair is never read half-way.
+  // The tables as a checkpoint left them, read in place; the log is read from the record after it. (Its
+  // reads start now, to overlap with those below: each is a trip through the I/O thread pool.)
+  const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current() : Promise.resolve(undefined);
+  checkpointRead.catch(() => undefined);
   let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
   // The adapter is imported when the index is first needed, not here: only checked to be installed.
   // Without a search option, an existing store uses the provider its saved index names (its header alone is read).
@@ -110,8 +114,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     });
     let engine: StoreEngine<S> | undefined;
     let lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
-    // The tables as a checkpoint left them, read in place; the log is read from the record after it.
-    let checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current();
+    let checkpoint = await checkpointRead;
     // With a shared log, a checkpoint is this very cache's only if host.json says the cache is this
     // one (not a copy, whose chunk files may be older than its checkpoint): else the log is replayed
     // from its first record, every block written from its copy.
