@@ -508,7 +508,7 @@ export class FileWal implements WriteAheadLog {
       // A marker of another log from before this process opened (a repair's marker lost with a power
       // loss, say) is no marker; one that took the place of this log's own means the log was replaced.
       if (!this.sawOwnMarker) return 0;
-      throw new WalError('WAL_REPLACED', `${this.options.path} was replaced by another log (log ${marker.logId}, this process has ${this.header.logId} open): what this process reads is no longer current. Close the store and open it again.`);
+      throw this.replacedBy(marker.logId);
     }
     this.sawOwnMarker = true;
     let accepted = 0;
@@ -1042,7 +1042,11 @@ export class FileWal implements WriteAheadLog {
    */
   private async catchUpLocked(): Promise<void> {
     // (Under the lock only this process moves the marker: one read of it serves until then.)
-    let marked = this.trustedMarker();
+    const seen = this.head.readMarker();
+    // Another log's marker where this one's was: the log was replaced, and what this process would
+    // write goes nowhere anyone reads (as `refresh` says to a reader).
+    if (seen && seen.logId !== this.header.logId && this.sawOwnMarker) throw this.replacedBy(seen.logId);
+    let marked = seen?.logId === this.header.logId ? seen : undefined;
     for (;;) {
       if (!marked || marked.segment <= this.segment.first) break;
       this.readRestOfSealed();
@@ -1120,6 +1124,10 @@ export class FileWal implements WriteAheadLog {
     this.committedEnd = base + scan.end;
     this.committedLsn = scan.lastLsn;
     return records.length;
+  }
+
+  private replacedBy(logId: string): WalError {
+    return new WalError('WAL_REPLACED', `${this.options.path} was replaced by another log (log ${logId}, this process has ${this.header.logId} open): what this process reads is no longer current. Close the store and open it again.`);
   }
 
   /** The commit marker, if it describes this log. */

@@ -713,6 +713,21 @@ describe('FileWal: preconditions and stale followers', () => {
     expect(() => follower.refresh()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED' }));
     await follower.close();
   });
+  it('a writer whose log was replaced by another refuses to append, and writes nothing into the new one', async () => {
+    const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
+    await writer.append([entry('one')]);
+    await rm(path);
+    await writeLog(['in a new log']);
+    const newLog = await readFile(path);
+    const newHead = await readFile(headPath());
+    await expect(writer.append([entry('lost')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    // (The log has failed: nothing more goes anywhere.)
+    await expect(writer.append([entry('lost too')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    expect((await readFile(path)).equals(newLog)).toBe(true);
+    expect((await readFile(headPath())).equals(newHead)).toBe(true);
+    await writer.close().catch(() => undefined);
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['in a new log']);
+  });
 });
 
 describe('FileWal: a writer lock that is never let go', () => {
