@@ -1042,11 +1042,7 @@ export class FileWal implements WriteAheadLog {
    */
   private async catchUpLocked(): Promise<void> {
     // (Under the lock only this process moves the marker: one read of it serves until then.)
-    const seen = this.head.readMarker();
-    // Another log's marker where this one's was: the log was replaced, and what this process would
-    // write goes nowhere anyone reads (as `refresh` says to a reader).
-    if (seen && seen.logId !== this.header.logId && this.sawOwnMarker) throw this.replacedBy(seen.logId);
-    let marked = seen?.logId === this.header.logId ? seen : undefined;
+    let marked = this.markerUnlessReplaced();
     for (;;) {
       if (!marked || marked.segment <= this.segment.first) break;
       this.readRestOfSealed();
@@ -1130,6 +1126,21 @@ export class FileWal implements WriteAheadLog {
     return new WalError('WAL_REPLACED', `${this.options.path} was replaced by another log (log ${logId}, this process has ${this.header.logId} open): what this process reads is no longer current. Close the store and open it again.`);
   }
 
+  /**
+   * Under the lock: the commit marker if it describes this log. One of another log where this one's
+   * was means the log was replaced: what this process would write or mark goes nowhere anyone reads,
+   * and its marker would take the new log's place, so the log fails (`WAL_REPLACED`), as `refresh`
+   * tells a reader.
+   */
+  private markerUnlessReplaced(): CommitMarker | undefined {
+    const marker = this.head.readMarker();
+    if (marker && marker.logId !== this.header.logId && this.sawOwnMarker) {
+      this.failure ??= this.replacedBy(marker.logId);
+      throw this.failure;
+    }
+    return marker?.logId === this.header.logId ? marker : undefined;
+  }
+
   /** The commit marker, if it describes this log. */
   private trustedMarker(): CommitMarker | undefined {
     const marker = this.head.readMarker();
@@ -1160,7 +1171,7 @@ export class FileWal implements WriteAheadLog {
     if (this.segment !== segment) return;
     this.durableEnd = Math.max(this.durableEnd, end);
     this.durableLsn = Math.max(this.durableLsn, lsn);
-    const marker = this.trustedMarker();
+    const marker = this.markerUnlessReplaced();
     if (!marker || marker.segment < this.segment.first || (marker.segment === this.segment.first && marker.offset <= end)) this.markDurable();
   }
 

@@ -728,6 +728,29 @@ describe('FileWal: preconditions and stale followers', () => {
     await writer.close().catch(() => undefined);
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['in a new log']);
   });
+
+  it('a writer whose log was replaced leaves the new log and its marker alone when it flushes, closes or cuts its history, and the new log takes appends', async () => {
+    // (Under 'none', the stale writer's record waits for a flush: close would mark it.)
+    const { wal: stale } = await openFileWal({ path, codec: 'msgpack', durability: 'none' });
+    const { wal: staleToo } = await openFileWal({ path, codec: 'msgpack' });
+    await stale.append([entry('one')]);
+    await staleToo.append([entry('two')]);
+    await stale.append([entry('unsynced')]);
+    await rm(path);
+    await writeLog(['in a new log']);
+    const { wal: fresh } = await openFileWal({ path, codec: 'msgpack' });
+    const newLog = await readFile(path);
+    const newHead = await readFile(headPath());
+    await expect(stale.close()).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await expect(staleToo.truncateBefore(2)).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await expect(staleToo.flush()).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await staleToo.close().catch(() => undefined);
+    expect((await readFile(path)).equals(newLog)).toBe(true);
+    expect((await readFile(headPath())).equals(newHead)).toBe(true);
+    await fresh.append([entry('after')]);
+    await fresh.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['in a new log', 'after']);
+  });
 });
 
 describe('FileWal: a writer lock that is never let go', () => {
