@@ -13,6 +13,21 @@ import { v8Codec } from './fixtures.js';
 const codec = v8Codec();
 const files = nodeFiles as unknown as StoreFileSystem;
 
+type Write = (...args: unknown[]) => Promise<unknown>;
+
+/** The node file system, whose handles' writes go through `onWrite` (given the handle's own write and the call's arguments). */
+function withWrites(onWrite: (write: Write, args: unknown[]) => Promise<unknown>): StoreFileSystem {
+  return {
+    ...files,
+    open: async (path: string, flags: string) => {
+      const handle = await nodeFiles.open(path, flags);
+      const write = handle.write.bind(handle) as Write;
+      (handle as unknown as { write: Write }).write = (...args: unknown[]) => onWrite(write, args);
+      return handle;
+    },
+  } as unknown as StoreFileSystem;
+}
+
 /** A linear congruential generator: the same changes on every run. */
 function seeded(seed: number): () => number {
   let state = seed;
@@ -127,23 +142,15 @@ describe('a checkpoint that copies rows of the last one', () => {
       }
       let inFlightChanged = 0;
       let bigWrites = 0;
-      const watchful = {
-        ...files,
-        open: async (path: string, flags: string) => {
-          const handle = await nodeFiles.open(path, flags);
-          const write = handle.write.bind(handle) as (...args: unknown[]) => Promise<unknown>;
-          (handle as unknown as { write: (...args: unknown[]) => Promise<unknown> }).write = async (...args: unknown[]) => {
-            const [buffer, offset, length] = args as [Buffer, number, number];
-            const before = Buffer.from(buffer.subarray(offset, offset + length));
-            if (length > 1024 * 1024) bigWrites++;
-            await new Promise((resolve) => setTimeout(resolve, 1));
-            const result = await write(...args);
-            if (!before.equals(buffer.subarray(offset, offset + length))) inFlightChanged++;
-            return result;
-          };
-          return handle;
-        },
-      } as unknown as StoreFileSystem;
+      const watchful = withWrites(async (write, args) => {
+        const [buffer, offset, length] = args as [Buffer, number, number];
+        const before = Buffer.from(buffer.subarray(offset, offset + length));
+        if (length > 1024 * 1024) bigWrites++;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        const result = await write(...args);
+        if (!before.equals(buffer.subarray(offset, offset + length))) inFlightChanged++;
+        return result;
+      });
       await expectCopyAsAfresh(dir, table, model, watchful);
       // (Labels past the 1 MiB write buffer are written from the copy itself.)
       expect(bigWrites).toBeGreaterThan(0);
@@ -180,18 +187,10 @@ describe('a checkpoint that copies rows of the last one', () => {
       const bytes = baseFile.bytes() as Buffer;
       const checkAt = bytes.readDoubleLE(152) + 4 * 250;
       let writes = 0;
-      const flipping = {
-        ...files,
-        open: async (path: string, flags: string) => {
-          const handle = await nodeFiles.open(path, flags);
-          const write = handle.write.bind(handle) as (...args: unknown[]) => Promise<unknown>;
-          (handle as unknown as { write: (...args: unknown[]) => Promise<unknown> }).write = (...args: unknown[]) => {
-            if (writes++ === 0) bytes[checkAt] = bytes[checkAt]! ^ 0x5a;
-            return write(...args);
-          };
-          return handle;
-        },
-      } as unknown as StoreFileSystem;
+      const flipping = withWrites((write, args) => {
+        if (writes++ === 0) bytes[checkAt] = bytes[checkAt]! ^ 0x5a;
+        return write(...args);
+      });
       const frozen = table.freeze();
       const { file } = await writeCheckpointFile(join(dir, 'copied'), contents(frozen.count, frozen.entries, frozen.namespaces), codec, flipping, 'read');
       expect(writes).toBeGreaterThan(1);

@@ -6,7 +6,7 @@ import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import type { StoreFileSystem } from '../types.js';
-import { CheckpointMemories, damaged, type CopyScratch, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, SCRATCH_KEPT_BYTES, writeRow } from './checkpoint-rows.js';
+import { CheckpointMemories, damaged, type CopyScratch, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, SCRATCH_KEPT_BYTES, scratchBytes, writeRow } from './checkpoint-rows.js';
 import { randomHex } from '../random-hex.js';
 
 /**
@@ -177,8 +177,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
       groupRows = crc32c(rowBytes, groupRows);
       const needed = groupLabelsLength + labelBytes.byteLength;
       if (needed > groupLabels.length) {
-        // (Twice what is needed, but only up to the size a scratch keeps: past it, exactly.)
-        const bigger = Buffer.allocUnsafe(needed > SCRATCH_KEPT_BYTES ? needed : Math.min(SCRATCH_KEPT_BYTES, 2 * needed));
+        const bigger = Buffer.allocUnsafe(scratchBytes(needed));
         groupLabels.copy(bigger, 0, 0, groupLabelsLength);
         groupLabels = bigger;
       }

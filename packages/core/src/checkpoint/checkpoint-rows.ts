@@ -334,13 +334,21 @@ export interface CopyScratch {
 export const SCRATCH_KEPT_BYTES = 8 * 1024 * 1024;
 
 /**
+ * The size to give a reused buffer that must hold `needed` bytes: twice that (at least 64 KiB), up to
+ * `SCRATCH_KEPT_BYTES`; past it, exactly `needed` (a buffer that size is let go after use).
+ */
+export function scratchBytes(needed: number): number {
+  return needed > SCRATCH_KEPT_BYTES ? needed : Math.min(SCRATCH_KEPT_BYTES, Math.max(64 * 1024, 2 * needed));
+}
+
+/**
  * A copy of `bytes`: in `scratch[which]` (grown to twice what is needed, up to `SCRATCH_KEPT_BYTES`,
  * when too small), else, or when larger than that, in a new buffer.
  */
 function copyInto(scratch: CopyScratch | undefined, which: 'rows' | 'labels', bytes: Uint8Array): Buffer {
   if (!scratch || bytes.length > SCRATCH_KEPT_BYTES) return Buffer.from(bytes);
   let buffer = scratch[which];
-  if (!buffer || buffer.length < bytes.length) buffer = scratch[which] = Buffer.allocUnsafe(Math.min(SCRATCH_KEPT_BYTES, Math.max(64 * 1024, 2 * bytes.length)));
+  if (!buffer || buffer.length < bytes.length) buffer = scratch[which] = Buffer.allocUnsafe(scratchBytes(bytes.length));
   buffer.set(bytes);
   return buffer.subarray(0, bytes.length);
 }
