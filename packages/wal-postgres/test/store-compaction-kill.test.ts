@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { segmentSearch } from '@memmapfs/search-segments';
 import { seededRandom } from '@memmapfs/testkit';
 import { describe, expect, inject, it } from 'vitest';
-import { acks, compareWithModel, EXPECTED_FAILURES, expectations } from './support/host-expectations.js';
+import { acks, expectRunMatchesModel } from './support/host-expectations.js';
 import { freshStore } from './support/places.js';
 import { INSTALL_ADVICE, lockWaits, serverActivity } from './support/postgres-server.js';
 import { startStoreChild, type Line, type StoreChild } from './support/store-process.js';
@@ -104,19 +104,7 @@ if (!postgres) {
         // Not vacuous: compactions moved blocks, and writes of every kind were acknowledged.
         expect(all.filter((line) => 'compacted' in line && (line.compacted as number) > 0).length).toBeGreaterThanOrEqual(2);
         for (const kind of ['append', 'update', 'delete']) expect(all.filter((line) => line.ack === kind).length).toBeGreaterThan(5);
-        const compactFailures = all.filter((line): line is Line & { compactFailed: { code: string } } => 'compactFailed' in line);
-        expect(compactFailures.filter((line) => !EXPECTED_FAILURES.has(line.compactFailed.code))).toEqual([]);
-
-        const model = expectations(children);
-        expect(model.problems).toEqual([]);
-        expect(model.duplicateIds).toEqual([]);
-        expect(model.failures.filter((failure) => !EXPECTED_FAILURES.has(String(failure.code)))).toEqual([]);
-        for (const [i, view] of views.entries()) expect(view, `the view of host ${survivors[i]!.name}`).toEqual(freshView);
-        const killed = new Set(children.filter((child) => !survivors.includes(child)).map((child) => child.name));
-        const { wrong, unsettled, unexplained } = compareWithModel(model, freshView, killed);
-        expect(wrong).toEqual([]);
-        expect(unsettled).toEqual([]);
-        expect(unexplained).toEqual([]);
+        expectRunMatchesModel(children, survivors, views, freshView);
         const chunksOf = async (root: string) => (await readdir(join(root, 'blocks'))).filter((name) => name.startsWith('chunk_')).sort();
         // The chunk files a compaction removed are gone from every host's cache (and a fresh one's).
         const removed = all.flatMap((line) => (line.removed as string[] | undefined) ?? []);

@@ -1,4 +1,5 @@
 // What each memory may be at the end of a run of host processes (store-child.ts), from the lines they printed.
+import { expect } from 'vitest';
 import type { Line, StoreChild } from './store-process.js';
 
 /** What a memory may be at the end: one of these texts, or deleted. */
@@ -20,7 +21,7 @@ interface Expectation {
  * its text, an acknowledged delete its absence; a try that failed (or was under way when its host was
  * killed) adds what it would have made it, since it may or may not have been written.
  */
-export function expectations(hosts: Array<{ name: string; lines: readonly Line[] }>) {
+export function expectations(hosts: ReadonlyArray<{ name: string; lines: readonly Line[] }>) {
   const memories = new Map<number, Expectation>();
   const appendAttempts = new Set<string>();
   const ackedTexts = new Set<string>();
@@ -54,7 +55,7 @@ export function expectations(hosts: Array<{ name: string; lines: readonly Line[]
         if (line.result !== true && line.tries === 1) problems.push({ host: name, ...line });
       } else if ('failed' in line) {
         failures.push({ host: name, op: line.failed, code: line.code, message: line.message });
-      } else if ('mismatch' in line || 'lost' in line || 'gaveUp' in line || 'loopFailed' in line || 'unparsed' in line) {
+      } else if ('mismatch' in line || 'lost' in line || 'gaveUp' in line || 'loopFailed' in line || 'queryFailed' in line || 'unparsed' in line) {
         problems.push({ host: name, ...line });
       }
     }
@@ -80,4 +81,25 @@ export function compareWithModel(model: ReturnType<typeof expectations>, view: R
   // Memories no host acknowledged are appends that failed (maybe written) or were under way at a kill, never anything else.
   const unexplained = view.filter(([id, text]) => !model.memories.has(id) && (!model.appendAttempts.has(text) || model.ackedTexts.has(text))).map(([id, text]) => [id, text.slice(0, 60)]);
   return { wrong, unsettled, unexplained };
+}
+
+/**
+ * Checks the end of a run of hosts, some killed on the way: compactions failed only as a kill or a
+ * restart may make them, no host saw a problem, ids are unique, writes failed only so, each survivor
+ * reads `freshView` (what a fresh open reads), and that view is what the acknowledged writes (and the
+ * tries that may have landed) left.
+ */
+export function expectRunMatchesModel(children: readonly StoreChild[], survivors: readonly StoreChild[], views: ReadonlyArray<ReadonlyArray<readonly [number, string]>>, freshView: ReadonlyArray<readonly [number, string]>): void {
+  const compactFailures = children.flatMap((child) => child.lines).filter((line): line is Line & { compactFailed: { code: string } } => 'compactFailed' in line);
+  expect(compactFailures.filter((line) => !EXPECTED_FAILURES.has(line.compactFailed.code))).toEqual([]);
+  const model = expectations(children);
+  expect(model.problems).toEqual([]);
+  expect(model.duplicateIds).toEqual([]);
+  expect(model.failures.filter((failure) => !EXPECTED_FAILURES.has(String(failure.code)))).toEqual([]);
+  for (const [i, view] of views.entries()) expect(view, `what ${survivors[i]!.name} reads`).toEqual(freshView);
+  const killed = new Set(children.filter((child) => !survivors.includes(child)).map((child) => child.name));
+  const { wrong, unsettled, unexplained } = compareWithModel(model, freshView, killed);
+  expect(wrong).toEqual([]);
+  expect(unsettled).toEqual([]);
+  expect(unexplained).toEqual([]);
 }

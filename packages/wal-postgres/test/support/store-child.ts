@@ -1,4 +1,5 @@
-// A host of its own: a MemMapFS store with a root folder of its own over the PostgreSQL log, appending
+// A host of its own: a MemMapFS store with a root folder of its own over the PostgreSQL log (or, with no
+// `connectionString`, a process with a local store folder that other such processes open too), appending
 // (one at a time and in batches), updating and deleting its own memories from a few concurrent loops.
 // Run as `node --conditions=dev-source --import tsx store-child.ts '<json task>'`; prints JSON lines:
 //
@@ -16,24 +17,30 @@
 //   { reopened: n }                                 the store was closed and opened again (after WAL_FAILED, …)
 //   { compacting: true }, { compacted, moved, removed }  a compaction starts, and what it did (with compactEveryMs; removed: chunk files gone)
 //   { compactFailed: { code, message } }            a compaction rejected
+//   { queried: n }, { queryFailed: { code, message } }  a query (with `queries`) found n memories, or rejected
 //   { slow: [{ op, phase, forMs }], pending? }      operations under way for more than 10 s, and what each awaits (looked at every 10 s;
 //                                                   pending: the engine's calls under way, with MEMMAPFS_TEST_PROFILE_DIR set)
 //
 // Commands on stdin: `stop` (finish the operations under way, then print { stopped: true }), `view`
-// (print { view: [[id, text], …] }: every live memory, as this host reads it), `close` (close the
-// store, print { closed: true }, and end).
-import { writeSync } from 'node:fs';
+// (print { view: [[id, text], …] }: every live memory, as this host reads it), `mappings` (collect
+// garbage where run with --expose-gc, then print { mappings: […] }: the files under the root this process
+// maps, a removed one as "PATH (deleted)"; Linux only), `close` (close the store, print { closed: true },
+// and end).
+import { readFileSync, writeSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { MemMapFS } from '@memmapfs/core';
+import { MemMapFS } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
 import { segmentSearch } from '@memmapfs/search-segments';
 import { seededRandom } from '@memmapfs/testkit';
 import { longText, memoryTexts, openHost } from './stores.js';
 
 interface Task {
-  readonly connectionString: string;
-  readonly store: string;
+  /** The PostgreSQL log's server and store; without them, the store is the local folder `root`. */
+  readonly connectionString?: string;
+  readonly store?: string;
   readonly root: string;
   readonly name: string;
   /** Concurrent loops of operations. Default 3. */
@@ -51,6 +58,10 @@ interface Task {
   readonly search?: 'flexsearch' | 'segments';
   /** Compacts the store every this many milliseconds (none by default), printing { compacting: true } and { compacted, moved } or { compactFailed }. */
   readonly compactEveryMs?: number;
+  /** Every other compaction erases (`compact({ erase: true })`). */
+  readonly erase?: boolean;
+  /** Each loop queries the store every few operations (`queryMemory`), printing { queried } or { queryFailed }. */
+  readonly queries?: boolean;
 }
 
 const task = JSON.parse(process.argv[2]!) as Task;
@@ -67,7 +78,7 @@ function say(value: unknown): void {
   }
 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const place = { connectionString: task.connectionString, store: task.store };
+const place = task.connectionString === undefined ? undefined : { connectionString: task.connectionString, store: task.store! };
 const errorOf = (error: unknown) => ({ code: (error as { code?: string })?.code, message: String((error as Error)?.message ?? error).slice(0, 400) });
 
 // Errors after which this host closes its store and opens it again (as an application would).
@@ -80,11 +91,12 @@ async function openWithRetry(): Promise<MemMapFS> {
   const deadline = Date.now() + RETRY_FOR_MS;
   for (;;) {
     try {
-      return await openHost(task.root, place, task.name, {
+      const options = {
         ...(task.chunkSizeBytes ? { chunkSizeBytes: task.chunkSizeBytes } : {}),
         ...(task.readOnly ? { readOnly: true } : {}),
         ...(task.search === 'segments' ? { search: segmentSearch() } : {}),
-      });
+      };
+      return place ? await openHost(task.root, place, task.name, options) : await MemMapFS.init(task.root, { codec: msgpack(), search: flexsearch(), ...options });
     } catch (error) {
       say({ openFailed: errorOf(error) });
       if (Date.now() > deadline) throw error;
@@ -274,8 +286,21 @@ async function remove(id: number): Promise<void> {
   await readBack(id, undefined);
 }
 
+/** A query for this host's memories: it must answer (what it finds changes under the other loops). */
+async function query(): Promise<void> {
+  await tracked('query', async () => {
+    try {
+      const { fs: store } = await current();
+      say({ queried: (await store.queryMemory(`host ${task.name}`, { limit: 5 })).length });
+    } catch (error) {
+      say({ queryFailed: errorOf(error) });
+    }
+  });
+}
+
 async function loop(): Promise<void> {
-  while (!stopping) {
+  for (let step = 0; !stopping; step++) {
+    if (task.queries && step % 4 === 3) await query();
     const dice = next();
     const pick = () => (free.length === 0 ? undefined : free.splice(Math.floor(next() * free.length), 1)[0]);
     if (dice < 0.35) await appendOne();
@@ -298,13 +323,13 @@ const chunkFiles = async () => (await readdir(join(task.root, 'blocks'))).filter
 
 /** Compacts now and then (`compactEveryMs`), while the loops write. */
 async function compactLoop(everyMs: number): Promise<void> {
-  while (!stopping) {
+  for (let round = 0; !stopping; round++) {
     await sleep(everyMs);
     const { fs: store } = await current();
     try {
       say({ compacting: true });
       const before = await chunkFiles();
-      const report = await tracked('compact', () => store.compact());
+      const report = await tracked('compact', () => store.compact({ erase: task.erase === true && round % 2 === 1 }));
       const after = new Set(await chunkFiles());
       say({ compacted: report.chunksRewritten, moved: report.blocksMoved, removed: before.filter((name) => !after.has(name)) });
     } catch (error) {
@@ -350,6 +375,10 @@ for await (const command of commands) {
   } else if (command === 'view') {
     const { value } = await tryUntilDone('view', (store) => memoryTexts(store));
     say({ view: value });
+  } else if (command === 'mappings') {
+    (globalThis as { gc?: () => void }).gc?.();
+    const paths = readFileSync('/proc/self/maps', 'utf8').split('\n').map((line) => line.split(/\s+/).slice(5).join(' '));
+    say({ mappings: [...new Set(paths.filter((path) => path.startsWith(`${task.root}/`)))].sort() });
   } else if (command === 'close') {
     await tracked('close', () => fs.close());
     say({ closed: true });

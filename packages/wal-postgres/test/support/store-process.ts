@@ -25,7 +25,7 @@ export interface StoreChild {
 }
 
 export function startStoreChild(task: { readonly name: string } & Record<string, unknown>): StoreChild {
-  const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, script, JSON.stringify(task)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--expose-gc', '--conditions=dev-source', '--import', tsx, script, JSON.stringify(task)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: Line[] = [];
   const waiters = new Set<() => void>();
   let stderr = '';

@@ -1,0 +1,10 @@
+import { readFileSync, openSync, readSync, fstatSync, closeSync } from 'node:fs';
+const h = () => Number(process.hrtime.bigint()) / 1e6;
+const p = `/work/main/packages/core/dist/index.script.js`;
+let t = h(); const a = readFileSync('/work/main/packages/wal/dist/index.js'); let t1 = h();
+console.log('first small read', (t1 - t).toFixed(2));
+t = h(); const b = readFileSync(p); t1 = h(); console.log('core bytes', (t1 - t).toFixed(2));
+t = h(); const s = b.toString('latin1'); t1 = h(); console.log('latin1', (t1 - t).toFixed(2));
+t = h(); const c = readFileSync(process.argv[2]); t1 = h(); console.log('cache bytes', (t1 - t).toFixed(2));
+t = h(); const b2 = readFileSync(p); t1 = h(); console.log('core bytes again', (t1 - t).toFixed(2));
+t = h(); const s2 = b2.toString('latin1'); t1 = h(); console.log('latin1 again', (t1 - t).toFixed(2));

@@ -1,0 +1,10 @@
+const us = () => Number(process.hrtime.bigint() / 1000n);
+const t0 = us();
+const { MemMapFS } = await import('@memmapfs/core');
+const t1 = us();
+const fs = await MemMapFS.init(process.argv[2], { create: false });
+const t2 = us();
+const m = await fs.getMemory(Number(process.argv[3]));
+const t3 = us();
+console.log(JSON.stringify({ t0, t1, t2, t3, imp: (t1 - t0) / 1e3, init: (t2 - t1) / 1e3, get: (t3 - t2) / 1e3 }));
+await fs.close();

@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { Script } from 'node:vm';
+const h = () => Number(process.hrtime.bigint()) / 1e6;
+const name = process.argv[2];
+const cacheFile = process.argv[3];
+let t = h();
+const src = readFileSync(`/work/main/packages/${name}/dist/index.script.js`, 'latin1');
+const cache = readFileSync(cacheFile);
+const t1 = h();
+const s = new Script(src, { filename: `/work/main/packages/${name}/dist/index.script.js`, cachedData: cache });
+const t2 = h();
+console.log(name, 'read', (t1 - t).toFixed(2), 'compile', (t2 - t1).toFixed(2), 'rejected', s.cachedDataRejected, 'src', src.length, 'cache', cache.length);
