@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MemMapFS } from '@memmapfs/core';
 import { collectGarbage } from './collect-garbage.js';
+import { inTurn } from './in-turn.js';
 import { loadSqlite, peerFolder, type SqliteDatabase } from './sqlite-peer.js';
 import { syntheticMemories, type SyntheticMemory } from './synthetic-memories.js';
 
@@ -166,7 +167,7 @@ try {
       await Promise.all(sqliteMany.map((c) => c.release()));
     }
 
-    // SQLite's durable changes, in seconds, measured beside the first provider's (see `interleaved`).
+    // SQLite's durable changes, in seconds, measured beside the first provider's (see `inTurn`).
     let sqliteChanges: Record<ChangeKind, number> | undefined;
     for (const provider of PROVIDERS) {
       if (provider !== 'segments' && size > HEAP_MAX) continue;
@@ -204,7 +205,9 @@ try {
       const sqliteSide = sqliteChanges === undefined ? new Database(sqliteFile) : undefined;
       sqliteSide?.pragma('synchronous = FULL');
       const sqliteChange = sqliteSide && sqliteChanger(sqliteSide, size, memories);
-      const changesOf = (kind: ChangeKind) => interleaved(
+      const changesOf = (kind: ChangeKind) => inTurn(
+        CHANGES,
+        CHANGE_BLOCKS,
         (from, to) => {
           for (let i = from; i < to; i++) sqliteChange!(kind, i);
         },
@@ -281,27 +284,6 @@ try {
 }
 
 type ChangeKind = 'append' | 'update' | 'delete';
-
-/**
- * Runs `CHANGES` changes on each side, `CHANGE_BLOCKS` blocks of them taken in turn (SQLite first in the
- * even blocks, ours first in the odd), and returns each side's seconds summed. Without `withSqlite`,
- * ours alone (SQLite's were measured beside the first provider's).
- */
-async function interleaved(sqliteBlock: (from: number, to: number) => void, oursBlock: (from: number, to: number) => Promise<void>, withSqlite: boolean): Promise<{ ours: number; sqlite: number }> {
-  let ours = 0;
-  let sqlite = 0;
-  for (let block = 0; block < CHANGE_BLOCKS; block++) {
-    const from = Math.floor((block * CHANGES) / CHANGE_BLOCKS);
-    const to = Math.floor(((block + 1) * CHANGES) / CHANGE_BLOCKS);
-    const runSqlite = async () => {
-      if (withSqlite) sqlite += await seconds(() => sqliteBlock(from, to));
-    };
-    if (block % 2 === 0) await runSqlite();
-    ours += await seconds(() => oursBlock(from, to));
-    if (block % 2 === 1) await runSqlite();
-  }
-  return { ours, sqlite };
-}
 
 /**
  * SQLite's durable changes on `db` (one transaction each), each the same as ours: change `i` of a kind
