@@ -1,0 +1,13 @@
+import { createHook } from 'node:async_hooks';
+const { MemMapFS } = await import('@memmapfs/core');
+const counts = new Map();
+const stacks = [];
+const hook = createHook({ init(id, type) { counts.set(type, (counts.get(type) ?? 0) + 1); if (type.startsWith('FSREQ') || type === 'FILEHANDLECLOSEREQ') stacks.push(new Error().stack.split('\n').slice(3, 7).map((s) => s.trim().replace(/file:\/\/\/work\/main\/packages\//, '')).join(' < ')); } });
+hook.enable();
+const t = process.hrtime.bigint();
+const fs = await MemMapFS.init(process.argv[2], { create: false });
+await fs.getMemory(5000);
+hook.disable();
+console.log((Number(process.hrtime.bigint() - t) / 1e6).toFixed(1), JSON.stringify(Object.fromEntries(counts)));
+for (const s of stacks) console.log(s.slice(0, 260));
+await fs.close();
