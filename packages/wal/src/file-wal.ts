@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { CommitWrites, type CommitWriteLimits, type WriteSync } from './commit-writes.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { describeThrown } from './thrown-value.js';
-import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId } from './wal-header.js';
+import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId, type SegmentHeader } from './wal-header.js';
 import { frameSeed, frameSize, readFrame, writeFrame, FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { LogFileScan } from './log-file-scan.js';
 import { fdReader, listSealedSegments, openSegmentSync, sealedSegmentPath, shareSegment, tryTakeSegment, type PositionedReader } from './log-segments.js';
@@ -119,9 +119,12 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
       if ((await listSealedSegments(folder)).length > 0) {
         throw new WalError('WAL_CORRUPT', `${path} is missing, though sealed segments of its log are in ${folder}. Run \`memmapfs verify\`; do not write to the store before it is repaired.`);
       }
-      // Created under the writer lock: an opener waiting for the lock finds the log whole.
-      const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec, logId: newLogId(), firstLsn: 1 });
-      await createFileDurably(path, header, files);
+      // Created under the writer lock: an opener waiting for the lock finds the log whole. Marked before
+      // it takes its name: a writer of a log removed from under it (which writes only under the lock)
+      // finds another log's marker from then on, even if this open dies before the name is taken.
+      const logId = newLogId();
+      const header = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: options.codec, logId, firstLsn: 1 });
+      await createFileDurably(path, header, files, () => head.writeMarker({ segment: 1, offset: WAL_HEADER_SIZE, lsn: 0, logId }));
       await head.writeHeaderCopy(header);
       handle = await openLogFile(path, durability, files);
       if (!handle) throw new WalError('IO_ERROR', `${path} vanished as it was created.`);
@@ -839,6 +842,23 @@ export class FileWal implements WriteAheadLog {
 
   async flush(): Promise<void> {
     if (this.options.readOnly) return;
+    await this.syncPending();
+    // A flush vouches for the log too (a checkpoint is published over it): one replaced, or removed,
+    // fails here, as a commit would, even when nothing was left to make durable.
+    if (!this.closed) this.checkCurrent();
+  }
+
+  checkCurrent(): void {
+    if (this.options.readOnly) return;
+    if (this.closed) throw new WalError('WAL_CLOSED', `${this.options.path} is closed.`);
+    if (this.failure) throw this.failure;
+    this.markerUnlessReplaced();
+    this.segmentInPlace();
+  }
+
+  /** Makes what this process committed durable; false when there was nothing to (or the log is read-only). */
+  private async syncPending(): Promise<boolean> {
+    if (this.options.readOnly) return false;
     if (this.failure) throw this.failure;
     while (this.committing) await this.committing;
     if (this.failure) throw this.failure;
@@ -850,13 +870,16 @@ export class FileWal implements WriteAheadLog {
       } finally {
         this.head.unlock();
       }
+      return true;
     }
+    return false;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.flush();
+      // (Not `flush`: a close with nothing left to make durable loses nothing, whatever became of the log.)
+      await this.syncPending();
       await this.cutRoom();
     } finally {
       this.closed = true;
@@ -1043,14 +1066,17 @@ export class FileWal implements WriteAheadLog {
   private async catchUpLocked(): Promise<void> {
     // (Under the lock only this process moves the marker: one read of it serves until then.)
     let marked = this.markerUnlessReplaced();
+    // (Where no marker can say which segment is current, state.wal does: another writer may have sealed this one.)
+    let current = marked ? marked.segment : this.segmentInPlace();
     for (;;) {
-      if (!marked || marked.segment <= this.segment.first) break;
+      if (current === undefined || current <= this.segment.first) break;
       this.readRestOfSealed();
       const next = this.openNext();
       if (next) this.switchTo(next);
       // The writer that sealed this segment died before the next one took its place: finish its roll.
       else await this.rollLocked();
       marked = this.trustedMarker();
+      current = marked ? marked.segment : this.segmentInPlace();
     }
     for (let first = true; ; first = false) {
       const start = this.committedEnd;
@@ -1127,18 +1153,45 @@ export class FileWal implements WriteAheadLog {
   }
 
   /**
-   * Under the lock: the commit marker if it describes this log. One of another log where this one's
+   * Under the lock (or, to look only, outside it: a read the marker's one small write tears is taken
+   * for no marker): the commit marker if it describes this log. One of another log where this one's
    * was means the log was replaced: what this process would write or mark goes nowhere anyone reads,
    * and its marker would take the new log's place, so the log fails (`WAL_REPLACED`), as `refresh`
-   * tells a reader.
+   * tells a reader. With no marker to trust (damaged), `state.wal` is looked at instead.
    */
   private markerUnlessReplaced(): CommitMarker | undefined {
     const marker = this.head.readMarker();
-    if (marker && marker.logId !== this.header.logId && this.sawOwnMarker) {
+    if (marker?.logId === this.header.logId) return marker;
+    if (marker && this.sawOwnMarker) {
       this.failure ??= this.replacedBy(marker.logId);
       throw this.failure;
     }
-    return marker?.logId === this.header.logId ? marker : undefined;
+    if (!marker) this.segmentInPlace();
+    return undefined;
+  }
+
+  /**
+   * Which segment of this log `state.wal` is, by its first LSN; `undefined` when it is the one open here.
+   * Another log in its place, or none, fails the log (`WAL_REPLACED`). For where no marker can be
+   * trusted (and for a flush, which vouches for the log).
+   */
+  private segmentInPlace(): number | undefined {
+    if (this.isStateWal(this.segment.fd)) return undefined;
+    let inPlace: SegmentHeader | undefined;
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.options.path, 'r');
+      const bytes = Buffer.alloc(WAL_HEADER_SIZE);
+      inPlace = readAtOnce(fd, bytes, 0) < WAL_HEADER_SIZE ? undefined : decodeWalHeader(bytes, this.options.path);
+    } catch (error) {
+      // (Only a log that is not there, or not a log, is taken for another: any other error says nothing.)
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && !isWalError(error)) throw new WalError('IO_ERROR', `Cannot read the header of ${this.options.path}: ${describeThrown(error)}`, { cause: error });
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    if (inPlace?.logId === this.header.logId) return inPlace.firstLsn;
+    this.failure ??= this.replacedBy(inPlace?.logId ?? 'none');
+    throw this.failure;
   }
 
   /** The commit marker, if it describes this log. */
@@ -1172,6 +1225,8 @@ export class FileWal implements WriteAheadLog {
     this.durableEnd = Math.max(this.durableEnd, end);
     this.durableLsn = Math.max(this.durableLsn, lsn);
     const marker = this.markerUnlessReplaced();
+    // (No marker to trust, and another writer sealed this segment since: a marker of it would point back at a sealed segment.)
+    if (!marker && this.segmentInPlace() !== undefined) return;
     if (!marker || marker.segment < this.segment.first || (marker.segment === this.segment.first && marker.offset <= end)) this.markDurable();
   }
 
@@ -1352,7 +1407,7 @@ export async function lockLogForMaintenance(path: string, files: WalFileSystem =
 }
 
 /** Creates `path` holding `bytes`: write to a temporary file, fsync it, rename it into place, fsync the folder. */
-export async function createFileDurably(path: string, bytes: Uint8Array, files: WalFileSystem = nodeFileSystem): Promise<void> {
+export async function createFileDurably(path: string, bytes: Uint8Array, files: WalFileSystem = nodeFileSystem, beforeName?: () => void): Promise<void> {
   // A fresh name each time: two stores of one process may write the same file at once.
   const temp = `${dirname(path)}/.${basename(path)}.${process.pid}-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex')}.tmp`;
   try {
@@ -1363,6 +1418,7 @@ export async function createFileDurably(path: string, bytes: Uint8Array, files: 
     } finally {
       await handle.close();
     }
+    beforeName?.();
     await files.rename(temp, path);
     await syncFolder(dirname(path), files);
   } catch (error) {

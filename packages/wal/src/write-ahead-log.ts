@@ -119,7 +119,10 @@ export interface WriteAheadLog {
    * the log then refuses every further append.
    */
   append(entries: readonly WalEntry[], options?: AppendOptions): Promise<number[]>;
-  /** Makes every record appended so far durable, whatever the durability mode. */
+  /**
+   * Makes every record appended so far durable, whatever the durability mode; a log that has
+   * `checkCurrent` checks it too.
+   */
   flush(): Promise<void>;
   /**
    * Reads records other processes have committed since the last look and reports them through
@@ -151,6 +154,12 @@ export interface WriteAheadLog {
    * resumes when the log holds the record right after it.
    */
   truncateBefore(lsn: number): Promise<number>;
+  /**
+   * (Optional: a log that can be replaced under a process, as one in files can.) Throws `WAL_REPLACED`
+   * when another log took this one's place, or none is there any more: for what is published over the
+   * log (a checkpoint), asked just before. Synchronous and cheap: it waits for nothing.
+   */
+  checkCurrent?(): void;
   /** Flushes and closes the log. Further calls fail with `WAL_CLOSED`. */
   close(): Promise<void>;
   /**

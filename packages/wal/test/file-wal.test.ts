@@ -751,6 +751,82 @@ describe('FileWal: preconditions and stale followers', () => {
     await fresh.close();
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['in a new log', 'after']);
   });
+
+  it("a 'sync' writer whose log was replaced fails its flush, though it has nothing left to make durable (a checkpoint waits on it)", async () => {
+    const { wal: stale } = await openFileWal({ path, codec: 'msgpack' });
+    await stale.append([entry('one')]);
+    await rm(path);
+    const { wal: fresh } = await openFileWal({ path, codec: 'msgpack' });
+    await fresh.append([entry('in a new log')]);
+    await expect(stale.flush()).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await stale.close().catch(() => undefined);
+    await fresh.close();
+  });
+
+  it('an open that makes a new log where one was removed marks it before it takes its name: a writer of the removed log refuses to append even when that open dies in between', async () => {
+    const { wal: stale } = await openFileWal({ path, codec: 'msgpack' });
+    await stale.append([entry('one')]);
+    await rm(path);
+    // The open dies as the new log would take its name (its rename fails, as a kill would leave it).
+    const dying = { ...fileSystem, rename: (async () => Promise.reject(Object.assign(new Error('killed'), { code: 'EIO' }))) as typeof fileSystem.rename };
+    await expect(openFileWal({ path, codec: 'msgpack', fileSystem: dying })).rejects.toThrow();
+    await expect(stale.append([entry('lost')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await stale.close().catch(() => undefined);
+    expect((await reopen()).records).toEqual([]);
+  });
+
+  it('a writer that finds the marker damaged after another writer sealed its segment follows the log into the next one: both appends are kept, each under its own LSN', async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
+    await a.append([entry('a1')]);
+    await b.append([entry('b1')]);
+    // b seals the segment: state.wal is now a new segment of the same log.
+    await b.truncateBefore(3);
+    const head = await readFile(headPath());
+    head.fill(0xee, 8, 20);
+    await writeFile(headPath(), head);
+    const [fromA] = await a.append([entry('acknowledged to a')]);
+    const [fromB] = await b.append([entry('acknowledged to b')]);
+    expect(fromB).not.toBe(fromA);
+    await a.close();
+    await b.close();
+    const texts = (await reopen()).records.map((r) => Buffer.from(r.payload).toString());
+    expect(texts).toEqual(expect.arrayContaining(['acknowledged to a', 'acknowledged to b']));
+  });
+
+  it("a 'batch' writer that finds the marker damaged after another writer sealed its segment does not mark that segment when it flushes: its next append follows the log", async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack', durability: 'batch', batchIntervalMs: 60_000 });
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
+    await a.append([entry('a1')]);
+    await b.append([entry('b1')]);
+    await b.truncateBefore(3);
+    const [fromB] = await b.append([entry('acknowledged to b')]);
+    const head = await readFile(headPath());
+    head.fill(0xee, 8, 20);
+    await writeFile(headPath(), head);
+    // (As the batch timer would.)
+    await a.flush();
+    const [fromA] = await a.append([entry('acknowledged to a')]);
+    expect(fromA).not.toBe(fromB);
+    await a.close();
+    await b.close();
+    const texts = (await reopen()).records.map((r) => Buffer.from(r.payload).toString());
+    expect(texts).toEqual(expect.arrayContaining(['a1', 'b1', 'acknowledged to a', 'acknowledged to b']));
+  });
+
+  it('a writer that finds no marker it can trust and another log in its place refuses to append', async () => {
+    const { wal: stale } = await openFileWal({ path, codec: 'msgpack' });
+    await stale.append([entry('one')]);
+    await rm(path);
+    await writeLog(['in a new log']);
+    // The marker is damaged (a torn write of the head file).
+    const head = await readFile(headPath());
+    head.fill(0xee, 8, 20);
+    await writeFile(headPath(), head);
+    await expect(stale.append([entry('lost')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await stale.close().catch(() => undefined);
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['in a new log']);
+  });
 });
 
 describe('FileWal: a writer lock that is never let go', () => {

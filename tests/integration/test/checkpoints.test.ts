@@ -1,3 +1,4 @@
+import * as fileSystem from 'node:fs/promises';
 import { cp, open as openFile, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -36,6 +37,33 @@ async function damageRecord(lsn: number): Promise<void> {
 }
 
 /**
+ * Replaces the log while another handle has it open (removed by hand; the next open makes a new one),
+ * and writes 50 memories to the new log, a checkpoint that lets it drop their records, and one more.
+ * Returns their ids and the checkpoint's file.
+ */
+async function replaceLog(): Promise<{ ids: number[]; named: string }> {
+  await rm(join(root, 'state.wal'));
+  const fresh = await open({ historyRetentionMs: 0 });
+  const ids = await fresh.appendMemories(Array.from({ length: 50 }, (_, i) => ({ text: `new memory ${i}` })));
+  await fresh.checkpoint();
+  await fresh.appendMemory('after the checkpoint');
+  await fresh.close();
+  return { ids, named: (await manifest()).checkpoint.file };
+}
+
+/** The manifest still names the new log's checkpoint `named`, and every memory of the new log reads. */
+async function expectNewLogKept(ids: number[], named: string): Promise<void> {
+  expect((await manifest()).checkpoint.file).toBe(named);
+  const again = await open();
+  try {
+    expect((await again.getMemory(ids[0]!))?.text).toBe('new memory 0');
+    expect(again.stats().memories).toBe(51);
+  } finally {
+    await again.close();
+  }
+}
+
+/**
  * A store of 200 memories compacted (the log no longer holds the records its checkpoint covers), then a
  * byte of the checkpoint's first row damaged on disk (the first group of 64 rows fails its check).
  */
@@ -53,6 +81,45 @@ async function compactedWithADamagedRow(): Promise<{ ids: number[]; file: string
 }
 
 describe('checkpoints of the tables', () => {
+  it("a handle whose log is replaced while its close writes a checkpoint publishes none: the new log's checkpoint stays", async () => {
+    // The stale handle's checkpoint file is held as it is opened, until the new log has its own checkpoint.
+    let hold: Promise<void> | undefined;
+    let reached!: () => void;
+    const atWrite = new Promise<void>((resolve) => (reached = resolve));
+    const holding = {
+      ...fileSystem,
+      open: (async (path: string, ...rest: unknown[]) => {
+        if (hold && path.includes('.checkpoint-') && path.endsWith('.tmp')) {
+          reached();
+          const held = hold;
+          hold = undefined;
+          await held;
+        }
+        return (fileSystem.open as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+      }) as typeof fileSystem.open,
+    };
+    const stale = await open({ historyRetentionMs: 0, fileSystem: holding });
+    await stale.appendMemories(Array.from({ length: 1100 }, (_, i) => ({ text: `old memory ${i}` })));
+    let release!: () => void;
+    hold = new Promise<void>((resolve) => (release = resolve));
+    const closed = stale.close().then(() => undefined, (error: unknown) => error);
+    await atWrite;
+    const { ids, named } = await replaceLog();
+    release();
+    expect(await closed).toMatchObject({ code: 'STORE_REPLACED' });
+    await expectNewLogKept(ids, named);
+  });
+
+  it("a handle whose log was replaced while it was open writes no checkpoint on close: the new log's checkpoint, which its records past the cut rely on, stays", async () => {
+    const stale = await open({ historyRetentionMs: 0 });
+    // (Over a thousand changes since its checkpoint: its close writes one.)
+    await stale.appendMemories(Array.from({ length: 1100 }, (_, i) => ({ text: `old memory ${i}` })));
+    const { ids, named } = await replaceLog();
+    await expect(stale.close()).rejects.toMatchObject({ code: 'STORE_REPLACED' });
+    expect(await checkpointFiles()).toEqual([named]);
+    await expectNewLogKept(ids, named);
+  });
+
   it('keep no state an opener started from: a store whose state was never written gives each opener its own initial state', async () => {
     const a = await open({ initialState: { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: { who: 'a' } } });
     await a.appendMemory('a memory, and no state written');

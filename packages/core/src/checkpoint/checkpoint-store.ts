@@ -119,7 +119,8 @@ export class CheckpointStore {
    * Returns whether it was published. One process at a time (a lock of its own, `state.manifest.lock`):
    * two publishing at once could both pass the comparison, and the older one's manifest land after the
    * newer one removed its file; and the name is taken under it, so that a file another process
-   * published at the same LSN is never replaced, nor one removed while another comes back.
+   * published at the same LSN is never replaced, nor one removed while another comes back. `wanted` is
+   * asked first under that lock: false (or a throw) publishes nothing.
    */
   async publish(written: UnnamedCheckpoint, wanted: () => boolean = () => true): Promise<boolean> {
     const { file, temp } = written;

@@ -877,8 +877,17 @@ export class StoreEngine<S extends AgentState> {
       throw this.takenOver;
     }
     try {
-      // (Asked again under the publishing lock: a copy may open while it waits for it.)
-      this.checkpointNamed = await this.checkpoints.publish(written, () => !this.takenOver);
+      // (Asked again under the publishing lock: a copy may open while it waits for it; and the log
+      // checked again, failing for one replaced while the checkpoint was written: a new log's process
+      // publishes under the same lock, and cuts its log only after.)
+      this.checkpointNamed = await this.checkpoints.publish(written, () => {
+        try {
+          this.wal.checkCurrent?.();
+        } catch (error) {
+          throw toMemMapError(error);
+        }
+        return !this.takenOver;
+      });
     } catch (error) {
       // Not published: the changes count as not checkpointed, so that one is written again (by the
       // next checkpoint asked for or due, close's included), and this process reads its own meanwhile.
