@@ -856,9 +856,9 @@ export class FileWal implements WriteAheadLog {
     this.segmentInPlace();
   }
 
-  /** Makes what this process committed durable; false when there was nothing to (or the log is read-only). */
-  private async syncPending(): Promise<boolean> {
-    if (this.options.readOnly) return false;
+  /** Makes what this process committed durable. */
+  private async syncPending(): Promise<void> {
+    if (this.options.readOnly) return;
     if (this.failure) throw this.failure;
     while (this.committing) await this.committing;
     if (this.failure) throw this.failure;
@@ -870,9 +870,7 @@ export class FileWal implements WriteAheadLog {
       } finally {
         this.head.unlock();
       }
-      return true;
     }
-    return false;
   }
 
   async close(): Promise<void> {
@@ -1157,7 +1155,7 @@ export class FileWal implements WriteAheadLog {
    * for no marker): the commit marker if it describes this log. One of another log where this one's
    * was means the log was replaced: what this process would write or mark goes nowhere anyone reads,
    * and its marker would take the new log's place, so the log fails (`WAL_REPLACED`), as `refresh`
-   * tells a reader. With no marker to trust (damaged), `state.wal` is looked at instead.
+   * tells a reader. With no marker to trust (damaged), the caller asks `segmentInPlace` instead.
    */
   private markerUnlessReplaced(): CommitMarker | undefined {
     const marker = this.head.readMarker();
@@ -1166,7 +1164,6 @@ export class FileWal implements WriteAheadLog {
       this.failure ??= this.replacedBy(marker.logId);
       throw this.failure;
     }
-    if (!marker) this.segmentInPlace();
     return undefined;
   }
 
