@@ -7,6 +7,12 @@ export interface WalPlace {
   readonly open: WalOpener;
   /** Removes the place and everything in it. */
   cleanup(): Promise<void>;
+  /**
+   * (Optional: for a log that can be replaced under a process, as one in files can.) Puts a new, empty
+   * log where the place's log was, as a user starting over would, with the old log's handles still
+   * open. The checks of `checkCurrent` against a replaced log run only when it is given.
+   */
+  replace?(): Promise<void>;
 }
 
 /** Options of `writeAheadLogSuite`. */
@@ -60,7 +66,8 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: string; me
  * Registers a vitest `describe` block that checks an implementation of the `WriteAheadLog` contract
  * of `@memmapfs/wal`: numbering and order, what `onCommit`, `recover`, `readFrom` and `fence` report,
  * preconditions (`check`), several writers on one log, reopening, read-only opens, retention
- * (`truncateBefore`), snapshots (when the log keeps them) and closing. Every
+ * (`truncateBefore`), snapshots (when the log keeps them), `checkCurrent` (when it has one; against a
+ * replaced log when the place can replace it) and closing. Every
  * check runs in a fresh place from `newPlace`.
  *
  * @param name Title of the `describe` block.
@@ -359,6 +366,47 @@ export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlac
       expect(reopened.wal.lastLsn).toBe(9);
       await reopened.wal.close();
       await writer.wal.close();
+    });
+
+    check('checkCurrent (when the log has it) passes for every handle of the current log, also after another writer appended and cut its history, and fails with WAL_CLOSED after close', async (place, skip) => {
+      const writer = await openLog(place);
+      if (!writer.wal.checkCurrent) {
+        await writer.wal.close();
+        skip('this log cannot be replaced under a process (WriteAheadLog.checkCurrent is absent)');
+        return;
+      }
+      const other = await openLog(place);
+      const reader = await openLog(place, { readOnly: true });
+      await writer.wal.append([entry('one')]);
+      await other.wal.append([entry('two')]);
+      // The other writer cuts the history: a log in files seals the segment it appends to and starts another.
+      await other.wal.truncateBefore(3);
+      await other.wal.append([entry('three')]);
+      for (const handle of [writer, other, reader]) expect(() => handle.wal.checkCurrent!()).not.toThrow();
+      await writer.wal.flush();
+      expect(await writer.wal.append([entry('four')])).toEqual([4]);
+      for (const handle of [reader, other, writer]) await handle.wal.close();
+      expect(() => writer.wal.checkCurrent!()).toThrow(expect.objectContaining({ code: 'WAL_CLOSED' }));
+    });
+
+    check('a writer whose log was replaced (when the place can replace it) fails checkCurrent and flush with WAL_REPLACED, and writes nothing into the new log', async (place, skip) => {
+      const stale = await openLog(place);
+      if (!stale.wal.checkCurrent || !place.replace) {
+        await stale.wal.close();
+        skip('the place cannot replace its log, or the log has no checkCurrent');
+        return;
+      }
+      await stale.wal.append([entry('one')]);
+      await place.replace();
+      expect(() => stale.wal.checkCurrent!()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED' }));
+      // Nothing was left to make durable; the flush still vouches for the log (a checkpoint waits on it).
+      await expect(stale.wal.flush()).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+      await expect(stale.wal.append([entry('lost')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+      await stale.wal.close().catch(() => undefined);
+      const fresh = await openLog(place);
+      expect(fresh.recovered).toEqual([]);
+      expect(await fresh.wal.append([entry('in the new log')])).toEqual([1]);
+      await fresh.wal.close();
     });
 
     const unknown = [...skipped].filter((title) => !known.has(title));

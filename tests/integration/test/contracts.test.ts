@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chunkStore } from '@memmapfs/blocks';
@@ -13,7 +13,14 @@ async function folder(name: string): Promise<{ dir: string; cleanup: () => Promi
 // Our own log and block store are held to the conformance suites any other implementation runs.
 writeAheadLogSuite('file log (state.wal)', async () => {
   const { dir, cleanup } = await folder('wal-suite');
-  return { open: fileWal(join(dir, 'state.wal')), cleanup };
+  const path = join(dir, 'state.wal');
+  // A new log where the old one was: its files removed, and an open that finds none creates one.
+  const replace = async () => {
+    for (const file of await readdir(dir)) await rm(join(dir, file), { recursive: true, force: true });
+    const wal = await fileWal(path)({ codec: 'msgpack' });
+    await wal.close();
+  };
+  return { open: fileWal(path), cleanup, replace };
 });
 
 blockStoreSuite('chunk files (blocks/)', async () => {
