@@ -511,7 +511,7 @@ export class FileWal implements WriteAheadLog {
       // A marker of another log from before this process opened (a repair's marker lost with a power
       // loss, say) is no marker; one that took the place of this log's own means the log was replaced.
       if (!this.sawOwnMarker) return 0;
-      throw this.replacedBy(marker.logId);
+      throw this.replacedBy(`log ${marker.logId}`);
     }
     this.sawOwnMarker = true;
     let accepted = 0;
@@ -1146,8 +1146,9 @@ export class FileWal implements WriteAheadLog {
     return records.length;
   }
 
-  private replacedBy(logId: string): WalError {
-    return new WalError('WAL_REPLACED', `${this.options.path} was replaced by another log (log ${logId}, this process has ${this.header.logId} open): what this process reads is no longer current. Close the store and open it again.`);
+  /** `found`: what is at the log's path now (`log <id>`, or why no log could be read there). */
+  private replacedBy(found: string): WalError {
+    return new WalError('WAL_REPLACED', `${this.options.path} is no longer the log this process has open (log ${this.header.logId}); found ${found}: what this process reads is no longer current. Close the store and open it again.`);
   }
 
   /**
@@ -1161,7 +1162,7 @@ export class FileWal implements WriteAheadLog {
     const marker = this.head.readMarker();
     if (marker?.logId === this.header.logId) return marker;
     if (marker && this.sawOwnMarker) {
-      this.failure ??= this.replacedBy(marker.logId);
+      this.failure ??= this.replacedBy(`log ${marker.logId}`);
       throw this.failure;
     }
     return undefined;
@@ -1175,6 +1176,7 @@ export class FileWal implements WriteAheadLog {
   private segmentInPlace(): number | undefined {
     if (this.isStateWal(this.segment.fd)) return undefined;
     let inPlace: SegmentHeader | undefined;
+    let found = 'a file shorter than a log header';
     let fd: number | undefined;
     try {
       fd = openSync(this.options.path, 'r');
@@ -1183,11 +1185,12 @@ export class FileWal implements WriteAheadLog {
     } catch (error) {
       // (Only a log that is not there, or not a log, is taken for another: any other error says nothing.)
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && !isWalError(error)) throw new WalError('IO_ERROR', `Cannot read the header of ${this.options.path}: ${describeThrown(error)}`, { cause: error });
+      found = isWalError(error) ? `a file whose header is not a log's (${error.message})` : 'no file';
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
     if (inPlace?.logId === this.header.logId) return inPlace.firstLsn;
-    this.failure ??= this.replacedBy(inPlace?.logId ?? 'none');
+    this.failure ??= this.replacedBy(inPlace ? `log ${inPlace.logId}` : found);
     throw this.failure;
   }
 

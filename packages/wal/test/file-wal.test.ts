@@ -763,6 +763,22 @@ describe('FileWal: preconditions and stale followers', () => {
     await fresh.close();
   });
 
+  it('a writer whose log was removed, or replaced by a file that is not a log, says which when it checks the log', async () => {
+    const { wal: removed } = await openFileWal({ path, codec: 'msgpack' });
+    await removed.append([entry('one')]);
+    await rm(path);
+    await expect(removed.flush()).rejects.toMatchObject({ code: 'WAL_REPLACED', message: expect.stringContaining('found no file') });
+    await removed.close().catch(() => undefined);
+    await rm(headPath());
+
+    const { wal: damaged } = await openFileWal({ path, codec: 'msgpack' });
+    await damaged.append([entry('two')]);
+    await rm(path);
+    await writeFile(path, Buffer.alloc(4096, 0xab));
+    expect(() => damaged.checkCurrent()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED', message: expect.stringContaining("header is not a log's") }));
+    await damaged.close().catch(() => undefined);
+  });
+
   it('an open that makes a new log where one was removed marks it before it takes its name: a writer of the removed log refuses to append even when that open dies in between', async () => {
     const { wal: stale } = await openFileWal({ path, codec: 'msgpack' });
     await stale.append([entry('one')]);
