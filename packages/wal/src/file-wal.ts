@@ -939,6 +939,7 @@ export class FileWal implements WriteAheadLog {
         }
         try {
           await this.catchUpLocked();
+          this.lookAtNameNowAndThen();
           const check = batch[0]!.check;
           if (check) {
             try {
@@ -1194,6 +1195,23 @@ export class FileWal implements WriteAheadLog {
     throw this.failure;
   }
 
+  /** When this writer last looked at what `state.wal` names (see `lookAtNameNowAndThen`). */
+  private nameLookedAt = monotonicMs();
+
+  /**
+   * Under the lock, before a commit, at most every `NAME_LOOK_MS`: that `state.wal` still names this
+   * log (`segmentInPlace`). A log removed by hand with no other made in its place leaves the commit
+   * marker this log's, so nothing else would tell, and every later commit would go into a file no one
+   * can open again; this fails the log instead (`WAL_REPLACED`). Not on every commit: a stat of the log
+   * makes its next write update its timestamps at a fine grain, an inode write with the fdatasync.
+   */
+  private lookAtNameNowAndThen(): void {
+    const now = monotonicMs();
+    if (now - this.nameLookedAt < NAME_LOOK_MS) return;
+    this.nameLookedAt = now;
+    this.segmentInPlace();
+  }
+
   /** The commit marker, if it describes this log. */
   private trustedMarker(): CommitMarker | undefined {
     const marker = this.head.readMarker();
@@ -1326,6 +1344,9 @@ function endOfFrames(fd: number, from: number): { end: number; endOfFile: boolea
     at += FRAME_HEADER_SIZE + length;
   }
 }
+
+/** How often a writer looks, before a commit, that `state.wal` still names its log (see `lookAtNameNowAndThen`). */
+const NAME_LOOK_MS = 100;
 
 /** Catch-up reads up to this size are synchronous (see `catchUpLocked`). */
 const SYNC_READ_LIMIT = 256 * 1024;

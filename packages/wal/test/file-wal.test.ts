@@ -779,6 +779,30 @@ describe('FileWal: preconditions and stale followers', () => {
     await damaged.close().catch(() => undefined);
   });
 
+  it('a writer whose log was removed, with no log made in its place, refuses its appends once it has looked (at most a tenth of a second later)', async () => {
+    const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
+    await writer.append([entry('one')]);
+    await rm(path);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await expect(writer.append([entry('into a removed file')])).rejects.toMatchObject({ code: 'WAL_REPLACED', message: expect.stringContaining('found no file') });
+    await writer.close().catch(() => undefined);
+  });
+
+  it('a writer that looks at the log\'s name after another writer sealed its segment follows it, and fails nothing', async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
+    await a.append([entry('a1')]);
+    for (let round = 0; round < 3; round++) {
+      await b.append([entry(`b${round}`)]);
+      await b.truncateBefore(b.lastLsn);
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      await a.append([entry(`a${round}`)]);
+    }
+    await a.close();
+    await b.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString()).slice(-2)).toEqual(['b2', 'a2']);
+  });
+
   it('an open that makes a new log where one was removed marks it before it takes its name: a writer of the removed log refuses to append even when that open dies in between', async () => {
     const { wal: stale } = await openFileWal({ path, codec: 'msgpack' });
     await stale.append([entry('one')]);
