@@ -1,3 +1,5 @@
+import { seconds } from './timing.js';
+
 /**
  * Durable changes of SQLite and of ours, measured in turn: the disk's commits take longer at some minutes
  * than at others on a shared machine (about twice, from one ten-minute window to the next), and both
@@ -13,11 +15,6 @@ export async function inTurn(
 ): Promise<{ ours: number; sqlite: number }> {
   let ours = 0;
   let sqlite = 0;
-  const seconds = async (body: () => unknown): Promise<number> => {
-    const started = process.hrtime.bigint();
-    await body();
-    return Number(process.hrtime.bigint() - started) / 1e9;
-  };
   for (let block = 0; block < blocks; block++) {
     const from = Math.floor((block * count) / blocks);
     const to = Math.floor(((block + 1) * count) / blocks);

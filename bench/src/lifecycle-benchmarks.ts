@@ -12,6 +12,7 @@ import { collectGarbage } from './collect-garbage.js';
 import { inTurn } from './in-turn.js';
 import { loadSqlite, peerFolder, type SqliteDatabase } from './sqlite-peer.js';
 import { syntheticMemories } from './synthetic-memories.js';
+import { timed } from './timing.js';
 
 const SIZES = (process.env.BENCH_LIFECYCLE_SIZES ?? '100000,1000000').split(',').map(Number);
 const OPEN_ROUNDS = Number(process.env.BENCH_OPEN_ROUNDS ?? 5);
@@ -48,12 +49,6 @@ interface Spread {
 function spread(values: number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b);
   return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
-}
-
-async function seconds<T>(body: () => Promise<T> | T): Promise<{ seconds: number; value: T }> {
-  const started = process.hrtime.bigint();
-  const value = await body();
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, value };
 }
 
 async function folderBytes(path: string): Promise<number> {
@@ -134,8 +129,8 @@ try {
   for (const size of SIZES) {
     const root = join(dir, `memmapfs-${size}`);
     const sqliteFile = join(dir, `sqlite-${size}.db`);
-    const built = await seconds(() => buildMemMapFS(root, size));
-    const sqliteBuilt = await seconds(() => {
+    const built = await timed(() => buildMemMapFS(root, size));
+    const sqliteBuilt = await timed(() => {
       const db = new Database(sqliteFile);
       buildSqlite(db, size);
       db.close();
@@ -231,7 +226,7 @@ try {
     await appendLatencies(() => performance.now() > quietUntil, quiet);
     const during: number[] = [];
     let compacted = false;
-    const compactionRun = seconds(async () => {
+    const compactionRun = timed(async () => {
       const report = await churned.compact();
       process.stderr.write(`${size}: compaction ${JSON.stringify(report)}\n`);
     }).finally(() => (compacted = true));

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { MemMapFS, type SearchProvider } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { segmentSearch } from '@memmapfs/search-segments';
+import { seconds } from './timing.js';
 
 interface Measurement {
   name: string;
@@ -30,12 +31,6 @@ async function measure(name: string, operations: number, body: () => Promise<voi
 
 /** One-at-a-time appends are timed in slices of this many, alternating with slices of the raw loop. */
 const SLICE = 250;
-
-async function seconds(body: () => Promise<void>): Promise<number> {
-  const started = process.hrtime.bigint();
-  await body();
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
 
 function measurement(name: string, operations: number, elapsed: number): Measurement {
   return { name, operations, seconds: elapsed, perSecond: operations / elapsed };
@@ -152,10 +147,10 @@ async function acrossProcesses(dir: string, round: number, processes: number): P
   const started = process.hrtime.bigint();
   for (const child of children) child.stdin.end('go\n');
   await Promise.all(lines.map((l) => l.next()));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
   await Promise.all(exits);
   const operations = perProcess * processes;
-  return { name: `appendMemory, one at a time in each of ${processes} processes`, operations, seconds, perSecond: operations / seconds };
+  return { name: `appendMemory, one at a time in each of ${processes} processes`, operations, seconds: elapsed, perSecond: operations / elapsed };
 }
 
 function median(values: Measurement[]): Measurement {

@@ -18,6 +18,7 @@ import { collectGarbage } from './collect-garbage.js';
 import { inTurn } from './in-turn.js';
 import { loadSqlite, peerFolder, type SqliteDatabase } from './sqlite-peer.js';
 import { syntheticMemories, type SyntheticMemory } from './synthetic-memories.js';
+import { seconds } from './timing.js';
 
 const SIZES = (process.env.BENCH_SEARCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const PROVIDERS = (process.env.BENCH_SEARCH_PROVIDERS ?? 'segments,flexsearch,orama').split(',') as Array<'segments' | 'flexsearch' | 'orama'>;
@@ -60,12 +61,6 @@ const quantile = (values: number[], q: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 };
-
-async function seconds<T>(body: () => Promise<T> | T): Promise<number> {
-  const started = process.hrtime.bigint();
-  await body();
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
 
 /** 200 queries of one or two words, drawn from the memories' own text (so with their skew), half with a tag. */
 function benchQueries(memories: SyntheticMemory[]): Query[] {
