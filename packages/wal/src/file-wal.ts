@@ -511,7 +511,7 @@ export class FileWal implements WriteAheadLog {
       // A marker of another log from before this process opened (a repair's marker lost with a power
       // loss, say) is no marker; one that took the place of this log's own means the log was replaced.
       if (!this.sawOwnMarker) return 0;
-      throw this.replacedBy(`log ${marker.logId}`);
+      throw this.replacedBy(`a commit marker of log ${marker.logId}`);
     }
     this.sawOwnMarker = true;
     let accepted = 0;
@@ -1147,7 +1147,7 @@ export class FileWal implements WriteAheadLog {
     return records.length;
   }
 
-  /** `found`: what is at the log's path now (`log <id>`, or why no log could be read there). */
+  /** `found`: what took the log's place (another log, its commit marker, or why no log could be read at its path). */
   private replacedBy(found: string): WalError {
     return new WalError('WAL_REPLACED', `${this.options.path} is no longer the log this process has open (log ${this.header.logId}); found ${found}: what this process reads is no longer current. Close the store and open it again.`);
   }
@@ -1163,7 +1163,7 @@ export class FileWal implements WriteAheadLog {
     const marker = this.head.readMarker();
     if (marker?.logId === this.header.logId) return marker;
     if (marker && this.sawOwnMarker) {
-      this.failure ??= this.replacedBy(`log ${marker.logId}`);
+      this.failure ??= this.replacedBy(`a commit marker of log ${marker.logId}`);
       throw this.failure;
     }
     return undefined;
@@ -1186,12 +1186,13 @@ export class FileWal implements WriteAheadLog {
     } catch (error) {
       // (Only a log that is not there, or not a log, is taken for another: any other error says nothing.)
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && !isWalError(error)) throw new WalError('IO_ERROR', `Cannot read the header of ${this.options.path}: ${describeThrown(error)}`, { cause: error });
-      found = isWalError(error) ? `a file whose header is not a log's (${error.message})` : 'no file';
+      found = isWalError(error) ? `a file this process cannot read as a log (${error.message})` : 'no file';
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
-    if (inPlace?.logId === this.header.logId) return inPlace.firstLsn;
-    this.failure ??= this.replacedBy(inPlace ? `log ${inPlace.logId}` : found);
+    // (The segment open here, in another file: a copy put in its place, which takes none of what is written here.)
+    if (inPlace?.logId === this.header.logId && inPlace.firstLsn !== this.segment.first) return inPlace.firstLsn;
+    this.failure ??= this.replacedBy(!inPlace ? found : inPlace.logId === this.header.logId ? 'another file holding this log (a copy put in its place?)' : `log ${inPlace.logId}`);
     throw this.failure;
   }
 
@@ -1199,17 +1200,22 @@ export class FileWal implements WriteAheadLog {
   private nameLookedAt = monotonicMs();
 
   /**
-   * Under the lock, before a commit, at most every `NAME_LOOK_MS`: that `state.wal` still names this
-   * log (`segmentInPlace`). A log removed by hand with no other made in its place leaves the commit
-   * marker this log's, so nothing else would tell, and every later commit would go into a file no one
-   * can open again; this fails the log instead (`WAL_REPLACED`). Not on every commit: a stat of the log
-   * makes its next write update its timestamps at a fine grain, an inode write with the fdatasync.
+   * Under the lock, after catching up and before a commit, at most every `NAME_LOOK_MS`: that
+   * `state.wal` still names the very file this writer appends to. A log removed by hand with no other
+   * made in its place, or a copy of it put in its place, leaves the commit marker this log's, so nothing
+   * else would tell, and every later commit would go into a file no one can open again; this fails the
+   * log instead (`WAL_REPLACED`). (Caught up, this writer is in the segment the marker names, which is
+   * `state.wal`: another segment of this log there is a file put in its place.) Not on every commit: a
+   * stat of the log makes its next write update its timestamps at a fine grain, an inode write with the
+   * fdatasync.
    */
   private lookAtNameNowAndThen(): void {
     const now = monotonicMs();
     if (now - this.nameLookedAt < NAME_LOOK_MS) return;
     this.nameLookedAt = now;
-    this.segmentInPlace();
+    if (this.segmentInPlace() === undefined) return;
+    this.failure ??= this.replacedBy('a later segment of this log that no commit marker names');
+    throw this.failure;
   }
 
   /** The commit marker, if it describes this log. */

@@ -1,4 +1,4 @@
-import { closeSync, constants as fsConstants, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -141,17 +141,37 @@ export class HeadFile {
     const key = resolve(path);
     const shared = openHeads.get(key);
     if (shared) {
-      const head = await shared;
-      head.users++;
-      return head;
+      const head = await shared.catch(() => undefined);
+      // (Only while the path still names it: one removed by hand under an open store holds no lock anyone
+      // else takes, nor a marker anyone reads; a log made there now gets a head file of its own.)
+      if (head && head.users > 0 && head.isAt(key)) {
+        head.users++;
+        return head;
+      }
     }
     const opening = HeadFile.openFile(key, files);
     openHeads.set(key, opening);
     try {
-      return await opening;
+      const head = await opening;
+      head.shared = opening;
+      return head;
     } catch (error) {
-      openHeads.delete(key);
+      if (openHeads.get(key) === opening) openHeads.delete(key);
       throw error;
+    }
+  }
+
+  /** The entry of `openHeads` this head file is shared through. */
+  private shared: Promise<HeadFile> | undefined;
+
+  /** Whether `path` names this very file (not one made in its place). */
+  private isAt(path: string): boolean {
+    try {
+      const named = statSync(path);
+      const open = fstatSync(this.fd);
+      return named.ino === open.ino && named.dev === open.dev;
+    } catch {
+      return false;
     }
   }
 
@@ -377,7 +397,7 @@ export class HeadFile {
   /** Lets go of this user's share; the file is closed when the last store of the process closes it. */
   async close(): Promise<void> {
     if (--this.users > 0) return;
-    if (!this.readOnly) openHeads.delete(this.path);
+    if (!this.readOnly && openHeads.get(this.path) === this.shared) openHeads.delete(this.path);
     const closeFile = async () => {
       await this.handle?.close().catch(() => undefined);
       if (this.lateFd !== undefined) closeSync(this.lateFd);

@@ -775,7 +775,7 @@ describe('FileWal: preconditions and stale followers', () => {
     await damaged.append([entry('two')]);
     await rm(path);
     await writeFile(path, Buffer.alloc(4096, 0xab));
-    expect(() => damaged.checkCurrent()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED', message: expect.stringContaining("header is not a log's") }));
+    expect(() => damaged.checkCurrent()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED', message: expect.stringContaining('cannot read as a log') }));
     await damaged.close().catch(() => undefined);
   });
 
@@ -786,6 +786,30 @@ describe('FileWal: preconditions and stale followers', () => {
     await new Promise((resolve) => setTimeout(resolve, 150));
     await expect(writer.append([entry('into a removed file')])).rejects.toMatchObject({ code: 'WAL_REPLACED', message: expect.stringContaining('found no file') });
     await writer.close().catch(() => undefined);
+  });
+
+  it('a writer whose log was copied and the copy put in its place refuses its appends once it has looked, and its checks and flush fail too', async () => {
+    const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
+    await writer.append([entry('one')]);
+    // (A restore from a backup, a sync tool's or an editor's write-then-rename.)
+    await writeFile(`${path}.copy`, await readFile(path));
+    await fileSystem.rename(`${path}.copy`, path);
+    expect(() => writer.checkCurrent()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED', message: expect.stringContaining('a copy put in its place') }));
+    await expect(writer.append([entry('into the file the copy replaced')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await expect(writer.flush()).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await writer.close().catch(() => undefined);
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['one']);
+  });
+
+  it('a writer whose log was copied and the copy put in its place refuses its appends from its next look at the name, though it checked nothing itself', async () => {
+    const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
+    await writer.append([entry('one')]);
+    await writeFile(`${path}.copy`, await readFile(path));
+    await fileSystem.rename(`${path}.copy`, path);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await expect(writer.append([entry('into the file the copy replaced')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await writer.close().catch(() => undefined);
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['one']);
   });
 
   it('a writer that looks at the log\'s name after another writer sealed its segment follows it, and fails nothing', async () => {
@@ -801,6 +825,24 @@ describe('FileWal: preconditions and stale followers', () => {
     await a.close();
     await b.close();
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString()).slice(-2)).toEqual(['b2', 'a2']);
+  });
+
+  it('a log made in one process where the files of one it has open were removed gets a head file of its own, on disk: its marker and lock are not the removed one\'s', async () => {
+    const { wal: stale } = await openFileWal({ path, codec: 'msgpack' });
+    await stale.append([entry('one')]);
+    await rm(path);
+    await rm(headPath());
+    const { wal: fresh } = await openFileWal({ path, codec: 'msgpack' });
+    await fresh.append([entry('in the new log')]);
+    expect((await readHeadFile(headPath())).marker).toMatchObject({ logId: fresh.header.logId, lsn: 1 });
+    expect(() => stale.checkCurrent()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED' }));
+    await stale.close().catch(() => undefined);
+    // (The stale handle's close lets go of its own head file, not the new log's.)
+    const { wal: again } = await openFileWal({ path, codec: 'msgpack' });
+    await again.append([entry('from another handle')]);
+    expect((await readHeadFile(headPath())).marker).toMatchObject({ logId: fresh.header.logId, lsn: 2 });
+    await again.close();
+    await fresh.close();
   });
 
   it('an open that makes a new log where one was removed marks it before it takes its name: a writer of the removed log refuses to append even when that open dies in between', async () => {
