@@ -852,6 +852,7 @@ export class FileWal implements WriteAheadLog {
     if (this.options.readOnly) return;
     if (this.closed) throw new WalError('WAL_CLOSED', `${this.options.path} is closed.`);
     if (this.failure) throw this.failure;
+    if (!this.head.isCurrent()) this.failHeadReplaced();
     this.markerUnlessReplaced();
     this.segmentInPlace();
   }
@@ -1210,11 +1211,22 @@ export class FileWal implements WriteAheadLog {
    * fdatasync.
    */
   private lookAtNameNowAndThen(): void {
+    if (this.head.replacedInProcess) this.failHeadReplaced();
     const now = monotonicMs();
     if (now - this.nameLookedAt < NAME_LOOK_MS) return;
     this.nameLookedAt = now;
+    if (!this.head.isCurrent()) this.failHeadReplaced();
     if (this.segmentInPlace() === undefined) return;
     this.failure ??= this.replacedBy('a later segment of this log that no commit marker names');
+    throw this.failure;
+  }
+
+  /**
+   * The head file was removed or replaced under this writer: its lock is no longer the one other
+   * processes take, nor its marker the one they read, so it could write over their commits unseen.
+   */
+  private failHeadReplaced(): never {
+    this.failure ??= new WalError('WAL_REPLACED', `${this.head.path} was removed or replaced while this process had the log open: its writer lock and commit marker are no longer the ones other processes use, so it writes nothing more. Close the store and open it again (and never remove state.head while processes have the store open).`);
     throw this.failure;
   }
 

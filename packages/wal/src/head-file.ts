@@ -139,15 +139,21 @@ export class HeadFile {
    */
   static async open(path: string, files: WalFileSystem): Promise<HeadFile> {
     const key = resolve(path);
-    const shared = openHeads.get(key);
-    if (shared) {
+    for (let shared = openHeads.get(key); shared; shared = openHeads.get(key)) {
       const head = await shared.catch(() => undefined);
-      // (Only while the path still names it: one removed by hand under an open store holds no lock anyone
-      // else takes, nor a marker anyone reads; a log made there now gets a head file of its own.)
-      if (head && head.users > 0 && head.isAt(key)) {
-        head.users++;
-        return head;
+      // (Another open put a head file of its own in the map meanwhile: that one is looked at.)
+      if (openHeads.get(key) !== shared) continue;
+      // Only while the path still names it: one removed or replaced by hand under an open store holds no
+      // lock anyone else takes, nor a marker anyone reads. The stores using it stop writing
+      // (`replacedHere`), and this one gets the head file at the path.
+      if (head && head.users > 0) {
+        if (head.isAt(key)) {
+          head.users++;
+          return head;
+        }
+        head.replacedHere = true;
       }
+      break;
     }
     const opening = HeadFile.openFile(key, files);
     openHeads.set(key, opening);
@@ -164,15 +170,32 @@ export class HeadFile {
   /** The entry of `openHeads` this head file is shared through. */
   private shared: Promise<HeadFile> | undefined;
 
-  /** Whether `path` names this very file (not one made in its place). */
+  /** Set when another open of this process found the path naming another file: this one is no longer the store's. */
+  private replacedHere = false;
+
+  /**
+   * Whether the head file's path still names this very file: not removed, nor another put in its
+   * place (whose lock other processes take, and whose marker they read). A read-only head says yes.
+   */
+  isCurrent(): boolean {
+    return !this.replacedHere && (this.readOnly || !this.handle || this.isAt(this.path));
+  }
+
+  /** Whether `path` names this very file; an error other than its absence says nothing against it. */
   private isAt(path: string): boolean {
     try {
       const named = statSync(path);
       const open = fstatSync(this.fd);
       return named.ino === open.ino && named.dev === open.dev;
-    } catch {
-      return false;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EBADF';
     }
+  }
+
+  /** Whether another open of this process found the path naming another file (no stat: for every commit). */
+  get replacedInProcess(): boolean {
+    return this.replacedHere;
   }
 
   private static async openFile(path: string, files: WalFileSystem): Promise<HeadFile> {

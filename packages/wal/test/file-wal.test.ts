@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, crc32c, decodeWalHeader, encodeLogImage, frameSeed, newLogId, openFileWal, readHeadFile, scanLog, type WalRecord } from '@memmapfs/wal';
 import { loadLockBinding } from '../src/lock-binding.js';
+import { HeadFile } from '../src/head-file.js';
+import { WAL_FORMAT_VERSION, encodeWalHeader } from '../src/wal-header.js';
 
 let dir: string;
 let path: string;
@@ -812,6 +814,17 @@ describe('FileWal: preconditions and stale followers', () => {
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['one']);
   });
 
+  it('a writer that finds at the log\'s name a later segment of its log that no commit marker names (put there by hand) refuses its appends from its next look', async () => {
+    const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
+    await writer.append([entry('one')]);
+    const later = encodeWalHeader({ formatVersion: WAL_FORMAT_VERSION, codec: writer.header.codec, logId: writer.header.logId, firstLsn: 5 });
+    await writeFile(`${path}.later`, later);
+    await fileSystem.rename(`${path}.later`, path);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await expect(writer.append([entry('into the file it replaced')])).rejects.toMatchObject({ code: 'WAL_REPLACED', message: expect.stringContaining('no commit marker names') });
+    await writer.close().catch(() => undefined);
+  });
+
   it('a writer that looks at the log\'s name after another writer sealed its segment follows it, and fails nothing', async () => {
     const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
     const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
@@ -827,7 +840,7 @@ describe('FileWal: preconditions and stale followers', () => {
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString()).slice(-2)).toEqual(['b2', 'a2']);
   });
 
-  it('a log made in one process where the files of one it has open were removed gets a head file of its own, on disk: its marker and lock are not the removed one\'s', async () => {
+  it('a log made in one process where the files of one it has open were removed gets a head file of its own, on disk, and the removed one\'s writer stops', async () => {
     const { wal: stale } = await openFileWal({ path, codec: 'msgpack' });
     await stale.append([entry('one')]);
     await rm(path);
@@ -836,6 +849,7 @@ describe('FileWal: preconditions and stale followers', () => {
     await fresh.append([entry('in the new log')]);
     expect((await readHeadFile(headPath())).marker).toMatchObject({ logId: fresh.header.logId, lsn: 1 });
     expect(() => stale.checkCurrent()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED' }));
+    await expect(stale.append([entry('lost')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
     await stale.close().catch(() => undefined);
     // (The stale handle's close lets go of its own head file, not the new log's.)
     const { wal: again } = await openFileWal({ path, codec: 'msgpack' });
@@ -843,6 +857,52 @@ describe('FileWal: preconditions and stale followers', () => {
     expect((await readHeadFile(headPath())).marker).toMatchObject({ logId: fresh.header.logId, lsn: 2 });
     await again.close();
     await fresh.close();
+  });
+
+  it('a head file replaced under an open log (the log untouched) stops its writer at once when another store of the process opens it: every acknowledged append is kept', async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
+    await a.append([entry('a0')]);
+    // (A sync tool's write-then-rename of state.head.)
+    await writeFile(`${headPath()}.copy`, await readFile(headPath()));
+    await fileSystem.rename(`${headPath()}.copy`, headPath());
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
+    const acknowledged = ['a0'];
+    const refusals: unknown[] = [];
+    for (let i = 1; i <= 10; i++) {
+      const outcomes = await Promise.allSettled([a.append([entry(`a${i}`)]), b.append([entry(`b${i}`)])]);
+      outcomes.forEach((outcome, side) => (outcome.status === 'fulfilled' ? acknowledged.push(`${side ? 'b' : 'a'}${i}`) : refusals.push((outcome.reason as WalError).code)));
+    }
+    expect(refusals).toEqual(Array(10).fill('WAL_REPLACED'));
+    await a.close().catch(() => undefined);
+    await b.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(acknowledged);
+  });
+
+  it('a writer whose head file was removed (a lock file taken for stale) refuses its appends once it has looked, and its checks fail too', async () => {
+    const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
+    await writer.append([entry('one')]);
+    await rm(headPath());
+    expect(() => writer.checkCurrent()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED', message: expect.stringContaining('state.head was removed or replaced') }));
+    await writer.close().catch(() => undefined);
+    const { wal: looking } = await openFileWal({ path, codec: 'msgpack' });
+    await looking.append([entry('two')]);
+    await rm(headPath());
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await expect(looking.append([entry('under a lock no one else takes')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    await looking.close().catch(() => undefined);
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['one', 'two']);
+  });
+
+  it('two opens of one process racing past a head file the path no longer names share one new head file', async () => {
+    const { wal: stale } = await openFileWal({ path, codec: 'msgpack' });
+    await rm(headPath());
+    const [first, second] = await Promise.all([HeadFile.open(headPath(), fileSystem), HeadFile.open(headPath(), fileSystem)]);
+    expect(first).toBe(second);
+    // The removed one's last close leaves the new one shared.
+    await stale.close().catch(() => undefined);
+    const third = await HeadFile.open(headPath(), fileSystem);
+    expect(third).toBe(first);
+    for (const head of [first, second, third]) await head.close();
   });
 
   it('an open that makes a new log where one was removed marks it before it takes its name: a writer of the removed log refuses to append even when that open dies in between', async () => {
