@@ -726,6 +726,8 @@ export class FileWal implements WriteAheadLog {
     if (!Number.isSafeInteger(lsn) || lsn < 1) throw new WalError('INVALID_ARGUMENT', `truncateBefore: lsn must be a positive integer; got ${lsn}.`);
     await this.head.lock(this.options.lockTimeoutMs);
     try {
+      // (A lock no other process takes any more must not seal the log under a writer that holds the real one.)
+      if (!this.head.isCurrent()) this.failHeadReplaced();
       await this.catchUpLocked();
       if (this.segment.first < lsn && this.committedLsn >= this.segment.first) await this.rollLocked();
       return await this.removeSealedBefore(lsn);
@@ -756,6 +758,7 @@ export class FileWal implements WriteAheadLog {
    * 3. the new segment is written under a temporary name, fsynced, renamed over `state.wal`, the folder fsynced.
    */
   private async rollLocked(): Promise<void> {
+    if (!this.head.isCurrent()) this.failHeadReplaced();
     const current = this.segment;
     const handle = await this.writableHandle();
     if (this.durableEnd < this.committedEnd) await this.syncNow();
@@ -900,6 +903,8 @@ export class FileWal implements WriteAheadLog {
     const handle = this.segment.handle;
     if (this.readOnly || this.failure || !handle || !this.head.tryLock()) return;
     try {
+      // (Under a head file no other process locks any more, another writer may be appending there.)
+      if (!this.head.isCurrent()) return;
       const marked = this.trustedMarker();
       const end = Math.max(this.committedEnd, marked && marked.segment === this.segment.first ? marked.offset : 0);
       // (Room follows exactly when the frame header there is zeros.)

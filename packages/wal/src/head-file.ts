@@ -30,6 +30,8 @@ async function withinDeadline(promise: Promise<void>, deadline: number): Promise
     clearTimeout(timer);
   }
 }
+/** How long an open waits for a commit under way under a head file the path no longer names (see `released`). */
+const REPLACED_HEAD_WAIT_MS = 10_000;
 /** Head files open in this process, by absolute path. */
 const openHeads = new Map<string, Promise<HeadFile>>();
 const MARKER_SIZE = 52;
@@ -152,6 +154,9 @@ export class HeadFile {
           return head;
         }
         head.replacedHere = true;
+        // (A commit under way under it ends first: none can start after, and none then writes beside this one's.)
+        await head.released(REPLACED_HEAD_WAIT_MS);
+        if (openHeads.get(key) !== shared) continue;
       }
       break;
     }
@@ -311,7 +316,23 @@ export class HeadFile {
   private handOver(): void {
     const next = this.queue.shift();
     if (next) next();
-    else this.held = false;
+    else {
+      this.held = false;
+      for (const released of this.releaseWaiters.splice(0)) released();
+    }
+  }
+
+  /** Waiting for the lock to be let go of in this process (see `released`). */
+  private releaseWaiters: Array<() => void> = [];
+
+  /**
+   * Resolves once no caller of this process holds or waits for the lock, or after `timeoutMs`: a head
+   * file the path no longer names, before another takes its place, lets a commit under way under it end
+   * (the next ones fail: see `replacedHere`).
+   */
+  async released(timeoutMs: number): Promise<void> {
+    if (!this.held) return;
+    await withinDeadline(new Promise<void>((resolve) => this.releaseWaiters.push(resolve)), monotonicMs() + timeoutMs);
   }
 
   /** Reads the commit marker; `undefined` when the file is empty or the marker is damaged or torn. */

@@ -878,6 +878,53 @@ describe('FileWal: preconditions and stale followers', () => {
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(acknowledged);
   });
 
+  it('a writer whose head file was replaced refuses to cut the log\'s history (no sealing under a lock no one else takes): the other store\'s appends are all kept', async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
+    await a.append([entry('a1')]);
+    await a.append([entry('a2')]);
+    await writeFile(`${headPath()}.copy`, await readFile(headPath()));
+    await fileSystem.rename(`${headPath()}.copy`, headPath());
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
+    await b.append([entry('b3')]);
+    await expect(a.truncateBefore(3)).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    for (let i = 4; i < 8; i++) await b.append([entry(`b${i}`)]);
+    await a.close().catch(() => undefined);
+    await b.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['a1', 'a2', 'b3', 'b4', 'b5', 'b6', 'b7']);
+  });
+
+  it('a commit under way under a head file when another store of the process finds it replaced ends before that store writes: both are kept', async () => {
+    let slow = false;
+    const slowLog = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        if (String(args[0]) !== path) return handle;
+        const write = handle.write.bind(handle) as (...w: unknown[]) => Promise<unknown>;
+        (handle as unknown as { write: (...w: unknown[]) => Promise<unknown> }).write = async (...w: unknown[]) => {
+          if (slow) await new Promise((resolve) => setTimeout(resolve, 200));
+          return write(...w);
+        };
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack', fileSystem: slowLog });
+    await a.append([entry('a1')]);
+    await writeFile(`${headPath()}.copy`, await readFile(headPath()));
+    await fileSystem.rename(`${headPath()}.copy`, headPath());
+    slow = true;
+    const underWay = a.append([entry('a2, under way')]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack' });
+    await b.append([entry('b')]);
+    await underWay;
+    await expect(a.append([entry('a3')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    slow = false;
+    await a.close().catch(() => undefined);
+    await b.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['a1', 'a2, under way', 'b']);
+  });
+
   it('a writer whose head file was removed (a lock file taken for stale) refuses its appends once it has looked, and its checks fail too', async () => {
     const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
     await writer.append([entry('one')]);
