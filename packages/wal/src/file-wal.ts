@@ -944,8 +944,11 @@ export class FileWal implements WriteAheadLog {
           continue;
         }
         try {
+          // (The head file first: a catch-up under a lock no other writer takes could cut another's record short as a torn tail.)
+          const looking = this.nameLookDue();
+          if (this.head.replacedInProcess || (looking && !this.head.isCurrent())) this.failHeadReplaced();
           await this.catchUpLocked();
-          this.lookAtNameNowAndThen();
+          if (looking) this.lookAtLogName();
           const check = batch[0]!.check;
           if (check) {
             try {
@@ -1202,11 +1205,20 @@ export class FileWal implements WriteAheadLog {
     throw this.failure;
   }
 
-  /** When this writer last looked at what `state.wal` names (see `lookAtNameNowAndThen`). */
+  /** When this writer last looked at what `state.wal` and `state.head` name (see `lookAtLogName`). */
   private nameLookedAt = monotonicMs();
 
+  /** Whether a commit about to be made looks at the names (at most every `NAME_LOOK_MS`); if so, counts it as made. */
+  private nameLookDue(): boolean {
+    const now = monotonicMs();
+    if (now - this.nameLookedAt < NAME_LOOK_MS) return false;
+    this.nameLookedAt = now;
+    return true;
+  }
+
   /**
-   * Under the lock, after catching up and before a commit, at most every `NAME_LOOK_MS`: that
+   * Under the lock, after catching up and before a commit, at most every `NAME_LOOK_MS` (the head file
+   * is looked at before the catch-up, on the same turns): that
    * `state.wal` still names the very file this writer appends to. A log removed by hand with no other
    * made in its place, or a copy of it put in its place, leaves the commit marker this log's, so nothing
    * else would tell, and every later commit would go into a file no one can open again; this fails the
@@ -1215,12 +1227,7 @@ export class FileWal implements WriteAheadLog {
    * stat of the log makes its next write update its timestamps at a fine grain, an inode write with the
    * fdatasync.
    */
-  private lookAtNameNowAndThen(): void {
-    if (this.head.replacedInProcess) this.failHeadReplaced();
-    const now = monotonicMs();
-    if (now - this.nameLookedAt < NAME_LOOK_MS) return;
-    this.nameLookedAt = now;
-    if (!this.head.isCurrent()) this.failHeadReplaced();
+  private lookAtLogName(): void {
     if (this.segmentInPlace() === undefined) return;
     this.failure ??= this.replacedBy('a later segment of this log that no commit marker names');
     throw this.failure;
@@ -1368,7 +1375,7 @@ function endOfFrames(fd: number, from: number): { end: number; endOfFile: boolea
   }
 }
 
-/** How often a writer looks, before a commit, that `state.wal` still names its log (see `lookAtNameNowAndThen`). */
+/** How often a writer looks, before a commit, that `state.wal` still names its log (see `lookAtLogName`). */
 const NAME_LOOK_MS = 100;
 
 /** Catch-up reads up to this size are synchronous (see `catchUpLocked`). */

@@ -925,6 +925,50 @@ describe('FileWal: preconditions and stale followers', () => {
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['a1', 'a2, under way', 'b']);
   });
 
+  it('a commit of a writer whose head file was replaced, started while another store of the process is half way through its write, cuts nothing of it (no catch-up under the old lock)', async () => {
+    const { wal: a } = await openFileWal({ path, codec: 'msgpack' });
+    await a.append([entry('a1')]);
+    await writeFile(`${headPath()}.copy`, await readFile(headPath()));
+    await fileSystem.rename(`${headPath()}.copy`, headPath());
+    // The new store's large record is written in two halves, with a pause between them.
+    let split = false;
+    let halfWritten!: () => void;
+    const half = new Promise<void>((resolve) => (halfWritten = resolve));
+    let goOn!: () => void;
+    const resumed = new Promise<void>((resolve) => (goOn = resolve));
+    type Write = (buffer: Buffer, offset: number, length: number, position: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
+    const halving = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        if (String(args[0]) !== path) return handle;
+        const write = handle.write.bind(handle) as unknown as Write;
+        (handle as unknown as { write: Write }).write = async (buffer, offset, length, position) => {
+          if (!split || length < 1000 || buffer.subarray(offset, offset + 16).every((byte) => byte === 0)) return write(buffer, offset, length, position);
+          split = false;
+          const first = Math.floor(length / 2);
+          await write(buffer, offset, first, position);
+          halfWritten();
+          await resumed;
+          const rest = await write(buffer, offset + first, length - first, position + first);
+          return { bytesWritten: first + rest.bytesWritten, buffer };
+        };
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    const { wal: b } = await openFileWal({ path, codec: 'msgpack', fileSystem: halving });
+    split = true;
+    const large = `b ${'x'.repeat(4000)}`;
+    const pending = b.append([entry(large)]);
+    await half;
+    await expect(a.append([entry('a2')])).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+    goOn();
+    await pending;
+    await a.close().catch(() => undefined);
+    await b.close();
+    expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['a1', large]);
+  });
+
   it('a writer whose head file was removed (a lock file taken for stale) refuses its appends once it has looked, and its checks fail too', async () => {
     const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
     await writer.append([entry('one')]);
