@@ -102,14 +102,8 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     throw new WalError('INVALID_ARGUMENT', `batchIntervalMs must be a positive number of milliseconds; got ${JSON.stringify(interval)}.`);
   }
   if (options.readOnly) return openReadOnly(options, files);
-  const head = await HeadFile.open(options.headPath ?? join(dirname(path), 'state.head'), files);
+  const head = await lockedHead(options.headPath ?? join(dirname(path), 'state.head'), files, options.lockTimeoutMs);
   let handle: FileHandle | undefined;
-  try {
-    await head.lock(options.lockTimeoutMs);
-  } catch (error) {
-    await head.close();
-    throw error;
-  }
   try {
     let created = false;
     handle = await openLogFile(path, durability, files);
@@ -944,7 +938,9 @@ export class FileWal implements WriteAheadLog {
           continue;
         }
         try {
-          // (The head file first: a catch-up under a lock no other writer takes could cut another's record short as a torn tail.)
+          // (The head file first, on the turns the names are looked at, and every turn when another store of
+          // this process found it replaced: a catch-up under a lock no other writer takes could cut another's
+          // record short as a torn tail.)
           const looking = this.nameLookDue();
           if (this.head.replacedInProcess || (looking && !this.head.isCurrent())) this.failHeadReplaced();
           await this.catchUpLocked();
@@ -1218,7 +1214,8 @@ export class FileWal implements WriteAheadLog {
 
   /**
    * Under the lock, after catching up and before a commit, at most every `NAME_LOOK_MS` (the head file
-   * is looked at before the catch-up, on the same turns): that
+   * is looked at before the catch-up, on the same turns, and on every turn once another store of the
+   * process found it replaced): that
    * `state.wal` still names the very file this writer appends to. A log removed by hand with no other
    * made in its place, or a copy of it put in its place, leaves the commit marker this log's, so nothing
    * else would tell, and every later commit would go into a file no one can open again; this fails the
@@ -1375,7 +1372,31 @@ function endOfFrames(fd: number, from: number): { end: number; endOfFile: boolea
   }
 }
 
-/** How often a writer looks, before a commit, that `state.wal` still names its log (see `lookAtLogName`). */
+/**
+ * The head file at `path`, its writer lock taken. One replaced by hand while this open waited for its
+ * lock is let go of and the one at the path taken instead: under a lock no other writer takes, the
+ * open's recovery could cut another writer's record, half written, as a torn tail.
+ */
+async function lockedHead(path: string, files: WalFileSystem, lockTimeoutMs: number | undefined): Promise<HeadFile> {
+  for (let tries = 1; ; tries++) {
+    const head = await HeadFile.open(path, files);
+    try {
+      await head.lock(lockTimeoutMs);
+    } catch (error) {
+      await head.close();
+      throw error;
+    }
+    if (head.isCurrent()) return head;
+    head.unlock();
+    await head.close();
+    if (tries === REPLACED_HEAD_TRIES) throw new WalError('WAL_REPLACED', `${path} was removed or replaced again and again while this open waited for the writer lock: something is replacing the store's files. Stop it, then open the store again.`);
+  }
+}
+
+/** How many times an open takes the head file at the path again when the one it locked was replaced meanwhile. */
+const REPLACED_HEAD_TRIES = 5;
+
+/** How often a writer looks, before a commit, that `state.wal` and `state.head` still name its files (see `lookAtLogName`). */
 const NAME_LOOK_MS = 100;
 
 /** Catch-up reads up to this size are synchronous (see `catchUpLocked`). */

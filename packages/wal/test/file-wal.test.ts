@@ -969,6 +969,21 @@ describe('FileWal: preconditions and stale followers', () => {
     expect((await reopen()).records.map((r) => Buffer.from(r.payload).toString())).toEqual(['a1', large]);
   });
 
+  it('an open that waited for the writer lock while its head file was replaced takes the head file at the path: its marker is on disk', async () => {
+    const holder = await HeadFile.open(headPath(), fileSystem);
+    await holder.lock();
+    const opening = openFileWal({ path, codec: 'msgpack' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await writeFile(`${headPath()}.copy`, await readFile(headPath()));
+    await fileSystem.rename(`${headPath()}.copy`, headPath());
+    holder.unlock();
+    const { wal } = await opening;
+    const [lsn] = await wal.append([entry('one')]);
+    expect((await readHeadFile(headPath())).marker).toMatchObject({ logId: wal.header.logId, lsn });
+    await wal.close();
+    await holder.close();
+  });
+
   it('a writer whose head file was removed (a lock file taken for stale) refuses its appends once it has looked, and its checks fail too', async () => {
     const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
     await writer.append([entry('one')]);
