@@ -1389,7 +1389,7 @@ async function lockedHead(path: string, files: WalFileSystem, lockTimeoutMs: num
     if (head.isCurrent()) return head;
     head.unlock();
     await head.close();
-    if (tries === REPLACED_HEAD_TRIES) throw new WalError('WAL_REPLACED', `${path} was removed or replaced again and again while this open waited for the writer lock: something is replacing the store's files. Stop it, then open the store again.`);
+    if (tries === REPLACED_HEAD_TRIES) throw new WalError('WAL_REPLACED', `${path} was removed or replaced again and again while this open waited for the writer lock: something is replacing the store's files (stop it, then open the store again), or this file system does not keep a file's identity (inode) from one look to the next, as a store's folder must: keep the store on a local disk.`);
   }
 }
 
