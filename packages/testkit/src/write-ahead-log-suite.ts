@@ -65,7 +65,8 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: string; me
 /**
  * Registers a vitest `describe` block that checks an implementation of the `WriteAheadLog` contract
  * of `@memmapfs/wal`: numbering and order, what `onCommit`, `recover`, `readFrom` and `fence` report,
- * preconditions (`check`), several writers on one log, reopening, read-only opens, retention
+ * preconditions (`check`), several writers on one log, reopening, read-only opens, a flush while
+ * appends keep coming, retention
  * (`truncateBefore`), snapshots (when the log keeps them), `checkCurrent` (when it has one; against a
  * replaced log when the place can replace it) and closing. Every
  * check runs in a fresh place from `newPlace`.
@@ -312,6 +313,30 @@ export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlac
       }
       const again = await openLog(place);
       expect(again.recovered).toEqual(['under batch', 'under none']);
+      await again.wal.close();
+    });
+
+    check('flush waits for the appends made before it, not for those that keep coming after it', async (place) => {
+      const { wal } = await openLog(place, { durability: 'batch', batchIntervalMs: 60_000 });
+      // Appenders that go on until the flush has returned, or until a cap a flush that waits for them reaches.
+      const cap = 3_000;
+      let appended = 0;
+      let flushed = false;
+      const appender = async (n: number) => {
+        while (!flushed && appended < cap) {
+          await wal.append([entry(`w${n}`)]);
+          appended++;
+        }
+      };
+      const appenders = Array.from({ length: 4 }, (_, n) => appender(n));
+      await wal.append([entry('before the flush')]);
+      await wal.flush();
+      flushed = true;
+      await Promise.all(appenders);
+      expect(appended).toBeLessThan(cap);
+      await wal.close();
+      const again = await openLog(place);
+      expect(again.recovered).toContain('before the flush');
       await again.wal.close();
     });
 

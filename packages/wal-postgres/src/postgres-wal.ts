@@ -1,4 +1,5 @@
 import {
+  AppendProgress,
   applyFailure,
   describeThrown,
   isWalError,
@@ -157,6 +158,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   private heldBytes: number;
   private queue: PendingAppend[] = [];
   private committing: Promise<void> | undefined;
+  /** How far the queued appends' commits have got: what a flush waits for. */
+  private readonly progress = new AppendProgress();
   /**
    * The first LSN of this process's commit whose COMMIT is under way: the follower may read its rows
    * before the COMMIT returns, and must leave them to the commit (which reports them with their contexts).
@@ -267,6 +270,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     if (copies.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.queue.push({ entries: copies, bytes, check: options.check, resolve, reject });
+      this.progress.queuedOne();
       this.committing ??= this.commitQueued();
     });
   }
@@ -274,7 +278,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   async flush(): Promise<void> {
     if (this.readOnly) return;
     if (this.failure) throw this.failure;
-    while (this.committing) await this.committing;
+    // (The appends made before, not those that keep coming after: a writer that never pauses would hold it back for good.)
+    await this.progress.settled();
     if (this.failure) throw this.failure;
     if (!this.unflushed) return;
     clearTimeout(this.batchTimer);
@@ -423,7 +428,11 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      if (!this.readOnly && !this.failure) await this.flush();
+      if (!this.readOnly && !this.failure) {
+        // (Every append made before the close is done, and those made while it waits.)
+        while (this.committing) await this.committing;
+        await this.flush();
+      }
     } finally {
       this.closed = true;
       clearTimeout(this.batchTimer);
@@ -612,6 +621,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       } catch (error) {
         const failure = isWalError(error) ? error : new WalError('WAL_FAILED', `Appending to ${this.name} failed: ${describeThrown(error)}.`, { cause: error });
         for (const pending of batch) pending.reject(failure);
+      } finally {
+        this.progress.endedSome(batch.length);
       }
     }
     this.committing = undefined;

@@ -3,6 +3,7 @@ import * as nodeFileSystem from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CommitWrites, type CommitWriteLimits, type WriteSync } from './commit-writes.js';
+import { AppendProgress } from './append-progress.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { describeThrown } from './thrown-value.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId, type SegmentHeader } from './wal-header.js';
@@ -412,6 +413,8 @@ export class FileWal implements WriteAheadLog {
   private durableLsn: number;
   private queue: PendingAppend[] = [];
   private committing: Promise<void> | undefined;
+  /** How far the queued appends' commits have got: what a flush waits for. */
+  private readonly progress = new AppendProgress();
   private batchTimer: NodeJS.Timeout | undefined;
   private failure: WalError | undefined;
   private closed = false;
@@ -489,6 +492,7 @@ export class FileWal implements WriteAheadLog {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ entries, check: options.check, resolve, reject });
+      this.progress.queuedOne();
       this.committing ??= this.commitQueued();
     });
   }
@@ -858,7 +862,8 @@ export class FileWal implements WriteAheadLog {
   private async syncPending(): Promise<void> {
     if (this.options.readOnly) return;
     if (this.failure) throw this.failure;
-    while (this.committing) await this.committing;
+    // (The appends made before, not those that keep coming after: a writer that never pauses would hold it back for good.)
+    await this.progress.settled();
     if (this.failure) throw this.failure;
     if (this.durableEnd < this.committedEnd) {
       await this.head.lock(this.options.lockTimeoutMs);
@@ -874,6 +879,8 @@ export class FileWal implements WriteAheadLog {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
+      // (Every append made before the close is done, and those made while it waits: it closes the files they write to.)
+      while (this.committing) await this.committing;
       // (Not `flush`: a close with nothing left to make durable loses nothing, whatever became of the log.)
       await this.syncPending();
       await this.cutRoom();
@@ -921,6 +928,7 @@ export class FileWal implements WriteAheadLog {
       // before it (in this process and others) applied, and nothing after it.
       const conditional = this.queue.findIndex((pending) => pending.check);
       let batch = this.queue.splice(0, conditional === 0 ? 1 : conditional === -1 ? this.queue.length : conditional);
+      const taken = batch.length;
       try {
         if (this.failure) throw this.failure;
         if (batch.some((pending) => pending.entries.some((e) => e.after))) batch = await dropFailedDependencies(batch);
@@ -962,6 +970,8 @@ export class FileWal implements WriteAheadLog {
       } catch (error) {
         this.failure ??= isWalError(error) ? error : new WalError('WAL_FAILED', `Writing ${this.options.path} failed: ${describeThrown(error)}. Records from the failed commit may be lost; reopen the store to recover.`, { cause: error });
         for (const pending of batch) pending.reject(this.failure);
+      } finally {
+        this.progress.endedSome(taken);
       }
     }
     this.committing = undefined;

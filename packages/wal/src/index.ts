@@ -5,6 +5,7 @@ export { FileWal, fileWal, openFileWal, createFileDurably, lockLogForMaintenance
 export type { FileWalOptions, WalFileSystem, WalRecovery } from './file-wal.js';
 export { WalError, applyFailure, ioAdvice, isWalError } from './wal-error.js';
 export { describeThrown } from './thrown-value.js';
+export { AppendProgress } from './append-progress.js';
 export type { WalErrorCode } from './wal-error.js';
 export { recordsBelongTo, scanLog } from './log-scan.js';
 export { resyncLog } from './log-resync.js';

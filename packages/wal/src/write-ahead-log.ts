@@ -121,7 +121,8 @@ export interface WriteAheadLog {
   append(entries: readonly WalEntry[], options?: AppendOptions): Promise<number[]>;
   /**
    * Makes every record appended so far durable, whatever the durability mode; a log that has
-   * `checkCurrent` checks it too.
+   * `checkCurrent` checks it too. Waits for the appends made before the call, not for those made after
+   * it (a writer that never pauses does not hold a flush back).
    */
   flush(): Promise<void>;
   /**
