@@ -4,6 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CommitWrites, type CommitWriteLimits, type WriteSync } from './commit-writes.js';
 import { AppendProgress } from './append-progress.js';
+import { pathNamesDescriptor } from './file-identity.js';
 import { HeadFile, type CommitMarker } from './head-file.js';
 import { describeThrown } from './thrown-value.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId, type SegmentHeader } from './wal-header.js';
@@ -555,13 +556,7 @@ export class FileWal implements WriteAheadLog {
 
   /** Whether `state.wal` names the file open as `fd`. */
   private isStateWal(fd: number): boolean {
-    try {
-      const named = statSync(this.options.path);
-      const open = fstatSync(fd);
-      return named.ino === open.ino && named.dev === open.dev;
-    } catch {
-      return false;
-    }
+    return pathNamesDescriptor(this.options.path, fd) === 'same';
   }
 
   /** Reads the current segment to its end: it is sealed, so every record in it is committed. */

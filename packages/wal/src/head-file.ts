@@ -1,8 +1,9 @@
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { crc32c } from './crc32c.js';
+import { pathNamesDescriptor } from './file-identity.js';
 import { loadLockBinding, lockAddonAdvice, type LockBinding } from './lock-binding.js';
 import { describeThrown } from './thrown-value.js';
 import { WalError, ioError } from './wal-error.js';
@@ -188,14 +189,7 @@ export class HeadFile {
 
   /** Whether `path` names this very file; an error other than its absence says nothing against it. */
   private isAt(path: string): boolean {
-    try {
-      const named = statSync(path);
-      const open = fstatSync(this.fd);
-      return named.ino === open.ino && named.dev === open.dev;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      return code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EBADF';
-    }
+    return pathNamesDescriptor(path, this.fd) !== 'other';
   }
 
   /** Whether another open of this process found the path naming another file (no stat: for every commit). */
