@@ -22,6 +22,22 @@ afterEach(async () => {
 const headPath = () => join(dir, 'state.head');
 const entry = (text: string, type = 1) => ({ type, payload: Buffer.from(text) });
 
+/** How a log file handle writes: what a seam below wraps. */
+type LogWrite = (buffer: Buffer, offset: number, length: number, position: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
+
+/** A file system whose handles of the log (at `path`) write through `wrap`, given the handle's own write and the handle. */
+function wrappingLogWrites(wrap: (write: LogWrite, handle: fileSystem.FileHandle) => LogWrite): typeof fileSystem {
+  return {
+    ...fileSystem,
+    open: (async (...args: Parameters<typeof fileSystem.open>) => {
+      const handle = await fileSystem.open(...args);
+      if (String(args[0]) !== path) return handle;
+      (handle as unknown as { write: LogWrite }).write = wrap(handle.write.bind(handle) as unknown as LogWrite, handle);
+      return handle;
+    }) as typeof fileSystem.open,
+  };
+}
+
 /**
  * Cuts the zeros a writer wrote ahead of its records off the end of the log (as sealing a segment
  * does, and as a log looks whose writer could not write ahead): the file then ends with its last record,
@@ -325,19 +341,14 @@ describe('FileWal: how a commit writes its records', () => {
   const watching = () => {
     const seen = { viaHandle: 0, sync: 0, logFd: -1 };
     const files = {
-      ...fileSystem,
-      open: (async (...args: Parameters<typeof fileSystem.open>) => {
-        const handle = await fileSystem.open(...args);
-        if (String(args[0]) !== path) return handle;
+      ...wrappingLogWrites((write, handle) => {
         seen.logFd = handle.fd;
-        const write = handle.write.bind(handle) as (...rest: unknown[]) => Promise<unknown>;
-        handle.write = (async (...rest: unknown[]) => {
+        return (buffer, offset, length, position) => {
           // (Records, not the zeros written ahead of them.)
-          if ((rest[0] as Buffer).some((byte) => byte !== 0)) seen.viaHandle++;
-          return write(...rest);
-        }) as typeof handle.write;
-        return handle;
-      }) as typeof fileSystem.open,
+          if (buffer.some((byte) => byte !== 0)) seen.viaHandle++;
+          return write(buffer, offset, length, position);
+        };
+      }),
       writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => {
         if (fd === seen.logFd) seen.sync++;
         return writeSync(fd, buffer, offset, length, position);
@@ -895,19 +906,10 @@ describe('FileWal: preconditions and stale followers', () => {
 
   it('a commit under way under a head file when another store of the process finds it replaced ends before that store writes: both are kept', async () => {
     let slow = false;
-    const slowLog = {
-      ...fileSystem,
-      open: (async (...args: Parameters<typeof fileSystem.open>) => {
-        const handle = await fileSystem.open(...args);
-        if (String(args[0]) !== path) return handle;
-        const write = handle.write.bind(handle) as (...w: unknown[]) => Promise<unknown>;
-        (handle as unknown as { write: (...w: unknown[]) => Promise<unknown> }).write = async (...w: unknown[]) => {
-          if (slow) await new Promise((resolve) => setTimeout(resolve, 200));
-          return write(...w);
-        };
-        return handle;
-      }) as typeof fileSystem.open,
-    };
+    const slowLog = wrappingLogWrites((write) => async (buffer, offset, length, position) => {
+      if (slow) await new Promise((resolve) => setTimeout(resolve, 200));
+      return write(buffer, offset, length, position);
+    });
     const { wal: a } = await openFileWal({ path, codec: 'msgpack', fileSystem: slowLog });
     await a.append([entry('a1')]);
     await writeFile(`${headPath()}.copy`, await readFile(headPath()));
@@ -936,26 +938,16 @@ describe('FileWal: preconditions and stale followers', () => {
     const half = new Promise<void>((resolve) => (halfWritten = resolve));
     let goOn!: () => void;
     const resumed = new Promise<void>((resolve) => (goOn = resolve));
-    type Write = (buffer: Buffer, offset: number, length: number, position: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
-    const halving = {
-      ...fileSystem,
-      open: (async (...args: Parameters<typeof fileSystem.open>) => {
-        const handle = await fileSystem.open(...args);
-        if (String(args[0]) !== path) return handle;
-        const write = handle.write.bind(handle) as unknown as Write;
-        (handle as unknown as { write: Write }).write = async (buffer, offset, length, position) => {
-          if (!split || length < 1000 || buffer.subarray(offset, offset + 16).every((byte) => byte === 0)) return write(buffer, offset, length, position);
-          split = false;
-          const first = Math.floor(length / 2);
-          await write(buffer, offset, first, position);
-          halfWritten();
-          await resumed;
-          const rest = await write(buffer, offset + first, length - first, position + first);
-          return { bytesWritten: first + rest.bytesWritten, buffer };
-        };
-        return handle;
-      }) as typeof fileSystem.open,
-    };
+    const halving = wrappingLogWrites((write) => async (buffer, offset, length, position) => {
+      if (!split || length < 1000 || buffer.subarray(offset, offset + 16).every((byte) => byte === 0)) return write(buffer, offset, length, position);
+      split = false;
+      const first = Math.floor(length / 2);
+      await write(buffer, offset, first, position);
+      halfWritten();
+      await resumed;
+      const rest = await write(buffer, offset + first, length - first, position + first);
+      return { bytesWritten: first + rest.bytesWritten, buffer };
+    });
     const { wal: b } = await openFileWal({ path, codec: 'msgpack', fileSystem: halving });
     split = true;
     const large = `b ${'x'.repeat(4000)}`;
@@ -1107,20 +1099,10 @@ describe('FileWal: found in review', () => {
   it('does not lose the lock when a blocking request given up on is granted while the next commit starts', async () => {
     const locks = loadLockBinding();
     // Log writes take a while, as on a slow disk: the next commit is still writing when it is checked.
-    const slowLog = {
-      ...fileSystem,
-      open: (async (...args: Parameters<typeof fileSystem.open>) => {
-        const handle = await fileSystem.open(...args);
-        if (String(args[0]) === path) {
-          const write = handle.write.bind(handle) as (...a: unknown[]) => Promise<unknown>;
-          (handle as { write: unknown }).write = async (...a: unknown[]) => {
-            await new Promise((resolve) => setTimeout(resolve, 200));
-            return write(...a);
-          };
-        }
-        return handle;
-      }) as typeof fileSystem.open,
-    };
+    const slowLog = wrappingLogWrites((write) => async (buffer, offset, length, position) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return write(buffer, offset, length, position);
+    });
     const { wal } = await openFileWal({ path, codec: 'msgpack', lockTimeoutMs: 100, fileSystem: slowLog });
     const stranger = await fileSystem.open(headPath(), 'r+');
     expect(locks.tryLock(stranger.fd, 'exclusive')).toBe(true);
