@@ -329,15 +329,28 @@ export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlac
         }
       };
       const appenders = Array.from({ length: 4 }, (_, n) => appender(n));
-      await wal.append([entry('before the flush')]);
+      let beforeEnded = false;
+      const before = wal.append([entry('before the flush')]).then(() => (beforeEnded = true));
       await wal.flush();
+      const endedFirst = beforeEnded;
       flushed = true;
-      await Promise.all(appenders);
+      await Promise.all([before, ...appenders]);
+      expect(endedFirst).toBe(true);
       expect(appended).toBeLessThan(cap);
       await wal.close();
-      const again = await openLog(place);
-      expect(again.recovered).toContain('before the flush');
-      await again.wal.close();
+    });
+
+    check('a flush called while another is under way returns after it (it covers no less)', async (place) => {
+      const { wal } = await openLog(place, { durability: 'batch', batchIntervalMs: 60_000 });
+      await wal.append([entry('r1')]);
+      const order: string[] = [];
+      const first = wal.flush().then(() => order.push('first'));
+      // (The first one under way, past its first steps.)
+      for (let i = 0; i < 5; i++) await null;
+      const second = wal.flush().then(() => order.push('second'));
+      await Promise.all([first, second]);
+      expect(order).toEqual(['first', 'second']);
+      await wal.close();
     });
 
     check('truncateBefore keeps every record from its LSN on: reads, follows, resumes and appends go on across it', async (place) => {

@@ -160,6 +160,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   private committing: Promise<void> | undefined;
   /** How far the queued appends' commits have got: what a flush waits for. */
   private readonly progress = new AppendProgress();
+  /** The flush under way, if any: a flush called meanwhile waits for it. */
+  private flushing: Promise<void> | undefined;
   /**
    * The first LSN of this process's commit whose COMMIT is under way: the follower may read its rows
    * before the COMMIT returns, and must leave them to the commit (which reports them with their contexts).
@@ -281,7 +283,21 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     // (The appends made before, not those that keep coming after: a writer that never pauses would hold it back for good.)
     await this.progress.settled();
     if (this.failure) throw this.failure;
+    // A flush under way cleared the flag before its commit made anything durable: this one waits for it
+    // (whatever it covers is then durable), and looks at the flag after it.
+    while (this.flushing) await this.flushing.catch(() => undefined);
     if (!this.unflushed) return;
+    const run = this.flushNow();
+    this.flushing = run;
+    try {
+      await run;
+    } finally {
+      if (this.flushing === run) this.flushing = undefined;
+    }
+  }
+
+  /** Makes every commit so far durable: a synchronous commit that writes. */
+  private async flushNow(): Promise<void> {
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
     await this.options.beforeSync?.();
