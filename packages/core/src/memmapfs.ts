@@ -570,8 +570,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('deleteKv');
     checkKey(key, 'deleteKv');
     return this.track(async () => {
-      await this.engine.catchUp();
-      if (!this.engine.kv.has(key)) return false;
+      // (Caught up first only when the key is not known here; whether it is still set is asked again
+      // under the writer lock, all changes applied.)
+      if (!this.engine.kv.has(key)) {
+        await this.engine.catchUp();
+        if (!this.engine.kv.has(key)) return false;
+      }
       return (await this.engine.commitIf([{ type: RecordType.KvDelete, key }], undefined, () => this.engine.kv.has(key))) === 'written';
     });
   }

@@ -56,6 +56,21 @@ describe('changes made at the same time by two writers', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('deletes a KV key another writer set just before, which this one has not read yet, and writes nothing for one another writer deleted first', async () => {
+    const a = await open();
+    const b = await open();
+    await a.setKv('fresh', 1);
+    expect(await b.deleteKv('fresh')).toBe(true);
+    expect(a.getKv('fresh')).toBeUndefined();
+    await a.setKv('stale', 2);
+    expect(b.getKv('stale')).toBe(2);
+    await a.deleteKv('stale');
+    const lsn = a.stats().lastLsn;
+    expect(await b.deleteKv('stale')).toBe(false);
+    expect(b.stats().lastLsn).toBe(lsn);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('writes nothing for an update of a memory another writer deleted first', async () => {
     const a = await open();
     const b = await open();
