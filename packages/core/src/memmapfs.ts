@@ -695,8 +695,9 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * blocks out of chunk files that are mostly dead (with `erase`, every one holding a dead byte) and
    * removes those files, writes a checkpoint and drops the log before it (history with it). With
    * `erase`, what deleted memories said is in no file of the store once it resolves, except chunk
-   * files another process is appending to (counted in `chunksSkipped`; the next compaction after it
-   * lets go of them rewrites them) and log segments a process is still reading. On a log other hosts
+   * files another process appends to and did not let go of when asked, within a few seconds (counted
+   * in `chunksSkipped`; the next compaction after it lets go of them rewrites them), and log segments
+   * a process is still reading. On a log other hosts
    * share (the `wal` option), only the chunk files this host wrote are rewritten, the moves carry the
    * blocks' bytes so that every host writes them and removes the old files, and the log keeps its
    * records; `erase` rejects with `NOT_SUPPORTED` there.

@@ -31,4 +31,12 @@ describe('decodeRecord', () => {
     const widest = { chunk: 2 ** 32 - 1, offset: 2 ** 40, length: 2 ** 32 - 1, crc: 2 ** 32 - 1 };
     expect(roundTrip(move(widest))).toMatchObject({ memories: [{ id: 2 ** 40, to: widest }], streams: [{ index: 2 ** 40, to: widest }] });
   });
+
+  it('reads the chunks a checkpoint record asks their writers to let go of, refuses a malformed list, and reads a record without one as before', () => {
+    expect(roundTrip({ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: [3, 2 ** 40] })).toEqual({ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: [3, 2 ** 40] });
+    expect(roundTrip({ type: RecordType.Checkpoint, upTo: 7, chunks: [1, 2] })).toEqual({ type: RecordType.Checkpoint, upTo: 7, chunks: [1, 2] });
+    for (const letGo of [[-1], [1.5], ['3'], 4]) {
+      expect(() => roundTrip({ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo } as unknown as LogRecord)).toThrow(/checkpoint record is malformed/);
+    }
+  });
 });

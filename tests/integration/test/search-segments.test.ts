@@ -8,7 +8,7 @@ import { MemMapFS, registerSearchProvider, repairStore, verifyStore, type Search
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { segmentSearch, SegmentSearchProvider } from '@memmapfs/search-segments';
-import { storeWorkerArgs } from './support/hold-writer.js';
+import { printedLines, storeWorkerArgs } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
 
 const tempStore = useTempStore('segments');
@@ -321,14 +321,7 @@ describe('the segments search index in a store', () => {
     const reader = await MemMapFS.init(root, { codec: msgpack(), autoCompaction: false, onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
     for (const id of ids.slice(0, 200)) await reader.deleteMemory(id);
     const compactor = spawn(process.execPath, storeWorkerArgs('compact', root), { stdio: 'pipe', env: { ...process.env, MEMMAPFS_TEST_SEARCH: 'segments', MEMMAPFS_TEST_HOLD_INDEX_COMPACTION: '1' } });
-    let stderr = '';
-    compactor.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const lines = createInterface({ input: compactor.stdout })[Symbol.asyncIterator]();
-    const next = async () => {
-      const { value, done } = await lines.next();
-      if (done) throw new Error(`the compacting process ended early: ${stderr}`);
-      return JSON.parse(value as string) as Record<string, unknown>;
-    };
+    const next = printedLines(compactor, 'the compacting process');
     try {
       expect(await next()).toEqual({ ready: true });
       compactor.stdin.write('go\n');
@@ -781,6 +774,43 @@ describe('the segments search index in a store', () => {
     const c = await MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });
     expect((await c.queryMemory('note', { limit: 100 })).length).toBe(11);
     await c.close();
+  });
+
+  it('an erase while another process is writing out an index that holds the erased memory leaves it in no file once that save is done', async () => {
+    const eraser = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 3 }), codec: msgpack() });
+    for (let i = 0; i < 10; i++) await eraser.appendMemory(`ordinary note ${i}`);
+    await eraser.queryMemory('note');
+    await eraser.checkpoint();
+    // The saver wrote the secret itself: its index holds it, and so do the files its save writes out.
+    const saver = spawn(process.execPath, storeWorkerArgs('save-held', root, 'my password is hunter2walrus'), { stdio: 'pipe', env: { ...process.env, MEMMAPFS_TEST_SEARCH: 'segments', MEMMAPFS_TEST_HOLD_INDEX_SAVE: '1' } });
+    const next = printedLines(saver, 'the saving process');
+    try {
+      const { id } = (await next()) as { id: number };
+      saver.stdin.write('save\n');
+      expect(await next()).toEqual({ savedIndexFiles: true });
+      expect(await indexFilesHolding('hunter2walrus')).not.toEqual([]);
+      expect(await eraser.deleteMemory(id)).toBe(true);
+      await eraser.compact({ erase: true });
+      saver.stdin.write('go on\n');
+      expect(await next()).toEqual({ checkpointed: true });
+      // The saver is still open: its save, refused, let go of the files it wrote, and they went.
+      expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    } finally {
+      saver.stdin.end();
+      await new Promise((resolve) => (saver.exitCode === null ? saver.on('exit', resolve) : resolve(undefined)));
+    }
+    expect(saver.exitCode).toBe(0);
+    await eraser.close();
+    const holding: string[] = [];
+    for (const name of await readdir(root, { recursive: true })) {
+      const bytes = await readFile(join(root, name)).catch(() => Buffer.alloc(0));
+      if (bytes.includes(Buffer.from('hunter2walrus'))) holding.push(name);
+    }
+    expect(holding).toEqual([]);
+    const later = await MemMapFS.init(root, { codec: msgpack() });
+    expect(await later.queryMemory('hunter2walrus')).toEqual([]);
+    expect(await later.queryMemory('note', { limit: 100 })).toHaveLength(13);
+    await later.close();
   });
 
   it('several processes append to one store and search it, each finding every memory, and the folder keeps only the files in use', async () => {

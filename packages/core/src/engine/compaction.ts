@@ -31,9 +31,9 @@ export interface CompactionReport {
   /** Chunk files rewritten: their live blocks copied elsewhere, the files removed. */
   readonly chunksRewritten: number;
   /**
-   * Chunk files with dead bytes left as they are: another process appends to them, or a write waiting
-   * for the lock has a block there; or `close()` cut the compaction short after their live blocks moved
-   * (a later compaction removes them).
+   * Chunk files with dead bytes left as they are: another process appends to them (with `erase`, one
+   * that did not let go of them when asked), or a write waiting for the lock has a block there; or
+   * `close()` cut the compaction short after their live blocks moved (a later compaction removes them).
    */
   readonly chunksSkipped: number;
   /** Live blocks copied. */
@@ -78,7 +78,8 @@ const COPIES_PER_RECORD = 1024 * 1024;
 /** The chunk files compaction takes, and what it copies out of them. */
 export interface CompactionPlan {
   readonly victims: number[];
-  readonly skipped: number;
+  /** Chunks it would take but could not claim: another store appends to them. */
+  readonly skipped: number[];
   readonly chunkBytesBefore: number;
 }
 
@@ -151,12 +152,12 @@ export async function claimVictims(site: CompactionSite, erase: boolean): Promis
   // erase, is not: counted at once, from the tables as they stand.)
   const live = erase ? liveBytes(site) : await liveBytesInTurns(site);
   const victims: number[] = [];
-  let skipped = 0;
+  const skipped: number[] = [];
   for (const info of chunks) {
     if (!site.mayCompact(info.chunk) || reclaimable(info, live, erase) === 0) continue;
     const { chunk } = info;
     if (await site.blocks.claim(chunk)) victims.push(chunk);
-    else skipped++;
+    else skipped.push(chunk);
   }
   return { victims, skipped, chunkBytesBefore: chunks.reduce((sum, c) => sum + c.bytes, 0) };
 }

@@ -116,7 +116,16 @@ export type LogRecord =
   | { readonly type: typeof RecordType.KvSet; readonly key: string; readonly value: Uint8Array }
   | { readonly type: typeof RecordType.KvDelete; readonly key: string }
   | { readonly type: typeof RecordType.StreamAppend; readonly key: string; readonly ref: BlockRef; readonly copy?: Uint8Array | undefined }
-  | { readonly type: typeof RecordType.Checkpoint; readonly upTo: number; readonly chunks: readonly number[] }
+  | {
+      readonly type: typeof RecordType.Checkpoint;
+      readonly upTo: number;
+      readonly chunks: readonly number[];
+      /**
+       * Chunks whose writers are asked to let go of them (seal them), so that a compaction with erase
+       * can take them; absent in records written before it was asked, and ignored by releases before it.
+       */
+      readonly letGo?: readonly number[] | undefined;
+    }
   | {
       readonly type: typeof RecordType.BlocksMoved;
       readonly memories: readonly MemoryMove[];
@@ -191,7 +200,10 @@ export function encodeRecord(codec: Codec, record: LogRecord, arena?: PayloadAre
     case RecordType.KvDelete: wire = { key: record.key }; break;
     case RecordType.StreamAppend:
       return withBlockCopy(encodeWire(codec, { key: record.key, ref: refToWire(record.ref) }), record.copy, arena);
-    case RecordType.Checkpoint: wire = { upTo: record.upTo, chunks: record.chunks }; break;
+    case RecordType.Checkpoint:
+      wire = { upTo: record.upTo, chunks: record.chunks };
+      if (record.letGo !== undefined) wire.letGo = record.letGo;
+      break;
     case RecordType.BlocksMoved:
       // A move keeps the block's length and checksum: [id, from chunk, from offset, to chunk, to offset, length, crc].
       wire = {
@@ -297,7 +309,9 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       if (!Number.isSafeInteger(wire.upTo) || (wire.upTo as number) < 0 || !Array.isArray(wire.chunks) || !wire.chunks.every((c) => Number.isSafeInteger(c) && c >= 0)) {
         throw invalid(lsn, 'a checkpoint record is malformed');
       }
-      return { type, upTo: wire.upTo as number, chunks: wire.chunks as number[] };
+      if (wire.letGo === undefined) return { type, upTo: wire.upTo as number, chunks: wire.chunks as number[] };
+      if (!Array.isArray(wire.letGo) || !wire.letGo.every((c) => Number.isSafeInteger(c) && c >= 0)) throw invalid(lsn, 'a checkpoint record is malformed');
+      return { type, upTo: wire.upTo as number, chunks: wire.chunks as number[], letGo: wire.letGo as number[] };
     case RecordType.BlocksMoved: {
       const { m, s, r } = wire;
       // (Chunks, length and checksum fit a u32, as in a checkpoint row; the id or index and the offsets need not.)

@@ -10,7 +10,7 @@ import type { AgentState, Durability, Memory, StoreFileSystem, StoreStats } from
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, blockRefsOf, decodeRecord, encodeRecord, PayloadArena, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
-import { claimVictims, liveBytes, liveBytesInTurns, moveLiveBlocks, reclaimable, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
+import { claimVictims, liveBytes, liveBytesInTurns, moveLiveBlocks, reclaimable, type CompactionPlan, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
 import { DeadBytesBound } from './dead-bytes-bound.js';
 import { MemoryTable, type FrozenMemories } from './memory-table.js';
 import { SearchIndex } from './search-index.js';
@@ -533,6 +533,20 @@ export class StoreEngine<S extends AgentState> {
     this.copiedBytesSinceCheckpoint -= copied;
   }
 
+  /**
+   * Lets go of (seals) the chunks this store appends to when `chunks` names one of them, for another
+   * process's compaction with erase (see `askChunksBack`); new blocks go to another chunk. Never fails:
+   * a failure is a warning, and that compaction leaves the chunk as it is.
+   */
+  private letGoOfChunks(chunks: readonly number[]): void {
+    const asked = new Set(chunks);
+    if (!this.blocks.ownedChunks().some((chunk) => asked.has(chunk))) return;
+    this.blocks.seal().catch((error: unknown) => {
+      if (this.closing) return;
+      process.emitWarning(`The chunk files this process appends to were not let go of for another process's compact({ erase: true }), which leaves them as they are: ${describeThrown(error)}`, { code: 'MEMMAPFS_COMPACTION_FAILED' });
+    });
+  }
+
   private readonly refWatchers = new Set<(ref: BlockRef) => void>();
 
   /** Calls `watcher` with every block reference a record applied from now on holds (what it throws is ignored); returns how to stop. */
@@ -602,6 +616,26 @@ export class StoreEngine<S extends AgentState> {
     return run;
   }
 
+  /**
+   * With erase: asks the stores appending to the chunks `plan` could not take to let go of them (a
+   * checkpoint record naming them, which every process applies within its idle catch-up, sealing its
+   * chunks), then claims them, a grace apart, a few times at most. A store that does not let go (of a
+   * release before this, or whose process is busy for the whole wait) keeps its chunk, which the report
+   * counts as skipped.
+   */
+  private async askChunksBack(plan: CompactionPlan): Promise<CompactionPlan> {
+    for (let round = 0; round < ERASE_CUT_TRIES; round++) {
+      // (Not this store's own: one of them holds a block whose record is not in the log yet, and is let go of once it is.)
+      const own = new Set(this.blocks.ownedChunks());
+      const others = plan.skipped.filter((chunk) => !own.has(chunk));
+      if (others.length === 0) break;
+      await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: others }]);
+      if (!(await this.graceUnlessClosed(false))) break;
+      plan = { ...(await claimVictims(this, true)), chunkBytesBefore: plan.chunkBytesBefore };
+    }
+    return plan;
+  }
+
   private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
     const erase = options.erase === true;
     const background = options.background === true;
@@ -631,9 +665,10 @@ export class StoreEngine<S extends AgentState> {
     }
     // (Loaded before the log it would replay is dropped: see `loadForCompaction`.)
     if (!background) await this.index.loadForCompaction();
-    const plan = await claimVictims(this, erase);
+    let plan = await claimVictims(this, erase);
+    if (erase && plan.skipped.length > 0) plan = await this.askChunksBack(plan);
     // By policy, a compaction that could take no chunk (other processes append to them) changes nothing.
-    if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
+    if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped.length, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
     const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, progress) : 0;
     // The checkpoint step counts the rows its checkpoints write: each one's are added to the total as it
     // begins, so that what is done never goes back.
@@ -672,7 +707,7 @@ export class StoreEngine<S extends AgentState> {
       // cuts the wait short: the victims, all dead now, are removed by a later compaction.)
       if (!(await this.graceUnlessClosed(background))) {
         const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes() };
+        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped.length + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes() };
       }
       // (With a shared log, as every host does when it applies the move: see `RetiredChunks`.)
       if (this.remote) await this.retiredChunks.removeNow();
@@ -697,7 +732,7 @@ export class StoreEngine<S extends AgentState> {
     else await this.index.savePersistent({ compact: true, upToDate: true });
     progress(1, 1, 'index');
     const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-    return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
+    return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
   }
 
   /**
@@ -1312,6 +1347,9 @@ export class StoreEngine<S extends AgentState> {
       }
       case RecordType.Checkpoint:
         this.copiedSinceCheckpoint.dropSynced(new Set(record.chunks), record.upTo);
+        // Asked by another process's compaction with erase: the chunks this store appends to are let go
+        // of (sealed), so that it can take them. (Not waited for: applying a record never waits.)
+        if (live && !own && record.letGo && !this.wal.readOnly && !this.closing) this.letGoOfChunks(record.letGo);
         break;
       case RecordType.BlocksMoved:
         this.deadBytes.letGo();

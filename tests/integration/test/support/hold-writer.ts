@@ -11,6 +11,18 @@ export function storeWorkerArgs(...args: string[]): string[] {
   return ['--conditions=dev-source', '--import', tsx, worker, ...args];
 }
 
+/** The next line `child` prints, as JSON, each time it is called; fails with what `child` wrote to stderr once it ended (`who` names it). */
+export function printedLines(child: ChildProcess, who: string): () => Promise<Record<string, unknown>> {
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`${who} ended early: ${stderr}`);
+    return JSON.parse(value as string) as Record<string, unknown>;
+  };
+}
+
 /** Starts a process that appends `text` to the store at `root`, reports its id, and then waits to be killed. */
 export async function appendAndHold(root: string, text: string): Promise<{ id: number; kill: () => Promise<void> }> {
   const child = spawn(process.execPath, storeWorkerArgs('hold', root, text), { stdio: 'pipe' });

@@ -5,7 +5,9 @@
 //   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
 //   compact-behind-background ROOT  starts a compaction by policy, asks for one (not awaited) and closes
 //                          at once; prints {"closed":true,"report":…} once close() is done.
-//   hold ROOT TEXT         appends one memory, prints {"id":n}, then waits (to be killed) until stdin ends.
+//   hold ROOT TEXT…        appends one memory a TEXT, prints {"id":n,"ids":[…]} (n: the first's), then
+//                          until stdin ends (or it is killed), on each line "read ID" prints {"text":…|null},
+//                          and on "append TEXT" prints {"id":n}.
 //   update ROOT ID FIELD N updates FIELD ('tags' or 'meta') of memory ID N times (to round i), prints {"done":N}.
 //   delete ROOT ID…        deletes each memory, all at once, prints {"deleted":[true|false…]}.
 //   churn ROOT TAG N EVERY appends N memories tagged TAG (in pairs), deletes every fifth and updates the
@@ -15,6 +17,11 @@
 //                          {"copied":n} as blocks are copied), then prints {"report":…}. With
 //                          MEMMAPFS_TEST_HOLD_INDEX_COMPACTION=1 (and segments), its compacting save of the
 //                          index prints {"compactingIndex":true} and waits for the next stdin line.
+//   save-held ROOT TEXT    appends TEXT and three notes, searches (its index holds them in memory), prints
+//                          {"id":n} (TEXT's); on the first stdin line writes a checkpoint, whose save of the
+//                          index, with MEMMAPFS_TEST_HOLD_INDEX_SAVE=1 (and segments), prints
+//                          {"savedIndexFiles":true} once its files are written and waits for the next line;
+//                          then prints {"checkpointed":true}, and closes when stdin ends.
 import { createInterface } from 'node:readline';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
@@ -43,8 +50,29 @@ class HeldIndexCompaction extends SegmentSearchProvider {
   }
 }
 
+/** Segments whose first save, once its files are written, waits for a line on stdin: a save under way, held open. */
+class HeldIndexSave extends SegmentSearchProvider {
+  private held = false;
+  constructor() {
+    super(16, 3, { provider: 'segments', options: { flushAfter: 16, mergeFactor: 3 } });
+  }
+  override async saveIndex(options: { purge?: boolean; compact?: boolean } = {}): Promise<Uint8Array> {
+    const saved = await super.saveIndex(options);
+    if (!this.held) {
+      this.held = true;
+      print({ savedIndexFiles: true });
+      await nextLine();
+    }
+    return saved;
+  }
+}
+
 // MEMMAPFS_TEST_SEARCH=segments: the search index in segment files (small ones, merged often).
-const segments = process.env.MEMMAPFS_TEST_HOLD_INDEX_COMPACTION === '1' ? new HeldIndexCompaction() : segmentSearch({ flushAfter: 16, mergeFactor: 3 });
+const segments = process.env.MEMMAPFS_TEST_HOLD_INDEX_COMPACTION === '1'
+  ? new HeldIndexCompaction()
+  : process.env.MEMMAPFS_TEST_HOLD_INDEX_SAVE === '1'
+    ? new HeldIndexSave()
+    : segmentSearch({ flushAfter: 16, mergeFactor: 3 });
 const search = process.env.MEMMAPFS_TEST_SEARCH === 'segments' ? segments : flexsearch();
 const fs = await MemMapFS.init(root!, { search, codec: msgpack(), ...(retention !== undefined ? { historyRetentionMs: Number(retention) } : {}) });
 
@@ -73,8 +101,14 @@ if (command === 'append') {
     print({ counts, total: fs.stats().memories });
   }
 } else if (command === 'hold') {
-  print({ id: await fs.appendMemory(rest[0]!) });
-  for await (const _line of createInterface({ input: process.stdin }));
+  const ids: number[] = [];
+  for (const text of rest) ids.push(await fs.appendMemory(text));
+  print({ id: ids[0], ids });
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [verb, ...words] = line.split(' ');
+    if (verb === 'read') print({ text: (await fs.getMemory(Number(words[0])))?.text ?? null });
+    else if (verb === 'append') print({ id: await fs.appendMemory(words.join(' ')) });
+  }
 } else if (command === 'update') {
   const [id, field, n] = [Number(rest[0]), rest[1]!, Number(rest[2])];
   for (let i = 1; i <= n; i++) await fs.updateMemory(id, field === 'tags' ? { tags: [`round-${i}`] } : { meta: { round: i } });
@@ -109,6 +143,15 @@ if (command === 'append') {
   print({ ready: true });
   await nextLine();
   print({ report: await fs.compact({ erase: rest[0] === 'erase', onProgress: (copied) => print({ copied }) }) });
+} else if (command === 'save-held') {
+  const id = await fs.appendMemory(rest[0]!);
+  for (let i = 0; i < 3; i++) await fs.appendMemory(`ordinary note from the saver ${i}`);
+  await fs.queryMemory('note');
+  print({ id });
+  await nextLine();
+  await fs.checkpoint();
+  print({ checkpointed: true });
+  while (!(await nextLine()).done);
 } else if (command === 'compact-behind-background') {
   // A compaction by policy (whose grace does not keep the process alive), one asked for behind it
   // (not awaited), and close() at once: the process must live until close() is done.
