@@ -458,6 +458,43 @@ describe('compaction', () => {
     await expectVerified();
   });
 
+  it('an erase in another store does not take the chunk a compaction copied blocks into before its move record is in', async () => {
+    const setup = await open();
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await setup.appendMemory(`memory number ${i}`));
+    await setup.close();
+    const a = await open();
+    const b = await open();
+    expect(await a.deleteMemory(ids[0]!)).toBe(true);
+    // A's compaction copies the live blocks, then waits before it commits the move; meanwhile B's erase
+    // finds A's new chunk all dead (nothing points there yet) and asks for it.
+    const engine = (a as unknown as { engine: { commitIf: (records: Array<{ type: number }>, ...rest: unknown[]) => Promise<'written' | 'refused'> } }).engine;
+    const commitIf = engine.commitIf.bind(engine);
+    let reached!: () => void;
+    const atMove = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    engine.commitIf = async (records, ...rest) => {
+      if (records[0]!.type === 8) {
+        reached();
+        await held;
+      }
+      return commitIf(records, ...rest);
+    };
+    const compacting = a.compact({ erase: true });
+    await atMove;
+    await b.compact({ erase: true });
+    release();
+    await compacting;
+    for (const [i, id] of ids.slice(1).entries()) {
+      expect((await a.getMemory(id))?.text).toBe(`memory number ${i + 1}`);
+      expect((await b.getMemory(id))?.text).toBe(`memory number ${i + 1}`);
+    }
+    await a.close();
+    await b.close();
+    await expectVerified();
+  });
+
   it('drops the log before its checkpoint even when another writer commits throughout', async () => {
     const fs = await open();
     let last = 0;

@@ -58,8 +58,12 @@ export interface CompactionSite {
   readonly memories: MemoryTable;
   readonly streams: ReadonlyMap<string, readonly BlockRef[]>;
   readonly blocks: BlockStore;
-  /** Appends a block (`BlockStore.append`; with a shared log, claiming more chunk numbers when this host used up its own). */
-  appendBlock(bytes: Uint8Array): Promise<BlockRef>;
+  /**
+   * Writes a block (`BlockStore.place`; with a shared log, claiming more chunk numbers when this host
+   * used up its own) and holds its chunk until `release`: no seal lets go of it meanwhile, so no other
+   * store takes the chunk while nothing in the log points at the block yet.
+   */
+  appendBlock(bytes: Uint8Array): Promise<{ readonly ref: BlockRef; release(): void }>;
   /** Catches up with the log (other processes' records). */
   refresh(): void;
   /** Calls `watcher` with every block reference a record applied from now on holds (it must not throw); returns how to stop. */
@@ -188,72 +192,80 @@ export async function moveLiveBlocks(site: CompactionSite, victims: readonly num
   const copies = new Map<string, BlockRef>();
   /** Moves committed in records before the last (with copies). */
   let moves = 0;
-  for (let attempt = 1; attempt <= 8; attempt++) {
-    site.refresh();
-    const live = blocksIn(site, retired);
-    // From here on, a record applied that holds a reference into a victim may leave the move incomplete.
-    // Usually none is: then the check under the lock costs nothing, with no scan of the tables holding
-    // it; otherwise the tables are checked, pair by pair (a memory, or a stream's block, and its place).
-    let touched = false;
-    const stopWatching = site.watchRefs((ref) => {
-      if (retired.has(ref.chunk)) touched = true;
-    });
-    const moved = new Set([...live.memories.map((m) => `m${m.id}@${key(m.ref)}`), ...live.streams.map((s) => `s${s.key}#${s.index}@${key(s.ref)}`)]);
-    const complete = () => {
-      if (!touched) return true;
-      const now = blocksIn(site, retired);
-      return now.memories.every((m) => moved.has(`m${m.id}@${key(m.ref)}`)) && now.streams.every((s) => moved.has(`s${s.key}#${s.index}@${key(s.ref)}`));
-    };
-    try {
-      const total = live.memories.length + live.streams.length;
-      let done = 0;
-      const copy = async (ref: BlockRef): Promise<BlockRef> => {
-        let to = copies.get(key(ref));
-        if (!to) {
-          // (Copied out of the view first: the bytes go to the writer's queue, the mapping may go away.)
-          to = await site.appendBlock(Buffer.from(site.blocks.read(ref)));
-          copies.set(key(ref), to);
+  /** Lets go of the copies' chunks once the move is in the log (or given up): until then no seal lets go of them, and no other store takes them. */
+  const holds: Array<() => void> = [];
+  try {
+    for (let attempt = 1; attempt <= 8; attempt++) {
+      site.refresh();
+      const live = blocksIn(site, retired);
+      // From here on, a record applied that holds a reference into a victim may leave the move incomplete.
+      // Usually none is: then the check under the lock costs nothing, with no scan of the tables holding
+      // it; otherwise the tables are checked, pair by pair (a memory, or a stream's block, and its place).
+      let touched = false;
+      const stopWatching = site.watchRefs((ref) => {
+        if (retired.has(ref.chunk)) touched = true;
+      });
+      const moved = new Set([...live.memories.map((m) => `m${m.id}@${key(m.ref)}`), ...live.streams.map((s) => `s${s.key}#${s.index}@${key(s.ref)}`)]);
+      const complete = () => {
+        if (!touched) return true;
+        const now = blocksIn(site, retired);
+        return now.memories.every((m) => moved.has(`m${m.id}@${key(m.ref)}`)) && now.streams.every((s) => moved.has(`s${s.key}#${s.index}@${key(s.ref)}`));
+      };
+      try {
+        const total = live.memories.length + live.streams.length;
+        let done = 0;
+        const copy = async (ref: BlockRef): Promise<BlockRef> => {
+          let to = copies.get(key(ref));
+          if (!to) {
+            // (Copied out of the view first: the bytes go to the writer's queue, the mapping may go away.)
+            const copied = await site.appendBlock(Buffer.from(site.blocks.read(ref)));
+            holds.push(() => copied.release());
+            to = copied.ref;
+            copies.set(key(ref), to);
+          }
+          if (++done % 1000 === 0 || done === total) onProgress?.(done, total, 'blocks');
+          return to;
+        };
+        let memoryMoves: MemoryMove[] = [];
+        let streamMoves: StreamMove[] = [];
+        let carried = 0;
+        /** The bytes a move carries (with a shared log), read back from the copy. */
+        const carry = (to: BlockRef) => {
+          if (!site.movesCarryCopies) return undefined;
+          carried += to.length;
+          return Buffer.from(site.blocks.read(to));
+        };
+        // With copies in the records, the moves go out a few MiB at a time: each record moves what it
+        // carries (a move of a block no longer at its old place changes nothing), and the last one, under
+        // the check, retires the victims.
+        const sendCarried = async () => {
+          await site.blocks.sync();
+          await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: [] }], undefined, () => true);
+          moves += memoryMoves.length + streamMoves.length;
+          memoryMoves = [];
+          streamMoves = [];
+          carried = 0;
+        };
+        for (const { id, ref } of live.memories) {
+          const to = await copy(ref);
+          memoryMoves.push({ id, from: ref, to, copy: carry(to) });
+          if (carried >= COPIES_PER_RECORD) await sendCarried();
         }
-        if (++done % 1000 === 0 || done === total) onProgress?.(done, total, 'blocks');
-        return to;
-      };
-      let memoryMoves: MemoryMove[] = [];
-      let streamMoves: StreamMove[] = [];
-      let carried = 0;
-      /** The bytes a move carries (with a shared log), read back from the copy. */
-      const carry = (to: BlockRef) => {
-        if (!site.movesCarryCopies) return undefined;
-        carried += to.length;
-        return Buffer.from(site.blocks.read(to));
-      };
-      // With copies in the records, the moves go out a few MiB at a time: each record moves what it
-      // carries (a move of a block no longer at its old place changes nothing), and the last one, under
-      // the check, retires the victims.
-      const sendCarried = async () => {
+        for (const { key: streamKey, index, ref } of live.streams) {
+          const to = await copy(ref);
+          streamMoves.push({ key: streamKey, index, from: ref, to, copy: carry(to) });
+          if (carried >= COPIES_PER_RECORD) await sendCarried();
+        }
+        // The copies are durable before the record that points at them.
         await site.blocks.sync();
-        await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: [] }], undefined, () => true);
-        moves += memoryMoves.length + streamMoves.length;
-        memoryMoves = [];
-        streamMoves = [];
-        carried = 0;
-      };
-      for (const { id, ref } of live.memories) {
-        const to = await copy(ref);
-        memoryMoves.push({ id, from: ref, to, copy: carry(to) });
-        if (carried >= COPIES_PER_RECORD) await sendCarried();
+        const outcome = await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: victims }], undefined, complete);
+        if (outcome === 'written') return moves + memoryMoves.length + streamMoves.length;
+      } finally {
+        stopWatching();
       }
-      for (const { key: streamKey, index, ref } of live.streams) {
-        const to = await copy(ref);
-        streamMoves.push({ key: streamKey, index, from: ref, to, copy: carry(to) });
-        if (carried >= COPIES_PER_RECORD) await sendCarried();
-      }
-      // The copies are durable before the record that points at them.
-      await site.blocks.sync();
-      const outcome = await site.commitIf([{ type: RecordType.BlocksMoved, memories: memoryMoves, streams: streamMoves, retired: victims }], undefined, complete);
-      if (outcome === 'written') return moves + memoryMoves.length + streamMoves.length;
-    } finally {
-      stopWatching();
     }
+    throw new MemMapError('LOCK_TIMEOUT', 'Compaction gave up: other processes kept writing into the chunks it was rewriting. Try again when the store is quieter.', { subsystem: 'blocks' });
+  } finally {
+    for (const release of holds) release();
   }
-  throw new MemMapError('LOCK_TIMEOUT', 'Compaction gave up: other processes kept writing into the chunks it was rewriting. Try again when the store is quieter.', { subsystem: 'blocks' });
 }

@@ -53,6 +53,8 @@ const IDLE_FOLLOW_MS = 1000;
 const RETIRE_GRACE_MS = IDLE_FOLLOW_MS + 500;
 /** How many times `compact({ erase: true })` cuts the log, a grace apart, while a process still reads a segment before the deletion. */
 const ERASE_CUT_TRIES = 5;
+/** How often `compact({ erase: true })` tries again to claim the chunk files it asked other processes to let go of. */
+const ASK_BACK_POLL_MS = 100;
 /** How long a process waits for `host.lock` (another process of the host opening the cache, or claiming chunk numbers). */
 export const HOST_LOCK_WAIT_MS = 120_000;
 
@@ -619,21 +621,34 @@ export class StoreEngine<S extends AgentState> {
   /**
    * With erase: asks the stores appending to the chunks `plan` could not take to let go of them (a
    * checkpoint record naming them, which every process applies within its idle catch-up, sealing its
-   * chunks), then claims them, a grace apart, a few times at most. A store that does not let go (of a
-   * release before this, or whose process is busy for the whole wait) keeps its chunk, which the report
-   * counts as skipped.
+   * chunks), and claims each as soon as it is let go of (before another store's new chunk may take it
+   * up), for a few idle catch-ups at most. A store that does not let go (of a release before this, or
+   * whose process is busy for the whole wait) keeps its chunk, which the report counts as skipped.
    */
   private async askChunksBack(plan: CompactionPlan): Promise<CompactionPlan> {
-    for (let round = 0; round < ERASE_CUT_TRIES; round++) {
-      // (Not this store's own: one of them holds a block whose record is not in the log yet, and is let go of once it is.)
-      const own = new Set(this.blocks.ownedChunks());
-      const others = plan.skipped.filter((chunk) => !own.has(chunk));
-      if (others.length === 0) break;
-      await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: others }]);
-      if (!(await this.graceUnlessClosed(false))) break;
-      plan = { ...(await claimVictims(this, true)), chunkBytesBefore: plan.chunkBytesBefore };
+    // (Not this store's own: one of them holds a block whose record is not in the log yet, and is let go of once it is.)
+    const own = new Set(this.blocks.ownedChunks());
+    let waiting = plan.skipped.filter((chunk) => !own.has(chunk));
+    if (waiting.length === 0) return plan;
+    await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: waiting }]);
+    const until = monotonicMs() + ERASE_CUT_TRIES * RETIRE_GRACE_MS;
+    while (waiting.length > 0 && monotonicMs() < until && (await this.pauseUnlessClosed(ASK_BACK_POLL_MS))) {
+      const still: number[] = [];
+      for (const chunk of waiting) if (!(await this.blocks.claim(chunk))) still.push(chunk);
+      waiting = still;
     }
-    return plan;
+    return { ...(await claimVictims(this, true)), chunkBytesBefore: plan.chunkBytesBefore };
+  }
+
+  /** Waits `ms`, or until `close()` is called: false then. */
+  private async pauseUnlessClosed(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, ms))), this.closeRequested]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return !this.closing;
   }
 
   private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
@@ -1236,14 +1251,15 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /** See `CompactionSite.appendBlock`. */
-  async appendBlock(bytes: Uint8Array): Promise<BlockRef> {
+  async appendBlock(bytes: Uint8Array): Promise<{ readonly ref: BlockRef; release(): void }> {
     const placed = await this.placeBlock(bytes);
     try {
       await placed.written;
-    } finally {
+    } catch (error) {
       placed.release().catch(() => undefined);
+      throw error;
     }
-    return placed.ref;
+    return { ref: placed.ref, release: () => void placed.release().catch(() => undefined) };
   }
 
   /** See `CompactionSite.mayCompact`: with a shared log, only this host's own chunks (no other host appends there). */
