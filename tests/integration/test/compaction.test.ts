@@ -369,10 +369,11 @@ describe('compaction', () => {
       // memory's block sits in one of them and its record waits for the lock.
       await (fs as unknown as { engine: { blocks: { seal(): Promise<void> } } }).engine.blocks.seal();
       compactor.stdin.write('go\n');
-      // It copies blocks out of the chunks it took (and then waits for the lock to commit), or has
-      // taken none within a second.
+      // The only dead bytes are in that chunk: had the compactor taken it, it would copy its blocks at
+      // once (and then wait for the lock to commit the move). It takes none: it can only ask for the
+      // chunk back, and that needs the writer lock too.
       const next = lines.next();
-      await Promise.race([next, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      expect(await Promise.race([next.then(() => 'a line'), new Promise((resolve) => setTimeout(() => resolve('nothing'), 1000))])).toBe('nothing');
       await holder.kill();
       const id = await pending;
       let line = (await next).value as string;
@@ -490,6 +491,44 @@ describe('compaction', () => {
       expect((await a.getMemory(id))?.text).toBe(`memory number ${i + 1}`);
       expect((await b.getMemory(id))?.text).toBe(`memory number ${i + 1}`);
     }
+    await a.close();
+    await b.close();
+    await expectVerified();
+  });
+
+  it('with erase, a chunk asked back and taken is rewritten even when the records applied meanwhile show it all live: no claim outlives the compaction', async () => {
+    const a = await open({ autoCompaction: false });
+    const b = await open({ autoCompaction: false });
+    const secret = await b.appendMemory('my password is hunter2-claimed-once');
+    await b.appendMemory('kept in the chunk of b');
+    // B's next record waits a moment after its block is placed: A's erase sees dead bytes in B's chunk.
+    const engineB = (b as unknown as { engine: { commit: (records: Array<{ type: number }>, ...rest: unknown[]) => Promise<number[]> } }).engine;
+    const commit = engineB.commit.bind(engineB);
+    let delayed = false;
+    engineB.commit = async (records, ...rest) => {
+      if (!delayed && records[0]!.type === 1) {
+        delayed = true;
+        await new Promise((resolve) => setTimeout(resolve, 400));
+      }
+      return commit(records, ...rest);
+    };
+    const pending = b.appendMemory('a memory whose record waits');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A catches up each time it lets go of its own chunks, as its idle catch-up may at that moment:
+    // when it chooses again, B's record is applied, and B's chunk is all live.
+    const engineA = (a as unknown as { engine: { refresh(): void; blocks: { seal(): Promise<void> } } }).engine;
+    const seal = engineA.blocks.seal.bind(engineA.blocks);
+    engineA.blocks.seal = async () => {
+      await seal();
+      engineA.refresh();
+    };
+    expect((await a.compact({ erase: true })).chunksSkipped).toBe(0);
+    await pending;
+    // Had A kept its claim on B's chunk, B's erase could not take it, and the secret would stay.
+    expect(await b.deleteMemory(secret)).toBe(true);
+    expect((await b.compact({ erase: true })).chunksSkipped).toBe(0);
+    expect(await filesHolding('hunter2-claimed-once')).toEqual([]);
+    expect((await a.queryMemory('waits')).map((m) => m.text)).toEqual(['a memory whose record waits']);
     await a.close();
     await b.close();
     await expectVerified();

@@ -628,16 +628,23 @@ export class StoreEngine<S extends AgentState> {
   private async askChunksBack(plan: CompactionPlan): Promise<CompactionPlan> {
     // (Not this store's own: one of them holds a block whose record is not in the log yet, and is let go of once it is.)
     const own = new Set(this.blocks.ownedChunks());
-    let waiting = plan.skipped.filter((chunk) => !own.has(chunk));
-    if (waiting.length === 0) return plan;
-    await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: waiting }]);
+    const asked = plan.skipped.filter((chunk) => !own.has(chunk));
+    if (asked.length === 0) return plan;
+    await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: asked }]);
+    let waiting = asked;
     const until = monotonicMs() + ERASE_CUT_TRIES * RETIRE_GRACE_MS;
     while (waiting.length > 0 && monotonicMs() < until && (await this.pauseUnlessClosed(ASK_BACK_POLL_MS))) {
       const still: number[] = [];
       for (const chunk of waiting) if (!(await this.blocks.claim(chunk))) still.push(chunk);
       waiting = still;
     }
-    return { ...(await claimVictims(this, true)), chunkBytesBefore: plan.chunkBytesBefore };
+    // Chosen again with what was committed meanwhile applied. Every chunk claimed is rewritten, even one
+    // those records show all live now: a claim ends only when its chunk is retired, and one kept would
+    // keep every other store from the chunk (and its erase from what is deleted there) until this one closes.
+    this.refresh();
+    const again = await claimVictims(this, true);
+    const victims = [...new Set([...plan.victims, ...asked.filter((chunk) => !waiting.includes(chunk)), ...again.victims])];
+    return { victims, skipped: again.skipped.filter((chunk) => !victims.includes(chunk)), chunkBytesBefore: plan.chunkBytesBefore };
   }
 
   /** Waits `ms`, or until `close()` is called: false then. */
