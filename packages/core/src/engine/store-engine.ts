@@ -638,9 +638,11 @@ export class StoreEngine<S extends AgentState> {
       for (const chunk of waiting) if (!(await this.blocks.claim(chunk))) still.push(chunk);
       waiting = still;
     }
+    // (Closing: the claims end with the store, and nothing more is copied for them.)
+    if (this.closing) return plan;
     // Chosen again with what was committed meanwhile applied. Every chunk claimed is rewritten, even one
-    // those records show all live now: a claim ends only when its chunk is retired, and one kept would
-    // keep every other store from the chunk (and its erase from what is deleted there) until this one closes.
+    // those records show all live now: a claim ends only when its chunk is retired or this store closes,
+    // and one kept would keep every other store from the chunk (and its erase from what is deleted there).
     this.refresh();
     const again = await claimVictims(this, true);
     const victims = [...new Set([...plan.victims, ...asked.filter((chunk) => !waiting.includes(chunk)), ...again.victims])];
