@@ -633,7 +633,7 @@ export class StoreEngine<S extends AgentState> {
     await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: asked }]);
     let waiting = asked;
     const until = monotonicMs() + ERASE_CUT_TRIES * RETIRE_GRACE_MS;
-    while (waiting.length > 0 && monotonicMs() < until && (await this.pauseUnlessClosed(ASK_BACK_POLL_MS))) {
+    while (waiting.length > 0 && monotonicMs() < until && (await this.graceUnlessClosed(false, ASK_BACK_POLL_MS))) {
       const still: number[] = [];
       for (const chunk of waiting) if (!(await this.blocks.claim(chunk))) still.push(chunk);
       waiting = still;
@@ -649,16 +649,6 @@ export class StoreEngine<S extends AgentState> {
     return { victims, skipped: again.skipped.filter((chunk) => !victims.includes(chunk)), chunkBytesBefore: plan.chunkBytesBefore };
   }
 
-  /** Waits `ms`, or until `close()` is called: false then. */
-  private async pauseUnlessClosed(ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, ms))), this.closeRequested]);
-    } finally {
-      clearTimeout(timer);
-    }
-    return !this.closing;
-  }
 
   private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
     const erase = options.erase === true;
@@ -760,15 +750,15 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /**
-   * Waits `RETIRE_GRACE_MS`, the time other processes take to catch up when idle; false when a close
-   * cut it short. (The timer keeps the process alive, so that a script's `await compact()` resolves; by
+   * Waits `ms` (`RETIRE_GRACE_MS`, the time other processes take to catch up when idle, by default);
+   * false when a close cut it short. (The timer keeps the process alive, so that a script's `await compact()` resolves; by
    * policy it does not, unless a compaction asked for waits behind it, and a process that is done exits
    * with what the compaction had left to do left for a later one.)
    */
-  private async graceUnlessClosed(background: boolean): Promise<boolean> {
+  private async graceUnlessClosed(background: boolean, ms = RETIRE_GRACE_MS): Promise<boolean> {
     let grace: NodeJS.Timeout | undefined;
     const graceOver = new Promise((resolve) => {
-      grace = setTimeout(resolve, RETIRE_GRACE_MS);
+      grace = setTimeout(resolve, ms);
       if (background && this.compactionsAsked === 0) grace.unref();
     });
     this.graceTimer = grace;
