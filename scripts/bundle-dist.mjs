@@ -5,7 +5,11 @@
 // stay external; the declaration files are tsc's. Node's built-in modules are taken with
 // `process.getBuiltinModule` (see `builtinsWithoutFacade`). Run from a package's folder after `tsc`.
 //
-//   node bundle-dist.mjs [--inline SPECIFIER=PACKAGE/FILE]…
+//   node bundle-dist.mjs [--inline SPECIFIER=PACKAGE/FILE]… [--worker dist/FILE.js]…
+//
+// `--worker` bundles another of tsc's modules on its own, in place, and keeps it: the script of a worker
+// thread the package starts (`new Worker(new URL('./FILE.js', import.meta.url))`), which must not load
+// the whole package.
 //
 // `--inline` builds a dependency's module into the bundle instead: an import of SPECIFIER becomes FILE
 // of PACKAGE (a devDependency of the package), with what it imports in turn; the package's license is
@@ -20,7 +24,10 @@ import { parseArgs } from 'node:util';
 import { decode, encode } from '@jridgewell/sourcemap-codec';
 import { build } from 'esbuild';
 
-const { values } = parseArgs({ options: { inline: { type: 'string', multiple: true, default: [] } } });
+const { values } = parseArgs({ options: { inline: { type: 'string', multiple: true, default: [] }, worker: { type: 'string', multiple: true, default: [] } } });
+for (const worker of values.worker) {
+  if (!/^dist\/[\w./-]+\.js$/.test(worker) || !existsSync(worker)) throw new Error(`--worker ${worker}: expected one of tsc's modules in dist/, e.g. dist/merge-worker.js`);
+}
 const alias = {};
 const notices = [];
 /** The folders of the inlined packages, by name. */
@@ -101,6 +108,9 @@ if (/\bexport\s*\*\s*(as\s+\w+\s*)?from\b/.test(readFileSync('dist/index.module.
   throw new Error('dist/index.module.js re-exports a whole module (export * from): name its exports in the source');
 }
 await writeCachedScript(esm.metafile.outputs['dist/index.module.js'].exports);
+for (const worker of values.worker) {
+  await build({ ...common, entryPoints: [worker], outfile: worker, allowOverwrite: true, format: 'esm' });
+}
 
 /**
  * The package's code twice: `dist/index.module.js`, the ES module bundle above, and `dist/index.script.js`,
@@ -185,7 +195,7 @@ async function writeCachedScript(exportNames) {
 // The built-ins' generated modules are no source of the package, nor the script's `import-module.js`,
 // which the build replaced: their lines are left unmapped and the map names them no more (it names only
 // files the package holds).
-for (const mapPath of [resolve('dist/index.module.js.map'), resolve('dist/index.script.js.map')]) {
+for (const mapPath of [resolve('dist/index.module.js.map'), resolve('dist/index.script.js.map'), ...values.worker.map((worker) => resolve(`${worker}.map`))]) {
   const map = JSON.parse(readFileSync(mapPath, 'utf8'));
   const replaced = (source) => mapPath.endsWith('index.script.js.map') && /(^|[\\/])import-module\.js$/.test(source);
   const generated = map.sources.map((source) => source.startsWith('builtin:') || replaced(source));
@@ -209,7 +219,7 @@ for (const mapPath of [resolve('dist/index.module.js.map'), resolve('dist/index.
 }
 
 // The map names the inlined package's files where they were installed: it is given copies in dist/.
-for (const mapPath of inlined.size > 0 ? [resolve('dist/index.module.js.map'), resolve('dist/index.script.js.map')] : []) {
+for (const mapPath of inlined.size > 0 ? [resolve('dist/index.module.js.map'), resolve('dist/index.script.js.map'), ...values.worker.map((worker) => resolve(`${worker}.map`))] : []) {
   const map = JSON.parse(readFileSync(mapPath, 'utf8'));
   map.sources = map.sources.map((source) => {
     const path = resolve(dirname(mapPath), map.sourceRoot ?? '', source);
@@ -231,7 +241,7 @@ for (const mapPath of inlined.size > 0 ? [resolve('dist/index.module.js.map'), r
 // do the package's bins (a bin imports the entry point).
 const manifest = JSON.parse(readFileSync('package.json', 'utf8'));
 const bins = new Set(Object.values(typeof manifest.bin === 'string' ? { bin: manifest.bin } : (manifest.bin ?? {})).map((bin) => relative('dist', bin)));
-const bundles = new Set(['index.js', 'index.module.js', 'index.script.js']);
+const bundles = new Set(['index.js', 'index.module.js', 'index.script.js', ...values.worker.map((worker) => relative('dist', worker))]);
 for (const file of readdirSync('dist', { recursive: true })) {
   const module = file.replace(/\.map$/, '');
   if (!module.endsWith('.js') || bundles.has(module) || bins.has(module) || file.split(/[\\/]/)[0] === 'inlined') continue;

@@ -1,7 +1,7 @@
 import { segmentSearch } from './segment-search-provider.js';
 
 export { segmentSearch, SegmentSearchProvider } from './segment-search-provider.js';
-export type { SegmentSearchOptions } from './segment-search-provider.js';
+export type { SegmentMergeMessage, SegmentSearchOptions } from './segment-search-provider.js';
 /** The tokenizer, now core's (re-exported here as before). */
 export { wordTokens } from '@memmapfs/core';
 export { SegmentBuilder } from './segment-builder.js';

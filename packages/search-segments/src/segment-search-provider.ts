@@ -1,4 +1,5 @@
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { channel } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import type { JsonValue, SearchDocument, SearchHit, SearchProvider, SearchProviderSpec, SearchRequest, SegmentSearchOptions } from '@memmapfs/core';
 import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
@@ -7,6 +8,8 @@ import { decodeDescription, encodeDescription, isSegmentFileName } from './index
 import { verifySavedIndex } from './index-verification.js';
 import { SegmentBuilder } from './segment-builder.js';
 import { mergeSegments } from './segment-merge.js';
+import { ownersAsPairs } from './merge-job.js';
+import { MergeThread } from './merge-thread.js';
 import { SegmentReader } from './segment-reader.js';
 import { monotonicMs } from './monotonic-clock.js';
 
@@ -56,6 +59,22 @@ const COMPACT_DEAD_SHARE = 0.1;
 const ROWS_PER_STEP = 65_536;
 /** After a merge failed (a full disk, say), the next is tried after this long, doubled at each failure in a row up to a minute. */
 const MERGE_RETRY_MS = 1000;
+
+/** What the `memmapfs:segments:merge` diagnostics channel is told after each merge. */
+export interface SegmentMergeMessage {
+  /** How many written segments were merged. */
+  readonly segments: number;
+  /** How many documents the merged segment holds (0: every one was dead, and no segment was written). */
+  readonly documents: number;
+  /** Whether the merge ran on the merge thread (else on the main thread, in slices). */
+  readonly thread: boolean;
+}
+
+/**
+ * Told of each merge of written segments (`SegmentMergeMessage`), for `diagnostics_channel`
+ * subscribers: how the index's background work goes.
+ */
+const mergeChannel = channel('memmapfs:segments:merge');
 
 /**
  * Runs `steps` to its end, giving the event loop a turn every `SLICE_MS`; returns what it returns, or
@@ -143,6 +162,10 @@ export class SegmentSearchProvider implements SearchProvider {
   private mergeRetry: NodeJS.Timeout | undefined;
   /** The postings' ints of the last in-memory segment written out, for the next one to take (see `PostingsPool`). */
   private sparePostings: Int32Array<ArrayBuffer> | undefined;
+  /** Where merges of written segments run, off the event loop (see `merge`). */
+  private readonly mergeThread = new MergeThread(new URL('./merge-worker.js', import.meta.url));
+  /** Whether the segment files opened so far were mapped (else read): the merge thread reads them alike. */
+  private mapsFiles = true;
   private closed = false;
 
   constructor(
@@ -224,7 +247,7 @@ export class SegmentSearchProvider implements SearchProvider {
         const lease = leases[i]!;
         if (lease.status === 'rejected') throw lease.reason;
         if (!lease.value) throw new Error(`the search segment ${path} was removed`);
-        opened.push({ kind: 'written', key: this.nextKey++, file, reader: new SegmentReader(mapFile(path, this.reader).bytes), lease: lease.value });
+        opened.push({ kind: 'written', key: this.nextKey++, file, reader: this.segmentReader(path), lease: lease.value });
       });
       // (Closed while the leases were taken: they are let go of here.)
       this.assertOpen();
@@ -350,6 +373,7 @@ export class SegmentSearchProvider implements SearchProvider {
     this.epoch++;
     clearTimeout(this.mergeRetry);
     await this.writingOut?.catch(() => undefined);
+    await this.mergeThread.close();
     await this.merging?.catch(() => undefined);
     for (const segment of [...this.written, ...this.pinned, ...this.retired]) await segment.lease?.release();
     this.written = [];
@@ -510,7 +534,7 @@ export class SegmentSearchProvider implements SearchProvider {
         await handle.close();
       }
       try {
-        return { kind: 'written', key, file, reader: new SegmentReader(mapFile(path, this.reader).bytes), lease };
+        return { kind: 'written', key, file, reader: this.segmentReader(path), lease };
       } catch (error) {
         await lease.release();
         await unlink(path).catch(() => undefined);
@@ -595,12 +619,18 @@ export class SegmentSearchProvider implements SearchProvider {
       return owner === undefined || owner === inputs[input]!.key;
     };
     let merged: WrittenSegment | undefined;
+    let thread = false;
     if (inputs.some((segment, i) => hasLiveRow(segment.reader, (id) => isLive(i, id)))) {
-      const merging = mergeSegments(
-        inputs.map((segment) => segment.reader),
-        (input, _row, id) => isLive(input, id),
+      let bytes = await this.mergeOffThread(inputs);
+      if (this.epoch !== epoch || this.closed) return;
+      thread = bytes !== undefined;
+      bytes ??= await inSlices(
+        mergeSegments(
+          inputs.map((segment) => segment.reader),
+          (input, _row, id) => isLive(input, id),
+        ),
+        () => this.epoch !== epoch || this.closed,
       );
-      const bytes = await inSlices(merging, () => this.epoch !== epoch || this.closed);
       if (bytes === undefined || this.epoch !== epoch || this.closed) return;
       merged = await this.writeSegment(this.nextKey++, bytes);
     }
@@ -626,6 +656,36 @@ export class SegmentSearchProvider implements SearchProvider {
       // Named by the last saved description: leased until the next save.
       if (this.pinned.includes(segment)) this.retired.push(segment);
       else await segment.lease?.release();
+    }
+    if (mergeChannel.hasSubscribers) mergeChannel.publish({ segments: inputs.length, documents: merged?.reader.docCount ?? 0, thread } satisfies SegmentMergeMessage);
+  }
+
+  /** A reader of the segment file at `path`, mapped unless the store reads its files. */
+  private segmentReader(path: string): SegmentReader {
+    const file = mapFile(path, this.reader);
+    this.mapsFiles = file.mapped;
+    return new SegmentReader(file.bytes);
+  }
+
+  /**
+   * The merge of `inputs` on the merge thread, when it can take it: every input is a file, and the
+   * thread is there. `undefined` when it cannot, or was lost under way (closing, or the thread ended):
+   * the caller merges on the main thread. So it does after an error of the merge there.
+   */
+  private async mergeOffThread(inputs: readonly WrittenSegment[]): Promise<Buffer | undefined> {
+    const folder = this.folder;
+    if (!folder || !this.mergeThread.available || inputs.some((segment) => segment.file === undefined)) return undefined;
+    try {
+      return await this.mergeThread.run({
+        paths: inputs.map((segment) => join(folder, segment.file!)),
+        keys: inputs.map((segment) => segment.key),
+        owners: ownersAsPairs(this.owners),
+        reader: this.reader === 'read' || !this.mapsFiles ? 'read' : 'auto',
+      });
+    } catch {
+      // (Lost, or the merge failed there: the main thread's merge, over its own mappings, says what is
+      // wrong if anything is.)
+      return undefined;
     }
   }
 

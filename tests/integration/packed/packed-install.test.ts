@@ -255,7 +255,9 @@ describe.concurrent('the packages as npm users install them', () => {
       // A bundled package ships its bundles, and of tsc's modules only its bins': nothing imports the rest.
       if (files.some((file) => relative(pkg.dir, file) === 'dist/index.script.js')) {
         const bins = Object.values(typeof pkg.manifest.bin === 'string' ? { bin: pkg.manifest.bin } : ((pkg.manifest.bin as Record<string, string> | undefined) ?? {})).map((bin) => bin.replace(/^\.\//, ''));
-        const shipped = ['dist/index.js', 'dist/index.module.js', 'dist/index.script.js', ...bins];
+        // (And the worker threads' scripts, bundled apart: the build's `--worker` arguments.)
+        const workers = [...String((pkg.manifest.scripts as Record<string, string> | undefined)?.build ?? '').matchAll(/--worker (\S+)/g)].map((match) => match[1]!);
+        const shipped = ['dist/index.js', 'dist/index.module.js', 'dist/index.script.js', ...bins, ...workers];
         const modules = files.map((file) => relative(pkg.dir, file)).filter((file) => /^dist\/.*\.js(\.map)?$/.test(file) && !file.startsWith('dist/inlined/'));
         expect(modules.filter((file) => !shipped.includes(file.replace(/\.map$/, ''))), pkg.name).toEqual([]);
       }
