@@ -663,7 +663,8 @@ export class SegmentSearchProvider implements SearchProvider {
   /** A reader of the segment file at `path`, mapped unless the store reads its files. */
   private segmentReader(path: string): SegmentReader {
     const file = mapFile(path, this.reader);
-    this.mapsFiles = file.mapped;
+    // (Once one is read, the merge thread reads them all: it may not be able to map them either.)
+    if (!file.mapped && file.bytes.length > 0) this.mapsFiles = false;
     return new SegmentReader(file.bytes);
   }
 

@@ -16,9 +16,6 @@ const packageFolder = fileURLToPath(new URL('..', import.meta.url));
 /** The thread's script as the package ships it (a worker on Node 20 runs no TypeScript). */
 const workerScript = new URL('../dist/merge-worker.js', import.meta.url);
 
-/** (Not the test runner's options: they resolve the workspace's packages to their TypeScript sources.) */
-const plainNode = { execArgv: [] };
-
 let folder: string;
 beforeAll(async () => {
   if (!existsSync(fileURLToPath(workerScript))) execFileSync('npm', ['run', 'build'], { cwd: packageFolder, stdio: 'ignore' });
@@ -55,7 +52,7 @@ describe('the merge thread', () => {
         return owner === undefined || owner === job.keys[input];
       }),
     );
-    const thread = new MergeThread(workerScript, plainNode);
+    const thread = new MergeThread(workerScript);
     try {
       expect(thread.available).toBe(true);
       const merged = await thread.run(job);
@@ -76,10 +73,10 @@ describe('the merge thread', () => {
   it("rejects with the merge's error for a damaged input, and takes the next job", async () => {
     const good = await segmentFile('good.seg', range(1, 500));
     const damaged = Buffer.from(good.bytes);
-    damaged[20] ^= 0xff;
+    damaged[20] = damaged[20]! ^ 0xff;
     const damagedPath = join(folder, 'damaged.seg');
     await writeFile(damagedPath, damaged);
-    const thread = new MergeThread(workerScript, plainNode);
+    const thread = new MergeThread(workerScript);
     try {
       const failed = thread.run({ paths: [good.path, damagedPath], keys: [1, 2], owners: new Float64Array(0), reader: 'auto' });
       await expect(failed).rejects.toThrow(/SegmentCorrupt: .*header fails its checksum/);
@@ -92,7 +89,7 @@ describe('the merge thread', () => {
 
   it('gives a job under way back as lost when it closes, and takes none after', async () => {
     const big = await segmentFile('big.seg', range(1, 200_000));
-    const thread = new MergeThread(workerScript, plainNode);
+    const thread = new MergeThread(workerScript);
     const job = { paths: [big.path, big.path, big.path], keys: [1, 2, 3], owners: new Float64Array(0), reader: 'auto' as const };
     const running = thread.run(job).catch((error: unknown) => error);
     await thread.close();
@@ -101,36 +98,96 @@ describe('the merge thread', () => {
     await expect(thread.run(job)).rejects.toBeInstanceOf(MergeThreadLost);
   });
 
+  it("answers each job with its own merge when a job starts while the last thread is still ending (idle): the old thread's end is no answer to it", async () => {
+    const one = await segmentFile('one.seg', range(1, 2_000));
+    const two = await segmentFile('two.seg', range(3_001, 5_000));
+    const three = await segmentFile('three.seg', range(6_001, 8_000));
+    const job = (file: { path: string }) => ({ paths: [file.path], keys: [1], owners: new Float64Array(0), reader: 'auto' as const });
+    const thread = new MergeThread(workerScript, { idleMs: 1 });
+    try {
+      for (let round = 0; round < 5; round++) {
+        expect((await thread.run(job(one))).equals(one.bytes)).toBe(true);
+        // The idle thread is told to end; its 'exit' comes while the next job runs on a new thread.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        expect((await thread.run(job(two))).equals(two.bytes), `round ${round}`).toBe(true);
+        expect((await thread.run(job(three))).equals(three.bytes), `round ${round}`).toBe(true);
+      }
+    } finally {
+      await thread.close();
+    }
+  });
+
   it('is not available where its script is missing (the package run from its sources), and says so without starting', async () => {
     const thread = new MergeThread(new URL('./no-such-worker.js', import.meta.url));
     expect(thread.available).toBe(false);
+    expect(new MergeThread('https://example.com/merge-worker.js').available).toBe(false);
     await expect(thread.run({ paths: [], keys: [], owners: new Float64Array(0), reader: 'auto' })).rejects.toBeInstanceOf(MergeThreadLost);
     await thread.close();
   });
 });
 
+/** Runs `body` (a module's code, `segmentSearch` imported from the built package) in a fresh Node process: its last line of output, parsed. */
+async function inBuiltProvider<T>(name: string, body: string): Promise<T> {
+  const script = join(folder, `${name}.mjs`);
+  const index = pathToFileURL(join(packageFolder, 'dist', 'index.js')).href;
+  await writeFile(
+    script,
+    `import { subscribe } from 'node:diagnostics_channel';
+    import { segmentSearch } from ${JSON.stringify(index)};
+    const merges = [];
+    subscribe('memmapfs:segments:merge', (message) => merges.push(message));
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    // (Until no merge has ended for half a second, or 20 s.)
+    const quiet = async () => { for (let i = 0, seen = -1; i < 40 && seen !== merges.length; i++) { seen = merges.length; await sleep(500); } };
+    ${body}`,
+  );
+  const run = spawnSync(process.execPath, [script, join(folder, name)], { encoding: 'utf8', timeout: 60_000 });
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as T;
+}
+
+interface MergeMessage {
+  segments: number;
+  documents: number;
+  thread: boolean;
+}
+
 describe('the built provider', () => {
-  it('merges its written segments on the thread, and finds every document after', async () => {
-    const script = join(folder, 'merges.mjs');
-    const index = pathToFileURL(join(packageFolder, 'dist', 'index.js')).href;
-    await writeFile(
-      script,
-      `import { subscribe } from 'node:diagnostics_channel';
-      import { segmentSearch } from ${JSON.stringify(index)};
-      const merges = [];
-      subscribe('memmapfs:segments:merge', (message) => merges.push(message));
-      const provider = segmentSearch({ flushAfter: 500, mergeFactor: 2 });
+  it('leaves out what is removed or replaced while the thread merges, and loses nothing else', async () => {
+    const { merges, odd, changed, notes, distinct } = await inBuiltProvider<{ merges: MergeMessage[]; odd: number; changed: number; notes: number; distinct: number }>(
+      'changes-during-merges',
+      `const provider = segmentSearch({ flushAfter: 500, mergeFactor: 2 });
       await provider.openIndex(process.argv[2], undefined);
       for (let id = 1; id <= 4_000; id++) provider.add({ id, text: 'note ' + id + (id % 2 ? ' odd' : ''), tags: [], namespace: 'default' });
       await provider.saveIndex();
-      for (let i = 0; i < 500 && merges.length < 7; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      // While the first merges run: 500 odd memories removed, 500 even ones replaced.
+      for (let id = 1; id <= 999; id += 2) provider.remove(id);
+      for (let id = 2; id <= 1_000; id += 2) provider.add({ id, text: 'note ' + id + ' changed', tags: [], namespace: 'default' });
+      await quiet();
+      await provider.saveIndex();
+      await quiet();
+      const hits = provider.search({ text: 'note', limit: 10_000 });
+      const result = { merges, odd: provider.search({ text: 'odd', limit: 10_000 }).length, changed: provider.search({ text: 'changed', limit: 10_000 }).length, notes: hits.length, distinct: new Set(hits.map((hit) => hit.id)).size };
+      await provider.close();
+      console.log(JSON.stringify(result));`,
+    );
+    expect(merges.length).toBeGreaterThanOrEqual(4);
+    expect(merges.every((merge) => merge.thread)).toBe(true);
+    expect({ odd, changed, notes, distinct }).toEqual({ odd: 1_500, changed: 500, notes: 3_500, distinct: 3_500 });
+  });
+
+  it('merges its written segments on the thread, and finds every document after', async () => {
+    const { merges, found } = await inBuiltProvider<{ merges: MergeMessage[]; found: number }>(
+      'merges',
+      `const provider = segmentSearch({ flushAfter: 500, mergeFactor: 2 });
+      await provider.openIndex(process.argv[2], undefined);
+      for (let id = 1; id <= 4_000; id++) provider.add({ id, text: 'note ' + id + (id % 2 ? ' odd' : ''), tags: [], namespace: 'default' });
+      await provider.saveIndex();
+      await quiet();
       const found = provider.search({ text: 'odd', limit: 10_000 }).length;
       await provider.close();
       console.log(JSON.stringify({ merges, found }));`,
     );
-    const run = spawnSync(process.execPath, [script, join(folder, 'index')], { encoding: 'utf8', timeout: 60_000 });
-    expect(run.status, run.stderr).toBe(0);
-    const { merges, found } = JSON.parse(run.stdout.trim().split('\n').pop()!) as { merges: Array<{ segments: number; documents: number; thread: boolean }>; found: number };
     expect(found).toBe(2_000);
     // Eight segments of 500, merged two at a time into one of 4,000.
     expect(merges.map((merge) => merge.documents).sort((a, b) => a - b)).toEqual([1_000, 1_000, 1_000, 1_000, 2_000, 2_000, 4_000]);
