@@ -147,6 +147,14 @@ export interface BlockStore {
    */
   claim(chunk: number): Promise<boolean>;
   /**
+   * Keeps every store of the folder, this one included, from starting to append to `chunks` until the
+   * reservation is released or this store closes (or dies): a store that appends to one now goes on
+   * until it seals, but none takes one up once it is let go of, so that this store can `claim` it. For
+   * an erase that asks the chunks' writers to let go of them. Optional: a store without it lets a chunk
+   * let go of be taken up again before the claim.
+   */
+  reserve?(chunks: readonly number[]): Promise<ChunkReservation>;
+  /**
    * Removes a chunk this store claimed: its blocks are no longer read by reference (`BLOCK_MISSING`),
    * except by stores that hold it open already (until they `forget` it) and through views handed out
    * before. The removal is durable when it resolves. Never truncates or rewrites the file.
@@ -160,6 +168,14 @@ export interface BlockStore {
   forget(chunk: number): void;
   /** Syncs and closes the files. Views already returned stay readable until garbage-collected. */
   close(): Promise<void>;
+}
+
+/** Chunks kept from new blocks by `BlockStore.reserve`. */
+export interface ChunkReservation {
+  /** The chunks reserved. */
+  readonly chunks: readonly number[];
+  /** Ends the reservation (a claim taken meanwhile stays). Idempotent. */
+  release(): Promise<void>;
 }
 
 /** Where durable records point in the block store, as the caller (which reads the log) knows it. */

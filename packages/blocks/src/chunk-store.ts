@@ -4,8 +4,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
 import { BlockError } from './block-error.js';
-import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, BlockVerifyFailure, ChunkInfo, ChunkNumberRange, PlacedBlock, PlacedBlocks, ReferencedRanges } from './block-store.js';
-import { tryLockHandle } from './file-lease.js';
+import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, BlockVerifyFailure, ChunkInfo, ChunkNumberRange, ChunkReservation, PlacedBlock, PlacedBlocks, ReferencedRanges } from './block-store.js';
+import { tryLeaseFile, tryLockHandle, type FileLease } from './file-lease.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapInstallAdvice, mmapLoadError, mmapUnavailableReason, warnMapFailed, warnReadFallback, type MmapBinding } from './mmap-binding.js';
 
 /** New chunk files in a row that this process created and could not lock before it gives up (see `startChunk`). */
@@ -69,6 +69,17 @@ const MAX_MATERIALIZE_DESCRIPTORS = 32;
 export function chunkFileName(index: number): string {
   return `chunk_${String(index).padStart(4, '0')}.bin`;
 }
+
+/**
+ * File name of the mark that reserves chunk `index` (`chunk_0000.reserved`, …): a store that holds a
+ * shared lock on it keeps every store from taking the chunk up to append to (see `reserve`).
+ */
+export function reservationFileName(index: number): string {
+  return `chunk_${String(index).padStart(4, '0')}.reserved`;
+}
+
+/** Tries at taking a shared lock on a reservation's mark that another store holds exclusively for a moment (checking or removing it). */
+const RESERVE_TRIES = 200;
 
 /** A chunk file this store reads; `writer` is set for the ones it owns and appends to. */
 interface Chunk {
@@ -550,6 +561,77 @@ export class ChunkBlockStore implements BlockStore {
     return true;
   }
 
+  /** Reservations this store holds (see `reserve`): chunk number → the lock on its mark, one per chunk. */
+  private readonly reservations = new Map<number, FileLease>();
+
+  async reserve(chunks: readonly number[]): Promise<ChunkReservation> {
+    this.assertOpen();
+    this.assertWritable();
+    const taken: number[] = [];
+    try {
+      for (const chunk of new Set(chunks)) {
+        if (this.reservations.has(chunk)) continue;
+        this.reservations.set(chunk, await this.lockReservation(chunk));
+        taken.push(chunk);
+      }
+    } catch (error) {
+      for (const chunk of taken) await this.endReservation(chunk);
+      throw error instanceof BlockError ? error : new BlockError('IO_ERROR', `Cannot reserve chunks in ${this.dir}: ${(error as Error).message}`, { cause: error });
+    }
+    let released: Promise<void> | undefined;
+    return {
+      chunks: [...taken],
+      release: () =>
+        (released ??= (async () => {
+          for (const chunk of taken) await this.endReservation(chunk);
+        })()),
+    };
+  }
+
+  /** Makes chunk `chunk`'s mark (if missing) and takes a shared lock on it. */
+  private async lockReservation(chunk: number): Promise<FileLease> {
+    const path = join(this.dir, reservationFileName(chunk));
+    for (let tries = 1; ; tries++) {
+      await (await this.files.open(path, 'a')).close();
+      const lease = await tryLeaseFile(path, 'shared');
+      if (typeof lease === 'object') return lease;
+      // ('removed': a store removed a mark no one held between the open and the lock; 'busy': one holds it
+      // exclusively for as long as it takes to check it, or to remove it.)
+      if (tries >= RESERVE_TRIES) throw new BlockError('IO_ERROR', `Cannot lock ${reservationFileName(chunk)} in ${this.dir}: another process holds it exclusively.`);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  /** Lets go of this store's reservation of `chunk`, and removes its mark unless another store holds it too. */
+  private async endReservation(chunk: number): Promise<void> {
+    const lease = this.reservations.get(chunk);
+    this.reservations.delete(chunk);
+    await lease?.release();
+    await this.removeUnheldReservation(chunk).catch(() => undefined);
+  }
+
+  /** Whether another store, or this one, reserves chunk `chunk` now; removes a mark no store holds (one a store that died left). */
+  private async reservedNow(chunk: number): Promise<boolean> {
+    if (this.reservations.has(chunk)) return true;
+    return !(await this.removeUnheldReservation(chunk));
+  }
+
+  /** Removes chunk `chunk`'s mark if no store holds it: true when there is none now, false when one holds it. */
+  private async removeUnheldReservation(chunk: number): Promise<boolean> {
+    const path = join(this.dir, reservationFileName(chunk));
+    const lease = await tryLeaseFile(path, 'exclusive');
+    if (lease === 'removed') return true;
+    if (lease === 'busy') return false;
+    try {
+      await this.files.unlink(path).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+    } finally {
+      await lease.release();
+    }
+    return true;
+  }
+
   async retire(chunk: number): Promise<void> {
     this.assertOpen();
     this.assertWritable();
@@ -567,6 +649,8 @@ export class ChunkBlockStore implements BlockStore {
     this.claimed.delete(chunk);
     await handle.close().catch(() => undefined);
     this.forget(chunk);
+    // (A mark a store that reserved the chunk and died left: nothing takes up a chunk that is gone.)
+    if (!this.reservations.has(chunk)) await this.removeUnheldReservation(chunk).catch(() => undefined);
   }
 
   forget(chunk: number): void {
@@ -599,6 +683,7 @@ export class ChunkBlockStore implements BlockStore {
       this.closed = true;
       for (const handle of this.claimed.values()) await handle.close().catch(() => undefined);
       this.claimed.clear();
+      for (const chunk of [...this.reservations.keys()]) await this.endReservation(chunk);
       for (const chunk of this.chunks.values()) {
         chunk.mapping = undefined;
         if (chunk.writer) await chunk.writer.handle.close().catch(() => undefined);
@@ -727,6 +812,17 @@ export class ChunkBlockStore implements BlockStore {
       throw error;
     });
     if (!handle || !(await takeOwnerLock(handle))) return undefined;
+    // Checked under the owner's lock: a store that reserves the chunk does so before it asks its owner
+    // to let go, so an owner that let go of it did so after the mark was there.
+    try {
+      if (await this.reservedNow(index)) {
+        await handle.close();
+        return undefined;
+      }
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
     let size: number;
     let referencedEnd: number;
     try {

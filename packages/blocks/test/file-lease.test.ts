@@ -1,9 +1,11 @@
 import { writeFileSync } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tryLeaseFile, type FileLease } from '@memmapfs/blocks';
+import { openChunkStore, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
+import { existsSync } from 'node:fs';
+import { reservationFileName } from '../src/chunk-store.js';
 import { tryLockHandle } from '../src/file-lease.js';
 import { startLeaseProcess, type LeaseProcess } from './support/lease-process.js';
 
@@ -85,5 +87,54 @@ describe('file leases belong to their own descriptor, not to the process', () =>
     expect(await other.lease('a', 'exclusive', file)).toBe('busy');
     await (mine as FileLease).release();
     expect(await other.lease('a', 'exclusive', file)).toBe('held');
+  });
+});
+
+describe('chunk reservations, between processes', () => {
+  it('a chunk another process reserves is taken up by no store here; once that process is killed with SIGKILL, a store takes its chunk up and removes the mark it left, and a retire removes another', async () => {
+    const blocks = join(dir, 'blocks');
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    const mark = (chunk: number) => join(blocks, reservationFileName(chunk));
+    const stores: Array<{ close(): Promise<void> }> = [];
+    const store = async () => {
+      const opened = await openChunkStore({ dir: blocks, reader: 'read' });
+      stores.push(opened);
+      return opened;
+    };
+    try {
+      const writer = await store();
+      const first = (await writer.append(bytes('first'))).chunk;
+      const other = await another();
+      await writeFile(mark(first), '');
+      expect(await other.lease('first', 'shared', mark(first))).toBe('held');
+      await writer.seal();
+      // The highest chunk, let go of and with room, but reserved: a new store starts another.
+      const here = await store();
+      const second = (await here.append(bytes('second'))).chunk;
+      expect(second).not.toBe(first);
+      await writeFile(mark(second), '');
+      expect(await other.lease('second', 'shared', mark(second))).toBe('held');
+      await here.seal();
+      expect((await (await store()).append(bytes('third'))).chunk).not.toBe(second);
+      await other.kill();
+      await Promise.all(stores.splice(0).map((opened) => opened.close()));
+      // The reserver is gone: the highest chunk let go of is taken up, and its mark removed.
+      const next = await store();
+      const third = (await next.append(bytes('fourth'))).chunk;
+      expect(third).toBeGreaterThan(second);
+      await next.seal();
+      expect(existsSync(mark(first))).toBe(true);
+      expect(await next.claim(first)).toBe(true);
+      await next.retire(first);
+      expect(existsSync(mark(first))).toBe(false);
+      expect(existsSync(mark(second))).toBe(true);
+      const last = await store();
+      expect(await last.claim(third)).toBe(true);
+      await last.retire(third);
+      expect((await last.append(bytes('fifth'))).chunk).toBe(second);
+      expect(existsSync(mark(second))).toBe(false);
+    } finally {
+      await Promise.all(stores.map((opened) => opened.close()));
+    }
   });
 });

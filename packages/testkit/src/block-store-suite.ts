@@ -307,6 +307,46 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect(text(c.read(first))).toBe('in the first chunk');
     });
 
+    check('a chunk one store reserves is taken up by no store once its writer lets go of it, and the reserving store claims it', async (_place, open, skip) => {
+      const writer = await open();
+      const eraser = await open();
+      if (!eraser.reserve) return skip('this block store has no reserve (optional)');
+      const ref = await writer.append(bytes('deleted words'));
+      const reservation = await eraser.reserve([ref.chunk]);
+      expect(reservation.chunks).toEqual([ref.chunk]);
+      // The writer goes on while it owns the chunk; once it seals, neither it nor any other store takes it up.
+      expect((await writer.append(bytes('before the seal'))).chunk).toBe(ref.chunk);
+      await writer.seal();
+      const other = await open();
+      for (const store of [other, eraser, writer]) expect((await store.append(bytes('after the seal'))).chunk).not.toBe(ref.chunk);
+      expect(await eraser.claim(ref.chunk)).toBe(true);
+      await reservation.release();
+      await reservation.release();
+      // Released, and still claimed: no store appends there.
+      expect((await (await open()).append(bytes('after the release'))).chunk).not.toBe(ref.chunk);
+      expect(text(eraser.read(ref))).toBe('deleted words');
+    });
+
+    check('a reservation released, or ended with its store, keeps no store off the chunk', async (_place, open, skip) => {
+      const writer = await open();
+      const eraser = await open();
+      if (!eraser.reserve) return skip('this block store has no reserve (optional)');
+      const ref = await writer.append(bytes('first'));
+      const reservation = await eraser.reserve([ref.chunk]);
+      await reservation.release();
+      await writer.seal();
+      // The highest chunk, with room, owned by no one and reserved by no one: a new store takes it up.
+      expect((await (await open()).append(bytes('taken up'))).chunk).toBe(ref.chunk);
+      const secondWriter = await open();
+      const second = await secondWriter.append(bytes('second'));
+      expect(second.chunk).not.toBe(ref.chunk);
+      const closing = await open();
+      await closing.reserve!([second.chunk]);
+      await secondWriter.seal();
+      await closing.close();
+      expect((await (await open()).append(bytes('taken up too'))).chunk).toBe(second.chunk);
+    });
+
     check('a sealed store appends elsewhere, and the chunks it let go of can be claimed', async (_place, open) => {
       const store = await open();
       const before = await Promise.all(Array.from({ length: 10 }, (_, i) => store.place(bytes(`before the seal ${i}`))));

@@ -630,13 +630,19 @@ export class StoreEngine<S extends AgentState> {
     const own = new Set(this.blocks.ownedChunks());
     const asked = plan.skipped.filter((chunk) => !own.has(chunk));
     if (asked.length === 0) return plan;
-    await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: asked }]);
+    // Reserved first: no store takes one of them up once its writer lets go of it, before the claim here.
+    const reservation = await this.blocks.reserve?.(asked);
     let waiting = asked;
-    const until = monotonicMs() + ERASE_CUT_TRIES * RETIRE_GRACE_MS;
-    while (waiting.length > 0 && monotonicMs() < until && (await this.graceUnlessClosed(false, ASK_BACK_POLL_MS))) {
-      const still: number[] = [];
-      for (const chunk of waiting) if (!(await this.blocks.claim(chunk))) still.push(chunk);
-      waiting = still;
+    try {
+      await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: asked }]);
+      const until = monotonicMs() + ERASE_CUT_TRIES * RETIRE_GRACE_MS;
+      while (waiting.length > 0 && monotonicMs() < until && (await this.graceUnlessClosed(false, ASK_BACK_POLL_MS))) {
+        const still: number[] = [];
+        for (const chunk of waiting) if (!(await this.blocks.claim(chunk))) still.push(chunk);
+        waiting = still;
+      }
+    } finally {
+      await reservation?.release();
     }
     // (Closing: the claims end with the store, and nothing more is copied for them.)
     if (this.closing) return plan;
