@@ -137,6 +137,12 @@ export interface BlockStore {
    * block `place`d in it has been released. The next block goes to another chunk.
    */
   seal(): Promise<void>;
+  /**
+   * Seals (see `seal`) if this store appends to one of `chunks`, or is taking one of them up to append
+   * to, for another store that asked for them back (see `reserve`). Optional: without it, the caller
+   * seals when `ownedChunks` names one.
+   */
+  letGo?(chunks: readonly number[]): Promise<void>;
   /** The chunk files there are now (every store's), with their sizes in bytes, by chunk number. */
   listChunks(): Promise<ChunkInfo[]>;
   /**

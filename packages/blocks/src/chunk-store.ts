@@ -252,7 +252,7 @@ export class ChunkBlockStore implements BlockStore {
       chunk.held--;
       if (chunk.held === 0 && this.sealed.has(chunk.index) && chunk !== this.active) free.push(chunk);
     }
-    return free.length > 0 ? this.letGo(free) : Promise.resolve();
+    return free.length > 0 ? this.letGoOfSealed(free) : Promise.resolve();
   }
 
   async sync(): Promise<void> {
@@ -493,6 +493,16 @@ export class ChunkBlockStore implements BlockStore {
   private readonly runs = new Set<Promise<void>>();
   /** Chunks this store sealed: it never adopts them again. */
   private readonly sealed = new Set<number>();
+  /** The chunk this store is taking up (between the owner's lock and its first append), if any. */
+  private takingUp: number | undefined;
+
+  async letGo(chunks: readonly number[]): Promise<void> {
+    this.assertOpen();
+    const asked = new Set(chunks);
+    // (One it is taking up counts: the request may have come after the chunk's reservation was looked for.)
+    const owns = [...this.chunks.values()].some((chunk) => chunk.writer && asked.has(chunk.index)) || (this.takingUp !== undefined && asked.has(this.takingUp));
+    if (owns) await this.seal();
+  }
 
   async seal(): Promise<void> {
     this.assertOpen();
@@ -502,14 +512,14 @@ export class ChunkBlockStore implements BlockStore {
     // From here on, new blocks go to another chunk.
     this.active = undefined;
     for (const chunk of sealing) this.sealed.add(chunk.index);
-    await this.letGo(sealing);
+    await this.letGoOfSealed(sealing);
   }
 
   /**
    * Lets go of sealed chunks: every block placed in them is written (writes may start while others
    * finish) and synced, and each whose placed blocks are all released is no longer this store's.
    */
-  private async letGo(chunks: Chunk[]): Promise<void> {
+  private async letGoOfSealed(chunks: Chunk[]): Promise<void> {
     await this.drainWrites();
     if (this.closed) return;
     await this.sync();
@@ -812,6 +822,16 @@ export class ChunkBlockStore implements BlockStore {
       throw error;
     });
     if (!handle || !(await takeOwnerLock(handle))) return undefined;
+    this.takingUp = index;
+    try {
+      return await this.takeUp(index, handle, length);
+    } finally {
+      this.takingUp = undefined;
+    }
+  }
+
+  /** `tryOwn` once the owner's lock is taken through `handle` (closed when the chunk is not taken up). */
+  private async takeUp(index: number, handle: FileHandle, length: number): Promise<Chunk | undefined> {
     // Checked under the owner's lock: a store that reserves the chunk does so before it asks its owner
     // to let go, so an owner that let go of it did so after the mark was there.
     try {

@@ -234,6 +234,54 @@ describe('taking over a chunk', () => {
   });
 });
 
+describe('a chunk asked back as it is taken up', () => {
+  it("is let go of once taken up: a request that came after the store looked for the chunk's reservation still seals it, and the asking store claims it", async () => {
+    const writer = await openChunkStore({ dir, reader: 'read' });
+    const ref = await writer.append(text('deleted words'));
+    await writer.close();
+    // A store taking chunk 0 up pauses once it holds the owner's lock and found no reservation.
+    let paused!: () => void;
+    const reached = new Promise<void>((resolve) => (paused = resolve));
+    let resume!: () => void;
+    const gate = new Promise<void>((resolve) => (resume = resolve));
+    const referenced = { end: () => 0, lastChunk: () => -1, beforeAdopt: async () => {
+      paused();
+      await gate;
+    } };
+    const taker = await openChunkStore({ dir, reader: 'read', referenced });
+    const eraser = await openChunkStore({ dir, reader: 'read' });
+    try {
+      const appending = taker.append(text('after the request'));
+      await reached;
+      // Meanwhile the chunk is reserved and asked back, and the taker applies the request.
+      const reservation = await eraser.reserve([ref.chunk]);
+      const lettingGo = taker.letGo([ref.chunk]);
+      resume();
+      expect((await appending).chunk).toBe(ref.chunk);
+      await lettingGo;
+      expect(await eraser.claim(ref.chunk)).toBe(true);
+      expect((await taker.append(text('after the seal'))).chunk).not.toBe(ref.chunk);
+      await reservation.release();
+    } finally {
+      await taker.close();
+      await eraser.close();
+    }
+  });
+
+  it('is not sealed for a request naming other chunks', async () => {
+    const store = await openChunkStore({ dir, reader: 'read' });
+    try {
+      const ref = await store.append(text('kept'));
+      await store.letGo([ref.chunk + 1]);
+      expect((await store.append(text('same chunk'))).chunk).toBe(ref.chunk);
+      await store.letGo([ref.chunk]);
+      expect((await store.append(text('next chunk'))).chunk).not.toBe(ref.chunk);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('a chunk removed as it is taken', () => {
   /** A seam under which chunk 0 is removed (as another store's `retire` does) right after it is opened. */
   const removedOnOpen = {

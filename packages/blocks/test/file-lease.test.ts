@@ -118,7 +118,7 @@ describe('chunk reservations, between processes', () => {
       expect((await (await store()).append(bytes('third'))).chunk).not.toBe(second);
       await other.kill();
       await Promise.all(stores.splice(0).map((opened) => opened.close()));
-      // The reserver is gone: the highest chunk let go of is taken up, and its mark removed.
+      // The reserver is gone. (Its marks stay until a store takes their chunk up or retires it.)
       const next = await store();
       const third = (await next.append(bytes('fourth'))).chunk;
       expect(third).toBeGreaterThan(second);

@@ -542,8 +542,11 @@ export class StoreEngine<S extends AgentState> {
    */
   private letGoOfChunks(chunks: readonly number[]): void {
     const asked = new Set(chunks);
-    if (!this.blocks.ownedChunks().some((chunk) => asked.has(chunk))) return;
-    this.blocks.seal().catch((error: unknown) => {
+    let letting: Promise<void>;
+    if (this.blocks.letGo) letting = this.blocks.letGo(chunks);
+    else if (this.blocks.ownedChunks().some((chunk) => asked.has(chunk))) letting = this.blocks.seal();
+    else return;
+    letting.catch((error: unknown) => {
       if (this.closing) return;
       process.emitWarning(`The chunk files this process appends to were not let go of for another process's compact({ erase: true }), which leaves them as they are: ${describeThrown(error)}`, { code: 'MEMMAPFS_COMPACTION_FAILED' });
     });
