@@ -153,6 +153,12 @@ export interface BlockStore {
    */
   claim(chunk: number): Promise<boolean>;
   /**
+   * Ends this store's claim of `chunk` without removing it (a compaction that failed): stores may
+   * append to it again. Does nothing for a chunk this store has not claimed. Optional: without it, a
+   * claim ends with its store.
+   */
+  unclaim?(chunk: number): Promise<void>;
+  /**
    * Keeps every store of the folder, this one included, from starting to append to `chunks` until the
    * reservation is released or this store closes (or dies): a store that appends to one now goes on
    * until it seals, but none takes one up once it is let go of, so that this store can `claim` it. For

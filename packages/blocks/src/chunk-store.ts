@@ -571,6 +571,13 @@ export class ChunkBlockStore implements BlockStore {
     return true;
   }
 
+  async unclaim(chunk: number): Promise<void> {
+    const handle = this.claimed.get(chunk);
+    if (!handle) return;
+    this.claimed.delete(chunk);
+    await handle.close().catch(() => undefined);
+  }
+
   /** Reservations this store holds (see `reserve`): chunk number → the lock on its mark, one per chunk. */
   private readonly reservations = new Map<number, FileLease>();
 

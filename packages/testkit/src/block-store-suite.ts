@@ -347,6 +347,22 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect((await (await open()).append(bytes('taken up too'))).chunk).toBe(second.chunk);
     });
 
+    check('a claim ended by unclaim leaves the chunk as it was, for any store to claim or take up again', async (_place, open, skip) => {
+      const writer = await open();
+      const ref = await writer.append(bytes('still here'));
+      await writer.seal();
+      const compactor = await open();
+      if (!compactor.unclaim) return skip('this block store has no unclaim (optional)');
+      expect(await compactor.claim(ref.chunk)).toBe(true);
+      const other = await open();
+      expect(await other.claim(ref.chunk)).toBe(false);
+      await compactor.unclaim(ref.chunk);
+      await compactor.unclaim(ref.chunk);
+      await compactor.unclaim(ref.chunk + 1000);
+      expect(text(other.read(ref))).toBe('still here');
+      expect(await other.claim(ref.chunk)).toBe(true);
+    });
+
     check('a sealed store appends elsewhere, and the chunks it let go of can be claimed', async (_place, open) => {
       const store = await open();
       const before = await Promise.all(Array.from({ length: 10 }, (_, i) => store.place(bytes(`before the seal ${i}`))));

@@ -43,6 +43,35 @@ async function expectAfterReopen(texts: Record<number, string>): Promise<void> {
 }
 
 describe('compaction', () => {
+  it('that fails lets go of the chunks it claimed: another handle, while the failed one stays open, takes them and erases what was deleted there', async () => {
+    let full = false;
+    const files = {
+      ...nodeFileSystem,
+      // (No new chunk file can be made: the copies of a compaction have nowhere to go.)
+      link: (async (from: string, to: string) => {
+        if (full && String(to).endsWith('.bin')) throw Object.assign(new Error(`ENOSPC: no space left on device, link '${from}' -> '${to}'`), { code: 'ENOSPC' });
+        return nodeFileSystem.link(from, to);
+      }) as typeof nodeFileSystem.link,
+    };
+    const failing = await open({ fileSystem: files, autoCompaction: false });
+    const kept = await failing.appendMemory('kept memory');
+    const secret = await failing.appendMemory('the secret is hunter2');
+    await failing.deleteMemory(secret);
+    full = true;
+    await expect(failing.compact({ erase: true })).rejects.toMatchObject({ code: 'IO_ERROR' });
+    const other = await open({ autoCompaction: false });
+    try {
+      const report = await other.compact({ erase: true });
+      expect(report.chunksSkipped).toBe(0);
+      expect(report.chunksRewritten).toBeGreaterThanOrEqual(1);
+      expect((await everyFile()).filter((file) => file.bytes.includes('hunter2')).map((file) => file.path)).toEqual([]);
+      expect((await failing.getMemory(kept))?.text).toBe('kept memory');
+    } finally {
+      await other.close();
+      await failing.close();
+    }
+  });
+
   it('cuts the log no further than the checkpoint the manifest names: one removed right after its publication (found damaged elsewhere, while the log held every record) takes no record with it', async () => {
     let armed = false;
     const files = {

@@ -157,11 +157,16 @@ export async function claimVictims(site: CompactionSite, erase: boolean): Promis
   const live = erase ? liveBytes(site) : await liveBytesInTurns(site);
   const victims: number[] = [];
   const skipped: number[] = [];
-  for (const info of chunks) {
-    if (!site.mayCompact(info.chunk) || reclaimable(info, live, erase) === 0) continue;
-    const { chunk } = info;
-    if (await site.blocks.claim(chunk)) victims.push(chunk);
-    else skipped.push(chunk);
+  try {
+    for (const info of chunks) {
+      if (!site.mayCompact(info.chunk) || reclaimable(info, live, erase) === 0) continue;
+      const { chunk } = info;
+      if (await site.blocks.claim(chunk)) victims.push(chunk);
+      else skipped.push(chunk);
+    }
+  } catch (error) {
+    for (const chunk of victims) await site.blocks.unclaim?.(chunk).catch(() => undefined);
+    throw error;
   }
   return { victims, skipped, chunkBytesBefore: chunks.reduce((sum, c) => sum + c.bytes, 0) };
 }

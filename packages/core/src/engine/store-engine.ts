@@ -636,28 +636,47 @@ export class StoreEngine<S extends AgentState> {
     // Reserved first: no store takes one of them up once its writer lets go of it, before the claim here.
     const reservation = await this.blocks.reserve?.(asked);
     let waiting = asked;
+    const claimedHere: number[] = [];
     try {
       await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: asked }]);
       const until = monotonicMs() + ERASE_CUT_TRIES * RETIRE_GRACE_MS;
       while (waiting.length > 0 && monotonicMs() < until && (await this.graceUnlessClosed(false, ASK_BACK_POLL_MS))) {
         const still: number[] = [];
-        for (const chunk of waiting) if (!(await this.blocks.claim(chunk))) still.push(chunk);
+        for (const chunk of waiting) {
+          if (await this.blocks.claim(chunk)) claimedHere.push(chunk);
+          else still.push(chunk);
+        }
         waiting = still;
       }
+    } catch (error) {
+      await this.unclaimChunks(claimedHere);
+      throw error;
     } finally {
       await reservation?.release();
     }
     // (Closing: the claims end with the store, and nothing more is copied for them.)
     if (this.closing) return plan;
     // Chosen again with what was committed meanwhile applied. Every chunk claimed is rewritten, even one
-    // those records show all live now: a claim ends only when its chunk is retired or this store closes,
-    // and one kept would keep every other store from the chunk (and its erase from what is deleted there).
+    // those records show all live now: a claim ends only when its chunk is retired, the compaction fails
+    // or this store closes, and one kept would keep every other store from the chunk (and its erase from
+    // what is deleted there).
     this.refresh();
-    const again = await claimVictims(this, true);
-    const victims = [...new Set([...plan.victims, ...asked.filter((chunk) => !waiting.includes(chunk)), ...again.victims])];
+    let again: CompactionPlan;
+    try {
+      again = await claimVictims(this, true);
+    } catch (error) {
+      await this.unclaimChunks(claimedHere);
+      throw error;
+    }
+    const victims = [...new Set([...plan.victims, ...claimedHere, ...again.victims])];
     return { victims, skipped: again.skipped.filter((chunk) => !victims.includes(chunk)), chunkBytesBefore: plan.chunkBytesBefore };
   }
 
+
+  /** Ends this store's claims of `chunks` (those not retired), after a compaction failed; never fails. */
+  private async unclaimChunks(chunks: readonly number[]): Promise<void> {
+    for (const chunk of chunks) await this.blocks.unclaim?.(chunk).catch(() => undefined);
+  }
 
   private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
     const erase = options.erase === true;
@@ -689,73 +708,80 @@ export class StoreEngine<S extends AgentState> {
     // (Loaded before the log it would replay is dropped: see `loadForCompaction`.)
     if (!background) await this.index.loadForCompaction();
     let plan = await claimVictims(this, erase);
-    if (erase && plan.skipped.length > 0) plan = await this.askChunksBack(plan);
-    // By policy, a compaction that could take no chunk (other processes append to them) changes nothing.
-    if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped.length, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
-    const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, progress) : 0;
-    // The checkpoint step counts the rows its checkpoints write: each one's are added to the total as it
-    // begins, so that what is done never goes back.
-    let rowsBefore = 0;
-    let rowsTotal = 0;
-    const checkpointRows = async () => {
-      let rows = 0;
-      await this.checkpointTables((written, total) => {
-        if (rows === 0) rowsTotal += total;
-        rows = total;
-        progress(rowsBefore + written, rowsTotal, 'checkpoint');
-      });
-      rowsBefore += rows;
-    };
-    // A checkpoint that covers the move, then the log before it goes (history included: compaction drops it).
-    // (A shared log keeps its records for the other hosts: snapshots let them go, see `publishSnapshot`.)
-    progress(0, 1, 'checkpoint');
-    await checkpointRows();
-    const covered = this.remote ? 0 : this.checkpointLsn;
-    // The index is saved before each cut, at the checkpoint or after it: one saved earlier could not be
-    // brought up to date from the log any more, and a process loading it before the compaction ends
-    // would rebuild it from every memory. (With erase, it is purged at the end anyway.)
-    const cutLog = async (before: number) => {
-      if (!erase) {
-        await this.index.savePersistent({ upToDate: true });
-        // (One saved before, by any process, when nothing it indexes changed since.)
-        await this.index.carrySavedForward();
-      }
-      return (await this.truncateLogBefore(before)).first;
-    };
-    // (Where the log begins after this cut: where it still begins should a close end the compaction early.)
-    const firstCut = covered > 0 ? await cutLog(covered + 1) : covered + 1;
-    if (plan.victims.length > 0) {
-      // Every other process applies the move within its idle catch-up and lets go of the victims;
-      // one that reads a victim later finds it gone, catches up and reads the new place. (A close
-      // cuts the wait short: the victims, all dead now, are removed by a later compaction.)
-      if (!(await this.graceUnlessClosed(background))) {
-        const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-        return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped.length + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes() };
-      }
-      // (With a shared log, as every host does when it applies the move: see `RetiredChunks`.)
-      if (this.remote) await this.retiredChunks.removeNow();
-      else for (const chunk of plan.victims) await this.blocks.retire(chunk);
-    }
-    // Records other processes committed after the checkpoint share the segment its record was sealed in,
-    // and processes that still read older segments have moved on meanwhile: a checkpoint after all of
-    // them lets those segments go too (with erase, until the deletion's segment is gone: a process that
-    // still reads one lets go of it when it catches up, within its idle catch-up if it reads nothing,
-    // which a grace waits out before the next try; with no victims, none was waited out before the first).
-    // (A shared log drops nothing here: the oldest record it holds is read, without its writer lock.)
-    let logFirstLsn = this.remote ? await this.oldestLsnHeld() : firstCut;
-    for (let round = 0; covered > 0 && round < (erase ? ERASE_CUT_TRIES : 1); round++) {
-      if (round > 0 && !(await this.graceUnlessClosed(background))) break;
+    try {
+      if (erase && plan.skipped.length > 0) plan = await this.askChunksBack(plan);
+      // By policy, a compaction that could take no chunk (other processes append to them) changes nothing.
+      if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped.length, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
+      const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, progress) : 0;
+      // The checkpoint step counts the rows its checkpoints write: each one's are added to the total as it
+      // begins, so that what is done never goes back.
+      let rowsBefore = 0;
+      let rowsTotal = 0;
+      const checkpointRows = async () => {
+        let rows = 0;
+        await this.checkpointTables((written, total) => {
+          if (rows === 0) rowsTotal += total;
+          rows = total;
+          progress(rowsBefore + written, rowsTotal, 'checkpoint');
+        });
+        rowsBefore += rows;
+      };
+      // A checkpoint that covers the move, then the log before it goes (history included: compaction drops it).
+      // (A shared log keeps its records for the other hosts: snapshots let them go, see `publishSnapshot`.)
+      progress(0, 1, 'checkpoint');
       await checkpointRows();
-      logFirstLsn = await cutLog(this.checkpointLsn + 1);
-      if (logFirstLsn > covered) break;
+      const covered = this.remote ? 0 : this.checkpointLsn;
+      // The index is saved before each cut, at the checkpoint or after it: one saved earlier could not be
+      // brought up to date from the log any more, and a process loading it before the compaction ends
+      // would rebuild it from every memory. (With erase, it is purged at the end anyway.)
+      const cutLog = async (before: number) => {
+        if (!erase) {
+          await this.index.savePersistent({ upToDate: true });
+          // (One saved before, by any process, when nothing it indexes changed since.)
+          await this.index.carrySavedForward();
+        }
+        return (await this.truncateLogBefore(before)).first;
+      };
+      // (Where the log begins after this cut: where it still begins should a close end the compaction early.)
+      const firstCut = covered > 0 ? await cutLog(covered + 1) : covered + 1;
+      if (plan.victims.length > 0) {
+        // Every other process applies the move within its idle catch-up and lets go of the victims;
+        // one that reads a victim later finds it gone, catches up and reads the new place. (A close
+        // cuts the wait short: the victims, all dead now, are removed by a later compaction.)
+        if (!(await this.graceUnlessClosed(background))) {
+          const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
+          return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped.length + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes() };
+        }
+        // (With a shared log, as every host does when it applies the move: see `RetiredChunks`.)
+        if (this.remote) await this.retiredChunks.removeNow();
+        else for (const chunk of plan.victims) await this.blocks.retire(chunk);
+      }
+      // Records other processes committed after the checkpoint share the segment its record was sealed in,
+      // and processes that still read older segments have moved on meanwhile: a checkpoint after all of
+      // them lets those segments go too (with erase, until the deletion's segment is gone: a process that
+      // still reads one lets go of it when it catches up, within its idle catch-up if it reads nothing,
+      // which a grace waits out before the next try; with no victims, none was waited out before the first).
+      // (A shared log drops nothing here: the oldest record it holds is read, without its writer lock.)
+      let logFirstLsn = this.remote ? await this.oldestLsnHeld() : firstCut;
+      for (let round = 0; covered > 0 && round < (erase ? ERASE_CUT_TRIES : 1); round++) {
+        if (round > 0 && !(await this.graceUnlessClosed(background))) break;
+        await checkpointRows();
+        logFirstLsn = await cutLog(this.checkpointLsn + 1);
+        if (logFirstLsn > covered) break;
+      }
+      if (rowsTotal === 0) progress(1, 1, 'checkpoint');
+      progress(0, 1, 'index');
+      if (erase) await this.index.eraseSaved();
+      else await this.index.savePersistent({ compact: true, upToDate: true });
+      progress(1, 1, 'index');
+      const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
+      return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
+    } catch (error) {
+      // The chunks it claimed and did not retire are let go of: until then no store could take them
+      // (nor another compaction, nor its erase).
+      await this.unclaimChunks(plan.victims);
+      throw error;
     }
-    if (rowsTotal === 0) progress(1, 1, 'checkpoint');
-    progress(0, 1, 'index');
-    if (erase) await this.index.eraseSaved();
-    else await this.index.savePersistent({ compact: true, upToDate: true });
-    progress(1, 1, 'index');
-    const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-    return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
   }
 
   /**
