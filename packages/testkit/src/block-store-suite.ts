@@ -347,7 +347,7 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect((await (await open()).append(bytes('taken up too'))).chunk).toBe(second.chunk);
     });
 
-    check('a claim ended by unclaim leaves the chunk as it was, for any store to claim or take up again', async (_place, open, skip) => {
+    check('a claim ended by unclaim leaves the chunk as it was, for another store to claim', async (_place, open, skip) => {
       const writer = await open();
       const ref = await writer.append(bytes('still here'));
       await writer.seal();
