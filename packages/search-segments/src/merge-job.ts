@@ -1,6 +1,7 @@
 import { mapFile } from '@memmapfs/blocks';
 import { mergeSegments } from './segment-merge.js';
 import { SegmentReader } from './segment-reader.js';
+import { runToEnd } from './segment-writer.js';
 
 /**
  * A merge as a thread of its own is given it: the input segments by file, and which of their rows are
@@ -26,14 +27,12 @@ export function runMergeJob(job: MergeJob): Buffer {
   const inputs = job.paths.map((path) => new SegmentReader(mapFile(path, job.reader).bytes));
   const owners = new Map<number, number>();
   for (let i = 0; i + 1 < job.owners.length; i += 2) owners.set(job.owners[i]!, job.owners[i + 1]!);
-  const merging = mergeSegments(inputs, (input, _row, id) => {
-    const owner = owners.get(id);
-    return owner === undefined || owner === job.keys[input];
-  });
-  for (;;) {
-    const step = merging.next();
-    if (step.done) return step.value;
-  }
+  return runToEnd(
+    mergeSegments(inputs, (input, _row, id) => {
+      const owner = owners.get(id);
+      return owner === undefined || owner === job.keys[input];
+    }),
+  );
 }
 
 /** The provider's owners table as `MergeJob.owners` carries it. */

@@ -165,10 +165,15 @@ export async function claimVictims(site: CompactionSite, erase: boolean): Promis
       else skipped.push(chunk);
     }
   } catch (error) {
-    for (const chunk of victims) await site.blocks.unclaim?.(chunk).catch(() => undefined);
+    await unclaimChunks(site.blocks, victims);
     throw error;
   }
   return { victims, skipped, chunkBytesBefore: chunks.reduce((sum, c) => sum + c.bytes, 0) };
+}
+
+/** Ends `blocks`' claims of `chunks` (those not retired), after a compaction failed; never fails. */
+export async function unclaimChunks(blocks: CompactionSite['blocks'], chunks: readonly number[]): Promise<void> {
+  for (const chunk of chunks) await blocks.unclaim?.(chunk).catch(() => undefined);
 }
 
 /** Every live block in the victims, as the tables say now. */

@@ -10,7 +10,7 @@ import type { AgentState, Durability, Memory, StoreFileSystem, StoreStats } from
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, blockRefsOf, decodeRecord, encodeRecord, PayloadArena, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
-import { claimVictims, liveBytes, liveBytesInTurns, moveLiveBlocks, reclaimable, type CompactionPlan, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
+import { claimVictims, liveBytes, liveBytesInTurns, moveLiveBlocks, reclaimable, unclaimChunks, type CompactionPlan, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
 import { DeadBytesBound } from './dead-bytes-bound.js';
 import { MemoryTable, type FrozenMemories } from './memory-table.js';
 import { SearchIndex } from './search-index.js';
@@ -648,28 +648,22 @@ export class StoreEngine<S extends AgentState> {
         }
         waiting = still;
       }
+      // (Closing: the claims end with the store, and nothing more is copied for them.)
+      if (this.closing) return plan;
+      // Chosen again with what was committed meanwhile applied. Every chunk claimed is rewritten, even one
+      // those records show all live now: a claim ends only when its chunk is retired, the compaction fails
+      // or this store closes, and one kept would keep every other store from the chunk (and its erase from
+      // what is deleted there).
+      this.refresh();
+      const again = await claimVictims(this, true);
+      const victims = [...new Set([...plan.victims, ...claimedHere, ...again.victims])];
+      return { victims, skipped: again.skipped.filter((chunk) => !victims.includes(chunk)), chunkBytesBefore: plan.chunkBytesBefore };
     } catch (error) {
-      await this.unclaimChunks(claimedHere);
+      await unclaimChunks(this.blocks, claimedHere);
       throw error;
     } finally {
       await reservation?.release();
     }
-    // (Closing: the claims end with the store, and nothing more is copied for them.)
-    if (this.closing) return plan;
-    // Chosen again with what was committed meanwhile applied. Every chunk claimed is rewritten, even one
-    // those records show all live now: a claim ends only when its chunk is retired, the compaction fails
-    // or this store closes, and one kept would keep every other store from the chunk (and its erase from
-    // what is deleted there).
-    this.refresh();
-    let again: CompactionPlan;
-    try {
-      again = await claimVictims(this, true);
-    } catch (error) {
-      await this.unclaimChunks(claimedHere);
-      throw error;
-    }
-    const victims = [...new Set([...plan.victims, ...claimedHere, ...again.victims])];
-    return { victims, skipped: again.skipped.filter((chunk) => !victims.includes(chunk)), chunkBytesBefore: plan.chunkBytesBefore };
   }
 
 
