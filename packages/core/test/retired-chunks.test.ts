@@ -48,6 +48,28 @@ describe('RetiredChunks (a shared log: removing the files of retired chunks)', (
     expect(events).toContain('release 1');
   });
 
+  it('lets go of a chunk it claimed and keeps (live again, or not removed): another store may take it up', async () => {
+    const { site, chunks } = await setUp();
+    const before = await chunks();
+    const retired = new RetiredChunks(blocks!, 60_000, site);
+    // Chunk 1 is referenced (live again); chunk 2's removal fails.
+    const retire = blocks!.retire.bind(blocks!);
+    blocks!.retire = async (chunk) => {
+      if (chunk === 2) throw new Error('EIO: the disk failed');
+      return retire(chunk);
+    };
+    retired.add([0, 1, 2]);
+    await expect(retired.removeNow()).rejects.toThrow(/EIO/);
+    expect(await chunks()).toEqual(before.slice(1));
+    const other = await chunkStore(join(dir!, 'blocks'), { chunkSize: 4096 })({ reader: 'read' });
+    try {
+      expect(await other.claim(1)).toBe(true);
+      expect(await other.claim(2)).toBe(true);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('at open or close (no wait), leaves the files while a snapshot of another process reads blocks, and removes them once it is done', async () => {
     const { site, lockPath, chunks } = await setUp();
     const before = await chunks();

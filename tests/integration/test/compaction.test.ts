@@ -488,6 +488,35 @@ describe('compaction', () => {
     await expectVerified();
   });
 
+  it('with erase, reserves the chunks it asks back before the record that asks for them is committed: no store takes one up in between', async () => {
+    const a = await open({ autoCompaction: false });
+    const b = await open({ autoCompaction: false });
+    const secret = await b.appendMemory('my password is hunter2-reserved-first');
+    await b.appendMemory('kept in the chunk of b');
+    expect(await a.deleteMemory(secret)).toBe(true);
+    const events: string[] = [];
+    const engineA = (a as unknown as { engine: { commit: (records: Array<{ type: number; letGo?: number[] }>, ...rest: unknown[]) => Promise<number[]>; blocks: { reserve(chunks: readonly number[]): Promise<unknown> } } }).engine;
+    const commit = engineA.commit.bind(engineA);
+    engineA.commit = async (records, ...rest) => {
+      if (records[0]!.letGo) events.push(`commit letGo ${records[0]!.letGo.join(',')}`);
+      return commit(records, ...rest);
+    };
+    const reserve = engineA.blocks.reserve.bind(engineA.blocks);
+    engineA.blocks.reserve = async (chunks) => {
+      const reservation = await reserve(chunks);
+      events.push(`reserved ${chunks.join(',')}`);
+      return reservation;
+    };
+    expect((await a.compact({ erase: true })).chunksSkipped).toBe(0);
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatch(/^reserved \d/);
+    expect(events[1]).toBe(`commit letGo ${events[0]!.slice('reserved '.length)}`);
+    expect(await filesHolding('hunter2-reserved-first')).toEqual([]);
+    await a.close();
+    await b.close();
+    await expectVerified();
+  });
+
   it('an erase in another store does not take the chunk a compaction copied blocks into before its move record is in', async () => {
     const setup = await open();
     const ids: number[] = [];

@@ -1,6 +1,7 @@
 import type { BlockStore } from '@memmapfs/blocks';
 import { describeThrown } from '@memmapfs/wal';
 import { monotonicMs } from '../monotonic-clock.js';
+import { unclaimChunks } from './compaction.js';
 
 /** What removing retired chunks asks of the engine. */
 export interface RetiredChunksSite {
@@ -116,16 +117,26 @@ export class RetiredChunks {
     // Then every record committed so far is applied, a block one of them placed in a chunk after its
     // retirement among them (that chunk is live again); the blocks of later records wait in memory
     // until the file is gone, and go into a new one.
-    await this.site.catchUp();
-    for (const chunk of claimed) this.site.hold(chunk);
+    const retired = new Set<number>();
     try {
-      const removable = new Set(this.site.removable(claimed));
-      for (const chunk of claimed) {
-        if (removable.has(chunk)) await this.blocks.retire(chunk);
-        this.waiting.delete(chunk);
+      await this.site.catchUp();
+      for (const chunk of claimed) this.site.hold(chunk);
+      try {
+        const removable = new Set(this.site.removable(claimed));
+        for (const chunk of claimed) {
+          if (removable.has(chunk)) {
+            await this.blocks.retire(chunk);
+            retired.add(chunk);
+          }
+          this.waiting.delete(chunk);
+        }
+      } finally {
+        for (const chunk of claimed) this.site.release(chunk);
       }
     } finally {
-      for (const chunk of claimed) this.site.release(chunk);
+      // Those kept (live again, or not removed: tried again later) are let go of, so that a process of
+      // the host may append to them again: a claim would otherwise last until this store closes.
+      await unclaimChunks(this.blocks, claimed.filter((chunk) => !retired.has(chunk)));
     }
   }
 }

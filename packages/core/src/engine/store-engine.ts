@@ -667,11 +667,6 @@ export class StoreEngine<S extends AgentState> {
   }
 
 
-  /** Ends this store's claims of `chunks` (those not retired), after a compaction failed; never fails. */
-  private async unclaimChunks(chunks: readonly number[]): Promise<void> {
-    for (const chunk of chunks) await this.blocks.unclaim?.(chunk).catch(() => undefined);
-  }
-
   private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
     const erase = options.erase === true;
     const background = options.background === true;
@@ -773,7 +768,7 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       // The chunks it claimed and did not retire are let go of: until then no store could take them
       // (nor another compaction, nor its erase).
-      await this.unclaimChunks(plan.victims);
+      await unclaimChunks(this.blocks, plan.victims);
       throw error;
     }
   }
