@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { chunkStore, type BlockStore } from '@memmapfs/blocks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tryFileLock, withFileLock } from '../src/engine/file-lock.js';
+import { ChunkClaims } from '../src/engine/chunk-claims.js';
 import { RetiredChunks, type RetiredChunksSite } from '../src/engine/retired-chunks.js';
 
 describe('RetiredChunks (a shared log: removing the files of retired chunks)', () => {
@@ -39,7 +40,7 @@ describe('RetiredChunks (a shared log: removing the files of retired chunks)', (
     const { site, events, chunks } = await setUp();
     const before = await chunks();
     expect(before).toHaveLength(3);
-    const retired = new RetiredChunks(blocks!, 60_000, site);
+    const retired = new RetiredChunks(new ChunkClaims(blocks!), 60_000, site);
     retired.add([0, 1]);
     await retired.removeNow();
     expect(await chunks()).toEqual(before.slice(1));
@@ -51,7 +52,7 @@ describe('RetiredChunks (a shared log: removing the files of retired chunks)', (
   it('lets go of a chunk it claimed and keeps (live again, or not removed): another store may take it up', async () => {
     const { site, chunks } = await setUp();
     const before = await chunks();
-    const retired = new RetiredChunks(blocks!, 60_000, site);
+    const retired = new RetiredChunks(new ChunkClaims(blocks!), 60_000, site);
     // Chunk 1 is referenced (live again); chunk 2's removal fails.
     const retire = blocks!.retire.bind(blocks!);
     blocks!.retire = async (chunk) => {
@@ -68,12 +69,53 @@ describe('RetiredChunks (a shared log: removing the files of retired chunks)', (
     } finally {
       await other.close();
     }
+    // Chunk 2 still waits, and the next removal takes it; chunk 1 stays (referenced).
+    blocks!.retire = retire;
+    await retired.removeNow();
+    expect(await chunks()).toEqual([before[1]]);
+  });
+
+  it("keeps a compaction's claim of a chunk it finds live again, whichever claimed first: only its own claim ends", async () => {
+    const { site, chunks } = await setUp();
+    const before = await chunks();
+    const claims = new ChunkClaims(blocks!);
+    const other = await chunkStore(join(dir!, 'blocks'), { chunkSize: 4096 })({ reader: 'read' });
+    try {
+      // A compaction of this store holds chunk 1 before the removal claims it…
+      expect(await claims.claim(1)).toBe(true);
+      const retired = new RetiredChunks(claims, 60_000, site);
+      retired.add([1]);
+      await retired.removeNow();
+      expect(await other.claim(1)).toBe(false);
+      // …or claims chunk 2 while the removal, which claimed it first, catches up.
+      const catchUp = site.catchUp;
+      const compactionClaimed: boolean[] = [];
+      const racing = new RetiredChunks(claims, 60_000, {
+        ...site,
+        removable: () => [],
+        catchUp: async () => {
+          compactionClaimed.push(await claims.claim(2));
+          await catchUp();
+        },
+      });
+      racing.add([2]);
+      await racing.removeNow();
+      expect(compactionClaimed).toEqual([true]);
+      expect(await other.claim(2)).toBe(false);
+      expect(await chunks()).toEqual(before);
+      // The compaction lets go: the chunks are free.
+      await claims.unclaim([1, 2]);
+      expect(await other.claim(1)).toBe(true);
+      expect(await other.claim(2)).toBe(true);
+    } finally {
+      await other.close();
+    }
   });
 
   it('at open or close (no wait), leaves the files while a snapshot of another process reads blocks, and removes them once it is done', async () => {
     const { site, lockPath, chunks } = await setUp();
     const before = await chunks();
-    const retired = new RetiredChunks(blocks!, 60_000, site);
+    const retired = new RetiredChunks(new ChunkClaims(blocks!), 60_000, site);
     let release!: () => void;
     const reading = new Promise<void>((resolve) => (release = resolve));
     let entered!: () => void;
@@ -97,7 +139,7 @@ describe('RetiredChunks (a shared log: removing the files of retired chunks)', (
   it('chunks retired while the store opens (records replayed) wait for start: no removal runs before, whatever the grace', async () => {
     const { site, events, chunks } = await setUp();
     const before = await chunks();
-    const retired = new RetiredChunks(blocks!, 10, site);
+    const retired = new RetiredChunks(new ChunkClaims(blocks!), 10, site);
     retired.add([0]);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(events).toEqual([]);
@@ -111,7 +153,7 @@ describe('RetiredChunks (a shared log: removing the files of retired chunks)', (
   it('once stopped (the store closing), arms no removal: what is retired later waits for the next open', async () => {
     const { site, events, chunks } = await setUp();
     const before = await chunks();
-    const retired = new RetiredChunks(blocks!, 10, site);
+    const retired = new RetiredChunks(new ChunkClaims(blocks!), 10, site);
     retired.start();
     retired.stop();
     retired.add([0]);

@@ -72,6 +72,36 @@ describe('compaction', () => {
     }
   });
 
+  it('that fails after asking another handle for its chunk lets go of that chunk too: a third handle takes it and erases what was deleted there', async () => {
+    let full = false;
+    const files = {
+      ...nodeFileSystem,
+      link: (async (from: string, to: string) => {
+        if (full && String(to).endsWith('.bin')) throw Object.assign(new Error(`ENOSPC: no space left on device, link '${from}' -> '${to}'`), { code: 'ENOSPC' });
+        return nodeFileSystem.link(from, to);
+      }) as typeof nodeFileSystem.link,
+    };
+    const failing = await open({ fileSystem: files, autoCompaction: false });
+    const holder = await open({ autoCompaction: false });
+    const secret = await holder.appendMemory('my password is hunter2-asked-then-failed');
+    const kept = await holder.appendMemory('kept in the chunk of the holder');
+    expect(await failing.deleteMemory(secret)).toBe(true);
+    full = true;
+    await expect(failing.compact({ erase: true })).rejects.toMatchObject({ code: 'IO_ERROR' });
+    const third = await open({ autoCompaction: false });
+    try {
+      const report = await third.compact({ erase: true });
+      expect(report.chunksSkipped).toBe(0);
+      expect(await filesHolding('hunter2-asked-then-failed')).toEqual([]);
+      expect((await failing.getMemory(kept))?.text).toBe('kept in the chunk of the holder');
+    } finally {
+      await third.close();
+      await holder.close();
+      await failing.close();
+    }
+    await expectVerified();
+  });
+
   it('cuts the log no further than the checkpoint the manifest names: one removed right after its publication (found damaged elsewhere, while the log held every record) takes no record with it', async () => {
     let armed = false;
     const files = {

@@ -2,6 +2,7 @@ import type { BlockRef, BlockStore, ChunkInfo } from '@memmapfs/blocks';
 import { MemMapError } from '../errors.js';
 import { RecordType, type LogRecord, type MemoryMove, type StreamMove } from './log-records.js';
 import type { MemoryTable } from './memory-table.js';
+import type { ChunkClaims } from './chunk-claims.js';
 
 /** Options of `MemMapFS.compact`. */
 export interface CompactOptions {
@@ -58,6 +59,8 @@ export interface CompactionSite {
   readonly memories: MemoryTable;
   readonly streams: ReadonlyMap<string, readonly BlockRef[]>;
   readonly blocks: BlockStore;
+  /** This store's claims of chunks, counted by the parts that hold them: claimed and let go of through it. */
+  readonly claims: ChunkClaims;
   /**
    * Writes a block (`BlockStore.place`; with a shared log, claiming more chunk numbers when this host
    * used up its own) and holds its chunk until `release`: no seal lets go of it meanwhile, so no other
@@ -161,19 +164,14 @@ export async function claimVictims(site: CompactionSite, erase: boolean): Promis
     for (const info of chunks) {
       if (!site.mayCompact(info.chunk) || reclaimable(info, live, erase) === 0) continue;
       const { chunk } = info;
-      if (await site.blocks.claim(chunk)) victims.push(chunk);
+      if (await site.claims.claim(chunk)) victims.push(chunk);
       else skipped.push(chunk);
     }
   } catch (error) {
-    await unclaimChunks(site.blocks, victims);
+    await site.claims.unclaim(victims);
     throw error;
   }
   return { victims, skipped, chunkBytesBefore: chunks.reduce((sum, c) => sum + c.bytes, 0) };
-}
-
-/** Ends `blocks`' claims of `chunks` (those not retired), after a compaction failed; never fails. */
-export async function unclaimChunks(blocks: CompactionSite['blocks'], chunks: readonly number[]): Promise<void> {
-  for (const chunk of chunks) await blocks.unclaim?.(chunk).catch(() => undefined);
 }
 
 /** Every live block in the victims, as the tables say now. */

@@ -1,7 +1,6 @@
-import type { BlockStore } from '@memmapfs/blocks';
 import { describeThrown } from '@memmapfs/wal';
 import { monotonicMs } from '../monotonic-clock.js';
-import { unclaimChunks } from './compaction.js';
+import type { ChunkClaims } from './chunk-claims.js';
 
 /** What removing retired chunks asks of the engine. */
 export interface RetiredChunksSite {
@@ -43,7 +42,7 @@ export class RetiredChunks {
   private started = false;
 
   constructor(
-    private readonly blocks: BlockStore,
+    private readonly claims: ChunkClaims,
     private readonly graceMs: number,
     private readonly site: RetiredChunksSite,
   ) {}
@@ -109,23 +108,23 @@ export class RetiredChunks {
     // Claimed first: from then on no process of this host places a block there (a claim fails, changing
     // nothing, when the file is gone already or another process holds it: that one removes the file).
     const claimed: number[] = [];
-    for (const chunk of [...this.waiting]) {
-      if (await this.blocks.claim(chunk)) claimed.push(chunk);
-      else this.waiting.delete(chunk);
-    }
-    if (claimed.length === 0) return;
-    // Then every record committed so far is applied, a block one of them placed in a chunk after its
-    // retirement among them (that chunk is live again); the blocks of later records wait in memory
-    // until the file is gone, and go into a new one.
     const retired = new Set<number>();
     try {
+      for (const chunk of [...this.waiting]) {
+        if (await this.claims.claim(chunk)) claimed.push(chunk);
+        else this.waiting.delete(chunk);
+      }
+      if (claimed.length === 0) return;
+      // Then every record committed so far is applied, a block one of them placed in a chunk after its
+      // retirement among them (that chunk is live again); the blocks of later records wait in memory
+      // until the file is gone, and go into a new one.
       await this.site.catchUp();
       for (const chunk of claimed) this.site.hold(chunk);
       try {
         const removable = new Set(this.site.removable(claimed));
         for (const chunk of claimed) {
           if (removable.has(chunk)) {
-            await this.blocks.retire(chunk);
+            await this.claims.retire(chunk);
             retired.add(chunk);
           }
           this.waiting.delete(chunk);
@@ -134,9 +133,10 @@ export class RetiredChunks {
         for (const chunk of claimed) this.site.release(chunk);
       }
     } finally {
-      // Those kept (live again, or not removed: tried again later) are let go of, so that a process of
-      // the host may append to them again: a claim would otherwise last until this store closes.
-      await unclaimChunks(this.blocks, claimed.filter((chunk) => !retired.has(chunk)));
+      // This removal's claims of those kept (live again, or not removed: tried again by the next removal)
+      // end, so that a process of the host may append to them again (the claim would otherwise last until
+      // this store closes); a compaction of this store that claimed one too keeps its own.
+      await this.claims.unclaim(claimed.filter((chunk) => !retired.has(chunk)));
     }
   }
 }

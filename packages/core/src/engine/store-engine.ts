@@ -10,7 +10,8 @@ import type { AgentState, Durability, Memory, StoreFileSystem, StoreStats } from
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, blockRefsOf, decodeRecord, encodeRecord, PayloadArena, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
-import { claimVictims, liveBytes, liveBytesInTurns, moveLiveBlocks, reclaimable, unclaimChunks, type CompactionPlan, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
+import { ChunkClaims } from './chunk-claims.js';
+import { claimVictims, liveBytes, liveBytesInTurns, moveLiveBlocks, reclaimable, type CompactionPlan, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
 import { DeadBytesBound } from './dead-bytes-bound.js';
 import { MemoryTable, type FrozenMemories } from './memory-table.js';
 import { SearchIndex } from './search-index.js';
@@ -194,6 +195,8 @@ export class StoreEngine<S extends AgentState> {
   writesCache = true;
   /** With a shared log: the chunks compactions retired, which this host's cache still holds. */
   readonly retiredChunks: RetiredChunks;
+  /** See `CompactionSite.claims`. */
+  readonly claims: ChunkClaims;
 
   /** Built by `openStoreEngine` (store-open.ts), which then replays the log into it. */
   constructor(
@@ -230,7 +233,8 @@ export class StoreEngine<S extends AgentState> {
       checkpointFile: () => this.checkpointFile,
       keepingChunks: (body) => withFileLock(layout.blocksLock, files, body, HOST_LOCK_WAIT_MS, 'shared'),
     });
-    this.retiredChunks = new RetiredChunks(blocks, RETIRE_GRACE_MS, {
+    this.claims = new ChunkClaims(blocks);
+    this.retiredChunks = new RetiredChunks(this.claims, RETIRE_GRACE_MS, {
       // (A snapshot or a checkpoint being written reads blocks by the references of its tables: the files wait for it.)
       busy: () => this.snapshots.busy || this.checkpointsUnderWay > 0,
       catchUp: () => this.catchUp(),
@@ -643,7 +647,7 @@ export class StoreEngine<S extends AgentState> {
       while (waiting.length > 0 && monotonicMs() < until && (await this.graceUnlessClosed(false, ASK_BACK_POLL_MS))) {
         const still: number[] = [];
         for (const chunk of waiting) {
-          if (await this.blocks.claim(chunk)) claimedHere.push(chunk);
+          if (await this.claims.claim(chunk)) claimedHere.push(chunk);
           else still.push(chunk);
         }
         waiting = still;
@@ -656,10 +660,13 @@ export class StoreEngine<S extends AgentState> {
       // what is deleted there).
       this.refresh();
       const again = await claimVictims(this, true);
-      const victims = [...new Set([...plan.victims, ...claimedHere, ...again.victims])];
+      // (One share of each chunk for this compaction: those it held already were claimed again.)
+      const held = new Set([...plan.victims, ...claimedHere]);
+      await this.claims.unclaim(again.victims.filter((chunk) => held.has(chunk)));
+      const victims = [...new Set([...held, ...again.victims])];
       return { victims, skipped: again.skipped.filter((chunk) => !victims.includes(chunk)), chunkBytesBefore: plan.chunkBytesBefore };
     } catch (error) {
-      await unclaimChunks(this.blocks, claimedHere);
+      await this.claims.unclaim(claimedHere);
       throw error;
     } finally {
       await reservation?.release();
@@ -743,7 +750,7 @@ export class StoreEngine<S extends AgentState> {
         }
         // (With a shared log, as every host does when it applies the move: see `RetiredChunks`.)
         if (this.remote) await this.retiredChunks.removeNow();
-        else for (const chunk of plan.victims) await this.blocks.retire(chunk);
+        else for (const chunk of plan.victims) await this.claims.retire(chunk);
       }
       // Records other processes committed after the checkpoint share the segment its record was sealed in,
       // and processes that still read older segments have moved on meanwhile: a checkpoint after all of
@@ -768,7 +775,7 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       // The chunks it claimed and did not retire are let go of: until then no store could take them
       // (nor another compaction, nor its erase).
-      await unclaimChunks(this.blocks, plan.victims);
+      await this.claims.unclaim(plan.victims);
       throw error;
     }
   }
