@@ -42,22 +42,26 @@ async function expectAfterReopen(texts: Record<number, string>): Promise<void> {
   await expectVerified();
 }
 
+/** File operations that, once `disk.full`, make no new chunk file (the copies of a compaction have nowhere to go). */
+function fileSystemWithoutNewChunks(disk: { full: boolean }): typeof nodeFileSystem {
+  return {
+    ...nodeFileSystem,
+    link: (async (from: string, to: string) => {
+      if (disk.full && String(to).endsWith('.bin')) throw Object.assign(new Error(`ENOSPC: no space left on device, link '${from}' -> '${to}'`), { code: 'ENOSPC' });
+      return nodeFileSystem.link(from, to);
+    }) as typeof nodeFileSystem.link,
+  };
+}
+
 describe('compaction', () => {
   it('that fails lets go of the chunks it claimed: another handle, while the failed one stays open, takes them and erases what was deleted there', async () => {
-    let full = false;
-    const files = {
-      ...nodeFileSystem,
-      // (No new chunk file can be made: the copies of a compaction have nowhere to go.)
-      link: (async (from: string, to: string) => {
-        if (full && String(to).endsWith('.bin')) throw Object.assign(new Error(`ENOSPC: no space left on device, link '${from}' -> '${to}'`), { code: 'ENOSPC' });
-        return nodeFileSystem.link(from, to);
-      }) as typeof nodeFileSystem.link,
-    };
+    const disk = { full: false };
+    const files = fileSystemWithoutNewChunks(disk);
     const failing = await open({ fileSystem: files, autoCompaction: false });
     const kept = await failing.appendMemory('kept memory');
     const secret = await failing.appendMemory('the secret is hunter2');
     await failing.deleteMemory(secret);
-    full = true;
+    disk.full = true;
     await expect(failing.compact({ erase: true })).rejects.toMatchObject({ code: 'IO_ERROR' });
     const other = await open({ autoCompaction: false });
     try {
@@ -73,20 +77,14 @@ describe('compaction', () => {
   });
 
   it('that fails after asking another handle for its chunk lets go of that chunk too: a third handle takes it and erases what was deleted there', async () => {
-    let full = false;
-    const files = {
-      ...nodeFileSystem,
-      link: (async (from: string, to: string) => {
-        if (full && String(to).endsWith('.bin')) throw Object.assign(new Error(`ENOSPC: no space left on device, link '${from}' -> '${to}'`), { code: 'ENOSPC' });
-        return nodeFileSystem.link(from, to);
-      }) as typeof nodeFileSystem.link,
-    };
+    const disk = { full: false };
+    const files = fileSystemWithoutNewChunks(disk);
     const failing = await open({ fileSystem: files, autoCompaction: false });
     const holder = await open({ autoCompaction: false });
     const secret = await holder.appendMemory('my password is hunter2-asked-then-failed');
     const kept = await holder.appendMemory('kept in the chunk of the holder');
     expect(await failing.deleteMemory(secret)).toBe(true);
-    full = true;
+    disk.full = true;
     await expect(failing.compact({ erase: true })).rejects.toMatchObject({ code: 'IO_ERROR' });
     const third = await open({ autoCompaction: false });
     try {
