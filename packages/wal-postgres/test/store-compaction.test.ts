@@ -5,6 +5,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chunkStore } from '@memmapfs/blocks';
 import { MemMapError, type MemMapFS, type WalOpener } from '@memmapfs/core';
 import { postgresWal } from '../src/index.js';
 import { describe, expect, inject, it } from 'vitest';
@@ -139,6 +140,28 @@ if (!postgres) {
       await a.catchUp();
       expect((await allMemories(a)).map((memory) => memory.id)).toEqual(ids.slice(50));
       for (const memory of await allMemories(a)) expect(memory.text).toBe((await b.getMemory(memory.id))?.text);
+    }, 90_000);
+
+    it('a compaction whose retired chunk the removal keeps (found in use) lets go of it: a process of the host may take it again', async () => {
+      const place = newPlace();
+      const rootB = await roots.make('b');
+      const b = await open(rootB, place, 'b', { chunkSizeBytes: 256 * 1024 });
+      const ids = await b.appendMemories(Array.from({ length: 60 }, (_, i) => ({ text: `host b ${i} ${longText(3000, i + 7)}` })));
+      for (const id of ids.slice(0, 50)) await b.deleteMemory(id);
+      const before = await chunkFiles(rootB);
+      // The removal finds every retired chunk in use again, and keeps it.
+      const references = (b as unknown as { engine: { references: { isRetired(chunk: number): boolean } } }).engine.references;
+      references.isRetired = () => false;
+      expect((await b.compact()).chunksRewritten).toBeGreaterThan(0);
+      const kept = (await chunkFiles(rootB)).filter((name) => before.includes(name));
+      expect(kept).toEqual(before);
+      const other = await chunkStore(join(rootB, 'blocks'))({ reader: 'read' });
+      try {
+        for (const name of kept) expect(await other.claim(Number(/\d+/.exec(name)![0])), name).toBe(true);
+      } finally {
+        await other.close();
+      }
+      expect((await allMemories(b)).map((memory) => memory.id)).toEqual(ids.slice(50));
     }, 90_000);
 
     it('a compaction killed in its grace, after the checkpoint that covers it, leaves its retired chunk files behind: no process appends to them again, and the next open removes them', async () => {

@@ -652,8 +652,11 @@ export class StoreEngine<S extends AgentState> {
         }
         waiting = still;
       }
-      // (Closing: the claims end with the store, and nothing more is copied for them.)
-      if (this.closing) return plan;
+      // (Closing: nothing more is copied for them; the claims end here, or with the store.)
+      if (this.closing) {
+        await this.claims.unclaim(claimedHere);
+        return plan;
+      }
       // Chosen again with what was committed meanwhile applied. Every chunk claimed is rewritten, even one
       // those records show all live now: a claim ends only when its chunk is retired, the compaction fails
       // or this store closes, and one kept would keep every other store from the chunk (and its erase from
@@ -704,6 +707,8 @@ export class StoreEngine<S extends AgentState> {
     // (Loaded before the log it would replay is dropped: see `loadForCompaction`.)
     if (!background) await this.index.loadForCompaction();
     let plan = await claimVictims(this, erase);
+    /** Whether this compaction still holds its shares of the victims (see `ChunkClaims`): ended once, by the retire or the release. */
+    let holdsVictims = true;
     try {
       if (erase && plan.skipped.length > 0) plan = await this.askChunksBack(plan);
       // By policy, a compaction that could take no chunk (other processes append to them) changes nothing.
@@ -748,9 +753,17 @@ export class StoreEngine<S extends AgentState> {
           const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
           return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped.length + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes() };
         }
-        // (With a shared log, as every host does when it applies the move: see `RetiredChunks`.)
-        if (this.remote) await this.retiredChunks.removeNow();
-        else for (const chunk of plan.victims) await this.claims.retire(chunk);
+        // (With a shared log, as every host does when it applies the move: see `RetiredChunks`. Its
+        // removal ends the shares of those it retires; this compaction's share of one it kept ends here,
+        // and the next removal claims it again.)
+        if (this.remote) {
+          await this.retiredChunks.removeNow();
+          holdsVictims = false;
+          await this.claims.unclaim(plan.victims);
+        } else {
+          for (const chunk of plan.victims) await this.claims.retire(chunk);
+          holdsVictims = false;
+        }
       }
       // Records other processes committed after the checkpoint share the segment its record was sealed in,
       // and processes that still read older segments have moved on meanwhile: a checkpoint after all of
@@ -775,7 +788,7 @@ export class StoreEngine<S extends AgentState> {
     } catch (error) {
       // The chunks it claimed and did not retire are let go of: until then no store could take them
       // (nor another compaction, nor its erase).
-      await this.claims.unclaim(plan.victims);
+      if (holdsVictims) await this.claims.unclaim(plan.victims);
       throw error;
     }
   }
