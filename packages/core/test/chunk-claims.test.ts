@@ -35,14 +35,30 @@ describe('ChunkClaims (a store\'s claims of chunks, counted by the parts that ho
     expect(await other.claim(0)).toBe(true);
   });
 
-  it('a claim made while the last share is let go of waits for it, and holds the chunk', async () => {
-    const { claims, other } = await setUp();
+  it('a claim made while the last share is let go of waits until the block store has let go, then claims the chunk afresh', async () => {
+    const calls: string[] = [];
+    let closed!: () => void;
+    const fake = {
+      claim: async (chunk: number) => {
+        calls.push(`claim ${chunk}`);
+        return true;
+      },
+      unclaim: async (chunk: number) => {
+        calls.push(`unclaim ${chunk}`);
+        await new Promise<void>((resolve) => (closed = resolve));
+        calls.push(`let go ${chunk}`);
+      },
+    } as unknown as BlockStore;
+    const claims = new ChunkClaims(fake);
     expect(await claims.claim(1)).toBe(true);
     const letting = claims.unclaim([1]);
     const again = claims.claim(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(calls).toEqual(['claim 1', 'unclaim 1']);
+    closed();
     await letting;
     expect(await again).toBe(true);
-    expect(await other.claim(1)).toBe(false);
+    expect(calls).toEqual(['claim 1', 'unclaim 1', 'let go 1', 'claim 1']);
   });
 
   it('fails, holding nothing, for a chunk another store holds; retiring ends every share', async () => {

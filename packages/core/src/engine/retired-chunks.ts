@@ -133,8 +133,8 @@ export class RetiredChunks {
         for (const chunk of claimed) this.site.release(chunk);
       }
     } finally {
-      // This removal's claims of those kept (live again, or not removed: tried again by the next removal)
-      // end, so that a process of the host may append to them again (the claim would otherwise last until
+      // This removal's claims of those kept (in use again; or whose removal failed, which wait for the
+      // next removal) end, so that a process of the host may append to them again (the claim would otherwise last until
       // this store closes); a compaction of this store that claimed one too keeps its own.
       await this.claims.unclaim(claimed.filter((chunk) => !retired.has(chunk)));
     }

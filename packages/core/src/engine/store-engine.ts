@@ -754,8 +754,8 @@ export class StoreEngine<S extends AgentState> {
           return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped.length + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes() };
         }
         // (With a shared log, as every host does when it applies the move: see `RetiredChunks`. Its
-        // removal ends the shares of those it retires; this compaction's share of one it kept ends here,
-        // and the next removal claims it again.)
+        // removal ends the shares of those it retires; this compaction's share of one it kept ends here:
+        // one still waiting is claimed again by the next removal, one found in use again stays.)
         if (this.remote) {
           await this.retiredChunks.removeNow();
           holdsVictims = false;
