@@ -134,8 +134,9 @@ export class RetiredChunks {
       }
     } finally {
       // This removal's claims of those kept (in use again; or whose removal failed, which wait for the
-      // next removal) end, so that a process of the host may append to them again (the claim would otherwise last until
-      // this store closes); a compaction of this store that claimed one too keeps its own.
+      // next removal) end, so that a process of the host may append to them again (the claim would
+      // otherwise last until this store closes); a compaction of this store that claimed one too keeps
+      // its own.
       await this.claims.unclaim(claimed.filter((chunk) => !retired.has(chunk)));
     }
   }

@@ -676,7 +676,6 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
-
   private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
     const erase = options.erase === true;
     const background = options.background === true;
