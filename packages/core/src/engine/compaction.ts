@@ -66,7 +66,7 @@ export interface CompactionSite {
    * used up its own) and holds its chunk until `release`: no seal lets go of it meanwhile, so no other
    * store takes the chunk while nothing in the log points at the block yet.
    */
-  appendBlock(bytes: Uint8Array): Promise<{ readonly ref: BlockRef; release(): void }>;
+  placeWrittenBlock(bytes: Uint8Array): Promise<{ readonly ref: BlockRef; release(): void }>;
   /** Catches up with the log (other processes' records). */
   refresh(): void;
   /** Calls `watcher` with every block reference a record applied from now on holds (it must not throw); returns how to stop. */
@@ -226,7 +226,7 @@ export async function moveLiveBlocks(site: CompactionSite, victims: readonly num
           let to = copies.get(key(ref));
           if (!to) {
             // (Copied out of the view first: the bytes go to the writer's queue, the mapping may go away.)
-            const copied = await site.appendBlock(Buffer.from(site.blocks.read(ref)));
+            const copied = await site.placeWrittenBlock(Buffer.from(site.blocks.read(ref)));
             holds.push(() => copied.release());
             to = copied.ref;
             copies.set(key(ref), to);

@@ -1292,8 +1292,8 @@ export class StoreEngine<S extends AgentState> {
     return this.remote ? this.hostBlocks.place(bytes) : this.blocks.place(bytes);
   }
 
-  /** See `CompactionSite.appendBlock`. */
-  async appendBlock(bytes: Uint8Array): Promise<{ readonly ref: BlockRef; release(): void }> {
+  /** See `CompactionSite.placeWrittenBlock`. */
+  async placeWrittenBlock(bytes: Uint8Array): Promise<{ readonly ref: BlockRef; release(): void }> {
     const placed = await this.placeBlock(bytes);
     try {
       await placed.written;
