@@ -65,7 +65,7 @@ async function tableOver(dir: string, model: Map<number, MemoryRecord>): Promise
   const basePath = join(dir, 'base');
   await writeCheckpointFile(basePath, contents(model.size, () => [...model.values()], namespacesOf(model)), codec, files, 'read');
   const baseFile = openCheckpointFile(basePath, 'read');
-  const table = new MemoryTable();
+  const table = new MemoryTable(codec);
   table.setBase(baseFile.memories(codec), baseFile.tables(codec).expiring, baseFile.tables(codec).namespaces);
   return { baseFile, table };
 }

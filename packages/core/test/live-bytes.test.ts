@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { BlockRef } from '@memmapfs/blocks';
 import { liveBytes, liveBytesInTurns } from '../src/engine/compaction.js';
 import { MemoryTable } from '../src/engine/memory-table.js';
+import { v8Codec } from './fixtures.js';
 import type { MemoryRecord } from '../src/engine/log-records.js';
 
 const memory = (id: number, ref: BlockRef): MemoryRecord => ({ id, ref, tags: [], namespace: 'default', meta: {}, createdAt: id, updatedAt: id, expiresAt: undefined });
 
 /** A table of `count` memories spread over four chunks, and two streams. */
 function site(count: number) {
-  const memories = new MemoryTable();
+  const memories = new MemoryTable(v8Codec());
   for (let id = 1; id <= count; id++) memories.set(id, memory(id, { chunk: id % 4, offset: id * 8, length: 1 + (id % 7), crc: 0 }));
   const streams = new Map<string, BlockRef[]>([
     ['a', [{ chunk: 1, offset: 0, length: 100, crc: 0 }]],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryTable } from '../src/engine/memory-table.js';
+import { v8Codec } from './fixtures.js';
 import type { MemoryRecord } from '../src/engine/log-records.js';
 
 const memory = (id: number, tags: string[] = []): MemoryRecord => ({ id, ref: { chunk: 0, offset: id, length: 1, crc: 0 }, tags, namespace: 'default', meta: {}, createdAt: id, updatedAt: id, expiresAt: undefined });
@@ -8,7 +9,7 @@ const all = () => true;
 
 describe('MemoryTable', () => {
   it('answers nothing once closed: every lookup, change and walk, one resumed after the close too, fails with STORE_CLOSED', () => {
-    const table = new MemoryTable();
+    const table = new MemoryTable(v8Codec());
     for (let id = 1; id <= 10; id++) table.set(id, { ...memory(id), expiresAt: 1e15 + id });
     const walk = table.after(0);
     const refs = table.refs();
@@ -38,7 +39,7 @@ describe('MemoryTable', () => {
   });
 
   it('fails a walk with STORE_CLOSED when it resumes after the close between two layers, rather than ending it early', () => {
-    const table = new MemoryTable();
+    const table = new MemoryTable(v8Codec());
     for (let id = 1; id <= 3; id++) table.set(id, { ...memory(id), expiresAt: 1e15 + id });
     table.freeze();
     for (let id = 4; id <= 5; id++) table.set(id, { ...memory(id), expiresAt: 1e15 + id });
@@ -59,7 +60,7 @@ describe('MemoryTable', () => {
   });
 
   it('lists the newest first, up to the limit, keeping only what passes the filter', () => {
-    const table = new MemoryTable();
+    const table = new MemoryTable(v8Codec());
     for (let id = 1; id <= 10; id++) table.set(id, memory(id, id % 2 === 0 ? ['even'] : []));
     expect(ids(table.newest(3, all))).toEqual([10, 9, 8]);
     expect(ids(table.newest(3, (m) => m.tags.includes('even')))).toEqual([10, 8, 6]);
@@ -67,7 +68,7 @@ describe('MemoryTable', () => {
   });
 
   it('keeps an id its place when the memory is replaced, and leaves deleted ones out', () => {
-    const table = new MemoryTable();
+    const table = new MemoryTable(v8Codec());
     for (let id = 1; id <= 5; id++) table.set(id, memory(id));
     table.set(2, { ...memory(2), tags: ['updated'] });
     expect(table.delete(4)).toBe(true);
@@ -77,7 +78,7 @@ describe('MemoryTable', () => {
   });
 
   it('stays right across the compaction of many deletes', () => {
-    const table = new MemoryTable();
+    const table = new MemoryTable(v8Codec());
     for (let id = 1; id <= 5000; id++) table.set(id, memory(id));
     for (let id = 1; id <= 5000; id++) if (id % 5 !== 0) table.delete(id);
     expect(ids(table.newest(3, all))).toEqual([5000, 4995, 4990]);
@@ -87,11 +88,36 @@ describe('MemoryTable', () => {
   });
 
   it('puts an id that arrives out of order in its place, and a deleted id that returns only once', () => {
-    const table = new MemoryTable();
+    const table = new MemoryTable(v8Codec());
     for (const id of [1, 5, 9]) table.set(id, memory(id));
     table.set(3, memory(3));
     table.delete(5);
     table.set(5, memory(5));
     expect(ids(table.newest(10, all))).toEqual([9, 5, 3, 1]);
+  });
+
+  it('updates and deletes new memories without decoding their rows: a codec that cannot decode them fails a read, never a change', () => {
+    const codec = v8Codec('undecodable');
+    const table = new MemoryTable({ ...codec, decode: () => { throw new Error('cannot decode'); } });
+    for (let id = 1; id <= 3; id++) table.set(id, { ...memory(id), namespace: `ns${id}` });
+    expect(() => table.set(2, { ...memory(2), namespace: 'other' })).not.toThrow();
+    expect(table.delete(1)).toBe(true);
+    expect(new Map(table.namespaceCounts())).toEqual(new Map([['other', 1], ['ns3', 1]]));
+    expect(table.versionOf(3)).toBe(3);
+    expect(table.has(1)).toBe(false);
+    expect(() => table.get(3)).toThrow(expect.objectContaining({ code: 'PROVIDER_FAILED', message: expect.stringMatching(/undecodable codec cannot decode the labels .* memory 3/) }));
+  });
+
+  it('keeps a new memory whose labels the codec cannot encode as a record, in its place among the rows', () => {
+    const table = new MemoryTable(v8Codec());
+    for (let id = 1; id <= 3; id++) table.set(id, memory(id));
+    // (The structured-clone serializer refuses a function.)
+    table.set(4, { ...memory(4), meta: { call: () => 1 } });
+    for (let id = 5; id <= 6; id++) table.set(id, memory(id));
+    expect(ids([...table.values()])).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ids(table.newest(10, all))).toEqual([6, 5, 4, 3, 2, 1]);
+    expect(typeof table.get(4)?.meta.call).toBe('function');
+    table.delete(4);
+    expect(ids([...table.values()])).toEqual([1, 2, 3, 5, 6]);
   });
 });

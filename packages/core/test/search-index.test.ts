@@ -49,7 +49,7 @@ async function indexOver(root: string, provider: SearchProvider, options: { clos
     reader: 'read',
     checkpointPosition: undefined,
     publishedCheckpoint: async () => undefined,
-    memories: options.memories ?? new MemoryTable(),
+    memories: options.memories ?? new MemoryTable(v8Codec()),
     wal: { readOnly: false, lastLsn: 7, header: { logId: '00'.repeat(16) }, flush: async () => undefined, readFrom: async function* () {} } as unknown as SearchIndexHost['wal'],
     lastLsn: 7,
     lastChecksum: 0,
@@ -91,7 +91,7 @@ describe('SearchIndex', () => {
 describe('SearchIndex, let go of', () => {
   it('lets go of the block copies of the changes waiting for it: their texts are read back when it takes them', async () => {
     const provider = recordingProvider();
-    const memories = new MemoryTable();
+    const memories = new MemoryTable(v8Codec());
     const m: MemoryRecord = { id: 3, ref: { chunk: 1, offset: 0, length: 5, crc: 0 }, tags: [], namespace: '', meta: {}, createdAt: 1, updatedAt: 1, expiresAt: undefined, version: 3 };
     memories.set(3, m);
     const read: number[] = [];
@@ -115,7 +115,7 @@ describe('SearchIndex, let go of', () => {
 describe('SearchIndex, a block gone', () => {
   it('says nothing when the memory moved on meanwhile: its later version, read back after a refresh, is indexed by its own change', async () => {
     const provider = recordingProvider();
-    const memories = new MemoryTable();
+    const memories = new MemoryTable(v8Codec());
     const v10: MemoryRecord = { id: 5, ref: { chunk: 1, offset: 0, length: 5, crc: 0 }, tags: [], namespace: '', meta: {}, createdAt: 1, updatedAt: 1, expiresAt: undefined, version: 10 };
     memories.set(5, v10);
     const readText = (memory: MemoryRecord): string => {

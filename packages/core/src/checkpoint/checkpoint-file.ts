@@ -5,6 +5,7 @@ import { crc32c, describeThrown, LOG_ID_SIZE, syncFolder, type WalPosition } fro
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { MemoryRecord } from '../engine/log-records.js';
+import type { NewMemoryRows } from '../engine/new-memory-rows.js';
 import type { StoreFileSystem } from '../types.js';
 import { CheckpointMemories, damaged, type CopyScratch, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, SCRATCH_KEPT_BYTES, scratchBytes, writeRow } from './checkpoint-rows.js';
 import { randomHex } from '../random-hex.js';
@@ -50,9 +51,11 @@ const COPY_ROWS = 4096;
 /** How often `onRows` hears of the rows written: at each multiple of this, and at the end. */
 const REPORT_ROWS = 4096;
 
-/** A memory to write: a record in the heap, or a row of an older checkpoint copied as it is. */
-/** A memory to write as a row, or the rows `from` to `to` (excluded) of an earlier checkpoint, copied as they are. */
-export type CheckpointEntry = MemoryRecord | { readonly base: CheckpointMemories; readonly from: number; readonly to: number };
+/**
+ * A memory to write as a row, or rows `from` to `to` (excluded) copied as they are: of an earlier
+ * checkpoint (`base`), or of the memories created since it (`rows`).
+ */
+export type CheckpointEntry = MemoryRecord | { readonly base: CheckpointMemories; readonly from: number; readonly to: number } | { readonly rows: NewMemoryRows; readonly from: number; readonly to: number };
 
 /** What a checkpoint holds, as handed to `writeCheckpointFile`. */
 export interface CheckpointContents {
@@ -197,15 +200,18 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
       checks.writeUInt32LE(check, 4 * Math.floor((count - 1) / ROWS_PER_CHECK));
     };
     for (const entry of contents.memories()) {
-      if ('base' in entry) {
-        // Rows of the last checkpoint, copied a slice at a time: their bytes as they are but for where
-        // their labels now lie, and their labels (contiguous) in one piece.
-        embeddings ||= entry.base.mayHoldEmbeddings;
+      if ('base' in entry || 'rows' in entry) {
+        // Rows of the last checkpoint, or of the memories created since, copied a slice at a time: their
+        // bytes as they are but for where their labels now lie, and their labels (contiguous) in one piece.
+        const source = 'base' in entry ? entry.base : entry.rows;
+        // (Only the last checkpoint's rows can be damaged: new rows out of order are a fault of this code.)
+        const wrong = (row: number, why: string) => ('base' in entry ? damaged(`row ${row} of the last checkpoint`, why) : new Error(`new memory row ${row}: ${why}`));
+        embeddings ||= source.mayHoldEmbeddings;
         for (let from = entry.from; from < entry.to; ) {
           const to = Math.min(entry.to, from + COPY_ROWS);
           // Copies in the heap, checked there: what goes out under the new checksums is what was checked,
-          // not a page of the mapping read back from the disk meanwhile.
-          const slice = entry.base.rawRows(from, to, scratch);
+          // not a page of the mapping read back from the disk meanwhile. (New rows have no checks yet.)
+          const slice = source.rawRows(from, to, scratch);
           const copied = slice.rows;
           const copiedLabels = slice.labels;
           // (A DataView, not the Buffer's methods: Buffer reads and writes a double a byte at a time.)
@@ -214,11 +220,11 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
           let expected = slice.labelsOffset;
           for (let at = 0; at < copied.length; at += ROW_SIZE) {
             const id = view.getFloat64(at + ROW_ID, true);
-            if (!(id > lastId)) throw damaged(`row ${from + at / ROW_SIZE} of the last checkpoint`, `its id ${id} does not follow ${lastId}`);
+            if (!(id > lastId)) throw wrong(from + at / ROW_SIZE, `its id ${id} does not follow ${lastId}`);
             lastId = id;
             const labelsAt = view.getFloat64(at + ROW_LABELS_OFFSET, true);
             // (Rows and labels are written in the same order: a copy relies on it.)
-            if (labelsAt !== expected) throw damaged(`row ${from + at / ROW_SIZE} of the last checkpoint`, 'its labels are not where those of the row before end');
+            if (labelsAt !== expected) throw wrong(from + at / ROW_SIZE, 'its labels are not where those of the row before end');
             expected += view.getUint32(at + ROW_LABELS_LENGTH, true);
             if (delta !== 0) view.setFloat64(at + ROW_LABELS_OFFSET, labelsAt + delta, true);
             const expiresAt = view.getFloat64(at + ROW_EXPIRES_AT, true);
@@ -235,7 +241,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
             const oldRow = from + at / ROW_SIZE;
             // A whole group of the last checkpoint, unmoved and with its labels where they were: its bytes
             // are the group's as `rawRows` just checked them, and so is its check.
-            if (delta === 0 && inGroup === ROWS_PER_CHECK && oldRow % ROWS_PER_CHECK === 0 && oldRow === count) takeGroup(inGroup, slice.groupChecks[oldRow / ROWS_PER_CHECK - Math.floor(from / ROWS_PER_CHECK)]!);
+            if (slice.groupChecks && delta === 0 && inGroup === ROWS_PER_CHECK && oldRow % ROWS_PER_CHECK === 0 && oldRow === count) takeGroup(inGroup, slice.groupChecks[oldRow / ROWS_PER_CHECK - Math.floor(from / ROWS_PER_CHECK)]!);
             else checkGroup(copied.subarray(at, end), copiedLabels.subarray(labelsFrom, labelsTo));
             at = end;
           }

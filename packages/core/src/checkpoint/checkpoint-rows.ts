@@ -31,6 +31,7 @@ export const ROW_ID = ID;
 export const ROW_EXPIRES_AT = EXPIRES_AT;
 export const ROW_LABELS_OFFSET = LABELS_OFFSET;
 export const ROW_LABELS_LENGTH = LABELS_LENGTH;
+export const ROW_VERSION = VERSION;
 
 /**
  * The memories of a checkpoint, read in place: rows sorted by id in a mapping of the file, looked up
@@ -268,20 +269,13 @@ export class CheckpointMemories {
 
   /** The block reference of the row at byte `at`, unchecked. */
   private rawRef(at: number): BlockRef {
-    return { chunk: this.rows.readUInt32LE(at + CHUNK), offset: this.rows.readDoubleLE(at + BLOCK_OFFSET), length: this.rows.readUInt32LE(at + BLOCK_LENGTH), crc: this.rows.readUInt32LE(at + BLOCK_CRC) };
+    return refOfRow(this.rows, at);
   }
 
   /** Row `index` as a memory record. */
   record(index: number): MemoryRecord {
     this.check(index);
-    const at = index * ROW_SIZE;
-    const rows = this.rows;
-    const id = rows.readDoubleLE(at + ID);
-    const labelsOffset = rows.readDoubleLE(at + LABELS_OFFSET);
-    const labelsLength = rows.readUInt32LE(at + LABELS_LENGTH);
-    const { tags, namespace, meta, embedding } = decodeLabels(this.codec, this.labels.subarray(labelsOffset, labelsOffset + labelsLength), () => `memory ${id} in ${this.source}`);
-    const record: MemoryRecord = { id, ref: this.refAt(index), tags, namespace, meta, createdAt: rows.readDoubleLE(at + CREATED_AT), updatedAt: rows.readDoubleLE(at + UPDATED_AT), expiresAt: this.expiresAt(index), version: rows.readDoubleLE(at + VERSION) };
-    return embedding === undefined ? record : { ...record, embedding };
+    return recordOfRow(this.rows, index * ROW_SIZE, this.labels, 0, this.codec, this.source);
   }
 
   /**
@@ -345,7 +339,7 @@ export function scratchBytes(needed: number): number {
  * A copy of `bytes`: in `scratch[which]` (grown to twice what is needed, up to `SCRATCH_KEPT_BYTES`,
  * when too small), else, or when larger than that, in a new buffer.
  */
-function copyInto(scratch: CopyScratch | undefined, which: 'rows' | 'labels', bytes: Uint8Array): Buffer {
+export function copyInto(scratch: CopyScratch | undefined, which: 'rows' | 'labels', bytes: Uint8Array): Buffer {
   if (!scratch || bytes.length > SCRATCH_KEPT_BYTES) return Buffer.from(bytes);
   let buffer = scratch[which];
   if (!buffer || buffer.length < bytes.length) buffer = scratch[which] = Buffer.allocUnsafe(scratchBytes(bytes.length));
@@ -375,6 +369,25 @@ export function writeRow(target: DataView, at: number, memory: MemoryRecord, lab
 function u32(value: number, what: string, id: number): number {
   if (value >>> 0 !== value) throw new RangeError(`memory ${id}: its ${what} ${value} does not fit a checkpoint row (0 to 2³²−1)`);
   return value;
+}
+
+/**
+ * The memory of the row at byte `at` of `rows`, its labels read from `labels` (which holds the labels
+ * section from its byte `labelsBase` on). `source` names where the rows lie, for an error.
+ */
+export function recordOfRow(rows: Buffer, at: number, labels: Buffer, labelsBase: number, codec: Codec, source: string): MemoryRecord {
+  const id = rows.readDoubleLE(at + ID);
+  const labelsOffset = rows.readDoubleLE(at + LABELS_OFFSET) - labelsBase;
+  const labelsLength = rows.readUInt32LE(at + LABELS_LENGTH);
+  const { tags, namespace, meta, embedding } = decodeLabels(codec, labels.subarray(labelsOffset, labelsOffset + labelsLength), () => `memory ${id} in ${source}`);
+  const expiresAt = rows.readDoubleLE(at + EXPIRES_AT);
+  const record: MemoryRecord = { id, ref: refOfRow(rows, at), tags, namespace, meta, createdAt: rows.readDoubleLE(at + CREATED_AT), updatedAt: rows.readDoubleLE(at + UPDATED_AT), expiresAt: Number.isNaN(expiresAt) ? undefined : expiresAt, version: rows.readDoubleLE(at + VERSION) };
+  return embedding === undefined ? record : { ...record, embedding };
+}
+
+/** The block reference of the row at byte `at` of `rows`. */
+export function refOfRow(rows: Buffer, at: number): BlockRef {
+  return { chunk: rows.readUInt32LE(at + CHUNK), offset: rows.readDoubleLE(at + BLOCK_OFFSET), length: rows.readUInt32LE(at + BLOCK_LENGTH), crc: rows.readUInt32LE(at + BLOCK_CRC) };
 }
 
 /** The labels of a memory as a checkpoint stores them. */

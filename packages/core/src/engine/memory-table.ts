@@ -1,26 +1,36 @@
 import type { BlockRef } from '@memmapfs/blocks';
 import type { CheckpointMemories } from '../checkpoint/checkpoint-rows.js';
+import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { CheckpointEntry } from '../checkpoint/checkpoint-file.js';
 import type { MemoryRecord } from './log-records.js';
 import { applyTallies, NamespaceTally } from './namespace-tally.js';
+import { NewMemoryRows } from './new-memory-rows.js';
 
 /** Deleted ids are dropped from a layer's order once there are more than this many and they are half of it. */
 const COMPACT_AFTER_DELETES = 1024;
 
 /**
  * Changes on top of what lies below: a memory record, or `null` for a memory deleted that lies below.
- * `order` lists, sorted, the ids created in this layer (found in no layer below nor in the base).
+ * The memories created in this layer (found in no layer below nor in the base) are in `rows` when each
+ * was above every id there was (a bulk load's), else listed, sorted, in `order`. A change in `changes`
+ * replaces a row of the same layer (an update or a deletion after it was created); a row deleted in its
+ * own layer is marked dead.
  */
 interface Layer {
   readonly changes: Map<number, MemoryRecord | null>;
   order: number[];
   deletedInOrder: number;
+  readonly rows: NewMemoryRows;
   /** How the layer changes the number of memories per namespace. */
   readonly tally: NamespaceTally;
 }
 
-const newLayer = (): Layer => ({ changes: new Map(), order: [], deletedInOrder: 0, tally: new NamespaceTally() });
+/** An id a layer created, as its walk yields it: `row` is its index in the layer's rows, or -1 for an id of its order. */
+interface CreatedId {
+  id: number;
+  row: number;
+}
 
 /** The memories of a table frozen for a checkpoint, in id order, and how many there are. */
 export interface FrozenMemories {
@@ -32,12 +42,24 @@ export interface FrozenMemories {
 
 /**
  * The memories of the store by id, able to list the newest first without sorting. The memories of
- * the last checkpoint are its rows, read in place (the base); the changes since are layers of maps on
- * top: the current layer, and while a checkpoint is being written, the frozen one it is written from.
- * Ids are LSNs and records are applied in LSN order, so a layer's new ids are all higher than every id
- * below it, and each layer keeps its new ids as a sorted array.
+ * the last checkpoint are its rows, read in place (the base); the changes since are layers on top: the
+ * current layer, and while a checkpoint is being written, the frozen one it is written from. Ids are
+ * LSNs and records are applied in LSN order, so a layer's new ids are all higher than every id below
+ * it: each layer keeps them in id order, as rows (see `Layer`) or in a sorted array.
  */
 export class MemoryTable {
+  readonly #codec: Codec;
+
+  /** `codec` encodes the labels of new memories' rows, as a checkpoint's (see `NewMemoryRows`). */
+  constructor(codec: Codec) {
+    this.#codec = codec;
+    this.#current = this.#newLayer();
+  }
+
+  #newLayer(): Layer {
+    return { changes: new Map(), order: [], deletedInOrder: 0, rows: new NewMemoryRows(this.#codec), tally: new NamespaceTally() };
+  }
+
   #base: CheckpointMemories | undefined;
   #arrangement = 0;
   /** `[expiresAt, id]` of the base's memories with a TTL. */
@@ -47,7 +69,7 @@ export class MemoryTable {
   /** `namespaceCounts()` until the next change. */
   #namespaces: ReadonlyMap<string, number> | undefined;
   #frozen: Layer | undefined;
-  #current: Layer = newLayer();
+  #current: Layer;
   /**
    * At least every id any layer or the base holds (deleted ones included): a higher id is a new memory,
    * found nowhere below, which `set` adds without looking (a bulk load adds nothing else).
@@ -146,8 +168,10 @@ export class MemoryTable {
   /** Counts off, in the current layer, the version of `id` a change replaces. */
   #countReplaced(id: number): void {
     const tally = this.#current.tally;
-    const above = this.#above(id);
-    if (above) tally.add(above.namespace, -1);
+    // (A row's namespace is read without decoding its labels: applying a record must not fail.)
+    const above = this.#locate(id);
+    if (above instanceof RowOf) tally.add(above.rows.namespaceAt(above.row), -1);
+    else if (above) tally.add(above.namespace, -1);
     else if (above === undefined && (this.#base?.indexOf(id, false) ?? -1) >= 0) tally.replacedInBase.add(id);
     this.#namespaces = undefined;
   }
@@ -161,10 +185,8 @@ export class MemoryTable {
   /** The memory `id`, or `undefined`; `recheck`: see `CheckpointMemories.get` (a record from the base only). */
   get(id: number, recheck = false): MemoryRecord | undefined {
     this.#assertOpen();
-    const current = this.#current.changes.get(id);
-    if (current !== undefined) return current ?? undefined;
-    const frozen = this.#frozen?.changes.get(id);
-    if (frozen !== undefined) return frozen ?? undefined;
+    const found = this.#locate(id);
+    if (found !== undefined) return found === null ? undefined : found instanceof RowOf ? found.rows.record(found.row) : found;
     return this.#base?.get(id, recheck);
   }
 
@@ -172,8 +194,8 @@ export class MemoryTable {
   versionOf(id: number): number | undefined {
     this.#assertOpen();
     if (id > this.#highest) return undefined;
-    const above = this.#above(id);
-    if (above !== undefined) return above?.version;
+    const found = this.#locate(id);
+    if (found !== undefined) return found === null ? undefined : found instanceof RowOf ? found.rows.versionAt(found.row) : found.version;
     const index = this.#base?.indexOf(id) ?? -1;
     return index < 0 ? undefined : this.#base!.versionAt(index);
   }
@@ -182,25 +204,24 @@ export class MemoryTable {
   has(id: number): boolean {
     this.#assertOpen();
     if (id > this.#highest) return false;
-    const current = this.#current.changes.get(id);
-    if (current !== undefined) return current !== null;
-    const frozen = this.#frozen?.changes.get(id);
-    if (frozen !== undefined) return frozen !== null;
+    const found = this.#locate(id);
+    if (found !== undefined) return found !== null;
     return (this.#base?.indexOf(id, false) ?? -1) >= 0;
   }
 
   /** The expiry of live memory `id`, if it has one; like `has`, never fails on a damaged checkpoint. */
   expiryOf(id: number): number | undefined {
     this.#assertOpen();
-    const above = this.#above(id);
-    if (above !== undefined) return above?.expiresAt;
+    const found = this.#locate(id);
+    if (found !== undefined) return found === null ? undefined : found instanceof RowOf ? found.rows.expiresAt(found.row) : found.expiresAt;
     const index = this.#base?.indexOf(id, false) ?? -1;
     return index < 0 ? undefined : this.#base!.expiresAt(index, false);
   }
 
   /** Whether `id` has an entry below the current layer (live or deleted there). */
   #below(id: number): boolean {
-    return this.#frozen?.changes.has(id) === true || (this.#base?.indexOf(id, false) ?? -1) >= 0;
+    const frozen = this.#frozen;
+    return (frozen !== undefined && (frozen.changes.has(id) || frozen.rows.liveIndexOf(id) >= 0)) || (this.#base?.indexOf(id, false) ?? -1) >= 0;
   }
 
   /** Adds or replaces a memory. */
@@ -208,17 +229,24 @@ export class MemoryTable {
     this.#assertOpen();
     const layer = this.#current;
     if (id > this.#highest) {
-      // A new memory above every id there is: nothing below it to count off, and last in the order.
+      // A new memory above every id there is: nothing below it to count off, and the layer's last row.
       this.#highest = id;
       this.#namespaces = undefined;
       layer.tally.add(memory.namespace, 1);
+      try {
+        layer.rows.add(id, memory);
+        return;
+      } catch {
+        // (Labels the codec cannot encode, or a field too large for a row: kept as a record, last in the
+        // order, for the checkpoint to refuse as before. Applying a record must not fail.)
+      }
       layer.order.push(id);
       layer.changes.set(id, memory);
       return;
     }
     this.#countReplaced(id);
     layer.tally.add(memory.namespace, 1);
-    if (!layer.changes.has(id) && !this.#below(id)) {
+    if (!layer.changes.has(id) && layer.rows.liveIndexOf(id) < 0 && !this.#below(id)) {
       const last = layer.order.at(-1);
       if (last === undefined || id > last) {
         layer.order.push(id);
@@ -241,7 +269,12 @@ export class MemoryTable {
       layer.changes.set(id, null);
       return true;
     }
+    const row = layer.rows.liveIndexOf(id);
     layer.changes.delete(id);
+    if (row >= 0) {
+      layer.rows.kill(row);
+      return true;
+    }
     if (++layer.deletedInOrder > COMPACT_AFTER_DELETES && layer.deletedInOrder * 2 > layer.order.length) {
       layer.order = layer.order.filter((kept) => layer.changes.has(kept));
       layer.deletedInOrder = 0;
@@ -270,8 +303,9 @@ export class MemoryTable {
     for (const layer of this.#layers()) {
       // (Also where one layer ends and the next begins: a walk resumed there after a close would end early.)
       this.#assertOpen();
-      for (let i = insertionPoint(layer.order, id + 1); i < layer.order.length; i++) {
-        const memory = this.get(layer.order[i]!);
+      for (const created of this.#createdIds(layer, id + 1)) {
+        this.#assertOpen();
+        const memory = this.#latestCreated(layer, created);
         if (memory) yield memory;
       }
     }
@@ -282,8 +316,9 @@ export class MemoryTable {
     this.#assertOpen();
     const found: MemoryRecord[] = [];
     for (const layer of [...this.#layers()].reverse()) {
-      for (let i = layer.order.length - 1; i >= 0 && found.length < limit; i--) {
-        const memory = this.get(layer.order[i]!);
+      for (const created of this.#createdIdsDown(layer)) {
+        if (found.length >= limit) break;
+        const memory = this.#latestCreated(layer, created);
         if (memory && keep(memory)) found.push(memory);
       }
     }
@@ -314,6 +349,17 @@ export class MemoryTable {
         }
       }
       for (const id of layer.order) if (live(this.get(id))) count++;
+      const rows = layer.rows;
+      for (let row = 0; row < rows.count; row++) {
+        if (rows.isDead(row)) continue;
+        const over = this.#overOf(layer, rows.idAt(row));
+        if (over !== undefined) {
+          if (live(over)) count++;
+          continue;
+        }
+        const expiresAt = rows.expiresAt(row);
+        if (expiresAt === undefined || expiresAt > now) count++;
+      }
     }
     for (const [expiresAt, id] of this.#baseExpiring) if (expiresAt <= now && !overridden.has(id)) count--;
     return count;
@@ -334,9 +380,18 @@ export class MemoryTable {
     }
     for (const layer of this.#layers()) {
       this.#assertOpen();
-      for (const id of layer.order) {
-        const memory = this.get(id);
-        if (memory) yield [id, memory.ref];
+      for (const created of this.#createdIds(layer, 0)) {
+        this.#assertOpen();
+        const { id, row } = created;
+        if (row < 0) {
+          const memory = this.get(id);
+          if (memory) yield [id, memory.ref];
+          continue;
+        }
+        if (layer.rows.isDead(row)) continue;
+        const over = this.#overOf(layer, id);
+        if (over === undefined) yield [id, layer.rows.refAt(row)];
+        else if (over !== null) yield [id, over.ref];
       }
     }
   }
@@ -366,6 +421,17 @@ export class MemoryTable {
         // The latest version only: a frozen entry overridden by the current layer is skipped there.
         if (layer === this.#frozen && this.#current.changes.has(id)) continue;
         if (memory?.expiresAt !== undefined) yield [id, memory.expiresAt];
+      }
+      const rows = layer.rows;
+      if (rows.withExpiry === 0) continue;
+      for (let row = 0; row < rows.count; row++) {
+        this.#assertOpen();
+        if (rows.isDead(row)) continue;
+        const id = rows.idAt(row);
+        // (A row replaced has its change's expiry, walked above.)
+        if (layer.changes.has(id) || (layer === this.#frozen && this.#current.changes.has(id))) continue;
+        const expiresAt = rows.expiresAt(row);
+        if (expiresAt !== undefined) yield [id, expiresAt];
       }
     }
   }
@@ -401,10 +467,12 @@ export class MemoryTable {
       for (const index of changed) if (layer.changes.get(base.idAt(index)) === null) count--;
     }
     for (const id of layer.order) if (layer.changes.get(id)) count++;
+    const rows = layer.rows;
+    for (let row = 0; row < rows.count; row++) if (!rows.isDead(row) && layer.changes.get(rows.idAt(row)) !== null) count++;
     layer.tally.settle((id) => this.#namespaceInBase(id));
     const namespaces = applyTallies(this.#countBase(), [layer.tally]);
     const frozen = (this.#frozen = layer);
-    this.#current = newLayer();
+    this.#current = this.#newLayer();
     this.#arrangement++;
     const entries = function* (): Iterable<CheckpointEntry> {
       if (base) {
@@ -417,9 +485,31 @@ export class MemoryTable {
         }
         if (from < base.count) yield { base, from, to: base.count };
       }
-      for (const id of frozen.order) {
-        const change = frozen.changes.get(id);
+      // The memories the layer created, in id order: those of its order, and runs of its rows copied as
+      // they are, broken where a row is dead or replaced by a change.
+      const order = frozen.order;
+      let next = 0;
+      let row = 0;
+      while (next < order.length || row < rows.count) {
+        const orderId = next < order.length ? order[next]! : Number.POSITIVE_INFINITY;
+        if (row < rows.count && rows.idAt(row) < orderId) {
+          let run = -1;
+          for (; row < rows.count && rows.idAt(row) < orderId; row++) {
+            const change = rows.isDead(row) ? null : frozen.changes.get(rows.idAt(row));
+            if (change === undefined) {
+              if (run < 0) run = row;
+              continue;
+            }
+            if (run >= 0) yield { rows, from: run, to: row };
+            run = -1;
+            if (change) yield change;
+          }
+          if (run >= 0) yield { rows, from: run, to: row };
+          continue;
+        }
+        const change = frozen.changes.get(orderId);
         if (change) yield change;
+        next++;
       }
     };
     return { count, entries, namespaces };
@@ -460,7 +550,7 @@ export class MemoryTable {
     this.#baseNamespaces = undefined;
     this.#namespaces = undefined;
     this.#frozen = undefined;
-    this.#current = newLayer();
+    this.#current = this.#newLayer();
   }
 
   /** The checkpoint was not written: the frozen changes are merged back under the current ones. */
@@ -472,6 +562,7 @@ export class MemoryTable {
     for (const [id, memory] of this.#current.changes) frozen.changes.set(id, memory);
     frozen.order = frozen.order.concat(this.#current.order);
     frozen.deletedInOrder += this.#current.deletedInOrder;
+    frozen.rows.append(this.#current.rows);
     frozen.tally.absorb(this.#current.tally);
     this.#current = frozen;
     this.#frozen = undefined;
@@ -479,9 +570,85 @@ export class MemoryTable {
 
   /** What the layers say of `id`: a record, `null` (deleted), or `undefined` (nothing: as the base says). */
   #above(id: number): MemoryRecord | null | undefined {
-    const current = this.#current.changes.get(id);
-    if (current !== undefined) return current;
-    return this.#frozen?.changes.get(id);
+    const found = this.#locate(id);
+    return found instanceof RowOf ? found.rows.record(found.row) : found;
+  }
+
+  /** As `#above`, but a memory in a layer's rows is that row, not decoded. */
+  #locate(id: number): MemoryRecord | null | undefined | RowOf {
+    const current = this.#current;
+    const change = current.changes.get(id);
+    if (change !== undefined) return change;
+    const row = current.rows.liveIndexOf(id);
+    if (row >= 0) return new RowOf(current.rows, row);
+    const frozen = this.#frozen;
+    if (!frozen) return undefined;
+    const frozenChange = frozen.changes.get(id);
+    if (frozenChange !== undefined) return frozenChange;
+    const frozenRow = frozen.rows.liveIndexOf(id);
+    return frozenRow >= 0 ? new RowOf(frozen.rows, frozenRow) : undefined;
+  }
+
+  /** The change that replaces, in `layer` or the one above it, the memory `id` of `layer`'s rows: a record, `null` (deleted), or `undefined` (none). */
+  #overOf(layer: Layer, id: number): MemoryRecord | null | undefined {
+    if (layer !== this.#current) {
+      const change = this.#current.changes.get(id);
+      if (change !== undefined) return change;
+    }
+    return layer.changes.get(id);
+  }
+
+  /** The memory `created` names now (`null`: deleted), as the walk of its `layer` found it. */
+  #latestCreated(layer: Layer, created: CreatedId): MemoryRecord | null {
+    if (created.row < 0) return this.get(created.id) ?? null;
+    if (layer.rows.isDead(created.row)) return null;
+    const over = this.#overOf(layer, created.id);
+    return over !== undefined ? over : layer.rows.record(created.row);
+  }
+
+  /**
+   * The ids `layer` created from `from` on, in increasing order: those of its order and of its rows (dead
+   * ones too), merged. Yields the same object each time, changed.
+   */
+  *#createdIds(layer: Layer, from: number): IterableIterator<CreatedId> {
+    const created: CreatedId = { id: 0, row: -1 };
+    const order = layer.order;
+    const rows = layer.rows;
+    let next = insertionPoint(order, from);
+    let row = rows.firstFrom(from);
+    while (next < order.length || row < rows.count) {
+      const orderId = next < order.length ? order[next]! : Number.POSITIVE_INFINITY;
+      if (row < rows.count && rows.idAt(row) < orderId) {
+        created.id = rows.idAt(row);
+        created.row = row++;
+      } else {
+        created.id = orderId;
+        created.row = -1;
+        next++;
+      }
+      yield created;
+    }
+  }
+
+  /** `#createdIds` from the highest id down. */
+  *#createdIdsDown(layer: Layer): IterableIterator<CreatedId> {
+    const created: CreatedId = { id: 0, row: -1 };
+    const order = layer.order;
+    const rows = layer.rows;
+    let next = order.length - 1;
+    let row = rows.count - 1;
+    while (next >= 0 || row >= 0) {
+      const orderId = next >= 0 ? order[next]! : Number.NEGATIVE_INFINITY;
+      if (row >= 0 && rows.idAt(row) > orderId) {
+        created.id = rows.idAt(row);
+        created.row = row--;
+      } else {
+        created.id = orderId;
+        created.row = -1;
+        next--;
+      }
+      yield created;
+    }
   }
 
   /** The layers, oldest first. */
@@ -489,6 +656,14 @@ export class MemoryTable {
     if (this.#frozen) yield this.#frozen;
     yield this.#current;
   }
+}
+
+/** Row `row` of `rows`: where a layer holds a memory it created, not decoded. */
+class RowOf {
+  constructor(
+    readonly rows: NewMemoryRows,
+    readonly row: number,
+  ) {}
 }
 
 /** Index of the first id in `order` that is not lower than `id` (for ids that arrive out of order). */

@@ -90,7 +90,7 @@ export const initialAgentState: AgentState = { status: 'idle', activeMemoryCount
  * change that is not durable.
  */
 export class StoreEngine<S extends AgentState> {
-  readonly memories = new MemoryTable();
+  readonly memories: MemoryTable;
   kv = new Map<string, Uint8Array>();
   streams = new Map<string, BlockRef[]>();
   readonly stateChannel = new StateChannel<S>();
@@ -214,6 +214,7 @@ export class StoreEngine<S extends AgentState> {
     private readonly autoCompactionMinDeadBytes: number | undefined,
   ) {
     this.state = initialState;
+    this.memories = new MemoryTable(codec);
     this.unwritten = new UnwrittenBlocks(blocks);
     this.hostBlocks = new HostBlocks(this, HOST_LOCK_WAIT_MS);
     const engine = this;
