@@ -140,6 +140,11 @@ export class SegmentSearchProvider implements SearchProvider {
    * the segment holding the live version, or `DELETED`. Any other row of them is dead.
    */
   private owners = new Map<number, number>();
+  /**
+   * At least every id a segment holds or the owners table names: a document above it is new, found
+   * nowhere, and is added without looking (every add of a bulk load).
+   */
+  private highestId = 0;
   /** Files named by the description `saveIndex` returned last, or merged away since: kept leased until the next save. */
   private pinned: WrittenSegment[] = [];
   private retired: WrittenSegment[] = [];
@@ -179,12 +184,23 @@ export class SegmentSearchProvider implements SearchProvider {
 
   add(doc: SearchDocument): void {
     this.assertOpen();
+    if (doc.id > this.highestId) {
+      this.memory.builder.add(doc);
+      this.highestId = doc.id;
+      this.sealWhenFull();
+      return;
+    }
     this.memory.builder.remove(doc.id);
     const owner = this.owners.get(doc.id);
     const holder = owner === undefined ? this.soleHolder(doc.id) : undefined;
     this.killed(owner ?? holder?.key);
     this.memory.builder.add(doc);
     if (owner !== undefined || holder !== undefined) this.owners.set(doc.id, this.memory.key);
+    this.sealWhenFull();
+  }
+
+  /** Seals the in-memory segment, and starts writing it out, once it holds enough. */
+  private sealWhenFull(): void {
     const builder = this.memory.builder;
     if (builder.liveCount >= this.flushAfter || builder.termCount >= SEAL_AFTER_TERMS || builder.totalLength >= SEAL_AFTER_WORDS) {
       this.seal();
@@ -194,6 +210,7 @@ export class SegmentSearchProvider implements SearchProvider {
 
   remove(id: number): void {
     this.assertOpen();
+    if (id > this.highestId) return;
     this.memory.builder.remove(id);
     const owner = this.owners.get(id);
     const holder = owner === undefined ? this.soleHolder(id) : undefined;
@@ -262,6 +279,9 @@ export class SegmentSearchProvider implements SearchProvider {
     this.folder = folder;
     this.written = opened;
     for (const [id, position] of description.owners) this.owners.set(id, position === DELETED ? DELETED : opened[position]!.key);
+    // (A segment's rows are in id order: its last holds its highest id.)
+    for (const segment of opened) if (segment.reader.docCount > 0) this.highestId = Math.max(this.highestId, segment.reader.idAt(segment.reader.docCount - 1));
+    for (const id of this.owners.keys()) this.highestId = Math.max(this.highestId, id);
     // What the provider held before is named by nothing it will save: let go, so that it may be removed.
     for (const segment of old) await segment.lease?.release();
   }

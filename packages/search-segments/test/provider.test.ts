@@ -112,6 +112,24 @@ describe('segments provider saves', () => {
     });
   });
 
+  it('replaces and removes, after a reopen, the documents of the segments it opened: the highest id they hold is known before the first add', async () => {
+    await inFolder(async (folder) => {
+      const provider = segmentSearch();
+      await provider.openIndex(folder, undefined);
+      for (let i = 1; i <= 3; i++) provider.add(doc(i, `first words ${i}`));
+      const saved = await provider.saveIndex();
+      await provider.close();
+      const reopened = segmentSearch();
+      await reopened.openIndex(folder, saved);
+      reopened.add(doc(3, 'second words'));
+      reopened.remove(2);
+      reopened.add(doc(4, 'first words again'));
+      expect(reopened.search({ text: 'first', limit: 10 }).map((hit) => hit.id).sort()).toEqual([1, 4]);
+      expect(reopened.search({ text: 'second', limit: 10 }).map((hit) => hit.id)).toEqual([3]);
+      await reopened.close();
+    });
+  });
+
   it('gives the memory of an in-memory segment written out to the next one, and finds every document across them', async () => {
     await inFolder(async (folder) => {
       const provider = segmentSearch({ flushAfter: 200, mergeFactor: 100 });
