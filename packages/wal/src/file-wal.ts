@@ -1335,7 +1335,13 @@ async function writeAll(handle: FileHandle, bytes: Buffer, position: number, wri
 
 /** For each append, the first failure among its entries' `after` work, or `undefined`. */
 function failuresOf(batch: PendingAppend[]): Promise<unknown[]> {
-  return Promise.all(batch.map((pending) => Promise.all(pending.entries.map((e) => e.after)).then(() => undefined, (error: unknown) => error ?? new Error('after failed'))));
+  // (Only the entries that wait for something: a batch of thousands of entries usually has one.)
+  const waits = (pending: PendingAppend) => {
+    const found: Array<Promise<unknown>> = [];
+    for (const entry of pending.entries) if (entry.after !== undefined) found.push(entry.after);
+    return found;
+  };
+  return Promise.all(batch.map((pending) => Promise.all(waits(pending)).then(() => undefined, (error: unknown) => error ?? new Error('after failed'))));
 }
 
 /** Waits for what each entry depends on; appends whose dependency failed are rejected and left out. */
