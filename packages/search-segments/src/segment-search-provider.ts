@@ -185,8 +185,9 @@ export class SegmentSearchProvider implements SearchProvider {
   add(doc: SearchDocument): void {
     this.assertOpen();
     if (doc.id > this.highestId) {
-      this.memory.builder.add(doc);
+      // (Raised first: an add that fails half-way leaves a row that the next add or remove must look for.)
       this.highestId = doc.id;
+      this.memory.builder.add(doc);
       this.sealWhenFull();
       return;
     }
@@ -241,6 +242,7 @@ export class SegmentSearchProvider implements SearchProvider {
     this.sealed = [];
     this.memory = this.newHeld();
     this.owners = new Map();
+    this.highestId = 0;
     this.deadRows = undefined;
   }
 
@@ -279,8 +281,7 @@ export class SegmentSearchProvider implements SearchProvider {
     this.folder = folder;
     this.written = opened;
     for (const [id, position] of description.owners) this.owners.set(id, position === DELETED ? DELETED : opened[position]!.key);
-    // (A segment's rows are in id order: its last holds its highest id.)
-    for (const segment of opened) if (segment.reader.docCount > 0) this.highestId = Math.max(this.highestId, segment.reader.idAt(segment.reader.docCount - 1));
+    for (const segment of opened) this.highestId = Math.max(this.highestId, segment.reader.maxId);
     for (const id of this.owners.keys()) this.highestId = Math.max(this.highestId, id);
     // What the provider held before is named by nothing it will save: let go, so that it may be removed.
     for (const segment of old) await segment.lease?.release();

@@ -112,6 +112,26 @@ describe('segments provider saves', () => {
     });
   });
 
+  it('looks for the row of an add that failed half-way when its id is added again or removed', () => {
+    const provider = segmentSearch();
+    provider.add(doc(1, 'alpha one'));
+    const postings = (provider as unknown as { memory: { builder: { postings: { add: (...args: unknown[]) => void } } } }).memory.builder.postings;
+    const add = postings.add.bind(postings);
+    let calls = 0;
+    // (Its row taken, its words' postings not: a pool that could not grow.)
+    postings.add = (...args: unknown[]) => {
+      if (calls++ === 1) throw new RangeError('Array buffer allocation failed');
+      add(...args);
+    };
+    expect(() => provider.add(doc(2, 'alpha two'))).toThrow('allocation failed');
+    postings.add = add;
+    provider.add(doc(2, 'beta two'));
+    expect(provider.search({ text: 'beta', limit: 5 }).map((hit) => hit.id)).toEqual([2]);
+    provider.remove(2);
+    expect(provider.search({ text: 'alpha', limit: 5 }).map((hit) => hit.id)).toEqual([1]);
+    expect(provider.search({ text: 'beta', limit: 5 })).toEqual([]);
+  });
+
   it('replaces and removes, after a reopen, the documents of the segments it opened: the highest id they hold is known before the first add', async () => {
     await inFolder(async (folder) => {
       const provider = segmentSearch();
