@@ -34,7 +34,10 @@ export async function dropFailedDependencies(batch: PendingAppend[]): Promise<Pe
   if (!batch.some((pending) => pending.entries.some((entry) => entry.after))) return batch;
   const failures = await Promise.all(batch.map(async (pending) => {
     try {
-      await Promise.all(pending.entries.map((entry) => entry.after));
+      // (Only the entries that wait for something: a batch of thousands of entries usually has one.)
+      const waits: Array<Promise<unknown>> = [];
+      for (const entry of pending.entries) if (entry.after !== undefined) waits.push(entry.after);
+      await Promise.all(waits);
       return undefined;
     } catch (error) {
       return { error };
