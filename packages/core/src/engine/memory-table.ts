@@ -49,17 +49,6 @@ export interface FrozenMemories {
  */
 export class MemoryTable {
   readonly #codec: Codec;
-
-  /** `codec` encodes the labels of new memories' rows, as a checkpoint's (see `NewMemoryRows`). */
-  constructor(codec: Codec) {
-    this.#codec = codec;
-    this.#current = this.#newLayer();
-  }
-
-  #newLayer(): Layer {
-    return { changes: new Map(), order: [], deletedInOrder: 0, rows: new NewMemoryRows(this.#codec), tally: new NamespaceTally() };
-  }
-
   #base: CheckpointMemories | undefined;
   #arrangement = 0;
   /** `[expiresAt, id]` of the base's memories with a TTL. */
@@ -76,6 +65,16 @@ export class MemoryTable {
    */
   #highest = 0;
   #closed = false;
+
+  /** `codec` encodes the labels of new memories' rows, as a checkpoint's (see `NewMemoryRows`). */
+  constructor(codec: Codec) {
+    this.#codec = codec;
+    this.#current = this.#newLayer();
+  }
+
+  #newLayer(): Layer {
+    return { changes: new Map(), order: [], deletedInOrder: 0, rows: new NewMemoryRows(this.#codec), tally: new NamespaceTally() };
+  }
 
   #assertOpen(): void {
     if (this.#closed) throw new MemMapError('STORE_CLOSED', 'The store is closed. Open it again with MemMapFS.init.');
