@@ -108,6 +108,32 @@ describe('MemoryTable', () => {
     expect(() => table.get(3)).toThrow(expect.objectContaining({ code: 'PROVIDER_FAILED', message: expect.stringMatching(/undecodable codec cannot decode the labels .* memory 3/) }));
   });
 
+  it('leaves both layers as they were when merging back a failed checkpoint runs out of memory, and merges them when tried again', () => {
+    const table = new MemoryTable(v8Codec());
+    for (let id = 2; id <= 120; id += 2) table.set(id, memory(id));
+    table.freeze();
+    // New rows (the frozen layer's 60 must grow to take them), an id out of order among them, an update and a deletion of frozen rows.
+    for (let id = 122; id <= 140; id += 2) table.set(id, memory(id));
+    table.set(131, memory(131));
+    table.set(6, memory(6, ['updated']));
+    table.delete(4);
+    const before = [...table.values()];
+    const allocUnsafe = Buffer.allocUnsafe;
+    Buffer.allocUnsafe = (size: number) => {
+      if (size >= 2 * 64 * 72) throw new RangeError('Array buffer allocation failed');
+      return allocUnsafe(size);
+    };
+    try {
+      expect(() => table.thaw()).toThrow('allocation failed');
+    } finally {
+      Buffer.allocUnsafe = allocUnsafe;
+    }
+    expect([...table.values()]).toEqual(before);
+    table.thaw();
+    expect([...table.values()]).toEqual(before);
+    expect(table.freeze().count).toBe(before.length);
+  });
+
   it('keeps a new memory whose labels the codec cannot encode as a record, in its place among the rows', () => {
     const table = new MemoryTable(v8Codec());
     for (let id = 1; id <= 3; id++) table.set(id, memory(id));

@@ -557,11 +557,14 @@ export class MemoryTable {
     const frozen = this.#frozen;
     // (Closed meanwhile: there is nothing left to merge back into.)
     if (!frozen || this.#closed) return;
+    // (What allocates much first, the rows last of it, which add nothing should they fail: a thaw that
+    // fails leaves both layers as they were.)
+    const order = frozen.order.concat(this.#current.order);
+    frozen.rows.append(this.#current.rows);
     this.#arrangement++;
     for (const [id, memory] of this.#current.changes) frozen.changes.set(id, memory);
-    frozen.order = frozen.order.concat(this.#current.order);
+    frozen.order = order;
     frozen.deletedInOrder += this.#current.deletedInOrder;
-    frozen.rows.append(this.#current.rows);
     frozen.tally.absorb(this.#current.tally);
     this.#current = frozen;
     this.#frozen = undefined;

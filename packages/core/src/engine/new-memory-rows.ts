@@ -156,18 +156,20 @@ export class NewMemoryRows {
   }
 
   /**
-   * Row `index` as a memory record. Its labels are decoded from a copy of their own: a codec that decodes
-   * binary values as views would otherwise keep the whole buffer alive through them.
+   * Row `index` as a memory record. Its labels are decoded from a copy of their own, of their exact size
+   * (not a slice of Node's shared pool): a codec that decodes binary values as views would otherwise
+   * keep the whole buffer alive through them.
    */
   record(index: number): MemoryRecord {
     const at = index * ROW_SIZE;
     const labelsOffset = this.#view.getFloat64(at + ROW_LABELS_OFFSET, true);
-    const labels = Buffer.from(this.#labels.subarray(labelsOffset, labelsOffset + this.#view.getUint32(at + ROW_LABELS_LENGTH, true)));
-    const row = Buffer.from(this.#rows.subarray(at, at + ROW_SIZE));
+    const labelsLength = this.#view.getUint32(at + ROW_LABELS_LENGTH, true);
+    const copy = new Uint8Array(labelsLength);
+    copy.set(this.#labels.subarray(labelsOffset, labelsOffset + labelsLength));
     try {
-      return recordOfRow(row, 0, labels, labelsOffset, this.codec, 'the store');
+      return recordOfRow(this.#rows, at, Buffer.from(copy.buffer, 0, labelsLength), labelsOffset, this.codec, 'the store');
     } catch (cause) {
-      throw new MemMapError('PROVIDER_FAILED', `The ${this.codec.name} codec cannot decode the labels (tags, namespace, meta) it encoded for memory ${this.idAt(index)}: a codec must decode what it encodes. Close the store and open it again (the memory is read from the log).`, { cause, subsystem: 'codec' });
+      throw new MemMapError('PROVIDER_FAILED', `The ${this.codec.name} codec cannot decode the labels (tags, namespace, meta) it encoded for memory ${this.idAt(index)}: a codec must decode what it encodes. Use a codec that does (the built-in msgpack and cbor codecs do).`, { cause, subsystem: 'codec' });
     }
   }
 
