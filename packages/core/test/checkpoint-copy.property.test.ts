@@ -8,6 +8,7 @@ import { encodeLabels } from '../src/checkpoint/checkpoint-rows.js';
 import type { MemoryRecord } from '../src/engine/log-records.js';
 import { MemoryTable } from '../src/engine/memory-table.js';
 import type { StoreFileSystem } from '../src/types.js';
+import { checkpointContents, namespacesOf, rowsLabelsAndChecks } from './checkpoint-contents.js';
 import { v8Codec } from './fixtures.js';
 
 const codec = v8Codec();
@@ -50,15 +51,7 @@ function memory(id: number, v: number, withEmbedding = false): MemoryRecord {
   return withEmbedding ? { ...record, embedding: new Uint8Array(new Float32Array([id, v]).buffer) } : record;
 }
 
-function contents(count: number, memories: CheckpointContents['memories'], namespaces: ReadonlyMap<string, number>): CheckpointContents {
-  return { logId: '00'.repeat(16), codec: codec.name, position: { lsn: 1, offset: 0, checksum: 0 }, memoryCount: count, memories, namespaces, kv: new Map(), streams: new Map(), state: null, chunkEnds: new Map(), cacheOpens: new Map() };
-}
-
-function namespacesOf(memories: Map<number, MemoryRecord>): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const m of memories.values()) counts.set(m.namespace, (counts.get(m.namespace) ?? 0) + 1);
-  return counts;
-}
+const contents = (count: number, memories: CheckpointContents['memories'], namespaces: ReadonlyMap<string, number>) => checkpointContents(codec.name, count, memories, namespaces);
 
 /** Writes `model` as a checkpoint in `dir`, and returns the file and a table whose base it is. */
 async function tableOver(dir: string, model: Map<number, MemoryRecord>): Promise<{ baseFile: ReturnType<typeof openCheckpointFile>; table: MemoryTable }> {
@@ -70,13 +63,6 @@ async function tableOver(dir: string, model: Map<number, MemoryRecord>): Promise
   return { baseFile, table };
 }
 
-/** The file's rows, labels and row checks (the header and the tables section left out). */
-function rowsLabelsAndChecks(path: string): Buffer {
-  const bytes = openCheckpointFile(path, 'read').bytes() as Buffer;
-  const tablesOffset = bytes.readDoubleLE(88);
-  const checksOffset = bytes.readDoubleLE(152);
-  return Buffer.concat([bytes.subarray(160, tablesOffset), bytes.subarray(checksOffset)]);
-}
 
 /**
  * Writes `table` (frozen) as a checkpoint through `through`, and `model` afresh, in `dir`: the two must
