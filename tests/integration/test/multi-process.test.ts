@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -85,72 +85,6 @@ describe('many processes, one folder', () => {
     // Dropping the log behind checkpoints did happen (and only then).
     expect(report.firstLsn > 1).toBe(env.MEMMAPFS_TEST_RETENTION === '0');
   }, 120_000);
-
-  it('a search index saved while another process cuts the log behind newer checkpoints is not left older than the log', async () => {
-    // This process's save is held after it took its snapshot of the index (at the last record it
-    // applied); meanwhile another process appends, writes checkpoints and cuts the log past that record.
-    const provider = flexsearch();
-    let exporting!: () => void;
-    const exported = new Promise<void>((resolve) => (exporting = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const held = Object.assign(Object.create(provider) as typeof provider, {
-      async exportSnapshot(): Promise<Uint8Array> {
-        const bytes = await provider.exportSnapshot!();
-        exporting();
-        await released;
-        return bytes;
-      },
-    });
-    // (Its checkpoint ends a log segment: the segment after it, which this process reads, is all the
-    // other's cuts must keep.)
-    const fs = await MemMapFS.init(root, { search: held, codec: msgpack(), historyRetentionMs: 0 });
-    for (let i = 0; i < 4; i++) await fs.appendMemory(`saver note ${i}`);
-    expect(await fs.queryMemory('saver')).toHaveLength(4);
-    await fs.checkpoint();
-    const { lastLsn } = fs.stats();
-    const closing = fs.close();
-    await exported;
-    const other = startWorkerWith({ MEMMAPFS_TEST_RETENTION: '0' }, 'churn', root, 'cutter', '40', '10');
-    await other.next();
-    expect(await other.exited).toBe(0);
-    release();
-    await closing;
-    const report = await verifyStore(root);
-    expect(report.firstLsn).toBeGreaterThan(lastLsn);
-    expect(report.problems).toEqual([]);
-  }, 60_000);
-
-  it('a search index saved at the last record a cut keeps out stays while a process that opened from its checkpoint reads on, and goes at the next cut after', async () => {
-    // Saved on close at the checkpoint the manifest names; a reader opened from that checkpoint keeps
-    // the log segment after it, and another process's checkpoints and cuts then leave the log beginning
-    // right after the saved record, with a newer checkpoint in the manifest.
-    const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), historyRetentionMs: 0 });
-    for (let i = 0; i < 4; i++) await fs.appendMemory(`saver note ${i}`);
-    expect(await fs.queryMemory('saver')).toHaveLength(4);
-    await fs.checkpoint();
-    const { lastLsn } = fs.stats();
-    await fs.close();
-    expect((await verifyStore(root)).problems).toEqual([]);
-    const reader = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), readOnly: true });
-    const other = startWorkerWith({ MEMMAPFS_TEST_RETENTION: '0' }, 'churn', root, 'cutter', '40', '10');
-    await other.next();
-    expect(await other.exited).toBe(0);
-    expect((await verifyStore(root)).firstLsn).toBe(lastLsn + 1);
-    // (The reader, whose own checkpoint ends with that record, may still load it: it is kept.)
-    expect(await stat(join(root, 'index', 'search.snapshot')).then(() => true, () => false)).toBe(true);
-    expect(await reader.queryMemory('saver')).toHaveLength(4);
-    await reader.close();
-    const cutter = startWorkerWith({ MEMMAPFS_TEST_RETENTION: '0' }, 'churn', root, 'later', '20', '10');
-    await cutter.next();
-    expect(await cutter.exited).toBe(0);
-    const report = await verifyStore(root);
-    expect(report.firstLsn).toBeGreaterThan(lastLsn + 1);
-    expect(report.problems).toEqual([]);
-    const again = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
-    expect(await again.queryMemory('saver')).toHaveLength(4);
-    await again.close();
-  }, 60_000);
 
   it('N processes × M concurrent appends give N×M distinct memories, searchable from every process', async () => {
     const setup = await open();
