@@ -1,4 +1,4 @@
-import { openCheckpointFile, type CheckpointContents } from '../src/checkpoint/checkpoint-file.js';
+import { CHECKPOINT_HEADER_SIZE, openCheckpointFile, type CheckpointContents } from '../src/checkpoint/checkpoint-file.js';
 import type { MemoryRecord } from '../src/engine/log-records.js';
 
 /** What a checkpoint of `count` memories holds, with empty tables, for tests that write checkpoint files. */
@@ -16,7 +16,8 @@ export function namespacesOf(memories: ReadonlyMap<number, MemoryRecord>): Map<s
 /** The rows, labels and row checks of the checkpoint file at `path` (the header and the tables section left out). */
 export function rowsLabelsAndChecks(path: string): Buffer {
   const bytes = openCheckpointFile(path, 'read').bytes() as Buffer;
+  // (The header's tables offset and row checks offset: see docs/FORMAT.md.)
   const tablesOffset = bytes.readDoubleLE(88);
   const checksOffset = bytes.readDoubleLE(152);
-  return Buffer.concat([bytes.subarray(160, tablesOffset), bytes.subarray(checksOffset)]);
+  return Buffer.concat([bytes.subarray(CHECKPOINT_HEADER_SIZE, tablesOffset), bytes.subarray(checksOffset)]);
 }

@@ -63,7 +63,6 @@ async function tableOver(dir: string, model: Map<number, MemoryRecord>): Promise
   return { baseFile, table };
 }
 
-
 /**
  * Writes `table` (frozen) as a checkpoint through `through`, and `model` afresh, in `dir`: the two must
  * hold the same rows, labels and row checks, and the copy must verify.
