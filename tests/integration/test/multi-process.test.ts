@@ -86,6 +86,64 @@ describe('many processes, one folder', () => {
     expect(report.firstLsn > 1).toBe(env.MEMMAPFS_TEST_RETENTION === '0');
   }, 120_000);
 
+  it('a search index saved while another process cuts the log behind newer checkpoints is not left older than the log', async () => {
+    // This process's save is held after it took its snapshot of the index (at the last record it
+    // applied); meanwhile another process appends, writes checkpoints and cuts the log past that record.
+    const provider = flexsearch();
+    let exporting!: () => void;
+    const exported = new Promise<void>((resolve) => (exporting = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const held = Object.assign(Object.create(provider) as typeof provider, {
+      async exportSnapshot(): Promise<Uint8Array> {
+        const bytes = await provider.exportSnapshot!();
+        exporting();
+        await released;
+        return bytes;
+      },
+    });
+    // (Its checkpoint ends a log segment: the segment after it, which this process reads, is all the
+    // other's cuts must keep.)
+    const fs = await MemMapFS.init(root, { search: held, codec: msgpack(), historyRetentionMs: 0 });
+    for (let i = 0; i < 4; i++) await fs.appendMemory(`saver note ${i}`);
+    expect(await fs.queryMemory('saver')).toHaveLength(4);
+    await fs.checkpoint();
+    const { lastLsn } = fs.stats();
+    const closing = fs.close();
+    await exported;
+    const other = startWorkerWith({ MEMMAPFS_TEST_RETENTION: '0' }, 'churn', root, 'cutter', '40', '10');
+    await other.next();
+    expect(await other.exited).toBe(0);
+    release();
+    await closing;
+    const report = await verifyStore(root);
+    expect(report.firstLsn).toBeGreaterThan(lastLsn);
+    expect(report.problems).toEqual([]);
+  }, 60_000);
+
+  it('a search index saved at the last record a cut keeps out is removed once a newer checkpoint stands for the log', async () => {
+    // Saved on close at the checkpoint the manifest names; a reader keeps the log segment after it, and
+    // another process's checkpoints and cuts then leave the log beginning right after the saved record.
+    const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), historyRetentionMs: 0 });
+    for (let i = 0; i < 4; i++) await fs.appendMemory(`saver note ${i}`);
+    expect(await fs.queryMemory('saver')).toHaveLength(4);
+    await fs.checkpoint();
+    const { lastLsn } = fs.stats();
+    await fs.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+    const reader = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), readOnly: true });
+    const other = startWorkerWith({ MEMMAPFS_TEST_RETENTION: '0' }, 'churn', root, 'cutter', '40', '10');
+    await other.next();
+    expect(await other.exited).toBe(0);
+    await reader.close();
+    const report = await verifyStore(root);
+    expect(report.firstLsn).toBe(lastLsn + 1);
+    expect(report.problems).toEqual([]);
+    const again = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+    expect(await again.queryMemory('saver')).toHaveLength(4);
+    await again.close();
+  }, 60_000);
+
   it('N processes × M concurrent appends give N×M distinct memories, searchable from every process', async () => {
     const setup = await open();
     await setup.close();

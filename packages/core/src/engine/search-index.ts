@@ -834,6 +834,11 @@ export class SearchIndex {
     await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
       const now = await onDiskNow();
       if (refused(now)) return;
+      // Another process may have cut the log past the record this index ends with since it was taken
+      // (its cut's removal of older saved indexes done before this lock was taken): one no process
+      // could bring up to date is not written. (A purge's is, all the same: it replaces one that may hold
+      // what the purge erased; a compaction's too, whose files were rewritten.)
+      if (!purge && !compact && !(await this.loadableByAny({ lsn, checksum }))) return;
       const kept = now.purgesKept === 'damaged' ? 0 : now.purgesKept;
       // (A damaged count is written again one higher: the count lost may have been.)
       const purges = Math.max(this.indexPurges, now.onDisk?.logId === logId ? now.onDisk.purges : 0, kept) + (purge || now.purgesKept === 'damaged' ? 1 : 0);
@@ -962,20 +967,46 @@ export class SearchIndex {
   }
 
   /**
-   * After the log dropped the records before `covered`: a saved index older than that can no longer be
-   * brought up to date from the log. It is removed, so that the next load rebuilds the index from the
-   * tables rather than find it stale; under the index lock, so that a newer one another process saves
-   * meanwhile is never the one removed. (Not this process's own persistent index's description: the
-   * next save replaces it.) Never fails: a stale index is also found stale when loaded.
+   * After the log dropped the records before `covered`: a saved index older than that, or one ending
+   * with the last record dropped that the checkpoint the manifest names no longer ends with, can no
+   * longer be brought up to date from the log by any process. It is removed, so that the next load
+   * rebuilds the index from the tables rather than find it stale; under the index lock, so that a newer
+   * one another process saves meanwhile is never the one removed. (Not this process's own persistent
+   * index's description: the next save replaces it.) Never fails: a stale index is also found stale
+   * when loaded.
    */
   async dropSavedBefore(covered: number): Promise<void> {
     try {
       await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
         const saved = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
-        if (saved && saved.logId === this.host.wal.header.logId && saved.lsn < covered && !this.persistentLoaded) await this.host.files.unlink(this.host.layout.searchSnapshot);
+        if (!saved || saved.logId !== this.host.wal.header.logId || this.persistentLoaded) return;
+        if (saved.lsn < covered || !(await this.loadableByAny(saved))) await this.host.files.unlink(this.host.layout.searchSnapshot);
       });
     } catch {
       // (The folder or the file is gone already, say.)
+    }
+  }
+
+  /**
+   * Whether any process opening the store now could load an index saved at `saved` and bring it up to
+   * date from the log: the log holds that very record, or begins right after it and the checkpoint the
+   * manifest names ends with it. (Not this process's own checkpoint, which may be older than the
+   * manifest's: a process opening now starts from the manifest's.) One saved at LSN 0 needs the log
+   * from record 1, or an empty log and no checkpoint. A read the log fails (say, another process cut
+   * it meanwhile) says no.
+   */
+  private async loadableByAny(saved: { lsn: number; checksum: number }): Promise<boolean> {
+    const endsWithSaved = (checkpoint: WalPosition | undefined) => saved.lsn > 0 && checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
+    try {
+      for await (const record of this.host.wal.readFrom(Math.max(1, saved.lsn))) {
+        if (record.lsn === saved.lsn) return record.checksum === saved.checksum;
+        if (record.lsn !== saved.lsn + 1) return false;
+        return saved.lsn === 0 || endsWithSaved(await this.host.publishedCheckpoint());
+      }
+      const published = await this.host.publishedCheckpoint();
+      return saved.lsn === 0 ? published === undefined : endsWithSaved(published);
+    } catch {
+      return false;
     }
   }
 
