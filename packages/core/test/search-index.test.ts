@@ -47,6 +47,7 @@ async function indexOver(root: string, provider: SearchProvider, options: { clos
     layout,
     files: nodeFileSystem,
     reader: 'read',
+    remote: false,
     checkpointPosition: undefined,
     publishedCheckpoint: async () => undefined,
     memories: options.memories ?? new MemoryTable(v8Codec()),

@@ -84,6 +84,8 @@ export interface SearchIndexHost {
   /** The LSN and frame checksum of the last record applied: a saved index names the record it ends with. */
   readonly lastLsn: number;
   readonly lastChecksum: number;
+  /** The log is one hosts share (see `StoreEngine.remote`). */
+  readonly remote: boolean;
   /** Set once the store is closing: from then on the index is only drained by `close`, never on a timer. */
   readonly closing: boolean;
   /** The record the tables' checkpoint ends with, if there is one: the log may have dropped it. */
@@ -93,6 +95,11 @@ export interface SearchIndexHost {
   decode(record: { type: number; payload: Uint8Array; lsn: number }): LogRecord;
   /** A memory's text, checked against its block's checksum. */
   readText(memory: MemoryRecord): string;
+}
+
+/** Whether `checkpoint` ends with the very record `saved` names (its LSN and frame checksum). */
+function endsWith(checkpoint: WalPosition | undefined, saved: { lsn: number; checksum: number }): boolean {
+  return saved.lsn > 0 && checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
 }
 
 /**
@@ -835,10 +842,12 @@ export class SearchIndex {
       const now = await onDiskNow();
       if (refused(now)) return;
       // Another process may have cut the log past the record this index ends with since it was taken
-      // (its cut's removal of older saved indexes done before this lock was taken): one no process
+      // (its cut's removal of stale saved indexes done before this lock was taken): one no process
       // could bring up to date is not written. (A purge's is, all the same: it replaces one that may hold
-      // what the purge erased; a compaction's too, whose files were rewritten.)
-      if (!purge && !compact && !(await this.loadableByAny({ lsn, checksum }))) return;
+      // what the purge erased; a compaction's too, whose files were rewritten. And on a log hosts share,
+      // which only a snapshot cuts, keeping what this host has yet to read: reading it here may mean a
+      // page of other hosts' records.)
+      if (!purge && !compact && !this.host.remote && (await this.loadableByAny({ lsn, checksum })) === false) return;
       const kept = now.purgesKept === 'damaged' ? 0 : now.purgesKept;
       // (A damaged count is written again one higher: the count lost may have been.)
       const purges = Math.max(this.indexPurges, now.onDisk?.logId === logId ? now.onDisk.purges : 0, kept) + (purge || now.purgesKept === 'damaged' ? 1 : 0);
@@ -967,20 +976,22 @@ export class SearchIndex {
   }
 
   /**
-   * After the log dropped the records before `covered`: a saved index older than that, or one ending
-   * with the last record dropped that the checkpoint the manifest names no longer ends with, can no
-   * longer be brought up to date from the log by any process. It is removed, so that the next load
-   * rebuilds the index from the tables rather than find it stale; under the index lock, so that a newer
-   * one another process saves meanwhile is never the one removed. (Not this process's own persistent
-   * index's description: the next save replaces it.) Never fails: a stale index is also found stale
-   * when loaded.
+   * After this process's cut of the log, which now begins at `first`: a saved index older than
+   * `covered` can no longer be brought up to date from the log, nor can one ending with the last record
+   * the cut dropped (`first - 1`) unless the checkpoint the manifest names ends with it (a process
+   * opening now starts from that one, and only it vouches for the record that is gone). It is removed,
+   * so that the next load rebuilds the index from the tables rather than find it stale; under the index
+   * lock, so that a newer one another process saves meanwhile is never the one removed. (Not this
+   * process's own persistent index's description: the next save replaces it.) Never fails, and keeps
+   * the saved index when the manifest cannot be read: a stale index is also found stale when loaded.
    */
-  async dropSavedBefore(covered: number): Promise<void> {
+  async dropSavedBefore(covered: number, first: number): Promise<void> {
     try {
       await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
         const saved = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
         if (!saved || saved.logId !== this.host.wal.header.logId || this.persistentLoaded) return;
-        if (saved.lsn < covered || !(await this.loadableByAny(saved))) await this.host.files.unlink(this.host.layout.searchSnapshot);
+        const stale = saved.lsn < covered || (saved.lsn > 0 && saved.lsn === first - 1 && !endsWith(await this.host.publishedCheckpoint(), saved));
+        if (stale) await this.host.files.unlink(this.host.layout.searchSnapshot);
       });
     } catch {
       // (The folder or the file is gone already, say.)
@@ -988,25 +999,24 @@ export class SearchIndex {
   }
 
   /**
-   * Whether any process opening the store now could load an index saved at `saved` and bring it up to
-   * date from the log: the log holds that very record, or begins right after it and the checkpoint the
-   * manifest names ends with it. (Not this process's own checkpoint, which may be older than the
-   * manifest's: a process opening now starts from the manifest's.) One saved at LSN 0 needs the log
-   * from record 1, or an empty log and no checkpoint. A read the log fails (say, another process cut
-   * it meanwhile) says no.
+   * Whether a process opening the store now could load an index saved at `saved` (the last record this
+   * process applied) and bring it up to date from the log: the log holds that very record, or begins
+   * right after it and the checkpoint the manifest names ends with it. (Not this process's own
+   * checkpoint, which may be older than the manifest's: a process opening now starts from the
+   * manifest's.) One saved at LSN 0 needs the log from record 1, or an empty log and no checkpoint.
+   * `undefined` when the log or the manifest could not be read: not known.
    */
-  private async loadableByAny(saved: { lsn: number; checksum: number }): Promise<boolean> {
-    const endsWithSaved = (checkpoint: WalPosition | undefined) => saved.lsn > 0 && checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
+  private async loadableByAny(saved: { lsn: number; checksum: number }): Promise<boolean | undefined> {
     try {
       for await (const record of this.host.wal.readFrom(Math.max(1, saved.lsn))) {
         if (record.lsn === saved.lsn) return record.checksum === saved.checksum;
         if (record.lsn !== saved.lsn + 1) return false;
-        return saved.lsn === 0 || endsWithSaved(await this.host.publishedCheckpoint());
+        return saved.lsn === 0 || endsWith(await this.host.publishedCheckpoint(), saved);
       }
       const published = await this.host.publishedCheckpoint();
-      return saved.lsn === 0 ? published === undefined : endsWithSaved(published);
+      return saved.lsn === 0 ? published === undefined : endsWith(published, saved);
     } catch {
-      return false;
+      return undefined;
     }
   }
 

@@ -741,7 +741,10 @@ export class StoreEngine<S extends AgentState> {
           // (One saved before, by any process, when nothing it indexes changed since.)
           await this.index.carrySavedForward();
         }
-        return (await this.truncateLogBefore(before)).first;
+        const { first } = await this.truncateLogBefore(before);
+        // (A saved index the cut left stale goes, as after any cut; with erase, it is purged at the end.)
+        if (!erase) await this.index.dropSavedBefore(Math.min(before - 1, first - 1), first);
+        return first;
       };
       // (Where the log begins after this cut: where it still begins should a close end the compaction early.)
       const firstCut = covered > 0 ? await cutLog(covered + 1) : covered + 1;
@@ -1072,7 +1075,7 @@ export class StoreEngine<S extends AgentState> {
       const { first, capped } = await this.truncateLogBefore(noted + 1);
       // (Capped at the checkpoint the manifest names: tried again by the next cut.)
       if (!capped && this.historyCovered === noted) this.historyCovered = 0;
-      await this.index.dropSavedBefore(Math.min(noted, first - 1));
+      await this.index.dropSavedBefore(Math.min(noted, first - 1), first);
     } catch (error) {
       // The checkpoint stands; the history it covers is dropped by a later cut.
       process.emitWarning(`The log was not shortened after the checkpoint of record ${noted}: ${describeThrown(error)}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
