@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -121,9 +121,10 @@ describe('many processes, one folder', () => {
     expect(report.problems).toEqual([]);
   }, 60_000);
 
-  it('a search index saved at the last record a cut keeps out is removed once a newer checkpoint stands for the log', async () => {
-    // Saved on close at the checkpoint the manifest names; a reader keeps the log segment after it, and
-    // another process's checkpoints and cuts then leave the log beginning right after the saved record.
+  it('a search index saved at the last record a cut keeps out stays while a process that opened from its checkpoint reads on, and goes at the next cut after', async () => {
+    // Saved on close at the checkpoint the manifest names; a reader opened from that checkpoint keeps
+    // the log segment after it, and another process's checkpoints and cuts then leave the log beginning
+    // right after the saved record, with a newer checkpoint in the manifest.
     const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), historyRetentionMs: 0 });
     for (let i = 0; i < 4; i++) await fs.appendMemory(`saver note ${i}`);
     expect(await fs.queryMemory('saver')).toHaveLength(4);
@@ -135,9 +136,16 @@ describe('many processes, one folder', () => {
     const other = startWorkerWith({ MEMMAPFS_TEST_RETENTION: '0' }, 'churn', root, 'cutter', '40', '10');
     await other.next();
     expect(await other.exited).toBe(0);
+    expect((await verifyStore(root)).firstLsn).toBe(lastLsn + 1);
+    // (The reader, whose own checkpoint ends with that record, may still load it: it is kept.)
+    expect(await stat(join(root, 'index', 'search.snapshot')).then(() => true, () => false)).toBe(true);
+    expect(await reader.queryMemory('saver')).toHaveLength(4);
     await reader.close();
+    const cutter = startWorkerWith({ MEMMAPFS_TEST_RETENTION: '0' }, 'churn', root, 'later', '20', '10');
+    await cutter.next();
+    expect(await cutter.exited).toBe(0);
     const report = await verifyStore(root);
-    expect(report.firstLsn).toBe(lastLsn + 1);
+    expect(report.firstLsn).toBeGreaterThan(lastLsn + 1);
     expect(report.problems).toEqual([]);
     const again = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
     expect(await again.queryMemory('saver')).toHaveLength(4);

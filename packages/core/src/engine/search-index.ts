@@ -842,8 +842,9 @@ export class SearchIndex {
       const now = await onDiskNow();
       if (refused(now)) return;
       // Another process may have cut the log past the record this index ends with since it was taken
-      // (its cut's removal of stale saved indexes done before this lock was taken): one no process
-      // could bring up to date is not written. (A purge's is, all the same: it replaces one that may hold
+      // (its cut's removal of stale saved indexes done before this lock was taken): one that a process
+      // opening the store now could not bring up to date is not written (a process open already, whose
+      // own checkpoint ends with that record, keeps whatever index it has). (A purge's is, all the same: it replaces one that may hold
       // what the purge erased; a compaction's too, whose files were rewritten. And on a log hosts share,
       // which only a snapshot cuts, keeping what this host has yet to read: reading it here may mean a
       // page of other hosts' records.)
@@ -976,21 +977,24 @@ export class SearchIndex {
   }
 
   /**
-   * After this process's cut of the log, which now begins at `first`: a saved index older than
-   * `covered` can no longer be brought up to date from the log, nor can one ending with the last record
-   * the cut dropped (`first - 1`) unless the checkpoint the manifest names ends with it (a process
-   * opening now starts from that one, and only it vouches for the record that is gone). It is removed,
-   * so that the next load rebuilds the index from the tables rather than find it stale; under the index
-   * lock, so that a newer one another process saves meanwhile is never the one removed. (Not this
-   * process's own persistent index's description: the next save replaces it.) Never fails, and keeps
-   * the saved index when the manifest cannot be read: a stale index is also found stale when loaded.
+   * After this process's cut of the log: a saved index older than `covered` (the record before the
+   * first one the log holds now, or before the cut's bound) can no longer be brought up to date from
+   * the log by any process. Nor can one ending with `covered` itself once the log begins right after
+   * it, unless the checkpoint the manifest names ends with it: that is asked only when the cut `reached`
+   * its bound, for one held back keeps a segment another process still reads, which may have opened
+   * from a checkpoint of its own ending there and may load it (the next cut removes it once it is let
+   * go of). It is removed, so that the next load rebuilds the index from the tables rather than find
+   * it stale; under the index lock, so that a newer one another process saves meanwhile is never the
+   * one removed. (Not this process's own persistent index's description: the next save replaces it.)
+   * Never fails, and removes nothing when reading the manifest fails: a stale index is also found
+   * stale when loaded.
    */
-  async dropSavedBefore(covered: number, first: number): Promise<void> {
+  async dropSavedBefore(covered: number, reached: boolean): Promise<void> {
     try {
       await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
         const saved = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
         if (!saved || saved.logId !== this.host.wal.header.logId || this.persistentLoaded) return;
-        const stale = saved.lsn < covered || (saved.lsn > 0 && saved.lsn === first - 1 && !endsWith(await this.host.publishedCheckpoint(), saved));
+        const stale = saved.lsn < covered || (reached && saved.lsn > 0 && saved.lsn === covered && !endsWith(await this.host.publishedCheckpoint(), saved));
         if (stale) await this.host.files.unlink(this.host.layout.searchSnapshot);
       });
     } catch {

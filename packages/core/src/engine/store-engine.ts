@@ -741,10 +741,7 @@ export class StoreEngine<S extends AgentState> {
           // (One saved before, by any process, when nothing it indexes changed since.)
           await this.index.carrySavedForward();
         }
-        const { first } = await this.truncateLogBefore(before);
-        // (A saved index the cut left stale goes, as after any cut; with erase, it is purged at the end.)
-        if (!erase) await this.index.dropSavedBefore(Math.min(before - 1, first - 1), first);
-        return first;
+        return (await this.cutLogBefore(before)).first;
       };
       // (Where the log begins after this cut: where it still begins should a close end the compaction early.)
       const firstCut = covered > 0 ? await cutLog(covered + 1) : covered + 1;
@@ -1072,10 +1069,9 @@ export class StoreEngine<S extends AgentState> {
     try {
       await this.index.savePersistent({ upToDate: true });
       await this.index.carrySavedForward();
-      const { first, capped } = await this.truncateLogBefore(noted + 1);
+      const { capped } = await this.cutLogBefore(noted + 1);
       // (Capped at the checkpoint the manifest names: tried again by the next cut.)
       if (!capped && this.historyCovered === noted) this.historyCovered = 0;
-      await this.index.dropSavedBefore(Math.min(noted, first - 1), first);
     } catch (error) {
       // The checkpoint stands; the history it covers is dropped by a later cut.
       process.emitWarning(`The log was not shortened after the checkpoint of record ${noted}: ${describeThrown(error)}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
@@ -1095,6 +1091,17 @@ export class StoreEngine<S extends AgentState> {
       const bound = Math.max(1, Math.min(lsn, (published?.lsn ?? 0) + 1));
       return { first: await this.wal.truncateBefore(bound), capped: bound < lsn };
     });
+  }
+
+  /**
+   * `truncateLogBefore`, then the saved search index the cut left stale removed (see
+   * `SearchIndex.dropSavedBefore`). Returns the LSN of the first record the log holds afterwards, and
+   * whether the cut was held back by the checkpoint the manifest names.
+   */
+  private async cutLogBefore(lsn: number): Promise<{ first: number; capped: boolean }> {
+    const cut = await this.truncateLogBefore(lsn);
+    await this.index.dropSavedBefore(Math.min(lsn - 1, cut.first - 1), cut.first === lsn);
+    return cut;
   }
 
   /** The text of a memory, checked against its block checksum. */
