@@ -1,5 +1,3 @@
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { BlockRef, BlockStore, PlacedBlock, PlacedBlocks } from '@memmapfs/blocks';
 import { describeThrown, type CommittedRecord, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
@@ -11,8 +9,9 @@ import { toMemMapError } from './error-mapping.js';
 import { RecordType, blockRefsOf, decodeRecord, encodeRecord, PayloadArena, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
 import { ChunkClaims } from './chunk-claims.js';
-import { claimVictims, liveBytes, liveBytesInTurns, moveLiveBlocks, reclaimable, type CompactionPlan, type CompactionReport, type CompactionStep, type CompactOptions } from './compaction.js';
+import { liveBytes, type CompactionReport, type CompactOptions } from './compaction.js';
 import { DeadBytesBound } from './dead-bytes-bound.js';
+import { StoreCompactor } from './store-compactor.js';
 import { MemoryTable, type FrozenMemories } from './memory-table.js';
 import { SearchIndex } from './search-index.js';
 import { StateChannel } from './state-channel.js';
@@ -52,15 +51,8 @@ const CHECKPOINT_ON_CLOSE_AFTER_RECORDS = 1_024;
 const IDLE_FOLLOW_MS = 1000;
 /** How long compaction waits, after its move is committed, before it removes the chunk files it emptied. */
 const RETIRE_GRACE_MS = IDLE_FOLLOW_MS + 500;
-/** How many times `compact({ erase: true })` cuts the log, a grace apart, while a process still reads a segment before the deletion. */
-const ERASE_CUT_TRIES = 5;
-/** How often `compact({ erase: true })` tries again to claim the chunk files it asked other processes to let go of. */
-const ASK_BACK_POLL_MS = 100;
 /** How long a process waits for `host.lock` (another process of the host opening the cache, or claiming chunk numbers). */
 export const HOST_LOCK_WAIT_MS = 120_000;
-
-/** Compaction by policy (`autoCompaction`) starts at most this often in one process. */
-const AUTO_COMPACTION_INTERVAL_MS = 60_000;
 
 /** A block just written, with the copy its WAL record carries when it is small enough. */
 export interface WrittenBlock {
@@ -134,7 +126,7 @@ export class StoreEngine<S extends AgentState> {
     return this.checkpoints.publishedPosition(this.wal.header.logId);
   }
   /** LSN of the last record the tables' checkpoint covers (0: none). */
-  private get checkpointLsn(): number {
+  get checkpointLsn(): number {
     return this.checkpointFile?.position.lsn ?? 0;
   }
   /** The checkpoint writes, one after the other (a write's failure does not stop the next). */
@@ -156,7 +148,7 @@ export class StoreEngine<S extends AgentState> {
   }
   private requestClose!: () => void;
   /** Resolves when `close()` is called (it cuts compaction's grace short). */
-  private readonly closeRequested = new Promise<void>((resolve) => (this.requestClose = resolve));
+  readonly closeRequested = new Promise<void>((resolve) => (this.requestClose = resolve));
 
   /** The search index derived from the memory table. */
   readonly index: SearchIndex;
@@ -211,7 +203,7 @@ export class StoreEngine<S extends AgentState> {
     readonly reader: 'auto' | 'mmap' | 'read',
     private readonly historyRetentionMs: number,
     /** Dead bytes that start a compaction after a background checkpoint; `undefined`: never by itself. */
-    private readonly autoCompactionMinDeadBytes: number | undefined,
+    readonly autoCompactionMinDeadBytes: number | undefined,
   ) {
     this.state = initialState;
     this.memories = new MemoryTable(codec);
@@ -507,7 +499,7 @@ export class StoreEngine<S extends AgentState> {
           do {
             this.afterCheckpointAgain = false;
             await this.index.savePersistent();
-            await this.considerCompaction();
+            await this.compactor.consider();
           } while (this.afterCheckpointAgain && !this.closing);
         })().finally(() => (this.afterCheckpoint = undefined));
       }, (error: unknown) => {
@@ -542,7 +534,7 @@ export class StoreEngine<S extends AgentState> {
 
   /**
    * Lets go of (seals) the chunks this store appends to when `chunks` names one of them, for another
-   * process's compaction with erase (see `askChunksBack`); new blocks go to another chunk. Never fails:
+   * process's compaction with erase (see `StoreCompactor.askChunksBack`); new blocks go to another chunk. Never fails:
    * a failure is a warning, and that compaction leaves the chunk as it is.
    */
   private letGoOfChunks(chunks: readonly number[]): void {
@@ -565,258 +557,19 @@ export class StoreEngine<S extends AgentState> {
     return () => this.refWatchers.delete(watcher);
   }
 
-  /** Not before this time does `considerCompaction` start another compaction. */
-  private nextAutoCompactionAt = 0;
+  /** What `StoreCompactor.consider` knows of the dead bytes without counting the live ones again. */
+  readonly deadBytes = new DeadBytesBound();
 
-  /** What `considerCompaction` knows of the dead bytes without counting the live ones again. */
-  private readonly deadBytes = new DeadBytesBound();
+  /** The store's compactions: one at a time, asked for or by policy. */
+  private readonly compactor = new StoreCompactor(this, RETIRE_GRACE_MS);
 
-  /**
-   * Compaction by policy, after a checkpoint written in the background: starts one when the chunk files
-   * it would rewrite hold at least `autoCompactionMinDeadBytes` dead bytes (see `autoCompaction`), at
-   * most once every `AUTO_COMPACTION_INTERVAL_MS`. Never fails: a failed one is a warning.
-   */
-  private async considerCompaction(): Promise<void> {
-    const minDeadBytes = this.autoCompactionMinDeadBytes;
-    if (minDeadBytes === undefined || this.closing || monotonicMs() < this.nextAutoCompactionAt) return;
-    try {
-      // (Nothing let go of since the last count, and too little written that no record references: no count.)
-      const atMost = this.deadBytes.deadAtMost((await this.blocks.listChunks()).filter((chunk) => this.mayCompact(chunk.chunk)));
-      if (atMost !== undefined && atMost < minDeadBytes) return;
-      this.deadBytes.counting();
-      const live = await liveBytesInTurns(this);
-      this.deadBytes.counted(live);
-      if (this.closing) return;
-      let dead = 0;
-      for (const chunk of await this.blocks.listChunks()) if (this.mayCompact(chunk.chunk)) dead += reclaimable(chunk, live, false);
-      if (dead < minDeadBytes || this.closing) return;
-      this.nextAutoCompactionAt = monotonicMs() + AUTO_COMPACTION_INTERVAL_MS;
-      await this.compact({ background: true });
-    } catch (error) {
-      // (Its scan of the tables cut short by a close, which lets go of them: nothing failed.)
-      if (this.closing && MemMapError.is(error, 'STORE_CLOSED')) return;
-      process.emitWarning(`A compaction by policy failed (nothing is lost; it is tried again after a later checkpoint): ${describeThrown(error)}`, { code: 'MEMMAPFS_COMPACTION_FAILED' });
-    }
-  }
-
-  /** The compaction under way, if any: one at a time per process. */
-  private compacting: Promise<unknown> = Promise.resolve();
-
-  /** Compactions asked for (not by policy) that have not ended: while there is one, every grace keeps the process alive. */
-  private compactionsAsked = 0;
-
-  /** The timer of the grace a compaction is waiting out, if any. */
-  private graceTimer: NodeJS.Timeout | undefined;
-
-  /** Runs a compaction (see `engine/compaction.ts` and docs/ARCHITECTURE.md), after the one under way. */
+  /** Runs a compaction (see `StoreCompactor.compact`), after the one under way. */
   compact(options: CompactOptions & { background?: boolean } = {}): Promise<CompactionReport> {
-    if (this.remote && options.erase === true) {
-      return Promise.reject(new MemMapError('NOT_SUPPORTED', `compact({ erase: true }) is not available with a log other hosts share (the wal option): every host keeps a copy of every block, and the log keeps each record until a snapshot lets it go. Run compact() on each host, then publishSnapshot() (\`memmapfs snapshot\`) twice, so that the log drops the records before the newer snapshot.`));
-    }
-    // One asked for behind one by policy keeps the process alive through the grace that one waits
-    // out: else a script's `await compact()` or `close()` (which waits for it) could see Node exit
-    // under it, with nothing else to do.
-    if (options.background !== true) {
-      this.compactionsAsked++;
-      this.graceTimer?.ref();
-    }
-    const run = this.compacting.then(() => this.compactNow(options));
-    this.compacting = run.catch(() => undefined);
-    if (options.background !== true) void this.compacting.then(() => this.compactionsAsked--);
-    return run;
-  }
-
-  /**
-   * With erase: asks the stores appending to the chunks `plan` could not take to let go of them (a
-   * checkpoint record naming them, which every process applies within its idle catch-up, sealing its
-   * chunks), and claims each as soon as it is let go of (before another store's new chunk may take it
-   * up), for a few idle catch-ups at most. A store that does not let go (of a release before this, or
-   * whose process is busy for the whole wait) keeps its chunk, which the report counts as skipped.
-   */
-  private async askChunksBack(plan: CompactionPlan): Promise<CompactionPlan> {
-    // (Not this store's own: one of them holds a block whose record is not in the log yet, and is let go of once it is.)
-    const own = new Set(this.blocks.ownedChunks());
-    const asked = plan.skipped.filter((chunk) => !own.has(chunk));
-    if (asked.length === 0) return plan;
-    // Reserved first: no store takes one of them up once its writer lets go of it, before the claim here.
-    const reservation = await this.blocks.reserve?.(asked);
-    let waiting = asked;
-    const claimedHere: number[] = [];
-    try {
-      await this.commit([{ type: RecordType.Checkpoint, upTo: 0, chunks: [], letGo: asked }]);
-      const until = monotonicMs() + ERASE_CUT_TRIES * RETIRE_GRACE_MS;
-      while (waiting.length > 0 && monotonicMs() < until && (await this.graceUnlessClosed(false, ASK_BACK_POLL_MS))) {
-        const still: number[] = [];
-        for (const chunk of waiting) {
-          if (await this.claims.claim(chunk)) claimedHere.push(chunk);
-          else still.push(chunk);
-        }
-        waiting = still;
-      }
-      // (Closing: nothing more is copied for them; the claims end here, or with the store.)
-      if (this.closing) {
-        await this.claims.unclaim(claimedHere);
-        return plan;
-      }
-      // Chosen again with what was committed meanwhile applied. Every chunk claimed is rewritten, even one
-      // those records show all live now: a claim ends only when its chunk is retired, the compaction fails
-      // or this store closes, and one kept would keep every other store from the chunk (and its erase from
-      // what is deleted there).
-      this.refresh();
-      const again = await claimVictims(this, true);
-      // (One share of each chunk for this compaction: those it held already were claimed again.)
-      const held = new Set([...plan.victims, ...claimedHere]);
-      await this.claims.unclaim(again.victims.filter((chunk) => held.has(chunk)));
-      const victims = [...new Set([...held, ...again.victims])];
-      return { victims, skipped: again.skipped.filter((chunk) => !victims.includes(chunk)), chunkBytesBefore: plan.chunkBytesBefore };
-    } catch (error) {
-      await this.claims.unclaim(claimedHere);
-      throw error;
-    } finally {
-      await reservation?.release();
-    }
-  }
-
-  private async compactNow(options: CompactOptions & { background?: boolean }): Promise<CompactionReport> {
-    const erase = options.erase === true;
-    const background = options.background === true;
-    // (By policy, no one reads the report: the index folder is not walked for it.)
-    const indexBytes = () => (background ? Promise.resolve(0) : folderBytes(this.layout.index));
-    const indexBytesBefore = await indexBytes();
-    const nothing = { expiredDeleted: 0, chunksRewritten: 0, chunksSkipped: 0, blocksMoved: 0, chunkBytesBefore: 0, chunkBytesAfter: 0, logFirstLsn: 0, indexBytesBefore, indexBytesAfter: indexBytesBefore };
-    // The caller's progress display must not stop a compaction half-way: what it throws is a warning.
-    const onProgress = options.onProgress;
-    const progress = (done: number, total: number, step: CompactionStep) => {
-      try {
-        onProgress?.(done, total, step);
-      } catch (error) {
-        process.emitWarning(`compact: the onProgress callback threw (the compaction goes on): ${describeThrown(error)}`, { code: 'MEMMAPFS_CALLBACK_FAILED' });
-      }
-    };
-    if (background && this.closing) return nothing;
-    // Expired memories are deleted first: their text then counts as dead. (Not by policy: until a
-    // compaction is asked for, expiry only hides a memory, which a clock stepping back shows again.)
-    this.refresh();
-    let expiredDeleted = 0;
-    const now = Date.now();
-    for (const [id, expiresAt] of background ? [] : [...this.memories.withExpiry()]) {
-      if (expiresAt > now) continue;
-      const outcome = await this.commitIf([{ type: RecordType.MemoryDelete, id, at: now }], undefined, () => this.memories.has(id) && this.memories.expiryOf(id) === expiresAt);
-      if (outcome === 'written') expiredDeleted++;
-    }
-    // (Loaded before the log it would replay is dropped: see `loadForCompaction`.)
-    if (!background) await this.index.loadForCompaction();
-    let plan = await claimVictims(this, erase);
-    /** Whether this compaction still holds its shares of the victims (see `ChunkClaims`): ended once, by the retire or the release. */
-    let holdsVictims = true;
-    try {
-      if (erase && plan.skipped.length > 0) plan = await this.askChunksBack(plan);
-      // By policy, a compaction that could take no chunk (other processes append to them) changes nothing.
-      if (background && plan.victims.length === 0) return { ...nothing, chunksSkipped: plan.skipped.length, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter: plan.chunkBytesBefore };
-      const blocksMoved = plan.victims.length > 0 ? await moveLiveBlocks(this, plan.victims, progress) : 0;
-      // The checkpoint step counts the rows its checkpoints write: each one's are added to the total as it
-      // begins, so that what is done never goes back.
-      let rowsBefore = 0;
-      let rowsTotal = 0;
-      const checkpointRows = async () => {
-        let rows = 0;
-        await this.checkpointTables((written, total) => {
-          if (rows === 0) rowsTotal += total;
-          rows = total;
-          progress(rowsBefore + written, rowsTotal, 'checkpoint');
-        });
-        rowsBefore += rows;
-      };
-      // A checkpoint that covers the move, then the log before it goes (history included: compaction drops it).
-      // (A shared log keeps its records for the other hosts: snapshots let them go, see `publishSnapshot`.)
-      progress(0, 1, 'checkpoint');
-      await checkpointRows();
-      const covered = this.remote ? 0 : this.checkpointLsn;
-      // The index is saved before each cut, at the checkpoint or after it: one saved earlier could not be
-      // brought up to date from the log any more, and a process loading it before the compaction ends
-      // would rebuild it from every memory. (With erase, it is purged at the end anyway.)
-      const cutLog = async (before: number) => {
-        if (!erase) {
-          await this.index.savePersistent({ upToDate: true });
-          // (One saved before, by any process, when nothing it indexes changed since.)
-          await this.index.carrySavedForward();
-        }
-        return (await this.cutLogBefore(before)).first;
-      };
-      // (Where the log begins after this cut: where it still begins should a close end the compaction early.)
-      const firstCut = covered > 0 ? await cutLog(covered + 1) : covered + 1;
-      if (plan.victims.length > 0) {
-        // Every other process applies the move within its idle catch-up and lets go of the victims;
-        // one that reads a victim later finds it gone, catches up and reads the new place. (A close
-        // cuts the wait short: the victims, all dead now, are removed by a later compaction.)
-        if (!(await this.graceUnlessClosed(background))) {
-          const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-          return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped.length + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes() };
-        }
-        // (With a shared log, as every host does when it applies the move: see `RetiredChunks`. Its
-        // removal ends the shares of those it retires; this compaction's share of one it kept ends here:
-        // one still waiting is claimed again by the next removal, one found in use again stays.)
-        if (this.remote) {
-          await this.retiredChunks.removeNow();
-          holdsVictims = false;
-          await this.claims.unclaim(plan.victims);
-        } else {
-          for (const chunk of plan.victims) await this.claims.retire(chunk);
-          holdsVictims = false;
-        }
-      }
-      // Records other processes committed after the checkpoint share the segment its record was sealed in,
-      // and processes that still read older segments have moved on meanwhile: a checkpoint after all of
-      // them lets those segments go too (with erase, until the deletion's segment is gone: a process that
-      // still reads one lets go of it when it catches up, within its idle catch-up if it reads nothing,
-      // which a grace waits out before the next try; with no victims, none was waited out before the first).
-      // (A shared log drops nothing here: the oldest record it holds is read, without its writer lock.)
-      let logFirstLsn = this.remote ? await this.oldestLsnHeld() : firstCut;
-      for (let round = 0; covered > 0 && round < (erase ? ERASE_CUT_TRIES : 1); round++) {
-        if (round > 0 && !(await this.graceUnlessClosed(background))) break;
-        await checkpointRows();
-        logFirstLsn = await cutLog(this.checkpointLsn + 1);
-        if (logFirstLsn > covered) break;
-      }
-      if (rowsTotal === 0) progress(1, 1, 'checkpoint');
-      progress(0, 1, 'index');
-      if (erase) await this.index.eraseSaved();
-      else await this.index.savePersistent({ compact: true, upToDate: true });
-      progress(1, 1, 'index');
-      const chunkBytesAfter = (await this.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-      return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
-    } catch (error) {
-      // The chunks it claimed and did not retire are let go of: until then no store could take them
-      // (nor another compaction, nor its erase).
-      if (holdsVictims) await this.claims.unclaim(plan.victims);
-      throw error;
-    }
-  }
-
-  /**
-   * Waits `ms` (`RETIRE_GRACE_MS`, the time other processes take to catch up when idle, by default);
-   * false when a close cut it short. (The timer keeps the process alive, so that a script's `await compact()` resolves; by
-   * policy it does not, unless a compaction asked for waits behind it, and a process that is done exits
-   * with what the compaction had left to do left for a later one.)
-   */
-  private async graceUnlessClosed(background: boolean, ms = RETIRE_GRACE_MS): Promise<boolean> {
-    let grace: NodeJS.Timeout | undefined;
-    const graceOver = new Promise((resolve) => {
-      grace = setTimeout(resolve, ms);
-      if (background && this.compactionsAsked === 0) grace.unref();
-    });
-    this.graceTimer = grace;
-    try {
-      await Promise.race([graceOver, this.closeRequested]);
-    } finally {
-      this.graceTimer = undefined;
-      clearTimeout(grace);
-    }
-    return !this.closing;
+    return this.compactor.compact(options);
   }
 
   /** The LSN of the oldest record the log holds (one read; the next LSN when it holds none). */
-  private async oldestLsnHeld(): Promise<number> {
+  async oldestLsnHeld(): Promise<number> {
     const records = this.wal.readFrom(1);
     try {
       const first = await records.next();
@@ -1098,7 +851,7 @@ export class StoreEngine<S extends AgentState> {
    * `SearchIndex.dropSavedBefore`). Returns the LSN of the first record the log holds afterwards, and
    * whether the cut was held back by the checkpoint the manifest names.
    */
-  private async cutLogBefore(lsn: number): Promise<{ first: number; capped: boolean }> {
+  async cutLogBefore(lsn: number): Promise<{ first: number; capped: boolean }> {
     const cut = await this.truncateLogBefore(lsn);
     await this.index.dropSavedBefore(Math.min(lsn - 1, cut.first - 1), cut.first === lsn);
     return cut;
@@ -1216,7 +969,7 @@ export class StoreEngine<S extends AgentState> {
     this.stateChannel.end();
     let failure: unknown;
     try {
-      await this.compacting;
+      await this.compactor.settled();
       await this.checkpointing;
       await this.snapshots.settled();
       await this.checkpointQueue;
@@ -1470,16 +1223,6 @@ function appliedVersion(m: MemoryRecord, lsn: number): MemoryRecord {
   return m.embedding === undefined
     ? { id, ref: m.ref, tags: m.tags, namespace: m.namespace, meta: m.meta, createdAt: m.createdAt, updatedAt: m.updatedAt, expiresAt: m.expiresAt, version: lsn }
     : { id, ref: m.ref, tags: m.tags, namespace: m.namespace, meta: m.meta, createdAt: m.createdAt, updatedAt: m.updatedAt, expiresAt: m.expiresAt, embedding: m.embedding, version: lsn };
-}
-
-/** Bytes of the files under `folder` (0 when it is missing), for the compaction's report. */
-async function folderBytes(folder: string): Promise<number> {
-  let total = 0;
-  const entries = await readdir(folder, { withFileTypes: true, recursive: true }).catch(() => []);
-  for (const entry of entries) {
-    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name)).catch(() => undefined))?.size ?? 0;
-  }
-  return total;
 }
 
 /**
