@@ -12,6 +12,7 @@ import { ChunkClaims } from './chunk-claims.js';
 import { liveBytes, type CompactionReport, type CompactOptions } from './compaction.js';
 import { DeadBytesBound } from './dead-bytes-bound.js';
 import { StoreCompactor } from './store-compactor.js';
+import { LogHistory } from './log-history.js';
 import { MemoryTable, type FrozenMemories } from './memory-table.js';
 import { SearchIndex } from './search-index.js';
 import { StateChannel } from './state-channel.js';
@@ -117,6 +118,8 @@ export class StoreEngine<S extends AgentState> {
   private checkpointSettled = true;
   /** The checkpoint files and the manifest. */
   private readonly checkpoints: CheckpointStore;
+  /** The history the log keeps past this process's checkpoints (`historyRetentionMs`), and its cuts. */
+  private readonly history: LogHistory;
   /** The record the tables' checkpoint ends with (see `SearchIndexHost`). */
   get checkpointPosition(): WalPosition | undefined {
     return this.checkpointFile?.position;
@@ -201,7 +204,7 @@ export class StoreEngine<S extends AgentState> {
     readonly files: StoreFileSystem,
     private readonly blockSync: BlockSyncDemand,
     readonly reader: 'auto' | 'mmap' | 'read',
-    private readonly historyRetentionMs: number,
+    historyRetentionMs: number,
     /** Dead bytes that start a compaction after a background checkpoint; `undefined`: never by itself. */
     readonly autoCompactionMinDeadBytes: number | undefined,
   ) {
@@ -241,6 +244,7 @@ export class StoreEngine<S extends AgentState> {
     });
     this.index = new SearchIndex(searchSource, this);
     this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
+    this.history = new LogHistory({ get wal() { return engine.wal; }, index: this.index, checkpoints: this.checkpoints }, historyRetentionMs);
     this.follower = new LogFollower(layout.root, () => this.refresh());
     this.stateChannel.onWatchersChanged = (count) => this.follower.keepAlive(count > 0);
   }
@@ -486,7 +490,7 @@ export class StoreEngine<S extends AgentState> {
         this.backgroundCheckpoint = false;
         // (Not behind the save below, which behind a bulk load waits until the load ends: the cut's own
         // save waits a bounded time. Not once closing: close cuts after its own save.)
-        if (!this.closing) void this.cutCoveredHistory();
+        if (!this.closing) void this.history.cut();
         // What follows a checkpoint runs on its own: the index's save drains every change waiting for the
         // index, which behind a bulk load takes until the load ends, and must not hold the next checkpoint
         // back (the tables' changes since would pile up in memory). One run at a time, and once more after
@@ -743,7 +747,7 @@ export class StoreEngine<S extends AgentState> {
     }
     this.checkpointSettled = true;
     if (this.takenOver) throw this.takenOver;
-    this.noteCoveredHistory(position.lsn);
+    this.history.note(position.lsn);
     this.snapshots.consider();
   }
 
@@ -779,82 +783,17 @@ export class StoreEngine<S extends AgentState> {
     throw new MemMapError('CHECKPOINT_CORRUPT', `The checkpoint ${file?.path ?? ''} is damaged (${damage}); it was removed, and the next open replays the whole log. Run \`memmapfs verify\`.`, { subsystem: 'checkpoint' });
   }
 
-  /** Checkpoints of this process, published or superseded by one as recent (LSN and when), for `historyRetentionMs`. */
-  private readonly publishedCheckpoints: Array<{ lsn: number; at: number }> = [];
-
-  /** The LSN up to which checkpoints older than `historyRetentionMs` cover the log, still to be cut (0: none). */
-  private historyCovered = 0;
-
-  /** The cut of the history under way, if any: one at a time. Never rejects. */
-  private cuttingHistory: Promise<void> = Promise.resolve();
-
-  /** The log is closed (or being closed): no cut is started any more. */
-  private walClosed = false;
-
   /**
-   * Notes a checkpoint published by this process, and the records the checkpoints older than
-   * `historyRetentionMs` cover, for `cutCoveredHistory`. (Another process's checkpoints are not known
-   * here: history is kept longer, never shorter.)
+   * `LogHistory.cutBefore`: lets the log drop the records before `lsn` (never past the checkpoint the
+   * manifest names), then a saved search index the cut left stale.
    */
-  private noteCoveredHistory(lsn: number): void {
-    if (this.historyRetentionMs === Number.POSITIVE_INFINITY) return;
-    const now = Date.now();
-    this.publishedCheckpoints.push({ lsn, at: now });
-    while (this.publishedCheckpoints.length > 0 && this.publishedCheckpoints[0]!.at <= now - this.historyRetentionMs) this.historyCovered = Math.max(this.historyCovered, this.publishedCheckpoints.shift()!.lsn);
+  cutLogBefore(lsn: number): Promise<{ first: number; capped: boolean }> {
+    return this.history.cutBefore(lsn);
   }
 
-  /**
-   * Lets the log drop the records `noteCoveredHistory` found covered. The search index is saved first
-   * (waiting at most `UP_TO_DATE_WAIT_MS` for its changes) or carried forward: one saved before the cut
-   * could not be brought up to date from the log any more, and every process loading it until the next
-   * save would rebuild it from every memory. Runs after a checkpoint, in the background, on
-   * `checkpoint()` and on close. Never fails: the history is dropped by a later cut.
-   */
+  /** `LogHistory.cut`: lets the log drop the records this process's checkpoints older than `historyRetentionMs` cover. */
   cutCoveredHistory(): Promise<void> {
-    const run = this.cuttingHistory.then(() => this.cutCoveredHistoryNow());
-    this.cuttingHistory = run;
-    return run;
-  }
-
-  private async cutCoveredHistoryNow(): Promise<void> {
-    const noted = this.historyCovered;
-    if (noted === 0 || this.wal.readOnly || this.walClosed) return;
-    try {
-      await this.index.savePersistent({ upToDate: true });
-      await this.index.carrySavedForward();
-      const { capped } = await this.cutLogBefore(noted + 1);
-      // (Capped at the checkpoint the manifest names: tried again by the next cut.)
-      if (!capped && this.historyCovered === noted) this.historyCovered = 0;
-    } catch (error) {
-      // The checkpoint stands; the history it covers is dropped by a later cut.
-      process.emitWarning(`The log was not shortened after the checkpoint of record ${noted}: ${describeThrown(error)}`, { code: 'MEMMAPFS_RETENTION_FAILED' });
-    }
-  }
-
-  /**
-   * Lets the log drop the records before `lsn`, but never past the checkpoint the manifest names now:
-   * one this process wrote may have been found damaged and removed since (by this process or another),
-   * while the log still held every record, and the log is then the only copy of what it covered.
-   * Returns the LSN of the first record the log holds afterwards (see `WriteAheadLog.truncateBefore`),
-   * and whether the cut was held back by that checkpoint.
-   */
-  private truncateLogBefore(lsn: number): Promise<{ first: number; capped: boolean }> {
-    // (Under the publishing lock: a discard of that checkpoint waits, and finds the log cut.)
-    return this.checkpoints.whilePublished(this.wal.header.logId, async (published) => {
-      const bound = Math.max(1, Math.min(lsn, (published?.lsn ?? 0) + 1));
-      return { first: await this.wal.truncateBefore(bound), capped: bound < lsn };
-    });
-  }
-
-  /**
-   * `truncateLogBefore`, then the saved search index the cut left stale removed (see
-   * `SearchIndex.dropSavedBefore`). Returns the LSN of the first record the log holds afterwards, and
-   * whether the cut was held back by the checkpoint the manifest names.
-   */
-  async cutLogBefore(lsn: number): Promise<{ first: number; capped: boolean }> {
-    const cut = await this.truncateLogBefore(lsn);
-    await this.index.dropSavedBefore(Math.min(lsn - 1, cut.first - 1), cut.first === lsn);
-    return cut;
+    return this.history.cut();
   }
 
   /** The text of a memory, checked against its block checksum. */
@@ -998,8 +937,8 @@ export class StoreEngine<S extends AgentState> {
     this.retiredChunks.stop();
     await this.index.saveOnClose(!failure);
     // (A cut under way is waited for either way: the log is not closed under it.)
-    await (failure ? this.cuttingHistory : this.cutCoveredHistory());
-    this.walClosed = true;
+    await (failure ? this.history.settled() : this.history.cut());
+    this.history.stop();
     await this.wal.close().catch((error: unknown) => { failure ??= error; });
     await this.blocks.close().catch((error: unknown) => { failure ??= error; });
     await this.index.closeProvider();
