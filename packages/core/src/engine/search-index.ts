@@ -844,10 +844,10 @@ export class SearchIndex {
       // Another process may have cut the log past the record this index ends with since it was taken
       // (its cut's removal of stale saved indexes done before this lock was taken): one that a process
       // opening the store now could not bring up to date is not written (a process open already, whose
-      // own checkpoint ends with that record, keeps whatever index it has). (A purge's is, all the same: it replaces one that may hold
-      // what the purge erased; a compaction's too, whose files were rewritten. And on a log hosts share,
-      // which only a snapshot cuts, keeping what this host has yet to read: reading it here may mean a
-      // page of other hosts' records.)
+      // own checkpoint ends with that record, keeps whatever index it has). A purge's is, all the same:
+      // it replaces one that may hold what the purge erased; a compaction's too, whose files were
+      // rewritten. (Nor is it asked on a log hosts share, which only a snapshot cuts, keeping what this
+      // host has yet to read: reading it here may mean a page of other hosts' records.)
       if (!purge && !compact && !this.host.remote && (await this.loadableByAny({ lsn, checksum })) === false) return;
       const kept = now.purgesKept === 'damaged' ? 0 : now.purgesKept;
       // (A damaged count is written again one higher: the count lost may have been.)

@@ -538,8 +538,8 @@ export class StoreEngine<S extends AgentState> {
 
   /**
    * Lets go of (seals) the chunks this store appends to when `chunks` names one of them, for another
-   * process's compaction with erase (see `StoreCompactor.askChunksBack`); new blocks go to another chunk. Never fails:
-   * a failure is a warning, and that compaction leaves the chunk as it is.
+   * process's compaction with erase (see `StoreCompactor.askChunksBack`); new blocks go to another
+   * chunk. Never fails: a failure is a warning, and that compaction leaves the chunk as it is.
    */
   private letGoOfChunks(chunks: readonly number[]): void {
     const asked = new Set(chunks);
