@@ -1,18 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, type SearchProvider } from '@memmapfs/core';
-import { useTempRoot, v8Codec } from './fixtures.js';
+import { eventually, useTempRoot, v8Codec } from './fixtures.js';
 
 const rootOf = useTempRoot();
 let root: string;
 beforeEach(() => {
   root = rootOf();
 });
-
-/** Polls `holds` every 10 ms for up to `ms`; whether it came true. */
-async function eventually(holds: () => boolean, ms = 20_000): Promise<boolean> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 10))) if (holds()) return true;
-  return holds();
-}
 
 describe('checkpoints written in the background', () => {
   it('go on while a persistent search index is saved: a save that waits does not hold the next checkpoint of the tables back, and the index is saved again after it', async () => {

@@ -139,3 +139,9 @@ export async function tempRoot(): Promise<{ root: string; cleanup: () => Promise
   const dir = await mkdtemp(join(tmpdir(), 'memmapfs-core-'));
   return { root: join(dir, 'store'), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/** Polls `holds` every 10 ms for up to `ms`; whether it came true. */
+export async function eventually(holds: () => boolean, ms = 20_000): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 10))) if (holds()) return true;
+  return holds();
+}

@@ -39,6 +39,17 @@ export class CheckpointStore {
     return this.openFirstUsable([manifest.checkpoint], manifest.logId) ?? this.openFirstUsable(await others(), manifest.logId);
   }
 
+  /**
+   * The checkpoint the manifest names, mapped, when it is one of log `logId` ending after record `after`
+   * and at record `upTo` at the latest; else `undefined` (also when it cannot be opened: removed by a
+   * newer one meanwhile, or damaged, which is said). One small read when there is none.
+   */
+  async publishedBetween(logId: string, after: number, upTo: number): Promise<CheckpointFile | undefined> {
+    const manifest = await readManifest(this.manifestPath, this.files);
+    if (manifest?.logId !== logId || manifest.lsn <= after || manifest.lsn > upTo) return undefined;
+    return this.openFirstUsable([manifest.checkpoint], logId);
+  }
+
   /** The first of `names` that opens as a checkpoint of log `logId`, named for the LSN it covers. */
   private openFirstUsable(names: readonly string[], logId: string): CheckpointFile | undefined {
     for (const name of names) {

@@ -527,6 +527,26 @@ export class MemoryTable {
   }
 
   /**
+   * Takes `other`'s base and changes in place of its own: `other` holds the same memories, from a newer
+   * checkpoint and the records after it (see `StoreEngine.adoptPublishedCheckpoint`). Its old base is
+   * let go of. Neither table may be writing a checkpoint; `other` is not used afterwards.
+   */
+  adopt(other: MemoryTable): void {
+    this.#assertOpen();
+    other.#assertOpen();
+    if (this.#frozen || other.#frozen) throw new Error('a checkpoint is being written');
+    this.#arrangement++;
+    this.#base = other.#base;
+    this.#baseExpiring = other.#baseExpiring;
+    this.#baseNamespaces = other.#baseNamespaces;
+    this.#current = other.#current;
+    // (Never lower: an id above every one held takes the short way in `set`.)
+    this.#highest = Math.max(this.#highest, other.#highest);
+    this.#namespaces = undefined;
+    other.#closed = true;
+  }
+
+  /**
    * Changes whenever the base or the layers are swapped (a base set, a checkpoint frozen, written or
    * failed): a walk of the table across turns of the event loop that sees it change has walked parts of
    * two arrangements, and may have missed or repeated memories.

@@ -109,6 +109,8 @@ export class StoreCompactor {
     }
     const run = this.compacting.then(() => this.compactNow(options));
     this.compacting = run.catch(() => undefined);
+    this.underWay++;
+    void this.compacting.then(() => this.underWay--);
     if (options.background !== true) void this.compacting.then(() => this.compactionsAsked--);
     return run;
   }
@@ -300,6 +302,14 @@ export class StoreCompactor {
       clearTimeout(grace);
     }
     return !this.site.closing;
+  }
+
+  /** Compactions queued or running. */
+  private underWay = 0;
+
+  /** A compaction is queued or running. */
+  get busy(): boolean {
+    return this.underWay > 0;
   }
 
   /** Resolves once the compaction under way, if any, has ended (never rejects). */

@@ -14,6 +14,8 @@ import { DeadBytesBound } from './dead-bytes-bound.js';
 import { StoreCompactor } from './store-compactor.js';
 import { LogHistory } from './log-history.js';
 import { MemoryTable, type FrozenMemories } from './memory-table.js';
+import { changesTables, moveMemories, putMemory } from './memory-changes.js';
+import { CheckpointAdoption } from './checkpoint-adoption.js';
 import { SearchIndex } from './search-index.js';
 import { StateChannel } from './state-channel.js';
 import { BlockReferences, sameBlock } from './block-references.js';
@@ -411,12 +413,55 @@ export class StoreEngine<S extends AgentState> {
    */
   followWhileIdle(): void {
     this.idleFollow = setInterval(() => {
+      if (this.closing) return;
       try {
-        if (!this.closing) this.refresh();
+        this.refresh();
       } catch {
         // The next read fails with it.
+        return;
       }
+      void this.adoptPublishedCheckpoint();
     }, IDLE_FOLLOW_MS).unref();
+  }
+
+  /** An adoption is under way (see `adoptPublishedCheckpoint`): one at a time. */
+  private adopting = false;
+
+  /**
+   * When another process published a checkpoint newer than the one the memory table reads its base
+   * from, and this process has applied the record it ends with: reads the memories from it instead,
+   * with the records after it read again from the log. That publication removed the older file, whose
+   * disk space (with the tags, namespaces and meta of memories deleted since, even erased) stays taken
+   * while a process maps it; a process that reads and writes little would otherwise keep it until it
+   * writes a checkpoint of its own or closes. On the idle catch-up; never fails: whatever stops it
+   * (the file removed meanwhile, damaged, the log cut past it, a checkpoint or compaction of this
+   * process under way) leaves the table as it is, until the next catch-up.
+   */
+  private async adoptPublishedCheckpoint(): Promise<void> {
+    // (With a shared log, each host's checkpoints are its own cache's.)
+    const busy = () => this.closing || this.remote || this.takenOver !== undefined || this.checkpointsUnderWay > 0 || this.compactor.busy;
+    if (this.adopting || busy()) return;
+    this.adopting = true;
+    try {
+      const file = await this.checkpoints.publishedBetween(this.wal.header.logId, this.checkpointLsn, this.lastApplied.lsn);
+      if (!file || file.codec !== this.codec.name || busy()) return;
+      const adoption = new CheckpointAdoption(file, file.tables(this.codec), this);
+      // (Records applied while it reads are read too: the swap itself waits for nothing.)
+      for (let round = 0; round < 3; round++) {
+        if (!(await adoption.catchUp()) || busy() || this.checkpointLsn >= file.position.lsn) return;
+        if (adoption.upTo !== this.lastApplied.lsn) continue;
+        this.memories.adopt(adoption.table);
+        this.checkpointFile = file;
+        this.checkpointNamed = true;
+        this.checkpointSettled = true;
+        this.changesSinceCheckpoint = adoption.changes;
+        return;
+      }
+    } catch {
+      // (As above: the table keeps its base.)
+    } finally {
+      this.adopting = false;
+    }
   }
 
   /** Keeps up with other processes' commits on its own, so state subscribers hear of them. */
@@ -958,19 +1003,7 @@ export class StoreEngine<S extends AgentState> {
    * let go of: their copies are never restored, and this process's descriptors of them are closed.
    */
   private applyMoves(record: Extract<LogRecord, { type: typeof RecordType.BlocksMoved }>): void {
-    // (Rows are not checked again here, as an update's are: a move skipped for a check that fails now
-    // and passes later would leave the memory pointing into a chunk the record retires. The next
-    // checkpoint's freeze checks again the rows its moves replaced.)
-    for (const move of record.memories) {
-      let memory: MemoryRecord | undefined;
-      try {
-        memory = this.memories.get(move.id);
-      } catch {
-        // A damaged checkpoint row: the memory is unreadable either way (applying must never fail).
-        continue;
-      }
-      if (memory && sameBlock(memory.ref, move.from)) this.memories.set(move.id, { ...memory, ref: move.to });
-    }
+    moveMemories(this.memories, record.memories);
     for (const move of record.streams) {
       const refs = this.streams.get(move.key);
       if (refs && refs[move.index] && sameBlock(refs[move.index]!, move.from)) refs[move.index] = move.to;
@@ -1066,16 +1099,12 @@ export class StoreEngine<S extends AgentState> {
     if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
       this.copiedSinceCheckpoint.note(record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, lsn);
     }
-    if (record.type !== RecordType.Reserved && record.type !== RecordType.Lost && record.type !== RecordType.CacheOpened) this.changesSinceCheckpoint++;
+    if (changesTables(record)) this.changesSinceCheckpoint++;
     switch (record.type) {
       case RecordType.MemoryPut: {
-        const m = appliedVersion(record.memory, lsn);
-        // An update of a memory deleted meanwhile (by this process or another) does not bring it back.
-        // (Bookkeeping that reads no row of the checkpoint: applying a durable record must never fail.)
-        const existed = this.memories.has(m.id);
-        if (record.update && !existed) return;
-        const previousExpiry = existed ? this.memories.expiryOf(m.id) : undefined;
-        this.memories.set(m.id, m);
+        const put = putMemory(this.memories, record, lsn);
+        if (!put) return;
+        const { memory: m, existed, previousExpiry } = put;
         if (existed) this.deadBytes.letGo();
         else this.deadBytes.referenced(m.ref);
         record = record.update === undefined ? { type: record.type, memory: m, copy: record.copy } : { type: record.type, memory: m, copy: record.copy, update: record.update };
@@ -1150,18 +1179,6 @@ function settledLater(writes: Promise<void>[]): Promise<unknown> | undefined {
   const all = distinct.length === 1 ? distinct[0]! : Promise.all(distinct);
   all.catch(() => undefined);
   return all;
-}
-
-/**
- * The version of a memory a put at `lsn` applies: its id (the LSN, for a new memory of this process,
- * whose record has id 0) and `version`. Built field by field, with one shape: a spread of the record's
- * memory cost more than the rest of applying it.
- */
-function appliedVersion(m: MemoryRecord, lsn: number): MemoryRecord {
-  const id = m.id === 0 ? lsn : m.id;
-  return m.embedding === undefined
-    ? { id, ref: m.ref, tags: m.tags, namespace: m.namespace, meta: m.meta, createdAt: m.createdAt, updatedAt: m.updatedAt, expiresAt: m.expiresAt, version: lsn }
-    : { id, ref: m.ref, tags: m.tags, namespace: m.namespace, meta: m.meta, createdAt: m.createdAt, updatedAt: m.updatedAt, expiresAt: m.expiresAt, embedding: m.embedding, version: lsn };
 }
 
 /**

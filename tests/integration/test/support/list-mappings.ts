@@ -6,7 +6,9 @@
 //               again, the store still open;
 //   compact     a second handle reads every memory, the first deletes two memories in three and compacts
 //               with erase (which rewrites the chunk files and the index segments, and removes the old
-//               ones), then both read again, still open.
+//               ones), then both read again, still open, and rest a few idle catch-ups;
+//   published   a second handle writes a memory and a new checkpoint (which removes the one the first
+//               opened from), and the first, reading nothing, rests a few idle catch-ups.
 // Run with --expose-gc, on Linux (it reads /proc/self/maps; a removed file shows there as "PATH (deleted)").
 import { readFileSync } from 'node:fs';
 import { MemMapFS } from '@memmapfs/core';
@@ -17,6 +19,9 @@ const mappedFiles = (): string[] => {
   return [...new Set(paths.filter((path) => path.startsWith(`${root}/`)))].sort();
 };
 const gc = (globalThis as { gc?: () => void }).gc!;
+
+/** A few of the catch-ups a store makes on its own while idle (one a second), with nothing asked of it. */
+const idleCatchUps = () => new Promise((resolve) => setTimeout(resolve, 3_500));
 
 const fs = await MemMapFS.init(root, { reader: 'mmap' });
 const read = async (): Promise<void> => {
@@ -42,6 +47,12 @@ if (mode === 'close') {
     if (!(await handle.getMemory(ids[0]!))) throw new Error(`memory ${ids[0]} was not found after the compaction`);
     if ((await handle.queryMemory('memory', { limit: 5 })).length === 0) throw new Error('the query found nothing after the compaction');
   }
+  await idleCatchUps();
+} else if (mode === 'published') {
+  other = await MemMapFS.init(root, { reader: 'mmap' });
+  await other.appendMemory('one memory more, so that the new checkpoint differs');
+  await other.checkpoint();
+  await idleCatchUps();
 } else {
   await fs.appendMemory('one memory more, so that the new checkpoint differs');
   await fs.checkpoint();

@@ -1,0 +1,82 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemMapFS, type Memory } from '@memmapfs/core';
+import { eventually, useTempRoot, v8Codec, WordSearch } from './fixtures.js';
+
+const rootOf = useTempRoot();
+let root: string;
+beforeEach(() => {
+  root = rootOf();
+});
+
+const open = (options: { readOnly?: boolean; chunkSizeBytes?: number } = {}) => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), ...options });
+
+/** The LSN the checkpoint a handle's memory table reads its base from ends with (0: none). */
+const baseLsn = (fs: MemMapFS) => (fs as unknown as { engine: { checkpointLsn: number } }).engine.checkpointLsn;
+
+/** Every live memory as a handle reads it, in id order, with its namespaces and counts. */
+async function view(fs: MemMapFS): Promise<{ memories: Memory[]; namespaces: string[]; count: number; inWork: number }> {
+  const memories: Memory[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await fs.listMemories({ limit: 100, ...(cursor === undefined ? {} : { cursor }) });
+    memories.push(...page.memories);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  memories.sort((a, b) => a.id - b.id);
+  const inWork = (await fs.listMemories({ namespace: 'work', limit: 1000 })).memories.length;
+  return { memories, namespaces: await fs.listNamespaces(), count: fs.stats().memories, inWork };
+}
+
+describe("a handle takes another's newer checkpoint in place of the one it reads from", () => {
+  it('once it applied the record that checkpoint ends with: it answers as before (its own changes and the other handles\' on both sides of it included), then writes a checkpoint of its own from it, and an open reads the same', async () => {
+    const setup = await open();
+    const ids = await setup.appendMemories(Array.from({ length: 120 }, (_, i) => ({ text: `seed ${i}`, tags: [`t${i % 3}`], namespace: i % 2 ? 'work' : 'home', meta: { i } })));
+    await setup.checkpoint();
+    await setup.close();
+
+    const a = await open();
+    const reader = await open({ readOnly: true });
+    const b = await open();
+    const opened = baseLsn(a);
+    expect(opened).toBeGreaterThan(0);
+    expect(baseLsn(reader)).toBe(opened);
+    // Changes of both writers before the other's checkpoint: to memories of the base and new ones.
+    for (const id of ids.slice(0, 10)) await a.updateMemory(id, { text: `a updated ${id}`, tags: ['a'] });
+    for (const id of ids.slice(10, 20)) await a.deleteMemory(id);
+    const aNew = await a.appendMemories(Array.from({ length: 15 }, (_, i) => ({ text: `a new ${i}`, namespace: 'work/a', meta: { a: i } })));
+    for (const id of ids.slice(20, 30)) await b.deleteMemory(id);
+    await b.updateMemory(aNew[0]!, { text: 'b updated a new one' });
+    await b.deleteMemory(aNew[1]!);
+    await b.appendMemory('b before its checkpoint', [], { namespace: 'work' });
+    await b.checkpoint();
+    const published = baseLsn(b);
+    expect(published).toBeGreaterThan(opened);
+    // And after it, by both.
+    await b.appendMemory('b after its checkpoint', ['late']);
+    await b.deleteMemory(ids[40]!);
+    await a.updateMemory(ids[41]!, { text: 'a updated after the checkpoint', meta: { late: true } });
+    await a.deleteMemory(aNew[2]!);
+    const aLate = await a.appendMemory('a after the checkpoint', [], { namespace: 'home' });
+
+    const before = await view(a);
+    expect(before.memories.map((m) => m.id)).toContain(aLate);
+    expect(await eventually(() => baseLsn(a) === published && baseLsn(reader) === published, 10_000), `bases: ${baseLsn(a)}, ${baseLsn(reader)} (published ${published})`).toBe(true);
+    expect(await view(a)).toEqual(before);
+    expect(await view(reader)).toEqual(before);
+    expect(await view(b)).toEqual(before);
+    expect((await a.memoryHistory(ids[0]!)).map((version) => version.memory?.text)).toEqual(['seed 0', `a updated ${ids[0]}`]);
+
+    // It goes on from there: writes, a checkpoint of its own (rows copied from the one it took), a reopen.
+    await a.deleteMemory(ids[50]!);
+    await a.appendMemory('a after taking it');
+    await a.checkpoint();
+    expect(baseLsn(a)).toBeGreaterThan(published);
+    const after = await view(a);
+    expect(after.count).toBe(before.count);
+    for (const fs of [a, reader, b]) await fs.close();
+    const again = await open();
+    expect(await view(again)).toEqual(after);
+    expect(await again.queryMemory('updated')).not.toHaveLength(0);
+    await again.close();
+  });
+});
