@@ -1,5 +1,8 @@
+import { open as openFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MemMapFS, type Memory } from '@memmapfs/core';
+import { CHECKPOINT_HEADER_SIZE } from '../src/checkpoint/checkpoint-file.js';
+import { MemMapFS, type Memory, type SearchDocument } from '@memmapfs/core';
 import { eventually, useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
 const rootOf = useTempRoot();
@@ -79,4 +82,64 @@ describe("a handle takes another's newer checkpoint in place of the one it reads
     expect(await again.queryMemory('updated')).not.toHaveLength(0);
     await again.close();
   });
+
+  it('not one whose rows fail their checks: the handle keeps reading its own, every memory as before', async () => {
+    const setup = await open();
+    await setup.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `seed ${i}`, namespace: 'work' })));
+    await setup.checkpoint();
+    await setup.close();
+    const a = await open();
+    const b = await open();
+    const opened = baseLsn(a);
+    await b.appendMemory('one more');
+    await b.checkpoint();
+    const published = baseLsn(b);
+    // A byte of the published checkpoint's first row flipped on the disk (its header and tables intact).
+    const [name] = (await readdir(join(root, 'checkpoints'))).filter((file) => file.includes(String(published).padStart(16, '0')));
+    const file = await openFile(join(root, 'checkpoints', name!), 'r+');
+    const byte = Buffer.alloc(1);
+    await file.read(byte, 0, 1, CHECKPOINT_HEADER_SIZE + 3);
+    byte[0]! ^= 0xff;
+    await file.write(byte, 0, 1, CHECKPOINT_HEADER_SIZE + 3);
+    await file.close();
+    const before = await view(a);
+    // (Three idle catch-ups.)
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    expect(baseLsn(a)).toBe(opened);
+    expect(await view(a)).toEqual(before);
+    expect(before.count).toBe(201);
+    await a.close();
+    await b.close().catch(() => undefined);
+  });
+
+  it('while its search index is rebuilt from its tables a memory at a time (a provider whose add waits): every memory is indexed as it reads now, those its open replayed included', async () => {
+    const setup = await open();
+    const ids = await setup.appendMemories(Array.from({ length: 250 }, (_, i) => ({ text: `seed ${i}` })));
+    await setup.checkpoint();
+    // Changes after that checkpoint, which the handles below replay at their open (not queued for the index).
+    await setup.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `fresh ${i}` })));
+    await setup.updateMemory(ids[240]!, { text: 'changed words' });
+    await setup.close();
+    const a = await MemMapFS.init(root, { codec: v8Codec(), search: new SlowSearch() });
+    const b = await open();
+    await b.appendMemory('one more');
+    await b.checkpoint();
+    // The first query rebuilds the index (about two seconds): the handle takes b's checkpoint meanwhile.
+    expect(await a.queryMemory('fresh', { limit: 10 })).toHaveLength(5);
+    expect(baseLsn(a)).toBe(baseLsn(b));
+    expect((await a.queryMemory('changed', { limit: 10 })).map((hit) => hit.id)).toEqual([ids[240]]);
+    expect(await a.queryMemory('240', { limit: 10 })).toEqual([]);
+    await a.close();
+    await b.close();
+  });
 });
+
+/** A provider whose `add` waits a moment (as one writing to a file would): a rebuild spans many turns of the event loop. */
+class SlowSearch extends WordSearch {
+  override readonly name = 'slow-word-search';
+  override readonly supports = { snapshot: false, prefix: false };
+  override add(doc: SearchDocument): Promise<void> {
+    super.add(doc);
+    return new Promise((resolve) => setTimeout(resolve, 8));
+  }
+}

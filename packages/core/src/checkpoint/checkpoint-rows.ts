@@ -108,10 +108,14 @@ export class CheckpointMemories {
     this.checked.fill(0);
   }
 
-  /** How many rows lie in groups that fail their check (every group is checked again). */
-  unreadableRows(): number {
+  /**
+   * How many rows lie in groups that fail their check (every group is checked again): of the groups
+   * that begin before row `to`, from the one row `from` lies in (for a check in slices of whole groups).
+   */
+  unreadableRows(from = 0, to = this.count): number {
     let rows = 0;
-    for (let first = 0; first < this.count; first += ROWS_PER_CHECK) if (!this.groupWhole(first)) rows += Math.min(ROWS_PER_CHECK, this.count - first);
+    const end = Math.min(to, this.count);
+    for (let first = from - (from % ROWS_PER_CHECK); first < end; first += ROWS_PER_CHECK) if (!this.groupWhole(first)) rows += Math.min(ROWS_PER_CHECK, this.count - first);
     return rows;
   }
 

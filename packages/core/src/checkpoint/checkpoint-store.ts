@@ -40,14 +40,15 @@ export class CheckpointStore {
   }
 
   /**
-   * The checkpoint the manifest names, mapped, when it is one of log `logId` ending after record `after`
-   * and at record `upTo` at the latest; else `undefined` (also when it cannot be opened: removed by a
-   * newer one meanwhile, or damaged, which is said). One small read when there is none.
+   * The LSN of the checkpoint the manifest names, and its file mapped (`undefined` when it cannot be
+   * opened: removed by a newer one meanwhile, or damaged, which is said), when it is one of log `logId`
+   * ending after record `after`, at record `upTo` at the latest, and not at record `passed`; else
+   * `undefined`. One small read when there is none.
    */
-  async publishedBetween(logId: string, after: number, upTo: number): Promise<CheckpointFile | undefined> {
+  async publishedBetween(logId: string, after: number, upTo: number, passed?: number): Promise<{ lsn: number; file: CheckpointFile | undefined } | undefined> {
     const manifest = await readManifest(this.manifestPath, this.files);
-    if (manifest?.logId !== logId || manifest.lsn <= after || manifest.lsn > upTo) return undefined;
-    return this.openFirstUsable([manifest.checkpoint], logId);
+    if (manifest?.logId !== logId || manifest.lsn <= after || manifest.lsn > upTo || manifest.lsn === passed) return undefined;
+    return { lsn: manifest.lsn, file: this.openFirstUsable([manifest.checkpoint], logId) };
   }
 
   /** The first of `names` that opens as a checkpoint of log `logId`, named for the LSN it covers. */

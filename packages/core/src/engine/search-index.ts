@@ -580,9 +580,21 @@ export class SearchIndex {
     const total = progress ? this.host.memories.countLive(Number.NEGATIVE_INFINITY) : 0;
     let done = 0;
     let toldAt = monotonicMs();
-    for (const m of this.host.memories.values()) {
+    // A walk that a swap of the table's base or layers (a checkpoint of this process written, or another's
+    // taken in its place) meets between two memories goes on from the last id indexed in the new
+    // arrangement: the old walk would read the old base under the new layers, missing or misreading the
+    // changes between the two checkpoints.
+    const memories = this.host.memories;
+    let arrangement = memories.arrangement;
+    let walk = memories.values();
+    for (let next = walk.next(); !next.done; next = walk.next()) {
+      const m = next.value;
       await this.indexMemory(m);
       done++;
+      if (memories.arrangement !== arrangement) {
+        arrangement = memories.arrangement;
+        walk = memories.after(m.id);
+      }
       if (progress && monotonicMs() - toldAt >= REBUILD_PROGRESS_INTERVAL_MS) {
         toldAt = monotonicMs();
         progress(done, Math.max(total, done));

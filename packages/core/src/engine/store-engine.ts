@@ -424,8 +424,11 @@ export class StoreEngine<S extends AgentState> {
     }, IDLE_FOLLOW_MS).unref();
   }
 
-  /** An adoption is under way (see `adoptPublishedCheckpoint`): one at a time. */
-  private adopting = false;
+  /** The adoption under way, if any (see `adoptPublishedCheckpoint`): one at a time, and `close()` waits for it. */
+  private adopting: Promise<void> | undefined;
+
+  /** The LSN of a published checkpoint that cannot be taken (unreadable, damaged, of another codec): not tried again. */
+  private adoptionPassed: number | undefined;
 
   /**
    * When another process published a checkpoint newer than the one the memory table reads its base
@@ -433,34 +436,47 @@ export class StoreEngine<S extends AgentState> {
    * with the records after it read again from the log. That publication removed the older file, whose
    * disk space (with the tags, namespaces and meta of memories deleted since, even erased) stays taken
    * while a process maps it; a process that reads and writes little would otherwise keep it until it
-   * writes a checkpoint of its own or closes. On the idle catch-up; never fails: whatever stops it
-   * (the file removed meanwhile, damaged, the log cut past it, a checkpoint or compaction of this
-   * process under way) leaves the table as it is, until the next catch-up.
+   * writes a checkpoint of its own or closes. On the idle catch-up; never fails: whatever stops it (the
+   * file removed meanwhile or damaged, the log cut past it, a checkpoint or compaction of this process
+   * under way, more than `CHECKPOINT_AFTER_RECORDS` records after it to read again, which this
+   * process's own next checkpoint covers sooner) leaves the table as it is.
    */
-  private async adoptPublishedCheckpoint(): Promise<void> {
+  private adoptPublishedCheckpoint(): Promise<void> {
+    this.adopting ??= this.adoptNow().finally(() => (this.adopting = undefined));
+    return this.adopting;
+  }
+
+  private async adoptNow(): Promise<void> {
     // (With a shared log, each host's checkpoints are its own cache's.)
     const busy = () => this.closing || this.remote || this.takenOver !== undefined || this.checkpointsUnderWay > 0 || this.compactor.busy;
-    if (this.adopting || busy()) return;
-    this.adopting = true;
+    if (busy()) return;
     try {
-      const file = await this.checkpoints.publishedBetween(this.wal.header.logId, this.checkpointLsn, this.lastApplied.lsn);
-      if (!file || file.codec !== this.codec.name || busy()) return;
-      const adoption = new CheckpointAdoption(file, file.tables(this.codec), this);
+      const published = await this.checkpoints.publishedBetween(this.wal.header.logId, this.checkpointLsn, this.lastApplied.lsn, this.adoptionPassed);
+      if (!published || busy() || this.lastApplied.lsn - published.lsn > CHECKPOINT_AFTER_RECORDS) return;
+      const file = published.file;
+      let adoption: CheckpointAdoption | undefined;
+      try {
+        if (file?.codec === this.codec.name) adoption = new CheckpointAdoption(file, file.tables(this.codec), this);
+      } catch {
+        // (Its tables cannot be decoded: as a file that cannot be opened.)
+      }
+      if (!adoption || !(await adoption.rowsWhole())) {
+        this.adoptionPassed = published.lsn;
+        return;
+      }
       // (Records applied while it reads are read too: the swap itself waits for nothing.)
       for (let round = 0; round < 3; round++) {
-        if (!(await adoption.catchUp()) || busy() || this.checkpointLsn >= file.position.lsn) return;
+        if (!(await adoption.catchUp()) || busy() || this.checkpointLsn >= published.lsn) return;
         if (adoption.upTo !== this.lastApplied.lsn) continue;
         this.memories.adopt(adoption.table);
-        this.checkpointFile = file;
+        this.checkpointFile = adoption.file;
         this.checkpointNamed = true;
         this.checkpointSettled = true;
         this.changesSinceCheckpoint = adoption.changes;
         return;
       }
     } catch {
-      // (As above: the table keeps its base.)
-    } finally {
-      this.adopting = false;
+      // (The manifest or the log could not be read, the log was cut while it was read: tried again at the next catch-up.)
     }
   }
 
@@ -955,6 +971,7 @@ export class StoreEngine<S extends AgentState> {
     try {
       await this.compactor.settled();
       await this.checkpointing;
+      await this.adopting;
       await this.snapshots.settled();
       await this.checkpointQueue;
       // (Taken over by a copy of its cache, this process has nothing to save: everything it wrote before is in the log.)
