@@ -14,6 +14,8 @@ export interface AdoptionSite {
   readonly codec: Codec;
   /** The LSN of the last record the engine applied. */
   readonly lastLsn: number;
+  /** Set once the store is closing: the work stops. */
+  readonly closing: boolean;
   decode(record: WalRecord, detach: boolean): LogRecord;
 }
 
@@ -43,8 +45,22 @@ export class CheckpointAdoption {
   async rowsWhole(): Promise<boolean> {
     const rows = this.file.memories(this.site.codec);
     for (let from = 0; from < rows.count; from += ROWS_PER_SLICE) {
-      if (rows.unreadableRows(from, from + ROWS_PER_SLICE) > 0) return false;
+      if (this.site.closing || rows.unreadableRows(from, from + ROWS_PER_SLICE) > 0) return false;
       await new Promise((resolve) => setImmediate(resolve));
+    }
+    return true;
+  }
+
+  /**
+   * Whether the log's record at the checkpoint's position has the checksum the checkpoint names, while
+   * the log still holds it (one that begins right after it, or holds nothing after it, cannot say: as
+   * at an open). A checkpoint of another history of this log is never taken.
+   */
+  async sameHistory(): Promise<boolean> {
+    const { lsn, checksum } = this.file.position;
+    for await (const committed of this.site.wal.readFrom(lsn)) {
+      if (committed.lsn === lsn) return committed.checksum === checksum;
+      return committed.lsn === lsn + 1;
     }
     return true;
   }
@@ -52,22 +68,16 @@ export class CheckpointAdoption {
   /**
    * Applies the log's records after `upTo` to `table`, up to the last one the engine applied (which
    * may move on meanwhile: call it again until `upTo` is the engine's). False when the log does not
-   * hold every one of them (a newer checkpoint let it drop the first; LSNs have no gaps), or holds the
-   * checkpoint's own record with another checksum.
+   * hold every one of them (a newer checkpoint let it drop the first; LSNs have no gaps), or the store
+   * is closing.
    */
   async catchUp(): Promise<boolean> {
     while (this.upTo < this.site.lastLsn) {
       let read = 0;
-      // (From the checkpoint's own record, while the log still holds it: its checksum must match.)
-      const first = this.upTo === this.file.position.lsn ? this.upTo : this.upTo + 1;
-      for await (const committed of this.site.wal.readFrom(first)) {
-        if (committed.lsn === this.file.position.lsn) {
-          if (committed.checksum !== this.file.position.checksum) return false;
-          continue;
-        }
+      for await (const committed of this.site.wal.readFrom(this.upTo + 1)) {
         // (Not past what the engine applied: `table` is to replace the engine's.)
         if (committed.lsn > this.site.lastLsn) break;
-        if (committed.lsn !== this.upTo + 1) return false;
+        if (committed.lsn !== this.upTo + 1 || this.site.closing) return false;
         const record = this.site.decode(committed, true);
         applyToMemories(this.table, record, committed.lsn);
         if (changesTables(record)) this.changes++;

@@ -451,23 +451,31 @@ export class StoreEngine<S extends AgentState> {
     const busy = () => this.closing || this.remote || this.takenOver !== undefined || this.checkpointsUnderWay > 0 || this.compactor.busy;
     if (busy()) return;
     try {
+      const tooFar = (lsn: number) => this.lastApplied.lsn - lsn > CHECKPOINT_AFTER_RECORDS;
       const published = await this.checkpoints.publishedBetween(this.wal.header.logId, this.checkpointLsn, this.lastApplied.lsn, this.adoptionPassed);
-      if (!published || busy() || this.lastApplied.lsn - published.lsn > CHECKPOINT_AFTER_RECORDS) return;
+      // (One that cannot be opened is tried again: removed meanwhile, a newer one is named next.)
+      if (!published?.file || busy() || tooFar(published.lsn)) return;
       const file = published.file;
       let adoption: CheckpointAdoption | undefined;
       try {
-        if (file?.codec === this.codec.name) adoption = new CheckpointAdoption(file, file.tables(this.codec), this);
+        if (file.codec === this.codec.name) adoption = new CheckpointAdoption(file, file.tables(this.codec), this);
       } catch {
-        // (Its tables cannot be decoded: as a file that cannot be opened.)
+        // (Its tables cannot be decoded.)
       }
-      if (!adoption || !(await adoption.rowsWhole())) {
-        this.adoptionPassed = published.lsn;
+      // Checked in full once: what fails is not tried again (nor is one of a log record dropped
+      // meanwhile, which a newer checkpoint replaces).
+      const taken = adoption !== undefined && (await adoption.sameHistory()) && (await adoption.rowsWhole()) && (await adoption.catchUp());
+      if (!taken || !adoption) {
+        if (!this.closing) this.adoptionPassed = published.lsn;
         return;
       }
       // (Records applied while it reads are read too: the swap itself waits for nothing.)
       for (let round = 0; round < 3; round++) {
-        if (!(await adoption.catchUp()) || busy() || this.checkpointLsn >= published.lsn) return;
-        if (adoption.upTo !== this.lastApplied.lsn) continue;
+        if (busy() || this.checkpointLsn >= published.lsn || tooFar(published.lsn)) return;
+        if (adoption.upTo !== this.lastApplied.lsn) {
+          if (!(await adoption.catchUp())) return;
+          continue;
+        }
         this.memories.adopt(adoption.table);
         this.checkpointFile = adoption.file;
         this.checkpointNamed = true;
@@ -476,7 +484,8 @@ export class StoreEngine<S extends AgentState> {
         return;
       }
     } catch {
-      // (The manifest or the log could not be read, the log was cut while it was read: tried again at the next catch-up.)
+      // (The manifest or the log could not be read, the log was cut while it was read, a record could
+      // not be decoded: tried again at the next catch-up.)
     }
   }
 
