@@ -40,15 +40,18 @@ export class CheckpointStore {
   }
 
   /**
-   * The LSN of the checkpoint the manifest names, and its file mapped (`undefined` when it cannot be
-   * opened: removed by a newer one meanwhile, or damaged, which is said), when it is one of log `logId`
+   * The LSN of the checkpoint the manifest names, and its file mapped, when it is one of log `logId`
    * ending after record `after`, at record `upTo` at the latest, and not at record `passed`; else
-   * `undefined`. One small read when there is none.
+   * `undefined`. One small read when there is none. When the file cannot be opened: `undefined` if a
+   * newer checkpoint replaced it meanwhile; else (damaged, which is said) `file` is `undefined`.
    */
   async publishedBetween(logId: string, after: number, upTo: number, passed?: number): Promise<{ lsn: number; file: CheckpointFile | undefined } | undefined> {
     const manifest = await readManifest(this.manifestPath, this.files);
     if (manifest?.logId !== logId || manifest.lsn <= after || manifest.lsn > upTo || manifest.lsn === passed) return undefined;
-    return { lsn: manifest.lsn, file: this.openFirstUsable([manifest.checkpoint], logId) };
+    const file = this.openFirstUsable([manifest.checkpoint], logId);
+    // (A file is removed only once a newer manifest names another.)
+    if (!file && (await readManifest(this.manifestPath, this.files))?.checkpoint !== manifest.checkpoint) return undefined;
+    return { lsn: manifest.lsn, file };
   }
 
   /** The first of `names` that opens as a checkpoint of log `logId`, named for the LSN it covers. */

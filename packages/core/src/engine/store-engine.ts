@@ -453,17 +453,16 @@ export class StoreEngine<S extends AgentState> {
     try {
       const tooFar = (lsn: number) => this.lastApplied.lsn - lsn > CHECKPOINT_AFTER_RECORDS;
       const published = await this.checkpoints.publishedBetween(this.wal.header.logId, this.checkpointLsn, this.lastApplied.lsn, this.adoptionPassed);
-      // (One that cannot be opened is tried again: removed meanwhile, a newer one is named next.)
-      if (!published?.file || busy() || tooFar(published.lsn)) return;
+      if (!published || busy() || tooFar(published.lsn)) return;
       const file = published.file;
       let adoption: CheckpointAdoption | undefined;
       try {
-        if (file.codec === this.codec.name) adoption = new CheckpointAdoption(file, file.tables(this.codec), this);
+        if (file?.codec === this.codec.name) adoption = new CheckpointAdoption(file, file.tables(this.codec), this);
       } catch {
         // (Its tables cannot be decoded.)
       }
-      // Checked in full once: what fails is not tried again (nor is one of a log record dropped
-      // meanwhile, which a newer checkpoint replaces).
+      // Checked in full once: what fails is not tried again (one that cannot be opened, nor one whose
+      // first records the log dropped meanwhile, which a newer checkpoint replaces).
       const taken = adoption !== undefined && (await adoption.sameHistory()) && (await adoption.rowsWhole()) && (await adoption.catchUp());
       if (!taken || !adoption) {
         if (!this.closing) this.adoptionPassed = published.lsn;
