@@ -420,14 +420,17 @@ export class StoreEngine<S extends AgentState> {
         // The next read fails with it.
         return;
       }
-      void this.adoptPublishedCheckpoint();
+      this.adoptPublishedCheckpoint();
     }, IDLE_FOLLOW_MS).unref();
   }
 
   /** The adoption under way, if any (see `adoptPublishedCheckpoint`): one at a time, and `close()` waits for it. */
   private adopting: Promise<void> | undefined;
 
-  /** The LSN of a published checkpoint that cannot be taken (unreadable, damaged, of another codec): not tried again. */
+  /**
+   * The LSN of a published checkpoint that cannot be taken (unreadable, damaged, of another codec or
+   * history, or whose first records the log dropped): not tried again.
+   */
   private adoptionPassed: number | undefined;
 
   /**
@@ -441,9 +444,8 @@ export class StoreEngine<S extends AgentState> {
    * under way, more than `CHECKPOINT_AFTER_RECORDS` records after it to read again, which this
    * process's own next checkpoint covers sooner) leaves the table as it is.
    */
-  private adoptPublishedCheckpoint(): Promise<void> {
+  private adoptPublishedCheckpoint(): void {
     this.adopting ??= this.adoptNow().finally(() => (this.adopting = undefined));
-    return this.adopting;
   }
 
   private async adoptNow(): Promise<void> {
