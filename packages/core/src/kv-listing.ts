@@ -1,6 +1,6 @@
 import { MemMapError } from './errors.js';
 import { isWellFormedText } from './storable-value.js';
-import { checkOptions } from './validation.js';
+import { checkOptionNames, checkOptions } from './validation.js';
 
 /** Options of `MemMapFS.listKv`. */
 export interface ListKvOptions {
@@ -23,10 +23,14 @@ export interface KvListing {
 }
 
 const invalid = (message: string) => new MemMapError('INVALID_ARGUMENT', message, { subsystem: 'kv' });
+/** The options `listKv` takes. */
+const LIST_KV_OPTIONS = new Set(['prefix', 'after', 'limit']);
 
 /** Checks the options of `listKv`: strings that UTF-8 can carry, and a positive integer limit. */
 export function checkListKvOptions(options: unknown, method: string): KvListing {
-  const { prefix, after, limit } = checkOptions<ListKvOptions>(options, method);
+  const opts = checkOptions<ListKvOptions>(options, method);
+  checkOptionNames(opts, LIST_KV_OPTIONS, method);
+  const { prefix, after, limit } = opts;
   for (const [name, value] of [['prefix', prefix], ['after', after]] as const) {
     if (value === undefined) continue;
     if (typeof value !== 'string') throw invalid(`${method}: ${name} must be a string, got ${value === null ? 'null' : typeof value}.`);

@@ -18,7 +18,7 @@ import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.j
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, encodeTexts, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -34,6 +34,18 @@ const MAX_NAMESPACE_SEARCHES = 8;
 const DELETE_BATCH = 512;
 /** The fields `updateMemory` may change. */
 const updatableFields = new Set(['text', 'tags', 'meta', 'embedding']);
+/** The options of each call that takes them; any other field is refused (see `checkOptionNames`). */
+const optionNames = {
+  init: new Set(['search', 'codec', 'durability', 'batchIntervalMs', 'lockTimeoutMs', 'maxTextBytes', 'historyRetentionMs', 'autoCompaction', 'autoSnapshot', 'onIndexRebuild', 'chunkSizeBytes', 'reader', 'create', 'readOnly', 'wal', 'fileSystem', 'initialState']),
+  append: new Set(['namespace', 'meta', 'ttlMs', 'embedding']),
+  newMemory: new Set(['text', 'tags', 'namespace', 'meta', 'ttlMs', 'embedding']),
+  query: new Set(['limit', 'offset', 'signal', 'embedding', 'hybrid', 'tags', 'namespace', 'filter', 'createdAt', 'updatedAt']),
+  list: new Set(['limit', 'tags', 'namespace', 'cursor', 'filter', 'createdAt', 'updatedAt']),
+  compact: new Set(['erase', 'onProgress']),
+  watch: new Set(['signal']),
+} satisfies Record<string, ReadonlySet<string>>;
+/** Fields of a memory read back that a new memory does not take: said to be `restoreMemories`' to keep. */
+const restoredFields = { for: new Set(['id', 'createdAt', 'updatedAt', 'expiresAt', 'score']), say: 'A memory read back (with its id and times) is written back with restoreMemories.' };
 
 /**
  * A MemMapFS store: durable memories with full-text search, a KV store, append-only byte streams and
@@ -70,6 +82,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     }
     if (root.includes('\0')) throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: root must not contain a NUL character.');
     const opts = checkOptions<InitOptions<S>>(options, 'MemMapFS.init') as InitOptions<S>;
+    checkOptionNames(opts, optionNames.init, 'MemMapFS.init');
     if (opts.durability !== undefined && !['sync', 'batch', 'none'].includes(opts.durability)) {
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: durability must be 'sync', 'batch' or 'none', got ${JSON.stringify(opts.durability)}.`);
     }
@@ -127,11 +140,13 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async appendMemories(items: readonly NewMemory[]): Promise<number[]> {
     this.assertWritable('appendMemories');
     if (!Array.isArray(items)) throw new MemMapError('INVALID_ARGUMENT', `appendMemories: items must be an array of { text, tags?, namespace?, meta?, ttlMs?, embedding? }, got ${items === null ? 'null' : typeof items}.`);
-    const prepared = items.map((item, index) => {
+    // (Every index, empty slots of a sparse array included: `map` would pass over them.)
+    const prepared = Array.from(items as unknown[], (item, index) => {
       const method = `appendMemories: item ${index}`;
       // (The item is its own options object: its text and tags are read from it, the other fields as options.)
       const memory = checkPlainObject(item, 'the item', method) as unknown as NewMemory;
-      return this.prepareAppend(memory.text, memory.tags, memory, method);
+      checkOptionNames(memory, optionNames.newMemory, method, 'fields', restoredFields);
+      return this.prepareAppend(memory.text, memory.tags, memory, method, false);
     });
     if (prepared.length === 0) return [];
     return this.track(() => this.appendPrepared(prepared));
@@ -188,6 +203,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertOpen('queryMemory');
     if (typeof query !== 'string') throw new MemMapError('INVALID_ARGUMENT', `queryMemory: query must be a string, got ${query === null ? 'null' : typeof query}.`);
     const opts = checkOptions<QueryMemoryOptions>(options, 'queryMemory');
+    checkOptionNames(opts, optionNames.query, 'queryMemory');
     const limit = checkLimit(opts.limit, 'queryMemory');
     const offset = checkOffset(opts.offset, limit, 'queryMemory');
     const tags = checkTags(opts.tags, 'queryMemory');
@@ -296,6 +312,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async listMemories(options?: ListMemoriesOptions): Promise<MemoryPage> {
     this.assertOpen('listMemories');
     const opts = checkOptions<ListMemoriesOptions>(options, 'listMemories');
+    checkOptionNames(opts, optionNames.list, 'listMemories');
     const limit = checkLimit(opts.limit, 'listMemories');
     const tags = checkTags(opts.tags, 'listMemories');
     const namespace = opts.namespace === undefined ? undefined : checkNamespaceFilter(opts.namespace, 'listMemories', this.knownNamespaces);
@@ -434,7 +451,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   /**
    * The versions of a memory the log still holds, oldest first: as it was created, as each update left
    * it, and its deletion, each with its time. Deleted and expired memories have a history too, until
-   * compaction drops their records. `[]` when there never was a memory with `id`. Reads the log from
+   * compaction drops their records. `[]` when the log holds no record of `id`: there never was such a
+   * memory, or a compaction dropped its records (a live one is still there for `getMemory`). Reads the log from
    * the memory's creation on, so it costs in proportion to the log after it.
    */
   async memoryHistory(id: number): Promise<MemoryVersion[]> {
@@ -526,7 +544,9 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    */
   watchState(options?: { signal?: AbortSignal }): AsyncGenerator<S, void, undefined> {
     this.assertOpen('watchState');
-    const signal = checkSignal(checkOptions<{ signal: AbortSignal }>(options, 'watchState').signal, 'watchState');
+    const opts = checkOptions<{ signal: AbortSignal }>(options, 'watchState');
+    checkOptionNames(opts, optionNames.watch, 'watchState');
+    const signal = checkSignal(opts.signal, 'watchState');
     this.engine.followOtherProcesses();
     return this.engine.stateChannel.watch(signal);
   }
@@ -705,6 +725,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async compact(options: CompactOptions = {}): Promise<CompactionReport> {
     this.assertWritable('compact');
     const opts = checkOptions<CompactOptions>(options, 'compact');
+    checkOptionNames(opts, optionNames.compact, 'compact');
     if (opts.erase !== undefined && typeof opts.erase !== 'boolean') throw new MemMapError('INVALID_ARGUMENT', `compact: erase must be a boolean, got ${JSON.stringify(opts.erase)}.`);
     if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new MemMapError('INVALID_ARGUMENT', 'compact: onProgress must be a function (done, total, step) => void.');
     // Tracked from the call on, waiting included: a close() meanwhile waits for the compaction, as for
@@ -736,16 +757,17 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   }
 
   /** A new memory checked: what `appendPrepared` writes (it encodes the texts). */
-  private prepareAppend(text: unknown, tags: unknown, options: unknown, method: string) {
+  private prepareAppend(text: unknown, tags: unknown, options: unknown, method: string, checkNames = true) {
     const byteLength = checkTextLength(text, method, this.maxTextBytes);
     const opts = checkOptions<AppendMemoryOptions>(options, method);
+    if (checkNames) checkOptionNames(opts, optionNames.append, method, 'options', restoredFields);
     return {
       byteLength,
       text: text as string,
       tags: checkTags(tags, method),
       namespace: opts.namespace === undefined ? DEFAULT_NAMESPACE : checkNamespace(opts.namespace, method),
       meta: opts.meta === undefined ? {} : checkMeta(opts.meta, method),
-      ttl: opts.ttlMs === undefined ? undefined : checkDuration(opts.ttlMs, 'ttlMs', method),
+      ttl: opts.ttlMs === undefined ? undefined : checkTtl(opts.ttlMs, method),
       embedding: opts.embedding === undefined ? undefined : checkEmbedding(opts.embedding, method, this.engine.index.vectorDimensions, this.engine.index.name),
     };
   }

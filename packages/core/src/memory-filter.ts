@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { MemMapError } from './errors.js';
+import { describeValue as describe } from './validation.js';
 import type { MemoryRecord } from './engine/log-records.js';
 
 /** Comparisons a field of `meta` may be put to; several in one object must all hold. */
@@ -107,7 +108,7 @@ function compileField(condition: unknown, where: string): (value: unknown) => bo
         break;
       }
       default: {
-        if (typeof operand !== 'number' && typeof operand !== 'string') throw invalid(`${where}: ${op} takes a number or a string, got ${describe(operand)}.`);
+        if ((typeof operand !== 'number' && typeof operand !== 'string') || Number.isNaN(operand)) throw invalid(`${where}: ${op} takes a number or a string, got ${describe(operand)}.`);
         tests.push(comparison(op, operand));
       }
     }
@@ -156,8 +157,3 @@ function invalid(message: string): MemMapError {
   return new MemMapError('INVALID_ARGUMENT', message);
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
-}

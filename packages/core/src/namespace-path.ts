@@ -1,7 +1,7 @@
 import { MemMapError } from './errors.js';
 import { isWellFormedText } from './storable-value.js';
 import type { ListNamespacesOptions } from './types.js';
-import { checkOptions, limits } from './validation.js';
+import { checkOptionNames, checkOptions, limits } from './validation.js';
 
 /**
  * A namespace: a path of one or more segments, given as an array (`['user-42', 'preferences']`) or as
@@ -76,9 +76,12 @@ export interface NamespaceListing {
 
 /** At most this many namespaces in one `listNamespaces` answer. */
 const MAX_NAMESPACES_LISTED = 10_000;
+/** The options `listNamespaces` takes. */
+const LIST_NAMESPACES_OPTIONS = new Set(['prefix', 'suffix', 'maxDepth', 'limit', 'offset']);
 
 export function checkListNamespacesOptions(options: unknown, method: string): NamespaceListing {
   const opts = checkOptions<ListNamespacesOptions>(options, method);
+  checkOptionNames(opts, LIST_NAMESPACES_OPTIONS, method);
   const count = (value: unknown, what: string, fallback: number | undefined, min: number, max: number) => {
     if (value === undefined) return fallback;
     if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {

@@ -3,7 +3,7 @@ import { checkRestoreGaps, type MemoryToRestore } from './engine/memory-restore.
 import { checkEmbedding } from './memory-embedding.js';
 import { checkNamespace } from './namespace-path.js';
 import type { RestoredMemory } from './types.js';
-import { checkId, checkMeta, checkPlainObject, checkTags, checkText } from './validation.js';
+import { checkId, checkMeta, checkPlainObject, checkTags, checkText, describeValue, MAX_TIME_MS } from './validation.js';
 
 const METHOD = 'restoreMemories';
 const DEFAULT_NAMESPACE = 'default';
@@ -17,7 +17,8 @@ export function checkRestoredMemories(items: unknown, maxTextBytes: number, prov
   if (!Array.isArray(items)) {
     throw invalid(`${METHOD}: memories must be an array of { id?, text, tags?, namespace?, meta?, createdAt, updatedAt?, expiresAt?, embedding? }, got ${items === null ? 'null' : typeof items}.`);
   }
-  const checked = items.map((item, index) => checkRestoredMemory(item, `${METHOD}: item ${index}`, maxTextBytes, provider));
+  // (Every index, empty slots of a sparse array included: `map` would pass over them.)
+  const checked = Array.from(items as unknown[], (item, index) => checkRestoredMemory(item, `${METHOD}: item ${index}`, maxTextBytes, provider));
   const withIds = checked.filter((item) => item.id !== undefined).length;
   if (withIds > 0 && withIds < checked.length) {
     throw invalid(`${METHOD}: give every item an id (to keep the ids) or none (new ids); ${withIds} of ${checked.length} have one.`);
@@ -49,12 +50,9 @@ function checkRestoredMemory(item: unknown, method: string, maxTextBytes: number
 
 /** A time in ms since the epoch that a `Date` can hold (within ±8.64e15: every reader can show it). */
 function checkTime(value: unknown, what: string, method: string): number {
-  if (typeof value !== 'number' || !(Math.abs(value) <= MAX_TIME_MS)) throw invalid(`${method}: ${what} must be a number of milliseconds since the epoch that a Date can hold (at most ±8.64e15), got ${value === undefined ? 'none' : JSON.stringify(value) ?? typeof value}.`);
+  if (typeof value !== 'number' || !(Math.abs(value) <= MAX_TIME_MS)) throw invalid(`${method}: ${what} must be a number of milliseconds since the epoch that a Date can hold (at most ±8.64e15), got ${describeValue(value)}.`);
   return value;
 }
-
-/** The largest time (ms from the epoch, either way) a `Date` holds. */
-const MAX_TIME_MS = 8.64e15;
 
 /** An embedding as it was stored: finite numbers, however many (the provider's dimensions are not asked for). */
 function checkRestoredEmbedding(value: unknown, method: string, provider: string): Uint8Array {

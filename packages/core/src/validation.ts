@@ -14,12 +14,19 @@ export const limits = {
   defaultTextBytes: 16 * 1024 * 1024,
 } as const;
 
-const describe = (value: unknown): string => {
+/** The largest time (ms from the epoch, either way) a `Date` holds: every reader of a time can show it. */
+export const MAX_TIME_MS = 8.64e15;
+
+/** A value as an error message names what it got: its type, and the value itself when short (`NaN`, `Infinity` as such). */
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'nothing (undefined)';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
   return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
-};
+}
+
+const describe = describeValue;
 
 function invalid(message: string): MemMapError {
   return new MemMapError('INVALID_ARGUMENT', message);
@@ -125,6 +132,27 @@ export function checkPlainObject(value: unknown, what: string, method: string): 
 export function checkOptions<T extends object>(options: unknown, method: string): Partial<T> {
   if (options === undefined) return {};
   return checkPlainObject(options, 'options', method) as Partial<T>;
+}
+
+/**
+ * Refuses an options object (or a new memory) with a field `known` does not list: a misspelt option
+ * would otherwise be left out without a word (a memory in the wrong namespace, one that never expires).
+ * `hint` is said after the names, when one of `hintFor` is among the unknown ones.
+ */
+export function checkOptionNames(options: object, known: ReadonlySet<string>, method: string, what = 'options', hint?: { for: ReadonlySet<string>; say: string }): void {
+  let unknown: string[] | undefined;
+  for (const key in options) if (Object.prototype.hasOwnProperty.call(options, key) && !known.has(key)) (unknown ??= []).push(key);
+  if (unknown === undefined) return;
+  const named = unknown.map((key) => JSON.stringify(key)).join(', ');
+  const also = hint && unknown.some((key) => hint.for.has(key)) ? ` ${hint.say}` : '';
+  throw invalid(`${method}: ${named} ${unknown.length === 1 ? 'is not one' : 'are not'} of the ${what} it takes (${[...known].join(', ')}).${also}`);
+}
+
+/** `ttlMs` of a new memory: a positive duration whose expiry, from now, a `Date` can hold. */
+export function checkTtl(value: unknown, method: string, now = Date.now()): number {
+  const ttl = checkDuration(value, 'ttlMs', method);
+  if (now + ttl > MAX_TIME_MS) throw invalid(`${method}: ttlMs ${ttl} puts the expiry past what a Date can hold (${MAX_TIME_MS} ms since the epoch); leave ttlMs out for a memory that never expires.`);
+  return ttl;
 }
 
 /** A KV key or stream key: a non-empty, well-formed string. */

@@ -452,6 +452,63 @@ describe('bad input', () => {
     await fs.close();
   });
 
+  it('refuses options it does not know, naming them and the ones it takes, before anything is written', async () => {
+    const fs = await open();
+    const bad = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const misspelt = await expectCode(() => bad.appendMemory!('fact', [], { namepsace: 'tenant-a' }), 'INVALID_ARGUMENT');
+    expect(misspelt.message).toContain('"namepsace"');
+    expect(misspelt.message).toContain('namespace');
+    await expectCode(() => bad.appendMemory!('fact', [], { expiresAt: Date.now() + 1000 }), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.appendMemories!([{ text: 'fact', tag: ['x'] }]), 'INVALID_ARGUMENT');
+    // A memory read back is not a new one: its id and times would be dropped without a word.
+    const copied = await expectCode(() => bad.appendMemories!([{ id: 3, text: 'fact', tags: [], namespace: 'default', meta: {}, createdAt: 1, updatedAt: 1 }]), 'INVALID_ARGUMENT');
+    expect(copied.message).toContain('restoreMemories');
+    await expectCode(() => bad.queryMemory!('fact', { limt: 1 }), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.listMemories!({ namepsace: 'x' }), 'INVALID_ARGUMENT');
+    await expectCode(() => bad.compact!({ eras: true }), 'INVALID_ARGUMENT');
+    expect(fs.stats().memories).toBe(0);
+    expect(fs.stats().blockBytes).toBe(0);
+    await fs.close();
+    const readonly = await expectCode(() => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), readonly: true } as never), 'INVALID_ARGUMENT');
+    expect(readonly.message).toContain('readOnly');
+  });
+
+  it('refuses an array with an empty slot as it refuses an undefined item, before anything is written', async () => {
+    const fs = await open();
+    const bad = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
+    // eslint-disable-next-line no-sparse-arrays
+    const holed = await expectCode(() => bad.appendMemories!([, { text: 'kept out' }]), 'INVALID_ARGUMENT');
+    expect(holed.message).toContain('item 0');
+    await expectCode(() => bad.appendMemories!(new Array(2)), 'INVALID_ARGUMENT');
+    // eslint-disable-next-line no-sparse-arrays
+    await expectCode(() => bad.restoreMemories!([, { text: 'kept out', createdAt: 1 }]), 'INVALID_ARGUMENT');
+    expect(fs.stats().memories).toBe(0);
+    expect(fs.stats().blockBytes).toBe(0);
+    await fs.close();
+  });
+
+  it('refuses a ttlMs that puts the expiry past what a Date holds, so that every memory can be exported and restored', async () => {
+    const fs = await open();
+    const error = await expectCode(() => fs.appendMemory('never expires', [], { ttlMs: Number.MAX_SAFE_INTEGER }), 'INVALID_ARGUMENT');
+    expect(error.message).toContain('ttlMs');
+    await expectCode(() => fs.appendMemories([{ text: 'never expires', ttlMs: 8.64e15 }]), 'INVALID_ARGUMENT');
+    const id = await fs.appendMemory('expires in a century', [], { ttlMs: 100 * 365 * 24 * 3600 * 1000 });
+    const { memories } = await fs.listMemories();
+    expect(await fs.restoreMemories(memories.map(({ id: _id, ...memory }) => memory))).toEqual([id + 1]);
+    await fs.close();
+  });
+
+  it('says which number it refused (NaN, Infinity), and refuses NaN in a meta filter', async () => {
+    const fs = await open();
+    const bad = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
+    expect((await expectCode(() => bad.queryMemory!('x', { createdAt: { $gt: Number.NaN } }), 'INVALID_ARGUMENT')).message).toContain('NaN');
+    expect((await expectCode(() => bad.listMemories!({ updatedAt: { $lt: Number.POSITIVE_INFINITY } }), 'INVALID_ARGUMENT')).message).toContain('Infinity');
+    expect((await expectCode(() => bad.restoreMemories!([{ text: 'x', createdAt: Number.NaN }]), 'INVALID_ARGUMENT')).message).toContain('NaN');
+    expect((await expectCode(() => bad.listMemories!({ filter: { n: { $gt: Number.NaN } } }), 'INVALID_ARGUMENT')).message).toContain('NaN');
+    expect((await expectCode(() => bad.getMemory!(), 'INVALID_ARGUMENT')).message).not.toContain('undefined undefined');
+    await fs.close();
+  });
+
   it('answers any query string without throwing', async () => {
     const fs = await open();
     await fs.appendMemory('some (text) [with] *symbols* and "quotes"');
