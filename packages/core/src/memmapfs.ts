@@ -487,7 +487,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   }
 
   /**
-   * Replaces the agent state; subscribers are told once it is durable. The state is plain data that
+   * Replaces the agent state; subscribers are told once it is committed (durable under `'sync'`). The state is plain data that
    * reads back exactly (`StorableValue`); anything else is `INVALID_ARGUMENT`, and nothing is written.
    */
   async updateState(state: S): Promise<void> {

@@ -158,7 +158,7 @@ export function checkTtl(value: unknown, method: string, now = Date.now()): numb
 /** A KV key or stream key: a non-empty, well-formed string. */
 export function checkKey(key: unknown, method: string): string {
   if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key) > limits.maxKeyLength) {
-    throw invalid(`${method}: key must be a non-empty string of at most ${limits.maxKeyLength} bytes, got ${describe(key)}.`);
+    throw invalid(`${method}: key must be a non-empty string of at most ${limits.maxKeyLength} bytes (UTF-8), got ${typeof key === 'string' && key.length > 0 ? `a key of ${Buffer.byteLength(key)} bytes` : describe(key)}.`);
   }
   if (!isWellFormedText(key)) throw notWellFormed(method, 'key');
   return key;

@@ -33,3 +33,20 @@ it.each([
   const again = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
   await again.close();
 });
+
+it('a record over the log\'s limit is TEXT_TOO_LARGE saying what to do with data that large', async () => {
+  const { WalError } = await import('@memmapfs/wal');
+  const { toMemMapError } = await import('../src/engine/error-mapping.js');
+  const error = toMemMapError(new WalError('WAL_RECORD_TOO_LARGE', 'A record of 269484058 bytes exceeds the 268435456-byte maximum.'));
+  expect(error).toMatchObject({ code: 'TEXT_TOO_LARGE', message: expect.stringContaining('appendStream') });
+});
+
+it('a KV key over the limit is refused naming its length in bytes, as the limit is', async () => {
+  const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+  try {
+    const error = await fs.setKv('𝒳'.repeat(300), 1).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('1200 bytes') });
+  } finally {
+    await fs.close();
+  }
+});

@@ -34,7 +34,12 @@ const blockCodes: Record<BlockError['code'], MemMapErrorCode> = {
 /** Re-raises an error from the WAL, the block store or the file system as a `MemMapError`. */
 export function toMemMapError(error: unknown): MemMapError {
   if (error instanceof MemMapError) return error;
-  if (error instanceof WalError) return new MemMapError(walCodes[error.code], error.message, { cause: error, subsystem: 'wal' });
+  if (error instanceof WalError) {
+    // (Memory texts and stream chunks are checked against maxTextBytes first: what meets this is a KV
+    // value, a state, or a batch of many memories, each one record of the log.)
+    const advice = error.code === 'WAL_RECORD_TOO_LARGE' ? ' One record holds a KV value, the state, or one call\'s batch of memories: store data that large in a stream (appendStream, in chunks of at most maxTextBytes) with its key in KV, or split the batch.' : '';
+    return new MemMapError(walCodes[error.code], `${error.message}${advice}`, { cause: error, subsystem: 'wal' });
+  }
   if (error instanceof BlockError) return new MemMapError(blockCodes[error.code], error.message, { cause: error, subsystem: 'blocks' });
   const message = describeThrown(error);
   return new MemMapError('IO_ERROR', `${message}${ioAdvice(error)}`, { cause: error });
