@@ -29,4 +29,18 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code !== 'EPIPE') throw error;
   stop.abort();
 });
-process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: stop.signal });
+// A warning (a memory left out of results as its block is damaged, say) is one line, as failures are,
+// not Node's own form with its pid and a hint about --trace-warnings.
+const json = process.argv.slice(2).includes('--json');
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  const code = (warning as Error & { code?: string }).code;
+  process.stderr.write(json ? `${JSON.stringify({ warning: { code: code ?? warning.name, message: warning.message } })}\n` : `memmapfs: warning: ${warning.message.replace(/\s*\n\s*/g, ' ')}${code ? ` (${code})` : ''}\n`);
+});
+const exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: stop.signal });
+process.exitCode = exitCode;
+// Exits once what was written is out, rather than when nothing is left to do: a request for the writer
+// lock that timed out (LOCK_TIMEOUT) stays with the kernel, which cannot call it off, and would keep
+// the process alive until the holder lets go.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(exitCode)));
+setTimeout(() => process.exit(exitCode), 1000).unref();

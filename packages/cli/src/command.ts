@@ -80,8 +80,12 @@ interface CommandBase {
 
 /** A command that runs against the open store. */
 export interface StoreCommand extends CommandBase {
-  /** `'create'` opens the store or creates it; `'existing'` fails with `STORE_NOT_FOUND` when there is none. */
-  readonly store: 'create' | 'existing';
+  /**
+   * `'create'` opens the store or creates it; `'existing'` fails with `STORE_NOT_FOUND` when there is
+   * none; `'read'` too, for a command that only reads: it opens the store read-only when it cannot take
+   * the writer lock at once (another process holds it, stopped say) or may not write to the folder.
+   */
+  readonly store: 'create' | 'existing' | 'read';
   /** Checks the arguments, throwing `UsageError`, before the store is opened. */
   prepare(args: CommandArguments): CommandAction;
 }

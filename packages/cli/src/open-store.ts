@@ -50,12 +50,12 @@ export function sharedLog(globals: GlobalOptions, env: Readonly<Record<string, s
 export async function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store'], output: Output, shared?: SharedLog): Promise<MemMapFS> {
   let rebuilding: ProgressBar | undefined;
   const wal = shared === undefined ? undefined : await postgresLog(shared);
-  return MemMapFS.init(root, {
+  const options = {
     ...(wal !== undefined ? { wal } : {}),
     ...(globals.search !== undefined ? { search: await searchProviders[globals.search]() } : {}),
     ...(globals.codec !== undefined ? { codec: await codecs[globals.codec]() } : {}),
     create: mode === 'create',
-    onIndexRebuild: (done, total) => {
+    onIndexRebuild: (done: number, total: number) => {
       rebuilding ??= output.progress('reindex', 'memories');
       rebuilding.update(done, total);
       if (done === total) {
@@ -63,7 +63,31 @@ export async function openStore(root: string, globals: GlobalOptions, mode: Stor
         rebuilding = undefined;
       }
     },
-  });
+  };
+  // (A host's cache of a shared log is made by a writable open, which a read-only one cannot stand in for.)
+  if (mode !== 'read' || shared !== undefined) return MemMapFS.init(root, options);
+  try {
+    return await MemMapFS.init(root, { ...options, lockTimeoutMs: READ_LOCK_WAIT_MS });
+  } catch (error) {
+    if (!cannotWrite(error)) throw error;
+    // A command that only reads does not wait for a writer that holds on (stopped, or stuck), nor needs
+    // a folder it may write to: a read-only open reads every durable write, with no lock.
+    return MemMapFS.init(root, { ...options, readOnly: true });
+  }
+}
+
+/** How long a command that only reads waits for the writer lock before it opens the store read-only. */
+const READ_LOCK_WAIT_MS = 1000;
+
+/** Whether an open failed because this process cannot write the store now: the writer lock held elsewhere, or a folder it may not write to. */
+function cannotWrite(error: unknown): boolean {
+  if (MemMapError.is(error, 'LOCK_TIMEOUT') || MemMapError.is(error, 'READ_ONLY')) return true;
+  if (!MemMapError.is(error, 'IO_ERROR')) return false;
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return true;
+  }
+  return false;
 }
 
 /** The PostgreSQL log, from `@memmapfs/wal-postgres` (an optional peer: installed by those who use it). */

@@ -60,6 +60,8 @@ export async function runCli(argv: readonly string[], io: CliIo = { stdout: proc
     await runCommand(request.command, request.args, globals, io, output);
     return 0;
   } catch (error) {
+    // A reader that went away (`memmapfs export | head`) is no failure: the output stops there.
+    if ((error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') return 0;
     return reportFailure(output, error);
   }
 }

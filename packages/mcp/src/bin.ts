@@ -14,4 +14,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code !== 'EPIPE') throw error;
   stop.abort();
 });
-process.exitCode = await runMcpCommand(process.argv.slice(2), { signal: stop.signal });
+const exitCode = await runMcpCommand(process.argv.slice(2), { signal: stop.signal });
+process.exitCode = exitCode;
+// Exits once what was written is out, rather than when nothing is left to do: a request for the writer
+// lock that timed out (LOCK_TIMEOUT) stays with the kernel, which cannot call it off, and would keep
+// the process alive until the holder lets go.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(exitCode)));
+setTimeout(() => process.exit(exitCode), 1000).unref();

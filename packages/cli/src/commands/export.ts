@@ -29,7 +29,7 @@ export const exportCommand: Command = {
   arguments: [{ name: 'FILE', optional: true, description: "The file to write (replaced once complete); '-' or none writes to stdout" }],
   options: {},
   examples: ['memmapfs export backup.jsonl', 'memmapfs export | gzip > backup.jsonl.gz', 'memmapfs --root ./old export | memmapfs --root ./new import'],
-  store: 'existing',
+  store: 'read',
   prepare(args) {
     const file = args.positionals[0] === '-' ? undefined : args.positionals[0];
     return async (store, output, context) => {

@@ -10,7 +10,7 @@ export const getCommand: Command = {
   arguments: [{ name: 'ID', description: 'The memory id, as printed by append' }],
   options: {},
   examples: ['memmapfs get 1', "memmapfs get 1 --json | jq -r .text"],
-  store: 'existing',
+  store: 'read',
   prepare(args) {
     const id = positiveInteger(args.positionals[0]!, 'ID');
     return async (store, output) => {
@@ -21,7 +21,8 @@ export const getCommand: Command = {
   },
 };
 
-const time = (ms: number): string => new Date(ms).toISOString();
+/** A time as ISO 8601; an expiry past what a `Date` holds (an older release took one) as the last time it holds. */
+const time = (ms: number): string => new Date(Math.max(-8.64e15, Math.min(8.64e15, ms))).toISOString();
 
 /** A memory as `get` prints it: its text, then one line of metadata. */
 export function memoryLines(memory: Memory): string[] {

@@ -13,7 +13,7 @@ export const historyCommand: Command = {
     'memmapfs history 1',
     'memmapfs history 1 --json',
   ],
-  store: 'existing',
+  store: 'read',
   prepare(args) {
     const id = positiveInteger(args.positionals[0]!, 'ID');
     return async (store, output) => {

@@ -9,7 +9,7 @@ export const kvGetCommand: Command = {
   arguments: [{ name: 'KEY', description: 'The key' }],
   options: {},
   examples: ['memmapfs kv get user.theme', 'memmapfs kv get session --json | jq .value'],
-  store: 'existing',
+  store: 'read',
   prepare(args) {
     const key = args.positionals[0]!;
     return async (store, output) => {

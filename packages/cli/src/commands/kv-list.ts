@@ -13,7 +13,7 @@ export const kvListCommand: Command = {
     limit: { type: 'string', valueName: 'N', description: 'At most N keys. Default: all' },
   },
   examples: ['memmapfs kv list', 'memmapfs kv list --prefix user.', 'memmapfs kv list --limit 100 --after user.theme'],
-  store: 'existing',
+  store: 'read',
   prepare(args) {
     const prefix = stringOption(args, 'prefix');
     const after = stringOption(args, 'after');

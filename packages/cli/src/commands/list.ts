@@ -22,7 +22,7 @@ export const listCommand: Command = {
     'memmapfs list --cursor eyJ2IjoxLCJhZnRlciI6MjB9        # the next page',
     'memmapfs list --json | jq -r .nextCursor',
   ],
-  store: 'existing',
+  store: 'read',
   prepare(args) {
     const { tags, namespace } = labelOptions(args);
     const limit = stringOption(args, 'limit');

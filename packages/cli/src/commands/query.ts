@@ -17,7 +17,7 @@ export const queryCommand: Command = {
     'memmapfs query "" --namespace team --limit 5      # the newest memories',
     'memmapfs query deploy --json | jq -r \'.[].text\'',
   ],
-  store: 'existing',
+  store: 'read',
   prepare(args) {
     const text = args.positionals[0]!;
     const { tags, namespace } = labelOptions(args);

@@ -10,7 +10,7 @@ export const stateGetCommand: Command = {
   arguments: [],
   options: {},
   examples: ['memmapfs state get', 'memmapfs state get --json | jq -r .status'],
-  store: 'existing',
+  store: 'read',
   prepare: () => async (store, output) => {
     const state = store.getState();
     output.result(state, () => keyValueLines(state));
@@ -48,7 +48,7 @@ export const stateWatchCommand: StoreCommand = {
     count: { type: 'string', valueName: 'N', description: 'Exit after N changes (the --initial state is not one). Default: until interrupted' },
   },
   examples: ['memmapfs state watch', 'memmapfs state watch --json | jq -r .status', 'memmapfs state watch --json --initial --count 1     # the state now, then the next change'],
-  store: 'existing',
+  store: 'read',
   prepare(args) {
     const countOption = stringOption(args, 'count');
     const count = countOption === undefined ? Infinity : positiveInteger(countOption, '--count');

@@ -11,7 +11,7 @@ export const statsCommand: Command = {
     'memmapfs stats',
     'memmapfs stats --json | jq .memories',
   ],
-  store: 'existing',
+  store: 'read',
   prepare: () => async (store, output) => {
     const stats = store.stats();
     output.result(stats, () => keyValueLines(stats));

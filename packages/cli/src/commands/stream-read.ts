@@ -7,7 +7,7 @@ export const streamReadCommand: Command = {
   arguments: [{ name: 'KEY', description: 'The stream' }],
   options: {},
   examples: ['memmapfs stream read transcript', 'memmapfs stream read tool-output > output.log', 'memmapfs stream read blob --json | jq -r .base64 | base64 -d'],
-  store: 'existing',
+  store: 'read',
   prepare(args) {
     const key = args.positionals[0]!;
     return async (store, output) => {

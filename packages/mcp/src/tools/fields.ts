@@ -58,7 +58,8 @@ export function toMemoryOutput(memory: Memory): MemoryOutput {
     meta: toJsonObject(memory.meta),
     createdAt: new Date(memory.createdAt).toISOString(),
     updatedAt: new Date(memory.updatedAt).toISOString(),
-    ...(memory.expiresAt !== undefined ? { expiresAt: new Date(memory.expiresAt).toISOString() } : {}),
+    // (An expiry past what a Date holds, which an older release took, as the last time it holds.)
+    ...(memory.expiresAt !== undefined ? { expiresAt: new Date(Math.min(memory.expiresAt, 8.64e15)).toISOString() } : {}),
   };
 }
 
