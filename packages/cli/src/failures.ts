@@ -37,7 +37,19 @@ export interface FailureReport {
 /** What a `WAL_CORRUPT` failure tells the user to do. */
 export const walCorruptAdvice = "Run 'memmapfs verify' to see the damage, then 'memmapfs repair' (with no process using the store) to make it open again.";
 
+/** What a damaged block (`BLOCK_CORRUPT`) tells the user to do. */
+const blockCorruptAdvice = "Run 'memmapfs verify' to see the damage, then 'memmapfs repair' (with no process using the store): it puts back blocks whose copies the log holds.";
+
 const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
+
+/** A store error's advice in the terms of this command line: its commands and options, not the library's. */
+function inCommandTerms(code: string, message: string): string {
+  if (code === 'WAL_CORRUPT') return `${message} ${walCorruptAdvice}`;
+  if (code === 'BLOCK_CORRUPT') return `${message} ${blockCorruptAdvice}`;
+  // ("Open it with codec: 'cbor' (or leave the codec option out).")
+  if (code === 'CODEC_MISMATCH') return message.replace(/(Open|Check) it with codec: '([^']+)' \(or leave the codec option out\)/, "Give --codec $2, or leave --codec out");
+  return message;
+}
 
 /** Classifies anything thrown while running the CLI. */
 export function describeFailure(error: unknown): FailureReport {
@@ -47,7 +59,7 @@ export function describeFailure(error: unknown): FailureReport {
   }
   if (MemMapError.is(error)) {
     const message = oneLine(error.message.replace(/^\[memmapfs\] /, ''));
-    return { origin: 'store', code: error.code, message: error.code === 'WAL_CORRUPT' ? `${message} ${walCorruptAdvice}` : message, exitCode: 1 };
+    return { origin: 'store', code: error.code, message: inCommandTerms(error.code, message), exitCode: 1 };
   }
   if (error instanceof CommandFailure) {
     return { origin: 'command', code: error.code, message: oneLine(error.message), exitCode: 1 };

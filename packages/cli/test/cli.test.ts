@@ -249,6 +249,7 @@ describe('stats and init', () => {
     const mismatch = await inStore('--codec', 'msgpack', 'stats');
     expect(mismatch.code).toBe(1);
     expect(mismatch.stderr).toMatch(/\(CODEC_MISMATCH\)\n$/);
+    expect(mismatch.stderr).toContain('--codec cbor');
   });
 
   it('searches with orama when asked to', async () => {

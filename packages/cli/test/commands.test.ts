@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemMapFS, type AgentState, type Memory, type MemoryPage } from '@memmapfs/core';
 import { orama } from '@memmapfs/search-orama';
@@ -391,6 +391,18 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(/^memmapfs: .*Run 'memmapfs verify' to see the damage, then 'memmapfs repair' .*\(WAL_CORRUPT\)\n$/);
       expect(JSON.parse((await run(['--json', 'get', '1'])).stderr)).toMatchObject({ error: { code: 'WAL_CORRUPT', message: expect.stringContaining("'memmapfs repair'") } });
+    }, slow);
+
+    it("tells the user to run 'memmapfs verify' and 'memmapfs repair' on a damaged block", async () => {
+      await run(['append', 'the parcel arrives on tuesday']);
+      const blocks = join(paths.root, 'blocks');
+      const chunk = join(blocks, (await readdir(blocks)).find((name) => name.startsWith('chunk_'))!);
+      const bytes = await readFile(chunk);
+      bytes[bytes.indexOf('parcel')]! ^= 0x20;
+      await writeFile(chunk, bytes);
+      const result = await run(['get', '1']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^memmapfs: .*'memmapfs verify'.*'memmapfs repair'.*\(BLOCK_CORRUPT\)\n$/);
     }, slow);
   });
 
