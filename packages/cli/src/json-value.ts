@@ -1,3 +1,4 @@
+import { jsonObject } from './arguments.js';
 /**
  * Stored values (core's `StorableValue`: KV values, memory `meta`, the agent state) as JSON, and back,
  * exactly. JSON lacks a few of their kinds, which are written as objects of one `$` key:
@@ -46,4 +47,15 @@ function members(json: object): Record<string, unknown> {
 /** Sets a property, a key named `__proto__` included, as an own property. */
 function define(object: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** A memory (or hit) in the CLI's JSON: its `meta` in tagged JSON, its embedding (if any) as an array of numbers. */
+export function memoryJson<M extends { readonly meta: Record<string, unknown>; readonly embedding?: Float32Array }>(memory: M): Omit<M, 'meta' | 'embedding'> & { meta: unknown; embedding?: number[] } {
+  const { embedding, ...rest } = memory;
+  return { ...rest, meta: toTaggedJson(memory.meta), ...(embedding ? { embedding: Array.from(embedding) } : {}) } as Omit<M, 'meta' | 'embedding'> & { meta: unknown; embedding?: number[] };
+}
+
+/** `--meta` or the state given as JSON: an object, its tagged values (`{"$base64"}` and the like) read as what they stand for. */
+export function taggedJsonObject(text: string, what: string): Record<string, unknown> {
+  return fromTaggedJson(jsonObject(text, what)) as Record<string, unknown>;
 }

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { AgentState, Memory, MemoryHit, StoreStats } from '@memmapfs/core';
+import { MemMapFS, type AgentState, type Memory, type MemoryHit, type StoreStats } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, type CliIo } from '../src/index.js';
 import { binaryKind, memmapfs as runBinary } from './binary.js';
@@ -201,6 +201,40 @@ describe('state', () => {
     expect(notObject.code).toBe(2);
     expect(notObject.stderr).toContain("run 'memmapfs state set --help'");
     expect(JSON.parse((await inStore('state', 'get', '--json')).stdout)).toMatchObject({ status: 'idle' });
+  });
+});
+
+describe('values JSON lacks (bytes, NaN, undefined) in meta and the state', () => {
+  beforeEach(() => initStore());
+
+  it('are read from --meta and state set, and printed by --json, as kv writes them ({"$base64"}, {"$number"}, {"$undefined"})', async () => {
+    const meta = { blob: { $base64: 'AAEC' }, ratio: { $number: 'NaN' }, gone: { $undefined: true }, plain: [1, 'two'] };
+    const { id } = JSON.parse((await inStore('--json', 'append', 'a memory with bytes in its meta', '--meta', JSON.stringify(meta))).stdout) as { id: number };
+    const got = JSON.parse((await inStore('--json', 'get', String(id))).stdout) as { meta: unknown };
+    expect(got.meta).toEqual(meta);
+    // Stored as the values they stand for, as `kv set` stores them.
+    const store = await MemMapFS.init(root);
+    const stored = (await store.getMemory(id))!.meta;
+    await store.close();
+    expect(stored.blob).toEqual(new Uint8Array([0, 1, 2]));
+    expect(stored.ratio).toBeNaN();
+    expect(Object.keys(stored)).toContain('gone');
+    expect(stored.gone).toBeUndefined();
+    const listed = JSON.parse((await inStore('--json', 'list')).stdout) as { memories: Array<{ meta: unknown }> };
+    expect(listed.memories[0]!.meta).toEqual(meta);
+    const hits = JSON.parse((await inStore('--json', 'query', 'bytes')).stdout) as Array<{ meta: unknown }>;
+    expect(hits[0]!.meta).toEqual(meta);
+    const history = JSON.parse((await inStore('--json', 'history', String(id))).stdout) as Array<{ memory: { meta: unknown } }>;
+    expect(history[0]!.memory.meta).toEqual(meta);
+    const updated = JSON.parse((await inStore('--json', 'update', String(id), '--meta', JSON.stringify({ blob: { $base64: 'AQ==' } }))).stdout) as { meta: unknown };
+    expect(updated.meta).toEqual({ blob: { $base64: 'AQ==' } });
+
+    const extra = { bytes: { $base64: 'AAEC' }, big: { $number: 'Infinity' } };
+    expect((await inStore('state', 'set', JSON.stringify({ extra }))).code).toBe(0);
+    expect(JSON.parse((await inStore('--json', 'state', 'get')).stdout)).toMatchObject({ extra });
+    const again = await MemMapFS.init(root);
+    expect(again.getState().extra).toEqual({ bytes: new Uint8Array([0, 1, 2]), big: Number.POSITIVE_INFINITY });
+    await again.close();
   });
 });
 

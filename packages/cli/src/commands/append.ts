@@ -1,8 +1,9 @@
 import type { AppendMemoryOptions } from '@memmapfs/core';
-import { jsonObject, labelOptions, positiveInteger, stringOption } from '../arguments.js';
+import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../failures.js';
 import { openInput, readWhole, textFromInput } from '../input-source.js';
+import { taggedJsonObject } from '../json-value.js';
 
 /** `memmapfs append [TEXT|-]`: appends a memory, its text given or read from stdin, and prints its id. */
 export const appendCommand: Command = {
@@ -31,7 +32,7 @@ export const appendCommand: Command = {
     const ttl = stringOption(args, 'ttl');
     const options: AppendMemoryOptions = {
       ...(namespace !== undefined ? { namespace } : {}),
-      ...(meta !== undefined ? { meta: jsonObject(meta, '--meta') } : {}),
+      ...(meta !== undefined ? { meta: taggedJsonObject(meta, '--meta') } : {}),
       ...(ttl !== undefined ? { ttlMs: positiveInteger(ttl, '--ttl') } : {}),
     };
     return async (store, output, context) => {

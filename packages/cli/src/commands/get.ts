@@ -2,6 +2,7 @@ import type { Memory } from '@memmapfs/core';
 import { positiveInteger } from '../arguments.js';
 import type { Command } from '../command.js';
 import { CommandFailure } from '../failures.js';
+import { memoryJson } from '../json-value.js';
 
 /** `memmapfs get ID`: prints a memory's text and a line of its metadata. */
 export const getCommand: Command = {
@@ -16,7 +17,7 @@ export const getCommand: Command = {
     return async (store, output) => {
       const memory = await store.getMemory(id);
       if (!memory) throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id}`);
-      output.result(memory, () => memoryLines(memory));
+      output.result(memoryJson(memory), () => memoryLines(memory));
     };
   },
 };

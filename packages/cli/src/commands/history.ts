@@ -2,6 +2,7 @@ import type { MemoryVersion } from '@memmapfs/core';
 import { positiveInteger } from '../arguments.js';
 import type { Command } from '../command.js';
 import { CommandFailure } from '../failures.js';
+import { memoryJson } from '../json-value.js';
 
 /** `memmapfs history ID`: a memory's versions the log still holds, oldest first. */
 export const historyCommand: Command = {
@@ -19,7 +20,7 @@ export const historyCommand: Command = {
     return async (store, output) => {
       const versions = await store.memoryHistory(id);
       if (versions.length === 0) throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id} in the log`);
-      output.result(versions, () => versions.map(versionLine));
+      output.result(versions.map((version) => (version.memory ? { ...version, memory: memoryJson(version.memory) } : version)), () => versions.map(versionLine));
     };
   },
 };

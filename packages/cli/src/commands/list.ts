@@ -1,6 +1,7 @@
 import type { ListMemoriesOptions } from '@memmapfs/core';
 import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { Command } from '../command.js';
+import { memoryJson } from '../json-value.js';
 
 /** Memories on a page of `list` when `--limit` is not given. */
 export const defaultListLimit = 20;
@@ -36,7 +37,7 @@ export const listCommand: Command = {
     return async (store, output) => {
       const page = await store.listMemories(options);
       const lines = await output.listingLines(page.memories.map((memory) => [`#${memory.id}  [${memory.tags.join(', ')}]  `, memory.text] as const));
-      output.result({ memories: page.memories, nextCursor: page.nextCursor ?? null }, () => [
+      output.result({ memories: page.memories.map(memoryJson), nextCursor: page.nextCursor ?? null }, () => [
         ...lines,
         ...(page.nextCursor !== undefined ? [`next: --cursor ${page.nextCursor}`] : []),
       ]);

@@ -1,6 +1,7 @@
 import type { QueryMemoryOptions } from '@memmapfs/core';
 import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { Command } from '../command.js';
+import { memoryJson } from '../json-value.js';
 
 /** `memmapfs query Q`: full-text search, best first, one line per hit. */
 export const queryCommand: Command = {
@@ -30,7 +31,7 @@ export const queryCommand: Command = {
     return async (store, output) => {
       const hits = await store.queryMemory(text, options);
       const lines = await output.listingLines(hits.map((hit) => [`#${hit.id}  ${hit.score.toFixed(3)}  [${hit.tags.join(', ')}]  `, hit.text] as const));
-      output.result(hits, () => lines);
+      output.result(hits.map(memoryJson), () => lines);
     };
   },
 };

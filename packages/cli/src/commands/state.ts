@@ -1,7 +1,8 @@
 import type { AgentState } from '@memmapfs/core';
-import { jsonObject, positiveInteger, stringOption } from '../arguments.js';
+import { positiveInteger, stringOption } from '../arguments.js';
 import type { Command, StoreCommand } from '../command.js';
 import { keyValueLines } from '../output.js';
+import { taggedJsonObject, toTaggedJson } from '../json-value.js';
 
 /** `memmapfs state get`: prints the agent state. */
 export const stateGetCommand: Command = {
@@ -13,7 +14,7 @@ export const stateGetCommand: Command = {
   store: 'read',
   prepare: () => async (store, output) => {
     const state = store.getState();
-    output.result(state, () => keyValueLines(state));
+    output.result(toTaggedJson(state), () => keyValueLines(state));
   },
 };
 
@@ -26,11 +27,11 @@ export const stateSetCommand: Command = {
   examples: ['memmapfs state set \'{"status":"running","extra":{"task":"triage"}}\'', 'memmapfs state set \'{"lastUpdatedId":42}\''],
   store: 'existing',
   prepare(args) {
-    const changes = jsonObject(args.positionals[0]!, 'the state');
+    const changes = taggedJsonObject(args.positionals[0]!, 'the state');
     return async (store, output) => {
       await store.updateState({ ...store.getState(), ...changes });
       const state = store.getState();
-      output.result(state, () => keyValueLines(state));
+      output.result(toTaggedJson(state), () => keyValueLines(state));
     };
   },
 };
@@ -55,7 +56,7 @@ export const stateWatchCommand: StoreCommand = {
     const initial = args.options.initial === true;
     return async (store, output, { signal }) => {
       if (signal.aborted) return;
-      const print = (state: AgentState): void => output.result(state, () => [stateLine(state, new Date())]);
+      const print = (state: AgentState): void => output.result(toTaggedJson(state), () => [stateLine(state, new Date())]);
       // Read the current state before the watch starts (nothing is awaited in between): what other
       // processes committed until now is in it, and every later change is watched, none twice.
       const current = store.getState();

@@ -1,9 +1,10 @@
 import { MemMapError, type MemoryUpdate } from '@memmapfs/core';
-import { jsonObject, positiveInteger, stringListOption, stringOption } from '../arguments.js';
+import { positiveInteger, stringListOption, stringOption } from '../arguments.js';
 import type { Command } from '../command.js';
 import { CommandFailure, UsageError } from '../failures.js';
 import { openInput, readWhole, textFromInput } from '../input-source.js';
 import { memoryLines } from './get.js';
+import { memoryJson, taggedJsonObject } from '../json-value.js';
 
 /** `memmapfs update ID`: changes a memory's text, tags or meta, keeps the rest, and prints it. */
 export const updateCommand: Command = {
@@ -35,7 +36,7 @@ export const updateCommand: Command = {
     if (text !== undefined && text !== '-' && text.trim() === '') throw new UsageError('--text must not be empty or only whitespace');
     const update: MemoryUpdate = {
       ...(tags.length > 0 || clearTags ? { tags } : {}),
-      ...(meta !== undefined ? { meta: jsonObject(meta, '--meta') } : {}),
+      ...(meta !== undefined ? { meta: taggedJsonObject(meta, '--meta') } : {}),
     };
     return async (store, output, context) => {
       let newText = text;
@@ -50,7 +51,7 @@ export const updateCommand: Command = {
         if (MemMapError.is(error, 'MEMORY_NOT_FOUND')) throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id}`);
         throw error;
       }
-      output.result(memory, () => memoryLines(memory));
+      output.result(memoryJson(memory), () => memoryLines(memory));
     };
   },
 };
