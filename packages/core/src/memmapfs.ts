@@ -23,10 +23,7 @@ import {
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
 export type InitOptions<S extends AgentState> = MemMapFSOptions & {
-  /**
-   * State of a store that has none yet: the first writer that opens such a store with one writes it, so
-   * that every process reads it (and merges onto it). Default `{ status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} }`.
-   */
+  /** State of a store that has none yet. Default `{ status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} }`. */
   initialState?: S;
 };
 
@@ -110,22 +107,9 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     if (opts.onIndexRebuild !== undefined && typeof opts.onIndexRebuild !== 'function') {
       throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: onIndexRebuild must be a function (done, total) => void.');
     }
-    const checkedInitial = checkAgentState(opts.initialState ?? initialAgentState, 'MemMapFS.init');
-    const initial = checkedInitial as unknown as S;
+    const initial = checkAgentState(opts.initialState ?? initialAgentState, 'MemMapFS.init') as unknown as S;
     const engine = await openStoreEngine<S>(resolve(root), opts, initial);
     engine.index.onRebuild = opts.onIndexRebuild;
-    // A store with no state yet takes the initialState of the first writer that opens it with one, for
-    // every process: kept only here, another process (opened without one, or with another) would
-    // merge onto, and report, a state of its own. (The state applied is this very object until a
-    // state record or checkpoint replaces it; written only if none did meanwhile, under the lock.)
-    if (opts.initialState !== undefined && opts.readOnly !== true && engine.state === initial) {
-      try {
-        await engine.commitIf([{ type: RecordType.StateSet, state: checkedInitial }], undefined, () => engine.state === initial);
-      } catch (error) {
-        await engine.close().catch(() => undefined);
-        throw toMemMapError(error);
-      }
-    }
     return new MemMapFS<S>(engine, opts);
   }
 

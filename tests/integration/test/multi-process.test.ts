@@ -232,23 +232,6 @@ describe('many processes, one folder', () => {
     await fs.close();
   }, 30_000);
 
-  it('a new store\'s initialState is its state for every process: one opened without it merges onto it, and the first opener\'s wins', async () => {
-    const initialState = { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: {}, plan: ['step 1', 'step 2'] };
-    const fs = await MemMapFS.init<typeof initialState>(root, { search: flexsearch(), codec: msgpack(), initialState });
-    const heard: unknown[] = [];
-    fs.subscribeState((state) => heard.push(state));
-    const other = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), initialState: { ...initialState, status: 'other', plan: [] } });
-    expect(other.getState()).toEqual(initialState);
-    await other.close();
-    const merger = startWorker('merge-state', root, 'busy');
-    expect((await merger.next()).state).toEqual({ ...initialState, status: 'busy' });
-    expect(await merger.exited).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(fs.getState()).toEqual({ ...initialState, status: 'busy' });
-    expect(heard.at(-1)).toEqual({ ...initialState, status: 'busy' });
-    await fs.close();
-  }, 30_000);
-
   it('shows other processes nothing that is not yet durable', async () => {
     const writer = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), durability: 'none' });
     const reader = await open();

@@ -3,7 +3,6 @@
 //                          {"ids":[…]}, then on each stdin line "count TAG…" prints {"counts":{TAG:n…},"total":n},
 //                          and on "read ID…" prints {"texts":{ID:text|null…}}.
 //   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
-//   merge-state ROOT STATUS  (opened without initialState) merges { status: STATUS }, prints {"state":…}.
 //   compact-behind-background ROOT  starts a compaction by policy, asks for one (not awaited) and closes
 //                          at once; prints {"closed":true,"report":…} once close() is done.
 //   hold ROOT TEXT…        appends one memory a TEXT, prints {"id":n,"ids":[…]} (n: the first's), then
@@ -168,7 +167,5 @@ if (command === 'append') {
     await fs.updateState({ status: `step-${i}`, activeMemoryCount: i, lastUpdatedId: 0, extra: { pid: process.pid } });
     print({ wrote: i, at: Date.now() });
   }
-} else if (command === 'merge-state') {
-  print({ state: await fs.mergeState({ status: rest[0]! }) });
 }
 await fs.close();
