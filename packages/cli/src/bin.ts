@@ -39,8 +39,8 @@ process.on('warning', (warning) => {
 });
 const exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: stop.signal });
 process.exitCode = exitCode;
-// Exits once what was written is out, rather than when nothing is left to do: a request for the writer
+// Exits once what was written is out (the callbacks of these empty writes come after every earlier
+// write is, however slow the reader), rather than when nothing is left to do: a request for the writer
 // lock that timed out (LOCK_TIMEOUT) stays with the kernel, which cannot call it off, and would keep
 // the process alive until the holder lets go.
 process.stdout.write('', () => process.stderr.write('', () => process.exit(exitCode)));
-setTimeout(() => process.exit(exitCode), 1000).unref();
