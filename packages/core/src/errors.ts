@@ -30,7 +30,7 @@ export const errorCodes = {
   IO_ERROR: 'The file system refused an operation (permissions, a read-only file system, too many open files, disk full, I/O error).',
   NATIVE_ADDON_MISSING: 'A native addon MemMapFS needs (fs-native-extensions for the file locks, @riaskov/mmap-io for reader: \'mmap\') did not load; the message names the package to reinstall.',
   READ_ONLY: 'A write was asked of a store opened with { readOnly: true }.',
-  NOT_SUPPORTED: 'The operation is not available on this kind of store: `publishSnapshot()` on a local one, `compact({ erase: true })` on one whose log other hosts share (the `wal` option).',
+  NOT_SUPPORTED: 'The operation is not available on this kind of store: `publishSnapshot()` on a local one, `compact({ erase: true })` on one whose log other hosts share (the `wal` option), `queryMemory` with `prefix: false` on a search provider that indexes word beginnings.',
 } as const;
 
 /** A stable MemMapFS error code. */

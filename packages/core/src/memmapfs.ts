@@ -18,7 +18,7 @@ import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.j
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, encodeTexts, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -39,7 +39,7 @@ const optionNames = {
   init: new Set(['search', 'codec', 'durability', 'batchIntervalMs', 'lockTimeoutMs', 'maxTextBytes', 'historyRetentionMs', 'autoCompaction', 'autoSnapshot', 'onIndexRebuild', 'chunkSizeBytes', 'reader', 'create', 'readOnly', 'wal', 'fileSystem', 'initialState']),
   append: new Set(['namespace', 'meta', 'ttlMs', 'embedding']),
   newMemory: new Set(['text', 'tags', 'namespace', 'meta', 'ttlMs', 'embedding']),
-  query: new Set(['limit', 'offset', 'signal', 'embedding', 'hybrid', 'tags', 'namespace', 'filter', 'createdAt', 'updatedAt']),
+  query: new Set(['limit', 'offset', 'signal', 'embedding', 'hybrid', 'tags', 'namespace', 'filter', 'createdAt', 'updatedAt', 'prefix']),
   list: new Set(['limit', 'tags', 'namespace', 'cursor', 'filter', 'createdAt', 'updatedAt']),
   compact: new Set(['erase', 'onProgress']),
   watch: new Set(['signal']),
@@ -211,6 +211,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const passes = checkMemoryConditions(opts, 'queryMemory');
     const signal = checkSignal(opts.signal, 'queryMemory');
     const textWeight = checkHybrid(opts.hybrid, opts.embedding !== undefined, 'queryMemory');
+    if (opts.prefix !== undefined && typeof opts.prefix !== 'boolean') throw new MemMapError('INVALID_ARGUMENT', `queryMemory: prefix must be a boolean, got ${describeValue(opts.prefix)}.`);
+    const wholeWords = opts.prefix === false;
     signal?.throwIfAborted();
     const trimmed = query.slice(0, limits.maxQueryLength).trim();
     // With an embedding, the text counts only in a hybrid search.
@@ -223,6 +225,9 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       signal?.throwIfAborted();
       // (Checked once the provider is loaded: its dimensions are the embedding's.)
       const embedding = opts.embedding === undefined ? undefined : embeddingOf(checkEmbedding(opts.embedding, 'queryMemory', this.engine.index.vectorDimensions, this.engine.index.name));
+      if (wholeWords && text.length > 0 && !this.engine.index.matchesWholeWords) {
+        throw new MemMapError('NOT_SUPPORTED', `queryMemory: the '${this.engine.index.name}' search provider matches words by their beginning whatever the query asks (it indexes them so), so prefix: false cannot be kept. Leave prefix out, or open the store with a provider that can (segments, orama, flexsearch with tokenize 'strict').`);
+      }
       const matches = (m: MemoryRecord) => (namespace === undefined || isWithinNamespace(m.namespace, namespace)) && tags.every((t) => m.tags.includes(t)) && (passes === undefined || passes(m));
       const wanted = offset + limit;
       let candidates: Array<{ record: MemoryRecord; score: number }>;
@@ -238,7 +243,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         const filteredHere = passes !== undefined || (within !== undefined && searched === undefined);
         let ask = filteredHere ? Math.min(wanted * 4, limits.maxQueryDepth) : wanted;
         for (;;) {
-          const hits = await this.searchIndex({ text, limit: ask, ...(tags.length > 0 ? { tags } : {}), ...(embedding ? { embedding } : {}), ...(embedding && text.length > 0 && textWeight !== undefined ? { textWeight } : {}) }, searched, signal);
+          const hits = await this.searchIndex({ text, limit: ask, ...(wholeWords ? { prefix: false } : {}), ...(tags.length > 0 ? { tags } : {}), ...(embedding ? { embedding } : {}), ...(embedding && text.length > 0 && textWeight !== undefined ? { textWeight } : {}) }, searched, signal);
           candidates = [];
           for (const hit of hits) {
             const record = this.engine.liveMemory(hit.id);

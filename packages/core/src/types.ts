@@ -227,6 +227,12 @@ export interface QueryMemoryOptions extends MemoryConditions {
   tags?: string[];
   /** Only memories in this namespace or beneath it (`'user-42'` takes in `'user-42/preferences'`). */
   namespace?: Namespace;
+  /**
+   * Whether the last word of the query also matches the words it begins (`'mem'` finds `'memory'`), as
+   * FTS5's `mem*`. Default `true`; `false` matches whole words only (`'cat'` then finds `cat`, not
+   * `catalog`), with a provider whose `supports.wholeWords` says it can (`NOT_SUPPORTED` otherwise).
+   */
+  prefix?: boolean;
 }
 
 /** Options of `listMemories`. */

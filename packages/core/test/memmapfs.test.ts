@@ -509,6 +509,31 @@ describe('bad input', () => {
     await fs.close();
   });
 
+  it('passes prefix: false to a provider that matches whole words, and refuses it with NOT_SUPPORTED where the provider indexes word beginnings', async () => {
+    const asked: unknown[] = [];
+    class WholeWords extends WordSearch {
+      override readonly supports = { snapshot: true, prefix: true, wholeWords: true };
+      override search(request: Parameters<WordSearch['search']>[0]) {
+        asked.push(request.prefix);
+        return super.search(request);
+      }
+    }
+    const fs = await open(new WholeWords());
+    await fs.appendMemory('the team memo');
+    expect(await fs.queryMemory('memo', { prefix: false })).toHaveLength(1);
+    await fs.queryMemory('memo');
+    expect(asked).toEqual([false, undefined]);
+    await expectCode(() => fs.queryMemory('memo', { prefix: 'no' as never }), 'INVALID_ARGUMENT');
+    await fs.close();
+    class Beginnings extends WordSearch {
+      override readonly supports = { snapshot: true, prefix: true };
+    }
+    const other = await open(new Beginnings());
+    const refused = await expectCode(() => other.queryMemory('memo', { prefix: false }), 'NOT_SUPPORTED');
+    expect(refused.message).toContain('prefix');
+    await other.close();
+  });
+
   it('answers any query string without throwing', async () => {
     const fs = await open();
     await fs.appendMemory('some (text) [with] *symbols* and "quotes"');

@@ -32,6 +32,8 @@ const MAX_WORD_LENGTH = 1024;
  */
 export class FlexSearchOrderIndex implements TextIndex {
   readonly prefix = true;
+  /** Its tokenizers index word beginnings (or substrings): a word cannot be told from one it begins. */
+  readonly wholeWords = false;
   readonly #options: FlexSearchOrderIndexOptions;
   #index: Index;
 

@@ -51,7 +51,7 @@ export function flexsearch(options: FlexSearchProviderOptions = {}): SearchProvi
 
   return {
     name: 'flexsearch',
-    supports: { snapshot: true, prefix: text.prefix },
+    supports: { snapshot: true, prefix: text.prefix, wholeWords: text.wholeWords },
     spec: Object.keys(given).length > 0 ? { provider: 'flexsearch', options: given } : { provider: 'flexsearch' },
 
     add(doc: SearchDocument): void {
@@ -72,7 +72,7 @@ export function flexsearch(options: FlexSearchProviderOptions = {}): SearchProvi
         const words = [...new Set(wordTokens(request.text))];
         if (words.length === 0) return [];
         const filtered = request.namespace !== undefined || (request.tags?.length ?? 0) > 0;
-        return text.search(words, request.limit, filtered ? (id) => labels.matches(id, request) : () => true);
+        return text.search(words, request.limit, filtered ? (id) => labels.matches(id, request) : () => true, request.prefix === false);
       } catch {
         return [];
       }

@@ -37,6 +37,7 @@ interface RankedWordIndexSnapshot {
  */
 export class RankedWordIndex implements TextIndex {
   readonly prefix: boolean;
+  readonly wholeWords = true;
   readonly #options: RankedWordIndexOptions;
   #terms = new MemoryTerms();
   /** Each distinct word of the memory being added, with its relevance level (read by FlexSearch's `score`). */
@@ -69,7 +70,7 @@ export class RankedWordIndex implements TextIndex {
     this.#terms.delete(id);
   }
 
-  search(words: readonly string[], limit: number, accepts: (id: number) => boolean): SearchHit[] {
+  search(words: readonly string[], limit: number, accepts: (id: number) => boolean, wholeWords = false): SearchHit[] {
     const terms = this.#terms;
     const vocabulary = terms.vocabulary;
     const count = terms.count;
@@ -77,7 +78,7 @@ export class RankedWordIndex implements TextIndex {
     const queryWordOf = this.#queryWordOf;
     queryWordOf.clear();
     const queryWords: RankedQueryWord[] = words.map((word, i) => {
-      const ids = this.prefix && i === words.length - 1 ? vocabulary.wordsWithPrefix(word, this.#options.prefixWords) : [vocabulary.idOf(word)].filter((id) => id >= 0);
+      const ids = this.prefix && !wholeWords && i === words.length - 1 ? vocabulary.wordsWithPrefix(word, this.#options.prefixWords) : [vocabulary.idOf(word)].filter((id) => id >= 0);
       for (const id of ids) queryWordOf.set(id, i);
       return { lists: ids.map((id) => this.#levelLists(vocabulary.wordOf(id))), idf: inverseDocumentFrequency(estimatedHolders(ids.map((id) => vocabulary.documentFrequency(id)), count), count) };
     });

@@ -78,6 +78,8 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
         properties: ['text'],
         limit,
         tolerance,
+        // (Orama's `exact`: the last word matches itself, not the words it begins.)
+        ...(request.prefix === false ? { exact: true } : {}),
         ...(relevance === undefined ? {} : { relevance }),
         ...filtersOf(request),
       });
@@ -107,7 +109,7 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
 
   return {
     name: 'orama',
-    supports: { snapshot: true, prefix: true, ...(dimensions === undefined ? {} : { vectors: { dimensions } }) },
+    supports: { snapshot: true, prefix: true, wholeWords: true, ...(dimensions === undefined ? {} : { vectors: { dimensions } }) },
     spec: Object.keys(given).length > 0 ? { provider: 'orama', options: given } : { provider: 'orama' },
 
     async add(doc: SearchDocument): Promise<void> {

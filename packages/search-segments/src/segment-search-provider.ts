@@ -126,7 +126,7 @@ export function segmentSearch(options: SegmentSearchOptions = {}): SegmentSearch
  */
 export class SegmentSearchProvider implements SearchProvider {
   readonly name = 'segments';
-  readonly supports = { snapshot: false, prefix: true, persistent: true } as const;
+  readonly supports = { snapshot: false, prefix: true, wholeWords: true, persistent: true } as const;
 
   private folder: string | undefined;
   private written: WrittenSegment[] = [];
@@ -224,7 +224,7 @@ export class SegmentSearchProvider implements SearchProvider {
     const segments: Segment[] = [...this.written, ...this.sealed, this.memory];
     return searchSegments(
       segments.map((segment) => (segment.kind === 'written' ? segment.reader : segment.builder)),
-      { text: request.text, limit: request.limit, tags: request.tags, namespace: request.namespace },
+      { text: request.text, limit: request.limit, tags: request.tags, namespace: request.namespace, prefix: request.prefix !== false },
       (s, row, id) => {
         const segment = segments[s]!;
         if (segment.kind === 'held' && segment.builder.isDead(row)) return true;

@@ -7,7 +7,7 @@ import { describe, expect, it, type TestContext } from 'vitest';
 import { expectDescending, expectNearest, hasVector, nearestByCosine, passesFilters, randomVector, seededRandom } from './vector-model.js';
 
 /** Groups of checks in `searchProviderSuite`, each of which can be skipped as a whole. */
-export type SearchProviderSuiteSection = 'contract' | 'ranking' | 'hostile' | 'unicode' | 'scale' | 'model' | 'prefix' | 'snapshot' | 'persistent' | 'vectors';
+export type SearchProviderSuiteSection = 'contract' | 'ranking' | 'hostile' | 'unicode' | 'scale' | 'model' | 'prefix' | 'wholeWords' | 'snapshot' | 'persistent' | 'vectors';
 
 /** Options of `searchProviderSuite`. */
 export interface SearchProviderSuiteOptions {
@@ -105,6 +105,7 @@ export function searchProviderSuite(
         const provider = await createProvider();
         try {
           if (needs.has('prefix') && !provider.supports.prefix) context.skip('supports.prefix is false');
+          if (needs.has('wholeWords') && provider.supports.wholeWords !== true) context.skip('supports.wholeWords is not true');
           if (needs.has('snapshot') && !provider.supports.snapshot) context.skip('supports.snapshot is false');
           if (needs.has('persistent') && !provider.supports.persistent) context.skip('supports.persistent is not true');
           if (needs.has('vectors') && !provider.supports.vectors) context.skip('supports.vectors is absent');
@@ -402,6 +403,14 @@ export function searchProviderSuite(
       expect(await idsOf(provider, { text: 'memo', limit: 10 })).toEqual([1]);
       expect(await idsOf(provider, { text: 'rem', limit: 10 })).toEqual([1]);
       expect(await idsOf(provider, { text: 'MEMORAND', limit: 10 })).toEqual([1]);
+    });
+
+    check('wholeWords', 'with prefix: false, matches whole words only, the last word too', async (provider) => {
+      await addAll(provider, [memory(1, 'Remember the memorandum'), memory(2, 'a memo for the team'), memory(3, 'the team memo')]);
+      expect(new Set(await idsOf(provider, { text: 'memo', limit: 10, prefix: false }))).toEqual(new Set([2, 3]));
+      expect(await idsOf(provider, { text: 'memorand', limit: 10, prefix: false })).toEqual([]);
+      expect(new Set(await idsOf(provider, { text: 'team memo', limit: 10, prefix: false }))).toEqual(new Set([2, 3]));
+      if (provider.supports.prefix) expect(new Set(await idsOf(provider, { text: 'memo', limit: 10 }))).toEqual(new Set([1, 2, 3]));
     });
 
     check('snapshot', 'a snapshot imported into a fresh provider gives the same results', async (provider) => {

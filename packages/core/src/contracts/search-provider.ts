@@ -30,6 +30,12 @@ export interface SearchRequest {
   /** Only hits in this namespace. Absent: every namespace. */
   readonly namespace?: string;
   /**
+   * `false`: match whole words only, the last word of the query too (given only to a provider with
+   * `supports.wholeWords`). Absent: a provider with `supports.prefix` matches the last word by its
+   * beginning too.
+   */
+  readonly prefix?: false;
+  /**
    * (Only to a provider with `supports.vectors`, of its `dimensions`.) Ranks memories with an embedding
    * by cosine similarity to this one, most similar first; memories without one are not hits. With
    * `textWeight` too, `text` counts as well (hybrid search).
@@ -55,6 +61,8 @@ export interface SearchProviderSupports {
   readonly snapshot: boolean;
   /** A query matches words by their beginning (`'mem'` finds `'memory'`). */
   readonly prefix: boolean;
+  /** A request with `prefix: false` matches whole words only (a provider that indexes word beginnings cannot). */
+  readonly wholeWords?: boolean;
   /**
    * The index keeps itself in files of a folder the store gives it: `openIndex`, `saveIndex` and
    * `removeUnusedFiles` are implemented, and the store saves the index's description (not the index)

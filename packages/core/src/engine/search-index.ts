@@ -159,6 +159,12 @@ export class SearchIndex {
     return (this.loaded ?? this.searchSource.created())?.supports.vectors?.dimensions;
   }
 
+  /** Whether the loaded provider can match whole words only (`supports.wholeWords`), or matches none by their beginning. */
+  get matchesWholeWords(): boolean {
+    const supports = (this.loaded ?? this.searchSource.created())?.supports;
+    return supports !== undefined && (supports.wholeWords === true || !supports.prefix);
+  }
+
   /** Whether the provider is loaded and keeps its index in files of its own, named by the saved description. */
   get persistentLoaded(): boolean {
     return this.loaded !== undefined && this.persistent;
