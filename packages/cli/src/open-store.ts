@@ -71,8 +71,13 @@ export async function openStore(root: string, globals: GlobalOptions, mode: Stor
   } catch (error) {
     if (!cannotWrite(error)) throw error;
     // A command that only reads does not wait for a writer that holds on (stopped, or stuck), nor needs
-    // a folder it may write to: a read-only open reads every durable write, with no lock.
-    return MemMapFS.init(root, { ...options, readOnly: true });
+    // a folder it may write to: a read-only open reads every durable write, with no lock. (Not the
+    // writes of 'batch' or 'none' writers that are not synced yet, which a writable open would take
+    // under the lock: said, so that an answer without them is not taken for the whole story.)
+    const store = await MemMapFS.init(root, { ...options, readOnly: true });
+    const why = MemMapError.is(error, 'LOCK_TIMEOUT') ? 'another process holds the writer lock' : 'this process may not write to the store\'s folder';
+    output.warning('READ_ONLY_FALLBACK', `opened read-only (${why}): what other processes wrote with durability 'batch' or 'none' and have not synced yet is not shown`);
+    return store;
   }
 }
 

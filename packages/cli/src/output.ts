@@ -64,6 +64,11 @@ export class Output {
     for (const line of lines) this.stderr.write(`${line}\n`);
   }
 
+  /** Writes a warning to stderr, the command going on: `memmapfs: warning: <message> (<code>)`, or a JSON warning object. */
+  warning(code: string, message: string): void {
+    this.stderr.write(this.json ? `${JSON.stringify({ warning: { code, message } })}\n` : `memmapfs: warning: ${message} (${code})\n`);
+  }
+
   /** Writes a question to stderr, leaving the cursor after it; never with `--json`. */
   prompt(question: string): void {
     if (!this.json) this.stderr.write(question);
