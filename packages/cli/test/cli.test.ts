@@ -204,6 +204,19 @@ describe('state', () => {
   });
 });
 
+describe('query --whole-words', () => {
+  beforeEach(() => initStore());
+
+  it('matches the last word as a whole word only', async () => {
+    await inStore('append', 'The user has a cat named Tom');
+    await inStore('append', 'catalog of category pages');
+    const prefixed = JSON.parse((await inStore('--json', 'query', 'cat')).stdout) as MemoryHit[];
+    expect(prefixed.map((hit) => hit.text).sort()).toEqual(['The user has a cat named Tom', 'catalog of category pages']);
+    const whole = JSON.parse((await inStore('--json', 'query', 'cat', '--whole-words')).stdout) as MemoryHit[];
+    expect(whole.map((hit) => hit.text)).toEqual(['The user has a cat named Tom']);
+  });
+});
+
 describe('values JSON lacks (bytes, NaN, undefined) in meta and the state', () => {
   beforeEach(() => initStore());
 

@@ -12,11 +12,13 @@ export const queryCommand: Command = {
     tag: { type: 'string', multiple: true, valueName: 'T', description: 'Only memories that carry this tag' },
     namespace: { type: 'string', valueName: 'NS', description: 'Only memories in this namespace' },
     limit: { type: 'string', valueName: 'N', description: 'At most N hits (1 to 1000). Default: 10' },
+    'whole-words': { type: 'boolean', description: "Match the last word as a whole word only (by default it also matches the words it begins: 'cat' finds 'catalog')" },
   },
   examples: [
     'memmapfs query "dark mode" --tag preference',
     'memmapfs query "" --namespace team --limit 5      # the newest memories',
     'memmapfs query deploy --json | jq -r \'.[].text\'',
+    'memmapfs query cat --whole-words                 # cat, not catalog',
   ],
   store: 'read',
   prepare(args) {
@@ -27,6 +29,7 @@ export const queryCommand: Command = {
       ...(tags.length > 0 ? { tags } : {}),
       ...(namespace !== undefined ? { namespace } : {}),
       ...(limit !== undefined ? { limit: positiveInteger(limit, '--limit', 1000) } : {}),
+      ...(args.options['whole-words'] === true ? { prefix: false } : {}),
     };
     return async (store, output) => {
       const hits = await store.queryMemory(text, options);
