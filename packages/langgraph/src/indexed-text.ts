@@ -55,13 +55,19 @@ function textsAt(value: unknown, tokens: readonly string[]): string[] {
   return Object.prototype.hasOwnProperty.call(value, token) ? textsAt(value[token], rest) : [];
 }
 
-/** Every string, number and boolean in a value, depth first. */
-function leaves(value: unknown): string[] {
+/**
+ * Every string, number and boolean in a value, depth first. A part that contains itself (a cycle) is
+ * not walked again: the store refuses such a value with its own message when it is written.
+ */
+function leaves(value: unknown, ancestors: object[] = []): string[] {
   if (typeof value === 'string') return value.length > 0 ? [value] : [];
   if (typeof value === 'number' || typeof value === 'boolean') return [String(value)];
-  if (Array.isArray(value)) return value.flatMap(leaves);
-  if (isObject(value)) return Object.values(value).flatMap(leaves);
-  return [];
+  if (!Array.isArray(value) && !isObject(value)) return [];
+  if (ancestors.includes(value)) return [];
+  ancestors.push(value);
+  const found = (Array.isArray(value) ? value : Object.values(value)).flatMap((item: unknown) => leaves(item, ancestors));
+  ancestors.pop();
+  return found;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

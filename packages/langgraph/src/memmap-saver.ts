@@ -68,6 +68,22 @@ export class MemMapSaver extends BaseCheckpointSaver {
   }
 
   /**
+   * The next version of a channel: the whole number after `current`'s, plus a random fraction. A
+   * channel's value is kept under its version, so versions must differ between the branches of a
+   * thread (a replay or a fork from an earlier checkpoint, or two processes running the thread at
+   * once), where LangGraph's plain `current + 1` would give both branches the same one and the later
+   * write would change the earlier checkpoints. Versions stay numbers and keep increasing, also past
+   * those of checkpoints saved with whole numbers.
+   */
+  override getNextVersion(current: number | undefined): number {
+    const whole = typeof current === 'number' && Number.isFinite(current) ? Math.floor(current) : 0;
+    let fraction = Math.random();
+    // (0 would give the whole number itself, which a checkpoint saved with whole-number versions may hold.)
+    while (fraction === 0) fraction = Math.random();
+    return whole + 1 + fraction;
+  }
+
+  /**
    * The checkpoint `config` names (`thread_id`, `checkpoint_ns`, and `checkpoint_id`; without an id,
    * the thread's latest), with its metadata, parent and pending writes; `undefined` when there is none.
    */

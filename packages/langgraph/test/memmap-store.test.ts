@@ -211,6 +211,13 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     expect((await store.get(['crud', 'complex'], 'item4'))?.value).toEqual(complexValue);
   });
 
+  it('refuses a value that contains itself with the store\'s message, writing nothing', async () => {
+    const looped: Record<string, unknown> = { title: 'a loop' };
+    looped.self = { inner: looped };
+    await expect(store.put(['crud', 'loop'], 'item', looped)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('cycle') });
+    expect(await store.get(['crud', 'loop'], 'item')).toBeNull();
+  });
+
   it('returns null for items that do not exist', async () => {
     expect(await store.get(['crud', 'missing'], 'nope')).toBeNull();
     expect(await store.get([], 'nope')).toBeNull();

@@ -101,4 +101,33 @@ describe('a compiled StateGraph with MemMapSaver', () => {
     expect(await graph.invoke(new Command({ resume: 'ok' }), thread)).toEqual({ log: ['start', 'outer before'], verdict: 'inner got ok' });
     await reopened.close();
   });
+
+  it('keeps every branch of a thread whole: a replay or a fork from an earlier checkpoint changes none of the checkpoints saved before', async () => {
+    const Trail = Annotation.Root({ v: Annotation<string>({ reducer: (_, right) => right, default: () => '' }) });
+    const store = await openStore(root);
+    let calls = 0;
+    const graph = new StateGraph(Trail)
+      .addNode('a', (state) => ({ v: `${state.v}>a#${++calls}` }))
+      .addNode('b', (state) => ({ v: `${state.v}>b#${++calls}` }))
+      .addEdge(START, 'a')
+      .addEdge('a', 'b')
+      .addEdge('b', END)
+      .compile({ checkpointer: new MemMapSaver(store) });
+    const thread = { configurable: { thread_id: 'branches' } };
+    await graph.invoke({ v: 'in' }, thread);
+    const history = [];
+    for await (const snapshot of graph.getStateHistory(thread)) history.push(snapshot);
+    const firstEnd = history[0]!;
+    const beforeB = history.find((snapshot) => snapshot.next[0] === 'b')!;
+    expect(firstEnd.values.v).toBe('in>a#1>b#2');
+    // Replayed from before b: b runs again, with another value.
+    await graph.invoke(null, beforeB.config);
+    expect((await graph.getState(thread)).values.v).toBe('in>a#1>b#3');
+    // Forked from before b with another value.
+    const forked = await graph.updateState(beforeB.config, { v: 'forked' });
+    expect((await graph.getState(forked)).values.v).toBe('forked');
+    expect((await graph.getState(firstEnd.config)).values.v).toBe('in>a#1>b#2');
+    expect((await graph.getState(beforeB.config)).values.v).toBe('in>a#1');
+    await store.close();
+  });
 });
