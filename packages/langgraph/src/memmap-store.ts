@@ -15,6 +15,7 @@ import { MemMapError, type Memory, type MemMapFS, type MetaFilter } from '@memma
 import { invalidArgument, onStore } from './adapter-errors.js';
 import { indexedText } from './indexed-text.js';
 import { ItemEmbeddings, type EmbedOption, type FieldVector } from './item-embeddings.js';
+import { KeyOrder } from './key-order.js';
 import { ItemLayout, expiryOf, memoriesOf, pointerNames, type ItemMeta, type ItemPointer, type ItemRefresh } from './item-layout.js';
 import { valueFilter } from './value-filter.js';
 import { checkVectorSearch } from './vector-search-check.js';
@@ -131,6 +132,8 @@ export class MemMapStore extends BaseStore {
   /** The MemMapFS store items live in. Close it yourself when nothing uses this `MemMapStore` any more. */
   readonly store: ItemStore;
   private readonly layout: ItemLayout;
+  /** The order of the operations on each item key: see `KeyOrder`. */
+  private readonly keyOrder = new KeyOrder();
   private readonly defaultTtl: number | null;
   private readonly refreshOnRead: boolean;
   private readonly sweepIntervalMs: number | undefined;
@@ -182,27 +185,45 @@ export class MemMapStore extends BaseStore {
   async batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>> {
     if (!Array.isArray(operations)) throw invalidArgument('batch', 'operations must be an array.', 'MemMapStore');
     const kinds = operations.map((operation, index) => checkOperation(operation, index));
-    const embedded = operations.length === 0 ? undefined : await onStore(methodOf(operations[0]!, kinds[0]!), this.store.root, () => this.embedBatch(operations, kinds), 'MemMapStore');
-    const results: unknown[] = [];
-    for (const [index, operation] of operations.entries()) {
-      switch (kinds[index]) {
-        case 'get':
-          results.push(await onStore('get', this.store.root, () => this.getItem(operation as RefreshingOperation<GetOperation>), 'MemMapStore'));
-          break;
-        case 'put': {
-          const put = operation as MemMapPutOperation;
-          const method = put.value === null ? 'delete' : 'put';
-          results.push(await onStore(method, this.store.root, () => (put.value === null ? this.deleteItem(put) : this.putItem(put, embedded?.puts.get(index))), 'MemMapStore'));
-          break;
+    // (Taken now, before anything awaits: see `KeyOrder`.)
+    const turns = operations.map((operation, index) => {
+      const kind = kinds[index];
+      if (kind !== 'put' && kind !== 'get') return undefined;
+      const { namespace, key } = operation as GetOperation;
+      return this.keyOrder.take(JSON.stringify([namespace, key]), kind === 'put');
+    });
+    try {
+      const embedded = operations.length === 0 ? undefined : await onStore(methodOf(operations[0]!, kinds[0]!), this.store.root, () => this.embedBatch(operations, kinds), 'MemMapStore');
+      const results: unknown[] = [];
+      for (const [index, operation] of operations.entries()) {
+        await turns[index]?.ready;
+        try {
+          results.push(await this.runOperation(operation, kinds[index]!, index, embedded));
+        } finally {
+          turns[index]?.done();
         }
-        case 'search':
-          results.push(await onStore('search', this.store.root, () => this.searchItems(operation as RefreshingOperation<SearchOperation>, embedded?.queries.get(index)), 'MemMapStore'));
-          break;
-        default:
-          results.push(await onStore('listNamespaces', this.store.root, () => this.listItemNamespaces(operation as ListNamespacesOperation), 'MemMapStore'));
       }
+      return results as OperationResults<Op>;
+    } finally {
+      for (const turn of turns) turn?.done();
     }
-    return results as OperationResults<Op>;
+  }
+
+  /** Runs one operation of a batch and returns its result. */
+  private async runOperation(operation: Operation, kind: Kind, index: number, embedded: Awaited<ReturnType<MemMapStore['embedBatch']>>): Promise<unknown> {
+    switch (kind) {
+      case 'get':
+        return onStore('get', this.store.root, () => this.getItem(operation as RefreshingOperation<GetOperation>), 'MemMapStore');
+      case 'put': {
+        const put = operation as MemMapPutOperation;
+        const method = put.value === null ? 'delete' : 'put';
+        return onStore(method, this.store.root, () => (put.value === null ? this.deleteItem(put) : this.putItem(put, embedded?.puts.get(index))), 'MemMapStore');
+      }
+      case 'search':
+        return onStore('search', this.store.root, () => this.searchItems(operation as RefreshingOperation<SearchOperation>, embedded?.queries.get(index)), 'MemMapStore');
+      default:
+        return onStore('listNamespaces', this.store.root, () => this.listItemNamespaces(operation as ListNamespacesOperation), 'MemMapStore');
+    }
   }
 
   /** The item, or `null`; with `refreshTtl` (default `ttl.refreshOnRead`) its expiry is pushed back by its TTL. */

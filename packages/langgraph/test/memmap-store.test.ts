@@ -211,6 +211,18 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     expect((await store.get(['crud', 'complex'], 'item4'))?.value).toEqual(complexValue);
   });
 
+  it('runs puts, deletes and gets of one key in the order they were called, when a caller does not await one before the next', async () => {
+    const calls = [store.put(['order'], 'k', { v: 1 }), store.delete(['order'], 'k'), store.get(['order'], 'k'), store.put(['order'], 'k2', { v: 1 }), store.put(['order'], 'k2', { v: 2 }), store.get(['order'], 'k2')];
+    const results = await Promise.all(calls);
+    expect(results[2]).toBeNull();
+    expect((results[5] as { value: unknown } | null)?.value).toEqual({ v: 2 });
+    expect(await store.get(['order'], 'k')).toBeNull();
+    expect((await store.get(['order'], 'k2'))?.value).toEqual({ v: 2 });
+    // One batch with two operations on a key runs them in its order too.
+    await store.batch([{ namespace: ['order'], key: 'k3', value: { v: 1 } }, { namespace: ['order'], key: 'k3', value: null }, { namespace: ['order'], key: 'k3' }]);
+    expect(await store.get(['order'], 'k3')).toBeNull();
+  });
+
   it('refuses a value that contains itself with the store\'s message, writing nothing', async () => {
     const looped: Record<string, unknown> = { title: 'a loop' };
     looped.self = { inner: looped };

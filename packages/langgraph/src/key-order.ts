@@ -1,0 +1,28 @@
+/**
+ * The order of the operations on each item of one store, across its batches: a put, delete or get of
+ * a key runs after every put and delete of that key called before it, in this process, even when the
+ * caller did not wait for those to end (LangGraph's in-memory store does each one at once). A turn is
+ * taken when the operation is called, before anything awaits, so turns wait only on earlier ones.
+ */
+export class KeyOrder {
+  /** By key: when the last write called on it (and every one before) has ended. */
+  readonly #last = new Map<string, Promise<void>>();
+
+  /**
+   * A turn on `key`: `ready` once the writes called on it before have ended. A write's turn makes the
+   * operations called after it wait until its `done` (called once it ended, whether it failed or not;
+   * more calls do nothing).
+   */
+  take(key: string, writes: boolean): { readonly ready: Promise<void>; readonly done: () => void } {
+    const ready = this.#last.get(key) ?? Promise.resolve();
+    if (!writes) return { ready, done: () => undefined };
+    let done!: () => void;
+    const ended = new Promise<void>((resolve) => (done = resolve));
+    const tail = ready.then(() => ended);
+    this.#last.set(key, tail);
+    void tail.then(() => {
+      if (this.#last.get(key) === tail) this.#last.delete(key);
+    });
+    return { ready, done };
+  }
+}
