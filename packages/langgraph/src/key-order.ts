@@ -1,8 +1,9 @@
 /**
- * The order of the operations on each item of one store, across its batches: a put, delete or get of
- * a key runs after every put and delete of that key called before it, in this process, even when the
- * caller did not wait for those to end (LangGraph's in-memory store does each one at once). A turn is
- * taken when the operation is called, before anything awaits, so turns wait only on earlier ones.
+ * The order of the operations of one store, across its batches: a put, delete or get of a key runs
+ * after every write of that key called before it, and a search or a listing after every write called
+ * before it, in this process, even when the caller did not wait for those to end (LangGraph's
+ * in-memory store does each one at once). A turn is taken when the operation is called, before
+ * anything awaits, so turns wait only on earlier ones.
  */
 export class KeyOrder {
   /** By key: when the last write called on it (and every one before) has ended. */
@@ -13,6 +14,11 @@ export class KeyOrder {
    * operations called after it wait until its `done` (called once it ended, whether it failed or not;
    * more calls do nothing).
    */
+  /** A turn of an operation over many keys (a search, a listing): `ready` once every write called before it, on any key, has ended. */
+  takeAll(): { readonly ready: Promise<void>; readonly done: () => void } {
+    return { ready: Promise.all(this.#last.values()).then(() => undefined), done: () => undefined };
+  }
+
   take(key: string, writes: boolean): { readonly ready: Promise<void>; readonly done: () => void } {
     const ready = this.#last.get(key) ?? Promise.resolve();
     if (!writes) return { ready, done: () => undefined };

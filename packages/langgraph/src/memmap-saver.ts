@@ -76,11 +76,13 @@ export class MemMapSaver extends BaseCheckpointSaver {
    * those of checkpoints saved with whole numbers.
    */
   override getNextVersion(current: number | undefined): number {
+    if (typeof current === 'string') throw invalidArgument('getNextVersion', 'channel versions of this saver are numbers: a checkpoint with string versions was saved by another checkpointer.');
     const whole = typeof current === 'number' && Number.isFinite(current) ? Math.floor(current) : 0;
-    let fraction = Math.random();
-    // (0 would give the whole number itself, which a checkpoint saved with whole-number versions may hold.)
-    while (fraction === 0) fraction = Math.random();
-    return whole + 1 + fraction;
+    // (Never a whole number, which a checkpoint saved with whole-number versions may hold, nor one a
+    // fraction near 1 rounds up past the next: drawn again then.)
+    let version = whole + 1 + Math.random();
+    while (Number.isInteger(version) || version >= whole + 2) version = whole + 1 + Math.random();
+    return version;
   }
 
   /**

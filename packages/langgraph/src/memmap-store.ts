@@ -186,11 +186,13 @@ export class MemMapStore extends BaseStore {
     if (!Array.isArray(operations)) throw invalidArgument('batch', 'operations must be an array.', 'MemMapStore');
     const kinds = operations.map((operation, index) => checkOperation(operation, index));
     // (Taken now, before anything awaits: see `KeyOrder`.)
+    // (A get writes too when it pushes back the item's expiry: it is a write's turn, so that a delete
+    // called after it removes what it wrote.)
     const turns = operations.map((operation, index) => {
       const kind = kinds[index];
-      if (kind !== 'put' && kind !== 'get') return undefined;
+      if (kind !== 'put' && kind !== 'get') return this.keyOrder.takeAll();
       const { namespace, key } = operation as GetOperation;
-      return this.keyOrder.take(JSON.stringify([namespace, key]), kind === 'put');
+      return this.keyOrder.take(JSON.stringify([namespace, key]), true);
     });
     try {
       const embedded = operations.length === 0 ? undefined : await onStore(methodOf(operations[0]!, kinds[0]!), this.store.root, () => this.embedBatch(operations, kinds), 'MemMapStore');

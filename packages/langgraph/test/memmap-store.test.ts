@@ -218,9 +218,20 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     expect((results[5] as { value: unknown } | null)?.value).toEqual({ v: 2 });
     expect(await store.get(['order'], 'k')).toBeNull();
     expect((await store.get(['order'], 'k2'))?.value).toEqual({ v: 2 });
+    // A search and a listing after un-awaited puts see them.
+    const [, found, listed] = await Promise.all([store.put(['order', 'sub'], 'k4', { text: 'zebra crossing' }), store.search(['order'], { query: 'zebra' }), store.listNamespaces({ prefix: ['order', 'sub'] })]);
+    expect(found.map((item) => item.key)).toEqual(['k4']);
+    expect(listed).toEqual([['order', 'sub']]);
     // One batch with two operations on a key runs them in its order too.
     await store.batch([{ namespace: ['order'], key: 'k3', value: { v: 1 } }, { namespace: ['order'], key: 'k3', value: null }, { namespace: ['order'], key: 'k3' }]);
     expect(await store.get(['order'], 'k3')).toBeNull();
+  });
+
+  it('leaves no expiry of an item a get pushed back once a delete called after the get has run', async () => {
+    const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 60, refreshOnRead: true } });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => [ttlStore.put(['ttl-order'], `k${i}`, { v: i }), ttlStore.get(['ttl-order'], `k${i}`), ttlStore.delete(['ttl-order'], `k${i}`)]).flat());
+    expect(fs.listKv({ prefix: 'langgraph-store/ttl/' })).toEqual([]);
+    ttlStore.stop();
   });
 
   it('refuses a value that contains itself with the store\'s message, writing nothing', async () => {

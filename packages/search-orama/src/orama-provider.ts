@@ -73,19 +73,20 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
     if (request.text.trim() === '' || limit < 1) return [];
     try {
       wordSearch.limitNextSearch(limit);
+      if (request.prefix === false) wordSearch.wholeWordsNextSearch();
       const results = await search(index, {
         term: request.text,
         properties: ['text'],
         limit,
         tolerance,
-        // (Orama's `exact`: the last word matches itself, not the words it begins.)
-        ...(request.prefix === false ? { exact: true } : {}),
         ...(relevance === undefined ? {} : { relevance }),
         ...filtersOf(request),
       });
       return results.hits.map((hit) => ({ id: Number(hit.id), score: hit.score }));
     } catch {
       return [];
+    } finally {
+      wordSearch.clearNextSearch();
     }
   };
 

@@ -22,6 +22,7 @@ export class WordSearchIndex {
   /** The component to give `create({ components: { index } })`. */
   readonly component: IIndex<OramaIndex>;
   #limit = Infinity;
+  #wholeWords = false;
 
   constructor(options: WordSearchIndexOptions) {
     const { distinctWords } = options;
@@ -39,8 +40,10 @@ export class WordSearchIndex {
       where: Set<number> | undefined,
     ): TokenScore[] => {
       const limit = this.#limit;
+      const wholeWords = this.#wholeWords;
       this.#limit = Infinity;
-      return searchWords(index as OramaIndex, { term, tokenizer, language, properties, exact, tolerance, boost, relevance, docsCount, where, limit, distinctWords });
+      this.#wholeWords = false;
+      return searchWords(index as OramaIndex, { term, tokenizer, language, properties, exact: exact || wholeWords, tolerance, boost, relevance, docsCount, where, limit, distinctWords });
     };
     this.component = { ...components.index.createIndex(), search: search as IIndex<OramaIndex>['search'] };
   }
@@ -51,6 +54,21 @@ export class WordSearchIndex {
    */
   limitNextSearch(limit: number): void {
     this.#limit = limit;
+  }
+
+  /**
+   * Makes the next search match its last word whole, not as the beginning of longer ones. (Not Orama's
+   * own `exact`, which also keeps only hits whose text holds every query term as typed: case-sensitive,
+   * ASCII word boundaries, after the page was cut.)
+   */
+  wholeWordsNextSearch(): void {
+    this.#wholeWords = true;
+  }
+
+  /** Drops what was asked for the next search, should Orama have failed before running it. */
+  clearNextSearch(): void {
+    this.#limit = Infinity;
+    this.#wholeWords = false;
   }
 }
 

@@ -411,6 +411,15 @@ export function searchProviderSuite(
       expect(await idsOf(provider, { text: 'memorand', limit: 10, prefix: false })).toEqual([]);
       expect(new Set(await idsOf(provider, { text: 'team memo', limit: 10, prefix: false }))).toEqual(new Set([2, 3]));
       if (provider.supports.prefix) expect(new Set(await idsOf(provider, { text: 'memo', limit: 10 }))).toEqual(new Set([1, 2, 3]));
+      // Case, accents and other scripts fold as they do without it; punctuation is no part of a word; the limit is filled.
+      await addAll(provider, [memory(4, 'Кот и café'), memory(5, 'Memo: the cat'), memory(6, 'memoir of a cat')]);
+      expect(new Set(await idsOf(provider, { text: 'MEMO', limit: 10, prefix: false }))).toEqual(new Set([2, 3, 5]));
+      expect(await idsOf(provider, { text: 'кот', limit: 10, prefix: false })).toEqual([4]);
+      expect(await idsOf(provider, { text: 'Cafe', limit: 10, prefix: false })).toEqual([4]);
+      const either = await idsOf(provider, { text: 'cat, memo', limit: 10, prefix: false });
+      expect(either).toContain(5);
+      for (const id of either) expect([2, 3, 5, 6]).toContain(id);
+      expect(await idsOf(provider, { text: 'memo', limit: 2, prefix: false })).toHaveLength(2);
     });
 
     check('snapshot', 'a snapshot imported into a fresh provider gives the same results', async (provider) => {
