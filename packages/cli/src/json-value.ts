@@ -1,4 +1,5 @@
 import { jsonObject } from './arguments.js';
+
 /**
  * Stored values (core's `StorableValue`: KV values, memory `meta`, the agent state) as JSON, and back,
  * exactly. JSON lacks a few of their kinds, which are written as objects of one `$` key:
@@ -50,10 +51,13 @@ function define(object: Record<string, unknown>, key: string, value: unknown): v
 }
 
 /** A memory (or hit) in the CLI's JSON: its `meta` in tagged JSON, its embedding (if any) as an array of numbers. */
-export function memoryJson<M extends { readonly meta: Record<string, unknown>; readonly embedding?: Float32Array }>(memory: M): Omit<M, 'meta' | 'embedding'> & { meta: unknown; embedding?: number[] } {
+export function memoryJson<M extends { readonly meta: Record<string, unknown>; readonly embedding?: Float32Array }>(memory: M): MemoryJson<M> {
   const { embedding, ...rest } = memory;
-  return { ...rest, meta: toTaggedJson(memory.meta), ...(embedding ? { embedding: Array.from(embedding) } : {}) } as Omit<M, 'meta' | 'embedding'> & { meta: unknown; embedding?: number[] };
+  return { ...rest, meta: toTaggedJson(memory.meta) as Record<string, unknown>, ...(embedding ? { embedding: Array.from(embedding) } : {}) } as MemoryJson<M>;
 }
+
+/** What `memoryJson` makes of `M`. */
+type MemoryJson<M> = Omit<M, 'meta' | 'embedding'> & { meta: Record<string, unknown>; embedding?: number[] };
 
 /** `--meta` or the state given as JSON: an object, its tagged values (`{"$base64"}` and the like) read as what they stand for. */
 export function taggedJsonObject(text: string, what: string): Record<string, unknown> {

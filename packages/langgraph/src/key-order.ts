@@ -9,19 +9,18 @@ export class KeyOrder {
   /** By key: when the last write called on it (and every one before) has ended. */
   readonly #last = new Map<string, Promise<void>>();
 
-  /**
-   * A turn on `key`: `ready` once the writes called on it before have ended. A write's turn makes the
-   * operations called after it wait until its `done` (called once it ended, whether it failed or not;
-   * more calls do nothing).
-   */
   /** A turn of an operation over many keys (a search, a listing): `ready` once every write called before it, on any key, has ended. */
-  takeAll(): { readonly ready: Promise<void>; readonly done: () => void } {
+  takeAll(): Turn {
     return { ready: Promise.all(this.#last.values()).then(() => undefined), done: () => undefined };
   }
 
-  take(key: string, writes: boolean): { readonly ready: Promise<void>; readonly done: () => void } {
+  /**
+   * A write's turn on `key`: `ready` once the writes called on it before have ended. The operations
+   * called on it after wait until its `done` (called once it ended, whether it failed or not; more
+   * calls do nothing).
+   */
+  take(key: string): Turn {
     const ready = this.#last.get(key) ?? Promise.resolve();
-    if (!writes) return { ready, done: () => undefined };
     let done!: () => void;
     const ended = new Promise<void>((resolve) => (done = resolve));
     const tail = ready.then(() => ended);
@@ -31,4 +30,10 @@ export class KeyOrder {
     });
     return { ready, done };
   }
+}
+
+/** An operation's place in a `KeyOrder`. */
+export interface Turn {
+  readonly ready: Promise<void>;
+  readonly done: () => void;
 }

@@ -185,29 +185,28 @@ export class MemMapStore extends BaseStore {
   async batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>> {
     if (!Array.isArray(operations)) throw invalidArgument('batch', 'operations must be an array.', 'MemMapStore');
     const kinds = operations.map((operation, index) => checkOperation(operation, index));
-    // (Taken now, before anything awaits: see `KeyOrder`.)
-    // (A get writes too when it pushes back the item's expiry: it is a write's turn, so that a delete
-    // called after it removes what it wrote.)
+    // Turns taken now, before anything awaits (see `KeyOrder`). A get takes a write's turn: it may push
+    // back the item's expiry, which a delete called after it must remove.
     const turns = operations.map((operation, index) => {
       const kind = kinds[index];
       if (kind !== 'put' && kind !== 'get') return this.keyOrder.takeAll();
       const { namespace, key } = operation as GetOperation;
-      return this.keyOrder.take(JSON.stringify([namespace, key]), true);
+      return this.keyOrder.take(JSON.stringify([namespace, key]));
     });
     try {
       const embedded = operations.length === 0 ? undefined : await onStore(methodOf(operations[0]!, kinds[0]!), this.store.root, () => this.embedBatch(operations, kinds), 'MemMapStore');
       const results: unknown[] = [];
       for (const [index, operation] of operations.entries()) {
-        await turns[index]?.ready;
+        await turns[index]!.ready;
         try {
           results.push(await this.runOperation(operation, kinds[index]!, index, embedded));
         } finally {
-          turns[index]?.done();
+          turns[index]!.done();
         }
       }
       return results as OperationResults<Op>;
     } finally {
-      for (const turn of turns) turn?.done();
+      for (const turn of turns) turn.done();
     }
   }
 

@@ -6,7 +6,7 @@ import type { AgentState } from '@memmapfs/core';
 import type { Command } from '../command.js';
 import { CommandFailure } from '../failures.js';
 import { exportFormat, exportVersion, type ExportLine } from '../export-format.js';
-import { toTaggedJson } from '../json-value.js';
+import { memoryJson, toTaggedJson } from '../json-value.js';
 
 /** Memories read per `listMemories` page while exporting. */
 const exportPage = 1000;
@@ -55,8 +55,7 @@ export const exportCommand: Command = {
         do {
           const page = await store.listMemories({ limit: exportPage, ...(cursor !== undefined ? { cursor } : {}) });
           for (const memory of page.memories) {
-            const { embedding, ...rest } = memory;
-            await write({ type: 'memory', ...rest, meta: toTaggedJson(memory.meta) as Record<string, unknown>, ...(embedding ? { embedding: Array.from(embedding) } : {}) });
+            await write({ type: 'memory', ...memoryJson(memory) });
             memories++;
           }
           progress.update(memories, Math.max(total, memories + kvKeys));
