@@ -19,6 +19,9 @@ export type WalErrorCode =
   | 'READ_ONLY'
   | 'INVALID_ARGUMENT';
 
+/** Marks the prototype of `WalError` in every copy of this package (see `WalError[Symbol.hasInstance]`). */
+const WAL_ERROR = Symbol.for('@memmapfs/wal:WalError');
+
 /** An error of the write-ahead log, with a stable `code`. */
 export class WalError extends Error {
   override readonly name = 'WalError';
@@ -33,7 +36,17 @@ export class WalError extends Error {
     this.lsn = options.lsn;
     this.offset = options.offset;
   }
+
+  /**
+   * `instanceof WalError` holds for the errors of every copy of this package in the process, not only
+   * this one's. Two versions may be installed side by side, one for `@memmapfs/core` and one for a log
+   * that throws its errors (`@memmapfs/wal-postgres`), and core must still know those errors for what they are.
+   */
+  static override [Symbol.hasInstance](value: unknown): value is WalError {
+    return typeof value === 'object' && value !== null && (value as { [WAL_ERROR]?: unknown })[WAL_ERROR] === true;
+  }
 }
+Object.defineProperty(WalError.prototype, WAL_ERROR, { value: true });
 
 /**
  * What a log fails with once its caller's `onCommit` threw `thrown` while records were reported (the
