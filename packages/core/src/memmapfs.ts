@@ -161,7 +161,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * memories get higher ids. Another process appending meanwhile never moves a memory off its id: the
    * padding is counted again (or the call fails with `MEMORY_ID_TAKEN` if it took the id). The memories
    * are one commit, all or none; padding ahead of them may have been written when it fails (it changes
-   * nothing). Ids more than 65,536 apart within one call, or more than 16,777,217 above the end of the
+   * nothing). Ids more than 65,536 apart within one call, or more than 1,000,001 above the end of the
    * log, are `RESTORE_GAP_TOO_LARGE`: split the call. Items without ids (give every item one, or none)
    * take the next ids, keeping the rest.
    */

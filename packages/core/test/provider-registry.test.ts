@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,6 +151,17 @@ describe('provider registry', () => {
     expect((error as Error).cause).toBeInstanceOf(Error);
     expect(() => registerSearchProvider('' as never, () => new WordSearch())).toThrow(MemMapError);
     expect(() => registerCodec('has space' as never, () => v8Codec())).toThrow(MemMapError);
+  });
+
+  it('refuses a codec name longer than a log header holds, before a store is made with it', async () => {
+    const long = 'c'.repeat(25);
+    expect(() => registerCodec(long as never, () => v8Codec())).toThrow(/1 to 24/);
+    expect(() => registerCodec('c'.repeat(24) as never, () => v8Codec())).not.toThrow();
+    const named = { ...v8Codec(), name: long };
+    const error = await MemMapFS.init(root, { codec: named }).catch((e: unknown) => e);
+    expect(MemMapError.is(error, 'INVALID_ARGUMENT')).toBe(true);
+    expect((error as Error).message).toMatch(/1 to 24/);
+    await expect(stat(join(root, 'state.wal'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('rejects objects that are not codecs', async () => {

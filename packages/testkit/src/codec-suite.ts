@@ -301,9 +301,9 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
       it.skipIf(skipped.has(title))(title, async () => body(await createCodec()));
     };
 
-    check('has a name of 1 to 48 printable ASCII characters', (codec) => {
+    check('has a name of 1 to 24 printable ASCII characters (a log header holds 24)', (codec) => {
       expect(typeof codec.name).toBe('string');
-      expect(codec.name).toMatch(/^[\x21-\x7e]{1,48}$/);
+      expect(codec.name).toMatch(/^[\x21-\x7e]{1,24}$/);
     });
 
     check('every instance has the same name', async (codec) => {

@@ -10,7 +10,7 @@
  * Run `codecSuite` from `@memmapfs/testkit` to check a codec.
  */
 export interface Codec {
-  /** Stable name recorded in the store header, e.g. `'msgpack'`. ASCII, at most 48 bytes. */
+  /** Stable name recorded in the store header, e.g. `'msgpack'`. Printable ASCII, at most 24 characters. */
   readonly name: string;
   /** Encodes one record. Must not keep a reference to the returned bytes. */
   encode(value: unknown): Uint8Array;

@@ -79,19 +79,22 @@ const codecFactories = new Map<string, CodecFactory<never>>();
 
 /** Makes a search provider available by name to every store opened afterwards in this process. */
 export function registerSearchProvider<K extends SearchProviderName>(name: K, factory: SearchProviderFactory<SearchProviders[K]>): void {
-  assertRegistrationName(name, 'search provider');
+  assertRegistrationName(name, 'search provider', 48);
   searchFactories.set(name, factory as SearchProviderFactory<never>);
 }
 
 /** Makes a codec available by name to every store opened afterwards in this process. */
 export function registerCodec<K extends CodecName>(name: K, factory: CodecFactory<Codecs[K]>): void {
-  assertRegistrationName(name, 'codec');
+  assertRegistrationName(name, 'codec', CODEC_NAME_MAX);
   codecFactories.set(name, factory as CodecFactory<never>);
 }
 
-function assertRegistrationName(name: unknown, kind: string): void {
-  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,47}$/i.test(name)) {
-    throw new MemMapError('INVALID_ARGUMENT', `A ${kind} name must be 1 to 48 letters, digits, '.', '_' or '-'; got ${JSON.stringify(name)}.`, { subsystem: 'registry' });
+/** The longest codec name: a log's header holds it in 24 bytes (FORMAT.md). */
+const CODEC_NAME_MAX = 24;
+
+function assertRegistrationName(name: unknown, kind: string, max: number): void {
+  if (typeof name !== 'string' || name.length > max || !/^[a-z0-9][a-z0-9._-]*$/i.test(name)) {
+    throw new MemMapError('INVALID_ARGUMENT', `A ${kind} name must be 1 to ${max} letters, digits, '.', '_' or '-'; got ${JSON.stringify(name)}.`, { subsystem: 'registry' });
   }
 }
 
@@ -298,11 +301,17 @@ function checkSearchProvider(provider: SearchProvider): SearchProvider {
   return provider;
 }
 
+/** The name of what was passed as a codec, for the message that refuses it. */
+function describeCodecName(codec: unknown): string {
+  const name = codec !== null && typeof codec === 'object' ? (codec as { name?: unknown }).name : undefined;
+  return typeof name === 'string' ? `one named ${JSON.stringify(name)}` : 'one without a name';
+}
+
 function checkCodec(codec: Codec): Codec {
-  const ok = codec !== null && typeof codec === 'object' && typeof codec.name === 'string' && /^[\x21-\x7e]{1,48}$/.test(codec.name) &&
+  const ok = codec !== null && typeof codec === 'object' && typeof codec.name === 'string' && codec.name.length <= CODEC_NAME_MAX && /^[\x21-\x7e]+$/.test(codec.name) &&
     typeof codec.encode === 'function' && typeof codec.decode === 'function';
   if (!ok) {
-    throw new MemMapError('INVALID_ARGUMENT', 'The codec option must be a codec name or an object implementing Codec (name of 1 to 48 printable ASCII characters, encode, decode).', { subsystem: 'registry' });
+    throw new MemMapError('INVALID_ARGUMENT', `The codec option must be a codec name or an object implementing Codec (name of 1 to ${CODEC_NAME_MAX} printable ASCII characters, encode, decode); got ${describeCodecName(codec)}.`, { subsystem: 'registry' });
   }
   return codec;
 }
