@@ -226,7 +226,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       // (Checked once the provider is loaded: its dimensions are the embedding's.)
       const embedding = opts.embedding === undefined ? undefined : embeddingOf(checkEmbedding(opts.embedding, 'queryMemory', this.engine.index.vectorDimensions, this.engine.index.name));
       if (wholeWords && text.length > 0 && !this.engine.index.matchesWholeWords) {
-        throw new MemMapError('NOT_SUPPORTED', `queryMemory: the '${this.engine.index.name}' search provider matches words by their beginning whatever the query asks (it indexes them so), so prefix: false cannot be kept. Leave prefix out, or open the store with a provider that can (segments, orama, flexsearch with tokenize 'strict').`);
+        throw new MemMapError('NOT_SUPPORTED', `queryMemory: the '${this.engine.index.name}' search provider matches words by their beginning whatever the query asks (it indexes them so), so prefix: false cannot be kept. Leave prefix out, or open the store with a provider that can (segments, orama, flexsearch with tokenize 'strict'); a custom provider that matches whole words when asked declares supports.wholeWords.`);
       }
       const matches = (m: MemoryRecord) => (namespace === undefined || isWithinNamespace(m.namespace, namespace)) && tags.every((t) => m.tags.includes(t)) && (passes === undefined || passes(m));
       const wanted = offset + limit;

@@ -162,6 +162,9 @@ describe('provider registry', () => {
     expect(MemMapError.is(error, 'INVALID_ARGUMENT')).toBe(true);
     expect((error as Error).message).toMatch(/1 to 24/);
     await expect(stat(join(root, 'state.wal'))).rejects.toMatchObject({ code: 'ENOENT' });
+    const unregistrable = await MemMapFS.init(root, { codec: { ...v8Codec(), name: 'json+tags@1' } }).catch((e: unknown) => e);
+    expect(MemMapError.is(unregistrable, 'INVALID_ARGUMENT')).toBe(true);
+    expect((unregistrable as Error).message).toMatch(/json\+tags@1/);
   });
 
   it('rejects objects that are not codecs', async () => {

@@ -224,3 +224,24 @@ describe('the saved index and log retention', () => {
     }
   });
 });
+
+describe('a search provider that fails', () => {
+  it('is named with what it was asked and the memory it was given', async () => {
+    class PoisonedSearch extends WordSearch {
+      override add(doc: Parameters<WordSearch['add']>[0]): void {
+        if (doc.text.includes('poison')) throw new Error('cannot index this');
+        super.add(doc);
+      }
+    }
+    const fs = await MemMapFS.init(rootOf(), { codec: v8Codec(), search: new PoisonedSearch() });
+    await fs.appendMemory('a harmless note');
+    const id = await fs.appendMemory('a poison note');
+    const error = await fs.queryMemory('note').catch((e: unknown) => e);
+    expect(MemMapError.is(error, 'PROVIDER_FAILED')).toBe(true);
+    expect((error as Error).message).toContain(`add of memory ${id}`);
+    expect((error as Error).message).toContain('cannot index this');
+    await fs.deleteMemory(id);
+    expect((await fs.queryMemory('note')).map((hit) => hit.text)).toEqual(['a harmless note']);
+    await fs.close();
+  });
+});

@@ -5,12 +5,12 @@
  * Implementations must round-trip exactly every value the store writes: its own records, and what
  * callers store (`StorableValue`): `null`, booleans, `undefined` (an object property keeps its key),
  * numbers (`NaN` and the infinities too; `-0` never reaches a codec), well-formed strings, `Uint8Array`,
- * arrays, and objects with string keys other than `__proto__`, nested `maxStorableDepth` levels deep.
+ * arrays, and objects with string keys other than `__proto__`, nested `maxStorableDepth` levels deep, and each inside the record that holds it (one level more).
  * Decoded objects are plain (prototype `Object.prototype`), with the keys in the order written.
  * Run `codecSuite` from `@memmapfs/testkit` to check a codec.
  */
 export interface Codec {
-  /** Stable name recorded in the store header, e.g. `'msgpack'`. Printable ASCII, at most 24 characters. */
+  /** Stable name recorded in the store header, e.g. `'msgpack'`. 1 to 24 letters, digits, `.`, `_` or `-` (what `registerCodec` takes, so that a store made with an instance can be opened by name). */
   readonly name: string;
   /** Encodes one record. Must not keep a reference to the returned bytes. */
   encode(value: unknown): Uint8Array;

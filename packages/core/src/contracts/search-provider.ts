@@ -30,9 +30,10 @@ export interface SearchRequest {
   /** Only hits in this namespace. Absent: every namespace. */
   readonly namespace?: string;
   /**
-   * `false`: match whole words only, the last word of the query too (given only to a provider with
-   * `supports.wholeWords`). Absent: a provider with `supports.prefix` matches the last word by its
-   * beginning too.
+   * `false`: match whole words only, the last word of the query too. Given to a provider with
+   * `supports.wholeWords`, and to one without `supports.prefix` (which matches whole words anyway); a
+   * query asking for whole words of a provider with neither is refused before it is called. Absent: a
+   * provider with `supports.prefix` matches the last word by its beginning too.
    */
   readonly prefix?: false;
   /**

@@ -494,23 +494,26 @@ export class SearchIndex {
     }
   }
 
-  /** Like `call` for `add` and `remove`, but synchronous when the provider is (no promise, no microtask). */
-  private providerUpdate(call: () => void | Promise<void>): void | Promise<void> {
+  /**
+   * Like `call` for `add` and `remove` (`asked` says which, of which memory), but synchronous when the
+   * provider is (no promise, no microtask).
+   */
+  private providerUpdate(asked: string, call: () => void | Promise<void>): void | Promise<void> {
     let result: void | Promise<void>;
     try {
       result = call();
     } catch (cause) {
-      throw this.providerFailure(cause);
+      throw this.providerFailure(cause, asked);
     }
     if (result instanceof Promise) {
       return result.catch((cause: unknown) => {
-        throw this.providerFailure(cause);
+        throw this.providerFailure(cause, asked);
       });
     }
   }
 
-  private providerFailure(cause: unknown): MemMapError {
-    return new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider failed: ${describeThrown(cause)}`, { cause, subsystem: 'search' });
+  private providerFailure(cause: unknown, asked?: string): MemMapError {
+    return new MemMapError('PROVIDER_FAILED', `The '${this.searchSource.name}' search provider failed${asked === undefined ? '' : ` (${asked})`}: ${describeThrown(cause)}`, { cause, subsystem: 'search' });
   }
 
   /**
@@ -557,7 +560,7 @@ export class SearchIndex {
       }
       return this.indexMemory(m, record.copy);
     } else if (record.type === RecordType.MemoryDelete) {
-      return this.providerUpdate(() => this.provider.remove(record.id));
+      return this.providerUpdate(`remove of memory ${record.id}`, () => this.provider.remove(record.id));
     }
   }
 
@@ -576,7 +579,7 @@ export class SearchIndex {
     }
     if (m.embedding) this.checkDimensions(m);
     const doc: SearchDocument = m.embedding ? { id: m.id, text, tags: m.tags, namespace: m.namespace, embedding: embeddingOf(m.embedding) } : { id: m.id, text, tags: m.tags, namespace: m.namespace };
-    return this.providerUpdate(() => this.provider.add(doc));
+    return this.providerUpdate(`add of memory ${doc.id}`, () => this.provider.add(doc));
   }
 
   /** Indexes every memory of the tables, telling `onRebuild` how far it got. */

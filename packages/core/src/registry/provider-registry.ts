@@ -18,8 +18,9 @@ export type AdapterOptions = Record<string, unknown>;
  * themselves by declaration merging and register a factory under the same name:
  *
  * @example
- * declare module '@memmapfs/core' { interface SearchProviders { mine: { stemming: boolean } } }
- * registerSearchProvider('mine', (options) => new MySearch(options));
+ * declare module '@memmapfs/core' { interface SearchProviders { mine: { stemming?: boolean } } }
+ * // (options is undefined when the store names the provider without options: `search: 'mine'`.)
+ * registerSearchProvider('mine', (options) => new MySearch(options ?? {}));
  * await MemMapFS.init(root, { search: { provider: 'mine', options: { stemming: true } } });
  */
 export interface SearchProviders {
@@ -77,13 +78,20 @@ const defaultSearchProvider = 'segments';
 const searchFactories = new Map<string, SearchProviderFactory<never>>();
 const codecFactories = new Map<string, CodecFactory<never>>();
 
-/** Makes a search provider available by name to every store opened afterwards in this process. */
+/**
+ * Makes a search provider available by name to every store opened afterwards in this process. A second
+ * registration of a name replaces the first; one of a built-in name (`'segments'`, `'flexsearch'`,
+ * `'orama'`) replaces that adapter, the default included.
+ */
 export function registerSearchProvider<K extends SearchProviderName>(name: K, factory: SearchProviderFactory<SearchProviders[K]>): void {
   assertRegistrationName(name, 'search provider', 48);
   searchFactories.set(name, factory as SearchProviderFactory<never>);
 }
 
-/** Makes a codec available by name to every store opened afterwards in this process. */
+/**
+ * Makes a codec available by name to every store opened afterwards in this process. A second registration
+ * of a name replaces the first, a built-in one (`'msgpack'`, `'cbor'`) included.
+ */
 export function registerCodec<K extends CodecName>(name: K, factory: CodecFactory<Codecs[K]>): void {
   assertRegistrationName(name, 'codec', CODEC_NAME_MAX);
   codecFactories.set(name, factory as CodecFactory<never>);
@@ -92,8 +100,11 @@ export function registerCodec<K extends CodecName>(name: K, factory: CodecFactor
 /** The longest codec name: a log's header holds it in 24 bytes (FORMAT.md). */
 const CODEC_NAME_MAX = 24;
 
+/** What a provider or codec may be named: what a store records, and `registerCodec` / `registerSearchProvider` take. */
+const REGISTRABLE_NAME = /^[a-z0-9][a-z0-9._-]*$/i;
+
 function assertRegistrationName(name: unknown, kind: string, max: number): void {
-  if (typeof name !== 'string' || name.length > max || !/^[a-z0-9][a-z0-9._-]*$/i.test(name)) {
+  if (typeof name !== 'string' || name.length > max || !REGISTRABLE_NAME.test(name)) {
     throw new MemMapError('INVALID_ARGUMENT', `A ${kind} name must be 1 to ${max} letters, digits, '.', '_' or '-'; got ${JSON.stringify(name)}.`, { subsystem: 'registry' });
   }
 }
@@ -308,10 +319,10 @@ function describeCodecName(codec: unknown): string {
 }
 
 function checkCodec(codec: Codec): Codec {
-  const ok = codec !== null && typeof codec === 'object' && typeof codec.name === 'string' && codec.name.length <= CODEC_NAME_MAX && /^[\x21-\x7e]+$/.test(codec.name) &&
+  const ok = codec !== null && typeof codec === 'object' && typeof codec.name === 'string' && codec.name.length <= CODEC_NAME_MAX && REGISTRABLE_NAME.test(codec.name) &&
     typeof codec.encode === 'function' && typeof codec.decode === 'function';
   if (!ok) {
-    throw new MemMapError('INVALID_ARGUMENT', `The codec option must be a codec name or an object implementing Codec (name of 1 to ${CODEC_NAME_MAX} printable ASCII characters, encode, decode); got ${describeCodecName(codec)}.`, { subsystem: 'registry' });
+    throw new MemMapError('INVALID_ARGUMENT', `The codec option must be a codec name or an object implementing Codec (a name of 1 to ${CODEC_NAME_MAX} letters, digits, '.', '_' or '-', as registerCodec takes; encode; decode); got ${describeCodecName(codec)}.`, { subsystem: 'registry' });
   }
   return codec;
 }
