@@ -1,11 +1,19 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { MemoryHit, RepairReport, VerifyReport } from '@memmapfs/core';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { initStore, inStore, paths, useTempStore } from './harness.js';
 
 useTempStore();
+
+const appendThenBusy = fileURLToPath(new URL('./support/append-then-busy.ts', import.meta.url));
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 const walPath = () => join(paths.root, 'state.wal');
 
@@ -314,6 +322,38 @@ describe('compact and forget --erase', () => {
     for (const [i, id] of ids.entries()) expect(JSON.parse((await inStore(['--json', 'get', String(id)])).stdout).text).toBe(`memory number ${i + 1} about tea`);
     expect((await inStore(['verify'])).code).toBe(0);
   });
+
+  it('forget ID --erase of a memory deleted before still erases what it said (exit code 1: there was none to delete)', async () => {
+    await appendMemories(2);
+    const secret = JSON.parse((await inStore(['--json', 'append', 'the launch code is zebra-417'])).stdout) as { id: number };
+    expect((await inStore(['forget', String(secret.id)])).code).toBe(0);
+    expect(await filesHolding('zebra-417')).not.toEqual([]);
+    const run = await inStore(['--json', 'forget', String(secret.id), '--erase']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ deleted: false, erased: true, compaction: { erased: true } });
+    expect(run.stderr).toMatch(/no memory with id \d+ \(compacted with erase all the same: nothing deleted is left in a file of the store\)/);
+    expect(await filesHolding('zebra-417')).toEqual([]);
+  });
+
+  it('forget ID --erase says what it could not erase, and fails, when another process did not let go of its chunk file', async () => {
+    const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, appendThenBusy, paths.root, 'the launch code is zebra-417', '30000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+      const { id } = JSON.parse(line) as { id: number };
+      const run = await inStore(['forget', String(id), '--erase']);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe(`deleted memory ${id}\n`);
+      expect(run.stderr).toMatch(/not everything deleted was erased: some of it may still be in 1 chunk file another process appends to.*compact --erase/);
+      expect(await filesHolding('zebra-417')).not.toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    const again = await inStore(['--json', 'compact', '--erase']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ erased: true, chunksSkipped: 0, indexFilesLeft: 0 });
+    expect(await filesHolding('zebra-417')).toEqual([]);
+  }, 60_000);
 
   it('compact reports what it reclaimed, as text and as JSON', async () => {
     const ids = await appendMemories(4);

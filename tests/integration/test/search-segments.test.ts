@@ -68,6 +68,17 @@ async function secretSeenByTwo(openA: () => Promise<MemMapFS>, openB = openA): P
   return { a, b, secret };
 }
 
+/** A store (segments as store-worker's) of twenty notes and a secret, its index saved holding the secret. */
+async function secretInSavedIndex(): Promise<{ fs: MemMapFS; secret: number }> {
+  const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 3 }), codec: msgpack() });
+  for (let i = 0; i < 20; i++) await fs.appendMemory(`ordinary note ${i}`);
+  const secret = await fs.appendMemory('my password is hunter2walrus');
+  expect(await fs.queryMemory('hunter2walrus')).toHaveLength(1);
+  await fs.checkpoint();
+  expect(await indexFilesHolding('hunter2walrus')).not.toEqual([]);
+  return { fs, secret };
+}
+
 /** Opens the store anew (its own provider) and queries it: the saved index is opened from its files, not rebuilt. */
 async function expectOpenedNotRebuilt(query: string, hits: number): Promise<void> {
   let rebuilt = 0;
@@ -657,6 +668,55 @@ describe('the segments search index in a store', () => {
     expect(await segmentFiles()).toEqual(expect.arrayContaining(saved));
     await expectOpenedNotRebuilt('note', 20);
   });
+
+  it('a process that loaded the index and reads nothing lets go of its files after another\'s erase, which waits for it: no file holds the words once compact resolves', async () => {
+    const { fs, secret } = await secretInSavedIndex();
+    const reader = spawn(process.execPath, storeWorkerArgs('query', root, 'note'), { stdio: 'pipe', env: { ...process.env, MEMMAPFS_TEST_SEARCH: 'segments' } });
+    const next = printedLines(reader, 'reader');
+    try {
+      expect(await next()).toEqual({ hits: 20 });
+      await fs.deleteMemory(secret);
+      const report = await fs.compact({ erase: true });
+      expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+      expect(report).toMatchObject({ erased: true, indexFilesLeft: 0, chunksSkipped: 0 });
+      // The reader loads the index again when it next queries: the one the erase saved.
+      reader.stdin.write('query hunter2walrus\n');
+      expect(await next()).toEqual({ hits: 0 });
+      reader.stdin.write('query note\n');
+      expect(await next()).toEqual({ hits: 20 });
+      expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    } finally {
+      reader.stdin.end();
+      await new Promise((resolve) => reader.once('exit', resolve));
+      await fs.close();
+    }
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+  });
+
+  it('an erase says so when a process that holds the index\'s files did not let go of them in time, and a later erase removes them', async () => {
+    const { fs, secret } = await secretInSavedIndex();
+    const reader = spawn(process.execPath, storeWorkerArgs('query', root, 'note'), { stdio: 'pipe', env: { ...process.env, MEMMAPFS_TEST_SEARCH: 'segments' } });
+    const next = printedLines(reader, 'reader');
+    try {
+      expect(await next()).toEqual({ hits: 20 });
+      // Busy for longer than the erase waits (for the log's segment it reads too): its idle catch-up does not run meanwhile.
+      reader.stdin.write('busy 25000\n');
+      await fs.deleteMemory(secret);
+      const report = await fs.compact({ erase: true });
+      expect(report.erased).toBe(false);
+      expect(report.indexFilesLeft).toBeGreaterThan(0);
+      expect(await indexFilesHolding('hunter2walrus')).not.toEqual([]);
+      expect(await next()).toEqual({ busy: 25000 });
+      // Once it has let go (its next idle catch-up), another erase leaves nothing.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expect(await fs.compact({ erase: true })).toMatchObject({ erased: true, indexFilesLeft: 0 });
+      expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    } finally {
+      reader.stdin.end();
+      await new Promise((resolve) => reader.once('exit', resolve));
+      await fs.close();
+    }
+  }, 90_000);
 
   it('a handle whose save meets a purge lets go at once of the files that hold what the purge erased, not at its next query', async () => {
     const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });

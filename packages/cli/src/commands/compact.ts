@@ -1,5 +1,6 @@
 import type { CompactionReport, CompactionStep } from '@memmapfs/core';
 import type { Command } from '../command.js';
+import { CommandFailure } from '../failures.js';
 
 /** `memmapfs compact [--erase]`: rewrites mostly-dead chunk files and drops the log before a checkpoint. */
 export const compactCommand: Command = {
@@ -30,9 +31,22 @@ export const compactCommand: Command = {
       };
       const report = await store.compact({ erase, onProgress }).finally(() => progress?.end());
       output.result(report, () => reportLines(report));
+      if (report.erased === false) throw new CommandFailure('ERASE_INCOMPLETE', eraseIncomplete(report));
     };
   },
 };
+
+/**
+ * What a `compact({ erase: true })` that could not erase everything left, and what to do: one line,
+ * for a failure (exit code 1), as a script that erases must not take it for done.
+ */
+export function eraseIncomplete(report: CompactionReport): string {
+  const left: string[] = [];
+  if (report.chunksSkipped > 0) left.push(`${report.chunksSkipped} chunk file${report.chunksSkipped === 1 ? '' : 's'} another process appends to`);
+  if (report.indexFilesLeft > 0) left.push(`${report.indexFilesLeft} search index file${report.indexFilesLeft === 1 ? '' : 's'} another process reads`);
+  if (left.length === 0) left.push(`the log from record ${report.logFirstLsn}, which another process still reads`);
+  return `not everything deleted was erased: some of it may still be in ${left.join(' and ')}. Run 'memmapfs compact --erase' again once the other processes have caught up (a second or two when they are idle) or closed`;
+}
 
 /** What each step's bar counts. */
 const stepUnits: Record<CompactionStep, string> = { blocks: 'live blocks', checkpoint: 'checkpoint rows', index: 'search index' };
@@ -42,6 +56,7 @@ function reportLines(report: CompactionReport): string[] {
   if (report.indexBytesBefore > 0) lines.push(`search index: ${megabytes(report.indexBytesBefore)} -> ${megabytes(report.indexBytesAfter)}`);
   if (report.expiredDeleted > 0) lines.push(`deleted ${report.expiredDeleted} expired memor${report.expiredDeleted === 1 ? 'y' : 'ies'}`);
   if (report.chunksSkipped > 0) lines.push(`left ${report.chunksSkipped} chunk file${report.chunksSkipped === 1 ? '' : 's'} another process is appending to; run compact again once it has closed`);
+  if (report.indexFilesLeft > 0) lines.push(`left ${report.indexFilesLeft} search index file${report.indexFilesLeft === 1 ? '' : 's'} another process reads; a later compaction removes ${report.indexFilesLeft === 1 ? 'it' : 'them'} once it lets go`);
   lines.push(`the log now begins at record ${report.logFirstLsn}`);
   return lines;
 }

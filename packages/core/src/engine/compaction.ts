@@ -47,6 +47,20 @@ export interface CompactionReport {
   readonly indexBytesAfter: number;
   /** LSN of the oldest record the log still holds afterwards. */
   readonly logFirstLsn: number;
+  /**
+   * Files of the search index that no description names any more, left because another process still
+   * read them when the compaction ended; with `erase`, they may hold what deleted memories said. They go
+   * once that process lets go (at its next idle catch-up, within a second or two; at its close) and a
+   * later compaction or save of the index removes them.
+   */
+  readonly indexFilesLeft: number;
+  /**
+   * (With `erase`.) Whether nothing deleted before the compaction began is left in a file of the store:
+   * no chunk file skipped, the log cut past the deletions, no index file left. When false, see
+   * `chunksSkipped`, `indexFilesLeft` and `logFirstLsn`, and run `compact({ erase: true })` again once the
+   * other processes have let go (or closed).
+   */
+  readonly erased?: boolean;
 }
 
 /** A chunk is rewritten by policy when at least this share of it is dead… */

@@ -56,6 +56,12 @@ const MAX_BACKLOG = 4_096;
 const UP_TO_DATE_WAIT_MS = 5_000;
 /** How long the removal of unused index files waits for a save under way to end (then it removes none now). */
 const DESCRIPTION_LOCK_WAIT_MS = 5_000;
+/**
+ * How long `compact({ erase: true })` waits for other processes to let go of the index files its purge
+ * replaced (each does at its idle catch-up, once a second), and how often it tries to remove them meanwhile.
+ */
+const PURGE_LET_GO_WAIT_MS = 5_000;
+const PURGE_LET_GO_RETRY_MS = 250;
 
 /** The warning when a compaction's save of the index gave up waiting for the changes waiting for it. */
 function warnNotCompacted(): void {
@@ -131,6 +137,12 @@ export class SearchIndex {
   private loaded: SearchProvider | undefined;
   /** Purges the saved index had been through when this process loaded its index (see `SearchSnapshot.purges`). */
   private indexPurges = 0;
+  /** Saves asked for and not done yet. */
+  private savesWaiting = 0;
+  /** What the last removal of unused files left in use elsewhere (see `removeUnusedFiles`). */
+  private unusedFilesLeft: number | undefined;
+  /** The count of purges last read by `letGoAfterPurgeElsewhere`, as the file held it. */
+  private purgesSeen: number | 'damaged' | undefined;
   /** Whether the index was loaded from a saved one (not rebuilt from the tables): see `writeSaved`. */
   private indexFromFiles = false;
   /** The index saves of this process, one after another. */
@@ -734,7 +746,8 @@ export class SearchIndex {
    * after this process lets go of its own). One save at a time.
    */
   private save(options: SaveOptions = {}): Promise<void> {
-    const run = this.savingIndex.then(() => this.saveNow(options));
+    this.savesWaiting++;
+    const run = this.savingIndex.then(() => this.saveNow(options)).finally(() => this.savesWaiting--);
     this.savingIndex = run.catch(() => undefined);
     return run;
   }
@@ -778,10 +791,20 @@ export class SearchIndex {
       // (Files left now, in use elsewhere, are removed by a later save.) Under the lock its writers hold,
       // taken before any file's: a description seen is durable (renamed, and its folder fsynced), so a
       // power loss never brings back one naming files removed because a newer one did not.
-      if (synced) await withFileLock(this.host.layout.searchLock, this.host.files, () => this.call(() => this.provider.removeUnusedFiles!(() => this.savedDescription(), { closing: options.closing === true })), DESCRIPTION_LOCK_WAIT_MS).catch(() => undefined);
+      if (synced) this.unusedFilesLeft = await this.removeUnusedFiles(options.closing === true);
     }
     if (saving) await this.removeAbandonedTempFiles().catch(() => undefined);
     if (failed) throw failed.error;
+  }
+
+  /**
+   * Has the provider remove the files of its folder that no one uses (under the lock the index's
+   * writers hold, taken before any file's): how many it left because another process uses them, or
+   * `undefined` when it could not tell (it failed, the lock was not had in time, or it does not count).
+   */
+  private async removeUnusedFiles(closing: boolean): Promise<number | undefined> {
+    const left = await withFileLock(this.host.layout.searchLock, this.host.files, () => this.call(() => this.provider.removeUnusedFiles!(() => this.savedDescription(), { closing })), DESCRIPTION_LOCK_WAIT_MS).catch(() => undefined);
+    return typeof left === 'number' ? left : undefined;
   }
 
   /**
@@ -920,17 +943,19 @@ export class SearchIndex {
    * one is merged into files without them and the files it replaced removed (those another process
    * still reads, when it lets go of them); a snapshot is rewritten from the index now, or removed.
    */
-  async eraseSaved(): Promise<void> {
-    await this.eraseSavedIndex();
+  async eraseSaved(): Promise<{ indexFilesLeft: number }> {
+    const indexFilesLeft = await this.eraseSavedIndex();
     // (A save's file left by a process that died before renaming it may hold a deleted memory's words.)
     if (!this.host.wal.readOnly) {
       await this.removeAbandonedTempFiles({ erase: true }).catch((error: unknown) => {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       });
     }
+    return { indexFilesLeft };
   }
 
-  private async eraseSavedIndex(): Promise<void> {
+  /** How many files of the index that may hold what was erased it left (in use elsewhere, after waiting for them). */
+  private async eraseSavedIndex(): Promise<number> {
     this.loaded ??= await this.searchSource.load();
     if (this.persistent) {
       // (Again, a few times, when a saved index with a higher count of purges refused it: loaded afresh
@@ -939,10 +964,12 @@ export class SearchIndex {
         await this.ensureLoaded();
         await this.drain();
         this.snapshotLsn = -1;
+        this.unusedFilesLeft = undefined;
         await this.save({ purge: true });
-        if (this.indexLoaded) return;
+        if (this.indexLoaded) return this.replacedFilesLeft();
       }
       process.emitWarning('The search index was not purged: other processes saved theirs again each time (it is purged by the next compact({ erase: true })).', { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+      return this.unusedFilesLeft ?? 1;
     } else {
       // (Not deciding on an index half loaded.)
       await this.loadingIndex?.catch(() => undefined);
@@ -956,11 +983,53 @@ export class SearchIndex {
       if (this.indexLoaded) {
         this.unload(true);
         // (Closing, it is saved by no one now: the next open rebuilds it.)
-        if (this.host.closing) return;
+        if (this.host.closing) return 0;
         await this.ensureLoaded();
         await this.drain();
         await this.save();
       }
+      return 0;
+    }
+  }
+
+  /**
+   * After a purge: the files it replaced that other processes still read go as those processes let go of
+   * them (at their idle catch-up, see `letGoAfterPurgeElsewhere`), waited for here up to
+   * `PURGE_LET_GO_WAIT_MS`. How many are left then (0 when the provider does not count them).
+   */
+  private async replacedFilesLeft(): Promise<number> {
+    const until = monotonicMs() + PURGE_LET_GO_WAIT_MS;
+    let left = this.unusedFilesLeft;
+    while (left !== undefined && left > 0 && !this.host.closing && monotonicMs() < until) {
+      await new Promise((resolve) => setTimeout(resolve, PURGE_LET_GO_RETRY_MS));
+      left = (await this.removeUnusedFiles(false)) ?? left;
+    }
+    return left ?? 0;
+  }
+
+  /**
+   * On the idle catch-up: when another process purged the saved index (`compact({ erase: true })`) since
+   * this one loaded its persistent index, lets go of it and of the files it read, which may hold what the
+   * purge erased (the next query loads the purged one). Only while nothing else uses the index; never
+   * fails (the next tick tries again).
+   */
+  async letGoAfterPurgeElsewhere(): Promise<void> {
+    const busy = () => this.host.closing || this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0;
+    if (!this.indexLoaded || !this.loaded || !this.persistent || busy()) return;
+    try {
+      const purges = await readSearchPurges(this.host.layout.searchPurges, this.host.wal.header.logId, this.host.files);
+      if (purges === this.purgesSeen) return;
+      this.purgesSeen = purges;
+      if (purges !== 'damaged' && purges <= this.indexPurges) return;
+      // (Checked again: a query or an indexing may have started meanwhile.)
+      if (!this.indexLoaded || busy()) {
+        this.purgesSeen = undefined;
+        return;
+      }
+      this.unload();
+      await this.letGoOfFiles();
+    } catch {
+      // (Tried again at the next tick.)
     }
   }
 

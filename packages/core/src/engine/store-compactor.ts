@@ -172,7 +172,7 @@ export class StoreCompactor {
     // (By policy, no one reads the report: the index folder is not walked for it.)
     const indexBytes = () => (background ? Promise.resolve(0) : folderBytes(this.site.layout.index));
     const indexBytesBefore = await indexBytes();
-    const nothing = { expiredDeleted: 0, chunksRewritten: 0, chunksSkipped: 0, blocksMoved: 0, chunkBytesBefore: 0, chunkBytesAfter: 0, logFirstLsn: 0, indexBytesBefore, indexBytesAfter: indexBytesBefore };
+    const nothing = { expiredDeleted: 0, chunksRewritten: 0, chunksSkipped: 0, blocksMoved: 0, chunkBytesBefore: 0, chunkBytesAfter: 0, logFirstLsn: 0, indexBytesBefore, indexBytesAfter: indexBytesBefore, indexFilesLeft: 0 };
     // The caller's progress display must not stop a compaction half-way: what it throws is a warning.
     const onProgress = options.onProgress;
     const progress = (done: number, total: number, step: CompactionStep) => {
@@ -240,7 +240,7 @@ export class StoreCompactor {
         // cuts the wait short: the victims, all dead now, are removed by a later compaction.)
         if (!(await this.graceUnlessClosed(background))) {
           const chunkBytesAfter = (await this.site.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-          return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped.length + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes() };
+          return { expiredDeleted, chunksRewritten: 0, chunksSkipped: plan.skipped.length + plan.victims.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn: firstCut, indexBytesBefore, indexBytesAfter: await indexBytes(), indexFilesLeft: 0, ...(erase ? { erased: false } : {}) };
         }
         // (With a shared log, as every host does when it applies the move: see `RetiredChunks`. Its
         // removal ends the shares of those it retires; this compaction's share of one it kept ends here:
@@ -269,11 +269,14 @@ export class StoreCompactor {
       }
       if (rowsTotal === 0) progress(1, 1, 'checkpoint');
       progress(0, 1, 'index');
-      if (erase) await this.site.index.eraseSaved();
+      let indexFilesLeft = 0;
+      if (erase) ({ indexFilesLeft } = await this.site.index.eraseSaved());
       else await this.site.index.savePersistent({ compact: true, upToDate: true });
       progress(1, 1, 'index');
       const chunkBytesAfter = (await this.site.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-      return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes() };
+      // (Erased: no chunk left with dead bytes, no record from before the compaction's checkpoint, no index file replaced.)
+      const erased = plan.skipped.length === 0 && (covered === 0 || logFirstLsn > covered) && indexFilesLeft === 0;
+      return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes(), indexFilesLeft, ...(erase ? { erased } : {}) };
     } catch (error) {
       // The chunks it claimed and did not retire are let go of: until then no store could take them
       // (nor another compaction, nor its erase).

@@ -421,6 +421,8 @@ export class StoreEngine<S extends AgentState> {
         return;
       }
       this.adoptPublishedCheckpoint();
+      // (Another process's compact({ erase: true }) waits for this one to let go of the index files it replaced.)
+      void this.index.letGoAfterPurgeElsewhere();
     }, IDLE_FOLLOW_MS).unref();
   }
 

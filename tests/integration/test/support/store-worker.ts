@@ -2,6 +2,9 @@
 //   append ROOT TAG COUNT  appends COUNT memories tagged TAG (bursts of 8 and single ones), prints
 //                          {"ids":[…]}, then on each stdin line "count TAG…" prints {"counts":{TAG:n…},"total":n},
 //                          and on "read ID…" prints {"texts":{ID:text|null…}}.
+//   query ROOT TEXT        queries TEXT (loading the index), prints {"hits":n}, then reads nothing until a
+//                          line on stdin: "query TEXT" prints {"hits":n}, "busy MS" blocks its event loop
+//                          for MS and prints {"busy":MS}; closes when stdin ends.
 //   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
 //   compact-behind-background ROOT  starts a compaction by policy, asks for one (not awaited) and closes
 //                          at once; prints {"closed":true,"report":…} once close() is done.
@@ -160,6 +163,17 @@ if (command === 'append') {
   const asked = fs.compact();
   await fs.close();
   print({ closed: true, report: await asked });
+} else if (command === 'query') {
+  print({ hits: (await fs.queryMemory(rest.join(' '), { limit: 1000 })).length });
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [verb, ...words] = line.split(' ');
+    if (verb === 'query') print({ hits: (await fs.queryMemory(words.join(' '), { limit: 1000 })).length });
+    else if (verb === 'busy') {
+      const until = Date.now() + Number(words[0]);
+      while (Date.now() < until);
+      print({ busy: Number(words[0]) });
+    }
+  }
 } else if (command === 'state') {
   const [n, gap] = [Number(rest[0]), Number(rest[1])];
   for (let i = 1; i <= n; i++) {
