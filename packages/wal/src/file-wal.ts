@@ -504,6 +504,15 @@ export class FileWal implements WriteAheadLog {
     // A reader called back from `onCommit` (a state listener that reads, say): the records being
     // reported are not past yet, and reading them again would report them twice.
     if (this.reporting) return 0;
+    // A head file removed or replaced (with a log of its own, say) would leave this process reading a
+    // marker that never moves again: stale without a word. Looked at every `NAME_LOOK_MS` at most.
+    if (this.headLookDue() && !this.head.namesWhatIsRead()) {
+      if (this.options.readOnly) {
+        this.failure ??= new WalError('WAL_REPLACED', `${this.head.path} was removed or replaced while this process had the log open: its commit marker is no longer the one writers move, so this process reads nothing newer. Close the store and open it again.`);
+        throw this.failure;
+      }
+      this.failHeadReplaced();
+    }
     const marker = this.head.readMarker();
     if (!marker) return 0;
     if (marker.logId !== this.header.logId) {
@@ -1204,6 +1213,17 @@ export class FileWal implements WriteAheadLog {
     if (inPlace?.logId === this.header.logId && inPlace.firstLsn !== this.segment.first) return inPlace.firstLsn;
     this.failure ??= this.replacedBy(!inPlace ? found : inPlace.logId === this.header.logId ? 'another file holding this log (a copy put in its place?)' : `log ${inPlace.logId}`);
     throw this.failure;
+  }
+
+  /** When `refresh` last looked at what `state.head` names. */
+  private headLookedAt = monotonicMs();
+
+  /** Whether a refresh looks at the head file's name now (at most every `NAME_LOOK_MS`); if so, counts it as made. */
+  private headLookDue(): boolean {
+    const now = monotonicMs();
+    if (now - this.headLookedAt < NAME_LOOK_MS) return false;
+    this.headLookedAt = now;
+    return true;
   }
 
   /** When this writer last looked at what `state.wal` and `state.head` name (see `lookAtLogName`). */

@@ -187,6 +187,16 @@ export class HeadFile {
     return !this.replacedHere && (this.readOnly || !this.handle || this.isAt(this.path));
   }
 
+  /**
+   * Whether the head file's path still names the file this process reads the commit marker from (for a
+   * writer, `isCurrent`); yes while a reader has none yet (it opens the one a writer makes).
+   */
+  namesWhatIsRead(): boolean {
+    if (!this.readOnly) return this.isCurrent();
+    const fd = this.handle?.fd ?? this.lateFd;
+    return fd === undefined || pathNamesDescriptor(this.path, fd) !== 'other';
+  }
+
   /** Whether `path` names this very file; an error other than its absence says nothing against it. */
   private isAt(path: string): boolean {
     return pathNamesDescriptor(path, this.fd) !== 'other';

@@ -161,7 +161,11 @@ export interface WriteAheadLog {
    * log (a checkpoint), asked just before. Synchronous and cheap: it waits for nothing.
    */
   checkCurrent?(): void;
-  /** Flushes and closes the log. Further calls fail with `WAL_CLOSED`. */
+  /**
+   * Flushes and closes the log. Further `append`, `fence`, `readFrom` and `truncateBefore` calls fail
+   * with `WAL_CLOSED`; `refresh` reports nothing and `flush` has nothing left to do (both return as
+   * they would with nothing new).
+   */
   close(): Promise<void>;
   /**
    * (Optional: a log that is not a local file.) Snapshots of the state its records build, kept with

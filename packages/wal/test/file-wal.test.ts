@@ -726,6 +726,27 @@ describe('FileWal: preconditions and stale followers', () => {
     expect(() => follower.refresh()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED' }));
     await follower.close();
   });
+  it('a follower whose log and head file were both replaced (a repair, files put back from a backup) says so within a tenth of a second, read-only or not', async () => {
+    for (const readOnly of [false, true]) {
+      await writeLog(['in the first log']);
+      const { wal: follower } = await openFileWal({ path, codec: 'msgpack', readOnly });
+      expect(follower.refresh()).toBe(0);
+      // Both files go, and a new log with a head file of its own takes their names: the marker the
+      // follower reads through its descriptor never moves again.
+      await rm(path);
+      await rm(headPath());
+      const { wal: other } = await openFileWal({ path, codec: 'msgpack' });
+      await other.append([entry('in a new log')]);
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      expect(() => follower.refresh()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED' }));
+      await expect(follower.fence()).rejects.toMatchObject({ code: 'WAL_REPLACED' });
+      await follower.close().catch(() => undefined);
+      await other.close();
+      await rm(path);
+      await rm(headPath());
+    }
+  });
+
   it('a writer whose log was replaced by another refuses to append, and writes nothing into the new one', async () => {
     const { wal: writer } = await openFileWal({ path, codec: 'msgpack' });
     await writer.append([entry('one')]);
