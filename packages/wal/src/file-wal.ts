@@ -1339,7 +1339,8 @@ export class FileWal implements WriteAheadLog {
         if (isWalError(error, 'LOCK_TIMEOUT')) this.scheduleBatchSync();
       });
     }, this.batchIntervalMs);
-    this.batchTimer.unref();
+    // (Not unref'd: a process whose work is done stays until the fsync, at most batchIntervalMs, rather
+    // than end with acknowledged records neither durable nor marked, which no other process then reads.)
   }
 }
 

@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import * as fileSystem from 'node:fs/promises';
 import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'node:fs/promises';
 import { writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalError, crc32c, decodeWalHeader, encodeLogImage, frameSeed, newLogId, openFileWal, readHeadFile, scanLog, type WalRecord } from '@memmapfs/wal';
 import { loadLockBinding } from '../src/lock-binding.js';
@@ -20,6 +23,7 @@ afterEach(async () => {
 });
 
 const headPath = () => join(dir, 'state.head');
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const entry = (text: string, type = 1) => ({ type, payload: Buffer.from(text) });
 
 /** How a log file handle writes: what a seam below wraps. */
@@ -726,6 +730,16 @@ describe('FileWal: preconditions and stale followers', () => {
     expect(() => follower.refresh()).toThrow(expect.objectContaining({ code: 'WAL_REPLACED' }));
     await follower.close();
   });
+  it("a 'batch' process that ends without closing the log still fsyncs and marks what it acknowledged: another process reads it", async () => {
+    const child = spawnSync(process.execPath, ['--import', tsx, fileURLToPath(new URL('./support/batch-append-child.ts', import.meta.url)), path], { encoding: 'utf8' });
+    expect(child.status, child.stderr).toBe(0);
+    const { lsn } = JSON.parse(child.stdout) as { lsn: number };
+    // A reader reads up to the commit marker, which moves only once the records are durable.
+    const { wal: reader } = await openFileWal({ path, codec: 'msgpack', readOnly: true });
+    expect(reader.lastLsn).toBe(lsn);
+    await reader.close();
+  });
+
   it('a follower whose log and head file were both replaced (a repair, files put back from a backup) says so within a tenth of a second, read-only or not', async () => {
     for (const readOnly of [false, true]) {
       await writeLog(['in the first log']);
