@@ -67,3 +67,58 @@ describe('StateChannel.watch', () => {
     expect(await watch.next()).toEqual({ done: true, value: undefined });
   });
 });
+
+describe('StateChannel.publish', () => {
+  /** The warnings emitted while `body` runs, and a few turns after (a rejection is heard on a later turn). */
+  async function warningsOf(body: () => void): Promise<string[]> {
+    const warnings: string[] = [];
+    const unhandled: unknown[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('warning', onWarning);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      body();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('warning', onWarning);
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    return warnings;
+  }
+
+  it('reports a listener whose promise rejects as a warning, as one that throws, and goes on to the others', async () => {
+    const states = new StateChannel<{ n: number }>();
+    const heard: number[] = [];
+    states.subscribe(async () => {
+      await null;
+      throw new Error('the listener failed later');
+    });
+    states.subscribe(() => {
+      throw new Error('the listener failed at once');
+    });
+    states.subscribe((state) => heard.push(state.n));
+    const warnings = await warningsOf(() => states.publish({ n: 1 }));
+    expect(warnings.sort()).toEqual(['MEMMAPFS_SUBSCRIBER_ERROR: A state subscriber threw: the listener failed at once', 'MEMMAPFS_SUBSCRIBER_ERROR: A state subscriber threw: the listener failed later']);
+    expect(heard).toEqual([1]);
+  });
+
+  it('gives every listener and watcher a copy of its own: one that changes it changes no one else\'s', async () => {
+    const states = new StateChannel<{ status: string; extra: { seen: string[] } }>();
+    const heard: string[] = [];
+    states.subscribe((state) => {
+      state.status = 'changed by a listener';
+      state.extra.seen.push('first listener');
+    });
+    states.subscribe((state) => heard.push(`${state.status} ${state.extra.seen.join(',')}`));
+    const watch = states.watch();
+    const other = states.watch();
+    states.publish({ status: 'written', extra: { seen: [] } });
+    const { value } = await watch.next();
+    value!.extra.seen.push('a watcher');
+    expect(heard).toEqual(['written ']);
+    expect((await other.next()).value).toEqual({ status: 'written', extra: { seen: [] } });
+    states.end();
+  });
+});

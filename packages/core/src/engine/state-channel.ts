@@ -105,17 +105,26 @@ export class StateChannel<S> {
     this.onWatchersChanged?.(this.watchers.size);
   }
 
-  /** Announces a new state. A listener that throws is reported as a process warning, not to the writer. */
+  /**
+   * Announces a new state (a copy the channel may hand out). Each listener and watcher gets a copy of
+   * its own, as `getState` gives: one that changes what it was given changes no one else's. A listener
+   * that throws, or whose promise rejects, is reported as a process warning, not to the writer.
+   */
   publish(state: S): void {
+    const recipients = this.listeners.size + this.watchers.size;
+    let handed = 0;
+    // (The last one takes `state` itself.)
+    const copy = () => (++handed < recipients ? structuredClone(state) : state);
     for (const listener of this.listeners) {
       try {
-        listener(state);
+        const result: unknown = listener(copy());
+        if (isThenable(result)) result.then(undefined, subscriberFailed);
       } catch (error) {
-        process.emitWarning(`A state subscriber threw: ${describeThrown(error)}`, { code: 'MEMMAPFS_SUBSCRIBER_ERROR' });
+        subscriberFailed(error);
       }
     }
     for (const watcher of this.watchers) {
-      watcher.queue.push(state);
+      watcher.queue.push(copy());
       watcher.wake?.();
     }
   }
@@ -126,4 +135,12 @@ export class StateChannel<S> {
     this.listeners.clear();
     for (const watcher of this.watchers) watcher.wake?.();
   }
+}
+
+function subscriberFailed(error: unknown): void {
+  process.emitWarning(`A state subscriber threw: ${describeThrown(error)}`, { code: 'MEMMAPFS_SUBSCRIBER_ERROR' });
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
