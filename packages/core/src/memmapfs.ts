@@ -219,7 +219,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const text = opts.embedding === undefined || textWeight !== undefined ? trimmed : '';
     // Tracked as writes are, until the work ends (it may be loading the index, or in a provider call),
     // even after an abort: close waits for it. Only the caller's promise races the signal.
-    const work = this.track(async () => {
+    const work = this.track(() => this.engine.index.searching(async () => {
       await this.engine.catchUp();
       await this.engine.index.ready();
       signal?.throwIfAborted();
@@ -267,7 +267,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         }
       }
       return results;
-    });
+    }));
     return untilAborted(work, signal);
   }
 

@@ -362,9 +362,9 @@ export class SegmentSearchProvider implements SearchProvider {
    * Removes the segment files of the folder that no process uses and `current()` (the description the
    * store keeps now) does not name.
    */
-  async removeUnusedFiles(current: () => Promise<Uint8Array | undefined>, options: { closing?: boolean } = {}): Promise<number> {
+  async removeUnusedFiles(current: () => Promise<Uint8Array | undefined>, options: { closing?: boolean } = {}): Promise<void> {
     const folder = this.folder;
-    if (!folder) return 0;
+    if (!folder) return;
     // About to close: this process lets go of its own files first, so that those it alone kept go too.
     if (options.closing) await this.close();
     // (A description that cannot be read or decoded throws: then nothing is removed.)
@@ -374,13 +374,10 @@ export class SegmentSearchProvider implements SearchProvider {
     };
     const mine = new Set([...this.written, ...this.pinned, ...this.retired].map((segment) => segment.file));
     const before = await named();
-    /** Files no one names that another process still uses. */
-    let inUse = 0;
     for (const name of await readdir(folder)) {
       if (!isSegmentFileName(name) || mine.has(name) || before.has(name)) continue;
       const path = join(folder, name);
       const lease = await tryLeaseFile(path, 'exclusive').catch(() => 'busy' as const);
-      if (lease === 'busy') inUse++;
       if (typeof lease === 'string') continue;
       try {
         // Named meanwhile by a description saved by a process that has let go since: kept.
@@ -389,7 +386,6 @@ export class SegmentSearchProvider implements SearchProvider {
         await lease.release();
       }
     }
-    return inUse;
   }
 
   async close(): Promise<void> {

@@ -718,6 +718,45 @@ describe('the segments search index in a store', () => {
     }
   }, 90_000);
 
+  it('a query under way when another handle erases is answered from the index it began with (a provider whose search awaits)', async () => {
+    const { fs: a, secret } = await secretInSavedIndex();
+    /** Segments whose searches wait 2.5 s (longer than an idle catch-up's second) before they answer. */
+    class SlowSearch extends SegmentSearchProvider {
+      constructor() {
+        super(16, 3, { provider: 'segments', options: { flushAfter: 16, mergeFactor: 3 } });
+      }
+      override search(request: Parameters<SegmentSearchProvider['search']>[0]): ReturnType<SegmentSearchProvider['search']> {
+        return new Promise((resolve) => setTimeout(resolve, 2_500)).then(() => super.search(request)) as never;
+      }
+    }
+    const b = await MemMapFS.init(root, { search: new SlowSearch(), codec: msgpack() });
+    try {
+      expect(await b.queryMemory('note', { limit: 100 })).toHaveLength(20);
+      const during = b.queryMemory('note', { limit: 100 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await a.deleteMemory(secret);
+      await a.compact({ erase: true });
+      expect(await during).toHaveLength(20);
+      expect(await b.queryMemory('note', { limit: 100 })).toHaveLength(20);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+  }, 30_000);
+
+  it('an erase with another provider removes the files of a segments index saved before, which no one reads', async () => {
+    const { fs: before } = await secretInSavedIndex();
+    await before.close();
+    const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+    const [hit] = await fs.queryMemory('hunter2walrus');
+    await fs.deleteMemory(hit!.id);
+    const report = await fs.compact({ erase: true });
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    expect(report).toMatchObject({ erased: true, indexFilesLeft: 0 });
+    await fs.close();
+  });
+
   it('a handle whose save meets a purge lets go at once of the files that hold what the purge erased, not at its next query', async () => {
     const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
     const { a, b, secret } = await secretSeenByTwo(open);

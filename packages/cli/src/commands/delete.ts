@@ -27,7 +27,8 @@ export const deleteCommand: Command = {
       if (!deleted) {
         if (output.json) output.result(result, () => []);
         const erasedToo = compaction?.erased === true ? ' (compacted with erase all the same: nothing deleted is left in a file of the store)' : '';
-        if (compaction?.erased === false) throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id}; compacted with erase all the same, but ${eraseIncomplete(compaction)}`);
+        // (The erase's failure first: a script that erases checks for it.)
+        if (compaction?.erased === false) throw new CommandFailure('ERASE_INCOMPLETE', `no memory with id ${id}; compacted with erase all the same, but ${eraseIncomplete(compaction)}`);
         throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id}${erasedToo}`);
       }
       output.result(result, () => [compaction?.erased === true ? `deleted memory ${id} and erased it from every file of the store` : `deleted memory ${id}`]);

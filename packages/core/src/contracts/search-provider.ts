@@ -151,11 +151,9 @@ export interface SearchProvider {
    * keeps now, which another process may have saved; `undefined` when there is none). `current()`
    * rejects when the description cannot be read: the provider then removes nothing (it may not know
    * what is named). With `closing`, the store is done with the provider: it lets go of its own files
-   * first (and is closed), so that those only it used go too. Returns how many files no description
-   * names it left because another process still uses them (`compact({ erase: true })` waits for those,
-   * and reports them when they stay); nothing, when it does not know.
+   * first (and is closed), so that those only it used go too.
    */
-  removeUnusedFiles?(current: () => Promise<Uint8Array | undefined>, options?: { closing?: boolean }): Promise<number | void>;
+  removeUnusedFiles?(current: () => Promise<Uint8Array | undefined>, options?: { closing?: boolean }): Promise<void>;
   /**
    * (When `supports.persistent`; optional.) Checks the index `saved` describes, kept in `folder`,
    * without opening it or changing anything: every file it names is there and passes its checksums.

@@ -1,3 +1,4 @@
+import { tryLeaseFile } from '@memmapfs/blocks';
 import { join } from 'node:path';
 import { describeThrown, isWalError, syncFolder, type WalPosition, type WalRecord, type WriteAheadLog } from '@memmapfs/wal';
 import type { SearchDocument, SearchProvider } from '../contracts/search-provider.js';
@@ -139,8 +140,8 @@ export class SearchIndex {
   private indexPurges = 0;
   /** Saves asked for and not done yet. */
   private savesWaiting = 0;
-  /** What the last removal of unused files left in use elsewhere (see `removeUnusedFiles`). */
-  private unusedFilesLeft: number | undefined;
+  /** Queries between their wait for the index and the end of their searches (see `searching`). */
+  private searchesUnderWay = 0;
   /** The count of purges last read by `letGoAfterPurgeElsewhere`, as the file held it. */
   private purgesSeen: number | 'damaged' | undefined;
   /** Whether the index was loaded from a saved one (not rebuilt from the tables): see `writeSaved`. */
@@ -655,6 +656,19 @@ export class SearchIndex {
     }
   }
 
+  /**
+   * Runs a query's wait for the index and its searches: meanwhile, no purge elsewhere unloads the index
+   * under it (`letGoAfterPurgeElsewhere`), which a provider whose search awaits would answer from empty.
+   */
+  async searching<T>(query: () => Promise<T>): Promise<T> {
+    this.searchesUnderWay++;
+    try {
+      return await query();
+    } finally {
+      this.searchesUnderWay--;
+    }
+  }
+
   /** Whether the provider keeps its index in files of its own (`supports.persistent`). */
   private get persistent(): boolean {
     return this.provider.supports.persistent === true && !!this.provider.openIndex && !!this.provider.saveIndex;
@@ -791,20 +805,18 @@ export class SearchIndex {
       // (Files left now, in use elsewhere, are removed by a later save.) Under the lock its writers hold,
       // taken before any file's: a description seen is durable (renamed, and its folder fsynced), so a
       // power loss never brings back one naming files removed because a newer one did not.
-      if (synced) this.unusedFilesLeft = await this.removeUnusedFiles(options.closing === true);
+      if (synced) await this.removeUnusedFiles(options.closing === true);
     }
     if (saving) await this.removeAbandonedTempFiles().catch(() => undefined);
     if (failed) throw failed.error;
   }
 
   /**
-   * Has the provider remove the files of its folder that no one uses (under the lock the index's
-   * writers hold, taken before any file's): how many it left because another process uses them, or
-   * `undefined` when it could not tell (it failed, the lock was not had in time, or it does not count).
+   * Has the provider remove the files of its folder that no one uses, under the lock the index's writers
+   * hold, taken before any file's. Never fails: what is left is removed by a later save.
    */
-  private async removeUnusedFiles(closing: boolean): Promise<number | undefined> {
-    const left = await withFileLock(this.host.layout.searchLock, this.host.files, () => this.call(() => this.provider.removeUnusedFiles!(() => this.savedDescription(), { closing })), DESCRIPTION_LOCK_WAIT_MS).catch(() => undefined);
-    return typeof left === 'number' ? left : undefined;
+  private async removeUnusedFiles(closing: boolean): Promise<void> {
+    await withFileLock(this.host.layout.searchLock, this.host.files, () => this.call(() => this.provider.removeUnusedFiles!(() => this.savedDescription(), { closing })), DESCRIPTION_LOCK_WAIT_MS).catch(() => undefined);
   }
 
   /**
@@ -814,11 +826,11 @@ export class SearchIndex {
    * none is a save's own yet (without it, only those of a process gone for an hour: should the lock
    * not hold, say on a network file system, a live save's file is never taken).
    */
-  private async removeAbandonedTempFiles(options: { erase?: boolean } = {}): Promise<void> {
+  private async removeAbandonedTempFiles(options: { erase?: boolean } = {}): Promise<boolean> {
     // Only while no save runs (every writer of these files holds the lock), and not waiting for one.
     const erase = options.erase === true;
     const lock = await tryFileLock(this.host.layout.searchLock, this.host.files, erase ? DESCRIPTION_LOCK_WAIT_MS : 0);
-    if (!lock) return;
+    if (!lock) return false;
     try {
       let removed = false;
       for (const name of await this.host.files.readdir(this.host.layout.index)) {
@@ -830,6 +842,7 @@ export class SearchIndex {
     } finally {
       await lock.release();
     }
+    return true;
   }
 
   private async writeSaved(persistent: boolean, options: { purge?: boolean; compact?: boolean }): Promise<void> {
@@ -944,18 +957,79 @@ export class SearchIndex {
    * still reads, when it lets go of them); a snapshot is rewritten from the index now, or removed.
    */
   async eraseSaved(): Promise<{ indexFilesLeft: number }> {
-    const indexFilesLeft = await this.eraseSavedIndex();
+    // Every file of a persistent index there before the erase may hold what it erases (those written
+    // after it come from an index without it): each must be gone at the end. (`undefined`: not known.)
+    const before = await this.persistentFiles().catch(() => undefined);
+    const purged = await this.eraseSavedIndex();
     // (A save's file left by a process that died before renaming it may hold a deleted memory's words.)
+    let tempsGone = this.host.wal.readOnly;
     if (!this.host.wal.readOnly) {
-      await this.removeAbandonedTempFiles({ erase: true }).catch((error: unknown) => {
+      tempsGone = await this.removeAbandonedTempFiles({ erase: true }).catch((error: unknown) => {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        return true;
       });
     }
-    return { indexFilesLeft };
+    const indexFilesLeft = before === undefined ? 1 : await this.waitForFilesGone(before);
+    return { indexFilesLeft: indexFilesLeft + (purged ? 0 : 1) + (tempsGone ? 0 : 1) };
   }
 
-  /** How many files of the index that may hold what was erased it left (in use elsewhere, after waiting for them). */
-  private async eraseSavedIndex(): Promise<number> {
+  /** The files in the persistent index's folder (`index/segments/`), by name; none when there is no folder. */
+  private async persistentFiles(): Promise<Set<string>> {
+    try {
+      return new Set(await this.host.files.readdir(this.host.layout.searchSegments));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+      throw error;
+    }
+  }
+
+  /**
+   * After a purge: the files of `before` that other processes still read go as those processes let go
+   * of them (at their idle catch-up, see `letGoAfterPurgeElsewhere`), waited for here for about
+   * `PURGE_LET_GO_WAIT_MS`, and removed as they are let go of. How many of them are left then.
+   */
+  private async waitForFilesGone(before: ReadonlySet<string>): Promise<number> {
+    const left = async () => {
+      const now = await this.persistentFiles().catch(() => undefined);
+      return now === undefined ? before.size : [...before].filter((name) => now.has(name)).length;
+    };
+    const until = monotonicMs() + PURGE_LET_GO_WAIT_MS;
+    let count = await left();
+    while (count > 0 && !this.host.closing && monotonicMs() < until) {
+      await new Promise((resolve) => setTimeout(resolve, PURGE_LET_GO_RETRY_MS));
+      if (this.persistent && this.provider.removeUnusedFiles) await this.removeUnusedFiles(false);
+      else await this.removeFilesNoOneNames();
+      count = await left();
+    }
+    return count;
+  }
+
+  /**
+   * With a provider that keeps no files (an erase replaced the description of a persistent index another
+   * provider saved): removes the files of the persistent index's folder that no process uses, under the
+   * lock the index's savers hold, unless a description saved meanwhile names another provider's files.
+   */
+  private async removeFilesNoOneNames(): Promise<void> {
+    const { layout, files } = this.host;
+    if (this.host.wal.readOnly) return;
+    await withFileLock(layout.searchLock, files, async () => {
+      const mark = await readSearchSnapshotMark(layout.searchSnapshot, files, true);
+      if (mark !== undefined && mark.provider !== this.provider.name) return;
+      for (const name of await this.persistentFiles()) {
+        const path = join(layout.searchSegments, name);
+        const lease = await tryLeaseFile(path, 'exclusive').catch(() => 'busy' as const);
+        if (typeof lease === 'string') continue;
+        try {
+          await files.unlink(path).catch(() => undefined);
+        } finally {
+          await lease.release();
+        }
+      }
+    }, DESCRIPTION_LOCK_WAIT_MS).catch(() => undefined);
+  }
+
+  /** Whether the index was purged (a persistent one saved without what was deleted; another, rebuilt or its snapshot removed). */
+  private async eraseSavedIndex(): Promise<boolean> {
     this.loaded ??= await this.searchSource.load();
     if (this.persistent) {
       // (Again, a few times, when a saved index with a higher count of purges refused it: loaded afresh
@@ -964,12 +1038,11 @@ export class SearchIndex {
         await this.ensureLoaded();
         await this.drain();
         this.snapshotLsn = -1;
-        this.unusedFilesLeft = undefined;
         await this.save({ purge: true });
-        if (this.indexLoaded) return this.replacedFilesLeft();
+        if (this.indexLoaded) return true;
       }
       process.emitWarning('The search index was not purged: other processes saved theirs again each time (it is purged by the next compact({ erase: true })).', { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
-      return this.unusedFilesLeft ?? 1;
+      return false;
     } else {
       // (Not deciding on an index half loaded.)
       await this.loadingIndex?.catch(() => undefined);
@@ -983,28 +1056,13 @@ export class SearchIndex {
       if (this.indexLoaded) {
         this.unload(true);
         // (Closing, it is saved by no one now: the next open rebuilds it.)
-        if (this.host.closing) return 0;
+        if (this.host.closing) return true;
         await this.ensureLoaded();
         await this.drain();
         await this.save();
       }
-      return 0;
+      return true;
     }
-  }
-
-  /**
-   * After a purge: the files it replaced that other processes still read go as those processes let go of
-   * them (at their idle catch-up, see `letGoAfterPurgeElsewhere`), waited for here up to
-   * `PURGE_LET_GO_WAIT_MS`. How many are left then (0 when the provider does not count them).
-   */
-  private async replacedFilesLeft(): Promise<number> {
-    const until = monotonicMs() + PURGE_LET_GO_WAIT_MS;
-    let left = this.unusedFilesLeft;
-    while (left !== undefined && left > 0 && !this.host.closing && monotonicMs() < until) {
-      await new Promise((resolve) => setTimeout(resolve, PURGE_LET_GO_RETRY_MS));
-      left = (await this.removeUnusedFiles(false)) ?? left;
-    }
-    return left ?? 0;
   }
 
   /**
@@ -1014,10 +1072,16 @@ export class SearchIndex {
    * fails (the next tick tries again).
    */
   async letGoAfterPurgeElsewhere(): Promise<void> {
-    const busy = () => this.host.closing || this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0;
+    const busy = () => this.host.closing || this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0 || this.searchesUnderWay > 0;
     if (!this.indexLoaded || !this.loaded || !this.persistent || busy()) return;
     try {
-      const purges = await readSearchPurges(this.host.layout.searchPurges, this.host.wal.header.logId, this.host.files);
+      const { layout, files } = this.host;
+      const logId = this.host.wal.header.logId;
+      // (Counted apart, and in the saved description: a purge whose count could not be written apart still says so there.)
+      const kept = await readSearchPurges(layout.searchPurges, logId, files);
+      const mark = await readSearchSnapshotMark(layout.searchSnapshot, files, true);
+      const described = mark?.logId === logId ? mark.purges : 0;
+      const purges = kept === 'damaged' ? kept : Math.max(kept, described);
       if (purges === this.purgesSeen) return;
       this.purgesSeen = purges;
       if (purges !== 'damaged' && purges <= this.indexPurges) return;
