@@ -122,3 +122,25 @@ describe('StateChannel.publish', () => {
     states.end();
   });
 });
+
+describe('StateChannel.publish, listeners added or removed by a listener', () => {
+  it('calls one added during a publish from the next state on, and one removed during it no more; each with a copy of its own', () => {
+    const states = new StateChannel<{ n: number }>();
+    const got: Array<[string, { n: number }]> = [];
+    let offSecond: () => void = () => undefined;
+    states.subscribe((state) => {
+      got.push(['first', state]);
+      if (state.n === 1) {
+        states.subscribe((later) => got.push(['added', later]));
+        offSecond();
+      }
+    });
+    offSecond = states.subscribe((state) => got.push(['second', state]));
+    states.subscribe((state) => got.push(['third', state]));
+    states.publish({ n: 1 });
+    states.publish({ n: 2 });
+    expect(got.map(([who, state]) => `${who} ${state.n}`)).toEqual(['first 1', 'third 1', 'first 2', 'third 2', 'added 2']);
+    const ofSecondState = got.slice(2).map(([, state]) => state);
+    expect(new Set(ofSecondState).size).toBe(3);
+  });
+});

@@ -43,7 +43,7 @@ export const compactCommand: Command = {
 export function eraseIncomplete(report: CompactionReport): string {
   const left: string[] = [];
   if (report.chunksSkipped > 0) left.push(`${report.chunksSkipped} chunk file${report.chunksSkipped === 1 ? '' : 's'} another process appends to`);
-  if (report.indexFilesLeft > 0) left.push(`${report.indexFilesLeft} search index file${report.indexFilesLeft === 1 ? '' : 's'} another process reads`);
+  if (report.indexFilesLeft > 0) left.push(`${report.indexFilesLeft} search index file${report.indexFilesLeft === 1 ? '' : 's'} (another process still reads ${report.indexFilesLeft === 1 ? 'it' : 'them'}, or ${report.indexFilesLeft === 1 ? 'it' : 'they'} could not be removed)`);
   if (left.length === 0) left.push(`the log from record ${report.logFirstLsn}, which another process still reads`);
   return `not everything deleted was erased: some of it may still be in ${left.join(' and ')}. Run 'memmapfs compact --erase' again once the other processes have caught up (a second or two when they are idle) or closed`;
 }
@@ -56,7 +56,7 @@ function reportLines(report: CompactionReport): string[] {
   if (report.indexBytesBefore > 0) lines.push(`search index: ${megabytes(report.indexBytesBefore)} -> ${megabytes(report.indexBytesAfter)}`);
   if (report.expiredDeleted > 0) lines.push(`deleted ${report.expiredDeleted} expired memor${report.expiredDeleted === 1 ? 'y' : 'ies'}`);
   if (report.chunksSkipped > 0) lines.push(`left ${report.chunksSkipped} chunk file${report.chunksSkipped === 1 ? '' : 's'} another process is appending to; run compact again once it has closed`);
-  if (report.indexFilesLeft > 0) lines.push(`left ${report.indexFilesLeft} search index file${report.indexFilesLeft === 1 ? '' : 's'} another process reads; a later compaction removes ${report.indexFilesLeft === 1 ? 'it' : 'them'} once it lets go`);
+  if (report.indexFilesLeft > 0) lines.push(`left ${report.indexFilesLeft} search index file${report.indexFilesLeft === 1 ? '' : 's'} (another process still reads ${report.indexFilesLeft === 1 ? 'it' : 'them'}, or ${report.indexFilesLeft === 1 ? 'it' : 'they'} could not be removed); a later erase removes ${report.indexFilesLeft === 1 ? 'it' : 'them'}`);
   lines.push(`the log now begins at record ${report.logFirstLsn}`);
   return lines;
 }

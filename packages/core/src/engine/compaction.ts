@@ -48,10 +48,10 @@ export interface CompactionReport {
   /** LSN of the oldest record the log still holds afterwards. */
   readonly logFirstLsn: number;
   /**
-   * Files of the search index that no description names any more, left because another process still
-   * read them when the compaction ended; with `erase`, they may hold what deleted memories said. They go
-   * once that process lets go (at its next idle catch-up, within a second or two; at its close) and a
-   * later compaction or save of the index removes them.
+   * (With `erase`.) Files of the search index there before the erase that are still there: another
+   * process still read them (they go once it lets go, at its next idle catch-up, within a second or two,
+   * or at its close), or the erase could not look, purge or clean up (each counted as one). They may
+   * hold what deleted memories said; a later `compact({ erase: true })` removes them.
    */
   readonly indexFilesLeft: number;
   /**

@@ -1,4 +1,5 @@
 import { tryLeaseFile } from '@memmapfs/blocks';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeThrown, isWalError, syncFolder, type WalPosition, type WalRecord, type WriteAheadLog } from '@memmapfs/wal';
 import type { SearchDocument, SearchProvider } from '../contracts/search-provider.js';
@@ -62,6 +63,8 @@ const DESCRIPTION_LOCK_WAIT_MS = 5_000;
  * replaced (each does at its idle catch-up, once a second), and how often it tries to remove them meanwhile.
  */
 const PURGE_LET_GO_WAIT_MS = 5_000;
+/** The name of a file of the `segments` provider (`@memmapfs/search-segments`), whose leases an erase by another provider honours. */
+const SEGMENT_FILE = /^seg-[0-9a-f]{16}\.seg$/;
 const PURGE_LET_GO_RETRY_MS = 250;
 
 /** The warning when a compaction's save of the index gave up waiting for the changes waiting for it. */
@@ -973,14 +976,28 @@ export class SearchIndex {
     return { indexFilesLeft: indexFilesLeft + (purged ? 0 : 1) + (tempsGone ? 0 : 1) };
   }
 
-  /** The files in the persistent index's folder (`index/segments/`), by name; none when there is no folder. */
-  private async persistentFiles(): Promise<Set<string>> {
+  /**
+   * The files in the persistent index's folder (`index/segments/`), each by its name and identity
+   * (device and inode: a file a provider replaced by another of the same name is not the one that was
+   * there); none when there is no folder.
+   */
+  private async persistentFiles(): Promise<Map<string, string>> {
+    let names: string[];
     try {
-      return new Set(await this.host.files.readdir(this.host.layout.searchSegments));
+      names = await this.host.files.readdir(this.host.layout.searchSegments);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
       throw error;
     }
+    const found = new Map<string, string>();
+    for (const name of names) {
+      const stat = await lstat(join(this.host.layout.searchSegments, name)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (stat) found.set(name, `${stat.dev}:${stat.ino}`);
+    }
+    return found;
   }
 
   /**
@@ -988,10 +1005,10 @@ export class SearchIndex {
    * of them (at their idle catch-up, see `letGoAfterPurgeElsewhere`), waited for here for about
    * `PURGE_LET_GO_WAIT_MS`, and removed as they are let go of. How many of them are left then.
    */
-  private async waitForFilesGone(before: ReadonlySet<string>): Promise<number> {
+  private async waitForFilesGone(before: ReadonlyMap<string, string>): Promise<number> {
     const left = async () => {
       const now = await this.persistentFiles().catch(() => undefined);
-      return now === undefined ? before.size : [...before].filter((name) => now.has(name)).length;
+      return now === undefined ? before.size : [...before].filter(([name, identity]) => now.get(name) === identity).length;
     };
     const until = monotonicMs() + PURGE_LET_GO_WAIT_MS;
     let count = await left();
@@ -1005,22 +1022,29 @@ export class SearchIndex {
   }
 
   /**
-   * With a provider that keeps no files (an erase replaced the description of a persistent index another
-   * provider saved): removes the files of the persistent index's folder that no process uses, under the
-   * lock the index's savers hold, unless a description saved meanwhile names another provider's files.
+   * With a provider that keeps no files (an erase removed the description of a `segments` index saved
+   * before): removes the segment files no process leases (as `segments` leases every file it writes or
+   * reads), under the lock the index's savers hold, while the saved description is this provider's (one
+   * saved meanwhile by another provider, or not read whole, may name them: then nothing is removed).
+   * Only `segments`' own files: another persistent provider's are its own to remove.
    */
   private async removeFilesNoOneNames(): Promise<void> {
     const { layout, files } = this.host;
     if (this.host.wal.readOnly) return;
+    const describedHere = async () => {
+      const saved = await readSearchSnapshot(layout.searchSnapshot, files, true);
+      return saved === undefined || saved.provider === this.provider.name;
+    };
     await withFileLock(layout.searchLock, files, async () => {
-      const mark = await readSearchSnapshotMark(layout.searchSnapshot, files, true);
-      if (mark !== undefined && mark.provider !== this.provider.name) return;
-      for (const name of await this.persistentFiles()) {
+      if (!(await describedHere())) return;
+      for (const name of (await this.persistentFiles()).keys()) {
+        if (!SEGMENT_FILE.test(name)) continue;
         const path = join(layout.searchSegments, name);
         const lease = await tryLeaseFile(path, 'exclusive').catch(() => 'busy' as const);
         if (typeof lease === 'string') continue;
         try {
-          await files.unlink(path).catch(() => undefined);
+          // (Looked at again under the lease: where the save lock does not hold, a description may name it now.)
+          if (await describedHere()) await files.unlink(path).catch(() => undefined);
         } finally {
           await lease.release();
         }
@@ -1092,6 +1116,9 @@ export class SearchIndex {
       }
       this.unload();
       await this.letGoOfFiles();
+      // What it let go of and no description names goes now, not at some later save (a merge of its
+      // own that ended after the purge may have written a file holding what the purge erased).
+      if (this.provider.removeUnusedFiles && !this.host.wal.readOnly) await this.removeUnusedFiles(false);
     } catch {
       // (Tried again at the next tick.)
     }

@@ -111,11 +111,15 @@ export class StateChannel<S> {
    * that throws, or whose promise rejects, is reported as a process warning, not to the writer.
    */
   publish(state: S): void {
-    const recipients = this.listeners.size + this.watchers.size;
+    // (Those there now: one a listener adds is called from the next state on. The last one takes `state` itself.)
+    const listeners = [...this.listeners];
+    const watchers = [...this.watchers];
+    const recipients = listeners.length + watchers.length;
     let handed = 0;
-    // (The last one takes `state` itself.)
     const copy = () => (++handed < recipients ? structuredClone(state) : state);
-    for (const listener of this.listeners) {
+    for (const listener of listeners) {
+      // (One an earlier listener unsubscribed hears no more.)
+      if (!this.listeners.has(listener)) continue;
       try {
         const result: unknown = listener(copy());
         if (isThenable(result)) result.then(undefined, subscriberFailed);
@@ -123,7 +127,8 @@ export class StateChannel<S> {
         subscriberFailed(error);
       }
     }
-    for (const watcher of this.watchers) {
+    for (const watcher of watchers) {
+      if (!this.watchers.has(watcher)) continue;
       watcher.queue.push(copy());
       watcher.wake?.();
     }
