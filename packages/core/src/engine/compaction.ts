@@ -50,7 +50,8 @@ export interface CompactionReport {
   /**
    * (With `erase`.) Files of the search index there before the erase that are still there: another
    * process still read them (they go once it lets go, at its next idle catch-up, within a second or two,
-   * or at its close), or the erase could not look, purge or clean up (each counted as one). They may
+   * or at its close), or the erase could not purge or clean up (counted as one each; every file there before, when it could
+   * not look). They may
    * hold what deleted memories said; a later `compact({ erase: true })` removes them.
    */
   readonly indexFilesLeft: number;

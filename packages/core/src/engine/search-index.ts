@@ -982,6 +982,8 @@ export class SearchIndex {
    * there); none when there is no folder.
    */
   private async persistentFiles(): Promise<Map<string, string>> {
+    // (Of a provider that keeps no files, only `segments`' files count: they are the ones it can remove.)
+    const counted = (name: string) => !name.startsWith('.') && (this.persistent || SEGMENT_FILE.test(name));
     let names: string[];
     try {
       names = await this.host.files.readdir(this.host.layout.searchSegments);
@@ -990,8 +992,8 @@ export class SearchIndex {
       throw error;
     }
     const found = new Map<string, string>();
-    for (const name of names) {
-      const stat = await lstat(join(this.host.layout.searchSegments, name)).catch((error: NodeJS.ErrnoException) => {
+    for (const name of names.filter(counted)) {
+      const stat = await lstat(join(this.host.layout.searchSegments, name), { bigint: true }).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOENT') return undefined;
         throw error;
       });
@@ -1014,8 +1016,8 @@ export class SearchIndex {
     let count = await left();
     while (count > 0 && !this.host.closing && monotonicMs() < until) {
       await new Promise((resolve) => setTimeout(resolve, PURGE_LET_GO_RETRY_MS));
-      if (this.persistent && this.provider.removeUnusedFiles) await this.removeUnusedFiles(false);
-      else await this.removeFilesNoOneNames();
+      if (!this.persistent) await this.removeFilesNoOneNames();
+      else if (this.provider.removeUnusedFiles) await this.removeUnusedFiles(false);
       count = await left();
     }
     return count;
@@ -1095,7 +1097,15 @@ export class SearchIndex {
    * purge erased (the next query loads the purged one). Only while nothing else uses the index; never
    * fails (the next tick tries again).
    */
-  async letGoAfterPurgeElsewhere(): Promise<void> {
+  letGoAfterPurgeElsewhere(): Promise<void> {
+    this.lettingGo ??= this.letGoNowAfterPurgeElsewhere().finally(() => (this.lettingGo = undefined));
+    return this.lettingGo;
+  }
+
+  /** The let-go after a purge elsewhere under way, if any: `saveOnClose` waits for it. */
+  private lettingGo: Promise<void> | undefined;
+
+  private async letGoNowAfterPurgeElsewhere(): Promise<void> {
     const busy = () => this.host.closing || this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0 || this.searchesUnderWay > 0;
     if (!this.indexLoaded || !this.loaded || !this.persistent || busy()) return;
     try {
@@ -1227,6 +1237,7 @@ export class SearchIndex {
       });
     }
     await this.savingIndex;
+    await this.lettingGo;
   }
 
   /**
