@@ -1215,27 +1215,11 @@ export class FileWal implements WriteAheadLog {
     throw this.failure;
   }
 
-  /** When `refresh` last looked at what `state.head` names. */
-  private headLookedAt = monotonicMs();
+  /** Whether a refresh looks at what `state.head` names now (at most every `NAME_LOOK_MS`); if so, counts it as made. */
+  private readonly headLookDue = atMostEvery(NAME_LOOK_MS);
 
-  /** Whether a refresh looks at the head file's name now (at most every `NAME_LOOK_MS`); if so, counts it as made. */
-  private headLookDue(): boolean {
-    const now = monotonicMs();
-    if (now - this.headLookedAt < NAME_LOOK_MS) return false;
-    this.headLookedAt = now;
-    return true;
-  }
-
-  /** When this writer last looked at what `state.wal` and `state.head` name (see `lookAtLogName`). */
-  private nameLookedAt = monotonicMs();
-
-  /** Whether a commit about to be made looks at the names (at most every `NAME_LOOK_MS`); if so, counts it as made. */
-  private nameLookDue(): boolean {
-    const now = monotonicMs();
-    if (now - this.nameLookedAt < NAME_LOOK_MS) return false;
-    this.nameLookedAt = now;
-    return true;
-  }
+  /** Whether a commit about to be made looks at what `state.wal` and `state.head` name (see `lookAtLogName`), likewise. */
+  private readonly nameLookDue = atMostEvery(NAME_LOOK_MS);
 
   /**
    * Under the lock, after catching up and before a commit, at most every `NAME_LOOK_MS` (the head file
@@ -1430,6 +1414,17 @@ const REPLACED_HEAD_TRIES = 5;
 
 /** How often a writer looks, before a commit, that `state.wal` and `state.head` still name its files (see `lookAtLogName`). */
 const NAME_LOOK_MS = 100;
+
+/** A look taken at most every `intervalMs`: each call says whether one is due now, and if so counts it as taken. */
+function atMostEvery(intervalMs: number): () => boolean {
+  let last = monotonicMs();
+  return () => {
+    const now = monotonicMs();
+    if (now - last < intervalMs) return false;
+    last = now;
+    return true;
+  };
+}
 
 /** Catch-up reads up to this size are synchronous (see `catchUpLocked`). */
 const SYNC_READ_LIMIT = 256 * 1024;
