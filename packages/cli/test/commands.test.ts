@@ -112,6 +112,7 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       await expectUsageError(['kv', 'set', 'k', 'dark'], /VALUE is not valid JSON .*pass --string/);
       await expectUsageError(['kv', 'set', 'k'], /kv set: missing VALUE/);
       await expectUsageError(['kv'], /'kv' needs a subcommand: get, set, delete or list/);
+      await expectUsageError(['stream'], /'stream' needs a subcommand: append, read, list or delete/);
       expect(await json(['kv', 'list'])).toEqual([]);
     });
   });
@@ -134,6 +135,20 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       const missing = await run(['stream', 'append', 'log', join(paths.dir, 'absent.bin')]);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toMatch(/^memmapfs: cannot read .*absent\.bin/);
+    }, slow);
+
+    it('lists the streams there are and deletes one; a stream that is not there is exit code 1', async () => {
+      for (const key of ['tool/b', 'chat', 'tool/a']) await run(['stream', 'append', key, '-'], { stdin: key });
+      expect((await run(['stream', 'list'])).stdout).toBe('chat\ntool/a\ntool/b\n');
+      expect(await json(['stream', 'list', '--prefix', 'tool/', '--after', 'tool/a'])).toEqual(['tool/b']);
+      expect(await run(['stream', 'delete', 'tool/a'])).toMatchObject({ code: 0, stdout: 'deleted stream tool/a\n' });
+      expect(await json(['stream', 'list', '--limit', '5'])).toEqual(['chat', 'tool/b']);
+      expect(await run(['stream', 'read', 'tool/a'])).toMatchObject({ code: 0, stdout: '' });
+      const again = await run(['--json', 'stream', 'delete', 'tool/a']);
+      expect(again.code).toBe(1);
+      expect(JSON.parse(again.stdout)).toEqual({ deleted: false });
+      expect(JSON.parse(again.stderr)).toMatchObject({ error: { code: 'STREAM_NOT_FOUND' } });
+      await expectUsageError(['stream', 'list', '--limit', '0'], /--limit/);
     }, slow);
   });
 

@@ -323,6 +323,19 @@ describe('compact and forget --erase', () => {
     expect((await inStore(['verify'])).code).toBe(0);
   });
 
+  it('stream delete KEY --erase leaves its bytes in no file of the store; the other streams read the same', async () => {
+    await appendMemories(2);
+    await inStore(['stream', 'append', 'kept', '-'], { stdin: 'a transcript that stays' });
+    await inStore(['stream', 'append', 'secret', '-'], { stdin: 'the vault code is walrus-903' });
+    expect(await filesHolding('walrus-903')).not.toEqual([]);
+    const run = await inStore(['--json', 'stream', 'delete', 'secret', '--erase']);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ deleted: true, erased: true, compaction: { erased: true } });
+    expect(await filesHolding('walrus-903')).toEqual([]);
+    expect((await inStore(['stream', 'read', 'kept'])).stdout).toBe('a transcript that stays');
+    expect((await inStore(['verify'])).code).toBe(0);
+  });
+
   it('forget ID --erase of a memory deleted before still erases what it said (exit code 1: there was none to delete)', async () => {
     await appendMemories(2);
     const secret = JSON.parse((await inStore(['--json', 'append', 'the launch code is zebra-417'])).stdout) as { id: number };

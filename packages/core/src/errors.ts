@@ -26,6 +26,7 @@ export const errorCodes = {
   WAL_FAILED: 'A write or fsync of the WAL failed; the store refuses further writes until reopened.',
   BLOCK_CORRUPT: 'Bytes read from a chunk file do not match the checksum recorded in the WAL.',
   BLOCK_MISSING: 'A chunk file, or a range in it, that the WAL points to does not exist.',
+  STREAM_DELETED: 'The stream an openRead was reading was deleted (by any process), and a compaction removed the bytes it had not read yet; read the key again.',
   CHECKPOINT_CORRUPT: 'A row of a checkpoint file cannot be read back (the file was damaged after it was written); `memmapfs verify` checks every checkpoint.',
   IO_ERROR: 'The file system refused an operation (permissions, a read-only file system, too many open files, disk full, I/O error).',
   NATIVE_ADDON_MISSING: 'A native addon MemMapFS needs (fs-native-extensions for the file locks, @riaskov/mmap-io for reader: \'mmap\') did not load; the message names the package to reinstall.',

@@ -21,6 +21,6 @@ export type { RepairOptions, RepairReport } from './maintenance/store-repair.js'
 export type { CompactionReport, CompactionStep, CompactOptions } from './engine/compaction.js';
 export type { WalOpener } from '@memmapfs/wal';
 export type { FieldOperators, MemoryConditions, MetaFilter, TimeRange } from './memory-filter.js';
-export type { ListKvOptions } from './kv-listing.js';
+export type { ListKeysOptions, ListKvOptions, ListStreamsOptions } from './key-listing.js';
 export { NAMESPACE_SEPARATOR } from './namespace-path.js';
 export type { Namespace } from './namespace-path.js';

@@ -14,7 +14,7 @@ import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
 import { checkSignal, untilAborted } from './abort-signal.js';
 import { checkEmbedding, checkHybrid, embeddingOf } from './memory-embedding.js';
-import { checkListKvOptions, listKeys, type ListKvOptions } from './kv-listing.js';
+import { checkListingOptions, listKeys, type ListKvOptions, type ListStreamsOptions } from './key-listing.js';
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
@@ -585,7 +585,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    */
   listKv(options?: ListKvOptions): string[] {
     this.assertOpen('listKv');
-    const listing = checkListKvOptions(options, 'listKv');
+    const listing = checkListingOptions(options, 'listKv', 'kv');
     this.engine.refresh();
     return listKeys(this.engine.kv.keys(), listing);
   }
@@ -622,9 +622,41 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   }
 
   /**
+   * Removes the stream `key` and every byte appended to it. Resolves `true` when this call removed it,
+   * `false` when no stream has that key (in any process). Its bytes stay in the chunk files and the
+   * log until a compaction drops them; `compact({ erase: true })` does it at once. A later
+   * `appendStream` to the key starts a new stream.
+   */
+  async deleteStream(key: string): Promise<boolean> {
+    this.assertWritable('deleteStream');
+    checkKey(key, 'deleteStream');
+    return this.track(async () => {
+      // (As deleteKv: whether the stream still exists is asked again under the writer lock.)
+      if (!this.engine.streams.has(key)) {
+        await this.engine.catchUp();
+        if (!this.engine.streams.has(key)) return false;
+      }
+      return (await this.engine.commitIf([{ type: RecordType.StreamDelete, key }], undefined, () => this.engine.streams.has(key))) === 'written';
+    });
+  }
+
+  /**
+   * The keys of the streams there are, sorted as `listKv`'s, as of the call (other processes' writes
+   * included), with the same `prefix`, `after` and `limit` options. Looks at every stream key.
+   */
+  listStreams(options?: ListStreamsOptions): string[] {
+    this.assertOpen('listStreams');
+    const listing = checkListingOptions(options, 'listStreams', 'stream');
+    this.engine.refresh();
+    return listKeys(this.engine.streams.keys(), listing);
+  }
+
+  /**
    * Reads the stream `key` chunk by chunk, as appended up to the call. Under mmap each chunk is a
    * read-only view into the mapped file (no copy), but for the newest bytes of a chunk file that grew
-   * since it was mapped, which are read into a copy. An unknown key yields nothing.
+   * since it was mapped, which are read into a copy. An unknown key yields nothing. A read goes on
+   * after the stream is deleted until a compaction removes the bytes it has yet to read; it then
+   * fails with `STREAM_DELETED`.
    */
   async *openRead(key: string): AsyncGenerator<Uint8Array, void, undefined> {
     this.assertOpen('openRead');
@@ -641,7 +673,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         if (!MemMapError.is(error, 'BLOCK_MISSING')) throw error;
         this.engine.refresh();
         const moved = this.engine.streams.get(key)?.[index];
-        if (!moved || sameBlock(moved, ref)) throw error;
+        if (moved && sameBlock(moved, ref)) throw error;
+        // (A move keeps a block's length and checksum: other ones are the block of a stream written
+        // under the key since this one was deleted.)
+        if (!moved || moved.length !== ref.length || moved.crc !== ref.crc) {
+          throw new MemMapError('STREAM_DELETED', `openRead: the stream ${JSON.stringify(key)} was deleted while it was being read, and a compaction removed the bytes not read yet; read it again to get what the key holds now.`, { subsystem: 'stream', cause: error });
+        }
         bytes = this.engine.readBlock(moved);
       }
       yield bytes;

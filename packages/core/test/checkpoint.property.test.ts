@@ -13,6 +13,7 @@ type Op =
   | { kind: 'kvSet'; key: string; value: unknown }
   | { kind: 'kvDelete'; key: string }
   | { kind: 'stream'; key: string; data: string }
+  | { kind: 'streamDelete'; key: string }
   | { kind: 'state'; status: string; extra: Record<string, unknown> }
   | { kind: 'checkpoint' }
   | { kind: 'reopen' };
@@ -29,6 +30,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('kvSet' as const), key, value: fc.oneof(fc.integer(), fc.string({ maxLength: 8 }), fc.array(fc.integer(), { maxLength: 3 })) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('kvDelete' as const), key }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stream' as const), key, data: fc.string({ minLength: 1, maxLength: 12 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('streamDelete' as const), key }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('state' as const), status: fc.constantFrom('idle', 'busy'), extra: meta }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'checkpoint' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
@@ -46,10 +48,10 @@ async function readBack(fs: MemMapFS) {
     streams[k] = Buffer.concat(parts).toString();
   }
   const byId = await Promise.all(memories.map((m) => fs.getMemory(m.id)));
-  const { lastLsn, memories: count } = fs.stats();
+  const { lastLsn, memories: count, streams: streamCount } = fs.stats();
   const namespaces = await fs.listNamespaces({ limit: 10_000 });
   expect(namespaces).toEqual([...new Set(memories.map((m) => m.namespace))].sort());
-  return { memories, byId, kv, streams, state: fs.getState(), lastLsn, count, namespaces, found: (await fs.queryMemory('alpha', { limit: 1000 })).map((h) => h.id).sort((a, b) => a - b), near: (await fs.queryMemory('', { embedding: [1, 0, 0], limit: 1000 })).map((h) => h.id) };
+  return { memories, byId, kv, streams, streamKeys: fs.listStreams(), streamCount, state: fs.getState(), lastLsn, count, namespaces, found: (await fs.queryMemory('alpha', { limit: 1000 })).map((h) => h.id).sort((a, b) => a - b), near: (await fs.queryMemory('', { embedding: [1, 0, 0], limit: 1000 })).map((h) => h.id) };
 }
 
 describe('checkpoints', () => {
@@ -84,6 +86,7 @@ describe('checkpoints', () => {
               case 'kvSet': await fs.setKv(step.key, step.value); break;
               case 'kvDelete': await fs.deleteKv(step.key); break;
               case 'stream': await fs.appendStream(step.key, Buffer.from(step.data)); break;
+              case 'streamDelete': await fs.deleteStream(step.key); break;
               case 'state': await fs.updateState({ ...fs.getState(), status: step.status as 'idle', extra: step.extra }); break;
               case 'checkpoint': await fs.checkpoint(); break;
               case 'reopen':

@@ -1,10 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { call, callError, serverKind, startServer, tempFolder, type ServerSession } from './server-process.js';
 
 interface MemoryOut { id: number; text: string; tags: string[]; namespace: string; meta: Record<string, unknown>; createdAt: string; updatedAt: string; expiresAt?: string }
 interface HitOut extends MemoryOut { score: number }
 interface RecallOut { hits: HitOut[]; nextCursor?: string; truncated?: boolean }
 interface ListOut { memories: MemoryOut[]; nextCursor?: string }
+
+/** The files under `folder` (every file of the store, read whole) that hold `text`. */
+async function filesHolding(folder: string, text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) found.push(...(await filesHolding(path, text)));
+    else if ((await readFile(path)).includes(Buffer.from(text))) found.push(path);
+  }
+  return found;
+}
 
 describe(`the MCP server (${serverKind === 'dist' ? 'built dist/bin.js' : 'src/bin.ts through tsx'})`, () => {
   let folder: Awaited<ReturnType<typeof tempFolder>>;
@@ -63,6 +76,17 @@ describe(`the MCP server (${serverKind === 'dist' ? 'built dist/bin.js' : 'src/b
     expect(await call(session, 'forget', { id })).toEqual({ id, deleted: false });
     expect(await call(session, 'get_memory', { id })).toEqual({ found: false });
     expect(await callError(session, 'update_memory', { id, text: 'again' })).toMatch(/no memory with id \d+.*\(MEMORY_NOT_FOUND\)$/s);
+  });
+
+  it('forgets a memory with erase: what it said is in no file of the store afterwards', async () => {
+    const { id } = await call<{ id: number }>(session, 'remember', { text: 'My bank PIN is heron-5521, forget it soon' });
+    await call(session, 'remember', { text: 'A memory that stays' });
+    expect(await filesHolding(folder.root, 'heron-5521')).not.toEqual([]);
+    expect(await call(session, 'forget', { id, erase: true })).toEqual({ id, deleted: true, erased: true });
+    expect(await filesHolding(folder.root, 'heron-5521')).toEqual([]);
+    expect((await call<RecallOut>(session, 'recall', { query: 'memory that stays' })).hits).toHaveLength(1);
+    // Already gone: nothing to delete, and the erase still runs.
+    expect(await call(session, 'forget', { id, erase: true })).toEqual({ id, deleted: false, erased: true });
   });
 
   it('gives a memory a time to live', async () => {

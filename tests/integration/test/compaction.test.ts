@@ -240,7 +240,7 @@ describe('compaction', () => {
     await expectVerified();
   });
 
-  it('with erase, leaves what deleted, replaced and expired memories said in no file, and the store reads the same', async () => {
+  it('with erase, leaves what deleted, replaced and expired memories and deleted streams said in no file, and the store reads the same', async () => {
     const fs = await open();
     const kept: number[] = [];
     for (let i = 0; i < 30; i++) kept.push(await fs.appendMemory(`kept memory number ${i} about gardening`, ['kept']));
@@ -249,8 +249,12 @@ describe('compaction', () => {
     await fs.appendMemory('my pin is 4321-expiring', [], { ttlMs: 1 });
     await fs.setKv('settings', { theme: 'dark' });
     await fs.appendStream('transcript', 'a stream chunk that stays;');
+    await fs.appendStream('secret-transcript', 'the card number is 5555-deleted-stream;');
+    await fs.appendStream('secret-transcript', Buffer.alloc(70 * 1024, 'z'));
+    await fs.appendStream('secret-transcript', 'its code is 999-deleted-stream');
     await fs.updateState({ status: 'working', activeMemoryCount: 31, lastUpdatedId: kept[0]!, extra: {} });
     await fs.deleteMemory(secret);
+    expect(await fs.deleteStream('secret-transcript')).toBe(true);
     await fs.updateMemory(replaced, { text: 'my new address is 7 current road' });
     expect(await fs.queryMemory('gardening', { limit: 5 })).toHaveLength(5);
     await fs.close();
@@ -262,7 +266,7 @@ describe('compaction', () => {
     expect(report.chunksRewritten).toBeGreaterThan(0);
     expect(report.chunkBytesAfter).toBeLessThan(report.chunkBytesBefore);
     // Nothing the deleted, replaced or expired memories said is in any file of the store.
-    for (const gone of ['hunter2-deleted', '12 replaced street', '4321-expiring']) expect(await filesHolding(gone), gone).toEqual([]);
+    for (const gone of ['hunter2-deleted', '12 replaced street', '4321-expiring', '5555-deleted-stream', '999-deleted-stream', 'z'.repeat(1024)]) expect(await filesHolding(gone), gone).toEqual([]);
     // Everything live reads back, in this process and after a reopen.
     for (const [i, id] of kept.entries()) expect((await before.getMemory(id))?.text).toBe(`kept memory number ${i} about gardening`);
     await before.close();
@@ -274,6 +278,7 @@ describe('compaction', () => {
     const chunks: string[] = [];
     for await (const chunk of after.openRead('transcript')) chunks.push(Buffer.from(chunk).toString());
     expect(chunks.join('')).toBe('a stream chunk that stays;');
+    expect(after.listStreams()).toEqual(['transcript']);
     expect(after.getState().status).toBe('working');
     expect((await after.queryMemory('gardening', { limit: 50 })).length).toBe(30);
     // New ids go on after the old ones.

@@ -20,6 +20,8 @@ import { snapshotCommand } from './snapshot.js';
 import { stateGetCommand, stateSetCommand, stateWatchCommand } from './state.js';
 import { statsCommand } from './stats.js';
 import { streamAppendCommand } from './stream-append.js';
+import { streamDeleteCommand } from './stream-delete.js';
+import { streamListCommand } from './stream-list.js';
 import { streamReadCommand } from './stream-read.js';
 import { updateCommand } from './update.js';
 import { verifyCommand } from './verify.js';
@@ -41,6 +43,8 @@ export const commands: readonly Command[] = [
   kvListCommand,
   streamAppendCommand,
   streamReadCommand,
+  streamListCommand,
+  streamDeleteCommand,
   stateGetCommand,
   stateSetCommand,
   stateWatchCommand,

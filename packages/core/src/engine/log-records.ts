@@ -38,6 +38,11 @@ export const RecordType = {
    * release that cannot write the copies refuses the log rather than move references to nothing.
    */
   BlocksMovedWithCopies: 14,
+  /**
+   * The stream `key` was deleted: its blocks are dead. A type of its own, unknown to releases before it,
+   * so that they refuse the log rather than keep the stream.
+   */
+  StreamDelete: 15,
 } as const;
 
 /** The WAL record type `record` is written with. */
@@ -116,6 +121,7 @@ export type LogRecord =
   | { readonly type: typeof RecordType.KvSet; readonly key: string; readonly value: Uint8Array }
   | { readonly type: typeof RecordType.KvDelete; readonly key: string }
   | { readonly type: typeof RecordType.StreamAppend; readonly key: string; readonly ref: BlockRef; readonly copy?: Uint8Array | undefined }
+  | { readonly type: typeof RecordType.StreamDelete; readonly key: string }
   | {
       readonly type: typeof RecordType.Checkpoint;
       readonly upTo: number;
@@ -198,6 +204,7 @@ export function encodeRecord(codec: Codec, record: LogRecord, arena?: PayloadAre
     case RecordType.StateSet: wire = { state: record.state }; break;
     case RecordType.KvSet: wire = { key: record.key, value: record.value }; break;
     case RecordType.KvDelete: wire = { key: record.key }; break;
+    case RecordType.StreamDelete: wire = { key: record.key }; break;
     case RecordType.StreamAppend:
       return withBlockCopy(encodeWire(codec, { key: record.key, ref: refToWire(record.ref) }), record.copy, arena);
     case RecordType.Checkpoint:
@@ -305,6 +312,9 @@ export function decodeRecord(codec: Codec, type: number, payload: Uint8Array, ls
       const streamRef = refFromWire(wire.ref, lsn);
       checkCopy(copy, streamRef, lsn);
       return { type, key: wire.key, ref: streamRef, copy };
+    case RecordType.StreamDelete:
+      if (typeof wire.key !== 'string') throw invalid(lsn, 'a stream delete record has no key');
+      return { type, key: wire.key };
     case RecordType.Checkpoint:
       if (!Number.isSafeInteger(wire.upTo) || (wire.upTo as number) < 0 || !Array.isArray(wire.chunks) || !wire.chunks.every((c) => Number.isSafeInteger(c) && c >= 0)) {
         throw invalid(lsn, 'a checkpoint record is malformed');

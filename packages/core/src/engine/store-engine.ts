@@ -1164,6 +1164,10 @@ export class StoreEngine<S extends AgentState> {
         else this.streams.set(record.key, [record.ref]);
         break;
       }
+      case RecordType.StreamDelete:
+        this.deadBytes.letGo();
+        this.streams.delete(record.key);
+        break;
       case RecordType.Checkpoint:
         this.copiedSinceCheckpoint.dropSynced(new Set(record.chunks), record.upTo);
         // Asked by another process's compaction with erase: the chunks this store appends to are let go

@@ -179,10 +179,13 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
 
   const memories = new Map<number, LiveBlock>();
-  const streams: LiveBlock[] = [];
+  const streams = new Map<string, LiveBlock[]>();
   const checkpoints: Array<{ upTo: number; chunks: Set<number> }> = [];
-  /** What the records do to the live blocks, in order; a move applies only while the block is still at `from`. */
-  const pending: Array<{ id?: number; block: Omit<LiveBlock, 'afterCheckpoint'>; from?: BlockRef }> = [];
+  /**
+   * What the records do to the live blocks, in order: a memory's (`id`) or a stream's (`key`) block, no
+   * block for a delete; a move applies only while the block is still at `from`.
+   */
+  const pending: Array<{ id?: number; key?: string; block: Omit<LiveBlock, 'afterCheckpoint'> | undefined; from?: BlockRef }> = [];
   const allRefs: Array<{ ref: BlockRef; lsn: number }> = [];
   // When retention dropped the oldest records, what they made comes from the checkpoint that covers them.
   const base = firstLsn > 1 ? await checkpointBase(layout, header.logId, firstLsn, files, await resolveCodec(options.codec, header.codec)) : undefined;
@@ -192,7 +195,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
   if (base) {
     for (const [id, ref] of base.memories) memories.set(id, { ref, lsn: id, copy: undefined, afterCheckpoint: false });
-    for (const ref of base.streams) streams.push({ ref, lsn: 0, copy: undefined, afterCheckpoint: false });
+    for (const [key, refs] of base.streams) streams.set(key, refs.map((ref) => ({ ref, lsn: 0, copy: undefined, afterCheckpoint: false })));
   }
   for (const walRecord of records) {
     if (base && walRecord.lsn <= base.lsn) continue;
@@ -207,21 +210,27 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
       pending.push({ id: record.memory.id, block: { ref: record.memory.ref, lsn: walRecord.lsn, copy: record.copy } });
       allRefs.push({ ref: record.memory.ref, lsn: walRecord.lsn });
     } else if (record.type === RecordType.StreamAppend) {
-      pending.push({ block: { ref: record.ref, lsn: walRecord.lsn, copy: record.copy } });
+      pending.push({ key: record.key, block: { ref: record.ref, lsn: walRecord.lsn, copy: record.copy } });
       allRefs.push({ ref: record.ref, lsn: walRecord.lsn });
     }
-    else if (record.type === RecordType.MemoryDelete) pending.push({ id: record.id, block: undefined as never });
+    else if (record.type === RecordType.MemoryDelete) pending.push({ id: record.id, block: undefined });
+    else if (record.type === RecordType.StreamDelete) pending.push({ key: record.key, block: undefined });
     else if (record.type === RecordType.Checkpoint) checkpoints.push({ upTo: record.upTo, chunks: new Set(record.chunks) });
     else if (record.type === RecordType.BlocksMoved) {
-      for (const move of [...record.memories, ...record.streams]) {
-        pending.push({ ...('id' in move ? { id: move.id } : {}), block: { ref: move.to, lsn: walRecord.lsn, copy: undefined }, from: move.from });
+      for (const move of record.memories) {
+        pending.push({ id: move.id, block: { ref: move.to, lsn: walRecord.lsn, copy: undefined }, from: move.from });
+        allRefs.push({ ref: move.to, lsn: walRecord.lsn });
+      }
+      for (const move of record.streams) {
+        pending.push({ key: move.key, block: { ref: move.to, lsn: walRecord.lsn, copy: undefined }, from: move.from });
         allRefs.push({ ref: move.to, lsn: walRecord.lsn });
       }
     }
   }
-  for (const { id, block, from } of pending) {
+  for (const { id, key, block, from } of pending) {
     if (block === undefined) {
-      memories.delete(id!);
+      if (id !== undefined) memories.delete(id);
+      else streams.delete(key!);
       continue;
     }
     const live = { ...block, afterCheckpoint: !checkpoints.some((c) => c.upTo >= block.lsn && c.chunks.has(block.ref.chunk)) };
@@ -230,11 +239,15 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
       if (id !== undefined) {
         if (memories.get(id) && sameBlock(memories.get(id)!.ref, from)) memories.set(id, live);
       } else {
-        const index = streams.findIndex((b) => sameBlock(b.ref, from));
-        if (index >= 0) streams[index] = live;
+        const blocks = streams.get(key!);
+        const index = blocks?.findIndex((b) => sameBlock(b.ref, from)) ?? -1;
+        if (index >= 0) blocks![index] = live;
       }
-    } else if (id === undefined) streams.push(live);
-    else memories.set(id, live);
+    } else if (id === undefined) {
+      const blocks = streams.get(key!);
+      if (blocks) blocks.push(live);
+      else streams.set(key!, [live]);
+    } else memories.set(id, live);
   }
 
   // Two records whose different ranges share bytes: one of them was written over the other.
@@ -253,7 +266,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
   const overlapsAnother = (ref: BlockRef) => [...overlapping].some((o) => o.chunk === ref.chunk && o.offset === ref.offset && o.length === ref.length);
 
-  const live = [...memories.values(), ...streams].sort((a, b) => a.ref.chunk - b.ref.chunk || a.ref.offset - b.ref.offset);
+  const live = [...memories.values(), ...[...streams.values()].flat()].sort((a, b) => a.ref.chunk - b.ref.chunk || a.ref.offset - b.ref.offset);
   const badBlocks: LiveBlock[] = [];
   let cached: { chunk: number; bytes: Buffer | undefined } | undefined;
   for (let i = 0; i < live.length; i++) {
@@ -462,6 +475,7 @@ function compareWithLog(checkpoint: CheckpointFile, records: readonly WalRecord[
       case RecordType.StateSet: state = record.state; break;
       case RecordType.KvSet: kv.set(record.key, record.value); break;
       case RecordType.KvDelete: kv.delete(record.key); break;
+      case RecordType.StreamDelete: streams.delete(record.key); break;
       case RecordType.StreamAppend: {
         const refs = streams.get(record.key);
         if (refs) refs.push(record.ref);
@@ -571,7 +585,7 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
  * The memories and stream blocks of the checkpoint that covers the records retention dropped (it must
  * end at or after the record before `firstLsn`), and the LSN it ends at; `undefined` when there is none.
  */
-async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: number, files: StoreFileSystem, codec: Codec): Promise<{ lsn: number; memories: Map<number, BlockRef>; streams: BlockRef[] } | undefined> {
+async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: number, files: StoreFileSystem, codec: Codec): Promise<{ lsn: number; memories: Map<number, BlockRef>; streams: ReadonlyMap<string, readonly BlockRef[]> } | undefined> {
   const manifest = await readManifest(layout.manifest, files);
   if (!manifest) return undefined;
   try {
@@ -590,7 +604,7 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
       }
       memories.set(row.id, row.ref);
     }
-    return { lsn: checkpoint.position.lsn, memories, streams: [...checkpoint.tables(codec).streams.values()].flat() };
+    return { lsn: checkpoint.position.lsn, memories, streams: checkpoint.tables(codec).streams };
   } catch {
     return undefined;
   }

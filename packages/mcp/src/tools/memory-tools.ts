@@ -102,11 +102,18 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
 
   server.registerTool('forget', {
     title: 'Forget a memory',
-    description: 'Delete a memory by id, for every agent using this store. deleted is false when there was none to delete.',
-    inputSchema: { id: inputFields.id },
-    outputSchema: { id: z.number().int(), deleted: z.boolean() },
+    description: 'Delete a memory by id, for every agent using this store. deleted is false when there was none to delete. ' +
+      'With erase: true (when the user asks that it be removed now, not just hidden), the store is then compacted so that what it said is in no file of the store; ' +
+      'erased says whether that was so for everything deleted (false: another process still held some; try again later). An erase takes seconds on a large store.',
+    inputSchema: { id: inputFields.id, erase: z.boolean().optional().describe('Also erase what it said from every file of the store, now (default false)') },
+    outputSchema: { id: z.number().int(), deleted: z.boolean(), erased: z.boolean().optional() },
     annotations: { destructiveHint: true, idempotentHint: true },
-  }, ({ id }) => runTool(async () => ({ id, deleted: await store.deleteMemory(id) })));
+  }, ({ id, erase }) => runTool(async () => {
+    const deleted = await store.deleteMemory(id);
+    // (Erased even when it was deleted before: what it said may still be in the store's files.)
+    if (!erase) return { id, deleted };
+    return { id, deleted, erased: (await store.compact({ erase: true })).erased === true };
+  }));
 
   server.registerTool('list_memories', {
     title: 'List memories',

@@ -1,9 +1,9 @@
-import { MemMapError } from './errors.js';
+import { MemMapError, type Subsystem } from './errors.js';
 import { isWellFormedText } from './storable-value.js';
 import { checkOptionNames, checkOptions } from './validation.js';
 
-/** Options of `MemMapFS.listKv`. */
-export interface ListKvOptions {
+/** Options of `MemMapFS.listKv` and `MemMapFS.listStreams`. */
+export interface ListKeysOptions {
   /** Only keys that start with this string. Default `''`: every key. */
   prefix?: string;
   /**
@@ -15,21 +15,27 @@ export interface ListKvOptions {
   limit?: number;
 }
 
-/** `ListKvOptions` once checked. */
-export interface KvListing {
+/** Options of `MemMapFS.listKv`. */
+export type ListKvOptions = ListKeysOptions;
+
+/** Options of `MemMapFS.listStreams`. */
+export type ListStreamsOptions = ListKeysOptions;
+
+/** `ListKeysOptions` once checked. */
+export interface KeyListing {
   readonly prefix: string;
   readonly after: string | undefined;
   readonly limit: number;
 }
 
-const invalid = (message: string) => new MemMapError('INVALID_ARGUMENT', message, { subsystem: 'kv' });
-/** The options `listKv` takes. */
-const LIST_KV_OPTIONS = new Set(['prefix', 'after', 'limit']);
+/** The options a listing takes. */
+const LISTING_OPTIONS = new Set(['prefix', 'after', 'limit']);
 
-/** Checks the options of `listKv`: strings that UTF-8 can carry, and a positive integer limit. */
-export function checkListKvOptions(options: unknown, method: string): KvListing {
-  const opts = checkOptions<ListKvOptions>(options, method);
-  checkOptionNames(opts, LIST_KV_OPTIONS, method);
+/** Checks the options of `listKv` or `listStreams`: strings that UTF-8 can carry, and a positive integer limit. */
+export function checkListingOptions(options: unknown, method: string, subsystem: Subsystem): KeyListing {
+  const invalid = (message: string) => new MemMapError('INVALID_ARGUMENT', message, { subsystem });
+  const opts = checkOptions<ListKeysOptions>(options, method);
+  checkOptionNames(opts, LISTING_OPTIONS, method);
   const { prefix, after, limit } = opts;
   for (const [name, value] of [['prefix', prefix], ['after', after]] as const) {
     if (value === undefined) continue;
@@ -46,7 +52,7 @@ export function checkListKvOptions(options: unknown, method: string): KvListing 
  * The keys that match a listing, in ascending order of UTF-16 code units (the order of `<` and of
  * `Array.prototype.sort()`). Looks at every key: the cost grows with the number of keys in the store.
  */
-export function listKeys(keys: Iterable<string>, { prefix, after, limit }: KvListing): string[] {
+export function listKeys(keys: Iterable<string>, { prefix, after, limit }: KeyListing): string[] {
   const matching: string[] = [];
   for (const key of keys) {
     if (key.startsWith(prefix) && (after === undefined || key > after)) matching.push(key);

@@ -1,0 +1,147 @@
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemMapError, MemMapFS, verifyStore, type MemMapErrorCode } from '@memmapfs/core';
+import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
+
+const rootOf = useTempRoot();
+let root: string;
+beforeEach(() => {
+  root = rootOf();
+});
+
+// Two instances on one folder behave as two processes do: each has its own log descriptor and view.
+const open = (extra: Parameters<typeof MemMapFS.init>[1] = {}) => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), ...extra });
+
+async function readAll(fs: MemMapFS, key: string): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of fs.openRead(key)) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts).toString();
+}
+
+async function codeOf(action: () => unknown): Promise<MemMapErrorCode | string> {
+  try {
+    await action();
+  } catch (error) {
+    return error instanceof MemMapError ? error.code : String(error);
+  }
+  return 'no error';
+}
+
+describe('deleting a stream', () => {
+  it('removes it: openRead yields nothing, listStreams and stats leave it out, and an append starts it afresh', async () => {
+    const fs = await open();
+    await fs.appendStream('transcript', 'first part; ');
+    await fs.appendStream('transcript', 'second part');
+    await fs.appendStream('other', 'stays');
+    expect(fs.listStreams()).toEqual(['other', 'transcript']);
+    expect(fs.stats().streams).toBe(2);
+    expect(await fs.deleteStream('transcript')).toBe(true);
+    expect(await readAll(fs, 'transcript')).toBe('');
+    expect(fs.listStreams()).toEqual(['other']);
+    expect(fs.stats().streams).toBe(1);
+    expect(await readAll(fs, 'other')).toBe('stays');
+    await fs.appendStream('transcript', 'a new start');
+    expect(await readAll(fs, 'transcript')).toBe('a new start');
+    await fs.close();
+  });
+
+  it('resolves false for a key never written or already deleted, and true to exactly one of several deletes from two writers', async () => {
+    const a = await open();
+    const b = await open();
+    expect(await a.deleteStream('never-written')).toBe(false);
+    for (let round = 0; round < 5; round++) {
+      await a.appendStream(`log-${round}`, `round ${round}`);
+      // b has not read a's append yet: it still finds the stream under the writer lock.
+      const removed = await Promise.all([b.deleteStream(`log-${round}`), a.deleteStream(`log-${round}`), b.deleteStream(`log-${round}`)]);
+      expect(removed.filter(Boolean)).toHaveLength(1);
+      expect(await readAll(a, `log-${round}`)).toBe('');
+      expect(await readAll(b, `log-${round}`)).toBe('');
+    }
+    const lsn = a.stats().lastLsn;
+    expect(await a.deleteStream('log-0')).toBe(false);
+    expect(a.stats().lastLsn).toBe(lsn);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('stays deleted for a handle that replays the deletion after a checkpoint, and after a reopen that reads a checkpoint', async () => {
+    const fs = await open();
+    await fs.appendStream('doomed', 'gone');
+    await fs.appendStream('kept', 'here');
+    await fs.checkpoint();
+    await fs.deleteStream('doomed');
+    // Opened now, it reads the checkpoint (which holds the stream) and replays the deletion after it.
+    const replaying = await open();
+    expect(replaying.listStreams()).toEqual(['kept']);
+    expect(await readAll(replaying, 'doomed')).toBe('');
+    await replaying.checkpoint();
+    await Promise.all([fs.close(), replaying.close()]);
+    // verify replays the log on its own: the checkpoint written after the deletion holds no such stream either.
+    expect((await verifyStore(root, { codec: v8Codec() })).problems).toEqual([]);
+    const fromCheckpoint = await open();
+    expect(fromCheckpoint.listStreams()).toEqual(['kept']);
+    expect(await readAll(fromCheckpoint, 'kept')).toBe('here');
+    await fromCheckpoint.close();
+  });
+
+  it('verify takes a deleted stream\'s blocks for dead: their chunk file gone (removed by a compaction whose cut of the log waits) is no damage', async () => {
+    // (A chunk file is sealed once it reaches 64 KiB: the next block goes to another.)
+    const fs = await open({ chunkSizeBytes: 64 * 1024 });
+    await fs.appendStream('doomed', Buffer.alloc(70 * 1024, 'd'));
+    await fs.appendStream('kept', 'here');
+    expect(await fs.deleteStream('doomed')).toBe(true);
+    await fs.close();
+    const before = await verifyStore(root, { codec: v8Codec() });
+    expect(before.problems).toEqual([]);
+    // The large block (no copy in its record) is the only one in its chunk file; the small one has its copy in the log.
+    const chunks = (await readdir(join(root, 'blocks'))).filter((name) => name.endsWith('.bin'));
+    const holding = [];
+    for (const name of chunks) if ((await readFile(join(root, 'blocks', name))).includes(Buffer.alloc(1024, 'd'))) holding.push(name);
+    expect(holding).toHaveLength(1);
+    expect((await readFile(join(root, 'blocks', holding[0]!))).includes(Buffer.from('here'))).toBe(false);
+    await rm(join(root, 'blocks', holding[0]!));
+    expect((await verifyStore(root, { codec: v8Codec() })).problems.filter((p) => p.severity === 'error')).toEqual([]);
+  });
+
+  it('lists stream keys in order, by prefix, after a key and up to a limit, and refuses bad options', async () => {
+    const fs = await open();
+    for (const key of ['tool/b', 'chat/2', 'tool/a', 'chat/1', 'tool/c']) await fs.appendStream(key, key);
+    expect(fs.listStreams()).toEqual(['chat/1', 'chat/2', 'tool/a', 'tool/b', 'tool/c']);
+    expect(fs.listStreams({ prefix: 'tool/' })).toEqual(['tool/a', 'tool/b', 'tool/c']);
+    expect(fs.listStreams({ prefix: 'tool/', after: 'tool/a', limit: 1 })).toEqual(['tool/b']);
+    expect(await codeOf(() => fs.listStreams({ limit: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(() => fs.listStreams({ prefix: 3 } as never))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(() => fs.listStreams({ first: 3 } as never))).toBe('INVALID_ARGUMENT');
+    await fs.close();
+  });
+
+  it('refuses a key that is not one, on a read-only store and once closed', async () => {
+    const fs = await open();
+    await fs.appendStream('s', 'x');
+    expect(await codeOf(() => fs.deleteStream(42 as never))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(() => fs.deleteStream(''))).toBe('INVALID_ARGUMENT');
+    const readOnly = await open({ readOnly: true });
+    expect(await codeOf(() => readOnly.deleteStream('s'))).toBe('READ_ONLY');
+    expect(readOnly.listStreams()).toEqual(['s']);
+    await readOnly.close();
+    await fs.close();
+    expect(await codeOf(() => fs.deleteStream('s'))).toBe('STORE_CLOSED');
+    expect(await codeOf(() => fs.listStreams())).toBe('STORE_CLOSED');
+  });
+
+  it('a read begun before the stream was deleted, whose blocks an erase then moved, fails with STREAM_DELETED rather than read the stream written in its place', async () => {
+    const fs = await open({ chunkSizeBytes: 64 * 1024 });
+    await fs.appendStream('s', Buffer.alloc(30_000, 'a'));
+    await fs.appendStream('s', Buffer.alloc(30_000, 'b'));
+    const reader = fs.openRead('s');
+    expect(Buffer.from((await reader.next()).value as Uint8Array).subarray(0, 1).toString()).toBe('a');
+    expect(await fs.deleteStream('s')).toBe(true);
+    // Written in its place: the same key, blocks of the same length.
+    await fs.appendStream('s', Buffer.alloc(30_000, 'x'));
+    await fs.appendStream('s', Buffer.alloc(30_000, 'y'));
+    await fs.compact({ erase: true });
+    expect(await codeOf(() => reader.next())).toBe('STREAM_DELETED');
+    expect(await readAll(fs, 's')).toBe('x'.repeat(30_000) + 'y'.repeat(30_000));
+    await fs.close();
+  });
+});
