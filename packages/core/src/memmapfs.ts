@@ -662,7 +662,10 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertOpen('openRead');
     checkKey(key, 'openRead');
     await this.engine.catchUp();
-    const refs = [...(this.engine.streams.get(key) ?? [])];
+    // (Moves change a stream's array in place; a delete takes it out of the table, and a stream written
+    // under the key since has an array of its own.)
+    const stream = this.engine.streams.get(key);
+    const refs = [...(stream ?? [])];
     for (const [index, ref] of refs.entries()) {
       this.assertOpen('openRead');
       let bytes: Uint8Array;
@@ -672,14 +675,15 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         // A compaction moved the block and removed its chunk meanwhile: catching up gives its new place.
         if (!MemMapError.is(error, 'BLOCK_MISSING')) throw error;
         this.engine.refresh();
-        const moved = this.engine.streams.get(key)?.[index];
-        if (moved && sameBlock(moved, ref)) throw error;
-        // (A move keeps a block's length and checksum: other ones are the block of a stream written
-        // under the key since this one was deleted.)
-        if (!moved || moved.length !== ref.length || moved.crc !== ref.crc) {
-          throw new MemMapError('STREAM_DELETED', `openRead: the stream ${JSON.stringify(key)} was deleted while it was being read, and a compaction removed the bytes not read yet; read it again to get what the key holds now.`, { subsystem: 'stream', cause: error });
+        const deleted = this.engine.streams.get(key) !== stream;
+        const deletedError = (cause: unknown) => new MemMapError('STREAM_DELETED', `openRead: the stream ${JSON.stringify(key)} was deleted while it was being read, and a compaction removed the bytes not read yet; read it again to get what the key holds now.`, { subsystem: 'stream', cause });
+        const moved = stream![index]!;
+        if (sameBlock(moved, ref)) throw deleted ? deletedError(error) : error;
+        try {
+          bytes = this.engine.readBlock(moved);
+        } catch (again) {
+          throw deleted && MemMapError.is(again, 'BLOCK_MISSING') ? deletedError(again) : again;
         }
-        bytes = this.engine.readBlock(moved);
       }
       yield bytes;
     }

@@ -1,4 +1,5 @@
 import type { BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions } from '@memmapfs/blocks';
+import { crc32c } from '@memmapfs/wal';
 import { describe, expect, it } from 'vitest';
 
 /** A fresh, empty place for blocks (a folder, a bucket) and how to remove it. */
@@ -7,6 +8,12 @@ export interface BlockPlace {
   readonly open: BlockStoreOpener;
   /** Removes the place and everything in it. */
   cleanup(): Promise<void>;
+  /**
+   * Optional: changes one byte of the stored bytes of the block at `ref`, where it lies (in its chunk
+   * file), as rot on the medium would, behind every store's back. Without it, the check that damaged
+   * bytes are refused is skipped.
+   */
+  damage?(ref: BlockRef): Promise<void>;
 }
 
 /** Options of `blockStoreSuite`. */
@@ -154,6 +161,52 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect(codeOf(() => store.read({ ...ref, offset: -1 }))).toBe('BLOCK_MISSING');
     });
 
+    check('refuses bytes damaged where they lie (BLOCK_CORRUPT), in read and verify, in the store that wrote them and in a new one', async (place, open, skip) => {
+      if (!place.damage) return skip('no damage (optional)');
+      const store = await open();
+      const ref = await store.append(bytes('some bytes that rot where they lie'));
+      const whole = await store.append(bytes('a whole neighbour'));
+      await store.sync();
+      expect(text(store.read(ref))).toBe('some bytes that rot where they lie');
+      await place.damage(ref);
+      const fresh = await open();
+      for (const reader of [store, fresh]) {
+        expect(codeOf(() => reader.read(ref))).toBe('BLOCK_CORRUPT');
+        const failure = await reader.verify([whole, ref]);
+        expect([failure?.index, failure?.error.code]).toEqual([1, 'BLOCK_CORRUPT']);
+        expect(text(reader.read(whole))).toBe('a whole neighbour');
+      }
+    });
+
+    check('reads back and refuses a wrong checksum under the default reader too (no reader option: zero-copy where the store can)', async (place) => {
+      const store = await place.open({});
+      try {
+        const ref = await store.append(bytes('read through the default reader'));
+        const other = await place.open({});
+        try {
+          expect(text(other.read(ref))).toBe('read through the default reader');
+          expect(codeOf(() => other.read({ ...ref, crc: (ref.crc + 1) >>> 0 }))).toBe('BLOCK_CORRUPT');
+          expect(await other.verify([ref])).toBeUndefined();
+        } finally {
+          await other.close();
+        }
+        expect(text(store.read(ref))).toBe('read through the default reader');
+        expect(codeOf(() => store.read({ ...ref, crc: (ref.crc ^ 1) >>> 0 }))).toBe('BLOCK_CORRUPT');
+        if (place.damage) {
+          await store.sync();
+          await place.damage(ref);
+          const fresh = await place.open({});
+          try {
+            expect(codeOf(() => fresh.read(ref))).toBe('BLOCK_CORRUPT');
+          } finally {
+            await fresh.close();
+          }
+        }
+      } finally {
+        await store.close();
+      }
+    });
+
     check('verifies many blocks in one call, naming the first one in the list that is damaged or missing', async (_place, open) => {
       const store = await open();
       const refs: BlockRef[] = [];
@@ -229,6 +282,44 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       for (const [i, mine] of own.entries()) expect(text(again.read(mine))).toBe(`own block ${i}`);
     });
 
+    check('a block placed is readable by another store once written resolves, and close writes what was appended and placed before it', async (_place, open) => {
+      const a = await open();
+      const b = await open();
+      const placed = await a.place(bytes('its record is about to be written'));
+      await placed.written;
+      expect(text(b.read(placed.ref))).toBe('its record is about to be written');
+      await placed.release();
+      const many = a.placeMany ? await a.placeMany([bytes('placed together 1'), bytes('placed together 2')]) : undefined;
+      await many?.written;
+      many?.refs.forEach((ref, i) => expect(text(b.read(ref))).toBe(`placed together ${i + 1}`));
+      await many?.release();
+      // Appended and placed, never synced: close writes them.
+      const appended = await a.append(bytes('appended before the close'));
+      const late = await a.place(bytes('placed before the close'));
+      await late.written;
+      await late.release();
+      await a.close();
+      const again = await open();
+      expect(text(again.read(appended))).toBe('appended before the close');
+      expect(text(again.read(late.ref))).toBe('placed before the close');
+      expect(text(again.read(placed.ref))).toBe('its record is about to be written');
+    });
+
+    check('a store that takes up a chunk with room appends after the blocks in it, never over them', async (_place, open) => {
+      const a = await open();
+      const old = await Promise.all(['an older block', 'another older block'].map((value) => a.append(bytes(value))));
+      await a.close();
+      const b = await open();
+      const added = [];
+      for (let i = 0; i < 10; i++) added.push(await b.append(bytes(`a newer block ${i}`)));
+      for (const ref of added) for (const before of old) expect(overlap(ref, before)).toBe(false);
+      expect(old.map((ref) => text(b.read(ref)))).toEqual(['an older block', 'another older block']);
+      await b.close();
+      const c = await open();
+      expect(old.map((ref) => text(c.read(ref)))).toEqual(['an older block', 'another older block']);
+      added.forEach((ref, i) => expect(text(c.read(ref))).toBe(`a newer block ${i}`));
+    });
+
     check('two writers on one place never place blocks over each other, and read each other\'s', async (_place, open) => {
       const a = await open();
       const b = await open();
@@ -254,6 +345,44 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       }
     });
 
+    check('never places a new block in a chunk referenced names whose file is gone (a record of it is durable)', async (_place, open) => {
+      const first = await open();
+      const kept = await first.append(bytes('a block whose record is durable'));
+      await first.close();
+      // A durable record references the chunk after the last one there: its file was lost with a power loss.
+      const lost: BlockRef = { chunk: kept.chunk + 1, offset: 0, length: 4096, crc: 0 };
+      const ends = new Map([[kept.chunk, kept.offset + kept.length], [lost.chunk, lost.length]]);
+      const referenced = { end: (chunk: number) => ends.get(chunk) ?? 0, lastChunk: (below?: number) => Math.max(-1, ...[...ends.keys()].filter((chunk) => below === undefined || chunk < below)) };
+      const store = await open({ referenced });
+      for (let i = 0; i < 20; i++) {
+        const ref = await store.append(bytes(`new block ${i}`));
+        expect(overlap(ref, lost), `block ${i} at ${ref.chunk}:${ref.offset}`).toBe(false);
+        expect(overlap(ref, kept)).toBe(false);
+        // (A new chunk started at each turn: every one is chosen with what referenced says.)
+        if (i % 5 === 4) await store.seal();
+      }
+    });
+
+    check('places every chunk it starts in chunkNumbers, not the first one only', async (_place, open) => {
+      const numbers = { first: 20, end: 30 };
+      const store = await open({ chunkNumbers: () => numbers });
+      // Another host's block, numbered above this store's range, materialized from its record.
+      const theirs = bytes('another host placed me');
+      const first = await store.append(bytes('first block'));
+      store.materialize({ chunk: numbers.end + 5, offset: 0, length: theirs.length, crc: crc32c(theirs) }, theirs);
+      const refs = [first];
+      for (let i = 0; i < 6; i++) {
+        refs.push(await store.append(bytes(`block ${i}`)));
+        // (The next block goes to another chunk.)
+        await store.seal();
+      }
+      expect(new Set(refs.map((ref) => ref.chunk)).size).toBeGreaterThan(1);
+      for (const ref of refs) {
+        expect(ref.chunk).toBeGreaterThanOrEqual(numbers.first);
+        expect(ref.chunk).toBeLessThan(numbers.end);
+      }
+    });
+
     check('a read-only open reads, and refuses to write with READ_ONLY', async (_place, open) => {
       const writer = await open();
       const ref = await writer.append(bytes('written before'));
@@ -263,6 +392,10 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect(await rejectionCode(reader.append(bytes('no')))).toBe('READ_ONLY');
       expect(await rejectionCode(reader.restore(ref, bytes('written before')))).toBe('READ_ONLY');
       expect(await rejectionCode(reader.syncAll())).toBe('READ_ONLY');
+      await writer.seal();
+      expect(await rejectionCode(reader.claim(ref.chunk))).toBe('READ_ONLY');
+      // (Refused, it took nothing: a writer claims it.)
+      expect(await writer.claim(ref.chunk)).toBe(true);
     });
 
     check('syncAll covers blocks another writer wrote and leaves them readable', async (_place, open) => {
@@ -327,10 +460,33 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       expect(text(eraser.read(ref))).toBe('deleted words');
     });
 
-    check('a reservation released, or ended with its store, keeps no store off the chunk', async (_place, open, skip) => {
+    check('letGo seals the chunks asked for, so that the store that reserved them claims them; other chunks stay the store\'s', async (_place, open, skip) => {
       const writer = await open();
       const eraser = await open();
+      if (!writer.letGo || !eraser.reserve) return skip('no letGo or reserve (optional)');
+      const ref = await writer.append(bytes('to erase'));
+      const reservation = await eraser.reserve([ref.chunk]);
+      // Asked for another chunk, it keeps its own.
+      await writer.letGo([ref.chunk + 1000]);
+      expect(await eraser.claim(ref.chunk)).toBe(false);
+      await writer.letGo([ref.chunk]);
+      expect(await eraser.claim(ref.chunk)).toBe(true);
+      expect((await writer.append(bytes('after letting go'))).chunk).not.toBe(ref.chunk);
+      await reservation.release();
+      expect(text(writer.read(ref))).toBe('to erase');
+    });
+
+    check('a reservation released, or ended with its store, keeps no store off the chunk', async (_place, open, skip) => {
+      const eraser = await open();
       if (!eraser.reserve) return skip('this block store has no reserve (optional)');
+      // (What a reservation keeps stores from is taking a chunk up: a store that never does has nothing to show here.)
+      const prober = await open();
+      const probe = await prober.append(bytes('probe'));
+      await prober.seal();
+      const taker = await open();
+      if ((await taker.append(bytes('taken up?'))).chunk !== probe.chunk) return skip('this block store never takes a chunk up again');
+      await taker.close();
+      const writer = await open();
       const ref = await writer.append(bytes('first'));
       const reservation = await eraser.reserve([ref.chunk]);
       await reservation.release();
@@ -417,6 +573,31 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       holder.forget(old.chunk);
       expect(codeOf(() => holder.read(old))).toBe('BLOCK_MISSING');
       expect(await rejectionCode(compactor.retire(moved.chunk))).toBe('INVALID_ARGUMENT');
+    });
+
+    check('retire refuses a chunk the store did not claim, and removes nothing', async (_place, open) => {
+      const writer = await open();
+      const other = await open();
+      const live = await writer.append(bytes('a live block another store appends to'));
+      expect(await rejectionCode(other.retire(live.chunk))).toBe('INVALID_ARGUMENT');
+      await writer.seal();
+      // Sealed, but claimed by no one: still not the other store's to retire.
+      expect(await rejectionCode(other.retire(live.chunk))).toBe('INVALID_ARGUMENT');
+      const fresh = await open();
+      expect(text(fresh.read(live))).toBe('a live block another store appends to');
+      expect((await fresh.listChunks()).map((c) => c.chunk)).toContain(live.chunk);
+    });
+
+    check('after forget, a chunk that is still there is read again by name', async (_place, open) => {
+      const writer = await open();
+      const ref = await writer.append(bytes('still here'));
+      await writer.seal();
+      const reader = await open();
+      expect(text(reader.read(ref))).toBe('still here');
+      reader.forget(ref.chunk);
+      expect(text(reader.read(ref))).toBe('still here');
+      writer.forget(ref.chunk);
+      expect(text(writer.read(ref))).toBe('still here');
     });
 
     const unknown = [...skipped].filter((title) => !known.has(title));

@@ -1,7 +1,7 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chunkStore } from '@memmapfs/blocks';
+import { chunkFileName, chunkStore, type BlockRef } from '@memmapfs/blocks';
 import { blockStoreSuite, writeAheadLogSuite } from '@memmapfs/testkit';
 import { fileWal } from '@memmapfs/wal';
 
@@ -25,5 +25,17 @@ writeAheadLogSuite('file log (state.wal)', async () => {
 
 blockStoreSuite('chunk files (blocks/)', async () => {
   const { dir, cleanup } = await folder('blocks-suite');
-  return { open: chunkStore(join(dir, 'blocks'), { chunkSize: 64 * 1024 }), cleanup };
+  // Rot: one byte of the block flipped in its chunk file, through a descriptor of its own.
+  const damage = async (ref: BlockRef) => {
+    const file = await open(join(dir, 'blocks', chunkFileName(ref.chunk)), 'r+');
+    try {
+      const byte = Buffer.alloc(1);
+      await file.read(byte, 0, 1, ref.offset);
+      byte[0] = byte[0]! ^ 0xff;
+      await file.write(byte, 0, 1, ref.offset);
+    } finally {
+      await file.close();
+    }
+  };
+  return { open: chunkStore(join(dir, 'blocks'), { chunkSize: 64 * 1024 }), cleanup, damage };
 });

@@ -724,12 +724,14 @@ export class StoreEngine<S extends AgentState> {
    * replayed or restored again.
    */
   private async writeCheckpoint(onRows?: CheckpointRowsProgress): Promise<void> {
-    const position = this.lastApplied;
-    if (this.wal.readOnly || (position.lsn === this.checkpointLsn && this.checkpointSettled)) return;
+    if (this.wal.readOnly || (this.lastApplied.lsn === this.checkpointLsn && this.checkpointSettled)) return;
     if (this.takenOver) throw this.takenOver;
     // (Blocks arriving for a retired chunk while its file is removed wait in memory a moment: the
     // unlinks. Not the removals queued after it, which wait for checkpoints under way.)
     while (this.unwritten.holding) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Taken with the tables, no turn of the event loop between them: records applied while the checkpoint
+    // waited are in its tables, and must not be replayed after it (a stream would get their blocks twice).
+    const position = this.lastApplied;
     if (this.unwritten.size > 0) {
       // (Checked with the position: blocks of later records may fail meanwhile, never ones it covers.)
       throw new MemMapError('BLOCK_MISSING', `No checkpoint was written: ${this.unwritten.size} block(s) of other hosts could not be written to this host's chunk files yet (see the MEMMAPFS_BLOCK_WRITE_FAILED warning); they are tried again as changes arrive.`, { subsystem: 'checkpoint' });
