@@ -104,13 +104,15 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
     throw new WalError('INVALID_ARGUMENT', `batchIntervalMs must be a positive number of milliseconds; got ${JSON.stringify(interval)}.`);
   }
   if (options.readOnly) return openReadOnly(options, files);
+  // (Looked for before the head file, which the lock creates: an open that creates nothing writes nothing.)
+  if (options.create === false && !(await logExists(path, files))) throw logNotFound(path, 'create: false');
   const head = await lockedHead(options.headPath ?? join(dirname(path), 'state.head'), files, options.lockTimeoutMs);
   let handle: FileHandle | undefined;
   try {
     let created = false;
     handle = await openLogFile(path, durability, files);
     if (!handle) {
-      if (options.create === false) throw new WalError('IO_ERROR', `There is no log at ${path}.`);
+      if (options.create === false) throw logNotFound(path, 'create: false');
       const folder = segmentsFolderOf(options);
       if ((await listSealedSegments(folder)).length > 0) {
         throw new WalError('WAL_CORRUPT', `${path} is missing, though sealed segments of its log are in ${folder}. Run \`memmapfs verify\`; do not write to the store before it is repaired.`);
@@ -178,6 +180,7 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
     try {
       handle = await files.open(path, 'r');
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw logNotFound(path, 'readOnly');
       throw ioError(`Cannot open ${path}`, error);
     }
     shareSegment(handle.fd, path);
@@ -188,6 +191,22 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
     await handle?.close().catch(() => undefined);
     await head.close();
     throw error;
+  }
+}
+
+/** `WAL_NOT_FOUND`: no log at `path`, for an open that may not create one (`how`: the option that says so). */
+function logNotFound(path: string, how: string): WalError {
+  return new WalError('WAL_NOT_FOUND', `There is no log at ${path}. Open it once without ${how} to create it.`);
+}
+
+/** Whether a file is at `path` (a log, whatever state it is in). */
+async function logExists(path: string, files: WalFileSystem): Promise<boolean> {
+  try {
+    await (await files.open(path, 'r')).close();
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw ioError(`Cannot look for ${path}`, error);
   }
 }
 

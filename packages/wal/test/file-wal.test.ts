@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fileSystem from 'node:fs/promises';
-import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile, appendFile } from 'node:fs/promises';
 import { writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -282,9 +282,10 @@ describe('FileWal', () => {
     await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('does not create a missing log when create is false', async () => {
-    await expect(openFileWal({ path, codec: 'msgpack', create: false })).rejects.toBeInstanceOf(WalError);
-    await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+  it('does not create a missing log when create is false, nor read-only: WAL_NOT_FOUND, and nothing written in the folder', async () => {
+    await expect(openFileWal({ path, codec: 'msgpack', create: false })).rejects.toMatchObject({ code: 'WAL_NOT_FOUND', message: expect.stringContaining('There is no log at') });
+    await expect(openFileWal({ path, codec: 'msgpack', readOnly: true })).rejects.toMatchObject({ code: 'WAL_NOT_FOUND', message: expect.stringContaining('readOnly') });
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('rejects bad record types and use after close', async () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chunkFileName, chunkStore, type BlockRef } from '@memmapfs/blocks';
@@ -20,7 +20,25 @@ writeAheadLogSuite('file log (state.wal)', async () => {
     const wal = await fileWal(path)({ codec: 'msgpack' });
     await wal.close();
   };
-  return { open: fileWal(path), cleanup, replace };
+  // Rot: a byte in the middle of the record's payload flipped in state.wal (found by its bytes, read back first).
+  const damage = async (lsn: number) => {
+    const reader = await fileWal(path)({ codec: 'msgpack', readOnly: true });
+    let payload: Buffer | undefined;
+    try {
+      for await (const record of reader.readFrom(lsn)) {
+        payload = Buffer.from(record.payload);
+        break;
+      }
+    } finally {
+      await reader.close();
+    }
+    const image = await readFile(path);
+    const at = payload ? image.indexOf(payload) : -1;
+    if (!payload || at < 0 || image.indexOf(payload, at + 1) >= 0) throw new Error(`record ${lsn} cannot be told apart in ${path}`);
+    image[at + (payload.length >> 1)] = image[at + (payload.length >> 1)]! ^ 0xff;
+    await writeFile(path, image);
+  };
+  return { open: fileWal(path), cleanup, replace, damage };
 });
 
 blockStoreSuite('chunk files (blocks/)', async () => {

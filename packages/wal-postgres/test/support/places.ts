@@ -31,7 +31,15 @@ export async function dropStore(connectionString: string, store: string): Promis
 /** A place for the conformance suite: a store of its own in the test server's database. */
 export function storePlace(connectionString: string): WalPlace {
   const store = freshStore('suite');
-  return { open: postgresWal({ connectionString, store }), cleanup: () => dropStore(connectionString, store).catch(() => undefined) };
+  // Rot: a byte in the middle of the record's payload changed in its row, behind the log's back.
+  const damage = (lsn: number) => withClient(connectionString, async (client) => {
+    const changed = await client.query(
+      'UPDATE memmapfs_wal_records SET payload = set_byte(payload, length(payload) / 2, get_byte(payload, length(payload) / 2) # 255) WHERE store = $1 AND lsn = $2',
+      [store, lsn],
+    );
+    if (changed.rowCount !== 1) throw new Error(`no record ${lsn} in store ${store}`);
+  });
+  return { open: postgresWal({ connectionString, store }), cleanup: () => dropStore(connectionString, store).catch(() => undefined), damage };
 }
 
 /** An entry to append: type 1 with `text` as its payload. */
