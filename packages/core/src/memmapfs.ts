@@ -14,6 +14,7 @@ import type { CompactionReport, CompactOptions } from './engine/compaction.js';
 import { toMemMapError } from './engine/error-mapping.js';
 import { checkSignal, untilAborted } from './abort-signal.js';
 import { checkEmbedding, checkHybrid, embeddingOf } from './memory-embedding.js';
+import { StreamCallOrder } from './stream-call-order.js';
 import { checkListingOptions, listKeys, type ListKvOptions, type ListStreamsOptions } from './key-listing.js';
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
@@ -61,6 +62,7 @@ const restoredFields = { for: new Set(['id', 'createdAt', 'updatedAt', 'expiresA
 export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposable {
   private closing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly streamCalls = new StreamCallOrder();
   private readonly maxTextBytes: number;
 
   private readonly readOnly: boolean;
@@ -611,14 +613,14 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     checkKey(key, 'appendStream');
     // A copy: the bytes are written after this call returns, and must not change meanwhile.
     const bytes = Uint8Array.from(checkStreamData(data, 'appendStream', this.maxTextBytes));
-    await this.track(async () => {
+    await this.track(() => this.streamCalls.append(key, async () => {
       const block = await this.engine.writeBlock(bytes);
       try {
         await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], block);
       } finally {
         block.release();
       }
-    });
+    }));
   }
 
   /**
@@ -630,14 +632,14 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async deleteStream(key: string): Promise<boolean> {
     this.assertWritable('deleteStream');
     checkKey(key, 'deleteStream');
-    return this.track(async () => {
+    return this.track(() => this.streamCalls.delete(key, async () => {
       // (As deleteKv: whether the stream still exists is asked again under the writer lock.)
       if (!this.engine.streams.has(key)) {
         await this.engine.catchUp();
         if (!this.engine.streams.has(key)) return false;
       }
       return (await this.engine.commitIf([{ type: RecordType.StreamDelete, key }], undefined, () => this.engine.streams.has(key))) === 'written';
-    });
+    }));
   }
 
   /**

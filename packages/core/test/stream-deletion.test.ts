@@ -108,6 +108,23 @@ describe('deleting a stream', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('keeps call order between appends and deletes of one stream not awaited in between', async () => {
+    const fs = await open();
+    for (let round = 0; round < 10; round++) {
+      const key = `s-${round}`;
+      const large = Buffer.alloc(100 * 1024 + round, 'a');
+      // Appended, then deleted: nothing is left, and the delete found the stream.
+      const [, deleted] = await Promise.all([fs.appendStream(key, large), fs.deleteStream(key)]);
+      expect(deleted).toBe(true);
+      expect(await readAll(fs, key)).toBe('');
+      // Deleted, then appended: the append starts it anew.
+      await fs.appendStream(key, 'old;');
+      await Promise.all([fs.deleteStream(key), fs.appendStream(key, large), fs.appendStream(key, 'new')]);
+      expect(await readAll(fs, key)).toBe(large.toString() + 'new');
+    }
+    await fs.close();
+  });
+
   it('stays deleted for a handle that replays the deletion after a checkpoint, and after a reopen that reads a checkpoint', async () => {
     const fs = await open();
     await fs.appendStream('doomed', 'gone');
