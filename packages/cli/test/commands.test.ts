@@ -185,7 +185,7 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
   describe('export and import', () => {
     beforeEach(init);
 
-    it('round-trips every live memory, KV entry and the state, values of every kind included', async () => {
+    it('round-trips every live memory, KV entry, stream and the state, values of every kind included', async () => {
       const meta = { source: 'chat', nested: { $ref: 'not a tag' }, ratio: 0.5, list: [1, 'two', null] };
       const kept = await json<{ id: number }>(['append', 'The user prefers dark mode', '--tag', 'ui', '--namespace', 'prefs', '--meta', JSON.stringify(meta)]);
       const gone = await json<{ id: number }>(['append', 'deleted before the export']);
@@ -194,12 +194,20 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       await run(['kv', 'set', 'blob', '{"$base64":"AP8Q"}']);
       await run(['kv', 'set', 'session', '{"turn":3,"odd":{"$object":{"$number":"NaN"}}}']);
       await run(['state', 'set', '{"status":"running","extra":{"task":"triage"}}']);
+      const binary = Buffer.from([0, 1, 2, 0xff, 0xfe, 10]);
+      await writeFile(join(paths.dir, 'chunk.bin'), binary);
+      await run(['stream', 'append', 'transcript', '-'], { stdin: 'first chunk;' });
+      await run(['stream', 'append', 'transcript', join(paths.dir, 'chunk.bin')]);
+      await run(['stream', 'append', 'deleted', '-'], { stdin: 'gone' });
+      await run(['stream', 'delete', 'deleted']);
 
       const file = join(paths.dir, 'backup.jsonl');
-      const exported = await json<{ file: string; memories: number; kvKeys: number }>(['export', file]);
-      expect(exported).toEqual({ file, memories: 2, kvKeys: 2 });
+      const exported = await json<{ file: string; memories: number; kvKeys: number; streams: number }>(['export', file]);
+      expect(exported).toEqual({ file, memories: 2, kvKeys: 2, streams: 1 });
       const lines = (await readFile(file, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-      expect(lines.map((line) => line.type)).toEqual(['header', 'memory', 'memory', 'kv', 'kv', 'state']);
+      expect(lines.map((line) => line.type)).toEqual(['header', 'memory', 'memory', 'kv', 'kv', 'stream', 'stream', 'state']);
+      // One line per chunk as appended, its bytes in base64.
+      expect(lines.slice(5, 7)).toEqual([{ type: 'stream', key: 'transcript', base64: Buffer.from('first chunk;').toString('base64') }, { type: 'stream', key: 'transcript', base64: binary.toString('base64') }]);
       // (An object of one `$` key is wrapped, so that it never reads as bytes or a special number.)
       const taggedMeta = { ...meta, nested: { $object: { $ref: 'not a tag' } } };
       expect(lines[1]).toMatchObject({ id: kept.id, text: 'The user prefers dark mode', tags: ['ui'], namespace: 'prefs', meta: taggedMeta, createdAt: expect.any(Number), updatedAt: expect.any(Number) });
@@ -213,7 +221,9 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       expect((await memmapfs(['--root', other, 'init'])).code).toBe(0);
       const imported = await memmapfs(['--root', other, '--json', 'import', file]);
       expect(imported).toMatchObject({ code: 0, stderr: '' });
-      expect(JSON.parse(imported.stdout)).toMatchObject({ imported: 2, kvKeys: 2, state: true, expired: 0 });
+      expect(JSON.parse(imported.stdout)).toMatchObject({ imported: 2, kvKeys: 2, streams: 1, state: true, expired: 0 });
+      expect((await memmapfs(['--root', other, 'stream', 'read', 'transcript'])).stdoutBytes).toEqual(Buffer.concat([Buffer.from('first chunk;'), binary]));
+      expect((await memmapfs(['--root', other, 'stream', 'list'])).stdout).toBe('transcript\n');
 
       const again = await memmapfs(['--root', other, 'export']);
       const strip = (line: Record<string, unknown>) => {
@@ -256,7 +266,7 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       expect((await memmapfs(['--root', other, 'init'])).code).toBe(0);
       const imported = await memmapfs(['--root', other, '--json', 'import', first]);
       expect(imported).toMatchObject({ code: 0, stderr: '' });
-      expect(JSON.parse(imported.stdout)).toEqual({ imported: 4, firstId: ids[0], lastId: ids[4], kvKeys: 1, state: true, expired: 0, renumbered: 0 });
+      expect(JSON.parse(imported.stdout)).toEqual({ imported: 4, firstId: ids[0], lastId: ids[4], kvKeys: 1, streams: 0, state: true, expired: 0, renumbered: 0 });
       const second = join(paths.dir, 'second.jsonl');
       expect((await memmapfs(['--root', other, 'export', second])).code).toBe(0);
       const withoutTime = (text: string) => text.replace(/"exportedAt":\d+/, '"exportedAt":0');
@@ -314,6 +324,10 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       const odd = await run(['import'], { stdin: `${JSON.stringify({ type: 'memory', text: 'ok' })}\n${JSON.stringify({ type: 'blob' })}\n` });
       expect(odd.code).toBe(1);
       expect(odd.stderr).toMatch(/line 2: unknown "type" "blob"/);
+      const badChunk = await run(['import'], { stdin: `${JSON.stringify({ type: 'stream', key: 's', base64: 'not base64!' })}\n` });
+      expect(badChunk.code).toBe(1);
+      expect(badChunk.stderr).toMatch(/line 1: "base64" must be .*base64/);
+      expect((await run(['stream', 'list'])).stdout).toBe('');
     });
   });
 

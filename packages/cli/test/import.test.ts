@@ -54,7 +54,7 @@ describe('import', () => {
     const run = await inStore(['--json', 'import', file, '--tag', 'y']);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     const result = JSON.parse(run.stdout) as ImportResult;
-    expect(result).toEqual({ imported: 2, firstId: expect.any(Number), lastId: result.firstId + 1, kvKeys: 0, state: false, expired: 0, renumbered: 0 });
+    expect(result).toEqual({ imported: 2, firstId: expect.any(Number), lastId: result.firstId + 1, kvKeys: 0, streams: 0, state: false, expired: 0, renumbered: 0 });
     expect(result.firstId).toBeGreaterThan(existing);
     expect(await get(result.firstId)).toMatchObject({ text: 'with meta', meta: { source: 'wiki' }, namespace: 'docs', tags: ['y'] });
     const shortLived = await get(result.lastId);
@@ -109,7 +109,7 @@ describe('import', () => {
     const json = await inStore(['import', file, '--batch', '2', '--json']);
     expect(json.code).toBe(1);
     const partial = JSON.parse(json.stdout) as ImportResult;
-    expect(partial).toEqual({ imported: 2, firstId: expect.any(Number), lastId: partial.firstId + 1, kvKeys: 0, state: false, expired: 0, renumbered: 0 });
+    expect(partial).toEqual({ imported: 2, firstId: expect.any(Number), lastId: partial.firstId + 1, kvKeys: 0, streams: 0, state: false, expired: 0, renumbered: 0 });
     expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'INVALID_INPUT', message: expect.stringMatching(/^line 4: not valid JSON/) } });
     expect(await memoryCount()).toBe(4);
   });
@@ -134,7 +134,7 @@ describe('import', () => {
 
   it('imports nothing from empty input', async () => {
     expect(await inStore(['import'], { stdin: '\n\n' })).toEqual({ code: 0, stdout: 'imported 0 memories\n', stderr: '' });
-    expect(JSON.parse((await inStore(['import', '--json'], { stdin: '' })).stdout)).toEqual({ imported: 0, firstId: null, lastId: null, kvKeys: 0, state: false, expired: 0, renumbered: 0 });
+    expect(JSON.parse((await inStore(['import', '--json'], { stdin: '' })).stdout)).toEqual({ imported: 0, firstId: null, lastId: null, kvKeys: 0, streams: 0, state: false, expired: 0, renumbered: 0 });
   });
 
   it('resolves FILE against the working folder, and fails with exit code 1 when it cannot be read', async () => {

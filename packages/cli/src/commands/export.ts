@@ -16,16 +16,18 @@ export interface ExportResult {
   readonly file: string;
   readonly memories: number;
   readonly kvKeys: number;
+  readonly streams: number;
 }
 
 /**
  * `memmapfs export [FILE]`: writes every live memory (id, text, tags, namespace, meta, times, expiry,
- * embedding as an array of numbers), every KV entry and the agent state as JSON Lines, to FILE (written
- * whole, then renamed into place) or stdout. `import` reads it back, ids included.
+ * embedding as an array of numbers), every KV entry, every stream (a line per chunk) and the agent
+ * state as JSON Lines, to FILE (written whole, then renamed into place) or stdout. `import` reads it
+ * back, ids included.
  */
 export const exportCommand: Command = {
   path: ['export'],
-  summary: 'Write every live memory, KV entry and the state as JSON lines, to FILE or stdout; import reads it back',
+  summary: 'Write every live memory, KV entry, stream and the state as JSON lines, to FILE or stdout; import reads it back',
   arguments: [{ name: 'FILE', optional: true, description: "The file to write (replaced once complete); '-' or none writes to stdout" }],
   options: {},
   examples: ['memmapfs export backup.jsonl', 'memmapfs export | gzip > backup.jsonl.gz', 'memmapfs --root ./old export | memmapfs --root ./new import'],
@@ -47,8 +49,9 @@ export const exportCommand: Command = {
       const progress = output.progress('export', 'entries');
       let memories = 0;
       let kvKeys = 0;
+      let streams = 0;
       try {
-        const total = stats.memories + stats.kvKeys;
+        const total = stats.memories + stats.kvKeys + stats.streams;
         progress.update(0, total);
         await write({ type: 'header', format: exportFormat, version: exportVersion, exportedAt: Date.now() });
         let cursor: string | undefined;
@@ -68,6 +71,16 @@ export const exportCommand: Command = {
           await write({ type: 'kv', key, value: toTaggedJson(value) });
           if (++kvKeys % 1000 === 0) progress.update(memories + kvKeys, Math.max(total, memories + kvKeys));
         }
+        for (const key of store.listStreams()) {
+          let chunks = 0;
+          for await (const chunk of store.openRead(key)) {
+            await write({ type: 'stream', key, base64: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64') });
+            chunks++;
+          }
+          // (Deleted by another process meanwhile: no line.)
+          if (chunks > 0) streams++;
+          progress.update(memories + kvKeys + streams, Math.max(total, memories + kvKeys + streams));
+        }
         await write({ type: 'state', state: toTaggedJson(store.getState()) as AgentState });
         if (sink) await sink.commit();
       } catch (error) {
@@ -77,8 +90,8 @@ export const exportCommand: Command = {
         progress.end();
       }
       if (target !== undefined) {
-        const result: ExportResult = { file: target, memories, kvKeys };
-        output.result(result, () => [`exported ${memories} memor${memories === 1 ? 'y' : 'ies'}, ${kvKeys} KV key${kvKeys === 1 ? '' : 's'} and the state to ${target}`]);
+        const result: ExportResult = { file: target, memories, kvKeys, streams };
+        output.result(result, () => [`exported ${memories} memor${memories === 1 ? 'y' : 'ies'}, ${kvKeys} KV key${kvKeys === 1 ? '' : 's'}, ${streams} stream${streams === 1 ? '' : 's'} and the state to ${target}`]);
       }
     };
   },

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { MemMapError, type AgentState, type MemMapFS, type NewMemory, type RestoredMemory } from '@memmapfs/core';
 import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { StoreCommand } from '../command.js';
-import { exportFormat, exportVersion } from '../export-format.js';
+import { exportFormat, readableExportVersions } from '../export-format.js';
 import { CommandFailure, UsageError } from '../failures.js';
 import { openInput } from '../input-source.js';
 import { fromTaggedJson } from '../json-value.js';
@@ -29,6 +29,8 @@ export interface ImportResult {
   readonly lastId: number | null;
   /** KV entries set (lines `{"type":"kv"}` of an export). */
   readonly kvKeys: number;
+  /** Streams appended to (lines `{"type":"stream"}` of an export). */
+  readonly streams: number;
   /** Whether an agent state was set (a line `{"type":"state"}` of an export). */
   readonly state: boolean;
   /** Memories of an export left out because they expired before they were imported. */
@@ -55,6 +57,7 @@ type Entry =
   | { readonly kind: 'memory'; readonly memory: NewMemory }
   | { readonly kind: 'exported'; readonly memory: RestoredMemory & { readonly id?: number } }
   | { readonly kind: 'kv'; readonly key: string; readonly value: unknown }
+  | { readonly kind: 'stream'; readonly key: string; readonly bytes: Buffer }
   | { readonly kind: 'state'; readonly state: AgentState }
   | { readonly kind: 'skip'; readonly expired: boolean };
 
@@ -62,7 +65,8 @@ type Entry =
  * `memmapfs import [FILE]`: reads memories from a file or stdin, one per line, and appends them in
  * batches (one commit each) while streaming, so the input is never held whole in memory. Reads the
  * output of `export` too, losslessly: its memories are written back with their ids (when the store's
- * log is below them, see `--ids`), times, expiries and embeddings; its KV entries and state as well.
+ * log is below them, see `--ids`), times, expiries and embeddings; its KV entries, streams (appended
+ * to a stream of the same key) and state as well.
  */
 export const importCommand: StoreCommand = {
   path: ['import'],
@@ -111,6 +115,7 @@ export const importCommand: StoreCommand = {
       let firstId: number | null = null;
       let lastId: number | null = null;
       let kvKeys = 0;
+      const streamKeys = new Set<string>();
       let state = false;
       let expired = 0;
       let renumbered = 0;
@@ -125,7 +130,7 @@ export const importCommand: StoreCommand = {
       let batch: Array<NewMemory | RestoredMemory> = [];
       let batchLines: number[] = [];
       let batchExportedIds: Array<number | undefined> = [];
-      const result = (): ImportResult => ({ imported, firstId, lastId, kvKeys, state, expired, renumbered });
+      const result = (): ImportResult => ({ imported, firstId, lastId, kvKeys, streams: streamKeys.size, state, expired, renumbered });
 
       /** Writes memories of one kind in one commit; an export's ids too far apart for one are split into several. */
       const write = async (kind: typeof batchKind, items: ReadonlyArray<NewMemory | RestoredMemory>, lines: readonly number[]): Promise<number[]> => {
@@ -220,6 +225,12 @@ export const importCommand: StoreCommand = {
               kvKeys++;
               lastWrittenLine = lineNumber;
               break;
+            case 'stream':
+              await flush();
+              await appendStream(store, entry.key, entry.bytes, lineNumber);
+              streamKeys.add(entry.key);
+              lastWrittenLine = lineNumber;
+              break;
             case 'state':
               await flush();
               await updateState(store, entry.state, lineNumber);
@@ -236,7 +247,7 @@ export const importCommand: StoreCommand = {
         progress.end();
         if (output.json) output.result(result(), () => []);
         if (error instanceof BadLine) {
-          const before = imported + kvKeys === 0 && !state ? 'nothing imported' : `imported ${summary(result(), false)} (input lines 1–${lastWrittenLine}) before it`;
+          const before = imported + kvKeys + streamKeys.size === 0 && !state ? 'nothing imported' : `imported ${summary(result(), false)} (input lines 1–${lastWrittenLine}) before it`;
           throw new CommandFailure(error.code, `line ${error.line}: ${error.message}; ${before}`);
         }
         throw error;
@@ -259,6 +270,7 @@ function summary(result: ImportResult, ids = true): string {
   const idRange = !ids || firstId === null ? '' : firstId === lastId ? ` (id ${firstId})` : ` (ids ${firstId}–${lastId})`;
   const parts = [`${plural(imported)}${idRange}`];
   if (result.kvKeys > 0) parts.push(`${result.kvKeys} KV key${result.kvKeys === 1 ? '' : 's'}`);
+  if (result.streams > 0) parts.push(`${result.streams} stream${result.streams === 1 ? '' : 's'}`);
   if (result.state) parts.push('the state');
   return parts.length === 1 ? parts[0]! : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
 }
@@ -285,6 +297,16 @@ async function setKv(store: MemMapFS, key: string, value: unknown, lineNumber: n
   }
 }
 
+/** A chunk of a stream of an export; one the store refuses (an empty one, say) is a bad line. */
+async function appendStream(store: MemMapFS, key: string, bytes: Buffer, lineNumber: number): Promise<void> {
+  try {
+    await store.appendStream(key, bytes);
+  } catch (error) {
+    if (MemMapError.is(error, 'INVALID_ARGUMENT') || MemMapError.is(error, 'TEXT_TOO_LARGE')) throw new BadLine(lineNumber, error.message.replace(/^\[memmapfs\] (\[\w+\] )?/, ''));
+    throw error;
+  }
+}
+
 /** The state of an export; one the store refuses is a bad line. */
 async function updateState(store: MemMapFS, state: AgentState, lineNumber: number): Promise<void> {
   try {
@@ -294,6 +316,9 @@ async function updateState(store: MemMapFS, state: AgentState, lineNumber: numbe
     throw error;
   }
 }
+
+/** Standard base64, padded (as `Buffer.toString('base64')` writes it). */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 const describe = (value: unknown): string =>
   value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
@@ -323,8 +348,8 @@ function parseLine(line: string, lineNumber: number, format: Format, overrides: 
 function parseExportLine(item: Record<string, unknown>, lineNumber: number, overrides: Overrides): Entry {
   switch (item.type) {
     case 'header':
-      if (item.format !== exportFormat || item.version !== exportVersion) {
-        throw new BadLine(lineNumber, `not an export this version reads (format ${JSON.stringify(item.format)}, version ${JSON.stringify(item.version)}; expected ${exportFormat} version ${exportVersion})`);
+      if (item.format !== exportFormat || !readableExportVersions.includes(item.version as number)) {
+        throw new BadLine(lineNumber, `not an export this version reads (format ${JSON.stringify(item.format)}, version ${JSON.stringify(item.version)}; expected ${exportFormat} version ${readableExportVersions.join(' or ')})`);
       }
       return { kind: 'skip', expired: false };
     case 'memory': {
@@ -358,11 +383,17 @@ function parseExportLine(item: Record<string, unknown>, lineNumber: number, over
       if (typeof item.key !== 'string') throw new BadLine(lineNumber, `"key" must be a string, got ${describe(item.key)}`);
       if (!('value' in item)) throw new BadLine(lineNumber, 'a KV line of an export needs a "value"');
       return { kind: 'kv', key: item.key, value: fromTaggedJson(item.value) };
+    case 'stream':
+      if (typeof item.key !== 'string') throw new BadLine(lineNumber, `"key" must be a string, got ${describe(item.key)}`);
+      if (typeof item.base64 !== 'string' || !BASE64.test(item.base64) || item.base64.length % 4 !== 0) {
+        throw new BadLine(lineNumber, `"base64" must be the chunk's bytes in base64, got ${typeof item.base64 === 'string' ? 'a string that is not base64' : describe(item.base64)}`);
+      }
+      return { kind: 'stream', key: item.key, bytes: Buffer.from(item.base64, 'base64') };
     case 'state':
       if (!isPlainObject(item.state)) throw new BadLine(lineNumber, `"state" must be a JSON object, got ${describe(item.state)}`);
       return { kind: 'state', state: fromTaggedJson(item.state) as AgentState };
     default:
-      throw new BadLine(lineNumber, `unknown "type" ${JSON.stringify(item.type)} (an export has header, memory, kv and state lines)`);
+      throw new BadLine(lineNumber, `unknown "type" ${JSON.stringify(item.type)} (an export has header, memory, kv, stream and state lines)`);
   }
 }
 
