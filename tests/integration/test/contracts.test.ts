@@ -1,9 +1,10 @@
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chunkFileName, chunkStore, type BlockRef } from '@memmapfs/blocks';
 import { blockStoreSuite, writeAheadLogSuite } from '@memmapfs/testkit';
-import { fileWal } from '@memmapfs/wal';
+import { fileWal, type WalOpener } from '@memmapfs/wal';
+import { PowerLossFileSystem } from './support/power-loss-file-system.js';
 
 async function folder(name: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `memmapfs-${name}-`));
@@ -13,12 +14,26 @@ async function folder(name: string): Promise<{ dir: string; cleanup: () => Promi
 // Our own log and block store are held to the conformance suites any other implementation runs.
 writeAheadLogSuite('file log (state.wal)', async () => {
   const { dir, cleanup } = await folder('wal-suite');
-  const path = join(dir, 'state.wal');
+  // What a disk would keep through a power loss, modelled under every write of the log (see crash).
+  let files: PowerLossFileSystem | undefined = new PowerLossFileSystem(dir);
+  let root = dir;
+  let path = join(root, 'state.wal');
+  const open: WalOpener = (options) => fileWal(path, files ? { fileSystem: files } : {})(options);
   // A new log where the old one was: its files removed, and an open that finds none creates one.
   const replace = async () => {
-    for (const file of await readdir(dir)) await rm(join(dir, file), { recursive: true, force: true });
+    for (const file of await readdir(root)) await rm(join(root, file), { recursive: true, force: true });
     const wal = await fileWal(path)({ codec: 'msgpack' });
     await wal.close();
+  };
+  // A power loss: what the log synced (its files' bytes, and the names a folder fsync made durable) is
+  // kept in a folder of its own, where later opens find it; every write not synced is lost.
+  const crash = async () => {
+    const state = files!.crashState(() => 1);
+    root = await mkdtemp(join(tmpdir(), 'memmapfs-wal-suite-crash-'));
+    path = join(root, 'state.wal');
+    for (const folder of state.folders) await mkdir(join(root, folder), { recursive: true });
+    for (const [name, bytes] of state.files) await writeFile(join(root, name), bytes);
+    files = undefined;
   };
   // Rot: a byte in the middle of the record's payload flipped in state.wal (found by its bytes, read back first).
   const damage = async (lsn: number) => {
@@ -38,7 +53,7 @@ writeAheadLogSuite('file log (state.wal)', async () => {
     image[at + (payload.length >> 1)] = image[at + (payload.length >> 1)]! ^ 0xff;
     await writeFile(path, image);
   };
-  return { open: fileWal(path), cleanup, replace, damage };
+  return { open, cleanup: async () => Promise.all([cleanup(), rm(root, { recursive: true, force: true })]).then(() => undefined), replace, damage, crash };
 });
 
 blockStoreSuite('chunk files (blocks/)', async () => {
