@@ -20,7 +20,7 @@ export const errorCodes = {
   CODEC_MISMATCH: 'The store was created with a different codec than the one requested.',
   WAL_HEADER_INVALID: 'The WAL file does not start with a valid MemMapFS header.',
   WAL_FORMAT_UNSUPPORTED: 'The WAL was written in a format version this release cannot read.',
-  WAL_CORRUPT: 'A record in the middle of the WAL fails its checksum or sequence check.',
+  WAL_CORRUPT: 'A record in the middle of the WAL fails its checksum or sequence check, or the log (state.wal) is missing beside the rest of the store.',
   WAL_RECORD_INVALID: 'A WAL record decodes, but not into a record this release understands.',
   WAL_TRUNCATED: 'Records the operation needs were dropped from the log after a checkpoint covered them (retention, compaction); open the store again.',
   WAL_FAILED: 'A write or fsync of the WAL failed; the store refuses further writes until reopened.',

@@ -105,18 +105,16 @@ export async function openFileWal(options: FileWalOptions): Promise<{ wal: FileW
   }
   if (options.readOnly) return openReadOnly(options, files);
   // (Looked for before the head file, which the lock creates: an open that creates nothing writes nothing.)
-  if (options.create === false && !(await logExists(path, files))) throw logNotFound(path, 'create: false');
+  if (options.create === false && !(await logExists(path, files))) throw await missingLog(options, 'create: false');
   const head = await lockedHead(options.headPath ?? join(dirname(path), 'state.head'), files, options.lockTimeoutMs);
   let handle: FileHandle | undefined;
   try {
     let created = false;
     handle = await openLogFile(path, durability, files);
     if (!handle) {
-      if (options.create === false) throw logNotFound(path, 'create: false');
-      const folder = segmentsFolderOf(options);
-      if ((await listSealedSegments(folder)).length > 0) {
-        throw new WalError('WAL_CORRUPT', `${path} is missing, though sealed segments of its log are in ${folder}. Run \`memmapfs verify\`; do not write to the store before it is repaired.`);
-      }
+      if (options.create === false) throw await missingLog(options, 'create: false');
+      const lost = await lostLog(options);
+      if (lost) throw lost;
       // Created under the writer lock: an opener waiting for the lock finds the log whole. Marked before
       // it takes its name: a writer of a log removed from under it (which writes only under the lock)
       // finds another log's marker from then on, even if this open dies before the name is taken.
@@ -180,7 +178,7 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
     try {
       handle = await files.open(path, 'r');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw logNotFound(path, 'readOnly');
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw await missingLog(options, 'readOnly');
       throw ioError(`Cannot open ${path}`, error);
     }
     shareSegment(handle.fd, path);
@@ -194,9 +192,20 @@ async function openReadOnly(options: FileWalOptions, files: WalFileSystem): Prom
   }
 }
 
-/** `WAL_NOT_FOUND`: no log at `path`, for an open that may not create one (`how`: the option that says so). */
-function logNotFound(path: string, how: string): WalError {
-  return new WalError('WAL_NOT_FOUND', `There is no log at ${path}. Open it once without ${how} to create it.`);
+/**
+ * Why there is no log file for an open that may not create one (`how`: the option that says so):
+ * `WAL_CORRUPT` when sealed segments of a log are there (its current segment was lost), else
+ * `WAL_NOT_FOUND`.
+ */
+async function missingLog(options: FileWalOptions, how: string): Promise<WalError> {
+  return (await lostLog(options)) ?? new WalError('WAL_NOT_FOUND', `There is no log at ${options.path}. Open it once without ${how} to create it.`);
+}
+
+/** `WAL_CORRUPT` when the log file is missing though sealed segments of its log are there. */
+async function lostLog(options: FileWalOptions): Promise<WalError | undefined> {
+  const folder = segmentsFolderOf(options);
+  if ((await listSealedSegments(folder)).length === 0) return undefined;
+  return new WalError('WAL_CORRUPT', `${options.path} is missing, though sealed segments of its log are in ${folder}. Run \`memmapfs verify\`; do not write to the store before it is repaired.`);
 }
 
 /** Whether a file is at `path` (a log, whatever state it is in). */

@@ -288,6 +288,21 @@ describe('FileWal', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('a log whose current segment was lost, its sealed segments still there, is WAL_CORRUPT for every open, never not found or new', async () => {
+    const { wal } = await openFileWal({ path, codec: 'msgpack' });
+    await wal.append([entry('one')]);
+    await wal.append([entry('two')]);
+    // (Retention to record 2 seals the segment holding records 1 and 2, and keeps it.)
+    await wal.truncateBefore(2);
+    await wal.append([entry('three')]);
+    await wal.close();
+    expect((await readdir(join(dir, 'wal'))).filter((name) => name.endsWith('.seg'))).not.toEqual([]);
+    await rm(path);
+    for (const options of [{}, { create: false }, { readOnly: true }]) {
+      await expect(openFileWal({ path, codec: 'msgpack', ...options }), JSON.stringify(options)).rejects.toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('sealed segments') });
+    }
+  });
+
   it('rejects bad record types and use after close', async () => {
     const { wal } = await openFileWal({ path, codec: 'msgpack' });
     await expect(wal.append([{ type: 0, payload: Buffer.alloc(1) }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

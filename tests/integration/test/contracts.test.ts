@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open as openFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chunkFileName, chunkStore, type BlockRef } from '@memmapfs/blocks';
+import { chunkFileName, chunkStore, type BlockRef, type BlockStoreOpener } from '@memmapfs/blocks';
 import { blockStoreSuite, writeAheadLogSuite } from '@memmapfs/testkit';
 import { fileWal, type WalOpener } from '@memmapfs/wal';
 import { PowerLossFileSystem } from './support/power-loss-file-system.js';
@@ -58,9 +58,13 @@ writeAheadLogSuite('file log (state.wal)', async () => {
 
 blockStoreSuite('chunk files (blocks/)', async () => {
   const { dir, cleanup } = await folder('blocks-suite');
+  // What a disk would keep through a power loss, modelled under every write (see crash).
+  let files: PowerLossFileSystem | undefined = new PowerLossFileSystem(dir);
+  let root = dir;
+  const open: BlockStoreOpener = (options) => chunkStore(join(root, 'blocks'), { chunkSize: 64 * 1024, ...(files ? { fileSystem: files } : {}) })(options);
   // Rot: one byte of the block flipped in its chunk file, through a descriptor of its own.
   const damage = async (ref: BlockRef) => {
-    const file = await open(join(dir, 'blocks', chunkFileName(ref.chunk)), 'r+');
+    const file = await openFile(join(root, 'blocks', chunkFileName(ref.chunk)), 'r+');
     try {
       const byte = Buffer.alloc(1);
       await file.read(byte, 0, 1, ref.offset);
@@ -70,5 +74,13 @@ blockStoreSuite('chunk files (blocks/)', async () => {
       await file.close();
     }
   };
-  return { open: chunkStore(join(dir, 'blocks'), { chunkSize: 64 * 1024 }), cleanup, damage };
+  // A power loss: what the stores synced is kept in a folder of its own, where later opens find it.
+  const crash = async () => {
+    const state = files!.crashState(() => 1);
+    root = await mkdtemp(join(tmpdir(), 'memmapfs-blocks-suite-crash-'));
+    for (const folder of state.folders) await mkdir(join(root, folder), { recursive: true });
+    for (const [name, bytes] of state.files) await writeFile(join(root, name), bytes);
+    files = undefined;
+  };
+  return { open, cleanup: async () => Promise.all([cleanup(), rm(root, { recursive: true, force: true })]).then(() => undefined), damage, crash };
 });

@@ -11,6 +11,7 @@ import type { CheckpointTables } from '../checkpoint/checkpoint-file.js';
 import { toMemMapError } from './error-mapping.js';
 import { blockRefsOf, decodeRecord } from './log-records.js';
 import { readSearchSnapshotProvider } from './search-snapshot.js';
+import { filesWithoutLog, lostLogError } from './lost-log.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 import { restoreLostBlocks, ReferencedRangeLog, UncheckpointedCopies } from './block-recovery.js';
 import { CacheChanged, CacheNotVouched, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
@@ -68,6 +69,11 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   }
   if (!remote && !exists && (await present(layout.host))) {
     throw new MemMapError('INVALID_ARGUMENT', `${root} is a host's cache of a store on a shared log (host.json): open it with the same wal option (e.g. postgresWal({ connectionString, store })).`);
+  }
+  if (!remote && !exists) {
+    // (A log missing beside the rest of a store is a lost log, never an empty folder to start over in.)
+    const found = await filesWithoutLog(layout);
+    if (found.length > 0) throw lostLogError(layout, found);
   }
   if (!remote && !exists && (options.create === false || readOnly)) {
     throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);

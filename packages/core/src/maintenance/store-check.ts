@@ -13,6 +13,7 @@ import type { Codec } from '../contracts/codec.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import { readManifest, type StoreManifest } from '../checkpoint/checkpoint-manifest.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { filesWithoutLog, lostLogError } from '../engine/lost-log.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
 import { sameBlock } from '../engine/block-references.js';
 import { deferSearchProvider, isKnownSearchProvider, resolveCodec, type CodecOption } from '../registry/provider-registry.js';
@@ -136,8 +137,10 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   try {
     image = await files.readFile(layout.wal);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
-    throw toMemMapError(error);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw toMemMapError(error);
+    const found = await filesWithoutLog(layout);
+    if (found.length > 0) throw lostLogError(layout, found);
+    throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
   }
   const { marker, headerCopy } = await readHeadFile(layout.head, files);
   let header: SegmentHeader;

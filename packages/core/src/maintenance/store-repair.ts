@@ -4,6 +4,7 @@ import { basename, join, resolve } from 'node:path';
 import { openChunkStore, type BlockRef } from '@memmapfs/blocks';
 import { createFileDurably, encodeFrames, encodeLogImage, encodeWalHeader, HeadFile, lockLogForMaintenance, newLogId, syncFolder, WAL_HEADER_SIZE, type LogResync, type RecordToFrame, type WalRecord } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
+import { filesWithoutLog, lostLogError } from '../engine/lost-log.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
 import type { StoreFileSystem } from '../types.js';
 import { openCheckpointFile } from '../checkpoint/checkpoint-file.js';
@@ -57,7 +58,11 @@ export interface RepairOptions extends StoreCheckOptions {
  */
 export async function repairStore(root: string, options: RepairOptions = {}): Promise<RepairReport> {
   const layout = storeLayout(resolve(root));
-  if (!(await stat(layout.wal).then(() => true, () => false))) throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
+  if (!(await stat(layout.wal).then(() => true, () => false))) {
+    const found = await filesWithoutLog(layout);
+    if (found.length > 0) throw lostLogError(layout, found);
+    throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: there is no state.wal in it.`);
+  }
   let head: HeadFile;
   try {
     head = await HeadFile.open(layout.head, options.fileSystem ?? nodeFileSystem);
