@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -141,6 +141,22 @@ describe('verify without a store', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/\(STORE_NOT_FOUND\)\n$/);
     expect(existsSync(paths.root)).toBe(false);
+  });
+});
+
+describe('a store whose state.wal was lost', () => {
+  beforeEach(() => initStore());
+
+  it('verify, repair and every other command say the log is missing (WAL_MISSING), never that there is no store or that repair helps, and make no new log', async () => {
+    await appendMemories(2);
+    await rm(join(paths.root, 'state.wal'));
+    for (const args of [['verify'], ['repair', '--yes'], ['get', '1'], ['append', 'a new memory']]) {
+      const run = await inStore(args);
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).toMatch(/state\.wal, is missing.*restore it from a backup.*\(WAL_MISSING\)\n$/s);
+      expect(run.stderr).not.toMatch(/memmapfs repair/);
+    }
+    expect(existsSync(join(paths.root, 'state.wal'))).toBe(false);
   });
 });
 

@@ -25,11 +25,11 @@ describe('a store whose log was lost', () => {
     await rm(join(root, 'state.wal'));
     for (const options of [{}, { readOnly: true }, { create: false }]) {
       const failure = await open(options).then(() => undefined, (error: unknown) => error as MemMapError);
-      expect(failure?.code, JSON.stringify(options)).toBe('WAL_CORRUPT');
+      expect(failure?.code, JSON.stringify(options)).toBe('WAL_MISSING');
       expect(failure?.message).toMatch(/state\.wal, is missing.*restore it from a backup/s);
     }
-    expect(await codeOf(() => verifyStore(root, { codec: v8Codec() }))).toBe('WAL_CORRUPT');
-    expect(await codeOf(() => repairStore(root, { codec: v8Codec() }))).toBe('WAL_CORRUPT');
+    expect(await codeOf(() => verifyStore(root, { codec: v8Codec() }))).toBe('WAL_MISSING');
+    expect(await codeOf(() => repairStore(root, { codec: v8Codec() }))).toBe('WAL_MISSING');
   });
 
   it('a folder with only the lock file a failed open left, or empty folders, is no store: init makes one', async () => {

@@ -22,11 +22,11 @@ export async function filesWithoutLog(layout: StoreLayout): Promise<string[]> {
   return found.map((path) => relative(layout.root, path));
 }
 
-/** `WAL_CORRUPT` for a store whose log is missing while `found` (see `filesWithoutLog`) are there. */
+/** `WAL_MISSING` for a store whose log is missing while `found` (see `filesWithoutLog`) are there. */
 export function lostLogError(layout: StoreLayout, found: readonly string[]): MemMapError {
   const named = found.length > 3 ? `${found.slice(0, 3).join(', ')} and ${found.length - 3} more` : found.join(', ');
   return new MemMapError(
-    'WAL_CORRUPT',
+    'WAL_MISSING',
     `The log of the store at ${layout.root}, state.wal, is missing, but the store's other files are there (${named}): it was removed, or left out of a copy. ` +
       'A new log is not made over them (it would lose what only the old one held, and take their chunk files for dead): restore it from a backup of the store, or start a new store in another folder.',
     { subsystem: 'wal' },
