@@ -37,12 +37,13 @@ async function damageRecord(lsn: number): Promise<void> {
 }
 
 /**
- * Replaces the log while another handle has it open (removed by hand; the next open makes a new one),
- * and writes 50 memories to the new log, a checkpoint that lets it drop their records, and one more.
- * Returns their ids and the checkpoint's file.
+ * Replaces the log while another handle has it open (the store's files removed by hand, and a new store
+ * made in the folder: a log removed alone is a lost log, which no open replaces), and writes 50 memories
+ * to the new log, a checkpoint that lets it drop their records, and one more. Returns their ids and the
+ * checkpoint's file.
  */
 async function replaceLog(): Promise<{ ids: number[]; named: string }> {
-  await rm(join(root, 'state.wal'));
+  for (const name of ['state.wal', 'state.manifest', 'checkpoints', 'blocks', 'wal']) await rm(join(root, name), { recursive: true, force: true });
   const fresh = await open({ historyRetentionMs: 0 });
   const ids = await fresh.appendMemories(Array.from({ length: 50 }, (_, i) => ({ text: `new memory ${i}` })));
   await fresh.checkpoint();
