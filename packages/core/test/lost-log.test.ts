@@ -2,6 +2,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapError, MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
+import { filesWithoutLog } from '../src/engine/lost-log.js';
+import { storeLayout } from '../src/engine/store-layout.js';
 import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
 const rootOf = useTempRoot();
@@ -30,6 +32,16 @@ describe('a store whose log was lost', () => {
     }
     expect(await codeOf(() => verifyStore(root, { codec: v8Codec() }))).toBe('WAL_MISSING');
     expect(await codeOf(() => repairStore(root, { codec: v8Codec() }))).toBe('WAL_MISSING');
+  });
+
+  it('takes the files of a store made meanwhile by another process for no lost log: its state.wal is there by the time they are', async () => {
+    const fs = await open();
+    await fs.appendStream('s', 'bytes in a chunk file');
+    await fs.close();
+    // (As an open that looked for state.wal before another process made the store, and for the rest after.)
+    expect(await filesWithoutLog(storeLayout(root))).toEqual([]);
+    await rm(join(root, 'state.wal'));
+    expect(await filesWithoutLog(storeLayout(root))).toContain('blocks/chunk_0000.bin');
   });
 
   it('a folder with only the lock file a failed open left, or empty folders, is no store: init makes one', async () => {

@@ -205,7 +205,7 @@ async function missingLog(options: FileWalOptions, how: string): Promise<WalErro
 async function lostLog(options: FileWalOptions): Promise<WalError | undefined> {
   const folder = segmentsFolderOf(options);
   if ((await listSealedSegments(folder)).length === 0) return undefined;
-  return new WalError('WAL_CORRUPT', `${options.path} is missing, though sealed segments of its log are in ${folder}. Run \`memmapfs verify\`; do not write to the store before it is repaired.`);
+  return new WalError('WAL_CORRUPT', `${options.path} is missing, though sealed segments of its log are in ${folder}: the log's current segment was removed, or left out of a copy. Restore it from a backup; no new log is made in its place.`);
 }
 
 /** Whether a file is at `path` (a log, whatever state it is in). */

@@ -101,8 +101,14 @@ async function materialize(into: string, state: CrashState): Promise<void> {
 async function checkCrash(root: string, crash: Crash, attempted: Set<string>): Promise<void> {
   const { label, acked } = crash;
   if (!crash.state.files.has('state.wal')) {
-    // The store was not created yet (or its creation not made durable): nothing can have been acknowledged.
+    // The store was not created yet (or its creation not made durable): nothing can have been acknowledged,
+    // and what is there opens as a new, empty store (never as a store whose log was lost).
     expect(acked.memories.size, label).toBe(0);
+    const fresh = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() }).catch((error: unknown) => {
+      throw new Error(`${label}: no state.wal, and the folder does not open as a new store: ${(error as Error).message}`);
+    });
+    expect(fresh.stats().memories, label).toBe(0);
+    await fresh.close();
     return;
   }
   const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() }).catch((error: unknown) => {

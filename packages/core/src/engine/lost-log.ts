@@ -11,15 +11,33 @@ import type { StoreLayout } from './store-layout.js';
  */
 export async function filesWithoutLog(layout: StoreLayout): Promise<string[]> {
   const found: string[] = [];
-  if (await stat(layout.manifest).then(() => true, () => false)) found.push(layout.manifest);
+  if (await present(layout.manifest)) found.push(layout.manifest);
   const inFolder = async (folder: string, name: RegExp) => {
-    const names = await readdir(folder).catch(() => [] as string[]);
+    const names = await readdir(folder).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return [] as string[];
+      throw unreadable(folder, error);
+    });
     for (const entry of names.filter((n) => name.test(n)).sort()) found.push(join(folder, entry));
   };
   await inFolder(layout.checkpoints, /^checkpoint-.*\.bin$/);
   await inFolder(layout.blocks, /^chunk_\d+\.bin$/);
   await inFolder(layout.segments, /\.seg$/);
+  // Another process may have made the store meanwhile (its log first, then the rest): the log is there
+  // now. (Once made, state.wal is only ever replaced by a rename over it, never removed.)
+  if (found.length > 0 && (await present(layout.wal))) return [];
   return found.map((path) => relative(layout.root, path));
+}
+
+/** Whether a file is at `path`; an error other than its absence is `IO_ERROR`. */
+async function present(path: string): Promise<boolean> {
+  return stat(path).then(() => true, (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return false;
+    throw unreadable(path, error);
+  });
+}
+
+function unreadable(path: string, cause: NodeJS.ErrnoException): MemMapError {
+  return new MemMapError('IO_ERROR', `Cannot look at ${path} (${cause.code ?? cause.message}), to tell whether the store there lost its log: check its permissions and the disk.`, { cause });
 }
 
 /** `WAL_MISSING` for a store whose log is missing while `found` (see `filesWithoutLog`) are there. */
