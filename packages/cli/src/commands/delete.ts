@@ -1,7 +1,6 @@
 import { positiveInteger } from '../arguments.js';
 import type { Command } from '../command.js';
-import { CommandFailure } from '../failures.js';
-import { eraseIncomplete } from './compact.js';
+import { deleteThenErase } from './deletion.js';
 
 /** `memmapfs delete ID`: forgets a memory; a missing one is a failure (exit code 1). */
 export const deleteCommand: Command = {
@@ -19,21 +18,7 @@ export const deleteCommand: Command = {
   prepare(args) {
     const id = positiveInteger(args.positionals[0]!, 'ID');
     const erase = args.options.erase === true;
-    return async (store, output) => {
-      const deleted = await store.deleteMemory(id);
-      // (Erased even when it was deleted before: what it said may still be in the store's files.)
-      const compaction = erase ? await store.compact({ erase: true }) : undefined;
-      const result = compaction ? { deleted, erased: compaction.erased === true, compaction } : { deleted };
-      if (!deleted) {
-        if (output.json) output.result(result, () => []);
-        const erasedToo = compaction?.erased === true ? ' (compacted with erase all the same: nothing deleted is left in a file of the store)' : '';
-        // (The erase's failure first: a script that erases checks for it.)
-        if (compaction?.erased === false) throw new CommandFailure('ERASE_INCOMPLETE', `no memory with id ${id}; compacted with erase all the same, but ${eraseIncomplete(compaction)}`);
-        throw new CommandFailure('MEMORY_NOT_FOUND', `no memory with id ${id}${erasedToo}`);
-      }
-      output.result(result, () => [compaction?.erased === true ? `deleted memory ${id} and erased it from every file of the store` : `deleted memory ${id}`]);
-      if (compaction?.erased === false) throw new CommandFailure('ERASE_INCOMPLETE', eraseIncomplete(compaction));
-    };
+    return (store, output) => deleteThenErase(store, output, erase, () => store.deleteMemory(id), { thing: `memory ${id}`, missing: `no memory with id ${id}`, missingCode: 'MEMORY_NOT_FOUND' });
   },
 };
 

@@ -1,6 +1,5 @@
 import type { Command } from '../command.js';
-import { CommandFailure } from '../failures.js';
-import { eraseIncomplete } from './compact.js';
+import { deleteThenErase } from './deletion.js';
 
 /** `memmapfs stream delete KEY [--erase]`: removes a stream; one that is not there is a failure (exit code 1). */
 export const streamDeleteCommand: Command = {
@@ -15,18 +14,6 @@ export const streamDeleteCommand: Command = {
   prepare(args) {
     const key = args.positionals[0]!;
     const erase = args.options.erase === true;
-    return async (store, output) => {
-      const deleted = await store.deleteStream(key);
-      // (Erased even when it was deleted before, as `forget --erase` does.)
-      const compaction = erase ? await store.compact({ erase: true }) : undefined;
-      const result = compaction ? { deleted, erased: compaction.erased === true, compaction } : { deleted };
-      if (!deleted) {
-        if (output.json) output.result(result, () => []);
-        if (compaction?.erased === false) throw new CommandFailure('ERASE_INCOMPLETE', `no stream ${JSON.stringify(key)}; compacted with erase all the same, but ${eraseIncomplete(compaction)}`);
-        throw new CommandFailure('STREAM_NOT_FOUND', `no stream ${JSON.stringify(key)}${compaction ? ' (compacted with erase all the same: nothing deleted is left in a file of the store)' : ''}`);
-      }
-      output.result(result, () => [compaction?.erased === true ? `deleted stream ${key} and erased it from every file of the store` : `deleted stream ${key}`]);
-      if (compaction?.erased === false) throw new CommandFailure('ERASE_INCOMPLETE', eraseIncomplete(compaction));
-    };
+    return (store, output) => deleteThenErase(store, output, erase, () => store.deleteStream(key), { thing: `stream ${key}`, missing: `no stream ${JSON.stringify(key)}`, missingCode: 'STREAM_NOT_FOUND' });
   },
 };
