@@ -29,6 +29,8 @@ describe('a store whose log was lost', () => {
       const failure = await open(options).then(() => undefined, (error: unknown) => error as MemMapError);
       expect(failure?.code, JSON.stringify(options)).toBe('WAL_MISSING');
       expect(failure?.message).toMatch(/state\.wal, is missing.*restore it from a backup/s);
+      // (A host's cache of a store on a shared log has no state.wal either: opened without its log, it is told so.)
+      expect(failure?.message).toMatch(/host's cache of a store on a shared log.*`wal` option/s);
     }
     expect(await codeOf(() => verifyStore(root, { codec: v8Codec() }))).toBe('WAL_MISSING');
     expect(await codeOf(() => repairStore(root, { codec: v8Codec() }))).toBe('WAL_MISSING');

@@ -46,7 +46,8 @@ export function lostLogError(layout: StoreLayout, found: readonly string[]): Mem
   return new MemMapError(
     'WAL_MISSING',
     `The log of the store at ${layout.root}, state.wal, is missing, but the store's other files are there (${named}): it was removed, or left out of a copy. ` +
-      'A new log is not made over them (it would lose what only the old one held, and take their chunk files for dead): restore it from a backup of the store, or start a new store in another folder.',
+      'A new log is not made over them (it would lose what only the old one held, and take their chunk files for dead): restore it from a backup of the store, or start a new store in another folder. ' +
+      "If the folder is a host's cache of a store on a shared log (it has no state.wal of its own), open it with that log, the same `wal` option (e.g. postgresWal({ connectionString, store })).",
     { subsystem: 'wal' },
   );
 }
