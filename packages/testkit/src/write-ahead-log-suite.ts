@@ -415,6 +415,25 @@ export function writeAheadLogSuite(name: string, newPlace: () => Promise<WalPlac
       await again.wal.close();
     });
 
+    check('a flush makes durable the records of other handles it reported (appended under none): they survive a power loss (when the place can cause one)', async (place, skip) => {
+      if (!place.crash) return skip('this place cannot cause a power loss (WalPlace.crash is absent)');
+      const writer = await openLog(place, { durability: 'none' });
+      const reader = await openLog(place);
+      await reader.wal.append([entry('one')]);
+      expect(await writer.wal.append([entry('two'), entry('three')])).toEqual([2, 3]);
+      // (A log may show another handle's records only once they are durable, as the file log does, or
+      // before: either way, what the reader reported, a checkpoint of its own would cover.)
+      await reader.wal.fence();
+      const seen = [...reader.committed];
+      expect(seen[0]).toBe('one');
+      await reader.wal.flush();
+      await place.crash();
+      await Promise.allSettled([writer.wal.close(), reader.wal.close()]);
+      const again = await openLog(place);
+      expect(again.recovered.slice(0, seen.length)).toEqual(seen);
+      await again.wal.close();
+    });
+
     check('a precondition that throws writes nothing and leaves the log usable; one that holds sees every earlier append', async (place) => {
       const { wal, committed } = await openLog(place);
       await wal.append([entry('before')]);

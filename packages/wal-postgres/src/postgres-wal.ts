@@ -173,6 +173,13 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   private leaveTimer: NodeJS.Timeout | undefined;
   /** Records were committed with `synchronous_commit = off` since the last flush. */
   private unflushed = false;
+  /**
+   * Every record up to this LSN is durable in PostgreSQL: this log's last synchronous commit, or what
+   * its last flush covered. Records other hosts committed with `synchronous_commit` off may be visible,
+   * read and reported before they are: a flush must cover them too (a checkpoint covers what was
+   * reported), not only this log's own relaxed commits.
+   */
+  private durableThrough = 0;
   private batchTimer: NodeJS.Timeout | undefined;
   private positionTimer: NodeJS.Timeout | undefined;
   private heldPosition = 0;
@@ -286,7 +293,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     // A flush under way cleared the flag before its commit made anything durable: this one waits for it
     // (whatever it covers is then durable), and looks at the flag after it.
     while (this.flushing) await this.flushing.catch(() => undefined);
-    if (!this.unflushed) return;
+    if (!this.unflushed && this.reported <= this.durableThrough) return;
     const run = this.flushNow();
     this.flushing = run;
     try {
@@ -302,11 +309,14 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     this.batchTimer = undefined;
     await this.options.beforeSync?.();
     // A synchronous commit that writes (a no-op update of the log's row) flushes PostgreSQL's WAL up to
-    // it, so past every commit made before with synchronous_commit off.
+    // it, so past every commit made before with synchronous_commit off, by any host: each of them
+    // released the row's lock before this update could take it.
     this.unflushed = false;
+    const covered = this.reported;
     try {
       await this.pool.query(`${BEGIN}; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; ${DURABLE_COMMIT}
         UPDATE memmapfs_wal_logs SET last_lsn = last_lsn WHERE store = ${pg.escapeLiteral(this.config.store)}; COMMIT`);
+      this.durableThrough = Math.max(this.durableThrough, covered);
     } catch (error) {
       this.unflushed = true;
       throw postgresError(error, `Flushing ${this.name}`, this.server, 'Records appended under durability batch or none may not be durable yet; flush again.');
@@ -786,6 +796,9 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     if (relaxed) {
       this.unflushed = true;
       if (this.durability === 'batch') this.armBatchFlush();
+    } else {
+      // (A synchronous commit is durable with every commit before it: they took the row's lock first.)
+      this.durableThrough = Math.max(this.durableThrough, lsn - 1);
     }
     try {
       this.report();

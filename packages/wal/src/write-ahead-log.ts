@@ -120,9 +120,11 @@ export interface WriteAheadLog {
    */
   append(entries: readonly WalEntry[], options?: AppendOptions): Promise<number[]>;
   /**
-   * Makes every record appended so far durable, whatever the durability mode; a log that has
-   * `checkCurrent` checks it too. Waits for the appends made before the call, not for those made after
-   * it (a writer that never pauses does not hold a flush back).
+   * Makes every record appended so far durable, whatever the durability mode: this handle's, and those
+   * of other handles (other processes, other hosts) it has reported through `onCommit`, which a
+   * checkpoint of what was applied may cover. A log that has `checkCurrent` checks it too. Waits for the
+   * appends made before the call, not for those made after it (a writer that never pauses does not hold
+   * a flush back).
    */
   flush(): Promise<void>;
   /**

@@ -192,10 +192,7 @@ export async function hostChunks(site: HostChunksSite, paths: HostCachePaths, fi
     }
     // Another copy of this cache opened since, or the log lost its records: the open starts again as a
     // new cache, its checkpoint dropped (its chunk files are rewritten from the log).
-    // (Under the manifest's lock: a checkpoint a process of this host publishes meanwhile is dropped too.)
-    await withFileLock(`${paths.manifest}.lock`, files, () => removeIfPresent(paths.manifest, files));
-    await removeIfPresent(paths.host, files);
-    await syncFolder(paths.root, files);
+    await dropHostCache(paths, files);
     throw new CacheNotVouched();
   }
   const cache = randomHex(8);
@@ -260,6 +257,18 @@ export function isOwnOpen(paths: HostCachePaths, cache: string, open: CacheOpen)
   }
   if (saved?.cache !== cache) return false;
   return saved.openedLsn >= open.lsn || (open.nonce !== undefined && (saved.nonce === open.nonce || saved.pending?.includes(open.nonce) === true));
+}
+
+/**
+ * Drops this host cache's checkpoint manifest and `host.json`, so that the next open makes it again as
+ * a new cache from the shared log (its chunk files rewritten from the log). Call it with the processes
+ * of this host kept out (a lock on the cache).
+ */
+export async function dropHostCache(paths: HostCachePaths, files: StoreFileSystem): Promise<void> {
+  // (Under the manifest's lock: a checkpoint a process of this host publishes meanwhile is dropped too.)
+  await withFileLock(`${paths.manifest}.lock`, files, () => removeIfPresent(paths.manifest, files));
+  await removeIfPresent(paths.host, files);
+  await syncFolder(paths.root, files);
 }
 
 async function removeIfPresent(path: string, files: StoreFileSystem): Promise<void> {

@@ -14,7 +14,7 @@ import { readSearchSnapshotProvider } from './search-snapshot.js';
 import { filesWithoutLog, lostLogError } from './lost-log.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 import { restoreLostBlocks, ReferencedRangeLog, UncheckpointedCopies } from './block-recovery.js';
-import { CacheChanged, CacheNotVouched, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
+import { CacheChanged, CacheNotVouched, dropHostCache, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
 import { HOST_LOCK_WAIT_MS, StoreEngine, type BlockSyncDemand } from './store-engine.js';
 
@@ -208,6 +208,13 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
         const snapshots = options.autoSnapshot ?? true;
         if (remote && snapshots !== false) engine.snapshots.every = snapshots === true ? AUTO_SNAPSHOT_EVERY_RECORDS : snapshots.everyRecords ?? AUTO_SNAPSHOT_EVERY_RECORDS;
         if (start.after > 0) {
+          if (remote && checkpoint && start.after <= checkpoint.position.lsn && (start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec)) {
+            // The shared log does not hold what this cache's checkpoint applied (a server restored from
+            // an older backup, say): the cache is derived from the log, and is made again from it (from
+            // its newest snapshot, when it dropped its first records). Read-only, it is only not used.
+            if (!readOnly) await withFileLock(layout.hostLock, files, () => dropHostCache(layout, files), Math.max(HOST_LOCK_WAIT_MS, 2 * (options.lockTimeoutMs ?? 0)));
+            throw new CacheNotVouched();
+          }
           if (!checkpoint || start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
             const reason = checkpoint && start.after > checkpoint.position.lsn
               ? new MemMapError('WAL_TRUNCATED', `${theLog} no longer holds records ${checkpoint.position.lsn + 1} to ${start.after}, which come after the checkpoint ${checkpoint.path}.`, { subsystem: 'wal' })

@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+const flt = () => Number(readFileSync('/proc/self/stat', 'latin1').split(') ')[1].split(' ')[7]);
+const queries = JSON.parse(readFileSync(process.argv[3], 'utf8'));
+const m = [['s', performance.now(), flt()]];
+const mk = (l) => m.push([l, performance.now(), flt()]);
+globalThis.__mk = mk;
+const { MemMapFS } = await import('@memmapfs/core'); mk('import');
+const fs = await MemMapFS.init(process.argv[2], { create: false, search: 'segments' }); mk('init');
+const hits = await fs.queryMemory(queries[0].text, { limit: 10 }); mk('query');
+hits.map((h) => h.text);
+console.log(m.slice(1).map(([l, t, f], i) => `${l} ${(t - m[i][1]).toFixed(1)}ms/${f - m[i][2]}pf`).join(' | '), '| total', (m.at(-1)[1] - m[0][1]).toFixed(1));
+await fs.close();

@@ -1,0 +1,113 @@
+import { describe, expect, inject, it } from 'vitest';
+import { postgresWal } from '../src/index.js';
+import { entry, freshStore, serverOfItsOwn, withClient } from './support/places.js';
+import { INSTALL_ADVICE } from './support/postgres-server.js';
+import { openHost, tempRoots } from './support/stores.js';
+
+const postgres = inject('postgres');
+
+if (!postgres) {
+  it.skip(INSTALL_ADVICE, () => undefined);
+} else {
+  // (A server of its own: it is crashed, and its WAL writer slowed down so that commits made with
+  // synchronous_commit off stay unflushed until then.)
+  const ownServer = serverOfItsOwn(postgres);
+  const roots = tempRoots();
+  const slowWalWriter = async (connectionString: string) => {
+    await withClient(connectionString, async (client) => {
+      await client.query("ALTER SYSTEM SET wal_writer_delay = '10s'");
+      await client.query('SELECT pg_reload_conf()');
+    });
+  };
+  const logRow = (connectionString: string, store: string) =>
+    withClient(connectionString, async (client) => {
+      const { rows } = await client.query('SELECT first_lsn, last_lsn FROM memmapfs_wal_logs WHERE store = $1', [store]);
+      return { first: Number(rows[0].first_lsn), last: Number(rows[0].last_lsn) };
+    });
+
+  describe("postgres log, flush of another host's records", () => {
+    it("flush makes durable the records of other hosts this log reported, not only its own: a server crash after it keeps them", async () => {
+      const { connectionString } = ownServer();
+      await slowWalWriter(connectionString);
+      const store = freshStore('flush');
+      const b = await postgresWal({ connectionString: `${connectionString}&application_name=b`, store })({ codec: 'msgpack', durability: 'none' });
+      const seen: number[] = [];
+      const a = await postgresWal({ connectionString: `${connectionString}&application_name=a`, store })({ codec: 'msgpack', onCommit: (records) => seen.push(...records.map((r) => r.lsn)) });
+      await a.append([entry('durable')]);
+      expect(await b.append([entry('made durable by the other log')])).toEqual([2]);
+      expect(await a.fence()).toBe(2);
+      expect(seen).toEqual([1, 2]);
+      // What `flush` promises: every record appended so far durable, whoever appended it.
+      await a.flush();
+      await ownServer().restart('immediate');
+      expect((await logRow(connectionString, store)).last).toBe(2);
+      await a.close().catch(() => undefined);
+      await b.close().catch(() => undefined);
+    });
+
+    it("a host's checkpoint covering another host's memory appended under durability 'none' holds after a server crash: the cache reopens with it", async () => {
+      const { connectionString } = ownServer();
+      await slowWalWriter(connectionString);
+      const place = { connectionString, store: freshStore('flush-store') };
+      const a = await openHost(await roots.make('a'), place, 'a');
+      const rootA = a.root;
+      const b = await openHost(await roots.make('b'), place, 'b', { durability: 'none' });
+      try {
+        await a.appendMemory('one');
+        await a.publishSnapshot();
+        await a.appendMemory('two');
+        await a.publishSnapshot();
+        const id = await b.appendMemory('acknowledged under none, then checkpointed by another host');
+        expect((await a.getMemory(id))?.text).toBe('acknowledged under none, then checkpointed by another host');
+        // "Resolves once it is durable": what it covers, another host's record included.
+        await a.checkpoint();
+        await a.close();
+        await ownServer().restart('immediate');
+        const again = await openHost(rootA, place, 'a');
+        expect((await again.getMemory(id))?.text).toBe('acknowledged under none, then checkpointed by another host');
+        expect((await again.queryMemory('two', { limit: 5 })).map((hit) => hit.text)).toContain('two');
+        await again.close();
+      } finally {
+        await b.close().catch(() => undefined);
+        await roots.removeAll();
+      }
+    }, 60_000);
+
+    it("a cache whose checkpoint covers records the log no longer holds (a server restored from an older backup) is rebuilt from the log's snapshot, not refused for good", async () => {
+      const { connectionString } = ownServer();
+      const place = { connectionString, store: freshStore('behind') };
+      const root = await roots.make('a');
+      const a = await openHost(root, place, 'a');
+      try {
+        const kept = await a.appendMemory('kept: the snapshot holds it');
+        await a.publishSnapshot();
+        const after = await a.appendMemory('kept: after the snapshot');
+        await a.publishSnapshot();
+        const lost = await a.appendMemory('lost with the server');
+        await a.checkpoint();
+        await a.close();
+        const { first, last } = await logRow(connectionString, place.store);
+        expect(first).toBeGreaterThan(1);
+        // The server as an older backup left it: the last record gone, the counter back before it.
+        await withClient(connectionString, async (client) => {
+          await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [place.store, last]);
+          await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2 WHERE store = $1', [place.store, last - 1]);
+        });
+        // (Read-only first, it only leaves the cache unused: the log, which dropped its first records, is not enough without it.)
+        expect(await openHost(root, place, 'a', { readOnly: true }).then(async (fs) => fs.close(), (error: { code?: string }) => error.code)).toBe('WAL_TRUNCATED');
+        const again = await openHost(root, place, 'a');
+        expect([(await again.getMemory(kept))?.text, (await again.getMemory(after))?.text, await again.getMemory(lost)]).toEqual(['kept: the snapshot holds it', 'kept: after the snapshot', undefined]);
+        const next = await again.appendMemory('written after the rebuild');
+        await again.checkpoint();
+        await again.close();
+        for (const readOnly of [true, false]) {
+          const later = await openHost(root, place, 'a', { readOnly });
+          expect([(await later.getMemory(kept))?.text, await later.getMemory(lost), (await later.getMemory(next))?.text], `readOnly: ${readOnly}`).toEqual(['kept: the snapshot holds it', undefined, 'written after the rebuild']);
+          await later.close();
+        }
+      } finally {
+        await roots.removeAll();
+      }
+    }, 60_000);
+  });
+}
