@@ -68,6 +68,15 @@ describe('import', () => {
     expect((await get(id)).namespace).toBe('archive');
   });
 
+  it("reads a line's meta as tagged JSON, as --meta and export lines are read: bytes, NaN and $-keys come back as append --meta stores them", async () => {
+    const meta = { blob: { $base64: 'AAE=' }, ratio: { $number: 'NaN' }, literal: { $object: { $base64: 'not bytes' } } };
+    const file = await writeLines('tagged.jsonl', [JSON.stringify({ text: 'from a line', meta })]);
+    const imported = JSON.parse((await inStore(['--json', 'import', file])).stdout) as ImportResult;
+    const appended = (JSON.parse((await inStore(['--json', 'append', 'from append', '--meta', JSON.stringify(meta)])).stdout) as { id: number }).id;
+    expect((await get(imported.firstId)).meta).toEqual(meta);
+    expect((await get(imported.firstId)).meta).toEqual((await get(appended)).meta);
+  });
+
   it('reads --format lines from stdin, skipping blank lines, with --namespace and --tag on every memory', async () => {
     const stdin = 'first line of text\r\n\r\n  \nsecond line\nthird line without newline';
     const results: ImportResult[] = [];

@@ -218,3 +218,42 @@ describe('state watch, in a child process', () => {
     expect(stderr).toBe('');
   });
 });
+
+describe('state set beside another writer', () => {
+  it('changes only the fields it names: a field another process changes meanwhile is never set back, and it prints the state it made', async () => {
+    await initStore();
+    const writer = await openWriter();
+    const counts: number[] = [];
+    const unsubscribe = writer.subscribeState((next) => counts.push(Number((next.extra as { n?: number }).n ?? 0)));
+    let n = 0;
+    let stop = false;
+    const merging = (async () => {
+      // (As an agent would, it lets other work in between: two handles of one process, each merging in
+      // a loop that never yields, would take turns at the writer lock unfairly.)
+      while (!stop) {
+        await writer.mergeState({ extra: { n: ++n } });
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    const printed: unknown[] = [];
+    try {
+      for (let i = 0; i < 15; i++) {
+        const run = await inStore(['--json', 'state', 'set', JSON.stringify({ status: `cli-${i}` })]);
+        expect(run.code, run.stderr).toBe(0);
+        printed.push((JSON.parse(run.stdout) as { status: string }).status);
+      }
+    } finally {
+      stop = true;
+      await merging;
+      unsubscribe();
+    }
+    // What each run printed is the state it wrote (its status), not a later one of the other writer's.
+    expect(printed).toEqual(Array.from({ length: 15 }, (_, i) => `cli-${i}`));
+    await writer.catchUp();
+    expect((writer.getState().extra as { n: number }).n).toBe(n);
+    expect(writer.getState().status).toBe('cli-14');
+    // (Every state either process committed, in order: the counter never goes back.)
+    expect(counts.length).toBeGreaterThan(15);
+    for (let i = 1; i < counts.length; i++) expect(counts[i], `state ${i} of ${counts.length}`).toBeGreaterThanOrEqual(counts[i - 1]!);
+  });
+});

@@ -44,6 +44,9 @@ describe(`the MCP server (${serverKind === 'dist' ? 'built dist/bin.js' : 'src/b
     }
     const remember = tools.find((tool) => tool.name === 'remember')!;
     expect(remember.inputSchema.required).toEqual(['text']);
+    // (The state's fields are told to clients, though the object is handed on as sent.)
+    const updateState = tools.find((tool) => tool.name === 'update_state')!;
+    expect(updateState.inputSchema.properties?.state).toMatchObject({ type: 'object', properties: { status: { type: 'string' }, lastUpdatedId: { type: 'number' }, extra: { type: 'object' } } });
     expect(session.client.getServerCapabilities()?.resources?.subscribe).toBe(true);
     const { resources } = await session.client.listResources();
     expect(resources).toEqual([expect.objectContaining({ uri: 'memmapfs://state', mimeType: 'application/json' })]);
@@ -103,6 +106,9 @@ describe(`the MCP server (${serverKind === 'dist' ? 'built dist/bin.js' : 'src/b
     expect(await callError(session, 'remember', { text: 'x', meta: ['a'] })).toMatch(/meta/);
     // Handed on as sent, so core refuses (rather than the key being dropped on the way).
     expect(await callError(session, 'remember', { text: 'x', meta: JSON.parse('{"__proto__":1}') as unknown })).toMatch(/__proto__.*\(INVALID_ARGUMENT\)/);
+    expect(await callError(session, 'update_state', { state: JSON.parse('{"__proto__":{"x":1},"status":"s"}') as unknown })).toMatch(/__proto__.*\(INVALID_ARGUMENT\)/);
+    expect(await callError(session, 'update_state', { state: { status: 5 } })).toMatch(/status/);
+    expect(await callError(session, 'update_state', { state: ['a'] })).toMatch(/state/);
     expect(await callError(session, 'remember', { text: 'x', ttlMs: -5 })).toMatch(/ttlMs/);
     expect(await callError(session, 'recall', { query: 'x', limit: 0 })).toMatch(/limit/);
     expect(await callError(session, 'recall', { query: 'x', limit: 51 })).toMatch(/limit/);

@@ -341,7 +341,9 @@ function parseLine(line: string, lineNumber: number, format: Format, overrides: 
   if (unknown !== undefined) throw new BadLine(lineNumber, `unknown field "${unknown}" (a line has text, tags?, namespace?, meta?, ttlMs?)`);
   checkMemoryFields(value, lineNumber);
   if (value.ttlMs !== undefined && typeof value.ttlMs !== 'number') throw new BadLine(lineNumber, `"ttlMs" must be a number, got ${describe(value.ttlMs)}`);
-  return { kind: 'memory', memory: withOverrides(value as unknown as NewMemory, overrides) };
+  // (meta in tagged JSON, as `append --meta` and export lines read it: {"$base64": …} is bytes.)
+  const memory = (value.meta !== undefined ? { ...value, meta: fromTaggedJson(value.meta) } : value) as unknown as NewMemory;
+  return { kind: 'memory', memory: withOverrides(memory, overrides) };
 }
 
 /** A line `export` wrote: the header, a memory, a KV entry or the state. */

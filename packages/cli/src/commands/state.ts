@@ -29,8 +29,8 @@ export const stateSetCommand: Command = {
   prepare(args) {
     const changes = taggedJsonObject(args.positionals[0]!, 'the state');
     return async (store, output) => {
-      await store.updateState({ ...store.getState(), ...changes });
-      const state = store.getState();
+      // (Merged under the writer lock: a field another process changes meanwhile keeps its new value.)
+      const state = await store.mergeState(changes);
       output.result(toTaggedJson(state), () => keyValueLines(state));
     };
   },

@@ -16,6 +16,16 @@ const stateFields = {
 
 const stateOutput = z.object(stateFields).catchall(z.unknown());
 
+/** What `update_state` takes: any of the fields, and fields of your own. */
+const stateChanges = z.object({
+  status: stateFields.status.optional(),
+  activeMemoryCount: stateFields.activeMemoryCount.optional(),
+  lastUpdatedId: stateFields.lastUpdatedId.optional(),
+  extra: jsonObject('Anything else, as a JSON object: replaces the current extra whole').optional(),
+}).catchall(z.unknown()).describe('The fields to change; fields of your own are kept too');
+/** Its JSON Schema, for clients (without the document's `$schema`: it is one property's). */
+const { $schema: _documentSchema, ...stateChangesSchema } = z.toJSONSchema(stateChanges, { io: 'input' });
+
 /** Registers `get_state` and `update_state`, over the same agent state as the `memmapfs://state` resource. */
 export function registerStateTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('get_state', {
@@ -33,12 +43,14 @@ export function registerStateTools(server: McpServer, store: MemMapFS): void {
     title: 'Update the agent state',
     description: 'Change the shared agent state: the fields given replace the current ones (extra is replaced whole), the others keep their values. Every agent subscribed to the state is told. Returns the new state.',
     inputSchema: {
-      state: z.object({
-        status: stateFields.status.optional(),
-        activeMemoryCount: stateFields.activeMemoryCount.optional(),
-        lastUpdatedId: stateFields.lastUpdatedId.optional(),
-        extra: jsonObject('Anything else, as a JSON object: replaces the current extra whole').optional(),
-      }).catchall(z.unknown()).describe('The fields to change; fields of your own are kept too'),
+      // (Checked against the fields, but handed on as sent: a copy would silently lose a key named
+      // `__proto__`, which core refuses with a message instead.)
+      state: jsonObject('The fields to change; fields of your own are kept too')
+        .superRefine((value, context) => {
+          const checked = stateChanges.safeParse(value);
+          if (!checked.success) for (const issue of checked.error.issues) context.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+        })
+        .meta(stateChangesSchema),
     },
     outputSchema: { state: stateOutput },
     annotations: { idempotentHint: true },
