@@ -1,5 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { Transform } from 'node:stream';
 import type { InputStream } from './command.js';
 import { CommandFailure } from './failures.js';
 
@@ -45,5 +47,67 @@ export async function readWhole(input: InputSource): Promise<Buffer> {
  * the one line break at its end that `echo` and most editors add (as `$(…)` in a shell drops it).
  */
 export function textFromInput(bytes: Uint8Array): string {
+  // (Decoded as it is, invalid bytes would become U+FFFD: text nobody wrote, stored without a word.)
+  if (!isUtf8(bytes)) throw new CommandFailure('INVALID_INPUT', `stdin is not valid UTF-8 (${firstInvalidByte(bytes)}): convert it first, e.g. with iconv -f latin1 -t utf-8`);
   return Buffer.from(bytes).toString('utf8').replace(/^\uFEFF/, '').replace(/\r?\n$/, '');
+}
+
+/** A line of the input that is not valid UTF-8 (see `utf8Lines`). */
+export class NotUtf8Line extends Error {
+  constructor(readonly line: number, bytes: Uint8Array) {
+    super(`not valid UTF-8 (${firstInvalidByte(bytes)}): convert the file first, e.g. with iconv -f latin1 -t utf-8`);
+  }
+}
+
+/**
+ * `stream`'s bytes as UTF-8 text, checked a line at a time as they are read (for `readline`): a line
+ * that is not valid UTF-8 fails the stream with `NotUtf8Line`, naming it.
+ */
+export function utf8Lines(stream: NodeJS.ReadableStream): NodeJS.ReadableStream {
+  let line = 1;
+  let pending = Buffer.alloc(0);
+  const checked = (bytes: Buffer): Buffer => {
+    if (!isUtf8(bytes)) throw new NotUtf8Line(line, bytes);
+    return bytes;
+  };
+  const decoding = new Transform({
+    decodeStrings: true,
+    transform(chunk: Buffer, _encoding, callback) {
+      try {
+        const bytes = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+        let start = 0;
+        for (let end = bytes.indexOf(10); end !== -1; end = bytes.indexOf(10, start)) {
+          checked(bytes.subarray(start, end + 1));
+          line++;
+          start = end + 1;
+        }
+        pending = Buffer.from(bytes.subarray(start));
+        callback(null, bytes.toString('utf8', 0, start));
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+    flush(callback) {
+      try {
+        callback(null, checked(pending).toString('utf8'));
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+  });
+  stream.on('error', (error) => decoding.destroy(error));
+  return stream.pipe(decoding);
+}
+
+/** Where the first byte that is not part of valid UTF-8 is in `bytes`, in words (for the error message only). */
+function firstInvalidByte(bytes: Uint8Array): string {
+  let at = 0;
+  while (at < bytes.length) {
+    const lead = bytes[at]!;
+    const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    // (Each character checked on its own: overlong forms and surrogates are refused by isUtf8.)
+    if (length === 0 || at + length > bytes.length || !isUtf8(bytes.subarray(at, at + length))) break;
+    at += length;
+  }
+  return `byte 0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at}`;
 }

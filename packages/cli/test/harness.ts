@@ -13,8 +13,8 @@ export interface Run {
 }
 
 export interface RunOptions {
-  /** Lines fed to stdin (each followed by a newline), or raw text. */
-  stdin?: string | readonly string[];
+  /** Lines fed to stdin (each followed by a newline), or raw text or bytes. */
+  stdin?: string | Uint8Array | readonly string[];
   /** Whether stdin claims to be a terminal. */
   stdinIsTTY?: boolean;
   /** Whether stderr claims to be a terminal (progress shows only then). */
@@ -37,7 +37,7 @@ export function useTempStore(): void {
 }
 
 /** A stdin stand-in holding `text`, ended. */
-export function stdinOf(text: string, isTTY = false): CliIo['stdin'] {
+export function stdinOf(text: string | Uint8Array, isTTY = false): CliIo['stdin'] {
   const stream = new PassThrough();
   stream.end(text);
   return Object.assign(stream, { isTTY });
@@ -47,7 +47,7 @@ export function stdinOf(text: string, isTTY = false): CliIo['stdin'] {
 export async function inStore(args: string[], options: RunOptions = {}): Promise<Run> {
   let stdout = '';
   let stderr = '';
-  const input = options.stdin === undefined ? '' : typeof options.stdin === 'string' ? options.stdin : options.stdin.map((line) => `${line}\n`).join('');
+  const input = options.stdin === undefined ? '' : typeof options.stdin === 'string' || options.stdin instanceof Uint8Array ? options.stdin : options.stdin.map((line) => `${line}\n`).join('');
   const io: CliIo = {
     stdout: { write: (chunk: string) => (stdout += chunk) },
     stderr: { write: (chunk: string) => (stderr += chunk), ...(options.stderrIsTTY ? { isTTY: true } : {}) },

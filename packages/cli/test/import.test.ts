@@ -108,6 +108,28 @@ describe('import', () => {
     expect(await memoryCount()).toBe(0);
   });
 
+  it('refuses text that is not valid UTF-8, naming the line, rather than store replacement characters: import, and text read from stdin', async () => {
+    const file = join(paths.dir, 'latin1.txt');
+    await writeFile(file, Buffer.concat([Buffer.from('a fine line\n'), Buffer.from([0xff, 0xfe]), Buffer.from(' caf\xe9\n', 'latin1'), Buffer.from('"third"\n')]));
+    for (const format of ['lines', 'jsonl']) {
+      const run = await inStore(['import', '--format', format, file]);
+      expect(run.code, format).toBe(1);
+      expect(run.stderr, format).toMatch(/^memmapfs: line 2: not valid UTF-8 .*; nothing imported\n$/);
+    }
+    expect(await memoryCount()).toBe(0);
+    const bytes = Buffer.from([0x61, 0xff, 0x62, 0x0a]);
+    for (const args of [['append'], ['kv', 'set', 'k', '-', '--string']]) {
+      const run = await inStore(args, { stdin: bytes });
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).toMatch(/stdin is not valid UTF-8/);
+    }
+    expect(await memoryCount()).toBe(0);
+    expect((await inStore(['kv', 'get', 'k'])).code).not.toBe(0);
+    // (Valid UTF-8 is taken as it is, U+FFFD included.)
+    expect((await inStore(['append'], { stdin: Buffer.from('caf\u00e9 \ufffd\n') })).code).toBe(0);
+    expect((await get(1)).text).toBe('caf\u00e9 \ufffd');
+  });
+
   it('stops at a bad line 3 before writing its batch: the 2 memories of the batch before it with --batch 2', async () => {
     const file = await writeLines('bad.jsonl', ['{"text":"one"}', '', '"two"', '{"text": oops}', '{"text":"four"}']);
     const run = await inStore(['import', file, '--batch', '2']);

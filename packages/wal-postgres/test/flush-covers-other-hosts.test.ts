@@ -1,3 +1,5 @@
+import * as nodeFileSystem from 'node:fs/promises';
+import type { MemMapFS } from '@memmapfs/core';
 import { describe, expect, inject, it } from 'vitest';
 import { postgresWal } from '../src/index.js';
 import { entry, freshStore, serverOfItsOwn, withClient } from './support/places.js';
@@ -41,6 +43,25 @@ if (!postgres) {
       await a.flush();
       await ownServer().restart('immediate');
       expect((await logRow(connectionString, store)).last).toBe(2);
+      await a.close().catch(() => undefined);
+      await b.close().catch(() => undefined);
+    });
+
+    it('a flush after a crash of the server that lost records it was to make durable fails with WAL_FAILED, never resolves', async () => {
+      const { connectionString } = ownServer();
+      await slowWalWriter(connectionString);
+      const store = freshStore('flush-lost');
+      const b = await postgresWal({ connectionString: `${connectionString}&application_name=b`, store })({ codec: 'msgpack', durability: 'none' });
+      const a = await postgresWal({ connectionString: `${connectionString}&application_name=a`, store })({ codec: 'msgpack' });
+      await a.append([entry('durable')]);
+      expect(await b.append([entry('lost by the crash')])).toEqual([2]);
+      expect(await a.fence()).toBe(2);
+      await ownServer().restart('immediate');
+      expect((await logRow(connectionString, store)).last).toBe(1);
+      // (B's own relaxed commit, and A's report of it: neither may be said to be durable now.)
+      for (const log of [b, a]) {
+        for (let i = 0; i < 2; i++) await expect(log.flush()).rejects.toMatchObject({ code: 'WAL_FAILED', message: expect.stringMatching(/PostgreSQL lost committed records/) });
+      }
       await a.close().catch(() => undefined);
       await b.close().catch(() => undefined);
     });
@@ -105,6 +126,55 @@ if (!postgres) {
           expect([(await later.getMemory(kept))?.text, await later.getMemory(lost), (await later.getMemory(next))?.text], `readOnly: ${readOnly}`).toEqual(['kept: the snapshot holds it', undefined, 'written after the rebuild']);
           await later.close();
         }
+      } finally {
+        await roots.removeAll();
+      }
+    }, 60_000);
+
+    it('two writable opens of one host racing to remake such a cache end on the same cache: the later drop does not undo the earlier one', async () => {
+      const { connectionString } = ownServer();
+      const place = { connectionString, store: freshStore('behind-race') };
+      const root = await roots.make('a');
+      const a = await openHost(root, place, 'a');
+      try {
+        const kept = await a.appendMemory('kept');
+        await a.publishSnapshot();
+        await a.appendMemory('kept too');
+        await a.publishSnapshot();
+        await a.appendMemory('lost with the server');
+        await a.checkpoint();
+        await a.close();
+        const { last } = await logRow(connectionString, place.store);
+        await withClient(connectionString, async (client) => {
+          await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [place.store, last]);
+          await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2 WHERE store = $1', [place.store, last - 1]);
+        });
+        // The second open reads the stale manifest, then host.json only after the first has remade the cache.
+        let delayed = false;
+        const slow = new Proxy(nodeFileSystem, {
+          get(target, key) {
+            const value = (target as Record<string | symbol, unknown>)[key];
+            if (key !== 'readFile') return value;
+            return async (path: string, ...rest: unknown[]) => {
+              if (!delayed && String(path).endsWith('host.json')) {
+                delayed = true;
+                await new Promise((resolve) => setTimeout(resolve, 3000));
+              }
+              return (value as (...args: unknown[]) => unknown)(path, ...rest);
+            };
+          },
+        });
+        const [first, second] = await Promise.all([openHost(root, place, 'a'), openHost(root, place, 'a', { fileSystem: slow })]);
+        expect(delayed).toBe(true);
+        const own = (fs: MemMapFS) => (fs as unknown as { engine: { hostBlocks: { own: { first: number } } } }).engine.hostBlocks.own.first;
+        expect(own(second)).toBe(own(first));
+        const id = await first.appendMemory('written by the first after the second opened');
+        await first.checkpoint();
+        await Promise.all([first.close(), second.close()]);
+        const again = await openHost(root, place, 'a');
+        expect([(await again.getMemory(id))?.text, (await again.getMemory(kept))?.text]).toEqual(['written by the first after the second opened', 'kept']);
+        expect(own(again)).toBe(own(first));
+        await again.close();
       } finally {
         await roots.removeAll();
       }

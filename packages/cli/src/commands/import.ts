@@ -4,7 +4,7 @@ import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { StoreCommand } from '../command.js';
 import { exportFormat, readableExportVersions } from '../export-format.js';
 import { CommandFailure, UsageError } from '../failures.js';
-import { openInput } from '../input-source.js';
+import { NotUtf8Line, openInput, utf8Lines } from '../input-source.js';
 import { fromTaggedJson } from '../json-value.js';
 
 const formats = ['jsonl', 'lines'] as const;
@@ -191,7 +191,7 @@ export const importCommand: StoreCommand = {
         if (batch.length >= batchSize) await flush();
       };
 
-      const reader = createInterface({ input: input.stream, crlfDelay: Infinity });
+      const reader = createInterface({ input: utf8Lines(input.stream), crlfDelay: Infinity });
       const lines = reader[Symbol.asyncIterator]();
       let bytesRead = 0;
       try {
@@ -200,6 +200,7 @@ export const importCommand: StoreCommand = {
           try {
             next = await lines.next();
           } catch (error) {
+            if (error instanceof NotUtf8Line) throw new BadLine(error.line, error.message);
             throw new CommandFailure('INPUT_UNREADABLE', `cannot read ${input.name}: ${(error as Error).message}`);
           }
           if (next.done) break;

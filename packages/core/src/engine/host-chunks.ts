@@ -260,13 +260,18 @@ export function isOwnOpen(paths: HostCachePaths, cache: string, open: CacheOpen)
 }
 
 /**
- * Drops this host cache's checkpoint manifest and `host.json`, so that the next open makes it again as
+ * Drops this host cache's checkpoint manifest and `host.json` (unless `stillStale` says they changed
+ * since the drop was decided: then `CacheChanged`, and the open is made again), so that the next open makes it again as
  * a new cache from the shared log (its chunk files rewritten from the log). Call it with the processes
  * of this host kept out (a lock on the cache).
  */
-export async function dropHostCache(paths: HostCachePaths, files: StoreFileSystem): Promise<void> {
-  // (Under the manifest's lock: a checkpoint a process of this host publishes meanwhile is dropped too.)
-  await withFileLock(`${paths.manifest}.lock`, files, () => removeIfPresent(paths.manifest, files));
+export async function dropHostCache(paths: HostCachePaths, files: StoreFileSystem, stillStale?: () => Promise<boolean>): Promise<void> {
+  // (Under the manifest's lock: a checkpoint a process of this host publishes meanwhile is dropped too.
+  // With `stillStale`, a drop decided from what was read before the lock is made only if that still holds.)
+  await withFileLock(`${paths.manifest}.lock`, files, async () => {
+    if (stillStale && !(await stillStale())) throw new CacheChanged();
+    await removeIfPresent(paths.manifest, files);
+  });
   await removeIfPresent(paths.host, files);
   await syncFolder(paths.root, files);
 }

@@ -1,4 +1,5 @@
 import * as nodeFileSystem from 'node:fs/promises';
+import { basename } from 'node:path';
 import { chunkStore, type BlockStore } from '@memmapfs/blocks';
 import { describeThrown, fileWal, syncFolder, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
@@ -6,6 +7,7 @@ import { MemMapError } from '../errors.js';
 import { deferSearchProvider, deferStoreSearchProvider, prefetchCodec, resolveCodec } from '../registry/provider-registry.js';
 import type { AgentState, MemMapFSOptions, StoreFileSystem } from '../types.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { readManifest } from '../checkpoint/checkpoint-manifest.js';
 import { installSnapshot } from '../checkpoint/store-snapshot.js';
 import type { CheckpointTables } from '../checkpoint/checkpoint-file.js';
 import { toMemMapError } from './error-mapping.js';
@@ -212,7 +214,14 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
             // The shared log does not hold what this cache's checkpoint applied (a server restored from
             // an older backup, say): the cache is derived from the log, and is made again from it (from
             // its newest snapshot, when it dropped its first records). Read-only, it is only not used.
-            if (!readOnly) await withFileLock(layout.hostLock, files, () => dropHostCache(layout, files), Math.max(HOST_LOCK_WAIT_MS, 2 * (options.lockTimeoutMs ?? 0)));
+            if (!readOnly) {
+              const stale = checkpoint;
+              // (Only if host.json and the manifest are still what this open read: another process of the
+              // host may have made the cache again, or published a checkpoint of its own, meanwhile.)
+              const stillStale = async () => (await readHostCache(layout.host, layout.blocks, files))?.cache === savedCache?.cache
+                && (await readManifest(layout.manifest, files))?.checkpoint === basename(stale.path);
+              await withFileLock(layout.hostLock, files, () => dropHostCache(layout, files, stillStale), Math.max(HOST_LOCK_WAIT_MS, 2 * (options.lockTimeoutMs ?? 0)));
+            }
             throw new CacheNotVouched();
           }
           if (!checkpoint || start.after !== checkpoint.position.lsn || header.logId !== checkpoint.logId || header.codec !== checkpoint.codec) {
