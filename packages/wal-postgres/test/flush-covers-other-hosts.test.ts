@@ -27,6 +27,28 @@ if (!postgres) {
       return { first: Number(rows[0].first_lsn), last: Number(rows[0].last_lsn) };
     });
 
+  /**
+   * A host cache at `root` whose checkpoint covers a record the log then loses, as a server restored
+   * from an older backup would (the log had dropped its first records for two snapshots before).
+   */
+  const cacheAheadOfLog = async (place: { connectionString: string; store: string }, root: string) => {
+    const a = await openHost(root, place, 'a');
+    const kept = await a.appendMemory('kept: the snapshot holds it');
+    await a.publishSnapshot();
+    const after = await a.appendMemory('kept: after the snapshot');
+    await a.publishSnapshot();
+    const lost = await a.appendMemory('lost with the server');
+    await a.checkpoint();
+    await a.close();
+    const { first, last } = await logRow(place.connectionString, place.store);
+    expect(first).toBeGreaterThan(1);
+    await withClient(place.connectionString, async (client) => {
+      await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [place.store, last]);
+      await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2 WHERE store = $1', [place.store, last - 1]);
+    });
+    return { kept, after, lost };
+  };
+
   describe("postgres log, flush of another host's records", () => {
     it("flush makes durable the records of other hosts this log reported, not only its own: a server crash after it keeps them", async () => {
       const { connectionString } = ownServer();
@@ -98,22 +120,8 @@ if (!postgres) {
       const { connectionString } = ownServer();
       const place = { connectionString, store: freshStore('behind') };
       const root = await roots.make('a');
-      const a = await openHost(root, place, 'a');
       try {
-        const kept = await a.appendMemory('kept: the snapshot holds it');
-        await a.publishSnapshot();
-        const after = await a.appendMemory('kept: after the snapshot');
-        await a.publishSnapshot();
-        const lost = await a.appendMemory('lost with the server');
-        await a.checkpoint();
-        await a.close();
-        const { first, last } = await logRow(connectionString, place.store);
-        expect(first).toBeGreaterThan(1);
-        // The server as an older backup left it: the last record gone, the counter back before it.
-        await withClient(connectionString, async (client) => {
-          await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [place.store, last]);
-          await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2 WHERE store = $1', [place.store, last - 1]);
-        });
+        const { kept, after, lost } = await cacheAheadOfLog(place, root);
         // (Read-only first, it only leaves the cache unused: the log, which dropped its first records, is not enough without it.)
         expect(await openHost(root, place, 'a', { readOnly: true }).then(async (fs) => fs.close(), (error: { code?: string }) => error.code)).toBe('WAL_TRUNCATED');
         const again = await openHost(root, place, 'a');
@@ -135,20 +143,8 @@ if (!postgres) {
       const { connectionString } = ownServer();
       const place = { connectionString, store: freshStore('behind-race') };
       const root = await roots.make('a');
-      const a = await openHost(root, place, 'a');
       try {
-        const kept = await a.appendMemory('kept');
-        await a.publishSnapshot();
-        await a.appendMemory('kept too');
-        await a.publishSnapshot();
-        await a.appendMemory('lost with the server');
-        await a.checkpoint();
-        await a.close();
-        const { last } = await logRow(connectionString, place.store);
-        await withClient(connectionString, async (client) => {
-          await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [place.store, last]);
-          await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2 WHERE store = $1', [place.store, last - 1]);
-        });
+        const { kept } = await cacheAheadOfLog(place, root);
         // The second open reads the stale manifest, then host.json only after the first has remade the cache.
         let delayed = false;
         const slow = new Proxy(nodeFileSystem, {
@@ -172,7 +168,7 @@ if (!postgres) {
         await first.checkpoint();
         await Promise.all([first.close(), second.close()]);
         const again = await openHost(root, place, 'a');
-        expect([(await again.getMemory(id))?.text, (await again.getMemory(kept))?.text]).toEqual(['written by the first after the second opened', 'kept']);
+        expect([(await again.getMemory(id))?.text, (await again.getMemory(kept))?.text]).toEqual(['written by the first after the second opened', 'kept: the snapshot holds it']);
         expect(own(again)).toBe(own(first));
         await again.close();
       } finally {
