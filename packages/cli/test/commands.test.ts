@@ -281,7 +281,7 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       const end = (JSON.parse((await memmapfs(['--root', busy, '--json', 'stats'])).stdout) as { lastLsn: number }).lastLsn;
       const renumbered = await memmapfs(['--root', busy, 'import', first]);
       expect(renumbered).toMatchObject({ code: 0, stderr: '' });
-      expect(renumbered.stdout).toBe(`imported 4 memories (ids ${end + 1}–${end + 4}), 1 KV key and the state\n4 memories got new ids: the log of this store is past the ids of the export (--ids keep refuses instead)\n`);
+      expect(renumbered.stdout).toBe(`imported 4 memories (ids ${end + 1}–${end + 4}), 1 KV key and the state\n4 memories got new ids: the log of this store is past the ids of the export (--ids keep refuses instead)\nKV values that name memories by id (such as the items of @memmapfs/langgraph's MemMapStore) still name the ids of the export: import into a new, empty store to keep them (--ids keep)\n`);
       const moved = JSON.parse((await memmapfs(['--root', busy, '--json', 'get', String(end + 4)])).stdout) as Memory;
       expect(moved).toMatchObject({ text: 'the last one', namespace: 'team/beta', createdAt: lines.at(-3)!.createdAt });
       const refused = await memmapfs(['--root', busy, 'import', first, '--ids', 'keep']);

@@ -284,6 +284,8 @@ function notes(result: ImportResult, idMode: IdMode, because: 'past' | 'far'): s
       : because === 'past' ? 'the log of this store is past the ids of the export (--ids keep refuses instead)'
       : 'the ids of the export are too far above the end of the log of this store to fill the log up to them (--ids keep refuses instead)';
     lines.push(`${plural(result.renumbered)} got new ids: ${why}`);
+    // (The import cannot tell which values hold ids: it says so rather than rewrite them.)
+    if (result.kvKeys > 0) lines.push("KV values that name memories by id (such as the items of @memmapfs/langgraph's MemMapStore) still name the ids of the export: import into a new, empty store to keep them (--ids keep)");
   }
   return lines;
 }
