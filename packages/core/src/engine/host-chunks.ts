@@ -260,10 +260,10 @@ export function isOwnOpen(paths: HostCachePaths, cache: string, open: CacheOpen)
 }
 
 /**
- * Drops this host cache's checkpoint manifest and `host.json` (unless `stillStale` says they changed
- * since the drop was decided: then `CacheChanged`, and the open is made again), so that the next open makes it again as
- * a new cache from the shared log (its chunk files rewritten from the log). Call it with the processes
- * of this host kept out (a lock on the cache).
+ * Drops this host cache's checkpoint manifest and `host.json`, so that the next open makes it again as
+ * a new cache from the shared log (its chunk files rewritten from the log); unless `stillStale` says
+ * they changed since the drop was decided: then `CacheChanged`, and the open is made again. Call it
+ * with the processes of this host kept out (a lock on the cache).
  */
 export async function dropHostCache(paths: HostCachePaths, files: StoreFileSystem, stillStale?: () => Promise<boolean>): Promise<void> {
   // (Under the manifest's lock: a checkpoint a process of this host publishes meanwhile is dropped too.
