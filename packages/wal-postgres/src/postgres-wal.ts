@@ -321,15 +321,15 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     try {
       results = (await this.pool.query(`${BEGIN}; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; ${DURABLE_COMMIT}
         UPDATE memmapfs_wal_logs SET last_lsn = last_lsn WHERE store = ${pg.escapeLiteral(this.config.store)};
-        SELECT first_lsn, last_lsn, ${checksumAt(String(at))} FROM memmapfs_wal_logs l WHERE store = ${pg.escapeLiteral(this.config.store)}; COMMIT`)) as unknown as pg.QueryResult[];
+        SELECT log_id, first_lsn, last_lsn, ${checksumAt(String(at))} FROM memmapfs_wal_logs l WHERE store = ${pg.escapeLiteral(this.config.store)}; COMMIT`)) as unknown as pg.QueryResult[];
     } catch (error) {
       this.unflushed = true;
       throw postgresError(error, `Flushing ${this.name}`, this.server, 'Records appended under durability batch or none may not be durable yet; flush again.');
     }
     // (The last statement before the COMMIT: DURABLE_COMMIT is a SELECT too.)
     const row = results.findLast((result) => result.command === 'SELECT')?.rows[0];
-    if (!row) throw new WalError('WAL_FAILED', `${this.name}: its row in memmapfs_wal_logs is gone. Reopen the store.`);
-    this.checkContinuity(at, checksum, row);
+    this.checkIdentity(row?.log_id);
+    this.checkContinuity(at, checksum, row!);
     this.durableThrough = Math.max(this.durableThrough, covered);
   }
 

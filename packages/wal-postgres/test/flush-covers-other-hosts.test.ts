@@ -1,4 +1,5 @@
 import * as nodeFileSystem from 'node:fs/promises';
+import { join } from 'node:path';
 import type { MemMapFS } from '@memmapfs/core';
 import { describe, expect, inject, it } from 'vitest';
 import { postgresWal } from '../src/index.js';
@@ -47,6 +48,25 @@ if (!postgres) {
       await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2 WHERE store = $1', [place.store, last - 1]);
     });
     return { kept, after, lost };
+  };
+
+  /** A file system whose first read of a host.json waits `ms` (an open slow to read it, the other's reads going on). */
+  const hostJsonReadLate = (ms: number) => {
+    let delayed = false;
+    const files = new Proxy(nodeFileSystem, {
+      get(target, key) {
+        const value = (target as Record<string | symbol, unknown>)[key];
+        if (key !== 'readFile') return value;
+        return async (path: string, ...rest: unknown[]) => {
+          if (!delayed && String(path).endsWith('host.json')) {
+            delayed = true;
+            await new Promise((resolve) => setTimeout(resolve, ms));
+          }
+          return (value as (...args: unknown[]) => unknown)(path, ...rest);
+        };
+      },
+    });
+    return { files, delayed: () => delayed };
   };
 
   describe("postgres log, flush of another host's records", () => {
@@ -146,22 +166,9 @@ if (!postgres) {
       try {
         const { kept } = await cacheAheadOfLog(place, root);
         // The second open reads the stale manifest, then host.json only after the first has remade the cache.
-        let delayed = false;
-        const slow = new Proxy(nodeFileSystem, {
-          get(target, key) {
-            const value = (target as Record<string | symbol, unknown>)[key];
-            if (key !== 'readFile') return value;
-            return async (path: string, ...rest: unknown[]) => {
-              if (!delayed && String(path).endsWith('host.json')) {
-                delayed = true;
-                await new Promise((resolve) => setTimeout(resolve, 3000));
-              }
-              return (value as (...args: unknown[]) => unknown)(path, ...rest);
-            };
-          },
-        });
-        const [first, second] = await Promise.all([openHost(root, place, 'a'), openHost(root, place, 'a', { fileSystem: slow })]);
-        expect(delayed).toBe(true);
+        const late = hostJsonReadLate(3000);
+        const [first, second] = await Promise.all([openHost(root, place, 'a'), openHost(root, place, 'a', { fileSystem: late.files })]);
+        expect(late.delayed()).toBe(true);
         const own = (fs: MemMapFS) => (fs as unknown as { engine: { hostBlocks: { own: { first: number } } } }).engine.hostBlocks.own.first;
         expect(own(second)).toBe(own(first));
         const id = await first.appendMemory('written by the first after the second opened');
@@ -171,6 +178,68 @@ if (!postgres) {
         expect([(await again.getMemory(id))?.text, (await again.getMemory(kept))?.text]).toEqual(['written by the first after the second opened', 'kept: the snapshot holds it']);
         expect(own(again)).toBe(own(first));
         await again.close();
+      } finally {
+        await roots.removeAll();
+      }
+    }, 60_000);
+
+    it('such a cache opened from an older checkpoint than the manifest names (that one gone) is made again too, not refused as changed on every try', async () => {
+      const { connectionString } = ownServer();
+      const place = { connectionString, store: freshStore('behind-fallback') };
+      const root = await roots.make('a');
+      try {
+        const a = await openHost(root, place, 'a');
+        const one = await a.appendMemory('one');
+        await a.publishSnapshot();
+        await a.appendMemory('two');
+        await a.publishSnapshot();
+        await a.appendMemory('three');
+        await a.checkpoint();
+        const folder = join(root, 'checkpoints');
+        const checkpoints = async () => (await nodeFileSystem.readdir(folder)).filter((name) => name.startsWith('checkpoint-')).sort();
+        const older = (await checkpoints()).at(-1)!;
+        const olderBytes = await nodeFileSystem.readFile(join(folder, older));
+        await a.appendMemory('four');
+        await a.checkpoint();
+        await a.close();
+        // The older checkpoint back beside the manifest, which names the newest one, gone.
+        const newest = (await checkpoints()).at(-1)!;
+        await nodeFileSystem.writeFile(join(folder, older), olderBytes);
+        await nodeFileSystem.unlink(join(folder, newest));
+        // The server as a backup from before the older checkpoint's record left it.
+        const olderLsn = Number(/(\d+)/.exec(older)![1]);
+        await withClient(connectionString, async (client) => {
+          await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn >= $2', [place.store, olderLsn]);
+          await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2 WHERE store = $1', [place.store, olderLsn - 1]);
+        });
+        const again = await openHost(root, place, 'a');
+        expect((await again.getMemory(one))?.text).toBe('one');
+        await again.close();
+      } finally {
+        await roots.removeAll();
+      }
+    }, 60_000);
+
+    it('an open that read the stale manifest does not drop the cache a sibling made again and checkpointed at the same LSN (a file of the same name)', async () => {
+      const { connectionString } = ownServer();
+      const place = { connectionString, store: freshStore('behind-aba') };
+      const root = await roots.make('a');
+      try {
+        await cacheAheadOfLog(place, root);
+        // The second open reads the stale manifest, then host.json only once the first has made the
+        // cache again (its first record, the claim, takes the lost record's LSN) and checkpointed it.
+        const late = hostJsonReadLate(3000);
+        const secondOpen = openHost(root, place, 'a', { fileSystem: late.files });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const first = await openHost(root, place, 'a');
+        await first.checkpoint();
+        const made = JSON.parse(await nodeFileSystem.readFile(join(root, 'host.json'), 'utf8')) as { cache: string };
+        const second = await secondOpen;
+        expect(late.delayed()).toBe(true);
+        const own = (fs: MemMapFS) => (fs as unknown as { engine: { hostBlocks: { own: { first: number } } } }).engine.hostBlocks.own.first;
+        expect((JSON.parse(await nodeFileSystem.readFile(join(root, 'host.json'), 'utf8')) as { cache: string }).cache).toBe(made.cache);
+        expect(own(second)).toBe(own(first));
+        await Promise.all([first.close(), second.close()]);
       } finally {
         await roots.removeAll();
       }

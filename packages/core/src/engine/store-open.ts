@@ -1,5 +1,4 @@
 import * as nodeFileSystem from 'node:fs/promises';
-import { basename } from 'node:path';
 import { chunkStore, type BlockStore } from '@memmapfs/blocks';
 import { describeThrown, fileWal, syncFolder, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
@@ -7,7 +6,6 @@ import { MemMapError } from '../errors.js';
 import { deferSearchProvider, deferStoreSearchProvider, prefetchCodec, resolveCodec } from '../registry/provider-registry.js';
 import type { AgentState, MemMapFSOptions, StoreFileSystem } from '../types.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { readManifest } from '../checkpoint/checkpoint-manifest.js';
 import { installSnapshot } from '../checkpoint/store-snapshot.js';
 import type { CheckpointTables } from '../checkpoint/checkpoint-file.js';
 import { toMemMapError } from './error-mapping.js';
@@ -88,6 +86,9 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   // lock (recover, below): a header being rewritten by repair is never read half-way.
   // The tables as a checkpoint left them, read in place; the log is read from the record after it. (Its
   // reads start now, to overlap with those below: each is a trip through the I/O thread pool.)
+  // (With a shared log, the manifest's identity before it is read: a cache found ahead of the log is
+  // dropped only if no process of the host replaced the manifest since.)
+  const manifestSeen = remote && exists && !readOnly ? await fileIdentity(layout.manifest, files) : undefined;
   const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current() : Promise.resolve(undefined);
   checkpointRead.catch(() => undefined);
   let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
@@ -215,11 +216,11 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
             // an older backup, say): the cache is derived from the log, and is made again from it (from
             // its newest snapshot, when it dropped its first records). Read-only, it is only not used.
             if (!readOnly) {
-              const stale = checkpoint;
               // (Only if host.json and the manifest are still what this open read: another process of the
-              // host may have made the cache again, or published a checkpoint of its own, meanwhile.)
+              // host may have made the cache again, or published a checkpoint of its own, meanwhile. The
+              // manifest by its file's identity: one written again may name a file of the same name.)
               const stillStale = async () => (await readHostCache(layout.host, layout.blocks, files))?.cache === savedCache?.cache
-                && (await readManifest(layout.manifest, files))?.checkpoint === basename(stale.path);
+                && (await fileIdentity(layout.manifest, files)) === manifestSeen;
               await withFileLock(layout.hostLock, files, () => dropHostCache(layout, files, stillStale), Math.max(HOST_LOCK_WAIT_MS, 2 * (options.lockTimeoutMs ?? 0)));
             }
             throw new CacheNotVouched();
@@ -304,6 +305,26 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     // (An instance the caller gave is used again by the open's next try: closed only when it gives up.)
     if (!retried || search.created() !== options.search) await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
     throw retried && !MemMapError.is(error) ? error : toMemMapError(error);
+  }
+}
+
+/**
+ * Which file is at `path` now: its inode, change time and size (a file replaced by a rename is another
+ * one, whatever it holds), or `'absent'`.
+ */
+async function fileIdentity(path: string, files: StoreFileSystem): Promise<string> {
+  let handle: Awaited<ReturnType<StoreFileSystem['open']>>;
+  try {
+    handle = await files.open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw error;
+  }
+  try {
+    const info = await handle.stat({ bigint: true });
+    return `${info.dev}:${info.ino}:${info.ctimeNs}:${info.size}`;
+  } finally {
+    await handle.close();
   }
 }
 
