@@ -41,13 +41,20 @@ if (!postgres) {
     const lost = await a.appendMemory('lost with the server');
     await a.checkpoint();
     await a.close();
+    const stale = await checkpointFiles(root);
     const { first, last } = await logRow(place.connectionString, place.store);
     expect(first).toBeGreaterThan(1);
     await withClient(place.connectionString, async (client) => {
       await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn = $2', [place.store, last]);
       await client.query('UPDATE memmapfs_wal_logs SET last_lsn = $2 WHERE store = $1', [place.store, last - 1]);
     });
-    return { kept, after, lost };
+    return { kept, after, lost, stale };
+  };
+  /** The bytes of the checkpoint files of the cache at `root`. */
+  const checkpointFiles = async (root: string) => {
+    const folder = join(root, 'checkpoints');
+    const names = (await nodeFileSystem.readdir(folder)).filter((name) => name.startsWith('checkpoint-'));
+    return Promise.all(names.map((name) => nodeFileSystem.readFile(join(folder, name))));
   };
 
   /** A file system whose first read of a host.json waits `ms` (an open slow to read it, the other's reads going on). */
@@ -141,11 +148,14 @@ if (!postgres) {
       const place = { connectionString, store: freshStore('behind') };
       const root = await roots.make('a');
       try {
-        const { kept, after, lost } = await cacheAheadOfLog(place, root);
+        const { kept, after, lost, stale } = await cacheAheadOfLog(place, root);
         // (Read-only first, it only leaves the cache unused: the log, which dropped its first records, is not enough without it.)
         expect(await openHost(root, place, 'a', { readOnly: true }).then(async (fs) => fs.close(), (error: { code?: string }) => error.code)).toBe('WAL_TRUNCATED');
         const again = await openHost(root, place, 'a');
         expect([(await again.getMemory(kept))?.text, (await again.getMemory(after))?.text, await again.getMemory(lost)]).toEqual(['kept: the snapshot holds it', 'kept: after the snapshot', undefined]);
+        // (The checkpoint files of the cache dropped went with it: none can be taken up again later.)
+        expect(stale.length).toBeGreaterThan(0);
+        for (const bytes of await checkpointFiles(root)) expect(stale.some((old) => old.equals(bytes))).toBe(false);
         const next = await again.appendMemory('written after the rebuild');
         await again.checkpoint();
         await again.close();

@@ -1,5 +1,6 @@
 import { crc32c } from '@memmapfs/wal';
 import { createFileDurably } from '@memmapfs/wal';
+import { randomHex } from '../random-hex.js';
 import type { StoreFileSystem } from '../types.js';
 
 const FORMAT = 1;
@@ -17,6 +18,11 @@ export interface StoreManifest {
   readonly checkpoint: string;
   /** The last LSN the checkpoint covers. */
   readonly lsn: number;
+  /**
+   * A random value of this write of the manifest (absent in those of earlier releases): tells it from
+   * another write that names a file of the same name (a cache made again, say).
+   */
+  readonly nonce?: string;
 }
 
 /** The name of the checkpoint file covering the log up to `lsn`. */
@@ -47,11 +53,11 @@ export async function readManifest(path: string, files: Pick<StoreFileSystem, 'r
   const body = text.slice(newline + 1);
   if (Number.parseInt(text.slice(0, 8), 16) !== crc32c(Buffer.from(body, 'utf8'))) return undefined;
   try {
-    const parsed = JSON.parse(body) as { format?: unknown; logId?: unknown; checkpoint?: { file?: unknown; lsn?: unknown } };
+    const parsed = JSON.parse(body) as { format?: unknown; logId?: unknown; checkpoint?: { file?: unknown; lsn?: unknown }; nonce?: unknown };
     const file = parsed.checkpoint?.file;
     const lsn = parsed.checkpoint?.lsn;
     if (parsed.format !== FORMAT || typeof parsed.logId !== 'string' || typeof file !== 'string' || checkpointFileLsn(file) !== lsn || typeof lsn !== 'number') return undefined;
-    return { logId: parsed.logId, checkpoint: file, lsn };
+    return { logId: parsed.logId, checkpoint: file, lsn, ...(typeof parsed.nonce === 'string' ? { nonce: parsed.nonce } : {}) };
   } catch {
     return undefined;
   }
@@ -59,7 +65,7 @@ export async function readManifest(path: string, files: Pick<StoreFileSystem, 'r
 
 /** Replaces the manifest atomically. */
 export async function writeManifest(path: string, manifest: StoreManifest, files: StoreFileSystem): Promise<void> {
-  const body = JSON.stringify({ format: FORMAT, logId: manifest.logId, checkpoint: { file: manifest.checkpoint, lsn: manifest.lsn } });
+  const body = JSON.stringify({ format: FORMAT, logId: manifest.logId, checkpoint: { file: manifest.checkpoint, lsn: manifest.lsn }, nonce: randomHex(8) });
   const crc = crc32c(Buffer.from(body, 'utf8')).toString(16).padStart(8, '0');
   await createFileDurably(path, Buffer.from(`${crc}\n${body}`, 'utf8'), files);
 }

@@ -1,9 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { ChunkNumberRange } from '@memmapfs/blocks';
 import { createFileDurably, syncFolder, type WalRecord } from '@memmapfs/wal';
 import type { CacheOpen } from '../checkpoint/checkpoint-file.js';
+import { checkpointFileLsn } from '../checkpoint/checkpoint-manifest.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import type { BlockReferences } from './block-references.js';
@@ -84,6 +86,8 @@ export interface HostCachePaths {
   readonly blocks: string;
   /** The checkpoint manifest, dropped with `host.json` when the log does not vouch for the cache. */
   readonly manifest: string;
+  /** The checkpoint files, dropped with it. */
+  readonly checkpoints: string;
 }
 
 /**
@@ -271,6 +275,10 @@ export async function dropHostCache(paths: HostCachePaths, files: StoreFileSyste
   await withFileLock(`${paths.manifest}.lock`, files, async () => {
     if (stillStale && !(await stillStale())) throw new CacheChanged();
     await removeIfPresent(paths.manifest, files);
+    // (And its checkpoint files: none may be taken again in place of a later manifest's, as an older
+    // checkpoint of the same log is when the one named is unusable.)
+    const names = await files.readdir(paths.checkpoints).catch(() => [] as string[]);
+    for (const name of names) if (checkpointFileLsn(name) !== undefined) await removeIfPresent(join(paths.checkpoints, name), files);
   });
   await removeIfPresent(paths.host, files);
   await syncFolder(paths.root, files);

@@ -6,6 +6,7 @@ import { MemMapError } from '../errors.js';
 import { deferSearchProvider, deferStoreSearchProvider, prefetchCodec, resolveCodec } from '../registry/provider-registry.js';
 import type { AgentState, MemMapFSOptions, StoreFileSystem } from '../types.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { readManifest } from '../checkpoint/checkpoint-manifest.js';
 import { installSnapshot } from '../checkpoint/store-snapshot.js';
 import type { CheckpointTables } from '../checkpoint/checkpoint-file.js';
 import { toMemMapError } from './error-mapping.js';
@@ -88,7 +89,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   // reads start now, to overlap with those below: each is a trip through the I/O thread pool.)
   // (With a shared log, the manifest's identity before it is read: a cache found ahead of the log is
   // dropped only if no process of the host replaced the manifest since.)
-  const manifestSeen = remote && exists && !readOnly ? await fileIdentity(layout.manifest, files) : undefined;
+  const manifestSeen = remote && exists && !readOnly ? await manifestVersion(layout.manifest, files) : undefined;
   const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current() : Promise.resolve(undefined);
   checkpointRead.catch(() => undefined);
   let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
@@ -219,8 +220,8 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
               // (Only if host.json and the manifest are still what this open read: another process of the
               // host may have made the cache again, or published a checkpoint of its own, meanwhile. The
               // manifest by its file's identity: one written again may name a file of the same name.)
-              const stillStale = async () => (await readHostCache(layout.host, layout.blocks, files))?.cache === savedCache?.cache
-                && (await fileIdentity(layout.manifest, files)) === manifestSeen;
+              const stillStale = async () => manifestSeen !== undefined && (await readHostCache(layout.host, layout.blocks, files))?.cache === savedCache?.cache
+                && (await manifestVersion(layout.manifest, files)) === manifestSeen;
               await withFileLock(layout.hostLock, files, () => dropHostCache(layout, files, stillStale), Math.max(HOST_LOCK_WAIT_MS, 2 * (options.lockTimeoutMs ?? 0)));
             }
             throw new CacheNotVouched();
@@ -309,22 +310,26 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
 }
 
 /**
- * Which file is at `path` now: its inode, change time and size (a file replaced by a rename is another
- * one, whatever it holds), or `'absent'`.
+ * Which write of the manifest is at `path` now: its nonce; for a manifest of an earlier release, which
+ * has none, the file's identity (device, inode, change time, size); `'absent'` when there is none;
+ * `undefined` when that cannot be told (an error reading it: then nothing is dropped).
  */
-async function fileIdentity(path: string, files: StoreFileSystem): Promise<string> {
+async function manifestVersion(path: string, files: StoreFileSystem): Promise<string | undefined> {
   let handle: Awaited<ReturnType<StoreFileSystem['open']>>;
   try {
     handle = await files.open(path, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
-    throw error;
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : undefined;
   }
   try {
     const info = await handle.stat({ bigint: true });
-    return `${info.dev}:${info.ino}:${info.ctimeNs}:${info.size}`;
+    // (Read through the handle stat-ed: the identity and the contents are of one file.)
+    const manifest = await readManifest(path, { readFile: (() => handle.readFile()) as unknown as StoreFileSystem['readFile'] });
+    return manifest?.nonce !== undefined ? `nonce ${manifest.nonce}` : `file ${info.dev}:${info.ino}:${info.ctimeNs}:${info.size}`;
+  } catch {
+    return undefined;
   } finally {
-    await handle.close();
+    await handle.close().catch(() => undefined);
   }
 }
 
