@@ -87,8 +87,8 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   // lock (recover, below): a header being rewritten by repair is never read half-way.
   // The tables as a checkpoint left them, read in place; the log is read from the record after it. (Its
   // reads start now, to overlap with those below: each is a trip through the I/O thread pool.)
-  // (With a shared log, the manifest's identity before it is read: a cache found ahead of the log is
-  // dropped only if no process of the host replaced the manifest since.)
+  // (With a shared log, which write of the manifest is there before it is read: a cache found ahead of
+  // the log is dropped only if no process of the host wrote or removed the manifest since.)
   const manifestSeen = remote && exists && !readOnly ? await manifestVersion(layout.manifest, files) : undefined;
   const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current() : Promise.resolve(undefined);
   checkpointRead.catch(() => undefined);
@@ -219,7 +219,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
             if (!readOnly) {
               // (Only if host.json and the manifest are still what this open read: another process of the
               // host may have made the cache again, or published a checkpoint of its own, meanwhile. The
-              // manifest by its file's identity: one written again may name a file of the same name.)
+              // manifest by the nonce of its write: one written again may name a file of the same name.)
               const stillStale = async () => manifestSeen !== undefined && (await readHostCache(layout.host, layout.blocks, files))?.cache === savedCache?.cache
                 && (await manifestVersion(layout.manifest, files)) === manifestSeen;
               await withFileLock(layout.hostLock, files, () => dropHostCache(layout, files, stillStale), Math.max(HOST_LOCK_WAIT_MS, 2 * (options.lockTimeoutMs ?? 0)));
