@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import * as nodeFileSystem from 'node:fs/promises';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemMapFS, type AgentState } from '@memmapfs/core';
@@ -338,7 +339,7 @@ if (!postgres) {
       expect((await again.getMemory(ids[0]!))?.text).toBe(text(0));
     }, 120_000);
 
-    it('a cache copied to another folder claims chunk numbers of its own and replays the log: both copies then write without ever placing a block where the other did', async () => {
+    it('a cache copied to another folder drops the checkpoints copied, claims chunk numbers of its own and replays the log: both copies then write without ever placing a block where the other did', async () => {
       const place = newPlace();
       const rootA = await roots.make('a');
       const a = await open(rootA, place, 'a');
@@ -350,8 +351,12 @@ if (!postgres) {
       await cp(rootA, rootCopy, { recursive: true });
       // Chunk files older than the copied checkpoint (a copy taken while the cache was written): the copy must not trust it.
       for (const name of await readdir(join(rootCopy, 'blocks'))) await rm(join(rootCopy, 'blocks', name));
+      const copied = (await readdir(join(rootCopy, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
+      expect(copied.length).toBeGreaterThan(0);
       const original = await open(rootA, place, 'a');
       const copy = await open(rootCopy, place, 'copy');
+      // (The copy's checkpoint files go with its manifest: none is taken later in place of an unusable newer one.)
+      expect((await readdir(join(rootCopy, 'checkpoints'))).filter((name) => copied.includes(name))).toEqual([]);
       const claimOf = async (root: string) => JSON.parse(await readFile(join(root, 'host.json'), 'utf8')) as { first: number; end: number; cache: string };
       const [claimA, claimCopy] = [await claimOf(rootA), await claimOf(rootCopy)];
       expect(claimCopy.cache).not.toBe(claimA.cache);
@@ -364,6 +369,47 @@ if (!postgres) {
         for (const [id, text] of expected) expect((await fs.getMemory(id))?.text).toBe(text);
       }
     });
+
+    it("two processes open a copied cache at once: the one slow to drop the copy's checkpoint does not drop the one the other published meanwhile", async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a');
+      await a.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `written before the copy ${i}` })));
+      await a.checkpoint();
+      await closeOpened(a);
+      const rootCopy = await roots.make('copy');
+      await cp(rootA, rootCopy, { recursive: true });
+      // The first process's removal of the copy's manifest waits until the second one has published a
+      // checkpoint of its own (or for 3 s, should it wait for the first).
+      let pending = false;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const slowFiles = new Proxy(nodeFileSystem, {
+        get(target, key) {
+          const value = (target as Record<string | symbol, unknown>)[key];
+          if (key !== 'unlink') return value;
+          return async (path: string) => {
+            if (!pending && String(path).endsWith('state.manifest')) {
+              pending = true;
+              await Promise.race([gate, new Promise((resolve) => setTimeout(resolve, 3000))]);
+            }
+            return (value as (path: string) => Promise<void>)(path);
+          };
+        },
+      });
+      const slow = open(rootCopy, place, 'slow', { fileSystem: slowFiles });
+      while (!pending) await new Promise((resolve) => setTimeout(resolve, 10));
+      const fast = await open(rootCopy, place, 'fast');
+      const id = await fast.appendMemory('written once the copy opened');
+      await fast.checkpoint();
+      release();
+      const published = await readFile(join(rootCopy, 'state.manifest'), 'utf8');
+      const other = await slow;
+      expect(await readFile(join(rootCopy, 'state.manifest'), 'utf8').catch(() => 'no manifest')).toBe(published);
+      expect((await other.getMemory(id))?.text).toBe('written once the copy opened');
+    }, 60_000);
 
     it('a host.json whose claim the log does not hold (its record is another) makes the cache claim again', async () => {
       const place = newPlace();

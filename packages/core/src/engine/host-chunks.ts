@@ -270,6 +270,18 @@ export function isOwnOpen(paths: HostCachePaths, cache: string, open: CacheOpen)
  * with the processes of this host kept out (a lock on the cache).
  */
 export async function dropHostCache(paths: HostCachePaths, files: StoreFileSystem, stillStale?: () => Promise<boolean>): Promise<void> {
+  await dropCheckpoints(paths, files, stillStale);
+  await removeIfPresent(paths.host, files);
+  await syncFolder(paths.root, files);
+}
+
+/**
+ * Drops this host cache's checkpoint manifest and checkpoint files, which the cache does not vouch for
+ * (a copy's, or another log's): the open replays the log instead. Unless `stillStale`, asked under the
+ * manifest's lock, says the manifest changed since the drop was decided (another process of the host
+ * published one meanwhile): then `CacheChanged`, and the open is made again.
+ */
+export async function dropCheckpoints(paths: HostCachePaths, files: StoreFileSystem, stillStale?: () => Promise<boolean>): Promise<void> {
   // (Under the manifest's lock: a checkpoint a process of this host publishes meanwhile is dropped too.
   // With `stillStale`, a drop decided from what was read before the lock is made only if that still holds.)
   await withFileLock(`${paths.manifest}.lock`, files, async () => {
@@ -280,7 +292,6 @@ export async function dropHostCache(paths: HostCachePaths, files: StoreFileSyste
     const names = await files.readdir(paths.checkpoints).catch(() => [] as string[]);
     for (const name of names) if (checkpointFileLsn(name) !== undefined) await removeIfPresent(join(paths.checkpoints, name), files);
   });
-  await removeIfPresent(paths.host, files);
   await syncFolder(paths.root, files);
 }
 

@@ -15,7 +15,7 @@ import { readSearchSnapshotProvider } from './search-snapshot.js';
 import { filesWithoutLog, lostLogError } from './lost-log.js';
 import { storeLayout, type StoreLayout } from './store-layout.js';
 import { restoreLostBlocks, ReferencedRangeLog, UncheckpointedCopies } from './block-recovery.js';
-import { CacheChanged, CacheNotVouched, dropHostCache, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
+import { CacheChanged, CacheNotVouched, dropCheckpoints, dropHostCache, hostChunks, isOwnOpen, readHostCache } from './host-chunks.js';
 import { withFileLock } from './file-lock.js';
 import { HOST_LOCK_WAIT_MS, StoreEngine, type BlockSyncDemand } from './store-engine.js';
 
@@ -130,8 +130,10 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     // from its first record, every block written from its copy.
     const savedCache = remote && !ignoreCache ? await readHostCache(layout.host, layout.blocks, files) : undefined;
     if (remote && checkpoint && savedCache?.logId !== checkpoint.logId) {
-      // (Dropped for good, not just now: a later open, once host.json is written again, must not take it either.)
-      if (!readOnly) await files.unlink(layout.manifest).then(() => syncFolder(layout.root, files), () => undefined);
+      // (Dropped for good, not just now: a later open, once host.json is written again, must not take it
+      // either. Only if the manifest is still the one this open read: another process of the host may
+      // have made the cache again and published a checkpoint of its own meanwhile.)
+      if (!readOnly) await dropCheckpoints(layout, files, async () => manifestSeen !== undefined && (await manifestVersion(layout.manifest, files)) === manifestSeen);
       checkpoint = undefined;
     }
     // Its tables are decoded before the log is read after it: one that cannot be is not used, and the
