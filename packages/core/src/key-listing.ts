@@ -1,6 +1,6 @@
 import { MemMapError, type Subsystem } from './errors.js';
 import { isWellFormedText } from './storable-value.js';
-import { checkOptionNames, checkOptions } from './validation.js';
+import { checkOptionNames, checkOptions, describeValue } from './validation.js';
 
 /** Options of `MemMapFS.listKv` and `MemMapFS.listStreams`. */
 export interface ListKeysOptions {
@@ -43,7 +43,7 @@ export function checkListingOptions(options: unknown, method: string, subsystem:
     if (!isWellFormedText(value)) throw invalid(`${method}: ${name} has a lone UTF-16 surrogate, which no key can hold; remove it.`);
   }
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
-    throw invalid(`${method}: limit must be a positive integer, got ${JSON.stringify(limit)}.`);
+    throw invalid(`${method}: limit must be a positive integer, got ${describeValue(limit)}.`);
   }
   return { prefix: prefix ?? '', after, limit: limit ?? Infinity };
 }

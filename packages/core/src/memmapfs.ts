@@ -74,7 +74,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /**
    * Opens the store at `root`, creating it when absent, or recovering it after a crash: the WAL is
-   * replayed (a torn tail is cut off), and the search index is loaded or rebuilt from it.
+   * replayed (a torn tail is cut off). The search index is loaded (or rebuilt from the log) when the
+   * first query needs it, not here.
    * Fails with `WAL_CORRUPT` when the log is damaged in the middle, `CODEC_MISMATCH` when `codec`
    * differs from the store's, `ADAPTER_NOT_INSTALLED` when a named adapter's package is missing.
    */
@@ -85,24 +86,27 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     if (root.includes('\0')) throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: root must not contain a NUL character.');
     const opts = checkOptions<InitOptions<S>>(options, 'MemMapFS.init') as InitOptions<S>;
     checkOptionNames(opts, optionNames.init, 'MemMapFS.init');
+    for (const flag of ['readOnly', 'create'] as const) {
+      if (opts[flag] !== undefined && typeof opts[flag] !== 'boolean') throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: ${flag} must be true or false, got ${describeValue(opts[flag])}.`);
+    }
     if (opts.durability !== undefined && !['sync', 'batch', 'none'].includes(opts.durability)) {
-      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: durability must be 'sync', 'batch' or 'none', got ${JSON.stringify(opts.durability)}.`);
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: durability must be 'sync', 'batch' or 'none', got ${describeValue(opts.durability)}.`);
     }
     if (opts.reader !== undefined && !['auto', 'mmap', 'read'].includes(opts.reader)) {
-      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: reader must be 'auto', 'mmap' or 'read', got ${JSON.stringify(opts.reader)}.`);
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: reader must be 'auto', 'mmap' or 'read', got ${describeValue(opts.reader)}.`);
     }
     if (opts.maxTextBytes !== undefined && (!Number.isInteger(opts.maxTextBytes) || opts.maxTextBytes < 1 || opts.maxTextBytes > 256 * 1024 * 1024)) {
       throw new MemMapError('INVALID_ARGUMENT', 'MemMapFS.init: maxTextBytes must be an integer from 1 to 268435456.');
     }
     if (opts.chunkSizeBytes !== undefined && (!Number.isInteger(opts.chunkSizeBytes) || opts.chunkSizeBytes < 4096 || opts.chunkSizeBytes > 1024 * 1024 * 1024)) {
-      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: chunkSizeBytes must be an integer from 4096 to 1073741824, got ${JSON.stringify(opts.chunkSizeBytes)}.`);
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: chunkSizeBytes must be an integer from 4096 to 1073741824, got ${describeValue(opts.chunkSizeBytes)}.`);
     }
     if (opts.batchIntervalMs !== undefined) checkDuration(opts.batchIntervalMs, 'batchIntervalMs', 'MemMapFS.init');
     if (opts.lockTimeoutMs !== undefined && (typeof opts.lockTimeoutMs !== 'number' || !Number.isFinite(opts.lockTimeoutMs) || opts.lockTimeoutMs < 0)) {
-      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: lockTimeoutMs must be a non-negative number of milliseconds, got ${JSON.stringify(opts.lockTimeoutMs)}.`);
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: lockTimeoutMs must be a finite non-negative number of milliseconds, got ${describeValue(opts.lockTimeoutMs)}.`);
     }
     if (opts.historyRetentionMs !== undefined && (typeof opts.historyRetentionMs !== 'number' || Number.isNaN(opts.historyRetentionMs) || opts.historyRetentionMs < 0)) {
-      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: historyRetentionMs must be a non-negative number of milliseconds (Infinity to keep history until a compaction), got ${JSON.stringify(opts.historyRetentionMs)}.`);
+      throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: historyRetentionMs must be a non-negative number of milliseconds (Infinity to keep history until a compaction), got ${describeValue(opts.historyRetentionMs)}.`);
     }
     checkAutoCompaction(opts.autoCompaction);
     checkAutoSnapshot(opts.autoSnapshot);
@@ -127,7 +131,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * with the memory exactly; `ttlMs` makes it expire. Text, tags and namespace must be well-formed
    * strings (no lone UTF-16 surrogate). A call that fails has written nothing.
    */
-  async appendMemory(text: string, tags?: string[], options?: AppendMemoryOptions): Promise<number> {
+  async appendMemory(text: string, tags?: readonly string[], options?: AppendMemoryOptions): Promise<number> {
     this.assertWritable('appendMemory');
     const prepared = this.prepareAppend(text, tags, options, 'appendMemory');
     const [id] = await this.track(() => this.appendPrepared([prepared]));
@@ -404,7 +408,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   }
 
   /**
-   * Changes a memory's text, tags or meta (absent fields are kept) and returns the updated memory.
+   * Changes a memory's text, tags or meta (absent fields are kept) and returns the updated memory;
+   * with no field to change, writes nothing and returns the memory as it is.
    * Fails with `MEMORY_NOT_FOUND` when there is no live memory with `id`.
    */
   async updateMemory(id: number, update: MemoryUpdate): Promise<Memory> {
@@ -422,6 +427,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const meta = changes.meta === undefined ? undefined : checkMeta(changes.meta, 'updateMemory');
     const embedding = changes.embedding === undefined ? undefined : checkEmbedding(changes.embedding, 'updateMemory', this.engine.index.vectorDimensions, this.engine.index.name);
     const notFound = () => new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
+    if (bytes === undefined && tags === undefined && meta === undefined && embedding === undefined) {
+      // (Nothing to change: no new version, and `updatedAt` stays.)
+      const memory = await this.getMemory(id);
+      if (!memory) throw notFound();
+      return memory;
+    }
     return this.track(async () => {
       // (Caught up first only when the memory is not known here: another process may have just written
       // it. A version known here may be stale; the commit below is refused then, and tried again.)
@@ -774,7 +785,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('compact');
     const opts = checkOptions<CompactOptions>(options, 'compact');
     checkOptionNames(opts, optionNames.compact, 'compact');
-    if (opts.erase !== undefined && typeof opts.erase !== 'boolean') throw new MemMapError('INVALID_ARGUMENT', `compact: erase must be a boolean, got ${JSON.stringify(opts.erase)}.`);
+    if (opts.erase !== undefined && typeof opts.erase !== 'boolean') throw new MemMapError('INVALID_ARGUMENT', `compact: erase must be a boolean, got ${describeValue(opts.erase)}.`);
     if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new MemMapError('INVALID_ARGUMENT', 'compact: onProgress must be a function (done, total, step) => void.');
     // Tracked from the call on, waiting included: a close() meanwhile waits for the compaction, as for
     // any call made before it, rather than closing the engine under it.

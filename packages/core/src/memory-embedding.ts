@@ -1,4 +1,5 @@
 import { MemMapError } from './errors.js';
+import { describeValue } from './validation.js';
 
 /**
  * A caller's embedding, checked, as the float32 bytes a record keeps: a `Float32Array` or an array of
@@ -42,7 +43,7 @@ export function checkHybrid(hybrid: unknown, withEmbedding: boolean, method: str
   if (hybrid === true) return 0.5;
   const textWeight = (hybrid as { textWeight?: unknown } | null)?.textWeight;
   if (typeof hybrid !== 'object' || typeof textWeight !== 'number' || !(textWeight >= 0 && textWeight <= 1)) {
-    throw new MemMapError('INVALID_ARGUMENT', `${method}: hybrid must be true or { textWeight } with a number from 0 to 1, got ${JSON.stringify(hybrid)}.`);
+    throw new MemMapError('INVALID_ARGUMENT', `${method}: hybrid must be true or { textWeight } with a number from 0 to 1, got ${typeof hybrid === 'object' && hybrid !== null && !Array.isArray(hybrid) ? `{ textWeight: ${describeValue(textWeight)} }` : describeValue(hybrid)}.`);
   }
   return textWeight;
 }

@@ -3,7 +3,7 @@ import { checkRestoreGaps, type MemoryToRestore } from './engine/memory-restore.
 import { checkEmbedding } from './memory-embedding.js';
 import { checkNamespace } from './namespace-path.js';
 import type { RestoredMemory } from './types.js';
-import { checkId, checkMeta, checkPlainObject, checkTags, checkText, describeValue, MAX_TIME_MS } from './validation.js';
+import { checkId, checkMeta, checkOptionNames, checkPlainObject, checkTags, checkText, describeValue, MAX_TIME_MS } from './validation.js';
 
 const METHOD = 'restoreMemories';
 const DEFAULT_NAMESPACE = 'default';
@@ -32,8 +32,15 @@ export function checkRestoredMemories(items: unknown, maxTextBytes: number, prov
   return checked;
 }
 
+/** The fields a restored memory takes: a `Memory`'s (a query hit's `score` too, which is not kept). */
+const RESTORED_FIELDS: ReadonlySet<string> = new Set(['id', 'text', 'tags', 'namespace', 'meta', 'createdAt', 'updatedAt', 'expiresAt', 'embedding', 'score']);
+const TTL_HINT = { for: new Set(['ttlMs']), say: 'A restored memory keeps its expiry as expiresAt (ms since the epoch).' };
+
 function checkRestoredMemory(item: unknown, method: string, maxTextBytes: number, provider: string): MemoryToRestore {
-  const { id, text, tags, namespace, meta, createdAt, updatedAt, expiresAt, embedding } = checkPlainObject(item, 'the item', method);
+  const fields = checkPlainObject(item, 'the item', method);
+  // (A misspelt field would be dropped without a word: a namespace, say, and the memory in another tenant's.)
+  checkOptionNames(fields, RESTORED_FIELDS, method, 'fields', TTL_HINT);
+  const { id, text, tags, namespace, meta, createdAt, updatedAt, expiresAt, embedding } = fields;
   const created = checkTime(createdAt, 'createdAt', method);
   return {
     id: id === undefined ? undefined : checkId(id, method),

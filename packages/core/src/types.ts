@@ -140,7 +140,7 @@ export interface AppendMemoryOptions {
 /** One memory for `appendMemories`. */
 export interface NewMemory extends AppendMemoryOptions {
   text: string;
-  tags?: string[];
+  tags?: readonly string[];
 }
 
 /**
@@ -154,7 +154,7 @@ export interface RestoredMemory {
    */
   id?: number;
   text: string;
-  tags?: string[];
+  tags?: readonly string[];
   /** Default `'default'`. */
   namespace?: Namespace;
   /** Default `{}`. */
@@ -224,7 +224,7 @@ export interface QueryMemoryOptions extends MemoryConditions {
    */
   hybrid?: boolean | { textWeight: number };
   /** Only memories that carry every one of these tags. */
-  tags?: string[];
+  tags?: readonly string[];
   /** Only memories in this namespace or beneath it (`'user-42'` takes in `'user-42/preferences'`). */
   namespace?: Namespace;
   /**
@@ -240,7 +240,7 @@ export interface ListMemoriesOptions extends MemoryConditions {
   /** Memories on a page. Default 10, at most 1000. */
   limit?: number;
   /** Only memories that carry every one of these tags. */
-  tags?: string[];
+  tags?: readonly string[];
   /** Only memories in this namespace or beneath it (`'user-42'` takes in `'user-42/preferences'`). */
   namespace?: Namespace;
   /** Where to go on from: the `nextCursor` of the page before (with the same filters). */
@@ -272,7 +272,7 @@ export interface MemoryPage {
 /** What `updateMemory` may change; absent fields are kept. */
 export interface MemoryUpdate {
   text?: string;
-  tags?: string[];
+  tags?: readonly string[];
   /** Replaces the whole meta. Plain data only (`StorableValue`). */
   meta?: Record<string, unknown>;
   /** Replaces the embedding (a new text keeps the old one unless a new one is given). */

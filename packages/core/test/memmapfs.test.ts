@@ -473,6 +473,47 @@ describe('bad input', () => {
     expect(readonly.message).toContain('readOnly');
   });
 
+  it('restoreMemories refuses fields it does not know (a misspelt namespace would land the memory in the default one), and takes a query hit as it is', async () => {
+    const fs = await open();
+    const bad = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const misspelt = await expectCode(() => bad.restoreMemories!([{ text: 'restored', createdAt: 1, namepsace: 'tenant-a' }]), 'INVALID_ARGUMENT');
+    expect(misspelt.message).toContain('"namepsace"');
+    expect(misspelt.message).toContain('item 0');
+    const ttl = await expectCode(() => bad.restoreMemories!([{ text: 'restored', createdAt: 1, ttlMs: 1000 }]), 'INVALID_ARGUMENT');
+    expect(ttl.message).toContain('expiresAt');
+    expect(fs.stats().memories).toBe(0);
+    const id = await fs.appendMemory('found by a query', ['t'], { namespace: 'tenant-a' });
+    const [hit] = await fs.queryMemory('found');
+    const [restored] = await fs.restoreMemories([{ ...hit!, id: undefined } as never]);
+    expect(await fs.getMemory(restored!)).toMatchObject({ text: 'found by a query', tags: ['t'], namespace: 'tenant-a' });
+    expect(restored).toBeGreaterThan(id);
+    await fs.close();
+  });
+
+  it('updateMemory with nothing to change writes nothing: no new version, the same updatedAt', async () => {
+    const fs = await open();
+    const id = await fs.appendMemory('as it was', ['t']);
+    const before = await fs.getMemory(id);
+    const lastLsn = fs.stats().lastLsn;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await fs.updateMemory(id, {})).toEqual(before);
+    expect(fs.stats().lastLsn).toBe(lastLsn);
+    expect((await fs.memoryHistory(id)).map((version) => version.event)).toEqual(['created']);
+    await expectCode(() => fs.updateMemory(id + 1, {}), 'MEMORY_NOT_FOUND');
+    await fs.close();
+  });
+
+  it('takes readonly arrays of tags wherever it takes tags', async () => {
+    const fs = await open();
+    const tags = ['pref', 'ui'] as const;
+    const id = await fs.appendMemory('tagged from a constant', tags);
+    const [other] = await fs.appendMemories([{ text: 'also tagged from a constant', tags }]);
+    expect((await fs.queryMemory('constant', { tags })).map((hit) => hit.id).sort()).toEqual([id, other].sort());
+    expect((await fs.listMemories({ tags })).memories).toHaveLength(2);
+    expect((await fs.updateMemory(id, { tags })).tags).toEqual(['pref', 'ui']);
+    await fs.close();
+  });
+
   it('refuses an array with an empty slot as it refuses an undefined item, before anything is written', async () => {
     const fs = await open();
     const bad = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
@@ -573,6 +614,34 @@ describe('bad input', () => {
     for (const chunkSizeBytes of [0, -5, 1.5, 2 ** 31]) {
       await expectCode(() => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), chunkSizeBytes }), 'INVALID_ARGUMENT');
     }
+  });
+
+  it('refuses a readOnly or create that is not a boolean (a "true" read from the environment), creating nothing', async () => {
+    const fs = await open();
+    await fs.close();
+    for (const bad of [{ readOnly: 'true' }, { readOnly: 1 }, { readOnly: null }]) {
+      const error = await expectCode(() => open(new WordSearch(), bad as never), 'INVALID_ARGUMENT');
+      expect(error.message).toMatch(/readOnly must be true or false/);
+    }
+    const elsewhere = `${root}-not-made`;
+    for (const bad of [{ create: 'false' }, { create: 0 }]) {
+      const error = await expectCode(() => MemMapFS.init(elsewhere, { codec: v8Codec(), search: new WordSearch(), ...bad } as never), 'INVALID_ARGUMENT');
+      expect(error.message).toMatch(/create must be true or false/);
+    }
+    await expect(import('node:fs/promises').then(({ stat }) => stat(elsewhere))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('names NaN and Infinity as such in its messages, not as null', async () => {
+    const nan = await expectCode(() => open(new WordSearch(), { lockTimeoutMs: Number.NaN }), 'INVALID_ARGUMENT');
+    expect(nan.message).toContain('NaN');
+    const infinite = await expectCode(() => open(new WordSearch(), { lockTimeoutMs: Number.POSITIVE_INFINITY }), 'INVALID_ARGUMENT');
+    expect(infinite.message).toContain('Infinity');
+    expect(infinite.message).toContain('finite');
+    expect((await expectCode(() => open(new WordSearch(), { chunkSizeBytes: Number.NaN }), 'INVALID_ARGUMENT')).message).toContain('NaN');
+    expect((await expectCode(() => open(new WordSearch(), { historyRetentionMs: Number.NaN }), 'INVALID_ARGUMENT')).message).toContain('NaN');
+    const fs = await open();
+    expect((await expectCode(() => fs.listKv({ limit: Number.NaN }), 'INVALID_ARGUMENT')).message).toContain('NaN');
+    await fs.close();
   });
 
   it('waits for writes in flight before closing', async () => {

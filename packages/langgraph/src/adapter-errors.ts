@@ -8,6 +8,26 @@ export function invalidArgument(method: string, message: string, owner: AdapterN
   return new MemMapError('INVALID_ARGUMENT', `[langgraph] ${owner}.${method}: ${message}`, { subsystem: 'kv' });
 }
 
+/** A value as a message names what it got: its type, and the value itself when short (`NaN`, `Infinity` as such). */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing (undefined)';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return value.length === 0 ? 'an empty string' : value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  return typeof value === 'object' || typeof value === 'function' ? `${typeof value === 'object' ? 'an object' : 'a function'}` : `${typeof value} ${String(value)}`;
+}
+
+/**
+ * Refuses the fields of `options` that are not among `known`, naming them and the ones taken: a
+ * misspelt option would otherwise be dropped without a word.
+ */
+export function checkOptionNames(options: object, known: readonly string[], method: string, what: string, owner: AdapterName): void {
+  const unknown = Object.keys(options).filter((key) => !known.includes(key));
+  if (unknown.length === 0) return;
+  const named = unknown.map((key) => JSON.stringify(key)).join(', ');
+  throw invalidArgument(method, `${named} ${unknown.length === 1 ? 'is not one' : 'are not'} of the ${what} it takes (${known.join(', ')}).`, owner);
+}
+
 /**
  * Runs an adapter method's work on the store and gives the store's errors the method's name, keeping
  * their code (`MemMapError.is(error, 'STORE_CLOSED')` still holds) and the original as `cause`.

@@ -1,13 +1,13 @@
 import type { RunnableConfig } from '@langchain/core/runnables';
 import { getCheckpointId } from '@langchain/langgraph-checkpoint';
-import { invalidArgument } from './adapter-errors.js';
+import { describeValue, invalidArgument } from './adapter-errors.js';
 
 /** `thread_id`, or `undefined` when absent; anything but a non-empty string is refused. */
 export function threadIdOf(config: RunnableConfig, method: string): string | undefined {
   const threadId: unknown = config.configurable?.thread_id;
   if (threadId === undefined) return undefined;
   if (typeof threadId !== 'string' || threadId.length === 0) {
-    throw invalidArgument(method, `config.configurable.thread_id must be a non-empty string, got ${describe(threadId)}.`);
+    throw invalidArgument(method, `config.configurable.thread_id must be a non-empty string, got ${describeValue(threadId)}.`);
   }
   return threadId;
 }
@@ -29,7 +29,7 @@ export function namespaceOf(config: RunnableConfig, method: string): string {
 /** `checkpoint_ns`, or `undefined` when absent (for `list`, where absent means every namespace). */
 export function optionalNamespaceOf(config: RunnableConfig, method: string): string | undefined {
   const ns: unknown = config.configurable?.checkpoint_ns;
-  if (ns !== undefined && typeof ns !== 'string') throw invalidArgument(method, `config.configurable.checkpoint_ns must be a string, got ${describe(ns)}.`);
+  if (ns !== undefined && typeof ns !== 'string') throw invalidArgument(method, `config.configurable.checkpoint_ns must be a string, got ${describeValue(ns)}.`);
   return ns;
 }
 
@@ -37,12 +37,6 @@ export function optionalNamespaceOf(config: RunnableConfig, method: string): str
 export function checkpointIdOf(config: RunnableConfig, method: string): string | undefined {
   const id: unknown = getCheckpointId(config);
   if (id === '' || id === undefined || id === null) return undefined;
-  if (typeof id !== 'string') throw invalidArgument(method, `config.configurable.checkpoint_id must be a string, got ${describe(id)}.`);
+  if (typeof id !== 'string') throw invalidArgument(method, `config.configurable.checkpoint_id must be a string, got ${describeValue(id)}.`);
   return id;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return value.length === 0 ? 'an empty string' : JSON.stringify(value);
-  return typeof value;
 }

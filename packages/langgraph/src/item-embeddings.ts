@@ -1,6 +1,7 @@
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import { MemMapError } from '@memmapfs/core';
 import { textsAtPath } from './embedded-text.js';
+import { describeValue } from './adapter-errors.js';
 
 /** What turns texts into embeddings: LangChain `Embeddings` (or anything with its two methods), or a function. */
 export type EmbedOption = EmbeddingsInterface | ((texts: string[]) => Promise<number[][]>);
@@ -37,7 +38,7 @@ export class ItemEmbeddings {
     if (typeof index !== 'object' || index === null) throw indexError('constructor', `index must be an object: { dims, embed, fields? }, got ${index === null ? 'null' : typeof index}.`);
     const { dims, embed, fields = ['$'] } = index as { dims?: unknown; embed?: unknown; fields?: unknown };
     if (typeof dims !== 'number' || !Number.isSafeInteger(dims) || dims < 1) {
-      throw indexError('constructor', `index.dims must be a positive integer, the length of your model's embeddings (e.g. 1536), got ${JSON.stringify(dims)}.`);
+      throw indexError('constructor', `index.dims must be a positive integer, the length of your model's embeddings (e.g. 1536), got ${describeValue(dims)}.`);
     }
     if (embed === undefined && 'embeddings' in index) {
       throw indexError('constructor', 'index.embed is missing: MemMapStore takes the embeddings model as index.embed (as PostgresStore does), not index.embeddings.');

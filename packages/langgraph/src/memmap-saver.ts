@@ -19,7 +19,7 @@ import {
 import type { MemMapFS } from '@memmapfs/core';
 import { CheckpointKeys, type ThreadScope } from './checkpoint-keys.js';
 import { checkpointIdOf, namespaceOf, optionalNamespaceOf, requiredThreadIdOf, threadIdOf } from './config-fields.js';
-import { invalidArgument, onStore, onStoreEach } from './adapter-errors.js';
+import { checkOptionNames, describeValue, invalidArgument, onStore, onStoreEach } from './adapter-errors.js';
 import type { ChannelValueRecord, CheckpointRecord, WriteRecord } from './stored-records.js';
 
 /** The part of a `MemMapFS` store a saver uses: its KV. */
@@ -56,13 +56,15 @@ export class MemMapSaver extends BaseCheckpointSaver {
    *   reads checkpoints and every write fails with `READ_ONLY`.
    */
   constructor(store: CheckpointStore, options: MemMapSaverOptions = {}) {
-    super(options.serde);
+    super((options as MemMapSaverOptions | null)?.serde);
     const methods = ['getKv', 'setKv', 'deleteKv', 'listKv'] as const;
     if (typeof store !== 'object' || store === null || methods.some((name) => typeof store[name] !== 'function')) {
       throw invalidArgument('constructor', 'store must be an open MemMapFS (await MemMapFS.init(folder)) from a @memmapfs/core release that has listKv.');
     }
+    if (typeof options !== 'object' || options === null) throw invalidArgument('constructor', 'options must be an object: { serde?, keyPrefix? }.');
+    checkOptionNames(options, ['serde', 'keyPrefix'], 'constructor', 'options', 'MemMapSaver');
     const prefix = options.keyPrefix ?? 'langgraph/';
-    if (typeof prefix !== 'string') throw invalidArgument('constructor', `keyPrefix must be a string, got ${typeof prefix}.`);
+    if (typeof prefix !== 'string') throw invalidArgument('constructor', `keyPrefix must be a string, got ${describeValue(prefix)}.`);
     this.store = store;
     this.keys = new CheckpointKeys(prefix);
   }

@@ -12,7 +12,7 @@ import {
   type SearchOperation,
 } from '@langchain/langgraph-checkpoint';
 import { MemMapError, type Memory, type MemMapFS, type MetaFilter } from '@memmapfs/core';
-import { invalidArgument, onStore } from './adapter-errors.js';
+import { checkOptionNames, describeValue, invalidArgument, onStore } from './adapter-errors.js';
 import { indexedText } from './indexed-text.js';
 import { ItemEmbeddings, type EmbedOption, type FieldVector } from './item-embeddings.js';
 import { KeyOrder } from './key-order.js';
@@ -156,14 +156,16 @@ export class MemMapStore extends BaseStore {
       throw invalidArgument('constructor', 'store must be an open MemMapFS (await MemMapFS.init(folder)) from a @memmapfs/core release that has listMemories and listNamespaces.', 'MemMapStore');
     }
     if (typeof options !== 'object' || options === null) throw invalidArgument('constructor', 'options must be an object: { index?, ttl?, prefix? }.', 'MemMapStore');
+    checkOptionNames(options, ['index', 'ttl', 'prefix'], 'constructor', 'options', 'MemMapStore');
     this.embeddings = options.index === undefined ? undefined : ItemEmbeddings.fromOption(options.index);
     if (this.embeddings !== undefined && typeof store.appendMemories !== 'function') {
       throw invalidArgument('constructor', 'index needs a @memmapfs/core release with embeddings (appendMemories, queryMemory with { embedding }).', 'MemMapStore');
     }
     const ttl = options.ttl ?? {};
     if (typeof ttl !== 'object' || ttl === null) throw invalidArgument('constructor', 'ttl must be an object: { defaultTtl?, refreshOnRead?, sweepIntervalMinutes? }.', 'MemMapStore');
+    checkOptionNames(ttl, ['defaultTtl', 'refreshOnRead', 'sweepIntervalMinutes'], 'constructor', 'ttl options', 'MemMapStore');
     this.defaultTtl = ttl.defaultTtl === undefined ? null : minutes(ttl.defaultTtl, 'ttl.defaultTtl', 'constructor');
-    if (ttl.refreshOnRead !== undefined && typeof ttl.refreshOnRead !== 'boolean') throw invalidArgument('constructor', `ttl.refreshOnRead must be a boolean, got ${typeof ttl.refreshOnRead}.`, 'MemMapStore');
+    if (ttl.refreshOnRead !== undefined && typeof ttl.refreshOnRead !== 'boolean') throw invalidArgument('constructor', `ttl.refreshOnRead must be a boolean, got ${describeValue(ttl.refreshOnRead)}.`, 'MemMapStore');
     this.refreshOnRead = ttl.refreshOnRead ?? true;
     this.sweepIntervalMs = ttl.sweepIntervalMinutes === undefined ? undefined : minutes(ttl.sweepIntervalMinutes, 'ttl.sweepIntervalMinutes', 'constructor') * MINUTE;
     const prefix = options.prefix ?? 'langgraph-store';
@@ -399,8 +401,8 @@ export class MemMapStore extends BaseStore {
   /** A search; `queryEmbedding` is the query's (with `index`; `undefined` for one of all zeros). */
   private async searchItems(operation: RefreshingOperation<SearchOperation>, queryEmbedding: number[] | undefined): Promise<SearchItem[]> {
     const { limit = 10, offset = 0, query } = operation;
-    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('search', `limit must be a non-negative integer, got ${JSON.stringify(limit)}.`, 'MemMapStore');
-    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('search', `offset must be a non-negative integer, got ${JSON.stringify(offset)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('search', `limit must be a non-negative integer, got ${describeValue(limit)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('search', `offset must be a non-negative integer, got ${describeValue(offset)}.`, 'MemMapStore');
     if (query !== undefined && query !== null && typeof query !== 'string') throw invalidArgument('search', `query must be a string, got ${typeof query}.`, 'MemMapStore');
     const namespace = operation.namespacePrefix.length === 0 ? this.layout.root : this.layout.memoryNamespace(operation.namespacePrefix, 'search');
     const filter = valueFilter(operation.filter, 'search');
@@ -485,9 +487,9 @@ export class MemMapStore extends BaseStore {
     const { matchConditions = [], maxDepth, limit = 100, offset = 0 } = operation;
     if (!Array.isArray(matchConditions)) throw invalidArgument('listNamespaces', 'matchConditions must be an array of { matchType, path }.', 'MemMapStore');
     for (const condition of matchConditions) checkMatchCondition(condition);
-    if (maxDepth !== undefined && (!Number.isSafeInteger(maxDepth) || maxDepth < 1)) throw invalidArgument('listNamespaces', `maxDepth must be a positive integer, got ${JSON.stringify(maxDepth)}.`, 'MemMapStore');
-    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('listNamespaces', `limit must be a non-negative integer, got ${JSON.stringify(limit)}.`, 'MemMapStore');
-    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('listNamespaces', `offset must be a non-negative integer, got ${JSON.stringify(offset)}.`, 'MemMapStore');
+    if (maxDepth !== undefined && (!Number.isSafeInteger(maxDepth) || maxDepth < 1)) throw invalidArgument('listNamespaces', `maxDepth must be a positive integer, got ${describeValue(maxDepth)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('listNamespaces', `limit must be a non-negative integer, got ${describeValue(limit)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('listNamespaces', `offset must be a non-negative integer, got ${describeValue(offset)}.`, 'MemMapStore');
     // Core narrows by the labels before the first wildcard of a prefix and after the last of a suffix;
     // the wildcards, maxDepth and the page are applied here.
     const prefix = matchConditions.filter((c) => c.matchType === 'prefix').map((c) => literalRun(c.path)).sort((a, b) => b.length - a.length)[0] ?? [];
@@ -624,7 +626,7 @@ function compareNamespaces(a: readonly string[], b: readonly string[]): number {
 }
 
 function minutes(value: unknown, name: string, method: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalidArgument(method, `${name} must be a positive number of minutes, got ${JSON.stringify(value)}.`, 'MemMapStore');
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalidArgument(method, `${name} must be a positive number of minutes, got ${describeValue(value)}.`, 'MemMapStore');
   return value;
 }
 

@@ -119,6 +119,10 @@ describe('errors', () => {
     expect(store.listKv()).toEqual([]);
   });
 
+  it('refuses options it does not know, naming them (a misspelt keyPrefix would share the default one)', () => {
+    expect(() => new MemMapSaver(store, { keyprefix: 'agents/a/' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/"keyprefix".*keyPrefix/) }));
+  });
+
   it('fails with STORE_CLOSED, naming the method, once the store is closed', async () => {
     const saver = new MemMapSaver(store);
     const config = await saver.put(thread('t'), checkpoint({}, {}), meta(0), {});

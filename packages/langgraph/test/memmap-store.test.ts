@@ -251,6 +251,20 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     expect((await store.get(['ttl', 'custom'], 'tempItem'))?.value).toEqual({ data: 'temporary data' });
   });
 
+  it('refuses options it does not know, naming them (a misspelt defaultTtl would keep items for ever)', () => {
+    for (const [options, named] of [[{ tll: { defaultTtl: 1 } }, '"tll"'], [{ indx: {} }, '"indx"'], [{ ttl: { defaultTTL: 1 } }, '"defaultTTL"']] as const) {
+      expect(() => new MemMapStore(fs, options as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(named) }));
+    }
+    expect(() => new MemMapStore(fs, { ttl: { defaultTTL: 1 } } as never)).toThrow(expect.objectContaining({ message: expect.stringContaining('defaultTtl') }));
+  });
+
+  it('names NaN as such in its messages, not as null', async () => {
+    expect(() => new MemMapStore(fs, { ttl: { defaultTtl: Number.NaN } })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('NaN') }));
+    expect(await rejection(store.put(['ttl'], 'k', { v: 1 }, undefined, { ttl: Number.NaN }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('NaN') });
+    expect(await rejection(store.search(['ttl'], { limit: Number.NaN }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('NaN') });
+    expect(await rejection(store.listNamespaces({ offset: Number.NaN }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('NaN') });
+  });
+
   it('refuses values that are not plain data, saying what to store', async () => {
     const error = await rejection(store.put(['crud'], 'date', { when: new Date() }));
     expect(error).toBeInstanceOf(MemMapError);
