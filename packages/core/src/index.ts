@@ -1,5 +1,5 @@
 export { MemMapFS } from './memmapfs.js';
-export { unicodeWords, wordTokens } from './word-tokens.js';
+export { distinctWithLastLast, queryWords, unicodeWords, wordTokens } from './word-tokens.js';
 export { MemMapError, errorCodes } from './errors.js';
 export type { MemMapErrorCode, MemMapErrorOptions, Subsystem } from './errors.js';
 export type { Codec } from './contracts/codec.js';

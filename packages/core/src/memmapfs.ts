@@ -290,7 +290,9 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     if (namespaces.length === 1) return search(namespaces[0]);
     const hits: SearchHit[] = [];
     for (const namespace of namespaces) hits.push(...(await search(namespace)));
-    return hits.sort((a, b) => b.score - a.score || a.id - b.id).slice(0, request.limit);
+    // (Equal scores: the newer memory first, as the providers order them within one search, so that the
+    // pages of a query agree with each other.)
+    return hits.sort((a, b) => b.score - a.score || b.id - a.id).slice(0, request.limit);
   }
 
   /**

@@ -14,6 +14,25 @@ export function wordTokens(text: string): string[] {
   return NOT_ASCII.test(text) ? unicodeWords(text) : asciiWords(text);
 }
 
+/**
+ * The distinct words of a query, in the order they first come, but for its last word, which comes last
+ * wherever else it comes too: the word a search matches by its beginning (`'goo to goo'` ends with
+ * `goo`, not `to`).
+ */
+export function queryWords(text: string): string[] {
+  return distinctWithLastLast(wordTokens(text));
+}
+
+/** `words` without repeats, in the order they first come, but for the last word, which stays last. */
+export function distinctWithLastLast(words: readonly string[]): string[] {
+  if (words.length === 0) return [];
+  const last = words[words.length - 1]!;
+  const distinct = new Set(words);
+  distinct.delete(last);
+  distinct.add(last);
+  return [...distinct];
+}
+
 /** `wordTokens` for any text, by regular expression (`wordTokens` finds the same words in ASCII text faster). */
 export function unicodeWords(text: string): string[] {
   let folded = text.toLowerCase();

@@ -4,7 +4,7 @@ import { MemoryLabels } from './memory-labels.js';
 import { RankedWordIndex } from './ranked-word-index.js';
 import { decodeSnapshot, encodeSnapshot, snapshotError } from './snapshot.js';
 import type { TextIndex } from './text-index.js';
-import { wordTokens } from '@memmapfs/core';
+import { queryWords, wordTokens } from '@memmapfs/core';
 
 export type { FlexSearchProviderOptions, FlexSearchTokenize };
 
@@ -69,7 +69,7 @@ export function flexsearch(options: FlexSearchProviderOptions = {}): SearchProvi
     search(request: SearchRequest): SearchHit[] {
       if (!labels.canMatch(request)) return [];
       try {
-        const words = [...new Set(wordTokens(request.text))];
+        const words = queryWords(request.text);
         if (words.length === 0) return [];
         const filtered = request.namespace !== undefined || (request.tags?.length ?? 0) > 0;
         return text.search(words, request.limit, filtered ? (id) => labels.matches(id, request) : () => true, request.prefix === false);

@@ -23,7 +23,7 @@ export function checkVectorsOption(vectors: unknown): number | undefined {
  * A hybrid search's hits, best first, at most `limit`: each memory scores `textWeight` × its text
  * relevance (its BM25 score divided by the best one among `textHits`, so from 0 to 1) plus
  * (1 − `textWeight`) × its cosine similarity (0 when it has no embedding). A memory in either list is
- * a hit. Ties go to the lower id.
+ * a hit. Ties go to the higher id (the newer memory), as in the store's other rankings.
  */
 export function rankHybrid(textHits: readonly SearchHit[], vectorHits: readonly SearchHit[], textWeight: number, limit: number): SearchHit[] {
   let best = 0;
@@ -33,7 +33,7 @@ export function rankHybrid(textHits: readonly SearchHit[], vectorHits: readonly 
   for (const hit of vectorHits) scores.set(hit.id, (scores.get(hit.id) ?? 0) + (1 - textWeight) * hit.score);
   return [...scores]
     .map(([id, score]) => ({ id, score }))
-    .sort((a, b) => b.score - a.score || a.id - b.id)
+    .sort((a, b) => b.score - a.score || b.id - a.id)
     .slice(0, limit);
 }
 

@@ -1,4 +1,5 @@
 import type { Tokenizer } from '@orama/orama';
+import { distinctWithLastLast } from '@memmapfs/core';
 
 /** Anything but a letter, a combining mark or a digit separates words. */
 const wordSeparators = /[^\p{L}\p{M}\p{N}]+/u;
@@ -18,7 +19,8 @@ export function createWordTokenizer(): Tokenizer {
     tokenize(raw: string): string[] {
       if (typeof raw !== 'string') return [raw];
       const folded = raw.normalize('NFD').replace(combiningDiacritics, '').normalize('NFC').toLowerCase();
-      return [...new Set(folded.split(wordSeparators).filter((word) => word.length > 0))];
+      // (The last word stays last: a query's, which may also come earlier, is the one matched by its beginning.)
+      return distinctWithLastLast(folded.split(wordSeparators).filter((word) => word.length > 0));
     },
   };
 }

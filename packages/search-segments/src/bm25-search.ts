@@ -1,6 +1,6 @@
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 import { namespaceTerm, tagTerm } from './segment-terms.js';
-import { wordTokens } from '@memmapfs/core';
+import { queryWords } from '@memmapfs/core';
 
 /** One search over a list of segments. */
 export interface SegmentQuery {
@@ -40,7 +40,7 @@ const B = 0.75;
 export function searchSegments(segments: readonly SearchableSegment[], query: SegmentQuery, isDead: (segment: number, row: number, id: number) => boolean, window = WINDOW): ScoredHit[] {
   if (!Number.isInteger(window) || window < 1 || window > WINDOW) throw new RangeError(`window must be an integer from 1 to ${WINDOW}`);
   // (At most 65,535 words: how many a row matched is counted in 16 bits.)
-  const words = [...new Set(wordTokens(query.text))].slice(0, 0xffff);
+  const words = queryWords(query.text).slice(-0xffff);
   if (words.length === 0 || query.limit < 1) return [];
   const prefixLast = query.prefix !== false;
   let docCount = 0;

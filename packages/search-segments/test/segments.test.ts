@@ -44,7 +44,9 @@ function randomDocs(next: () => number, count: number, firstId = 1): IndexedDocu
 
 /** BM25 as FTS5 computes it, from the documents themselves: what the index must agree with. */
 function bruteForce(docs: IndexedDocument[], query: SegmentQuery, deleted: Set<number>): Array<{ id: number; score: number }> {
-  const words = [...new Set(wordTokens(query.text))];
+  // (Each word once; the query's last word last, wherever else it comes: it is the one matched as a prefix.)
+  const all = wordTokens(query.text);
+  const words = [...new Set(all.filter((word) => word !== all.at(-1))), ...all.slice(-1)];
   const tokens = docs.map((doc) => wordTokens(doc.text));
   const average = tokens.reduce((sum, t) => sum + t.length, 0) / docs.length || 1;
   const matches = (word: string, i: number, token: string) => (query.prefix !== false && i === words.length - 1 ? token.startsWith(word) : token === word);

@@ -420,6 +420,12 @@ export function searchProviderSuite(
       expect(await idsOf(provider, { text: 'MEMORAND', limit: 10 })).toEqual([1]);
     });
 
+    check('prefix', 'the last word of the query is matched by its beginning even when it also comes earlier', async (provider) => {
+      await addAll(provider, [memory(1, 'notes go to google docs'), memory(2, 'go to the meeting'), memory(3, 'a list of things to do')]);
+      // (The memory holding both words ranks first: `to` alone is in all three.)
+      expect((await idsOf(provider, { text: 'goo to goo', limit: 10 }))[0]).toBe(1);
+    });
+
     check('wholeWords', 'with prefix: false, matches whole words only, the last word too', async (provider) => {
       await addAll(provider, [memory(1, 'Remember the memorandum'), memory(2, 'a memo for the team'), memory(3, 'the team memo')]);
       expect(new Set(await idsOf(provider, { text: 'memo', limit: 10, prefix: false }))).toEqual(new Set([2, 3]));

@@ -167,6 +167,17 @@ describe('the segments search index in a store', () => {
     await again.close();
   });
 
+  it('pages a query over a namespace and the ones under it as it pages one over all: equal scores in the order of a single search, no hit skipped or repeated', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });
+    for (const namespace of ['team', 'team', 'team', 'team/sub', 'team/sub', 'team/sub']) await fs.appendMemory('same words here', [], { namespace });
+    const pages: number[][] = [];
+    for (let offset = 0; offset < 6; offset += 2) pages.push((await fs.queryMemory('same', { namespace: 'team', limit: 2, offset })).map((hit) => hit.id));
+    const whole = (await fs.queryMemory('same', { limit: 6 })).map((hit) => hit.id);
+    expect(pages.flat()).toEqual(whole);
+    expect(new Set(pages.flat()).size).toBe(6);
+    await fs.close();
+  });
+
   it('rebuilds from the memories when its files are gone, and finds the same', async () => {
     const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 8 }), codec: msgpack() });
     for (let i = 0; i < 30; i++) await fs.appendMemory(`entry ${i} zebra`, ['z']);

@@ -120,7 +120,11 @@ export interface SearchProvider {
   add(doc: SearchDocument): void | Promise<void>;
   /** Removes a document by id; unknown ids are ignored. */
   remove(id: number): void | Promise<void>;
-  /** Finds documents matching `request`. */
+  /**
+   * Finds documents matching `request`: at most `limit`, best first; equal scores the newer memory (the
+   * higher id) first, as the store orders the hits of several searches it merges (a namespace and
+   * those under it), so that the pages of one query agree.
+   */
   search(request: SearchRequest): SearchHit[] | Promise<SearchHit[]>;
   /** Drops every document. */
   clear(): void | Promise<void>;
