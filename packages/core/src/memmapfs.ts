@@ -28,6 +28,12 @@ export type InitOptions<S extends AgentState> = MemMapFSOptions & {
   initialState?: S;
 };
 
+/**
+ * The options argument of `MemMapFS.init`: needed, with `initialState`, for a state type with fields
+ * of its own that the default state lacks (`getState()` would otherwise not hold them).
+ */
+export type InitArguments<S extends AgentState> = AgentState extends S ? [options?: InitOptions<S>] : [options: InitOptions<S> & { initialState: S }];
+
 const DEFAULT_NAMESPACE = 'default';
 /** A text query in a namespace with more namespaces beneath it than this filters them after the search instead of in the index. */
 const MAX_NAMESPACE_SEARCHES = 8;
@@ -79,7 +85,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * Fails with `WAL_CORRUPT` when the log is damaged in the middle, `CODEC_MISMATCH` when `codec`
    * differs from the store's, `ADAPTER_NOT_INSTALLED` when a named adapter's package is missing.
    */
-  static async init<S extends AgentState = AgentState>(root: string, options?: InitOptions<S>): Promise<MemMapFS<S>> {
+  static async init<S extends AgentState = AgentState>(root: string, ...[options]: InitArguments<S>): Promise<MemMapFS<S>> {
     if (typeof root !== 'string' || root.length === 0) {
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: root must be a folder path, got ${root === '' ? 'an empty string' : typeof root}.`);
     }

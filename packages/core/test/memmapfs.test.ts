@@ -328,6 +328,23 @@ describe('persistence', () => {
 describe('state', () => {
   interface MyState extends AgentState { extra: { plan: string[] } }
 
+  it('asks for initialState, by its types, for a state whose fields the default state lacks', async () => {
+    const typed = async () => {
+      // @ts-expect-error: getState().extra.plan would be undefined before any update
+      await MemMapFS.init<MyState>(root);
+      // @ts-expect-error: options without initialState are not enough
+      await MemMapFS.init<MyState>(root, { durability: 'none' });
+      interface Optional extends AgentState { plan?: string[] }
+      return MemMapFS.init<Optional>(root, { codec: v8Codec(), search: new WordSearch() });
+    };
+    // (Never called: the check is the type checker's, which the test command runs.)
+    void typed;
+    const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), initialState: { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: {}, plan: ['first'] } });
+    const plan: string[] = fs.getState().plan;
+    expect(plan).toEqual(['first']);
+    await fs.close();
+  });
+
   it('tells subscribers and watchers of each update, typed by the state parameter', async () => {
     const fs = await MemMapFS.init<MyState>(root, { codec: v8Codec(), search: new WordSearch(), initialState: { status: 'idle', activeMemoryCount: 0, lastUpdatedId: 0, extra: { plan: [] } } });
     expect(fs.getState().extra.plan).toEqual([]);
