@@ -59,7 +59,21 @@ function inMethod(method: string, root: string, error: unknown, owner: AdapterNa
       return new MemMapError('READ_ONLY', owner === 'MemMapSaver'
         ? `[langgraph] MemMapSaver.${method}: the store at ${root} was opened with { readOnly: true }: a saver on it can read checkpoints (getTuple, list) but not write them. Open it without readOnly to run graphs.`
         : `[langgraph] MemMapStore.${method}: the store at ${root} was opened with { readOnly: true }: a MemMapStore on it can get, search and list namespaces (without refreshing TTLs) but not put or delete. Open it without readOnly to write.`, options);
-    default:
-      return new MemMapError(error.code, `[langgraph] ${owner}.${method}: ${error.message.replace(/^\[memmapfs\] \[[^\]]+\] /, '')}`, options);
+    default: {
+      const message = error.message.replace(/^\[memmapfs\] \[[^\]]+\] /, '');
+      return new MemMapError(error.code, `[langgraph] ${owner}.${method}: ${owner === 'MemMapStore' ? inItemTerms(message) : message}`, options);
+    }
   }
+}
+
+/**
+ * A core message about an item's memory, in the terms of the item: without the core method the
+ * caller never called, and with the item's value where core names the memory's meta it is kept in.
+ */
+function inItemTerms(message: string): string {
+  return message
+    .replace(/^(?:appendMemory|appendMemories: item \d+|listMemories|queryMemory): /, '')
+    .replace(/\bmeta\.value\b/g, 'value')
+    .replace(/\bfilter\.value\./g, 'filter.')
+    .replace('use $eq $ne $gt $gte $lt $lte $in $nin', 'use $eq $ne $gt $gte $lt $lte $in $nin or $exists');
 }

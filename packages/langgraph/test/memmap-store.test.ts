@@ -269,6 +269,12 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     const error = await rejection(store.put(['crud'], 'date', { when: new Date() }));
     expect(error).toBeInstanceOf(MemMapError);
     expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/MemMapStore\.put: .*Date/) });
+    // (In the caller's terms: the item's value, not the memory core keeps it in.)
+    expect((error as Error).message).toMatch(/MemMapStore\.put: the value at value\.when is a Date/);
+    expect((error as Error).message).not.toMatch(/appendMemory|meta\./);
+    const filter = await rejection(store.search(['crud'], { filter: { v: { $bad: 1 } } as never }));
+    expect((filter as Error).message).toMatch(/MemMapStore\.search: filter\.v: /);
+    expect((filter as Error).message).not.toMatch(/listMemories|filter\.value/);
     expect(await store.get(['crud'], 'date')).toBeNull();
     await expect(store.put(['crud'], 'list', [1, 2] as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
