@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as nodeFileSystem from 'node:fs/promises';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { MemMapFS, type AgentState } from '@memmapfs/core';
 import { describe, expect, inject, it } from 'vitest';
 import { withClient } from './support/places.js';
@@ -379,8 +379,8 @@ if (!postgres) {
       await closeOpened(a);
       const rootCopy = await roots.make('copy');
       await cp(rootA, rootCopy, { recursive: true });
-      // The first process's removal of the copy's manifest waits until the second one has published a
-      // checkpoint of its own (or for 3 s, should it wait for the first).
+      // The first process, once it has read host.json (the copy's, which vouches for nothing here),
+      // waits until the second one has opened the copy and published a checkpoint of its own.
       let pending = false;
       let release!: () => void;
       const gate = new Promise<void>((resolve) => {
@@ -389,13 +389,14 @@ if (!postgres) {
       const slowFiles = new Proxy(nodeFileSystem, {
         get(target, key) {
           const value = (target as Record<string | symbol, unknown>)[key];
-          if (key !== 'unlink') return value;
-          return async (path: string) => {
-            if (!pending && String(path).endsWith('state.manifest')) {
+          if (key !== 'readFile') return value;
+          return async (path: string, ...rest: unknown[]) => {
+            const read = await (value as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+            if (!pending && String(path).endsWith('host.json')) {
               pending = true;
-              await Promise.race([gate, new Promise((resolve) => setTimeout(resolve, 3000))]);
+              await gate;
             }
-            return (value as (path: string) => Promise<void>)(path);
+            return read;
           };
         },
       });
@@ -404,11 +405,60 @@ if (!postgres) {
       const fast = await open(rootCopy, place, 'fast');
       const id = await fast.appendMemory('written once the copy opened');
       await fast.checkpoint();
-      release();
       const published = await readFile(join(rootCopy, 'state.manifest'), 'utf8');
+      release();
       const other = await slow;
       expect(await readFile(join(rootCopy, 'state.manifest'), 'utf8').catch(() => 'no manifest')).toBe(published);
       expect((await other.getMemory(id))?.text).toBe('written once the copy opened');
+    }, 60_000);
+
+    it("a copied cache's checkpoint files go before its manifest: an open that fails between leaves the manifest, and the next open drops them", async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a');
+      const ids = await a.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `written before the copy ${i}` })));
+      await a.checkpoint();
+      await closeOpened(a);
+      const rootCopy = await roots.make('copy');
+      await cp(rootA, rootCopy, { recursive: true });
+      const copied = (await readdir(join(rootCopy, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
+      const failing = new Proxy(nodeFileSystem, {
+        get(target, key) {
+          const value = (target as Record<string | symbol, unknown>)[key];
+          if (key !== 'unlink') return value;
+          return async (path: string) => {
+            if (basename(String(path)).startsWith('checkpoint-')) throw Object.assign(new Error(`EIO: i/o error, unlink '${path}'`), { code: 'EIO' });
+            return (value as (path: string) => Promise<void>)(path);
+          };
+        },
+      });
+      await expect(open(rootCopy, place, 'copy', { fileSystem: failing })).rejects.toMatchObject({ code: 'IO_ERROR' });
+      const copy = await open(rootCopy, place, 'copy');
+      expect((await readdir(join(rootCopy, 'checkpoints'))).filter((name) => copied.includes(name))).toEqual([]);
+      expect((await copy.getMemory(ids[0]!))?.text).toBe('written before the copy 0');
+    }, 60_000);
+
+    it("a copied cache whose manifest's version cannot be read (too many open files, say) is opened all the same: it replays the log, dropping nothing", async () => {
+      const place = newPlace();
+      const rootA = await roots.make('a');
+      const a = await open(rootA, place, 'a');
+      const ids = await a.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `written before the copy ${i}` })));
+      await a.checkpoint();
+      await closeOpened(a);
+      const rootCopy = await roots.make('copy');
+      await cp(rootA, rootCopy, { recursive: true });
+      const files = new Proxy(nodeFileSystem, {
+        get(target, key) {
+          const value = (target as Record<string | symbol, unknown>)[key];
+          if (key !== 'open') return value;
+          return async (path: string, ...rest: unknown[]) => {
+            if (String(path).endsWith('state.manifest')) throw Object.assign(new Error(`EMFILE: too many open files, open '${path}'`), { code: 'EMFILE' });
+            return (value as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+          };
+        },
+      });
+      const copy = await open(rootCopy, place, 'copy', { fileSystem: files });
+      expect((await copy.getMemory(ids[4]!))?.text).toBe('written before the copy 4');
     }, 60_000);
 
     it('a host.json whose claim the log does not hold (its record is another) makes the cache claim again', async () => {

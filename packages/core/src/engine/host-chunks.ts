@@ -277,22 +277,30 @@ export async function dropHostCache(paths: HostCachePaths, files: StoreFileSyste
 
 /**
  * Drops this host cache's checkpoint manifest and checkpoint files, which the cache does not vouch for
- * (a copy's, or another log's): the open replays the log instead. Unless `stillStale`, asked under the
- * manifest's lock, says the manifest changed since the drop was decided (another process of the host
- * published one meanwhile): then `CacheChanged`, and the open is made again.
+ * (a copy's, or another log's): the open replays the log instead. `stillStale` is asked under the
+ * manifest's lock whether the manifest is still the one the drop was decided on: false (another process
+ * of the host published one, or dropped it, meanwhile) throws `CacheChanged`, and the open is made
+ * again; `undefined` (it cannot tell) drops nothing. Returns whether it dropped them.
  */
-export async function dropCheckpoints(paths: HostCachePaths, files: StoreFileSystem, stillStale?: () => Promise<boolean>): Promise<void> {
+export async function dropCheckpoints(paths: HostCachePaths, files: StoreFileSystem, stillStale?: () => Promise<boolean | undefined>): Promise<boolean> {
   // (Under the manifest's lock: a checkpoint a process of this host publishes meanwhile is dropped too.
   // With `stillStale`, a drop decided from what was read before the lock is made only if that still holds.)
-  await withFileLock(`${paths.manifest}.lock`, files, async () => {
-    if (stillStale && !(await stillStale())) throw new CacheChanged();
-    await removeIfPresent(paths.manifest, files);
-    // (And its checkpoint files: none may be taken again in place of a later manifest's, as an older
-    // checkpoint of the same log is when the one named is unusable.)
+  const dropped = await withFileLock(`${paths.manifest}.lock`, files, async () => {
+    const stale = stillStale ? await stillStale() : true;
+    if (stale === undefined) return false;
+    if (!stale) throw new CacheChanged();
+    // The checkpoint files first, durably: none may be taken again in place of a later manifest's (as an
+    // older checkpoint of the same log is when the one named is unusable), and once the manifest is gone
+    // no open finds a checkpoint to drop them for. A manifest left naming a removed file is read as none.
     const names = await files.readdir(paths.checkpoints).catch(() => [] as string[]);
-    for (const name of names) if (checkpointFileLsn(name) !== undefined) await removeIfPresent(join(paths.checkpoints, name), files);
+    const removed = names.filter((name) => checkpointFileLsn(name) !== undefined);
+    for (const name of removed) await removeIfPresent(join(paths.checkpoints, name), files);
+    if (removed.length > 0) await syncFolder(paths.checkpoints, files);
+    await removeIfPresent(paths.manifest, files);
+    return true;
   });
-  await syncFolder(paths.root, files);
+  if (dropped) await syncFolder(paths.root, files);
+  return dropped;
 }
 
 async function removeIfPresent(path: string, files: StoreFileSystem): Promise<void> {

@@ -133,7 +133,13 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
       // (Dropped for good, not just now: a later open, once host.json is written again, must not take it
       // either. Only if the manifest is still the one this open read: another process of the host may
       // have made the cache again and published a checkpoint of its own meanwhile.)
-      if (!readOnly) await dropCheckpoints(layout, files, async () => manifestSeen !== undefined && (await manifestVersion(layout.manifest, files)) === manifestSeen);
+      // (A manifest whose version cannot be read is left as it is: the open replays the log all the same.)
+      if (!readOnly && manifestSeen !== undefined) {
+        await dropCheckpoints(layout, files, async () => {
+          const now = await manifestVersion(layout.manifest, files);
+          return now === undefined ? undefined : now === manifestSeen;
+        });
+      }
       checkpoint = undefined;
     }
     // Its tables are decoded before the log is read after it: one that cannot be is not used, and the
