@@ -1,4 +1,4 @@
-import type { SegmentReader } from './segment-reader.js';
+import { SegmentCorrupt, type SegmentReader } from './segment-reader.js';
 import { PostingsEncoder, writeSegmentSteps, type EncodedTerm } from './segment-writer.js';
 
 /** Postings copied out of an input at a time. */
@@ -10,6 +10,11 @@ const BATCH = 4096;
  * loop turns: it yields now and then, and returns the new segment's bytes.
  */
 export function* mergeSegments(inputs: readonly SegmentReader[], isLive: (input: number, row: number, id: number) => boolean): Generator<void, Buffer, void> {
+  // (A damaged input is refused: merged, its damage would pass into a file whose checksum holds, where
+  // neither a check nor a repair would find it.)
+  for (const [index, input] of inputs.entries()) {
+    if (!(yield* input.verifySteps())) throw new SegmentCorrupt(`input ${index + 1} of ${inputs.length} of a merge fails its checksum (its documents, terms or postings changed on disk)`);
+  }
   // Each input's rows in the output (-1: left out). Inputs are by id each, and an id is live in one
   // input at most: a k-way merge by id numbers the output's rows.
   const rowMaps = inputs.map((input) => new Int32Array(input.docCount).fill(-1));

@@ -5,6 +5,9 @@ import type { PostingsCursor, SearchableSegment } from './searchable-segment.js'
 /** Whether typed arrays read this machine's numbers as the segment files store them (little-endian). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** Bytes of a body checked between two turns of `verifySteps`. */
+const VERIFY_SLICE = 1024 * 1024;
+
 /** A segment file that is not one, or is damaged. */
 export class SegmentCorrupt extends Error {
   override readonly name = 'SegmentCorrupt';
@@ -60,6 +63,16 @@ export class SegmentReader implements SearchableSegment {
   /** Whether the body (documents, terms, postings) still matches its checksum. */
   verify(): boolean {
     return crc32c(this.bytes.subarray(HEADER_SIZE)) === this.bytes.readUInt32LE(H.bodyCrc);
+  }
+
+  /** `verify` a slice at a time: yields between slices of `VERIFY_SLICE` bytes, and returns whether the body matches. */
+  *verifySteps(): Generator<void, boolean, void> {
+    let crc = 0;
+    for (let at = HEADER_SIZE; at < this.bytes.length; at += VERIFY_SLICE) {
+      crc = crc32c(this.bytes.subarray(at, Math.min(this.bytes.length, at + VERIFY_SLICE)), crc);
+      yield;
+    }
+    return crc === this.bytes.readUInt32LE(H.bodyCrc);
   }
 
   /** The memory id of row `row`. */

@@ -10,7 +10,7 @@ import { SegmentBuilder } from './segment-builder.js';
 import { mergeSegments } from './segment-merge.js';
 import { ownersAsPairs } from './merge-job.js';
 import { MergeThread } from './merge-thread.js';
-import { SegmentReader } from './segment-reader.js';
+import { SegmentCorrupt, SegmentReader } from './segment-reader.js';
 import { monotonicMs } from './monotonic-clock.js';
 
 export type { SegmentSearchOptions };
@@ -164,6 +164,8 @@ export class SegmentSearchProvider implements SearchProvider {
   private countingDead: Promise<void> | undefined;
   /** Merges that failed in a row, and the timer of the next try after the last one failed. */
   private mergeFailures = 0;
+  /** A merge found a segment that fails its checksum: none is merged any more (see `scheduleMerge`). */
+  private damaged = false;
   private mergeRetry: NodeJS.Timeout | undefined;
   /** The postings' ints of the last in-memory segment written out, for the next one to take (see `PostingsPool`). */
   private sparePostings: Int32Array<ArrayBuffer> | undefined;
@@ -575,7 +577,7 @@ export class SegmentSearchProvider implements SearchProvider {
    * `MERGE_RETRY_MS`): the same segments would fail again at once, each try writing what it could.
    */
   private scheduleMerge(): void {
-    if (this.merging || this.closed || this.mergesHeld > 0 || this.mergeRetry) return;
+    if (this.merging || this.closed || this.mergesHeld > 0 || this.mergeRetry || this.damaged) return;
     const inputs = this.mergeCandidates();
     if (!inputs) return;
     this.merging = this.merge(inputs, this.epoch)
@@ -584,6 +586,12 @@ export class SegmentSearchProvider implements SearchProvider {
           this.mergeFailures = 0;
         },
         (error: unknown) => {
+          if (error instanceof SegmentCorrupt) {
+            // (Tried again, it would fail again: no merge runs until the index is made again.)
+            this.damaged = true;
+            process.emitWarning(`Search segments were not merged, nor will be while this index is open: ${error.message}. Queries may miss memories or find wrong ones; run \`memmapfs repair\` (it drops the saved index, and the next open rebuilds it from the memories).`, { code: 'MEMMAPFS_MERGE_FAILED' });
+            return;
+          }
           this.mergeFailures++;
           process.emitWarning(`Search segments were not merged (they stay as they are; tried again later): ${(error as Error)?.message ?? error}`, { code: 'MEMMAPFS_MERGE_FAILED' });
           this.mergeRetry = setTimeout(() => {

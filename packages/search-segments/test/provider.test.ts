@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tryLeaseFile } from '@memmapfs/blocks';
@@ -70,6 +70,38 @@ describe('segments provider saves', () => {
       await closing.close();
       expect(await opening).toContain('closed');
       await leasable(files);
+    });
+  });
+
+  it('does not merge a segment file that fails its checksum (its damage would pass into a merged file whose checksum holds): it says so, and verify still finds it', async () => {
+    await inFolder(async (folder) => {
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(`${(warning as Error & { code?: string }).code}: ${warning.message}`);
+      process.on('warning', onWarning);
+      try {
+        const provider = segmentSearch({ flushAfter: 3, mergeFactor: 2 });
+        await provider.openIndex(folder, undefined);
+        for (let id = 1; id <= 3; id++) provider.add(doc(id, `banana date item${id}`));
+        await provider.saveIndex();
+        const [first] = (await readdir(folder)).filter((name) => name.endsWith('.seg'));
+        // One bit of its body flipped in place (the file stays the one mapped).
+        const handle = await open(join(folder, first!), 'r+');
+        const size = (await handle.stat()).size;
+        const byte = Buffer.alloc(1);
+        await handle.read(byte, 0, 1, size - 3);
+        byte[0]! ^= 0x10;
+        await handle.write(byte, 0, 1, size - 3);
+        await handle.close();
+        for (let id = 4; id <= 6; id++) provider.add(doc(id, `banana date item${id}`));
+        await provider.saveIndex();
+        for (let turn = 0; turn < 300 && !warnings.some((w) => w.startsWith('MEMMAPFS_MERGE_FAILED')); turn++) await new Promise((resolve) => setTimeout(resolve, 10));
+        const saved = await provider.saveIndex();
+        await provider.close();
+        expect(warnings.filter((w) => w.startsWith('MEMMAPFS_MERGE_FAILED'))).toEqual([expect.stringMatching(/checksum.*memmapfs repair/s)]);
+        expect(await segmentSearch().verifyIndex!(folder, saved)).toEqual([expect.stringContaining(first!)]);
+      } finally {
+        process.off('warning', onWarning);
+      }
     });
   });
 
