@@ -702,7 +702,8 @@ export class SearchIndex {
     // what the index lacks. (Read when the index is loaded, whichever process saved the snapshot.)
     let usable = false;
     const touched = new Set<number>();
-    if (sameLog && !beforePurge) {
+    // (Not a saved index this process found damaged: another process may have saved it again meanwhile.)
+    if (sameLog && !beforePurge && !this.damagedUnloaded) {
       try {
         usable = (await this.readAfterSaved(snapshot, logEnd, (walRecord) => {
           if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) return;
@@ -737,6 +738,7 @@ export class SearchIndex {
         }
         this.snapshotLsn = snapshot!.lsn;
         this.indexFromFiles = true;
+        if (persistent) this.checkOpenedLater(snapshot!.data);
         // The memories that had expired when the snapshot was saved are not in it: should the clock now
         // be earlier, dropExpired puts back those that are live again.
         this.lastExpiryCheck = snapshot!.savedAt;
@@ -753,6 +755,7 @@ export class SearchIndex {
     await this.call(() => this.provider.clear());
     this.indexFromFiles = false;
     await this.rebuild();
+    this.damagedUnloaded = false;
     this.snapshotLsn = -1;
     await this.dropExpired();
   }
@@ -1090,6 +1093,47 @@ export class SearchIndex {
       return true;
     }
   }
+
+  /** Numbers each load of the index: a check of an index opened before belongs to no later load. */
+  private loads = 0;
+
+  /**
+   * In the background, after a persistent index was opened from `described` (its saved description):
+   * checks its files as the provider holds them (`verifyOpened`). When one is damaged, says so, removes
+   * the description (if it is still that one: the next open of any process rebuilds too) and lets go
+   * of the index once nothing uses it, so that the next query rebuilds it from the memories. Never fails.
+   */
+  private checkOpenedLater(described: Uint8Array): void {
+    const load = ++this.loads;
+    if (!this.provider.verifyOpened) return;
+    const timer = setTimeout(() => void this.checkOpened(described, load).catch(() => undefined), 0);
+    timer.unref();
+  }
+
+  private async checkOpened(described: Uint8Array, load: number): Promise<void> {
+    const current = () => load === this.loads && this.indexLoaded && !this.host.closing;
+    if (!current()) return;
+    const problems = await this.provider.verifyOpened!();
+    if (problems.length === 0 || !current()) return;
+    process.emitWarning(`The search index is damaged, and is rebuilt from the memories (queries until then may miss memories or find wrong ones): ${problems.join(' ')}`, { code: 'MEMMAPFS_INDEX_DAMAGED' });
+    const { layout, files } = this.host;
+    if (!this.host.wal.readOnly) {
+      await withFileLock(layout.searchLock, files, async () => {
+        const saved = await readSearchSnapshot(layout.searchSnapshot, files);
+        if (saved && Buffer.from(saved.data).equals(Buffer.from(described))) await files.unlink(layout.searchSnapshot);
+      }).catch(() => undefined);
+    }
+    // (Once nothing uses the index: a query, an indexing, a save under way finishes with it first.)
+    const busy = () => this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0 || this.searchesUnderWay > 0;
+    while (current() && busy()) await new Promise((resolve) => setTimeout(resolve, 20).unref());
+    if (!current()) return;
+    this.unload();
+    this.damagedUnloaded = true;
+    await this.letGoOfFiles();
+  }
+
+  /** The index was let go of as damaged: its next load rebuilds it, whatever description is saved. */
+  private damagedUnloaded = false;
 
   /**
    * On the idle catch-up: when another process purged the saved index (`compact({ erase: true })`) since
