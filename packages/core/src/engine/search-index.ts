@@ -28,6 +28,8 @@ const textDecoder = new TextDecoder('utf-8', { fatal: false });
 const INDEX_DELAY_MS = 5;
 /** …or at the next turn of the event loop once this many changes wait. */
 const INDEX_BATCH = 256;
+/** How long after a saved persistent index is opened its files are checked (`checkOpenedLater`). */
+const CHECK_OPENED_AFTER_MS = 250;
 /** How often a rebuild tells its progress, at most. */
 const REBUILD_PROGRESS_INTERVAL_MS = 100;
 /**
@@ -1106,7 +1108,8 @@ export class SearchIndex {
   private checkOpenedLater(described: Uint8Array): void {
     const load = ++this.loads;
     if (!this.provider.verifyOpened) return;
-    const timer = setTimeout(() => void this.checkOpened(described, load).catch(() => undefined), 0);
+    // (A moment later: not in the way of the query that loaded it, nor of the next few.)
+    const timer = setTimeout(() => void this.checkOpened(described, load).catch(() => undefined), CHECK_OPENED_AFTER_MS);
     timer.unref();
   }
 
