@@ -289,6 +289,14 @@ export class SearchIndex {
    */
   async ready(): Promise<void> {
     do {
+      if (this.droppingDamaged) {
+        this.waitingForRebuild++;
+        try {
+          await this.droppingDamaged;
+        } finally {
+          this.waitingForRebuild--;
+        }
+      }
       await this.ensureLoaded();
       await this.drain();
       await this.dropExpired();
@@ -1118,25 +1126,34 @@ export class SearchIndex {
     if (!current()) return;
     const problems = await this.provider.verifyOpened!();
     if (problems.length === 0 || !current()) return;
+    // (Set before anything is awaited: a query that starts from here on waits for the rebuilt index.)
+    this.droppingDamaged = (async () => {
+      const { layout, files } = this.host;
+      if (!this.host.wal.readOnly) {
+        await withFileLock(layout.searchLock, files, async () => {
+          const saved = await readSearchSnapshot(layout.searchSnapshot, files);
+          if (saved && Buffer.from(saved.data).equals(Buffer.from(described))) await files.unlink(layout.searchSnapshot);
+        }).catch(() => undefined);
+      }
+      // (Once nothing uses the index: a query past `ready`, an indexing, a save under way finishes with
+      // it first. Queries that start meanwhile wait in `ready` for the rebuilt one.)
+      const busy = () => this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0 || this.searchesUnderWay > this.waitingForRebuild;
+      while (current() && busy()) await new Promise((resolve) => setTimeout(resolve, 20));
+      if (!current()) return;
+      this.unload();
+      this.damagedUnloaded = true;
+      await this.letGoOfFiles();
+    })().finally(() => (this.droppingDamaged = undefined));
     process.emitWarning(`The search index is damaged, and is rebuilt from the memories (queries until then may miss memories or find wrong ones): ${problems.join(' ')}`, { code: 'MEMMAPFS_INDEX_DAMAGED' });
-    const { layout, files } = this.host;
-    if (!this.host.wal.readOnly) {
-      await withFileLock(layout.searchLock, files, async () => {
-        const saved = await readSearchSnapshot(layout.searchSnapshot, files);
-        if (saved && Buffer.from(saved.data).equals(Buffer.from(described))) await files.unlink(layout.searchSnapshot);
-      }).catch(() => undefined);
-    }
-    // (Once nothing uses the index: a query, an indexing, a save under way finishes with it first.)
-    const busy = () => this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0 || this.searchesUnderWay > 0;
-    while (current() && busy()) await new Promise((resolve) => setTimeout(resolve, 20).unref());
-    if (!current()) return;
-    this.unload();
-    this.damagedUnloaded = true;
-    await this.letGoOfFiles();
+    await this.droppingDamaged;
   }
 
   /** The index was let go of as damaged: its next load rebuilds it, whatever description is saved. */
   private damagedUnloaded = false;
+  /** While an index found damaged waits to be let go of (see `checkOpened`): queries wait for it in `ready`. */
+  private droppingDamaged: Promise<void> | undefined;
+  /** Queries waiting in `ready` for `droppingDamaged`: they do not hold it back. */
+  private waitingForRebuild = 0;
 
   /**
    * On the idle catch-up: when another process purged the saved index (`compact({ erase: true })`) since
