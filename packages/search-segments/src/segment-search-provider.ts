@@ -164,7 +164,7 @@ export class SegmentSearchProvider implements SearchProvider {
   private countingDead: Promise<void> | undefined;
   /** Merges that failed in a row, and the timer of the next try after the last one failed. */
   private mergeFailures = 0;
-  /** A segment of this index fails its checksum (a merge or `verifyOpened` found it): none is merged or saved any more, until the index is cleared or opened anew. */
+  /** A merge found a segment that fails its checksum: none is merged any more (see `scheduleMerge`), until the index is cleared or opened anew. */
   private damaged = false;
   private mergeRetry: NodeJS.Timeout | undefined;
   /** The postings' ints of the last in-memory segment written out, for the next one to take (see `PostingsPool`). */
@@ -299,7 +299,6 @@ export class SegmentSearchProvider implements SearchProvider {
    */
   async saveIndex(options: { purge?: boolean; compact?: boolean } = {}): Promise<Uint8Array> {
     this.assertOpen();
-    if (this.damaged) throw new SegmentCorrupt('a segment of this index fails its checksum: it is not saved (the store rebuilds it from the memories)');
     const folder = this.folder;
     if (!folder) throw new Error('the segments search provider has no folder to save its index in: openIndex comes first');
     // What the last description named is safe to let go now: the store has replaced it (or kept an
@@ -360,25 +359,6 @@ export class SegmentSearchProvider implements SearchProvider {
   /** Checks the saved index `saved` describes: every segment file there and passing its checksums. */
   verifyIndex(folder: string, saved: Uint8Array): Promise<string[]> {
     return verifySavedIndex(folder, saved);
-  }
-
-  /**
-   * Checks the bodies of the segment files it holds (`verifyIndex` reads a saved index anew), a slice
-   * at a time between turns of the event loop. Once one fails, this index is neither merged nor saved
-   * any more (its damage would pass on) until it is opened again.
-   */
-  async verifyOpened(): Promise<string[]> {
-    const epoch = this.epoch;
-    const problems: string[] = [];
-    for (const segment of this.written.slice()) {
-      const sound = await inSlices(segment.reader.verifySteps(), () => this.closed || this.epoch !== epoch);
-      // (Closed, or another index took its place, meanwhile: that one is another's to check.)
-      if (sound === undefined) return [];
-      const where = segment.file && this.folder ? join(this.folder, segment.file) : `written in this process (${segment.key})`;
-      if (!sound) problems.push(`The search segment ${where} fails its checksum (its documents, terms or postings changed on disk).`);
-    }
-    if (problems.length > 0 && this.epoch === epoch) this.damaged = true;
-    return problems;
   }
 
   /**

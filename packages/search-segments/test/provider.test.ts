@@ -93,10 +93,9 @@ describe('segments provider saves', () => {
         await handle.write(byte, 0, 1, size - 3);
         await handle.close();
         for (let id = 4; id <= 6; id++) provider.add(doc(id, `banana date item${id}`));
-        const saved = await provider.saveIndex();
+        await provider.saveIndex();
         for (let turn = 0; turn < 300 && !warnings.some((w) => w.startsWith('MEMMAPFS_MERGE_FAILED')); turn++) await new Promise((resolve) => setTimeout(resolve, 10));
-        // (Nor is it saved again: a description would name the damage as sound.)
-        await expect(provider.saveIndex()).rejects.toThrow('checksum');
+        const saved = await provider.saveIndex();
         await provider.close();
         expect(warnings.filter((w) => w.startsWith('MEMMAPFS_MERGE_FAILED'))).toEqual([expect.stringMatching(/checksum.*memmapfs repair/s)]);
         expect(await segmentSearch().verifyIndex!(folder, saved)).toEqual([expect.stringContaining(first!)]);

@@ -165,14 +165,6 @@ export interface SearchProvider {
    */
   verifyIndex?(folder: string, saved: Uint8Array): Promise<string[]>;
   /**
-   * (When `supports.persistent`; optional.) Checks the files of the index it opened with `openIndex`, as
-   * it holds them, giving the event loop turns: what is wrong, a sentence each; none when they are
-   * sound. The store calls it in the background after it opened a saved index, and rebuilds the index
-   * from the memories when something is wrong. Once something is, the provider saves nothing of that
-   * index (its damage would pass on).
-   */
-  verifyOpened?(): Promise<string[]>;
-  /**
    * Releases resources. The provider is not used afterwards, except that a persistent one's
    * `removeUnusedFiles({ closing: true })` may follow, and `close` may be called again.
    */

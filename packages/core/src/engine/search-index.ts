@@ -28,8 +28,6 @@ const textDecoder = new TextDecoder('utf-8', { fatal: false });
 const INDEX_DELAY_MS = 5;
 /** …or at the next turn of the event loop once this many changes wait. */
 const INDEX_BATCH = 256;
-/** How long after a saved persistent index is opened its files are checked (`checkOpenedLater`). */
-const CHECK_OPENED_AFTER_MS = 250;
 /** How often a rebuild tells its progress, at most. */
 const REBUILD_PROGRESS_INTERVAL_MS = 100;
 /**
@@ -289,14 +287,6 @@ export class SearchIndex {
    */
   async ready(): Promise<void> {
     do {
-      if (this.droppingDamaged) {
-        this.waitingForRebuild++;
-        try {
-          await this.droppingDamaged;
-        } finally {
-          this.waitingForRebuild--;
-        }
-      }
       await this.ensureLoaded();
       await this.drain();
       await this.dropExpired();
@@ -712,8 +702,7 @@ export class SearchIndex {
     // what the index lacks. (Read when the index is loaded, whichever process saved the snapshot.)
     let usable = false;
     const touched = new Set<number>();
-    // (Not a saved index this process found damaged: another process may have saved it again meanwhile.)
-    if (sameLog && !beforePurge && !this.damagedUnloaded) {
+    if (sameLog && !beforePurge) {
       try {
         usable = (await this.readAfterSaved(snapshot, logEnd, (walRecord) => {
           if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) return;
@@ -748,7 +737,6 @@ export class SearchIndex {
         }
         this.snapshotLsn = snapshot!.lsn;
         this.indexFromFiles = true;
-        if (persistent) this.checkOpenedLater(snapshot!.data);
         // The memories that had expired when the snapshot was saved are not in it: should the clock now
         // be earlier, dropExpired puts back those that are live again.
         this.lastExpiryCheck = snapshot!.savedAt;
@@ -765,7 +753,6 @@ export class SearchIndex {
     await this.call(() => this.provider.clear());
     this.indexFromFiles = false;
     await this.rebuild();
-    this.damagedUnloaded = false;
     this.snapshotLsn = -1;
     await this.dropExpired();
   }
@@ -1103,57 +1090,6 @@ export class SearchIndex {
       return true;
     }
   }
-
-  /** Numbers each load of the index: a check of an index opened before belongs to no later load. */
-  private loads = 0;
-
-  /**
-   * In the background, after a persistent index was opened from `described` (its saved description):
-   * checks its files as the provider holds them (`verifyOpened`). When one is damaged, says so, removes
-   * the description (if it is still that one: the next open of any process rebuilds too) and lets go
-   * of the index once nothing uses it, so that the next query rebuilds it from the memories. Never fails.
-   */
-  private checkOpenedLater(described: Uint8Array): void {
-    const load = ++this.loads;
-    if (!this.provider.verifyOpened) return;
-    // (A moment later: not in the way of the query that loaded it, nor of the next few.)
-    const timer = setTimeout(() => void this.checkOpened(described, load).catch(() => undefined), CHECK_OPENED_AFTER_MS);
-    timer.unref();
-  }
-
-  private async checkOpened(described: Uint8Array, load: number): Promise<void> {
-    const current = () => load === this.loads && this.indexLoaded && !this.host.closing;
-    if (!current()) return;
-    const problems = await this.provider.verifyOpened!();
-    if (problems.length === 0 || !current()) return;
-    // (Set before anything is awaited: a query that starts from here on waits for the rebuilt index.)
-    this.droppingDamaged = (async () => {
-      const { layout, files } = this.host;
-      if (!this.host.wal.readOnly) {
-        await withFileLock(layout.searchLock, files, async () => {
-          const saved = await readSearchSnapshot(layout.searchSnapshot, files);
-          if (saved && Buffer.from(saved.data).equals(Buffer.from(described))) await files.unlink(layout.searchSnapshot);
-        }).catch(() => undefined);
-      }
-      // (Once nothing uses the index: a query past `ready`, an indexing, a save under way finishes with
-      // it first. Queries that start meanwhile wait in `ready` for the rebuilt one.)
-      const busy = () => this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0 || this.searchesUnderWay > this.waitingForRebuild;
-      while (current() && busy()) await new Promise((resolve) => setTimeout(resolve, 20));
-      if (!current()) return;
-      this.unload();
-      this.damagedUnloaded = true;
-      await this.letGoOfFiles();
-    })().finally(() => (this.droppingDamaged = undefined));
-    process.emitWarning(`The search index is damaged, and is rebuilt from the memories (queries until then may miss memories or find wrong ones): ${problems.join(' ')}`, { code: 'MEMMAPFS_INDEX_DAMAGED' });
-    await this.droppingDamaged;
-  }
-
-  /** The index was let go of as damaged: its next load rebuilds it, whatever description is saved. */
-  private damagedUnloaded = false;
-  /** While an index found damaged waits to be let go of (see `checkOpened`): queries wait for it in `ready`. */
-  private droppingDamaged: Promise<void> | undefined;
-  /** Queries waiting in `ready` for `droppingDamaged`: they do not hold it back. */
-  private waitingForRebuild = 0;
 
   /**
    * On the idle catch-up: when another process purged the saved index (`compact({ erase: true })`) since
