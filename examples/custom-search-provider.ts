@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemMapFS, registerSearchProvider, wordTokens, type SearchDocument, type SearchHit, type SearchProvider, type SearchRequest } from '@memmapfs/core';
+import { MemMapFS, queryWords, registerSearchProvider, wordTokens, type SearchDocument, type SearchHit, type SearchProvider, type SearchRequest } from '@memmapfs/core';
 
 /** Options of the `word-index` provider. */
 export interface WordIndexOptions {
@@ -88,8 +88,9 @@ export class WordIndexProvider implements SearchProvider {
   }
 
   search(request: SearchRequest): SearchHit[] {
-    const queryWords = [...new Set(wordTokens(request.text))];
-    const last = queryWords.at(-1);
+    // (Each word once, the last one last even when it also comes earlier: it is the one matched as a prefix.)
+    const words = queryWords(request.text);
+    const last = words.at(-1);
     const scores = new Map<number, number>();
     const total = this.#memories.size;
     const averageLength = total === 0 ? 1 : this.#totalLength / total;
@@ -106,7 +107,7 @@ export class WordIndexProvider implements SearchProvider {
         scores.set(id, (scores.get(id) ?? 0) + weight);
       }
     };
-    for (const word of queryWords) scoreWord(word);
+    for (const word of words) scoreWord(word);
     // The last word as a prefix: every longer indexed word it begins (a scan of the words; a sorted
     // dictionary would make it a range, as the built-in providers do).
     if (last !== undefined) for (const word of this.#postings.keys()) if (word.length > last.length && word.startsWith(last)) scoreWord(word);
