@@ -1,6 +1,7 @@
 import { crc32c } from '@memmapfs/wal';
 import { DOC_ROW, H, HEADER_SIZE, LENGTH_BYTES, LENGTH_IN_ROW, SEGMENT_MAGIC, SEGMENT_VERSION, SEGMENT_VERSION_WITHOUT_LENGTHS, TERM_ROW } from './segment-format.js';
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
+import { runToEnd } from './segment-writer.js';
 
 /** Whether typed arrays read this machine's numbers as the segment files store them (little-endian). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -62,7 +63,7 @@ export class SegmentReader implements SearchableSegment {
 
   /** Whether the body (documents, terms, postings) still matches its checksum. */
   verify(): boolean {
-    return crc32c(this.bytes.subarray(HEADER_SIZE)) === this.bytes.readUInt32LE(H.bodyCrc);
+    return runToEnd(this.verifySteps());
   }
 
   /** `verify` a slice at a time: yields between slices of `VERIFY_SLICE` bytes, and returns whether the body matches. */

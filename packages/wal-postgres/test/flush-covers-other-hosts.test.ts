@@ -5,7 +5,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { postgresWal } from '../src/index.js';
 import { entry, freshStore, serverOfItsOwn, withClient } from './support/places.js';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
-import { openHost, tempRoots } from './support/stores.js';
+import { fileSystemWith, openHost, tempRoots } from './support/stores.js';
 
 const postgres = inject('postgres');
 
@@ -60,18 +60,12 @@ if (!postgres) {
   /** A file system whose first read of a host.json waits `ms` (an open slow to read it, the other's reads going on). */
   const hostJsonReadLate = (ms: number) => {
     let delayed = false;
-    const files = new Proxy(nodeFileSystem, {
-      get(target, key) {
-        const value = (target as Record<string | symbol, unknown>)[key];
-        if (key !== 'readFile') return value;
-        return async (path: string, ...rest: unknown[]) => {
-          if (!delayed && String(path).endsWith('host.json')) {
-            delayed = true;
-            await new Promise((resolve) => setTimeout(resolve, ms));
-          }
-          return (value as (...args: unknown[]) => unknown)(path, ...rest);
-        };
-      },
+    const files = fileSystemWith('readFile', async (readFile, path, ...rest) => {
+      if (!delayed && path.endsWith('host.json')) {
+        delayed = true;
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      }
+      return (readFile as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
     });
     return { files, delayed: () => delayed };
   };

@@ -1,12 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import * as nodeFileSystem from 'node:fs/promises';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MemMapFS, type AgentState } from '@memmapfs/core';
 import { describe, expect, inject, it } from 'vitest';
 import { withClient } from './support/places.js';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
-import { allMemories, hostsTestBed, longText, memoryTexts, openHost, readStream, storeOptions } from './support/stores.js';
+import { allMemories, fileSystemWith, hostsTestBed, longText, memoryTexts, openHost, readStream, storeOptions } from './support/stores.js';
 
 const postgres = inject('postgres');
 
@@ -57,6 +56,18 @@ if (!postgres) {
 } else {
   const { connectionString } = postgres;
   const { roots, opened, newPlace, open, close: closeOpened } = hostsTestBed(connectionString, 'store');
+  /** A store with memories and a checkpoint, and a copy of its host's cache folder (host.json names the original's). */
+  const copiedCache = async () => {
+    const place = newPlace();
+    const rootA = await roots.make('a');
+    const a = await open(rootA, place, 'a');
+    const ids = await a.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `written before the copy ${i}` })));
+    await a.checkpoint();
+    await closeOpened(a);
+    const rootCopy = await roots.make('copy');
+    await cp(rootA, rootCopy, { recursive: true });
+    return { place, rootCopy, ids };
+  };
   /** Every file under `root`: its size and modification time. */
   const folderState = async (root: string) => {
     const state: Record<string, string> = {};
@@ -371,14 +382,7 @@ if (!postgres) {
     });
 
     it("two processes open a copied cache at once: the one slow to drop the copy's checkpoint does not drop the one the other published meanwhile", async () => {
-      const place = newPlace();
-      const rootA = await roots.make('a');
-      const a = await open(rootA, place, 'a');
-      await a.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `written before the copy ${i}` })));
-      await a.checkpoint();
-      await closeOpened(a);
-      const rootCopy = await roots.make('copy');
-      await cp(rootA, rootCopy, { recursive: true });
+      const { place, rootCopy } = await copiedCache();
       // The first process, once it has read host.json (the copy's, which vouches for nothing here),
       // waits until the second one has opened the copy and published a checkpoint of its own.
       let pending = false;
@@ -386,19 +390,13 @@ if (!postgres) {
       const gate = new Promise<void>((resolve) => {
         release = resolve;
       });
-      const slowFiles = new Proxy(nodeFileSystem, {
-        get(target, key) {
-          const value = (target as Record<string | symbol, unknown>)[key];
-          if (key !== 'readFile') return value;
-          return async (path: string, ...rest: unknown[]) => {
-            const read = await (value as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
-            if (!pending && String(path).endsWith('host.json')) {
-              pending = true;
-              await gate;
-            }
-            return read;
-          };
-        },
+      const slowFiles = fileSystemWith('readFile', async (readFile, path, ...rest) => {
+        const read = await (readFile as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+        if (!pending && path.endsWith('host.json')) {
+          pending = true;
+          await gate;
+        }
+        return read;
       });
       const slow = open(rootCopy, place, 'slow', { fileSystem: slowFiles });
       while (!pending) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -413,24 +411,11 @@ if (!postgres) {
     }, 60_000);
 
     it("a copied cache's checkpoint files go before its manifest: an open that fails between leaves the manifest, and the next open drops them", async () => {
-      const place = newPlace();
-      const rootA = await roots.make('a');
-      const a = await open(rootA, place, 'a');
-      const ids = await a.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `written before the copy ${i}` })));
-      await a.checkpoint();
-      await closeOpened(a);
-      const rootCopy = await roots.make('copy');
-      await cp(rootA, rootCopy, { recursive: true });
+      const { place, rootCopy, ids } = await copiedCache();
       const copied = (await readdir(join(rootCopy, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
-      const failing = new Proxy(nodeFileSystem, {
-        get(target, key) {
-          const value = (target as Record<string | symbol, unknown>)[key];
-          if (key !== 'unlink') return value;
-          return async (path: string) => {
-            if (basename(String(path)).startsWith('checkpoint-')) throw Object.assign(new Error(`EIO: i/o error, unlink '${path}'`), { code: 'EIO' });
-            return (value as (path: string) => Promise<void>)(path);
-          };
-        },
+      const failing = fileSystemWith('unlink', async (unlink, path) => {
+        if (basename(path).startsWith('checkpoint-')) throw Object.assign(new Error(`EIO: i/o error, unlink '${path}'`), { code: 'EIO' });
+        return unlink(path);
       });
       await expect(open(rootCopy, place, 'copy', { fileSystem: failing })).rejects.toMatchObject({ code: 'IO_ERROR' });
       const copy = await open(rootCopy, place, 'copy');
@@ -439,23 +424,10 @@ if (!postgres) {
     }, 60_000);
 
     it("a copied cache whose manifest's version cannot be read (too many open files, say) is opened all the same: it replays the log, dropping nothing", async () => {
-      const place = newPlace();
-      const rootA = await roots.make('a');
-      const a = await open(rootA, place, 'a');
-      const ids = await a.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: `written before the copy ${i}` })));
-      await a.checkpoint();
-      await closeOpened(a);
-      const rootCopy = await roots.make('copy');
-      await cp(rootA, rootCopy, { recursive: true });
-      const files = new Proxy(nodeFileSystem, {
-        get(target, key) {
-          const value = (target as Record<string | symbol, unknown>)[key];
-          if (key !== 'open') return value;
-          return async (path: string, ...rest: unknown[]) => {
-            if (String(path).endsWith('state.manifest')) throw Object.assign(new Error(`EMFILE: too many open files, open '${path}'`), { code: 'EMFILE' });
-            return (value as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
-          };
-        },
+      const { place, rootCopy, ids } = await copiedCache();
+      const files = fileSystemWith('open', async (open, path, ...rest) => {
+        if (path.endsWith('state.manifest')) throw Object.assign(new Error(`EMFILE: too many open files, open '${path}'`), { code: 'EMFILE' });
+        return (open as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
       });
       const copy = await open(rootCopy, place, 'copy', { fileSystem: files });
       expect((await copy.getMemory(ids[4]!))?.text).toBe('written before the copy 4');

@@ -1,5 +1,6 @@
 // Helpers for the tests of a MemMapFS store running on the PostgreSQL log: each "host" is a root
 // folder of its own (its cache: chunk files, checkpoints, search index) over one store in the database.
+import * as nodeFileSystem from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,21 @@ import { flexsearch } from '@memmapfs/search-flexsearch';
 import { afterEach } from 'vitest';
 import { postgresWal } from '../../src/index.js';
 import { dropStore, freshStore } from './places.js';
+
+type NodeFileSystem = typeof nodeFileSystem;
+
+/**
+ * `node:fs/promises` with one operation replaced: `call` gets the original and the arguments of each
+ * call (to fail it, delay it, or let it through), for the store's `fileSystem` option.
+ */
+export function fileSystemWith<K extends keyof NodeFileSystem>(name: K, call: (original: NodeFileSystem[K], path: string, ...rest: unknown[]) => Promise<unknown>): NodeFileSystem {
+  return new Proxy(nodeFileSystem, {
+    get(target, key) {
+      const value = target[key as keyof NodeFileSystem];
+      return key === name ? (path: string, ...rest: unknown[]) => call(value as NodeFileSystem[K], String(path), ...rest) : value;
+    },
+  });
+}
 
 /** The options `MemMapFS.init` takes (`wal` among them, new in core). */
 export type StoreInitOptions = NonNullable<Parameters<typeof MemMapFS.init>[1]>;
