@@ -28,6 +28,7 @@ export const errorCodes = {
   BLOCK_CORRUPT: 'Bytes read from a chunk file do not match the checksum recorded in the WAL.',
   BLOCK_MISSING: 'A chunk file, or a range in it, that the WAL points to does not exist.',
   STREAM_DELETED: 'The stream an openRead was reading was deleted (by any process), and a compaction removed the bytes it had not read yet; read the key again.',
+  SEARCH_INDEX_DAMAGED: 'A search provider found the files of its saved index damaged while it read them (the store then rebuilds the index from the memories, with a warning, and answers from it: a caller meets this code only when that rebuild fails too, or from a provider it calls itself).',
   CHECKPOINT_CORRUPT: 'A row of a checkpoint file cannot be read back (the file was damaged after it was written); `memmapfs verify` checks every checkpoint.',
   IO_ERROR: 'The file system refused an operation (permissions, a read-only file system, too many open files, disk full, I/O error).',
   NATIVE_ADDON_MISSING: 'A native addon MemMapFS needs (fs-native-extensions for the file locks, @riaskov/mmap-io for reader: \'mmap\') did not load; the message names the package to reinstall.',

@@ -255,7 +255,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         const filteredHere = passes !== undefined || (within !== undefined && searched === undefined);
         let ask = filteredHere ? Math.min(wanted * 4, limits.maxQueryDepth) : wanted;
         for (;;) {
-          const hits = await this.searchIndex({ text, limit: ask, ...(wholeWords ? { prefix: false } : {}), ...(tags.length > 0 ? { tags } : {}), ...(embedding ? { embedding } : {}), ...(embedding && text.length > 0 && textWeight !== undefined ? { textWeight } : {}) }, searched, signal);
+          const hits = await this.engine.index.searchReplacingDamaged(() => this.searchIndex({ text, limit: ask, ...(wholeWords ? { prefix: false } : {}), ...(tags.length > 0 ? { tags } : {}), ...(embedding ? { embedding } : {}), ...(embedding && text.length > 0 && textWeight !== undefined ? { textWeight } : {}) }, searched, signal));
           candidates = [];
           for (const hit of hits) {
             const record = this.engine.liveMemory(hit.id);

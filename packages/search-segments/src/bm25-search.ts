@@ -69,6 +69,19 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
   });
   const best = new TopHits(query.limit);
   const labels = labelTerms(query);
+  try {
+    scoreSegments(segments, query, termsOf, idf, averageLength, labels, words.length, best, isDead, window);
+  } catch (error) {
+    // A part of a segment found damaged as it was read (`SegmentCorrupt`), say, in the middle of a window:
+    // the arrays every search shares are left clean.
+    clearScratch();
+    throw error;
+  }
+  return best.sorted();
+}
+
+/** Scores every segment's matching rows into `best`, a window of rows at a time. */
+function scoreSegments(segments: readonly SearchableSegment[], query: SegmentQuery, termsOf: number[][][], idf: number[], averageLength: number, labels: readonly string[], wordCount: number, best: TopHits, isDead: (segment: number, row: number, id: number) => boolean, window: number): void {
   segments.forEach((segment, s) => {
     const labelCursors = labelCursorsOf(segment, labels);
     if (labelCursors === null) return;
@@ -96,13 +109,20 @@ export function searchSegments(segments: readonly SearchableSegment[], query: Se
         touchedCount = scorePostings(segment, count, base, idf[w]!, averageLength, required, rows, frequencies, mask, scores, matched, touched, touchedCount);
       }
       try {
-        offerTouched(segment, s, base, touchedCount, query.match === 'all' ? words.length : 0, touched, scores, matched, best, isDead);
+        offerTouched(segment, s, base, touchedCount, query.match === 'all' ? wordCount : 0, touched, scores, matched, best, isDead);
       } finally {
         if (required > 0) mask.fill(0, 0, end - base);
       }
     }
   });
-  return best.sorted();
+}
+
+/** Zeroes the per-row accumulators (after a search that failed part-way through a window). */
+function clearScratch(): void {
+  scratch.scores.fill(0);
+  scratch.matched.fill(0);
+  scratch.mask.fill(0);
+  scratch.frequencies.fill(0);
 }
 
 // The loops over a window's postings are functions of their own, of typed arrays and numbers: small

@@ -24,7 +24,7 @@ export interface MergeJob {
 
 /** Runs `job` to its end: the merged segment's bytes (see `mergeSegments`). */
 export function runMergeJob(job: MergeJob): Buffer {
-  const inputs = job.paths.map((path) => new SegmentReader(mapFile(path, job.reader).bytes));
+  const inputs = job.paths.map((path) => new SegmentReader(mapFile(path, job.reader).bytes, path));
   const owners = new Map<number, number>();
   for (let i = 0; i + 1 < job.owners.length; i += 2) owners.set(job.owners[i]!, job.owners[i + 1]!);
   return runToEnd(

@@ -3,7 +3,9 @@
  * section starts at a multiple of 8 bytes, so that rows can be read in place through a mapping.
  */
 export const SEGMENT_MAGIC = Buffer.from('MMFS-SEG', 'ascii');
-export const SEGMENT_VERSION = 2;
+export const SEGMENT_VERSION = 3;
+/** The version before the checks section, still read (its body is checked only whole, by `verify` and merges). */
+export const SEGMENT_VERSION_WITHOUT_CHECKS = 2;
 /** The version before the lengths column, still read (a segment of it is rewritten in the current one when it is merged). */
 export const SEGMENT_VERSION_WITHOUT_LENGTHS = 1;
 export const HEADER_SIZE = 64;
@@ -26,6 +28,8 @@ export const H = {
   bodyCrc: 52,
   /** Version 2: offset of the lengths column (u32). */
   lengthsOffset: 56,
+  /** Version 3: offset of the checks section (u32). */
+  checksOffset: 60,
 } as const;
 
 /** A document row: id (f64), length in words (u32), 4 bytes unused. */
@@ -38,6 +42,29 @@ export const LENGTH_BYTES = 2;
 export const LENGTH_IN_ROW = 0xffff;
 /** A term row: start of its bytes (u32), their length (u32), start of its postings (u32), document frequency (u32). */
 export const TERM_ROW = 16;
+
+/**
+ * The checks section (version 3): CRC32Cs of the parts of the body a query reads, each checked the first
+ * time a process reads that part, so that a segment damaged after it was written is found where it is
+ * read rather than answering wrongly. In this order, each a u32: one a term (its postings), one a
+ * `TERMS_PER_CHECK` terms (their rows, then their bytes), one a `ROWS_PER_CHECK` documents (their rows),
+ * one a `LENGTHS_PER_CHECK` documents (their lengths).
+ */
+export const CHECK_BYTES = 4;
+/** Terms whose rows and bytes one check covers: 4 KiB of rows. */
+export const TERMS_PER_CHECK = 256;
+/** Documents whose rows one check covers: 4 KiB of rows. */
+export const ROWS_PER_CHECK = 256;
+/** Documents whose lengths one check covers: 4 KiB of the lengths column. */
+export const LENGTHS_PER_CHECK = 2048;
+
+/** Where each kind of check starts in the checks section of a segment of `docCount` documents and `termCount` terms, and the section's size. */
+export function checksLayout(docCount: number, termCount: number): { termGroups: number; rowGroups: number; lengthGroups: number; size: number } {
+  const termGroups = termCount * CHECK_BYTES;
+  const rowGroups = termGroups + Math.ceil(termCount / TERMS_PER_CHECK) * CHECK_BYTES;
+  const lengthGroups = rowGroups + Math.ceil(docCount / ROWS_PER_CHECK) * CHECK_BYTES;
+  return { termGroups, rowGroups, lengthGroups, size: lengthGroups + Math.ceil(docCount / LENGTHS_PER_CHECK) * CHECK_BYTES };
+}
 
 /** Segments are mapped whole: no segment file is larger than one mapping can be. */
 export const MAX_SEGMENT_BYTES = 0x7fff_ffff;

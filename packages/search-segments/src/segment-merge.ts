@@ -13,7 +13,8 @@ export function* mergeSegments(inputs: readonly SegmentReader[], isLive: (input:
   // (A damaged input is refused: merged, its damage would pass into a file whose checksum holds, where
   // neither a check nor a repair would find it.)
   for (const [index, input] of inputs.entries()) {
-    if (!(yield* input.verifySteps())) throw new SegmentCorrupt(`input ${index + 1} of ${inputs.length} of a merge fails its checksum (its documents, terms or postings changed on disk)`);
+    if (!(yield* input.verifySteps())) throw new SegmentCorrupt(`${input.path === undefined ? `input ${index + 1} of ${inputs.length} of a merge` : `the search segment ${input.path}`} fails its checksum (its documents, terms or postings changed on disk)`);
+    input.trustBody();
   }
   // Each input's rows in the output (-1: left out). Inputs are by id each, and an id is live in one
   // input at most: a k-way merge by id numbers the output's rows.

@@ -1,7 +1,7 @@
 import { crc32c } from '@memmapfs/wal';
-import { DOC_ROW, H, HEADER_SIZE, LENGTH_BYTES, LENGTH_IN_ROW, SEGMENT_MAGIC, SEGMENT_VERSION, SEGMENT_VERSION_WITHOUT_LENGTHS, TERM_ROW } from './segment-format.js';
+import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, ROWS_PER_CHECK, SEGMENT_MAGIC, SEGMENT_VERSION, SEGMENT_VERSION_WITHOUT_CHECKS, SEGMENT_VERSION_WITHOUT_LENGTHS, TERMS_PER_CHECK, TERM_ROW, checksLayout } from './segment-format.js';
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
-import { runToEnd } from './segment-writer.js';
+import { runToEnd, termGroupChecksum } from './segment-writer.js';
 
 /** Whether typed arrays read this machine's numbers as the segment files store them (little-endian). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -14,9 +14,17 @@ export class SegmentCorrupt extends Error {
   override readonly name = 'SegmentCorrupt';
 }
 
+/** log2 of `ROWS_PER_CHECK` and `LENGTHS_PER_CHECK`: a row's group is its number shifted right by it. */
+const ROW_GROUP_SHIFT = Math.log2(ROWS_PER_CHECK);
+const LENGTH_GROUP_SHIFT = Math.log2(LENGTHS_PER_CHECK);
+const TERM_GROUP_SHIFT = Math.log2(TERMS_PER_CHECK);
+
 /**
  * A segment read in place (a mapping, or bytes in memory): nothing is decoded up front. Terms are found
- * by binary search over the term rows, postings decoded as they are walked.
+ * by binary search over the term rows, postings decoded as they are walked. A segment of version 3 has
+ * each part a query reads checked the first time this reader reads it (a group of rows or lengths, a
+ * group of terms, a term's postings): a part damaged after the file was written throws `SegmentCorrupt`
+ * rather than answer wrongly. (Versions 1 and 2 are checked only whole, by `verify`.)
  */
 export class SegmentReader implements SearchableSegment {
   readonly docCount: number;
@@ -31,13 +39,28 @@ export class SegmentReader implements SearchableSegment {
   private readonly docFloats: Float64Array | undefined;
   /** Version 2's lengths column, where BM25 reads a document's length (`LENGTH_IN_ROW`: read its row). */
   private readonly lengths: Uint16Array | undefined;
+  private readonly termBytes: number;
+  private readonly postings: number;
+  /** Version 3: the checks section's offset (0: none), and where each kind of check starts in it. */
+  private readonly checks: number;
+  private readonly checksAt: ReturnType<typeof checksLayout>;
+  private readonly lengthsOffset: number;
+  // Which parts were checked already, one flag each (`undefined`: none needs checking: a segment
+  // without checks, or one whose body was checked whole). Zero-filled pages cost no memory until set.
+  private rowGroupsChecked: Uint8Array | undefined;
+  private lengthGroupsChecked: Uint8Array | undefined;
+  private termGroupsChecked: Uint8Array | undefined;
+  private postingsChecked: Uint8Array | undefined;
 
-  /** Checks the header (not the body: see `verify`). */
-  constructor(private readonly bytes: Buffer) {
+  /** Checks the header (not the body: see `verify`). `path` names the file in what a damaged part throws. */
+  constructor(
+    private readonly bytes: Buffer,
+    readonly path?: string,
+  ) {
     const bad = (why: string) => new SegmentCorrupt(`not a usable search segment: ${why}`);
     if (bytes.length < HEADER_SIZE || !bytes.subarray(0, 8).equals(SEGMENT_MAGIC)) throw bad('no segment header');
     const version = bytes.readUInt32LE(H.version);
-    if (version !== SEGMENT_VERSION && version !== SEGMENT_VERSION_WITHOUT_LENGTHS) throw bad(`format version ${version} is not ${SEGMENT_VERSION_WITHOUT_LENGTHS} or ${SEGMENT_VERSION}`);
+    if (version !== SEGMENT_VERSION && version !== SEGMENT_VERSION_WITHOUT_CHECKS && version !== SEGMENT_VERSION_WITHOUT_LENGTHS) throw bad(`format version ${version} is not ${SEGMENT_VERSION_WITHOUT_LENGTHS} to ${SEGMENT_VERSION}`);
     if (crc32c(bytes.subarray(16, HEADER_SIZE)) !== bytes.readUInt32LE(H.headerCrc)) throw bad('its header fails its checksum');
     if (bytes.readUInt32LE(H.fileLength) !== bytes.length) throw bad(`it is ${bytes.length} bytes long, its header says ${bytes.readUInt32LE(H.fileLength)}`);
     this.docCount = bytes.readUInt32LE(H.docCount);
@@ -45,25 +68,84 @@ export class SegmentReader implements SearchableSegment {
     this.totalLength = bytes.readDoubleLE(H.totalLength);
     this.docs = bytes.readUInt32LE(H.docsOffset);
     this.termIndex = bytes.readUInt32LE(H.termIndexOffset);
-    const postings = bytes.readUInt32LE(H.postingsOffset);
-    const termBytes = bytes.readUInt32LE(H.termBytesOffset);
+    const postings = (this.postings = bytes.readUInt32LE(H.postingsOffset));
+    const termBytes = (this.termBytes = bytes.readUInt32LE(H.termBytesOffset));
+    const withLengths = version !== SEGMENT_VERSION_WITHOUT_LENGTHS;
     // (Version 1 has no lengths column: its offset is the end of the document rows, its size none.)
-    const lengthsOffset = version === SEGMENT_VERSION ? bytes.readUInt32LE(H.lengthsOffset) : this.docs + this.docCount * DOC_ROW;
-    const lengthsSize = version === SEGMENT_VERSION ? this.docCount * LENGTH_BYTES : 0;
-    if (this.docs + this.docCount * DOC_ROW > lengthsOffset || lengthsOffset % 2 !== 0 || lengthsOffset + lengthsSize > this.termIndex || this.termIndex + this.termCount * TERM_ROW > termBytes || termBytes > bytes.length || postings > bytes.length) {
+    const lengthsOffset = (this.lengthsOffset = withLengths ? bytes.readUInt32LE(H.lengthsOffset) : this.docs + this.docCount * DOC_ROW);
+    const lengthsSize = withLengths ? this.docCount * LENGTH_BYTES : 0;
+    this.checks = version === SEGMENT_VERSION ? bytes.readUInt32LE(H.checksOffset) : 0;
+    this.checksAt = checksLayout(this.docCount, this.termCount);
+    const checksEnd = version === SEGMENT_VERSION ? this.checks + this.checksAt.size : bytes.length;
+    if (this.docs + this.docCount * DOC_ROW > lengthsOffset || lengthsOffset % 2 !== 0 || lengthsOffset + lengthsSize > this.termIndex || this.termIndex + this.termCount * TERM_ROW > termBytes || termBytes > postings || postings > bytes.length || (version === SEGMENT_VERSION && (this.checks < postings || checksEnd > bytes.length))) {
       throw bad('its sections do not add up');
+    }
+    if (version === SEGMENT_VERSION) {
+      this.rowGroupsChecked = new Uint8Array(Math.ceil(this.docCount / ROWS_PER_CHECK));
+      this.lengthGroupsChecked = new Uint8Array(Math.ceil(this.docCount / LENGTHS_PER_CHECK));
+      this.termGroupsChecked = new Uint8Array(Math.ceil(this.termCount / TERMS_PER_CHECK));
+      this.postingsChecked = new Uint8Array(this.termCount);
     }
     // (The views read the file's little-endian rows as they are: on a big-endian machine, the Buffer reads them.)
     const start = bytes.byteOffset + this.docs;
     this.docWords = LITTLE_ENDIAN && start % 4 === 0 ? new Uint32Array(bytes.buffer, start, this.docCount * (DOC_ROW / 4)) : undefined;
     this.docFloats = LITTLE_ENDIAN && start % 8 === 0 ? new Float64Array(bytes.buffer, start, this.docCount * (DOC_ROW / 8)) : undefined;
     const lengthsStart = bytes.byteOffset + lengthsOffset;
-    this.lengths = version === SEGMENT_VERSION && LITTLE_ENDIAN && lengthsStart % 2 === 0 ? new Uint16Array(bytes.buffer, lengthsStart, this.docCount) : undefined;
+    this.lengths = withLengths && LITTLE_ENDIAN && lengthsStart % 2 === 0 ? new Uint16Array(bytes.buffer, lengthsStart, this.docCount) : undefined;
   }
 
   /** Whether the body (documents, terms, postings) still matches its checksum. */
   verify(): boolean {
     return runToEnd(this.verifySteps());
+  }
+
+  /** After `verify` found the body whole: nothing is checked again part by part (a merge reads every part). */
+  trustBody(): void {
+    this.rowGroupsChecked = this.lengthGroupsChecked = this.termGroupsChecked = this.postingsChecked = undefined;
+  }
+
+  /** The check at `at` of the checks section. */
+  private check(at: number): number {
+    return this.bytes.readUInt32LE(this.checks + at);
+  }
+
+  private checkRows(group: number): void {
+    const from = this.docs + group * ROWS_PER_CHECK * DOC_ROW;
+    const to = this.docs + Math.min(this.docCount, (group + 1) * ROWS_PER_CHECK) * DOC_ROW;
+    if (crc32c(this.bytes.subarray(from, to)) !== this.check(this.checksAt.rowGroups + group * CHECK_BYTES)) throw this.damaged(`its document rows ${group * ROWS_PER_CHECK}–${Math.min(this.docCount, (group + 1) * ROWS_PER_CHECK) - 1} fail their checksum`);
+    this.rowGroupsChecked![group] = 1;
+  }
+
+  private checkLengths(group: number): void {
+    const from = this.lengthsOffset + group * LENGTHS_PER_CHECK * LENGTH_BYTES;
+    const to = this.lengthsOffset + Math.min(this.docCount, (group + 1) * LENGTHS_PER_CHECK) * LENGTH_BYTES;
+    if (crc32c(this.bytes.subarray(from, to)) !== this.check(this.checksAt.lengthGroups + group * CHECK_BYTES)) throw this.damaged(`its document lengths ${group * LENGTHS_PER_CHECK}–${Math.min(this.docCount, (group + 1) * LENGTHS_PER_CHECK) - 1} fail their checksum`);
+    this.lengthGroupsChecked![group] = 1;
+  }
+
+  private checkTerms(group: number): void {
+    const found = termGroupChecksum(this.bytes, this.termIndex, group, this.termCount, { termBytes: this.termBytes, postings: this.postings });
+    if (found !== this.check(this.checksAt.termGroups + group * CHECK_BYTES)) throw this.damaged(`its terms ${group * TERMS_PER_CHECK}–${Math.min(this.termCount, (group + 1) * TERMS_PER_CHECK) - 1} fail their checksum`);
+    this.termGroupsChecked![group] = 1;
+  }
+
+  /** Checks term `index`'s postings (its row checked first): they run to the next term's, the last one's to the checks section. */
+  private checkPostings(index: number): void {
+    const from = this.bytes.readUInt32LE(this.termRow(index) + 8);
+    const to = index + 1 < this.termCount ? this.bytes.readUInt32LE(this.termRow(index + 1) + 8) : this.checks;
+    if (from < this.postings || to < from || to > this.checks || crc32c(this.bytes.subarray(from, to)) !== this.check(index * CHECK_BYTES)) throw this.damaged(`the postings of its term ${index} fail their checksum`);
+    this.postingsChecked![index] = 1;
+  }
+
+  private damaged(why: string): SegmentCorrupt {
+    return new SegmentCorrupt(`the search segment ${this.path ?? '(in memory)'} is damaged: ${why}`);
+  }
+
+  /** Where term `index`'s row starts, its group of terms checked. */
+  private termRow(index: number): number {
+    const checked = this.termGroupsChecked;
+    if (checked !== undefined && checked[index >>> TERM_GROUP_SHIFT] === 0) this.checkTerms(index >>> TERM_GROUP_SHIFT);
+    return this.termIndex + index * TERM_ROW;
   }
 
   /** `verify` a slice at a time: yields between slices of `VERIFY_SLICE` bytes, and returns whether the body matches. */
@@ -78,6 +160,8 @@ export class SegmentReader implements SearchableSegment {
 
   /** The memory id of row `row`. */
   idAt(row: number): number {
+    const checked = this.rowGroupsChecked;
+    if (checked !== undefined && checked[row >>> ROW_GROUP_SHIFT] === 0) this.checkRows(row >>> ROW_GROUP_SHIFT);
     if (this.docFloats) return this.docFloats[row * (DOC_ROW / 8)]!;
     return this.bytes.readDoubleLE(this.docs + row * DOC_ROW);
   }
@@ -88,9 +172,13 @@ export class SegmentReader implements SearchableSegment {
    */
   lengthAt(row: number): number {
     if (this.lengths) {
+      const checked = this.lengthGroupsChecked;
+      if (checked !== undefined && checked[row >>> LENGTH_GROUP_SHIFT] === 0) this.checkLengths(row >>> LENGTH_GROUP_SHIFT);
       const length = this.lengths[row]!;
       if (length !== LENGTH_IN_ROW) return length;
     }
+    const checked = this.rowGroupsChecked;
+    if (checked !== undefined && checked[row >>> ROW_GROUP_SHIFT] === 0) this.checkRows(row >>> ROW_GROUP_SHIFT);
     if (this.docWords) return this.docWords[row * (DOC_ROW / 4) + 2]!;
     return this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 8);
   }
@@ -126,23 +214,23 @@ export class SegmentReader implements SearchableSegment {
 
   /** The bytes of term `index`. */
   termAt(index: number): Buffer {
-    const row = this.termIndex + index * TERM_ROW;
+    const row = this.termRow(index);
     const start = this.bytes.readUInt32LE(row);
     return this.bytes.subarray(start, start + this.bytes.readUInt32LE(row + 4));
   }
 
   /** Term `index` compared with term `otherIndex` of `other`, in byte order, without a view of either. */
   compareTermTo(index: number, other: SegmentReader, otherIndex: number): number {
-    const row = this.termIndex + index * TERM_ROW;
+    const row = this.termRow(index);
     const start = this.bytes.readUInt32LE(row);
-    const otherRow = other.termIndex + otherIndex * TERM_ROW;
+    const otherRow = other.termRow(otherIndex);
     const otherStart = other.bytes.readUInt32LE(otherRow);
     return this.bytes.compare(other.bytes, otherStart, otherStart + other.bytes.readUInt32LE(otherRow + 4), start, start + this.bytes.readUInt32LE(row + 4));
   }
 
   /** How many documents of this segment hold term `index`. */
   docFrequency(index: number): number {
-    return this.bytes.readUInt32LE(this.termIndex + index * TERM_ROW + 12);
+    return this.bytes.readUInt32LE(this.termRow(index) + 12);
   }
 
   /** The index of the first term not before `key` (byte order): `termCount` when there is none. */
@@ -159,7 +247,7 @@ export class SegmentReader implements SearchableSegment {
 
   /** Term `index` compared with `key`, in byte order, without a view of its bytes. */
   private compareTerm(index: number, key: Buffer): number {
-    const row = this.termIndex + index * TERM_ROW;
+    const row = this.termRow(index);
     const start = this.bytes.readUInt32LE(row);
     return -key.compare(this.bytes, start, start + this.bytes.readUInt32LE(row + 4));
   }
@@ -183,7 +271,9 @@ export class SegmentReader implements SearchableSegment {
   }
 
   cursor(index: number): PostingsCursor {
-    return new VarintCursor(this.bytes, this.bytes.readUInt32LE(this.termIndex + index * TERM_ROW + 8), this.docFrequency(index));
+    const checked = this.postingsChecked;
+    if (checked !== undefined && checked[index] === 0) this.checkPostings(index);
+    return new VarintCursor(this.bytes, this.bytes.readUInt32LE(this.termRow(index) + 8), this.docFrequency(index));
   }
 
   /** Calls `visit(row, frequency)` for each document holding term `index`, by row. */

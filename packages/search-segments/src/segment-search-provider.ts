@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { channel } from 'node:diagnostics_channel';
 import { join } from 'node:path';
-import type { JsonValue, SearchDocument, SearchHit, SearchProvider, SearchProviderSpec, SearchRequest, SegmentSearchOptions } from '@memmapfs/core';
+import { MemMapError, type JsonValue, type SearchDocument, type SearchHit, type SearchProvider, type SearchProviderSpec, type SearchRequest, type SegmentSearchOptions } from '@memmapfs/core';
 import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
 import { searchSegments } from './bm25-search.js';
 import { decodeDescription, encodeDescription, isSegmentFileName } from './index-description.js';
@@ -165,7 +165,7 @@ export class SegmentSearchProvider implements SearchProvider {
   /** Merges that failed in a row, and the timer of the next try after the last one failed. */
   private mergeFailures = 0;
   /** A merge found a segment that fails its checksum: none is merged any more (see `scheduleMerge`), until the index is cleared or opened anew. */
-  private damaged = false;
+  private damaged: SegmentCorrupt | undefined;
   private mergeRetry: NodeJS.Timeout | undefined;
   /** The postings' ints of the last in-memory segment written out, for the next one to take (see `PostingsPool`). */
   private sparePostings: Int32Array<ArrayBuffer> | undefined;
@@ -186,6 +186,10 @@ export class SegmentSearchProvider implements SearchProvider {
 
   add(doc: SearchDocument): void {
     this.assertOpen();
+    this.readingFiles(() => this.addNow(doc));
+  }
+
+  private addNow(doc: SearchDocument): void {
     if (doc.id > this.highestId) {
       // (Raised first: an add that fails half-way leaves a row that the next add or remove must look for.)
       this.highestId = doc.id;
@@ -213,6 +217,10 @@ export class SegmentSearchProvider implements SearchProvider {
 
   remove(id: number): void {
     this.assertOpen();
+    this.readingFiles(() => this.removeNow(id));
+  }
+
+  private removeNow(id: number): void {
     if (id > this.highestId) return;
     this.memory.builder.remove(id);
     const owner = this.owners.get(id);
@@ -223,6 +231,30 @@ export class SegmentSearchProvider implements SearchProvider {
 
   search(request: SearchRequest): SearchHit[] {
     this.assertOpen();
+    return this.readingFiles(() => this.searchNow(request));
+  }
+
+  /**
+   * Runs `read`, which may read the segment files: a part of one found damaged (`SegmentCorrupt`), or a
+   * merge that found one so before, throws `SEARCH_INDEX_DAMAGED` (see `SearchProvider`), now and until
+   * the index is cleared or opened anew.
+   */
+  private readingFiles<T>(read: () => T): T {
+    if (this.damaged) throw this.damagedError(this.damaged);
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof SegmentCorrupt)) throw error;
+      this.damaged = error;
+      throw this.damagedError(error);
+    }
+  }
+
+  private damagedError(cause: SegmentCorrupt): MemMapError {
+    return new MemMapError('SEARCH_INDEX_DAMAGED', `${cause.message}: the index must be rebuilt from the memories.`, { subsystem: 'search', cause });
+  }
+
+  private searchNow(request: SearchRequest): SearchHit[] {
     const segments: Segment[] = [...this.written, ...this.sealed, this.memory];
     return searchSegments(
       segments.map((segment) => (segment.kind === 'written' ? segment.reader : segment.builder)),
@@ -239,7 +271,7 @@ export class SegmentSearchProvider implements SearchProvider {
   clear(): void {
     this.assertOpen();
     this.epoch++;
-    this.damaged = false;
+    this.damaged = undefined;
     for (const segment of this.written) this.retired.push(segment);
     this.written = [];
     this.sealed = [];
@@ -588,9 +620,10 @@ export class SegmentSearchProvider implements SearchProvider {
         },
         (error: unknown) => {
           if (error instanceof SegmentCorrupt) {
-            // (Tried again, it would fail again: no merge runs until the index is made again.)
-            this.damaged = true;
-            process.emitWarning(`Search segments were not merged, nor will be while this index is open: ${error.message}. Queries may miss memories or find wrong ones; run \`memmapfs repair\` (it drops the saved index, and the next open rebuilds it from the memories).`, { code: 'MEMMAPFS_MERGE_FAILED' });
+            // (Tried again, it would fail again: no merge runs until the index is made again, which the
+            // next query has the store do.)
+            this.damaged = error;
+            process.emitWarning(`Search segments were not merged, nor will be while this index is open: ${error.message}. The next query rebuilds the index from the memories.`, { code: 'MEMMAPFS_MERGE_FAILED' });
             return;
           }
           this.mergeFailures++;
@@ -695,7 +728,7 @@ export class SegmentSearchProvider implements SearchProvider {
     const file = mapFile(path, this.reader);
     // (Once one is read, the merge thread reads them all: it may not be able to map them either.)
     if (!file.mapped && file.bytes.length > 0) this.mapsFiles = false;
-    return new SegmentReader(file.bytes);
+    return new SegmentReader(file.bytes, path);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { crc32c } from '@memmapfs/wal';
-import { DOC_ROW, H, HEADER_SIZE, LENGTH_BYTES, LENGTH_IN_ROW, MAX_SEGMENT_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, TERM_ROW, align8 } from './segment-format.js';
+import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, MAX_SEGMENT_BYTES, ROWS_PER_CHECK, SEGMENT_MAGIC, SEGMENT_VERSION, TERMS_PER_CHECK, TERM_ROW, align8, checksLayout } from './segment-format.js';
 
 /** A segment's contents, ready to be laid out: documents by id, terms in byte order with their postings encoded. */
 export interface SegmentContents {
@@ -54,7 +54,9 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
   const termIndexOffset = align8(lengthsOffset + count * LENGTH_BYTES);
   const termBytesOffset = align8(termIndexOffset + terms.length * TERM_ROW);
   const postingsOffset = align8(termBytesOffset + termBytesLength);
-  const fileLength = align8(postingsOffset + postingsLength);
+  const checksOffset = align8(postingsOffset + postingsLength);
+  const checks = checksLayout(count, terms.length);
+  const fileLength = align8(checksOffset + checks.size);
   if (fileLength > MAX_SEGMENT_BYTES) throw new RangeError(`a segment of ${fileLength} bytes is larger than the ${MAX_SEGMENT_BYTES}-byte maximum`);
   const file = Buffer.alloc(fileLength);
   for (let row = 0; row < count; row++) {
@@ -77,6 +79,7 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
     postingsAt += term.postings.length;
     if (i % TERMS_PER_STEP === TERMS_PER_STEP - 1) yield;
   }
+  yield* writeChecks(file, { count, termCount: terms.length, docsOffset, lengthsOffset, termIndexOffset, checksOffset });
   SEGMENT_MAGIC.copy(file, 0);
   file.writeUInt32LE(SEGMENT_VERSION, H.version);
   file.writeUInt32LE(count, H.docCount);
@@ -88,9 +91,52 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
   file.writeUInt32LE(postingsOffset, H.postingsOffset);
   file.writeUInt32LE(fileLength, H.fileLength);
   file.writeUInt32LE(lengthsOffset, H.lengthsOffset);
+  file.writeUInt32LE(checksOffset, H.checksOffset);
   file.writeUInt32LE(crc32c(file.subarray(HEADER_SIZE)), H.bodyCrc);
   file.writeUInt32LE(crc32c(file.subarray(16, HEADER_SIZE)), H.headerCrc);
   return file;
+}
+
+/**
+ * Fills the checks section of `file` (docs/FORMAT.md, "Search segments"), its rows, term bytes and
+ * postings written: a CRC32C of each term's postings (the last one's up to the section, its padding
+ * with it), of each group of term rows with their bytes, of document rows, and of lengths.
+ */
+function* writeChecks(file: Buffer, at: { count: number; termCount: number; docsOffset: number; lengthsOffset: number; termIndexOffset: number; checksOffset: number }): Generator<void, void, void> {
+  const { count, termCount, docsOffset, lengthsOffset, termIndexOffset, checksOffset } = at;
+  const layout = checksLayout(count, termCount);
+  const postingsAt = (term: number) => (term < termCount ? file.readUInt32LE(termIndexOffset + term * TERM_ROW + 8) : checksOffset);
+  for (let term = 0; term < termCount; term++) {
+    file.writeUInt32LE(crc32c(file.subarray(postingsAt(term), postingsAt(term + 1))), checksOffset + term * CHECK_BYTES);
+    if (term % TERMS_PER_STEP === TERMS_PER_STEP - 1) yield;
+  }
+  for (let group = 0; group * TERMS_PER_CHECK < termCount; group++) {
+    file.writeUInt32LE(termGroupChecksum(file, termIndexOffset, group, termCount)!, checksOffset + layout.termGroups + group * CHECK_BYTES);
+  }
+  for (let group = 0; group * ROWS_PER_CHECK < count; group++) {
+    const from = docsOffset + group * ROWS_PER_CHECK * DOC_ROW;
+    file.writeUInt32LE(crc32c(file.subarray(from, docsOffset + Math.min(count, (group + 1) * ROWS_PER_CHECK) * DOC_ROW)), checksOffset + layout.rowGroups + group * CHECK_BYTES);
+  }
+  for (let group = 0; group * LENGTHS_PER_CHECK < count; group++) {
+    const from = lengthsOffset + group * LENGTHS_PER_CHECK * LENGTH_BYTES;
+    file.writeUInt32LE(crc32c(file.subarray(from, lengthsOffset + Math.min(count, (group + 1) * LENGTHS_PER_CHECK) * LENGTH_BYTES)), checksOffset + layout.lengthGroups + group * CHECK_BYTES);
+  }
+}
+
+/**
+ * The checksum of a group of `TERMS_PER_CHECK` term rows of `file`, continued over their terms' bytes;
+ * `undefined` when the rows name bytes out of order or outside `[termBytes, postings)` (damaged rows: the
+ * reader's bounds). Shared by the writer and the reader.
+ */
+export function termGroupChecksum(file: Buffer, termIndexOffset: number, group: number, termCount: number, bounds?: { termBytes: number; postings: number }): number | undefined {
+  const first = group * TERMS_PER_CHECK;
+  const end = Math.min(termCount, first + TERMS_PER_CHECK);
+  const rows = crc32c(file.subarray(termIndexOffset + first * TERM_ROW, termIndexOffset + end * TERM_ROW));
+  const from = file.readUInt32LE(termIndexOffset + first * TERM_ROW);
+  const lastRow = termIndexOffset + (end - 1) * TERM_ROW;
+  const to = file.readUInt32LE(lastRow) + file.readUInt32LE(lastRow + 4);
+  if (bounds && (from < bounds.termBytes || to < from || to > bounds.postings)) return undefined;
+  return crc32c(file.subarray(from, to), rows);
 }
 
 /** Bytes of each buffer a `PostingsEncoder` writes postings into (more for a term whose postings are longer). */

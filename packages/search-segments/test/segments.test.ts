@@ -229,15 +229,19 @@ describe('a segment', () => {
     builder.add({ id: 4, text: 'Tea, tea and more TEA', tags: [], namespace: 'default' });
     builder.add({ id: 9, text: long, tags: [], namespace: 'default' });
     const file = builder.build();
-    expect(file.readUInt32LE(8)).toBe(2);
+    expect(file.readUInt32LE(8)).toBe(3);
     const lengths = file.readUInt32LE(56);
     expect(lengths).toBe(64 + 2 * 16);
     expect([file.readUInt16LE(lengths), file.readUInt16LE(lengths + 2)]).toEqual([5, 0xffff]);
     expect(file.readUInt32LE(64 + 16 + 8)).toBe(70_000);
-    // The rows' copies of the short length changed (the body's checksum is not checked at open): the column's is read.
+    // The rows' copies of the short length changed: the column's is read (its rows are not: their check
+    // is not made until a row is read, and is taken as made here).
     const changed = Buffer.from(file);
     changed.writeUInt32LE(4_000, 64 + 8);
+    expect(new SegmentReader(changed).lengthAt(0)).toBe(5);
+    expect(() => new SegmentReader(changed).lengthAt(1)).toThrow('document rows 0–1 fail');
     const reader = new SegmentReader(changed);
+    reader.trustBody();
     expect([reader.lengthAt(0), reader.lengthAt(1)]).toEqual([5, 70_000]);
     expect(searchSegments([reader], { text: 'tea', limit: 2 }, () => false)).toEqual(searchSegments([new SegmentReader(file)], { text: 'tea', limit: 2 }, () => false));
   });
@@ -266,7 +270,83 @@ describe('a segment', () => {
       expect(searchSegments([old], query, () => false), query.text).toEqual(searchSegments([current], query, () => false));
     }
     // Merged, it is written in the current version.
-    expect(runToEnd(mergeSegments([old], () => true)).readUInt32LE(8)).toBe(2);
+    expect(runToEnd(mergeSegments([old], () => true)).readUInt32LE(8)).toBe(3);
+  });
+
+  it('finds a part a query reads damaged when it first reads it (rows, lengths, terms, a term\'s postings), and reads the rest', () => {
+    const next = random(7);
+    // Enough documents for several groups of rows and of lengths, enough terms for several groups of terms.
+    const docs = Array.from({ length: 5000 }, (_, i) => ({ id: i + 1, text: `common word${i % 700} w${Math.floor(next() * 400)}`, tags: i % 2 ? ['odd'] : [], namespace: 'default' }));
+    const builder = new SegmentBuilder();
+    for (const doc of docs) builder.add(doc);
+    const file = builder.build();
+    const whole = new SegmentReader(file);
+    expect(whole.termCount).toBeGreaterThan(1000);
+    const query = (reader: SegmentReader, text: string) => searchSegments([reader], { text, limit: 5, prefix: false }, () => false);
+    const before = ['common', 'word699', 'common word5'].map((text) => query(whole, text));
+    expect(before[0]).toEqual(bruteForce(docs, { text: 'common', limit: 5, prefix: false }, new Set()));
+    const damagedAt = (at: number) => {
+      const bytes = Buffer.from(file);
+      bytes[at]! ^= 0x10;
+      return new SegmentReader(bytes);
+    };
+    const termRows = file.readUInt32LE(36);
+    const termBytes = file.readUInt32LE(40);
+    const postings = file.readUInt32LE(44);
+    const lengths = file.readUInt32LE(56);
+    const checks = file.readUInt32LE(60);
+    const term = whole.termId('word699');
+    const postingsOf = (index: number) => file.readUInt32LE(termRows + index * 16 + 8);
+    // A term's postings: a query for it fails, one for another term answers as the whole segment does.
+    const inPostings = damagedAt(postingsOf(term));
+    expect(() => query(inPostings, 'word699')).toThrow(SegmentCorrupt);
+    expect(() => query(inPostings, 'word699')).toThrow(`the postings of its term ${term} fail`);
+    expect(query(inPostings, 'word5')).toEqual(query(whole, 'word5'));
+    // Its check in the checks section: the same.
+    expect(() => query(damagedAt(checks + term * 4), 'word699')).toThrow('postings of its term');
+    // A term's row, or its bytes: a query that looks terms up in that group fails.
+    expect(() => query(damagedAt(termRows + term * 16 + 4), 'word699')).toThrow(/its terms \d+–\d+ fail/);
+    const bytesOfTerm = file.readUInt32LE(termRows + term * 16);
+    expect(() => query(damagedAt(bytesOfTerm), 'word699')).toThrow(/its terms \d+–\d+ fail/);
+    // A term row pointing outside the term bytes: damaged, never read past them.
+    expect(() => query(damagedAt(termRows + term * 16 + 3), 'word699')).toThrow(/its terms \d+–\d+ fail/);
+    // The lengths BM25 reads, and the rows ids are read from: the query scoring or returning them fails.
+    expect(() => query(damagedAt(lengths + 2 * 4999), 'common')).toThrow('document lengths 4096–4999 fail');
+    expect(() => query(damagedAt(64 + 16 * 4999), 'word699')).toThrow('document rows 4864–4999 fail');
+    expect(() => damagedAt(64 + 16 * 300).rowOf(301)).toThrow('document rows 256–511 fail');
+    // A search cut short by a damaged part leaves the arrays every search shares clean.
+    expect(['common', 'word699', 'common word5'].map((text) => query(whole, text))).toEqual(before);
+    // Each part is checked once: a reader that read a part keeps answering from it (no second check).
+    const reader = new SegmentReader(file);
+    expect(query(reader, 'word699')).toEqual(query(whole, 'word699'));
+    expect(reader.verify()).toBe(true);
+    // The postings end where the next term's begin; the last term's at the checks section.
+    expect(postingsOf(whole.termCount - 1)).toBeLessThan(checks);
+    expect(postings).toBeLessThan(checks);
+    expect(termBytes).toBeLessThan(postings);
+  });
+
+  it('reads a segment of version 2 (no checks section) without checking its parts, as before', () => {
+    const docs = [
+      { id: 4, text: 'Tea, tea and more TEA', tags: ['kitchen'], namespace: 'home' },
+      { id: 9, text: 'the tea is ready', tags: [], namespace: 'default' },
+      { id: 11, text: 'coffee is ready too', tags: [], namespace: 'default' },
+      { id: 12, text: 'and so is the cake', tags: [], namespace: 'default' },
+    ];
+    const builder = new SegmentBuilder();
+    for (const doc of docs) builder.add(doc);
+    // Version 2 as that release laid it out, but for the checks at the end (which it did not have and does not read).
+    const v2 = builder.build();
+    v2.writeUInt32LE(2, 8);
+    v2.writeUInt32LE(0, 60);
+    v2.writeUInt32LE(crc32c(v2.subarray(16, 64)), 12);
+    const reader = new SegmentReader(v2);
+    expect(searchSegments([reader], { text: 'tea', limit: 5 }, () => false).map((hit) => hit.id)).toEqual([4, 9]);
+    // Its postings damaged: read as they are (only `verify` finds it).
+    const damaged = Buffer.from(v2);
+    damaged[v2.readUInt32LE(44)]! ^= 0x01;
+    expect(() => searchSegments([new SegmentReader(damaged)], { text: 'tea', limit: 5 }, () => false)).not.toThrow();
+    expect(new SegmentReader(damaged).verify()).toBe(false);
   });
 
   it('refuses a document twice, and bytes that are not a segment or were damaged', () => {

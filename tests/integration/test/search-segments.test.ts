@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, registerSearchProvider, repairStore, verifyStore, type SearchDocument } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
-import { segmentSearch, SegmentSearchProvider } from '@memmapfs/search-segments';
+import { segmentSearch, SegmentReader, SegmentSearchProvider } from '@memmapfs/search-segments';
 import { printedLines, storeWorkerArgs } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
 
@@ -96,6 +96,30 @@ function failingReadsOf(name: string, code: string): { files: typeof nodeFileSys
     return (nodeFileSystem.readFile as (...args: unknown[]) => Promise<Buffer>)(path, ...rest);
   }) as typeof nodeFileSystem.readFile;
   return { files: { ...nodeFileSystem, readFile }, failing };
+}
+
+/**
+ * Flips a bit of the postings of `term` in the `nth` segment file holding it (in name order), in place (a
+ * process may have the file mapped): damage a query reading that term finds. Returns the file's name.
+ */
+async function damagePostingsOf(term: string, nth = 0): Promise<string> {
+  const holding: Array<{ name: string; at: number }> = [];
+  for (const name of await segmentFiles()) {
+    const bytes = await readFile(join(root, 'index', 'segments', name));
+    const index = new SegmentReader(bytes).termId(term);
+    if (index >= 0) holding.push({ name, at: bytes.readUInt32LE(bytes.readUInt32LE(36) + index * 16 + 8) });
+  }
+  const { name, at } = holding[nth]!;
+  const handle = await nodeFileSystem.open(join(root, 'index', 'segments', name), 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, at);
+    byte[0]! ^= 0x40;
+    await handle.write(byte, 0, 1, at);
+  } finally {
+    await handle.close();
+  }
+  return name;
 }
 
 const segmentFiles = async () => (await readdir(join(root, 'index', 'segments'))).filter((name) => name.endsWith('.seg')).sort();
@@ -221,6 +245,95 @@ describe('the segments search index in a store', () => {
     expect(counting.added).toBe(30);
     await again.close();
     expect(await indexProblems()).toEqual([]);
+  });
+
+  it('a query that finds a segment damaged has the index rebuilt from the memories and answers from it; another process that loaded the damaged files lets go of them, and no description names them again', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 3 }), codec: msgpack() });
+    for (let i = 0; i < 20; i++) await fs.appendMemory(`ordinary note ${i}`);
+    for (let i = 0; i < 10; i++) await fs.appendMemory(`walrus entry ${i}`);
+    expect(await fs.queryMemory('walrus', { limit: 100 })).toHaveLength(10);
+    await fs.close();
+    // Another process loads the saved index from its files (a query that reads no damaged part).
+    const other = spawn(process.execPath, storeWorkerArgs('query', root, 'note'), { stdio: 'pipe', env: { ...process.env, MEMMAPFS_TEST_SEARCH: 'segments' } });
+    const next = printedLines(other, 'the other process');
+    try {
+      expect(await next()).toEqual({ hits: 20 });
+      const damaged = await damagePostingsOf('walrus');
+      let rebuilt = 0;
+      const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 3 }), codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+      let hits: unknown[] = [];
+      const warnings = await warningsOf(async () => {
+        hits = await a.queryMemory('walrus', { limit: 100 });
+      });
+      expect(hits).toHaveLength(10);
+      expect(rebuilt).toBe(30);
+      expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: ') && warning.includes('postings of its term'))).toHaveLength(1);
+      // The other process's save (of the index it loaded before) is refused; it loads the rebuilt one when it next queries.
+      other.stdin.write('checkpoint\n');
+      expect(await next()).toEqual({ checkpointed: true });
+      await a.checkpoint();
+      other.stdin.write('query walrus\n');
+      expect(await next()).toEqual({ hits: 10 });
+      other.stdin.write('checkpoint\n');
+      expect(await next()).toEqual({ checkpointed: true });
+      expect(await a.queryMemory('entry', { limit: 100 })).toHaveLength(10);
+      await a.close();
+      expect(await readFile(join(root, 'index', 'search.snapshot'))).not.toContain(Buffer.from(damaged));
+    } finally {
+      other.stdin.end();
+      await new Promise((resolve) => other.once('exit', resolve));
+    }
+    // Once both closed: nothing names the damaged file, and the next open loads the index saved, not rebuilt.
+    expect((await verifyStore(root)).problems.filter((problem) => problem.kind === 'search-index-damaged')).toEqual([]);
+    await expectOpenedNotRebuilt('walrus', 10);
+  }, 60_000);
+
+  it('a read-only process that finds a segment damaged rebuilds its own index and answers from it; the damage stays for verify and repair', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 8 }), codec: msgpack() });
+    for (let i = 0; i < 30; i++) await fs.appendMemory(`entry ${i} walrus`, ['w']);
+    await fs.close();
+    const damaged = await damagePostingsOf('walrus');
+    let rebuilt = 0;
+    const reader = await MemMapFS.init(root, { readOnly: true, codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    const warnings = await warningsOf(async () => {
+      expect(await reader.queryMemory('walrus', { limit: 100, tags: ['w'] })).toHaveLength(30);
+      expect(await reader.queryMemory('walrus', { limit: 100 })).toHaveLength(30);
+    });
+    expect(rebuilt).toBe(30);
+    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toHaveLength(1);
+    await reader.close();
+    const found = (await verifyStore(root)).problems.filter((problem) => problem.kind === 'search-index-damaged');
+    expect(found.map((problem) => problem.message.includes(`${damaged} fails its checksum`))).toEqual([true]);
+  });
+
+  it('a merge that finds an input damaged has the next query rebuild the index from the memories', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 3 }), codec: msgpack() });
+    for (let i = 0; i < 8; i++) await fs.appendMemory(`entry ${i} walrus`);
+    expect(await fs.queryMemory('walrus', { limit: 100 })).toHaveLength(8);
+    await fs.close();
+    expect(await segmentFiles()).toHaveLength(2);
+    await damagePostingsOf('walrus', 1);
+    let rebuilt = 0;
+    const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 3 }), codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      // Loaded by a query that reads no damaged part; a third segment of its tier has the three merged.
+      expect(await a.queryMemory('missing')).toEqual([]);
+      for (let i = 8; i < 12; i++) await a.appendMemory(`entry ${i} otter`);
+      await a.checkpoint();
+      for (let waited = 0; waited < 10_000 && !warnings.some((warning) => warning.startsWith('MEMMAPFS_MERGE_FAILED')); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await a.queryMemory('entry', { limit: 100 })).toHaveLength(12);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_MERGE_FAILED: ') && warning.includes('fails its checksum'))).toHaveLength(1);
+    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toHaveLength(1);
+    expect(rebuilt).toBe(12);
+    await a.close();
+    expect((await verifyStore(root)).problems.filter((problem) => problem.kind === 'search-index-damaged')).toEqual([]);
   });
 
   it('forgets for good: after a delete and compact({ erase: true }) no file of the index holds what the memory said', async () => {

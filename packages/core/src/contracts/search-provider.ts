@@ -101,6 +101,10 @@ export interface SearchProviderSpec {
  * - `remove` of an unknown id is a no-op.
  * - `search` honours `tags` (AND) and `namespace` exactly, returns at most `limit` hits sorted by
  *   descending score, never returns a removed id, and never throws on any query text.
+ * - A persistent index (`openIndex`) that finds, while it searches, adds or removes, that the files it
+ *   opened are damaged throws an error whose `code` is `'SEARCH_INDEX_DAMAGED'` (a `MemMapError`), and
+ *   keeps throwing it until `clear` or `openIndex`: the store then drops the saved description, has every
+ *   process let go of those files, rebuilds the index from the memories and asks again.
  */
 export interface SearchProvider {
   /** Provider name, e.g. `'flexsearch'`; recorded with index snapshots. */

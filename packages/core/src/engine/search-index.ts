@@ -283,14 +283,76 @@ export class SearchIndex {
 
   /**
    * Makes the search index ready for a query: loaded, with every change applied so far and without
-   * expired memories. (Again, should another process's purge have it let go meanwhile.)
+   * expired memories. (Again, should another process's purge have it let go meanwhile, or the provider
+   * find the files of the index it loaded damaged: see `replaceDamaged`.)
    */
   async ready(): Promise<void> {
+    let replaced = false;
     do {
       await this.ensureLoaded();
-      await this.drain();
-      await this.dropExpired();
+      try {
+        await this.drain();
+        await this.dropExpired();
+      } catch (error) {
+        if (replaced || !isIndexDamaged(error)) throw error;
+        replaced = true;
+        await this.replaceDamaged(error);
+      }
     } while (!this.indexLoaded);
+  }
+
+  /**
+   * Runs a query's searches (`search`, which calls the provider): should the provider find the files of
+   * the index it loaded damaged, the index is replaced (`replaceDamaged`), made ready again, and
+   * `search` run once more on the rebuilt one.
+   */
+  async searchReplacingDamaged<T>(search: () => Promise<T>): Promise<T> {
+    try {
+      return await search();
+    } catch (error) {
+      if (!isIndexDamaged(error)) throw error;
+      await this.replaceDamaged(error);
+      await this.ready();
+      return search();
+    }
+  }
+
+  /** The replacement of a damaged index under way, if any: queries that find the damage meanwhile wait for it. */
+  private replacing: Promise<void> | undefined;
+  /** The next load rebuilds the index whatever description is saved (one naming damaged files that could not be removed). */
+  private rebuildNext = false;
+
+  /**
+   * After the provider found the files of the index it loaded damaged (`SEARCH_INDEX_DAMAGED`): warns,
+   * lets go of that index and of its files, so that the next load rebuilds it from the memories, and,
+   * unless another process purged the saved index since this one loaded it, counts a purge and removes
+   * the saved description (under the index's lock, after any save of this process under way, which may
+   * name the damaged files): every other process that loaded it lets go of it too, as after an erase,
+   * none of their saves naming those files is taken, and the next save of a rebuilt index replaces it.
+   * A read-only process, or one whose removal failed, rebuilds its own at its next load all the same.
+   */
+  private replaceDamaged(error: unknown): Promise<void> {
+    this.replacing ??= this.replaceDamagedNow(error).finally(() => (this.replacing = undefined));
+    return this.replacing;
+  }
+
+  private async replaceDamagedNow(error: unknown): Promise<void> {
+    const cause = MemMapError.is(error, 'PROVIDER_FAILED') ? error.cause : error;
+    process.emitWarning(`The search index is rebuilt from the memories (queries wait for it): ${describeThrown(cause)}`, { code: 'MEMMAPFS_INDEX_DAMAGED' });
+    const run = this.savingIndex.then(async () => {
+      this.unload();
+      this.rebuildNext = true;
+      if (this.host.wal.readOnly) return;
+      try {
+        await this.countPurge({ removeSnapshot: true, unlessPurgedSince: true });
+        this.rebuildNext = false;
+      } catch (failure) {
+        process.emitWarning(`The damaged search index's description was not removed (this process rebuilds its index all the same; others do when they find the damage): ${describeThrown(failure)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+      }
+    });
+    this.savingIndex = run.catch(() => undefined);
+    await run;
+    await this.letGoOfFiles();
   }
 
   /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
@@ -683,6 +745,8 @@ export class SearchIndex {
    */
   private async loadSaved(retry: boolean): Promise<void> {
     const persistent = this.persistent;
+    const rebuild = this.rebuildNext;
+    this.rebuildNext = false;
     const snapshot = persistent || (this.provider.supports.snapshot && this.provider.importSnapshot) ? await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files) : undefined;
     const logId = this.host.wal.header.logId;
     const sameLog = snapshot !== undefined && snapshot.provider === this.provider.name && snapshot.logId === logId;
@@ -702,7 +766,7 @@ export class SearchIndex {
     // what the index lacks. (Read when the index is loaded, whichever process saved the snapshot.)
     let usable = false;
     const touched = new Set<number>();
-    if (sameLog && !beforePurge) {
+    if (sameLog && !beforePurge && !rebuild) {
       try {
         usable = (await this.readAfterSaved(snapshot, logEnd, (walRecord) => {
           if (!isMemoryPutType(walRecord.type) && walRecord.type !== RecordType.MemoryDelete) return;
@@ -1136,9 +1200,11 @@ export class SearchIndex {
 
   /**
    * Counts one more purge in `index/purges`, no index being saved with it; with `removeSnapshot`, then
-   * removes the saved snapshot (under the same hold of the lock: its count is read first).
+   * removes the saved snapshot (under the same hold of the lock: its count is read first). With
+   * `unlessPurgedSince`, does neither when a purge was counted since this process loaded its index (the
+   * saved one, if any, was saved after that purge).
    */
-  private async countPurge(options: { removeSnapshot?: boolean } = {}): Promise<void> {
+  private async countPurge(options: { removeSnapshot?: boolean; unlessPurgedSince?: boolean } = {}): Promise<void> {
     if (this.host.wal.readOnly) return;
     const { layout, files } = this.host;
     const logId = this.host.wal.header.logId;
@@ -1146,7 +1212,9 @@ export class SearchIndex {
     await withFileLock(layout.searchLock, files, async () => {
       const kept = await readSearchPurges(layout.searchPurges, logId, files);
       const onDisk = await readSearchSnapshotMark(layout.searchSnapshot, files, true);
-      const purges = Math.max(kept === 'damaged' ? 0 : kept, onDisk?.logId === logId ? onDisk.purges : 0, this.indexPurges) + 1;
+      const counted = Math.max(kept === 'damaged' ? 0 : kept, onDisk?.logId === logId ? onDisk.purges : 0);
+      if (options.unlessPurgedSince && kept !== 'damaged' && counted > this.indexPurges) return;
+      const purges = Math.max(counted, this.indexPurges) + 1;
       await writeSearchPurges(layout.searchPurges, logId, purges, files);
       this.indexPurges = purges;
       if (options.removeSnapshot) await files.unlink(layout.searchSnapshot).catch(() => undefined);
@@ -1250,6 +1318,12 @@ export class SearchIndex {
     const snapshot = await readSearchSnapshot(this.host.layout.searchSnapshot, this.host.files, true);
     return snapshot && snapshot.provider === this.provider.name && snapshot.logId === this.host.wal.header.logId ? snapshot.data : undefined;
   }}
+
+/** Whether `error` (a provider's, or `SearchIndex.call`'s wrapping of it) says the files of the provider's index are damaged (`SEARCH_INDEX_DAMAGED`). */
+function isIndexDamaged(error: unknown): boolean {
+  const code = (value: unknown) => (value as { code?: unknown } | null | undefined)?.code;
+  return code(error) === 'SEARCH_INDEX_DAMAGED' || (MemMapError.is(error, 'PROVIDER_FAILED') && code(error.cause) === 'SEARCH_INDEX_DAMAGED');
+}
 
 /**
  * Another process changed what a load read while it read it: a persistent index's description named

@@ -3,8 +3,9 @@
 //                          {"ids":[…]}, then on each stdin line "count TAG…" prints {"counts":{TAG:n…},"total":n},
 //                          and on "read ID…" prints {"texts":{ID:text|null…}}.
 //   query ROOT TEXT        queries TEXT (loading the index), prints {"hits":n}, then reads nothing until a
-//                          line on stdin: "query TEXT" prints {"hits":n}, "busy MS" blocks its event loop
-//                          for MS and prints {"busy":MS}; closes when stdin ends.
+//                          line on stdin: "query TEXT" prints {"hits":n}, "checkpoint" writes one (saving the
+//                          index) and prints {"checkpointed":true}, "busy MS" blocks its event loop for MS
+//                          and prints {"busy":MS}; closes when stdin ends.
 //   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
 //   compact-behind-background ROOT  starts a compaction by policy, asks for one (not awaited) and closes
 //                          at once; prints {"closed":true,"report":…} once close() is done.
@@ -168,7 +169,10 @@ if (command === 'append') {
   for await (const line of createInterface({ input: process.stdin })) {
     const [verb, ...words] = line.split(' ');
     if (verb === 'query') print({ hits: (await fs.queryMemory(words.join(' '), { limit: 1000 })).length });
-    else if (verb === 'busy') {
+    else if (verb === 'checkpoint') {
+      await fs.checkpoint();
+      print({ checkpointed: true });
+    } else if (verb === 'busy') {
       const until = Date.now() + Number(words[0]);
       while (Date.now() < until);
       print({ busy: Number(words[0]) });
