@@ -193,7 +193,7 @@ function offerTouched(segment: SearchableSegment, s: number, base: number, touch
       scores[r] = 0;
       matched[r] = 0;
       if (!all || !best.wouldTake(score)) continue;
-      const id = segment.idAt(base + r);
+      const id = segment.hitIdAt(base + r);
       if (!isDead(s, base + r, id)) best.offer(id, score);
     }
   } finally {

@@ -17,6 +17,8 @@ export interface SearchableSegment {
   cursor(termId: number): PostingsCursor;
   /** The memory id of row `row`. */
   idAt(row: number): number;
+  /** `idAt` for a row a query is about to rank among its best: what its score was computed from is checked, where the segment has checks. */
+  hitIdAt(row: number): number;
   /** The length in words of row `row`. */
   lengthAt(row: number): number;
 }

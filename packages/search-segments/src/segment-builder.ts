@@ -235,6 +235,10 @@ export class SegmentBuilder implements SearchableSegment {
     return this.ids[row]!;
   }
 
+  hitIdAt(row: number): number {
+    return this.ids[row]!;
+  }
+
   lengthAt(row: number): number {
     return this.lengths[row]!;
   }

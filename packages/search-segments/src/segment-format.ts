@@ -45,18 +45,22 @@ export const TERM_ROW = 16;
 
 /**
  * The checks section (version 3): CRC32Cs of the parts of the body a query reads, each checked the first
- * time a process reads that part, so that a segment damaged after it was written is found where it is
- * read rather than answering wrongly. In this order, each a u32: one a term (its postings), one a
- * `TERMS_PER_CHECK` terms (their rows, then their bytes), one a `ROWS_PER_CHECK` documents (their rows),
- * one a `LENGTHS_PER_CHECK` documents (their lengths).
+ * time a process reads that part (a length, only for a row a query returns or ranks among its best), so
+ * that a segment damaged after it was written is found where it is read rather than answering wrongly.
+ * In this order, each a u32: one a term (its postings), one a `TERMS_PER_CHECK` terms (their rows, then
+ * their bytes), one a `ROWS_PER_CHECK` documents (their rows), one a `LENGTHS_PER_CHECK` documents (their
+ * lengths).
  */
 export const CHECK_BYTES = 4;
-/** Terms whose rows and bytes one check covers: 4 KiB of rows. */
-export const TERMS_PER_CHECK = 256;
-/** Documents whose rows one check covers: 4 KiB of rows. */
-export const ROWS_PER_CHECK = 256;
-/** Documents whose lengths one check covers: 4 KiB of the lengths column. */
-export const LENGTHS_PER_CHECK = 2048;
+// (Small parts: a query reads rows, terms and lengths here and there, and in a process that just started
+// a checksum runs at tens of megabytes a second until the JIT compiles it, so each check covers about
+// what one read touches.)
+/** Terms whose rows and bytes one check covers: 1 KiB of rows. */
+export const TERMS_PER_CHECK = 64;
+/** Documents whose rows one check covers: 1 KiB of rows. */
+export const ROWS_PER_CHECK = 64;
+/** Documents whose lengths one check covers: 512 bytes of the lengths column. */
+export const LENGTHS_PER_CHECK = 256;
 
 /** Where each kind of check starts in the checks section of a segment of `docCount` documents and `termCount` terms, and the section's size. */
 export function checksLayout(docCount: number, termCount: number): { termGroups: number; rowGroups: number; lengthGroups: number; size: number } {

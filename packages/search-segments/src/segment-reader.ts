@@ -12,6 +12,13 @@ const VERIFY_SLICE = 1024 * 1024;
 /** A segment file that is not one, or is damaged. */
 export class SegmentCorrupt extends Error {
   override readonly name = 'SegmentCorrupt';
+  /** Set when the file is whole but of a format version this release does not read (a newer release's): not damage. */
+  readonly unsupportedVersion: boolean;
+
+  constructor(message: string, options: { unsupportedVersion?: boolean } = {}) {
+    super(message);
+    this.unsupportedVersion = options.unsupportedVersion === true;
+  }
 }
 
 /** log2 of `ROWS_PER_CHECK` and `LENGTHS_PER_CHECK`: a row's group is its number shifted right by it. */
@@ -60,7 +67,7 @@ export class SegmentReader implements SearchableSegment {
     const bad = (why: string) => new SegmentCorrupt(`not a usable search segment: ${why}`);
     if (bytes.length < HEADER_SIZE || !bytes.subarray(0, 8).equals(SEGMENT_MAGIC)) throw bad('no segment header');
     const version = bytes.readUInt32LE(H.version);
-    if (version !== SEGMENT_VERSION && version !== SEGMENT_VERSION_WITHOUT_CHECKS && version !== SEGMENT_VERSION_WITHOUT_LENGTHS) throw bad(`format version ${version} is not ${SEGMENT_VERSION_WITHOUT_LENGTHS} to ${SEGMENT_VERSION}`);
+    if (version !== SEGMENT_VERSION && version !== SEGMENT_VERSION_WITHOUT_CHECKS && version !== SEGMENT_VERSION_WITHOUT_LENGTHS) throw new SegmentCorrupt(`not a usable search segment: format version ${version} is not ${SEGMENT_VERSION_WITHOUT_LENGTHS} to ${SEGMENT_VERSION}`, { unsupportedVersion: true });
     if (crc32c(bytes.subarray(16, HEADER_SIZE)) !== bytes.readUInt32LE(H.headerCrc)) throw bad('its header fails its checksum');
     if (bytes.readUInt32LE(H.fileLength) !== bytes.length) throw bad(`it is ${bytes.length} bytes long, its header says ${bytes.readUInt32LE(H.fileLength)}`);
     this.docCount = bytes.readUInt32LE(H.docCount);
@@ -172,8 +179,6 @@ export class SegmentReader implements SearchableSegment {
    */
   lengthAt(row: number): number {
     if (this.lengths) {
-      const checked = this.lengthGroupsChecked;
-      if (checked !== undefined && checked[row >>> LENGTH_GROUP_SHIFT] === 0) this.checkLengths(row >>> LENGTH_GROUP_SHIFT);
       const length = this.lengths[row]!;
       if (length !== LENGTH_IN_ROW) return length;
     }
@@ -181,6 +186,17 @@ export class SegmentReader implements SearchableSegment {
     if (checked !== undefined && checked[row >>> ROW_GROUP_SHIFT] === 0) this.checkRows(row >>> ROW_GROUP_SHIFT);
     if (this.docWords) return this.docWords[row * (DOC_ROW / 4) + 2]!;
     return this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 8);
+  }
+
+  /**
+   * The memory id of row `row`, a hit of a query: its length (which weighed its score, and which
+   * `lengthAt` does not check: a query reads the lengths of every row it scores, spread over the whole
+   * column) checked too.
+   */
+  hitIdAt(row: number): number {
+    const checked = this.lengthGroupsChecked;
+    if (checked !== undefined && checked[row >>> LENGTH_GROUP_SHIFT] === 0) this.checkLengths(row >>> LENGTH_GROUP_SHIFT);
+    return this.idAt(row);
   }
 
   /** The row of memory `id`, or -1. */

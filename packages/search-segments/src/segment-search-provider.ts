@@ -293,6 +293,7 @@ export class SegmentSearchProvider implements SearchProvider {
     // Opened whole before it takes the place of what the provider holds: a search meanwhile reads the
     // old index, never half of the new one.
     const opened: WrittenSegment[] = [];
+    let highestId = 0;
     // (The leases all at once: each is a file opened on the thread pool.)
     const leases = await Promise.allSettled(description.segments.map((file) => leaseShared(join(folder, file))));
     try {
@@ -303,10 +304,14 @@ export class SegmentSearchProvider implements SearchProvider {
         if (!lease.value) throw new Error(`the search segment ${path} was removed`);
         opened.push({ kind: 'written', key: this.nextKey++, file, reader: this.segmentReader(path), lease: lease.value });
       });
+      // (Read before anything changes: a part found damaged throws with the index as it was.)
+      for (const segment of opened) highestId = Math.max(highestId, segment.reader.maxId);
       // (Closed while the leases were taken: they are let go of here.)
       this.assertOpen();
     } catch (error) {
       for (const lease of leases) if (lease.status === 'fulfilled') await lease.value?.release();
+      // A file whole but of a newer release's format is not damage (that release's index, rebuilt here).
+      if (error instanceof SegmentCorrupt && !error.unsupportedVersion) throw this.damagedError(error);
       throw error;
     }
     const old = [...this.written, ...this.pinned, ...this.retired];
@@ -316,7 +321,7 @@ export class SegmentSearchProvider implements SearchProvider {
     this.folder = folder;
     this.written = opened;
     for (const [id, position] of description.owners) this.owners.set(id, position === DELETED ? DELETED : opened[position]!.key);
-    for (const segment of opened) this.highestId = Math.max(this.highestId, segment.reader.maxId);
+    this.highestId = highestId;
     for (const id of this.owners.keys()) this.highestId = Math.max(this.highestId, id);
     // What the provider held before is named by nothing it will save: let go, so that it may be removed.
     for (const segment of old) await segment.lease?.release();
@@ -331,6 +336,18 @@ export class SegmentSearchProvider implements SearchProvider {
    */
   async saveIndex(options: { purge?: boolean; compact?: boolean } = {}): Promise<Uint8Array> {
     this.assertOpen();
+    // (A damaged index is not described again: its files are let go of and it is rebuilt.)
+    if (this.damaged) throw this.damagedError(this.damaged);
+    try {
+      return await this.saveIndexNow(options);
+    } catch (error) {
+      if (!(error instanceof SegmentCorrupt)) throw error;
+      this.damaged = error;
+      throw this.damagedError(error);
+    }
+  }
+
+  private async saveIndexNow(options: { purge?: boolean; compact?: boolean }): Promise<Uint8Array> {
     const folder = this.folder;
     if (!folder) throw new Error('the segments search provider has no folder to save its index in: openIndex comes first');
     // What the last description named is safe to let go now: the store has replaced it (or kept an
@@ -701,14 +718,26 @@ export class SegmentSearchProvider implements SearchProvider {
       if (merged) await this.discard(merged);
       return;
     }
-    // From here on, synchronous: the merged segment takes the inputs' place.
-    this.written = [...this.written.filter((segment) => !keys.has(segment.key)), ...(merged ? [merged] : [])];
-    for (const [id, owner] of this.owners) {
-      const now = keys.has(owner) ? merged?.key ?? DELETED : owner;
-      // An entry is needed while another segment holds a row of the memory.
-      const holders = this.holdersOf(id);
-      if (holders === 0 || (holders === 1 && now !== DELETED && this.holds(now, id))) this.owners.delete(id);
-      else if (now !== owner) this.owners.set(id, now);
+    // From here on, synchronous: the merged segment takes the inputs' place. (The owners worked out
+    // first: a part of a segment found damaged throws with the index as it was.)
+    const written = [...this.written.filter((segment) => !keys.has(segment.key)), ...(merged ? [merged] : [])];
+    const owners = new Map<number, number | undefined>();
+    try {
+      for (const [id, owner] of this.owners) {
+        const now = keys.has(owner) ? merged?.key ?? DELETED : owner;
+        // An entry is needed while another segment holds a row of the memory.
+        const holders = this.holdersOf(id, written);
+        if (holders === 0 || (holders === 1 && now !== DELETED && this.holds(now, id, written))) owners.set(id, undefined);
+        else if (now !== owner) owners.set(id, now);
+      }
+    } catch (error) {
+      if (merged) await this.discard(merged);
+      throw error;
+    }
+    this.written = written;
+    for (const [id, now] of owners) {
+      if (now === undefined) this.owners.delete(id);
+      else this.owners.set(id, now);
     }
     if (this.deadRows) {
       for (const key of keys) this.deadRows.delete(key);
@@ -754,15 +783,15 @@ export class SegmentSearchProvider implements SearchProvider {
   }
 
   /** How many segments hold a row of `id`, dead or alive (the in-memory one by its live rows). */
-  private holdersOf(id: number): number {
+  private holdersOf(id: number, written = this.written): number {
     let count = 0;
-    for (const segment of this.written) if (segment.reader.rowOf(id) >= 0) count++;
+    for (const segment of written) if (segment.reader.rowOf(id) >= 0) count++;
     for (const segment of [...this.sealed, this.memory]) if (segment.builder.has(id)) count++;
     return count;
   }
 
-  private holds(key: number, id: number): boolean {
-    const segment = [...this.written, ...this.sealed, this.memory].find((s) => s.key === key);
+  private holds(key: number, id: number, written = this.written): boolean {
+    const segment = [...written, ...this.sealed, this.memory].find((s) => s.key === key);
     if (!segment) return false;
     return segment.kind === 'written' ? segment.reader.rowOf(id) >= 0 : segment.builder.has(id);
   }

@@ -93,16 +93,65 @@ describe('segments provider saves', () => {
         await handle.write(byte, 0, 1, size - 3);
         await handle.close();
         for (let id = 4; id <= 6; id++) provider.add(doc(id, `banana date item${id}`));
-        await provider.saveIndex();
-        for (let turn = 0; turn < 300 && !warnings.some((w) => w.startsWith('MEMMAPFS_MERGE_FAILED')); turn++) await new Promise((resolve) => setTimeout(resolve, 10));
         const saved = await provider.saveIndex();
+        for (let turn = 0; turn < 300 && !warnings.some((w) => w.startsWith('MEMMAPFS_MERGE_FAILED')); turn++) await new Promise((resolve) => setTimeout(resolve, 10));
         expect(warnings.filter((w) => w.startsWith('MEMMAPFS_MERGE_FAILED'))).toEqual([expect.stringMatching(/checksum.*next query rebuilds the index/s)]);
-        // Its searches, adds and removes say the index must be rebuilt, until it is cleared.
+        // Its saves, searches, adds and removes say the index must be rebuilt, until it is cleared.
+        await expect(provider.saveIndex()).rejects.toMatchObject({ code: 'SEARCH_INDEX_DAMAGED' });
         for (const call of [() => provider.search({ text: 'banana', limit: 10 }), () => provider.add(doc(7, 'banana')), () => provider.remove(1)]) {
           expect(call).toThrow(expect.objectContaining({ code: 'SEARCH_INDEX_DAMAGED', message: expect.stringContaining(`${first} fails its checksum`) }));
         }
         await provider.close();
         expect(await segmentSearch().verifyIndex!(folder, saved)).toEqual([expect.stringContaining(first!)]);
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+  });
+
+  it('a merge that finds another segment damaged as it works out the owners leaves the index as it was (its merged file gone), and saves refuse it', async () => {
+    await inFolder(async (folder) => {
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(`${(warning as Error & { code?: string }).code}: ${warning.message}`);
+      process.on('warning', onWarning);
+      const segmentFiles = async () => (await readdir(folder)).filter((name) => name.endsWith('.seg')).sort();
+      const written = (provider: ReturnType<typeof segmentSearch>) => (provider as unknown as { written: Array<{ file: string; reader: { docCount: number } }> }).written;
+      const idle = async (provider: ReturnType<typeof segmentSearch>) => {
+        for (let turn = 0; turn < 300 && (provider as unknown as { merging?: Promise<void> }).merging; turn++) await new Promise((resolve) => setTimeout(resolve, 10));
+      };
+      try {
+        // Three segments of 30 merged into one of 90; memory 1 replaced in a later one (an owners entry, saved).
+        const first = segmentSearch({ flushAfter: 30, mergeFactor: 3 });
+        await first.openIndex(folder, undefined);
+        for (let id = 1; id <= 90; id++) first.add(doc(id, `apple item${id}`));
+        await first.saveIndex();
+        await idle(first);
+        first.add(doc(1, 'apple again'));
+        const saved = await first.saveIndex();
+        const big = written(first).find((segment) => segment.reader.docCount === 90)!.file;
+        await first.close();
+        // Its first document rows damaged (not the last ones, which an open reads).
+        const handle = await open(join(folder, big), 'r+');
+        const byte = Buffer.alloc(1);
+        await handle.read(byte, 0, 1, 64 + 6);
+        byte[0]! ^= 0x10;
+        await handle.write(byte, 0, 1, 64 + 6);
+        await handle.close();
+        // Opened again, it merges new segments with the one of memory 1's new version, looking for its holders.
+        const provider = segmentSearch({ flushAfter: 30, mergeFactor: 3 });
+        await provider.openIndex(folder, saved);
+        const before = await segmentFiles();
+        for (let id = 91; id <= 150; id++) provider.add(doc(id, `banana item${id}`));
+        await provider.saveIndex().catch(() => undefined);
+        for (let turn = 0; turn < 300 && !warnings.some((w) => w.startsWith('MEMMAPFS_MERGE_FAILED')); turn++) await new Promise((resolve) => setTimeout(resolve, 10));
+        await idle(provider);
+        expect(warnings.filter((w) => w.startsWith('MEMMAPFS_MERGE_FAILED'))).toEqual([expect.stringContaining('document rows 0–63 fail')]);
+        // The merge's inputs are still the index's files, its own file is gone, and no description is made.
+        const held = new Set(written(provider).map((segment) => segment.file));
+        expect(held.has(big)).toBe(true);
+        expect((await segmentFiles()).filter((name) => !before.includes(name) && !held.has(name))).toEqual([]);
+        await expect(provider.saveIndex()).rejects.toMatchObject({ code: 'SEARCH_INDEX_DAMAGED' });
+        await provider.close();
       } finally {
         process.off('warning', onWarning);
       }

@@ -311,9 +311,9 @@ describe('a segment', () => {
     // A term row pointing outside the term bytes: damaged, never read past them.
     expect(() => query(damagedAt(termRows + term * 16 + 3), 'word699')).toThrow(/its terms \d+–\d+ fail/);
     // The lengths BM25 reads, and the rows ids are read from: the query scoring or returning them fails.
-    expect(() => query(damagedAt(lengths + 2 * 4999), 'common')).toThrow('document lengths 4096–4999 fail');
-    expect(() => query(damagedAt(64 + 16 * 4999), 'word699')).toThrow('document rows 4864–4999 fail');
-    expect(() => damagedAt(64 + 16 * 300).rowOf(301)).toThrow('document rows 256–511 fail');
+    expect(() => query(damagedAt(lengths + 2 * 4999), 'common')).toThrow('document lengths 4864–4999 fail');
+    expect(() => query(damagedAt(64 + 16 * 4899), 'word699')).toThrow('document rows 4864–4927 fail');
+    expect(() => damagedAt(64 + 16 * 300).rowOf(301)).toThrow('document rows 256–319 fail');
     // A search cut short by a damaged part leaves the arrays every search shares clean.
     expect(['common', 'word699', 'common word5'].map((text) => query(whole, text))).toEqual(before);
     // Each part is checked once: a reader that read a part keeps answering from it (no second check).

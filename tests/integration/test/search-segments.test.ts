@@ -110,6 +110,12 @@ async function damagePostingsOf(term: string, nth = 0): Promise<string> {
     if (index >= 0) holding.push({ name, at: bytes.readUInt32LE(bytes.readUInt32LE(36) + index * 16 + 8) });
   }
   const { name, at } = holding[nth]!;
+  await flipBit(name, at);
+  return name;
+}
+
+/** Flips a bit of the segment file `name` at `at`, in place. */
+async function flipBit(name: string, at: number): Promise<void> {
   const handle = await nodeFileSystem.open(join(root, 'index', 'segments', name), 'r+');
   try {
     const byte = Buffer.alloc(1);
@@ -119,7 +125,30 @@ async function damagePostingsOf(term: string, nth = 0): Promise<string> {
   } finally {
     await handle.close();
   }
-  return name;
+}
+
+/** The count of purges `index/purges` holds. */
+const purgesCounted = async () => (await readFile(join(root, 'index', 'purges')).catch(() => undefined))?.readUInt32LE(32);
+
+/** A gate a seam waits at while `on`: `hit` resolves when it is reached, and `open()` lets it through (and turns it off). */
+function gate(): { on: boolean; hit: Promise<void>; reached: () => Promise<void>; open: () => void } {
+  let reachedNow!: () => void;
+  let openNow!: () => void;
+  const opened = new Promise<void>((resolve) => (openNow = resolve));
+  const hit = new Promise<void>((resolve) => (reachedNow = resolve));
+  const gate = {
+    on: false,
+    hit,
+    reached: () => {
+      reachedNow();
+      return opened;
+    },
+    open: () => {
+      gate.on = false;
+      openNow();
+    },
+  };
+  return gate;
 }
 
 const segmentFiles = async () => (await readdir(join(root, 'index', 'segments'))).filter((name) => name.endsWith('.seg')).sort();
@@ -332,6 +361,104 @@ describe('the segments search index in a store', () => {
     expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_MERGE_FAILED: ') && warning.includes('fails its checksum'))).toHaveLength(1);
     expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toHaveLength(1);
     expect(rebuilt).toBe(12);
+    await a.close();
+    expect((await verifyStore(root)).problems.filter((problem) => problem.kind === 'search-index-damaged')).toEqual([]);
+  });
+
+  it('an open that finds a segment damaged (the last row, read to open it) drops the description, says so and rebuilds; the damaged files go', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 8 }), codec: msgpack() });
+    for (let i = 0; i < 40; i++) await fs.appendMemory(`walrus entry ${i}`);
+    expect(await fs.queryMemory('walrus', { limit: 100 })).toHaveLength(40);
+    await fs.close();
+    const files = await segmentFiles();
+    const bytes = await readFile(join(root, 'index', 'segments', files[0]!));
+    // The last row's id.
+    await flipBit(files[0]!, 64 + 16 * (new SegmentReader(bytes).docCount - 1) + 6);
+    let rebuilt = 0;
+    const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 8 }), codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    const warnings = await warningsOf(async () => {
+      expect(await a.queryMemory('walrus', { limit: 100 })).toHaveLength(40);
+    });
+    expect(rebuilt).toBe(40);
+    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: ') && warning.includes('document rows'))).toHaveLength(1);
+    await a.appendMemory('another walrus');
+    await a.checkpoint();
+    // None of the old files is leased any more: the save removed them.
+    expect((await segmentFiles()).filter((name) => files.includes(name))).toEqual([]);
+    await a.close();
+    await expectOpenedNotRebuilt('walrus', 41);
+  });
+
+  it('a query that finds damage after its process loaded another process\'s rebuilt index (its replacement held behind a save) leaves that index be: one purge, one rebuild', async () => {
+    const search = () => segmentSearch({ flushAfter: 16, mergeFactor: 8 });
+    const first = await MemMapFS.init(root, { search: search(), codec: msgpack() });
+    for (let i = 0; i < 20; i++) await first.appendMemory(`ordinary note ${i}`);
+    for (let i = 0; i < 10; i++) await first.appendMemory(`walrus entry ${i}`);
+    expect(await first.queryMemory('walrus', { limit: 100 })).toHaveLength(10);
+    await first.close();
+    await damagePostingsOf('walrus');
+    // B's reads of `search.snapshot` and its fsync of `index/`, each held at a gate when asked.
+    const snapshotRead = gate();
+    const folderSync = gate();
+    const indexFolder = join(root, 'index');
+    const open = (async (path: string, ...rest: unknown[]) => {
+      if (snapshotRead.on && basename(String(path)) === 'search.snapshot') await snapshotRead.reached();
+      if (folderSync.on && String(path) === indexFolder) await folderSync.reached();
+      return (nodeFileSystem.open as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+    }) as typeof nodeFileSystem.open;
+    let rebuildsOfA = 0;
+    const a = await MemMapFS.init(root, { search: search(), codec: msgpack(), onIndexRebuild: (done, total) => (rebuildsOfA += done === total ? 1 : 0) });
+    const b = await MemMapFS.init(root, { search: search(), codec: msgpack(), fileSystem: { ...nodeFileSystem, open } });
+    expect(await a.queryMemory('note', { limit: 100 })).toHaveLength(20);
+    expect(await b.queryMemory('note', { limit: 100 })).toHaveLength(20);
+    // B: a save under way, held where it reads the saved description; B's query meets the damage, and its replacement waits for that save.
+    await b.appendMemory('another note from b');
+    await b.queryMemory('note');
+    snapshotRead.on = true;
+    const bIndex = (b as unknown as { engine: { index: { savePersistent(): Promise<void> } } }).engine.index;
+    const bSave = bIndex.savePersistent();
+    await snapshotRead.hit;
+    const bQuery = b.queryMemory('walrus', { limit: 100 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A meets it too: counts a purge, removes the description, rebuilds, and saves its rebuilt index.
+    expect(await a.queryMemory('walrus', { limit: 100 })).toHaveLength(10);
+    await a.appendMemory('another note from a');
+    await a.checkpoint();
+    expect(await purgesCounted()).toBe(1);
+    // B's save goes on, refused by the count, and lets go of its index; held at its folder's fsync, B loads A's rebuilt index for another query.
+    folderSync.on = true;
+    snapshotRead.open();
+    await folderSync.hit;
+    expect(await b.queryMemory('note', { limit: 100 })).toHaveLength(22);
+    folderSync.open();
+    await bSave;
+    // B's replacement finds another index loaded than the damaged one: it leaves it be.
+    expect(await bQuery).toHaveLength(10);
+    expect(await purgesCounted()).toBe(1);
+    await a.appendMemory('yet another note from a');
+    await a.checkpoint();
+    expect(await a.queryMemory('note', { limit: 100 })).toHaveLength(23);
+    expect(rebuildsOfA).toBe(1);
+    await a.close();
+    await b.close();
+    expect(await purgesCounted()).toBe(1);
+  }, 60_000);
+
+  it('compact({ erase: true }) with a damaged segment no query has read rebuilds the index and erases', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 8 }), codec: msgpack() });
+    const ids: number[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await fs.appendMemory(`walrus entry ${i} ${i === 0 ? 'hunter2walrus' : ''}`));
+    await fs.close();
+    await damagePostingsOf('entry');
+    const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 8 }), codec: msgpack() });
+    expect(await a.queryMemory('walrus', { limit: 100 })).toHaveLength(30);
+    await a.deleteMemory(ids[0]!);
+    const warnings = await warningsOf(async () => {
+      expect(await a.compact({ erase: true })).toMatchObject({ erased: true, indexFilesLeft: 0 });
+    });
+    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toHaveLength(1);
+    expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
+    expect(await a.queryMemory('entry', { limit: 100 })).toHaveLength(29);
     await a.close();
     expect((await verifyStore(root)).problems.filter((problem) => problem.kind === 'search-index-damaged')).toEqual([]);
   });

@@ -273,6 +273,7 @@ export class SearchIndex {
       await this.releasing;
       await this.indexLoader?.();
       this.indexLoaded = true;
+      this.loads++;
       this.indexLoader = undefined;
       this.schedule();
     })().finally(() => {
@@ -290,13 +291,14 @@ export class SearchIndex {
     let replaced = false;
     do {
       await this.ensureLoaded();
+      const loaded = this.loads;
       try {
         await this.drain();
         await this.dropExpired();
       } catch (error) {
         if (replaced || !isIndexDamaged(error)) throw error;
         replaced = true;
-        await this.replaceDamaged(error);
+        await this.replaceDamaged(error, loaded);
       }
     } while (!this.indexLoaded);
   }
@@ -307,52 +309,58 @@ export class SearchIndex {
    * `search` run once more on the rebuilt one.
    */
   async searchReplacingDamaged<T>(search: () => Promise<T>): Promise<T> {
+    const loaded = this.loads;
     try {
       return await search();
     } catch (error) {
       if (!isIndexDamaged(error)) throw error;
-      await this.replaceDamaged(error);
+      await this.replaceDamaged(error, loaded);
       await this.ready();
       return search();
     }
   }
 
-  /** The replacement of a damaged index under way, if any: queries that find the damage meanwhile wait for it. */
-  private replacing: Promise<void> | undefined;
+  /** Loads and unloads of the index so far: which index a failure came from (see `replaceDamaged`). */
+  private loads = 0;
   /** The next load rebuilds the index whatever description is saved (one naming damaged files that could not be removed). */
   private rebuildNext = false;
 
   /**
-   * After the provider found the files of the index it loaded damaged (`SEARCH_INDEX_DAMAGED`): warns,
-   * lets go of that index and of its files, so that the next load rebuilds it from the memories, and,
-   * unless another process purged the saved index since this one loaded it, counts a purge and removes
-   * the saved description (under the index's lock, after any save of this process under way, which may
-   * name the damaged files): every other process that loaded it lets go of it too, as after an erase,
-   * none of their saves naming those files is taken, and the next save of a rebuilt index replaces it.
-   * A read-only process, or one whose removal failed, rebuilds its own at its next load all the same.
+   * After the provider found the files of the index it loaded damaged (`SEARCH_INDEX_DAMAGED`), that
+   * index being the one loaded when `loaded` was `loads`: warns, lets go of that index and of its files,
+   * so that the next load rebuilds it from the memories, and drops the saved description
+   * (`dropDamagedSaved`). After any save of this process under way, which may name the damaged files;
+   * nothing when the index was let go of or loaded again meanwhile (by another query's replacement,
+   * say: the one loaded now may be a sound one another process saved).
    */
-  private replaceDamaged(error: unknown): Promise<void> {
-    this.replacing ??= this.replaceDamagedNow(error).finally(() => (this.replacing = undefined));
-    return this.replacing;
-  }
-
-  private async replaceDamagedNow(error: unknown): Promise<void> {
-    const cause = MemMapError.is(error, 'PROVIDER_FAILED') ? error.cause : error;
-    process.emitWarning(`The search index is rebuilt from the memories (queries wait for it): ${describeThrown(cause)}`, { code: 'MEMMAPFS_INDEX_DAMAGED' });
+  private replaceDamaged(error: unknown, loaded: number): Promise<void> {
     const run = this.savingIndex.then(async () => {
+      if (this.loads !== loaded || !this.indexLoaded) return;
       this.unload();
-      this.rebuildNext = true;
-      if (this.host.wal.readOnly) return;
-      try {
-        await this.countPurge({ removeSnapshot: true, unlessPurgedSince: true });
-        this.rebuildNext = false;
-      } catch (failure) {
-        process.emitWarning(`The damaged search index's description was not removed (this process rebuilds its index all the same; others do when they find the damage): ${describeThrown(failure)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
-      }
+      await this.dropDamagedSaved(error);
     });
     this.savingIndex = run.catch(() => undefined);
-    await run;
-    await this.letGoOfFiles();
+    return run.then(() => this.letGoOfFiles());
+  }
+
+  /**
+   * Warns that the saved index is damaged and, unless another process purged it since this one loaded
+   * its index, counts a purge and removes the saved description (under the index's lock): every other
+   * process that loaded it lets go of it too, as after an erase, none of their saves naming its files
+   * is taken, and the next save of a rebuilt index replaces it. A read-only process, or one whose
+   * removal failed, has its next load rebuild the index all the same.
+   */
+  private async dropDamagedSaved(error: unknown): Promise<void> {
+    const cause = MemMapError.is(error, 'PROVIDER_FAILED') ? error.cause : error;
+    process.emitWarning(`The search index is rebuilt from the memories (queries wait for it): ${describeThrown(cause)}`, { code: 'MEMMAPFS_INDEX_DAMAGED' });
+    this.rebuildNext = true;
+    if (this.host.wal.readOnly) return;
+    try {
+      await this.countPurge({ removeSnapshot: true, unlessPurgedSince: true });
+      this.rebuildNext = false;
+    } catch (failure) {
+      process.emitWarning(`The damaged search index's description was not removed (this process rebuilds its index all the same; others do when they find the damage): ${describeThrown(failure)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+    }
   }
 
   /** Arranges for the waiting changes to be indexed: after `INDEX_DELAY_MS`, or soon when many wait. */
@@ -415,12 +423,15 @@ export class SearchIndex {
    */
   async savePersistent(options: { compact?: boolean; upToDate?: boolean } = {}): Promise<void> {
     if (this.host.closing || !this.indexLoaded || !this.persistent) return;
+    const loaded = this.loads;
     try {
       // (With `upToDate`, the save waits for the changes itself, a bounded time.)
       if (!options.upToDate) await this.drain();
       await this.save({ ...(options.compact ? { compact: true } : {}), ...(options.upToDate ? { upToDate: true } : {}) });
     } catch (error) {
-      process.emitWarning(`The search index was not ${options.compact ? 'compacted' : 'saved'} (it is saved again later, or rebuilt from the log): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+      // (Damaged files: let go of, and the next query rebuilds the index.)
+      if (isIndexDamaged(error)) await this.replaceDamaged(error, loaded).catch(() => undefined);
+      else process.emitWarning(`The search index was not ${options.compact ? 'compacted' : 'saved'} (it is saved again later, or rebuilt from the log): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     }
   }
 
@@ -808,8 +819,11 @@ export class SearchIndex {
         await this.dropExpired();
         return;
       } catch (error) {
+        // Damaged files, found while they were opened or the changes after them applied: dropped, as a
+        // query drops them (`replaceDamaged`), and rebuilt.
+        if (isIndexDamaged(error)) await this.dropDamagedSaved(error);
         // The files a persistent index's description names went missing: read the description again.
-        if (persistent && !opened && retry) throw new LoadAgain();
+        else if (persistent && !opened && retry) throw new LoadAgain();
         // An unreadable snapshot: fall through to a rebuild.
       }
     }
@@ -1012,6 +1026,7 @@ export class SearchIndex {
   private unload(evenWhenClosing = false): void {
     if (!this.indexLoaded || (this.host.closing && !evenWhenClosing)) return;
     this.indexLoaded = false;
+    this.loads++;
     this.pendingIndex.dropCopies();
     for (const [id, expiresAt] of this.expiredOutOfIndex) this.expiring.add(id, expiresAt);
     this.expiredOutOfIndex.clear();
@@ -1126,9 +1141,17 @@ export class SearchIndex {
       // from that one, this index is then not refused by its count.)
       for (let attempt = 0; attempt < 3; attempt++) {
         await this.ensureLoaded();
-        await this.drain();
-        this.snapshotLsn = -1;
-        await this.save({ purge: true });
+        const loaded = this.loads;
+        try {
+          await this.drain();
+          this.snapshotLsn = -1;
+          await this.save({ purge: true });
+        } catch (error) {
+          // Damaged files (found by the merge of the purge, say): rebuilt from the memories, and purged then.
+          if (!isIndexDamaged(error) || attempt === 2) throw error;
+          await this.replaceDamaged(error, loaded);
+          continue;
+        }
         if (this.indexLoaded) return true;
       }
       process.emitWarning('The search index was not purged: other processes saved theirs again each time (it is purged by the next compact({ erase: true })).', { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
