@@ -32,8 +32,27 @@ export const H = {
   checksOffset: 60,
 } as const;
 
-/** A document row: id (f64), length in words (u32), 4 bytes unused. */
+/** A document row: id (f64), length in words (u32), the row's check (u32; version 3, zero before: `rowCheck`). */
 export const DOC_ROW = 16;
+
+/**
+ * A document row's check (version 3): a 32-bit mix of its number, its id's two 32-bit halves (low, then
+ * high) and its length. Each step is a bijection of what came before given the next word, so damage to
+ * any one word of a row, or to the check, always shows; a row read, not a group, is what is checked (a
+ * query reads the ids of a few rows here and there).
+ */
+export function rowCheck(row: number, idLow: number, idHigh: number, length: number): number {
+  return mix32(mix32(mix32(mix32(row ^ 0x6d2b79f5) ^ idLow) ^ idHigh) ^ length) >>> 0;
+}
+
+/** MurmurHash3's finalizer: a bijection of 32-bit words that spreads every bit of its input. */
+function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
 /**
  * The lengths column (version 2): each document's length in words again, as a u16, so that BM25 reads 2
  * bytes a posting rather than a row's page; `LENGTH_IN_ROW` for a length the row alone can hold.
@@ -48,8 +67,8 @@ export const TERM_ROW = 16;
  * time a process reads that part (a length, only for a row a query returns or ranks among its best), so
  * that a segment damaged after it was written is found where it is read rather than answering wrongly.
  * In this order, each a u32: one a term (its postings), one a `TERMS_PER_CHECK` terms (their rows, then
- * their bytes), one a `ROWS_PER_CHECK` documents (their rows), one a `LENGTHS_PER_CHECK` documents (their
- * lengths).
+ * their bytes), one a `LENGTHS_PER_CHECK` documents (their lengths). (A document row holds its own
+ * check: `rowCheck`.)
  */
 export const CHECK_BYTES = 4;
 // (Small parts: a query reads rows, terms and lengths here and there, and in a process that just started
@@ -57,17 +76,14 @@ export const CHECK_BYTES = 4;
 // what one read touches.)
 /** Terms whose rows and bytes one check covers: 1 KiB of rows. */
 export const TERMS_PER_CHECK = 64;
-/** Documents whose rows one check covers: 1 KiB of rows. */
-export const ROWS_PER_CHECK = 64;
 /** Documents whose lengths one check covers: 512 bytes of the lengths column. */
 export const LENGTHS_PER_CHECK = 256;
 
 /** Where each kind of check starts in the checks section of a segment of `docCount` documents and `termCount` terms, and the section's size. */
-export function checksLayout(docCount: number, termCount: number): { termGroups: number; rowGroups: number; lengthGroups: number; size: number } {
+export function checksLayout(docCount: number, termCount: number): { termGroups: number; lengthGroups: number; size: number } {
   const termGroups = termCount * CHECK_BYTES;
-  const rowGroups = termGroups + Math.ceil(termCount / TERMS_PER_CHECK) * CHECK_BYTES;
-  const lengthGroups = rowGroups + Math.ceil(docCount / ROWS_PER_CHECK) * CHECK_BYTES;
-  return { termGroups, rowGroups, lengthGroups, size: lengthGroups + Math.ceil(docCount / LENGTHS_PER_CHECK) * CHECK_BYTES };
+  const lengthGroups = termGroups + Math.ceil(termCount / TERMS_PER_CHECK) * CHECK_BYTES;
+  return { termGroups, lengthGroups, size: lengthGroups + Math.ceil(docCount / LENGTHS_PER_CHECK) * CHECK_BYTES };
 }
 
 /** Segments are mapped whole: no segment file is larger than one mapping can be. */

@@ -1,5 +1,5 @@
 import { crc32c } from '@memmapfs/wal';
-import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, ROWS_PER_CHECK, SEGMENT_MAGIC, SEGMENT_VERSION, SEGMENT_VERSION_WITHOUT_CHECKS, SEGMENT_VERSION_WITHOUT_LENGTHS, TERMS_PER_CHECK, TERM_ROW, checksLayout } from './segment-format.js';
+import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, SEGMENT_MAGIC, SEGMENT_VERSION, SEGMENT_VERSION_WITHOUT_CHECKS, SEGMENT_VERSION_WITHOUT_LENGTHS, TERMS_PER_CHECK, TERM_ROW, checksLayout, rowCheck } from './segment-format.js';
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
 import { runToEnd, termGroupChecksum } from './segment-writer.js';
 
@@ -21,17 +21,16 @@ export class SegmentCorrupt extends Error {
   }
 }
 
-/** log2 of `ROWS_PER_CHECK` and `LENGTHS_PER_CHECK`: a row's group is its number shifted right by it. */
-const ROW_GROUP_SHIFT = Math.log2(ROWS_PER_CHECK);
+/** log2 of `LENGTHS_PER_CHECK` and `TERMS_PER_CHECK`: a row's (a term's) group is its number shifted right by it. */
 const LENGTH_GROUP_SHIFT = Math.log2(LENGTHS_PER_CHECK);
 const TERM_GROUP_SHIFT = Math.log2(TERMS_PER_CHECK);
 
 /**
  * A segment read in place (a mapping, or bytes in memory): nothing is decoded up front. Terms are found
  * by binary search over the term rows, postings decoded as they are walked. A segment of version 3 has
- * each part a query reads checked the first time this reader reads it (a group of rows or lengths, a
- * group of terms, a term's postings): a part damaged after the file was written throws `SegmentCorrupt`
- * rather than answer wrongly. (Versions 1 and 2 are checked only whole, by `verify`.)
+ * each part a query reads checked the first time this reader reads it (a group of terms or lengths, a
+ * term's postings; a document row each time, by its own check): a part damaged after the file was
+ * written throws `SegmentCorrupt` rather than answer wrongly. (Versions 1 and 2 are checked only whole, by `verify`.)
  */
 export class SegmentReader implements SearchableSegment {
   readonly docCount: number;
@@ -54,7 +53,8 @@ export class SegmentReader implements SearchableSegment {
   private readonly lengthsOffset: number;
   // Which parts were checked already, one flag each (`undefined`: none needs checking: a segment
   // without checks, or one whose body was checked whole). Zero-filled pages cost no memory until set.
-  private rowGroupsChecked: Uint8Array | undefined;
+  /** Whether document rows carry a check to verify (version 3, its body not checked whole). */
+  private rowChecks = false;
   private lengthGroupsChecked: Uint8Array | undefined;
   private termGroupsChecked: Uint8Array | undefined;
   private postingsChecked: Uint8Array | undefined;
@@ -88,7 +88,7 @@ export class SegmentReader implements SearchableSegment {
       throw bad('its sections do not add up');
     }
     if (version === SEGMENT_VERSION) {
-      this.rowGroupsChecked = new Uint8Array(Math.ceil(this.docCount / ROWS_PER_CHECK));
+      this.rowChecks = true;
       this.lengthGroupsChecked = new Uint8Array(Math.ceil(this.docCount / LENGTHS_PER_CHECK));
       this.termGroupsChecked = new Uint8Array(Math.ceil(this.termCount / TERMS_PER_CHECK));
       this.postingsChecked = new Uint8Array(this.termCount);
@@ -108,7 +108,8 @@ export class SegmentReader implements SearchableSegment {
 
   /** After `verify` found the body whole: nothing is checked again part by part (a merge reads every part). */
   trustBody(): void {
-    this.rowGroupsChecked = this.lengthGroupsChecked = this.termGroupsChecked = this.postingsChecked = undefined;
+    this.rowChecks = false;
+    this.lengthGroupsChecked = this.termGroupsChecked = this.postingsChecked = undefined;
   }
 
   /** The check at `at` of the checks section. */
@@ -116,11 +117,12 @@ export class SegmentReader implements SearchableSegment {
     return this.bytes.readUInt32LE(this.checks + at);
   }
 
-  private checkRows(group: number): void {
-    const from = this.docs + group * ROWS_PER_CHECK * DOC_ROW;
-    const to = this.docs + Math.min(this.docCount, (group + 1) * ROWS_PER_CHECK) * DOC_ROW;
-    if (crc32c(this.bytes.subarray(from, to)) !== this.check(this.checksAt.rowGroups + group * CHECK_BYTES)) throw this.damaged(`its document rows ${group * ROWS_PER_CHECK}–${Math.min(this.docCount, (group + 1) * ROWS_PER_CHECK) - 1} fail their checksum`);
-    this.rowGroupsChecked![group] = 1;
+  private checkRow(row: number): void {
+    const words = this.docWords;
+    const at = row * (DOC_ROW / 4);
+    const found = words ? rowCheck(row, words[at]!, words[at + 1]!, words[at + 2]!) : rowCheck(row, this.bytes.readUInt32LE(this.docs + row * DOC_ROW), this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 4), this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 8));
+    const stored = words ? words[at + 3]! : this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 12);
+    if (found !== stored) throw this.damaged(`its document row ${row} fails its check`);
   }
 
   private checkLengths(group: number): void {
@@ -167,8 +169,7 @@ export class SegmentReader implements SearchableSegment {
 
   /** The memory id of row `row`. */
   idAt(row: number): number {
-    const checked = this.rowGroupsChecked;
-    if (checked !== undefined && checked[row >>> ROW_GROUP_SHIFT] === 0) this.checkRows(row >>> ROW_GROUP_SHIFT);
+    if (this.rowChecks) this.checkRow(row);
     if (this.docFloats) return this.docFloats[row * (DOC_ROW / 8)]!;
     return this.bytes.readDoubleLE(this.docs + row * DOC_ROW);
   }
@@ -182,8 +183,7 @@ export class SegmentReader implements SearchableSegment {
       const length = this.lengths[row]!;
       if (length !== LENGTH_IN_ROW) return length;
     }
-    const checked = this.rowGroupsChecked;
-    if (checked !== undefined && checked[row >>> ROW_GROUP_SHIFT] === 0) this.checkRows(row >>> ROW_GROUP_SHIFT);
+    if (this.rowChecks) this.checkRow(row);
     if (this.docWords) return this.docWords[row * (DOC_ROW / 4) + 2]!;
     return this.bytes.readUInt32LE(this.docs + row * DOC_ROW + 8);
   }

@@ -1,5 +1,5 @@
 import { crc32c } from '@memmapfs/wal';
-import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, MAX_SEGMENT_BYTES, ROWS_PER_CHECK, SEGMENT_MAGIC, SEGMENT_VERSION, TERMS_PER_CHECK, TERM_ROW, align8, checksLayout } from './segment-format.js';
+import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, MAX_SEGMENT_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, TERMS_PER_CHECK, TERM_ROW, align8, checksLayout, rowCheck } from './segment-format.js';
 
 /** A segment's contents, ready to be laid out: documents by id, terms in byte order with their postings encoded. */
 export interface SegmentContents {
@@ -62,6 +62,7 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
   for (let row = 0; row < count; row++) {
     file.writeDoubleLE(contents.ids[row]!, docsOffset + row * DOC_ROW);
     file.writeUInt32LE(contents.lengths[row]!, docsOffset + row * DOC_ROW + 8);
+    file.writeUInt32LE(rowCheck(row, file.readUInt32LE(docsOffset + row * DOC_ROW), file.readUInt32LE(docsOffset + row * DOC_ROW + 4), contents.lengths[row]!), docsOffset + row * DOC_ROW + 12);
     file.writeUInt16LE(Math.min(contents.lengths[row]!, LENGTH_IN_ROW), lengthsOffset + row * LENGTH_BYTES);
   }
   let termAt = termBytesOffset;
@@ -79,7 +80,7 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
     postingsAt += term.postings.length;
     if (i % TERMS_PER_STEP === TERMS_PER_STEP - 1) yield;
   }
-  yield* writeChecks(file, { count, termCount: terms.length, docsOffset, lengthsOffset, termIndexOffset, checksOffset });
+  yield* writeChecks(file, { count, termCount: terms.length, lengthsOffset, termIndexOffset, checksOffset });
   SEGMENT_MAGIC.copy(file, 0);
   file.writeUInt32LE(SEGMENT_VERSION, H.version);
   file.writeUInt32LE(count, H.docCount);
@@ -100,10 +101,10 @@ export function* writeSegmentSteps(contents: SegmentContents): Generator<void, B
 /**
  * Fills the checks section of `file` (docs/FORMAT.md, "Search segments"), its rows, term bytes and
  * postings written: a CRC32C of each term's postings (the last one's up to the section, its padding
- * with it), of each group of term rows with their bytes, of document rows, and of lengths.
+ * with it), of each group of term rows with their bytes, and of lengths (a document row holds its own).
  */
-function* writeChecks(file: Buffer, at: { count: number; termCount: number; docsOffset: number; lengthsOffset: number; termIndexOffset: number; checksOffset: number }): Generator<void, void, void> {
-  const { count, termCount, docsOffset, lengthsOffset, termIndexOffset, checksOffset } = at;
+function* writeChecks(file: Buffer, at: { count: number; termCount: number; lengthsOffset: number; termIndexOffset: number; checksOffset: number }): Generator<void, void, void> {
+  const { count, termCount, lengthsOffset, termIndexOffset, checksOffset } = at;
   const layout = checksLayout(count, termCount);
   const postingsAt = (term: number) => (term < termCount ? file.readUInt32LE(termIndexOffset + term * TERM_ROW + 8) : checksOffset);
   for (let term = 0; term < termCount; term++) {
@@ -112,10 +113,6 @@ function* writeChecks(file: Buffer, at: { count: number; termCount: number; docs
   }
   for (let group = 0; group * TERMS_PER_CHECK < termCount; group++) {
     file.writeUInt32LE(termGroupChecksum(file, termIndexOffset, group, termCount)!, checksOffset + layout.termGroups + group * CHECK_BYTES);
-  }
-  for (let group = 0; group * ROWS_PER_CHECK < count; group++) {
-    const from = docsOffset + group * ROWS_PER_CHECK * DOC_ROW;
-    file.writeUInt32LE(crc32c(file.subarray(from, docsOffset + Math.min(count, (group + 1) * ROWS_PER_CHECK) * DOC_ROW)), checksOffset + layout.rowGroups + group * CHECK_BYTES);
   }
   for (let group = 0; group * LENGTHS_PER_CHECK < count; group++) {
     const from = lengthsOffset + group * LENGTHS_PER_CHECK * LENGTH_BYTES;

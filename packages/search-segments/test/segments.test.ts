@@ -234,12 +234,12 @@ describe('a segment', () => {
     expect(lengths).toBe(64 + 2 * 16);
     expect([file.readUInt16LE(lengths), file.readUInt16LE(lengths + 2)]).toEqual([5, 0xffff]);
     expect(file.readUInt32LE(64 + 16 + 8)).toBe(70_000);
-    // The rows' copies of the short length changed: the column's is read (its rows are not: their check
-    // is not made until a row is read, and is taken as made here).
+    // The rows' copies of the short length changed: the column's is read (its row is not: its check is
+    // made when the row is read, and is taken as made here).
     const changed = Buffer.from(file);
     changed.writeUInt32LE(4_000, 64 + 8);
     expect(new SegmentReader(changed).lengthAt(0)).toBe(5);
-    expect(() => new SegmentReader(changed).lengthAt(1)).toThrow('document rows 0–1 fail');
+    expect(() => new SegmentReader(changed).idAt(0)).toThrow('document row 0 fails');
     const reader = new SegmentReader(changed);
     reader.trustBody();
     expect([reader.lengthAt(0), reader.lengthAt(1)]).toEqual([5, 70_000]);
@@ -312,8 +312,17 @@ describe('a segment', () => {
     expect(() => query(damagedAt(termRows + term * 16 + 3), 'word699')).toThrow(/its terms \d+–\d+ fail/);
     // The lengths BM25 reads, and the rows ids are read from: the query scoring or returning them fails.
     expect(() => query(damagedAt(lengths + 2 * 4999), 'common')).toThrow('document lengths 4864–4999 fail');
-    expect(() => query(damagedAt(64 + 16 * 4899), 'word699')).toThrow('document rows 4864–4927 fail');
-    expect(() => damagedAt(64 + 16 * 300).rowOf(301)).toThrow('document rows 256–319 fail');
+    expect(() => query(damagedAt(64 + 16 * 4899), 'word699')).toThrow('document row 4899 fails its check');
+    expect(() => query(damagedAt(64 + 16 * 4899 + 13), 'word699')).toThrow('document row 4899 fails its check');
+    expect(() => damagedAt(64 + 16 * 2499 + 9).rowOf(2500)).toThrow('document row 2499 fails its check');
+    // Any one bit of a row flipped (its id, its length or its check) fails its check.
+    for (let bit = 0; bit < 128; bit++) {
+      const bytes = Buffer.from(file);
+      bytes[64 + 16 * 2499 + (bit >>> 3)]! ^= 1 << (bit & 7);
+      expect(() => new SegmentReader(bytes).idAt(2499), `bit ${bit}`).toThrow('document row 2499 fails its check');
+    }
+    // A row's check is its own: a row next to a damaged one reads as it is.
+    expect(damagedAt(64 + 16 * 2499).idAt(2500)).toBe(2501);
     // A search cut short by a damaged part leaves the arrays every search shares clean.
     expect(['common', 'word699', 'common word5'].map((text) => query(whole, text))).toEqual(before);
     // Each part is checked once: a reader that read a part keeps answering from it (no second check).

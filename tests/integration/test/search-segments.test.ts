@@ -380,7 +380,7 @@ describe('the segments search index in a store', () => {
       expect(await a.queryMemory('walrus', { limit: 100 })).toHaveLength(40);
     });
     expect(rebuilt).toBe(40);
-    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: ') && warning.includes('document rows'))).toHaveLength(1);
+    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: ') && warning.includes('document row '))).toHaveLength(1);
     await a.appendMemory('another walrus');
     await a.checkpoint();
     // None of the old files is leased any more: the save removed them.
