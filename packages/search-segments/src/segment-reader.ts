@@ -69,6 +69,9 @@ export class SegmentReader implements SearchableSegment {
     const version = bytes.readUInt32LE(H.version);
     if (version !== SEGMENT_VERSION && version !== SEGMENT_VERSION_WITHOUT_CHECKS && version !== SEGMENT_VERSION_WITHOUT_LENGTHS) throw new SegmentCorrupt(`not a usable search segment: format version ${version} is not ${SEGMENT_VERSION_WITHOUT_LENGTHS} to ${SEGMENT_VERSION}`, { unsupportedVersion: true });
     if (crc32c(bytes.subarray(16, HEADER_SIZE)) !== bytes.readUInt32LE(H.headerCrc)) throw bad('its header fails its checksum');
+    // (The version is not under the header's checksum; the checks section's offset is, and only version 3
+    // has one: a version 3 whose number was damaged to 1 or 2 would otherwise be read without its checks.)
+    if (version !== SEGMENT_VERSION && bytes.readUInt32LE(H.checksOffset) !== 0) throw bad(`its header says format version ${version}, yet names a checks section (its version was damaged)`);
     if (bytes.readUInt32LE(H.fileLength) !== bytes.length) throw bad(`it is ${bytes.length} bytes long, its header says ${bytes.readUInt32LE(H.fileLength)}`);
     this.docCount = bytes.readUInt32LE(H.docCount);
     this.termCount = bytes.readUInt32LE(H.termCount);

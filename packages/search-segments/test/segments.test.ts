@@ -371,6 +371,16 @@ describe('a segment', () => {
     body[body.length - 9]! ^= 0xff;
     expect(new SegmentReader(body).verify()).toBe(false);
     expect(() => new SegmentReader(bytes.subarray(0, bytes.length - 8))).toThrow('bytes long');
+    // A version number damaged (it is not under the header's checksum): one that claims fewer checks than
+    // the file has is refused as damaged; one this release does not know is said to be so, not damage.
+    for (const version of [1, 2]) {
+      const claimed = Buffer.from(bytes);
+      claimed.writeUInt32LE(version, 8);
+      expect(() => new SegmentReader(claimed)).toThrow(expect.objectContaining({ unsupportedVersion: false, message: expect.stringContaining('its version was damaged') }));
+    }
+    const newer = Buffer.from(bytes);
+    newer.writeUInt32LE(7, 8);
+    expect(() => new SegmentReader(newer)).toThrow(expect.objectContaining({ unsupportedVersion: true }));
     // A header whose sections reach past the file, its checksum made right: refused, never read past the end.
     const beyond = Buffer.from(bytes);
     beyond.writeUInt32LE(beyond.length + 64, 40);

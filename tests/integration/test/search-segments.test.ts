@@ -444,6 +444,114 @@ describe('the segments search index in a store', () => {
     expect(await purgesCounted()).toBe(1);
   }, 60_000);
 
+  it('damage met while the changes after a saved index are applied to it (not by a query) is dropped and rebuilt as a query\'s', async () => {
+    const search = () => segmentSearch({ flushAfter: 16, mergeFactor: 8 });
+    const first = await MemMapFS.init(root, { search: search(), codec: msgpack() });
+    const ids: number[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await first.appendMemory(`walrus entry ${i}`));
+    expect(await first.queryMemory('walrus', { limit: 100 })).toHaveLength(30);
+    await first.close();
+    const [file] = await segmentFiles();
+    const reader = new SegmentReader(await readFile(join(root, 'index', 'segments', file!)));
+    await flipBit(file!, 64 + 16 * Math.floor((reader.docCount - 1) / 2) + 6);
+    // Another handle changes a memory of that segment, never loading the index: the load applies it, reading rows.
+    const other = await MemMapFS.init(root, { search: search(), codec: msgpack() });
+    await other.updateMemory(ids[2]!, { text: 'walrus changed' });
+    await other.close();
+    let rebuilt = 0;
+    const a = await MemMapFS.init(root, { search: search(), codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    const warnings = await warningsOf(async () => {
+      expect(await a.queryMemory('walrus', { limit: 100 })).toHaveLength(30);
+    });
+    expect(rebuilt).toBe(30);
+    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toHaveLength(1);
+    expect(await purgesCounted()).toBe(1);
+    await a.close();
+  });
+
+  it('a load that reads the count of purges while a replacement counts one rebuilds once: the rebuilt index is not taken for one that went through fewer', async () => {
+    const search = () => segmentSearch({ flushAfter: 16, mergeFactor: 8 });
+    const first = await MemMapFS.init(root, { search: search(), codec: msgpack() });
+    const ids: number[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await first.appendMemory(`ordinary note ${i}`));
+    for (let i = 0; i < 10; i++) await first.appendMemory(`walrus entry ${i}`);
+    await first.deleteMemory(ids[0]!);
+    await first.compact({ erase: true });
+    expect(await purgesCounted()).toBe(1);
+    await first.close();
+    await damagePostingsOf('walrus');
+    // The index lock's opening, and a read of the count of purges, each held at a gate when asked.
+    const lockOpen = gate();
+    const purgesRead = gate();
+    const open = (async (path: string, ...rest: unknown[]) => {
+      if (lockOpen.on && String(path) === join(root, 'index', 'save.lock')) await lockOpen.reached();
+      return (nodeFileSystem.open as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+    }) as typeof nodeFileSystem.open;
+    const readFileHeld = (async (path: string, ...rest: unknown[]) => {
+      const read = await (nodeFileSystem.readFile as (...args: unknown[]) => Promise<Buffer>)(path, ...rest);
+      if (purgesRead.on && String(path) === join(root, 'index', 'purges')) {
+        // (The first read only: the replacement's own, under the lock, goes through.)
+        purgesRead.on = false;
+        await purgesRead.reached();
+      }
+      return read;
+    }) as typeof nodeFileSystem.readFile;
+    let rebuilds = 0;
+    const a = await MemMapFS.init(root, { search: search(), codec: msgpack(), fileSystem: { ...nodeFileSystem, open, readFile: readFileHeld }, onIndexRebuild: (done, total) => (rebuilds += done === total ? 1 : 0) });
+    expect(await a.queryMemory('note', { limit: 100 })).toHaveLength(19);
+    // A query meets the damage; its replacement waits for the lock. Another query's load reads the count (1) meanwhile.
+    lockOpen.on = true;
+    const damaged = a.queryMemory('walrus', { limit: 100 });
+    await lockOpen.hit;
+    purgesRead.on = true;
+    const another = a.queryMemory('note', { limit: 100 });
+    await purgesRead.hit;
+    lockOpen.open();
+    for (let i = 0; i < 300 && (await purgesCounted()) !== 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    purgesRead.open();
+    expect(await damaged).toHaveLength(10);
+    expect(await another).toHaveLength(19);
+    // The rebuilt index's save is taken: no second rebuild.
+    await a.appendMemory('another note');
+    await a.checkpoint();
+    expect(await a.queryMemory('note', { limit: 100 })).toHaveLength(20);
+    expect(rebuilds).toBe(1);
+    await a.close();
+    await expectOpenedNotRebuilt('note', 20);
+  });
+
+  it('a store closed while its index is known damaged (a merge found it) drops the description: the next open rebuilds rather than meet the damage', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 3 }), codec: msgpack() });
+    for (let i = 0; i < 8; i++) await fs.appendMemory(`entry ${i} walrus`);
+    expect(await fs.queryMemory('walrus', { limit: 100 })).toHaveLength(8);
+    await fs.close();
+    await damagePostingsOf('walrus', 1);
+    const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 3 }), codec: msgpack() });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      expect(await a.queryMemory('missing')).toEqual([]);
+      // (No checkpoint: its save would meet the damage first. The segment is written out as it fills.)
+      for (let i = 8; i < 12; i++) await a.appendMemory(`entry ${i} otter`);
+      expect(await a.queryMemory('missing')).toEqual([]);
+      for (let waited = 0; waited < 10_000 && !warnings.some((warning) => warning.startsWith('MEMMAPFS_MERGE_FAILED')); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toEqual([]);
+      await a.close();
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toHaveLength(1);
+    expect((await verifyStore(root)).problems.filter((problem) => problem.kind === 'search-index-damaged')).toEqual([]);
+    let rebuilt = 0;
+    const later = await MemMapFS.init(root, { codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
+    expect(await later.queryMemory('entry', { limit: 100 })).toHaveLength(12);
+    expect(rebuilt).toBe(12);
+    await later.close();
+  });
+
   it('compact({ erase: true }) with a damaged segment no query has read rebuilds the index and erases', async () => {
     const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 8 }), codec: msgpack() });
     const ids: number[] = [];

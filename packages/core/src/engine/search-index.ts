@@ -322,6 +322,8 @@ export class SearchIndex {
 
   /** Loads and unloads of the index so far: which index a failure came from (see `replaceDamaged`). */
   private loads = 0;
+  /** The last count of purges this process wrote (`countPurge`): an index rebuilt after it went through it, whatever a load read before. */
+  private purgesCountedHere = 0;
   /** The next load rebuilds the index whatever description is saved (one naming damaged files that could not be removed). */
   private rebuildNext = false;
 
@@ -356,7 +358,8 @@ export class SearchIndex {
     this.rebuildNext = true;
     if (this.host.wal.readOnly) return;
     try {
-      await this.countPurge({ removeSnapshot: true, unlessPurgedSince: true });
+      // (A bounded wait: a load may be waiting for this.)
+      await this.countPurge({ removeSnapshot: true, unlessPurgedSince: true, waitMs: DESCRIPTION_LOCK_WAIT_MS });
       this.rebuildNext = false;
     } catch (failure) {
       process.emitWarning(`The damaged search index's description was not removed (this process rebuilds its index all the same; others do when they find the damage): ${describeThrown(failure)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
@@ -830,6 +833,11 @@ export class SearchIndex {
     if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader }));
     await this.call(() => this.provider.clear());
     this.indexFromFiles = false;
+    // Rebuilt, it holds nothing any purge erased: the count read above may be older than one this process
+    // counted meanwhile (replacing a damaged index), which its saves must not fall behind. Nor does a
+    // rebuild asked for while it loaded (`dropDamagedSaved`) outlive it.
+    this.indexPurges = Math.max(this.indexPurges, this.purgesCountedHere);
+    this.rebuildNext = false;
     await this.rebuild();
     this.snapshotLsn = -1;
     await this.dropExpired();
@@ -1148,7 +1156,7 @@ export class SearchIndex {
           await this.save({ purge: true });
         } catch (error) {
           // Damaged files (found by the merge of the purge, say): rebuilt from the memories, and purged then.
-          if (!isIndexDamaged(error) || attempt === 2) throw error;
+          if (!isIndexDamaged(error) || attempt === 2 || this.host.closing) throw error;
           await this.replaceDamaged(error, loaded);
           continue;
         }
@@ -1227,7 +1235,7 @@ export class SearchIndex {
    * `unlessPurgedSince`, does neither when a purge was counted since this process loaded its index (the
    * saved one, if any, was saved after that purge).
    */
-  private async countPurge(options: { removeSnapshot?: boolean; unlessPurgedSince?: boolean } = {}): Promise<void> {
+  private async countPurge(options: { removeSnapshot?: boolean; unlessPurgedSince?: boolean; waitMs?: number } = {}): Promise<void> {
     if (this.host.wal.readOnly) return;
     const { layout, files } = this.host;
     const logId = this.host.wal.header.logId;
@@ -1240,8 +1248,9 @@ export class SearchIndex {
       const purges = Math.max(counted, this.indexPurges) + 1;
       await writeSearchPurges(layout.searchPurges, logId, purges, files);
       this.indexPurges = purges;
+      this.purgesCountedHere = purges;
       if (options.removeSnapshot) await files.unlink(layout.searchSnapshot).catch(() => undefined);
-    });
+    }, options.waitMs);
   }
 
   /**
@@ -1323,8 +1332,10 @@ export class SearchIndex {
    */
   async saveOnClose(save: boolean): Promise<void> {
     if (save) {
-      await this.save({ closing: true }).catch((error: unknown) => {
-        process.emitWarning(`The search index was not saved (it is rebuilt from the log on the next open): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+      await this.save({ closing: true }).catch(async (error: unknown) => {
+        // Damaged files: the description naming them is dropped, so that the next open rebuilds rather than meet them.
+        if (isIndexDamaged(error)) await this.dropDamagedSaved(error);
+        else process.emitWarning(`The search index was not saved (it is rebuilt from the log on the next open): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
       });
     }
     await this.savingIndex;
