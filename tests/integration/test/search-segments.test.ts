@@ -127,6 +127,33 @@ async function flipBit(name: string, at: number): Promise<void> {
   }
 }
 
+/**
+ * A store of eight memories in two segments of four (`flushAfter: 4, mergeFactor: 3`, as the handles
+ * opened on it), the second one's postings of `walrus` damaged: four more memories make a third segment
+ * of the tier, and the merge of the three meets the damage.
+ */
+async function storeWithDamagedMergeInput(): Promise<void> {
+  const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 3 }), codec: msgpack() });
+  for (let i = 0; i < 8; i++) await fs.appendMemory(`entry ${i} walrus`);
+  expect(await fs.queryMemory('walrus', { limit: 100 })).toHaveLength(8);
+  await fs.close();
+  expect(await segmentFiles()).toHaveLength(2);
+  await damagePostingsOf('walrus', 1);
+}
+
+/** The warnings (`code: message`) the process emits from now until `stop()`. */
+function warningsFromNow(): { warnings: string[]; stop: () => void } {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+  process.on('warning', onWarning);
+  return { warnings, stop: () => process.off('warning', onWarning) };
+}
+
+/** Waits, 10 s at most, until `warnings` holds one with `code`. */
+async function untilWarned(warnings: readonly string[], code: string): Promise<void> {
+  for (let waited = 0; waited < 10_000 && !warnings.some((warning) => warning.startsWith(`${code}:`)); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
 /** The count of purges `index/purges` holds. */
 const purgesCounted = async () => (await readFile(join(root, 'index', 'purges')).catch(() => undefined))?.readUInt32LE(32);
 
@@ -336,27 +363,20 @@ describe('the segments search index in a store', () => {
   });
 
   it('a merge that finds an input damaged has the next query rebuild the index from the memories', async () => {
-    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 3 }), codec: msgpack() });
-    for (let i = 0; i < 8; i++) await fs.appendMemory(`entry ${i} walrus`);
-    expect(await fs.queryMemory('walrus', { limit: 100 })).toHaveLength(8);
-    await fs.close();
-    expect(await segmentFiles()).toHaveLength(2);
-    await damagePostingsOf('walrus', 1);
+    await storeWithDamagedMergeInput();
     let rebuilt = 0;
     const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 3 }), codec: msgpack(), onIndexRebuild: (done) => (rebuilt = Math.max(rebuilt, done)) });
-    const warnings: string[] = [];
-    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
-    process.on('warning', onWarning);
+    const { warnings, stop } = warningsFromNow();
     try {
       // Loaded by a query that reads no damaged part; a third segment of its tier has the three merged.
       expect(await a.queryMemory('missing')).toEqual([]);
       for (let i = 8; i < 12; i++) await a.appendMemory(`entry ${i} otter`);
       await a.checkpoint();
-      for (let waited = 0; waited < 10_000 && !warnings.some((warning) => warning.startsWith('MEMMAPFS_MERGE_FAILED')); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      await untilWarned(warnings, 'MEMMAPFS_MERGE_FAILED');
       expect(await a.queryMemory('entry', { limit: 100 })).toHaveLength(12);
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
-      process.off('warning', onWarning);
+      stop();
     }
     expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_MERGE_FAILED: ') && warning.includes('fails its checksum'))).toHaveLength(1);
     expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toHaveLength(1);
@@ -522,26 +542,20 @@ describe('the segments search index in a store', () => {
   });
 
   it('a store closed while its index is known damaged (a merge found it) drops the description: the next open rebuilds rather than meet the damage', async () => {
-    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 3 }), codec: msgpack() });
-    for (let i = 0; i < 8; i++) await fs.appendMemory(`entry ${i} walrus`);
-    expect(await fs.queryMemory('walrus', { limit: 100 })).toHaveLength(8);
-    await fs.close();
-    await damagePostingsOf('walrus', 1);
+    await storeWithDamagedMergeInput();
     const a = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 3 }), codec: msgpack() });
-    const warnings: string[] = [];
-    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
-    process.on('warning', onWarning);
+    const { warnings, stop } = warningsFromNow();
     try {
       expect(await a.queryMemory('missing')).toEqual([]);
       // (No checkpoint: its save would meet the damage first. The segment is written out as it fills.)
       for (let i = 8; i < 12; i++) await a.appendMemory(`entry ${i} otter`);
       expect(await a.queryMemory('missing')).toEqual([]);
-      for (let waited = 0; waited < 10_000 && !warnings.some((warning) => warning.startsWith('MEMMAPFS_MERGE_FAILED')); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      await untilWarned(warnings, 'MEMMAPFS_MERGE_FAILED');
       expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toEqual([]);
       await a.close();
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
-      process.off('warning', onWarning);
+      stop();
     }
     expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED: '))).toHaveLength(1);
     expect((await verifyStore(root)).problems.filter((problem) => problem.kind === 'search-index-damaged')).toEqual([]);
