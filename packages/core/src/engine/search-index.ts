@@ -1156,7 +1156,12 @@ export class SearchIndex {
           await this.save({ purge: true });
         } catch (error) {
           // Damaged files (found by the merge of the purge, say): rebuilt from the memories, and purged then.
-          if (!isIndexDamaged(error) || attempt === 2 || this.host.closing) throw error;
+          if (!isIndexDamaged(error)) throw error;
+          // (Closing, or out of tries: the description naming them, which may hold what the erase removes, is dropped all the same.)
+          if (attempt === 2 || this.host.closing) {
+            await this.dropDamagedSaved(error);
+            throw error;
+          }
           await this.replaceDamaged(error, loaded);
           continue;
         }
