@@ -51,10 +51,10 @@ export class SegmentReader implements SearchableSegment {
   private readonly checks: number;
   private readonly checksAt: ReturnType<typeof checksLayout>;
   private readonly lengthsOffset: number;
-  // Which parts were checked already, one flag each (`undefined`: none needs checking: a segment
-  // without checks, or one whose body was checked whole). Zero-filled pages cost no memory until set.
   /** Whether document rows carry a check to verify (version 3, its body not checked whole). */
   private rowChecks = false;
+  // Which parts were checked already, one flag each (`undefined`: none needs checking: a segment
+  // without checks, or one whose body was checked whole). Zero-filled pages cost no memory until set.
   private lengthGroupsChecked: Uint8Array | undefined;
   private termGroupsChecked: Uint8Array | undefined;
   private postingsChecked: Uint8Array | undefined;
