@@ -494,9 +494,11 @@ export class SegmentSearchProvider implements SearchProvider {
         for (const segment of this.written) if (!counted.includes(segment)) counts.set(segment.key, this.deadRowsIn(segment));
         this.deadRows = counts;
       })
-      .catch(() => {
-        // (A segment that cannot be read: counted as holding no dead row, not counted again and again.)
-        if (this.epoch === epoch && !this.closed) this.deadRows = new Map();
+      .catch((error: unknown) => {
+        if (this.epoch !== epoch || this.closed) return;
+        // (Not counted again and again: no merge runs until the index is made again, which the next query has the store do.)
+        this.deadRows = new Map();
+        if (error instanceof SegmentCorrupt && !error.unsupportedVersion) this.foundDamaged(error);
       })
       .finally(() => {
         this.countingDead = undefined;
@@ -616,6 +618,15 @@ export class SegmentSearchProvider implements SearchProvider {
     }
   }
 
+  /**
+   * A merge, or the count of dead rows that plans merges, met a damaged part: the index says so to every
+   * later call (`readingFiles`), and merges no more.
+   */
+  private foundDamaged(error: SegmentCorrupt): void {
+    this.damaged = error;
+    process.emitWarning(`Search segments were not merged, nor will be while this index is open: ${error.message}. The next query rebuilds the index from the memories.`, { code: 'MEMMAPFS_MERGE_FAILED' });
+  }
+
   /** Lets go of a segment written for work that was dropped; its file is removed now. */
   private async discard(segment: WrittenSegment): Promise<void> {
     await segment.lease?.release();
@@ -639,8 +650,7 @@ export class SegmentSearchProvider implements SearchProvider {
           if (error instanceof SegmentCorrupt) {
             // (Tried again, it would fail again: no merge runs until the index is made again, which the
             // next query has the store do.)
-            this.damaged = error;
-            process.emitWarning(`Search segments were not merged, nor will be while this index is open: ${error.message}. The next query rebuilds the index from the memories.`, { code: 'MEMMAPFS_MERGE_FAILED' });
+            this.foundDamaged(error);
             return;
           }
           this.mergeFailures++;

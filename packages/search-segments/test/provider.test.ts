@@ -393,6 +393,42 @@ describe('segments provider gives back the space of removed documents', () => {
     });
   });
 
+  it('says the index is damaged when counting its dead rows meets a damaged row, rather than counting none there', async () => {
+    await inFolder(async (folder) => {
+      const provider = await twoThousand(folder);
+      await provider.saveIndex();
+      // A few removed from the first segment: its rows are looked up when the next process counts the dead ones.
+      for (let id = 1; id <= 20; id++) provider.remove(id);
+      const described = await provider.saveIndex();
+      const first = (provider as unknown as { written: Array<{ file: string; reader: { rowOf(id: number): number } }> }).written.find((segment) => segment.reader.rowOf(1) >= 0)!.file;
+      await provider.close();
+      // Its first document row damaged (an open reads the last ones only).
+      const handle = await open(join(folder, first), 'r+');
+      const byte = Buffer.alloc(1);
+      await handle.read(byte, 0, 1, 64 + 6);
+      byte[0]! ^= 0x10;
+      await handle.write(byte, 0, 1, 64 + 6);
+      await handle.close();
+      const warnings: string[] = [];
+      const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+      process.on('warning', onWarning);
+      try {
+        const reopened = segmentSearch({ flushAfter: 500 });
+        await reopened.openIndex(folder, described);
+        // (Its first save considers merges, which counts the dead rows first.)
+        await reopened.saveIndex();
+        const state = reopened as unknown as { countingDead?: Promise<void>; deadRows?: Map<number, number> };
+        for (let turn = 0; turn < 300 && (state.countingDead !== undefined || state.deadRows === undefined); turn++) await new Promise((resolve) => setTimeout(resolve, 10));
+        // A search that reads none of the damaged rows says so too: the index is to be made again.
+        expect(() => reopened.search({ text: 'only1500x', limit: 5 })).toThrow(expect.objectContaining({ code: 'SEARCH_INDEX_DAMAGED', message: expect.stringContaining('document row 0 fails its check') }));
+        expect(warnings).toEqual([expect.stringMatching(/^MEMMAPFS_MERGE_FAILED: .*document row 0 fails its check.*next query rebuilds the index/s)]);
+        await reopened.close();
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+  });
+
   it('saveIndex({ compact: true }) rewrites every segment a tenth of which is removed, as a compaction asks', async () => {
     await inFolder(async (folder) => {
       const provider = await twoThousand(folder);
