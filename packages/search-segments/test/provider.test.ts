@@ -33,6 +33,20 @@ async function inFolder(body: (folder: string) => Promise<void>): Promise<void> 
   }
 }
 
+/** Flips one bit of the byte at `offset` (from the end when negative) of the file at `path`, in place: the file stays the one mapped. */
+async function flipBit(path: string, offset: number): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    const at = offset < 0 ? (await handle.stat()).size + offset : offset;
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, at);
+    byte[0]! ^= 0x10;
+    await handle.write(byte, 0, 1, at);
+  } finally {
+    await handle.close();
+  }
+}
+
 describe('segments provider saves', () => {
   const doc = (id: number, text: string) => ({ id, text, tags: [], namespace: 'default' });
 
@@ -84,14 +98,8 @@ describe('segments provider saves', () => {
         for (let id = 1; id <= 3; id++) provider.add(doc(id, `banana date item${id}`));
         await provider.saveIndex();
         const [first] = (await readdir(folder)).filter((name) => name.endsWith('.seg'));
-        // One bit of its body flipped in place (the file stays the one mapped).
-        const handle = await open(join(folder, first!), 'r+');
-        const size = (await handle.stat()).size;
-        const byte = Buffer.alloc(1);
-        await handle.read(byte, 0, 1, size - 3);
-        byte[0]! ^= 0x10;
-        await handle.write(byte, 0, 1, size - 3);
-        await handle.close();
+        // One bit of its body flipped.
+        await flipBit(join(folder, first!), -3);
         for (let id = 4; id <= 6; id++) provider.add(doc(id, `banana date item${id}`));
         const saved = await provider.saveIndex();
         for (let turn = 0; turn < 300 && !warnings.some((w) => w.startsWith('MEMMAPFS_MERGE_FAILED')); turn++) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -131,12 +139,7 @@ describe('segments provider saves', () => {
         const big = written(first).find((segment) => segment.reader.docCount === 90)!.file;
         await first.close();
         // Its first document rows damaged (not the last ones, which an open reads).
-        const handle = await open(join(folder, big), 'r+');
-        const byte = Buffer.alloc(1);
-        await handle.read(byte, 0, 1, 64 + 6);
-        byte[0]! ^= 0x10;
-        await handle.write(byte, 0, 1, 64 + 6);
-        await handle.close();
+        await flipBit(join(folder, big), 64 + 6);
         // Opened again, it merges new segments with the one of memory 1's new version, looking for its holders.
         const provider = segmentSearch({ flushAfter: 30, mergeFactor: 3 });
         await provider.openIndex(folder, saved);
@@ -403,12 +406,7 @@ describe('segments provider gives back the space of removed documents', () => {
       const first = (provider as unknown as { written: Array<{ file: string; reader: { rowOf(id: number): number } }> }).written.find((segment) => segment.reader.rowOf(1) >= 0)!.file;
       await provider.close();
       // Its first document row damaged (an open reads the last ones only).
-      const handle = await open(join(folder, first), 'r+');
-      const byte = Buffer.alloc(1);
-      await handle.read(byte, 0, 1, 64 + 6);
-      byte[0]! ^= 0x10;
-      await handle.write(byte, 0, 1, 64 + 6);
-      await handle.close();
+      await flipBit(join(folder, first), 64 + 6);
       const warnings: string[] = [];
       const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
       process.on('warning', onWarning);
