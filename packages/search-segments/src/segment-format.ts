@@ -1,3 +1,4 @@
+import { crc32c } from '@memmapfs/wal';
 /**
  * The layout of a segment file (docs/FORMAT.md, "Search segments"). Little-endian throughout; every
  * section starts at a multiple of 8 bytes, so that rows can be read in place through a mapping.
@@ -90,3 +91,19 @@ export function checksLayout(docCount: number, termCount: number): { termGroups:
 export const MAX_SEGMENT_BYTES = 0x7fff_ffff;
 
 export const align8 = (n: number): number => (n + 7) & ~7;
+
+/**
+ * The checksum of a group of `TERMS_PER_CHECK` term rows of `file`, continued over their terms' bytes;
+ * `undefined` when the rows name bytes out of order or outside `[termBytes, postings)` (damaged rows: the
+ * reader's bounds). Shared by the writer and the reader.
+ */
+export function termGroupChecksum(file: Buffer, termIndexOffset: number, group: number, termCount: number, bounds?: { termBytes: number; postings: number }): number | undefined {
+  const first = group * TERMS_PER_CHECK;
+  const end = Math.min(termCount, first + TERMS_PER_CHECK);
+  const rows = crc32c(file.subarray(termIndexOffset + first * TERM_ROW, termIndexOffset + end * TERM_ROW));
+  const from = file.readUInt32LE(termIndexOffset + first * TERM_ROW);
+  const lastRow = termIndexOffset + (end - 1) * TERM_ROW;
+  const to = file.readUInt32LE(lastRow) + file.readUInt32LE(lastRow + 4);
+  if (bounds && (from < bounds.termBytes || to < from || to > bounds.postings)) return undefined;
+  return crc32c(file.subarray(from, to), rows);
+}

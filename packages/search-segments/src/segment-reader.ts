@@ -1,7 +1,7 @@
 import { crc32c } from '@memmapfs/wal';
-import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, SEGMENT_MAGIC, SEGMENT_VERSION, SEGMENT_VERSION_WITHOUT_CHECKS, SEGMENT_VERSION_WITHOUT_LENGTHS, TERMS_PER_CHECK, TERM_ROW, checksLayout, rowCheck } from './segment-format.js';
+import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, SEGMENT_MAGIC, SEGMENT_VERSION, SEGMENT_VERSION_WITHOUT_CHECKS, SEGMENT_VERSION_WITHOUT_LENGTHS, TERMS_PER_CHECK, TERM_ROW, checksLayout, rowCheck, termGroupChecksum } from './segment-format.js';
 import type { PostingsCursor, SearchableSegment } from './searchable-segment.js';
-import { runToEnd, termGroupChecksum } from './segment-writer.js';
+import { runToEnd } from './segment-writer.js';
 
 /** Whether typed arrays read this machine's numbers as the segment files store them (little-endian). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -131,13 +131,13 @@ export class SegmentReader implements SearchableSegment {
   private checkLengths(group: number): void {
     const from = this.lengthsOffset + group * LENGTHS_PER_CHECK * LENGTH_BYTES;
     const to = this.lengthsOffset + Math.min(this.docCount, (group + 1) * LENGTHS_PER_CHECK) * LENGTH_BYTES;
-    if (crc32c(this.bytes.subarray(from, to)) !== this.check(this.checksAt.lengthGroups + group * CHECK_BYTES)) throw this.damaged(`its document lengths ${group * LENGTHS_PER_CHECK}–${Math.min(this.docCount, (group + 1) * LENGTHS_PER_CHECK) - 1} fail their checksum`);
+    if (crc32c(this.bytes.subarray(from, to)) !== this.check(this.checksAt.lengthGroups + group * CHECK_BYTES)) throw this.damaged(`its document lengths ${groupRange(group, LENGTHS_PER_CHECK, this.docCount)} fail their checksum`);
     this.lengthGroupsChecked![group] = 1;
   }
 
   private checkTerms(group: number): void {
     const found = termGroupChecksum(this.bytes, this.termIndex, group, this.termCount, { termBytes: this.termBytes, postings: this.postings });
-    if (found !== this.check(this.checksAt.termGroups + group * CHECK_BYTES)) throw this.damaged(`its terms ${group * TERMS_PER_CHECK}–${Math.min(this.termCount, (group + 1) * TERMS_PER_CHECK) - 1} fail their checksum`);
+    if (found !== this.check(this.checksAt.termGroups + group * CHECK_BYTES)) throw this.damaged(`its terms ${groupRange(group, TERMS_PER_CHECK, this.termCount)} fail their checksum`);
     this.termGroupsChecked![group] = 1;
   }
 
@@ -383,4 +383,9 @@ class VarintCursor implements PostingsCursor {
     this.readUntil(this.row + 1, oneRow, oneFrequency);
   }
 
+}
+
+/** The numbers of the rows (terms) in check group `group` of `count`, `perCheck` a group, as messages name them: `first–last`. */
+function groupRange(group: number, perCheck: number, count: number): string {
+  return `${group * perCheck}–${Math.min(count, (group + 1) * perCheck) - 1}`;
 }

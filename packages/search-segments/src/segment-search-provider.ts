@@ -164,7 +164,11 @@ export class SegmentSearchProvider implements SearchProvider {
   private countingDead: Promise<void> | undefined;
   /** Merges that failed in a row, and the timer of the next try after the last one failed. */
   private mergeFailures = 0;
-  /** A merge found a segment that fails its checksum: none is merged any more (see `scheduleMerge`), until the index is cleared or opened anew. */
+  /**
+   * A part of a segment file found damaged, by a read, a merge or the count of dead rows: every later
+   * call says so (`readingFiles`) and none is merged any more (`scheduleMerge`), until the index is
+   * cleared or opened anew.
+   */
   private damaged: SegmentCorrupt | undefined;
   private mergeRetry: NodeJS.Timeout | undefined;
   /** The postings' ints of the last in-memory segment written out, for the next one to take (see `PostingsPool`). */
@@ -244,10 +248,15 @@ export class SegmentSearchProvider implements SearchProvider {
     try {
       return read();
     } catch (error) {
-      if (!(error instanceof SegmentCorrupt)) throw error;
-      this.damaged = error;
-      throw this.damagedError(error);
+      this.throwFound(error);
     }
+  }
+
+  /** Throws `error`; a damaged part (`SegmentCorrupt`) first marks the index damaged and becomes `SEARCH_INDEX_DAMAGED`. */
+  private throwFound(error: unknown): never {
+    if (!(error instanceof SegmentCorrupt)) throw error;
+    this.damaged = error;
+    throw this.damagedError(error);
   }
 
   private damagedError(cause: SegmentCorrupt): MemMapError {
@@ -341,9 +350,7 @@ export class SegmentSearchProvider implements SearchProvider {
     try {
       return await this.saveIndexNow(options);
     } catch (error) {
-      if (!(error instanceof SegmentCorrupt)) throw error;
-      this.damaged = error;
-      throw this.damagedError(error);
+      this.throwFound(error);
     }
   }
 

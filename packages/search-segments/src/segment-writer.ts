@@ -1,5 +1,5 @@
 import { crc32c } from '@memmapfs/wal';
-import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, MAX_SEGMENT_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, TERMS_PER_CHECK, TERM_ROW, align8, checksLayout, rowCheck } from './segment-format.js';
+import { CHECK_BYTES, DOC_ROW, H, HEADER_SIZE, LENGTHS_PER_CHECK, LENGTH_BYTES, LENGTH_IN_ROW, MAX_SEGMENT_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, TERMS_PER_CHECK, TERM_ROW, align8, checksLayout, rowCheck, termGroupChecksum } from './segment-format.js';
 
 /** A segment's contents, ready to be laid out: documents by id, terms in byte order with their postings encoded. */
 export interface SegmentContents {
@@ -118,22 +118,6 @@ function* writeChecks(file: Buffer, at: { count: number; termCount: number; leng
     const from = lengthsOffset + group * LENGTHS_PER_CHECK * LENGTH_BYTES;
     file.writeUInt32LE(crc32c(file.subarray(from, lengthsOffset + Math.min(count, (group + 1) * LENGTHS_PER_CHECK) * LENGTH_BYTES)), checksOffset + layout.lengthGroups + group * CHECK_BYTES);
   }
-}
-
-/**
- * The checksum of a group of `TERMS_PER_CHECK` term rows of `file`, continued over their terms' bytes;
- * `undefined` when the rows name bytes out of order or outside `[termBytes, postings)` (damaged rows: the
- * reader's bounds). Shared by the writer and the reader.
- */
-export function termGroupChecksum(file: Buffer, termIndexOffset: number, group: number, termCount: number, bounds?: { termBytes: number; postings: number }): number | undefined {
-  const first = group * TERMS_PER_CHECK;
-  const end = Math.min(termCount, first + TERMS_PER_CHECK);
-  const rows = crc32c(file.subarray(termIndexOffset + first * TERM_ROW, termIndexOffset + end * TERM_ROW));
-  const from = file.readUInt32LE(termIndexOffset + first * TERM_ROW);
-  const lastRow = termIndexOffset + (end - 1) * TERM_ROW;
-  const to = file.readUInt32LE(lastRow) + file.readUInt32LE(lastRow + 4);
-  if (bounds && (from < bounds.termBytes || to < from || to > bounds.postings)) return undefined;
-  return crc32c(file.subarray(from, to), rows);
 }
 
 /** Bytes of each buffer a `PostingsEncoder` writes postings into (more for a term whose postings are longer). */
