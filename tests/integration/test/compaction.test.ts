@@ -53,6 +53,13 @@ function fileSystemWithoutNewChunks(disk: { full: boolean }): typeof nodeFileSys
   };
 }
 
+/** A promise opened from outside: `opened` resolves once `open()` is called. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
 describe('compaction', () => {
   it('that fails lets go of the chunks it claimed: another handle, while the failed one stays open, takes them and erases what was deleted there', async () => {
     const disk = { full: false };
@@ -449,6 +456,68 @@ describe('compaction', () => {
     } finally {
       await holder.kill();
     }
+  });
+
+  it('with erase, rebuilds an index a query loaded from a snapshot saved before the erase counted its purge: no save writes the erased words back', async () => {
+    const first = await open();
+    const secret = await first.appendMemory('my password is hunter2loadedmeanwhile');
+    for (let i = 0; i < 5; i++) await first.appendMemory(`memory ${i}`);
+    await first.close();
+    // The erase is held as it begins to count its purge; a query's load of the saved snapshot is held as it imports it.
+    const indexFolder = join(root, 'index');
+    let holdCount = false;
+    const countHeld = gate();
+    const countGoesOn = gate();
+    const files: typeof nodeFileSystem = {
+      ...nodeFileSystem,
+      mkdir: (async (path: string, options?: unknown) => {
+        if (holdCount && String(path) === indexFolder) {
+          holdCount = false;
+          countHeld.open();
+          await countGoesOn.opened;
+        }
+        return nodeFileSystem.mkdir(path, options as Parameters<typeof nodeFileSystem.mkdir>[1]);
+      }) as typeof nodeFileSystem.mkdir,
+    };
+    const importReached = gate();
+    const imported = gate();
+    const inner = flexsearch();
+    const provider = new Proxy(inner, {
+      get(target, property) {
+        if (property === 'importSnapshot') {
+          return async (bytes: Uint8Array) => {
+            importReached.open();
+            await imported.opened;
+            return target.importSnapshot!(bytes);
+          };
+        }
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const fs = await open({ fileSystem: files, search: provider });
+    // Another handle's index, loaded before the deletion, keeps the deleted memory's words (FlexSearch
+    // keeps a word no memory holds any more): it saves them once the compaction has cut the log.
+    const other = await open();
+    await other.queryMemory('memory');
+    await fs.deleteMemory(secret);
+    await other.queryMemory('memory');
+    holdCount = true;
+    const compacting = fs.compact({ erase: true });
+    await countHeld.opened;
+    await other.close();
+    expect(await filesHolding('hunter2loadedmeanwhile')).toContain(join('index', 'search.snapshot'));
+    const querying = fs.queryMemory('memory');
+    await importReached.opened;
+    countGoesOn.open();
+    // (Later than the erase takes to end once it has counted, if it does not wait for the load.)
+    setTimeout(() => imported.open(), 300);
+    await compacting;
+    expect((await querying).map((m) => m.text).sort()).toEqual(['memory 0', 'memory 1', 'memory 2', 'memory 3', 'memory 4']);
+    // (A change after it, so that the close saves the index.)
+    await fs.appendMemory('memory 5');
+    await fs.close();
+    expect(await filesHolding('hunter2loadedmeanwhile')).toEqual([]);
   });
 
   it('with erase, drops the log segment of the deletion even when another writer commits throughout', async () => {

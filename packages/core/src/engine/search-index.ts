@@ -1176,6 +1176,9 @@ export class SearchIndex {
       // index another process loaded before the erase is never saved over it.
       await this.countPurge({ removeSnapshot: true });
       this.snapshotLsn = -1;
+      // (A load a query began while the purge was counted may have read the snapshot it removed: waited
+      // for, and rebuilt like any index loaded before.)
+      await this.loadingIndex?.catch(() => undefined);
       // An index in memory that took a deletion may still hold its words (FlexSearch keeps a word no
       // memory holds any more): rebuilt from the live memories, then saved, so that other processes
       // load a snapshot without them.
