@@ -1,22 +1,20 @@
-import { tryLeaseFile } from '@memmapfs/blocks';
-import { lstat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { describeThrown, isWalError, syncFolder, type WalPosition, type WalRecord, type WriteAheadLog } from '@memmapfs/wal';
+import { describeThrown, isWalError, syncFolder, type WalPosition, type WalRecord } from '@memmapfs/wal';
 import type { SearchDocument, SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
 import type { DeferredSearchProvider } from '../registry/provider-registry.js';
-import type { StoreFileSystem } from '../types.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import { isAbandoned } from './abandoned-files.js';
-import { tryFileLock, withFileLock } from './file-lock.js';
+import { withFileLock } from './file-lock.js';
 import { isMemoryPutType, RecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { ChangeQueue } from './change-queue.js';
-import type { MemoryTable } from './memory-table.js';
+import { dropSavedIndexBefore, loadableByAny } from './saved-index-coverage.js';
+import { DESCRIPTION_LOCK_WAIT_MS, indexFolderFiles, removeAbandonedSaveFiles, removeSegmentFilesNoOneNames } from './saved-index-files.js';
+import type { SearchIndexHost } from './search-index-host.js';
 import { readSearchPurges, writeSearchPurges } from './search-purges.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
-import type { StoreLayout } from './store-layout.js';
 import { monotonicMs } from '../monotonic-clock.js';
+
+export type { SearchIndexHost } from './search-index-host.js';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -56,15 +54,11 @@ const MAX_BACKLOG = 4_096;
  * processes may write faster than this one indexes, and the save only spares a rebuild.
  */
 const UP_TO_DATE_WAIT_MS = 5_000;
-/** How long the removal of unused index files waits for a save under way to end (then it removes none now). */
-const DESCRIPTION_LOCK_WAIT_MS = 5_000;
 /**
  * How long `compact({ erase: true })` waits for other processes to let go of the index files its purge
  * replaced (each does at its idle catch-up, once a second), and how often it tries to remove them meanwhile.
  */
 const PURGE_LET_GO_WAIT_MS = 5_000;
-/** The name of a file of the `segments` provider (`@memmapfs/search-segments`), whose leases an erase by another provider honours. */
-const SEGMENT_FILE = /^seg-[0-9a-f]{16}\.seg$/;
 const PURGE_LET_GO_RETRY_MS = 250;
 
 /** The warning when a compaction's save of the index gave up waiting for the changes waiting for it. */
@@ -81,35 +75,6 @@ interface SaveOptions {
   compact?: boolean;
   upToDate?: boolean;
   closing?: boolean;
-}
-
-/** What the search index needs of the store: the tables it indexes, the log it follows, where it saves. */
-export interface SearchIndexHost {
-  readonly layout: StoreLayout;
-  readonly files: StoreFileSystem;
-  /** How the store reads its files: a persistent index reads its own the same way. */
-  readonly reader: 'auto' | 'mmap' | 'read';
-  readonly memories: MemoryTable;
-  readonly wal: WriteAheadLog;
-  /** The LSN and frame checksum of the last record applied: a saved index names the record it ends with. */
-  readonly lastLsn: number;
-  readonly lastChecksum: number;
-  /** The log is one hosts share (see `StoreEngine.remote`). */
-  readonly remote: boolean;
-  /** Set once the store is closing: from then on the index is only drained by `close`, never on a timer. */
-  readonly closing: boolean;
-  /** The record the tables' checkpoint ends with, if there is one: the log may have dropped it. */
-  readonly checkpointPosition: WalPosition | undefined;
-  /** The record the newest checkpoint any process published ends with (read when asked), if there is one. */
-  publishedCheckpoint(): Promise<WalPosition | undefined>;
-  decode(record: { type: number; payload: Uint8Array; lsn: number }): LogRecord;
-  /** A memory's text, checked against its block's checksum. */
-  readText(memory: MemoryRecord): string;
-}
-
-/** Whether `checkpoint` ends with the very record `saved` names (its LSN and frame checksum). */
-function endsWith(checkpoint: WalPosition | undefined, saved: { lsn: number; checksum: number }): boolean {
-  return saved.lsn > 0 && checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
 }
 
 /**
@@ -896,7 +861,7 @@ export class SearchIndex {
       // power loss never brings back one naming files removed because a newer one did not.
       if (synced) await this.removeUnusedFiles(options.closing === true);
     }
-    if (saving) await this.removeAbandonedTempFiles().catch(() => undefined);
+    if (saving) await removeAbandonedSaveFiles(this.host).catch(() => undefined);
     if (failed) throw failed.error;
   }
 
@@ -906,32 +871,6 @@ export class SearchIndex {
    */
   private async removeUnusedFiles(closing: boolean): Promise<void> {
     await withFileLock(this.host.layout.searchLock, this.host.files, () => this.call(() => this.provider.removeUnusedFiles!(() => this.savedDescription(), { closing })), DESCRIPTION_LOCK_WAIT_MS).catch(() => undefined);
-  }
-
-  /**
-   * Removes the temporary files of saves (a description or snapshot, the count of purges) whose writer
-   * died before it renamed them into place: a snapshot's may hold what an erase removed since. With
-   * `erase`, every one, however recent, waiting for a save under way: under the lock no save runs, so
-   * none is a save's own yet (without it, only those of a process gone for an hour: should the lock
-   * not hold, say on a network file system, a live save's file is never taken).
-   */
-  private async removeAbandonedTempFiles(options: { erase?: boolean } = {}): Promise<boolean> {
-    // Only while no save runs (every writer of these files holds the lock), and not waiting for one.
-    const erase = options.erase === true;
-    const lock = await tryFileLock(this.host.layout.searchLock, this.host.files, erase ? DESCRIPTION_LOCK_WAIT_MS : 0);
-    if (!lock) return false;
-    try {
-      let removed = false;
-      for (const name of await this.host.files.readdir(this.host.layout.index)) {
-        const temp = /^\.(?:search\.snapshot|purges)\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
-        const path = join(this.host.layout.index, name);
-        if (temp && (erase || (await isAbandoned(path, Number(temp[1]), this.host.files)))) removed = (await this.host.files.unlink(path).then(() => true, () => false)) || removed;
-      }
-      if (removed) await syncFolder(this.host.layout.index, this.host.files);
-    } finally {
-      await lock.release();
-    }
-    return true;
   }
 
   private async writeSaved(persistent: boolean, options: { purge?: boolean; compact?: boolean }): Promise<void> {
@@ -994,7 +933,7 @@ export class SearchIndex {
       // it replaces one that may hold what the purge erased; a compaction's too, whose files were
       // rewritten. (Nor is it asked on a log hosts share, which only a snapshot cuts, keeping what this
       // host has yet to read: reading it here may mean a page of other hosts' records.)
-      if (!purge && !compact && !this.host.remote && (await this.loadableByAny({ lsn, checksum })) === false) return;
+      if (!purge && !compact && !this.host.remote && (await loadableByAny(this.host, { lsn, checksum })) === false) return;
       const kept = now.purgesKept === 'damaged' ? 0 : now.purgesKept;
       // (A damaged count is written again one higher: the count lost may have been.)
       const purges = Math.max(this.indexPurges, now.onDisk?.logId === logId ? now.onDisk.purges : 0, kept) + (purge || now.purgesKept === 'damaged' ? 1 : 0);
@@ -1049,12 +988,12 @@ export class SearchIndex {
   async eraseSaved(): Promise<{ indexFilesLeft: number }> {
     // Every file of a persistent index there before the erase may hold what it erases (those written
     // after it come from an index without it): each must be gone at the end. (`undefined`: not known.)
-    const before = await this.persistentFiles().catch(() => undefined);
+    const before = await indexFolderFiles(this.host, this.persistent).catch(() => undefined);
     const purged = await this.eraseSavedIndex();
     // (A save's file left by a process that died before renaming it may hold a deleted memory's words.)
     let tempsGone = this.host.wal.readOnly;
     if (!this.host.wal.readOnly) {
-      tempsGone = await this.removeAbandonedTempFiles({ erase: true }).catch((error: unknown) => {
+      tempsGone = await removeAbandonedSaveFiles(this.host, { erase: true }).catch((error: unknown) => {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         return true;
       });
@@ -1064,81 +1003,24 @@ export class SearchIndex {
   }
 
   /**
-   * The files in the persistent index's folder (`index/segments/`), each by its name and identity
-   * (device and inode: a file a provider replaced by another of the same name is not the one that was
-   * there); none when there is no folder.
-   */
-  private async persistentFiles(): Promise<Map<string, string>> {
-    // (Of a provider that keeps no files, only `segments`' files count: they are the ones it can remove.)
-    const counted = (name: string) => !name.startsWith('.') && (this.persistent || SEGMENT_FILE.test(name));
-    let names: string[];
-    try {
-      names = await this.host.files.readdir(this.host.layout.searchSegments);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-      throw error;
-    }
-    const found = new Map<string, string>();
-    for (const name of names.filter(counted)) {
-      const stat = await lstat(join(this.host.layout.searchSegments, name), { bigint: true }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return undefined;
-        throw error;
-      });
-      if (stat) found.set(name, `${stat.dev}:${stat.ino}`);
-    }
-    return found;
-  }
-
-  /**
    * After a purge: the files of `before` that other processes still read go as those processes let go
    * of them (at their idle catch-up, see `letGoAfterPurgeElsewhere`), waited for here for about
    * `PURGE_LET_GO_WAIT_MS`, and removed as they are let go of. How many of them are left then.
    */
   private async waitForFilesGone(before: ReadonlyMap<string, string>): Promise<number> {
     const left = async () => {
-      const now = await this.persistentFiles().catch(() => undefined);
+      const now = await indexFolderFiles(this.host, this.persistent).catch(() => undefined);
       return now === undefined ? before.size : [...before].filter(([name, identity]) => now.get(name) === identity).length;
     };
     const until = monotonicMs() + PURGE_LET_GO_WAIT_MS;
     let count = await left();
     while (count > 0 && !this.host.closing && monotonicMs() < until) {
       await new Promise((resolve) => setTimeout(resolve, PURGE_LET_GO_RETRY_MS));
-      if (!this.persistent) await this.removeFilesNoOneNames();
+      if (!this.persistent) await removeSegmentFilesNoOneNames(this.host, this.provider.name);
       else if (this.provider.removeUnusedFiles) await this.removeUnusedFiles(false);
       count = await left();
     }
     return count;
-  }
-
-  /**
-   * With a provider that keeps no files (an erase removed the description of a `segments` index saved
-   * before): removes the segment files no process leases (as `segments` leases every file it writes or
-   * reads), under the lock the index's savers hold, while the saved description is this provider's (one
-   * saved meanwhile by another provider, or not read whole, may name them: then nothing is removed).
-   * Only `segments`' own files: another persistent provider's are its own to remove.
-   */
-  private async removeFilesNoOneNames(): Promise<void> {
-    const { layout, files } = this.host;
-    if (this.host.wal.readOnly) return;
-    const describedHere = async () => {
-      const saved = await readSearchSnapshot(layout.searchSnapshot, files, true);
-      return saved === undefined || saved.provider === this.provider.name;
-    };
-    await withFileLock(layout.searchLock, files, async () => {
-      if (!(await describedHere())) return;
-      for (const name of (await this.persistentFiles()).keys()) {
-        if (!SEGMENT_FILE.test(name)) continue;
-        const path = join(layout.searchSegments, name);
-        const lease = await tryLeaseFile(path, 'exclusive').catch(() => 'busy' as const);
-        if (typeof lease === 'string') continue;
-        try {
-          // (Looked at again under the lease: where the save lock does not hold, a description may name it now.)
-          if (await describedHere()) await files.unlink(path).catch(() => undefined);
-        } finally {
-          await lease.release();
-        }
-      }
-    }, DESCRIPTION_LOCK_WAIT_MS).catch(() => undefined);
   }
 
   /** Whether the index was purged (a persistent one saved without what was deleted; another, rebuilt or its snapshot removed). */
@@ -1275,52 +1157,9 @@ export class SearchIndex {
     }
   }
 
-  /**
-   * After this process's cut of the log: a saved index older than `covered` (the record before the
-   * first one the log holds now, or before the cut's bound) can no longer be brought up to date from
-   * the log by any process. Nor can one ending with `covered` itself once the log begins right after
-   * it, unless the checkpoint the manifest names ends with it: that is asked only when the cut `reached`
-   * its bound, for one held back keeps a segment another process still reads, which may have opened
-   * from a checkpoint of its own ending there and may load it (the next cut removes it once it is let
-   * go of). It is removed, so that the next load rebuilds the index from the tables rather than find
-   * it stale; under the index lock, so that a newer one another process saves meanwhile is never the
-   * one removed. (Not this process's own persistent index's description: the next save replaces it.)
-   * Never fails, and removes nothing when reading the manifest fails: a stale index is also found
-   * stale when loaded.
-   */
-  async dropSavedBefore(covered: number, reached: boolean): Promise<void> {
-    try {
-      await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
-        const saved = await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files);
-        if (!saved || saved.logId !== this.host.wal.header.logId || this.persistentLoaded) return;
-        const stale = saved.lsn < covered || (reached && saved.lsn > 0 && saved.lsn === covered && !endsWith(await this.host.publishedCheckpoint(), saved));
-        if (stale) await this.host.files.unlink(this.host.layout.searchSnapshot);
-      });
-    } catch {
-      // (The folder or the file is gone already, say.)
-    }
-  }
-
-  /**
-   * Whether a process opening the store now could load an index saved at `saved` (the last record this
-   * process applied) and bring it up to date from the log: the log holds that very record, or begins
-   * right after it and the checkpoint the manifest names ends with it. (Not this process's own
-   * checkpoint, which may be older than the manifest's: a process opening now starts from the
-   * manifest's.) One saved at LSN 0 needs the log from record 1, or an empty log and no checkpoint.
-   * `undefined` when the log or the manifest could not be read: not known.
-   */
-  private async loadableByAny(saved: { lsn: number; checksum: number }): Promise<boolean | undefined> {
-    try {
-      for await (const record of this.host.wal.readFrom(Math.max(1, saved.lsn))) {
-        if (record.lsn === saved.lsn) return record.checksum === saved.checksum;
-        if (record.lsn !== saved.lsn + 1) return false;
-        return saved.lsn === 0 || endsWith(await this.host.publishedCheckpoint(), saved);
-      }
-      const published = await this.host.publishedCheckpoint();
-      return saved.lsn === 0 ? published === undefined : endsWith(published, saved);
-    } catch {
-      return undefined;
-    }
+  /** After this process's cut of the log: see `dropSavedIndexBefore`. Never fails. */
+  dropSavedBefore(covered: number, reached: boolean): Promise<void> {
+    return dropSavedIndexBefore(this.host, covered, reached, () => this.persistentLoaded);
   }
 
   /**
