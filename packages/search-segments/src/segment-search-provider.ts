@@ -348,7 +348,10 @@ export class SegmentSearchProvider implements SearchProvider {
     // (A damaged index is not described again: its files are let go of and it is rebuilt.)
     if (this.damaged) throw this.damagedError(this.damaged);
     try {
-      return await this.saveIndexNow(options);
+      const description = await this.saveIndexNow(options);
+      // (Damage the count of dead rows found while it saved: the index it describes is not to be described.)
+      if (this.damaged) throw this.damaged;
+      return description;
     } catch (error) {
       this.throwFound(error);
     }
@@ -419,7 +422,7 @@ export class SegmentSearchProvider implements SearchProvider {
 
   /**
    * Removes the segment files of the folder that no process uses and `current()` (the description the
-   * store keeps now) does not name.
+   * store keeps now) does not name, and makes their removal durable (the folder fsynced after).
    */
   async removeUnusedFiles(current: () => Promise<Uint8Array | undefined>, options: { closing?: boolean } = {}): Promise<void> {
     const folder = this.folder;
@@ -433,6 +436,7 @@ export class SegmentSearchProvider implements SearchProvider {
     };
     const mine = new Set([...this.written, ...this.pinned, ...this.retired].map((segment) => segment.file));
     const before = await named();
+    let removed = false;
     for (const name of await readdir(folder)) {
       if (!isSegmentFileName(name) || mine.has(name) || before.has(name)) continue;
       const path = join(folder, name);
@@ -440,11 +444,13 @@ export class SegmentSearchProvider implements SearchProvider {
       if (typeof lease === 'string') continue;
       try {
         // Named meanwhile by a description saved by a process that has let go since: kept.
-        if (!(await named()).has(name)) await unlink(path).catch(() => undefined);
+        if (!(await named()).has(name)) removed = (await unlink(path).then(() => true, () => false)) || removed;
       } finally {
         await lease.release();
       }
     }
+    // (Made durable: a file a power loss brought back may hold what a purge removed.)
+    if (removed) await syncFolder(folder);
   }
 
   async close(): Promise<void> {

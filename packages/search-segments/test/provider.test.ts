@@ -396,17 +396,25 @@ describe('segments provider gives back the space of removed documents', () => {
     });
   });
 
+  /**
+   * The index of `twoThousand` saved with documents 1–20 removed (their rows are looked up when the next
+   * process counts the dead ones), closed, and the first document row of their segment damaged (an
+   * open reads the last ones only). Returns its description.
+   */
+  const removedThenFirstRowDamaged = async (folder: string) => {
+    const provider = await twoThousand(folder);
+    await provider.saveIndex();
+    for (let id = 1; id <= 20; id++) provider.remove(id);
+    const described = await provider.saveIndex();
+    const first = (provider as unknown as { written: Array<{ file: string; reader: { rowOf(id: number): number } }> }).written.find((segment) => segment.reader.rowOf(1) >= 0)!.file;
+    await provider.close();
+    await flipBit(join(folder, first), 64 + 6);
+    return described;
+  };
+
   it('says the index is damaged when counting its dead rows meets a damaged row, rather than counting none there', async () => {
     await inFolder(async (folder) => {
-      const provider = await twoThousand(folder);
-      await provider.saveIndex();
-      // A few removed from the first segment: its rows are looked up when the next process counts the dead ones.
-      for (let id = 1; id <= 20; id++) provider.remove(id);
-      const described = await provider.saveIndex();
-      const first = (provider as unknown as { written: Array<{ file: string; reader: { rowOf(id: number): number } }> }).written.find((segment) => segment.reader.rowOf(1) >= 0)!.file;
-      await provider.close();
-      // Its first document row damaged (an open reads the last ones only).
-      await flipBit(join(folder, first), 64 + 6);
+      const described = await removedThenFirstRowDamaged(folder);
       const warnings: string[] = [];
       const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
       process.on('warning', onWarning);
@@ -421,6 +429,40 @@ describe('segments provider gives back the space of removed documents', () => {
         expect(() => reopened.search({ text: 'only1500x', limit: 5 })).toThrow(expect.objectContaining({ code: 'SEARCH_INDEX_DAMAGED', message: expect.stringContaining('document row 0 fails its check') }));
         expect(warnings).toEqual([expect.stringMatching(/^MEMMAPFS_MERGE_FAILED: .*document row 0 fails its check.*next query rebuilds the index/s)]);
         await reopened.close();
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+  });
+
+  it('refuses to describe the index when the count of dead rows finds it damaged while a save is under way', async () => {
+    await inFolder(async (folder) => {
+      const described = await removedThenFirstRowDamaged(folder);
+      const onWarning = () => undefined;
+      process.on('warning', onWarning);
+      try {
+        const reopened = segmentSearch({ flushAfter: 500 });
+        await reopened.openIndex(folder, described);
+        // The count takes more than one slice (as over a large owners table): its first slice ends before it reads a row.
+        const state = reopened as unknown as { deadRowsSteps: (written: unknown) => Generator<void, Map<number, number>, void>; damaged?: unknown };
+        const steps = state.deadRowsSteps.bind(reopened);
+        state.deadRowsSteps = function* (written: unknown) {
+          const until = performance.now() + 20;
+          while (performance.now() < until);
+          yield;
+          return yield* steps(written);
+        };
+        // (Its first save considers merges, which starts the count.)
+        await reopened.saveIndex();
+        // A second save, begun while the count runs (a checkpoint's, say), with a document to write out.
+        reopened.add(doc(5_000));
+        const second = reopened.saveIndex();
+        const outcome = await second.then((description) => ({ description }), (error: unknown) => ({ error }));
+        const damagedNow = state.damaged !== undefined;
+        await reopened.close();
+        expect(damagedNow).toBe(true);
+        // The description it returned (which the store would write) names the damaged file again.
+        expect(outcome).toMatchObject({ error: expect.objectContaining({ code: 'SEARCH_INDEX_DAMAGED' }) });
       } finally {
         process.off('warning', onWarning);
       }

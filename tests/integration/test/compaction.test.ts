@@ -8,6 +8,7 @@ import { MemMapFS, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { appendAndHold, holdWriterLock, printedLines, storeWorkerArgs } from './support/hold-writer.js';
+import { recordingFileSystem, removalMadeDurable } from './support/recording-file-system.js';
 import { useTempStore } from './support/temp-store.js';
 
 const tempStore = useTempStore('compaction');
@@ -58,6 +59,48 @@ function gate(): { opened: Promise<void>; open: () => void } {
   let open!: () => void;
   const opened = new Promise<void>((resolve) => (open = resolve));
   return { opened, open };
+}
+
+/**
+ * A file system through which an erase is held as it begins to count its purge (its `mkdir` of the index
+ * folder), once `hold()` was called: `held` opens then, and the erase goes on once `goOn()` is called.
+ */
+function holdingPurgeCount(base: typeof nodeFileSystem = nodeFileSystem) {
+  const indexFolder = join(root, 'index');
+  let holding = false;
+  const held = gate();
+  const goesOn = gate();
+  const files: typeof nodeFileSystem = {
+    ...base,
+    mkdir: (async (path: string, options?: unknown) => {
+      if (holding && String(path) === indexFolder) {
+        holding = false;
+        held.open();
+        await goesOn.opened;
+      }
+      return base.mkdir(path, options as Parameters<typeof nodeFileSystem.mkdir>[1]);
+    }) as typeof nodeFileSystem.mkdir,
+  };
+  return { files, hold: () => (holding = true), held: held.opened, goOn: goesOn.open };
+}
+
+/**
+ * Deletes `secret` through `fs` and erases, held as the erase begins to count its purge (`count`) while
+ * another handle, whose index was loaded before the deletion (FlexSearch keeps a word no memory holds
+ * any more), saves a snapshot holding `word` after the compaction's cut. Returns the erase, held still.
+ */
+async function eraseHeldAfterAnotherSaves(fs: MemMapFS, secret: number, count: ReturnType<typeof holdingPurgeCount>, word: string) {
+  const other = await open();
+  await other.queryMemory('memory');
+  await fs.deleteMemory(secret);
+  await other.queryMemory('memory');
+  count.hold();
+  const compacting = fs.compact({ erase: true });
+  await count.held;
+  await other.close();
+  expect(await filesHolding(word)).toContain(join('index', 'search.snapshot'));
+  // (In an object: an async function's result that is a promise would be waited for.)
+  return { compacting };
 }
 
 describe('compaction', () => {
@@ -464,21 +507,7 @@ describe('compaction', () => {
     for (let i = 0; i < 5; i++) await first.appendMemory(`memory ${i}`);
     await first.close();
     // The erase is held as it begins to count its purge; a query's load of the saved snapshot is held as it imports it.
-    const indexFolder = join(root, 'index');
-    let holdCount = false;
-    const countHeld = gate();
-    const countGoesOn = gate();
-    const files: typeof nodeFileSystem = {
-      ...nodeFileSystem,
-      mkdir: (async (path: string, options?: unknown) => {
-        if (holdCount && String(path) === indexFolder) {
-          holdCount = false;
-          countHeld.open();
-          await countGoesOn.opened;
-        }
-        return nodeFileSystem.mkdir(path, options as Parameters<typeof nodeFileSystem.mkdir>[1]);
-      }) as typeof nodeFileSystem.mkdir,
-    };
+    const count = holdingPurgeCount();
     const importReached = gate();
     const imported = gate();
     const inner = flexsearch();
@@ -495,21 +524,11 @@ describe('compaction', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const fs = await open({ fileSystem: files, search: provider });
-    // Another handle's index, loaded before the deletion, keeps the deleted memory's words (FlexSearch
-    // keeps a word no memory holds any more): it saves them once the compaction has cut the log.
-    const other = await open();
-    await other.queryMemory('memory');
-    await fs.deleteMemory(secret);
-    await other.queryMemory('memory');
-    holdCount = true;
-    const compacting = fs.compact({ erase: true });
-    await countHeld.opened;
-    await other.close();
-    expect(await filesHolding('hunter2loadedmeanwhile')).toContain(join('index', 'search.snapshot'));
+    const fs = await open({ fileSystem: count.files, search: provider });
+    const { compacting } = await eraseHeldAfterAnotherSaves(fs, secret, count, 'hunter2loadedmeanwhile');
     const querying = fs.queryMemory('memory');
     await importReached.opened;
-    countGoesOn.open();
+    count.goOn();
     // (Later than the erase takes to end once it has counted, if it does not wait for the load.)
     setTimeout(() => imported.open(), 300);
     await compacting;
@@ -518,6 +537,22 @@ describe('compaction', () => {
     await fs.appendMemory('memory 5');
     await fs.close();
     expect(await filesHolding('hunter2loadedmeanwhile')).toEqual([]);
+  });
+
+  it('with erase, makes the removal of a snapshot holding the erased text durable: a power loss does not bring it back', async () => {
+    const first = await open();
+    const secret = await first.appendMemory('my password is hunter2durablygone');
+    for (let i = 0; i < 5; i++) await first.appendMemory(`memory ${i}`);
+    await first.close();
+    const ops: string[] = [];
+    const count = holdingPurgeCount(recordingFileSystem(ops));
+    const fs = await open({ fileSystem: count.files });
+    const { compacting } = await eraseHeldAfterAnotherSaves(fs, secret, count, 'hunter2durablygone');
+    count.goOn();
+    expect(await compacting).toMatchObject({ erased: true });
+    expect(await filesHolding('hunter2durablygone')).toEqual([]);
+    expect(removalMadeDurable(ops, join(root, 'index', 'search.snapshot'), join(root, 'index'))).toBe(true);
+    await fs.close();
   });
 
   it('with erase, drops the log segment of the deletion even when another writer commits throughout', async () => {

@@ -9,6 +9,7 @@ import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { segmentSearch, SegmentReader, SegmentSearchProvider } from '@memmapfs/search-segments';
 import { printedLines, storeWorkerArgs } from './support/hold-writer.js';
+import { recordingFileSystem, removalMadeDurable } from './support/recording-file-system.js';
 import { useTempStore } from './support/temp-store.js';
 
 const tempStore = useTempStore('segments');
@@ -1118,15 +1119,20 @@ describe('the segments search index in a store', () => {
     expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
   }, 30_000);
 
-  it('an erase with another provider removes the files of a segments index saved before, which no one reads', async () => {
+  it('an erase with another provider removes the files of a segments index saved before, which no one reads, and makes their removal durable', async () => {
     const { fs: before } = await secretInSavedIndex();
     await before.close();
-    const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+    const segmentsFolder = join(root, 'index', 'segments');
+    const segmentFiles = (await readdir(segmentsFolder)).filter((name) => name.endsWith('.seg'));
+    const ops: string[] = [];
+    const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: recordingFileSystem(ops) });
     const [hit] = await fs.queryMemory('hunter2walrus');
     await fs.deleteMemory(hit!.id);
     const report = await fs.compact({ erase: true });
     expect(await indexFilesHolding('hunter2walrus')).toEqual([]);
     expect(report).toMatchObject({ erased: true, indexFilesLeft: 0 });
+    // (A power loss must not bring back a file holding what the erase removed.)
+    expect(segmentFiles.filter((name) => !removalMadeDurable(ops, join(segmentsFolder, name), segmentsFolder))).toEqual([]);
     await fs.close();
   });
 

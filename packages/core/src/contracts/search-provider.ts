@@ -159,7 +159,8 @@ export interface SearchProvider {
    * keeps now, which another process may have saved; `undefined` when there is none). `current()`
    * rejects when the description cannot be read: the provider then removes nothing (it may not know
    * what is named). With `closing`, the store is done with the provider: it lets go of its own files
-   * first (and is closed), so that those only it used go too.
+   * first (and is closed), so that those only it used go too. The removals are durable when it
+   * resolves (the folder fsynced): a file a power loss brought back may hold what a purge erased.
    */
   removeUnusedFiles?(current: () => Promise<Uint8Array | undefined>, options?: { closing?: boolean }): Promise<void>;
   /**

@@ -55,6 +55,7 @@ export async function removeSegmentFilesNoOneNames(host: SearchIndexHost, provid
   };
   await withFileLock(layout.searchLock, files, async () => {
     if (!(await describedHere())) return;
+    let removed = false;
     for (const name of (await indexFolderFiles(host, false)).keys()) {
       if (!SEGMENT_FILE.test(name)) continue;
       const path = join(layout.searchSegments, name);
@@ -62,11 +63,13 @@ export async function removeSegmentFilesNoOneNames(host: SearchIndexHost, provid
       if (typeof lease === 'string') continue;
       try {
         // (Looked at again under the lease: where the save lock does not hold, a description may name it now.)
-        if (await describedHere()) await files.unlink(path).catch(() => undefined);
+        if (await describedHere()) removed = (await files.unlink(path).then(() => true, () => false)) || removed;
       } finally {
         await lease.release();
       }
     }
+    // (Made durable: a file a power loss brought back may hold what an erase removed.)
+    if (removed) await syncFolder(layout.searchSegments, files);
   }, DESCRIPTION_LOCK_WAIT_MS).catch(() => undefined);
 }
 

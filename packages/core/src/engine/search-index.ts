@@ -1139,7 +1139,8 @@ export class SearchIndex {
       await writeSearchPurges(layout.searchPurges, logId, purges, files);
       this.indexPurges = purges;
       this.purgesCountedHere = purges;
-      if (options.removeSnapshot) await files.unlink(layout.searchSnapshot).catch(() => undefined);
+      // (Its removal made durable: a snapshot a power loss brought back may hold what an erase removed.)
+      if (options.removeSnapshot && (await files.unlink(layout.searchSnapshot).then(() => true, () => false))) await syncFolder(layout.index, files);
     }, options.waitMs);
   }
 
