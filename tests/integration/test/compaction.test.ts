@@ -555,6 +555,29 @@ describe('compaction', () => {
     await fs.close();
   });
 
+  it('with erase, reports erased: false while a checkpoint from before it, holding a deleted memory\'s tags, could not be removed; the next erase removes it', async () => {
+    let failing = false;
+    const files: typeof nodeFileSystem = {
+      ...nodeFileSystem,
+      unlink: (async (path: string) => {
+        if (failing && /checkpoint-\d{16}\.bin$/.test(String(path))) throw Object.assign(new Error(`EIO: i/o error, unlink '${String(path)}'`), { code: 'EIO' });
+        return nodeFileSystem.unlink(path);
+      }) as typeof nodeFileSystem.unlink,
+    };
+    const fs = await open({ fileSystem: files, autoCompaction: false });
+    const secret = await fs.appendMemory('a note', ['tag-hunter2checkpointed']);
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.checkpoint();
+    await fs.deleteMemory(secret);
+    failing = true;
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: false });
+    expect(await filesHolding('tag-hunter2checkpointed')).toEqual([expect.stringMatching(/^checkpoints\//)]);
+    failing = false;
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+    expect(await filesHolding('tag-hunter2checkpointed')).toEqual([]);
+    await fs.close();
+  });
+
   it('with erase, drops the log segment of the deletion even when another writer commits throughout', async () => {
     const fs = await open();
     const secret = await fs.appendMemory('my password is hunter2-while-busy');

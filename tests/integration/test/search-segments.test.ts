@@ -10,6 +10,7 @@ import { flexsearch } from '@memmapfs/search-flexsearch';
 import { segmentSearch, SegmentReader, SegmentSearchProvider } from '@memmapfs/search-segments';
 import { printedLines, storeWorkerArgs } from './support/hold-writer.js';
 import { recordingFileSystem, removalMadeDurable } from './support/recording-file-system.js';
+import { indexFilesHolding as filesOfIndexHolding, secretInSavedIndex as savedWithSecret } from './support/secret-in-index.js';
 import { useTempStore } from './support/temp-store.js';
 
 const tempStore = useTempStore('segments');
@@ -31,14 +32,7 @@ class CountingSegments extends SegmentSearchProvider {
 }
 
 /** The files under `index/` whose bytes hold `text`. */
-async function indexFilesHolding(text: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const name of await readdir(join(root, 'index'), { recursive: true })) {
-    const bytes = await readFile(join(root, 'index', name)).catch(() => Buffer.alloc(0));
-    if (bytes.includes(Buffer.from(text))) found.push(name);
-  }
-  return found;
-}
+const indexFilesHolding = (text: string) => filesOfIndexHolding(root, text);
 
 /** The warnings (`code: message`) the process emits while `body` runs, and a turn after (warnings are emitted on the next tick). */
 async function warningsOf(body: () => Promise<void>): Promise<string[]> {
@@ -70,15 +64,7 @@ async function secretSeenByTwo(openA: () => Promise<MemMapFS>, openB = openA): P
 }
 
 /** A store (segments as store-worker's) of twenty notes and a secret, its index saved holding the secret. */
-async function secretInSavedIndex(): Promise<{ fs: MemMapFS; secret: number }> {
-  const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 16, mergeFactor: 3 }), codec: msgpack() });
-  for (let i = 0; i < 20; i++) await fs.appendMemory(`ordinary note ${i}`);
-  const secret = await fs.appendMemory('my password is hunter2walrus');
-  expect(await fs.queryMemory('hunter2walrus')).toHaveLength(1);
-  await fs.checkpoint();
-  expect(await indexFilesHolding('hunter2walrus')).not.toEqual([]);
-  return { fs, secret };
-}
+const secretInSavedIndex = () => savedWithSecret(root);
 
 /** Opens the store anew (its own provider) and queries it: the saved index is opened from its files, not rebuilt. */
 async function expectOpenedNotRebuilt(query: string, hits: number): Promise<void> {

@@ -173,12 +173,26 @@ export class CheckpointStore {
   }
 
   /**
-   * Unlinks the checkpoints of this log older than `lsn`, those of other logs, and the temporary files
-   * of writers that died.
+   * For `compact({ erase: true })`, once its checkpoint covering `lsn` is published: removes what
+   * `publish` removes (checkpoints of this log older than `lsn`, those of other logs, temporary files of
+   * writers that died), which may hold rows of deleted memories, and makes the folder durable. Whether
+   * none of them is left (false too when the folder could not be read or fsynced).
    */
-  private async removeObsolete(lsn: number, logId: string): Promise<void> {
+  async removedBefore(lsn: number, logId: string): Promise<boolean> {
+    return this.removeObsolete(lsn, logId, true).then((left) => left === 0, () => false);
+  }
+
+  /**
+   * Unlinks the checkpoints of this log older than `lsn`, those of other logs, and the temporary files
+   * of writers that died; with `sync`, fsyncs the folder even when it removed none now (an earlier
+   * removal's fsync may have failed). Returns how many it could not remove.
+   */
+  private async removeObsolete(lsn: number, logId: string, sync = false): Promise<number> {
     let removed = false;
-    const remove = (path: string) => this.files.unlink(path).then(() => (removed = true), () => undefined);
+    let left = 0;
+    const remove = (path: string) => this.files.unlink(path).then(() => (removed = true), (error: NodeJS.ErrnoException) => {
+      if (error?.code !== 'ENOENT') left++;
+    });
     for (const name of await this.files.readdir(this.folder)) {
       const path = join(this.folder, name);
       const fileLsn = checkpointFileLsn(name);
@@ -191,6 +205,7 @@ export class CheckpointStore {
       if (temp && (await isAbandoned(path, Number(temp[1]), this.files))) await remove(path);
     }
     // (Durable: after a power loss an old checkpoint does not come back with what an erase removed.)
-    if (removed) await syncFolder(this.folder, this.files);
+    if (removed || sync) await syncFolder(this.folder, this.files);
+    return left;
   }
 }

@@ -57,9 +57,11 @@ export interface CompactionReport {
   readonly indexFilesLeft: number;
   /**
    * (With `erase`.) Whether nothing deleted before the compaction began is left in a file of the store:
-   * no chunk file skipped, the log cut past the deletions, no index file left. When false, see
-   * `chunksSkipped`, `indexFilesLeft` and `logFirstLsn`, and run `compact({ erase: true })` again once the
-   * other processes have let go (or closed).
+   * no chunk file skipped, the log cut past the deletions, no checkpoint file from before the
+   * compaction's left, no index file left, and every removal durable (its folder fsynced). When false,
+   * see `chunksSkipped`, `indexFilesLeft` and `logFirstLsn`, and run `compact({ erase: true })` again
+   * once the other processes have let go (or closed); a checkpoint file that could not be removed, or a
+   * folder that could not be fsynced, is an I/O error of the disk.
    */
   readonly erased?: boolean;
 }

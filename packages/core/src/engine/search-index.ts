@@ -998,7 +998,13 @@ export class SearchIndex {
         return true;
       });
     }
-    const indexFilesLeft = before === undefined ? 1 : await this.waitForFilesGone(before);
+    let indexFilesLeft = before === undefined ? 1 : await this.waitForFilesGone(before);
+    // Their removals durable, whoever made them (this process, or another as it let go of them): a file
+    // a power loss brought back may hold what the erase removed. Else every one counts as left.
+    if (before !== undefined && before.size > indexFilesLeft) {
+      const durable = await syncFolder(this.host.layout.searchSegments, this.host.files).then(() => true, () => false);
+      if (!durable) indexFilesLeft = before.size;
+    }
     return { indexFilesLeft: indexFilesLeft + (purged ? 0 : 1) + (tempsGone ? 0 : 1) };
   }
 

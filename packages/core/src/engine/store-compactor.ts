@@ -41,6 +41,8 @@ export interface CompactorSite extends CompactionSite {
   cutLogBefore(lsn: number): Promise<{ first: number; capped: boolean }>;
   /** The LSN of the oldest record the log holds. */
   oldestLsnHeld(): Promise<number>;
+  /** Whether no checkpoint file from before the tables' last one is left, its removal durable (see `CheckpointStore.removedBefore`). */
+  checkpointsBeforeRemoved(): Promise<boolean>;
 }
 
 /**
@@ -273,9 +275,12 @@ export class StoreCompactor {
       if (erase) ({ indexFilesLeft } = await this.site.index.eraseSaved());
       else await this.site.index.savePersistent({ compact: true, upToDate: true });
       progress(1, 1, 'index');
+      // (With erase, the checkpoints before the compaction's, which hold deleted memories' rows: gone, durably.)
+      const checkpointsGone = !erase || (await this.site.checkpointsBeforeRemoved());
       const chunkBytesAfter = (await this.site.blocks.listChunks()).reduce((sum, c) => sum + c.bytes, 0);
-      // (Erased: no chunk left with dead bytes, no record from before the compaction's checkpoint, no index file replaced.)
-      const erased = plan.skipped.length === 0 && (covered === 0 || logFirstLsn > covered) && indexFilesLeft === 0;
+      // (Erased: no chunk left with dead bytes, no record from before the compaction's checkpoint, no older
+      // checkpoint, no index file replaced.)
+      const erased = plan.skipped.length === 0 && (covered === 0 || logFirstLsn > covered) && checkpointsGone && indexFilesLeft === 0;
       return { expiredDeleted, chunksRewritten: plan.victims.length, chunksSkipped: plan.skipped.length, blocksMoved, chunkBytesBefore: plan.chunkBytesBefore, chunkBytesAfter, logFirstLsn, indexBytesBefore, indexBytesAfter: await indexBytes(), indexFilesLeft, ...(erase ? { erased } : {}) };
     } catch (error) {
       // The chunks it claimed and did not retire are let go of: until then no store could take them

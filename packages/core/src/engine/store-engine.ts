@@ -645,6 +645,11 @@ export class StoreEngine<S extends AgentState> {
     return this.compactor.compact(options);
   }
 
+  /** See `CompactorSite.checkpointsBeforeRemoved`. */
+  checkpointsBeforeRemoved(): Promise<boolean> {
+    return this.checkpoints.removedBefore(this.checkpointLsn, this.wal.header.logId);
+  }
+
   /** The LSN of the oldest record the log holds (one read; the next LSN when it holds none). */
   async oldestLsnHeld(): Promise<number> {
     const records = this.wal.readFrom(1);
