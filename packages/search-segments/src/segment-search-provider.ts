@@ -636,6 +636,8 @@ export class SegmentSearchProvider implements SearchProvider {
    * later call (`readingFiles`), and merges no more.
    */
   private foundDamaged(error: SegmentCorrupt): void {
+    // (Said once: a read that found it first already stopped the merges.)
+    if (this.damaged) return;
     this.damaged = error;
     process.emitWarning(`Search segments were not merged, nor will be while this index is open: ${error.message}. The next query rebuilds the index from the memories.`, { code: 'MEMMAPFS_MERGE_FAILED' });
   }
