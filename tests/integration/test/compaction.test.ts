@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as nodeFileSystem from 'node:fs/promises';
-import { readdir, readFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -101,6 +101,23 @@ async function eraseHeldAfterAnotherSaves(fs: MemMapFS, secret: number, count: R
   expect(await filesHolding(word)).toContain(join('index', 'search.snapshot'));
   // (In an object: an async function's result that is a promise would be waited for.)
   return { compacting };
+}
+
+/**
+ * A file system through which, once `armed.on`, the next take of the checkpoints' publishing lock
+ * (`state.manifest.lock`) first runs `meanwhile` (another process's work, just before it).
+ */
+function beforeManifestLock(armed: { on: boolean }, meanwhile: () => Promise<void>, base: typeof nodeFileSystem = nodeFileSystem): typeof nodeFileSystem {
+  return {
+    ...base,
+    open: (async (path: string, flags?: string, mode?: number) => {
+      if (armed.on && String(path) === join(root, 'state.manifest.lock')) {
+        armed.on = false;
+        await meanwhile();
+      }
+      return base.open(path, flags, mode);
+    }) as typeof nodeFileSystem.open,
+  };
 }
 
 describe('compaction', () => {
@@ -576,6 +593,74 @@ describe('compaction', () => {
     expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
     expect(await filesHolding('tag-hunter2checkpointed')).toEqual([]);
     await fs.close();
+  });
+
+  it('with erase, removes the temporary checkpoint file a writer that died left, however recent: it holds rows from before the deletion', async () => {
+    const fs = await open({ autoCompaction: false });
+    const secret = await fs.appendMemory('a note', ['tag-hunter2tempfile']);
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.checkpoint();
+    const [name] = (await readdir(join(root, 'checkpoints'))).filter((file) => /^checkpoint-\d{16}\.bin$/.test(file));
+    // (A writer that died between writing its checkpoint and naming it: its temporary file, the same rows.)
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    await copyFile(join(root, 'checkpoints', name!), join(root, 'checkpoints', `.${name}.${deadPid}-0123456789ab.tmp`));
+    await fs.deleteMemory(secret);
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+    expect(await filesHolding('tag-hunter2tempfile')).toEqual([]);
+    await fs.close();
+  });
+
+  it('with erase, keeps the checkpoint the manifest names when another process published it just before the erase looked (its header unreadable then): the store opens', async () => {
+    const b = await open({ autoCompaction: false });
+    const armed = { on: false };
+    let failPath: string | undefined;
+    const files = beforeManifestLock(armed, async () => {
+      // Another process publishes a newer checkpoint and cuts its log behind it.
+      for (let i = 0; i < 5; i++) await b.appendMemory(`by b ${i}`);
+      await b.checkpoint();
+      await b.compact();
+      failPath = join(root, 'checkpoints', (await readdir(join(root, 'checkpoints'))).filter((file) => /^checkpoint-\d{16}\.bin$/.test(file)).sort().at(-1)!);
+    }, {
+      ...nodeFileSystem,
+      open: (async (path: string, flags?: string, mode?: number) => {
+        if (failPath !== undefined && String(path) === failPath) throw Object.assign(new Error(`EMFILE: too many open files, open '${String(path)}'`), { code: 'EMFILE' });
+        return nodeFileSystem.open(path, flags, mode);
+      }) as typeof nodeFileSystem.open,
+    });
+    const a = await open({ fileSystem: files, autoCompaction: false });
+    const secret = await a.appendMemory('a note', ['tag-x']);
+    for (let i = 0; i < 5; i++) await a.appendMemory(`memory ${i}`);
+    await a.deleteMemory(secret);
+    await a.compact({ erase: true, onProgress: (done, _total, step) => void (step === 'index' && done === 1 && (armed.on = true)) });
+    expect(failPath).toBeDefined();
+    failPath = undefined;
+    await a.close();
+    await b.close();
+    const again = await open();
+    expect((await again.listMemories({ limit: 100 })).memories.map((m) => m.text)).toContain('by b 4');
+    await again.close();
+  });
+
+  it('with erase, removes no checkpoint of a store put in place of the one it compacts (its log replaced): it says the erase is not done', async () => {
+    const armed = { on: false };
+    const files = beforeManifestLock(armed, async () => {
+      await rename(root, `${root}.old`);
+      const other = await open({ autoCompaction: false });
+      for (let i = 0; i < 3; i++) await other.appendMemory(`new store ${i}`);
+      await other.checkpoint();
+      await other.compact();
+      await other.close();
+    });
+    const a = await open({ fileSystem: files, autoCompaction: false });
+    const secret = await a.appendMemory('a note', ['tag-x']);
+    for (let i = 0; i < 20; i++) await a.appendMemory(`memory ${i}`);
+    await a.deleteMemory(secret);
+    const report = await a.compact({ erase: true, onProgress: (done, _total, step) => void (step === 'index' && done === 1 && (armed.on = true)) });
+    expect(report.erased).toBe(false);
+    await a.close().catch(() => undefined);
+    const again = await open();
+    expect(await again.queryMemory('new store')).toHaveLength(3);
+    await again.close();
   });
 
   it('with erase, drops the log segment of the deletion even when another writer commits throughout', async () => {

@@ -1,4 +1,5 @@
 import * as nodeFileSystem from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
@@ -48,14 +49,14 @@ beforeEach(() => {
 });
 
 /**
- * The report of `compact({ erase: true })` through `fs` (closed after) while the fsyncs of `state`
- * fail; that one of them failed is checked.
+ * The report of `compact({ erase: true })` through `fs` (closed after, unless not to `close`) while
+ * the fsyncs of `state` fail; that one of them failed is checked.
  */
-async function erasedWhileFolderSyncsFail(fs: MemMapFS) {
+async function erasedWhileFolderSyncsFail(fs: MemMapFS, close = true) {
   state.failing = true;
   const report = await fs.compact({ erase: true });
   state.failing = false;
-  await fs.close();
+  if (close) await fs.close();
   expect(state.failed.length).toBeGreaterThan(0);
   return { erased: report.erased, indexFilesLeft: report.indexFilesLeft };
 }
@@ -77,5 +78,17 @@ describe('compact({ erase: true }) whose removals cannot be made durable', () =>
     const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
     await fs.deleteMemory(secret);
     expect(await erasedWhileFolderSyncsFail(fs)).toEqual({ erased: false, indexFilesLeft: expect.any(Number) });
+  });
+  it('makes the removals of an earlier erase whose fsync failed durable before it reports erased: true', async () => {
+    const { fs: before, secret } = await secretInSavedIndex(root);
+    await before.close();
+    const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+    await fs.deleteMemory(secret);
+    expect(await erasedWhileFolderSyncsFail(fs, false)).toEqual({ erased: false, indexFilesLeft: expect.any(Number) });
+    const segments = join(root, 'index', 'segments');
+    expect(state.unlinkedSinceSync.has(segments)).toBe(true);
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+    expect(state.unlinkedSinceSync.has(segments)).toBe(false);
+    await fs.close();
   });
 });

@@ -5,7 +5,7 @@ import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import { openCheckpointFile, readCheckpointHeader, writeUnnamedCheckpoint, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type UnnamedCheckpoint } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, readManifest, writeManifest } from './checkpoint-manifest.js';
-import { isAbandoned } from '../engine/abandoned-files.js';
+import { isAbandoned, processAlive } from '../engine/abandoned-files.js';
 import { withFileLock } from '../engine/file-lock.js';
 
 /**
@@ -173,26 +173,63 @@ export class CheckpointStore {
   }
 
   /**
-   * For `compact({ erase: true })`, once its checkpoint covering `lsn` is published: removes what
-   * `publish` removes (checkpoints of this log older than `lsn`, those of other logs, temporary files of
-   * writers that died), which may hold rows of deleted memories, and makes the folder durable. Whether
-   * none of them is left (false too when the folder could not be read or fsynced).
+   * For `compact({ erase: true })`, once its checkpoint covering `lsn` is published: whether no file of
+   * the folder may still hold rows from before it (of deleted memories), durably. Under the publishing
+   * lock, and only while the manifest names a checkpoint of log `logId` (`current` is asked first: a log
+   * replaced meanwhile is not this process's to clean up): removes the checkpoints older than both
+   * `lsn` and the manifest's, and those of other logs, as `publish` does, and the temporary files of
+   * writers that died, however recent; a temporary file of a live writer from before `lsn`, or a file
+   * whose header cannot be read, counts as left. Never removes the checkpoint the manifest names. Then fsyncs the
+   * folder (an earlier removal's fsync may have failed). False too when any of it fails.
    */
-  async removedBefore(lsn: number, logId: string): Promise<boolean> {
-    return this.removeObsolete(lsn, logId, true).then((left) => left === 0, () => false);
+  async removedBefore(lsn: number, logId: string, current: () => void): Promise<boolean> {
+    try {
+      return await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
+        current();
+        const manifest = await readManifest(this.manifestPath, this.files, true);
+        if (!manifest || manifest.logId !== logId) return false;
+        const bound = Math.min(lsn, manifest.lsn);
+        let left = 0;
+        const remove = (path: string) => this.files.unlink(path).then(() => undefined, (error: NodeJS.ErrnoException) => {
+          if (error?.code !== 'ENOENT') left++;
+        });
+        for (const name of await this.files.readdir(this.folder)) {
+          const path = join(this.folder, name);
+          const fileLsn = checkpointFileLsn(name);
+          if (fileLsn !== undefined) {
+            if (name === manifest.checkpoint) continue;
+            if (fileLsn < bound) await remove(path);
+            else if (fileLsn > manifest.lsn) {
+              // (Another log's, left by a repair, may hold anything; one that cannot be read is not taken for it.)
+              const header = await readCheckpointHeader(path, this.files, true).catch(() => null);
+              if (header === null) left++;
+              else if (header?.logId !== logId) await remove(path);
+            }
+            continue;
+          }
+          const temp = /^\.checkpoint-(\d{16})\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
+          if (!temp) continue;
+          // A writer's that died, however recent (should its process id be another namespace's, that
+          // writer's checkpoint fails and is written again); a live writer's from before the erase's
+          // checkpoint may hold deleted rows until that writer removes it: left.
+          if (!processAlive(Number(temp[2]))) await remove(path);
+          else if (Number(temp[1]) < lsn) left++;
+        }
+        await syncFolder(this.folder, this.files);
+        return left === 0;
+      });
+    } catch {
+      return false;
+    }
   }
 
   /**
    * Unlinks the checkpoints of this log older than `lsn`, those of other logs, and the temporary files
-   * of writers that died; with `sync`, fsyncs the folder even when it removed none now (an earlier
-   * removal's fsync may have failed). Returns how many it could not remove.
+   * of writers that died.
    */
-  private async removeObsolete(lsn: number, logId: string, sync = false): Promise<number> {
+  private async removeObsolete(lsn: number, logId: string): Promise<void> {
     let removed = false;
-    let left = 0;
-    const remove = (path: string) => this.files.unlink(path).then(() => (removed = true), (error: NodeJS.ErrnoException) => {
-      if (error?.code !== 'ENOENT') left++;
-    });
+    const remove = (path: string) => this.files.unlink(path).then(() => (removed = true), () => undefined);
     for (const name of await this.files.readdir(this.folder)) {
       const path = join(this.folder, name);
       const fileLsn = checkpointFileLsn(name);
@@ -205,7 +242,6 @@ export class CheckpointStore {
       if (temp && (await isAbandoned(path, Number(temp[1]), this.files))) await remove(path);
     }
     // (Durable: after a power loss an old checkpoint does not come back with what an erase removed.)
-    if (removed || sync) await syncFolder(this.folder, this.files);
-    return left;
+    if (removed) await syncFolder(this.folder, this.files);
   }
 }

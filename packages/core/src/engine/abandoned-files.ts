@@ -25,7 +25,8 @@ async function ageMs(path: string, files: Pick<StoreFileSystem, 'open'>): Promis
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether process `pid` is alive as this process sees it (this one's namespace; EPERM: another user's, alive). */
+export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

@@ -999,12 +999,12 @@ export class SearchIndex {
       });
     }
     let indexFilesLeft = before === undefined ? 1 : await this.waitForFilesGone(before);
-    // Their removals durable, whoever made them (this process, or another as it let go of them): a file
-    // a power loss brought back may hold what the erase removed. Else every one counts as left.
-    if (before !== undefined && before.size > indexFilesLeft) {
-      const durable = await syncFolder(this.host.layout.searchSegments, this.host.files).then(() => true, () => false);
-      if (!durable) indexFilesLeft = before.size;
-    }
+    // The removals made there durable, whoever made them (this process, another as it let go of them, or
+    // an earlier erase whose fsync failed): a file a power loss brought back may hold what the erase
+    // removed. Else every file there before counts as left. (The index folder itself is made durable by
+    // the count of purges every erase writes.)
+    const durable = await syncFolder(this.host.layout.searchSegments, this.host.files).then(() => true, (error: NodeJS.ErrnoException) => error?.code === 'ENOENT');
+    if (!durable) indexFilesLeft = Math.max(indexFilesLeft, before?.size ?? 1);
     return { indexFilesLeft: indexFilesLeft + (purged ? 0 : 1) + (tempsGone ? 0 : 1) };
   }
 

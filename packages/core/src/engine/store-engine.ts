@@ -647,7 +647,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** See `CompactorSite.checkpointsBeforeRemoved`. */
   checkpointsBeforeRemoved(): Promise<boolean> {
-    return this.checkpoints.removedBefore(this.checkpointLsn, this.wal.header.logId);
+    return this.checkpoints.removedBefore(this.checkpointLsn, this.wal.header.logId, () => this.wal.checkCurrent?.());
   }
 
   /** The LSN of the oldest record the log holds (one read; the next LSN when it holds none). */
