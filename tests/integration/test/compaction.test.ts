@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as nodeFileSystem from 'node:fs/promises';
-import { copyFile, readdir, readFile, rename } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -117,6 +117,17 @@ function beforeManifestLock(armed: { on: boolean }, meanwhile: () => Promise<voi
       }
       return base.open(path, flags, mode);
     }) as typeof nodeFileSystem.open,
+  };
+}
+
+/** Node's file operations, but the removal of a file `target` accepts fails with EIO while `when()`. */
+function failingUnlink(target: (path: string) => boolean, when: () => boolean): typeof nodeFileSystem {
+  return {
+    ...nodeFileSystem,
+    unlink: (async (path: string) => {
+      if (when() && target(String(path))) throw Object.assign(new Error(`EIO: i/o error, unlink '${String(path)}'`), { code: 'EIO' });
+      return nodeFileSystem.unlink(path);
+    }) as typeof nodeFileSystem.unlink,
   };
 }
 
@@ -574,13 +585,7 @@ describe('compaction', () => {
 
   it('with erase, reports erased: false while a checkpoint from before it, holding a deleted memory\'s tags, could not be removed; the next erase removes it', async () => {
     let failing = false;
-    const files: typeof nodeFileSystem = {
-      ...nodeFileSystem,
-      unlink: (async (path: string) => {
-        if (failing && /checkpoint-\d{16}\.bin$/.test(String(path))) throw Object.assign(new Error(`EIO: i/o error, unlink '${String(path)}'`), { code: 'EIO' });
-        return nodeFileSystem.unlink(path);
-      }) as typeof nodeFileSystem.unlink,
-    };
+    const files = failingUnlink((path) => /checkpoint-\d{16}\.bin$/.test(path), () => failing);
     const fs = await open({ fileSystem: files, autoCompaction: false });
     const secret = await fs.appendMemory('a note', ['tag-hunter2checkpointed']);
     for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
@@ -610,30 +615,20 @@ describe('compaction', () => {
     await fs.close();
   });
 
-  it('with erase, keeps the checkpoint the manifest names when another process published it just before the erase looked (its header unreadable then): the store opens', async () => {
+  it('with erase, keeps the checkpoint another process published just before the erase looked (and cut its log behind): the store opens', async () => {
     const b = await open({ autoCompaction: false });
     const armed = { on: false };
-    let failPath: string | undefined;
     const files = beforeManifestLock(armed, async () => {
-      // Another process publishes a newer checkpoint and cuts its log behind it.
       for (let i = 0; i < 5; i++) await b.appendMemory(`by b ${i}`);
       await b.checkpoint();
       await b.compact();
-      failPath = join(root, 'checkpoints', (await readdir(join(root, 'checkpoints'))).filter((file) => /^checkpoint-\d{16}\.bin$/.test(file)).sort().at(-1)!);
-    }, {
-      ...nodeFileSystem,
-      open: (async (path: string, flags?: string, mode?: number) => {
-        if (failPath !== undefined && String(path) === failPath) throw Object.assign(new Error(`EMFILE: too many open files, open '${String(path)}'`), { code: 'EMFILE' });
-        return nodeFileSystem.open(path, flags, mode);
-      }) as typeof nodeFileSystem.open,
     });
     const a = await open({ fileSystem: files, autoCompaction: false });
     const secret = await a.appendMemory('a note', ['tag-x']);
     for (let i = 0; i < 5; i++) await a.appendMemory(`memory ${i}`);
     await a.deleteMemory(secret);
     await a.compact({ erase: true, onProgress: (done, _total, step) => void (step === 'index' && done === 1 && (armed.on = true)) });
-    expect(failPath).toBeDefined();
-    failPath = undefined;
+    expect(armed.on).toBe(false);
     await a.close();
     await b.close();
     const again = await open();
@@ -641,26 +636,111 @@ describe('compaction', () => {
     await again.close();
   });
 
-  it('with erase, removes no checkpoint of a store put in place of the one it compacts (its log replaced): it says the erase is not done', async () => {
-    const armed = { on: false };
-    const files = beforeManifestLock(armed, async () => {
-      await rename(root, `${root}.old`);
-      const other = await open({ autoCompaction: false });
-      for (let i = 0; i < 3; i++) await other.appendMemory(`new store ${i}`);
-      await other.checkpoint();
-      await other.compact();
-      await other.close();
-    });
-    const a = await open({ fileSystem: files, autoCompaction: false });
-    const secret = await a.appendMemory('a note', ['tag-x']);
-    for (let i = 0; i < 20; i++) await a.appendMemory(`memory ${i}`);
-    await a.deleteMemory(secret);
-    const report = await a.compact({ erase: true, onProgress: (done, _total, step) => void (step === 'index' && done === 1 && (armed.on = true)) });
+  it('with erase, removes no checkpoint of a store put in place of the one it compacts (its log replaced), before or while it looks: it says the erase is not done', async () => {
+    for (const when of ['before the lock', 'while it lists'] as const) {
+      await rm(root, { recursive: true, force: true });
+      await rm(`${root}.old`, { recursive: true, force: true });
+      const armed = { on: false };
+      const replace = async () => {
+        await rename(root, `${root}.old`);
+        const other = await open({ autoCompaction: false });
+        for (let i = 0; i < 3; i++) await other.appendMemory(`new store ${i}`);
+        await other.checkpoint();
+        await other.compact();
+        await other.close();
+      };
+      const files: typeof nodeFileSystem = when === 'before the lock' ? beforeManifestLock(armed, replace) : {
+        ...nodeFileSystem,
+        readdir: (async (path: string, ...rest: unknown[]) => {
+          if (armed.on && String(path) === join(root, 'checkpoints')) {
+            armed.on = false;
+            await replace();
+          }
+          return (nodeFileSystem.readdir as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+        }) as typeof nodeFileSystem.readdir,
+      };
+      const a = await open({ fileSystem: files, autoCompaction: false });
+      const secret = await a.appendMemory('a note', ['tag-x']);
+      for (let i = 0; i < 20; i++) await a.appendMemory(`memory ${i}`);
+      await a.deleteMemory(secret);
+      const report = await a.compact({ erase: true, onProgress: (done, _total, step) => void (step === 'index' && done === 1 && (armed.on = true)) });
+      expect(armed.on, when).toBe(false);
+      expect(report.erased, when).toBe(false);
+      await a.close().catch(() => undefined);
+      const again = await open();
+      expect(await again.queryMemory('new store'), when).toHaveLength(3);
+      await again.close();
+    }
+  });
+
+  it('with erase, counts an older checkpoint whose header cannot be read as left, and says the erase is not done until it is removed', async () => {
+    // Its removal when the compaction's checkpoint is published fails; then, when the erase looks again, its header cannot be read.
+    const failing = { unlink: false, open: false };
+    const isCheckpoint = (path: string) => /checkpoint-\d{16}\.bin$/.test(path);
+    const unlinking = failingUnlink(isCheckpoint, () => failing.unlink);
+    const files: typeof nodeFileSystem = {
+      ...unlinking,
+      open: (async (path: string, flags?: string, mode?: number) => {
+        if (failing.open && isCheckpoint(String(path))) throw Object.assign(new Error(`EMFILE: too many open files, open '${String(path)}'`), { code: 'EMFILE' });
+        return nodeFileSystem.open(path, flags, mode);
+      }) as typeof nodeFileSystem.open,
+    };
+    const fs = await open({ fileSystem: files, autoCompaction: false });
+    const secret = await fs.appendMemory('a note', ['tag-hunter2unreadable']);
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.checkpoint();
+    await fs.deleteMemory(secret);
+    failing.unlink = true;
+    const report = await fs.compact({ erase: true, onProgress: (done, _total, step) => void (step === 'index' && done === 1 && Object.assign(failing, { unlink: false, open: true })) });
+    failing.open = false;
     expect(report.erased).toBe(false);
-    await a.close().catch(() => undefined);
-    const again = await open();
-    expect(await again.queryMemory('new store')).toHaveLength(3);
-    await again.close();
+    expect(await filesHolding('tag-hunter2unreadable')).toEqual([expect.stringMatching(/^checkpoints\//)]);
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+    expect(await filesHolding('tag-hunter2unreadable')).toEqual([]);
+    await fs.close();
+  });
+
+  it('with erase, fails rather than say erased while the saved snapshot holding the erased words cannot be removed', async () => {
+    const first = await open();
+    const secret = await first.appendMemory('my password is hunter2unremovable');
+    for (let i = 0; i < 5; i++) await first.appendMemory(`memory ${i}`);
+    await first.queryMemory('memory');
+    await first.close();
+    let failing = false;
+    const snapshot = join(root, 'index', 'search.snapshot');
+    const files = failingUnlink((path) => path === snapshot, () => failing);
+    // (Its index not loaded: nothing saves a new snapshot over the old one.)
+    const fs = await open({ fileSystem: files, autoCompaction: false });
+    await fs.deleteMemory(secret);
+    failing = true;
+    await expect(fs.compact({ erase: true })).rejects.toThrow(/EIO/);
+    failing = false;
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+    expect(await filesHolding('hunter2unremovable')).toEqual([]);
+    await fs.close();
+  });
+
+  it('with erase, says the erase is not done while a temporary file of a save, holding erased words, cannot be removed', async () => {
+    const fs0 = await open();
+    await fs0.appendMemory('a memory');
+    await fs0.close();
+    // (As a saver that died left it.)
+    const temp = join(root, 'index', `.search.snapshot.${process.pid}-0123456789ab.tmp`);
+    await writeFile(temp, 'words of hunter2tempsave');
+    let failing = true;
+    const files = failingUnlink((path) => path === temp, () => failing);
+    const fs = await open({ fileSystem: files, autoCompaction: false });
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: false });
+    failing = false;
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+    expect(await filesHolding('hunter2tempsave')).toEqual([]);
+    await fs.close();
+  });
+
+  it('with erase, says erased for a store that was never written to', async () => {
+    const fs = await open();
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+    await fs.close();
   });
 
   it('with erase, drops the log segment of the deletion even when another writer commits throughout', async () => {

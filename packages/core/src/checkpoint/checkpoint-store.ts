@@ -175,45 +175,48 @@ export class CheckpointStore {
   /**
    * For `compact({ erase: true })`, once its checkpoint covering `lsn` is published: whether no file of
    * the folder may still hold rows from before it (of deleted memories), durably. Under the publishing
-   * lock, and only while the manifest names a checkpoint of log `logId` (`current` is asked first: a log
-   * replaced meanwhile is not this process's to clean up): removes the checkpoints older than both
-   * `lsn` and the manifest's, and those of other logs, as `publish` does, and the temporary files of
-   * writers that died, however recent; a temporary file of a live writer from before `lsn`, or a file
-   * whose header cannot be read, counts as left. Never removes the checkpoint the manifest names. Then fsyncs the
-   * folder (an earlier removal's fsync may have failed). False too when any of it fails.
+   * lock, and only while the manifest names a checkpoint of log `logId` (`current` is asked first, and
+   * again once the folder is listed: a log replaced meanwhile is not this process's to clean up):
+   * removes this log's checkpoints older than both `lsn` and the manifest's (each known by its header,
+   * never by its name alone; one whose header cannot be read counts as left), and the temporary files
+   * from before `lsn` of writers that died, however recent (a live writer's counts as left). Never
+   * removes the checkpoint the manifest names, nor another log's (`publish` does, once it is the
+   * manifest's). Then fsyncs the folder (an earlier removal's fsync may have failed). False too when
+   * any of it fails. With no manifest, whether the folder holds no checkpoint at all.
    */
   async removedBefore(lsn: number, logId: string, current: () => void): Promise<boolean> {
     try {
       return await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
         current();
         const manifest = await readManifest(this.manifestPath, this.files, true);
-        if (!manifest || manifest.logId !== logId) return false;
+        const names = await this.files.readdir(this.folder).catch((error: NodeJS.ErrnoException) => {
+          if (error?.code === 'ENOENT') return [] as string[];
+          throw error;
+        });
+        if (!manifest) return !names.some((name) => checkpointFileLsn(name) !== undefined || name.startsWith('.checkpoint-'));
+        current();
+        if (manifest.logId !== logId) return false;
         const bound = Math.min(lsn, manifest.lsn);
         let left = 0;
         const remove = (path: string) => this.files.unlink(path).then(() => undefined, (error: NodeJS.ErrnoException) => {
           if (error?.code !== 'ENOENT') left++;
         });
-        for (const name of await this.files.readdir(this.folder)) {
+        for (const name of names) {
           const path = join(this.folder, name);
           const fileLsn = checkpointFileLsn(name);
           if (fileLsn !== undefined) {
-            if (name === manifest.checkpoint) continue;
-            if (fileLsn < bound) await remove(path);
-            else if (fileLsn > manifest.lsn) {
-              // (Another log's, left by a repair, may hold anything; one that cannot be read is not taken for it.)
-              const header = await readCheckpointHeader(path, this.files, true).catch(() => null);
-              if (header === null) left++;
-              else if (header?.logId !== logId) await remove(path);
-            }
+            if (name === manifest.checkpoint || fileLsn >= bound) continue;
+            const header = await readCheckpointHeader(path, this.files, true).catch(() => null);
+            if (header === null) left++;
+            else if (header?.logId === logId) await remove(path);
             continue;
           }
           const temp = /^\.checkpoint-(\d{16})\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
-          if (!temp) continue;
-          // A writer's that died, however recent (should its process id be another namespace's, that
-          // writer's checkpoint fails and is written again); a live writer's from before the erase's
-          // checkpoint may hold deleted rows until that writer removes it: left.
+          if (!temp || Number(temp[1]) >= lsn) continue;
+          // (Should a process id that is not alive here be a writer's in another namespace, that writer's
+          // checkpoint fails and is written again.)
           if (!processAlive(Number(temp[2]))) await remove(path);
-          else if (Number(temp[1]) < lsn) left++;
+          else left++;
         }
         await syncFolder(this.folder, this.files);
         return left === 0;

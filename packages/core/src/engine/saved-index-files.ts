@@ -78,7 +78,8 @@ export async function removeSegmentFilesNoOneNames(host: SearchIndexHost, provid
  * died before it renamed them into place: a snapshot's may hold what an erase removed since. With
  * `erase`, every one, however recent, waiting for a save under way: under the lock no save runs, so
  * none is a save's own yet (without it, only those of a process gone for an hour: should the lock
- * not hold, say on a network file system, a live save's file is never taken).
+ * not hold, say on a network file system, a live save's file is never taken). Whether it could look,
+ * and removed every one it took.
  */
 export async function removeAbandonedSaveFiles(host: SearchIndexHost, options: { erase?: boolean } = {}): Promise<boolean> {
   // Only while no save runs (every writer of these files holds the lock), and not waiting for one.
@@ -87,14 +88,18 @@ export async function removeAbandonedSaveFiles(host: SearchIndexHost, options: {
   if (!lock) return false;
   try {
     let removed = false;
+    let failed = false;
     for (const name of await host.files.readdir(host.layout.index)) {
       const temp = /^\.(?:search\.snapshot|purges)\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
       const path = join(host.layout.index, name);
-      if (temp && (erase || (await isAbandoned(path, Number(temp[1]), host.files)))) removed = (await host.files.unlink(path).then(() => true, () => false)) || removed;
+      if (!temp || !(erase || (await isAbandoned(path, Number(temp[1]), host.files)))) continue;
+      const gone = await host.files.unlink(path).then(() => true, (error: NodeJS.ErrnoException) => error?.code === 'ENOENT');
+      removed ||= gone;
+      failed ||= !gone;
     }
     if (removed) await syncFolder(host.layout.index, host.files);
+    return !failed;
   } finally {
     await lock.release();
   }
-  return true;
 }

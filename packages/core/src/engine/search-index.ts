@@ -1145,8 +1145,15 @@ export class SearchIndex {
       await writeSearchPurges(layout.searchPurges, logId, purges, files);
       this.indexPurges = purges;
       this.purgesCountedHere = purges;
-      // (Its removal made durable: a snapshot a power loss brought back may hold what an erase removed.)
-      if (options.removeSnapshot && (await files.unlink(layout.searchSnapshot).then(() => true, () => false))) await syncFolder(layout.index, files);
+      // (Its removal made durable: a snapshot a power loss brought back may hold what an erase removed.
+      // One that cannot be removed fails the purge: the erase must not say it is gone.)
+      if (options.removeSnapshot) {
+        const removed = await files.unlink(layout.searchSnapshot).then(() => true, (error: NodeJS.ErrnoException) => {
+          if (error?.code === 'ENOENT') return false;
+          throw error;
+        });
+        if (removed) await syncFolder(layout.index, files);
+      }
     }, options.waitMs);
   }
 
