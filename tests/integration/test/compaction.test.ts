@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import * as nodeFileSystem from 'node:fs/promises';
 import { copyFile, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
+import { crc32c } from '@memmapfs/wal';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { appendAndHold, holdWriterLock, printedLines, storeWorkerArgs } from './support/hold-writer.js';
 import { recordingFileSystem, removalMadeDurable } from './support/recording-file-system.js';
@@ -699,6 +701,42 @@ describe('compaction', () => {
     expect(await filesHolding('tag-hunter2unreadable')).toEqual([]);
     await fs.close();
   });
+
+  for (const found of ['damaged', "another log's"] as const) {
+    it(`with erase, does not take an older checkpoint whose header is ${found} for gone: removed, or counted as left until the next checkpoint removes it`, async () => {
+      let failing = false;
+      const fs = await open({ fileSystem: failingUnlink((path) => /checkpoint-\d{16}\.bin$/.test(path), () => failing), autoCompaction: false });
+      const secret = await fs.appendMemory('a note', ['tag-hunter2header']);
+      for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+      await fs.checkpoint();
+      const [old] = (await readdir(join(root, 'checkpoints'))).filter((file) => /^checkpoint-\d{16}\.bin$/.test(file));
+      await fs.deleteMemory(secret);
+      // Its removal when the erase's checkpoint is published fails; then its header is damaged, or names
+      // another log (as a repair's leftover), before the erase looks again.
+      failing = true;
+      const report = await fs.compact({
+        erase: true,
+        onProgress: (done, _total, step) => {
+          if (step !== 'index' || done !== 1 || !failing) return;
+          failing = false;
+          const fd = openSync(join(root, 'checkpoints', old!), 'r+');
+          const header = Buffer.alloc(160);
+          readSync(fd, header, 0, 160, 0);
+          if (found === 'damaged') header[100]! ^= 0xff;
+          else header.fill(0xab, 40, 56).writeUInt32LE(crc32c(header.subarray(16)), 12);
+          writeSync(fd, header, 0, 160, 0);
+          closeSync(fd);
+        },
+      });
+      expect(report.erased).toBe(found === 'damaged');
+      expect(await filesHolding('tag-hunter2header')).toEqual(found === 'damaged' ? [] : [`checkpoints/${old}`]);
+      // (A change, so that the next erase publishes a checkpoint, whose publication removes another log's.)
+      await fs.appendMemory('a later note');
+      expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+      expect(await filesHolding('tag-hunter2header')).toEqual([]);
+      await fs.close();
+    });
+  }
 
   it('with erase, fails rather than say erased while the saved snapshot holding the erased words cannot be removed', async () => {
     const first = await open();

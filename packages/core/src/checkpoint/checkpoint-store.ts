@@ -177,12 +177,12 @@ export class CheckpointStore {
    * the folder may still hold rows from before it (of deleted memories), durably. Under the publishing
    * lock, and only while the manifest names a checkpoint of log `logId` (`current` is asked first, and
    * again once the folder is listed: a log replaced meanwhile is not this process's to clean up):
-   * removes this log's checkpoints older than both `lsn` and the manifest's (each known by its header,
-   * never by its name alone; one whose header cannot be read counts as left), and the temporary files
-   * from before `lsn` of writers that died, however recent (a live writer's counts as left). Never
-   * removes the checkpoint the manifest names, nor another log's (`publish` does, once it is the
-   * manifest's). Then fsyncs the folder (an earlier removal's fsync may have failed). False too when
-   * any of it fails. With no manifest, whether the folder holds no checkpoint at all.
+   * removes the checkpoints older than both `lsn` and the manifest's whose header says they are this
+   * log's or is not a checkpoint's (damaged), and the temporary files from before `lsn` of writers that
+   * died (however recent) or of this process; another log's checkpoint (`publish` removes it), one whose
+   * header cannot be read, or a live writer's temporary file counts as left. Never removes the
+   * checkpoint the manifest names. Then fsyncs the folder (an earlier removal's fsync may have failed).
+   * False too when any of it fails. With no manifest, whether the folder holds no checkpoint at all.
    */
   async removedBefore(lsn: number, logId: string, current: () => void): Promise<boolean> {
     try {
@@ -193,8 +193,8 @@ export class CheckpointStore {
           if (error?.code === 'ENOENT') return [] as string[];
           throw error;
         });
-        if (!manifest) return !names.some((name) => checkpointFileLsn(name) !== undefined || name.startsWith('.checkpoint-'));
         current();
+        if (!manifest) return !names.some((name) => checkpointFileLsn(name) !== undefined || name.startsWith('.checkpoint-'));
         if (manifest.logId !== logId) return false;
         const bound = Math.min(lsn, manifest.lsn);
         let left = 0;
@@ -206,16 +206,20 @@ export class CheckpointStore {
           const fileLsn = checkpointFileLsn(name);
           if (fileLsn !== undefined) {
             if (name === manifest.checkpoint || fileLsn >= bound) continue;
+            // (`undefined`: gone, or no checkpoint's header, damaged: removed; another log's is `publish`'s
+            // to remove, and counts as left until then.)
             const header = await readCheckpointHeader(path, this.files, true).catch(() => null);
-            if (header === null) left++;
-            else if (header?.logId === logId) await remove(path);
+            if (header === undefined || header?.logId === logId) await remove(path);
+            else left++;
             continue;
           }
           const temp = /^\.checkpoint-(\d{16})\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
           if (!temp || Number(temp[1]) >= lsn) continue;
           // (Should a process id that is not alive here be a writer's in another namespace, that writer's
           // checkpoint fails and is written again.)
-          if (!processAlive(Number(temp[2]))) await remove(path);
+          const pid = Number(temp[2]);
+          // (This process's own from before its checkpoint is no checkpoint it still writes.)
+          if (pid === process.pid || !processAlive(pid)) await remove(path);
           else left++;
         }
         await syncFolder(this.folder, this.files);
