@@ -703,40 +703,78 @@ describe('compaction', () => {
   });
 
   for (const found of ['damaged', "another log's"] as const) {
-    it(`with erase, does not take an older checkpoint whose header is ${found} for gone: removed, or counted as left until the next checkpoint removes it`, async () => {
-      let failing = false;
-      const fs = await open({ fileSystem: failingUnlink((path) => /checkpoint-\d{16}\.bin$/.test(path), () => failing), autoCompaction: false });
-      const secret = await fs.appendMemory('a note', ['tag-hunter2header']);
-      for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
-      await fs.checkpoint();
-      const [old] = (await readdir(join(root, 'checkpoints'))).filter((file) => /^checkpoint-\d{16}\.bin$/.test(file));
-      await fs.deleteMemory(secret);
-      // Its removal when the erase's checkpoint is published fails; then its header is damaged, or names
-      // another log (as a repair's leftover), before the erase looks again.
-      failing = true;
-      const report = await fs.compact({
-        erase: true,
-        onProgress: (done, _total, step) => {
-          if (step !== 'index' || done !== 1 || !failing) return;
-          failing = false;
-          const fd = openSync(join(root, 'checkpoints', old!), 'r+');
-          const header = Buffer.alloc(160);
-          readSync(fd, header, 0, 160, 0);
-          if (found === 'damaged') header[100]! ^= 0xff;
-          else header.fill(0xab, 40, 56).writeUInt32LE(crc32c(header.subarray(16)), 12);
-          writeSync(fd, header, 0, 160, 0);
-          closeSync(fd);
-        },
+    for (const named of ['older', 'above the erase'] as const) {
+      it(`with erase, does not take a checkpoint file ${named} whose header is ${found} for gone: removed, or counted as left until the next checkpoint removes it`, async () => {
+        let failing = false;
+        const fs = await open({ fileSystem: failingUnlink((path) => /checkpoint-\d{16}\.bin$/.test(path), () => failing), autoCompaction: false });
+        const secret = await fs.appendMemory('a note', ['tag-hunter2header']);
+        for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+        await fs.checkpoint();
+        const [old] = (await readdir(join(root, 'checkpoints'))).filter((file) => /^checkpoint-\d{16}\.bin$/.test(file));
+        // (A leftover named above: as a repair that replaced the log could leave, numbered as the old log was.)
+        const name = named === 'older' ? old! : 'checkpoint-0000000000001000.bin';
+        if (named !== 'older') await copyFile(join(root, 'checkpoints', old!), join(root, 'checkpoints', name));
+        await fs.deleteMemory(secret);
+        // Its removal when the erase's checkpoint is published fails; then its header is damaged, or names
+        // another log, before the erase looks again.
+        failing = true;
+        const report = await fs.compact({
+          erase: true,
+          onProgress: (done, _total, step) => {
+            if (step !== 'index' || done !== 1 || !failing) return;
+            failing = false;
+            const fd = openSync(join(root, 'checkpoints', name), 'r+');
+            const header = Buffer.alloc(160);
+            readSync(fd, header, 0, 160, 0);
+            if (found === 'damaged') header[100]! ^= 0xff;
+            else header.fill(0xab, 40, 56).writeUInt32LE(crc32c(header.subarray(16)), 12);
+            writeSync(fd, header, 0, 160, 0);
+            closeSync(fd);
+          },
+        });
+        expect(report.erased).toBe(found === 'damaged');
+        const holding = await filesHolding('tag-hunter2header');
+        expect(holding).toEqual(found === 'damaged' ? [] : [`checkpoints/${name}`]);
+        // (A change, so that the next erase publishes a checkpoint, whose publication removes another log's.)
+        await fs.appendMemory('a later note');
+        expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+        expect(await filesHolding('tag-hunter2header')).toEqual([]);
+        await fs.close();
       });
-      expect(report.erased).toBe(found === 'damaged');
-      expect(await filesHolding('tag-hunter2header')).toEqual(found === 'damaged' ? [] : [`checkpoints/${old}`]);
-      // (A change, so that the next erase publishes a checkpoint, whose publication removes another log's.)
-      await fs.appendMemory('a later note');
-      expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
-      expect(await filesHolding('tag-hunter2header')).toEqual([]);
-      await fs.close();
-    });
+    }
   }
+
+  it('with erase, leaves alone a checkpoint another handle of the same process is writing (and says the erase is not done)', async () => {
+    const armed = { on: false };
+    const held = gate();
+    const goOn = gate();
+    const bFiles: typeof nodeFileSystem = {
+      ...nodeFileSystem,
+      open: (async (path: string, flags?: string, mode?: number) => {
+        const handle = await nodeFileSystem.open(path, flags, mode);
+        if (armed.on && flags === 'w' && /\.checkpoint-\d{16}\.bin\.\d+-[0-9a-f]+\.tmp$/.test(String(path))) {
+          armed.on = false;
+          held.open();
+          await goOn.opened;
+        }
+        return handle;
+      }) as typeof nodeFileSystem.open,
+    };
+    const a = await open({ autoCompaction: false });
+    const b = await open({ fileSystem: bFiles, autoCompaction: false });
+    const secret = await a.appendMemory('a note', ['tag-x']);
+    for (let i = 0; i < 5; i++) await a.appendMemory(`memory ${i}`);
+    await b.appendMemory('by b');
+    armed.on = true;
+    const checkpointOfB = b.checkpoint().then(() => 'written', (error: Error) => `failed: ${error.message}`);
+    await held.opened;
+    await a.deleteMemory(secret);
+    expect(await a.compact({ erase: true })).toMatchObject({ erased: false });
+    goOn.open();
+    expect(await checkpointOfB).toBe('written');
+    await a.close();
+    await b.close();
+  });
 
   it('with erase, fails rather than say erased while the saved snapshot holding the erased words cannot be removed', async () => {
     const first = await open();

@@ -177,11 +177,11 @@ export class CheckpointStore {
    * the folder may still hold rows from before it (of deleted memories), durably. Under the publishing
    * lock, and only while the manifest names a checkpoint of log `logId` (`current` is asked first, and
    * again once the folder is listed: a log replaced meanwhile is not this process's to clean up):
-   * removes the checkpoints older than both `lsn` and the manifest's whose header says they are this
-   * log's or is not a checkpoint's (damaged), and the temporary files from before `lsn` of writers that
-   * died (however recent) or of this process; another log's checkpoint (`publish` removes it), one whose
-   * header cannot be read, or a live writer's temporary file counts as left. Never removes the
-   * checkpoint the manifest names. Then fsyncs the folder (an earlier removal's fsync may have failed).
+   * removes this log's checkpoints older than both `lsn` and the manifest's, any checkpoint file whose
+   * header is damaged, and the temporary files from before `lsn` of writers that died (however
+   * recent); another log's checkpoint, whatever its name (`publish` removes it), one whose header
+   * cannot be read, or a live writer's temporary file (this process's included: another handle's)
+   * counts as left. Never removes the checkpoint the manifest names. Then fsyncs the folder (an earlier removal's fsync may have failed).
    * False too when any of it fails. With no manifest, whether the folder holds no checkpoint at all.
    */
   async removedBefore(lsn: number, logId: string, current: () => void): Promise<boolean> {
@@ -205,21 +205,22 @@ export class CheckpointStore {
           const path = join(this.folder, name);
           const fileLsn = checkpointFileLsn(name);
           if (fileLsn !== undefined) {
-            if (name === manifest.checkpoint || fileLsn >= bound) continue;
-            // (`undefined`: gone, or no checkpoint's header, damaged: removed; another log's is `publish`'s
-            // to remove, and counts as left until then.)
+            if (name === manifest.checkpoint) continue;
+            // (Whatever its name: another log's, a repair's leftover, may be named anything. `undefined`:
+            // gone, or no checkpoint's header, damaged: removed. This log's from `bound` on hold nothing
+            // from before the erase; another log's is `publish`'s to remove, and counts as left until then.)
             const header = await readCheckpointHeader(path, this.files, true).catch(() => null);
-            if (header === undefined || header?.logId === logId) await remove(path);
-            else left++;
+            if (header === null) left++;
+            else if (header === undefined || (header.logId === logId && fileLsn < bound)) await remove(path);
+            else if (header.logId !== logId) left++;
             continue;
           }
           const temp = /^\.checkpoint-(\d{16})\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
           if (!temp || Number(temp[1]) >= lsn) continue;
           // (Should a process id that is not alive here be a writer's in another namespace, that writer's
           // checkpoint fails and is written again.)
-          const pid = Number(temp[2]);
-          // (This process's own from before its checkpoint is no checkpoint it still writes.)
-          if (pid === process.pid || !processAlive(pid)) await remove(path);
+          // (This process's own may be another handle's, being written: left, as any live writer's.)
+          if (!processAlive(Number(temp[2]))) await remove(path);
           else left++;
         }
         await syncFolder(this.folder, this.files);
