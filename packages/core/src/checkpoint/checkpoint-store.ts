@@ -181,8 +181,9 @@ export class CheckpointStore {
    * header is damaged, and the temporary files from before `lsn` of writers that died (however
    * recent); another log's checkpoint, whatever its name (`publish` removes it), one whose header
    * cannot be read, or a live writer's temporary file (this process's included: another handle's)
-   * counts as left. Never removes the checkpoint the manifest names. Then fsyncs the folder (an earlier removal's fsync may have failed).
-   * False too when any of it fails. With no manifest, whether the folder holds no checkpoint at all.
+   * counts as left. Never removes the checkpoint the manifest names. Then fsyncs the folder (an
+   * earlier removal's fsync may have failed). False too when any of it fails. With no manifest, whether
+   * the folder holds no checkpoint at all.
    */
   async removedBefore(lsn: number, logId: string, current: () => void): Promise<boolean> {
     try {
@@ -217,9 +218,9 @@ export class CheckpointStore {
           }
           const temp = /^\.checkpoint-(\d{16})\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
           if (!temp || Number(temp[1]) >= lsn) continue;
-          // (Should a process id that is not alive here be a writer's in another namespace, that writer's
-          // checkpoint fails and is written again.)
-          // (This process's own may be another handle's, being written: left, as any live writer's.)
+          // (A live writer's, this process's included (another handle's, being written), is left. Should a
+          // process id that is not alive here be a writer's in another namespace, its checkpoint fails and
+          // is written again.)
           if (!processAlive(Number(temp[2]))) await remove(path);
           else left++;
         }
