@@ -9,6 +9,7 @@ import type { NewMemoryRows } from '../engine/new-memory-rows.js';
 import type { StoreFileSystem } from '../types.js';
 import { CheckpointMemories, damaged, type CopyScratch, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, SCRATCH_KEPT_BYTES, scratchBytes, writeRow } from './checkpoint-rows.js';
 import { randomHex } from '../random-hex.js';
+import { checkpointTempFileName } from './checkpoint-manifest.js';
 
 /**
  * A checkpoint file: the store's tables as they stood after one record of the log (docs/FORMAT.md).
@@ -149,7 +150,7 @@ export async function writeCheckpointFile(path: string, contents: CheckpointCont
  * recent). `onRows` hears of the rows written every `REPORT_ROWS` rows and when the last is.
  */
 export async function writeUnnamedCheckpoint(path: string, contents: CheckpointContents, codec: Codec, files: StoreFileSystem, reader: 'auto' | 'mmap' | 'read' = 'auto', onRows?: CheckpointRowsProgress): Promise<UnnamedCheckpoint> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomHex(6)}.tmp`);
+  const temp = join(dirname(path), checkpointTempFileName(basename(path), process.pid, randomHex(6)));
   const handle = await files.open(temp, 'w');
   try {
     const rowsEnd = CHECKPOINT_HEADER_SIZE + contents.memoryCount * ROW_SIZE;

@@ -36,6 +36,17 @@ export function checkpointFileLsn(name: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** The name a writer of the checkpoint file named `name` writes it under until it is published. */
+export function checkpointTempFileName(name: string, pid: number, nonce: string): string {
+  return `.${name}.${pid}-${nonce}.tmp`;
+}
+
+/** The LSN and the writer's process id a temporary checkpoint file's name holds, or `undefined` for another file. */
+export function checkpointTempFile(name: string): { lsn: number; pid: number } | undefined {
+  const match = /^\.checkpoint-(\d{16})\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
+  return match ? { lsn: Number(match[1]), pid: Number(match[2]) } : undefined;
+}
+
 /**
  * Reads the manifest; `undefined` when there is none or it is damaged (the log alone is then the truth),
  * or when it cannot be read; with `strict`, an error other than its absence is thrown instead.

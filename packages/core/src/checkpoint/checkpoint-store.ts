@@ -4,7 +4,7 @@ import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import { openCheckpointFile, readCheckpointHeader, writeUnnamedCheckpoint, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type UnnamedCheckpoint } from './checkpoint-file.js';
-import { checkpointFileLsn, checkpointFileName, readManifest, writeManifest } from './checkpoint-manifest.js';
+import { checkpointFileLsn, checkpointFileName, checkpointTempFile, readManifest, writeManifest } from './checkpoint-manifest.js';
 import { isAbandoned, processAlive } from '../engine/abandoned-files.js';
 import { withFileLock } from '../engine/file-lock.js';
 
@@ -195,7 +195,7 @@ export class CheckpointStore {
           throw error;
         });
         current();
-        if (!manifest) return !names.some((name) => checkpointFileLsn(name) !== undefined || name.startsWith('.checkpoint-'));
+        if (!manifest) return !names.some((name) => checkpointFileLsn(name) !== undefined || checkpointTempFile(name) !== undefined);
         if (manifest.logId !== logId) return false;
         const bound = Math.min(lsn, manifest.lsn);
         let left = 0;
@@ -216,12 +216,12 @@ export class CheckpointStore {
             else if (header.logId !== logId) left++;
             continue;
           }
-          const temp = /^\.checkpoint-(\d{16})\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
-          if (!temp || Number(temp[1]) >= lsn) continue;
+          const temp = checkpointTempFile(name);
+          if (!temp || temp.lsn >= lsn) continue;
           // (A live writer's, this process's included (another handle's, being written), is left. Should a
           // process id that is not alive here be a writer's in another namespace, its checkpoint fails and
           // is written again.)
-          if (!processAlive(Number(temp[2]))) await remove(path);
+          if (!processAlive(temp.pid)) await remove(path);
           else left++;
         }
         await syncFolder(this.folder, this.files);
@@ -247,8 +247,8 @@ export class CheckpointStore {
         continue;
       }
       // A writer's temporary file, left by a writer that died.
-      const temp = /^\.checkpoint-\d{16}\.bin\.(\d+)-[0-9a-f]+\.tmp$/.exec(name);
-      if (temp && (await isAbandoned(path, Number(temp[1]), this.files))) await remove(path);
+      const temp = checkpointTempFile(name);
+      if (temp && (await isAbandoned(path, temp.pid, this.files))) await remove(path);
     }
     // (Durable: after a power loss an old checkpoint does not come back with what an erase removed.)
     if (removed) await syncFolder(this.folder, this.files);

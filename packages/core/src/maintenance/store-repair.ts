@@ -13,7 +13,7 @@ import { toMemMapError } from '../engine/error-mapping.js';
 import { encodeRecord, RecordType } from '../engine/log-records.js';
 import { resolveCodec } from '../registry/provider-registry.js';
 import type { Codec } from '../contracts/codec.js';
-import { writeManifest } from '../checkpoint/checkpoint-manifest.js';
+import { checkpointFileLsn, writeManifest } from '../checkpoint/checkpoint-manifest.js';
 import { examineStore, type StoreCheckOptions, type StoreExamination, type VerifyReport } from './store-check.js';
 
 /** What `repairStore` did. */
@@ -135,8 +135,8 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   if (!(exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) && resync !== undefined) {
     // The checkpoint kept ends before the damage; any other one that does not is never to be fallen back on.
     for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) {
-      const lsn = /^checkpoint-(\d{16})\.bin$/.exec(name)?.[1];
-      if (lsn !== undefined && Number(lsn) > scan.lastLsn) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
+      const lsn = checkpointFileLsn(name);
+      if (lsn !== undefined && lsn > scan.lastLsn) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
     }
   }
   // (Removals made durable before the log is rewritten: a power loss must not bring them back beside it.)
