@@ -76,6 +76,37 @@ describe('checkpoints written in the background', () => {
   }, 60_000);
 });
 
+describe('checkpoints in a burst of changes', () => {
+  it('start at most every 2 s until 65,536 changes wait, and one put off starts once the burst stops', async () => {
+    const fs = await MemMapFS.init(root, { codec: v8Codec() });
+    const engine = fs as unknown as { engine: { changesSinceCheckpoint: number; checkpointLsn: number; queueCheckpoint: () => Promise<void> } };
+    const starts: { at: number; waiting: number }[] = [{ at: performance.now(), waiting: 0 }];
+    const queue = engine.engine.queueCheckpoint.bind(engine.engine);
+    engine.engine.queueCheckpoint = () => {
+      starts.push({ at: performance.now(), waiting: engine.engine.changesSinceCheckpoint });
+      return queue();
+    };
+    try {
+      // (Memories short enough that 8 MiB of block copies, which start a lighter checkpoint of their own, are not reached.)
+      for (let at = 0; at < 40_960; at += 2048) await fs.appendMemories(Array.from({ length: 2048 }, (_, i) => ({ text: `m${at + i}` })));
+      const inBurst = starts.length - 1;
+      for (let i = 1; i < starts.length; i++) {
+        const sooner = starts[i]!.at - starts[i - 1]!.at < 2_000;
+        // (Less a few milliseconds: the store's clock and this test's are read at different moments.)
+        if (sooner) expect(starts[i]!.waiting, `checkpoint ${i} started ${Math.round(starts[i]!.at - starts[i - 1]!.at)} ms after the one before`).toBeGreaterThanOrEqual(65_536);
+      }
+      // The burst stopped with 16,384 changes or more waiting: the checkpoint put off starts at an idle catch-up.
+      if (engine.engine.changesSinceCheckpoint >= 16_384) {
+        expect(await eventually(() => starts.length > inBurst + 1, 10_000), 'no checkpoint once the burst stopped').toBe(true);
+        expect(await eventually(() => engine.engine.changesSinceCheckpoint < 16_384, 10_000)).toBe(true);
+      }
+      expect(engine.engine.checkpointLsn).toBeGreaterThan(0);
+    } finally {
+      await fs.close();
+    }
+  }, 60_000);
+});
+
 describe('checkpoints asked for', () => {
   it('are waited for by a close() called right after, with a search index kept in files to save too', async () => {
     const fs = await MemMapFS.init(root, { codec: v8Codec(), search: 'segments' });
