@@ -49,14 +49,14 @@ const CHECKPOINT_AFTER_BYTES = 8 * 1024 * 1024;
  */
 const CHECKPOINT_AFTER_RECORDS = 16_384;
 /**
- * In a burst of changes (a bulk load), a checkpoint of the tables in the background starts at most this
- * long after the last one started (or the store opened), unless `CHECKPOINT_BURST_RECORDS` changes (or
- * a quarter of the memories, if more) are waiting: rewriting the tables every 16,384 changes took a
- * sixth of a load of 100,000 memories. A burst that stops in between gets its checkpoint at the next
+ * A checkpoint of the tables in the background starts no sooner than this after the last one started
+ * (or the engine was made), unless `CHECKPOINT_BURST_RECORDS` changes (or a quarter of the memories, if
+ * more) are waiting: in a burst of changes (a bulk load), rewriting the tables every 16,384 changes took
+ * a sixth of a load of 100,000 memories. A burst that stops in between gets its checkpoint at the next
  * idle catch-up past this time (`IDLE_FOLLOW_MS`).
  */
 const CHECKPOINT_BURST_INTERVAL_MS = 2_000;
-/** …which bounds what a burst leaves for the next open to replay (about a second of it on a small machine). */
+/** …which bounds what a burst leaves for the next open to replay (about a second of it on a small machine), with what arrives while the checkpoint is written. */
 const CHECKPOINT_BURST_RECORDS = 65_536;
 /** …and on `close()` once this many were, or any after `CHECKPOINT_AFTER_RECORDS` LSNs of padding: so that the next open replays little. */
 const CHECKPOINT_ON_CLOSE_AFTER_RECORDS = 1_024;
@@ -156,8 +156,10 @@ export class StoreEngine<S extends AgentState> {
   private readonly copiedSinceCheckpoint = new CopiedBlockLog();
   /** After a failed checkpoint in the background, the next is not tried before this time. */
   private retryCheckpointAt = 0;
-  /** When the last checkpoint in the background started, or the store opened (see `CHECKPOINT_BURST_INTERVAL_MS`). */
+  /** When the last checkpoint in the background started, or the engine was made (see `CHECKPOINT_BURST_INTERVAL_MS`). */
   private lastBackgroundCheckpointAt = monotonicMs();
+  /** A checkpoint was due but put off by `CHECKPOINT_BURST_INTERVAL_MS`: the idle catch-up starts it should no change come. */
+  private checkpointPutOff = false;
   private closeStarted = false;
   /** Set by `close()`: from then on the index is only drained by `close()` itself, never on a timer. */
   get closing(): boolean {
@@ -434,7 +436,7 @@ export class StoreEngine<S extends AgentState> {
       }
       this.adoptPublishedCheckpoint();
       // (A burst that stopped with a checkpoint put off: see `CHECKPOINT_BURST_INTERVAL_MS`.)
-      this.checkpointIfDue();
+      if (this.checkpointPutOff) this.checkpointIfDue();
       // (Another process's compact({ erase: true }) waits for this one to let go of the index files it replaced.)
       void this.index.letGoAfterPurgeElsewhere();
     }, IDLE_FOLLOW_MS).unref();
@@ -583,7 +585,8 @@ export class StoreEngine<S extends AgentState> {
     if (waiting < Math.max(CHECKPOINT_AFTER_RECORDS, quarter)) return;
     const now = monotonicMs();
     if (now < this.retryCheckpointAt) return;
-    if (now < this.lastBackgroundCheckpointAt + CHECKPOINT_BURST_INTERVAL_MS && waiting < Math.max(CHECKPOINT_BURST_RECORDS, quarter)) return;
+    this.checkpointPutOff = now < this.lastBackgroundCheckpointAt + CHECKPOINT_BURST_INTERVAL_MS && waiting < Math.max(CHECKPOINT_BURST_RECORDS, quarter);
+    if (this.checkpointPutOff) return;
     this.lastBackgroundCheckpointAt = now;
     this.backgroundCheckpoint = true;
     this.queueCheckpoint().then(() => {
