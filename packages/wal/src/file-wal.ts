@@ -323,9 +323,11 @@ async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptio
         // after its last record, room a power loss brought back, are not; records lost to them show as
         // a gap before the next segment.)
         const segmentScan = new LogFileScan(fdReader(file.fd), file.size, seed, segmentPath, undefined, undefined, { offset: next.offset, lsn: next.lsn });
-        for await (const record of segmentScan.records()) {
-          positions.note(record.lsn, first, record.offset);
-          yield record;
+        for await (const commit of segmentScan.commits()) {
+          for (const record of commit) {
+            positions.note(record.lsn, first, record.offset);
+            yield record;
+          }
         }
         if (segmentScan.tornBytes > 0) {
           throw new WalError('WAL_CORRUPT', `${segmentPath}: record ${segmentScan.lastLsn + 1} at byte ${segmentScan.end} of this sealed segment is damaged. Run \`memmapfs verify\`.`, { lsn: segmentScan.lastLsn + 1, offset: segmentScan.end });
@@ -334,9 +336,11 @@ async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptio
       }
       if (next.first !== current.firstLsn) throw missingRecords(path, next.lsn, current.firstLsn);
       scan = new LogFileScan(handle, size, seed, path, trusted?.offset, stopAt, { offset: next.offset, lsn: next.lsn }, trusted?.lsn);
-      for await (const record of scan.records()) {
-        positions.note(record.lsn, current.firstLsn, record.offset);
-        yield record;
+      for await (const commit of scan.commits()) {
+        for (const record of commit) {
+          positions.note(record.lsn, current.firstLsn, record.offset);
+          yield record;
+        }
       }
     } finally {
       if (previous !== undefined) closeSync(previous);
@@ -720,10 +724,12 @@ export class FileWal implements WriteAheadLog {
           // Every record up to `end` was committed: one that cannot be read back now is damage (WAL_CORRUPT).
           const limit = last ? end : file.size;
           const scan = new LogFileScan(fdReader(file.fd), limit, this.seed, this.options.path, limit, limit, { offset: at.offset, lsn: at.lsn });
-          for await (const record of scan.records()) {
-            if (this.closed) throw closed();
-            if (record.lsn > lastLsn) return;
-            if (record.lsn >= lsn) yield record;
+          for await (const commit of scan.commits()) {
+            for (const record of commit) {
+              if (this.closed) throw closed();
+              if (record.lsn > lastLsn) return;
+              if (record.lsn >= lsn) yield record;
+            }
           }
           if (last) return;
           at = { first: scan.lastLsn + 1, offset: WAL_HEADER_SIZE, lsn: scan.lastLsn + 1 };

@@ -14,7 +14,7 @@ const WINDOW = 1024 * 1024;
  * window alive. It follows the rules of `scanLog`
  * (see there): a commit is handed out only once its last record has been read, so a commit torn at
  * the end of the file is never seen; damage (a bad frame followed by a record written after it was
- * durable, or before the end the commit marker vouches for) is `WAL_CORRUPT`. Once `records()` has
+ * durable, or before the end the commit marker vouches for) is `WAL_CORRUPT`. Once `commits()` has
  * been read to its end, `end`, `lastLsn` and `tornBytes` say where the valid log ends.
  */
 export class LogFileScan {
@@ -45,7 +45,11 @@ export class LogFileScan {
     this.lastLsn = start.lsn - 1;
   }
 
-  async *records(): AsyncGenerator<WalRecord> {
+  /**
+   * The committed records, a commit's at a time (the records written together, in order): a reader of
+   * many records pays for one step of the iteration per commit, not per record.
+   */
+  async *commits(): AsyncGenerator<WalRecord[]> {
     const limit = Math.min(this.size, this.stopAt);
     let window = Buffer.alloc(0);
     let windowStart = this.start.offset;
@@ -76,7 +80,8 @@ export class LogFileScan {
     };
     let bad: string | undefined;
     while (offset < limit) {
-      if ((await fill(FRAME_HEADER_SIZE)) < FRAME_HEADER_SIZE) {
+      // (Read in only when the window ends first: most frames lie in it, and an await is a turn of the microtask queue.)
+      if (windowStart + windowLength - offset < FRAME_HEADER_SIZE && (await fill(FRAME_HEADER_SIZE)) < FRAME_HEADER_SIZE) {
         bad = 'it is cut short';
         break;
       }
@@ -87,17 +92,18 @@ export class LogFileScan {
         break;
       }
       const frameSize = FRAME_HEADER_SIZE + length;
-      const whole = offset + frameSize <= limit && (await fill(frameSize)) >= frameSize;
+      const whole = offset + frameSize <= limit && (windowStart + windowLength - offset >= frameSize || (await fill(frameSize)) >= frameSize);
       const frame = whole ? readFrame(window.subarray(0, windowLength), offset - windowStart, this.seed, lsn) : undefined;
       if (!frame || frame.kind !== 'record') {
         bad = frame?.kind === 'invalid' ? frame.reason : 'it is cut short';
         break;
       }
-      commit.push({ ...frame.record, offset });
+      const { record } = frame;
+      commit.push({ lsn: record.lsn, type: record.type, offset, checksum: record.checksum, payload: record.payload });
       offset += frameSize;
       lsn += 1;
       if (!frame.continues) {
-        yield* commit;
+        yield commit;
         commit = [];
         commitStart = offset;
         this.end = offset;

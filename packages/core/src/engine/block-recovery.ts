@@ -14,7 +14,15 @@ interface CopiedBlock {
  * it fsynced up to an LSN). Only these copies are kept (copied out of the log's windows), never the log.
  */
 export class UncheckpointedCopies {
-  private pending: CopiedBlock[] = [];
+  /** The copies kept, each at `at` in `bytes` (in order), a checkpoint record dropping most of them again. */
+  private pending: { readonly ref: BlockRef; readonly lsn: number; at: number; readonly length: number }[] = [];
+  /**
+   * The copies' bytes, one after the other: copied out of the log's windows (a view would keep the whole
+   * window it was read in alive), into memory used again once a checkpoint record drops them (a buffer of
+   * their own each, a hundred thousand of them, cost a page fault every few).
+   */
+  private bytes = Buffer.allocUnsafe(0);
+  private used = 0;
 
   /** Takes the next record of the log, in order. */
   note(record: LogRecord, lsn: number): void {
@@ -26,13 +34,33 @@ export class UncheckpointedCopies {
       // Their live blocks moved and the files are (or will be) gone: restoring one would bring a file back.
       this.pending = this.pending.filter((b) => !retired.has(b.ref.chunk));
     } else if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
-      // A copy of its own: a view would keep the whole window of the log it was read in alive.
-      this.pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, copy: Buffer.from(record.copy), lsn });
+      const copy = record.copy;
+      if (this.used + copy.byteLength > this.bytes.length) this.makeRoom(copy.byteLength);
+      this.bytes.set(copy, this.used);
+      this.pending.push({ ref: record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, lsn, at: this.used, length: copy.byteLength });
+      this.used += copy.byteLength;
     }
   }
 
+  /** Moves the copies still kept to the front, and grows the buffer if that leaves less than `length` bytes free. */
+  private makeRoom(length: number): void {
+    let kept = 0;
+    for (const block of this.pending) {
+      this.bytes.copyWithin(kept, block.at, block.at + block.length);
+      block.at = kept;
+      kept += block.length;
+    }
+    this.used = kept;
+    if (kept + length > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.bytes.length, kept + length, 1 << 20));
+      this.bytes.copy(grown, 0, 0, kept);
+      this.bytes = grown;
+    }
+  }
+
+  /** The copies kept, views into memory of their own. */
   get blocks(): readonly CopiedBlock[] {
-    return this.pending;
+    return this.pending.map(({ ref, lsn, at, length }) => ({ ref, lsn, copy: this.bytes.subarray(at, at + length) }));
   }
 }
 
