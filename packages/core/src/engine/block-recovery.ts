@@ -42,7 +42,10 @@ export class UncheckpointedCopies {
     }
   }
 
-  /** Moves the copies still kept to the front, and grows the buffer if that leaves less than `length` bytes free. */
+  /**
+   * Moves the copies still kept to the front, and grows the buffer if they fill more than half of it
+   * (else copies that mostly survive would be moved again at every note) or leave less than `length` free.
+   */
   private makeRoom(length: number): void {
     let kept = 0;
     for (const block of this.pending) {
@@ -51,14 +54,14 @@ export class UncheckpointedCopies {
       kept += block.length;
     }
     this.used = kept;
-    if (kept + length > this.bytes.length) {
+    if (kept + length > this.bytes.length || kept > this.bytes.length / 2) {
       const grown = Buffer.allocUnsafe(Math.max(2 * this.bytes.length, kept + length, 1 << 20));
       this.bytes.copy(grown, 0, 0, kept);
       this.bytes = grown;
     }
   }
 
-  /** The copies kept, views into memory of their own. */
+  /** The copies kept: views into one buffer, which a later `note` may move or overwrite (read them after the last). */
   get blocks(): readonly CopiedBlock[] {
     return this.pending.map(({ ref, lsn, at, length }) => ({ ref, lsn, copy: this.bytes.subarray(at, at + length) }));
   }
