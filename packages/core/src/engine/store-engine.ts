@@ -579,6 +579,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** Starts a checkpoint of the tables in the background when enough changes wait for one (see `CHECKPOINT_AFTER_RECORDS`). */
   private checkpointIfDue(): void {
+    this.checkpointPutOff = false;
     if (this.closing || this.wal.readOnly || this.backgroundCheckpoint) return;
     const quarter = this.memories.baseCount / 4;
     const waiting = this.changesSinceCheckpoint;
