@@ -3,9 +3,9 @@ import { MemMapError } from '@memmapfs/core';
 /** The adapter class whose method failed: named in every message. */
 export type AdapterName = 'MemMapSaver' | 'MemMapStore';
 
-/** An `INVALID_ARGUMENT` error of an adapter method, in the store's error style. */
-export function invalidArgument(method: string, message: string, owner: AdapterName = 'MemMapSaver'): MemMapError {
-  return new MemMapError('INVALID_ARGUMENT', `[langgraph] ${owner}.${method}: ${message}`, { subsystem: 'kv' });
+/** An `INVALID_ARGUMENT` error of an adapter method, in the store's error style (`cause`: the store's own error, if it found it). */
+export function invalidArgument(method: string, message: string, owner: AdapterName = 'MemMapSaver', cause?: unknown): MemMapError {
+  return new MemMapError('INVALID_ARGUMENT', `[langgraph] ${owner}.${method}: ${message}`, cause === undefined ? { subsystem: 'kv' } : { subsystem: 'kv', cause });
 }
 
 /** A value as a message names what it got: its type, and the value itself when short (`NaN`, `Infinity` as such). */

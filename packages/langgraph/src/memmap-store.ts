@@ -11,7 +11,7 @@ import {
   type SearchItem,
   type SearchOperation,
 } from '@langchain/langgraph-checkpoint';
-import { MemMapError, type Memory, type MemMapFS, type MetaFilter } from '@memmapfs/core';
+import { MemMapError, toStorableValue, type Memory, type MemMapFS, type MetaFilter } from '@memmapfs/core';
 import { checkOptionNames, describeValue, invalidArgument, onStore } from './adapter-errors.js';
 import { indexedText } from './indexed-text.js';
 import { ItemEmbeddings, type EmbedOption, type FieldVector } from './item-embeddings.js';
@@ -584,6 +584,14 @@ function checkOperation(operation: unknown, index: number): Kind {
   }
   validateNamespace(op.namespace as string[], { allowReservedRoot: true });
   if (typeof op.value !== 'object' || Array.isArray(op.value)) throw invalidArgument('put', `value must be an object (or null to delete), got ${Array.isArray(op.value) ? 'an array' : typeof op.value}.`, 'MemMapStore');
+  // What the store would refuse when the put runs, after the operations before it were written; and
+  // said of the value's own field (the memory's text, made of its fields, would be named otherwise).
+  try {
+    toStorableValue(op.value, 'put', 'value');
+  } catch (error) {
+    if (!MemMapError.is(error, 'INVALID_ARGUMENT')) throw error;
+    throw invalidArgument('put', error.message.replace(/^\[memmapfs\] \[[^\]]+\] put: /, ''), 'MemMapStore', error);
+  }
   if (op.index !== undefined && op.index !== null && op.index !== false && !(Array.isArray(op.index) && op.index.every((field) => typeof field === 'string'))) {
     throw invalidArgument('put', 'index must be false or an array of field paths, e.g. ["title", "chapters[*].text"].', 'MemMapStore');
   }

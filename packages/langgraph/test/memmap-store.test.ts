@@ -278,6 +278,30 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     expect(await store.get(['crud'], 'date')).toBeNull();
     await expect(store.put(['crud'], 'list', [1, 2] as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
+
+  it('names the field of the value that holds a lone UTF-16 surrogate, indexed or not', async () => {
+    const cases: Array<[Record<string, unknown>, string[] | undefined, string]> = [
+      [{ note: 'bad \ud800 x' }, undefined, 'value.note'],
+      [{ title: 'fine', parts: [{ text: 'ok' }, { text: '\udc00' }] }, undefined, 'value.parts[1].text'],
+      [{ 'odd key': 'x\ud800' }, ['odd key'], 'value["odd key"]'],
+      [{ title: 'fine', other: 'bad \udc00' }, ['title'], 'value.other'],
+    ];
+    for (const [value, index, named] of cases) {
+      const error = (await rejection(store.put(['crud'], 'lone', value, index))) as Error;
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect(error.message).toContain(`MemMapStore.put: the value at ${named} is a string with a lone UTF-16 surrogate`);
+      expect(error.message).not.toMatch(/\btext has/);
+    }
+    expect(await store.get(['crud'], 'lone')).toBeNull();
+  });
+
+  it('refuses a batch with a value that is not plain data before it writes any of its operations', async () => {
+    for (const bad of [{ when: new Date() }, { note: 'bad \ud800' }, { fn: () => 1 }]) {
+      const error = await rejection(store.batch([{ namespace: ['crud'], key: 'first', value: { v: 1 } }, { namespace: ['crud'], key: 'second', value: bad }]));
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/MemMapStore\.put: the value at value\.(when|note|fn) /) });
+      expect(await store.get(['crud'], 'first')).toBeNull();
+    }
+  });
 });
 
 describe('search (Postgres store tests: Search)', () => {
