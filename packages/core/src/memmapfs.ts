@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { MemMapError } from './errors.js';
 import { BLOCK_COPY_LIMIT, StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { openStoreEngine } from './engine/store-open.js';
-import { RecordType, type MemoryRecord } from './engine/log-records.js';
+import { RecordType, type LogRecord, type MemoryRecord } from './engine/log-records.js';
 import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, StoreStats } from './types.js';
 import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
 import { checkMemoryConditions } from './memory-filter.js';
@@ -19,7 +19,7 @@ import { checkListingOptions, listKeys, type ListKvOptions, type ListStreamsOpti
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -586,6 +586,18 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     checkKey(key, 'setKv');
     const bytes = this.engine.encodeValue(checkKvValue(value, 'setKv'), 'setKv: the value');
     await this.track(() => this.engine.commit([{ type: RecordType.KvSet, key, value: bytes }]));
+  }
+
+  /**
+   * Sets several KV values in one commit: every one of them is set, or (when one is refused, or a crash
+   * or power loss cuts the write) none. `entries` is an iterable of `[key, value]` pairs (an array of
+   * pairs, a `Map`), each checked as `setKv` checks it; of two entries with one key, the later wins.
+   */
+  async setKvs(entries: Iterable<readonly [key: string, value: unknown]>): Promise<void> {
+    this.assertWritable('setKvs');
+    const records = checkKvEntries(entries, 'setKvs').map(([key, value], i): LogRecord => ({ type: RecordType.KvSet, key, value: this.engine.encodeValue(value, `setKvs: entry ${i}: the value`) }));
+    if (records.length === 0) return;
+    await this.track(() => this.engine.commit(records));
   }
 
   /** A KV value (a fresh copy), or `undefined` when the key is not set. */

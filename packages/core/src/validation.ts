@@ -233,6 +233,23 @@ export function checkKvValue(value: unknown, method: string): StorableValue {
   return toStorableValue(value, method, '');
 }
 
+/**
+ * The entries of `setKvs`: an iterable (an array of pairs, a `Map`) of `[key, value]` pairs, each
+ * checked as `setKv` checks its key and value, in order.
+ */
+export function checkKvEntries(entries: unknown, method: string): Array<[string, StorableValue]> {
+  if (typeof entries !== 'object' || entries === null || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw invalid(`${method}: entries must be an iterable of [key, value] pairs (an array of pairs, or a Map), got ${describe(entries)}.`);
+  }
+  const checked: Array<[string, StorableValue]> = [];
+  for (const entry of entries as Iterable<unknown>) {
+    const at = `${method}: entry ${checked.length}`;
+    if (!Array.isArray(entry) || entry.length !== 2) throw invalid(`${at} must be a [key, value] pair, got ${describe(entry)}.`);
+    checked.push([checkKey(entry[0], at), checkKvValue(entry[1], at)]);
+  }
+  return checked;
+}
+
 /** Stream data: bytes, or a well-formed string written as UTF-8. */
 export function checkStreamData(data: unknown, method: string, maxBytes: number): Uint8Array {
   let bytes: Uint8Array;

@@ -23,7 +23,7 @@ import { checkOptionNames, describeValue, invalidArgument, onStore, onStoreEach 
 import type { ChannelValueRecord, CheckpointRecord, WriteRecord } from './stored-records.js';
 
 /** The part of a `MemMapFS` store a saver uses: its KV. */
-export type CheckpointStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKv' | 'deleteKv' | 'listKv'>;
+export type CheckpointStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKvs' | 'deleteKv' | 'listKv'>;
 
 /** Options of `new MemMapSaver(store, options)`. */
 export interface MemMapSaverOptions {
@@ -57,9 +57,9 @@ export class MemMapSaver extends BaseCheckpointSaver {
    */
   constructor(store: CheckpointStore, options: MemMapSaverOptions = {}) {
     super((options as MemMapSaverOptions | null)?.serde);
-    const methods = ['getKv', 'setKv', 'deleteKv', 'listKv'] as const;
+    const methods = ['getKv', 'setKvs', 'deleteKv', 'listKv'] as const;
     if (typeof store !== 'object' || store === null || methods.some((name) => typeof store[name] !== 'function')) {
-      throw invalidArgument('constructor', 'store must be an open MemMapFS (await MemMapFS.init(folder)) from a @memmapfs/core release that has listKv.');
+      throw invalidArgument('constructor', 'store must be an open MemMapFS (await MemMapFS.init(folder)) from a @memmapfs/core release that has setKvs.');
     }
     if (typeof options !== 'object' || options === null) throw invalidArgument('constructor', 'options must be an object: { serde?, keyPrefix? }.');
     checkOptionNames(options, ['serde', 'keyPrefix'], 'constructor', 'options', 'MemMapSaver');
@@ -169,11 +169,8 @@ export class MemMapSaver extends BaseCheckpointSaver {
       return [valueKey, { type, value }];
     }));
     const record: CheckpointRecord = { parentId, checkpointType, checkpoint: checkpointBytes, metadataType, metadata: metadataBytes };
-    await onStore('put', this.store.root, async () => {
-      // The values first: a checkpoint another process can see always has them.
-      await Promise.all(channelValues.map(([valueKey, value]) => this.store.setKv(valueKey, value)));
-      await this.store.setKv(key, record);
-    });
+    // One commit: a checkpoint another process can see, or one left after a crash, always has its values.
+    await onStore('put', this.store.root, () => this.store.setKvs([...channelValues, [key, record]]));
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
 
@@ -195,10 +192,8 @@ export class MemMapSaver extends BaseCheckpointSaver {
       const [type, bytes] = await this.serde.dumpsTyped(value);
       records.set(this.keys.write(threadId, ns, checkpointId, taskId, index), { taskId, taskPath: taskPath ?? '', index, channel, type, value: bytes });
     }
-    await onStore('putWrites', this.store.root, async () => {
-      const toStore = [...records].filter(([key, record]) => record.index < 0 || this.store.getKv(key) === undefined);
-      await Promise.all(toStore.map(([key, record]) => this.store.setKv(key, record)));
-    });
+    // One commit: LangGraph takes a task with writes for done, so a crash must leave all of them or none.
+    await onStore('putWrites', this.store.root, () => this.store.setKvs([...records].filter(([key, record]) => record.index < 0 || this.store.getKv(key) === undefined)));
   }
 
   /** Deletes every checkpoint, channel value and pending write of a thread, in every namespace. */

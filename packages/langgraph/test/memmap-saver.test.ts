@@ -106,6 +106,27 @@ describe('what MemMapSaver stores', () => {
     expect((await one.getTuple(thread('t')))?.checkpoint.channel_values).toEqual({ by: 'one' });
     expect(store.listKv({ prefix: 'agents/other/' })).toHaveLength(2);
   });
+
+  it('writes a checkpoint with its channel values, and a task\'s writes, each in one commit of the store (all or none after a crash)', async () => {
+    const calls: Array<[string, number]> = [];
+    const counted = new Proxy(store, {
+      get(target, property) {
+        const value = Reflect.get(target, property) as unknown;
+        if (typeof value !== 'function') return value;
+        if (property === 'setKv') return (...args: unknown[]) => (calls.push(['setKv', 1]), (value as (...a: unknown[]) => unknown).apply(target, args));
+        if (property === 'setKvs') return (entries: unknown[]) => (calls.push(['setKvs', [...entries].length]), (value as (...a: unknown[]) => unknown).call(target, entries));
+        return (value as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
+    const saver = new MemMapSaver(counted);
+    const config = await saver.put(thread('one-commit'), checkpoint({ a: 1, b: 2, c: 3 }, { a: 1, b: 1, c: 1 }), meta(0), { a: 1, b: 1, c: 1 });
+    await saver.putWrites(config, [['a', 10], ['b', 20], ['c', 30], [ERROR, 'boom']], 'task-1');
+    // Three channel values and the checkpoint; four writes.
+    expect(calls).toEqual([['setKvs', 4], ['setKvs', 4]]);
+    const tuple = await new MemMapSaver(store).getTuple(thread('one-commit'));
+    expect(tuple?.checkpoint.channel_values).toEqual({ a: 1, b: 2, c: 3 });
+    expect(tuple?.pendingWrites).toHaveLength(4);
+  });
 });
 
 describe('errors', () => {
