@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { ToolFailure } from './tool-errors.js';
 
-/** Where the next page of a search starts. */
+/** Where the next page starts. */
 export interface PagePosition {
-  /** Hits before the page: those already returned. */
+  /** Hits before the page: those already returned (`recall`). */
   readonly offset: number;
+  /** Where the listing resumes (`list_memories`: core's cursor; `kv_list`: the last key returned). */
+  readonly resume?: string;
 }
 
 /** What a cursor holds, before encoding. */
@@ -17,15 +19,17 @@ interface CursorBody {
   q: string;
   /** The offset of the next page. */
   o: number;
+  /** Where the listing resumes, if it says so. */
+  r?: string;
 }
 
 /**
  * An opaque `cursor` for the page after this one: base64url of a small JSON object naming the tool, a
- * digest of the arguments that chose the hits (`listing`), and the position. A client passes it back
+ * digest of the arguments that chose the items (`listing`), and the position. A client passes it back
  * unchanged with the same arguments.
  */
 export function encodeCursor(tool: string, listing: unknown, position: PagePosition): string {
-  const body: CursorBody = { v: 1, t: tool, q: listingDigest(listing), o: position.offset };
+  const body: CursorBody = { v: 1, t: tool, q: listingDigest(listing), o: position.offset, ...(position.resume !== undefined ? { r: position.resume } : {}) };
   return Buffer.from(JSON.stringify(body), 'utf8').toString('base64url');
 }
 
@@ -41,11 +45,11 @@ export function decodeCursor(cursor: string, tool: string, listing: unknown): Pa
   if (body.q !== listingDigest(listing)) {
     throw new ToolFailure('INVALID_CURSOR', `${tool}: cursor belongs to a call with other arguments; repeat the arguments of the call that returned it (only cursor changes), or leave cursor out to start over.`);
   }
-  return { offset: body.o };
+  return body.r === undefined ? { offset: body.o } : { offset: body.o, resume: body.r };
 }
 
 function parseBody(cursor: string): CursorBody | undefined {
-  if (!/^[A-Za-z0-9_-]{1,512}$/.test(cursor)) return undefined;
+  if (!/^[A-Za-z0-9_-]{1,8192}$/.test(cursor)) return undefined;
   let body: unknown;
   try {
     body = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -53,8 +57,8 @@ function parseBody(cursor: string): CursorBody | undefined {
     return undefined;
   }
   if (typeof body !== 'object' || body === null) return undefined;
-  const { v, t, q, o } = body as Partial<CursorBody>;
-  if (v !== 1 || typeof t !== 'string' || typeof q !== 'string' || !Number.isSafeInteger(o) || (o as number) < 0) return undefined;
+  const { v, t, q, o, r } = body as Partial<CursorBody>;
+  if (v !== 1 || typeof t !== 'string' || typeof q !== 'string' || !Number.isSafeInteger(o) || (o as number) < 0 || (r !== undefined && typeof r !== 'string')) return undefined;
   return body as CursorBody;
 }
 

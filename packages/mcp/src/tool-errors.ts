@@ -5,7 +5,7 @@ import { MemMapError } from '@memmapfs/core';
 export type ToolFailureCode =
   /** Arguments that are well-formed but ask for nothing, or for something the tool does not do. */
   | 'INVALID_ARGUMENT'
-  /** A `cursor` that is not one `recall` returned, or that belongs to another query. */
+  /** A `cursor` that is not one the tool returned, or that belongs to a call with other arguments. */
   | 'INVALID_CURSOR'
   /** A page past the deepest one a search reaches. */
   | 'PAGE_TOO_DEEP';

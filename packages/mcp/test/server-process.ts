@@ -95,3 +95,52 @@ export function spawnServer(root: string, extraArgs: readonly string[] = []): Ch
   const { args, env } = serverCommand(root, extraArgs);
   return spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
 }
+
+/**
+ * Runs a server on `root` and sends it `requests`, JSON-RPC lines written as they are (after the
+ * handshake), each with an `"id"`; resolves each one's response by id. Rejects when the server ends
+ * before it has answered them all, or after `timeoutMs`.
+ */
+export async function rawExchange(root: string, requests: readonly string[], timeoutMs = 30_000): Promise<Map<number, { result?: Record<string, unknown>; error?: { message: string } }>> {
+  const child = spawnServer(root);
+  const answers = new Map<number, { result?: Record<string, unknown>; error?: { message: string } }>();
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const wanted = requests.length + 1;
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to every request after ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      let pending = '';
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        pending += chunk;
+        for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+          const message = JSON.parse(pending.slice(0, end)) as { id?: number; result?: Record<string, unknown>; error?: { message: string } };
+          pending = pending.slice(end + 1);
+          if (typeof message.id !== 'number') continue;
+          answers.set(message.id, message);
+          if (message.id === 0) {
+            child.stdin!.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+            for (const request of requests) child.stdin!.write(`${request}\n`);
+          }
+          if (answers.size === wanted) {
+            clearTimeout(timer);
+            resolve(answers);
+          }
+        }
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the server exited (code ${code}) having answered ${answers.size} of ${wanted} requests; stderr: ${stderr}`));
+      });
+      child.stdin!.write(`${JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })}\n`);
+    });
+  } finally {
+    child.stdin!.end();
+    if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
+
+/** A `tools/call` request line with raw JSON `args` (written as given: `1e400` stays `1e400`). */
+export function rawToolCall(id: number, name: string, args: string): string {
+  return `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":${JSON.stringify(name)},"arguments":${args}}}`;
+}

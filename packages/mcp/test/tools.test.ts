@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { call, callError, serverKind, startServer, tempFolder, type ServerSession } from './server-process.js';
+import { call, callError, rawExchange, rawToolCall, serverKind, startServer, tempFolder, type ServerSession } from './server-process.js';
 
 interface MemoryOut { id: number; text: string; tags: string[]; namespace: string; meta: Record<string, unknown>; createdAt: string; updatedAt: string; expiresAt?: string }
 interface HitOut extends MemoryOut { score: number }
@@ -117,7 +117,8 @@ describe(`the MCP server (${serverKind === 'dist' ? 'built dist/bin.js' : 'src/b
     expect(await callError(session, 'get_memory', { id: -1 })).toMatch(/id/);
     expect(await callError(session, 'get_memory', { id: 1.5 })).toMatch(/id/);
     expect(await callError(session, 'update_memory', { id: 1 })).toMatch(/at least one of text, tags and meta.*\(INVALID_ARGUMENT\)/);
-    expect(await callError(session, 'list_memories', { cursor: 'bogus' })).toMatch(/cursor.*\(INVALID_ARGUMENT\)/);
+    expect(await callError(session, 'list_memories', { cursor: 'bogus' })).toMatch(/list_memories: cursor is not one that list_memories returned.*\(INVALID_CURSOR\)/);
+    expect(await callError(session, 'kv_list', { cursor: 'bogus' })).toMatch(/kv_list: cursor is not one that kv_list returned.*\(INVALID_CURSOR\)/);
     expect(await callError(session, 'kv_set', { key: 'k' })).toMatch(/value is required/);
     expect(await callError(session, 'kv_set', { key: '', value: 1 })).toMatch(/key/);
     expect(await callError(session, 'update_state', { state: { status: 7 } })).toMatch(/status/);
@@ -160,6 +161,10 @@ describe(`the MCP server (${serverKind === 'dist' ? 'built dist/bin.js' : 'src/b
       cursor = page.nextCursor;
     } while (cursor);
     expect(listed).toEqual(ids);
+    // Its cursor goes with its arguments too (another namespace would skip memories).
+    const firstPage = await call<ListOut>(session, 'list_memories', { namespace: 'paging', limit: 7 });
+    expect(await callError(session, 'list_memories', { namespace: 'other', limit: 7, cursor: firstPage.nextCursor })).toMatch(/other arguments.*\(INVALID_CURSOR\)/);
+    expect(await callError(session, 'recall', { query: 'zebras', namespace: 'paging', cursor: firstPage.nextCursor })).toMatch(/not one that recall returned.*\(INVALID_CURSOR\)/);
     expect((await call<ListOut>(session, 'list_memories', { namespace: 'paging', filter: { n: { $in: [1, 2] } } })).memories.map((m) => m.meta.n)).toEqual([1, 2]);
   });
 
@@ -187,5 +192,44 @@ describe(`the MCP server (${serverKind === 'dist' ? 'built dist/bin.js' : 'src/b
     expect(await call(session, 'kv_list', { prefix: 'user/', limit: 2, cursor: (first as { nextCursor: string }).nextCursor })).toEqual({ keys: ['user/c'] });
     expect(await call(session, 'kv_list', {})).toEqual({ keys: ['nothing', 'team/x', 'user/a', 'user/b', 'user/c'] });
     expect(await callError(session, 'kv_list', { limit: 500 })).toMatch(/limit/);
+    // A kv_list cursor goes with its prefix.
+    expect(await callError(session, 'kv_list', { prefix: 'team/', limit: 2, cursor: (first as { nextCursor: string }).nextCursor })).toMatch(/other arguments.*\(INVALID_CURSOR\)/);
+  });
+
+  it('refuses arguments a tool does not take, naming them and the ones it takes, rather than going on without them', async () => {
+    expect(await callError(session, 'remember', { text: 'x', metadata: { source: 'slack' } })).toMatch(/"metadata" is not an argument of this tool; it takes text, tags, namespace, meta, ttlMs/);
+    expect(await callError(session, 'remember', { text: 'x', ttl: 5 })).toMatch(/"ttl" is not an argument/);
+    expect(await callError(session, 'recall', { query: 'x', namespaces: 'alice', tag: 'a' })).toMatch(/"namespaces", "tag" are not arguments of this tool/);
+    expect(await callError(session, 'update_memory', { id: 1, namespace: 'other' })).toMatch(/"namespace" is not an argument/);
+    expect(await callError(session, 'kv_set', { key: 'k', value: 1, ttlMs: 5 })).toMatch(/"ttlMs" is not an argument/);
+    expect(await callError(session, 'get_state', { verbose: true })).toMatch(/"verbose" is not an argument/);
+    expect(await call(session, 'kv_get', { key: 'k' })).toEqual({ key: 'k', found: false });
+    const { tools } = await session.client.listTools();
+    for (const tool of tools) expect(tool.inputSchema.additionalProperties, tool.name).toBe(false);
+    // A namespace takes in the namespaces beneath it, and the model is told so.
+    const recall = tools.find((tool) => tool.name === 'recall')!;
+    expect((recall.inputSchema.properties?.namespace as { description: string }).description).toMatch(/or beneath it/);
+  });
+
+  it('refuses numbers beyond what JSON carries (1e400 would be stored as Infinity and read back as null), naming where they are', async () => {
+    const raw = await tempFolder();
+    try {
+      const answers = await rawExchange(raw.root, [
+        rawToolCall(1, 'kv_set', '{"key":"k","value":{"a":[1,1e400]}}'),
+        rawToolCall(2, 'remember', '{"text":"t","meta":{"x":-1e400}}'),
+        rawToolCall(3, 'update_state', '{"state":{"mine":1e400}}'),
+        rawToolCall(4, 'kv_get', '{"key":"k"}'),
+        rawToolCall(5, 'kv_set', '{"key":"k2","value":1e300}'),
+      ]);
+      const text = (id: number) => ((answers.get(id)!.result!.content as Array<{ text: string }>)[0]!.text);
+      expect(answers.get(1)!.result!.isError).toBe(true);
+      expect(text(1)).toMatch(/value\.a\[1\] is a number beyond what JSON carries/);
+      expect(text(2)).toMatch(/meta\.x is a number beyond what JSON carries/);
+      expect(text(3)).toMatch(/state\.mine is a number beyond what JSON carries/);
+      expect(answers.get(4)!.result!.structuredContent).toEqual({ key: 'k', found: false });
+      expect(answers.get(5)!.result!.isError).toBeFalsy();
+    } finally {
+      await raw.remove();
+    }
   });
 });

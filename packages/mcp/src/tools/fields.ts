@@ -4,12 +4,63 @@ import { toJsonObject } from '../json-value.js';
 import { pageLimits } from '../limits.js';
 
 /**
- * A JSON object, handed on as the client sent it. (A zod object or record schema would copy it, and
- * the copy silently loses an own key named `__proto__`, which core refuses with a message instead.)
+ * A tool's arguments: `shape`'s fields and no others. A misspelt or unknown argument (`metadata` for
+ * `meta`, `ttl` for `ttlMs`) is refused, naming the arguments the tool takes, rather than dropped while
+ * the call goes on without it.
  */
-export function jsonObject(description: string) {
+export function toolInput<Shape extends z.ZodRawShape>(shape: Shape) {
+  const names = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `${issue.keys.map((key) => JSON.stringify(key)).join(', ')} ${issue.keys.length === 1 ? 'is not an argument' : 'are not arguments'} of this tool; it takes ${names}` : undefined),
+  });
+}
+
+/**
+ * Where in `value` (a parsed JSON value) the first number JSON cannot carry back is: `1e400` parses as
+ * `Infinity`, which would be stored and then read back as `null`. `''` for `value` itself, `.a[2]` for a
+ * part; `undefined` when there is none.
+ */
+export function nonFiniteNumberAt(value: unknown): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : '';
+  if (typeof value !== 'object' || value === null) return undefined;
+  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((item, i) => [`[${i}]`, item]) : Object.entries(value).map(([key, item]) => [/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`, item]);
+  for (const [step, item] of entries) {
+    const rest = nonFiniteNumberAt(item);
+    if (rest !== undefined) return step + rest;
+  }
+  return undefined;
+}
+
+/** The message for a number JSON cannot carry back at `path` of the argument `name`. */
+function nonFiniteMessage(name: string, path: string): string {
+  return `${name}${path} is a number beyond what JSON carries (such as 1e400): it would be stored as Infinity and read back as null; send a finite number, or a string`;
+}
+
+/**
+ * A JSON value of the argument `name`: any JSON but a number beyond what JSON carries back (see
+ * `nonFiniteNumberAt`), handed on as the client sent it.
+ */
+export function jsonValue(name: string) {
+  return z.unknown().superRefine((value, context) => {
+    const path = nonFiniteNumberAt(value);
+    if (path !== undefined) context.addIssue({ code: 'custom', message: nonFiniteMessage(name, path) });
+  });
+}
+
+/**
+ * A JSON object, the argument `name`, handed on as the client sent it. (A zod object or record schema
+ * would copy it, and the copy silently loses an own key named `__proto__`, which core refuses with a
+ * message instead.)
+ */
+export function jsonObject(name: string, description: string) {
   return z.unknown()
-    .refine((value) => typeof value === 'object' && value !== null && !Array.isArray(value), { message: 'expected a JSON object' })
+    .superRefine((value, context) => {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) context.addIssue({ code: 'custom', message: 'expected a JSON object' });
+      else {
+        const path = nonFiniteNumberAt(value);
+        if (path !== undefined) context.addIssue({ code: 'custom', message: nonFiniteMessage(name, path) });
+      }
+    })
     .transform((value) => value as Record<string, unknown>)
     .meta({ type: 'object' })
     .describe(description);
@@ -21,11 +72,11 @@ export const inputFields = {
   text: z.string().min(1).describe('The text of the memory: one fact, preference, decision or note, written to be understood later on its own'),
   tags: z.array(z.string().min(1)).max(64).describe('Exact labels (not searched as words), e.g. ["preference", "project:alpha"]'),
   tagFilter: z.array(z.string().min(1)).max(64).describe('Only memories that carry every one of these tags'),
-  namespace: z.string().min(1).describe('Separates agents, users or projects sharing the store; default "default"'),
-  namespaceFilter: z.string().min(1).describe('Only memories in this namespace'),
-  meta: jsonObject('A JSON object kept with the memory and returned with it; not searched'),
+  namespace: z.string().min(1).describe('Separates agents, users or projects sharing the store; default "default". "/" makes levels: "user-42/work" is within "user-42"'),
+  namespaceFilter: z.string().min(1).describe('Only memories in this namespace or beneath it ("user-42" takes in "user-42/work", not "user-420")'),
+  meta: jsonObject('meta', 'A JSON object kept with the memory and returned with it; not searched'),
   limit: z.number().int().min(1).max(pageLimits.maxLimit).describe(`Items per page, 1 to ${pageLimits.maxLimit}; default ${pageLimits.defaultLimit}`),
-  filter: jsonObject('Conditions on meta: {"field": value} (equal), {"field": {"$op": value}} with $eq $ne $gt $gte $lt $lte $in $nin, a dotted path such as "author.name" for a nested field; several fields must all hold; $and/$or take arrays of filters'),
+  filter: jsonObject('filter', 'Conditions on meta: {"field": value} (equal), {"field": {"$op": value}} with $eq $ne $gt $gte $lt $lte $in $nin, a dotted path such as "author.name" for a nested field; several fields must all hold; $and/$or take arrays of filters'),
   cursor: z.string().min(1).describe('nextCursor of the previous page, to get the next one; repeat the other arguments unchanged'),
   key: z.string().min(1).max(1024).describe('A KV key'),
 };

@@ -2,8 +2,9 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { MemMapFS } from '@memmapfs/core';
 import { z } from 'zod';
 import { toJsonValue } from '../json-value.js';
+import { decodeCursor, encodeCursor } from '../page-cursor.js';
 import { runTool } from '../tool-errors.js';
-import { inputFields } from './fields.js';
+import { inputFields, jsonValue, toolInput } from './fields.js';
 import { pageLimits } from '../limits.js';
 
 /** Registers `kv_get`, `kv_set`, `kv_delete` and `kv_list`: the store's key-value table, shared by every process. */
@@ -11,7 +12,7 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('kv_get', {
     title: 'Get a KV value',
     description: 'Read the value of a key in the shared key-value store. found is false when the key is not set.',
-    inputSchema: { key: inputFields.key },
+    inputSchema: toolInput({ key: inputFields.key }),
     outputSchema: { key: z.string(), found: z.boolean(), value: z.unknown().optional() },
     annotations: { readOnlyHint: true },
   }, ({ key }) => runTool(async () => {
@@ -24,10 +25,10 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('kv_set', {
     title: 'Set a KV value',
     description: 'Set a key in the shared key-value store to a JSON value (null included), replacing any value it had.',
-    inputSchema: {
+    inputSchema: toolInput({
       key: inputFields.key,
-      value: z.unknown().refine((value) => value !== undefined, { message: 'value is required: any JSON value, null included' }).describe('Any JSON value'),
-    },
+      value: jsonValue('value').refine((value) => value !== undefined, { message: 'value is required: any JSON value, null included' }).describe('Any JSON value'),
+    }),
     outputSchema: { key: z.string() },
     annotations: { idempotentHint: true },
   }, ({ key, value }) => runTool(async () => {
@@ -38,25 +39,27 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('kv_list', {
     title: 'List KV keys',
     description: `List the keys of the shared key-value store in sorted order, a page at a time (values are read with kv_get). prefix keeps the keys that start with it. When nextCursor is returned, pass it as cursor (with the same prefix) for the next page.`,
-    inputSchema: {
+    inputSchema: toolInput({
       prefix: z.string().optional().describe('Only keys that start with this, e.g. "user/42/"'),
       limit: inputFields.limit.optional(),
       cursor: z.string().min(1).optional().describe('nextCursor of the previous page, to get the next one; repeat the prefix unchanged'),
-    },
+    }),
     outputSchema: { keys: z.array(z.string()), nextCursor: z.string().optional() },
     annotations: { readOnlyHint: true },
   }, ({ prefix, limit, cursor }) => runTool(async () => {
     await store.catchUp();
     const pageSize = limit ?? pageLimits.defaultLimit;
-    // The cursor is the last key of the page before: keys are their own position in the sorted list.
-    const keys = store.listKv({ ...(prefix !== undefined ? { prefix } : {}), ...(cursor !== undefined ? { after: cursor } : {}), limit: pageSize + 1 });
-    return keys.length > pageSize ? { keys: keys.slice(0, pageSize), nextCursor: keys[pageSize - 1]! } : { keys };
+    const listing = { prefix };
+    // The listing resumes after the last key of the page before: keys are their own position in the sorted list.
+    const after = cursor === undefined ? undefined : decodeCursor(cursor, 'kv_list', listing).resume;
+    const keys = store.listKv({ ...(prefix !== undefined ? { prefix } : {}), ...(after !== undefined ? { after } : {}), limit: pageSize + 1 });
+    return keys.length > pageSize ? { keys: keys.slice(0, pageSize), nextCursor: encodeCursor('kv_list', listing, { offset: 0, resume: keys[pageSize - 1]! }) } : { keys };
   }));
 
   server.registerTool('kv_delete', {
     title: 'Delete a KV key',
     description: 'Remove a key from the shared key-value store. deleted is false when it was not set.',
-    inputSchema: { key: inputFields.key },
+    inputSchema: toolInput({ key: inputFields.key }),
     outputSchema: { key: z.string(), deleted: z.boolean() },
     annotations: { destructiveHint: true, idempotentHint: true },
   }, ({ key }) => runTool(async () => ({ key, deleted: await store.deleteKv(key) })));

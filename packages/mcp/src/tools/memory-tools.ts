@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { pageLimits } from '../limits.js';
 import { decodeCursor, encodeCursor } from '../page-cursor.js';
 import { runTool, ToolFailure } from '../tool-errors.js';
-import { hitOutput, inputFields, memoryOutput, tagSet, toHitOutput, toMemoryOutput } from './fields.js';
+import { hitOutput, inputFields, memoryOutput, tagSet, toHitOutput, toMemoryOutput, toolInput } from './fields.js';
 
 const nextCursor = z.string().optional().describe('Pass it as cursor, with the other arguments unchanged, for the next page; absent on the last page');
 
@@ -21,13 +21,13 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('remember', {
     title: 'Remember',
     description: 'Store a memory that lasts across sessions and is visible to every agent using this store. Returns its id.',
-    inputSchema: {
+    inputSchema: toolInput({
       text: inputFields.text,
       tags: inputFields.tags.optional(),
       namespace: inputFields.namespace.optional(),
       meta: inputFields.meta.optional(),
       ttlMs: z.number().int().positive().optional().describe('Forget it by itself after this many milliseconds'),
-    },
+    }),
     outputSchema: { id: z.number().int().describe("The new memory's id") },
   }, ({ text, tags, namespace, meta, ttlMs }) => runTool(async () => {
     const id = await store.appendMemory(text, tags, { ...(namespace !== undefined ? { namespace } : {}), ...(meta !== undefined ? { meta } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) });
@@ -39,14 +39,14 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
     description: `Full-text search over the memories, best match first, a page at a time (default ${pageLimits.defaultLimit}). An empty query lists the newest memories. `
       + 'tags, namespace and filter narrow it; filter is on meta, e.g. {"source":"slack","priority":{"$gte":2}}. '
       + `Pages reach the best ${pageLimits.recallDepth} hits.`,
-    inputSchema: {
+    inputSchema: toolInput({
       query: z.string().describe('Words to search for; "" lists the newest memories'),
       tags: inputFields.tagFilter.optional(),
       namespace: inputFields.namespaceFilter.optional(),
       filter: inputFields.filter.optional(),
       limit: inputFields.limit.optional(),
       cursor: inputFields.cursor.optional(),
-    },
+    }),
     outputSchema: {
       hits: z.array(hitOutput),
       nextCursor,
@@ -75,7 +75,7 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('get_memory', {
     title: 'Get a memory',
     description: 'Read one memory by id. found is false when there is none (never written, forgotten or expired).',
-    inputSchema: { id: inputFields.id },
+    inputSchema: toolInput({ id: inputFields.id }),
     outputSchema: { found: z.boolean(), memory: memoryOutput.optional() },
     annotations: { readOnlyHint: true },
   }, ({ id }) => runTool(async () => {
@@ -86,12 +86,12 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('update_memory', {
     title: 'Update a memory',
     description: "Change a memory's text, tags or meta: each one given replaces the old one whole, the others are kept. Returns the updated memory.",
-    inputSchema: {
+    inputSchema: toolInput({
       id: inputFields.id,
       text: inputFields.text.optional(),
       tags: inputFields.tags.optional(),
       meta: inputFields.meta.optional(),
-    },
+    }),
     outputSchema: { memory: memoryOutput },
     annotations: { idempotentHint: true },
   }, ({ id, text, tags, meta }) => runTool(async () => {
@@ -105,7 +105,7 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
     description: 'Delete a memory by id, for every agent using this store. deleted is false when there was none to delete. ' +
       'With erase: true (when the user asks that it be removed now, not just hidden), the store is then compacted so that what it said is in no file of the store; ' +
       'erased says whether that was so for everything deleted (false: another process still held some; try again later). An erase takes seconds on a large store.',
-    inputSchema: { id: inputFields.id, erase: z.boolean().optional().describe('Also erase what it said from every file of the store, now (default false)') },
+    inputSchema: toolInput({ id: inputFields.id, erase: z.boolean().optional().describe('Also erase what it said from every file of the store, now (default false)') }),
     outputSchema: { id: z.number().int(), deleted: z.boolean(), erased: z.boolean().optional() },
     annotations: { destructiveHint: true, idempotentHint: true },
   }, ({ id, erase }) => runTool(async () => {
@@ -118,17 +118,19 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('list_memories', {
     title: 'List memories',
     description: `List every memory, oldest first, a page at a time (default ${pageLimits.defaultLimit}); namespace, tags and filter (on meta, as for recall) narrow it. Memories written meanwhile come on later pages; none is listed twice. Use recall to search.`,
-    inputSchema: {
+    inputSchema: toolInput({
       namespace: inputFields.namespaceFilter.optional(),
       tags: inputFields.tagFilter.optional(),
       filter: inputFields.filter.optional(),
       limit: inputFields.limit.optional(),
       cursor: inputFields.cursor.optional(),
-    },
+    }),
     outputSchema: { memories: z.array(memoryOutput), nextCursor },
     annotations: { readOnlyHint: true },
   }, ({ namespace, tags, filter, limit = pageLimits.defaultLimit, cursor }) => runTool(async () => {
-    const page = await store.listMemories({ limit, ...(cursor !== undefined ? { cursor } : {}), ...conditions(tags, namespace, filter) });
-    return { memories: page.memories.map(toMemoryOutput), ...(page.nextCursor !== undefined ? { nextCursor: page.nextCursor } : {}) };
+    const listing = { tags: tagSet(tags), namespace, filter };
+    const resume = cursor === undefined ? undefined : decodeCursor(cursor, 'list_memories', listing).resume;
+    const page = await store.listMemories({ limit, ...(resume !== undefined ? { cursor: resume } : {}), ...conditions(tags, namespace, filter) });
+    return { memories: page.memories.map(toMemoryOutput), ...(page.nextCursor !== undefined ? { nextCursor: encodeCursor('list_memories', listing, { offset: 0, resume: page.nextCursor }) } : {}) };
   }));
 }

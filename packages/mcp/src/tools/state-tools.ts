@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { toJsonObject } from '../json-value.js';
 import { stateResourceUri } from '../state-resource.js';
 import { runTool } from '../tool-errors.js';
-import { jsonObject } from './fields.js';
+import { jsonObject, toolInput } from './fields.js';
 
 /** The agent state as the tools take and return it: the four fields every state has, and any of your own. */
 const stateFields = {
@@ -21,7 +21,7 @@ const stateChanges = z.object({
   status: stateFields.status.optional(),
   activeMemoryCount: stateFields.activeMemoryCount.optional(),
   lastUpdatedId: stateFields.lastUpdatedId.optional(),
-  extra: jsonObject('Anything else, as a JSON object: replaces the current extra whole').optional(),
+  extra: jsonObject('state.extra', 'Anything else, as a JSON object: replaces the current extra whole').optional(),
 }).catchall(z.unknown()).describe('The fields to change; fields of your own are kept too');
 /** Its JSON Schema, for clients (without the document's `$schema`: it is one property's). */
 const { $schema: _documentSchema, ...stateChangesSchema } = z.toJSONSchema(stateChanges, { io: 'input' });
@@ -31,6 +31,7 @@ export function registerStateTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('get_state', {
     title: 'Get the agent state',
     description: `Read the agent state shared by every agent using this store (also the resource ${stateResourceUri}, which clients can subscribe to).`,
+    inputSchema: toolInput({}),
     outputSchema: { state: stateOutput },
     annotations: { readOnlyHint: true },
   }, () => runTool(async () => {
@@ -42,16 +43,16 @@ export function registerStateTools(server: McpServer, store: MemMapFS): void {
   server.registerTool('update_state', {
     title: 'Update the agent state',
     description: 'Change the shared agent state: the fields given replace the current ones (extra is replaced whole), the others keep their values. Every agent subscribed to the state is told. Returns the new state.',
-    inputSchema: {
+    inputSchema: toolInput({
       // (Checked against the fields, but handed on as sent: a copy would silently lose a key named
       // `__proto__`, which core refuses with a message instead.)
-      state: jsonObject('The fields to change; fields of your own are kept too')
+      state: jsonObject('state', 'The fields to change; fields of your own are kept too')
         .superRefine((value, context) => {
           const checked = stateChanges.safeParse(value);
           if (!checked.success) for (const issue of checked.error.issues) context.addIssue({ code: 'custom', message: issue.message, path: issue.path });
         })
         .meta(stateChangesSchema),
-    },
+    }),
     outputSchema: { state: stateOutput },
     annotations: { idempotentHint: true },
   }, ({ state }) => runTool(async () => {
