@@ -10,3 +10,16 @@ export const pageLimits = {
 
 /** The largest number of array items and object members in one tool call's arguments. */
 export const maxToolInputElements = 10_000;
+
+/**
+ * The most a tool result's JSON may take, in UTF-8 bytes. A client reads a response as one message (the
+ * SDK's clients refuse one over 10 MiB, and drop the connection), and a result goes out twice, as
+ * `structuredContent` and as JSON text, escaped once more: 2 MiB keeps the whole message under 7 MiB.
+ */
+export const maxResultBytes = 2 * 1024 * 1024;
+
+/** The longest memory `text` a tool call takes, in UTF-8 bytes: one that `get_memory` can return whole. */
+export const maxToolTextBytes = 1024 * 1024;
+
+/** The longest request line the server reads (its transport drops the session beyond it). */
+export const maxRequestBytes = 64 * 1024 * 1024;

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { MemMapFS } from '@memmapfs/core';
+import { maxRequestBytes } from './limits.js';
 import { createMcpServer } from './server.js';
 
 /** Options of `serveStdio`. */
@@ -33,8 +34,11 @@ export async function serveStdio(store: MemMapFS, options: StdioServeOptions = {
   stdout.on('error', onStdoutError);
   signal?.addEventListener('abort', end, { once: true });
   mcp.server.server.onclose = end;
+  // (A request the transport cannot read, one over `maxRequestBytes` or not JSON-RPC, is answered by
+  // nothing: said on stderr, where a client's log shows it.)
+  mcp.server.server.onerror = (error) => process.stderr.write(`memmapfs-mcp: ${error.message}\n`);
   try {
-    await mcp.server.connect(new StdioServerTransport(stdin, stdout));
+    await mcp.server.connect(new StdioServerTransport(stdin, stdout, { maxBufferSize: maxRequestBytes }));
     await ended;
   } finally {
     stdin.off('end', end);

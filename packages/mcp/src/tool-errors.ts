@@ -1,5 +1,6 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { MemMapError } from '@memmapfs/core';
+import { maxResultBytes } from './limits.js';
 
 /** Codes of the failures the server itself detects in a tool call, besides core's `MemMapError` codes. */
 export type ToolFailureCode =
@@ -8,7 +9,11 @@ export type ToolFailureCode =
   /** A `cursor` that is not one the tool returned, or that belongs to a call with other arguments. */
   | 'INVALID_CURSOR'
   /** A page past the deepest one a search reaches. */
-  | 'PAGE_TOO_DEEP';
+  | 'PAGE_TOO_DEEP'
+  /** A memory text over what a tool call takes (`maxToolTextBytes`; core's code for a text over its own limit). */
+  | 'TEXT_TOO_LARGE'
+  /** A result over what one tool result carries (`maxResultBytes`): a KV value or a state that large. */
+  | 'RESULT_TOO_LARGE';
 
 /** A tool call the server refuses before it touches the store; its message says what to send instead. */
 export class ToolFailure extends Error {
@@ -35,16 +40,32 @@ export function toolError(error: unknown): CallToolResult {
   return { isError: true, content: [{ type: 'text', text }] };
 }
 
-/** A successful tool call: `structuredContent`, and the same as JSON text for clients that read only `content`. */
-export function toolResult(structured: Record<string, unknown>): CallToolResult {
-  return { structuredContent: structured, content: [{ type: 'text', text: JSON.stringify(structured) }] };
+/**
+ * A successful tool call: `structuredContent`, and the same as JSON text for clients that read only
+ * `content`; a `RESULT_TOO_LARGE` failure instead when its JSON is over `maxResultBytes` (a client would
+ * drop the connection on the message).
+ */
+export function toolResult(structured: Record<string, unknown>, tool: string): CallToolResult {
+  const text = JSON.stringify(structured);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > maxResultBytes) {
+    return toolError(new ToolFailure('RESULT_TOO_LARGE', `${tool}: the result is ${mebibytes(bytes)} as JSON, more than one tool result carries (${mebibytes(maxResultBytes)}: MCP clients read a result as one message); read it with the library or the memmapfs CLI.`));
+  }
+  return { structuredContent: structured, content: [{ type: 'text', text }] };
 }
 
-/** Runs a tool's work and turns what it returns or throws into the tool's result. */
-export async function runTool(work: () => Promise<Record<string, unknown>> | Record<string, unknown>): Promise<CallToolResult> {
+/** `bytes` in MiB, for messages. */
+export function mebibytes(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MiB`;
+}
+
+/** Runs the work of the tool `tool` and turns what it returns or throws into the tool's result. */
+export async function runTool(tool: string, work: () => Promise<Record<string, unknown>> | Record<string, unknown>): Promise<CallToolResult> {
+  let structured: Record<string, unknown>;
   try {
-    return toolResult(await work());
+    structured = await work();
   } catch (error) {
     return toolError(error);
   }
+  return toolResult(structured, tool);
 }

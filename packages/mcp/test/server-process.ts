@@ -103,6 +103,8 @@ export function spawnServer(root: string, extraArgs: readonly string[] = []): Ch
  */
 export async function rawExchange(root: string, requests: readonly string[], timeoutMs = 30_000): Promise<Map<number, { result?: Record<string, unknown>; error?: { message: string } }>> {
   const child = spawnServer(root);
+  // (A server that ended leaves writes to its stdin failing with EPIPE: the exit below says why.)
+  child.stdin!.on('error', () => undefined);
   const answers = new Map<number, { result?: Record<string, unknown>; error?: { message: string } }>();
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

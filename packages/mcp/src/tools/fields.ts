@@ -1,7 +1,8 @@
 import type { Memory, MemoryHit } from '@memmapfs/core';
 import { z } from 'zod';
 import { toJsonObject } from '../json-value.js';
-import { pageLimits } from '../limits.js';
+import { maxToolTextBytes, pageLimits } from '../limits.js';
+import { mebibytes, ToolFailure } from '../tool-errors.js';
 
 /**
  * A tool's arguments: `shape`'s fields and no others. A misspelt or unknown argument (`metadata` for
@@ -69,7 +70,7 @@ export function jsonObject(name: string, description: string) {
 /** Input fields the tools share, with the descriptions clients show to the model. */
 export const inputFields = {
   id: z.number().int().positive().describe('The id of a memory, as remember, recall or list_memories returned it'),
-  text: z.string().min(1).describe('The text of the memory: one fact, preference, decision or note, written to be understood later on its own'),
+  text: z.string().min(1).describe(`The text of the memory: one fact, preference, decision or note, written to be understood later on its own; at most ${maxToolTextBytes / 1024 / 1024} MiB`),
   tags: z.array(z.string().min(1)).max(64).describe('Exact labels (not searched as words), e.g. ["preference", "project:alpha"]'),
   tagFilter: z.array(z.string().min(1)).max(64).describe('Only memories that carry every one of these tags'),
   namespace: z.string().min(1).describe('Separates agents, users or projects sharing the store; default "default". "/" makes levels: "user-42/work" is within "user-42"'),
@@ -91,6 +92,8 @@ export const memoryOutput = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   expiresAt: z.string().optional(),
+  textTruncated: z.literal(true).optional().describe('The text is cut short: the whole of it is longer than one tool result carries (read it with the library or the memmapfs CLI)'),
+  textBytes: z.number().int().optional().describe('With textTruncated: the length of the whole text, in UTF-8 bytes'),
 });
 
 /** A memory found by `recall`, with its relevance (higher is better; 0 for an empty query). */
@@ -117,6 +120,25 @@ export function toMemoryOutput(memory: Memory): MemoryOutput {
 /** A hit in its JSON form. */
 export function toHitOutput(hit: MemoryHit): z.infer<typeof hitOutput> {
   return { ...toMemoryOutput(hit), score: hit.score };
+}
+
+/** Refuses a memory text longer than a tool call takes (`maxToolTextBytes`), with `TEXT_TOO_LARGE`. */
+export function checkToolText(text: string, tool: string): void {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > maxToolTextBytes) {
+    throw new ToolFailure('TEXT_TOO_LARGE', `${tool}: text is ${mebibytes(bytes)}; a tool call takes texts up to ${mebibytes(maxToolTextBytes)} (get_memory must return it whole in one message). Split it into several memories, or store it with the library or the memmapfs CLI.`);
+  }
+}
+
+/**
+ * Refuses a JSON value (a KV value, the state's changes) longer as JSON than a tool call takes
+ * (`maxToolTextBytes`), with `INVALID_ARGUMENT`: `kv_get` and `get_state` must return it in one message.
+ */
+export function checkToolValue(value: unknown, tool: string, name: string): void {
+  const bytes = Buffer.byteLength(JSON.stringify(value) ?? '');
+  if (bytes > maxToolTextBytes) {
+    throw new ToolFailure('INVALID_ARGUMENT', `${tool}: ${name} is ${mebibytes(bytes)} as JSON; a tool call takes values up to ${mebibytes(maxToolTextBytes)} (reading it back must fit in one message). Store larger data with the library or the memmapfs CLI, or as several keys.`);
+  }
 }
 
 /** Tags as a listing is identified by them: distinct and sorted, or absent. */

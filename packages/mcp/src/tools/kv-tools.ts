@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { toJsonValue } from '../json-value.js';
 import { decodeCursor, encodeCursor } from '../page-cursor.js';
 import { runTool } from '../tool-errors.js';
-import { inputFields, jsonValue, toolInput } from './fields.js';
+import { checkToolValue, inputFields, jsonValue, toolInput } from './fields.js';
 import { pageLimits } from '../limits.js';
 
 /** Registers `kv_get`, `kv_set`, `kv_delete` and `kv_list`: the store's key-value table, shared by every process. */
@@ -15,7 +15,7 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
     inputSchema: toolInput({ key: inputFields.key }),
     outputSchema: { key: z.string(), found: z.boolean(), value: z.unknown().optional() },
     annotations: { readOnlyHint: true },
-  }, ({ key }) => runTool(async () => {
+  }, ({ key }) => runTool('kv_get', async () => {
     // (Every write that resolved before, on any host of a store on PostgreSQL too.)
     await store.catchUp();
     const value = store.getKv(key);
@@ -31,7 +31,8 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
     }),
     outputSchema: { key: z.string() },
     annotations: { idempotentHint: true },
-  }, ({ key, value }) => runTool(async () => {
+  }, ({ key, value }) => runTool('kv_set', async () => {
+    checkToolValue(value, 'kv_set', 'value');
     await store.setKv(key, value);
     return { key };
   }));
@@ -46,7 +47,7 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
     }),
     outputSchema: { keys: z.array(z.string()), nextCursor: z.string().optional() },
     annotations: { readOnlyHint: true },
-  }, ({ prefix, limit, cursor }) => runTool(async () => {
+  }, ({ prefix, limit, cursor }) => runTool('kv_list', async () => {
     await store.catchUp();
     const pageSize = limit ?? pageLimits.defaultLimit;
     const listing = { prefix };
@@ -62,5 +63,5 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
     inputSchema: toolInput({ key: inputFields.key }),
     outputSchema: { key: z.string(), deleted: z.boolean() },
     annotations: { destructiveHint: true, idempotentHint: true },
-  }, ({ key }) => runTool(async () => ({ key, deleted: await store.deleteKv(key) })));
+  }, ({ key }) => runTool('kv_delete', async () => ({ key, deleted: await store.deleteKv(key) })));
 }

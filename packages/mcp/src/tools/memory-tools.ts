@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { pageLimits } from '../limits.js';
 import { decodeCursor, encodeCursor } from '../page-cursor.js';
 import { runTool, ToolFailure } from '../tool-errors.js';
-import { hitOutput, inputFields, memoryOutput, tagSet, toHitOutput, toMemoryOutput, toolInput } from './fields.js';
+import { checkToolText, hitOutput, inputFields, memoryOutput, tagSet, toHitOutput, toMemoryOutput, toolInput } from './fields.js';
+import { fitMemory, fitPage } from '../result-size.js';
 
 const nextCursor = z.string().optional().describe('Pass it as cursor, with the other arguments unchanged, for the next page; absent on the last page');
 
@@ -29,7 +30,8 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
       ttlMs: z.number().int().positive().optional().describe('Forget it by itself after this many milliseconds'),
     }),
     outputSchema: { id: z.number().int().describe("The new memory's id") },
-  }, ({ text, tags, namespace, meta, ttlMs }) => runTool(async () => {
+  }, ({ text, tags, namespace, meta, ttlMs }) => runTool('remember', async () => {
+    checkToolText(text, 'remember');
     const id = await store.appendMemory(text, tags, { ...(namespace !== undefined ? { namespace } : {}), ...(meta !== undefined ? { meta } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) });
     return { id };
   }));
@@ -38,7 +40,7 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
     title: 'Recall',
     description: `Full-text search over the memories, best match first, a page at a time (default ${pageLimits.defaultLimit}). An empty query lists the newest memories. `
       + 'tags, namespace and filter narrow it; filter is on meta, e.g. {"source":"slack","priority":{"$gte":2}}. '
-      + `Pages reach the best ${pageLimits.recallDepth} hits.`,
+      + `Pages reach the best ${pageLimits.recallDepth} hits; a page holds fewer than limit when their texts are long.`,
     inputSchema: toolInput({
       query: z.string().describe('Words to search for; "" lists the newest memories'),
       tags: inputFields.tagFilter.optional(),
@@ -53,34 +55,35 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
       truncated: z.boolean().optional().describe(`true when more hits lie beyond the best ${pageLimits.recallDepth}: narrow the query to reach them`),
     },
     annotations: { readOnlyHint: true },
-  }, ({ query, tags, namespace, filter, limit = pageLimits.defaultLimit, cursor }) => runTool(async () => {
+  }, ({ query, tags, namespace, filter, limit = pageLimits.defaultLimit, cursor }) => runTool('recall', async () => {
     const listing = { query, tags: tagSet(tags), namespace, filter };
     const { offset } = cursor === undefined ? { offset: 0 } : decodeCursor(cursor, 'recall', listing);
     const remaining = pageLimits.recallDepth - offset;
     if (remaining <= 0) {
       throw new ToolFailure('PAGE_TOO_DEEP', `recall: pages reach the best ${pageLimits.recallDepth} hits of a query; narrow it (other words, tags, namespace, filter) to find what lies deeper.`);
     }
-    const size = Math.min(limit, remaining);
     // One hit more than the page tells whether another page (or, at the deepest page, more hits) follows.
-    const hits = await store.queryMemory(query, { limit: size + 1, offset, ...conditions(tags, namespace, filter) });
-    const more = hits.length > size;
-    const last = offset + size >= pageLimits.recallDepth;
+    const hits = await store.queryMemory(query, { limit: Math.min(limit, remaining) + 1, offset, ...conditions(tags, namespace, filter) });
+    // (Fewer than `limit` when their texts are long: a result is one message.)
+    const page = fitPage(hits.slice(0, Math.min(limit, remaining)).map(toHitOutput));
+    const more = hits.length > page.length;
+    const last = offset + page.length >= pageLimits.recallDepth;
     return {
-      hits: hits.slice(0, size).map(toHitOutput),
-      ...(more && !last ? { nextCursor: encodeCursor('recall', listing, { offset: offset + size }) } : {}),
+      hits: page,
+      ...(more && !last ? { nextCursor: encodeCursor('recall', listing, { offset: offset + page.length }) } : {}),
       ...(more && last ? { truncated: true } : {}),
     };
   }));
 
   server.registerTool('get_memory', {
     title: 'Get a memory',
-    description: 'Read one memory by id. found is false when there is none (never written, forgotten or expired).',
+    description: 'Read one memory by id. found is false when there is none (never written, forgotten or expired). A text too long for one result comes back cut short, with textTruncated.',
     inputSchema: toolInput({ id: inputFields.id }),
     outputSchema: { found: z.boolean(), memory: memoryOutput.optional() },
     annotations: { readOnlyHint: true },
-  }, ({ id }) => runTool(async () => {
+  }, ({ id }) => runTool('get_memory', async () => {
     const memory = await store.getMemory(id);
-    return memory === undefined ? { found: false } : { found: true, memory: toMemoryOutput(memory) };
+    return memory === undefined ? { found: false } : { found: true, memory: fitMemory(toMemoryOutput(memory)) };
   }));
 
   server.registerTool('update_memory', {
@@ -94,10 +97,11 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
     }),
     outputSchema: { memory: memoryOutput },
     annotations: { idempotentHint: true },
-  }, ({ id, text, tags, meta }) => runTool(async () => {
+  }, ({ id, text, tags, meta }) => runTool('update_memory', async () => {
     const update: MemoryUpdate = { ...(text !== undefined ? { text } : {}), ...(tags !== undefined ? { tags } : {}), ...(meta !== undefined ? { meta } : {}) };
     if (Object.keys(update).length === 0) throw new ToolFailure('INVALID_ARGUMENT', 'update_memory: give at least one of text, tags and meta to change.');
-    return { memory: toMemoryOutput(await store.updateMemory(id, update)) };
+    if (text !== undefined) checkToolText(text, 'update_memory');
+    return { memory: fitMemory(toMemoryOutput(await store.updateMemory(id, update))) };
   }));
 
   server.registerTool('forget', {
@@ -108,7 +112,7 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
     inputSchema: toolInput({ id: inputFields.id, erase: z.boolean().optional().describe('Also erase what it said from every file of the store, now (default false)') }),
     outputSchema: { id: z.number().int(), deleted: z.boolean(), erased: z.boolean().optional() },
     annotations: { destructiveHint: true, idempotentHint: true },
-  }, ({ id, erase }) => runTool(async () => {
+  }, ({ id, erase }) => runTool('forget', async () => {
     const deleted = await store.deleteMemory(id);
     // (Erased even when it was deleted before: what it said may still be in the store's files.)
     if (!erase) return { id, deleted };
@@ -117,7 +121,7 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
 
   server.registerTool('list_memories', {
     title: 'List memories',
-    description: `List every memory, oldest first, a page at a time (default ${pageLimits.defaultLimit}); namespace, tags and filter (on meta, as for recall) narrow it. Memories written meanwhile come on later pages; none is listed twice. Use recall to search.`,
+    description: `List every memory, oldest first, a page at a time (default ${pageLimits.defaultLimit}); namespace, tags and filter (on meta, as for recall) narrow it. Memories written meanwhile come on later pages; none is listed twice; a page holds fewer than limit when their texts are long. Use recall to search.`,
     inputSchema: toolInput({
       namespace: inputFields.namespaceFilter.optional(),
       tags: inputFields.tagFilter.optional(),
@@ -127,10 +131,19 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
     }),
     outputSchema: { memories: z.array(memoryOutput), nextCursor },
     annotations: { readOnlyHint: true },
-  }, ({ namespace, tags, filter, limit = pageLimits.defaultLimit, cursor }) => runTool(async () => {
+  }, ({ namespace, tags, filter, limit = pageLimits.defaultLimit, cursor }) => runTool('list_memories', async () => {
     const listing = { tags: tagSet(tags), namespace, filter };
     const resume = cursor === undefined ? undefined : decodeCursor(cursor, 'list_memories', listing).resume;
-    const page = await store.listMemories({ limit, ...(resume !== undefined ? { cursor: resume } : {}), ...conditions(tags, namespace, filter) });
-    return { memories: page.memories.map(toMemoryOutput), ...(page.nextCursor !== undefined ? { nextCursor: encodeCursor('list_memories', listing, { offset: 0, resume: page.nextCursor }) } : {}) };
+    const list = (count: number) => store.listMemories({ limit: count, ...(resume !== undefined ? { cursor: resume } : {}), ...conditions(tags, namespace, filter) });
+    // Fewer than `limit` when their texts are long (a result is one message): listed again to as many as
+    // fit, for the cursor after the last one returned.
+    for (let count = limit; ; ) {
+      const page = await list(count);
+      const memories = fitPage(page.memories.map(toMemoryOutput));
+      if (memories.length === page.memories.length) {
+        return { memories, ...(page.nextCursor !== undefined ? { nextCursor: encodeCursor('list_memories', listing, { offset: 0, resume: page.nextCursor }) } : {}) };
+      }
+      count = memories.length;
+    }
   }));
 }

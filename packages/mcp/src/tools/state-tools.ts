@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { toJsonObject } from '../json-value.js';
 import { stateResourceUri } from '../state-resource.js';
 import { runTool } from '../tool-errors.js';
-import { jsonObject, toolInput } from './fields.js';
+import { checkToolValue, jsonObject, toolInput } from './fields.js';
 
 /** The agent state as the tools take and return it: the four fields every state has, and any of your own. */
 const stateFields = {
@@ -34,7 +34,7 @@ export function registerStateTools(server: McpServer, store: MemMapFS): void {
     inputSchema: toolInput({}),
     outputSchema: { state: stateOutput },
     annotations: { readOnlyHint: true },
-  }, () => runTool(async () => {
+  }, () => runTool('get_state', async () => {
     // (Every write that resolved before, on any host of a store on PostgreSQL too.)
     await store.catchUp();
     return { state: toJsonObject(store.getState()) };
@@ -55,7 +55,8 @@ export function registerStateTools(server: McpServer, store: MemMapFS): void {
     }),
     outputSchema: { state: stateOutput },
     annotations: { idempotentHint: true },
-  }, ({ state }) => runTool(async () => {
+  }, ({ state }) => runTool('update_state', async () => {
+    checkToolValue(state, 'update_state', 'state');
     const changes = Object.fromEntries(Object.entries(state).filter(([, value]) => value !== undefined));
     // Merged under the writer lock: another process changing other fields at the same moment keeps them.
     const next = await store.mergeState(changes as Partial<AgentState>);
