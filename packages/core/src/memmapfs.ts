@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { MemMapError } from './errors.js';
+import { toStorableValue } from './storable-value.js';
 import { BLOCK_COPY_LIMIT, StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { openStoreEngine } from './engine/store-open.js';
 import { RecordType, type LogRecord, type MemoryRecord } from './engine/log-records.js';
@@ -531,11 +532,13 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async mergeState(changes: Partial<S>): Promise<S> {
     this.assertWritable('mergeState');
     checkPlainObject(changes, 'changes', 'mergeState');
+    // Copied now: changing the object after the call changes nothing stored.
+    const copy = toStorableValue(changes, 'mergeState', 'changes') as Partial<S>;
     return this.track(async () => {
       for (;;) {
         await this.engine.catchUp();
         const base = this.engine.state;
-        const checked = checkAgentState({ ...base, ...changes }, 'mergeState');
+        const checked = checkAgentState({ ...base, ...copy }, 'mergeState');
         // Written only if no other state was applied since `base` was read (a record replaces the object).
         const outcome = await this.engine.commitIf([{ type: RecordType.StateSet, state: checked }], undefined, () => this.engine.state === base);
         if (outcome === 'written') return structuredClone(checked) as unknown as S;

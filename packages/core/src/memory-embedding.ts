@@ -22,7 +22,9 @@ export function checkEmbedding(value: unknown, method: string, dimensions: numbe
     const n = numbers[i];
     if (typeof n !== 'number' || !Number.isFinite(n)) throw invalid(`has ${typeof n === 'number' ? n : typeof n} at index ${i}; every number must be finite`);
     view.setFloat32(i * 4, n, true);
-    allZero &&= view.getFloat32(i * 4, true) === 0;
+    const kept = view.getFloat32(i * 4, true);
+    if (!Number.isFinite(kept)) throw invalid(`has ${n} at index ${i}, beyond the float32 range embeddings are kept in (±3.4e38); scale it down`);
+    allZero &&= kept === 0;
   }
   if (allZero) throw invalid('is all zeros: it has no direction to compare by');
   return bytes;

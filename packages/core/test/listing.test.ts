@@ -207,4 +207,16 @@ describe('mergeState', () => {
     await b.close();
     await a.close();
   });
+
+  it('takes the changes as they are at the call: changing the object afterwards changes nothing stored', async () => {
+    const fs = await open();
+    const changes = { status: 'planning', extra: { step: 1 } };
+    const merging = fs.mergeState(changes);
+    changes.status = 'changed after the call';
+    changes.extra.step = 2;
+    expect(await merging).toMatchObject({ status: 'planning', extra: { step: 1 } });
+    expect(fs.getState()).toMatchObject({ status: 'planning', extra: { step: 1 } });
+    await expect(fs.mergeState({ extra: { when: new Date() } } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/mergeState: .*Date/) });
+    await fs.close();
+  });
 });

@@ -1,6 +1,6 @@
 import { beforeEach, expect, it } from 'vitest';
 import { MemMapFS } from '@memmapfs/core';
-import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
+import { useTempRoot, v8Codec, VectorWordSearch, WordSearch } from './fixtures.js';
 
 const rootOf = useTempRoot();
 let root: string;
@@ -48,5 +48,26 @@ it('is empty for an id that never was a memory, and refuses a bad id', async () 
   expect(await fs.memoryHistory(1)).toEqual([]);
   expect(await fs.memoryHistory(id + 100)).toEqual([]);
   await expect(fs.memoryHistory(0)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  await fs.close();
+});
+
+it('holds the updates and the deletion the log still has after a compaction dropped the creation, and each version\'s embedding', async () => {
+  const fs = await MemMapFS.init(root, { codec: v8Codec(), search: new VectorWordSearch() });
+  const id = await fs.appendMemory('v1', [], { embedding: [1, 0, 0] });
+  const { logFirstLsn } = await fs.compact();
+  expect(logFirstLsn).toBeGreaterThan(id);
+  await fs.updateMemory(id, { text: 'v2' });
+  await fs.updateMemory(id, { text: 'v3', embedding: [0, 1, 0] });
+  expect(await fs.memoryHistory(id)).toMatchObject([
+    { event: 'updated', memory: { text: 'v2', embedding: new Float32Array([1, 0, 0]) } },
+    { event: 'updated', memory: { text: 'v3', embedding: new Float32Array([0, 1, 0]) } },
+  ]);
+  await fs.deleteMemory(id);
+  // An update written after the deletion (ignored by every process) is no version.
+  expect((await fs.memoryHistory(id)).map((version) => version.event)).toEqual(['updated', 'updated', 'deleted']);
+  // Another memory whose creation is gone and that never changed since: nothing the log holds.
+  const quiet = await fs.appendMemory('quiet');
+  await fs.compact();
+  expect(await fs.memoryHistory(quiet)).toEqual([]);
   await fs.close();
 });

@@ -60,6 +60,9 @@ describe('embeddings', () => {
     await invalid(() => fs.appendMemory('x', [], { embedding: [1, 2] }), /2 numbers; the 'word-test' search provider takes embeddings of 3/);
     await invalid(() => fs.appendMemory('x', [], { embedding: [1, Number.NaN, 0] }), /NaN at index 1/);
     await invalid(() => fs.appendMemory('x', [], { embedding: [0, 0, 0] }), /all zeros/);
+    // Kept as float32: a number beyond its range would be stored as Infinity.
+    await invalid(() => fs.appendMemory('x', [], { embedding: [1e39, 1, 0] }), /1e\+39 at index 0, beyond the float32 range/);
+    await invalid(() => fs.queryMemory('x', { embedding: [0, -1e39, 0] }), /-1e\+39 at index 1, beyond the float32 range/);
     await invalid(() => fs.appendMemory('x', [], { embedding: 'vector' as never }), /Float32Array or an array/);
     await invalid(() => fs.appendMemories([{ text: 'ok', embedding: [1, 0, 0] }, { text: 'bad', embedding: [1] }]), /item 1/);
     await invalid(() => fs.queryMemory('x', { embedding: [1, 0] }), /takes embeddings of 3/);
