@@ -1,7 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Transform } from 'node:stream';
 import type { InputStream } from './command.js';
 import { CommandFailure } from './failures.js';
 
@@ -60,43 +59,30 @@ export class NotUtf8Line extends Error {
 }
 
 /**
- * `stream`'s bytes as UTF-8 text, checked a line at a time as they are read (for `readline`): a line
- * that is not valid UTF-8 fails the stream with `NotUtf8Line`, naming it.
+ * The lines of `stream`: each ends at a newline (`\n`; one `\r` before it is dropped, so that CRLF files
+ * read alike), and only there: a lone `\r` is part of its line, as of the text it may hold. The last
+ * line needs no newline. Each is checked as it is read: one that is not valid UTF-8 throws
+ * `NotUtf8Line`, naming it (lines are counted by newlines, as `tail -n +N` counts them).
  */
-export function utf8Lines(stream: NodeJS.ReadableStream): NodeJS.ReadableStream {
+export async function* utf8Lines(stream: AsyncIterable<Buffer | string>): AsyncGenerator<string, void, void> {
   let line = 1;
   let pending = Buffer.alloc(0);
-  const checked = (bytes: Buffer): Buffer => {
+  const text = (bytes: Buffer): string => {
     if (!isUtf8(bytes)) throw new NotUtf8Line(line, bytes);
-    return bytes;
+    line++;
+    const end = bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.length - 1 : bytes.length;
+    return bytes.toString('utf8', 0, end);
   };
-  const decoding = new Transform({
-    decodeStrings: true,
-    transform(chunk: Buffer, _encoding, callback) {
-      try {
-        const bytes = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
-        let start = 0;
-        for (let end = bytes.indexOf(10); end !== -1; end = bytes.indexOf(10, start)) {
-          checked(bytes.subarray(start, end + 1));
-          line++;
-          start = end + 1;
-        }
-        pending = Buffer.from(bytes.subarray(start));
-        callback(null, bytes.toString('utf8', 0, start));
-      } catch (error) {
-        callback(error as Error);
-      }
-    },
-    flush(callback) {
-      try {
-        callback(null, checked(pending).toString('utf8'));
-      } catch (error) {
-        callback(error as Error);
-      }
-    },
-  });
-  stream.on('error', (error) => decoding.destroy(error));
-  return stream.pipe(decoding);
+  for await (const chunk of stream) {
+    const bytes = pending.length > 0 ? Buffer.concat([pending, Buffer.from(chunk)]) : Buffer.from(chunk);
+    let start = 0;
+    for (let end = bytes.indexOf(10); end !== -1; end = bytes.indexOf(10, start)) {
+      yield text(bytes.subarray(start, end));
+      start = end + 1;
+    }
+    pending = Buffer.from(bytes.subarray(start));
+  }
+  if (pending.length > 0) yield text(pending);
 }
 
 /** Where the first byte that is not part of valid UTF-8 is in `bytes`, in words (for the error message only). */

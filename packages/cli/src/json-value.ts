@@ -1,4 +1,15 @@
 import { jsonObject } from './arguments.js';
+import { UsageError } from './failures.js';
+
+/** A `{"$base64": …}` whose string is not base64: it would be stored as other bytes. */
+export class BadTaggedValue extends Error {
+  override readonly name = 'BadTaggedValue';
+}
+
+/** Standard base64, padded to a multiple of 4 (as `Buffer.toString('base64')` writes it). */
+export function isBase64(text: string): boolean {
+  return text.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(text);
+}
 
 /**
  * Stored values (core's `StorableValue`: KV values, memory `meta`, the agent state) as JSON, and back,
@@ -24,24 +35,31 @@ export function toTaggedJson(value: unknown): unknown {
   return value;
 }
 
-/** The stored value that `toTaggedJson` wrote as `json` (parsed). Objects of one unknown `$` key stay as they are. */
-export function fromTaggedJson(json: unknown): unknown {
-  if (Array.isArray(json)) return json.map(fromTaggedJson);
+/**
+ * The stored value that `toTaggedJson` wrote as `json` (parsed). Objects of one unknown `$` key stay as
+ * they are. A `{"$base64": …}` that is not base64 throws `BadTaggedValue`, naming where it is in
+ * `name` (`--meta`, `meta`): `Buffer.from` would decode what it can and store other bytes.
+ */
+export function fromTaggedJson(json: unknown, name = 'the value', path = ''): unknown {
+  if (Array.isArray(json)) return json.map((item, i) => fromTaggedJson(item, name, `${path}[${i}]`));
   if (typeof json !== 'object' || json === null) return json;
   const entries = Object.entries(json);
   if (entries.length === 1) {
     const [key, item] = entries[0]!;
-    if (key === '$base64' && typeof item === 'string') return new Uint8Array(Buffer.from(item, 'base64'));
+    if (key === '$base64' && typeof item === 'string') {
+      if (!isBase64(item)) throw new BadTaggedValue(`{"$base64": …} at ${name}${path} is not base64 (A–Z, a–z, 0–9, + and /, padded with = to a multiple of 4 characters)`);
+      return new Uint8Array(Buffer.from(item, 'base64'));
+    }
     if (key === '$number' && (item === 'NaN' || item === 'Infinity' || item === '-Infinity')) return Number(item);
     if (key === '$undefined' && item === true) return undefined;
-    if (key === '$object' && typeof item === 'object' && item !== null && !Array.isArray(item)) return members(item);
+    if (key === '$object' && typeof item === 'object' && item !== null && !Array.isArray(item)) return members(item, name, path);
   }
-  return members(json);
+  return members(json, name, path);
 }
 
-function members(json: object): Record<string, unknown> {
+function members(json: object, name: string, path: string): Record<string, unknown> {
   const object: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(json)) define(object, key, fromTaggedJson(item));
+  for (const [key, item] of Object.entries(json)) define(object, key, fromTaggedJson(item, name, `${path}${/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`}`));
   return object;
 }
 
@@ -61,5 +79,11 @@ type MemoryJson<M> = Omit<M, 'meta' | 'embedding'> & { meta: Record<string, unkn
 
 /** `--meta` or the state given as JSON: an object, its tagged values (`{"$base64"}` and the like) read as what they stand for. */
 export function taggedJsonObject(text: string, what: string): Record<string, unknown> {
-  return fromTaggedJson(jsonObject(text, what)) as Record<string, unknown>;
+  const json = jsonObject(text, what);
+  try {
+    return fromTaggedJson(json, what) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof BadTaggedValue) throw new UsageError(error.message);
+    throw error;
+  }
 }

@@ -315,6 +315,21 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       expect((JSON.parse((await memmapfs(['--root', fresh, '--json', 'stats'])).stdout) as { blockBytes: number }).blockBytes).toBe(0);
     }, slow);
 
+    it('counts the memories an export wrote before its ids could not be kept (--ids keep), and says from which line to go on', async () => {
+      const file = join(paths.dir, 'gap.jsonl');
+      const ids = [1, 50, 100_000_000, 100_000_001];
+      await writeFile(file, `${ids.map((id, i) => JSON.stringify({ type: 'memory', id, text: `memory ${i}` })).join('\n')}\n`);
+      const gap = join(paths.dir, 'gap');
+      expect((await memmapfs(['--root', gap, 'init'])).code).toBe(0);
+      const keep = await memmapfs(['--root', gap, '--json', 'import', file, '--ids', 'keep']);
+      expect(keep.code).toBe(1);
+      expect(JSON.parse(keep.stdout)).toMatchObject({ imported: 2, firstId: 1, lastId: 50 });
+      expect((await memmapfs(['--root', join(paths.dir, 'gap-human'), 'init'])).code).toBe(0);
+      const human = await memmapfs(['--root', join(paths.dir, 'gap-human'), 'import', file, '--ids', 'keep']);
+      expect(human.stderr).toMatch(/line 3: .*; imported 2 memories \(input lines 1–2\) before it\n$/);
+      expect(JSON.parse((await memmapfs(['--root', gap, '--json', 'list'])).stdout).memories.map((m: { id: number }) => m.id)).toEqual([1, 50]);
+    }, slow);
+
     it('refuses an export of another version, and lines of an unknown type, before writing them (exit 1)', async () => {
       const file = join(paths.dir, 'future.jsonl');
       await writeFile(file, `${JSON.stringify({ type: 'header', format: 'memmapfs-export', version: 99 })}\n`);

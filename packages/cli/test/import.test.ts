@@ -93,6 +93,34 @@ describe('import', () => {
     expect(hits.map((hit) => hit.id).sort((a, b) => a - b)).toEqual(results.map((result) => result.firstId + 1));
   });
 
+  it('ends a line at a newline only: a lone carriage return stays in the text, and line numbers count newlines', async () => {
+    const run = await inStore(['import', '--format', 'lines', '--json'], { stdin: 'note one\rstill note one\r\nnote two\n' });
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const result = JSON.parse(run.stdout) as ImportResult;
+    expect(result.imported).toBe(2);
+    expect((await get(result.firstId)).text).toBe('note one\rstill note one');
+    expect((await get(result.lastId)).text).toBe('note two');
+    // (A carriage return is whitespace to JSON: the object on line 1 is whole.)
+    const bad = await inStore(['import'], { stdin: '{"text": "a",\r"tags": []}\n"c"\nbad\n"d"\n' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^memmapfs: line 3: not valid JSON/);
+  });
+
+  it('refuses {"$base64": …} that is not base64, in a line\'s meta and a KV value, rather than store other bytes', async () => {
+    const line = await inStore(['import'], { stdin: `${JSON.stringify({ text: 'x', meta: { sig: { $base64: 'not base64 at all' } } })}\n` });
+    expect(line.code).toBe(1);
+    expect(line.stderr).toMatch(/^memmapfs: line 1: .*meta\.sig.*is not base64/);
+    expect(await memoryCount()).toBe(0);
+    const kv = await inStore(['kv', 'set', 'j', '{"$base64":"!!!"}']);
+    expect(kv.code).toBe(2);
+    expect(kv.stderr).toMatch(/is not base64/);
+    const meta = await inStore(['append', 'text', '--meta', '{"sig":{"$base64":"AAE"}}']);
+    expect(meta.code).toBe(2);
+    expect(meta.stderr).toMatch(/--meta.*sig.*is not base64/);
+    expect((await inStore(['kv', 'get', 'j'])).code).toBe(1);
+    expect(await memoryCount()).toBe(0);
+  });
+
   it('takes a JSON line that is not an object as text in --format lines', async () => {
     const run = await inStore(['import', '--format', 'lines', '--json'], { stdin: ['{"text": "kept as it is"}'] });
     expect(run.code).toBe(0);
@@ -110,7 +138,7 @@ describe('import', () => {
 
   it('refuses text that is not valid UTF-8, naming the line, rather than store replacement characters: import, and text read from stdin', async () => {
     const file = join(paths.dir, 'latin1.txt');
-    await writeFile(file, Buffer.concat([Buffer.from('a fine line\n'), Buffer.from([0xff, 0xfe]), Buffer.from(' caf\xe9\n', 'latin1'), Buffer.from('"third"\n')]));
+    await writeFile(file, Buffer.concat([Buffer.from('"a fine line"\n'), Buffer.from([0xff, 0xfe]), Buffer.from(' caf\xe9\n', 'latin1'), Buffer.from('"third"\n')]));
     for (const format of ['lines', 'jsonl']) {
       const run = await inStore(['import', '--format', format, file]);
       expect(run.code, format).toBe(1);

@@ -1,11 +1,10 @@
-import { createInterface } from 'node:readline';
 import { MemMapError, type AgentState, type MemMapFS, type NewMemory, type RestoredMemory } from '@memmapfs/core';
 import { labelOptions, positiveInteger, stringOption } from '../arguments.js';
 import type { StoreCommand } from '../command.js';
 import { exportFormat, readableExportVersions } from '../export-format.js';
 import { CommandFailure, UsageError } from '../failures.js';
 import { NotUtf8Line, openInput, utf8Lines } from '../input-source.js';
-import { fromTaggedJson } from '../json-value.js';
+import { BadTaggedValue, fromTaggedJson, isBase64 } from '../json-value.js';
 
 const formats = ['jsonl', 'lines'] as const;
 type Format = (typeof formats)[number];
@@ -132,35 +131,53 @@ export const importCommand: StoreCommand = {
       let batchExportedIds: Array<number | undefined> = [];
       const result = (): ImportResult => ({ imported, firstId, lastId, kvKeys, streams: streamKeys.size, state, expired, renumbered });
 
-      /** Writes memories of one kind in one commit; an export's ids too far apart for one are split into several. */
-      const write = async (kind: typeof batchKind, items: ReadonlyArray<NewMemory | RestoredMemory>, lines: readonly number[]): Promise<number[]> => {
+      /** Counts memories written (the lines they came from, and their ids in the export, if any). */
+      const record = (ids: readonly number[], lines: readonly number[], exportedIds: ReadonlyArray<number | undefined>): void => {
+        if (ids.length === 0) return;
+        imported += ids.length;
+        firstId ??= ids[0]!;
+        lastId = ids.at(-1)!;
+        for (const [i, id] of ids.entries()) if (exportedIds[i] !== undefined && exportedIds[i] !== id) renumbered++;
+        lastWrittenLine = lines.at(-1)!;
+      };
+
+      /**
+       * Writes memories of one kind in one commit, counted as soon as it is in (`record`); an export's ids
+       * too far apart for one are split into several, and a later one that fails leaves the earlier ones
+       * written, and counted.
+       */
+      const write = async (kind: typeof batchKind, items: ReadonlyArray<NewMemory | RestoredMemory>, lines: readonly number[], exportedIds: ReadonlyArray<number | undefined>): Promise<void> => {
         try {
-          if (kind === 'append') return await store.appendMemories(items as NewMemory[]);
+          if (kind === 'append') {
+            record(await store.appendMemories(items as NewMemory[]), lines, exportedIds);
+            return;
+          }
           const exported = items as readonly RestoredMemory[];
-          return await store.restoreMemories(kind === 'keep' ? exported : exported.map(({ id: _id, ...memory }) => memory));
+          record(await store.restoreMemories(kind === 'keep' ? exported : exported.map(({ id: _id, ...memory }) => memory)), lines, exportedIds);
         } catch (error) {
           if (kind === 'keep' && MemMapError.is(error, 'RESTORE_GAP_TOO_LARGE') && items.length > 1) {
             // The first alone tells why (a refused call writes nothing): too far above the log, and the ids
             // are given up (or the import fails), or too far apart for one commit, and the rest is split.
-            const first = await write(kind, items.slice(0, 1), lines.slice(0, 1));
-            if (idsGivenUp()) return [...first, ...(await write('renumber', items.slice(1), lines.slice(1)))];
+            await write(kind, items.slice(0, 1), lines.slice(0, 1), exportedIds.slice(0, 1));
+            if (idsGivenUp()) return write('renumber', items.slice(1), lines.slice(1), exportedIds.slice(1));
             const half = Math.ceil(items.length / 2);
-            const second = await write(kind, items.slice(1, half), lines.slice(1, half));
-            return [...first, ...second, ...(await write(idsGivenUp() ? 'renumber' : kind, items.slice(half), lines.slice(half)))];
+            await write(kind, items.slice(1, half), lines.slice(1, half), exportedIds.slice(1, half));
+            return write(idsGivenUp() ? 'renumber' : kind, items.slice(half), lines.slice(half), exportedIds.slice(half));
           }
           if (kind === 'keep' && MemMapError.is(error) && (error.code === 'MEMORY_ID_TAKEN' || error.code === 'RESTORE_GAP_TOO_LARGE')) {
             if (idMode === 'keep') {
               const id = (items[0] as RestoredMemory).id!;
               const why = error.code === 'MEMORY_ID_TAKEN'
                 ? `id ${id} is not above the last record of this store's log (${store.stats().lastLsn}), so the store cannot take the export's ids: import into a new store, or with --ids auto (new ids)`
-                : error.message.replace(/^\[memmapfs\] (\[\w+\] )?restoreMemories: /, '');
+                // (What the call that was refused wrote, core says; what the import wrote before it, the message below.)
+                : error.message.replace(/^\[memmapfs\] (\[\w+\] )?restoreMemories: /, '').replace(/ (Nothing was written\.|None of its memories was written \([^)]*\)\.)/, '');
               throw new BadLine(lines[0]!, why, error.code);
             }
             // (auto) The store's log is past the export's ids (another process wrote meanwhile, say), or too far
             // below them to pad: new ids from here on.
             keeping = false;
             renumberedBecause = error.code === 'MEMORY_ID_TAKEN' ? 'past' : 'far';
-            return write('renumber', items, lines);
+            return write('renumber', items, lines, exportedIds);
           }
           throw lineOfRejectedItem(error, lines) ?? error;
         }
@@ -168,12 +185,7 @@ export const importCommand: StoreCommand = {
 
       const flush = async (): Promise<void> => {
         if (batch.length === 0) return;
-        const ids = await write(batchKind, batch, batchLines);
-        imported += ids.length;
-        firstId ??= ids[0]!;
-        lastId = ids.at(-1)!;
-        for (const [i, id] of ids.entries()) if (batchExportedIds[i] !== undefined && batchExportedIds[i] !== id) renumbered++;
-        lastWrittenLine = batchLines.at(-1)!;
+        await write(batchKind, batch, batchLines, batchExportedIds);
         batch = [];
         batchLines = [];
         batchExportedIds = [];
@@ -191,8 +203,7 @@ export const importCommand: StoreCommand = {
         if (batch.length >= batchSize) await flush();
       };
 
-      const reader = createInterface({ input: utf8Lines(input.stream), crlfDelay: Infinity });
-      const lines = reader[Symbol.asyncIterator]();
+      const lines = utf8Lines(input.stream as AsyncIterable<Buffer>);
       let bytesRead = 0;
       try {
         for (let lineNumber = 1; ; lineNumber++) {
@@ -254,7 +265,7 @@ export const importCommand: StoreCommand = {
         throw error;
       } finally {
         progress.end();
-        reader.close();
+        await lines.return();
         input.close();
       }
       const done = result();
@@ -320,8 +331,15 @@ async function updateState(store: MemMapFS, state: AgentState, lineNumber: numbe
   }
 }
 
-/** Standard base64, padded (as `Buffer.toString('base64')` writes it). */
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** A line's value in tagged JSON (`fromTaggedJson`); a `{"$base64"}` that is not base64 is a bad line. */
+function tagged(json: unknown, name: string, lineNumber: number): unknown {
+  try {
+    return fromTaggedJson(json, name);
+  } catch (error) {
+    if (error instanceof BadTaggedValue) throw new BadLine(lineNumber, error.message);
+    throw error;
+  }
+}
 
 const describe = (value: unknown): string =>
   value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
@@ -345,7 +363,7 @@ function parseLine(line: string, lineNumber: number, format: Format, overrides: 
   checkMemoryFields(value, lineNumber);
   if (value.ttlMs !== undefined && typeof value.ttlMs !== 'number') throw new BadLine(lineNumber, `"ttlMs" must be a number, got ${describe(value.ttlMs)}`);
   // (meta in tagged JSON, as `append --meta` and export lines read it: {"$base64": …} is bytes.)
-  const memory = (value.meta !== undefined ? { ...value, meta: fromTaggedJson(value.meta) } : value) as unknown as NewMemory;
+  const memory = (value.meta !== undefined ? { ...value, meta: tagged(value.meta, 'meta', lineNumber) } : value) as unknown as NewMemory;
   return { kind: 'memory', memory: withOverrides(memory, overrides) };
 }
 
@@ -376,7 +394,7 @@ function parseExportLine(item: Record<string, unknown>, lineNumber: number, over
         text: item.text as string,
         tags,
         ...((overrides.namespace ?? item.namespace) !== undefined ? { namespace: (overrides.namespace ?? item.namespace) as string } : {}),
-        ...(item.meta !== undefined ? { meta: fromTaggedJson(item.meta) as Record<string, unknown> } : {}),
+        ...(item.meta !== undefined ? { meta: tagged(item.meta, 'meta', lineNumber) as Record<string, unknown> } : {}),
         createdAt,
         updatedAt: (item.updatedAt as number | undefined) ?? createdAt,
         ...(item.expiresAt !== undefined ? { expiresAt: item.expiresAt as number } : {}),
@@ -387,16 +405,16 @@ function parseExportLine(item: Record<string, unknown>, lineNumber: number, over
     case 'kv':
       if (typeof item.key !== 'string') throw new BadLine(lineNumber, `"key" must be a string, got ${describe(item.key)}`);
       if (!('value' in item)) throw new BadLine(lineNumber, 'a KV line of an export needs a "value"');
-      return { kind: 'kv', key: item.key, value: fromTaggedJson(item.value) };
+      return { kind: 'kv', key: item.key, value: tagged(item.value, 'value', lineNumber) };
     case 'stream':
       if (typeof item.key !== 'string') throw new BadLine(lineNumber, `"key" must be a string, got ${describe(item.key)}`);
-      if (typeof item.base64 !== 'string' || !BASE64.test(item.base64) || item.base64.length % 4 !== 0) {
+      if (typeof item.base64 !== 'string' || !isBase64(item.base64)) {
         throw new BadLine(lineNumber, `"base64" must be the chunk's bytes in base64, got ${typeof item.base64 === 'string' ? 'a string that is not base64' : describe(item.base64)}`);
       }
       return { kind: 'stream', key: item.key, bytes: Buffer.from(item.base64, 'base64') };
     case 'state':
       if (!isPlainObject(item.state)) throw new BadLine(lineNumber, `"state" must be a JSON object, got ${describe(item.state)}`);
-      return { kind: 'state', state: fromTaggedJson(item.state) as AgentState };
+      return { kind: 'state', state: tagged(item.state, 'state', lineNumber) as AgentState };
     default:
       throw new BadLine(lineNumber, `unknown "type" ${JSON.stringify(item.type)} (an export has header, memory, kv, stream and state lines)`);
   }

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { UsageError } from '../failures.js';
 import { openInput, readWhole, textFromInput } from '../input-source.js';
-import { fromTaggedJson, toTaggedJson } from '../json-value.js';
+import { BadTaggedValue, fromTaggedJson, toTaggedJson } from '../json-value.js';
 
 /** `memmapfs kv set KEY VALUE`: sets a KV value, given as JSON (or, with `--string`, as text). */
 export const kvSetCommand: Command = {
@@ -36,8 +36,9 @@ export const kvSetCommand: Command = {
 
 function parseJsonValue(text: string, what: string): unknown {
   try {
-    return fromTaggedJson(JSON.parse(text));
+    return fromTaggedJson(JSON.parse(text), what);
   } catch (error) {
+    if (error instanceof BadTaggedValue) throw new UsageError(error.message, 'kv set');
     throw new UsageError(`${what} is not valid JSON (${(error as Error).message}); quote a string as JSON ('"dark"') or pass --string`, 'kv set');
   }
 }
