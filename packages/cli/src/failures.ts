@@ -48,7 +48,12 @@ function inCommandTerms(code: string, message: string): string {
   if (code === 'BLOCK_CORRUPT') return `${message} ${blockCorruptAdvice}`;
   // ("Open it with codec: 'cbor' (or leave the codec option out).")
   if (code === 'CODEC_MISMATCH') return message.replace(/(Open|Check) it with codec: '([^']+)' \(or leave the codec option out\)/, "Give --codec $2, or leave --codec out");
-  return message;
+  // (The library's options and methods, which a command line does not have: its own in their place.)
+  return message
+    .replace(/, or raise lockTimeoutMs\./, ', or try again once it is done.')
+    .replace(/\bttlMs (\d+) puts the expiry/, '--ttl $1 puts the expiry')
+    .replace(/leave ttlMs out for a memory that never expires/, 'leave --ttl out for a memory that never expires')
+    .replace(/use deleteKv to remove a key/, "use 'memmapfs kv delete KEY' to remove a key");
 }
 
 /** Classifies anything thrown while running the CLI. */
@@ -66,4 +71,16 @@ export function describeFailure(error: unknown): FailureReport {
   }
   const message = error instanceof Error ? error.message : String(error);
   return { origin: 'unexpected', code: 'UNEXPECTED_ERROR', message: oneLine(message), exitCode: 1 };
+}
+
+/**
+ * The failure of a command whose standard output could not be written (a full disk, say), when `error`
+ * is one: `OUTPUT_UNWRITABLE`. A failed write of the system comes here only from the command's output
+ * (the store's own I/O fails as a `MemMapError`, and a file `export` writes as `OUTPUT_UNWRITABLE`);
+ * `EPIPE`, a reader that went away, is no failure and is not one of them.
+ */
+export function unwritableOutput(error: unknown): CommandFailure | undefined {
+  const failed = error as NodeJS.ErrnoException | undefined;
+  if (!(failed instanceof Error) || failed instanceof MemMapError || failed.syscall !== 'write' || failed.code === 'EPIPE') return undefined;
+  return new CommandFailure('OUTPUT_UNWRITABLE', `cannot write to stdout: ${failed.message}`);
 }

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { FailureReport } from './failures.js';
 import { loadDisplayWidth, measurableWithoutLoading, truncateToWidth } from './terminal/display-width.js';
 import { hiddenProgress, terminalProgress, type ProgressBar } from './terminal/progress-bar.js';
+import { toTaggedJson } from './json-value.js';
 
 /** Where the CLI writes text: `process.stdout`, `process.stderr`, or a capture in tests. */
 export interface TextSink {
@@ -122,5 +123,5 @@ function oneLineText(text: string): string {
 
 /** `key: value` lines of an object's fields; strings as they are, anything else as JSON. */
 export function keyValueLines(record: object): string[] {
-  return Object.entries(record).map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  return Object.entries(record).map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(toTaggedJson(value))}`);
 }

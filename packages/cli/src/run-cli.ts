@@ -2,7 +2,7 @@ import { registerBundledAdapters } from './adapters.js';
 import { parseCommandLine, type CommandLine, type GlobalOptions } from './arguments.js';
 import { commandName, type ClosedStoreAction, type Command, type CommandAction, type CommandArguments, type CommandContext, type InputStream } from './command.js';
 import { commands } from './commands/index.js';
-import { describeFailure, UsageError } from './failures.js';
+import { describeFailure, unwritableOutput, UsageError } from './failures.js';
 import { commandHelp, generalHelp } from './help.js';
 import { openStore, sharedLog, storeRoot } from './open-store.js';
 import { Output, type TextSink } from './output.js';
@@ -62,7 +62,8 @@ export async function runCli(argv: readonly string[], io: CliIo = { stdout: proc
   } catch (error) {
     // A reader that went away (`memmapfs export | head`) is no failure: the output stops there.
     if ((error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') return 0;
-    return reportFailure(output, error);
+    // Output that could not be written is said as such, whatever the write threw.
+    return reportFailure(output, unwritableOutput(error) ?? error);
   }
 }
 

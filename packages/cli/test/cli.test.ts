@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { MemMapFS, type AgentState, type Memory, type MemoryHit, type StoreStats } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, type CliIo } from '../src/index.js';
-import { binaryKind, memmapfs as runBinary } from './binary.js';
+import { binaryCommand, binaryEnvironment, binaryKind, memmapfs as runBinary } from './binary.js';
 
 interface Run {
   code: number;
@@ -249,6 +250,17 @@ describe('values JSON lacks (bytes, NaN, undefined) in meta and the state', () =
     expect(again.getState().extra).toEqual({ bytes: new Uint8Array([0, 1, 2]), big: Number.POSITIVE_INFINITY });
     await again.close();
   });
+
+  it('are printed for people in the same tagged JSON, which --meta and state set read back as they were', async () => {
+    const meta = { sig: { $base64: 'AAEC' }, score: { $number: 'NaN' } };
+    const { id } = JSON.parse((await inStore('--json', 'append', 'tagged in human output', '--meta', JSON.stringify(meta))).stdout) as { id: number };
+    const line = `meta ${JSON.stringify(meta)}`;
+    expect((await inStore('get', String(id))).stdout).toContain(line);
+    expect((await inStore('history', String(id))).stdout).toContain(line);
+    const extra = { blob: { $base64: 'AQID' }, x: { $number: '-Infinity' } };
+    expect((await inStore('state', 'set', JSON.stringify({ extra }))).stdout).toContain(`extra: ${JSON.stringify(extra)}`);
+    expect((await inStore('state', 'get')).stdout).toContain(`extra: ${JSON.stringify(extra)}`);
+  });
 });
 
 describe('stats and init', () => {
@@ -310,6 +322,17 @@ describe('stats and init', () => {
 
 describe('usage errors', () => {
   beforeEach(() => initStore());
+
+  it("gives the store's advice in the command line's terms: its options and commands, not the library's", async () => {
+    const ttl = await inStore('append', 'x', '--ttl', '9007199254740991');
+    expect(ttl.code).toBe(1);
+    expect(ttl.stderr).toMatch(/--ttl 9007199254740991 puts the expiry .*leave --ttl out/);
+    expect(ttl.stderr).not.toMatch(/ttlMs/);
+    const undefinedValue = await inStore('kv', 'set', 'b', '{"$undefined":true}');
+    expect(undefinedValue.code).toBe(1);
+    expect(undefinedValue.stderr).toMatch(/use 'memmapfs kv delete KEY' to remove a key/);
+    expect(undefinedValue.stderr).not.toMatch(/deleteKv/);
+  });
 
   it.each([
     ['an unknown command', ['frobnicate'], "unknown command 'frobnicate'", 'memmapfs --help'],
@@ -411,6 +434,27 @@ describe(`the memmapfs binary (${binaryKind === 'dist' ? 'built dist/bin.js' : '
     const usage = await memmapfs(['get', '--bogus'], dir);
     expect(usage.code).toBe(2);
     expect(usage.stdout).toBe('');
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('fails with one line on stderr and exit code 1 when stdout cannot be written (a full disk), and still closes the store', async () => {
+    expect((await memmapfs(['--root', root, 'init'], dir)).code).toBe(0);
+    expect((await memmapfs(['--root', root, 'append', 'a memory to export'], dir)).code).toBe(0);
+    const full = openSync('/dev/full', 'w');
+    try {
+      const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [...binaryCommand(), '--root', root, 'export'], { cwd: dir, env: binaryEnvironment(), stdio: ['ignore', full, 'pipe'] });
+        let stderr = '';
+        child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/^memmapfs: cannot write to stdout: .*ENOSPC.*\n$/);
+    } finally {
+      closeSync(full);
+    }
+    // Closed as it should be: the next command takes the store at once.
+    expect(await memmapfs(['--root', root, 'append', 'after'], dir)).toMatchObject({ code: 0, stderr: '' });
   });
 
   it('loads string-width and cli-progress only when a command needs them (each costs tens of milliseconds of every start)', async () => {

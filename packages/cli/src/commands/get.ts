@@ -2,7 +2,7 @@ import type { Memory } from '@memmapfs/core';
 import { positiveInteger } from '../arguments.js';
 import type { Command } from '../command.js';
 import { CommandFailure } from '../failures.js';
-import { memoryJson } from '../json-value.js';
+import { memoryJson, toTaggedJson } from '../json-value.js';
 
 /** `memmapfs get ID`: prints a memory's text and a line of its metadata. */
 export const getCommand: Command = {
@@ -34,6 +34,6 @@ function metadataLine(memory: Memory): string {
   const fields = [`#${memory.id}`, `namespace ${memory.namespace}`, `tags [${memory.tags.join(', ')}]`, `created ${time(memory.createdAt)}`];
   if (memory.updatedAt !== memory.createdAt) fields.push(`updated ${time(memory.updatedAt)}`);
   if (memory.expiresAt !== undefined) fields.push(`expires ${time(memory.expiresAt)}`);
-  if (Object.keys(memory.meta).length > 0) fields.push(`meta ${JSON.stringify(memory.meta)}`);
+  if (Object.keys(memory.meta).length > 0) fields.push(`meta ${JSON.stringify(toTaggedJson(memory.meta))}`);
   return fields.join('  ');
 }

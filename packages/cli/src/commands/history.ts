@@ -2,7 +2,7 @@ import type { MemoryVersion } from '@memmapfs/core';
 import { positiveInteger } from '../arguments.js';
 import type { Command } from '../command.js';
 import { CommandFailure } from '../failures.js';
-import { memoryJson } from '../json-value.js';
+import { memoryJson, toTaggedJson } from '../json-value.js';
 
 /** `memmapfs history ID`: a memory's versions the log still holds, oldest first. */
 export const historyCommand: Command = {
@@ -31,7 +31,7 @@ function versionLine(version: MemoryVersion): string {
   if (!version.memory) return head;
   const { text, tags, meta } = version.memory;
   const fields = [head, `tags [${tags.join(', ')}]`];
-  if (Object.keys(meta).length > 0) fields.push(`meta ${JSON.stringify(meta)}`);
+  if (Object.keys(meta).length > 0) fields.push(`meta ${JSON.stringify(toTaggedJson(meta))}`);
   fields.push(text === undefined ? '(text gone)' : JSON.stringify(text));
   return fields.join('  ');
 }

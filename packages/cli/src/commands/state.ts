@@ -90,5 +90,5 @@ function stateLine(state: AgentState, seenAt: Date): string {
 
 /** A string as it is when it is one plain word, anything else as JSON, so the line stays one line. */
 function fieldValue(value: unknown): string {
-  return typeof value === 'string' && /^[^\s"=\\]+$/u.test(value) ? value : JSON.stringify(value);
+  return typeof value === 'string' && /^[^\s"=\\]+$/u.test(value) ? value : JSON.stringify(toTaggedJson(value));
 }
