@@ -1,12 +1,19 @@
+import { spawn } from 'node:child_process';
+import { getEventListeners } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { StateChannel } from '../src/engine/state-channel.js';
 
-/** A channel and the number of watchers it has registered, as its `onWatchersChanged` reports it. */
+/** A channel, the number of watchers it has registered, and how many of them wait in `next()`, as `onWaitingChanged` reports it. */
 function channel() {
   const states = new StateChannel<number>();
   const counts: number[] = [];
-  states.onWatchersChanged = (count) => counts.push(count);
-  return { states, counts, watching: () => counts.at(-1) ?? 0 };
+  states.onWaitingChanged = (count) => counts.push(count);
+  return { states, counts, watching: () => states.watcherCount, waiting: () => counts.at(-1) ?? 0 };
 }
 
 describe('StateChannel.watch', () => {
@@ -49,10 +56,10 @@ describe('StateChannel.watch', () => {
   });
 
   it('never registers a watcher whose signal has already aborted', async () => {
-    const { states, counts } = channel();
+    const { states, watching } = channel();
     const watch = states.watch(AbortSignal.abort(new Error('gave up')));
     states.publish(1);
-    expect(counts).toEqual([]);
+    expect(watching()).toBe(0);
     await expect(watch.next()).rejects.toThrow('gave up');
     expect(await watch.next()).toEqual({ done: true, value: undefined });
   });
@@ -66,6 +73,65 @@ describe('StateChannel.watch', () => {
     states.publish(1);
     expect(await watch.next()).toEqual({ done: true, value: undefined });
   });
+});
+
+describe('StateChannel.watch and what keeps a process alive', () => {
+  it('counts as waiting (what keeps the process alive) only a watcher whose next() waits for a state, not one registered and never iterated', async () => {
+    const { states, waiting, counts } = channel();
+    const idle = states.watch();
+    const looping = states.watch();
+    expect(waiting()).toBe(0);
+    const next = looping.next();
+    await Promise.resolve();
+    expect(waiting()).toBe(1);
+    states.publish(7);
+    expect(await next).toEqual({ done: false, value: 7 });
+    expect(waiting()).toBe(0);
+    // The idle one still has what was published since its call.
+    expect(await idle.next()).toEqual({ done: false, value: 7 });
+    expect(counts.every((count) => count <= 1)).toBe(true);
+    states.end();
+  });
+
+  it('takes its abort listener off the signal when the channel ends, whether or not it was ever iterated', async () => {
+    const { states } = channel();
+    const signal = new AbortController().signal;
+    const watches = [states.watch(signal), states.watch(signal), states.watch(signal)];
+    expect(getEventListeners(signal, 'abort')).toHaveLength(3);
+    states.publish(1);
+    states.end();
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    // What was sent before the end is still there to drain.
+    expect(await watches[0]!.next()).toEqual({ done: false, value: 1 });
+    expect(await watches[0]!.next()).toEqual({ done: true, value: undefined });
+  });
+});
+
+describe('watchState in a process of its own', () => {
+  it('lets the process exit when it has nothing left to do and its watcher was never iterated', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'memmapfs-watch-exit-'));
+    try {
+      const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+      const script = fileURLToPath(new URL('./support/watch-never-iterated.ts', import.meta.url));
+      const child = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, script, join(root, 'store')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 15_000);
+        child.on('exit', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      if (!exited) child.kill('SIGKILL');
+      expect(stdout, stderr).toBe('ready\n');
+      expect(exited, 'the process was still running 15 s after it had nothing left to do').toBe(true);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe('StateChannel.publish', () => {

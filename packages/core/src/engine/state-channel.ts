@@ -3,6 +3,8 @@ import { describeThrown } from '@memmapfs/wal';
 interface Watcher<S> {
   readonly queue: S[];
   wake: (() => void) | undefined;
+  /** Takes its abort listener off its signal (when the channel ends). */
+  detach: (() => void) | undefined;
 }
 
 /**
@@ -13,6 +15,19 @@ export class StateChannel<S> {
   private readonly listeners = new Set<(state: S) => void>();
   private readonly watchers = new Set<Watcher<S>>();
   private ended = false;
+  /** Watchers whose `next()` waits for a state. */
+  private waiting = 0;
+
+  /** Watchers registered (iterated or not) and not ended. */
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  /**
+   * Called with the number of watchers whose `next()` waits for a state, whenever it changes: what keeps
+   * a process alive (a loop waiting on `watchState`), where a watcher made and never iterated does not.
+   */
+  onWaitingChanged: ((count: number) => void) | undefined;
 
   /** Calls `listener` with every later state; returns a function that stops it. */
   subscribe(listener: (state: S) => void): () => void {
@@ -29,7 +44,7 @@ export class StateChannel<S> {
    * reason, as Node's `events.on` does; with a signal already aborted, no watcher is registered.
    */
   watch(signal?: AbortSignal): AsyncGenerator<S, void, undefined> {
-    const watcher: Watcher<S> = { queue: [], wake: undefined };
+    const watcher: Watcher<S> = { queue: [], wake: undefined, detach: undefined };
     let finished = false;
     // The reason of an abort, for the next `next()` to reject with (once).
     let aborted: { reason: unknown } | undefined;
@@ -48,8 +63,8 @@ export class StateChannel<S> {
       finished = true;
     } else {
       this.watchers.add(watcher);
-      this.onWatchersChanged?.(this.watchers.size);
       signal?.addEventListener('abort', abort, { once: true });
+      watcher.detach = () => signal?.removeEventListener('abort', abort);
     }
     const step = async (): Promise<IteratorResult<S, void>> => {
       for (;;) {
@@ -64,10 +79,15 @@ export class StateChannel<S> {
           finish();
           continue;
         }
-        await new Promise<void>((resolve) => {
-          watcher.wake = resolve;
-        });
-        watcher.wake = undefined;
+        this.onWaitingChanged?.(++this.waiting);
+        try {
+          await new Promise<void>((resolve) => {
+            watcher.wake = resolve;
+          });
+        } finally {
+          watcher.wake = undefined;
+          this.onWaitingChanged?.(--this.waiting);
+        }
       }
     };
     // Each `next()` waits for the one before it, as a generator's do.
@@ -96,13 +116,9 @@ export class StateChannel<S> {
     return iterator;
   }
 
-  /** Called with the number of active watchers whenever it changes. */
-  onWatchersChanged: ((count: number) => void) | undefined;
-
   private forget(watcher: Watcher<S>): void {
     if (!this.watchers.delete(watcher)) return;
     watcher.queue.length = 0;
-    this.onWatchersChanged?.(this.watchers.size);
   }
 
   /**
@@ -134,11 +150,17 @@ export class StateChannel<S> {
     }
   }
 
-  /** Ends every watcher (after it has drained what it was sent) and drops every listener. */
+  /**
+   * Ends every watcher (after it has drained what it was sent; its signal no longer reaches it) and
+   * drops every listener.
+   */
   end(): void {
     this.ended = true;
     this.listeners.clear();
-    for (const watcher of this.watchers) watcher.wake?.();
+    for (const watcher of this.watchers) {
+      watcher.detach?.();
+      watcher.wake?.();
+    }
   }
 }
 

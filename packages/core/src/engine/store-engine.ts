@@ -262,7 +262,7 @@ export class StoreEngine<S extends AgentState> {
     this.checkpoints = new CheckpointStore(layout.checkpoints, layout.manifest, files, reader);
     this.history = new LogHistory({ get wal() { return engine.wal; }, index: this.index, checkpoints: this.checkpoints }, historyRetentionMs);
     this.follower = new LogFollower(layout.root, () => this.refresh());
-    this.stateChannel.onWatchersChanged = (count) => this.follower.keepAlive(count > 0);
+    this.stateChannel.onWaitingChanged = (count) => this.follower.keepAlive(count > 0);
   }
 
 
