@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { BlockRef } from '@memmapfs/blocks';
 import { MemMapError } from './errors.js';
 import { toStorableValue } from './storable-value.js';
 import { BLOCK_COPY_LIMIT, StoreEngine, initialAgentState } from './engine/store-engine.js';
@@ -694,14 +695,33 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * after the stream is deleted until a compaction removes the bytes it has yet to read; it then
    * fails with `STREAM_DELETED`.
    */
-  async *openRead(key: string): AsyncGenerator<Uint8Array, void, undefined> {
+  openRead(key: string): AsyncGenerator<Uint8Array, void, undefined> {
+    // Checked, and the stream's chunks taken, at the call (not at the first `next()`): a delete or an
+    // append after it changes nothing of this read. (On a log hosts share, once every write that
+    // resolved before the call, on any host, is applied.)
     this.assertOpen('openRead');
     checkKey(key, 'openRead');
-    await this.engine.catchUp();
     // (Moves change a stream's array in place; a delete takes it out of the table, and a stream written
     // under the key since has an array of its own.)
-    const stream = this.engine.streams.get(key);
-    const refs = [...(stream ?? [])];
+    const take = () => {
+      const stream = this.engine.streams.get(key);
+      return { stream, refs: [...(stream ?? [])] };
+    };
+    let taken: Promise<ReturnType<typeof take>>;
+    if (this.engine.remote) {
+      taken = this.engine.catchUp().then(take);
+      // (Said by the first `next()`, not as an unhandled rejection should the read never begin.)
+      taken.catch(() => undefined);
+    } else {
+      this.engine.refresh();
+      taken = Promise.resolve(take());
+    }
+    return this.readStream(key, taken);
+  }
+
+  /** The chunks of stream `key` that `openRead` took (`taken`), read one at a time. */
+  private async *readStream(key: string, taken: Promise<{ stream: BlockRef[] | undefined; refs: BlockRef[] }>): AsyncGenerator<Uint8Array, void, undefined> {
+    const { stream, refs } = await taken;
     for (const [index, ref] of refs.entries()) {
       this.assertOpen('openRead');
       let bytes: Uint8Array;

@@ -14,6 +14,12 @@ beforeEach(() => {
 // Two instances on one folder behave as two processes do: each has its own log descriptor and view.
 const open = (extra: Parameters<typeof MemMapFS.init>[1] = {}) => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), ...extra });
 
+async function readFrom(read: AsyncIterable<Uint8Array>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of read) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts).toString();
+}
+
 async function readAll(fs: MemMapFS, key: string): Promise<string> {
   const parts: Buffer[] = [];
   for await (const chunk of fs.openRead(key)) parts.push(Buffer.from(chunk));
@@ -188,6 +194,24 @@ describe('deleting a stream', () => {
     await fs.close();
     expect(await codeOf(() => fs.deleteStream('s'))).toBe('STORE_CLOSED');
     expect(await codeOf(() => fs.listStreams())).toBe('STORE_CLOSED');
+  });
+
+  it('a read takes the stream as it is at the openRead call: a delete or an append after it, from this handle or another, changes nothing it yields', async () => {
+    const fs = await open();
+    const other = await open();
+    await fs.appendStream('log', 'first ');
+    await fs.appendStream('log', 'second');
+    const beforeDelete = fs.openRead('log');
+    await other.deleteStream('log');
+    expect(await readFrom(beforeDelete)).toBe('first second');
+    await fs.appendStream('log2', 'one ');
+    const beforeAppend = fs.openRead('log2');
+    await other.appendStream('log2', 'two');
+    expect(await readFrom(beforeAppend)).toBe('one ');
+    // Checked at the call too.
+    expect(() => fs.openRead('')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    await Promise.all([fs.close(), other.close()]);
+    expect(() => fs.openRead('log2')).toThrow(expect.objectContaining({ code: 'STORE_CLOSED' }));
   });
 
   it('a read begun before the stream was deleted, whose blocks an erase then removed, fails with STREAM_DELETED rather than read the stream written in its place', async () => {
