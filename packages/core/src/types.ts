@@ -163,7 +163,7 @@ export interface RestoredMemory {
   createdAt: number;
   /** Milliseconds since the epoch. Default `createdAt`. */
   updatedAt?: number;
-  /** Milliseconds since the epoch after which it is gone; absent: no TTL. */
+  /** Milliseconds since the epoch from which it is gone (at that time, not a millisecond after); absent: no TTL. */
   expiresAt?: number;
   /** Its embedding: any length (kept as it is, whatever the search provider's dimensions), as float32. */
   embedding?: Float32Array | readonly number[];
@@ -181,7 +181,7 @@ export interface Memory {
   createdAt: number;
   /** Milliseconds since the epoch; equals `createdAt` until the memory is updated. */
   updatedAt: number;
-  /** Milliseconds since the epoch after which the memory is gone, if it has a TTL. */
+  /** Milliseconds since the epoch from which the memory is gone (at that time, not a millisecond after), if it has a TTL. */
   expiresAt?: number;
   /** The embedding given with it, if any (float32). */
   embedding?: Float32Array;
