@@ -1,5 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { MemMapFS, MemoryUpdate, MetaFilter } from '@memmapfs/core';
+import { MemMapError, type MemMapFS, type MemoryUpdate, type MetaFilter } from '@memmapfs/core';
 import { z } from 'zod';
 import { pageLimits } from '../limits.js';
 import { decodeCursor, encodeCursor } from '../page-cursor.js';
@@ -110,13 +110,24 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
       'With erase: true (when the user asks that it be removed now, not just hidden), the store is then compacted so that what it said is in no file of the store; ' +
       'erased says whether that was so for everything deleted (false: another process still held some; try again later). An erase takes seconds on a large store.',
     inputSchema: toolInput({ id: inputFields.id, erase: z.boolean().optional().describe('Also erase what it said from every file of the store, now (default false)') }),
-    outputSchema: { id: z.number().int(), deleted: z.boolean(), erased: z.boolean().optional() },
+    outputSchema: {
+      id: z.number().int(),
+      deleted: z.boolean(),
+      erased: z.boolean().optional(),
+      eraseError: z.string().optional().describe('Why the erase did not run (the memory is deleted all the same): call forget with erase again later'),
+    },
     annotations: { destructiveHint: true, idempotentHint: true },
   }, ({ id, erase }) => runTool('forget', async () => {
     const deleted = await store.deleteMemory(id);
     // (Erased even when it was deleted before: what it said may still be in the store's files.)
     if (!erase) return { id, deleted };
-    return { id, deleted, erased: (await store.compact({ erase: true })).erased === true };
+    try {
+      return { id, deleted, erased: (await store.compact({ erase: true })).erased === true };
+    } catch (error) {
+      // The delete is written: the call succeeded at that, and says what became of the erase.
+      if (!MemMapError.is(error)) throw error;
+      return { id, deleted, erased: false, eraseError: `${error.message.replace(/^\[memmapfs\] (\[\w+\] )?/, '')} (${error.code}); the memory is deleted: call forget with erase again later to erase what it said.` };
+    }
   }));
 
   server.registerTool('list_memories', {
