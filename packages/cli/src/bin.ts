@@ -2,7 +2,6 @@
 import { getEventListeners } from 'node:events';
 // (The package's entry point, from which the CLI's code runs with V8's code cache: scripts/bundle-dist.mjs.)
 import { runCli } from './index.js';
-import { unwritableOutput } from './failures.js';
 
 /** Aborted to stop a command that runs until interrupted (`state watch`), which then closes the store and exits 0. */
 const stop = new AbortController();
@@ -26,12 +25,8 @@ stopOn('SIGINT');
 stopOn('SIGTERM');
 
 // A closed stdout (`memmapfs state watch | head -1`) is no failure: the command stops, exit code 0.
-// Any other failure to write it (a full disk) stops it too, and is a failure (see `runCli`).
-let stdoutError: unknown;
-process.stdout.on('error', (error) => {
-  stdoutError ??= error;
-  stop.abort();
-});
+// Any other failure to write it (a full disk) stops it too, and `runCli` reports it (exit code 1).
+process.stdout.on('error', () => stop.abort());
 // A warning (a memory left out of results as its block is damaged, say) is one line, as failures are,
 // not Node's own form with its pid and a hint about --trace-warnings.
 const json = process.argv.slice(2).includes('--json');
@@ -40,13 +35,7 @@ process.on('warning', (warning) => {
   const code = (warning as Error & { code?: string }).code;
   process.stderr.write(json ? `${JSON.stringify({ warning: { code: code ?? warning.name, message: warning.message } })}\n` : `memmapfs: warning: ${warning.message.replace(/\s*\n\s*/g, ' ')}${code ? ` (${code})` : ''}\n`);
 });
-let exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: stop.signal });
-// (A failed write the command itself did not see, said here: it failed as an event of the stream.)
-const unwritable = unwritableOutput(stdoutError);
-if (unwritable && exitCode === 0) {
-  process.stderr.write(process.argv.slice(2).includes('--json') ? `${JSON.stringify({ error: { code: unwritable.code, message: unwritable.message } })}\n` : `memmapfs: ${unwritable.message}\n`);
-  exitCode = 1;
-}
+const exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: stop.signal });
 process.exitCode = exitCode;
 // Exits once what was written is out (the callbacks of these empty writes come after every earlier
 // write is, however slow the reader), rather than when nothing is left to do: a request for the writer

@@ -56,14 +56,24 @@ export async function runCli(argv: readonly string[], io: CliIo = { stdout: proc
     output.text(cliVersion);
     return 0;
   }
+  // A stdout that fails (a full disk) says so as an event, which the command may never see: heard here.
+  let outputError: unknown;
+  const onOutputError = (error: unknown): void => {
+    outputError ??= error;
+  };
+  const events = io.stdout as Partial<Pick<NodeJS.WritableStream, 'on' | 'off'>>;
+  events.on?.('error', onOutputError);
   try {
     await runCommand(request.command, request.args, globals, io, output);
-    return 0;
+    const unwritable = unwritableOutput(outputError);
+    return unwritable ? reportFailure(output, unwritable) : 0;
   } catch (error) {
     // A reader that went away (`memmapfs export | head`) is no failure: the output stops there.
     if ((error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') return 0;
     // Output that could not be written is said as such, whatever the write threw.
-    return reportFailure(output, unwritableOutput(error) ?? error);
+    return reportFailure(output, unwritableOutput(error) ?? unwritableOutput(outputError) ?? error);
+  } finally {
+    events.off?.('error', onOutputError);
   }
 }
 
