@@ -21,5 +21,9 @@ export const maxResultBytes = 2 * 1024 * 1024;
 /** The longest memory `text` a tool call takes, in UTF-8 bytes: one that `get_memory` can return whole. */
 export const maxToolTextBytes = 1024 * 1024;
 
-/** The longest request line the server reads (its transport drops the session beyond it). */
-export const maxRequestBytes = 64 * 1024 * 1024;
+/**
+ * The longest request line the server reads (its transport drops the session beyond it): room for the
+ * longest text a call takes, however its JSON escapes it. (The SDK's reader joins the buffer again at
+ * every chunk, which costs in the square of the line's length.)
+ */
+export const maxRequestBytes = 16 * 1024 * 1024;

@@ -49,7 +49,8 @@ export function decodeCursor(cursor: string, tool: string, listing: unknown): Pa
 }
 
 function parseBody(cursor: string): CursorBody | undefined {
-  if (!/^[A-Za-z0-9_-]{1,8192}$/.test(cursor)) return undefined;
+  // (Room for a key of 1,024 bytes, each escaped as JSON can: \u0001 is six characters.)
+  if (!/^[A-Za-z0-9_-]{1,16384}$/.test(cursor)) return undefined;
   let body: unknown;
   try {
     body = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));

@@ -11,15 +11,20 @@ const ENVELOPE_BYTES = 4096;
 /** A memory as a result holds it: its text may be cut short (`textTruncated`) to fit. */
 interface FittableMemory {
   text: string;
+  meta: Record<string, unknown>;
   textTruncated?: true;
   textBytes?: number;
+  metaOmitted?: true;
 }
 
 /**
  * `memory` as it fits in `budget` bytes of JSON: as it is, or with its text cut short (never inside a
- * character), `textTruncated: true` and the whole text's UTF-8 length as `textBytes`.
+ * character), `textTruncated: true` and the whole text's UTF-8 length as `textBytes`; and, should its
+ * `meta` alone be too long, without it (`metaOmitted: true`).
  */
 export function fitMemory<M extends FittableMemory>(memory: M, budget = maxResultBytes - ENVELOPE_BYTES): M {
+  if (jsonBytes(memory) <= budget) return memory;
+  if (jsonBytes({ ...memory, text: '' }) > budget) memory = { ...memory, meta: {}, metaOmitted: true };
   if (jsonBytes(memory) <= budget) return memory;
   const full = memory.text;
   const cut = (length: number): M => ({ ...memory, text: full.slice(0, length), textTruncated: true, textBytes: Buffer.byteLength(full) });

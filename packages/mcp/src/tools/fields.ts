@@ -1,4 +1,5 @@
 import type { Memory, MemoryHit } from '@memmapfs/core';
+import { maxStorableDepth, toStorableValue } from '@memmapfs/core';
 import { z } from 'zod';
 import { toJsonObject } from '../json-value.js';
 import { maxToolTextBytes, pageLimits } from '../limits.js';
@@ -21,12 +22,13 @@ export function toolInput<Shape extends z.ZodRawShape>(shape: Shape) {
  * `Infinity`, which would be stored and then read back as `null`. `''` for `value` itself, `.a[2]` for a
  * part; `undefined` when there is none.
  */
-export function nonFiniteNumberAt(value: unknown): string | undefined {
+export function nonFiniteNumberAt(value: unknown, depth = 1): string | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? undefined : '';
-  if (typeof value !== 'object' || value === null) return undefined;
+  // (Deeper than a stored value may nest: the store refuses it, saying so.)
+  if (typeof value !== 'object' || value === null || depth > maxStorableDepth) return undefined;
   const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((item, i) => [`[${i}]`, item]) : Object.entries(value).map(([key, item]) => [/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`, item]);
   for (const [step, item] of entries) {
-    const rest = nonFiniteNumberAt(item);
+    const rest = nonFiniteNumberAt(item, depth + 1);
     if (rest !== undefined) return step + rest;
   }
   return undefined;
@@ -94,6 +96,7 @@ export const memoryOutput = z.object({
   expiresAt: z.string().optional(),
   textTruncated: z.literal(true).optional().describe('The text is cut short: the whole of it is longer than one tool result carries (read it with the library or the memmapfs CLI)'),
   textBytes: z.number().int().optional().describe('With textTruncated: the length of the whole text, in UTF-8 bytes'),
+  metaOmitted: z.literal(true).optional().describe('meta is left out (shown as {}): it alone is longer than one tool result carries'),
 });
 
 /** A memory found by `recall`, with its relevance (higher is better; 0 for an empty query). */
@@ -134,10 +137,18 @@ export function checkToolText(text: string, tool: string): void {
  * Refuses a JSON value (a KV value, the state's changes) longer as JSON than a tool call takes
  * (`maxToolTextBytes`), with `INVALID_ARGUMENT`: `kv_get` and `get_state` must return it in one message.
  */
-export function checkToolValue(value: unknown, tool: string, name: string): void {
-  const bytes = Buffer.byteLength(JSON.stringify(value) ?? '');
-  if (bytes > maxToolTextBytes) {
-    throw new ToolFailure('INVALID_ARGUMENT', `${tool}: ${name} is ${mebibytes(bytes)} as JSON; a tool call takes values up to ${mebibytes(maxToolTextBytes)} (reading it back must fit in one message). Store larger data with the library or the memmapfs CLI, or as several keys.`);
+export function checkToolValue(value: unknown, tool: string, name: string, limit = maxToolTextBytes): void {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    // Nested too deeply for JSON.stringify, and so for the store: its own check says so, with the path.
+    if (error instanceof RangeError) toStorableValue(value, tool, name);
+    throw error;
+  }
+  const bytes = Buffer.byteLength(json ?? '');
+  if (bytes > limit) {
+    throw new ToolFailure('INVALID_ARGUMENT', `${tool}: ${name} is ${mebibytes(bytes)} as JSON; a tool call takes values up to ${mebibytes(limit)} (reading it back must fit in one message). Store larger data with the library or the memmapfs CLI, or as several keys.`);
   }
 }
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { pageLimits } from '../limits.js';
 import { decodeCursor, encodeCursor } from '../page-cursor.js';
 import { runTool, ToolFailure } from '../tool-errors.js';
-import { checkToolText, hitOutput, inputFields, memoryOutput, tagSet, toHitOutput, toMemoryOutput, toolInput } from './fields.js';
+import { checkToolText, checkToolValue, hitOutput, inputFields, memoryOutput, tagSet, toHitOutput, toMemoryOutput, toolInput } from './fields.js';
 import { fitMemory, fitPage } from '../result-size.js';
 
 const nextCursor = z.string().optional().describe('Pass it as cursor, with the other arguments unchanged, for the next page; absent on the last page');
@@ -32,6 +32,7 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
     outputSchema: { id: z.number().int().describe("The new memory's id") },
   }, ({ text, tags, namespace, meta, ttlMs }) => runTool('remember', async () => {
     checkToolText(text, 'remember');
+    if (meta !== undefined) checkToolValue(meta, 'remember', 'meta');
     const id = await store.appendMemory(text, tags, { ...(namespace !== undefined ? { namespace } : {}), ...(meta !== undefined ? { meta } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) });
     return { id };
   }));
@@ -101,6 +102,7 @@ export function registerMemoryTools(server: McpServer, store: MemMapFS): void {
     const update: MemoryUpdate = { ...(text !== undefined ? { text } : {}), ...(tags !== undefined ? { tags } : {}), ...(meta !== undefined ? { meta } : {}) };
     if (Object.keys(update).length === 0) throw new ToolFailure('INVALID_ARGUMENT', 'update_memory: give at least one of text, tags and meta to change.');
     if (text !== undefined) checkToolText(text, 'update_memory');
+    if (meta !== undefined) checkToolValue(meta, 'update_memory', 'meta');
     return { memory: fitMemory(toMemoryOutput(await store.updateMemory(id, update))) };
   }));
 

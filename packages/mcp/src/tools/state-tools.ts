@@ -2,6 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AgentState, MemMapFS } from '@memmapfs/core';
 import { z } from 'zod';
 import { toJsonObject } from '../json-value.js';
+import { maxResultBytes } from '../limits.js';
 import { stateResourceUri } from '../state-resource.js';
 import { runTool } from '../tool-errors.js';
 import { checkToolValue, jsonObject, toolInput } from './fields.js';
@@ -58,6 +59,10 @@ export function registerStateTools(server: McpServer, store: MemMapFS): void {
   }, ({ state }) => runTool('update_state', async () => {
     checkToolValue(state, 'update_state', 'state');
     const changes = Object.fromEntries(Object.entries(state).filter(([, value]) => value !== undefined));
+    // The state as it would be, before anything is written: get_state (and this call's result) must
+    // return it in one message.
+    await store.catchUp();
+    checkToolValue(toJsonObject({ ...store.getState(), ...changes }), 'update_state', 'the state with these changes', maxResultBytes - 4096);
     // Merged under the writer lock: another process changing other fields at the same moment keeps them.
     const next = await store.mergeState(changes as Partial<AgentState>);
     return { state: toJsonObject(next) };
