@@ -67,22 +67,23 @@ export class NotUtf8Line extends Error {
 export async function* utf8Lines(stream: AsyncIterable<Buffer | string>): AsyncGenerator<string, void, void> {
   let line = 1;
   let pending = Buffer.alloc(0);
-  const text = (bytes: Buffer): string => {
+  /** The line `bytes`, less the carriage return of a CRLF when `beforeNewline` (the last line has none). */
+  const text = (bytes: Buffer, beforeNewline: boolean): string => {
     if (!isUtf8(bytes)) throw new NotUtf8Line(line, bytes);
     line++;
-    const end = bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.length - 1 : bytes.length;
+    const end = beforeNewline && bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.length - 1 : bytes.length;
     return bytes.toString('utf8', 0, end);
   };
   for await (const chunk of stream) {
     const bytes = pending.length > 0 ? Buffer.concat([pending, Buffer.from(chunk)]) : Buffer.from(chunk);
     let start = 0;
     for (let end = bytes.indexOf(10); end !== -1; end = bytes.indexOf(10, start)) {
-      yield text(bytes.subarray(start, end));
+      yield text(bytes.subarray(start, end), true);
       start = end + 1;
     }
     pending = Buffer.from(bytes.subarray(start));
   }
-  if (pending.length > 0) yield text(pending);
+  if (pending.length > 0) yield text(pending, false);
 }
 
 /** Where the first byte that is not part of valid UTF-8 is in `bytes`, in words (for the error message only). */

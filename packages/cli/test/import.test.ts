@@ -94,12 +94,13 @@ describe('import', () => {
   });
 
   it('ends a line at a newline only: a lone carriage return stays in the text, and line numbers count newlines', async () => {
-    const run = await inStore(['import', '--format', 'lines', '--json'], { stdin: 'note one\rstill note one\r\nnote two\n' });
+    const run = await inStore(['import', '--format', 'lines', '--json'], { stdin: 'note one\rstill note one\r\nnote two\nlast, without a newline\r' });
     expect(run).toMatchObject({ code: 0, stderr: '' });
     const result = JSON.parse(run.stdout) as ImportResult;
-    expect(result.imported).toBe(2);
+    expect(result.imported).toBe(3);
     expect((await get(result.firstId)).text).toBe('note one\rstill note one');
-    expect((await get(result.lastId)).text).toBe('note two');
+    expect((await get(result.firstId + 1)).text).toBe('note two');
+    expect((await get(result.lastId)).text).toBe('last, without a newline\r');
     // (A carriage return is whitespace to JSON: the object on line 1 is whole.)
     const bad = await inStore(['import'], { stdin: '{"text": "a",\r"tags": []}\n"c"\nbad\n"d"\n' });
     expect(bad.code).toBe(1);
