@@ -186,7 +186,7 @@ export class MemMapStore extends BaseStore {
    */
   async batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>> {
     if (!Array.isArray(operations)) throw invalidArgument('batch', 'operations must be an array.', 'MemMapStore');
-    const kinds = operations.map((operation, index) => checkOperation(operation, index));
+    const kinds = operations.map((operation, index) => this.checkOperation(operation, index, operations.length));
     // Turns taken now, before anything awaits (see `KeyOrder`). A get takes a write's turn: it may push
     // back the item's expiry, which a delete called after it must remove.
     const turns = operations.map((operation, index) => {
@@ -400,14 +400,8 @@ export class MemMapStore extends BaseStore {
 
   /** A search; `queryEmbedding` is the query's (with `index`; `undefined` for one of all zeros). */
   private async searchItems(operation: RefreshingOperation<SearchOperation>, queryEmbedding: number[] | undefined): Promise<SearchItem[]> {
-    const { limit = 10, offset = 0, query } = operation;
-    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('search', `limit must be a non-negative integer, got ${describeValue(limit)}.`, 'MemMapStore');
-    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('search', `offset must be a non-negative integer, got ${describeValue(offset)}.`, 'MemMapStore');
-    if (query !== undefined && query !== null && typeof query !== 'string') throw invalidArgument('search', `query must be a string, got ${typeof query}.`, 'MemMapStore');
-    const namespace = operation.namespacePrefix.length === 0 ? this.layout.root : this.layout.memoryNamespace(operation.namespacePrefix, 'search');
-    const filter = valueFilter(operation.filter, 'search');
+    const { limit, offset, namespace, filter, text } = this.searchParameters(operation);
     if (limit === 0) return [];
-    const text = query?.trim() ?? '';
     const scope: SearchScope = { namespace, filter, wanted: offset + limit, now: Date.now() };
     const found = text.length > 0 && this.embeddings !== undefined ? await this.similarItems(queryEmbedding, scope, offset)
       : text.length > 0 ? await this.textHits(text, scope)
@@ -484,18 +478,7 @@ export class MemMapStore extends BaseStore {
   }
 
   private async listItemNamespaces(operation: ListNamespacesOperation): Promise<string[][]> {
-    const { matchConditions = [], maxDepth, limit = 100, offset = 0 } = operation;
-    if (!Array.isArray(matchConditions)) throw invalidArgument('listNamespaces', 'matchConditions must be an array of { matchType, path }.', 'MemMapStore');
-    for (const condition of matchConditions) checkMatchCondition(condition);
-    if (maxDepth !== undefined && (!Number.isSafeInteger(maxDepth) || maxDepth < 1)) throw invalidArgument('listNamespaces', `maxDepth must be a positive integer, got ${describeValue(maxDepth)}.`, 'MemMapStore');
-    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('listNamespaces', `limit must be a non-negative integer, got ${describeValue(limit)}.`, 'MemMapStore');
-    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('listNamespaces', `offset must be a non-negative integer, got ${describeValue(offset)}.`, 'MemMapStore');
-    // Core narrows by the labels before the first wildcard of a prefix and after the last of a suffix;
-    // the wildcards, maxDepth and the page are applied here.
-    const prefix = matchConditions.filter((c) => c.matchType === 'prefix').map((c) => literalRun(c.path)).sort((a, b) => b.length - a.length)[0] ?? [];
-    const suffix = matchConditions.filter((c) => c.matchType === 'suffix').map((c) => literalRun([...c.path].reverse()).reverse()).sort((a, b) => b.length - a.length)[0] ?? [];
-    const corePrefix = this.layout.memoryNamespace(prefix, 'listNamespaces');
-    const coreSuffix = suffix.length === 0 ? undefined : this.layout.memoryNamespace(suffix, 'listNamespaces').slice(this.layout.root.length + 1);
+    const { matchConditions, maxDepth, limit, offset, corePrefix, coreSuffix } = this.listingParameters(operation);
     const stored: string[] = [];
     for (let from = 0; ; from += NAMESPACE_PAGE) {
       const page = await this.store.listNamespaces({ prefix: corePrefix, ...(coreSuffix === undefined ? {} : { suffix: coreSuffix }), limit: NAMESPACE_PAGE, offset: from });
@@ -514,6 +497,59 @@ export class MemMapStore extends BaseStore {
       namespaces.push(listed);
     }
     return namespaces.sort(compareNamespaces).slice(offset, offset + limit);
+  }
+
+  /**
+   * Checks `operation` (the `index`th of a batch of `count`) as running it would, before any operation of
+   * the batch runs: an invalid one fails the batch with nothing written. Its kind.
+   */
+  private checkOperation(operation: unknown, index: number, count: number): Kind {
+    let method: string | undefined;
+    try {
+      const kind = checkOperation(operation, index);
+      const op = operation as Operation;
+      method = methodOf(op, kind);
+      if (kind === 'search') this.searchParameters(op as SearchOperation);
+      else if (kind === 'listNamespaces') this.listingParameters(op as ListNamespacesOperation);
+      else {
+        const { namespace, key } = op as GetOperation;
+        this.layout.pointerKey(this.layout.memoryNamespace(namespace, method), key, method);
+        if (kind === 'put' && (op as PutOperation).value !== null) checkValue((op as PutOperation).value as Record<string, unknown>);
+      }
+      return kind;
+    } catch (error) {
+      // (Said of the batch when it has more than this one operation: the caller called batch.)
+      if (count === 1 || !MemMapError.is(error, 'INVALID_ARGUMENT') || /MemMapStore\.batch: /.test(error.message)) throw error;
+      throw invalidArgument('batch', `operation ${index}${method ? ` (${method})` : ''}: ${error.message.replace(/^\[memmapfs\] (\[[^\]]+\] )*MemMapStore\.\w+: /, '')}`, 'MemMapStore', error);
+    }
+  }
+
+  /** A search's page, namespace, filter and query text, checked (`INVALID_ARGUMENT` for what is not one). */
+  private searchParameters(operation: SearchOperation) {
+    const { limit = 10, offset = 0, query } = operation;
+    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('search', `limit must be a non-negative integer, got ${describeValue(limit)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('search', `offset must be a non-negative integer, got ${describeValue(offset)}.`, 'MemMapStore');
+    if (query !== undefined && query !== null && typeof query !== 'string') throw invalidArgument('search', `query must be a string, got ${typeof query}.`, 'MemMapStore');
+    const namespace = operation.namespacePrefix.length === 0 ? this.layout.root : this.layout.memoryNamespace(operation.namespacePrefix, 'search');
+    const filter = valueFilter(operation.filter, 'search');
+    return { limit, offset, namespace, filter, text: query?.trim() ?? '' };
+  }
+
+  /** A listing's conditions, depth, page, and the core prefix and suffix that narrow it, checked. */
+  private listingParameters(operation: ListNamespacesOperation) {
+    const { matchConditions = [], maxDepth, limit = 100, offset = 0 } = operation;
+    if (!Array.isArray(matchConditions)) throw invalidArgument('listNamespaces', 'matchConditions must be an array of { matchType, path }.', 'MemMapStore');
+    for (const condition of matchConditions) checkMatchCondition(condition);
+    if (maxDepth !== undefined && (!Number.isSafeInteger(maxDepth) || maxDepth < 1)) throw invalidArgument('listNamespaces', `maxDepth must be a positive integer, got ${describeValue(maxDepth)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(limit) || limit < 0) throw invalidArgument('listNamespaces', `limit must be a non-negative integer, got ${describeValue(limit)}.`, 'MemMapStore');
+    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument('listNamespaces', `offset must be a non-negative integer, got ${describeValue(offset)}.`, 'MemMapStore');
+    // Core narrows by the labels before the first wildcard of a prefix and after the last of a suffix;
+    // the wildcards, maxDepth and the page are applied here.
+    const prefix = matchConditions.filter((c) => c.matchType === 'prefix').map((c) => literalRun(c.path)).sort((a, b) => b.length - a.length)[0] ?? [];
+    const suffix = matchConditions.filter((c) => c.matchType === 'suffix').map((c) => literalRun([...c.path].reverse()).reverse()).sort((a, b) => b.length - a.length)[0] ?? [];
+    const corePrefix = this.layout.memoryNamespace(prefix, 'listNamespaces');
+    const coreSuffix = suffix.length === 0 ? undefined : this.layout.memoryNamespace(suffix, 'listNamespaces').slice(this.layout.root.length + 1);
+    return { matchConditions, maxDepth, limit, offset, corePrefix, coreSuffix };
   }
 
   /** Whether a memory is the current version of a live item (the one its pointer names, not expired). */
@@ -573,7 +609,7 @@ function checkOperation(operation: unknown, index: number): Kind {
   }
   if ('matchConditions' in op) return 'listNamespaces';
   if (!Array.isArray(op.namespace)) throw invalidArgument('batch', `operation ${index} is neither a get, put, search nor listNamespaces operation.`, 'MemMapStore');
-  if (typeof op.key !== 'string') throw invalidArgument('batch', `operation ${index}: key must be a string, got ${op.key === null ? 'null' : typeof op.key}.`, 'MemMapStore');
+  if (typeof op.key !== 'string') throw invalidArgument(!('value' in op) ? 'get' : op.value === null ? 'delete' : 'put', `key must be a string, got ${op.key === null ? 'null' : typeof op.key}.`, 'MemMapStore');
   if (!('value' in op)) {
     validateNamespace(op.namespace as string[], { allowEmpty: true, allowReservedRoot: true });
     return 'get';
@@ -584,14 +620,6 @@ function checkOperation(operation: unknown, index: number): Kind {
   }
   validateNamespace(op.namespace as string[], { allowReservedRoot: true });
   if (typeof op.value !== 'object' || Array.isArray(op.value)) throw invalidArgument('put', `value must be an object (or null to delete), got ${Array.isArray(op.value) ? 'an array' : typeof op.value}.`, 'MemMapStore');
-  // What the store would refuse when the put runs, after the operations before it were written; and
-  // said of the value's own field (the memory's text, made of its fields, would be named otherwise).
-  try {
-    toStorableValue(op.value, 'put', 'value');
-  } catch (error) {
-    if (!MemMapError.is(error, 'INVALID_ARGUMENT')) throw error;
-    throw invalidArgument('put', error.message.replace(/^\[memmapfs\] \[[^\]]+\] put: /, ''), 'MemMapStore', error);
-  }
   if (op.index !== undefined && op.index !== null && op.index !== false && !(Array.isArray(op.index) && op.index.every((field) => typeof field === 'string'))) {
     throw invalidArgument('put', 'index must be false or an array of field paths, e.g. ["title", "chapters[*].text"].', 'MemMapStore');
   }
@@ -599,6 +627,21 @@ function checkOperation(operation: unknown, index: number): Kind {
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgument('put', 'options must be an object: { ttl? }.', 'MemMapStore');
   if (options?.ttl !== undefined && options.ttl !== null) minutes(options.ttl, 'options.ttl', 'put');
   return 'put';
+}
+
+/**
+ * What the store would refuse of a put's value when the put runs, after the operations before it were
+ * written: said of the value's own field (the memory's text, made of its fields, would be named
+ * otherwise). The value is kept one level down in the memory's meta: nested as deep as that allows.
+ */
+function checkValue(value: Record<string, unknown>): void {
+  try {
+    toStorableValue(value, 'put', 'value');
+    toStorableValue({ value }, 'put', 'the item');
+  } catch (error) {
+    if (!MemMapError.is(error, 'INVALID_ARGUMENT')) throw error;
+    throw invalidArgument('put', error.message.replace(/^\[memmapfs\] \[[^\]]+\] put: /, ''), 'MemMapStore', error);
+  }
 }
 
 /** The `BaseStore` method an operation is (for messages). */

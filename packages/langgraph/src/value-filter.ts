@@ -43,8 +43,16 @@ function translate(filter: unknown, method: string, where: string): MetaFilter {
  * is alone.
  */
 function splitExists(condition: unknown, method: string, where: string): [unknown, { $ne: undefined } | { $eq: undefined } | undefined] {
+  // (Operators are checked here, with the call, not when the search runs: a batch checks every operation first.)
+  if (typeof condition === 'object' && condition !== null && !Array.isArray(condition)) {
+    const unknown = Object.keys(condition).find((key) => key.startsWith('$') && !OPERATORS.has(key));
+    if (unknown !== undefined) throw invalidArgument(method, `${where}: ${unknown} is not an operator; use $eq $ne $gt $gte $lt $lte $in $nin or $exists.`, 'MemMapStore');
+  }
   if (typeof condition !== 'object' || condition === null || Array.isArray(condition) || !('$exists' in condition)) return [condition, undefined];
   const { $exists: exists, ...rest } = condition as Record<string, unknown>;
   if (typeof exists !== 'boolean') throw invalidArgument(method, `${where}: $exists takes true or false.`, 'MemMapStore');
   return [Object.keys(rest).length === 0 ? undefined : rest, exists ? { $ne: undefined } : { $eq: undefined }];
 }
+
+/** The operators a field's condition may hold. */
+const OPERATORS = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$exists']);

@@ -295,10 +295,41 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     expect(await store.get(['crud'], 'lone')).toBeNull();
   });
 
+  it('refuses a batch with an invalid operation of any kind before it writes any of its operations, naming the method called', async () => {
+    const bad: unknown[] = [
+      { namespace: ['x'.repeat(300)], key: 'b', value: { x: 1 } },
+      { namespace: ['ok'], key: 'k'.repeat(1_100), value: { x: 1 } },
+      { namespace: ['ok'], key: 'k\ud800', value: { x: 1 } },
+      { namespacePrefix: ['ok'], filter: 5 },
+      { namespacePrefix: ['ok'], limit: -1 },
+      { namespacePrefix: ['ok'], filter: { x: { $regex: 'a' } } },
+      { matchConditions: [], maxDepth: 0 },
+    ];
+    for (const [i, operation] of bad.entries()) {
+      const error = await rejection(store.batch([{ namespace: ['ok'], key: `first-${i}`, value: { x: 1 } }, operation as never]));
+      expect(error, JSON.stringify(operation).slice(0, 80)).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/MemMapStore\.batch: operation 1 \((put|search|listNamespaces)\): /) });
+      expect(await store.get(['ok'], `first-${i}`), JSON.stringify(operation).slice(0, 80)).toBeNull();
+    }
+    // A single operation is named by the method the caller called.
+    expect(((await rejection(store.get(['q'], 5 as never))) as Error).message).toMatch(/MemMapStore\.get: key must be a string/);
+    expect(((await rejection(store.search(['q'], { filter: { x: { $regex: 'a' } } } as never))) as Error).message).toMatch(/MemMapStore\.search: .*\$regex/);
+  });
+
+  it('runs a search on the items as they were when it was called: writes called after it do not change what it finds', async () => {
+    await store.put(['order'], 'b', { n: 0 });
+    const earlier = store.put(['order'], 'a', { n: 1 });
+    const seen = store.search(['order']);
+    const deleting = store.delete(['order'], 'b');
+    const adding = store.put(['order'], 'c', { n: 2 });
+    expect((await seen).map((item) => item.key).sort()).toEqual(['a', 'b']);
+    await Promise.all([earlier, deleting, adding]);
+    expect((await store.search(['order'])).map((item) => item.key).sort()).toEqual(['a', 'c']);
+  });
+
   it('refuses a batch with a value that is not plain data before it writes any of its operations', async () => {
     for (const bad of [{ when: new Date() }, { note: 'bad \ud800' }, { fn: () => 1 }]) {
       const error = await rejection(store.batch([{ namespace: ['crud'], key: 'first', value: { v: 1 } }, { namespace: ['crud'], key: 'second', value: bad }]));
-      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/MemMapStore\.put: the value at value\.(when|note|fn) /) });
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/MemMapStore\.batch: operation 1 \(put\): the value at value\.(when|note|fn) /) });
       expect(await store.get(['crud'], 'first')).toBeNull();
     }
   });
