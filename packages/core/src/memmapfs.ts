@@ -698,7 +698,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   openRead(key: string): AsyncGenerator<Uint8Array, void, undefined> {
     // Checked, and the stream's chunks taken, at the call (not at the first `next()`): a delete or an
     // append after it changes nothing of this read. (On a log hosts share, once every write that
-    // resolved before the call, on any host, is applied.)
+    // resolved before the call, on any host, is applied: one that resolves meanwhile may be in it.)
     this.assertOpen('openRead');
     checkKey(key, 'openRead');
     // (Moves change a stream's array in place; a delete takes it out of the table, and a stream written
