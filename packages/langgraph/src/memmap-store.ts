@@ -506,7 +506,7 @@ export class MemMapStore extends BaseStore {
   private checkOperation(operation: unknown, index: number, count: number): Kind {
     let method: string | undefined;
     try {
-      const kind = checkOperation(operation, index);
+      const kind = operationKind(operation, index);
       const op = operation as Operation;
       method = methodOf(op, kind);
       if (kind === 'search') this.searchParameters(op as SearchOperation);
@@ -600,7 +600,7 @@ export class MemMapStore extends BaseStore {
 }
 
 /** Which operation it is (as LangGraph's stores tell them apart), after checking it. */
-function checkOperation(operation: unknown, index: number): Kind {
+function operationKind(operation: unknown, index: number): Kind {
   if (typeof operation !== 'object' || operation === null) throw invalidArgument('batch', `operation ${index} must be an object, got ${operation === null ? 'null' : typeof operation}.`, 'MemMapStore');
   const op = operation as Record<string, unknown>;
   if ('namespacePrefix' in op) {
