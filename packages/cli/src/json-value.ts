@@ -1,3 +1,4 @@
+import { memberPathText } from '@memmapfs/core';
 import { jsonObject } from './arguments.js';
 import { UsageError } from './failures.js';
 
@@ -59,7 +60,7 @@ export function fromTaggedJson(json: unknown, name = 'the value', path = ''): un
 
 function members(json: object, name: string, path: string): Record<string, unknown> {
   const object: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(json)) define(object, key, fromTaggedJson(item, name, `${path}${/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`}`));
+  for (const [key, item] of Object.entries(json)) define(object, key, fromTaggedJson(item, name, `${path}${memberPathText(key)}`));
   return object;
 }
 

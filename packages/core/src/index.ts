@@ -3,7 +3,7 @@ export { distinctWithLastLast, queryWords, unicodeWords, wordTokens } from './wo
 export { MemMapError, errorCodes } from './errors.js';
 export type { MemMapErrorCode, MemMapErrorOptions, Subsystem } from './errors.js';
 export type { Codec } from './contracts/codec.js';
-export { maxStorableDepth, toStorableValue } from './storable-value.js';
+export { maxStorableDepth, memberPathText, toStorableValue } from './storable-value.js';
 export type { StorableValue } from './storable-value.js';
 export type { JsonValue, SearchDocument, SearchHit, SearchProvider, SearchProviderSpec, SearchProviderSupports, SearchRequest } from './contracts/search-provider.js';
 export { registerCodec, registerSearchProvider, resolveCodec, resolveSearchProvider } from './registry/provider-registry.js';

@@ -67,7 +67,7 @@ type ValuePath = { readonly parent: ValuePath; readonly part: string | number } 
 /** `path` as it reads in a message: `.a.b[2]`, `["a key"]`; `''` for the value itself. */
 function pathText(path: ValuePath): string {
   const parts: string[] = [];
-  for (let at = path; at !== undefined; at = at.parent) parts.push(typeof at.part === 'number' ? `[${at.part}]` : keyPath(at.part));
+  for (let at = path; at !== undefined; at = at.parent) parts.push(typeof at.part === 'number' ? `[${at.part}]` : memberPathText(at.part));
   return parts.reverse().join('');
 }
 
@@ -177,7 +177,11 @@ class StorableCopy {
 
 const identifier = /^[A-Za-z_$][\w$]*$/;
 
-function keyPath(key: string): string {
+/**
+ * Member `key` of an object as one step of a value's path in a message: `.key` when the key is an
+ * identifier, `["a key"]` otherwise (an array's index is `[2]`).
+ */
+export function memberPathText(key: string): string {
   return identifier.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
 }
 

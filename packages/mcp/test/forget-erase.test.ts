@@ -1,18 +1,17 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { MemMapError, MemMapFS } from '@memmapfs/core';
 import msgpack from '@memmapfs/codec-msgpack';
 import flexsearch from '@memmapfs/search-flexsearch';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMcpServer, type MemMapMcpServer } from '../src/index.js';
-import { tempFolder } from './server-process.js';
+import { connectInProcess, tempFolder } from './server-process.js';
 
 describe('forget with erase, when the compaction fails after the delete', () => {
   let folder: Awaited<ReturnType<typeof tempFolder>>;
   let store: MemMapFS;
   let mcp: MemMapMcpServer;
-  const client = new Client({ name: 'in-process', version: '1.0.0' });
+  let client: Client;
 
   beforeEach(async () => {
     folder = await tempFolder();
@@ -26,13 +25,11 @@ describe('forget with erase, when the compaction fails after the delete', () => 
       },
     });
     mcp = createMcpServer(failing);
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    await mcp.server.connect(serverSide);
-    await client.connect(clientSide);
+    client = await connectInProcess(mcp);
   });
 
   afterEach(async () => {
-    await client.close();
+    await client?.close();
     await mcp?.close();
     await store?.close();
     await folder?.remove();

@@ -1,5 +1,4 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { MemMapFS } from '@memmapfs/core';
 import msgpack from '@memmapfs/codec-msgpack';
@@ -7,26 +6,24 @@ import flexsearch from '@memmapfs/search-flexsearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMcpServer, pageLimits, type MemMapMcpServer } from '../src/index.js';
 import { encodeCursor } from '../src/page-cursor.js';
-import { tempFolder } from './server-process.js';
+import { connectInProcess, tempFolder } from './server-process.js';
 
 describe('recall pages, in this process', () => {
   let folder: Awaited<ReturnType<typeof tempFolder>>;
   let store: MemMapFS;
   let mcp: MemMapMcpServer;
-  const client = new Client({ name: 'in-process', version: '1.0.0' });
+  let client: Client;
 
   beforeAll(async () => {
     folder = await tempFolder();
     store = await MemMapFS.init(folder.root, { search: flexsearch(), codec: msgpack(), durability: 'none' });
     await store.appendMemories(Array.from({ length: pageLimits.recallDepth + 5 }, (_, i) => ({ text: `Depth note ${i}`, meta: { i } })));
     mcp = createMcpServer(store);
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    await mcp.server.connect(serverSide);
-    await client.connect(clientSide);
+    client = await connectInProcess(mcp);
   });
 
   afterAll(async () => {
-    await client.close();
+    await client?.close();
     await mcp?.close();
     await store?.close();
     await folder?.remove();

@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { expect } from 'vitest';
+import type { MemMapMcpServer } from '../src/index.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const builtBin = join(packageDir, 'dist', 'bin.js');
@@ -66,6 +68,15 @@ export async function startServer(root: string, name = 'test-client', extraArgs:
     throw new Error(`the server did not start: ${(error as Error).message}\nstderr: ${stderr}`, { cause: error });
   }
   return { client, transport, stderr: () => stderr, close: () => client.close() };
+}
+
+/** A client connected to `mcp` in this process, over the SDK's in-memory transport. */
+export async function connectInProcess(mcp: MemMapMcpServer): Promise<Client> {
+  const client = new Client({ name: 'in-process', version: '1.0.0' });
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await mcp.server.connect(serverSide);
+  await client.connect(clientSide);
+  return client;
 }
 
 /** The structured result of a tool call, which must have succeeded. */

@@ -1,5 +1,5 @@
 import type { Memory, MemoryHit } from '@memmapfs/core';
-import { maxStorableDepth, toStorableValue } from '@memmapfs/core';
+import { maxStorableDepth, memberPathText, toStorableValue } from '@memmapfs/core';
 import { z } from 'zod';
 import { toJsonObject } from '../json-value.js';
 import { maxToolTextBytes, pageLimits } from '../limits.js';
@@ -26,7 +26,7 @@ export function nonFiniteNumberAt(value: unknown, depth = 1): string | undefined
   if (typeof value === 'number') return Number.isFinite(value) ? undefined : '';
   // (Deeper than a stored value may nest: the store refuses it, saying so.)
   if (typeof value !== 'object' || value === null || depth > maxStorableDepth) return undefined;
-  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((item, i) => [`[${i}]`, item]) : Object.entries(value).map(([key, item]) => [/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`, item]);
+  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((item, i) => [`[${i}]`, item]) : Object.entries(value).map(([key, item]) => [memberPathText(key), item]);
   for (const [step, item] of entries) {
     const rest = nonFiniteNumberAt(item, depth + 1);
     if (rest !== undefined) return step + rest;
