@@ -1,11 +1,12 @@
 import type { TokenScore } from '@orama/orama';
 
 /**
- * The best `limit` of `ids` by `scores[id]` as `[id, score]`, best first, ties to the lower id (as
- * Orama sorts them): a heap of `limit` entries instead of sorting every id.
+ * The best `limit` of `ids` (Orama's internal ids) by `scores[id]` as `[id, score]`, best first, ties
+ * to the newer memory (the higher `memoryId(id)`, as the provider contract asks; Orama's own order
+ * would keep the first added): a heap of `limit` entries instead of sorting every id.
  */
-export function bestScores(ids: readonly number[], scores: Float64Array, limit: number): TokenScore[] {
-  const ranked = (a: number, b: number): number => scores[b]! - scores[a]! || a - b;
+export function bestScores(ids: readonly number[], scores: Float64Array, limit: number, memoryId: (id: number) => number): TokenScore[] {
+  const ranked = (a: number, b: number): number => scores[b]! - scores[a]! || memoryId(b) - memoryId(a);
   if (ids.length <= limit) return [...ids].sort(ranked).map((id) => [id, scores[id]!]);
   // A heap whose root is the worst of the best so far.
   const heap: number[] = [];

@@ -82,7 +82,7 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
         ...(relevance === undefined ? {} : { relevance }),
         ...filtersOf(request),
       });
-      return results.hits.map((hit) => ({ id: Number(hit.id), score: hit.score }));
+      return newerFirstOnTies(results.hits.map((hit) => ({ id: Number(hit.id), score: hit.score })));
     } catch {
       return [];
     } finally {
@@ -105,7 +105,7 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
       limit,
       ...filtersOf(request),
     });
-    return results.hits.map((hit) => ({ id: Number(hit.id), score: hit.score }));
+    return newerFirstOnTies(results.hits.map((hit) => ({ id: Number(hit.id), score: hit.score })));
   };
 
   return {
@@ -209,4 +209,12 @@ function unpackVectors(section: VectorSection, into: OramaVectorIndex): void {
     for (let i = 0; i < dimensions; i++) sum += vector[i]! * vector[i]!;
     into.vectors.set(ids[at]!, [Math.sqrt(sum), vector]);
   }
+}
+
+/**
+ * `hits` by descending score, equal scores the newer memory (the higher id) first, as the provider
+ * contract asks: Orama sorts its results again, equal scores in the order their memories were first added.
+ */
+function newerFirstOnTies(hits: SearchHit[]): SearchHit[] {
+  return hits.sort((a, b) => b.score - a.score || b.id - a.id);
 }

@@ -140,7 +140,8 @@ export function searchWords(index: OramaIndex, query: WordQuery): TokenScore[] {
       }
     });
   }
-  return bestScores(touched, scores, query.limit);
+  const memoryIds = index.sharedInternalDocumentStore.internalIdToId;
+  return bestScores(touched, scores, query.limit, (id) => Number(memoryIds[id - 1]));
 }
 
 /** Orama keeps statistics in plain objects: a word such as `constructor` or `__proto__` reads what they inherit. */

@@ -158,6 +158,17 @@ export function searchProviderSuite(
       for (const text of ['kubernetes', 'KUBERNETES', 'KuBeRnEtEs']) expect(await idsOf(provider, { text, limit: 10 })).toEqual([1]);
     });
 
+    check('contract', 'puts the newer memory (the higher id) first among equal scores, and a smaller limit keeps the first hits', async (provider) => {
+      // (Added out of id order, as an update or a rebuild may add them: the order is the ids', not the adds'.)
+      await addAll(provider, [3, 1, 5, 2, 4].map((id) => memory(id, 'the same plain words')));
+      const hits = await searchChecked(provider, { text: 'plain', limit: 10 });
+      expect(sorted(hits.map((hit) => hit.id))).toEqual([1, 2, 3, 4, 5]);
+      for (let i = 1; i < hits.length; i++) {
+        if (hits[i]!.score === hits[i - 1]!.score) expect(hits[i]!.id, `hits ${i - 1} and ${i} have one score`).toBeLessThan(hits[i - 1]!.id);
+      }
+      expect(await idsOf(provider, { text: 'plain', limit: 2 })).toEqual(hits.slice(0, 2).map((hit) => hit.id));
+    });
+
     check('contract', 'finds nothing for a word no memory holds', async (provider) => {
       await addAll(provider, [memory(1, 'alpha beta'), memory(2, 'gamma delta')]);
       expect(await searchChecked(provider, { text: 'zeppelin', limit: 10 })).toEqual([]);
