@@ -310,7 +310,7 @@ export class SegmentSearchProvider implements SearchProvider {
         const path = join(folder, file);
         const lease = leases[i]!;
         if (lease.status === 'rejected') throw lease.reason;
-        if (!lease.value) throw new Error(`the search segment ${path} was removed`);
+        if (!lease.value) throw Object.assign(new Error(`the search segment ${path} was removed`), { code: 'ENOENT' });
         opened.push({ kind: 'written', key: this.nextKey++, file, reader: this.segmentReader(path), lease: lease.value });
       });
       // (Read before anything changes: a part found damaged throws with the index as it was.)

@@ -258,6 +258,24 @@ describe('the segments search index in a store', () => {
     await again.close();
   });
 
+  it('a saved index whose file is gone is rebuilt once: the open that finds it so replaces its description, though it only queries', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 8 }), codec: msgpack() });
+    for (let i = 0; i < 30; i++) await fs.appendMemory(`entry ${i} zebra`, ['z']);
+    expect(await fs.queryMemory('zebra', { limit: 100 })).toHaveLength(30);
+    await fs.close();
+    await rm(join(root, 'index', 'segments', (await segmentFiles())[0]!));
+    const added: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      const counting = new CountingSegments();
+      const reader = await MemMapFS.init(root, { search: counting, codec: msgpack() });
+      expect(await reader.queryMemory('zebra', { limit: 100, tags: ['z'] })).toHaveLength(30);
+      await reader.close();
+      added.push(counting.added);
+    }
+    expect(added).toEqual([30, 0]);
+    expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
   it('verify finds a segment file damaged or gone; repair drops the saved index and the next open rebuilds it', async () => {
     const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 8 }), codec: msgpack() });
     for (let i = 0; i < 30; i++) await fs.appendMemory(`entry ${i} walrus`, ['w']);

@@ -141,7 +141,9 @@ export interface SearchProvider {
    * returned when the index was saved last (the store keeps it with the log position it covers, and
    * then replays the changes after that); `undefined` starts an empty index there. Other processes
    * may have the same folder open. Throws when the files `saved` names are missing or damaged: the
-   * store then calls `clear` and rebuilds the index from the memories. `options.reader` says how the
+   * store then calls `clear` and rebuilds the index from the memories. A file missing throws an error
+   * whose `code` is `'ENOENT'`: when the description, read again, still names it, the store drops that
+   * description as damaged, so that the rebuilt index's save replaces it. `options.reader` says how the
    * store reads its own files (`InitOptions.reader`): a provider that maps its files reads them the same way.
    */
   openIndex?(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read' }): Promise<void>;

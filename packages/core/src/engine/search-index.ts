@@ -792,6 +792,9 @@ export class SearchIndex {
         if (isIndexDamaged(error)) await this.dropDamagedSaved(error);
         // The files a persistent index's description names went missing: read the description again.
         else if (persistent && !opened && retry) throw new LoadAgain();
+        // Read again, it still names a file that is gone: damaged, and dropped as such. (Left, it would
+        // have every open rebuild: the rebuilt index's save covers no more than it, and is refused.)
+        else if (persistent && !opened && isFileGone(error)) await this.dropDamagedSaved(error);
         // An unreadable snapshot: fall through to a rebuild.
       }
     }
@@ -1215,6 +1218,12 @@ export class SearchIndex {
   }}
 
 /** Whether `error` (a provider's, or `SearchIndex.call`'s wrapping of it) says the files of the provider's index are damaged (`SEARCH_INDEX_DAMAGED`). */
+/** Whether a provider's `openIndex` failed as a file its description names is gone (`code` `'ENOENT'`, see `SearchProvider.openIndex`). */
+function isFileGone(error: unknown): boolean {
+  const code = (value: unknown) => (value as { code?: unknown } | null | undefined)?.code;
+  return code(error) === 'ENOENT' || (MemMapError.is(error, 'PROVIDER_FAILED') && code(error.cause) === 'ENOENT');
+}
+
 function isIndexDamaged(error: unknown): boolean {
   const code = (value: unknown) => (value as { code?: unknown } | null | undefined)?.code;
   return code(error) === 'SEARCH_INDEX_DAMAGED' || (MemMapError.is(error, 'PROVIDER_FAILED') && code(error.cause) === 'SEARCH_INDEX_DAMAGED');
