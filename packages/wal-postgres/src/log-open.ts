@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { BEGIN, PAGE_QUERY } from './log-queries.js';
 import { LOG_ROW_COLUMNS, POSTGRES_LOG_FORMAT, checksumSeed, decodeLogRow, decodeRecordRows, ensureTables, tablesExist, type LogRow, type RecordRow } from './log-tables.js';
 import { PostgresLogSnapshots } from './log-snapshots.js';
-import { checkout } from './pool-checkout.js';
+import { checkout, inReadCommitted } from './pool-checkout.js';
 import { describeServer, isConnectionLoss, postgresError } from './postgres-errors.js';
 import type { PostgresWalOptions } from './postgres-wal.js';
 
@@ -53,18 +53,18 @@ export async function readAtOpen(pool: pg.Pool, config: PostgresWalOptions, opti
     if (options.readOnly) {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     } else {
-      const createRow = () => client.query(
+      const createRow: [string, unknown[]] = [
         'INSERT INTO memmapfs_wal_logs (store, format_version, codec, log_id, first_lsn, last_lsn, held_bytes) VALUES ($1, $2, $3, $4, 1, 0, 0) ON CONFLICT (store) DO NOTHING',
         [store, POSTGRES_LOG_FORMAT, options.codec, newLogId()],
-      );
+      ];
       if (options.recoverWithoutLock) {
         // The records from one snapshot, the row not locked: appends of other hosts go on meanwhile,
         // and the follower reads on from the snapshot's last LSN.
-        if (options.create !== false) await createRow();
+        if (options.create !== false) await inReadCommitted(client, ...createRow);
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       } else {
         await client.query(`${BEGIN}; SET LOCAL lock_timeout = '${Math.max(1, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}ms'`);
-        if (options.create !== false) await createRow();
+        if (options.create !== false) await client.query(...createRow);
       }
     }
     const locked = !options.readOnly && !options.recoverWithoutLock;

@@ -1,5 +1,6 @@
 import { WalError, type LogSnapshot, type LogSnapshots } from '@memmapfs/wal';
 import type pg from 'pg';
+import { BEGIN } from './log-queries.js';
 import { checkout } from './pool-checkout.js';
 import { isConnectionLoss, postgresError } from './postgres-errors.js';
 
@@ -28,7 +29,8 @@ export class PostgresLogSnapshots implements LogSnapshots {
     const client = await checkout(this.pool);
     let broken: unknown;
     try {
-      await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = '${this.idleTimeoutMs}ms'`);
+      // (READ COMMITTED: the check below sees the snapshots committed before the lock was granted.)
+      await client.query(`${BEGIN}; SET LOCAL idle_in_transaction_session_timeout = '${this.idleTimeoutMs}ms'`);
       // One writer of snapshots of this store at a time (a transaction-level lock: released with it).
       await client.query("SELECT pg_advisory_xact_lock(hashtext('memmapfs-snapshot:' || $1))", [this.store]);
       // (A process of a log that another took the place of must not drop that log's snapshots.)

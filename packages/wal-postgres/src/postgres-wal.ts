@@ -37,7 +37,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LOCK_TIMEOUT_MS, MAX_LOCK_TIMEOUT_MS, 
 import { PostgresLogSnapshots } from './log-snapshots.js';
 import { BEGIN, DURABLE_COMMIT, FOLLOW_QUERY, PAGE_QUERY, checksumAt, pageAfterLocked } from './log-queries.js';
 import { dropFailedDependencies, takeBatch, type PendingAppend } from './pending-appends.js';
-import { checkout } from './pool-checkout.js';
+import { checkout, inReadCommitted } from './pool-checkout.js';
 import { describeServer, isConnectionLoss, postgresError } from './postgres-errors.js';
 import { joinProcessLogs, shareCommitted, type SameProcessLog } from './same-process-logs.js';
 
@@ -448,15 +448,21 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     }
     // The rows below the bound, no longer read by anyone, a batch per statement (rows an earlier call
     // cut short left behind go too).
+    client = undefined;
+    broken = undefined;
     try {
+      client = await checkout(this.pool);
       for (let from = 0; from < oldest; ) {
-        const { rows } = await this.pool.query(DROP_BELOW, [store, oldest, from, this.header.logId]);
+        const { rows } = await inReadCommitted(client, DROP_BELOW, [store, oldest, from, this.header.logId]);
         this.heldBytes = rows[0]?.held === null || rows[0]?.held === undefined ? this.heldBytes : Number(rows[0].held);
         if (rows[0]?.low === null || rows[0]?.low === undefined) break;
         from = Number(rows[0].low) + DROP_BATCH;
       }
     } catch (error) {
+      broken = isConnectionLoss(error) ? error : undefined;
       throw postgresError(error, `Deleting the records of ${this.name} before ${oldest}`, this.server, 'They are no longer read; the next shortening deletes them.');
+    } finally {
+      client?.release(broken as Error | undefined);
     }
     return oldest;
   }

@@ -181,5 +181,43 @@ if (!postgres) {
       await b.close();
       await dropStore(connectionString, store);
     }, 60_000);
+
+    it.each(['serializable', 'repeatable\\ read'])('open beside appends, cut the history and publish snapshots at once when the server begins transactions as %s', async (level) => {
+      const store = freshStore('isolation');
+      const at = (name: string) => `${connectionString}&options=${encodeURIComponent(`-c default_transaction_isolation=${level}`)}&application_name=${name}`;
+      const a = await postgresWal({ connectionString: at('a'), store })({ codec: 'msgpack' });
+      let appending = true;
+      const appends = (async () => {
+        for (let i = 0; appending; i++) await a.append([entry(`a${i}`)]);
+      })();
+      try {
+        // Hosts joining while `a` appends (each claims the log's row if missing, outside the writer lock).
+        const failures: string[] = [];
+        for (let i = 0; i < 12; i++) {
+          await postgresWal({ connectionString: at(`joining${i}`), store })({ codec: 'msgpack', recoverWithoutLock: true }).then((log) => log.close(), (error: Error) => failures.push(error.message));
+        }
+        expect(failures).toEqual([]);
+        // History cut while `a` appends: every row below the bound goes.
+        await sleep(100);
+        const bound = Math.floor(a.lastLsn / 2);
+        expect(await a.truncateBefore(bound)).toBe(bound);
+        const below = await connect(connectionString);
+        try {
+          const { rows } = await below.query('SELECT count(*)::int AS n FROM memmapfs_wal_records WHERE store = $1 AND lsn < $2', [store, bound]);
+          expect(rows[0].n).toBe(0);
+        } finally {
+          await below.end();
+        }
+        // Two snapshots of one position at once: one is kept, the other is told so, neither fails.
+        const position = a.lastLsn;
+        const outcomes = await Promise.all([1, 2].map(() => a.snapshots!.put(position, (async function* () { yield new Uint8Array([1, 2, 3]); })())));
+        expect(outcomes.sort()).toEqual([false, true]);
+      } finally {
+        appending = false;
+        await appends.catch(() => undefined);
+        await a.close();
+        await dropStore(connectionString, store);
+      }
+    }, 60_000);
   });
 }
