@@ -190,7 +190,10 @@ export interface ChunkReservation {
   release(): Promise<void>;
 }
 
-/** Where durable records point in the block store, as the caller (which reads the log) knows it. */
+/**
+ * Where durable records point in the block store, as the caller (which reads the log) knows it. What
+ * these methods throw reaches the call that asked (`append`, `place`) as it is.
+ */
 export interface ReferencedRanges {
   /** End of the highest range any durable record references in chunk `chunk` (0 when none). */
   end(chunk: number): number;
@@ -225,6 +228,7 @@ export interface BlockStoreOpenOptions {
    * The chunk numbers new blocks may be placed in, asked whenever a chunk is chosen for them (default:
    * any). Hosts that share one log and keep block files of their own each place blocks in numbers of
    * their own, so that the blocks of other hosts (`materialize`) never land where this one writes.
+   * What it throws reaches the call that asked as it is.
    */
   chunkNumbers?: () => ChunkNumberRange;
 }

@@ -790,7 +790,7 @@ export class ChunkBlockStore implements BlockStore {
 
   private async startChunk(length: number): Promise<Chunk> {
     try {
-      const range = this.chunkNumbers?.() ?? { first: 0, end: MAX_CHUNK_NUMBER + 1 };
+      const range = (this.chunkNumbers ? callersOwn(this.chunkNumbers) : undefined) ?? { first: 0, end: MAX_CHUNK_NUMBER + 1 };
       const existing = (await this.chunkIndexes()).filter((index) => index >= range.first && index < range.end);
       const last = existing.at(-1);
       if (last !== undefined && last !== this.active?.index && !this.sealed.has(last)) {
@@ -799,7 +799,8 @@ export class ChunkBlockStore implements BlockStore {
       }
       let createdNotOwned = 0;
       const active = this.active !== undefined && this.active.index >= range.first && this.active.index < range.end ? this.active.index : -1;
-      for (let index = Math.max(range.first - 1, last ?? -1, active, this.referenced?.lastChunk(range.end) ?? -1) + 1; ; index++) {
+      const referencedLast = this.referenced ? callersOwn(() => this.referenced!.lastChunk(range.end)) : -1;
+      for (let index = Math.max(range.first - 1, last ?? -1, active, referencedLast) + 1; ; index++) {
         if (index >= range.end) {
           throw new BlockError('CHUNKS_EXHAUSTED', `Cannot start a chunk file in ${this.dir}: every chunk number this store may use (${range.first} to ${range.end - 1}) is taken.`);
         }
@@ -817,7 +818,7 @@ export class ChunkBlockStore implements BlockStore {
         }
       }
     } catch (error) {
-      throw error instanceof BlockError ? error : new BlockError('IO_ERROR', `Cannot start a chunk file in ${this.dir}: ${(error as Error).message}`, { cause: error });
+      throw error instanceof BlockError || callersErrors.has(error as object) ? error : new BlockError('IO_ERROR', `Cannot start a chunk file in ${this.dir}: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -853,9 +854,10 @@ export class ChunkBlockStore implements BlockStore {
     let size: number;
     let referencedEnd: number;
     try {
-      await this.referenced?.beforeAdopt?.(index);
+      const referenced = this.referenced;
+      if (referenced?.beforeAdopt) await callersOwn(() => referenced.beforeAdopt!(index));
       size = (await handle.stat()).size;
-      referencedEnd = this.referenced?.end(index) ?? 0;
+      referencedEnd = referenced ? callersOwn(() => referenced.end(index)) : 0;
     } catch (error) {
       await handle.close();
       throw error;
@@ -1023,4 +1025,22 @@ async function syncAndClose(handle: FileHandle): Promise<void> {
 
 function describe(ref: BlockRef): string {
   return `${ref.chunk}:${ref.offset}+${ref.length}`;
+}
+
+/** Errors the caller's callbacks (`referenced`, `chunkNumbers`) threw: passed on as they are, not as the files' `IO_ERROR`. */
+const callersErrors = new WeakSet<object>();
+
+/** Calls one of the caller's callbacks, marking what it throws (or rejects with) as the caller's own. */
+function callersOwn<T>(call: () => T): T {
+  const mark = (error: unknown): never => {
+    if (typeof error === 'object' && error !== null) callersErrors.add(error);
+    throw error;
+  };
+  let result: T;
+  try {
+    result = call();
+  } catch (error) {
+    return mark(error);
+  }
+  return (result instanceof Promise ? result.catch(mark) : result) as T;
 }

@@ -234,6 +234,18 @@ describe('taking over a chunk', () => {
   });
 });
 
+describe("the caller's callbacks", () => {
+  it('what referenced.beforeAdopt or chunkNumbers throws reaches append as it is, not as an IO_ERROR of the files', async () => {
+    const refused = Object.assign(new Error('the log this store follows was replaced'), { code: 'STORE_REPLACED' });
+    const adopting = await openChunkStore({ dir, reader: 'read', referenced: { end: () => 0, lastChunk: () => -1, beforeAdopt: () => Promise.reject(refused) } });
+    await expect(adopting.append(text('first'))).rejects.toBe(refused);
+    await adopting.close();
+    const numbering = await openChunkStore({ dir, reader: 'read', chunkNumbers: () => { throw refused; } });
+    await expect(numbering.append(text('second'))).rejects.toBe(refused);
+    await numbering.close();
+  });
+});
+
 describe('a chunk asked back as it is taken up', () => {
   it("is let go of once taken up: a request that came after the store looked for the chunk's reservation still seals it, and the asking store claims it", async () => {
     const writer = await openChunkStore({ dir, reader: 'read' });
