@@ -116,6 +116,9 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     if (opts.historyRetentionMs !== undefined && (typeof opts.historyRetentionMs !== 'number' || Number.isNaN(opts.historyRetentionMs) || opts.historyRetentionMs < 0)) {
       throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: historyRetentionMs must be a non-negative number of milliseconds (Infinity to keep history until a compaction), got ${describeValue(opts.historyRetentionMs)}.`);
     }
+    if (opts.wal !== undefined && opts.historyRetentionMs !== undefined && opts.historyRetentionMs !== Number.POSITIVE_INFINITY) {
+      throw new MemMapError('NOT_SUPPORTED', `MemMapFS.init: historyRetentionMs is not supported with a log hosts share (the wal option): such a log keeps its records until snapshots let them go (publishSnapshot, autoSnapshot). Leave historyRetentionMs out.`);
+    }
     checkAutoCompaction(opts.autoCompaction);
     checkAutoSnapshot(opts.autoSnapshot);
     if (opts.onIndexRebuild !== undefined && typeof opts.onIndexRebuild !== 'function') {

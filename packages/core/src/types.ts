@@ -64,6 +64,7 @@ export interface MemMapFSOptions {
    * How long the log keeps records after a checkpoint covers them, in milliseconds: until then
    * `memoryHistory` can show the versions they hold. `0` lets every checkpoint drop the log before it
    * (disk follows the live data); the default, `Infinity`, keeps them until a compaction drops them.
+   * Not with `wal` (a log hosts share keeps its records until snapshots let them go): `NOT_SUPPORTED`.
    */
   historyRetentionMs?: number;
   /**

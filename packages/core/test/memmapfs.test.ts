@@ -648,6 +648,17 @@ describe('bad input', () => {
     await expect(import('node:fs/promises').then(({ stat }) => stat(elsewhere))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('refuses historyRetentionMs with a log hosts share, which keeps its records until snapshots let them go, before it opens the log', async () => {
+    let opened = false;
+    const wal = async () => {
+      opened = true;
+      throw new Error('not to be opened');
+    };
+    const error = await expectCode(() => open(new WordSearch(), { wal: wal as never, historyRetentionMs: 0 }), 'NOT_SUPPORTED');
+    expect(error.message).toMatch(/historyRetentionMs.*snapshot/);
+    expect(opened).toBe(false);
+  });
+
   it('names NaN and Infinity as such in its messages, not as null', async () => {
     const nan = await expectCode(() => open(new WordSearch(), { lockTimeoutMs: Number.NaN }), 'INVALID_ARGUMENT');
     expect(nan.message).toContain('NaN');
