@@ -7,6 +7,7 @@ export { maxStorableDepth, memberPathText, toStorableValue } from './storable-va
 export type { StorableValue } from './storable-value.js';
 export type { JsonValue, SearchDocument, SearchHit, SearchProvider, SearchProviderSpec, SearchProviderSupports, SearchRequest } from './contracts/search-provider.js';
 export { registerCodec, registerSearchProvider, resolveCodec, resolveSearchProvider } from './registry/provider-registry.js';
+export { adapterOptionError, checkAdapterOptions } from './registry/adapter-options.js';
 export type { CborCodecOptions, FlexSearchProviderOptions, FlexSearchTokenize, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './registry/builtin-options.js';
 export type {
   AdapterOptions, CodecFactory, CodecName, CodecOption, Codecs, SearchOption, SearchProviderFactory, SearchProviderName, SearchProviders,

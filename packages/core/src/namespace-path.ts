@@ -27,10 +27,12 @@ export function checkNamespace(namespace: unknown, method: string, what = 'names
     if (joined.split(NAMESPACE_SEPARATOR).includes('')) throw invalid(`${JSON.stringify(joined)} has an empty segment (a leading, trailing or doubled '/')`);
   } else if (Array.isArray(namespace)) {
     if (namespace.length === 0) throw invalid('is an empty array');
-    namespace.forEach((segment: unknown, i) => {
+    // (Every index, holes too: `forEach` skips a hole, which `join` makes an empty segment.)
+    for (let i = 0; i < namespace.length; i++) {
+      const segment: unknown = namespace[i];
       if (typeof segment !== 'string' || segment.length === 0) throw invalid(`has a segment ${i} that is not a non-empty string (${segment === null ? 'null' : typeof segment === 'string' ? 'an empty string' : typeof segment})`);
       if (segment.includes(NAMESPACE_SEPARATOR)) throw invalid(`has a segment ${JSON.stringify(segment)} with a '/' (segments are joined by it; give them apart)`);
-    });
+    }
     joined = namespace.join(NAMESPACE_SEPARATOR);
   } else {
     throw invalid(`must be a string or an array of strings, got ${namespace === null ? 'null' : typeof namespace}`);

@@ -1,4 +1,6 @@
 import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { MemMapError, MemMapFS, type AgentState, type MemMapErrorCode } from '@memmapfs/core';
 import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
@@ -646,6 +648,14 @@ describe('bad input', () => {
       expect(error.message).toMatch(/create must be true or false/);
     }
     await expect(import('node:fs/promises').then(({ stat }) => stat(elsewhere))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('says a root that is a file is not a folder, and what to give instead', async () => {
+    const file = join(root, 'a-file');
+    await mkdir(root, { recursive: true });
+    await writeFile(file, 'not a store');
+    const error = await expectCode(() => MemMapFS.init(file, { codec: v8Codec(), search: new WordSearch() }), 'IO_ERROR');
+    expect(error.message).toMatch(/ENOTDIR.*a file, not a folder/);
   });
 
   it('refuses historyRetentionMs with a log hosts share, which keeps its records until snapshots let them go, before it opens the log', async () => {

@@ -77,6 +77,11 @@ describe('namespaces as paths', () => {
     await expectInvalid(() => fs.appendMemory('x', [], { namespace: ['a', ''] }), /segment 1/);
     await expectInvalid(() => fs.appendMemory('x', [], { namespace: ['a/b'] }), /'\/'/);
     await expectInvalid(() => fs.appendMemory('x', [], { namespace: ['a', 3 as never] }), /segment 1/);
+    // (An array with a hole: its segment is not a string, though forEach never visits it.)
+    const holed: string[] = ['a', 'b'];
+    delete holed[0];
+    await expectInvalid(() => fs.appendMemory('x', [], { namespace: holed }), /segment 0.*undefined/);
+    await expectInvalid(() => fs.restoreMemories([{ id: 1, text: 'x', createdAt: 1, updatedAt: 1, namespace: holed }]), /segment 0/);
     await expectInvalid(() => fs.queryMemory('x', { namespace: 5 as never }), /string or an array/);
     await expectInvalid(() => fs.listMemories({ namespace: ['a', 'x'.repeat(300)] }), /at most 256/);
     expect(await fs.listNamespaces()).toEqual([]);

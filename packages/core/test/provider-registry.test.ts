@@ -153,6 +153,17 @@ describe('provider registry', () => {
     expect(() => registerCodec('has space' as never, () => v8Codec())).toThrow(MemMapError);
   });
 
+  it('refuses a choice by name with a field it does not take (a misspelt options), saying which it takes', async () => {
+    registerSearchProvider('word-test', () => new WordSearch());
+    registerCodec('v8-test', () => v8Codec());
+    const search = await MemMapFS.init(root, { search: { provider: 'word-test', option: { minScore: 2 } } as never }).catch((e: unknown) => e);
+    expect(MemMapError.is(search, 'INVALID_ARGUMENT')).toBe(true);
+    expect((search as Error).message).toMatch(/"option" is not one of the fields.*provider, options/);
+    const codec = await resolveCodec({ codec: 'v8-test', opts: {} } as never).catch((e: unknown) => e);
+    expect(MemMapError.is(codec, 'INVALID_ARGUMENT')).toBe(true);
+    expect((codec as Error).message).toMatch(/"opts" is not one of the fields.*codec, options/);
+  });
+
   it('refuses a codec name longer than a log header holds, before a store is made with it', async () => {
     const long = 'c'.repeat(25);
     expect(() => registerCodec(long as never, () => v8Codec())).toThrow(/1 to 24/);

@@ -4,7 +4,7 @@ import { MemoryLabels } from './memory-labels.js';
 import { RankedWordIndex } from './ranked-word-index.js';
 import { decodeSnapshot, encodeSnapshot, snapshotError } from './snapshot.js';
 import type { TextIndex } from './text-index.js';
-import { queryWords, wordTokens } from '@memmapfs/core';
+import { adapterOptionError, checkAdapterOptions, queryWords, wordTokens } from '@memmapfs/core';
 
 export type { FlexSearchProviderOptions, FlexSearchTokenize };
 
@@ -22,18 +22,19 @@ const tokenizers: readonly FlexSearchTokenize[] = ['strict', 'forward', 'reverse
  * await MemMapFS.init(root, { search: flexsearch({ prefixWords: 8 }) });
  */
 export function flexsearch(options: FlexSearchProviderOptions = {}): SearchProvider {
+  checkAdapterOptions(options, ['tokenize', 'resolution', 'prefixWords', 'suggest'], 'flexsearch');
   const tokenize = options.tokenize ?? 'strict';
   const resolution = options.resolution ?? (tokenize === 'strict' ? 16 : 9);
   const prefixWords = options.prefixWords ?? 32;
   const suggest = options.suggest ?? true;
   if (!tokenizers.includes(tokenize)) {
-    throw new Error(`[memmapfs] [search] [flexsearch] tokenize must be one of ${tokenizers.map((t) => `'${t}'`).join(', ')}; got ${JSON.stringify(tokenize)}.`);
+    throw adapterOptionError('flexsearch', `tokenize must be one of ${tokenizers.map((t) => `'${t}'`).join(', ')}; got ${JSON.stringify(tokenize)}`);
   }
   if (!Number.isInteger(resolution) || resolution < 1) {
-    throw new Error(`[memmapfs] [search] [flexsearch] resolution must be a positive integer; got ${JSON.stringify(resolution)}.`);
+    throw adapterOptionError('flexsearch', `resolution must be a positive integer; got ${JSON.stringify(resolution)}`);
   }
   if (!Number.isInteger(prefixWords) || prefixWords < 0) {
-    throw new Error(`[memmapfs] [search] [flexsearch] prefixWords must be a non-negative integer; got ${JSON.stringify(prefixWords)}.`);
+    throw adapterOptionError('flexsearch', `prefixWords must be a non-negative integer; got ${JSON.stringify(prefixWords)}`);
   }
 
   const createTextIndex = (): TextIndex =>

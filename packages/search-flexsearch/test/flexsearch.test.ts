@@ -10,6 +10,15 @@ import flexsearchDefault, { flexsearch } from '../src/index.js';
 import { FLEXSEARCH_VERSION } from '../src/snapshot.js';
 import { Vocabulary } from '../src/vocabulary.js';
 
+describe('flexsearch options', () => {
+  it('refuses one it does not take (misspelt), or one out of range, as INVALID_ARGUMENT naming the options it takes', () => {
+    const refused = (message: RegExp) => expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(message) });
+    expect(() => flexsearch({ tokenise: 'full' } as never)).toThrow(refused(/flexsearch: "tokenise" is not one of the options it takes \(tokenize, resolution, prefixWords, suggest\)/));
+    expect(() => flexsearch({ tokenize: 'fulll' as never })).toThrow(refused(/must be/));
+    expect(() => flexsearch('full' as never)).toThrow(refused(/options must be an object/));
+  });
+});
+
 searchProviderSuite('flexsearch', () => flexsearch());
 searchProviderSuite('flexsearch (every word, two levels)', () => flexsearch({ suggest: false, resolution: 2 }));
 searchProviderSuite('flexsearch (no prefix words)', () => flexsearch({ prefixWords: 0 }));
@@ -34,7 +43,7 @@ describe('flexsearch provider', () => {
   });
 
   it('rejects an unknown tokenizer, a bad resolution and bad prefix words', () => {
-    expect(() => flexsearch({ tokenize: 'soundex' as never })).toThrow(/\[flexsearch\] tokenize must be one of/);
+    expect(() => flexsearch({ tokenize: 'soundex' as never })).toThrow(/flexsearch: tokenize must be one of/);
     expect(() => flexsearch({ resolution: 0 })).toThrow(/resolution must be a positive integer/);
     expect(() => flexsearch({ resolution: 2.5 })).toThrow(/resolution must be a positive integer/);
     expect(() => flexsearch({ prefixWords: -1 })).toThrow(/prefixWords must be a non-negative integer/);

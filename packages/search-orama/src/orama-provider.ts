@@ -1,4 +1,4 @@
-import type { JsonValue, OramaProviderOptions, SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+import { adapterOptionError, checkAdapterOptions, type JsonValue, type OramaProviderOptions, type SearchDocument, type SearchHit, type SearchProvider, type SearchRequest } from '@memmapfs/core';
 import { count, create, load, remove, save, search, upsert, type AnyOrama } from '@orama/orama';
 import { decodeSnapshot, encodeSnapshot, snapshotError, VECTOR_PROPERTY, type VectorSection } from './snapshot.js';
 import { checkVectorsOption, rankHybrid } from './vector-ranking.js';
@@ -36,10 +36,9 @@ interface StoredMemory {
  * await MemMapFS.init(root, { search: orama({ tolerance: 1, vectors: { dimensions: 384 } }) });
  */
 export function orama(options: OramaProviderOptions = {}): SearchProvider {
+  checkAdapterOptions(options, ['tolerance', 'relevance', 'vectors'], 'orama');
   const tolerance = options.tolerance ?? 0;
-  if (!Number.isInteger(tolerance) || tolerance < 0) {
-    throw new Error(`[memmapfs] [search] [orama] tolerance must be a non-negative integer; got ${JSON.stringify(tolerance)}.`);
-  }
+  if (!Number.isInteger(tolerance) || tolerance < 0) throw adapterOptionError('orama', `tolerance must be a non-negative integer; got ${JSON.stringify(tolerance)}`);
   const relevance = options.relevance;
   const dimensions = checkVectorsOption(options.vectors);
   // The options given, recorded with the saved index: a store opened later without a search option

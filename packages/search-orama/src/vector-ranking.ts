@@ -1,4 +1,4 @@
-import type { SearchHit } from '@memmapfs/core';
+import { adapterOptionError, type SearchHit } from '@memmapfs/core';
 
 /** The largest `vectors.dimensions` accepted: more than any embedding model in use gives. */
 export const MAX_DIMENSIONS = 65_536;
@@ -10,11 +10,11 @@ export const MAX_DIMENSIONS = 65_536;
 export function checkVectorsOption(vectors: unknown): number | undefined {
   if (vectors === undefined) return undefined;
   if (typeof vectors !== 'object' || vectors === null || Array.isArray(vectors)) {
-    throw new Error(`[memmapfs] [search] [orama] vectors must be { dimensions }, the length of your model's embeddings (e.g. { dimensions: 384 }); got ${describe(vectors)}.`);
+    throw adapterOptionError('orama', `vectors must be { dimensions }, the length of your model's embeddings (e.g. { dimensions: 384 }); got ${describe(vectors)}`);
   }
   const dimensions = (vectors as { dimensions?: unknown }).dimensions;
   if (typeof dimensions !== 'number' || !Number.isInteger(dimensions) || dimensions < 1 || dimensions > MAX_DIMENSIONS) {
-    throw new Error(`[memmapfs] [search] [orama] vectors.dimensions must be an integer from 1 to ${MAX_DIMENSIONS}, the length of your model's embeddings (e.g. 384); got ${describe(dimensions)}.`);
+    throw adapterOptionError('orama', `vectors.dimensions must be an integer from 1 to ${MAX_DIMENSIONS}, the length of your model's embeddings (e.g. 384); got ${describe(dimensions)}`);
   }
   return dimensions;
 }

@@ -11,6 +11,15 @@ import { ORAMA_VERSION } from '../src/snapshot.js';
 import { WordSearchIndex } from '../src/word-search.js';
 import { createWordTokenizer } from '../src/word-tokenizer.js';
 
+describe('orama options', () => {
+  it('refuses one it does not take (misspelt), or one out of range, as INVALID_ARGUMENT naming the options it takes', () => {
+    const refused = (message: RegExp) => expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(message) });
+    expect(() => orama({ tolerence: 1 } as never)).toThrow(refused(/orama: "tolerence" is not one of the options it takes \(tolerance, relevance, vectors\)/));
+    expect(() => orama({ tolerance: -1 })).toThrow(refused(/must be/));
+    expect(() => orama([] as never)).toThrow(refused(/options must be an object/));
+  });
+});
+
 searchProviderSuite('orama', () => orama());
 searchProviderSuite('orama (typo tolerance 1)', () => orama({ tolerance: 1, relevance: { k: 1.5 } }));
 searchProviderSuite('orama (vectors of 24)', () => orama({ vectors: { dimensions: 24 } }));
@@ -30,10 +39,10 @@ describe('orama provider', () => {
   it('declares vector search only with the vectors option, and checks it', () => {
     expect(orama({ vectors: { dimensions: 384 } }).supports).toEqual({ snapshot: true, prefix: true, wholeWords: true, vectors: { dimensions: 384 } });
     for (const dimensions of [0, -1, 1.5, Number.NaN, 70_000, '384', undefined]) {
-      expect(() => orama({ vectors: { dimensions } as never }), String(dimensions)).toThrow(/\[orama\] vectors\.dimensions must be an integer from 1 to 65536, the length of your model's embeddings/);
+      expect(() => orama({ vectors: { dimensions } as never }), String(dimensions)).toThrow(/orama: vectors\.dimensions must be an integer from 1 to 65536, the length of your model's embeddings/);
     }
     for (const vectors of [384, null, [384], 'yes']) {
-      expect(() => orama({ vectors } as never), String(vectors)).toThrow(/\[orama\] vectors must be \{ dimensions \}/);
+      expect(() => orama({ vectors } as never), String(vectors)).toThrow(/orama: vectors must be \{ dimensions \}/);
     }
   });
 
@@ -92,7 +101,7 @@ describe('orama provider', () => {
   });
 
   it('rejects a bad tolerance', () => {
-    expect(() => orama({ tolerance: -1 })).toThrow(/\[orama\] tolerance must be a non-negative integer/);
+    expect(() => orama({ tolerance: -1 })).toThrow(/orama: tolerance must be a non-negative integer/);
     expect(() => orama({ tolerance: 0.5 })).toThrow(/tolerance/);
   });
 

@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { channel } from 'node:diagnostics_channel';
 import { join } from 'node:path';
-import { MemMapError, type JsonValue, type SearchDocument, type SearchHit, type SearchProvider, type SearchProviderSpec, type SearchRequest, type SegmentSearchOptions } from '@memmapfs/core';
+import { adapterOptionError, checkAdapterOptions, MemMapError, type JsonValue, type SearchDocument, type SearchHit, type SearchProvider, type SearchProviderSpec, type SearchRequest, type SegmentSearchOptions } from '@memmapfs/core';
 import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
 import { searchSegments } from './bm25-search.js';
 import { decodeDescription, encodeDescription, isSegmentFileName } from './index-description.js';
@@ -97,10 +97,11 @@ async function inSlices<T>(steps: Generator<void, T, void>, stop: () => boolean 
  * name; the store then gives it a folder (`openIndex`) and it keeps its index there.
  */
 export function segmentSearch(options: SegmentSearchOptions = {}): SegmentSearchProvider {
+  checkAdapterOptions(options, ['flushAfter', 'mergeFactor'], 'segmentSearch');
   const positive = (name: keyof SegmentSearchOptions, min: number) => {
     const value = options[name];
     if (value === undefined) return;
-    if (!Number.isInteger(value) || value < min) throw new RangeError(`segments search option ${name} must be an integer of at least ${min}, not ${String(value)}`);
+    if (!Number.isInteger(value) || value < min) throw adapterOptionError('segmentSearch', `${name} must be an integer of at least ${min}, not ${String(value)}`);
   };
   positive('flushAfter', 1);
   positive('mergeFactor', 2);

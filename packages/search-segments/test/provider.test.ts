@@ -10,6 +10,15 @@ searchProviderSuite('segments', () => segmentSearch());
 // Tiny segments, merged often: every path from memory to file to merged file runs.
 searchProviderSuite('segments (a file every 3 documents, merged by 2)', () => segmentSearch({ flushAfter: 3, mergeFactor: 2 }));
 
+describe('segmentSearch options', () => {
+  it('refuses one it does not take (misspelt), or one out of range, as INVALID_ARGUMENT naming the options it takes', () => {
+    const refused = (message: RegExp) => expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(message) });
+    expect(() => segmentSearch({ flushAfterr: 3 } as never)).toThrow(refused(/segmentSearch: "flushAfterr" is not one of the options it takes \(flushAfter, mergeFactor\)/));
+    expect(() => segmentSearch({ flushAfter: 0 })).toThrow(refused(/must be/));
+    expect(() => segmentSearch(5 as never)).toThrow(refused(/options must be an object/));
+  });
+});
+
 describe('segments provider', () => {
   it('is the default export, named segments, persistent, with prefixes', () => {
     expect(segmentSearchDefault).toBe(segmentSearch);

@@ -86,6 +86,7 @@ export function ioAdvice(cause: unknown): string {
     case 'EACCES': case 'EPERM': return '. This process may not write there: check the owner and permissions of the store folder, or open it with { readOnly: true }.';
     case 'EMFILE': case 'ENFILE': return '. Too many open files: raise the limit (ulimit -n), or close other stores.';
     case 'ENOSPC': return '. The disk is full: free some space.';
+    case 'ENOTDIR': return '. A part of that path is a file, not a folder: give the store a folder of its own (made when missing).';
     default: return '';
   }
 }

@@ -115,6 +115,7 @@ export async function resolveSearchProvider(option: SearchOption | undefined): P
   if (typeof chosen === 'object' && chosen !== null && !('provider' in chosen && typeof chosen.provider === 'string')) {
     return checkSearchProvider(chosen as SearchProvider);
   }
+  if (typeof chosen === 'object') checkChoiceFields(chosen, ['provider', 'options'], 'search');
   const [name, options] = typeof chosen === 'string' ? [chosen, undefined] : [chosen.provider, chosen.options];
   const factory = searchFactories.get(name) ?? (await loadBuiltinFactory(name, 'search provider'));
   const provider = await callFactory(() => (factory as SearchProviderFactory<unknown>)(options), name, 'search provider');
@@ -214,10 +215,19 @@ export async function resolveCodec(option: CodecOption | undefined, fallback: st
   if (typeof chosen === 'object' && chosen !== null && !('codec' in chosen && typeof chosen.codec === 'string')) {
     return checkCodec(chosen as Codec);
   }
+  if (typeof chosen === 'object') checkChoiceFields(chosen, ['codec', 'options'], 'codec');
   const [name, options] = typeof chosen === 'string' ? [chosen, undefined] : [chosen.codec, chosen.options];
   const factory = codecFactories.get(name) ?? (await loadBuiltinFactory(name, 'codec'));
   const codec = await callFactory(() => (factory as CodecFactory<unknown>)(options), name, 'codec');
   return checkCodec(codec as Codec);
+}
+
+/** Refuses a choice by name (`{ provider, options }`) with another field: a misspelt `options` would be left out without a word. */
+function checkChoiceFields(chosen: object, fields: readonly string[], option: 'search' | 'codec'): void {
+  const unknown = Object.keys(chosen).filter((key) => !fields.includes(key));
+  if (unknown.length === 0) return;
+  const named = unknown.map((key) => JSON.stringify(key)).join(', ');
+  throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: ${option}: ${named} ${unknown.length === 1 ? 'is not one' : 'are not'} of the fields it takes (${fields.join(', ')}).`, { subsystem: 'registry' });
 }
 
 async function callFactory<T>(create: () => T | Promise<T>, name: string, kind: string): Promise<T> {
