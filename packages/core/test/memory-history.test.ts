@@ -1,5 +1,6 @@
 import { beforeEach, expect, it } from 'vitest';
 import { MemMapFS } from '@memmapfs/core';
+import { WalError } from '@memmapfs/wal';
 import { useTempRoot, v8Codec, VectorWordSearch, WordSearch } from './fixtures.js';
 
 const rootOf = useTempRoot();
@@ -69,5 +70,25 @@ it('holds the updates and the deletion the log still has after a compaction drop
   const quiet = await fs.appendMemory('quiet');
   await fs.compact();
   expect(await fs.memoryHistory(quiet)).toEqual([]);
+  await fs.close();
+});
+
+it('reads the log again when retention cut it while it was read (WAL_TRUNCATED), rather than fail', async () => {
+  const fs = await open();
+  const id = await fs.appendMemory('kept version');
+  await fs.updateMemory(id, { text: 'newer version' });
+  const wal = (fs as unknown as { engine: { wal: { readFrom: (lsn: number) => AsyncIterable<unknown> } } }).engine.wal;
+  const readFrom = wal.readFrom.bind(wal);
+  let cuts = 1;
+  wal.readFrom = (lsn: number) => {
+    if (cuts-- > 0) {
+      return (async function* () {
+        throw new WalError('WAL_TRUNCATED', `records before ${lsn + 1} were dropped while they were read`);
+      })();
+    }
+    return readFrom(lsn);
+  };
+  expect(await fs.memoryHistory(id)).toMatchObject([{ event: 'created', memory: { text: 'kept version' } }, { event: 'updated', memory: { text: 'newer version' } }]);
+  expect(cuts).toBe(-1);
   await fs.close();
 });

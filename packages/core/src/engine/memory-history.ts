@@ -1,4 +1,4 @@
-import type { WriteAheadLog } from '@memmapfs/wal';
+import { isWalError, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import type { MemoryVersion } from '../types.js';
 import { embeddingOf } from '../memory-embedding.js';
@@ -12,6 +12,21 @@ import { RecordType, decodeRecord, isMemoryPutType, type MemoryRecord } from './
  * reads a version's bytes, `undefined` when they are gone.
  */
 export async function memoryHistory(wal: WriteAheadLog, codec: Codec, id: number, text: (memory: MemoryRecord) => string | undefined): Promise<MemoryVersion[]> {
+  // Retention may cut the log while it is read (another process's checkpoint, snapshots of a log hosts
+  // share): read again from where it now begins, the versions it still holds.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readHistory(wal, codec, id, text);
+    } catch (error) {
+      if (!isWalError(error, 'WAL_TRUNCATED') || attempt >= MAX_READS) throw error;
+    }
+  }
+}
+
+/** Reads of the log `memoryHistory` makes at most, each cut short by retention but the last. */
+const MAX_READS = 3;
+
+async function readHistory(wal: WriteAheadLog, codec: Codec, id: number, text: (memory: MemoryRecord) => string | undefined): Promise<MemoryVersion[]> {
   const versions: MemoryVersion[] = [];
   // Whether the log no longer holds the record at `id` (it begins after it): its later records still count.
   let creationGone: boolean | undefined;
