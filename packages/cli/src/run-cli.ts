@@ -48,15 +48,8 @@ export async function runCli(argv: readonly string[], io: CliIo = { stdout: proc
   }
   const { globals, request } = commandLine;
   const output = new Output(io.stdout, io.stderr, globals.json);
-  if (request.kind === 'help') {
-    output.text(request.commands ? commandHelp(request.commands) : generalHelp(commands));
-    return 0;
-  }
-  if (request.kind === 'version') {
-    output.text(cliVersion);
-    return 0;
-  }
-  // A stdout that fails (a full disk) says so as an event, which the command may never see: heard here.
+  // A stdout that fails (a full disk) says so as an event, which the command may never see: heard here,
+  // until what was written is out (the failure of the last write comes after the command returned).
   let outputError: unknown;
   const onOutputError = (error: unknown): void => {
     outputError ??= error;
@@ -64,7 +57,10 @@ export async function runCli(argv: readonly string[], io: CliIo = { stdout: proc
   const events = io.stdout as Partial<Pick<NodeJS.WritableStream, 'on' | 'off'>>;
   events.on?.('error', onOutputError);
   try {
-    await runCommand(request.command, request.args, globals, io, output);
+    if (request.kind === 'help') output.text(request.commands ? commandHelp(request.commands) : generalHelp(commands));
+    else if (request.kind === 'version') output.text(cliVersion);
+    else await runCommand(request.command, request.args, globals, io, output);
+    await written(io.stdout);
     const unwritable = unwritableOutput(outputError);
     return unwritable ? reportFailure(output, unwritable) : 0;
   } catch (error) {
@@ -75,6 +71,18 @@ export async function runCli(argv: readonly string[], io: CliIo = { stdout: proc
   } finally {
     events.off?.('error', onOutputError);
   }
+}
+
+/**
+ * Resolves once what was written to `sink` is out, or failed (then its 'error' event has been emitted),
+ * when it can say so: a Node stream that is still open, through an empty write's callback. At once otherwise.
+ */
+function written(sink: TextSink): Promise<void> {
+  const stream = sink as Partial<NodeJS.WriteStream>;
+  if (typeof stream.writableLength !== 'number' || stream.destroyed === true) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.write!('', () => setImmediate(resolve));
+  });
 }
 
 function prepareCommand<Action>(command: Command, prepare: () => Action): Action {

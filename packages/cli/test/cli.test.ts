@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -455,6 +455,16 @@ describe(`the memmapfs binary (${binaryKind === 'dist' ? 'built dist/bin.js' : '
     }
     // Closed as it should be: the next command takes the store at once.
     expect(await memmapfs(['--root', root, 'append', 'after'], dir)).toMatchObject({ code: 0, stderr: '' });
+    // Output written last, just before the command returns (help, the version): its failure is heard too.
+    for (const args of [['--version'], ['--help'], ['--root', root, 'get', '1']]) {
+      const fullAgain = openSync('/dev/full', 'w');
+      try {
+        const late = spawnSync(process.execPath, [...binaryCommand(), ...args], { cwd: dir, env: binaryEnvironment(), stdio: ['ignore', fullAgain, 'pipe'], encoding: 'utf8' });
+        expect({ args, code: late.status, stderr: late.stderr }).toEqual({ args, code: 1, stderr: expect.stringMatching(/^memmapfs: cannot write to stdout: .*ENOSPC.*\n$/) });
+      } finally {
+        closeSync(fullAgain);
+      }
+    }
   });
 
   it('loads string-width and cli-progress only when a command needs them (each costs tens of milliseconds of every start)', async () => {
