@@ -209,10 +209,11 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /**
    * Full-text search over live memories, best first. `tags` keeps only memories that carry every
-   * tag given; `namespace` only those in it or beneath it (`'user-42'` takes in `'user-42/ui'`); `filter`, `createdAt` and `updatedAt` those whose meta and
-   * times pass (see `MetaFilter`); `offset` skips hits. Any query string is safe; an empty one lists
-   * the newest memories that pass the filters (score 0). A memory whose bytes fail their checksum is
-   * left out (with a process warning), never returned. When `signal` aborts, the promise rejects with
+   * tag given; `namespace` only those in it or beneath it (`'user-42'` takes in `'user-42/ui'`);
+   * `filter`, `createdAt` and `updatedAt` those whose meta and times pass (see `MetaFilter`); `offset`
+   * skips hits. Any query string is safe; an empty one lists the newest memories that pass the
+   * filters (score 0). A memory whose bytes fail their checksum is left out (with a process warning),
+   * never returned. When `signal` aborts, the promise rejects with
    * its reason at once (the first query of a process may be waiting for the index to load), and the
    * query makes no further search provider call; `close()` still waits for the one under way.
    */
@@ -421,8 +422,8 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   }
 
   /**
-   * Changes a memory's text, tags, meta or embedding (absent fields are kept) and returns the updated memory;
-   * with no field to change, writes nothing and returns the memory as it is.
+   * Changes a memory's text, tags, meta or embedding (absent fields are kept) and returns the updated
+   * memory; with no field to change, writes nothing and returns the memory as it is.
    * Fails with `MEMORY_NOT_FOUND` when there is no live memory with `id`.
    */
   async updateMemory(id: number, update: MemoryUpdate): Promise<Memory> {

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider, SearchProviderSpec } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
+import { checkOptionNames } from '../validation.js';
 import { locateAdapter } from './adapter-location.js';
 import { importModule } from './import-module.js';
 import { searchProviderSpec } from './provider-spec.js';
@@ -224,10 +225,7 @@ export async function resolveCodec(option: CodecOption | undefined, fallback: st
 
 /** Refuses a choice by name (`{ provider, options }`) with another field: a misspelt `options` would be left out without a word. */
 function checkChoiceFields(chosen: object, fields: readonly string[], option: 'search' | 'codec'): void {
-  const unknown = Object.keys(chosen).filter((key) => !fields.includes(key));
-  if (unknown.length === 0) return;
-  const named = unknown.map((key) => JSON.stringify(key)).join(', ');
-  throw new MemMapError('INVALID_ARGUMENT', `MemMapFS.init: ${option}: ${named} ${unknown.length === 1 ? 'is not one' : 'are not'} of the fields it takes (${fields.join(', ')}).`, { subsystem: 'registry' });
+  checkOptionNames(chosen, new Set(fields), `MemMapFS.init: ${option}`, 'fields');
 }
 
 async function callFactory<T>(create: () => T | Promise<T>, name: string, kind: string): Promise<T> {
