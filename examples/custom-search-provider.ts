@@ -113,7 +113,7 @@ export class WordIndexProvider implements SearchProvider {
     if (last !== undefined) for (const word of this.#postings.keys()) if (word.length > last.length && word.startsWith(last)) scoreWord(word);
     return [...scores]
       .map(([id, score]) => ({ id, score }))
-      .sort((a, b) => b.score - a.score || a.id - b.id)
+      .sort((a, b) => b.score - a.score || b.id - a.id)
       .slice(0, request.limit);
   }
 
