@@ -276,6 +276,46 @@ describe('the segments search index in a store', () => {
     expect((await verifyStore(root)).problems).toEqual([]);
   });
 
+  it('a saved index whose files are gone because other processes saved twice while it was opened is not dropped: the newest stays, no purge is counted', async () => {
+    // A process writes, queries (its index saved at close) and compacts (the next one's files rewritten).
+    const writeAndCompact = async () => {
+      const w = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4, mergeFactor: 2 }), codec: msgpack() });
+      for (let i = 0; i < 12; i++) await w.appendMemory(`entry ${i} zebra`, ['z']);
+      await w.queryMemory('zebra', { limit: 1000 });
+      await w.compact();
+      await w.close();
+    };
+    await writeAndCompact();
+    // Each time it opens a saved index, this one lets another process save a newer one first, which
+    // removes the files of the one it is about to open.
+    class Overtaken extends SegmentSearchProvider {
+      overtakes = 2;
+      constructor() {
+        super(4, 2);
+      }
+      override async openIndex(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read' }): Promise<void> {
+        if (saved && this.overtakes-- > 0) {
+          await writeAndCompact();
+          // (Caught up with it: the newer saved index, read next, is one this process can bring up to date.)
+          await a!.catchUp();
+        }
+        return super.openIndex(folder, saved, options);
+      }
+    }
+    const overtaken = new Overtaken();
+    let a: MemMapFS | undefined;
+    const warnings = await warningsOf(async () => {
+      a = await MemMapFS.init(root, { search: overtaken, codec: msgpack() });
+      expect((await a.queryMemory('zebra', { limit: 1000 })).length).toBeGreaterThanOrEqual(12);
+      expect(await a.queryMemory('zebra', { limit: 1000 })).toHaveLength(36);
+    });
+    expect(overtaken.overtakes).toBe(0);
+    expect(warnings.filter((warning) => warning.startsWith('MEMMAPFS_INDEX_DAMAGED'))).toEqual([]);
+    expect((await verifyStore(root)).problems).toEqual([]);
+    expect(await readFile(join(root, 'index', 'search.snapshot')).then(() => true, () => false)).toBe(true);
+    await a!.close();
+  });
+
   it('verify finds a segment file damaged or gone; repair drops the saved index and the next open rebuilds it', async () => {
     const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 8 }), codec: msgpack() });
     for (let i = 0; i < 30; i++) await fs.appendMemory(`entry ${i} walrus`, ['w']);

@@ -11,7 +11,7 @@ import { dropSavedIndexBefore, loadableByAny } from './saved-index-coverage.js';
 import { DESCRIPTION_LOCK_WAIT_MS, indexFolderFiles, removeAbandonedSaveFiles, removeSegmentFilesNoOneNames } from './saved-index-files.js';
 import type { SearchIndexHost } from './search-index-host.js';
 import { readSearchPurges, writeSearchPurges } from './search-purges.js';
-import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot } from './search-snapshot.js';
+import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot, type SearchSnapshot } from './search-snapshot.js';
 import { monotonicMs } from '../monotonic-clock.js';
 
 export type { SearchIndexHost } from './search-index-host.js';
@@ -317,14 +317,14 @@ export class SearchIndex {
    * is taken, and the next save of a rebuilt index replaces it. A read-only process, or one whose
    * removal failed, has its next load rebuild the index all the same.
    */
-  private async dropDamagedSaved(error: unknown): Promise<void> {
+  private async dropDamagedSaved(error: unknown, unlessReplaced?: SearchSnapshot): Promise<void> {
     const cause = MemMapError.is(error, 'PROVIDER_FAILED') ? error.cause : error;
     process.emitWarning(`The search index is rebuilt from the memories (queries wait for it): ${describeThrown(cause)}`, { code: 'MEMMAPFS_INDEX_DAMAGED' });
     this.rebuildNext = true;
     if (this.host.wal.readOnly) return;
     try {
       // (A bounded wait: a load may be waiting for this.)
-      await this.countPurge({ removeSnapshot: true, unlessPurgedSince: true, waitMs: DESCRIPTION_LOCK_WAIT_MS });
+      await this.countPurge({ removeSnapshot: true, unlessPurgedSince: true, ...(unlessReplaced ? { unlessReplaced } : {}), waitMs: DESCRIPTION_LOCK_WAIT_MS });
       this.rebuildNext = false;
     } catch (failure) {
       process.emitWarning(`The damaged search index's description was not removed (this process rebuilds its index all the same; others do when they find the damage): ${describeThrown(failure)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
@@ -696,7 +696,7 @@ export class SearchIndex {
       await this.loadSaved(true);
     } catch (error) {
       if (!(error instanceof LoadAgain)) throw error;
-      await this.loadSaved(false);
+      await this.loadSaved(false, error.missingFilesOf);
     }
   }
 
@@ -720,9 +720,10 @@ export class SearchIndex {
 
   /**
    * Loads the saved index, or rebuilds it; with `retry`, throws `LoadAgain` when a persistent index's
-   * files are missing, or the log dropped records while they were read.
+   * files are missing, or the log dropped records while they were read. `missingFilesOf`: the saved
+   * index whose files a first read found missing (see `LoadAgain`).
    */
-  private async loadSaved(retry: boolean): Promise<void> {
+  private async loadSaved(retry: boolean, missingFilesOf?: SearchSnapshot): Promise<void> {
     const persistent = this.persistent;
     const rebuild = this.rebuildNext;
     this.rebuildNext = false;
@@ -791,10 +792,12 @@ export class SearchIndex {
         // query drops them (`replaceDamaged`), and rebuilt.
         if (isIndexDamaged(error)) await this.dropDamagedSaved(error);
         // The files a persistent index's description names went missing: read the description again.
-        else if (persistent && !opened && retry) throw new LoadAgain();
-        // Read again, it still names a file that is gone: damaged, and dropped as such. (Left, it would
-        // have every open rebuild: the rebuilt index's save covers no more than it, and is refused.)
-        else if (persistent && !opened && isFileGone(error)) await this.dropDamagedSaved(error);
+        else if (persistent && !opened && retry) throw new LoadAgain(isFileGone(error) ? snapshot : undefined);
+        // Read again, the very same description still names a file that is gone: damaged, and dropped as
+        // such, unless replaced meanwhile. (Left, it would have every open rebuild: the rebuilt index's
+        // save covers no more than it, and is refused.) Another one, read the second time, may be a good
+        // one whose files a newer save has just removed: rebuilt, and left.
+        else if (persistent && !opened && isFileGone(error) && missingFilesOf !== undefined && sameSavedIndex(missingFilesOf, snapshot!)) await this.dropDamagedSaved(error, snapshot);
         // An unreadable snapshot: fall through to a rebuild.
       }
     }
@@ -1134,7 +1137,7 @@ export class SearchIndex {
    * `unlessPurgedSince`, does neither when a purge was counted since this process loaded its index (the
    * saved one, if any, was saved after that purge).
    */
-  private async countPurge(options: { removeSnapshot?: boolean; unlessPurgedSince?: boolean; waitMs?: number } = {}): Promise<void> {
+  private async countPurge(options: { removeSnapshot?: boolean; unlessPurgedSince?: boolean; unlessReplaced?: SearchSnapshot; waitMs?: number } = {}): Promise<void> {
     if (this.host.wal.readOnly) return;
     const { layout, files } = this.host;
     const logId = this.host.wal.header.logId;
@@ -1144,6 +1147,11 @@ export class SearchIndex {
       const onDisk = await readSearchSnapshotMark(layout.searchSnapshot, files, true);
       const counted = Math.max(kept === 'damaged' ? 0 : kept, onDisk?.logId === logId ? onDisk.purges : 0);
       if (options.unlessPurgedSince && kept !== 'damaged' && counted > this.indexPurges) return;
+      // (Only the saved index found damaged: one saved since, in its place, is another process's.)
+      if (options.unlessReplaced) {
+        const now = await readSearchSnapshot(layout.searchSnapshot, files).catch(() => undefined);
+        if (now === undefined || !sameSavedIndex(now, options.unlessReplaced)) return;
+      }
       const purges = Math.max(counted, this.indexPurges) + 1;
       await writeSearchPurges(layout.searchPurges, logId, purges, files);
       this.indexPurges = purges;
@@ -1233,4 +1241,14 @@ function isIndexDamaged(error: unknown): boolean {
  * Another process changed what a load read while it read it: a persistent index's description named
  * files that are gone (replaced meanwhile), or a checkpoint let the log drop the records being read.
  */
-class LoadAgain extends Error {}
+class LoadAgain extends Error {
+  /** The saved index whose files were found missing, when that was why: dropped if a second read finds it again. */
+  constructor(readonly missingFilesOf?: SearchSnapshot) {
+    super('load the saved index again');
+  }
+}
+
+/** Whether two reads of `search.snapshot` found one save (not two of the same position). */
+function sameSavedIndex(a: SearchSnapshot, b: SearchSnapshot): boolean {
+  return a.logId === b.logId && a.lsn === b.lsn && a.checksum === b.checksum && a.savedAt === b.savedAt && a.purges === b.purges && a.provider === b.provider && Buffer.compare(a.data, b.data) === 0;
+}
