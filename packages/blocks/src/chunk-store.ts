@@ -790,7 +790,8 @@ export class ChunkBlockStore implements BlockStore {
 
   private async startChunk(length: number): Promise<Chunk> {
     try {
-      const range = (this.chunkNumbers ? callersOwn(this.chunkNumbers) : undefined) ?? { first: 0, end: MAX_CHUNK_NUMBER + 1 };
+      const chunkNumbers = this.chunkNumbers;
+      const range = (chunkNumbers ? callersOwn(() => chunkNumbers()) : undefined) ?? { first: 0, end: MAX_CHUNK_NUMBER + 1 };
       const existing = (await this.chunkIndexes()).filter((index) => index >= range.first && index < range.end);
       const last = existing.at(-1);
       if (last !== undefined && last !== this.active?.index && !this.sealed.has(last)) {

@@ -37,7 +37,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LOCK_TIMEOUT_MS, MAX_LOCK_TIMEOUT_MS, 
 import { PostgresLogSnapshots } from './log-snapshots.js';
 import { BEGIN, DURABLE_COMMIT, FOLLOW_QUERY, PAGE_QUERY, checksumAt, pageAfterLocked } from './log-queries.js';
 import { dropFailedDependencies, takeBatch, type PendingAppend } from './pending-appends.js';
-import { checkout, inReadCommitted } from './pool-checkout.js';
+import { checkout } from './pool-checkout.js';
 import { describeServer, isConnectionLoss, postgresError } from './postgres-errors.js';
 import { joinProcessLogs, shareCommitted, type SameProcessLog } from './same-process-logs.js';
 
@@ -76,24 +76,32 @@ const POSITION_EVERY_MS = 1_000;
 /** Rows one statement of `truncateBefore` deletes (each its own transaction, outside the writer lock). */
 const DROP_BATCH = 10_000;
 /**
- * Deletes the records of store `$1` in the LSN range that starts at the lowest one from `$3` and before
- * `$2` and spans `DROP_BATCH` LSNs (at most that many rows), and takes their bytes off the log's count;
- * only while the store's log is still `$4` with its bound at `$2` or past it. Ranges of the primary key
- * only: a plan is an index range scan whatever the statistics say (an `IN (SELECT … LIMIT)` became a
- * join of the rows to themselves when the planner believed the store held one row). `low`: where the
- * range began (null: nothing left below `$2`); the next batch starts `DROP_BATCH` past it.
+ * Deletes the records of store `store` in the LSN range that starts at the lowest one from `from` and
+ * before `before` and spans `DROP_BATCH` LSNs (at most that many rows), and takes their bytes off the
+ * log's count; only while the store's log is still `logId` with its bound at `before` or past it. Ranges
+ * of the primary key only: a plan is an index range scan whatever the statistics say (an `IN (SELECT …
+ * LIMIT)` became a join of the rows to themselves when the planner believed the store held one row).
+ * `low`: where the range began (null: nothing left below `before`); the next batch starts `DROP_BATCH`
+ * past it. In READ COMMITTED whatever the server's default (see `BEGIN`), with its values written in, as
+ * one simple query with its COMMIT: the log's row, which its UPDATE locks and every append waits for,
+ * is let go of in the same round trip.
  */
-const DROP_BELOW = `
+function dropBelow(store: string, before: number, from: number, logId: string): string {
+  if (!Number.isSafeInteger(before) || !Number.isSafeInteger(from)) throw new Error(`dropBelow: LSNs must be integers, got ${before} and ${from}`);
+  const name = pg.escapeLiteral(store);
+  return `${BEGIN};
 WITH low AS (
-  SELECT min(lsn) AS lsn FROM memmapfs_wal_records WHERE store = $1 AND lsn >= $3 AND lsn < $2
-    AND EXISTS (SELECT 1 FROM memmapfs_wal_logs WHERE store = $1 AND log_id = $4 AND first_lsn >= $2)
+  SELECT min(lsn) AS lsn FROM memmapfs_wal_records WHERE store = ${name} AND lsn >= ${from} AND lsn < ${before}
+    AND EXISTS (SELECT 1 FROM memmapfs_wal_logs WHERE store = ${name} AND log_id = ${pg.escapeLiteral(logId)} AND first_lsn >= ${before})
 ), gone AS (
-  DELETE FROM memmapfs_wal_records WHERE store = $1 AND lsn >= (SELECT lsn FROM low) AND lsn < least($2, (SELECT lsn FROM low) + ${DROP_BATCH})
+  DELETE FROM memmapfs_wal_records WHERE store = ${name} AND lsn >= (SELECT lsn FROM low) AND lsn < least(${before}, (SELECT lsn FROM low) + ${DROP_BATCH})
   RETURNING octet_length(payload) AS bytes
 ), held AS (
-  UPDATE memmapfs_wal_logs SET held_bytes = held_bytes - (SELECT coalesce(sum(bytes), 0) FROM gone) WHERE store = $1 AND (SELECT count(*) FROM gone) > 0 RETURNING held_bytes
+  UPDATE memmapfs_wal_logs SET held_bytes = held_bytes - (SELECT coalesce(sum(bytes), 0) FROM gone) WHERE store = ${name} AND (SELECT count(*) FROM gone) > 0 RETURNING held_bytes
 )
-SELECT (SELECT held_bytes FROM held) AS held, (SELECT lsn FROM low) AS low`;
+SELECT (SELECT held_bytes FROM held) AS held, (SELECT lsn FROM low) AS low;
+COMMIT`;
+}
 /**
  * The last record from `$3` (the log's bound) and before LSN `$2` of store `$1` that ends an append
  * before `$2`: the append holding `$2` begins after it. Walks back from `$2` through that append's
@@ -418,7 +426,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     let oldest: number;
     try {
       client = await checkout(this.pool);
-      const results = (await client.query(`${BEGIN}; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms';
+      // (A process stopped while it holds the writer lock here lets go of it once PostgreSQL ends its session.)
+      const results = (await client.query(`${BEGIN}; SET LOCAL lock_timeout = '${Math.max(1, this.lockTimeoutMs)}ms'; SET LOCAL idle_in_transaction_session_timeout = '${this.idleTimeoutMs}ms';
         SELECT ${LOG_ROW_COLUMNS} FROM memmapfs_wal_logs WHERE store = ${pg.escapeLiteral(store)} FOR UPDATE`)) as unknown as pg.QueryResult[];
       const row = results.at(-1)!.rows[0];
       this.checkIdentity(row?.log_id);
@@ -448,21 +457,16 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     }
     // The rows below the bound, no longer read by anyone, a batch per statement (rows an earlier call
     // cut short left behind go too).
-    client = undefined;
-    broken = undefined;
     try {
-      client = await checkout(this.pool);
       for (let from = 0; from < oldest; ) {
-        const { rows } = await inReadCommitted(client, DROP_BELOW, [store, oldest, from, this.header.logId]);
+        const results = (await this.pool.query(dropBelow(store, oldest, from, this.header.logId))) as unknown as pg.QueryResult[];
+        const rows = results[1]!.rows;
         this.heldBytes = rows[0]?.held === null || rows[0]?.held === undefined ? this.heldBytes : Number(rows[0].held);
         if (rows[0]?.low === null || rows[0]?.low === undefined) break;
         from = Number(rows[0].low) + DROP_BATCH;
       }
     } catch (error) {
-      broken = isConnectionLoss(error) ? error : undefined;
       throw postgresError(error, `Deleting the records of ${this.name} before ${oldest}`, this.server, 'They are no longer read; the next shortening deletes them.');
-    } finally {
-      client?.release(broken as Error | undefined);
     }
     return oldest;
   }

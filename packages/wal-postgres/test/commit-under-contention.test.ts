@@ -164,6 +164,30 @@ if (!postgres) {
       }
     }, 30_000);
 
+    it('a flush that gives up on the writer lock (LOCK_TIMEOUT) leaves no connection of the pool in its aborted transaction: what follows works', async () => {
+      const store = freshStore('flush-timeout');
+      const a = await postgresWal({ connectionString, store })({ codec: 'msgpack', durability: 'none', lockTimeoutMs: 200 });
+      await a.append([entry('relaxed')]);
+      const holder = await connect(connectionString);
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT * FROM memmapfs_wal_logs WHERE store = $1 FOR UPDATE', [store]);
+        await expect(a.flush()).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+        await holder.query('COMMIT');
+        // Every connection the pool may hand out next: none is left in the failed transaction.
+        await a.flush();
+        for (let i = 0; i < 6; i++) {
+          await a.append([entry(`after ${i}`)]);
+          await a.flush();
+        }
+        expect(a.lastLsn).toBe(7);
+      } finally {
+        await holder.end();
+        await a.close();
+        await dropStore(connectionString, store);
+      }
+    }, 30_000);
+
     it.each(['serializable', 'repeatable\\ read'])('take turns with every append written when the server begins transactions as %s', async (level) => {
       const store = freshStore('isolation');
       const options = `&options=${encodeURIComponent(`-c default_transaction_isolation=${level}`)}`;
