@@ -61,13 +61,18 @@ describe('provider registry', () => {
       for (const attempt of [() => resolveSearchProvider('orama'), () => resolveCodec('cbor'), () => MemMapFS.init(${JSON.stringify(join('x', 'store'))}, { search: 'orama', codec: json }), () => MemMapFS.init(${JSON.stringify(join('x', 'fresh'))}, { search: none }), () => MemMapFS.init(${JSON.stringify(join('x', 'default-search'))}, { codec: json })]) {
         try { await attempt(); out.push('resolved'); } catch (e) { out.push({ code: e.code, message: e.message }); }
       }
+      // (Nothing of a store is left where an open failed so: a second open with another codec would find one.)
+      const { readdirSync } = await import('node:fs');
+      out.push(['fresh', 'default-search'].map((name) => { try { return readdirSync(${JSON.stringify('x')} + '/' + name); } catch { return []; } }));
       console.log(JSON.stringify(out));
     `);
     const tsx = createRequire(import.meta.url).resolve('tsx');
     const result = spawnSync(process.execPath, ['--conditions=dev-source', '--import', pathToFileURL(tsx).href, script], { cwd: dir, encoding: 'utf8', env: withoutNodePath() });
     await rm(dir, { recursive: true, force: true });
     expect(result.status, result.stderr).toBe(0);
-    const [search, codec, opened, fresh, defaultSearch] = JSON.parse(result.stdout) as Array<{ code: string; message: string }>;
+    const out = JSON.parse(result.stdout) as unknown[];
+    const [search, codec, opened, fresh, defaultSearch] = out as Array<{ code: string; message: string }>;
+    const leftBehind = out[5];
     expect(search).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(search!.message).toContain('npm install @memmapfs/search-orama');
     expect(codec).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
@@ -80,6 +85,7 @@ describe('provider registry', () => {
     expect(defaultSearch).toMatchObject({ code: 'ADAPTER_NOT_INSTALLED' });
     expect(defaultSearch!.message).toContain("'segments'");
     expect(defaultSearch!.message).toContain('npm install @memmapfs/search-segments');
+    expect(leftBehind).toEqual([[], []]);
   });
 
   it('loads adapters installed beside the application, where core cannot see them, without a lookup that fails or CommonJS resolution', async () => {

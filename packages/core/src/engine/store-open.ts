@@ -92,7 +92,9 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   const manifestSeen = remote && exists && !readOnly ? await manifestVersion(layout.manifest, files) : undefined;
   const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current() : Promise.resolve(undefined);
   checkpointRead.catch(() => undefined);
-  let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
+  // (A new local store's default codec too, before anything is made: an open that fails for want of it
+  // leaves no store behind, of a codec the next open with another one would then refuse.)
+  let codec: Codec | undefined = options.codec !== undefined ? await resolveCodec(options.codec) : !exists && !remote && !readOnly ? await resolveCodec(undefined) : undefined;
   // The adapter is imported when the index is first needed, not here: only checked to be installed.
   // Without a search option, an existing store uses the provider its saved index names (its header alone is read).
   const search = options.search !== undefined || !exists

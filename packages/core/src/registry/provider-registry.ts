@@ -206,7 +206,7 @@ function assertInstalled(pkg: string, name: string, kind: string): void {
     createRequire(join(process.cwd(), 'package.json')).resolve(pkg);
   } catch (error) {
     if (!isModuleNotFound(error, pkg)) return;
-    throw new MemMapError('ADAPTER_NOT_INSTALLED', `The ${kind} '${name}' needs ${pkg}, which is not installed. Install it (npm install ${pkg}) or pass another ${kind}.`, { cause: error, subsystem: 'registry' });
+    throw new MemMapError('ADAPTER_NOT_INSTALLED', `The ${kind} '${name}' needs ${pkg}, which is not installed. Install it (npm install ${pkg})${otherChoice(kind)}.`, { cause: error, subsystem: 'registry' });
   }
 }
 
@@ -226,6 +226,11 @@ export async function resolveCodec(option: CodecOption | undefined, fallback: st
 /** Refuses a choice by name (`{ provider, options }`) with another field: a misspelt `options` would be left out without a word. */
 function checkChoiceFields(chosen: object, fields: readonly string[], option: 'search' | 'codec'): void {
   checkOptionNames(chosen, new Set(fields), `MemMapFS.init: ${option}`, 'fields');
+}
+
+/** What else a user may do when an adapter is not installed: a store keeps the codec it was made with. */
+function otherChoice(kind: string): string {
+  return kind === 'codec' ? ', or make a new store with another codec (an existing store keeps its own)' : ` or pass another ${kind}`;
 }
 
 async function callFactory<T>(create: () => T | Promise<T>, name: string, kind: string): Promise<T> {
@@ -298,7 +303,7 @@ async function importAdapter(pkg: string, name: string, kind: string): Promise<u
       if (load === fromApplication || notFound === undefined) notFound = error;
     }
   }
-  throw new MemMapError('ADAPTER_NOT_INSTALLED', `The ${kind} '${name}' needs ${pkg}, which is not installed. Install it (npm install ${pkg}) or pass another ${kind}.`, { cause: notFound, subsystem: 'registry' });
+  throw new MemMapError('ADAPTER_NOT_INSTALLED', `The ${kind} '${name}' needs ${pkg}, which is not installed. Install it (npm install ${pkg})${otherChoice(kind)}.`, { cause: notFound, subsystem: 'registry' });
 }
 
 function isModuleNotFound(error: unknown, pkg: string): boolean {
