@@ -78,7 +78,7 @@ export function mmapLoadError(): unknown {
 
 /** How to get zero-copy reads: the package, and what builds it. */
 export function mmapInstallAdvice(): string {
-  return `${MMAP_PACKAGE} is an optional dependency compiled at install time (node-gyp: a C++17 compiler, make, Python and Node's headers). Install or rebuild it where those are present (npm rebuild ${MMAP_PACKAGE}); under pnpm, allow its build (allowBuilds: { '${MMAP_PACKAGE}': true } in pnpm-workspace.yaml) and reinstall.`;
+  return `${MMAP_PACKAGE} is an optional dependency compiled at install time (node-gyp: a C++17 compiler, make, Python and Node's headers). Once those are present, run npm install again (npm drops an optional dependency whose build failed, so npm rebuild finds nothing to rebuild); under pnpm, allow its build (allowBuilds: { '${MMAP_PACKAGE}': true } in pnpm-workspace.yaml) and reinstall.`;
 }
 
 /** Why mapping is unavailable, in one clause. */

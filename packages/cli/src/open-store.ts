@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { MemMapError, MemMapFS, type WalOpener } from '@memmapfs/core';
 import { codecs, searchProviders } from './adapters.js';
 import type { GlobalOptions } from './arguments.js';
@@ -48,6 +49,19 @@ export function sharedLog(globals: GlobalOptions, env: Readonly<Record<string, s
  * `root` is this host's cache.
  */
 export async function openStore(root: string, globals: GlobalOptions, mode: StoreCommand['store'], output: Output, shared?: SharedLog): Promise<MemMapFS> {
+  try {
+    return await openStoreAt(root, globals, mode, output, shared);
+  } catch (error) {
+    // (`--root` naming the project folder, where `memmapfs init` made its default folder.)
+    const inside = join(root, defaultRoot);
+    if (MemMapError.is(error, 'STORE_NOT_FOUND') && shared === undefined && existsSync(join(inside, 'state.wal'))) {
+      throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}, but a store is in ${inside} (the folder memmapfs uses by default in ${root}): give --root ${inside}, or run the command from ${root} without --root.`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+async function openStoreAt(root: string, globals: GlobalOptions, mode: StoreCommand['store'], output: Output, shared?: SharedLog): Promise<MemMapFS> {
   let rebuilding: ProgressBar | undefined;
   const wal = shared === undefined ? undefined : await postgresLog(shared);
   const options = {
@@ -104,7 +118,7 @@ async function postgresLog(shared: SharedLog): Promise<WalOpener> {
     // (The package itself not found: not one it imports, which Node reports in the same words, from inside it.)
     const missing = (error as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes("Cannot find package '@memmapfs/wal-postgres'");
     throw new MemMapError('ADAPTER_NOT_INSTALLED', missing
-      ? '--postgres needs @memmapfs/wal-postgres, which is not installed: npm install @memmapfs/wal-postgres (next to @memmapfs/cli).'
+      ? '--postgres needs @memmapfs/wal-postgres, which is not installed. Install it where @memmapfs/cli is: npm install @memmapfs/wal-postgres in your project, npm install -g @memmapfs/wal-postgres for a global memmapfs, or with npx: npx -p @memmapfs/cli -p @memmapfs/wal-postgres memmapfs …'
       : `--postgres needs @memmapfs/wal-postgres, which did not load: ${(error as Error)?.message ?? error}. Reinstall it next to @memmapfs/cli.`, { cause: error, subsystem: 'registry' });
   }
   return walPostgres.postgresWal(shared);

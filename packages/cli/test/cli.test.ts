@@ -288,6 +288,13 @@ describe('stats and init', () => {
     expect(JSON.parse((await inStore('init', '--json')).stdout)).toEqual({ root, memories: 0, codec: 'msgpack', search: 'segments' });
   });
 
+  it("says where the store is when --root names the folder that holds the default .memmap_fs_root", async () => {
+    expect((await cli(['init'], { cwd: dir })).code).toBe(0);
+    const beside = await cli(['--root', dir, 'stats']);
+    expect(beside.code).toBe(1);
+    expect(beside.stderr).toContain(`a store is in ${join(dir, '.memmap_fs_root')}`);
+  });
+
   it('takes the root from MEMMAPFS_ROOT, else .memmap_fs_root in the working folder', async () => {
     const fromEnv = join(dir, 'env-store');
     await cli(['init'], { env: { MEMMAPFS_ROOT: fromEnv }, cwd: dir });

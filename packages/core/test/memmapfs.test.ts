@@ -656,6 +656,8 @@ describe('bad input', () => {
     await writeFile(file, 'not a store');
     const error = await expectCode(() => MemMapFS.init(file, { codec: v8Codec(), search: new WordSearch() }), 'IO_ERROR');
     expect(error.message).toMatch(/ENOTDIR.*a file, not a folder/);
+    const notFound = await expectCode(() => MemMapFS.init(file, { codec: v8Codec(), search: new WordSearch(), create: false }), 'STORE_NOT_FOUND');
+    expect(notFound.message).toMatch(/it is a file, not a store's folder/);
   });
 
   it('refuses historyRetentionMs with a log hosts share, which keeps its records until snapshots let them go, before it opens the log', async () => {

@@ -39,7 +39,7 @@ async function postgresLog(shared: SharedLog): Promise<WalOpener> {
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('@memmapfs/wal-postgres');
     throw new MemMapError('ADAPTER_NOT_INSTALLED', missing
-      ? 'A store on PostgreSQL (--postgres) needs @memmapfs/wal-postgres, which is not installed. Install it next to @memmapfs/mcp (npm install @memmapfs/wal-postgres).'
+      ? 'A store on PostgreSQL (--postgres) needs @memmapfs/wal-postgres, which is not installed. Install it where @memmapfs/mcp is: npm install @memmapfs/wal-postgres in your project, npm install -g @memmapfs/wal-postgres for a global install, or with npx: npx -y -p @memmapfs/mcp -p @memmapfs/wal-postgres memmapfs-mcp …'
       : `A store on PostgreSQL (--postgres) needs @memmapfs/wal-postgres, which did not load: ${(error as Error)?.message ?? error}. Reinstall it next to @memmapfs/mcp.`, { cause: error, subsystem: 'registry' });
   }
   return walPostgres.postgresWal(shared);

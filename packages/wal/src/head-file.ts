@@ -15,8 +15,10 @@ const MAGIC = Buffer.from('MMFSHEAD', 'ascii');
 /** How long a writer waits for the lock by default before `LOCK_TIMEOUT`. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
-function addonMissing(cause: unknown): WalError {
-  return new WalError('ADDON_MISSING', `Cannot take the writer lock: ${lockAddonAdvice(cause)}`, { cause });
+/** The file locks' addon did not load: `readOnly`, for an open that reads (the store's readers take locks too). */
+function addonMissing(cause: unknown, readOnly = false): WalError {
+  const what = readOnly ? 'Cannot open the store, even read-only (its readers take file locks too)' : 'Cannot take the writer lock';
+  return new WalError('ADDON_MISSING', `${what}: ${lockAddonAdvice(cause)}`, { cause });
 }
 
 /** Whether `promise` settles (resolving) before `deadline` (a `monotonicMs()` time); rejects with its error. */
@@ -118,7 +120,7 @@ export class HeadFile {
     try {
       loadLockBinding();
     } catch (error) {
-      throw addonMissing(error);
+      throw addonMissing(error, true);
     }
     try {
       return new HeadFile(await files.open(path, 'r'), path, files, true);

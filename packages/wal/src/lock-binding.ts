@@ -93,7 +93,7 @@ let binding: LockBinding | undefined;
 
 /** What to say when the addon did not load: the package to reinstall, and where it has binaries. */
 export function lockAddonAdvice(cause: unknown): string {
-  return `the package ${LOCK_PACKAGE} is missing or its native addon did not load on ${process.platform}-${process.arch} (${(cause as Error)?.message ?? String(cause)}). Reinstall it (npm install ${LOCK_PACKAGE}): it ships prebuilt binaries for Linux (glibc), macOS and Windows on x64 and arm64 and needs no build tools; other platforms (musl, 32-bit) have none.`;
+  return `the package ${LOCK_PACKAGE} is missing or its native addon did not load on ${process.platform}-${process.arch} (${firstLine((cause as Error)?.message ?? String(cause))}). Reinstall it (npm install ${LOCK_PACKAGE}): it ships prebuilt binaries for Linux (glibc), macOS and Windows on x64 and arm64 and needs no build tools; other platforms (musl, 32-bit) have none.`;
 }
 
 /**
@@ -124,4 +124,10 @@ export function loadLockBinding(): LockBinding {
     unlock: (fd) => native.unlock(fd),
   };
   return binding;
+}
+
+/** The first line of a message: a loader's list of every path it tried says nothing the user acts on. */
+function firstLine(message: string): string {
+  const end = message.indexOf('\n');
+  return end === -1 ? message : `${message.slice(0, end).trimEnd()} …`;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openFileWal } from '@memmapfs/wal';
-import { lockRefused, loadLockBinding } from '../src/lock-binding.js';
+import { lockAddonAdvice, lockRefused, loadLockBinding } from '../src/lock-binding.js';
 import { startLockProcess, type LockProcess } from './support/lock-process.js';
 
 // What the log and the block store rely on, checked against real processes. Each test below marked
@@ -218,5 +218,14 @@ describe('lockRefused: which errors of a lock taken without waiting mean another
     expect(lockRefused(error('EBUSY'), 'win32')).toBe(true);
     expect(lockRefused(error('EBUSY'), 'linux')).toBe(false);
     expect(lockRefused(error('EBADF'), 'win32')).toBe(false);
+  });
+});
+
+describe('the advice when the addon does not load', () => {
+  it("names the package to reinstall and keeps the loader's first line, not every path it tried", () => {
+    const advice = lockAddonAdvice(new Error('Cannot find addon for fs-native-extensions\n  tried: /a/prebuilds/linux-x64\n  tried: /b/build/Release'));
+    expect(advice).toContain('npm install fs-native-extensions');
+    expect(advice).toContain('Cannot find addon for fs-native-extensions …');
+    expect(advice).not.toContain('tried:');
   });
 });

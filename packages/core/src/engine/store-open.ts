@@ -77,6 +77,8 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     if (found.length > 0) throw lostLogError(layout, found);
   }
   if (!remote && !exists && (options.create === false || readOnly)) {
+    const isFile = await nodeFileSystem.stat(root).then((stat) => stat.isFile(), () => false);
+    if (isFile) throw new MemMapError('STORE_NOT_FOUND', `No store at ${root}: it is a file, not a store's folder. Give the folder that holds state.wal.`);
     throw new MemMapError('STORE_NOT_FOUND', `No store at ${root} (no state.wal). Create it with MemMapFS.init(root) or \`memmapfs init\`.`);
   }
   // (Read-only, this host's cache is read, never made: the open that makes it writes a record of its own.)
