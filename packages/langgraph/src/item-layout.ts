@@ -82,6 +82,8 @@ export interface ItemMeta {
   key: string;
   value: Record<string, unknown>;
   createdAt: number;
+  /** When this version was put (absent in items put by earlier releases: the memory's `createdAt` then). */
+  updatedAt?: number;
   /** The item's TTL in minutes, or `null`. */
   ttlMinutes: number | null;
   expiresAt: number | null;

@@ -363,7 +363,7 @@ export class MemMapStore extends BaseStore {
     const replaces = previous !== undefined && expiryOf(previous, this.refreshOf(namespace, key, previous)) > now && (await this.store.hasMemory(previous.id));
     const createdAt = replaces ? previous.createdAt : now;
     const expiresAt = ttlMinutes === null ? null : now + ttlMinutes * MINUTE;
-    const meta: ItemMeta = { key, value, createdAt, ttlMinutes, expiresAt };
+    const meta: ItemMeta = { key, value, createdAt, updatedAt: now, ttlMinutes, expiresAt };
     const [first, ...others] = vectors;
     const itemText = text.trim().length > 0 ? text : NO_TEXT;
     const itemMeta = meta as unknown as Record<string, unknown>;
@@ -595,7 +595,7 @@ export class MemMapStore extends BaseStore {
 
   private itemOf(memory: Memory): Item {
     const meta = memory.meta as unknown as ItemMeta;
-    return { namespace: this.layout.itemNamespace(memory.namespace) ?? [], key: meta.key, value: meta.value, createdAt: new Date(meta.createdAt), updatedAt: new Date(memory.createdAt) };
+    return { namespace: this.layout.itemNamespace(memory.namespace) ?? [], key: meta.key, value: meta.value, createdAt: new Date(meta.createdAt), updatedAt: new Date(meta.updatedAt ?? memory.createdAt) };
   }
 }
 

@@ -179,6 +179,8 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     expect(item?.value).toEqual({ foo: 'bar', num: 42 });
     expect(item?.createdAt).toBeInstanceOf(Date);
     expect(item?.updatedAt).toBeInstanceOf(Date);
+    // (A new item, as InMemoryStore's: put at one time, not updated since.)
+    expect(item!.updatedAt.getTime()).toBe(item!.createdAt.getTime());
   });
 
   it('updates an existing item: new value, later updatedAt, same createdAt, still one item', async () => {
