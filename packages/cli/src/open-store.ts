@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MemMapError, MemMapFS, type WalOpener } from '@memmapfs/core';
 import { codecs, searchProviders } from './adapters.js';
@@ -15,7 +16,12 @@ export const defaultRoot = '.memmap_fs_root';
 /** The absolute store folder: `--root`, else `$MEMMAPFS_ROOT`, else `.memmap_fs_root`, resolved against `cwd`. */
 export function storeRoot(globals: GlobalOptions, env: Readonly<Record<string, string | undefined>>, cwd: string): string {
   const fromEnv = env.MEMMAPFS_ROOT?.trim() ? env.MEMMAPFS_ROOT : undefined;
-  return resolve(cwd, globals.root ?? fromEnv ?? defaultRoot);
+  return resolve(cwd, withHome(globals.root ?? fromEnv ?? defaultRoot));
+}
+
+/** `path` with a leading `~` as the user's home folder, as a shell would expand it (a script or a config file passes it as it is). */
+function withHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
 }
 
 /** A store's log in PostgreSQL, which hosts share: `root` is then this host's cache. */

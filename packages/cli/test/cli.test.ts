@@ -308,6 +308,17 @@ describe('stats and init', () => {
     expect(JSON.parse((await cli(['stats', '--json'], { cwd: dir })).stdout).memories).toBe(0);
   });
 
+  it('takes a leading ~ of the root for the home folder, as a shell would (a config file passes it as it is)', async () => {
+    const home = process.env.HOME;
+    process.env.HOME = dir;
+    try {
+      expect(JSON.parse((await cli(['init', '--json', '--root', '~/tilde-store'], { cwd: join(dir, 'elsewhere') })).stdout).root).toBe(join(dir, 'tilde-store'));
+    } finally {
+      process.env.HOME = home;
+    }
+    expect(existsSync(join(dir, 'elsewhere', '~'))).toBe(false);
+  });
+
   it('creates a store with --codec, reopens it with its own codec, and refuses another', async () => {
     await initStore('--codec', 'cbor');
     await inStore('append', 'encoded with cbor');

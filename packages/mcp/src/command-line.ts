@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MemMapError, type MemMapFS } from '@memmapfs/core';
@@ -80,7 +81,7 @@ export async function runMcpCommand(argv: readonly string[], io: McpCommandIo = 
     return 2;
   }
   const env = io.env ?? process.env;
-  const root = resolve(io.cwd ?? process.cwd(), values.root ?? (env.MEMMAPFS_ROOT?.trim() ? env.MEMMAPFS_ROOT : defaultRoot));
+  const root = resolve(io.cwd ?? process.cwd(), withHome(values.root ?? (env.MEMMAPFS_ROOT?.trim() ? env.MEMMAPFS_ROOT : defaultRoot)));
   const connectionString = values.postgres ?? (env.MEMMAPFS_POSTGRES?.trim() ? env.MEMMAPFS_POSTGRES : undefined);
   const storeName = values.store ?? (env.MEMMAPFS_STORE?.trim() ? env.MEMMAPFS_STORE : undefined);
   if (connectionString !== undefined && !/^postgres(ql)?:\/\//.test(connectionString.trim())) {
@@ -122,4 +123,9 @@ export async function runMcpCommand(argv: readonly string[], io: McpCommandIo = 
 function describe(error: unknown): string {
   if (MemMapError.is(error)) return `${error.message} (${error.code})`;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** `path` with a leading `~` as the user's home folder: an MCP client's config passes it as it is, no shell expands it. */
+function withHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
 }
