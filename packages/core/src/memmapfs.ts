@@ -257,7 +257,10 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         // each, up to a few); conditions on meta and times (and namespaces beyond those few) on the best
         // text matches, more of them asked for until enough pass (up to `maxQueryDepth`).
         const within = namespace === undefined ? undefined : [...this.engine.memories.namespaceCounts().keys()].filter((ns) => isWithinNamespace(ns, namespace));
-        const searched = within !== undefined && within.length <= MAX_NAMESPACE_SEARCHES ? within : undefined;
+        // (Merged by score only where scores of apart searches compare: one namespace is one search.)
+        const hybrid = embedding !== undefined && text.length > 0 && textWeight !== undefined;
+        const mergeable = within !== undefined && (within.length <= 1 || (this.engine.index.comparableScores && !hybrid));
+        const searched = mergeable && within.length <= MAX_NAMESPACE_SEARCHES ? within : undefined;
         const filteredHere = passes !== undefined || (within !== undefined && searched === undefined);
         let ask = filteredHere ? Math.min(wanted * 4, limits.maxQueryDepth) : wanted;
         for (;;) {
@@ -301,7 +304,15 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     if (namespaces === undefined) return search(undefined);
     if (namespaces.length === 1) return search(namespaces[0]);
     const hits: SearchHit[] = [];
-    for (const namespace of namespaces) hits.push(...(await search(namespace)));
+    const seen = new Set<number>();
+    for (const namespace of namespaces) {
+      // (A memory is in one namespace: one found twice is a provider's mistake, kept once.)
+      for (const hit of await search(namespace)) {
+        if (seen.has(hit.id)) continue;
+        seen.add(hit.id);
+        hits.push(hit);
+      }
+    }
     // (Equal scores: the newer memory first, as the providers order them within one search, so that the
     // pages of a query agree with each other.)
     return hits.sort((a, b) => b.score - a.score || b.id - a.id).slice(0, request.limit);

@@ -52,7 +52,8 @@ export function flexsearch(options: FlexSearchProviderOptions = {}): SearchProvi
 
   return {
     name: 'flexsearch',
-    supports: { snapshot: true, prefix: text.prefix, wholeWords: text.wholeWords },
+    // (BM25 with 'strict'; the other tokenizers score by rank in one list, which no other list compares with.)
+    supports: { snapshot: true, prefix: text.prefix, wholeWords: text.wholeWords, comparableScores: tokenize === 'strict' },
     spec: Object.keys(given).length > 0 ? { provider: 'flexsearch', options: given } : { provider: 'flexsearch' },
 
     add(doc: SearchDocument): void {

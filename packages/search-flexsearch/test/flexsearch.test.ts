@@ -36,10 +36,10 @@ describe('flexsearch provider', () => {
   });
 
   it('declares prefix matching unless prefix words are turned off', () => {
-    expect(flexsearch().supports).toEqual({ snapshot: true, prefix: true, wholeWords: true });
+    expect(flexsearch().supports).toEqual({ snapshot: true, prefix: true, wholeWords: true, comparableScores: true });
     expect(flexsearch({ tokenize: 'strict' }).supports.prefix).toBe(true);
     expect(flexsearch({ prefixWords: 0 }).supports).toMatchObject({ prefix: false, wholeWords: true });
-    expect(flexsearch({ tokenize: 'reverse' }).supports).toMatchObject({ prefix: true, wholeWords: false });
+    expect(flexsearch({ tokenize: 'reverse' }).supports).toMatchObject({ prefix: true, wholeWords: false, comparableScores: false });
   });
 
   it('rejects an unknown tokenizer, a bad resolution and bad prefix words', () => {

@@ -109,7 +109,8 @@ export function orama(options: OramaProviderOptions = {}): SearchProvider {
 
   return {
     name: 'orama',
-    supports: { snapshot: true, prefix: true, wholeWords: true, ...(dimensions === undefined ? {} : { vectors: { dimensions } }) },
+    // (BM25 over the whole index's statistics, and cosine similarity: the same whatever the filters.)
+    supports: { snapshot: true, prefix: true, wholeWords: true, comparableScores: true, ...(dimensions === undefined ? {} : { vectors: { dimensions } }) },
     spec: Object.keys(given).length > 0 ? { provider: 'orama', options: given } : { provider: 'orama' },
 
     async add(doc: SearchDocument): Promise<void> {

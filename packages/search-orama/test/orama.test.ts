@@ -33,11 +33,11 @@ describe('orama provider', () => {
   it('is the default export and is named orama', () => {
     expect(oramaDefault).toBe(orama);
     expect(orama().name).toBe('orama');
-    expect(orama().supports).toEqual({ snapshot: true, prefix: true, wholeWords: true });
+    expect(orama().supports).toEqual({ snapshot: true, prefix: true, wholeWords: true, comparableScores: true });
   });
 
   it('declares vector search only with the vectors option, and checks it', () => {
-    expect(orama({ vectors: { dimensions: 384 } }).supports).toEqual({ snapshot: true, prefix: true, wholeWords: true, vectors: { dimensions: 384 } });
+    expect(orama({ vectors: { dimensions: 384 } }).supports).toEqual({ snapshot: true, prefix: true, wholeWords: true, comparableScores: true, vectors: { dimensions: 384 } });
     for (const dimensions of [0, -1, 1.5, Number.NaN, 70_000, '384', undefined]) {
       expect(() => orama({ vectors: { dimensions } as never }), String(dimensions)).toThrow(/orama: vectors\.dimensions must be an integer from 1 to 65536, the length of your model's embeddings/);
     }

@@ -127,7 +127,8 @@ export function segmentSearch(options: SegmentSearchOptions = {}): SegmentSearch
  */
 export class SegmentSearchProvider implements SearchProvider {
   readonly name = 'segments';
-  readonly supports = { snapshot: false, prefix: true, wholeWords: true, persistent: true } as const;
+  // (BM25 over the statistics of the whole index, filters read from it: a score is the same whatever they are.)
+  readonly supports = { snapshot: false, prefix: true, wholeWords: true, persistent: true, comparableScores: true } as const;
 
   private folder: string | undefined;
   private written: WrittenSegment[] = [];

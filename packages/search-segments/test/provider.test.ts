@@ -23,7 +23,7 @@ describe('segments provider', () => {
   it('is the default export, named segments, persistent, with prefixes', () => {
     expect(segmentSearchDefault).toBe(segmentSearch);
     expect(segmentSearch().name).toBe('segments');
-    expect(segmentSearch().supports).toEqual({ snapshot: false, prefix: true, wholeWords: true, persistent: true });
+    expect(segmentSearch().supports).toEqual({ snapshot: false, prefix: true, wholeWords: true, persistent: true, comparableScores: true });
   });
 
   it('refuses options that are not whole numbers in range', () => {

@@ -422,6 +422,15 @@ export function codecSuite(name: string, createCodec: () => Codec | Promise<Code
       expectSameBytes(decoded.chunk, chunk);
     });
 
+    check('decodes new objects every time: a result changed changes no later one', (codec) => {
+      const bytes = encodeChecked(codec, { list: [1, 2], inner: { a: 1 }, chunk: new Uint8Array([1, 2, 3]) });
+      const first = codec.decode(bytes) as { list: number[]; inner: { a: number }; chunk: Uint8Array };
+      first.list.push(3);
+      first.inner.a = 2;
+      first.chunk[0] = 9;
+      expect(codec.decode(bytes), 'a second decode of the same bytes, after the first result was changed').toEqual({ list: [1, 2], inner: { a: 1 }, chunk: new Uint8Array([1, 2, 3]) });
+    });
+
     check('round-trips empty and nested arrays and objects', (codec) => {
       for (const value of [[], {}, [[]], [{}], { a: [] }, { a: {} }, [null, true, 1, 'x', [2], { b: 3 }]]) expectRoundTrip(codec, value);
     });

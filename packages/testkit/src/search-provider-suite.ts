@@ -243,12 +243,32 @@ export function searchProviderSuite(
     });
 
     check('contract', 'a namespace filter is exact', async (provider) => {
-      await addAll(provider, [memory(1, 'alpha', [], 'work'), memory(2, 'alpha', [], 'work2'), memory(3, 'alpha', [], 'Work'), memory(4, 'alpha')]);
+      await addAll(provider, [memory(1, 'alpha', [], 'work'), memory(2, 'alpha', [], 'work2'), memory(3, 'alpha', [], 'Work'), memory(4, 'alpha'), memory(5, 'alpha', [], 'work/sub')]);
+      // (Not those beneath it either: the store searches each namespace beneath one apart, and merges.)
       expect(await idsOf(provider, { text: 'alpha', limit: 10, namespace: 'work' })).toEqual([1]);
+      expect(await idsOf(provider, { text: 'alpha', limit: 10, namespace: 'work/sub' })).toEqual([5]);
       expect(await idsOf(provider, { text: 'alpha', limit: 10, namespace: 'Work' })).toEqual([3]);
       expect(await idsOf(provider, { text: 'alpha', limit: 10, namespace: 'default' })).toEqual([4]);
       expect(await idsOf(provider, { text: 'alpha', limit: 10, namespace: 'wor' })).toEqual([]);
-      expect(sorted(await idsOf(provider, { text: 'alpha', limit: 10 }))).toEqual([1, 2, 3, 4]);
+      expect(sorted(await idsOf(provider, { text: 'alpha', limit: 10 }))).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    check('contract', 'with supports.comparableScores, a hit scores the same whatever the filters and the limit', async (provider, context) => {
+      if (provider.supports.comparableScores !== true) return context.skip('supports.comparableScores is not true');
+      await addAll(provider, [
+        memory(1, 'alpha beta', ['a'], 'x'),
+        memory(2, 'alpha alpha gamma', ['b'], 'y'),
+        memory(3, 'alpha beta gamma delta epsilon', ['a'], 'y'),
+        memory(4, 'beta', [], 'x'),
+        memory(5, 'gamma delta', ['a'], 'x/deeper'),
+      ]);
+      const all = await searchChecked(provider, { text: 'alpha beta', limit: 10 });
+      const scoreOf = new Map(all.map((hit) => [hit.id, hit.score]));
+      for (const narrowing of [{ namespace: 'x' }, { namespace: 'y' }, { tags: ['a'] }, { tags: ['a'], namespace: 'y' }, { limit: 1 }]) {
+        for (const hit of await searchChecked(provider, { text: 'alpha beta', limit: 10, ...narrowing })) {
+          expect(hit.score, `memory ${hit.id}'s score, searched with ${JSON.stringify(narrowing)} and without`).toBe(scoreOf.get(hit.id));
+        }
+      }
     });
 
     check('contract', 'tags and namespace filters combine', async (provider) => {
@@ -422,6 +442,15 @@ export function searchProviderSuite(
         }),
         { numRuns: 40 },
       );
+    });
+
+    check('prefix', 'finds no memory removed or replaced by the beginning of a word it held', async (provider) => {
+      await addAll(provider, [memory(1, 'memorandum about the budget'), memory(2, 'zebra crossing'), memory(3, 'memory of the trip')]);
+      await provider.remove(1);
+      await provider.add(memory(2, 'giraffe crossing'));
+      expect(await idsOf(provider, { text: 'memo', limit: 10 })).toEqual([3]);
+      expect(await idsOf(provider, { text: 'zeb', limit: 10 })).toEqual([]);
+      expect(await idsOf(provider, { text: 'gira', limit: 10 })).toEqual([2]);
     });
 
     check('prefix', 'finds a memory by the beginning of a word', async (provider) => {
@@ -1079,7 +1108,7 @@ async function addAll(provider: SearchProvider, docs: readonly SearchDocument[])
 async function searchChecked(provider: SearchProvider, request: SearchRequest): Promise<SearchHit[]> {
   const hits = await provider.search(request);
   expect(Array.isArray(hits), `search ${JSON.stringify(request.text.slice(0, 40))} returns an array`).toBe(true);
-  expect(hits.length).toBeLessThanOrEqual(request.limit);
+  expect(hits.length, `search ${JSON.stringify(request.text.slice(0, 40))} with limit ${request.limit} returns at most that many hits`).toBeLessThanOrEqual(request.limit);
   const ids = new Set<number>();
   for (const [i, hit] of hits.entries()) {
     expect(Number.isInteger(hit.id), `hit id ${String(hit.id)} is an integer`).toBe(true);
@@ -1087,6 +1116,7 @@ async function searchChecked(provider: SearchProvider, request: SearchRequest): 
     expect(ids.has(hit.id), `hit id ${hit.id} appears once`).toBe(false);
     ids.add(hit.id);
     if (i > 0) expect(hit.score, 'hits are sorted by descending score').toBeLessThanOrEqual(hits[i - 1]!.score);
+    if (i > 0 && hit.score === hits[i - 1]!.score) expect(hit.id, `hits ${i - 1} and ${i} have one score: the newer memory (the higher id) comes first`).toBeLessThan(hits[i - 1]!.id);
   }
   return hits;
 }

@@ -243,3 +243,22 @@ describe('a damaged log header with a stale copy', () => {
     expect((await nodeFileSystem.readFile(join(root, 'state.wal'))).equals(before)).toBe(true);
   });
 });
+
+describe('a KV value read with a codec that does not copy binaries', () => {
+  it('is a fresh copy: changing the bytes getKv returned changes nothing stored, here or after a checkpoint and a reopen', async () => {
+    const viewing = () => MemMapFS.init(root, { search: flexsearch(), codec: msgpack({ copyBinary: false }) });
+    let fs = await viewing();
+    await fs.setKv('bytes', new Uint8Array(100).fill(7));
+    await fs.close();
+    fs = await viewing();
+    const read = fs.getKv<Uint8Array>('bytes')!;
+    read[0] = 1;
+    expect(fs.getKv<Uint8Array>('bytes')![0]).toBe(7);
+    await fs.setKv('other', 1);
+    await fs.checkpoint();
+    await fs.close();
+    fs = await open();
+    expect(fs.getKv<Uint8Array>('bytes')).toEqual(new Uint8Array(100).fill(7));
+    await fs.close();
+  });
+});

@@ -72,3 +72,20 @@ describe('vector search with the Orama adapter', () => {
     }
   });
 });
+
+describe('a search over a namespace and those beneath it', () => {
+  it('ranks hybrid hits as a search over every namespace does: their scores, relative to one list\'s best, are not merged across lists', async () => {
+    const { root } = store();
+    const fs = await MemMapFS.init(root, { codec: msgpack(), search: orama({ vectors: { dimensions: 2 } }) });
+    const strong = await fs.appendMemory('kiwi kiwi kiwi kiwi', [], { namespace: 'p/a', embedding: [1, 0] });
+    const weak = await fs.appendMemory('kiwi and many other unrelated words in a long sentence about fruit salads', [], { namespace: 'p/b', embedding: [1, 0] });
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`filler text number ${i}`, [], { namespace: 'q', embedding: [0, 1] });
+    for (const hybrid of [true, { textWeight: 0.9 }] as const) {
+      const everywhere = await fs.queryMemory('kiwi', { limit: 2, embedding: [1, 0], hybrid });
+      expect(everywhere.map((hit) => hit.id)).toEqual([strong, weak]);
+      const beneath = await fs.queryMemory('kiwi', { namespace: 'p', limit: 2, embedding: [1, 0], hybrid });
+      expect(beneath.map((hit) => [hit.id, hit.score])).toEqual(everywhere.map((hit) => [hit.id, hit.score]));
+    }
+    await fs.close();
+  });
+});

@@ -20,7 +20,9 @@ export interface Codec {
    * value must read back the same in every process. Throws on malformed input. Keeps no reference of
    * its own to `bytes` (or to the memory under them) once it returns or throws: the store decodes
    * straight from its files' memory mappings, which stay mapped, their disk space taken, as long as
-   * anything reaches them.
+   * anything reaches them. Returns new objects, arrays and binaries at every call (none shared with an
+   * earlier result, as a cache of decoded values would): the store hands them to its caller, who may
+   * change them.
    */
   decode(bytes: Uint8Array): unknown;
 }

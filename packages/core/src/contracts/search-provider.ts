@@ -52,7 +52,7 @@ export interface SearchRequest {
 /** One search hit: the id of a matching memory and how well it matched. */
 export interface SearchHit {
   readonly id: number;
-  /** Higher is better. Comparable only within one result list. */
+  /** Higher is better. Comparable only within one result list, unless `supports.comparableScores`. */
   readonly score: number;
 }
 
@@ -70,6 +70,15 @@ export interface SearchProviderSupports {
    * with the log position it covers.
    */
   readonly persistent?: boolean;
+  /**
+   * A hit's score depends only on the memory and the query's text or embedding, not on the request's
+   * `namespace` or `tags` or its `limit` (BM25 over the whole index's statistics, cosine similarity),
+   * except in a hybrid search (`textWeight`), whose text part is relative to a list's best hit. The store
+   * then searches a namespace and each one beneath it apart, up to a few, and merges their hits by
+   * score; without it, it searches them all at once and keeps the hits within them (more of them asked
+   * for as needed), as it does for a hybrid search.
+   */
+  readonly comparableScores?: boolean;
   /**
    * Embeddings are indexed and searched (`SearchDocument.embedding`, `SearchRequest.embedding`); the
    * store accepts embeddings of exactly `dimensions` numbers. Absent: no vector search.

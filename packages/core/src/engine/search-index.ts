@@ -140,6 +140,11 @@ export class SearchIndex {
     return (this.loaded ?? this.searchSource.created())?.supports.vectors?.dimensions;
   }
 
+  /** Whether the loaded provider's scores compare across searches (`supports.comparableScores`). */
+  get comparableScores(): boolean {
+    return (this.loaded ?? this.searchSource.created())?.supports.comparableScores === true;
+  }
+
   /** Whether the loaded provider can match whole words only (`supports.wholeWords`), or matches none by their beginning. */
   get matchesWholeWords(): boolean {
     const supports = (this.loaded ?? this.searchSource.created())?.supports;

@@ -963,7 +963,9 @@ export class StoreEngine<S extends AgentState> {
 
   decodeKvValue(bytes: Uint8Array): unknown {
     try {
-      return this.codec.decode(bytes);
+      // (From a copy of the stored bytes: a codec that decodes binaries as views into its input, as
+      // msgpack with copyBinary: false does, would hand out the table's bytes, or a read-only mapping's.)
+      return this.codec.decode(new Uint8Array(bytes));
     } catch (cause) {
       throw new MemMapError('PROVIDER_FAILED', `The ${this.codec.name} codec cannot decode a stored KV value: ${describeThrown(cause)}`, { cause, subsystem: 'codec' });
     }
