@@ -29,7 +29,7 @@ const plainData = 'store plain data: null, booleans, numbers, strings, Uint8Arra
 
 /** Why values of built-in types are refused, and what to store instead. */
 const builtInAdvice: ReadonlyMap<unknown, string> = new Map<unknown, string>([
-  [Map, 'a Map; store a plain object, or an array of [key, value] pairs'],
+  [Map, 'a Map; store a plain object instead (Object.fromEntries(map), when its keys are strings)'],
   [Set, 'a Set; store an array'],
   [Date, 'a Date; store date.getTime() or date.toISOString()'],
   [RegExp, 'a RegExp; store its source and flags as strings'],

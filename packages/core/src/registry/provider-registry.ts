@@ -173,7 +173,11 @@ export async function deferSearchProvider(option: SearchOption | undefined): Pro
  */
 export async function deferStoreSearchProvider(saved: { readonly name: string; readonly spec?: SearchProviderSpec | undefined } | undefined): Promise<DeferredSearchProvider> {
   const name = saved?.spec?.provider ?? saved?.name;
-  if (name === undefined || !isKnownSearchProvider(name)) return deferSearchProvider(undefined);
+  if (name === undefined) return deferSearchProvider(undefined);
+  if (!isKnownSearchProvider(name)) {
+    process.emitWarning(`The saved search index is the '${name}' search provider's, which is not registered in this process: the store uses the default, which rebuilds the index when a query needs it and saves its own in its place. Register it first (registerSearchProvider('${name}', factory)), or pass search, to keep that index.`, { code: 'MEMMAPFS_SAVED_PROVIDER_UNAVAILABLE' });
+    return deferSearchProvider(undefined);
+  }
   const options = saved?.spec?.options;
   try {
     return await deferSearchProvider(options === undefined ? name : ({ provider: name, options } as SearchOption));
