@@ -16,7 +16,7 @@ describe('--postgres without a loadable @memmapfs/wal-postgres', () => {
 
   it('says to install it when it is not installed', async () => {
     failure.error = notFound("Cannot find package '@memmapfs/wal-postgres' imported from /usr/lib/node_modules/@memmapfs/cli/dist/index.js");
-    await expect(open()).rejects.toMatchObject({ code: 'ADAPTER_NOT_INSTALLED', message: expect.stringContaining('which is not installed: npm install @memmapfs/wal-postgres') });
+    await expect(open()).rejects.toMatchObject({ code: 'ADAPTER_NOT_INSTALLED', message: expect.stringMatching(/which is not installed\. .*npm install @memmapfs\/wal-postgres in your project, npm install -g @memmapfs\/wal-postgres/) });
   });
 
   it('says it did not load, and why, when a package it needs is missing (not that it is not installed)', async () => {

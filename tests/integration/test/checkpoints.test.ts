@@ -535,7 +535,7 @@ describe('checkpoints of the tables', () => {
     await fs.appendMemory('an existing store: its index is not loaded at open');
     await fs.close();
     // (A JavaScript caller's bad option: TypeScript would not compile it.)
-    await expect(MemMapFS.init(root, { search: { provider: 'flexsearch', options: { tokenize: 'sideways' as never } }, codec: msgpack() })).rejects.toMatchObject({ code: 'PROVIDER_FAILED' });
+    await expect(MemMapFS.init(root, { search: { provider: 'flexsearch', options: { tokenize: 'sideways' as never } }, codec: msgpack() })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('flexsearch: tokenize must be one of') });
   });
 
   it('a damaged row is never copied into the next checkpoint under a fresh checksum', async () => {
