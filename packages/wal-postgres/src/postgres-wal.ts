@@ -122,6 +122,10 @@ export function postgresWal(options: PostgresWalOptions): WalOpener {
   if (typeof options?.connectionString !== 'string' || options.connectionString === '') {
     throw new WalError('INVALID_ARGUMENT', 'postgresWal: connectionString must be a PostgreSQL connection string, e.g. postgresql://user:password@host:5432/database.');
   }
+  // (Not echoed: a connection string may hold a password. pg reads another form as a URL it is not.)
+  if (!/^(postgres(ql)?|socket):/i.test(options.connectionString.trim())) {
+    throw new WalError('INVALID_ARGUMENT', 'postgresWal: connectionString must be a PostgreSQL URL, e.g. postgresql://user:password@host:5432/database (over a Unix socket: postgresql:///database?host=/var/run/postgresql); the string given is not one (libpq\'s key=value form is not read).');
+  }
   if (typeof options.store !== 'string' || options.store === '') {
     throw new WalError('INVALID_ARGUMENT', "postgresWal: store must be a non-empty name (e.g. 'agents'): hosts that open the same name share one log.");
   }

@@ -567,6 +567,13 @@ if (!postgres) {
       await dropStore(connectionString, store);
     });
 
+    it('refuses a connection string that is not a PostgreSQL URL (libpq key=value, another scheme) before it connects', () => {
+      for (const given of ['host=/tmp dbname=memories', 'http://localhost/memories', 'localhost:5432/memories']) {
+        expect(() => postgresWal({ connectionString: given, store: 'agents' }), given).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('postgresql://') }));
+      }
+      for (const given of ['postgresql:///memories?host=/var/run/postgresql', 'postgres://app@db/memories', 'socket:/var/run/postgresql?db=memories']) expect(() => postgresWal({ connectionString: given, store: 'agents' }), given).not.toThrow();
+    });
+
     it('refuses a lockTimeoutMs past what PostgreSQL takes (2^31 - 1 ms) with INVALID_ARGUMENT', async () => {
       const open = postgresWal({ connectionString, store: freshStore() });
       await expect(open({ codec: 'msgpack', lockTimeoutMs: 2 ** 31 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('lockTimeoutMs') });
