@@ -38,7 +38,9 @@ export function postgresError(error: unknown, what: string, server: string, afte
   const tail = after ? ` ${after}` : '';
   if (code === '55P03') return new WalError('LOCK_TIMEOUT', `${what}: another process (or host) held the log's writer lock for longer than lockTimeoutMs: a long transaction on memmapfs_wal_logs, or a slow recovery at its open.${tail} Raise lockTimeoutMs if such waits are expected.`, { cause: error });
   if (isConnectionLoss(error)) {
-    return new WalError('IO_ERROR', `${what}: cannot reach PostgreSQL (${detail}). Is PostgreSQL running at ${server}, and does it accept connections from this host?${tail}`, { cause: error });
+    // (A session the server ended while it stood idle in a transaction: this process was paused, say.)
+    const ended = code === '25P03' || /not queryable/i.test(detail) ? ' PostgreSQL may have ended this session: a transaction of it left idle longer than idleInTransactionTimeoutMs (this process paused or starved), a restart, or an administrator.' : '';
+    return new WalError('IO_ERROR', `${what}: cannot reach PostgreSQL (${detail}). Is PostgreSQL running at ${server}, and does it accept connections from this host?${ended}${tail}`, { cause: error });
   }
   if (code === '28P01' || code === '28000') return new WalError('IO_ERROR', `${what}: PostgreSQL at ${server} refused the login: ${detail}. Check the user and password in the connection string.`, { cause: error });
   if (code === '3D000') return new WalError('IO_ERROR', `${what}: ${detail}. Create the database first (e.g. \`createdb\`), or name an existing one in the connection string.`, { cause: error });
