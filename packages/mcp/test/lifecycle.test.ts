@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMcpCommand } from '../src/command-line.js';
@@ -50,6 +51,21 @@ describe('the server process', () => {
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(2);
     expect(stderr).toMatch(/--serach/);
+  });
+
+  it('takes a --root beginning with ~/ in the home folder, as a client\'s JSON config passes it unexpanded', async () => {
+    const home = process.env.HOME;
+    process.env.HOME = folder.root;
+    let stderr = '';
+    try {
+      const stop = new AbortController();
+      stop.abort();
+      const code = await runMcpCommand(['--root', '~/tilde-store'], { stderr: { write: (text: string) => (stderr += text) }, env: {}, cwd: join(folder.root, 'client'), signal: stop.signal });
+      expect(code, stderr).toBe(0);
+    } finally {
+      process.env.HOME = home;
+    }
+    expect(stderr).toContain(`serving the store at ${join(folder.root, 'tilde-store')}`);
   });
 
   it('exits 2 when --store comes without --postgres, or --postgres is not a PostgreSQL URL, or --store is empty', async () => {
