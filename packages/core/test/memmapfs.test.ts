@@ -322,6 +322,24 @@ describe('persistence', () => {
     expect(error.message).toContain("'v8-test'");
   });
 
+  it('refuses another codec without first taking its checkpoint for damaged (which it cannot decode)', async () => {
+    const fs = await open();
+    await fs.appendMemory('kept in a checkpoint');
+    await fs.checkpoint();
+    await fs.close();
+    const unreadable = { ...v8Codec('other'), decode: () => { throw new Error('not bytes of this codec'); } };
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      await expectCode(() => MemMapFS.init(root, { codec: unreadable, search: new WordSearch() }), 'CODEC_MISMATCH');
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('refuses to create a store when create is false', async () => {
     await expectCode(() => MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), create: false }), 'STORE_NOT_FOUND');
   });

@@ -150,6 +150,13 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     // log is replayed whole instead.
     let tables: CheckpointTables | undefined;
     let checkpointCodec: Codec | undefined;
+    // A checkpoint of another codec than the one asked for is not decoded with it: the log says below
+    // whether the open is refused (CODEC_MISMATCH) or the checkpoint is of no use to it.
+    let ofAnotherCodec: string | undefined;
+    if (checkpoint && codec !== undefined && checkpoint.codec !== codec.name) {
+      ofAnotherCodec = `The checkpoint ${checkpoint.path} is not used (the open replays the whole log): it was written with the '${checkpoint.codec}' codec, not this log's '${codec.name}'.`;
+      checkpoint = undefined;
+    }
     try {
       if (checkpoint) {
         checkpointCodec = codec ?? (await resolveCodec(undefined, checkpoint.codec));
@@ -208,6 +215,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
         // (The codec the checkpoint was read with, when it is the log's: not resolved twice.)
         codec ??= checkpointCodec?.name === header.codec ? checkpointCodec : await resolveCodec(undefined, header.codec);
         if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
+        if (ofAnotherCodec !== undefined) process.emitWarning(ofAnotherCodec, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
         const auto = options.autoCompaction ?? true;
         const autoCompaction = auto === false ? undefined : auto === true ? AUTO_COMPACTION_MIN_DEAD_BYTES : auto.minDeadBytes ?? AUTO_COMPACTION_MIN_DEAD_BYTES;
         // (With a shared log, history is kept as long as the log keeps its records: see `MemMapFSOptions.wal`.)
