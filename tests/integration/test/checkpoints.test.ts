@@ -82,6 +82,35 @@ async function compactedWithADamagedRow(): Promise<{ ids: number[]; file: string
 }
 
 describe('checkpoints of the tables', () => {
+  it('a compacted store whose state.manifest is damaged or gone opens from its newest checkpoint, which the manifest only names', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 60 }, (_, i) => ({ text: `memory ${i}` })));
+    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
+    await fs.appendMemory('after the compaction');
+    await fs.close();
+    const manifestPath = join(root, 'state.manifest');
+    const kept = await readFile(manifestPath);
+    for (const damage of ['flipped', 'removed'] as const) {
+      if (damage === 'flipped') {
+        const bytes = Buffer.from(kept);
+        bytes[bytes.length - 2]! ^= 0x01;
+        await writeFile(manifestPath, bytes);
+      } else {
+        await rm(manifestPath);
+      }
+      const again = await open();
+      expect((await again.getMemory(ids[0]!))?.text, damage).toBe('memory 0');
+      expect(again.stats().memories, damage).toBe(61);
+      await again.close();
+      const found = await verifyStore(root);
+      expect(found.problems, damage).toEqual([expect.objectContaining({ severity: 'warning', kind: 'checkpoint-unusable', file: 'state.manifest', repairable: true })]);
+    }
+    // Repair names the checkpoint in a new manifest; nothing is left to say.
+    await repairStore(root);
+    expect((await manifest()).checkpoint.file).toMatch(/^checkpoint-/);
+    expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
   it("a handle whose log is replaced while its close writes a checkpoint publishes none: the new log's checkpoint stays", async () => {
     // The stale handle's checkpoint file is held as it is opened, until the new log has its own checkpoint.
     let hold: Promise<void> | undefined;

@@ -262,3 +262,15 @@ describe('a KV value read with a codec that does not copy binaries', () => {
     await fs.close();
   });
 });
+
+describe('a store two handles create at once', () => {
+  it('is the codec of the one that made its log: the other, given no codec, opens it with that codec', async () => {
+    const { cbor } = await import('@memmapfs/codec-cbor');
+    const [withCodec, without] = await Promise.all([
+      MemMapFS.init(root, { search: flexsearch(), codec: cbor() }),
+      MemMapFS.init(root, { search: flexsearch() }),
+    ]);
+    expect([withCodec.stats().codec, without.stats().codec]).toEqual(['cbor', 'cbor']);
+    await Promise.all([withCodec.close(), without.close()]);
+  });
+});

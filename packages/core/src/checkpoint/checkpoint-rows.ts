@@ -402,7 +402,8 @@ export function encodeLabels(codec: Codec, memory: MemoryRecord): Uint8Array {
 function decodeLabels(codec: Codec, bytes: Uint8Array, what: () => string): Pick<MemoryRecord, 'tags' | 'namespace' | 'meta' | 'embedding'> {
   let value: unknown;
   try {
-    value = codec.decode(bytes);
+    // (From a copy: a codec that decodes binaries as views into its input would hand out the mapping's bytes.)
+    value = codec.decode(Buffer.from(bytes));
   } catch (cause) {
     throw damaged(what(), `the ${codec.name} codec cannot decode its labels`, cause);
   }

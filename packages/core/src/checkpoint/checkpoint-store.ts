@@ -26,16 +26,18 @@ export class CheckpointStore {
   /**
    * The checkpoint the manifest names, mapped; when that one is gone or unusable, the newest other
    * checkpoint of the same log in the folder (releases that published without a lock could leave the
-   * manifest naming one another writer removed). `undefined` when there is none: the open replays the whole log.
-   * Whatever is taken, the log checks it ends at a record it holds before it is used.
+   * manifest naming one another writer removed). With no manifest that reads (gone or damaged: it only
+   * names a checkpoint), the newest checkpoint in the folder that opens, of whichever log. `undefined`
+   * when there is none: the open replays the whole log. Whatever is taken, the log checks it ends at a
+   * record it holds before it is used (a checkpoint of another log ends at none).
    */
   async current(): Promise<CheckpointFile | undefined> {
     const manifest = await readManifest(this.manifestPath, this.files);
-    if (!manifest) return undefined;
     const others = async () => (await this.files.readdir(this.folder).catch(() => [] as string[]))
-      .filter((name) => name !== manifest.checkpoint && checkpointFileLsn(name) !== undefined)
+      .filter((name) => name !== manifest?.checkpoint && checkpointFileLsn(name) !== undefined)
       .sort()
       .reverse();
+    if (!manifest) return this.openFirstUsable(await others(), undefined);
     return this.openFirstUsable([manifest.checkpoint], manifest.logId) ?? this.openFirstUsable(await others(), manifest.logId);
   }
 
@@ -54,12 +56,12 @@ export class CheckpointStore {
     return { lsn: manifest.lsn, file };
   }
 
-  /** The first of `names` that opens as a checkpoint of log `logId`, named for the LSN it covers. */
-  private openFirstUsable(names: readonly string[], logId: string): CheckpointFile | undefined {
+  /** The first of `names` that opens as a checkpoint of log `logId` (`undefined`: of any log), named for the LSN it covers. */
+  private openFirstUsable(names: readonly string[], logId: string | undefined): CheckpointFile | undefined {
     for (const name of names) {
       try {
         const file = openCheckpointFile(join(this.folder, name), this.reader);
-        if (file.logId === logId && file.position.lsn === checkpointFileLsn(name)) return file;
+        if ((logId === undefined || file.logId === logId) && file.position.lsn === checkpointFileLsn(name)) return file;
       } catch (error) {
         // Removed by another writer meanwhile: the next one. Damaged: said, then the next one.
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {

@@ -324,14 +324,21 @@ export class SearchIndex {
    */
   private async dropDamagedSaved(error: unknown, unlessReplaced?: SearchSnapshot): Promise<void> {
     const cause = MemMapError.is(error, 'PROVIDER_FAILED') ? error.cause : error;
-    process.emitWarning(`The search index is rebuilt from the memories (queries wait for it): ${describeThrown(cause)}`, { code: 'MEMMAPFS_INDEX_DAMAGED' });
+    const warn = () => process.emitWarning(`The search index is rebuilt from the memories (queries wait for it): ${describeThrown(cause)}`, { code: 'MEMMAPFS_INDEX_DAMAGED' });
+    // (With `unlessReplaced`, said once it is known that it was that save, not one saved in its place.)
+    if (!unlessReplaced) warn();
     this.rebuildNext = true;
-    if (this.host.wal.readOnly) return;
+    if (this.host.wal.readOnly) {
+      if (unlessReplaced) warn();
+      return;
+    }
     try {
       // (A bounded wait: a load may be waiting for this.)
-      await this.countPurge({ removeSnapshot: true, unlessPurgedSince: true, ...(unlessReplaced ? { unlessReplaced } : {}), waitMs: DESCRIPTION_LOCK_WAIT_MS });
+      const dropped = await this.countPurge({ removeSnapshot: true, unlessPurgedSince: true, ...(unlessReplaced ? { unlessReplaced } : {}), waitMs: DESCRIPTION_LOCK_WAIT_MS });
+      if (unlessReplaced && dropped) warn();
       this.rebuildNext = false;
     } catch (failure) {
+      if (unlessReplaced) warn();
       process.emitWarning(`The damaged search index's description was not removed (this process rebuilds its index all the same; others do when they find the damage): ${describeThrown(failure)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
     }
   }
@@ -1142,20 +1149,20 @@ export class SearchIndex {
    * `unlessPurgedSince`, does neither when a purge was counted since this process loaded its index (the
    * saved one, if any, was saved after that purge).
    */
-  private async countPurge(options: { removeSnapshot?: boolean; unlessPurgedSince?: boolean; unlessReplaced?: SearchSnapshot; waitMs?: number } = {}): Promise<void> {
-    if (this.host.wal.readOnly) return;
+  private async countPurge(options: { removeSnapshot?: boolean; unlessPurgedSince?: boolean; unlessReplaced?: SearchSnapshot; waitMs?: number } = {}): Promise<boolean> {
+    if (this.host.wal.readOnly) return false;
     const { layout, files } = this.host;
     const logId = this.host.wal.header.logId;
     await files.mkdir(layout.index, { recursive: true });
-    await withFileLock(layout.searchLock, files, async () => {
+    return withFileLock(layout.searchLock, files, async () => {
       const kept = await readSearchPurges(layout.searchPurges, logId, files);
       const onDisk = await readSearchSnapshotMark(layout.searchSnapshot, files, true);
       const counted = Math.max(kept === 'damaged' ? 0 : kept, onDisk?.logId === logId ? onDisk.purges : 0);
-      if (options.unlessPurgedSince && kept !== 'damaged' && counted > this.indexPurges) return;
+      if (options.unlessPurgedSince && kept !== 'damaged' && counted > this.indexPurges) return false;
       // (Only the saved index found damaged: one saved since, in its place, is another process's.)
       if (options.unlessReplaced) {
         const now = await readSearchSnapshot(layout.searchSnapshot, files).catch(() => undefined);
-        if (now === undefined || !sameSavedIndex(now, options.unlessReplaced)) return;
+        if (now === undefined || !sameSavedIndex(now, options.unlessReplaced)) return false;
       }
       const purges = Math.max(counted, this.indexPurges) + 1;
       await writeSearchPurges(layout.searchPurges, logId, purges, files);
@@ -1170,6 +1177,7 @@ export class SearchIndex {
         });
         if (removed) await syncFolder(layout.index, files);
       }
+      return true;
     }, options.waitMs);
   }
 

@@ -96,7 +96,9 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   checkpointRead.catch(() => undefined);
   // (A new local store's default codec too, before anything is made: an open that fails for want of it
   // leaves no store behind, of a codec the next open with another one would then refuse.)
-  let codec: Codec | undefined = options.codec !== undefined ? await resolveCodec(options.codec) : !exists && !remote && !readOnly ? await resolveCodec(undefined) : undefined;
+  let codec: Codec | undefined = options.codec === undefined ? undefined : await resolveCodec(options.codec);
+  // (Only to make the log with: another process may make it first, with its own codec, which is then this store's.)
+  const newStoreCodec = codec === undefined && !exists && !remote && !readOnly ? await resolveCodec(undefined) : undefined;
   // The adapter is imported when the index is first needed, not here: only checked to be installed.
   // Without a search option, an existing store uses the provider its saved index names (its header alone is read).
   const search = options.search !== undefined || !exists
@@ -153,8 +155,9 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     // A checkpoint of another codec than the one asked for is not decoded with it: the log says below
     // whether the open is refused (CODEC_MISMATCH) or the checkpoint is of no use to it.
     let ofAnotherCodec: string | undefined;
-    if (checkpoint && codec !== undefined && checkpoint.codec !== codec.name) {
-      ofAnotherCodec = `The checkpoint ${checkpoint.path} is not used (the open replays the whole log): it was written with the '${checkpoint.codec}' codec, not this log's '${codec.name}'.`;
+    const notDecoded = checkpoint && codec !== undefined && checkpoint.codec !== codec.name ? checkpoint : undefined;
+    if (notDecoded) {
+      ofAnotherCodec = `The checkpoint ${notDecoded.path} is not used (the open replays the whole log): it was written with the '${notDecoded.codec}' codec, not this log's '${codec!.name}'.`;
       checkpoint = undefined;
     }
     try {
@@ -172,7 +175,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     wal = await openLog({
       readOnly,
       ...(remote ? { create: !readOnly && options.create !== false } : {}),
-      codec: codec?.name ?? 'msgpack',
+      codec: codec?.name ?? newStoreCodec?.name ?? 'msgpack',
       durability,
       ...(options.batchIntervalMs ? { batchIntervalMs: options.batchIntervalMs } : {}),
       ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
@@ -213,7 +216,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
       ...(remote ? { recoverWithoutLock: true } : {}),
       recover: async (records, header, start) => {
         // (The codec the checkpoint was read with, when it is the log's: not resolved twice.)
-        codec ??= checkpointCodec?.name === header.codec ? checkpointCodec : await resolveCodec(undefined, header.codec);
+        codec ??= checkpointCodec?.name === header.codec ? checkpointCodec : newStoreCodec?.name === header.codec ? newStoreCodec : await resolveCodec(undefined, header.codec);
         if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
         if (ofAnotherCodec !== undefined) process.emitWarning(ofAnotherCodec, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
         const auto = options.autoCompaction ?? true;
@@ -258,7 +261,8 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
                   : new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers them. Run \`memmapfs verify\`; restore the store from a backup if the checkpoint is lost.`, { subsystem: 'wal' });
             // A newer checkpoint was published meanwhile (and the log dropped what the older one needed): open from it.
             const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
-            const overtaken = now !== undefined && now.position.lsn > (checkpoint?.position.lsn ?? 0);
+            // (Not by the checkpoint this open left undecoded, of another codec: no newer one.)
+            const overtaken = now !== undefined && now.position.lsn > ((checkpoint ?? notDecoded)?.position.lsn ?? 0);
             throw overtaken ? new CheckpointOvertaken(reason) : reason;
           }
           engine.loadCheckpoint(checkpoint, tables!);

@@ -378,12 +378,15 @@ interface CheckpointExam {
  * a missing file when an open has another to use.
  */
 async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem): Promise<CheckpointExam | undefined> {
-  const manifest = await readManifest(layout.manifest, files);
-  if (!manifest) return undefined;
+  const read = await readManifest(layout.manifest, files);
+  // With no manifest that reads (gone, or damaged), an open takes the newest checkpoint in the folder.
+  const lost = read === undefined ? await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined) : undefined;
+  if (read === undefined && lost?.logId !== logId) return undefined;
+  const manifest: StoreManifest = read ?? { logId, checkpoint: basename(lost!.path), lsn: lost!.position.lsn };
   const named = `checkpoints/${manifest.checkpoint}`;
   let file = named;
   /** Set when the manifest's file is missing and an open falls back to another: said with any problem found. */
-  let fallback = '';
+  let fallback = read === undefined ? ' (which an open uses as state.manifest is missing or damaged)' : '';
   const problem = (severity: 'error' | 'warning', kind: StoreProblemKind, why: string): CheckpointExam => ({
     unusable: true, lsn: checkpoint?.position.lsn ?? manifest.lsn,
     problem: { severity, kind, file, repairable: true, message: `The checkpoint ${file}${fallback} ${why}. \`memmapfs repair\` removes it; the next open then replays the whole log.` },
@@ -393,9 +396,12 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     const { lsn } = checkpoint!.position;
     const { checksum } = checkpoint!.position;
     if (!fallback) return { problem: undefined, unusable: false, lsn, checksum };
+    const message = read === undefined
+      ? `state.manifest is missing or damaged; an open uses ${file} (up to record ${lsn}), the newest checkpoint in the folder. \`memmapfs repair\` names it in a new manifest; so does the next checkpoint written.`
+      : `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.`;
     return {
       unusable: false, lsn, checksum, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
-      problem: { severity: 'warning', kind: 'checkpoint-unusable', file: named, repairable: true, message: `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.` },
+      problem: { severity: 'warning', kind: 'checkpoint-unusable', file: read === undefined ? 'state.manifest' : named, repairable: true, message },
     };
   };
   /**
@@ -590,9 +596,10 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
  */
 async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: number, files: StoreFileSystem, codec: Codec): Promise<{ lsn: number; memories: Map<number, BlockRef>; streams: ReadonlyMap<string, readonly BlockRef[]> } | undefined> {
   const manifest = await readManifest(layout.manifest, files);
-  if (!manifest) return undefined;
   try {
-    const checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
+    // (With no manifest that reads, the checkpoint an open takes in its place.)
+    const checkpoint = manifest ? openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read') : await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current();
+    if (!checkpoint) return undefined;
     if (checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
     const rows = checkpoint.memories(codec);
     const memories = new Map<number, BlockRef>();
