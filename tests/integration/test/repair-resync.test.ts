@@ -139,6 +139,20 @@ describe('repairStore resynchronises after damage', () => {
     expect((await verifyStore(root, { codec: msgpack() })).ok).toBe(true);
   });
 
+  it('says every record it lost when the log is cut short: from the damage up to the last one committed, not the first alone', async () => {
+    const fs = await open();
+    for (let i = 0; i < 30; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.close();
+    const { lastLsn } = await verifyStore(root, { codec: msgpack() });
+    const wal = join(root, 'state.wal');
+    await writeFile(wal, (await readFile(wal)).subarray(0, Math.floor((await readFile(wal)).length / 2)));
+    const result = await repair();
+    const said = /lost records? (\d+)(?:–(\d+))?/.exec(result.actions[1] ?? '');
+    expect(said, result.actions.join('\n')).not.toBeNull();
+    expect(Number(said![2] ?? said![1])).toBe(lastLsn);
+    expect(result.after).toMatchObject({ ok: true, lastLsn });
+  });
+
   it('when the damaged record is the last one, keeps the records before it and never gives its LSN out again, with resync or without', async () => {
     const fs = await open();
     const ids = [];

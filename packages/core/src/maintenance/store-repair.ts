@@ -291,11 +291,14 @@ function resyncActions(exam: StoreExamination, resync: LogResync, lastLsn: numbe
   const range = (first: number, last: number) => (first === last ? `record ${first}` : `records ${first}–${last}`);
   const actions = [`Kept the ${exam.scan.records.length} valid records of state.wal before the damage at byte ${exam.scan.damage!.offset}, skipping each damaged region and keeping the intact commits after it with their LSNs; the original is in ${backup}.`];
   for (const { damage, lost, resumedAt, kept } of resync.regions) {
-    const held = Math.min(lost.last, lastLsn);
+    const resumed = resumedAt !== undefined && kept > 0;
+    // (With no intact commit after it, every record up to the last one committed is lost with it.)
+    const last = resumed ? lost.last : Math.max(lost.last, lastLsn);
+    const held = Math.min(last, lastLsn);
     const placeholders = held >= lost.first ? ` (${range(lost.first, held)} now hold${held === lost.first ? 's a placeholder' : ' placeholders'}, so no LSN moves)` : '';
-    actions.push(resumedAt && kept > 0
-      ? `Damage at byte ${damage.offset} (record ${damage.lsn}: ${damage.reason}): lost ${range(lost.first, lost.last)}${placeholders}, then kept the ${kept} valid records from record ${resumedAt.lsn} (byte ${resumedAt.offset}) on.`
-      : `Damage at byte ${damage.offset} (record ${damage.lsn}: ${damage.reason}): lost ${range(lost.first, lost.last)}${placeholders}; no intact commit follows it.`);
+    actions.push(resumed
+      ? `Damage at byte ${damage.offset} (record ${damage.lsn}: ${damage.reason}): lost ${range(lost.first, last)}${placeholders}, then kept the ${kept} valid records from record ${resumedAt.lsn} (byte ${resumedAt.offset}) on.`
+      : `Damage at byte ${damage.offset} (record ${damage.lsn}: ${damage.reason}): lost ${range(lost.first, last)}${placeholders}; no intact commit follows it.`);
   }
   if (resync.tornBytes > 0) actions.push(`Cut the ${resync.tornBytes} bytes of torn write after the last whole record.`);
   return actions;
