@@ -139,6 +139,30 @@ describe('repairStore resynchronises after damage', () => {
     expect((await verifyStore(root, { codec: msgpack() })).ok).toBe(true);
   });
 
+  it('leaves a damaged record a checkpoint covers to the checkpoint: the store opens, verify says so, repair changes nothing, and a compaction drops it', async () => {
+    const fs = await open();
+    const ids: number[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await fs.appendMemory(`covered memory ${i} lantern`));
+    await fs.checkpoint();
+    const later = await fs.appendMemory('after the checkpoint');
+    await fs.close();
+    await damageRecordOf('covered memory 5 lantern');
+    // The open resumes after the checkpoint's record: it never reads the damage, and every memory reads.
+    const opened = await open();
+    expect((await opened.getMemory(ids[5]!))?.text).toBe('covered memory 5 lantern');
+    await opened.close();
+    const found = await verifyStore(root, { codec: msgpack() });
+    expect(found.problems).toEqual([expect.objectContaining({ kind: 'wal-damaged', severity: 'warning', message: expect.stringMatching(/the checkpoint at record \d+ covers it.*memmapfs compact/) })]);
+    // Repair would replace the record with a placeholder, and lose what only the checkpoint holds now.
+    await expect(repair()).rejects.toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('memmapfs compact') });
+    const compacting = await open();
+    await compacting.compact();
+    for (const [i, id] of ids.entries()) expect((await compacting.getMemory(id))?.text).toBe(`covered memory ${i} lantern`);
+    expect((await compacting.getMemory(later))?.text).toBe('after the checkpoint');
+    await compacting.close();
+    expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual([]);
+  });
+
   it('says every record it lost when the log is cut short: from the damage up to the last one committed, not the first alone', async () => {
     const fs = await open();
     for (let i = 0; i < 30; i++) await fs.appendMemory(`memory ${i}`);

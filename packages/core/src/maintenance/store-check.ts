@@ -119,6 +119,11 @@ export interface StoreExamination {
   readonly snapshotUnusable: boolean;
   /** The checkpoint an open would use is damaged or of no use: repair removes it. */
   readonly checkpointUnusable: boolean;
+  /**
+   * The damage of `state.wal` lies wholly before the record of the checkpoint an open would use, which is
+   * whole after it: the open resumes after that record and never reads the damage (repair leaves it).
+   */
+  readonly checkpointCoversDamage: boolean;
   /** The LSN the checkpoint an open would use ends at, when there is one. */
   readonly checkpointLsn: number | undefined;
   /** When the manifest names a missing file: the manifest naming the checkpoint an open uses instead, for repair to write. */
@@ -291,7 +296,18 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
   }
 
-  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files);
+  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files, resync?.records);
+  // Damage before the checkpoint's record, which is whole after it: the open never reads it.
+  const checkpointCoversDamage = scan.damage !== undefined && resync !== undefined && checkpointExam?.beyondDamage === true && checkpointExam.lsn !== undefined
+    && resync.regions.every((region) => region.lost.last < checkpointExam.lsn!);
+  if (checkpointCoversDamage) {
+    const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
+    const { lsn, offset, reason } = scan.damage!;
+    if (at >= 0) {
+      problems[at] = { severity: 'warning', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: false,
+        message: `Record ${lsn} at byte ${offset} is damaged (${reason}), but the checkpoint at record ${checkpointExam!.lsn} covers it: the store opens from the checkpoint and never reads it. \`memmapfs compact\` drops the records the checkpoint covers, the damaged one with them; \`memmapfs repair\` leaves the log as it is (it would replace the record with a placeholder, and lose what it made, which only the checkpoint holds).` };
+    }
+  }
   const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);
   const snapshot = snapshotExists ? await readSearchSnapshot(layout.searchSnapshot, files) : undefined;
   const snapshotProblem = !snapshotExists ? undefined
@@ -323,7 +339,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -367,6 +383,8 @@ interface CheckpointExam {
   readonly manifest?: StoreManifest;
   /** A damaged checkpoint that is kept (the log cannot stand in for it) and opens: its path, for a salvage. */
   readonly salvageable?: string;
+  /** Whole, and its record whole after damage to `state.wal` that a reading skipping it (`resynced`) passes. */
+  readonly beyondDamage?: boolean;
 }
 
 /**
@@ -377,7 +395,7 @@ interface CheckpointExam {
  * ignores (another log's, or past a record the log no longer has) is a warning, as is a manifest naming
  * a missing file when an open has another to use.
  */
-async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem): Promise<CheckpointExam | undefined> {
+async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem, resynced?: readonly WalRecord[]): Promise<CheckpointExam | undefined> {
   const read = await readManifest(layout.manifest, files);
   // With no manifest that reads (gone, or damaged), an open takes the newest checkpoint in the folder.
   const lost = read === undefined ? await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined) : undefined;
@@ -442,7 +460,9 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   const { lsn, checksum } = checkpoint.position;
   const lastLsn = records.at(-1)?.lsn ?? firstLsn - 1;
   // (Its own record may be gone with a segment retention dropped: the log then begins right after it.)
-  const held = lsn >= firstLsn ? lsn <= lastLsn && records[lsn - firstLsn]?.checksum === checksum : lsn === firstLsn - 1;
+  // (Or past damage to the log, whole after it, as a reading that skips the damage finds it: an open resumes after it.)
+  const beyondDamage = resynced !== undefined && lsn > lastLsn && resynced.some((record) => record.lsn === lsn && record.checksum === checksum);
+  const held = beyondDamage || (lsn >= firstLsn ? lsn <= lastLsn && records[lsn - firstLsn]?.checksum === checksum : lsn === firstLsn - 1);
   if (!held) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
   if (checkpoint.codec !== codec.name) return problem('error', 'checkpoint-damaged', `names the codec '${checkpoint.codec}', not the log's '${codec.name}'`);
   const countsWrong = checkpoint.tables(codec).namespaceCountsWrong;
@@ -452,6 +472,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     : { unusable: false, lsn, checksum: checkpoint!.position.checksum, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
   // Only a log that still holds every record can say what the checkpoint must hold.
   if (firstLsn > 1) return usableWithCounts();
+  if (beyondDamage) return { ...usableWithCounts(), beyondDamage: true };
   let mismatch: string | undefined;
   try {
     mismatch = compareWithLog(checkpoint, records, codec);

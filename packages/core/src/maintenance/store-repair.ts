@@ -105,6 +105,11 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
   }
+  if (scan.damage && exam.checkpointCoversDamage) {
+    // Replacing the damaged record would lose what it made, which only the checkpoint holds now; and the
+    // log rewritten, its records after it move, and the open no longer resumes after the checkpoint.
+    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.`, { subsystem: 'wal' });
+  }
   const rewritesLog = scan.damage !== undefined || scan.tornBytes > 0 || exam.headerDamaged;
   // The log's older records are in sealed segments (or were dropped behind a checkpoint): they and the
   // checkpoint stay valid, so the log keeps its identity and state.wal keeps its records before the damage.
