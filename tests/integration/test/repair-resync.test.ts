@@ -139,20 +139,27 @@ describe('repairStore resynchronises after damage', () => {
     expect((await verifyStore(root, { codec: msgpack() })).ok).toBe(true);
   });
 
-  it('leaves a damaged record a checkpoint covers to the checkpoint: the store opens, verify says so, repair changes nothing, and a compaction drops it', async () => {
-    const fs = await open();
+  it('leaves a damaged record a checkpoint covers to the checkpoint: the store opens and answers queries, verify says to compact, repair changes nothing, and a compaction drops it', async () => {
     const ids: number[] = [];
-    for (let i = 0; i < 20; i++) ids.push(await fs.appendMemory(`covered memory ${i} lantern`));
+    // A search index saved before the checkpoint: its catch-up reads the log from its own record on.
+    const first = await open();
+    for (let i = 0; i < 5; i++) ids.push(await first.appendMemory(`covered memory ${i} lantern`));
+    expect(await first.queryMemory('lantern')).toHaveLength(5);
+    await first.close();
+    const fs = await open();
+    for (let i = 5; i < 20; i++) ids.push(await fs.appendMemory(`covered memory ${i} lantern`));
     await fs.checkpoint();
     const later = await fs.appendMemory('after the checkpoint');
     await fs.close();
-    await damageRecordOf('covered memory 5 lantern');
-    // The open resumes after the checkpoint's record: it never reads the damage, and every memory reads.
+    await damageRecordOf('covered memory 12 lantern');
+    // The open resumes after the checkpoint's record: every memory reads, and the search index, whose
+    // catch-up meets the damage, is rebuilt from the tables.
     const opened = await open();
-    expect((await opened.getMemory(ids[5]!))?.text).toBe('covered memory 5 lantern');
+    expect((await opened.getMemory(ids[12]!))?.text).toBe('covered memory 12 lantern');
+    expect(await opened.queryMemory('lantern', { limit: 50 })).toHaveLength(20);
     await opened.close();
     const found = await verifyStore(root, { codec: msgpack() });
-    expect(found.problems).toEqual([expect.objectContaining({ kind: 'wal-damaged', severity: 'warning', message: expect.stringMatching(/the checkpoint at record \d+ covers it.*memmapfs compact/) })]);
+    expect(found.problems).toEqual([expect.objectContaining({ kind: 'wal-damaged', severity: 'error', repairable: false, message: expect.stringMatching(/the checkpoint at record \d+ covers it: the store opens.*memmapfs compact/) })]);
     // Repair would replace the record with a placeholder, and lose what only the checkpoint holds now.
     await expect(repair()).rejects.toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('memmapfs compact') });
     const compacting = await open();

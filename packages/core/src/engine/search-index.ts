@@ -767,10 +767,13 @@ export class SearchIndex {
           else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
         })) === 'usable';
       } catch (error) {
+        // Damage in the log before a checkpoint that covers it (the open never read it): of no use, the
+        // index is rebuilt from the tables.
+        if (isWalError(error, 'WAL_CORRUPT')) usable = false;
         // Another process's checkpoint let the log drop records while they were read: read again, once
         // (the saved index may be a newer one by now).
-        if (!isWalError(error, 'WAL_TRUNCATED')) throw error;
-        if (retry) throw new LoadAgain();
+        else if (!isWalError(error, 'WAL_TRUNCATED')) throw error;
+        else if (retry) throw new LoadAgain();
       }
     }
     // A snapshot of another log, or of a past a crash cut, is of no use later either: gone, it can never be

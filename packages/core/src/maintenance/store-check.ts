@@ -304,8 +304,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
     const { lsn, offset, reason } = scan.damage!;
     if (at >= 0) {
-      problems[at] = { severity: 'warning', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: false,
-        message: `Record ${lsn} at byte ${offset} is damaged (${reason}), but the checkpoint at record ${checkpointExam!.lsn} covers it: the store opens from the checkpoint and never reads it. \`memmapfs compact\` drops the records the checkpoint covers, the damaged one with them; \`memmapfs repair\` leaves the log as it is (it would replace the record with a placeholder, and lose what it made, which only the checkpoint holds).` };
+      problems[at] = { severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: false,
+        message: `Record ${lsn} at byte ${offset} is damaged (${reason}), but the checkpoint at record ${checkpointExam!.lsn} covers it: the store opens from the checkpoint, and only what reads the log before it (memoryHistory, a saved search index older than the checkpoint, which is rebuilt) meets the damage. Run \`memmapfs compact\`: it drops the records the checkpoint covers, the damaged one with them. \`memmapfs repair\` leaves the log as it is (it would replace the record with a placeholder, and lose what it made, which only the checkpoint holds now; keep checkpoints/ until then).` };
     }
   }
   const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);

@@ -127,7 +127,7 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   // (Told after what was done to the log, though done before it.)
   let checkpointAction: string | undefined;
   if (exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) {
-    // The manifest first: without it, no open looks at the files.
+    // The manifest first: without it, an open takes a checkpoint only if its record is still in the log.
     await files.unlink(layout.manifest).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
