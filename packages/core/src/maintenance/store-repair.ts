@@ -108,7 +108,7 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   if (scan.damage && exam.checkpointCoversDamage) {
     // Replacing the damaged record would lose what it made, which only the checkpoint holds now; and the
     // log rewritten, its records after it move, and the open no longer resumes after the checkpoint.
-    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.`, { subsystem: 'wal' });
+    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint, and only what reads the log before it (memoryHistory) meets the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.`, { subsystem: 'wal' });
   }
   const rewritesLog = scan.damage !== undefined || scan.tornBytes > 0 || exam.headerDamaged;
   // The log's older records are in sealed segments (or were dropped behind a checkpoint): they and the
