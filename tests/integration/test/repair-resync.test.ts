@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import * as nodeFileSystem from 'node:fs/promises';
 import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -168,6 +169,81 @@ describe('repairStore resynchronises after damage', () => {
     expect((await compacting.getMemory(later))?.text).toBe('after the checkpoint');
     await compacting.close();
     expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual([]);
+  });
+
+  it('takes damage inside the commit whose last record the checkpoint ends at as covered: the open resumes after that record, and repair leaves the commit to the checkpoint', async () => {
+    const fs = await open();
+    const early = [await fs.appendMemory('early memory lantern')];
+    const batch = await fs.appendMemories([0, 1, 2, 3].map((i) => ({ text: `batch memory ${i} lantern` })));
+    await fs.checkpoint();
+    await fs.close();
+    await damageRecordOf('batch memory 1 lantern');
+    const found = await verifyStore(root, { codec: msgpack() });
+    expect(found.problems).toEqual([expect.objectContaining({ kind: 'wal-damaged', repairable: false, message: expect.stringMatching(/covers it: the store opens.*memmapfs compact/) })]);
+    await expect(repair()).rejects.toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('memmapfs compact') });
+    const opened = await open();
+    for (const [i, id] of batch.entries()) expect((await opened.getMemory(id))?.text).toBe(`batch memory ${i} lantern`);
+    await opened.compact();
+    await opened.close();
+    expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual([]);
+    const compacted = await open();
+    for (const [i, id] of batch.entries()) expect((await compacted.getMemory(id))?.text).toBe(`batch memory ${i} lantern`);
+    expect((await compacted.getMemory(early[0]!))?.text).toBe('early memory lantern');
+    await compacted.close();
+  });
+
+  it('with damage before a checkpoint and after it, keeps the log up to the checkpoint\'s record as it is: only the record after it is lost, what the checkpoint holds stays', async () => {
+    const fs = await open();
+    const covered: number[] = [];
+    for (let i = 0; i < 10; i++) covered.push(await fs.appendMemory(`covered memory ${i} lantern`));
+    await fs.checkpoint();
+    const after: number[] = [];
+    for (let i = 0; i < 5; i++) after.push(await fs.appendMemory(`after memory ${i} lantern`));
+    await fs.close();
+    await damageRecordOf('covered memory 3 lantern');
+    await damageRecordOf('after memory 2 lantern');
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+    expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual([expect.objectContaining({ kind: 'wal-damaged', message: expect.stringMatching(/repair` keeps the log as it is up to that record .* then the \d+ intact records after it, skipping the damage/) })]);
+    const result = await repair();
+    expect(result.actions.join(' ')).toMatch(/lost record \d+/);
+    const opened = await open();
+    for (const [i, id] of covered.entries()) expect((await opened.getMemory(id))?.text, `covered memory ${i}`).toBe(`covered memory ${i} lantern`);
+    for (const [i, id] of after.entries()) expect((await opened.getMemory(id))?.text, `after memory ${i}`).toBe(i === 2 ? undefined : `after memory ${i} lantern`);
+    expect(await opened.queryMemory('lantern', { limit: 50 })).toHaveLength(14);
+    // The damage before the checkpoint is left to it, as when it is the only damage: a compaction drops it.
+    expect(result.after.problems).toEqual([expect.objectContaining({ kind: 'wal-damaged', repairable: false, message: expect.stringContaining('memmapfs compact') })]);
+    await opened.compact();
+    await opened.close();
+    expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual([]);
+    const compacted = await open();
+    expect((await compacted.getMemory(covered[3]!))?.text).toBe('covered memory 3 lantern');
+    await compacted.close();
+  });
+
+  it('fails, the damaged log left as it was, when a checkpoint it must remove cannot be removed', async () => {
+    const fs = await open();
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`checkpointed memory ${i} lantern`));
+    await fs.checkpoint();
+    for (let i = 5; i < 10; i++) ids.push(await fs.appendMemory(`later memory ${i} lantern`));
+    await fs.close();
+    const { damaged } = await damageRecordOf('later memory 7 lantern');
+    const failing = {
+      ...nodeFileSystem,
+      unlink: async (path: Parameters<typeof nodeFileSystem.unlink>[0]) => {
+        if (String(path).includes('checkpoint-')) throw Object.assign(new Error(`EIO: i/o error, unlink '${String(path)}'`), { code: 'EIO' });
+        return nodeFileSystem.unlink(path);
+      },
+    };
+    await expect(repair({ fileSystem: failing })).rejects.toMatchObject({ code: 'IO_ERROR' });
+    expect((await readFile(join(root, 'state.wal'))).equals(damaged)).toBe(true);
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+    // Once the checkpoint can go, the repair goes through.
+    expect((await repair()).actions.join(' ')).toContain('Removed the checkpoint');
+    const opened = await open();
+    expect((await opened.getMemory(ids[7]!))).toBeUndefined();
+    expect((await opened.getMemory(ids[8]!))?.text).toBe('later memory 8 lantern');
+    await opened.close();
   });
 
   it('says every record it lost when the log is cut short: from the damage up to the last one committed, not the first alone', async () => {

@@ -27,17 +27,18 @@ export class CheckpointStore {
    * The checkpoint the manifest names, mapped; when that one is gone or unusable, the newest other
    * checkpoint of the same log in the folder (releases that published without a lock could leave the
    * manifest naming one another writer removed). With no manifest that reads (gone or damaged: it only
-   * names a checkpoint), the newest checkpoint in the folder that opens, of whichever log. `undefined`
-   * when there is none: the open replays the whole log. Whatever is taken, the log checks it ends at a
-   * record it holds before it is used (a checkpoint of another log ends at none).
+   * names a checkpoint), the newest checkpoint in the folder that opens, of log `logId` when it is given,
+   * else of whichever log (a reader that has not read the log's header yet). `undefined` when there is
+   * none: the open replays the whole log. Whatever is taken, the log checks it ends at a record it holds
+   * before it is used (a checkpoint of another log ends at none).
    */
-  async current(): Promise<CheckpointFile | undefined> {
+  async current(logId?: string): Promise<CheckpointFile | undefined> {
     const manifest = await readManifest(this.manifestPath, this.files);
     const others = async () => (await this.files.readdir(this.folder).catch(() => [] as string[]))
       .filter((name) => name !== manifest?.checkpoint && checkpointFileLsn(name) !== undefined)
       .sort()
       .reverse();
-    if (!manifest) return this.openFirstUsable(await others(), undefined);
+    if (!manifest || (logId !== undefined && manifest.logId !== logId)) return this.openFirstUsable(await others(), logId);
     return this.openFirstUsable([manifest.checkpoint], manifest.logId) ?? this.openFirstUsable(await others(), manifest.logId);
   }
 

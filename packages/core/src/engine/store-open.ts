@@ -32,17 +32,20 @@ const AUTO_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
 export async function openStoreEngine<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
   /** A read-only open whose cache the log does not vouch for reads the log alone (it cannot drop the cache). */
   let ignoreCache = false;
+  /** The log's identity, once a try found the checkpoint it took (with no manifest to say) to be another log's. */
+  let logId: string | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await openOnce(root, options, initialState, ignoreCache);
+      return await openOnce(root, options, initialState, ignoreCache, logId);
     } catch (error) {
       if (error instanceof CacheNotVouched && options.readOnly === true) ignoreCache = true;
+      if (error instanceof CheckpointOfAnotherLog) logId = error.logId;
       const retry = isRetriedOpen(error);
       if (!retry || attempt >= 5) {
         // (A search provider instance of the caller's is left open by a try that is retried: the open gives up here.)
         if (retry && options.search !== undefined && typeof options.search === 'object') await Promise.resolve((options.search as { close?: () => unknown }).close?.()).catch(() => undefined);
         if (error instanceof CacheNotVouched || error instanceof CacheChanged) throw new MemMapError('IO_ERROR', `${error.message} (It was not, after ${attempt} tries: other processes keep opening copies of this cache.)`);
-        throw error instanceof CheckpointOvertaken ? error.reason : error;
+        throw error instanceof CheckpointOvertaken || error instanceof CheckpointOfAnotherLog ? error.reason : error;
       }
     }
   }
@@ -52,7 +55,7 @@ export async function openStoreEngine<S extends AgentState>(root: string, option
  * One try of `openStoreEngine`: opens the blocks and the log, takes the tables from the checkpoint, and
  * replays the records after it under the log's writer lock (the log hands them over as it recovers).
  */
-async function openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S, ignoreCache: boolean): Promise<StoreEngine<S>> {
+async function openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S, ignoreCache: boolean, logId: string | undefined): Promise<StoreEngine<S>> {
   const layout = storeLayout(root);
   const files = options.fileSystem ?? nodeFileSystem;
   const remote = options.wal !== undefined;
@@ -92,7 +95,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   // (With a shared log, which write of the manifest is there before it is read: a cache found ahead of
   // the log is dropped only if no process of the host wrote or removed the manifest since.)
   const manifestSeen = remote && exists && !readOnly ? await manifestVersion(layout.manifest, files) : undefined;
-  const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current() : Promise.resolve(undefined);
+  const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current(logId) : Promise.resolve(undefined);
   checkpointRead.catch(() => undefined);
   // (A new local store's default codec too, before anything is made: an open that fails for want of it
   // leaves no store behind, of a codec the next open with another one would then refuse.)
@@ -263,6 +266,9 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
             const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
             // (Not by the checkpoint this open left undecoded, of another codec: no newer one.)
             const overtaken = now !== undefined && now.position.lsn > ((checkpoint ?? notDecoded)?.position.lsn ?? 0);
+            // (With no manifest to name one, the newest checkpoint in the folder was taken: another log's
+            // may hide this log's own. Once: the next try looks for this log's alone.)
+            if (!overtaken && checkpoint && checkpoint.logId !== header.logId && logId === undefined) throw new CheckpointOfAnotherLog(header.logId, reason);
             throw overtaken ? new CheckpointOvertaken(reason) : reason;
           }
           engine.loadCheckpoint(checkpoint, tables!);
@@ -363,7 +369,7 @@ async function manifestVersion(path: string, files: StoreFileSystem): Promise<st
  * listed were dropped (a read-only open, which takes no lock, may find a segment removed meanwhile).
  */
 function isRetriedOpen(error: unknown): boolean {
-  return error instanceof CheckpointOvertaken || error instanceof CacheNotVouched || error instanceof CacheChanged || MemMapError.is(error, 'WAL_TRUNCATED');
+  return error instanceof CheckpointOvertaken || error instanceof CheckpointOfAnotherLog || error instanceof CacheNotVouched || error instanceof CacheChanged || MemMapError.is(error, 'WAL_TRUNCATED');
 }
 
 function codecMismatch(root: string, stored: string, requested: string): MemMapError {
@@ -380,6 +386,13 @@ async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promi
 /** An open met a log that dropped what its checkpoint needed, because a newer checkpoint took its place: it opens again. */
 class CheckpointOvertaken extends Error {
   constructor(readonly reason: MemMapError) {
+    super(reason.message);
+  }
+}
+
+/** An open took a checkpoint of another log than the store's (none named by a manifest): it opens again, looking for one of log `logId`. */
+class CheckpointOfAnotherLog extends Error {
+  constructor(readonly logId: string, readonly reason: MemMapError) {
     super(reason.message);
   }
 }

@@ -124,6 +124,12 @@ export interface StoreExamination {
    * whole after it: the open resumes after that record and never reads the damage (repair leaves it).
    */
   readonly checkpointCoversDamage: boolean;
+  /**
+   * The record of the checkpoint an open would use is whole in `state.wal` after its first damage, as an
+   * open resuming after it finds it (at its offset, with its checksum, ending its commit): where that
+   * record ends, the bytes before it kept as they are keep the checkpoint usable. `undefined` otherwise.
+   */
+  readonly checkpointRecordEnd: number | undefined;
   /** The LSN the checkpoint an open would use ends at, when there is one. */
   readonly checkpointLsn: number | undefined;
   /** When the manifest names a missing file: the manifest naming the checkpoint an open uses instead, for repair to write. */
@@ -296,10 +302,19 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
   }
 
-  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files, resync?.records);
-  // Damage before the checkpoint's record, which is whole after it: the open never reads it.
-  const checkpointCoversDamage = scan.damage !== undefined && resync !== undefined && checkpointExam?.beyondDamage === true && checkpointExam.lsn !== undefined
-    && resync.regions.every((region) => region.lost.last < checkpointExam.lsn!);
+  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed } : undefined);
+  // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
+  // it. (A region may end at that record: the damage hit an earlier record of its commit.)
+  const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
+  const checkpointCoversDamage = checkpointRecordEnd !== undefined && resync !== undefined && resync.regions.every((region) => region.lost.last <= checkpointExam!.lsn!);
+  if (checkpointRecordEnd !== undefined && !checkpointCoversDamage) {
+    const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
+    const { lsn, offset, reason } = scan.damage!;
+    const after = resync!.records.filter((record) => record.lsn > checkpointExam!.lsn!).length;
+    if (at >= 0) {
+      problems[at] = { ...problems[at]!, message: `Record ${lsn} at byte ${offset} is damaged (${reason}), and the log is damaged after the record of the checkpoint at record ${checkpointExam!.lsn} too: the store will not open. \`memmapfs repair\` keeps the log as it is up to that record (the checkpoint holds what the damaged records before it made, and an open resumes after it), then the ${after} intact records after it, skipping the damage that follows it (\`--no-resync\`: none of them), and backs up the original.` };
+    }
+  }
   if (checkpointCoversDamage) {
     const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
     const { lsn, offset, reason } = scan.damage!;
@@ -339,7 +354,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -383,8 +398,8 @@ interface CheckpointExam {
   readonly manifest?: StoreManifest;
   /** A damaged checkpoint that is kept (the log cannot stand in for it) and opens: its path, for a salvage. */
   readonly salvageable?: string;
-  /** Whole, and its record whole after damage to `state.wal` that a reading skipping it (`resynced`) passes. */
-  readonly beyondDamage?: boolean;
+  /** Whole, and its record whole in `state.wal` after the damage in it (`damaged`): where that record ends. */
+  readonly recordEnd?: number;
 }
 
 /**
@@ -395,10 +410,10 @@ interface CheckpointExam {
  * ignores (another log's, or past a record the log no longer has) is a warning, as is a manifest naming
  * a missing file when an open has another to use.
  */
-async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem, resynced?: readonly WalRecord[]): Promise<CheckpointExam | undefined> {
+async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number }): Promise<CheckpointExam | undefined> {
   const read = await readManifest(layout.manifest, files);
   // With no manifest that reads (gone, or damaged), an open takes the newest checkpoint in the folder.
-  const lost = read === undefined ? await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined) : undefined;
+  const lost = read === undefined ? await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId).catch(() => undefined) : undefined;
   if (read === undefined && lost?.logId !== logId) return undefined;
   const manifest: StoreManifest = read ?? { logId, checkpoint: basename(lost!.path), lsn: lost!.position.lsn };
   const named = `checkpoints/${manifest.checkpoint}`;
@@ -446,7 +461,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
       return firstLsn > 1 ? kept(why) : problem('error', 'checkpoint-damaged', why);
     }
     // As an open does: the newest other checkpoint of the manifest's log.
-    checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
+    checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId).catch(() => undefined);
     if (!checkpoint) {
       return { unusable: true, lsn: undefined, problem: { severity: 'warning', kind: 'checkpoint-unusable', file, repairable: true, message: `The checkpoint ${file} named by state.manifest is missing, and no other checkpoint of this log is there: an open replays the whole log. \`memmapfs repair\` removes the manifest.` } };
     }
@@ -460,9 +475,9 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   const { lsn, checksum } = checkpoint.position;
   const lastLsn = records.at(-1)?.lsn ?? firstLsn - 1;
   // (Its own record may be gone with a segment retention dropped: the log then begins right after it.)
-  // (Or past damage to the log, whole after it, as a reading that skips the damage finds it: an open resumes after it.)
-  const beyondDamage = resynced !== undefined && lsn > lastLsn && resynced.some((record) => record.lsn === lsn && record.checksum === checksum);
-  const held = beyondDamage || (lsn >= firstLsn ? lsn <= lastLsn && records[lsn - firstLsn]?.checksum === checksum : lsn === firstLsn - 1);
+  // (Or past damage to the log, whole after it where an open looks for it: an open resumes after it.)
+  const recordEnd = damaged !== undefined && lsn > lastLsn ? endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) : undefined;
+  const held = recordEnd !== undefined || (lsn >= firstLsn ? lsn <= lastLsn && records[lsn - firstLsn]?.checksum === checksum : lsn === firstLsn - 1);
   if (!held) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
   if (checkpoint.codec !== codec.name) return problem('error', 'checkpoint-damaged', `names the codec '${checkpoint.codec}', not the log's '${codec.name}'`);
   const countsWrong = checkpoint.tables(codec).namespaceCountsWrong;
@@ -471,8 +486,8 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     ? usable()
     : { unusable: false, lsn, checksum: checkpoint!.position.checksum, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
   // Only a log that still holds every record can say what the checkpoint must hold.
+  if (recordEnd !== undefined) return { ...usableWithCounts(), recordEnd };
   if (firstLsn > 1) return usableWithCounts();
-  if (beyondDamage) return { ...usableWithCounts(), beyondDamage: true };
   let mismatch: string | undefined;
   try {
     mismatch = compareWithLog(checkpoint, records, codec);
@@ -481,6 +496,19 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   }
   if (mismatch) return problem('error', 'checkpoint-damaged', `does not hold what the log says up to record ${lsn}: ${mismatch}`);
   return usableWithCounts();
+}
+
+/**
+ * Where the record at `position` ends in `image`, when it is there whole (its LSN, its frame checksum)
+ * and ends its commit: the record an open resuming after a checkpoint looks for, reading nothing before it.
+ */
+function endOfRecordAt(image: Buffer, position: { lsn: number; offset: number; checksum: number }, seed: number, path: string): number | undefined {
+  const { lsn, offset, checksum } = position;
+  if (!Number.isSafeInteger(offset) || offset < WAL_HEADER_SIZE || offset >= image.length) return undefined;
+  const scan = scanLog(image, offset, lsn, path, { seed, onDamage: 'report' });
+  const record = scan.records[0];
+  if (record?.lsn !== lsn || record.checksum !== checksum >>> 0 || scan.continuing.has(lsn)) return undefined;
+  return scan.records[1]?.offset ?? scan.end;
 }
 
 /**
@@ -619,7 +647,7 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
   const manifest = await readManifest(layout.manifest, files);
   try {
     // (With no manifest that reads, the checkpoint an open takes in its place.)
-    const checkpoint = manifest ? openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read') : await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current();
+    const checkpoint = manifest ? openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read') : await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId);
     if (!checkpoint) return undefined;
     if (checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
     const rows = checkpoint.memories(codec);

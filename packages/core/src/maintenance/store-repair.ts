@@ -100,8 +100,13 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   const resync = (options.resync ?? true) ? exam.resync : undefined;
   // Every LSN the log gave out, kept or not: the records dropped leave placeholders up to it, so that no
   // id an acknowledged append returned is given to another memory.
-  const lastGivenLsn = Math.max(scan.lastLsn, scan.damage?.lsn ?? 0, exam.resync?.lastLsn ?? 0, exam.committedLsn ?? 0);
-  if (scan.damage && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
+  const lastGivenLsn = Math.max(scan.lastLsn, scan.damage?.lsn ?? 0, exam.resync?.lastLsn ?? 0, exam.committedLsn ?? 0, exam.checkpointRecordEnd !== undefined ? exam.checkpointLsn ?? 0 : 0);
+  // Damage before the checkpoint's record, which is whole, and more after it: the log is kept as it is up to
+  // that record (the open resumes after it, never reading the damage before it), and only what follows is
+  // repaired. Rewriting the records before it would move it, and the checkpoint would be of no use.
+  const keptThrough = scan.damage && !exam.checkpointCoversDamage && exam.checkpointRecordEnd !== undefined && exam.checkpointLsn !== undefined
+    ? { lsn: exam.checkpointLsn, end: exam.checkpointRecordEnd } : undefined;
+  if (scan.damage && !keptThrough && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
     // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
   }
@@ -115,41 +120,40 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   // checkpoint stay valid, so the log keeps its identity and state.wal keeps its records before the damage.
   // Otherwise records were dropped: the log gets a new identity, so nothing derived from the old one is used with it.
   const keepsIdentity = header.firstLsn > 1 || exam.sealedSegments > 0;
-  logReplaced = scan.damage !== undefined && !keepsIdentity;
+  logReplaced = scan.damage !== undefined && !keepsIdentity && !keptThrough;
   // A checkpoint past the records kept holds what the log no longer does: it goes too. After skipping
   // damage, so does any checkpoint the log can do without (it holds every record): only one the log
   // depends on (it dropped the records before it) stays, and it ends before the damage (else repair
   // refused above), so what it covers is intact.
   // Before the log is rewritten: a repair that dies in between leaves the damaged log, which refuses
   // to open, never a rewritten log beside a checkpoint or search index that may cover what it lost.
-  const checkpointPastLog = scan.damage !== undefined && !logReplaced && exam.checkpointLsn !== undefined && exam.checkpointLsn > scan.lastLsn;
-  const checkpointNotNeeded = resync !== undefined && exam.report.firstLsn === 1;
+  const checkpointPastLog = scan.damage !== undefined && !logReplaced && !keptThrough && exam.checkpointLsn !== undefined && exam.checkpointLsn > scan.lastLsn;
+  const checkpointNotNeeded = resync !== undefined && exam.report.firstLsn === 1 && !keptThrough;
   // (Told after what was done to the log, though done before it.)
   let checkpointAction: string | undefined;
   if (exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) {
     // The manifest first: without it, an open takes a checkpoint only if its record is still in the log.
-    await files.unlink(layout.manifest).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-    });
-    for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
+    await unlinkIfThere(layout.manifest, files);
+    for (const name of await checkpointNames(layout, files)) await unlinkIfThere(join(layout.checkpoints, name), files);
     checkpointAction = 'Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.';
-  } else if (exam.checkpointManifest !== undefined && (resync === undefined || exam.checkpointManifest.lsn <= scan.lastLsn)) {
+  } else if (exam.checkpointManifest !== undefined && (resync === undefined || exam.checkpointManifest.lsn <= (keptThrough?.lsn ?? scan.lastLsn))) {
     await writeManifest(layout.manifest, exam.checkpointManifest, files);
     checkpointAction = `Named ${exam.checkpointManifest.checkpoint}, the checkpoint an open used in place of the missing one, in state.manifest.`;
   }
   if (!(exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) && resync !== undefined) {
-    // The checkpoint kept ends before the damage; any other one that does not is never to be fallen back on.
-    for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) {
+    // The checkpoint kept ends before the damage (or at the record kept through); any other one that does
+    // not is never to be fallen back on.
+    for (const name of await checkpointNames(layout, files)) {
       const lsn = checkpointFileLsn(name);
-      if (lsn !== undefined && lsn > scan.lastLsn) await files.unlink(join(layout.checkpoints, name)).catch(() => undefined);
+      if (lsn !== undefined && lsn > (keptThrough?.lsn ?? scan.lastLsn)) await unlinkIfThere(join(layout.checkpoints, name), files);
     }
   }
-  // (Removals made durable before the log is rewritten: a power loss must not bring them back beside it.)
-  await syncFolder(layout.checkpoints, files).catch(() => undefined);
+  // (Removals made durable before the log is rewritten: a power loss must not bring them back beside it.
+  // A removal that fails fails the repair here, the log as it was: never a rewritten log beside a
+  // checkpoint that may cover what it lost.)
+  await syncFolder(layout.checkpoints, files).catch(unlessGone);
   if (rewritesLog) {
-    await files.unlink(layout.searchSnapshot).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-    });
+    await unlinkIfThere(layout.searchSnapshot, files);
     await syncFolder(layout.index, files).catch(() => undefined);
     backup = await makeBackupFolder(layout, files);
     // The backup is durable before the log it keeps is replaced.
@@ -159,12 +163,14 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     let lastLsn = scan.lastLsn;
     if (scan.damage) {
       if (logReplaced) logId = newLogId();
-      const after = withPlaceholders(resync?.records ?? [], resync?.continuing, scan.lastLsn, lastGivenLsn, await resolveCodec(options.codec, header.codec));
+      const keptEnd = keptThrough?.end ?? scan.end;
+      const after = withPlaceholders(resync?.records ?? [], resync?.continuing, keptThrough?.lsn ?? scan.lastLsn, lastGivenLsn, await resolveCodec(options.codec, header.codec));
       rewritten = !logReplaced
-        ? Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end), encodeFrames(logId, after)])
+        ? Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, keptEnd), encodeFrames(logId, after)])
         : encodeLogImage({ ...header, logId }, [...scan.records.map((record) => ({ ...record, continues: scan.continuing.has(record.lsn) })), ...after]);
       lastLsn = lastGivenLsn;
-      if (resync) actions.push(...resyncActions(exam, resync, lastGivenLsn, backup));
+      if (keptThrough) actions.push(...keptThroughActions(exam, resync, keptThrough, lastGivenLsn, backup));
+      else if (resync) actions.push(...resyncActions(exam, resync, lastGivenLsn, backup));
       else actions.push(`Kept the ${scan.records.length} valid records of state.wal before the damage at byte ${scan.damage.offset} and dropped the ${image.length - scan.end} bytes from there on (records ${scan.lastLsn + 1}–${lastGivenLsn} now hold placeholders, so no id is given out again); the original is in ${backup}.`);
     } else {
       rewritten = Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, scan.end)]);
@@ -207,13 +213,29 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     actions.push(salvaged.action);
   }
   if (actions.length > 0 || exam.snapshotUnusable) {
-    await files.unlink(layout.searchSnapshot).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-    });
+    await unlinkIfThere(layout.searchSnapshot, files);
     actions.push('Removed the saved search index; it is rebuilt from the log on the next open.');
   }
   const after = (await examineStore(layout.root, checkOptions)).report;
   return { actions, backup, after };
+}
+
+/** Rethrows an error but a missing file's or folder's. */
+function unlessGone(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'ENOENT') throw error;
+}
+
+/** The names in the checkpoints folder; none when it is gone. */
+async function checkpointNames(layout: StoreLayout, files: StoreFileSystem): Promise<string[]> {
+  return files.readdir(layout.checkpoints).catch((error: NodeJS.ErrnoException) => {
+    unlessGone(error);
+    return [];
+  });
+}
+
+/** Removes the file at `path`, gone already or not. */
+async function unlinkIfThere(path: string, files: StoreFileSystem): Promise<void> {
+  await files.unlink(path).catch(unlessGone);
 }
 
 /** Makes a `repair-backup-<time>` folder in the store, durable in it, for the files a repair replaces. */
@@ -289,6 +311,22 @@ function withPlaceholders(kept: readonly WalRecord[], continuing: ReadonlySet<nu
     records.push(record ? { ...record, continues: continuing?.has(lsn) === true } : { lsn, type: RecordType.Lost, payload: placeholder });
   }
   return records;
+}
+
+/**
+ * For a log kept as it is up to a checkpoint's record (`keptThrough`) that damage precedes: one sentence
+ * for that, and one per damaged region after it, as `resyncActions` says them.
+ */
+function keptThroughActions(exam: StoreExamination, resync: LogResync | undefined, keptThrough: { lsn: number; end: number }, lastLsn: number, backup: string): string[] {
+  const actions = [`Kept state.wal as it is up to the record of the checkpoint an open starts from (record ${keptThrough.lsn}, ending at byte ${keptThrough.end}), the damage before it too (record ${exam.scan.damage!.lsn} at byte ${exam.scan.damage!.offset}): an open resumes after that record and never reads it, and the checkpoint holds what the damaged records made. \`memmapfs compact\` drops them. The original is in ${backup}.`];
+  if (!resync) {
+    if (lastLsn > keptThrough.lsn) actions.push(`Dropped the records after it (records ${keptThrough.lsn + 1}–${lastLsn} now hold placeholders, so no id is given out again).`);
+    return actions;
+  }
+  const after = resync.regions
+    .filter((region) => region.lost.last > keptThrough.lsn || (region.resumedAt === undefined && lastLsn > keptThrough.lsn))
+    .map((region) => ({ ...region, lost: { first: Math.max(region.lost.first, keptThrough.lsn + 1), last: region.lost.last } }));
+  return [...actions, ...resyncActions(exam, { ...resync, regions: after }, lastLsn, backup).slice(1)];
 }
 
 /** One sentence for the records kept before the damage, and one per damaged region: what was lost, what was kept after it. */
