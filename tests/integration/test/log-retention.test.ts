@@ -179,6 +179,44 @@ describe('log segments and retention', () => {
     await fs.close();
   });
 
+  /** A store whose log dropped the records before its checkpoint, and another store's newer checkpoint (in `codec`) copied in beside it, with that store's manifest when `manifest`. */
+  async function beside(codec: 'msgpack' | 'cbor', manifest: boolean): Promise<{ ids: number[]; after: number }> {
+    const fs = await open({ historyRetentionMs: 0 });
+    const ids: number[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await fs.appendMemory(`kept memory ${i}`));
+    await fs.checkpoint();
+    const after = await fs.appendMemory('written after the checkpoint');
+    await fs.close();
+    const elsewhere = await MemMapFS.init(join(dir, 'elsewhere'), { search: flexsearch(), codec });
+    for (let i = 0; i < 30; i++) await elsewhere.appendMemory(`other memory ${i}`);
+    await elsewhere.checkpoint();
+    await elsewhere.close();
+    const [foreign] = (await readdir(join(dir, 'elsewhere', 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
+    await nodeFileSystem.copyFile(join(dir, 'elsewhere', 'checkpoints', foreign!), join(root, 'checkpoints', foreign!));
+    if (manifest) await nodeFileSystem.copyFile(join(dir, 'elsewhere', 'state.manifest'), join(root, 'state.manifest'));
+    else await nodeFileSystem.unlink(join(root, 'state.manifest'));
+    return { ids, after };
+  }
+
+  it('opens from its own log\'s checkpoint when state.manifest is another store\'s, or gone and another store\'s checkpoint (of another codec) is newer; verify warns, and repair names its own', async () => {
+    for (const [codec, manifest] of [['cbor', false], ['msgpack', true]] as const) {
+      const { ids, after } = await beside(codec, manifest);
+      const found = await verifyStore(root);
+      expect(found.ok, `${codec} ${manifest}`).toBe(true);
+      expect(found.problems).toEqual([expect.objectContaining({ kind: 'checkpoint-unusable', severity: 'warning', file: 'state.manifest' })]);
+      const again = await open({ historyRetentionMs: 0 });
+      for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text).toBe(`kept memory ${i}`);
+      await again.close();
+      expect((await repairStore(root)).after.problems).toEqual([]);
+      const repaired = await open({ historyRetentionMs: 0 });
+      for (const [i, id] of ids.entries()) expect((await repaired.getMemory(id))?.text).toBe(`kept memory ${i}`);
+      expect((await repaired.getMemory(after))?.text).toBe('written after the checkpoint');
+      await repaired.close();
+      await nodeFileSystem.rm(dir, { recursive: true });
+      await nodeFileSystem.mkdir(dir);
+    }
+  });
+
   it('with state.manifest gone, opens from its own log\'s checkpoint though a newer one of another log lies beside it', async () => {
     const fs = await open({ historyRetentionMs: 0 });
     const ids: number[] = [];

@@ -220,6 +220,48 @@ describe('repairStore resynchronises after damage', () => {
     await compacted.close();
   });
 
+  it('with resync: false and damage before a checkpoint and after it, keeps the valid records between the checkpoint\'s record and the later damage', async () => {
+    const fs = await open();
+    const covered: number[] = [];
+    for (let i = 0; i < 10; i++) covered.push(await fs.appendMemory(`covered memory ${i} lantern`));
+    await fs.checkpoint();
+    const after: number[] = [];
+    for (let i = 0; i < 5; i++) after.push(await fs.appendMemory(`after memory ${i} lantern`));
+    await fs.close();
+    await damageRecordOf('covered memory 3 lantern');
+    await damageRecordOf('after memory 2 lantern');
+    await repair({ resync: false });
+    const opened = await open();
+    for (const [i, id] of covered.entries()) expect((await opened.getMemory(id))?.text, `covered memory ${i}`).toBe(`covered memory ${i} lantern`);
+    // (Without resync nothing after the later damage is kept.)
+    for (const [i, id] of after.entries()) expect((await opened.getMemory(id))?.text, `after memory ${i}`).toBe(i < 2 ? `after memory ${i} lantern` : undefined);
+    const next = await opened.appendMemory('one more');
+    expect(next).toBeGreaterThan(after.at(-1)!);
+    await opened.close();
+  });
+
+  it('with state.manifest gone and another store\'s newer checkpoint beside its own, opens from its own, which covers damage before it', async () => {
+    const fs = await open();
+    const covered: number[] = [];
+    for (let i = 0; i < 10; i++) covered.push(await fs.appendMemory(`covered memory ${i} lantern`));
+    await fs.checkpoint();
+    await fs.close();
+    const elsewhere = await open(join(dir, 'elsewhere'));
+    for (let i = 0; i < 30; i++) await elsewhere.appendMemory(`other memory ${i}`);
+    await elsewhere.checkpoint();
+    await elsewhere.close();
+    const [foreign] = (await readdir(join(dir, 'elsewhere', 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
+    await cp(join(dir, 'elsewhere', 'checkpoints', foreign!), join(root, 'checkpoints', foreign!));
+    await nodeFileSystem.unlink(join(root, 'state.manifest'));
+    await damageRecordOf('covered memory 3 lantern');
+    expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'wal-damaged', message: expect.stringContaining('covers it: the store opens') })]));
+    const opened = await open();
+    for (const [i, id] of covered.entries()) expect((await opened.getMemory(id))?.text, `covered memory ${i}`).toBe(`covered memory ${i} lantern`);
+    await opened.compact();
+    await opened.close();
+    expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual([]);
+  });
+
   it('fails, the damaged log left as it was, when a checkpoint it must remove cannot be removed', async () => {
     const fs = await open();
     const ids: number[] = [];

@@ -33,13 +33,20 @@ export class CheckpointStore {
    * before it is used (a checkpoint of another log ends at none).
    */
   async current(logId?: string): Promise<CheckpointFile | undefined> {
+    return (await this.find(logId))?.file;
+  }
+
+  /** `current`, and whether the manifest names the checkpoint found (else the next checkpoint written names one). */
+  async find(logId?: string): Promise<{ file: CheckpointFile; named: boolean } | undefined> {
     const manifest = await readManifest(this.manifestPath, this.files);
     const others = async () => (await this.files.readdir(this.folder).catch(() => [] as string[]))
       .filter((name) => name !== manifest?.checkpoint && checkpointFileLsn(name) !== undefined)
       .sort()
       .reverse();
-    if (!manifest || (logId !== undefined && manifest.logId !== logId)) return this.openFirstUsable(await others(), logId);
-    return this.openFirstUsable([manifest.checkpoint], manifest.logId) ?? this.openFirstUsable(await others(), manifest.logId);
+    const unnamed = (file: CheckpointFile | undefined) => (file ? { file, named: false } : undefined);
+    if (!manifest || (logId !== undefined && manifest.logId !== logId)) return unnamed(this.openFirstUsable(await others(), logId));
+    const named = this.openFirstUsable([manifest.checkpoint], manifest.logId);
+    return named ? { file: named, named: true } : unnamed(this.openFirstUsable(await others(), manifest.logId));
   }
 
   /**

@@ -692,8 +692,12 @@ export class StoreEngine<S extends AgentState> {
     }
   }
 
-  /** Takes the tables from a checkpoint (on open, before any record is applied): its memories stay in its mapping. */
-  loadCheckpoint(file: CheckpointFile, tables: CheckpointTables): void {
+  /**
+   * Takes the tables from a checkpoint (on open, before any record is applied): its memories stay in its
+   * mapping. `named`: whether the manifest names it (else the next checkpoint asked for is written, at its
+   * LSN too, and published).
+   */
+  loadCheckpoint(file: CheckpointFile, tables: CheckpointTables, named = true): void {
     const memories = file.memories(this.codec);
     if (tables.namespaceCountsWrong !== undefined) {
       process.emitWarning(`The namespace counts in the checkpoint ${file.path} are wrong (${tables.namespaceCountsWrong}): the open counts them again from its rows when first needed, and the next checkpoint writes them right.`, { code: 'MEMMAPFS_CHECKPOINT_COUNTS' });
@@ -711,7 +715,7 @@ export class StoreEngine<S extends AgentState> {
     for (const [expiresAt, id] of tables.expiring) this.index.noteExpiry(id, expiresAt);
     this.checkpointFile = file;
     this.checkpointNamed = true;
-    this.checkpointSettled = true;
+    this.checkpointSettled = named;
   }
 
   /**

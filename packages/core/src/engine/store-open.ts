@@ -95,7 +95,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   // (With a shared log, which write of the manifest is there before it is read: a cache found ahead of
   // the log is dropped only if no process of the host wrote or removed the manifest since.)
   const manifestSeen = remote && exists && !readOnly ? await manifestVersion(layout.manifest, files) : undefined;
-  const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').current(logId) : Promise.resolve(undefined);
+  const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').find(logId) : Promise.resolve(undefined);
   checkpointRead.catch(() => undefined);
   // (A new local store's default codec too, before anything is made: an open that fails for want of it
   // leaves no store behind, of a codec the next open with another one would then refuse.)
@@ -133,7 +133,8 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     });
     let engine: StoreEngine<S> | undefined;
     let lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
-    let checkpoint = await checkpointRead;
+    const found = await checkpointRead;
+    let checkpoint = found?.file;
     // With a shared log, a checkpoint is this very cache's only if host.json says the cache is this
     // one (not a copy, whose chunk files may be older than its checkpoint): else the log is replayed
     // from its first record, every block written from its copy.
@@ -221,6 +222,12 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
         // (The codec the checkpoint was read with, when it is the log's: not resolved twice.)
         codec ??= checkpointCodec?.name === header.codec ? checkpointCodec : newStoreCodec?.name === header.codec ? newStoreCodec : await resolveCodec(undefined, header.codec);
         if (header.codec !== codec.name) throw codecMismatch(root, header.codec, codec.name);
+        // (With no manifest of this log to name one, the newest checkpoint in the folder was taken: another
+        // log's may hide this log's own. Once, before any record is read: the next try looks for this log's alone.)
+        const taken = checkpoint ?? notDecoded;
+        if (!remote && logId === undefined && taken && taken.logId !== header.logId) {
+          throw new CheckpointOfAnotherLog(header.logId, new MemMapError('WAL_CORRUPT', `The checkpoint ${taken.path} belongs to log ${taken.logId}, not to the store's log ${header.logId}.`, { subsystem: 'wal' }));
+        }
         if (ofAnotherCodec !== undefined) process.emitWarning(ofAnotherCodec, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
         const auto = options.autoCompaction ?? true;
         const autoCompaction = auto === false ? undefined : auto === true ? AUTO_COMPACTION_MIN_DEAD_BYTES : auto.minDeadBytes ?? AUTO_COMPACTION_MIN_DEAD_BYTES;
@@ -266,12 +273,10 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
             const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
             // (Not by the checkpoint this open left undecoded, of another codec: no newer one.)
             const overtaken = now !== undefined && now.position.lsn > ((checkpoint ?? notDecoded)?.position.lsn ?? 0);
-            // (With no manifest to name one, the newest checkpoint in the folder was taken: another log's
-            // may hide this log's own. Once: the next try looks for this log's alone.)
-            if (!overtaken && checkpoint && checkpoint.logId !== header.logId && logId === undefined) throw new CheckpointOfAnotherLog(header.logId, reason);
             throw overtaken ? new CheckpointOvertaken(reason) : reason;
           }
-          engine.loadCheckpoint(checkpoint, tables!);
+          // (One no manifest names is named by the next checkpoint written, at its LSN too: a compaction's cut needs it.)
+          engine.loadCheckpoint(checkpoint, tables!, checkpoint !== found?.file || found.named);
           lastApplied = checkpoint.position;
         }
         const copies = new UncheckpointedCopies();

@@ -411,15 +411,22 @@ interface CheckpointExam {
  * a missing file when an open has another to use.
  */
 async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number }): Promise<CheckpointExam | undefined> {
-  const read = await readManifest(layout.manifest, files);
-  // With no manifest that reads (gone, or damaged), an open takes the newest checkpoint in the folder.
+  const onDisk = await readManifest(layout.manifest, files);
+  // (One of another log is as good as none: an open takes this log's newest checkpoint in its place.)
+  const read = onDisk?.logId === logId ? onDisk : undefined;
+  const manifestLost = onDisk ? "state.manifest is another log's" : 'state.manifest is missing or damaged';
+  // With no manifest that reads (gone, or damaged), an open takes the newest checkpoint of this log in the folder.
   const lost = read === undefined ? await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId).catch(() => undefined) : undefined;
-  if (read === undefined && lost?.logId !== logId) return undefined;
+  if (read === undefined && lost?.logId !== logId) {
+    if (!onDisk) return undefined;
+    return { unusable: false, lsn: undefined, problem: { severity: 'warning', kind: 'checkpoint-unusable', file: 'state.manifest', repairable: false,
+      message: `${manifestLost} (it names checkpoints/${onDisk.checkpoint} of log ${onDisk.logId}), and no checkpoint of this log is there: an open ignores it and replays the whole log. The next checkpoint written replaces it.` } };
+  }
   const manifest: StoreManifest = read ?? { logId, checkpoint: basename(lost!.path), lsn: lost!.position.lsn };
   const named = `checkpoints/${manifest.checkpoint}`;
   let file = named;
   /** Set when the manifest's file is missing and an open falls back to another: said with any problem found. */
-  let fallback = read === undefined ? ' (which an open uses as state.manifest is missing or damaged)' : '';
+  let fallback = read === undefined ? ` (which an open uses as ${manifestLost})` : '';
   const problem = (severity: 'error' | 'warning', kind: StoreProblemKind, why: string): CheckpointExam => ({
     unusable: true, lsn: checkpoint?.position.lsn ?? manifest.lsn,
     problem: { severity, kind, file, repairable: true, message: `The checkpoint ${file}${fallback} ${why}. \`memmapfs repair\` removes it; the next open then replays the whole log.` },
@@ -430,7 +437,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     const { checksum } = checkpoint!.position;
     if (!fallback) return { problem: undefined, unusable: false, lsn, checksum };
     const message = read === undefined
-      ? `state.manifest is missing or damaged; an open uses ${file} (up to record ${lsn}), the newest checkpoint in the folder. \`memmapfs repair\` names it in a new manifest; so does the next checkpoint written.`
+      ? `${manifestLost}; an open uses ${file} (up to record ${lsn}), the newest checkpoint of this log in the folder. \`memmapfs repair\` names it in a new manifest; so does the next checkpoint written.`
       : `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.`;
     return {
       unusable: false, lsn, checksum, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
@@ -646,8 +653,16 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
 async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: number, files: StoreFileSystem, codec: Codec): Promise<{ lsn: number; memories: Map<number, BlockRef>; streams: ReadonlyMap<string, readonly BlockRef[]> } | undefined> {
   const manifest = await readManifest(layout.manifest, files);
   try {
-    // (With no manifest that reads, the checkpoint an open takes in its place.)
-    const checkpoint = manifest ? openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read') : await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId);
+    let checkpoint: CheckpointFile | undefined;
+    if (manifest?.logId === logId) {
+      try {
+        checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    // (With no manifest of this log that reads, or one naming a file that is gone, the checkpoint an open takes in its place.)
+    checkpoint ??= await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId);
     if (!checkpoint) return undefined;
     if (checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
     const rows = checkpoint.memories(codec);

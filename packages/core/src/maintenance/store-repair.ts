@@ -2,12 +2,12 @@ import { stat } from 'node:fs/promises';
 import * as nodeFileSystem from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { openChunkStore, type BlockRef } from '@memmapfs/blocks';
-import { createFileDurably, encodeFrames, encodeLogImage, encodeWalHeader, HeadFile, lockLogForMaintenance, newLogId, syncFolder, WAL_HEADER_SIZE, type LogResync, type RecordToFrame, type WalRecord } from '@memmapfs/wal';
+import { createFileDurably, encodeFrames, encodeLogImage, encodeWalHeader, frameSeed, HeadFile, lockLogForMaintenance, newLogId, scanLog, syncFolder, WAL_HEADER_SIZE, type LogResync, type RecordToFrame, type WalRecord } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { filesWithoutLog, lostLogError } from '../engine/lost-log.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
 import type { StoreFileSystem } from '../types.js';
-import { openCheckpointFile } from '../checkpoint/checkpoint-file.js';
+import { openCheckpointFile, readCheckpointHeader } from '../checkpoint/checkpoint-file.js';
 import { salvageCheckpoint, type SalvageOutcome } from './checkpoint-salvage.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { encodeRecord, RecordType } from '../engine/log-records.js';
@@ -111,6 +111,8 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
   }
   if (scan.damage && exam.checkpointCoversDamage) {
+    // (The checkpoint an open takes in place of one the manifest does not name is named, all the same.)
+    if (exam.checkpointManifest !== undefined) await writeManifest(layout.manifest, exam.checkpointManifest, files);
     // Replacing the damaged record would lose what it made, which only the checkpoint holds now; and the
     // log rewritten, its records after it move, and the open no longer resumes after the checkpoint.
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint, and only what reads the log before it (memoryHistory) meets the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.`, { subsystem: 'wal' });
@@ -134,13 +136,19 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   if (exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) {
     // The manifest first: without it, an open takes a checkpoint only if its record is still in the log.
     await unlinkIfThere(layout.manifest, files);
-    for (const name of await checkpointNames(layout, files)) await unlinkIfThere(join(layout.checkpoints, name), files);
+    for (const name of await checkpointNames(layout, files)) {
+      const path = join(layout.checkpoints, name);
+      // (A log that dropped its first records needs a checkpoint of its own: none is removed, whatever
+      // is wrong with the one an open would take; another log's are.)
+      if (exam.report.firstLsn > 1 && (await readCheckpointHeader(path, files))?.logId === header.logId) continue;
+      await unlinkIfThere(path, files);
+    }
     checkpointAction = 'Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.';
   } else if (exam.checkpointManifest !== undefined && (resync === undefined || exam.checkpointManifest.lsn <= (keptThrough?.lsn ?? scan.lastLsn))) {
     await writeManifest(layout.manifest, exam.checkpointManifest, files);
     checkpointAction = `Named ${exam.checkpointManifest.checkpoint}, the checkpoint an open used in place of the missing one, in state.manifest.`;
   }
-  if (!(exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) && resync !== undefined) {
+  if (!(exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) && scan.damage !== undefined) {
     // The checkpoint kept ends before the damage (or at the record kept through); any other one that does
     // not is never to be fallen back on.
     for (const name of await checkpointNames(layout, files)) {
@@ -164,12 +172,14 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     if (scan.damage) {
       if (logReplaced) logId = newLogId();
       const keptEnd = keptThrough?.end ?? scan.end;
-      const after = withPlaceholders(resync?.records ?? [], resync?.continuing, keptThrough?.lsn ?? scan.lastLsn, lastGivenLsn, await resolveCodec(options.codec, header.codec));
+      // (Without resync, what follows the record kept through up to the next damage is still the valid prefix.)
+      const following = keptThrough && !resync ? scanLog(image, keptEnd, keptThrough.lsn + 1, layout.wal, { seed: frameSeed(header.logId), onDamage: 'report' }) : undefined;
+      const after = withPlaceholders(resync?.records ?? following?.records ?? [], resync?.continuing ?? following?.continuing, keptThrough?.lsn ?? scan.lastLsn, lastGivenLsn, await resolveCodec(options.codec, header.codec));
       rewritten = !logReplaced
         ? Buffer.concat([encodeWalHeader(header), image.subarray(WAL_HEADER_SIZE, keptEnd), encodeFrames(logId, after)])
         : encodeLogImage({ ...header, logId }, [...scan.records.map((record) => ({ ...record, continues: scan.continuing.has(record.lsn) })), ...after]);
       lastLsn = lastGivenLsn;
-      if (keptThrough) actions.push(...keptThroughActions(exam, resync, keptThrough, lastGivenLsn, backup));
+      if (keptThrough) actions.push(...keptThroughActions(exam, resync, keptThrough, following?.lastLsn ?? keptThrough.lsn, lastGivenLsn, backup));
       else if (resync) actions.push(...resyncActions(exam, resync, lastGivenLsn, backup));
       else actions.push(`Kept the ${scan.records.length} valid records of state.wal before the damage at byte ${scan.damage.offset} and dropped the ${image.length - scan.end} bytes from there on (records ${scan.lastLsn + 1}–${lastGivenLsn} now hold placeholders, so no id is given out again); the original is in ${backup}.`);
     } else {
@@ -317,10 +327,11 @@ function withPlaceholders(kept: readonly WalRecord[], continuing: ReadonlySet<nu
  * For a log kept as it is up to a checkpoint's record (`keptThrough`) that damage precedes: one sentence
  * for that, and one per damaged region after it, as `resyncActions` says them.
  */
-function keptThroughActions(exam: StoreExamination, resync: LogResync | undefined, keptThrough: { lsn: number; end: number }, lastLsn: number, backup: string): string[] {
+function keptThroughActions(exam: StoreExamination, resync: LogResync | undefined, keptThrough: { lsn: number; end: number }, validUpTo: number, lastLsn: number, backup: string): string[] {
   const actions = [`Kept state.wal as it is up to the record of the checkpoint an open starts from (record ${keptThrough.lsn}, ending at byte ${keptThrough.end}), the damage before it too (record ${exam.scan.damage!.lsn} at byte ${exam.scan.damage!.offset}): an open resumes after that record and never reads it, and the checkpoint holds what the damaged records made. \`memmapfs compact\` drops them. The original is in ${backup}.`];
   if (!resync) {
-    if (lastLsn > keptThrough.lsn) actions.push(`Dropped the records after it (records ${keptThrough.lsn + 1}–${lastLsn} now hold placeholders, so no id is given out again).`);
+    if (validUpTo > keptThrough.lsn) actions.push(`Kept the ${validUpTo - keptThrough.lsn} valid records after it, up to the damage that follows.`);
+    if (lastLsn > validUpTo) actions.push(`Dropped the records from that damage on (records ${validUpTo + 1}–${lastLsn} now hold placeholders, so no id is given out again).`);
     return actions;
   }
   const after = resync.regions
