@@ -663,10 +663,10 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     checkKey(key, 'appendStream');
     // A copy: the bytes are written after this call returns, and must not change meanwhile.
     const bytes = Uint8Array.from(checkStreamData(data, 'appendStream', this.maxTextBytes));
-    await this.track(() => this.streamCalls.append(key, async () => {
+    await this.track(() => this.streamCalls.append(key, async (turn) => {
       const block = await this.engine.writeBlock(bytes);
       try {
-        await this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], block);
+        await turn(() => this.engine.commit([{ type: RecordType.StreamAppend, key, ref: block.ref, copy: block.copy }], block));
       } finally {
         block.release();
       }

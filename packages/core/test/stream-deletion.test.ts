@@ -131,6 +131,21 @@ describe('deleting a stream', () => {
     await fs.close();
   });
 
+  it('keeps call order among appends to one stream not awaited, when a chunk file fills and a later, smaller block still fits it', async () => {
+    const fs = await open({ chunkSizeBytes: 4096 });
+    const sizes = Array.from({ length: 200 }, (_, i) => (i % 2 === 1 ? 10 : [3000, 40_000, 70_000, 2_000_000][i % 4 === 0 ? (i / 4) % 4 : 0]!));
+    const chunkOf = (i: number) => {
+      const bytes = Buffer.alloc(sizes[i]!);
+      bytes.writeUInt32LE(i, 0);
+      return bytes;
+    };
+    await Promise.all(sizes.map((_, i) => fs.appendStream('s', chunkOf(i))));
+    const read: number[] = [];
+    for await (const chunk of fs.openRead('s')) read.push(Buffer.from(chunk).readUInt32LE(0));
+    expect(read).toEqual(sizes.map((_, i) => i));
+    await fs.close();
+  });
+
   it('stays deleted for a handle that replays the deletion after a checkpoint, and after a reopen that reads a checkpoint', async () => {
     const fs = await open();
     await fs.appendStream('doomed', 'gone');

@@ -113,7 +113,8 @@ export interface WriteAheadLog {
   /** Opened to read and follow only: `append` fails with `READ_ONLY`. */
   readonly readOnly: boolean;
   /**
-   * Appends records in order and returns their LSNs. Under `'sync'` the promise resolves only when the
+   * Appends records in order and returns their LSNs; a call made after another (awaited or not) gets
+   * the higher LSNs, the records handed over as it is called. Under `'sync'` the promise resolves only when the
    * records are durable. The records of one call are all or nothing: after a crash in the middle of
    * writing them, recovery keeps none of them. Rejects with a `WalError` (code `WAL_FAILED`) when the write or fsync fails;
    * the log then refuses every further append.
