@@ -241,3 +241,27 @@ describe('a checkpoint that does not read back as written', () => {
     await fs.close();
   });
 });
+
+describe('a checkpoint whose tables the codec cannot encode', () => {
+  it('fails with PROVIDER_FAILED saying to keep large data in streams, not IO_ERROR; nothing is lost, and a checkpoint is written once the KV values shrink', async () => {
+    const base = v8Codec();
+    let limit = 10_000;
+    // As msgpackr past its largest buffer: the tables hold every KV value in one encoded value.
+    const capped = { ...base, encode: (value: unknown) => {
+      const bytes = base.encode(value);
+      if (bytes.byteLength > limit && typeof value === 'object' && value !== null && 'kv' in value) throw new RangeError('Packed buffer would be larger than maximum buffer size');
+      return bytes;
+    } };
+    const fs = await MemMapFS.init(root, { codec: capped, search: new WordSearch() });
+    await fs.setKv('large', new Uint8Array(20_000));
+    await fs.appendMemory('kept');
+    const failed = await fs.checkpoint().then(() => undefined, (error: unknown) => error);
+    expect(failed).toMatchObject({ code: 'PROVIDER_FAILED', message: expect.stringMatching(/KV values, 20\d{3} bytes in 1 keys.*streams \(appendStream\)/) });
+    expect(fs.getKv<Uint8Array>('large')?.byteLength).toBe(20_000);
+    await fs.deleteKv('large');
+    await fs.checkpoint();
+    limit = Number.POSITIVE_INFINITY;
+    await fs.close();
+    expect((await verifyStore(root, { codec: capped })).problems).toEqual([]);
+  });
+});

@@ -266,7 +266,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
     await rows.flush();
     await labels.flush();
     const tablesOffset = rowsEnd + labels.written;
-    const tables = Buffer.from(codec.encode({
+    const tables = Buffer.from(encodeTables(codec, {
       kv: [...contents.kv].map(([key, value]) => [key, value]),
       streams: [...contents.streams].map(([key, refs]) => [key, refs.flatMap((r) => [r.chunk, r.offset, r.length, r.crc])]),
       state: contents.state,
@@ -274,7 +274,7 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
       expiring,
       namespaces: [...contents.namespaces].flat(),
       ...(contents.cacheOpens.size > 0 ? { caches: [...contents.cacheOpens].flatMap(([cache, open]) => [cache, open.lsn, open.nonce ?? '']) } : {}),
-    }));
+    }, contents.kv));
     await handle.write(tables, 0, tables.length, tablesOffset);
     const checksOffset = tablesOffset + tables.length;
     await handle.write(checks, 0, checks.length, checksOffset);
@@ -535,5 +535,20 @@ class SectionWriter {
       done += bytesWritten;
     }
     this.position += bytes.length;
+  }
+}
+
+/**
+ * The tables section, encoded in one value by the store's codec: every KV value, every stream's block
+ * list and the state. A codec that cannot (its largest buffer exceeded, as with gigabytes of KV values)
+ * fails the checkpoint with `PROVIDER_FAILED`, saying what to do.
+ */
+function encodeTables(codec: Codec, tables: Record<string, unknown>, kv: ReadonlyMap<string, Uint8Array>): Uint8Array {
+  try {
+    return codec.encode(tables);
+  } catch (cause) {
+    let kvBytes = 0;
+    for (const value of kv.values()) kvBytes += value.byteLength;
+    throw new MemMapError('PROVIDER_FAILED', `No checkpoint was written: the ${codec.name} codec cannot encode the tables (the KV values, ${kvBytes} bytes in ${kv.size} keys, every stream's block list and the state) in one value: ${describeThrown(cause)}. Nothing is lost (the log holds every change), but checkpoints and compactions fail until the KV values shrink: keep large data in streams (appendStream), whose bytes live in chunk files, and delete the largest KV values.`, { cause, subsystem: 'checkpoint' });
   }
 }
