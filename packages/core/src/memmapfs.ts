@@ -71,12 +71,12 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   private closing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly streamCalls = new StreamCallOrder();
-  private readonly maxTextBytes: number;
+  private readonly textLimit: number;
 
   private readonly readOnly: boolean;
 
   private constructor(private readonly engine: StoreEngine<S>, options: MemMapFSOptions) {
-    this.maxTextBytes = options.maxTextBytes ?? limits.defaultTextBytes;
+    this.textLimit = options.maxTextBytes ?? limits.defaultTextBytes;
     this.readOnly = options.readOnly === true;
   }
 
@@ -135,6 +135,11 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     return this.engine.layout.root;
   }
 
+  /** The largest memory text or stream chunk this handle takes, in bytes of UTF-8 (the `maxTextBytes` option; 16 MiB by default). */
+  get maxTextBytes(): number {
+    return this.textLimit;
+  }
+
   /**
    * Appends a memory and returns its id (ids increase and are never reused). Resolves once the
    * memory is durable (under the default `'sync'` durability). `tags` are exact-match labels for
@@ -184,7 +189,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    */
   async restoreMemories(memories: readonly RestoredMemory[]): Promise<number[]> {
     this.assertWritable('restoreMemories');
-    const checked = checkRestoredMemories(memories, this.maxTextBytes, this.engine.index.name);
+    const checked = checkRestoredMemories(memories, this.textLimit, this.engine.index.name);
     if (checked.length === 0) return [];
     return this.track(() => restoreMemories(this.engine, checked, 'restoreMemories'));
   }
@@ -447,7 +452,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     }
     // Read once: the caller's object is not read again after the awaits below.
     const newText = changes.text;
-    const bytes = newText === undefined ? undefined : checkText(newText, 'updateMemory', this.maxTextBytes);
+    const bytes = newText === undefined ? undefined : checkText(newText, 'updateMemory', this.textLimit);
     const tags = changes.tags === undefined ? undefined : checkTags(changes.tags, 'updateMemory');
     const meta = changes.meta === undefined ? undefined : checkMeta(changes.meta, 'updateMemory');
     const embedding = changes.embedding === undefined ? undefined : checkEmbedding(changes.embedding, 'updateMemory', this.engine.index.vectorDimensions, this.engine.index.name);
@@ -662,7 +667,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('appendStream');
     checkKey(key, 'appendStream');
     // A copy: the bytes are written after this call returns, and must not change meanwhile.
-    const bytes = Uint8Array.from(checkStreamData(data, 'appendStream', this.maxTextBytes));
+    const bytes = Uint8Array.from(checkStreamData(data, 'appendStream', this.textLimit));
     await this.track(() => this.streamCalls.append(key, async (turn) => {
       const block = await this.engine.writeBlock(bytes);
       try {
@@ -875,7 +880,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /** A new memory checked: what `appendPrepared` writes (it encodes the texts). */
   private prepareAppend(text: unknown, tags: unknown, options: unknown, method: string, checkNames = true) {
-    const byteLength = checkTextLength(text, method, this.maxTextBytes);
+    const byteLength = checkTextLength(text, method, this.textLimit);
     const opts = checkOptions<AppendMemoryOptions>(options, method);
     if (checkNames) checkOptionNames(opts, optionNames.append, method, 'options', restoredFields);
     return {

@@ -454,6 +454,7 @@ describe('streams and KV', () => {
 describe('bad input', () => {
   it('rejects wrong types, empty or huge text and unknown ids with INVALID_ARGUMENT, TEXT_TOO_LARGE or MEMORY_NOT_FOUND', async () => {
     const fs = await open(new WordSearch(), { maxTextBytes: 1024 });
+    expect(fs.maxTextBytes).toBe(1024);
     const bad = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
     await expectCode(() => bad.appendMemory!(42), 'INVALID_ARGUMENT');
     await expectCode(() => fs.appendMemory(''), 'INVALID_ARGUMENT');

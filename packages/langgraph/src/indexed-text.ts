@@ -10,6 +10,21 @@ export function indexedText(value: Record<string, unknown>, fields: readonly str
   return texts.join('\n');
 }
 
+/**
+ * `text`, or its beginning of at most `maxBytes` bytes of UTF-8 (never half a character): the part of a
+ * value's strings that full-text search reads, when they pass the store's text limit together.
+ */
+export function textWithin(text: string, maxBytes: number): string {
+  // (A UTF-16 code unit is at most 3 bytes of UTF-8: most texts are told apart without encoding them.)
+  if (text.length * 3 <= maxBytes) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  // Back to the first byte of the character the limit cuts (continuation bytes are 10xxxxxx).
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8');
+}
+
 /** `title`, `a.b`, `items[*]`, `items[0]`, `items[-1]`, `{a,b.c}`, `*` → its parts. */
 export function tokenizePath(path: string): string[] {
   const tokens: string[] = [];

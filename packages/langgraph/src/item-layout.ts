@@ -46,14 +46,23 @@ export class ItemLayout {
   }
 
   private kvKey(kind: string, memoryNamespace: string, key: string, method: string): string {
-    let encoded: string;
+    const labels = memoryNamespace.slice(this.root.length + 1);
+    let encodedLabels: string;
+    let encodedKey: string;
     try {
-      encoded = `${this.root}/${kind}/${encodeURIComponent(memoryNamespace.slice(this.root.length + 1))}/${encodeURIComponent(key)}`;
-    } catch (error) {
+      encodedLabels = encodeURIComponent(labels);
+    } catch {
+      throw invalidArgument(method, `the namespace ${JSON.stringify(labels)} has a lone UTF-16 surrogate, which no key can hold; use well-formed strings.`, 'MemMapStore');
+    }
+    try {
+      encodedKey = encodeURIComponent(key);
+    } catch {
       throw invalidArgument(method, `the key ${JSON.stringify(key)} has a lone UTF-16 surrogate, which no key can hold; use a well-formed string.`, 'MemMapStore');
     }
-    if (Buffer.byteLength(encoded) > MAX_KEY_BYTES) {
-      throw invalidArgument(method, `the namespace and key make a KV key of ${Buffer.byteLength(encoded)} bytes once encoded, over the store's limit of ${MAX_KEY_BYTES}; use a shorter key.`, 'MemMapStore');
+    const encoded = `${this.root}/${kind}/${encodedLabels}/${encodedKey}`;
+    const bytes = Buffer.byteLength(encoded);
+    if (bytes > MAX_KEY_BYTES) {
+      throw invalidArgument(method, `the namespace and key make a KV key of ${bytes} bytes once percent-encoded (the namespace ${encodedLabels.length}, the key ${encodedKey.length}), over the store's limit of ${MAX_KEY_BYTES}; use ${encodedLabels.length >= encodedKey.length ? 'a shorter namespace (a letter outside ASCII takes 6 to 12 bytes)' : 'a shorter key'}.`, 'MemMapStore');
     }
     return encoded;
   }

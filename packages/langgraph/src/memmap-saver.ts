@@ -115,7 +115,7 @@ export class MemMapSaver extends BaseCheckpointSaver {
   }
 
   private async *listTuples(config: RunnableConfig, { limit, before, filter }: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
-    const threadId = config.configurable?.thread_id ? threadIdOf(config, 'list') : undefined;
+    const threadId = threadIdOf(config, 'list');
     const ns = optionalNamespaceOf(config, 'list');
     const onlyId = checkpointIdOf(config, 'list');
     const beforeId = before === undefined ? undefined : checkpointIdOf(before, 'list');

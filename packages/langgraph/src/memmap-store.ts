@@ -13,15 +13,18 @@ import {
 } from '@langchain/langgraph-checkpoint';
 import { MemMapError, toStorableValue, type Memory, type MemMapFS, type MetaFilter } from '@memmapfs/core';
 import { checkOptionNames, describeValue, invalidArgument, onStore } from './adapter-errors.js';
-import { indexedText } from './indexed-text.js';
+import { indexedText, textWithin } from './indexed-text.js';
 import { ItemEmbeddings, type EmbedOption, type FieldVector } from './item-embeddings.js';
 import { KeyOrder } from './key-order.js';
 import { ItemLayout, expiryOf, memoriesOf, pointerNames, type ItemMeta, type ItemPointer, type ItemRefresh } from './item-layout.js';
 import { valueFilter } from './value-filter.js';
 import { checkVectorSearch } from './vector-search-check.js';
 
-/** The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces. */
-export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'>;
+/** The text limit of a store that does not say its own (`MemMapFS`'s default). */
+const DEFAULT_MAX_TEXT_BYTES = 16 * 1024 * 1024;
+
+/** The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces (and its text limit, when it says it). */
+export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'> & Partial<Pick<MemMapFS, 'maxTextBytes'>>;
 
 /**
  * Semantic search over embeddings (LangGraph's `index` option, as `PostgresStore` takes it): puts
@@ -357,7 +360,7 @@ export class MemMapStore extends BaseStore {
     const namespace = this.layout.memoryNamespace(operation.namespace, 'put');
     const pointerKey = this.layout.pointerKey(namespace, key, 'put');
     const ttlMinutes = operation.options?.ttl === undefined ? this.defaultTtl : operation.options.ttl === null ? null : minutes(operation.options.ttl, 'options.ttl', 'put');
-    const text = indexedText(value, operation.index === false ? [] : (operation.index ?? ['$']));
+    const text = textWithin(indexedText(value, operation.index === false ? [] : (operation.index ?? ['$'])), this.store.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES);
     const now = Date.now();
     const previous = this.store.getKv<ItemPointer>(pointerKey);
     const replaces = previous !== undefined && expiryOf(previous, this.refreshOf(namespace, key, previous)) > now && (await this.store.hasMemory(previous.id));

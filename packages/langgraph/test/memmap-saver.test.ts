@@ -79,6 +79,14 @@ describe('what MemMapSaver stores', () => {
     expect(await all(saver.list({ configurable: { checkpoint_ns: 'c' } }))).toHaveLength(2);
   });
 
+  it('list refuses a thread_id that is empty or not a string, as MemorySaver does, rather than list every thread', async () => {
+    const saver = new MemMapSaver(store);
+    for (const t of ['alice', 'bob']) await saver.put(thread(t), checkpoint({ at: t }, { at: 1 }), meta(0), { at: 1 });
+    for (const bad of ['', null, 0, false]) {
+      await expect(all(saver.list({ configurable: { thread_id: bad } })), String(bad)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('thread_id must be a non-empty string') });
+    }
+  });
+
   it('deleteThread removes every key of the thread, in every namespace, and nothing of other threads', async () => {
     const saver = new MemMapSaver(store);
     for (const t of ['doomed', 'kept']) {

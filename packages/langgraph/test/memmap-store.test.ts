@@ -168,6 +168,27 @@ describe('batch (Postgres store tests: Batch Operations)', () => {
     ])).rejects.toThrow('Namespace cannot be empty');
     expect(await store.get(['batch'], 'item1')).toBeNull();
   });
+
+  it('fails a batch whose search filter has a bad operand before writing anything, naming the operation', async () => {
+    const bad = [{ $or: [] }, { $and: [] }, { kind: { $in: 'x' } }, { kind: { $nin: 3 } }, { n: { $gt: {} } }, { n: { $lte: Number.NaN } }];
+    for (const [i, filter] of bad.entries()) {
+      await expect(store.batch([
+        { namespace: ['filters'], key: `k${i}`, value: { kind: 'x', n: 1 } },
+        { namespacePrefix: ['filters'], filter, limit: 10, offset: 0 },
+      ]), JSON.stringify(filter)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('MemMapStore.batch: operation 1 (search)') });
+      expect(await store.get(['filters'], `k${i}`)).toBeNull();
+    }
+  });
+
+  it('stores a value whose strings together pass the store\'s text limit, indexing the beginning of them; a batch holding one writes it with the rest', async () => {
+    const big = { a: 'x'.repeat(12 * 1024 * 1024), b: `${'y'.repeat(12 * 1024 * 1024)} needle` };
+    await store.batch([
+      { namespace: ['big'], key: 'first', value: { v: 1 } },
+      { namespace: ['big'], key: 'large', value: big },
+    ]);
+    expect((await store.get(['big'], 'large'))?.value).toEqual(big);
+    expect((await store.get(['big'], 'first'))?.value).toEqual({ v: 1 });
+  });
 });
 
 describe('CRUD (Postgres store tests: CRUD Operations)', () => {
@@ -279,6 +300,12 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     expect((filter as Error).message).not.toMatch(/listMemories|filter\.value/);
     expect(await store.get(['crud'], 'date')).toBeNull();
     await expect(store.put(['crud'], 'list', [1, 2] as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('blames the namespace, not a short key, when the namespace makes the KV key too long or holds a lone surrogate', async () => {
+    await expect(store.put(['日'.repeat(120)], 'k', { v: 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/once percent-encoded .*use a shorter namespace/) });
+    await expect(store.put(['a\ud800b'], 'k', { v: 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('the namespace "a\\ud800b" has a lone UTF-16 surrogate') });
+    await expect(store.put(['ns'], 'k'.repeat(1100), { v: 1 })).rejects.toMatchObject({ message: expect.stringContaining('use a shorter key') });
   });
 
   it('names the field of the value that holds a lone UTF-16 surrogate, indexed or not', async () => {
