@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
+import { MemMapFS, repairStore, verifyStore, type Codec } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { appendAndHold, storeWorkerArgs } from './support/hold-writer.js';
@@ -180,7 +180,7 @@ describe('log segments and retention', () => {
   });
 
   /** A store whose log dropped the records before its checkpoint, and another store's newer checkpoint (in `codec`) copied in beside it, with that store's manifest when `manifest`. */
-  async function beside(codec: 'msgpack' | 'cbor', manifest: boolean): Promise<{ ids: number[]; after: number }> {
+  async function beside(codec: 'msgpack' | 'cbor' | Codec, manifest: boolean): Promise<{ ids: number[]; after: number; foreign: string }> {
     const fs = await open({ historyRetentionMs: 0 });
     const ids: number[] = [];
     for (let i = 0; i < 10; i++) ids.push(await fs.appendMemory(`kept memory ${i}`));
@@ -195,8 +195,56 @@ describe('log segments and retention', () => {
     await nodeFileSystem.copyFile(join(dir, 'elsewhere', 'checkpoints', foreign!), join(root, 'checkpoints', foreign!));
     if (manifest) await nodeFileSystem.copyFile(join(dir, 'elsewhere', 'state.manifest'), join(root, 'state.manifest'));
     else await nodeFileSystem.unlink(join(root, 'state.manifest'));
-    return { ids, after };
+    return { ids, after, foreign: foreign! };
   }
+
+  it('opens from its own log\'s checkpoint when state.manifest is another store\'s and names a file that is gone, or another store\'s newer checkpoint is of a codec this process does not know', async () => {
+    const cases = [
+      { codec: 'msgpack' as const, manifest: true, removeForeign: true },
+      { codec: { ...msgpack(), name: 'custom-msgpack' }, manifest: false, removeForeign: false },
+    ];
+    for (const { codec, manifest, removeForeign } of cases) {
+      const { ids, after, foreign } = await beside(codec, manifest);
+      if (removeForeign) await nodeFileSystem.unlink(join(root, 'checkpoints', foreign));
+      // (No codec option: the store's is read from its log.)
+      const again = await MemMapFS.init(root, { search: flexsearch(), historyRetentionMs: 0 });
+      for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text).toBe(`kept memory ${i}`);
+      expect((await again.getMemory(after))?.text).toBe('written after the checkpoint');
+      await again.close();
+      await nodeFileSystem.rm(dir, { recursive: true });
+      await nodeFileSystem.mkdir(dir);
+    }
+  });
+
+  it('opens from the checkpoint its log begins after when the manifest names a newer one of the same log, past a log restored from an older copy; repair names the older one', async () => {
+    const fs = await open();
+    const ids: number[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await fs.appendMemory(`early memory ${i}`));
+    await fs.compact();
+    for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`middle memory ${i}`));
+    await fs.close();
+    const older = join(dir, 'older');
+    await nodeFileSystem.cp(root, older, { recursive: true });
+    const later = await open();
+    for (let i = 0; i < 5; i++) await later.appendMemory(`late memory ${i}`);
+    await later.checkpoint();
+    await later.close();
+    // The log and its head file as they were; the checkpoints, manifest and chunk files as they are now.
+    for (const name of ['state.wal', 'state.head']) await nodeFileSystem.copyFile(join(older, name), join(root, name));
+    await nodeFileSystem.rm(join(root, 'wal'), { recursive: true, force: true });
+    await nodeFileSystem.cp(join(older, 'wal'), join(root, 'wal'), { recursive: true }).catch(() => undefined);
+    for (const name of await readdir(join(older, 'checkpoints'))) await nodeFileSystem.copyFile(join(older, 'checkpoints', name), join(root, 'checkpoints', name));
+    const opened = await open();
+    for (const [i, id] of ids.entries()) expect((await opened.getMemory(id))?.text).toBe(i < 10 ? `early memory ${i}` : `middle memory ${i - 10}`);
+    await opened.close();
+    const repaired = await repairStore(root);
+    expect(repaired.actions.join(' ')).toMatch(/named checkpoints\/checkpoint-0+10\.bin \(up to record 10\)/);
+    expect(repaired.after.problems).toEqual([]);
+    expect((await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'))).toEqual(['checkpoint-0000000000000010.bin']);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text).toBe(i < 10 ? `early memory ${i}` : `middle memory ${i - 10}`);
+    await again.close();
+  });
 
   it('opens from its own log\'s checkpoint when state.manifest is another store\'s, or gone and another store\'s checkpoint (of another codec) is newer; verify warns, and repair names its own', async () => {
     for (const [codec, manifest] of [['cbor', false], ['msgpack', true]] as const) {

@@ -544,11 +544,20 @@ class SectionWriter {
  * fails the checkpoint with `PROVIDER_FAILED`, saying what to do.
  */
 function encodeTables(codec: Codec, tables: Record<string, unknown>, kv: ReadonlyMap<string, Uint8Array>): Uint8Array {
-  try {
-    return codec.encode(tables);
-  } catch (cause) {
+  const tooLarge = (why: string, cause?: unknown) => {
     let kvBytes = 0;
     for (const value of kv.values()) kvBytes += value.byteLength;
-    throw new MemMapError('PROVIDER_FAILED', `No checkpoint was written: the ${codec.name} codec cannot encode the tables (the KV values, ${kvBytes} bytes in ${kv.size} keys, every stream's block list and the state) in one value: ${describeThrown(cause)}. Nothing is lost (the log holds every change), but checkpoints and compactions fail until the KV values shrink: keep large data in streams (appendStream), whose bytes live in chunk files, and delete the largest KV values.`, { cause, subsystem: 'checkpoint' });
+    return new MemMapError('PROVIDER_FAILED', `No checkpoint was written: the tables (the KV values, ${kvBytes} bytes in ${kv.size} keys, every stream's block list and the state) ${why}. Nothing is lost (the log holds every change), but checkpoints and compactions fail until the KV values shrink: keep large data in streams (appendStream), whose bytes live in chunk files, and delete the largest KV values.`, { ...(cause === undefined ? {} : { cause }), subsystem: 'checkpoint' });
+  };
+  let bytes: Uint8Array;
+  try {
+    bytes = codec.encode(tables);
+  } catch (cause) {
+    throw tooLarge(`cannot be encoded in one value by the ${codec.name} codec: ${describeThrown(cause)}`, cause);
   }
+  if (bytes.byteLength > MAX_TABLES_BYTES) throw tooLarge(`encode to ${bytes.byteLength} bytes, more than the ${MAX_TABLES_BYTES} a checkpoint's tables section holds`);
+  return bytes;
 }
+
+/** The largest tables section: one write of a file (and one read back) takes at most this many bytes. */
+const MAX_TABLES_BYTES = 2 ** 31 - 1;

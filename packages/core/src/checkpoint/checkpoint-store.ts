@@ -33,20 +33,31 @@ export class CheckpointStore {
    * before it is used (a checkpoint of another log ends at none).
    */
   async current(logId?: string): Promise<CheckpointFile | undefined> {
-    return (await this.find(logId))?.file;
+    return (await this.find(logId)).file;
   }
 
-  /** `current`, and whether the manifest names the checkpoint found (else the next checkpoint written names one). */
-  async find(logId?: string): Promise<{ file: CheckpointFile; named: boolean } | undefined> {
+  /**
+   * `current`, whether the manifest names the checkpoint found (else the next checkpoint written names
+   * one), and the log the manifest names (when one reads): a reader that has not read the log's header
+   * yet, finding no checkpoint, learns from it whether the manifest was another log's. With `at`, the
+   * checkpoint of log `logId` that ends at record `at` alone.
+   */
+  async find(logId?: string, at?: number): Promise<{ file: CheckpointFile | undefined; named: boolean; manifestLog: string | undefined }> {
     const manifest = await readManifest(this.manifestPath, this.files);
+    if (logId !== undefined && at !== undefined) {
+      // (The one of log `logId` ending at record `at`, where an open found the log to begin.)
+      const name = checkpointFileName(at);
+      return { file: this.openFirstUsable([name], logId), named: manifest?.logId === logId && manifest.checkpoint === name, manifestLog: manifest?.logId };
+    }
     const others = async () => (await this.files.readdir(this.folder).catch(() => [] as string[]))
       .filter((name) => name !== manifest?.checkpoint && checkpointFileLsn(name) !== undefined)
       .sort()
       .reverse();
-    const unnamed = (file: CheckpointFile | undefined) => (file ? { file, named: false } : undefined);
+    const manifestLog = manifest?.logId;
+    const unnamed = (file: CheckpointFile | undefined) => ({ file, named: false, manifestLog });
     if (!manifest || (logId !== undefined && manifest.logId !== logId)) return unnamed(this.openFirstUsable(await others(), logId));
     const named = this.openFirstUsable([manifest.checkpoint], manifest.logId);
-    return named ? { file: named, named: true } : unnamed(this.openFirstUsable(await others(), manifest.logId));
+    return named ? { file: named, named: true, manifestLog } : unnamed(this.openFirstUsable(await others(), manifest.logId));
   }
 
   /**

@@ -32,14 +32,18 @@ const AUTO_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
 export async function openStoreEngine<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
   /** A read-only open whose cache the log does not vouch for reads the log alone (it cannot drop the cache). */
   let ignoreCache = false;
-  /** The log's identity, once a try found the checkpoint it took (with no manifest to say) to be another log's. */
-  let logId: string | undefined;
+  /**
+   * The log's identity, once a try found the checkpoint it took (with no manifest to say) to be another
+   * log's; and the record the log begins after, once a try found it to begin after another than the
+   * checkpoint's (the manifest naming one past what a log restored from an older copy holds).
+   */
+  let wanted: { logId: string; at?: number } | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await openOnce(root, options, initialState, ignoreCache, logId);
+      return await openOnce(root, options, initialState, ignoreCache, wanted);
     } catch (error) {
       if (error instanceof CacheNotVouched && options.readOnly === true) ignoreCache = true;
-      if (error instanceof CheckpointOfAnotherLog) logId = error.logId;
+      if (error instanceof CheckpointOfAnotherLog) wanted = error.wanted;
       const retry = isRetriedOpen(error);
       if (!retry || attempt >= 5) {
         // (A search provider instance of the caller's is left open by a try that is retried: the open gives up here.)
@@ -55,7 +59,7 @@ export async function openStoreEngine<S extends AgentState>(root: string, option
  * One try of `openStoreEngine`: opens the blocks and the log, takes the tables from the checkpoint, and
  * replays the records after it under the log's writer lock (the log hands them over as it recovers).
  */
-async function openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S, ignoreCache: boolean, logId: string | undefined): Promise<StoreEngine<S>> {
+async function openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S, ignoreCache: boolean, wanted: { logId: string; at?: number } | undefined): Promise<StoreEngine<S>> {
   const layout = storeLayout(root);
   const files = options.fileSystem ?? nodeFileSystem;
   const remote = options.wal !== undefined;
@@ -95,7 +99,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   // (With a shared log, which write of the manifest is there before it is read: a cache found ahead of
   // the log is dropped only if no process of the host wrote or removed the manifest since.)
   const manifestSeen = remote && exists && !readOnly ? await manifestVersion(layout.manifest, files) : undefined;
-  const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').find(logId) : Promise.resolve(undefined);
+  const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').find(wanted?.logId, wanted?.at) : Promise.resolve(undefined);
   checkpointRead.catch(() => undefined);
   // (A new local store's default codec too, before anything is made: an open that fails for want of it
   // leaves no store behind, of a codec the next open with another one would then refuse.)
@@ -133,8 +137,11 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     });
     let engine: StoreEngine<S> | undefined;
     let lastApplied: WalPosition = { lsn: 0, offset: 0, checksum: 0 };
-    const found = await checkpointRead;
-    let checkpoint = found?.file;
+    // (Taken apart: the callbacks below outlive the open, and must not keep the file mapped once replaced.)
+    const { file: found, named: foundNamed, manifestLog } = (await checkpointRead) ?? { file: undefined, named: true, manifestLog: undefined };
+    let checkpoint = found;
+    /** The checkpoint taken is one no manifest names (the next checkpoint written names one); not once a snapshot takes its place. */
+    let takenUnnamed = found !== undefined && !foundNamed;
     // With a shared log, a checkpoint is this very cache's only if host.json says the cache is this
     // one (not a copy, whose chunk files may be older than its checkpoint): else the log is replayed
     // from its first record, every block written from its copy.
@@ -159,15 +166,24 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     // A checkpoint of another codec than the one asked for is not decoded with it: the log says below
     // whether the open is refused (CODEC_MISMATCH) or the checkpoint is of no use to it.
     let ofAnotherCodec: string | undefined;
-    const notDecoded = checkpoint && codec !== undefined && checkpoint.codec !== codec.name ? checkpoint : undefined;
+    let notDecoded = checkpoint && codec !== undefined && checkpoint.codec !== codec.name ? checkpoint : undefined;
     if (notDecoded) {
       ofAnotherCodec = `The checkpoint ${notDecoded.path} is not used (the open replays the whole log): it was written with the '${notDecoded.codec}' codec, not this log's '${codec!.name}'.`;
       checkpoint = undefined;
     }
     try {
       if (checkpoint) {
-        checkpointCodec = codec ?? (await resolveCodec(undefined, checkpoint.codec));
-        tables = checkpoint.tables(checkpointCodec);
+        checkpointCodec = codec ?? (await resolveCodec(undefined, checkpoint.codec).catch((error: unknown) => {
+          // (A codec this process cannot make: the checkpoint is not decoded, and the log says whether it
+          // is another log's, and which codec the store needs.)
+          if (MemMapError.is(error, 'PROVIDER_UNKNOWN') || MemMapError.is(error, 'ADAPTER_NOT_INSTALLED')) return undefined;
+          throw error;
+        }));
+        if (checkpointCodec) tables = checkpoint.tables(checkpointCodec);
+        else {
+          notDecoded = checkpoint;
+          checkpoint = undefined;
+        }
       }
     } catch (error) {
       if (!MemMapError.is(error, 'CHECKPOINT_CORRUPT')) throw error;
@@ -212,6 +228,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
           checkpointCodec = snapshotCodec;
           tables = installed.tables(checkpointCodec);
           checkpoint = installed;
+          takenUnnamed = false;
           return installed.position;
         },
       } : {}),
@@ -225,8 +242,8 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
         // (With no manifest of this log to name one, the newest checkpoint in the folder was taken: another
         // log's may hide this log's own. Once, before any record is read: the next try looks for this log's alone.)
         const taken = checkpoint ?? notDecoded;
-        if (!remote && logId === undefined && taken && taken.logId !== header.logId) {
-          throw new CheckpointOfAnotherLog(header.logId, new MemMapError('WAL_CORRUPT', `The checkpoint ${taken.path} belongs to log ${taken.logId}, not to the store's log ${header.logId}.`, { subsystem: 'wal' }));
+        if (!remote && wanted === undefined && (taken ? taken.logId !== header.logId : manifestLog !== undefined && manifestLog !== header.logId)) {
+          throw new CheckpointOfAnotherLog({ logId: header.logId }, new MemMapError('WAL_CORRUPT', `The checkpoint ${taken?.path ?? 'state.manifest names'} belongs to log ${taken?.logId ?? manifestLog}, not to the store's log ${header.logId}.`, { subsystem: 'wal' }));
         }
         if (ofAnotherCodec !== undefined) process.emitWarning(ofAnotherCodec, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
         const auto = options.autoCompaction ?? true;
@@ -273,10 +290,15 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
             const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
             // (Not by the checkpoint this open left undecoded, of another codec: no newer one.)
             const overtaken = now !== undefined && now.position.lsn > ((checkpoint ?? notDecoded)?.position.lsn ?? 0);
-            throw overtaken ? new CheckpointOvertaken(reason) : reason;
+            if (overtaken) throw new CheckpointOvertaken(reason);
+            // (A checkpoint of this log past where the log begins: the one it begins after, if there, once.)
+            if (!remote && wanted?.at === undefined && checkpoint && checkpoint.logId === header.logId && checkpoint.position.lsn > start.after) {
+              throw new CheckpointOfAnotherLog({ logId: header.logId, at: start.after }, reason);
+            }
+            throw reason;
           }
           // (One no manifest names is named by the next checkpoint written, at its LSN too: a compaction's cut needs it.)
-          engine.loadCheckpoint(checkpoint, tables!, checkpoint !== found?.file || found.named);
+          engine.loadCheckpoint(checkpoint, tables!, !takenUnnamed);
           lastApplied = checkpoint.position;
         }
         const copies = new UncheckpointedCopies();
@@ -395,9 +417,12 @@ class CheckpointOvertaken extends Error {
   }
 }
 
-/** An open took a checkpoint of another log than the store's (none named by a manifest): it opens again, looking for one of log `logId`. */
+/**
+ * An open took a checkpoint of another log than the store's (none named by a manifest), or one past where
+ * the log begins: it opens again, looking for the one `wanted` (of that log, ending at that record).
+ */
 class CheckpointOfAnotherLog extends Error {
-  constructor(readonly logId: string, readonly reason: MemMapError) {
+  constructor(readonly wanted: { logId: string; at?: number }, readonly reason: MemMapError) {
     super(reason.message);
   }
 }

@@ -130,6 +130,11 @@ export interface StoreExamination {
    * record ends, the bytes before it kept as they are keep the checkpoint usable. `undefined` otherwise.
    */
   readonly checkpointRecordEnd: number | undefined;
+  /**
+   * Whether the log holds the record a checkpoint ending at `position` ends with (or begins right after
+   * it, retention having dropped it), before any damage: a checkpoint an open could resume after.
+   */
+  readonly holdsRecordOf: (position: { lsn: number; checksum: number }) => boolean;
   /** The LSN the checkpoint an open would use ends at, when there is one. */
   readonly checkpointLsn: number | undefined;
   /** When the manifest names a missing file: the manifest naming the checkpoint an open uses instead, for repair to write. */
@@ -354,7 +359,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: ({ lsn, checksum }) => lsn === firstLsn - 1 || (lsn >= firstLsn && lsn <= scan.lastLsn && records[lsn - firstLsn]?.checksum === checksum >>> 0), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */

@@ -136,14 +136,23 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   if (exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) {
     // The manifest first: without it, an open takes a checkpoint only if its record is still in the log.
     await unlinkIfThere(layout.manifest, files);
+    /** A checkpoint of this log that a log which dropped its first records could resume after: kept, the newest named. */
+    let spared: { name: string; lsn: number } | undefined;
     for (const name of await checkpointNames(layout, files)) {
       const path = join(layout.checkpoints, name);
-      // (A log that dropped its first records needs a checkpoint of its own: none is removed, whatever
-      // is wrong with the one an open would take; another log's are.)
-      if (exam.report.firstLsn > 1 && (await readCheckpointHeader(path, files))?.logId === header.logId) continue;
+      if (exam.report.firstLsn > 1 && !logReplaced) {
+        const found = await readCheckpointHeader(path, files);
+        if (found?.logId === header.logId && found.position.lsn === checkpointFileLsn(name) && exam.holdsRecordOf(found.position)) {
+          if (spared === undefined || found.position.lsn > spared.lsn) spared = { name, lsn: found.position.lsn };
+          continue;
+        }
+      }
       await unlinkIfThere(path, files);
     }
-    checkpointAction = 'Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.';
+    if (spared) await writeManifest(layout.manifest, { logId: header.logId, checkpoint: spared.name, lsn: spared.lsn }, files);
+    checkpointAction = spared
+      ? `Removed the checkpoint of the tables an open would have taken, and named checkpoints/${spared.name} (up to record ${spared.lsn}), which the log resumes after, in state.manifest.`
+      : 'Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.';
   } else if (exam.checkpointManifest !== undefined && (resync === undefined || exam.checkpointManifest.lsn <= (keptThrough?.lsn ?? scan.lastLsn))) {
     await writeManifest(layout.manifest, exam.checkpointManifest, files);
     checkpointAction = `Named ${exam.checkpointManifest.checkpoint}, the checkpoint an open used in place of the missing one, in state.manifest.`;
