@@ -23,7 +23,7 @@ import { checkOptionNames, describeValue, invalidArgument, onStore, onStoreEach 
 import type { ChannelValueRecord, CheckpointRecord, WriteRecord } from './stored-records.js';
 
 /** The part of a `MemMapFS` store a saver uses: its KV. */
-export type CheckpointStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKvs' | 'deleteKv' | 'listKv'>;
+export type CheckpointStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKvs' | 'deleteKv' | 'listKv'> & Partial<Pick<MemMapFS, 'catchUp'>>;
 
 /** Options of `new MemMapSaver(store, options)`. */
 export interface MemMapSaverOptions {
@@ -97,6 +97,7 @@ export class MemMapSaver extends BaseCheckpointSaver {
     const requestedId = checkpointIdOf(config, 'getTuple');
     if (threadId === undefined) return undefined;
     return onStore('getTuple', this.store.root, async () => {
+      await this.caughtUp();
       const id = requestedId ?? this.latestCheckpointId(threadId, ns);
       if (id === undefined) return undefined;
       const record = this.store.getKv<CheckpointRecord>(this.keys.checkpoint(threadId, ns, id));
@@ -115,6 +116,7 @@ export class MemMapSaver extends BaseCheckpointSaver {
   }
 
   private async *listTuples(config: RunnableConfig, { limit, before, filter }: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
+    await this.caughtUp();
     const threadId = threadIdOf(config, 'list');
     const ns = optionalNamespaceOf(config, 'list');
     const onlyId = checkpointIdOf(config, 'list');
@@ -193,18 +195,31 @@ export class MemMapSaver extends BaseCheckpointSaver {
       records.set(this.keys.write(threadId, ns, checkpointId, taskId, index), { taskId, taskPath: taskPath ?? '', index, channel, type, value: bytes });
     }
     // One commit: LangGraph takes a task with writes for done, so a crash must leave all of them or none.
-    await onStore('putWrites', this.store.root, () => this.store.setKvs([...records].filter(([key, record]) => record.index < 0 || this.store.getKv(key) === undefined)));
+    await onStore('putWrites', this.store.root, async () => {
+      // (Caught up first: a write of the task another host kept is kept, not replaced.)
+      await this.caughtUp();
+      await this.store.setKvs([...records].filter(([key, record]) => record.index < 0 || this.store.getKv(key) === undefined));
+    });
   }
 
   /** Deletes every checkpoint, channel value and pending write of a thread, in every namespace. */
   async deleteThread(threadId: string): Promise<void> {
     if (typeof threadId !== 'string' || threadId.length === 0) throw invalidArgument('deleteThread', 'threadId must be a non-empty string.');
     await onStore('deleteThread', this.store.root, async () => {
+      await this.caughtUp();
       // Checkpoints first: one still listed never lacks its channel values.
       for (const prefix of [this.keys.checkpoints([threadId]), this.keys.writes([threadId]), this.keys.channelValues([threadId])]) {
         await Promise.all(this.store.listKv({ prefix }).map((key) => this.store.deleteKv(key)));
       }
     });
+  }
+
+  /**
+   * Waits until the store has applied what was committed before (on a log hosts share, its synchronous
+   * reads see only what has arrived until then; on a local store they see everything already).
+   */
+  private async caughtUp(): Promise<void> {
+    await this.store.catchUp?.();
   }
 
   /** The newest checkpoint id of a thread's namespace (ids are uuid6: they sort by time). */

@@ -24,7 +24,7 @@ import { checkVectorSearch } from './vector-search-check.js';
 const DEFAULT_MAX_TEXT_BYTES = 16 * 1024 * 1024;
 
 /** The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces (and its text limit, when it says it). */
-export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'> & Partial<Pick<MemMapFS, 'maxTextBytes'>>;
+export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'> & Partial<Pick<MemMapFS, 'maxTextBytes' | 'catchUp'>>;
 
 /**
  * Semantic search over embeddings (LangGraph's `index` option, as `PostgresStore` takes it): puts
@@ -199,6 +199,8 @@ export class MemMapStore extends BaseStore {
       return this.keyOrder.take(JSON.stringify([namespace, key]));
     });
     try {
+      // (On a log hosts share, the store's synchronous reads see what has arrived only until it catches up.)
+      if (operations.length > 0) await onStore(methodOf(operations[0]!, kinds[0]!), this.store.root, async () => this.store.catchUp?.(), 'MemMapStore');
       const embedded = operations.length === 0 ? undefined : await onStore(methodOf(operations[0]!, kinds[0]!), this.store.root, () => this.embedBatch(operations, kinds), 'MemMapStore');
       const results: unknown[] = [];
       for (const [index, operation] of operations.entries()) {

@@ -2,6 +2,7 @@ import { ERROR, INTERRUPT, emptyCheckpoint, uuid6, type Checkpoint, type Checkpo
 import { MemMapError, type MemMapFS } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemMapSaver } from '../src/index.js';
+import { laggingStore } from './support/lagging-store.js';
 import { openStore, tempFolder } from './support/open-store.js';
 
 let root: string;
@@ -77,6 +78,15 @@ describe('what MemMapSaver stores', () => {
     expect((await all(saver.list({ configurable: { thread_id: 'a' } }))).map((tuple) => tuple.config.configurable?.checkpoint_ns)).toEqual(['', 'b/c']);
     expect(await all(saver.list({ configurable: {} }))).toHaveLength(names.length);
     expect(await all(saver.list({ configurable: { checkpoint_ns: 'c' } }))).toHaveLength(2);
+  });
+
+  it('catches up before it reads, so that a checkpoint another host put is found on a log hosts share (where synchronous reads lag until catchUp)', async () => {
+    const elsewhere = new MemMapSaver(laggingStore(store));
+    const config = await new MemMapSaver(store).put(thread('shared'), checkpoint({ by: 'the other host' }, { by: 1 }), meta(0), { by: 1 });
+    await new MemMapSaver(store).putWrites(config, [['by', 'a write']], 'task');
+    expect((await elsewhere.getTuple(thread('shared')))?.checkpoint.channel_values).toEqual({ by: 'the other host' });
+    expect((await elsewhere.getTuple(thread('shared')))?.pendingWrites).toEqual([['task', 'by', 'a write']]);
+    expect(await all(elsewhere.list(thread('shared')))).toHaveLength(1);
   });
 
   it('list refuses a thread_id that is empty or not a string, as MemorySaver does, rather than list every thread', async () => {

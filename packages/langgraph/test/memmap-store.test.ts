@@ -5,6 +5,7 @@ import { InvalidNamespaceError } from '@langchain/langgraph-checkpoint';
 import { MemMapError, type MemMapFS } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemMapStore } from '../src/index.js';
+import { laggingStore } from './support/lagging-store.js';
 import { openStore, tempFolder } from './support/open-store.js';
 
 let root: string;
@@ -300,6 +301,14 @@ describe('CRUD (Postgres store tests: CRUD Operations)', () => {
     expect((filter as Error).message).not.toMatch(/listMemories|filter\.value/);
     expect(await store.get(['crud'], 'date')).toBeNull();
     await expect(store.put(['crud'], 'list', [1, 2] as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('catches up before a batch, so that an item another host put is found on a log hosts share (where synchronous reads lag until catchUp)', async () => {
+    const elsewhere = new MemMapStore(laggingStore(fs));
+    await store.put(['shared'], 'item', { by: 'the other host' });
+    expect((await elsewhere.get(['shared'], 'item'))?.value).toEqual({ by: 'the other host' });
+    expect((await elsewhere.search(['shared'])).map((item) => item.key)).toEqual(['item']);
+    await elsewhere.stop();
   });
 
   it('blames the namespace, not a short key, when the namespace makes the KV key too long or holds a lone surrogate', async () => {
