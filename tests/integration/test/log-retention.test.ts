@@ -216,7 +216,7 @@ describe('log segments and retention', () => {
     }
   });
 
-  it('opens from the checkpoint its log begins after when the manifest names a newer one of the same log, past a log restored from an older copy; repair names the older one', async () => {
+  it('when the manifest names a checkpoint past a log restored from an older copy, verify says the store does not open, and repair names the checkpoint the log begins after (it kept the one past it, and no manifest)', async () => {
     const fs = await open();
     const ids: number[] = [];
     for (let i = 0; i < 10; i++) ids.push(await fs.appendMemory(`early memory ${i}`));
@@ -234,9 +234,19 @@ describe('log segments and retention', () => {
     await nodeFileSystem.rm(join(root, 'wal'), { recursive: true, force: true });
     await nodeFileSystem.cp(join(older, 'wal'), join(root, 'wal'), { recursive: true }).catch(() => undefined);
     for (const name of await readdir(join(older, 'checkpoints'))) await nodeFileSystem.copyFile(join(older, 'checkpoints', name), join(root, 'checkpoints', name));
-    const opened = await open();
-    for (const [i, id] of ids.entries()) expect((await opened.getMemory(id))?.text).toBe(i < 10 ? `early memory ${i}` : `middle memory ${i - 10}`);
-    await opened.close();
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+    const found = await verifyStore(root);
+    expect(found.ok).toBe(false);
+    expect(found.problems).toEqual([expect.objectContaining({ kind: 'checkpoint-unusable', severity: 'error', repairable: true, message: expect.stringContaining('an open fails') })]);
+    // In a copy whose checkpoint at record 10 is damaged (its last byte flipped), repair keeps that one and names none.
+    const damaged = join(dir, 'damaged');
+    await nodeFileSystem.cp(root, damaged, { recursive: true });
+    const file = join(damaged, 'checkpoints', 'checkpoint-0000000000000010.bin');
+    const bytes = await readFile(file);
+    bytes[bytes.length - 1]! ^= 0xff;
+    await writeFile(file, bytes);
+    expect((await repairStore(damaged)).actions.join(' ')).not.toContain('named checkpoints/');
+    expect(await readdir(join(damaged, 'checkpoints'))).toContain('checkpoint-0000000000000010.bin');
     const repaired = await repairStore(root);
     expect(repaired.actions.join(' ')).toMatch(/named checkpoints\/checkpoint-0+10\.bin \(up to record 10\)/);
     expect(repaired.after.problems).toEqual([]);

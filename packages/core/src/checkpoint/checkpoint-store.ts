@@ -39,16 +39,10 @@ export class CheckpointStore {
   /**
    * `current`, whether the manifest names the checkpoint found (else the next checkpoint written names
    * one), and the log the manifest names (when one reads): a reader that has not read the log's header
-   * yet, finding no checkpoint, learns from it whether the manifest was another log's. With `at`, the
-   * checkpoint of log `logId` that ends at record `at` alone.
+   * yet, finding no checkpoint, learns from it whether the manifest was another log's.
    */
-  async find(logId?: string, at?: number): Promise<{ file: CheckpointFile | undefined; named: boolean; manifestLog: string | undefined }> {
+  async find(logId?: string): Promise<{ file: CheckpointFile | undefined; named: boolean; manifestLog: string | undefined }> {
     const manifest = await readManifest(this.manifestPath, this.files);
-    if (logId !== undefined && at !== undefined) {
-      // (The one of log `logId` ending at record `at`, where an open found the log to begin.)
-      const name = checkpointFileName(at);
-      return { file: this.openFirstUsable([name], logId), named: manifest?.logId === logId && manifest.checkpoint === name, manifestLog: manifest?.logId };
-    }
     const others = async () => (await this.files.readdir(this.folder).catch(() => [] as string[]))
       .filter((name) => name !== manifest?.checkpoint && checkpointFileLsn(name) !== undefined)
       .sort()

@@ -32,12 +32,8 @@ const AUTO_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
 export async function openStoreEngine<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S): Promise<StoreEngine<S>> {
   /** A read-only open whose cache the log does not vouch for reads the log alone (it cannot drop the cache). */
   let ignoreCache = false;
-  /**
-   * The log's identity, once a try found the checkpoint it took (with no manifest to say) to be another
-   * log's; and the record the log begins after, once a try found it to begin after another than the
-   * checkpoint's (the manifest naming one past what a log restored from an older copy holds).
-   */
-  let wanted: { logId: string; at?: number } | undefined;
+  /** The log's identity, once a try found the checkpoint it took (with no manifest to say) to be another log's. */
+  let wanted: { logId: string } | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
       return await openOnce(root, options, initialState, ignoreCache, wanted);
@@ -59,7 +55,7 @@ export async function openStoreEngine<S extends AgentState>(root: string, option
  * One try of `openStoreEngine`: opens the blocks and the log, takes the tables from the checkpoint, and
  * replays the records after it under the log's writer lock (the log hands them over as it recovers).
  */
-async function openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S, ignoreCache: boolean, wanted: { logId: string; at?: number } | undefined): Promise<StoreEngine<S>> {
+async function openOnce<S extends AgentState>(root: string, options: MemMapFSOptions, initialState: S, ignoreCache: boolean, wanted: { logId: string } | undefined): Promise<StoreEngine<S>> {
   const layout = storeLayout(root);
   const files = options.fileSystem ?? nodeFileSystem;
   const remote = options.wal !== undefined;
@@ -99,7 +95,7 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   // (With a shared log, which write of the manifest is there before it is read: a cache found ahead of
   // the log is dropped only if no process of the host wrote or removed the manifest since.)
   const manifestSeen = remote && exists && !readOnly ? await manifestVersion(layout.manifest, files) : undefined;
-  const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').find(wanted?.logId, wanted?.at) : Promise.resolve(undefined);
+  const checkpointRead = exists ? new CheckpointStore(layout.checkpoints, layout.manifest, files, options.reader ?? 'auto').find(wanted?.logId) : Promise.resolve(undefined);
   checkpointRead.catch(() => undefined);
   // (A new local store's default codec too, before anything is made: an open that fails for want of it
   // leaves no store behind, of a codec the next open with another one would then refuse.)
@@ -287,15 +283,10 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
                   ? new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a snapshot let it drop the ones before), and no usable checkpoint or snapshot covers them: publish a new snapshot (publishSnapshot(), \`memmapfs snapshot\`) from a host that has the store open, then open this one again.`, { subsystem: 'wal' })
                   : new MemMapError('WAL_TRUNCATED', `${theLog} holds records from ${start.after + 1} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers them. Run \`memmapfs verify\`; restore the store from a backup if the checkpoint is lost.`, { subsystem: 'wal' });
             // A newer checkpoint was published meanwhile (and the log dropped what the older one needed): open from it.
-            const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current().catch(() => undefined);
+            const now = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(header.logId).catch(() => undefined);
             // (Not by the checkpoint this open left undecoded, of another codec: no newer one.)
             const overtaken = now !== undefined && now.position.lsn > ((checkpoint ?? notDecoded)?.position.lsn ?? 0);
-            if (overtaken) throw new CheckpointOvertaken(reason);
-            // (A checkpoint of this log past where the log begins: the one it begins after, if there, once.)
-            if (!remote && wanted?.at === undefined && checkpoint && checkpoint.logId === header.logId && checkpoint.position.lsn > start.after) {
-              throw new CheckpointOfAnotherLog({ logId: header.logId, at: start.after }, reason);
-            }
-            throw reason;
+            throw overtaken ? new CheckpointOvertaken(reason) : reason;
           }
           // (One no manifest names is named by the next checkpoint written, at its LSN too: a compaction's cut needs it.)
           engine.loadCheckpoint(checkpoint, tables!, !takenUnnamed);
@@ -417,12 +408,9 @@ class CheckpointOvertaken extends Error {
   }
 }
 
-/**
- * An open took a checkpoint of another log than the store's (none named by a manifest), or one past where
- * the log begins: it opens again, looking for the one `wanted` (of that log, ending at that record).
- */
+/** An open took a checkpoint of another log than the store's (none named by a manifest): it opens again, looking for one of log `wanted.logId`. */
 class CheckpointOfAnotherLog extends Error {
-  constructor(readonly wanted: { logId: string; at?: number }, readonly reason: MemMapError) {
+  constructor(readonly wanted: { logId: string }, readonly reason: MemMapError) {
     super(reason.message);
   }
 }

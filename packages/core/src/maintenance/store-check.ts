@@ -490,6 +490,11 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   // (Or past damage to the log, whole after it where an open looks for it: an open resumes after it.)
   const recordEnd = damaged !== undefined && lsn > lastLsn ? endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) : undefined;
   const held = recordEnd !== undefined || (lsn >= firstLsn ? lsn <= lastLsn && records[lsn - firstLsn]?.checksum === checksum : lsn === firstLsn - 1);
+  if (!held && firstLsn > 1) {
+    // (The log needs a checkpoint it begins after: an open that takes this one fails.)
+    return { unusable: true, lsn, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: true,
+      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, which the log does not hold (it begins after record ${firstLsn - 1}: restored from an older copy, say): an open fails. \`memmapfs repair\` removes it and names in its place the newest checkpoint of this log that the log can resume after, if one is there (else restore the store from a backup).` } };
+  }
   if (!held) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
   if (checkpoint.codec !== codec.name) return problem('error', 'checkpoint-damaged', `names the codec '${checkpoint.codec}', not the log's '${codec.name}'`);
   const countsWrong = checkpoint.tables(codec).namespaceCountsWrong;

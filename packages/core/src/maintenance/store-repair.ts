@@ -7,7 +7,7 @@ import { MemMapError } from '../errors.js';
 import { filesWithoutLog, lostLogError } from '../engine/lost-log.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
 import type { StoreFileSystem } from '../types.js';
-import { openCheckpointFile, readCheckpointHeader } from '../checkpoint/checkpoint-file.js';
+import { checkpointDamage, openCheckpointFile, readCheckpointHeader } from '../checkpoint/checkpoint-file.js';
 import { salvageCheckpoint, type SalvageOutcome } from './checkpoint-salvage.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { encodeRecord, RecordType } from '../engine/log-records.js';
@@ -133,22 +133,34 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   const checkpointNotNeeded = resync !== undefined && exam.report.firstLsn === 1 && !keptThrough;
   // (Told after what was done to the log, though done before it.)
   let checkpointAction: string | undefined;
+  /** A checkpoint of this log kept and named in place of one of no use (see below). */
+  let spared: { name: string; lsn: number } | undefined;
   if (exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) {
     // The manifest first: without it, an open takes a checkpoint only if its record is still in the log.
     await unlinkIfThere(layout.manifest, files);
-    /** A checkpoint of this log that a log which dropped its first records could resume after: kept, the newest named. */
-    let spared: { name: string; lsn: number } | undefined;
+    /** Checkpoints of this log that a log which dropped its first records could resume after: kept. */
+    const kept: Array<{ name: string; lsn: number }> = [];
     for (const name of await checkpointNames(layout, files)) {
       const path = join(layout.checkpoints, name);
       if (exam.report.firstLsn > 1 && !logReplaced) {
         const found = await readCheckpointHeader(path, files);
         if (found?.logId === header.logId && found.position.lsn === checkpointFileLsn(name) && exam.holdsRecordOf(found.position)) {
-          if (spared === undefined || found.position.lsn > spared.lsn) spared = { name, lsn: found.position.lsn };
+          kept.push({ name, lsn: found.position.lsn });
           continue;
         }
       }
       await unlinkIfThere(path, files);
     }
+    // The newest of them that is whole, of the log's codec, is named (a damaged one is kept unnamed).
+    const codec = kept.length > 0 ? await resolveCodec(options.codec, header.codec) : undefined;
+    spared = kept.sort((a, b) => b.lsn - a.lsn).find(({ name }) => {
+      try {
+        const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
+        return file.codec === header.codec && checkpointDamage(file, codec!) === undefined;
+      } catch {
+        return false;
+      }
+    });
     if (spared) await writeManifest(layout.manifest, { logId: header.logId, checkpoint: spared.name, lsn: spared.lsn }, files);
     checkpointAction = spared
       ? `Removed the checkpoint of the tables an open would have taken, and named checkpoints/${spared.name} (up to record ${spared.lsn}), which the log resumes after, in state.manifest.`
