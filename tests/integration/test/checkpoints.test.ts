@@ -118,6 +118,32 @@ describe('checkpoints of the tables', () => {
     }
   });
 
+  it('a checkpoint whose tables section is damaged under its name is replaced by the next one at its record, and no cut of the log goes past it (a compaction or retention with nothing new written dropped the whole log)', async () => {
+    for (const op of ['compact', 'retention'] as const) {
+      const fs = await open();
+      const ids: number[] = [];
+      for (let i = 0; i < 10; i++) ids.push(await fs.appendMemory(`memory ${i}`));
+      await fs.checkpoint();
+      await fs.close();
+      const [name] = (await readdir(join(root, 'checkpoints'))).filter((file) => file.startsWith('checkpoint-'));
+      const path = join(root, 'checkpoints', name!);
+      const bytes = await readFile(path);
+      // The tables section's offset and length, from the header (see FORMAT.md).
+      const tablesOffset = bytes.readDoubleLE(88);
+      bytes[tablesOffset + Math.floor(bytes.readDoubleLE(96) / 2)]! ^= 0x55;
+      await writeFile(path, bytes);
+      const again = await open(op === 'retention' ? { historyRetentionMs: 0 } : {});
+      if (op === 'compact') await again.compact();
+      else await again.checkpoint();
+      await again.close();
+      const reopened = await open();
+      for (const [i, id] of ids.entries()) expect((await reopened.getMemory(id))?.text, `${op}: memory ${i}`).toBe(`memory ${i}`);
+      await reopened.close();
+      expect((await verifyStore(root)).problems, op).toEqual([]);
+      await rm(root, { recursive: true });
+    }
+  });
+
   it("a handle whose log is replaced while its close writes a checkpoint publishes none: the new log's checkpoint stays", async () => {
     // The stale handle's checkpoint file is held as it is opened, until the new log has its own checkpoint.
     let hold: Promise<void> | undefined;

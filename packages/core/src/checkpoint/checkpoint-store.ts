@@ -120,7 +120,12 @@ export class CheckpointStore {
    * which must not go past a checkpoint a discard is removing.
    */
   whilePublished<T>(logId: string, body: (published: WalPosition | undefined) => Promise<T>): Promise<T> {
-    return withFileLock(`${this.manifestPath}.lock`, this.files, async () => body(await this.publishedPosition(logId)));
+    return withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
+      const manifest = await readManifest(this.manifestPath, this.files);
+      // (One whose tables are damaged under its name covers nothing: the log is all there is.)
+      const whole = manifest?.logId === logId ? this.openWhole(manifest.checkpoint, logId, manifest.lsn) : undefined;
+      return body(whole?.position);
+    });
   }
 
   /**
@@ -161,7 +166,8 @@ export class CheckpointStore {
         // (Read strictly: a read that fails is not taken for a manifest or a file that is not there.)
         const onDisk = await readManifest(this.manifestPath, this.files, true);
         // (One of the same LSN whose file is gone or not a checkpoint of it is replaced: this one is as good.)
-        if (onDisk && onDisk.logId === file.logId && (onDisk.lsn > lsn || (onDisk.lsn === lsn && (await this.namedReadsBack(onDisk.checkpoint, file.logId, lsn))))) return false;
+        // (One of the same LSN whose tables are damaged is replaced too: this one is whole.)
+        if (onDisk && onDisk.logId === file.logId && (onDisk.lsn > lsn || (onDisk.lsn === lsn && (await this.namedReadsBack(onDisk.checkpoint, file.logId, lsn)) && this.openWhole(onDisk.checkpoint, file.logId, lsn) !== undefined))) return false;
         await this.files.rename(temp, file.path);
         await syncFolder(this.folder, this.files);
         await writeManifest(this.manifestPath, { logId: file.logId, checkpoint: checkpointFileName(lsn), lsn }, this.files);
@@ -180,6 +186,20 @@ export class CheckpointStore {
   private async namedReadsBack(name: string, logId: string, lsn: number): Promise<boolean> {
     const header = await readCheckpointHeader(join(this.folder, name), this.files, true);
     return header?.logId === logId && header.position.lsn === lsn;
+  }
+
+  /**
+   * The checkpoint file `name` mapped when it is one of log `logId` at `lsn` whose header and tables read
+   * back whole (as an open checks them); `undefined` when it is gone or damaged. Other errors are thrown.
+   */
+  private openWhole(name: string, logId: string, lsn: number): CheckpointFile | undefined {
+    try {
+      const file = openCheckpointFile(join(this.folder, name), this.reader);
+      return file.logId === logId && file.position.lsn === lsn ? file : undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || MemMapError.is(error, 'CHECKPOINT_CORRUPT')) return undefined;
+      throw error;
+    }
   }
 
   /** Removes a checkpoint `write` wrote that is not to be published (nothing once it has its name). */
