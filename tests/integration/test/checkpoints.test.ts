@@ -144,6 +144,28 @@ describe('checkpoints of the tables', () => {
     }
   });
 
+  it('a compaction that cannot read the checkpoint the manifest names (EMFILE) cuts nothing and fails with IO_ERROR; the next one cuts', async () => {
+    let failing = false;
+    const seam = {
+      ...fileSystem,
+      open: (async (path: Parameters<typeof fileSystem.open>[0], ...rest: unknown[]) => {
+        if (failing && /checkpoint-\d{16}\.bin$/.test(String(path))) throw Object.assign(new Error(`EMFILE: too many open files, open '${String(path)}'`), { code: 'EMFILE' });
+        return (fileSystem.open as (...args: unknown[]) => ReturnType<typeof fileSystem.open>)(path, ...rest);
+      }) as typeof fileSystem.open,
+    };
+    const fs = await open({ fileSystem: seam });
+    const ids = await fs.appendMemories(Array.from({ length: 50 }, (_, i) => ({ text: `memory ${i}` })));
+    await fs.checkpoint();
+    failing = true;
+    await expect(fs.compact()).rejects.toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining('The log was not shortened') });
+    failing = false;
+    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(50);
+    await fs.close();
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text).toBe(`memory ${i}`);
+    await again.close();
+  });
+
   it("a handle whose log is replaced while its close writes a checkpoint publishes none: the new log's checkpoint stays", async () => {
     // The stale handle's checkpoint file is held as it is opened, until the new log has its own checkpoint.
     let hold: Promise<void> | undefined;

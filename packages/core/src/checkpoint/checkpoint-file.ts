@@ -436,6 +436,40 @@ export async function readCheckpointHeader(path: string, files: Pick<StoreFileSy
   }
 }
 
+/**
+ * `readCheckpointHeader`, and only when the tables section reads back whole too (its checksum, as an
+ * open checks it): the header and that section alone are read, with positioned reads, never the rows.
+ * `undefined` when the file is gone or damaged; any other error reading it is thrown.
+ */
+export async function readWholeCheckpointHeader(path: string, files: Pick<StoreFileSystem, 'open'>): Promise<{ logId: string; position: WalPosition } | undefined> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await files.open(path, 'r');
+    const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
+    const { bytesRead } = await handle.read(header, 0, header.length, 0);
+    if (bytesRead < header.length || !header.subarray(0, 8).equals(MAGIC) || header.readUInt32LE(H_CRC) !== crc32c(header.subarray(16))) return undefined;
+    const offset = header.readDoubleLE(H_TABLES_OFFSET);
+    const length = header.readDoubleLE(H_TABLES_LENGTH);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < CHECKPOINT_HEADER_SIZE || length < 0) return undefined;
+    const tables = Buffer.alloc(length);
+    for (let done = 0; done < length;) {
+      const { bytesRead: read } = await handle.read(tables, done, Math.min(length - done, 1 << 30), offset + done);
+      if (read === 0) return undefined;
+      done += read;
+    }
+    if (crc32c(tables) !== header.readUInt32LE(H_TABLES_CRC)) return undefined;
+    return {
+      logId: header.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE),
+      position: { lsn: header.readDoubleLE(H_LSN), offset: header.readDoubleLE(H_OFFSET), checksum: header.readUInt32LE(H_CHECKSUM) },
+    };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
 function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad: (why: string) => MemMapError): CheckpointTables {
   let wire: Record<string, unknown>;
   try {

@@ -1,9 +1,9 @@
 import { dirname, join } from 'node:path';
-import { syncFolder, type WalPosition } from '@memmapfs/wal';
+import { describeThrown, syncFolder, type WalPosition } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
-import { openCheckpointFile, readCheckpointHeader, writeUnnamedCheckpoint, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type UnnamedCheckpoint } from './checkpoint-file.js';
+import { openCheckpointFile, readCheckpointHeader, readWholeCheckpointHeader, writeUnnamedCheckpoint, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type UnnamedCheckpoint } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, checkpointTempFile, readManifest, writeManifest } from './checkpoint-manifest.js';
 import { isAbandoned, processAlive } from '../engine/abandoned-files.js';
 import { withFileLock } from '../engine/file-lock.js';
@@ -123,8 +123,13 @@ export class CheckpointStore {
     return withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
       const manifest = await readManifest(this.manifestPath, this.files);
       // (One whose tables are damaged under its name covers nothing: the log is all there is.)
-      const whole = manifest?.logId === logId ? this.openWhole(manifest.checkpoint, logId, manifest.lsn) : undefined;
-      return body(whole?.position);
+      let whole: WalPosition | undefined;
+      try {
+        whole = manifest?.logId === logId ? await this.namedWhole(manifest.checkpoint, logId, manifest.lsn) : undefined;
+      } catch (error) {
+        throw new MemMapError('IO_ERROR', `Cannot read the checkpoint ${manifest!.checkpoint} the manifest names: ${describeThrown(error)}. The log was not shortened; a later cut tries again.`, { cause: error, subsystem: 'checkpoint' });
+      }
+      return body(whole);
     });
   }
 
@@ -167,7 +172,7 @@ export class CheckpointStore {
         const onDisk = await readManifest(this.manifestPath, this.files, true);
         // (One of the same LSN whose file is gone or not a checkpoint of it is replaced: this one is as good.)
         // (One of the same LSN whose tables are damaged is replaced too: this one is whole.)
-        if (onDisk && onDisk.logId === file.logId && (onDisk.lsn > lsn || (onDisk.lsn === lsn && (await this.namedReadsBack(onDisk.checkpoint, file.logId, lsn)) && this.openWhole(onDisk.checkpoint, file.logId, lsn) !== undefined))) return false;
+        if (onDisk && onDisk.logId === file.logId && (onDisk.lsn > lsn || (onDisk.lsn === lsn && (await this.namedWhole(onDisk.checkpoint, file.logId, lsn)) !== undefined))) return false;
         await this.files.rename(temp, file.path);
         await syncFolder(this.folder, this.files);
         await writeManifest(this.manifestPath, { logId: file.logId, checkpoint: checkpointFileName(lsn), lsn }, this.files);
@@ -182,24 +187,15 @@ export class CheckpointStore {
     }
   }
 
-  /** Whether the checkpoint file `name` holds a header of log `logId` at `lsn` (errors reading it but its absence are thrown). */
-  private async namedReadsBack(name: string, logId: string, lsn: number): Promise<boolean> {
-    const header = await readCheckpointHeader(join(this.folder, name), this.files, true);
-    return header?.logId === logId && header.position.lsn === lsn;
-  }
 
   /**
-   * The checkpoint file `name` mapped when it is one of log `logId` at `lsn` whose header and tables read
-   * back whole (as an open checks them); `undefined` when it is gone or damaged. Other errors are thrown.
+   * The position of the checkpoint file `name` when it is one of log `logId` at `lsn` whose header and
+   * tables section read back whole (as an open checks them); `undefined` when it is gone or damaged.
+   * Other errors reading it are thrown.
    */
-  private openWhole(name: string, logId: string, lsn: number): CheckpointFile | undefined {
-    try {
-      const file = openCheckpointFile(join(this.folder, name), this.reader);
-      return file.logId === logId && file.position.lsn === lsn ? file : undefined;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || MemMapError.is(error, 'CHECKPOINT_CORRUPT')) return undefined;
-      throw error;
-    }
+  private async namedWhole(name: string, logId: string, lsn: number): Promise<WalPosition | undefined> {
+    const header = await readWholeCheckpointHeader(join(this.folder, name), this.files);
+    return header?.logId === logId && header.position.lsn === lsn ? header.position : undefined;
   }
 
   /** Removes a checkpoint `write` wrote that is not to be published (nothing once it has its name). */
