@@ -421,19 +421,27 @@ export async function readCheckpointHeader(path: string, files: Pick<StoreFileSy
   let handle: FileHandle | undefined;
   try {
     handle = await files.open(path, 'r');
-    const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
-    const { bytesRead } = await handle.read(header, 0, header.length, 0);
-    if (bytesRead < header.length || !header.subarray(0, 8).equals(MAGIC) || header.readUInt32LE(H_CRC) !== crc32c(header.subarray(16))) return undefined;
-    return {
-      logId: header.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE),
-      position: { lsn: header.readDoubleLE(H_LSN), offset: header.readDoubleLE(H_OFFSET), checksum: header.readUInt32LE(H_CHECKSUM) },
-    };
+    return (await readHeader(handle))?.names;
   } catch (error) {
     if (strict && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     return undefined;
   } finally {
     await handle?.close().catch(() => undefined);
   }
+}
+
+/** A checkpoint file's header, when it is one (its magic and checksum), and the log and position it names. */
+async function readHeader(handle: FileHandle): Promise<{ header: Buffer; names: { logId: string; position: WalPosition } } | undefined> {
+  const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
+  const { bytesRead } = await handle.read(header, 0, header.length, 0);
+  if (bytesRead < header.length || !header.subarray(0, 8).equals(MAGIC) || header.readUInt32LE(H_CRC) !== crc32c(header.subarray(16))) return undefined;
+  return {
+    header,
+    names: {
+      logId: header.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE),
+      position: { lsn: header.readDoubleLE(H_LSN), offset: header.readDoubleLE(H_OFFSET), checksum: header.readUInt32LE(H_CHECKSUM) },
+    },
+  };
 }
 
 /**
@@ -445,9 +453,9 @@ export async function readWholeCheckpointHeader(path: string, files: Pick<StoreF
   let handle: FileHandle | undefined;
   try {
     handle = await files.open(path, 'r');
-    const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
-    const { bytesRead } = await handle.read(header, 0, header.length, 0);
-    if (bytesRead < header.length || !header.subarray(0, 8).equals(MAGIC) || header.readUInt32LE(H_CRC) !== crc32c(header.subarray(16))) return undefined;
+    const read = await readHeader(handle);
+    if (!read) return undefined;
+    const { header, names } = read;
     const offset = header.readDoubleLE(H_TABLES_OFFSET);
     const length = header.readDoubleLE(H_TABLES_LENGTH);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < CHECKPOINT_HEADER_SIZE || length < 0) return undefined;
@@ -457,11 +465,7 @@ export async function readWholeCheckpointHeader(path: string, files: Pick<StoreF
       if (read === 0) return undefined;
       done += read;
     }
-    if (crc32c(tables) !== header.readUInt32LE(H_TABLES_CRC)) return undefined;
-    return {
-      logId: header.toString('hex', H_LOG_ID, H_LOG_ID + LOG_ID_SIZE),
-      position: { lsn: header.readDoubleLE(H_LSN), offset: header.readDoubleLE(H_OFFSET), checksum: header.readUInt32LE(H_CHECKSUM) },
-    };
+    return crc32c(tables) === header.readUInt32LE(H_TABLES_CRC) ? names : undefined;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
