@@ -400,7 +400,7 @@ describe('checkpoints of the tables', () => {
     expect(problems).toMatchObject([{ severity: 'warning', kind: 'checkpoint-unusable', message: expect.stringContaining(`an open uses checkpoints/${newest}`) }]);
     expect(problems[0]!.message).not.toMatch(/replays the whole log/);
     const repaired = await repairStore(root);
-    expect(repaired.actions).toContain(`Named ${newest}, the checkpoint an open used in place of the missing one, in state.manifest.`);
+    expect(repaired.actions).toContain(`Named ${newest}, the checkpoint an open used in place of the missing or damaged one, in state.manifest.`);
     expect(repaired.after.problems).toEqual([]);
     expect((await manifest()).checkpoint.file).toBe(newest);
     expect(await checkpointFiles()).toEqual([newest]);

@@ -256,6 +256,84 @@ describe('log segments and retention', () => {
     await again.close();
   });
 
+  it('with the named checkpoint\'s tables damaged and an older one beside it that the shortened log resumes after, the store opens and reads everything; verify warns (not "restore from a backup"), and repair names the older one', async () => {
+    const fs = await open({ historyRetentionMs: 0 });
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`early memory ${i}`));
+    await fs.checkpoint();
+    await fs.close();
+    const [first] = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
+    const firstBytes = await readFile(join(root, 'checkpoints', first!));
+    // A checkpoint that lets no history go: the log still begins after the first one, which stays beside
+    // it (as a writer killed after publishing the newer one, before removing the older, leaves it).
+    const later = await open();
+    for (let i = 0; i < 5; i++) ids.push(await later.appendMemory(`late memory ${i}`));
+    await later.checkpoint();
+    await later.close();
+    await writeFile(join(root, 'checkpoints', first!), firstBytes);
+    const names = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort();
+    expect(names).toHaveLength(2);
+    const newer = join(root, 'checkpoints', names[1]!);
+    const bytes = await readFile(newer);
+    // The tables section's offset and length, from the header (see FORMAT.md).
+    bytes[bytes.readDoubleLE(88) + Math.floor(bytes.readDoubleLE(96) / 2)]! ^= 0x55;
+    await writeFile(newer, bytes);
+    const text = (i: number) => (i < 5 ? `early memory ${i}` : `late memory ${i - 5}`);
+    // (In a copy: the open's own checkpoint at close replaces the damaged one.)
+    const copy = join(dir, 'copy');
+    await nodeFileSystem.cp(root, copy, { recursive: true });
+    const again = await MemMapFS.init(copy, { search: flexsearch(), codec: msgpack() });
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text).toBe(text(i));
+    await again.close();
+    const found = await verifyStore(root);
+    expect(found.firstLsn).toBeGreaterThan(1);
+    expect(found.ok).toBe(true);
+    expect(found.problems).toEqual([expect.objectContaining({ kind: 'checkpoint-damaged', severity: 'warning', repairable: true, message: expect.stringContaining(`an open uses checkpoints/${names[0]}`) })]);
+    const repaired = await repairStore(root);
+    expect(repaired.actions).toContain(`Named ${names[0]}, the checkpoint an open used in place of the missing or damaged one, in state.manifest.`);
+    expect(repaired.after.problems).toEqual([]);
+    const reopened = await open();
+    for (const [i, id] of ids.entries()) expect((await reopened.getMemory(id))?.text).toBe(text(i));
+    await reopened.close();
+  });
+
+  it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {
+    const fs = await open({ historyRetentionMs: 0 });
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`early memory ${i}`);
+    await fs.checkpoint();
+    await fs.close();
+    const later = await open();
+    for (let i = 0; i < 5; i++) await later.appendMemory(`late memory ${i}`);
+    await later.checkpoint();
+    await later.appendMemory('after the checkpoint');
+    await later.close();
+    const named = (JSON.parse((await readFile(join(root, 'state.manifest'), 'utf8')).split('\n')[1]!) as { checkpoint: { lsn: number } }).checkpoint;
+    // Where the checkpoint's record is in state.wal, read before the damage.
+    const reader = await open({ readOnly: true });
+    let offset = -1;
+    for await (const record of (reader as unknown as { engine: { wal: { readFrom(lsn: number): AsyncIterable<{ lsn: number; offset: number }> } } }).engine.wal.readFrom(named.lsn)) {
+      offset = record.offset;
+      break;
+    }
+    await reader.close();
+    expect(offset).toBeGreaterThan(0);
+    const log = await readFile(join(root, 'state.wal'));
+    // The first byte of its payload (a frame's header is 21 bytes, see FORMAT.md).
+    log[offset + 21]! ^= 0xff;
+    await writeFile(join(root, 'state.wal'), log);
+    const before = await logBytes();
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+    const found = await verifyStore(root);
+    expect(found.firstLsn).toBeGreaterThan(1);
+    expect(found.ok).toBe(false);
+    const checkpointProblem = found.problems.find((problem) => problem.kind.startsWith('checkpoint-'));
+    expect(checkpointProblem).toMatchObject({ severity: 'error', repairable: false, message: expect.stringContaining('Restore the store from a backup') });
+    expect(found.problems.map((problem) => problem.message).join(' ')).not.toMatch(/repair` removes it|opens from that checkpoint/);
+    await expect(repairStore(root)).rejects.toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('Restore the store from a backup') });
+    await expect(repairStore(root)).rejects.not.toMatchObject({ message: expect.stringContaining('opens from that checkpoint') });
+    expect(await logBytes()).toEqual(before);
+  });
+
   it('opens from its own log\'s checkpoint when state.manifest is another store\'s, or gone and another store\'s checkpoint (of another codec) is newer; verify warns, and repair names its own', async () => {
     for (const [codec, manifest] of [['cbor', false], ['msgpack', true]] as const) {
       const { ids, after } = await beside(codec, manifest);

@@ -8,6 +8,11 @@ import { checkpointFileLsn, checkpointFileName, checkpointTempFile, readManifest
 import { isAbandoned, processAlive } from '../engine/abandoned-files.js';
 import { withFileLock } from '../engine/file-lock.js';
 
+/** Tells that the checkpoint `name` is passed over as damaged, as a process warning. */
+function warnUnusable(name: string, error: unknown): void {
+  process.emitWarning(`The checkpoint ${name} is not used: ${(error as Error).message}`, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
+}
+
 /**
  * The checkpoint files of a store (`<root>/checkpoints/`) and the manifest that names the current one
  * (`<root>/state.manifest`). Any process may write a checkpoint; the manifest only ever moves forward
@@ -30,18 +35,19 @@ export class CheckpointStore {
    * names a checkpoint), the newest checkpoint in the folder that opens, of log `logId` when it is given,
    * else of whichever log (a reader that has not read the log's header yet). `undefined` when there is
    * none: the open replays the whole log. Whatever is taken, the log checks it ends at a record it holds
-   * before it is used (a checkpoint of another log ends at none).
+   * before it is used (a checkpoint of another log ends at none). See `find` for `onDamaged`.
    */
-  async current(logId?: string): Promise<CheckpointFile | undefined> {
-    return (await this.find(logId)).file;
+  async current(logId?: string, onDamaged?: (name: string, error: unknown) => void): Promise<CheckpointFile | undefined> {
+    return (await this.find(logId, onDamaged)).file;
   }
 
   /**
    * `current`, whether the manifest names the checkpoint found (else the next checkpoint written names
    * one), and the log the manifest names (when one reads): a reader that has not read the log's header
-   * yet, finding no checkpoint, learns from it whether the manifest was another log's.
+   * yet, finding no checkpoint, learns from it whether the manifest was another log's. A checkpoint passed
+   * over as damaged is told to `onDamaged` (by default, a process warning).
    */
-  async find(logId?: string): Promise<{ file: CheckpointFile | undefined; named: boolean; manifestLog: string | undefined }> {
+  async find(logId?: string, onDamaged: (name: string, error: unknown) => void = warnUnusable): Promise<{ file: CheckpointFile | undefined; named: boolean; manifestLog: string | undefined }> {
     const manifest = await readManifest(this.manifestPath, this.files);
     const others = async () => (await this.files.readdir(this.folder).catch(() => [] as string[]))
       .filter((name) => name !== manifest?.checkpoint && checkpointFileLsn(name) !== undefined)
@@ -49,9 +55,9 @@ export class CheckpointStore {
       .reverse();
     const manifestLog = manifest?.logId;
     const unnamed = (file: CheckpointFile | undefined) => ({ file, named: false, manifestLog });
-    if (!manifest || (logId !== undefined && manifest.logId !== logId)) return unnamed(this.openFirstUsable(await others(), logId));
-    const named = this.openFirstUsable([manifest.checkpoint], manifest.logId);
-    return named ? { file: named, named: true, manifestLog } : unnamed(this.openFirstUsable(await others(), manifest.logId));
+    if (!manifest || (logId !== undefined && manifest.logId !== logId)) return unnamed(this.openFirstUsable(await others(), logId, onDamaged));
+    const named = this.openFirstUsable([manifest.checkpoint], manifest.logId, onDamaged);
+    return named ? { file: named, named: true, manifestLog } : unnamed(this.openFirstUsable(await others(), manifest.logId, onDamaged));
   }
 
   /**
@@ -70,16 +76,14 @@ export class CheckpointStore {
   }
 
   /** The first of `names` that opens as a checkpoint of log `logId` (`undefined`: of any log), named for the LSN it covers. */
-  private openFirstUsable(names: readonly string[], logId: string | undefined): CheckpointFile | undefined {
+  private openFirstUsable(names: readonly string[], logId: string | undefined, onDamaged: (name: string, error: unknown) => void = warnUnusable): CheckpointFile | undefined {
     for (const name of names) {
       try {
         const file = openCheckpointFile(join(this.folder, name), this.reader);
         if ((logId === undefined || file.logId === logId) && file.position.lsn === checkpointFileLsn(name)) return file;
       } catch (error) {
         // Removed by another writer meanwhile: the next one. Damaged: said, then the next one.
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-          process.emitWarning(`The checkpoint ${name} is not used: ${(error as Error).message}`, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
-        }
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') onDamaged(name, error);
       }
     }
     return undefined;

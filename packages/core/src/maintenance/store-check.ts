@@ -328,6 +328,14 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
         message: `Record ${lsn} at byte ${offset} is damaged (${reason}), but the checkpoint at record ${checkpointExam!.lsn} covers it: the store opens from the checkpoint, and only what reads the log before it (memoryHistory, a saved search index older than the checkpoint, which is rebuilt) meets the damage. Run \`memmapfs compact\`: it drops the records the checkpoint covers, the damaged one with them. \`memmapfs repair\` leaves the log as it is (it would replace the record with a placeholder, and lose what it made, which only the checkpoint holds now; keep checkpoints/ until then).` };
     }
   }
+  if (checkpointExam?.recordLost === true) {
+    const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
+    const { lsn, offset, reason } = scan.damage!;
+    if (at >= 0) {
+      problems[at] = { severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: false,
+        message: `Record ${lsn} at byte ${offset} is damaged (${reason}), and with it the record of the checkpoint at record ${checkpointExam.lsn}, which the log depends on (see its problem): \`memmapfs repair\` leaves the log as it is. Restore the store from a backup.` };
+    }
+  }
   const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);
   const snapshot = snapshotExists ? await readSearchSnapshot(layout.searchSnapshot, files) : undefined;
   const snapshotProblem = !snapshotExists ? undefined
@@ -405,6 +413,8 @@ interface CheckpointExam {
   readonly salvageable?: string;
   /** Whole, and its record whole in `state.wal` after the damage in it (`damaged`): where that record ends. */
   readonly recordEnd?: number;
+  /** The log depends on it (it dropped the records before it), and its own record is damaged: the store does not open, and repair cannot help. */
+  readonly recordLost?: boolean;
 }
 
 /**
@@ -443,10 +453,12 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     if (!fallback) return { problem: undefined, unusable: false, lsn, checksum };
     const message = read === undefined
       ? `${manifestLost}; an open uses ${file} (up to record ${lsn}), the newest checkpoint of this log in the folder. \`memmapfs repair\` names it in a new manifest; so does the next checkpoint written.`
-      : `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.`;
+      : namedDamage !== undefined
+        ? `The checkpoint ${named} named by state.manifest is damaged (${namedDamage}); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log, and replays the log after it: nothing is lost. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written, which replaces the damaged one.`
+        : `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.`;
     return {
       unusable: false, lsn, checksum, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
-      problem: { severity: 'warning', kind: 'checkpoint-unusable', file: read === undefined ? 'state.manifest' : named, repairable: true, message },
+      problem: { severity: 'warning', kind: namedDamage !== undefined ? 'checkpoint-damaged' : 'checkpoint-unusable', file: read === undefined ? 'state.manifest' : named, repairable: true, message },
     };
   };
   /**
@@ -464,21 +476,32 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
         : 'An open cannot read it, and the store does not open without it: restore the store from a backup'}.`,
     },
   });
+  /** Why the checkpoint the manifest names is of no use, when an open passes over it as damaged. */
+  let namedDamage: string | undefined;
   let checkpoint: CheckpointFile | undefined;
   try {
     checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      const why = `is damaged: ${(error as Error).message}`;
-      return firstLsn > 1 ? kept(why) : problem('error', 'checkpoint-damaged', why);
-    }
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    const why = `is damaged: ${(error as Error).message}`;
+    if (!missing && firstLsn === 1) return problem('error', 'checkpoint-damaged', why);
     // As an open does: the newest other checkpoint of the manifest's log.
-    checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId).catch(() => undefined);
+    checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId, () => undefined).catch(() => undefined);
+    if (!missing) {
+      // A log that dropped its first records resumes after that one only if it holds the record it ends
+      // at (or begins right after it); else the damaged one is all there is.
+      const resumes = checkpoint !== undefined && (checkpoint.position.lsn === firstLsn - 1 || records[checkpoint.position.lsn - firstLsn]?.checksum === checkpoint.position.checksum >>> 0);
+      if (!resumes) {
+        checkpoint = undefined;
+        return kept(why);
+      }
+      namedDamage = (error as Error).message;
+    }
     if (!checkpoint) {
       return { unusable: true, lsn: undefined, problem: { severity: 'warning', kind: 'checkpoint-unusable', file, repairable: true, message: `The checkpoint ${file} named by state.manifest is missing, and no other checkpoint of this log is there: an open replays the whole log. \`memmapfs repair\` removes the manifest.` } };
     }
     file = `checkpoints/${basename(checkpoint.path)}`;
-    fallback = ` (which an open uses because the one state.manifest names, ${named}, is missing)`;
+    fallback = ` (which an open uses because the one state.manifest names, ${named}, is ${missing ? 'missing' : 'damaged'})`;
   }
   const damage = checkpointDamage(checkpoint, codec);
   if (damage && firstLsn > 1 && checkpoint.logId === logId) return kept(`is damaged: ${damage}`);
@@ -490,6 +513,12 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   // (Or past damage to the log, whole after it where an open looks for it: an open resumes after it.)
   const recordEnd = damaged !== undefined && lsn > lastLsn ? endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) : undefined;
   const held = recordEnd !== undefined || (lsn >= firstLsn ? lsn <= lastLsn && records[lsn - firstLsn]?.checksum === checksum : lsn === firstLsn - 1);
+  if (!held && firstLsn > 1 && damaged !== undefined && lsn > lastLsn) {
+    // (Its record is not whole where it was written: the damage hit it. Repair cannot write it again, and
+    // cutting the log there would leave the checkpoint past it.)
+    return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
+      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, whose record in state.wal is damaged (it is not whole where the checkpoint says it was written). The log no longer holds the records before ${firstLsn}, so the store opens only from this checkpoint, and an open cannot resume after it without its record: it fails. The checkpoint is the only copy of what the dropped records made; \`memmapfs repair\` leaves the store as it is. Restore the store from a backup.` } };
+  }
   if (!held && firstLsn > 1) {
     // (The log needs a checkpoint it begins after: an open that takes this one fails.)
     return { unusable: true, lsn, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: true,
@@ -667,12 +696,12 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
     if (manifest?.logId === logId) {
       try {
         checkpoint = openCheckpointFile(join(layout.checkpoints, manifest.checkpoint), 'read');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      } catch {
+        // Gone or damaged: an open takes another in its place (below).
       }
     }
-    // (With no manifest of this log that reads, or one naming a file that is gone, the checkpoint an open takes in its place.)
-    checkpoint ??= await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId);
+    // (With no manifest of this log that reads, or one naming a file that is gone or damaged, the checkpoint an open takes in its place.)
+    checkpoint ??= await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId, () => undefined);
     if (!checkpoint) return undefined;
     if (checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
     const rows = checkpoint.memories(codec);

@@ -108,6 +108,10 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     ? { lsn: exam.checkpointLsn, end: exam.checkpointRecordEnd } : undefined;
   if (scan.damage && !keptThrough && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
     // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
+    if (!exam.checkpointCoversDamage) {
+      // (Its own record is damaged: an open cannot resume after it, and the record cannot be written again.)
+      throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, and with it the record of the checkpoint at record ${exam.checkpointLsn}: the log no longer holds the records before ${exam.report.firstLsn}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. Repair cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`, { subsystem: 'wal' });
+    }
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
   }
   if (scan.damage && exam.checkpointCoversDamage) {
@@ -167,7 +171,7 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
       : 'Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.';
   } else if (exam.checkpointManifest !== undefined && (resync === undefined || exam.checkpointManifest.lsn <= (keptThrough?.lsn ?? scan.lastLsn))) {
     await writeManifest(layout.manifest, exam.checkpointManifest, files);
-    checkpointAction = `Named ${exam.checkpointManifest.checkpoint}, the checkpoint an open used in place of the missing one, in state.manifest.`;
+    checkpointAction = `Named ${exam.checkpointManifest.checkpoint}, the checkpoint an open used in place of the missing or damaged one, in state.manifest.`;
   }
   if (!(exam.checkpointUnusable || logReplaced || checkpointPastLog || checkpointNotNeeded) && scan.damage !== undefined) {
     // The checkpoint kept ends before the damage (or at the record kept through); any other one that does
