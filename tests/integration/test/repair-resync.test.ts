@@ -61,6 +61,23 @@ async function damageRecordOf(text: string): Promise<{ original: Buffer; damaged
   return { original, damaged };
 }
 
+/**
+ * Ten memories a checkpoint covers and five after it, with the record of the fourth damaged before the
+ * checkpoint and of the third after it. Returns their ids.
+ */
+async function seedDamageAroundCheckpoint(): Promise<{ covered: number[]; after: number[] }> {
+  const fs = await open();
+  const covered: number[] = [];
+  for (let i = 0; i < 10; i++) covered.push(await fs.appendMemory(`covered memory ${i} lantern`));
+  await fs.checkpoint();
+  const after: number[] = [];
+  for (let i = 0; i < 5; i++) after.push(await fs.appendMemory(`after memory ${i} lantern`));
+  await fs.close();
+  await damageRecordOf('covered memory 3 lantern');
+  await damageRecordOf('after memory 2 lantern');
+  return { covered, after };
+}
+
 /** Every memory of `commits` reads back with its text, except those of the commits in `lost`, which are gone. */
 async function expectMemories(fs: MemMapFS, commits: Commit[], lost: number[]): Promise<void> {
   for (const [c, commit] of commits.entries()) {
@@ -193,15 +210,7 @@ describe('repairStore resynchronises after damage', () => {
   });
 
   it('with damage before a checkpoint and after it, keeps the log up to the checkpoint\'s record as it is: only the record after it is lost, what the checkpoint holds stays', async () => {
-    const fs = await open();
-    const covered: number[] = [];
-    for (let i = 0; i < 10; i++) covered.push(await fs.appendMemory(`covered memory ${i} lantern`));
-    await fs.checkpoint();
-    const after: number[] = [];
-    for (let i = 0; i < 5; i++) after.push(await fs.appendMemory(`after memory ${i} lantern`));
-    await fs.close();
-    await damageRecordOf('covered memory 3 lantern');
-    await damageRecordOf('after memory 2 lantern');
+    const { covered, after } = await seedDamageAroundCheckpoint();
     await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
     expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual([expect.objectContaining({ kind: 'wal-damaged', message: expect.stringMatching(/repair` keeps the log as it is up to that record .* then the \d+ intact records after it, skipping the damage/) })]);
     const result = await repair();
@@ -221,15 +230,7 @@ describe('repairStore resynchronises after damage', () => {
   });
 
   it('with resync: false and damage before a checkpoint and after it, keeps the valid records between the checkpoint\'s record and the later damage', async () => {
-    const fs = await open();
-    const covered: number[] = [];
-    for (let i = 0; i < 10; i++) covered.push(await fs.appendMemory(`covered memory ${i} lantern`));
-    await fs.checkpoint();
-    const after: number[] = [];
-    for (let i = 0; i < 5; i++) after.push(await fs.appendMemory(`after memory ${i} lantern`));
-    await fs.close();
-    await damageRecordOf('covered memory 3 lantern');
-    await damageRecordOf('after memory 2 lantern');
+    const { covered, after } = await seedDamageAroundCheckpoint();
     await repair({ resync: false });
     const opened = await open();
     for (const [i, id] of covered.entries()) expect((await opened.getMemory(id))?.text, `covered memory ${i}`).toBe(`covered memory ${i} lantern`);
