@@ -39,6 +39,24 @@ describe('the server process', () => {
     expect(run).toMatchObject({ code: 0, signal: null, stdout: '' });
   });
 
+  it('answers every request it read before stdin ended, then exits 0 (it carried them out and answered none)', async () => {
+    const child = spawnServer(folder.root);
+    let stdout = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    const lines = [
+      { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'piped', version: '1' } } },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      ...Array.from({ length: 50 }, (_, i) => ({ jsonrpc: '2.0', id: i + 1, method: 'tools/call', params: { name: 'remember', arguments: { text: `piped memory ${i}` } } })),
+    ];
+    child.stdin!.end(lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    const answered = stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: number; result?: { isError?: boolean } });
+    expect(answered.map((answer) => answer.id).sort((a, b) => a - b)).toEqual(Array.from({ length: 51 }, (_, i) => i));
+    expect(answered.filter((answer) => answer.id > 0 && answer.result?.isError !== false && answer.result?.isError !== undefined)).toEqual([]);
+  });
+
   it('closes the store and exits 0 on SIGTERM and on SIGINT', async () => {
     expect(await serveThen(folder.root, (child) => child.kill('SIGTERM'))).toMatchObject({ code: 0, signal: null, stdout: '' });
     expect(await serveThen(folder.root, (child) => child.kill('SIGINT'))).toMatchObject({ code: 0, signal: null, stdout: '' });
