@@ -50,3 +50,9 @@ it('a KV key over the limit is refused naming its length in bytes, as the limit 
     await fs.close();
   }
 });
+
+it.skipIf(process.platform !== 'linux')('an open that cannot make its folder (under /proc, where a folder exists but none can be made) fails at once, saying where', async () => {
+  // (Node's mkdir with `recursive` retries such a folder forever: the open hung, spinning.)
+  const error = await MemMapFS.init('/proc/memmapfs-no-such-folder/store', { codec: v8Codec(), search: new WordSearch() }).catch((e: unknown) => e);
+  expect(error).toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining('/proc/memmapfs-no-such-folder') });
+}, 10_000);

@@ -1,4 +1,5 @@
 import * as nodeFileSystem from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { chunkStore, type BlockStore } from '@memmapfs/blocks';
 import { describeThrown, fileWal, syncFolder, type LogSnapshot, type WalHeader, type WalPosition, type WriteAheadLog } from '@memmapfs/wal';
 import type { Codec } from '../contracts/codec.js';
@@ -395,10 +396,32 @@ function codecMismatch(root: string, stored: string, requested: string): MemMapE
 }
 
 async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promise<void> {
+  try {
+    await makeFolder(layout.root, files);
+  } catch (error) {
+    throw new MemMapError('IO_ERROR', `Cannot make the store's folder ${layout.root}: ${describeThrown(error)}. Give a folder in a place where this process may create files.`, { cause: error });
+  }
   await files.mkdir(layout.index, { recursive: true });
   await files.mkdir(layout.blocks, { recursive: true });
   await files.mkdir(layout.checkpoints, { recursive: true });
   await syncFolder(layout.root, files);
+}
+
+/**
+ * Makes folder `path` and any missing folder above it, one at a time. (Not `mkdir` with `recursive`,
+ * which in Node 20 retries forever where a folder cannot be made though its parent exists, as in /proc.)
+ */
+async function makeFolder(path: string, files: StoreFileSystem): Promise<void> {
+  const made = async (): Promise<boolean> => files.mkdir(path).then(() => true, (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EEXIST') return true;
+    if (error.code === 'ENOENT') return false;
+    throw error;
+  });
+  if (await made()) return;
+  const parent = dirname(path);
+  if (parent === path) throw Object.assign(new Error(`ENOENT: no such file or directory, mkdir '${path}'`), { code: 'ENOENT' });
+  await makeFolder(parent, files);
+  if (!(await made())) throw Object.assign(new Error(`ENOENT: no such file or directory, mkdir '${path}'`), { code: 'ENOENT' });
 }
 
 /** An open met a log that dropped what its checkpoint needed, because a newer checkpoint took its place: it opens again. */
