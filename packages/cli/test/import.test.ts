@@ -1,9 +1,11 @@
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { chmod, lstat, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Memory, MemoryHit } from '@memmapfs/core';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { initStore, inStore, memoryCount, paths, useTempStore } from './harness.js';
+import { initStore, inStore, memoryCount, paths, stdinOf, useTempStore } from './harness.js';
+import { runCli } from '../src/index.js';
 
 useTempStore();
 
@@ -247,5 +249,64 @@ describe('export progress', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toMatch(/export \[[█░]+\] \d+% \| \d+\/1500 entries \| \d+\/s \| ETA \S+/);
     expect((await inStore(['--json', 'export', file], { stderrIsTTY: true })).stderr).toBe('');
+  });
+});
+
+describe('export to a file', () => {
+  beforeEach(async () => {
+    await initStore();
+    expect((await inStore(['append', 'a memory to export'])).code).toBe(0);
+  });
+
+  const exportedLines = (text: string) => text.trim().split('\n').map((line) => JSON.parse(line) as { type: string; text?: string });
+
+  it('writes through a symbolic link to the file it names, the link left a link', async () => {
+    const real = join(paths.dir, 'real.jsonl');
+    const link = join(paths.dir, 'link.jsonl');
+    await writeFile(real, 'old\n');
+    await symlink(real, link);
+    expect((await inStore(['export', link])).code).toBe(0);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(exportedLines(await readFile(real, 'utf8')).some((line) => line.text === 'a memory to export')).toBe(true);
+  });
+
+  it('keeps the permissions of the file it replaces (one only its owner reads stays so)', async () => {
+    const file = join(paths.dir, 'private.jsonl');
+    await writeFile(file, 'old\n', { mode: 0o600 });
+    await chmod(file, 0o600);
+    expect((await inStore(['export', file])).code).toBe(0);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(exportedLines(await readFile(file, 'utf8')).some((line) => line.text === 'a memory to export')).toBe(true);
+  });
+
+  it.skipIf(process.platform === 'win32')('writes into a named pipe, which stays a pipe', async () => {
+    const fifo = join(paths.dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const reader = readFile(fifo, 'utf8');
+    expect((await inStore(['export', fifo])).code).toBe(0);
+    expect(exportedLines(await reader).some((line) => line.text === 'a memory to export')).toBe(true);
+    expect((await lstat(fifo)).isFIFO()).toBe(true);
+  });
+
+  it('stopped (Ctrl-C) part way, leaves no partial copy of the memories and the file as it was, and says so', async () => {
+    expect((await inStore(['import', '--format', 'lines'], { stdin: Array.from({ length: 3000 }, (_, i) => `memory ${i}`) })).code).toBe(0);
+    const file = join(paths.dir, 'out.jsonl');
+    await writeFile(file, 'the previous export\n');
+    const stop = new AbortController();
+    let stdout = '';
+    let stderr = '';
+    const io = {
+      stdout: { write: (chunk: string) => (stdout += chunk) },
+      // (The progress bar's first drawing: the export is under way.)
+      stderr: { write: (chunk: string) => ((stderr += chunk), stop.abort()), isTTY: true },
+      env: {},
+      stdin: stdinOf(''),
+      signal: stop.signal,
+    };
+    const code = await runCli(['--root', paths.root, 'export', file], io);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/the export was stopped before it was complete; .*out.jsonl was left as it was/);
+    expect(await readFile(file, 'utf8')).toBe('the previous export\n');
+    expect((await readdir(paths.dir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 });

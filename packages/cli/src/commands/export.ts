@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { chmod, chown, lstat, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AgentState } from '@memmapfs/core';
 import type { Command } from '../command.js';
@@ -37,7 +37,10 @@ export const exportCommand: Command = {
     return async (store, output, context) => {
       const target = file === undefined ? undefined : resolve(context.cwd, file);
       const sink = target === undefined ? undefined : await openTarget(target);
+      // Ctrl-C or SIGTERM stops it between two lines: the temporary file goes, the target stays as it was.
+      const interrupted = (): CommandFailure => new CommandFailure('INTERRUPTED', `the export was stopped before it was complete; ${target === undefined ? 'what was written to stdout is not a whole export' : `${target} was left as it was`}`);
       const write = async (line: ExportLine): Promise<void> => {
+        if (context.signal.aborted) throw interrupted();
         const text = `${JSON.stringify(line)}\n`;
         if (sink) {
           if (!sink.stream.write(text)) await once(sink.stream, 'drain');
@@ -46,6 +49,9 @@ export const exportCommand: Command = {
         }
       };
       const stats = store.stats();
+      // (Listened to, so that the signal stops the export here rather than end the process at once.)
+      const onStop = (): void => undefined;
+      context.signal.addEventListener('abort', onStop);
       const progress = output.progress('export', 'entries');
       let memories = 0;
       let kvKeys = 0;
@@ -82,11 +88,13 @@ export const exportCommand: Command = {
           progress.update(memories + kvKeys + streams, Math.max(total, memories + kvKeys + streams));
         }
         await write({ type: 'state', state: toTaggedJson(store.getState()) as AgentState });
+        if (context.signal.aborted) throw interrupted();
         if (sink) await sink.commit();
       } catch (error) {
         await sink?.discard();
         throw error;
       } finally {
+        context.signal.removeEventListener('abort', onStop);
         progress.end();
       }
       if (target !== undefined) {
@@ -99,20 +107,41 @@ export const exportCommand: Command = {
 
 interface Target {
   readonly stream: WriteStream;
-  /** Closes the temporary file and renames it to the target. */
+  /** Closes the file written and renames it to the target (when it is a temporary file). */
   commit(): Promise<void>;
-  /** Closes and removes the temporary file. */
+  /** Closes the file written and removes it (when it is a temporary file). */
   discard(): Promise<void>;
 }
 
-/** A temporary file beside `target`, renamed to it once the export is complete. */
+/**
+ * Where the export of `target` is written. A regular file (or none yet): a temporary file beside it,
+ * with its permissions (and, for root, its owner), renamed to it once the export is complete. A
+ * symbolic link: the file it names, so (the link stays). Anything else (a named pipe, a device):
+ * written into directly, as a shell's `>` does.
+ */
 async function openTarget(target: string): Promise<Target> {
-  const temporary = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
-  const stream = createWriteStream(temporary, { flags: 'wx' });
+  const unwritable = (error: unknown) => new CommandFailure('OUTPUT_UNWRITABLE', `cannot write ${target}: ${(error as Error).message}`);
+  const found = await lstat(target).catch(() => undefined);
+  if (found?.isSymbolicLink()) {
+    const named = await realpath(target).catch(() => undefined);
+    // (A link to nothing yet: written through, creating the file it names.)
+    if (named !== undefined) return openTarget(named);
+  }
+  if (found?.isDirectory()) throw new CommandFailure('OUTPUT_UNWRITABLE', `cannot write ${target}: it is a folder; give a file name`);
+  const inPlace = found !== undefined && !found.isFile();
+  const path = inPlace ? target : join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+  // (Made with the permissions it replaces from the start: no moment when others may read it.)
+  const stream = createWriteStream(path, { flags: inPlace ? 'w' : 'wx', ...(found?.isFile() ? { mode: found.mode & 0o777 } : {}) });
   try {
     await once(stream, 'open');
+    if (!inPlace && found?.isFile()) {
+      // (The process's umask may have taken bits off; root keeps the file's owner.)
+      await chmod(path, found.mode & 0o7777);
+      if (process.getuid?.() === 0) await chown(path, found.uid, found.gid).catch(() => undefined);
+    }
   } catch (error) {
-    throw new CommandFailure('OUTPUT_UNWRITABLE', `cannot write ${target}: ${(error as Error).message}`);
+    if (!inPlace) await rm(path, { force: true }).catch(() => undefined);
+    throw unwritable(error);
   }
   const close = async (): Promise<void> => {
     if (stream.closed) return;
@@ -124,14 +153,14 @@ async function openTarget(target: string): Promise<Target> {
     async commit() {
       try {
         await close();
-        await rename(temporary, target);
+        if (!inPlace) await rename(path, target);
       } catch (error) {
-        throw new CommandFailure('OUTPUT_UNWRITABLE', `cannot write ${target}: ${(error as Error).message}`);
+        throw unwritable(error);
       }
     },
     async discard() {
       await close().catch(() => undefined);
-      await rm(temporary, { force: true });
+      if (!inPlace) await rm(path, { force: true });
     },
   };
 }
