@@ -88,14 +88,23 @@ function tokenize(argv: readonly string[], table: Readonly<Record<string, Option
   const options = Object.fromEntries(
     Object.entries(table).map(([name, spec]) => [name, { type: spec.type, multiple: spec.multiple ?? false, ...(spec.short ? { short: spec.short } : {}) }]),
   );
+  let parsed;
   try {
-    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true, tokens: true });
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
     const unknown = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(--?[^'\s]+)'/.exec(error.message)?.[1] : undefined;
     const hint = unknown?.startsWith('--') ? didYouMean(unknown, Object.keys(table).map((name) => `--${name}`)) : '';
     throw new UsageError(hint ? `${error.message.replace(/\..*$/s, '')}${hint}` : error.message);
   }
+  // (parseArgs keeps the last of an option given twice: the other value would be dropped unsaid.)
+  const given = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || options[token.name]?.type !== 'string' || options[token.name]?.multiple) continue;
+    if (given.has(token.name)) throw new UsageError(`--${token.name} is given twice; give it once`);
+    given.add(token.name);
+  }
+  return parsed;
 }
 
 /**

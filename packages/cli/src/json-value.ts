@@ -39,10 +39,15 @@ export function toTaggedJson(value: unknown): unknown {
 /**
  * The stored value that `toTaggedJson` wrote as `json` (parsed). Objects of one unknown `$` key stay as
  * they are. A `{"$base64": …}` that is not base64 throws `BadTaggedValue`, naming where it is in
- * `name` (`--meta`, `meta`): `Buffer.from` would decode what it can and store other bytes.
+ * `name` (`--meta`, `meta`): `Buffer.from` would decode what it can and store other bytes. So does a
+ * number that JSON.parse read as ±Infinity (written too large for a number).
  */
 export function fromTaggedJson(json: unknown, name = 'the value', path = ''): unknown {
   if (Array.isArray(json)) return json.map((item, i) => fromTaggedJson(item, name, `${path}[${i}]`));
+  // (JSON.parse reads a number past ±1.8e308 as ±Infinity: stored so, it would not be the number given.)
+  if (typeof json === 'number' && !Number.isFinite(json)) {
+    throw new BadTaggedValue(`the number at ${name}${path} is too large for a number (JSON numbers past ±1.8e308 read as Infinity); write {"$number": "Infinity"} for Infinity itself`);
+  }
   if (typeof json !== 'object' || json === null) return json;
   const entries = Object.entries(json);
   if (entries.length === 1) {

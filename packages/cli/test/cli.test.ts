@@ -390,6 +390,24 @@ describe('usage errors', () => {
     expect(JSON.parse((await inStore('stats', '--json')).stdout).memories).toBe(1);
   });
 
+  it('refuses a JSON number too large for a number (it read as Infinity), in kv set, --meta and state set, writing nothing', async () => {
+    for (const args of [['kv', 'set', 'k', '1e400'], ['append', 'x', '--meta', '{"a":[1,-1e999]}'], ['state', 'set', '{"mine":1e400}']]) {
+      const run = await inStore(...args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(/too large for a number.*\{"\$number": ?"Infinity"\}/);
+    }
+    expect(JSON.parse((await inStore('stats', '--json')).stdout)).toMatchObject({ memories: 0, kvKeys: 0 });
+    expect((await inStore('kv', 'set', 'k', '{"$number":"Infinity"}')).code).toBe(0);
+  });
+
+  it('refuses an option given twice, rather than take the last', async () => {
+    for (const args of [['list', '--limit', '5', '--limit', '6'], ['--root', root, 'list'], ['append', 'x', '--namespace', 'a', '--namespace', 'b']]) {
+      const run = await inStore(...args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(/given twice/);
+    }
+  });
+
   it('takes text after -- even when it starts with a dash', async () => {
     expect((await inStore('append', '--', '-5 degrees tonight')).stdout).toBe('1\n');
     expect(JSON.parse((await inStore('get', '1', '--json')).stdout).text).toBe('-5 degrees tonight');

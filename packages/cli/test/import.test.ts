@@ -124,6 +124,19 @@ describe('import', () => {
     expect(await memoryCount()).toBe(0);
   });
 
+  it('refuses an export\'s memory line whose id is not a positive integer, with the default --ids auto too, and a number too large for a number (it read as Infinity)', async () => {
+    for (const id of [-3, 0, 1.5]) {
+      const run = await inStore(['import'], { stdin: `${JSON.stringify({ type: 'memory', id, text: 'a' })}\n` });
+      expect(run.code, String(id)).toBe(1);
+      expect(run.stderr, String(id)).toMatch(/^memmapfs: line 1: "id" must be a positive integer/);
+    }
+    const huge = await inStore(['import'], { stdin: '{"type":"kv","key":"a","value":1e400}\n' });
+    expect(huge.code).toBe(1);
+    expect(huge.stderr).toMatch(/^memmapfs: line 1: .*too large for a number/);
+    expect(await memoryCount()).toBe(0);
+    expect((await inStore(['kv', 'get', 'a'])).code).toBe(1);
+  });
+
   it('takes a JSON line that is not an object as text in --format lines', async () => {
     const run = await inStore(['import', '--format', 'lines', '--json'], { stdin: ['{"text": "kept as it is"}'] });
     expect(run.code).toBe(0);

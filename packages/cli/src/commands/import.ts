@@ -382,6 +382,8 @@ function parseExportLine(item: Record<string, unknown>, lineNumber: number, over
       for (const field of ['id', 'createdAt', 'updatedAt', 'expiresAt']) {
         if (item[field] !== undefined && typeof item[field] !== 'number') throw new BadLine(lineNumber, `"${field}" must be a number, got ${describe(item[field])}`);
       }
+      // (Whether the ids are kept or not: an export never wrote another.)
+      if (item.id !== undefined && !(Number.isSafeInteger(item.id) && (item.id as number) >= 1)) throw new BadLine(lineNumber, `"id" must be a positive integer, got ${describe(item.id)}`);
       if (item.embedding !== undefined && !(Array.isArray(item.embedding) && item.embedding.every((n) => typeof n === 'number'))) {
         throw new BadLine(lineNumber, `"embedding" must be an array of numbers, got ${describe(item.embedding)}`);
       }
