@@ -102,7 +102,7 @@ export class Output {
   listingLine(prefix: string, text: string): string {
     const flat = oneLineText(text);
     const width = this.terminalWidth;
-    return width === undefined ? prefix + truncateToWidth(flat, listingTextLength) : truncateToWidth(prefix + flat, width);
+    return width === undefined ? visibleControls(prefix) + truncateToWidth(flat, listingTextLength) : truncateToWidth(visibleControls(prefix) + flat, width);
   }
 
   /**
@@ -116,9 +116,17 @@ export class Output {
   }
 }
 
-/** `text` on one line: each run of whitespace one space, none at the ends. */
+/** `text` on one line: each run of whitespace one space, none at the ends, control characters shown as escapes. */
 function oneLineText(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  return visibleControls(text.replace(/\s+/g, ' ').trim());
+}
+
+/**
+ * `text` with each control character (C0, DEL, C1) written as `\xHH`: a listed text or tag may come from
+ * anyone, and sent to a terminal as it is, its escape sequences would drive the terminal.
+ */
+export function visibleControls(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** `key: value` lines of an object's fields; strings as they are, anything else as JSON. */

@@ -112,6 +112,18 @@ describe('append and query', () => {
     expect(line.startsWith('#1  ')).toBe(true);
   });
 
+  it('shows control characters in listed texts and tags as escapes, never sends them to the terminal (a text may come from anyone)', async () => {
+    await inStore('append', 'evil \u001b]0;pwned\u0007 \u001b[2J text \u009b31m', '--tag', 't\u001b[31m');
+    for (const args of [['list'], ['query', 'evil'], ['history', '1']]) {
+      const run = await cli(['--root', root, ...args], { terminal: { columns: 200 } });
+      expect(run.code, args.join(' ')).toBe(0);
+      expect(run.stdout, args.join(' ')).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      expect(run.stdout, args.join(' ')).toMatch(/\\(x1b|u001b)\]0;pwned\\(x07|u0007)/);
+    }
+    // (The text itself, for a pipe or a file, is kept exactly: get prints it as stored.)
+    expect(JSON.parse((await inStore('get', '1', '--json')).stdout).text).toBe('evil \u001b]0;pwned\u0007 \u001b[2J text \u009b31m');
+  });
+
   it('keeps a TTL as the expiry time of the memory', async () => {
     const before = Date.now();
     await inStore('append', 'Short-lived reminder', '--ttl', '60000');

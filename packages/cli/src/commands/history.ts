@@ -3,6 +3,7 @@ import { positiveInteger } from '../arguments.js';
 import type { Command } from '../command.js';
 import { CommandFailure } from '../failures.js';
 import { memoryJson, toTaggedJson } from '../json-value.js';
+import { visibleControls } from '../output.js';
 
 /** `memmapfs history ID`: a memory's versions the log still holds, oldest first. */
 export const historyCommand: Command = {
@@ -33,5 +34,5 @@ function versionLine(version: MemoryVersion): string {
   const fields = [head, `tags [${tags.join(', ')}]`];
   if (Object.keys(meta).length > 0) fields.push(`meta ${JSON.stringify(toTaggedJson(meta))}`);
   fields.push(text === undefined ? '(text gone)' : JSON.stringify(text));
-  return fields.join('  ');
+  return visibleControls(fields.join('  '));
 }
