@@ -1,4 +1,4 @@
-// The quick start: open a store on the embedded defaults (FlexSearch search, msgpack records),
+// The quick start: open a store on the embedded defaults (the segments search index, msgpack records),
 // remember something, find it again, and record what the agent is doing.
 import { MemMapFS } from '@memmapfs/core';
 

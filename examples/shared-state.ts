@@ -3,9 +3,11 @@
 import { fork } from 'node:child_process';
 import { MemMapFS } from '@memmapfs/core';
 
-const root = process.argv[3] ?? '.memmap_fs_root';
+// (Run by hand: `shared-state.ts [folder]`; the worker it starts: `shared-state.ts worker folder`.)
+const isWorker = process.argv[2] === 'worker';
+const root = (isWorker ? process.argv[3] : process.argv[2]) ?? '.memmap_fs_root';
 
-if (process.argv[2] === 'worker') {
+if (isWorker) {
   const fs = await MemMapFS.init(root);
   for (let step = 1; step <= 3; step++) {
     const id = await fs.appendMemory(`worker ${process.pid} finished step ${step}`, ['worker']);

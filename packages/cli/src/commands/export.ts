@@ -30,7 +30,7 @@ export const exportCommand: Command = {
   summary: 'Write every live memory, KV entry, stream and the state as JSON lines, to FILE or stdout; import reads it back',
   arguments: [{ name: 'FILE', optional: true, description: "The file to write (replaced once complete); '-' or none writes to stdout" }],
   options: {},
-  examples: ['memmapfs export backup.jsonl', 'memmapfs export | gzip > backup.jsonl.gz', 'memmapfs --root ./old export | memmapfs --root ./new import'],
+  examples: ['memmapfs export backup.jsonl', 'memmapfs export | gzip > backup.jsonl.gz', 'memmapfs --root ./new init && memmapfs --root ./old export | memmapfs --root ./new import'],
   store: 'read',
   prepare(args) {
     const file = args.positionals[0] === '-' ? undefined : args.positionals[0];
