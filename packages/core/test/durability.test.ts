@@ -130,6 +130,17 @@ describe('durable appends', () => {
   });
 });
 
+describe('a new store', () => {
+  it('names each folder it made durably in its parent: a power loss after its first durable write keeps the store\'s folder', async () => {
+    const fileSystem = syncRecorder();
+    const nested = join(root, 'a', 'b', 'store');
+    const fs = await MemMapFS.init(nested, { codec: v8Codec(), search: new WordSearch(), fileSystem });
+    await fs.appendMemory('the first durable write');
+    await fs.close();
+    for (const parent of [basename(root), 'a', 'b']) expect(fileSystem.syncs, parent).toContain(`sync:${parent}`);
+  });
+});
+
 describe('the saved search index', () => {
   it('is never ahead of the durable log: under batch durability, the log is synced before a snapshot naming records not yet synced replaces the saved one', async () => {
     let fs!: MemMapFS;

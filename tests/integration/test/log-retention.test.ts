@@ -297,6 +297,43 @@ describe('log segments and retention', () => {
     await reopened.close();
   });
 
+  it('with the named checkpoint\'s tables damaged and a record between the older checkpoint and it damaged too, verify says the damaged one is the only copy, and repair removes no checkpoint (it removed the damaged one, and a memory with it)', async () => {
+    for (const withOlder of [true, false]) {
+      const fs = await open({ historyRetentionMs: 0 });
+      const ids: number[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`early memory ${i}`));
+      await fs.checkpoint();
+      await fs.close();
+      const [first] = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
+      const firstBytes = await readFile(join(root, 'checkpoints', first!));
+      const later = await open();
+      for (let i = 0; i < 5; i++) ids.push(await later.appendMemory(`late memory ${i}`));
+      await later.checkpoint();
+      await later.appendMemory('after the checkpoint');
+      await later.close();
+      if (withOlder) await writeFile(join(root, 'checkpoints', first!), firstBytes);
+      const names = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort();
+      const newer = join(root, 'checkpoints', names.at(-1)!);
+      const bytes = await readFile(newer);
+      bytes[bytes.readDoubleLE(88) + Math.floor(bytes.readDoubleLE(96) / 2)]! ^= 0x55;
+      await writeFile(newer, bytes);
+      // The record of "late memory 2", between the two checkpoints: what it made only the newer one holds.
+      const log = await readFile(join(root, 'state.wal'));
+      log[log.indexOf('late memory 2') + 3]! ^= 0x20;
+      await writeFile(join(root, 'state.wal'), log);
+      const found = await verifyStore(root);
+      expect(found.ok, String(withOlder)).toBe(false);
+      expect(found.problems.map((problem) => problem.message).join(' '), String(withOlder)).not.toContain('nothing is lost');
+      expect(found.problems, String(withOlder)).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', severity: 'error', message: expect.stringContaining('only copy') }));
+      const refused = await repairStore(root).catch((error: unknown) => error);
+      expect(refused, String(withOlder)).toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('Restore the store from a backup') });
+      expect((refused as Error).message, String(withOlder)).not.toContain('with it the record of the checkpoint');
+      expect((await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort(), String(withOlder)).toEqual(names);
+      await nodeFileSystem.rm(dir, { recursive: true });
+      await nodeFileSystem.mkdir(dir);
+    }
+  });
+
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {
     const fs = await open({ historyRetentionMs: 0 });
     for (let i = 0; i < 5; i++) await fs.appendMemory(`early memory ${i}`);

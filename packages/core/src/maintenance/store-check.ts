@@ -141,6 +141,8 @@ export interface StoreExamination {
   readonly checkpointManifest: StoreManifest | undefined;
   /** A damaged checkpoint that is kept, as the only copy of what it holds, and opens: its path (see `RepairOptions.salvage`). */
   readonly checkpointSalvageable: string | undefined;
+  /** The log depends on the checkpoint (it dropped the records before it), and the checkpoint's own record in `state.wal` is damaged. */
+  readonly checkpointRecordLost: boolean;
   /** The last LSN the commit marker says was committed, when it names this log and segment. */
   readonly committedLsn: number | undefined;
 }
@@ -307,7 +309,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
   }
 
-  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed } : undefined);
+  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
   const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
@@ -367,7 +369,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: ({ lsn, checksum }) => lsn === firstLsn - 1 || (lsn >= firstLsn && lsn <= scan.lastLsn && records[lsn - firstLsn]?.checksum === checksum >>> 0), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: ({ lsn, checksum }) => lsn === firstLsn - 1 || (lsn >= firstLsn && lsn <= scan.lastLsn && records[lsn - firstLsn]?.checksum === checksum >>> 0), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, checkpointRecordLost: checkpointExam?.recordLost === true, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -425,7 +427,7 @@ interface CheckpointExam {
  * ignores (another log's, or past a record the log no longer has) is a warning, as is a manifest naming
  * a missing file when an open has another to use.
  */
-async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number }): Promise<CheckpointExam | undefined> {
+async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number; lsn: number }): Promise<CheckpointExam | undefined> {
   const onDisk = await readManifest(layout.manifest, files);
   // (One of another log is as good as none: an open takes this log's newest checkpoint in its place.)
   const read = onDisk?.logId === logId ? onDisk : undefined;
@@ -489,8 +491,10 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
     checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId, () => undefined).catch(() => undefined);
     if (!missing) {
       // A log that dropped its first records resumes after that one only if it holds the record it ends
-      // at (or begins right after it); else the damaged one is all there is.
-      const resumes = checkpoint !== undefined && (checkpoint.position.lsn === firstLsn - 1 || records[checkpoint.position.lsn - firstLsn]?.checksum === checkpoint.position.checksum >>> 0);
+      // at (or begins right after it), and every record after it up to the damaged one's (which holds what
+      // damaged records made): else the damaged one is all there is.
+      const resumes = checkpoint !== undefined && (checkpoint.position.lsn === firstLsn - 1 || records[checkpoint.position.lsn - firstLsn]?.checksum === checkpoint.position.checksum >>> 0)
+        && (damaged === undefined || damaged.lsn > manifest.lsn);
       if (!resumes) {
         checkpoint = undefined;
         return kept(why);

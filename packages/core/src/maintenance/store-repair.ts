@@ -108,7 +108,11 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     ? { lsn: exam.checkpointLsn, end: exam.checkpointRecordEnd } : undefined;
   if (scan.damage && !keptThrough && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
     // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
-    if (!exam.checkpointCoversDamage) {
+    if (!exam.checkpointCoversDamage && !exam.checkpointRecordLost) {
+      // (The checkpoint file itself is damaged, and the damaged records made what only it held.)
+      throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, and the checkpoint at record ${exam.checkpointLsn} that the log depends on (it no longer holds the records before ${exam.report.firstLsn}) is damaged too (\`memmapfs verify\` says how): repair cannot make the store whole, and leaves it as it is (that checkpoint is the only copy of what the dropped records and the damaged ones made). Restore the store from a backup.`, { subsystem: 'wal' });
+    }
+    if (exam.checkpointRecordLost) {
       // (Its own record is damaged: an open cannot resume after it, and the record cannot be written again.)
       throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, and with it the record of the checkpoint at record ${exam.checkpointLsn}: the log no longer holds the records before ${exam.report.firstLsn}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. Repair cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`, { subsystem: 'wal' });
     }
