@@ -256,7 +256,14 @@ describe('log segments and retention', () => {
     await again.close();
   });
 
-  it('with the named checkpoint\'s tables damaged and an older one beside it that the shortened log resumes after, the store opens and reads everything; verify warns (not "restore from a backup"), and repair names the older one', async () => {
+  /**
+   * A log shortened by a checkpoint after five memories (`historyRetentionMs: 0`), five more memories, a
+   * checkpoint that lets no history go (the log still begins after the first one), and one memory after
+   * it; the older checkpoint put back beside the newer when `keepOlder` (as a writer killed after
+   * publishing the newer one, before removing the older, leaves it); then the newer one's tables section
+   * damaged. Returns the ten memories' ids and the checkpoints' names, oldest first.
+   */
+  async function damagedNamedCheckpoint(keepOlder: boolean): Promise<{ ids: number[]; names: string[] }> {
     const fs = await open({ historyRetentionMs: 0 });
     const ids: number[] = [];
     for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`early memory ${i}`));
@@ -264,20 +271,24 @@ describe('log segments and retention', () => {
     await fs.close();
     const [first] = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
     const firstBytes = await readFile(join(root, 'checkpoints', first!));
-    // A checkpoint that lets no history go: the log still begins after the first one, which stays beside
-    // it (as a writer killed after publishing the newer one, before removing the older, leaves it).
     const later = await open();
     for (let i = 0; i < 5; i++) ids.push(await later.appendMemory(`late memory ${i}`));
     await later.checkpoint();
+    await later.appendMemory('after the checkpoint');
     await later.close();
-    await writeFile(join(root, 'checkpoints', first!), firstBytes);
+    if (keepOlder) await writeFile(join(root, 'checkpoints', first!), firstBytes);
     const names = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort();
-    expect(names).toHaveLength(2);
-    const newer = join(root, 'checkpoints', names[1]!);
+    const newer = join(root, 'checkpoints', names.at(-1)!);
     const bytes = await readFile(newer);
     // The tables section's offset and length, from the header (see FORMAT.md).
     bytes[bytes.readDoubleLE(88) + Math.floor(bytes.readDoubleLE(96) / 2)]! ^= 0x55;
     await writeFile(newer, bytes);
+    return { ids, names };
+  }
+
+  it('with the named checkpoint\'s tables damaged and an older one beside it that the shortened log resumes after, the store opens and reads everything; verify warns (not "restore from a backup"), and repair names the older one', async () => {
+    const { ids, names } = await damagedNamedCheckpoint(true);
+    expect(names).toHaveLength(2);
     const text = (i: number) => (i < 5 ? `early memory ${i}` : `late memory ${i - 5}`);
     // (In a copy: the open's own checkpoint at close replaces the damaged one.)
     const copy = join(dir, 'copy');
@@ -299,24 +310,7 @@ describe('log segments and retention', () => {
 
   it('with the named checkpoint\'s tables damaged and a record between the older checkpoint and it damaged too, verify says the damaged one is the only copy, and repair removes no checkpoint (it removed the damaged one, and a memory with it)', async () => {
     for (const withOlder of [true, false]) {
-      const fs = await open({ historyRetentionMs: 0 });
-      const ids: number[] = [];
-      for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`early memory ${i}`));
-      await fs.checkpoint();
-      await fs.close();
-      const [first] = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
-      const firstBytes = await readFile(join(root, 'checkpoints', first!));
-      const later = await open();
-      for (let i = 0; i < 5; i++) ids.push(await later.appendMemory(`late memory ${i}`));
-      await later.checkpoint();
-      await later.appendMemory('after the checkpoint');
-      await later.close();
-      if (withOlder) await writeFile(join(root, 'checkpoints', first!), firstBytes);
-      const names = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort();
-      const newer = join(root, 'checkpoints', names.at(-1)!);
-      const bytes = await readFile(newer);
-      bytes[bytes.readDoubleLE(88) + Math.floor(bytes.readDoubleLE(96) / 2)]! ^= 0x55;
-      await writeFile(newer, bytes);
+      const { names } = await damagedNamedCheckpoint(withOlder);
       // The record of "late memory 2", between the two checkpoints: what it made only the newer one holds.
       const log = await readFile(join(root, 'state.wal'));
       log[log.indexOf('late memory 2') + 3]! ^= 0x20;
