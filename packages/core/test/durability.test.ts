@@ -139,6 +139,15 @@ describe('a new store', () => {
     await fs.close();
     for (const parent of [basename(root), 'a', 'b']) expect(fileSystem.syncs, parent).toContain(`sync:${parent}`);
   });
+
+  it('names durably the folders above it that it found made (by an open that died before it fsynced them, or one making the store at the same time)', async () => {
+    const nested = join(root, 'c', 'd', 'store');
+    await nodeFileSystem.mkdir(join(root, 'c', 'd'), { recursive: true });
+    const fileSystem = syncRecorder();
+    const fs = await MemMapFS.init(nested, { codec: v8Codec(), search: new WordSearch(), fileSystem });
+    await fs.close();
+    for (const parent of [basename(root), 'c', 'd']) expect(fileSystem.syncs, parent).toContain(`sync:${parent}`);
+  });
 });
 
 describe('the saved search index', () => {

@@ -309,23 +309,40 @@ describe('log segments and retention', () => {
   });
 
   it('with the named checkpoint\'s tables damaged and a record between the older checkpoint and it damaged too, verify says the damaged one is the only copy, and repair removes no checkpoint (it removed the damaged one, and a memory with it)', async () => {
-    for (const withOlder of [true, false]) {
+    // (Without the manifest too, and no older checkpoint: repair removed the only checkpoint, and every memory before the log's first record with it.)
+    for (const [withOlder, manifest] of [[true, true], [false, true], [false, false]] as const) {
       const { names } = await damagedNamedCheckpoint(withOlder);
+      if (!manifest) await nodeFileSystem.unlink(join(root, 'state.manifest'));
       // The record of "late memory 2", between the two checkpoints: what it made only the newer one holds.
       const log = await readFile(join(root, 'state.wal'));
       log[log.indexOf('late memory 2') + 3]! ^= 0x20;
       await writeFile(join(root, 'state.wal'), log);
+      const at = `older: ${withOlder}, manifest: ${manifest}`;
       const found = await verifyStore(root);
-      expect(found.ok, String(withOlder)).toBe(false);
-      expect(found.problems.map((problem) => problem.message).join(' '), String(withOlder)).not.toContain('nothing is lost');
-      expect(found.problems, String(withOlder)).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', severity: 'error', message: expect.stringContaining('only copy') }));
+      expect(found.ok, at).toBe(false);
+      expect(found.problems.map((problem) => problem.message).join(' '), at).not.toContain('nothing is lost');
+      if (manifest) expect(found.problems, at).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', severity: 'error', message: expect.stringContaining('only copy') }));
+      // (Verify says repair cannot help, as repair then says.)
+      expect(found.problems, at).toContainEqual(expect.objectContaining({ kind: 'wal-damaged', repairable: false, message: expect.stringContaining('Restore the store from a backup') }));
       const refused = await repairStore(root).catch((error: unknown) => error);
-      expect(refused, String(withOlder)).toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('Restore the store from a backup') });
-      expect((refused as Error).message, String(withOlder)).not.toContain('with it the record of the checkpoint');
-      expect((await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort(), String(withOlder)).toEqual(names);
+      expect(refused, at).toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('Restore the store from a backup') });
+      expect((refused as Error).message, at).not.toContain('with it, the record of the checkpoint');
+      expect((await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort(), at).toEqual(names);
       await nodeFileSystem.rm(dir, { recursive: true });
       await nodeFileSystem.mkdir(dir);
     }
+  });
+
+  it('with the manifest gone, the named checkpoint damaged, a record after an older whole checkpoint damaged, repair keeps the older one, which the log resumes after, and loses only that record', async () => {
+    const { ids } = await damagedNamedCheckpoint(true);
+    await nodeFileSystem.unlink(join(root, 'state.manifest'));
+    const log = await readFile(join(root, 'state.wal'));
+    log[log.indexOf('late memory 2') + 3]! ^= 0x20;
+    await writeFile(join(root, 'state.wal'), log);
+    await repairStore(root);
+    const opened = await open();
+    for (const [i, id] of ids.entries()) expect((await opened.getMemory(id))?.text, String(i)).toBe(i === 7 ? undefined : i < 5 ? `early memory ${i}` : `late memory ${i - 5}`);
+    await opened.close();
   });
 
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {

@@ -396,15 +396,20 @@ function codecMismatch(root: string, stored: string, requested: string): MemMapE
 }
 
 async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promise<void> {
-  let made: string[];
   try {
-    made = await makeFolder(layout.root, files);
+    await makeFolder(layout.root, files);
   } catch (error) {
     throw new MemMapError('IO_ERROR', `Cannot make the store's folder ${layout.root}: ${describeThrown(error)}. Give a folder in a place where this process may create files.`, { cause: error });
   }
-  // (Each folder made is named durably in its parent, the deepest first: a power loss after the first
-  // durable write must not take the store's folder with it.)
-  for (const folder of made) await syncFolder(dirname(folder), files);
+  // The store's folder, and every folder above it, named durably in its parent: a power loss after the
+  // first durable write must not take the store's folder with it, whether this open made those folders
+  // or another (an open that died before this point, or one making the store at the same time). (A
+  // parent this process may not read cannot be fsynced: passed over.)
+  for (let folder = layout.root; dirname(folder) !== folder; folder = dirname(folder)) {
+    await syncFolder(dirname(folder), files).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EACCES' && error.code !== 'EPERM') throw error;
+    });
+  }
   await files.mkdir(layout.index, { recursive: true });
   await files.mkdir(layout.blocks, { recursive: true });
   await files.mkdir(layout.checkpoints, { recursive: true });
@@ -412,26 +417,20 @@ async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promi
 }
 
 /**
- * Makes folder `path` and any missing folder above it, one at a time, and returns those this call made,
- * the deepest first. (Not `mkdir` with `recursive`, which in Node 20 retries forever where a folder
- * cannot be made though its parent exists, as in /proc.)
+ * Makes folder `path` and any missing folder above it, one at a time. (Not `mkdir` with `recursive`,
+ * which in Node 20 retries forever where a folder cannot be made though its parent exists, as in /proc.)
  */
-async function makeFolder(path: string, files: StoreFileSystem): Promise<string[]> {
-  /** `'made'`, `'there'` (made by another process, say), or `'no parent'`. */
-  const make = async (): Promise<'made' | 'there' | 'no parent'> => files.mkdir(path).then(() => 'made' as const, (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EEXIST') return 'there' as const;
-    if (error.code === 'ENOENT') return 'no parent' as const;
+async function makeFolder(path: string, files: StoreFileSystem): Promise<void> {
+  const made = async (): Promise<boolean> => files.mkdir(path).then(() => true, (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EEXIST') return true;
+    if (error.code === 'ENOENT') return false;
     throw error;
   });
-  const missing = () => Object.assign(new Error(`ENOENT: no such file or directory, mkdir '${path}'`), { code: 'ENOENT' });
-  const first = await make();
-  if (first !== 'no parent') return first === 'made' ? [path] : [];
+  if (await made()) return;
   const parent = dirname(path);
-  if (parent === path) throw missing();
-  const above = await makeFolder(parent, files);
-  const again = await make();
-  if (again === 'no parent') throw missing();
-  return again === 'made' ? [path, ...above] : above;
+  if (parent === path) throw Object.assign(new Error(`ENOENT: no such file or directory, mkdir '${path}'`), { code: 'ENOENT' });
+  await makeFolder(parent, files);
+  if (!(await made())) throw Object.assign(new Error(`ENOENT: no such file or directory, mkdir '${path}'`), { code: 'ENOENT' });
 }
 
 /** An open met a log that dropped what its checkpoint needed, because a newer checkpoint took its place: it opens again. */

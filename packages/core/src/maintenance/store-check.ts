@@ -8,10 +8,10 @@ import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { readSearchSnapshot, type SearchSnapshot } from '../engine/search-snapshot.js';
 import { isDeepStrictEqual } from 'node:util';
-import { checkpointDamage, openCheckpointFile, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
+import { checkpointDamage, openCheckpointFile, readCheckpointHeader, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
 import type { Codec } from '../contracts/codec.js';
 import type { MemoryRecord } from '../engine/log-records.js';
-import { readManifest, type StoreManifest } from '../checkpoint/checkpoint-manifest.js';
+import { checkpointFileLsn, readManifest, type StoreManifest } from '../checkpoint/checkpoint-manifest.js';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { filesWithoutLog, lostLogError } from '../engine/lost-log.js';
 import { storeLayout, type StoreLayout } from '../engine/store-layout.js';
@@ -141,8 +141,12 @@ export interface StoreExamination {
   readonly checkpointManifest: StoreManifest | undefined;
   /** A damaged checkpoint that is kept, as the only copy of what it holds, and opens: its path (see `RepairOptions.salvage`). */
   readonly checkpointSalvageable: string | undefined;
-  /** The log depends on the checkpoint (it dropped the records before it), and the checkpoint's own record in `state.wal` is damaged. */
-  readonly checkpointRecordLost: boolean;
+  /**
+   * Why a repair must leave the store as it is, when it must: the log was shortened (it no longer holds
+   * its first records), is damaged, and a repair that cut it at the damage would lose the only whole copy
+   * of what the dropped records made (a checkpoint at or past the damage). `undefined` otherwise.
+   */
+  readonly repairRefusal: string | undefined;
   /** The last LSN the commit marker says was committed, when it names this log and segment. */
   readonly committedLsn: number | undefined;
 }
@@ -330,13 +334,13 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
         message: `Record ${lsn} at byte ${offset} is damaged (${reason}), but the checkpoint at record ${checkpointExam!.lsn} covers it: the store opens from the checkpoint, and only what reads the log before it (memoryHistory, a saved search index older than the checkpoint, which is rebuilt) meets the damage. Run \`memmapfs compact\`: it drops the records the checkpoint covers, the damaged one with them. \`memmapfs repair\` leaves the log as it is (it would replace the record with a placeholder, and lose what it made, which only the checkpoint holds now; keep checkpoints/ until then).` };
     }
   }
-  if (checkpointExam?.recordLost === true) {
+  const repairRefusal = scan.damage !== undefined && firstLsn > 1 && checkpointRecordEnd === undefined && !checkpointCoversDamage
+    ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, checkpointExam, files)
+    : undefined;
+  if (repairRefusal !== undefined) {
     const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
     const { lsn, offset, reason } = scan.damage!;
-    if (at >= 0) {
-      problems[at] = { severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: false,
-        message: `Record ${lsn} at byte ${offset} is damaged (${reason}), and with it the record of the checkpoint at record ${checkpointExam.lsn}, which the log depends on (see its problem): \`memmapfs repair\` leaves the log as it is. Restore the store from a backup.` };
-    }
+    if (at >= 0) problems[at] = { severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: false, message: `Record ${lsn} at byte ${offset} is damaged (${reason}). ${repairRefusal}` };
   }
   const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);
   const snapshot = snapshotExists ? await readSearchSnapshot(layout.searchSnapshot, files) : undefined;
@@ -369,7 +373,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: ({ lsn, checksum }) => lsn === firstLsn - 1 || (lsn >= firstLsn && lsn <= scan.lastLsn && records[lsn - firstLsn]?.checksum === checksum >>> 0), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, checkpointRecordLost: checkpointExam?.recordLost === true, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: ({ lsn, checksum }) => lsn === firstLsn - 1 || (lsn >= firstLsn && lsn <= scan.lastLsn && records[lsn - firstLsn]?.checksum === checksum >>> 0), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -546,6 +550,31 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   }
   if (mismatch) return problem('error', 'checkpoint-damaged', `does not hold what the log says up to record ${lsn}: ${mismatch}`);
   return usableWithCounts();
+}
+
+/**
+ * Why a repair of a shortened log (it begins at `firstLsn` > 1) damaged at record `damageLsn` must leave
+ * the store as it is, or `undefined`: the checkpoint an open takes ends at or past the damage (its record
+ * damaged, or its file), or none whole ends before it while a checkpoint file of this log (or one whose
+ * header cannot be read) lies at or past it. Cutting the log at the damage would remove such a file, the
+ * only copy of what the dropped records made. (Damage the checkpoint covers is refused apart.)
+ */
+async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: number, firstLsn: number, exam: CheckpointExam | undefined, files: StoreFileSystem): Promise<string | undefined> {
+  const dropped = `the log no longer holds the records before ${firstLsn}`;
+  if (exam?.lsn !== undefined && exam.lsn >= damageLsn) {
+    return exam.recordLost === true
+      ? `With it, the record of the checkpoint at record ${exam.lsn} is damaged: ${dropped}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. \`memmapfs repair\` cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`
+      : `The checkpoint at record ${exam.lsn} is damaged too (see its problem), and it is the only copy of what the damaged records made and of what the log dropped (${dropped}): \`memmapfs repair\` cannot make the store whole, and leaves it as it is. Restore the store from a backup.`;
+  }
+  if (exam !== undefined && exam.lsn !== undefined && !exam.unusable) return undefined;
+  for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) {
+    const lsn = checkpointFileLsn(name);
+    if (lsn === undefined || lsn < damageLsn) continue;
+    const found = await readCheckpointHeader(join(layout.checkpoints, name), files).catch(() => undefined);
+    if (found !== undefined && found.logId !== logId) continue;
+    return `${dropped[0]!.toUpperCase()}${dropped.slice(1)}, no checkpoint it resumes after ends before the damage, and checkpoints/${name} (up to record ${lsn}), which holds what those records made, cannot be used as it is: \`memmapfs repair\` would remove it when it cut the log at the damage, and leaves the store as it is. Restore the store from a backup.`;
+  }
+  return undefined;
 }
 
 /**

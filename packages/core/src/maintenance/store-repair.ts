@@ -106,16 +106,9 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   // repaired. Rewriting the records before it would move it, and the checkpoint would be of no use.
   const keptThrough = scan.damage && !exam.checkpointCoversDamage && exam.checkpointRecordEnd !== undefined && exam.checkpointLsn !== undefined
     ? { lsn: exam.checkpointLsn, end: exam.checkpointRecordEnd } : undefined;
+  // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
+  if (exam.repairRefusal !== undefined) throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage!.lsn} of state.wal is damaged. ${exam.repairRefusal}`, { subsystem: 'wal' });
   if (scan.damage && !keptThrough && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
-    // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
-    if (!exam.checkpointCoversDamage && !exam.checkpointRecordLost) {
-      // (The checkpoint file itself is damaged, and the damaged records made what only it held.)
-      throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, and the checkpoint at record ${exam.checkpointLsn} that the log depends on (it no longer holds the records before ${exam.report.firstLsn}) is damaged too (\`memmapfs verify\` says how): repair cannot make the store whole, and leaves it as it is (that checkpoint is the only copy of what the dropped records and the damaged ones made). Restore the store from a backup.`, { subsystem: 'wal' });
-    }
-    if (exam.checkpointRecordLost) {
-      // (Its own record is damaged: an open cannot resume after it, and the record cannot be written again.)
-      throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, and with it the record of the checkpoint at record ${exam.checkpointLsn}: the log no longer holds the records before ${exam.report.firstLsn}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. Repair cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`, { subsystem: 'wal' });
-    }
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
   }
   if (scan.damage && exam.checkpointCoversDamage) {
