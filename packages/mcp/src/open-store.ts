@@ -13,8 +13,9 @@ export const searchNames = ['segments', 'flexsearch', 'orama'] as const satisfie
  * of earlier versions, so that the stores it indexed open without a rebuild) come with this package and
  * are registered by name, so that a store opens with its own codec; orama is imported by core, and a
  * missing package is `ADAPTER_NOT_INSTALLED`, naming what to install. Without `search`, the store's own
- * provider (the one its saved index names, with its options) when it can be made, else segments: the
- * server never rebuilds an index an application saved.
+ * provider (the one its saved index names, with its options), or segments for a store without a saved
+ * index; one whose provider cannot be made here is `ADAPTER_NOT_INSTALLED`: the server never rebuilds
+ * an index an application saved.
  */
 export async function openStore(root: string, search?: (typeof searchNames)[number], shared?: SharedLog): Promise<MemMapFS> {
   registerCodec('msgpack', () => msgpack());
@@ -22,7 +23,28 @@ export async function openStore(root: string, search?: (typeof searchNames)[numb
   registerSearchProvider('segments', (options) => segments(options));
   registerSearchProvider('flexsearch', (options) => flexsearch(options));
   const wal = shared === undefined ? undefined : await postgresLog(shared);
-  return MemMapFS.init(root, { ...(search === undefined ? {} : { search }), ...(wal === undefined ? {} : { wal }) });
+  if (search !== undefined) return MemMapFS.init(root, { search, ...(wal === undefined ? {} : { wal }) });
+  // Without --search, core falls back to segments when the saved index's provider cannot be made here,
+  // and says so (a warning): the server then refuses, rather than replace an application's index.
+  let unavailable: Error | undefined;
+  const heard = (warning: Error & { code?: string }): void => {
+    if (warning.code === 'MEMMAPFS_SAVED_PROVIDER_UNAVAILABLE') unavailable ??= warning;
+  };
+  process.on('warning', heard);
+  let store: MemMapFS;
+  try {
+    store = await MemMapFS.init(root, wal === undefined ? {} : { wal });
+    // (A warning is emitted on a later tick than the one it is raised in.)
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', heard);
+  }
+  if (unavailable !== undefined) {
+    // (Nothing was indexed: the index is loaded only when a query needs it.)
+    await store.close().catch(() => undefined);
+    throw new MemMapError('ADAPTER_NOT_INSTALLED', `${unavailable.message.replace(/: the store uses the default.*$/s, '')}. The server does not replace an index an application saved: install that provider's package next to @memmapfs/mcp (orama: npx -y -p @memmapfs/mcp -p @memmapfs/search-orama memmapfs-mcp …), or pass --search segments to index the store anew in its place.`, { cause: unavailable, subsystem: 'registry' });
+  }
+  return store;
 }
 
 /** A store's log in PostgreSQL, which hosts share (`@memmapfs/wal-postgres`): `root` is then this host's cache. */

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemMapFS, registerSearchProvider, type SearchDocument, type SearchHit, type SearchProvider, type SearchRequest } from '@memmapfs/core';
+import { MemMapError, MemMapFS, registerSearchProvider, type SearchDocument, type SearchHit, type SearchProvider, type SearchRequest } from '@memmapfs/core';
 import { openStore } from '../src/open-store.js';
 
 /** A provider with a snapshot, registered by a name of its own, that counts the documents it is given (a rebuild adds them all). */
@@ -59,6 +59,25 @@ describe('openStore', () => {
 
     const forced = await openStore(root, 'flexsearch');
     expect(forced.stats().search).toBe('flexsearch');
+    await forced.close();
+  });
+
+  it("refuses to open when the provider the store's saved index names cannot be made here (its package not installed, say), rather than replace that index with its own", async () => {
+    const root = join(dir, 'store');
+    registerSearchProvider('notes-gone' as never, () => new NotesSearch());
+    const app = await MemMapFS.init(root, { search: 'notes-gone' as never });
+    await app.appendMemory('tea at noon');
+    await app.queryMemory('tea');
+    await app.close();
+    const saved = await readFile(join(root, 'index', 'search.snapshot'));
+    registerSearchProvider('notes-gone' as never, () => {
+      throw new MemMapError('ADAPTER_NOT_INSTALLED', 'notes-gone needs @example/notes-gone, which is not installed.');
+    });
+    await expect(openStore(root)).rejects.toMatchObject({ code: 'ADAPTER_NOT_INSTALLED', message: expect.stringMatching(/notes-gone.*--search/s) });
+    expect(await readFile(join(root, 'index', 'search.snapshot'))).toEqual(saved);
+    // Asked for another provider, the server opens with it (which rebuilds the index at the first query).
+    const forced = await openStore(root, 'segments');
+    expect((await forced.queryMemory('tea')).map((hit) => hit.text)).toEqual(['tea at noon']);
     await forced.close();
   });
 
