@@ -373,7 +373,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: ({ lsn, checksum }) => lsn === firstLsn - 1 || (lsn >= firstLsn && lsn <= scan.lastLsn && records[lsn - firstLsn]?.checksum === checksum >>> 0), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(records, firstLsn, position), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -497,8 +497,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
       // A log that dropped its first records resumes after that one only if it holds the record it ends
       // at (or begins right after it), and every record after it up to the damaged one's (which holds what
       // damaged records made): else the damaged one is all there is.
-      const resumes = checkpoint !== undefined && (checkpoint.position.lsn === firstLsn - 1 || records[checkpoint.position.lsn - firstLsn]?.checksum === checkpoint.position.checksum >>> 0)
-        && (damaged === undefined || damaged.lsn > manifest.lsn);
+      const resumes = checkpoint !== undefined && logResumesAfter(records, firstLsn, checkpoint.position) && (damaged === undefined || damaged.lsn > manifest.lsn);
       if (!resumes) {
         checkpoint = undefined;
         return kept(why);
@@ -520,7 +519,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   // (Its own record may be gone with a segment retention dropped: the log then begins right after it.)
   // (Or past damage to the log, whole after it where an open looks for it: an open resumes after it.)
   const recordEnd = damaged !== undefined && lsn > lastLsn ? endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) : undefined;
-  const held = recordEnd !== undefined || (lsn >= firstLsn ? lsn <= lastLsn && records[lsn - firstLsn]?.checksum === checksum : lsn === firstLsn - 1);
+  const held = recordEnd !== undefined || logResumesAfter(records, firstLsn, checkpoint.position);
   if (!held && firstLsn > 1 && damaged !== undefined && lsn > lastLsn) {
     // (Its record is not whole where it was written: the damage hit it. Repair cannot write it again, and
     // cutting the log there would leave the checkpoint past it.)
@@ -550,6 +549,15 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   }
   if (mismatch) return problem('error', 'checkpoint-damaged', `does not hold what the log says up to record ${lsn}: ${mismatch}`);
   return usableWithCounts();
+}
+
+/**
+ * Whether an open could resume after a checkpoint ending at `position` on the log whose records from
+ * `firstLsn` on are `records`: the log holds that very record (its LSN and frame checksum), or begins
+ * right after it (retention dropped it).
+ */
+function logResumesAfter(records: readonly WalRecord[], firstLsn: number, position: { lsn: number; checksum: number }): boolean {
+  return position.lsn === firstLsn - 1 || (position.lsn >= firstLsn && records[position.lsn - firstLsn]?.checksum === position.checksum >>> 0);
 }
 
 /**
