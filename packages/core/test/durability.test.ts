@@ -140,6 +140,21 @@ describe('a new store', () => {
     for (const parent of [basename(root), 'a', 'b']) expect(fileSystem.syncs, parent).toContain(`sync:${parent}`);
   });
 
+  it('passes over a folder above it that its file system cannot fsync (EINVAL, as /proc and some mounts answer), rather than fail to make the store', async () => {
+    const nested = join(root, 'e', 'store');
+    const fileSystem: StoreFileSystem = {
+      ...nodeFileSystem,
+      open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
+        const handle = await nodeFileSystem.open(...args);
+        if (String(args[0]) === root) handle.sync = async () => { throw Object.assign(new Error('EINVAL: invalid argument, fsync'), { code: 'EINVAL' }); };
+        return handle;
+      }) as typeof nodeFileSystem.open,
+    };
+    const fs = await MemMapFS.init(nested, { codec: v8Codec(), search: new WordSearch(), fileSystem });
+    await fs.appendMemory('made all the same');
+    await fs.close();
+  });
+
   it('names durably the folders above it that it found made (by an open that died before it fsynced them, or one making the store at the same time)', async () => {
     const nested = join(root, 'c', 'd', 'store');
     await nodeFileSystem.mkdir(join(root, 'c', 'd'), { recursive: true });

@@ -404,10 +404,11 @@ async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promi
   // The store's folder, and every folder above it, named durably in its parent: a power loss after the
   // first durable write must not take the store's folder with it, whether this open made those folders
   // or another (an open that died before this point, or one making the store at the same time). (A
-  // parent this process may not read cannot be fsynced: passed over.)
+  // parent this process may not read, or whose file system has no fsync of folders, as /proc and some
+  // mounts answer, is passed over.)
   for (let folder = layout.root; dirname(folder) !== folder; folder = dirname(folder)) {
     await syncFolder(dirname(folder), files).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EACCES' && error.code !== 'EPERM') throw error;
+      if (!unsyncableFolder.has(error.code ?? '')) throw error;
     });
   }
   await files.mkdir(layout.index, { recursive: true });
@@ -415,6 +416,9 @@ async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promi
   await files.mkdir(layout.checkpoints, { recursive: true });
   await syncFolder(layout.root, files);
 }
+
+/** What an fsync of a folder above a new store answers where it cannot be made, not where it failed. */
+const unsyncableFolder: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EROFS']);
 
 /**
  * Makes folder `path` and any missing folder above it, one at a time. (Not `mkdir` with `recursive`,
