@@ -335,7 +335,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     }
   }
   const repairRefusal = scan.damage !== undefined && firstLsn > 1 && checkpointRecordEnd === undefined && !checkpointCoversDamage
-    ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, checkpointExam, files)
+    ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, checkpointExam, codec, files)
     : undefined;
   if (repairRefusal !== undefined) {
     const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
@@ -563,26 +563,42 @@ function logResumesAfter(records: readonly WalRecord[], firstLsn: number, positi
 /**
  * Why a repair of a shortened log (it begins at `firstLsn` > 1) damaged at record `damageLsn` must leave
  * the store as it is, or `undefined`: the checkpoint an open takes ends at or past the damage (its record
- * damaged, or its file), or none whole ends before it while a checkpoint file of this log (or one whose
- * header cannot be read) lies at or past it. Cutting the log at the damage would remove such a file, the
- * only copy of what the dropped records made. (Damage the checkpoint covers is refused apart.)
+ * damaged, or its file); or a checkpoint file of this log (or one whose header cannot be read) lies at or
+ * past it while none whole ends before it, or while one does and that file fails to open whole. Cutting
+ * the log at the damage would remove such a file, the only copy of what the dropped or damaged records
+ * made. (Damage the checkpoint covers is refused apart.)
  */
-async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: number, firstLsn: number, exam: CheckpointExam | undefined, files: StoreFileSystem): Promise<string | undefined> {
+async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: number, firstLsn: number, exam: CheckpointExam | undefined, codec: Codec, files: StoreFileSystem): Promise<string | undefined> {
   const dropped = `the log no longer holds the records before ${firstLsn}`;
   if (exam?.lsn !== undefined && exam.lsn >= damageLsn) {
     return exam.recordLost === true
       ? `With it, the record of the checkpoint at record ${exam.lsn} is damaged: ${dropped}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. \`memmapfs repair\` cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`
       : `The checkpoint at record ${exam.lsn} is damaged too (see its problem), and it is the only copy of what the damaged records made and of what the log dropped (${dropped}): \`memmapfs repair\` cannot make the store whole, and leaves it as it is. Restore the store from a backup.`;
   }
-  if (exam !== undefined && exam.lsn !== undefined && !exam.unusable) return undefined;
+  const resumable = exam !== undefined && exam.lsn !== undefined && !exam.unusable;
   for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) {
     const lsn = checkpointFileLsn(name);
     if (lsn === undefined || lsn < damageLsn) continue;
-    const found = await readCheckpointHeader(join(layout.checkpoints, name), files).catch(() => undefined);
+    const path = join(layout.checkpoints, name);
+    const found = await readCheckpointHeader(path, files).catch(() => undefined);
     if (found !== undefined && found.logId !== logId) continue;
-    return `${dropped[0]!.toUpperCase()}${dropped.slice(1)}, no checkpoint it resumes after ends before the damage, and checkpoints/${name} (up to record ${lsn}), which holds what those records made, cannot be used as it is: \`memmapfs repair\` would remove it when it cut the log at the damage, and leaves the store as it is. Restore the store from a backup.`;
+    // (With a checkpoint before the damage that the log resumes after, a whole one past the damage that an
+    // open passed over holds nothing repair needs: a damaged one may hold what the damaged records made,
+    // whether or not state.manifest names it.)
+    if (resumable && found !== undefined && checkpointOpensWhole(path, codec)) continue;
+    const before = resumable ? `the checkpoint at record ${exam.lsn} ends before the damage, but` : `${dropped}, no checkpoint it resumes after ends before the damage, and`;
+    return `${before[0]!.toUpperCase()}${before.slice(1)} checkpoints/${name} (up to record ${lsn}), which holds what the damaged records made, cannot be used as it is: \`memmapfs repair\` would remove it when it cut the log at the damage, and leaves the store as it is. Restore the store from a backup.`;
   }
   return undefined;
+}
+
+/** Whether the checkpoint file at `path` opens and passes every check (its sections and rows). */
+function checkpointOpensWhole(path: string, codec: Codec): boolean {
+  try {
+    return checkpointDamage(openCheckpointFile(path, 'read'), codec) === undefined;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+const t0 = process.hrtime.bigint();
+const ms = () => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1);
+const faults = () => readFileSync('/proc/self/stat','utf8').split(' ')[9];
+const out = [];
+await import('@memmapfs/wal'); out.push(['wal', ms(), faults()]);
+await import('@memmapfs/blocks'); out.push(['blocks', ms(), faults()]);
+const { MemMapFS } = await import('@memmapfs/core'); out.push(['core', ms(), faults()]);
+const fs = await MemMapFS.init(process.argv[2], { create: false }); out.push(['init', ms(), faults()]);
+const m = await fs.getMemory(Number(process.argv[3])); out.push(['get', ms(), faults()]);
+console.log(out.map(x => x.join(':')).join(' '));
+await fs.close();
