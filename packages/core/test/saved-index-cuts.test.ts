@@ -81,4 +81,24 @@ describe('a saved search index and the cuts of the log', () => {
     expect(await snapshotPresent()).toBe(false);
     expect(await loadedFromSaved('note', 4)).toBe(false);
   });
+
+  it('an index saved at the checkpoint the log begins after stays loadable when a process that never queries publishes a newer checkpoint without cutting the log', async () => {
+    const first = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), historyRetentionMs: 0 });
+    for (let i = 0; i < 4; i++) await first.appendMemory(`note ${i}`);
+    expect(await first.queryMemory('note')).toHaveLength(4);
+    await first.checkpoint();
+    await first.close();
+    // (It keeps the history: its checkpoints cut nothing, so the log still begins after the first one's.)
+    const second = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+    for (let i = 0; i < 3; i++) await second.appendMemory(`other ${i}`);
+    await second.checkpoint();
+    await second.appendMemory('other 3');
+    await second.checkpoint();
+    await second.close();
+    const report = await verifyStore(root, { codec: v8Codec() });
+    expect(report.firstLsn).toBeGreaterThan(1);
+    expect(report.problems).toEqual([]);
+    expect(await loadedFromSaved('other', 4)).toBe(true);
+    expect(await loadedFromSaved('note', 4)).toBe(true);
+  });
 });

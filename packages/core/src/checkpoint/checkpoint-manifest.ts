@@ -23,6 +23,14 @@ export interface StoreManifest {
    * another write that names a file of the same name (a cache made again, say).
    */
   readonly nonce?: string;
+  /**
+   * The record the log began right after when this manifest was written, its first records dropped by
+   * retention: its LSN and frame checksum (absent when the log held every record, when the checkpoint
+   * named ends with that record itself, when it was not known, and in those of earlier releases). It
+   * vouches for a saved search index ending with that record once a newer checkpoint is named: the log
+   * can still bring such an index up to date.
+   */
+  readonly logBase?: { readonly lsn: number; readonly checksum: number };
 }
 
 /** The name of the checkpoint file covering the log up to `lsn`. */
@@ -64,11 +72,16 @@ export async function readManifest(path: string, files: Pick<StoreFileSystem, 'r
   const body = text.slice(newline + 1);
   if (Number.parseInt(text.slice(0, 8), 16) !== crc32c(Buffer.from(body, 'utf8'))) return undefined;
   try {
-    const parsed = JSON.parse(body) as { format?: unknown; logId?: unknown; checkpoint?: { file?: unknown; lsn?: unknown }; nonce?: unknown };
+    const parsed = JSON.parse(body) as { format?: unknown; logId?: unknown; checkpoint?: { file?: unknown; lsn?: unknown }; nonce?: unknown; logBase?: { lsn?: unknown; checksum?: unknown } };
     const file = parsed.checkpoint?.file;
     const lsn = parsed.checkpoint?.lsn;
     if (parsed.format !== FORMAT || typeof parsed.logId !== 'string' || typeof file !== 'string' || checkpointFileLsn(file) !== lsn || typeof lsn !== 'number') return undefined;
-    return { logId: parsed.logId, checkpoint: file, lsn, ...(typeof parsed.nonce === 'string' ? { nonce: parsed.nonce } : {}) };
+    const base = parsed.logBase;
+    // (One that cannot be a record before the checkpoint's is not taken: the manifest stands without it.)
+    const logBase = base !== null && typeof base === 'object' && Number.isSafeInteger(base.lsn) && (base.lsn as number) > 0 && (base.lsn as number) < lsn && Number.isInteger(base.checksum) && (base.checksum as number) >= 0 && (base.checksum as number) <= 0xffffffff
+      ? { lsn: base.lsn as number, checksum: base.checksum as number }
+      : undefined;
+    return { logId: parsed.logId, checkpoint: file, lsn, ...(typeof parsed.nonce === 'string' ? { nonce: parsed.nonce } : {}), ...(logBase ? { logBase } : {}) };
   } catch {
     return undefined;
   }
@@ -76,7 +89,8 @@ export async function readManifest(path: string, files: Pick<StoreFileSystem, 'r
 
 /** Replaces the manifest atomically. */
 export async function writeManifest(path: string, manifest: StoreManifest, files: StoreFileSystem): Promise<void> {
-  const body = JSON.stringify({ format: FORMAT, logId: manifest.logId, checkpoint: { file: manifest.checkpoint, lsn: manifest.lsn }, nonce: randomHex(8) });
+  const { logBase } = manifest;
+  const body = JSON.stringify({ format: FORMAT, logId: manifest.logId, checkpoint: { file: manifest.checkpoint, lsn: manifest.lsn }, nonce: randomHex(8), ...(logBase ? { logBase: { lsn: logBase.lsn, checksum: logBase.checksum } } : {}) });
   const crc = crc32c(Buffer.from(body, 'utf8')).toString(16).padStart(8, '0');
   await createFileDurably(path, Buffer.from(`${crc}\n${body}`, 'utf8'), files);
 }

@@ -4,9 +4,17 @@ import type { Codec } from '../contracts/codec.js';
 import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import { openCheckpointFile, readCheckpointHeader, readWholeCheckpointHeader, writeUnnamedCheckpoint, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type UnnamedCheckpoint } from './checkpoint-file.js';
-import { checkpointFileLsn, checkpointFileName, checkpointTempFile, readManifest, writeManifest } from './checkpoint-manifest.js';
+import { checkpointFileLsn, checkpointFileName, checkpointTempFile, readManifest, writeManifest, type StoreManifest } from './checkpoint-manifest.js';
 import { isAbandoned, processAlive } from '../engine/abandoned-files.js';
 import { withFileLock } from '../engine/file-lock.js';
+
+/** What the manifest says of a log: see `CheckpointStore.published`. */
+export interface PublishedCheckpoint {
+  /** The position the checkpoint it names ends with; `undefined` when that file is gone or not this log's. */
+  readonly position: WalPosition | undefined;
+  /** See `StoreManifest.logBase`. */
+  readonly logBase: StoreManifest['logBase'];
+}
 
 /** Tells that the checkpoint `name` is passed over as damaged, as a process warning. */
 function warnUnusable(name: string, error: unknown): void {
@@ -90,14 +98,15 @@ export class CheckpointStore {
   }
 
   /**
-   * The position the checkpoint the manifest names ends with (read from its header, not mapped), when it
-   * is one of log `logId`; `undefined` when there is none, or it was replaced and removed meanwhile.
+   * What the manifest says of log `logId` (`undefined` when it names none of it): the position the
+   * checkpoint it names ends with (read from its header, not mapped; `undefined` when that file was
+   * replaced and removed meanwhile), and the record the log began after when it was written.
    */
-  async publishedPosition(logId: string): Promise<WalPosition | undefined> {
+  async published(logId: string): Promise<PublishedCheckpoint | undefined> {
     const manifest = await readManifest(this.manifestPath, this.files);
     if (manifest?.logId !== logId) return undefined;
     const header = await readCheckpointHeader(join(this.folder, manifest.checkpoint), this.files);
-    return header?.logId === logId && header.position.lsn === manifest.lsn ? header.position : undefined;
+    return { position: header?.logId === logId && header.position.lsn === manifest.lsn ? header.position : undefined, logBase: manifest.logBase };
   }
 
   /**
@@ -164,9 +173,11 @@ export class CheckpointStore {
    * two publishing at once could both pass the comparison, and the older one's manifest land after the
    * newer one removed its file; and the name is taken under it, so that a file another process
    * published at the same LSN is never replaced, nor one removed while another comes back. `wanted` is
-   * asked first under that lock: false (or a throw) publishes nothing.
+   * asked first under that lock: false (or a throw) publishes nothing. `oldestHeld` (the LSN of the
+   * oldest record the log holds, asked under the lock, where no cut runs) lets the manifest say which
+   * record the log begins after (`StoreManifest.logBase`).
    */
-  async publish(written: UnnamedCheckpoint, wanted: () => boolean = () => true): Promise<boolean> {
+  async publish(written: UnnamedCheckpoint, wanted: () => boolean = () => true, oldestHeld?: () => Promise<number>): Promise<boolean> {
     const { file, temp } = written;
     const lsn = file.position.lsn;
     try {
@@ -179,7 +190,8 @@ export class CheckpointStore {
         if (onDisk && onDisk.logId === file.logId && (onDisk.lsn > lsn || (onDisk.lsn === lsn && (await this.namedWhole(onDisk.checkpoint, file.logId, lsn)) !== undefined))) return false;
         await this.files.rename(temp, file.path);
         await syncFolder(this.folder, this.files);
-        await writeManifest(this.manifestPath, { logId: file.logId, checkpoint: checkpointFileName(lsn), lsn }, this.files);
+        const logBase = oldestHeld ? await this.logBase(onDisk, file.position, file.logId, oldestHeld) : undefined;
+        await writeManifest(this.manifestPath, { logId: file.logId, checkpoint: checkpointFileName(lsn), lsn, ...(logBase ? { logBase } : {}) }, this.files);
         await this.removeObsolete(lsn, file.logId).catch(() => undefined);
         return true;
       });
@@ -191,6 +203,22 @@ export class CheckpointStore {
     }
   }
 
+
+  /**
+   * The record the log begins after, as the manifest replacing `onDisk` names it, when the log no longer
+   * holds its first records and it is known: the end of the checkpoint `onDisk` names, or the record
+   * `onDisk` names as the log's base; `undefined` when the new checkpoint (ending at `position`) itself
+   * ends with it, or when it cannot be told (the manifest then stands without it).
+   */
+  private async logBase(onDisk: StoreManifest | undefined, position: WalPosition, logId: string, oldestHeld: () => Promise<number>): Promise<StoreManifest['logBase']> {
+    if (onDisk?.logId !== logId) return undefined;
+    const before = (await oldestHeld().catch(() => 0)) - 1;
+    if (before < 1 || before >= position.lsn) return undefined;
+    if (onDisk.logBase?.lsn === before) return onDisk.logBase;
+    if (onDisk.lsn !== before) return undefined;
+    const header = await readCheckpointHeader(join(this.folder, onDisk.checkpoint), this.files).catch(() => undefined);
+    return header?.logId === logId && header.position.lsn === before ? { lsn: before, checksum: header.position.checksum } : undefined;
+  }
 
   /**
    * The position of the checkpoint file `name` when it is one of log `logId` at `lsn` whose header and

@@ -1,11 +1,20 @@
-import type { WalPosition } from '@memmapfs/wal';
+import type { PublishedCheckpoint } from '../checkpoint/checkpoint-store.js';
 import { withFileLock } from './file-lock.js';
 import type { SearchIndexHost } from './search-index-host.js';
 import { readSearchSnapshotMark } from './search-snapshot.js';
 
-/** Whether `checkpoint` ends with the very record `saved` names (its LSN and frame checksum). */
-function endsWith(checkpoint: WalPosition | undefined, saved: { lsn: number; checksum: number }): boolean {
-  return saved.lsn > 0 && checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
+/** Whether `position` is the very record `saved` names (its LSN and frame checksum). */
+function sameRecord(position: { lsn: number; checksum: number } | undefined, saved: { lsn: number; checksum: number }): boolean {
+  return saved.lsn > 0 && position?.lsn === saved.lsn && position.checksum === saved.checksum;
+}
+
+/**
+ * Whether the manifest vouches for an index saved at `saved` that the log begins right after: the
+ * checkpoint it names ends with that very record, or it names that record as the one the log began
+ * after when it was written.
+ */
+export function vouchedByManifest(published: PublishedCheckpoint | undefined, saved: { lsn: number; checksum: number }): boolean {
+  return sameRecord(published?.position, saved) || sameRecord(published?.logBase, saved);
 }
 
 /**
@@ -27,7 +36,7 @@ export async function dropSavedIndexBefore(host: SearchIndexHost, covered: numbe
     await withFileLock(host.layout.searchLock, host.files, async () => {
       const saved = await readSearchSnapshotMark(host.layout.searchSnapshot, host.files);
       if (!saved || saved.logId !== host.wal.header.logId || ownLoaded()) return;
-      const stale = saved.lsn < covered || (reached && saved.lsn > 0 && saved.lsn === covered && !endsWith(await host.publishedCheckpoint(), saved));
+      const stale = saved.lsn < covered || (reached && saved.lsn > 0 && saved.lsn === covered && !vouchedByManifest(await host.publishedCheckpoint(), saved));
       if (stale) await host.files.unlink(host.layout.searchSnapshot);
     });
   } catch {
@@ -48,10 +57,10 @@ export async function loadableByAny(host: SearchIndexHost, saved: { lsn: number;
     for await (const record of host.wal.readFrom(Math.max(1, saved.lsn))) {
       if (record.lsn === saved.lsn) return record.checksum === saved.checksum;
       if (record.lsn !== saved.lsn + 1) return false;
-      return saved.lsn === 0 || endsWith(await host.publishedCheckpoint(), saved);
+      return saved.lsn === 0 || vouchedByManifest(await host.publishedCheckpoint(), saved);
     }
     const published = await host.publishedCheckpoint();
-    return saved.lsn === 0 ? published === undefined : endsWith(published, saved);
+    return saved.lsn === 0 ? published?.position === undefined : vouchedByManifest(published, saved);
   } catch {
     return undefined;
   }

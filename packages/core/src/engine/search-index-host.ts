@@ -3,6 +3,7 @@ import type { StoreFileSystem } from '../types.js';
 import type { LogRecord, MemoryRecord } from './log-records.js';
 import type { MemoryTable } from './memory-table.js';
 import type { StoreLayout } from './store-layout.js';
+import type { PublishedCheckpoint } from '../checkpoint/checkpoint-store.js';
 
 /** What the search index needs of the store: the tables it indexes, the log it follows, where it saves. */
 export interface SearchIndexHost {
@@ -21,8 +22,8 @@ export interface SearchIndexHost {
   readonly closing: boolean;
   /** The record the tables' checkpoint ends with, if there is one: the log may have dropped it. */
   readonly checkpointPosition: WalPosition | undefined;
-  /** The record the newest checkpoint any process published ends with (read when asked), if there is one. */
-  publishedCheckpoint(): Promise<WalPosition | undefined>;
+  /** What the manifest says of this log (read when asked): the newest checkpoint any process published, and the record the log began after then. */
+  publishedCheckpoint(): Promise<PublishedCheckpoint | undefined>;
   decode(record: { type: number; payload: Uint8Array; lsn: number }): LogRecord;
   /** A memory's text, checked against its block's checksum. */
   readText(memory: MemoryRecord): string;

@@ -7,7 +7,7 @@ import { ExpiryQueue } from './expiry-queue.js';
 import { withFileLock } from './file-lock.js';
 import { isMemoryPutType, RecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { ChangeQueue } from './change-queue.js';
-import { dropSavedIndexBefore, loadableByAny } from './saved-index-coverage.js';
+import { dropSavedIndexBefore, loadableByAny, vouchedByManifest } from './saved-index-coverage.js';
 import { DESCRIPTION_LOCK_WAIT_MS, indexFolderFiles, removeAbandonedSaveFiles, removeSegmentFilesNoOneNames } from './saved-index-files.js';
 import type { SearchIndexHost } from './search-index-host.js';
 import { readSearchPurges, writeSearchPurges } from './search-purges.js';
@@ -467,7 +467,7 @@ export class SearchIndex {
     if (saved.lsn > logEnd) return 'unusable';
     const fromStart = saved.lsn === 0 && saved.checksum === 0;
     const endsWithSaved = (checkpoint: WalPosition | undefined) => saved.lsn > 0 && checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
-    const vouched = async () => fromStart || endsWithSaved(this.host.checkpointPosition) || endsWithSaved(await this.host.publishedCheckpoint());
+    const vouched = async () => fromStart || endsWithSaved(this.host.checkpointPosition) || vouchedByManifest(await this.host.publishedCheckpoint(), saved);
     let first = true;
     for await (const record of this.host.wal.readFrom(Math.max(1, saved.lsn))) {
       if (record.lsn > logEnd) break;

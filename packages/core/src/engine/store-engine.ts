@@ -27,7 +27,7 @@ import { tryFileLock, withFileLock } from './file-lock.js';
 import { RetiredChunks } from './retired-chunks.js';
 import { SnapshotPublisher } from './snapshot-publisher.js';
 import { UnwrittenBlocks } from './unwritten-blocks.js';
-import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { CheckpointStore, type PublishedCheckpoint } from '../checkpoint/checkpoint-store.js';
 import { checkpointDamage, openCheckpointFile, type CacheOpen, type CheckpointFile, type CheckpointRowsProgress, type CheckpointTables, type UnnamedCheckpoint } from '../checkpoint/checkpoint-file.js';
 import { monotonicMs } from '../monotonic-clock.js';
 
@@ -137,8 +137,8 @@ export class StoreEngine<S extends AgentState> {
     return this.checkpointFile?.position;
   }
   /** See `SearchIndexHost.publishedCheckpoint`. */
-  publishedCheckpoint(): Promise<WalPosition | undefined> {
-    return this.checkpoints.publishedPosition(this.wal.header.logId);
+  publishedCheckpoint(): Promise<PublishedCheckpoint | undefined> {
+    return this.checkpoints.published(this.wal.header.logId);
   }
   /** LSN of the last record the tables' checkpoint covers (0: none). */
   get checkpointLsn(): number {
@@ -850,7 +850,7 @@ export class StoreEngine<S extends AgentState> {
           throw toMemMapError(error);
         }
         return !this.takenOver;
-      });
+      }, () => this.oldestLsnHeld());
     } catch (error) {
       // Not published: the changes count as not checkpointed, so that one is written again (by the
       // next checkpoint asked for or due, close's included), and this process reads its own meanwhile.

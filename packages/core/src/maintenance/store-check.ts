@@ -344,12 +344,16 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
   const snapshotExists = await stat(layout.searchSnapshot).then(() => true, () => false);
   const snapshot = snapshotExists ? await readSearchSnapshot(layout.searchSnapshot, files) : undefined;
+  // (As an open takes it: a record the log begins after, vouched for by the checkpoint it resumes after or by the manifest.)
+  const manifest = snapshot !== undefined && snapshot.lsn === firstLsn - 1 ? await readManifest(layout.manifest, files) : undefined;
+  const vouched = (position: { lsn?: number | undefined; checksum?: number | undefined } | undefined) => position?.lsn === snapshot?.lsn && position?.checksum === snapshot?.checksum;
+  const baseVouched = snapshot !== undefined && snapshot.lsn === firstLsn - 1 && ((checkpointExam?.unusable === false && vouched(checkpointExam)) || (manifest?.logId === header.logId && vouched(manifest.logBase)));
   const snapshotProblem = !snapshotExists ? undefined
     : !snapshot ? 'is damaged or of another version'
     : snapshot.logId !== header.logId ? 'was built from another log (copied from another store, or from before a repair)'
     : snapshot.lsn > scan.lastLsn && !scan.damage ? `covers records up to ${snapshot.lsn}, past the end of the log (${scan.lastLsn})`
-    // (Its record dropped by retention, the checkpoint's record vouching for it, as an open takes it.)
-    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && records[snapshot.lsn - firstLsn]?.checksum !== snapshot.checksum && !(snapshot.lsn === firstLsn - 1 && checkpointExam?.unusable === false && checkpointExam.lsn === snapshot.lsn && checkpointExam.checksum === snapshot.checksum) ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
+    // (Its record dropped by retention, the checkpoint's record or the manifest vouching for it.)
+    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && records[snapshot.lsn - firstLsn]?.checksum !== snapshot.checksum && !baseVouched ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
     : undefined;
   if (snapshotProblem) {
     problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: `The saved search index ${snapshotProblem}; opening the store ignores it and rebuilds the index from the log.` });
