@@ -263,7 +263,7 @@ describe('repairStore resynchronises after damage', () => {
     expect((await verifyStore(root, { codec: msgpack() })).problems).toEqual([]);
   });
 
-  it('fails, the damaged log left as it was, when a checkpoint it must remove cannot be removed', async () => {
+  it('fails, the damaged log left as it was, when a checkpoint it must remove cannot be removed; once it can, moves it into its backup folder, byte for byte', async () => {
     const fs = await open();
     const ids: number[] = [];
     for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`checkpointed memory ${i} lantern`));
@@ -271,18 +271,30 @@ describe('repairStore resynchronises after damage', () => {
     for (let i = 5; i < 10; i++) ids.push(await fs.appendMemory(`later memory ${i} lantern`));
     await fs.close();
     const { damaged } = await damageRecordOf('later memory 7 lantern');
+    const [checkpoint] = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
+    const checkpointBytes = await readFile(join(root, 'checkpoints', checkpoint!));
+    const eio = (call: string, path: unknown) => Object.assign(new Error(`EIO: i/o error, ${call} '${String(path)}'`), { code: 'EIO' });
     const failing = {
       ...nodeFileSystem,
       unlink: async (path: Parameters<typeof nodeFileSystem.unlink>[0]) => {
-        if (String(path).includes('checkpoint-')) throw Object.assign(new Error(`EIO: i/o error, unlink '${String(path)}'`), { code: 'EIO' });
+        if (String(path).includes('checkpoint-')) throw eio('unlink', path);
         return nodeFileSystem.unlink(path);
+      },
+      rename: async (from: Parameters<typeof nodeFileSystem.rename>[0], to: Parameters<typeof nodeFileSystem.rename>[1]) => {
+        if (String(from).includes('checkpoint-')) throw eio('rename', from);
+        return nodeFileSystem.rename(from, to);
       },
     };
     await expect(repair({ fileSystem: failing })).rejects.toMatchObject({ code: 'IO_ERROR' });
     expect((await readFile(join(root, 'state.wal'))).equals(damaged)).toBe(true);
+    expect(await readFile(join(root, 'checkpoints', checkpoint!))).toEqual(checkpointBytes);
     await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
-    // Once the checkpoint can go, the repair goes through.
-    expect((await repair()).actions.join(' ')).toContain('Removed the checkpoint');
+    // Once the checkpoint can go, the repair goes through, and keeps it where the log's original is.
+    const repaired = await repair();
+    expect(repaired.actions.join(' ')).toContain(`Removed the checkpoint of the tables (checkpoints/${checkpoint} is in ${repaired.backup})`);
+    expect(await readdir(join(root, 'checkpoints'))).not.toContain(checkpoint);
+    expect(await readFile(join(repaired.backup!, 'checkpoints', checkpoint!))).toEqual(checkpointBytes);
+    expect((await readFile(join(repaired.backup!, 'state.wal'))).equals(damaged)).toBe(true);
     const opened = await open();
     expect((await opened.getMemory(ids[7]!))).toBeUndefined();
     expect((await opened.getMemory(ids[8]!))?.text).toBe('later memory 8 lantern');

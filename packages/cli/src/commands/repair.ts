@@ -51,8 +51,8 @@ export const repairCommand: ClosedStoreCommand = {
             ...repairable.map((problem) => `  ${problemLine(problem)}`),
             ...(unrepairable.length > 0 ? ['repair cannot fix:', ...unrepairable.map((problem) => `  ${problemLine(problem)}`)] : []),
             resync
-              ? 'It copies state.wal to a repair-backup-<time> folder in the store, then keeps the records before each damaged region and the intact commits after it (records lost are listed), and removes the saved search index.'
-              : 'It copies state.wal to a repair-backup-<time> folder in the store before cutting it at the first damage, and removes the saved search index.',
+              ? 'It copies state.wal to a repair-backup-<time> folder in the store, then keeps the records before each damaged region and the intact commits after it (records lost are listed), and removes the saved search index; a checkpoint it removes is moved into that folder.'
+              : 'It copies state.wal to a repair-backup-<time> folder in the store before cutting it at the first damage, and removes the saved search index; a checkpoint it removes is moved into that folder.',
             ...(salvage && repairable.some((problem) => problem.salvageable === true)
               ? ['It copies the damaged checkpoint there too, then writes it again without the rows that do not read back whole: the memories they held are lost.']
               : []),

@@ -20,7 +20,7 @@ import { examineStore, type StoreCheckOptions, type StoreExamination, type Verif
 export interface RepairReport {
   /** One sentence per change made. Empty when there was nothing to repair. */
   readonly actions: string[];
-  /** Where the files it replaced were copied, when it replaced any. */
+  /** Where the files it replaced were copied, and the checkpoints it removed moved, when there were any. */
   readonly backup: string | undefined;
   /** A verification of the store after the repair. */
   readonly after: VerifyReport;
@@ -132,6 +132,28 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   // to open, never a rewritten log beside a checkpoint or search index that may cover what it lost.
   const checkpointPastLog = scan.damage !== undefined && !logReplaced && !keptThrough && exam.checkpointLsn !== undefined && exam.checkpointLsn > scan.lastLsn;
   const checkpointNotNeeded = resync !== undefined && exam.report.firstLsn === 1 && !keptThrough;
+  /** The checkpoint files set aside into the backup folder, by name. */
+  const setAside: string[] = [];
+  /**
+   * Moves a checkpoint file the repaired store no longer uses into the backup folder (made when first
+   * needed), rather than delete it: it may hold what the log no longer does. Durable in the backup
+   * before it is gone from checkpoints/ (fsynced below, before the log is rewritten).
+   */
+  const setCheckpointAside = async (name: string) => {
+    backup ??= await makeBackupFolder(layout, files);
+    const folder = join(backup, 'checkpoints');
+    if (setAside.length === 0) await files.mkdir(folder, { recursive: true });
+    try {
+      await files.rename(join(layout.checkpoints, name), join(folder, name));
+    } catch (error) {
+      unlessGone(error as NodeJS.ErrnoException);
+      return;
+    }
+    if (setAside.length === 0) await syncFolder(backup, files);
+    setAside.push(name);
+    await syncFolder(folder, files);
+  };
+  const asideNote = () => (setAside.length === 0 ? '' : ` (${setAside.map((name) => `checkpoints/${name}`).join(', ')} ${setAside.length === 1 ? 'is' : 'are'} in ${backup})`);
   // (Told after what was done to the log, though done before it.)
   let checkpointAction: string | undefined;
   /** A checkpoint of this log kept and named in place of one of no use (see below). */
@@ -150,7 +172,8 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
           continue;
         }
       }
-      await unlinkIfThere(path, files);
+      if (checkpointFileLsn(name) !== undefined) await setCheckpointAside(name);
+      else await unlinkIfThere(path, files);
     }
     // The newest of them that is whole, of the log's codec, is named (a damaged one is kept unnamed).
     const codec = kept.length > 0 ? await resolveCodec(options.codec, header.codec) : undefined;
@@ -164,8 +187,8 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     });
     if (spared) await writeManifest(layout.manifest, { logId: header.logId, checkpoint: spared.name, lsn: spared.lsn }, files);
     checkpointAction = spared
-      ? `Removed the checkpoint of the tables an open would have taken, and named checkpoints/${spared.name} (up to record ${spared.lsn}), which the log resumes after, in state.manifest.`
-      : 'Removed the checkpoint of the tables; the next open replays the whole log and writes a new one.';
+      ? `Removed the checkpoint of the tables an open would have taken${asideNote()}, and named checkpoints/${spared.name} (up to record ${spared.lsn}), which the log resumes after, in state.manifest.`
+      : `Removed the checkpoint of the tables${asideNote()}; the next open replays the whole log and writes a new one.`;
   } else if (exam.checkpointManifest !== undefined && (resync === undefined || exam.checkpointManifest.lsn <= (keptThrough?.lsn ?? scan.lastLsn))) {
     await writeManifest(layout.manifest, exam.checkpointManifest, files);
     checkpointAction = `Named ${exam.checkpointManifest.checkpoint}, the checkpoint an open used in place of the missing or damaged one, in state.manifest.`;
@@ -175,8 +198,9 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     // not is never to be fallen back on.
     for (const name of await checkpointNames(layout, files)) {
       const lsn = checkpointFileLsn(name);
-      if (lsn !== undefined && lsn > (keptThrough?.lsn ?? scan.lastLsn)) await unlinkIfThere(join(layout.checkpoints, name), files);
+      if (lsn !== undefined && lsn > (keptThrough?.lsn ?? scan.lastLsn)) await setCheckpointAside(name);
     }
+    if (setAside.length > 0) checkpointAction = [checkpointAction, `Removed the checkpoints past the records kept${asideNote()}: no open is to take them.`].filter(Boolean).join(' ');
   }
   // (Removals made durable before the log is rewritten: a power loss must not bring them back beside it.
   // A removal that fails fails the repair here, the log as it was: never a rewritten log beside a
@@ -185,7 +209,7 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   if (rewritesLog) {
     await unlinkIfThere(layout.searchSnapshot, files);
     await syncFolder(layout.index, files).catch(() => undefined);
-    backup = await makeBackupFolder(layout, files);
+    backup ??= await makeBackupFolder(layout, files);
     // The backup is durable before the log it keeps is replaced.
     await createFileDurably(join(backup, 'state.wal'), image, files);
     let rewritten: Buffer;
