@@ -335,6 +335,116 @@ describe('log segments and retention', () => {
     }
   });
 
+  /**
+   * Five memories under a checkpoint that lets the log drop what it covers, then five more (and with
+   * `newerKept`, a checkpoint and one memory more) from a process that keeps the history. Then that first
+   * checkpoint and the manifest naming it are put back, as a publisher killed between the later
+   * checkpoint's rename and its manifest leaves them (without `newerKept`, no later checkpoint is left),
+   * with the first one's tables damaged when `olderDamaged`, and the record of "late memory 2" damaged.
+   */
+  async function olderCheckpointPutBack(newerKept: boolean, olderDamaged: boolean): Promise<{ ids: number[]; older: string; olderBytes: Buffer; newer: string | undefined }> {
+    const fs = await open({ historyRetentionMs: 0 });
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`early memory ${i}`));
+    await fs.checkpoint();
+    await fs.close();
+    const [older] = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-'));
+    const olderBytes = await readFile(join(root, 'checkpoints', older!));
+    const olderManifest = await readFile(join(root, 'state.manifest'));
+    const later = await open();
+    for (let i = 0; i < 5; i++) ids.push(await later.appendMemory(`late memory ${i}`));
+    if (newerKept) {
+      await later.checkpoint();
+      ids.push(await later.appendMemory('after the checkpoint'));
+    }
+    await later.close();
+    const newer = newerKept ? (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort().at(-1)! : undefined;
+    for (const name of await readdir(join(root, 'checkpoints'))) if (name !== newer) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
+    const putBack = Buffer.from(olderBytes);
+    // The tables section's offset and length, from the header (see FORMAT.md).
+    if (olderDamaged) putBack[putBack.readDoubleLE(88) + Math.floor(putBack.readDoubleLE(96) / 2)]! ^= 0x55;
+    await writeFile(join(root, 'checkpoints', older!), putBack);
+    await writeFile(join(root, 'state.manifest'), olderManifest);
+    const log = await readFile(join(root, 'state.wal'));
+    log[log.indexOf('late memory 2') + 3]! ^= 0x20;
+    await writeFile(join(root, 'state.wal'), log);
+    return { ids, older: older!, olderBytes, newer };
+  }
+
+  it('with the named checkpoint damaged and the newer one a killed publisher left unnamed whole past a damaged record, verify and repair take the newer one, as the open does, and keep it', async () => {
+    const { ids, older, newer } = await olderCheckpointPutBack(true, true);
+    const text = (i: number) => (i < 5 ? `early memory ${i}` : i < 10 ? `late memory ${i - 5}` : 'after the checkpoint');
+    const readsEverything = async (at: string) => {
+      const again = await MemMapFS.init(at, { search: flexsearch(), codec: msgpack() });
+      for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, String(i)).toBe(text(i));
+      await again.close();
+    };
+    const copy = join(dir, 'copy');
+    await nodeFileSystem.cp(root, copy, { recursive: true });
+    await readsEverything(copy);
+    const found = await verifyStore(root);
+    expect(found.problems.map((problem) => problem.message).join(' ')).not.toContain('will not open');
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', severity: 'warning', message: expect.stringContaining(`an open uses checkpoints/${newer}`) }));
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-damaged', repairable: false, message: expect.stringContaining('covers it') }));
+    await expect(repairStore(root)).rejects.toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('covers it') });
+    expect((await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort()).toEqual([older, newer].sort());
+    expect((await readFile(join(root, 'state.manifest'), 'utf8'))).toContain(newer);
+    await readsEverything(root);
+  });
+
+  it('repair of a shortened log damaged after its checkpoint is not refused for an empty file or a copy of an older checkpoint named past the damage', async () => {
+    const { ids, olderBytes } = await olderCheckpointPutBack(false, false);
+    const past = (lsn: number) => join(root, 'checkpoints', `checkpoint-${String(lsn).padStart(16, '0')}.bin`);
+    await writeFile(past(9), Buffer.alloc(0));
+    const copy = Buffer.from(olderBytes);
+    copy[copy.readDoubleLE(88) + Math.floor(copy.readDoubleLE(96) / 2)]! ^= 0x55;
+    await writeFile(past(10), copy);
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-damaged', repairable: true }));
+    const repaired = await repairStore(root);
+    expect(repaired.after.ok).toBe(true);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, String(i)).toBe(i === 7 ? undefined : i < 5 ? `early memory ${i}` : `late memory ${i - 5}`);
+    await again.close();
+  });
+
+  it('with a record damaged in a sealed segment before the record of the checkpoint an open resumes after, verify and repair leave that checkpoint: the store opens and reads everything before and after', async () => {
+    const fs = await open({ historyRetentionMs: 300 });
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await fs.appendMemory(`mid memory ${i}`));
+    await fs.checkpoint();
+    for (let i = 0; i < 3; i++) ids.push(await fs.appendMemory(`late memory ${i}`));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // (Its cut keeps the first checkpoint's history: state.wal is sealed, with this checkpoint's record in it.)
+    await fs.checkpoint();
+    ids.push(await fs.appendMemory('after the checkpoint'));
+    await fs.close();
+    const [segment] = await sealedSegments();
+    expect(segment).toBeDefined();
+    const path = join(root, 'wal', segment!);
+    const bytes = await readFile(path);
+    bytes[bytes.indexOf('mid memory 1') + 3]! ^= 0x20;
+    await writeFile(path, bytes);
+    const text = (i: number) => (i < 3 ? `mid memory ${i}` : i < 6 ? `late memory ${i - 3}` : 'after the checkpoint');
+    const readsEverything = async () => {
+      const again = await open();
+      for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, String(i)).toBe(text(i));
+      await again.close();
+    };
+    // (A copy: the open's checkpoint at close would change what is examined.)
+    const copy = join(dir, 'copy');
+    await nodeFileSystem.cp(root, copy, { recursive: true });
+    const reopened = await MemMapFS.init(copy, { search: flexsearch(), codec: msgpack() });
+    for (const [i, id] of ids.entries()) expect((await reopened.getMemory(id))?.text, String(i)).toBe(text(i));
+    await reopened.close();
+    const found = await verifyStore(root);
+    expect(found.problems).toEqual([expect.objectContaining({ kind: 'wal-segment-damaged', severity: 'warning', message: expect.stringContaining('covers it') })]);
+    const checkpoints = await readdir(join(root, 'checkpoints'));
+    await repairStore(root).catch(() => undefined);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual(checkpoints);
+    await readsEverything();
+  });
+
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {
     const fs = await open({ historyRetentionMs: 0 });
     for (let i = 0; i < 5; i++) await fs.appendMemory(`early memory ${i}`);

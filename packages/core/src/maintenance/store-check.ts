@@ -8,7 +8,7 @@ import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
 import { readSearchSnapshot, type SearchSnapshot } from '../engine/search-snapshot.js';
 import { isDeepStrictEqual } from 'node:util';
-import { checkpointDamage, openCheckpointFile, readCheckpointHeader, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
+import { CHECKPOINT_HEADER_SIZE, checkpointDamage, openCheckpointFile, readCheckpointHeader, type CheckpointFile } from '../checkpoint/checkpoint-file.js';
 import type { Codec } from '../contracts/codec.js';
 import type { MemoryRecord } from '../engine/log-records.js';
 import { checkpointFileLsn, readManifest, type StoreManifest } from '../checkpoint/checkpoint-manifest.js';
@@ -313,7 +313,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
   }
 
-  const checkpointExam = await examineCheckpoint(layout, header.logId, records, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
+  const checkpointExam = await examineCheckpoint(layout, header.logId, records, sealed.beyondDamage, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
   const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
@@ -334,6 +334,14 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
         message: `Record ${lsn} at byte ${offset} is damaged (${reason}), but the checkpoint at record ${checkpointExam!.lsn} covers it: the store opens from the checkpoint, and only what reads the log before it (memoryHistory, a saved search index older than the checkpoint, which is rebuilt) meets the damage. Run \`memmapfs compact\`: it drops the records the checkpoint covers, the damaged one with them. \`memmapfs repair\` leaves the log as it is (it would replace the record with a placeholder, and lose what it made, which only the checkpoint holds now; keep checkpoints/ until then).` };
     }
   }
+  // Damage in a sealed segment before the record of the checkpoint an open resumes after: the open never reads it.
+  const segmentDamage = problems.findIndex((problem) => problem.kind === 'wal-segment-damaged');
+  const damagedLsn = segmentDamage >= 0 ? problems[segmentDamage]!.lsn : undefined;
+  if (damagedLsn !== undefined && sealed.beyondDamage !== undefined && checkpointExam?.unusable === false && checkpointExam.lsn !== undefined && checkpointExam.lsn >= Math.max(damagedLsn, sealed.damagedThrough) && checkpointExam.problem?.severity !== 'error') {
+    const problem = problems[segmentDamage]!;
+    problems[segmentDamage] = { ...problem, severity: 'warning',
+      message: `Record ${damagedLsn} at byte ${problem.offset} of the sealed segment ${problem.file} is damaged, but the checkpoint at record ${checkpointExam.lsn} covers it: an open resumes after that checkpoint's record and never reads the damage; only what reads the log before it (memoryHistory) meets it. Keep a backup of the wal folder; a later cut of the log (historyRetentionMs, or \`memmapfs compact\`) drops the segment once no record of it is needed.` };
+  }
   const repairRefusal = scan.damage !== undefined && firstLsn > 1 && checkpointRecordEnd === undefined && !checkpointCoversDamage
     ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, checkpointExam, codec, files)
     : undefined;
@@ -353,7 +361,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     : snapshot.logId !== header.logId ? 'was built from another log (copied from another store, or from before a repair)'
     : snapshot.lsn > scan.lastLsn && !scan.damage ? `covers records up to ${snapshot.lsn}, past the end of the log (${scan.lastLsn})`
     // (Its record dropped by retention, the checkpoint's record or the manifest vouching for it.)
-    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && records[snapshot.lsn - firstLsn]?.checksum !== snapshot.checksum && !baseVouched ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
+    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && (recordAt(records, snapshot.lsn) ?? recordAt(sealed.beyondDamage ?? [], snapshot.lsn))?.checksum !== snapshot.checksum && !baseVouched ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
     : undefined;
   if (snapshotProblem) {
     problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: `The saved search index ${snapshotProblem}; opening the store ignores it and rebuilds the index from the log.` });
@@ -377,7 +385,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(records, firstLsn, position), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(records, firstLsn, position, sealed.beyondDamage), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -425,6 +433,8 @@ interface CheckpointExam {
   readonly recordEnd?: number;
   /** The log depends on it (it dropped the records before it), and its own record is damaged: the store does not open, and repair cannot help. */
   readonly recordLost?: boolean;
+  /** It opened whole, of this log, and an open resumes after its record (or replays the log whole). */
+  readonly resumes?: boolean;
 }
 
 /**
@@ -435,7 +445,7 @@ interface CheckpointExam {
  * ignores (another log's, or past a record the log no longer has) is a warning, as is a manifest naming
  * a missing file when an open has another to use.
  */
-async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number; lsn: number }): Promise<CheckpointExam | undefined> {
+async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], beyondDamage: readonly WalRecord[] | undefined, firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number; lsn: number }): Promise<CheckpointExam | undefined> {
   const onDisk = await readManifest(layout.manifest, files);
   // (One of another log is as good as none: an open takes this log's newest checkpoint in its place.)
   const read = onDisk?.logId === logId ? onDisk : undefined;
@@ -460,14 +470,14 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   const usable = (): CheckpointExam => {
     const { lsn } = checkpoint!.position;
     const { checksum } = checkpoint!.position;
-    if (!fallback) return { problem: undefined, unusable: false, lsn, checksum };
+    if (!fallback) return { problem: undefined, unusable: false, lsn, checksum, resumes: true };
     const message = read === undefined
       ? `${manifestLost}; an open uses ${file} (up to record ${lsn}), the newest checkpoint of this log in the folder. \`memmapfs repair\` names it in a new manifest; so does the next checkpoint written.`
       : namedDamage !== undefined
         ? `The checkpoint ${named} named by state.manifest is damaged (${namedDamage}); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log, and replays the log after it: nothing is lost. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written, which replaces the damaged one.`
         : `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.`;
     return {
-      unusable: false, lsn, checksum, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
+      unusable: false, lsn, checksum, resumes: true, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
       problem: { severity: 'warning', kind: namedDamage !== undefined ? 'checkpoint-damaged' : 'checkpoint-unusable', file: read === undefined ? 'state.manifest' : named, repairable: true, message },
     };
   };
@@ -501,7 +511,10 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
       // A log that dropped its first records resumes after that one only if it holds the record it ends
       // at (or begins right after it), and every record after it up to the damaged one's (which holds what
       // damaged records made): else the damaged one is all there is.
-      const resumes = checkpoint !== undefined && logResumesAfter(records, firstLsn, checkpoint.position) && (damaged === undefined || damaged.lsn > manifest.lsn);
+      // (Or it ends past the damage, its record whole where it was written: it holds what the damaged
+      // records made, and an open resumes after it, as it does after one the manifest names.)
+      const pastDamage = checkpoint !== undefined && damaged !== undefined && checkpoint.position.lsn >= damaged.lsn && endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) !== undefined;
+      const resumes = checkpoint !== undefined && ((logResumesAfter(records, firstLsn, checkpoint.position, beyondDamage) && (damaged === undefined || damaged.lsn > manifest.lsn)) || pastDamage);
       if (!resumes) {
         checkpoint = undefined;
         return kept(why);
@@ -523,7 +536,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   // (Its own record may be gone with a segment retention dropped: the log then begins right after it.)
   // (Or past damage to the log, whole after it where an open looks for it: an open resumes after it.)
   const recordEnd = damaged !== undefined && lsn > lastLsn ? endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) : undefined;
-  const held = recordEnd !== undefined || logResumesAfter(records, firstLsn, checkpoint.position);
+  const held = recordEnd !== undefined || logResumesAfter(records, firstLsn, checkpoint.position, beyondDamage);
   if (!held && firstLsn > 1 && damaged !== undefined && lsn > lastLsn) {
     // (Its record is not whole where it was written: the damage hit it. Repair cannot write it again, and
     // cutting the log there would leave the checkpoint past it.)
@@ -541,10 +554,11 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   // Wrong counts alone are not damage the open cannot work around: it counts the rows instead.
   const usableWithCounts = (): CheckpointExam => countsWrong === undefined
     ? usable()
-    : { unusable: false, lsn, checksum: checkpoint!.position.checksum, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
+    : { unusable: false, lsn, checksum: checkpoint!.position.checksum, resumes: true, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
   // Only a log that still holds every record can say what the checkpoint must hold.
   if (recordEnd !== undefined) return { ...usableWithCounts(), recordEnd };
-  if (firstLsn > 1) return usableWithCounts();
+  // (Nor one whose sealed segments are damaged: the records past the damage alone cannot say it.)
+  if (firstLsn > 1 || beyondDamage !== undefined) return usableWithCounts();
   let mismatch: string | undefined;
   try {
     mismatch = compareWithLog(checkpoint, records, codec);
@@ -557,11 +571,28 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
 
 /**
  * Whether an open could resume after a checkpoint ending at `position` on the log whose records from
- * `firstLsn` on are `records`: the log holds that very record (its LSN and frame checksum), or begins
- * right after it (retention dropped it).
+ * `firstLsn` on are `records`: the log holds that very record (its LSN and frame checksum), among them
+ * or among the whole records past damage in a sealed segment (`beyondDamage`), or begins right after it
+ * (retention dropped it).
  */
-function logResumesAfter(records: readonly WalRecord[], firstLsn: number, position: { lsn: number; checksum: number }): boolean {
-  return position.lsn === firstLsn - 1 || (position.lsn >= firstLsn && records[position.lsn - firstLsn]?.checksum === position.checksum >>> 0);
+function logResumesAfter(records: readonly WalRecord[], firstLsn: number, position: { lsn: number; checksum: number }, beyondDamage: readonly WalRecord[] = []): boolean {
+  if (position.lsn === firstLsn - 1) return true;
+  if (position.lsn < firstLsn) return false;
+  return [records, beyondDamage].some((held) => recordAt(held, position.lsn)?.checksum === position.checksum >>> 0);
+}
+
+/** The record with LSN `lsn` among `records` (LSNs increasing, with gaps where damage was skipped). */
+function recordAt(records: readonly WalRecord[], lsn: number): WalRecord | undefined {
+  let low = 0;
+  let high = records.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const at = records[middle]!.lsn;
+    if (at === lsn) return records[middle];
+    if (at < lsn) low = middle + 1;
+    else high = middle - 1;
+  }
+  return undefined;
 }
 
 /**
@@ -579,29 +610,55 @@ async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: nu
       ? `With it, the record of the checkpoint at record ${exam.lsn} is damaged: ${dropped}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. \`memmapfs repair\` cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`
       : `The checkpoint at record ${exam.lsn} is damaged too (see its problem), and it is the only copy of what the damaged records made and of what the log dropped (${dropped}): \`memmapfs repair\` cannot make the store whole, and leaves it as it is. Restore the store from a backup.`;
   }
-  const resumable = exam !== undefined && exam.lsn !== undefined && !exam.unusable;
+  const resumable = exam?.resumes === true && exam.lsn !== undefined;
   for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) {
     const lsn = checkpointFileLsn(name);
     if (lsn === undefined || lsn < damageLsn) continue;
     const path = join(layout.checkpoints, name);
-    const found = await readCheckpointHeader(path, files).catch(() => undefined);
-    if (found !== undefined && found.logId !== logId) continue;
+    const found = await readCheckpointHeader(path, files, true);
+    if (found !== undefined && (found.logId !== logId || found.position.lsn < damageLsn)) continue;
+    // (Too short to be a checkpoint: it holds nothing.)
+    if (found === undefined && (await fileSize(path, files)) < CHECKPOINT_HEADER_SIZE) continue;
     // (With a checkpoint before the damage that the log resumes after, a whole one past the damage that an
     // open passed over holds nothing repair needs: a damaged one may hold what the damaged records made,
     // whether or not state.manifest names it.)
     if (resumable && found !== undefined && checkpointOpensWhole(path, codec)) continue;
     const before = resumable ? `the checkpoint at record ${exam.lsn} ends before the damage, but` : `${dropped}, no checkpoint it resumes after ends before the damage, and`;
-    return `${before[0]!.toUpperCase()}${before.slice(1)} checkpoints/${name} (up to record ${lsn}), which holds what the damaged records made, cannot be used as it is: \`memmapfs repair\` would remove it when it cut the log at the damage, and leaves the store as it is. Restore the store from a backup.`;
+    const what = found !== undefined
+      ? `checkpoints/${name} (up to record ${found.position.lsn}), which may hold what the damaged records made, cannot be used as it is`
+      : `the header of checkpoints/${name} cannot be read (by its name it would hold the records up to ${lsn}, and what the damaged records made)`;
+    return `${before[0]!.toUpperCase()}${before.slice(1)} ${what}: \`memmapfs repair\` would remove it when it cut the log at the damage, and leaves the store as it is. Restore the store from a backup.`;
   }
   return undefined;
 }
 
-/** Whether the checkpoint file at `path` opens and passes every check (its sections and rows). */
+/** The size of the file at `path`; 0 when it is gone. */
+async function fileSize(path: string, files: StoreFileSystem): Promise<number> {
+  let handle;
+  try {
+    handle = await files.open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+  try {
+    return (await handle.stat()).size;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Whether the checkpoint file at `path` opens and passes every check (its sections and rows); one that
+ * is gone counts as whole (nothing to keep). An error reading it other than its damage is thrown.
+ */
 function checkpointOpensWhole(path: string, codec: Codec): boolean {
   try {
     return checkpointDamage(openCheckpointFile(path, 'read'), codec) === undefined;
-  } catch {
-    return false;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if (MemMapError.is(error, 'CHECKPOINT_CORRUPT')) return false;
+    throw error;
   }
 }
 
@@ -706,8 +763,12 @@ async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buf
  * Reads the sealed segments before state.wal, in order, each checked whole (a sealed segment was
  * durable before the next began: any bad byte in it is damage). Their problems go to `problems`.
  */
-async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; walBytes: number; count: number; nextLsn: number }> {
+async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; beyondDamage: WalRecord[] | undefined; damagedThrough: number; walBytes: number; count: number; nextLsn: number }> {
   const records: WalRecord[] = [];
+  /** Set when a segment's records are damaged: the whole records after the damage. */
+  let beyondDamage: WalRecord[] | undefined;
+  /** The last LSN a damaged region of the sealed segments may have held (`Infinity`: not known). */
+  let damagedThrough = 0;
   let walBytes = 0;
   let nextLsn: number | undefined;
   const firsts = (await listSealedSegments(layout.segments)).filter((first) => first < current.firstLsn);
@@ -740,10 +801,33 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
     nextLsn = scan.lastLsn + 1;
     if (scan.damage || scan.tornBytes > 0) {
       damaged(`Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
+      // (The whole records past the damage, in it and in the segments after it: an open that resumes
+      // after a checkpoint whose record is one of them never reads the damage.)
+      const resync = resyncLog(image, WAL_HEADER_SIZE, first, file, { seed: frameSeed(current.logId) });
+      beyondDamage = resync.records.filter((record) => record.lsn > scan.lastLsn);
+      // (A sealed segment was whole before the next began: a torn tail in it is damage too.)
+      damagedThrough = Math.max(...resync.regions.map((region) => region.lost.last), resync.tornBytes > 0 ? Infinity : 0);
+      for (const later of firsts.filter((other) => other > first)) {
+        const laterFile = `wal/${segmentFileName(later)}`;
+        try {
+          const laterImage = await files.readFile(sealedSegmentPath(layout.segments, later));
+          const laterHeader = decodeWalHeader(laterImage, laterFile);
+          if (laterHeader.logId !== current.logId || laterHeader.firstLsn !== later) {
+            damagedThrough = Infinity;
+            continue;
+          }
+          const laterResync = resyncLog(laterImage, WAL_HEADER_SIZE, later, laterFile, { seed: frameSeed(current.logId) });
+          beyondDamage.push(...laterResync.records);
+          if (laterResync.regions.length > 0 || laterResync.tornBytes > 0) damagedThrough = Infinity;
+        } catch {
+          // (Unreadable: none of its records is found whole.)
+          damagedThrough = Infinity;
+        }
+      }
       break;
     }
   }
-  return { records, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
+  return { records, beyondDamage, damagedThrough, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
 }
 
 /**

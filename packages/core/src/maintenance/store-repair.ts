@@ -109,6 +109,8 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
   if (exam.repairRefusal !== undefined) throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage!.lsn} of state.wal is damaged. ${exam.repairRefusal}`, { subsystem: 'wal' });
   if (scan.damage && !keptThrough && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
+    // (The checkpoint an open takes in place of one the manifest does not name is named, as below.)
+    if (exam.checkpointCoversDamage && exam.checkpointManifest !== undefined) await writeManifest(layout.manifest, exam.checkpointManifest, files);
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
   }
   if (scan.damage && exam.checkpointCoversDamage) {
