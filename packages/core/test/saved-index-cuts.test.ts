@@ -2,6 +2,7 @@ import * as nodeFileSystem from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, verifyStore } from '@memmapfs/core';
+import { crc32c } from '@memmapfs/wal';
 import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
 
 const rootOf = useTempRoot();
@@ -100,5 +101,25 @@ describe('a saved search index and the cuts of the log', () => {
     expect(report.problems).toEqual([]);
     expect(await loadedFromSaved('other', 4)).toBe(true);
     expect(await loadedFromSaved('note', 4)).toBe(true);
+  });
+
+  it('a manifest whose logBase names another checksum for that record vouches for no saved index', async () => {
+    const first = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), historyRetentionMs: 0 });
+    for (let i = 0; i < 4; i++) await first.appendMemory(`note ${i}`);
+    expect(await first.queryMemory('note')).toHaveLength(4);
+    await first.checkpoint();
+    await first.close();
+    const second = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
+    await second.appendMemory('other 0');
+    await second.checkpoint();
+    await second.close();
+    const manifestPath = join(root, 'state.manifest');
+    const body = JSON.parse((await nodeFileSystem.readFile(manifestPath, 'utf8')).split('\n')[1]!) as { logBase?: { lsn: number; checksum: number } };
+    expect(body.logBase).toBeDefined();
+    body.logBase!.checksum = (body.logBase!.checksum + 1) >>> 0;
+    const text = JSON.stringify(body);
+    await nodeFileSystem.writeFile(manifestPath, `${crc32c(Buffer.from(text)).toString(16).padStart(8, '0')}\n${text}`);
+    expect((await verifyStore(root, { codec: v8Codec() })).problems).toEqual([expect.objectContaining({ kind: 'search-snapshot-unusable' })]);
+    expect(await loadedFromSaved('note', 4)).toBe(false);
   });
 });

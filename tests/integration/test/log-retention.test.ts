@@ -408,6 +408,19 @@ describe('log segments and retention', () => {
     await again.close();
   });
 
+  it('verify of a shortened log damaged after its checkpoint fails with the error, rather than say repair can help, when the checkpoints folder cannot be listed', async () => {
+    await olderCheckpointPutBack(false, false);
+    const failing = {
+      ...nodeFileSystem,
+      readdir: (async (path: string, ...rest: unknown[]) => {
+        if (String(path).endsWith('checkpoints')) throw Object.assign(new Error(`EIO: i/o error, scandir '${path}'`), { code: 'EIO' });
+        return (nodeFileSystem.readdir as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+      }) as typeof nodeFileSystem.readdir,
+    };
+    await expect(verifyStore(root, { fileSystem: failing })).rejects.toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining('EIO') });
+    expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'wal-damaged', repairable: true }));
+  });
+
   it('with a record damaged in a sealed segment before the record of the checkpoint an open resumes after, verify and repair leave that checkpoint: the store opens and reads everything before and after', async () => {
     const fs = await open({ historyRetentionMs: 300 });
     const ids: number[] = [];

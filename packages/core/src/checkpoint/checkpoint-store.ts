@@ -128,7 +128,7 @@ export class CheckpointStore {
   }
 
   /**
-   * Runs `body` with the position of the checkpoint the manifest names (see `publishedPosition`), under
+   * Runs `body` with the position of the checkpoint the manifest names (see `published`), under
    * the publishing lock: no checkpoint is published or discarded until it is done. For a cut of the log,
    * which must not go past a checkpoint a discard is removing.
    */
@@ -174,8 +174,8 @@ export class CheckpointStore {
    * newer one removed its file; and the name is taken under it, so that a file another process
    * published at the same LSN is never replaced, nor one removed while another comes back. `wanted` is
    * asked first under that lock: false (or a throw) publishes nothing. `oldestHeld` (the LSN of the
-   * oldest record the log holds, asked under the lock, where no cut runs) lets the manifest say which
-   * record the log begins after (`StoreManifest.logBase`).
+   * oldest record the log holds, asked under the lock, where no cut of a log in files runs) lets the
+   * manifest say which record the log begins after (`StoreManifest.logBase`).
    */
   async publish(written: UnnamedCheckpoint, wanted: () => boolean = () => true, oldestHeld?: () => Promise<number>): Promise<boolean> {
     const { file, temp } = written;
@@ -212,7 +212,10 @@ export class CheckpointStore {
    */
   private async logBase(onDisk: StoreManifest | undefined, position: WalPosition, logId: string, oldestHeld: () => Promise<number>): Promise<StoreManifest['logBase']> {
     if (onDisk?.logId !== logId) return undefined;
-    const before = (await oldestHeld().catch(() => 0)) - 1;
+    const oldest = await oldestHeld().catch(() => undefined);
+    // (Not known now: the one the manifest names stays true of its record, and vouches only while the log begins right after it.)
+    if (oldest === undefined) return onDisk.logBase !== undefined && onDisk.logBase.lsn < position.lsn ? onDisk.logBase : undefined;
+    const before = oldest - 1;
     if (before < 1 || before >= position.lsn) return undefined;
     if (onDisk.logBase?.lsn === before) return onDisk.logBase;
     if (onDisk.lsn !== before) return undefined;

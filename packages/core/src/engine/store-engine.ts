@@ -850,7 +850,9 @@ export class StoreEngine<S extends AgentState> {
           throw toMemMapError(error);
         }
         return !this.takenOver;
-      }, () => this.oldestLsnHeld());
+        // (Not on a log hosts share: its first record is a query away, other hosts cut it without this
+        // lock, and its caches keep the whole history.)
+      }, this.remote ? undefined : () => this.oldestLsnHeld());
     } catch (error) {
       // Not published: the changes count as not checkpointed, so that one is written again (by the
       // next checkpoint asked for or due, close's included), and this process reads its own meanwhile.

@@ -611,7 +611,12 @@ async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: nu
       : `The checkpoint at record ${exam.lsn} is damaged too (see its problem), and it is the only copy of what the damaged records made and of what the log dropped (${dropped}): \`memmapfs repair\` cannot make the store whole, and leaves it as it is. Restore the store from a backup.`;
   }
   const resumable = exam?.resumes === true && exam.lsn !== undefined;
-  for (const name of await files.readdir(layout.checkpoints).catch(() => [] as string[])) {
+  // (A folder that cannot be listed is not taken for one without checkpoints: repair would fail on it.)
+  const names = await files.readdir(layout.checkpoints).catch((error: NodeJS.ErrnoException) => {
+    if (error?.code === 'ENOENT') return [] as string[];
+    throw error;
+  });
+  for (const name of names) {
     const lsn = checkpointFileLsn(name);
     if (lsn === undefined || lsn < damageLsn) continue;
     const path = join(layout.checkpoints, name);
@@ -873,5 +878,9 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
  * the bytes of every live memory and stream chunk. Run it on a store no process is writing to.
  */
 export async function verifyStore(root: string, options: StoreCheckOptions = {}): Promise<VerifyReport> {
-  return (await examineStore(root, options)).report;
+  try {
+    return (await examineStore(root, options)).report;
+  } catch (error) {
+    throw toMemMapError(error);
+  }
 }
