@@ -83,19 +83,28 @@ describe('a saved search index and the cuts of the log', () => {
     expect(await loadedFromSaved('note', 4)).toBe(false);
   });
 
-  it('an index saved at the checkpoint the log begins after stays loadable when a process that never queries publishes a newer checkpoint without cutting the log', async () => {
+  /**
+   * Four notes queried (the index loaded) and checkpointed by a handle that lets the log drop what its
+   * checkpoint covers: its index is saved at that checkpoint's record, the one the log then begins after.
+   * Then `others` memories from a handle that keeps the history and never queries, with a checkpoint
+   * after each one: they cut nothing, so the log still begins after the first checkpoint's record.
+   */
+  async function savedWhereTheLogBegins(others: number): Promise<void> {
     const first = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), historyRetentionMs: 0 });
     for (let i = 0; i < 4; i++) await first.appendMemory(`note ${i}`);
     expect(await first.queryMemory('note')).toHaveLength(4);
     await first.checkpoint();
     await first.close();
-    // (It keeps the history: its checkpoints cut nothing, so the log still begins after the first one's.)
     const second = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
-    for (let i = 0; i < 3; i++) await second.appendMemory(`other ${i}`);
-    await second.checkpoint();
-    await second.appendMemory('other 3');
-    await second.checkpoint();
+    for (let i = 0; i < others; i++) {
+      await second.appendMemory(`other ${i}`);
+      await second.checkpoint();
+    }
     await second.close();
+  }
+
+  it('an index saved at the checkpoint the log begins after stays loadable when a process that never queries publishes a newer checkpoint without cutting the log', async () => {
+    await savedWhereTheLogBegins(4);
     const report = await verifyStore(root, { codec: v8Codec() });
     expect(report.firstLsn).toBeGreaterThan(1);
     expect(report.problems).toEqual([]);
@@ -104,15 +113,7 @@ describe('a saved search index and the cuts of the log', () => {
   });
 
   it('a manifest whose logBase names another checksum for that record vouches for no saved index', async () => {
-    const first = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch(), historyRetentionMs: 0 });
-    for (let i = 0; i < 4; i++) await first.appendMemory(`note ${i}`);
-    expect(await first.queryMemory('note')).toHaveLength(4);
-    await first.checkpoint();
-    await first.close();
-    const second = await MemMapFS.init(root, { codec: v8Codec(), search: new WordSearch() });
-    await second.appendMemory('other 0');
-    await second.checkpoint();
-    await second.close();
+    await savedWhereTheLogBegins(1);
     const manifestPath = join(root, 'state.manifest');
     const body = JSON.parse((await nodeFileSystem.readFile(manifestPath, 'utf8')).split('\n')[1]!) as { logBase?: { lsn: number; checksum: number } };
     expect(body.logBase).toBeDefined();
