@@ -101,7 +101,16 @@ export async function runMcpCommand(argv: readonly string[], io: McpCommandIo = 
 
   let store: MemMapFS;
   try {
-    store = await openStore(root, search as (typeof searchNames)[number] | undefined, shared);
+    const opening = openStore(root, search as (typeof searchNames)[number] | undefined, shared);
+    // (An open may wait for the writer lock, up to lockTimeoutMs: a signal meanwhile ends the session
+    // then, and the store is closed once the open is done.)
+    const opened = await untilAborted(opening, io.signal);
+    if (opened === undefined) {
+      opening.then((late) => late.close(), () => undefined).catch(() => undefined);
+      stderr.write('memmapfs-mcp: stopped while opening the store\n');
+      return 0;
+    }
+    store = opened;
   } catch (error) {
     stderr.write(`memmapfs-mcp: ${describe(error)}\n`);
     return 1;
@@ -118,6 +127,17 @@ export async function runMcpCommand(argv: readonly string[], io: McpCommandIo = 
     }
   }
   return 0;
+}
+
+/** What `work` resolves, or `undefined` once `signal` aborts first (at once when it is aborted already). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (signal === undefined) return work;
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function describe(error: unknown): string {

@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMcpCommand } from '../src/command-line.js';
 import { spawnServer, tempFolder } from './server-process.js';
@@ -62,6 +65,39 @@ describe('the server process', () => {
     expect(await serveThen(folder.root, (child) => child.kill('SIGINT'))).toMatchObject({ code: 0, signal: null, stdout: '' });
   });
 
+  it('exits 0 on SIGTERM while its open waits for the writer lock another process holds, without waiting for it', async () => {
+    await serveThen(folder.root, (child) => child.stdin!.end());
+    // (A process of core's package, which can import the log's: the lock's holder until it is killed.)
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const holder = spawn(process.execPath, ['--conditions=dev-source', '--import', tsx, '--input-type=module', '-e', `
+      import { HeadFile } from '@memmapfs/wal';
+      import * as fileSystem from 'node:fs/promises';
+      const head = await HeadFile.open(${JSON.stringify(join(folder.root, 'state.head'))}, fileSystem);
+      await head.lock();
+      process.stdout.write('locked\\n');
+      setInterval(() => undefined, 60_000);
+    `], { cwd: fileURLToPath(new URL('../../core', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const line = await Promise.race([once(holder.stdout!.setEncoding('utf8'), 'data').then(([data]) => data as string), once(holder, 'exit').then(() => 'ended')]);
+      expect(line).toBe('locked\n');
+      const child = spawnServer(folder.root);
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      // (Long enough for it to be waiting for the lock: it has not said it serves.)
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(stderr).not.toContain('serving');
+      child.kill('SIGTERM');
+      const [code, signal] = await exited;
+      expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: expect.stringContaining('stopped while opening the store') });
+      // The holder still holds the lock: the server did not wait for it.
+      expect(holder.exitCode).toBeNull();
+    } finally {
+      holder.kill('SIGKILL');
+      await once(holder, 'exit').catch(() => undefined);
+    }
+  });
+
   it('exits 2 on a bad command line, saying why on stderr', async () => {
     const child = spawnServer(folder.root, ['--serach', 'orama']);
     let stderr = '';
@@ -76,9 +112,14 @@ describe('the server process', () => {
     process.env.HOME = folder.root;
     let stderr = '';
     try {
+      // (Stopped once it serves.)
       const stop = new AbortController();
-      stop.abort();
-      const code = await runMcpCommand(['--root', '~/tilde-store'], { stderr: { write: (text: string) => (stderr += text) }, env: {}, cwd: join(folder.root, 'client'), signal: stop.signal });
+      const write = (text: string) => {
+        stderr += text;
+        if (stderr.includes('serving')) stop.abort();
+        return true;
+      };
+      const code = await runMcpCommand(['--root', '~/tilde-store'], { stderr: { write }, env: {}, cwd: join(folder.root, 'client'), signal: stop.signal });
       expect(code, stderr).toBe(0);
     } finally {
       process.env.HOME = home;
