@@ -21,6 +21,19 @@ const sealedSegments = async () => (await readdir(join(root, 'wal')).catch(() =>
 /** Every byte of the log: the sealed segments and state.wal. */
 const logBytes = async () => Buffer.concat([...(await Promise.all((await sealedSegments()).map((name) => readFile(join(root, 'wal', name))))), await readFile(join(root, 'state.wal'))]);
 
+/**
+ * Opens the store at `at` and checks that every memory of `ids` reads `text(i)`. With `inCopy`, a copy of
+ * it: the open's checkpoint at close would change the store examined next.
+ */
+async function readsEverything(at: string, ids: readonly number[], text: (i: number) => string, inCopy = false): Promise<void> {
+  const where = inCopy ? `${at}-copy-${ids.length}-${Date.now()}` : at;
+  if (inCopy) await nodeFileSystem.cp(at, where, { recursive: true });
+  const again = await MemMapFS.init(where, { search: flexsearch(), codec: msgpack() });
+  for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, String(i)).toBe(text(i));
+  await again.close();
+  if (inCopy) await nodeFileSystem.rm(where, { recursive: true });
+}
+
 describe('log segments and retention', () => {
   it('by default a checkpoint drops no history: every version stays readable across reopens', async () => {
     const fs = await open();
@@ -341,9 +354,10 @@ describe('log segments and retention', () => {
    * checkpoint and the manifest naming it are put back, as a publisher killed between the later
    * checkpoint's rename and its manifest leaves them (without `newerKept`, no later checkpoint is left),
    * with the first one's tables damaged when `olderDamaged`, and the record of "late memory 2" damaged.
+   * With `shortened` false, the first checkpoint drops nothing: the log holds every record.
    */
-  async function olderCheckpointPutBack(newerKept: boolean, olderDamaged: boolean): Promise<{ ids: number[]; older: string; olderBytes: Buffer; newer: string | undefined }> {
-    const fs = await open({ historyRetentionMs: 0 });
+  async function olderCheckpointPutBack(newerKept: boolean, olderDamaged: boolean, shortened = true): Promise<{ ids: number[]; older: string; olderBytes: Buffer; newer: string | undefined }> {
+    const fs = await open(shortened ? { historyRetentionMs: 0 } : {});
     const ids: number[] = [];
     for (let i = 0; i < 5; i++) ids.push(await fs.appendMemory(`early memory ${i}`));
     await fs.checkpoint();
@@ -371,17 +385,10 @@ describe('log segments and retention', () => {
     return { ids, older: older!, olderBytes, newer };
   }
 
-  it('with the named checkpoint damaged and the newer one a killed publisher left unnamed whole past a damaged record, verify and repair take the newer one, as the open does, and keep it', async () => {
-    const { ids, older, newer } = await olderCheckpointPutBack(true, true);
+  it.each([['shortened', true], ['holding every record', false]])('with the named checkpoint damaged and the newer one a killed publisher left unnamed whole past a damaged record, verify and repair take the newer one, as the open does, and keep it (the log %s)', async (_, shortened) => {
+    const { ids, older, newer } = await olderCheckpointPutBack(true, true, shortened as boolean);
     const text = (i: number) => (i < 5 ? `early memory ${i}` : i < 10 ? `late memory ${i - 5}` : 'after the checkpoint');
-    const readsEverything = async (at: string) => {
-      const again = await MemMapFS.init(at, { search: flexsearch(), codec: msgpack() });
-      for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, String(i)).toBe(text(i));
-      await again.close();
-    };
-    const copy = join(dir, 'copy');
-    await nodeFileSystem.cp(root, copy, { recursive: true });
-    await readsEverything(copy);
+    await readsEverything(root, ids, text, true);
     const found = await verifyStore(root);
     expect(found.problems.map((problem) => problem.message).join(' ')).not.toContain('will not open');
     expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', severity: 'warning', message: expect.stringContaining(`an open uses checkpoints/${newer}`) }));
@@ -389,7 +396,7 @@ describe('log segments and retention', () => {
     await expect(repairStore(root)).rejects.toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('covers it') });
     expect((await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort()).toEqual([older, newer].sort());
     expect((await readFile(join(root, 'state.manifest'), 'utf8'))).toContain(newer);
-    await readsEverything(root);
+    await readsEverything(root, ids, text);
   });
 
   it('repair of a shortened log damaged after its checkpoint is not refused for an empty file or a copy of an older checkpoint named past the damage', async () => {
@@ -421,7 +428,7 @@ describe('log segments and retention', () => {
     expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'wal-damaged', repairable: true }));
   });
 
-  it('with a record damaged in a sealed segment before the record of the checkpoint an open resumes after, verify and repair leave that checkpoint: the store opens and reads everything before and after', async () => {
+  it('with a record damaged in a sealed segment before the record of the checkpoint an open resumes after, verify does not call that checkpoint of no use and repair leaves it: the store opens and reads everything before and after', async () => {
     const fs = await open({ historyRetentionMs: 300 });
     const ids: number[] = [];
     for (let i = 0; i < 3; i++) ids.push(await fs.appendMemory(`mid memory ${i}`));
@@ -439,23 +446,45 @@ describe('log segments and retention', () => {
     bytes[bytes.indexOf('mid memory 1') + 3]! ^= 0x20;
     await writeFile(path, bytes);
     const text = (i: number) => (i < 3 ? `mid memory ${i}` : i < 6 ? `late memory ${i - 3}` : 'after the checkpoint');
-    const readsEverything = async () => {
-      const again = await open();
-      for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, String(i)).toBe(text(i));
-      await again.close();
-    };
-    // (A copy: the open's checkpoint at close would change what is examined.)
-    const copy = join(dir, 'copy');
-    await nodeFileSystem.cp(root, copy, { recursive: true });
-    const reopened = await MemMapFS.init(copy, { search: flexsearch(), codec: msgpack() });
-    for (const [i, id] of ids.entries()) expect((await reopened.getMemory(id))?.text, String(i)).toBe(text(i));
-    await reopened.close();
+    await readsEverything(root, ids, text, true);
     const found = await verifyStore(root);
-    expect(found.problems).toEqual([expect.objectContaining({ kind: 'wal-segment-damaged', severity: 'warning', message: expect.stringContaining('covers it') })]);
+    // (Not a warning: verify does not read the records after the damage as an open does.)
+    expect(found.problems).toEqual([expect.objectContaining({ kind: 'wal-segment-damaged', severity: 'error' })]);
     const checkpoints = await readdir(join(root, 'checkpoints'));
     await repairStore(root).catch(() => undefined);
     expect(await readdir(join(root, 'checkpoints'))).toEqual(checkpoints);
-    await readsEverything();
+    await readsEverything(root, ids, text);
+  });
+
+  it('with the record of the checkpoint the manifest names damaged, the last of its sealed segment, verify and repair leave the checkpoint, which an open resumes after at the next segment', async () => {
+    const fs = await open({ historyRetentionMs: 0 });
+    const ids = [await fs.appendMemory('first')];
+    // (A reader of the first segment: the cuts after each checkpoint seal segments and keep them.)
+    const reader = await open({ readOnly: true });
+    await reader.getMemory(ids[0]!);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) ids.push(await fs.appendMemory(`round ${round} memory ${i}`));
+      await fs.checkpoint();
+    }
+    ids.push(await fs.appendMemory('tail'));
+    await fs.close();
+    await reader.close();
+    const segments = await sealedSegments();
+    expect(segments.length).toBeGreaterThanOrEqual(3);
+    // The last memory before the last checkpoint: the checkpoint's own record, the last of its segment.
+    const path = join(root, 'wal', segments.at(-1)!);
+    const bytes = await readFile(path);
+    expect(bytes.indexOf('round 2 memory 2')).toBeGreaterThan(0);
+    bytes[bytes.indexOf('round 2 memory 2') + 3]! ^= 0x20;
+    await writeFile(path, bytes);
+    const text = (i: number) => (i === 0 ? 'first' : i === ids.length - 1 ? 'tail' : `round ${Math.floor((i - 1) / 3)} memory ${(i - 1) % 3}`);
+    await readsEverything(root, ids, text, true);
+    const found = await verifyStore(root);
+    expect(found.problems.filter((problem) => problem.kind.startsWith('checkpoint-'))).toEqual([]);
+    const checkpoints = await readdir(join(root, 'checkpoints'));
+    await repairStore(root).catch(() => undefined);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual(checkpoints);
+    await readsEverything(root, ids, text);
   });
 
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {

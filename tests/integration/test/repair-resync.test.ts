@@ -4,7 +4,7 @@ import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemMapError, MemMapFS, repairStore, verifyStore, type RepairOptions } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
@@ -299,6 +299,23 @@ describe('repairStore resynchronises after damage', () => {
     expect((await opened.getMemory(ids[7]!))).toBeUndefined();
     expect((await opened.getMemory(ids[8]!))?.text).toBe('later memory 8 lantern');
     await opened.close();
+  });
+
+  it('makes a backup folder of its own when one of the same time is there already, and leaves that one as it was', async () => {
+    await seed();
+    await damageRecordOf('commit 10 part 0');
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2031-01-02T03:04:05.678Z'));
+      const taken = join(root, 'repair-backup-2031-01-02T03-04-05-678Z');
+      await nodeFileSystem.mkdir(taken);
+      await writeFile(join(taken, 'state.wal'), 'an earlier backup');
+      const repaired = await repair();
+      expect(repaired.backup).toBe(`${taken}-2`);
+      expect(await readFile(join(taken, 'state.wal'), 'utf8')).toBe('an earlier backup');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('says every record it lost when the log is cut short: from the damage up to the last one committed, not the first alone', async () => {

@@ -313,7 +313,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
   }
 
-  const checkpointExam = await examineCheckpoint(layout, header.logId, records, sealed.beyondDamage, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
+  const segmentFirsts = [...sealed.firsts, header.firstLsn];
+  const checkpointExam = await examineCheckpoint(layout, header.logId, { records, beyondDamage: sealed.beyondDamage, segmentFirsts }, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
   const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
@@ -333,14 +334,6 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
       problems[at] = { severity: 'error', kind: 'wal-damaged', lsn, offset, file: 'state.wal', repairable: false,
         message: `Record ${lsn} at byte ${offset} is damaged (${reason}), but the checkpoint at record ${checkpointExam!.lsn} covers it: the store opens from the checkpoint, and only what reads the log before it (memoryHistory, a saved search index older than the checkpoint, which is rebuilt) meets the damage. Run \`memmapfs compact\`: it drops the records the checkpoint covers, the damaged one with them. \`memmapfs repair\` leaves the log as it is (it would replace the record with a placeholder, and lose what it made, which only the checkpoint holds now; keep checkpoints/ until then).` };
     }
-  }
-  // Damage in a sealed segment before the record of the checkpoint an open resumes after: the open never reads it.
-  const segmentDamage = problems.findIndex((problem) => problem.kind === 'wal-segment-damaged');
-  const damagedLsn = segmentDamage >= 0 ? problems[segmentDamage]!.lsn : undefined;
-  if (damagedLsn !== undefined && sealed.beyondDamage !== undefined && checkpointExam?.unusable === false && checkpointExam.lsn !== undefined && checkpointExam.lsn >= Math.max(damagedLsn, sealed.damagedThrough) && checkpointExam.problem?.severity !== 'error') {
-    const problem = problems[segmentDamage]!;
-    problems[segmentDamage] = { ...problem, severity: 'warning',
-      message: `Record ${damagedLsn} at byte ${problem.offset} of the sealed segment ${problem.file} is damaged, but the checkpoint at record ${checkpointExam.lsn} covers it: an open resumes after that checkpoint's record and never reads the damage; only what reads the log before it (memoryHistory) meets it. Keep a backup of the wal folder; a later cut of the log (historyRetentionMs, or \`memmapfs compact\`) drops the segment once no record of it is needed.` };
   }
   const repairRefusal = scan.damage !== undefined && firstLsn > 1 && checkpointRecordEnd === undefined && !checkpointCoversDamage
     ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, checkpointExam, codec, files)
@@ -385,7 +378,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(records, firstLsn, position, sealed.beyondDamage), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter({ records, beyondDamage: sealed.beyondDamage, segmentFirsts }, firstLsn, position), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -445,7 +438,7 @@ interface CheckpointExam {
  * ignores (another log's, or past a record the log no longer has) is a warning, as is a manifest naming
  * a missing file when an open has another to use.
  */
-async function examineCheckpoint(layout: StoreLayout, logId: string, records: readonly WalRecord[], beyondDamage: readonly WalRecord[] | undefined, firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number; lsn: number }): Promise<CheckpointExam | undefined> {
+async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHeld, firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number; lsn: number }): Promise<CheckpointExam | undefined> {
   const onDisk = await readManifest(layout.manifest, files);
   // (One of another log is as good as none: an open takes this log's newest checkpoint in its place.)
   const read = onDisk?.logId === logId ? onDisk : undefined;
@@ -504,17 +497,22 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     const why = `is damaged: ${(error as Error).message}`;
-    if (!missing && firstLsn === 1) return problem('error', 'checkpoint-damaged', why);
+    if (!missing && firstLsn === 1 && damaged === undefined) return problem('error', 'checkpoint-damaged', why);
     // As an open does: the newest other checkpoint of the manifest's log.
     checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId, () => undefined).catch(() => undefined);
     if (!missing) {
+      // (One that ends past damage to the log, its record whole where it was written: it holds what the
+      // damaged records made, and an open resumes after it, as it does after one the manifest names.)
+      const pastDamage = checkpoint !== undefined && damaged !== undefined && checkpoint.position.lsn >= damaged.lsn && endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) !== undefined;
+      // (Else, a log that holds every record stands in for the damaged one: it is removed.)
+      if (firstLsn === 1 && !pastDamage) {
+        checkpoint = undefined;
+        return problem('error', 'checkpoint-damaged', why);
+      }
       // A log that dropped its first records resumes after that one only if it holds the record it ends
       // at (or begins right after it), and every record after it up to the damaged one's (which holds what
       // damaged records made): else the damaged one is all there is.
-      // (Or it ends past the damage, its record whole where it was written: it holds what the damaged
-      // records made, and an open resumes after it, as it does after one the manifest names.)
-      const pastDamage = checkpoint !== undefined && damaged !== undefined && checkpoint.position.lsn >= damaged.lsn && endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) !== undefined;
-      const resumes = checkpoint !== undefined && ((logResumesAfter(records, firstLsn, checkpoint.position, beyondDamage) && (damaged === undefined || damaged.lsn > manifest.lsn)) || pastDamage);
+      const resumes = checkpoint !== undefined && ((logResumesAfter(log, firstLsn, checkpoint.position) && (damaged === undefined || damaged.lsn > manifest.lsn)) || pastDamage);
       if (!resumes) {
         checkpoint = undefined;
         return kept(why);
@@ -532,11 +530,11 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   if (damage) return problem('error', 'checkpoint-damaged', `is damaged: ${damage}`);
   if (checkpoint.logId !== logId) return problem('warning', 'checkpoint-unusable', 'belongs to another log (an open ignores it)');
   const { lsn, checksum } = checkpoint.position;
-  const lastLsn = records.at(-1)?.lsn ?? firstLsn - 1;
+  const lastLsn = log.records.at(-1)?.lsn ?? firstLsn - 1;
   // (Its own record may be gone with a segment retention dropped: the log then begins right after it.)
   // (Or past damage to the log, whole after it where an open looks for it: an open resumes after it.)
   const recordEnd = damaged !== undefined && lsn > lastLsn ? endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) : undefined;
-  const held = recordEnd !== undefined || logResumesAfter(records, firstLsn, checkpoint.position, beyondDamage);
+  const held = recordEnd !== undefined || logResumesAfter(log, firstLsn, checkpoint.position);
   if (!held && firstLsn > 1 && damaged !== undefined && lsn > lastLsn) {
     // (Its record is not whole where it was written: the damage hit it. Repair cannot write it again, and
     // cutting the log there would leave the checkpoint past it.)
@@ -558,10 +556,10 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
   // Only a log that still holds every record can say what the checkpoint must hold.
   if (recordEnd !== undefined) return { ...usableWithCounts(), recordEnd };
   // (Nor one whose sealed segments are damaged: the records past the damage alone cannot say it.)
-  if (firstLsn > 1 || beyondDamage !== undefined) return usableWithCounts();
+  if (firstLsn > 1 || log.beyondDamage !== undefined) return usableWithCounts();
   let mismatch: string | undefined;
   try {
-    mismatch = compareWithLog(checkpoint, records, codec);
+    mismatch = compareWithLog(checkpoint, log.records, codec);
   } catch (error) {
     mismatch = (error as Error).message;
   }
@@ -570,15 +568,26 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, records: re
 }
 
 /**
- * Whether an open could resume after a checkpoint ending at `position` on the log whose records from
- * `firstLsn` on are `records`: the log holds that very record (its LSN and frame checksum), among them
- * or among the whole records past damage in a sealed segment (`beyondDamage`), or begins right after it
- * (retention dropped it).
+ * Whether an open could resume after a checkpoint ending at `position` on the log `log` (from
+ * `firstLsn` on): the log holds that very record (its LSN and frame checksum), or a segment begins right
+ * after it (retention dropped it, say).
  */
-function logResumesAfter(records: readonly WalRecord[], firstLsn: number, position: { lsn: number; checksum: number }, beyondDamage: readonly WalRecord[] = []): boolean {
+function logResumesAfter(log: LogHeld, firstLsn: number, position: { lsn: number; checksum: number }): boolean {
   if (position.lsn === firstLsn - 1) return true;
   if (position.lsn < firstLsn) return false;
-  return [records, beyondDamage].some((held) => recordAt(held, position.lsn)?.checksum === position.checksum >>> 0);
+  // (As an open does, a segment that begins right after it will do, its record damaged or not.)
+  if (log.segmentFirsts.includes(position.lsn + 1)) return true;
+  return [log.records, log.beyondDamage ?? []].some((held) => recordAt(held, position.lsn)?.checksum === position.checksum >>> 0);
+}
+
+/** What the log holds, as verify read it. */
+interface LogHeld {
+  /** The records read in order from the first, up to damage in a sealed segment, then `state.wal`'s up to its own. */
+  readonly records: readonly WalRecord[];
+  /** Past damage in a sealed segment: the whole records after it, in it and in the later sealed segments. */
+  readonly beyondDamage: readonly WalRecord[] | undefined;
+  /** The first LSN of every segment, sealed ones and `state.wal`. */
+  readonly segmentFirsts: readonly number[];
 }
 
 /** The record with LSN `lsn` among `records` (LSNs increasing, with gaps where damage was skipped). */
@@ -768,12 +777,10 @@ async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buf
  * Reads the sealed segments before state.wal, in order, each checked whole (a sealed segment was
  * durable before the next began: any bad byte in it is damage). Their problems go to `problems`.
  */
-async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; beyondDamage: WalRecord[] | undefined; damagedThrough: number; walBytes: number; count: number; nextLsn: number }> {
+async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; beyondDamage: WalRecord[] | undefined; firsts: number[]; walBytes: number; count: number; nextLsn: number }> {
   const records: WalRecord[] = [];
   /** Set when a segment's records are damaged: the whole records after the damage. */
   let beyondDamage: WalRecord[] | undefined;
-  /** The last LSN a damaged region of the sealed segments may have held (`Infinity`: not known). */
-  let damagedThrough = 0;
   let walBytes = 0;
   let nextLsn: number | undefined;
   const firsts = (await listSealedSegments(layout.segments)).filter((first) => first < current.firstLsn);
@@ -808,31 +815,22 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
       damaged(`Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
       // (The whole records past the damage, in it and in the segments after it: an open that resumes
       // after a checkpoint whose record is one of them never reads the damage.)
-      const resync = resyncLog(image, WAL_HEADER_SIZE, first, file, { seed: frameSeed(current.logId) });
-      beyondDamage = resync.records.filter((record) => record.lsn > scan.lastLsn);
-      // (A sealed segment was whole before the next began: a torn tail in it is damage too.)
-      damagedThrough = Math.max(...resync.regions.map((region) => region.lost.last), resync.tornBytes > 0 ? Infinity : 0);
+      beyondDamage = resyncLog(image, WAL_HEADER_SIZE, first, file, { seed: frameSeed(current.logId) }).records.filter((record) => record.lsn > scan.lastLsn);
       for (const later of firsts.filter((other) => other > first)) {
         const laterFile = `wal/${segmentFileName(later)}`;
         try {
           const laterImage = await files.readFile(sealedSegmentPath(layout.segments, later));
           const laterHeader = decodeWalHeader(laterImage, laterFile);
-          if (laterHeader.logId !== current.logId || laterHeader.firstLsn !== later) {
-            damagedThrough = Infinity;
-            continue;
-          }
-          const laterResync = resyncLog(laterImage, WAL_HEADER_SIZE, later, laterFile, { seed: frameSeed(current.logId) });
-          beyondDamage.push(...laterResync.records);
-          if (laterResync.regions.length > 0 || laterResync.tornBytes > 0) damagedThrough = Infinity;
+          if (laterHeader.logId !== current.logId || laterHeader.firstLsn !== later) continue;
+          beyondDamage.push(...resyncLog(laterImage, WAL_HEADER_SIZE, later, laterFile, { seed: frameSeed(current.logId) }).records);
         } catch {
           // (Unreadable: none of its records is found whole.)
-          damagedThrough = Infinity;
         }
       }
       break;
     }
   }
-  return { records, beyondDamage, damagedThrough, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
+  return { records, beyondDamage, firsts, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
 }
 
 /**

@@ -110,15 +110,16 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   if (exam.repairRefusal !== undefined) throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage!.lsn} of state.wal is damaged. ${exam.repairRefusal}`, { subsystem: 'wal' });
   if (scan.damage && !keptThrough && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
     // (The checkpoint an open takes in place of one the manifest does not name is named, as below.)
-    if (exam.checkpointCoversDamage && exam.checkpointManifest !== undefined) await writeManifest(layout.manifest, exam.checkpointManifest, files);
-    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage. Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
+    const named = exam.checkpointCoversDamage && exam.checkpointManifest !== undefined ? exam.checkpointManifest : undefined;
+    if (named) await writeManifest(layout.manifest, named, files);
+    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage.${named ? ` Repair named it (${named.checkpoint}) in state.manifest.` : ''} Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
   }
   if (scan.damage && exam.checkpointCoversDamage) {
     // (The checkpoint an open takes in place of one the manifest does not name is named, all the same.)
     if (exam.checkpointManifest !== undefined) await writeManifest(layout.manifest, exam.checkpointManifest, files);
     // Replacing the damaged record would lose what it made, which only the checkpoint holds now; and the
     // log rewritten, its records after it move, and the open no longer resumes after the checkpoint.
-    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint, and only what reads the log before it (memoryHistory) meets the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.`, { subsystem: 'wal' });
+    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint${exam.checkpointManifest !== undefined ? ` (repair named it, ${exam.checkpointManifest.checkpoint}, in state.manifest)` : ''}, and only what reads the log before it (memoryHistory) meets the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.`, { subsystem: 'wal' });
   }
   const rewritesLog = scan.damage !== undefined || scan.tornBytes > 0 || exam.headerDamaged;
   // The log's older records are in sealed segments (or were dropped behind a checkpoint): they and the
@@ -296,12 +297,24 @@ async function unlinkIfThere(path: string, files: StoreFileSystem): Promise<void
   await files.unlink(path).catch(unlessGone);
 }
 
-/** Makes a `repair-backup-<time>` folder in the store, durable in it, for the files a repair replaces. */
+/**
+ * Makes a new `repair-backup-<time>` folder in the store, durable in it, for the files a repair replaces
+ * (`-2`, `-3`… after the time when one of that name is there: a clock set back, or two repairs within a
+ * millisecond, must not mix their backups).
+ */
 async function makeBackupFolder(layout: StoreLayout, files: StoreFileSystem): Promise<string> {
-  const folder = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  await files.mkdir(folder, { recursive: true });
-  await syncFolder(layout.root, files);
-  return folder;
+  const base = join(layout.root, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  for (let n = 1; ; n++) {
+    const folder = n === 1 ? base : `${base}-${n}`;
+    try {
+      await files.mkdir(folder);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw error;
+    }
+    await syncFolder(layout.root, files);
+    return folder;
+  }
 }
 
 /**
