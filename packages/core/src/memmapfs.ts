@@ -17,6 +17,7 @@ import { toMemMapError } from './engine/error-mapping.js';
 import { checkSignal, untilAborted } from './abort-signal.js';
 import { checkEmbedding, checkHybrid, embeddingOf } from './memory-embedding.js';
 import { StreamCallOrder } from './stream-call-order.js';
+import { KvCallOrder } from './kv-call-order.js';
 import { checkListingOptions, listKeys, type ListKvOptions, type ListStreamsOptions } from './key-listing.js';
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
@@ -71,6 +72,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   private closing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly streamCalls = new StreamCallOrder();
+  private readonly kvCalls = new KvCallOrder();
   private readonly textLimit: number;
 
   private readonly readOnly: boolean;
@@ -609,7 +611,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('setKv');
     checkKey(key, 'setKv');
     const bytes = this.engine.encodeValue(checkKvValue(value, 'setKv'), 'setKv: the value');
-    await this.track(() => this.engine.commit([{ type: RecordType.KvSet, key, value: bytes }]));
+    await this.track(() => this.kvCalls.set([key], () => this.engine.commit([{ type: RecordType.KvSet, key, value: bytes }])));
   }
 
   /**
@@ -619,9 +621,10 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    */
   async setKvs(entries: Iterable<readonly [key: string, value: unknown]>): Promise<void> {
     this.assertWritable('setKvs');
-    const records = checkKvEntries(entries, 'setKvs').map(([key, value], i): LogRecord => ({ type: RecordType.KvSet, key, value: this.engine.encodeValue(value, `setKvs: entry ${i}: the value`) }));
+    const checked = checkKvEntries(entries, 'setKvs');
+    const records = checked.map(([key, value], i): LogRecord => ({ type: RecordType.KvSet, key, value: this.engine.encodeValue(value, `setKvs: entry ${i}: the value`) }));
     if (records.length === 0) return;
-    await this.track(() => this.engine.commit(records));
+    await this.track(() => this.kvCalls.set(checked.map(([key]) => key), () => this.engine.commit(records)));
   }
 
   /** A KV value (a fresh copy), or `undefined` when the key is not set. */
@@ -651,7 +654,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   async deleteKv(key: string): Promise<boolean> {
     this.assertWritable('deleteKv');
     checkKey(key, 'deleteKv');
-    return this.track(async () => {
+    return this.track(() => this.kvCalls.delete(key, async () => {
       // (Caught up first only when the key is not known here; whether it is still set is asked again
       // under the writer lock, all changes applied.)
       if (!this.engine.kv.has(key)) {
@@ -659,7 +662,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         if (!this.engine.kv.has(key)) return false;
       }
       return (await this.engine.commitIf([{ type: RecordType.KvDelete, key }], undefined, () => this.engine.kv.has(key))) === 'written';
-    });
+    }));
   }
 
   /** Appends bytes (or a string, as UTF-8) to the stream `key`, creating it on first use. */

@@ -46,3 +46,23 @@ describe('setKvs', () => {
     await reader.close();
   });
 });
+
+describe('KV calls of one handle not awaited one before the next', () => {
+  it('take effect in the order they were called, for one key: a delete after a set removes it, a set after a delete sets it', async () => {
+    const fs = await open();
+    const [, removed] = await Promise.all([fs.setKv('new', 'v'), fs.deleteKv('new')]);
+    expect(removed).toBe(true);
+    expect(fs.getKv('new')).toBeUndefined();
+    await fs.setKv('old', 'before');
+    const [removedOld] = await Promise.all([fs.deleteKv('old'), fs.setKv('old', 'after')]);
+    expect(removedOld).toBe(true);
+    expect(fs.getKv('old')).toBe('after');
+    const [, , removedBatch] = await Promise.all([fs.setKvs([['x', 1], ['y', 2]]), fs.setKv('x', 3), fs.deleteKv('y')]);
+    expect(removedBatch).toBe(true);
+    expect([fs.getKv('x'), fs.getKv('y')]).toEqual([3, undefined]);
+    await fs.close();
+    const again = await open();
+    expect(again.listKv()).toEqual(['old', 'x']);
+    await again.close();
+  });
+});

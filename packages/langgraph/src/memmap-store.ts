@@ -189,7 +189,11 @@ export class MemMapStore extends BaseStore {
    */
   async batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>> {
     if (!Array.isArray(operations)) throw invalidArgument('batch', 'operations must be an array.', 'MemMapStore');
-    const kinds = operations.map((operation, index) => this.checkOperation(operation, index, operations.length));
+    const checked = operations.map((operation, index) => this.checkOperation(operation, index, operations.length));
+    const kinds = checked.map(({ kind }) => kind);
+    // (Each put as it was when batch was called: its value and namespace copied, so that the caller's
+    // later changes to them reach nothing written, nor fail the batch half-way.)
+    operations = checked.map(({ operation }) => operation) as Op;
     // Turns taken now, before anything awaits (see `KeyOrder`). A get takes a write's turn: it may push
     // back the item's expiry, which a delete called after it must remove.
     const turns = operations.map((operation, index) => {
@@ -506,9 +510,10 @@ export class MemMapStore extends BaseStore {
 
   /**
    * Checks `operation` (the `index`th of a batch of `count`) as running it would, before any operation of
-   * the batch runs: an invalid one fails the batch with nothing written. Its kind.
+   * the batch runs: an invalid one fails the batch with nothing written. Its kind, and the operation to
+   * run (a put's value and namespace copied).
    */
-  private checkOperation(operation: unknown, index: number, count: number): Kind {
+  private checkOperation(operation: unknown, index: number, count: number): { kind: Kind; operation: Operation } {
     let method: string | undefined;
     try {
       const kind = operationKind(operation, index);
@@ -519,9 +524,13 @@ export class MemMapStore extends BaseStore {
       else {
         const { namespace, key } = op as GetOperation;
         this.layout.pointerKey(this.layout.memoryNamespace(namespace, method), key, method);
-        if (kind === 'put' && (op as PutOperation).value !== null) checkValue((op as PutOperation).value as Record<string, unknown>);
+        if (kind === 'put') {
+          const put = op as PutOperation;
+          const value = put.value === null ? null : checkValue(put.value as Record<string, unknown>);
+          return { kind, operation: { ...put, namespace: [...put.namespace], value, ...(Array.isArray(put.index) ? { index: [...put.index] } : {}) } };
+        }
       }
-      return kind;
+      return { kind, operation: op };
     } catch (error) {
       // (Said of the batch when it has more than this one operation: the caller called batch.)
       if (count === 1 || !MemMapError.is(error, 'INVALID_ARGUMENT') || /MemMapStore\.batch: /.test(error.message)) throw error;
@@ -604,15 +613,25 @@ export class MemMapStore extends BaseStore {
   }
 }
 
+/** A value as a message names what was given in its place. */
+function describeGiven(value: unknown): string {
+  return typeof value === 'string' ? `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}` : value === null ? 'null' : typeof value;
+}
+
 /** Which operation it is (as LangGraph's stores tell them apart), after checking it. */
 function operationKind(operation: unknown, index: number): Kind {
   if (typeof operation !== 'object' || operation === null) throw invalidArgument('batch', `operation ${index} must be an object, got ${operation === null ? 'null' : typeof operation}.`, 'MemMapStore');
   const op = operation as Record<string, unknown>;
   if ('namespacePrefix' in op) {
+    if (!Array.isArray(op.namespacePrefix)) throw invalidArgument('search', `namespacePrefix must be an array of labels, e.g. ['users', '42'], got ${describeGiven(op.namespacePrefix)}.`, 'MemMapStore');
     validateNamespace(op.namespacePrefix as string[], { allowEmpty: true, allowReservedRoot: true });
     return 'search';
   }
   if ('matchConditions' in op) return 'listNamespaces';
+  if ('namespace' in op && !Array.isArray(op.namespace)) {
+    const method = !('value' in op) ? 'get' : op.value === null ? 'delete' : 'put';
+    throw invalidArgument(method, `namespace must be an array of labels, e.g. ['users', '42'], got ${describeGiven(op.namespace)}.`, 'MemMapStore');
+  }
   if (!Array.isArray(op.namespace)) throw invalidArgument('batch', `operation ${index} is neither a get, put, search nor listNamespaces operation.`, 'MemMapStore');
   if (typeof op.key !== 'string') throw invalidArgument(!('value' in op) ? 'get' : op.value === null ? 'delete' : 'put', `key must be a string, got ${op.key === null ? 'null' : typeof op.key}.`, 'MemMapStore');
   if (!('value' in op)) {
@@ -638,11 +657,13 @@ function operationKind(operation: unknown, index: number): Kind {
  * What the store would refuse of a put's value when the put runs, after the operations before it were
  * written: said of the value's own field (the memory's text, made of its fields, would be named
  * otherwise). The value is kept one level down in the memory's meta: nested as deep as that allows.
+ * Returns the value's copy, which the put writes.
  */
-function checkValue(value: Record<string, unknown>): void {
+function checkValue(value: Record<string, unknown>): Record<string, unknown> {
   try {
-    toStorableValue(value, 'put', 'value');
-    toStorableValue({ value }, 'put', 'the item');
+    const copy = toStorableValue(value, 'put', 'value') as Record<string, unknown>;
+    toStorableValue({ value: copy }, 'put', 'the item');
+    return copy;
   } catch (error) {
     if (!MemMapError.is(error, 'INVALID_ARGUMENT')) throw error;
     throw invalidArgument('put', error.message.replace(/^\[memmapfs\] \[[^\]]+\] put: /, ''), 'MemMapStore', error);

@@ -170,6 +170,37 @@ describe('batch (Postgres store tests: Batch Operations)', () => {
     expect(await store.get(['batch'], 'item1')).toBeNull();
   });
 
+  it('writes each put\'s value and namespace as they were when it was called: changing them before it runs changes nothing written, nor fails the batch half-way', async () => {
+    const shared = { text: 'first' };
+    const namespace = ['copied'];
+    const writes = [store.put(namespace, 'a', shared)];
+    shared.text = 'second';
+    namespace[0] = 'elsewhere';
+    writes.push(store.put(['copied'], 'b', shared));
+    shared.text = 'third';
+    await Promise.all(writes);
+    expect((await store.get(['copied'], 'a'))?.value).toEqual({ text: 'first' });
+    expect((await store.get(['copied'], 'b'))?.value).toEqual({ text: 'second' });
+    expect(await store.get(['elsewhere'], 'a')).toBeNull();
+    const later: Record<string, unknown> = { text: 'valid' };
+    const batch = store.batch([
+      { namespace: ['copied'], key: 'x', value: { text: 'written' } },
+      { namespace: ['copied'], key: 'y', value: later },
+    ]);
+    later.when = new Date();
+    await batch;
+    expect((await store.get(['copied'], 'y'))?.value).toEqual({ text: 'valid' });
+  });
+
+  it('says a namespace must be an array, naming the method called, when it is given as a string', async () => {
+    const asString = 'user-42' as unknown as string[];
+    const refused = { code: 'INVALID_ARGUMENT', message: expect.stringMatching(/MemMapStore\.(put|get|delete|search): namespace(Prefix)? must be an array of labels.*the string "user-42"/) };
+    await expect(store.put(asString, 'k', { a: 1 })).rejects.toMatchObject({ ...refused, message: expect.stringContaining('MemMapStore.put: namespace must') });
+    await expect(store.get(asString, 'k')).rejects.toMatchObject({ ...refused, message: expect.stringContaining('MemMapStore.get: namespace must') });
+    await expect(store.delete(asString, 'k')).rejects.toMatchObject({ ...refused, message: expect.stringContaining('MemMapStore.delete: namespace must') });
+    await expect(store.search(asString)).rejects.toMatchObject({ ...refused, message: expect.stringContaining('MemMapStore.search: namespacePrefix must') });
+  });
+
   it('fails a batch whose search filter has a bad operand before writing anything, naming the operation', async () => {
     const bad = [{ $or: [] }, { $and: [] }, { kind: { $in: 'x' } }, { kind: { $nin: 3 } }, { n: { $gt: {} } }, { n: { $lte: Number.NaN } }];
     for (const [i, filter] of bad.entries()) {
