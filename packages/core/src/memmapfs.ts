@@ -17,7 +17,7 @@ import { toMemMapError } from './engine/error-mapping.js';
 import { checkSignal, untilAborted } from './abort-signal.js';
 import { checkEmbedding, checkHybrid, embeddingOf } from './memory-embedding.js';
 import { StreamCallOrder } from './stream-call-order.js';
-import { KvCallOrder } from './kv-call-order.js';
+import { KeyCallOrder } from './key-call-order.js';
 import { checkListingOptions, listKeys, type ListKvOptions, type ListStreamsOptions } from './key-listing.js';
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
@@ -72,7 +72,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   private closing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly streamCalls = new StreamCallOrder();
-  private readonly kvCalls = new KvCallOrder();
+  private readonly kvCalls = new KeyCallOrder();
   private readonly textLimit: number;
 
   private readonly readOnly: boolean;
@@ -611,7 +611,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('setKv');
     checkKey(key, 'setKv');
     const bytes = this.engine.encodeValue(checkKvValue(value, 'setKv'), 'setKv: the value');
-    await this.track(() => this.kvCalls.set([key], () => this.engine.commit([{ type: RecordType.KvSet, key, value: bytes }])));
+    await this.track(() => this.kvCalls.write([key], () => this.engine.commit([{ type: RecordType.KvSet, key, value: bytes }])));
   }
 
   /**
@@ -624,7 +624,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const checked = checkKvEntries(entries, 'setKvs');
     const records = checked.map(([key, value], i): LogRecord => ({ type: RecordType.KvSet, key, value: this.engine.encodeValue(value, `setKvs: entry ${i}: the value`) }));
     if (records.length === 0) return;
-    await this.track(() => this.kvCalls.set(checked.map(([key]) => key), () => this.engine.commit(records)));
+    await this.track(() => this.kvCalls.write(checked.map(([key]) => key), () => this.engine.commit(records)));
   }
 
   /** A KV value (a fresh copy), or `undefined` when the key is not set. */

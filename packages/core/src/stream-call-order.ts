@@ -1,3 +1,5 @@
+import { KeyCallOrder } from './key-call-order.js';
+
 /**
  * Keeps one handle's appends to and deletes of a stream in the order they were called, when the
  * caller does not await one before the next: an append called after a delete of its stream waits for
@@ -8,8 +10,8 @@
  * nothing else. They share the log's group commit.
  */
 export class StreamCallOrder {
-  private readonly appends = new Map<string, Set<Promise<unknown>>>();
-  private readonly deletes = new Map<string, Promise<unknown>>();
+  /** Appends are writes of their stream, deletes deletes. */
+  private readonly calls = new KeyCallOrder();
   /** Per stream, settles once the append to it called last has handed its record to the log (or failed before). */
   private readonly handedOver = new Map<string, Promise<void>>();
 
@@ -34,35 +36,15 @@ export class StreamCallOrder {
         handOver();
       }
     };
-    const go = () => {
+    return this.calls.write([key], () => {
       const running = run(turn);
       running.then(handOver, handOver);
       return running;
-    };
-    const deleting = this.deletes.get(key);
-    const promise = deleting ? deleting.then(go, go) : go();
-    let pending = this.appends.get(key);
-    if (!pending) this.appends.set(key, (pending = new Set()));
-    pending.add(promise);
-    const settled = () => {
-      pending.delete(promise);
-      if (pending.size === 0 && this.appends.get(key) === pending) this.appends.delete(key);
-    };
-    promise.then(settled, settled);
-    return promise;
+    });
   }
 
   /** Runs a delete of stream `key` once the appends to it, and deletes of it, called before have settled. */
   delete<T>(key: string, run: () => Promise<T>): Promise<T> {
-    const before: Array<Promise<unknown>> = [...(this.appends.get(key) ?? [])];
-    const deleting = this.deletes.get(key);
-    if (deleting) before.push(deleting);
-    const promise = before.length > 0 ? Promise.allSettled(before).then(run) : run();
-    this.deletes.set(key, promise);
-    const settled = () => {
-      if (this.deletes.get(key) === promise) this.deletes.delete(key);
-    };
-    promise.then(settled, settled);
-    return promise;
+    return this.calls.delete(key, run);
   }
 }

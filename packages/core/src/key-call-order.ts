@@ -1,0 +1,43 @@
+/**
+ * Keeps one handle's writes and deletes of a key (a KV key, a stream) in the order they were called,
+ * when the caller does not await one before the next: a delete waits for the writes and deletes of its
+ * key called before it (a write not yet applied would otherwise be missed, and the delete find nothing
+ * to remove), and a write waits for the deletes of its keys called before it (which would otherwise
+ * remove it). Writes among themselves do not wait: the log keeps the order in which they hand it their
+ * records, as it does for every call that is not held here.
+ */
+export class KeyCallOrder {
+  private readonly writes = new Map<string, Set<Promise<unknown>>>();
+  private readonly deletes = new Map<string, Promise<unknown>>();
+
+  /** Runs a write of `keys` once the deletes of them called before have settled (at once when none is under way). */
+  write<T>(keys: readonly string[], run: () => Promise<T>): Promise<T> {
+    const before = [...new Set(keys)].map((key) => this.deletes.get(key)).filter((deleting) => deleting !== undefined);
+    const promise = before.length > 0 ? Promise.allSettled(before).then(run) : run();
+    for (const key of new Set(keys)) {
+      let pending = this.writes.get(key);
+      if (!pending) this.writes.set(key, (pending = new Set()));
+      pending.add(promise);
+      const settled = () => {
+        pending.delete(promise);
+        if (pending.size === 0 && this.writes.get(key) === pending) this.writes.delete(key);
+      };
+      promise.then(settled, settled);
+    }
+    return promise;
+  }
+
+  /** Runs a delete of `key` once the writes and deletes of it called before have settled. */
+  delete<T>(key: string, run: () => Promise<T>): Promise<T> {
+    const before: Array<Promise<unknown>> = [...(this.writes.get(key) ?? [])];
+    const deleting = this.deletes.get(key);
+    if (deleting) before.push(deleting);
+    const promise = before.length > 0 ? Promise.allSettled(before).then(run) : run();
+    this.deletes.set(key, promise);
+    const settled = () => {
+      if (this.deletes.get(key) === promise) this.deletes.delete(key);
+    };
+    promise.then(settled, settled);
+    return promise;
+  }
+}
