@@ -284,7 +284,13 @@ async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptio
       const found = await findRecord(handle, limit, seed, resumeAfter);
       if (found) start = { first: holder, ...found };
     } else if (holder !== undefined) {
-      const file = openSegmentSync(sealedSegmentPath(folder, holder), header.logId);
+      let file: ReturnType<typeof openSegmentSync>;
+      try {
+        file = openSegmentSync(sealedSegmentPath(folder, holder), header.logId);
+      } catch (error) {
+        // (Its header damaged, say: the segment beginning right after the record will do, as below.)
+        if (!firsts.includes(resumeAfter.lsn + 1)) throw error;
+      }
       if (file) {
         try {
           const found = await findRecord(fdReader(file.fd), file.size, seed, resumeAfter);

@@ -456,7 +456,12 @@ describe('log segments and retention', () => {
     await readsEverything(root, ids, text);
   });
 
-  it('with the record of the checkpoint the manifest names damaged, the last of its sealed segment, verify and repair leave the checkpoint, which an open resumes after at the next segment', async () => {
+  it.each([
+    ['the record of the named checkpoint, the last of its sealed segment', 'last record'],
+    ['the header of a sealed segment before the one holding that record', 'header'],
+    ['the first record of the oldest sealed segment', 'first record'],
+    ['the header of the sealed segment holding that record, the next one beginning right after it', 'holder header'],
+  ])('with %s damaged, verify does not call the checkpoint an open resumes after of no use, and repair leaves it', async (_, where) => {
     const fs = await open({ historyRetentionMs: 0 });
     const ids = [await fs.appendMemory('first')];
     // (A reader of the first segment: the cuts after each checkpoint seal segments and keep them.)
@@ -471,16 +476,22 @@ describe('log segments and retention', () => {
     await reader.close();
     const segments = await sealedSegments();
     expect(segments.length).toBeGreaterThanOrEqual(3);
-    // The last memory before the last checkpoint: the checkpoint's own record, the last of its segment.
-    const path = join(root, 'wal', segments.at(-1)!);
-    const bytes = await readFile(path);
-    expect(bytes.indexOf('round 2 memory 2')).toBeGreaterThan(0);
-    bytes[bytes.indexOf('round 2 memory 2') + 3]! ^= 0x20;
-    await writeFile(path, bytes);
+    const damage = async (segment: string, at: (bytes: Buffer) => number) => {
+      const path = join(root, 'wal', segment);
+      const bytes = await readFile(path);
+      bytes[at(bytes)]! ^= 0x20;
+      await writeFile(path, bytes);
+    };
+    // (The last memory before the last checkpoint is that checkpoint's own record, the last of its segment.)
+    if (where === 'last record') await damage(segments.at(-1)!, (bytes) => bytes.indexOf('round 2 memory 2') + 3);
+    else if (where === 'header') await damage(segments.at(-2)!, () => 10);
+    else if (where === 'holder header') await damage(segments.at(-1)!, () => 10);
+    else await damage(segments[0]!, (bytes) => bytes.indexOf('first') + 3);
     const text = (i: number) => (i === 0 ? 'first' : i === ids.length - 1 ? 'tail' : `round ${Math.floor((i - 1) / 3)} memory ${(i - 1) % 3}`);
     await readsEverything(root, ids, text, true);
     const found = await verifyStore(root);
-    expect(found.problems.filter((problem) => problem.kind.startsWith('checkpoint-'))).toEqual([]);
+    expect(found.firstLsn).toBe(1);
+    expect(found.problems.map((problem) => problem.kind)).toEqual(['wal-segment-damaged']);
     const checkpoints = await readdir(join(root, 'checkpoints'));
     await repairStore(root).catch(() => undefined);
     expect(await readdir(join(root, 'checkpoints'))).toEqual(checkpoints);

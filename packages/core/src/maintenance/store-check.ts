@@ -185,7 +185,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const problems: StoreProblem[] = [];
   const sealed = await readSealedSegments(layout, header, files, problems);
   const records: WalRecord[] = [...sealed.records, ...scan.records];
-  const firstLsn = records[0]?.lsn ?? header.firstLsn;
+  // (Where the log begins, as an open takes it: the first segment's name, whatever is damaged in it.)
+  const firstLsn = sealed.firsts[0] ?? header.firstLsn;
   if (sealed.walBytes > 0 && sealed.nextLsn !== header.firstLsn && !problems.some((p) => p.kind === 'wal-segment-damaged')) {
     problems.push({ severity: 'error', kind: 'wal-segment-damaged', file: 'state.wal', lsn: sealed.nextLsn, repairable: false,
       message: `state.wal begins at record ${header.firstLsn}, but the sealed segments before it end at record ${sealed.nextLsn - 1}: records are missing or doubled. Restore the wal folder from a backup.` });
@@ -779,54 +780,67 @@ async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buf
  */
 async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; beyondDamage: WalRecord[] | undefined; firsts: number[]; walBytes: number; count: number; nextLsn: number }> {
   const records: WalRecord[] = [];
-  /** Set when a segment's records are damaged: the whole records after the damage. */
+  /**
+   * Set when the sealed segments cannot be read in order to the end (a segment's records or header
+   * damaged, another log's segment, a gap): the whole records of this log found after the break.
+   */
   let beyondDamage: WalRecord[] | undefined;
   let walBytes = 0;
   let nextLsn: number | undefined;
+  const seed = frameSeed(current.logId);
   const firsts = (await listSealedSegments(layout.segments)).filter((first) => first < current.firstLsn);
-  for (const first of firsts) {
+  /**
+   * The records whose frames prove they are this log's (its id seeds their checksums), found whole in
+   * `image`, a segment named for `first` (whatever its header says), skipping damage.
+   */
+  const wholeRecordsOf = (image: Buffer, first: number, file: string): WalRecord[] => {
+    try {
+      return resyncLog(image, WAL_HEADER_SIZE, first, file, { seed }).records;
+    } catch {
+      return [];
+    }
+  };
+  for (const [index, first] of firsts.entries()) {
     const file = `wal/${segmentFileName(first)}`;
     const image = await files.readFile(sealedSegmentPath(layout.segments, first));
     walBytes += image.length;
-    const damaged = (message: string, lsn?: number, offset?: number) => {
-      problems.push({ severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}), message: `${message} The store will not open past it: restore the wal folder from a backup.` });
+    /**
+     * Says what is wrong with this segment, and gathers the whole records of this log from here on, past
+     * what was read in order (an open that resumes after a checkpoint whose record is one of them, or
+     * right before a segment, never reads the damage).
+     */
+    const broken = async (message: string, lsn?: number, offset?: number) => {
+      problems.push({ severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}), message: `${message} Reading the log past it fails (an open that resumes after a checkpoint past it does not read it): restore the wal folder from a backup.` });
+      const readUpTo = records.at(-1)?.lsn ?? 0;
+      beyondDamage = wholeRecordsOf(image, first, file).filter((record) => record.lsn > readUpTo);
+      for (const later of firsts.slice(index + 1)) {
+        const laterFile = `wal/${segmentFileName(later)}`;
+        const laterImage = await files.readFile(sealedSegmentPath(layout.segments, later)).catch(() => undefined);
+        if (laterImage) beyondDamage.push(...wholeRecordsOf(laterImage, later, laterFile));
+      }
     };
     let header: SegmentHeader;
     try {
       header = decodeWalHeader(image, file);
     } catch (error) {
-      damaged(`The header of the sealed segment ${file} is damaged (${(error as Error).message}).`);
+      await broken(`The header of the sealed segment ${file} is damaged (${(error as Error).message}).`);
       break;
     }
     if (header.logId !== current.logId || header.firstLsn !== first) {
-      damaged(`The sealed segment ${file} is not of this log (log ${header.logId}, first record ${header.firstLsn}).`);
+      await broken(`The sealed segment ${file} is not of this log (log ${header.logId}, first record ${header.firstLsn}).`);
       break;
     }
     if (nextLsn !== undefined && first !== nextLsn) {
-      damaged(`The sealed segment ${file} begins at record ${first}, but the one before it ends at record ${nextLsn - 1}.`, nextLsn);
+      await broken(`The sealed segment ${file} begins at record ${first}, but the one before it ends at record ${nextLsn - 1}.`, nextLsn);
       break;
     }
     // (Zeros after the last record, room written ahead that a power loss brought back, are no damage:
     // records lost to them show as a gap before the next segment.)
-    const scan = scanLog(image, WAL_HEADER_SIZE, first, file, { seed: frameSeed(current.logId), onDamage: 'report' });
+    const scan = scanLog(image, WAL_HEADER_SIZE, first, file, { seed, onDamage: 'report' });
     records.push(...scan.records);
     nextLsn = scan.lastLsn + 1;
     if (scan.damage || scan.tornBytes > 0) {
-      damaged(`Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
-      // (The whole records past the damage, in it and in the segments after it: an open that resumes
-      // after a checkpoint whose record is one of them never reads the damage.)
-      beyondDamage = resyncLog(image, WAL_HEADER_SIZE, first, file, { seed: frameSeed(current.logId) }).records.filter((record) => record.lsn > scan.lastLsn);
-      for (const later of firsts.filter((other) => other > first)) {
-        const laterFile = `wal/${segmentFileName(later)}`;
-        try {
-          const laterImage = await files.readFile(sealedSegmentPath(layout.segments, later));
-          const laterHeader = decodeWalHeader(laterImage, laterFile);
-          if (laterHeader.logId !== current.logId || laterHeader.firstLsn !== later) continue;
-          beyondDamage.push(...resyncLog(laterImage, WAL_HEADER_SIZE, later, laterFile, { seed: frameSeed(current.logId) }).records);
-        } catch {
-          // (Unreadable: none of its records is found whole.)
-        }
-      }
+      await broken(`Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
       break;
     }
   }
