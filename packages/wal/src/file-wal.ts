@@ -288,8 +288,9 @@ async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptio
       try {
         file = openSegmentSync(sealedSegmentPath(folder, holder), header.logId);
       } catch (error) {
-        // (Its header damaged, say: the segment beginning right after the record will do, as below.)
-        if (!firsts.includes(resumeAfter.lsn + 1)) throw error;
+        // (Its header damaged: the segment beginning right after the record will do, as below. Another
+        // log's segment in its place still says the log was replaced.)
+        if (!(error instanceof WalError && error.code === 'WAL_HEADER_INVALID') || !firsts.includes(resumeAfter.lsn + 1)) throw error;
       }
       if (file) {
         try {
@@ -714,7 +715,9 @@ export class FileWal implements WriteAheadLog {
       const sealed = (await listSealedSegments(this.segmentsFolder)).filter((first) => first < endFirst);
       const oldest = sealed[0] ?? endFirst;
       const noted = this.positions.before(lsn);
-      let at: ReadStart = noted && noted.first >= oldest ? noted : { first: Math.max(oldest, sealed.filter((first) => first <= lsn).at(-1) ?? oldest), offset: WAL_HEADER_SIZE, lsn: 0 };
+      // (The segment that begins at or before `lsn` last: from the current one on, none sealed before it
+      // is opened, which holds nothing from `lsn` on.)
+      let at: ReadStart = noted && noted.first >= oldest ? noted : { first: Math.max(oldest, [...sealed, endFirst].filter((first) => first <= lsn).at(-1) ?? oldest), offset: WAL_HEADER_SIZE, lsn: 0 };
       if (at.lsn === 0) at = { ...at, lsn: at.first };
       // Each segment through a descriptor of its own, locked: the current one may be sealed and this
       // process move on while the reading goes on. The one before is closed once the next is open.

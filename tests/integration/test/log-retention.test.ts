@@ -456,15 +456,14 @@ describe('log segments and retention', () => {
     await readsEverything(root, ids, text);
   });
 
-  it.each([
-    ['the record of the named checkpoint, the last of its sealed segment', 'last record'],
-    ['the header of a sealed segment before the one holding that record', 'header'],
-    ['the first record of the oldest sealed segment', 'first record'],
-    ['the header of the sealed segment holding that record, the next one beginning right after it', 'holder header'],
-  ])('with %s damaged, verify does not call the checkpoint an open resumes after of no use, and repair leaves it', async (_, where) => {
+  /**
+   * 'first', three rounds of three memories each ended by a checkpoint that lets the log drop what it
+   * covers, then 'tail'; a reader of the first segment keeps every segment, so the log is three sealed
+   * segments (each ending with a checkpoint's record) and state.wal from 'tail' on.
+   */
+  async function checkpointedRounds(): Promise<{ ids: number[]; segments: string[] }> {
     const fs = await open({ historyRetentionMs: 0 });
     const ids = [await fs.appendMemory('first')];
-    // (A reader of the first segment: the cuts after each checkpoint seal segments and keep them.)
     const reader = await open({ readOnly: true });
     await reader.getMemory(ids[0]!);
     for (let round = 0; round < 3; round++) {
@@ -472,23 +471,45 @@ describe('log segments and retention', () => {
       await fs.checkpoint();
     }
     ids.push(await fs.appendMemory('tail'));
+    ids.push(await fs.appendMemory('after the tail'));
     await fs.close();
     await reader.close();
     const segments = await sealedSegments();
-    expect(segments.length).toBeGreaterThanOrEqual(3);
-    const damage = async (segment: string, at: (bytes: Buffer) => number) => {
-      const path = join(root, 'wal', segment);
-      const bytes = await readFile(path);
-      bytes[at(bytes)]! ^= 0x20;
-      await writeFile(path, bytes);
-    };
+    expect(segments.length).toBe(3);
+    return { ids, segments };
+  }
+  /** The text of the `i`th memory `checkpointedRounds` wrote (of `count`). */
+  const roundText = (count: number) => (i: number) => (i === 0 ? 'first' : i === count - 2 ? 'tail' : i === count - 1 ? 'after the tail' : `round ${Math.floor((i - 1) / 3)} memory ${(i - 1) % 3}`);
+  /** Flips a bit of the byte `at` gives in the sealed segment `segment` (or in state.wal). */
+  async function damage(segment: string, at: (bytes: Buffer) => number): Promise<void> {
+    const path = segment === 'state.wal' ? join(root, segment) : join(root, 'wal', segment);
+    const bytes = await readFile(path);
+    bytes[at(bytes)]! ^= 0x20;
+    await writeFile(path, bytes);
+  }
+
+  it.each([
+    ['the record of the named checkpoint, the last of its sealed segment', 'last record'],
+    ['the header of a sealed segment before the one holding that record', 'header'],
+    ['the first record of the oldest sealed segment', 'first record'],
+    ['the header of the sealed segment holding that record, the next one beginning right after it', 'holder header'],
+    ['(gone) the sealed segment holding that record, the next one beginning right after it', 'holder gone'],
+  ])('with %s damaged, verify does not call the checkpoint an open resumes after of no use, and repair leaves it', async (_, where) => {
+    const { ids, segments } = await checkpointedRounds();
     // (The last memory before the last checkpoint is that checkpoint's own record, the last of its segment.)
     if (where === 'last record') await damage(segments.at(-1)!, (bytes) => bytes.indexOf('round 2 memory 2') + 3);
     else if (where === 'header') await damage(segments.at(-2)!, () => 10);
     else if (where === 'holder header') await damage(segments.at(-1)!, () => 10);
+    else if (where === 'holder gone') await nodeFileSystem.unlink(join(root, 'wal', segments.at(-1)!));
     else await damage(segments[0]!, (bytes) => bytes.indexOf('first') + 3);
-    const text = (i: number) => (i === 0 ? 'first' : i === ids.length - 1 ? 'tail' : `round ${Math.floor((i - 1) / 3)} memory ${(i - 1) % 3}`);
+    const text = roundText(ids.length);
     await readsEverything(root, ids, text, true);
+    // (Queries too: the search index is built without the segment the open passed over.)
+    const copy = join(dir, 'queried');
+    await nodeFileSystem.cp(root, copy, { recursive: true });
+    const queried = await MemMapFS.init(copy, { search: flexsearch(), codec: msgpack() });
+    expect(await queried.queryMemory('round', { limit: 20 })).toHaveLength(9);
+    await queried.close();
     const found = await verifyStore(root);
     expect(found.firstLsn).toBe(1);
     expect(found.problems.map((problem) => problem.kind)).toEqual(['wal-segment-damaged']);
@@ -496,6 +517,23 @@ describe('log segments and retention', () => {
     await repairStore(root).catch(() => undefined);
     expect(await readdir(join(root, 'checkpoints'))).toEqual(checkpoints);
     await readsEverything(root, ids, text);
+  });
+
+  it('with the oldest sealed segment\'s header damaged and a record of state.wal damaged too, repair keeps the checkpoint an open resumes after (it set it aside, and the store no longer opened) and loses only that record', async () => {
+    const { ids, segments } = await checkpointedRounds();
+    await damage(segments[0]!, () => 10);
+    await damage('state.wal', (bytes) => bytes.indexOf('tail') + 2);
+    const found = await verifyStore(root);
+    expect(found.problems.map((problem) => problem.kind).sort()).toEqual(['wal-damaged', 'wal-segment-damaged']);
+    const checkpoints = await readdir(join(root, 'checkpoints'));
+    await repairStore(root);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual(checkpoints);
+    const text = roundText(ids.length);
+    await readsEverything(root, ids.slice(0, -2), text);
+    const again = await open();
+    expect(await again.getMemory(ids.at(-2)!)).toBeUndefined();
+    expect((await again.getMemory(ids.at(-1)!))?.text).toBe('after the tail');
+    await again.close();
   });
 
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {

@@ -469,7 +469,10 @@ export class SearchIndex {
     const endsWithSaved = (checkpoint: WalPosition | undefined) => saved.lsn > 0 && checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
     const vouched = async () => fromStart || endsWithSaved(this.host.checkpointPosition) || vouchedByManifest(await this.host.publishedCheckpoint(), saved);
     let first = true;
-    for await (const record of this.host.wal.readFrom(Math.max(1, saved.lsn))) {
+    // (Saved at the record the tables' checkpoint ends with, which the open found where the log resumes:
+    // read from the record after it, never the segment holding it, which the open may have passed over.)
+    const from = endsWithSaved(this.host.checkpointPosition) ? saved.lsn + 1 : Math.max(1, saved.lsn);
+    for await (const record of this.host.wal.readFrom(from)) {
       if (record.lsn > logEnd) break;
       if (first) {
         first = false;

@@ -135,6 +135,11 @@ export interface StoreExamination {
    * it, retention having dropped it), before any damage: a checkpoint an open could resume after.
    */
   readonly holdsRecordOf: (position: { lsn: number; checksum: number }) => boolean;
+  /**
+   * The log holds every record from the first on, read in order (none dropped by retention, no sealed
+   * segment broken): it can stand in for a checkpoint. (Damage in `state.wal` apart.)
+   */
+  readonly logHoldsAll: boolean;
   /** The LSN the checkpoint an open would use ends at, when there is one. */
   readonly checkpointLsn: number | undefined;
   /** When the manifest names a missing file: the manifest naming the checkpoint an open uses instead, for repair to write. */
@@ -187,6 +192,9 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const records: WalRecord[] = [...sealed.records, ...scan.records];
   // (Where the log begins, as an open takes it: the first segment's name, whatever is damaged in it.)
   const firstLsn = sealed.firsts[0] ?? header.firstLsn;
+  // Whether the log can stand in for a checkpoint: it holds every record from the first on, read in
+  // order (no sealed segment broken, none missing before state.wal; state.wal's own damage apart).
+  const logHoldsAll = firstLsn === 1 && sealed.beyondDamage === undefined && sealed.nextLsn === header.firstLsn;
   if (sealed.walBytes > 0 && sealed.nextLsn !== header.firstLsn && !problems.some((p) => p.kind === 'wal-segment-damaged')) {
     problems.push({ severity: 'error', kind: 'wal-segment-damaged', file: 'state.wal', lsn: sealed.nextLsn, repairable: false,
       message: `state.wal begins at record ${header.firstLsn}, but the sealed segments before it end at record ${sealed.nextLsn - 1}: records are missing or doubled. Restore the wal folder from a backup.` });
@@ -315,7 +323,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
 
   const segmentFirsts = [...sealed.firsts, header.firstLsn];
-  const checkpointExam = await examineCheckpoint(layout, header.logId, { records, beyondDamage: sealed.beyondDamage, segmentFirsts }, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
+  const checkpointExam = await examineCheckpoint(layout, header.logId, { records, beyondDamage: sealed.beyondDamage, segmentFirsts, holdsAll: logHoldsAll }, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
   const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
@@ -336,7 +344,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
         message: `Record ${lsn} at byte ${offset} is damaged (${reason}), but the checkpoint at record ${checkpointExam!.lsn} covers it: the store opens from the checkpoint, and only what reads the log before it (memoryHistory, a saved search index older than the checkpoint, which is rebuilt) meets the damage. Run \`memmapfs compact\`: it drops the records the checkpoint covers, the damaged one with them. \`memmapfs repair\` leaves the log as it is (it would replace the record with a placeholder, and lose what it made, which only the checkpoint holds now; keep checkpoints/ until then).` };
     }
   }
-  const repairRefusal = scan.damage !== undefined && firstLsn > 1 && checkpointRecordEnd === undefined && !checkpointCoversDamage
+  const repairRefusal = scan.damage !== undefined && !logHoldsAll && checkpointRecordEnd === undefined && !checkpointCoversDamage
     ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, checkpointExam, codec, files)
     : undefined;
   if (repairRefusal !== undefined) {
@@ -379,7 +387,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter({ records, beyondDamage: sealed.beyondDamage, segmentFirsts }, firstLsn, position), checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter({ records, beyondDamage: sealed.beyondDamage, segmentFirsts, holdsAll: logHoldsAll }, firstLsn, position), logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -444,6 +452,8 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   // (One of another log is as good as none: an open takes this log's newest checkpoint in its place.)
   const read = onDisk?.logId === logId ? onDisk : undefined;
   const manifestLost = onDisk ? "state.manifest is another log's" : 'state.manifest is missing or damaged';
+  /** Why the log cannot stand in for a checkpoint, as a sentence's start. */
+  const logLacks = firstLsn > 1 ? `The log no longer holds the records before ${firstLsn}` : "The log's sealed segments cannot be read whole";
   // With no manifest that reads (gone, or damaged), an open takes the newest checkpoint of this log in the folder.
   const lost = read === undefined ? await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId).catch(() => undefined) : undefined;
   if (read === undefined && lost?.logId !== logId) {
@@ -485,7 +495,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
     ...(checkpoint && !fallback ? { salvageable: checkpoint.path } : {}),
     problem: {
       severity: 'error', kind: 'checkpoint-damaged', file, repairable: false, ...(checkpoint && !fallback ? { salvageable: true } : {}),
-      message: `The checkpoint ${file}${fallback} ${why}. The log no longer holds the records before ${firstLsn}, so it is the only copy of what they made: \`memmapfs repair\` keeps it. ${checkpoint
+      message: `The checkpoint ${file}${fallback} ${why}. ${logLacks}, so it is the only copy of what they made: \`memmapfs repair\` keeps it. ${checkpoint
         ? `An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Restore the store from a backup${fallback ? '' : ", or run `memmapfs repair --salvage`: it backs the checkpoint up and writes it again with every row that reads back whole (its text's checksum checked, its labels decoding where its neighbours say; its times, tags and meta cannot be checked), dropping the memories of the others"}`
         : 'An open cannot read it, and the store does not open without it: restore the store from a backup'}.`,
     },
@@ -498,7 +508,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     const why = `is damaged: ${(error as Error).message}`;
-    if (!missing && firstLsn === 1 && damaged === undefined) return problem('error', 'checkpoint-damaged', why);
+    if (!missing && log.holdsAll && damaged === undefined) return problem('error', 'checkpoint-damaged', why);
     // As an open does: the newest other checkpoint of the manifest's log.
     checkpoint = await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId, () => undefined).catch(() => undefined);
     if (!missing) {
@@ -506,7 +516,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
       // damaged records made, and an open resumes after it, as it does after one the manifest names.)
       const pastDamage = checkpoint !== undefined && damaged !== undefined && checkpoint.position.lsn >= damaged.lsn && endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) !== undefined;
       // (Else, a log that holds every record stands in for the damaged one: it is removed.)
-      if (firstLsn === 1 && !pastDamage) {
+      if (log.holdsAll && !pastDamage) {
         checkpoint = undefined;
         return problem('error', 'checkpoint-damaged', why);
       }
@@ -527,7 +537,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
     fallback = ` (which an open uses because the one state.manifest names, ${named}, is ${missing ? 'missing' : 'damaged'})`;
   }
   const damage = checkpointDamage(checkpoint, codec);
-  if (damage && firstLsn > 1 && checkpoint.logId === logId) return kept(`is damaged: ${damage}`);
+  if (damage && !log.holdsAll && checkpoint.logId === logId) return kept(`is damaged: ${damage}`);
   if (damage) return problem('error', 'checkpoint-damaged', `is damaged: ${damage}`);
   if (checkpoint.logId !== logId) return problem('warning', 'checkpoint-unusable', 'belongs to another log (an open ignores it)');
   const { lsn, checksum } = checkpoint.position;
@@ -536,16 +546,16 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   // (Or past damage to the log, whole after it where an open looks for it: an open resumes after it.)
   const recordEnd = damaged !== undefined && lsn > lastLsn ? endOfRecordAt(damaged.image, checkpoint.position, damaged.seed, layout.wal) : undefined;
   const held = recordEnd !== undefined || logResumesAfter(log, firstLsn, checkpoint.position);
-  if (!held && firstLsn > 1 && damaged !== undefined && lsn > lastLsn) {
+  if (!held && !log.holdsAll && damaged !== undefined && lsn > lastLsn) {
     // (Its record is not whole where it was written: the damage hit it. Repair cannot write it again, and
     // cutting the log there would leave the checkpoint past it.)
     return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
-      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, whose record in state.wal is damaged (it is not whole where the checkpoint says it was written). The log no longer holds the records before ${firstLsn}, so the store opens only from this checkpoint, and an open cannot resume after it without its record: it fails. The checkpoint is the only copy of what the dropped records made; \`memmapfs repair\` leaves the store as it is. Restore the store from a backup.` } };
+      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, whose record in state.wal is damaged (it is not whole where the checkpoint says it was written). ${logLacks}, so the store opens only from this checkpoint, and an open cannot resume after it without its record: it fails. The checkpoint is the only copy of what the dropped records made; \`memmapfs repair\` leaves the store as it is. Restore the store from a backup.` } };
   }
-  if (!held && firstLsn > 1) {
+  if (!held && !log.holdsAll) {
     // (The log needs a checkpoint it begins after: an open that takes this one fails.)
     return { unusable: true, lsn, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: true,
-      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, which the log does not hold (it begins after record ${firstLsn - 1}: restored from an older copy, say): an open fails. \`memmapfs repair\` removes it and names in its place the newest checkpoint of this log that the log can resume after, if one is there (else restore the store from a backup).` } };
+      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, which the log does not hold (${firstLsn > 1 ? `it begins after record ${firstLsn - 1}: restored from an older copy, say` : 'its sealed segments cannot be read whole'}): an open fails. \`memmapfs repair\` removes it and names in its place the newest checkpoint of this log that the log can resume after, if one is there (else restore the store from a backup).` } };
   }
   if (!held) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
   if (checkpoint.codec !== codec.name) return problem('error', 'checkpoint-damaged', `names the codec '${checkpoint.codec}', not the log's '${codec.name}'`);
@@ -557,7 +567,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   // Only a log that still holds every record can say what the checkpoint must hold.
   if (recordEnd !== undefined) return { ...usableWithCounts(), recordEnd };
   // (Nor one whose sealed segments are damaged: the records past the damage alone cannot say it.)
-  if (firstLsn > 1 || log.beyondDamage !== undefined) return usableWithCounts();
+  if (!log.holdsAll) return usableWithCounts();
   let mismatch: string | undefined;
   try {
     mismatch = compareWithLog(checkpoint, log.records, codec);
@@ -589,6 +599,8 @@ interface LogHeld {
   readonly beyondDamage: readonly WalRecord[] | undefined;
   /** The first LSN of every segment, sealed ones and `state.wal`. */
   readonly segmentFirsts: readonly number[];
+  /** It holds every record from the first on, read in order: it can stand in for a checkpoint. */
+  readonly holdsAll: boolean;
 }
 
 /** The record with LSN `lsn` among `records` (LSNs increasing, with gaps where damage was skipped). */
@@ -614,7 +626,7 @@ function recordAt(records: readonly WalRecord[], lsn: number): WalRecord | undef
  * made. (Damage the checkpoint covers is refused apart.)
  */
 async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: number, firstLsn: number, exam: CheckpointExam | undefined, codec: Codec, files: StoreFileSystem): Promise<string | undefined> {
-  const dropped = `the log no longer holds the records before ${firstLsn}`;
+  const dropped = firstLsn > 1 ? `the log no longer holds the records before ${firstLsn}` : "the log's sealed segments cannot be read whole";
   if (exam?.lsn !== undefined && exam.lsn >= damageLsn) {
     return exam.recordLost === true
       ? `With it, the record of the checkpoint at record ${exam.lsn} is damaged: ${dropped}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. \`memmapfs repair\` cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`

@@ -108,11 +108,11 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     ? { lsn: exam.checkpointLsn, end: exam.checkpointRecordEnd } : undefined;
   // Cutting the log at the damage would take the checkpoint with it: the only copy of what the dropped records made.
   if (exam.repairRefusal !== undefined) throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage!.lsn} of state.wal is damaged. ${exam.repairRefusal}`, { subsystem: 'wal' });
-  if (scan.damage && !keptThrough && exam.report.firstLsn > 1 && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
+  if (scan.damage && !keptThrough && !exam.logHoldsAll && exam.checkpointLsn !== undefined && exam.checkpointLsn >= scan.damage.lsn) {
     // (The checkpoint an open takes in place of one the manifest does not name is named, as below.)
     const named = exam.checkpointCoversDamage && exam.checkpointManifest !== undefined ? exam.checkpointManifest : undefined;
     if (named) await writeManifest(layout.manifest, named, files);
-    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and the log no longer holds the records before ${exam.report.firstLsn}: the store opens from that checkpoint and never reads the damage.${named ? ` Repair named it (${named.checkpoint}) in state.manifest.` : ''} Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
+    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and ${exam.report.firstLsn > 1 ? `the log no longer holds the records before ${exam.report.firstLsn}` : "the log's sealed segments cannot be read whole"}: the store opens from that checkpoint and never reads the damage.${named ? ` Repair named it (${named.checkpoint}) in state.manifest.` : ''} Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
   }
   if (scan.damage && exam.checkpointCoversDamage) {
     // (The checkpoint an open takes in place of one the manifest does not name is named, all the same.)
@@ -134,7 +134,7 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   // Before the log is rewritten: a repair that dies in between leaves the damaged log, which refuses
   // to open, never a rewritten log beside a checkpoint or search index that may cover what it lost.
   const checkpointPastLog = scan.damage !== undefined && !logReplaced && !keptThrough && exam.checkpointLsn !== undefined && exam.checkpointLsn > scan.lastLsn;
-  const checkpointNotNeeded = resync !== undefined && exam.report.firstLsn === 1 && !keptThrough;
+  const checkpointNotNeeded = resync !== undefined && exam.logHoldsAll && !keptThrough;
   /** The checkpoint files set aside into the backup folder, by name. */
   const setAside: string[] = [];
   /**
@@ -168,7 +168,7 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     const kept: Array<{ name: string; lsn: number }> = [];
     for (const name of await checkpointNames(layout, files)) {
       const path = join(layout.checkpoints, name);
-      if (exam.report.firstLsn > 1 && !logReplaced) {
+      if (!exam.logHoldsAll && !logReplaced) {
         const found = await readCheckpointHeader(path, files);
         if (found?.logId === header.logId && found.position.lsn === checkpointFileLsn(name) && exam.holdsRecordOf(found.position)) {
           kept.push({ name, lsn: found.position.lsn });
