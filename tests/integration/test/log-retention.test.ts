@@ -536,6 +536,62 @@ describe('log segments and retention', () => {
     await again.close();
   });
 
+  it('with the header of the sealed segment holding both the checkpoint\'s record and an older saved index\'s damaged, queries rebuild the index rather than fail', async () => {
+    const fs = await open({ historyRetentionMs: 0 });
+    const ids = [await fs.appendMemory('first')];
+    const reader = await open({ readOnly: true });
+    await reader.getMemory(ids[0]!);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) {
+        ids.push(await fs.appendMemory(`round ${round} memory ${i}`));
+        // (Another process saves the index inside the last round, before its checkpoint.)
+        if (round === 2 && i === 1) {
+          const other = await open();
+          expect(await other.queryMemory('round', { limit: 20 })).toHaveLength(8);
+          await other.close();
+        }
+      }
+      await fs.checkpoint();
+    }
+    ids.push(await fs.appendMemory('tail'));
+    // What a kill -9 of the writer here leaves (every commit synced): the index saved before the checkpoint.
+    const killed = join(dir, 'killed');
+    await nodeFileSystem.cp(root, killed, { recursive: true });
+    await fs.close();
+    await reader.close();
+    const segments = (await readdir(join(killed, 'wal'))).filter((name) => name.endsWith('.seg')).sort();
+    const path = join(killed, 'wal', segments.at(-1)!);
+    const bytes = await readFile(path);
+    bytes[10]! ^= 0x20;
+    await writeFile(path, bytes);
+    const again = await MemMapFS.init(killed, { search: flexsearch(), codec: msgpack() });
+    expect(await again.queryMemory('round', { limit: 20 })).toHaveLength(9);
+    await again.close();
+  });
+
+  it('with the record of the only checkpoint an open can take damaged inside a sealed segment, verify says the store needs a backup and repair keeps that checkpoint', async () => {
+    const fs = await open({ historyRetentionMs: 300 });
+    for (let i = 0; i < 3; i++) await fs.appendMemory(`mid memory ${i}`);
+    await fs.checkpoint();
+    const [older] = await readdir(join(root, 'checkpoints'));
+    const olderBytes = await readFile(join(root, 'checkpoints', older!));
+    for (let i = 0; i < 3; i++) await fs.appendMemory(`late memory ${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await fs.checkpoint();
+    await fs.appendMemory('after the checkpoint');
+    await fs.close();
+    const [segment] = await sealedSegments();
+    // The newer checkpoint lost: an open takes the older one, whose record lies inside the sealed segment, damaged then.
+    for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
+    await writeFile(join(root, 'checkpoints', older!), olderBytes);
+    await damage(segment!, (bytes) => bytes.indexOf('mid memory 2') + 3);
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', repairable: false, message: expect.stringContaining('Restore the store from a backup') }));
+    await repairStore(root).catch(() => undefined);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual([older]);
+  });
+
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {
     const fs = await open({ historyRetentionMs: 0 });
     for (let i = 0; i < 5; i++) await fs.appendMemory(`early memory ${i}`);

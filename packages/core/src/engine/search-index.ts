@@ -467,11 +467,13 @@ export class SearchIndex {
     if (saved.lsn > logEnd) return 'unusable';
     const fromStart = saved.lsn === 0 && saved.checksum === 0;
     const endsWithSaved = (checkpoint: WalPosition | undefined) => saved.lsn > 0 && checkpoint?.lsn === saved.lsn && checkpoint.checksum === saved.checksum;
-    const vouched = async () => fromStart || endsWithSaved(this.host.checkpointPosition) || vouchedByManifest(await this.host.publishedCheckpoint(), saved);
+    // (Asked once: a checkpoint this process takes meanwhile must not undo what the read was planned on.)
+    const ownCheckpoint = endsWithSaved(this.host.checkpointPosition);
+    const vouched = async () => fromStart || ownCheckpoint || vouchedByManifest(await this.host.publishedCheckpoint(), saved);
     let first = true;
     // (Saved at the record the tables' checkpoint ends with, which the open found where the log resumes:
     // read from the record after it, never the segment holding it, which the open may have passed over.)
-    const from = endsWithSaved(this.host.checkpointPosition) ? saved.lsn + 1 : Math.max(1, saved.lsn);
+    const from = ownCheckpoint ? saved.lsn + 1 : Math.max(1, saved.lsn);
     for await (const record of this.host.wal.readFrom(from)) {
       if (record.lsn > logEnd) break;
       if (first) {
@@ -770,9 +772,9 @@ export class SearchIndex {
           else if (record.type === RecordType.MemoryDelete) touched.add(record.id);
         })) === 'usable';
       } catch (error) {
-        // Damage in the log before a checkpoint that covers it (the open never read it): of no use, the
-        // index is rebuilt from the tables.
-        if (isWalError(error, 'WAL_CORRUPT')) usable = false;
+        // Damage in the log before a checkpoint that covers it (the open never read it, a segment's
+        // header included): of no use, the index is rebuilt from the tables.
+        if (isWalError(error, 'WAL_CORRUPT') || isWalError(error, 'WAL_HEADER_INVALID')) usable = false;
         // Another process's checkpoint let the log drop records while they were read: read again, once
         // (the saved index may be a newer one by now).
         else if (!isWalError(error, 'WAL_TRUNCATED')) throw error;

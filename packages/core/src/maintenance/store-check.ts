@@ -552,6 +552,12 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
     return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
       message: `The checkpoint ${file}${fallback} ends at record ${lsn}, whose record in state.wal is damaged (it is not whole where the checkpoint says it was written). ${logLacks}, so the store opens only from this checkpoint, and an open cannot resume after it without its record: it fails. The checkpoint is the only copy of what the dropped records made; \`memmapfs repair\` leaves the store as it is. Restore the store from a backup.` } };
   }
+  if (!held && log.beyondDamage !== undefined && lsn >= firstLsn && lsn <= (log.records.at(-1)?.lsn ?? 0) && !log.segmentFirsts.includes(lsn + 1)) {
+    // (Its record lies in the sealed segments where they cannot be read whole: the open fails on it, and
+    // the checkpoint may be the only copy of what the damaged records made. As for state.wal's damage.)
+    return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
+      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, which is not whole where the sealed segments are damaged: an open cannot resume after it, and fails. ${logLacks}, so the checkpoint may be the only copy of what the damaged records made; \`memmapfs repair\` leaves it. Restore the store from a backup.` } };
+  }
   if (!held && !log.holdsAll) {
     // (The log needs a checkpoint it begins after: an open that takes this one fails.)
     return { unusable: true, lsn, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: true,
