@@ -569,27 +569,55 @@ describe('log segments and retention', () => {
     await again.close();
   });
 
-  it('with the record of the only checkpoint an open can take damaged inside a sealed segment, verify says the store needs a backup and repair keeps that checkpoint', async () => {
+  /**
+   * Three memories ('mid memory 0–2', one commit with `batch`) and a checkpoint, three more and, once
+   * the first checkpoint's history may go, another that seals state.wal keeping the first's records;
+   * with `tail`, one memory more. Then the newer checkpoint is lost: an open takes the older one, whose
+   * record lies inside the sealed segment. Returns that segment and the older checkpoint's name.
+   */
+  async function olderCheckpointInsideSegment(tail: boolean, batch: boolean): Promise<{ segment: string; older: string; ids: number[] }> {
     const fs = await open({ historyRetentionMs: 300 });
-    for (let i = 0; i < 3; i++) await fs.appendMemory(`mid memory ${i}`);
+    const mid = ['mid memory 0', 'mid memory 1', 'mid memory 2'];
+    const ids = batch ? await fs.appendMemories(mid.map((text) => ({ text }))) : [];
+    if (!batch) for (const text of mid) ids.push(await fs.appendMemory(text));
     await fs.checkpoint();
     const [older] = await readdir(join(root, 'checkpoints'));
     const olderBytes = await readFile(join(root, 'checkpoints', older!));
-    for (let i = 0; i < 3; i++) await fs.appendMemory(`late memory ${i}`);
+    for (let i = 0; i < 3; i++) ids.push(await fs.appendMemory(`late memory ${i}`));
     await new Promise((resolve) => setTimeout(resolve, 400));
     await fs.checkpoint();
-    await fs.appendMemory('after the checkpoint');
+    if (tail) ids.push(await fs.appendMemory('after the checkpoint'));
     await fs.close();
     const [segment] = await sealedSegments();
-    // The newer checkpoint lost: an open takes the older one, whose record lies inside the sealed segment, damaged then.
     for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
     await writeFile(join(root, 'checkpoints', older!), olderBytes);
-    await damage(segment!, (bytes) => bytes.indexOf('mid memory 2') + 3);
+    return { segment: segment!, older: older!, ids };
+  }
+
+  it.each([['with', true], ['without', false]])('with the record of the only checkpoint an open can take damaged inside a sealed segment (%s records in state.wal), verify says the store needs a backup and repair keeps that checkpoint', async (_, tail) => {
+    const { segment, older } = await olderCheckpointInsideSegment(tail as boolean, false);
+    await damage(segment, (bytes) => bytes.indexOf('mid memory 2') + 3);
     await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
     const found = await verifyStore(root);
     expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', repairable: false, message: expect.stringContaining('Restore the store from a backup') }));
     await repairStore(root).catch(() => undefined);
     expect(await readdir(join(root, 'checkpoints'))).toEqual([older]);
+  });
+
+  it('with an earlier record of the commit the checkpoint\'s record ends damaged inside a sealed segment, verify and repair find that record where the open does, and leave the checkpoint', async () => {
+    const { segment, older, ids } = await olderCheckpointInsideSegment(true, true);
+    await damage(segment, (bytes) => bytes.indexOf('mid memory 0') + 3);
+    const texts = ['mid memory 0', 'mid memory 1', 'mid memory 2', 'late memory 0', 'late memory 1', 'late memory 2', 'after the checkpoint'];
+    await readsEverything(root, ids, (i) => texts[i]!, true);
+    const found = await verifyStore(root);
+    // (The manifest still names the lost checkpoint: a warning that an open uses the older one.)
+    expect(found.problems).toEqual([
+      expect.objectContaining({ kind: 'wal-segment-damaged' }),
+      expect.objectContaining({ kind: 'checkpoint-unusable', severity: 'warning', message: expect.stringContaining(`an open uses checkpoints/${older}`) }),
+    ]);
+    await repairStore(root).catch(() => undefined);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual([older]);
+    await readsEverything(root, ids, (i) => texts[i]!);
   });
 
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {

@@ -323,7 +323,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
 
   const segmentFirsts = [...sealed.firsts, header.firstLsn];
-  const checkpointExam = await examineCheckpoint(layout, header.logId, { records, beyondDamage: sealed.beyondDamage, segmentFirsts, holdsAll: logHoldsAll }, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
+  const logHeld: LogHeld = { records, beyondDamage: sealed.beyondDamage, brokenImages: sealed.brokenImages, seed: scanOptions.seed, segmentFirsts, holdsAll: logHoldsAll };
+  const checkpointExam = await examineCheckpoint(layout, header.logId, logHeld, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
   const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
@@ -387,7 +388,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter({ records, beyondDamage: sealed.beyondDamage, segmentFirsts, holdsAll: logHoldsAll }, firstLsn, position), logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -552,7 +553,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
     return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
       message: `The checkpoint ${file}${fallback} ends at record ${lsn}, whose record in state.wal is damaged (it is not whole where the checkpoint says it was written). ${logLacks}, so the store opens only from this checkpoint, and an open cannot resume after it without its record: it fails. The checkpoint is the only copy of what the dropped records made; \`memmapfs repair\` leaves the store as it is. Restore the store from a backup.` } };
   }
-  if (!held && log.beyondDamage !== undefined && lsn >= firstLsn && lsn <= (log.records.at(-1)?.lsn ?? 0) && !log.segmentFirsts.includes(lsn + 1)) {
+  if (!held && log.beyondDamage !== undefined && lsn >= firstLsn && lsn < log.segmentFirsts.at(-1)! && !log.segmentFirsts.includes(lsn + 1)) {
     // (Its record lies in the sealed segments where they cannot be read whole: the open fails on it, and
     // the checkpoint may be the only copy of what the damaged records made. As for state.wal's damage.)
     return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
@@ -589,12 +590,17 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
  * `firstLsn` on): the log holds that very record (its LSN and frame checksum), or a segment begins right
  * after it (retention dropped it, say).
  */
-function logResumesAfter(log: LogHeld, firstLsn: number, position: { lsn: number; checksum: number }): boolean {
+function logResumesAfter(log: LogHeld, firstLsn: number, position: { lsn: number; checksum: number; offset?: number }): boolean {
   if (position.lsn === firstLsn - 1) return true;
   if (position.lsn < firstLsn) return false;
   // (As an open does, a segment that begins right after it will do, its record damaged or not.)
   if (log.segmentFirsts.includes(position.lsn + 1)) return true;
-  return [log.records, log.beyondDamage ?? []].some((held) => recordAt(held, position.lsn)?.checksum === position.checksum >>> 0);
+  if ([log.records, log.beyondDamage ?? []].some((held) => recordAt(held, position.lsn)?.checksum === position.checksum >>> 0)) return true;
+  // (Past a break in the sealed segments, as an open looks for it: the frame where the checkpoint says it
+  // was written, whole, ending its commit, whatever is damaged before it in that commit.)
+  const holder = log.segmentFirsts.filter((first) => first <= position.lsn).at(-1);
+  const image = holder === undefined ? undefined : log.brokenImages.get(holder);
+  return image !== undefined && position.offset !== undefined && endOfRecordAt(image, { ...position, offset: position.offset }, log.seed, `wal/${segmentFileName(holder!)}`) !== undefined;
 }
 
 /** What the log holds, as verify read it. */
@@ -607,6 +613,10 @@ interface LogHeld {
   readonly segmentFirsts: readonly number[];
   /** It holds every record from the first on, read in order: it can stand in for a checkpoint. */
   readonly holdsAll: boolean;
+  /** The images of the sealed segments from a break on, by first LSN. */
+  readonly brokenImages: ReadonlyMap<number, Buffer>;
+  /** The seed of this log's frame checksums. */
+  readonly seed: number;
 }
 
 /** The record with LSN `lsn` among `records` (LSNs increasing, with gaps where damage was skipped). */
@@ -796,13 +806,15 @@ async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buf
  * Reads the sealed segments before state.wal, in order, each checked whole (a sealed segment was
  * durable before the next began: any bad byte in it is damage). Their problems go to `problems`.
  */
-async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; beyondDamage: WalRecord[] | undefined; firsts: number[]; walBytes: number; count: number; nextLsn: number }> {
+async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; beyondDamage: WalRecord[] | undefined; brokenImages: Map<number, Buffer>; firsts: number[]; walBytes: number; count: number; nextLsn: number }> {
   const records: WalRecord[] = [];
   /**
    * Set when the sealed segments cannot be read in order to the end (a segment's records or header
    * damaged, another log's segment, a gap): the whole records of this log found after the break.
    */
   let beyondDamage: WalRecord[] | undefined;
+  /** The images of the segments from the break on, by first LSN: where an open looks for a checkpoint's record. */
+  const brokenImages = new Map<number, Buffer>();
   let walBytes = 0;
   let nextLsn: number | undefined;
   const seed = frameSeed(current.logId);
@@ -831,10 +843,14 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
       problems.push({ severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}), message: `${message} Reading the log past it fails (an open that resumes after a checkpoint past it does not read it): restore the wal folder from a backup.` });
       const readUpTo = records.at(-1)?.lsn ?? 0;
       beyondDamage = wholeRecordsOf(image, first, file).filter((record) => record.lsn > readUpTo);
+      brokenImages.set(first, image);
       for (const later of firsts.slice(index + 1)) {
         const laterFile = `wal/${segmentFileName(later)}`;
         const laterImage = await files.readFile(sealedSegmentPath(layout.segments, later)).catch(() => undefined);
-        if (laterImage) beyondDamage.push(...wholeRecordsOf(laterImage, later, laterFile));
+        if (laterImage) {
+          beyondDamage.push(...wholeRecordsOf(laterImage, later, laterFile));
+          brokenImages.set(later, laterImage);
+        }
       }
     };
     let header: SegmentHeader;
@@ -862,7 +878,7 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
       break;
     }
   }
-  return { records, beyondDamage, firsts, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
+  return { records, beyondDamage, brokenImages, firsts, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
 }
 
 /**
