@@ -117,7 +117,7 @@ export function openSegmentSync(path: string, logId: string): { fd: number; head
     }
     const bytes = Buffer.alloc(WAL_HEADER_SIZE);
     const read = readSync(fd, bytes, 0, WAL_HEADER_SIZE, 0);
-    const header = decodeWalHeader(bytes.subarray(0, read), path);
+    const header = decodeSegmentHeader(bytes.subarray(0, read), path);
     if (header.logId !== logId) {
       throw new WalError('WAL_REPLACED', `${path} belongs to log ${header.logId}, not to log ${logId} that this process has open: the log was replaced. Close the store and open it again.`);
     }
@@ -125,6 +125,19 @@ export function openSegmentSync(path: string, logId: string): { fd: number; head
   } catch (error) {
     closeSync(fd);
     throw error;
+  }
+}
+
+/**
+ * A segment's header. Repair rebuilds only `state.wal`'s from its copy in `state.head`: a sealed
+ * segment's damaged header is said so, with what to do instead.
+ */
+function decodeSegmentHeader(bytes: Buffer, path: string): SegmentHeader {
+  try {
+    return decodeWalHeader(bytes, path);
+  } catch (error) {
+    if (!(error instanceof WalError && error.code === 'WAL_HEADER_INVALID') || !path.endsWith('.seg')) throw error;
+    throw new WalError('WAL_HEADER_INVALID', `The header of ${path}, a sealed segment of the log, is damaged: the log cannot be read past it. Restore the wal folder from a backup (\`memmapfs verify\` says what else is damaged; an open that resumes after a checkpoint past this segment does not read it).`, { cause: error });
   }
 }
 

@@ -620,6 +620,22 @@ describe('log segments and retention', () => {
     await readsEverything(root, ids, (i) => texts[i]!);
   });
 
+  it('an open that must read a sealed segment whose header is damaged says to restore the wal folder, not that repair rebuilds the header', async () => {
+    const { segments } = await checkpointedRounds();
+    await damage(segments[0]!, () => 10);
+    // (No checkpoint: the open replays the log from its first segment.)
+    for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
+    await nodeFileSystem.unlink(join(root, 'state.manifest'));
+    const error = await open().catch((thrown: unknown) => thrown as Error);
+    expect(error).toBeInstanceOf(Error);
+    expect(error.message).toContain(`wal/${segments[0]}`);
+    expect(error.message).toMatch(/restore the wal folder/i);
+    expect(error.message).not.toContain('rebuilds it from the copy in state.head');
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-segment-damaged', message: expect.stringContaining('fails its checksum') }));
+    expect(found.problems.map((problem) => problem.message).join(' ')).not.toContain('rebuilds it from the copy in state.head');
+  });
+
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {
     const fs = await open({ historyRetentionMs: 0 });
     for (let i = 0; i < 5; i++) await fs.appendMemory(`early memory ${i}`);

@@ -857,7 +857,8 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
     try {
       header = decodeWalHeader(image, file);
     } catch (error) {
-      await broken(`The header of the sealed segment ${file} is damaged (${(error as Error).message}).`);
+      // (Not the header's own message: it speaks of state.wal, whose header repair rebuilds from a copy.)
+      await broken(`The header of the sealed segment ${file} is damaged (${/checksum/.test((error as Error).message) ? 'it fails its checksum' : 'it is not a log segment\'s header'}).`);
       break;
     }
     if (header.logId !== current.logId || header.firstLsn !== first) {
