@@ -626,11 +626,11 @@ describe('log segments and retention', () => {
     // (No checkpoint: the open replays the log from its first segment.)
     for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
     await nodeFileSystem.unlink(join(root, 'state.manifest'));
-    const error = await open().catch((thrown: unknown) => thrown as Error);
+    const error = await open().then(() => undefined, (thrown: unknown) => thrown as Error);
     expect(error).toBeInstanceOf(Error);
-    expect(error.message).toContain(`wal/${segments[0]}`);
-    expect(error.message).toMatch(/restore the wal folder/i);
-    expect(error.message).not.toContain('rebuilds it from the copy in state.head');
+    expect(error!.message).toContain(`wal/${segments[0]}`);
+    expect(error!.message).toMatch(/restore the wal folder/i);
+    expect(error!.message).not.toContain('rebuilds it from the copy in state.head');
     const found = await verifyStore(root);
     expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-segment-damaged', message: expect.stringContaining('fails its checksum') }));
     expect(found.problems.map((problem) => problem.message).join(' ')).not.toContain('rebuilds it from the copy in state.head');
