@@ -364,7 +364,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     : snapshot.logId !== header.logId ? 'was built from another log (copied from another store, or from before a repair)'
     : snapshot.lsn > scan.lastLsn && !scan.damage ? `covers records up to ${snapshot.lsn}, past the end of the log (${scan.lastLsn})`
     // (Its record dropped by retention, the checkpoint's record or the manifest vouching for it.)
-    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && (recordAt(records, snapshot.lsn) ?? recordAt(sealed.beyondDamage ?? [], snapshot.lsn))?.checksum !== snapshot.checksum && !baseVouched ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
+    : snapshot.lsn > 0 && snapshot.lsn <= scan.lastLsn && heldRecord(logHeld, snapshot.lsn)?.checksum !== snapshot.checksum && !baseVouched ? `was built from a record ${snapshot.lsn} that is no longer in the log (a crash cut it, another took its place, or retention dropped it)`
     : undefined;
   if (snapshotProblem) {
     problems.push({ severity: 'warning', kind: 'search-snapshot-unusable', file: 'index/search.snapshot', repairable: true, message: `The saved search index ${snapshotProblem}; opening the store ignores it and rebuilds the index from the log.` });
@@ -595,7 +595,7 @@ function logResumesAfter(log: LogHeld, firstLsn: number, position: { lsn: number
   if (position.lsn < firstLsn) return false;
   // (As an open does, a segment that begins right after it will do, its record damaged or not.)
   if (log.segmentFirsts.includes(position.lsn + 1)) return true;
-  if ([log.records, log.beyondDamage ?? []].some((held) => recordAt(held, position.lsn)?.checksum === position.checksum >>> 0)) return true;
+  if (heldRecord(log, position.lsn)?.checksum === position.checksum >>> 0) return true;
   // (Past a break in the sealed segments, as an open looks for it: the frame where the checkpoint says it
   // was written, whole, ending its commit, whatever is damaged before it in that commit.)
   const holder = log.segmentFirsts.filter((first) => first <= position.lsn).at(-1);
@@ -617,6 +617,11 @@ interface LogHeld {
   readonly brokenImages: ReadonlyMap<number, Buffer>;
   /** The seed of this log's frame checksums. */
   readonly seed: number;
+}
+
+/** The record with LSN `lsn` the log holds whole: among the records read in order, or past a break in the sealed segments. */
+function heldRecord(log: LogHeld, lsn: number): WalRecord | undefined {
+  return recordAt(log.records, lsn) ?? recordAt(log.beyondDamage ?? [], lsn);
 }
 
 /** The record with LSN `lsn` among `records` (LSNs increasing, with gaps where damage was skipped). */
