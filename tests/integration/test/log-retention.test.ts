@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapFS, repairStore, verifyStore, type Codec } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { crc32c } from '@memmapfs/wal';
 import { appendAndHold, storeWorkerArgs } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
 
@@ -604,6 +605,36 @@ describe('log segments and retention', () => {
     expect(await readdir(join(root, 'checkpoints'))).toEqual([older]);
   });
 
+  it.each([
+    ['the header of the sealed segment holding its record damaged (the record whole, inside the segment)', 'header'],
+    ['the sealed segment holding its record cut right before that record (the log then lacks records up to state.wal)', 'cut'],
+  ])('with %s, the open fails on the only checkpoint it can take: verify says the store needs a backup and repair keeps that checkpoint', async (_, where) => {
+    const { segment, older } = await olderCheckpointInsideSegment(true, false);
+    const path = join(root, 'wal', segment);
+    if (where === 'header') {
+      await damage(segment, () => 10);
+    } else {
+      // Where the checkpoint's record begins: the frame holding its memory's text, read while the store is whole.
+      const bytes = await readFile(path);
+      const textAt = bytes.indexOf('mid memory 2');
+      const reader = await open({ readOnly: true });
+      let offset = -1;
+      for await (const record of (reader as unknown as { engine: { wal: { readFrom(lsn: number): AsyncIterable<{ lsn: number; offset: number }> } } }).engine.wal.readFrom(Number(segment.slice(0, 16)))) {
+        if (record.offset > textAt) break;
+        offset = record.offset;
+      }
+      await reader.close();
+      expect(offset).toBeGreaterThan(0);
+      await writeFile(path, bytes.subarray(0, offset));
+    }
+    await expect(open()).rejects.toMatchObject({ code: where === 'header' ? 'WAL_HEADER_INVALID' : 'WAL_CORRUPT' });
+    const found = await verifyStore(root);
+    expect(found.ok).toBe(false);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', repairable: false, message: expect.stringContaining('Restore the store from a backup') }));
+    await repairStore(root).catch(() => undefined);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual([older]);
+  });
+
   it('with an earlier record of the commit the checkpoint\'s record ends damaged inside a sealed segment, verify and repair find that record where the open does, and leave the checkpoint', async () => {
     const { segment, older, ids } = await olderCheckpointInsideSegment(true, true);
     await damage(segment, (bytes) => bytes.indexOf('mid memory 0') + 3);
@@ -634,6 +665,20 @@ describe('log segments and retention', () => {
     const found = await verifyStore(root);
     expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-segment-damaged', message: expect.stringContaining('fails its checksum') }));
     expect(found.problems.map((problem) => problem.message).join(' ')).not.toContain('rebuilds it from the copy in state.head');
+  });
+
+  it.each([
+    ['a format version this release does not read', (header: Buffer) => header.writeUInt16LE(99, 8), /log format \(version 99\) this release does not read/],
+    ['no valid codec', (header: Buffer) => header.writeUInt8(0, 10), /header of the sealed segment .* is damaged \(it names no valid codec\)/],
+  ] as const)('verify says why the header of a sealed segment it cannot read is refused: %s (its checksum whole)', async (_, change, said) => {
+    const { segments } = await checkpointedRounds();
+    const path = join(root, 'wal', segments[0]!);
+    const bytes = await readFile(path);
+    change(bytes);
+    bytes.writeUInt32LE(crc32c(bytes.subarray(0, 60)), 60);
+    await writeFile(path, bytes);
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-segment-damaged', file: `wal/${segments[0]}`, message: expect.stringMatching(said) }));
   });
 
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {

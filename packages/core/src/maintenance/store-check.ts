@@ -194,7 +194,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const firstLsn = sealed.firsts[0] ?? header.firstLsn;
   // Whether the log can stand in for a checkpoint: it holds every record from the first on, read in
   // order (no sealed segment broken, none missing before state.wal; state.wal's own damage apart).
-  const logHoldsAll = firstLsn === 1 && sealed.beyondDamage === undefined && sealed.nextLsn === header.firstLsn;
+  const sealedBroken = sealed.beyondDamage !== undefined || sealed.nextLsn !== header.firstLsn;
+  const logHoldsAll = firstLsn === 1 && !sealedBroken;
   if (sealed.walBytes > 0 && sealed.nextLsn !== header.firstLsn && !problems.some((p) => p.kind === 'wal-segment-damaged')) {
     problems.push({ severity: 'error', kind: 'wal-segment-damaged', file: 'state.wal', lsn: sealed.nextLsn, repairable: false,
       message: `state.wal begins at record ${header.firstLsn}, but the sealed segments before it end at record ${sealed.nextLsn - 1}: records are missing or doubled. Restore the wal folder from a backup.` });
@@ -323,7 +324,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
 
   const segmentFirsts = [...sealed.firsts, header.firstLsn];
-  const logHeld: LogHeld = { records, beyondDamage: sealed.beyondDamage, brokenImages: sealed.brokenImages, seed: scanOptions.seed, segmentFirsts, holdsAll: logHoldsAll };
+  const logHeld: LogHeld = { records, beyondDamage: sealed.beyondDamage, brokenImages: sealed.brokenImages, seed: scanOptions.seed, segmentFirsts, holdsAll: logHoldsAll, sealedBroken };
   const checkpointExam = await examineCheckpoint(layout, header.logId, logHeld, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
@@ -553,11 +554,12 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
     return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
       message: `The checkpoint ${file}${fallback} ends at record ${lsn}, whose record in state.wal is damaged (it is not whole where the checkpoint says it was written). ${logLacks}, so the store opens only from this checkpoint, and an open cannot resume after it without its record: it fails. The checkpoint is the only copy of what the dropped records made; \`memmapfs repair\` leaves the store as it is. Restore the store from a backup.` } };
   }
-  if (!held && log.beyondDamage !== undefined && lsn >= firstLsn && lsn < log.segmentFirsts.at(-1)! && !log.segmentFirsts.includes(lsn + 1)) {
-    // (Its record lies in the sealed segments where they cannot be read whole: the open fails on it, and
-    // the checkpoint may be the only copy of what the damaged records made. As for state.wal's damage.)
+  if (!held && log.sealedBroken && lsn >= firstLsn && lsn < log.segmentFirsts.at(-1)! && !log.segmentFirsts.includes(lsn + 1)) {
+    // (Its record lies in the sealed segments where they cannot be read in order (damaged, a segment's
+    // header damaged, records missing before state.wal): the open fails on it, and the checkpoint may be
+    // the only copy of what the lost records made. As for state.wal's damage.)
     return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
-      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, which is not whole where the sealed segments are damaged: an open cannot resume after it, and fails. ${logLacks}, so the checkpoint may be the only copy of what the damaged records made; \`memmapfs repair\` leaves it. Restore the store from a backup.` } };
+      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, which an open cannot read where the sealed segments are damaged or break off: it cannot resume after it, and fails. ${logLacks}, so the checkpoint may be the only copy of what the lost records made; \`memmapfs repair\` leaves it. Restore the store from a backup.` } };
   }
   if (!held && !log.holdsAll) {
     // (The log needs a checkpoint it begins after: an open that takes this one fails.)
@@ -613,6 +615,8 @@ interface LogHeld {
   readonly segmentFirsts: readonly number[];
   /** It holds every record from the first on, read in order: it can stand in for a checkpoint. */
   readonly holdsAll: boolean;
+  /** The sealed segments cannot be read in order up to `state.wal` (damage, another log's segment, a gap). */
+  readonly sealedBroken: boolean;
   /** The images of the sealed segments from a break on, by first LSN. */
   readonly brokenImages: ReadonlyMap<number, Buffer>;
   /** The seed of this log's frame checksums. */
@@ -844,11 +848,12 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
      * what was read in order (an open that resumes after a checkpoint whose record is one of them, or
      * right before a segment, never reads the damage).
      */
-    const broken = async (message: string, lsn?: number, offset?: number) => {
+    const broken = async (message: string, { lsn, offset, headerDamaged = false }: { lsn?: number; offset?: number; headerDamaged?: boolean } = {}) => {
       problems.push({ severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}), message: `${message} Reading the log past it fails (an open that resumes after a checkpoint past it does not read it): restore the wal folder from a backup.` });
       const readUpTo = records.at(-1)?.lsn ?? 0;
-      beyondDamage = wholeRecordsOf(image, first, file).filter((record) => record.lsn > readUpTo);
-      brokenImages.set(first, image);
+      // (A segment whose header is damaged holds nothing an open can read: it fails on the header.)
+      beyondDamage = headerDamaged ? [] : wholeRecordsOf(image, first, file).filter((record) => record.lsn > readUpTo);
+      if (!headerDamaged) brokenImages.set(first, image);
       for (const later of firsts.slice(index + 1)) {
         const laterFile = `wal/${segmentFileName(later)}`;
         const laterImage = await files.readFile(sealedSegmentPath(layout.segments, later)).catch(() => undefined);
@@ -863,7 +868,7 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
       header = decodeWalHeader(image, file);
     } catch (error) {
       // (Not the header's own message: it speaks of state.wal, whose header repair rebuilds from a copy.)
-      await broken(`The header of the sealed segment ${file} is damaged (${/checksum/.test((error as Error).message) ? 'it fails its checksum' : 'it is not a log segment\'s header'}).`);
+      await broken(sealedHeaderProblem(file, error), { headerDamaged: true });
       break;
     }
     if (header.logId !== current.logId || header.firstLsn !== first) {
@@ -871,7 +876,7 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
       break;
     }
     if (nextLsn !== undefined && first !== nextLsn) {
-      await broken(`The sealed segment ${file} begins at record ${first}, but the one before it ends at record ${nextLsn - 1}.`, nextLsn);
+      await broken(`The sealed segment ${file} begins at record ${first}, but the one before it ends at record ${nextLsn - 1}.`, { lsn: nextLsn });
       break;
     }
     // (Zeros after the last record, room written ahead that a power loss brought back, are no damage:
@@ -880,11 +885,22 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
     records.push(...scan.records);
     nextLsn = scan.lastLsn + 1;
     if (scan.damage || scan.tornBytes > 0) {
-      await broken(`Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
+      await broken(`Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, { lsn: scan.lastLsn + 1, offset: scan.end });
       break;
     }
   }
   return { records, beyondDamage, brokenImages, firsts, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
+}
+
+/** What is wrong with the header of the sealed segment `file`, from the error reading it threw (not its message: it speaks of state.wal, whose header repair rebuilds from a copy). */
+function sealedHeaderProblem(file: string, error: unknown): string {
+  const message = (error as Error)?.message ?? String(error);
+  if ((error as { code?: string })?.code === 'WAL_FORMAT_UNSUPPORTED') {
+    const version = /format version (\d+)/.exec(message)?.[1];
+    return `The sealed segment ${file} is of a log format${version ? ` (version ${version})` : ''} this release does not read: use a MemMapFS release that reads it.`;
+  }
+  const why = /checksum/.test(message) ? 'it fails its checksum' : /codec/.test(message) ? 'it names no valid codec' : /first LSN/.test(message) ? 'it names no first record' : 'it is not a log segment\'s header';
+  return `The header of the sealed segment ${file} is damaged (${why}).`;
 }
 
 /**
