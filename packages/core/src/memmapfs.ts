@@ -5,7 +5,7 @@ import { toStorableValue } from './storable-value.js';
 import { BLOCK_COPY_LIMIT, StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { openStoreEngine } from './engine/store-open.js';
 import { RecordType, type LogRecord, type MemoryRecord } from './engine/log-records.js';
-import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, StoreStats } from './types.js';
+import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, SetKvsOptions, SetKvsResult, StoreStats } from './types.js';
 import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
 import { checkMemoryConditions } from './memory-filter.js';
 import { memoryHistory } from './engine/memory-history.js';
@@ -22,7 +22,7 @@ import { checkListingOptions, listKeys, type ListKvOptions, type ListStreamsOpti
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkKey, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkIfAbsent, checkKey, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -38,6 +38,8 @@ export type InitOptions<S extends AgentState> = MemMapFSOptions & {
 export type InitArguments<S extends AgentState> = AgentState extends S ? [options?: InitOptions<S>] : [options: InitOptions<S> & { initialState: S }];
 
 const DEFAULT_NAMESPACE = 'default';
+
+type KvSetRecord = Extract<LogRecord, { type: typeof RecordType.KvSet }>;
 /** A text query in a namespace with more namespaces beneath it than this filters them after the search instead of in the index. */
 const MAX_NAMESPACE_SEARCHES = 8;
 /** Deletes `deleteNamespace` commits at once. */
@@ -618,13 +620,32 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * Sets several KV values in one commit: every one of them is set, or (when one is refused, or a crash
    * or power loss cuts the write) none. `entries` is an iterable of `[key, value]` pairs (an array of
    * pairs, a `Map`), each checked as `setKv` checks it; of two entries with one key, the later wins.
+   * With `ifAbsent`, entries whose keys are set are skipped (see `SetKvsOptions`); the result names them.
    */
-  async setKvs(entries: Iterable<readonly [key: string, value: unknown]>): Promise<void> {
+  async setKvs(entries: Iterable<readonly [key: string, value: unknown]>, options?: SetKvsOptions): Promise<SetKvsResult> {
     this.assertWritable('setKvs');
     const checked = checkKvEntries(entries, 'setKvs');
-    const records = checked.map(([key, value], i): LogRecord => ({ type: RecordType.KvSet, key, value: this.engine.encodeValue(value, `setKvs: entry ${i}: the value`) }));
-    if (records.length === 0) return;
-    await this.track(() => this.kvCalls.write(checked.map(([key]) => key), () => this.engine.commit(records)));
+    const ifAbsent = checkIfAbsent(options, checked.map(([key]) => key), 'setKvs');
+    const records = checked.map(([key, value], i): KvSetRecord => ({ type: RecordType.KvSet, key, value: this.engine.encodeValue(value, `setKvs: entry ${i}: the value`) }));
+    if (records.length === 0) return { skipped: [] };
+    const keys = checked.map(([key]) => key);
+    if (ifAbsent.size === 0) {
+      await this.track(() => this.kvCalls.write(keys, () => this.engine.commit(records)));
+      return { skipped: [] };
+    }
+    return this.track(() => this.kvCalls.write(keys, async () => {
+      await this.engine.catchUp();
+      for (;;) {
+        // Which keys are set is guessed from what this process has applied, then checked under the
+        // writer lock: when another process set or removed one meanwhile, guessed again.
+        const set = (key: string) => ifAbsent.has(key) && this.engine.kv.has(key);
+        const chosen = records.filter((record) => !set(record.key));
+        const skipped = [...new Set(records.filter((record) => set(record.key)).map((record) => record.key))];
+        const holds = () => chosen.every((record) => !set(record.key)) && skipped.every(set);
+        if (chosen.length === 0) return { skipped };
+        if ((await this.engine.commitIf(chosen, undefined, holds)) === 'written') return { skipped };
+      }
+    }));
   }
 
   /** A KV value (a fresh copy), or `undefined` when the key is not set. */

@@ -280,6 +280,23 @@ export interface MemoryUpdate {
   embedding?: Float32Array | readonly number[];
 }
 
+/** Options of `setKvs`. */
+export interface SetKvsOptions {
+  /**
+   * `true`: an entry whose key is set (by any process) is skipped, left as it is, the others set; keys
+   * of the entries: only those are skipped when set. Whether a key is set is decided under the writer
+   * lock with every earlier change applied, so of calls racing for an unset key, from any processes,
+   * exactly one sets it (Redis's `SET NX`, SQL's `ON CONFLICT DO NOTHING`). Default `false`.
+   */
+  ifAbsent?: boolean | Iterable<string>;
+}
+
+/** What `setKvs` did. */
+export interface SetKvsResult {
+  /** The keys left as they were because `ifAbsent` applied to them and they were set; empty without it. */
+  readonly skipped: string[];
+}
+
 /** A snapshot of the store's size and configuration, from `stats()`. */
 export interface StoreStats {
   root: string;

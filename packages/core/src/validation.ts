@@ -250,6 +250,29 @@ export function checkKvEntries(entries: unknown, method: string): Array<[string,
   return checked;
 }
 
+/**
+ * `setKvs`' options: the keys of `keys` (its entries') to skip when set, none without `ifAbsent`. An
+ * `ifAbsent` naming a key no entry has is refused: a misspelt key would be set over what it holds.
+ */
+export function checkIfAbsent(options: unknown, keys: readonly string[], method: string): ReadonlySet<string> {
+  const checked = checkOptions<{ ifAbsent?: unknown }>(options, method);
+  checkOptionNames(checked, IF_ABSENT_OPTIONS, method);
+  const { ifAbsent } = checked;
+  if (ifAbsent === undefined || ifAbsent === false) return new Set();
+  if (ifAbsent === true) return new Set(keys);
+  const usage = `${method}: ifAbsent must be a boolean or an iterable of the keys of its entries to skip when set`;
+  if (typeof ifAbsent !== 'object' || ifAbsent === null || typeof (ifAbsent as Iterable<unknown>)[Symbol.iterator] !== 'function') throw invalid(`${usage}, got ${describe(ifAbsent)}.`);
+  const named = new Set<string>();
+  const known = new Set(keys);
+  for (const key of ifAbsent as Iterable<unknown>) {
+    if (typeof key !== 'string') throw invalid(`${usage}, got ${describe(key)} among them.`);
+    if (!known.has(key)) throw invalid(`${method}: ifAbsent names ${JSON.stringify(key)}, which none of its entries sets.`);
+    named.add(key);
+  }
+  return named;
+}
+const IF_ABSENT_OPTIONS: ReadonlySet<string> = new Set(['ifAbsent']);
+
 /** Stream data: bytes, or a well-formed string written as UTF-8. */
 export function checkStreamData(data: unknown, method: string, maxBytes: number): Uint8Array {
   let bytes: Uint8Array;

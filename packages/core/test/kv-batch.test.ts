@@ -47,6 +47,52 @@ describe('setKvs', () => {
   });
 });
 
+describe('setKvs with ifAbsent', () => {
+  it('sets only the keys that are not set (all of them, or those ifAbsent names), in one commit, and says which it skipped', async () => {
+    const fs = await open();
+    await fs.setKvs([['taken', 'first'], ['other', 'old']]);
+    expect(await fs.setKvs([['taken', 'second'], ['free', 'new']], { ifAbsent: true })).toEqual({ skipped: ['taken'] });
+    expect([fs.getKv('taken'), fs.getKv('free')]).toEqual(['first', 'new']);
+    // (Only the keys named are kept as they are; the others are set whatever they hold.)
+    expect(await fs.setKvs([['taken', 'third'], ['other', 'replaced']], { ifAbsent: ['taken'] })).toEqual({ skipped: ['taken'] });
+    expect([fs.getKv('taken'), fs.getKv('other')]).toEqual(['first', 'replaced']);
+    expect(await fs.setKvs([['taken', 'fourth']], { ifAbsent: true })).toEqual({ skipped: ['taken'] });
+    expect(await fs.setKvs([['plain', 1]])).toEqual({ skipped: [] });
+    expect(await fs.setKvs([['taken', 'fifth']], { ifAbsent: false })).toEqual({ skipped: [] });
+    expect(fs.getKv('taken')).toBe('fifth');
+    await fs.close();
+    const again = await open();
+    expect([again.getKv('taken'), again.getKv('free'), again.getKv('other'), again.getKv('plain')]).toEqual(['fifth', 'new', 'replaced', 1]);
+    await again.close();
+  });
+
+  it('two handles setting one key only if absent at once: one sets it, the other skips it and the value stays the first', async () => {
+    const setup = await open();
+    await setup.close();
+    const [a, b] = [await open(), await open()];
+    for (let round = 0; round < 20; round++) {
+      const key = `race/${round}`;
+      const [fromA, fromB] = await Promise.all([a.setKvs([[key, 'a']], { ifAbsent: true }), b.setKvs([[key, 'b']], { ifAbsent: true })]);
+      const winners = [fromA.skipped.length === 0 ? 'a' : undefined, fromB.skipped.length === 0 ? 'b' : undefined].filter((name) => name !== undefined);
+      expect(winners, key).toHaveLength(1);
+      expect(a.getKv(key)).toBe(winners[0]);
+      await b.catchUp();
+      expect(b.getKv(key)).toBe(winners[0]);
+    }
+    await a.close();
+    await b.close();
+  });
+
+  it('refuses an ifAbsent that is neither a boolean nor keys of its entries, and options it does not take', async () => {
+    const fs = await open();
+    await expect(fs.setKvs([['a', 1]], { ifAbsent: 'yes' as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('setKvs: ifAbsent must be a boolean or an iterable of the keys') });
+    await expect(fs.setKvs([['a', 1]], { ifAbsent: ['b'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('"b"') });
+    await expect(fs.setKvs([['a', 1]], { ifabsent: true } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('"ifabsent"') });
+    expect(fs.getKv('a')).toBeUndefined();
+    await fs.close();
+  });
+});
+
 describe('KV calls of one handle not awaited one before the next', () => {
   it('take effect in the order they were called, for one key: a delete after a set removes it, a set after a delete sets it', async () => {
     const fs = await open();

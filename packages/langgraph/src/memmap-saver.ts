@@ -196,9 +196,11 @@ export class MemMapSaver extends BaseCheckpointSaver {
     }
     // One commit: LangGraph takes a task with writes for done, so a crash must leave all of them or none.
     await onStore('putWrites', this.store.root, async () => {
-      // (Caught up first: a write of the task another host kept is kept, not replaced.)
+      // (Caught up first: a write of the task another host kept is kept, not replaced. And checked again
+      // under the store's writer lock: one another process committed since this look is kept too.)
       await this.caughtUp();
-      await this.store.setKvs([...records].filter(([key, record]) => record.index < 0 || this.store.getKv(key) === undefined));
+      const entries = [...records].filter(([key, record]) => record.index < 0 || this.store.getKv(key) === undefined);
+      await this.store.setKvs(entries, { ifAbsent: entries.filter(([, record]) => record.index >= 0).map(([key]) => key) });
     });
   }
 

@@ -70,6 +70,21 @@ describe('what MemMapSaver stores', () => {
     ]);
   });
 
+  it('keeps the first of a task\'s writes that another process made between its look and its commit', async () => {
+    const saver = new MemMapSaver(store);
+    const config = await saver.put(thread('t'), checkpoint({}, {}), meta(0), {});
+    // (A view that has not seen any write yet: as when another process commits one right after this one looked.)
+    const unseeing = new Proxy(store, {
+      get: (target, name) => (name === 'getKv' ? (key: string) => (key.includes('write') ? undefined : target.getKv(key)) : (Reflect.get(target, name) as (...a: unknown[]) => unknown).bind?.(target) ?? Reflect.get(target, name)),
+    });
+    await saver.putWrites(config, [['out', 'first'], [ERROR, 'boom 1']], 'task');
+    await new MemMapSaver(unseeing).putWrites(config, [['out', 'second'], [ERROR, 'boom 2']], 'task');
+    expect((await saver.getTuple(config))?.pendingWrites).toEqual([
+      ['task', ERROR, 'boom 2'],
+      ['task', 'out', 'first'],
+    ]);
+  });
+
   it('keeps threads and namespaces apart whatever characters their names hold', async () => {
     const saver = new MemMapSaver(store);
     const names: Array<[string, string]> = [['a', 'b/c'], ['a/b', 'c'], ['a%2Fb', 'c'], ['ä 💬', ''], ['a', '']];

@@ -47,6 +47,24 @@ function startWorkerWith(env: Record<string, string>, ...args: string[]): { chil
 const open = () => MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
 
 describe('many processes, one folder', () => {
+  it('four processes setting the same keys only if absent, at once: each key is set by exactly one of them, and holds its value', async () => {
+    const setup = await open();
+    await setup.close();
+    const names = ['p', 'q', 'r', 's'];
+    const workers = names.map((name) => startWorker('claim', root, name, '150'));
+    for (const worker of workers) expect(await worker.next()).toEqual({ ready: true });
+    for (const worker of workers) worker.child.stdin.write('go\n');
+    const won = await Promise.all(workers.map(async (worker) => (await worker.next()).won as number[]));
+    for (const worker of workers) worker.child.stdin.end();
+    expect(await Promise.all(workers.map((worker) => worker.exited))).toEqual([0, 0, 0, 0]);
+    const fs = await open();
+    for (let i = 0; i < 150; i++) {
+      const winners = names.filter((_, w) => won[w]!.includes(i));
+      expect(winners, `claim/${i}`).toEqual([fs.getKv(`claim/${i}`)]);
+    }
+    await fs.close();
+  });
+
   it.each([
     ['keeping the whole log', {}],
     ['each checkpoint dropping the log segments before it', { MEMMAPFS_TEST_RETENTION: '0' }],

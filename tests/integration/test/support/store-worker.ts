@@ -6,6 +6,8 @@
 //                          line on stdin: "query TEXT" prints {"hits":n}, "checkpoint" writes one (saving the
 //                          index) and prints {"checkpointed":true}, "busy MS" blocks its event loop for MS
 //                          and prints {"busy":MS}; closes when stdin ends.
+//   claim ROOT NAME COUNT  prints {"ready":true}; on a stdin line sets claim/0…claim/COUNT-1 to NAME, each
+//                          only if absent (setKvs ifAbsent), and prints {"won":[i…]}: the keys it set.
 //   state ROOT N GAP_MS    writes N agent states, GAP_MS apart, printing {"wrote":i,"at":ms} after each.
 //   compact-behind-background ROOT  starts a compaction by policy, asks for one (not awaited) and closes
 //                          at once; prints {"closed":true,"report":…} once close() is done.
@@ -178,6 +180,17 @@ if (command === 'append') {
       print({ busy: Number(words[0]) });
     }
   }
+} else if (command === 'claim') {
+  // Once a line arrives on stdin (every worker started), claims each key claim/0… with its name, unless set.
+  const [name, count] = [rest[0]!, Number(rest[1])];
+  print({ ready: true });
+  await nextLine();
+  const won: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const { skipped } = await fs.setKvs([[`claim/${i}`, name]], { ifAbsent: true });
+    if (skipped.length === 0) won.push(i);
+  }
+  print({ won });
 } else if (command === 'state') {
   const [n, gap] = [Number(rest[0]), Number(rest[1])];
   for (let i = 1; i <= n; i++) {
