@@ -10,7 +10,7 @@ import { describeThrown } from './thrown-value.js';
 import { WAL_FORMAT_VERSION, WAL_HEADER_SIZE, decodeWalHeader, encodeWalHeader, newLogId, type SegmentHeader } from './wal-header.js';
 import { frameSeed, frameSize, readFrame, writeFrame, FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, MAX_RECORD_TYPE } from './wal-frame.js';
 import { LogFileScan } from './log-file-scan.js';
-import { fdReader, listSealedSegments, openSegmentSync, sealedSegmentPath, shareSegment, tryTakeSegment, type PositionedReader } from './log-segments.js';
+import { fdReader, listSealedSegments, misnamedSegment, openSegmentSync, sealedSegmentPath, shareSegment, tryTakeSegment, type PositionedReader } from './log-segments.js';
 import { scanLog, type LogScan } from './log-scan.js';
 import { WalError, applyFailure, ioError, isWalError } from './wal-error.js';
 import type { AppendOptions, CommittedRecord, Durability, RecoveryStart, WalEntry, WalHeader, WalOpener, WalOpenOptions, WalPosition, WalRecord, WriteAheadLog } from './write-ahead-log.js';
@@ -294,7 +294,9 @@ async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptio
       }
       if (file) {
         try {
-          const found = await findRecord(fdReader(file.fd), file.size, seed, resumeAfter);
+          // (A header naming another first record is damaged too: passed over when the next segment will do.)
+          const misnamed = file.header.firstLsn !== holder && firsts.includes(resumeAfter.lsn + 1);
+          const found = misnamed ? undefined : await findRecord(fdReader(file.fd), file.size, seed, resumeAfter);
           if (found) start = { first: holder, ...found };
         } finally {
           closeSync(file.fd);
@@ -325,7 +327,7 @@ async function readLog(handle: FileHandle, head: HeadFile, options: FileWalOptio
         if (!file) throw new WalError('WAL_TRUNCATED', `${segmentPath} was removed while it was being read (a checkpoint let the log drop it). Open the store again.`);
         if (previous !== undefined) closeSync(previous);
         previous = file.fd;
-        if (file.header.firstLsn !== first) throw new WalError('WAL_CORRUPT', `${segmentPath} says its first record is ${file.header.firstLsn}, not ${first} as its name does. Run \`memmapfs verify\`.`);
+        if (file.header.firstLsn !== first) throw misnamedSegment(segmentPath, file.header.firstLsn, first);
         // A sealed segment was durable before the next one began: any bad frame in it is damage. (Zeros
         // after its last record, room a power loss brought back, are not; records lost to them show as
         // a gap before the next segment.)
@@ -645,7 +647,7 @@ export class FileWal implements WriteAheadLog {
     if (sealed) {
       if (sealed.header.firstLsn === first) return { first, fd: sealed.fd, handle: undefined };
       closeSync(sealed.fd);
-      throw new WalError('WAL_CORRUPT', `${sealedPath} says its first record is ${sealed.header.firstLsn}, not ${first} as its name does. Run \`memmapfs verify\`.`);
+      throw misnamedSegment(sealedPath, sealed.header.firstLsn, first);
     }
     if (live) throw new WalError('WAL_TRUNCATED', `Records from ${first} on were removed from the log before this process read them (a checkpoint let the log drop them). Close the store and open it again.`, { lsn: first });
     return undefined;

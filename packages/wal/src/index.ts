@@ -19,5 +19,5 @@ export { crc32c } from './crc32c.js';
 export { LOCK_PACKAGE, loadLockBinding, lockAddonAdvice } from './lock-binding.js';
 export { installedPackageFolder, loadNativeAddon } from './installed-addon.js';
 export type { LockBinding } from './lock-binding.js';
-export { listSealedSegments, sealedSegmentPath, segmentFileName } from './log-segments.js';
+export { listSealedSegments, PUT_SEGMENT_BACK, sealedSegmentPath, segmentFileName } from './log-segments.js';
 export type { SegmentHeader } from './wal-header.js';

@@ -1,6 +1,7 @@
 import { FRAME_HEADER_SIZE, MAX_PAYLOAD_SIZE, frameSeed, readFrame } from './wal-frame.js';
 import { WAL_HEADER_SIZE } from './wal-header.js';
 import { WalError } from './wal-error.js';
+import { PUT_SEGMENT_BACK } from './log-segments.js';
 import type { WalRecord } from './write-ahead-log.js';
 
 /** Result of scanning the records of a log image. */
@@ -135,7 +136,9 @@ export function dataEnd(buf: Buffer, from: number): number {
 
 /** The `WAL_CORRUPT` error for damage to record `lsn` at byte `offset`, with what shows it is damage. */
 export function damageError(path: string, lsn: number, offset: number, reason: string, evidence: string): WalError {
-  return new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${reason}), ${evidence}. The store will not guess: run \`memmapfs repair\` (it keeps the intact records before and after the damage and backs up the original), or restore the file from a backup.`, { lsn, offset });
+  // (Repair mends state.wal only: a sealed segment never changes, so a later backup holds it whole.)
+  const advice = path.endsWith('.seg') ? `${PUT_SEGMENT_BACK} (\`memmapfs repair\` cannot mend a sealed segment)` : 'The store will not guess: run `memmapfs repair` (it keeps the intact records before and after the damage and backs up the original), or restore the file from a backup';
+  return new WalError('WAL_CORRUPT', `${path}: record ${lsn} at byte ${offset} is damaged (${reason}), ${evidence}. ${advice}.`, { lsn, offset });
 }
 
 /**

@@ -137,8 +137,16 @@ function decodeSegmentHeader(bytes: Buffer, path: string): SegmentHeader {
     return decodeWalHeader(bytes, path);
   } catch (error) {
     if (!(error instanceof WalError && error.code === 'WAL_HEADER_INVALID') || !path.endsWith('.seg')) throw error;
-    throw new WalError('WAL_HEADER_INVALID', `The header of ${path}, a sealed segment of the log, is damaged: the log cannot be read past it. Restore the wal folder from a backup (\`memmapfs verify\` says what else is damaged; an open that resumes after a checkpoint past this segment does not read it).`, { cause: error });
+    throw new WalError('WAL_HEADER_INVALID', `The header of ${path}, a sealed segment of the log, is damaged: the log cannot be read past it. ${PUT_SEGMENT_BACK} (\`memmapfs verify\` says what else is damaged; an open that resumes after a checkpoint past this segment does not read it).`, { cause: error });
   }
+}
+
+/** What to do about a damaged sealed segment: it never changes once sealed, so any later backup holds it whole. */
+export const PUT_SEGMENT_BACK = 'Put the segment back from any backup taken after it was sealed (a sealed segment never changes); restore the whole store from a backup only if none has it, which loses every write made since that backup';
+
+/** A sealed segment whose header names another first record than its name: refused as a damaged header is. */
+export function misnamedSegment(path: string, says: number, first: number): WalError {
+  return new WalError('WAL_HEADER_INVALID', `The header of ${path}, a sealed segment of the log, names record ${says} as its first, not ${first} as its name does: it is damaged, and the log cannot be read past it. ${PUT_SEGMENT_BACK}.`);
 }
 
 /** Where a sealed segment lives. */

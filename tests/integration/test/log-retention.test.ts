@@ -576,7 +576,7 @@ describe('log segments and retention', () => {
    * with `tail`, one memory more. Then the newer checkpoint is lost: an open takes the older one, whose
    * record lies inside the sealed segment. Returns that segment and the older checkpoint's name.
    */
-  async function olderCheckpointInsideSegment(tail: boolean, batch: boolean): Promise<{ segment: string; older: string; ids: number[] }> {
+  async function olderCheckpointInsideSegment(tail: boolean, batch: boolean, keepNewer = false): Promise<{ segment: string; older: string; ids: number[] }> {
     const fs = await open({ historyRetentionMs: 300 });
     const mid = ['mid memory 0', 'mid memory 1', 'mid memory 2'];
     const ids = batch ? await fs.appendMemories(mid.map((text) => ({ text }))) : [];
@@ -584,15 +584,35 @@ describe('log segments and retention', () => {
     await fs.checkpoint();
     const [older] = await readdir(join(root, 'checkpoints'));
     const olderBytes = await readFile(join(root, 'checkpoints', older!));
+    const olderManifest = await readFile(join(root, 'state.manifest'));
     for (let i = 0; i < 3; i++) ids.push(await fs.appendMemory(`late memory ${i}`));
     await new Promise((resolve) => setTimeout(resolve, 400));
     await fs.checkpoint();
     if (tail) ids.push(await fs.appendMemory('after the checkpoint'));
     await fs.close();
     const [segment] = await sealedSegments();
-    for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
+    if (keepNewer) {
+      // (The newer one left whole beside it, the manifest naming the older one again.)
+      await writeFile(join(root, 'state.manifest'), olderManifest);
+    } else {
+      for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
+    }
     await writeFile(join(root, 'checkpoints', older!), olderBytes);
     return { segment: segment!, older: older!, ids };
+  }
+
+  /** Where the record holding `text` begins in the sealed segment `segment`, read while the store is whole. */
+  async function recordOffset(segment: string, text: string): Promise<number> {
+    const textAt = (await readFile(join(root, 'wal', segment))).indexOf(text);
+    const reader = await open({ readOnly: true });
+    let offset = -1;
+    for await (const record of (reader as unknown as { engine: { wal: { readFrom(lsn: number): AsyncIterable<{ lsn: number; offset: number }> } } }).engine.wal.readFrom(Number(segment.slice(0, 16)))) {
+      if (record.offset > textAt) break;
+      offset = record.offset;
+    }
+    await reader.close();
+    expect(offset).toBeGreaterThan(0);
+    return offset;
   }
 
   it.each([['with', true], ['without', false]])('with the record of the only checkpoint an open can take damaged inside a sealed segment (%s records in state.wal), verify says the store needs a backup and repair keeps that checkpoint', async (_, tail) => {
@@ -614,18 +634,9 @@ describe('log segments and retention', () => {
     if (where === 'header') {
       await damage(segment, () => 10);
     } else {
-      // Where the checkpoint's record begins: the frame holding its memory's text, read while the store is whole.
-      const bytes = await readFile(path);
-      const textAt = bytes.indexOf('mid memory 2');
-      const reader = await open({ readOnly: true });
-      let offset = -1;
-      for await (const record of (reader as unknown as { engine: { wal: { readFrom(lsn: number): AsyncIterable<{ lsn: number; offset: number }> } } }).engine.wal.readFrom(Number(segment.slice(0, 16)))) {
-        if (record.offset > textAt) break;
-        offset = record.offset;
-      }
-      await reader.close();
-      expect(offset).toBeGreaterThan(0);
-      await writeFile(path, bytes.subarray(0, offset));
+      // (Where the checkpoint's record begins: the frame holding its memory's text.)
+      const offset = await recordOffset(segment, 'mid memory 2');
+      await writeFile(path, (await readFile(path)).subarray(0, offset));
     }
     await expect(open()).rejects.toMatchObject({ code: where === 'header' ? 'WAL_HEADER_INVALID' : 'WAL_CORRUPT' });
     const found = await verifyStore(root);
@@ -651,7 +662,7 @@ describe('log segments and retention', () => {
     await readsEverything(root, ids, (i) => texts[i]!);
   });
 
-  it('an open that must read a sealed segment whose header is damaged says to restore the wal folder, not that repair rebuilds the header', async () => {
+  it('an open that must read a sealed segment whose header is damaged says to put that segment back from a backup (losing nothing), not that repair rebuilds the header', async () => {
     const { segments } = await checkpointedRounds();
     await damage(segments[0]!, () => 10);
     // (No checkpoint: the open replays the log from its first segment.)
@@ -660,11 +671,48 @@ describe('log segments and retention', () => {
     const error = await open().then(() => undefined, (thrown: unknown) => thrown as Error);
     expect(error).toBeInstanceOf(Error);
     expect(error!.message).toContain(`wal/${segments[0]}`);
-    expect(error!.message).toMatch(/restore the wal folder/i);
+    expect(error!.message).toMatch(/put the segment back from any backup taken after it was sealed/i);
     expect(error!.message).not.toContain('rebuilds it from the copy in state.head');
     const found = await verifyStore(root);
     expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-segment-damaged', message: expect.stringContaining('fails its checksum') }));
     expect(found.problems.map((problem) => problem.message).join(' ')).not.toContain('rebuilds it from the copy in state.head');
+  });
+
+  it.each([
+    ['cut right before it (records missing up to state.wal)', 'cut'],
+    ['its header damaged', 'header'],
+    ['its header whole but naming another first record', 'first record'],
+  ])('with the segment holding the named checkpoint\'s record %s and a newer whole checkpoint the log resumes after beside it, verify says repair can help, and repair names the newer one: everything reads', async (_, where) => {
+    const { segment, older, ids } = await olderCheckpointInsideSegment(true, false, true);
+    const path = join(root, 'wal', segment);
+    const bytes = await readFile(path);
+    if (where === 'header') await damage(segment, () => 10);
+    else if (where === 'first record') {
+      bytes.writeUInt32LE(bytes.readUInt32LE(36) + 1, 36);
+      bytes.writeUInt32LE(crc32c(bytes.subarray(0, 60)), 60);
+      await writeFile(path, bytes);
+    } else await writeFile(path, bytes.subarray(0, await recordOffset(segment, 'mid memory 2')));
+    await expect(open()).rejects.toBeDefined();
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', file: `checkpoints/${older}`, repairable: true }));
+    expect(found.problems.map((problem) => problem.message).join(' ')).not.toContain('Restore the store from a backup');
+    await repairStore(root);
+    const texts = ['mid memory 0', 'mid memory 1', 'mid memory 2', 'late memory 0', 'late memory 1', 'late memory 2', 'after the checkpoint'];
+    await readsEverything(root, ids, (i) => texts[i]!);
+  });
+
+  it('with the header of the sealed segment holding the only checkpoint\'s record whole but naming another first record, the open fails: verify says the store needs a backup and repair keeps the checkpoint', async () => {
+    const { segment, older } = await olderCheckpointInsideSegment(true, false);
+    const path = join(root, 'wal', segment);
+    const bytes = await readFile(path);
+    bytes.writeUInt32LE(bytes.readUInt32LE(36) + 1, 36);
+    bytes.writeUInt32LE(crc32c(bytes.subarray(0, 60)), 60);
+    await writeFile(path, bytes);
+    await expect(open()).rejects.toBeDefined();
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', repairable: false }));
+    await repairStore(root).catch(() => undefined);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual([older]);
   });
 
   it.each([
@@ -679,6 +727,18 @@ describe('log segments and retention', () => {
     await writeFile(path, bytes);
     const found = await verifyStore(root);
     expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-segment-damaged', file: `wal/${segments[0]}`, message: expect.stringMatching(said) }));
+  });
+
+  it('an open that meets a damaged record in a sealed segment says to put that segment back from a backup, not to run repair (which cannot mend it)', async () => {
+    const { segments } = await checkpointedRounds();
+    await damage(segments[0]!, (bytes) => bytes.indexOf('first') + 3);
+    for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
+    await nodeFileSystem.unlink(join(root, 'state.manifest'));
+    const error = await open().then(() => undefined, (thrown: unknown) => thrown as Error & { code?: string });
+    expect(error?.code).toBe('WAL_CORRUPT');
+    expect(error!.message).toContain(`wal/${segments[0]}`);
+    expect(error!.message).toMatch(/put the segment back from any backup taken after it was sealed/i);
+    expect(error!.message).not.toContain('run `memmapfs repair`');
   });
 
   it('with the log shortened and the record of the checkpoint it resumes after damaged, the open, verify and repair agree: it does not open, and repair leaves it as it is for a backup', async () => {

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
-import { decodeWalHeader, frameSeed, listSealedSegments, readHeadFile, recordsBelongTo, resyncLog, scanLog, sealedSegmentPath, segmentFileName, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogResync, type LogScan, type SegmentHeader, type WalRecord } from '@memmapfs/wal';
+import { decodeWalHeader, frameSeed, listSealedSegments, PUT_SEGMENT_BACK, readHeadFile, recordsBelongTo, resyncLog, scanLog, sealedSegmentPath, segmentFileName, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogResync, type LogScan, type SegmentHeader, type WalRecord } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
@@ -198,7 +198,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const logHoldsAll = firstLsn === 1 && !sealedBroken;
   if (sealed.walBytes > 0 && sealed.nextLsn !== header.firstLsn && !problems.some((p) => p.kind === 'wal-segment-damaged')) {
     problems.push({ severity: 'error', kind: 'wal-segment-damaged', file: 'state.wal', lsn: sealed.nextLsn, repairable: false,
-      message: `state.wal begins at record ${header.firstLsn}, but the sealed segments before it end at record ${sealed.nextLsn - 1}: records are missing or doubled. Restore the wal folder from a backup.` });
+      message: `state.wal begins at record ${header.firstLsn}, but the sealed segments before it end at record ${sealed.nextLsn - 1}: records are missing or doubled. ${PUT_SEGMENT_BACK.replace('the segment', `wal/${segmentFileName(sealed.firsts.at(-1)!)} (or a segment missing after it)`)}.` });
   }
   if (headerDamaged) {
     problems.push({ severity: 'error', kind: 'wal-header-damaged', offset: 0, file: 'state.wal', repairable: true,
@@ -554,17 +554,21 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
     return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
       message: `The checkpoint ${file}${fallback} ends at record ${lsn}, whose record in state.wal is damaged (it is not whole where the checkpoint says it was written). ${logLacks}, so the store opens only from this checkpoint, and an open cannot resume after it without its record: it fails. The checkpoint is the only copy of what the dropped records made; \`memmapfs repair\` leaves the store as it is. Restore the store from a backup.` } };
   }
-  if (!held && log.sealedBroken && lsn >= firstLsn && lsn < log.segmentFirsts.at(-1)! && !log.segmentFirsts.includes(lsn + 1)) {
+  // (A newer whole checkpoint of this log that the log resumes after holds all this one does: repair names it.)
+  const newer = !held && !log.holdsAll ? await newerCheckpointResumedAfter(layout, logId, lsn, codec, files, (position) => logResumesAfter(log, firstLsn, position)) : undefined;
+  if (!held && newer === undefined && log.sealedBroken && lsn >= firstLsn && lsn < log.segmentFirsts.at(-1)! && !log.segmentFirsts.includes(lsn + 1)) {
     // (Its record lies in the sealed segments where they cannot be read in order (damaged, a segment's
     // header damaged, records missing before state.wal): the open fails on it, and the checkpoint may be
     // the only copy of what the lost records made. As for state.wal's damage.)
     return { unusable: false, lsn, checksum, recordLost: true, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: false,
-      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, which an open cannot read where the sealed segments are damaged or break off: it cannot resume after it, and fails. ${logLacks}, so the checkpoint may be the only copy of what the lost records made; \`memmapfs repair\` leaves it. Restore the store from a backup.` } };
+      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, which an open cannot read where the sealed segments are damaged or break off: it cannot resume after it, and fails. ${logLacks}, so the checkpoint may be the only copy of what the lost records made; \`memmapfs repair\` leaves it. Put the damaged or missing sealed segments back from any backup taken after they were sealed (a sealed segment never changes): the store then opens with every write. Restore the store from a backup only if none has them, which loses every write made since that backup.` } };
   }
   if (!held && !log.holdsAll) {
     // (The log needs a checkpoint it begins after: an open that takes this one fails.)
     return { unusable: true, lsn, problem: { severity: 'error', kind: 'checkpoint-unusable', file, repairable: true,
-      message: `The checkpoint ${file}${fallback} ends at record ${lsn}, which the log does not hold (${firstLsn > 1 ? `it begins after record ${firstLsn - 1}: restored from an older copy, say` : 'its sealed segments cannot be read whole'}): an open fails. \`memmapfs repair\` removes it and names in its place the newest checkpoint of this log that the log can resume after, if one is there (else restore the store from a backup).` } };
+      message: newer !== undefined
+        ? `The checkpoint ${file}${fallback} ends at record ${lsn}, which the log does not hold where it can be read (${firstLsn > 1 && !log.sealedBroken ? `it begins after record ${firstLsn - 1}: restored from an older copy, say` : 'its sealed segments cannot be read in order'}): an open fails. checkpoints/${newer.name} (up to record ${newer.lsn}) holds all it does, and the log resumes after it: \`memmapfs repair\` sets ${file} aside and names checkpoints/${newer.name} in state.manifest.`
+        : `The checkpoint ${file}${fallback} ends at record ${lsn}, which the log does not hold (${firstLsn > 1 ? `it begins after record ${firstLsn - 1}: restored from an older copy, say` : 'its sealed segments cannot be read whole'}): an open fails. \`memmapfs repair\` removes it and names in its place the newest checkpoint of this log that the log can resume after, if one is there (else restore the store from a backup).` } };
   }
   if (!held) return problem('warning', 'checkpoint-unusable', `ends at record ${lsn}, which the log no longer holds (an open ignores it)`);
   if (checkpoint.codec !== codec.name) return problem('error', 'checkpoint-damaged', `names the codec '${checkpoint.codec}', not the log's '${codec.name}'`);
@@ -585,6 +589,26 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   }
   if (mismatch) return problem('error', 'checkpoint-damaged', `does not hold what the log says up to record ${lsn}: ${mismatch}`);
   return usableWithCounts();
+}
+
+/**
+ * The newest checkpoint file of log `logId` past record `after` that opens whole, of the log's codec,
+ * and that `resumable` says an open resumes after: what repair names in place of one the open fails on.
+ */
+async function newerCheckpointResumedAfter(layout: StoreLayout, logId: string, after: number, codec: Codec, files: StoreFileSystem, resumable: (position: { lsn: number; checksum: number; offset: number }) => boolean): Promise<{ name: string; lsn: number } | undefined> {
+  const names = (await files.readdir(layout.checkpoints).catch(() => [] as string[]))
+    .filter((name) => (checkpointFileLsn(name) ?? 0) > after)
+    .sort((a, b) => checkpointFileLsn(b)! - checkpointFileLsn(a)!);
+  for (const name of names) {
+    try {
+      const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
+      if (file.logId !== logId || file.position.lsn !== checkpointFileLsn(name) || file.codec !== codec.name || !resumable(file.position)) continue;
+      if (checkpointDamage(file, codec) === undefined) return { name, lsn: file.position.lsn };
+    } catch {
+      // (One that does not open is none an open could take.)
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -849,7 +873,7 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
      * right before a segment, never reads the damage).
      */
     const broken = async (message: string, { lsn, offset, headerDamaged = false }: { lsn?: number; offset?: number; headerDamaged?: boolean } = {}) => {
-      problems.push({ severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}), message: `${message} Reading the log past it fails (an open that resumes after a checkpoint past it does not read it): restore the wal folder from a backup.` });
+      problems.push({ severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}), message: `${message} Reading the log past it fails (an open that resumes after a checkpoint past it does not read it). ${PUT_SEGMENT_BACK}.` });
       const readUpTo = records.at(-1)?.lsn ?? 0;
       // (A segment whose header is damaged holds nothing an open can read: it fails on the header.)
       beyondDamage = headerDamaged ? [] : wholeRecordsOf(image, first, file).filter((record) => record.lsn > readUpTo);
@@ -872,7 +896,8 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
       break;
     }
     if (header.logId !== current.logId || header.firstLsn !== first) {
-      await broken(`The sealed segment ${file} is not of this log (log ${header.logId}, first record ${header.firstLsn}).`);
+      // (The open refuses the segment on its header: nothing in it can be read.)
+      await broken(`The sealed segment ${file} is not of this log (log ${header.logId}, first record ${header.firstLsn}).`, { headerDamaged: true });
       break;
     }
     if (nextLsn !== undefined && first !== nextLsn) {
