@@ -729,6 +729,16 @@ describe('log segments and retention', () => {
     expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-segment-damaged', file: `wal/${segments[0]}`, message: expect.stringMatching(said) }));
   });
 
+  it('with damage in a sealed segment before the record of the checkpoint an open resumes after and more after it, verify says the open fails on the later damage too', async () => {
+    const { segment } = await olderCheckpointInsideSegment(true, false);
+    await damage(segment, (bytes) => bytes.indexOf('mid memory 0') + 3);
+    await damage(segment, (bytes) => bytes.indexOf('late memory 1') + 3);
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('record 5 at byte') });
+    const found = await verifyStore(root);
+    expect(found.ok).toBe(false);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-segment-damaged', file: `wal/${segment}`, lsn: 5, message: expect.stringContaining('An open resuming after the checkpoint at record 3 reads it, and fails') }));
+  });
+
   it('an open that meets a damaged record in a sealed segment says to put that segment back from a backup, not to run repair (which cannot mend it)', async () => {
     const { segments } = await checkpointedRounds();
     await damage(segments[0]!, (bytes) => bytes.indexOf('first') + 3);

@@ -346,6 +346,12 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
         message: `Record ${lsn} at byte ${offset} is damaged (${reason}), but the checkpoint at record ${checkpointExam!.lsn} covers it: the store opens from the checkpoint, and only what reads the log before it (memoryHistory, a saved search index older than the checkpoint, which is rebuilt) meets the damage. Run \`memmapfs compact\`: it drops the records the checkpoint covers, the damaged one with them. \`memmapfs repair\` leaves the log as it is (it would replace the record with a placeholder, and lose what it made, which only the checkpoint holds now; keep checkpoints/ until then).` };
     }
   }
+  // Past a break in the sealed segments, what the open resuming after the checkpoint reads on to
+  // state.wal must be whole too: damage there fails it as surely as the break it passed over.
+  if (sealedBroken && checkpointExam?.resumes === true && checkpointExam.offset !== undefined) {
+    const found = await readOnAfter(logHeld, { lsn: checkpointExam.lsn!, offset: checkpointExam.offset }, header.firstLsn, layout, files);
+    if (found && !problems.some((problem) => problem.kind === found.kind && problem.file === found.file && problem.lsn === found.lsn)) problems.push(found);
+  }
   const repairRefusal = scan.damage !== undefined && !logHoldsAll && checkpointRecordEnd === undefined && !checkpointCoversDamage
     ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, checkpointExam, codec, files)
     : undefined;
@@ -429,6 +435,8 @@ interface CheckpointExam {
   readonly lsn: number | undefined;
   /** The frame checksum of that checkpoint's record, when it is usable. */
   readonly checksum?: number;
+  /** Where the record it ends at was written (with `resumes`). */
+  readonly offset?: number;
   /** The manifest to write in place of one naming a missing file, naming the checkpoint an open falls back to. */
   readonly manifest?: StoreManifest;
   /** A damaged checkpoint that is kept (the log cannot stand in for it) and opens: its path, for a salvage. */
@@ -476,14 +484,15 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   const usable = (): CheckpointExam => {
     const { lsn } = checkpoint!.position;
     const { checksum } = checkpoint!.position;
-    if (!fallback) return { problem: undefined, unusable: false, lsn, checksum, resumes: true };
+    const { offset } = checkpoint!.position;
+    if (!fallback) return { problem: undefined, unusable: false, lsn, checksum, offset, resumes: true };
     const message = read === undefined
       ? `${manifestLost}; an open uses ${file} (up to record ${lsn}), the newest checkpoint of this log in the folder. \`memmapfs repair\` names it in a new manifest; so does the next checkpoint written.`
       : namedDamage !== undefined
         ? `The checkpoint ${named} named by state.manifest is damaged (${namedDamage}); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log, and replays the log after it: nothing is lost. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written, which replaces the damaged one.`
         : `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.`;
     return {
-      unusable: false, lsn, checksum, resumes: true, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
+      unusable: false, lsn, checksum, offset, resumes: true, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
       problem: { severity: 'warning', kind: namedDamage !== undefined ? 'checkpoint-damaged' : 'checkpoint-unusable', file: read === undefined ? 'state.manifest' : named, repairable: true, message },
     };
   };
@@ -576,7 +585,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   // Wrong counts alone are not damage the open cannot work around: it counts the rows instead.
   const usableWithCounts = (): CheckpointExam => countsWrong === undefined
     ? usable()
-    : { unusable: false, lsn, checksum: checkpoint!.position.checksum, resumes: true, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
+    : { unusable: false, lsn, checksum: checkpoint!.position.checksum, offset: checkpoint!.position.offset, resumes: true, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
   // Only a log that still holds every record can say what the checkpoint must hold.
   if (recordEnd !== undefined) return { ...usableWithCounts(), recordEnd };
   // (Nor one whose sealed segments are damaged: the records past the damage alone cannot say it.)
@@ -915,6 +924,45 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
     }
   }
   return { records, beyondDamage, brokenImages, firsts, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
+}
+
+/**
+ * What an open resuming after the checkpoint record at `from` meets as it reads the sealed segments on,
+ * in order, to `state.wal` (beginning at `walFirst`), when that record lies past a break in them (its
+ * segment among `log.brokenImages`, or the next one beginning right after it): the first damaged record,
+ * segment refused on its header, or records missing, as a problem; `undefined` when it reads through.
+ */
+async function readOnAfter(log: LogHeld, from: { lsn: number; offset: number }, walFirst: number, layout: StoreLayout, files: StoreFileSystem): Promise<StoreProblem | undefined> {
+  const sealedFirsts = log.segmentFirsts.slice(0, -1);
+  const resumedAt = log.segmentFirsts.includes(from.lsn + 1) ? from.lsn + 1 : undefined;
+  const holder = resumedAt ?? sealedFirsts.filter((first) => first <= from.lsn).at(-1);
+  if (holder === undefined || holder >= walFirst) return undefined;
+  // (A holder read in order before the break: the break itself is what the open meets, said already.)
+  if (resumedAt === undefined && !log.brokenImages.has(holder)) return undefined;
+  const meets = (file: string, what: string, lsn?: number, offset?: number): StoreProblem => ({
+    severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}),
+    message: `${what} An open resuming after the checkpoint at record ${from.lsn} reads it, and fails. ${PUT_SEGMENT_BACK}.`,
+  });
+  let next = resumedAt ?? from.lsn;
+  for (const first of sealedFirsts.filter((at) => at >= holder)) {
+    const file = `wal/${segmentFileName(first)}`;
+    if (first !== holder && first !== next) return meets(file, `The sealed segment ${file} begins at record ${first}, but the one before it ends at record ${next - 1}.`, next);
+    const image = log.brokenImages.get(first) ?? (await files.readFile(sealedSegmentPath(layout.segments, first)).catch(() => undefined));
+    if (image === undefined) return meets(file, `The sealed segment ${file} cannot be read.`);
+    let header: SegmentHeader;
+    try {
+      header = decodeWalHeader(image, file);
+    } catch (error) {
+      return meets(file, sealedHeaderProblem(file, error));
+    }
+    if (frameSeed(header.logId) !== log.seed || header.firstLsn !== first) return meets(file, `The sealed segment ${file} is not of this log (log ${header.logId}, first record ${header.firstLsn}).`);
+    const start = first === holder && resumedAt === undefined ? { offset: from.offset, lsn: from.lsn } : { offset: WAL_HEADER_SIZE, lsn: first };
+    const scan = scanLog(image, start.offset, start.lsn, file, { seed: log.seed, onDamage: 'report' });
+    if (scan.damage || scan.tornBytes > 0) return meets(file, `Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
+    next = scan.lastLsn + 1;
+  }
+  if (next !== walFirst) return meets('state.wal', `state.wal begins at record ${walFirst}, but the sealed segments before it end at record ${next - 1}: records are missing or doubled.`, next);
+  return undefined;
 }
 
 /** What is wrong with the header of the sealed segment `file`, from the error reading it threw (not its message: it speaks of state.wal, whose header repair rebuilds from a copy). */
