@@ -44,7 +44,8 @@ const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
 
 /** A store error's advice in the terms of this command line: its commands and options, not the library's. */
 function inCommandTerms(code: string, message: string): string {
-  if (code === 'WAL_CORRUPT') return `${message} ${walCorruptAdvice}`;
+  // (Damage in a sealed segment says what to do itself: repair cannot mend it.)
+  if (code === 'WAL_CORRUPT') return /cannot mend a sealed segment/.test(message) ? message : `${message} ${walCorruptAdvice}`;
   if (code === 'BLOCK_CORRUPT') return `${message} ${blockCorruptAdvice}`;
   // ("Open it with codec: 'cbor' (or leave the codec option out).")
   if (code === 'CODEC_MISMATCH') return message.replace(/(Open|Check) it with codec: '([^']+)' \(or leave the codec option out\)/, "Give --codec $2, or leave --codec out");

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { MemoryHit, RepairReport, VerifyReport } from '@memmapfs/core';
+import { MemMapFS, type MemoryHit, type RepairReport, type VerifyReport } from '@memmapfs/core';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { initStore, inStore, paths, useTempStore } from './harness.js';
 
@@ -132,6 +132,35 @@ describe('reindex progress', () => {
     await appendMemories(1);
     const piped = await inStore(['--search', 'flexsearch', 'query', 'tea']);
     expect(piped).toMatchObject({ code: 0, stderr: '' });
+  });
+});
+
+describe('a damaged sealed log segment', () => {
+  it('is met with the advice to put it back from a backup, without the advice to run repair (which cannot mend it)', async () => {
+    await initStore();
+    const fs = await MemMapFS.init(paths.root, { historyRetentionMs: 0 });
+    await fs.appendMemory('first');
+    // (A reader of the first record keeps the segment the checkpoint seals.)
+    const reader = await MemMapFS.init(paths.root, { readOnly: true });
+    await reader.getMemory(1);
+    for (let i = 0; i < 3; i++) await fs.appendMemory(`memory ${i}`);
+    await fs.checkpoint();
+    await fs.appendMemory('tail');
+    await fs.close();
+    await reader.close();
+    const [segment] = (await readdir(join(paths.root, 'wal'))).filter((name) => name.endsWith('.seg'));
+    const path = join(paths.root, 'wal', segment!);
+    const bytes = await readFile(path);
+    bytes[bytes.indexOf('first') + 2]! ^= 0x20;
+    await writeFile(path, bytes);
+    // (No checkpoint: the open reads the segment.)
+    await rm(join(paths.root, 'checkpoints'), { recursive: true });
+    await rm(join(paths.root, 'state.manifest'));
+    const result = await inStore(['stats']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(segment);
+    expect(result.stderr).toContain('cannot mend a sealed segment');
+    expect(result.stderr).not.toContain("then 'memmapfs repair'");
   });
 });
 

@@ -734,7 +734,8 @@ export class FileWal implements WriteAheadLog {
           previous = file.fd;
           // Every record up to `end` was committed: one that cannot be read back now is damage (WAL_CORRUPT).
           const limit = last ? end : file.size;
-          const scan = new LogFileScan(fdReader(file.fd), limit, this.seed, this.options.path, limit, limit, { offset: at.offset, lsn: at.lsn });
+          // (Named as it is in errors: damage in a sealed segment is mended otherwise than in state.wal.)
+          const scan = new LogFileScan(fdReader(file.fd), limit, this.seed, last ? this.options.path : sealedSegmentPath(this.segmentsFolder, at.first), limit, limit, { offset: at.offset, lsn: at.lsn });
           for await (const commit of scan.commits()) {
             for (const record of commit) {
               if (this.closed) throw closed();

@@ -133,7 +133,8 @@ export interface WriteAheadLog {
    * `onCommit`, without taking the lock. Synchronous: a stat-sized read when nothing changed.
    * Returns how many records it reported. Throws rather than go stale without a word: `WAL_FAILED`
    * after a failed write, `WAL_REPLACED` when another log took this one's place, `WAL_CORRUPT` when
-   * committed records cannot be read.
+   * committed records cannot be read, `WAL_HEADER_INVALID` when a sealed segment's header is damaged
+   * or names another first record.
    */
   refresh(): number;
   /**
@@ -241,7 +242,8 @@ export interface WalOpenOptions {
    * and the header, before any other process may commit: where to rebuild what is derived from the
    * records, and to repair what they point to before anyone can write next to it. The records are read
    * a window at a time as the hook consumes them (never all in memory at once); a commit torn by a
-   * crash is never among them, and damage rejects the iteration with `WAL_CORRUPT`. A record's payload
+   * crash is never among them, and damage rejects the iteration with `WAL_CORRUPT` (`WAL_HEADER_INVALID`
+   * for a sealed segment's damaged or misnamed header). A record's payload
    * may be a view into memory shared with the other records read with it: copy what you keep for long.
    * A rejection fails the open.
    */

@@ -701,6 +701,67 @@ describe('log segments and retention', () => {
     await readsEverything(root, ids, (i) => texts[i]!);
   });
 
+  it.each([['a record', 'record'], ['the header', 'header']])('with the named checkpoint\'s record damaged and %s of the sealed segment after the newer checkpoint\'s damaged too, verify does not offer the newer one (the open fails reading on from it), and repair keeps every checkpoint', async (_, what) => {
+    const { segment, older } = await olderCheckpointInsideSegment(true, false, true);
+    const saved = { segment: await readFile(join(root, 'wal', segment)), manifest: await readFile(join(root, 'state.manifest')), checkpoints: new Map<string, Buffer>() };
+    for (const name of await readdir(join(root, 'checkpoints'))) saved.checkpoints.set(name, await readFile(join(root, 'checkpoints', name)));
+    // state.wal sealed into a second segment (a reader holds it), then that third checkpoint lost.
+    const fs = await open({ historyRetentionMs: 0 });
+    const reader = await open({ readOnly: true });
+    await reader.getMemory(1);
+    await fs.appendMemory('in the second segment');
+    await fs.checkpoint();
+    await fs.appendMemory('after the third checkpoint');
+    await fs.close();
+    await reader.close();
+    const second = (await sealedSegments()).find((name) => name !== segment)!;
+    for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
+    for (const [name, bytes] of saved.checkpoints) await writeFile(join(root, 'checkpoints', name), bytes);
+    await writeFile(join(root, 'state.manifest'), saved.manifest);
+    await writeFile(join(root, 'wal', segment), saved.segment);
+    await damage(segment, (bytes) => bytes.indexOf('mid memory 2') + 3);
+    await damage(second, what === 'record' ? (bytes) => bytes.indexOf('in the second segment') + 3 : () => 10);
+    await expect(open()).rejects.toBeDefined();
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', file: `checkpoints/${older}`, repairable: false }));
+    await repairStore(root).catch(() => undefined);
+    expect((await readdir(join(root, 'checkpoints'))).sort()).toEqual([...saved.checkpoints.keys()].sort());
+  });
+
+  it.each([
+    ['another log\'s', (bytes: Buffer) => void (bytes[44]! ^= 0x01)],
+    ['of a format this release does not read', (bytes: Buffer) => bytes.writeUInt16LE(99, 8)],
+  ] as const)('with the header of the sealed segment holding the checkpoints\' records %s (its checksum whole), the open fails, and verify and repair keep every checkpoint rather than name one past it', async (_, change) => {
+    const { segment } = await olderCheckpointInsideSegment(true, false, true);
+    const checkpoints = (await readdir(join(root, 'checkpoints'))).sort();
+    const path = join(root, 'wal', segment);
+    const bytes = await readFile(path);
+    change(bytes);
+    bytes.writeUInt32LE(crc32c(bytes.subarray(0, 60)), 60);
+    await writeFile(path, bytes);
+    await expect(open()).rejects.toBeDefined();
+    const found = await verifyStore(root);
+    expect(found.ok).toBe(false);
+    expect(found.problems.filter((problem) => problem.kind.startsWith('checkpoint-') && problem.repairable)).toEqual([]);
+    await repairStore(root).catch(() => undefined);
+    expect((await readdir(join(root, 'checkpoints'))).sort()).toEqual(checkpoints);
+  });
+
+  it('with the header of the sealed segment ending with the checkpoint\'s record of a format this release does not read, the open fails on it (the next segment begins right after that record): verify says so, and repair keeps the checkpoint', async () => {
+    const { segments } = await checkpointedRounds();
+    const checkpoints = await readdir(join(root, 'checkpoints'));
+    const path = join(root, 'wal', segments.at(-1)!);
+    const bytes = await readFile(path);
+    bytes.writeUInt16LE(99, 8);
+    bytes.writeUInt32LE(crc32c(bytes.subarray(0, 60)), 60);
+    await writeFile(path, bytes);
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_FORMAT_UNSUPPORTED' });
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', repairable: false }));
+    await repairStore(root).catch(() => undefined);
+    expect(await readdir(join(root, 'checkpoints'))).toEqual(checkpoints);
+  });
+
   it('with the header of the sealed segment holding the only checkpoint\'s record whole but naming another first record, the open fails: verify says the store needs a backup and repair keeps the checkpoint', async () => {
     const { segment, older } = await olderCheckpointInsideSegment(true, false);
     const path = join(root, 'wal', segment);
@@ -748,6 +809,18 @@ describe('log segments and retention', () => {
     expect(error?.code).toBe('WAL_CORRUPT');
     expect(error!.message).toContain(`wal/${segments[0]}`);
     expect(error!.message).toMatch(/put the segment back from any backup taken after it was sealed/i);
+    expect(error!.message).not.toContain('run `memmapfs repair`');
+  });
+
+  it('memoryHistory meeting a damaged record in a sealed segment names that segment and says to put it back, not state.wal and repair', async () => {
+    const { ids, segments } = await checkpointedRounds();
+    await damage(segments[0]!, (bytes) => bytes.indexOf('round 0 memory 1') + 3);
+    const fs = await open();
+    const error = await fs.memoryHistory(ids[1]!).then(() => undefined, (thrown: Error & { code?: string }) => thrown);
+    await fs.close();
+    expect(error?.code).toBe('WAL_CORRUPT');
+    expect(error!.message).toContain(`wal/${segments[0]}`);
+    expect(error!.message).not.toContain('state.wal');
     expect(error!.message).not.toContain('run `memmapfs repair`');
   });
 

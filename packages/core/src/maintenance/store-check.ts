@@ -324,7 +324,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
 
   const segmentFirsts = [...sealed.firsts, header.firstLsn];
-  const logHeld: LogHeld = { records, beyondDamage: sealed.beyondDamage, brokenImages: sealed.brokenImages, seed: scanOptions.seed, segmentFirsts, holdsAll: logHoldsAll, sealedBroken };
+  const logHeld: LogHeld = { records, beyondDamage: sealed.beyondDamage, brokenImages: sealed.brokenImages, seed: scanOptions.seed, segmentFirsts, holdsAll: logHoldsAll, sealedBroken, headers: sealed.headers, logId: header.logId };
   const checkpointExam = await examineCheckpoint(layout, header.logId, logHeld, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
@@ -349,7 +349,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   // Past a break in the sealed segments, what the open resuming after the checkpoint reads on to
   // state.wal must be whole too: damage there fails it as surely as the break it passed over.
   if (sealedBroken && checkpointExam?.resumes === true && checkpointExam.offset !== undefined) {
-    const found = await readOnAfter(logHeld, { lsn: checkpointExam.lsn!, offset: checkpointExam.offset }, header.firstLsn, layout, files);
+    const readOn = await readOnAfter(logHeld, { lsn: checkpointExam.lsn!, offset: checkpointExam.offset }, header.firstLsn, layout, files);
+    const found = readOn.reads === 'problem' ? readOn.problem : undefined;
     if (found && !problems.some((problem) => problem.kind === found.kind && problem.file === found.file && problem.lsn === found.lsn)) problems.push(found);
   }
   const repairRefusal = scan.damage !== undefined && !logHoldsAll && checkpointRecordEnd === undefined && !checkpointCoversDamage
@@ -564,8 +565,12 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
       message: `The checkpoint ${file}${fallback} ends at record ${lsn}, whose record in state.wal is damaged (it is not whole where the checkpoint says it was written). ${logLacks}, so the store opens only from this checkpoint, and an open cannot resume after it without its record: it fails. The checkpoint is the only copy of what the dropped records made; \`memmapfs repair\` leaves the store as it is. Restore the store from a backup.` } };
   }
   // (A newer whole checkpoint of this log that the log resumes after holds all this one does: repair names it.)
-  const newer = !held && !log.holdsAll ? await newerCheckpointResumedAfter(layout, logId, lsn, codec, files, (position) => logResumesAfter(log, firstLsn, position)) : undefined;
-  if (!held && newer === undefined && log.sealedBroken && lsn >= firstLsn && lsn < log.segmentFirsts.at(-1)! && !log.segmentFirsts.includes(lsn + 1)) {
+  // (Only one the open reads on from to state.wal: past every break in the sealed segments.)
+  const newer = !held && !log.holdsAll
+    ? await newerCheckpointResumedAfter(layout, logId, lsn, codec, files, async (position) => logResumesAfter(log, firstLsn, position) && (await readOnAfter(log, position, log.segmentFirsts.at(-1)!, layout, files)).reads === 'through')
+    : undefined;
+  // (Not held though a segment begins right after it: the open refuses the segment holding it, on its header.)
+  if (!held && newer === undefined && log.sealedBroken && lsn >= firstLsn && lsn < log.segmentFirsts.at(-1)!) {
     // (Its record lies in the sealed segments where they cannot be read in order (damaged, a segment's
     // header damaged, records missing before state.wal): the open fails on it, and the checkpoint may be
     // the only copy of what the lost records made. As for state.wal's damage.)
@@ -604,14 +609,14 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
  * The newest checkpoint file of log `logId` past record `after` that opens whole, of the log's codec,
  * and that `resumable` says an open resumes after: what repair names in place of one the open fails on.
  */
-async function newerCheckpointResumedAfter(layout: StoreLayout, logId: string, after: number, codec: Codec, files: StoreFileSystem, resumable: (position: { lsn: number; checksum: number; offset: number }) => boolean): Promise<{ name: string; lsn: number } | undefined> {
+async function newerCheckpointResumedAfter(layout: StoreLayout, logId: string, after: number, codec: Codec, files: StoreFileSystem, resumable: (position: { lsn: number; checksum: number; offset: number }) => Promise<boolean>): Promise<{ name: string; lsn: number } | undefined> {
   const names = (await files.readdir(layout.checkpoints).catch(() => [] as string[]))
     .filter((name) => (checkpointFileLsn(name) ?? 0) > after)
     .sort((a, b) => checkpointFileLsn(b)! - checkpointFileLsn(a)!);
   for (const name of names) {
     try {
       const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
-      if (file.logId !== logId || file.position.lsn !== checkpointFileLsn(name) || file.codec !== codec.name || !resumable(file.position)) continue;
+      if (file.logId !== logId || file.position.lsn !== checkpointFileLsn(name) || file.codec !== codec.name || !(await resumable(file.position))) continue;
       if (checkpointDamage(file, codec) === undefined) return { name, lsn: file.position.lsn };
     } catch {
       // (One that does not open is none an open could take.)
@@ -628,8 +633,9 @@ async function newerCheckpointResumedAfter(layout: StoreLayout, logId: string, a
 function logResumesAfter(log: LogHeld, firstLsn: number, position: { lsn: number; checksum: number; offset?: number }): boolean {
   if (position.lsn === firstLsn - 1) return true;
   if (position.lsn < firstLsn) return false;
-  // (As an open does, a segment that begins right after it will do, its record damaged or not.)
-  if (log.segmentFirsts.includes(position.lsn + 1)) return true;
+  // (As an open does, a segment that begins right after it will do, its record damaged or not, unless
+  // the segment holding that record is one the open refuses on its header.)
+  if (log.segmentFirsts.includes(position.lsn + 1)) return log.headers.get(log.segmentFirsts.filter((first) => first <= position.lsn).at(-1)!)?.kind !== 'refused';
   if (heldRecord(log, position.lsn)?.checksum === position.checksum >>> 0) return true;
   // (Past a break in the sealed segments, as an open looks for it: the frame where the checkpoint says it
   // was written, whole, ending its commit, whatever is damaged before it in that commit.)
@@ -650,10 +656,14 @@ interface LogHeld {
   readonly holdsAll: boolean;
   /** The sealed segments cannot be read in order up to `state.wal` (damage, another log's segment, a gap). */
   readonly sealedBroken: boolean;
+  /** What an open makes of each sealed segment's header, by first LSN (as far as they were read). */
+  readonly headers: ReadonlyMap<number, SegmentHeaderState>;
   /** The images of the sealed segments from a break on, by first LSN. */
   readonly brokenImages: ReadonlyMap<number, Buffer>;
   /** The seed of this log's frame checksums. */
   readonly seed: number;
+  /** The log's id. */
+  readonly logId: string;
 }
 
 /** The record with LSN `lsn` the log holds whole: among the records read in order, or past a break in the sealed segments. */
@@ -848,15 +858,20 @@ async function rebuildHeader(image: Buffer, layout: StoreLayout, headerCopy: Buf
  * Reads the sealed segments before state.wal, in order, each checked whole (a sealed segment was
  * durable before the next began: any bad byte in it is damage). Their problems go to `problems`.
  */
-async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; beyondDamage: WalRecord[] | undefined; brokenImages: Map<number, Buffer>; firsts: number[]; walBytes: number; count: number; nextLsn: number }> {
+async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, files: StoreFileSystem, problems: StoreProblem[]): Promise<{ records: WalRecord[]; beyondDamage: WalRecord[] | undefined; brokenImages: Map<number, Buffer>; headers: Map<number, SegmentHeaderState>; firsts: number[]; walBytes: number; count: number; nextLsn: number }> {
   const records: WalRecord[] = [];
   /**
    * Set when the sealed segments cannot be read in order to the end (a segment's records or header
    * damaged, another log's segment, a gap): the whole records of this log found after the break.
    */
   let beyondDamage: WalRecord[] | undefined;
-  /** The images of the segments from the break on, by first LSN: where an open looks for a checkpoint's record. */
+  /**
+   * The images of the segments from the break on whose headers are whole, by first LSN: where an open
+   * looks for a checkpoint's record.
+   */
   const brokenImages = new Map<number, Buffer>();
+  /** What the open makes of each segment's header, as far as they were read. */
+  const headers = new Map<number, SegmentHeaderState>();
   let walBytes = 0;
   let nextLsn: number | undefined;
   const seed = frameSeed(current.logId);
@@ -876,37 +891,32 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
     const file = `wal/${segmentFileName(first)}`;
     const image = await files.readFile(sealedSegmentPath(layout.segments, first));
     walBytes += image.length;
+    const state = segmentHeaderState(image, first, current.logId, file);
+    headers.set(first, state);
     /**
      * Says what is wrong with this segment, and gathers the whole records of this log from here on, past
      * what was read in order (an open that resumes after a checkpoint whose record is one of them, or
-     * right before a segment, never reads the damage).
+     * right before a segment, never reads the damage), in segments whose headers the open reads.
      */
-    const broken = async (message: string, { lsn, offset, headerDamaged = false }: { lsn?: number; offset?: number; headerDamaged?: boolean } = {}) => {
+    const broken = async (message: string, { lsn, offset }: { lsn?: number; offset?: number } = {}) => {
       problems.push({ severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}), message: `${message} Reading the log past it fails (an open that resumes after a checkpoint past it does not read it). ${PUT_SEGMENT_BACK}.` });
       const readUpTo = records.at(-1)?.lsn ?? 0;
-      // (A segment whose header is damaged holds nothing an open can read: it fails on the header.)
-      beyondDamage = headerDamaged ? [] : wholeRecordsOf(image, first, file).filter((record) => record.lsn > readUpTo);
-      if (!headerDamaged) brokenImages.set(first, image);
+      // (A segment whose header the open refuses or passes over holds nothing it can read.)
+      beyondDamage = state.kind === 'whole' ? wholeRecordsOf(image, first, file).filter((record) => record.lsn > readUpTo) : [];
+      if (state.kind === 'whole') brokenImages.set(first, image);
       for (const later of firsts.slice(index + 1)) {
         const laterFile = `wal/${segmentFileName(later)}`;
         const laterImage = await files.readFile(sealedSegmentPath(layout.segments, later)).catch(() => undefined);
-        if (laterImage) {
-          beyondDamage.push(...wholeRecordsOf(laterImage, later, laterFile));
-          brokenImages.set(later, laterImage);
-        }
+        if (!laterImage) continue;
+        const laterState = segmentHeaderState(laterImage, later, current.logId, laterFile);
+        headers.set(later, laterState);
+        if (laterState.kind !== 'whole') continue;
+        beyondDamage.push(...wholeRecordsOf(laterImage, later, laterFile));
+        brokenImages.set(later, laterImage);
       }
     };
-    let header: SegmentHeader;
-    try {
-      header = decodeWalHeader(image, file);
-    } catch (error) {
-      // (Not the header's own message: it speaks of state.wal, whose header repair rebuilds from a copy.)
-      await broken(sealedHeaderProblem(file, error), { headerDamaged: true });
-      break;
-    }
-    if (header.logId !== current.logId || header.firstLsn !== first) {
-      // (The open refuses the segment on its header: nothing in it can be read.)
-      await broken(`The sealed segment ${file} is not of this log (log ${header.logId}, first record ${header.firstLsn}).`, { headerDamaged: true });
+    if (state.kind !== 'whole') {
+      await broken(state.problem);
       break;
     }
     if (nextLsn !== undefined && first !== nextLsn) {
@@ -923,46 +933,69 @@ async function readSealedSegments(layout: StoreLayout, current: SegmentHeader, f
       break;
     }
   }
-  return { records, beyondDamage, brokenImages, firsts, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
+  return { records, beyondDamage, brokenImages, headers, firsts, walBytes, count: firsts.length, nextLsn: nextLsn ?? current.firstLsn };
 }
 
 /**
- * What an open resuming after the checkpoint record at `from` meets as it reads the sealed segments on,
- * in order, to `state.wal` (beginning at `walFirst`), when that record lies past a break in them (its
- * segment among `log.brokenImages`, or the next one beginning right after it): the first damaged record,
- * segment refused on its header, or records missing, as a problem; `undefined` when it reads through.
+ * What an open makes of a sealed segment's header: `whole` (of this log, naming the segment's first
+ * record); `passed` (damaged, or naming another first record: an open passes over the segment when it
+ * resumes after its last record, and fails reading it otherwise); `refused` (another log's, or of a
+ * format this release does not read: an open that meets the segment at all fails).
  */
-async function readOnAfter(log: LogHeld, from: { lsn: number; offset: number }, walFirst: number, layout: StoreLayout, files: StoreFileSystem): Promise<StoreProblem | undefined> {
+type SegmentHeaderState = { readonly kind: 'whole' } | { readonly kind: 'passed' | 'refused'; readonly problem: string };
+
+function segmentHeaderState(image: Buffer, first: number, logId: string, file: string): SegmentHeaderState {
+  let header: SegmentHeader;
+  try {
+    header = decodeWalHeader(image, file);
+  } catch (error) {
+    return { kind: (error as { code?: string })?.code === 'WAL_HEADER_INVALID' ? 'passed' : 'refused', problem: sealedHeaderProblem(file, error) };
+  }
+  if (header.logId !== logId) return { kind: 'refused', problem: `The sealed segment ${file} is not of this log (log ${header.logId}, first record ${header.firstLsn}).` };
+  if (header.firstLsn !== first) return { kind: 'passed', problem: `The header of the sealed segment ${file} names record ${header.firstLsn} as its first, not ${first} as its name does: it is damaged.` };
+  return { kind: 'whole' };
+}
+
+/**
+ * Whether an open resuming after the checkpoint record at `from` reads the sealed segments on, in order,
+ * to `state.wal` (beginning at `walFirst`): `through`; or what it meets first there (a damaged record, a
+ * segment refused on its header, records missing) as `problem`; or `break` when the record lies before
+ * a break in them (said already), which the open then meets.
+ */
+type ReadOn = { readonly reads: 'through' } | { readonly reads: 'problem'; readonly problem: StoreProblem } | { readonly reads: 'break' };
+
+async function readOnAfter(log: LogHeld, from: { lsn: number; offset: number }, walFirst: number, layout: StoreLayout, files: StoreFileSystem): Promise<ReadOn> {
   const sealedFirsts = log.segmentFirsts.slice(0, -1);
   const resumedAt = log.segmentFirsts.includes(from.lsn + 1) ? from.lsn + 1 : undefined;
-  const holder = resumedAt ?? sealedFirsts.filter((first) => first <= from.lsn).at(-1);
-  if (holder === undefined || holder >= walFirst) return undefined;
-  // (A holder read in order before the break: the break itself is what the open meets, said already.)
-  if (resumedAt === undefined && !log.brokenImages.has(holder)) return undefined;
-  const meets = (file: string, what: string, lsn?: number, offset?: number): StoreProblem => ({
-    severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}),
-    message: `${what} An open resuming after the checkpoint at record ${from.lsn} reads it, and fails. ${PUT_SEGMENT_BACK}.`,
+  const before = sealedFirsts.filter((first) => first <= from.lsn).at(-1);
+  const meets = (file: string, what: string, lsn?: number, offset?: number): ReadOn => ({
+    reads: 'problem',
+    problem: {
+      severity: 'error', kind: 'wal-segment-damaged', file, repairable: false, ...(lsn !== undefined ? { lsn } : {}), ...(offset !== undefined ? { offset } : {}),
+      message: `${what} An open resuming after the checkpoint at record ${from.lsn} reads it, and fails. ${PUT_SEGMENT_BACK}.`,
+    },
   });
+  // (The segment holding the record, passed over: the open still opens it, and fails on a header it refuses.)
+  const passedOver = resumedAt !== undefined && before !== undefined ? log.headers.get(before) : undefined;
+  if (passedOver?.kind === 'refused') return meets(`wal/${segmentFileName(before!)}`, passedOver.problem);
+  const holder = resumedAt ?? before;
+  if (holder === undefined || holder >= walFirst) return { reads: 'through' };
+  if (resumedAt === undefined && !log.brokenImages.has(holder)) return log.sealedBroken ? { reads: 'break' } : { reads: 'through' };
   let next = resumedAt ?? from.lsn;
   for (const first of sealedFirsts.filter((at) => at >= holder)) {
     const file = `wal/${segmentFileName(first)}`;
     if (first !== holder && first !== next) return meets(file, `The sealed segment ${file} begins at record ${first}, but the one before it ends at record ${next - 1}.`, next);
     const image = log.brokenImages.get(first) ?? (await files.readFile(sealedSegmentPath(layout.segments, first)).catch(() => undefined));
     if (image === undefined) return meets(file, `The sealed segment ${file} cannot be read.`);
-    let header: SegmentHeader;
-    try {
-      header = decodeWalHeader(image, file);
-    } catch (error) {
-      return meets(file, sealedHeaderProblem(file, error));
-    }
-    if (frameSeed(header.logId) !== log.seed || header.firstLsn !== first) return meets(file, `The sealed segment ${file} is not of this log (log ${header.logId}, first record ${header.firstLsn}).`);
+    const state = log.headers.get(first) ?? segmentHeaderState(image, first, log.logId, file);
+    if (state.kind !== 'whole') return meets(file, state.problem);
     const start = first === holder && resumedAt === undefined ? { offset: from.offset, lsn: from.lsn } : { offset: WAL_HEADER_SIZE, lsn: first };
     const scan = scanLog(image, start.offset, start.lsn, file, { seed: log.seed, onDamage: 'report' });
     if (scan.damage || scan.tornBytes > 0) return meets(file, `Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
     next = scan.lastLsn + 1;
   }
   if (next !== walFirst) return meets('state.wal', `state.wal begins at record ${walFirst}, but the sealed segments before it end at record ${next - 1}: records are missing or doubled.`, next);
-  return undefined;
+  return { reads: 'through' };
 }
 
 /** What is wrong with the header of the sealed segment `file`, from the error reading it threw (not its message: it speaks of state.wal, whose header repair rebuilds from a copy). */
