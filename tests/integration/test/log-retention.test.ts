@@ -729,8 +729,12 @@ describe('log segments and retention', () => {
   });
 
   it.each([
-    ['another log\'s', (bytes: Buffer) => void (bytes[44]! ^= 0x01)],
-    ['of a format this release does not read', (bytes: Buffer) => bytes.writeUInt16LE(99, 8)],
+    ['another log\'s', (bytes: Buffer): void => {
+      bytes[44]! ^= 0x01;
+    }],
+    ['of a format this release does not read', (bytes: Buffer): void => {
+      bytes.writeUInt16LE(99, 8);
+    }],
   ] as const)('with the header of the sealed segment holding the checkpoints\' records %s (its checksum whole), the open fails, and verify and repair keep every checkpoint rather than name one past it', async (_, change) => {
     const { segment } = await olderCheckpointInsideSegment(true, false, true);
     const checkpoints = (await readdir(join(root, 'checkpoints'))).sort();
