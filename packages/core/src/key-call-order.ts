@@ -1,9 +1,9 @@
 /**
  * Keeps one handle's writes and deletes of a key (a KV key, a stream) in the order they were called,
- * when the caller does not await one before the next: a delete waits for the writes and deletes of its
- * key called before it (a write not yet applied would otherwise be missed, and the delete find nothing
- * to remove), and a write waits for the deletes of its keys called before it (which would otherwise
- * remove it). Writes among themselves do not wait: the log keeps the order in which they hand it their
+ * when the caller does not await one before the next: a delete (or a write only if absent) waits for
+ * the writes and deletes of its key called before it (a write not yet applied would otherwise be
+ * missed, and the delete find nothing to remove), and a write waits for the deletes of its keys called
+ * before it (which would otherwise remove it). Writes among themselves do not wait: the log keeps the order in which they hand it their
  * records, as it does for every call that is not held here.
  */
 export class KeyCallOrder {
@@ -29,15 +29,29 @@ export class KeyCallOrder {
 
   /** Runs a delete of `key` once the writes and deletes of it called before have settled. */
   delete<T>(key: string, run: () => Promise<T>): Promise<T> {
-    const before: Array<Promise<unknown>> = [...(this.writes.get(key) ?? [])];
-    const deleting = this.deletes.get(key);
-    if (deleting) before.push(deleting);
+    return this.barrier([key], run);
+  }
+
+  /**
+   * Runs a call whose effect on `keys` depends on what they hold (a write only if absent) as a delete
+   * runs: once the writes and deletes of them called before have settled, and before any called after.
+   */
+  barrier<T>(keys: readonly string[], run: () => Promise<T>): Promise<T> {
+    const distinct = [...new Set(keys)];
+    const before: Array<Promise<unknown>> = [];
+    for (const key of distinct) {
+      before.push(...(this.writes.get(key) ?? []));
+      const deleting = this.deletes.get(key);
+      if (deleting) before.push(deleting);
+    }
     const promise = before.length > 0 ? Promise.allSettled(before).then(run) : run();
-    this.deletes.set(key, promise);
-    const settled = () => {
-      if (this.deletes.get(key) === promise) this.deletes.delete(key);
-    };
-    promise.then(settled, settled);
+    for (const key of distinct) {
+      this.deletes.set(key, promise);
+      const settled = () => {
+        if (this.deletes.get(key) === promise) this.deletes.delete(key);
+      };
+      promise.then(settled, settled);
+    }
     return promise;
   }
 }

@@ -633,17 +633,18 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
       await this.track(() => this.kvCalls.write(keys, () => this.engine.commit(records)));
       return { skipped: [] };
     }
-    return this.track(() => this.kvCalls.write(keys, async () => {
+    // (After this handle's earlier calls on these keys, and before its later ones: what it writes depends on them.)
+    return this.track(() => this.kvCalls.barrier(keys, async () => {
       await this.engine.catchUp();
       for (;;) {
-        // Which keys are set is guessed from what this process has applied, then checked under the
-        // writer lock: when another process set or removed one meanwhile, guessed again.
+        // Which keys are set is guessed from what this process has applied, then the ones to write are
+        // checked to be unset under the writer lock: when another process set one meanwhile, guessed
+        // again (one removed meanwhile stays skipped: only a write that would replace a value is refused).
         const set = (key: string) => ifAbsent.has(key) && this.engine.kv.has(key);
         const chosen = records.filter((record) => !set(record.key));
         const skipped = [...new Set(records.filter((record) => set(record.key)).map((record) => record.key))];
-        const holds = () => chosen.every((record) => !set(record.key)) && skipped.every(set);
         if (chosen.length === 0) return { skipped };
-        if ((await this.engine.commitIf(chosen, undefined, holds)) === 'written') return { skipped };
+        if ((await this.engine.commitIf(chosen, undefined, () => chosen.every((record) => !set(record.key)))) === 'written') return { skipped };
       }
     }));
   }

@@ -284,9 +284,10 @@ export interface MemoryUpdate {
 export interface SetKvsOptions {
   /**
    * `true`: an entry whose key is set (by any process) is skipped, left as it is, the others set; keys
-   * of the entries: only those are skipped when set. Whether a key is set is decided under the writer
-   * lock with every earlier change applied, so of calls racing for an unset key, from any processes,
-   * exactly one sets it (Redis's `SET NX`, SQL's `ON CONFLICT DO NOTHING`). Default `false`.
+   * of the entries: only those are skipped when set. The keys written are checked to be unset under the
+   * writer lock with every earlier change applied, so of calls racing for an unset key, from any
+   * processes, exactly one sets it, and none replaces a value (Redis's `SET NX`, SQL's `ON CONFLICT DO
+   * NOTHING`); a key found set and removed before the commit stays skipped. Default `false`.
    */
   ifAbsent?: boolean | Iterable<string>;
 }
