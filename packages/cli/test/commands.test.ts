@@ -107,6 +107,17 @@ describe(`memmapfs in processes of its own (${binaryKind === 'dist' ? 'built dis
       expect(JSON.parse(again.stderr)).toMatchObject({ error: { code: 'KEY_NOT_FOUND' } });
     }, slow);
 
+    it('with --if-absent, sets a key only if it is not set, and fails (exit 1, KEY_EXISTS) leaving it as it was when it is', async () => {
+      expect(await run(['kv', 'set', 'lock', 'worker 1', '--string', '--if-absent'])).toMatchObject({ code: 0, stdout: 'set lock\n' });
+      const taken = await run(['--json', 'kv', 'set', 'lock', 'worker 2', '--string', '--if-absent']);
+      expect(taken.code).toBe(1);
+      expect(JSON.parse(taken.stdout)).toEqual({ key: 'lock', set: false });
+      expect(JSON.parse(taken.stderr)).toMatchObject({ error: { code: 'KEY_EXISTS', message: expect.stringContaining('"lock" is set already') } });
+      expect((await run(['kv', 'get', 'lock'])).stdout).toBe('worker 1\n');
+      expect(await run(['kv', 'set', 'lock', 'worker 2', '--string'])).toMatchObject({ code: 0 });
+      expect((await run(['kv', 'get', 'lock'])).stdout).toBe('worker 2\n');
+    }, slow);
+
     it('fails for a key that is not set (exit 1) and for a value that is not JSON (exit 2, with the way out)', async () => {
       expect(await run(['kv', 'get', 'nope'])).toMatchObject({ code: 1, stdout: '', stderr: 'memmapfs: no KV key "nope"\n' });
       await expectUsageError(['kv', 'set', 'k', 'dark'], /VALUE is not valid JSON .*pass --string/);

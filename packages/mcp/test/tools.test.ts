@@ -185,6 +185,14 @@ describe(`the MCP server (${serverKind === 'dist' ? 'built dist/bin.js' : 'src/b
     expect(await call(session, 'kv_delete', { key: 'settings' })).toEqual({ key: 'settings', deleted: true });
     expect(await call(session, 'kv_delete', { key: 'settings' })).toEqual({ key: 'settings', deleted: false });
     expect(await call(session, 'kv_get', { key: 'settings' })).toEqual({ key: 'settings', found: false });
+    // (ifAbsent: set only when no process has set the key; set says whether this call did.)
+    expect(await call(session, 'kv_set', { key: 'owner', value: 'agent a', ifAbsent: true })).toEqual({ key: 'owner', set: true });
+    expect(await call(session, 'kv_set', { key: 'owner', value: 'agent b', ifAbsent: true })).toEqual({ key: 'owner', set: false });
+    expect(await call(session, 'kv_get', { key: 'owner' })).toEqual({ key: 'owner', found: true, value: 'agent a' });
+    expect(await call(session, 'kv_set', { key: 'owner', value: 'agent b', ifAbsent: false })).toEqual({ key: 'owner', set: true });
+    expect(await call(session, 'kv_get', { key: 'owner' })).toEqual({ key: 'owner', found: true, value: 'agent b' });
+    expect(await callError(session, 'kv_set', { key: 'owner', value: 1, ifAbsent: 'yes' })).toMatch(/ifAbsent/);
+    expect(await call(session, 'kv_delete', { key: 'owner' })).toEqual({ key: 'owner', deleted: true });
 
     for (const key of ['user/b', 'user/a', 'user/c', 'team/x']) await call(session, 'kv_set', { key, value: 1 });
     const first = await call(session, 'kv_list', { prefix: 'user/', limit: 2 });

@@ -1,5 +1,5 @@
 import type { Command } from '../command.js';
-import { UsageError } from '../failures.js';
+import { CommandFailure, UsageError } from '../failures.js';
 import { openInput, readWhole, textFromInput } from '../input-source.js';
 import { BadTaggedValue, fromTaggedJson, toTaggedJson } from '../json-value.js';
 
@@ -13,12 +13,14 @@ export const kvSetCommand: Command = {
   ],
   options: {
     string: { type: 'boolean', description: 'Store VALUE as a string, as it is, rather than parse it as JSON' },
+    'if-absent': { type: 'boolean', description: 'Set it only if the key is not set (exit code 1 when it is): of processes racing for a key, exactly one sets it' },
   },
   examples: [
     'memmapfs kv set user.theme dark --string',
     'memmapfs kv set session \'{"turn":3,"tools":["search"]}\'',
     'memmapfs kv set blob \'{"$base64":"AAEC"}\'                 # bytes',
     'cat notes.txt | memmapfs kv set notes - --string',
+    'memmapfs kv set task/42/owner worker-3 --string --if-absent   # claim it, or exit 1',
   ],
   store: 'existing',
   prepare(args) {
@@ -28,7 +30,13 @@ export const kvSetCommand: Command = {
     const value = given === '-' ? undefined : parse(given, 'VALUE');
     return async (store, output, context) => {
       const stored = given === '-' ? parse(textFromInput(await readWhole(await openInput('-', context.cwd, context.stdin))), 'the value read from stdin') : value;
-      await store.setKv(key, stored);
+      if (args.options['if-absent'] === true) {
+        const { skipped } = await store.setKvs([[key, stored]], { ifAbsent: true });
+        if (skipped.length > 0) {
+          if (output.json) output.result({ key, set: false }, () => []);
+          throw new CommandFailure('KEY_EXISTS', `KV key ${JSON.stringify(key)} is set already (--if-absent): left as it is`);
+        }
+      } else await store.setKv(key, stored);
       output.result({ key, value: toTaggedJson(stored) }, () => [`set ${key}`]);
     };
   },

@@ -24,17 +24,22 @@ export function registerKvTools(server: McpServer, store: MemMapFS): void {
 
   server.registerTool('kv_set', {
     title: 'Set a KV value',
-    description: 'Set a key in the shared key-value store to a JSON value (null included), replacing any value it had.',
+    description: 'Set a key in the shared key-value store to a JSON value (null included), replacing any value it had. With ifAbsent, only if the key is not set: of agents racing to set it, in any processes, exactly one is told set: true (to claim a task, say).',
     inputSchema: toolInput({
       key: inputFields.key,
       value: jsonValue('value').refine((value) => value !== undefined, { message: 'value is required: any JSON value, null included' }).describe('Any JSON value'),
+      ifAbsent: z.boolean().optional().describe('Set it only if the key is not set (default false); the answer says whether this call set it'),
     }),
-    outputSchema: { key: z.string() },
+    outputSchema: { key: z.string(), set: z.boolean().optional() },
     annotations: { idempotentHint: true },
-  }, ({ key, value }) => runTool('kv_set', async () => {
+  }, ({ key, value, ifAbsent }) => runTool('kv_set', async () => {
     checkToolValue(value, 'kv_set', 'value');
-    await store.setKv(key, value);
-    return { key };
+    if (ifAbsent === undefined) {
+      await store.setKv(key, value);
+      return { key };
+    }
+    const { skipped } = await store.setKvs([[key, value]], { ifAbsent });
+    return { key, set: skipped.length === 0 };
   }));
 
   server.registerTool('kv_list', {
