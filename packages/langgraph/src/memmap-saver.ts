@@ -50,6 +50,12 @@ export class MemMapSaver extends BaseCheckpointSaver {
   /** The store the saver reads and writes. Close it yourself when no graph uses the saver any more. */
   readonly store: CheckpointStore;
   private readonly keys: CheckpointKeys;
+  /**
+   * Settles once the last `putWrites` called has handed its writes to the store (or failed before):
+   * each waits for the one called before it, so that they reach the store in call order whatever their
+   * values take to serialise (a later error write then replaces an earlier one, as in `MemorySaver`).
+   */
+  private writesHandedOver: Promise<void> = Promise.resolve();
 
   /**
    * @param store An open `MemMapFS` (from `MemMapFS.init`). Opened with `readOnly: true`, the saver
@@ -188,20 +194,30 @@ export class MemMapSaver extends BaseCheckpointSaver {
     if (checkpointId === undefined) throw invalidArgument('putWrites', 'config.configurable.checkpoint_id is missing: writes belong to a checkpoint; pass the config put returned.');
     if (typeof taskId !== 'string' || taskId.length === 0) throw invalidArgument('putWrites', 'taskId must be a non-empty string.');
     if (!Array.isArray(writes)) throw invalidArgument('putWrites', 'writes must be an array of [channel, value] pairs.');
-    const records = new Map<string, WriteRecord>();
-    for (const [position, [channel, value]] of writes.entries()) {
-      const index = (WRITES_IDX_MAP as Record<string, number | undefined>)[channel] ?? position;
-      const [type, bytes] = await this.serde.dumpsTyped(value);
-      records.set(this.keys.write(threadId, ns, checkpointId, taskId, index), { taskId, taskPath: taskPath ?? '', index, channel, type, value: bytes });
+    const before = this.writesHandedOver;
+    let handedOver!: () => void;
+    this.writesHandedOver = new Promise((resolve) => (handedOver = resolve));
+    try {
+      const records = new Map<string, WriteRecord>();
+      for (const [position, [channel, value]] of writes.entries()) {
+        const index = (WRITES_IDX_MAP as Record<string, number | undefined>)[channel] ?? position;
+        const [type, bytes] = await this.serde.dumpsTyped(value);
+        records.set(this.keys.write(threadId, ns, checkpointId, taskId, index), { taskId, taskPath: taskPath ?? '', index, channel, type, value: bytes });
+      }
+      await before;
+      // One commit: LangGraph takes a task with writes for done, so a crash must leave all of them or none.
+      await onStore('putWrites', this.store.root, async () => {
+        // (Caught up first: a write of the task another host kept is kept, not replaced. And checked again
+        // under the store's writer lock: one another process committed since this look is kept too.)
+        await this.caughtUp();
+        const entries = [...records].filter(([key, record]) => record.index < 0 || this.store.getKv(key) === undefined);
+        const written = this.store.setKvs(entries, { ifAbsent: entries.filter(([, record]) => record.index >= 0).map(([key]) => key) });
+        handedOver();
+        await written;
+      });
+    } finally {
+      handedOver();
     }
-    // One commit: LangGraph takes a task with writes for done, so a crash must leave all of them or none.
-    await onStore('putWrites', this.store.root, async () => {
-      // (Caught up first: a write of the task another host kept is kept, not replaced. And checked again
-      // under the store's writer lock: one another process committed since this look is kept too.)
-      await this.caughtUp();
-      const entries = [...records].filter(([key, record]) => record.index < 0 || this.store.getKv(key) === undefined);
-      await this.store.setKvs(entries, { ifAbsent: entries.filter(([, record]) => record.index >= 0).map(([key]) => key) });
-    });
   }
 
   /** Deletes every checkpoint, channel value and pending write of a thread, in every namespace. */

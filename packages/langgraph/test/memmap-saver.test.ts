@@ -85,6 +85,21 @@ describe('what MemMapSaver stores', () => {
     ]);
   });
 
+  it('stores two putWrites of a task called without awaiting the first in call order, as MemorySaver does: the later error write replaces the earlier one', async () => {
+    const saver = new MemMapSaver(store);
+    const config = await saver.put(thread('t'), checkpoint({}, {}), meta(0), {});
+    // (The first has more values to serialise: its writes are ready after the second's.)
+    await Promise.all([
+      saver.putWrites(config, [['out', 'x'], ['more', 'y'], [ERROR, 'boom 1']], 'task'),
+      saver.putWrites(config, [[ERROR, 'boom 2']], 'task'),
+    ]);
+    expect((await saver.getTuple(config))?.pendingWrites).toEqual([
+      ['task', ERROR, 'boom 2'],
+      ['task', 'out', 'x'],
+      ['task', 'more', 'y'],
+    ]);
+  });
+
   it('keeps threads and namespaces apart whatever characters their names hold', async () => {
     const saver = new MemMapSaver(store);
     const names: Array<[string, string]> = [['a', 'b/c'], ['a/b', 'c'], ['a%2Fb', 'c'], ['ä 💬', ''], ['a', '']];
