@@ -457,7 +457,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     // Read once: the caller's object is not read again after the awaits below.
     const newText = changes.text;
     const bytes = newText === undefined ? undefined : checkText(newText, 'updateMemory', this.textLimit);
-    const tags = changes.tags === undefined ? undefined : checkTags(changes.tags, 'updateMemory');
+    const tags = changes.tags === undefined ? undefined : checkTags(changes.tags, 'updateMemory', 'refused');
     const meta = changes.meta === undefined ? undefined : checkMeta(changes.meta, 'updateMemory');
     const embedding = changes.embedding === undefined ? undefined : checkEmbedding(changes.embedding, 'updateMemory', this.engine.index.vectorDimensions, this.engine.index.name);
     const notFound = () => new MemMapError('MEMORY_NOT_FOUND', `updateMemory: no memory with id ${id} (it was never written, or was deleted or expired).`);
@@ -911,7 +911,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     return {
       byteLength,
       text: text as string,
-      tags: checkTags(tags, method),
+      tags: checkTags(tags, method, 'refused'),
       namespace: opts.namespace === undefined ? DEFAULT_NAMESPACE : checkNamespace(opts.namespace, method),
       meta: opts.meta === undefined ? {} : checkMeta(opts.meta, method),
       ttl: opts.ttlMs === undefined ? undefined : checkTtl(opts.ttlMs, method),

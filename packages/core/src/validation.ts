@@ -101,7 +101,7 @@ function notWellFormed(method: string, what: string): MemMapError {
 }
 
 /** Tags: an array of distinct, non-empty, well-formed strings; duplicates are dropped, order kept. */
-export function checkTags(tags: unknown, method: string): string[] {
+export function checkTags(tags: unknown, method: string, blank: 'refused' | 'taken' = 'taken'): string[] {
   if (tags === undefined) return [];
   if (!Array.isArray(tags)) throw invalid(`${method}: tags must be an array of strings, got ${describe(tags)}.`);
   if (tags.length > limits.maxTags) throw invalid(`${method}: at most ${limits.maxTags} tags, got ${tags.length}.`);
@@ -110,6 +110,8 @@ export function checkTags(tags: unknown, method: string): string[] {
       throw invalid(`${method}: each tag must be a non-empty string of at most ${limits.maxTagLength} characters, got ${describe(tag)}.`);
     }
     if (!isWellFormedText(tag)) throw notWellFormed(method, `the tag ${describe(tag)}`);
+    // (Only new tags: a restore keeps what a store of an earlier release held, and filters reach it.)
+    if (blank === 'refused' && BLANK.test(tag)) throw invalid(`${method}: a tag must hold more than whitespace, got ${describe(tag)}.`);
   }
   // (A few tags, as most memories have: kept without a Set, made for every memory appended.)
   if (tags.length <= 8) {
@@ -119,6 +121,8 @@ export function checkTags(tags: unknown, method: string): string[] {
   }
   return [...new Set(tags as string[])];
 }
+
+const BLANK = /^\s+$/u;
 
 /** A plain object (not an array, not null). */
 export function checkPlainObject(value: unknown, what: string, method: string): Record<string, unknown> {
