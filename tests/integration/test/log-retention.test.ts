@@ -897,6 +897,55 @@ describe('log segments and retention', () => {
     await again.close();
   });
 
+  it('with the named checkpoint\'s record in state.wal and a record of an older sealed segment damaged, the store opens, and verify does not say the open fails on a whole segment', async () => {
+    const { ids, segments } = await checkpointedRounds();
+    const fs = await open();
+    ids.push(await fs.appendMemory('past the rounds'));
+    await fs.checkpoint();
+    ids.push(await fs.appendMemory('after the newest checkpoint'));
+    await fs.close();
+    expect(await sealedSegments()).toEqual(segments);
+    await damage(segments[0]!, (bytes) => bytes.indexOf('round 0 memory 1') + 3);
+    const base = roundText(ids.length - 2);
+    const text = (i: number) => (i === ids.length - 2 ? 'past the rounds' : i === ids.length - 1 ? 'after the newest checkpoint' : base(i));
+    await readsEverything(root, ids, text, true);
+    const found = await verifyStore(root);
+    expect(found.problems.filter((problem) => /An open resuming after the checkpoint at record \d+ reads it, and fails/.test(problem.message))).toEqual([]);
+  });
+
+  it('with the named checkpoint\'s record damaged in a sealed segment and a newer whole checkpoint whose record is in state.wal, verify offers the newer one and repair names it: everything reads', async () => {
+    const { segment, older, ids } = await olderCheckpointInsideSegment(true, false, true);
+    const olderManifest = await readFile(join(root, 'state.manifest'));
+    const olderBytes = await readFile(join(root, 'checkpoints', older));
+    const newerSealed = (await readdir(join(root, 'checkpoints'))).filter((name) => name !== older);
+    const fs = await open();
+    ids.push(await fs.appendMemory('past the segment'));
+    await fs.checkpoint();
+    ids.push(await fs.appendMemory('after the newest'));
+    await fs.close();
+    expect(await sealedSegments()).toEqual([segment]);
+    // (Only the older checkpoint and the newest one, whose record lies in state.wal; the manifest names the older.)
+    for (const name of newerSealed) await nodeFileSystem.rm(join(root, 'checkpoints', name), { force: true });
+    if (!(await readdir(join(root, 'checkpoints'))).includes(older)) await writeFile(join(root, 'checkpoints', older), olderBytes);
+    await writeFile(join(root, 'state.manifest'), olderManifest);
+    const checkpoints = (await readdir(join(root, 'checkpoints'))).sort();
+    expect(checkpoints.length).toBe(2);
+    const newest = checkpoints.find((name) => name !== older)!;
+    await damage(segment, (bytes) => bytes.indexOf('mid memory 2') + 3);
+    await expect(open()).rejects.toBeDefined();
+    // Naming the newest checkpoint by hand: the store opens and reads everything.
+    const copy = join(dir, 'by-hand');
+    await nodeFileSystem.cp(root, copy, { recursive: true });
+    await nodeFileSystem.unlink(join(copy, 'state.manifest'));
+    const texts0 = ['mid memory 0', 'mid memory 1', 'mid memory 2', 'late memory 0', 'late memory 1', 'late memory 2', 'after the checkpoint', 'past the segment', 'after the newest'];
+    await readsEverything(copy, ids, (i) => texts0[i]!);
+    const found = await verifyStore(root);
+    await repairStore(root);
+    const texts = ['mid memory 0', 'mid memory 1', 'mid memory 2', 'late memory 0', 'late memory 1', 'late memory 2', 'after the checkpoint', 'past the segment', 'after the newest'];
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', file: `checkpoints/${older}`, repairable: true, message: expect.stringContaining(newest) }));
+    await readsEverything(root, ids, (i) => texts[i]!);
+  });
+
   it('refuses a negative or non-numeric historyRetentionMs', async () => {
     for (const bad of [-1, Number.NaN, '0']) {
       await expect(open({ historyRetentionMs: bad as number })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

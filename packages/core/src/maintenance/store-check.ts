@@ -349,7 +349,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   // Past a break in the sealed segments, what the open resuming after the checkpoint reads on to
   // state.wal must be whole too: damage there fails it as surely as the break it passed over.
   if (sealedBroken && checkpointExam?.resumes === true && checkpointExam.offset !== undefined) {
-    const readOn = await readOnAfter(logHeld, { lsn: checkpointExam.lsn!, offset: checkpointExam.offset }, header.firstLsn, layout, files);
+    const readOn = await readOnAfter(logHeld, { lsn: checkpointExam.lsn!, offset: checkpointExam.offset, checksum: checkpointExam.checksum! }, header.firstLsn, layout, files);
     const found = readOn.reads === 'problem' ? readOn.problem : undefined;
     if (found && !problems.some((problem) => problem.kind === found.kind && problem.file === found.file && problem.lsn === found.lsn)) problems.push(found);
   }
@@ -957,17 +957,14 @@ function segmentHeaderState(image: Buffer, first: number, logId: string, file: s
 }
 
 /**
- * Whether an open resuming after the checkpoint record at `from` reads the sealed segments on, in order,
- * to `state.wal` (beginning at `walFirst`): `through`; or what it meets first there (a damaged record, a
- * segment refused on its header, records missing) as `problem`; or `break` when the record lies before
- * a break in them (said already), which the open then meets.
+ * Whether an open resuming after the checkpoint record at `from` reads the log on, in order, through
+ * the sealed segments to `state.wal` (beginning at `walFirst`): `through`; or what it meets first there
+ * (a damaged record, a segment refused on its header, records missing) as `problem`. As the open does,
+ * it starts at that record where it is whole in its segment, else at a segment beginning right after it.
  */
-type ReadOn = { readonly reads: 'through' } | { readonly reads: 'problem'; readonly problem: StoreProblem } | { readonly reads: 'break' };
+type ReadOn = { readonly reads: 'through' } | { readonly reads: 'problem'; readonly problem: StoreProblem };
 
-async function readOnAfter(log: LogHeld, from: { lsn: number; offset: number }, walFirst: number, layout: StoreLayout, files: StoreFileSystem): Promise<ReadOn> {
-  const sealedFirsts = log.segmentFirsts.slice(0, -1);
-  const resumedAt = log.segmentFirsts.includes(from.lsn + 1) ? from.lsn + 1 : undefined;
-  const before = sealedFirsts.filter((first) => first <= from.lsn).at(-1);
+async function readOnAfter(log: LogHeld, from: { lsn: number; offset: number; checksum: number }, walFirst: number, layout: StoreLayout, files: StoreFileSystem): Promise<ReadOn> {
   const meets = (file: string, what: string, lsn?: number, offset?: number): ReadOn => ({
     reads: 'problem',
     problem: {
@@ -975,22 +972,37 @@ async function readOnAfter(log: LogHeld, from: { lsn: number; offset: number }, 
       message: `${what} An open resuming after the checkpoint at record ${from.lsn} reads it, and fails. ${PUT_SEGMENT_BACK}.`,
     },
   });
-  // (The segment holding the record, passed over: the open still opens it, and fails on a header it refuses.)
-  const passedOver = resumedAt !== undefined && before !== undefined ? log.headers.get(before) : undefined;
-  if (passedOver?.kind === 'refused') return meets(`wal/${segmentFileName(before!)}`, passedOver.problem);
-  const holder = resumedAt ?? before;
+  const imageOf = async (first: number) => log.brokenImages.get(first) ?? (await files.readFile(sealedSegmentPath(layout.segments, first)).catch(() => undefined));
+  // (Its record in state.wal, or the log beginning right after it: nothing sealed is read.)
+  const holder = log.segmentFirsts.filter((first) => first <= from.lsn).at(-1);
   if (holder === undefined || holder >= walFirst) return { reads: 'through' };
-  if (resumedAt === undefined && !log.brokenImages.has(holder)) return log.sealedBroken ? { reads: 'break' } : { reads: 'through' };
-  let next = resumedAt ?? from.lsn;
-  for (const first of sealedFirsts.filter((at) => at >= holder)) {
-    const file = `wal/${segmentFileName(first)}`;
-    if (first !== holder && first !== next) return meets(file, `The sealed segment ${file} begins at record ${first}, but the one before it ends at record ${next - 1}.`, next);
-    const image = log.brokenImages.get(first) ?? (await files.readFile(sealedSegmentPath(layout.segments, first)).catch(() => undefined));
+  const holderFile = `wal/${segmentFileName(holder)}`;
+  const holderImage = await imageOf(holder);
+  const holderState = holderImage === undefined ? undefined : (log.headers.get(holder) ?? segmentHeaderState(holderImage, holder, log.logId, holderFile));
+  // (The open opens the segment holding the record whichever way it resumes, and fails on a header it refuses.)
+  if (holderState?.kind === 'refused') return meets(holderFile, holderState.problem);
+  const inHolder = holderState?.kind === 'whole' && endOfRecordAt(holderImage!, from, log.seed, holderFile) !== undefined;
+  let first: number;
+  let start: { offset: number; lsn: number };
+  if (inHolder) {
+    first = holder;
+    start = { offset: from.offset, lsn: from.lsn };
+  } else if (log.segmentFirsts.includes(from.lsn + 1)) {
+    first = from.lsn + 1;
+    if (first === walFirst) return { reads: 'through' };
+    start = { offset: WAL_HEADER_SIZE, lsn: first };
+  } else {
+    return meets(holderFile, `Record ${from.lsn}, the checkpoint's, is not whole in the sealed segment ${holderFile}.`, from.lsn, from.offset);
+  }
+  let next = start.lsn;
+  for (const at of log.segmentFirsts.slice(0, -1).filter((segment) => segment >= first)) {
+    const file = `wal/${segmentFileName(at)}`;
+    if (at !== first && at !== next) return meets(file, `The sealed segment ${file} begins at record ${at}, but the one before it ends at record ${next - 1}.`, next);
+    const image = await imageOf(at);
     if (image === undefined) return meets(file, `The sealed segment ${file} cannot be read.`);
-    const state = log.headers.get(first) ?? segmentHeaderState(image, first, log.logId, file);
+    const state = log.headers.get(at) ?? segmentHeaderState(image, at, log.logId, file);
     if (state.kind !== 'whole') return meets(file, state.problem);
-    const start = first === holder && resumedAt === undefined ? { offset: from.offset, lsn: from.lsn } : { offset: WAL_HEADER_SIZE, lsn: first };
-    const scan = scanLog(image, start.offset, start.lsn, file, { seed: log.seed, onDamage: 'report' });
+    const scan = scanLog(image, at === first ? start.offset : WAL_HEADER_SIZE, at === first ? start.lsn : at, file, { seed: log.seed, onDamage: 'report' });
     if (scan.damage || scan.tornBytes > 0) return meets(file, `Record ${scan.lastLsn + 1} at byte ${scan.end} of the sealed segment ${file} is damaged.`, scan.lastLsn + 1, scan.end);
     next = scan.lastLsn + 1;
   }
