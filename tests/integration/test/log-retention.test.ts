@@ -946,6 +946,69 @@ describe('log segments and retention', () => {
     await readsEverything(root, ids, (i) => texts[i]!);
   });
 
+  it('with a record damaged between the named checkpoint\'s record and a newer whole checkpoint\'s, verify offers the newer one and repair names it: everything reads', async () => {
+    const { segment, ids } = await olderCheckpointInsideSegment(true, false, true);
+    await damage(segment, (bytes) => bytes.indexOf('late memory 1') + 3);
+    await expect(open()).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', repairable: true, message: expect.stringContaining('`memmapfs repair` names it in state.manifest') }));
+    await repairStore(root);
+    const texts = ['mid memory 0', 'mid memory 1', 'mid memory 2', 'late memory 0', 'late memory 1', 'late memory 2', 'after the checkpoint'];
+    await readsEverything(root, ids, (i) => texts[i]!);
+  });
+
+  /**
+   * 'first' and a checkpoint, three rounds each ended by a checkpoint (a reader keeps every segment);
+   * then the segments before record 5 gone as retention drops them, and only the checkpoints up to
+   * record 4 left, state.manifest naming the one at record 1 (older than the log).
+   */
+  async function manifestOlderThanTheLog(): Promise<{ ids: number[]; fifth: string }> {
+    const fs = await open({ historyRetentionMs: 0 });
+    const ids = [await fs.appendMemory('first')];
+    const reader = await open({ readOnly: true });
+    await reader.getMemory(ids[0]!);
+    await fs.checkpoint();
+    const saved = new Map<string, Buffer>();
+    const keep = async () => {
+      for (const name of await readdir(join(root, 'checkpoints'))) if (!saved.has(name)) saved.set(name, await readFile(join(root, 'checkpoints', name)));
+    };
+    await keep();
+    const firstManifest = await readFile(join(root, 'state.manifest'));
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) ids.push(await fs.appendMemory(`round ${round} memory ${i}`));
+      await fs.checkpoint();
+      await keep();
+    }
+    ids.push(await fs.appendMemory('tail'));
+    await fs.close();
+    await reader.close();
+    for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
+    for (const name of await sealedSegments()) if (Number(name.slice(0, 16)) < 5) await nodeFileSystem.unlink(join(root, 'wal', name));
+    for (const [name, bytes] of saved) if (name.startsWith('checkpoint-') && Number(/(\d+)/.exec(name)![1]) <= 4) await writeFile(join(root, 'checkpoints', name), bytes);
+    await writeFile(join(root, 'state.manifest'), firstManifest);
+    const fifth = (await sealedSegments()).find((name) => Number(name.slice(0, 16)) === 5)!;
+    expect(fifth).toBeDefined();
+    return { ids, fifth };
+  }
+
+  it('with state.manifest naming a checkpoint older than the log and a newer one the log begins right after, verify says repair can help (not to restore from a backup), and repair names the newer one: everything reads', async () => {
+    const { ids } = await manifestOlderThanTheLog();
+    await expect(open()).rejects.toBeDefined();
+    const found = await verifyStore(root);
+    expect(found.problems.map((problem) => problem.kind)).not.toContain('wal-truncated');
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', repairable: true }));
+    await repairStore(root);
+    await readsEverything(root, ids, (i) => (i === 0 ? 'first' : i === ids.length - 1 ? 'tail' : `round ${Math.floor((i - 1) / 3)} memory ${(i - 1) % 3}`));
+  });
+
+  it('with that newer checkpoint followed by damage in the sealed segment after it, verify does not offer it (the open fails reading on from it)', async () => {
+    const { fifth } = await manifestOlderThanTheLog();
+    await damage(fifth, (bytes) => bytes.indexOf('round 1 memory 1') + 3);
+    const found = await verifyStore(root);
+    expect(found.problems.filter((problem) => problem.kind === 'checkpoint-unusable' && /the log resumes after it|the log reads on from it/.test(problem.message))).toEqual([]);
+    expect(found.ok).toBe(false);
+  });
+
   it('refuses a negative or non-numeric historyRetentionMs', async () => {
     for (const bad of [-1, Number.NaN, '0']) {
       await expect(open({ historyRetentionMs: bad as number })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -348,10 +348,19 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
   // Past a break in the sealed segments, what the open resuming after the checkpoint reads on to
   // state.wal must be whole too: damage there fails it as surely as the break it passed over.
+  /** The checkpoint an open takes fails past it, and a newer one does not: repair names the newer one. */
+  let replacedCheckpoint = false;
   if (sealedBroken && checkpointExam?.resumes === true && checkpointExam.offset !== undefined) {
     const readOn = await readOnAfter(logHeld, { lsn: checkpointExam.lsn!, offset: checkpointExam.offset, checksum: checkpointExam.checksum! }, header.firstLsn, layout, files);
     const found = readOn.reads === 'problem' ? readOn.problem : undefined;
     if (found && !problems.some((problem) => problem.kind === found.kind && problem.file === found.file && problem.lsn === found.lsn)) problems.push(found);
+    // (A newer checkpoint the log reads on from holds all this one does: repair names it in its place.)
+    const newer = found ? await newerCheckpointResumedAfter(layout, header.logId, checkpointExam.lsn!, codec, files, async (position) => logResumesAfter(logHeld, firstLsn, position) && (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through') : undefined;
+    if (newer) {
+      replacedCheckpoint = true;
+      problems.push({ severity: 'error', kind: 'checkpoint-unusable', file: checkpointExam.problem?.file ?? 'state.manifest', repairable: true,
+        message: `An open resuming after the checkpoint at record ${checkpointExam.lsn} meets the damage in the sealed segments after it, and fails. checkpoints/${newer.name} (up to record ${newer.lsn}) holds all it does, and the log reads on from it to state.wal: \`memmapfs repair\` names it in state.manifest, and the store opens.` });
+    }
   }
   const repairRefusal = scan.damage !== undefined && !logHoldsAll && checkpointRecordEnd === undefined && !checkpointCoversDamage
     ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, checkpointExam, codec, files)
@@ -396,7 +405,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: checkpointExam?.unusable ?? false, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -973,26 +982,29 @@ async function readOnAfter(log: LogHeld, from: { lsn: number; offset: number; ch
     },
   });
   const imageOf = async (first: number) => log.brokenImages.get(first) ?? (await files.readFile(sealedSegmentPath(layout.segments, first)).catch(() => undefined));
-  // (Its record in state.wal, or the log beginning right after it: nothing sealed is read.)
+  // (Its record in state.wal: nothing sealed is read. Before the log's first record, the log must begin
+  // right after it, and is read from its first segment.)
   const holder = log.segmentFirsts.filter((first) => first <= from.lsn).at(-1);
-  if (holder === undefined || holder >= walFirst) return { reads: 'through' };
-  const holderFile = `wal/${segmentFileName(holder)}`;
-  const holderImage = await imageOf(holder);
-  const holderState = holderImage === undefined ? undefined : (log.headers.get(holder) ?? segmentHeaderState(holderImage, holder, log.logId, holderFile));
+  if (holder !== undefined && holder >= walFirst) return { reads: 'through' };
+  const holderFile = holder === undefined ? undefined : `wal/${segmentFileName(holder)}`;
+  const holderImage = holder === undefined ? undefined : await imageOf(holder);
+  const holderState = holderImage === undefined ? undefined : (log.headers.get(holder!) ?? segmentHeaderState(holderImage, holder!, log.logId, holderFile!));
   // (The open opens the segment holding the record whichever way it resumes, and fails on a header it refuses.)
-  if (holderState?.kind === 'refused') return meets(holderFile, holderState.problem);
-  const inHolder = holderState?.kind === 'whole' && endOfRecordAt(holderImage!, from, log.seed, holderFile) !== undefined;
+  if (holderState?.kind === 'refused') return meets(holderFile!, holderState.problem);
+  const inHolder = holderState?.kind === 'whole' && endOfRecordAt(holderImage!, from, log.seed, holderFile!) !== undefined;
   let first: number;
   let start: { offset: number; lsn: number };
   if (inHolder) {
-    first = holder;
+    first = holder!;
     start = { offset: from.offset, lsn: from.lsn };
   } else if (log.segmentFirsts.includes(from.lsn + 1)) {
     first = from.lsn + 1;
     if (first === walFirst) return { reads: 'through' };
     start = { offset: WAL_HEADER_SIZE, lsn: first };
-  } else {
+  } else if (holderFile !== undefined) {
     return meets(holderFile, `Record ${from.lsn}, the checkpoint's, is not whole in the sealed segment ${holderFile}.`, from.lsn, from.offset);
+  } else {
+    return meets(`wal/${segmentFileName(log.segmentFirsts[0]!)}`, `The log begins at record ${log.segmentFirsts[0]}, not right after record ${from.lsn}, the checkpoint's.`);
   }
   let next = start.lsn;
   for (const at of log.segmentFirsts.slice(0, -1).filter((segment) => segment >= first)) {
@@ -1038,6 +1050,8 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
     }
     // (With no manifest of this log that reads, or one naming a file that is gone or damaged, the checkpoint an open takes in its place.)
     checkpoint ??= await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId, () => undefined);
+    // (One older than the log, which repair sets aside: the newest that covers what the log dropped, which it names.)
+    if (checkpoint !== undefined && checkpoint.logId === logId && checkpoint.position.lsn < firstLsn - 1) checkpoint = (await newestCovering(layout, logId, firstLsn - 1, files)) ?? checkpoint;
     if (!checkpoint) return undefined;
     if (checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
     const rows = checkpoint.memories(codec);
@@ -1057,6 +1071,25 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
   } catch {
     return undefined;
   }
+}
+
+/** The newest checkpoint file of log `logId` that opens and ends at record `lsn` or after. */
+async function newestCovering(layout: StoreLayout, logId: string, lsn: number, files: StoreFileSystem): Promise<CheckpointFile | undefined> {
+  let names: string[];
+  try {
+    names = await files.readdir(layout.checkpoints);
+  } catch {
+    return undefined;
+  }
+  for (const name of names.filter((name) => (checkpointFileLsn(name) ?? -1) >= lsn).sort((a, b) => checkpointFileLsn(b)! - checkpointFileLsn(a)!)) {
+    try {
+      const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
+      if (file.logId === logId && file.position.lsn === checkpointFileLsn(name)) return file;
+    } catch {
+      // (One that does not open is no base.)
+    }
+  }
+  return undefined;
 }
 
 /**
