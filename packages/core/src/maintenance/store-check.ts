@@ -135,6 +135,8 @@ export interface StoreExamination {
    * it, retention having dropped it), before any damage: a checkpoint an open could resume after.
    */
   readonly holdsRecordOf: (position: { lsn: number; checksum: number }) => boolean;
+  /** Whether an open resuming after a checkpoint at `position` reads the log on from it to `state.wal`, as far as verify can tell. */
+  readonly readsOnFrom: (position: { lsn: number; checksum: number; offset: number }) => Promise<boolean>;
   /**
    * The log holds every record from the first on, read in order (none dropped by retention, no sealed
    * segment broken): it can stand in for a checkpoint. (Damage in `state.wal` apart.)
@@ -405,7 +407,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), readsOnFrom: async (position) => (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through', logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */

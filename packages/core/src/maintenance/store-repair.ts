@@ -178,16 +178,23 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
       if (checkpointFileLsn(name) !== undefined) await setCheckpointAside(name);
       else await unlinkIfThere(path, files);
     }
-    // The newest of them that is whole, of the log's codec, is named (a damaged one is kept unnamed).
+    // The newest of them that is whole, of the log's codec, and that the log reads on from to state.wal
+    // is named (a damaged one is kept unnamed, as is one past damage an open would meet after it).
     const codec = kept.length > 0 ? await resolveCodec(options.codec, header.codec) : undefined;
-    spared = kept.sort((a, b) => b.lsn - a.lsn).find(({ name }) => {
+    spared = undefined;
+    for (const candidate of kept.sort((a, b) => b.lsn - a.lsn)) {
+      let file;
       try {
-        const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
-        return file.codec === header.codec && checkpointDamage(file, codec!) === undefined;
+        file = openCheckpointFile(join(layout.checkpoints, candidate.name), 'read');
       } catch {
-        return false;
+        continue;
       }
-    });
+      if (file.codec !== header.codec || checkpointDamage(file, codec!) !== undefined) continue;
+      if (exam.logHoldsAll || (await exam.readsOnFrom(file.position))) {
+        spared = candidate;
+        break;
+      }
+    }
     if (spared) await writeManifest(layout.manifest, { logId: header.logId, checkpoint: spared.name, lsn: spared.lsn }, files);
     checkpointAction = spared
       ? `Removed the checkpoint of the tables an open would have taken${asideNote()}, and named checkpoints/${spared.name} (up to record ${spared.lsn}), which the log resumes after, in state.manifest.`
