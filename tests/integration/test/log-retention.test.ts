@@ -1007,6 +1007,101 @@ describe('log segments and retention', () => {
     const found = await verifyStore(root);
     expect(found.problems.filter((problem) => problem.kind === 'checkpoint-unusable' && /the log resumes after it|the log reads on from it/.test(problem.message))).toEqual([]);
     expect(found.ok).toBe(false);
+    // (Repair names none, and says the store still does not open: not that the next open replays the whole log.)
+    const report = await repairStore(root);
+    expect(report.actions.join(' ')).toContain('so the store still does not open');
+    expect(report.actions.join(' ')).not.toContain('replays the whole log');
+    await expect(open()).rejects.toBeDefined();
+  });
+
+  /**
+   * `olderCheckpointInsideSegment`'s store with three memories more and a newest checkpoint, whose
+   * record is in state.wal; the manifest names the oldest; `keepSealed` keeps the one ending the sealed segment.
+   */
+  async function newestInWal(keepSealed: boolean): Promise<{ segment: string; older: string; ids: number[]; newest: string }> {
+    const { segment, older, ids } = await olderCheckpointInsideSegment(true, false, true);
+    const olderManifest = await readFile(join(root, 'state.manifest'));
+    const sealedNames = (await readdir(join(root, 'checkpoints'))).filter((name) => name !== older);
+    const sealedBytes = new Map<string, Buffer>();
+    for (const name of sealedNames) sealedBytes.set(name, await readFile(join(root, 'checkpoints', name)));
+    const olderBytes = await readFile(join(root, 'checkpoints', older));
+    const fs = await open();
+    ids.push(await fs.appendMemory('past the segment'));
+    ids.push(await fs.appendMemory('just before the newest'));
+    await fs.checkpoint();
+    ids.push(await fs.appendMemory('after the newest'));
+    await fs.close();
+    for (const name of sealedNames) await nodeFileSystem.rm(join(root, 'checkpoints', name), { force: true });
+    if (keepSealed) for (const [name, bytes] of sealedBytes) await writeFile(join(root, 'checkpoints', name), bytes);
+    await writeFile(join(root, 'checkpoints', older), olderBytes);
+    await writeFile(join(root, 'state.manifest'), olderManifest);
+    const newest = (await readdir(join(root, 'checkpoints'))).filter((n) => n.startsWith('checkpoint-')).sort().at(-1)!;
+    return { segment, older, ids, newest };
+  }
+  const newestTexts = ['mid memory 0', 'mid memory 1', 'mid memory 2', 'late memory 0', 'late memory 1', 'late memory 2', 'after the checkpoint', 'past the segment', 'just before the newest', 'after the newest'];
+
+  it.each([['beside it', true], ['alone', false]])('with damage in the sealed segment after the named checkpoint and in state.wal before a newer checkpoint\'s record (the checkpoint ending the segment %s), repair leaves the store as it is rather than lose a record only the newest checkpoint holds', async (_, keepSealed) => {
+    const { segment, ids, newest } = await newestInWal(keepSealed as boolean);
+    await damage(segment, (bytes) => bytes.indexOf('late memory 1') + 3);
+    await damage('state.wal', (bytes) => bytes.indexOf('past the segment') + 3);
+    await expect(open()).rejects.toBeDefined();
+    // (By hand, naming the newest: the open finds its record whole in state.wal, and everything reads.)
+    const copy = join(dir, 'by-hand');
+    await nodeFileSystem.cp(root, copy, { recursive: true });
+    await nodeFileSystem.unlink(join(copy, 'state.manifest'));
+    for (const name of await readdir(join(copy, 'checkpoints'))) if (name !== newest) await nodeFileSystem.unlink(join(copy, 'checkpoints', name));
+    await readsEverything(copy, ids, (i) => newestTexts[i]!);
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-damaged', repairable: false }));
+    const checkpoints = (await readdir(join(root, 'checkpoints'))).sort();
+    const before = await logBytes();
+    await expect(repairStore(root)).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+    expect((await readdir(join(root, 'checkpoints'))).sort()).toEqual(checkpoints);
+    expect(await logBytes()).toEqual(before);
+  });
+
+  it('with the manifest naming a checkpoint older than the log, verify checks the blocks against the checkpoint repair names, not a newer damaged one (it missed a damaged block)', async () => {
+    const fs = await open({ historyRetentionMs: 0 });
+    const ids = [await fs.appendMemory('first')];
+    const reader = await open({ readOnly: true });
+    await reader.getMemory(ids[0]!);
+    await fs.checkpoint();
+    const saved = new Map<string, Buffer>();
+    const keep = async () => {
+      for (const name of await readdir(join(root, 'checkpoints'))) if (!saved.has(name)) saved.set(name, await readFile(join(root, 'checkpoints', name)));
+    };
+    await keep();
+    const firstManifest = await readFile(join(root, 'state.manifest'));
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) ids.push(await fs.appendMemory(`round ${round} memory ${i}`));
+      await fs.checkpoint();
+      await keep();
+    }
+    ids.push(await fs.appendMemory('tail'));
+    await fs.close();
+    await reader.close();
+    for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
+    for (const name of await sealedSegments()) if (Number(name.slice(0, 16)) < 5) await nodeFileSystem.unlink(join(root, 'wal', name));
+    const cps = [...saved.keys()].filter((n) => n.startsWith('checkpoint-')).sort();
+    // The checkpoints up to record 4, and the next one with a row damaged.
+    const next = cps.find((n) => Number(/(\d+)/.exec(n)![1]) > 4)!;
+    for (const name of cps) if (Number(/(\d+)/.exec(name)![1]) <= 4 || name === next) await writeFile(join(root, 'checkpoints', name), saved.get(name)!);
+    const nb = await readFile(join(root, 'checkpoints', next));
+    nb[160 + 10]! ^= 0x55;
+    await writeFile(join(root, 'checkpoints', next), nb);
+    await writeFile(join(root, 'state.manifest'), firstManifest);
+    // A block only the checkpoints hold (round 0 memory 0, before the log's first record), corrupted.
+    for (const name of await readdir(join(root, 'blocks'))) {
+      const path = join(root, 'blocks', name);
+      const bytes = await readFile(path);
+      const at = bytes.indexOf('round 0 memory 0');
+      if (at >= 0) {
+        bytes[at + 2]! ^= 0x20;
+        await writeFile(path, bytes);
+      }
+    }
+    const found = await verifyStore(root);
+    expect(found.problems.map((p) => p.kind)).toContain('block-corrupt');
   });
 
   it('refuses a negative or non-numeric historyRetentionMs', async () => {

@@ -225,7 +225,9 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const pending: Array<{ id?: number; key?: string; block: Omit<LiveBlock, 'afterCheckpoint'> | undefined; from?: BlockRef }> = [];
   const allRefs: Array<{ ref: BlockRef; lsn: number }> = [];
   // When retention dropped the oldest records, what they made comes from the checkpoint that covers them.
-  const base = firstLsn > 1 ? await checkpointBase(layout, header.logId, firstLsn, files, await resolveCodec(options.codec, header.codec)) : undefined;
+  const segmentFirsts = [...sealed.firsts, header.firstLsn];
+  const logHeld: LogHeld = { records, beyondDamage: sealed.beyondDamage, brokenImages: sealed.brokenImages, seed: scanOptions.seed, segmentFirsts, holdsAll: logHoldsAll, sealedBroken, headers: sealed.headers, logId: header.logId };
+  const base = firstLsn > 1 ? await checkpointBase(layout, header.logId, firstLsn, files, await resolveCodec(options.codec, header.codec), (position) => logResumesAfter(logHeld, firstLsn, position)) : undefined;
   if (firstLsn > 1 && !base) {
     problems.push({ severity: 'error', kind: 'wal-truncated', lsn: firstLsn, file: 'state.manifest', repairable: false,
       message: `The log holds records from ${firstLsn} on only (a checkpoint let it drop the ones before), and no usable checkpoint covers those: the memories they made cannot be read. Restore the store from a backup.` });
@@ -325,8 +327,6 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
   }
 
-  const segmentFirsts = [...sealed.firsts, header.firstLsn];
-  const logHeld: LogHeld = { records, beyondDamage: sealed.beyondDamage, brokenImages: sealed.brokenImages, seed: scanOptions.seed, segmentFirsts, holdsAll: logHoldsAll, sealedBroken, headers: sealed.headers, logId: header.logId };
   const checkpointExam = await examineCheckpoint(layout, header.logId, logHeld, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
@@ -352,9 +352,12 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   // state.wal must be whole too: damage there fails it as surely as the break it passed over.
   /** The checkpoint an open takes fails past it, and a newer one does not: repair names the newer one. */
   let replacedCheckpoint = false;
+  /** The open fails reading on past the checkpoint it takes: that one is no checkpoint to resume after. */
+  let failsPast = false;
   if (sealedBroken && checkpointExam?.resumes === true && checkpointExam.offset !== undefined) {
     const readOn = await readOnAfter(logHeld, { lsn: checkpointExam.lsn!, offset: checkpointExam.offset, checksum: checkpointExam.checksum! }, header.firstLsn, layout, files);
     const found = readOn.reads === 'problem' ? readOn.problem : undefined;
+    failsPast = found !== undefined;
     if (found && !problems.some((problem) => problem.kind === found.kind && problem.file === found.file && problem.lsn === found.lsn)) problems.push(found);
     // (A newer checkpoint the log reads on from holds all this one does: repair names it in its place.)
     const newer = found ? await newerCheckpointResumedAfter(layout, header.logId, checkpointExam.lsn!, codec, files, async (position) => logResumesAfter(logHeld, firstLsn, position) && (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through') : undefined;
@@ -365,7 +368,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     }
   }
   const repairRefusal = scan.damage !== undefined && !logHoldsAll && checkpointRecordEnd === undefined && !checkpointCoversDamage
-    ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, checkpointExam, codec, files)
+    // (One the open fails past does not spare what lies past the damage: repair would lose it.)
+    ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, failsPast && checkpointExam ? { ...checkpointExam, resumes: false } : checkpointExam, codec, files)
     : undefined;
   if (repairRefusal !== undefined) {
     const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
@@ -1039,7 +1043,7 @@ function sealedHeaderProblem(file: string, error: unknown): string {
  * The memories and stream blocks of the checkpoint that covers the records retention dropped (it must
  * end at or after the record before `firstLsn`), and the LSN it ends at; `undefined` when there is none.
  */
-async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: number, files: StoreFileSystem, codec: Codec): Promise<{ lsn: number; memories: Map<number, BlockRef>; streams: ReadonlyMap<string, readonly BlockRef[]> } | undefined> {
+async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: number, files: StoreFileSystem, codec: Codec, resumable: (position: { lsn: number; checksum: number }) => boolean): Promise<{ lsn: number; memories: Map<number, BlockRef>; streams: ReadonlyMap<string, readonly BlockRef[]> } | undefined> {
   const manifest = await readManifest(layout.manifest, files);
   try {
     let checkpoint: CheckpointFile | undefined;
@@ -1053,7 +1057,7 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
     // (With no manifest of this log that reads, or one naming a file that is gone or damaged, the checkpoint an open takes in its place.)
     checkpoint ??= await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId, () => undefined);
     // (One older than the log, which repair sets aside: the newest that covers what the log dropped, which it names.)
-    if (checkpoint !== undefined && checkpoint.logId === logId && checkpoint.position.lsn < firstLsn - 1) checkpoint = (await newestCovering(layout, logId, firstLsn - 1, files)) ?? checkpoint;
+    if (checkpoint !== undefined && checkpoint.logId === logId && checkpoint.position.lsn < firstLsn - 1) checkpoint = (await newestCovering(layout, logId, firstLsn - 1, files, codec, resumable)) ?? checkpoint;
     if (!checkpoint) return undefined;
     if (checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
     const rows = checkpoint.memories(codec);
@@ -1075,8 +1079,11 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
   }
 }
 
-/** The newest checkpoint file of log `logId` that opens and ends at record `lsn` or after. */
-async function newestCovering(layout: StoreLayout, logId: string, lsn: number, files: StoreFileSystem): Promise<CheckpointFile | undefined> {
+/**
+ * The newest checkpoint file of log `logId` that ends at record `lsn` or after, opens whole, of the
+ * log's codec, and that `resumable` says the log resumes after: the one repair names.
+ */
+async function newestCovering(layout: StoreLayout, logId: string, lsn: number, files: StoreFileSystem, codec: Codec, resumable: (position: { lsn: number; checksum: number }) => boolean): Promise<CheckpointFile | undefined> {
   let names: string[];
   try {
     names = await files.readdir(layout.checkpoints);
@@ -1086,7 +1093,7 @@ async function newestCovering(layout: StoreLayout, logId: string, lsn: number, f
   for (const name of names.filter((name) => (checkpointFileLsn(name) ?? -1) >= lsn).sort((a, b) => checkpointFileLsn(b)! - checkpointFileLsn(a)!)) {
     try {
       const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
-      if (file.logId === logId && file.position.lsn === checkpointFileLsn(name)) return file;
+      if (file.logId === logId && file.position.lsn === checkpointFileLsn(name) && file.codec === codec.name && resumable(file.position) && checkpointDamage(file, codec) === undefined) return file;
     } catch {
       // (One that does not open is no base.)
     }

@@ -198,7 +198,9 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     if (spared) await writeManifest(layout.manifest, { logId: header.logId, checkpoint: spared.name, lsn: spared.lsn }, files);
     checkpointAction = spared
       ? `Removed the checkpoint of the tables an open would have taken${asideNote()}, and named checkpoints/${spared.name} (up to record ${spared.lsn}), which the log resumes after, in state.manifest.`
-      : `Removed the checkpoint of the tables${asideNote()}; the next open replays the whole log and writes a new one.`;
+      : exam.logHoldsAll || logReplaced
+        ? `Removed the checkpoint of the tables${asideNote()}; the next open replays the whole log and writes a new one.`
+        : `Removed the checkpoint of the tables${asideNote()}; no other checkpoint of this log is one the log reads on from to state.wal, so the store still does not open (\`memmapfs verify\` says what is damaged: put damaged sealed segments back from a backup taken after they were sealed, else restore the store from a backup).`;
   } else if (exam.checkpointManifest !== undefined && (resync === undefined || exam.checkpointManifest.lsn <= (keptThrough?.lsn ?? scan.lastLsn))) {
     await writeManifest(layout.manifest, exam.checkpointManifest, files);
     checkpointAction = `Named ${exam.checkpointManifest.checkpoint}, the checkpoint an open used in place of the missing or damaged one, in state.manifest.`;
