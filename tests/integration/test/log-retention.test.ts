@@ -962,7 +962,7 @@ describe('log segments and retention', () => {
    * then the segments before record 5 gone as retention drops them, and only the checkpoints up to
    * record 4 left, state.manifest naming the one at record 1 (older than the log).
    */
-  async function manifestOlderThanTheLog(): Promise<{ ids: number[]; fifth: string }> {
+  async function manifestOlderThanTheLog(): Promise<{ ids: number[]; fifth: string; saved: ReadonlyMap<string, Buffer> }> {
     const fs = await open({ historyRetentionMs: 0 });
     const ids = [await fs.appendMemory('first')];
     const reader = await open({ readOnly: true });
@@ -988,7 +988,7 @@ describe('log segments and retention', () => {
     await writeFile(join(root, 'state.manifest'), firstManifest);
     const fifth = (await sealedSegments()).find((name) => Number(name.slice(0, 16)) === 5)!;
     expect(fifth).toBeDefined();
-    return { ids, fifth };
+    return { ids, fifth, saved };
   }
 
   it('with state.manifest naming a checkpoint older than the log and a newer one the log begins right after, verify says repair can help (not to restore from a backup), and repair names the newer one: everything reads', async () => {
@@ -1061,35 +1061,12 @@ describe('log segments and retention', () => {
   });
 
   it('with the manifest naming a checkpoint older than the log, verify checks the blocks against the checkpoint repair names, not a newer damaged one (it missed a damaged block)', async () => {
-    const fs = await open({ historyRetentionMs: 0 });
-    const ids = [await fs.appendMemory('first')];
-    const reader = await open({ readOnly: true });
-    await reader.getMemory(ids[0]!);
-    await fs.checkpoint();
-    const saved = new Map<string, Buffer>();
-    const keep = async () => {
-      for (const name of await readdir(join(root, 'checkpoints'))) if (!saved.has(name)) saved.set(name, await readFile(join(root, 'checkpoints', name)));
-    };
-    await keep();
-    const firstManifest = await readFile(join(root, 'state.manifest'));
-    for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 3; i++) ids.push(await fs.appendMemory(`round ${round} memory ${i}`));
-      await fs.checkpoint();
-      await keep();
-    }
-    ids.push(await fs.appendMemory('tail'));
-    await fs.close();
-    await reader.close();
-    for (const name of await readdir(join(root, 'checkpoints'))) await nodeFileSystem.unlink(join(root, 'checkpoints', name));
-    for (const name of await sealedSegments()) if (Number(name.slice(0, 16)) < 5) await nodeFileSystem.unlink(join(root, 'wal', name));
-    const cps = [...saved.keys()].filter((n) => n.startsWith('checkpoint-')).sort();
-    // The checkpoints up to record 4, and the next one with a row damaged.
-    const next = cps.find((n) => Number(/(\d+)/.exec(n)![1]) > 4)!;
-    for (const name of cps) if (Number(/(\d+)/.exec(name)![1]) <= 4 || name === next) await writeFile(join(root, 'checkpoints', name), saved.get(name)!);
-    const nb = await readFile(join(root, 'checkpoints', next));
-    nb[160 + 10]! ^= 0x55;
-    await writeFile(join(root, 'checkpoints', next), nb);
-    await writeFile(join(root, 'state.manifest'), firstManifest);
+    const { saved } = await manifestOlderThanTheLog();
+    // The next checkpoint after record 4 put back too, a row of it damaged.
+    const next = [...saved.keys()].filter((name) => name.startsWith('checkpoint-') && Number(/(\d+)/.exec(name)![1]) > 4).sort()[0]!;
+    const damaged = Buffer.from(saved.get(next)!);
+    damaged[160 + 10]! ^= 0x55;
+    await writeFile(join(root, 'checkpoints', next), damaged);
     // A block only the checkpoints hold (round 0 memory 0, before the log's first record), corrupted.
     for (const name of await readdir(join(root, 'blocks'))) {
       const path = join(root, 'blocks', name);
