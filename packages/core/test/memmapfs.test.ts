@@ -1,6 +1,5 @@
 import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemMapError, MemMapFS, type AgentState, type MemMapErrorCode } from '@memmapfs/core';
 import { useTempRoot, v8Codec, WordSearch } from './fixtures.js';
@@ -704,18 +703,6 @@ describe('bad input', () => {
     const error = await expectCode(() => open(new WordSearch(), { wal: wal as never, historyRetentionMs: 0 }), 'NOT_SUPPORTED');
     expect(error.message).toMatch(/historyRetentionMs.*snapshot/);
     expect(opened).toBe(false);
-  });
-
-  it('leaves no host cache folder behind when its log on another host cannot be opened (a server not reachable), and keeps a folder that was there', async () => {
-    const unreachable = async () => {
-      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
-    };
-    const cache = join(root, 'host-cache');
-    await expect(MemMapFS.init(cache, { codec: v8Codec(), search: new WordSearch(), wal: unreachable as never })).rejects.toBeInstanceOf(MemMapError);
-    expect(existsSync(cache)).toBe(false);
-    await mkdir(cache);
-    await expect(MemMapFS.init(cache, { codec: v8Codec(), search: new WordSearch(), wal: unreachable as never })).rejects.toBeInstanceOf(MemMapError);
-    expect(readdirSync(cache)).toEqual([]);
   });
 
   it('names NaN and Infinity as such in its messages, not as null', async () => {

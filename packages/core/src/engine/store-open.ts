@@ -113,16 +113,10 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
   let wal: WriteAheadLog | undefined;
   const blockSync: BlockSyncDemand = { needed: false };
   const target: { engine?: StoreEngine<S> } = {};
-  /** Set when this open made the folders of a host cache (and whether the cache's own folder was there). */
-  let madeCache: { rootWasThere: boolean } | undefined;
   try {
     // (An existing store has its folders: an open then spends no fsync on them. Derived data's
     // folders are made again by whoever writes there.)
-    if (!readOnly && !exists) {
-      // (A host cache made for a log elsewhere goes again if that log cannot be opened: see below.)
-      if (remote) madeCache = { rootWasThere: await present(layout.root) };
-      await createFolders(layout, files);
-    }
+    if (!readOnly && !exists) await createFolders(layout, files);
     // Core talks to the log and the blocks through their contracts only; these are the local files.
     const openBlocks = chunkStore(layout.blocks, { fileSystem: files, ...(options.chunkSizeBytes ? { chunkSize: options.chunkSizeBytes } : {}) });
     const openLog = options.wal ?? fileWal(layout.wal, { fileSystem: files });
@@ -358,9 +352,6 @@ async function openOnce<S extends AgentState>(root: string, options: MemMapFSOpt
     await wal?.close().catch(() => undefined);
     await blocks?.close().catch(() => undefined);
     const retried = isRetriedOpen(error);
-    // (Its folders made for a log that did not open, a server not reachable say: removed while empty,
-    // so that a mistyped address leaves nothing behind.)
-    if (madeCache && !retried && wal === undefined) await removeEmptyCache(layout, madeCache.rootWasThere);
     // (An instance the caller gave is used again by the open's next try: closed only when it gives up.)
     if (!retried || search.created() !== options.search) await Promise.resolve(search.created()?.close?.()).catch(() => undefined);
     throw retried && !MemMapError.is(error) ? error : toMemMapError(error);
@@ -424,13 +415,6 @@ async function createFolders(layout: StoreLayout, files: StoreFileSystem): Promi
   await files.mkdir(layout.blocks, { recursive: true });
   await files.mkdir(layout.checkpoints, { recursive: true });
   await syncFolder(layout.root, files);
-}
-
-/** Removes the folders `createFolders` made, each only while it is empty (the store's own only if it was not there before). */
-async function removeEmptyCache(layout: StoreLayout, rootWasThere: boolean): Promise<void> {
-  for (const folder of [layout.index, layout.blocks, layout.checkpoints, ...(rootWasThere ? [] : [layout.root])]) {
-    await nodeFileSystem.rmdir(folder).catch(() => undefined);
-  }
 }
 
 /** What an fsync of a folder above a new store answers where it cannot be made, not where it failed. */
