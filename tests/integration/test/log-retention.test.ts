@@ -1040,24 +1040,31 @@ describe('log segments and retention', () => {
   }
   const newestTexts = ['mid memory 0', 'mid memory 1', 'mid memory 2', 'late memory 0', 'late memory 1', 'late memory 2', 'after the checkpoint', 'past the segment', 'just before the newest', 'after the newest'];
 
-  it.each([['beside it', true], ['alone', false]])('with damage in the sealed segment after the named checkpoint and in state.wal before a newer checkpoint\'s record (the checkpoint ending the segment %s), repair leaves the store as it is rather than lose a record only the newest checkpoint holds', async (_, keepSealed) => {
+  it.each([
+    ['the sealed segment after the named checkpoint damaged, the checkpoint ending it beside it', true, true],
+    ['the sealed segment after the named checkpoint damaged', false, true],
+    ['the sealed segments whole', true, false],
+  ])('with state.wal damaged before the record of a whole newer checkpoint the manifest does not name (%s), verify says repair names it, and repair keeps the log through its record: everything reads', async (_, keepSealed, sealedDamaged) => {
     const { segment, ids, newest } = await newestInWal(keepSealed as boolean);
-    await damage(segment, (bytes) => bytes.indexOf('late memory 1') + 3);
+    if (sealedDamaged) await damage(segment, (bytes) => bytes.indexOf('late memory 1') + 3);
     await damage('state.wal', (bytes) => bytes.indexOf('past the segment') + 3);
     await expect(open()).rejects.toBeDefined();
-    // (By hand, naming the newest: the open finds its record whole in state.wal, and everything reads.)
-    const copy = join(dir, 'by-hand');
-    await nodeFileSystem.cp(root, copy, { recursive: true });
-    await nodeFileSystem.unlink(join(copy, 'state.manifest'));
-    for (const name of await readdir(join(copy, 'checkpoints'))) if (name !== newest) await nodeFileSystem.unlink(join(copy, 'checkpoints', name));
-    await readsEverything(copy, ids, (i) => newestTexts[i]!);
     const found = await verifyStore(root);
-    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'wal-damaged', repairable: false }));
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', repairable: true, message: expect.stringContaining(`checkpoints/${newest}`) }));
+    await repairStore(root).catch(() => undefined);
+    expect(await readdir(join(root, 'checkpoints'))).toContain(newest);
+    await readsEverything(root, ids, (i) => newestTexts[i]!);
+  });
+
+  it('with the open failing past the named checkpoint and the record of a newer checkpoint past it damaged in state.wal, repair refuses, and verify does not offer the checkpoint ending the sealed segment as a repair', async () => {
+    const { segment } = await newestInWal(true);
+    await damage(segment, (bytes) => bytes.indexOf('late memory 1') + 3);
+    await damage('state.wal', (bytes) => bytes.indexOf('just before the newest') + 3);
+    const found = await verifyStore(root);
+    expect(found.problems.filter((problem) => problem.kind.startsWith('checkpoint-') && problem.repairable)).toEqual([]);
     const checkpoints = (await readdir(join(root, 'checkpoints'))).sort();
-    const before = await logBytes();
     await expect(repairStore(root)).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
     expect((await readdir(join(root, 'checkpoints'))).sort()).toEqual(checkpoints);
-    expect(await logBytes()).toEqual(before);
   });
 
   it('with the manifest naming a checkpoint older than the log, verify checks the blocks against the checkpoint repair names, not a newer damaged one (it missed a damaged block)', async () => {

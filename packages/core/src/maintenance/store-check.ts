@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
@@ -354,6 +355,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   let replacedCheckpoint = false;
   /** The open fails reading on past the checkpoint it takes: that one is no checkpoint to resume after. */
   let failsPast = false;
+  /** Where among `problems` the offer of the newer checkpoint is. */
+  let replacedAt = -1;
   if (sealedBroken && checkpointExam?.resumes === true && checkpointExam.offset !== undefined) {
     const readOn = await readOnAfter(logHeld, { lsn: checkpointExam.lsn!, offset: checkpointExam.offset, checksum: checkpointExam.checksum! }, header.firstLsn, layout, files);
     const found = readOn.reads === 'problem' ? readOn.problem : undefined;
@@ -363,6 +366,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     const newer = found ? await newerCheckpointResumedAfter(layout, header.logId, checkpointExam.lsn!, codec, files, async (position) => logResumesAfter(logHeld, firstLsn, position) && (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through') : undefined;
     if (newer) {
       replacedCheckpoint = true;
+      replacedAt = problems.length;
       problems.push({ severity: 'error', kind: 'checkpoint-unusable', file: checkpointExam.problem?.file ?? 'state.manifest', repairable: true,
         message: `An open resuming after the checkpoint at record ${checkpointExam.lsn} meets the damage in the sealed segments after it, and fails. checkpoints/${newer.name} (up to record ${newer.lsn}) holds all it does, and the log reads on from it to state.wal: \`memmapfs repair\` names it in state.manifest, and the store opens.` });
     }
@@ -371,6 +375,11 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     // (One the open fails past does not spare what lies past the damage: repair would lose it.)
     ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, failsPast && checkpointExam ? { ...checkpointExam, resumes: false } : checkpointExam, codec, files)
     : undefined;
+  if (repairRefusal !== undefined && replacedCheckpoint) {
+    // (Repair refuses before it would name the newer checkpoint: not offered.)
+    problems.splice(replacedAt, 1);
+    replacedCheckpoint = false;
+  }
   if (repairRefusal !== undefined) {
     const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
     const { lsn, offset, reason } = scan.damage!;
@@ -487,11 +496,23 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
     return { unusable: false, lsn: undefined, problem: { severity: 'warning', kind: 'checkpoint-unusable', file: 'state.manifest', repairable: false,
       message: `${manifestLost} (it names checkpoints/${onDisk.checkpoint} of log ${onDisk.logId}), and no checkpoint of this log is there: an open ignores it and replays the whole log. The next checkpoint written replaces it.` } };
   }
-  const manifest: StoreManifest = read ?? { logId, checkpoint: basename(lost!.path), lsn: lost!.position.lsn };
+  let manifest: StoreManifest = read ?? { logId, checkpoint: basename(lost!.path), lsn: lost!.position.lsn };
   const named = `checkpoints/${manifest.checkpoint}`;
   let file = named;
   /** Set when the manifest's file is missing and an open falls back to another: said with any problem found. */
   let fallback = read === undefined ? ` (which an open uses as ${manifestLost})` : '';
+  // A whole named checkpoint before damage in state.wal, and a newer whole one past it whose record is
+  // whole after the damage (a publisher stopped before naming it): the open takes the named one and
+  // fails on the damage; the newer one holds what the damaged records made, and repair names it and
+  // keeps the log as it is up to its record, where cutting the log at the damage would lose that.
+  const pastNamed = read !== undefined && damaged !== undefined && manifest.lsn < damaged.lsn && checkpointOpensWhole(join(layout.checkpoints, manifest.checkpoint), codec)
+    ? newestWholePast(layout, logId, damaged, codec)
+    : undefined;
+  if (pastNamed !== undefined) {
+    manifest = { logId, checkpoint: pastNamed, lsn: checkpointFileLsn(pastNamed)! };
+    file = `checkpoints/${pastNamed}`;
+    fallback = ` (newer than ${named}, which state.manifest names)`;
+  }
   const problem = (severity: 'error' | 'warning', kind: StoreProblemKind, why: string): CheckpointExam => ({
     unusable: true, lsn: checkpoint?.position.lsn ?? manifest.lsn,
     problem: { severity, kind, file, repairable: true, message: `The checkpoint ${file}${fallback} ${why}. \`memmapfs repair\` removes it; the next open then replays the whole log.` },
@@ -502,14 +523,16 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
     const { checksum } = checkpoint!.position;
     const { offset } = checkpoint!.position;
     if (!fallback) return { problem: undefined, unusable: false, lsn, checksum, offset, resumes: true };
-    const message = read === undefined
+    const message = pastNamed !== undefined
+      ? `The checkpoint ${named} named by state.manifest ends before the damage in state.wal, which an open resuming after it meets, and fails. ${file} (up to record ${lsn}) is whole past the damage, its record whole where it was written, and holds what the damaged records made: \`memmapfs repair\` names it in state.manifest and keeps the log as it is up to that record, losing nothing the damage did not.`
+      : read === undefined
       ? `${manifestLost}; an open uses ${file} (up to record ${lsn}), the newest checkpoint of this log in the folder. \`memmapfs repair\` names it in a new manifest; so does the next checkpoint written.`
       : namedDamage !== undefined
         ? `The checkpoint ${named} named by state.manifest is damaged (${namedDamage}); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log, and replays the log after it: nothing is lost. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written, which replaces the damaged one.`
         : `The checkpoint ${named} named by state.manifest is missing (processes of a release that published checkpoints without a lock could leave it so); an open uses ${file} (up to record ${lsn}) instead, the newest other checkpoint of this log. \`memmapfs repair\` names it in the manifest; so does the next checkpoint written.`;
     return {
       unusable: false, lsn, checksum, offset, resumes: true, manifest: { logId, checkpoint: basename(checkpoint!.path), lsn },
-      problem: { severity: 'warning', kind: namedDamage !== undefined ? 'checkpoint-damaged' : 'checkpoint-unusable', file: read === undefined ? 'state.manifest' : named, repairable: true, message },
+      problem: { severity: pastNamed !== undefined ? 'error' : 'warning', kind: namedDamage !== undefined ? 'checkpoint-damaged' : 'checkpoint-unusable', file: read === undefined ? 'state.manifest' : named, repairable: true, message },
     };
   };
   /**
@@ -618,6 +641,31 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   }
   if (mismatch) return problem('error', 'checkpoint-damaged', `does not hold what the log says up to record ${lsn}: ${mismatch}`);
   return usableWithCounts();
+}
+
+/**
+ * The name of the newest checkpoint file of log `logId` at or past the damage in `state.wal` (at record
+ * `damaged.lsn`) that opens whole, of the log's codec, with its record whole where it was written in the
+ * damaged image: one an open can resume after, never reading the damage.
+ */
+function newestWholePast(layout: StoreLayout, logId: string, damaged: { image: Buffer; seed: number; lsn: number }, codec: Codec): string | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(layout.checkpoints);
+  } catch {
+    return undefined;
+  }
+  for (const name of names.filter((name) => (checkpointFileLsn(name) ?? 0) >= damaged.lsn).sort((a, b) => checkpointFileLsn(b)! - checkpointFileLsn(a)!)) {
+    try {
+      const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
+      if (file.logId !== logId || file.position.lsn !== checkpointFileLsn(name) || file.codec !== codec.name) continue;
+      if (endOfRecordAt(damaged.image, file.position, damaged.seed, layout.wal) === undefined) continue;
+      if (checkpointDamage(file, codec) === undefined) return name;
+    } catch {
+      // (One that does not open is none an open could take.)
+    }
+  }
+  return undefined;
 }
 
 /**
