@@ -94,6 +94,30 @@ describe('namespace counts in a checkpoint', () => {
     await fs.close();
   });
 
+  it.each([['and after it', true], ['before it only', false]])('a newer checkpoint with wrong counts, left unnamed past damage in state.wal (%s), is named by repair: the store opens', async (_, after) => {
+    const fs = await open();
+    const ids = [await fs.appendMemory('memory a0')];
+    await fs.checkpoint();
+    const [older] = (await nodeFiles.readdir(join(root, 'checkpoints'))).filter((n) => n.startsWith('checkpoint-'));
+    const olderBytes = await nodeFiles.readFile(join(root, 'checkpoints', older!));
+    const manifest = await nodeFiles.readFile(join(root, 'state.manifest'));
+    for (const text of ['memory damaged', 'memory newest']) ids.push(await fs.appendMemory(text));
+    await fs.checkpoint();
+    for (const text of ['memory after1', 'memory after2', 'memory after3']) ids.push(await fs.appendMemory(text));
+    await fs.close();
+    await rewriteNamespaceCounts(new Map([['default', 1]]));
+    await nodeFiles.writeFile(join(root, 'checkpoints', older!), olderBytes);
+    await nodeFiles.writeFile(join(root, 'state.manifest'), manifest);
+    const wal = await nodeFiles.readFile(join(root, 'state.wal'));
+    for (const text of after ? ['memory damaged', 'memory after2'] : ['memory damaged']) wal[wal.indexOf(text) + 3]! ^= 0x20;
+    await nodeFiles.writeFile(join(root, 'state.wal'), wal);
+    await repairStore(root, { codec }).catch(() => undefined);
+    const again = await open();
+    expect((await again.getMemory(ids[2]!))?.text).toBe('memory newest');
+    expect((await again.getMemory(ids[5]!))?.text).toBe('memory after3');
+    await again.close();
+  });
+
   it('deleteNamespace deletes what the namespace holds even when the counts miss it', async () => {
     const { a, b } = await storeWithCheckpoint();
     await rewriteNamespaceCounts(new Map([['a', 3], ['c', 2]]));

@@ -1,4 +1,4 @@
-import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemMapError, MemMapFS, repairStore, verifyStore } from '@memmapfs/core';
@@ -173,5 +173,71 @@ describe('repairStore', () => {
     expect(result.actions).toEqual([]);
     expect(result.backup).toBeUndefined();
     expect((await readFile(join(root, 'state.wal'))).equals(before)).toBe(true);
+  });
+});
+
+describe('a whole named checkpoint before damage in state.wal, a newer one left unnamed past it', () => {
+  /**
+   * Memories `before` and checkpoint A, `between` and checkpoint B, `after`; then state.manifest and A
+   * put back as they were when A was published: B is left unnamed, as a publisher stopped before naming it.
+   */
+  async function namedBeforeUnnamed(parts: { before: string[]; between: string[]; after: string[] }): Promise<{ ids: number[]; texts: string[]; a: string; b: string }> {
+    const checkpoints = async () => (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort();
+    const texts = [...parts.before, ...parts.between, ...parts.after];
+    const ids: number[] = [];
+    const fs = await open();
+    for (const text of parts.before) ids.push(await fs.appendMemory(text));
+    await fs.checkpoint();
+    const a = (await checkpoints()).at(-1)!;
+    const aBytes = await readFile(join(root, 'checkpoints', a));
+    const manifest = await readFile(join(root, 'state.manifest'));
+    for (const text of parts.between) ids.push(await fs.appendMemory(text));
+    await fs.checkpoint();
+    const b = (await checkpoints()).at(-1)!;
+    for (const text of parts.after) ids.push(await fs.appendMemory(text));
+    await fs.close();
+    await writeFile(join(root, 'checkpoints', a), aBytes);
+    await writeFile(join(root, 'state.manifest'), manifest);
+    return { ids, texts, a, b };
+  }
+  /** Flips a bit of the record holding `text` in state.wal. */
+  async function damageWal(text: string): Promise<void> {
+    const bytes = await readFile(join(root, 'state.wal'));
+    bytes[bytes.indexOf(text) + 3]! ^= 0x20;
+    await writeFile(join(root, 'state.wal'), bytes);
+  }
+
+  it('repair puts back a damaged block an open resuming after the newer checkpoint would not replay, when it names that checkpoint and leaves the log', async () => {
+    const { ids, texts } = await namedBeforeUnnamed({ before: ['memory a0 block'], between: ['memory damaged', 'memory newest'], after: ['memory after'] });
+    let found = false;
+    for (const name of await readdir(join(root, 'blocks'))) {
+      const bytes = await readFile(join(root, 'blocks', name));
+      const at = bytes.indexOf('memory a0 block');
+      if (at >= 0) {
+        bytes[at + 2]! ^= 0x20;
+        await writeFile(join(root, 'blocks', name), bytes);
+        found = true;
+      }
+    }
+    expect(found).toBe(true);
+    await damageWal('memory damaged');
+    await repairStore(root).catch(() => undefined);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i]);
+    await again.close();
+  });
+
+  it('with the named checkpoint\'s file gone, repair names the newer one and verify does not say the named one ends before the damage', async () => {
+    const { ids, texts, a, b } = await namedBeforeUnnamed({ before: ['memory a0'], between: ['memory damaged', 'memory newest'], after: ['memory after1', 'memory after2', 'memory after3'] });
+    await unlink(join(root, 'checkpoints', a));
+    await damageWal('memory damaged');
+    await damageWal('memory after2');
+    const found = await verifyStore(root);
+    expect(found.problems.map((problem) => problem.message).join(' ')).not.toContain('ends before the damage in state.wal');
+    await repairStore(root).catch(() => undefined);
+    expect((await readFile(join(root, 'state.manifest'), 'utf8'))).toContain(b);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i] === 'memory after2' ? undefined : texts[i]);
+    await again.close();
   });
 });

@@ -505,7 +505,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   // whole after the damage (a publisher stopped before naming it): the open takes the named one and
   // fails on the damage; the newer one holds what the damaged records made, and repair names it and
   // keeps the log as it is up to its record, where cutting the log at the damage would lose that.
-  const pastNamed = read !== undefined && damaged !== undefined && manifest.lsn < damaged.lsn && checkpointOpensWhole(join(layout.checkpoints, manifest.checkpoint), codec)
+  const pastNamed = read !== undefined && damaged !== undefined && manifest.lsn < damaged.lsn && namedIsWhole(join(layout.checkpoints, manifest.checkpoint), codec)
     ? newestWholePast(layout, logId, damaged, codec)
     : undefined;
   if (pastNamed !== undefined) {
@@ -626,7 +626,8 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   if (checkpoint.codec !== codec.name) return problem('error', 'checkpoint-damaged', `names the codec '${checkpoint.codec}', not the log's '${codec.name}'`);
   const countsWrong = checkpoint.tables(codec).namespaceCountsWrong;
   // Wrong counts alone are not damage the open cannot work around: it counts the rows instead.
-  const usableWithCounts = (): CheckpointExam => countsWrong === undefined
+  // (One named in place of another: named all the same, its counts said wrong or not.)
+  const usableWithCounts = (): CheckpointExam => countsWrong === undefined || pastNamed !== undefined
     ? usable()
     : { unusable: false, lsn, checksum: checkpoint!.position.checksum, offset: checkpoint!.position.offset, resumes: true, problem: { severity: 'warning', kind: 'checkpoint-damaged', file, repairable: false, message: `The namespace counts in the checkpoint ${file}${fallback} are wrong (${countsWrong}): an open counts them again from its rows, and the next checkpoint writes them right.` } };
   // Only a log that still holds every record can say what the checkpoint must hold.
@@ -641,6 +642,15 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   }
   if (mismatch) return problem('error', 'checkpoint-damaged', `does not hold what the log says up to record ${lsn}: ${mismatch}`);
   return usableWithCounts();
+}
+
+/** Whether the checkpoint file at `path` is there and opens whole (every section and row). */
+function namedIsWhole(path: string, codec: Codec): boolean {
+  try {
+    return checkpointDamage(openCheckpointFile(path, 'read'), codec) === undefined;
+  } catch {
+    return false;
+  }
 }
 
 /**

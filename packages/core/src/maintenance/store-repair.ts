@@ -117,9 +117,11 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   if (scan.damage && exam.checkpointCoversDamage) {
     // (The checkpoint an open takes in place of one the manifest does not name is named, all the same.)
     if (exam.checkpointManifest !== undefined) await writeManifest(layout.manifest, exam.checkpointManifest, files);
+    // (An open resuming after the checkpoint never replays the records whose copies put damaged blocks back.)
+    const putBack = await putBackBlocks(exam, layout, files);
     // Replacing the damaged record would lose what it made, which only the checkpoint holds now; and the
     // log rewritten, its records after it move, and the open no longer resumes after the checkpoint.
-    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint${exam.checkpointManifest !== undefined ? ` (repair named it, ${exam.checkpointManifest.checkpoint}, in state.manifest)` : ''}, and only what reads the log before it (memoryHistory) meets the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.`, { subsystem: 'wal' });
+    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint${exam.checkpointManifest !== undefined ? ` (repair named it, ${exam.checkpointManifest.checkpoint}, in state.manifest)` : ''}, and only what reads the log before it (memoryHistory) meets the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.${putBack.length > 0 ? ` ${putBack.join(' ')}` : ''}`, { subsystem: 'wal' });
   }
   const rewritesLog = scan.damage !== undefined || scan.tornBytes > 0 || exam.headerDamaged;
   // The log's older records are in sealed segments (or were dropped behind a checkpoint): they and the
@@ -262,19 +264,7 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   if (checkpointAction) actions.push(checkpointAction);
   // The blocks of the records kept after the damage were not read by the first examination.
   const blocksExam = resync !== undefined ? await examineStore(layout.root, checkOptions) : exam;
-  const restorable = blocksExam.badBlocks.filter((block) => block.copy !== undefined && !blocksExam.overlapsAnother(block.ref));
-  if (restorable.length > 0) {
-    const blocks = await openChunkStore({ dir: layout.blocks, reader: 'read', fileSystem: files });
-    try {
-      for (const block of restorable) {
-        await blocks.restore(block.ref, block.copy!);
-        actions.push(`Put back the block of record ${block.lsn} (chunk ${block.ref.chunk}, bytes ${block.ref.offset}–${block.ref.offset + block.ref.length}) from its copy in the log.`);
-      }
-      await blocks.sync();
-    } finally {
-      await blocks.close();
-    }
-  }
+  actions.push(...(await putBackBlocks(blocksExam, layout, files)));
   if (options.salvage === true && exam.checkpointSalvageable !== undefined) {
     const salvaged = await salvageKeptCheckpoint(exam.checkpointSalvageable, layout, await resolveCodec(options.codec, header.codec), files, backup);
     backup = salvaged.backup;
@@ -324,6 +314,27 @@ async function makeBackupFolder(layout: StoreLayout, files: StoreFileSystem): Pr
     await syncFolder(layout.root, files);
     return folder;
   }
+}
+
+/**
+ * Puts back every damaged block whose copy the log holds (and that no other record's block overlaps),
+ * made durable; says what it did, a sentence a block.
+ */
+async function putBackBlocks(exam: StoreExamination, layout: StoreLayout, files: StoreFileSystem): Promise<string[]> {
+  const restorable = exam.badBlocks.filter((block) => block.copy !== undefined && !exam.overlapsAnother(block.ref));
+  if (restorable.length === 0) return [];
+  const done: string[] = [];
+  const blocks = await openChunkStore({ dir: layout.blocks, reader: 'read', fileSystem: files });
+  try {
+    for (const block of restorable) {
+      await blocks.restore(block.ref, block.copy!);
+      done.push(`Put back the block of record ${block.lsn} (chunk ${block.ref.chunk}, bytes ${block.ref.offset}–${block.ref.offset + block.ref.length}) from its copy in the log.`);
+    }
+    await blocks.sync();
+  } finally {
+    await blocks.close();
+  }
+  return done;
 }
 
 /**
