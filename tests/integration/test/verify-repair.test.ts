@@ -207,19 +207,26 @@ describe('a whole named checkpoint before damage in state.wal, a newer one left 
     await writeFile(join(root, 'state.wal'), bytes);
   }
 
-  it('repair puts back a damaged block an open resuming after the newer checkpoint would not replay, when it names that checkpoint and leaves the log', async () => {
-    const { ids, texts } = await namedBeforeUnnamed({ before: ['memory a0 block'], between: ['memory damaged', 'memory newest'], after: ['memory after'] });
-    let found = false;
+  /** Flips a bit of the block holding `text` in its chunk file. */
+  async function damageBlock(text: string): Promise<void> {
     for (const name of await readdir(join(root, 'blocks'))) {
       const bytes = await readFile(join(root, 'blocks', name));
-      const at = bytes.indexOf('memory a0 block');
+      const at = bytes.indexOf(text);
       if (at >= 0) {
         bytes[at + 2]! ^= 0x20;
         await writeFile(join(root, 'blocks', name), bytes);
-        found = true;
+        return;
       }
     }
-    expect(found).toBe(true);
+    throw new Error(`no block holds ${text}`);
+  }
+
+  it.each([
+    ['before the named checkpoint', 'memory a0 block'],
+    ['between the damage and the newer checkpoint (a copy compact would drop)', 'memory newest block'],
+  ])('repair puts back a damaged block of a record %s, which an open resuming after the newer checkpoint never replays, when it names that checkpoint and leaves the log', async (_, damaged) => {
+    const { ids, texts } = await namedBeforeUnnamed({ before: ['memory a0 block'], between: ['memory damaged', 'memory newest block'], after: ['memory after'] });
+    await damageBlock(damaged);
     await damageWal('memory damaged');
     await repairStore(root).catch(() => undefined);
     const again = await open();

@@ -116,6 +116,8 @@ export interface StoreExamination {
   readonly badBlocks: LiveBlock[];
   /** Whether `ref`'s range overlaps a different range that another record references (it must then not be written). */
   readonly overlapsAnother: (ref: BlockRef) => boolean;
+  /** When a checkpoint covers the damage in state.wal: the damaged blocks its rows point at, with their copies from the log's whole records. */
+  readonly coveredBadBlocks: LiveBlock[];
   /** The saved search index exists but cannot be used. */
   readonly snapshotUnusable: boolean;
   /** The checkpoint an open would use is damaged or of no use: repair removes it. */
@@ -341,6 +343,10 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
       problems[at] = { ...problems[at]!, message: `Record ${lsn} at byte ${offset} is damaged (${reason}), and the log is damaged after the record of the checkpoint at record ${checkpointExam!.lsn} too: the store will not open. \`memmapfs repair\` keeps the log as it is up to that record (the checkpoint holds what the damaged records before it made, and an open resumes after it), then the ${after} intact records after it, skipping the damage that follows it (\`--no-resync\`: none of them), and backs up the original.` };
     }
   }
+  // (The blocks an open resuming after that checkpoint reads: its own rows', whose copies are in whole
+  // records before it, on either side of the damage. The records before the damage alone are no view of
+  // them: the damaged ones and those after them, which an open does not replay, may have moved or deleted them.)
+  const coveredBadBlocks = checkpointCoversDamage ? await badBlocksOfCheckpoint(layout, header.logId, checkpointExam!.lsn!, [...records, ...resync!.records.filter((r) => r.lsn > scan.lastLsn && r.lsn <= checkpointExam!.lsn!)], codec, files) : [];
   if (checkpointCoversDamage) {
     const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
     const { lsn, offset, reason } = scan.damage!;
@@ -420,7 +426,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), readsOnFrom: async (position) => (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through', logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, coveredBadBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), readsOnFrom: async (position) => (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through', logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -1169,4 +1175,52 @@ export async function verifyStore(root: string, options: StoreCheckOptions = {})
   } catch (error) {
     throw toMemMapError(error);
   }
+}
+
+/** The blocks the checkpoint of log `logId` at record `lsn` points at that fail their checks, each with the copy a whole record of `records` carries. */
+async function badBlocksOfCheckpoint(layout: StoreLayout, logId: string, lsn: number, records: readonly WalRecord[], codec: Codec, files: StoreFileSystem): Promise<LiveBlock[]> {
+  const name = (await files.readdir(layout.checkpoints).catch(() => [] as string[])).find((n) => checkpointFileLsn(n) === lsn);
+  if (name === undefined) return [];
+  let refs: BlockRef[];
+  try {
+    const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
+    if (file.logId !== logId) return [];
+    const rows = file.memories(codec);
+    refs = [];
+    for (let i = 0; i < rows.count; i++) {
+      try {
+        refs.push(rows.record(i).ref);
+      } catch {
+        // (A damaged row: verify says so.)
+      }
+    }
+    for (const stream of file.tables(codec).streams.values()) refs.push(...stream);
+  } catch {
+    return [];
+  }
+  const copies = new Map<string, { lsn: number; copy: Uint8Array }>();
+  const key = (ref: BlockRef) => `${ref.chunk}:${ref.offset}:${ref.length}:${ref.crc >>> 0}`;
+  for (const walRecord of records) {
+    let record;
+    try {
+      record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn);
+    } catch {
+      continue;
+    }
+    if (record.type === RecordType.MemoryPut && record.copy) copies.set(key(record.memory.ref), { lsn: walRecord.lsn, copy: record.copy });
+    else if (record.type === RecordType.StreamAppend && record.copy) copies.set(key(record.ref), { lsn: walRecord.lsn, copy: record.copy });
+    else if (record.type === RecordType.BlocksMoved) {
+      for (const move of [...record.memories, ...record.streams]) if (move.copy) copies.set(key(move.to), { lsn: walRecord.lsn, copy: move.copy });
+    }
+  }
+  const bad: LiveBlock[] = [];
+  const chunks = new Map<number, Buffer | undefined>();
+  for (const ref of refs) {
+    if (!chunks.has(ref.chunk)) chunks.set(ref.chunk, await files.readFile(join(layout.blocks, chunkFileName(ref.chunk))).catch(() => undefined));
+    const bytes = chunks.get(ref.chunk);
+    if (bytes && ref.offset + ref.length <= bytes.length && crc32c(bytes.subarray(ref.offset, ref.offset + ref.length)) === ref.crc >>> 0) continue;
+    const found = copies.get(key(ref));
+    bad.push({ ref, lsn: found?.lsn ?? 0, copy: found?.copy, afterCheckpoint: false });
+  }
+  return bad;
 }

@@ -118,7 +118,7 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
     // (The checkpoint an open takes in place of one the manifest does not name is named, all the same.)
     if (exam.checkpointManifest !== undefined) await writeManifest(layout.manifest, exam.checkpointManifest, files);
     // (An open resuming after the checkpoint never replays the records whose copies put damaged blocks back.)
-    const putBack = await putBackBlocks(exam, layout, files);
+    const putBack = await putBackBlocks({ ...exam, badBlocks: exam.coveredBadBlocks }, layout, files);
     // Replacing the damaged record would lose what it made, which only the checkpoint holds now; and the
     // log rewritten, its records after it move, and the open no longer resumes after the checkpoint.
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint${exam.checkpointManifest !== undefined ? ` (repair named it, ${exam.checkpointManifest.checkpoint}, in state.manifest)` : ''}, and only what reads the log before it (memoryHistory) meets the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.${putBack.length > 0 ? ` ${putBack.join(' ')}` : ''}`, { subsystem: 'wal' });
