@@ -1,4 +1,3 @@
-import { readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
@@ -369,7 +368,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     failsPast = found !== undefined;
     if (found && !problems.some((problem) => problem.kind === found.kind && problem.file === found.file && problem.lsn === found.lsn)) problems.push(found);
     // (A newer checkpoint the log reads on from holds all this one does: repair names it in its place.)
-    const newer = found ? await newerCheckpointResumedAfter(layout, header.logId, checkpointExam.lsn!, codec, files, async (position) => logResumesAfter(logHeld, firstLsn, position) && (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through') : undefined;
+    const newer = found ? await newerReadOnFrom(logHeld, checkpointExam.lsn!, firstLsn, layout, codec, files) : undefined;
     if (newer) {
       replacedCheckpoint = true;
       replacedAt = problems.length;
@@ -512,7 +511,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   // fails on the damage; the newer one holds what the damaged records made, and repair names it and
   // keeps the log as it is up to its record, where cutting the log at the damage would lose that.
   const pastNamed = read !== undefined && damaged !== undefined && manifest.lsn < damaged.lsn && namedIsWhole(join(layout.checkpoints, manifest.checkpoint), codec)
-    ? newestWholePast(layout, logId, damaged, codec)
+    ? await newestWholeCheckpoint(layout, logId, damaged.lsn, codec, files, (file) => endOfRecordAt(damaged.image, file.position, damaged.seed, layout.wal) !== undefined).then((file) => file && basename(file.path))
     : undefined;
   if (pastNamed !== undefined) {
     manifest = { logId, checkpoint: pastNamed, lsn: checkpointFileLsn(pastNamed)! };
@@ -611,7 +610,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   // (A newer whole checkpoint of this log that the log resumes after holds all this one does: repair names it.)
   // (Only one the open reads on from to state.wal: past every break in the sealed segments.)
   const newer = !held && !log.holdsAll
-    ? await newerCheckpointResumedAfter(layout, logId, lsn, codec, files, async (position) => logResumesAfter(log, firstLsn, position) && (await readOnAfter(log, position, log.segmentFirsts.at(-1)!, layout, files)).reads === 'through')
+    ? await newerReadOnFrom(log, lsn, firstLsn, layout, codec, files)
     : undefined;
   // (Not held though a segment begins right after it: the open refuses the segment holding it, on its header.)
   if (!held && newer === undefined && log.sealedBroken && lsn >= firstLsn && lsn < log.segmentFirsts.at(-1)!) {
@@ -660,23 +659,19 @@ function namedIsWhole(path: string, codec: Codec): boolean {
 }
 
 /**
- * The name of the newest checkpoint file of log `logId` at or past the damage in `state.wal` (at record
- * `damaged.lsn`) that opens whole, of the log's codec, with its record whole where it was written in the
- * damaged image: one an open can resume after, never reading the damage.
+ * The newest checkpoint file of log `logId` ending at record `from` or after that opens whole (every
+ * section and row), of the log's codec, named for the record it ends at, and that `accept` takes: the
+ * one repair names in place of another.
  */
-function newestWholePast(layout: StoreLayout, logId: string, damaged: { image: Buffer; seed: number; lsn: number }, codec: Codec): string | undefined {
-  let names: string[];
-  try {
-    names = readdirSync(layout.checkpoints);
-  } catch {
-    return undefined;
-  }
-  for (const name of names.filter((name) => (checkpointFileLsn(name) ?? 0) >= damaged.lsn).sort((a, b) => checkpointFileLsn(b)! - checkpointFileLsn(a)!)) {
+async function newestWholeCheckpoint(layout: StoreLayout, logId: string, from: number, codec: Codec, files: StoreFileSystem, accept: (file: CheckpointFile) => boolean | Promise<boolean>): Promise<CheckpointFile | undefined> {
+  const names = (await files.readdir(layout.checkpoints).catch(() => [] as string[]))
+    .filter((name) => (checkpointFileLsn(name) ?? -1) >= from)
+    .sort((a, b) => checkpointFileLsn(b)! - checkpointFileLsn(a)!);
+  for (const name of names) {
     try {
       const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
-      if (file.logId !== logId || file.position.lsn !== checkpointFileLsn(name) || file.codec !== codec.name) continue;
-      if (endOfRecordAt(damaged.image, file.position, damaged.seed, layout.wal) === undefined) continue;
-      if (checkpointDamage(file, codec) === undefined) return name;
+      if (file.logId !== logId || file.position.lsn !== checkpointFileLsn(name) || file.codec !== codec.name || !(await accept(file))) continue;
+      if (checkpointDamage(file, codec) === undefined) return file;
     } catch {
       // (One that does not open is none an open could take.)
     }
@@ -685,23 +680,12 @@ function newestWholePast(layout: StoreLayout, logId: string, damaged: { image: B
 }
 
 /**
- * The newest checkpoint file of log `logId` past record `after` that opens whole, of the log's codec,
- * and that `resumable` says an open resumes after: what repair names in place of one the open fails on.
+ * The newest whole checkpoint of the log past record `after` that an open resumes after and reads the
+ * log on from to `state.wal`, as `{ name, lsn }`: what repair names in place of one the open fails on.
  */
-async function newerCheckpointResumedAfter(layout: StoreLayout, logId: string, after: number, codec: Codec, files: StoreFileSystem, resumable: (position: { lsn: number; checksum: number; offset: number }) => Promise<boolean>): Promise<{ name: string; lsn: number } | undefined> {
-  const names = (await files.readdir(layout.checkpoints).catch(() => [] as string[]))
-    .filter((name) => (checkpointFileLsn(name) ?? 0) > after)
-    .sort((a, b) => checkpointFileLsn(b)! - checkpointFileLsn(a)!);
-  for (const name of names) {
-    try {
-      const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
-      if (file.logId !== logId || file.position.lsn !== checkpointFileLsn(name) || file.codec !== codec.name || !(await resumable(file.position))) continue;
-      if (checkpointDamage(file, codec) === undefined) return { name, lsn: file.position.lsn };
-    } catch {
-      // (One that does not open is none an open could take.)
-    }
-  }
-  return undefined;
+async function newerReadOnFrom(log: LogHeld, after: number, firstLsn: number, layout: StoreLayout, codec: Codec, files: StoreFileSystem): Promise<{ name: string; lsn: number } | undefined> {
+  const file = await newestWholeCheckpoint(layout, log.logId, after + 1, codec, files, async ({ position }) => logResumesAfter(log, firstLsn, position) && (await readOnAfter(log, position, log.segmentFirsts.at(-1)!, layout, files)).reads === 'through');
+  return file && { name: basename(file.path), lsn: file.position.lsn };
 }
 
 /**
@@ -1121,7 +1105,7 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
     // (With no manifest of this log that reads, or one naming a file that is gone or damaged, the checkpoint an open takes in its place.)
     checkpoint ??= await new CheckpointStore(layout.checkpoints, layout.manifest, files, 'read').current(logId, () => undefined);
     // (One older than the log, which repair sets aside: the newest that covers what the log dropped, which it names.)
-    if (checkpoint !== undefined && checkpoint.logId === logId && checkpoint.position.lsn < firstLsn - 1) checkpoint = (await newestCovering(layout, logId, firstLsn - 1, files, codec, resumable)) ?? checkpoint;
+    if (checkpoint !== undefined && checkpoint.logId === logId && checkpoint.position.lsn < firstLsn - 1) checkpoint = (await newestWholeCheckpoint(layout, logId, firstLsn - 1, codec, files, (file) => resumable(file.position))) ?? checkpoint;
     if (!checkpoint) return undefined;
     if (checkpoint.logId !== logId || checkpoint.position.lsn < firstLsn - 1) return undefined;
     const rows = checkpoint.memories(codec);
@@ -1141,28 +1125,6 @@ async function checkpointBase(layout: StoreLayout, logId: string, firstLsn: numb
   } catch {
     return undefined;
   }
-}
-
-/**
- * The newest checkpoint file of log `logId` that ends at record `lsn` or after, opens whole, of the
- * log's codec, and that `resumable` says the log resumes after: the one repair names.
- */
-async function newestCovering(layout: StoreLayout, logId: string, lsn: number, files: StoreFileSystem, codec: Codec, resumable: (position: { lsn: number; checksum: number }) => boolean): Promise<CheckpointFile | undefined> {
-  let names: string[];
-  try {
-    names = await files.readdir(layout.checkpoints);
-  } catch {
-    return undefined;
-  }
-  for (const name of names.filter((name) => (checkpointFileLsn(name) ?? -1) >= lsn).sort((a, b) => checkpointFileLsn(b)! - checkpointFileLsn(a)!)) {
-    try {
-      const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
-      if (file.logId === logId && file.position.lsn === checkpointFileLsn(name) && file.codec === codec.name && resumable(file.position) && checkpointDamage(file, codec) === undefined) return file;
-    } catch {
-      // (One that does not open is no base.)
-    }
-  }
-  return undefined;
 }
 
 /**
