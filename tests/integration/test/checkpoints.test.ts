@@ -474,6 +474,39 @@ describe('checkpoints of the tables', () => {
     expect((await verifyStore(root)).problems).toEqual([]);
   });
 
+  it('repair with salvage writes a kept damaged checkpoint again first when it ends past damage to the log: the checkpoint then covers the damage, and every memory reads', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}` })));
+    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
+    const later = ['later one', 'later damaged', 'later three'];
+    for (const text of later) ids.push(await fs.appendMemory(text));
+    await fs.checkpoint();
+    ids.push(await fs.appendMemory('after it'));
+    await fs.close();
+    const texts = [...Array.from({ length: 200 }, (_, i) => `memory ${i}`), ...later, 'after it'];
+    const file = (await checkpointFiles()).at(-1)!;
+    const path = join(root, 'checkpoints', file);
+    const bytes = await readFile(path);
+    bytes[160 + 8]! ^= 0xff;
+    await writeFile(path, bytes);
+    const wal = await readFile(join(root, 'state.wal'));
+    wal[wal.indexOf('later damaged') + 3]! ^= 0x20;
+    await writeFile(join(root, 'state.wal'), wal);
+    expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', salvageable: true, message: expect.stringContaining('repair --salvage') }));
+    // (The log's damage stays, for compact to drop: repair says so, and what it did before.)
+    const refusal = await repairStore(root, { salvage: true }).then(() => undefined, (error: unknown) => error);
+    expect(refusal).toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringMatching(new RegExp(`covers it.*Done before that: Wrote the damaged checkpoint checkpoints/${file} again`)) });
+    const backups = (await readdir(root)).filter((name) => name.startsWith('repair-backup-'));
+    expect(backups).toHaveLength(1);
+    expect(await readFile(join(root, backups[0]!, file))).toEqual(bytes);
+    expect((await verifyStore(root)).problems.map((problem) => problem.kind)).toEqual(['wal-damaged']);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i]);
+    await again.compact();
+    await again.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
   it('repair with salvage keeps every row when only the row checks are damaged (every group fails its check)', async () => {
     const fs = await open();
     const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}`, namespace: `ns${i % 3}` })));

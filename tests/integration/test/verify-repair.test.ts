@@ -234,6 +234,33 @@ describe('a whole named checkpoint before damage in state.wal, a newer one left 
     await again.close();
   });
 
+  it('verify says repair puts back a damaged block of a record between the named checkpoint and the damage: the open that repair leaves resumes after the newer one, and never replays it', async () => {
+    const { ids, texts } = await namedBeforeUnnamed({ before: ['memory a0'], between: ['memory between block', 'memory damaged', 'memory newest'], after: ['memory after'] });
+    await damageBlock('memory between block');
+    await damageWal('memory damaged');
+    const blockProblems = (await verifyStore(root)).problems.filter((problem) => problem.kind === 'block-corrupt');
+    expect(blockProblems).toEqual([expect.objectContaining({ severity: 'error', repairable: true, message: expect.stringContaining('`memmapfs repair` puts it back') })]);
+    await repairStore(root).catch(() => undefined);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i]);
+    await again.close();
+  });
+
+  it('with damage before the named checkpoint\'s record too, repair names the newer one, which covers both: nothing is lost', async () => {
+    const { ids, texts, b } = await namedBeforeUnnamed({ before: ['memory early', 'memory first damage', 'memory a0'], between: ['memory second damage', 'memory newest'], after: ['memory after'] });
+    await damageWal('memory first damage');
+    await damageWal('memory second damage');
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', file: expect.stringMatching(/^checkpoints\//), repairable: true, message: expect.stringContaining(b) }));
+    // (Repair names it and leaves the log, then says the damage left before it is compact's to drop.)
+    const refusal = await repairStore(root).then(() => undefined, (error: unknown) => error);
+    expect(String(refusal)).toContain(`repair named it, ${b}`);
+    expect(await readFile(join(root, 'state.manifest'), 'utf8')).toContain(b);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i]);
+    await again.close();
+  });
+
   it('with the named checkpoint\'s file gone, repair names the newer one and verify does not say the named one ends before the damage', async () => {
     const { ids, texts, a, b } = await namedBeforeUnnamed({ before: ['memory a0'], between: ['memory damaged', 'memory newest'], after: ['memory after1', 'memory after2', 'memory after3'] });
     await unlink(join(root, 'checkpoints', a));

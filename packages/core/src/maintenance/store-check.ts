@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
 import { chunkFileName, type BlockRef } from '@memmapfs/blocks';
-import { decodeWalHeader, frameSeed, listSealedSegments, PUT_SEGMENT_BACK, readHeadFile, recordsBelongTo, resyncLog, scanLog, sealedSegmentPath, segmentFileName, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type LogResync, type LogScan, type SegmentHeader, type WalRecord } from '@memmapfs/wal';
+import { decodeWalHeader, frameSeed, listSealedSegments, PUT_SEGMENT_BACK, readHeadFile, recordsBelongTo, resyncLog, scanLog, sealedSegmentPath, segmentFileName, WAL_FORMAT_VERSION, WAL_HEADER_SIZE, type DamagedRegion, type LogResync, type LogScan, type SegmentHeader, type WalRecord } from '@memmapfs/wal';
 import { MemMapError } from '../errors.js';
 import { RecordType, decodeRecord } from '../engine/log-records.js';
 import { toMemMapError } from '../engine/error-mapping.js';
@@ -268,13 +268,17 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
       }
     }
   }
+  const checkpointExam = await examineCheckpoint(layout, header.logId, logHeld, firstLsn, codec, files, scan.damage && resync ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn, regions: resync.regions } : undefined);
+  // (An open resumes after the checkpoint it takes, or the one repair names: it replays none of the
+  // records up to it, nor puts back their blocks from their copies.)
+  const resumedAfter = checkpointExam !== undefined && !checkpointExam.unusable ? checkpointExam.lsn : undefined;
   for (const { id, key, block, from } of pending) {
     if (block === undefined) {
       if (id !== undefined) memories.delete(id);
       else streams.delete(key!);
       continue;
     }
-    const live = { ...block, afterCheckpoint: !checkpoints.some((c) => c.upTo >= block.lsn && c.chunks.has(block.ref.chunk)) };
+    const live = { ...block, afterCheckpoint: !checkpoints.some((c) => c.upTo >= block.lsn && c.chunks.has(block.ref.chunk)) && !(resumedAfter !== undefined && block.lsn <= resumedAfter) };
     if (from) {
       // Compaction moved the block: only a reference still at the old place follows it.
       if (id !== undefined) {
@@ -329,7 +333,6 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
   }
 
-  const checkpointExam = await examineCheckpoint(layout, header.logId, logHeld, firstLsn, codec, files, scan.damage ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn } : undefined);
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
   const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
@@ -487,7 +490,7 @@ interface CheckpointExam {
  * ignores (another log's, or past a record the log no longer has) is a warning, as is a manifest naming
  * a missing file when an open has another to use.
  */
-async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHeld, firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number; lsn: number }): Promise<CheckpointExam | undefined> {
+async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHeld, firstLsn: number, codec: Codec, files: StoreFileSystem, damaged?: { image: Buffer; seed: number; lsn: number; regions: readonly DamagedRegion[] }): Promise<CheckpointExam | undefined> {
   const onDisk = await readManifest(layout.manifest, files);
   // (One of another log is as good as none: an open takes this log's newest checkpoint in its place.)
   const read = onDisk?.logId === logId ? onDisk : undefined;
@@ -510,8 +513,11 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   // whole after the damage (a publisher stopped before naming it): the open takes the named one and
   // fails on the damage; the newer one holds what the damaged records made, and repair names it and
   // keeps the log as it is up to its record, where cutting the log at the damage would lose that.
-  const pastNamed = read !== undefined && damaged !== undefined && manifest.lsn < damaged.lsn && namedIsWhole(join(layout.checkpoints, manifest.checkpoint), codec)
-    ? await newestWholeCheckpoint(layout, logId, damaged.lsn, codec, files, (file) => endOfRecordAt(damaged.image, file.position, damaged.seed, layout.wal) !== undefined).then((file) => file && basename(file.path))
+  // (The damage that counts is the first the open meets past the named one's record: damage before
+  // that record, which the named one covers, may come first.)
+  const damagedPast = damaged?.regions.find((region) => region.lost.last > manifest.lsn)?.damage.lsn;
+  const pastNamed = read !== undefined && damagedPast !== undefined && manifest.lsn < damagedPast && namedIsWhole(join(layout.checkpoints, manifest.checkpoint), codec)
+    ? await newestWholeCheckpoint(layout, logId, damagedPast, codec, files, (file) => endOfRecordAt(damaged!.image, file.position, damaged!.seed, layout.wal) !== undefined).then((file) => file && basename(file.path))
     : undefined;
   if (pastNamed !== undefined) {
     manifest = { logId, checkpoint: pastNamed, lsn: checkpointFileLsn(pastNamed)! };

@@ -89,13 +89,40 @@ export async function repairStore(root: string, options: RepairOptions = {}): Pr
 }
 
 async function repairLocked(root: string, options: RepairOptions, head: HeadFile): Promise<RepairReport> {
-  const checkOptions: StoreCheckOptions = { ...(options.codec ? { codec: options.codec } : {}), ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}) };
   const files = options.fileSystem ?? nodeFileSystem;
   await removeInterruptedCopies(storeLayout(resolve(root)).root, files);
-  const exam = await examineStore(root, options);
+  const found = await examineStore(root, options);
+  const salvagedFirst = await salvageBeforeTheLog(found, options, files);
+  const exam = salvagedFirst === undefined ? found : await examineStore(root, options);
+  try {
+    return await repairExamined(exam, options, head, files, salvagedFirst);
+  } catch (error) {
+    // (What was done before the refusal is said with it: the store is not as it was.)
+    if (salvagedFirst === undefined || !MemMapError.is(error)) throw error;
+    throw new MemMapError(error.code, `${error.message.replace(/^\[memmapfs\] \[[^\]]+\] /, '')} Done before that: ${salvagedFirst.actions.join(' ')}`, { subsystem: error.subsystem, cause: error });
+  }
+}
+
+/**
+ * With `salvage`, a kept damaged checkpoint that ends past damage to the log is written again first
+ * (the blocks the log holds copies of put back before, so that their rows read back whole): whether
+ * the log can be repaired, or is left to that checkpoint, depends on the checkpoint being whole, and
+ * until then repair refuses. Returns what it did, or `undefined` when there is no such checkpoint.
+ */
+async function salvageBeforeTheLog(exam: StoreExamination, options: RepairOptions, files: StoreFileSystem): Promise<{ actions: string[]; backup: string } | undefined> {
+  const { scan, layout, header } = exam;
+  if (options.salvage !== true || exam.checkpointSalvageable === undefined || scan.damage === undefined || exam.checkpointLsn === undefined || exam.checkpointLsn < scan.damage.lsn) return undefined;
+  const putBack = await putBackBlocks({ ...exam, badBlocks: [...exam.badBlocks, ...exam.coveredBadBlocks] }, layout, files);
+  const salvaged = await salvageKeptCheckpoint(exam.checkpointSalvageable, layout, await resolveCodec(options.codec, header.codec), files, undefined);
+  return { actions: [...putBack, salvaged.action], backup: salvaged.backup };
+}
+
+/** The repair of what `exam` found (after an early salvage, `salvagedFirst`). */
+async function repairExamined(exam: StoreExamination, options: RepairOptions, head: HeadFile, files: StoreFileSystem, salvagedFirst: { actions: string[]; backup: string } | undefined): Promise<RepairReport> {
+  const checkOptions: StoreCheckOptions = { ...(options.codec ? { codec: options.codec } : {}), ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}) };
   const { layout, image, scan, header } = exam;
-  const actions: string[] = [];
-  let backup: string | undefined;
+  const actions: string[] = [...(salvagedFirst?.actions ?? [])];
+  let backup: string | undefined = salvagedFirst?.backup;
   let logReplaced = false;
   const resync = (options.resync ?? true) ? exam.resync : undefined;
   // Every LSN the log gave out, kept or not: the records dropped leave placeholders up to it, so that no
