@@ -222,4 +222,14 @@ describe('option types of the adapters chosen by name', () => {
     expect(got).toEqual([{ minScore: 2 }]);
     await fs.close();
   });
+
+  it.each([
+    ['a misspelt option', 'msgpack', { copyBinaryy: false }, /msgpack: "copyBinaryy" is not one of the options it takes \(copyBinary\)/],
+    ['an option of the wrong type', 'cbor', { copyBinary: 'no' }, /cbor: copyBinary must be true or false; got "no"/],
+    ['options that are not an object', 'msgpack', 'fast', /msgpack: options must be an object of copyBinary/],
+  ])('a built-in codec chosen by name refuses %s with INVALID_ARGUMENT (it was ignored)', async (_, codec, options, message) => {
+    const refusal = await resolveCodec({ codec, options } as never).then(() => undefined, (error: unknown) => error);
+    expect(MemMapError.is(refusal, 'INVALID_ARGUMENT')).toBe(true);
+    expect((refusal as Error).message).toMatch(message);
+  });
 });

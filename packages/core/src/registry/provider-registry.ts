@@ -4,7 +4,8 @@ import { pathToFileURL } from 'node:url';
 import type { Codec } from '../contracts/codec.js';
 import type { SearchProvider, SearchProviderSpec } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
-import { checkOptionNames } from '../validation.js';
+import { checkOptionNames, describeValue } from '../validation.js';
+import { adapterOptionError, checkAdapterOptions } from './adapter-options.js';
 import { locateAdapter } from './adapter-location.js';
 import { importModule } from './import-module.js';
 import { searchProviderSpec } from './provider-spec.js';
@@ -222,9 +223,26 @@ export async function resolveCodec(option: CodecOption | undefined, fallback: st
   }
   if (typeof chosen === 'object') checkChoiceFields(chosen, ['codec', 'options'], 'codec');
   const [name, options] = typeof chosen === 'string' ? [chosen, undefined] : [chosen.codec, chosen.options];
+  if (!codecFactories.has(name) && BUILTIN_CODEC_OPTIONS[name] !== undefined) checkBuiltinCodecOptions(name, options);
   const factory = codecFactories.get(name) ?? (await loadBuiltinFactory(name, 'codec'));
   const codec = await callFactory(() => (factory as CodecFactory<unknown>)(options), name, 'codec');
   return checkCodec(codec as Codec);
+}
+
+/** The options each built-in codec takes (all of them booleans): `MsgpackCodecOptions`, `CborCodecOptions`. */
+const BUILTIN_CODEC_OPTIONS: Readonly<Record<string, readonly string[]>> = { msgpack: ['copyBinary'], cbor: ['copyBinary'] };
+
+/**
+ * Refuses options a built-in codec chosen by name does not take, or of the wrong type, with
+ * `INVALID_ARGUMENT`: its factory ignores them, and a misspelt one would go unnoticed.
+ */
+function checkBuiltinCodecOptions(name: string, options: unknown): void {
+  const known = BUILTIN_CODEC_OPTIONS[name]!;
+  checkAdapterOptions(options, known, name, 'codec');
+  for (const key of known) {
+    const value = (options as Record<string, unknown> | undefined)?.[key];
+    if (value !== undefined && typeof value !== 'boolean') throw adapterOptionError(name, `${key} must be true or false; got ${describeValue(value)}`, 'codec');
+  }
 }
 
 /** Refuses a choice by name (`{ provider, options }`) with another field: a misspelt `options` would be left out without a word. */
