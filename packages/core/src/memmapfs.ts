@@ -5,7 +5,7 @@ import { toStorableValue } from './storable-value.js';
 import { BLOCK_COPY_LIMIT, StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { openStoreEngine } from './engine/store-open.js';
 import { RecordType, type LogRecord, type MemoryRecord } from './engine/log-records.js';
-import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, SetKvsOptions, SetKvsResult, StoreStats } from './types.js';
+import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, SetKvOptions, SetKvsOptions, SetKvsResult, StoreStats } from './types.js';
 import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
 import { checkMemoryConditions } from './memory-filter.js';
 import { memoryHistory } from './engine/memory-history.js';
@@ -22,7 +22,7 @@ import { checkListingOptions, listKeys, type ListKvOptions, type ListStreamsOpti
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkIfAbsent, checkKey, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkIfAbsent, checkSetKvOptions, checkKey, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -608,12 +608,16 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   /**
    * Sets a KV value: plain data (null, booleans, numbers, strings, Uint8Array, arrays and plain objects;
    * see the README) that reads back exactly. Anything else is `INVALID_ARGUMENT`, and nothing is written.
+   * With `{ ifAbsent: true }` the value is set only if the key is unset, checked as `setKvs` checks it
+   * (of calls racing for the key, from any processes, exactly one sets it). Resolves whether it set it.
    */
-  async setKv(key: string, value: unknown): Promise<void> {
+  async setKv(key: string, value: unknown, options?: SetKvOptions): Promise<boolean> {
     this.assertWritable('setKv');
     checkKey(key, 'setKv');
+    const ifAbsent = checkSetKvOptions(options, 'setKv');
     const bytes = this.engine.encodeValue(checkKvValue(value, 'setKv'), 'setKv: the value');
-    await this.track(() => this.kvCalls.write([key], () => this.engine.commit([{ type: RecordType.KvSet, key, value: bytes }])));
+    const records: KvSetRecord[] = [{ type: RecordType.KvSet, key, value: bytes }];
+    return (await this.writeKvRecords(records, ifAbsent ? new Set([key]) : new Set())).skipped.length === 0;
   }
 
   /**
@@ -627,8 +631,13 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     const checked = checkKvEntries(entries, 'setKvs');
     const ifAbsent = checkIfAbsent(options, checked.map(([key]) => key), 'setKvs');
     const records = checked.map(([key, value], i): KvSetRecord => ({ type: RecordType.KvSet, key, value: this.engine.encodeValue(value, `setKvs: entry ${i}: the value`) }));
+    return this.writeKvRecords(records, ifAbsent);
+  }
+
+  /** Commits `records` (KV sets), skipping those whose keys are in `ifAbsent` and set (see `SetKvsOptions`). */
+  private async writeKvRecords(records: KvSetRecord[], ifAbsent: ReadonlySet<string>): Promise<SetKvsResult> {
     if (records.length === 0) return { skipped: [] };
-    const keys = checked.map(([key]) => key);
+    const keys = records.map(({ key }) => key);
     if (ifAbsent.size === 0) {
       await this.track(() => this.kvCalls.write(keys, () => this.engine.commit(records)));
       return { skipped: [] };

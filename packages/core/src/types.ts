@@ -292,6 +292,15 @@ export interface SetKvsOptions {
   ifAbsent?: boolean | Iterable<string>;
 }
 
+/** Options of `setKv`. */
+export interface SetKvOptions {
+  /**
+   * Set the value only if the key is unset (by any process), checked under the writer lock as
+   * `setKvs`'s `ifAbsent` is: of calls racing for an unset key, exactly one sets it. Default `false`.
+   */
+  ifAbsent?: boolean;
+}
+
 /** What `setKvs` did. */
 export interface SetKvsResult {
   /** The keys left as they were because `ifAbsent` applied to them and they were set; empty without it. */

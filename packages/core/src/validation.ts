@@ -277,6 +277,15 @@ export function checkIfAbsent(options: unknown, keys: readonly string[], method:
 }
 const IF_ABSENT_OPTIONS: ReadonlySet<string> = new Set(['ifAbsent']);
 
+/** `setKv`'s options: whether `ifAbsent` is asked for. */
+export function checkSetKvOptions(options: unknown, method: string): boolean {
+  const checked = checkOptions<{ ifAbsent?: unknown }>(options, method);
+  checkOptionNames(checked, IF_ABSENT_OPTIONS, method);
+  const { ifAbsent } = checked;
+  if (ifAbsent !== undefined && typeof ifAbsent !== 'boolean') throw invalid(`${method}: ifAbsent must be true or false, got ${describe(ifAbsent)}.`);
+  return ifAbsent === true;
+}
+
 /** Stream data: bytes, or a well-formed string written as UTF-8. */
 export function checkStreamData(data: unknown, method: string, maxBytes: number): Uint8Array {
   let bytes: Uint8Array;

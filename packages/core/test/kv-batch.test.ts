@@ -137,6 +137,42 @@ describe('setKvs with ifAbsent', () => {
   });
 });
 
+describe('setKv with ifAbsent', () => {
+  it('sets the value only when the key is unset, resolves whether it did, and is refused with options it does not take', async () => {
+    const fs = await open();
+    expect(await fs.setKv('owner', 'first', { ifAbsent: true })).toBe(true);
+    expect(await fs.setKv('owner', 'second', { ifAbsent: true })).toBe(false);
+    expect(fs.getKv('owner')).toBe('first');
+    expect(await fs.setKv('owner', 'third')).toBe(true);
+    expect(await fs.setKv('owner', 'fourth', { ifAbsent: false })).toBe(true);
+    expect(fs.getKv('owner')).toBe('fourth');
+    await fs.deleteKv('owner');
+    expect(await fs.setKv('owner', 'fifth', { ifAbsent: true })).toBe(true);
+    await expect(fs.setKv('x', 1, { ifAbsent: 'yes' as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('setKv: ifAbsent must be true or false') });
+    await expect(fs.setKv('x', 1, { ifabsent: true } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('"ifabsent"') });
+    expect(fs.getKv('x')).toBeUndefined();
+    await fs.close();
+    const again = await open();
+    expect(again.getKv('owner')).toBe('fifth');
+    await again.close();
+  });
+
+  it('two handles setting one key only if absent at once: exactly one resolves true, and its value stays', async () => {
+    const setup = await open();
+    await setup.close();
+    const [a, b] = [await open(), await open()];
+    for (let round = 0; round < 20; round++) {
+      const key = `race/${round}`;
+      const [fromA, fromB] = await Promise.all([a.setKv(key, 'a', { ifAbsent: true }), b.setKv(key, 'b', { ifAbsent: true })]);
+      expect([fromA, fromB].filter(Boolean), key).toHaveLength(1);
+      await b.catchUp();
+      expect([a.getKv(key), b.getKv(key)]).toEqual(fromA ? ['a', 'a'] : ['b', 'b']);
+    }
+    await a.close();
+    await b.close();
+  });
+});
+
 describe('KV calls of one handle not awaited one before the next', () => {
   it('take effect in the order they were called, for one key: a delete after a set removes it, a set after a delete sets it', async () => {
     const fs = await open();
