@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { getEventListeners } from 'node:events';
 // (The package's entry point, from which the CLI's code runs with V8's code cache: scripts/bundle-dist.mjs.)
-import { runCli } from './index.js';
+import { argumentBytes, runCli } from './index.js';
 
 /** Aborted to stop a command that runs until interrupted (`state watch`), which then closes the store and exits 0. */
 const stop = new AbortController();
@@ -35,7 +35,9 @@ process.on('warning', (warning) => {
   const code = (warning as Error & { code?: string }).code;
   process.stderr.write(json ? `${JSON.stringify({ warning: { code: code ?? warning.name, message: warning.message } })}\n` : `memmapfs: warning: ${warning.message.replace(/\s*\n\s*/g, ' ')}${code ? ` (${code})` : ''}\n`);
 });
-const exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: stop.signal });
+const args = process.argv.slice(2);
+const bytes = argumentBytes(args);
+const exitCode = await runCli(args, { stdout: process.stdout, stderr: process.stderr, signal: stop.signal, ...(bytes !== undefined ? { argumentBytes: bytes } : {}) });
 process.exitCode = exitCode;
 // Exits once what was written is out (the callbacks of these empty writes come after every earlier
 // write is, however slow the reader), rather than when nothing is left to do: a request for the writer

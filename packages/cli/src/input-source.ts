@@ -87,7 +87,7 @@ export async function* utf8Lines(stream: AsyncIterable<Buffer | string>): AsyncG
 }
 
 /** Where the first byte that is not part of valid UTF-8 is in `bytes`, in words (for the error message only). */
-function firstInvalidByte(bytes: Uint8Array): string {
+export function firstInvalidByte(bytes: Uint8Array): string {
   let at = 0;
   while (at < bytes.length) {
     const lead = bytes[at]!;

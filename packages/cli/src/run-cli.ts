@@ -1,4 +1,5 @@
 import { registerBundledAdapters } from './adapters.js';
+import { checkArgumentBytes } from './argument-bytes.js';
 import { parseCommandLine, type CommandLine, type GlobalOptions } from './arguments.js';
 import { commandName, type ClosedStoreAction, type Command, type CommandAction, type CommandArguments, type CommandContext, type InputStream } from './command.js';
 import { commands } from './commands/index.js';
@@ -29,6 +30,11 @@ export interface CliIo {
    * and a closed stdout.
    */
   readonly signal?: AbortSignal;
+  /**
+   * The bytes the arguments were passed as (`argumentBytes`), one per argument: one that is not valid
+   * UTF-8 is refused (`INVALID_INPUT`). The `memmapfs` binary passes them where the system says.
+   */
+  readonly argumentBytes?: readonly Uint8Array[];
 }
 
 /**
@@ -42,6 +48,7 @@ export async function runCli(argv: readonly string[], io: CliIo = { stdout: proc
   registerBundledAdapters();
   let commandLine: CommandLine;
   try {
+    if (io.argumentBytes !== undefined) checkArgumentBytes(io.argumentBytes);
     commandLine = parseCommandLine(argv, commands);
   } catch (error) {
     return reportFailure(new Output(io.stdout, io.stderr, asksForJson(argv)), error);

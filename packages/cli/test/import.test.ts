@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { chmod, lstat, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Memory, MemoryHit } from '@memmapfs/core';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { initStore, inStore, memoryCount, paths, stdinOf, useTempStore } from './harness.js';
 import { runCli } from '../src/index.js';
+import { binaryCommand, binaryEnvironment } from './binary.js';
 
 useTempStore();
 
@@ -141,6 +142,22 @@ describe('import', () => {
     const run = await inStore(['import', '--format', 'lines', '--json'], { stdin: ['{"text": "kept as it is"}'] });
     expect(run.code).toBe(0);
     expect((await get((JSON.parse(run.stdout) as ImportResult).firstId)).text).toBe('{"text": "kept as it is"}');
+  });
+
+  it.runIf(existsSync('/proc/self/cmdline'))('refuses an argument that is not valid UTF-8 (a shell in another encoding), rather than store replacement characters', async () => {
+    await initStore();
+    // (Through a shell: Node passes every argument it is given as UTF-8.)
+    const shell = (args: string) => spawnSync('sh', ['-c', `exec "$0" "$@" ${args}`, process.execPath, ...binaryCommand()], { env: binaryEnvironment({ MEMMAPFS_ROOT: paths.root }), encoding: 'utf8' });
+    for (const args of ['append "$(printf \'caf\\351\')"', 'kv set "$(printf \'k\\377\')" value --string', 'kv set key "$(printf \'caf\\351\')" --string']) {
+      const run = shell(args);
+      expect(run.status, args).toBe(1);
+      expect(run.stderr, args).toMatch(/^memmapfs: argument \d is not valid UTF-8 \(byte 0x(e9|ff) at offset [13]\)/);
+    }
+    expect(await memoryCount()).toBe(0);
+    expect((await inStore(['kv', 'list', '--json'])).stdout).toBe('[]\n');
+    // (Valid UTF-8 is taken as it is, U+FFFD included.)
+    expect(shell('append "$(printf \'caf\\303\\251 \\357\\277\\275\')"').status).toBe(0);
+    expect((await get(1)).text).toBe('caf\u00e9 \ufffd');
   });
 
   it('stops at a bad line 3 before writing its batch: nothing with the default batch of 1000', async () => {
