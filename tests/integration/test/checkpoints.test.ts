@@ -8,6 +8,7 @@ import { flexsearch } from '@memmapfs/search-flexsearch';
 import { crc32c } from '@memmapfs/wal';
 import { useTempStore } from './support/temp-store.js';
 import { appendAndHold } from './support/hold-writer.js';
+import { damageBlock } from './support/damage-block.js';
 
 const tempStore = useTempStore('checkpoints');
 let root: string;
@@ -474,7 +475,11 @@ describe('checkpoints of the tables', () => {
     expect((await verifyStore(root)).problems).toEqual([]);
   });
 
-  it('repair with salvage writes a kept damaged checkpoint again first when it ends past damage to the log: the checkpoint then covers the damage, and every memory reads', async () => {
+  /**
+   * 200 memories, a compaction (the log drops their records), three later ones, a checkpoint, one more;
+   * the byte of the checkpoint at `damaged(size)` flipped, and record 202 of state.wal damaged.
+   */
+  async function salvageableCheckpointPastDamage(damaged: (size: number) => number): Promise<{ ids: number[]; texts: string[]; file: string; bytes: Buffer }> {
     const fs = await open();
     const ids = await fs.appendMemories(Array.from({ length: 200 }, (_, i) => ({ text: `memory ${i}` })));
     expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
@@ -483,19 +488,27 @@ describe('checkpoints of the tables', () => {
     await fs.checkpoint();
     ids.push(await fs.appendMemory('after it'));
     await fs.close();
-    const texts = [...Array.from({ length: 200 }, (_, i) => `memory ${i}`), ...later, 'after it'];
     const file = (await checkpointFiles()).at(-1)!;
-    const path = join(root, 'checkpoints', file);
-    const bytes = await readFile(path);
-    bytes[160 + 8]! ^= 0xff;
-    await writeFile(path, bytes);
+    const bytes = await readFile(join(root, 'checkpoints', file));
+    bytes[damaged(bytes.length)]! ^= 0xff;
+    await writeFile(join(root, 'checkpoints', file), bytes);
     const wal = await readFile(join(root, 'state.wal'));
     wal[wal.indexOf('later damaged') + 3]! ^= 0x20;
     await writeFile(join(root, 'state.wal'), wal);
-    expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', salvageable: true, message: expect.stringContaining('repair --salvage') }));
+    return { ids, texts: [...Array.from({ length: 200 }, (_, i) => `memory ${i}`), ...later, 'after it'], file, bytes };
+  }
+  /** The check of the last group of rows (of the later memories): every row in it is whole. */
+  const lastGroupCheck = (size: number) => size - 1;
+
+  it('repair with salvage writes a kept damaged checkpoint again first when it ends past damage to the log: the checkpoint then covers the damage, and every memory reads', async () => {
+    // (The first row's id: the first group fails its check.)
+    const { ids, texts, file, bytes } = await salvageableCheckpointPastDamage(() => 160 + 8);
+    const found = (await verifyStore(root)).problems;
+    expect(found).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', salvageable: true, message: expect.stringContaining('repair --salvage') }));
+    expect(found).toContainEqual(expect.objectContaining({ kind: 'wal-damaged', message: expect.stringContaining('or run `memmapfs repair --salvage`') }));
     // (The log's damage stays, for compact to drop: repair says so, and what it did before.)
     const refusal = await repairStore(root, { salvage: true }).then(() => undefined, (error: unknown) => error);
-    expect(refusal).toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringMatching(new RegExp(`covers it.*Done before that: Wrote the damaged checkpoint checkpoints/${file} again`)) });
+    expect(refusal).toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringMatching(new RegExp(`covers it.*With --salvage, before this: Wrote the damaged checkpoint checkpoints/${file} again`)) });
     const backups = (await readdir(root)).filter((name) => name.startsWith('repair-backup-'));
     expect(backups).toHaveLength(1);
     expect(await readFile(join(root, backups[0]!, file))).toEqual(bytes);
@@ -505,6 +518,30 @@ describe('checkpoints of the tables', () => {
     await again.compact();
     await again.close();
     expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
+  it.each([['before the damage', 'later one'], ['after it (the checkpoint\'s own record)', 'later three']])('repair with salvage first puts back a damaged block of the checkpoint whose copy a whole record %s carries: its row is kept', async (_, text) => {
+    const { ids, texts } = await salvageableCheckpointPastDamage(lastGroupCheck);
+    await damageBlock(root, text);
+    await repairStore(root, { salvage: true }).catch(() => undefined);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i]);
+    await again.close();
+  });
+
+  it('repair with salvage leaves a kept damaged checkpoint as it is when its own record is damaged too (it could not cover the damage, and repair refuses all the same)', async () => {
+    const { file, bytes } = await salvageableCheckpointPastDamage(lastGroupCheck);
+    const path = join(root, 'checkpoints', file);
+    const wal = await readFile(join(root, 'state.wal'));
+    wal[wal.indexOf('later three') + 3]! ^= 0x20;
+    await writeFile(join(root, 'state.wal'), wal);
+    // (Nor does verify advise it: repair refuses before it would salvage.)
+    const found = (await verifyStore(root)).problems;
+    expect(found.map((problem) => problem.message).join('\n')).not.toContain('run `memmapfs repair --salvage`');
+    expect(found.find((problem) => problem.kind === 'checkpoint-damaged')).toMatchObject({ message: expect.stringContaining('cannot help while the log is damaged') });
+    expect(found.find((problem) => problem.kind === 'checkpoint-damaged')).not.toHaveProperty('salvageable');
+    await expect(repairStore(root, { salvage: true })).rejects.toMatchObject({ code: 'WAL_CORRUPT' });
+    expect(await readFile(path)).toEqual(bytes);
   });
 
   it('repair with salvage keeps every row when only the row checks are damaged (every group fails its check)', async () => {

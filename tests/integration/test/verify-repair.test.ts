@@ -5,6 +5,7 @@ import { MemMapError, MemMapFS, repairStore, verifyStore } from '@memmapfs/core'
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { useTempStore } from './support/temp-store.js';
+import { damageBlock } from './support/damage-block.js';
 
 const tempStore = useTempStore('verify');
 let dir: string;
@@ -207,26 +208,12 @@ describe('a whole named checkpoint before damage in state.wal, a newer one left 
     await writeFile(join(root, 'state.wal'), bytes);
   }
 
-  /** Flips a bit of the block holding `text` in its chunk file. */
-  async function damageBlock(text: string): Promise<void> {
-    for (const name of await readdir(join(root, 'blocks'))) {
-      const bytes = await readFile(join(root, 'blocks', name));
-      const at = bytes.indexOf(text);
-      if (at >= 0) {
-        bytes[at + 2]! ^= 0x20;
-        await writeFile(join(root, 'blocks', name), bytes);
-        return;
-      }
-    }
-    throw new Error(`no block holds ${text}`);
-  }
-
   it.each([
     ['before the named checkpoint', 'memory a0 block'],
     ['between the damage and the newer checkpoint (a copy compact would drop)', 'memory newest block'],
   ])('repair puts back a damaged block of a record %s, which an open resuming after the newer checkpoint never replays, when it names that checkpoint and leaves the log', async (_, damaged) => {
     const { ids, texts } = await namedBeforeUnnamed({ before: ['memory a0 block'], between: ['memory damaged', 'memory newest block'], after: ['memory after'] });
-    await damageBlock(damaged);
+    await damageBlock(root, damaged);
     await damageWal('memory damaged');
     await repairStore(root).catch(() => undefined);
     const again = await open();
@@ -236,13 +223,58 @@ describe('a whole named checkpoint before damage in state.wal, a newer one left 
 
   it('verify says repair puts back a damaged block of a record between the named checkpoint and the damage: the open that repair leaves resumes after the newer one, and never replays it', async () => {
     const { ids, texts } = await namedBeforeUnnamed({ before: ['memory a0'], between: ['memory between block', 'memory damaged', 'memory newest'], after: ['memory after'] });
-    await damageBlock('memory between block');
+    await damageBlock(root, 'memory between block');
     await damageWal('memory damaged');
     const blockProblems = (await verifyStore(root)).problems.filter((problem) => problem.kind === 'block-corrupt');
     expect(blockProblems).toEqual([expect.objectContaining({ severity: 'error', repairable: true, message: expect.stringContaining('`memmapfs repair` puts it back') })]);
     await repairStore(root).catch(() => undefined);
     const again = await open();
     for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i]);
+    await again.close();
+  });
+
+  it('on a log that dropped its first records, repair puts back a damaged block of a record between the named checkpoint and the damage, when it names the newer one and leaves the log', async () => {
+    const fs = await open();
+    const ids = await fs.appendMemories(Array.from({ length: 20 }, (_, i) => ({ text: `memory ${i}` })));
+    expect((await fs.compact()).logFirstLsn).toBeGreaterThan(1);
+    const a = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort().at(-1)!;
+    const aBytes = await readFile(join(root, 'checkpoints', a));
+    const manifest = await readFile(join(root, 'state.manifest'));
+    const later = ['later one', 'later damaged', 'later three'];
+    for (const text of later) ids.push(await fs.appendMemory(text));
+    await fs.checkpoint();
+    ids.push(await fs.appendMemory('after it'));
+    await fs.close();
+    await writeFile(join(root, 'checkpoints', a), aBytes);
+    await writeFile(join(root, 'state.manifest'), manifest);
+    const texts = [...Array.from({ length: 20 }, (_, i) => `memory ${i}`), ...later, 'after it'];
+    await damageWal('later damaged');
+    await damageBlock(root, 'later one');
+    expect((await verifyStore(root)).problems.filter((problem) => problem.kind === 'block-corrupt')).toEqual([expect.objectContaining({ severity: 'error', repairable: true, message: expect.stringContaining('`memmapfs repair` puts it back') })]);
+    await repairStore(root).catch(() => undefined);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i]);
+    await again.close();
+  });
+
+  it('with the named checkpoint\'s own record damaged, repair names the newer one, which holds what that record made', async () => {
+    const { ids, texts, b } = await namedBeforeUnnamed({ before: ['memory a0'], between: ['memory newest'], after: ['memory after'] });
+    await damageWal('memory a0');
+    await repairStore(root).catch(() => undefined);
+    expect(await readFile(join(root, 'state.manifest'), 'utf8')).toContain(b);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i]);
+    await again.close();
+  });
+
+  it('with damage after the newer checkpoint too, repair keeps the log through its record and puts back a damaged block of a record before it', async () => {
+    const { ids, texts } = await namedBeforeUnnamed({ before: ['memory a0'], between: ['memory between block', 'memory damaged', 'memory newest'], after: ['memory after1', 'memory after2', 'memory after3'] });
+    await damageBlock(root, 'memory between block');
+    await damageWal('memory damaged');
+    await damageWal('memory after2');
+    await repairStore(root);
+    const again = await open();
+    for (const [i, id] of ids.entries()) expect((await again.getMemory(id))?.text, texts[i]).toBe(texts[i] === 'memory after2' ? undefined : texts[i]);
     await again.close();
   });
 

@@ -271,6 +271,14 @@ export class CheckpointMemories {
     return this.rawRef(index * ROW_SIZE);
   }
 
+  /**
+   * The block reference row `index` says, unchecked: its group may fail its check. For repair, which
+   * trusts it only where a whole record of the log carries a copy of that very block (its checksum too).
+   */
+  uncheckedRefAt(index: number): BlockRef {
+    return this.rawRef(index * ROW_SIZE);
+  }
+
   /** The block reference of the row at byte `at`, unchecked. */
   private rawRef(at: number): BlockRef {
     return refOfRow(this.rows, at);

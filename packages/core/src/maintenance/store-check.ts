@@ -95,6 +95,29 @@ export interface LiveBlock {
   readonly afterCheckpoint: boolean;
 }
 
+/** A block's range, as `overlappingRanges` names it. */
+const rangeKey = (ref: BlockRef) => `${ref.chunk}:${ref.offset}:${ref.length}`;
+
+/** The ranges of `refs` (by `rangeKey`) that share bytes with a different range of them. */
+function overlappingRanges(refs: readonly BlockRef[]): Set<string> {
+  const sorted = [...refs].sort((a, b) => a.chunk - b.chunk || a.offset - b.offset || a.length - b.length);
+  const found = new Set<string>();
+  for (let i = 1, reach = sorted[0]; i < sorted.length; i++) {
+    const ref = sorted[i]!;
+    const previous = reach!;
+    const same = previous.chunk === ref.chunk && previous.offset === ref.offset && previous.length === ref.length;
+    if (!same && previous.chunk === ref.chunk && ref.offset < previous.offset + previous.length) found.add(rangeKey(ref)).add(rangeKey(previous));
+    if (previous.chunk !== ref.chunk || ref.offset + ref.length > previous.offset + previous.length) reach = ref;
+  }
+  return found;
+}
+
+/** A block a checkpoint's row or stream points at that fails its checks, with the copy a whole record carries, if any. */
+export interface CheckpointBlock extends LiveBlock {
+  /** Its chunk file is gone, or ends before it (else its bytes fail their checksum). */
+  readonly missing: boolean;
+}
+
 /** The result of reading a store without changing it. */
 export interface StoreExamination {
   readonly layout: StoreLayout;
@@ -116,7 +139,9 @@ export interface StoreExamination {
   /** Whether `ref`'s range overlaps a different range that another record references (it must then not be written). */
   readonly overlapsAnother: (ref: BlockRef) => boolean;
   /** When a checkpoint covers the damage in state.wal: the damaged blocks its rows point at, with their copies from the log's whole records. */
-  readonly coveredBadBlocks: LiveBlock[];
+  readonly coveredBadBlocks: CheckpointBlock[];
+  /** The blocks the checkpoint of this log at record `lsn` points at that fail their checks, with the copies whole records up to it carry. */
+  readonly badBlocksOf: (lsn: number) => Promise<CheckpointBlock[]>;
   /** The saved search index exists but cannot be used. */
   readonly snapshotUnusable: boolean;
   /** The checkpoint an open would use is damaged or of no use: repair removes it. */
@@ -137,6 +162,8 @@ export interface StoreExamination {
    * it, retention having dropped it), before any damage: a checkpoint an open could resume after.
    */
   readonly holdsRecordOf: (position: { lsn: number; checksum: number }) => boolean;
+  /** Whether the record at `position` is whole in `state.wal` where it was written, and ends its commit: one an open resuming after a checkpoint there finds. */
+  readonly recordWholeInWal: (position: { lsn: number; checksum: number; offset: number }) => boolean;
   /** Whether an open resuming after a checkpoint at `position` reads the log on from it to `state.wal`, as far as verify can tell. */
   readonly readsOnFrom: (position: { lsn: number; checksum: number; offset: number }) => Promise<boolean>;
   /**
@@ -272,6 +299,17 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   // (An open resumes after the checkpoint it takes, or the one repair names: it replays none of the
   // records up to it, nor puts back their blocks from their copies.)
   const resumedAfter = checkpointExam !== undefined && !checkpointExam.unusable ? checkpointExam.lsn : undefined;
+  // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
+  // it. (A region may end at that record: the damage hit an earlier record of its commit.)
+  const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
+  const checkpointCoversDamage = checkpointRecordEnd !== undefined && resync !== undefined && resync.regions.every((region) => region.lost.last <= checkpointExam!.lsn!);
+  /** The blocks the checkpoint of this log at record `lsn` points at that fail their checks, each with the copy a whole record up to it carries (on either side of damage in state.wal). */
+  const badBlocksOf = (lsn: number) => badBlocksOfCheckpoint(layout, header.logId, lsn, [...records, ...(resync?.records ?? []).filter((r) => r.lsn > scan.lastLsn && r.lsn <= lsn)], codec, files);
+  // (The blocks an open resuming after that checkpoint reads: its own rows', whose copies are in whole
+  // records before it, on either side of the damage. The records before the damage alone are no view of
+  // them: the damaged ones and those after them, which an open does not replay, may have moved or deleted
+  // them. Their problems are said for these, in place of those of the blocks the records before the damage point at.)
+  const coveredBadBlocks = checkpointCoversDamage ? await badBlocksOf(checkpointExam!.lsn!) : [];
   for (const { id, key, block, from } of pending) {
     if (block === undefined) {
       if (id !== undefined) memories.delete(id);
@@ -317,6 +355,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   for (let i = 0; i < live.length; i++) {
     const block = live[i]!;
     const { ref } = block;
+    if (checkpointCoversDamage && block.lsn <= checkpointExam!.lsn!) continue;
     if (cached?.chunk !== ref.chunk) {
       cached = { chunk: ref.chunk, bytes: await files.readFile(join(layout.blocks, chunkFileName(ref.chunk))).catch(() => undefined) };
     }
@@ -332,11 +371,14 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     }
     if ((i + 1) % 1000 === 0 || i + 1 === live.length) options.onProgress?.(i + 1, live.length);
   }
+  for (const block of coveredBadBlocks) {
+    const { ref } = block;
+    const file = `blocks/${chunkFileName(ref.chunk)}`;
+    const fix = block.copy ? '`memmapfs repair` puts it back from the copy in its WAL record (an open resuming after the checkpoint does not).' : 'No copy exists: restore the chunk file from a backup.';
+    problems.push({ severity: 'error', kind: block.missing ? 'block-missing' : 'block-corrupt', lsn: block.lsn, offset: ref.offset, file, repairable: block.copy !== undefined,
+      message: `The block ${block.lsn > 0 ? `of record ${block.lsn} ` : ''}(${file} bytes ${ref.offset}–${ref.offset + ref.length}) that the checkpoint at record ${checkpointExam!.lsn} points at ${block.missing ? 'is missing' : 'fails its checksum'}. ${fix}` });
+  }
 
-  // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
-  // it. (A region may end at that record: the damage hit an earlier record of its commit.)
-  const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
-  const checkpointCoversDamage = checkpointRecordEnd !== undefined && resync !== undefined && resync.regions.every((region) => region.lost.last <= checkpointExam!.lsn!);
   if (checkpointRecordEnd !== undefined && !checkpointCoversDamage) {
     const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
     const { lsn, offset, reason } = scan.damage!;
@@ -345,10 +387,6 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
       problems[at] = { ...problems[at]!, message: `Record ${lsn} at byte ${offset} is damaged (${reason}), and the log is damaged after the record of the checkpoint at record ${checkpointExam!.lsn} too: the store will not open. \`memmapfs repair\` keeps the log as it is up to that record (the checkpoint holds what the damaged records before it made, and an open resumes after it), then the ${after} intact records after it, skipping the damage that follows it (\`--no-resync\`: none of them), and backs up the original.` };
     }
   }
-  // (The blocks an open resuming after that checkpoint reads: its own rows', whose copies are in whole
-  // records before it, on either side of the damage. The records before the damage alone are no view of
-  // them: the damaged ones and those after them, which an open does not replay, may have moved or deleted them.)
-  const coveredBadBlocks = checkpointCoversDamage ? await badBlocksOfCheckpoint(layout, header.logId, checkpointExam!.lsn!, [...records, ...resync!.records.filter((r) => r.lsn > scan.lastLsn && r.lsn <= checkpointExam!.lsn!)], codec, files) : [];
   if (checkpointCoversDamage) {
     const at = problems.findIndex((problem) => problem.kind === 'wal-damaged');
     const { lsn, offset, reason } = scan.damage!;
@@ -381,7 +419,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
   const repairRefusal = scan.damage !== undefined && !logHoldsAll && checkpointRecordEnd === undefined && !checkpointCoversDamage
     // (One the open fails past does not spare what lies past the damage: repair would lose it.)
-    ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, failsPast && checkpointExam ? { ...checkpointExam, resumes: false } : checkpointExam, codec, files)
+    ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, failsPast && checkpointExam ? { ...checkpointExam, resumes: false } : checkpointExam, codec, files, (position) => endOfRecordAt(image, position, scanOptions.seed, layout.wal) !== undefined)
     : undefined;
   if (repairRefusal !== undefined && replacedCheckpoint) {
     // (Repair refuses before it would name the newer checkpoint: not offered.)
@@ -414,7 +452,12 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     problems.push({ severity: 'warning', kind: 'search-index-damaged', file: 'index/segments', repairable: true, message: `${message} Queries may miss memories or fail; \`memmapfs repair\` removes the saved index, and the next open rebuilds it from the log.` });
   }
   const snapshotUnusable = snapshotProblem !== undefined || indexProblems.length > 0;
-  const checkpointProblem = checkpointExam?.problem;
+  let checkpointProblem = checkpointExam?.problem;
+  if (checkpointProblem?.salvageable === true && repairRefusal !== undefined && !repairRefusal.includes('--salvage')) {
+    // (Repair refuses before it would salvage the checkpoint, unless the refusal itself offers it.)
+    const { salvageable: _, ...rest } = checkpointProblem;
+    checkpointProblem = { ...rest, message: rest.message.replace(/, or run `memmapfs repair --salvage`.*$/s, ' (`memmapfs repair --salvage` cannot help while the log is damaged as it is: see its problem).') };
+  }
   if (checkpointProblem) problems.push(checkpointProblem);
   const report: VerifyReport = {
     root: layout.root,
@@ -428,7 +471,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, coveredBadBlocks, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), readsOnFrom: async (position) => (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through', logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, coveredBadBlocks, badBlocksOf, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), recordWholeInWal: (position) => endOfRecordAt(image, position, scanOptions.seed, layout.wal) !== undefined, readsOnFrom: async (position) => (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through', logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
@@ -513,11 +556,13 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   // whole after the damage (a publisher stopped before naming it): the open takes the named one and
   // fails on the damage; the newer one holds what the damaged records made, and repair names it and
   // keeps the log as it is up to its record, where cutting the log at the damage would lose that.
-  // (The damage that counts is the first the open meets past the named one's record: damage before
-  // that record, which the named one covers, may come first.)
-  const damagedPast = damaged?.regions.find((region) => region.lost.last > manifest.lsn)?.damage.lsn;
-  const pastNamed = read !== undefined && damagedPast !== undefined && manifest.lsn < damagedPast && namedIsWhole(join(layout.checkpoints, manifest.checkpoint), codec)
-    ? await newestWholeCheckpoint(layout, logId, damagedPast, codec, files, (file) => endOfRecordAt(damaged!.image, file.position, damaged!.seed, layout.wal) !== undefined).then((file) => file && basename(file.path))
+  // (The damage that counts is the first the open meets resuming after the named one's record, or the
+  // damage to that record itself: damage before it, which the named one covers, may come first.)
+  const namedFile = read !== undefined && damaged !== undefined ? wholeCheckpoint(join(layout.checkpoints, manifest.checkpoint), codec) : undefined;
+  const namedRecordWhole = namedFile !== undefined && endOfRecordAt(damaged!.image, namedFile.position, damaged!.seed, layout.wal) !== undefined;
+  const damagedPast = namedFile === undefined ? undefined : damaged!.regions.find((region) => region.lost.last > manifest.lsn || (!namedRecordWhole && region.lost.first <= manifest.lsn && region.lost.last >= manifest.lsn));
+  const pastNamed = damagedPast !== undefined
+    ? await newestWholeCheckpoint(layout, logId, Math.max(damagedPast.damage.lsn, manifest.lsn + 1), codec, files, (file) => endOfRecordAt(damaged!.image, file.position, damaged!.seed, layout.wal) !== undefined).then((file) => file && basename(file.path))
     : undefined;
   if (pastNamed !== undefined) {
     manifest = { logId, checkpoint: pastNamed, lsn: checkpointFileLsn(pastNamed)! };
@@ -656,11 +701,13 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
 }
 
 /** Whether the checkpoint file at `path` is there and opens whole (every section and row). */
-function namedIsWhole(path: string, codec: Codec): boolean {
+/** The checkpoint file at `path`, when it opens whole (every section and row); else `undefined`. */
+function wholeCheckpoint(path: string, codec: Codec): CheckpointFile | undefined {
   try {
-    return checkpointDamage(openCheckpointFile(path, 'read'), codec) === undefined;
+    const file = openCheckpointFile(path, 'read');
+    return checkpointDamage(file, codec) === undefined ? file : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -762,12 +809,17 @@ function recordAt(records: readonly WalRecord[], lsn: number): WalRecord | undef
  * the log at the damage would remove such a file, the only copy of what the dropped or damaged records
  * made. (Damage the checkpoint covers is refused apart.)
  */
-async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: number, firstLsn: number, exam: CheckpointExam | undefined, codec: Codec, files: StoreFileSystem): Promise<string | undefined> {
+async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: number, firstLsn: number, exam: CheckpointExam | undefined, codec: Codec, files: StoreFileSystem, recordWhole: (position: { lsn: number; offset: number; checksum: number }) => boolean): Promise<string | undefined> {
   const dropped = firstLsn > 1 ? `the log no longer holds the records before ${firstLsn}` : "the log's sealed segments cannot be read whole";
   if (exam?.lsn !== undefined && exam.lsn >= damageLsn) {
-    return exam.recordLost === true
-      ? `With it, the record of the checkpoint at record ${exam.lsn} is damaged: ${dropped}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. \`memmapfs repair\` cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`
-      : `The checkpoint at record ${exam.lsn} is damaged too (see its problem), and it is the only copy of what the damaged records made and of what the log dropped (${dropped}): \`memmapfs repair\` cannot make the store whole, and leaves it as it is. Restore the store from a backup.`;
+    if (exam.recordLost === true) {
+      return `With it, the record of the checkpoint at record ${exam.lsn} is damaged: ${dropped}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. \`memmapfs repair\` cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`;
+    }
+    // (As repair with salvage judges it: a salvaged checkpoint whose record is whole covers the damage.)
+    const salvage = exam.salvageable !== undefined && recordWhole(checkpointPosition(exam.salvageable) ?? { lsn: 0, offset: 0, checksum: 0 })
+      ? ', or run `memmapfs repair --salvage`: it writes the checkpoint again first with every row that reads back whole (dropping the memories of the others), after which it covers the damage'
+      : '';
+    return `The checkpoint at record ${exam.lsn} is damaged too (see its problem), and it is the only copy of what the damaged records made and of what the log dropped (${dropped}): \`memmapfs repair\` cannot make the store whole, and leaves it as it is. Restore the store from a backup${salvage}.`;
   }
   const resumable = exam?.resumes === true && exam.lsn !== undefined;
   // (A folder that cannot be listed is not taken for one without checkpoints: repair would fail on it.)
@@ -794,6 +846,15 @@ async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: nu
     return `${before[0]!.toUpperCase()}${before.slice(1)} ${what}: \`memmapfs repair\` would remove it when it cut the log at the damage, and leaves the store as it is. Restore the store from a backup.`;
   }
   return undefined;
+}
+
+/** Where the checkpoint file at `path` says its record is, when it opens. */
+function checkpointPosition(path: string): CheckpointFile['position'] | undefined {
+  try {
+    return openCheckpointFile(path, 'read').position;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The size of the file at `path`; 0 when it is gone. */
@@ -1146,10 +1207,11 @@ export async function verifyStore(root: string, options: StoreCheckOptions = {})
 }
 
 /** The blocks the checkpoint of log `logId` at record `lsn` points at that fail their checks, each with the copy a whole record of `records` carries. */
-async function badBlocksOfCheckpoint(layout: StoreLayout, logId: string, lsn: number, records: readonly WalRecord[], codec: Codec, files: StoreFileSystem): Promise<LiveBlock[]> {
+async function badBlocksOfCheckpoint(layout: StoreLayout, logId: string, lsn: number, records: readonly WalRecord[], codec: Codec, files: StoreFileSystem): Promise<CheckpointBlock[]> {
   const name = (await files.readdir(layout.checkpoints).catch(() => [] as string[])).find((n) => checkpointFileLsn(n) === lsn);
   if (name === undefined) return [];
   let refs: BlockRef[];
+  const unchecked: BlockRef[] = [];
   try {
     const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
     if (file.logId !== logId) return [];
@@ -1157,9 +1219,12 @@ async function badBlocksOfCheckpoint(layout: StoreLayout, logId: string, lsn: nu
     refs = [];
     for (let i = 0; i < rows.count; i++) {
       try {
-        refs.push(rows.record(i).ref);
+        refs.push(rows.refAt(i));
       } catch {
-        // (A damaged row: verify says so.)
+        // (A row of a group that fails its check, which verify reports: its reference is taken only
+        // where a record's copy of that very block vouches for it, for repair to put it back before it
+        // salvages the checkpoint's rows.)
+        unchecked.push(rows.uncheckedRefAt(i));
       }
     }
     for (const stream of file.tables(codec).streams.values()) refs.push(...stream);
@@ -1168,27 +1233,40 @@ async function badBlocksOfCheckpoint(layout: StoreLayout, logId: string, lsn: nu
   }
   const copies = new Map<string, { lsn: number; copy: Uint8Array }>();
   const key = (ref: BlockRef) => `${ref.chunk}:${ref.offset}:${ref.length}:${ref.crc >>> 0}`;
+  /** Every range a record or the checkpoint points at: a copy is not written where another range lies (a writer's bug put two there). */
+  const ranges: BlockRef[] = [...refs];
   for (const walRecord of records) {
+    if (walRecord.lsn > lsn) continue;
     let record;
     try {
       record = decodeRecord(codec, walRecord.type, walRecord.payload, walRecord.lsn);
     } catch {
       continue;
     }
-    if (record.type === RecordType.MemoryPut && record.copy) copies.set(key(record.memory.ref), { lsn: walRecord.lsn, copy: record.copy });
-    else if (record.type === RecordType.StreamAppend && record.copy) copies.set(key(record.ref), { lsn: walRecord.lsn, copy: record.copy });
-    else if (record.type === RecordType.BlocksMoved) {
-      for (const move of [...record.memories, ...record.streams]) if (move.copy) copies.set(key(move.to), { lsn: walRecord.lsn, copy: move.copy });
+    if (record.type === RecordType.MemoryPut) {
+      ranges.push(record.memory.ref);
+      if (record.copy) copies.set(key(record.memory.ref), { lsn: walRecord.lsn, copy: record.copy });
+    } else if (record.type === RecordType.StreamAppend) {
+      ranges.push(record.ref);
+      if (record.copy) copies.set(key(record.ref), { lsn: walRecord.lsn, copy: record.copy });
+    } else if (record.type === RecordType.BlocksMoved) {
+      for (const move of [...record.memories, ...record.streams]) {
+        ranges.push(move.to);
+        if (move.copy) copies.set(key(move.to), { lsn: walRecord.lsn, copy: move.copy });
+      }
     }
   }
-  const bad: LiveBlock[] = [];
+  refs.push(...unchecked.filter((ref) => copies.has(key(ref))));
+  const overlapped = overlappingRanges(ranges);
+  const bad: CheckpointBlock[] = [];
   const chunks = new Map<number, Buffer | undefined>();
   for (const ref of refs) {
     if (!chunks.has(ref.chunk)) chunks.set(ref.chunk, await files.readFile(join(layout.blocks, chunkFileName(ref.chunk))).catch(() => undefined));
     const bytes = chunks.get(ref.chunk);
-    if (bytes && ref.offset + ref.length <= bytes.length && crc32c(bytes.subarray(ref.offset, ref.offset + ref.length)) === ref.crc >>> 0) continue;
+    const missing = !bytes || ref.offset + ref.length > bytes.length;
+    if (!missing && crc32c(bytes.subarray(ref.offset, ref.offset + ref.length)) === ref.crc >>> 0) continue;
     const found = copies.get(key(ref));
-    bad.push({ ref, lsn: found?.lsn ?? 0, copy: found?.copy, afterCheckpoint: false });
+    bad.push({ ref, lsn: found?.lsn ?? 0, copy: overlapped.has(rangeKey(ref)) ? undefined : found?.copy, afterCheckpoint: false, missing });
   }
   return bad;
 }

@@ -97,9 +97,10 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   try {
     return await repairExamined(exam, options, head, files, salvagedFirst);
   } catch (error) {
-    // (What was done before the refusal is said with it: the store is not as it was.)
-    if (salvagedFirst === undefined || !MemMapError.is(error)) throw error;
-    throw new MemMapError(error.code, `${error.message.replace(/^\[memmapfs\] \[[^\]]+\] /, '')} Done before that: ${salvagedFirst.actions.join(' ')}`, { subsystem: error.subsystem, cause: error });
+    // (What was done before the failure is said with it: the store is not as it was.)
+    if (salvagedFirst === undefined) throw error;
+    const failure = toMemMapError(error);
+    throw new MemMapError(failure.code, `${failure.message.replace(/^\[memmapfs\] \[[^\]]+\] /, '')} (With --salvage, before this: ${salvagedFirst.actions.join(' ')})`, { subsystem: failure.subsystem, cause: error });
   }
 }
 
@@ -110,10 +111,32 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
  * until then repair refuses. Returns what it did, or `undefined` when there is no such checkpoint.
  */
 async function salvageBeforeTheLog(exam: StoreExamination, options: RepairOptions, files: StoreFileSystem): Promise<{ actions: string[]; backup: string } | undefined> {
-  const { scan, layout, header } = exam;
-  if (options.salvage !== true || exam.checkpointSalvageable === undefined || scan.damage === undefined || exam.checkpointLsn === undefined || exam.checkpointLsn < scan.damage.lsn) return undefined;
-  const putBack = await putBackBlocks({ ...exam, badBlocks: [...exam.badBlocks, ...exam.coveredBadBlocks] }, layout, files);
-  const salvaged = await salvageKeptCheckpoint(exam.checkpointSalvageable, layout, await resolveCodec(options.codec, header.codec), files, undefined);
+  const { scan } = exam;
+  const path = exam.checkpointSalvageable;
+  if (options.salvage !== true || path === undefined || scan.damage === undefined || exam.checkpointLsn === undefined || exam.checkpointLsn < scan.damage.lsn) return undefined;
+  // (Only one whose own record is whole where it was written can cover the damage; else repair refuses
+  // all the same, and the checkpoint, the only copy of what it holds, is left as it is.)
+  let position;
+  try {
+    position = openCheckpointFile(path, 'read').position;
+  } catch {
+    return undefined;
+  }
+  if (!exam.recordWholeInWal(position)) return undefined;
+  const salvaged = await salvageWithBlocks(exam, options, files, undefined);
+  return { actions: salvaged.actions, backup: salvaged.backup };
+}
+
+/**
+ * Puts back the blocks of the kept damaged checkpoint (`exam.checkpointSalvageable`) that whole records
+ * up to it carry copies of, then salvages it (`salvageKeptCheckpoint`): a row whose block is put back
+ * reads back whole, and is kept.
+ */
+async function salvageWithBlocks(exam: StoreExamination, options: RepairOptions, files: StoreFileSystem, backup: string | undefined): Promise<{ actions: string[]; backup: string }> {
+  const path = exam.checkpointSalvageable!;
+  const lsn = checkpointFileLsn(basename(path));
+  const putBack = lsn === undefined ? [] : await putBackBlocks({ ...exam, badBlocks: await exam.badBlocksOf(lsn) }, exam.layout, files);
+  const salvaged = await salvageKeptCheckpoint(path, exam.layout, await resolveCodec(options.codec, exam.header.codec), files, backup);
   return { actions: [...putBack, salvaged.action], backup: salvaged.backup };
 }
 
@@ -139,7 +162,9 @@ async function repairExamined(exam: StoreExamination, options: RepairOptions, he
     // (The checkpoint an open takes in place of one the manifest does not name is named, as below.)
     const named = exam.checkpointCoversDamage && exam.checkpointManifest !== undefined ? exam.checkpointManifest : undefined;
     if (named) await writeManifest(layout.manifest, named, files);
-    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and ${exam.report.firstLsn > 1 ? `the log no longer holds the records before ${exam.report.firstLsn}` : "the log's sealed segments cannot be read whole"}: the store opens from that checkpoint and never reads the damage.${named ? ` Repair named it (${named.checkpoint}) in state.manifest.` : ''} Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.`, { subsystem: 'wal' });
+    // (An open resuming after the checkpoint never replays the records whose copies put damaged blocks back.)
+    const putBack = await putBackBlocks({ ...exam, badBlocks: exam.coveredBadBlocks }, layout, files);
+    throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and ${exam.report.firstLsn > 1 ? `the log no longer holds the records before ${exam.report.firstLsn}` : "the log's sealed segments cannot be read whole"}: the store opens from that checkpoint and never reads the damage.${named ? ` Repair named it (${named.checkpoint}) in state.manifest.` : ''} Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.${putBack.length > 0 ? ` ${putBack.join(' ')}` : ''}`, { subsystem: 'wal' });
   }
   if (scan.damage && exam.checkpointCoversDamage) {
     // (The checkpoint an open takes in place of one the manifest does not name is named, all the same.)
@@ -291,11 +316,12 @@ async function repairExamined(exam: StoreExamination, options: RepairOptions, he
   if (checkpointAction) actions.push(checkpointAction);
   // The blocks of the records kept after the damage were not read by the first examination.
   const blocksExam = resync !== undefined ? await examineStore(layout.root, checkOptions) : exam;
-  actions.push(...(await putBackBlocks(blocksExam, layout, files)));
+  // (With a checkpoint that covers damage left before its record, the blocks its rows point at are its own: see coveredBadBlocks.)
+  actions.push(...(await putBackBlocks({ ...blocksExam, badBlocks: [...blocksExam.badBlocks, ...blocksExam.coveredBadBlocks] }, layout, files)));
   if (options.salvage === true && exam.checkpointSalvageable !== undefined) {
-    const salvaged = await salvageKeptCheckpoint(exam.checkpointSalvageable, layout, await resolveCodec(options.codec, header.codec), files, backup);
+    const salvaged = await salvageWithBlocks(exam, options, files, backup);
     backup = salvaged.backup;
-    actions.push(salvaged.action);
+    actions.push(...salvaged.actions);
   }
   if (actions.length > 0 || exam.snapshotUnusable) {
     await unlinkIfThere(layout.searchSnapshot, files);
