@@ -529,6 +529,20 @@ describe('checkpoints of the tables', () => {
     await again.close();
   });
 
+  it('repair with salvage that salvages first removes the saved search index, though it then leaves the log to the checkpoint (the index may hold a memory of a row it dropped)', async () => {
+    // (Row 5's block reference damaged: its group fails its check, and the salvage drops the row.)
+    const { ids } = await salvageableCheckpointPastDamage(() => 160 + 72 * 5 + 32);
+    const snapshot = join(root, 'index', 'search.snapshot');
+    expect(await stat(snapshot).then(() => true, () => false)).toBe(true);
+    const refusal = await repairStore(root, { salvage: true }).then(() => undefined, (error: unknown) => error);
+    expect(refusal).toMatchObject({ code: 'WAL_CORRUPT', message: expect.stringContaining('Removed the saved search index') });
+    expect(await stat(snapshot).then(() => true, () => false)).toBe(false);
+    const again = await open();
+    expect(await again.getMemory(ids[5]!)).toBeUndefined();
+    expect((await again.getMemory(ids[6]!))?.text).toBe('memory 6');
+    await again.close();
+  });
+
   it('repair with salvage leaves a kept damaged checkpoint as it is when its own record is damaged too (it could not cover the damage, and repair refuses all the same)', async () => {
     const { file, bytes } = await salvageableCheckpointPastDamage(lastGroupCheck);
     const path = join(root, 'checkpoints', file);

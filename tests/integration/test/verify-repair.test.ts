@@ -278,6 +278,48 @@ describe('a whole named checkpoint before damage in state.wal, a newer one left 
     await again.close();
   });
 
+  it('with damage after the newer checkpoint too, verify reports a damaged block of that checkpoint whose record (between the damage and it) carries no copy: the store needs a backup of its chunk file', async () => {
+    // (Over 64 KiB: its record carries no copy of it.)
+    const large = `memory newest block ${'x'.repeat(70 * 1024)}`;
+    await namedBeforeUnnamed({ before: ['memory a0'], between: ['memory damaged', large], after: ['memory after1', 'memory after2', 'memory after3'] });
+    await damageBlock(root, 'memory newest block');
+    await damageWal('memory damaged');
+    await damageWal('memory after2');
+    expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'block-corrupt', severity: 'error', repairable: false, message: expect.stringContaining('No copy exists') }));
+  });
+
+  it('verify checks the blocks of the records after a checkpoint that covers damage in state.wal, which the open replays: a damaged one without a copy is reported', async () => {
+    const large = `memory after block ${'x'.repeat(70 * 1024)}`;
+    const { ids } = await namedBeforeUnnamed({ before: ['memory early', 'memory first damage', 'memory a0'], between: ['memory second damage', 'memory newest'], after: [large] });
+    await damageWal('memory first damage');
+    await damageWal('memory second damage');
+    await damageBlock(root, 'memory after block');
+    expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'block-corrupt', severity: 'error', lsn: ids.at(-1), message: expect.stringContaining('No copy exists') }));
+  });
+
+  it('with damage after the newer checkpoint too, verify does not promise to put back the block of a memory that checkpoint no longer holds (deleted after the damage)', async () => {
+    const fs = await open();
+    const gone = await fs.appendMemory('memory gone block');
+    await fs.checkpoint();
+    const a = (await readdir(join(root, 'checkpoints'))).filter((name) => name.startsWith('checkpoint-')).sort().at(-1)!;
+    const aBytes = await readFile(join(root, 'checkpoints', a));
+    const manifest = await readFile(join(root, 'state.manifest'));
+    await fs.appendMemory('memory damaged');
+    await fs.deleteMemory(gone);
+    await fs.checkpoint();
+    for (const text of ['memory after1', 'memory after2', 'memory after3']) await fs.appendMemory(text);
+    await fs.close();
+    await writeFile(join(root, 'checkpoints', a), aBytes);
+    await writeFile(join(root, 'state.manifest'), manifest);
+    await damageBlock(root, 'memory gone block');
+    await damageWal('memory damaged');
+    await damageWal('memory after2');
+    expect((await verifyStore(root)).problems.filter((problem) => problem.kind.startsWith('block-'))).toEqual([]);
+    // (What is left is the damage the checkpoint covers, for compact to drop.)
+    const report = await repairStore(root);
+    expect(report.after.problems.map((problem) => problem.kind)).toEqual(['wal-damaged']);
+  });
+
   it('with damage before the named checkpoint\'s record too, repair names the newer one, which covers both: nothing is lost', async () => {
     const { ids, texts, b } = await namedBeforeUnnamed({ before: ['memory early', 'memory first damage', 'memory a0'], between: ['memory second damage', 'memory newest'], after: ['memory after'] });
     await damageWal('memory first damage');

@@ -138,7 +138,11 @@ export interface StoreExamination {
   readonly badBlocks: LiveBlock[];
   /** Whether `ref`'s range overlaps a different range that another record references (it must then not be written). */
   readonly overlapsAnother: (ref: BlockRef) => boolean;
-  /** When a checkpoint covers the damage in state.wal: the damaged blocks its rows point at, with their copies from the log's whole records. */
+  /**
+   * When the record of the checkpoint an open takes (or repair names) is whole past damage in state.wal
+   * (covering it, or with more damage after it): the damaged blocks its rows and streams point at, with
+   * their copies from the log's whole records up to it.
+   */
   readonly coveredBadBlocks: CheckpointBlock[];
   /** The blocks the checkpoint of this log at record `lsn` points at that fail their checks, with the copies whole records up to it carry. */
   readonly badBlocksOf: (lsn: number) => Promise<CheckpointBlock[]>;
@@ -265,7 +269,27 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     for (const [id, ref] of base.memories) memories.set(id, { ref, lsn: id, copy: undefined, afterCheckpoint: false });
     for (const [key, refs] of base.streams) streams.set(key, refs.map((ref) => ({ ref, lsn: 0, copy: undefined, afterCheckpoint: false })));
   }
-  for (const walRecord of records) {
+  const checkpointExam = await examineCheckpoint(layout, header.logId, logHeld, firstLsn, codec, files, scan.damage && resync ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn, regions: resync.regions } : undefined);
+  // (An open resumes after the checkpoint it takes, or the one repair names: it replays none of the
+  // records up to it, nor puts back their blocks from their copies.)
+  const resumedAfter = checkpointExam !== undefined && !checkpointExam.unusable ? checkpointExam.lsn : undefined;
+  // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
+  // it. (A region may end at that record: the damage hit an earlier record of its commit.)
+  const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
+  const checkpointCoversDamage = checkpointRecordEnd !== undefined && resync !== undefined && resync.regions.every((region) => region.lost.last <= checkpointExam!.lsn!);
+  /** The blocks the checkpoint of this log at record `lsn` points at that fail their checks, each with the copy a whole record up to it carries (on either side of damage in state.wal). */
+  const badBlocksOf = (lsn: number) => badBlocksOfCheckpoint(layout, header.logId, lsn, [...records, ...(resync?.records ?? []).filter((r) => r.lsn > scan.lastLsn && r.lsn <= lsn)], codec, files);
+  // (With the checkpoint's record whole past damage, covering it or with more damage after it, the
+  // blocks an open resuming after it reads are its own rows': their copies are in whole records before it,
+  // on either side of the damage. The records before the damage alone are no view of them: the damaged
+  // ones and those after them, which an open does not replay, may have written, moved or deleted them.
+  // Their problems are said for these, in place of those of the blocks the records before the damage point at.)
+  const pastDamageLsn = checkpointRecordEnd !== undefined ? checkpointExam!.lsn! : undefined;
+  const coveredBadBlocks = pastDamageLsn !== undefined ? await badBlocksOf(pastDamageLsn) : [];
+  // (Past such a checkpoint the open replays the whole records after it, on either side of later damage:
+  // the blocks they write are checked too.)
+  const replayed = pastDamageLsn !== undefined ? [...records, ...resync!.records.filter((r) => r.lsn > scan.lastLsn)] : records;
+  for (const walRecord of replayed) {
     if (base && walRecord.lsn <= base.lsn) continue;
     let record;
     try {
@@ -295,21 +319,6 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
       }
     }
   }
-  const checkpointExam = await examineCheckpoint(layout, header.logId, logHeld, firstLsn, codec, files, scan.damage && resync ? { image, seed: scanOptions.seed, lsn: scan.damage.lsn, regions: resync.regions } : undefined);
-  // (An open resumes after the checkpoint it takes, or the one repair names: it replays none of the
-  // records up to it, nor puts back their blocks from their copies.)
-  const resumedAfter = checkpointExam !== undefined && !checkpointExam.unusable ? checkpointExam.lsn : undefined;
-  // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
-  // it. (A region may end at that record: the damage hit an earlier record of its commit.)
-  const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
-  const checkpointCoversDamage = checkpointRecordEnd !== undefined && resync !== undefined && resync.regions.every((region) => region.lost.last <= checkpointExam!.lsn!);
-  /** The blocks the checkpoint of this log at record `lsn` points at that fail their checks, each with the copy a whole record up to it carries (on either side of damage in state.wal). */
-  const badBlocksOf = (lsn: number) => badBlocksOfCheckpoint(layout, header.logId, lsn, [...records, ...(resync?.records ?? []).filter((r) => r.lsn > scan.lastLsn && r.lsn <= lsn)], codec, files);
-  // (The blocks an open resuming after that checkpoint reads: its own rows', whose copies are in whole
-  // records before it, on either side of the damage. The records before the damage alone are no view of
-  // them: the damaged ones and those after them, which an open does not replay, may have moved or deleted
-  // them. Their problems are said for these, in place of those of the blocks the records before the damage point at.)
-  const coveredBadBlocks = checkpointCoversDamage ? await badBlocksOf(checkpointExam!.lsn!) : [];
   for (const { id, key, block, from } of pending) {
     if (block === undefined) {
       if (id !== undefined) memories.delete(id);
@@ -355,7 +364,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   for (let i = 0; i < live.length; i++) {
     const block = live[i]!;
     const { ref } = block;
-    if (checkpointCoversDamage && block.lsn <= checkpointExam!.lsn!) continue;
+    if (pastDamageLsn !== undefined && block.lsn <= pastDamageLsn) continue;
     if (cached?.chunk !== ref.chunk) {
       cached = { chunk: ref.chunk, bytes: await files.readFile(join(layout.blocks, chunkFileName(ref.chunk))).catch(() => undefined) };
     }

@@ -93,8 +93,8 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
   await removeInterruptedCopies(storeLayout(resolve(root)).root, files);
   const found = await examineStore(root, options);
   const salvagedFirst = await salvageBeforeTheLog(found, options, files);
-  const exam = salvagedFirst === undefined ? found : await examineStore(root, options);
   try {
+    const exam = salvagedFirst === undefined ? found : await examineStore(root, options);
     return await repairExamined(exam, options, head, files, salvagedFirst);
   } catch (error) {
     // (What was done before the failure is said with it: the store is not as it was.)
@@ -124,7 +124,10 @@ async function salvageBeforeTheLog(exam: StoreExamination, options: RepairOption
   }
   if (!exam.recordWholeInWal(position)) return undefined;
   const salvaged = await salvageWithBlocks(exam, options, files, undefined);
-  return { actions: salvaged.actions, backup: salvaged.backup };
+  // (The saved index may hold memories of the rows dropped; what follows may end in a refusal before
+  // the step that removes it.)
+  await unlinkIfThere(exam.layout.searchSnapshot, files);
+  return { actions: [...salvaged.actions, 'Removed the saved search index; it is rebuilt from the log on the next open.'], backup: salvaged.backup };
 }
 
 /**
@@ -325,7 +328,8 @@ async function repairExamined(exam: StoreExamination, options: RepairOptions, he
   }
   if (actions.length > 0 || exam.snapshotUnusable) {
     await unlinkIfThere(layout.searchSnapshot, files);
-    actions.push('Removed the saved search index; it is rebuilt from the log on the next open.');
+    const removed = 'Removed the saved search index; it is rebuilt from the log on the next open.';
+    if (!actions.includes(removed)) actions.push(removed);
   }
   const after = (await examineStore(layout.root, checkOptions)).report;
   return { actions, backup, after };
