@@ -297,6 +297,31 @@ describe('a whole named checkpoint before damage in state.wal, a newer one left 
     expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'block-corrupt', severity: 'error', lsn: ids.at(-1), message: expect.stringContaining('No copy exists') }));
   });
 
+  it('repair puts back a damaged block of a record after a checkpoint that covers damage in state.wal, as verify says (the open does not: a later chunk-sync record dropped its copy), and a compact after it keeps the memory', async () => {
+    const { ids } = await namedBeforeUnnamed({ before: ['memory early', 'memory first damage', 'memory a0'], between: ['memory newest'], after: ['memory after block'] });
+    await damageWal('memory first damage');
+    await damageBlock(root, 'memory after block');
+    expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'block-corrupt', lsn: ids.at(-1), repairable: true, message: expect.stringContaining('`memmapfs repair` puts it back') }));
+    await repairStore(root).catch(() => undefined);
+    const fs = await open();
+    expect((await fs.getMemory(ids.at(-1)!))?.text).toBe('memory after block');
+    await fs.compact();
+    await fs.close();
+    const again = await open();
+    expect((await again.getMemory(ids.at(-1)!))?.text).toBe('memory after block');
+    await again.close();
+  });
+
+  it('with damage after the newer checkpoint too and --no-resync, repair neither puts back nor claims the block of a record it drops', async () => {
+    const { ids } = await namedBeforeUnnamed({ before: ['memory a0'], between: ['memory damaged', 'memory newest'], after: ['memory after1', 'memory after2', 'memory after3 block'] });
+    await damageBlock(root, 'memory after3 block');
+    await damageWal('memory damaged');
+    await damageWal('memory after2');
+    const result = await repairStore(root, { resync: false });
+    expect(result.actions.filter((action) => action.startsWith(`Put back the block of record ${ids.at(-1)} `))).toEqual([]);
+    expect(result.after.problems.filter((problem) => problem.kind.startsWith('block-'))).toEqual([]);
+  });
+
   it('with damage after the newer checkpoint too, verify does not promise to put back the block of a memory that checkpoint no longer holds (deleted after the damage)', async () => {
     const fs = await open();
     const gone = await fs.appendMemory('memory gone block');

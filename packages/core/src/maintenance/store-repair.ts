@@ -166,14 +166,14 @@ async function repairExamined(exam: StoreExamination, options: RepairOptions, he
     const named = exam.checkpointCoversDamage && exam.checkpointManifest !== undefined ? exam.checkpointManifest : undefined;
     if (named) await writeManifest(layout.manifest, named, files);
     // (An open resuming after the checkpoint never replays the records whose copies put damaged blocks back.)
-    const putBack = await putBackBlocks({ ...exam, badBlocks: exam.coveredBadBlocks }, layout, files);
+    const putBack = await putBackBlocks({ ...exam, badBlocks: [...exam.badBlocks, ...exam.coveredBadBlocks] }, layout, files);
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it, and ${exam.report.firstLsn > 1 ? `the log no longer holds the records before ${exam.report.firstLsn}` : "the log's sealed segments cannot be read whole"}: the store opens from that checkpoint and never reads the damage.${named ? ` Repair named it (${named.checkpoint}) in state.manifest.` : ''} Repair leaves the log as it is (cutting it there would remove the checkpoint). Back the store up; the damaged segment goes when a later checkpoint lets the log drop it.${putBack.length > 0 ? ` ${putBack.join(' ')}` : ''}`, { subsystem: 'wal' });
   }
   if (scan.damage && exam.checkpointCoversDamage) {
     // (The checkpoint an open takes in place of one the manifest does not name is named, all the same.)
     if (exam.checkpointManifest !== undefined) await writeManifest(layout.manifest, exam.checkpointManifest, files);
     // (An open resuming after the checkpoint never replays the records whose copies put damaged blocks back.)
-    const putBack = await putBackBlocks({ ...exam, badBlocks: exam.coveredBadBlocks }, layout, files);
+    const putBack = await putBackBlocks({ ...exam, badBlocks: [...exam.badBlocks, ...exam.coveredBadBlocks] }, layout, files);
     // Replacing the damaged record would lose what it made, which only the checkpoint holds now; and the
     // log rewritten, its records after it move, and the open no longer resumes after the checkpoint.
     throw new MemMapError('WAL_CORRUPT', `Record ${scan.damage.lsn} of state.wal is damaged, but the checkpoint at record ${exam.checkpointLsn} covers it: the store opens from that checkpoint${exam.checkpointManifest !== undefined ? ` (repair named it, ${exam.checkpointManifest.checkpoint}, in state.manifest)` : ''}, and only what reads the log before it (memoryHistory) meets the damage. Repair leaves the log as it is (replacing the record with a placeholder would lose what it made, which only the checkpoint holds). Run \`memmapfs compact\` (or compact()): it drops the records the checkpoint covers, the damaged one with them.${putBack.length > 0 ? ` ${putBack.join(' ')}` : ''}`, { subsystem: 'wal' });
@@ -318,7 +318,9 @@ async function repairExamined(exam: StoreExamination, options: RepairOptions, he
   }
   if (checkpointAction) actions.push(checkpointAction);
   // The blocks of the records kept after the damage were not read by the first examination.
-  const blocksExam = resync !== undefined ? await examineStore(layout.root, checkOptions) : exam;
+  // (With the log kept through a checkpoint past damage, the first examination also took the records
+  // after it that a repair without resync drops.)
+  const blocksExam = resync !== undefined || keptThrough !== undefined ? await examineStore(layout.root, checkOptions) : exam;
   // (With a checkpoint that covers damage left before its record, the blocks its rows point at are its own: see coveredBadBlocks.)
   actions.push(...(await putBackBlocks({ ...blocksExam, badBlocks: [...blocksExam.badBlocks, ...blocksExam.coveredBadBlocks] }, layout, files)));
   if (options.salvage === true && exam.checkpointSalvageable !== undefined) {
