@@ -148,10 +148,11 @@ describe('import', () => {
     await initStore();
     // (Through a shell: Node passes every argument it is given as UTF-8.)
     const shell = (args: string) => spawnSync('sh', ['-c', `exec "$0" "$@" ${args}`, process.execPath, ...binaryCommand()], { env: binaryEnvironment({ MEMMAPFS_ROOT: paths.root }), encoding: 'utf8' });
-    for (const args of ['append "$(printf \'caf\\351\')"', 'kv set "$(printf \'k\\377\')" value --string', 'kv set key "$(printf \'caf\\351\')" --string']) {
+    // (A lone Latin-1 byte, a byte no UTF-8 has, a sequence cut short, an overlong form.)
+    for (const args of ['append "$(printf \'caf\\351\')"', 'kv set "$(printf \'k\\377\')" value --string', 'kv set key "$(printf \'caf\\351\')" --string', 'append "$(printf \'abc\\342\\202\')"', 'append "$(printf \'abc\\300\\257\')"']) {
       const run = shell(args);
       expect(run.status, args).toBe(1);
-      expect(run.stderr, args).toMatch(/^memmapfs: argument \d is not valid UTF-8 \(byte 0x(e9|ff) at offset [13]\)/);
+      expect(run.stderr, args).toMatch(/^memmapfs: argument \d is not valid UTF-8 \(byte 0x(e9|ff|e2|c0) at offset [13]\)/);
     }
     expect(await memoryCount()).toBe(0);
     expect((await inStore(['kv', 'list', '--json'])).stdout).toBe('[]\n');
