@@ -1,4 +1,4 @@
-import { registerCodec, registerSearchProvider, type Codec, type CodecName, type SearchProvider, type SearchProviderName, type SearchProviders } from '@memmapfs/core';
+import { registerCodec, registerSearchProvider, type Codec, type CodecName, type Codecs, type SearchProvider, type SearchProviderName, type SearchProviders } from '@memmapfs/core';
 import { importModule } from './import-module.js';
 
 /**
@@ -14,9 +14,9 @@ export const searchProviders: { readonly [K in SearchProviderName]: (options?: S
 };
 
 /** The codecs `--codec` chooses from; the first is the default of a new store. Imported when used, as above. */
-export const codecs: Readonly<Record<CodecName, () => Promise<Codec>>> = {
-  msgpack: async () => (await importModule<typeof import('@memmapfs/codec-msgpack')>('@memmapfs/codec-msgpack')).default(),
-  cbor: async () => (await importModule<typeof import('@memmapfs/codec-cbor')>('@memmapfs/codec-cbor')).default(),
+export const codecs: { readonly [K in CodecName]: (options?: Codecs[K]) => Promise<Codec> } = {
+  msgpack: async (options) => (await importModule<typeof import('@memmapfs/codec-msgpack')>('@memmapfs/codec-msgpack')).default(options),
+  cbor: async (options) => (await importModule<typeof import('@memmapfs/codec-cbor')>('@memmapfs/codec-cbor')).default(options),
 };
 
 /**
@@ -25,6 +25,6 @@ export const codecs: Readonly<Record<CodecName, () => Promise<Codec>>> = {
  * install may not resolve.
  */
 export function registerBundledAdapters(): void {
-  for (const [name, create] of Object.entries(codecs)) registerCodec(name as CodecName, create);
+  for (const [name, create] of Object.entries(codecs)) registerCodec(name as CodecName, create as (options?: unknown) => Promise<Codec>);
   for (const [name, create] of Object.entries(searchProviders)) registerSearchProvider(name as SearchProviderName, create as (options?: unknown) => Promise<SearchProvider>);
 }

@@ -570,3 +570,22 @@ describe(`the memmapfs binary (${binaryKind === 'dist' ? 'built dist/bin.js' : '
     expect(JSON.parse(get.stdout)).toEqual({ status: 'waiting', activeMemoryCount: 0, lastUpdatedId: 0, extra: { step: 2 } });
   });
 });
+
+describe('the codecs runCli registers under the built-in names', () => {
+  it('take the options a store is opened with, and refuse ones the codec does not take, as the built-in ones do', async () => {
+    expect(await runCli(['--version'], { stdout: { write: () => true }, stderr: { write: () => true } })).toBe(0);
+    const root = await mkdtemp(join(tmpdir(), 'memmapfs-cli-codec-'));
+    try {
+      await expect(MemMapFS.init(join(root, 'a'), { codec: { codec: 'msgpack', options: { copyBinaryy: false } as never } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('"copyBinaryy"') });
+      // (copyBinary: false makes decoded binary values views into the bytes read: reached the codec only if passed on.)
+      const fs = await MemMapFS.init(join(root, 'b'), { codec: { codec: 'cbor', options: { copyBinary: false } } });
+      const codec = (fs as unknown as { engine: { codec: { decode(bytes: Uint8Array): unknown; encode(value: unknown): Uint8Array } } }).engine.codec;
+      const bytes = codec.encode({ b: Uint8Array.of(1, 2, 3) });
+      const decoded = codec.decode(bytes) as { b: Uint8Array };
+      expect(decoded.b.buffer).toBe(bytes.buffer);
+      await fs.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -223,6 +223,13 @@ describe('option types of the adapters chosen by name', () => {
     await fs.close();
   });
 
+  it.each(['toString', 'constructor', '__proto__'])('a codec named %s (a name every object has) is PROVIDER_UNKNOWN, not a TypeError', async (codec) => {
+    for (const option of [codec, { codec, options: { copyBinary: true } }]) {
+      const refusal = await resolveCodec(option as never).then(() => undefined, (error: unknown) => error);
+      expect(MemMapError.is(refusal, 'PROVIDER_UNKNOWN'), String(refusal)).toBe(true);
+    }
+  });
+
   it.each([
     ['a misspelt option', 'msgpack', { copyBinaryy: false }, /msgpack: "copyBinaryy" is not one of the options it takes \(copyBinary\)/],
     ['an option of the wrong type', 'cbor', { copyBinary: 'no' }, /cbor: copyBinary must be true or false; got "no"/],

@@ -23,8 +23,14 @@ import { checkVectorSearch } from './vector-search-check.js';
 /** The text limit of a store that does not say its own (`MemMapFS`'s default). */
 const DEFAULT_MAX_TEXT_BYTES = 16 * 1024 * 1024;
 
-/** The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces (and its text limit, when it says it). */
-export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'> & Partial<Pick<MemMapFS, 'maxTextBytes' | 'catchUp'>>;
+/**
+ * The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces (and its text limit, when
+ * it says it). Its `setKv` may resolve anything (`MemMapFS`'s resolves whether it set the key; a wrapper
+ * written before it did resolves nothing): `MemMapStore` does not read it.
+ */
+export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'>
+  & { setKv(key: string, value: unknown): Promise<unknown> }
+  & Partial<Pick<MemMapFS, 'maxTextBytes' | 'catchUp'>>;
 
 /**
  * Semantic search over embeddings (LangGraph's `index` option, as `PostgresStore` takes it): puts

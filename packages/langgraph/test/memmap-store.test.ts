@@ -4,7 +4,7 @@
 import { InvalidNamespaceError } from '@langchain/langgraph-checkpoint';
 import { MemMapError, type MemMapFS } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MemMapStore } from '../src/index.js';
+import { MemMapStore, type ItemStore } from '../src/index.js';
 import { laggingStore } from './support/lagging-store.js';
 import { openStore, tempFolder } from './support/open-store.js';
 
@@ -91,6 +91,24 @@ describe('BaseStore methods over batch (store.test.ts: BaseStore, InMemoryStore)
     await expect(store.put(['valid', ''], 'key', { foo: 'bar' })).rejects.toThrow('Namespace labels cannot be empty strings');
     await expect(store.put(['valid', 123 as unknown as string], 'key', { foo: 'bar' })).rejects.toThrow('Namespace labels must be strings');
     await expect(store.put(['langgraph'], 'key', { foo: 'bar' })).rejects.toThrow('Root label for namespace cannot be "langgraph"');
+  });
+});
+
+describe('ItemStore', () => {
+  it('takes a store whose setKv resolves nothing (a wrapper written before setKv resolved whether it set the key)', async () => {
+    const written: string[] = [];
+    type VoidSetKv = Omit<ItemStore, 'setKv'> & { setKv(key: string, value: unknown): Promise<void> };
+    const setKv = async (key: string, value: unknown): Promise<void> => {
+      written.push(key);
+      await fs.setKv(key, value);
+    };
+    const wrapper: VoidSetKv = Object.assign(Object.create(fs) as Omit<ItemStore, 'setKv'>, { setKv });
+    // (A compile-time check above all: such a store is an ItemStore.)
+    const asItemStore = (store: VoidSetKv): ItemStore => store;
+    const wrapped = new MemMapStore(asItemStore(wrapper));
+    await wrapped.put(['users'], 'u1', { name: 'Ada' });
+    expect(written).toHaveLength(1);
+    expect((await wrapped.get(['users'], 'u1'))?.value).toEqual({ name: 'Ada' });
   });
 });
 

@@ -223,7 +223,8 @@ export async function resolveCodec(option: CodecOption | undefined, fallback: st
   }
   if (typeof chosen === 'object') checkChoiceFields(chosen, ['codec', 'options'], 'codec');
   const [name, options] = typeof chosen === 'string' ? [chosen, undefined] : [chosen.codec, chosen.options];
-  if (!codecFactories.has(name) && BUILTIN_CODEC_OPTIONS[name] !== undefined) checkBuiltinCodecOptions(name, options);
+  // (Registered or not: a factory registered under a built-in name stands in for that codec, options and all.)
+  if (Object.hasOwn(BUILTIN_CODEC_OPTIONS, name)) checkBuiltinCodecOptions(name, options);
   const factory = codecFactories.get(name) ?? (await loadBuiltinFactory(name, 'codec'));
   const codec = await callFactory(() => (factory as CodecFactory<unknown>)(options), name, 'codec');
   return checkCodec(codec as Codec);
@@ -272,7 +273,7 @@ const adapterLoads = new Map<string, Promise<unknown>>();
  * once it has read which codec the store uses overlaps the import with its reads of the store's files.
  */
 export function prefetchCodec(name: string): void {
-  const pkg = builtinPackages[name];
+  const pkg = Object.hasOwn(builtinPackages, name) ? builtinPackages[name] : undefined;
   if (pkg === undefined || codecFactories.has(name)) return;
   loadAdapter(pkg, name, 'codec').catch(() => undefined);
 }
@@ -289,7 +290,8 @@ function loadAdapter(pkg: string, name: string, kind: string): Promise<unknown> 
 }
 
 async function loadBuiltinFactory(name: string, kind: string): Promise<(options?: unknown) => unknown> {
-  const pkg = builtinPackages[name];
+  // (Own names only: `toString` or `constructor` is a name no package has.)
+  const pkg = Object.hasOwn(builtinPackages, name) ? builtinPackages[name] : undefined;
   if (pkg === undefined) {
     const known = kind === 'codec' ? [...new Set([...codecFactories.keys(), 'msgpack', 'cbor'])] : [...new Set([...searchFactories.keys(), 'flexsearch', 'orama', 'segments'])];
     throw new MemMapError('PROVIDER_UNKNOWN', `Unknown ${kind} '${name}'. Use one of ${known.map((k) => `'${k}'`).join(', ')}, pass an instance, or register '${name}' first with ${kind === 'codec' ? 'registerCodec' : 'registerSearchProvider'}().`, { subsystem: 'registry' });
