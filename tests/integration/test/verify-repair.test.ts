@@ -288,6 +288,13 @@ describe('a whole named checkpoint before damage in state.wal, a newer one left 
     expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'block-corrupt', severity: 'error', repairable: false, message: expect.stringContaining('No copy exists') }));
   });
 
+  it('verify counts the blocks it checked as the open reads them past a checkpoint that covers damage in state.wal: the checkpoint\'s, and those of the records after it', async () => {
+    const { ids } = await namedBeforeUnnamed({ before: ['memory early', 'memory first damage', 'memory a0'], between: ['memory second damage', 'memory newest'], after: ['memory after'] });
+    await damageWal('memory first damage');
+    await damageWal('memory second damage');
+    expect((await verifyStore(root)).blocksChecked).toBe(ids.length);
+  });
+
   it('verify checks the blocks of the records after a checkpoint that covers damage in state.wal, which the open replays: a damaged one without a copy is reported', async () => {
     const large = `memory after block ${'x'.repeat(70 * 1024)}`;
     const { ids } = await namedBeforeUnnamed({ before: ['memory early', 'memory first damage', 'memory a0'], between: ['memory second damage', 'memory newest'], after: [large] });

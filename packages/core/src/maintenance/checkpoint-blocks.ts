@@ -40,15 +40,25 @@ export interface CheckpointBlock extends LiveBlock {
   readonly missing: boolean;
 }
 
-/** The blocks the checkpoint of log `logId` at record `lsn` points at that fail their checks, each with the copy a whole record of `records` carries. */
-export async function badBlocksOfCheckpoint(layout: StoreLayout, logId: string, lsn: number, records: readonly WalRecord[], codec: Codec, files: StoreFileSystem): Promise<CheckpointBlock[]> {
+/** What `badBlocksOfCheckpoint` found: the blocks that fail their checks, of how many it checked. */
+export interface CheckpointBlocks {
+  readonly bad: CheckpointBlock[];
+  readonly checked: number;
+}
+
+/**
+ * The blocks the checkpoint of log `logId` at record `lsn` points at that fail their checks, each with
+ * the copy a whole record of `records` carries, and how many blocks it checked.
+ */
+export async function badBlocksOfCheckpoint(layout: StoreLayout, logId: string, lsn: number, records: readonly WalRecord[], codec: Codec, files: StoreFileSystem): Promise<CheckpointBlocks> {
+  const none = { bad: [], checked: 0 };
   const name = (await files.readdir(layout.checkpoints).catch(() => [] as string[])).find((n) => checkpointFileLsn(n) === lsn);
-  if (name === undefined) return [];
+  if (name === undefined) return none;
   let refs: BlockRef[];
   const unchecked: BlockRef[] = [];
   try {
     const file = openCheckpointFile(join(layout.checkpoints, name), 'read');
-    if (file.logId !== logId) return [];
+    if (file.logId !== logId) return none;
     const rows = file.memories(codec);
     refs = [];
     for (let i = 0; i < rows.count; i++) {
@@ -63,7 +73,7 @@ export async function badBlocksOfCheckpoint(layout: StoreLayout, logId: string, 
     }
     for (const stream of file.tables(codec).streams.values()) refs.push(...stream);
   } catch {
-    return [];
+    return none;
   }
   const copies = new Map<string, { lsn: number; copy: Uint8Array }>();
   const key = (ref: BlockRef) => `${ref.chunk}:${ref.offset}:${ref.length}:${ref.crc >>> 0}`;
@@ -102,5 +112,5 @@ export async function badBlocksOfCheckpoint(layout: StoreLayout, logId: string, 
     const found = copies.get(key(ref));
     bad.push({ ref, lsn: found?.lsn ?? 0, copy: overlapped.has(rangeKey(ref)) ? undefined : found?.copy, afterCheckpoint: false, missing });
   }
-  return bad;
+  return { bad, checked: refs.length };
 }

@@ -249,14 +249,16 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
   const checkpointCoversDamage = checkpointRecordEnd !== undefined && resync !== undefined && resync.regions.every((region) => region.lost.last <= checkpointExam!.lsn!);
   /** The blocks the checkpoint of this log at record `lsn` points at that fail their checks, each with the copy a whole record up to it carries (on either side of damage in state.wal). */
-  const badBlocksOf = (lsn: number) => badBlocksOfCheckpoint(layout, header.logId, lsn, [...records, ...(resync?.records ?? []).filter((r) => r.lsn > scan.lastLsn && r.lsn <= lsn)], codec, files);
+  const checkpointBlocks = (lsn: number) => badBlocksOfCheckpoint(layout, header.logId, lsn, [...records, ...(resync?.records ?? []).filter((r) => r.lsn > scan.lastLsn && r.lsn <= lsn)], codec, files);
+  const badBlocksOf = async (lsn: number) => (await checkpointBlocks(lsn)).bad;
   // (With the checkpoint's record whole past damage, covering it or with more damage after it, the
   // blocks an open resuming after it reads are its own rows': their copies are in whole records before it,
   // on either side of the damage. The records before the damage alone are no view of them: the damaged
   // ones and those after them, which an open does not replay, may have written, moved or deleted them.
   // Their problems are said for these, in place of those of the blocks the records before the damage point at.)
   const pastDamageLsn = checkpointRecordEnd !== undefined ? checkpointExam!.lsn! : undefined;
-  const coveredBadBlocks = pastDamageLsn !== undefined ? await badBlocksOf(pastDamageLsn) : [];
+  const covered = pastDamageLsn !== undefined ? await checkpointBlocks(pastDamageLsn) : { bad: [], checked: 0 };
+  const coveredBadBlocks = covered.bad;
   // (Past such a checkpoint the open replays the whole records after it, on either side of later damage:
   // the blocks they write are checked too.)
   const replayed = pastDamageLsn !== undefined ? [...records, ...resync!.records.filter((r) => r.lsn > scan.lastLsn)] : records;
@@ -331,11 +333,16 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
 
   const live = [...memories.values(), ...[...streams.values()].flat()].sort((a, b) => a.ref.chunk - b.ref.chunk || a.ref.offset - b.ref.offset);
   const badBlocks: LiveBlock[] = [];
+  /** Live blocks the checkpoint past the damage stands in for (its own are checked instead: `covered`). */
+  let skipped = 0;
   let cached: { chunk: number; bytes: Buffer | undefined } | undefined;
   for (let i = 0; i < live.length; i++) {
     const block = live[i]!;
     const { ref } = block;
-    if (pastDamageLsn !== undefined && block.lsn <= pastDamageLsn) continue;
+    if (pastDamageLsn !== undefined && block.lsn <= pastDamageLsn) {
+      skipped++;
+      continue;
+    }
     if (cached?.chunk !== ref.chunk) {
       cached = { chunk: ref.chunk, bytes: await files.readFile(join(layout.blocks, chunkFileName(ref.chunk))).catch(() => undefined) };
     }
@@ -448,7 +455,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     lastLsn: scan.lastLsn,
     // (Zeros written ahead of the records are room, not log.)
     walBytes: sealed.walBytes + (scan.damage === undefined && scan.tornBytes === 0 ? scan.end : image.length),
-    blocksChecked: live.length,
+    blocksChecked: live.length - skipped + covered.checked,
     problems,
   };
   return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, coveredBadBlocks, badBlocksOf, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), recordWholeInWal: (position) => endOfRecordAt(image, position, scanOptions.seed, layout.wal) !== undefined, readsOnFrom: async (position) => (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through', logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
