@@ -137,8 +137,12 @@ export interface StoreExamination {
    * it, retention having dropped it), before any damage: a checkpoint an open could resume after.
    */
   readonly holdsRecordOf: (position: { lsn: number; checksum: number }) => boolean;
-  /** Whether the record at `position` is whole in `state.wal` where it was written, and ends its commit: one an open resuming after a checkpoint there finds. */
-  readonly recordWholeInWal: (position: { lsn: number; checksum: number; offset: number }) => boolean;
+  /**
+   * The kept damaged checkpoint (`checkpointSalvageable`) ends past the first damage in `state.wal`, its
+   * own record whole there: salvaged first, it covers the damage (repair with `salvage` does so before it
+   * repairs the log; verify offers it).
+   */
+  readonly salvageFirst: boolean;
   /** Whether an open resuming after a checkpoint at `position` reads the log on from it to `state.wal`, as far as verify can tell. */
   readonly readsOnFrom: (position: { lsn: number; checksum: number; offset: number }) => Promise<boolean>;
   /**
@@ -244,6 +248,8 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   // (An open resumes after the checkpoint it takes, or the one repair names: it replays none of the
   // records up to it, nor puts back their blocks from their copies.)
   const resumedAfter = checkpointExam !== undefined && !checkpointExam.unusable ? checkpointExam.lsn : undefined;
+  const salvagePosition = checkpointExam?.salvageable !== undefined ? checkpointPosition(checkpointExam.salvageable) : undefined;
+  const salvageFirst = scan.damage !== undefined && salvagePosition !== undefined && salvagePosition.lsn >= scan.damage.lsn && endOfRecordAt(image, salvagePosition, scanOptions.seed, layout.wal) !== undefined;
   // Damage before the checkpoint's record, which is whole after it, and none after it: the open never reads
   // it. (A region may end at that record: the damage hit an earlier record of its commit.)
   const checkpointRecordEnd = scan.damage !== undefined ? checkpointExam?.recordEnd : undefined;
@@ -406,7 +412,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   }
   const repairRefusal = scan.damage !== undefined && !logHoldsAll && checkpointRecordEnd === undefined && !checkpointCoversDamage
     // (One the open fails past does not spare what lies past the damage: repair would lose it.)
-    ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, failsPast && checkpointExam ? { ...checkpointExam, resumes: false } : checkpointExam, codec, files, (position) => endOfRecordAt(image, position, scanOptions.seed, layout.wal) !== undefined)
+    ? await refusalOfRepair(layout, header.logId, scan.damage.lsn, firstLsn, failsPast && checkpointExam ? { ...checkpointExam, resumes: false } : checkpointExam, codec, files, salvageFirst)
     : undefined;
   if (repairRefusal !== undefined && replacedCheckpoint) {
     // (Repair refuses before it would name the newer checkpoint: not offered.)
@@ -443,7 +449,7 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
   if (checkpointProblem?.salvageable === true && repairRefusal !== undefined && !repairRefusal.includes('--salvage')) {
     // (Repair refuses before it would salvage the checkpoint, unless the refusal itself offers it.)
     const { salvageable: _, ...rest } = checkpointProblem;
-    checkpointProblem = { ...rest, message: rest.message.replace(/, or run `memmapfs repair --salvage`.*$/s, ' (`memmapfs repair --salvage` cannot help while the log is damaged as it is: see its problem).') };
+    checkpointProblem = { ...rest, message: rest.message.replace(`${SALVAGE_ADVICE}.`, '. (`memmapfs repair --salvage` cannot help while the log is damaged as it is: see its problem.)') };
   }
   if (checkpointProblem) problems.push(checkpointProblem);
   const report: VerifyReport = {
@@ -458,8 +464,11 @@ export async function examineStore(root: string, options: StoreCheckOptions = {}
     blocksChecked: live.length - skipped + covered.checked,
     problems,
   };
-  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, coveredBadBlocks, badBlocksOf, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), recordWholeInWal: (position) => endOfRecordAt(image, position, scanOptions.seed, layout.wal) !== undefined, readsOnFrom: async (position) => (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through', logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
+  return { layout, image, scan, resync, sealedSegments: sealed.count, report, header, headerDamaged, badBlocks, coveredBadBlocks, badBlocksOf, overlapsAnother, snapshotUnusable, checkpointUnusable: (checkpointExam?.unusable ?? false) || replacedCheckpoint, checkpointCoversDamage, checkpointRecordEnd, holdsRecordOf: (position) => logResumesAfter(logHeld, firstLsn, position), salvageFirst, readsOnFrom: async (position) => (await readOnAfter(logHeld, position, header.firstLsn, layout, files)).reads === 'through', logHoldsAll, checkpointLsn: checkpointExam?.lsn, checkpointManifest: checkpointExam?.manifest, checkpointSalvageable: checkpointExam?.salvageable, repairRefusal, committedLsn: committedEnd !== undefined ? marker!.lsn : undefined };
 }
+
+/** What a kept damaged checkpoint's problem advises, when `repair --salvage` can write it again. */
+const SALVAGE_ADVICE = ", or run `memmapfs repair --salvage`: it backs the checkpoint up and writes it again with every row that reads back whole (its text's checksum checked, its labels decoding where its neighbours say; its times, tags and meta cannot be checked), dropping the memories of the others";
 
 /** What a repair that skips the damage keeps after it, for the message of a `wal-damaged` problem. */
 function resyncNote(resync: LogResync): string {
@@ -589,7 +598,7 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
     problem: {
       severity: 'error', kind: 'checkpoint-damaged', file, repairable: false, ...(checkpoint && !fallback ? { salvageable: true } : {}),
       message: `The checkpoint ${file}${fallback} ${why}. ${logLacks}, so it is the only copy of what they made: \`memmapfs repair\` keeps it. ${checkpoint
-        ? `An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Restore the store from a backup${fallback ? '' : ", or run `memmapfs repair --salvage`: it backs the checkpoint up and writes it again with every row that reads back whole (its text's checksum checked, its labels decoding where its neighbours say; its times, tags and meta cannot be checked), dropping the memories of the others"}`
+        ? `An open reads it, but the memories in its damaged rows fail with CHECKPOINT_CORRUPT, whatever reads every row (listings, a search index rebuilt, compaction) fails, and no checkpoint can be written over it. Restore the store from a backup${fallback ? '' : SALVAGE_ADVICE}`
         : 'An open cannot read it, and the store does not open without it: restore the store from a backup'}.`,
     },
   });
@@ -687,7 +696,6 @@ async function examineCheckpoint(layout: StoreLayout, logId: string, log: LogHel
   return usableWithCounts();
 }
 
-/** Whether the checkpoint file at `path` is there and opens whole (every section and row). */
 /** The checkpoint file at `path`, when it opens whole (every section and row); else `undefined`. */
 function wholeCheckpoint(path: string, codec: Codec): CheckpointFile | undefined {
   try {
@@ -796,14 +804,13 @@ function recordAt(records: readonly WalRecord[], lsn: number): WalRecord | undef
  * the log at the damage would remove such a file, the only copy of what the dropped or damaged records
  * made. (Damage the checkpoint covers is refused apart.)
  */
-async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: number, firstLsn: number, exam: CheckpointExam | undefined, codec: Codec, files: StoreFileSystem, recordWhole: (position: { lsn: number; offset: number; checksum: number }) => boolean): Promise<string | undefined> {
+async function refusalOfRepair(layout: StoreLayout, logId: string, damageLsn: number, firstLsn: number, exam: CheckpointExam | undefined, codec: Codec, files: StoreFileSystem, salvageFirst: boolean): Promise<string | undefined> {
   const dropped = firstLsn > 1 ? `the log no longer holds the records before ${firstLsn}` : "the log's sealed segments cannot be read whole";
   if (exam?.lsn !== undefined && exam.lsn >= damageLsn) {
     if (exam.recordLost === true) {
       return `With it, the record of the checkpoint at record ${exam.lsn} is damaged: ${dropped}, so the store opens only from that checkpoint, and an open cannot resume after it without its record. \`memmapfs repair\` cannot write that record again, and leaves the store as it is (the checkpoint is the only copy of what the dropped records made). Restore the store from a backup.`;
     }
-    // (As repair with salvage judges it: a salvaged checkpoint whose record is whole covers the damage.)
-    const salvage = exam.salvageable !== undefined && recordWhole(checkpointPosition(exam.salvageable) ?? { lsn: 0, offset: 0, checksum: 0 })
+    const salvage = salvageFirst
       ? ', or run `memmapfs repair --salvage`: it writes the checkpoint again first with every row that reads back whole (dropping the memories of the others), after which it covers the damage'
       : '';
     return `The checkpoint at record ${exam.lsn} is damaged too (see its problem), and it is the only copy of what the damaged records made and of what the log dropped (${dropped}): \`memmapfs repair\` cannot make the store whole, and leaves it as it is. Restore the store from a backup${salvage}.`;

@@ -111,18 +111,9 @@ async function repairLocked(root: string, options: RepairOptions, head: HeadFile
  * until then repair refuses. Returns what it did, or `undefined` when there is no such checkpoint.
  */
 async function salvageBeforeTheLog(exam: StoreExamination, options: RepairOptions, files: StoreFileSystem): Promise<{ actions: string[]; backup: string } | undefined> {
-  const { scan } = exam;
-  const path = exam.checkpointSalvageable;
-  if (options.salvage !== true || path === undefined || scan.damage === undefined || exam.checkpointLsn === undefined || exam.checkpointLsn < scan.damage.lsn) return undefined;
   // (Only one whose own record is whole where it was written can cover the damage; else repair refuses
   // all the same, and the checkpoint, the only copy of what it holds, is left as it is.)
-  let position;
-  try {
-    position = openCheckpointFile(path, 'read').position;
-  } catch {
-    return undefined;
-  }
-  if (!exam.recordWholeInWal(position)) return undefined;
+  if (options.salvage !== true || !exam.salvageFirst) return undefined;
   const salvaged = await salvageWithBlocks(exam, options, files, undefined);
   // (The saved index may hold memories of the rows dropped; what follows may end in a refusal before
   // the step that removes it.)
