@@ -48,8 +48,9 @@ export async function runCli(argv: readonly string[], io: CliIo = { stdout: proc
   registerBundledAdapters();
   let commandLine: CommandLine;
   try {
-    if (io.argumentBytes !== undefined) checkArgumentBytes(io.argumentBytes);
     commandLine = parseCommandLine(argv, commands);
+    // (After the parse: a command line that is wrong besides is a usage error first, exit code 2.)
+    if (io.argumentBytes !== undefined) checkArgumentBytes(io.argumentBytes);
   } catch (error) {
     return reportFailure(new Output(io.stdout, io.stderr, asksForJson(argv)), error);
   }

@@ -156,6 +156,12 @@ describe('import', () => {
     }
     expect(await memoryCount()).toBe(0);
     expect((await inStore(['kv', 'list', '--json'])).stdout).toBe('[]\n');
+    // (A command line that is wrong besides is a usage error first, as any other: exit code 2.)
+    for (const args of ['apend "$(printf \'caf\\351\')"', 'append "$(printf \'caf\\351\')" --no-such-option']) {
+      const run = shell(args);
+      expect(run.status, args).toBe(2);
+      expect(run.stderr, args).not.toMatch(/UTF-8/);
+    }
     // (Valid UTF-8 is taken as it is, U+FFFD included.)
     expect(shell('append "$(printf \'caf\\303\\251 \\357\\277\\275\')"').status).toBe(0);
     expect((await get(1)).text).toBe('caf\u00e9 \ufffd');
