@@ -9,6 +9,7 @@ import { flexsearch } from '@memmapfs/search-flexsearch';
 import { crc32c } from '@memmapfs/wal';
 import { appendAndHold, storeWorkerArgs } from './support/hold-writer.js';
 import { useTempStore } from './support/temp-store.js';
+import { damageBlock } from './support/damage-block.js';
 
 const tempStore = useTempStore('retention');
 let dir: string;
@@ -955,6 +956,20 @@ describe('log segments and retention', () => {
     await repairStore(root);
     const texts = ['mid memory 0', 'mid memory 1', 'mid memory 2', 'late memory 0', 'late memory 1', 'late memory 2', 'after the checkpoint'];
     await readsEverything(root, ids, (i) => texts[i]!);
+  });
+
+  it('with a record damaged between the named checkpoint\'s record and a newer whole checkpoint\'s, a damaged block of a record the newer one covers is one repair puts back, as verify says (not the open)', async () => {
+    const { segment, ids } = await olderCheckpointInsideSegment(true, false, true);
+    await damage(segment, (bytes) => bytes.indexOf('late memory 1') + 3);
+    await damageBlock(root, 'late memory 0');
+    const found = await verifyStore(root);
+    expect(found.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-unusable', message: expect.stringContaining('`memmapfs repair` names it in state.manifest') }));
+    const block = found.problems.find((problem) => problem.kind === 'block-corrupt');
+    expect(block).toMatchObject({ severity: 'error', repairable: true, message: expect.stringContaining('`memmapfs repair` puts it back') });
+    await repairStore(root);
+    const texts = ['mid memory 0', 'mid memory 1', 'mid memory 2', 'late memory 0', 'late memory 1', 'late memory 2', 'after the checkpoint'];
+    await readsEverything(root, ids, (i) => texts[i]!);
+    expect((await verifyStore(root)).problems.filter((problem) => problem.kind.startsWith('block-'))).toEqual([]);
   });
 
   /**
