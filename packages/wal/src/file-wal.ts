@@ -1066,9 +1066,14 @@ export class FileWal implements WriteAheadLog {
       await writeAll(handle, bytes, this.committedEnd, writeNow);
       this.commitWrites.took(monotonicMs() - started, writeNow !== undefined);
     } catch (error) {
-      // Leave no part of a failed batch for the next writer to find and keep.
-      await handle.truncate(this.committedEnd).catch(() => undefined);
+      // Leave no part of a failed batch for the next writer to find and keep (it takes whole records past
+      // the marker as a dead writer's): cut off, or else written over with zeros, which a catch-up and
+      // readers take for the end of the log; either made durable, as the records may be.
+      const undone = await undoWrite(handle, this.committedEnd, total);
       this.roomEnd = undefined;
+      if (!undone) {
+        throw new WalError('WAL_FAILED', `Writing ${this.options.path} failed (${describeThrown(error)}), and what it wrote could not be removed (cutting the file and writing zeros over it failed too): the commit's records may have been written, and the next writer takes whole ones as committed. Reopen the store, and check whether the append took effect before repeating it.`, { cause: error });
+      }
       throw error;
     }
     this.committedEnd += total;
@@ -1375,6 +1380,26 @@ export class FileWal implements WriteAheadLog {
 }
 
 /** Writes all of `bytes` at `position`: through `handle` (the thread pool), or with `writeNow` (see `CommitWrites`). */
+/**
+ * Removes the `length` bytes at `position` that a failed commit may have left: cuts the file there, or,
+ * should that fail, writes zeros over them; then makes that durable. Whether it did.
+ */
+async function undoWrite(handle: FileHandle, position: number, length: number): Promise<boolean> {
+  try {
+    await handle.truncate(position);
+  } catch {
+    try {
+      const zeros = Buffer.alloc(Math.min(length, 1024 * 1024));
+      for (let at = 0; at < length; ) {
+        at += (await handle.write(zeros, 0, Math.min(zeros.length, length - at), position + at)).bytesWritten;
+      }
+    } catch {
+      return false;
+    }
+  }
+  return handle.datasync().then(() => true, () => false);
+}
+
 async function writeAll(handle: FileHandle, bytes: Buffer, position: number, writeNow?: WriteSync): Promise<void> {
   let written = 0;
   while (written < bytes.length) {

@@ -439,6 +439,60 @@ describe('FileWal: how a commit writes its records', () => {
     await wal.close().catch(() => undefined);
     expect(await readAll()).toEqual(['before']);
   });
+
+  /**
+   * A log whose commit write reports a failure after its bytes went down whole, and whose handle's
+   * `truncate` fails (a disk that returns EIO); with `zeroingFails`, a write of zeros over the commit
+   * fails as well.
+   */
+  const failingUndo = (zeroingFails: boolean) => {
+    const state = { fail: false, truncates: 0 };
+    const files = {
+      ...fileSystem,
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        if (String(args[0]) !== path) return handle;
+        const write = handle.write.bind(handle) as unknown as LogWrite;
+        (handle as unknown as { write: LogWrite }).write = async (buffer, offset, length, position) => {
+          const records = buffer.subarray(offset, offset + length).some((byte) => byte !== 0);
+          if (state.fail && (records || zeroingFails)) {
+            if (records) await write(buffer, offset, length, position);
+            throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+          }
+          return write(buffer, offset, length, position);
+        };
+        const truncate = handle.truncate.bind(handle);
+        handle.truncate = async (length?: number) => {
+          if (!state.fail) return truncate(length);
+          state.truncates++;
+          throw Object.assign(new Error('EIO: i/o error, ftruncate'), { code: 'EIO' });
+        };
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    return { state, files };
+  };
+
+  it('a commit whose write failed is left for no other writer to take, though the truncate that removes it fails too: its bytes are overwritten with zeros', async () => {
+    const { state, files } = failingUndo(false);
+    const { wal } = await openFileWal({ path, codec: 'msgpack', fileSystem: files });
+    await wal.append([entry('before')]);
+    state.fail = true;
+    await expect(wal.append([entry('refused by the disk')])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    expect(state.truncates).toBeGreaterThan(0);
+    await wal.close().catch(() => undefined);
+    // (The next writer takes whole records past the marker as a dead writer's: this one's append was refused.)
+    expect(await readAll()).toEqual(['before']);
+  });
+
+  it('a commit whose write failed and could not be removed in any way fails saying that its records may be in the log', async () => {
+    const { state, files } = failingUndo(true);
+    const { wal } = await openFileWal({ path, codec: 'msgpack', fileSystem: files });
+    await wal.append([entry('before')]);
+    state.fail = true;
+    await expect(wal.append([entry('refused by the disk')])).rejects.toMatchObject({ code: 'WAL_FAILED', message: expect.stringMatching(/may have been written.*check whether/) });
+    await wal.close().catch(() => undefined);
+  });
 });
 
 describe('FileWal: telling damage from a torn write', () => {
