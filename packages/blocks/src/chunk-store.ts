@@ -60,6 +60,8 @@ const VERIFY_BYTES_PER_TURN = 8 * 1024 * 1024;
 /** …or after this many reads. */
 const VERIFY_READS_PER_TURN = 1024;
 const CHUNK_NAME = /^chunk_(\d{4,})\.bin$/;
+/** What followed a chunk file's name in the temporary names earlier releases made chunks under: `<pid>-<hex>.tmp`. */
+const TEMPORARY_NAME = /^\d+-[0-9a-f]+\.tmp$/;
 /** The largest chunk number (a checkpoint row holds it in 32 bits). */
 const MAX_CHUNK_NUMBER = 2 ** 32 - 1;
 /** Write descriptors `materialize` keeps open at most (the least recently used one is closed first). */
@@ -659,6 +661,7 @@ export class ChunkBlockStore implements BlockStore {
       await this.files.unlink(join(this.dir, chunkFileName(chunk))).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
       });
+      await this.removeSecondNames(chunk);
       await syncAndClose(await this.files.open(this.dir, 'r'));
     } catch (error) {
       throw new BlockError('IO_ERROR', `Cannot remove ${chunkFileName(chunk)}: ${(error as Error).message}`, { cause: error });
@@ -888,16 +891,26 @@ export class ChunkBlockStore implements BlockStore {
    * (which fails with EEXIST when another process got there first, unlike a rename), folder fsynced.
    */
   private async createEmptyChunk(index: number): Promise<void> {
-    const path = join(this.dir, chunkFileName(index));
-    // A fresh name, created exclusively: a leftover temp name may still be linked to a live chunk.
-    const temp = `${path}.${process.pid}-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex')}.tmp`;
-    await syncAndClose(await this.files.open(temp, 'wx'));
-    try {
-      await this.files.link(temp, path);
-    } finally {
-      await this.files.unlink(temp).catch(() => undefined);
-    }
+    // Created exclusively under its own name (EEXIST where another process made it first). An empty
+    // file is whole from the start: a temporary name linked into place bought nothing, and a writer
+    // killed before it removed that name left the chunk a second name, which outlived its retirement.
+    await syncAndClose(await this.files.open(join(this.dir, chunkFileName(index)), 'wx'));
     await syncAndClose(await this.files.open(this.dir, 'r'));
+  }
+
+  /**
+   * Removes the temporary names of chunk `chunk` that writers of earlier releases, killed as they made
+   * it, left linked to its file (`chunk_NNNN.bin.<pid>-<hex>.tmp`): the file would outlive the chunk's
+   * retirement under them, what was deleted in it with it.
+   */
+  private async removeSecondNames(chunk: number): Promise<void> {
+    const prefix = `${chunkFileName(chunk)}.`;
+    for (const name of await this.files.readdir(this.dir)) {
+      if (!name.startsWith(prefix) || !TEMPORARY_NAME.test(name.slice(prefix.length))) continue;
+      await this.files.unlink(join(this.dir, name)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+    }
   }
 
   private async chunkIndexes(): Promise<number[]> {

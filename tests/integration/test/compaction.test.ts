@@ -9,7 +9,7 @@ import { MemMapFS, verifyStore } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { crc32c } from '@memmapfs/wal';
 import { flexsearch } from '@memmapfs/search-flexsearch';
-import { appendAndHold, holdWriterLock, printedLines, storeWorkerArgs } from './support/hold-writer.js';
+import { appendAndHold, holdWriterLock, printedLines, storeWorkerArgs, supportScriptArgs } from './support/hold-writer.js';
 import { recordingFileSystem, removalMadeDurable } from './support/recording-file-system.js';
 import { useTempStore } from './support/temp-store.js';
 
@@ -49,10 +49,10 @@ async function expectAfterReopen(texts: Record<number, string>): Promise<void> {
 function fileSystemWithoutNewChunks(disk: { full: boolean }): typeof nodeFileSystem {
   return {
     ...nodeFileSystem,
-    link: (async (from: string, to: string) => {
-      if (disk.full && String(to).endsWith('.bin')) throw Object.assign(new Error(`ENOSPC: no space left on device, link '${from}' -> '${to}'`), { code: 'ENOSPC' });
-      return nodeFileSystem.link(from, to);
-    }) as typeof nodeFileSystem.link,
+    open: (async (path: string, flags?: string, mode?: number) => {
+      if (disk.full && flags === 'wx' && /\/chunk_\d+\.bin$/.test(String(path))) throw Object.assign(new Error(`ENOSPC: no space left on device, open '${path}'`), { code: 'ENOSPC' });
+      return nodeFileSystem.open(path, flags, mode);
+    }) as typeof nodeFileSystem.open,
   };
 }
 
@@ -614,6 +614,31 @@ describe('compaction', () => {
     await fs.deleteMemory(secret);
     expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
     expect(await filesHolding('tag-hunter2tempfile')).toEqual([]);
+    await fs.close();
+  });
+
+  it('with erase, removes a second name of a chunk file it retires, which a writer killed while making the chunk left: the deleted text is in no file', async () => {
+    const fs = await open({ autoCompaction: false });
+    await fs.appendMemory('a memory that stays');
+    const secret = await fs.appendMemory('my password is hunter2-second-name');
+    // (A writer of an earlier release made a chunk under a temporary name, linked it into place and was
+    // killed before it removed that name: the same file under both.)
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    const [chunk] = (await readdir(join(root, 'blocks'))).filter((name) => /^chunk_\d+\.bin$/.test(name));
+    await nodeFileSystem.link(join(root, 'blocks', chunk!), join(root, 'blocks', `${chunk}.${deadPid}-0123456789ab.tmp`));
+    await fs.deleteMemory(secret);
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+    expect(await filesHolding('hunter2-second-name')).toEqual([]);
+    expect((await fs.listMemories()).memories.map((memory) => memory.text)).toEqual(['a memory that stays']);
+    await fs.close();
+  });
+
+  it('makes a chunk file under its own name alone: a writer killed as it makes one leaves no second name', async () => {
+    const run = spawnSync(process.execPath, supportScriptArgs('die-making-chunk.ts', root), { encoding: 'utf8' });
+    expect(run.signal, run.stderr).toBe('SIGKILL');
+    expect((await readdir(join(root, 'blocks'))).filter((name) => name.startsWith('chunk_'))).toEqual(['chunk_0000.bin']);
+    const fs = await open();
+    expect(await fs.appendMemory('after the kill')).toBeGreaterThan(0);
     await fs.close();
   });
 

@@ -3,12 +3,16 @@ import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const worker = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** The arguments of `node` that run the store worker (`store-worker.ts`) with `args`. */
 export function storeWorkerArgs(...args: string[]): string[] {
-  return ['--conditions=dev-source', '--import', tsx, worker, ...args];
+  return supportScriptArgs('store-worker.ts', ...args);
+}
+
+/** The arguments of `node` that run `script`, a TypeScript file of this folder, with `args`. */
+export function supportScriptArgs(script: string, ...args: string[]): string[] {
+  return ['--conditions=dev-source', '--import', tsx, fileURLToPath(new URL(`./${script}`, import.meta.url)), ...args];
 }
 
 /** The next line `child` prints, as JSON, each time it is called; fails with what `child` wrote to stderr once it ended (`who` names it). */
