@@ -179,6 +179,8 @@ export class SegmentSearchProvider implements SearchProvider {
   private readonly mergeThread = new MergeThread(new URL('./merge-worker.js', import.meta.url));
   /** Whether the segment files opened so far were mapped (else read): the merge thread reads them alike. */
   private mapsFiles = true;
+  /** The store is read-only (see `SearchProvider.openIndex`): segments are written out, and merged, in memory. */
+  private readOnly = false;
   private closed = false;
 
   constructor(
@@ -296,10 +298,12 @@ export class SegmentSearchProvider implements SearchProvider {
    * Opens the index saved in `folder` as `saved` describes it (what `saveIndex` returned), or an empty
    * one there. Throws when a file it names is missing or damaged.
    */
-  async openIndex(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read' }): Promise<void> {
+  async openIndex(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read'; readonly readOnly?: boolean }): Promise<void> {
     this.assertOpen();
     this.reader = options?.reader === 'mmap' ? 'auto' : options?.reader ?? 'auto';
-    await mkdir(folder, { recursive: true });
+    // (Read-only, the folder may be missing, on a file system that cannot make it: an empty index.)
+    this.readOnly = options?.readOnly === true;
+    if (!this.readOnly) await mkdir(folder, { recursive: true });
     const description = saved ? decodeDescription(saved) : { segments: [], owners: new Map<number, number>() };
     // Opened whole before it takes the place of what the provider holds: a search meanwhile reads the
     // old index, never half of the new one.
@@ -362,6 +366,7 @@ export class SegmentSearchProvider implements SearchProvider {
   private async saveIndexNow(options: { purge?: boolean; compact?: boolean }): Promise<Uint8Array> {
     const folder = this.folder;
     if (!folder) throw new Error('the segments search provider has no folder to save its index in: openIndex comes first');
+    if (this.readOnly) throw new Error('the segments search provider was opened read-only: it saves no index');
     // What the last description named is safe to let go now: the store has replaced it (or kept an
     // older one, whose files are protected by being named there). The store saves one at a time.
     const previous = [...this.pinned, ...this.retired];
@@ -431,6 +436,8 @@ export class SegmentSearchProvider implements SearchProvider {
     if (!folder) return;
     // About to close: this process lets go of its own files first, so that those it alone kept go too.
     if (options.closing) await this.close();
+    // (A read-only store's folder is not this process's to change.)
+    if (this.readOnly) return;
     // (A description that cannot be read or decoded throws: then nothing is removed.)
     const named = async () => {
       const bytes = await current();
@@ -600,10 +607,10 @@ export class SegmentSearchProvider implements SearchProvider {
     return this.writingNext;
   }
 
-  /** Writes `bytes` as a new segment file (leased, fsynced, mapped); in memory when there is no folder. */
+  /** Writes `bytes` as a new segment file (leased, fsynced, mapped); in memory when there is no folder, or the store is read-only. */
   private async writeSegment(key: number, bytes: Buffer): Promise<WrittenSegment> {
     const folder = this.folder;
-    if (!folder) return { kind: 'written', key, file: undefined, reader: new SegmentReader(bytes), lease: undefined };
+    if (!folder || this.readOnly) return { kind: 'written', key, file: undefined, reader: new SegmentReader(bytes), lease: undefined };
     for (;;) {
       const file = `seg-${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')}.seg`;
       const path = join(folder, file);
@@ -692,7 +699,9 @@ export class SegmentSearchProvider implements SearchProvider {
    */
   private mergeCandidates(): WrittenSegment[] | undefined {
     const tiers = new Map<number, WrittenSegment[]>();
-    for (const segment of this.written) {
+    // (Read-only, a merge is written in memory: not of the files, which it would copy into the heap.)
+    const mergeable = this.readOnly ? this.written.filter((written) => written.file === undefined) : this.written;
+    for (const segment of mergeable) {
       const tier = Math.max(0, Math.ceil(Math.log(segment.reader.docCount / this.flushAfter) / Math.log(this.mergeFactor) - 1e-9));
       const list = tiers.get(tier) ?? [];
       list.push(segment);
@@ -705,7 +714,7 @@ export class SegmentSearchProvider implements SearchProvider {
     }
     let deadest: WrittenSegment | undefined;
     let share = REWRITE_DEAD_SHARE;
-    for (const segment of this.written) {
+    for (const segment of mergeable) {
       const dead = (this.deadRows.get(segment.key) ?? 0) / segment.reader.docCount;
       if (dead >= share) {
         deadest = segment;

@@ -618,6 +618,44 @@ export function searchProviderSuite(
       });
     });
 
+    check('persistent', 'opened read-only, it writes nothing in its folder: what it adds and removes is searched in memory, and a missing folder is an empty index', async (provider) => {
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        await addAll(provider, snapshotMemories());
+        const saved = await provider.saveIndex!();
+        await provider.close?.();
+        /** Every file of the folder, with its bytes. */
+        const files = async () => Object.fromEntries(await Promise.all((await readdir(folder, { recursive: true })).sort().map(async (name) => [name, await readFile(join(folder, name)).catch(() => 'a folder')] as const)));
+        const before = await files();
+        const readOnly = await createProvider();
+        try {
+          await readOnly.openIndex!(folder, saved, { readOnly: true });
+          for (let id = 100; id < 160; id++) await readOnly.add(memory(id, `read only walrus ${id}`, ['ro']));
+          await readOnly.remove(101);
+          await readOnly.remove(1);
+          // (Room for what an index does in the background.)
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          const walruses = await idsOf(readOnly, { text: 'walrus', limit: 100, tags: ['ro'] });
+          expect(sorted(walruses)).toEqual(Array.from({ length: 60 }, (_, i) => 100 + i).filter((id) => id !== 101));
+          expect(await idsOf(readOnly, { text: 'kiwi', limit: 10, tags: ['c'] })).toEqual([6]);
+          expect(await idsOf(readOnly, { text: 'alpha', limit: 10 })).not.toContain(1);
+        } finally {
+          await readOnly.close?.();
+        }
+        expect(await files()).toEqual(before);
+        const missing = join(folder, 'not-made');
+        const empty = await createProvider();
+        try {
+          await empty.openIndex!(missing, undefined, { readOnly: true });
+          for (let id = 1; id <= 12; id++) await empty.add(memory(id, `lonely heron ${id}`));
+          expect(sorted(await idsOf(empty, { text: 'heron', limit: 20 }))).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+        } finally {
+          await empty.close?.();
+        }
+        expect(await readdir(folder)).not.toContain('not-made');
+      });
+    });
+
     check('persistent', 'opening a description whose files are gone fails, and an empty open starts afresh', async (provider) => {
       await inFolder(async (folder) => {
         await provider.openIndex!(folder, undefined);

@@ -5,10 +5,11 @@ import { createHash } from 'node:crypto';
 import * as nodeFileSystem from 'node:fs/promises';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, type TestContext } from 'vitest';
 import { MemMapFS, MemMapError, type AgentState } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { segmentSearch } from '@memmapfs/search-segments';
 import { HeadFile, newLogId } from '@memmapfs/wal';
 import { useTempStore } from './support/temp-store.js';
 
@@ -33,6 +34,21 @@ async function snapshotTree(folder: string): Promise<Record<string, string>> {
     tree[path.slice(folder.length)] = entry.isFile() ? `${info.size} ${info.mtimeMs} ${createHash('sha256').update(await readFile(path)).digest('hex')}` : `dir ${info.mtimeMs}`;
   }
   return tree;
+}
+
+/** `root` mounted read-only at a folder of `dir` (a bind mount); the test skips where that cannot be done (no root, no mount(8)). */
+async function readOnlyMount(context: TestContext): Promise<string> {
+  const mount = join(dir, 'mounted');
+  await mkdir(mount);
+  try {
+    execFileSync('mount', ['--bind', root, mount], { stdio: 'pipe' });
+    execFileSync('mount', ['-o', 'remount,bind,ro', mount], { stdio: 'pipe' });
+  } catch (error) {
+    try { execFileSync('umount', [mount], { stdio: 'pipe' }); } catch { /* not mounted */ }
+    console.warn(`Skipped: a read-only bind mount needs root and mount(8) here (${(error as Error).message.split('\n')[0]}).`);
+    context.skip();
+  }
+  return mount;
 }
 
 async function seed(): Promise<number> {
@@ -106,17 +122,7 @@ describe('readOnly', () => {
 
   it('works on a read-only mount; a writable open there fails with IO_ERROR saying what to do', async (context) => {
     const id = await seed();
-    const mount = join(dir, 'mounted');
-    await mkdir(mount);
-    try {
-      execFileSync('mount', ['--bind', root, mount], { stdio: 'pipe' });
-      execFileSync('mount', ['-o', 'remount,bind,ro', mount], { stdio: 'pipe' });
-    } catch (error) {
-      try { execFileSync('umount', [mount], { stdio: 'pipe' }); } catch { /* not mounted */ }
-      console.warn(`Skipped: a read-only bind mount needs root and mount(8) here (${(error as Error).message.split('\n')[0]}).`);
-      context.skip();
-      return;
-    }
+    const mount = await readOnlyMount(context);
     try {
       const fs = await open(mount, true);
       await expectReadsAndRefusedWrites(fs, id);
@@ -126,6 +132,36 @@ describe('readOnly', () => {
       expect(refused).toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining('readOnly: true') });
     } finally {
       // Lazily: mappings of chunk files go only when garbage-collected, and keep the mount busy till then.
+      execFileSync('umount', ['--lazy', mount], { stdio: 'pipe' });
+    }
+  });
+
+  it('with the segments index, queries write nothing into the store: no index folder, no segment file, however many memories the index is rebuilt from', async () => {
+    const writer = await MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });
+    await writer.appendMemories(Array.from({ length: 40 }, (_, i) => ({ text: `note number ${i} about tea` })));
+    await writer.close();
+    // (The index is derived data: a store whose writers used another provider has no segments.)
+    await rm(join(root, 'index'), { recursive: true, force: true });
+    const before = await snapshotTree(root);
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 8 }), codec: msgpack(), readOnly: true });
+    expect((await fs.queryMemory('tea', { limit: 100 })).length).toBe(40);
+    expect((await fs.queryMemory('number 17', { limit: 1 }))[0]?.text).toBe('note number 17 about tea');
+    // (Room for the writes of sealed segments and merges, which run in the background.)
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await fs.queryMemory('tea', { limit: 100 })).length).toBe(40);
+    await fs.close();
+    expect(await snapshotTree(root)).toEqual(before);
+  });
+
+  it('with the default index, answers queries on a read-only mount that holds no segments', async (context) => {
+    const id = await seed();
+    await rm(join(root, 'index'), { recursive: true, force: true });
+    const mount = await readOnlyMount(context);
+    try {
+      const fs = await MemMapFS.init(mount, { codec: msgpack(), readOnly: true });
+      expect((await fs.queryMemory('tea')).map((hit) => hit.id)).toEqual([id]);
+      await fs.close();
+    } finally {
       execFileSync('umount', ['--lazy', mount], { stdio: 'pipe' });
     }
   });

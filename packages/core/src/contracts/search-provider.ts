@@ -154,8 +154,12 @@ export interface SearchProvider {
    * whose `code` is `'ENOENT'`: when the description, read again, still names it, the store drops that
    * description as damaged, so that the rebuilt index's save replaces it. `options.reader` says how the
    * store reads its own files (`InitOptions.reader`): a provider that maps its files reads them the same way.
+   * With `options.readOnly` the store was opened read-only (`InitOptions.readOnly`), perhaps on a
+   * read-only file system: the provider writes nothing in `folder`, which may not exist (then as an
+   * empty index), and keeps what it would write there in memory; `saveIndex` and `removeUnusedFiles`
+   * are not called.
    */
-  openIndex?(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read' }): Promise<void>;
+  openIndex?(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read'; readonly readOnly?: boolean }): Promise<void>;
   /**
    * (When `supports.persistent`.) Makes every document added so far durable in files of the folder and
    * returns a small description of the index, for `openIndex`. With `purge`, no file of the index keeps

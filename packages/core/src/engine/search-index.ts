@@ -791,7 +791,7 @@ export class SearchIndex {
     if (usable) {
       let opened = false;
       try {
-        if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, snapshot!.data, { reader: this.host.reader }));
+        if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, snapshot!.data, { reader: this.host.reader, readOnly: this.host.wal.readOnly }));
         else await this.provider.importSnapshot!(snapshot!.data);
         opened = true;
         for (const id of touched) {
@@ -821,7 +821,7 @@ export class SearchIndex {
         // An unreadable snapshot: fall through to a rebuild.
       }
     }
-    if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader }));
+    if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader, readOnly: this.host.wal.readOnly }));
     await this.call(() => this.provider.clear());
     this.indexFromFiles = false;
     // Rebuilt, it holds nothing any purge erased: the count read above may be older than one this process
@@ -984,7 +984,7 @@ export class SearchIndex {
    */
   private letGoOfFiles(): Promise<void> {
     if (this.indexLoaded || this.loadingIndex || !this.persistent) return Promise.resolve();
-    this.releasing ??= this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader }))
+    this.releasing ??= this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader, readOnly: this.host.wal.readOnly }))
       .catch(() => undefined)
       .finally(() => (this.releasing = undefined));
     return this.releasing;
