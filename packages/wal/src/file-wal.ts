@@ -1066,23 +1066,27 @@ export class FileWal implements WriteAheadLog {
       await writeAll(handle, bytes, this.committedEnd, writeNow);
       this.commitWrites.took(monotonicMs() - started, writeNow !== undefined);
     } catch (error) {
-      // Leave no part of a failed batch for the next writer to find and keep (it takes whole records past
-      // the marker as a dead writer's): cut off, or else written over with zeros, which a catch-up and
-      // readers take for the end of the log; either made durable, as the records may be.
-      const undone = await undoWrite(handle, this.committedEnd, total);
-      this.roomEnd = undefined;
-      if (!undone) {
-        throw new WalError('WAL_FAILED', `Writing ${this.options.path} failed (${describeThrown(error)}), and what it wrote could not be removed (cutting the file and writing zeros over it failed too): the commit's records may have been written, and the next writer takes whole ones as committed. Reopen the store, and check whether the append took effect before repeating it.`, { cause: error });
-      }
-      throw error;
+      return this.takeBack(handle, this.committedEnd, total, `Writing ${this.options.path}`, error);
     }
+    const start = this.committedEnd;
+    const lsnBefore = this.committedLsn;
+    const segment = this.segment;
     this.committedEnd += total;
     this.committedLsn = lsn;
     if (durableWrite) {
       this.durableEnd = this.committedEnd;
       this.durableLsn = this.committedLsn;
+    } else if (this.durability === 'sync') {
+      try {
+        await this.syncNow();
+      } catch (error) {
+        // Refused: as after a failed write (the log fails either way).
+        this.committedEnd = start;
+        this.committedLsn = lsnBefore;
+        if (this.segment !== segment) throw error;
+        return this.takeBack(handle, start, total, `Making ${this.options.path} durable`, error);
+      }
     }
-    else if (this.durability === 'sync') await this.syncNow();
     if (this.durableEnd === this.committedEnd) {
       this.markDurable();
     } else if (this.durability === 'batch') this.scheduleBatchSync();
@@ -1093,6 +1097,23 @@ export class FileWal implements WriteAheadLog {
       throw this.failure;
     }
     return lsns;
+  }
+
+  /**
+   * Refuses a commit whose write or fdatasync failed (`doing`, with `error`): leaves no part of it,
+   * `length` bytes at `start`, for the next writer to find and keep (it takes whole records past the
+   * marker as a dead writer's): cut off, or else written over with zeros, which a catch-up and readers
+   * take for the end of the log; either made durable, as the records may be. Where that cannot be done,
+   * the log fails saying the records may have been written.
+   */
+  private async takeBack(handle: FileHandle, start: number, length: number, doing: string, error: unknown): Promise<never> {
+    const undone = await undoWrite(handle, start, length);
+    this.roomEnd = undefined;
+    if (!undone) {
+      this.failure = new WalError('WAL_FAILED', `${doing} failed (${describeThrown(error)}), and what the commit wrote could not be removed for certain (cutting the file, or writing zeros over it, and making that durable failed too): its records may have been written, and the next writer takes whole ones as committed. Reopen the store, and check whether the append took effect before repeating it.`, { cause: error });
+      throw this.failure;
+    }
+    throw error;
   }
 
   /**
