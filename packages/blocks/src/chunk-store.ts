@@ -370,14 +370,18 @@ export class ChunkBlockStore implements BlockStore {
     }
     const path = join(this.dir, chunkFileName(ref.chunk));
     let handle: FileHandle | undefined;
+    let madeHere = false;
     try {
       handle = await this.files.open(path, 'r+').catch(async (error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
-        await this.createEmptyChunk(ref.chunk).catch((created: NodeJS.ErrnoException) => {
+        madeHere = await this.createEmptyChunk(ref.chunk).then(() => true, (created: NodeJS.ErrnoException) => {
           if (created.code !== 'EEXIST') throw created;
+          return false;
         });
         return this.files.open(path, 'r+');
       });
+      // (An empty chunk another store made may not have its name durable yet: see `takeUp`.)
+      if (!madeHere && (await handle.stat()).size === 0) await syncAndClose(await this.files.open(this.dir, 'r'));
       let written = 0;
       while (written < bytes.byteLength) {
         const { bytesWritten } = await handle.write(bytes, written, bytes.byteLength - written, ref.offset + written);
@@ -798,7 +802,7 @@ export class ChunkBlockStore implements BlockStore {
       const existing = (await this.chunkIndexes()).filter((index) => index >= range.first && index < range.end);
       const last = existing.at(-1);
       if (last !== undefined && last !== this.active?.index && !this.sealed.has(last)) {
-        const adopted = await this.tryOwn(last, length);
+        const adopted = await this.tryOwn(last, length, false);
         if (adopted) return adopted;
       }
       let createdNotOwned = 0;
@@ -814,7 +818,7 @@ export class ChunkBlockStore implements BlockStore {
           if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
           throw error;
         }
-        const created = await this.tryOwn(index, length);
+        const created = await this.tryOwn(index, length, true);
         if (created) return created;
         // Another process may adopt a chunk this one just created, now and then; every one of them, never.
         if (++createdNotOwned >= MAX_CREATED_NOT_OWNED) {
@@ -826,8 +830,11 @@ export class ChunkBlockStore implements BlockStore {
     }
   }
 
-  /** Takes ownership of chunk `index` if no other process holds it and it has room for `length` bytes. */
-  private async tryOwn(index: number, length: number): Promise<Chunk | undefined> {
+  /**
+   * Takes ownership of chunk `index` if no other process holds it and it has room for `length` bytes;
+   * `madeHere`: this store just made it (and its name durable).
+   */
+  private async tryOwn(index: number, length: number, madeHere: boolean): Promise<Chunk | undefined> {
     const handle = await this.files.open(join(this.dir, chunkFileName(index)), 'r+').catch((error: NodeJS.ErrnoException) => {
       // Removed (by compaction) since the listing: not one to adopt.
       if (error.code === 'ENOENT') return undefined;
@@ -836,14 +843,14 @@ export class ChunkBlockStore implements BlockStore {
     if (!handle || !(await takeOwnerLock(handle))) return undefined;
     this.takingUp = index;
     try {
-      return await this.takeUp(index, handle, length);
+      return await this.takeUp(index, handle, length, madeHere);
     } finally {
       this.takingUp = undefined;
     }
   }
 
   /** `tryOwn` once the owner's lock is taken through `handle` (closed when the chunk is not taken up). */
-  private async takeUp(index: number, handle: FileHandle, length: number): Promise<Chunk | undefined> {
+  private async takeUp(index: number, handle: FileHandle, length: number, madeHere: boolean): Promise<Chunk | undefined> {
     // Checked under the owner's lock: a store that reserves the chunk does so before it asks its owner
     // to let go, so an owner that let go of it did so after the mark was there.
     try {
@@ -874,6 +881,17 @@ export class ChunkBlockStore implements BlockStore {
     }
     // Reads and mappings use a descriptor of their own: a mapping keeps its open file alive, and with
     // it any lock taken through it, so mapping the writer's descriptor would outlive the ownership.
+    // An empty chunk another store made: it may have stopped (been killed) before it made the chunk's
+    // name durable, which the blocks written here, those without a copy in their record, need.
+    // (A chunk with bytes in it was written by a store that had made its name durable first.)
+    if (size === 0 && !madeHere) {
+      try {
+        await syncAndClose(await this.files.open(this.dir, 'r'));
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
+    }
     const chunk = this.chunks.get(index) ?? this.discoverChunk(index);
     if (!chunk) {
       await handle.close();
@@ -886,10 +904,7 @@ export class ChunkBlockStore implements BlockStore {
     return chunk;
   }
 
-  /**
-   * Creates chunk `index` empty and whole: written under a temporary name, fsynced, linked into place
-   * (which fails with EEXIST when another process got there first, unlike a rename), folder fsynced.
-   */
+  /** Creates chunk `index` empty, its name durable (the folder fsynced); EEXIST when another process made it first. */
   private async createEmptyChunk(index: number): Promise<void> {
     // Created exclusively under its own name (EEXIST where another process made it first). An empty
     // file is whole from the start: a temporary name linked into place bought nothing, and a writer

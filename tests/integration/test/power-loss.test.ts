@@ -158,4 +158,52 @@ describe('power loss, simulated', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 240_000);
+
+  it('a large block acknowledged in a chunk file another writer made, and stopped before making its name durable, outlives a power loss', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'memmapfs-power-'));
+    const live = join(dir, 'live');
+    const blocks = join(live, 'blocks');
+    try {
+      const files = new PowerLossFileSystem(live);
+      const armed = { on: false, stuck: false };
+      // Writer A: once armed, its fsync of the blocks folder never returns (a process killed right there).
+      const stopping = {
+        ...files,
+        open: (async (path: string, flags?: string | number, mode?: number) => {
+          const handle = await files.open(path, flags, mode);
+          if (!armed.on || String(path) !== blocks) return handle;
+          return new Proxy(handle, {
+            get: (target, property) => {
+              if (property === 'sync' || property === 'datasync') {
+                return () => {
+                  armed.stuck = true;
+                  return new Promise(() => undefined);
+                };
+              }
+              const value = Reflect.get(target, property) as unknown;
+              return typeof value === 'function' ? value.bind(target) : value;
+            },
+          });
+        }) as PowerLossFileSystem['open'],
+      } as unknown as PowerLossFileSystem;
+      const b = await MemMapFS.init(live, { codec: msgpack(), fileSystem: files, autoCompaction: false });
+      const a = await MemMapFS.init(live, { codec: msgpack(), fileSystem: stopping, autoCompaction: false });
+      armed.on = true;
+      void a.appendMemory('A makes the first chunk').catch(() => undefined);
+      while (!armed.stuck) await new Promise((resolve) => setTimeout(resolve, 5));
+      // B takes up A's chunk, the only one, empty and unlocked, and writes a block with no copy in its record there.
+      const text = `large ${'L'.repeat(70_000)}`;
+      const id = await b.appendMemory(text);
+      const root = join(dir, 'crash');
+      await materialize(root, files.crashState(() => 0.99));
+      const fs = await MemMapFS.init(root, { codec: msgpack() });
+      try {
+        expect((await fs.getMemory(id))?.text).toBe(text);
+      } finally {
+        await fs.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
