@@ -22,7 +22,7 @@ import { checkListingOptions, listKeys, type ListKvOptions, type ListStreamsOpti
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkIfAbsent, checkSetKvOptions, checkKey, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkIfAbsent, checkSetKvOptions, checkKey, checkKeys, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -40,6 +40,7 @@ export type InitArguments<S extends AgentState> = AgentState extends S ? [option
 const DEFAULT_NAMESPACE = 'default';
 
 type KvSetRecord = Extract<LogRecord, { type: typeof RecordType.KvSet }>;
+type KvDeleteRecord = Extract<LogRecord, { type: typeof RecordType.KvDelete }>;
 /** A text query in a namespace with more namespaces beneath it than this filters them after the search instead of in the index. */
 const MAX_NAMESPACE_SEARCHES = 8;
 /** Deletes `deleteNamespace` commits at once. */
@@ -693,6 +694,32 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         if (!this.engine.kv.has(key)) return false;
       }
       return (await this.engine.commitIf([{ type: RecordType.KvDelete, key }], undefined, () => this.engine.kv.has(key))) === 'written';
+    }));
+  }
+
+  /**
+   * Removes several KV keys in one commit: every one of them that is set is removed, or (a crash or
+   * power loss cutting the write) none. Resolves the keys this call removed, in the order given: those
+   * set, in any process, when it committed (a key given twice counts once).
+   */
+  async deleteKvs(keys: Iterable<string>): Promise<string[]> {
+    this.assertWritable('deleteKvs');
+    const checked = checkKeys(keys, 'deleteKvs');
+    if (checked.length === 0) return [];
+    // (After this handle's earlier calls on these keys, and before its later ones.)
+    return this.track(() => this.kvCalls.barrier(checked, async () => {
+      await this.engine.catchUp();
+      for (;;) {
+        // Which keys are set is read from what this process has applied, then checked to be the same
+        // under the writer lock, every change applied: when another process set or removed one of them
+        // meanwhile, read again.
+        const chosen = checked.filter((key) => this.engine.kv.has(key));
+        if (chosen.length === 0) return [];
+        const records = chosen.map((key): KvDeleteRecord => ({ type: RecordType.KvDelete, key }));
+        const set = new Set(chosen);
+        const same = () => checked.every((key) => this.engine.kv.has(key) === set.has(key));
+        if ((await this.engine.commitIf(records, undefined, same)) === 'written') return chosen;
+      }
     }));
   }
 

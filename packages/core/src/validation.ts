@@ -168,6 +168,17 @@ export function checkKey(key: unknown, method: string): string {
   return key;
 }
 
+/** `deleteKvs`' keys: an iterable of keys, each checked as `checkKey` checks it; each once, in the order given. */
+export function checkKeys(keys: unknown, method: string): string[] {
+  if (typeof keys !== 'object' || keys === null || typeof (keys as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw invalid(`${method}: keys must be an iterable of keys (an array, a Set), got ${describe(keys)}.`);
+  }
+  const checked = new Set<string>();
+  let at = 0;
+  for (const key of keys as Iterable<unknown>) checked.add(checkKey(key, `${method}: key ${at++}`));
+  return [...checked];
+}
+
 /** A positive, finite duration in milliseconds. */
 export function checkDuration(value: unknown, what: string, method: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalid(`${method}: ${what} must be a positive number of milliseconds, got ${describe(value)}.`);

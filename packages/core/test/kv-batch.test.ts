@@ -173,6 +173,48 @@ describe('setKv with ifAbsent', () => {
   });
 });
 
+describe('deleteKvs', () => {
+  it('removes every key given that is set, in one commit, and resolves those it removed in the order given', async () => {
+    const fs = await open();
+    await fs.setKvs([['a', 1], ['b', 2], ['c', 3], ['kept', 4]]);
+    expect(await fs.deleteKvs(['c', 'missing', 'a', 'c'])).toEqual(['c', 'a']);
+    expect(fs.listKv()).toEqual(['b', 'kept']);
+    expect(await fs.deleteKvs(new Set(['b']))).toEqual(['b']);
+    expect(await fs.deleteKvs([])).toEqual([]);
+    expect(await fs.deleteKvs(['missing'])).toEqual([]);
+    // (In call order with the handle's other calls on its keys, not awaited.)
+    const [, removed, setAfter] = await Promise.all([fs.setKv('x', 1), fs.deleteKvs(['x', 'kept']), fs.setKv('kept', 'again')]);
+    expect([removed, setAfter]).toEqual([['x', 'kept'], true]);
+    await fs.close();
+    const again = await open();
+    expect(again.listKv()).toEqual(['kept']);
+    expect(again.getKv('kept')).toBe('again');
+    await again.close();
+  });
+
+  it('refuses keys that are not an iterable of keys, and removes none of them', async () => {
+    const fs = await open();
+    await fs.setKvs([['a', 1], ['b', 2]]);
+    for (const keys of [undefined, 'ab', ['a', 7], ['a', '']] as unknown[]) {
+      await expect(fs.deleteKvs(keys as string[])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^\[memmapfs\] (\[\w+\] )?deleteKvs: /) });
+    }
+    expect(fs.listKv()).toEqual(['a', 'b']);
+    await fs.close();
+  });
+
+  it('two handles removing overlapping keys at once: each key is removed by exactly one of them', async () => {
+    const first = await open();
+    const second = await open();
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    await first.setKvs(keys.map((key) => [key, key] as const));
+    const [one, two] = await Promise.all([first.deleteKvs(keys.slice(0, 14)), second.deleteKvs(keys.slice(6))]);
+    expect([...one, ...two].sort()).toEqual([...keys].sort());
+    expect(first.listKv()).toEqual([]);
+    await first.close();
+    await second.close();
+  });
+});
+
 describe('KV calls of one handle not awaited one before the next', () => {
   it('take effect in the order they were called, for one key: a delete after a set removes it, a set after a delete sets it', async () => {
     const fs = await open();

@@ -23,7 +23,7 @@ import { checkOptionNames, describeValue, invalidArgument, onStore, onStoreEach 
 import type { ChannelValueRecord, CheckpointRecord, WriteRecord } from './stored-records.js';
 
 /** The part of a `MemMapFS` store a saver uses: its KV. */
-export type CheckpointStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKvs' | 'deleteKv' | 'listKv'> & Partial<Pick<MemMapFS, 'catchUp'>>;
+export type CheckpointStore = Pick<MemMapFS, 'root' | 'getKv' | 'setKvs' | 'deleteKv' | 'listKv'> & Partial<Pick<MemMapFS, 'catchUp' | 'deleteKvs'>>;
 
 /** Options of `new MemMapSaver(store, options)`. */
 export interface MemMapSaverOptions {
@@ -220,14 +220,22 @@ export class MemMapSaver extends BaseCheckpointSaver {
     }
   }
 
-  /** Deletes every checkpoint, channel value and pending write of a thread, in every namespace. */
+  /** Deletes every checkpoint, channel value and pending write of a thread, in every namespace, in one commit (all or none). */
   async deleteThread(threadId: string): Promise<void> {
     if (typeof threadId !== 'string' || threadId.length === 0) throw invalidArgument('deleteThread', 'threadId must be a non-empty string.');
     await onStore('deleteThread', this.store.root, async () => {
       await this.caughtUp();
       // Checkpoints first: one still listed never lacks its channel values.
-      for (const prefix of [this.keys.checkpoints([threadId]), this.keys.writes([threadId]), this.keys.channelValues([threadId])]) {
-        await Promise.all(this.store.listKv({ prefix }).map((key) => this.store.deleteKv(key)));
+      const keys = [this.keys.checkpoints([threadId]), this.keys.writes([threadId]), this.keys.channelValues([threadId])].map((prefix) => this.store.listKv({ prefix }));
+      // In one commit: a failure or a crash half-way would leave an older checkpoint the thread's latest.
+      if (this.store.deleteKvs) {
+        await this.store.deleteKvs(keys.flat());
+        return;
+      }
+      // (A store of a release before deleteKvs: a key at a time, every delete of a group done before it fails.)
+      for (const group of keys) {
+        const failed = (await Promise.allSettled(group.map((key) => this.store.deleteKv(key)))).find((outcome) => outcome.status === 'rejected');
+        if (failed) throw failed.reason;
       }
     });
   }

@@ -1,7 +1,7 @@
 import { ERROR, INTERRUPT, emptyCheckpoint, uuid6, type Checkpoint, type CheckpointMetadata } from '@langchain/langgraph-checkpoint';
 import { MemMapError, type MemMapFS } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemMapSaver } from '../src/index.js';
+import { MemMapSaver, type CheckpointStore } from '../src/index.js';
 import { laggingStore } from './support/lagging-store.js';
 import { openStore, tempFolder } from './support/open-store.js';
 
@@ -142,6 +142,45 @@ describe('what MemMapSaver stores', () => {
     expect(await saver.getTuple(thread('doomed'))).toBeUndefined();
     expect(await saver.getTuple(thread('doomed', 'inner'))).toBeUndefined();
     expect((await saver.getTuple(thread('kept', 'inner')))?.pendingWrites).toHaveLength(2);
+  });
+
+  it('deleteThread that fails (a full disk) leaves the thread as it was, never rolled back to an older checkpoint: it removes every key in one commit', async () => {
+    const diskFull = () => new MemMapError('IO_ERROR', 'no space left on device (a test)');
+    // The store as the saver sees it, on a disk that is full now: any delete fails, but the one of the
+    // thread's second checkpoint alone when removed key by key (a crash half-way leaves the same).
+    let full = false;
+    let second: string | undefined;
+    const onFullDisk: CheckpointStore = {
+      root: store.root,
+      getKv: (key) => store.getKv(key),
+      setKvs: (entries, options) => store.setKvs(entries, options),
+      listKv: (options) => store.listKv(options),
+      catchUp: () => store.catchUp(),
+      deleteKv: async (key) => {
+        if (full && key === second) throw diskFull();
+        return store.deleteKv(key);
+      },
+      deleteKvs: async (keys) => {
+        if (full) throw diskFull();
+        return store.deleteKvs(keys);
+      },
+    };
+    const saver = new MemMapSaver(onFullDisk);
+    let config = await saver.put(thread('t'), checkpoint({ step: 0 }, { step: 1 }), meta(0), { step: 1 });
+    for (let step = 1; step < 4; step++) config = await saver.put(config, checkpoint({ step }, { step: step + 1 }), meta(step), { step: step + 1 });
+    const latest = (await saver.getTuple(thread('t')))!;
+    second = store.listKv({ prefix: 'langgraph/checkpoint/' })[1];
+    const before = store.listKv();
+    full = true;
+    await expect(saver.deleteThread('t')).rejects.toMatchObject({ code: 'IO_ERROR' });
+    // (Whatever deletes were still under way are done once the store is closed.)
+    await store.close();
+    store = await openStore(root);
+    expect(store.listKv()).toEqual(before);
+    expect((await saver.getTuple(thread('t')))?.config).toEqual(latest.config);
+    full = false;
+    await saver.deleteThread('t');
+    expect(store.listKv({ prefix: 'langgraph/' })).toEqual([]);
   });
 
   it('savers with different key prefixes in one store do not see each other', async () => {
