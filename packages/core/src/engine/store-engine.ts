@@ -1043,8 +1043,13 @@ export class StoreEngine<S extends AgentState> {
           return false;
         });
       }
-      // (A checkpoint of the tables fsynced every chunk file: it retires the block copies too.)
-      if (!written && this.copiedBytesSinceCheckpoint > 0) await this.checkpoint();
+      // (A checkpoint of the tables fsynced every chunk file: it retires the block copies too.) Also
+      // derived: should it fail (the writer lock held elsewhere), the next open puts back more blocks.
+      if (!written && this.copiedBytesSinceCheckpoint > 0) {
+        await this.checkpoint().catch((error: unknown) => {
+          process.emitWarning(`The block copies of the log were not retired on close (the next open reads them again): ${describeThrown(error)}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
+        });
+      }
       await this.wal.flush();
       await this.index.drainForClose(() => this.refresh());
       if (this.remote && this.writesCache) await this.retiredChunks.removeNow(0);
