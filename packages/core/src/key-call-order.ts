@@ -9,10 +9,12 @@
 export class KeyCallOrder {
   private readonly writes = new Map<string, Set<Promise<unknown>>>();
   private readonly deletes = new Map<string, Promise<unknown>>();
+  /** Deletes of every key under prefixes, under way. */
+  private readonly prefixDeletes = new Set<{ readonly prefixes: readonly string[]; readonly promise: Promise<unknown> }>();
 
   /** Runs a write of `keys` once the deletes of them called before have settled (at once when none is under way). */
   write<T>(keys: readonly string[], run: () => Promise<T>): Promise<T> {
-    const before = [...new Set(keys)].map((key) => this.deletes.get(key)).filter((deleting) => deleting !== undefined);
+    const before = [...new Set(keys)].flatMap((key) => [this.deletes.get(key), ...this.prefixDeletesOf(key)]).filter((deleting) => deleting !== undefined);
     const promise = before.length > 0 ? Promise.allSettled(before).then(run) : run();
     for (const key of new Set(keys)) {
       let pending = this.writes.get(key);
@@ -40,7 +42,7 @@ export class KeyCallOrder {
     const distinct = [...new Set(keys)];
     const before: Array<Promise<unknown>> = [];
     for (const key of distinct) {
-      before.push(...(this.writes.get(key) ?? []));
+      before.push(...(this.writes.get(key) ?? []), ...this.prefixDeletesOf(key));
       const deleting = this.deletes.get(key);
       if (deleting) before.push(deleting);
     }
@@ -53,5 +55,32 @@ export class KeyCallOrder {
       promise.then(settled, settled);
     }
     return promise;
+  }
+
+  /**
+   * Runs a call whose effect is on every key under `prefixes` (a delete of them all) as a delete runs:
+   * once the writes and deletes of such keys called before have settled, and before any called after.
+   */
+  prefixBarrier<T>(prefixes: readonly string[], run: () => Promise<T>): Promise<T> {
+    const under = (key: string) => prefixes.some((prefix) => key.startsWith(prefix));
+    const before: Array<Promise<unknown>> = [];
+    for (const [key, pending] of this.writes) if (under(key)) before.push(...pending);
+    for (const [key, deleting] of this.deletes) if (under(key)) before.push(deleting);
+    // (Every earlier one: two sets of prefixes may share keys that neither names.)
+    for (const earlier of this.prefixDeletes) before.push(earlier.promise);
+    const promise = before.length > 0 ? Promise.allSettled(before).then(run) : run();
+    const entry = { prefixes, promise };
+    this.prefixDeletes.add(entry);
+    const settled = () => {
+      this.prefixDeletes.delete(entry);
+    };
+    promise.then(settled, settled);
+    return promise;
+  }
+
+  private prefixDeletesOf(key: string): Array<Promise<unknown>> {
+    const found: Array<Promise<unknown>> = [];
+    for (const { prefixes, promise } of this.prefixDeletes) if (prefixes.some((prefix) => key.startsWith(prefix))) found.push(promise);
+    return found;
   }
 }

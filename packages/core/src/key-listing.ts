@@ -60,3 +60,10 @@ export function listKeys(keys: Iterable<string>, { prefix, after, limit }: KeyLi
   matching.sort();
   return matching.length > limit ? matching.slice(0, limit) : matching;
 }
+
+/** The keys of `keys` that start with one of `prefixes`, sorted (as `listKeys` sorts them). */
+export function keysUnder(keys: Iterable<string>, prefixes: readonly string[]): string[] {
+  const matching: string[] = [];
+  for (const key of keys) if (prefixes.some((prefix) => key.startsWith(prefix))) matching.push(key);
+  return matching.sort();
+}

@@ -18,11 +18,11 @@ import { checkSignal, untilAborted } from './abort-signal.js';
 import { checkEmbedding, checkHybrid, embeddingOf } from './memory-embedding.js';
 import { StreamCallOrder } from './stream-call-order.js';
 import { KeyCallOrder } from './key-call-order.js';
-import { checkListingOptions, listKeys, type ListKvOptions, type ListStreamsOptions } from './key-listing.js';
+import { checkListingOptions, keysUnder, listKeys, type ListKvOptions, type ListStreamsOptions } from './key-listing.js';
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkIfAbsent, checkSetKvOptions, checkKey, checkKeys, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkIfAbsent, checkSetKvOptions, checkKey, checkKeysOrPrefixes, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -699,25 +699,32 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /**
    * Removes several KV keys in one commit: every one of them that is set is removed, or (a crash or
-   * power loss cutting the write) none. Resolves the keys this call removed, in the order given: those
-   * set, in any process, when it committed (a key given twice counts once).
+   * power loss cutting the write) none. `keys` is an iterable of keys, or `{ prefix }`: every key that
+   * starts with the prefix (or with one of several), as found under the writer lock, so that a key
+   * another process sets under it meanwhile is removed with the others or set after them, never left
+   * half-way (etcd's delete with a prefix). Resolves the keys this call removed: those set, in any
+   * process, when it committed, in the order given (a key given twice counts once), or in key order.
    */
-  async deleteKvs(keys: Iterable<string>): Promise<string[]> {
+  async deleteKvs(keys: Iterable<string> | { readonly prefix: string | readonly string[] }): Promise<string[]> {
     this.assertWritable('deleteKvs');
-    const checked = checkKeys(keys, 'deleteKvs');
-    if (checked.length === 0) return [];
-    // (After this handle's earlier calls on these keys, and before its later ones.)
-    return this.track(() => this.kvCalls.barrier(checked, async () => {
+    const given = checkKeysOrPrefixes(keys, 'deleteKvs');
+    if ('keys' in given && given.keys.length === 0) return [];
+    const found = (): string[] => ('keys' in given ? given.keys.filter((key) => this.engine.kv.has(key)) : keysUnder(this.engine.kv.keys(), given.prefixes));
+    // (After this handle's earlier calls on these keys, or on keys under these prefixes, and before its later ones.)
+    const inOrder = (run: () => Promise<string[]>) => ('keys' in given ? this.kvCalls.barrier(given.keys, run) : this.kvCalls.prefixBarrier(given.prefixes, run));
+    return this.track(() => inOrder(async () => {
       await this.engine.catchUp();
       for (;;) {
         // Which keys are set is read from what this process has applied, then checked to be the same
         // under the writer lock, every change applied: when another process set or removed one of them
         // meanwhile, read again.
-        const chosen = checked.filter((key) => this.engine.kv.has(key));
+        const chosen = found();
         if (chosen.length === 0) return [];
         const records = chosen.map((key): KvDeleteRecord => ({ type: RecordType.KvDelete, key }));
-        const set = new Set(chosen);
-        const same = () => checked.every((key) => this.engine.kv.has(key) === set.has(key));
+        const same = () => {
+          const now = found();
+          return now.length === chosen.length && now.every((key, i) => key === chosen[i]);
+        };
         if ((await this.engine.commitIf(records, undefined, same)) === 'written') return chosen;
       }
     }));

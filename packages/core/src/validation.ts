@@ -168,16 +168,29 @@ export function checkKey(key: unknown, method: string): string {
   return key;
 }
 
-/** `deleteKvs`' keys: an iterable of keys, each checked as `checkKey` checks it; each once, in the order given. */
-export function checkKeys(keys: unknown, method: string): string[] {
-  if (typeof keys !== 'object' || keys === null || typeof (keys as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-    throw invalid(`${method}: keys must be an iterable of keys (an array, a Set), got ${describe(keys)}.`);
+/**
+ * `deleteKvs`' keys: an iterable of keys, each checked as `checkKey` checks it, each once in the order
+ * given; or `{ prefix }`, one prefix or a non-empty array of them, each a non-empty string.
+ */
+export function checkKeysOrPrefixes(keys: unknown, method: string): { keys: string[] } | { prefixes: string[] } {
+  if (typeof keys === 'object' && keys !== null && typeof (keys as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    const checked = new Set<string>();
+    let at = 0;
+    for (const key of keys as Iterable<unknown>) checked.add(checkKey(key, `${method}: key ${at++}`));
+    return { keys: [...checked] };
   }
-  const checked = new Set<string>();
-  let at = 0;
-  for (const key of keys as Iterable<unknown>) checked.add(checkKey(key, `${method}: key ${at++}`));
-  return [...checked];
+  const usage = `${method}: keys must be an iterable of keys (an array, a Set) or { prefix }, a non-empty string or an array of them`;
+  if (typeof keys !== 'object' || keys === null) throw invalid(`${usage}, got ${describe(keys)}.`);
+  checkOptionNames(keys as object, PREFIX_OPTIONS, method);
+  const { prefix } = keys as { prefix?: unknown };
+  const prefixes = Array.isArray(prefix) ? prefix : [prefix];
+  if (prefixes.length === 0 || prefixes.some((one) => typeof one !== 'string' || one.length === 0 || !isWellFormedText(one))) {
+    throw invalid(`${usage} (to remove every key, list them with listKv), got prefix ${describe(prefix)}.`);
+  }
+  return { prefixes: [...new Set(prefixes as string[])] };
 }
+
+const PREFIX_OPTIONS: ReadonlySet<string> = new Set(['prefix']);
 
 /** A positive, finite duration in milliseconds. */
 export function checkDuration(value: unknown, what: string, method: string): number {

@@ -202,6 +202,28 @@ describe('deleteKvs', () => {
     await fs.close();
   });
 
+  it('with { prefix }, removes every key under the prefix (or prefixes) in one commit, as found under the writer lock, and resolves them in key order', async () => {
+    const fs = await open();
+    const other = await open();
+    await fs.setKvs([['t/1/b', 1], ['t/1/a', 2], ['t/10', 3], ['u/1/a', 4], ['kept', 5]]);
+    // (Set by another handle: found when the delete looks under the lock.)
+    await other.setKv('t/1/c', 6);
+    expect(await fs.deleteKvs({ prefix: 't/1/' })).toEqual(['t/1/a', 't/1/b', 't/1/c']);
+    expect(fs.listKv()).toEqual(['kept', 't/10', 'u/1/a']);
+    expect(await fs.deleteKvs({ prefix: ['u/', 't/', 'nothing/'] })).toEqual(['t/10', 'u/1/a']);
+    expect(await fs.deleteKvs({ prefix: 'nothing/' })).toEqual([]);
+    for (const keys of [{ prefix: '' }, { prefix: [] }, { prefix: 7 }, { prefix: 'a', limit: 1 }] as unknown[]) {
+      await expect(fs.deleteKvs(keys as { prefix: string })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('deleteKvs: ') });
+    }
+    expect(fs.listKv()).toEqual(['kept']);
+    // (In call order with the handle's other calls on keys under the prefix, not awaited.)
+    const [, removed] = await Promise.all([fs.setKv('p/x', 1), fs.deleteKvs({ prefix: 'p/' }), fs.setKv('p/y', 2), fs.deleteKv('p/y')]);
+    expect(removed).toEqual(['p/x']);
+    expect(fs.listKv()).toEqual(['kept']);
+    await other.close();
+    await fs.close();
+  });
+
   it('two handles removing overlapping keys at once: each key is removed by exactly one of them', async () => {
     const first = await open();
     const second = await open();

@@ -225,15 +225,17 @@ export class MemMapSaver extends BaseCheckpointSaver {
     if (typeof threadId !== 'string' || threadId.length === 0) throw invalidArgument('deleteThread', 'threadId must be a non-empty string.');
     await onStore('deleteThread', this.store.root, async () => {
       await this.caughtUp();
-      // Checkpoints first: one still listed never lacks its channel values.
-      const keys = [this.keys.checkpoints([threadId]), this.keys.writes([threadId]), this.keys.channelValues([threadId])].map((prefix) => this.store.listKv({ prefix }));
-      // In one commit: a failure or a crash half-way would leave an older checkpoint the thread's latest.
+      const prefixes = [this.keys.checkpoints([threadId]), this.keys.writes([threadId]), this.keys.channelValues([threadId])];
+      // In one commit, of every key under them as found under the writer lock: a failure or a crash
+      // half-way would leave an older checkpoint the thread's latest, and keys listed one prefix at a
+      // time would miss a checkpoint another process put meanwhile, and remove its channel values.
       if (this.store.deleteKvs) {
-        await this.store.deleteKvs(keys.flat());
+        await this.store.deleteKvs({ prefix: prefixes });
         return;
       }
-      // (A store of a release before deleteKvs: a key at a time, every delete of a group done before it fails.)
-      for (const group of keys) {
+      // (A store of a release before deleteKvs: a key at a time, checkpoints first, so that one still
+      // listed never lacks its channel values; every delete of a group done before it fails.)
+      for (const group of prefixes.map((prefix) => this.store.listKv({ prefix }))) {
         const failed = (await Promise.allSettled(group.map((key) => this.store.deleteKv(key)))).find((outcome) => outcome.status === 'rejected');
         if (failed) throw failed.reason;
       }

@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { emptyCheckpoint, uuid6, type CheckpointTuple } from '@langchain/langgraph-checkpoint';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemMapSaver } from '../src/index.js';
+import { MemMapSaver, type CheckpointStore } from '../src/index.js';
 import { openStore, tempFolder } from './support/open-store.js';
-import { runScript } from './support/run-script.js';
+import { runScript, scriptArgs } from './support/run-script.js';
 
 const worker = fileURLToPath(new URL('./support/saver-worker.ts', import.meta.url));
 
@@ -61,6 +62,45 @@ describe('a store folder shared by processes', { timeout: 90_000 }, () => {
     expect(tuples[0]?.checkpoint.channel_values).toEqual({ step: 3, writer: 'child' });
     expect(tuples[0]?.pendingWrites).toEqual([['task-parent', 'step', 4]]);
     await reopened.close();
+  });
+
+  it('deleteThread racing another process\'s put leaves its checkpoint gone or whole, never without its channel values', async () => {
+    const store = await openStore(root);
+    const first = { ...emptyCheckpoint(), id: uuid6(-1), channel_values: { step: 0 }, channel_versions: { step: 1 } };
+    await new MemMapSaver(store).put({ configurable: { thread_id: 't', checkpoint_ns: '' } }, first, { source: 'loop', step: 0, parents: {} }, { step: 1 });
+    // Another process puts a checkpoint on the thread while deleteThread is under way: as it looks at
+    // the thread's keys (after its first look), or as it deletes them. (Run to its end right there.)
+    let looks = 0;
+    let raced = false;
+    const race = () => {
+      if (raced) return;
+      raced = true;
+      const run = spawnSync(process.execPath, [...scriptArgs(worker), 'put', root, 't', '1', 'child'], { encoding: 'utf8' });
+      if (run.status !== 0) throw new Error(`the worker failed: ${run.stderr}`);
+    };
+    const racing: CheckpointStore = {
+      root: store.root,
+      getKv: (key) => store.getKv(key),
+      setKvs: (entries, options) => store.setKvs(entries, options),
+      deleteKv: (key) => store.deleteKv(key),
+      catchUp: () => store.catchUp(),
+      listKv: (options) => {
+        if (++looks === 2) race();
+        return store.listKv(options);
+      },
+      deleteKvs: (keys) => {
+        race();
+        return store.deleteKvs(keys);
+      },
+    };
+    await new MemMapSaver(racing).deleteThread('t');
+    expect(raced).toBe(true);
+    const left = await new MemMapSaver(store).getTuple({ configurable: { thread_id: 't' } });
+    if (left !== undefined) {
+      expect(left.checkpoint.channel_values).toEqual({ step: 0, writer: 'child' });
+      expect(left.pendingWrites).toEqual([['task-child-0', 'step', 1]]);
+    }
+    await store.close();
   });
 
   it('keeps every checkpoint when two processes put checkpoints on one thread at the same time', async () => {
