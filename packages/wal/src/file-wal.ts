@@ -1069,23 +1069,23 @@ export class FileWal implements WriteAheadLog {
       return this.takeBack(handle, this.committedEnd, total, `Writing ${this.options.path}`, error);
     }
     const start = this.committedEnd;
-    const lsnBefore = this.committedLsn;
     const segment = this.segment;
+    if (this.durability === 'sync' && !durableWrite) {
+      // Committed once durable: readers of this process (`readFrom`, `lastLsn`) do not see the records
+      // before, which a failed fdatasync takes back.
+      try {
+        await this.syncNow({ end: start + total, lsn });
+      } catch (error) {
+        // Refused: as after a failed write (the log fails either way).
+        if (this.segment !== segment) throw error;
+        return this.takeBack(handle, start, total, `Making ${this.options.path} durable`, error);
+      }
+    }
     this.committedEnd += total;
     this.committedLsn = lsn;
     if (durableWrite) {
       this.durableEnd = this.committedEnd;
       this.durableLsn = this.committedLsn;
-    } else if (this.durability === 'sync') {
-      try {
-        await this.syncNow();
-      } catch (error) {
-        // Refused: as after a failed write (the log fails either way).
-        this.committedEnd = start;
-        this.committedLsn = lsnBefore;
-        if (this.segment !== segment) throw error;
-        return this.takeBack(handle, start, total, `Making ${this.options.path} durable`, error);
-      }
     }
     if (this.durableEnd === this.committedEnd) {
       this.markDurable();
@@ -1331,10 +1331,11 @@ export class FileWal implements WriteAheadLog {
   }
 
   /** Under the lock: fsyncs the current segment (after `beforeSync`) and advances the marker over what it covers. */
-  private async syncNow(): Promise<void> {
+  private async syncNow(commit?: { end: number; lsn: number }): Promise<void> {
     const segment = this.segment;
-    const end = this.committedEnd;
-    const lsn = this.committedLsn;
+    // (A commit's records, written and not yet committed: `writeLocked` commits them once durable, and marks them.)
+    const end = commit?.end ?? this.committedEnd;
+    const lsn = commit?.lsn ?? this.committedLsn;
     await this.runBeforeSync();
     // A refresh stepped into the next segment meanwhile: the one this was for was sealed, and so made
     // durable, by the process that sealed it; the offsets noted are of that file, not this one.
@@ -1350,6 +1351,7 @@ export class FileWal implements WriteAheadLog {
     if (this.segment !== segment) return;
     this.durableEnd = Math.max(this.durableEnd, end);
     this.durableLsn = Math.max(this.durableLsn, lsn);
+    if (commit) return;
     const marker = this.markerUnlessReplaced();
     // (No marker to trust, and another writer sealed this segment since: a marker of it would point back at a sealed segment.)
     if (!marker && this.segmentInPlace() !== undefined) return;

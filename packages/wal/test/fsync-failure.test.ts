@@ -92,3 +92,39 @@ it('a commit whose fdatasync failed, and whose records could not be taken out ag
   await expect(wal.append([entry('refused by the disk')])).rejects.toMatchObject({ code: 'WAL_FAILED', message: expect.stringMatching(/may have been written.*check whether/) });
   await wal.close().catch(() => undefined);
 });
+
+it('the records of a commit whose fdatasync is under way are not reported as committed before it returns (lastLsn, readFrom)', async () => {
+  let holdNext = false;
+  let syncStarted!: () => void;
+  const started = new Promise<void>((resolve) => (syncStarted = resolve));
+  let failSync!: () => void;
+  const files = {
+    ...fileSystem,
+    open: (async (...args: Parameters<typeof fileSystem.open>) => {
+      const handle = await fileSystem.open(...args);
+      if (String(args[0]) !== path) return handle;
+      const datasync = handle.datasync.bind(handle);
+      handle.datasync = async () => {
+        if (!holdNext) return datasync();
+        holdNext = false;
+        syncStarted();
+        await new Promise<void>((resolve) => (failSync = resolve));
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      };
+      return handle;
+    }) as typeof fileSystem.open,
+  };
+  const { wal } = await openFileWal({ path, codec: 'msgpack', fileSystem: files });
+  await wal.append([entry('before')]);
+  holdNext = true;
+  const refused = wal.append([entry('refused by the disk')]);
+  refused.catch(() => undefined);
+  await started;
+  const seenLsn = wal.lastLsn;
+  const seen: string[] = [];
+  for await (const record of wal.readFrom(1)) seen.push(Buffer.from(record.payload).toString());
+  failSync();
+  await expect(refused).rejects.toMatchObject({ code: 'WAL_FAILED' });
+  await wal.close().catch(() => undefined);
+  expect({ seenLsn, seen }).toEqual({ seenLsn: 1, seen: ['before'] });
+});
