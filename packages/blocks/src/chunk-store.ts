@@ -169,6 +169,8 @@ export class ChunkBlockStore implements BlockStore {
   /** Set as `close` begins: no block is placed and no chunk acquired from then on (one started after it would stay locked). */
   private closing = false;
   private closeDone: Promise<void> | undefined;
+  /** The first failed fsync of a chunk (see `syncFailed`): every later sync throws it. */
+  private syncFailure: BlockError | undefined;
   /** Synchronous write for small runs: the seam's; else Node's when the seam opens files with Node's own `open`; else none. */
   private readonly writeSync: BlockFileSystem['writeSync'];
 
@@ -258,10 +260,12 @@ export class ChunkBlockStore implements BlockStore {
   }
 
   async sync(): Promise<void> {
+    if (this.syncFailure) throw this.syncFailure;
     for (const chunk of this.chunks.values()) {
       const writer = chunk.writer;
       if (!writer) continue;
       while (writer.syncing) await writer.syncing.catch(() => undefined);
+      if (this.syncFailure) throw this.syncFailure;
       if (!writer.dirty) continue;
       writer.dirty = false;
       writer.syncing = writer.handle.datasync().finally(() => {
@@ -271,9 +275,20 @@ export class ChunkBlockStore implements BlockStore {
         await writer.syncing;
       } catch (error) {
         writer.dirty = true;
-        throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(chunk.index)} failed: ${(error as Error).message}`, { cause: error });
+        throw this.syncFailed(chunk.index, error);
       }
     }
+  }
+
+  /**
+   * A chunk's fsync failed: what was written there since the last one that succeeded may be lost, though
+   * a later fsync of the file succeed (Linux reports a writeback error once, and marks the pages clean).
+   * Every sync fails from now on, as the log does after a failed fsync: no checkpoint takes those blocks
+   * for durable and retires their copies; the store is to be opened again, which puts them back.
+   */
+  private syncFailed(chunk: number, error: unknown): BlockError {
+    this.syncFailure ??= new BlockError('IO_ERROR', `fsync of ${chunkFileName(chunk)} failed: ${(error as Error)?.message ?? error}. What was written there since may be lost: close the store and open it again (the open puts back the blocks the log holds copies of).`, { cause: error });
+    return this.syncFailure;
   }
 
   async syncAll(): Promise<void> {
@@ -293,11 +308,14 @@ export class ChunkBlockStore implements BlockStore {
         });
         if (!handle) continue;
         try {
-          await handle.datasync();
+          await handle.datasync().catch((error: unknown) => {
+            throw this.syncFailed(index, error);
+          });
         } finally {
           await handle.close();
         }
       } catch (error) {
+        if (error === this.syncFailure) throw error;
         throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(index)} failed: ${(error as Error).message}`, { cause: error });
       }
     }

@@ -1044,9 +1044,11 @@ export class StoreEngine<S extends AgentState> {
         });
       }
       // (A checkpoint of the tables fsynced every chunk file: it retires the block copies too.) Also
-      // derived: should it fail (the writer lock held elsewhere), the next open puts back more blocks.
+      // derived: should it wait for the writer lock in vain, the next open puts back more blocks. (Not
+      // another failure: a chunk's fsync that failed says the writes are not durable.)
       if (!written && this.copiedBytesSinceCheckpoint > 0) {
         await this.checkpoint().catch((error: unknown) => {
+          if (!MemMapError.is(error, 'LOCK_TIMEOUT')) throw error;
           process.emitWarning(`The block copies of the log were not retired on close (the next open reads them again): ${describeThrown(error)}`, { code: 'MEMMAPFS_CHECKPOINT_FAILED' });
         });
       }

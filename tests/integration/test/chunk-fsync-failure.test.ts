@@ -1,0 +1,78 @@
+// A chunk file's fdatasync that fails (EIO) may have lost the pages it was to write: Linux reports a
+// writeback error once, marks the pages clean, and a later fsync of the file returns 0. What was written
+// since the last fsync that succeeded is then never taken for durable: no close resolves as if it were,
+// and no checkpoint retires the copies of its blocks that the log holds.
+import * as nodeFileSystem from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { MemMapFS } from '@memmapfs/core';
+import { msgpack } from '@memmapfs/codec-msgpack';
+import { flexsearch } from '@memmapfs/search-flexsearch';
+
+let dir: string;
+let root: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'memmapfs-chunk-fsync-'));
+  root = join(dir, 'store');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** node:fs/promises where, once `armed`, the next fdatasync of a chunk file fails with EIO (that one alone). */
+function chunkSyncFailsOnce() {
+  const state = { armed: false, failed: 0 };
+  const files = {
+    ...nodeFileSystem,
+    open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
+      const handle = await nodeFileSystem.open(...args);
+      if (!/^chunk_\d+\.bin$/.test(basename(String(args[0])))) return handle;
+      const datasync = handle.datasync.bind(handle);
+      handle.datasync = async () => {
+        if (state.armed) {
+          state.armed = false;
+          state.failed++;
+          throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        }
+        return datasync();
+      };
+      return handle;
+    }) as typeof nodeFileSystem.open,
+  };
+  return { state, files };
+}
+
+it("under 'none', close() rejects when its fsync of a chunk fails: the close is where its writes were to become durable", async () => {
+  const { state, files } = chunkSyncFailsOnce();
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), durability: 'none', fileSystem: files });
+  // (A large block has no copy in its record; a small one has, which the close would retire.)
+  await fs.appendMemory(`large ${'L'.repeat(100 * 1024)}`);
+  await fs.appendMemory('small one');
+  state.armed = true;
+  await expect(fs.close()).rejects.toMatchObject({ code: 'IO_ERROR' });
+  expect(state.failed).toBe(1);
+});
+
+it('after a chunk fsync failed, no checkpoint retires the copies of the blocks it may have lost: the next open puts them back', async () => {
+  const { state, files } = chunkSyncFailsOnce();
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files });
+  // (Enough changes that the close writes a checkpoint of the tables, which fsyncs every chunk file.)
+  const ids = await fs.appendMemories(Array.from({ length: 1100 }, (_, i) => ({ text: `memory number ${i} ${'m'.repeat(200)}` })));
+  state.armed = true;
+  await fs.close().catch(() => undefined);
+  expect(state.failed).toBe(1);
+  // What the failed fdatasync leaves after a power loss: the chunk's pages lost.
+  const blocks = join(root, 'blocks');
+  for (const name of await readdir(blocks)) {
+    if (/^chunk_\d+\.bin$/.test(name)) await writeFile(join(blocks, name), Buffer.alloc((await stat(join(blocks, name))).size));
+  }
+  const again = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+  try {
+    expect((await again.getMemory(ids[0]!))?.text).toBe(`memory number 0 ${'m'.repeat(200)}`);
+    expect((await again.getMemory(ids.at(-1)!))?.text).toBe(`memory number 1099 ${'m'.repeat(200)}`);
+  } finally {
+    await again.close();
+  }
+});
