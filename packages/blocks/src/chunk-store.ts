@@ -169,8 +169,10 @@ export class ChunkBlockStore implements BlockStore {
   /** Set as `close` begins: no block is placed and no chunk acquired from then on (one started after it would stay locked). */
   private closing = false;
   private closeDone: Promise<void> | undefined;
-  /** The first failed fsync of a chunk (see `syncFailed`): every later sync throws it. */
+  /** The first failed fsync of a chunk this store wrote (see `syncFailed`): every later sync throws it. */
   private syncFailure: BlockError | undefined;
+  /** The first failed fsync of another store's chunk in `syncAll`: every later `syncAll` throws it. */
+  private othersSyncFailure: BlockError | undefined;
   /** Synchronous write for small runs: the seam's; else Node's when the seam opens files with Node's own `open`; else none. */
   private readonly writeSync: BlockFileSystem['writeSync'];
 
@@ -282,17 +284,20 @@ export class ChunkBlockStore implements BlockStore {
 
   /**
    * A chunk's fsync failed: what was written there since the last one that succeeded may be lost, though
-   * a later fsync of the file succeed (Linux reports a writeback error once, and marks the pages clean).
-   * Every sync fails from now on, as the log does after a failed fsync: no checkpoint takes those blocks
-   * for durable and retires their copies; the store is to be opened again, which puts them back.
+   * a later fsync of the file succeed (Linux reports a writeback error once, and marks the pages clean,
+   * which still read back until the system drops them from memory). Every sync fails from now on (of
+   * this store's chunks, or, for another's chunk, every `syncAll`), as the log does after a failed
+   * fsync: no checkpoint of this process takes those blocks for durable and retires their copies.
    */
-  private syncFailed(chunk: number, error: unknown): BlockError {
-    this.syncFailure ??= new BlockError('IO_ERROR', `fsync of ${chunkFileName(chunk)} failed: ${(error as Error)?.message ?? error}. What was written there since may be lost: close the store and open it again (the open puts back the blocks the log holds copies of).`, { cause: error });
-    return this.syncFailure;
+  private syncFailed(chunk: number, error: unknown, own = true): BlockError {
+    const failure = new BlockError('IO_ERROR', `fsync of ${chunkFileName(chunk)} failed: ${(error as Error)?.message ?? error}. What was written there since may be lost, though it still reads back until the system drops it from memory: the disk may be failing. Close the store, and do not open it again before the machine restarts (an open after a restart puts back, from the log's copies, the blocks that did not reach the disk; one before may take them for whole), or copy its memories elsewhere first (memmapfs export).`, { cause: error });
+    if (!own) return (this.othersSyncFailure ??= failure);
+    return (this.syncFailure ??= failure);
   }
 
   async syncAll(): Promise<void> {
     this.assertWritable();
+    if (this.othersSyncFailure) throw this.othersSyncFailure;
     await this.sync();
     for (const index of await this.chunkIndexes()) {
       // (One this store took over after the sync above is synced by the one below.)
@@ -309,13 +314,13 @@ export class ChunkBlockStore implements BlockStore {
         if (!handle) continue;
         try {
           await handle.datasync().catch((error: unknown) => {
-            throw this.syncFailed(index, error);
+            throw this.syncFailed(index, error, false);
           });
         } finally {
           await handle.close();
         }
       } catch (error) {
-        if (error === this.syncFailure) throw error;
+        if (error === this.othersSyncFailure) throw error;
         throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(index)} failed: ${(error as Error).message}`, { cause: error });
       }
     }
@@ -405,8 +410,11 @@ export class ChunkBlockStore implements BlockStore {
         const { bytesWritten } = await handle.write(bytes, written, bytes.byteLength - written, ref.offset + written);
         written += bytesWritten;
       }
-      await handle.datasync();
+      await handle.datasync().catch((error: unknown) => {
+        throw this.syncFailed(ref.chunk, error);
+      });
     } catch (error) {
+      if (error === this.syncFailure) throw error;
       throw new BlockError('IO_ERROR', `Restoring block ${describe(ref)} failed: ${(error as Error).message}`, { cause: error });
     } finally {
       await handle?.close();

@@ -76,3 +76,37 @@ it('after a chunk fsync failed, no checkpoint retires the copies of the blocks i
     await again.close();
   }
 });
+
+it("a failed fsync of another store's chunk fails this store's checkpoints from then on, not its own writes", async () => {
+  const owner = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+  await owner.appendMemory(`the owner's chunk ${'o'.repeat(100 * 1024)}`);
+  // (Through descriptors it opens for reading alone: the fsync of a chunk another store writes.)
+  let failOthers = true;
+  const files = {
+    ...nodeFileSystem,
+    open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
+      const handle = await nodeFileSystem.open(...args);
+      if (!/^chunk_\d+\.bin$/.test(basename(String(args[0]))) || args[1] !== 'r') return handle;
+      handle.datasync = async () => {
+        if (failOthers) {
+          failOthers = false;
+          throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        }
+      };
+      return handle;
+    }) as typeof nodeFileSystem.open,
+  };
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files });
+  const id = await fs.appendMemory(`this store's own ${'s'.repeat(100 * 1024)}`);
+  await expect(fs.checkpoint()).rejects.toMatchObject({ code: 'IO_ERROR' });
+  // (Its own chunk's fsync is sound: its writes go on, large ones included.)
+  const next = await fs.appendMemory(`and another ${'a'.repeat(100 * 1024)}`);
+  expect((await fs.getMemory(next))?.text.startsWith('and another')).toBe(true);
+  // (A later fsync of the other chunk would succeed: not taken for one that reached the disk.)
+  await expect(fs.checkpoint()).rejects.toMatchObject({ code: 'IO_ERROR' });
+  await fs.close().catch(() => undefined);
+  await owner.close();
+  const again = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+  expect((await again.getMemory(id))?.text.startsWith("this store's own")).toBe(true);
+  await again.close();
+});
