@@ -173,6 +173,8 @@ export class ChunkBlockStore implements BlockStore {
   private syncFailure: BlockError | undefined;
   /** The first failed fsync of another store's chunk in `syncAll`: every later `syncAll` throws it. */
   private othersSyncFailure: BlockError | undefined;
+  /** Chunks of other stores whose fsync failed in `syncAll`: never taken up (a later fsync of them succeeds though their pages were lost). */
+  private readonly othersFailedChunks = new Set<number>();
   /** Synchronous write for small runs: the seam's; else Node's when the seam opens files with Node's own `open`; else none. */
   private readonly writeSync: BlockFileSystem['writeSync'];
 
@@ -291,7 +293,12 @@ export class ChunkBlockStore implements BlockStore {
    */
   private syncFailed(chunk: number, error: unknown, own = true): BlockError {
     const failure = new BlockError('IO_ERROR', `fsync of ${chunkFileName(chunk)} failed: ${(error as Error)?.message ?? error}. What was written there since may be lost, though it still reads back until the system drops it from memory: the disk may be failing. Close the store, and do not open it again before the machine restarts (an open after a restart puts back, from the log's copies, the blocks that did not reach the disk; one before may take them for whole), or copy its memories elsewhere first (memmapfs export).`, { cause: error });
-    if (!own) return (this.othersSyncFailure ??= failure);
+    if (!own) {
+      this.othersFailedChunks.add(chunk);
+      // (Taken up while its fsync was under way: its blocks are this store's to sync now, and a later fsync succeeds.)
+      if (this.chunks.get(chunk)?.writer || this.takingUp === chunk) this.syncFailure ??= failure;
+      return (this.othersSyncFailure ??= failure);
+    }
     return (this.syncFailure ??= failure);
   }
 
@@ -867,6 +874,10 @@ export class ChunkBlockStore implements BlockStore {
       throw error;
     });
     if (!handle || !(await takeOwnerLock(handle))) return undefined;
+    if (this.othersFailedChunks.has(index)) {
+      await handle.close();
+      return undefined;
+    }
     this.takingUp = index;
     try {
       return await this.takeUp(index, handle, length, madeHere);

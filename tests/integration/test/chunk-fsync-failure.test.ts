@@ -2,14 +2,16 @@
 // writeback error once, marks the pages clean, and a later fsync of the file returns 0. What was written
 // since the last fsync that succeeded is then never taken for durable: no close resolves as if it were,
 // and no checkpoint retires the copies of its blocks that the log holds.
+import { spawnSync } from 'node:child_process';
 import * as nodeFileSystem from 'node:fs/promises';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, open as openFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { MemMapFS } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
+import { supportScriptArgs } from './support/hold-writer.js';
 
 let dir: string;
 let root: string;
@@ -42,6 +44,25 @@ function chunkSyncFailsOnce() {
     }) as typeof nodeFileSystem.open,
   };
   return { state, files };
+}
+
+/** node:fs/promises where the first fdatasync through a chunk file opened for reading alone (another store's chunk, in a checkpoint) fails with EIO. */
+function othersChunkSyncFailsOnce(): typeof nodeFileSystem {
+  let failOthers = true;
+  return {
+    ...nodeFileSystem,
+    open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
+      const handle = await nodeFileSystem.open(...args);
+      if (!/^chunk_\d+\.bin$/.test(basename(String(args[0]))) || args[1] !== 'r') return handle;
+      const datasync = handle.datasync.bind(handle);
+      handle.datasync = async () => {
+        if (!failOthers) return datasync();
+        failOthers = false;
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      };
+      return handle;
+    }) as typeof nodeFileSystem.open,
+  };
 }
 
 it("under 'none', close() rejects when its fsync of a chunk fails: the close is where its writes were to become durable", async () => {
@@ -81,21 +102,7 @@ it("a failed fsync of another store's chunk fails this store's checkpoints from 
   const owner = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
   await owner.appendMemory(`the owner's chunk ${'o'.repeat(100 * 1024)}`);
   // (Through descriptors it opens for reading alone: the fsync of a chunk another store writes.)
-  let failOthers = true;
-  const files = {
-    ...nodeFileSystem,
-    open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
-      const handle = await nodeFileSystem.open(...args);
-      if (!/^chunk_\d+\.bin$/.test(basename(String(args[0]))) || args[1] !== 'r') return handle;
-      handle.datasync = async () => {
-        if (failOthers) {
-          failOthers = false;
-          throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
-        }
-      };
-      return handle;
-    }) as typeof nodeFileSystem.open,
-  };
+  const files = othersChunkSyncFailsOnce();
   const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files });
   const id = await fs.appendMemory(`this store's own ${'s'.repeat(100 * 1024)}`);
   await expect(fs.checkpoint()).rejects.toMatchObject({ code: 'IO_ERROR' });
@@ -109,4 +116,31 @@ it("a failed fsync of another store's chunk fails this store's checkpoints from 
   const again = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
   expect((await again.getMemory(id))?.text.startsWith("this store's own")).toBe(true);
   await again.close();
+});
+
+it.each([true, false])("a dead store's chunk whose fsync failed here is never taken up to write in, so that no checkpoint record of this store covers it (a write after the failure: %s)", async (writeAfter) => {
+  // Another process appends small memories to chunk_0000 and is killed: nothing fsynced it.
+  const run = spawnSync(process.execPath, supportScriptArgs('append-then-die.ts', root), { encoding: 'utf8' });
+  expect(run.signal, run.stderr).toBe('SIGKILL');
+  const deadIds = JSON.parse(run.stdout) as number[];
+  const chunk = join(root, 'blocks', 'chunk_0000.bin');
+  const deadEnd = (await stat(chunk)).size;
+  // This store's fsync of that chunk, through a descriptor it opened for reading (a checkpoint), fails once.
+  const files = othersChunkSyncFailsOnce();
+  const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files });
+  await expect(fs.checkpoint()).rejects.toMatchObject({ code: 'IO_ERROR' });
+  // (A write of its own: it took up chunk_0000, the dead owner's lock gone, and its close's checkpoint
+  // record, whose fsync of the chunk now succeeds, named it.)
+  if (writeAfter) await fs.appendMemory('this store, after the failure');
+  await fs.close().catch(() => undefined);
+  // A power loss: what the failed fsync was to write never reached the disk.
+  const handle = await openFile(chunk, 'r+');
+  await handle.write(Buffer.alloc(deadEnd), 0, deadEnd, 0);
+  await handle.close();
+  const again = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
+  try {
+    for (const [i, id] of deadIds.entries()) expect((await again.getMemory(id))?.text).toBe(`dead owner's memory ${i} ${'d'.repeat(300)}`);
+  } finally {
+    await again.close();
+  }
 });
