@@ -916,8 +916,6 @@ export class ChunkBlockStore implements BlockStore {
       await handle.close();
       return undefined;
     }
-    // Reads and mappings use a descriptor of their own: a mapping keeps its open file alive, and with
-    // it any lock taken through it, so mapping the writer's descriptor would outlive the ownership.
     // An empty chunk another store made: it may have stopped (been killed) before it made the chunk's
     // name durable, which the blocks written here, those without a copy in their record, need.
     // (A chunk with bytes in it was written by a store that had made its name durable first.)
@@ -929,6 +927,8 @@ export class ChunkBlockStore implements BlockStore {
         throw error;
       }
     }
+    // Reads and mappings use a descriptor of their own: a mapping keeps its open file alive, and with
+    // it any lock taken through it, so mapping the writer's descriptor would outlive the ownership.
     const chunk = this.chunks.get(index) ?? this.discoverChunk(index);
     if (!chunk) {
       await handle.close();

@@ -14,7 +14,12 @@ export class KeyCallOrder {
 
   /** Runs a write of `keys` once the deletes of them called before have settled (at once when none is under way). */
   write<T>(keys: readonly string[], run: () => Promise<T>): Promise<T> {
-    const before = [...new Set(keys)].flatMap((key) => [this.deletes.get(key), ...this.prefixDeletesOf(key)]).filter((deleting) => deleting !== undefined);
+    const before: Array<Promise<unknown>> = [];
+    for (const key of new Set(keys)) {
+      const deleting = this.deletes.get(key);
+      if (deleting) before.push(deleting);
+      before.push(...this.prefixDeletesOf(key));
+    }
     const promise = before.length > 0 ? Promise.allSettled(before).then(run) : run();
     for (const key of new Set(keys)) {
       let pending = this.writes.get(key);
@@ -78,9 +83,13 @@ export class KeyCallOrder {
     return promise;
   }
 
-  private prefixDeletesOf(key: string): Array<Promise<unknown>> {
+  private prefixDeletesOf(key: string): ReadonlyArray<Promise<unknown>> {
+    // (On every KV write: none is under way, nearly always.)
+    if (this.prefixDeletes.size === 0) return NONE;
     const found: Array<Promise<unknown>> = [];
     for (const { prefixes, promise } of this.prefixDeletes) if (prefixes.some((prefix) => key.startsWith(prefix))) found.push(promise);
     return found;
   }
 }
+
+const NONE: ReadonlyArray<Promise<unknown>> = [];

@@ -1402,7 +1402,6 @@ export class FileWal implements WriteAheadLog {
   }
 }
 
-/** Writes all of `bytes` at `position`: through `handle` (the thread pool), or with `writeNow` (see `CommitWrites`). */
 /**
  * Removes the `length` bytes at `position` that a failed commit may have left: cuts the file there, or,
  * should that fail, writes zeros over them; then makes that durable. Whether it did.
@@ -1423,6 +1422,7 @@ async function undoWrite(handle: FileHandle, position: number, length: number): 
   return handle.datasync().then(() => true, () => false);
 }
 
+/** Writes all of `bytes` at `position`: through `handle` (the thread pool), or with `writeNow` (see `CommitWrites`). */
 async function writeAll(handle: FileHandle, bytes: Buffer, position: number, writeNow?: WriteSync): Promise<void> {
   let written = 0;
   while (written < bytes.length) {

@@ -27,9 +27,13 @@ afterEach(async () => {
 
 const entry = (text: string) => ({ type: 1, payload: Buffer.from(text) });
 
-/** The log's file system, through which, once `state.failSync`, every fdatasync of the log fails (EIO); with `state.failUndo`, its truncates and writes too once one has. */
+/**
+ * The log's file system, through which, once `state.failSync`, every fdatasync of the log fails (EIO),
+ * the first after `state.beforeFailing` has resolved; with `state.failUndo`, its truncates and writes
+ * too once one has.
+ */
 function failingSyncs() {
-  const state = { failSync: false, failUndo: false, syncFailed: false };
+  const state: { failSync: boolean; failUndo: boolean; syncFailed: boolean; beforeFailing?: (() => Promise<void>) | undefined } = { failSync: false, failUndo: false, syncFailed: false };
   const eio = (call: string) => Object.assign(new Error(`EIO: i/o error, ${call}`), { code: 'EIO' });
   const files = {
     ...fileSystem,
@@ -39,6 +43,9 @@ function failingSyncs() {
       const datasync = handle.datasync.bind(handle);
       handle.datasync = async () => {
         if (state.failSync) {
+          const before = state.beforeFailing;
+          state.beforeFailing = undefined;
+          await before?.();
           state.syncFailed = true;
           throw eio('fdatasync');
         }
@@ -94,29 +101,17 @@ it('a commit whose fdatasync failed, and whose records could not be taken out ag
 });
 
 it('the records of a commit whose fdatasync is under way are not reported as committed before it returns (lastLsn, readFrom)', async () => {
-  let holdNext = false;
+  const { state, files } = failingSyncs();
   let syncStarted!: () => void;
   const started = new Promise<void>((resolve) => (syncStarted = resolve));
   let failSync!: () => void;
-  const files = {
-    ...fileSystem,
-    open: (async (...args: Parameters<typeof fileSystem.open>) => {
-      const handle = await fileSystem.open(...args);
-      if (String(args[0]) !== path) return handle;
-      const datasync = handle.datasync.bind(handle);
-      handle.datasync = async () => {
-        if (!holdNext) return datasync();
-        holdNext = false;
-        syncStarted();
-        await new Promise<void>((resolve) => (failSync = resolve));
-        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
-      };
-      return handle;
-    }) as typeof fileSystem.open,
-  };
   const { wal } = await openFileWal({ path, codec: 'msgpack', fileSystem: files });
   await wal.append([entry('before')]);
-  holdNext = true;
+  state.failSync = true;
+  state.beforeFailing = async () => {
+    syncStarted();
+    await new Promise<void>((resolve) => (failSync = resolve));
+  };
   const refused = wal.append([entry('refused by the disk')]);
   refused.catch(() => undefined);
   await started;

@@ -791,7 +791,7 @@ export class SearchIndex {
     if (usable) {
       let opened = false;
       try {
-        if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, snapshot!.data, { reader: this.host.reader, readOnly: this.host.wal.readOnly }));
+        if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, snapshot!.data, this.openOptions()));
         else await this.provider.importSnapshot!(snapshot!.data);
         opened = true;
         for (const id of touched) {
@@ -821,7 +821,7 @@ export class SearchIndex {
         // An unreadable snapshot: fall through to a rebuild.
       }
     }
-    if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader, readOnly: this.host.wal.readOnly }));
+    if (persistent) await this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, this.openOptions()));
     await this.call(() => this.provider.clear());
     this.indexFromFiles = false;
     // Rebuilt, it holds nothing any purge erased: the count read above may be older than one this process
@@ -977,6 +977,11 @@ export class SearchIndex {
     });
   }
 
+  /** How the persistent provider opens its index: reading files as the store does, and writing none in a read-only store. */
+  private openOptions(): { reader: 'auto' | 'mmap' | 'read'; readOnly: boolean } {
+    return { reader: this.host.reader, readOnly: this.host.wal.readOnly };
+  }
+
   /**
    * After `unload`, a persistent provider lets go of the files its index read (it holds an empty index
    * until it is loaded again: a load waits for this), so that they may be removed. Never fails: they
@@ -984,7 +989,7 @@ export class SearchIndex {
    */
   private letGoOfFiles(): Promise<void> {
     if (this.indexLoaded || this.loadingIndex || !this.persistent) return Promise.resolve();
-    this.releasing ??= this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, { reader: this.host.reader, readOnly: this.host.wal.readOnly }))
+    this.releasing ??= this.call(() => this.provider.openIndex!(this.host.layout.searchSegments, undefined, this.openOptions()))
       .catch(() => undefined)
       .finally(() => (this.releasing = undefined));
     return this.releasing;
