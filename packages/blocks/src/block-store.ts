@@ -66,6 +66,22 @@ export interface BlockStoreStats {
   readonly bytes: number;
 }
 
+/** Options of `BlockStore.sync` and `syncAll`. */
+export interface BlockSyncOptions {
+  /**
+   * Blocks to write again where they lie, with the bytes they hold now, before the fsync (each read and
+   * checked against its checksum first; one that fails is left as it is, for `verify` to find). Pass
+   * the blocks whose other copies are about to be given up, e.g. the log's copies before a checkpoint
+   * retires them. An fsync that fails loses the pages it was to write, yet they still read back from
+   * memory and a later fsync of the file, by any process, succeeds without writing them: the process
+   * that saw the failure knows, one that opens the store later in the same boot, or has it open
+   * meanwhile, does not. Written again, the blocks are this fsync's to write, and its result speaks for them.
+   * A store may leave out the blocks it wrote itself through a descriptor it fsyncs: a failure to write
+   * their pages back is reported to that descriptor.
+   */
+  rewrite?: readonly BlockRef[];
+}
+
 /**
  * Append-only storage for raw bytes (memory texts, stream chunks) in chunk files. A block, once
  * written, is never changed in place; reads verify the checksum the caller recorded.
@@ -94,13 +110,18 @@ export interface BlockStore {
   placeMany?(list: readonly Uint8Array[]): Promise<PlacedBlocks>;
   /** Chunk files this store has appended to since it was opened (and so syncs). */
   ownedChunks(): number[];
-  /** Makes every block whose `append` has resolved durable (fdatasync of the chunk files touched). */
-  sync(): Promise<void>;
+  /**
+   * Makes every block whose `append` has resolved durable (fdatasync of the chunk files touched).
+   * `options.rewrite` names blocks to write again first (see `BlockSyncOptions`); only those in chunk
+   * files this store appends to are.
+   */
+  sync(options?: BlockSyncOptions): Promise<void>;
   /**
    * Makes every block written so far durable, whichever process wrote it (e.g. before a checkpoint of
-   * the records that point at them). Fails with `READ_ONLY` on a read-only store.
+   * the records that point at them). `options.rewrite` names blocks to write again first (see
+   * `BlockSyncOptions`). Fails with `READ_ONLY` on a read-only store.
    */
-  syncAll(): Promise<void>;
+  syncAll(options?: BlockSyncOptions): Promise<void>;
   /**
    * Writes a block's bytes back at the place `ref` names, after a crash lost them (the WAL kept a
    * copy). Checks `bytes` against `ref` first. Durable after the next `sync`.

@@ -4,8 +4,9 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32c } from '@memmapfs/wal';
 import { BlockError } from './block-error.js';
-import type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, BlockVerifyFailure, ChunkInfo, ChunkNumberRange, ChunkReservation, PlacedBlock, PlacedBlocks, ReferencedRanges } from './block-store.js';
+import type { BlockReader, BlockRef, BlockStore, BlockSyncOptions, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, BlockVerifyFailure, ChunkInfo, ChunkNumberRange, ChunkReservation, PlacedBlock, PlacedBlocks, ReferencedRanges } from './block-store.js';
 import { tryLeaseFile, tryLockHandle, type FileLease } from './file-lease.js';
+import { rewriteRuns } from './rewrite-runs.js';
 import { MAX_MAPPING_SIZE, loadMmap, mmapInstallAdvice, mmapLoadError, mmapUnavailableReason, warnMapFailed, warnReadFallback, type MmapBinding } from './mmap-binding.js';
 
 /** New chunk files in a row that this process created and could not lock before it gives up (see `startChunk`). */
@@ -104,6 +105,8 @@ interface Chunk {
 /** Write state of a chunk this process owns (holds its owner lock). */
 interface ChunkWriter {
   readonly handle: FileHandle;
+  /** The chunk's size when this store took it up: the bytes before it are another store's. */
+  readonly from: number;
   /** Next free offset: blocks are placed at once and written a moment later (`flushWrites`). */
   tail: number;
   dirty: boolean;
@@ -175,6 +178,8 @@ export class ChunkBlockStore implements BlockStore {
   private othersSyncFailure: BlockError | undefined;
   /** Chunks of other stores whose fsync failed in `syncAll`: never taken up (a later fsync of them succeeds though their pages were lost). */
   private readonly othersFailedChunks = new Set<number>();
+  /** Ranges of chunks this store appended to and let go of, every byte of them fsynced through its writer's descriptor. */
+  private readonly syncedHere = new Map<number, { readonly from: number; readonly to: number }[]>();
   /** Synchronous write for small runs: the seam's; else Node's when the seam opens files with Node's own `open`; else none. */
   private readonly writeSync: BlockFileSystem['writeSync'];
 
@@ -263,8 +268,9 @@ export class ChunkBlockStore implements BlockStore {
     return free.length > 0 ? this.letGoOfSealed(free) : Promise.resolve();
   }
 
-  async sync(): Promise<void> {
+  async sync(options?: BlockSyncOptions): Promise<void> {
     if (this.syncFailure) throw this.syncFailure;
+    if (options?.rewrite?.length) await this.rewrite(options.rewrite, true);
     for (const chunk of this.chunks.values()) {
       const writer = chunk.writer;
       if (!writer) continue;
@@ -292,7 +298,7 @@ export class ChunkBlockStore implements BlockStore {
    * fsync: no checkpoint of this process takes those blocks for durable and retires their copies.
    */
   private syncFailed(chunk: number, error: unknown, own = true): BlockError {
-    const failure = new BlockError('IO_ERROR', `fsync of ${chunkFileName(chunk)} failed: ${(error as Error)?.message ?? error}. What was written there since may be lost, though it still reads back until the system drops it from memory: the disk may be failing. Close the store, and do not open it again before the machine restarts (an open after a restart puts back, from the log's copies, the blocks that did not reach the disk; one before may take them for whole), or copy its memories elsewhere first (memmapfs export).`, { cause: error });
+    const failure = new BlockError('IO_ERROR', `fsync of ${chunkFileName(chunk)} failed: ${(error as Error)?.message ?? error}. What was written there since may be lost, though it still reads back until the system drops it from memory: the disk may be failing. Close the store (the log keeps copies of the blocks it may have lost: an open puts back those that no longer read whole, and every checkpoint writes the others again before it retires their copies), and check the disk; memmapfs export copies its memories elsewhere.`, { cause: error });
     if (!own) {
       this.othersFailedChunks.add(chunk);
       // (Taken up while its fsync was under way: its blocks are this store's to sync now, and a later fsync succeeds.)
@@ -302,34 +308,41 @@ export class ChunkBlockStore implements BlockStore {
     return (this.syncFailure ??= failure);
   }
 
-  async syncAll(): Promise<void> {
+  async syncAll(options?: BlockSyncOptions): Promise<void> {
     this.assertWritable();
     if (this.othersSyncFailure) throw this.othersSyncFailure;
-    await this.sync();
-    for (const index of await this.chunkIndexes()) {
-      // (One this store took over after the sync above is synced by the one below.)
-      if (this.chunks.get(index)?.writer) continue;
-      // Another process's chunk (or a dead one's): an fdatasync through any descriptor flushes the
-      // file's pages, whoever wrote them.
-      const path = join(this.dir, chunkFileName(index));
-      try {
-        // (A chunk compaction removed since the listing has nothing to sync.)
-        const handle = await this.files.open(path, 'r').catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return undefined;
-          throw error;
-        });
-        if (!handle) continue;
+    // (Kept open until their fsync: an fsync reports a writeback error to the descriptors open when it happened.)
+    const rewritten = options?.rewrite?.length ? await this.rewrite(options.rewrite, false) : new Map<number, FileHandle>();
+    try {
+      await this.sync();
+      for (const index of new Set([...(await this.chunkIndexes()), ...rewritten.keys()])) {
+        // (One this store took over after the sync above is synced by the one below.)
+        if (this.chunks.get(index)?.writer && !rewritten.has(index)) continue;
+        // Another process's chunk (or a dead one's): an fdatasync through any descriptor flushes the
+        // file's pages, whoever wrote them.
+        const path = join(this.dir, chunkFileName(index));
         try {
-          await handle.datasync().catch((error: unknown) => {
-            throw this.syncFailed(index, error, false);
+          // (A chunk compaction removed since the listing has nothing to sync.)
+          const handle = rewritten.get(index) ?? await this.files.open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT') return undefined;
+            throw error;
           });
-        } finally {
-          await handle.close();
+          if (!handle) continue;
+          try {
+            await handle.datasync().catch((error: unknown) => {
+              throw this.syncFailed(index, error, false);
+            });
+          } finally {
+            rewritten.delete(index);
+            await handle.close();
+          }
+        } catch (error) {
+          if (error === this.othersSyncFailure) throw error;
+          throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(index)} failed: ${(error as Error).message}`, { cause: error });
         }
-      } catch (error) {
-        if (error === this.othersSyncFailure) throw error;
-        throw new BlockError('IO_ERROR', `fsync of ${chunkFileName(index)} failed: ${(error as Error).message}`, { cause: error });
       }
+    } finally {
+      for (const handle of rewritten.values()) await handle.close().catch(() => undefined);
     }
     // The names too: chunk files `materialize` created (in this process or another) must outlive a power loss.
     try {
@@ -338,6 +351,71 @@ export class ChunkBlockStore implements BlockStore {
       throw new BlockError('IO_ERROR', `fsync of ${this.dir} failed: ${(error as Error).message}`, { cause: error });
     }
     await this.sync();
+  }
+
+  /**
+   * Whether this store placed `ref` itself: written through its writer's descriptor, which it fsyncs (or
+   * did, with success, before it let go of the chunk). A failure to write back its pages is reported to
+   * that descriptor's fsync (Linux reports a writeback error to every descriptor open when it happened),
+   * so it needs no writing again.
+   */
+  private writtenHere(ref: BlockRef): boolean {
+    const writer = this.chunks.get(ref.chunk)?.writer;
+    if (writer && ref.offset >= writer.from) return true;
+    return this.syncedHere.get(ref.chunk)?.some((range) => ref.offset >= range.from && ref.offset + ref.length <= range.to) ?? false;
+  }
+
+  /**
+   * Writes `refs` again where they lie (see `BlockSyncOptions.rewrite`): through the writer's descriptor
+   * in a chunk this store appends to (marked for its next fsync), else through one opened here, returned
+   * by chunk for the caller to fsync and close (`ownOnly`: only the first kind are written).
+   */
+  private async rewrite(refs: readonly BlockRef[], ownOnly: boolean): Promise<Map<number, FileHandle>> {
+    const opened = new Map<number, FileHandle>();
+    /** Chunks gone since (compaction removed them): nothing of theirs to write. */
+    const gone = new Set<number>();
+    let sinceTurn = 0;
+    try {
+      for (const run of rewriteRuns(refs.filter((ref) => !this.writtenHere(ref)), (ref) => {
+        if (gone.has(ref.chunk) || (ownOnly && !this.chunks.get(ref.chunk)?.writer)) throw new Error('not written again');
+        return this.read(ref);
+      })) {
+        const chunk = this.chunks.get(run.chunk);
+        const writer = chunk?.writer;
+        if (ownOnly && !writer) continue;
+        let handle = writer?.handle ?? opened.get(run.chunk);
+        if (!handle) {
+          handle = await this.files.open(join(this.dir, chunkFileName(run.chunk)), 'r+').catch((error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT') return undefined;
+            throw error;
+          });
+          if (!handle) {
+            gone.add(run.chunk);
+            continue;
+          }
+          opened.set(run.chunk, handle);
+        }
+        // (Held meanwhile: a chunk sealed now is not let go of, its descriptor closed, under the write.)
+        if (writer) chunk.held++;
+        try {
+          for (let written = 0; written < run.bytes.byteLength; ) {
+            written += (await handle.write(run.bytes, written, run.bytes.byteLength - written, run.offset + written)).bytesWritten;
+          }
+          if (writer) writer.dirty = true;
+        } finally {
+          if (writer) await this.releaseChunks([chunk]);
+        }
+        sinceTurn += run.bytes.byteLength;
+        if (sinceTurn >= VERIFY_BYTES_PER_TURN) {
+          sinceTurn = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+    } catch (error) {
+      for (const handle of opened.values()) await handle.close().catch(() => undefined);
+      throw new BlockError('IO_ERROR', `Writing blocks again before an fsync failed: ${(error as Error).message}`, { cause: error });
+    }
+    return opened;
   }
 
   ownedChunks(): number[] {
@@ -568,6 +646,9 @@ export class ChunkBlockStore implements BlockStore {
       // block whose record is not yet in the log: its release lets go of it.)
       if (!writer || chunk === this.active || chunk.held > 0 || writer.dirty) continue;
       chunk.writer = undefined;
+      const ranges = this.syncedHere.get(chunk.index);
+      if (ranges) ranges.push({ from: writer.from, to: writer.tail });
+      else this.syncedHere.set(chunk.index, [{ from: writer.from, to: writer.tail }]);
       await writer.handle.close().catch(() => undefined);
     }
   }
@@ -937,7 +1018,7 @@ export class ChunkBlockStore implements BlockStore {
     chunk.size = Math.max(chunk.size, size);
     // A chunk taken over from a process that died may hold bytes that were never fsynced: the next
     // sync (and so the next checkpoint naming this chunk) must cover them.
-    chunk.writer = { handle, tail: size, dirty: size > 0, syncing: undefined };
+    chunk.writer = { handle, from: size, tail: size, dirty: size > 0, syncing: undefined };
     return chunk;
   }
 

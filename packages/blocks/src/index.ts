@@ -1,4 +1,4 @@
-export type { BlockReader, BlockRef, BlockStore, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, BlockVerifyFailure, ChunkInfo, ChunkNumberRange, ChunkReservation, PlacedBlock, PlacedBlocks, ReferencedRanges } from './block-store.js';
+export type { BlockReader, BlockRef, BlockStore, BlockSyncOptions, BlockStoreOpener, BlockStoreOpenOptions, BlockStoreStats, BlockVerifyFailure, ChunkInfo, ChunkNumberRange, ChunkReservation, PlacedBlock, PlacedBlocks, ReferencedRanges } from './block-store.js';
 export { ChunkBlockStore, chunkFileName, chunkStore, openChunkStore } from './chunk-store.js';
 export type { BlockFileSystem, ChunkStoreOptions } from './chunk-store.js';
 export { BlockError } from './block-error.js';

@@ -522,3 +522,78 @@ describe('new chunk files that cannot be locked', () => {
     }
   });
 });
+
+describe('writing blocks again before an fsync (sync and syncAll with rewrite)', () => {
+  /** node:fs/promises that logs, per descriptor opened, each write and fdatasync of a chunk file. */
+  function loggingSeam() {
+    const events: string[] = [];
+    let opened = 0;
+    const seam = {
+      ...fileSystem,
+      writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => writeSync(fd, buffer, offset, length, position),
+      open: (async (...args: Parameters<typeof fileSystem.open>) => {
+        const handle = await fileSystem.open(...args);
+        const name = String(args[0]).split('/').pop()!;
+        if (!name.startsWith('chunk_')) return handle;
+        const id = `${name}#${++opened}`;
+        const write = handle.write.bind(handle) as (...a: unknown[]) => Promise<{ bytesWritten: number }>;
+        (handle as { write: unknown }).write = async (buffer: Uint8Array, offset: number, length: number, position: number) => {
+          const result = await write(buffer, offset, length, position);
+          events.push(`${id} write ${position}+${result.bytesWritten}`);
+          return result;
+        };
+        const datasync = handle.datasync.bind(handle);
+        (handle as { datasync: unknown }).datasync = async () => {
+          await datasync();
+          events.push(`${id} fdatasync`);
+        };
+        return handle;
+      }) as typeof fileSystem.open,
+    };
+    return { seam, events };
+  }
+
+  it("syncAll writes another store's blocks again, those that pass their checksum, through the descriptor it then fsyncs", async () => {
+    const owner = await openChunkStore({ dir, reader: 'read' });
+    const refs = await placeWritten(owner, [text('first block'), text('second block'), text('third block'), text('damaged block')]);
+    await owner.sync();
+    const damaged = refs[3]!;
+    const fd = openSync(join(dir, chunkFileName(0)), 'r+');
+    writeSync(fd, Buffer.alloc(damaged.length), 0, damaged.length, damaged.offset);
+    closeSync(fd);
+    const { seam, events } = loggingSeam();
+    const other = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
+    await other.syncAll({ rewrite: [refs[2]!, refs[0]!, refs[1]!, damaged, refs[0]!] });
+    // (The three adjacent blocks in one write; the damaged one left as it is.)
+    const first = refs[0]!;
+    expect(events).toEqual([`${chunkFileName(0)}#1 write ${first.offset}+${damaged.offset - first.offset}`, `${chunkFileName(0)}#1 fdatasync`]);
+    for (const [i, ref] of refs.slice(0, 3).entries()) expect(Buffer.from(other.read(ref)).toString()).toBe(['first block', 'second block', 'third block'][i]);
+    expect(() => other.read(damaged)).toThrow(expect.objectContaining({ code: 'BLOCK_CORRUPT' }));
+    await other.close();
+    await owner.close();
+  });
+
+  it("sync writes again, through the writer it fsyncs, only the blocks of the chunks it appends to that another store wrote there", async () => {
+    const live = await openChunkStore({ dir, reader: 'read' });
+    const [elsewhere] = await placeWritten(live, [text("a live store's block, in chunk 0")]);
+    const earlier = await openChunkStore({ dir, reader: 'read' });
+    const [before] = await placeWritten(earlier, [text('written by the chunk’s earlier owner')]);
+    await earlier.close();
+    const { seam, events } = loggingSeam();
+    const store = await openChunkStore({ dir, reader: 'read', fileSystem: seam });
+    const [mine] = await placeWritten(store, [text('this store’s own, after it took chunk 1 up')]);
+    expect([before!.chunk, mine!.chunk, elsewhere!.chunk]).toEqual([1, 1, 0]);
+    await store.sync();
+    events.length = 0;
+    await store.sync({ rewrite: [before!, mine!, elsewhere!] });
+    const writer = /^chunk_0001\.bin#\d+/.exec(events[0] ?? '')?.[0];
+    expect(writer).toBeDefined();
+    expect(events).toEqual([`${writer} write ${before!.offset}+${before!.length}`, `${writer} fdatasync`]);
+    // (syncAll likewise leaves this store's own block out, and writes the live store's block through a descriptor of its own.)
+    events.length = 0;
+    await store.syncAll({ rewrite: [mine!, elsewhere!] });
+    expect(events.filter((event) => event.includes(' write '))).toEqual([expect.stringMatching(new RegExp(`^chunk_0000\\.bin#\\d+ write ${elsewhere!.offset}\\+${elsewhere!.length}$`))]);
+    await store.close();
+    await live.close();
+  });
+});

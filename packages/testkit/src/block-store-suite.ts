@@ -195,6 +195,26 @@ export function blockStoreSuite(name: string, newPlace: () => Promise<BlockPlace
       }
     });
 
+    check('sync and syncAll writing blocks again (rewrite) leave each reading as it did, a damaged one still damaged, in this store and a new one', async (place, open) => {
+      const owner = await open();
+      const theirs = await Promise.all(Array.from({ length: 20 }, (_, i) => owner.append(bytes(`another store's block ${i}`))));
+      await owner.sync();
+      if (place.damage) await place.damage(theirs[7]!);
+      const store = await open();
+      const mine = await Promise.all(Array.from({ length: 20 }, (_, i) => store.append(bytes(`this store's block ${i}`))));
+      // (Unknown places and wrong checksums too: each is left as it is.)
+      const strays: BlockRef[] = [{ ...mine[3]!, crc: (mine[3]!.crc + 1) >>> 0 }, { ...theirs[0]!, chunk: theirs[0]!.chunk + 1000 }];
+      await store.sync({ rewrite: [...mine, ...theirs, ...strays] });
+      await store.syncAll({ rewrite: [...theirs, ...mine, ...strays, theirs[5]!] });
+      for (const reader of [store, await open()]) {
+        for (const [i, ref] of mine.entries()) expect(text(reader.read(ref))).toBe(`this store's block ${i}`);
+        for (const [i, ref] of theirs.entries()) {
+          if (place.damage && i === 7) expect(codeOf(() => reader.read(ref))).toBe('BLOCK_CORRUPT');
+          else expect(text(reader.read(ref))).toBe(`another store's block ${i}`);
+        }
+      }
+    });
+
     check('reads back and refuses a wrong checksum under the default reader too (no reader option: zero-copy where the store can)', async (place) => {
       const store = await place.open({});
       try {

@@ -46,14 +46,17 @@ function chunkSyncFailsOnce() {
   return { state, files };
 }
 
-/** node:fs/promises where the first fdatasync through a chunk file opened for reading alone (another store's chunk, in a checkpoint) fails with EIO. */
-function othersChunkSyncFailsOnce(): typeof nodeFileSystem {
+/**
+ * node:fs/promises where, once armed, the first fdatasync through a chunk file opened from then on for
+ * reading, or for writing its blocks again (another store's chunk, in a checkpoint), fails with EIO.
+ */
+function othersChunkSyncFailsOnce(armed = true): { files: typeof nodeFileSystem; arm: () => void } {
   let failOthers = true;
-  return {
+  const files = {
     ...nodeFileSystem,
     open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
       const handle = await nodeFileSystem.open(...args);
-      if (!/^chunk_\d+\.bin$/.test(basename(String(args[0]))) || args[1] !== 'r') return handle;
+      if (!armed || !/^chunk_\d+\.bin$/.test(basename(String(args[0]))) || (args[1] !== 'r' && args[1] !== 'r+')) return handle;
       const datasync = handle.datasync.bind(handle);
       handle.datasync = async () => {
         if (!failOthers) return datasync();
@@ -63,6 +66,7 @@ function othersChunkSyncFailsOnce(): typeof nodeFileSystem {
       return handle;
     }) as typeof nodeFileSystem.open,
   };
+  return { files, arm: () => (armed = true) };
 }
 
 it("under 'none', close() rejects when its fsync of a chunk fails: the close is where its writes were to become durable", async () => {
@@ -102,9 +106,10 @@ it("a failed fsync of another store's chunk fails this store's checkpoints from 
   const owner = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack() });
   await owner.appendMemory(`the owner's chunk ${'o'.repeat(100 * 1024)}`);
   // (Through descriptors it opens for reading alone: the fsync of a chunk another store writes.)
-  const files = othersChunkSyncFailsOnce();
+  const { files, arm } = othersChunkSyncFailsOnce(false);
   const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files });
   const id = await fs.appendMemory(`this store's own ${'s'.repeat(100 * 1024)}`);
+  arm();
   await expect(fs.checkpoint()).rejects.toMatchObject({ code: 'IO_ERROR' });
   // (Its own chunk's fsync is sound: its writes go on, large ones included.)
   const next = await fs.appendMemory(`and another ${'a'.repeat(100 * 1024)}`);
@@ -126,7 +131,7 @@ it.each([true, false])("a dead store's chunk whose fsync failed here is never ta
   const chunk = join(root, 'blocks', 'chunk_0000.bin');
   const deadEnd = (await stat(chunk)).size;
   // This store's fsync of that chunk, through a descriptor it opened for reading (a checkpoint), fails once.
-  const files = othersChunkSyncFailsOnce();
+  const { files } = othersChunkSyncFailsOnce();
   const fs = await MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files });
   await expect(fs.checkpoint()).rejects.toMatchObject({ code: 'IO_ERROR' });
   // (A write of its own: it took up chunk_0000, the dead owner's lock gone, and its close's checkpoint

@@ -629,7 +629,10 @@ export class StoreEngine<S extends AgentState> {
     try {
       // (Listed before the sync: a chunk taken over from a dead process meanwhile is not synced by it.)
       const chunks = this.blocks.ownedChunks();
-      await this.blocks.sync();
+      // (Written again first: see `checkpointTables`. A chunk taken over from a process whose fsync of it
+      // failed holds its lost blocks, which this record would retire the copies of.)
+      const owned = new Set(chunks);
+      await this.blocks.sync({ rewrite: this.copiedSinceCheckpoint.upTo(upTo).refs.filter((ref) => owned.has(ref.chunk)) });
       // A checkpoint naming no chunk would retire no copy (as on an open after a crash, owning nothing yet).
       if (chunks.length > 0) await this.wal.append([{ type: RecordType.Checkpoint, payload: encodeRecord(this.codec, { type: RecordType.Checkpoint, upTo, chunks }) }]);
     } catch (error) {
@@ -805,11 +808,13 @@ export class StoreEngine<S extends AgentState> {
         cacheOpens: new Map(this.cacheOpens),
       };
       await this.wal.flush();
-      await this.blocks.syncAll();
-      // A block whose copy no open will replay again must be in its chunk file now (a writer that died
-      // before its chunk was fsynced may have lost it): else no checkpoint, and the next open puts it back.
       // (A list of its own: records applied meanwhile change the log's.)
       const copied = this.copiedSinceCheckpoint.upTo(position.lsn);
+      // Written again before the fsync: a failed fsync of their chunk (in another process, or before this
+      // open, in the same boot) leaves lost pages reading back, and a later fsync succeeds without them.
+      await this.blocks.syncAll({ rewrite: copied.refs });
+      // A block whose copy no open will replay again must be in its chunk file now (a writer that died
+      // before its chunk was fsynced may have lost it): else no checkpoint, and the next open puts it back.
       const failed = await this.blocks.verify(copied.refs);
       if (failed) {
         const ref = copied.refs[failed.index]!;

@@ -39,8 +39,29 @@ export class FileModel {
     this.dirty.add(Math.floor(size / PAGE));
   }
 
+  /**
+   * An fsync: the pages written since the last one reach the disk. Page by page, not the whole file:
+   * pages a failed fsync dropped (see `failSync`) are not written by a later one.
+   */
   sync(): void {
-    this.durable = Buffer.from(this.current);
+    const durable = Buffer.alloc(this.current.length);
+    this.durable.copy(durable, 0, 0, Math.min(durable.length, this.durable.length));
+    for (const page of this.dirty) {
+      const start = page * PAGE;
+      if (start < durable.length) this.current.copy(durable, start, start, Math.min(start + PAGE, durable.length));
+    }
+    this.durable = durable;
+    this.dirty.clear();
+  }
+
+  /**
+   * An fsync that fails as Linux's does on a writeback error: the pages written since the last fsync
+   * did not reach the disk, and are marked clean, so that they still read back from memory and a later
+   * fsync, which succeeds, does not write them.
+   */
+  failSync(): void {
+    // (The file's size may have reached the disk: what lies past the old end reads as zeros after a loss.)
+    this.durable = Buffer.concat([this.durable, Buffer.alloc(Math.max(0, this.current.length - this.durable.length))]);
     this.dirty.clear();
   }
 
@@ -94,6 +115,10 @@ export class PowerLossFileSystem implements StoreFileSystem {
   operations = 0;
   /** Called before each operation that changes something: `tearing` is the write about to happen, if it is one. */
   onOperation: ((tearing?: Tearing) => void) | undefined;
+  /** Files whose next fsync fails as a writeback error makes it fail (see `FileModel.failSync`), each once. */
+  failSyncOf: ((path: string) => boolean) | undefined;
+  /** The fsyncs failed through `failSyncOf` so far. */
+  failedSyncs = 0;
 
   constructor(private readonly root: string) {
     this.folders.add(root);
@@ -255,6 +280,12 @@ export class PowerLossFileSystem implements StoreFileSystem {
           case 'datasync':
             return async () => {
               this.step();
+              if (this.failSyncOf?.(path)) {
+                this.failSyncOf = undefined;
+                this.failedSyncs++;
+                model.failSync();
+                throw Object.assign(new Error(`EIO: i/o error, fdatasync of ${path}`), { code: 'EIO', errno: -5 });
+              }
               await (value as () => Promise<void>).call(target);
               model.sync();
             };
