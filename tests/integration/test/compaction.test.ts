@@ -113,7 +113,8 @@ function beforeManifestLock(armed: { on: boolean }, meanwhile: () => Promise<voi
   return {
     ...base,
     open: (async (path: string, flags?: string, mode?: number) => {
-      if (armed.on && String(path) === join(root, 'state.manifest.lock')) {
+      // (Or the lock an erase takes first, before it, waiting for the checkpoint writers.)
+      if (armed.on && (String(path) === join(root, 'state.manifest.lock') || String(path) === join(root, 'checkpoints.lock'))) {
         armed.on = false;
         await meanwhile();
       }
@@ -617,6 +618,35 @@ describe('compaction', () => {
     await fs.close();
   });
 
+  it("with erase, waits for another process's checkpoint that took its tables before the deletion: its temporary file, created after the erase looked and left by a kill, holds no deleted memory's tags once erased says true", async () => {
+    const fs = await open({ autoCompaction: false });
+    const secret = await fs.appendMemory('a note', ['tag-hunter2-held-checkpoint']);
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    const writer = spawn(process.execPath, supportScriptArgs('checkpoint-held-at-temp.ts', root), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = new Promise((resolve) => writer.once('exit', resolve));
+    const next = printedLines(writer, 'the checkpoint writer');
+    let compacting: ReturnType<MemMapFS['compact']> | undefined;
+    try {
+      expect(await next()).toEqual({ at: 'open' });
+      writer.stdin!.write('checkpoint\n');
+      // (Its tables taken, with the memory in them; its temporary file not created yet.)
+      expect(await next()).toEqual({ at: 'temp' });
+      await fs.deleteMemory(secret);
+      compacting = fs.compact({ erase: true });
+      // (Long enough for an erase that does not wait for it to end: about 2 s.)
+      await Promise.race([compacting, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      writer.stdin!.write('write\n');
+      expect(await next()).toEqual({ at: 'written' });
+      expect(await filesHolding('tag-hunter2-held-checkpoint')).toContainEqual(expect.stringMatching(/^checkpoints\/\.checkpoint-/));
+    } finally {
+      writer.kill('SIGKILL');
+      await exited;
+    }
+    expect(await compacting).toMatchObject({ erased: true });
+    expect(await filesHolding('tag-hunter2-held-checkpoint')).toEqual([]);
+    await fs.close();
+  });
+
   it('with erase, removes a second name of a chunk file it retires, which a writer killed while making the chunk left: the deleted text is in no file', async () => {
     const fs = await open({ autoCompaction: false });
     await fs.appendMemory('a memory that stays');
@@ -769,7 +799,7 @@ describe('compaction', () => {
     }
   }
 
-  it('with erase, leaves alone a checkpoint another handle of the same process is writing (and says the erase is not done)', async () => {
+  it('with erase, waits for a checkpoint another handle of the same process is writing, then removes what it left', async () => {
     const armed = { on: false };
     const held = gate();
     const goOn = gate();
@@ -794,9 +824,16 @@ describe('compaction', () => {
     const checkpointOfB = b.checkpoint().then(() => 'written', (error: Error) => `failed: ${error.message}`);
     await held.opened;
     await a.deleteMemory(secret);
-    expect(await a.compact({ erase: true })).toMatchObject({ erased: false });
+    // The erase waits for it (its tables, taken before the deletion, hold the memory's tags), then removes what it left.
+    const compacting = a.compact({ erase: true });
+    let settled = false;
+    void compacting.finally(() => (settled = true)).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(settled).toBe(false);
     goOn.open();
     expect(await checkpointOfB).toBe('written');
+    expect(await compacting).toMatchObject({ erased: true });
+    expect(await filesHolding('tag-x')).toEqual([]);
     await a.close();
     await b.close();
   });

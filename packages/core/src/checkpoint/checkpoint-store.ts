@@ -16,6 +16,9 @@ export interface PublishedCheckpoint {
   readonly logBase: StoreManifest['logBase'];
 }
 
+/** How long an erase's `removedBefore` waits for checkpoint writers that took their tables before it (a checkpoint of a million memories takes about a second). */
+const WRITERS_WAIT_MS = 60_000;
+
 /** Tells that the checkpoint `name` is passed over as damaged, as a process warning. */
 function warnUnusable(name: string, error: unknown): void {
   process.emitWarning(`The checkpoint ${name} is not used: ${(error as Error).message}`, { code: 'MEMMAPFS_CHECKPOINT_UNUSABLE' });
@@ -29,12 +32,27 @@ function warnUnusable(name: string, error: unknown): void {
  * an open file's pages in place.
  */
 export class CheckpointStore {
+  /** Locked shared by each checkpoint writer from its tables to its file's publication or removal, exclusive by an erase's cleanup (see `whileWriting`). */
+  private readonly writersLock: string;
+
   constructor(
     private readonly folder: string,
     private readonly manifestPath: string,
     private readonly files: StoreFileSystem,
     private readonly reader: 'auto' | 'mmap' | 'read',
-  ) {}
+  ) {
+    this.writersLock = join(dirname(manifestPath), 'checkpoints.lock');
+  }
+
+  /**
+   * Runs `body`, the writing of a checkpoint from taking its tables to publishing or abandoning its
+   * file, holding a shared lock on `checkpoints.lock`, which `removedBefore` takes exclusively: an erase
+   * removes what checkpoints from before it left only once no writer that took its tables earlier is
+   * still to create its temporary file (a writer killed meanwhile leaves its file to that removal).
+   */
+  whileWriting<T>(body: () => Promise<T>): Promise<T> {
+    return withFileLock(this.writersLock, this.files, body, undefined, 'shared');
+  }
 
   /**
    * The checkpoint the manifest names, mapped; when that one is gone or unusable, the newest other
@@ -240,7 +258,8 @@ export class CheckpointStore {
 
   /**
    * For `compact({ erase: true })`, once its checkpoint covering `lsn` is published: whether no file of
-   * the folder may still hold rows from before it (of deleted memories), durably. Under the publishing
+   * the folder may still hold rows from before it (of deleted memories), durably. Once no checkpoint
+   * writer that took its tables earlier is still writing (see `whileWriting`), under the publishing
    * lock, and only while the manifest names a checkpoint of log `logId` (`current` is asked first, and
    * again once the folder is listed: a log replaced meanwhile is not this process's to clean up):
    * removes this log's checkpoints older than both `lsn` and the manifest's, any checkpoint file whose
@@ -252,6 +271,17 @@ export class CheckpointStore {
    * the folder holds no checkpoint at all.
    */
   async removedBefore(lsn: number, logId: string, current: () => void): Promise<boolean> {
+    try {
+      // (Writers that took their tables before go first: see `whileWriting`. One that holds it longer
+      // than the wait leaves the erase not done, as a file left does.)
+      return await withFileLock(this.writersLock, this.files, () => this.removedBeforeHeld(lsn, logId, current), WRITERS_WAIT_MS);
+    } catch {
+      return false;
+    }
+  }
+
+  /** `removedBefore`, under the writers' lock. */
+  private async removedBeforeHeld(lsn: number, logId: string, current: () => void): Promise<boolean> {
     try {
       return await withFileLock(`${this.manifestPath}.lock`, this.files, async () => {
         current();

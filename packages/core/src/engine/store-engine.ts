@@ -770,6 +770,20 @@ export class StoreEngine<S extends AgentState> {
     // (Blocks arriving for a retired chunk while its file is removed wait in memory a moment: the
     // unlinks. Not the removals queued after it, which wait for checkpoints under way.)
     while (this.unwritten.holding) await new Promise((resolve) => setTimeout(resolve, 10));
+    // From the tables taken until the file is published or removed, under a lock an erase takes
+    // exclusively to remove what checkpoints from before it left: one whose tables predate a deletion
+    // never creates its file after the erase looked. The log caught up with under it: tables taken from
+    // then on hold every deletion committed before (a process that had not read it yet would write its
+    // tables, which still hold the memory, after the erase).
+    await this.checkpoints.whileWriting(async () => {
+      this.refresh();
+      if (this.lastApplied.lsn === this.checkpointLsn && this.checkpointSettled) return;
+      await this.writeCheckpointOfTables(onRows);
+    });
+  }
+
+  /** `writeCheckpoint`'s work, under the checkpoint writers' lock. */
+  private async writeCheckpointOfTables(onRows?: CheckpointRowsProgress): Promise<void> {
     // Taken with the tables, no turn of the event loop between them: records applied while the checkpoint
     // waited are in its tables, and must not be replayed after it (a stream would get their blocks twice).
     const position = this.lastApplied;
