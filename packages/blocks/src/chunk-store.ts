@@ -112,6 +112,8 @@ interface ChunkWriter {
   dirty: boolean;
   /** The fdatasync in flight, if any: a later sync waits for it before deciding it has nothing to do. */
   syncing: Promise<void> | undefined;
+  /** A write of a block placed here failed: the file may end before `tail`, where the next owner writes. */
+  failedWrite?: boolean;
 }
 
 /** A placed block waiting to be written. */
@@ -270,7 +272,19 @@ export class ChunkBlockStore implements BlockStore {
 
   async sync(options?: BlockSyncOptions): Promise<void> {
     if (this.syncFailure) throw this.syncFailure;
-    if (options?.rewrite?.length) await this.rewrite(options.rewrite, true);
+    if (options?.rewrite?.length) {
+      // (A chunk let go of meanwhile is written again through a descriptor of its own, fsynced here.)
+      const opened = await this.rewrite(options.rewrite, true);
+      try {
+        for (const [index, handle] of opened) {
+          await handle.datasync().catch((error: unknown) => {
+            throw this.syncFailed(index, error);
+          });
+        }
+      } finally {
+        for (const handle of opened.values()) await handle.close().catch(() => undefined);
+      }
+    }
     for (const chunk of this.chunks.values()) {
       const writer = chunk.writer;
       if (!writer) continue;
@@ -368,21 +382,23 @@ export class ChunkBlockStore implements BlockStore {
   /**
    * Writes `refs` again where they lie (see `BlockSyncOptions.rewrite`): through the writer's descriptor
    * in a chunk this store appends to (marked for its next fsync), else through one opened here, returned
-   * by chunk for the caller to fsync and close (`ownOnly`: only the first kind are written).
+   * by chunk for the caller to fsync and close (`ownOnly`: only the blocks of chunks this store appends
+   * to as it begins are written; one let go of meanwhile is written through a descriptor opened here).
    */
   private async rewrite(refs: readonly BlockRef[], ownOnly: boolean): Promise<Map<number, FileHandle>> {
     const opened = new Map<number, FileHandle>();
     /** Chunks gone since (compaction removed them): nothing of theirs to write. */
     const gone = new Set<number>();
+    /** With `ownOnly`, the chunks this store appends to as it begins (one let go of meanwhile stays among them). */
+    const own = ownOnly ? new Set(this.ownedChunks()) : undefined;
     let sinceTurn = 0;
     try {
-      for (const run of rewriteRuns(refs.filter((ref) => !this.writtenHere(ref)), (ref) => {
-        if (gone.has(ref.chunk) || (ownOnly && !this.chunks.get(ref.chunk)?.writer)) throw new Error('not written again');
+      for (const run of rewriteRuns(refs.filter((ref) => (!own || own.has(ref.chunk)) && !this.writtenHere(ref)), (ref) => {
+        if (gone.has(ref.chunk)) throw new Error('not written again');
         return this.read(ref);
       })) {
         const chunk = this.chunks.get(run.chunk);
         const writer = chunk?.writer;
-        if (ownOnly && !writer) continue;
         let handle = writer?.handle ?? opened.get(run.chunk);
         if (!handle) {
           handle = await this.files.open(join(this.dir, chunkFileName(run.chunk)), 'r+').catch((error: NodeJS.ErrnoException) => {
@@ -646,9 +662,12 @@ export class ChunkBlockStore implements BlockStore {
       // block whose record is not yet in the log: its release lets go of it.)
       if (!writer || chunk === this.active || chunk.held > 0 || writer.dirty) continue;
       chunk.writer = undefined;
-      const ranges = this.syncedHere.get(chunk.index);
-      if (ranges) ranges.push({ from: writer.from, to: writer.tail });
-      else this.syncedHere.set(chunk.index, [{ from: writer.from, to: writer.tail }]);
+      // (Not after a failed write: the next owner's blocks may lie below `tail`.)
+      if (!writer.failedWrite) {
+        const ranges = this.syncedHere.get(chunk.index);
+        if (ranges) ranges.push({ from: writer.from, to: writer.tail });
+        else this.syncedHere.set(chunk.index, [{ from: writer.from, to: writer.tail }]);
+      }
       await writer.handle.close().catch(() => undefined);
     }
   }
@@ -880,6 +899,7 @@ export class ChunkBlockStore implements BlockStore {
       }
     } catch (error) {
       const failure = new BlockError('IO_ERROR', `Writing ${length} bytes to ${chunkFileName(chunk.index)} failed: ${(error as Error).message}`, { cause: error });
+      writer.failedWrite = true;
       for (const write of run) write.reject(failure);
       return;
     }

@@ -262,6 +262,35 @@ if (!postgres) {
       expect((await sibling.getMemory(placed))?.text).toBe('placed after the retirement');
     }, 60_000);
 
+    it("a host's checkpoint after another host compacted writes again, before its fsync, the moved blocks it wrote into its chunk files", async () => {
+      type Ref = { chunk: number; offset: number; length: number; crc: number };
+      type Engine = { memories: { get(id: number): { ref: Ref } }; blocks: { syncAll(options?: { rewrite?: readonly Ref[] }): Promise<void> } };
+      const place = newPlace();
+      const a = await open(await roots.make('a'), place, 'a', { chunkSizeBytes: 256 * 1024 });
+      const b = await open(await roots.make('b'), place, 'b', { chunkSizeBytes: 256 * 1024 });
+      const ids = await a.appendMemories(Array.from({ length: 120 }, (_, i) => ({ text: `memory ${i} ${longText(3000, i + 1)}` })));
+      for (const [i, id] of ids.entries()) if (i % 3 !== 2) await a.deleteMemory(id);
+      await b.catchUp();
+      await b.checkpoint();
+      expect((await a.compact()).blocksMoved).toBeGreaterThan(0);
+      await b.catchUp();
+      const engine = (b as unknown as { engine: Engine }).engine;
+      const moved = ids.filter((_, i) => i % 3 === 2).map((id) => engine.memories.get(id).ref);
+      const rewritten: Ref[] = [];
+      const syncAll = engine.blocks.syncAll.bind(engine.blocks);
+      engine.blocks.syncAll = async (options) => {
+        rewritten.push(...(options?.rewrite ?? []));
+        return syncAll(options);
+      };
+      // (The checkpoint covers the record of the moves: host b never writes those blocks from the log again.)
+      await b.checkpoint();
+      const key = (ref: Ref) => `${ref.chunk}:${ref.offset}+${ref.length}`;
+      const written = new Set(rewritten.map(key));
+      expect(moved.filter((ref) => !written.has(key(ref))).map(key)).toEqual([]);
+      await closeHost(a);
+      await closeHost(b);
+    }, 90_000);
+
     it('erase is refused on a shared log, saying why, and the store goes on', async () => {
       const place = newPlace();
       const a = await open(await roots.make('a'), place, 'a');

@@ -632,9 +632,17 @@ export class StoreEngine<S extends AgentState> {
       // (Written again first: see `checkpointTables`. A chunk taken over from a process whose fsync of it
       // failed holds its lost blocks, which this record would retire the copies of.)
       const owned = new Set(chunks);
-      await this.blocks.sync({ rewrite: this.copiedSinceCheckpoint.upTo(upTo).refs.filter((ref) => owned.has(ref.chunk)) });
+      let copied = this.copiedSinceCheckpoint.upTo(upTo).refs.filter((ref) => owned.has(ref.chunk));
+      await this.blocks.sync({ rewrite: copied });
+      // A chunk holding a block that does not read back whole is not named: its copy stays, and the next
+      // open puts it back (a page a failed fsync lost, dropped from memory since, reads back stale).
+      for (let failed = await this.blocks.verify(copied); failed; failed = await this.blocks.verify(copied)) {
+        const damaged = copied[failed.index]!.chunk;
+        owned.delete(damaged);
+        copied = copied.filter((ref) => ref.chunk !== damaged);
+      }
       // A checkpoint naming no chunk would retire no copy (as on an open after a crash, owning nothing yet).
-      if (chunks.length > 0) await this.wal.append([{ type: RecordType.Checkpoint, payload: encodeRecord(this.codec, { type: RecordType.Checkpoint, upTo, chunks }) }]);
+      if (owned.size > 0) await this.wal.append([{ type: RecordType.Checkpoint, payload: encodeRecord(this.codec, { type: RecordType.Checkpoint, upTo, chunks: [...owned] }) }]);
     } catch (error) {
       throw toMemMapError(error);
     }
@@ -1197,6 +1205,11 @@ export class StoreEngine<S extends AgentState> {
     }
     if ((record.type === RecordType.MemoryPut || record.type === RecordType.StreamAppend) && record.copy) {
       this.copiedSinceCheckpoint.note(record.type === RecordType.MemoryPut ? record.memory.ref : record.ref, lsn);
+    } else if (this.remote && record.type === RecordType.BlocksMoved) {
+      // (Another host's compaction: the blocks its record carries were written here too, and a checkpoint
+      // covering it must write them again and check them as it does those of new memories.)
+      for (const move of record.memories) this.copiedSinceCheckpoint.note(move.to, lsn);
+      for (const move of record.streams) this.copiedSinceCheckpoint.note(move.to, lsn);
     }
     if (changesTables(record)) this.changesSinceCheckpoint++;
     switch (record.type) {
