@@ -23,8 +23,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** node:fs/promises where, once `armed`, the next fdatasync of a chunk file fails with EIO (that one alone). */
-function chunkSyncFailsOnce() {
+/** node:fs/promises where, once `armed`, the next fdatasync of a chunk file fails with EIO (that one alone; with `always`, every one). */
+function chunkSyncFailsOnce(always = false) {
   const state = { armed: false, failed: 0 };
   const files = {
     ...nodeFileSystem,
@@ -34,7 +34,7 @@ function chunkSyncFailsOnce() {
       const datasync = handle.datasync.bind(handle);
       handle.datasync = async () => {
         if (state.armed) {
-          state.armed = false;
+          state.armed = always;
           state.failed++;
           throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
         }
@@ -150,28 +150,9 @@ it.each([true, false])("a dead store's chunk whose fsync failed here is never ta
   }
 });
 
-/** node:fs/promises where, once armed, every fdatasync of a chunk file fails with EIO. */
-function failingChunkSyncs() {
-  const state = { armed: false };
-  const files = {
-    ...nodeFileSystem,
-    open: (async (...args: Parameters<typeof nodeFileSystem.open>) => {
-      const handle = await nodeFileSystem.open(...args);
-      if (!/^chunk_\d+\.bin$/.test(basename(String(args[0])))) return handle;
-      const datasync = handle.datasync.bind(handle);
-      handle.datasync = async () => {
-        if (state.armed) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
-        return datasync();
-      };
-      return handle;
-    }) as typeof nodeFileSystem.open,
-  };
-  return { state, files };
-}
-
 it.each([false, true])('a close whose record names the chunks it fsynced leaves out one holding a block that no longer reads whole: the next open puts it back (a checkpoint of the tables refused first: %s)', async (tablesFirst) => {
   const textOf = (i: number) => `memory ${i} ${'m'.repeat(300)}`;
-  const { state, files } = failingChunkSyncs();
+  const { state, files } = chunkSyncFailsOnce(true);
   const first = await MemMapFS.init(root, { codec: msgpack(), fileSystem: files });
   const ids = await first.appendMemories(Array.from({ length: 5 }, (_, i) => ({ text: textOf(i) })));
   const lost = (first as unknown as { engine: { memories: { get(id: number): { ref: { chunk: number; offset: number; length: number } } } } }).engine.memories.get(ids[2]!).ref;
