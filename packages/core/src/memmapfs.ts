@@ -939,6 +939,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
   close(): Promise<void> {
     // Only the first call reports a failure to close (e.g. after WAL_FAILED); later calls just wait for it.
     if (this.closing) return this.closing.catch(() => undefined);
+    this.engine.closeAsked = true;
     this.closing = (async () => {
       await Promise.allSettled([...this.inflight]);
       await this.engine.close();

@@ -647,6 +647,77 @@ describe('compaction', () => {
     await fs.close();
   });
 
+  /** A child process that writes a checkpoint on each "checkpoint", held at its file's fsync until "go" (see checkpoint-relay.ts). */
+  const relay = () => {
+    const child = spawn(process.execPath, supportScriptArgs('checkpoint-relay.ts', root), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    return { child, exited, next: printedLines(child, 'a checkpoint writer'), send: (line: string) => void child.stdin!.write(`${line}\n`) };
+  };
+
+  it('with erase, is not kept waiting by checkpoint writers of other processes taking the lock one after another: those that come after it wait', async () => {
+    const fs = await open({ autoCompaction: false });
+    const secret = await fs.appendMemory('a note', ['tag-hunter2-relayed']);
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    const writers = [relay(), relay()];
+    try {
+      for (const writer of writers) expect(await writer.next()).toEqual({ at: 'open' });
+      await fs.deleteMemory(secret);
+      writers[0]!.send('checkpoint');
+      expect(await writers[0]!.next()).toEqual({ at: 'held' });
+      const compacting = fs.compact({ erase: true });
+      let settled = false;
+      void compacting.finally(() => (settled = true)).catch(() => undefined);
+      // Each writer asked to write before the one holding the lock lets go of it (held about 0.3 s): the
+      // lock is never free, unless a writer that comes after the erase waits for it.
+      let [holder, other] = [writers[0]!, writers[1]!];
+      let waitedBehind = false;
+      while (!settled && !waitedBehind) {
+        other.send('checkpoint');
+        const held = other.next();
+        waitedBehind = (await Promise.race([held.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 300))])) === true;
+        holder.send('go');
+        expect(await holder.next()).toEqual({ at: 'done' });
+        if (waitedBehind) {
+          expect(await compacting).toMatchObject({ erased: true });
+          expect(await held).toEqual({ at: 'held' });
+          other.send('go');
+          expect(await other.next()).toEqual({ at: 'done' });
+        }
+        [holder, other] = [other, holder];
+      }
+      expect(waitedBehind).toBe(true);
+      expect(await filesHolding('tag-hunter2-relayed')).toEqual([]);
+    } finally {
+      for (const writer of writers) {
+        writer.child.kill('SIGKILL');
+        await writer.exited;
+      }
+    }
+    await fs.close();
+  }, 120_000);
+
+  it("with erase, a close() while it waits for another process's checkpoint ends the wait: the erase says it is not done", async () => {
+    const fs = await open({ autoCompaction: false });
+    const secret = await fs.appendMemory('a note', ['tag-x']);
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    const writer = relay();
+    try {
+      expect(await writer.next()).toEqual({ at: 'open' });
+      writer.send('checkpoint');
+      expect(await writer.next()).toEqual({ at: 'held' });
+      await fs.deleteMemory(secret);
+      const compacting = fs.compact({ erase: true });
+      // (Long enough for the erase to reach its wait for the lock the writer holds.)
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      // The writer holds on, and the close does not wait for it (it would for a minute).
+      await fs.close();
+      expect(await compacting).toMatchObject({ erased: false });
+    } finally {
+      writer.child.kill('SIGKILL');
+      await writer.exited;
+    }
+  }, 30_000);
+
   it('with erase, removes a second name of a chunk file it retires, which a writer killed while making the chunk left: the deleted text is in no file', async () => {
     const fs = await open({ autoCompaction: false });
     await fs.appendMemory('a memory that stays');

@@ -6,7 +6,8 @@ import type { StoreFileSystem } from '../types.js';
 import { openCheckpointFile, readCheckpointHeader, readWholeCheckpointHeader, writeUnnamedCheckpoint, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type UnnamedCheckpoint } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, checkpointTempFile, readManifest, writeManifest, type StoreManifest } from './checkpoint-manifest.js';
 import { isAbandoned, processAlive } from '../engine/abandoned-files.js';
-import { withFileLock } from '../engine/file-lock.js';
+import { tryFileLock, withFileLock } from '../engine/file-lock.js';
+import { monotonicMs } from '../monotonic-clock.js';
 
 /** What the manifest says of a log: see `CheckpointStore.published`. */
 export interface PublishedCheckpoint {
@@ -18,6 +19,10 @@ export interface PublishedCheckpoint {
 
 /** How long an erase's `removedBefore` waits for checkpoint writers that took their tables before it (a checkpoint of a million memories takes about a second). */
 const WRITERS_WAIT_MS = 60_000;
+/** …asking in between whether the store is closing. */
+const WRITERS_POLL_MS = 200;
+/** How long a checkpoint writer waits for the writers' lock (an erase holds it while it removes older checkpoints). */
+const LOCK_WAIT_MS = 120_000;
 
 /** Tells that the checkpoint `name` is passed over as damaged, as a process warning. */
 function warnUnusable(name: string, error: unknown): void {
@@ -34,6 +39,8 @@ function warnUnusable(name: string, error: unknown): void {
 export class CheckpointStore {
   /** Locked shared by each checkpoint writer from its tables to its file's publication or removal, exclusive by an erase's cleanup (see `whileWriting`). */
   private readonly writersLock: string;
+  /** Locked shared by a writer for a moment as it takes `writersLock`, exclusive by an erase while it waits for that lock and cleans up: new writers wait behind it. */
+  private readonly writersGate: string;
 
   constructor(
     private readonly folder: string,
@@ -42,16 +49,31 @@ export class CheckpointStore {
     private readonly reader: 'auto' | 'mmap' | 'read',
   ) {
     this.writersLock = join(dirname(manifestPath), 'checkpoints.lock');
+    this.writersGate = join(dirname(manifestPath), 'checkpoints.gate');
   }
 
   /**
    * Runs `body`, the writing of a checkpoint from taking its tables to publishing or abandoning its
    * file, holding a shared lock on `checkpoints.lock`, which `removedBefore` takes exclusively: an erase
    * removes what checkpoints from before it left only once no writer that took its tables earlier is
-   * still to create its temporary file (a writer killed meanwhile leaves its file to that removal).
+   * still to create its temporary file (a writer killed meanwhile leaves its file to that removal). The
+   * lock is taken through `checkpoints.gate`, which an erase holds exclusively while it waits: writers of
+   * several processes, one taking the lock before another lets go, do not keep it from the erase.
    */
-  whileWriting<T>(body: () => Promise<T>): Promise<T> {
-    return withFileLock(this.writersLock, this.files, body, undefined, 'shared');
+  async whileWriting<T>(body: () => Promise<T>): Promise<T> {
+    const writing = await withFileLock(this.writersGate, this.files, () => this.lockOrFail(this.writersLock, 'shared', LOCK_WAIT_MS), LOCK_WAIT_MS, 'shared');
+    try {
+      return await body();
+    } finally {
+      await writing.release();
+    }
+  }
+
+  /** Takes a lock on `path`, or fails with `LOCK_TIMEOUT` after `waitMs`. */
+  private async lockOrFail(path: string, mode: 'shared' | 'exclusive', waitMs: number): Promise<{ release(): Promise<void> }> {
+    const lease = await tryFileLock(path, this.files, waitMs, mode, 2);
+    if (!lease) throw new MemMapError('LOCK_TIMEOUT', `Another process of this host held ${path} for over ${Math.round(waitMs / 1000)} s (it may be stuck): nothing was done. Find it with \`fuser ${path}\`, or try again.`, { subsystem: 'checkpoint' });
+    return lease;
   }
 
   /**
@@ -259,8 +281,8 @@ export class CheckpointStore {
   /**
    * For `compact({ erase: true })`, once its checkpoint covering `lsn` is published: whether no file of
    * the folder may still hold rows from before it (of deleted memories), durably. Once no checkpoint
-   * writer that took its tables earlier is still writing (see `whileWriting`), under the publishing
-   * lock, and only while the manifest names a checkpoint of log `logId` (`current` is asked first, and
+   * writer that took its tables earlier is still writing (see `whileWriting`; a wait that `stop`, asked
+   * now and then, ends, as a close does: then false), under the publishing lock, and only while the manifest names a checkpoint of log `logId` (`current` is asked first, and
    * again once the folder is listed: a log replaced meanwhile is not this process's to clean up):
    * removes this log's checkpoints older than both `lsn` and the manifest's, any checkpoint file whose
    * header is damaged, and the temporary files from before `lsn` of writers that died (however
@@ -270,13 +292,28 @@ export class CheckpointStore {
    * earlier removal's fsync may have failed). False too when any of it fails. With no manifest, whether
    * the folder holds no checkpoint at all.
    */
-  async removedBefore(lsn: number, logId: string, current: () => void): Promise<boolean> {
+  async removedBefore(lsn: number, logId: string, current: () => void, stop: () => boolean = () => false): Promise<boolean> {
+    // Writers that took their tables before go first (see `whileWriting`); new ones wait at the gate.
+    // One that holds the lock longer than the wait, or a close meanwhile, leaves the erase not done, as a
+    // file left does.
+    const until = monotonicMs() + WRITERS_WAIT_MS;
+    const held: { release(): Promise<void> }[] = [];
     try {
-      // (Writers that took their tables before go first: see `whileWriting`. One that holds it longer
-      // than the wait leaves the erase not done, as a file left does.)
-      return await withFileLock(this.writersLock, this.files, () => this.removedBeforeHeld(lsn, logId, current), WRITERS_WAIT_MS);
+      for (const path of [this.writersGate, this.writersLock]) {
+        for (;;) {
+          const lease = await tryFileLock(path, this.files, Math.min(WRITERS_POLL_MS, Math.max(0, until - monotonicMs())), 'exclusive', 2);
+          if (lease) {
+            held.push(lease);
+            break;
+          }
+          if (stop() || monotonicMs() >= until) return false;
+        }
+      }
+      return await this.removedBeforeHeld(lsn, logId, current);
     } catch {
       return false;
+    } finally {
+      for (const lease of held.reverse()) await lease.release().catch(() => undefined);
     }
   }
 

@@ -165,6 +165,11 @@ export class StoreEngine<S extends AgentState> {
   get closing(): boolean {
     return this.closeStarted;
   }
+  /**
+   * Set as `close()` is called, before it waits for the calls under way: a compaction's erase then stops
+   * waiting for other processes' checkpoint writers (see `checkpointsBeforeRemoved`).
+   */
+  closeAsked = false;
   private requestClose!: () => void;
   /** Resolves when `close()` is called (it cuts compaction's grace short). */
   readonly closeRequested = new Promise<void>((resolve) => (this.requestClose = resolve));
@@ -687,7 +692,7 @@ export class StoreEngine<S extends AgentState> {
 
   /** See `CompactorSite.checkpointsBeforeRemoved`. */
   checkpointsBeforeRemoved(): Promise<boolean> {
-    return this.checkpoints.removedBefore(this.checkpointLsn, this.wal.header.logId, () => this.wal.checkCurrent?.());
+    return this.checkpoints.removedBefore(this.checkpointLsn, this.wal.header.logId, () => this.wal.checkCurrent?.(), () => this.closeAsked || this.closing);
   }
 
   /** The LSN of the oldest record the log holds (one read; the next LSN when it holds none). */
