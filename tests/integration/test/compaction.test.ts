@@ -113,8 +113,8 @@ function beforeManifestLock(armed: { on: boolean }, meanwhile: () => Promise<voi
   return {
     ...base,
     open: (async (path: string, flags?: string, mode?: number) => {
-      // (Or the lock an erase takes first, before it, waiting for the checkpoint writers.)
-      if (armed.on && (String(path) === join(root, 'state.manifest.lock') || String(path) === join(root, 'checkpoints.lock'))) {
+      // (Or the locks an erase takes first, before it, waiting for the checkpoint writers.)
+      if (armed.on && ['state.manifest.lock', 'checkpoints.lock', 'checkpoints.gate'].some((name) => String(path) === join(root, name))) {
         armed.on = false;
         await meanwhile();
       }
