@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { channel } from 'node:diagnostics_channel';
 import { join } from 'node:path';
-import { adapterOptionError, checkAdapterOptions, MemMapError, type JsonValue, type SearchDocument, type SearchHit, type SearchIndexOpenOptions, type SearchProvider, type SearchProviderSpec, type SearchRequest, type SegmentSearchOptions } from '@memmapfs/core';
+import { adapterOptionError, checkAdapterOptions, MemMapError, type JsonValue, type SearchDocument, type SearchHit, type SearchProvider, type SearchProviderSpec, type SearchRequest, type SegmentSearchOptions } from '@memmapfs/core';
 import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
 import { searchSegments } from './bm25-search.js';
 import { decodeDescription, encodeDescription, isSegmentFileName } from './index-description.js';
@@ -181,10 +181,6 @@ export class SegmentSearchProvider implements SearchProvider {
   private mapsFiles = true;
   /** The store is read-only (see `SearchProvider.openIndex`): segments are written out, and merged, in memory. */
   private readOnly = false;
-  /** Runs each write of a new file (see `SearchIndexOpenOptions.guardWrite`). */
-  private guardWrite: SearchIndexOpenOptions['guardWrite'];
-  /** The saved index was purged since this one was opened (a write was refused): what is sealed or merged stays in memory. */
-  private purgedElsewhere = false;
   private closed = false;
 
   constructor(
@@ -302,13 +298,11 @@ export class SegmentSearchProvider implements SearchProvider {
    * Opens the index saved in `folder` as `saved` describes it (what `saveIndex` returned), or an empty
    * one there. Throws when a file it names is missing or damaged.
    */
-  async openIndex(folder: string, saved: Uint8Array | undefined, options?: SearchIndexOpenOptions): Promise<void> {
+  async openIndex(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read'; readonly readOnly?: boolean }): Promise<void> {
     this.assertOpen();
     this.reader = options?.reader === 'mmap' ? 'auto' : options?.reader ?? 'auto';
     // (Read-only, the folder may be missing, on a file system that cannot make it: an empty index.)
     this.readOnly = options?.readOnly === true;
-    this.guardWrite = options?.guardWrite;
-    this.purgedElsewhere = false;
     if (!this.readOnly) await mkdir(folder, { recursive: true });
     const description = saved ? decodeDescription(saved) : { segments: [], owners: new Map<number, number>() };
     // Opened whole before it takes the place of what the provider holds: a search meanwhile reads the
@@ -373,7 +367,6 @@ export class SegmentSearchProvider implements SearchProvider {
     const folder = this.folder;
     if (!folder) throw new Error('the segments search provider has no folder to save its index in: openIndex comes first');
     if (this.readOnly) throw new Error('the segments search provider was opened read-only: it saves no index');
-    if (this.purgedElsewhere) throw new Error('the saved search index was purged by another process since this one was opened (compact({ erase: true })): this one, which may hold what that purge erased, is not saved');
     // What the last description named is safe to let go now: the store has replaced it (or kept an
     // older one, whose files are protected by being named there). The store saves one at a time.
     const previous = [...this.pinned, ...this.retired];
@@ -617,18 +610,7 @@ export class SegmentSearchProvider implements SearchProvider {
   /** Writes `bytes` as a new segment file (leased, fsynced, mapped); in memory when there is no folder, or the store is read-only. */
   private async writeSegment(key: number, bytes: Buffer): Promise<WrittenSegment> {
     const folder = this.folder;
-    const inMemory = (): WrittenSegment => ({ kind: 'written', key, file: undefined, reader: new SegmentReader(bytes), lease: undefined });
-    if (!folder || this.readOnly || this.purgedElsewhere) return inMemory();
-    if (!this.guardWrite) return this.writeSegmentFile(folder, key, bytes);
-    let written: WrittenSegment | undefined;
-    if (await this.guardWrite(async () => void (written = await this.writeSegmentFile(folder, key, bytes)))) return written!;
-    // This index may hold what an erase purged from the saved one: it writes no file from now on.
-    this.purgedElsewhere = true;
-    return inMemory();
-  }
-
-  /** `writeSegment`'s file: created, leased, written and fsynced. */
-  private async writeSegmentFile(folder: string, key: number, bytes: Buffer): Promise<WrittenSegment> {
+    if (!folder || this.readOnly) return { kind: 'written', key, file: undefined, reader: new SegmentReader(bytes), lease: undefined };
     for (;;) {
       const file = `seg-${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')}.seg`;
       const path = join(folder, file);

@@ -656,30 +656,6 @@ export function searchProviderSuite(
       });
     });
 
-    check('persistent', 'once guardWrite refuses a write (the saved index purged since it opened), it writes no new file, and searches what it takes in memory', async (provider) => {
-      await inFolder(async (folder) => {
-        await provider.openIndex!(folder, undefined);
-        await addAll(provider, snapshotMemories());
-        const saved = await provider.saveIndex!();
-        await provider.close?.();
-        const before = (await readdir(folder)).sort();
-        const guarded = await createProvider();
-        try {
-          await guarded.openIndex!(folder, saved, { guardWrite: async () => false });
-          for (let id = 100; id < 160; id++) await guarded.add(memory(id, `guarded walrus ${id}`, ['g']));
-          await guarded.remove(101);
-          await guarded.remove(1);
-          // (Room for what an index does in the background.)
-          await new Promise((resolve) => setTimeout(resolve, 100));
-          expect(sorted(await idsOf(guarded, { text: 'walrus', limit: 100, tags: ['g'] }))).toEqual(Array.from({ length: 60 }, (_, i) => 100 + i).filter((id) => id !== 101));
-          expect(await idsOf(guarded, { text: 'alpha', limit: 10 })).not.toContain(1);
-          expect((await readdir(folder)).sort()).toEqual(before);
-        } finally {
-          await guarded.close?.();
-        }
-      });
-    });
-
     check('persistent', 'opening a description whose files are gone fails, and an empty open starts afresh', async (provider) => {
       await inFolder(async (folder) => {
         await provider.openIndex!(folder, undefined);

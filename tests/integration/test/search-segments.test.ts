@@ -8,7 +8,7 @@ import { MemMapFS, registerSearchProvider, repairStore, verifyStore, type Search
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { segmentSearch, SegmentReader, SegmentSearchProvider } from '@memmapfs/search-segments';
-import { printedLines, storeWorkerArgs, supportScriptArgs } from './support/hold-writer.js';
+import { printedLines, storeWorkerArgs } from './support/hold-writer.js';
 import { recordingFileSystem, removalMadeDurable } from './support/recording-file-system.js';
 import { indexFilesHolding as filesOfIndexHolding, secretInSavedIndex as savedWithSecret } from './support/secret-in-index.js';
 import { useTempStore } from './support/temp-store.js';
@@ -973,28 +973,6 @@ describe('the segments search index in a store', () => {
     expect((await c.queryMemory('note', { limit: 100 })).length).toBe(11);
     await c.close();
     expect(await holding()).toEqual([]);
-  });
-
-  it("a process whose index predates an erase writes no segment file after it: a deleted memory's words are in no file, though that process is killed before it lets go of its index", async () => {
-    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
-    const secret = await fs.appendMemory('my password is hunter2stalewriter');
-    for (let i = 0; i < 5; i++) await fs.appendMemory(`an ordinary memory ${i}`);
-    const child = spawn(process.execPath, supportScriptArgs('stale-index-writes.ts', root), { stdio: ['pipe', 'pipe', 'pipe'] });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    const next = printedLines(child, 'the process with a stale index');
-    try {
-      // (Its first segment, the memory in it, sealed: about to be written out.)
-      expect(await next()).toEqual({ at: 'writing' });
-      await fs.deleteMemory(secret);
-      expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
-      child.stdin!.write('write\n');
-      expect(await next()).toEqual({ at: 'written' });
-    } finally {
-      child.kill('SIGKILL');
-      await exited;
-    }
-    expect(await indexFilesHolding('hunter2stalewriter')).toEqual([]);
-    await fs.close();
   });
 
   it('a handle whose index went stale by another\'s purge lets go of it: it neither keeps the old files once closed, nor loses expired memories\' absence on reload', async () => {

@@ -100,22 +100,6 @@ export interface SearchProviderSpec {
   readonly options?: JsonValue;
 }
 
-/** How the store opens a persistent provider's index (`SearchProvider.openIndex`). */
-export interface SearchIndexOpenOptions {
-  /** How the store reads its own files (`InitOptions.reader`): a provider that maps its files reads them the same way. */
-  readonly reader?: 'auto' | 'mmap' | 'read';
-  /** The store was opened read-only: the provider writes nothing in its folder. */
-  readonly readOnly?: boolean;
-  /**
-   * Runs `write`, which creates a new file in the folder (a segment written out, or merged), unless the
-   * saved index was purged (`compact({ erase: true })`) since this index was opened: then it resolves
-   * false without running it, and the provider keeps what it would have written in memory from then on
-   * (its index may hold what the purge erased; the store lets go of it, and opens it again, at its next
-   * idle catch-up). No purge is counted while `write` runs. Absent: every write runs.
-   */
-  readonly guardWrite?: (write: () => Promise<void>) => Promise<boolean>;
-}
-
 /**
  * A full-text index over memories. The store owns the truth (the WAL); a provider holds derived
  * data the store rebuilds at will: it calls `add` for every live memory and `remove` for every
@@ -173,11 +157,9 @@ export interface SearchProvider {
    * With `options.readOnly` the store was opened read-only (`InitOptions.readOnly`), perhaps on a
    * read-only file system: the provider writes nothing in `folder`, which may not exist (then as an
    * empty index), and keeps what it would write there in memory; `saveIndex` and `removeUnusedFiles`
-   * are not called. `options.guardWrite` (see `SearchIndexOpenOptions`) is to run every write of a new
-   * file into `folder`.
+   * are not called.
    */
-  openIndex?(folder: string, saved: Uint8Array | undefined, options?: SearchIndexOpenOptions): Promise<void>;
-
+  openIndex?(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read'; readonly readOnly?: boolean }): Promise<void>;
   /**
    * (When `supports.persistent`.) Makes every document added so far durable in files of the folder and
    * returns a small description of the index, for `openIndex`. With `purge`, no file of the index keeps

@@ -1,5 +1,5 @@
 import { describeThrown, isWalError, syncFolder, type WalPosition, type WalRecord } from '@memmapfs/wal';
-import type { SearchDocument, SearchIndexOpenOptions, SearchProvider } from '../contracts/search-provider.js';
+import type { SearchDocument, SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
 import type { DeferredSearchProvider } from '../registry/provider-registry.js';
@@ -868,8 +868,7 @@ export class SearchIndex {
     // (A save that fails still has the files no one names removed below, then fails.)
     let failed: { error: unknown } | undefined;
     if (saving && (this.host.lastLsn !== this.snapshotLsn || options.purge || options.compact) && this.pendingIndex.length === 0) {
-      if (options.purge) this.purging++;
-      await this.writeSaved(persistent, options).catch((error: unknown) => (failed = { error })).finally(() => options.purge && this.purging--);
+      await this.writeSaved(persistent, options).catch((error: unknown) => (failed = { error }));
     }
     // A purge elsewhere refused the save (the index was let go of): the files it read may hold what that
     // purge erased, and go now, not at the next query or close.
@@ -978,39 +977,9 @@ export class SearchIndex {
     });
   }
 
-  /**
-   * How the persistent provider opens its index: reading files as the store does, writing none in a
-   * read-only store, and none once another process purged the saved index (`writeUnlessPurged`).
-   */
-  private openOptions(): SearchIndexOpenOptions {
-    return { reader: this.host.reader, readOnly: this.host.wal.readOnly, guardWrite: (write) => this.writeUnlessPurged(write) };
-  }
-
-  /** A purge of this process's under way (`save` with `purge`): its own writes are not stale. */
-  private purging = 0;
-
-  /**
-   * Runs a write of the provider's (a new file in its folder) under `index/save.lock` shared, unless the
-   * saved index went through a purge the loaded index did not (then not: false), a count a purge writes
-   * under that lock exclusively. So a process whose index may hold what an erase erased writes no file
-   * after the erase counted its purge. (A damaged count is taken as `refused` in `writeSaved` takes it.)
-   */
-  private async writeUnlessPurged(write: () => Promise<void>): Promise<boolean> {
-    if (this.purging > 0) {
-      await write();
-      return true;
-    }
-    const { layout, files } = this.host;
-    const logId = this.host.wal.header.logId;
-    return withFileLock(layout.searchLock, files, async () => {
-      const kept = await readSearchPurges(layout.searchPurges, logId, files);
-      const mark = await readSearchSnapshotMark(layout.searchSnapshot, files, true);
-      const described = mark?.logId === logId ? mark.purges : 0;
-      const counted = kept === 'damaged' ? (this.indexFromFiles ? Number.POSITIVE_INFINITY : 0) : kept;
-      if (Math.max(counted, described) > this.indexPurges) return false;
-      await write();
-      return true;
-    }, DESCRIPTION_LOCK_WAIT_MS, 'shared');
+  /** How the persistent provider opens its index: reading files as the store does, and writing none in a read-only store. */
+  private openOptions(): { reader: 'auto' | 'mmap' | 'read'; readOnly: boolean } {
+    return { reader: this.host.reader, readOnly: this.host.wal.readOnly };
   }
 
   /**
