@@ -718,6 +718,37 @@ describe('compaction', () => {
     }
   }, 30_000);
 
+  it("with erase, a writer slow to let go of the lock keeps no other process's checkpoint waiting behind the erase for long: that one is written meanwhile", async () => {
+    const fs = await open({ autoCompaction: false });
+    const secret = await fs.appendMemory('a note', ['tag-x']);
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    const [slow, third] = [relay(), relay()];
+    try {
+      for (const writer of [slow, third]) expect(await writer.next()).toEqual({ at: 'open' });
+      slow.send('checkpoint');
+      expect(await slow.next()).toEqual({ at: 'held' });
+      await fs.deleteMemory(secret);
+      const compacting = fs.compact({ erase: true });
+      // (Long enough for the erase to reach its wait, holding the gate.)
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      // The slow writer still holds the lock: the third process's checkpoint goes through all the same,
+      // within the test's time (behind an erase that held the gate throughout, it waited a minute).
+      third.send('checkpoint');
+      expect(await third.next()).toEqual({ at: 'held' });
+      third.send('go');
+      expect(await third.next()).toEqual({ at: 'done' });
+      slow.send('go');
+      expect(await slow.next()).toEqual({ at: 'done' });
+      expect(await compacting).toMatchObject({ erased: true });
+    } finally {
+      for (const writer of [slow, third]) {
+        writer.child.kill('SIGKILL');
+        await writer.exited;
+      }
+    }
+    await fs.close();
+  }, 30_000);
+
   it('with erase, removes a second name of a chunk file it retires, which a writer killed while making the chunk left: the deleted text is in no file', async () => {
     const fs = await open({ autoCompaction: false });
     await fs.appendMemory('a memory that stays');

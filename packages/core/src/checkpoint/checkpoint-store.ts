@@ -21,6 +21,10 @@ export interface PublishedCheckpoint {
 const WRITERS_WAIT_MS = 60_000;
 /** …asking in between whether the store is closing. */
 const WRITERS_POLL_MS = 200;
+/** …holding `checkpoints.gate` (new writers wait behind it) at most this long at a time… */
+const GATE_HOLD_MS = 5_000;
+/** …then letting it go this long, for the writers waiting there. */
+const GATE_PAUSE_MS = 100;
 /** How long a checkpoint writer waits for the writers' lock (an erase holds it while it removes older checkpoints). */
 const LOCK_WAIT_MS = 120_000;
 
@@ -293,27 +297,42 @@ export class CheckpointStore {
    * the folder holds no checkpoint at all.
    */
   async removedBefore(lsn: number, logId: string, current: () => void, stop: () => boolean = () => false): Promise<boolean> {
-    // Writers that took their tables before go first (see `whileWriting`); new ones wait at the gate.
-    // One that holds the lock longer than the wait, or a close meanwhile, leaves the erase not done, as a
-    // file left does.
+    // Writers that took their tables before go first (see `whileWriting`); new ones wait at the gate,
+    // for a few seconds at a time: one slow to let go holds no other process's checkpoints for long.
+    // One that holds the lock longer than the whole wait, or a close meanwhile, leaves the erase not
+    // done, as a file left does.
     const until = monotonicMs() + WRITERS_WAIT_MS;
-    const held: { release(): Promise<void> }[] = [];
     try {
-      for (const path of [this.writersGate, this.writersLock]) {
-        for (;;) {
-          const lease = await tryFileLock(path, this.files, Math.min(WRITERS_POLL_MS, Math.max(0, until - monotonicMs())), 'exclusive', 2);
-          if (lease) {
-            held.push(lease);
-            break;
+      for (;;) {
+        const gate = await this.exclusiveBefore(this.writersGate, until, stop);
+        if (!gate) return false;
+        try {
+          const lock = await this.exclusiveBefore(this.writersLock, Math.min(until, monotonicMs() + GATE_HOLD_MS), stop);
+          if (lock) {
+            try {
+              return await this.removedBeforeHeld(lsn, logId, current);
+            } finally {
+              await lock.release();
+            }
           }
-          if (stop() || monotonicMs() >= until) return false;
+        } finally {
+          await gate.release();
         }
+        if (stop() || monotonicMs() >= until) return false;
+        // (The writers waiting at the gate go through.)
+        await new Promise((resolve) => setTimeout(resolve, GATE_PAUSE_MS));
       }
-      return await this.removedBeforeHeld(lsn, logId, current);
     } catch {
       return false;
-    } finally {
-      for (const lease of held.reverse()) await lease.release().catch(() => undefined);
+    }
+  }
+
+  /** An exclusive lock on `path`, waited for until `deadline` (monotonic) unless `stop` says so first; `undefined` then. */
+  private async exclusiveBefore(path: string, deadline: number, stop: () => boolean): Promise<{ release(): Promise<void> } | undefined> {
+    for (;;) {
+      const lease = await tryFileLock(path, this.files, Math.min(WRITERS_POLL_MS, Math.max(0, deadline - monotonicMs())), 'exclusive', 2);
+      if (lease) return lease;
+      if (stop() || monotonicMs() >= deadline) return undefined;
     }
   }
 
