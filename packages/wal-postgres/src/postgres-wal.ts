@@ -428,6 +428,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     let client: pg.PoolClient | undefined;
     let broken: unknown;
     let oldest: number;
+    let committing = false;
     try {
       client = await checkout(this.pool);
       // (A process stopped while it holds the writer lock here lets go of it once PostgreSQL ends its session.)
@@ -451,11 +452,14 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
         // Under the writer lock only the bound moves: deleting a long history there would hold every append back.
         await client.query('UPDATE memmapfs_wal_logs SET first_lsn = $2 WHERE store = $1', [store, oldest]);
       }
+      committing = true;
       await client.query('COMMIT');
     } catch (error) {
       broken = isConnectionLoss(error) ? error : undefined;
       await client?.query('ROLLBACK').catch(() => undefined);
-      throw postgresError(error, `Dropping old records of ${this.name}`, this.server, 'Nothing was dropped.');
+      // (A COMMIT whose reply was lost may have taken effect.)
+      const outcome = committing && broken ? 'The bound of the records kept may have moved (the connection broke as the change was committed); the rows below it were not deleted. Call it again: it finds the bound where it stands.' : 'Nothing was dropped.';
+      throw postgresError(error, `Dropping old records of ${this.name}`, this.server, outcome);
     } finally {
       client?.release(broken as Error | undefined);
     }

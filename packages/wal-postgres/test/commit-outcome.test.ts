@@ -59,6 +59,17 @@ function breakSmallCommit(runStatements: boolean): void {
   };
 }
 
+/** The next COMMIT sent alone goes out and takes effect, then its connection breaks before the reply is read. */
+function breakAfterCommit(): void {
+  (pg.Client.prototype as unknown as { query: Query }).query = function (this: pg.Client, ...args: unknown[]) {
+    if (beforeCommit(args[0]) !== '') return query.apply(this, args);
+    (pg.Client.prototype as unknown as { query: Query }).query = query;
+    return query.apply(this, args).then(() => {
+      (this as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      throw new Error('Connection terminated unexpectedly');
+    });
+  };
+}
 
 if (!postgres) {
   it.skip(INSTALL_ADVICE, () => undefined);
@@ -143,6 +154,24 @@ if (!postgres) {
       await b.close();
       await dropStore(connectionString, store);
     });
+  });
+
+  describe('postgres log, retention whose connection broke as it committed', () => {
+    it('does not say nothing was dropped: the bound may have moved, and a later call finds it where it stands', async () => {
+      const store = freshStore('cut');
+      const wal = await postgresWal({ connectionString, store })({ codec: 'msgpack' });
+      for (let i = 0; i < 10; i++) await wal.append([entry(`r${i}`)]);
+      breakAfterCommit();
+      const refused = (await wal.truncateBefore(5).then(() => undefined, (error: Error & { code?: string }) => error))!;
+      expect(refused.code).toBe('IO_ERROR');
+      expect(refused.message).not.toMatch(/Nothing was dropped/);
+      expect(refused.message).toMatch(/may have/);
+      // (It had: the bound moved.)
+      expect(await wal.truncateBefore(5)).toBe(5);
+      expect(((await wal.readFrom(1).next()).value as { lsn: number }).lsn).toBe(5);
+      await wal.close();
+      await dropStore(connectionString, store);
+    }, 60_000);
   });
 
   describe('postgres log, a small commit whose connection broke before its COMMIT', () => {
