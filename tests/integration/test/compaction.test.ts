@@ -749,6 +749,45 @@ describe('compaction', () => {
     await fs.close();
   }, 30_000);
 
+  it('with erase, writers of two processes each holding the lock longer than its first wait at the gate, one after another, do not keep it from the erase', async () => {
+    const fs = await open({ autoCompaction: false });
+    const secret = await fs.appendMemory('a note', ['tag-hunter2-starved']);
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
+    const writers = [relay(), relay()];
+    try {
+      for (const writer of writers) expect(await writer.next()).toEqual({ at: 'open' });
+      await fs.deleteMemory(secret);
+      writers[0]!.send('checkpoint');
+      expect(await writers[0]!.next()).toEqual({ at: 'held' });
+      const compacting = fs.compact({ erase: true });
+      let settled = false;
+      void compacting.finally(() => (settled = true)).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // Each writer (a checkpoint of over 5 s: a large store on a slow disk) lets go only once the other
+      // process's next checkpoint, asked meanwhile, has its tables, or has waited 8 s at the gate: held
+      // longer each time, the gate keeps one out, and the erase goes through.
+      let [holder, other] = [writers[0]!, writers[1]!];
+      while (!settled) {
+        other.send('checkpoint');
+        const held = other.next();
+        const through = await Promise.race([held.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 8000))]);
+        holder.send('go');
+        expect(await holder.next()).toEqual({ at: 'done' });
+        if (!through) break;
+        [holder, other] = [other, holder];
+      }
+      const report = await compacting;
+      expect(report).toMatchObject({ erased: true });
+      expect(await filesHolding('tag-hunter2-starved')).toEqual([]);
+    } finally {
+      for (const writer of writers) {
+        writer.child.kill('SIGKILL');
+        await writer.exited;
+      }
+    }
+    await fs.close();
+  }, 90_000);
+
   it('with erase, removes a second name of a chunk file it retires, which a writer killed while making the chunk left: the deleted text is in no file', async () => {
     const fs = await open({ autoCompaction: false });
     await fs.appendMemory('a memory that stays');

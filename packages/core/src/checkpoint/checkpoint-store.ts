@@ -5,7 +5,7 @@ import { MemMapError } from '../errors.js';
 import type { StoreFileSystem } from '../types.js';
 import { openCheckpointFile, readCheckpointHeader, readWholeCheckpointHeader, writeUnnamedCheckpoint, type CheckpointContents, type CheckpointFile, type CheckpointRowsProgress, type UnnamedCheckpoint } from './checkpoint-file.js';
 import { checkpointFileLsn, checkpointFileName, checkpointTempFile, readManifest, writeManifest, type StoreManifest } from './checkpoint-manifest.js';
-import { isAbandoned, processAlive } from '../engine/abandoned-files.js';
+import { isAbandoned } from '../engine/abandoned-files.js';
 import { tryFileLock, withFileLock } from '../engine/file-lock.js';
 import { monotonicMs } from '../monotonic-clock.js';
 
@@ -21,7 +21,7 @@ export interface PublishedCheckpoint {
 const WRITERS_WAIT_MS = 60_000;
 /** …asking in between whether the store is closing. */
 const WRITERS_POLL_MS = 200;
-/** …holding `checkpoints.gate` (new writers wait behind it) at most this long at a time… */
+/** …holding `checkpoints.gate` (new writers wait behind it) this long at first, twice as long each time after… */
 const GATE_HOLD_MS = 5_000;
 /** …then letting it go this long, for the writers waiting there. */
 const GATE_PAUSE_MS = 100;
@@ -286,28 +286,29 @@ export class CheckpointStore {
    * For `compact({ erase: true })`, once its checkpoint covering `lsn` is published: whether no file of
    * the folder may still hold rows from before it (of deleted memories), durably. Once no checkpoint
    * writer that took its tables earlier is still writing (see `whileWriting`; a wait that `stop`, asked
-   * now and then, ends, as a close does: then false), under the publishing lock, and only while the manifest names a checkpoint of log `logId` (`current` is asked first, and
+   * now and then, ends, as a close does: then false), under the publishing lock, and only while the
+   * manifest names a checkpoint of log `logId` (`current` is asked first, and
    * again once the folder is listed: a log replaced meanwhile is not this process's to clean up):
    * removes this log's checkpoints older than both `lsn` and the manifest's, any checkpoint file whose
-   * header is damaged, and the temporary files from before `lsn` of writers that died (however
-   * recent); another log's checkpoint, whatever its name (`publish` removes it), one whose header
-   * cannot be read, or a live writer's temporary file (this process's included: another handle's)
-   * counts as left. Never removes the checkpoint the manifest names. Then fsyncs the folder (an
+   * header is damaged, and every temporary file from before `lsn` (under the writers' lock, only a
+   * writer that died can have left one, however recently); another log's checkpoint, whatever its name
+   * (`publish` removes it), or one whose header cannot be read counts as left. Never removes the checkpoint the manifest names. Then fsyncs the folder (an
    * earlier removal's fsync may have failed). False too when any of it fails. With no manifest, whether
    * the folder holds no checkpoint at all.
    */
   async removedBefore(lsn: number, logId: string, current: () => void, stop: () => boolean = () => false): Promise<boolean> {
     // Writers that took their tables before go first (see `whileWriting`); new ones wait at the gate,
-    // for a few seconds at a time: one slow to let go holds no other process's checkpoints for long.
-    // One that holds the lock longer than the whole wait, or a close meanwhile, leaves the erase not
-    // done, as a file left does.
+    // for 5 s at first, twice as long each time after: one slow to let go holds no other process's
+    // checkpoints for long, and writers let in meanwhile, each as slow, do not keep the lock from the
+    // erase for good. One that holds the lock longer than the whole wait, or a close meanwhile, leaves
+    // the erase not done, as a file left does.
     const until = monotonicMs() + WRITERS_WAIT_MS;
     try {
-      for (;;) {
+      for (let hold = GATE_HOLD_MS; ; hold *= 2) {
         const gate = await this.exclusiveBefore(this.writersGate, until, stop);
         if (!gate) return false;
         try {
-          const lock = await this.exclusiveBefore(this.writersLock, Math.min(until, monotonicMs() + GATE_HOLD_MS), stop);
+          const lock = await this.exclusiveBefore(this.writersLock, Math.min(until, monotonicMs() + hold), stop);
           if (lock) {
             try {
               return await this.removedBeforeHeld(lsn, logId, current);
@@ -370,11 +371,11 @@ export class CheckpointStore {
           }
           const temp = checkpointTempFile(name);
           if (!temp || temp.lsn >= lsn) continue;
-          // (A live writer's, this process's included (another handle's, being written), is left. Should a
-          // process id that is not alive here be a writer's in another namespace, its checkpoint fails and
-          // is written again.)
-          if (!processAlive(temp.pid)) await remove(path);
-          else left++;
+          // Every writer holds `checkpoints.lock` while its file is under this name, and this erase holds it
+          // exclusively: a writer that died left it, however recently (its process, killed, may not have
+          // been reaped yet, and still counts as alive). (Should one of a release before the lock be
+          // writing it, its checkpoint fails and is written again.)
+          await remove(path);
         }
         await syncFolder(this.folder, this.files);
         return left === 0;
