@@ -654,24 +654,33 @@ describe('compaction', () => {
     return { child, exited, next: printedLines(child, 'a checkpoint writer'), send: (line: string) => void child.stdin!.write(`${line}\n`) };
   };
 
-  it('with erase, is not kept waiting by checkpoint writers of other processes taking the lock one after another: those that come after it wait', async () => {
+  /**
+   * A store with a memory tagged `tag` deleted, two checkpoint writers (`relay`) open on it, the first
+   * holding the lock, and an erase started: what the relay tests pass on.
+   */
+  const eraseBehindRelays = async (tag: string) => {
     const fs = await open({ autoCompaction: false });
-    const secret = await fs.appendMemory('a note', ['tag-hunter2-relayed']);
+    const secret = await fs.appendMemory('a note', [tag]);
     for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
-    const writers = [relay(), relay()];
+    const writers = [relay(), relay()] as const;
+    for (const writer of writers) expect(await writer.next()).toEqual({ at: 'open' });
+    await fs.deleteMemory(secret);
+    writers[0].send('checkpoint');
+    expect(await writers[0].next()).toEqual({ at: 'held' });
+    const compacting = fs.compact({ erase: true });
+    const state = { settled: false };
+    void compacting.finally(() => (state.settled = true)).catch(() => undefined);
+    return { fs, writers, compacting, state };
+  };
+
+  it('with erase, is not kept waiting by checkpoint writers of other processes taking the lock one after another: those that come after it wait', async () => {
+    const { fs, writers, compacting, state } = await eraseBehindRelays('tag-hunter2-relayed');
     try {
-      for (const writer of writers) expect(await writer.next()).toEqual({ at: 'open' });
-      await fs.deleteMemory(secret);
-      writers[0]!.send('checkpoint');
-      expect(await writers[0]!.next()).toEqual({ at: 'held' });
-      const compacting = fs.compact({ erase: true });
-      let settled = false;
-      void compacting.finally(() => (settled = true)).catch(() => undefined);
       // Each writer asked to write before the one holding the lock lets go of it (held about 0.3 s): the
       // lock is never free, unless a writer that comes after the erase waits for it.
       let [holder, other] = [writers[0]!, writers[1]!];
       let waitedBehind = false;
-      while (!settled && !waitedBehind) {
+      while (!state.settled && !waitedBehind) {
         other.send('checkpoint');
         const held = other.next();
         waitedBehind = (await Promise.race([held.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 300))])) === true;
@@ -750,24 +759,14 @@ describe('compaction', () => {
   }, 30_000);
 
   it('with erase, writers of two processes each holding the lock longer than its first wait at the gate, one after another, do not keep it from the erase', async () => {
-    const fs = await open({ autoCompaction: false });
-    const secret = await fs.appendMemory('a note', ['tag-hunter2-starved']);
-    for (let i = 0; i < 5; i++) await fs.appendMemory(`memory ${i}`);
-    const writers = [relay(), relay()];
+    const { fs, writers, compacting, state } = await eraseBehindRelays('tag-hunter2-starved');
     try {
-      for (const writer of writers) expect(await writer.next()).toEqual({ at: 'open' });
-      await fs.deleteMemory(secret);
-      writers[0]!.send('checkpoint');
-      expect(await writers[0]!.next()).toEqual({ at: 'held' });
-      const compacting = fs.compact({ erase: true });
-      let settled = false;
-      void compacting.finally(() => (settled = true)).catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, 3000));
       // Each writer (a checkpoint of over 5 s: a large store on a slow disk) lets go only once the other
       // process's next checkpoint, asked meanwhile, has its tables, or has waited 8 s at the gate: held
       // longer each time, the gate keeps one out, and the erase goes through.
       let [holder, other] = [writers[0]!, writers[1]!];
-      while (!settled) {
+      while (!state.settled) {
         other.send('checkpoint');
         const held = other.next();
         const through = await Promise.race([held.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 8000))]);
