@@ -4,6 +4,13 @@ import { describeThrown, isWalError, WalError } from '@memmapfs/wal';
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 
 /**
+ * SQLSTATEs of the server's reply that it is ending the session (FATAL): a shutdown, a server not yet
+ * accepting connections, a session or transaction left idle past its timeout. The connection is gone
+ * with it, though the reply came back like any other error.
+ */
+const SESSION_ENDED = new Set(['57P01', '57P02', '57P03', '57P05', '25P03']);
+
+/**
  * Where the log lives, for messages: host, port (or socket folder) and database of a connection
  * string, never its user's password.
  */
@@ -22,7 +29,7 @@ export function describeServer(connectionString: string): string {
 /** Whether `error` says the server cannot be reached or the connection to it was lost (nothing about the request itself). */
 export function isConnectionLoss(error: unknown): boolean {
   const { code, message } = fieldsOf(error);
-  if (typeof code === 'string' && (UNREACHABLE.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03')) return true;
+  if (typeof code === 'string' && (UNREACHABLE.has(code) || code.startsWith('08') || SESSION_ENDED.has(code))) return true;
   return typeof message === 'string' && /Connection terminated|not queryable|connection error|Client was closed/i.test(message);
 }
 
@@ -39,7 +46,7 @@ export function postgresError(error: unknown, what: string, server: string, afte
   if (code === '55P03') return new WalError('LOCK_TIMEOUT', `${what}: another process (or host) held the log's writer lock for longer than lockTimeoutMs: a long transaction on memmapfs_wal_logs, or a slow recovery at its open.${tail} Raise lockTimeoutMs if such waits are expected.`, { cause: error });
   if (isConnectionLoss(error)) {
     // (A session the server ended while it stood idle in a transaction: this process was paused, say.)
-    const ended = code === '25P03' || /not queryable/i.test(detail) ? ' PostgreSQL may have ended this session: a transaction of it left idle longer than idleInTransactionTimeoutMs (this process paused or starved), a restart, or an administrator.' : '';
+    const ended = code === '25P03' || code === '57P05' || /not queryable/i.test(detail) ? ' PostgreSQL may have ended this session: a transaction of it left idle longer than idleInTransactionTimeoutMs (this process paused or starved), a restart, or an administrator.' : '';
     return new WalError('IO_ERROR', `${what}: cannot reach PostgreSQL (${detail}). Is PostgreSQL running at ${server}, and does it accept connections from this host?${ended}${tail}`, { cause: error });
   }
   if (code === '28P01' || code === '28000') return new WalError('IO_ERROR', `${what}: PostgreSQL at ${server} refused the login: ${detail}. Check the user and password in the connection string.`, { cause: error });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { postgresError } from '../src/postgres-errors.js';
+import { isConnectionLoss, postgresError } from '../src/postgres-errors.js';
 
 describe('a failure of a request to PostgreSQL, as the log says it', () => {
   it('names a session the server ended (a transaction idle past idleInTransactionTimeoutMs) apart from a server that cannot be reached', () => {
@@ -9,5 +9,17 @@ describe('a failure of a request to PostgreSQL, as the log says it', () => {
     expect(refused.code).toBe('IO_ERROR');
     expect(refused.message).toContain('Is PostgreSQL running at db:5432/memories');
     expect(refused.message).not.toContain('idleInTransactionTimeoutMs');
+  });
+
+  it("takes the server's own reply that it is ending the session (an idle timeout, FATAL) for a lost connection: the client is not handed back to the pool", () => {
+    const fatal = (code: string, message: string) => Object.assign(new Error(message), { code, severity: 'FATAL' });
+    const idleInTransaction = fatal('25P03', 'terminating connection due to idle-in-transaction timeout');
+    const idleSession = fatal('57P05', 'terminating connection due to idle-session timeout');
+    expect(isConnectionLoss(idleInTransaction)).toBe(true);
+    expect(isConnectionLoss(idleSession)).toBe(true);
+    expect(postgresError(idleInTransaction, 'Appending to the log', 'db:5432/memories').message).toContain('idleInTransactionTimeoutMs');
+    expect(postgresError(idleSession, 'Appending to the log', 'db:5432/memories').message).toContain('PostgreSQL may have ended this session');
+    // A refused login is FATAL too, and is not a lost connection.
+    expect(isConnectionLoss(fatal('28P01', 'password authentication failed for user "agent"'))).toBe(false);
   });
 });
