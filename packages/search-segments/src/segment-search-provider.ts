@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { channel } from 'node:diagnostics_channel';
 import { join } from 'node:path';
-import { adapterOptionError, checkAdapterOptions, MemMapError, type JsonValue, type SearchDocument, type SearchHit, type SearchProvider, type SearchProviderSpec, type SearchRequest, type SegmentSearchOptions } from '@memmapfs/core';
+import { adapterOptionError, checkAdapterOptions, MemMapError, type JsonValue, type SearchDocument, type SearchHit, type SearchIndexOpenOptions, type SearchProvider, type SearchProviderSpec, type SearchRequest, type SegmentSearchOptions } from '@memmapfs/core';
 import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
 import { searchSegments } from './bm25-search.js';
 import { decodeDescription, encodeDescription, isSegmentFileName } from './index-description.js';
@@ -181,6 +181,13 @@ export class SegmentSearchProvider implements SearchProvider {
   private mapsFiles = true;
   /** The store is read-only (see `SearchProvider.openIndex`): segments are written out, and merged, in memory. */
   private readOnly = false;
+  /** Runs each write of a new file of the index open now (see `SearchIndexOpenOptions.guardWrite`). */
+  private guardWrite: SearchIndexOpenOptions['guardWrite'];
+  /**
+   * A write of the index open now was refused (the saved index was purged since it was opened): it
+   * writes no file until it is opened again, and is not saved; what it seals and merges stays in memory.
+   */
+  private purgedElsewhere = false;
   private closed = false;
 
   constructor(
@@ -298,7 +305,7 @@ export class SegmentSearchProvider implements SearchProvider {
    * Opens the index saved in `folder` as `saved` describes it (what `saveIndex` returned), or an empty
    * one there. Throws when a file it names is missing or damaged.
    */
-  async openIndex(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read'; readonly readOnly?: boolean }): Promise<void> {
+  async openIndex(folder: string, saved: Uint8Array | undefined, options?: SearchIndexOpenOptions): Promise<void> {
     this.assertOpen();
     this.reader = options?.reader === 'mmap' ? 'auto' : options?.reader ?? 'auto';
     // (Read-only, the folder may be missing, on a file system that cannot make it: an empty index.)
@@ -331,6 +338,8 @@ export class SegmentSearchProvider implements SearchProvider {
     }
     const old = [...this.written, ...this.pinned, ...this.retired];
     this.clear();
+    this.guardWrite = options?.guardWrite;
+    this.purgedElsewhere = false;
     this.retired = [];
     this.pinned = [];
     this.folder = folder;
@@ -367,6 +376,7 @@ export class SegmentSearchProvider implements SearchProvider {
     const folder = this.folder;
     if (!folder) throw new Error('the segments search provider has no folder to save its index in: openIndex comes first');
     if (this.readOnly) throw new Error('the segments search provider was opened read-only: it saves no index');
+    this.assertNotPurgedElsewhere();
     // What the last description named is safe to let go now: the store has replaced it (or kept an
     // older one, whose files are protected by being named there). The store saves one at a time.
     const previous = [...this.pinned, ...this.retired];
@@ -407,6 +417,7 @@ export class SegmentSearchProvider implements SearchProvider {
         await this.writeNext();
       }
       if (this.epoch !== epoch) throw new Error('the index was cleared while it was being saved');
+      this.assertNotPurgedElsewhere();
       const files = named.map((key) => this.written.find((segment) => segment.key === key)!);
       const position = new Map(named.map((key, i) => [key, i]));
       const positions = new Map<number, number>();
@@ -420,6 +431,16 @@ export class SegmentSearchProvider implements SearchProvider {
       for (const segment of previous) if (!this.written.includes(segment) && !this.pinned.includes(segment)) await segment.lease?.release();
       this.scheduleMerge();
     }
+  }
+
+  /** Fails once a write of this index was refused (`purgedElsewhere`): its segments may be in memory only, and it may hold what a purge erased. */
+  private assertNotPurgedElsewhere(): void {
+    if (this.purgedElsewhere) throw new Error('the saved search index was purged (compact({ erase: true })) since this one was opened, and this one may hold what that purge erased: it is not saved; open the index again');
+  }
+
+  /** The segment files the description `saved` names. */
+  indexFiles(saved: Uint8Array): string[] {
+    return [...decodeDescription(saved).segments];
   }
 
   /** Checks the saved index `saved` describes: every segment file there and passing its checksums. */
@@ -590,7 +611,7 @@ export class SegmentSearchProvider implements SearchProvider {
       const epoch = this.epoch;
       const bytes = await inSlices(held.builder.buildSteps(), () => this.epoch !== epoch || this.closed);
       if (!bytes || this.epoch !== epoch || this.closed) return;
-      const written = await this.writeSegment(held.key, bytes);
+      const written = await this.writeSegment(held.key, bytes, epoch);
       if (this.epoch !== epoch || this.closed) {
         await this.discard(written);
         return;
@@ -607,36 +628,56 @@ export class SegmentSearchProvider implements SearchProvider {
     return this.writingNext;
   }
 
-  /** Writes `bytes` as a new segment file (leased, fsynced, mapped); in memory when there is no folder, or the store is read-only. */
-  private async writeSegment(key: number, bytes: Buffer): Promise<WrittenSegment> {
+  /**
+   * Writes `bytes`, built by the index of `epoch`, as a new segment file (leased, fsynced, mapped) through
+   * the store's `guardWrite`; in memory when there is no folder, the store is read-only, a write was
+   * refused, or the index was opened again since `epoch` (the caller then drops it).
+   */
+  private async writeSegment(key: number, bytes: Buffer, epoch: number): Promise<WrittenSegment> {
     const folder = this.folder;
-    if (!folder || this.readOnly) return { kind: 'written', key, file: undefined, reader: new SegmentReader(bytes), lease: undefined };
+    const inMemory = (): WrittenSegment => ({ kind: 'written', key, file: undefined, reader: new SegmentReader(bytes), lease: undefined });
+    if (!folder || this.readOnly || this.purgedElsewhere || this.epoch !== epoch) return inMemory();
+    const guardWrite = this.guardWrite;
     for (;;) {
       const file = `seg-${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')}.seg`;
-      const path = join(folder, file);
-      const handle = await open(path, 'wx');
-      let lease: FileLease | 'busy' | 'removed' | undefined;
-      try {
-        // Leased before a byte is written: a process pruning the folder leaves it alone. (One that got
-        // there between the create and the lease removed it: another name.)
-        lease = await tryLeaseFile(path, 'shared');
-        if (typeof lease === 'string') continue;
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } catch (error) {
-        if (typeof lease === 'object') await lease.release();
-        await unlink(path).catch(() => undefined);
-        throw error;
-      } finally {
-        await handle.close();
+      let written: WrittenSegment | 'taken' | undefined;
+      const write = async () => void (written = await this.writeSegmentFile(folder, file, key, bytes));
+      if (guardWrite === undefined) await write();
+      else if (!(await guardWrite(file, write))) {
+        // This index may hold what a purge of the saved one erased: it writes no file from now on. (One
+        // refused for an index opened before leaves the one open now as it is.)
+        if (this.epoch === epoch) this.purgedElsewhere = true;
+        return inMemory();
       }
-      try {
-        return { kind: 'written', key, file, reader: this.segmentReader(path), lease };
-      } catch (error) {
-        await lease.release();
-        await unlink(path).catch(() => undefined);
-        throw error;
-      }
+      if (written !== 'taken') return written!;
+    }
+  }
+
+  /** `writeSegment`'s file `file` in `folder`: created, leased, written and fsynced; `'taken'` when a process pruning the folder removed it at once (then another name). */
+  private async writeSegmentFile(folder: string, file: string, key: number, bytes: Buffer): Promise<WrittenSegment | 'taken'> {
+    const path = join(folder, file);
+    const handle = await open(path, 'wx');
+    let lease: FileLease | 'busy' | 'removed' | undefined;
+    try {
+      // Leased before a byte is written: a process pruning the folder leaves it alone. (One that got
+      // there between the create and the lease removed it: another name.)
+      lease = await tryLeaseFile(path, 'shared');
+      if (typeof lease === 'string') return 'taken';
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } catch (error) {
+      if (typeof lease === 'object') await lease.release();
+      await unlink(path).catch(() => undefined);
+      throw error;
+    } finally {
+      await handle.close();
+    }
+    try {
+      return { kind: 'written', key, file, reader: this.segmentReader(path), lease };
+    } catch (error) {
+      await lease.release();
+      await unlink(path).catch(() => undefined);
+      throw error;
     }
   }
 
@@ -748,7 +789,7 @@ export class SegmentSearchProvider implements SearchProvider {
         () => this.epoch !== epoch || this.closed,
       );
       if (bytes === undefined || this.epoch !== epoch || this.closed) return;
-      merged = await this.writeSegment(this.nextKey++, bytes);
+      merged = await this.writeSegment(this.nextKey++, bytes, epoch);
     }
     if (this.epoch !== epoch || this.closed || !inputs.every((segment) => this.written.includes(segment))) {
       if (merged) await this.discard(merged);

@@ -1,6 +1,6 @@
 import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
 import fc from 'fast-check';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
@@ -653,6 +653,76 @@ export function searchProviderSuite(
           await empty.close?.();
         }
         expect(await readdir(folder)).not.toContain('not-made');
+      });
+    });
+
+    check('persistent', 'every new file goes through guardWrite, named before it is there and whole when it resolves; indexFiles names what a description needs', async (provider) => {
+      await inFolder(async (folder) => {
+        const exists = (file: string) => access(join(folder, file)).then(() => true, () => false);
+        const guarded: string[] = [];
+        await provider.openIndex!(folder, undefined, {
+          guardWrite: async (file, write) => {
+            expect(await exists(file), `${file} before its write`).toBe(false);
+            await write();
+            expect(await exists(file), `${file} after its write`).toBe(true);
+            guarded.push(file);
+            return true;
+          },
+        });
+        await addAll(provider, snapshotMemories());
+        for (let id = 100; id < 160; id++) await provider.add(memory(id, `guarded walrus ${id}`, ['g']));
+        await provider.remove(101);
+        const saved = await provider.saveIndex!();
+        const walruses = sorted(await idsOf(provider, { text: 'walrus', limit: 100, tags: ['g'] }));
+        // (Closed: what it writes in the background is done.)
+        await provider.close?.();
+        const files = await readdir(folder);
+        expect(guarded.length).toBeGreaterThan(0);
+        for (const file of files) expect(guarded, `${file} was written without guardWrite`).toContain(file);
+        if (!provider.indexFiles) return;
+        const named = provider.indexFiles(saved);
+        expect(named.length).toBeGreaterThan(0);
+        for (const file of named) expect(files).toContain(file);
+        // What it does not name is not needed: the description opens, and finds the same, without it.
+        for (const file of files) if (!named.includes(file)) await unlink(join(folder, file));
+        await reopened(folder, saved, async (restored) => {
+          expect(sorted(await idsOf(restored, { text: 'walrus', limit: 100, tags: ['g'] }))).toEqual(walruses);
+        });
+      });
+    });
+
+    check('persistent', 'once guardWrite refuses a write (the saved index purged since it was opened), it writes no file, searches what it takes in memory, and its save rejects until it is opened again', async (provider) => {
+      await inFolder(async (folder) => {
+        await provider.openIndex!(folder, undefined);
+        await addAll(provider, snapshotMemories());
+        const saved = await provider.saveIndex!();
+        await provider.close?.();
+        const before = (await readdir(folder)).sort();
+        const refusing = await createProvider();
+        try {
+          let asked = 0;
+          await refusing.openIndex!(folder, saved, { guardWrite: async () => (asked++, false) });
+          for (let id = 100; id < 160; id++) await refusing.add(memory(id, `guarded walrus ${id}`, ['g']));
+          await refusing.remove(101);
+          await refusing.remove(1);
+          await expect(refusing.saveIndex!()).rejects.toThrow();
+          expect(asked).toBeGreaterThan(0);
+          // (Room for what an index does in the background.)
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          expect(sorted(await idsOf(refusing, { text: 'walrus', limit: 100, tags: ['g'] }))).toEqual(Array.from({ length: 60 }, (_, i) => 100 + i).filter((id) => id !== 101));
+          expect(await idsOf(refusing, { text: 'alpha', limit: 10 })).not.toContain(1);
+          expect((await readdir(folder)).sort()).toEqual(before);
+          await expect(refusing.saveIndex!()).rejects.toThrow();
+          // Opened again, it writes and saves.
+          await refusing.openIndex!(folder, saved);
+          await refusing.add(memory(200, 'reopened walrus', ['g']));
+          const again = await refusing.saveIndex!();
+          await reopened(folder, again, async (restored) => {
+            expect(await idsOf(restored, { text: 'walrus', limit: 10, tags: ['g'] })).toEqual([200]);
+          });
+        } finally {
+          await refusing.close?.();
+        }
       });
     });
 

@@ -8,7 +8,7 @@ import { MemMapFS, registerSearchProvider, repairStore, verifyStore, type Search
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { segmentSearch, SegmentReader, SegmentSearchProvider } from '@memmapfs/search-segments';
-import { printedLines, storeWorkerArgs } from './support/hold-writer.js';
+import { printedLines, storeWorkerArgs, supportScriptArgs } from './support/hold-writer.js';
 import { recordingFileSystem, removalMadeDurable } from './support/recording-file-system.js';
 import { indexFilesHolding as filesOfIndexHolding, secretInSavedIndex as savedWithSecret } from './support/secret-in-index.js';
 import { useTempStore } from './support/temp-store.js';
@@ -973,6 +973,91 @@ describe('the segments search index in a store', () => {
     expect((await c.queryMemory('note', { limit: 100 })).length).toBe(11);
     await c.close();
     expect(await holding()).toEqual([]);
+  });
+
+  describe('a process whose index predates an erase, writing a segment out as it runs', () => {
+    /** A store of a memory holding `secret` and five others, and a child process holding the write of the segment holding it (see stale-index-writes.ts). */
+    async function staleWriter(secret: string, letGo: 'busy' | 'idle') {
+      const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
+      const id = await fs.appendMemory(`my password is ${secret}`);
+      for (let i = 0; i < 5; i++) await fs.appendMemory(`an ordinary memory ${i}`);
+      const child = spawn(process.execPath, supportScriptArgs('stale-index-writes.ts', root, secret, letGo), { stdio: ['pipe', 'pipe', 'pipe'] });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const next = printedLines(child, 'the process with a stale index');
+      const kill = async () => {
+        child.kill('SIGKILL');
+        await exited;
+      };
+      try {
+        // (The segment of the memory sealed: about to be written out.)
+        expect(await next()).toEqual({ at: 'writing' });
+      } catch (error) {
+        await kill();
+        throw error;
+      }
+      return { fs, id, next, write: () => child.stdin!.write('write\n'), kill };
+    }
+
+    /** Runs `first` when the next erase of `fs` has listed the index's files, before it purges the saved index. */
+    function beforePurge(fs: MemMapFS, first: () => Promise<void>): void {
+      const index = (fs as unknown as { engine: { index: { eraseSavedIndex(): Promise<boolean> } } }).engine.index;
+      const eraseSavedIndex = index.eraseSavedIndex.bind(index);
+      index.eraseSavedIndex = async () => {
+        index.eraseSavedIndex = eraseSavedIndex;
+        await first();
+        return eraseSavedIndex();
+      };
+    }
+
+    it("writes no file once the erase counted its purge: the deleted memory's words are in no file, though that process is killed before it lets go of its index", async () => {
+      const { fs, id, next, write, kill } = await staleWriter('hunter2stalewriter', 'busy');
+      try {
+        await fs.deleteMemory(id);
+        expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+        write();
+        expect(await next()).toEqual({ at: 'written' });
+      } finally {
+        await kill();
+      }
+      expect(await indexFilesHolding('hunter2stalewriter')).toEqual([]);
+      await fs.close();
+    });
+
+    it('the files it wrote while the erase purged are waited for: erased is false while that process holds them, and a later erase removes them once they are let go of', async () => {
+      const { fs, id, next, write, kill } = await staleWriter('hunter2staleguard', 'busy');
+      try {
+        await fs.deleteMemory(id);
+        // (Written after the erase listed the files, before its purge is counted.)
+        beforePurge(fs, async () => {
+          write();
+          expect(await next()).toEqual({ at: 'written' });
+        });
+        const report = await fs.compact({ erase: true });
+        expect(report).toMatchObject({ erased: false });
+        expect(report.indexFilesLeft).toBeGreaterThan(0);
+      } finally {
+        await kill();
+      }
+      expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+      expect(await indexFilesHolding('hunter2staleguard')).toEqual([]);
+      await fs.close();
+    });
+
+    it('a file it wrote while the erase purged is gone when the erase says erased, that process letting go of its index at its idle catch-up', async () => {
+      const { fs, id, next, write, kill } = await staleWriter('hunter2idleguard', 'idle');
+      try {
+        await fs.deleteMemory(id);
+        beforePurge(fs, async () => {
+          write();
+          expect(await next()).toEqual({ at: 'written' });
+        });
+        expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+        expect(await indexFilesHolding('hunter2idleguard')).toEqual([]);
+      } finally {
+        await kill();
+      }
+      await fs.close();
+    });
   });
 
   it('a handle whose index went stale by another\'s purge lets go of it: it neither keeps the old files once closed, nor loses expired memories\' absence on reload', async () => {

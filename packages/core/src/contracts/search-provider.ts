@@ -100,6 +100,24 @@ export interface SearchProviderSpec {
   readonly options?: JsonValue;
 }
 
+/** How the store opens a persistent provider's index (`SearchProvider.openIndex`). */
+export interface SearchIndexOpenOptions {
+  /** How the store reads its own files (`InitOptions.reader`): a provider that maps its files reads them the same way. */
+  readonly reader?: 'auto' | 'mmap' | 'read';
+  /** The store was opened read-only: the provider writes nothing in its folder. */
+  readonly readOnly?: boolean;
+  /**
+   * Runs `write`, which creates the new file `file` in the folder (a name, not a path) and writes it
+   * whole, and resolves true; or resolves false without running it when the index of this
+   * `openIndex` may hold what a purge erased: another process (or this one) purged the saved index
+   * since (`compact({ erase: true })`), or the store opened the index again since. Refused, the
+   * provider writes no file of this index again: it keeps what it would have written in memory, and
+   * its `saveIndex` rejects, until the store opens the index again (which it does when it lets go of an
+   * index purged elsewhere). No purge is counted while `write` runs. Absent: every write runs.
+   */
+  readonly guardWrite?: (file: string, write: () => Promise<void>) => Promise<boolean>;
+}
+
 /**
  * A full-text index over memories. The store owns the truth (the WAL); a provider holds derived
  * data the store rebuilds at will: it calls `add` for every live memory and `remove` for every
@@ -157,9 +175,10 @@ export interface SearchProvider {
    * With `options.readOnly` the store was opened read-only (`InitOptions.readOnly`), perhaps on a
    * read-only file system: the provider writes nothing in `folder`, which may not exist (then as an
    * empty index), and keeps what it would write there in memory; `saveIndex` and `removeUnusedFiles`
-   * are not called.
+   * are not called. Every new file of the folder is written through `options.guardWrite` when it is
+   * given (see `SearchIndexOpenOptions`).
    */
-  openIndex?(folder: string, saved: Uint8Array | undefined, options?: { readonly reader?: 'auto' | 'mmap' | 'read'; readonly readOnly?: boolean }): Promise<void>;
+  openIndex?(folder: string, saved: Uint8Array | undefined, options?: SearchIndexOpenOptions): Promise<void>;
   /**
    * (When `supports.persistent`.) Makes every document added so far durable in files of the folder and
    * returns a small description of the index, for `openIndex`. With `purge`, no file of the index keeps
@@ -184,6 +203,13 @@ export interface SearchProvider {
    * Returns what is wrong, a sentence each; none when it is sound. `memmapfs verify` calls it.
    */
   verifyIndex?(folder: string, saved: Uint8Array): Promise<string[]>;
+  /**
+   * (When `supports.persistent`; optional.) The names of the files of the folder that the description
+   * `saved` names, without reading them. After a purge the store waits for every other file of the
+   * folder, there before or written meanwhile by an index that predates the purge, to be let go of and
+   * removed; without it, only for the files there before the purge began.
+   */
+  indexFiles?(saved: Uint8Array): string[];
   /**
    * Releases resources. The provider is not used afterwards, except that a persistent one's
    * `removeUnusedFiles({ closing: true })` may follow, and `close` may be called again.

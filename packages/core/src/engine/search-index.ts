@@ -1,5 +1,5 @@
 import { describeThrown, isWalError, syncFolder, type WalPosition, type WalRecord } from '@memmapfs/wal';
-import type { SearchDocument, SearchProvider } from '../contracts/search-provider.js';
+import type { SearchDocument, SearchIndexOpenOptions, SearchProvider } from '../contracts/search-provider.js';
 import { MemMapError } from '../errors.js';
 import { embeddingOf } from '../memory-embedding.js';
 import type { DeferredSearchProvider } from '../registry/provider-registry.js';
@@ -10,7 +10,7 @@ import { ChangeQueue } from './change-queue.js';
 import { dropSavedIndexBefore, loadableByAny, vouchedByManifest } from './saved-index-coverage.js';
 import { DESCRIPTION_LOCK_WAIT_MS, indexFolderFiles, removeAbandonedSaveFiles, removeSegmentFilesNoOneNames } from './saved-index-files.js';
 import type { SearchIndexHost } from './search-index-host.js';
-import { readSearchPurges, writeSearchPurges } from './search-purges.js';
+import { purgesCounted, readSearchPurges, writeSearchPurges } from './search-purges.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot, type SearchSnapshot } from './search-snapshot.js';
 import { monotonicMs } from '../monotonic-clock.js';
 
@@ -110,6 +110,17 @@ export class SearchIndex {
   private savesWaiting = 0;
   /** Queries between their wait for the index and the end of their searches (see `searching`). */
   private searchesUnderWay = 0;
+  /** Opens of the provider's index (`openOptions`): a write of an index opened before is refused. */
+  private opens = 0;
+  /** Writes of the index open now that `writeUnlessPurged` refused: a purge under way fails by them, and is tried again. */
+  private refusals = 0;
+  /**
+   * Set by a purge's save (`writeSaved`), under the lock no index file is written without: the files of
+   * the index's folder then that its new description does not name (written before the purge was counted,
+   * by any process, they may hold what it erases); `'unknown'` when they could not be listed; `undefined`
+   * when the provider cannot say which files a description names.
+   */
+  private leftAtPurge: Map<string, string> | 'unknown' | undefined;
   /** The count of purges last read by `letGoAfterPurgeElsewhere`, as the file held it. */
   private purgesSeen: number | 'damaged' | undefined;
   /** Whether the index was loaded from a saved one (not rebuilt from the tables): see `writeSaved`. */
@@ -974,12 +985,62 @@ export class SearchIndex {
           process.emitWarning(`The count of purges of the search index (${this.host.layout.searchPurges}) was not written (the saved index holds it; the next save writes it again): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
         });
       }
+      // Every file there now that the new description does not name may hold what the purge erases (one
+      // written since it began, by an index of any process that predates it): the erase waits for those
+      // too. (Listed under the lock: no file of an index is being written, and none written from now on
+      // comes from an index loaded before the purge.)
+      if (purge && persistent && this.provider.indexFiles) {
+        const indexFiles = this.provider.indexFiles.bind(this.provider);
+        this.leftAtPurge = await indexFolderFiles(this.host, true).then((listed) => {
+          const named = new Set(indexFiles(data));
+          return new Map([...listed].filter(([name]) => !named.has(name)));
+        }, () => 'unknown' as const).catch(() => 'unknown' as const);
+      }
     });
   }
 
-  /** How the persistent provider opens its index: reading files as the store does, and writing none in a read-only store. */
-  private openOptions(): { reader: 'auto' | 'mmap' | 'read'; readOnly: boolean } {
-    return { reader: this.host.reader, readOnly: this.host.wal.readOnly };
+  /**
+   * How the persistent provider opens its index: reading files as the store does, writing none in a
+   * read-only store, and none once the saved index was purged since (`writeUnlessPurged`). Each call is
+   * for one open of the index: the writes of an index opened before are refused from then on.
+   */
+  private openOptions(): SearchIndexOpenOptions {
+    const open = ++this.opens;
+    return { reader: this.host.reader, readOnly: this.host.wal.readOnly, guardWrite: (file, write) => this.writeUnlessPurged(open, write) };
+  }
+
+  /** The purges counted for the saved index (see `purgesCounted`). */
+  private purgesNow(): Promise<number | 'damaged'> {
+    return purgesCounted(this.host.layout.searchPurges, this.host.layout.searchSnapshot, this.host.wal.header.logId, this.host.files);
+  }
+
+  /**
+   * Whether the index loaded now may hold what a purge erased: one was counted since it was loaded. (A
+   * count not known is any number of purges for an index loaded from files, none for one rebuilt from
+   * the tables, which writes the count again.)
+   */
+  private async purgedSinceLoad(): Promise<boolean> {
+    const purges = await this.purgesNow();
+    return (purges === 'damaged' ? (this.indexFromFiles ? Number.POSITIVE_INFINITY : 0) : purges) > this.indexPurges;
+  }
+
+  /**
+   * Runs `write`, a new file of the index opened as `open`, under `index/save.lock` shared, unless that
+   * open is not the current one, or a purge was counted since the index was loaded (then not: false).
+   * A purge counts under that lock exclusively, and lists the folder then: so a file written from an index
+   * that may hold what it erases is either whole in that list, which the erase waits to see removed, or
+   * never written. The index stays as it is (its queries are right: the tables say what is deleted) until
+   * the idle catch-up lets go of it (`letGoAfterPurgeElsewhere`).
+   */
+  private async writeUnlessPurged(open: number, write: () => Promise<void>): Promise<boolean> {
+    if (open !== this.opens) return false;
+    const written = await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
+      if (open !== this.opens || (await this.purgedSinceLoad())) return false;
+      await write();
+      return true;
+    }, DESCRIPTION_LOCK_WAIT_MS, 'shared');
+    if (!written && open === this.opens) this.refusals++;
+    return written;
   }
 
   /**
@@ -1020,7 +1081,12 @@ export class SearchIndex {
     // Every file of a persistent index there before the erase may hold what it erases (those written
     // after it come from an index without it): each must be gone at the end. (`undefined`: not known.)
     const before = await indexFolderFiles(this.host, this.persistent).catch(() => undefined);
+    this.leftAtPurge = undefined;
     const purged = await this.eraseSavedIndex();
+    // And those there when the purge was counted that it does not name: written meanwhile, perhaps from
+    // an index loaded before it (by identity: a name may come back for another file).
+    const atPurge = this.leftAtPurge as Map<string, string> | 'unknown' | undefined;
+    const watched = before === undefined || atPurge === 'unknown' ? undefined : [...new Set([...before, ...(atPurge ?? [])].map(([name, identity]) => `${name}\0${identity}`))].map((key) => key.split('\0') as [string, string]);
     // (A save's file left by a process that died before renaming it may hold a deleted memory's words.)
     let tempsGone = this.host.wal.readOnly;
     if (!this.host.wal.readOnly) {
@@ -1029,25 +1095,25 @@ export class SearchIndex {
         return true;
       });
     }
-    let indexFilesLeft = before === undefined ? 1 : await this.waitForFilesGone(before);
+    let indexFilesLeft = watched === undefined ? 1 : await this.waitForFilesGone(watched);
     // The removals made there durable, whoever made them (this process, another as it let go of them, or
     // an earlier erase whose fsync failed): a file a power loss brought back may hold what the erase
     // removed. Else every file there before counts as left. (The index folder itself is made durable by
     // the count of purges every erase writes.)
     const durable = await syncFolder(this.host.layout.searchSegments, this.host.files).then(() => true, (error: NodeJS.ErrnoException) => error?.code === 'ENOENT');
-    if (!durable) indexFilesLeft = Math.max(indexFilesLeft, before?.size ?? 1);
+    if (!durable) indexFilesLeft = Math.max(indexFilesLeft, watched?.length ?? 1);
     return { indexFilesLeft: indexFilesLeft + (purged ? 0 : 1) + (tempsGone ? 0 : 1) };
   }
 
   /**
-   * After a purge: the files of `before` that other processes still read go as those processes let go
-   * of them (at their idle catch-up, see `letGoAfterPurgeElsewhere`), waited for here for about
-   * `PURGE_LET_GO_WAIT_MS`, and removed as they are let go of. How many of them are left then.
+   * After a purge: the files `files` (name, identity) that other processes still read go as those
+   * processes let go of them (at their idle catch-up, see `letGoAfterPurgeElsewhere`), waited for here
+   * for about `PURGE_LET_GO_WAIT_MS`, and removed as they are let go of. How many of them are left then.
    */
-  private async waitForFilesGone(before: ReadonlyMap<string, string>): Promise<number> {
+  private async waitForFilesGone(files: ReadonlyArray<readonly [string, string]>): Promise<number> {
     const left = async () => {
       const now = await indexFolderFiles(this.host, this.persistent).catch(() => undefined);
-      return now === undefined ? before.size : [...before].filter(([name, identity]) => now.get(name) === identity).length;
+      return now === undefined ? files.length : files.filter(([name, identity]) => now.get(name) === identity).length;
     };
     const until = monotonicMs() + PURGE_LET_GO_WAIT_MS;
     let count = await left();
@@ -1067,13 +1133,21 @@ export class SearchIndex {
       // (Again, a few times, when a saved index with a higher count of purges refused it: loaded afresh
       // from that one, this index is then not refused by its count.)
       for (let attempt = 0; attempt < 3; attempt++) {
+        // An index loaded before a purge elsewhere, not let go of yet, writes no file: loaded afresh first.
+        if (this.indexLoaded && !this.host.closing && (await this.purgedSinceLoad())) this.unload();
         await this.ensureLoaded();
         const loaded = this.loads;
+        const refusals = this.refusals;
         try {
           await this.drain();
           this.snapshotLsn = -1;
           await this.save({ purge: true });
         } catch (error) {
+          // A purge elsewhere counted meanwhile refused a file of this one: its index loaded afresh, and purged then.
+          if (this.refusals !== refusals && !this.host.closing && !isIndexDamaged(error)) {
+            this.unload();
+            continue;
+          }
           // Damaged files (found by the merge of the purge, say): rebuilt from the memories, and purged then.
           if (!isIndexDamaged(error)) throw error;
           // (Closing, or out of tries: the description naming them, which may hold what the erase removes, is dropped all the same.)
@@ -1131,13 +1205,7 @@ export class SearchIndex {
     const busy = () => this.host.closing || this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0 || this.searchesUnderWay > 0;
     if (!this.indexLoaded || !this.loaded || !this.persistent || busy()) return;
     try {
-      const { layout, files } = this.host;
-      const logId = this.host.wal.header.logId;
-      // (Counted apart, and in the saved description: a purge whose count could not be written apart still says so there.)
-      const kept = await readSearchPurges(layout.searchPurges, logId, files);
-      const mark = await readSearchSnapshotMark(layout.searchSnapshot, files, true);
-      const described = mark?.logId === logId ? mark.purges : 0;
-      const purges = kept === 'damaged' ? kept : Math.max(kept, described);
+      const purges = await this.purgesNow();
       if (purges === this.purgesSeen) return;
       this.purgesSeen = purges;
       if (purges !== 'damaged' && purges <= this.indexPurges) return;

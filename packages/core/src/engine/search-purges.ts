@@ -1,5 +1,6 @@
 import { createFileDurably, crc32c, LOG_ID_SIZE } from '@memmapfs/wal';
 import type { StoreFileSystem } from '../types.js';
+import { readSearchSnapshotMark } from './search-snapshot.js';
 
 const MAGIC = Buffer.from('MMFS-PRG', 'ascii');
 const VERSION = 1;
@@ -41,4 +42,17 @@ export async function readSearchPurges(path: string, logId: string, files: Pick<
   }
   if (buf.length !== SIZE || !buf.subarray(0, 8).equals(MAGIC) || buf.readUInt32LE(8) !== VERSION || buf.readUInt32LE(12) !== crc32c(buf.subarray(16))) return 'damaged';
   return buf.toString('hex', LOG_ID_OFFSET, PURGES_OFFSET) === logId ? buf.readUInt32LE(PURGES_OFFSET) : 0;
+}
+
+/**
+ * The purges the saved search index of log `logId` went through, as far as they are known: the count
+ * kept apart (`purgesPath`) or the one in the saved description (`snapshotPath`), whichever is higher
+ * (a purge whose count could not be written apart still says so there); `'damaged'` when the count
+ * kept apart is not whole. A read that fails throws.
+ */
+export async function purgesCounted(purgesPath: string, snapshotPath: string, logId: string, files: Pick<StoreFileSystem, 'readFile' | 'open'>): Promise<number | 'damaged'> {
+  const kept = await readSearchPurges(purgesPath, logId, files);
+  if (kept === 'damaged') return kept;
+  const mark = await readSearchSnapshotMark(snapshotPath, files, true);
+  return Math.max(kept, mark?.logId === logId ? mark.purges : 0);
 }
