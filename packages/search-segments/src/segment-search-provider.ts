@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { adapterOptionError, checkAdapterOptions, MemMapError, type JsonValue, type SearchDocument, type SearchHit, type SearchIndexOpenOptions, type SearchProvider, type SearchProviderSpec, type SearchRequest, type SegmentSearchOptions } from '@memmapfs/core';
 import { mapFile, tryLeaseFile, type FileLease } from '@memmapfs/blocks';
 import { searchSegments } from './bm25-search.js';
+import { NewSegmentFile } from './new-segment-file.js';
 import { decodeDescription, encodeDescription, isSegmentFileName } from './index-description.js';
 import { verifySavedIndex } from './index-verification.js';
 import { SegmentBuilder } from './segment-builder.js';
@@ -640,44 +641,33 @@ export class SegmentSearchProvider implements SearchProvider {
     const guardWrite = this.guardWrite;
     for (;;) {
       const file = `seg-${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')}.seg`;
-      let written: WrittenSegment | 'taken' | undefined;
-      const write = async () => void (written = await this.writeSegmentFile(folder, file, key, bytes));
-      if (guardWrite === undefined) await write();
-      else if (!(await guardWrite(file, write))) {
+      const made = new NewSegmentFile(join(folder, file));
+      let kept: boolean;
+      try {
+        if (guardWrite) kept = await guardWrite(file, () => made.create(), () => made.write(bytes));
+        else {
+          await made.create();
+          await made.write(bytes);
+          kept = true;
+        }
+      } catch (error) {
+        await made.discard();
+        throw error;
+      }
+      if (!kept) {
+        await made.discard();
         // This index may hold what a purge of the saved one erased: it writes no file from now on. (One
         // refused for an index opened before leaves the one open now as it is.)
         if (this.epoch === epoch) this.purgedElsewhere = true;
         return inMemory();
       }
-      if (written !== 'taken') return written!;
-    }
-  }
-
-  /** `writeSegment`'s file `file` in `folder`: created, leased, written and fsynced; `'taken'` when a process pruning the folder removed it at once (then another name). */
-  private async writeSegmentFile(folder: string, file: string, key: number, bytes: Buffer): Promise<WrittenSegment | 'taken'> {
-    const path = join(folder, file);
-    const handle = await open(path, 'wx');
-    let lease: FileLease | 'busy' | 'removed' | undefined;
-    try {
-      // Leased before a byte is written: a process pruning the folder leaves it alone. (One that got
-      // there between the create and the lease removed it: another name.)
-      lease = await tryLeaseFile(path, 'shared');
-      if (typeof lease === 'string') return 'taken';
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } catch (error) {
-      if (typeof lease === 'object') await lease.release();
-      await unlink(path).catch(() => undefined);
-      throw error;
-    } finally {
-      await handle.close();
-    }
-    try {
-      return { kind: 'written', key, file, reader: this.segmentReader(path), lease };
-    } catch (error) {
-      await lease.release();
-      await unlink(path).catch(() => undefined);
-      throw error;
+      if (made.taken) continue;
+      try {
+        return { kind: 'written', key, file, reader: this.segmentReader(made.path), lease: made.lease };
+      } catch (error) {
+        await made.discard();
+        throw error;
+      }
     }
   }
 

@@ -1,4 +1,4 @@
-import type { SearchDocument, SearchHit, SearchProvider, SearchRequest } from '@memmapfs/core';
+import type { SearchDocument, SearchHit, SearchIndexOpenOptions, SearchProvider, SearchRequest } from '@memmapfs/core';
 import fc from 'fast-check';
 import { access, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -656,15 +656,16 @@ export function searchProviderSuite(
       });
     });
 
-    check('persistent', 'every new file goes through guardWrite, named before it is there and whole when it resolves; indexFiles names what a description needs', async (provider) => {
+    check('persistent', 'every new file goes through guardWrite, named before it is there, made by create and written by write; indexFiles names what a description needs', async (provider) => {
       await inFolder(async (folder) => {
         const exists = (file: string) => access(join(folder, file)).then(() => true, () => false);
         const guarded: string[] = [];
         await provider.openIndex!(folder, undefined, {
-          guardWrite: async (file, write) => {
-            expect(await exists(file), `${file} before its write`).toBe(false);
+          guardWrite: async (file, create, write) => {
+            expect(await exists(file), `${file} before create`).toBe(false);
+            await create();
+            expect(await exists(file), `${file} after create`).toBe(true);
             await write();
-            expect(await exists(file), `${file} after its write`).toBe(true);
             guarded.push(file);
             return true;
           },
@@ -691,7 +692,11 @@ export function searchProviderSuite(
       });
     });
 
-    check('persistent', 'once guardWrite refuses a write (the saved index purged since it was opened), it writes no file, searches what it takes in memory, and its save rejects until it is opened again', async (provider) => {
+    const refusals: ReadonlyArray<readonly [string, NonNullable<SearchIndexOpenOptions['guardWrite']>]> = [
+      ['before it is made', async () => false],
+      ['once it is written (a purge counted meanwhile)', async (_file, create, write) => (await create(), await write(), false)],
+    ];
+    for (const [when, refuse] of refusals) check('persistent', `once guardWrite refuses a new file ${when}, it keeps no file, searches what it takes in memory, and its save rejects until it is opened again`, async (provider) => {
       await inFolder(async (folder) => {
         await provider.openIndex!(folder, undefined);
         await addAll(provider, snapshotMemories());
@@ -701,7 +706,7 @@ export function searchProviderSuite(
         const refusing = await createProvider();
         try {
           let asked = 0;
-          await refusing.openIndex!(folder, saved, { guardWrite: async () => (asked++, false) });
+          await refusing.openIndex!(folder, saved, { guardWrite: (file, create, write) => (asked++, refuse(file, create, write)) });
           for (let id = 100; id < 160; id++) await refusing.add(memory(id, `guarded walrus ${id}`, ['g']));
           await refusing.remove(101);
           await refusing.remove(1);

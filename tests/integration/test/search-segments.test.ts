@@ -977,11 +977,11 @@ describe('the segments search index in a store', () => {
 
   describe('a process whose index predates an erase, writing a segment out as it runs', () => {
     /** A store of a memory holding `secret` and five others, and a child process holding the write of the segment holding it (see stale-index-writes.ts). */
-    async function staleWriter(secret: string, letGo: 'busy' | 'idle') {
+    async function staleWriter(secret: string, letGo: 'busy' | 'idle', where: 'before-guard' | 'after-create' = 'before-guard') {
       const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
       const id = await fs.appendMemory(`my password is ${secret}`);
       for (let i = 0; i < 5; i++) await fs.appendMemory(`an ordinary memory ${i}`);
-      const child = spawn(process.execPath, supportScriptArgs('stale-index-writes.ts', root, secret, letGo), { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, supportScriptArgs('stale-index-writes.ts', root, secret, where, letGo), { stdio: ['pipe', 'pipe', 'pipe'] });
       const exited = new Promise((resolve) => child.once('exit', resolve));
       const next = printedLines(child, 'the process with a stale index');
       const kill = async () => {
@@ -1040,6 +1040,27 @@ describe('the segments search index in a store', () => {
       }
       expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
       expect(await indexFilesHolding('hunter2staleguard')).toEqual([]);
+      await fs.close();
+    });
+
+    it('a file it made before the purge was counted and wrote after is removed by it, refused, and the erase, waiting for it, says erased though that process never lets go of its index', async () => {
+      const { fs, id, next, write, kill } = await staleWriter('hunter2madebefore', 'busy', 'after-create');
+      try {
+        await fs.deleteMemory(id);
+        // (Its file made, and empty, the erase counts its purge, then waits for the file: the write goes on.)
+        const index = (fs as unknown as { engine: { index: { waitForFilesGone(files: unknown): Promise<number> } } }).engine.index;
+        const waitForFilesGone = index.waitForFilesGone.bind(index);
+        index.waitForFilesGone = async (files) => {
+          index.waitForFilesGone = waitForFilesGone;
+          write();
+          expect(await next()).toEqual({ at: 'written' });
+          return waitForFilesGone(files);
+        };
+        expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+        expect(await indexFilesHolding('hunter2madebefore')).toEqual([]);
+      } finally {
+        await kill();
+      }
       await fs.close();
     });
 

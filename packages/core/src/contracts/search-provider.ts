@@ -107,15 +107,17 @@ export interface SearchIndexOpenOptions {
   /** The store was opened read-only: the provider writes nothing in its folder. */
   readonly readOnly?: boolean;
   /**
-   * Runs `write`, which creates the new file `file` in the folder (a name, not a path) and writes it
-   * whole, and resolves true; or resolves false without running it when the index of this
-   * `openIndex` may hold what a purge erased: another process (or this one) purged the saved index
-   * since (`compact({ erase: true })`), or the store opened the index again since. Refused, the
-   * provider writes no file of this index again: it keeps what it would have written in memory, and
-   * its `saveIndex` rejects, until the store opens the index again (which it does when it lets go of an
-   * index purged elsewhere). No purge is counted while `write` runs. Absent: every write runs.
+   * Runs `create`, which creates the new file `file` in the folder (a name, not a path), then `write`,
+   * which writes it whole and durably, and resolves true. Resolves false when the index of this
+   * `openIndex` may hold what a purge erased (another process, or this one, purged the saved index
+   * since: `compact({ erase: true })`; or the store opened the index again since): before `create`,
+   * which then does not run, or after `write`, when the purge was counted meanwhile: the provider then
+   * removes the file. Refused, the provider writes no file of this index again: it keeps what it would
+   * have written in memory, and its `saveIndex` rejects, until the store opens the index again (which
+   * it does when it lets go of an index purged elsewhere). No purge is counted while `create` runs, so
+   * a purge finds the file there, or never. Absent: every file is written.
    */
-  readonly guardWrite?: (file: string, write: () => Promise<void>) => Promise<boolean>;
+  readonly guardWrite?: (file: string, create: () => Promise<void>, write: () => Promise<void>) => Promise<boolean>;
 }
 
 /**

@@ -1006,7 +1006,7 @@ export class SearchIndex {
    */
   private openOptions(): SearchIndexOpenOptions {
     const open = ++this.opens;
-    return { reader: this.host.reader, readOnly: this.host.wal.readOnly, guardWrite: (file, write) => this.writeUnlessPurged(open, write) };
+    return { reader: this.host.reader, readOnly: this.host.wal.readOnly, guardWrite: (file, create, write) => this.writeUnlessPurged(open, create, write) };
   }
 
   /** The purges counted for the saved index (see `purgesCounted`). */
@@ -1025,22 +1025,28 @@ export class SearchIndex {
   }
 
   /**
-   * Runs `write`, a new file of the index opened as `open`, under `index/save.lock` shared, unless that
-   * open is not the current one, or a purge was counted since the index was loaded (then not: false).
-   * A purge counts under that lock exclusively, and lists the folder then: so a file written from an index
-   * that may hold what it erases is either whole in that list, which the erase waits to see removed, or
-   * never written. The index stays as it is (its queries are right: the tables say what is deleted) until
-   * the idle catch-up lets go of it (`letGoAfterPurgeElsewhere`).
+   * A new file of the index opened as `open`: `create` (it makes the file) under `index/save.lock`
+   * shared, `write` after it, without the lock, then false (the provider removes the file) when that open
+   * is not the current one or a purge was counted since the index was loaded, looked at under the lock
+   * again; false without `create` when so before it. A purge counts under that lock exclusively, and lists
+   * the folder then: so a file of an index that may hold what it erases is either in that list, which
+   * the erase waits to see removed, or never made. The index stays as it is (its queries are right: the
+   * tables say what is deleted) until the idle catch-up lets go of it (`letGoAfterPurgeElsewhere`).
    */
-  private async writeUnlessPurged(open: number, write: () => Promise<void>): Promise<boolean> {
-    if (open !== this.opens) return false;
-    const written = await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
-      if (open !== this.opens || (await this.purgedSinceLoad())) return false;
+  private async writeUnlessPurged(open: number, create: () => Promise<void>, write: () => Promise<void>): Promise<boolean> {
+    const current = async () => open === this.opens && !(await this.purgedSinceLoad());
+    let allowed = open === this.opens && (await this.underSaveLock(async () => (await current()) && (await create(), true)));
+    if (allowed) {
       await write();
-      return true;
-    }, DESCRIPTION_LOCK_WAIT_MS, 'shared');
-    if (!written && open === this.opens) this.refusals++;
-    return written;
+      allowed = await this.underSaveLock(current);
+    }
+    if (!allowed && open === this.opens) this.refusals++;
+    return allowed;
+  }
+
+  /** Runs `body` under `index/save.lock` shared (writers of the index's files hold it; a save's description and a purge's count take it exclusively). */
+  private underSaveLock<T>(body: () => Promise<T>): Promise<T> {
+    return withFileLock(this.host.layout.searchLock, this.host.files, body, DESCRIPTION_LOCK_WAIT_MS, 'shared');
   }
 
   /**
