@@ -4,10 +4,11 @@ import * as nodeFileSystem from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MemMapFS, registerSearchProvider, repairStore, verifyStore, type SearchDocument } from '@memmapfs/core';
+import { MemMapFS, registerSearchProvider, repairStore, verifyStore, type SearchDocument, type SearchProvider } from '@memmapfs/core';
 import { msgpack } from '@memmapfs/codec-msgpack';
 import { flexsearch } from '@memmapfs/search-flexsearch';
 import { segmentSearch, SegmentReader, SegmentSearchProvider } from '@memmapfs/search-segments';
+import { tryLeaseFile } from '@memmapfs/blocks';
 import { printedLines, storeWorkerArgs, supportScriptArgs } from './support/hold-writer.js';
 import { recordingFileSystem, removalMadeDurable } from './support/recording-file-system.js';
 import { indexFilesHolding as filesOfIndexHolding, secretInSavedIndex as savedWithSecret } from './support/secret-in-index.js';
@@ -977,8 +978,8 @@ describe('the segments search index in a store', () => {
 
   describe('a process whose index predates an erase, writing a segment out as it runs', () => {
     /** A store of a memory holding `secret` and five others, and a child process holding the write of the segment holding it (see stale-index-writes.ts). */
-    async function staleWriter(secret: string, letGo: 'busy' | 'idle', where: 'before-guard' | 'after-create' = 'before-guard') {
-      const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
+    async function staleWriter(secret: string, letGo: 'busy' | 'idle', where: 'before-guard' | 'after-create' = 'before-guard', search: SearchProvider = segmentSearch({ flushAfter: 4 })) {
+      const fs = await MemMapFS.init(root, { search, codec: msgpack(), autoCompaction: false });
       const id = await fs.appendMemory(`my password is ${secret}`);
       for (let i = 0; i < 5; i++) await fs.appendMemory(`an ordinary memory ${i}`);
       const child = spawn(process.execPath, supportScriptArgs('stale-index-writes.ts', root, secret, where, letGo), { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -1064,6 +1065,41 @@ describe('the segments search index in a store', () => {
       await fs.close();
     });
 
+    it('an erase by a store whose provider keeps no files waits for the segment files written after it listed the folder, as for those there before', async () => {
+      const { fs, id, next, write, kill } = await staleWriter('hunter2flexeraser', 'busy', 'before-guard', flexsearch());
+      try {
+        await fs.deleteMemory(id);
+        beforePurge(fs, async () => {
+          write();
+          expect(await next()).toEqual({ at: 'written' });
+        });
+        const report = await fs.compact({ erase: true });
+        // (That process may drop the file itself, its index made again after the compaction: then erased.)
+        if (report.erased) expect(await indexFilesHolding('hunter2flexeraser')).toEqual([]);
+        else expect(report.indexFilesLeft).toBeGreaterThan(0);
+      } finally {
+        await kill();
+      }
+      expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+      expect(await indexFilesHolding('hunter2flexeraser')).toEqual([]);
+      await fs.close();
+    });
+
+    it('writes no file after the erase though the count of purges kept apart is damaged after it: the saved description counts the purge too', async () => {
+      const { fs, id, next, write, kill } = await staleWriter('hunter2damagedafter', 'busy');
+      try {
+        await fs.deleteMemory(id);
+        expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+        await writeFile(join(root, 'index', 'purges'), Buffer.alloc(36, 7));
+        write();
+        expect(await next()).toEqual({ at: 'written' });
+      } finally {
+        await kill();
+      }
+      expect(await indexFilesHolding('hunter2damagedafter')).toEqual([]);
+      await fs.close();
+    });
+
     it('a file it wrote while the erase purged is gone when the erase says erased, that process letting go of its index at its idle catch-up', async () => {
       const { fs, id, next, write, kill } = await staleWriter('hunter2idleguard', 'idle');
       try {
@@ -1080,6 +1116,44 @@ describe('the segments search index in a store', () => {
       await fs.close();
     });
   });
+
+  it("erases, and saves, when the saved description's count of purges reads above 2^31 (its header's checksum does not cover it)", async () => {
+    const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
+    let fs = await open();
+    const id = await fs.appendMemory('my password is hunter2flipped');
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`an ordinary memory ${i}`);
+    await fs.queryMemory('memory');
+    await fs.close();
+    const path = join(root, 'index', 'search.snapshot');
+    const bytes = await readFile(path);
+    // (The high byte of the count, a u32 at offset 52.)
+    bytes[55]! |= 0x80;
+    await writeFile(path, bytes);
+    fs = await open();
+    await fs.deleteMemory(id);
+    const warnings = await warningsOf(async () => {
+      expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+    });
+    expect(warnings).toEqual([]);
+    expect(await indexFilesHolding('hunter2flipped')).toEqual([]);
+    await fs.close();
+  });
+
+  it('writes its segments out and saves them while another process holds the save lock for seconds (a slow fsync of its description, say)', async () => {
+    const fs = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
+    for (let i = 0; i < 6; i++) await fs.appendMemory(`an ordinary memory ${i}`);
+    await fs.queryMemory('memory');
+    await fs.checkpoint();
+    for (let i = 0; i < 3; i++) await fs.appendMemory(`a later memory ${i}`);
+    const lease = await tryLeaseFile(join(root, 'index', 'save.lock'), 'exclusive');
+    if (typeof lease === 'string') throw new Error(`the save lock was ${lease}`);
+    setTimeout(() => void lease.release(), 6_000);
+    expect(await warningsOf(() => fs.checkpoint().then(() => undefined))).toEqual([]);
+    await fs.close();
+    const reopened = await MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
+    expect((await reopened.queryMemory('later')).length).toBe(3);
+    await reopened.close();
+  }, 30_000);
 
   it('a handle whose index went stale by another\'s purge lets go of it: it neither keeps the old files once closed, nor loses expired memories\' absence on reload', async () => {
     const open = () => MemMapFS.init(root, { search: segmentSearch(), codec: msgpack() });

@@ -115,10 +115,11 @@ export class SearchIndex {
   /** Writes of the index open now that `writeUnlessPurged` refused: a purge under way fails by them, and is tried again. */
   private refusals = 0;
   /**
-   * Set by a purge's save (`writeSaved`), under the lock no index file is written without: the files of
-   * the index's folder then that its new description does not name (written before the purge was counted,
-   * by any process, they may hold what it erases); `'unknown'` when they could not be listed; `undefined`
-   * when the provider cannot say which files a description names.
+   * Set by a purge (`writeSaved`, or `countPurge` of an erase by a provider that keeps no files), under
+   * the lock no index file is made without: the files of the index's folder then that its new description
+   * does not name (made before the purge was counted, by any process, they may hold what it erases);
+   * `'unknown'` when they could not be listed; `undefined` when the provider cannot say which files a
+   * description names.
    */
   private leftAtPurge: Map<string, string> | 'unknown' | undefined;
   /** The count of purges last read by `letGoAfterPurgeElsewhere`, as the file held it. */
@@ -1010,18 +1011,18 @@ export class SearchIndex {
   }
 
   /** The purges counted for the saved index (see `purgesCounted`). */
-  private purgesNow(): Promise<number | 'damaged'> {
+  private purgesNow(): Promise<{ kept: number | 'damaged'; described: number }> {
     return purgesCounted(this.host.layout.searchPurges, this.host.layout.searchSnapshot, this.host.wal.header.logId, this.host.files);
   }
 
   /**
-   * Whether the index loaded now may hold what a purge erased: one was counted since it was loaded. (A
-   * count not known is any number of purges for an index loaded from files, none for one rebuilt from
-   * the tables, which writes the count again.)
+   * Whether the index loaded now may hold what a purge erased: one was counted since it was loaded, apart
+   * or in the saved description. (A count kept apart that is damaged is any number of purges for an index
+   * loaded from files; for one rebuilt from the tables, the description's alone.)
    */
   private async purgedSinceLoad(): Promise<boolean> {
-    const purges = await this.purgesNow();
-    return (purges === 'damaged' ? (this.indexFromFiles ? Number.POSITIVE_INFINITY : 0) : purges) > this.indexPurges;
+    const { kept, described } = await this.purgesNow();
+    return Math.max(kept === 'damaged' ? (this.indexFromFiles ? Number.POSITIVE_INFINITY : 0) : kept, described) > this.indexPurges;
   }
 
   /**
@@ -1044,9 +1045,12 @@ export class SearchIndex {
     return allowed;
   }
 
-  /** Runs `body` under `index/save.lock` shared (writers of the index's files hold it; a save's description and a purge's count take it exclusively). */
+  /**
+   * Runs `body` under `index/save.lock` shared (writers of the index's files hold it for a moment; a
+   * save's description and a purge's count take it exclusively, and are waited for as long as saves wait).
+   */
   private underSaveLock<T>(body: () => Promise<T>): Promise<T> {
-    return withFileLock(this.host.layout.searchLock, this.host.files, body, DESCRIPTION_LOCK_WAIT_MS, 'shared');
+    return withFileLock(this.host.layout.searchLock, this.host.files, body, undefined, 'shared');
   }
 
   /**
@@ -1211,7 +1215,8 @@ export class SearchIndex {
     const busy = () => this.host.closing || this.indexing !== undefined || this.loadingIndex !== undefined || this.releasing !== undefined || this.savesWaiting > 0 || this.searchesUnderWay > 0;
     if (!this.indexLoaded || !this.loaded || !this.persistent || busy()) return;
     try {
-      const purges = await this.purgesNow();
+      const { kept, described } = await this.purgesNow();
+      const purges = kept === 'damaged' ? kept : Math.max(kept, described);
       if (purges === this.purgesSeen) return;
       this.purgesSeen = purges;
       if (purges !== 'damaged' && purges <= this.indexPurges) return;
@@ -1234,7 +1239,8 @@ export class SearchIndex {
    * Counts one more purge in `index/purges`, no index being saved with it; with `removeSnapshot`, then
    * removes the saved snapshot (under the same hold of the lock: its count is read first). With
    * `unlessPurgedSince`, does neither when a purge was counted since this process loaded its index (the
-   * saved one, if any, was saved after that purge).
+   * saved one, if any, was saved after that purge). With `removeSnapshot` (an erase's), lists the segment
+   * files there then (`leftAtPurge`).
    */
   private async countPurge(options: { removeSnapshot?: boolean; unlessPurgedSince?: boolean; unlessReplaced?: SearchSnapshot; waitMs?: number } = {}): Promise<boolean> {
     if (this.host.wal.readOnly) return false;
@@ -1263,6 +1269,10 @@ export class SearchIndex {
           throw error;
         });
         if (removed) await syncFolder(layout.index, files);
+        // The segment files there now (a `segments` index of another process, loaded before, may have
+        // written one since the erase listed the folder): the erase waits for them too. (None is being made
+        // under this lock, and a process with such an index makes none from now on.)
+        this.leftAtPurge = await indexFolderFiles(this.host, false).catch(() => 'unknown' as const);
       }
       return true;
     }, options.waitMs);

@@ -45,14 +45,17 @@ export async function readSearchPurges(path: string, logId: string, files: Pick<
 }
 
 /**
- * The purges the saved search index of log `logId` went through, as far as they are known: the count
- * kept apart (`purgesPath`) or the one in the saved description (`snapshotPath`), whichever is higher
- * (a purge whose count could not be written apart still says so there); `'damaged'` when the count
- * kept apart is not whole. A read that fails throws.
+ * The purges the saved search index of log `logId` went through, as far as they are known: `kept`, the
+ * count kept apart (`purgesPath`; `'damaged'` when that file is not whole), and `described`, the one in
+ * the saved description (`snapshotPath`; 0 when there is none of this log), which a purge whose count
+ * could not be written apart still holds. (The description's is read as a load reads it: bounded, for
+ * its header's checksum does not cover it.) A read that fails throws.
  */
-export async function purgesCounted(purgesPath: string, snapshotPath: string, logId: string, files: Pick<StoreFileSystem, 'readFile' | 'open'>): Promise<number | 'damaged'> {
+export async function purgesCounted(purgesPath: string, snapshotPath: string, logId: string, files: Pick<StoreFileSystem, 'readFile' | 'open'>): Promise<{ kept: number | 'damaged'; described: number }> {
   const kept = await readSearchPurges(purgesPath, logId, files);
-  if (kept === 'damaged') return kept;
   const mark = await readSearchSnapshotMark(snapshotPath, files, true);
-  return Math.max(kept, mark?.logId === logId ? mark.purges : 0);
+  return { kept, described: mark?.logId === logId ? Math.min(mark.purges, MAX_DESCRIBED_PURGES) : 0 };
 }
+
+/** The highest count of purges taken from a saved description's header (see `purgesCounted`). */
+export const MAX_DESCRIBED_PURGES = 0x7fffffff;
