@@ -996,7 +996,14 @@ describe('the segments search index in a store', () => {
         await kill();
         throw error;
       }
-      return { fs, id, next, write: () => child.stdin!.write('write\n'), kill };
+      const write = () => child.stdin!.write('write\n');
+      /** Has that process write the segment when the next erase of `fs` has listed the index's files, before it purges the saved index. */
+      const writesBeforePurge = () =>
+        beforePurge(fs, async () => {
+          write();
+          expect(await next()).toEqual({ at: 'written' });
+        });
+      return { fs, id, next, write, writesBeforePurge, kill };
     }
 
     /** Runs `first` when the next erase of `fs` has listed the index's files, before it purges the saved index. */
@@ -1025,14 +1032,11 @@ describe('the segments search index in a store', () => {
     });
 
     it('the files it wrote while the erase purged are waited for: erased is false while that process holds them, and a later erase removes them once they are let go of', async () => {
-      const { fs, id, next, write, kill } = await staleWriter('hunter2staleguard', 'busy');
+      const { fs, id, writesBeforePurge, kill } = await staleWriter('hunter2staleguard', 'busy');
       try {
         await fs.deleteMemory(id);
         // (Written after the erase listed the files, before its purge is counted.)
-        beforePurge(fs, async () => {
-          write();
-          expect(await next()).toEqual({ at: 'written' });
-        });
+        writesBeforePurge();
         const report = await fs.compact({ erase: true });
         expect(report).toMatchObject({ erased: false });
         expect(report.indexFilesLeft).toBeGreaterThan(0);
@@ -1066,13 +1070,10 @@ describe('the segments search index in a store', () => {
     });
 
     it('an erase by a store whose provider keeps no files waits for the segment files written after it listed the folder, as for those there before', async () => {
-      const { fs, id, next, write, kill } = await staleWriter('hunter2flexeraser', 'busy', 'before-guard', flexsearch());
+      const { fs, id, writesBeforePurge, kill } = await staleWriter('hunter2flexeraser', 'busy', 'before-guard', flexsearch());
       try {
         await fs.deleteMemory(id);
-        beforePurge(fs, async () => {
-          write();
-          expect(await next()).toEqual({ at: 'written' });
-        });
+        writesBeforePurge();
         const report = await fs.compact({ erase: true });
         // (That process may drop the file itself, its index made again after the compaction: then erased.)
         if (report.erased) expect(await indexFilesHolding('hunter2flexeraser')).toEqual([]);
@@ -1101,13 +1102,10 @@ describe('the segments search index in a store', () => {
     });
 
     it('a file it wrote while the erase purged is gone when the erase says erased, that process letting go of its index at its idle catch-up', async () => {
-      const { fs, id, next, write, kill } = await staleWriter('hunter2idleguard', 'idle');
+      const { fs, id, writesBeforePurge, kill } = await staleWriter('hunter2idleguard', 'idle');
       try {
         await fs.deleteMemory(id);
-        beforePurge(fs, async () => {
-          write();
-          expect(await next()).toEqual({ at: 'written' });
-        });
+        writesBeforePurge();
         expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
         expect(await indexFilesHolding('hunter2idleguard')).toEqual([]);
       } finally {
