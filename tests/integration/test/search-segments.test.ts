@@ -1086,6 +1086,29 @@ describe('the segments search index in a store', () => {
       await fs.close();
     });
 
+    it('an erase by a persistent provider that cannot name the files of a description (no indexFiles) waits for them too', async () => {
+      /** The segments provider, without the optional `indexFiles`. */
+      class WithoutIndexFiles extends SegmentSearchProvider {
+        constructor() {
+          super(4, 10);
+          (this as unknown as { indexFiles: undefined }).indexFiles = undefined;
+        }
+      }
+      const { fs, id, writesBeforePurge, kill } = await staleWriter('hunter2noindexfiles', 'busy', 'before-guard', new WithoutIndexFiles());
+      try {
+        await fs.deleteMemory(id);
+        writesBeforePurge();
+        const report = await fs.compact({ erase: true });
+        expect(report).toMatchObject({ erased: false });
+        expect(await indexFilesHolding('hunter2noindexfiles')).not.toEqual([]);
+      } finally {
+        await kill();
+      }
+      expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+      expect(await indexFilesHolding('hunter2noindexfiles')).toEqual([]);
+      await fs.close();
+    });
+
     it('writes no file after the erase though the count of purges kept apart is damaged after it: the saved description counts the purge too', async () => {
       const { fs, id, next, write, kill } = await staleWriter('hunter2damagedafter', 'busy');
       try {
@@ -1115,6 +1138,27 @@ describe('the segments search index in a store', () => {
     });
   });
 
+  it('an erase whose own index writes segments out while it saves the purged description says erased, without waiting for them', async () => {
+    const provider = segmentSearch({ flushAfter: 4 }) as SegmentSearchProvider;
+    const fs = await MemMapFS.init(root, { search: provider, codec: msgpack(), autoCompaction: false });
+    const id = await fs.appendMemory('my password is hunter2ownwrites');
+    for (let i = 0; i < 5; i++) await fs.appendMemory(`an ordinary memory ${i}`);
+    await fs.queryMemory('memory');
+    await fs.deleteMemory(id);
+    const saveIndex = provider.saveIndex.bind(provider);
+    provider.saveIndex = async (options) => {
+      const saved = await saveIndex(options);
+      if (options?.purge) {
+        for (let i = 0; i < 8; i++) await fs.appendMemory(`written meanwhile ${i}`);
+        await fs.queryMemory('meanwhile');
+      }
+      return saved;
+    };
+    expect(await fs.compact({ erase: true })).toMatchObject({ erased: true, indexFilesLeft: 0 });
+    expect(await indexFilesHolding('hunter2ownwrites')).toEqual([]);
+    await fs.close();
+  });
+
   it("erases, and saves, when the saved description's count of purges reads above 2^31 (its header's checksum does not cover it)", async () => {
     const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
     let fs = await open();
@@ -1124,17 +1168,37 @@ describe('the segments search index in a store', () => {
     await fs.close();
     const path = join(root, 'index', 'search.snapshot');
     const bytes = await readFile(path);
-    // (The high byte of the count, a u32 at offset 52.)
-    bytes[55]! |= 0x80;
+    // (The count, a u32 at offset 52, at its highest.)
+    bytes.writeUInt32LE(0xffffffff, 52);
     await writeFile(path, bytes);
     fs = await open();
     await fs.deleteMemory(id);
     const warnings = await warningsOf(async () => {
       expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
+      await fs.appendMemory('another memory');
+      expect(await fs.compact({ erase: true })).toMatchObject({ erased: true });
     });
     expect(warnings).toEqual([]);
     expect(await indexFilesHolding('hunter2flipped')).toEqual([]);
     await fs.close();
+  });
+
+  it("saves the index when the saved description's count of purges reads above 2^31, no erase asked for", async () => {
+    const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
+    let fs = await open();
+    for (let i = 0; i < 6; i++) await fs.appendMemory(`an ordinary memory ${i}`);
+    await fs.queryMemory('memory');
+    await fs.close();
+    const path = join(root, 'index', 'search.snapshot');
+    const bytes = await readFile(path);
+    bytes[55]! |= 0x80;
+    await writeFile(path, bytes);
+    const savedAt = bytes.readDoubleLE(16);
+    fs = await open();
+    await fs.queryMemory('memory');
+    await fs.appendMemory('a later memory');
+    await fs.close();
+    expect((await readFile(path)).readDoubleLE(16)).toBeGreaterThan(savedAt);
   });
 
   it('writes its segments out and saves them while another process holds the save lock for seconds (a slow fsync of its description, say)', async () => {

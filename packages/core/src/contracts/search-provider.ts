@@ -208,8 +208,8 @@ export interface SearchProvider {
   /**
    * (When `supports.persistent`; optional.) The names of the files of the folder that the description
    * `saved` names, without reading them. After a purge the store waits for every other file of the
-   * folder, there before or written meanwhile by an index that predates the purge, to be let go of and
-   * removed; without it, only for the files there before the purge began.
+   * folder, there before or made meanwhile by an index that predates the purge, to be let go of and
+   * removed; it tells the purge's own files by those its index made through `guardWrite`, and by these.
    */
   indexFiles?(saved: Uint8Array): string[];
   /**

@@ -10,7 +10,7 @@ import { ChangeQueue } from './change-queue.js';
 import { dropSavedIndexBefore, loadableByAny, vouchedByManifest } from './saved-index-coverage.js';
 import { DESCRIPTION_LOCK_WAIT_MS, indexFolderFiles, removeAbandonedSaveFiles, removeSegmentFilesNoOneNames } from './saved-index-files.js';
 import type { SearchIndexHost } from './search-index-host.js';
-import { purgesCounted, readSearchPurges, writeSearchPurges } from './search-purges.js';
+import { MAX_DESCRIBED_PURGES, purgesCounted, readSearchPurges, writeSearchPurges } from './search-purges.js';
 import { readSearchSnapshot, readSearchSnapshotMark, writeSearchSnapshot, type SearchSnapshot } from './search-snapshot.js';
 import { monotonicMs } from '../monotonic-clock.js';
 
@@ -122,6 +122,11 @@ export class SearchIndex {
    * description names.
    */
   private leftAtPurge: Map<string, string> | 'unknown' | undefined;
+  /**
+   * The files this process's index open now made since its purge's save began (`writeSaved`): the
+   * purge's own, and those of the purged index after it, none of which holds what the purge erases.
+   */
+  private madeDuringPurge: Set<string> | undefined;
   /** The count of purges last read by `letGoAfterPurgeElsewhere`, as the file held it. */
   private purgesSeen: number | 'damaged' | undefined;
   /** Whether the index was loaded from a saved one (not rebuilt from the tables): see `writeSaved`. */
@@ -933,12 +938,14 @@ export class SearchIndex {
       // A count kept apart that is damaged is not known: any purge may have happened since an index was
       // loaded from files (not one rebuilt from the tables, which writes the count again).
       const kept = purgesKept === 'damaged' ? (this.indexFromFiles ? Number.POSITIVE_INFINITY : 0) : purgesKept;
+      // (Bounded as a load bounds it: the description's header checksum does not cover its count.)
+      const described = sameLog ? Math.min(onDisk.purges, MAX_DESCRIBED_PURGES) : 0;
       // A purge this index did not go through (counted apart too: its description may have been deleted
       // since): this one may hold what it erased. It is loaded afresh when next needed, so that its
       // files may go.
       // (An index in memory too: one that took a deletion may still hold its words, as FlexSearch's
       // terms, and export them.)
-      if (Math.max(sameLog ? onDisk.purges : 0, kept) > this.indexPurges) {
+      if (Math.max(described, kept) > this.indexPurges) {
         if (!purge || (sameLog && onDisk.lsn > lsn)) {
           if (!this.host.closing) this.unload();
           return true;
@@ -947,7 +954,7 @@ export class SearchIndex {
       }
       // (Another provider's is no index of this one's, nor is one that went through fewer purges than
       // counted apart, which no load uses: replaced.)
-      if (!sameLog || onDisk.provider !== this.provider.name || onDisk.purges < kept) return false;
+      if (!sameLog || onDisk.provider !== this.provider.name || described < kept) return false;
       // One that covers as much or more (another process's, saved meanwhile). (A purge replaces it all
       // the same: it must not keep what deleted memories said; a compaction's, one that covers as much:
       // its files were rewritten.)
@@ -955,49 +962,55 @@ export class SearchIndex {
       return compact ? onDisk.lsn > lsn : onDisk.lsn >= lsn;
     };
     if (refused(await onDiskNow())) return;
-    const data = await this.call(() => (persistent ? this.provider.saveIndex!(compact ? { purge, compact } : { purge }) : this.provider.exportSnapshot!()));
-    // What it covers durable first, whatever the durability (records of this process or of others not
-    // yet synced under 'batch', and, for a persistent index, records applied while it was written), so
-    // that no power loss leaves it ahead of the log.
-    await this.host.wal.flush();
-    await this.host.files.mkdir(this.host.layout.index, { recursive: true });
-    await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
-      const now = await onDiskNow();
-      if (refused(now)) return;
-      // Another process may have cut the log past the record this index ends with since it was taken
-      // (its cut's removal of stale saved indexes done before this lock was taken): one that a process
-      // opening the store now could not bring up to date is not written (a process open already, whose
-      // own checkpoint ends with that record, keeps whatever index it has). A purge's is, all the same:
-      // it replaces one that may hold what the purge erased; a compaction's too, whose files were
-      // rewritten. (Nor is it asked on a log hosts share, which only a snapshot cuts, keeping what this
-      // host has yet to read: reading it here may mean a page of other hosts' records.)
-      if (!purge && !compact && !this.host.remote && (await loadableByAny(this.host, { lsn, checksum })) === false) return;
-      const kept = now.purgesKept === 'damaged' ? 0 : now.purgesKept;
-      // (A damaged count is written again one higher: the count lost may have been.)
-      const purges = Math.max(this.indexPurges, now.onDisk?.logId === logId ? now.onDisk.purges : 0, kept) + (purge || now.purgesKept === 'damaged' ? 1 : 0);
-      await writeSearchSnapshot(this.host.layout.searchSnapshot, { provider: this.provider.name, spec: this.searchSource.spec, logId, lsn, checksum, savedAt, purges, data }, this.host.files);
-      this.snapshotLsn = lsn;
-      this.indexPurges = purges;
-      // (After the description: a crash between the two leaves the count in the description alone, as
-      // before there was this file, rather than a count no saved index reaches, which would have every
-      // process rebuild its index. A failure here is the next save's to mend: the description holds it.)
-      if (purges > kept || now.purgesKept === 'damaged') {
-        await writeSearchPurges(this.host.layout.searchPurges, logId, purges, this.host.files).catch((error: unknown) => {
-          process.emitWarning(`The count of purges of the search index (${this.host.layout.searchPurges}) was not written (the saved index holds it; the next save writes it again): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
-        });
-      }
-      // Every file there now that the new description does not name may hold what the purge erases (one
-      // written since it began, by an index of any process that predates it): the erase waits for those
-      // too. (Listed under the lock: no file of an index is being written, and none written from now on
-      // comes from an index loaded before the purge.)
-      if (purge && persistent && this.provider.indexFiles) {
-        const indexFiles = this.provider.indexFiles.bind(this.provider);
-        this.leftAtPurge = await indexFolderFiles(this.host, true).then((listed) => {
-          const named = new Set(indexFiles(data));
-          return new Map([...listed].filter(([name]) => !named.has(name)));
-        }, () => 'unknown' as const).catch(() => 'unknown' as const);
-      }
-    });
+    if (purge && persistent) this.madeDuringPurge = new Set();
+    try {
+      const data = await this.call(() => (persistent ? this.provider.saveIndex!(compact ? { purge, compact } : { purge }) : this.provider.exportSnapshot!()));
+      // What it covers durable first, whatever the durability (records of this process or of others not
+      // yet synced under 'batch', and, for a persistent index, records applied while it was written), so
+      // that no power loss leaves it ahead of the log.
+      await this.host.wal.flush();
+      await this.host.files.mkdir(this.host.layout.index, { recursive: true });
+      await withFileLock(this.host.layout.searchLock, this.host.files, async () => {
+        const now = await onDiskNow();
+        if (refused(now)) return;
+        // Another process may have cut the log past the record this index ends with since it was taken
+        // (its cut's removal of stale saved indexes done before this lock was taken): one that a process
+        // opening the store now could not bring up to date is not written (a process open already, whose
+        // own checkpoint ends with that record, keeps whatever index it has). A purge's is, all the same:
+        // it replaces one that may hold what the purge erased; a compaction's too, whose files were
+        // rewritten. (Nor is it asked on a log hosts share, which only a snapshot cuts, keeping what this
+        // host has yet to read: reading it here may mean a page of other hosts' records.)
+        if (!purge && !compact && !this.host.remote && (await loadableByAny(this.host, { lsn, checksum })) === false) return;
+        const kept = now.purgesKept === 'damaged' ? 0 : now.purgesKept;
+        // (A damaged count is written again one higher: the count lost may have been.)
+        const purges = Math.max(this.indexPurges, now.onDisk?.logId === logId ? Math.min(now.onDisk.purges, MAX_DESCRIBED_PURGES) : 0, kept) + (purge || now.purgesKept === 'damaged' ? 1 : 0);
+        await writeSearchSnapshot(this.host.layout.searchSnapshot, { provider: this.provider.name, spec: this.searchSource.spec, logId, lsn, checksum, savedAt, purges, data }, this.host.files);
+        this.snapshotLsn = lsn;
+        this.indexPurges = purges;
+        // (After the description: a crash between the two leaves the count in the description alone, as
+        // before there was this file, rather than a count no saved index reaches, which would have every
+        // process rebuild its index. A failure here is the next save's to mend: the description holds it.)
+        if (purges > kept || now.purgesKept === 'damaged') {
+          await writeSearchPurges(this.host.layout.searchPurges, logId, purges, this.host.files).catch((error: unknown) => {
+            process.emitWarning(`The count of purges of the search index (${this.host.layout.searchPurges}) was not written (the saved index holds it; the next save writes it again): ${describeThrown(error)}`, { code: 'MEMMAPFS_SNAPSHOT_FAILED' });
+          });
+        }
+        // Every file there now that the new description does not name, nor this process's purged index
+        // made, may hold what the purge erases (one made since it began, by an index of any process that
+        // predates it): the erase waits for those too. (Listed under the lock: no file of an index is being
+        // made, and none made from now on comes from an index loaded before the purge.)
+        if (purge && persistent) {
+          const made = this.madeDuringPurge ?? new Set<string>();
+          const named = (saved: Uint8Array) => new Set([...(this.provider.indexFiles?.(saved) ?? []), ...made]);
+          this.leftAtPurge = await indexFolderFiles(this.host, true).then((listed) => {
+            const ours = named(data);
+            return new Map([...listed].filter(([name]) => !ours.has(name)));
+          }, () => 'unknown' as const).catch(() => 'unknown' as const);
+        }
+      });
+    } finally {
+      this.madeDuringPurge = undefined;
+    }
   }
 
   /**
@@ -1007,7 +1020,7 @@ export class SearchIndex {
    */
   private openOptions(): SearchIndexOpenOptions {
     const open = ++this.opens;
-    return { reader: this.host.reader, readOnly: this.host.wal.readOnly, guardWrite: (file, create, write) => this.writeUnlessPurged(open, create, write) };
+    return { reader: this.host.reader, readOnly: this.host.wal.readOnly, guardWrite: (file, create, write) => this.writeUnlessPurged(open, file, create, write) };
   }
 
   /** The purges counted for the saved index (see `purgesCounted`). */
@@ -1034,9 +1047,16 @@ export class SearchIndex {
    * the erase waits to see removed, or never made. The index stays as it is (its queries are right: the
    * tables say what is deleted) until the idle catch-up lets go of it (`letGoAfterPurgeElsewhere`).
    */
-  private async writeUnlessPurged(open: number, create: () => Promise<void>, write: () => Promise<void>): Promise<boolean> {
+  private async writeUnlessPurged(open: number, file: string, create: () => Promise<void>, write: () => Promise<void>): Promise<boolean> {
     const current = async () => open === this.opens && !(await this.purgedSinceLoad());
-    let allowed = open === this.opens && (await this.underSaveLock(async () => (await current()) && (await create(), true)));
+    let allowed =
+      open === this.opens &&
+      (await this.underSaveLock(async () => {
+        if (!(await current())) return false;
+        this.madeDuringPurge?.add(file);
+        await create();
+        return true;
+      }));
     if (allowed) {
       await write();
       allowed = await this.underSaveLock(current);

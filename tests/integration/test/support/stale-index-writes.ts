@@ -3,7 +3,8 @@
 // deletes the memory): at `before-guard`, before the store's guard of index writes is asked; at
 // `after-create`, once the guard let it create the file, before it writes it. It prints {"at":"writing"}
 // there, waits for a line on stdin, goes on (written, or refused), and prints {"at":"written"}. With
-// `busy`, it never lets go of its index after a purge elsewhere (as a process busy throughout); with
+// `busy`, it never lets go of its index after a purge elsewhere (as a process busy throughout), saves
+// it or merges its segments; with
 // `idle`, it does at its idle catch-up. Then it waits to be killed.
 //   stale-index-writes.ts ROOT WORD before-guard|after-create busy|idle
 import { createInterface } from 'node:readline';
@@ -42,6 +43,12 @@ if (where === 'before-guard') {
   };
 }
 const fs = await MemMapFS.init(root, { search: provider, codec: msgpack(), autoCompaction: false });
-if (letGo === 'busy') (fs as unknown as { engine: { index: { letGoAfterPurgeElsewhere(): Promise<void> } } }).engine.index.letGoAfterPurgeElsewhere = () => Promise.resolve();
+if (letGo === 'busy') {
+  // (Nor does it save its index or merge segments, either of which would let go of the files it made.)
+  const index = (fs as unknown as { engine: { index: { letGoAfterPurgeElsewhere(): Promise<void>; savePersistent(): Promise<void> } } }).engine.index;
+  index.letGoAfterPurgeElsewhere = () => Promise.resolve();
+  index.savePersistent = () => Promise.resolve();
+  (provider as unknown as { scheduleMerge(): void }).scheduleMerge = () => undefined;
+}
 await fs.queryMemory('memory');
 await new Promise(() => undefined);
