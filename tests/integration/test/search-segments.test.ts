@@ -1159,6 +1159,47 @@ describe('the segments search index in a store', () => {
     await fs.close();
   });
 
+  it('an erase whose purge writes out a sealed segment holding a deleted memory waits for that file to be removed, though its first removal meets the save lock held for seconds', async () => {
+    // Once armed (the purge's description saved), the next fsync of the index folder finds save.lock held
+    // for 6 s, as by another process (a slow fsync of its description, say).
+    const lockPath = join(root, 'index', 'save.lock');
+    let armed = false;
+    let held: Promise<void> | undefined;
+    const open = (async (path: string, ...rest: unknown[]) => {
+      if (armed && String(path) === join(root, 'index') && rest[0] === 'r') {
+        const lease = await tryLeaseFile(lockPath, 'exclusive');
+        if (typeof lease !== 'string') {
+          armed = false;
+          held = new Promise((resolve) => setTimeout(resolve, 6_000)).then(() => lease.release());
+        }
+      }
+      return (nodeFileSystem.open as (...args: unknown[]) => Promise<nodeFileSystem.FileHandle>)(path, ...rest);
+    }) as typeof nodeFileSystem.open;
+    const provider = segmentSearch({ flushAfter: 4 }) as SegmentSearchProvider;
+    const fs = await MemMapFS.init(root, { search: provider, codec: msgpack(), autoCompaction: false, fileSystem: { ...nodeFileSystem, open } });
+    // The background write-out of a sealed segment has not got to its file yet (a slow disk): the purge writes it.
+    (provider as unknown as { writeOut(): Promise<void> }).writeOut = () => Promise.resolve();
+    const id = await fs.appendMemory('my password is hunter2sealed');
+    for (let i = 0; i < 3; i++) await fs.appendMemory(`an ordinary memory ${i}`);
+    expect(await fs.queryMemory('hunter2sealed')).toHaveLength(1);
+    await fs.deleteMemory(id);
+    expect(await indexFilesHolding('hunter2sealed')).toEqual([]);
+    const saveIndex = provider.saveIndex.bind(provider);
+    provider.saveIndex = async (options) => {
+      const saved = await saveIndex(options);
+      if (options?.purge) armed = true;
+      return saved;
+    };
+    const report = await fs.compact({ erase: true });
+    const holding = await indexFilesHolding('hunter2sealed');
+    await held;
+    await fs.close();
+    expect(held).toBeDefined();
+    // Either the erase says it is not done, or no file holds the deleted memory's words.
+    if (report.erased) expect(holding).toEqual([]);
+    else expect(report.indexFilesLeft).toBeGreaterThan(0);
+  }, 30_000);
+
   it("erases, and saves, when the saved description's count of purges reads above 2^31 (its header's checksum does not cover it)", async () => {
     const open = () => MemMapFS.init(root, { search: segmentSearch({ flushAfter: 4 }), codec: msgpack(), autoCompaction: false });
     let fs = await open();

@@ -123,10 +123,11 @@ export class SearchIndex {
    */
   private leftAtPurge: Map<string, string> | 'unknown' | undefined;
   /**
-   * The files this process's index open now made since its purge's save began (`writeSaved`): the
-   * purge's own, and those of the purged index after it, none of which holds what the purge erases.
+   * The files this process's index open now made since its purge's save began (`writeSaved`): `during`
+   * the provider's `saveIndex` (the purge's own, and write-outs it finished, which may hold what it
+   * erases until merged away), and `after` it (of the purged index: none holds what the purge erases).
    */
-  private madeDuringPurge: Set<string> | undefined;
+  private purgeWrites: { during: Set<string>; after: Set<string>; saved: boolean } | undefined;
   /** The count of purges last read by `letGoAfterPurgeElsewhere`, as the file held it. */
   private purgesSeen: number | 'damaged' | undefined;
   /** Whether the index was loaded from a saved one (not rebuilt from the tables): see `writeSaved`. */
@@ -962,9 +963,11 @@ export class SearchIndex {
       return compact ? onDisk.lsn > lsn : onDisk.lsn >= lsn;
     };
     if (refused(await onDiskNow())) return;
-    if (purge && persistent) this.madeDuringPurge = new Set();
+    const made = purge && persistent ? { during: new Set<string>(), after: new Set<string>(), saved: false } : undefined;
+    this.purgeWrites = made;
     try {
       const data = await this.call(() => (persistent ? this.provider.saveIndex!(compact ? { purge, compact } : { purge }) : this.provider.exportSnapshot!()));
+      if (made) made.saved = true;
       // What it covers durable first, whatever the durability (records of this process or of others not
       // yet synced under 'batch', and, for a persistent index, records applied while it was written), so
       // that no power loss leaves it ahead of the log.
@@ -996,20 +999,21 @@ export class SearchIndex {
           });
         }
         // Every file there now that the new description does not name, nor this process's purged index
-        // made, may hold what the purge erases (one made since it began, by an index of any process that
-        // predates it): the erase waits for those too. (Listed under the lock: no file of an index is being
-        // made, and none made from now on comes from an index loaded before the purge.)
-        if (purge && persistent) {
-          const made = this.madeDuringPurge ?? new Set<string>();
-          const named = (saved: Uint8Array) => new Set([...(this.provider.indexFiles?.(saved) ?? []), ...made]);
+        // made after it, may hold what the purge erases (one made since it began, by an index of any
+        // process that predates it, or one the purge wrote out and merged away): the erase waits for
+        // those too. (Listed under the lock: no file of an index is being made, and none made from now on
+        // comes from an index loaded before the purge.) A provider that cannot name a description's files
+        // has every file its purge made taken for one the description needs.
+        if (made) {
+          const needed = (saved: Uint8Array) => new Set([...(this.provider.indexFiles ? this.provider.indexFiles(saved) : made.during), ...made.after]);
           this.leftAtPurge = await indexFolderFiles(this.host, true).then((listed) => {
-            const ours = named(data);
+            const ours = needed(data);
             return new Map([...listed].filter(([name]) => !ours.has(name)));
           }, () => 'unknown' as const).catch(() => 'unknown' as const);
         }
       });
     } finally {
-      this.madeDuringPurge = undefined;
+      this.purgeWrites = undefined;
     }
   }
 
@@ -1053,7 +1057,8 @@ export class SearchIndex {
       open === this.opens &&
       (await this.underSaveLock(async () => {
         if (!(await current())) return false;
-        this.madeDuringPurge?.add(file);
+        const made = this.purgeWrites;
+        if (made) (made.saved ? made.after : made.during).add(file);
         await create();
         return true;
       }));
