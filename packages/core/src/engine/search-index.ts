@@ -772,7 +772,7 @@ export class SearchIndex {
     const kept = await readSearchPurges(this.host.layout.searchPurges, logId, this.host.files);
     const header = snapshot ?? (await readSearchSnapshotMark(this.host.layout.searchSnapshot, this.host.files));
     // (A header's count is not checked by its checksum: bounded, so that one flipped cannot overflow a save.)
-    const purges = Math.max(kept === 'damaged' ? 0 : kept, header?.logId === logId ? Math.min(header.purges, 0x7fffffff) : 0);
+    const purges = Math.max(kept === 'damaged' ? 0 : kept, header?.logId === logId ? Math.min(header.purges, MAX_DESCRIBED_PURGES) : 0);
     const beforePurge = sameLog && (kept === 'damaged' || snapshot.purges < kept);
     // (Records committed after this are applied after it, and wait for the index in `pendingIndex`.)
     const logEnd = this.host.wal.lastLsn;
@@ -1005,11 +1005,12 @@ export class SearchIndex {
         // comes from an index loaded before the purge.) A provider that cannot name a description's files
         // has every file its purge made taken for one the description needs.
         if (made) {
-          const needed = (saved: Uint8Array) => new Set([...(this.provider.indexFiles ? this.provider.indexFiles(saved) : made.during), ...made.after]);
-          this.leftAtPurge = await indexFolderFiles(this.host, true).then((listed) => {
-            const ours = needed(data);
-            return new Map([...listed].filter(([name]) => !ours.has(name)));
-          }, () => 'unknown' as const).catch(() => 'unknown' as const);
+          this.leftAtPurge = await indexFolderFiles(this.host, true)
+            .then((listed) => {
+              const ours = new Set([...(this.provider.indexFiles ? this.provider.indexFiles(data) : made.during), ...made.after]);
+              return new Map([...listed].filter(([name]) => !ours.has(name)));
+            })
+            .catch(() => 'unknown' as const);
         }
       });
     } finally {
@@ -1121,7 +1122,7 @@ export class SearchIndex {
     // And those there when the purge was counted that it does not name: written meanwhile, perhaps from
     // an index loaded before it (by identity: a name may come back for another file).
     const atPurge = this.leftAtPurge as Map<string, string> | 'unknown' | undefined;
-    const watched = before === undefined || atPurge === 'unknown' ? undefined : [...new Set([...before, ...(atPurge ?? [])].map(([name, identity]) => `${name}\0${identity}`))].map((key) => key.split('\0') as [string, string]);
+    const watched = before === undefined || atPurge === 'unknown' ? undefined : [...before, ...[...(atPurge ?? [])].filter(([name, identity]) => before.get(name) !== identity)];
     // (A save's file left by a process that died before renaming it may hold a deleted memory's words.)
     let tempsGone = this.host.wal.readOnly;
     if (!this.host.wal.readOnly) {
