@@ -99,11 +99,23 @@ const QUERY_DEPTH = 10_000;
 /** Largest page of `listNamespaces` in core. */
 const NAMESPACE_PAGE = 10_000;
 /**
- * A memory that no pointer names and is older than this is left over from puts of one key that raced
- * (or from a process killed between its two writes), and `sweep` deletes it. Younger, it may be a put
- * still on its way to writing its pointer.
+ * A memory that no pointer names and was written this long before a sweep is left over (from a process
+ * killed between an item's memory and its pointer), and `sweep` deletes it. Younger, it may be a put, or
+ * an import, still on its way to writing its pointer. How long ago it was written is told by the log, not
+ * by the memory's times (an import writes back old ones): see `SweepLook`.
  */
 const LEFTOVER_AGE_MS = 10 * MINUTE;
+
+/**
+ * What a sweep saw: every memory with an id up to `id` was written before `at` (this process's monotonic
+ * clock, so that no clock of another host, nor a change of the wall clock, counts). `id` is the highest
+ * the sweep listed: ids are log positions, so a memory written later, even one written back with its
+ * id by `restoreMemories`, has a higher one.
+ */
+interface SweepLook {
+  readonly id: number;
+  readonly at: number;
+}
 
 type Kind = 'get' | 'put' | 'search' | 'listNamespaces';
 
@@ -150,6 +162,8 @@ export class MemMapStore extends BaseStore {
   /** Whether the store's search provider was found to search embeddings of `index.dims` (checked by the first batch). */
   private vectorSearchChecked = false;
   private sweeper: NodeJS.Timeout | undefined;
+  /** The looks at the log of this store's earlier sweeps, oldest first: the newest one old enough, and any since. */
+  private readonly sweepLooks: SweepLook[] = [];
 
   /**
    * @param store An open `MemMapFS` (from `MemMapFS.init`). Opened with `readOnly: true`, the store can
@@ -278,22 +292,27 @@ export class MemMapStore extends BaseStore {
   }
 
   /**
-   * Deletes expired items and memories left over by puts of one key that raced, in every namespace of
-   * this store; resolves how many memories it deleted. Expired items are never returned even before a
-   * sweep; sweeping gives their space back. Reads every item's memory.
+   * Deletes expired items, and memories no item's pointer names that an earlier sweep of this
+   * `MemMapStore`, at least ten minutes before, saw (left over by a process killed between an item's two
+   * writes), in every namespace of this store; resolves how many memories it deleted. Expired items are
+   * never returned even before a sweep; sweeping gives their space back. Reads every item's memory.
    */
   async sweep(): Promise<number> {
     return onStore('sweep', this.store.root, async () => {
       const now = Date.now();
+      const leftoverUpTo = this.leftoverUpTo();
       let removed = 0;
+      let highestId = 0;
       let cursor: string | undefined;
       do {
         const page = await this.store.listMemories({ namespace: this.layout.root, limit: PAGE, cursor });
         for (const memory of page.memories) {
-          if (this.isStale(memory, now) && (await this.store.deleteMemory(memory.id))) removed += 1;
+          highestId = Math.max(highestId, memory.id);
+          if (this.isStale(memory, now, leftoverUpTo) && (await this.store.deleteMemory(memory.id))) removed += 1;
         }
         cursor = page.nextCursor;
       } while (cursor !== undefined);
+      this.sweepLooks.push({ id: highestId, at: performance.now() });
       return removed;
     }, 'MemMapStore');
   }
@@ -581,15 +600,29 @@ export class MemMapStore extends BaseStore {
   }
 
   /**
-   * Whether `sweep` may delete a memory: one of an expired item (its own or one of its embeddings'),
-   * or one no item's pointer names that is either expired or old.
+   * The highest id of a memory written at least `LEFTOVER_AGE_MS` ago, by what earlier sweeps saw (0
+   * when none of them is that old).
    */
-  private isStale(memory: Memory, now: number): boolean {
+  private leftoverUpTo(): number {
+    const now = performance.now();
+    const looks = this.sweepLooks;
+    let oldEnough = -1;
+    while (oldEnough + 1 < looks.length && looks[oldEnough + 1]!.at <= now - LEFTOVER_AGE_MS) oldEnough++;
+    // The newest look old enough bounds more than any older one: those go.
+    if (oldEnough > 0) looks.splice(0, oldEnough);
+    return oldEnough >= 0 ? looks[0]!.id : 0;
+  }
+
+  /**
+   * Whether `sweep` may delete a memory: one of an expired item (its own or one of its embeddings'),
+   * or one no item's pointer names with an id up to `leftoverUpTo` (written long enough ago).
+   */
+  private isStale(memory: Memory, now: number, leftoverUpTo: number): boolean {
     const meta = memory.meta as Partial<ItemMeta>;
     if (typeof meta.key !== 'string') return false;
     const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(memory.namespace, meta.key, 'sweep'));
     if (pointer !== undefined && pointerNames(pointer, memory.id)) return expiryOf(pointer, this.refreshOf(memory.namespace, meta.key, pointer)) <= now;
-    return (typeof meta.expiresAt === 'number' && meta.expiresAt <= now) || memory.createdAt < now - LEFTOVER_AGE_MS;
+    return memory.id <= leftoverUpTo;
   }
 
   private refreshOf(namespace: string, key: string, pointer: ItemPointer): ItemRefresh | undefined {

@@ -587,6 +587,80 @@ describe('TTL (Postgres store tests: TTL, and expiry itself)', () => {
   });
 });
 
+describe('sweeping the memories no pointer names', () => {
+  const MINUTE = 60_000;
+  const DAY = 24 * 60 * MINUTE;
+
+  it('leaves the memories of items written back before their pointers (an import of an export), however old their times', async () => {
+    await store.put(['user'], 'tea', { text: 'likes green tea' });
+    await store.put(['user', 'pets'], 'cat', { text: 'has a cat named Miso' });
+    // What an export holds, in its order: the memories, then the KV entries (the pointers).
+    const { memories } = await fs.listMemories({ namespace: 'langgraph-store' });
+    const entries = fs.listKv({ prefix: 'langgraph-store/' }).map((key) => [key, fs.getKv(key)] as const);
+    expect(memories).toHaveLength(2);
+    expect(entries).toHaveLength(2);
+
+    const copy = await tempFolder('import');
+    const target = await openStore(copy.root);
+    try {
+      const importing = new MemMapStore(target);
+      await target.restoreMemories(memories.map(({ id, text, tags, namespace, meta, createdAt }) => ({ id, text, tags, namespace, meta, createdAt: createdAt - DAY })));
+      expect(await importing.sweep()).toBe(0);
+      for (const [key, value] of entries) await target.setKv(key, value);
+      expect(await importing.sweep()).toBe(0);
+      expect((await importing.get(['user'], 'tea'))?.value).toEqual({ text: 'likes green tea' });
+      expect((await importing.get(['user', 'pets'], 'cat'))?.value).toEqual({ text: 'has a cat named Miso' });
+    } finally {
+      await target.close();
+      await copy.remove();
+    }
+  });
+
+  it('deletes a memory no pointer names once a sweep at least ten minutes earlier saw the log past it', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      await store.put(['user'], 'kept', { text: 'an item' });
+      // What a process killed between an item's memory and its pointer leaves.
+      const leftMeta = (key: string) => ({ key, value: { text: key }, createdAt: Date.now() - DAY, updatedAt: Date.now() - DAY, ttlMinutes: null, expiresAt: null });
+      const left = await fs.appendMemory('left', [], { namespace: 'langgraph-store/user', meta: leftMeta('left') });
+      expect(await store.sweep()).toBe(0);
+      const later = await fs.appendMemory('later', [], { namespace: 'langgraph-store/user', meta: leftMeta('later') });
+
+      vi.advanceTimersByTime(9 * MINUTE);
+      expect(await store.sweep()).toBe(0);
+      vi.advanceTimersByTime(2 * MINUTE);
+      // Ten minutes after the first sweep: what was written before it goes, not what came after.
+      expect(await store.sweep()).toBe(1);
+      expect(await fs.hasMemory(left)).toBe(false);
+      expect(await fs.hasMemory(later)).toBe(true);
+
+      vi.advanceTimersByTime(10 * MINUTE);
+      expect(await store.sweep()).toBe(1);
+      expect(await fs.hasMemory(later)).toBe(false);
+      expect((await store.get(['user'], 'kept'))?.value).toEqual({ text: 'an item' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('deletes what no pointer names only once it is old enough, in a store of its own too', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const left = await fs.appendMemory('left', [], { namespace: 'langgraph-store/user', meta: { key: 'left', value: {}, createdAt: Date.now(), ttlMinutes: null, expiresAt: Date.now() - MINUTE } });
+      // Expired by its own times, but no pointer names it yet: it may be an item on its way back.
+      expect(await store.sweep()).toBe(0);
+      const other = new MemMapStore(fs);
+      vi.advanceTimersByTime(10 * MINUTE);
+      // A store that has not swept before has no earlier look at the log to go by.
+      expect(await other.sweep()).toBe(0);
+      expect(await store.sweep()).toBe(1);
+      expect(await fs.hasMemory(left)).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe('construction and the store underneath', () => {
   it('refuses what is not a MemMapFS store', () => {
     expect(() => new MemMapStore({} as never)).toThrow(/store must be an open MemMapFS/);
