@@ -1,3 +1,4 @@
+import type { OrderedKeys } from './engine/ordered-keys.js';
 import { MemMapError, type Subsystem } from './errors.js';
 import { isWellFormedText } from './storable-value.js';
 import { checkOptionNames, checkOptions, describeValue } from './validation.js';
@@ -50,20 +51,27 @@ export function checkListingOptions(options: unknown, method: string, subsystem:
 
 /**
  * The keys that match a listing, in ascending order of UTF-16 code units (the order of `<` and of
- * `Array.prototype.sort()`). Looks at every key: the cost grows with the number of keys in the store.
+ * `Array.prototype.sort()`). The keys under a prefix are one run of the order: the listing starts at
+ * the prefix (or after `after`) and stops at the first key past them or at `limit`.
  */
-export function listKeys(keys: Iterable<string>, { prefix, after, limit }: KeyListing): string[] {
+export function listKeys(ordered: OrderedKeys, { prefix, after, limit }: KeyListing): string[] {
   const matching: string[] = [];
+  const keys = after !== undefined && after >= prefix ? ordered.from(after, false) : ordered.from(prefix, true);
   for (const key of keys) {
-    if (key.startsWith(prefix) && (after === undefined || key > after)) matching.push(key);
+    if (!key.startsWith(prefix) || matching.length >= limit) break;
+    matching.push(key);
   }
-  matching.sort();
-  return matching.length > limit ? matching.slice(0, limit) : matching;
+  return matching;
 }
 
-/** The keys of `keys` that start with one of `prefixes`, sorted (as `listKeys` sorts them). */
-export function keysUnder(keys: Iterable<string>, prefixes: readonly string[]): string[] {
-  const matching: string[] = [];
-  for (const key of keys) if (prefixes.some((prefix) => key.startsWith(prefix))) matching.push(key);
-  return matching.sort();
+/** The keys of `ordered` that start with one of `prefixes`, each once, sorted (as `listKeys` sorts them). */
+export function keysUnder(ordered: OrderedKeys, prefixes: readonly string[]): string[] {
+  const matching = new Set<string>();
+  for (const prefix of prefixes) {
+    for (const key of ordered.from(prefix, true)) {
+      if (!key.startsWith(prefix)) break;
+      matching.add(key);
+    }
+  }
+  return prefixes.length === 1 ? [...matching] : [...matching].sort();
 }

@@ -672,14 +672,14 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * The KV keys that are set, sorted in ascending order of UTF-16 code units (the order of `<`), as of
    * the call (other processes' writes included). `prefix` keeps the keys that start with it; `after`
    * those that sort after it, so the last key of one page gives the next; `limit` caps how many come
-   * back. Reads keys only (`getKv` reads a value); looks at every key, so it costs in proportion to the
-   * number of keys in the store.
+   * back. Reads keys only (`getKv` reads a value). Costs the keys it returns: the first listing of a
+   * handle sorts every key once (about 0.3 s at a million keys), and every change keeps that order.
    */
   listKv(options?: ListKvOptions): string[] {
     this.assertOpen('listKv');
     const listing = checkListingOptions(options, 'listKv', 'kv');
     this.engine.refresh();
-    return listKeys(this.engine.kv.keys(), listing);
+    return listKeys(this.engine.kvKeysInOrder(), listing);
   }
 
   /** Removes a KV key. Resolves `true` when this call removed it, `false` when it was not set (in any process). */
@@ -709,7 +709,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     this.assertWritable('deleteKvs');
     const given = checkKeysOrPrefixes(keys, 'deleteKvs');
     if ('keys' in given && given.keys.length === 0) return [];
-    const found = (): string[] => ('keys' in given ? given.keys.filter((key) => this.engine.kv.has(key)) : keysUnder(this.engine.kv.keys(), given.prefixes));
+    const found = (): string[] => ('keys' in given ? given.keys.filter((key) => this.engine.kv.has(key)) : keysUnder(this.engine.kvKeysInOrder(), given.prefixes));
     // (After this handle's earlier calls on these keys, or on keys under these prefixes, and before its later ones.)
     const inOrder = (run: () => Promise<string[]>) => ('keys' in given ? this.kvCalls.barrier(given.keys, run) : this.kvCalls.prefixBarrier(given.prefixes, run));
     return this.track(() => inOrder(async () => {
@@ -767,13 +767,13 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /**
    * The keys of the streams there are, sorted as `listKv`'s, as of the call (other processes' writes
-   * included), with the same `prefix`, `after` and `limit` options. Looks at every stream key.
+   * included), with the same `prefix`, `after` and `limit` options, and the same costs.
    */
   listStreams(options?: ListStreamsOptions): string[] {
     this.assertOpen('listStreams');
     const listing = checkListingOptions(options, 'listStreams', 'stream');
     this.engine.refresh();
-    return listKeys(this.engine.streams.keys(), listing);
+    return listKeys(this.engine.streamKeysInOrder(), listing);
   }
 
   /**

@@ -69,6 +69,49 @@ describe('listKv', () => {
     await reader.close();
   });
 
+  it('lists the keys as they are after every change made since an earlier listing, here and by another writer, through a checkpoint taken from it', async () => {
+    const a = await open();
+    const b = await open();
+    const expected = new Set<string>();
+    const set = async (fs: MemMapFS, key: string) => {
+      await fs.setKv(key, key);
+      expected.add(key);
+    };
+    for (let i = 0; i < 40; i++) await set(a, `t/${String(i * 7 % 40).padStart(2, '0')}`);
+    expect(a.listKv({ prefix: 't/' })).toEqual([...expected].sort());
+    expect(a.listStreams()).toEqual([]);
+    // Listed once: from now on the listing follows each change, this handle's and the other's.
+    await set(a, 't/05x');
+    await set(b, 't/');
+    await set(b, 'u');
+    await a.setKv('t/10', 'again');
+    for (const key of ['t/00', 't/39', 't/20']) {
+      await (key === 't/20' ? b : a).deleteKv(key);
+      expected.delete(key);
+    }
+    await a.appendStream('s/2', 'x');
+    await b.appendStream('s/1', 'y');
+    expect(a.listKv()).toEqual([...expected].sort());
+    expect(a.listKv({ prefix: 't/', after: 't/05', limit: 3 })).toEqual(['t/05x', 't/06', 't/07']);
+    expect(a.listStreams()).toEqual(['s/1', 's/2']);
+    expect(await a.deleteKvs({ prefix: ['t/3', 't/1'] })).toEqual([...expected].filter((key) => /^t\/[13]/.test(key)).sort());
+    for (const key of [...expected]) if (/^t\/[13]/.test(key)) expected.delete(key);
+    await b.deleteStream('s/2');
+    expect(b.listKv()).toEqual([...expected].sort());
+    expect(a.listKv()).toEqual([...expected].sort());
+    expect(a.listStreams()).toEqual(['s/1']);
+    // Another writer's checkpoint, taken by this handle: its tables are the checkpoint's from then on.
+    await b.checkpoint();
+    await set(b, 't/99');
+    await a.checkpoint();
+    await set(a, 't/98');
+    await b.deleteKv('t/02');
+    expected.delete('t/02');
+    expect(a.listKv()).toEqual([...expected].sort());
+    expect(b.listKv()).toEqual([...expected].sort());
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('refuses bad options with INVALID_ARGUMENT, and any call after close with STORE_CLOSED', async () => {
     const fs = await open();
     const bad = fs as unknown as { listKv(options: unknown): string[] };

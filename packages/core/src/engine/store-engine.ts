@@ -8,6 +8,7 @@ import type { AgentState, Durability, Memory, StoreFileSystem, StoreStats } from
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, blockRefsOf, decodeRecord, encodeRecord, PayloadArena, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
+import { OrderedKeys } from './ordered-keys.js';
 import { ChunkClaims } from './chunk-claims.js';
 import { liveBytes, type CompactionReport, type CompactOptions } from './compaction.js';
 import { DeadBytesBound } from './dead-bytes-bound.js';
@@ -98,6 +99,10 @@ export class StoreEngine<S extends AgentState> {
   readonly memories: MemoryTable;
   kv = new Map<string, Uint8Array>();
   streams = new Map<string, BlockRef[]>();
+  /** The keys of `kv` in order: built at the first listing (an open, and a store never listed, pay nothing for it), then kept by every change. */
+  private kvOrder: OrderedKeys | undefined;
+  /** The keys of `streams` in order, as `kvOrder`. */
+  private streamOrder: OrderedKeys | undefined;
   readonly stateChannel = new StateChannel<S>();
   state: S;
   /** Whether `state` was written to the store (else it is this opener's initial state, not for a checkpoint). */
@@ -554,6 +559,16 @@ export class StoreEngine<S extends AgentState> {
     return this;
   }
 
+  /** The KV keys in ascending order (of UTF-16 code units), kept up to date with the table. */
+  kvKeysInOrder(): OrderedKeys {
+    return (this.kvOrder ??= OrderedKeys.from(this.kv.keys()));
+  }
+
+  /** The stream keys in ascending order, as `kvKeysInOrder`. */
+  streamKeysInOrder(): OrderedKeys {
+    return (this.streamOrder ??= OrderedKeys.from(this.streams.keys()));
+  }
+
   /** Catches up with what other processes committed; cheap (one small read) when nothing changed. */
   refresh(): void {
     if (this.takenOver) throw this.takenOver;
@@ -722,6 +737,8 @@ export class StoreEngine<S extends AgentState> {
     this.deadBytes.forget();
     this.kv = tables.kv;
     this.streams = tables.streams;
+    this.kvOrder = undefined;
+    this.streamOrder = undefined;
     if (tables.state !== null) {
       this.state = tables.state as S;
       this.stateRecorded = true;
@@ -1240,21 +1257,26 @@ export class StoreEngine<S extends AgentState> {
         break;
       case RecordType.KvSet:
         // Bytes of its own: decoded, the value may be a view into memory it shares with other records.
+        if (this.kvOrder !== undefined && !this.kv.has(record.key)) this.kvOrder.add(record.key);
         this.kv.set(record.key, new Uint8Array(record.value));
         break;
       case RecordType.KvDelete:
-        this.kv.delete(record.key);
+        if (this.kv.delete(record.key)) this.kvOrder?.delete(record.key);
         break;
       case RecordType.StreamAppend: {
         this.deadBytes.referenced(record.ref);
         const refs = this.streams.get(record.key);
-        if (refs) refs.push(record.ref);
-        else this.streams.set(record.key, [record.ref]);
+        if (refs) {
+          refs.push(record.ref);
+        } else {
+          this.streams.set(record.key, [record.ref]);
+          this.streamOrder?.add(record.key);
+        }
         break;
       }
       case RecordType.StreamDelete:
         this.deadBytes.letGo();
-        this.streams.delete(record.key);
+        if (this.streams.delete(record.key)) this.streamOrder?.delete(record.key);
         break;
       case RecordType.Checkpoint:
         this.copiedSinceCheckpoint.dropSynced(new Set(record.chunks), record.upTo);
