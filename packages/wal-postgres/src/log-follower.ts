@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { positionKey } from './log-tables.js';
+import { END_LEASE, positionKey, RENEW_LEASE } from './log-tables.js';
 import { isConnectionLoss } from './postgres-errors.js';
 
 /** What a follower tells its log. */
@@ -12,16 +12,29 @@ export interface FollowerEvents {
   nextNeeded(): number;
 }
 
+/** A log's lease on its reading position: a row of `memmapfs_wal_readers` (see `CREATE_TABLES`). */
+export interface PositionLease {
+  readonly store: string;
+  /** The log's own name among the store's readers (random). */
+  readonly reader: string;
+  /** How long the lease runs once written (it is written again every quarter of that). */
+  readonly ms: number;
+}
+
 /**
  * The connection a log follows the store on: it LISTENs on the store's channel, so that each commit
  * wakes it, and holds the log's reader position (a shared advisory lock, see `positionKey`), so that
- * retention (`truncateBefore`, in any process) keeps what this process has not read yet. Records are
- * read on it too, one query at a time. A lost connection is made again with a growing delay (to 2 s),
- * and the log is told so that it reads what it missed.
+ * retention (`truncateBefore`, in any process) keeps what this process has not read yet. The lock goes
+ * with the connection: a lease on the same position (a row, written at each move and renewed) keeps
+ * those records for `lease.ms` more. Records are read on it too, one query at a time. A lost connection
+ * is made again with a growing delay (to 2 s), and the log is told so that it reads what it missed.
  */
 export class LogFollower {
   private client: pg.Client | undefined;
   private heldKey: string | undefined;
+  /** The position `heldKey` holds. */
+  private heldPosition: number | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private retryDelay = 100;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -37,11 +50,32 @@ export class LogFollower {
     private readonly connectionString: string,
     private readonly channel: string,
     private readonly tag: bigint,
+    private readonly lease: PositionLease,
   ) {}
 
   /** Connects, LISTENs and holds `position` (0 holds every record). Rejects when the server cannot be reached. */
   async start(position: number): Promise<void> {
     await this.connect(position);
+  }
+
+  /**
+   * Writes the lease on the position held, and from now on at each move of the position and every
+   * quarter of its length. Called once the tables are there. A lease that cannot be written (a
+   * read-only role, tables of an earlier release opened read-only) leaves the position lock alone to
+   * hold the records: nothing fails.
+   */
+  async startLease(): Promise<void> {
+    if (this.leaseTimer === undefined && !this.closing) {
+      this.leaseTimer = setInterval(() => void this.renewLease(), Math.max(25, this.lease.ms / 4));
+      this.leaseTimer.unref();
+    }
+    await this.renewLease();
+  }
+
+  private async renewLease(): Promise<void> {
+    const position = this.heldPosition;
+    if (this.leaseTimer === undefined || position === undefined || !this.client) return;
+    await this.query(RENEW_LEASE, [this.lease.store, this.lease.reader, position, this.lease.ms]).catch(() => undefined);
   }
 
   /** From now on, notifications and reconnections go to `events`. */
@@ -84,16 +118,25 @@ export class LogFollower {
     if (before === undefined) await this.query('SELECT pg_advisory_lock_shared($1::bigint)', [key]);
     else await this.query('SELECT pg_advisory_lock_shared($1::bigint), pg_advisory_unlock_shared($2::bigint)', [key, before]);
     // (A connection made again meanwhile holds nothing yet.)
-    if (this.client === client) this.heldKey = key;
+    if (this.client !== client) return;
+    this.heldKey = key;
+    this.heldPosition = position;
+    // The lease moves on only once the lock holds the new position.
+    await this.renewLease();
   }
 
   async close(): Promise<void> {
     this.closing = true;
     clearTimeout(this.retryTimer);
+    const leasing = this.leaseTimer !== undefined;
+    clearInterval(this.leaseTimer);
+    this.leaseTimer = undefined;
     const client = this.client;
     this.client = undefined;
+    // (Not connected: the lease runs out by itself.)
     if (!client) return;
     // Positions go with the session anyway; released first, so that a truncation right after sees them gone.
+    if (leasing) await client.query(END_LEASE, [this.lease.store, this.lease.reader]).catch(() => undefined);
     await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
     await client.end().catch(() => undefined);
   }
@@ -113,9 +156,13 @@ export class LogFollower {
       const replaced = this.client;
       this.client = client;
       this.heldKey = undefined;
+      this.heldPosition = undefined;
       // Never two connections: one this replaces would hold a position and outlive close().
       if (replaced) replaced.end().catch(() => undefined);
-      await client.query(`LISTEN "${this.channel}"`);
+      // (This session writes only leases, which need not wait for a flush of the server's WAL: a lease
+      // a crash loses leaves the one before, on a lower position. Its commits would also flush the
+      // relaxed commits of others, which durability 'none' leaves to the server.)
+      await client.query(`LISTEN "${this.channel}"; SET synchronous_commit = off`);
       await this.hold(position);
     } catch (error) {
       if (this.client === client) this.client = undefined;
@@ -128,6 +175,7 @@ export class LogFollower {
     if (this.client !== client) return;
     this.client = undefined;
     this.heldKey = undefined;
+    this.heldPosition = undefined;
     client.end().catch(() => undefined);
     this.retry();
   }

@@ -17,6 +17,9 @@ export const POSTGRES_LOG_FORMAT = 1;
  * - `memmapfs_wal_snapshots`: the snapshots kept with a store's log (`LogSnapshots`), a row per part of
  *   4 MiB, the newest only once it is whole, with the id of the log it belongs to (a store's log made
  *   anew under the same name does not take an older log's snapshot).
+ * - `memmapfs_wal_readers`: a lease per open log (`reader`, random) on the next LSN it still needs, until
+ *   `expires_at` (the server's clock): retention keeps those records while the lease runs, so that a
+ *   reader whose connection, and with it its position lock, was lost a moment still finds them.
  */
 export const CREATE_TABLES = `
 CREATE TABLE IF NOT EXISTS memmapfs_wal_logs (
@@ -46,6 +49,13 @@ CREATE TABLE IF NOT EXISTS memmapfs_wal_snapshots (
   log_id text NOT NULL,
   bytes bytea NOT NULL,
   PRIMARY KEY (store, lsn, part)
+);
+CREATE TABLE IF NOT EXISTS memmapfs_wal_readers (
+  store text NOT NULL,
+  reader text NOT NULL,
+  next_lsn bigint NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (store, reader)
 );`;
 
 /**
@@ -138,6 +148,20 @@ WHERE locktype = 'advisory' AND objsubid = 1 AND granted
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND ((classid::bigint << 32) | objid::bigint) >> ${POSITION_BITS} = $1`;
 
+/** Writes a reader's lease (store, reader, next LSN, milliseconds it runs for), or renews it. */
+export const RENEW_LEASE = `
+INSERT INTO memmapfs_wal_readers (store, reader, next_lsn, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4::double precision / 1000))
+ON CONFLICT (store, reader) DO UPDATE SET next_lsn = EXCLUDED.next_lsn, expires_at = EXCLUDED.expires_at`;
+
+/** Ends a reader's lease (store, reader). */
+export const END_LEASE = 'DELETE FROM memmapfs_wal_readers WHERE store = $1 AND reader = $2';
+
+/** Removes a store's leases that ran out (store). */
+export const DROP_EXPIRED_LEASES = 'DELETE FROM memmapfs_wal_readers WHERE store = $1 AND expires_at <= now()';
+
+/** The lowest next LSN of a store's leases that still run (store), or null. */
+export const LOWEST_LEASE = 'SELECT min(next_lsn) AS lowest FROM memmapfs_wal_readers WHERE store = $1 AND expires_at > now()';
+
 /**
  * Creates the tables when they are missing, or adds the columns of this release to older ones (under a
  * transaction-level advisory lock: two processes opening the first store of a database at once).
@@ -158,7 +182,7 @@ export async function ensureTables(client: pg.ClientBase): Promise<void> {
 /** Whether the tables exist with every column this release writes (tables of an earlier layout get them added). */
 async function tablesCurrent(client: pg.ClientBase): Promise<boolean> {
   const { rows } = await client.query<{ present: boolean }>(
-    "SELECT to_regclass('memmapfs_wal_logs') IS NOT NULL AND to_regclass('memmapfs_wal_snapshots') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('memmapfs_wal_records') AND attname = 'commit_token' AND NOT attisdropped) AS present",
+    "SELECT to_regclass('memmapfs_wal_logs') IS NOT NULL AND to_regclass('memmapfs_wal_snapshots') IS NOT NULL AND to_regclass('memmapfs_wal_readers') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('memmapfs_wal_records') AND attname = 'commit_token' AND NOT attisdropped) AS present",
   );
   return rows[0]?.present === true;
 }

@@ -20,7 +20,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { LogFollower } from './log-follower.js';
 import {
+  DROP_EXPIRED_LEASES,
   LOG_ROW_COLUMNS,
+  LOWEST_LEASE,
   LOWEST_POSITION,
   MAX_POSITION,
   RECORD_COLUMNS,
@@ -60,6 +62,14 @@ export interface PostgresWalOptions {
    * idle only while its process applies records other hosts committed before it. Default 60,000.
    */
   readonly idleInTransactionTimeoutMs?: number;
+  /**
+   * How long the log's reading position outlives its connection to PostgreSQL: retention
+   * (`truncateBefore`, a snapshot's) keeps the records this log has yet to read while it is connected,
+   * and this long after its connection was lost (a network blip, a server restart), so that it reads
+   * on once connected again. A host that went away without closing the log holds records back this
+   * long. Default 60,000.
+   */
+  readonly positionLeaseMs?: number;
 }
 
 /** Rows per INSERT statement of a commit (the statement's parameters stay far below PostgreSQL's 65,535). */
@@ -71,6 +81,8 @@ const AHEAD_RECORDS = 10_000;
 const AHEAD_BYTES = 32 * 1024 * 1024;
 /** How long the follower leaves reading to a commit under way, which reads what was committed before it. */
 const LEAVE_TO_COMMIT_MS = 250;
+/** How long a log's reading position outlives its connection by default (`positionLeaseMs`). */
+const DEFAULT_POSITION_LEASE_MS = 60_000;
 /** How often at most the follower moves its reader position (retention keeps a little more meanwhile). */
 const POSITION_EVERY_MS = 1_000;
 /** Rows one statement of `truncateBefore` deletes (each its own transaction, outside the writer lock). */
@@ -133,8 +145,12 @@ export function postgresWal(options: PostgresWalOptions): WalOpener {
   if (idle !== undefined && (!Number.isSafeInteger(idle) || idle < 1 || idle > MAX_LOCK_TIMEOUT_MS)) {
     throw new WalError('INVALID_ARGUMENT', `postgresWal: idleInTransactionTimeoutMs must be a whole number of milliseconds from 1 to ${MAX_LOCK_TIMEOUT_MS}; got ${JSON.stringify(idle)}.`);
   }
+  const lease = options.positionLeaseMs;
+  if (lease !== undefined && (!Number.isSafeInteger(lease) || lease < 100 || lease > MAX_LOCK_TIMEOUT_MS)) {
+    throw new WalError('INVALID_ARGUMENT', `postgresWal: positionLeaseMs must be a whole number of milliseconds from 100 to ${MAX_LOCK_TIMEOUT_MS}; got ${JSON.stringify(lease)}.`);
+  }
   const { connectionString, store } = options;
-  return (walOptions) => PostgresWal.open({ connectionString, store, ...(idle === undefined ? {} : { idleInTransactionTimeoutMs: idle }) }, walOptions);
+  return (walOptions) => PostgresWal.open({ connectionString, store, ...(idle === undefined ? {} : { idleInTransactionTimeoutMs: idle }), ...(lease === undefined ? {} : { positionLeaseMs: lease }) }, walOptions);
 }
 
 /**
@@ -246,12 +262,15 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
     const pool = new pg.Pool({ connectionString: config.connectionString, max: 4, idleTimeoutMillis: 30_000, allowExitOnIdle: true, application_name: 'memmapfs' });
     // An idle connection that breaks is dropped by the pool; the next request makes a new one.
     pool.on('error', () => undefined);
-    const follower = new LogFollower(config.connectionString, channelOf(config.store), storeTagOf(config.store));
+    const lease = { store: config.store, reader: randomBytes(8).toString('hex'), ms: config.positionLeaseMs ?? DEFAULT_POSITION_LEASE_MS };
+    const follower = new LogFollower(config.connectionString, channelOf(config.store), storeTagOf(config.store), lease);
     try {
       // Listening (and holding every record from retention) before anything is read: no commit after the
       // reading below goes unheard.
       await follower.start(0);
       const { header, row, lastChecksum } = await readAtOpen(pool, config, options, name);
+      // (Once the tables are there: a lease is a row.)
+      await follower.startLease();
       return new PostgresWal(config, server, pool, follower, header, row, lastChecksum, options);
     } catch (error) {
       await follower.close();
@@ -438,8 +457,12 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       this.checkIdentity(row?.log_id);
       const log = decodeLogRow(row!);
       const lowest = (await client.query(LOWEST_POSITION, [storeTagOf(store).toString()])).rows[0]?.lowest;
-      // Records from `lsn` on stay, and every record some live process still has to read.
-      const keep = Math.min(lsn, log.lastLsn + 1, lowest === null || lowest === undefined ? Number.MAX_SAFE_INTEGER : Number(lowest));
+      await client.query(DROP_EXPIRED_LEASES, [store]);
+      const leased = (await client.query(LOWEST_LEASE, [store])).rows[0]?.lowest;
+      const held = (position: unknown) => (position === null || position === undefined ? Number.MAX_SAFE_INTEGER : Number(position));
+      // Records from `lsn` on stay, and every record some open log still has to read: one connected
+      // (its position lock), or one whose connection was lost a moment ago (its lease).
+      const keep = Math.min(lsn, log.lastLsn + 1, held(lowest), held(leased));
       oldest = log.firstLsn;
       if (keep > log.firstLsn) {
         // Whole appends only: the oldest record held begins the append that holds `keep`.

@@ -138,11 +138,15 @@ if (!postgres) {
       let kept: number | undefined;
       breakNextCommit(async (client) => {
         await query.call(client, 'COMMIT'); // a's transaction committed
-        // A crash takes every session, and so every reader position, with it; b is back first and drops everything.
-        await withClient(connectionString, (admin) => admin.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) >> 43 = $1`,
-          [storeTagOf(store).toString()],
-        ));
+        // A crash takes every session, and so every reader position, with it (and their leases run out
+        // before a is back); b is back first and drops everything.
+        await withClient(connectionString, async (admin) => {
+          await admin.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) >> 43 = $1`,
+            [storeTagOf(store).toString()],
+          );
+          await admin.query('DELETE FROM memmapfs_wal_readers WHERE store = $1', [store]);
+        });
         kept = await b.truncateBefore(1_000_000);
       });
       const refused = await a.append([entry('committed, then dropped')]).then(() => undefined, (error: { code?: string; message?: string }) => error);

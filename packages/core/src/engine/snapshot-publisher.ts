@@ -118,9 +118,8 @@ export class SnapshotPublisher {
     if (!published) return undefined;
     const { file, previous } = published;
     // The records the snapshot before this one covers are no longer needed by anyone: a host away since
-    // starts from a snapshot. (Those this one covers stay until the next, so that a host whose reading
-    // position lapsed a moment — a connection lost and made again — still finds what it has yet to read;
-    // the log keeps what an open process has yet to read in any case.)
+    // starts from a snapshot. (Those this one covers stay until the next; the log keeps what an open
+    // process has yet to read in any case, and for a while after its connection was lost.)
     if (previous) {
       await site.wal.fence();
       await site.wal.truncateBefore(previous.lsn + 1).catch((error: unknown) => {

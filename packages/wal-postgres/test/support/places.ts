@@ -25,6 +25,7 @@ export async function dropStore(connectionString: string, store: string): Promis
     await client.query('DELETE FROM memmapfs_wal_records WHERE store = $1', [store]);
     await client.query('DELETE FROM memmapfs_wal_logs WHERE store = $1', [store]);
     await client.query('DELETE FROM memmapfs_wal_snapshots WHERE store = $1', [store]).catch(() => undefined);
+    await client.query('DELETE FROM memmapfs_wal_readers WHERE store = $1', [store]).catch(() => undefined);
   });
 }
 
