@@ -36,6 +36,9 @@ export interface MemMapSaverOptions {
   keyPrefix?: string;
 }
 
+/** How many channels' last stored versions a saver remembers (see `storedVersions`). */
+const REMEMBERED_CHANNELS = 10_000;
+
 /**
  * A LangGraph checkpointer that keeps checkpoints and pending writes in a MemMapFS store, durably (a
  * `put` resolves once it is on disk, under the store's default durability) and visible to every
@@ -56,6 +59,12 @@ export class MemMapSaver extends BaseCheckpointSaver {
    * values take to serialise (a later error write then replaces an earlier one, as in `MemorySaver`).
    */
   private writesHandedOver: Promise<void> = Promise.resolve();
+  /**
+   * The version of the value this saver stored last for a channel (by `valueKey`'s thread, namespace
+   * and channel; the most recent `REMEMBERED_CHANNELS`): a later checkpoint that keeps that version
+   * while the value is gone (a `deleteThread` as the graph ran) stores it again.
+   */
+  private readonly storedVersions = new Map<string, number | string>();
 
   /**
    * @param store An open `MemMapFS` (from `MemMapFS.init`). Opened with `readOnly: true`, the saver
@@ -157,7 +166,8 @@ export class MemMapSaver extends BaseCheckpointSaver {
   /**
    * Stores a checkpoint made from the one `config` names (its parent), and the values of the channels
    * in `newVersions`; the checkpoint's other channel values were stored with the checkpoints that
-   * gave them their versions. Resolves, with the new checkpoint's config, once it is durable.
+   * gave them their versions, and are written again only where they are gone (a `deleteThread` while
+   * the graph ran). Resolves, with the new checkpoint's config, once it is durable.
    */
   async put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
     const threadId = requiredThreadIdOf(config, 'put');
@@ -170,15 +180,29 @@ export class MemMapSaver extends BaseCheckpointSaver {
       this.serde.dumpsTyped({ ...rest, channel_values: {} }),
       this.serde.dumpsTyped(metadata),
     ]);
-    const channelValues = await Promise.all(Object.entries(newVersions ?? {}).map(async ([channel, version]): Promise<[string, ChannelValueRecord]> => {
+    const valueOf = async ([channel, version]: [string, number | string]): Promise<[string, ChannelValueRecord]> => {
       const valueKey = this.keys.channelValue(threadId, ns, channel, version);
       if (!Object.hasOwn(values, channel)) return [valueKey, { type: null, value: null }];
       const [type, value] = await this.serde.dumpsTyped((values as Record<string, unknown>)[channel]);
       return [valueKey, { type, value }];
-    }));
+    };
+    const changed = newVersions ?? {};
+    const channelValues = await Promise.all(Object.entries(changed).map(valueOf));
+    // The values of the channels this checkpoint did not change, stored before (seen here, or stored
+    // by this saver): written too, but only where they are gone under the writer lock (a deleteThread
+    // of another process removed them as the graph ran: the checkpoint would read back without them).
+    const storedBefore = ([channel, version]: [string, number | string]) => !Object.hasOwn(changed, channel)
+      && (this.store.getKv(this.keys.channelValue(threadId, ns, channel, version)) !== undefined || this.storedVersions.get(JSON.stringify([threadId, ns, channel])) === version);
+    const kept = await Promise.all(Object.entries(rest.channel_versions ?? {}).filter(storedBefore).map(valueOf));
     const record: CheckpointRecord = { parentId, checkpointType, checkpoint: checkpointBytes, metadataType, metadata: metadataBytes };
     // One commit: a checkpoint another process can see, or one left after a crash, always has its values.
-    await onStore('put', this.store.root, () => this.store.setKvs([...channelValues, [key, record]]));
+    await onStore('put', this.store.root, () => this.store.setKvs([...channelValues, ...kept, [key, record]], kept.length === 0 ? undefined : { ifAbsent: kept.map(([valueKey]) => valueKey) }));
+    for (const [channel, version] of Object.entries(changed)) {
+      const remembered = JSON.stringify([threadId, ns, channel]);
+      this.storedVersions.delete(remembered);
+      this.storedVersions.set(remembered, version);
+      if (this.storedVersions.size > REMEMBERED_CHANNELS) this.storedVersions.delete(this.storedVersions.keys().next().value!);
+    }
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
 

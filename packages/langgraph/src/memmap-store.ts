@@ -117,6 +117,9 @@ interface SweepLook {
   readonly at: number;
 }
 
+/** How many times a `get` reads an item's pointer again when the memory it named was replaced meanwhile. */
+const MAX_POINTER_READS = 8;
+
 type Kind = 'get' | 'put' | 'search' | 'listNamespaces';
 
 /** Where a search looks and how many items it needs (`offset + limit`). */
@@ -376,13 +379,19 @@ export class MemMapStore extends BaseStore {
   private async getItem(operation: RefreshingOperation<GetOperation>): Promise<Item | null> {
     if (operation.namespace.length === 0) return null;
     const namespace = this.layout.memoryNamespace(operation.namespace, 'get');
-    const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(namespace, operation.key, 'get'));
-    if (pointer === undefined || expiryOf(pointer, this.refreshOf(namespace, operation.key, pointer)) <= Date.now()) return null;
-    const memory = await this.store.getMemory(pointer.id);
-    // (Gone: deleted by a delete or a newer put since the pointer was read.)
-    if (memory === undefined || memory.namespace !== namespace || (memory.meta as Partial<ItemMeta>).key !== operation.key) return null;
-    await this.refresh([memory], operation.refreshTtl);
-    return this.itemOf(memory);
+    const pointerKey = this.layout.pointerKey(namespace, operation.key, 'get');
+    for (let read = 1; ; read++) {
+      const pointer = this.store.getKv<ItemPointer>(pointerKey);
+      if (pointer === undefined || expiryOf(pointer, this.refreshOf(namespace, operation.key, pointer)) <= Date.now()) return null;
+      const memory = await this.store.getMemory(pointer.id);
+      if (memory !== undefined && memory.namespace === namespace && (memory.meta as Partial<ItemMeta>).key === operation.key) {
+        await this.refresh([memory], operation.refreshTtl);
+        return this.itemOf(memory);
+      }
+      // Gone since the pointer was read: deleted with the item, or replaced by a newer put, whose pointer
+      // (written before the memory it replaced was deleted) names the new one: read again.
+      if (this.store.getKv<ItemPointer>(pointerKey)?.id === pointer.id || read === MAX_POINTER_READS) return null;
+    }
   }
 
   /** Writes an item: its memory (with its first embedding), those of its other embeddings, then its pointer. */
@@ -416,6 +425,14 @@ export class MemMapStore extends BaseStore {
     if (previous !== undefined && previous.id !== current?.id) superseded.push(...memoriesOf(previous));
     if (current?.id !== id) superseded.push(id!, ...vectorIds);
     await Promise.all(superseded.map((old) => this.store.deleteMemory(old)));
+    // A put stopped between its two writes for longer than `LEFTOVER_AGE_MS` (a paused process) may
+    // find its memories swept as leftovers meanwhile: its pointer names nothing then. Put again (which
+    // can happen again only if this process is stopped that long again).
+    if (current?.id === id && !(await this.allThere([id!, ...vectorIds]))) await this.putItem(operation, vectors);
+  }
+
+  private async allThere(ids: readonly number[]): Promise<boolean> {
+    return (await Promise.all(ids.map((id) => this.store.hasMemory(id)))).every(Boolean);
   }
 
   private async deleteItem(operation: MemMapPutOperation): Promise<void> {
@@ -424,12 +441,13 @@ export class MemMapStore extends BaseStore {
     const pointerKey = this.layout.pointerKey(namespace, operation.key, 'delete');
     const pointer = this.store.getKv<ItemPointer>(pointerKey);
     if (pointer === undefined) return;
+    // The memories first: a pointer naming none is no item (and the next put of the key starts anew),
+    // where memories no pointer names would keep their namespace listed until swept (a process killed
+    // between the two).
+    await Promise.all(memoriesOf(pointer).map((id) => this.store.deleteMemory(id)));
     await this.store.deleteKv(pointerKey);
     const refreshKey = this.layout.refreshKey(namespace, operation.key, 'delete');
-    await Promise.all([
-      ...memoriesOf(pointer).map((id) => this.store.deleteMemory(id)),
-      this.store.getKv<ItemRefresh>(refreshKey)?.id === pointer.id ? this.store.deleteKv(refreshKey) : undefined,
-    ]);
+    if (this.store.getKv<ItemRefresh>(refreshKey)?.id === pointer.id) await this.store.deleteKv(refreshKey);
   }
 
   /** A search; `queryEmbedding` is the query's (with `index`; `undefined` for one of all zeros). */

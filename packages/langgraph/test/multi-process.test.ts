@@ -1,4 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emptyCheckpoint, uuid6, type CheckpointTuple } from '@langchain/langgraph-checkpoint';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -19,6 +23,8 @@ beforeEach(async () => {
   ({ root, remove } = await tempFolder('processes'));
 });
 afterEach(() => remove());
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   const result: T[] = [];
@@ -101,6 +107,28 @@ describe('a store folder shared by processes', { timeout: 90_000 }, () => {
       expect(left.pendingWrites).toEqual([['task-child-0', 'step', 1]]);
     }
     await store.close();
+  });
+
+  it('deleteThread while another process runs a graph on the thread: the checkpoints the run puts after it hold every channel value', async () => {
+    const store = await openStore(root);
+    const gate = await mkdtemp(join(tmpdir(), 'memmapfs-langgraph-gate-'));
+    try {
+      const run = runWorker('graph', root, 't', gate);
+      // The run is in its second node: its checkpoints so far hold channel a.
+      for (const deadline = Date.now() + 60_000; !existsSync(join(gate, 'waiting')); await sleep(20)) {
+        if (Date.now() > deadline) throw new Error('the graph did not reach its second node');
+      }
+      const saver = new MemMapSaver(store);
+      await saver.deleteThread('t');
+      writeFileSync(join(gate, 'go'), '');
+      expect(await run).toEqual({ a: 'written by first', b: 'written by second' });
+      // The run's next checkpoint names a's value, which the delete removed: it is written again with it.
+      const tuple = await saver.getTuple({ configurable: { thread_id: 't' } });
+      expect(tuple?.checkpoint.channel_values).toMatchObject({ a: 'written by first', b: 'written by second' });
+    } finally {
+      await store.close();
+      await rm(gate, { recursive: true, force: true });
+    }
   });
 
   it('keeps every checkpoint when two processes put checkpoints on one thread at the same time', async () => {

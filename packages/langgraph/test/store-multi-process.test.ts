@@ -1,8 +1,13 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemMapStore } from '../src/index.js';
 import { openStore, tempFolder } from './support/open-store.js';
-import { runScript } from './support/run-script.js';
+import { runScript, scriptArgs } from './support/run-script.js';
 
 const worker = fileURLToPath(new URL('./support/store-worker.ts', import.meta.url));
 
@@ -17,6 +22,8 @@ beforeEach(async () => {
   ({ root, remove } = await tempFolder('store-processes'));
 });
 afterEach(() => remove());
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('MemMapStore on a folder shared by processes', { timeout: 120_000 }, () => {
   it('two processes putting, deleting and searching at once lose nothing, and one key stays one item (the last write)', async () => {
@@ -61,5 +68,67 @@ describe('MemMapStore on a folder shared by processes', { timeout: 120_000 }, ()
     const again = new MemMapStore(reopened);
     expect((await again.search(['shared'], { limit: 1000 })).length).toBe(count + 5);
     await reopened.close();
+  });
+  it('a get of a key another process puts again and again never finds it missing', async () => {
+    const fs = await openStore(root);
+    const store = new MemMapStore(fs);
+    await store.put(['hot'], 'k', { i: -1 });
+    let done = false;
+    const putting = runScript(worker, ['repeat', root, 'k', '600']).finally(() => (done = true));
+    let gets = 0;
+    const missing: number[] = [];
+    while (!done) {
+      // (A turn of the event loop each time: the worker's end is heard.)
+      await new Promise((resolve) => setImmediate(resolve));
+      if ((await store.get(['hot'], 'k')) === null) missing.push(gets);
+      gets++;
+    }
+    await putting;
+    expect(gets).toBeGreaterThan(50);
+    expect(missing).toEqual([]);
+    expect((await store.get(['hot'], 'k'))?.value).toEqual({ i: 599 });
+    await fs.close();
+  });
+
+  it('a put stopped between its two writes for longer than a sweep waits still ends with its item there', async () => {
+    const fs = await openStore(root);
+    const sweeper = new MemMapStore(fs);
+    const gate = await mkdtemp(join(tmpdir(), 'memmapfs-langgraph-gate-'));
+    const putting = runScript(worker, ['stall', root, gate]);
+    try {
+      for (const deadline = Date.now() + 60_000; !existsSync(join(gate, 'appended')); await sleep(20)) {
+        if (Date.now() > deadline) throw new Error('the put did not reach its pointer');
+      }
+      vi.useFakeTimers({ toFake: ['performance'] });
+      expect(await sweeper.sweep()).toBe(0);
+      // The other process stays stopped for 11 minutes: the next sweep takes its memory for a leftover.
+      vi.advanceTimersByTime(11 * 60_000);
+      expect(await sweeper.sweep()).toBe(1);
+      vi.useRealTimers();
+      writeFileSync(join(gate, 'go'), '');
+      expect(JSON.parse(await putting)).toEqual({ readBack: { text: 'acknowledged value' } });
+      expect((await sweeper.get(['user'], 'profile'))?.value).toEqual({ text: 'acknowledged value' });
+    } finally {
+      vi.useRealTimers();
+      writeFileSync(join(gate, 'go'), '');
+      await putting.catch(() => undefined);
+      await fs.close();
+      await rm(gate, { recursive: true, force: true });
+    }
+  });
+
+  it('a delete killed between its two writes leaves no item and no namespace listed', async () => {
+    const fs = await openStore(root);
+    const store = new MemMapStore(fs);
+    await store.put(['only', 'ns'], 'k', { text: 'x' });
+    expect(await store.listNamespaces({})).toEqual([['only', 'ns']]);
+    const run = spawnSync(process.execPath, [...scriptArgs(worker), 'kill-delete', root], { encoding: 'utf8' });
+    expect(run.signal).toBe('SIGKILL');
+    expect(await store.get(['only', 'ns'], 'k')).toBeNull();
+    expect(await store.search(['only'])).toEqual([]);
+    expect(await store.listNamespaces({})).toEqual([]);
+    await store.put(['only', 'ns'], 'k', { text: 'again' });
+    expect((await store.get(['only', 'ns'], 'k'))?.value).toEqual({ text: 'again' });
+    await fs.close();
   });
 });

@@ -3,6 +3,11 @@
 //                                 channel `step` = i, one pending write each), prints {"ids":[…]}.
 //   read ROOT THREAD              prints the latest checkpoint of THREAD: {"id","parentId","values","writes","count"}
 //                                 (null when there is none).
+//   graph ROOT THREAD DIR         runs a graph of two nodes on THREAD: `first` sets channel a, `second` makes the
+//                                 file DIR/waiting, waits for DIR/go, and sets b; prints the graph's output.
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
 import { emptyCheckpoint, uuid6 } from '@langchain/langgraph-checkpoint';
 import { MemMapSaver } from '../../src/index.js';
 import { openStore } from './open-store.js';
@@ -34,6 +39,21 @@ if (command === 'put') {
     writes: tuple.pendingWrites,
     count,
   });
+} else if (command === 'graph') {
+  const dir = rest[0]!;
+  const State = Annotation.Root({ a: Annotation<string>(), b: Annotation<string>() });
+  const graph = new StateGraph(State)
+    .addNode('first', () => ({ a: 'written by first' }))
+    .addNode('second', async () => {
+      writeFileSync(join(dir, 'waiting'), '');
+      while (!existsSync(join(dir, 'go'))) await new Promise((resolve) => setTimeout(resolve, 20));
+      return { b: 'written by second' };
+    })
+    .addEdge(START, 'first')
+    .addEdge('first', 'second')
+    .addEdge('second', END)
+    .compile({ checkpointer: saver });
+  print(await graph.invoke({ a: 'input' }, { configurable: { thread_id: thread! } }));
 } else {
   throw new Error(`unknown command ${command}`);
 }
