@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { END_LEASE, positionKey, RENEW_LEASE } from './log-tables.js';
+import { END_LEASE, leasesUnavailable, positionKey, RENEW_LEASE, RENEW_LEASE_RELAXED } from './log-tables.js';
 import { isConnectionLoss } from './postgres-errors.js';
 
 /** What a follower tells its log. */
@@ -17,7 +17,7 @@ export interface PositionLease {
   readonly store: string;
   /** The log's own name among the store's readers (random). */
   readonly reader: string;
-  /** How long the lease runs once written (it is written again every quarter of that). */
+  /** How long the lease outlives the last renewal before a lost connection, at least (it is renewed every quarter of that). */
   readonly ms: number;
 }
 
@@ -35,6 +35,10 @@ export class LogFollower {
   /** The position `heldKey` holds. */
   private heldPosition: number | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
+  /** The lease's row was written on the connection now made (durably): later renewals need not wait for a flush. */
+  private leaseWritten = false;
+  /** The lease was given up for good: no table, or no right to write it. */
+  private leaseUnavailable = false;
   private closing = false;
   private retryDelay = 100;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -50,7 +54,7 @@ export class LogFollower {
     private readonly connectionString: string,
     private readonly channel: string,
     private readonly tag: bigint,
-    private readonly lease: PositionLease,
+    readonly lease: PositionLease,
   ) {}
 
   /** Connects, LISTENs and holds `position` (0 holds every record). Rejects when the server cannot be reached. */
@@ -65,17 +69,35 @@ export class LogFollower {
    * hold the records: nothing fails.
    */
   async startLease(): Promise<void> {
-    if (this.leaseTimer === undefined && !this.closing) {
-      this.leaseTimer = setInterval(() => void this.renewLease(), Math.max(25, this.lease.ms / 4));
+    if (this.leaseTimer === undefined && !this.closing && !this.leaseUnavailable) {
+      this.leaseTimer = setInterval(() => void this.renewLease(), this.renewEveryMs);
       this.leaseTimer.unref();
     }
     await this.renewLease();
   }
 
+  private get renewEveryMs(): number {
+    return Math.max(25, Math.floor(this.lease.ms / 4));
+  }
+
   private async renewLease(): Promise<void> {
     const position = this.heldPosition;
-    if (this.leaseTimer === undefined || position === undefined || !this.client) return;
-    await this.query(RENEW_LEASE, [this.lease.store, this.lease.reader, position, this.lease.ms]).catch(() => undefined);
+    const client = this.client;
+    if (this.leaseTimer === undefined || position === undefined || !client) return;
+    // Runs this long past the renewal: at least `ms` past the last renewal before a connection is lost.
+    const runs = this.lease.ms + this.renewEveryMs;
+    try {
+      // The first write on a connection may make the row (a crash must not lose it: a lost connection
+      // takes the lock too); a renewal a crash loses leaves the one before, on a lower position.
+      await this.query(this.leaseWritten ? RENEW_LEASE_RELAXED : RENEW_LEASE, [this.lease.store, this.lease.reader, position, runs]);
+      if (this.client === client) this.leaseWritten = true;
+    } catch (error) {
+      if (!leasesUnavailable(error)) return;
+      // (Not asked again, which would fill the server's log with refusals: the position lock alone holds.)
+      this.leaseUnavailable = true;
+      clearInterval(this.leaseTimer);
+      this.leaseTimer = undefined;
+    }
   }
 
   /** From now on, notifications and reconnections go to `events`. */
@@ -125,7 +147,8 @@ export class LogFollower {
     await this.renewLease();
   }
 
-  async close(): Promise<void> {
+  /** Closes the connection, ending the lease on it; resolves whether the lease is ended (or was never written). */
+  async close(): Promise<boolean> {
     this.closing = true;
     clearTimeout(this.retryTimer);
     const leasing = this.leaseTimer !== undefined;
@@ -133,12 +156,13 @@ export class LogFollower {
     this.leaseTimer = undefined;
     const client = this.client;
     this.client = undefined;
-    // (Not connected: the lease runs out by itself.)
-    if (!client) return;
+    // (Not connected: the log ends the lease on a connection of its own.)
+    if (!client) return !leasing;
     // Positions go with the session anyway; released first, so that a truncation right after sees them gone.
-    if (leasing) await client.query(END_LEASE, [this.lease.store, this.lease.reader]).catch(() => undefined);
+    const ended = !leasing || (await client.query(END_LEASE, [this.lease.store, this.lease.reader]).then(() => true, () => false));
     await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
     await client.end().catch(() => undefined);
+    return ended;
   }
 
   private async connect(position: number): Promise<void> {
@@ -157,12 +181,10 @@ export class LogFollower {
       this.client = client;
       this.heldKey = undefined;
       this.heldPosition = undefined;
+      this.leaseWritten = false;
       // Never two connections: one this replaces would hold a position and outlive close().
       if (replaced) replaced.end().catch(() => undefined);
-      // (This session writes only leases, which need not wait for a flush of the server's WAL: a lease
-      // a crash loses leaves the one before, on a lower position. Its commits would also flush the
-      // relaxed commits of others, which durability 'none' leaves to the server.)
-      await client.query(`LISTEN "${this.channel}"; SET synchronous_commit = off`);
+      await client.query(`LISTEN "${this.channel}"`);
       await this.hold(position);
     } catch (error) {
       if (this.client === client) this.client = undefined;

@@ -49,14 +49,17 @@ CREATE TABLE IF NOT EXISTS memmapfs_wal_snapshots (
   log_id text NOT NULL,
   bytes bytea NOT NULL,
   PRIMARY KEY (store, lsn, part)
-);
+);`;
+
+/** The readers' leases (see `CREATE_TABLES`): made on their own, by a role that may, when missing. */
+export const CREATE_READERS = `
 CREATE TABLE IF NOT EXISTS memmapfs_wal_readers (
   store text NOT NULL,
   reader text NOT NULL,
   next_lsn bigint NOT NULL,
   expires_at timestamptz NOT NULL,
   PRIMARY KEY (store, reader)
-);`;
+)`;
 
 /**
  * Taken (for its transaction) by whoever creates the tables, so that two first opens do not race: an
@@ -153,6 +156,23 @@ export const RENEW_LEASE = `
 INSERT INTO memmapfs_wal_readers (store, reader, next_lsn, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4::double precision / 1000))
 ON CONFLICT (store, reader) DO UPDATE SET next_lsn = EXCLUDED.next_lsn, expires_at = EXCLUDED.expires_at`;
 
+/**
+ * `RENEW_LEASE` without waiting for the server to flush its WAL (`synchronous_commit` off for the
+ * statement's own transaction): a renewal a crash loses leaves the lease written before it, on a lower
+ * position.
+ */
+export const RENEW_LEASE_RELAXED = `
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+INSERT INTO memmapfs_wal_readers (store, reader, next_lsn, expires_at)
+SELECT $1, $2, $3, now() + make_interval(secs => $4::double precision / 1000) FROM relaxed
+ON CONFLICT (store, reader) DO UPDATE SET next_lsn = EXCLUDED.next_lsn, expires_at = EXCLUDED.expires_at`;
+
+/** Whether a query failed for want of the readers' table or of rights on it: leases are not to be had then. */
+export function leasesUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '42501' || code === '42P01';
+}
+
 /** Ends a reader's lease (store, reader). */
 export const END_LEASE = 'DELETE FROM memmapfs_wal_readers WHERE store = $1 AND reader = $2';
 
@@ -167,11 +187,18 @@ export const LOWEST_LEASE = 'SELECT min(next_lsn) AS lowest FROM memmapfs_wal_re
  * transaction-level advisory lock: two processes opening the first store of a database at once).
  */
 export async function ensureTables(client: pg.ClientBase): Promise<void> {
-  if (await tablesCurrent(client)) return;
+  const { current, readers } = await tablesCurrent(client);
+  if (!current) await underCreateLock(client, CREATE_TABLES);
+  // (Leases are not needed to write the log: a role that may not make their table opens without them,
+  // as it did with tables of an earlier release.)
+  if (!readers) await underCreateLock(client, CREATE_READERS).catch(() => undefined);
+}
+
+async function underCreateLock(client: pg.ClientBase, statements: string): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...CREATE_TABLES_LOCK]);
-    await client.query(CREATE_TABLES);
+    await client.query(statements);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -179,12 +206,15 @@ export async function ensureTables(client: pg.ClientBase): Promise<void> {
   }
 }
 
-/** Whether the tables exist with every column this release writes (tables of an earlier layout get them added). */
-async function tablesCurrent(client: pg.ClientBase): Promise<boolean> {
-  const { rows } = await client.query<{ present: boolean }>(
-    "SELECT to_regclass('memmapfs_wal_logs') IS NOT NULL AND to_regclass('memmapfs_wal_snapshots') IS NOT NULL AND to_regclass('memmapfs_wal_readers') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('memmapfs_wal_records') AND attname = 'commit_token' AND NOT attisdropped) AS present",
+/**
+ * Whether the log's tables exist with every column this release writes (tables of an earlier layout
+ * get them added), and whether the readers' table does.
+ */
+async function tablesCurrent(client: pg.ClientBase): Promise<{ current: boolean; readers: boolean }> {
+  const { rows } = await client.query<{ present: boolean; readers: boolean }>(
+    "SELECT to_regclass('memmapfs_wal_logs') IS NOT NULL AND to_regclass('memmapfs_wal_snapshots') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('memmapfs_wal_records') AND attname = 'commit_token' AND NOT attisdropped) AS present, to_regclass('memmapfs_wal_readers') IS NOT NULL AS readers",
   );
-  return rows[0]?.present === true;
+  return { current: rows[0]?.present === true, readers: rows[0]?.readers === true };
 }
 
 export async function tablesExist(client: pg.ClientBase): Promise<boolean> {

@@ -21,6 +21,7 @@ import pg from 'pg';
 import { LogFollower } from './log-follower.js';
 import {
   DROP_EXPIRED_LEASES,
+  END_LEASE,
   LOG_ROW_COLUMNS,
   LOWEST_LEASE,
   LOWEST_POSITION,
@@ -30,6 +31,7 @@ import {
   checksumSeed,
   decodeLogRow,
   decodeRecordRows,
+  leasesUnavailable,
   recordChecksum,
   storeTagOf,
   type LogRow,
@@ -215,6 +217,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   private failure: WalError | undefined;
   private closed = false;
   private reporting = false;
+  /** Said once: this role cannot read the readers' leases. */
+  private leasesWarned = false;
   private readonly leaveProcess: () => void;
 
   private constructor(
@@ -457,8 +461,7 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       this.checkIdentity(row?.log_id);
       const log = decodeLogRow(row!);
       const lowest = (await client.query(LOWEST_POSITION, [storeTagOf(store).toString()])).rows[0]?.lowest;
-      await client.query(DROP_EXPIRED_LEASES, [store]);
-      const leased = (await client.query(LOWEST_LEASE, [store])).rows[0]?.lowest;
+      const leased = await this.lowestLease(client);
       const held = (position: unknown) => (position === null || position === undefined ? Number.MAX_SAFE_INTEGER : Number(position));
       // Records from `lsn` on stay, and every record some open log still has to read: one connected
       // (its position lock), or one whose connection was lost a moment ago (its lease).
@@ -517,7 +520,8 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
       clearTimeout(this.leaveTimer);
       this.leaveProcess();
       await this.fetching?.catch(() => undefined);
-      await this.follower.close();
+      // (A follower closed while it connected again could not end its lease: ended here.)
+      if (!(await this.follower.close())) await this.pool.query(END_LEASE, [this.config.store, this.follower.lease.reader]).catch(() => undefined);
       await this.pool.end().catch(() => undefined);
     }
   }
@@ -603,6 +607,29 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   }
 
   /** Moves the reader position this process holds to the next record it needs (at most once a second unless `now`). */
+  /**
+   * The lowest position of the store's leases that still run (null: none), those that ran out removed;
+   * null too, with a warning once, where this role may not read them (retention then goes by the
+   * position locks alone). In the writer lock's transaction: a savepoint keeps it going on a refusal.
+   */
+  private async lowestLease(client: pg.PoolClient): Promise<unknown> {
+    await client.query('SAVEPOINT leases');
+    try {
+      await client.query(DROP_EXPIRED_LEASES, [this.config.store]);
+      const lowest = (await client.query(LOWEST_LEASE, [this.config.store])).rows[0]?.lowest;
+      await client.query('RELEASE SAVEPOINT leases');
+      return lowest;
+    } catch (error) {
+      if (!leasesUnavailable(error)) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT leases');
+      if (!this.leasesWarned) {
+        this.leasesWarned = true;
+        process.emitWarning(`${this.name}: retention cannot read the readers' leases (${(error as Error).message}): it keeps only what connected readers hold, so a host whose connection drops a moment may find records gone. Create memmapfs_wal_readers, or grant this role SELECT, INSERT, UPDATE and DELETE on it.`, { code: 'MEMMAPFS_LEASES_UNAVAILABLE' });
+      }
+      return null;
+    }
+  }
+
   private async movePosition(now: boolean): Promise<void> {
     const next = Math.min(this.have + 1, MAX_POSITION);
     if (next === this.heldPosition || this.closed) return;
