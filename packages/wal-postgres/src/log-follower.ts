@@ -37,8 +37,10 @@ export class LogFollower {
   private leaseTimer: NodeJS.Timeout | undefined;
   /** The lease's row was written on the connection now made (durably): later renewals need not wait for a flush. */
   private leaseWritten = false;
-  /** The lease was given up for good: no table, or no right to write it. */
-  private leaseUnavailable = false;
+  /** The queries on the connection, one after another (see `query`). */
+  private queries: Promise<void> = Promise.resolve();
+  /** Until when (this process's clock) no lease is written: the last write was refused (no table, no right). */
+  private leaseRefusedUntil = 0;
   private closing = false;
   private retryDelay = 100;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -69,7 +71,7 @@ export class LogFollower {
    * hold the records: nothing fails.
    */
   async startLease(): Promise<void> {
-    if (this.leaseTimer === undefined && !this.closing && !this.leaseUnavailable) {
+    if (this.leaseTimer === undefined && !this.closing) {
       this.leaseTimer = setInterval(() => void this.renewLease(), this.renewEveryMs);
       this.leaseTimer.unref();
     }
@@ -83,20 +85,19 @@ export class LogFollower {
   private async renewLease(): Promise<void> {
     const position = this.heldPosition;
     const client = this.client;
-    if (this.leaseTimer === undefined || position === undefined || !client) return;
+    if (this.leaseTimer === undefined || position === undefined || !client || Date.now() < this.leaseRefusedUntil) return;
     // Runs this long past the renewal: at least `ms` past the last renewal before a connection is lost.
-    const runs = this.lease.ms + this.renewEveryMs;
+    const values = [this.lease.store, this.lease.reader, position, this.lease.ms + this.renewEveryMs];
     try {
-      // The first write on a connection may make the row (a crash must not lose it: a lost connection
-      // takes the lock too); a renewal a crash loses leaves the one before, on a lower position.
-      await this.query(this.leaseWritten ? RENEW_LEASE_RELAXED : RENEW_LEASE, [this.lease.store, this.lease.reader, position, runs]);
+      // A write that makes the row is a durable commit (a crash must not lose a log's only lease: a lost
+      // connection takes the lock too); a renewal a crash loses leaves the one before, on a lower position.
+      if (!this.leaseWritten || (await this.query(RENEW_LEASE_RELAXED, values)).rows[0]?.inserted === true) await this.query(RENEW_LEASE, values);
       if (this.client === client) this.leaseWritten = true;
     } catch (error) {
-      if (!leasesUnavailable(error)) return;
-      // (Not asked again, which would fill the server's log with refusals: the position lock alone holds.)
-      this.leaseUnavailable = true;
-      clearInterval(this.leaseTimer);
-      this.leaseTimer = undefined;
+      this.leaseWritten = false;
+      // (Asked again only once a lease's length has passed: refusals would fill the server's log. The
+      // position lock holds meanwhile; the table or the right may come, with an upgrade or a grant.)
+      if (leasesUnavailable(error)) this.leaseRefusedUntil = Date.now() + this.lease.ms;
     }
   }
 
@@ -115,13 +116,19 @@ export class LogFollower {
   async query(text: string, values: unknown[]): Promise<pg.QueryResult> {
     const client = this.client;
     if (!client) throw Object.assign(new Error('Connection terminated: the follower is reconnecting'), { code: 'ECONNRESET' });
-    try {
-      return await client.query(text, values);
-    } catch (error) {
-      // A connection that broke between two queries may not have said so yet: it is made again now.
-      if (isConnectionLoss(error)) this.lost(client);
-      throw error;
-    }
+    // One at a time: reads, position moves and lease writes share the connection (pg would queue
+    // them itself, but warns that it will not for long).
+    const run = this.queries.then(async () => {
+      try {
+        return await client.query(text, values);
+      } catch (error) {
+        // A connection that broke between two queries may not have said so yet: it is made again now.
+        if (isConnectionLoss(error)) this.lost(client);
+        throw error;
+      }
+    });
+    this.queries = run.then(() => undefined, () => undefined);
+    return run;
   }
 
   /** Holds `position` (the next LSN still needed) in place of the one held before; moves run one at a time, in call order. */
@@ -158,6 +165,8 @@ export class LogFollower {
     this.client = undefined;
     // (Not connected: the log ends the lease on a connection of its own.)
     if (!client) return !leasing;
+    // (After the queries under way: one at a time.)
+    await this.queries;
     // Positions go with the session anyway; released first, so that a truncation right after sees them gone.
     const ended = !leasing || (await client.query(END_LEASE, [this.lease.store, this.lease.reader]).then(() => true, () => false));
     await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);

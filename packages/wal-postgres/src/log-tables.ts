@@ -165,19 +165,25 @@ export const RENEW_LEASE_RELAXED = `
 WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO memmapfs_wal_readers (store, reader, next_lsn, expires_at)
 SELECT $1, $2, $3, now() + make_interval(secs => $4::double precision / 1000) FROM relaxed
-ON CONFLICT (store, reader) DO UPDATE SET next_lsn = EXCLUDED.next_lsn, expires_at = EXCLUDED.expires_at`;
+ON CONFLICT (store, reader) DO UPDATE SET next_lsn = EXCLUDED.next_lsn, expires_at = EXCLUDED.expires_at
+RETURNING (xmax = 0) AS inserted`;
 
-/** Whether a query failed for want of the readers' table or of rights on it: leases are not to be had then. */
+/**
+ * Whether a query failed for want of the readers' table, of rights on it, or of a session that may
+ * write (a read-only role or a standby): leases are not to be had there, for now.
+ */
 export function leasesUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === '42501' || code === '42P01';
+  return code === '42501' || code === '42P01' || code === '25006';
 }
 
 /** Ends a reader's lease (store, reader). */
 export const END_LEASE = 'DELETE FROM memmapfs_wal_readers WHERE store = $1 AND reader = $2';
 
-/** Removes a store's leases that ran out (store). */
-export const DROP_EXPIRED_LEASES = 'DELETE FROM memmapfs_wal_readers WHERE store = $1 AND expires_at <= now()';
+/** Removes a store's leases that ran out (store), but those being written now: it never waits. */
+export const DROP_EXPIRED_LEASES = `
+DELETE FROM memmapfs_wal_readers WHERE (store, reader) IN (
+  SELECT store, reader FROM memmapfs_wal_readers WHERE store = $1 AND expires_at <= now() FOR UPDATE SKIP LOCKED)`;
 
 /** The lowest next LSN of a store's leases that still run (store), or null. */
 export const LOWEST_LEASE = 'SELECT min(next_lsn) AS lowest FROM memmapfs_wal_readers WHERE store = $1 AND expires_at > now()';

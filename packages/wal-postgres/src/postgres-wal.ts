@@ -615,9 +615,17 @@ export class PostgresWal implements WriteAheadLog, SameProcessLog {
   private async lowestLease(client: pg.PoolClient): Promise<unknown> {
     await client.query('SAVEPOINT leases');
     try {
-      await client.query(DROP_EXPIRED_LEASES, [this.config.store]);
       const lowest = (await client.query(LOWEST_LEASE, [this.config.store])).rows[0]?.lowest;
       await client.query('RELEASE SAVEPOINT leases');
+      // (Housekeeping, which a role that may read the leases but not delete them goes without.)
+      await client.query('SAVEPOINT expired');
+      await client.query(DROP_EXPIRED_LEASES, [this.config.store]).then(
+        () => client.query('RELEASE SAVEPOINT expired'),
+        (error: unknown) => {
+          if (!leasesUnavailable(error)) throw error;
+          return client.query('ROLLBACK TO SAVEPOINT expired');
+        },
+      );
       return lowest;
     } catch (error) {
       if (!leasesUnavailable(error)) throw error;

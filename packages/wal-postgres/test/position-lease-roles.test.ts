@@ -1,18 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import type { WriteAheadLog } from '@memmapfs/wal';
 import { postgresWal } from '../src/index.js';
-import { dropStore, entry, freshStore, text, withClient } from './support/places.js';
+import { breakFollower, dropStore, entry, followerOf, freshStore, text, withClient, type FollowerInside } from './support/places.js';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
 
 const postgres = inject('postgres');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Follower {
-  client: { connection: { stream: { destroy(): void } }; processID: number };
-  retryDelay: number;
-}
-const followerOf = (wal: WriteAheadLog) => (wal as unknown as { follower: Follower }).follower;
 
 if (!postgres) {
   it.skip(INSTALL_ADVICE, () => undefined);
@@ -36,17 +30,7 @@ if (!postgres) {
   const grantOldTables = (db: string, role: string) =>
     withClient(as('postgres', db), (client) => client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON memmapfs_wal_logs, memmapfs_wal_records, memmapfs_wal_snapshots TO ${role}`));
 
-  const blip = async (follower: Follower, retryDelay: number) => {
-    const pid = follower.client.processID;
-    follower.retryDelay = retryDelay;
-    follower.client.connection.stream.destroy();
-    for (let i = 0; i < 250; i++) {
-      const gone = await withClient(connectionString, async (client) => (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid])).rows[0].n === 0);
-      if (gone) return;
-      await sleep(20);
-    }
-    throw new Error('the follower session did not end');
-  };
+  const blip = (follower: FollowerInside, retryDelay: number) => breakFollower(connectionString, follower, retryDelay);
 
   describe('leases, roles and the tables of an earlier release', () => {
     it('a writable role without rights on memmapfs_wal_readers still shortens the log (by the position locks alone)', async () => {
@@ -161,5 +145,67 @@ if (!postgres) {
         await dropStore(connectionString, store);
       }
     }, 30_000);
+  });
+
+  describe('leases through an upgrade, and with fewer rights', () => {
+    it('a read-only log opened before the leases table exists writes its lease once a writable open of this release made it', async () => {
+      const { db } = await freshDatabase();
+      const url = as('postgres', db);
+      const store = freshStore('upgrade');
+      const first = await postgresWal({ connectionString: url, store })({ codec: 'msgpack' });
+      await first.append([entry('one')]);
+      await first.close();
+      // Tables as the earlier release left them.
+      await withClient(url, (client) => client.query('DROP TABLE memmapfs_wal_readers'));
+      const seen: string[] = [];
+      // (Another connection string: not handed the writer's commits in this process, as on another host.)
+      const reader = await postgresWal({ connectionString: `${url}&application_name=other`, store, positionLeaseMs: 2_000 })({ codec: 'msgpack', readOnly: true, onCommit: (records) => seen.push(...records.map(text)) });
+      const writer = await postgresWal({ connectionString: url, store })({ codec: 'msgpack' });
+      try {
+        expect(await reader.fence()).toBe(1);
+        // Refused at its open, the reader asks again a lease's length later.
+        await sleep(3_000);
+        const rows = await withClient(url, async (client) => (await client.query('SELECT count(*)::int AS n FROM memmapfs_wal_readers WHERE store = $1', [store])).rows[0].n);
+        await blip(followerOf(reader), 1_500);
+        await writer.append([entry('two')]);
+        await writer.append([entry('three')]);
+        const kept = await writer.truncateBefore(writer.lastLsn + 1);
+        await sleep(2_500);
+        const fenced = await reader.fence().then(String, (error: { code?: string }) => `failed ${error.code}`);
+        expect({ rows, kept, fenced, seen }).toEqual({ rows: 2, kept: 2, fenced: '3', seen: ['two', 'three'] });
+      } finally {
+        await reader.close().catch(() => undefined);
+        await writer.close().catch(() => undefined);
+      }
+    }, 40_000);
+
+    it('a writer role that may read the leases but not delete them keeps the records a disconnected reader leases', async () => {
+      const { db, role } = await freshDatabase();
+      const url = as('postgres', db);
+      const store = freshStore('no-delete');
+      const owner = await postgresWal({ connectionString: url, store })({ codec: 'msgpack' });
+      await owner.close();
+      await withClient(url, async (client) => {
+        await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON memmapfs_wal_logs, memmapfs_wal_records, memmapfs_wal_snapshots TO ${role}`);
+        await client.query(`GRANT SELECT, INSERT, UPDATE ON memmapfs_wal_readers TO ${role}`);
+      });
+      const writer = await postgresWal({ connectionString: as(role, db), store })({ codec: 'msgpack' });
+      const reader = await postgresWal({ connectionString: `${url}&application_name=other`, store, positionLeaseMs: 10_000 })({ codec: 'msgpack', readOnly: true });
+      try {
+        await writer.append([entry('one')]);
+        expect(await reader.fence()).toBe(1);
+        // (Its position moves at most once a second.)
+        await sleep(1_100);
+        await reader.fence();
+        await blip(followerOf(reader), 3_600_000);
+        await writer.append([entry('two')]);
+        await writer.append([entry('three')]);
+        // The reader's lease (from record 2, 10 s) is one this role may read: records from 2 on stay.
+        expect(await writer.truncateBefore(writer.lastLsn + 1)).toBeLessThanOrEqual(2);
+      } finally {
+        await reader.close().catch(() => undefined);
+        await writer.close().catch(() => undefined);
+      }
+    }, 40_000);
   });
 }

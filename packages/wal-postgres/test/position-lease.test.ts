@@ -1,17 +1,11 @@
 import { describe, expect, inject, it } from 'vitest';
-import type { WriteAheadLog } from '@memmapfs/wal';
 import { postgresWal } from '../src/index.js';
-import { dropStore, entry, freshStore, text, withClient } from './support/places.js';
+import { breakFollower, dropStore, entry, followerOf, freshStore, text, withClient, type FollowerInside } from './support/places.js';
 import { INSTALL_ADVICE } from './support/postgres-server.js';
 import { hostsTestBed } from './support/stores.js';
 
 const postgres = inject('postgres');
 
-/** The follower connection of a log, as the tests reach into it. */
-interface Follower {
-  client: { connection: { stream: { destroy(): void } }; processID: number };
-  retryDelay: number;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -20,23 +14,7 @@ if (!postgres) {
 } else {
   const { connectionString } = postgres;
 
-  /**
-   * Breaks the follower connection of `wal` (a network blip) and waits until the server has ended its
-   * session, and with it the position lock; the follower connects again after `retryDelay` ms.
-   */
-  async function blip(follower: Follower, retryDelay: number): Promise<void> {
-    const pid = follower.client.processID;
-    follower.retryDelay = retryDelay;
-    follower.client.connection.stream.destroy();
-    for (let i = 0; i < 250; i++) {
-      const gone = await withClient(connectionString, async (client) => (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid])).rows[0].n === 0);
-      if (gone) return;
-      await sleep(20);
-    }
-    throw new Error('the follower session did not end');
-  }
-
-  const followerOf = (wal: WriteAheadLog) => (wal as unknown as { follower: Follower }).follower;
+  const blip = (follower: FollowerInside, retryDelay: number) => breakFollower(connectionString, follower, retryDelay);
   const leases = (store: string) => withClient(connectionString, async (client) => (await client.query('SELECT count(*)::int AS n FROM memmapfs_wal_readers WHERE store = $1', [store])).rows[0].n as number);
 
   describe("a log's reading position, while its connection is made again", () => {
@@ -108,7 +86,7 @@ if (!postgres) {
       const b = await open(await roots.make('b'), place, 'b');
       const firstId = await a.appendMemory('first');
       expect((await b.getMemory(firstId))?.text).toBe('first');
-      await blip((b as unknown as { engine: { wal: { follower: Follower } } }).engine.wal.follower, 1_500);
+      await blip((b as unknown as { engine: { wal: { follower: FollowerInside } } }).engine.wal.follower, 1_500);
       const second = await a.appendMemory('second');
       await a.publishSnapshot();
       const third = await a.appendMemory('third');

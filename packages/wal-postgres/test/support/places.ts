@@ -63,3 +63,28 @@ export function serverOfItsOwn(postgres: TestPostgres): () => TestServer {
   });
   return () => server!;
 }
+
+/** A log's follower connection, as tests reach into it. */
+export interface FollowerInside {
+  client: { connection: { stream: { destroy(): void } }; processID: number };
+  retryDelay: number;
+}
+
+/** The follower of an open PostgreSQL log. */
+export const followerOf = (wal: unknown): FollowerInside => (wal as { follower: FollowerInside }).follower;
+
+/**
+ * Breaks a follower's connection (a network blip) and waits until the server has ended its session,
+ * and with it the position lock; the follower connects again after `retryDelay` ms.
+ */
+export async function breakFollower(connectionString: string, follower: FollowerInside, retryDelay: number): Promise<void> {
+  const pid = follower.client.processID;
+  follower.retryDelay = retryDelay;
+  follower.client.connection.stream.destroy();
+  for (let i = 0; i < 250; i++) {
+    const gone = await withClient(connectionString, async (client) => (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid])).rows[0].n === 0);
+    if (gone) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('the follower session did not end');
+}
