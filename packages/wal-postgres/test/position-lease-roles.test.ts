@@ -7,7 +7,6 @@ import { INSTALL_ADVICE } from './support/postgres-server.js';
 const postgres = inject('postgres');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-
 if (!postgres) {
   it.skip(INSTALL_ADVICE, () => undefined);
 } else {

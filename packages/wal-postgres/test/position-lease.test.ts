@@ -6,7 +6,6 @@ import { hostsTestBed } from './support/stores.js';
 
 const postgres = inject('postgres');
 
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 if (!postgres) {
