@@ -5,7 +5,7 @@ export type { MemMapErrorCode, MemMapErrorOptions, Subsystem } from './errors.js
 export type { Codec } from './contracts/codec.js';
 export { maxStorableDepth, memberPathText, toStorableValue } from './storable-value.js';
 export type { StorableValue } from './storable-value.js';
-export type { JsonValue, SearchDocument, SearchHit, SearchIndexOpenOptions, SearchProvider, SearchProviderSpec, SearchProviderSupports, SearchRequest } from './contracts/search-provider.js';
+export type { GuardedFileHolds, JsonValue, SearchDocument, SearchHit, SearchIndexOpenOptions, SearchProvider, SearchProviderSpec, SearchProviderSupports, SearchRequest } from './contracts/search-provider.js';
 export { registerCodec, registerSearchProvider, resolveCodec, resolveSearchProvider } from './registry/provider-registry.js';
 export { adapterOptionError, checkAdapterOptions } from './registry/adapter-options.js';
 export type { CborCodecOptions, FlexSearchProviderOptions, FlexSearchTokenize, MsgpackCodecOptions, OramaProviderOptions, SegmentSearchOptions } from './registry/builtin-options.js';

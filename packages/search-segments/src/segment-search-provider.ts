@@ -189,6 +189,12 @@ export class SegmentSearchProvider implements SearchProvider {
    * writes no file until it is opened again, and is not saved; what it seals and merges stays in memory.
    */
   private purgedElsewhere = false;
+  /**
+   * While a `saveIndex({ purge: true })` runs: the key of the in-memory segment it began (segments from
+   * it on hold only documents added since), for the index of `epoch`. Their files, and its own merge's,
+   * are written as holding nothing it erases (`GuardedFileHolds.sincePurge`).
+   */
+  private purgeBegan: { key: number; epoch: number } | undefined;
   private closed = false;
 
   constructor(
@@ -389,6 +395,7 @@ export class SegmentSearchProvider implements SearchProvider {
       while (this.merging) await this.merging;
       if (options.purge || options.compact) {
         this.seal();
+        if (options.purge) this.purgeBegan = { key: this.memory.key, epoch };
         const sealedNow = this.sealed.map((segment) => segment.key);
         while (this.sealed.some((segment) => sealedNow.includes(segment.key)) && this.epoch === epoch) {
           this.assertOpen();
@@ -428,6 +435,7 @@ export class SegmentSearchProvider implements SearchProvider {
       this.pinned = files;
       return description;
     } finally {
+      this.purgeBegan = undefined;
       this.mergesHeld--;
       for (const segment of previous) if (!this.written.includes(segment) && !this.pinned.includes(segment)) await segment.lease?.release();
       this.scheduleMerge();
@@ -644,7 +652,9 @@ export class SegmentSearchProvider implements SearchProvider {
       const made = new NewSegmentFile(join(folder, file));
       let kept: boolean;
       try {
-        if (guardWrite) kept = await guardWrite(file, () => made.create(), () => made.write(bytes));
+        // (The purge's own merge, the one merge running while it does, drops every removed document.)
+        const sincePurge = this.purgeBegan !== undefined && this.purgeBegan.epoch === epoch && key >= this.purgeBegan.key;
+        if (guardWrite) kept = await guardWrite(file, () => made.create(), () => made.write(bytes), sincePurge ? { sincePurge } : undefined);
         else {
           await made.create();
           await made.write(bytes);

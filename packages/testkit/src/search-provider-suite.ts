@@ -692,6 +692,41 @@ export function searchProviderSuite(
       });
     });
 
+    check('persistent', 'a file guardWrite is told holds nothing a purge erases (sincePurge) is written while that purge saves, and holds no word of a document removed before it', async (provider) => {
+      await inFolder(async (folder) => {
+        let purging = false;
+        const sincePurge: string[] = [];
+        const outsidePurge: string[] = [];
+        await provider.openIndex!(folder, undefined, {
+          guardWrite: async (file, create, write, holds) => {
+            if (holds?.sincePurge) (purging ? sincePurge : outsidePurge).push(file);
+            await create();
+            await write();
+            return true;
+          },
+        });
+        // (Some removed before they reach a file: the purge writes them out before it drops them.)
+        for (let id = 1; id <= 40; id++) await provider.add(memory(id, id % 4 === 0 ? `zyzzyvaerased ${id}` : `kept heron ${id}`));
+        for (let id = 4; id <= 40; id += 4) await provider.remove(id);
+        purging = true;
+        const saving = provider.saveIndex!({ purge: true }).finally(() => (purging = false));
+        // Documents added while the purge saves: files of them may be written as holding nothing it erases.
+        for (let id = 41; purging && id <= 400; id++) {
+          await provider.add(memory(id, `fresh otter ${id}`));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        await saving;
+        expect(await idsOf(provider, { text: 'zyzzyvaerased', limit: 20 })).toEqual([]);
+        // (Closed: what it writes in the background is done.)
+        await provider.close?.();
+        expect(outsidePurge, 'files said to hold nothing a purge erases while no purge saved').toEqual([]);
+        for (const file of sincePurge) {
+          const bytes = await readFile(join(folder, file)).catch(() => undefined);
+          if (bytes) expect(bytes.includes('zyzzyvaerased'), `${file} (sincePurge) holds a word of a document removed before the purge`).toBe(false);
+        }
+      });
+    });
+
     const refusals: ReadonlyArray<readonly [string, NonNullable<SearchIndexOpenOptions['guardWrite']>]> = [
       ['before it is made', async () => false],
       ['once it is written (a purge counted meanwhile)', async (_file, create, write) => (await create(), await write(), false)],

@@ -1145,17 +1145,58 @@ describe('the segments search index in a store', () => {
     for (let i = 0; i < 5; i++) await fs.appendMemory(`an ordinary memory ${i}`);
     await fs.queryMemory('memory');
     await fs.deleteMemory(id);
+    // Memories written while the purge merges are sealed for its description (its second seal), and
+    // those written while it writes that segment out go to segments after it, written out before its
+    // save returns.
+    const inside = provider as unknown as { seal(): void; writeNext(): Promise<void>; merge(...args: unknown[]): Promise<unknown>; sealed: unknown[] };
+    let purging = false;
+    let seals = 0;
+    let meanwhile: Promise<void> | undefined;
     const saveIndex = provider.saveIndex.bind(provider);
     provider.saveIndex = async (options) => {
-      const saved = await saveIndex(options);
-      if (options?.purge) {
-        for (let i = 0; i < 8; i++) await fs.appendMemory(`written meanwhile ${i}`);
-        await fs.queryMemory('meanwhile');
+      purging = options?.purge === true;
+      seals = 0;
+      try {
+        return await saveIndex(options);
+      } finally {
+        purging = false;
       }
-      return saved;
     };
+    const seal = inside.seal.bind(provider);
+    inside.seal = () => {
+      seal();
+      if (purging) seals++;
+    };
+    const merge = inside.merge.bind(provider);
+    let amid = false;
+    inside.merge = async (...args) => {
+      if (purging && !amid) {
+        amid = true;
+        for (let i = 0; i < 2; i++) await fs.appendMemory(`written amid the merge ${i}`);
+        await fs.queryMemory('amid');
+      }
+      return merge(...args);
+    };
+    const writeNext = inside.writeNext.bind(provider);
+    inside.writeNext = async () => {
+      if (purging && seals === 2 && !meanwhile) {
+        meanwhile = (async () => {
+          for (let i = 0; i < 8; i++) await fs.appendMemory(`written meanwhile ${i}`);
+          await fs.queryMemory('meanwhile');
+          while (inside.sealed.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        })();
+        await meanwhile;
+      }
+      return writeNext();
+    };
+    const before = new Set(await segmentFiles());
     expect(await fs.compact({ erase: true })).toMatchObject({ erased: true, indexFilesLeft: 0 });
+    expect(meanwhile).toBeDefined();
     expect(await indexFilesHolding('hunter2ownwrites')).toEqual([]);
+    // (Files of the memories written meanwhile are there, and they are found.)
+    expect((await segmentFiles()).filter((name) => !before.has(name)).length).toBeGreaterThan(1);
+    expect(await fs.queryMemory('meanwhile')).toHaveLength(8);
+    expect(await fs.queryMemory('amid')).toHaveLength(2);
     await fs.close();
   });
 

@@ -115,9 +115,21 @@ export interface SearchIndexOpenOptions {
    * removes the file. Refused, the provider writes no file of this index again: it keeps what it would
    * have written in memory, and its `saveIndex` rejects, until the store opens the index again (which
    * it does when it lets go of an index purged elsewhere). No purge is counted while `create` runs, so
-   * a purge finds the file there, or never. Absent: every file is written.
+   * a purge finds the file there, or never. Absent: every file is written. With `file.sincePurge`, the
+   * provider says the file holds nothing of a document removed before the `saveIndex({ purge: true })`
+   * running now began (only documents added since, or what that purge's own merge kept): an erase does
+   * not wait for it to go.
    */
-  readonly guardWrite?: (file: string, create: () => Promise<void>, write: () => Promise<void>) => Promise<boolean>;
+  readonly guardWrite?: (file: string, create: () => Promise<void>, write: () => Promise<void>, holds?: GuardedFileHolds) => Promise<boolean>;
+}
+
+/** What a new file of a persistent index holds, as its provider tells `SearchIndexOpenOptions.guardWrite`. */
+export interface GuardedFileHolds {
+  /**
+   * Nothing of a document removed before the `saveIndex({ purge: true })` running now began: only
+   * documents added since it began, or what its own merge kept.
+   */
+  readonly sincePurge?: boolean;
 }
 
 /**

@@ -1025,7 +1025,7 @@ export class SearchIndex {
    */
   private openOptions(): SearchIndexOpenOptions {
     const open = ++this.opens;
-    return { reader: this.host.reader, readOnly: this.host.wal.readOnly, guardWrite: (file, create, write) => this.writeUnlessPurged(open, file, create, write) };
+    return { reader: this.host.reader, readOnly: this.host.wal.readOnly, guardWrite: (file, create, write, holds) => this.writeUnlessPurged(open, file, create, write, holds?.sincePurge === true) };
   }
 
   /** The purges counted for the saved index (see `purgesCounted`). */
@@ -1052,14 +1052,14 @@ export class SearchIndex {
    * the erase waits to see removed, or never made. The index stays as it is (its queries are right: the
    * tables say what is deleted) until the idle catch-up lets go of it (`letGoAfterPurgeElsewhere`).
    */
-  private async writeUnlessPurged(open: number, file: string, create: () => Promise<void>, write: () => Promise<void>): Promise<boolean> {
+  private async writeUnlessPurged(open: number, file: string, create: () => Promise<void>, write: () => Promise<void>, sincePurge: boolean): Promise<boolean> {
     const current = async () => open === this.opens && !(await this.purgedSinceLoad());
     let allowed =
       open === this.opens &&
       (await this.underSaveLock(async () => {
         if (!(await current())) return false;
         const made = this.purgeWrites;
-        if (made) (made.saved ? made.after : made.during).add(file);
+        if (made) (made.saved || sincePurge ? made.after : made.during).add(file);
         await create();
         return true;
       }));
