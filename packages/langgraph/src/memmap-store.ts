@@ -119,6 +119,8 @@ interface SweepLook {
 
 /** How many times a `get` reads an item's pointer again when the memory it named was replaced meanwhile. */
 const MAX_POINTER_READS = 8;
+/** How many times a listing reads its last page again when an item on it was replaced meanwhile. */
+const MAX_PAGE_REREADS = 8;
 
 type Kind = 'get' | 'put' | 'search' | 'listNamespaces';
 
@@ -466,25 +468,70 @@ export class MemMapStore extends BaseStore {
   /** Items by full-text relevance: core's hits, page by page, less those not (or no longer) an item's current memory. */
   private async textHits(text: string, { namespace, filter, wanted, now }: SearchScope): Promise<Found[]> {
     const found: Found[] = [];
-    for (let from = 0; found.length < wanted && from < QUERY_DEPTH;) {
+    const listed = new Set<number>();
+    let replaced = false;
+    let rereads = 0;
+    /** While the hits are read again, how far the reading before went. */
+    let readBefore = 0;
+    for (let from = 0; ;) {
       const ask = Math.min(PAGE, QUERY_DEPTH - from, Math.max(2 * (wanted - found.length), 10));
-      const hits = await this.store.queryMemory(text, { namespace, limit: ask, offset: from, ...(filter ? { filter } : {}) });
-      for (const hit of hits) if (this.isCurrent(hit, now)) found.push({ memory: hit, score: hit.score });
-      if (hits.length < ask) break;
-      from += ask;
+      const more = ask > 0 && (found.length < wanted || from < readBefore);
+      const hits = more ? await this.store.queryMemory(text, { namespace, limit: ask, offset: from, ...(filter ? { filter } : {}) }) : [];
+      for (const hit of hits) {
+        if (listed.has(hit.id)) continue;
+        if (this.isCurrent(hit, now)) {
+          listed.add(hit.id);
+          found.push({ memory: hit, score: hit.score });
+        } else replaced ||= this.replacedSince(hit);
+      }
+      if (more && hits.length === ask) {
+        from += ask;
+        continue;
+      }
+      // An item replaced while the hits were read (by another process, say) has a new memory no page
+      // read held, ranked anywhere (the hits after the old one moved up): the hits are read again.
+      if (!replaced || ++rereads > MAX_PAGE_REREADS) break;
+      replaced = false;
+      readBefore = from + hits.length;
+      from = 0;
     }
-    return found;
+    if (rereads === 0) return found;
+    // (Best first: a hit read again may rank above those found before it.)
+    return found.sort((a, b) => b.score! - a.score! || b.memory.id - a.memory.id).slice(0, wanted);
   }
 
   /** Items in the order they were last put (those `include` keeps). */
   private async listedItems({ namespace, filter, wanted, now }: SearchScope, include: (memory: Memory) => boolean, found: Found[] = []): Promise<Found[]> {
+    const listed = new Set(found.map(({ memory }) => memory.id));
     let cursor: string | undefined;
-    do {
+    let rereads = 0;
+    for (;;) {
       const page = await this.store.listMemories({ namespace, limit: PAGE, cursor, ...(filter ? { filter } : {}) });
-      for (const memory of page.memories) if (this.isCurrent(memory, now) && include(memory)) found.push({ memory });
-      cursor = page.nextCursor;
-    } while (cursor !== undefined && found.length < wanted);
+      let replaced = false;
+      for (const memory of page.memories) {
+        if (listed.has(memory.id)) continue;
+        if (this.isCurrent(memory, now)) {
+          if (include(memory)) {
+            listed.add(memory.id);
+            found.push({ memory });
+          }
+        } else replaced ||= this.replacedSince(memory);
+      }
+      if (found.length >= wanted) break;
+      if (page.nextCursor !== undefined) cursor = page.nextCursor;
+      // An item replaced since the last page was read (by another process, say) has its new memory
+      // after it, which that page did not list: read from the same place again.
+      else if (!replaced || ++rereads > MAX_PAGE_REREADS) break;
+    }
     return found;
+  }
+
+  /** Whether `memory` was an item's, replaced by a later memory (its pointer names one with a higher id). */
+  private replacedSince(memory: Memory): boolean {
+    const key = (memory.meta as Partial<ItemMeta>).key;
+    if (typeof key !== 'string') return false;
+    const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(memory.namespace, key, 'search'));
+    return pointer !== undefined && pointer.id > memory.id;
   }
 
   /**
@@ -499,25 +546,42 @@ export class MemMapStore extends BaseStore {
     /** The pointer keys of the items ranked. */
     const seen = new Set<string>();
     let searchedAll = embedding === undefined;
-    for (let from = 0; embedding !== undefined && ranked.length < wanted && from < QUERY_DEPTH;) {
+    let replaced = false;
+    let rereads = 0;
+    /** While the hits are read again, how far the reading before went. */
+    let readBefore = 0;
+    for (let from = 0; embedding !== undefined;) {
       const ask = Math.min(PAGE, QUERY_DEPTH - from, Math.max(2 * (wanted - ranked.length), 10));
-      const hits = await this.store.queryMemory('', { embedding, namespace, limit: ask, offset: from, ...(filter ? { filter } : {}) });
+      const more = ask > 0 && (ranked.length < wanted || from < readBefore);
+      const hits = more ? await this.store.queryMemory('', { embedding, namespace, limit: ask, offset: from, ...(filter ? { filter } : {}) }) : [];
       for (const hit of hits) {
         const key = (hit.meta as Partial<ItemMeta>).key;
         if (typeof key !== 'string') continue;
         const pointerKey = this.layout.pointerKey(hit.namespace, key, 'search');
         const pointer = this.store.getKv<ItemPointer>(pointerKey);
         // Hits come best first: an item's first is its best embedding.
-        if (pointer === undefined || seen.has(pointerKey) || !pointerNames(pointer, hit.id) || expiryOf(pointer, this.refreshOf(hit.namespace, key, pointer)) <= now) continue;
+        if (pointer === undefined || seen.has(pointerKey) || expiryOf(pointer, this.refreshOf(hit.namespace, key, pointer)) <= now) continue;
+        if (!pointerNames(pointer, hit.id)) {
+          // (Replaced while the hits were read: its new memories may rank anywhere.)
+          replaced ||= pointer.id > hit.id;
+          continue;
+        }
         seen.add(pointerKey);
         ranked.push({ hit, score: hit.score, pointer });
       }
-      if (hits.length < ask) {
-        searchedAll = true;
-        break;
+      if (more && hits.length === ask) {
+        from += ask;
+        continue;
       }
-      from += ask;
+      // (A page short of what was asked: every embedding in scope was ranked.)
+      if (more && hits.length < ask) searchedAll = true;
+      if (!replaced || ++rereads > MAX_PAGE_REREADS) break;
+      replaced = false;
+      readBefore = from + hits.length;
+      from = 0;
     }
+    // (Best first: a hit read again may rank above those ranked before it.)
+    if (rereads > 0) ranked.sort((a, b) => b.score - a.score || b.hit.id - a.hit.id);
     const found: Found[] = [];
     for (const [i, { hit, score, pointer }] of ranked.slice(0, wanted).entries()) {
       // The best hit may be one of the item's other embeddings: the item is its own memory.

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemMapStore, type MemMapStoreOptions } from '../src/index.js';
 import { CharacterEmbeddings, characterEmbedding, mockEmbedding } from './support/fake-embeddings.js';
 import { openStore, openVectorStore, tempFolder } from './support/open-store.js';
+import { replacedMeanwhile } from './support/replaced-meanwhile.js';
 
 const DIMS = 500;
 let root: string;
@@ -63,6 +64,24 @@ describe('InMemoryStore vector search (vector.test.ts)', () => {
     // Every item has an embedding (of the whole value): all ranked, most similar first.
     expect(results).toHaveLength(6);
     expect(results.every((r, i) => typeof r.score === 'number' && (i === 0 || r.score <= results[i - 1]!.score!))).toBe(true);
+  });
+
+  it('ranks an item another store replaces while the hits are read, by its new embedding', async () => {
+    await store.put(['test'], 'doc1', { text: 'zany zebra Xerxes' });
+    await store.put(['test'], 'doc2', { text: 'something about dogs' });
+    await store.put(['test'], 'doc3', { text: 'cats and more cats' });
+    const other = new MemMapStore(fs, { index: { dims: DIMS, embed: embeddings } });
+    const querying = replacedMeanwhile(fs, 'queryMemory');
+    querying.arm(() => other.put(['test'], 'doc1', { text: 'zany zebra Xerxes again' }));
+    try {
+      const results = await store.search(['test'], { query: 'zany zebra Xerxes' });
+      expect(results.map((item) => item.key).sort()).toEqual(['doc1', 'doc2', 'doc3']);
+      expect(results[0]).toMatchObject({ key: 'doc1', value: { text: 'zany zebra Xerxes again' } });
+      expect(results.every((r, i) => typeof r.score === 'number' && (i === 0 || r.score <= results[i - 1]!.score!))).toBe(true);
+    } finally {
+      querying.restore();
+      other.stop();
+    }
   });
 
   it('updates embeddings when documents are updated', async () => {

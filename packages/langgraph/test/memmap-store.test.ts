@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemMapStore, type ItemStore } from '../src/index.js';
 import { laggingStore } from './support/lagging-store.js';
 import { openStore, tempFolder } from './support/open-store.js';
+import { replacedMeanwhile } from './support/replaced-meanwhile.js';
 
 let root: string;
 let remove: () => Promise<void>;
@@ -497,6 +498,41 @@ describe('search (Postgres store tests: Search)', () => {
     expect(await store.search(['selective'], { query: 'document' })).toEqual([]);
     // Still there, and found without a query.
     expect((await store.search(['selective'])).map((item) => item.key)).toEqual(['doc1', 'doc2']);
+  });
+
+  it('lists an item another store replaces while the last page of the listing is read, as it is then, with a filter or without', async () => {
+    const other = new MemMapStore(fs);
+    const listing = replacedMeanwhile(fs, 'listMemories');
+    const replace = (value: Record<string, unknown>) => listing.arm(() => other.put(['docs'], 'doc2', value));
+    try {
+      replace({ title: 'TypeScript Handbook, second edition', category: 'programming', edition: 2 });
+      expect((await store.search(['docs'])).map((item) => [item.key, item.value.edition])).toEqual([['doc1', undefined], ['doc3', undefined], ['doc2', 2]]);
+      replace({ title: 'TypeScript Handbook, third edition', category: 'programming', edition: 3 });
+      expect((await store.search(['docs'], { filter: { category: 'programming' } })).map((item) => [item.key, item.value.edition])).toEqual([['doc1', undefined], ['doc3', undefined], ['doc2', 3]]);
+      // (Replaced by a value the filter does not take: not listed.)
+      replace({ title: 'TypeScript Handbook', category: 'typing', edition: 4 });
+      expect((await store.search(['docs'], { filter: { category: 'programming' } })).map((item) => item.key)).toEqual(['doc1', 'doc3']);
+      expect(listing.armed()).toBe(false);
+    } finally {
+      listing.restore();
+      other.stop();
+    }
+  });
+
+  it('finds an item another store replaces while the hits of a query are read, by its new text', async () => {
+    const other = new MemMapStore(fs);
+    const querying = replacedMeanwhile(fs, 'queryMemory');
+    querying.arm(() => other.put(['docs'], 'doc2', { title: 'TypeScript Handbook, second edition', content: 'Advanced TypeScript programming', category: 'programming', edition: 2 }));
+    try {
+      const results = await store.search(['docs'], { query: 'programming' });
+      expect(results.map((item) => item.key).sort()).toEqual(['doc1', 'doc2', 'doc3']);
+      expect(results.find((item) => item.key === 'doc2')?.value.edition).toBe(2);
+      expect(results.map((item) => item.score)).toEqual([...results.map((item) => item.score)].sort((a, b) => b! - a!));
+      expect(await store.search(['docs'], { query: 'programming', limit: 1 })).toHaveLength(1);
+    } finally {
+      querying.restore();
+      other.stop();
+    }
   });
 
   it('finds an updated item by its new text only', async () => {
