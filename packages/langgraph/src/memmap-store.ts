@@ -397,7 +397,7 @@ export class MemMapStore extends BaseStore {
   }
 
   /** Writes an item: its memory (with its first embedding), those of its other embeddings, then its pointer. */
-  private async putItem(operation: MemMapPutOperation, vectors: readonly FieldVector[] = []): Promise<void> {
+  private async putItem(operation: MemMapPutOperation, vectors: readonly FieldVector[] = [], putAgain?: { createdAt: number }): Promise<void> {
     const { key, value } = operation as MemMapPutOperation & { value: Record<string, unknown> };
     const namespace = this.layout.memoryNamespace(operation.namespace, 'put');
     const pointerKey = this.layout.pointerKey(namespace, key, 'put');
@@ -406,7 +406,8 @@ export class MemMapStore extends BaseStore {
     const now = Date.now();
     const previous = this.store.getKv<ItemPointer>(pointerKey);
     const replaces = previous !== undefined && expiryOf(previous, this.refreshOf(namespace, key, previous)) > now && (await this.store.hasMemory(previous.id));
-    const createdAt = replaces ? previous.createdAt : now;
+    // (Put again, its item is the one it was: its pointer names the memory of this put, swept.)
+    const createdAt = putAgain ? putAgain.createdAt : replaces ? previous.createdAt : now;
     const expiresAt = ttlMinutes === null ? null : now + ttlMinutes * MINUTE;
     const meta: ItemMeta = { key, value, createdAt, updatedAt: now, ttlMinutes, expiresAt };
     const [first, ...others] = vectors;
@@ -430,7 +431,7 @@ export class MemMapStore extends BaseStore {
     // A put stopped between its two writes for longer than `LEFTOVER_AGE_MS` (a paused process) may
     // find its memories swept as leftovers meanwhile: its pointer names nothing then. Put again (which
     // can happen again only if this process is stopped that long again).
-    if (current?.id === id && !(await this.allThere([id!, ...vectorIds]))) await this.putItem(operation, vectors);
+    if (current?.id === id && !(await this.allThere([id!, ...vectorIds]))) await this.putItem(operation, vectors, { createdAt });
   }
 
   private async allThere(ids: readonly number[]): Promise<boolean> {

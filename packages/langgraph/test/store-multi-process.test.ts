@@ -90,9 +90,12 @@ describe('MemMapStore on a folder shared by processes', { timeout: 120_000 }, ()
     await fs.close();
   });
 
-  it('a put stopped between its two writes for longer than a sweep waits still ends with its item there', async () => {
+  it('a put stopped between its two writes for longer than a sweep waits still ends with its item there, created when it was first put', async () => {
     const fs = await openStore(root);
     const sweeper = new MemMapStore(fs);
+    await sweeper.put(['user'], 'profile', { text: 'first value' });
+    const createdAt = (await sweeper.get(['user'], 'profile'))!.createdAt;
+    await sleep(5);
     const gate = await mkdtemp(join(tmpdir(), 'memmapfs-langgraph-gate-'));
     const putting = runScript(worker, ['stall', root, gate]);
     try {
@@ -107,7 +110,10 @@ describe('MemMapStore on a folder shared by processes', { timeout: 120_000 }, ()
       vi.useRealTimers();
       writeFileSync(join(gate, 'go'), '');
       expect(JSON.parse(await putting)).toEqual({ readBack: { text: 'acknowledged value' } });
-      expect((await sweeper.get(['user'], 'profile'))?.value).toEqual({ text: 'acknowledged value' });
+      const item = await sweeper.get(['user'], 'profile');
+      expect(item?.value).toEqual({ text: 'acknowledged value' });
+      expect(item?.createdAt).toEqual(createdAt);
+      expect(item!.updatedAt.getTime()).toBeGreaterThan(createdAt.getTime());
     } finally {
       vi.useRealTimers();
       writeFileSync(join(gate, 'go'), '');
