@@ -36,7 +36,7 @@ export interface MemMapSaverOptions {
   keyPrefix?: string;
 }
 
-/** How many channels' last stored versions a saver remembers (see `storedVersions`). */
+/** How many channels' versions a saver remembers having seen stored (see `storedVersions`). */
 const REMEMBERED_CHANNELS = 10_000;
 
 /**
@@ -60,7 +60,7 @@ export class MemMapSaver extends BaseCheckpointSaver {
    */
   private writesHandedOver: Promise<void> = Promise.resolve();
   /**
-   * The version of the value this saver stored last for a channel (by `valueKey`'s thread, namespace
+   * The version of a channel's value this saver last stored or read (by `valueKey`'s thread, namespace
    * and channel; the most recent `REMEMBERED_CHANNELS`): a later checkpoint that keeps that version
    * while the value is gone (a `deleteThread` as the graph ran) stores it again.
    */
@@ -159,7 +159,8 @@ export class MemMapSaver extends BaseCheckpointSaver {
       const metadata = (await this.serde.loadsTyped(record.metadataType, record.metadata)) as CheckpointMetadata;
       if (filter && !Object.entries(filter).every(([key, value]) => (metadata as Record<string, unknown>)[key] === value)) continue;
       if (remaining !== undefined) remaining -= 1;
-      yield await this.tupleOf(t, n, id, record, writeKeys.get(JSON.stringify([t, n, id])) ?? [], metadata);
+      const tuple = await this.tupleOf(t, n, id, record, writeKeys.get(JSON.stringify([t, n, id])) ?? [], metadata);
+      if (tuple !== undefined) yield tuple;
     }
   }
 
@@ -188,21 +189,17 @@ export class MemMapSaver extends BaseCheckpointSaver {
     };
     const changed = newVersions ?? {};
     const channelValues = await Promise.all(Object.entries(changed).map(valueOf));
-    // The values of the channels this checkpoint did not change, stored before (seen here, or stored
-    // by this saver): written too, but only where they are gone under the writer lock (a deleteThread
-    // of another process removed them as the graph ran: the checkpoint would read back without them).
+    // The values of the channels this checkpoint did not change, stored before (there now, or stored or
+    // read by this saver): written too, but only where they are gone under the writer lock (a
+    // deleteThread of another process removed them as the graph ran: the checkpoint would read back
+    // without them). A value never stored is not (a checkpoint stores the values its new versions name).
     const storedBefore = ([channel, version]: [string, number | string]) => !Object.hasOwn(changed, channel)
       && (this.store.getKv(this.keys.channelValue(threadId, ns, channel, version)) !== undefined || this.storedVersions.get(JSON.stringify([threadId, ns, channel])) === version);
     const kept = await Promise.all(Object.entries(rest.channel_versions ?? {}).filter(storedBefore).map(valueOf));
     const record: CheckpointRecord = { parentId, checkpointType, checkpoint: checkpointBytes, metadataType, metadata: metadataBytes };
     // One commit: a checkpoint another process can see, or one left after a crash, always has its values.
     await onStore('put', this.store.root, () => this.store.setKvs([...channelValues, ...kept, [key, record]], kept.length === 0 ? undefined : { ifAbsent: kept.map(([valueKey]) => valueKey) }));
-    for (const [channel, version] of Object.entries(changed)) {
-      const remembered = JSON.stringify([threadId, ns, channel]);
-      this.storedVersions.delete(remembered);
-      this.storedVersions.set(remembered, version);
-      if (this.storedVersions.size > REMEMBERED_CHANNELS) this.storedVersions.delete(this.storedVersions.keys().next().value!);
-    }
+    for (const [channel, version] of Object.entries(changed)) this.remember(threadId, ns, channel, version);
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
 
@@ -284,34 +281,58 @@ export class MemMapSaver extends BaseCheckpointSaver {
     return latest;
   }
 
-  private async tupleOf(threadId: string, ns: string, id: string, record: CheckpointRecord, writeKeys: readonly string[], metadata?: CheckpointMetadata): Promise<CheckpointTuple> {
+  /**
+   * The checkpoint `record` (of `id`) with its channel values and pending writes; `undefined` when it is
+   * gone (its thread deleted, by another process say, since it was listed).
+   */
+  private async tupleOf(threadId: string, ns: string, id: string, record: CheckpointRecord, writeKeys: readonly string[], metadata?: CheckpointMetadata): Promise<CheckpointTuple | undefined> {
     const checkpoint = (await this.serde.loadsTyped(record.checkpointType, record.checkpoint)) as Checkpoint;
-    checkpoint.channel_values = await this.channelValues(threadId, ns, checkpoint.channel_versions ?? {});
+    // Its values and writes read in one go, then the checkpoint looked for: a deleteThread (one commit)
+    // that came before the reads removed it too; one after them, none of what was read.
+    const values = this.storedValues(threadId, ns, checkpoint.channel_versions ?? {});
+    const writes = this.writeRecords(writeKeys);
+    if (this.store.getKv(this.keys.checkpoint(threadId, ns, id)) === undefined) return undefined;
+    checkpoint.channel_values = {};
+    for (const [channel, stored] of values) {
+      this.remember(threadId, ns, channel, checkpoint.channel_versions[channel]!);
+      checkpoint.channel_values[channel] = await this.serde.loadsTyped(stored.type!, stored.value!);
+    }
     if (checkpoint.v < 4 && record.parentId !== null) await this.migratePendingSends(checkpoint, threadId, ns, record.parentId);
     const tuple: CheckpointTuple = {
       config: configOf(threadId, ns, id),
       checkpoint,
       metadata: metadata ?? ((await this.serde.loadsTyped(record.metadataType, record.metadata)) as CheckpointMetadata),
-      pendingWrites: await this.pendingWrites(writeKeys),
+      pendingWrites: await this.decodedWrites(writes),
     };
     if (record.parentId !== null) tuple.parentConfig = configOf(threadId, ns, record.parentId);
     return tuple;
   }
 
-  /** The value of each channel at the version the checkpoint has of it (channels without one are left out). */
-  private async channelValues(threadId: string, ns: string, versions: ChannelVersions): Promise<Record<string, unknown>> {
-    const values: Record<string, unknown> = {};
+  /** Remembers that the value of `channel` at `version` was stored (see `storedVersions`). */
+  private remember(threadId: string, ns: string, channel: string, version: number | string): void {
+    const remembered = JSON.stringify([threadId, ns, channel]);
+    this.storedVersions.delete(remembered);
+    this.storedVersions.set(remembered, version);
+    if (this.storedVersions.size > REMEMBERED_CHANNELS) this.storedVersions.delete(this.storedVersions.keys().next().value!);
+  }
+
+  /** The stored value of each channel at the version the checkpoint has of it, not decoded (channels without one are left out). */
+  private storedValues(threadId: string, ns: string, versions: ChannelVersions): Array<[string, ChannelValueRecord]> {
+    const values: Array<[string, ChannelValueRecord]> = [];
     for (const [channel, version] of Object.entries(versions)) {
       const stored = this.store.getKv<ChannelValueRecord>(this.keys.channelValue(threadId, ns, channel, version));
-      if (stored?.type != null && stored.value !== null) values[channel] = await this.serde.loadsTyped(stored.type, stored.value);
+      if (stored?.type != null && stored.value !== null) values.push([channel, stored]);
     }
     return values;
   }
 
-  /** Pending writes in the order LangGraph applies them: by task path, task id, index. */
-  private async pendingWrites(keys: readonly string[]): Promise<CheckpointPendingWrite[]> {
+  /** The write records of `keys` there now, in the order LangGraph applies them: by task path, task id, index. */
+  private writeRecords(keys: readonly string[]): WriteRecord[] {
     const records = keys.map((key) => this.store.getKv<WriteRecord>(key)).filter((record): record is WriteRecord => record !== undefined);
-    records.sort((a, b) => compareWritesSortKeys(writesSortKey(a.taskPath, a.taskId, a.index), writesSortKey(b.taskPath, b.taskId, b.index)));
+    return records.sort((a, b) => compareWritesSortKeys(writesSortKey(a.taskPath, a.taskId, a.index), writesSortKey(b.taskPath, b.taskId, b.index)));
+  }
+
+  private decodedWrites(records: readonly WriteRecord[]): Promise<CheckpointPendingWrite[]> {
     return Promise.all(records.map(async (record): Promise<CheckpointPendingWrite> => [record.taskId, record.channel, await this.serde.loadsTyped(record.type, record.value)]));
   }
 
@@ -320,7 +341,7 @@ export class MemMapSaver extends BaseCheckpointSaver {
    * LangGraph reads them from the `TASKS` channel.
    */
   private async migratePendingSends(checkpoint: Checkpoint, threadId: string, ns: string, parentId: string): Promise<void> {
-    const parentWrites = await this.pendingWrites(this.store.listKv({ prefix: this.keys.writes([threadId, ns, parentId]) }));
+    const parentWrites = await this.decodedWrites(this.writeRecords(this.store.listKv({ prefix: this.keys.writes([threadId, ns, parentId]) })));
     checkpoint.channel_values ??= {};
     checkpoint.channel_values[TASKS] = parentWrites.filter(([, channel]) => channel === TASKS).map(([, , value]) => value);
     checkpoint.channel_versions ??= {};

@@ -5,6 +5,7 @@
 //                                 (null when there is none).
 //   graph ROOT THREAD DIR         runs a graph of two nodes on THREAD: `first` sets channel a, `second` makes the
 //                                 file DIR/waiting, waits for DIR/go, and sets b; prints the graph's output.
+//   delete ROOT THREAD            deletes THREAD (deleteThread), prints {}.
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
@@ -54,6 +55,9 @@ if (command === 'put') {
     .addEdge('second', END)
     .compile({ checkpointer: saver });
   print(await graph.invoke({ a: 'input' }, { configurable: { thread_id: thread! } }));
+} else if (command === 'delete') {
+  await saver.deleteThread(thread!);
+  print({});
 } else {
   throw new Error(`unknown command ${command}`);
 }
