@@ -1054,12 +1054,15 @@ export class SearchIndex {
    */
   private async writeUnlessPurged(open: number, file: string, create: () => Promise<void>, write: () => Promise<void>, sincePurge: boolean): Promise<boolean> {
     const current = async () => open === this.opens && !(await this.purgedSinceLoad());
+    // (The purge `sincePurge` speaks of is the one running as the provider asks: another may run by the
+    // time the lock is had, one this file may hold what it erases for.)
+    const toldOf = this.purgeWrites;
     let allowed =
       open === this.opens &&
       (await this.underSaveLock(async () => {
         if (!(await current())) return false;
         const made = this.purgeWrites;
-        if (made) (made.saved || sincePurge ? made.after : made.during).add(file);
+        if (made) (made.saved || (sincePurge && made === toldOf) ? made.after : made.during).add(file);
         await create();
         return true;
       }));
