@@ -5,7 +5,7 @@ import { toStorableValue } from './storable-value.js';
 import { BLOCK_COPY_LIMIT, StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { openStoreEngine } from './engine/store-open.js';
 import { RecordType, type LogRecord, type MemoryRecord } from './engine/log-records.js';
-import type { AgentState, AppendMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, SetKvOptions, SetKvsOptions, SetKvsResult, StoreStats } from './types.js';
+import type { AgentState, AppendMemoryOptions, DeleteKvOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, SetKvOptions, SetKvsOptions, SetKvsResult, StoreStats } from './types.js';
 import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
 import { checkMemoryConditions } from './memory-filter.js';
 import { memoryHistory } from './engine/memory-history.js';
@@ -22,7 +22,7 @@ import { checkListingOptions, keysUnder, listKeys, type ListKvOptions, type List
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDuration, checkId, checkIfAbsent, checkSetKvOptions, checkKey, checkKeysOrPrefixes, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDeleteKvOptions, checkDuration, checkId, checkIfAbsent, checkSetKvOptions, checkKey, checkKeysOrPrefixes, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -682,10 +682,14 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
     return listKeys(this.engine.kvKeysInOrder(), listing);
   }
 
-  /** Removes a KV key. Resolves `true` when this call removed it, `false` when it was not set (in any process). */
-  async deleteKv(key: string): Promise<boolean> {
+  /**
+   * Removes a KV key. Resolves `true` when this call removed it, `false` when it was not set (in any
+   * process), or `options.when` did not take its value (see `DeleteKvOptions`).
+   */
+  async deleteKv<T = unknown>(key: string, options?: DeleteKvOptions<T>): Promise<boolean> {
     this.assertWritable('deleteKv');
     checkKey(key, 'deleteKv');
+    const when = checkDeleteKvOptions(options, 'deleteKv');
     return this.track(() => this.kvCalls.delete(key, async () => {
       // (Caught up first only when the key is not known here; whether it is still set is asked again
       // under the writer lock, all changes applied.)
@@ -693,7 +697,21 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         await this.engine.catchUp();
         if (!this.engine.kv.has(key)) return false;
       }
-      return (await this.engine.commitIf([{ type: RecordType.KvDelete, key }], undefined, () => this.engine.kv.has(key))) === 'written';
+      let thrown: { error: unknown } | undefined;
+      const holds = () => {
+        const bytes = this.engine.kv.get(key);
+        if (bytes === undefined) return false;
+        if (when === undefined) return true;
+        try {
+          return when(this.engine.decodeKvValue(bytes)) === true;
+        } catch (error) {
+          thrown = { error };
+          return false;
+        }
+      };
+      const outcome = await this.engine.commitIf([{ type: RecordType.KvDelete, key }], undefined, holds);
+      if (thrown) throw thrown.error;
+      return outcome === 'written';
     }));
   }
 

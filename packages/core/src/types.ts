@@ -301,6 +301,17 @@ export interface SetKvOptions {
   ifAbsent?: boolean;
 }
 
+/** Options of `deleteKv`. */
+export interface DeleteKvOptions<T = unknown> {
+  /**
+   * Remove the key only if this returns `true` for its value, as it is under the writer lock with every
+   * change of every process applied (a compare-and-delete: of a delete and a set racing, the delete
+   * removes only the value it was meant for). Synchronous; it must not call the store. What it throws,
+   * `deleteKv` rejects with, nothing removed.
+   */
+  when?: (value: T) => boolean;
+}
+
 /** What `setKvs` did. */
 export interface SetKvsResult {
   /** The keys left as they were because `ifAbsent` applied to them and they were set; empty without it. */

@@ -300,6 +300,7 @@ export function checkIfAbsent(options: unknown, keys: readonly string[], method:
   return named;
 }
 const IF_ABSENT_OPTIONS: ReadonlySet<string> = new Set(['ifAbsent']);
+const DELETE_KV_OPTIONS: ReadonlySet<string> = new Set(['when']);
 
 /** `setKv`'s options: whether `ifAbsent` is asked for. */
 export function checkSetKvOptions(options: unknown, method: string): boolean {
@@ -308,6 +309,15 @@ export function checkSetKvOptions(options: unknown, method: string): boolean {
   const { ifAbsent } = checked;
   if (ifAbsent !== undefined && typeof ifAbsent !== 'boolean') throw invalid(`${method}: ifAbsent must be true or false, got ${describe(ifAbsent)}.`);
   return ifAbsent === true;
+}
+
+/** `deleteKv`'s options: its `when` test, if any. */
+export function checkDeleteKvOptions(options: unknown, method: string): ((value: unknown) => boolean) | undefined {
+  const checked = checkOptions<{ when?: unknown }>(options, method);
+  checkOptionNames(checked, DELETE_KV_OPTIONS, method);
+  const { when } = checked;
+  if (when !== undefined && typeof when !== 'function') throw invalid(`${method}: when must be a function of the value that returns true to remove the key, got ${describe(when)}.`);
+  return when as ((value: unknown) => boolean) | undefined;
 }
 
 /** Stream data: bytes, or a well-formed string written as UTF-8. */

@@ -173,6 +173,44 @@ describe('setKv with ifAbsent', () => {
   });
 });
 
+describe('deleteKv with when', () => {
+  it('removes the key only when its value passes, resolves whether it did, rejects with what the test throws, and refuses a test that is not a function', async () => {
+    const fs = await open();
+    await fs.setKv('pointer', { id: 7 });
+    expect(await fs.deleteKv<{ id: number }>('pointer', { when: (value) => value.id === 8 })).toBe(false);
+    expect(fs.getKv('pointer')).toEqual({ id: 7 });
+    const seen: unknown[] = [];
+    expect(await fs.deleteKv<{ id: number }>('pointer', { when: (value) => (seen.push(value), value.id === 7) })).toBe(true);
+    expect(seen).toEqual([{ id: 7 }]);
+    expect(fs.getKv('pointer')).toBeUndefined();
+    expect(await fs.deleteKv('pointer', { when: () => true })).toBe(false);
+    await fs.setKv('pointer', 1);
+    await expect(fs.deleteKv('pointer', { when: () => { throw new Error('the test failed'); } })).rejects.toThrow('the test failed');
+    expect(fs.getKv('pointer')).toBe(1);
+    await expect(fs.deleteKv('pointer', { when: true } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('deleteKv: when must be a function') });
+    await expect(fs.deleteKv('pointer', { whn: () => true } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('"whn"') });
+    expect(fs.getKv('pointer')).toBe(1);
+    await fs.close();
+  });
+
+  it('tests the value as it is under the writer lock: one another handle set since this handle last read is what it sees', async () => {
+    const [a, b] = [await open(), await open()];
+    await a.setKv('pointer', { id: 1 });
+    await b.catchUp();
+    expect(b.getKv('pointer')).toEqual({ id: 1 });
+    await a.setKv('pointer', { id: 2 });
+    // (b has not read since: its tables still say id 1.)
+    expect(await b.deleteKv<{ id: number }>('pointer', { when: (value) => value.id === 1 })).toBe(false);
+    await a.catchUp();
+    expect(a.getKv('pointer')).toEqual({ id: 2 });
+    expect(await b.deleteKv<{ id: number }>('pointer', { when: (value) => value.id === 2 })).toBe(true);
+    await a.catchUp();
+    expect(a.getKv('pointer')).toBeUndefined();
+    await a.close();
+    await b.close();
+  });
+});
+
 describe('deleteKvs', () => {
   it('removes every key given that is set, in one commit, and resolves those it removed in the order given', async () => {
     const fs = await open();

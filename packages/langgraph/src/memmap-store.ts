@@ -24,13 +24,15 @@ import { checkVectorSearch } from './vector-search-check.js';
 const DEFAULT_MAX_TEXT_BYTES = 16 * 1024 * 1024;
 
 /**
- * The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces (and its text limit, when
- * it says it). Its `setKv` may resolve anything (`MemMapFS`'s resolves whether it set the key; a wrapper
- * written before it did resolves nothing): `MemMapStore` does not read it.
+ * The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces (and its text limit and
+ * KV listing, when it has them). Its `setKv` may resolve anything (`MemMapFS`'s resolves whether it set
+ * the key; a wrapper written before it did resolves nothing): `MemMapStore` does not read it. Its
+ * `deleteKv` must honour `options.when` (a sweep removes an expired item's pointer only while it names
+ * the memory that expired, so that a put meanwhile is kept).
  */
 export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'>
   & { setKv(key: string, value: unknown): Promise<unknown> }
-  & Partial<Pick<MemMapFS, 'maxTextBytes' | 'catchUp'>>;
+  & Partial<Pick<MemMapFS, 'maxTextBytes' | 'catchUp' | 'listKv'>>;
 
 /**
  * Semantic search over embeddings (LangGraph's `index` option, as `PostgresStore` takes it): puts
@@ -313,10 +315,13 @@ export class MemMapStore extends BaseStore {
         const page = await this.store.listMemories({ namespace: this.layout.root, limit: PAGE, cursor });
         for (const memory of page.memories) {
           highestId = Math.max(highestId, memory.id);
-          if (this.isStale(memory, now, leftoverUpTo) && (await this.store.deleteMemory(memory.id))) removed += 1;
+          if (!this.isStale(memory, now, leftoverUpTo)) continue;
+          if (await this.store.deleteMemory(memory.id)) removed += 1;
+          removed += await this.forgetExpired(memory);
         }
         cursor = page.nextCursor;
       } while (cursor !== undefined);
+      await this.removeStrayRefreshes();
       this.sweepLooks.push({ id: highestId, at: performance.now() });
       return removed;
     }, 'MemMapStore');
@@ -706,6 +711,45 @@ export class MemMapStore extends BaseStore {
     const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(memory.namespace, meta.key, 'sweep'));
     if (pointer !== undefined && pointerNames(pointer, memory.id)) return expiryOf(pointer, this.refreshOf(memory.namespace, meta.key, pointer)) <= now;
     return memory.id <= leftoverUpTo;
+  }
+
+  /**
+   * After a sweep removed the memory of an expired item (its own, not one of its other embeddings'): the
+   * memories of its other embeddings, then its refreshed expiry and its pointer, each of those only while
+   * it still names that memory (a put meanwhile keeps its own). How many memories it removed.
+   */
+  private async forgetExpired(memory: Memory): Promise<number> {
+    const meta = memory.meta as Partial<ItemMeta>;
+    if (typeof meta.key !== 'string' || 'field' in meta) return 0;
+    const pointerKey = this.layout.pointerKey(memory.namespace, meta.key, 'sweep');
+    const pointer = this.store.getKv<ItemPointer>(pointerKey);
+    if (pointer?.id !== memory.id) return 0;
+    const removed = (await Promise.all((pointer.vectors ?? []).map((id) => this.store.deleteMemory(id)))).filter(Boolean).length;
+    const namesIt = (value: { id: number }) => value?.id === memory.id;
+    await this.store.deleteKv<ItemRefresh>(this.layout.refreshKey(memory.namespace, meta.key, 'sweep'), { when: namesIt });
+    await this.store.deleteKv<ItemPointer>(pointerKey, { when: namesIt });
+    return removed;
+  }
+
+  /**
+   * Removes the refreshed expiries that name no item's memory (a read's refresh landed after the item
+   * was deleted or replaced), each only while it names the same memory (ids are never used again).
+   */
+  private async removeStrayRefreshes(): Promise<void> {
+    const listKv = this.store.listKv?.bind(this.store);
+    if (!listKv) return;
+    const prefix = `${this.layout.root}/ttl/`;
+    for (let after: string | undefined; ;) {
+      const keys = listKv({ prefix, limit: PAGE, ...(after === undefined ? {} : { after }) });
+      for (const key of keys) {
+        const refresh = this.store.getKv<ItemRefresh>(key);
+        if (refresh === undefined) continue;
+        const pointer = this.store.getKv<ItemPointer>(`${this.layout.root}/item/${key.slice(prefix.length)}`);
+        if (pointer?.id !== refresh.id) await this.store.deleteKv<ItemRefresh>(key, { when: (value) => value?.id === refresh.id });
+      }
+      if (keys.length < PAGE) return;
+      after = keys[keys.length - 1];
+    }
   }
 
   private refreshOf(namespace: string, key: string, pointer: ItemPointer): ItemRefresh | undefined {

@@ -608,6 +608,42 @@ describe('TTL (Postgres store tests: TTL, and expiry itself)', () => {
     expect(await noRefresh.get(['n'], 'k')).toBeNull();
   });
 
+  it('a sweep removes an expired item\'s pointer and refreshed expiry with its memory, and an expiry a read refreshed after a delete, but not a pointer a put replaced meanwhile', async () => {
+    const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 1, refreshOnRead: true } });
+    const realNow = Date.now.bind(Date);
+    for (let i = 0; i < 3; i++) {
+      await ttlStore.put(['ns'], `k${i}`, { text: 'x' });
+      await ttlStore.get(['ns'], `k${i}`);
+    }
+    await ttlStore.put(['ns'], 'kept', { text: 'y' }, undefined, { ttl: null });
+    expect(fs.listKv({ prefix: 'langgraph-store/ttl/' })).toHaveLength(3);
+    // A refreshed expiry whose item is gone (a read's refresh that landed after another process's delete).
+    await fs.setKv('langgraph-store/ttl/ns/orphan', { id: 999_999, expiresAt: realNow() + 60_000 });
+    // A put replacing k0 as the sweep removes what expired: its pointer stays.
+    const deleteKv = fs.deleteKv.bind(fs);
+    let replaced = false;
+    fs.deleteKv = (async (key: string, options?: Parameters<typeof fs.deleteKv>[1]) => {
+      if (!replaced && key.endsWith('/item/ns/k0')) {
+        replaced = true;
+        vi.restoreAllMocks();
+        await ttlStore.put(['ns'], 'k0', { text: 'put again' });
+        vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 5 * 60_000);
+      }
+      return deleteKv(key, options);
+    }) as typeof fs.deleteKv;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 5 * 60_000);
+    try {
+      expect(await ttlStore.sweep()).toBe(3);
+    } finally {
+      vi.restoreAllMocks();
+      fs.deleteKv = deleteKv;
+    }
+    expect(replaced).toBe(true);
+    expect(fs.listKv({ prefix: 'langgraph-store/' })).toEqual(['langgraph-store/item/ns/k0', 'langgraph-store/item/ns/kept']);
+    expect((await ttlStore.get(['ns'], 'k0'))?.value).toEqual({ text: 'put again' });
+    expect((await ttlStore.get(['ns'], 'kept'))?.value).toEqual({ text: 'y' });
+  });
+
   it('sweeps on its own every sweepIntervalMinutes until stopped', async () => {
     const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 0.001, sweepIntervalMinutes: 0.002 } });
     await ttlStore.put(['s'], 'k', { text: 'x' });
