@@ -612,13 +612,36 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
    * With `{ ifAbsent: true }` the value is set only if the key is unset, checked as `setKvs` checks it
    * (of calls racing for the key, from any processes, exactly one sets it). Resolves whether it set it.
    */
-  async setKv(key: string, value: unknown, options?: SetKvOptions): Promise<boolean> {
+  async setKv<T = unknown>(key: string, value: T, options?: SetKvOptions<T>): Promise<boolean> {
     this.assertWritable('setKv');
     checkKey(key, 'setKv');
-    const ifAbsent = checkSetKvOptions(options, 'setKv');
+    const { ifAbsent, when } = checkSetKvOptions(options, 'setKv');
     const bytes = this.engine.encodeValue(checkKvValue(value, 'setKv'), 'setKv: the value');
     const records: KvSetRecord[] = [{ type: RecordType.KvSet, key, value: bytes }];
+    if (when !== undefined) return this.track(() => this.kvCalls.barrier([key], () => this.commitKvWhen(records, key, when)));
     return (await this.writeKvRecords(records, ifAbsent ? new Set([key]) : new Set())).skipped.length === 0;
+  }
+
+  /**
+   * Commits `records` if `when` returns `true` for the value of `key` (`undefined` when unset; with
+   * `unsetRefuses`, an unset key refuses) under the writer lock, every change applied; rejects with
+   * what `when` throws. Whether it committed them.
+   */
+  private async commitKvWhen(records: LogRecord[], key: string, when: (value: unknown) => boolean, unsetRefuses = false): Promise<boolean> {
+    let thrown: { error: unknown } | undefined;
+    const holds = () => {
+      const bytes = this.engine.kv.get(key);
+      if (bytes === undefined && unsetRefuses) return false;
+      try {
+        return when(bytes === undefined ? undefined : this.engine.decodeKvValue(bytes)) === true;
+      } catch (error) {
+        thrown = { error };
+        return false;
+      }
+    };
+    const outcome = await this.engine.commitIf(records, undefined, holds);
+    if (thrown) throw thrown.error;
+    return outcome === 'written';
   }
 
   /**
@@ -697,21 +720,7 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         await this.engine.catchUp();
         if (!this.engine.kv.has(key)) return false;
       }
-      let thrown: { error: unknown } | undefined;
-      const holds = () => {
-        const bytes = this.engine.kv.get(key);
-        if (bytes === undefined) return false;
-        if (when === undefined) return true;
-        try {
-          return when(this.engine.decodeKvValue(bytes)) === true;
-        } catch (error) {
-          thrown = { error };
-          return false;
-        }
-      };
-      const outcome = await this.engine.commitIf([{ type: RecordType.KvDelete, key }], undefined, holds);
-      if (thrown) throw thrown.error;
-      return outcome === 'written';
+      return this.commitKvWhen([{ type: RecordType.KvDelete, key }], key, (when ?? (() => true)) as (value: unknown) => boolean, true);
     }));
   }
 

@@ -293,12 +293,19 @@ export interface SetKvsOptions {
 }
 
 /** Options of `setKv`. */
-export interface SetKvOptions {
+export interface SetKvOptions<T = unknown> {
   /**
    * Set the value only if the key is unset (by any process), checked under the writer lock as
    * `setKvs`'s `ifAbsent` is: of calls racing for an unset key, exactly one sets it. Default `false`.
    */
   ifAbsent?: boolean;
+  /**
+   * Set the value only if this returns `true` for the value there (`undefined` when the key is unset),
+   * as it is under the writer lock with every change of every process applied (a compare-and-set: of
+   * two calls that read one value and set the next, exactly one sets it). Synchronous; it must not call
+   * the store. What it throws, `setKv` rejects with, nothing set. Not with `ifAbsent`.
+   */
+  when?: (value: T | undefined) => boolean;
 }
 
 /** Options of `deleteKv`. */

@@ -301,14 +301,17 @@ export function checkIfAbsent(options: unknown, keys: readonly string[], method:
 }
 const IF_ABSENT_OPTIONS: ReadonlySet<string> = new Set(['ifAbsent']);
 const DELETE_KV_OPTIONS: ReadonlySet<string> = new Set(['when']);
+const SET_KV_OPTIONS: ReadonlySet<string> = new Set(['ifAbsent', 'when']);
 
 /** `setKv`'s options: whether `ifAbsent` is asked for. */
-export function checkSetKvOptions(options: unknown, method: string): boolean {
-  const checked = checkOptions<{ ifAbsent?: unknown }>(options, method);
-  checkOptionNames(checked, IF_ABSENT_OPTIONS, method);
-  const { ifAbsent } = checked;
+export function checkSetKvOptions(options: unknown, method: string): { ifAbsent: boolean; when: ((value: unknown) => boolean) | undefined } {
+  const checked = checkOptions<{ ifAbsent?: unknown; when?: unknown }>(options, method);
+  checkOptionNames(checked, SET_KV_OPTIONS, method);
+  const { ifAbsent, when } = checked;
   if (ifAbsent !== undefined && typeof ifAbsent !== 'boolean') throw invalid(`${method}: ifAbsent must be true or false, got ${describe(ifAbsent)}.`);
-  return ifAbsent === true;
+  if (when !== undefined && typeof when !== 'function') throw invalid(`${method}: when must be a function of the value there (undefined when the key is unset) that returns true to set it, got ${describe(when)}.`);
+  if (ifAbsent === true && when !== undefined) throw invalid(`${method}: give ifAbsent or when, not both (ifAbsent is when: (value) => value === undefined).`);
+  return { ifAbsent: ifAbsent === true, when: when as ((value: unknown) => boolean) | undefined };
 }
 
 /** `deleteKv`'s options: its `when` test, if any. */

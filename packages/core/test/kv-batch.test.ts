@@ -173,6 +173,41 @@ describe('setKv with ifAbsent', () => {
   });
 });
 
+describe('setKv with when', () => {
+  it('sets the value only when the value there (or undefined) passes, resolves whether it did, rejects with what the test throws, and refuses a test with ifAbsent', async () => {
+    const fs = await open();
+    expect(await fs.setKv<{ id: number }>('pointer', { id: 1 }, { when: (current) => current === undefined })).toBe(true);
+    expect(await fs.setKv<{ id: number }>('pointer', { id: 2 }, { when: (current) => current?.id === 7 })).toBe(false);
+    expect(fs.getKv('pointer')).toEqual({ id: 1 });
+    expect(await fs.setKv<{ id: number }>('pointer', { id: 2 }, { when: (current) => current?.id === 1 })).toBe(true);
+    expect(fs.getKv('pointer')).toEqual({ id: 2 });
+    await expect(fs.setKv('pointer', 3, { when: () => { throw new Error('the test failed'); } })).rejects.toThrow('the test failed');
+    await expect(fs.setKv('pointer', 3, { when: 'yes' } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('setKv: when must be a function') });
+    await expect(fs.setKv('pointer', 3, { when: () => true, ifAbsent: true })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('setKv: give ifAbsent or when, not both') });
+    expect(fs.getKv('pointer')).toEqual({ id: 2 });
+    await fs.close();
+  });
+
+  it('two handles swapping one value from the one they read: exactly one sets it, and the other sees the value it set', async () => {
+    const setup = await open();
+    await setup.setKv('counter', 0);
+    await setup.close();
+    const [a, b] = [await open(), await open()];
+    for (let round = 0; round < 20; round++) {
+      await a.catchUp();
+      await b.catchUp();
+      const [seenA, seenB] = [a.getKv<number>('counter')!, b.getKv<number>('counter')!];
+      expect(seenA).toBe(seenB);
+      const [fromA, fromB] = await Promise.all([a.setKv<number>('counter', seenA + 1, { when: (current) => current === seenA }), b.setKv<number>('counter', seenB + 1, { when: (current) => current === seenB })]);
+      expect([fromA, fromB].filter(Boolean)).toHaveLength(1);
+    }
+    await a.catchUp();
+    expect(a.getKv('counter')).toBe(20);
+    await a.close();
+    await b.close();
+  });
+});
+
 describe('deleteKv with when', () => {
   it('removes the key only when its value passes, resolves whether it did, rejects with what the test throws, and refuses a test that is not a function', async () => {
     const fs = await open();

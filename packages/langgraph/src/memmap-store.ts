@@ -11,7 +11,7 @@ import {
   type SearchItem,
   type SearchOperation,
 } from '@langchain/langgraph-checkpoint';
-import { MemMapError, toStorableValue, type Memory, type MemMapFS, type MetaFilter } from '@memmapfs/core';
+import { MemMapError, toStorableValue, type Memory, type MemMapFS, type MetaFilter, type SetKvOptions } from '@memmapfs/core';
 import { checkOptionNames, describeValue, invalidArgument, onStore } from './adapter-errors.js';
 import { indexedText, textWithin } from './indexed-text.js';
 import { ItemEmbeddings, type EmbedOption, type FieldVector } from './item-embeddings.js';
@@ -25,13 +25,13 @@ const DEFAULT_MAX_TEXT_BYTES = 16 * 1024 * 1024;
 
 /**
  * The part of a `MemMapFS` store a `MemMapStore` uses: memories, KV, namespaces (and its text limit and
- * KV listing, when it has them). Its `setKv` may resolve anything (`MemMapFS`'s resolves whether it set
- * the key; a wrapper written before it did resolves nothing): `MemMapStore` does not read it. Its
- * `deleteKv` must honour `options.when` (a sweep removes an expired item's pointer only while it names
- * the memory that expired, so that a put meanwhile is kept).
+ * KV listing, when it has them). Its `setKv` and `deleteKv` must honour `options.when` (a put replaces
+ * the pointer it read, and a sweep or a delete removes the one it read, so that a put in another process
+ * meanwhile is kept); its `setKv` resolves `false` when `when` refused (a wrapper written before
+ * `setKv` resolved whether it set the key, resolving nothing, is taken to have set it).
  */
 export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'>
-  & { setKv(key: string, value: unknown): Promise<unknown> }
+  & { setKv<T>(key: string, value: T, options?: SetKvOptions<T>): Promise<unknown> }
   & Partial<Pick<MemMapFS, 'maxTextBytes' | 'catchUp' | 'listKv'>>;
 
 /**
@@ -425,18 +425,22 @@ export class MemMapStore extends BaseStore {
         { text: itemText, namespace, meta: itemMeta, embedding: first!.embedding },
         ...others.map(({ field, embedding }) => ({ text: NO_TEXT, namespace, meta: { ...meta, field } as unknown as Record<string, unknown>, embedding })),
       ]);
-    await this.store.setKv(pointerKey, { id: id!, createdAt, expiresAt, ...(vectorIds.length === 0 ? {} : { vectors: vectorIds }) } satisfies ItemPointer);
-    // Whichever pointer was written last is the item. The memories it replaced go; so do this put's
-    // own if another put (or a delete) came after it.
-    const current = this.store.getKv<ItemPointer>(pointerKey);
-    const superseded: number[] = [];
-    if (previous !== undefined && previous.id !== current?.id) superseded.push(...memoriesOf(previous));
-    if (current?.id !== id) superseded.push(id!, ...vectorIds);
-    await Promise.all(superseded.map((old) => this.store.deleteMemory(old)));
+    const pointer: ItemPointer = { id: id!, createdAt, expiresAt, ...(vectorIds.length === 0 ? {} : { vectors: vectorIds }) };
+    // The pointer replaces the one read (a compare-and-set under the writer lock); when another put or a
+    // delete came between, the one there now, read again. So whichever pointer is written last is the
+    // item, and each put knows the memories it replaced, which go.
+    let replaced = previous;
+    for (;;) {
+      const expected = replaced?.id;
+      if ((await this.store.setKv<ItemPointer>(pointerKey, pointer, { when: (current) => current?.id === expected })) !== false) break;
+      await this.store.catchUp?.();
+      replaced = this.store.getKv<ItemPointer>(pointerKey);
+    }
+    if (replaced !== undefined) await Promise.all(memoriesOf(replaced).map((old) => this.store.deleteMemory(old)));
     // A put stopped between its two writes for longer than `LEFTOVER_AGE_MS` (a paused process) may
     // find its memories swept as leftovers meanwhile: its pointer names nothing then. Put again (which
     // can happen again only if this process is stopped that long again).
-    if (current?.id === id && !(await this.allThere([id!, ...vectorIds]))) await this.putItem(operation, vectors, { createdAt });
+    if (this.store.getKv<ItemPointer>(pointerKey)?.id === id && !(await this.allThere([id!, ...vectorIds]))) await this.putItem(operation, vectors, { createdAt });
   }
 
   private async allThere(ids: readonly number[]): Promise<boolean> {
@@ -453,7 +457,8 @@ export class MemMapStore extends BaseStore {
     // where memories no pointer names would keep their namespace listed until swept (a process killed
     // between the two).
     await Promise.all(memoriesOf(pointer).map((id) => this.store.deleteMemory(id)));
-    await this.store.deleteKv(pointerKey);
+    // (Only the pointer read: a put that replaced it meanwhile, whose memories are not those deleted, stays.)
+    await this.store.deleteKv<ItemPointer>(pointerKey, { when: (current) => current?.id === pointer.id });
     const refreshKey = this.layout.refreshKey(namespace, operation.key, 'delete');
     if (this.store.getKv<ItemRefresh>(refreshKey)?.id === pointer.id) await this.store.deleteKv(refreshKey);
   }

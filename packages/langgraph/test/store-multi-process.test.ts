@@ -123,6 +123,30 @@ describe('MemMapStore on a folder shared by processes', { timeout: 120_000 }, ()
     }
   });
 
+  it('a put whose key another process puts between its two writes deletes that put\'s memory: a delete then leaves no memory and no namespace', async () => {
+    const fs = await openStore(root);
+    const store = new MemMapStore(fs);
+    // This put has read the (absent) pointer and appends its memory; the other process's put runs to its end right then.
+    const appendMemory = fs.appendMemory.bind(fs);
+    let raced = false;
+    fs.appendMemory = (async (...args: Parameters<typeof appendMemory>) => {
+      if (!raced) {
+        raced = true;
+        const run = spawnSync(process.execPath, [...scriptArgs(worker), 'put', root, 'k', 'from the other process'], { encoding: 'utf8' });
+        if (run.status !== 0) throw new Error(run.stderr);
+      }
+      return appendMemory(...args);
+    }) as typeof fs.appendMemory;
+    await store.put(['ns'], 'k', { text: 'from this process' });
+    expect(raced).toBe(true);
+    expect((await store.get(['ns'], 'k'))?.value).toEqual({ text: 'from this process' });
+    expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories).toHaveLength(1);
+    await store.delete(['ns'], 'k');
+    expect(await store.listNamespaces({})).toEqual([]);
+    expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories).toEqual([]);
+    await fs.close();
+  });
+
   it('a delete killed between its two writes leaves no item and no namespace listed', async () => {
     const fs = await openStore(root);
     const store = new MemMapStore(fs);

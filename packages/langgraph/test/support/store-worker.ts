@@ -7,6 +7,7 @@
 //                            memory, before its pointer): makes DIR/appended, waits for DIR/go; prints
 //                            what a get then reads back.
 //   kill-delete ROOT         deletes ['only', 'ns'] 'k' and is killed (SIGKILL) at its second write.
+//   put ROOT KEY TEXT        puts ['ns'] KEY = { text: TEXT }, prints {}.
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemMapStore } from '../../src/index.js';
@@ -45,6 +46,9 @@ if (command === 'repeat') {
   fs.deleteKv = killAtSecond(fs.deleteKv.bind(fs));
   await store.delete(['only', 'ns'], 'k');
   throw new Error('the delete ended without its second write');
+} else if (command === 'put') {
+  await store.put(['ns'], writer!, { text: count! });
+  print({});
 } else if (command !== 'work') {
   throw new Error(`unknown command ${command}`);
 }
