@@ -306,6 +306,7 @@ export class MemMapStore extends BaseStore {
    */
   async sweep(): Promise<number> {
     return onStore('sweep', this.store.root, async () => {
+      await this.store.catchUp?.();
       const now = Date.now();
       const leftoverUpTo = this.leftoverUpTo();
       let removed = 0;
@@ -401,8 +402,12 @@ export class MemMapStore extends BaseStore {
     }
   }
 
-  /** Writes an item: its memory (with its first embedding), those of its other embeddings, then its pointer. */
-  private async putItem(operation: MemMapPutOperation, vectors: readonly FieldVector[] = [], putAgain?: { createdAt: number }): Promise<void> {
+  /**
+   * Writes an item: its memory (with its first embedding), those of its other embeddings, then its
+   * pointer. `putAgain`: this put's memories were swept after its pointer `over` named them; the item is
+   * written again only over that pointer (a put or a delete that came after it wins).
+   */
+  private async putItem(operation: MemMapPutOperation, vectors: readonly FieldVector[] = [], putAgain?: { createdAt: number; over: number }): Promise<void> {
     const { key, value } = operation as MemMapPutOperation & { value: Record<string, unknown> };
     const namespace = this.layout.memoryNamespace(operation.namespace, 'put');
     const pointerKey = this.layout.pointerKey(namespace, key, 'put');
@@ -431,8 +436,12 @@ export class MemMapStore extends BaseStore {
     // item, and each put knows the memories it replaced, which go.
     let replaced = previous;
     for (;;) {
-      const expected = replaced?.id;
+      const expected = putAgain ? putAgain.over : replaced?.id;
       if ((await this.store.setKv<ItemPointer>(pointerKey, pointer, { when: (current) => current?.id === expected })) !== false) break;
+      if (putAgain) {
+        await Promise.all([id!, ...vectorIds].map((mine) => this.store.deleteMemory(mine)));
+        return;
+      }
       await this.store.catchUp?.();
       replaced = this.store.getKv<ItemPointer>(pointerKey);
     }
@@ -440,7 +449,7 @@ export class MemMapStore extends BaseStore {
     // A put stopped between its two writes for longer than `LEFTOVER_AGE_MS` (a paused process) may
     // find its memories swept as leftovers meanwhile: its pointer names nothing then. Put again (which
     // can happen again only if this process is stopped that long again).
-    if (this.store.getKv<ItemPointer>(pointerKey)?.id === id && !(await this.allThere([id!, ...vectorIds]))) await this.putItem(operation, vectors, { createdAt });
+    if (this.store.getKv<ItemPointer>(pointerKey)?.id === id && !(await this.allThere([id!, ...vectorIds]))) await this.putItem(operation, vectors, { createdAt, over: id! });
   }
 
   private async allThere(ids: readonly number[]): Promise<boolean> {
@@ -460,7 +469,7 @@ export class MemMapStore extends BaseStore {
     // (Only the pointer read: a put that replaced it meanwhile, whose memories are not those deleted, stays.)
     await this.store.deleteKv<ItemPointer>(pointerKey, { when: (current) => current?.id === pointer.id });
     const refreshKey = this.layout.refreshKey(namespace, operation.key, 'delete');
-    if (this.store.getKv<ItemRefresh>(refreshKey)?.id === pointer.id) await this.store.deleteKv(refreshKey);
+    await this.store.deleteKv<ItemRefresh>(refreshKey, { when: (current) => current?.id === pointer.id });
   }
 
   /** A search; `queryEmbedding` is the query's (with `index`; `undefined` for one of all zeros). */

@@ -1,0 +1,103 @@
+// MemMapStore puts, deletes, reads that refresh an expiry, and sweeps, racing in several processes:
+// an acknowledged write is never undone by another process's older one.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { MemMapFS } from '@memmapfs/core';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MemMapStore } from '../src/index.js';
+import { laggingStore } from './support/lagging-store.js';
+import { openStore, tempFolder } from './support/open-store.js';
+import { scriptArgs } from './support/run-script.js';
+
+const worker = fileURLToPath(new URL('./support/ttl-worker.ts', import.meta.url));
+/** Runs the worker to its end and returns the JSON line it printed. */
+const inChild = (...args: string[]) => {
+  const run = spawnSync(process.execPath, [...scriptArgs(worker), ...args], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(run.stderr);
+  return JSON.parse(run.stdout.trim()) as Record<string, unknown>;
+};
+
+let root: string;
+let remove: () => Promise<void>;
+let fs: MemMapFS;
+/** How far this process's clock is moved (ms). */
+let offset = 0;
+const realNow = Date.now.bind(Date);
+beforeEach(async () => {
+  ({ root, remove } = await tempFolder('ttl-races'));
+  fs = await openStore(root);
+  offset = 0;
+  vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await fs.close();
+  await remove();
+});
+const ttl = { ttl: { defaultTtl: 1, refreshOnRead: true } };
+
+describe('MemMapStore writes racing other processes', { timeout: 60_000 }, () => {
+  for (const [other, expected] of [['get-put-get', { v: 2 }], ['get-delete-get', undefined]] as const) {
+    it(`a put that finds its memory gone once its pointer is written does not put again over another process's ${other.includes('put') ? 'put' : 'delete'} acknowledged after it`, async () => {
+      const store = new MemMapStore(fs, ttl);
+      const setKv = fs.setKv.bind(fs);
+      const hasMemory = fs.hasMemory.bind(fs);
+      let armed = false;
+      let seen: Record<string, unknown> | undefined;
+      fs.setKv = (async (key: string, value: unknown, options?: Parameters<typeof fs.setKv>[2]) => {
+        const result = await setKv(key, value, options);
+        if (key === 'langgraph-store/item/ns/k' && options?.when && result && seen === undefined) armed = true;
+        return result;
+      }) as typeof fs.setKv;
+      fs.hasMemory = (async (id: number) => {
+        if (armed) {
+          armed = false;
+          // Between the put's pointer and its look at its memory: another process reads this put's item,
+          // then puts (or deletes) the key, and reads its own write back.
+          seen = inChild(other, root, 'k', '2');
+        }
+        return hasMemory(id);
+      }) as typeof fs.hasMemory;
+      await store.put(['ns'], 'k', { v: 1 });
+      fs.setKv = setKv;
+      fs.hasMemory = hasMemory;
+      expect(seen).toEqual({ before: { v: 1 }, after: other.includes('put') ? { v: 2 } : null });
+      expect((await store.get(['ns'], 'k'))?.value).toEqual(expected);
+      expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories).toHaveLength(other.includes('put') ? 1 : 0);
+    });
+  }
+
+  it("a delete leaves the refreshed expiry another process's put and read wrote after the delete read the item", async () => {
+    const store = new MemMapStore(fs, ttl);
+    await store.put(['ns'], 'k', { v: 1 });
+    await store.get(['ns'], 'k');
+    const deleteKv = fs.deleteKv.bind(fs);
+    let raced = false;
+    fs.deleteKv = (async (key: string, options?: Parameters<typeof fs.deleteKv>[1]) => {
+      if (!raced && key === 'langgraph-store/ttl/ns/k') {
+        raced = true;
+        // Put at 0 s, read (its expiry pushed to 90 s) at 30 s.
+        expect(inChild('put-get', root, 'k', '2', String(offset))).toEqual({ got: { v: 2 } });
+      }
+      return deleteKv(key, options);
+    }) as typeof fs.deleteKv;
+    await store.delete(['ns'], 'k');
+    fs.deleteKv = deleteKv;
+    expect(raced).toBe(true);
+    offset = 75_000;
+    expect((await store.get(['ns'], 'k'))?.value).toEqual({ v: 2 });
+  });
+
+  it('a sweep on a store whose reads lag catches up first: it leaves an item whose expiry another handle pushed back before it began', async () => {
+    const here = new MemMapStore(fs, ttl);
+    const lagging = laggingStore(fs);
+    const sweeper = new MemMapStore(lagging, ttl);
+    await here.put(['ns'], 'k', { v: 1 });
+    await lagging.catchUp();
+    offset = 50_000;
+    expect((await here.get(['ns'], 'k'))?.value).toEqual({ v: 1 });
+    offset = 70_000;
+    await sweeper.sweep();
+    expect((await here.get(['ns'], 'k'))?.value).toEqual({ v: 1 });
+  });
+});

@@ -1,0 +1,34 @@
+// A child process for the store tests of puts, deletes and sweeps racing, its clock moved by an offset:
+//   put-get ROOT KEY V OFFSET   with the clock at +OFFSET ms: puts ['ns'] KEY = { v: V } (TTL 1 minute), then
+//                               reads it at +OFFSET+30 s (which refreshes its expiry); prints {"got":…}.
+//   get-put-get ROOT KEY V      reads ['ns'] KEY, puts { v: V }, reads it again; prints {"before":…,"after":…}.
+//   get-delete-get ROOT KEY     reads ['ns'] KEY, deletes it, reads it again; prints {"before":…,"after":…}.
+import { MemMapStore } from '../../src/index.js';
+import { openStore } from './open-store.js';
+
+const [command, root, key, v, offset] = process.argv.slice(2);
+const realNow = Date.now.bind(Date);
+let shift = 0;
+Date.now = () => realNow() + shift;
+const fs = await openStore(root!);
+const store = new MemMapStore(fs, { ttl: { defaultTtl: 1, refreshOnRead: true } });
+const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
+const read = async () => (await store.get(['ns'], key!))?.value ?? null;
+
+if (command === 'put-get') {
+  shift = Number(offset);
+  await store.put(['ns'], key!, { v: Number(v) });
+  shift += 30_000;
+  print({ got: await read() });
+} else if (command === 'get-put-get') {
+  const before = await read();
+  await store.put(['ns'], key!, { v: Number(v) });
+  print({ before, after: await read() });
+} else if (command === 'get-delete-get') {
+  const before = await read();
+  await store.delete(['ns'], key!);
+  print({ before, after: await read() });
+} else {
+  throw new Error(`unknown command ${command}`);
+}
+await fs.close();
