@@ -1,7 +1,12 @@
-import type { OrderedKeys } from './engine/ordered-keys.js';
 import { MemMapError, type Subsystem } from './errors.js';
 import { isWellFormedText } from './storable-value.js';
 import { checkOptionNames, checkOptions, describeValue } from './validation.js';
+
+/** Keys kept in ascending order of UTF-16 code units: those from a key on, in order. */
+export interface KeysInOrder {
+  /** The keys from `start` on (or after it, without `inclusive`), in order. */
+  from(start: string, inclusive: boolean): Iterable<string>;
+}
 
 /** Options of `MemMapFS.listKv` and `MemMapFS.listStreams`. */
 export interface ListKeysOptions {
@@ -54,7 +59,7 @@ export function checkListingOptions(options: unknown, method: string, subsystem:
  * `Array.prototype.sort()`). The keys under a prefix are one run of the order: the listing starts at
  * the prefix (or after `after`) and stops at the first key past them or at `limit`.
  */
-export function listKeys(ordered: OrderedKeys, { prefix, after, limit }: KeyListing): string[] {
+export function listKeys(ordered: KeysInOrder, { prefix, after, limit }: KeyListing): string[] {
   const matching: string[] = [];
   const keys = after !== undefined && after >= prefix ? ordered.from(after, false) : ordered.from(prefix, true);
   for (const key of keys) {
@@ -65,7 +70,7 @@ export function listKeys(ordered: OrderedKeys, { prefix, after, limit }: KeyList
 }
 
 /** The keys of `ordered` that start with one of `prefixes`, each once, sorted (as `listKeys` sorts them). */
-export function keysUnder(ordered: OrderedKeys, prefixes: readonly string[]): string[] {
+export function keysUnder(ordered: KeysInOrder, prefixes: readonly string[]): string[] {
   const matching = new Set<string>();
   for (const prefix of prefixes) {
     for (const key of ordered.from(prefix, true)) {

@@ -243,14 +243,14 @@ describe('a checkpoint that does not read back as written', () => {
 });
 
 describe('a checkpoint whose tables the codec cannot encode', () => {
-  it('fails with PROVIDER_FAILED saying to keep large data in streams, not IO_ERROR; nothing is lost, and a checkpoint is written once the KV values shrink', async () => {
+  it('holds KV values however large together (a section of their own), and fails with PROVIDER_FAILED, not IO_ERROR, when its tables cannot be encoded; nothing is lost, and a checkpoint is written once they shrink', async () => {
     const base = v8Codec();
     let limit = 10_000;
     let oversize = false;
-    // As msgpackr past its largest buffer: the tables hold every KV value in one encoded value.
+    // As msgpackr past its largest buffer: the tables are encoded in one value.
     const capped = { ...base, encode: (value: unknown) => {
       const bytes = base.encode(value);
-      const tables = typeof value === 'object' && value !== null && 'kv' in value;
+      const tables = typeof value === 'object' && value !== null && 'kvSection' in value;
       if (bytes.byteLength > limit && tables) throw new RangeError('Packed buffer would be larger than maximum buffer size');
       // (Its length alone is looked at before the write it would fail.)
       return oversize && tables ? Object.defineProperty(new Uint8Array(0), 'byteLength', { value: 2 ** 31 }) : bytes;
@@ -258,8 +258,10 @@ describe('a checkpoint whose tables the codec cannot encode', () => {
     const fs = await MemMapFS.init(root, { codec: capped, search: new WordSearch() });
     await fs.setKv('large', new Uint8Array(20_000));
     await fs.appendMemory('kept');
+    await fs.checkpoint();
+    await fs.updateState({ status: 'x'.repeat(20_000), activeMemoryCount: 0, lastUpdatedId: 0, extra: {} });
     const failed = await fs.checkpoint().then(() => undefined, (error: unknown) => error);
-    expect(failed).toMatchObject({ code: 'PROVIDER_FAILED', message: expect.stringMatching(/KV values, 20\d{3} bytes in 1 keys.*streams \(appendStream\)/) });
+    expect(failed).toMatchObject({ code: 'PROVIDER_FAILED', message: expect.stringMatching(/the tables \(every stream's block list, the state, the namespace counts\) cannot be encoded/) });
     expect(fs.getKv<Uint8Array>('large')?.byteLength).toBe(20_000);
     // Past the 2 GiB one write of the tables section takes (as msgpack encodes up to 4 GiB): the same.
     limit = Number.POSITIVE_INFINITY;
@@ -267,10 +269,13 @@ describe('a checkpoint whose tables the codec cannot encode', () => {
     await expect(fs.checkpoint()).rejects.toMatchObject({ code: 'PROVIDER_FAILED', message: expect.stringMatching(/encode to 2147483648 bytes, more than the 2147483647/) });
     oversize = false;
     limit = 10_000;
-    await fs.deleteKv('large');
+    await fs.updateState({ status: 'short', activeMemoryCount: 0, lastUpdatedId: 0, extra: {} });
     await fs.checkpoint();
     limit = Number.POSITIVE_INFINITY;
     await fs.close();
     expect((await verifyStore(root, { codec: capped })).problems).toEqual([]);
+    const again = await MemMapFS.init(root, { codec: capped, search: new WordSearch() });
+    expect(again.getKv<Uint8Array>('large')?.byteLength).toBe(20_000);
+    await again.close();
   });
 });

@@ -163,8 +163,8 @@ describe('MemoryTable against a model', () => {
       const inOrder = [...model.values()].sort((a, b) => a.id - b.id);
       await writeCheckpointFile(afresh, contents(inOrder.length, () => inOrder, namespacesOf(model)), codec, files, 'read');
       expect(rowsLabelsAndChecks(copied).equals(rowsLabelsAndChecks(afresh))).toBe(true);
-      // (Format version 4: some memory's labels hold an embedding.)
-      expect((openCheckpointFile(copied, 'read').bytes() as Buffer).readUInt32LE(8)).toBe(4);
+      // (The flag of format 5 that says some memory's labels hold an embedding.)
+      expect((openCheckpointFile(copied, 'read').bytes() as Buffer).readUInt32LE(36)).toBe(1);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

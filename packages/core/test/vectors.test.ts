@@ -88,7 +88,9 @@ describe('embeddings on disk, for releases that do not know them', () => {
   const checkpointVersion = async () => {
     const folder = join(root, 'checkpoints');
     const [name] = (await readdir(folder)).filter((n) => n.startsWith('checkpoint-'));
-    return (await readFile(join(folder, name!))).readUInt32LE(8);
+    const bytes = await readFile(join(folder, name!));
+    // (The format version, and the flags: bit 0, memories that may hold embeddings.)
+    return [bytes.readUInt32LE(8), bytes.readUInt32LE(36)];
   };
 
   it('a memory put with an embedding is a record type of its own (10), so that an older release refuses the log rather than drop the embedding', async () => {
@@ -105,17 +107,17 @@ describe('embeddings on disk, for releases that do not know them', () => {
     await again.close();
   });
 
-  it('a checkpoint holding an embedding is written as format version 4, one without as version 3', async () => {
+  it('a checkpoint holding an embedding is written with the flag that says so, one without, without it (format version 5, which releases before embeddings refuse)', async () => {
     const fs = await open();
     await fs.appendMemory('no embedding');
     await fs.checkpoint();
-    expect(await checkpointVersion()).toBe(3);
+    expect(await checkpointVersion()).toEqual([5, 0]);
     const embedded = await fs.appendMemory('with one', [], { embedding: [0, 1, 0] });
     await fs.checkpoint();
-    expect(await checkpointVersion()).toBe(4);
+    expect(await checkpointVersion()).toEqual([5, 1]);
     await fs.appendMemory('after');
     await fs.checkpoint();
-    expect(await checkpointVersion()).toBe(4);
+    expect(await checkpointVersion()).toEqual([5, 1]);
     await fs.close();
     const again = await open();
     expect((await again.getMemory(embedded))?.embedding).toEqual(new Float32Array([0, 1, 0]));

@@ -438,6 +438,34 @@ describe('checkpoints of the tables', () => {
     await again.close();
   });
 
+  it('a damaged group of KV pairs in a checkpoint is CHECKPOINT_CORRUPT when read, never a wrong value; verify reports it, and repair has the log stand in for it', async () => {
+    let fs = await open();
+    await fs.setKvs(Array.from({ length: 200 }, (_, i) => [`key-${String(i).padStart(3, '0')}`, { i }] as const));
+    await fs.checkpoint();
+    await fs.close();
+    const [file] = await checkpointFiles();
+    const path = join(root, 'checkpoints', file!);
+    const bytes = await readFile(path);
+    // The KV section lies between the labels and the tables: rows of 16 bytes, then keys and values. A
+    // byte of the key of pair 100 (in the group of pairs 64–127).
+    const kvAt = bytes.readDoubleLE(72) + bytes.readDoubleLE(80);
+    const keyAt = kvAt + 16 * 200 + bytes.readDoubleLE(kvAt + 16 * 100);
+    expect(bytes.toString('utf8', keyAt, keyAt + 7)).toBe('key-100');
+    bytes[keyAt + 6] = '7'.charCodeAt(0);
+    await writeFile(path, bytes);
+    fs = await open();
+    expect(() => fs.getKv('key-100')).toThrow(expect.objectContaining({ code: 'CHECKPOINT_CORRUPT', message: expect.stringContaining('KV pairs 64–127') }));
+    expect(() => fs.getKv('key-107')).toThrow(expect.objectContaining({ code: 'CHECKPOINT_CORRUPT' }));
+    await fs.close();
+    expect((await verifyStore(root)).problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-damaged', repairable: true, message: expect.stringContaining('KV pairs 64–127') }));
+    await repairStore(root);
+    fs = await open();
+    for (let i = 0; i < 200; i++) expect(fs.getKv(`key-${String(i).padStart(3, '0')}`)).toEqual({ i });
+    expect(fs.listKv()).toHaveLength(200);
+    await fs.close();
+    expect((await verifyStore(root)).problems).toEqual([]);
+  });
+
   it('repair with salvage writes a kept damaged checkpoint again with every row that reads back whole, backs the original up, and the store works as a whole again', async () => {
     const { ids, file } = await compactedWithADamagedRow();
     // More rows of the damaged group: one whose block reference is damaged (its text cannot be found),
@@ -661,10 +689,10 @@ describe('checkpoints of the tables', () => {
     // Row 1's updatedAt, one millisecond later, with every checksum made to match.
     bytes.writeDoubleLE(bytes.readDoubleLE(160 + 72 + 16) + 1, 160 + 72 + 16);
     const labelsAt = bytes.readDoubleLE(72);
-    const tablesAt = bytes.readDoubleLE(88);
+    const labelsEnd = labelsAt + bytes.readDoubleLE(80);
     bytes.writeUInt32LE(crc32c(bytes.subarray(160, labelsAt)), 104);
     // (All five rows are in the first group of the row checks: their rows, then their labels.)
-    bytes.writeUInt32LE(crc32c(bytes.subarray(labelsAt, tablesAt), crc32c(bytes.subarray(160, labelsAt))), bytes.readDoubleLE(152));
+    bytes.writeUInt32LE(crc32c(bytes.subarray(labelsAt, labelsEnd), crc32c(bytes.subarray(160, labelsAt))), bytes.readDoubleLE(152));
     bytes.writeUInt32LE(crc32c(bytes.subarray(16, 160)), 12);
     await writeFile(path, bytes);
     const report = await verifyStore(root);

@@ -10,6 +10,9 @@ import type { StoreFileSystem } from '../types.js';
 import { CheckpointMemories, damaged, type CopyScratch, encodeLabels, ROW_EXPIRES_AT, ROW_ID, ROW_LABELS_LENGTH, ROW_LABELS_OFFSET, ROW_SIZE, ROWS_PER_CHECK, SCRATCH_KEPT_BYTES, scratchBytes, writeRow } from './checkpoint-rows.js';
 import { randomHex } from '../random-hex.js';
 import { checkpointTempFileName } from './checkpoint-manifest.js';
+import { SectionWriter } from './section-writer.js';
+import { CheckpointKv, kvSectionLength, type KvSectionPlace, writeKvSection } from './checkpoint-kv.js';
+import { KvTable } from '../engine/kv-table.js';
 
 /**
  * A checkpoint file: the store's tables as they stood after one record of the log (docs/FORMAT.md).
@@ -26,6 +29,14 @@ const MAGIC = Buffer.from('MMFS-CKP', 'ascii');
  */
 const VERSION = 4;
 const VERSION_WITHOUT_EMBEDDINGS = 3;
+/**
+ * The format version written now: the KV pairs in a section of their own, read in place (see
+ * `CheckpointKv`), between the labels and the tables; whether memories may hold embeddings is a flag
+ * (`FLAG_EMBEDDINGS` at `H_FLAGS`). Versions 3 and 4 hold the KV pairs in the tables, decoded at open.
+ */
+const VERSION_KV_SECTION = 5;
+const H_FLAGS = 36;
+const FLAG_EMBEDDINGS = 1;
 export const CHECKPOINT_HEADER_SIZE = 160;
 const H_CRC = 12;
 const H_LSN = 16;
@@ -45,8 +56,6 @@ const H_CODEC_LENGTH = 116;
 const H_CODEC = 120;
 const MAX_CODEC_NAME = 32;
 const H_CHECKS_OFFSET = 152;
-/** Size of the buffer each section is written through. */
-const WRITE_BUFFER = 1024 * 1024;
 /** Rows of an earlier checkpoint copied at a time (about 288 KiB). */
 const COPY_ROWS = 4096;
 /** How often `onRows` hears of the rows written: at each multiple of this, and at the end. */
@@ -71,7 +80,8 @@ export interface CheckpointContents {
   memories(): Iterable<CheckpointEntry>;
   /** How many of them each namespace holds. */
   readonly namespaces: ReadonlyMap<string, number>;
-  readonly kv: ReadonlyMap<string, Uint8Array>;
+  /** The KV pairs: how many, and each in ascending order of key. */
+  readonly kv: { readonly size: number; entries(): Iterable<readonly [string, Uint8Array]> };
   readonly streams: ReadonlyMap<string, readonly BlockRef[]>;
   /** The agent state, or `null` while no state was ever written (each opener then starts from its own initial state). */
   readonly state: Record<string, unknown> | null;
@@ -89,7 +99,8 @@ export interface CacheOpen {
 
 /** The small tables of a checkpoint, decoded into the heap at open. */
 export interface CheckpointTables {
-  readonly kv: Map<string, Uint8Array>;
+  /** The KV pairs: read in place (format 5), or decoded into the heap (formats 3 and 4). */
+  readonly kv: KvTable;
   readonly streams: Map<string, BlockRef[]>;
   readonly state: Record<string, unknown> | null;
   readonly chunkEnds: Map<number, number>;
@@ -265,22 +276,25 @@ export async function writeUnnamedCheckpoint(path: string, contents: CheckpointC
     if (count !== contents.memoryCount) throw new Error(`checkpoint expected ${contents.memoryCount} memories, got ${count}`);
     await rows.flush();
     await labels.flush();
-    const tablesOffset = rowsEnd + labels.written;
+    const kvSection = await writeKvSection(handle, rowsEnd + labels.written, contents.kv.entries(), contents.kv.size);
+    const tablesOffset = kvSection.offset + kvSection.length;
     const tables = Buffer.from(encodeTables(codec, {
-      kv: [...contents.kv].map(([key, value]) => [key, value]),
+      kv: [],
+      kvSection: [kvSection.offset, kvSection.count, kvSection.dataLength],
       streams: [...contents.streams].map(([key, refs]) => [key, refs.flatMap((r) => [r.chunk, r.offset, r.length, r.crc])]),
       state: contents.state,
       ends: [...contents.chunkEnds].flat(),
       expiring,
       namespaces: [...contents.namespaces].flat(),
       ...(contents.cacheOpens.size > 0 ? { caches: [...contents.cacheOpens].flatMap(([cache, open]) => [cache, open.lsn, open.nonce ?? '']) } : {}),
-    }, contents.kv));
+    }));
     await handle.write(tables, 0, tables.length, tablesOffset);
     const checksOffset = tablesOffset + tables.length;
     await handle.write(checks, 0, checks.length, checksOffset);
     const header = Buffer.alloc(CHECKPOINT_HEADER_SIZE);
     MAGIC.copy(header, 0);
-    header.writeUInt32LE(embeddings ? VERSION : VERSION_WITHOUT_EMBEDDINGS, 8);
+    header.writeUInt32LE(VERSION_KV_SECTION, 8);
+    header.writeUInt32LE(embeddings ? FLAG_EMBEDDINGS : 0, H_FLAGS);
     header.writeDoubleLE(contents.position.lsn, H_LSN);
     header.writeDoubleLE(contents.position.offset, H_OFFSET);
     header.writeUInt32LE(contents.position.checksum >>> 0, H_CHECKSUM);
@@ -360,7 +374,8 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
   const bad = (why: string) => new MemMapError('CHECKPOINT_CORRUPT', `${path} is not a usable checkpoint: ${why}.`, { subsystem: 'checkpoint' });
   if (bytes.length < CHECKPOINT_HEADER_SIZE || !bytes.subarray(0, 8).equals(MAGIC)) throw bad('it does not start with a checkpoint header');
   const version = bytes.readUInt32LE(8);
-  if (version !== VERSION && version !== VERSION_WITHOUT_EMBEDDINGS) throw bad(`format version ${version} is not ${VERSION_WITHOUT_EMBEDDINGS} or ${VERSION}${version > VERSION ? ' (written by a newer release: upgrade MemMapFS)' : ''}`);
+  if (version !== VERSION && version !== VERSION_WITHOUT_EMBEDDINGS && version !== VERSION_KV_SECTION) throw bad(`format version ${version} is not ${VERSION_WITHOUT_EMBEDDINGS}, ${VERSION} or ${VERSION_KV_SECTION}${version > VERSION_KV_SECTION ? ' (written by a newer release: upgrade MemMapFS)' : ''}`);
+  const mayHoldEmbeddings = version === VERSION || (version === VERSION_KV_SECTION && (bytes.readUInt32LE(H_FLAGS) & FLAG_EMBEDDINGS) !== 0);
   if (bytes.readUInt32LE(H_CRC) !== crc32c(bytes.subarray(16, CHECKPOINT_HEADER_SIZE))) throw bad('its header fails its checksum');
   const count = bytes.readDoubleLE(H_ROWS);
   const labelsOffset = bytes.readDoubleLE(H_LABELS_OFFSET);
@@ -368,11 +383,12 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
   const tablesOffset = bytes.readDoubleLE(H_TABLES_OFFSET);
   const tablesLength = bytes.readDoubleLE(H_TABLES_LENGTH);
   const checksOffset = bytes.readDoubleLE(H_CHECKS_OFFSET);
-  if (labelsOffset !== CHECKPOINT_HEADER_SIZE + count * ROW_SIZE || tablesOffset !== labelsOffset + labelsLength || checksOffset !== tablesOffset + tablesLength || checksOffset + 4 * Math.ceil(count / ROWS_PER_CHECK) !== bytes.length) {
+  // (Format 5 has its KV section between the labels and the tables.)
+  if (labelsOffset !== CHECKPOINT_HEADER_SIZE + count * ROW_SIZE || (version === VERSION_KV_SECTION ? tablesOffset < labelsOffset + labelsLength : tablesOffset !== labelsOffset + labelsLength) || checksOffset !== tablesOffset + tablesLength || checksOffset + 4 * Math.ceil(count / ROWS_PER_CHECK) !== bytes.length) {
     throw bad('its sections do not add up to its size');
   }
   const rows = bytes.subarray(CHECKPOINT_HEADER_SIZE, labelsOffset);
-  const labels = bytes.subarray(labelsOffset, tablesOffset);
+  const labels = bytes.subarray(labelsOffset, labelsOffset + labelsLength);
   const tablesBytes = bytes.subarray(tablesOffset, checksOffset);
   const checks = bytes.subarray(checksOffset);
   // Small, and decoded whole at open: checked here, so that a damaged one is never used.
@@ -385,8 +401,8 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
     codec: bytes.toString('utf8', H_CODEC, H_CODEC + codecLength),
     position: { lsn: bytes.readDoubleLE(H_LSN), offset: bytes.readDoubleLE(H_OFFSET), checksum: bytes.readUInt32LE(H_CHECKSUM) },
     writtenAt: bytes.readDoubleLE(H_WRITTEN_AT),
-    memories: (codec) => new CheckpointMemories(rows, labels, checks, codec, path, version === VERSION),
-    tables: (codec) => decodeTables(codec, tablesBytes, count, bad),
+    memories: (codec) => new CheckpointMemories(rows, labels, checks, codec, path, mayHoldEmbeddings),
+    tables: (codec) => decodeTables(codec, tablesBytes, count, bad, version === VERSION_KV_SECTION ? { file: bytes, from: labelsOffset + labelsLength, to: tablesOffset, source: path } : undefined),
     bytes: () => bytes,
     verify: () => {
       if (crc32c(rows) !== bytes.readUInt32LE(H_ROWS_CRC)) return 'its memory rows fail their checksum';
@@ -399,16 +415,22 @@ export function openCheckpointFile(path: string, reader: 'auto' | 'mmap' | 'read
 
 /**
  * What is damaged in `file`, if anything: its sections against their checksums first, then every group
- * of rows against its check (damage to the checks alone leaves the sections' checksums whole).
+ * of rows against its check (damage to the checks alone leaves the sections' checksums whole), then every
+ * group of KV pairs (format 5).
  */
 export function checkpointDamage(file: CheckpointFile, codec: Codec): string | undefined {
   const damage = file.verify();
   if (damage) return damage;
   try {
     const unreadable = file.memories(codec).unreadableRows();
-    return unreadable > 0 ? `${unreadable} of its rows fail their checks` : undefined;
+    if (unreadable > 0) return `${unreadable} of its rows fail their checks`;
   } catch (error) {
     return `its rows cannot be checked (${describeThrown(error)})`;
+  }
+  try {
+    return file.tables(codec).kv.baseDamage();
+  } catch (error) {
+    return `its KV pairs cannot be checked (${describeThrown(error)})`;
   }
 }
 
@@ -474,19 +496,39 @@ export async function readWholeCheckpointHeader(path: string, files: Pick<StoreF
   }
 }
 
-function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad: (why: string) => MemMapError): CheckpointTables {
+/**
+ * The tables section decoded. With `kvIn` (format 5), the KV pairs are those of the KV section the
+ * tables place, which must lie in the file `kvIn.file` between `kvIn.from` and `kvIn.to`; else those of
+ * the tables' `kv` pairs.
+ */
+function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad: (why: string) => MemMapError, kvIn?: { file: Buffer; from: number; to: number; source: string }): CheckpointTables {
   let wire: Record<string, unknown>;
   try {
     wire = codec.decode(Buffer.from(bytes)) as Record<string, unknown>;
   } catch (cause) {
     throw new MemMapError('CHECKPOINT_CORRUPT', `A checkpoint's tables cannot be decoded by the ${codec.name} codec: ${describeThrown(cause)}.`, { cause, subsystem: 'checkpoint' });
   }
-  const { kv, streams, state, ends, expiring, namespaces, caches } = wire ?? {};
+  const { kv, kvSection, streams, state, ends, expiring, namespaces, caches } = wire ?? {};
   const isNumbers = (value: unknown): value is number[] => Array.isArray(value) && value.every((n) => typeof n === 'number');
   if (!Array.isArray(kv) || !Array.isArray(streams) || typeof state !== 'object' || !isNumbers(ends) || !isNumbers(expiring)) throw bad('its tables are malformed');
   if (namespaces !== undefined && (!Array.isArray(namespaces) || namespaces.length % 2 !== 0)) throw bad('its namespaces are malformed');
   if (caches !== undefined && (!Array.isArray(caches) || caches.length % 3 !== 0)) throw bad('its host caches are malformed');
-  const tables: CheckpointTables = { kv: new Map(), streams: new Map(), state: state as Record<string, unknown> | null, chunkEnds: new Map(), cacheOpens: new Map(), expiring: [], namespaces: namespaces === undefined ? undefined : new Map() };
+  let kvTable: KvTable;
+  if (kvIn) {
+    if (!isNumbers(kvSection) || kvSection.length !== 3 || (kv as unknown[]).length !== 0) throw bad('its KV section is not placed');
+    const place: KvSectionPlace = { offset: kvSection[0]!, count: kvSection[1]!, dataLength: kvSection[2]! };
+    const pairs = new CheckpointKv(kvIn.file, place, kvIn.source);
+    if (place.offset !== kvIn.from || place.offset + kvSectionLength(place.count, place.dataLength) !== kvIn.to) throw bad('its KV section does not lie between its labels and its tables');
+    kvTable = new KvTable(pairs);
+  } else {
+    const pairs: Array<[string, Uint8Array]> = [];
+    for (const pair of kv) {
+      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !(pair[1] instanceof Uint8Array)) throw bad('a KV entry is malformed');
+      pairs.push([pair[0], new Uint8Array(pair[1])]);
+    }
+    kvTable = KvTable.of(pairs);
+  }
+  const tables: CheckpointTables = { kv: kvTable, streams: new Map(), state: state as Record<string, unknown> | null, chunkEnds: new Map(), cacheOpens: new Map(), expiring: [], namespaces: namespaces === undefined ? undefined : new Map() };
   for (let i = 0; Array.isArray(caches) && i < caches.length; i += 3) {
     const [cache, lsn, nonce] = [caches[i], caches[i + 1], caches[i + 2]];
     if (typeof cache !== 'string' || !Number.isSafeInteger(lsn) || (lsn as number) < 1 || typeof nonce !== 'string') throw bad('a host cache entry is malformed');
@@ -505,10 +547,6 @@ function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad:
   for (const count of tables.namespaces?.values() ?? []) counted += count;
   if (tables.namespaces !== undefined && counted !== memoryCount) tables.namespaceCountsWrong ??= `they add up to ${counted} memories where it holds ${memoryCount}`;
   if (tables.namespaceCountsWrong !== undefined) tables.namespaces = undefined;
-  for (const pair of kv) {
-    if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !(pair[1] instanceof Uint8Array)) throw bad('a KV entry is malformed');
-    tables.kv.set(pair[0], new Uint8Array(pair[1]));
-  }
   for (const pair of streams) {
     if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !isNumbers(pair[1]) || pair[1].length % 4 !== 0) throw bad('a stream entry is malformed');
     const flat = pair[1];
@@ -521,72 +559,14 @@ function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad:
   return tables;
 }
 
-/** Writes one section of a file sequentially from `start`, through a buffer, keeping its CRC32C. */
-class SectionWriter {
-  private readonly buffer = Buffer.allocUnsafe(WRITE_BUFFER);
-  private buffered = 0;
-  /** Where the next bytes go out in the file. */
-  private position: number;
-  /** Bytes written to the section so far (buffered included). */
-  written = 0;
-  crc = 0;
-
-  constructor(private readonly handle: FileHandle, start: number) {
-    this.position = start;
-  }
-
-  /**
-   * Takes `bytes` into the section. When they fit in the buffer that is all, and nothing is returned to
-   * wait for (a checkpoint writes two pieces per new row: not a promise each); else a promise.
-   */
-  write(bytes: Uint8Array): Promise<void> | undefined {
-    if (this.buffered + bytes.byteLength > this.buffer.length) return this.flushAndWrite(bytes);
-    this.buffer.set(bytes, this.buffered);
-    this.buffered += bytes.byteLength;
-    this.written += bytes.byteLength;
-    return undefined;
-  }
-
-  private async flushAndWrite(bytes: Uint8Array): Promise<void> {
-    await this.flush();
-    if (bytes.byteLength > this.buffer.length) {
-      await this.writeOut(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    } else {
-      this.buffer.set(bytes, this.buffered);
-      this.buffered += bytes.byteLength;
-    }
-    this.written += bytes.byteLength;
-  }
-
-  async flush(): Promise<void> {
-    if (this.buffered === 0) return;
-    const part = this.buffer.subarray(0, this.buffered);
-    this.buffered = 0;
-    await this.writeOut(part);
-  }
-
-  private async writeOut(bytes: Buffer): Promise<void> {
-    this.crc = crc32c(bytes, this.crc);
-    let done = 0;
-    while (done < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, this.position + done);
-      done += bytesWritten;
-    }
-    this.position += bytes.length;
-  }
-}
-
 /**
- * The tables section, encoded in one value by the store's codec: every KV value, every stream's block
- * list and the state. A codec that cannot (its largest buffer exceeded, as with gigabytes of KV values)
- * fails the checkpoint with `PROVIDER_FAILED`, saying what to do.
+ * The tables section, encoded in one value by the store's codec: every stream's block list, the state
+ * and the small tables (the KV pairs have a section of their own). A codec that cannot fails the
+ * checkpoint with `PROVIDER_FAILED`, saying what to do.
  */
-function encodeTables(codec: Codec, tables: Record<string, unknown>, kv: ReadonlyMap<string, Uint8Array>): Uint8Array {
-  const tooLarge = (why: string, cause?: unknown) => {
-    let kvBytes = 0;
-    for (const value of kv.values()) kvBytes += value.byteLength;
-    return new MemMapError('PROVIDER_FAILED', `No checkpoint was written: the tables (the KV values, ${kvBytes} bytes in ${kv.size} keys, every stream's block list and the state) ${why}. Nothing is lost (the log holds every change), but checkpoints and compactions fail until the KV values shrink: keep large data in streams (appendStream), whose bytes live in chunk files, and delete the largest KV values.`, { ...(cause === undefined ? {} : { cause }), subsystem: 'checkpoint' });
-  };
+function encodeTables(codec: Codec, tables: Record<string, unknown>): Uint8Array {
+  const tooLarge = (why: string, cause?: unknown) =>
+    new MemMapError('PROVIDER_FAILED', `No checkpoint was written: the tables (every stream's block list, the state, the namespace counts) ${why}. Nothing is lost (the log holds every change), but checkpoints and compactions fail until they shrink: delete streams of many appends no one reads (deleteStream).`, { ...(cause === undefined ? {} : { cause }), subsystem: 'checkpoint' });
   let bytes: Uint8Array;
   try {
     bytes = codec.encode(tables);

@@ -8,6 +8,7 @@ import type { AgentState, Durability, Memory, StoreFileSystem, StoreStats } from
 import { toMemMapError } from './error-mapping.js';
 import { RecordType, blockRefsOf, decodeRecord, encodeRecord, PayloadArena, walRecordType, type LogRecord, type MemoryRecord } from './log-records.js';
 import { LogFollower } from './log-follower.js';
+import { KvTable } from './kv-table.js';
 import { OrderedKeys } from './ordered-keys.js';
 import { ChunkClaims } from './chunk-claims.js';
 import { liveBytes, type CompactionReport, type CompactOptions } from './compaction.js';
@@ -97,11 +98,9 @@ export const initialAgentState: AgentState = { status: 'idle', activeMemoryCount
  */
 export class StoreEngine<S extends AgentState> {
   readonly memories: MemoryTable;
-  kv = new Map<string, Uint8Array>();
+  kv = new KvTable();
   streams = new Map<string, BlockRef[]>();
-  /** The keys of `kv` in order: built at the first listing (an open, and a store never listed, pay nothing for it), then kept by every change. */
-  private kvOrder: OrderedKeys | undefined;
-  /** The keys of `streams` in order, as `kvOrder`. */
+  /** The keys of `streams` in order: built at the first listing (an open, and a store never listed, pay nothing for it), then kept by every change. */
   private streamOrder: OrderedKeys | undefined;
   readonly stateChannel = new StateChannel<S>();
   state: S;
@@ -506,6 +505,7 @@ export class StoreEngine<S extends AgentState> {
           continue;
         }
         this.memories.adopt(adoption.table);
+        this.kv = adoption.kv;
         this.checkpointFile = adoption.file;
         this.checkpointNamed = true;
         this.checkpointSettled = true;
@@ -560,8 +560,8 @@ export class StoreEngine<S extends AgentState> {
   }
 
   /** The KV keys in ascending order (of UTF-16 code units), kept up to date with the table. */
-  kvKeysInOrder(): OrderedKeys {
-    return (this.kvOrder ??= OrderedKeys.from(this.kv.keys()));
+  kvKeysInOrder(): KvTable {
+    return this.kv;
   }
 
   /** The stream keys in ascending order, as `kvKeysInOrder`. */
@@ -737,7 +737,6 @@ export class StoreEngine<S extends AgentState> {
     this.deadBytes.forget();
     this.kv = tables.kv;
     this.streams = tables.streams;
-    this.kvOrder = undefined;
     this.streamOrder = undefined;
     if (tables.state !== null) {
       this.state = tables.state as S;
@@ -835,6 +834,8 @@ export class StoreEngine<S extends AgentState> {
     }
     const copied = this.copiedBytesSinceCheckpoint;
     const changes = this.changesSinceCheckpoint;
+    // (The KV pairs as they are now: changes applied while the checkpoint is written are kept apart.)
+    const frozenKv = this.kv.frozen();
     let file: CheckpointFile;
     let written: UnnamedCheckpoint | undefined;
     try {
@@ -845,7 +846,7 @@ export class StoreEngine<S extends AgentState> {
         memoryCount: frozen.count,
         memories: frozen.entries,
         namespaces: frozen.namespaces,
-        kv: new Map(this.kv),
+        kv: frozenKv,
         streams: new Map([...this.streams].map(([key, refs]) => [key, refs.slice()] as const)),
         state: this.stateRecorded ? (this.state as unknown as Record<string, unknown>) : null,
         chunkEnds: this.references.snapshot(),
@@ -870,6 +871,7 @@ export class StoreEngine<S extends AgentState> {
       file = written.file;
       const tables = written.tables;
       this.memories.rebase(file.memories(this.codec), tables.expiring, tables.namespaces ?? frozen.namespaces);
+      this.kv = tables.kv.withChangesSince(this.kv, frozenKv);
       this.copiedSinceCheckpoint.dropUpTo(position.lsn);
       this.checkpointFile = file;
       this.checkpointNamed = false;
@@ -1118,6 +1120,7 @@ export class StoreEngine<S extends AgentState> {
     await this.index.closeProvider();
     // What the tables read in place goes with them: a closed handle the caller keeps keeps no file mapped.
     this.memories.close();
+    this.kv = new KvTable();
     this.checkpointFile = undefined;
     if (failure && failure !== this.takenOver) throw toMemMapError(failure);
   }
@@ -1257,11 +1260,10 @@ export class StoreEngine<S extends AgentState> {
         break;
       case RecordType.KvSet:
         // Bytes of its own: decoded, the value may be a view into memory it shares with other records.
-        if (this.kvOrder !== undefined && !this.kv.has(record.key)) this.kvOrder.add(record.key);
         this.kv.set(record.key, new Uint8Array(record.value));
         break;
       case RecordType.KvDelete:
-        if (this.kv.delete(record.key)) this.kvOrder?.delete(record.key);
+        this.kv.delete(record.key);
         break;
       case RecordType.StreamAppend: {
         this.deadBytes.referenced(record.ref);

@@ -402,7 +402,7 @@ function compareWithLog(checkpoint: CheckpointFile, records: readonly WalRecord[
     const differing = [...new Set([...counts.keys(), ...tables.namespaces.keys()])].find((ns) => counts.get(ns) !== tables.namespaces!.get(ns));
     if (differing !== undefined) return `its namespace counts say ${tables.namespaces.get(differing) ?? 0} memories in ${JSON.stringify(differing)} where the log has ${counts.get(differing) ?? 0}`;
   }
-  if (!isDeepStrictEqual(new Map([...tables.kv].map(([k, v]) => [k, Buffer.from(v)])), new Map([...kv].map(([k, v]) => [k, Buffer.from(v)])))) return 'its KV values differ';
+  if (!isDeepStrictEqual(new Map([...tables.kv.entries()].map(([k, v]) => [k, Buffer.from(v)])), new Map([...kv].map(([k, v]) => [k, Buffer.from(v)])))) return 'its KV values differ';
   if (!isDeepStrictEqual(tables.streams, streams)) return 'its streams differ';
   if (!isDeepStrictEqual(tables.state, state)) return 'its agent state differs';
   return undefined;

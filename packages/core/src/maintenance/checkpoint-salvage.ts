@@ -11,6 +11,8 @@ export interface SalvageOutcome {
   readonly damagedRows: number;
   /** Of those, the rows that read back whole where they can be checked, kept. */
   readonly keptRows: number;
+  /** KV pairs in groups that fail their check (format 5): dropped, as none of them can be trusted. */
+  readonly droppedKvPairs: number;
 }
 
 /**
@@ -19,7 +21,8 @@ export interface SalvageOutcome {
  * the rows that read back whole where they can be checked (`CheckpointMemories.salvageRow`: ids and
  * versions that are LSNs of the log it covers, labels where its neighbours say and decoding, its
  * block's checksum), the most of them whose ids increase, are kept, and the others dropped, with the
- * memories they held. Its tables, its position in the log and its codec stay as they were. For a checkpoint the log
+ * memories they held. KV pairs of groups that fail their check are dropped. Its other tables, its
+ * position in the log and its codec stay as they were. For a checkpoint the log
  * can no longer stand in for (it dropped the records before it); the caller backs the file up first.
  */
 export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, blockWhole: (ref: BlockRef) => boolean, files: StoreFileSystem): Promise<SalvageOutcome> {
@@ -81,6 +84,8 @@ export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, bloc
     }
     group = next;
   }
+  let droppedKvPairs = 0;
+  const pairs = [...tables.kv.wholeEntries((dropped) => (droppedKvPairs += dropped))];
   await writeCheckpointFile(file.path, {
     logId: file.logId,
     codec: file.codec,
@@ -88,13 +93,13 @@ export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, bloc
     memoryCount,
     memories: () => entries,
     namespaces,
-    kv: tables.kv,
+    kv: { size: pairs.length, entries: () => pairs },
     streams: tables.streams,
     state: tables.state,
     chunkEnds: tables.chunkEnds,
     cacheOpens: tables.cacheOpens,
   }, codec, files, 'read');
-  return { damagedRows, keptRows };
+  return { damagedRows, keptRows, droppedKvPairs };
 }
 
 /**

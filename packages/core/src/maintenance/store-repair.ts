@@ -415,7 +415,7 @@ async function salvageKeptCheckpoint(path: string, layout: StoreLayout, codec: C
   const lost = outcome.damagedRows - outcome.keptRows;
   return {
     backup: folder,
-    action: `Wrote the damaged checkpoint checkpoints/${name} again: of the ${outcome.damagedRows} rows in its damaged groups, kept the ${outcome.keptRows} that read back whole (their times, tags and meta as they read)${lost > 0 ? ` and dropped ${lost}, with the memor${lost === 1 ? 'y' : 'ies'} they held` : ''}; the original is in ${folder}.`,
+    action: `Wrote the damaged checkpoint checkpoints/${name} again: of the ${outcome.damagedRows} rows in its damaged groups, kept the ${outcome.keptRows} that read back whole (their times, tags and meta as they read)${lost > 0 ? ` and dropped ${lost}, with the memor${lost === 1 ? 'y' : 'ies'} they held` : ''}${outcome.droppedKvPairs > 0 ? `; dropped the ${outcome.droppedKvPairs} KV pair${outcome.droppedKvPairs === 1 ? '' : 's'} of its damaged groups of KV pairs` : ''}; the original is in ${folder}.`,
   };
 }
 
