@@ -24,6 +24,25 @@ interface Crash {
   acked: Acknowledged;
 }
 
+/** Where a run is: a hang is reported with it (which crash image, which step), not as a bare timeout. */
+interface Progress {
+  step: string;
+}
+
+/** `work`, or a rejection naming `progress.step` when it has not settled within `ms`. */
+async function within<T>(work: Promise<T>, ms: number, progress: Progress): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    // (With what the process was waiting for: timers, file system requests, handles.)
+    timer = setTimeout(() => reject(new Error(`not done after ${ms / 1000} s, at: ${progress.step}; waiting on: ${process.getActiveResourcesInfo().join(', ')}`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const copy = (acked: Acknowledged): Acknowledged => ({ memories: new Map(acked.memories), deleted: new Set(acked.deleted), maybe: new Map([...acked.maybe].map(([id, values]) => [id, new Set(values)])), kv: new Map(acked.kv), state: acked.state });
 
 /**
@@ -33,7 +52,7 @@ const copy = (acked: Acknowledged): Acknowledged => ({ memories: new Map(acked.m
  * every operation that changes a file, what a power loss at that moment would leave: once between
  * operations, and once more in the middle of each write (torn page by page).
  */
-async function runWorkload(root: string, seed: number): Promise<{ crashes: Crash[]; attempted: Set<string> }> {
+async function runWorkload(root: string, seed: number, progress: Progress): Promise<{ crashes: Crash[]; attempted: Set<string> }> {
   const files = new PowerLossFileSystem(root);
   const acked: Acknowledged = { memories: new Map(), deleted: new Set(), maybe: new Map(), kv: new Map(), state: undefined };
   const attempted = new Set<string>();
@@ -46,6 +65,7 @@ async function runWorkload(root: string, seed: number): Promise<{ crashes: Crash
   };
   const open = (historyRetentionMs?: number) => MemMapFS.init(root, { search: flexsearch(), codec: msgpack(), fileSystem: files, ...(historyRetentionMs !== undefined ? { historyRetentionMs } : {}) });
   const append = async (fs: MemMapFS, text: string) => {
+    progress.step = `seed ${seed}, the workload, appending "${text.slice(0, 20)}"`;
     attempted.add(text);
     acked.memories.set(await fs.appendMemory(text, ['w']), text);
   };
@@ -69,10 +89,12 @@ async function runWorkload(root: string, seed: number): Promise<{ crashes: Crash
   await fs.updateState({ status: 'working', activeMemoryCount: 9, lastUpdatedId: victim, extra: {} });
   acked.state = 'working';
   await fs.appendStream('transcript', 'a short piece;');
+  progress.step = `seed ${seed}, the workload, closing`;
   await fs.close();
   // Reopened letting each checkpoint drop the log before it: the log is sealed into segments and the old ones removed.
   fs = await open(0);
   await append(fs, 'after the reopen');
+  progress.step = `seed ${seed}, the workload, a checkpoint`;
   await fs.checkpoint();
   // A compaction with erase: live blocks copied out of the chunk files, which are removed, a checkpoint,
   // the log cut before it, the index purged.
@@ -80,14 +102,17 @@ async function runWorkload(root: string, seed: number): Promise<{ crashes: Crash
   acked.maybe.set(forgotten, new Set([undefined]));
   if (await fs.deleteMemory(forgotten)) acked.deleted.add(forgotten);
   const crashesBefore = crashes.length;
+  progress.step = `seed ${seed}, the workload, a compaction with erase`;
   const compaction = await fs.compact({ erase: true });
   expect([compaction.chunksRewritten, compaction.blocksMoved > 0]).toEqual([1, true]);
   expect(crashes.length - crashesBefore).toBeGreaterThan(20);
   await fs.setKv('config', { retries: 4 });
   acked.kv.set('config', { retries: 4 });
   await append(fs, 'the last memory');
+  progress.step = `seed ${seed}, the workload, the last checkpoint`;
   await fs.checkpoint();
   await append(fs, 'after the last checkpoint');
+  progress.step = `seed ${seed}, the workload, the last close`;
   await fs.close();
   return { crashes, attempted };
 }
@@ -98,8 +123,9 @@ async function materialize(into: string, state: CrashState): Promise<void> {
 }
 
 /** Opens the crash image: it must open, and hold every acknowledged write. */
-async function checkCrash(root: string, crash: Crash, attempted: Set<string>): Promise<void> {
+async function checkCrash(root: string, crash: Crash, attempted: Set<string>, progress: Progress): Promise<void> {
   const { label, acked } = crash;
+  progress.step = `${label}: opening`;
   if (!crash.state.files.has('state.wal')) {
     // The store was not created yet (or its creation not made durable): nothing can have been acknowledged,
     // and what is there opens as a new, empty store (never as a store whose log was lost).
@@ -115,6 +141,7 @@ async function checkCrash(root: string, crash: Crash, attempted: Set<string>): P
     throw new Error(`${label}: the store does not open after the crash: ${(error as Error).message}`);
   });
   try {
+    progress.step = `${label}: reading`;
     for (const [id, text] of acked.memories) {
       const memory = await fs.getMemory(id);
       if (acked.deleted.has(id)) expect(memory, `${label}: memory ${id} was deleted`).toBeUndefined();
@@ -129,8 +156,10 @@ async function checkCrash(root: string, crash: Crash, attempted: Set<string>): P
     if (acked.kv.get('config') && (acked.kv.get('config') as { retries: number }).retries === 4) expect(fs.getKv('config'), label).toEqual({ retries: 4 });
     if (acked.state) expect(fs.getState().status, `${label}: state`).toBe(acked.state);
   } finally {
+    progress.step = `${label}: closing`;
     await fs.close();
   }
+  progress.step = `${label}: verifying`;
   const report = await verifyStore(root);
   expect(report.problems.filter((p) => p.severity === 'error'), `${label}: verify after reopening`).toEqual([]);
 }
@@ -140,15 +169,17 @@ describe('power loss, simulated', () => {
     const dir = await mkdtemp(join(tmpdir(), 'memmapfs-power-'));
     try {
       let checked = 0;
+      const progress: Progress = { step: 'starting' };
       for (const seed of [1, 2]) {
-        const { crashes, attempted } = await runWorkload(join(dir, `live-${seed}`), seed);
+        // (Each step takes well under a second: the limits only turn a hang into a failure that says where.)
+        const { crashes, attempted } = await within(runWorkload(join(dir, `live-${seed}`), seed, progress), 90_000, progress);
         expect(crashes.length).toBeGreaterThan(60);
         // The workload did seal segments and drop the log before its checkpoints.
         expect((await verifyStore(join(dir, `live-${seed}`))).firstLsn).toBeGreaterThan(1);
         for (const [i, crash] of crashes.entries()) {
           const root = join(dir, `crash-${seed}-${i}`);
           await materialize(root, crash.state);
-          await checkCrash(root, crash, attempted);
+          await within(checkCrash(root, crash, attempted, progress), 30_000, progress);
           await rm(root, { recursive: true, force: true });
           checked++;
         }
