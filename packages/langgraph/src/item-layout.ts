@@ -8,8 +8,8 @@ import { invalidArgument } from './adapter-errors.js';
  *                                                embedding = that of its first embedded text (with index)
  * memory, same namespace                         one more embedded text of the item (with index): text '-',
  *                                                meta = ItemMeta & { field }, embedding = the text's
- * KV <root>/item/<labels>/<key>                  ItemPointer: the id of the item's current memory
- * KV <root>/ttl/<labels>/<key>                   ItemRefresh: an expiry pushed back by a read
+ * KV <root>/item/<labels>/<key>                  ItemPointer: the id of the item's current memory, its expiry
+ * KV <root>/ttl/<labels>/<key>                   ItemRefresh: an expiry pushed back by a read (earlier releases)
  * ```
  *
  * A label is kept with `%` and `/` percent-encoded (`%25`, `%2F`), so any LangGraph label is one
@@ -74,13 +74,16 @@ export interface ItemPointer {
   id: number;
   /** When the item was first put (ms since the epoch); kept by later puts of the same key. */
   createdAt: number;
-  /** When the item expires as put (ms), or `null` without a TTL. A read may push it back (`ItemRefresh`). */
+  /** When the item expires (ms): as put, or later as a read pushed it back; `null` without a TTL. */
   expiresAt: number | null;
   /** The ids of the memories that hold the item's other embedded texts (`index`); absent when none. */
   vectors?: number[];
 }
 
-/** An expiry pushed back by a read (`refreshOnRead`): it counts only while `id` is the item's memory. */
+/**
+ * An expiry pushed back by a read (`refreshOnRead`) of an earlier release, which kept it apart from the
+ * pointer: it counts only while `id` is the item's memory. Read still, no longer written; sweeps remove it.
+ */
 export interface ItemRefresh {
   id: number;
   expiresAt: number;

@@ -316,9 +316,7 @@ export class MemMapStore extends BaseStore {
         const page = await this.store.listMemories({ namespace: this.layout.root, limit: PAGE, cursor });
         for (const memory of page.memories) {
           highestId = Math.max(highestId, memory.id);
-          if (!this.isStale(memory, now, leftoverUpTo)) continue;
-          if (await this.store.deleteMemory(memory.id)) removed += 1;
-          removed += await this.forgetExpired(memory);
+          removed += await this.sweepMemory(memory, now, leftoverUpTo);
         }
         cursor = page.nextCursor;
       } while (cursor !== undefined);
@@ -716,38 +714,37 @@ export class MemMapStore extends BaseStore {
   }
 
   /**
-   * Whether `sweep` may delete a memory: one of an expired item (its own or one of its embeddings'),
-   * or one no item's pointer names with an id up to `leftoverUpTo` (written long enough ago).
+   * What `sweep` does with a memory: the item it belongs to (its own or one of its embeddings') goes
+   * when expired, and a memory no item's pointer names when its id is up to `leftoverUpTo` (written long
+   * enough ago). How many memories it removed.
    */
-  private isStale(memory: Memory, now: number, leftoverUpTo: number): boolean {
+  private async sweepMemory(memory: Memory, now: number, leftoverUpTo: number): Promise<number> {
     const meta = memory.meta as Partial<ItemMeta>;
-    if (typeof meta.key !== 'string') return false;
+    if (typeof meta.key !== 'string') return 0;
     const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(memory.namespace, meta.key, 'sweep'));
-    if (pointer !== undefined && pointerNames(pointer, memory.id)) return expiryOf(pointer, this.refreshOf(memory.namespace, meta.key, pointer)) <= now;
-    return memory.id <= leftoverUpTo;
+    if (pointer !== undefined && pointerNames(pointer, memory.id)) {
+      return expiryOf(pointer, this.refreshOf(memory.namespace, meta.key, pointer)) <= now ? this.forgetExpired(memory.namespace, meta.key, pointer, now) : 0;
+    }
+    return memory.id <= leftoverUpTo && (await this.store.deleteMemory(memory.id)) ? 1 : 0;
   }
 
   /**
-   * After a sweep removed the memory of an expired item (its own, not one of its other embeddings'): the
-   * memories of its other embeddings, then its refreshed expiry and its pointer, each of those only while
-   * it still names that memory (a put meanwhile keeps its own). How many memories it removed.
+   * Removes an expired item: its pointer first, only while it is the one read and still expired (a read
+   * in another process may have pushed its expiry back since it was read: the test and the delete are one
+   * step under the writer lock), then the memories it named. A sweep stopped between the two leaves
+   * memories no pointer names, which a later sweep removes as left over. How many memories it removed.
    */
-  private async forgetExpired(memory: Memory): Promise<number> {
-    const meta = memory.meta as Partial<ItemMeta>;
-    if (typeof meta.key !== 'string' || 'field' in meta) return 0;
-    const pointerKey = this.layout.pointerKey(memory.namespace, meta.key, 'sweep');
-    const pointer = this.store.getKv<ItemPointer>(pointerKey);
-    if (pointer?.id !== memory.id) return 0;
-    const removed = (await Promise.all((pointer.vectors ?? []).map((id) => this.store.deleteMemory(id)))).filter(Boolean).length;
-    const namesIt = (value: { id: number }) => value?.id === memory.id;
-    await this.store.deleteKv<ItemRefresh>(this.layout.refreshKey(memory.namespace, meta.key, 'sweep'), { when: namesIt });
-    await this.store.deleteKv<ItemPointer>(pointerKey, { when: namesIt });
-    return removed;
+  private async forgetExpired(namespace: string, key: string, pointer: ItemPointer, now: number): Promise<number> {
+    const expired = (current: ItemPointer | undefined) => current?.id === pointer.id && expiryOf(current, this.refreshOf(namespace, key, current)) <= now;
+    if (!(await this.store.deleteKv<ItemPointer>(this.layout.pointerKey(namespace, key, 'sweep'), { when: expired }))) return 0;
+    await this.store.deleteKv<ItemRefresh>(this.layout.refreshKey(namespace, key, 'sweep'), { when: (value) => value?.id === pointer.id });
+    return (await Promise.all(memoriesOf(pointer).map((id) => this.store.deleteMemory(id)))).filter(Boolean).length;
   }
 
   /**
-   * Removes the refreshed expiries that name no item's memory (a read's refresh landed after the item
-   * was deleted or replaced), each only while it names the same memory (ids are never used again).
+   * Removes the refreshed expiries kept apart from the pointers (by earlier releases) that name no item's
+   * memory (a read's refresh landed after the item was deleted or replaced), each only while it names the
+   * same memory (ids are never used again).
    */
   private async removeStrayRefreshes(): Promise<void> {
     const listKv = this.store.listKv?.bind(this.store);
@@ -766,18 +763,29 @@ export class MemMapStore extends BaseStore {
     }
   }
 
+  /** The expiry a read of an earlier release pushed back, kept apart from the pointer (see `ItemRefresh`). */
   private refreshOf(namespace: string, key: string, pointer: ItemPointer): ItemRefresh | undefined {
     return pointer.expiresAt === null ? undefined : this.store.getKv<ItemRefresh>(this.layout.refreshKey(namespace, key, 'get'));
   }
 
-  /** Pushes back the expiry of items read, by their TTL, when asked to (or by default, `refreshOnRead`). */
+  /**
+   * Pushes back the expiry of items read, by their TTL, when asked to (or by default, `refreshOnRead`):
+   * in each item's pointer, only while it names the memory read and expires earlier (a compare-and-set:
+   * a sweep removes a pointer only while it is expired, in the same step, so a refresh lands before the
+   * sweep's look, and the item stays, or finds the pointer gone).
+   */
   private async refresh(memories: readonly Memory[], asked: boolean | undefined): Promise<void> {
     if (!(asked ?? this.refreshOnRead)) return;
     const now = Date.now();
     const writes = memories.flatMap((memory) => {
       const { key, ttlMinutes } = memory.meta as unknown as ItemMeta;
       if (typeof ttlMinutes !== 'number') return [];
-      return [this.store.setKv(this.layout.refreshKey(memory.namespace, key, 'get'), { id: memory.id, expiresAt: now + ttlMinutes * MINUTE } satisfies ItemRefresh)];
+      const pointerKey = this.layout.pointerKey(memory.namespace, key, 'get');
+      const pointer = this.store.getKv<ItemPointer>(pointerKey);
+      if (pointer?.id !== memory.id) return [];
+      const expiresAt = now + ttlMinutes * MINUTE;
+      // (The pointer's other fields are those of the put that wrote this memory: the same in any pointer naming it.)
+      return [this.store.setKv<ItemPointer>(pointerKey, { ...pointer, expiresAt }, { when: (current) => current?.id === memory.id && current.expiresAt !== null && current.expiresAt < expiresAt })];
     });
     try {
       await Promise.all(writes);

@@ -608,16 +608,21 @@ describe('TTL (Postgres store tests: TTL, and expiry itself)', () => {
     expect(await noRefresh.get(['n'], 'k')).toBeNull();
   });
 
-  it('a sweep removes an expired item\'s pointer and refreshed expiry with its memory, and an expiry a read refreshed after a delete, but not a pointer a put replaced meanwhile', async () => {
+  it('a sweep removes an expired item\'s pointer with its memories, honours and removes the refreshed expiries an earlier release kept apart, and leaves a pointer a put replaced meanwhile', async () => {
     const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 1, refreshOnRead: true } });
     const realNow = Date.now.bind(Date);
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 4; i++) {
       await ttlStore.put(['ns'], `k${i}`, { text: 'x' });
       await ttlStore.get(['ns'], `k${i}`);
     }
     await ttlStore.put(['ns'], 'kept', { text: 'y' }, undefined, { ttl: null });
-    expect(fs.listKv({ prefix: 'langgraph-store/ttl/' })).toHaveLength(3);
-    // A refreshed expiry whose item is gone (a read's refresh that landed after another process's delete).
+    // Reads push expiries back in the pointers: nothing apart.
+    expect(fs.listKv({ prefix: 'langgraph-store/ttl/' })).toEqual([]);
+    // Refreshed expiries as an earlier release kept them: k1's to 10 minutes, k3's to 30 s (expired at
+    // the sweep), and one whose item is gone (a read's refresh that landed after another process's delete).
+    const idOf = (key: string) => fs.getKv<{ id: number }>(`langgraph-store/item/ns/${key}`)!.id;
+    await fs.setKv('langgraph-store/ttl/ns/k1', { id: idOf('k1'), expiresAt: realNow() + 10 * 60_000 });
+    await fs.setKv('langgraph-store/ttl/ns/k3', { id: idOf('k3'), expiresAt: realNow() + 30_000 });
     await fs.setKv('langgraph-store/ttl/ns/orphan', { id: 999_999, expiresAt: realNow() + 60_000 });
     // A put replacing k0 as the sweep removes what expired: its pointer stays.
     const deleteKv = fs.deleteKv.bind(fs);
@@ -633,13 +638,16 @@ describe('TTL (Postgres store tests: TTL, and expiry itself)', () => {
     }) as typeof fs.deleteKv;
     vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 5 * 60_000);
     try {
-      expect(await ttlStore.sweep()).toBe(3);
+      // k2's and k3's memories (k0's went with the put that replaced it).
+      expect(await ttlStore.sweep()).toBe(2);
+      expect((await ttlStore.get(['ns'], 'k1'))?.value).toEqual({ text: 'x' });
     } finally {
       vi.restoreAllMocks();
       fs.deleteKv = deleteKv;
     }
     expect(replaced).toBe(true);
-    expect(fs.listKv({ prefix: 'langgraph-store/' })).toEqual(['langgraph-store/item/ns/k0', 'langgraph-store/item/ns/kept']);
+    expect(fs.listKv({ prefix: 'langgraph-store/' })).toEqual(['langgraph-store/item/ns/k0', 'langgraph-store/item/ns/k1', 'langgraph-store/item/ns/kept', 'langgraph-store/ttl/ns/k1']);
+    expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories.map((memory) => (memory.meta as { key: string }).key).sort()).toEqual(['k0', 'k1', 'kept']);
     expect((await ttlStore.get(['ns'], 'k0'))?.value).toEqual({ text: 'put again' });
     expect((await ttlStore.get(['ns'], 'kept'))?.value).toEqual({ text: 'y' });
   });

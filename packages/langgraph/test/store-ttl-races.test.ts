@@ -88,6 +88,56 @@ describe('MemMapStore writes racing other processes', { timeout: 60_000 }, () =>
     expect((await store.get(['ns'], 'k'))?.value).toEqual({ v: 2 });
   });
 
+  it("a sweep leaves an item another process read, pushing its expiry back, after the sweep found it expired", async () => {
+    const store = new MemMapStore(fs, ttl);
+    await store.put(['ns'], 'k', { v: 1 });
+    const getKv = fs.getKv.bind(fs);
+    const deleteMemory = fs.deleteMemory.bind(fs);
+    const deleteKv = fs.deleteKv.bind(fs);
+    let looked = false;
+    let read: Record<string, unknown> | undefined;
+    // Once the sweep has looked at the item's pointer, before it deletes anything: another process, its
+    // clock 10 s before the expiry, reads the item.
+    const before = () => {
+      if (looked && read === undefined) read = inChild('get', root, 'k', '50000');
+    };
+    fs.getKv = ((key: string) => {
+      if (key === 'langgraph-store/item/ns/k') looked = true;
+      return getKv(key);
+    }) as typeof fs.getKv;
+    fs.deleteMemory = (async (id: number) => {
+      before();
+      return deleteMemory(id);
+    }) as typeof fs.deleteMemory;
+    fs.deleteKv = (async (key: string, options?: Parameters<typeof fs.deleteKv>[1]) => {
+      before();
+      return deleteKv(key, options);
+    }) as typeof fs.deleteKv;
+    offset = 70_000;
+    expect(await store.sweep()).toBe(0);
+    fs.getKv = getKv;
+    fs.deleteMemory = deleteMemory;
+    fs.deleteKv = deleteKv;
+    expect(read).toEqual({ got: { v: 1 } });
+    // Pushed back to 110 s by that read.
+    offset = 100_000;
+    expect((await store.get(['ns'], 'k'))?.value).toEqual({ v: 1 });
+  });
+
+  it('a read pushes an expiry back, never nearer: a read whose clock is behind leaves the later one', async () => {
+    const store = new MemMapStore(fs, ttl);
+    await store.put(['ns'], 'k', { v: 1 });
+    offset = 50_000;
+    expect((await store.get(['ns'], 'k'))?.value).toEqual({ v: 1 });
+    // Up to 70 s by this read alone: 110 s stays.
+    offset = 10_000;
+    expect((await store.get(['ns'], 'k'))?.value).toEqual({ v: 1 });
+    offset = 100_000;
+    expect((await store.get(['ns'], 'k', { refreshTtl: false }))?.value).toEqual({ v: 1 });
+    offset = 111_000;
+    expect(await store.get(['ns'], 'k')).toBeNull();
+  });
+
   it('a sweep on a store whose reads lag catches up first: it leaves an item whose expiry another handle pushed back before it began', async () => {
     const here = new MemMapStore(fs, ttl);
     const lagging = laggingStore(fs);

@@ -1,6 +1,8 @@
 // A child process for the store tests of puts, deletes and sweeps racing, its clock moved by an offset:
 //   put-get ROOT KEY V OFFSET   with the clock at +OFFSET ms: puts ['ns'] KEY = { v: V } (TTL 1 minute), then
 //                               reads it at +OFFSET+30 s (which refreshes its expiry); prints {"got":…}.
+//   get ROOT KEY OFFSET         with the clock at +OFFSET ms: reads ['ns'] KEY (which refreshes its expiry);
+//                               prints {"got":…}.
 //   get-put-get ROOT KEY V      reads ['ns'] KEY, puts { v: V }, reads it again; prints {"before":…,"after":…}.
 //   get-delete-get ROOT KEY     reads ['ns'] KEY, deletes it, reads it again; prints {"before":…,"after":…}.
 import { MemMapStore } from '../../src/index.js';
@@ -19,6 +21,9 @@ if (command === 'put-get') {
   shift = Number(offset);
   await store.put(['ns'], key!, { v: Number(v) });
   shift += 30_000;
+  print({ got: await read() });
+} else if (command === 'get') {
+  shift = Number(v);
   print({ got: await read() });
 } else if (command === 'get-put-get') {
   const before = await read();
