@@ -35,7 +35,7 @@ async function rewriteNamespaceCounts(namespaces: ReadonlyMap<string, number>): 
   const rows = file.memories(codec);
   const tables = file.tables(codec);
   const entries: CheckpointEntry[] = Array.from({ length: rows.count }, (_, index) => rows.record(index));
-  await writeCheckpointFile(path, { logId: file.logId, codec: file.codec, position: file.position, memoryCount: rows.count, memories: () => entries, namespaces, kv: tables.kv, streams: tables.streams, state: tables.state, chunkEnds: tables.chunkEnds, cacheOpens: tables.cacheOpens }, codec, nodeFiles as unknown as StoreFileSystem, 'read');
+  await writeCheckpointFile(path, { logId: file.logId, codec: file.codec, position: file.position, memoryCount: rows.count, memories: () => entries, namespaces, kv: { size: tables.kv.count, entries: () => tables.kv.entries() }, streams: tables.streams, state: tables.state, chunkEnds: tables.chunkEnds, cacheOpens: tables.cacheOpens }, codec, nodeFiles as unknown as StoreFileSystem, 'read');
 }
 
 describe('namespace counts in a checkpoint', () => {

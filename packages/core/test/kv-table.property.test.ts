@@ -2,6 +2,7 @@ import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CheckpointKv, KV_ROW_SIZE, writeKvSection } from '../src/checkpoint/checkpoint-kv.js';
+import { DecodedKvPairs } from '../src/checkpoint/kv-pairs.js';
 import { KvTable } from '../src/engine/kv-table.js';
 import { useTempRoot } from './fixtures.js';
 
@@ -96,12 +97,18 @@ describe('the KV section of a checkpoint', () => {
 });
 
 describe('KvTable', () => {
-  it('answers as a Map would through sets and deletes over a checkpoint\'s pairs, or none (a first checkpoint, an older format\'s), and across checkpoints written from it while changes go on', async () => {
-    for (const [seed, based] of [[1, true], [2, true], [3, false], [4, false]] as const) {
+  it('answers as a Map would through sets and deletes over a checkpoint\'s pairs (read in place, or decoded as an older format\'s), or none (a new store), and across checkpoints written from it while changes go on', async () => {
+    for (const [seed, base] of [[1, 'section'], [2, 'section'], [3, 'none'], [4, 'none'], [5, 'decoded'], [6, 'decoded']] as const) {
       const random = seeded(seed);
       const truth = new Map<string, Uint8Array>();
       for (let i = 0; i < 500; i++) truth.set(keyOf(random), valueOf(random));
-      let table = based ? new KvTable((await section(join(rootOf(), `base-${seed}`), truth)).kv) : KvTable.of(truth);
+      let table: KvTable;
+      if (base === 'section') table = new KvTable((await section(join(rootOf(), `base-${seed}`), truth)).kv);
+      else if (base === 'decoded') table = new KvTable(new DecodedKvPairs(truth));
+      else {
+        table = new KvTable();
+        for (const [key, value] of truth) table.set(key, value);
+      }
       for (let step = 0; step < 4000; step++) {
         const key = keyOf(random);
         if (random() < 0.6) {
@@ -115,7 +122,7 @@ describe('KvTable', () => {
         if (step % 500 === 499) {
           // A checkpoint of the table as it is, with changes applied while it is written.
           const frozen = table.frozen();
-          const frozenPairs = new Map([...frozen.entries()]);
+          const frozenPairs = new Map<string, Uint8Array>(frozen.entries());
           const during: Array<[string, Uint8Array | undefined]> = [];
           for (let i = 0; i < 20; i++) {
             const changed = keyOf(random);
@@ -129,8 +136,7 @@ describe('KvTable', () => {
             }
             during.push([changed, value]);
           }
-          const written = new KvTable((await section(join(rootOf(), `ckpt-${seed}-${step}`), frozenPairs)).kv);
-          table = written.withChangesSince(table, frozen);
+          table = KvTable.after((await section(join(rootOf(), `ckpt-${seed}-${step}`), frozenPairs)).kv, table, frozen);
         }
         if (step % 97 === 0) {
           expect(table.size).toBe(truth.size);

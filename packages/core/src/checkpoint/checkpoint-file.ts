@@ -12,7 +12,7 @@ import { randomHex } from '../random-hex.js';
 import { checkpointTempFileName } from './checkpoint-manifest.js';
 import { SectionWriter } from './section-writer.js';
 import { CheckpointKv, kvSectionLength, type KvSectionPlace, writeKvSection } from './checkpoint-kv.js';
-import { KvTable } from '../engine/kv-table.js';
+import { DecodedKvPairs, type KvPairs } from './kv-pairs.js';
 
 /**
  * A checkpoint file: the store's tables as they stood after one record of the log (docs/FORMAT.md).
@@ -100,7 +100,7 @@ export interface CacheOpen {
 /** The small tables of a checkpoint, decoded into the heap at open. */
 export interface CheckpointTables {
   /** The KV pairs: read in place (format 5), or decoded into the heap (formats 3 and 4). */
-  readonly kv: KvTable;
+  readonly kv: KvPairs;
   readonly streams: Map<string, BlockRef[]>;
   readonly state: Record<string, unknown> | null;
   readonly chunkEnds: Map<number, number>;
@@ -428,7 +428,7 @@ export function checkpointDamage(file: CheckpointFile, codec: Codec): string | u
     return `its rows cannot be checked (${describeThrown(error)})`;
   }
   try {
-    return file.tables(codec).kv.baseDamage();
+    return file.tables(codec).kv.verify();
   } catch (error) {
     return `its KV pairs cannot be checked (${describeThrown(error)})`;
   }
@@ -513,22 +513,22 @@ function decodeTables(codec: Codec, bytes: Uint8Array, memoryCount: number, bad:
   if (!Array.isArray(kv) || !Array.isArray(streams) || typeof state !== 'object' || !isNumbers(ends) || !isNumbers(expiring)) throw bad('its tables are malformed');
   if (namespaces !== undefined && (!Array.isArray(namespaces) || namespaces.length % 2 !== 0)) throw bad('its namespaces are malformed');
   if (caches !== undefined && (!Array.isArray(caches) || caches.length % 3 !== 0)) throw bad('its host caches are malformed');
-  let kvTable: KvTable;
+  let kvPairs: KvPairs;
   if (kvIn) {
     if (!isNumbers(kvSection) || kvSection.length !== 3 || (kv as unknown[]).length !== 0) throw bad('its KV section is not placed');
     const place: KvSectionPlace = { offset: kvSection[0]!, count: kvSection[1]!, dataLength: kvSection[2]! };
     const pairs = new CheckpointKv(kvIn.file, place, kvIn.source);
     if (place.offset !== kvIn.from || place.offset + kvSectionLength(place.count, place.dataLength) !== kvIn.to) throw bad('its KV section does not lie between its labels and its tables');
-    kvTable = new KvTable(pairs);
+    kvPairs = pairs;
   } else {
     const pairs: Array<[string, Uint8Array]> = [];
     for (const pair of kv) {
       if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !(pair[1] instanceof Uint8Array)) throw bad('a KV entry is malformed');
       pairs.push([pair[0], new Uint8Array(pair[1])]);
     }
-    kvTable = KvTable.of(pairs);
+    kvPairs = new DecodedKvPairs(pairs);
   }
-  const tables: CheckpointTables = { kv: kvTable, streams: new Map(), state: state as Record<string, unknown> | null, chunkEnds: new Map(), cacheOpens: new Map(), expiring: [], namespaces: namespaces === undefined ? undefined : new Map() };
+  const tables: CheckpointTables = { kv: kvPairs, streams: new Map(), state: state as Record<string, unknown> | null, chunkEnds: new Map(), cacheOpens: new Map(), expiring: [], namespaces: namespaces === undefined ? undefined : new Map() };
   for (let i = 0; Array.isArray(caches) && i < caches.length; i += 3) {
     const [cache, lsn, nonce] = [caches[i], caches[i + 1], caches[i + 2]];
     if (typeof cache !== 'string' || !Number.isSafeInteger(lsn) || (lsn as number) < 1 || typeof nonce !== 'string') throw bad('a host cache entry is malformed');

@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { crc32c } from '@memmapfs/wal';
 import { damaged } from './checkpoint-rows.js';
+import type { KvPairs } from './kv-pairs.js';
 import { SectionWriter } from './section-writer.js';
 
 /**
@@ -85,7 +86,7 @@ export async function writeKvSection(handle: FileHandle, offset: number, pairs: 
  * belongs to, with their keys and values, against that group's CRC32C (`CHECKPOINT_CORRUPT` when it
  * fails).
  */
-export class CheckpointKv {
+export class CheckpointKv implements KvPairs {
   /** Number of pairs. */
   readonly count: number;
   private readonly rows: Buffer;

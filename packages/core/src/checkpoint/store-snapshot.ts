@@ -113,7 +113,7 @@ async function install(input: ExactReader, lsn: number, header: WalHeader, temp:
     return undefined;
   }
   // Rows are copied from it into later checkpoints as they are: damage must be found now.
-  const damage = file.verify() ?? file.tables(codec).kv.baseDamage();
+  const damage = file.verify() ?? file.tables(codec).kv.verify();
   if (damage) throw input.bad(`its checkpoint is damaged (${damage})`);
   let count = 0;
   // The blocks come in the order the checkpoint references them: each header must name the next one.

@@ -2,7 +2,7 @@ import type { WalRecord, WriteAheadLog } from '@memmapfs/wal';
 import type { CheckpointFile, CheckpointTables } from '../checkpoint/checkpoint-file.js';
 import type { Codec } from '../contracts/codec.js';
 import { RecordType, type LogRecord } from './log-records.js';
-import type { KvTable } from './kv-table.js';
+import { KvTable } from './kv-table.js';
 import { applyToMemories, changesTables } from './memory-changes.js';
 import { MemoryTable } from './memory-table.js';
 
@@ -29,6 +29,7 @@ export interface AdoptionSite {
 export class CheckpointAdoption {
   readonly table: MemoryTable;
   readonly kv: KvTable;
+  private readonly kvPairs: CheckpointTables['kv'];
   /** The LSN of the last record `table` holds. */
   upTo: number;
   /** How many of the records applied after the checkpoint change the tables (see `changesTables`). */
@@ -37,7 +38,8 @@ export class CheckpointAdoption {
   constructor(readonly file: CheckpointFile, tables: CheckpointTables, private readonly site: AdoptionSite) {
     this.table = new MemoryTable(site.codec);
     this.table.setBase(file.memories(site.codec), tables.expiring, tables.namespaces);
-    this.kv = tables.kv;
+    this.kvPairs = tables.kv;
+    this.kv = new KvTable(tables.kv);
     this.upTo = file.position.lsn;
   }
 
@@ -53,7 +55,7 @@ export class CheckpointAdoption {
       await new Promise((resolve) => setImmediate(resolve));
     }
     // (Its KV pairs too, in one go: a few tens of milliseconds at a million.)
-    return this.kv.baseDamage() === undefined;
+    return this.kvPairs.verify() === undefined;
   }
 
   /**

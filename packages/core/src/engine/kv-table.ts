@@ -1,12 +1,9 @@
-import type { CheckpointKv } from '../checkpoint/checkpoint-kv.js';
+import type { KvPairs } from '../checkpoint/kv-pairs.js';
 import { OrderedKeys } from './ordered-keys.js';
-
-/** The KV pairs a table starts from: a checkpoint's, read in place. */
-export type KvBase = Pick<CheckpointKv, 'count' | 'get' | 'has' | 'keysFrom' | 'entries' | 'checkedEntries' | 'verify'>;
 
 /**
  * The store's KV pairs: those of the checkpoint it opened from (`base`, read in place through the
- * file's mapping, never copied whole into the heap) and, in the heap, the changes applied since
+ * file's mapping, never copied whole into the heap, in format 5) and, in the heap, the changes applied since
  * (`changes`: a value, or `null` for a key deleted). Applying a change reads nothing of the base, so a
  * damaged checkpoint never stops the log from being applied; a read that meets a damaged part of it is
  * `CHECKPOINT_CORRUPT`.
@@ -21,12 +18,19 @@ export class KvTable {
    */
   private counted: number | undefined;
 
-  constructor(private readonly base?: KvBase) {}
+  /** Over the pairs of the checkpoint the store opened from; without, a store that has none yet. */
+  constructor(private readonly base?: KvPairs) {}
 
-  /** A table of `pairs` alone (a checkpoint of a format that decodes its KV pairs into the heap, or none). */
-  static of(pairs: Iterable<readonly [string, Uint8Array]>): KvTable {
-    const table = new KvTable();
-    for (const [key, value] of pairs) table.changes.set(key, value);
+  /**
+   * The table `live` becomes once the checkpoint written from `frozen` (taken from it by `frozen()`) is:
+   * that checkpoint's pairs, `pairs`, and the changes applied to `live` since.
+   */
+  static after(pairs: KvPairs, live: KvTable, frozen: KvTable): KvTable {
+    const table = new KvTable(pairs);
+    // (A change applied since is another value object, or a key frozen knows nothing of.)
+    for (const [key, value] of live.changes) if (!frozen.changes.has(key) || frozen.changes.get(key) !== value) table.changes.set(key, value);
+    // (A table with no checkpoint under it forgets a key deleted: one frozen had and live has not was deleted since.)
+    for (const key of frozen.changes.keys()) if (!live.changes.has(key)) table.changes.set(key, null);
     return table;
   }
 
@@ -71,20 +75,6 @@ export class KvTable {
     }
   }
 
-  /** What is wrong with the pairs of the checkpoint it starts from (every group checked), or `undefined`. */
-  baseDamage(): string | undefined {
-    return this.base?.verify();
-  }
-
-  /**
-   * The pairs of a table of a checkpoint (no changes) whose groups pass their check, in order; `onDamaged`
-   * hears how many pairs each group that fails it holds (for a salvage of the checkpoint).
-   */
-  *wholeEntries(onDamaged: (pairs: number) => void): Generator<[string, Uint8Array], void, undefined> {
-    if (this.base && this.changes.size === 0) yield* this.base.checkedEntries(onDamaged);
-    else yield* this.entries();
-  }
-
   /** How many keys there are (counted once, the changes looked up in the base; then kept by each change). */
   get size(): number {
     if (this.counted === undefined) {
@@ -122,21 +112,6 @@ export class KvTable {
   /** Every pair, in ascending order of key. */
   *entries(): Generator<[string, Uint8Array], void, undefined> {
     for (const key of this.from('', true)) yield [key, this.get(key)!];
-  }
-
-  /**
-   * This table (a checkpoint's, no changes yet) with the changes of `live` since `frozen` was taken from
-   * it (`frozen()`), whose pairs this checkpoint holds: the table `live` becomes once that checkpoint is
-   * written.
-   */
-  withChangesSince(live: KvTable, frozen: KvTable): KvTable {
-    const table = new KvTable(this.base);
-    for (const [key, value] of this.changes) table.changes.set(key, value);
-    // (A change applied since is another value object, or a key frozen knows nothing of.)
-    for (const [key, value] of live.changes) if (!frozen.changes.has(key) || frozen.changes.get(key) !== value) table.changes.set(key, value);
-    // (A table with no checkpoint under it forgets a key deleted: one frozen had and live has not was deleted since.)
-    for (const key of frozen.changes.keys()) if (!live.changes.has(key)) table.changes.set(key, null);
-    return table;
   }
 
   /**

@@ -735,7 +735,7 @@ export class StoreEngine<S extends AgentState> {
     }
     this.memories.setBase(memories, tables.expiring, tables.namespaces);
     this.deadBytes.forget();
-    this.kv = tables.kv;
+    this.kv = new KvTable(tables.kv);
     this.streams = tables.streams;
     this.streamOrder = undefined;
     if (tables.state !== null) {
@@ -871,7 +871,7 @@ export class StoreEngine<S extends AgentState> {
       file = written.file;
       const tables = written.tables;
       this.memories.rebase(file.memories(this.codec), tables.expiring, tables.namespaces ?? frozen.namespaces);
-      this.kv = tables.kv.withChangesSince(this.kv, frozenKv);
+      this.kv = KvTable.after(tables.kv, this.kv, frozenKv);
       this.copiedSinceCheckpoint.dropUpTo(position.lsn);
       this.checkpointFile = file;
       this.checkpointNamed = false;

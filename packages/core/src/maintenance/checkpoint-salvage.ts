@@ -85,7 +85,7 @@ export async function salvageCheckpoint(file: CheckpointFile, codec: Codec, bloc
     group = next;
   }
   let droppedKvPairs = 0;
-  const pairs = [...tables.kv.wholeEntries((dropped) => (droppedKvPairs += dropped))];
+  const pairs = [...tables.kv.checkedEntries((dropped) => (droppedKvPairs += dropped))];
   await writeCheckpointFile(file.path, {
     logId: file.logId,
     codec: file.codec,
