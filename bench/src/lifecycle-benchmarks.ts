@@ -1,6 +1,7 @@
 // The lifecycle figures (opening a large store, its private memory, its size on disk, durable updates
 // and deletes), each against SQLite (better-sqlite3: WAL mode, FTS5, synchronous=FULL for durable
-// figures) holding the same synthetic memories, measured in the same run. Sizes: BENCH_LIFECYCLE_SIZES
+// figures) holding the same synthetic memories, measured in the same run, and the open of a store of
+// as many KV pairs against a SQLite table of them. Sizes: BENCH_LIFECYCLE_SIZES
 // (default 100000,1000000). Writes bench-results/lifecycle.{json,md}; RESULTS.md is written from them.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -118,6 +119,38 @@ function openInFreshProcess(args: string[], compileCache?: string): Promise<{ ms
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as { ms: number; rssAnonKiB: number }) : reject(new Error(`open-child ${args[0]} exited ${code}`))));
   });
+}
+
+/** The KV pairs of the KV figures: keys under a hundred agents' prefixes, small JSON values. */
+function* kvPairs(size: number): Generator<[string, { n: number; note: string }]> {
+  for (let i = 0; i < size; i++) yield [kvKey(i), { n: i, note: `value ${i} of the agent's settings` }];
+}
+const kvKey = (i: number) => `agent-${i % 100}/key-${String(i).padStart(8, '0')}`;
+
+/** A store and a SQLite file (a table `kv`, key the primary key, value JSON) of `size` KV pairs each. */
+async function buildKv(root: string, sqliteFile: string, size: number): Promise<void> {
+  const fs = await MemMapFS.init(root, { durability: 'none', search: SEARCH });
+  let batch: Array<[string, unknown]> = [];
+  for (const pair of kvPairs(size)) {
+    batch.push(pair);
+    if (batch.length === 10_000) {
+      await fs.setKvs(batch);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await fs.setKvs(batch);
+  await fs.checkpoint();
+  await fs.close();
+  const db = new Database(sqliteFile);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  db.exec('CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
+  const insert = db.prepare('INSERT INTO kv (key, value) VALUES (?, ?)');
+  db.transaction(() => {
+    for (const [key, value] of kvPairs(size)) insert.run(key, JSON.stringify(value));
+  })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
 }
 
 const Database = await loadSqlite();
@@ -293,9 +326,28 @@ try {
       updatesPerSecond: { memmapfs: CHANGES / updates.ours, sqlite: CHANGES / updates.sqlite, ratio: updates.sqlite / updates.ours },
       deletesPerSecond: { memmapfs: CHANGES / deletes.ours, sqlite: CHANGES / deletes.sqlite, ratio: deletes.sqlite / deletes.ours },
     });
-    process.stderr.write(`${size}: ${JSON.stringify(results.at(-1))}\n`);
     await rm(root, { recursive: true, force: true });
     await rm(sqliteFile, { force: true });
+
+    // A store of as many KV pairs (and no memories): open in a fresh process until the first getKv.
+    const kvRoot = join(dir, `memmapfs-kv-${size}`);
+    const kvFile = join(dir, `sqlite-kv-${size}.db`);
+    await buildKv(kvRoot, kvFile, size);
+    collectGarbage();
+    const someKey = kvKey(Math.floor(size / 2));
+    const kvOpens = { memmapfs: [] as Array<{ ms: number; rssAnonKiB: number }>, sqlite: [] as Array<{ ms: number; rssAnonKiB: number }> };
+    await openInFreshProcess(['memmapfs-kv', kvRoot, someKey], compileCache);
+    for (let round = 0; round < OPEN_ROUNDS; round++) {
+      kvOpens.memmapfs.push(await openInFreshProcess(['memmapfs-kv', kvRoot, someKey], compileCache));
+      kvOpens.sqlite.push(await openInFreshProcess(['sqlite-kv', kvFile, someKey, peerFolder]));
+    }
+    const kvOpen = { memmapfs: spread(kvOpens.memmapfs.map((o) => o.ms)), sqlite: spread(kvOpens.sqlite.map((o) => o.ms)) };
+    const kvRss = { memmapfs: spread(kvOpens.memmapfs.map((o) => o.rssAnonKiB)), sqlite: spread(kvOpens.sqlite.map((o) => o.rssAnonKiB)) };
+    results.at(-1)!.kvOpenMs = { ...kvOpen, ratio: kvOpen.memmapfs.median / kvOpen.sqlite.median };
+    results.at(-1)!.kvRssAnonKiB = { ...kvRss, ratio: kvRss.memmapfs.median / kvRss.sqlite.median };
+    process.stderr.write(`${size}: ${JSON.stringify(results.at(-1))}\n`);
+    await rm(kvRoot, { recursive: true, force: true });
+    await rm(kvFile, { force: true });
   }
 } finally {
   await rm(dir, { recursive: true, force: true });
@@ -305,7 +357,8 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFracti
 const s = (x: Spread, digits = 0) => `${fmt(x.median, digits)} (${fmt(x.min, digits)}–${fmt(x.max, digits)})`;
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.versions.node}`;
 const rows = results.flatMap((r) => {
-  const x = r as { size: number; openMs: { memmapfs: Spread; sqlite: Spread; ratio: number }; firstOpenMs: number; rssAnonKiB: { memmapfs: Spread; sqlite: Spread; ratio: number }; diskBytes: { memmapfs: number; index: number; sqlite: number; ratio: number }; diskAfterCompaction: { memmapfs: number; index: number; sqlite: number; ratio: number; updates: number; deletes: number; compactionSeconds: number }; appendLatencyMs: { quiet: Percentiles; duringCompaction: Percentiles }; updatesPerSecond: { memmapfs: number; sqlite: number; ratio: number }; deletesPerSecond: { memmapfs: number; sqlite: number; ratio: number } };
+  const x = r as { size: number; openMs: { memmapfs: Spread; sqlite: Spread; ratio: number }; firstOpenMs: number; rssAnonKiB: { memmapfs: Spread; sqlite: Spread; ratio: number }; diskBytes: { memmapfs: number; index: number; sqlite: number; ratio: number }; diskAfterCompaction: { memmapfs: number; index: number; sqlite: number; ratio: number; updates: number; deletes: number; compactionSeconds: number }; appendLatencyMs: { quiet: Percentiles; duringCompaction: Percentiles }; updatesPerSecond: { memmapfs: number; sqlite: number; ratio: number }; deletesPerSecond: { memmapfs: number; sqlite: number; ratio: number }; kvOpenMs: { memmapfs: Spread; sqlite: Spread; ratio: number }; kvRssAnonKiB: { memmapfs: Spread; sqlite: Spread; ratio: number } };
+  const mib = (x: Spread): Spread => ({ median: x.median / 1024, min: x.min / 1024, max: x.max / 1024 });
   return [
     `| ${fmt(x.size)} | open + first getMemory, fresh process (ms) | ${s(x.openMs.memmapfs, 1)} | ${s(x.openMs.sqlite, 1)} | ${fmt(x.openMs.ratio, 2)} | ≤ 2 |`,
     `| ${fmt(x.size)} | the same, first process after an install (no code cache yet; it writes one) (ms) | ${fmt(x.firstOpenMs, 1)} | | | report |`,
@@ -317,6 +370,8 @@ const rows = results.flatMap((r) => {
     `| ${fmt(x.size)} | durable append latency, p50 / p99 (ms): while compacting | ${fmt(x.appendLatencyMs.duringCompaction.p50, 2)} / ${fmt(x.appendLatencyMs.duringCompaction.p99, 2)} (${fmt(x.appendLatencyMs.duringCompaction.count)}) | | | report |`,
     `| ${fmt(x.size)} | durable updates, one at a time (/s) | ${fmt(x.updatesPerSecond.memmapfs)} | ${fmt(x.updatesPerSecond.sqlite)} | ${fmt(x.updatesPerSecond.ratio, 2)} | ≥ 1 |`,
     `| ${fmt(x.size)} | durable deletes, one at a time (/s) | ${fmt(x.deletesPerSecond.memmapfs)} | ${fmt(x.deletesPerSecond.sqlite)} | ${fmt(x.deletesPerSecond.ratio, 2)} | ≥ 1 |`,
+    `| ${fmt(x.size)} KV keys | open + first getKv, fresh process (ms) | ${s(x.kvOpenMs.memmapfs, 1)} | ${s(x.kvOpenMs.sqlite, 1)} | ${fmt(x.kvOpenMs.ratio, 2)} | report |`,
+    `| ${fmt(x.size)} KV keys | private memory after it, RssAnon (MiB) | ${s(mib(x.kvRssAnonKiB.memmapfs), 1)} | ${s(mib(x.kvRssAnonKiB.sqlite), 1)} | ${fmt(x.kvRssAnonKiB.ratio, 2)} | report |`,
   ];
 });
 const table = [
