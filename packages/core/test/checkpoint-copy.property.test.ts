@@ -10,6 +10,7 @@ import { MemoryTable } from '../src/engine/memory-table.js';
 import type { StoreFileSystem } from '../src/types.js';
 import { checkpointContents, namespacesOf, rowsLabelsAndChecks } from './checkpoint-contents.js';
 import { v8Codec } from './fixtures.js';
+import { seeded } from './support/seeded-random.js';
 
 const codec = v8Codec();
 const files = nodeFiles as unknown as StoreFileSystem;
@@ -27,12 +28,6 @@ function withWrites(onWrite: (write: Write, args: unknown[]) => Promise<unknown>
       return handle;
     },
   } as unknown as StoreFileSystem;
-}
-
-/** A linear congruential generator: the same changes on every run. */
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
 }
 
 /** Memory `id` in its version `v`: labels and fields that differ from one memory and version to the next. */

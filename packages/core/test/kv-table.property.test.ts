@@ -5,22 +5,9 @@ import { CheckpointKv, KV_ROW_SIZE, writeKvSection } from '../src/checkpoint/che
 import { DecodedKvPairs } from '../src/checkpoint/kv-pairs.js';
 import { KvTable } from '../src/engine/kv-table.js';
 import { useTempRoot } from './fixtures.js';
+import { keyOf, seeded } from './support/seeded-random.js';
 
 const rootOf = useTempRoot();
-
-/** A linear congruential generator: the same changes on every run. */
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-}
-
-/** Keys over a small alphabet (shared prefixes, one key the prefix of another) with letters outside the BMP. */
-function keyOf(random: () => number): string {
-  const letters = ['a', 'b', '/', 'é', '\u{1F600}', 'Z', '\uFF5E'];
-  let key = 'k';
-  for (let i = Math.floor(random() * 6); i > 0; i--) key += letters[Math.floor(random() * letters.length)];
-  return key;
-}
 
 const valueOf = (random: () => number) => new Uint8Array(Array.from({ length: Math.floor(random() * 40) }, () => Math.floor(random() * 256)));
 
@@ -47,7 +34,7 @@ describe('the KV section of a checkpoint', () => {
   it('reads back every pair in place, in the order of <, and lists from any key as a sorted array would', async () => {
     const random = seeded(7);
     const pairs = new Map<string, Uint8Array>();
-    for (let i = 0; i < 3000; i++) pairs.set(keyOf(random) + i, valueOf(random));
+    for (let i = 0; i < 3000; i++) pairs.set(keyOf(random, 'k') + i, valueOf(random));
     const { kv } = await section(join(rootOf(), 'kv'), pairs);
     expect(kv.count).toBe(pairs.size);
     for (const [key, value] of pairs) expect(Buffer.from(kv.get(key)!).equals(Buffer.from(value))).toBe(true);
@@ -101,7 +88,7 @@ describe('KvTable', () => {
     for (const [seed, base] of [[1, 'section'], [2, 'section'], [3, 'none'], [4, 'none'], [5, 'decoded'], [6, 'decoded']] as const) {
       const random = seeded(seed);
       const truth = new Map<string, Uint8Array>();
-      for (let i = 0; i < 500; i++) truth.set(keyOf(random), valueOf(random));
+      for (let i = 0; i < 500; i++) truth.set(keyOf(random, 'k'), valueOf(random));
       let table: KvTable;
       if (base === 'section') table = new KvTable((await section(join(rootOf(), `base-${seed}`), truth)).kv);
       else if (base === 'decoded') table = new KvTable(new DecodedKvPairs(truth));
@@ -110,7 +97,7 @@ describe('KvTable', () => {
         for (const [key, value] of truth) table.set(key, value);
       }
       for (let step = 0; step < 4000; step++) {
-        const key = keyOf(random);
+        const key = keyOf(random, 'k');
         if (random() < 0.6) {
           const value = valueOf(random);
           table.set(key, value);
@@ -125,7 +112,7 @@ describe('KvTable', () => {
           const frozenPairs = new Map<string, Uint8Array>(frozen.entries());
           const during: Array<[string, Uint8Array | undefined]> = [];
           for (let i = 0; i < 20; i++) {
-            const changed = keyOf(random);
+            const changed = keyOf(random, 'k');
             const value = random() < 0.5 ? valueOf(random) : undefined;
             if (value) {
               table.set(changed, value);
@@ -141,7 +128,7 @@ describe('KvTable', () => {
         if (step % 97 === 0) {
           expect(table.size).toBe(truth.size);
           expect([...table.entries()].map(([k, v]) => [k, [...v]])).toEqual(sortedKeys(truth.keys()).map((k) => [k, [...truth.get(k)!]]));
-          const start = keyOf(random);
+          const start = keyOf(random, 'k');
           expect([...table.from(start, false)]).toEqual(sortedKeys(truth.keys()).filter((k) => k > start));
         }
         expect(table.has(key)).toBe(truth.has(key));

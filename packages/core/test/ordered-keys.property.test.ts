@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OrderedKeys } from '../src/engine/ordered-keys.js';
-
-/** A linear congruential generator: the same changes on every run. */
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-}
-
-/** Keys over a small alphabet (shared prefixes, one key the prefix of another) with letters outside the BMP. */
-function keyOf(random: () => number): string {
-  const letters = ['a', 'b', '/', 'é', '\u{1F600}', 'Z', '\uFF5E'];
-  let key = '';
-  for (let i = Math.floor(random() * 6); i > 0; i--) key += letters[Math.floor(random() * letters.length)];
-  return key;
-}
+import { keyOf, seeded } from './support/seeded-random.js';
 
 const listed = (ordered: OrderedKeys, start: string, inclusive: boolean) => [...ordered.from(start, inclusive)];
 const expected = (keys: Iterable<string>, start: string, inclusive: boolean) => [...keys].sort().filter((key) => (inclusive ? key >= start : key > start));
