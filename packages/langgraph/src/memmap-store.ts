@@ -320,7 +320,7 @@ export class MemMapStore extends BaseStore {
         }
         cursor = page.nextCursor;
       } while (cursor !== undefined);
-      await this.removeStrayRefreshes();
+      await this.foldRefreshes();
       this.sweepLooks.push({ id: highestId, at: performance.now() });
       return removed;
     }, 'MemMapStore');
@@ -460,14 +460,15 @@ export class MemMapStore extends BaseStore {
     const pointerKey = this.layout.pointerKey(namespace, operation.key, 'delete');
     const pointer = this.store.getKv<ItemPointer>(pointerKey);
     if (pointer === undefined) return;
-    // The memories first: a pointer naming none is no item (and the next put of the key starts anew),
-    // where memories no pointer names would keep their namespace listed until swept (a process killed
-    // between the two).
-    await Promise.all(memoriesOf(pointer).map((id) => this.store.deleteMemory(id)));
-    // (Only the pointer read: a put that replaced it meanwhile, whose memories are not those deleted, stays.)
-    await this.store.deleteKv<ItemPointer>(pointerKey, { when: (current) => current?.id === pointer.id });
+    // The pointer first, only the one read (a put that replaced it meanwhile stays, and deletes the
+    // memories it replaced itself); then its memories. Memories gone under a pointer that names them are
+    // taken, by the put that wrote it, for ones a sweep removed as left over (and put again): never so
+    // for a delete half done. A process killed between the two leaves memories no pointer names, which
+    // keep their namespace listed until a sweep removes them as left over.
+    if (!(await this.store.deleteKv<ItemPointer>(pointerKey, { when: (current) => current?.id === pointer.id }))) return;
     const refreshKey = this.layout.refreshKey(namespace, operation.key, 'delete');
     await this.store.deleteKv<ItemRefresh>(refreshKey, { when: (current) => current?.id === pointer.id });
+    await Promise.all(memoriesOf(pointer).map((id) => this.store.deleteMemory(id)));
   }
 
   /** A search; `queryEmbedding` is the query's (with `index`; `undefined` for one of all zeros). */
@@ -742,11 +743,12 @@ export class MemMapStore extends BaseStore {
   }
 
   /**
-   * Removes the refreshed expiries kept apart from the pointers (by earlier releases) that name no item's
-   * memory (a read's refresh landed after the item was deleted or replaced), each only while it names the
-   * same memory (ids are never used again).
+   * Removes the refreshed expiries earlier releases kept apart from the pointers: one that names its
+   * item's memory is carried into the pointer first (only ever later); one that names no item's memory
+   * (a read's refresh that landed after the item was deleted or replaced) just goes. Each goes only while
+   * it names the same memory and expires no later than when read (ids are never used again).
    */
-  private async removeStrayRefreshes(): Promise<void> {
+  private async foldRefreshes(): Promise<void> {
     const listKv = this.store.listKv?.bind(this.store);
     if (!listKv) return;
     const prefix = `${this.layout.root}/ttl/`;
@@ -755,8 +757,12 @@ export class MemMapStore extends BaseStore {
       for (const key of keys) {
         const refresh = this.store.getKv<ItemRefresh>(key);
         if (refresh === undefined) continue;
-        const pointer = this.store.getKv<ItemPointer>(`${this.layout.root}/item/${key.slice(prefix.length)}`);
-        if (pointer?.id !== refresh.id) await this.store.deleteKv<ItemRefresh>(key, { when: (value) => value?.id === refresh.id });
+        const pointerKey = `${this.layout.root}/item/${key.slice(prefix.length)}`;
+        const pointer = this.store.getKv<ItemPointer>(pointerKey);
+        if (pointer?.id === refresh.id && pointer.expiresAt !== null && pointer.expiresAt < refresh.expiresAt) {
+          await this.store.setKv<ItemPointer>(pointerKey, { ...pointer, expiresAt: refresh.expiresAt }, { when: (current) => current?.id === refresh.id && current.expiresAt !== null && current.expiresAt < refresh.expiresAt });
+        }
+        await this.store.deleteKv<ItemRefresh>(key, { when: (value) => value?.id === refresh.id && value.expiresAt <= refresh.expiresAt });
       }
       if (keys.length < PAGE) return;
       after = keys[keys.length - 1];
@@ -785,7 +791,9 @@ export class MemMapStore extends BaseStore {
       if (pointer?.id !== memory.id) return [];
       const expiresAt = now + ttlMinutes * MINUTE;
       // (The pointer's other fields are those of the put that wrote this memory: the same in any pointer naming it.)
-      return [this.store.setKv<ItemPointer>(pointerKey, { ...pointer, expiresAt }, { when: (current) => current?.id === memory.id && current.expiresAt !== null && current.expiresAt < expiresAt })];
+      // (Not an item expired since it was read: a sweep may have removed it, or not yet.)
+      const pushesBack = (current: ItemPointer | undefined) => current?.id === memory.id && current.expiresAt !== null && current.expiresAt < expiresAt && expiryOf(current, this.refreshOf(memory.namespace, key, current)) > Date.now();
+      return [this.store.setKv<ItemPointer>(pointerKey, { ...pointer, expiresAt }, { when: pushesBack })];
     });
     try {
       await Promise.all(writes);

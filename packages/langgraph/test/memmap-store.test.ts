@@ -608,7 +608,7 @@ describe('TTL (Postgres store tests: TTL, and expiry itself)', () => {
     expect(await noRefresh.get(['n'], 'k')).toBeNull();
   });
 
-  it('a sweep removes an expired item\'s pointer with its memories, honours and removes the refreshed expiries an earlier release kept apart, and leaves a pointer a put replaced meanwhile', async () => {
+  it('a sweep removes an expired item\'s pointer with its memories, honours the refreshed expiries an earlier release kept apart and carries them into the pointers, and leaves a pointer a put replaced meanwhile', async () => {
     const ttlStore = new MemMapStore(fs, { ttl: { defaultTtl: 1, refreshOnRead: true } });
     const realNow = Date.now.bind(Date);
     for (let i = 0; i < 4; i++) {
@@ -646,7 +646,9 @@ describe('TTL (Postgres store tests: TTL, and expiry itself)', () => {
       fs.deleteKv = deleteKv;
     }
     expect(replaced).toBe(true);
-    expect(fs.listKv({ prefix: 'langgraph-store/' })).toEqual(['langgraph-store/item/ns/k0', 'langgraph-store/item/ns/k1', 'langgraph-store/item/ns/kept', 'langgraph-store/ttl/ns/k1']);
+    expect(fs.listKv({ prefix: 'langgraph-store/' })).toEqual(['langgraph-store/item/ns/k0', 'langgraph-store/item/ns/k1', 'langgraph-store/item/ns/kept']);
+    // k1's expiry, 10 minutes from its refresh, now in its pointer.
+    expect(fs.getKv<{ expiresAt: number }>('langgraph-store/item/ns/k1')!.expiresAt).toBeGreaterThan(realNow() + 9 * 60_000);
     expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories.map((memory) => (memory.meta as { key: string }).key).sort()).toEqual(['k0', 'k1', 'kept']);
     expect((await ttlStore.get(['ns'], 'k0'))?.value).toEqual({ text: 'put again' });
     expect((await ttlStore.get(['ns'], 'kept'))?.value).toEqual({ text: 'y' });

@@ -1,6 +1,7 @@
 // MemMapStore puts, deletes, reads that refresh an expiry, and sweeps, racing in several processes:
 // an acknowledged write is never undone by another process's older one.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { MemMapFS } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -66,6 +67,43 @@ describe('MemMapStore writes racing other processes', { timeout: 60_000 }, () =>
       expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories).toHaveLength(other.includes('put') ? 1 : 0);
     });
   }
+
+  it('a delete half done in another process when a put there looks at its memory is not undone by the put: the item stays deleted', async () => {
+    const store = new MemMapStore(fs, ttl);
+    const child = spawn(process.execPath, [...scriptArgs(worker), 'delete-paused', root, 'k'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () => JSON.parse((await lines.next()).value as string) as unknown;
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const setKv = fs.setKv.bind(fs);
+    const hasMemory = fs.hasMemory.bind(fs);
+    let armed = false;
+    let before: unknown;
+    fs.setKv = (async (key: string, value: unknown, options?: Parameters<typeof fs.setKv>[2]) => {
+      const result = await setKv(key, value, options);
+      if (key === 'langgraph-store/item/ns/k' && options?.when && result && before === undefined) armed = true;
+      return result;
+    }) as typeof fs.setKv;
+    fs.hasMemory = (async (id: number) => {
+      if (armed) {
+        armed = false;
+        // The put's pointer is written: the other process reads the item and begins to delete it.
+        child.stdin.write('start\n');
+        before = await next();
+        expect(await next()).toBe('paused');
+      }
+      return hasMemory(id);
+    }) as typeof fs.hasMemory;
+    await store.put(['ns'], 'k', { v: 1 });
+    fs.setKv = setKv;
+    fs.hasMemory = hasMemory;
+    expect(before).toEqual({ before: { v: 1 } });
+    // The delete, which read this put's item, ends after the put was acknowledged.
+    child.stdin.end('go\n');
+    expect(await next()).toEqual({ after: null });
+    expect(await exited).toBe(0);
+    expect(await store.get(['ns'], 'k')).toBeNull();
+    expect((await fs.listMemories({ namespace: 'langgraph-store' })).memories).toEqual([]);
+  });
 
   it("a delete leaves the refreshed expiry another process's put and read wrote after the delete read the item", async () => {
     const store = new MemMapStore(fs, ttl);
@@ -135,6 +173,22 @@ describe('MemMapStore writes racing other processes', { timeout: 60_000 }, () =>
     offset = 100_000;
     expect((await store.get(['ns'], 'k', { refreshTtl: false }))?.value).toEqual({ v: 1 });
     offset = 111_000;
+    expect(await store.get(['ns'], 'k')).toBeNull();
+  });
+
+  it('a read does not push back the expiry of an item that expired while the read went on (whether a sweep removed it yet or not)', async () => {
+    const store = new MemMapStore(fs, ttl);
+    await store.put(['ns'], 'k', { v: 1 });
+    const setKv = fs.setKv.bind(fs);
+    fs.setKv = (async (key: string, value: unknown, options?: Parameters<typeof fs.setKv>[2]) => {
+      // The read found the item at 50 s; its refresh is committed at 70 s, past the expiry at 60 s.
+      if (key === 'langgraph-store/item/ns/k' && options?.when) offset = 70_000;
+      return setKv(key, value, options);
+    }) as typeof fs.setKv;
+    offset = 50_000;
+    expect((await store.get(['ns'], 'k'))?.value).toEqual({ v: 1 });
+    fs.setKv = setKv;
+    expect(offset).toBe(70_000);
     expect(await store.get(['ns'], 'k')).toBeNull();
   });
 

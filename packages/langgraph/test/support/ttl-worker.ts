@@ -5,6 +5,10 @@
 //                               prints {"got":…}.
 //   get-put-get ROOT KEY V      reads ['ns'] KEY, puts { v: V }, reads it again; prints {"before":…,"after":…}.
 //   get-delete-get ROOT KEY     reads ['ns'] KEY, deletes it, reads it again; prints {"before":…,"after":…}.
+//   delete-paused ROOT KEY      at a first line on stdin: reads ['ns'] KEY (prints {"before":…}), deletes it,
+//                               and after the delete's first write (of its memory or its pointer) prints
+//                               "paused" and waits for a second line; then reads again (prints {"after":…}).
+import { createInterface } from 'node:readline';
 import { MemMapStore } from '../../src/index.js';
 import { openStore } from './open-store.js';
 
@@ -29,6 +33,23 @@ if (command === 'put-get') {
   const before = await read();
   await store.put(['ns'], key!, { v: Number(v) });
   print({ before, after: await read() });
+} else if (command === 'delete-paused') {
+  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  await lines.next();
+  print({ before: await read() });
+  let writes = 0;
+  const pausing = <A extends unknown[], R>(write: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    const result = await write(...args);
+    if (writes++ === 0) {
+      print('paused');
+      await lines.next();
+    }
+    return result;
+  };
+  fs.deleteMemory = pausing(fs.deleteMemory.bind(fs));
+  fs.deleteKv = pausing(fs.deleteKv.bind(fs)) as typeof fs.deleteKv;
+  await store.delete(['ns'], key!);
+  print({ after: await read() });
 } else if (command === 'get-delete-get') {
   const before = await read();
   await store.delete(['ns'], key!);
