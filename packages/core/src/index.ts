@@ -13,7 +13,7 @@ export type {
   AdapterOptions, CodecFactory, CodecName, CodecOption, Codecs, SearchOption, SearchProviderFactory, SearchProviderName, SearchProviders,
 } from './registry/provider-registry.js';
 export type {
-  AgentState, AppendMemoryOptions, DeleteKvOptions, Durability, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, SetKvOptions, SetKvsOptions, SetKvsResult, StoreFileSystem, StoreStats,
+  AgentState, AppendMemoryOptions, DeleteKvOptions, DeleteMemoryOptions, Durability, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, SetKvOptions, SetKvsOptions, SetKvsResult, StoreFileSystem, StoreStats,
 } from './types.js';
 export { verifyStore } from './maintenance/store-check.js';
 export type { StoreCheckOptions, StoreProblem, StoreProblemKind, VerifyReport } from './maintenance/store-check.js';

@@ -5,7 +5,7 @@ import { toStorableValue } from './storable-value.js';
 import { BLOCK_COPY_LIMIT, StoreEngine, initialAgentState } from './engine/store-engine.js';
 import { openStoreEngine } from './engine/store-open.js';
 import { RecordType, type LogRecord, type MemoryRecord } from './engine/log-records.js';
-import type { AgentState, AppendMemoryOptions, DeleteKvOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, SetKvOptions, SetKvsOptions, SetKvsResult, StoreStats } from './types.js';
+import type { AgentState, AppendMemoryOptions, DeleteKvOptions, DeleteMemoryOptions, ListMemoriesOptions, ListNamespacesOptions, Memory, MemoryPage, NewMemory, MemoryHit, MemoryUpdate, MemoryVersion, MemMapFSOptions, QueryMemoryOptions, RestoredMemory, SetKvOptions, SetKvsOptions, SetKvsResult, StoreStats } from './types.js';
 import { decodeMemoryCursor, encodeMemoryCursor } from './memory-cursor.js';
 import { checkMemoryConditions } from './memory-filter.js';
 import { memoryHistory } from './engine/memory-history.js';
@@ -22,7 +22,7 @@ import { checkListingOptions, keysUnder, listKeys, type ListKvOptions, type List
 import { checkListNamespacesOptions, checkNamespace, checkNamespaceFilter, isWithinNamespace, listNamespaces, type Namespace } from './namespace-path.js';
 import type { SearchHit, SearchRequest } from './contracts/search-provider.js';
 import {
-  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDeleteKvOptions, checkDuration, checkId, checkIfAbsent, checkSetKvOptions, checkKey, checkKeysOrPrefixes, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
+  checkAgentState, checkAutoCompaction, checkAutoSnapshot, checkDeleteKvOptions, checkDeleteMemoryOptions, checkDuration, checkId, checkIfAbsent, checkSetKvOptions, checkKey, checkKeysOrPrefixes, checkKvEntries, checkKvValue, checkLimit, checkMeta, checkOffset, checkOptionNames, checkOptions, checkPlainObject, checkStreamData, checkTags, checkText, checkTextLength, checkTtl, describeValue, encodeTexts, limits,
 } from './validation.js';
 
 /** Options of `MemMapFS.init`, with the initial agent state of a new store. */
@@ -523,11 +523,13 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
 
   /**
    * Forgets a memory. Resolves `true` when this call deleted it, `false` when there was nothing to
-   * delete (never written, already deleted by this or another process, or expired).
+   * delete (never written, already deleted by this or another process, or expired), or `options.ifKv`
+   * did not take the KV value it names (see `DeleteMemoryOptions`).
    */
-  async deleteMemory(id: number): Promise<boolean> {
+  async deleteMemory<T = unknown>(id: number, options?: DeleteMemoryOptions<T>): Promise<boolean> {
     this.assertWritable('deleteMemory');
     checkId(id, 'deleteMemory');
+    const ifKv = checkDeleteMemoryOptions(options, 'deleteMemory');
     return this.track(async () => {
       // (Caught up first only when the memory is not known here; whether it is still live is asked again
       // under the writer lock, all changes applied.)
@@ -535,7 +537,9 @@ export class MemMapFS<S extends AgentState = AgentState> implements AsyncDisposa
         await this.engine.catchUp();
         if (!this.engine.liveMemory(id)) return false;
       }
-      return (await this.engine.commitIf([{ type: RecordType.MemoryDelete, id, at: Date.now() }], undefined, () => this.engine.liveMemory(id) !== undefined)) === 'written';
+      const record: LogRecord = { type: RecordType.MemoryDelete, id, at: Date.now() };
+      if (ifKv) return this.commitKvWhen([record], ifKv.key, (value) => this.engine.liveMemory(id) !== undefined && ifKv.when(value));
+      return (await this.engine.commitIf([record], undefined, () => this.engine.liveMemory(id) !== undefined)) === 'written';
     });
   }
 

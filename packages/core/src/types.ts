@@ -319,6 +319,18 @@ export interface DeleteKvOptions<T = unknown> {
   when?: (value: T) => boolean;
 }
 
+/** Options of `deleteMemory`. */
+export interface DeleteMemoryOptions<T = unknown> {
+  /**
+   * Delete the memory only if `when` returns `true` for the value of the KV key `key` (`undefined` when
+   * it is unset), as it is under the writer lock with every change of every process applied: a memory
+   * and a KV value tested and changed in one step (a memory removed only while no pointer kept in the KV
+   * names it, say). Synchronous; it must not call the store. What it throws, `deleteMemory` rejects
+   * with, nothing deleted.
+   */
+  ifKv?: { readonly key: string; readonly when: (value: T | undefined) => boolean };
+}
+
 /** What `setKvs` did. */
 export interface SetKvsResult {
   /** The keys left as they were because `ifAbsent` applied to them and they were set; empty without it. */

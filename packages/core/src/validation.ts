@@ -301,6 +301,8 @@ export function checkIfAbsent(options: unknown, keys: readonly string[], method:
 }
 const IF_ABSENT_OPTIONS: ReadonlySet<string> = new Set(['ifAbsent']);
 const DELETE_KV_OPTIONS: ReadonlySet<string> = new Set(['when']);
+const DELETE_MEMORY_OPTIONS: ReadonlySet<string> = new Set(['ifKv']);
+const IF_KV_FIELDS: ReadonlySet<string> = new Set(['key', 'when']);
 const SET_KV_OPTIONS: ReadonlySet<string> = new Set(['ifAbsent', 'when']);
 
 /** `setKv`'s options: whether `ifAbsent` is asked for. */
@@ -321,6 +323,20 @@ export function checkDeleteKvOptions(options: unknown, method: string): ((value:
   const { when } = checked;
   if (when !== undefined && typeof when !== 'function') throw invalid(`${method}: when must be a function of the value that returns true to remove the key, got ${describe(when)}.`);
   return when as ((value: unknown) => boolean) | undefined;
+}
+
+/** `deleteMemory`'s options: the KV key whose value it is tested against, and the test, if any. */
+export function checkDeleteMemoryOptions(options: unknown, method: string): { key: string; when: (value: unknown) => boolean } | undefined {
+  const checked = checkOptions<{ ifKv?: unknown }>(options, method);
+  checkOptionNames(checked, DELETE_MEMORY_OPTIONS, method);
+  const { ifKv } = checked;
+  if (ifKv === undefined) return undefined;
+  if (typeof ifKv !== 'object' || ifKv === null || Array.isArray(ifKv)) throw invalid(`${method}: ifKv must be an object { key, when }, got ${describe(ifKv)}.`);
+  checkOptionNames(ifKv as Record<string, unknown>, IF_KV_FIELDS, `${method}: ifKv`);
+  const { key, when } = ifKv as { key?: unknown; when?: unknown };
+  checkKey(key, method);
+  if (typeof when !== 'function') throw invalid(`${method}: ifKv.when must be a function of the KV value (undefined when the key is unset) that returns true to delete the memory, got ${describe(when)}.`);
+  return { key: key as string, when: when as (value: unknown) => boolean };
 }
 
 /** Stream data: bytes, or a well-formed string written as UTF-8. */

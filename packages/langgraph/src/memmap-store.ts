@@ -28,7 +28,9 @@ const DEFAULT_MAX_TEXT_BYTES = 16 * 1024 * 1024;
  * KV listing, when it has them). Its `setKv` and `deleteKv` must honour `options.when` (a put replaces
  * the pointer it read, and a sweep or a delete removes the one it read, so that a put in another process
  * meanwhile is kept); its `setKv` resolves `false` when `when` refused (a wrapper written before
- * `setKv` resolved whether it set the key, resolving nothing, is taken to have set it).
+ * `setKv` resolved whether it set the key, resolving nothing, is taken to have set it). Its
+ * `deleteMemory` must honour `options.ifKv` (a sweep removes a memory left over only while no pointer
+ * names it).
  */
 export type ItemStore = Pick<MemMapFS, 'root' | 'getKv' | 'deleteKv' | 'appendMemory' | 'appendMemories' | 'getMemory' | 'hasMemory' | 'deleteMemory' | 'queryMemory' | 'listMemories' | 'listNamespaces'>
   & { setKv<T>(key: string, value: T, options?: SetKvOptions<T>): Promise<unknown> }
@@ -722,11 +724,17 @@ export class MemMapStore extends BaseStore {
   private async sweepMemory(memory: Memory, now: number, leftoverUpTo: number): Promise<number> {
     const meta = memory.meta as Partial<ItemMeta>;
     if (typeof meta.key !== 'string') return 0;
-    const pointer = this.store.getKv<ItemPointer>(this.layout.pointerKey(memory.namespace, meta.key, 'sweep'));
+    const pointerKey = this.layout.pointerKey(memory.namespace, meta.key, 'sweep');
+    const pointer = this.store.getKv<ItemPointer>(pointerKey);
     if (pointer !== undefined && pointerNames(pointer, memory.id)) {
       return expiryOf(pointer, this.refreshOf(memory.namespace, meta.key, pointer)) <= now ? this.forgetExpired(memory.namespace, meta.key, pointer, now) : 0;
     }
-    return memory.id <= leftoverUpTo && (await this.store.deleteMemory(memory.id)) ? 1 : 0;
+    if (memory.id > leftoverUpTo) return 0;
+    // Only while no pointer names it, in the same step under the writer lock: a put stopped between its
+    // two writes that writes its pointer now keeps its memory (one that writes it after finds the memory
+    // gone, and puts its item again).
+    const leftOver = (current: ItemPointer | undefined) => current === undefined || !pointerNames(current, memory.id);
+    return (await this.store.deleteMemory<ItemPointer>(memory.id, { ifKv: { key: pointerKey, when: leftOver } })) ? 1 : 0;
   }
 
   /**

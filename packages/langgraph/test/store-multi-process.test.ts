@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MemMapFS } from '@memmapfs/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemMapStore } from '../src/index.js';
 import { openStore, tempFolder } from './support/open-store.js';
@@ -90,12 +91,12 @@ describe('MemMapStore on a folder shared by processes', { timeout: 120_000 }, ()
     await fs.close();
   });
 
-  it('a put stopped between its two writes for longer than a sweep waits still ends with its item there, created when it was first put', async () => {
-    const fs = await openStore(root);
-    const sweeper = new MemMapStore(fs);
-    await sweeper.put(['user'], 'profile', { text: 'first value' });
-    const createdAt = (await sweeper.get(['user'], 'profile'))!.createdAt;
-    await sleep(5);
+  /**
+   * Runs `body` while another process's put of ['user'] 'profile' is stopped between its two writes
+   * (its memory appended, its pointer not written), `performance` faked; `resume` lets it go on and
+   * resolves what it read back once acknowledged.
+   */
+  async function whileAPutStops(fs: MemMapFS, body: (resume: () => Promise<unknown>) => Promise<void>): Promise<void> {
     const gate = await mkdtemp(join(tmpdir(), 'memmapfs-langgraph-gate-'));
     const putting = runScript(worker, ['stall', root, gate]);
     try {
@@ -103,17 +104,10 @@ describe('MemMapStore on a folder shared by processes', { timeout: 120_000 }, ()
         if (Date.now() > deadline) throw new Error('the put did not reach its pointer');
       }
       vi.useFakeTimers({ toFake: ['performance'] });
-      expect(await sweeper.sweep()).toBe(0);
-      // The other process stays stopped for 11 minutes: the next sweep takes its memory for a leftover.
-      vi.advanceTimersByTime(11 * 60_000);
-      expect(await sweeper.sweep()).toBe(1);
-      vi.useRealTimers();
-      writeFileSync(join(gate, 'go'), '');
-      expect(JSON.parse(await putting)).toEqual({ readBack: { text: 'acknowledged value' } });
-      const item = await sweeper.get(['user'], 'profile');
-      expect(item?.value).toEqual({ text: 'acknowledged value' });
-      expect(item?.createdAt).toEqual(createdAt);
-      expect(item!.updatedAt.getTime()).toBeGreaterThan(createdAt.getTime());
+      await body(async () => {
+        writeFileSync(join(gate, 'go'), '');
+        return JSON.parse(await putting) as unknown;
+      });
     } finally {
       vi.useRealTimers();
       writeFileSync(join(gate, 'go'), '');
@@ -121,6 +115,49 @@ describe('MemMapStore on a folder shared by processes', { timeout: 120_000 }, ()
       await fs.close();
       await rm(gate, { recursive: true, force: true });
     }
+  }
+
+  it('a put stopped between its two writes for longer than a sweep waits still ends with its item there, created when it was first put', async () => {
+    const fs = await openStore(root);
+    const sweeper = new MemMapStore(fs);
+    await sweeper.put(['user'], 'profile', { text: 'first value' });
+    const createdAt = (await sweeper.get(['user'], 'profile'))!.createdAt;
+    await sleep(5);
+    await whileAPutStops(fs, async (resume) => {
+      expect(await sweeper.sweep()).toBe(0);
+      // The other process stays stopped for 11 minutes: the next sweep takes its memory for a leftover.
+      vi.advanceTimersByTime(11 * 60_000);
+      expect(await sweeper.sweep()).toBe(1);
+      expect(await resume()).toEqual({ readBack: { text: 'acknowledged value' } });
+      const item = await sweeper.get(['user'], 'profile');
+      expect(item?.value).toEqual({ text: 'acknowledged value' });
+      expect(item?.createdAt).toEqual(createdAt);
+      expect(item!.updatedAt.getTime()).toBeGreaterThan(createdAt.getTime());
+    });
+  });
+
+  it('a put stopped between its two writes, resumed while a sweep is between its look at the pointer and its delete of the memory as left over, keeps its item', async () => {
+    const fs = await openStore(root);
+    const sweeper = new MemMapStore(fs);
+    await whileAPutStops(fs, async (resume) => {
+      expect(await sweeper.sweep()).toBe(0);
+      vi.advanceTimersByTime(11 * 60_000);
+      // The sweep has looked at the pointer (none yet) and takes the memory for a left over: right then
+      // the other process resumes, writes its pointer, finds its memory there and reads its item back.
+      const deleteMemory = fs.deleteMemory.bind(fs);
+      let readBack: unknown;
+      fs.deleteMemory = (async (...args: Parameters<typeof fs.deleteMemory>) => {
+        readBack ??= await resume();
+        return deleteMemory(...args);
+      }) as typeof fs.deleteMemory;
+      try {
+        expect(await sweeper.sweep()).toBe(0);
+      } finally {
+        fs.deleteMemory = deleteMemory;
+      }
+      expect(readBack).toEqual({ readBack: { text: 'acknowledged value' } });
+      expect((await sweeper.get(['user'], 'profile'))?.value).toEqual({ text: 'acknowledged value' });
+    });
   });
 
   it('a put whose key another process puts between its two writes deletes that put\'s memory: a delete then leaves no memory and no namespace', async () => {
