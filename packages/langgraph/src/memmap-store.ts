@@ -397,8 +397,11 @@ export class MemMapStore extends BaseStore {
         return this.itemOf(memory);
       }
       // Gone since the pointer was read: deleted with the item, or replaced by a newer put, whose pointer
-      // (written before the memory it replaced was deleted) names the new one: read again.
-      if (this.store.getKv<ItemPointer>(pointerKey)?.id === pointer.id || read === MAX_POINTER_READS) return null;
+      // (written before the memory it replaced was deleted) names the new one: read again, caught up (a
+      // store whose KV reads lag may show the pointer it replaced).
+      if (read === MAX_POINTER_READS) return null;
+      await this.store.catchUp?.();
+      if (this.store.getKv<ItemPointer>(pointerKey)?.id === pointer.id) return null;
     }
   }
 

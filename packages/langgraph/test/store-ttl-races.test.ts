@@ -192,6 +192,23 @@ describe('MemMapStore writes racing other processes', { timeout: 60_000 }, () =>
     expect(await store.get(['ns'], 'k')).toBeNull();
   });
 
+  it('a get on a store whose reads lag, of an item another process replaces as it reads, finds the item', async () => {
+    const here = new MemMapStore(fs, ttl);
+    await here.put(['ns'], 'k', { v: 1 });
+    const lagging = new MemMapStore(laggingStore(fs), ttl);
+    const getMemory = fs.getMemory.bind(fs);
+    let other: Record<string, unknown> | undefined;
+    fs.getMemory = (async (id: number) => {
+      // The get has read the pointer: the other process replaces the item now.
+      other ??= inChild('get-put-get', root, 'k', '2');
+      return getMemory(id);
+    }) as typeof fs.getMemory;
+    const got = await lagging.get(['ns'], 'k');
+    fs.getMemory = getMemory;
+    expect(other).toEqual({ before: { v: 1 }, after: { v: 2 } });
+    expect(got?.value).toEqual({ v: 2 });
+  });
+
   it('a sweep on a store whose reads lag catches up first: it leaves an item whose expiry another handle pushed back before it began', async () => {
     const here = new MemMapStore(fs, ttl);
     const lagging = laggingStore(fs);
