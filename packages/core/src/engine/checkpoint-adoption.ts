@@ -44,9 +44,9 @@ export class CheckpointAdoption {
   }
 
   /**
-   * Whether every group of the checkpoint's rows, and of its KV pairs, passes its check (the rows a slice
-   * at a time, a turn of the event loop apart: a million rows take a fifth of a second): the table it replaces reads from
-   * a file whose rows passed theirs, and must not give way to a damaged one.
+   * Whether every group of the checkpoint's rows, and of its KV pairs, passes its check (the rows a
+   * slice at a time, a turn of the event loop apart: a million rows take a fifth of a second): the table
+   * it replaces reads from a file whose rows passed theirs, and must not give way to a damaged one.
    */
   async rowsWhole(): Promise<boolean> {
     const rows = this.file.memories(this.site.codec);

@@ -2,8 +2,8 @@ import type { KvPairs } from '../checkpoint/kv-pairs.js';
 import { OrderedKeys } from './ordered-keys.js';
 
 /**
- * The store's KV pairs: those of the checkpoint it opened from (`base`, read in place through the
- * file's mapping, never copied whole into the heap, in format 5) and, in the heap, the changes applied since
+ * The store's KV pairs: those of the checkpoint it opened from (`base`: in format 5 read in place through
+ * the file's mapping, never copied whole into the heap) and, in the heap, the changes applied since
  * (`changes`: a value, or `null` for a key deleted). Applying a change reads nothing of the base, so a
  * damaged checkpoint never stops the log from being applied; a read that meets a damaged part of it is
  * `CHECKPOINT_CORRUPT`.
