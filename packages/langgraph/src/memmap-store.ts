@@ -747,7 +747,9 @@ export class MemMapStore extends BaseStore {
    * memories no pointer names, which a later sweep removes as left over. How many memories it removed.
    */
   private async forgetExpired(namespace: string, key: string, pointer: ItemPointer, now: number): Promise<number> {
-    const expired = (current: ItemPointer | undefined) => current?.id === pointer.id && expiryOf(current, this.refreshOf(namespace, key, current)) <= now;
+    // (A `when` must not call the store: an earlier release's refreshed expiry, read before.)
+    const refreshed = this.refreshOf(namespace, key, pointer);
+    const expired = (current: ItemPointer | undefined) => current?.id === pointer.id && expiryOf(current, refreshed) <= now;
     if (!(await this.store.deleteKv<ItemPointer>(this.layout.pointerKey(namespace, key, 'sweep'), { when: expired }))) return 0;
     await this.store.deleteKv<ItemRefresh>(this.layout.refreshKey(namespace, key, 'sweep'), { when: (value) => value?.id === pointer.id });
     return (await Promise.all(memoriesOf(pointer).map((id) => this.store.deleteMemory(id)))).filter(Boolean).length;
@@ -803,7 +805,9 @@ export class MemMapStore extends BaseStore {
       const expiresAt = now + ttlMinutes * MINUTE;
       // (The pointer's other fields are those of the put that wrote this memory: the same in any pointer naming it.)
       // (Not an item expired since it was read: a sweep may have removed it, or not yet.)
-      const pushesBack = (current: ItemPointer | undefined) => current?.id === memory.id && current.expiresAt !== null && current.expiresAt < expiresAt && expiryOf(current, this.refreshOf(memory.namespace, key, current)) > Date.now();
+      // (A `when` must not call the store: an earlier release's refreshed expiry, read before.)
+      const refreshed = this.refreshOf(memory.namespace, key, pointer);
+      const pushesBack = (current: ItemPointer | undefined) => current?.id === memory.id && current.expiresAt !== null && current.expiresAt < expiresAt && expiryOf(current, refreshed) > Date.now();
       return [this.store.setKv<ItemPointer>(pointerKey, { ...pointer, expiresAt }, { when: pushesBack })];
     });
     try {
